@@ -1,0 +1,162 @@
+# graphids -- the one entry point.  `make help` lists the targets.
+#
+# Build outputs stay under build/:
+#   build/lib/libgraphids.{a,so}   the C runtime (no Lua)
+#   build/lua/graphids/core.so     the Lua module graphids.core
+#   build/bin/graphids             the host program (CLI + REPL)
+#   build/asan/                    the runtime and C tests built with ASan + UBSan
+
+PREFIX  ?= /usr/local
+BUILD   ?= build
+CC      ?= gcc
+NVCC    ?= $(shell command -v nvcc 2>/dev/null)
+
+LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
+LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
+BLAS_LIBS  := -lopenblas
+
+WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wvla
+CFLAGS  ?= -O2 -g
+BASE    := -std=c11 -D_GNU_SOURCE -fPIC -fopenmp $(WARN) -Iruntime/include -MMD -MP
+ASANF   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+RUNTIME_SRC := $(sort $(wildcard runtime/src/core/*.c runtime/src/cpu/*.c runtime/src/io/*.c \
+                 runtime/src/data/*.c runtime/src/autograd/*.c))
+BIND_SRC    := $(sort $(wildcard lua/src/*.c))
+HOST_SRC    := $(sort $(wildcard lua/host/*.c))
+CTEST_SRC   := $(sort $(wildcard spec/c/test_*.c))
+CUDA_SRC    := $(sort $(wildcard runtime/src/cuda/*.cu))
+
+RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(BUILD)/obj/%.o)
+BIND_OBJ    := $(BIND_SRC:%.c=$(BUILD)/obj/%.o)
+HOST_OBJ    := $(HOST_SRC:%.c=$(BUILD)/obj/%.o)
+ASAN_OBJ    := $(RUNTIME_SRC:%.c=$(BUILD)/asan/obj/%.o)
+CTEST_BIN   := $(CTEST_SRC:spec/c/%.c=$(BUILD)/asan/%)
+
+LIB_A   := $(BUILD)/lib/libgraphids.a
+LIB_SO  := $(BUILD)/lib/libgraphids.so
+CORE_SO := $(BUILD)/lua/graphids/core.so
+HOST    := $(BUILD)/bin/graphids
+ASAN_A  := $(BUILD)/asan/libgraphids.a
+LINK    := $(BLAS_LIBS) -lgomp -lm -lpthread -ldl
+
+.PHONY: all build deps test test-c run bench install uninstall clean fmt lint cuda help check-gpu
+.DEFAULT_GOAL := all
+
+all: deps
+	@$(MAKE) --no-print-directory build
+
+build: $(LIB_A) $(LIB_SO) $(CORE_SO) $(HOST) cuda
+
+help:
+	@echo "make            build everything under $(BUILD)/ (installs missing packages first)"
+	@echo "make test       C tests (ASan+UBSan) and busted specs; ends with 'N passed, N failed'"
+	@echo "make run        the main job on the built-in defaults"
+	@echo "make bench      benchmarks (bench/), with ratios against the peer and hardware limits"
+	@echo "make install PREFIX=DIR   standard Lua 5.4 layout under DIR"
+	@echo "make fmt / make lint      format / check C and Lua sources"
+
+deps:
+	@tools/deps.sh
+
+# ---------------------------------------------------------------- runtime
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE) $(CFLAGS) -c $< -o $@
+
+$(LIB_A): $(RUNTIME_OBJ)
+	@mkdir -p $(@D)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIB_SO): $(RUNTIME_OBJ)
+	@mkdir -p $(@D)
+	$(CC) -shared -o $@ $^ -Wl,-soname,libgraphids.so $(LINK)
+
+# ---------------------------------------------------------------- Lua module and host
+$(BUILD)/obj/lua/%.o: lua/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE) $(CFLAGS) $(LUA_CFLAGS) -c $< -o $@
+
+$(CORE_SO): $(BIND_OBJ) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) -shared -o $@ $(BIND_OBJ) $(LIB_A) $(LINK)
+
+$(HOST): $(HOST_OBJ) $(BIND_OBJ) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $(HOST_OBJ) $(BIND_OBJ) $(LIB_A) $(LUA_LIBS) -lreadline $(LINK) -Wl,-E
+
+# ---------------------------------------------------------------- CUDA plugin (optional)
+cuda:
+ifeq ($(NVCC),)
+	@echo "cuda: nvcc not found; the CUDA plugin is not built (CPU-only build)"
+else ifeq ($(CUDA_SRC),)
+	@echo "cuda: nvcc found at $(NVCC); no plugin sources yet (runtime/src/cuda/), nothing to build"
+else
+	@$(MAKE) --no-print-directory -f runtime/src/cuda/cuda.mk BUILD=$(BUILD) NVCC=$(NVCC)
+endif
+
+# ---------------------------------------------------------------- tests
+$(BUILD)/asan/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE) $(ASANF) -c $< -o $@
+
+$(ASAN_A): $(ASAN_OBJ)
+	@mkdir -p $(@D)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/asan/test_%: spec/c/test_%.c spec/c/check.h $(ASAN_A)
+	@mkdir -p $(@D)
+	$(CC) $(BASE) $(ASANF) -Ispec/c $< $(ASAN_A) -o $@ $(LINK)
+
+test-c: $(CTEST_BIN)
+
+test: deps
+	@$(MAKE) --no-print-directory build test-c
+	@BUILD=$(BUILD) tools/run-tests.sh
+
+run: all
+	@$(HOST) run recipes/demo/linear_regression.lua
+
+bench: all
+	@$(MAKE) --no-print-directory -C . $(BUILD)/bench/ops_bench
+	@BUILD=$(BUILD) tools/run-bench.sh
+
+$(BUILD)/bench/ops_bench: bench/ops/ops_bench.c $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(BASE) -O3 -march=native $< $(LIB_A) -o $@ $(LINK)
+
+check-gpu:
+	@tools/gpu-check.sh
+
+# ---------------------------------------------------------------- install
+LUADIR  = $(DESTDIR)$(PREFIX)/share/lua/5.4
+CMODDIR = $(DESTDIR)$(PREFIX)/lib/lua/5.4
+
+install: all
+	@tools/install.sh "$(DESTDIR)$(PREFIX)" "$(BUILD)"
+
+uninstall:
+	rm -rf $(LUADIR)/graphids $(CMODDIR)/graphids $(DESTDIR)$(PREFIX)/include/gids \
+	  $(DESTDIR)$(PREFIX)/bin/graphids $(DESTDIR)$(PREFIX)/lib/libgraphids.* \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/graphids.pc
+
+# ---------------------------------------------------------------- hygiene
+C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+
+fmt:
+	@tools/deps.sh --lint
+	clang-format -i $(C_FILES)
+
+lint:
+	@tools/deps.sh --lint
+	clang-format --dry-run --Werror $(C_FILES)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+	  --suppress=missingIncludeSystem -Iruntime/include runtime/src lua
+	luacheck --quiet stdlib recipes spec bench tools
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,87 @@
+/* binding.h -- internal helpers shared by the files of the graphids.core Lua module.
+ *
+ * Only files under lua/ include lua.h.  Each area of the API lives in its own l_<area>.c and
+ * exports one `l_open_<area>(L, module, methods)` that registers its functions in the module
+ * table and, for those that are also Tensor methods, in the methods table (both absolute stack
+ * indices).  The same C function serves `graphids.add(a, b)` and `a:add(b)`.
+ *
+ * Conventions (DESIGN.md §2): dims are 1-based in Lua (negative counts from the end, -1 is the
+ * last) and converted with l_checkdim; index *data* stays 0-based.  Options come as a trailing
+ * table whose unknown keys are an error.  A failing runtime call becomes a Lua error carrying the
+ * runtime's message (raised only after the binding released its temporaries).
+ */
+#ifndef GIDS_BINDING_H
+#define GIDS_BINDING_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "gids/graphids.h"
+
+#define L_TENSOR_MT "graphids.Tensor"
+
+typedef struct l_tensor {
+    gids_tensor *t; /* NULL after t:free() / __close / __gc */
+} l_tensor;
+
+/* Raises "bad argument #i to 'f' (graphids.Tensor expected, got X)" or "attempt to use a
+ * freed tensor". BORROW. */
+gids_tensor *l_checktensor(lua_State *L, int i);
+/* NULL when the value at i is not a live tensor. BORROW. */
+gids_tensor *l_totensor(lua_State *L, int i);
+/* Pushes a new Tensor handle that takes ownership of t (STEAL); steps the Lua GC when tensor
+ * bytes grew past the soft limit (heap tracking). */
+void l_pushtensor(lua_State *L, gids_tensor *t);
+/* Pushes an empty handle (t == NULL) to fill later: create the owner before the resource. */
+l_tensor *l_newtensor(lua_State *L);
+
+/* Raises the runtime's message as a Lua error when s != GIDS_OK; returns 0 otherwise. Release
+ * every temporary before calling it with a failing status. */
+int l_check(lua_State *L, gids_status s);
+
+/* Lua dim at arg (1-based, negative from the end) -> 0-based C dim for a tensor of ndim dims.
+ * `extra` allows one position past the end (unsqueeze, stack). Raises
+ * "f: dim 4 out of range for a tensor of 2 dims (valid: 1..2 or -2..-1)". */
+int l_checkdim(lua_State *L, int arg, int ndim, int extra, const char *fname);
+int l_optdim(lua_State *L, int arg, int ndim, int def, const char *fname);
+/* Converts a Lua dim value (already read) the same way. */
+int l_dim_to_c(lua_State *L, lua_Integer d, int ndim, int extra, const char *fname);
+
+/* Shape from either varargs integers starting at `first` (stops at the first non-number) or a
+ * table {2, 3} at `first`. Returns ndim; *next receives the stack index after the shape. */
+int l_checkshape(lua_State *L, int first, int64_t shape[GIDS_MAX_DIMS], int *next,
+                 const char *fname);
+
+/* A Lua number as a scalar (integers stay exact). */
+gids_scalar l_checkscalar(lua_State *L, int i);
+gids_dtype l_checkdtype(lua_State *L, int i);
+
+/* Options table at idx (absent/nil allowed). l_checkopts raises on a key not in `allowed`
+ * (NULL-terminated), naming the function and suggesting the nearest allowed key. */
+void l_checkopts(lua_State *L, int idx, const char *fname, const char *const allowed[]);
+lua_Integer l_optint(lua_State *L, int idx, const char *key, lua_Integer def);
+double l_optnum(lua_State *L, int idx, const char *key, double def);
+int l_optbool(lua_State *L, int idx, const char *key, int def);
+const char *l_optstr(lua_State *L, int idx, const char *key, const char *def);
+gids_dtype l_optdtype(lua_State *L, int idx, const char *key, gids_dtype def);
+/* Generator from opts.generator (a graphids.Generator) or the default one. */
+gids_generator *l_optgenerator(lua_State *L, int idx);
+
+/* Registers funcs into the table at `tbl` (absolute index). */
+void l_setfuncs(lua_State *L, int tbl, const luaL_Reg *funcs);
+
+/* Area openers (one per l_<area>.c). */
+void l_open_tensor(lua_State *L, int module, int methods);      /* l_tensor.c: handle, views, creation */
+void l_open_random(lua_State *L, int module, int methods);      /* l_random.c */
+void l_open_elementwise(lua_State *L, int module, int methods); /* l_elementwise.c */
+void l_open_reduce(lua_State *L, int module, int methods);      /* l_reduce.c */
+void l_open_linalg(lua_State *L, int module, int methods);      /* l_linalg.c */
+void l_open_index(lua_State *L, int module, int methods);       /* l_index.c */
+void l_open_sort(lua_State *L, int module, int methods);        /* l_sort.c */
+void l_open_join(lua_State *L, int module, int methods);        /* l_join.c */
+void l_open_segment(lua_State *L, int module, int methods);     /* l_segment.c */
+void l_open_runtime(lua_State *L, int module, int methods);     /* l_runtime.c: memory, version, threads */
+
+int luaopen_graphids_core(lua_State *L);
+
+#endif

@@ -1,0 +1,28 @@
+/* gids/runtime.h -- version and process-wide settings.
+ *
+ *   printf("graphids %s, %d threads, BLAS %s\n", gids_version(), gids_get_num_threads(),
+ *          gids_blas_info());
+ */
+#ifndef GIDS_RUNTIME_H
+#define GIDS_RUNTIME_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GIDS_VERSION_MAJOR 0
+#define GIDS_VERSION_MINOR 1
+#define GIDS_VERSION_PATCH 0
+#define GIDS_VERSION_STRING "0.1.0"
+
+const char *gids_version(void);
+/* BORROW: BLAS library and its configuration ("OpenBLAS 0.3.21 ... Haswell MAX_THREADS=64"). */
+const char *gids_blas_info(void);
+/* Threads used by the CPU kernels (OpenMP) and by BLAS. */
+int gids_get_num_threads(void);
+void gids_set_num_threads(int n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

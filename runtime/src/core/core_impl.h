@@ -1,0 +1,40 @@
+/* core_impl.h -- internal helpers shared by the runtime's source files. */
+#ifndef GIDS_CORE_IMPL_H
+#define GIDS_CORE_IMPL_H
+
+#include <stdint.h>
+
+#include "gids/ops.h"
+#include "gids/tensor.h"
+
+/* Marks t's storage as written in place (autograd checks saved tensors against it). */
+static inline void gids_tensor_bump_version(gids_tensor *t) {
+    __atomic_add_fetch(&t->storage->version, 1, __ATOMIC_RELAXED);
+}
+
+/* EDEVICE unless t is on the CPU; `op` and `arg` name the caller in the message. */
+gids_status gids_check_cpu(const char *op, const char *arg, const gids_tensor *t);
+/* EDTYPE unless t's dtype is one of the CPU dtypes (f16/bf16 are GPU only). */
+gids_status gids_check_cpu_dtype(const char *op, const char *arg, const gids_tensor *t);
+/* EDTYPE unless t is an i64 or i32 index tensor. */
+gids_status gids_check_index_dtype(const char *op, const char *arg, const gids_tensor *t);
+
+/* Reads element i of a contiguous buffer of dtype dt as double / int64 (for slow paths). */
+double gids_load_f64(const void *base, gids_dtype dt, int64_t i);
+int64_t gids_load_i64(const void *base, gids_dtype dt, int64_t i);
+/* Stores v into element i of a buffer of dtype dt (bool: v != 0). */
+void gids_store_f64(void *base, gids_dtype dt, int64_t i, double v);
+void gids_store_i64(void *base, gids_dtype dt, int64_t i, int64_t v);
+
+/* Overflow-checked int64 multiply/add: false on overflow. */
+static inline bool gids_mul_ok(int64_t a, int64_t b, int64_t *out) {
+    return !__builtin_mul_overflow(a, b, out);
+}
+static inline bool gids_add_ok(int64_t a, int64_t b, int64_t *out) {
+    return !__builtin_add_overflow(a, b, out);
+}
+
+/* Number of OpenMP threads to use for a loop of n elements (1 below the grain). */
+int gids_threads_for(int64_t n);
+
+#endif
