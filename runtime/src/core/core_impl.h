@@ -34,6 +34,9 @@ static inline bool gids_add_ok(int64_t a, int64_t b, int64_t *out) {
     return !__builtin_add_overflow(a, b, out);
 }
 
+/* Live-tensor counter of a device (tensor.c). */
+void gids_mem_count_tensor(gids_device dev, int delta);
+
 /* Number of OpenMP threads to use for a loop of n elements (1 below the grain). */
 int gids_threads_for(int64_t n);
 

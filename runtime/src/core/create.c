@@ -1,0 +1,107 @@
+/* create.c -- tensors made from nothing: zeros, ones, full, arange, linspace, eye, from_buffer. */
+#include <math.h>
+#include <string.h>
+
+#include "core_impl.h"
+#include "gids/tensor.h"
+
+/* Releases *t and returns s when s is an error (for two-step constructors). */
+static gids_status settle_(gids_tensor **t, gids_status s) {
+    if (s != GIDS_OK) {
+        gids_tensor_release(*t);
+        *t = NULL;
+    }
+    return s;
+}
+
+gids_status gids_zeros(gids_tensor **out, gids_dtype dt, gids_device dev, int ndim,
+                       const int64_t *shape) {
+    GIDS_TRY(gids_empty(out, dt, dev, ndim, shape));
+    if (dev.type != GIDS_CPU) return settle_(out, gids_fill_(*out, gids_scalar_i(0)));
+    /* All-zero bytes are 0 in every CPU dtype. */
+    memset((*out)->storage->data, 0, (*out)->storage->nbytes);
+    return GIDS_OK;
+}
+
+gids_status gids_full(gids_tensor **out, gids_dtype dt, gids_device dev, int ndim,
+                      const int64_t *shape, gids_scalar value) {
+    GIDS_TRY(gids_empty(out, dt, dev, ndim, shape));
+    return settle_(out, gids_fill_(*out, value));
+}
+
+gids_status gids_ones(gids_tensor **out, gids_dtype dt, gids_device dev, int ndim,
+                      const int64_t *shape) {
+    return gids_full(out, dt, dev, ndim, shape, gids_scalar_i(1));
+}
+
+static double sd_(gids_scalar s) { return s.is_int ? (double)s.i : s.f; }
+
+gids_status gids_arange(gids_tensor **out, gids_dtype dt, gids_scalar start, gids_scalar end,
+                        gids_scalar step) {
+    int64_t n;
+    if (dt == GIDS_BOOL) GIDS_FAIL(GIDS_EDTYPE, "arange: dtype bool is not supported");
+    if (start.is_int && end.is_int && step.is_int) {
+        if (step.i == 0) GIDS_FAIL(GIDS_EINVAL, "arange: step must be non-zero");
+        int64_t span;
+        if (__builtin_sub_overflow(end.i, start.i, &span))
+            GIDS_FAIL(GIDS_EOVERFLOW, "arange: range %lld..%lld overflows int64", (long long)start.i,
+                      (long long)end.i);
+        if ((span > 0) != (step.i > 0) && span != 0)
+            GIDS_FAIL(GIDS_EINVAL, "arange: step %lld points away from end (start %lld, end %lld)",
+                      (long long)step.i, (long long)start.i, (long long)end.i);
+        int64_t a = span < 0 ? -span : span, b = step.i < 0 ? -step.i : step.i;
+        n = a / b + (a % b != 0);
+    } else {
+        double s = sd_(start), e = sd_(end), st = sd_(step);
+        if (st == 0.0 || !isfinite(s) || !isfinite(e) || !isfinite(st))
+            GIDS_FAIL(GIDS_EINVAL, "arange: start %g, end %g and step %g must be finite, step non-zero",
+                      s, e, st);
+        double len = ceil((e - s) / st);
+        if (len < 0) GIDS_FAIL(GIDS_EINVAL, "arange: step %g points away from end (start %g, end %g)", st, s, e);
+        if (len > 9.0e15) GIDS_FAIL(GIDS_EOVERFLOW, "arange: %g elements is too many", len);
+        n = (int64_t)len;
+    }
+    GIDS_TRY(gids_empty(out, dt, GIDS_DEVICE_CPU, 1, &n));
+    void *d = (*out)->storage->data;
+    if (start.is_int && end.is_int && step.is_int && !gids_dtype_is_float(dt)) {
+        for (int64_t i = 0; i < n; i++) gids_store_i64(d, dt, i, start.i + i * step.i);
+    } else {
+        double s = sd_(start), st = sd_(step);
+        for (int64_t i = 0; i < n; i++) gids_store_f64(d, dt, i, s + (double)i * st);
+    }
+    return GIDS_OK;
+}
+
+gids_status gids_linspace(gids_tensor **out, gids_dtype dt, double start, double end, int64_t steps) {
+    if (steps < 0) GIDS_FAIL(GIDS_EINVAL, "linspace: steps must be >= 0, got %lld", (long long)steps);
+    if (dt == GIDS_BOOL) GIDS_FAIL(GIDS_EDTYPE, "linspace: dtype bool is not supported");
+    GIDS_TRY(gids_empty(out, dt, GIDS_DEVICE_CPU, 1, &steps));
+    void *d = (*out)->storage->data;
+    double step = steps > 1 ? (end - start) / (double)(steps - 1) : 0.0;
+    /* Fill the second half from the end (as PyTorch) so the last value is exactly `end`. */
+    int64_t half = steps / 2;
+    for (int64_t i = 0; i < steps; i++) {
+        double v = i < half ? start + step * (double)i : end - step * (double)(steps - 1 - i);
+        gids_store_f64(d, dt, i, v);
+    }
+    return GIDS_OK;
+}
+
+gids_status gids_eye(gids_tensor **out, gids_dtype dt, int64_t n, int64_t m) {
+    int64_t shape[2] = {n, m < 0 ? n : m};
+    GIDS_TRY(gids_zeros(out, dt, GIDS_DEVICE_CPU, 2, shape));
+    int64_t k = shape[0] < shape[1] ? shape[0] : shape[1];
+    for (int64_t i = 0; i < k; i++) gids_store_i64((*out)->storage->data, dt, i * shape[1] + i, 1);
+    return GIDS_OK;
+}
+
+gids_status gids_from_buffer(gids_tensor **out, gids_dtype dt, int ndim, const int64_t *shape,
+                             const void *data) {
+    GIDS_TRY(gids_empty(out, dt, GIDS_DEVICE_CPU, ndim, shape));
+    if ((*out)->storage->nbytes > 0) {
+        if (data == NULL) return settle_(out, gids_error_set(GIDS_EINVAL, __FILE__, __LINE__,
+                                                             "from_buffer: data is NULL"));
+        memcpy((*out)->storage->data, data, (*out)->storage->nbytes);
+    }
+    return GIDS_OK;
+}

@@ -1,0 +1,185 @@
+/* rng.c -- Philox 4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11).
+ *
+ * Element i of a draw uses the block at counter (offset + i) under key (seed): the value of each
+ * element is fixed by (seed, offset, i) alone, so any thread may compute any element and the
+ * numbers are the same for every thread count.  One block (128 bits) per element is more than
+ * an element needs, but it keeps the mapping trivial and lets a draw be split anywhere.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "core_impl.h"
+#include "gids/rng.h"
+
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u
+#define PHILOX_W1 0xBB67AE85u
+
+void gids_philox4x32(const uint32_t ctr_in[4], const uint32_t key_in[2], uint32_t out[4]) {
+    uint32_t c0 = ctr_in[0], c1 = ctr_in[1], c2 = ctr_in[2], c3 = ctr_in[3];
+    uint32_t k0 = key_in[0], k1 = key_in[1];
+    for (int r = 0; r < 10; r++) {
+        uint64_t p0 = (uint64_t)PHILOX_M0 * c0, p1 = (uint64_t)PHILOX_M1 * c2;
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+        c0 = n0, c1 = (uint32_t)p1, c2 = n2, c3 = (uint32_t)p0;
+        k0 += PHILOX_W0, k1 += PHILOX_W1;
+    }
+    out[0] = c0, out[1] = c1, out[2] = c2, out[3] = c3;
+}
+
+static gids_generator default_ = {0, 0};
+
+void gids_generator_init(gids_generator *g, uint64_t seed) {
+    g->seed = seed;
+    g->offset = 0;
+}
+gids_generator *gids_default_generator(void) { return &default_; }
+void gids_manual_seed(uint64_t seed) { gids_generator_init(&default_, seed); }
+
+static void block_(const gids_generator *g, uint64_t i, uint32_t out[4]) {
+    uint64_t c = g->offset + i;
+    uint32_t ctr[4] = {(uint32_t)c, (uint32_t)(c >> 32), 0, 0};
+    uint32_t key[2] = {(uint32_t)g->seed, (uint32_t)(g->seed >> 32)};
+    gids_philox4x32(ctr, key, out);
+}
+
+/* Uniform in [0, 1) with 53 random bits, and in (0, 1] for the log of Box-Muller. */
+static double u53_(uint32_t hi, uint32_t lo) {
+    return (double)(((uint64_t)hi << 21) ^ (lo >> 11)) * 0x1.0p-53;
+}
+
+typedef enum { K_UNIFORM, K_NORMAL, K_INT, K_BERNOULLI } kind;
+typedef struct {
+    kind k;
+    double a, b;     /* uniform [a,b); normal mean a std b; bernoulli p = a */
+    int64_t lo;      /* integers in [lo, lo + range) */
+    uint64_t range;
+} draw;
+
+static void value_(const draw *d, const uint32_t r[4], double *f, int64_t *i) {
+    switch (d->k) {
+    case K_UNIFORM: *f = d->a + (d->b - d->a) * u53_(r[0], r[1]); break;
+    case K_NORMAL: {
+        double u1 = 1.0 - u53_(r[0], r[1]), u2 = u53_(r[2], r[3]);
+        *f = d->a + d->b * sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+        break;
+    }
+    case K_INT: *i = d->lo + (int64_t)((((uint64_t)r[0] << 32) | r[1]) % d->range); break;
+    case K_BERNOULLI: *f = u53_(r[0], r[1]) < d->a ? 1.0 : 0.0; break;
+    }
+}
+
+/* Writes n values into a contiguous buffer of dtype dt, then advances the generator. */
+static void generate_(void *dst, gids_dtype dt, int64_t n, gids_generator *g, const draw *d) {
+    int nt = gids_threads_for(n);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t r[4];
+        double f = 0.0;
+        int64_t v = 0;
+        block_(g, (uint64_t)i, r);
+        value_(d, r, &f, &v);
+        if (d->k == K_INT) gids_store_i64(dst, dt, i, v);
+        else if (dt == GIDS_F32) ((float *)dst)[i] = (float)f;
+        else gids_store_f64(dst, dt, i, f);
+    }
+    g->offset += (uint64_t)n;
+}
+
+/* Fills t (any layout): straight into its memory when contiguous, else through a temporary. */
+static gids_status fill_(gids_tensor *t, gids_generator *g, const draw *d, const char *op) {
+    GIDS_TRY(gids_check_cpu_dtype(op, "tensor", t));
+    if (g == NULL) g = gids_default_generator();
+    int64_t n = gids_tensor_numel(t);
+    if (gids_tensor_is_contiguous(t)) {
+        generate_(gids_tensor_data(t), t->dtype, n, g, d);
+        gids_tensor_bump_version(t);
+        return GIDS_OK;
+    }
+    gids_tensor *tmp = NULL;
+    GIDS_TRY(gids_empty_like(&tmp, t));
+    generate_(tmp->storage->data, t->dtype, n, g, d);
+    gids_status s = gids_copy_(t, tmp);
+    gids_tensor_release(tmp);
+    return s;
+}
+
+static gids_status need_float_(const char *op, gids_dtype dt) {
+    if (dt != GIDS_F32 && dt != GIDS_F64)
+        GIDS_FAIL(GIDS_EDTYPE, "%s: dtype must be f32 or f64, got %s", op, gids_dtype_name(dt));
+    return GIDS_OK;
+}
+
+static gids_status make_(gids_tensor **out, gids_generator *g, gids_dtype dt, int ndim,
+                         const int64_t *shape, const draw *d, const char *op) {
+    GIDS_TRY(gids_empty(out, dt, GIDS_DEVICE_CPU, ndim, shape));
+    gids_status s = fill_(*out, g, d, op);
+    if (s != GIDS_OK) {
+        gids_tensor_release(*out);
+        *out = NULL;
+    }
+    return s;
+}
+
+gids_status gids_rand(gids_tensor **out, gids_generator *g, gids_dtype dt, int ndim,
+                      const int64_t *shape) {
+    GIDS_TRY(need_float_("rand", dt));
+    draw d = {K_UNIFORM, 0.0, 1.0, 0, 0};
+    return make_(out, g, dt, ndim, shape, &d, "rand");
+}
+
+gids_status gids_randn(gids_tensor **out, gids_generator *g, gids_dtype dt, int ndim,
+                       const int64_t *shape) {
+    GIDS_TRY(need_float_("randn", dt));
+    draw d = {K_NORMAL, 0.0, 1.0, 0, 0};
+    return make_(out, g, dt, ndim, shape, &d, "randn");
+}
+
+gids_status gids_randint(gids_tensor **out, gids_generator *g, gids_dtype dt, int64_t low,
+                         int64_t high, int ndim, const int64_t *shape) {
+    if (high <= low)
+        GIDS_FAIL(GIDS_EINVAL, "randint: high (%lld) must be greater than low (%lld)", (long long)high,
+                  (long long)low);
+    if (dt == GIDS_BOOL) GIDS_FAIL(GIDS_EDTYPE, "randint: dtype bool is not supported");
+    draw d = {K_INT, 0, 0, low, (uint64_t)high - (uint64_t)low};
+    return make_(out, g, dt, ndim, shape, &d, "randint");
+}
+
+gids_status gids_randperm(gids_tensor **out, gids_generator *g, int64_t n) {
+    if (n < 0) GIDS_FAIL(GIDS_EINVAL, "randperm: n must be >= 0, got %lld", (long long)n);
+    if (g == NULL) g = gids_default_generator();
+    GIDS_TRY(gids_empty(out, GIDS_I64, GIDS_DEVICE_CPU, 1, &n));
+    int64_t *p = (*out)->storage->data;
+    for (int64_t i = 0; i < n; i++) p[i] = i;
+    /* Fisher-Yates; swap i uses block i so the permutation is a function of (seed, offset). */
+    for (int64_t i = n - 1; i > 0; i--) {
+        uint32_t r[4];
+        block_(g, (uint64_t)i, r);
+        int64_t j = (int64_t)((((uint64_t)r[0] << 32) | r[1]) % (uint64_t)(i + 1));
+        int64_t tmp = p[i];
+        p[i] = p[j], p[j] = tmp;
+    }
+    g->offset += (uint64_t)n;
+    return GIDS_OK;
+}
+
+gids_status gids_uniform_(gids_tensor *t, gids_generator *g, double low, double high) {
+    GIDS_TRY(need_float_("uniform_", t->dtype));
+    if (!(low <= high)) GIDS_FAIL(GIDS_EINVAL, "uniform_: low %g must not exceed high %g", low, high);
+    draw d = {K_UNIFORM, low, high, 0, 0};
+    return fill_(t, g, &d, "uniform_");
+}
+
+gids_status gids_normal_(gids_tensor *t, gids_generator *g, double mean, double std) {
+    GIDS_TRY(need_float_("normal_", t->dtype));
+    if (!(std >= 0.0)) GIDS_FAIL(GIDS_EINVAL, "normal_: std must be >= 0, got %g", std);
+    draw d = {K_NORMAL, mean, std, 0, 0};
+    return fill_(t, g, &d, "normal_");
+}
+
+gids_status gids_bernoulli_(gids_tensor *t, gids_generator *g, double p) {
+    if (!(p >= 0.0 && p <= 1.0)) GIDS_FAIL(GIDS_EINVAL, "bernoulli_: p must be in [0, 1], got %g", p);
+    draw d = {K_BERNOULLI, p, 0, 0, 0};
+    return fill_(t, g, &d, "bernoulli_");
+}

@@ -1,0 +1,280 @@
+/* tensor.c -- tensor handles: lifetime, queries, shape helpers. Views live in view.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_impl.h"
+#include "gids/tensor.h"
+
+gids_status gids_shape_numel(const char *op, int ndim, const int64_t *shape, int64_t *out) {
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) {
+            char buf[160];
+            GIDS_FAIL(GIDS_EINVAL, "%s: negative size %lld in shape %s", op, (long long)shape[i],
+                      gids_shape_str(ndim, shape, buf, sizeof buf));
+        }
+        if (!gids_mul_ok(n, shape[i], &n)) {
+            char buf[160];
+            GIDS_FAIL(GIDS_EOVERFLOW, "%s: shape %s has more elements than fit in int64", op,
+                      gids_shape_str(ndim, shape, buf, sizeof buf));
+        }
+    }
+    *out = n;
+    return GIDS_OK;
+}
+
+static gids_status new_handle_(gids_tensor **out, gids_storage *s, gids_dtype dt, int ndim) {
+    gids_tensor *t = calloc(1, sizeof *t);
+    if (t == NULL) GIDS_FAIL(GIDS_ENOMEM, "tensor: out of memory for the tensor header");
+    t->refcount = 1;
+    t->dtype = dt;
+    t->ndim = ndim;
+    t->storage = s;
+    gids_storage_retain(s);
+    gids_mem_count_tensor(s->device, 1);
+    *out = t;
+    return GIDS_OK;
+}
+
+gids_status gids_empty(gids_tensor **out, gids_dtype dt, gids_device dev, int ndim,
+                       const int64_t *shape) {
+    if (ndim < 0 || ndim > GIDS_MAX_DIMS)
+        GIDS_FAIL(GIDS_EINVAL, "empty: %d dims requested, at most %d supported", ndim, GIDS_MAX_DIMS);
+    if ((unsigned)dt >= GIDS_NDTYPES) GIDS_FAIL(GIDS_EDTYPE, "empty: invalid dtype %d", (int)dt);
+    if (dev.type == GIDS_CPU && (dt == GIDS_F16 || dt == GIDS_BF16))
+        GIDS_FAIL(GIDS_EDTYPE, "empty: dtype %s is a GPU storage type; use f32 on the CPU",
+                  gids_dtype_name(dt));
+    int64_t n, bytes;
+    GIDS_TRY(gids_shape_numel("empty", ndim, shape, &n));
+    if (!gids_mul_ok(n, (int64_t)gids_dtype_size(dt), &bytes))
+        GIDS_FAIL(GIDS_EOVERFLOW, "empty: %lld elements of %s overflow the byte count", (long long)n,
+                  gids_dtype_name(dt));
+    gids_storage *s = NULL;
+    GIDS_TRY(gids_storage_new(&s, dev, (size_t)bytes));
+    gids_status st = new_handle_(out, s, dt, ndim);
+    gids_storage_release(s);
+    if (st != GIDS_OK) return st;
+    int64_t stride = 1;
+    for (int i = ndim - 1; i >= 0; i--) {
+        (*out)->shape[i] = shape[i];
+        (*out)->stride[i] = stride;
+        stride *= shape[i] > 1 ? shape[i] : 1;
+    }
+    return GIDS_OK;
+}
+
+gids_status gids_empty_like(gids_tensor **out, const gids_tensor *t) {
+    return gids_empty(out, t->dtype, t->storage->device, t->ndim, t->shape);
+}
+
+gids_status gids_tensor_from_storage(gids_tensor **out, gids_storage *s, gids_dtype dt, int ndim,
+                                     const int64_t *shape, const int64_t *stride, int64_t offset) {
+    if (ndim < 0 || ndim > GIDS_MAX_DIMS)
+        GIDS_FAIL(GIDS_EINVAL, "from_storage: %d dims, at most %d supported", ndim, GIDS_MAX_DIMS);
+    if ((unsigned)dt >= GIDS_NDTYPES) GIDS_FAIL(GIDS_EDTYPE, "from_storage: invalid dtype %d", (int)dt);
+    if (offset < 0) GIDS_FAIL(GIDS_EINVAL, "from_storage: negative offset %lld", (long long)offset);
+    int64_t n;
+    GIDS_TRY(gids_shape_numel("from_storage", ndim, shape, &n));
+    /* Highest element reached must lie inside the storage (negative strides are not allowed). */
+    int64_t last = offset;
+    for (int i = 0; i < ndim && n > 0; i++) {
+        int64_t step;
+        if (stride[i] < 0)
+            GIDS_FAIL(GIDS_EINVAL, "from_storage: negative stride %lld at dim %d", (long long)stride[i], i);
+        if (!gids_mul_ok(shape[i] - 1, stride[i], &step) || !gids_add_ok(last, step, &last))
+            GIDS_FAIL(GIDS_EOVERFLOW, "from_storage: extent overflows int64");
+    }
+    int64_t need;
+    if (n > 0 && (!gids_mul_ok(last + 1, (int64_t)gids_dtype_size(dt), &need) ||
+                  (uint64_t)need > s->nbytes))
+        GIDS_FAIL(GIDS_EINDEX, "from_storage: view reaches element %lld but the storage holds %zu bytes",
+                  (long long)last, s->nbytes);
+    GIDS_TRY(new_handle_(out, s, dt, ndim));
+    for (int i = 0; i < ndim; i++) {
+        (*out)->shape[i] = shape[i];
+        (*out)->stride[i] = stride[i];
+    }
+    (*out)->offset = offset;
+    return GIDS_OK;
+}
+
+void gids_tensor_retain(gids_tensor *t) { __atomic_add_fetch(&t->refcount, 1, __ATOMIC_RELAXED); }
+
+void gids_tensor_release(gids_tensor *t) {
+    if (t == NULL) return;
+    if (__atomic_sub_fetch(&t->refcount, 1, __ATOMIC_ACQ_REL) != 0) return;
+    gids_mem_count_tensor(t->storage->device, -1);
+    gids_storage_release(t->storage);
+    free(t);
+}
+
+int64_t gids_tensor_numel(const gids_tensor *t) {
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+    return n;
+}
+
+bool gids_tensor_is_contiguous(const gids_tensor *t) {
+    int64_t expected = 1;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        if (t->shape[i] == 1) continue; /* the stride of a size-1 dim is never used */
+        if (t->shape[i] == 0) return true;
+        if (t->stride[i] != expected) return false;
+        expected *= t->shape[i];
+    }
+    return true;
+}
+
+void *gids_tensor_data(const gids_tensor *t) {
+    return (char *)t->storage->data + t->offset * (int64_t)gids_dtype_size(t->dtype);
+}
+
+gids_device gids_tensor_device(const gids_tensor *t) { return t->storage->device; }
+
+gids_status gids_normalize_dim(const char *op, int dim, int ndim, int *out) {
+    int n = ndim > 0 ? ndim : 1;
+    int d = dim < 0 ? dim + n : dim;
+    if (d < 0 || d >= n)
+        GIDS_FAIL(GIDS_EINDEX, "%s: dim %d out of range for a tensor of %d dims (valid %d..%d)", op,
+                  dim, ndim, -n, n - 1);
+    *out = d;
+    return GIDS_OK;
+}
+
+char *gids_shape_str(int ndim, const int64_t *shape, char *buf, size_t n) {
+    size_t k = 0;
+    if (n == 0) return buf;
+    buf[0] = '\0';
+    k += (size_t)snprintf(buf + k, n - k, "[");
+    for (int i = 0; i < ndim && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, i ? ",%lld" : "%lld", (long long)shape[i]);
+    if (k < n) snprintf(buf + k, n - k, "]");
+    return buf;
+}
+
+gids_status gids_broadcast_shapes(const char *op, int na, const int64_t *a, int nb,
+                                  const int64_t *b, int *nout, int64_t *out) {
+    int n = na > nb ? na : nb;
+    int64_t tmp[GIDS_MAX_DIMS];
+    for (int i = 0; i < n; i++) {
+        int ia = na - n + i, ib = nb - n + i;
+        int64_t sa = ia >= 0 ? a[ia] : 1, sb = ib >= 0 ? b[ib] : 1;
+        if (sa != sb && sa != 1 && sb != 1) {
+            char ba[160], bb[160];
+            GIDS_FAIL(GIDS_ESHAPE,
+                      "%s: shapes %s and %s do not broadcast (size %lld vs %lld at dim %d of the result)",
+                      op, gids_shape_str(na, a, ba, sizeof ba), gids_shape_str(nb, b, bb, sizeof bb),
+                      (long long)sa, (long long)sb, i);
+        }
+        tmp[i] = sa == 1 ? sb : sa;
+    }
+    for (int i = 0; i < n; i++) out[i] = tmp[i];
+    *nout = n;
+    return GIDS_OK;
+}
+
+/* ---- checks shared by the kernels ---- */
+gids_status gids_check_cpu(const char *op, const char *arg, const gids_tensor *t) {
+    if (t->storage->device.type != GIDS_CPU) {
+        char buf[16];
+        GIDS_FAIL(GIDS_EDEVICE, "%s: %s is on %s, expected cpu (move it with :to(\"cpu\"))", op, arg,
+                  gids_device_str(t->storage->device, buf, sizeof buf));
+    }
+    return GIDS_OK;
+}
+
+gids_status gids_check_cpu_dtype(const char *op, const char *arg, const gids_tensor *t) {
+    GIDS_TRY(gids_check_cpu(op, arg, t));
+    if (t->dtype == GIDS_F16 || t->dtype == GIDS_BF16)
+        GIDS_FAIL(GIDS_EDTYPE, "%s: %s has dtype %s, which the CPU does not compute with", op, arg,
+                  gids_dtype_name(t->dtype));
+    return GIDS_OK;
+}
+
+gids_status gids_check_index_dtype(const char *op, const char *arg, const gids_tensor *t) {
+    if (t->dtype != GIDS_I64 && t->dtype != GIDS_I32)
+        GIDS_FAIL(GIDS_EDTYPE, "%s: %s must be an i64 or i32 index tensor, got %s", op, arg,
+                  gids_dtype_name(t->dtype));
+    return gids_check_cpu(op, arg, t);
+}
+
+/* ---- scalar access for slow paths ---- */
+double gids_load_f64(const void *base, gids_dtype dt, int64_t i) {
+    switch (dt) {
+    case GIDS_F32: return ((const float *)base)[i];
+    case GIDS_F64: return ((const double *)base)[i];
+    case GIDS_I64: return (double)((const int64_t *)base)[i];
+    case GIDS_I32: return ((const int32_t *)base)[i];
+    case GIDS_U8: return ((const uint8_t *)base)[i];
+    case GIDS_BOOL: return ((const uint8_t *)base)[i] != 0;
+    default: return 0.0;
+    }
+}
+
+int64_t gids_load_i64(const void *base, gids_dtype dt, int64_t i) {
+    switch (dt) {
+    case GIDS_F32: return (int64_t)((const float *)base)[i];
+    case GIDS_F64: return (int64_t)((const double *)base)[i];
+    case GIDS_I64: return ((const int64_t *)base)[i];
+    case GIDS_I32: return ((const int32_t *)base)[i];
+    case GIDS_U8: return ((const uint8_t *)base)[i];
+    case GIDS_BOOL: return ((const uint8_t *)base)[i] != 0;
+    default: return 0;
+    }
+}
+
+void gids_store_f64(void *base, gids_dtype dt, int64_t i, double v) {
+    switch (dt) {
+    case GIDS_F32: ((float *)base)[i] = (float)v; break;
+    case GIDS_F64: ((double *)base)[i] = v; break;
+    case GIDS_I64: ((int64_t *)base)[i] = (int64_t)v; break;
+    case GIDS_I32: ((int32_t *)base)[i] = (int32_t)v; break;
+    case GIDS_U8: ((uint8_t *)base)[i] = (uint8_t)(int64_t)v; break;
+    case GIDS_BOOL: ((uint8_t *)base)[i] = v != 0.0; break;
+    default: break;
+    }
+}
+
+void gids_store_i64(void *base, gids_dtype dt, int64_t i, int64_t v) {
+    switch (dt) {
+    case GIDS_F32: ((float *)base)[i] = (float)v; break;
+    case GIDS_F64: ((double *)base)[i] = (double)v; break;
+    case GIDS_I64: ((int64_t *)base)[i] = v; break;
+    case GIDS_I32: ((int32_t *)base)[i] = (int32_t)v; break;
+    case GIDS_U8: ((uint8_t *)base)[i] = (uint8_t)v; break;
+    case GIDS_BOOL: ((uint8_t *)base)[i] = v != 0; break;
+    default: break;
+    }
+}
+
+/* Offset (elements) of the row-major position `flat` in t's logical shape. */
+static int64_t flat_offset_(const gids_tensor *t, int64_t flat) {
+    int64_t off = t->offset;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        off += (flat % t->shape[i]) * t->stride[i];
+        flat /= t->shape[i];
+    }
+    return off;
+}
+
+static gids_status check_get_(const gids_tensor *t, int64_t flat) {
+    GIDS_TRY(gids_check_cpu_dtype("get", "tensor", t));
+    int64_t n = gids_tensor_numel(t);
+    if (flat < 0 || flat >= n)
+        GIDS_FAIL(GIDS_EINDEX, "get: element %lld out of range for a tensor of %lld elements",
+                  (long long)flat, (long long)n);
+    return GIDS_OK;
+}
+
+gids_status gids_tensor_get(const gids_tensor *t, int64_t flat, double *out) {
+    GIDS_TRY(check_get_(t, flat));
+    *out = gids_load_f64(t->storage->data, t->dtype, flat_offset_(t, flat));
+    return GIDS_OK;
+}
+
+gids_status gids_tensor_get_i64(const gids_tensor *t, int64_t flat, int64_t *out) {
+    GIDS_TRY(check_get_(t, flat));
+    *out = gids_load_i64(t->storage->data, t->dtype, flat_offset_(t, flat));
+    return GIDS_OK;
+}

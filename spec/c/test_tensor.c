@@ -1,0 +1,284 @@
+/* test_tensor.c -- the core: status messages, dtypes, storage counters, views, copies,
+ * creation and the Philox generator. */
+#include <omp.h>
+#include <stdlib.h>
+
+#include "check.h"
+
+static gids_tensor *arange_f32(int64_t n) {
+    gids_tensor *t = NULL;
+    CHECK_OK(gids_arange(&t, GIDS_F32, gids_scalar_i(0), gids_scalar_i(n), gids_scalar_i(1)));
+    return t;
+}
+
+static double at(const gids_tensor *t, int64_t flat) {
+    double v = NAN;
+    CHECK_OK(gids_tensor_get(t, flat, &v));
+    return v;
+}
+
+TEST(status_names_and_messages) {
+    CHECK(strcmp(gids_status_name(GIDS_ESHAPE), "ESHAPE") == 0);
+    gids_status s = gids_error_set(GIDS_EINVAL, "dir/file.c", 12, "op: bad %d", 7);
+    CHECK(s == GIDS_EINVAL);
+    CHECK(strcmp(gids_error_message(), "op: bad 7") == 0);
+    CHECK(strcmp(gids_error_location(), "file.c:12") == 0);
+    gids_error_prefix(GIDS_EINVAL, "model.%s", "convs.2");
+    CHECK(strcmp(gids_error_message(), "model.convs.2: op: bad 7") == 0);
+}
+
+TEST(dtype_parse_size_promote) {
+    gids_dtype dt;
+    CHECK_OK(gids_dtype_parse("float64", &dt));
+    CHECK(dt == GIDS_F64);
+    CHECK_OK(gids_dtype_parse("long", &dt));
+    CHECK(dt == GIDS_I64);
+    CHECK_ERR(gids_dtype_parse("f17", &dt), GIDS_EINVAL, "unknown dtype 'f17'");
+    CHECK(gids_dtype_size(GIDS_BOOL) == 1 && gids_dtype_size(GIDS_I32) == 4);
+    CHECK(gids_promote(GIDS_I64, GIDS_F32) == GIDS_F32);
+    CHECK(gids_promote(GIDS_U8, GIDS_I32) == GIDS_I32);
+    CHECK(gids_promote(GIDS_BOOL, GIDS_U8) == GIDS_U8);
+    CHECK(gids_promote(GIDS_F16, GIDS_BF16) == GIDS_F32);
+    CHECK(gids_promote_scalar(GIDS_I64, gids_scalar_f(0.5)) == GIDS_F32);
+    CHECK(gids_promote_scalar(GIDS_I32, gids_scalar_i(3)) == GIDS_I32);
+    gids_device d;
+    CHECK_OK(gids_device_parse("cuda:3", &d));
+    CHECK(d.type == GIDS_CUDA && d.index == 3);
+    CHECK_ERR(gids_device_parse("tpu", &d), GIDS_EINVAL, "unknown device 'tpu'");
+}
+
+TEST(storage_counters_follow_tensors) {
+    gids_mem_stats before, during, after;
+    gids_memory_stats(GIDS_DEVICE_CPU, &before);
+    int64_t shape[2] = {100, 10};
+    gids_tensor *t = NULL, *v = NULL;
+    CHECK_OK(gids_zeros(&t, GIDS_F64, GIDS_DEVICE_CPU, 2, shape));
+    CHECK_OK(gids_transpose(&v, t, 0, 1));
+    gids_memory_stats(GIDS_DEVICE_CPU, &during);
+    CHECK(during.current_bytes - before.current_bytes == 8000);
+    CHECK(during.live_tensors - before.live_tensors == 2);
+    CHECK(during.live_storages - before.live_storages == 1);
+    CHECK(during.peak_bytes >= during.current_bytes);
+    gids_tensor_release(t);
+    CHECK(at(v, 5) == 0.0); /* the view keeps the storage alive */
+    gids_tensor_release(v);
+    gids_memory_stats(GIDS_DEVICE_CPU, &after);
+    CHECK(after.current_bytes == before.current_bytes);
+    CHECK(after.live_tensors == before.live_tensors);
+}
+
+TEST(empty_rejects_bad_shapes) {
+    gids_tensor *t = NULL;
+    int64_t neg[2] = {3, -1}, huge[3] = {INT64_MAX / 2, 4, 2};
+    CHECK_ERR(gids_empty(&t, GIDS_F32, GIDS_DEVICE_CPU, 2, neg), GIDS_EINVAL, "negative size -1");
+    CHECK_ERR(gids_empty(&t, GIDS_F32, GIDS_DEVICE_CPU, 3, huge), GIDS_EOVERFLOW, "int64");
+    CHECK_ERR(gids_empty(&t, GIDS_F16, GIDS_DEVICE_CPU, 1, neg), GIDS_EDTYPE, "GPU storage");
+    CHECK(t == NULL);
+}
+
+TEST(views_share_storage_and_index_correctly) {
+    gids_tensor *a = arange_f32(24), *v = NULL, *p = NULL, *n = NULL, *s = NULL;
+    int64_t shape[3] = {2, 3, 4};
+    CHECK_OK(gids_view(&v, a, 3, shape));
+    CHECK(v->storage == a->storage && v->stride[0] == 12 && v->stride[2] == 1);
+    int perm[3] = {2, 0, 1};
+    CHECK_OK(gids_permute(&p, v, perm)); /* [4,2,3] */
+    CHECK(p->shape[0] == 4 && p->shape[1] == 2 && p->shape[2] == 3);
+    CHECK(!gids_tensor_is_contiguous(p));
+    /* p[i][j][k] = v[j][k][i], so p[1][1][2] = v[1][2][1] = 12 + 8 + 1 */
+    CHECK(at(p, 1 * 6 + 1 * 3 + 2) == 21.0);
+    CHECK_OK(gids_narrow(&n, v, 2, 1, 2)); /* [2,3,2] starting at column 1 */
+    CHECK(at(n, 0) == 1.0 && at(n, 1) == 2.0 && at(n, 2) == 5.0 && at(n, 11) == 22.0);
+    CHECK_OK(gids_select(&s, v, 1, -1)); /* [2,4]: rows 2 of each block */
+    CHECK(s->ndim == 2 && at(s, 0) == 8.0 && at(s, 4) == 20.0);
+    CHECK_ERR(gids_select(&s, v, 1, 3), GIDS_EINDEX, "index 3 out of range for dim 1 of size 3");
+    CHECK_ERR(gids_narrow(&n, v, 0, 1, 5), GIDS_EINDEX, "exceeds size 2");
+    CHECK_ERR(gids_permute(&p, v, (int[]){0, 0, 1}), GIDS_EINVAL, "appears twice");
+    gids_tensor_release(a), gids_tensor_release(v), gids_tensor_release(p);
+    gids_tensor_release(n), gids_tensor_release(s);
+}
+
+TEST(view_and_reshape_follow_strides) {
+    gids_tensor *a = arange_f32(6), *m = NULL, *t = NULL, *f = NULL, *r = NULL, *w = NULL;
+    CHECK_OK(gids_view(&m, a, 2, (int64_t[]){2, -1}));
+    CHECK(m->shape[1] == 3);
+    CHECK_OK(gids_transpose(&t, m, 0, 1)); /* [3,2], not contiguous */
+    CHECK_ERR(gids_view(&f, t, 1, (int64_t[]){6}), GIDS_ESHAPE, "not compatible with the strides");
+    CHECK_OK(gids_reshape(&r, t, 1, (int64_t[]){6})); /* copies */
+    CHECK(r->storage != a->storage);
+    double expect[6] = {0, 3, 1, 4, 2, 5};
+    for (int i = 0; i < 6; i++) CHECK(at(r, i) == expect[i]);
+    /* Splitting a dim of a transposed tensor is still a view. */
+    CHECK_OK(gids_view(&w, t, 3, (int64_t[]){3, 2, 1}));
+    CHECK(w->storage == a->storage && at(w, 3) == 4.0);
+    CHECK_ERR(gids_view(&f, a, 2, (int64_t[]){4, -1}), GIDS_ESHAPE, "invalid for a tensor of 6 elements");
+    CHECK_ERR(gids_view(&f, a, 2, (int64_t[]){-1, -1}), GIDS_EINVAL, "only one dimension can be -1");
+    gids_tensor_release(a), gids_tensor_release(m), gids_tensor_release(t);
+    gids_tensor_release(r), gids_tensor_release(w);
+}
+
+TEST(expand_squeeze_unsqueeze_flatten) {
+    gids_tensor *a = arange_f32(3), *u = NULL, *e = NULL, *s = NULL, *f = NULL;
+    CHECK_OK(gids_unsqueeze(&u, a, 1)); /* [3,1] */
+    CHECK(u->ndim == 2 && u->shape[1] == 1);
+    CHECK_OK(gids_expand(&e, u, 3, (int64_t[]){2, -1, 4})); /* [2,3,4] */
+    CHECK(e->stride[0] == 0 && e->stride[2] == 0 && at(e, 23) == 2.0 && at(e, 5) == 1.0);
+    CHECK_ERR(gids_expand(&s, e, 3, (int64_t[]){2, 5, 4}), GIDS_ESHAPE, "cannot expand");
+    CHECK_OK(gids_squeeze(&s, u, GIDS_ALL_DIMS));
+    CHECK(s->ndim == 1 && s->shape[0] == 3);
+    gids_tensor_release(s);
+    CHECK_OK(gids_squeeze(&s, u, 0)); /* size 3: unchanged */
+    CHECK(s->ndim == 2);
+    CHECK_OK(gids_flatten(&f, e, 0, -1));
+    CHECK(f->ndim == 1 && f->shape[0] == 24 && at(f, 23) == 2.0);
+    CHECK_ERR(gids_unsqueeze(&s, a, 3), GIDS_EINDEX, "dim 3 out of range");
+    gids_tensor_release(a), gids_tensor_release(u), gids_tensor_release(e);
+    gids_tensor_release(s), gids_tensor_release(f);
+}
+
+TEST(copy_broadcasts_and_converts) {
+    gids_tensor *src = NULL, *dst = NULL, *i = NULL;
+    CHECK_OK(gids_from_buffer(&src, GIDS_F64, 1, (int64_t[]){3}, (double[]){-1.7, 2.5, 1e30}));
+    CHECK_OK(gids_zeros(&dst, GIDS_I32, GIDS_DEVICE_CPU, 2, (int64_t[]){2, 3}));
+    CHECK_OK(gids_copy_(dst, src));
+    int64_t v;
+    CHECK_OK(gids_tensor_get_i64(dst, 3, &v));
+    CHECK(v == -1); /* truncation toward zero */
+    CHECK_OK(gids_tensor_get_i64(dst, 5, &v));
+    CHECK(v == 2147483647); /* saturates rather than undefined behaviour */
+    CHECK_OK(gids_to_dtype(&i, src, GIDS_BOOL));
+    CHECK(at(i, 0) == 1.0);
+    gids_tensor *wrong = NULL;
+    CHECK_OK(gids_zeros(&wrong, GIDS_F32, GIDS_DEVICE_CPU, 1, (int64_t[]){4}));
+    CHECK_ERR(gids_copy_(dst, wrong), GIDS_ESHAPE, "does not broadcast to the result shape [2,3]");
+    gids_tensor_release(src), gids_tensor_release(dst), gids_tensor_release(i);
+    gids_tensor_release(wrong);
+}
+
+TEST(strided_copy_large_is_thread_count_independent) {
+    int64_t shape[2] = {700, 300};
+    gids_tensor *a = NULL, *t = NULL, *c1 = NULL, *c4 = NULL;
+    gids_generator g;
+    gids_generator_init(&g, 7);
+    CHECK_OK(gids_randn(&a, &g, GIDS_F32, 2, shape));
+    CHECK_OK(gids_transpose(&t, a, 0, 1));
+    omp_set_num_threads(1);
+    CHECK_OK(gids_contiguous(&c1, t));
+    omp_set_num_threads(4);
+    CHECK_OK(gids_contiguous(&c4, t));
+    CHECK(memcmp(c1->storage->data, c4->storage->data, c1->storage->nbytes) == 0);
+    CHECK(at(c1, 1 * 700 + 2) == at(a, 2 * 300 + 1));
+    gids_tensor_release(a), gids_tensor_release(t), gids_tensor_release(c1), gids_tensor_release(c4);
+}
+
+TEST(creation_functions) {
+    gids_tensor *t = NULL;
+    CHECK_OK(gids_arange(&t, GIDS_I64, gids_scalar_i(10), gids_scalar_i(0), gids_scalar_i(-3)));
+    CHECK(t->shape[0] == 4 && at(t, 3) == 1.0);
+    gids_tensor_release(t);
+    CHECK_OK(gids_arange(&t, GIDS_F32, gids_scalar_f(0), gids_scalar_f(1), gids_scalar_f(0.25)));
+    CHECK(t->shape[0] == 4 && at(t, 3) == 0.75);
+    gids_tensor_release(t);
+    CHECK_ERR(gids_arange(&t, GIDS_F32, gids_scalar_i(0), gids_scalar_i(5), gids_scalar_i(-1)),
+              GIDS_EINVAL, "points away");
+    CHECK_OK(gids_linspace(&t, GIDS_F64, 0.0, 1.0, 11));
+    CHECK(t->shape[0] == 11 && at(t, 10) == 1.0 && fabs(at(t, 3) - 0.3) < 1e-15);
+    gids_tensor_release(t);
+    CHECK_OK(gids_eye(&t, GIDS_F32, 2, 3));
+    CHECK(at(t, 0) == 1.0 && at(t, 4) == 1.0 && at(t, 5) == 0.0);
+    gids_tensor_release(t);
+    CHECK_OK(gids_full(&t, GIDS_I64, GIDS_DEVICE_CPU, 1, (int64_t[]){2}, gids_scalar_i(INT64_MAX - 1)));
+    int64_t v;
+    CHECK_OK(gids_tensor_get_i64(t, 1, &v));
+    CHECK(v == INT64_MAX - 1); /* integers stay exact */
+    gids_tensor_release(t);
+}
+
+TEST(philox_known_answer) {
+    /* Known-answer vectors of the Random123 distribution (kat_vectors, philox4x32 10 rounds). */
+    uint32_t out[4];
+    gids_philox4x32((uint32_t[]){0, 0, 0, 0}, (uint32_t[]){0, 0}, out);
+    CHECK(out[0] == 0x6627e8d5u && out[1] == 0xe169c58du && out[2] == 0xbc57ac4cu &&
+          out[3] == 0x9b00dbd8u);
+    gids_philox4x32((uint32_t[]){0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu},
+                    (uint32_t[]){0xffffffffu, 0xffffffffu}, out);
+    CHECK(out[0] == 0x408f276du && out[1] == 0x41c83b0eu && out[2] == 0xa20bc7c6u &&
+          out[3] == 0x6d5451fdu);
+}
+
+TEST(rng_reproducible_and_thread_independent) {
+    int64_t n = 200000;
+    gids_generator g1, g2;
+    gids_generator_init(&g1, 42);
+    gids_generator_init(&g2, 42);
+    gids_tensor *a = NULL, *b = NULL, *c = NULL;
+    omp_set_num_threads(1);
+    CHECK_OK(gids_randn(&a, &g1, GIDS_F32, 1, &n));
+    omp_set_num_threads(4);
+    CHECK_OK(gids_randn(&b, &g2, GIDS_F32, 1, &n));
+    CHECK(memcmp(a->storage->data, b->storage->data, (size_t)n * 4) == 0);
+    CHECK(g1.offset == (uint64_t)n);
+    gids_generator saved = g1;
+    CHECK_OK(gids_rand(&c, &g1, GIDS_F64, 1, &n));
+    double sum = 0, sq = 0;
+    const float *x = a->storage->data;
+    for (int64_t i = 0; i < n; i++) sum += x[i], sq += (double)x[i] * x[i];
+    CHECK(fabs(sum / n) < 0.01 && fabs(sq / n - 1.0) < 0.02);
+    gids_tensor *d = NULL;
+    g1 = saved; /* restoring the state replays the stream */
+    CHECK_OK(gids_rand(&d, &g1, GIDS_F64, 1, &n));
+    CHECK(memcmp(c->storage->data, d->storage->data, (size_t)n * 8) == 0);
+    const double *u = d->storage->data;
+    double lo = 1, hi = 0;
+    for (int64_t i = 0; i < n; i++) lo = u[i] < lo ? u[i] : lo, hi = u[i] > hi ? u[i] : hi;
+    CHECK(lo >= 0.0 && hi < 1.0 && lo < 1e-3 && hi > 0.999);
+    gids_tensor_release(a), gids_tensor_release(b), gids_tensor_release(c), gids_tensor_release(d);
+}
+
+TEST(randint_randperm_bernoulli) {
+    gids_generator g;
+    gids_generator_init(&g, 1);
+    gids_tensor *t = NULL;
+    int64_t n = 1000;
+    CHECK_OK(gids_randint(&t, &g, GIDS_I64, -3, 4, 1, &n));
+    const int64_t *v = t->storage->data;
+    int seen[7] = {0};
+    for (int64_t i = 0; i < n; i++) {
+        CHECK(v[i] >= -3 && v[i] < 4);
+        if (v[i] >= -3 && v[i] < 4) seen[v[i] + 3] = 1;
+    }
+    for (int i = 0; i < 7; i++) CHECK(seen[i]);
+    gids_tensor_release(t);
+    CHECK_ERR(gids_randint(&t, &g, GIDS_I64, 4, 4, 1, &n), GIDS_EINVAL, "high (4) must be greater");
+    CHECK_OK(gids_randperm(&t, &g, 500));
+    char hit[500] = {0};
+    const int64_t *p = t->storage->data;
+    int ok = 1;
+    for (int i = 0; i < 500; i++) ok &= p[i] >= 0 && p[i] < 500 && !hit[p[i]]++;
+    CHECK(ok);
+    gids_tensor_release(t);
+    CHECK_OK(gids_zeros(&t, GIDS_F32, GIDS_DEVICE_CPU, 1, &n));
+    CHECK_OK(gids_bernoulli_(t, &g, 0.25));
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += ((float *)t->storage->data)[i];
+    CHECK(s > 200 && s < 300);
+    CHECK_ERR(gids_bernoulli_(t, &g, 1.5), GIDS_EINVAL, "p must be in [0, 1]");
+    gids_tensor_release(t);
+}
+
+int main(void) {
+    RUN(status_names_and_messages);
+    RUN(dtype_parse_size_promote);
+    RUN(storage_counters_follow_tensors);
+    RUN(empty_rejects_bad_shapes);
+    RUN(views_share_storage_and_index_correctly);
+    RUN(view_and_reshape_follow_strides);
+    RUN(expand_squeeze_unsqueeze_flatten);
+    RUN(copy_broadcasts_and_converts);
+    RUN(strided_copy_large_is_thread_count_independent);
+    RUN(creation_functions);
+    RUN(philox_known_answer);
+    RUN(rng_reproducible_and_thread_independent);
+    RUN(randint_randperm_bernoulli);
+    return check_summary("tensor");
+}
