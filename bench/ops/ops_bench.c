@@ -1,0 +1,114 @@
+/* ops_bench.c -- graphids CPU kernels against their hardware-side references.
+ *
+ *   matmul  gids_mm 1024^3 f32          vs cblas_sgemm called directly      (target >= 0.95)
+ *   add     gids_binary ADD, 16M f32    vs memcpy moving the same bytes     (target >= 0.5)
+ *   sum     gids_reduce SUM, 16M f32    vs memcpy moving the same bytes     (target >= 0.5)
+ *
+ * Each figure is the median of REPS timed runs after one warm-up.  Bandwidth counts the bytes a
+ * kernel must move: add reads two arrays and writes one (12 bytes an element), sum reads one
+ * (4 bytes), memcpy reads and writes its buffer (2 x its size).
+ * Output: one line per row, "name value unit ratio target" (parsed by tools/run-bench.sh).
+ */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gids/graphids.h"
+
+#define REPS 9
+
+static double now_(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median_(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_);
+    return v[n / 2];
+}
+
+#define OK(x)                                                                                      \
+    do {                                                                                           \
+        if ((x) != GIDS_OK) {                                                                      \
+            fprintf(stderr, "ops_bench: %s: %s\n", #x, gids_error_message());                      \
+            return 1;                                                                              \
+        }                                                                                          \
+    } while (0)
+
+/* Times `body` REPS times after a warm-up; leaves the median seconds in `out`. */
+#define TIME_MEDIAN(out, body)                                                                     \
+    do {                                                                                           \
+        double ts_[REPS];                                                                          \
+        body;                                                                                      \
+        for (int r_ = 0; r_ < REPS; r_++) {                                                        \
+            double t0_ = now_();                                                                   \
+            body;                                                                                  \
+            ts_[r_] = now_() - t0_;                                                                \
+        }                                                                                          \
+        out = median_(ts_, REPS);                                                                  \
+    } while (0)
+
+int main(void) {
+    gids_generator g;
+    gids_generator_init(&g, 1);
+    printf("threads %d\n", gids_get_num_threads());
+
+    /* ---- matmul ---- */
+    int64_t n = 1024, sq[2] = {n, n};
+    gids_tensor *a = NULL, *b = NULL, *c = NULL, *ref = NULL;
+    OK(gids_randn(&a, &g, GIDS_F32, 2, sq));
+    OK(gids_randn(&b, &g, GIDS_F32, 2, sq));
+    OK(gids_empty(&ref, GIDS_F32, GIDS_DEVICE_CPU, 2, sq));
+    double t_gids, t_blas, flops = 2.0 * (double)n * n * n;
+    TIME_MEDIAN(t_blas, cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n, (int)n,
+                                    1.0f, gids_tensor_data(a), (int)n, gids_tensor_data(b), (int)n,
+                                    0.0f, gids_tensor_data(ref), (int)n));
+    TIME_MEDIAN(t_gids, {
+        gids_tensor_release(c);
+        c = NULL;
+        OK(gids_mm(&c, a, b));
+    });
+    printf("matmul_1024_gflops %.2f GFLOP/s %.3f 0.95 (openblas direct %.2f GFLOP/s)\n",
+           flops / t_gids * 1e-9, t_blas / t_gids, flops / t_blas * 1e-9);
+
+    /* ---- elementwise add and sum vs memcpy ---- */
+    int64_t m = 16 * 1024 * 1024;
+    gids_tensor *x = NULL, *y = NULL, *z = NULL, *s = NULL;
+    OK(gids_randn(&x, &g, GIDS_F32, 1, &m));
+    OK(gids_randn(&y, &g, GIDS_F32, 1, &m));
+    size_t bytes = (size_t)m * 4 * 3;
+    char *src = malloc(bytes), *dst = malloc(bytes);
+    if (!src || !dst) return 1;
+    memset(src, 1, bytes);
+    memset(dst, 0, bytes);
+    double t_copy, t_add, t_sum;
+    TIME_MEDIAN(t_copy, memcpy(dst, src, bytes));
+    double copy_gbs = 2.0 * (double)bytes / t_copy * 1e-9;
+    TIME_MEDIAN(t_add, {
+        gids_tensor_release(z);
+        z = NULL;
+        OK(gids_binary(&z, GIDS_ADD, x, y));
+    });
+    double add_gbs = 12.0 * (double)m / t_add * 1e-9;
+    TIME_MEDIAN(t_sum, {
+        gids_tensor_release(s);
+        s = NULL;
+        OK(gids_reduce(&s, GIDS_SUM, x, 0, NULL, false));
+    });
+    double sum_gbs = 4.0 * (double)m / t_sum * 1e-9;
+    printf("add_16M_gbs %.2f GB/s %.3f 0.5 (memcpy %.2f GB/s)\n", add_gbs, add_gbs / copy_gbs, copy_gbs);
+    printf("sum_16M_gbs %.2f GB/s %.3f 0.5 (memcpy %.2f GB/s)\n", sum_gbs, sum_gbs / copy_gbs, copy_gbs);
+
+    free(src), free(dst);
+    gids_tensor_release(a), gids_tensor_release(b), gids_tensor_release(c), gids_tensor_release(ref);
+    gids_tensor_release(x), gids_tensor_release(y), gids_tensor_release(z), gids_tensor_release(s);
+    return 0;
+}
