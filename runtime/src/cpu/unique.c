@@ -1,0 +1,157 @@
+/* unique.c -- unique values (with inverse and counts) and bincount.
+ *
+ * unique sorts the flattened input with the stable key sort of sort.c and cuts the sorted run
+ * into groups of equal keys.  NaNs are never equal to each other, so each NaN is its own group
+ * (as torch.unique); -0.0 and +0.0 are one group.  bincount is a serial pass: it is memory
+ * bound and a serial loop keeps the float sums in input order, hence reproducible.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/core_impl.h"
+#include "sort_impl.h"
+
+gids_status gids_unique(gids_tensor **values, gids_tensor **inverse, gids_tensor **counts,
+                        const gids_tensor *a) {
+    GIDS_TRY(gids_check_cpu("unique", "input", a));
+    GIDS_TRY(gids_check_cpu_dtype("unique", "input", a));
+    int64_t n = gids_tensor_numel(a);
+    int64_t words;
+    GIDS_CHECK(gids_mul_ok(n, 4, &words) && (uint64_t)words <= SIZE_MAX / sizeof(uint64_t),
+               GIDS_EOVERFLOW, "unique: scratch for %lld elements overflows", (long long)n);
+
+    gids_tensor *c = NULL, *v = NULL, *inv = NULL, *cnt = NULL;
+    uint64_t *scratch = NULL;
+    gids_status s = gids_contiguous(&c, a);
+    if (s != GIDS_OK) goto done;
+    scratch = malloc((size_t)(words > 0 ? words : 1) * sizeof(uint64_t));
+    if (scratch == NULL) {
+        s = gids_error_set(GIDS_ENOMEM, __FILE__, __LINE__,
+                           "unique: cannot allocate %lld bytes of sort scratch",
+                           (long long)words * 8);
+        goto done;
+    }
+    uint64_t *keys = scratch, *tkeys = scratch + n;
+    int64_t *idx = (int64_t *)(scratch + 2 * n), *tidx = (int64_t *)(scratch + 3 * n);
+    const char *data = gids_tensor_data(c);
+    gids_dtype dt = a->dtype;
+    size_t esz = gids_dtype_size(dt);
+    gids_sort_make_keys(data, dt, n, 1, false, keys);
+    for (int64_t i = 0; i < n; i++) idx[i] = i;
+    gids_sort_keys(keys, idx, tkeys, tidx, n);
+
+    bool floating = gids_dtype_is_float(dt);
+    uint64_t nan_key = gids_sort_nan_key(dt);
+    /* group[i] = number of the group that sorted position i falls in; kept in tkeys. */
+    int64_t ngroups = 0;
+    for (int64_t i = 0; i < n; i++) {
+        bool starts = i == 0 || keys[i] != keys[i - 1] || (floating && keys[i] == nan_key);
+        if (starts) ngroups++;
+        tkeys[i] = (uint64_t)(ngroups - 1);
+    }
+
+    s = gids_empty(&v, dt, GIDS_DEVICE_CPU, 1, &ngroups);
+    if (s == GIDS_OK && inverse) s = gids_empty(&inv, GIDS_I64, GIDS_DEVICE_CPU, a->ndim, a->shape);
+    if (s == GIDS_OK && counts) s = gids_zeros(&cnt, GIDS_I64, GIDS_DEVICE_CPU, 1, &ngroups);
+    if (s != GIDS_OK) goto done;
+
+    char *vout = gids_tensor_data(v);
+    int64_t *iout = inv ? gids_tensor_data(inv) : NULL;
+    int64_t *cout = cnt ? gids_tensor_data(cnt) : NULL;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t g = (int64_t)tkeys[i];
+        /* The first member of a group (lowest input position: the sort is stable) gives the
+         * value, so -0.0 vs +0.0 resolves to whichever came first. */
+        if (i == 0 || tkeys[i - 1] != tkeys[i]) memcpy(vout + g * esz, data + idx[i] * esz, esz);
+        if (iout) iout[idx[i]] = g;
+        if (cout) cout[g]++;
+    }
+    if (values) {
+        *values = v;
+        v = NULL;
+    }
+    if (inverse) {
+        *inverse = inv;
+        inv = NULL;
+    }
+    if (counts) {
+        *counts = cnt;
+        cnt = NULL;
+    }
+done:
+    free(scratch);
+    gids_tensor_release(c);
+    gids_tensor_release(v);
+    gids_tensor_release(inv);
+    gids_tensor_release(cnt);
+    return s;
+}
+
+/* Checks the values of bincount's input and finds the largest. */
+static gids_status bincount_scan(const gids_tensor *a, int64_t *max_out) {
+    const char *base = gids_tensor_data(a);
+    int64_t n = a->shape[0], st = a->stride[0], mx = -1;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t x = gids_load_i64(base, a->dtype, i * st);
+        GIDS_CHECK(x >= 0, GIDS_EINVAL,
+                   "bincount: value %lld at position %lld is negative (values must be >= 0)",
+                   (long long)x, (long long)i);
+        if (x > mx) mx = x;
+    }
+    *max_out = mx;
+    return GIDS_OK;
+}
+
+gids_status gids_bincount(gids_tensor **out, const gids_tensor *a, const gids_tensor *weights,
+                          int64_t minlength) {
+    char sa[96], sw[96];
+    GIDS_TRY(gids_check_cpu("bincount", "input", a));
+    GIDS_CHECK(a->ndim == 1, GIDS_ESHAPE, "bincount: input must be 1-D, got shape %s",
+               gids_shape_str(a->ndim, a->shape, sa, sizeof sa));
+    GIDS_CHECK(gids_dtype_is_int(a->dtype), GIDS_EDTYPE,
+               "bincount: input must be an integer tensor (i64, i32 or u8), got %s",
+               gids_dtype_name(a->dtype));
+    GIDS_CHECK(minlength >= 0, GIDS_EINVAL, "bincount: minlength must be >= 0, got %lld",
+               (long long)minlength);
+    if (weights) {
+        GIDS_TRY(gids_check_cpu("bincount", "weights", weights));
+        GIDS_TRY(gids_check_cpu_dtype("bincount", "weights", weights));
+        GIDS_CHECK(weights->ndim == 1 && weights->shape[0] == a->shape[0], GIDS_ESHAPE,
+                   "bincount: weights has shape %s, expected %s (the input's shape)",
+                   gids_shape_str(weights->ndim, weights->shape, sw, sizeof sw),
+                   gids_shape_str(a->ndim, a->shape, sa, sizeof sa));
+    }
+    int64_t mx = -1, len;
+    GIDS_TRY(bincount_scan(a, &mx));
+    GIDS_CHECK(mx < INT64_MAX, GIDS_EOVERFLOW,
+               "bincount: value %lld gives a result length that overflows int64", (long long)mx);
+    len = mx + 1 > minlength ? mx + 1 : minlength;
+
+    const char *base = gids_tensor_data(a);
+    int64_t n = a->shape[0], st = a->stride[0];
+    gids_tensor *r = NULL;
+    if (weights == NULL) {
+        GIDS_TRY(gids_zeros(&r, GIDS_I64, GIDS_DEVICE_CPU, 1, &len));
+        int64_t *cnt = gids_tensor_data(r);
+        for (int64_t i = 0; i < n; i++) cnt[gids_load_i64(base, a->dtype, i * st)]++;
+        *out = r;
+        return GIDS_OK;
+    }
+    /* Weighted: sums in f64 whatever the weights' dtype, then f32 weights give f32 (torch
+     * gives the float weights' dtype, and f64 for integer or bool weights). */
+    GIDS_TRY(gids_zeros(&r, GIDS_F64, GIDS_DEVICE_CPU, 1, &len));
+    double *acc = gids_tensor_data(r);
+    const char *wbase = gids_tensor_data(weights);
+    int64_t wst = weights->stride[0];
+    for (int64_t i = 0; i < n; i++)
+        acc[gids_load_i64(base, a->dtype, i * st)] += gids_load_f64(wbase, weights->dtype, i * wst);
+    if (weights->dtype != GIDS_F32) {
+        *out = r;
+        return GIDS_OK;
+    }
+    gids_tensor *r32 = NULL;
+    gids_status s = gids_to_dtype(&r32, r, GIDS_F32);
+    gids_tensor_release(r);
+    if (s == GIDS_OK) *out = r32;
+    return s;
+}
