@@ -1,0 +1,176 @@
+/* index.c -- index_select and gather, plus the index helpers of index_impl.h.
+ *
+ * Every index value is checked against its range before anything is written, so a bad index
+ * leaves no half-filled result and names the first offending position.  Copies are pure
+ * gathers (each output element written once), so any parallel split gives the same result.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index_impl.h"
+
+gids_status gids_index_to_i64(const char *op, const char *arg, const gids_tensor *index,
+                              gids_tensor **out) {
+    *out = NULL;
+    GIDS_TRY(gids_check_cpu(op, arg, index));
+    GIDS_TRY(gids_check_index_dtype(op, arg, index));
+    if (index->dtype == GIDS_I64 && gids_tensor_is_contiguous(index)) {
+        gids_tensor_retain((gids_tensor *)index);
+        *out = (gids_tensor *)index;
+        return GIDS_OK;
+    }
+    if (index->dtype == GIDS_I64) return gids_contiguous(out, index);
+    return gids_to_dtype(out, index, GIDS_I64);
+}
+
+gids_status gids_index_check_range(const char *op, const int64_t *v, int64_t n, int64_t size,
+                                   int ndim, const int64_t *shape) {
+    for (int64_t i = 0; i < n; i++) {
+        if (v[i] >= 0 && v[i] < size) continue;
+        char pos[160];
+        if (ndim <= 1) {
+            snprintf(pos, sizeof pos, "%lld", (long long)i);
+        } else {
+            int64_t coord[GIDS_MAX_DIMS];
+            gids_unravel(i, ndim, shape, coord);
+            gids_shape_str(ndim, coord, pos, sizeof pos);
+        }
+        GIDS_FAIL(GIDS_EINDEX, "%s: index %lld out of range [0, %lld) at position %s", op,
+                  (long long)v[i], (long long)size, pos);
+    }
+    return GIDS_OK;
+}
+
+gids_status gids_check_writable(const char *op, const gids_tensor *t) {
+    for (int d = 0; d < t->ndim; d++)
+        GIDS_CHECK(t->stride[d] != 0 || t->shape[d] <= 1, GIDS_EINVAL,
+                   "%s: the target has stride 0 in dim %d (an expanded tensor), so several of its "
+                   "elements share memory; clone it first",
+                   op, d);
+    return GIDS_OK;
+}
+
+static inline void copy_elem(char *dst, const char *src, size_t es) {
+    switch (es) {
+    case 1: *dst = *src; break;
+    case 2: memcpy(dst, src, 2); break;
+    case 4: memcpy(dst, src, 4); break;
+    default: memcpy(dst, src, 8); break;
+    }
+}
+
+static gids_status check_input(const char *op, const gids_tensor *a) {
+    GIDS_TRY(gids_check_cpu(op, "input", a));
+    return gids_check_cpu_dtype(op, "input", a);
+}
+
+/* ---------------------------------------------------------------- index_select */
+
+gids_status gids_index_select(gids_tensor **out, const gids_tensor *a, int dim,
+                              const gids_tensor *index) {
+    *out = NULL;
+    const char *op = "index_select";
+    GIDS_TRY(check_input(op, a));
+    int d = 0;
+    GIDS_TRY(gids_normalize_dim(op, dim, a->ndim, &d));
+    char sh[128];
+    GIDS_CHECK(index->ndim <= 1, GIDS_ESHAPE, "index_select: index has shape %s, expected 1-D",
+               gids_shape_str(index->ndim, index->shape, sh, sizeof sh));
+    int64_t nidx = gids_tensor_numel(index);
+    GIDS_CHECK(a->ndim > 0 || nidx == 1, GIDS_ESHAPE,
+               "index_select: indexing a 0-d tensor takes exactly 1 index, got %lld",
+               (long long)nidx);
+    gids_tensor *idx = NULL, *src = NULL, *res = NULL;
+    GIDS_TRY(gids_index_to_i64(op, "index", index, &idx));
+    const int64_t *iv = gids_tensor_data(idx);
+    int64_t size = a->ndim > 0 ? a->shape[d] : 1;
+    gids_status st = gids_index_check_range(op, iv, nidx, size, 1, NULL);
+    int64_t shape[GIDS_MAX_DIMS];
+    memcpy(shape, a->shape, sizeof(int64_t) * (size_t)a->ndim);
+    if (a->ndim > 0) shape[d] = nidx;
+    if (st == GIDS_OK) st = gids_empty(&res, a->dtype, GIDS_DEVICE_CPU, a->ndim, shape);
+    if (st == GIDS_OK) st = gids_contiguous(&src, a);
+    if (st == GIDS_OK) {
+        int64_t outer = 1, inner = 1;
+        for (int k = 0; k < d; k++) outer *= a->shape[k];
+        for (int k = d + 1; k < a->ndim; k++) inner *= a->shape[k];
+        size_t es = gids_dtype_size(a->dtype);
+        size_t row = (size_t)inner * es;
+        const char *sp = gids_tensor_data(src);
+        char *dp = gids_tensor_data(res);
+        int64_t rows = outer * nidx;
+        int nth = gids_threads_for(rows * inner);
+#pragma omp parallel for num_threads(nth) schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            int64_t o = r / nidx, l = r % nidx;
+            memcpy(dp + (size_t)r * row, sp + ((size_t)(o * size + iv[l])) * row, row);
+        }
+    }
+    gids_tensor_release(src);
+    gids_tensor_release(idx);
+    if (st != GIDS_OK) {
+        gids_tensor_release(res);
+        return st;
+    }
+    *out = res;
+    return GIDS_OK;
+}
+
+/* ---------------------------------------------------------------- gather */
+
+gids_status gids_gather(gids_tensor **out, const gids_tensor *a, int dim,
+                        const gids_tensor *index) {
+    *out = NULL;
+    const char *op = "gather";
+    GIDS_TRY(check_input(op, a));
+    int d = 0;
+    GIDS_TRY(gids_normalize_dim(op, dim, a->ndim, &d));
+    char si[128], sa[128];
+    GIDS_CHECK(index->ndim == a->ndim, GIDS_ESHAPE,
+               "gather: index has shape %s, expected %d dims like the input %s",
+               gids_shape_str(index->ndim, index->shape, si, sizeof si), a->ndim,
+               gids_shape_str(a->ndim, a->shape, sa, sizeof sa));
+    for (int k = 0; k < a->ndim; k++)
+        GIDS_CHECK(k == d || index->shape[k] <= a->shape[k], GIDS_ESHAPE,
+                   "gather: index has shape %s, expected size <= %lld in dim %d (input %s)",
+                   gids_shape_str(index->ndim, index->shape, si, sizeof si),
+                   (long long)a->shape[k], k, gids_shape_str(a->ndim, a->shape, sa, sizeof sa));
+    gids_tensor *idx = NULL, *res = NULL;
+    GIDS_TRY(gids_index_to_i64(op, "index", index, &idx));
+    const int64_t *iv = gids_tensor_data(idx);
+    int64_t n = gids_tensor_numel(idx);
+    int64_t size = a->ndim > 0 ? a->shape[d] : 1;
+    gids_status st = gids_index_check_range(op, iv, n, size, idx->ndim, idx->shape);
+    if (st == GIDS_OK) st = gids_empty(&res, a->dtype, GIDS_DEVICE_CPU, idx->ndim, idx->shape);
+    if (st == GIDS_OK && n > 0) {
+        int nd = a->ndim;
+        int64_t astride[1][GIDS_MAX_DIMS];
+        memcpy(astride[0], a->stride, sizeof(int64_t) * (size_t)nd);
+        int64_t dstride = nd > 0 ? a->stride[d] : 0;
+        if (nd > 0) astride[0][d] = 0; /* the dim coordinate comes from the index instead */
+        size_t es = gids_dtype_size(a->dtype);
+        const char *ap = gids_tensor_data(a);
+        char *rp = gids_tensor_data(res);
+        int64_t nchunks = (n + GIDS_INDEX_CHUNK - 1) / GIDS_INDEX_CHUNK;
+        int nth = gids_threads_for(n);
+#pragma omp parallel for num_threads(nth) schedule(static)
+        for (int64_t c = 0; c < nchunks; c++) {
+            int64_t f0 = c * GIDS_INDEX_CHUNK, f1 = f0 + GIDS_INDEX_CHUNK < n ? f0 + GIDS_INDEX_CHUNK : n;
+            int64_t coord[GIDS_MAX_DIMS], off[1];
+            gids_unravel(f0, nd, idx->shape, coord);
+            off[0] = gids_offset_of(nd, coord, astride[0]);
+            for (int64_t f = f0; f < f1; f++) {
+                copy_elem(rp + f * (int64_t)es, ap + (off[0] + iv[f] * dstride) * (int64_t)es, es);
+                gids_coord_next(nd, idx->shape, coord, 1, off, astride);
+            }
+        }
+    }
+    gids_tensor_release(idx);
+    if (st != GIDS_OK) {
+        gids_tensor_release(res);
+        return st;
+    }
+    *out = res;
+    return GIDS_OK;
+}

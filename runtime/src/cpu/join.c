@@ -1,0 +1,143 @@
+/* join.c -- cat, stack and split.
+ *
+ * cat promotes dtypes across its inputs (as torch) and skips 1-D empty tensors, the legacy
+ * placeholder torch still accepts in any position.  Each input is copied into its slice of the
+ * result through gids_copy_, which handles strides and dtype conversion.  split returns views.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/core_impl.h"
+#include "gids/ops.h"
+
+static bool skipped(const gids_tensor *t) {
+    return t->ndim == 1 && t->shape[0] == 0;
+}
+
+static gids_status check_list(const char *op, int n, const gids_tensor *const *ts) {
+    GIDS_CHECK(n > 0, GIDS_EINVAL, "%s: expected a non-empty list of tensors, got %d", op, n);
+    for (int i = 0; i < n; i++) {
+        GIDS_CHECK(ts[i] != NULL, GIDS_EINVAL, "%s: tensor %d is NULL", op, i);
+        GIDS_TRY(gids_check_cpu(op, "tensor", ts[i]));
+        GIDS_TRY(gids_check_cpu_dtype(op, "tensor", ts[i]));
+    }
+    return GIDS_OK;
+}
+
+gids_status gids_cat(gids_tensor **out, int n, const gids_tensor *const *ts, int dim) {
+    *out = NULL;
+    const char *op = "cat";
+    GIDS_TRY(check_list(op, n, ts));
+    gids_dtype dt = ts[0]->dtype;
+    for (int i = 1; i < n; i++) dt = gids_promote(dt, ts[i]->dtype);
+    int first = -1;
+    for (int i = 0; i < n && first < 0; i++)
+        if (!skipped(ts[i])) first = i;
+    if (first < 0) { /* only empty placeholders: an empty 1-D result */
+        int64_t zero = 0;
+        return gids_empty(out, dt, GIDS_DEVICE_CPU, 1, &zero);
+    }
+    const gids_tensor *ref = ts[first];
+    char sa[128], sb[128];
+    GIDS_CHECK(ref->ndim > 0, GIDS_ESHAPE,
+               "cat: tensor %d is 0-d; zero-dimensional tensors cannot be concatenated", first);
+    int d = 0;
+    GIDS_TRY(gids_normalize_dim(op, dim, ref->ndim, &d));
+    int64_t shape[GIDS_MAX_DIMS];
+    memcpy(shape, ref->shape, sizeof(int64_t) * (size_t)ref->ndim);
+    shape[d] = 0;
+    for (int i = first; i < n; i++) {
+        const gids_tensor *t = ts[i];
+        if (skipped(t)) continue;
+        bool ok = t->ndim == ref->ndim;
+        for (int k = 0; ok && k < t->ndim; k++) ok = k == d || t->shape[k] == ref->shape[k];
+        GIDS_CHECK(ok, GIDS_ESHAPE,
+                   "cat: tensor %d has shape %s, incompatible with tensor %d %s (all sizes but "
+                   "dim %d must match)",
+                   i, gids_shape_str(t->ndim, t->shape, sa, sizeof sa), first,
+                   gids_shape_str(ref->ndim, ref->shape, sb, sizeof sb), d);
+        GIDS_CHECK(gids_add_ok(shape[d], t->shape[d], &shape[d]), GIDS_EOVERFLOW,
+                   "cat: the size along dim %d overflows int64", d);
+    }
+    gids_tensor *r = NULL;
+    GIDS_TRY(gids_empty(&r, dt, GIDS_DEVICE_CPU, ref->ndim, shape));
+    int64_t at = 0;
+    gids_status st = GIDS_OK;
+    for (int i = first; i < n && st == GIDS_OK; i++) {
+        const gids_tensor *t = ts[i];
+        if (skipped(t) || t->shape[d] == 0) continue;
+        gids_tensor *slice = NULL;
+        st = gids_narrow(&slice, r, d, at, t->shape[d]);
+        if (st == GIDS_OK) st = gids_copy_(slice, t);
+        gids_tensor_release(slice);
+        at += t->shape[d];
+    }
+    if (st != GIDS_OK) {
+        gids_tensor_release(r);
+        return st;
+    }
+    *out = r;
+    return GIDS_OK;
+}
+
+gids_status gids_stack(gids_tensor **out, int n, const gids_tensor *const *ts, int dim) {
+    *out = NULL;
+    const char *op = "stack";
+    GIDS_TRY(check_list(op, n, ts));
+    const gids_tensor *ref = ts[0];
+    char sa[128], sb[128];
+    for (int i = 1; i < n; i++) {
+        const gids_tensor *t = ts[i];
+        bool ok = t->ndim == ref->ndim &&
+                  memcmp(t->shape, ref->shape, sizeof(int64_t) * (size_t)t->ndim) == 0;
+        GIDS_CHECK(ok, GIDS_ESHAPE, "stack: tensor %d has shape %s, expected %s like tensor 0", i,
+                   gids_shape_str(t->ndim, t->shape, sa, sizeof sa),
+                   gids_shape_str(ref->ndim, ref->shape, sb, sizeof sb));
+    }
+    int d = 0;
+    /* the new dim may sit after the last one: normalise against ndim + 1 */
+    GIDS_TRY(gids_normalize_dim(op, dim, ref->ndim + 1, &d));
+    GIDS_CHECK(ref->ndim + 1 <= GIDS_MAX_DIMS, GIDS_ESHAPE, "stack: result would have %d dims, max %d",
+               ref->ndim + 1, GIDS_MAX_DIMS);
+    gids_tensor **views = calloc((size_t)n, sizeof *views);
+    GIDS_CHECK(views != NULL, GIDS_ENOMEM, "stack: cannot allocate %d views", n);
+    gids_status st = GIDS_OK;
+    for (int i = 0; i < n && st == GIDS_OK; i++) st = gids_unsqueeze(&views[i], ts[i], d);
+    if (st == GIDS_OK) st = gids_cat(out, n, (const gids_tensor *const *)views, d);
+    for (int i = 0; i < n; i++) gids_tensor_release(views[i]);
+    free(views);
+    return st;
+}
+
+gids_status gids_split(gids_tensor **outs, int n, const gids_tensor *t, const int64_t *sizes,
+                       int dim) {
+    const char *op = "split";
+    for (int i = 0; i < n; i++) outs[i] = NULL;
+    GIDS_CHECK(n > 0, GIDS_EINVAL, "split: expected at least 1 size, got %d", n);
+    int d = 0;
+    GIDS_TRY(gids_normalize_dim(op, dim, t->ndim, &d));
+    GIDS_CHECK(t->ndim > 0, GIDS_ESHAPE, "split: cannot split a 0-d tensor");
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        GIDS_CHECK(sizes[i] >= 0, GIDS_EINVAL, "split: size %d is %lld, expected >= 0", i,
+                   (long long)sizes[i]);
+        GIDS_CHECK(gids_add_ok(total, sizes[i], &total), GIDS_EOVERFLOW,
+                   "split: the sizes overflow int64");
+    }
+    GIDS_CHECK(total == t->shape[d], GIDS_ESHAPE,
+               "split: sizes add up to %lld, expected %lld (the size of dim %d)", (long long)total,
+               (long long)t->shape[d], d);
+    int64_t at = 0;
+    for (int i = 0; i < n; i++) {
+        gids_status st = gids_narrow(&outs[i], t, d, at, sizes[i]);
+        if (st != GIDS_OK) {
+            for (int j = 0; j < i; j++) {
+                gids_tensor_release(outs[j]);
+                outs[j] = NULL;
+            }
+            return st;
+        }
+        at += sizes[i];
+    }
+    return GIDS_OK;
+}
