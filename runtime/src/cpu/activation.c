@@ -1,0 +1,197 @@
+/* activation.c -- parameterised elementwise ops: leaky_relu, elu, softplus, clamp, where.
+ *
+ * The activations compute in the input's float dtype (integer inputs give f32, like the math
+ * ops in unary.c); clamp keeps integer dtypes when its bounds are integers; where selects bytes
+ * and so works for every dtype.
+ */
+#include <tgmath.h>
+
+#include "../core/core_impl.h"
+#include "../core/iter_impl.h"
+#include "elementwise_impl.h"
+
+typedef struct act_params {
+    double p0, p1;
+} act_params;
+
+#define ACT_KERNEL(fname, TY, EXPR)                                                                \
+    static void fname(void *ctx, int64_t n, char **p, const int64_t *s) {                          \
+        const act_params *ap_ = ctx;                                                               \
+        const TY p0 = (TY)ap_->p0, p1 = (TY)ap_->p1;                                               \
+        (void)p0;                                                                                  \
+        (void)p1;                                                                                  \
+        GIDS_EW_UNARY_LOOP(TY, TY, EXPR);                                                          \
+    }
+#define ACT_FLOAT(name, EXPR)                                                                      \
+    ACT_KERNEL(name##_f32, float, EXPR)                                                            \
+    ACT_KERNEL(name##_f64, double, EXPR)
+
+/* p0 = negative slope. NaN stays NaN (the comparison is false, NaN * slope is NaN). */
+ACT_FLOAT(leaky_relu, x_ > 0 ? x_ : x_ * p0)
+/* p0 = alpha. */
+ACT_FLOAT(elu, x_ > 0 ? x_ : p0 * expm1(x_))
+/* p0 = beta, p1 = threshold: linear where beta * x exceeds the threshold. */
+ACT_FLOAT(softplus, x_ * p0 > p1 ? x_ : log1p(exp(x_ * p0)) / p0)
+
+static gids_status run_activation(gids_tensor **out, const char *name, const gids_tensor *a,
+                                  gids_iter_fn f32, gids_iter_fn f64, act_params params) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", name);
+    GIDS_TRY(gids_ew_check_input(name, "arg 1", a));
+    gids_dtype dt = gids_dtype_is_float(a->dtype) ? a->dtype : GIDS_F32;
+    gids_tensor *ca = NULL, *r = NULL;
+    GIDS_TRY(gids_ew_cast(&ca, a, dt));
+    gids_status st = gids_empty(&r, dt, GIDS_DEVICE_CPU, a->ndim, a->shape);
+    if (st == GIDS_OK) {
+        const gids_tensor *ops[2] = {r, ca};
+        gids_iter it;
+        st = gids_iter_init(&it, name, 2, ops);
+        if (st == GIDS_OK) gids_iter_run(&it, dt == GIDS_F32 ? f32 : f64, &params);
+    }
+    gids_tensor_release(ca);
+    if (st != GIDS_OK) {
+        gids_tensor_release(r);
+        return st;
+    }
+    *out = r;
+    return GIDS_OK;
+}
+
+gids_status gids_leaky_relu(gids_tensor **out, const gids_tensor *a, double negative_slope) {
+    return run_activation(out, "leaky_relu", a, leaky_relu_f32, leaky_relu_f64,
+                          (act_params){negative_slope, 0});
+}
+
+gids_status gids_elu(gids_tensor **out, const gids_tensor *a, double alpha) {
+    return run_activation(out, "elu", a, elu_f32, elu_f64, (act_params){alpha, 0});
+}
+
+gids_status gids_softplus(gids_tensor **out, const gids_tensor *a, double beta, double threshold) {
+    GIDS_CHECK(beta != 0 && beta == beta, GIDS_EINVAL, "softplus: beta must be non-zero, got %g",
+               beta);
+    return run_activation(out, "softplus", a, softplus_f32, softplus_f64,
+                          (act_params){beta, threshold});
+}
+
+/* ---------------------------------------------------------------- clamp */
+typedef struct clamp_params {
+    double flo, fhi;
+    int64_t ilo, ihi;
+} clamp_params;
+
+/* y = max(x, lo) then min(y, hi): with lo > hi every element becomes hi, and NaN passes
+ * through, as torch.clamp. */
+#define CLAMP_KERNEL(fname, TY, LO, HI)                                                            \
+    static void fname(void *ctx, int64_t n, char **p, const int64_t *s) {                          \
+        const clamp_params *cp_ = ctx;                                                             \
+        const TY lo = (TY)cp_->LO, hi = (TY)cp_->HI;                                               \
+        GIDS_EW_UNARY_LOOP(TY, TY, (x_ < lo ? lo : x_) > hi ? hi : (x_ < lo ? lo : x_));           \
+    }
+CLAMP_KERNEL(clamp_f32, float, flo, fhi)
+CLAMP_KERNEL(clamp_f64, double, flo, fhi)
+CLAMP_KERNEL(clamp_i64, int64_t, ilo, ihi)
+CLAMP_KERNEL(clamp_i32, int32_t, ilo, ihi)
+CLAMP_KERNEL(clamp_u8, uint8_t, ilo, ihi)
+
+static const gids_iter_fn clamp_kernels[GIDS_NDTYPES] = {
+    [GIDS_F32] = clamp_f32, [GIDS_F64] = clamp_f64, [GIDS_I64] = clamp_i64,
+    [GIDS_I32] = clamp_i32, [GIDS_U8] = clamp_u8,
+};
+
+/* Integer bounds are first limited to the range of the element type, so that u8 clamp(-5, 3)
+ * means clamp(0, 3) rather than a wrapped bound. */
+static void int_range(gids_dtype dt, int64_t *lo, int64_t *hi) {
+    *lo = dt == GIDS_I32 ? INT32_MIN : dt == GIDS_U8 ? 0 : INT64_MIN;
+    *hi = dt == GIDS_I32 ? INT32_MAX : dt == GIDS_U8 ? 255 : INT64_MAX;
+}
+
+static double scalar_f(gids_scalar s) { return s.is_int ? (double)s.i : s.f; }
+
+gids_status gids_clamp(gids_tensor **out, const gids_tensor *a, const gids_scalar *min,
+                       const gids_scalar *max) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "clamp: out is NULL");
+    GIDS_TRY(gids_ew_check_input("clamp", "arg 1", a));
+    GIDS_CHECK(min || max, GIDS_EINVAL, "clamp: at least one of min and max must be given");
+    gids_dtype dt = a->dtype;
+    if (min) dt = gids_promote(dt, gids_ew_scalar_dtype(a->dtype, *min));
+    if (max) dt = gids_promote(dt, gids_ew_scalar_dtype(a->dtype, *max));
+    if (dt == GIDS_BOOL) dt = GIDS_I64;
+
+    clamp_params cp = {-INFINITY, INFINITY, 0, 0};
+    int64_t tmin, tmax;
+    int_range(dt, &tmin, &tmax);
+    cp.ilo = tmin;
+    cp.ihi = tmax;
+    if (min) {
+        cp.flo = scalar_f(*min);
+        if (min->is_int) cp.ilo = min->i < tmin ? tmin : min->i > tmax ? tmax : min->i;
+    }
+    if (max) {
+        cp.fhi = scalar_f(*max);
+        if (max->is_int) cp.ihi = max->i < tmin ? tmin : max->i > tmax ? tmax : max->i;
+    }
+
+    gids_tensor *ca = NULL, *r = NULL;
+    GIDS_TRY(gids_ew_cast(&ca, a, dt));
+    gids_status st = gids_empty(&r, dt, GIDS_DEVICE_CPU, a->ndim, a->shape);
+    if (st == GIDS_OK) {
+        const gids_tensor *ops[2] = {r, ca};
+        gids_iter it;
+        st = gids_iter_init(&it, "clamp", 2, ops);
+        if (st == GIDS_OK) gids_iter_run(&it, clamp_kernels[dt], &cp);
+    }
+    gids_tensor_release(ca);
+    if (st != GIDS_OK) {
+        gids_tensor_release(r);
+        return st;
+    }
+    *out = r;
+    return GIDS_OK;
+}
+
+/* ---------------------------------------------------------------- where */
+#define WHERE_KERNEL(fname, TY)                                                                    \
+    static void fname(void *ctx, int64_t n, char **p, const int64_t *s) {                          \
+        (void)ctx;                                                                                 \
+        char *po = p[0];                                                                           \
+        const char *pc = p[1], *pa = p[2], *pb = p[3];                                             \
+        for (int64_t i = 0; i < n; i++, po += s[0], pc += s[1], pa += s[2], pb += s[3])            \
+            *(TY *)po = *(const uint8_t *)pc ? *(const TY *)pa : *(const TY *)pb;                  \
+    }
+WHERE_KERNEL(where_1, uint8_t)
+WHERE_KERNEL(where_4, uint32_t)
+WHERE_KERNEL(where_8, uint64_t)
+
+gids_status gids_where(gids_tensor **out, const gids_tensor *cond, const gids_tensor *a,
+                       const gids_tensor *b) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "where: out is NULL");
+    GIDS_TRY(gids_ew_check_input("where", "condition", cond));
+    GIDS_TRY(gids_ew_check_input("where", "arg 2", a));
+    GIDS_TRY(gids_ew_check_input("where", "arg 3", b));
+    GIDS_CHECK(cond->dtype == GIDS_BOOL || cond->dtype == GIDS_U8, GIDS_EDTYPE,
+               "where: condition must be bool (or u8), got %s", gids_dtype_name(cond->dtype));
+    int n1, nd;
+    int64_t s1[GIDS_MAX_DIMS], shape[GIDS_MAX_DIMS];
+    GIDS_TRY(gids_broadcast_shapes("where", cond->ndim, cond->shape, a->ndim, a->shape, &n1, s1));
+    GIDS_TRY(gids_broadcast_shapes("where", n1, s1, b->ndim, b->shape, &nd, shape));
+
+    gids_dtype dt = gids_ew_promote_tensors(a, b);
+    gids_tensor *ca = NULL, *cb = NULL, *r = NULL;
+    gids_status st = gids_ew_cast(&ca, a, dt);
+    if (st == GIDS_OK) st = gids_ew_cast(&cb, b, dt);
+    if (st == GIDS_OK) st = gids_empty(&r, dt, GIDS_DEVICE_CPU, nd, shape);
+    if (st == GIDS_OK) {
+        const gids_tensor *ops[4] = {r, cond, ca, cb};
+        gids_iter it;
+        st = gids_iter_init(&it, "where", 4, ops);
+        size_t z = gids_dtype_size(dt);
+        if (st == GIDS_OK) gids_iter_run(&it, z == 1 ? where_1 : z == 4 ? where_4 : where_8, NULL);
+    }
+    gids_tensor_release(ca);
+    gids_tensor_release(cb);
+    if (st != GIDS_OK) {
+        gids_tensor_release(r);
+        return st;
+    }
+    *out = r;
+    return GIDS_OK;
+}

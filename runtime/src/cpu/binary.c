@@ -1,0 +1,292 @@
+/* binary.c -- elementwise binary ops (arithmetic, comparisons, logical) with NumPy broadcasting.
+ *
+ * Inputs are first converted to the op's compute dtype (the promoted dtype), so each kernel
+ * reads one element type and writes one: the result dtype, which is bool for comparisons and
+ * logical ops.  Integer arithmetic wraps (computed in uint64) as in PyTorch; integer fmod and
+ * remainder by zero are an error, not a trap.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "../core/core_impl.h"
+#include "../core/iter_impl.h"
+#include "elementwise_impl.h"
+
+static const char *const binop_names[GIDS_NBINOPS] = {
+    "add", "sub",     "mul", "div", "pow", "maximum",     "minimum",    "fmod",        "remainder",
+    "atan2", "eq",    "ne",  "lt",  "le",  "gt",          "ge",         "logical_and", "logical_or",
+    "logical_xor",
+};
+
+const char *gids_binop_name(gids_binop op) {
+    return (unsigned)op < GIDS_NBINOPS ? binop_names[op] : "?";
+}
+
+/* Compute and result dtypes of op on inputs promoted to p. */
+static gids_status binop_dtypes(gids_binop op, gids_dtype p, gids_dtype *compute,
+                                gids_dtype *result) {
+    const char *name = gids_binop_name(op);
+    GIDS_CHECK((unsigned)op < GIDS_NBINOPS, GIDS_EINVAL, "binary: unknown op %d", (int)op);
+    GIDS_CHECK(p != GIDS_F16 && p != GIDS_BF16, GIDS_EDTYPE,
+               "%s: dtype %s is a GPU storage type, not supported on the CPU", name,
+               gids_dtype_name(p));
+    *compute = p;
+    *result = p;
+    switch (op) {
+    case GIDS_SUB:
+        GIDS_CHECK(p != GIDS_BOOL, GIDS_EDTYPE,
+                   "sub: subtraction of two bool tensors is not supported; use logical_xor");
+        break;
+    case GIDS_DIV:
+    case GIDS_ATAN2:
+        if (!gids_dtype_is_float(p)) *compute = *result = GIDS_F32;
+        break;
+    case GIDS_FMOD:
+    case GIDS_REMAINDER:
+        GIDS_CHECK(p != GIDS_BOOL, GIDS_EDTYPE, "%s: bool tensors are not supported", name);
+        break;
+    case GIDS_EQ: case GIDS_NE: case GIDS_LT: case GIDS_LE: case GIDS_GT: case GIDS_GE:
+    case GIDS_LOGICAL_AND: case GIDS_LOGICAL_OR: case GIDS_LOGICAL_XOR:
+        *result = GIDS_BOOL;
+        break;
+    default: break;
+    }
+    return GIDS_OK;
+}
+
+gids_status gids_binop_result_dtype(gids_binop op, gids_dtype a, gids_dtype b, gids_dtype *out) {
+    gids_dtype compute;
+    return binop_dtypes(op, gids_promote(a, b), &compute, out);
+}
+
+/* ---------------------------------------------------------------- scalar helpers */
+/* Integer ops go through uint64 so overflow wraps instead of being undefined. */
+#define U64(v) ((uint64_t)(int64_t)(v))
+
+static inline int64_t ipow(int64_t base, int64_t e) {
+    if (e < 0) return base == 1 ? 1 : base == -1 ? ((e & 1) ? -1 : 1) : 0;
+    uint64_t r = 1, b = U64(base);
+    while (e) {
+        if (e & 1) r *= b;
+        b *= b;
+        e >>= 1;
+    }
+    return (int64_t)r;
+}
+
+/* Integer division by zero sets the flag in ctx (an int) and yields 0. */
+static inline int64_t ifmod(int64_t a, int64_t b, void *ctx) {
+    if (b == 0) {
+        __atomic_store_n((int *)ctx, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    if (b == -1) return 0; /* INT64_MIN % -1 traps on x86 */
+    return a % b;
+}
+
+static inline int64_t iremainder(int64_t a, int64_t b, void *ctx) {
+    int64_t r = ifmod(a, b, ctx);
+    if (r != 0 && ((r < 0) != (b < 0))) r += b;
+    return r;
+}
+
+static inline double fremainder(double a, double b) {
+    double r = fmod(a, b);
+    if (r != 0 && ((r < 0) != (b < 0))) r += b;
+    return r;
+}
+
+static inline float fremainderf(float a, float b) {
+    float r = fmodf(a, b);
+    if (r != 0 && ((r < 0) != (b < 0))) r += b;
+    return r;
+}
+
+/* ---------------------------------------------------------------- kernels */
+#define BIN_KERNEL(fname, TI, TO, EXPR)                                                            \
+    static void fname(void *ctx, int64_t n, char **p, const int64_t *s) {                          \
+        (void)ctx;                                                                                 \
+        GIDS_EW_BINARY_LOOP(TI, TO, EXPR);                                                         \
+    }
+
+/* One op over the float types (f32 with float math, f64 with double math). */
+#define BIN_FLOAT(name, EXPR_F, EXPR_D)                                                            \
+    BIN_KERNEL(name##_f32, float, float, EXPR_F)                                                   \
+    BIN_KERNEL(name##_f64, double, double, EXPR_D)
+
+/* One op over the integer types; EXPR computes in int64 / uint64. */
+#define BIN_INT(name, EXPR)                                                                        \
+    BIN_KERNEL(name##_i64, int64_t, int64_t, EXPR)                                                 \
+    BIN_KERNEL(name##_i32, int32_t, int32_t, EXPR)                                                 \
+    BIN_KERNEL(name##_u8, uint8_t, uint8_t, EXPR)
+
+/* Comparison / logical: any input type, bool output. */
+#define BIN_PRED(name, EXPR)                                                                       \
+    BIN_KERNEL(name##_f32, float, bool, EXPR)                                                      \
+    BIN_KERNEL(name##_f64, double, bool, EXPR)                                                     \
+    BIN_KERNEL(name##_i64, int64_t, bool, EXPR)                                                    \
+    BIN_KERNEL(name##_i32, int32_t, bool, EXPR)                                                    \
+    BIN_KERNEL(name##_u8, uint8_t, bool, EXPR)                                                     \
+    BIN_KERNEL(name##_bool, bool, bool, EXPR)
+
+BIN_FLOAT(add, a_ + b_, a_ + b_)
+BIN_INT(add, U64(a_) + U64(b_))
+BIN_FLOAT(sub, a_ - b_, a_ - b_)
+BIN_INT(sub, U64(a_) - U64(b_))
+BIN_FLOAT(mul, a_ *b_, a_ *b_)
+BIN_INT(mul, U64(a_) * U64(b_))
+BIN_FLOAT(div, a_ / b_, a_ / b_)
+BIN_FLOAT(pow, powf(a_, b_), pow(a_, b_))
+BIN_INT(pow, ipow((int64_t)a_, (int64_t)b_))
+/* NaN wins, as torch.maximum / torch.minimum. */
+BIN_FLOAT(maximum, (a_ > b_ || a_ != a_) ? a_ : b_, (a_ > b_ || a_ != a_) ? a_ : b_)
+BIN_INT(maximum, a_ > b_ ? a_ : b_)
+BIN_FLOAT(minimum, (a_ < b_ || a_ != a_) ? a_ : b_, (a_ < b_ || a_ != a_) ? a_ : b_)
+BIN_INT(minimum, a_ < b_ ? a_ : b_)
+/* bool arithmetic stays bool, as torch: + is or, * is and, x ** y is x or not y. */
+BIN_KERNEL(add_bool, bool, bool, a_ || b_)
+BIN_KERNEL(mul_bool, bool, bool, a_ &&b_)
+BIN_KERNEL(pow_bool, bool, bool, a_ || !b_)
+BIN_KERNEL(maximum_bool, bool, bool, a_ || b_)
+BIN_KERNEL(minimum_bool, bool, bool, a_ &&b_)
+BIN_FLOAT(fmod, fmodf(a_, b_), fmod(a_, b_))
+BIN_KERNEL(fmod_i64, int64_t, int64_t, ifmod(a_, b_, ctx))
+BIN_KERNEL(fmod_i32, int32_t, int32_t, ifmod(a_, b_, ctx))
+BIN_KERNEL(fmod_u8, uint8_t, uint8_t, ifmod(a_, b_, ctx))
+BIN_FLOAT(remainder, fremainderf(a_, b_), fremainder(a_, b_))
+BIN_KERNEL(remainder_i64, int64_t, int64_t, iremainder(a_, b_, ctx))
+BIN_KERNEL(remainder_i32, int32_t, int32_t, iremainder(a_, b_, ctx))
+BIN_KERNEL(remainder_u8, uint8_t, uint8_t, iremainder(a_, b_, ctx))
+BIN_FLOAT(atan2, atan2f(a_, b_), atan2(a_, b_))
+BIN_PRED(eq, a_ == b_)
+BIN_PRED(ne, a_ != b_)
+BIN_PRED(lt, a_ < b_)
+BIN_PRED(le, a_ <= b_)
+BIN_PRED(gt, a_ > b_)
+BIN_PRED(ge, a_ >= b_)
+BIN_PRED(land, (a_ != 0) && (b_ != 0))
+BIN_PRED(lor, (a_ != 0) || (b_ != 0))
+BIN_PRED(lxor, (a_ != 0) != (b_ != 0))
+
+#define ROW_FLOAT(name) [GIDS_F32] = name##_f32, [GIDS_F64] = name##_f64
+#define ROW_INT(name)                                                                              \
+    [GIDS_I64] = name##_i64, [GIDS_I32] = name##_i32, [GIDS_U8] = name##_u8
+#define ROW_ALL(name) ROW_FLOAT(name), ROW_INT(name), [GIDS_BOOL] = name##_bool
+
+/* kernels[op][compute dtype]; NULL where binop_dtypes never sends that dtype. */
+static const gids_iter_fn kernels[GIDS_NBINOPS][GIDS_NDTYPES] = {
+    [GIDS_ADD] = {ROW_ALL(add)},
+    [GIDS_SUB] = {ROW_FLOAT(sub), ROW_INT(sub)},
+    [GIDS_MUL] = {ROW_ALL(mul)},
+    [GIDS_DIV] = {ROW_FLOAT(div)},
+    [GIDS_POW] = {ROW_ALL(pow)},
+    [GIDS_MAXIMUM] = {ROW_ALL(maximum)},
+    [GIDS_MINIMUM] = {ROW_ALL(minimum)},
+    [GIDS_FMOD] = {ROW_FLOAT(fmod), ROW_INT(fmod)},
+    [GIDS_REMAINDER] = {ROW_FLOAT(remainder), ROW_INT(remainder)},
+    [GIDS_ATAN2] = {ROW_FLOAT(atan2)},
+    [GIDS_EQ] = {ROW_ALL(eq)},
+    [GIDS_NE] = {ROW_ALL(ne)},
+    [GIDS_LT] = {ROW_ALL(lt)},
+    [GIDS_LE] = {ROW_ALL(le)},
+    [GIDS_GT] = {ROW_ALL(gt)},
+    [GIDS_GE] = {ROW_ALL(ge)},
+    [GIDS_LOGICAL_AND] = {ROW_ALL(land)},
+    [GIDS_LOGICAL_OR] = {ROW_ALL(lor)},
+    [GIDS_LOGICAL_XOR] = {ROW_ALL(lxor)},
+};
+
+/* ---------------------------------------------------------------- driver */
+/* Runs op on a and b (already checked) promoted to p.  Exactly one of out / dst is set: out
+ * receives a new tensor, dst is written in place. */
+static gids_status binary_run(gids_tensor **out, gids_tensor *dst, gids_binop op,
+                              const gids_tensor *a, const gids_tensor *b, gids_dtype p) {
+    const char *name = gids_binop_name(op);
+    gids_dtype compute, result;
+    GIDS_TRY(binop_dtypes(op, p, &compute, &result));
+    int nd;
+    int64_t shape[GIDS_MAX_DIMS];
+    GIDS_TRY(gids_broadcast_shapes(name, a->ndim, a->shape, b->ndim, b->shape, &nd, shape));
+    if (dst) GIDS_TRY(gids_ew_check_dst(name, dst, result, nd, shape));
+
+    gids_tensor *ca = NULL, *cb = NULL, *target = NULL;
+    gids_status st = gids_ew_cast(&ca, a, compute);
+    if (st == GIDS_OK) st = gids_ew_cast(&cb, b, compute);
+    /* Integer fmod/remainder can fail half-way (division by zero): never write dst directly. */
+    bool may_fail = (op == GIDS_FMOD || op == GIDS_REMAINDER) && !gids_dtype_is_float(compute);
+    bool direct = dst && dst->dtype == result && !may_fail && st == GIDS_OK &&
+                  !gids_ew_overlaps(dst, ca) && !gids_ew_overlaps(dst, cb);
+    if (st == GIDS_OK) {
+        if (direct) {
+            target = dst;
+            gids_tensor_retain(dst);
+        } else {
+            st = gids_empty(&target, result, GIDS_DEVICE_CPU, nd, shape);
+        }
+    }
+    if (st == GIDS_OK) {
+        const gids_tensor *ops[3] = {target, ca, cb};
+        gids_iter it;
+        st = gids_iter_init(&it, name, 3, ops);
+        if (st == GIDS_OK) {
+            int divzero = 0;
+            gids_iter_run(&it, kernels[op][compute], &divzero);
+            if (divzero)
+                st = gids_error_set(GIDS_EINVAL, __FILE__, __LINE__,
+                                    "%s: integer division by zero (arg 2 holds a 0)", name);
+        }
+    }
+    if (st == GIDS_OK && dst && !direct) st = gids_copy_(dst, target);
+    if (st == GIDS_OK && dst) gids_tensor_bump_version(dst);
+    gids_tensor_release(ca);
+    gids_tensor_release(cb);
+    if (st == GIDS_OK && out) {
+        *out = target;
+        return GIDS_OK;
+    }
+    gids_tensor_release(target);
+    return st;
+}
+
+static gids_status check_pair(const char *name, const gids_tensor *a, const gids_tensor *b) {
+    GIDS_TRY(gids_ew_check_input(name, "arg 1", a));
+    return gids_ew_check_input(name, "arg 2", b);
+}
+
+gids_status gids_binary(gids_tensor **out, gids_binop op, const gids_tensor *a,
+                        const gids_tensor *b) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", gids_binop_name(op));
+    GIDS_TRY(check_pair(gids_binop_name(op), a, b));
+    return binary_run(out, NULL, op, a, b, gids_ew_promote_tensors(a, b));
+}
+
+gids_status gids_binary_into(gids_tensor *dst, gids_binop op, const gids_tensor *a,
+                             const gids_tensor *b) {
+    GIDS_TRY(check_pair(gids_binop_name(op), a, b));
+    GIDS_CHECK(dst != NULL, GIDS_EINVAL, "%s: output is NULL", gids_binop_name(op));
+    return binary_run(NULL, dst, op, a, b, gids_ew_promote_tensors(a, b));
+}
+
+/* The scalar becomes a 0-d tensor of its wrapped-number dtype; reversed puts it first. */
+static gids_status binary_scalar_run(gids_tensor **out, gids_tensor *dst, gids_binop op,
+                                     const gids_tensor *a, gids_scalar s, bool reversed) {
+    GIDS_TRY(gids_ew_check_input(gids_binop_name(op), "arg 1", a));
+    gids_tensor *z = NULL;
+    GIDS_TRY(gids_ew_scalar_tensor(&z, gids_ew_scalar_dtype(a->dtype, s), s));
+    const gids_tensor *x = reversed ? z : a, *y = reversed ? a : z;
+    gids_status st = binary_run(out, dst, op, x, y, gids_ew_promote_tensors(x, y));
+    gids_tensor_release(z);
+    return st;
+}
+
+gids_status gids_binary_scalar(gids_tensor **out, gids_binop op, const gids_tensor *a,
+                               gids_scalar s, bool reversed) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", gids_binop_name(op));
+    return binary_scalar_run(out, NULL, op, a, s, reversed);
+}
+
+gids_status gids_binary_scalar_into(gids_tensor *dst, gids_binop op, const gids_tensor *a,
+                                    gids_scalar s, bool reversed) {
+    GIDS_CHECK(dst != NULL, GIDS_EINVAL, "%s: output is NULL", gids_binop_name(op));
+    return binary_scalar_run(NULL, dst, op, a, s, reversed);
+}

@@ -1,0 +1,378 @@
+/* reduce.c -- reductions over dim lists (sum mean prod amax amin logsumexp any all, var/std,
+ * norm) and along one dim with positions (max_dim/min_dim, argmax/argmin).
+ *
+ * sum/prod/amax/amin/any/all/mean run on the engine in reduce_core.c (float inputs as they are,
+ * integer and bool inputs widened to i64); logsumexp, var, std and norm are composed from it and
+ * the elementwise ops, which keeps one deterministic summation order for all of them.
+ */
+#include <math.h>
+
+#include "../core/core_impl.h"
+#include "elementwise_impl.h"
+
+static const char *const redop_names[GIDS_NREDOPS] = {
+    "sum", "mean", "prod", "amax", "amin", "logsumexp", "any", "all",
+};
+
+const char *gids_redop_name(gids_redop op) {
+    return (unsigned)op < GIDS_NREDOPS ? redop_names[op] : "?";
+}
+
+static int64_t reduced_count(const gids_tensor *a, uint32_t mask) {
+    int64_t n = 1;
+    for (int d = 0; d < a->ndim; d++)
+        if (mask & (1u << d)) n *= a->shape[d];
+    return n;
+}
+
+static gids_status need_float(const char *op, const gids_tensor *a) {
+    GIDS_CHECK(gids_dtype_is_float(a->dtype), GIDS_EDTYPE,
+               "%s: input must be a float tensor (f32 or f64), got %s", op,
+               gids_dtype_name(a->dtype));
+    return GIDS_OK;
+}
+
+static gids_status empty_error(const char *op, const gids_tensor *a) {
+    char buf[160];
+    gids_shape_str(a->ndim, a->shape, buf, sizeof buf);
+    GIDS_FAIL(GIDS_EINVAL, "%s: cannot reduce over an empty dim (input shape %s): there is no "
+                           "identity for %s",
+              op, buf, op);
+}
+
+/* Runs engine kind `kind` over mask: the input is widened to i64 unless it is a float, the
+ * output gets dtype out_dt. */
+static gids_status engine(gids_tensor **out, const char *op, gids_red_kind kind,
+                          const gids_tensor *a, uint32_t mask, bool keepdim, gids_dtype out_dt,
+                          bool mean) {
+    int64_t shape[GIDS_MAX_DIMS];
+    int nd = gids_red_out_shape(a, mask, keepdim, shape);
+    gids_tensor *in = NULL, *r = NULL;
+    GIDS_TRY(gids_ew_cast(&in, a, gids_dtype_is_float(a->dtype) ? a->dtype : GIDS_I64));
+    gids_status st = gids_empty(&r, out_dt, GIDS_DEVICE_CPU, nd, shape);
+    if (st == GIDS_OK) st = gids_red_exec(op, kind, in, mask, r, mean);
+    gids_tensor_release(in);
+    if (st != GIDS_OK) {
+        gids_tensor_release(r);
+        return st;
+    }
+    *out = r;
+    return GIDS_OK;
+}
+
+/* amax/amin keep the input dtype: integer inputs are reduced as i64 and converted back. */
+static gids_status extreme(gids_tensor **out, const char *op, gids_red_kind kind,
+                           const gids_tensor *a, uint32_t mask, bool keepdim) {
+    if (reduced_count(a, mask) == 0) {
+        int64_t shape[GIDS_MAX_DIMS];
+        int nd = gids_red_out_shape(a, mask, keepdim, shape);
+        int64_t n_out = 1;
+        for (int d = 0; d < nd; d++) n_out *= shape[d];
+        if (n_out > 0) return empty_error(op, a);
+    }
+    if (gids_dtype_is_float(a->dtype) || a->dtype == GIDS_I64)
+        return engine(out, op, kind, a, mask, keepdim, a->dtype, false);
+    gids_tensor *wide = NULL;
+    GIDS_TRY(engine(&wide, op, kind, a, mask, keepdim, GIDS_I64, false));
+    gids_status st = gids_to_dtype(out, wide, a->dtype);
+    gids_tensor_release(wide);
+    return st;
+}
+
+static gids_status logsumexp(gids_tensor **out, const gids_tensor *a, uint32_t mask,
+                             bool keepdim);
+
+static gids_status reduce_mask(gids_tensor **out, gids_redop op, const gids_tensor *a,
+                               uint32_t mask, bool keepdim) {
+    const char *name = gids_redop_name(op);
+    bool fl = gids_dtype_is_float(a->dtype);
+    switch (op) {
+    case GIDS_SUM:
+        return engine(out, name, GIDS_RED_SUM, a, mask, keepdim, fl ? a->dtype : GIDS_I64, false);
+    case GIDS_PROD:
+        return engine(out, name, GIDS_RED_PROD, a, mask, keepdim, fl ? a->dtype : GIDS_I64, false);
+    case GIDS_MEAN:
+        GIDS_TRY(need_float(name, a));
+        return engine(out, name, GIDS_RED_SUM, a, mask, keepdim, a->dtype, true);
+    case GIDS_AMAX: return extreme(out, name, GIDS_RED_MAX, a, mask, keepdim);
+    case GIDS_AMIN: return extreme(out, name, GIDS_RED_MIN, a, mask, keepdim);
+    case GIDS_ANY: return engine(out, name, GIDS_RED_ANY, a, mask, keepdim, GIDS_BOOL, false);
+    case GIDS_ALL: return engine(out, name, GIDS_RED_ALL, a, mask, keepdim, GIDS_BOOL, false);
+    case GIDS_LOGSUMEXP:
+        GIDS_TRY(need_float(name, a));
+        return logsumexp(out, a, mask, keepdim);
+    default: break;
+    }
+    GIDS_FAIL(GIDS_EINVAL, "reduce: unknown op %d", (int)op);
+}
+
+gids_status gids_reduce(gids_tensor **out, gids_redop op, const gids_tensor *a, int ndims,
+                        const int *dims, bool keepdim) {
+    const char *name = gids_redop_name(op);
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", name);
+    GIDS_TRY(gids_ew_check_input(name, "arg 1", a));
+    uint32_t mask;
+    GIDS_TRY(gids_red_dim_mask(name, a->ndim, ndims, dims, &mask));
+    return reduce_mask(out, op, a, mask, keepdim);
+}
+
+/* ---------------------------------------------------------------- composed reductions */
+/* Releases the n tensors of ts (NULLs are skipped). */
+static void release_all(gids_tensor **ts, int n) {
+    for (int i = 0; i < n; i++) gids_tensor_release(ts[i]);
+}
+
+/* r is a keepdim-shaped result; returns it (STEAL) as is or viewed without the reduced dims. */
+static gids_status finish_keepdim(gids_tensor **out, gids_tensor *r, const gids_tensor *a,
+                                  uint32_t mask, bool keepdim) {
+    if (keepdim) {
+        *out = r;
+        return GIDS_OK;
+    }
+    int64_t shape[GIDS_MAX_DIMS];
+    int nd = gids_red_out_shape(a, mask, false, shape);
+    gids_status st = gids_reshape(out, r, nd, shape);
+    gids_tensor_release(r);
+    return st;
+}
+
+/* log(sum(exp(a - m))) + m with m the max over the dims; a non-finite max is replaced by 0 so
+ * that an all -inf slice gives -inf and an inf gives inf, as torch. */
+static gids_status logsumexp(gids_tensor **out, const gids_tensor *a, uint32_t mask,
+                             bool keepdim) {
+    if (reduced_count(a, mask) == 0) {
+        int64_t shape[GIDS_MAX_DIMS];
+        int nd = gids_red_out_shape(a, mask, keepdim, shape);
+        return gids_full(out, a->dtype, GIDS_DEVICE_CPU, nd, shape, gids_scalar_f(-INFINITY));
+    }
+    enum { M, FIN, ZERO, MS, D, E, S, L, R, NT };
+    gids_tensor *t[NT] = {NULL};
+    gids_status st = engine(&t[M], "logsumexp", GIDS_RED_MAX, a, mask, true, a->dtype, false);
+    if (st == GIDS_OK) st = gids_unary(&t[FIN], GIDS_ISFINITE, t[M]);
+    if (st == GIDS_OK) st = gids_ew_scalar_tensor(&t[ZERO], a->dtype, gids_scalar_f(0));
+    if (st == GIDS_OK) st = gids_where(&t[MS], t[FIN], t[M], t[ZERO]);
+    if (st == GIDS_OK) st = gids_binary(&t[D], GIDS_SUB, a, t[MS]);
+    if (st == GIDS_OK) st = gids_unary(&t[E], GIDS_EXP, t[D]);
+    if (st == GIDS_OK) st = engine(&t[S], "logsumexp", GIDS_RED_SUM, t[E], mask, true, a->dtype, false);
+    if (st == GIDS_OK) st = gids_unary(&t[L], GIDS_LOG, t[S]);
+    if (st == GIDS_OK) st = gids_binary(&t[R], GIDS_ADD, t[L], t[MS]);
+    gids_tensor *r = t[R];
+    t[R] = NULL;
+    release_all(t, NT);
+    if (st != GIDS_OK) return st;
+    return finish_keepdim(out, r, a, mask, keepdim);
+}
+
+/* Two passes: the mean, then the sum of squared deviations (accumulated in f64) divided by
+ * max(0, n - correction). */
+static gids_status variance(gids_tensor **out, const char *op, const gids_tensor *a, int ndims,
+                            const int *dims, int64_t correction, bool keepdim, bool take_sqrt) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", op);
+    GIDS_TRY(gids_ew_check_input(op, "arg 1", a));
+    GIDS_TRY(need_float(op, a));
+    uint32_t mask;
+    GIDS_TRY(gids_red_dim_mask(op, a->ndim, ndims, dims, &mask));
+    int64_t dof = reduced_count(a, mask) - correction;
+    if (dof < 0) dof = 0;
+    enum { MEAN, D, SQ, S, V, NT };
+    gids_tensor *t[NT] = {NULL};
+    gids_status st = engine(&t[MEAN], op, GIDS_RED_SUM, a, mask, true, a->dtype, true);
+    if (st == GIDS_OK) st = gids_binary(&t[D], GIDS_SUB, a, t[MEAN]);
+    if (st == GIDS_OK) st = gids_unary(&t[SQ], GIDS_SQUARE, t[D]);
+    if (st == GIDS_OK) st = engine(&t[S], op, GIDS_RED_SUM, t[SQ], mask, keepdim, a->dtype, false);
+    if (st == GIDS_OK)
+        st = gids_binary_scalar(&t[V], GIDS_DIV, t[S], gids_scalar_f((double)dof), false);
+    if (st == GIDS_OK && take_sqrt) st = gids_unary_into(t[V], GIDS_SQRT, t[V]);
+    gids_tensor *r = t[V];
+    t[V] = NULL;
+    release_all(t, NT);
+    if (st == GIDS_OK) *out = r;
+    return st;
+}
+
+gids_status gids_var(gids_tensor **out, const gids_tensor *a, int ndims, const int *dims,
+                     int64_t correction, bool keepdim) {
+    return variance(out, "var", a, ndims, dims, correction, keepdim, false);
+}
+
+gids_status gids_std(gids_tensor **out, const gids_tensor *a, int ndims, const int *dims,
+                     int64_t correction, bool keepdim) {
+    return variance(out, "std", a, ndims, dims, correction, keepdim, true);
+}
+
+gids_status gids_norm(gids_tensor **out, const gids_tensor *a, double p, int ndims,
+                      const int *dims, bool keepdim) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "norm: out is NULL");
+    GIDS_TRY(gids_ew_check_input("norm", "arg 1", a));
+    GIDS_TRY(need_float("norm", a));
+    GIDS_CHECK(p == p, GIDS_EINVAL, "norm: p must be a number, got NaN");
+    uint32_t mask;
+    GIDS_TRY(gids_red_dim_mask("norm", a->ndim, ndims, dims, &mask));
+    enum { X, S, R, NT };
+    gids_tensor *t[NT] = {NULL};
+    gids_status st;
+    if (p == 0) { /* number of non-zero elements */
+        st = gids_binary_scalar(&t[X], GIDS_NE, a, gids_scalar_i(0), false);
+        if (st == GIDS_OK)
+            st = engine(&t[S], "norm", GIDS_RED_SUM, t[X], mask, keepdim, GIDS_I64, false);
+        if (st == GIDS_OK) st = gids_to_dtype(&t[R], t[S], a->dtype);
+    } else if (p == 2) {
+        st = gids_unary(&t[X], GIDS_SQUARE, a);
+        if (st == GIDS_OK)
+            st = engine(&t[S], "norm", GIDS_RED_SUM, t[X], mask, keepdim, a->dtype, false);
+        if (st == GIDS_OK) st = gids_unary(&t[R], GIDS_SQRT, t[S]);
+    } else {
+        st = gids_unary(&t[X], GIDS_ABS, a);
+        if (st == GIDS_OK && isinf(p)) {
+            st = extreme(&t[R], "norm", p > 0 ? GIDS_RED_MAX : GIDS_RED_MIN, t[X], mask, keepdim);
+        } else if (st == GIDS_OK && p == 1) {
+            st = engine(&t[R], "norm", GIDS_RED_SUM, t[X], mask, keepdim, a->dtype, false);
+        } else if (st == GIDS_OK) {
+            st = gids_binary_scalar_into(t[X], GIDS_POW, t[X], gids_scalar_f(p), false);
+            if (st == GIDS_OK)
+                st = engine(&t[S], "norm", GIDS_RED_SUM, t[X], mask, keepdim, a->dtype, false);
+            if (st == GIDS_OK)
+                st = gids_binary_scalar(&t[R], GIDS_POW, t[S], gids_scalar_f(1.0 / p), false);
+        }
+    }
+    gids_tensor *r = t[R];
+    t[R] = NULL;
+    release_all(t, NT);
+    if (st == GIDS_OK) *out = r;
+    return st;
+}
+
+/* ---------------------------------------------------------------- along one dim, with positions */
+typedef struct extreme_job {
+    const char *base; /* element 0 of the input (f32, f64 or i64) */
+    int nk;           /* kept dims */
+    int64_t kshape[GIDS_MAX_DIMS], kstride[GIDS_MAX_DIMS];
+    int64_t n_out, size, step; /* outputs; length and stride of the reduced dim */
+    bool is_max;
+    void *vals;    /* may be NULL */
+    int64_t *idxs;
+} extreme_job;
+
+/* For each output: the first extreme along the dim, or the first NaN when there is one (as
+ * torch).  Outputs are independent, so the split over threads cannot change the result. */
+#define EXTREME_KERNEL(fname, TY)                                                                  \
+    static void fname(const extreme_job *j) {                                                      \
+        int nt = gids_threads_for(j->n_out * j->size);                                             \
+        _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")                   \
+        for (int64_t o = 0; o < j->n_out; o++) {                                                   \
+            int64_t off = 0, q = o;                                                                \
+            for (int d = j->nk - 1; d >= 0; d--) {                                                 \
+                off += (q % j->kshape[d]) * j->kstride[d];                                         \
+                q /= j->kshape[d];                                                                 \
+            }                                                                                      \
+            const TY *x = (const TY *)j->base + off;                                               \
+            TY best = x[0];                                                                        \
+            int64_t bi = 0;                                                                        \
+            for (int64_t k = 1; k < j->size && best == best; k++) {                                \
+                TY v = x[k * j->step];                                                             \
+                if (v != v || (j->is_max ? v > best : v < best)) {                                 \
+                    best = v;                                                                      \
+                    bi = k;                                                                        \
+                }                                                                                  \
+            }                                                                                      \
+            if (j->vals) ((TY *)j->vals)[o] = best;                                                \
+            j->idxs[o] = bi;                                                                       \
+        }                                                                                          \
+    }
+EXTREME_KERNEL(extreme_f32, float)
+EXTREME_KERNEL(extreme_f64, double)
+EXTREME_KERNEL(extreme_i64, int64_t)
+
+static gids_status extreme_dim(gids_tensor **values, gids_tensor **indices, const char *op,
+                               const gids_tensor *a, int dim, bool keepdim, bool is_max) {
+    GIDS_CHECK(values || indices, GIDS_EINVAL, "%s: both outputs are NULL", op);
+    GIDS_TRY(gids_ew_check_input(op, "arg 1", a));
+    int d0;
+    GIDS_TRY(gids_normalize_dim(op, dim, a->ndim, &d0));
+    extreme_job j = {.is_max = is_max, .n_out = 1, .size = 1, .step = 0};
+    uint32_t mask = 0;
+    for (int d = 0; d < a->ndim; d++) {
+        if (d == d0) {
+            mask = 1u << d;
+            j.size = a->shape[d];
+            j.step = a->stride[d];
+            continue;
+        }
+        j.kshape[j.nk] = a->shape[d];
+        j.kstride[j.nk++] = a->stride[d];
+        j.n_out *= a->shape[d];
+    }
+    if (j.size == 0 && j.n_out > 0) return empty_error(op, a);
+    int64_t shape[GIDS_MAX_DIMS];
+    int nd = gids_red_out_shape(a, mask, keepdim, shape);
+
+    gids_dtype wide = gids_dtype_is_float(a->dtype) ? a->dtype : GIDS_I64;
+    gids_tensor *in = NULL, *v = NULL, *ix = NULL;
+    gids_status st = gids_ew_cast(&in, a, wide);
+    if (st == GIDS_OK && values) st = gids_empty(&v, wide, GIDS_DEVICE_CPU, nd, shape);
+    if (st == GIDS_OK) st = gids_empty(&ix, GIDS_I64, GIDS_DEVICE_CPU, nd, shape);
+    if (st == GIDS_OK && j.n_out > 0) {
+        j.base = gids_tensor_data(in);
+        j.vals = v ? gids_tensor_data(v) : NULL;
+        j.idxs = gids_tensor_data(ix);
+        if (wide == GIDS_F32) extreme_f32(&j);
+        else if (wide == GIDS_F64) extreme_f64(&j);
+        else extreme_i64(&j);
+    }
+    if (st == GIDS_OK && v && v->dtype != a->dtype) {
+        gids_tensor *conv = NULL;
+        st = gids_to_dtype(&conv, v, a->dtype);
+        gids_tensor_release(v);
+        v = conv;
+    }
+    gids_tensor_release(in);
+    if (st != GIDS_OK) {
+        gids_tensor_release(v);
+        gids_tensor_release(ix);
+        return st;
+    }
+    if (values) *values = v;
+    if (indices) *indices = ix;
+    else gids_tensor_release(ix);
+    return GIDS_OK;
+}
+
+gids_status gids_max_dim(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
+                         int dim, bool keepdim) {
+    return extreme_dim(values, indices, "max", a, dim, keepdim, true);
+}
+
+gids_status gids_min_dim(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
+                         int dim, bool keepdim) {
+    return extreme_dim(values, indices, "min", a, dim, keepdim, false);
+}
+
+/* dim == GIDS_ALL_DIMS: the position in the flattened tensor. */
+static gids_status arg_extreme(gids_tensor **out, const char *op, const gids_tensor *a, int dim,
+                               bool keepdim, bool is_max) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", op);
+    if (dim != GIDS_ALL_DIMS) return extreme_dim(NULL, out, op, a, dim, keepdim, is_max);
+    GIDS_TRY(gids_ew_check_input(op, "arg 1", a));
+    int64_t flat_shape[1] = {-1}, ones[GIDS_MAX_DIMS];
+    gids_tensor *flat = NULL, *ix = NULL;
+    GIDS_TRY(gids_reshape(&flat, a, 1, flat_shape));
+    gids_status st = extreme_dim(NULL, &ix, op, flat, 0, false, is_max);
+    gids_tensor_release(flat);
+    if (st != GIDS_OK) return st;
+    if (!keepdim) {
+        *out = ix;
+        return GIDS_OK;
+    }
+    for (int d = 0; d < a->ndim; d++) ones[d] = 1;
+    st = gids_view(out, ix, a->ndim, ones);
+    gids_tensor_release(ix);
+    return st;
+}
+
+gids_status gids_argmax(gids_tensor **out, const gids_tensor *a, int dim, bool keepdim) {
+    return arg_extreme(out, "argmax", a, dim, keepdim, true);
+}
+
+gids_status gids_argmin(gids_tensor **out, const gids_tensor *a, int dim, bool keepdim) {
+    return arg_extreme(out, "argmin", a, dim, keepdim, false);
+}

@@ -1,0 +1,401 @@
+/* reduce_core.c -- the reduction engine behind sum/mean/prod/amax/amin/any/all.
+ *
+ * Plan: the kept dims and the reduced dims of the input are each coalesced (size-1 dims
+ * dropped, dims that are contiguous with their neighbour merged).  Every output element folds
+ * its reduced elements in row-major order, cut into fixed blocks of RED_BLOCK elements; each
+ * (output, block) pair is one task writing its own partial, and the partials of an output are
+ * combined in block order.  Since neither the blocks nor the order depend on the number of
+ * threads, results are bit-identical for any OMP_NUM_THREADS, while a full reduction of a big
+ * tensor still has many tasks to spread.
+ *
+ * When the innermost kept dim has stride 1 and the reduced dims do not (a sum over rows of a
+ * row-major matrix), a task takes a tile of RED_TILE neighbouring outputs and adds whole rows
+ * into them: memory is read in order and the loop vectorises across outputs.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/core_impl.h"
+#include "elementwise_impl.h"
+
+#define RED_BLOCK 32768
+#define RED_TILE 256
+
+typedef struct red_dims {
+    int n;
+    int64_t shape[GIDS_MAX_DIMS];
+    int64_t stride[GIDS_MAX_DIMS]; /* elements */
+} red_dims;
+
+/* Drops size-1 dims and merges dim i into i+1 when stride[i] == stride[i+1] * shape[i+1]. */
+static void coalesce(red_dims *d) {
+    int m = 0;
+    for (int i = 0; i < d->n; i++) {
+        if (d->shape[i] == 1) continue;
+        if (m > 0 && d->stride[m - 1] == d->stride[i] * d->shape[i]) {
+            d->shape[m - 1] *= d->shape[i];
+            d->stride[m - 1] = d->stride[i];
+            continue;
+        }
+        d->shape[m] = d->shape[i];
+        d->stride[m] = d->stride[i];
+        m++;
+    }
+    d->n = m;
+}
+
+/* Element offset of row-major position `flat` over the first `n` dims of d. */
+static int64_t offset_of(const red_dims *d, int n, int64_t flat) {
+    int64_t off = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        off += (flat % d->shape[i]) * d->stride[i];
+        flat /= d->shape[i];
+    }
+    return off;
+}
+
+typedef struct red_job {
+    gids_red_kind kind;
+    gids_dtype dt; /* f32, f64 or i64 */
+    const char *base;
+    red_dims keep, red;
+    int64_t n_out, n_in, nblocks;
+    int64_t ncols, ntiles; /* column path: outputs per group along the stride-1 kept dim */
+    bool columns;
+    void *partial; /* double or int64_t, [n_out][nblocks] */
+} red_job;
+
+/* ---------------------------------------------------------------- typed folds */
+/* Folds n elements at stride st (elements) into acc.  Contiguous sums keep 8 partial sums so
+ * the loop vectorises; their order of combination is fixed. */
+#define FOLD_FLOAT(fname, TY)                                                                      \
+    static double fname(gids_red_kind k, double acc, const TY *p, int64_t n, int64_t st) {         \
+        switch (k) {                                                                               \
+        case GIDS_RED_SUM:                                                                         \
+            if (st == 1) {                                                                         \
+                double l[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                            \
+                int64_t i = 0;                                                                     \
+                for (; i + 8 <= n; i += 8)                                                         \
+                    for (int j = 0; j < 8; j++) l[j] += (double)p[i + j];                          \
+                double s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));      \
+                for (; i < n; i++) s += (double)p[i];                                              \
+                return acc + s;                                                                    \
+            }                                                                                      \
+            for (int64_t i = 0; i < n; i++) acc += (double)p[i * st];                              \
+            return acc;                                                                            \
+        case GIDS_RED_PROD:                                                                        \
+            for (int64_t i = 0; i < n; i++) acc *= (double)p[i * st];                              \
+            return acc;                                                                            \
+        case GIDS_RED_MAX:                                                                         \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                double v = (double)p[i * st];                                                      \
+                if (v > acc || v != v) acc = v;                                                    \
+            }                                                                                      \
+            return acc;                                                                            \
+        case GIDS_RED_MIN:                                                                         \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                double v = (double)p[i * st];                                                      \
+                if (v < acc || v != v) acc = v;                                                    \
+            }                                                                                      \
+            return acc;                                                                            \
+        case GIDS_RED_ANY:                                                                         \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                if (p[i * st] != 0) return 1;                                                      \
+            return acc;                                                                            \
+        case GIDS_RED_ALL:                                                                         \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                if (p[i * st] == 0) return 0;                                                      \
+            return acc;                                                                            \
+        }                                                                                          \
+        return acc;                                                                                \
+    }
+FOLD_FLOAT(fold_f32, float)
+FOLD_FLOAT(fold_f64, double)
+
+static int64_t fold_i64(gids_red_kind k, int64_t acc, const int64_t *p, int64_t n, int64_t st) {
+    uint64_t u = (uint64_t)acc; /* wrapping arithmetic, as torch */
+    switch (k) {
+    case GIDS_RED_SUM:
+        for (int64_t i = 0; i < n; i++) u += (uint64_t)p[i * st];
+        return (int64_t)u;
+    case GIDS_RED_PROD:
+        for (int64_t i = 0; i < n; i++) u *= (uint64_t)p[i * st];
+        return (int64_t)u;
+    case GIDS_RED_MAX:
+        for (int64_t i = 0; i < n; i++) acc = p[i * st] > acc ? p[i * st] : acc;
+        return acc;
+    case GIDS_RED_MIN:
+        for (int64_t i = 0; i < n; i++) acc = p[i * st] < acc ? p[i * st] : acc;
+        return acc;
+    case GIDS_RED_ANY:
+        for (int64_t i = 0; i < n; i++)
+            if (p[i * st] != 0) return 1;
+        return acc;
+    case GIDS_RED_ALL:
+        for (int64_t i = 0; i < n; i++)
+            if (p[i * st] == 0) return 0;
+        return acc;
+    }
+    return acc;
+}
+
+/* Column path: folds one row of nc neighbouring outputs into acc[0..nc). */
+#define FOLD_COLS_FLOAT(fname, TY)                                                                 \
+    static void fname(gids_red_kind k, double *acc, const TY *row, int64_t nc) {                   \
+        switch (k) {                                                                               \
+        case GIDS_RED_SUM:                                                                         \
+            for (int64_t j = 0; j < nc; j++) acc[j] += (double)row[j];                             \
+            break;                                                                                 \
+        case GIDS_RED_PROD:                                                                        \
+            for (int64_t j = 0; j < nc; j++) acc[j] *= (double)row[j];                             \
+            break;                                                                                 \
+        case GIDS_RED_MAX:                                                                         \
+            for (int64_t j = 0; j < nc; j++) {                                                     \
+                double v = (double)row[j];                                                         \
+                if (v > acc[j] || v != v) acc[j] = v;                                              \
+            }                                                                                      \
+            break;                                                                                 \
+        case GIDS_RED_MIN:                                                                         \
+            for (int64_t j = 0; j < nc; j++) {                                                     \
+                double v = (double)row[j];                                                         \
+                if (v < acc[j] || v != v) acc[j] = v;                                              \
+            }                                                                                      \
+            break;                                                                                 \
+        case GIDS_RED_ANY:                                                                         \
+            for (int64_t j = 0; j < nc; j++) acc[j] = (acc[j] != 0 || row[j] != 0) ? 1 : 0;        \
+            break;                                                                                 \
+        case GIDS_RED_ALL:                                                                         \
+            for (int64_t j = 0; j < nc; j++) acc[j] = (acc[j] != 0 && row[j] != 0) ? 1 : 0;        \
+            break;                                                                                 \
+        }                                                                                          \
+    }
+FOLD_COLS_FLOAT(fold_cols_f32, float)
+FOLD_COLS_FLOAT(fold_cols_f64, double)
+
+static void fold_cols_i64(gids_red_kind k, int64_t *acc, const int64_t *row, int64_t nc) {
+    for (int64_t j = 0; j < nc; j++) acc[j] = fold_i64(k, acc[j], row + j, 1, 1);
+}
+
+static double identity_f(gids_red_kind k) {
+    switch (k) {
+    case GIDS_RED_PROD: case GIDS_RED_ALL: return 1;
+    case GIDS_RED_MAX: return -INFINITY;
+    case GIDS_RED_MIN: return INFINITY;
+    default: return 0;
+    }
+}
+
+static int64_t identity_i(gids_red_kind k) {
+    switch (k) {
+    case GIDS_RED_PROD: case GIDS_RED_ALL: return 1;
+    case GIDS_RED_MAX: return INT64_MIN;
+    case GIDS_RED_MIN: return INT64_MAX;
+    default: return 0;
+    }
+}
+
+/* ---------------------------------------------------------------- tasks */
+/* Calls visit(job, ptr, n, stride) for the runs of reduced positions [r0, r1) of the output whose
+ * first element is at element offset `ob`; a run follows the innermost reduced dim. */
+typedef void (*run_fn)(const red_job *j, const char *ptr, int64_t n, int64_t st, void *acc);
+
+static void for_runs(const red_job *j, int64_t ob, int64_t r0, int64_t r1, run_fn visit,
+                     void *acc) {
+    size_t z = gids_dtype_size(j->dt);
+    const red_dims *d = &j->red;
+    if (d->n == 0) { /* one reduced element */
+        if (r0 < r1) visit(j, j->base + ob * (int64_t)z, 1, 1, acc);
+        return;
+    }
+    int last = d->n - 1;
+    int64_t idx[GIDS_MAX_DIMS], flat = r0;
+    for (int i = last; i >= 0; i--) {
+        idx[i] = flat % d->shape[i];
+        flat /= d->shape[i];
+    }
+    int64_t r = r0;
+    while (r < r1) {
+        int64_t off = ob;
+        for (int i = 0; i <= last; i++) off += idx[i] * d->stride[i];
+        int64_t len = d->shape[last] - idx[last];
+        if (len > r1 - r) len = r1 - r;
+        visit(j, j->base + off * (int64_t)z, len, d->stride[last], acc);
+        r += len;
+        idx[last] += len;
+        for (int i = last; i > 0 && idx[i] == d->shape[i]; i--) {
+            idx[i] = 0;
+            idx[i - 1]++;
+        }
+    }
+}
+
+static void visit_scalar(const red_job *j, const char *ptr, int64_t n, int64_t st, void *acc) {
+    switch (j->dt) {
+    case GIDS_F32: *(double *)acc = fold_f32(j->kind, *(double *)acc, (const float *)ptr, n, st); break;
+    case GIDS_F64: *(double *)acc = fold_f64(j->kind, *(double *)acc, (const double *)ptr, n, st); break;
+    default: *(int64_t *)acc = fold_i64(j->kind, *(int64_t *)acc, (const int64_t *)ptr, n, st); break;
+    }
+}
+
+/* acc points at a red_tile: the accumulators of the tile and its width. */
+typedef struct red_tile {
+    void *acc;
+    int64_t width;
+} red_tile;
+
+static void visit_cols(const red_job *j, const char *ptr, int64_t n, int64_t st, void *arg) {
+    red_tile *t = arg;
+    int64_t step = st * (int64_t)gids_dtype_size(j->dt);
+    for (int64_t i = 0; i < n; i++, ptr += step) {
+        switch (j->dt) {
+        case GIDS_F32: fold_cols_f32(j->kind, t->acc, (const float *)ptr, t->width); break;
+        case GIDS_F64: fold_cols_f64(j->kind, t->acc, (const double *)ptr, t->width); break;
+        default: fold_cols_i64(j->kind, t->acc, (const int64_t *)ptr, t->width); break;
+        }
+    }
+}
+
+static void block_range(const red_job *j, int64_t b, int64_t *r0, int64_t *r1) {
+    *r0 = b * RED_BLOCK;
+    *r1 = *r0 + RED_BLOCK < j->n_in ? *r0 + RED_BLOCK : j->n_in;
+}
+
+static void run_generic_task(const red_job *j, int64_t task) {
+    int64_t o = task / j->nblocks, b = task % j->nblocks, r0, r1;
+    block_range(j, b, &r0, &r1);
+    int64_t ob = offset_of(&j->keep, j->keep.n, o);
+    if (j->dt == GIDS_I64) {
+        int64_t acc = identity_i(j->kind);
+        for_runs(j, ob, r0, r1, visit_scalar, &acc);
+        ((int64_t *)j->partial)[task] = acc;
+    } else {
+        double acc = identity_f(j->kind);
+        for_runs(j, ob, r0, r1, visit_scalar, &acc);
+        ((double *)j->partial)[task] = acc;
+    }
+}
+
+static void run_column_task(const red_job *j, int64_t task) {
+    int64_t b = task % j->nblocks, rest = task / j->nblocks;
+    int64_t t = rest % j->ntiles, g = rest / j->ntiles, r0, r1;
+    block_range(j, b, &r0, &r1);
+    int64_t c0 = t * RED_TILE, width = j->ncols - c0 < RED_TILE ? j->ncols - c0 : RED_TILE;
+    int64_t ob = offset_of(&j->keep, j->keep.n - 1, g) + c0;
+    union {
+        double f[RED_TILE];
+        int64_t i[RED_TILE];
+    } acc;
+    for (int64_t c = 0; c < width; c++) {
+        if (j->dt == GIDS_I64) acc.i[c] = identity_i(j->kind);
+        else acc.f[c] = identity_f(j->kind);
+    }
+    red_tile tile = {&acc, width};
+    for_runs(j, ob, r0, r1, visit_cols, &tile);
+    int64_t o0 = g * j->ncols + c0;
+    for (int64_t c = 0; c < width; c++) {
+        int64_t slot = (o0 + c) * j->nblocks + b;
+        if (j->dt == GIDS_I64) ((int64_t *)j->partial)[slot] = acc.i[c];
+        else ((double *)j->partial)[slot] = acc.f[c];
+    }
+}
+
+/* ---------------------------------------------------------------- combine and store */
+static double combine_f(gids_red_kind k, double a, double b) {
+    switch (k) {
+    case GIDS_RED_SUM: return a + b;
+    case GIDS_RED_PROD: return a * b;
+    case GIDS_RED_MAX: return (b > a || b != b) ? b : a;
+    case GIDS_RED_MIN: return (b < a || b != b) ? b : a;
+    case GIDS_RED_ANY: return (a != 0 || b != 0) ? 1 : 0;
+    case GIDS_RED_ALL: return (a != 0 && b != 0) ? 1 : 0;
+    }
+    return a;
+}
+
+static int64_t combine_i(gids_red_kind k, int64_t a, int64_t b) {
+    return fold_i64(k, a, &b, 1, 1);
+}
+
+static void store_output(const red_job *j, gids_tensor *out, bool mean) {
+    char *dst = gids_tensor_data(out);
+    int64_t nb = j->nblocks;
+    double n = (double)j->n_in;
+    int nt = gids_threads_for(j->n_out * nb);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t o = 0; o < j->n_out; o++) {
+        if (j->dt == GIDS_I64) {
+            const int64_t *pp = (const int64_t *)j->partial + o * nb;
+            int64_t acc = pp[0];
+            for (int64_t b = 1; b < nb; b++) acc = combine_i(j->kind, acc, pp[b]);
+            if (out->dtype == GIDS_BOOL) ((bool *)dst)[o] = acc != 0;
+            else ((int64_t *)dst)[o] = acc;
+        } else {
+            const double *pp = (const double *)j->partial + o * nb;
+            double acc = pp[0];
+            for (int64_t b = 1; b < nb; b++) acc = combine_f(j->kind, acc, pp[b]);
+            if (mean) acc /= n;
+            switch (out->dtype) {
+            case GIDS_F32: ((float *)dst)[o] = (float)acc; break;
+            case GIDS_F64: ((double *)dst)[o] = acc; break;
+            default: ((bool *)dst)[o] = acc != 0; break;
+            }
+        }
+    }
+}
+
+gids_status gids_red_exec(const char *op, gids_red_kind kind, const gids_tensor *a, uint32_t mask,
+                          gids_tensor *out, bool mean) {
+    GIDS_CHECK(a->dtype == GIDS_F32 || a->dtype == GIDS_F64 || a->dtype == GIDS_I64, GIDS_EDTYPE,
+               "%s: internal reduction of dtype %s", op, gids_dtype_name(a->dtype));
+    red_job j;
+    memset(&j, 0, sizeof j);
+    j.kind = kind;
+    j.dt = a->dtype;
+    j.base = gids_tensor_data(a);
+    j.n_out = j.n_in = 1;
+    for (int d = 0; d < a->ndim; d++) {
+        red_dims *dims = (mask & (1u << d)) ? &j.red : &j.keep;
+        dims->shape[dims->n] = a->shape[d];
+        dims->stride[dims->n] = a->stride[d];
+        dims->n++;
+        if (mask & (1u << d)) j.n_in *= a->shape[d];
+        else j.n_out *= a->shape[d];
+    }
+    GIDS_CHECK(gids_tensor_numel(out) == j.n_out, GIDS_EINVAL,
+               "%s: internal reduction output has %lld elements, expected %lld", op,
+               (long long)gids_tensor_numel(out), (long long)j.n_out);
+    if (j.n_out == 0) return GIDS_OK;
+    coalesce(&j.keep);
+    coalesce(&j.red);
+    j.nblocks = j.n_in <= RED_BLOCK ? 1 : (j.n_in + RED_BLOCK - 1) / RED_BLOCK;
+    int64_t kl = j.keep.n - 1;
+    j.columns = j.keep.n > 0 && j.keep.stride[kl] == 1 && j.keep.shape[kl] >= 2 &&
+                j.red.n > 0 && j.red.stride[j.red.n - 1] != 1;
+    int64_t ntasks = j.n_out * j.nblocks;
+    if (j.columns) {
+        j.ncols = j.keep.shape[kl];
+        j.ntiles = (j.ncols + RED_TILE - 1) / RED_TILE;
+        ntasks = (j.n_out / j.ncols) * j.ntiles * j.nblocks;
+    }
+    j.partial = malloc((size_t)(j.n_out * j.nblocks) * 8 + 8);
+    GIDS_CHECK(j.partial != NULL, GIDS_ENOMEM, "%s: cannot allocate %lld reduction partials", op,
+               (long long)(j.n_out * j.nblocks));
+    if (j.n_in == 0) { /* every output is the identity */
+        for (int64_t o = 0; o < j.n_out; o++) {
+            if (j.dt == GIDS_I64) ((int64_t *)j.partial)[o] = identity_i(kind);
+            else ((double *)j.partial)[o] = identity_f(kind);
+        }
+    } else {
+        int nt = ntasks > 1 ? gids_threads_for(j.n_out * j.n_in) : 1;
+        if (nt > ntasks) nt = (int)ntasks;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+        for (int64_t task = 0; task < ntasks; task++) {
+            if (j.columns) run_column_task(&j, task);
+            else run_generic_task(&j, task);
+        }
+    }
+    store_output(&j, out, mean);
+    free(j.partial);
+    return GIDS_OK;
+}

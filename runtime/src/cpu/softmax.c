@@ -1,0 +1,74 @@
+/* softmax.c -- softmax and log_softmax along one dim (float inputs).
+ *
+ * Each slice along the dim is handled on its own: max, then the sum of exp(x - max) in f64,
+ * then the outputs.  Slices are independent, so the split over threads cannot change a result.
+ * A slice holding NaN gives NaN; an all -inf slice gives NaN, as torch.
+ */
+#include <math.h>
+
+#include "../core/core_impl.h"
+#include "elementwise_impl.h"
+
+#define SOFTMAX_KERNEL(fname, TY)                                                                  \
+    static void fname(const TY *x, TY *y, int64_t outer, int64_t size, int64_t inner, bool log_) { \
+        int nt = gids_threads_for(outer * size * inner);                                           \
+        _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")                   \
+        for (int64_t s = 0; s < outer * inner; s++) {                                              \
+            int64_t base = (s / inner) * size * inner + s % inner;                                 \
+            const TY *xs = x + base;                                                               \
+            TY *ys = y + base;                                                                     \
+            double m = -INFINITY;                                                                  \
+            for (int64_t k = 0; k < size; k++) {                                                   \
+                double v = (double)xs[k * inner];                                                  \
+                if (v > m || v != v) m = v;                                                        \
+            }                                                                                      \
+            double sum = 0;                                                                        \
+            for (int64_t k = 0; k < size; k++) sum += exp((double)xs[k * inner] - m);              \
+            if (log_) {                                                                            \
+                double shift = m + log(sum);                                                       \
+                for (int64_t k = 0; k < size; k++) ys[k * inner] = (TY)((double)xs[k * inner] - shift); \
+            } else {                                                                               \
+                for (int64_t k = 0; k < size; k++)                                                 \
+                    ys[k * inner] = (TY)(exp((double)xs[k * inner] - m) / sum);                    \
+            }                                                                                      \
+        }                                                                                          \
+    }
+SOFTMAX_KERNEL(softmax_f32, float)
+SOFTMAX_KERNEL(softmax_f64, double)
+
+static gids_status softmax_run(gids_tensor **out, const char *op, const gids_tensor *a, int dim,
+                               bool log_) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", op);
+    GIDS_TRY(gids_ew_check_input(op, "arg 1", a));
+    GIDS_CHECK(gids_dtype_is_float(a->dtype), GIDS_EDTYPE,
+               "%s: input must be a float tensor (f32 or f64), got %s", op,
+               gids_dtype_name(a->dtype));
+    int d0;
+    GIDS_TRY(gids_normalize_dim(op, dim, a->ndim, &d0));
+    int64_t outer, size, inner;
+    gids_ew_split_dim(a, d0, &outer, &size, &inner);
+    gids_tensor *c = NULL, *r = NULL;
+    GIDS_TRY(gids_contiguous(&c, a));
+    gids_status st = gids_empty(&r, a->dtype, GIDS_DEVICE_CPU, a->ndim, a->shape);
+    if (st == GIDS_OK && gids_tensor_numel(a) > 0) {
+        if (a->dtype == GIDS_F32)
+            softmax_f32(gids_tensor_data(c), gids_tensor_data(r), outer, size, inner, log_);
+        else
+            softmax_f64(gids_tensor_data(c), gids_tensor_data(r), outer, size, inner, log_);
+    }
+    gids_tensor_release(c);
+    if (st != GIDS_OK) {
+        gids_tensor_release(r);
+        return st;
+    }
+    *out = r;
+    return GIDS_OK;
+}
+
+gids_status gids_softmax(gids_tensor **out, const gids_tensor *a, int dim) {
+    return softmax_run(out, "softmax", a, dim, false);
+}
+
+gids_status gids_log_softmax(gids_tensor **out, const gids_tensor *a, int dim) {
+    return softmax_run(out, "log_softmax", a, dim, true);
+}

@@ -1,0 +1,259 @@
+/* unary.c -- elementwise unary ops.
+ *
+ * Float kernels use <tgmath.h> so one expression serves f32 (float math: expf, erff, ...) and
+ * f64.  Math ops of integer or bool inputs compute in f32 (as torch); neg/abs/sign/square/relu
+ * keep integer dtypes and wrap on overflow; rounding ops of integers are a copy; isnan/isinf of
+ * integers are constant.
+ */
+#include <tgmath.h>
+
+#include "../core/core_impl.h"
+#include "../core/iter_impl.h"
+#include "elementwise_impl.h"
+
+static const char *const unop_names[GIDS_NUNOPS] = {
+    [GIDS_NEG] = "neg",           [GIDS_ABS] = "abs",
+    [GIDS_SIGN] = "sign",         [GIDS_EXP] = "exp",
+    [GIDS_EXPM1] = "expm1",       [GIDS_LOG] = "log",
+    [GIDS_LOG1P] = "log1p",       [GIDS_LOG2] = "log2",
+    [GIDS_SQRT] = "sqrt",         [GIDS_RSQRT] = "rsqrt",
+    [GIDS_SQUARE] = "square",     [GIDS_RECIPROCAL] = "reciprocal",
+    [GIDS_SIN] = "sin",           [GIDS_COS] = "cos",
+    [GIDS_TAN] = "tan",           [GIDS_TANH] = "tanh",
+    [GIDS_SIGMOID] = "sigmoid",   [GIDS_RELU] = "relu",
+    [GIDS_GELU] = "gelu",         [GIDS_GELU_TANH] = "gelu_tanh",
+    [GIDS_SOFTPLUS] = "softplus", [GIDS_SILU] = "silu",
+    [GIDS_FLOOR] = "floor",       [GIDS_CEIL] = "ceil",
+    [GIDS_ROUND] = "round",       [GIDS_TRUNC] = "trunc",
+    [GIDS_LOGICAL_NOT] = "logical_not", [GIDS_ISNAN] = "isnan",
+    [GIDS_ISINF] = "isinf",       [GIDS_ISFINITE] = "isfinite",
+};
+
+const char *gids_unop_name(gids_unop op) {
+    return (unsigned)op < GIDS_NUNOPS ? unop_names[op] : "?";
+}
+
+/* ---------------------------------------------------------------- kernels */
+#define U64(v) ((uint64_t)(int64_t)(v))
+/* Shared by the signed and unsigned kernels (a plain `x < 0` on uint8 draws -Wtype-limits). */
+static inline bool is_neg(int64_t v) { return v < 0; }
+static inline bool is_pos(int64_t v) { return v > 0; }
+
+#define UN_KERNEL(fname, TI, TO, EXPR)                                                             \
+    static void fname(void *ctx, int64_t n, char **p, const int64_t *s) {                          \
+        (void)ctx;                                                                                 \
+        GIDS_EW_UNARY_LOOP(TI, TO, EXPR);                                                          \
+    }
+
+/* EXPR is written once for both float types: T is the element type. */
+#define UN_FLOAT(name, EXPR)                                                                       \
+    UN_FLOAT_T(name##_f32, float, EXPR)                                                            \
+    UN_FLOAT_T(name##_f64, double, EXPR)
+#define UN_FLOAT_T(fname, TY, EXPR) UN_KERNEL(fname, TY, TY, EXPR)
+#define UN_FLOAT_PRED(name, EXPR)                                                                  \
+    UN_KERNEL(name##_f32, float, bool, EXPR)                                                       \
+    UN_KERNEL(name##_f64, double, bool, EXPR)
+#define UN_INT(name, EXPR)                                                                         \
+    UN_KERNEL(name##_i64, int64_t, int64_t, EXPR)                                                  \
+    UN_KERNEL(name##_i32, int32_t, int32_t, EXPR)                                                  \
+    UN_KERNEL(name##_u8, uint8_t, uint8_t, EXPR)
+
+/* The (T) casts keep float kernels in float: a bare 0.5 would promote the expression to double
+ * and make tgmath pick the double functions. */
+#define T __typeof__(x_)
+UN_FLOAT(neg, -x_)
+UN_INT(neg, 0 - U64(x_))
+UN_FLOAT(abs, fabs(x_))
+UN_INT(abs, is_neg(x_) ? 0 - U64(x_) : U64(x_))
+UN_FLOAT(sign, (T)((x_ > 0) - (x_ < 0)))
+UN_INT(sign, (is_pos(x_)) - (is_neg(x_)))
+UN_FLOAT(exp, exp(x_))
+UN_FLOAT(expm1, expm1(x_))
+UN_FLOAT(log, log(x_))
+UN_FLOAT(log1p, log1p(x_))
+UN_FLOAT(log2, log2(x_))
+UN_FLOAT(sqrt, sqrt(x_))
+UN_FLOAT(rsqrt, (T)1 / sqrt(x_))
+UN_FLOAT(square, x_ *x_)
+UN_INT(square, U64(x_) * U64(x_))
+UN_FLOAT(reciprocal, (T)1 / x_)
+UN_FLOAT(sin, sin(x_))
+UN_FLOAT(cos, cos(x_))
+UN_FLOAT(tan, tan(x_))
+UN_FLOAT(tanh, tanh(x_))
+UN_FLOAT(sigmoid, (T)1 / ((T)1 + exp(-x_)))
+/* x < 0 rather than x > 0 so that NaN passes through, as torch.relu. */
+UN_FLOAT(relu, x_ < 0 ? (T)0 : x_)
+UN_INT(relu, is_neg(x_) ? 0 : x_)
+UN_FLOAT(gelu, (T)0.5 * x_ * ((T)1 + erf(x_ * (T)0.70710678118654752440)))
+UN_FLOAT(gelu_tanh,
+         (T)0.5 * x_ *
+             ((T)1 + tanh((T)0.79788456080286535588 * (x_ + (T)0.044715 * x_ * x_ * x_))))
+UN_FLOAT(softplus, x_ > (T)20 ? x_ : log1p(exp(x_)))
+UN_FLOAT(silu, x_ / ((T)1 + exp(-x_)))
+UN_FLOAT(floor, floor(x_))
+UN_FLOAT(ceil, ceil(x_))
+/* Half to even, as torch.round. */
+UN_FLOAT(round, nearbyint(x_))
+UN_FLOAT(trunc, trunc(x_))
+UN_FLOAT_PRED(lnot, x_ == 0)
+UN_KERNEL(lnot_i64, int64_t, bool, x_ == 0)
+UN_KERNEL(lnot_i32, int32_t, bool, x_ == 0)
+UN_KERNEL(lnot_u8, uint8_t, bool, x_ == 0)
+UN_KERNEL(lnot_bool, bool, bool, !x_)
+UN_FLOAT_PRED(isnan, x_ != x_)
+UN_FLOAT_PRED(isinf, isinf(x_))
+UN_FLOAT_PRED(isfinite, isfinite(x_))
+#undef T
+
+#define ROW_FLOAT(name) [GIDS_F32] = name##_f32, [GIDS_F64] = name##_f64
+#define ROW_INT(name)                                                                              \
+    [GIDS_I64] = name##_i64, [GIDS_I32] = name##_i32, [GIDS_U8] = name##_u8
+
+/* kernels[op][compute dtype]; NULL where the plan never asks for a kernel. */
+static const gids_iter_fn kernels[GIDS_NUNOPS][GIDS_NDTYPES] = {
+    [GIDS_NEG] = {ROW_FLOAT(neg), ROW_INT(neg)},
+    [GIDS_ABS] = {ROW_FLOAT(abs), ROW_INT(abs)},
+    [GIDS_SIGN] = {ROW_FLOAT(sign), ROW_INT(sign)},
+    [GIDS_EXP] = {ROW_FLOAT(exp)},
+    [GIDS_EXPM1] = {ROW_FLOAT(expm1)},
+    [GIDS_LOG] = {ROW_FLOAT(log)},
+    [GIDS_LOG1P] = {ROW_FLOAT(log1p)},
+    [GIDS_LOG2] = {ROW_FLOAT(log2)},
+    [GIDS_SQRT] = {ROW_FLOAT(sqrt)},
+    [GIDS_RSQRT] = {ROW_FLOAT(rsqrt)},
+    [GIDS_SQUARE] = {ROW_FLOAT(square), ROW_INT(square)},
+    [GIDS_RECIPROCAL] = {ROW_FLOAT(reciprocal)},
+    [GIDS_SIN] = {ROW_FLOAT(sin)},
+    [GIDS_COS] = {ROW_FLOAT(cos)},
+    [GIDS_TAN] = {ROW_FLOAT(tan)},
+    [GIDS_TANH] = {ROW_FLOAT(tanh)},
+    [GIDS_SIGMOID] = {ROW_FLOAT(sigmoid)},
+    [GIDS_RELU] = {ROW_FLOAT(relu), ROW_INT(relu)},
+    [GIDS_GELU] = {ROW_FLOAT(gelu)},
+    [GIDS_GELU_TANH] = {ROW_FLOAT(gelu_tanh)},
+    [GIDS_SOFTPLUS] = {ROW_FLOAT(softplus)},
+    [GIDS_SILU] = {ROW_FLOAT(silu)},
+    [GIDS_FLOOR] = {ROW_FLOAT(floor)},
+    [GIDS_CEIL] = {ROW_FLOAT(ceil)},
+    [GIDS_ROUND] = {ROW_FLOAT(round)},
+    [GIDS_TRUNC] = {ROW_FLOAT(trunc)},
+    [GIDS_LOGICAL_NOT] = {ROW_FLOAT(lnot), ROW_INT(lnot), [GIDS_BOOL] = lnot_bool},
+    [GIDS_ISNAN] = {ROW_FLOAT(isnan)},
+    [GIDS_ISINF] = {ROW_FLOAT(isinf)},
+    [GIDS_ISFINITE] = {ROW_FLOAT(isfinite)},
+};
+
+/* ---------------------------------------------------------------- plan */
+typedef enum { PLAN_KERNEL, PLAN_COPY, PLAN_FALSE, PLAN_TRUE } plan_kind;
+
+static bool is_rounding(gids_unop op) {
+    return op == GIDS_FLOOR || op == GIDS_CEIL || op == GIDS_ROUND || op == GIDS_TRUNC;
+}
+
+/* Ops whose kernel exists for integer dtypes too. */
+static bool keeps_int(gids_unop op) {
+    return op == GIDS_NEG || op == GIDS_ABS || op == GIDS_SIGN || op == GIDS_SQUARE ||
+           op == GIDS_RELU;
+}
+
+static gids_status unop_plan(gids_unop op, gids_dtype in, gids_dtype *compute, gids_dtype *result,
+                             plan_kind *kind) {
+    GIDS_CHECK((unsigned)op < GIDS_NUNOPS, GIDS_EINVAL, "unary: unknown op %d", (int)op);
+    const char *name = gids_unop_name(op);
+    GIDS_CHECK(in != GIDS_F16 && in != GIDS_BF16, GIDS_EDTYPE,
+               "%s: dtype %s is a GPU storage type, not supported on the CPU", name,
+               gids_dtype_name(in));
+    *compute = *result = in;
+    *kind = PLAN_KERNEL;
+    if (op == GIDS_LOGICAL_NOT) {
+        *result = GIDS_BOOL;
+    } else if (op == GIDS_ISNAN || op == GIDS_ISINF || op == GIDS_ISFINITE) {
+        *result = GIDS_BOOL;
+        if (!gids_dtype_is_float(in)) *kind = op == GIDS_ISFINITE ? PLAN_TRUE : PLAN_FALSE;
+    } else if (gids_dtype_is_float(in)) {
+        /* every remaining op has a float kernel */
+    } else if (in == GIDS_BOOL && (op == GIDS_NEG || op == GIDS_RELU || is_rounding(op))) {
+        GIDS_FAIL(GIDS_EDTYPE, "%s: bool tensors are not supported%s", name,
+                  op == GIDS_NEG ? "; use logical_not" : "");
+    } else if (in == GIDS_BOOL && (op == GIDS_ABS || op == GIDS_SIGN)) {
+        *kind = PLAN_COPY;
+    } else if (in == GIDS_BOOL && op == GIDS_SQUARE) {
+        *compute = *result = GIDS_I64;
+    } else if (is_rounding(op)) {
+        *kind = PLAN_COPY;
+    } else if (!keeps_int(op)) {
+        *compute = *result = GIDS_F32;
+    }
+    return GIDS_OK;
+}
+
+gids_status gids_unop_result_dtype(gids_unop op, gids_dtype a, gids_dtype *out) {
+    gids_dtype compute;
+    plan_kind kind;
+    return unop_plan(op, a, &compute, out, &kind);
+}
+
+/* ---------------------------------------------------------------- driver */
+static gids_status run_kernel(gids_tensor *target, gids_unop op, const gids_tensor *in) {
+    const gids_tensor *ops[2] = {target, in};
+    gids_iter it;
+    GIDS_TRY(gids_iter_init(&it, gids_unop_name(op), 2, ops));
+    gids_iter_run(&it, kernels[op][in->dtype], NULL);
+    return GIDS_OK;
+}
+
+gids_status gids_unary(gids_tensor **out, gids_unop op, const gids_tensor *a) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", gids_unop_name(op));
+    GIDS_TRY(gids_ew_check_input(gids_unop_name(op), "arg 1", a));
+    gids_dtype compute, result;
+    plan_kind kind;
+    GIDS_TRY(unop_plan(op, a->dtype, &compute, &result, &kind));
+    if (kind == PLAN_COPY) return gids_clone(out, a);
+    if (kind != PLAN_KERNEL)
+        return gids_full(out, result, GIDS_DEVICE_CPU, a->ndim, a->shape,
+                         gids_scalar_i(kind == PLAN_TRUE));
+
+    gids_tensor *ca = NULL, *r = NULL;
+    GIDS_TRY(gids_ew_cast(&ca, a, compute));
+    gids_status st = gids_empty(&r, result, GIDS_DEVICE_CPU, a->ndim, a->shape);
+    if (st == GIDS_OK) st = run_kernel(r, op, ca);
+    gids_tensor_release(ca);
+    if (st != GIDS_OK) {
+        gids_tensor_release(r);
+        return st;
+    }
+    *out = r;
+    return GIDS_OK;
+}
+
+gids_status gids_unary_into(gids_tensor *dst, gids_unop op, const gids_tensor *a) {
+    const char *name = gids_unop_name(op);
+    GIDS_TRY(gids_ew_check_input(name, "arg 1", a));
+    GIDS_CHECK(dst != NULL, GIDS_EINVAL, "%s: output is NULL", name);
+    gids_dtype compute, result;
+    plan_kind kind;
+    GIDS_TRY(unop_plan(op, a->dtype, &compute, &result, &kind));
+    GIDS_TRY(gids_ew_check_dst(name, dst, result, a->ndim, a->shape));
+
+    gids_status st = GIDS_OK;
+    if (kind == PLAN_COPY) {
+        st = gids_copy_(dst, a);
+    } else if (kind != PLAN_KERNEL) {
+        st = gids_fill_(dst, gids_scalar_i(kind == PLAN_TRUE));
+    } else {
+        gids_tensor *ca = NULL, *tmp = NULL;
+        st = gids_ew_cast(&ca, a, compute);
+        if (st == GIDS_OK && dst->dtype == result && !gids_ew_overlaps(dst, ca)) {
+            st = run_kernel(dst, op, ca);
+        } else if (st == GIDS_OK) {
+            st = gids_empty(&tmp, result, GIDS_DEVICE_CPU, a->ndim, a->shape);
+            if (st == GIDS_OK) st = run_kernel(tmp, op, ca);
+            if (st == GIDS_OK) st = gids_copy_(dst, tmp);
+        }
+        gids_tensor_release(ca);
+        gids_tensor_release(tmp);
+    }
+    if (st == GIDS_OK) gids_tensor_bump_version(dst);
+    return st;
+}
