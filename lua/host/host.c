@@ -1,0 +1,200 @@
+/* host.c -- the Lua state of the `graphids` program: standard libraries, graphids.core
+ * preloaded, package paths that find the stdlib installed with (or built next to) this
+ * executable, protected calls that Ctrl-C can interrupt, and the version report.
+ */
+#include <dlfcn.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lualib.h>
+
+#include "gids/graphids.h"
+#include "host_impl.h"
+
+int luaopen_graphids_core(lua_State *L);
+
+/* ---------------------------------------------------------------- paths */
+
+static char exe_dir[PATH_MAX];
+
+const char *host_exe_dir(void) {
+    if (exe_dir[0] != '\0') return exe_dir;
+    char buf[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) return exe_dir;
+    buf[n] = '\0';
+    char *slash = strrchr(buf, '/');
+    if (slash == NULL) return exe_dir;
+    *slash = '\0';
+    snprintf(exe_dir, sizeof exe_dir, "%s", buf);
+    return exe_dir;
+}
+
+static int is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The stdlib root (the directory holding graphids/init.lua): $GRAPHIDS_STDLIB, else the
+ * source tree next to a build (<exe>/../../stdlib for build/bin/graphids), else the install
+ * layout (<exe>/../share/lua/5.4 for <prefix>/bin/graphids).  NULL when none has it. */
+static const char *stdlib_dir(char *out, size_t n) {
+    const char *env = getenv("GRAPHIDS_STDLIB");
+    if (env != NULL && env[0] != '\0') {
+        snprintf(out, n, "%s", env);
+        return out;
+    }
+    static const char *const rel[] = {"/../../stdlib", "/../share/lua/5.4"};
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+        char probe[PATH_MAX + 64];
+        snprintf(out, n, "%s%s", host_exe_dir(), rel[i]);
+        snprintf(probe, sizeof probe, "%s/graphids/init.lua", out);
+        if (is_file(probe)) return out;
+    }
+    return NULL;
+}
+
+/* Puts `first` in front of package[field] (LUA_PATH / LUA_CPATH entries stay, after it). */
+static void prepend_path(lua_State *L, const char *field, const char *first) {
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, field);
+    lua_pushfstring(L, "%s;%s", first, lua_tostring(L, -1));
+    lua_setfield(L, -3, field);
+    lua_pop(L, 2);
+}
+
+static int open_state(lua_State *L) {
+    luaL_openlibs(L);
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    lua_pushcfunction(L, luaopen_graphids_core);
+    lua_setfield(L, -2, "graphids.core");
+    lua_pop(L, 1);
+    char dir[PATH_MAX];
+    if (stdlib_dir(dir, sizeof dir) != NULL) {
+        lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", dir, dir);
+        prepend_path(L, "path", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    /* C submodules: build/lua/ in a build tree, <prefix>/lib/lua/5.4 when installed. */
+    const char *exe = host_exe_dir();
+    lua_pushfstring(L, "%s/../lua/?.so;%s/../lib/lua/5.4/?.so", exe, exe);
+    prepend_path(L, "cpath", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return 0;
+}
+
+lua_State *host_newstate(void) {
+    lua_State *L = luaL_newstate();
+    if (L == NULL) return NULL;
+    lua_pushcfunction(L, open_state);
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+        fprintf(stderr, "graphids: cannot set up Lua: %s\n", lua_tostring(L, -1));
+        lua_close(L);
+        return NULL;
+    }
+    return L;
+}
+
+/* ---------------------------------------------------------------- protected calls */
+
+/* The state a SIGINT handler may touch (only through lua_sethook, which is signal-safe). */
+static lua_State *running_L;
+
+static void stop_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    lua_sethook(L, NULL, 0, 0);
+    luaL_error(L, "interrupted!");
+}
+
+/* As lua.c: a hook on the next instruction raises "interrupted!" in Lua; a second Ctrl-C
+ * before it runs (e.g. inside a long C call) gets the default action. */
+static void on_sigint(int sig) {
+    signal(sig, SIG_DFL);
+    lua_sethook(running_L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+static int msghandler(lua_State *L) {
+    const char *msg = lua_tostring(L, 1);
+    if (msg == NULL) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+int host_docall(lua_State *L, int narg, int nres) {
+    int base = lua_gettop(L) - narg;
+    lua_pushcfunction(L, msghandler);
+    lua_insert(L, base);
+    running_L = L;
+    void (*old)(int) = signal(SIGINT, on_sigint);
+    int status = lua_pcall(L, narg, nres, base);
+    signal(SIGINT, old == SIG_ERR ? SIG_DFL : old);
+    lua_sethook(L, NULL, 0, 0);
+    lua_remove(L, base);
+    return status;
+}
+
+int host_report(lua_State *L, int status) {
+    if (status != LUA_OK) {
+        const char *msg = lua_tostring(L, -1);
+        fprintf(stderr, "graphids: %s\n", msg != NULL ? msg : "(error object is not a string)");
+        fflush(stderr);
+        lua_pop(L, 1);
+    }
+    return status;
+}
+
+int host_require_graphids(lua_State *L) {
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "graphids");
+    int status = host_docall(L, 1, 1);
+    if (status == LUA_OK) lua_setglobal(L, "graphids");
+    return host_report(L, status);
+}
+
+/* ---------------------------------------------------------------- version */
+
+static void print_cuda_plugin(void) {
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/../lib/graphids_cuda.so", host_exe_dir());
+    char *real = realpath(path, NULL);
+    if (real == NULL) {
+        printf("CUDA plugin: not found (no %s; it is built only when nvcc is found at build "
+               "time)\n",
+               path);
+        return;
+    }
+    void *h = dlopen(real, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        const char *err = dlerror();
+        printf("CUDA plugin: found at %s but it does not load: %s\n", real,
+               err != NULL ? err : "unknown dlopen error");
+    } else {
+        printf("CUDA plugin: found at %s (loads)\n", real);
+        dlclose(h);
+    }
+    free(real);
+}
+
+void host_print_version(lua_State *L) {
+    printf("graphids %s\n", gids_version());
+    lua_getglobal(L, "_VERSION");
+    printf("Lua: %s (%s)\n", lua_tostring(L, -1), LUA_RELEASE);
+    lua_pop(L, 1);
+    printf("BLAS: %s\n", gids_blas_info());
+    printf("threads: %d (OpenMP; OMP_NUM_THREADS or graphids.set_num_threads to change)\n",
+           gids_get_num_threads());
+    char dir[PATH_MAX];
+    const char *sd = stdlib_dir(dir, sizeof dir);
+    char *real = sd != NULL ? realpath(sd, NULL) : NULL;
+    printf("stdlib: %s\n", real != NULL ? real : "not found (set GRAPHIDS_STDLIB)");
+    free(real);
+    print_cuda_plugin();
+}

@@ -1,0 +1,110 @@
+/* main.c -- the `graphids` command line: REPL, run FILE, -e CODE, version, help.
+ *
+ *   graphids                       interactive REPL (the global `graphids` is preset)
+ *   graphids run FILE.lua [args]   run a script; `arg` and `...` as with lua5.4
+ *   graphids -e CODE [args]        run a chunk (the global `graphids` is preset)
+ *   graphids version               versions, BLAS, threads, stdlib, CUDA plugin
+ *   graphids help                  this summary
+ *
+ * Exit codes: 0 success, 1 a Lua error (its traceback goes to stderr), 2 a bad command line.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "host_impl.h"
+
+static const char usage[] =
+    "usage: graphids [command] [args]\n"
+    "\n"
+    "  (no command)               interactive REPL; the global `graphids` is preset\n"
+    "  run FILE.lua [args...]     run a Lua script (`-` reads it from stdin); the script gets\n"
+    "                             the global `arg` (arg[0] = FILE, arg[1..] = args) and `...`\n"
+    "  -e CODE [args...]          run a Lua chunk; the global `graphids` is preset\n"
+    "  version                    graphids, Lua and BLAS versions, threads, CUDA plugin\n"
+    "  help                       this text\n"
+    "\n"
+    "Environment: LUA_PATH / LUA_CPATH are honoured (the graphids stdlib comes first);\n"
+    "GRAPHIDS_STDLIB overrides where the stdlib is found; GRAPHIDS_HISTORY names the REPL\n"
+    "history file (default ~/.graphids_history); OMP_NUM_THREADS sets the CPU threads.\n";
+
+static int usage_error(const char *fmt, const char *what) {
+    fprintf(stderr, "graphids: ");
+    fprintf(stderr, fmt, what);
+    fprintf(stderr, "\n%s", usage);
+    return HOST_EXIT_USAGE;
+}
+
+/* The global `arg` as lua.c builds it: arg[0] is the script, arg[1..] its arguments, negative
+ * indices the words before it.  Pushes the arguments for `...` and returns their count. */
+static int push_args(lua_State *L, char **argv, int argc, int script) {
+    lua_createtable(L, argc - script - 1, script + 1);
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i - script);
+    }
+    lua_setglobal(L, "arg");
+    int n = argc - script - 1;
+    luaL_checkstack(L, n + 3, "too many arguments");
+    for (int i = script + 1; i < argc; i++) lua_pushstring(L, argv[i]);
+    return n;
+}
+
+static int run_file(lua_State *L, char **argv, int argc) {
+    const char *file = argv[2];
+    int status = luaL_loadfile(L, strcmp(file, "-") == 0 ? NULL : file);
+    if (status != LUA_OK) {
+        host_report(L, status);
+        return HOST_EXIT_ERROR;
+    }
+    int n = push_args(L, argv, argc, 2);
+    status = host_docall(L, n, 0);
+    return host_report(L, status) == LUA_OK ? 0 : HOST_EXIT_ERROR;
+}
+
+static int run_code(lua_State *L, char **argv, int argc) {
+    if (host_require_graphids(L) != LUA_OK) return HOST_EXIT_ERROR;
+    int status = luaL_loadbuffer(L, argv[2], strlen(argv[2]), "=(command line)");
+    if (status != LUA_OK) {
+        host_report(L, status);
+        return HOST_EXIT_ERROR;
+    }
+    int n = push_args(L, argv, argc, 2);
+    status = host_docall(L, n, 0);
+    return host_report(L, status) == LUA_OK ? 0 : HOST_EXIT_ERROR;
+}
+
+static int dispatch(lua_State *L, int argc, char **argv) {
+    if (argc < 2) return host_repl(L);
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "run") == 0) {
+        if (argc < 3) return usage_error("%s: missing FILE.lua", "run");
+        return run_file(L, argv, argc);
+    }
+    if (strcmp(cmd, "-e") == 0) {
+        if (argc < 3) return usage_error("%s: missing CODE", "-e");
+        return run_code(L, argv, argc);
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0 || strcmp(cmd, "-v") == 0) {
+        if (argc > 2) return usage_error("version takes no arguments, got '%s'", argv[2]);
+        host_print_version(L);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (cmd[0] == '-') return usage_error("unknown option '%s'", cmd);
+    return usage_error("unknown command '%s'", cmd);
+}
+
+int main(int argc, char **argv) {
+    lua_State *L = host_newstate();
+    if (L == NULL) {
+        fprintf(stderr, "graphids: cannot create a Lua state (out of memory)\n");
+        return HOST_EXIT_ERROR;
+    }
+    int code = dispatch(L, argc, argv);
+    fflush(stdout);
+    lua_close(L);
+    return code;
+}

@@ -1,0 +1,52 @@
+/* l_impl.h -- internal helpers of the binding core (l_util, l_tensor, l_create, l_format,
+ * l_random, l_runtime).  binding.h is the contract shared with the other area files; what is
+ * here is private to these files and may change with them.
+ */
+#ifndef GIDS_L_IMPL_H
+#define GIDS_L_IMPL_H
+
+#include "binding.h"
+
+#define L_GENERATOR_MT "graphids.Generator"
+
+/* The Generator userdata holds its state by value: the stream is (seed, offset). */
+typedef struct l_generator {
+    gids_generator g;
+    uint64_t initial_seed;
+} l_generator;
+
+/* Name of the running C function as Lua called it ("zeros", "view"), "?" when unknown. */
+const char *l_fname(lua_State *L);
+
+/* Raises "<fname>: <message>" at the Lua caller's position (as error(msg, 2) would). */
+int l_error(lua_State *L, const char *fmt, ...);
+
+/* l_optstr / l_optdtype naming the function explicitly (the binding.h forms use the name Lua
+ * called the function by, which is a local's name when called through one). */
+const char *l_optstr_named(lua_State *L, int idx, const char *key, const char *def,
+                           const char *fname);
+gids_dtype l_optdtype_named(lua_State *L, int idx, const char *key, gids_dtype def,
+                            const char *fname);
+
+/* Raises "<fname>: size -1 at position 2 must be >= 0" for a shape of a new tensor. */
+void l_check_sizes(lua_State *L, int n, const int64_t *shape, const char *fname);
+
+/* Heap tracking (l_util.c): the soft limit in bytes, per Lua state. */
+int64_t l_heap_soft_limit(lua_State *L);
+void l_heap_set_soft_limit(lua_State *L, int64_t bytes);
+
+/* Address of the element at the (0-based) coordinates idx of a CPU tensor. */
+void *l_elem_ptr(const gids_tensor *t, const int64_t *idx);
+/* Pushes the element at p as a Lua value: integer for integer dtypes, float for float dtypes,
+ * boolean for bool. */
+void l_push_elem(lua_State *L, gids_dtype dt, const void *p);
+
+/* The message and failure of a device the build cannot serve ("cuda" without the plugin):
+ * raises unless `name` is "cpu".  Returns the parsed device. */
+gids_device l_check_device(lua_State *L, const char *name, const char *fname);
+
+/* Creation functions (l_create.c) and printing (l_format.c), opened by l_open_tensor. */
+void l_open_create(lua_State *L, int module, int methods);
+void l_open_format(lua_State *L, int module, int metatable);
+
+#endif

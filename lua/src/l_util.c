@@ -1,0 +1,432 @@
+/* l_util.c -- the helpers every binding file uses: tensor handles with heap tracking, status to
+ * Lua error, dims, shapes, scalars, dtypes and option tables (binding.h, l_impl.h).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "l_impl.h"
+
+/* ---------------------------------------------------------------- messages */
+
+const char *l_fname(lua_State *L) {
+    lua_Debug ar;
+    if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.name != NULL) return ar.name;
+    return "?";
+}
+
+int l_error(lua_State *L, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    luaL_where(L, 1);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
+int l_check(lua_State *L, gids_status s) {
+    if (s == GIDS_OK) return 0;
+    const char *msg = gids_error_message();
+    if (msg == NULL || msg[0] == '\0') msg = gids_status_name(s);
+    return l_error(L, "%s", msg);
+}
+
+/* A short description of the value at i for messages: "2.5", "'abc'", "a table". */
+static const char *describe(lua_State *L, int i) {
+    switch (lua_type(L, i)) {
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, i)) return lua_pushfstring(L, "%I", lua_tointeger(L, i));
+        return lua_pushfstring(L, "%f", lua_tonumber(L, i));
+    case LUA_TSTRING: return lua_pushfstring(L, "'%s' (a string)", lua_tostring(L, i));
+    case LUA_TNIL: return "nil";
+    default: return lua_pushfstring(L, "a %s", luaL_typename(L, i));
+    }
+}
+
+/* ---------------------------------------------------------------- heap tracking */
+
+/* The binding's Tensor userdata are tiny, so the Lua GC never sees the bytes they hold.  Past
+ * a soft limit of tensor bytes a full collection runs; the next one waits until the bytes
+ * double what survived (Torch7's heap tracking), so live data never triggers a GC storm. */
+typedef struct l_heap {
+    int64_t soft_limit;
+    int64_t trigger;
+} l_heap;
+
+#define L_HEAP_DEFAULT_LIMIT ((int64_t)256 << 20)
+
+static const char heap_key = 'h';
+
+static l_heap *heap_get(lua_State *L) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &heap_key) == LUA_TUSERDATA) {
+        l_heap *h = lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        return h;
+    }
+    lua_pop(L, 1);
+    l_heap *h = lua_newuserdatauv(L, sizeof(l_heap), 0);
+    h->soft_limit = L_HEAP_DEFAULT_LIMIT;
+    h->trigger = L_HEAP_DEFAULT_LIMIT;
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &heap_key);
+    return h;
+}
+
+int64_t l_heap_soft_limit(lua_State *L) { return heap_get(L)->soft_limit; }
+
+void l_heap_set_soft_limit(lua_State *L, int64_t bytes) {
+    l_heap *h = heap_get(L);
+    h->soft_limit = bytes;
+    h->trigger = bytes;
+}
+
+static void heap_track(lua_State *L) {
+    l_heap *h = heap_get(L);
+    if (gids_memory_cpu_bytes() <= h->trigger) return;
+    lua_gc(L, LUA_GCCOLLECT);
+    int64_t after = gids_memory_cpu_bytes();
+    h->trigger = after > h->soft_limit / 2 ? 2 * after : h->soft_limit;
+}
+
+/* ---------------------------------------------------------------- tensor handles */
+
+gids_tensor *l_totensor(lua_State *L, int i) {
+    l_tensor *u = luaL_testudata(L, i, L_TENSOR_MT);
+    return u != NULL ? u->t : NULL;
+}
+
+gids_tensor *l_checktensor(lua_State *L, int i) {
+    l_tensor *u = luaL_checkudata(L, i, L_TENSOR_MT);
+    if (u->t == NULL) luaL_argerror(L, i, "attempt to use a freed tensor");
+    return u->t;
+}
+
+l_tensor *l_newtensor(lua_State *L) {
+    heap_track(L);
+    l_tensor *u = lua_newuserdatauv(L, sizeof(l_tensor), 0);
+    u->t = NULL;
+    luaL_setmetatable(L, L_TENSOR_MT);
+    return u;
+}
+
+void l_pushtensor(lua_State *L, gids_tensor *t) {
+    /* The handle must exist before it owns t; if the userdata allocation raises, t leaks
+     * rather than being released twice.  Callers that can, use l_newtensor first. */
+    l_tensor *u = l_newtensor(L);
+    u->t = t;
+}
+
+/* ---------------------------------------------------------------- dims and shapes */
+
+int l_dim_to_c(lua_State *L, lua_Integer d, int ndim, int extra, const char *fname) {
+    /* A 0-d tensor accepts dim 1 / -1, as PyTorch accepts 0 / -1. */
+    int n = ndim + (extra ? 1 : 0);
+    if (n == 0) n = 1;
+    if (d >= 1 && d <= n) return (int)(d - 1);
+    if (d <= -1 && d >= -n) return (int)(n + d);
+    return l_error(L, "%s: dim %I out of range for a tensor of %d dims (valid: 1..%d or -%d..-1)",
+                   fname, d, ndim, n, n);
+}
+
+int l_checkdim(lua_State *L, int arg, int ndim, int extra, const char *fname) {
+    int isint = 0;
+    lua_Integer d = lua_type(L, arg) == LUA_TNUMBER ? lua_tointegerx(L, arg, &isint) : 0;
+    if (!isint)
+        return l_error(L, "%s: dim (argument #%d) must be an integer, got %s", fname, arg,
+                       describe(L, arg));
+    return l_dim_to_c(L, d, ndim, extra, fname);
+}
+
+int l_optdim(lua_State *L, int arg, int ndim, int def, const char *fname) {
+    if (lua_isnoneornil(L, arg)) return def;
+    return l_checkdim(L, arg, ndim, 0, fname);
+}
+
+static int64_t shape_entry(lua_State *L, int i, int pos, const char *fname) {
+    int isint = 0;
+    lua_Integer v = lua_type(L, i) == LUA_TNUMBER ? lua_tointegerx(L, i, &isint) : 0;
+    if (!isint)
+        return l_error(L, "%s: size at position %d must be an integer, got %s", fname, pos,
+                       describe(L, i));
+    return (int64_t)v;
+}
+
+int l_checkshape(lua_State *L, int first, int64_t shape[GIDS_MAX_DIMS], int *next,
+                 const char *fname) {
+    int n = 0;
+    if (lua_type(L, first) == LUA_TTABLE) {
+        lua_Unsigned len = lua_rawlen(L, first);
+        if (len > GIDS_MAX_DIMS)
+            return l_error(L, "%s: shape has %d dims, at most %d are supported", fname, (int)len,
+                           GIDS_MAX_DIMS);
+        for (n = 0; n < (int)len; n++) {
+            lua_rawgeti(L, first, n + 1);
+            shape[n] = shape_entry(L, -1, n + 1, fname);
+            lua_pop(L, 1);
+        }
+        if (next != NULL) *next = first + 1;
+        return n;
+    }
+    int i = first;
+    while (lua_type(L, i) == LUA_TNUMBER) {
+        if (n == GIDS_MAX_DIMS)
+            return l_error(L, "%s: shape has more than %d dims", fname, GIDS_MAX_DIMS);
+        shape[n] = shape_entry(L, i, n + 1, fname);
+        n++;
+        i++;
+    }
+    if (next != NULL) *next = i;
+    return n;
+}
+
+void l_check_sizes(lua_State *L, int n, const int64_t *shape, const char *fname) {
+    for (int d = 0; d < n; d++)
+        if (shape[d] < 0)
+            l_error(L, "%s: size %I at position %d must be >= 0", fname, (lua_Integer)shape[d],
+                    d + 1);
+}
+
+/* ---------------------------------------------------------------- scalars and dtypes */
+
+gids_scalar l_checkscalar(lua_State *L, int i) {
+    switch (lua_type(L, i)) {
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, i)) return gids_scalar_i((int64_t)lua_tointeger(L, i));
+        return gids_scalar_f((double)lua_tonumber(L, i));
+    case LUA_TBOOLEAN: return gids_scalar_i(lua_toboolean(L, i) ? 1 : 0);
+    default: luaL_typeerror(L, i, "number"); return gids_scalar_i(0);
+    }
+}
+
+static const char dtype_list[] = "f32, f64, i64, i32, u8, bool";
+
+gids_dtype l_checkdtype(lua_State *L, int i) {
+    const char *name = luaL_checkstring(L, i);
+    gids_dtype dt;
+    if (gids_dtype_parse(name, &dt) != GIDS_OK) {
+        gids_error_clear();
+        luaL_argerror(L, i, lua_pushfstring(L, "unknown dtype '%s' (expected one of %s)", name,
+                                            dtype_list));
+    }
+    return dt;
+}
+
+gids_device l_check_device(lua_State *L, const char *name, const char *fname) {
+    gids_device dev;
+    if (gids_device_parse(name, &dev) != GIDS_OK) {
+        gids_error_clear();
+        l_error(L, "%s: unknown device '%s' (expected 'cpu', 'cuda' or 'cuda:N')", fname, name);
+    }
+    if (dev.type != GIDS_CPU)
+        l_error(L,
+                "%s: device '%s' is not available: the CUDA plugin is not available in this "
+                "build (CPU only)",
+                fname, name);
+    return dev;
+}
+
+/* ---------------------------------------------------------------- option tables */
+
+/* Edit distance of two short strings (for did-you-mean); longer strings get a large value. */
+static int edit_distance(const char *a, const char *b) {
+    enum { MAXLEN = 63 };
+    size_t na = strlen(a), nb = strlen(b);
+    if (na > MAXLEN || nb > MAXLEN) return 1000;
+    int prev[MAXLEN + 1], cur[MAXLEN + 1];
+    for (size_t j = 0; j <= nb; j++) prev[j] = (int)j;
+    for (size_t i = 1; i <= na; i++) {
+        cur[0] = (int)i;
+        for (size_t j = 1; j <= nb; j++) {
+            int sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            int del = prev[j] + 1, ins = cur[j - 1] + 1;
+            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+        memcpy(prev, cur, sizeof(int) * (nb + 1));
+    }
+    return prev[nb];
+}
+
+static int is_allowed(const char *key, const char *const allowed[]) {
+    for (int k = 0; allowed[k] != NULL; k++)
+        if (strcmp(key, allowed[k]) == 0) return 1;
+    return 0;
+}
+
+/* Raises for `key` (at the top of the stack) with a suggestion or the list of allowed keys. */
+static int unknown_option(lua_State *L, const char *fname, const char *key,
+                          const char *const allowed[]) {
+    const char *best = NULL;
+    int best_d = 1000;
+    for (int k = 0; allowed[k] != NULL; k++) {
+        int d = edit_distance(key, allowed[k]);
+        if (d < best_d) best_d = d, best = allowed[k];
+    }
+    size_t klen = strlen(key);
+    int limit = klen <= 4 ? 1 : (klen <= 8 ? 2 : 3);
+    if (best != NULL && best_d <= limit)
+        return l_error(L, "%s: unknown option '%s' (did you mean '%s'?)", fname, key, best);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int k = 0; allowed[k] != NULL; k++) {
+        if (k > 0) luaL_addstring(&b, ", ");
+        luaL_addstring(&b, allowed[k]);
+    }
+    if (allowed[0] == NULL) luaL_addstring(&b, "none");
+    luaL_pushresult(&b);
+    return l_error(L, "%s: unknown option '%s' (allowed: %s)", fname, key, lua_tostring(L, -1));
+}
+
+void l_checkopts(lua_State *L, int idx, const char *fname, const char *const allowed[]) {
+    if (lua_isnoneornil(L, idx)) return;
+    idx = lua_absindex(L, idx);
+    if (lua_type(L, idx) != LUA_TTABLE)
+        l_error(L, "%s: options (argument #%d) must be a table, got %s", fname, idx,
+                describe(L, idx));
+    /* pairs() order varies between runs; report the smallest unknown key so the message is
+     * the same every time.  The slot `w` keeps that key alive during the traversal. */
+    const char *worst = NULL;
+    lua_pushnil(L);
+    int w = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            l_error(L, "%s: option keys must be strings, got %s", fname, describe(L, -1));
+        const char *key = lua_tostring(L, -1);
+        if (!is_allowed(key, allowed) && (worst == NULL || strcmp(key, worst) < 0)) {
+            lua_pushvalue(L, -1);
+            lua_replace(L, w);
+            worst = lua_tostring(L, w);
+        }
+    }
+    if (worst != NULL) unknown_option(L, fname, worst, allowed);
+    lua_pop(L, 1);
+}
+
+/* Pushes opts[key] (nil when opts is absent) and returns its type. */
+static int getopt_field(lua_State *L, int idx, const char *key) {
+    if (lua_type(L, idx) != LUA_TTABLE) {
+        lua_pushnil(L);
+        return LUA_TNIL;
+    }
+    return lua_getfield(L, idx, key);
+}
+
+static int bad_option(lua_State *L, const char *fname, const char *key, const char *expected) {
+    return l_error(L, "%s: option '%s' must be %s, got %s", fname, key, expected,
+                   describe(L, -1));
+}
+
+lua_Integer l_optint(lua_State *L, int idx, const char *key, lua_Integer def) {
+    idx = lua_absindex(L, idx);
+    if (getopt_field(L, idx, key) == LUA_TNIL) {
+        lua_pop(L, 1);
+        return def;
+    }
+    int isint = 0;
+    lua_Integer v = lua_tointegerx(L, -1, &isint);
+    if (!isint) bad_option(L, l_fname(L), key, "an integer");
+    lua_pop(L, 1);
+    return v;
+}
+
+double l_optnum(lua_State *L, int idx, const char *key, double def) {
+    idx = lua_absindex(L, idx);
+    if (getopt_field(L, idx, key) == LUA_TNIL) {
+        lua_pop(L, 1);
+        return def;
+    }
+    if (lua_type(L, -1) != LUA_TNUMBER) bad_option(L, l_fname(L), key, "a number");
+    double v = (double)lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+int l_optbool(lua_State *L, int idx, const char *key, int def) {
+    idx = lua_absindex(L, idx);
+    int t = getopt_field(L, idx, key);
+    if (t == LUA_TNIL) {
+        lua_pop(L, 1);
+        return def;
+    }
+    if (t != LUA_TBOOLEAN) bad_option(L, l_fname(L), key, "a boolean");
+    int v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+const char *l_optstr_named(lua_State *L, int idx, const char *key, const char *def,
+                           const char *fname) {
+    idx = lua_absindex(L, idx);
+    int t = getopt_field(L, idx, key);
+    if (t == LUA_TNIL) {
+        lua_pop(L, 1);
+        return def;
+    }
+    if (t != LUA_TSTRING) bad_option(L, fname, key, "a string");
+    /* The string stays alive: the options table on the stack still refers to it. */
+    const char *v = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+const char *l_optstr(lua_State *L, int idx, const char *key, const char *def) {
+    return l_optstr_named(L, idx, key, def, l_fname(L));
+}
+
+gids_dtype l_optdtype_named(lua_State *L, int idx, const char *key, gids_dtype def,
+                            const char *fname) {
+    const char *name = l_optstr_named(L, idx, key, NULL, fname);
+    if (name == NULL) return def;
+    gids_dtype dt;
+    if (gids_dtype_parse(name, &dt) != GIDS_OK) {
+        gids_error_clear();
+        l_error(L, "%s: option '%s': unknown dtype '%s' (expected one of %s)", fname, key, name,
+                dtype_list);
+    }
+    return dt;
+}
+
+gids_dtype l_optdtype(lua_State *L, int idx, const char *key, gids_dtype def) {
+    return l_optdtype_named(L, idx, key, def, l_fname(L));
+}
+
+gids_generator *l_optgenerator(lua_State *L, int idx) {
+    idx = lua_absindex(L, idx);
+    if (getopt_field(L, idx, "generator") == LUA_TNIL) {
+        lua_pop(L, 1);
+        return gids_default_generator();
+    }
+    l_generator *g = luaL_testudata(L, -1, L_GENERATOR_MT);
+    if (g == NULL) bad_option(L, l_fname(L), "generator", "a graphids.Generator");
+    lua_pop(L, 1); /* still referenced by the options table */
+    return &g->g;
+}
+
+void l_setfuncs(lua_State *L, int tbl, const luaL_Reg *funcs) {
+    tbl = lua_absindex(L, tbl);
+    for (; funcs->name != NULL; funcs++) {
+        lua_pushcfunction(L, funcs->func);
+        lua_setfield(L, tbl, funcs->name);
+    }
+}
+
+/* ---------------------------------------------------------------- elements */
+
+void *l_elem_ptr(const gids_tensor *t, const int64_t *idx) {
+    int64_t off = 0;
+    for (int d = 0; d < t->ndim; d++) off += idx[d] * t->stride[d];
+    return (char *)gids_tensor_data(t) + off * (int64_t)gids_dtype_size(t->dtype);
+}
+
+void l_push_elem(lua_State *L, gids_dtype dt, const void *p) {
+    switch (dt) {
+    case GIDS_F32: lua_pushnumber(L, (lua_Number) * (const float *)p); break;
+    case GIDS_F64: lua_pushnumber(L, (lua_Number) * (const double *)p); break;
+    case GIDS_I64: lua_pushinteger(L, (lua_Integer) * (const int64_t *)p); break;
+    case GIDS_I32: lua_pushinteger(L, (lua_Integer) * (const int32_t *)p); break;
+    case GIDS_U8: lua_pushinteger(L, (lua_Integer) * (const uint8_t *)p); break;
+    case GIDS_BOOL: lua_pushboolean(L, *(const uint8_t *)p != 0); break;
+    default: lua_pushnil(L); break;
+    }
+}

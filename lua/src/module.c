@@ -1,0 +1,31 @@
+/* module.c -- luaopen_graphids_core: the module table, the Tensor methods table and metatable,
+ * then every area of the API in a fixed order (later areas may wrap earlier functions).
+ */
+#include "binding.h"
+
+int luaopen_graphids_core(lua_State *L) {
+    lua_newtable(L);
+    int module = lua_gettop(L);
+    lua_newtable(L);
+    int methods = lua_gettop(L);
+    /* The metatable exists before any area opens, so areas can add metamethods (__add, ...). */
+    luaL_newmetatable(L, L_TENSOR_MT);
+    lua_pop(L, 1);
+
+    l_open_tensor(L, module, methods);
+    l_open_random(L, module, methods);
+    l_open_elementwise(L, module, methods);
+    l_open_reduce(L, module, methods);
+    l_open_linalg(L, module, methods);
+    l_open_index(L, module, methods);
+    l_open_sort(L, module, methods);
+    l_open_join(L, module, methods);
+    l_open_segment(L, module, methods);
+    l_open_runtime(L, module, methods);
+
+    /* graphids.Tensor is the methods table: the stdlib adds Lua-written methods to it. */
+    lua_pushvalue(L, methods);
+    lua_setfield(L, module, "Tensor");
+    lua_settop(L, module);
+    return 1;
+}

@@ -1,0 +1,21 @@
+-- graphids -- the Lua module: the C core (graphids.core) plus the small pieces written in Lua.
+--   local graphids = require "graphids"
+--   local x = graphids.randn(3, 4)
+--   print(x:sum(1), x.shape)
+-- Every C function of graphids.core is a field of this table; graphids.Tensor is the table of
+-- Tensor methods (add Lua methods there).
+local core = require "graphids.core"
+
+local graphids = {}
+for name, value in pairs(core) do
+  graphids[name] = value
+end
+
+graphids.__version = core.version()
+
+-- graphids.printoptions{precision = 4, threshold = 1000, edgeitems = 3, linewidth = 80}
+-- changes how tensors print and returns the options now in force; with no argument it only
+-- returns them.
+graphids.printoptions = core.printoptions
+
+return graphids

@@ -1,0 +1,193 @@
+-- graphids.repl -- what the `graphids` REPL shows for values and offers on Tab.
+--   repl.show(...)          -> one string for the values an entry returned
+--   repl.complete(text, env) -> sorted candidates that extend text ("graphids.ze" ->
+--                              {"graphids.zeros", "graphids.zeros_like"})
+local M = {}
+
+M.width = 80 -- tables longer than this on one line print one entry per line
+M.max_items = 100 -- entries shown per table before "..."
+M.max_depth = 4 -- nesting shown before "{...}"
+
+local function is_identifier(s)
+  return type(s) == "string" and s:match("^[%a_][%w_]*$") ~= nil
+end
+
+local keywords = {
+  "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if", "in",
+  "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while",
+}
+
+local function is_tensor(v)
+  local mt = getmetatable(v)
+  return type(v) == "userdata" and type(mt) == "table" and mt.__name == "graphids.Tensor"
+end
+
+-- Keys sort by type (numbers first), then value, so the output is the same on every run.
+local function key_less(a, b)
+  local ta, tb = type(a), type(b)
+  if ta ~= tb then
+    return ta < tb
+  end
+  if ta == "number" or ta == "string" then
+    return a < b
+  end
+  return tostring(a) < tostring(b)
+end
+
+local format
+
+local function format_table(t, depth, seen, indent)
+  if seen[t] then
+    return "<cycle>"
+  end
+  if depth >= M.max_depth then
+    return "{...}"
+  end
+  seen[t] = true
+  local parts, n = {}, #t
+  for i = 1, math.min(n, M.max_items) do
+    parts[#parts + 1] = format(t[i], depth + 1, seen, indent .. "  ")
+  end
+  local keys = {}
+  for k in pairs(t) do
+    if not (math.type(k) == "integer" and k >= 1 and k <= n) then
+      keys[#keys + 1] = k
+    end
+  end
+  table.sort(keys, key_less)
+  for i = 1, #keys do
+    if #parts >= M.max_items then
+      break
+    end
+    local k = keys[i]
+    local ks = is_identifier(k) and k or "[" .. format(k, depth + 1, seen, indent) .. "]"
+    parts[#parts + 1] = ks .. " = " .. format(t[k], depth + 1, seen, indent .. "  ")
+  end
+  seen[t] = nil
+  if n + #keys > #parts then
+    parts[#parts + 1] = "..."
+  end
+  if #parts == 0 then
+    return "{}"
+  end
+  local one = "{" .. table.concat(parts, ", ") .. "}"
+  if #one + #indent <= M.width and not one:find("\n") then
+    return one
+  end
+  return "{\n" .. indent .. "  " .. table.concat(parts, ",\n" .. indent .. "  ") .. "\n" .. indent .. "}"
+end
+
+function format(v, depth, seen, indent)
+  local tv = type(v)
+  if tv == "string" then
+    return depth == 0 and v or string.format("%q", v)
+  end
+  if is_tensor(v) then
+    local s = tostring(v)
+    -- inside a table only the summary line ("[graphids.Tensor f32 2x3]") fits
+    return depth == 0 and s or s:match("[^\n]*$")
+  end
+  if tv == "table" then
+    local mt = getmetatable(v)
+    if type(mt) == "table" and mt.__tostring then
+      return tostring(v)
+    end
+    return format_table(v, depth, seen, indent)
+  end
+  return tostring(v)
+end
+
+function M.format(v)
+  return format(v, 0, {}, "")
+end
+
+function M.show(...)
+  local out = {}
+  for i = 1, select("#", ...) do
+    out[i] = format((select(i, ...)), 0, {}, "")
+  end
+  return table.concat(out, "\t")
+end
+
+-- The names reachable as fields of v: its own keys and those of __index tables up the chain;
+-- Tensor methods and properties for a tensor.
+local function fields(v, out, guard)
+  guard = guard or 0
+  if guard > 8 then
+    return
+  end
+  if type(v) == "table" then
+    for k in pairs(v) do
+      if is_identifier(k) then
+        out[k] = true
+      end
+    end
+  end
+  if is_tensor(v) then
+    local core = package.loaded["graphids.core"]
+    if core then
+      fields(core.Tensor, out, guard + 1)
+    end
+    for _, p in ipairs({ "shape", "dtype", "ndim", "device" }) do
+      out[p] = true
+    end
+    return
+  end
+  local mt = getmetatable(v)
+  if type(mt) == "table" and type(mt.__index) == "table" then
+    fields(mt.__index, out, guard + 1)
+  end
+end
+
+local function lookup(env, path)
+  local v = env
+  for name in path:gmatch("[^.]+") do
+    if not is_identifier(name) then
+      return nil
+    end
+    local ok, r = pcall(function()
+      return v[name]
+    end)
+    if not ok or r == nil then
+      return nil
+    end
+    v = r
+  end
+  return v
+end
+
+function M.complete(text, env)
+  env = env or _G
+  local path, sep, partial = text:match("^([%w_.]-)([.:])([%w_]*)$")
+  local names = {}
+  if path then
+    if path == "" or path:find("[.:]$") or path:find("%.%.") then
+      return {}
+    end
+    local v = lookup(env, path)
+    if v == nil then
+      return {}
+    end
+    fields(v, names)
+  else
+    partial = text
+    if not partial:match("^[%w_]*$") then
+      return {}
+    end
+    fields(env, names)
+    for _, k in ipairs(keywords) do
+      names[k] = true
+    end
+    path, sep = "", ""
+  end
+  local out = {}
+  for k in pairs(names) do
+    if k:sub(1, #partial) == partial then
+      out[#out + 1] = path .. sep .. k
+    end
+  end
+  table.sort(out)
+  return out
+end
+
+return M
