@@ -76,8 +76,9 @@ void gids_sort_make_keys(const void *base, gids_dtype dt, int64_t n, int64_t ste
 
 /* ---------------------------------------------------------------- stable key sort */
 
-/* Below this, insertion sort beats the eight histogram passes. */
-#define SORT_SMALL 48
+/* Below this, insertion sort beats the radix sort's fixed cost (histograms and 256-bucket
+ * prefix sums per pass); measured: radix already wins at 30 random keys. */
+#define SORT_SMALL 16
 
 static void insertion_sort(uint64_t *keys, int64_t *idx, int64_t n) {
     for (int64_t i = 1; i < n; i++) {
@@ -99,21 +100,25 @@ void gids_sort_keys(uint64_t *keys, int64_t *idx, uint64_t *tmp_keys, int64_t *t
         insertion_sort(keys, idx, n);
         return;
     }
-    /* All eight byte histograms in one read of the keys (16 KiB: fits any thread's stack). */
-    enum { nbytes = 8 };
-    int64_t hist[nbytes][256];
-    memset(hist, 0, sizeof hist);
+    /* Only the bytes that differ between keys need a pass (f32, i32 and u8 keys have
+     * constant high bytes), and only those get a histogram, all filled in one read. */
+    uint64_t all_or = 0, all_and = UINT64_MAX;
+    for (int64_t i = 0; i < n; i++) all_or |= keys[i], all_and &= keys[i];
+    uint64_t differ = all_or ^ all_and;
+    int bytes[8], nb = 0;
+    for (int b = 0; b < 8; b++)
+        if ((differ >> (8 * b)) & 0xff) bytes[nb++] = b;
+    int64_t hist[8][256]; /* 16 KiB: fits any thread's stack */
+    memset(hist, 0, (size_t)nb * sizeof hist[0]);
     for (int64_t i = 0; i < n; i++) {
         uint64_t k = keys[i];
-        for (int b = 0; b < nbytes; b++) hist[b][(k >> (8 * b)) & 0xff]++;
+        for (int p = 0; p < nb; p++) hist[p][(k >> (8 * bytes[p])) & 0xff]++;
     }
     uint64_t *src_k = keys, *dst_k = tmp_keys;
     int64_t *src_i = idx, *dst_i = tmp_idx;
-    for (int b = 0; b < nbytes; b++) {
-        int64_t *h = hist[b];
-        int shift = 8 * b;
-        /* A byte that is the same in every key would be a no-op pass. */
-        if (h[(src_k[0] >> shift) & 0xff] == n) continue;
+    for (int p = 0; p < nb; p++) {
+        int64_t *h = hist[p];
+        int shift = 8 * bytes[p];
         int64_t pos = 0;
         for (int d = 0; d < 256; d++) {
             int64_t c = h[d];
@@ -122,9 +127,9 @@ void gids_sort_keys(uint64_t *keys, int64_t *idx, uint64_t *tmp_keys, int64_t *t
         }
         for (int64_t i = 0; i < n; i++) {
             uint64_t k = src_k[i];
-            int64_t p = h[(k >> shift) & 0xff]++;
-            dst_k[p] = k;
-            dst_i[p] = src_i[i];
+            int64_t q = h[(k >> shift) & 0xff]++;
+            dst_k[q] = k;
+            dst_i[q] = src_i[i];
         }
         uint64_t *tk = src_k;
         src_k = dst_k;
@@ -166,12 +171,37 @@ static void lane_offsets(const lane_map *m, int64_t lane, int64_t *in_off, int64
     *out_off = oo;
 }
 
-/* Copies one element of esz bytes (the values keep the input's exact bits). */
-static inline void copy_elem(char *dst, const char *src, size_t esz) {
+/* Decodes a sorted (ascending) key back into the value's bits.  Returns false for the keys
+ * that do not determine the bits (NaN payloads, the sign of zero): those are copied from the
+ * input instead.  Decoding turns the copy-out into a sequential pass where gathering by index
+ * would be a random read of the input for every element. */
+static inline bool key_to_bits(gids_dtype dt, uint64_t key, uint64_t *bits) {
+    switch (dt) {
+    case GIDS_F32: {
+        uint32_t k = (uint32_t)key;
+        if (k == UINT32_MAX || k == (UINT32_C(1) << 31)) return false;
+        *bits = (k >> 31) ? k ^ (UINT32_C(1) << 31) : (uint32_t)~k;
+        return true;
+    }
+    case GIDS_F64:
+        if (key == UINT64_MAX || key == (UINT64_C(1) << 63)) return false;
+        *bits = (key >> 63) ? key ^ (UINT64_C(1) << 63) : ~key;
+        return true;
+    case GIDS_I64: *bits = key ^ (UINT64_C(1) << 63); return true;
+    case GIDS_I32: *bits = (uint32_t)key ^ (UINT32_C(1) << 31); return true;
+    default: *bits = key; return true;
+    }
+}
+
+static inline void store_bits(char *dst, size_t esz, uint64_t bits) {
     switch (esz) {
-    case 8: memcpy(dst, src, 8); break;
-    case 4: memcpy(dst, src, 4); break;
-    default: memcpy(dst, src, esz); break;
+    case 8: memcpy(dst, &bits, 8); break;
+    case 4: {
+        uint32_t b = (uint32_t)bits;
+        memcpy(dst, &b, 4);
+        break;
+    }
+    default: *(uint8_t *)dst = (uint8_t)bits; break;
     }
 }
 
@@ -196,11 +226,16 @@ static void sort_one_lane(const sort_job *j, int64_t lane, uint64_t *scratch) {
     gids_sort_make_keys(lane_in, j->dt, n, m->in_step, j->descending, keys);
     for (int64_t i = 0; i < n; i++) idx[i] = i;
     gids_sort_keys(keys, idx, tkeys, tidx, n);
+    int64_t esz = (int64_t)j->esz;
     for (int64_t i = 0; i < m->k; i++) {
         int64_t o = out_off + i * m->out_step;
-        if (j->vals)
-            copy_elem(j->vals + o * (int64_t)j->esz,
-                      lane_in + idx[i] * m->in_step * (int64_t)j->esz, j->esz);
+        if (j->vals) {
+            uint64_t bits;
+            if (key_to_bits(j->dt, j->descending ? ~keys[i] : keys[i], &bits))
+                store_bits(j->vals + o * esz, j->esz, bits);
+            else
+                memcpy(j->vals + o * esz, lane_in + idx[i] * m->in_step * esz, j->esz);
+        }
         if (j->inds) j->inds[o] = idx[i];
     }
 }
