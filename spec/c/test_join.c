@@ -6,8 +6,8 @@
 static gids_tensor *arange2(gids_dtype dt, int64_t start, int64_t r, int64_t c) {
     gids_tensor *a = NULL, *v = NULL;
     int64_t s[2] = {r, c};
-    CHECK_OK(gids_arange(&a, dt, gids_scalar_i(start), gids_scalar_i(start + r * c),
-                         gids_scalar_i(1)));
+    CHECK_OK(
+        gids_arange(&a, dt, gids_scalar_i(start), gids_scalar_i(start + r * c), gids_scalar_i(1)));
     CHECK_OK(gids_view(&v, a, 2, s));
     gids_tensor_release(a);
     return v;
@@ -50,7 +50,8 @@ TEST(cat_joins_along_any_dim) {
 }
 
 TEST(cat_promotes_dtypes_and_skips_empty_vectors) {
-    gids_tensor *a = arange2(GIDS_I64, 0, 1, 2), *b = arange2(GIDS_F32, 5, 1, 2), *e = NULL, *r = NULL;
+    gids_tensor *a = arange2(GIDS_I64, 0, 1, 2), *b = arange2(GIDS_F32, 5, 1, 2), *e = NULL,
+                *r = NULL;
     int64_t zero = 0;
     CHECK_OK(gids_empty(&e, GIDS_F64, GIDS_DEVICE_CPU, 1, &zero));
     const gids_tensor *ts[3] = {a, e, b};
@@ -81,7 +82,7 @@ TEST(cat_errors_name_the_shapes) {
     gids_tensor *r = NULL;
     const gids_tensor *ab[2] = {a, b};
     CHECK_ERR(gids_cat(&r, 2, ab, 0), GIDS_ESHAPE,
-              "cat: tensor 1 has shape [2,4], incompatible with tensor 0 [2,3] (all sizes but dim 0 must match)");
+              "cat: shapes [2,3] and [2,4] differ outside the cat dim");
     CHECK_OK(gids_cat(&r, 2, ab, 1));
     CHECK(r->shape[1] == 7);
     gids_tensor_release(r);
@@ -95,7 +96,7 @@ TEST(cat_errors_name_the_shapes) {
     gids_tensor *v = NULL;
     CHECK_OK(gids_zeros(&v, GIDS_F32, GIDS_DEVICE_CPU, 1, &s3));
     const gids_tensor *av[2] = {a, v};
-    CHECK_ERR(gids_cat(&r, 2, av, 0), GIDS_ESHAPE, "tensor 1 has shape [3]");
+    CHECK_ERR(gids_cat(&r, 2, av, 0), GIDS_ESHAPE, "cat: shapes [2,3] and [3] differ");
     CHECK(r == NULL);
     gids_tensor_release(v);
     gids_tensor_release(s);
@@ -120,7 +121,8 @@ TEST(stack_adds_a_new_dim) {
     r = NULL;
     gids_tensor *c = arange2(GIDS_F32, 0, 1, 4);
     const gids_tensor *ac[2] = {a, c};
-    CHECK_ERR(gids_stack(&r, 2, ac, 0), GIDS_ESHAPE, "stack: tensor 1 has shape [1,4], expected [2,2]");
+    CHECK_ERR(gids_stack(&r, 2, ac, 0), GIDS_ESHAPE,
+              "stack: shapes [2,2] and [1,4] differ; stack needs equal shapes");
     CHECK_ERR(gids_stack(&r, 2, ab, 3), GIDS_EINDEX, "dim 3 out of range");
     CHECK(r == NULL);
     gids_tensor_release(c);
@@ -142,9 +144,10 @@ TEST(split_returns_views_that_share_storage) {
     for (int i = 0; i < 2; i++) gids_tensor_release(outs[i]);
     int64_t bad[2] = {2, 2};
     CHECK_ERR(gids_split(outs, 2, a, bad, 0), GIDS_ESHAPE,
-              "split: sizes add up to 4, expected 5 (the size of dim 0)");
+              "split: sizes add up to 4, expected 5 (the size of the split dim)");
     int64_t neg[2] = {6, -1};
-    CHECK_ERR(gids_split(outs, 2, a, neg, 0), GIDS_EINVAL, "split: size 1 is -1, expected >= 0");
+    CHECK_ERR(gids_split(outs, 2, a, neg, 0), GIDS_EINVAL,
+              "split: size -1 at position 1 (0-based), expected >= 0");
     CHECK(outs[0] == NULL && outs[1] == NULL);
     gids_tensor_release(a);
 }

@@ -71,9 +71,9 @@ TEST(mm_takes_transposed_narrowed_and_expanded_views) {
         gids_tensor_release(c);
         /* b0^T narrowed: transposed and offset */
         gids_tensor *bt = NULL, *btn = NULL;
-        CHECK_OK(gids_transpose(&bt, b0, 0, 1)); /* [6,7] */
+        CHECK_OK(gids_transpose(&bt, b0, 0, 1));  /* [6,7] */
         CHECK_OK(gids_narrow(&btn, bt, 0, 1, 5)); /* [5,7] */
-        CHECK_OK(gids_mm(&c, btn, a0));          /* [5,7] @ [7,5] */
+        CHECK_OK(gids_mm(&c, btn, a0));           /* [5,7] @ [7,5] */
         check_mm_ref(c, btn, a0, tol);
         gids_tensor_release(c);
         /* an expanded operand (stride 0) cannot go to BLAS as is and is packed */
@@ -387,7 +387,8 @@ TEST(errors_name_shapes_and_dtypes) {
               "matmul: arg 2 has shape [4,3], incompatible with arg 1 [2,5] (inner dims 5 vs 4)");
     CHECK_ERR(gids_mm(&c, a, b), GIDS_ESHAPE, "mm: arg 2 has shape [4,3]");
     gids_tensor *d = randn(GIDS_F64, 2, s43);
-    CHECK_ERR(gids_mm(&c, b, d), GIDS_EDTYPE, "mm: arg 2 has dtype f64, expected the dtype of arg 1 (f32)");
+    CHECK_ERR(gids_mm(&c, b, d), GIDS_EDTYPE,
+              "mm: arg 2 has dtype f64, expected the dtype of arg 1 (f32)");
     gids_tensor *v3 = randn(GIDS_F32, 1, &s3), *v4 = randn(GIDS_F32, 1, &s4);
     CHECK_ERR(gids_matmul(&c, v3, v4), GIDS_ESHAPE, "inner dims 3 vs 4");
     CHECK_ERR(gids_mm(&c, v3, b), GIDS_ESHAPE, "mm: arg 1 has shape [3], expected a 2-D tensor");

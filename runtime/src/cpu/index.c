@@ -43,11 +43,12 @@ gids_status gids_index_check_range(const char *op, const int64_t *v, int64_t n, 
 }
 
 gids_status gids_check_writable(const char *op, const gids_tensor *t) {
+    char sh[128];
     for (int d = 0; d < t->ndim; d++)
         GIDS_CHECK(t->stride[d] != 0 || t->shape[d] <= 1, GIDS_EINVAL,
-                   "%s: the target has stride 0 in dim %d (an expanded tensor), so several of its "
-                   "elements share memory; clone it first",
-                   op, d);
+                   "%s: the target of shape %s is expanded (stride 0 over a dim of size %lld), so "
+                   "several of its elements share memory; clone it first",
+                   op, gids_shape_str(t->ndim, t->shape, sh, sizeof sh), (long long)t->shape[d]);
     return GIDS_OK;
 }
 
@@ -101,7 +102,7 @@ gids_status gids_index_select(gids_tensor **out, const gids_tensor *a, int dim,
         char *dp = gids_tensor_data(res);
         int64_t rows = outer * nidx;
         int nth = gids_threads_for(rows * inner);
-#pragma omp parallel for num_threads(nth) schedule(static)
+#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
         for (int64_t r = 0; r < rows; r++) {
             int64_t o = r / nidx, l = r % nidx;
             memcpy(dp + (size_t)r * row, sp + ((size_t)(o * size + iv[l])) * row, row);
@@ -133,9 +134,9 @@ gids_status gids_gather(gids_tensor **out, const gids_tensor *a, int dim,
                gids_shape_str(a->ndim, a->shape, sa, sizeof sa));
     for (int k = 0; k < a->ndim; k++)
         GIDS_CHECK(k == d || index->shape[k] <= a->shape[k], GIDS_ESHAPE,
-                   "gather: index has shape %s, expected size <= %lld in dim %d (input %s)",
+                   "gather: index has shape %s, larger than the input %s outside the gather dim",
                    gids_shape_str(index->ndim, index->shape, si, sizeof si),
-                   (long long)a->shape[k], k, gids_shape_str(a->ndim, a->shape, sa, sizeof sa));
+                   gids_shape_str(a->ndim, a->shape, sa, sizeof sa));
     gids_tensor *idx = NULL, *res = NULL;
     GIDS_TRY(gids_index_to_i64(op, "index", index, &idx));
     const int64_t *iv = gids_tensor_data(idx);
@@ -154,9 +155,10 @@ gids_status gids_gather(gids_tensor **out, const gids_tensor *a, int dim,
         char *rp = gids_tensor_data(res);
         int64_t nchunks = (n + GIDS_INDEX_CHUNK - 1) / GIDS_INDEX_CHUNK;
         int nth = gids_threads_for(n);
-#pragma omp parallel for num_threads(nth) schedule(static)
+#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
         for (int64_t c = 0; c < nchunks; c++) {
-            int64_t f0 = c * GIDS_INDEX_CHUNK, f1 = f0 + GIDS_INDEX_CHUNK < n ? f0 + GIDS_INDEX_CHUNK : n;
+            int64_t f0 = c * GIDS_INDEX_CHUNK,
+                    f1 = f0 + GIDS_INDEX_CHUNK < n ? f0 + GIDS_INDEX_CHUNK : n;
             int64_t coord[GIDS_MAX_DIMS], off[1];
             gids_unravel(f0, nd, idx->shape, coord);
             off[0] = gids_offset_of(nd, coord, astride[0]);

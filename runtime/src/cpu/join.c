@@ -17,7 +17,7 @@ static bool skipped(const gids_tensor *t) {
 static gids_status check_list(const char *op, int n, const gids_tensor *const *ts) {
     GIDS_CHECK(n > 0, GIDS_EINVAL, "%s: expected a non-empty list of tensors, got %d", op, n);
     for (int i = 0; i < n; i++) {
-        GIDS_CHECK(ts[i] != NULL, GIDS_EINVAL, "%s: tensor %d is NULL", op, i);
+        GIDS_CHECK(ts[i] != NULL, GIDS_EINVAL, "%s: list entry %d (0-based) is NULL", op, i);
         GIDS_TRY(gids_check_cpu(op, "tensor", ts[i]));
         GIDS_TRY(gids_check_cpu_dtype(op, "tensor", ts[i]));
     }
@@ -40,7 +40,7 @@ gids_status gids_cat(gids_tensor **out, int n, const gids_tensor *const *ts, int
     const gids_tensor *ref = ts[first];
     char sa[128], sb[128];
     GIDS_CHECK(ref->ndim > 0, GIDS_ESHAPE,
-               "cat: tensor %d is 0-d; zero-dimensional tensors cannot be concatenated", first);
+               "cat: zero-dimensional tensors cannot be concatenated (use stack)");
     int d = 0;
     GIDS_TRY(gids_normalize_dim(op, dim, ref->ndim, &d));
     int64_t shape[GIDS_MAX_DIMS];
@@ -52,12 +52,12 @@ gids_status gids_cat(gids_tensor **out, int n, const gids_tensor *const *ts, int
         bool ok = t->ndim == ref->ndim;
         for (int k = 0; ok && k < t->ndim; k++) ok = k == d || t->shape[k] == ref->shape[k];
         GIDS_CHECK(ok, GIDS_ESHAPE,
-                   "cat: tensor %d has shape %s, incompatible with tensor %d %s (all sizes but "
-                   "dim %d must match)",
-                   i, gids_shape_str(t->ndim, t->shape, sa, sizeof sa), first,
-                   gids_shape_str(ref->ndim, ref->shape, sb, sizeof sb), d);
+                   "cat: shapes %s and %s differ outside the cat dim (the sizes of every other "
+                   "dim must match)",
+                   gids_shape_str(ref->ndim, ref->shape, sb, sizeof sb),
+                   gids_shape_str(t->ndim, t->shape, sa, sizeof sa));
         GIDS_CHECK(gids_add_ok(shape[d], t->shape[d], &shape[d]), GIDS_EOVERFLOW,
-                   "cat: the size along dim %d overflows int64", d);
+                   "cat: the size along the cat dim overflows int64");
     }
     gids_tensor *r = NULL;
     GIDS_TRY(gids_empty(&r, dt, GIDS_DEVICE_CPU, ref->ndim, shape));
@@ -90,15 +90,15 @@ gids_status gids_stack(gids_tensor **out, int n, const gids_tensor *const *ts, i
         const gids_tensor *t = ts[i];
         bool ok = t->ndim == ref->ndim &&
                   memcmp(t->shape, ref->shape, sizeof(int64_t) * (size_t)t->ndim) == 0;
-        GIDS_CHECK(ok, GIDS_ESHAPE, "stack: tensor %d has shape %s, expected %s like tensor 0", i,
-                   gids_shape_str(t->ndim, t->shape, sa, sizeof sa),
-                   gids_shape_str(ref->ndim, ref->shape, sb, sizeof sb));
+        GIDS_CHECK(ok, GIDS_ESHAPE, "stack: shapes %s and %s differ; stack needs equal shapes",
+                   gids_shape_str(ref->ndim, ref->shape, sb, sizeof sb),
+                   gids_shape_str(t->ndim, t->shape, sa, sizeof sa));
     }
     int d = 0;
     /* the new dim may sit after the last one: normalise against ndim + 1 */
     GIDS_TRY(gids_normalize_dim(op, dim, ref->ndim + 1, &d));
-    GIDS_CHECK(ref->ndim + 1 <= GIDS_MAX_DIMS, GIDS_ESHAPE, "stack: result would have %d dims, max %d",
-               ref->ndim + 1, GIDS_MAX_DIMS);
+    GIDS_CHECK(ref->ndim + 1 <= GIDS_MAX_DIMS, GIDS_ESHAPE,
+               "stack: result would have %d dims, max %d", ref->ndim + 1, GIDS_MAX_DIMS);
     gids_tensor **views = calloc((size_t)n, sizeof *views);
     GIDS_CHECK(views != NULL, GIDS_ENOMEM, "stack: cannot allocate %d views", n);
     gids_status st = GIDS_OK;
@@ -119,14 +119,15 @@ gids_status gids_split(gids_tensor **outs, int n, const gids_tensor *t, const in
     GIDS_CHECK(t->ndim > 0, GIDS_ESHAPE, "split: cannot split a 0-d tensor");
     int64_t total = 0;
     for (int i = 0; i < n; i++) {
-        GIDS_CHECK(sizes[i] >= 0, GIDS_EINVAL, "split: size %d is %lld, expected >= 0", i,
-                   (long long)sizes[i]);
+        GIDS_CHECK(sizes[i] >= 0, GIDS_EINVAL,
+                   "split: size %lld at position %d (0-based), expected >= 0", (long long)sizes[i],
+                   i);
         GIDS_CHECK(gids_add_ok(total, sizes[i], &total), GIDS_EOVERFLOW,
                    "split: the sizes overflow int64");
     }
     GIDS_CHECK(total == t->shape[d], GIDS_ESHAPE,
-               "split: sizes add up to %lld, expected %lld (the size of dim %d)", (long long)total,
-               (long long)t->shape[d], d);
+               "split: sizes add up to %lld, expected %lld (the size of the split dim)",
+               (long long)total, (long long)t->shape[d]);
     int64_t at = 0;
     for (int i = 0; i < n; i++) {
         gids_status st = gids_narrow(&outs[i], t, d, at, sizes[i]);

@@ -46,8 +46,8 @@ static gids_status masked_fill_impl(const char *op, gids_tensor *self, const gid
     int nb = 0;
     int64_t bshape[GIDS_MAX_DIMS];
     char sm[128], ss[128];
-    gids_status st = gids_broadcast_shapes(op, self->ndim, self->shape, mask->ndim, mask->shape,
-                                           &nb, bshape);
+    gids_status st =
+        gids_broadcast_shapes(op, self->ndim, self->shape, mask->ndim, mask->shape, &nb, bshape);
     bool same = st == GIDS_OK && nb == self->ndim &&
                 memcmp(bshape, self->shape, sizeof(int64_t) * (size_t)nb) == 0;
     if (!same)
@@ -55,8 +55,10 @@ static gids_status masked_fill_impl(const char *op, gids_tensor *self, const gid
                   gids_shape_str(mask->ndim, mask->shape, sm, sizeof sm),
                   gids_shape_str(self->ndim, self->shape, ss, sizeof ss));
     fill_ctx c = {{0}, gids_dtype_size(self->dtype)};
-    if (value.is_int) gids_store_i64(c.value, self->dtype, 0, value.i);
-    else gids_store_f64(c.value, self->dtype, 0, value.f);
+    if (value.is_int)
+        gids_store_i64(c.value, self->dtype, 0, value.i);
+    else
+        gids_store_f64(c.value, self->dtype, 0, value.f);
     const gids_tensor *ops[2] = {self, mask};
     gids_iter it;
     GIDS_TRY(gids_iter_init(&it, op, 2, ops));
@@ -78,8 +80,8 @@ gids_status gids_masked_fill(gids_tensor **out, const gids_tensor *self, const g
     GIDS_TRY(check_mask(op, mask));
     int nb = 0;
     int64_t bshape[GIDS_MAX_DIMS];
-    GIDS_TRY(gids_broadcast_shapes(op, self->ndim, self->shape, mask->ndim, mask->shape, &nb,
-                                   bshape));
+    GIDS_TRY(
+        gids_broadcast_shapes(op, self->ndim, self->shape, mask->ndim, mask->shape, &nb, bshape));
     gids_tensor *r = NULL;
     GIDS_TRY(gids_empty(&r, self->dtype, GIDS_DEVICE_CPU, nb, bshape));
     gids_status st = gids_copy_(r, self);
@@ -94,7 +96,7 @@ gids_status gids_masked_fill(gids_tensor **out, const gids_tensor *self, const g
 
 /* ---------------------------------------------------------------- counting passes */
 
-static inline bool is_nonzero(const char *p, gids_dtype dt) {
+static inline bool is_nonzero(const void *p, gids_dtype dt) {
     switch (dt) {
     case GIDS_F32: return *(const float *)p != 0.0f; /* NaN counts as non-zero */
     case GIDS_F64: return *(const double *)p != 0.0;
@@ -118,7 +120,7 @@ typedef struct walk {
 static void walk_count(walk *w) {
     int64_t es = (int64_t)gids_dtype_size(w->dt[0]);
     int nth = gids_threads_for(w->n);
-#pragma omp parallel for num_threads(nth) schedule(static)
+#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
     for (int64_t c = 0; c < w->nchunks; c++) {
         int64_t f0 = c * GIDS_INDEX_CHUNK;
         int64_t f1 = f0 + GIDS_INDEX_CHUNK < w->n ? f0 + GIDS_INDEX_CHUNK : w->n;
@@ -184,9 +186,10 @@ gids_status gids_masked_select(gids_tensor **out, const gids_tensor *a, const gi
     char *rp = gids_tensor_data(r);
     int64_t es = (int64_t)gids_dtype_size(a->dtype);
     int nth = gids_threads_for(w.n);
-#pragma omp parallel for num_threads(nth) schedule(static)
+#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
     for (int64_t c = 0; c < w.nchunks; c++) {
-        int64_t f0 = c * GIDS_INDEX_CHUNK, f1 = f0 + GIDS_INDEX_CHUNK < w.n ? f0 + GIDS_INDEX_CHUNK : w.n;
+        int64_t f0 = c * GIDS_INDEX_CHUNK,
+                f1 = f0 + GIDS_INDEX_CHUNK < w.n ? f0 + GIDS_INDEX_CHUNK : w.n;
         int64_t coord[GIDS_MAX_DIMS], off[2], pos = w.offsets[c];
         gids_unravel(f0, nb, bshape, coord);
         off[0] = gids_offset_of(nb, coord, w.stride[0]);
@@ -222,9 +225,10 @@ gids_status gids_nonzero(gids_tensor **out, const gids_tensor *a) {
     int64_t *rp = gids_tensor_data(r);
     int64_t es = (int64_t)gids_dtype_size(a->dtype);
     int nth = gids_threads_for(w.n);
-#pragma omp parallel for num_threads(nth) schedule(static)
+#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
     for (int64_t c = 0; c < w.nchunks; c++) {
-        int64_t f0 = c * GIDS_INDEX_CHUNK, f1 = f0 + GIDS_INDEX_CHUNK < w.n ? f0 + GIDS_INDEX_CHUNK : w.n;
+        int64_t f0 = c * GIDS_INDEX_CHUNK,
+                f1 = f0 + GIDS_INDEX_CHUNK < w.n ? f0 + GIDS_INDEX_CHUNK : w.n;
         int64_t coord[GIDS_MAX_DIMS], off[1], pos = w.offsets[c];
         gids_unravel(f0, nd, a->shape, coord);
         off[0] = gids_offset_of(nd, coord, w.stride[0]);

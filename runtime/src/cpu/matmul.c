@@ -85,8 +85,8 @@ static gids_status scratch_get(scratch *s, int slot, size_t nbytes, char **out) 
         free(s->buf[slot]);
         s->buf[slot] = malloc(nbytes ? nbytes : 1);
         s->cap[slot] = s->buf[slot] ? nbytes : 0;
-        GIDS_CHECK(s->buf[slot] != NULL, GIDS_ENOMEM, "matmul: cannot allocate %zu bytes of scratch",
-                   nbytes);
+        GIDS_CHECK(s->buf[slot] != NULL, GIDS_ENOMEM,
+                   "matmul: cannot allocate %zu bytes of scratch", nbytes);
     }
     *out = s->buf[slot];
     return GIDS_OK;
@@ -105,10 +105,10 @@ static void blas_call(gids_dtype dt, mat C, mat A, mat B, double alpha, double b
     int ldc = (int)(C.rows == 1 ? (C.cols > 1 ? C.cols : 1) : C.rs);
     if (dt == GIDS_F32)
         cblas_sgemm(CblasRowMajor, ta, tb, (int)C.rows, (int)C.cols, (int)A.cols, (float)alpha,
-                    (const float *)A.p, lda, (const float *)B.p, ldb, (float)beta, (float *)C.p, ldc);
+                    (const void *)A.p, lda, (const void *)B.p, ldb, (float)beta, (void *)C.p, ldc);
     else
         cblas_dgemm(CblasRowMajor, ta, tb, (int)C.rows, (int)C.cols, (int)A.cols, alpha,
-                    (const double *)A.p, lda, (const double *)B.p, ldb, beta, (double *)C.p, ldc);
+                    (const void *)A.p, lda, (const void *)B.p, ldb, beta, (void *)C.p, ldc);
 }
 
 static gids_status gemm_float(gids_dtype dt, mat C, mat A, mat B, double alpha, double beta,
@@ -128,10 +128,10 @@ static gids_status gemm_float(gids_dtype dt, mat C, mat A, mat B, double alpha, 
         mat_pack(B, buf, es);
         B = mat_rowmajor(buf, B.rows, B.cols);
     }
-    bool row_major = (C.cols == 1 || C.cs == 1) && (C.rows == 1 || C.rs >= C.cols) &&
-                     C.rs <= INT_MAX;
-    bool col_major = (C.rows == 1 || C.rs == 1) && (C.cols == 1 || C.cs >= C.rows) &&
-                     C.cs <= INT_MAX;
+    bool row_major =
+        (C.cols == 1 || C.cs == 1) && (C.rows == 1 || C.rs >= C.cols) && C.rs <= INT_MAX;
+    bool col_major =
+        (C.rows == 1 || C.rs == 1) && (C.cols == 1 || C.cs >= C.rows) && C.cs <= INT_MAX;
     if (!c_aliases && row_major) {
         blas_call(dt, C, A, B, alpha, beta);
     } else if (!c_aliases && col_major) {
@@ -159,7 +159,11 @@ static int64_t load_int(const char *p, gids_dtype dt) {
 static void store_int(char *p, gids_dtype dt, uint64_t v) {
     switch (dt) {
     case GIDS_I64: memcpy(p, &v, 8); break;
-    case GIDS_I32: { uint32_t w = (uint32_t)v; memcpy(p, &w, 4); break; }
+    case GIDS_I32: {
+        uint32_t w = (uint32_t)v;
+        memcpy(p, &w, 4);
+        break;
+    }
     default: *(uint8_t *)p = (uint8_t)v; break;
     }
 }
@@ -181,7 +185,7 @@ static gids_status gemm_int(gids_dtype dt, mat C, mat A, mat B, int64_t alpha, i
             b[p * m + j] = (uint64_t)load_int(B.p + (p * B.rs + j * B.cs) * es, dt);
     const int64_t jb = 256; /* keeps a slice of the C row and of a B row in L1 */
     int nth = gids_threads_for(n * m * (k > 0 ? k : 1));
-#pragma omp parallel for num_threads(nth) schedule(static)
+#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
     for (int64_t i = 0; i < n; i++) {
         uint64_t *crow = c + i * m;
         for (int64_t j0 = 0; j0 < m; j0 += jb) {
@@ -244,16 +248,17 @@ static gids_status check_pair(const char *op, const gids_tensor *a, const gids_t
 
 static gids_status check_ndim(const char *op, const char *arg, const gids_tensor *t, int want) {
     char sh[128];
-    GIDS_CHECK(t->ndim == want, GIDS_ESHAPE, "%s: %s has shape %s, expected a %d-D tensor", op,
-               arg, gids_shape_str(t->ndim, t->shape, sh, sizeof sh), want);
+    GIDS_CHECK(t->ndim == want, GIDS_ESHAPE, "%s: %s has shape %s, expected a %d-D tensor", op, arg,
+               gids_shape_str(t->ndim, t->shape, sh, sizeof sh), want);
     return GIDS_OK;
 }
 
 static gids_status inner_mismatch(const char *op, const gids_tensor *a, const gids_tensor *b,
                                   int64_t ka, int64_t kb) {
     char sa[128], sb[128];
-    GIDS_FAIL(GIDS_ESHAPE, "%s: arg 2 has shape %s, incompatible with arg 1 %s (inner dims %lld vs %lld)",
-              op, gids_shape_str(b->ndim, b->shape, sb, sizeof sb),
+    GIDS_FAIL(GIDS_ESHAPE,
+              "%s: arg 2 has shape %s, incompatible with arg 1 %s (inner dims %lld vs %lld)", op,
+              gids_shape_str(b->ndim, b->shape, sb, sizeof sb),
               gids_shape_str(a->ndim, a->shape, sa, sizeof sa), (long long)ka, (long long)kb);
 }
 
@@ -428,8 +433,8 @@ static gids_status batched(gids_tensor **out, const char *op, const gids_tensor 
     if (k != ob.m.rows) {
         char sa[128], sb[128];
         GIDS_FAIL(GIDS_ESHAPE,
-                  "%s: arg 2 has shape %s, incompatible with arg 1 %s (inner dims %lld vs %lld)", op,
-                  gids_shape_str(b->ndim, b->shape, sb, sizeof sb),
+                  "%s: arg 2 has shape %s, incompatible with arg 1 %s (inner dims %lld vs %lld)",
+                  op, gids_shape_str(b->ndim, b->shape, sb, sizeof sb),
                   gids_shape_str(a->ndim, a->shape, sa, sizeof sa), (long long)k,
                   (long long)ob.m.rows);
     }

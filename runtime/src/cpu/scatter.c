@@ -19,14 +19,14 @@ typedef struct sc_plan {
     int kind;
     gids_dtype dt;
     int nd, dim;
-    int64_t shape[GIDS_MAX_DIMS];  /* iteration shape: the index's (scatter) or src's (index_add) */
+    int64_t shape[GIDS_MAX_DIMS]; /* iteration shape: the index's (scatter) or src's (index_add) */
     int64_t st_self[GIDS_MAX_DIMS], st_src[GIDS_MAX_DIMS], st_idx[GIDS_MAX_DIMS]; /* elements */
     int64_t self_dim_stride;
     char *self;
     const char *src;
     const int64_t *idx;
-    char value[8];   /* SC_FILL: the value in self's dtype */
-    double alpha_f;  /* SC_ADD */
+    char value[8];  /* SC_FILL: the value in self's dtype */
+    double alpha_f; /* SC_ADD */
     int64_t alpha_i;
 } sc_plan;
 
@@ -52,43 +52,45 @@ static void apply(const sc_plan *p, int64_t n, int64_t sb, const int64_t *soff, 
     }
     switch (p->dt) {
     case GIDS_F32: {
-        float *s = (float *)p->self, a = (float)p->alpha_f;
-        const float *r = (const float *)p->src;
+        float *s = (float *)(void *)p->self, a = (float)p->alpha_f;
+        const float *r = (const float *)(const void *)p->src;
         for (int64_t j = 0; j < n; j++) s[sb + soff[j] + pos[j] * ds] += a * r[rb + roff[j]];
         return;
     }
     case GIDS_F64: {
-        double *s = (double *)p->self, a = p->alpha_f;
-        const double *r = (const double *)p->src;
+        double *s = (double *)(void *)p->self, a = p->alpha_f;
+        const double *r = (const double *)(const void *)p->src;
         for (int64_t j = 0; j < n; j++) s[sb + soff[j] + pos[j] * ds] += a * r[rb + roff[j]];
         return;
     }
     case GIDS_I64: {
         /* unsigned arithmetic: overflow wraps (as torch) instead of being undefined */
-        uint64_t *s = (uint64_t *)p->self, a = (uint64_t)p->alpha_i;
-        const uint64_t *r = (const uint64_t *)p->src;
+        uint64_t *s = (uint64_t *)(void *)p->self, a = (uint64_t)p->alpha_i;
+        const uint64_t *r = (const uint64_t *)(const void *)p->src;
         for (int64_t j = 0; j < n; j++) s[sb + soff[j] + pos[j] * ds] += a * r[rb + roff[j]];
         return;
     }
     case GIDS_I32: {
-        uint32_t *s = (uint32_t *)p->self, a = (uint32_t)p->alpha_i;
-        const uint32_t *r = (const uint32_t *)p->src;
+        uint32_t *s = (uint32_t *)(void *)p->self, a = (uint32_t)p->alpha_i;
+        const uint32_t *r = (const uint32_t *)(const void *)p->src;
         for (int64_t j = 0; j < n; j++)
             s[sb + soff[j] + pos[j] * ds] += (uint32_t)(a * r[rb + roff[j]]);
         return;
     }
     case GIDS_U8: {
-        uint8_t *s = (uint8_t *)p->self, a = (uint8_t)p->alpha_i;
-        const uint8_t *r = (const uint8_t *)p->src;
+        uint8_t *s = (uint8_t *)(void *)p->self, a = (uint8_t)p->alpha_i;
+        const uint8_t *r = (const uint8_t *)(const void *)p->src;
         for (int64_t j = 0; j < n; j++)
-            s[sb + soff[j] + pos[j] * ds] = (uint8_t)(s[sb + soff[j] + pos[j] * ds] + a * r[rb + roff[j]]);
+            s[sb + soff[j] + pos[j] * ds] =
+                (uint8_t)(s[sb + soff[j] + pos[j] * ds] + a * r[rb + roff[j]]);
         return;
     }
     default: { /* bool: adding is a logical or */
-        bool *s = (bool *)p->self;
-        const bool *r = (const bool *)p->src;
+        bool *s = (bool *)(void *)p->self;
+        const bool *r = (const bool *)(const void *)p->src;
         for (int64_t j = 0; j < n; j++)
-            s[sb + soff[j] + pos[j] * ds] = s[sb + soff[j] + pos[j] * ds] || (p->alpha_i && r[rb + roff[j]]);
+            s[sb + soff[j] + pos[j] * ds] =
+                s[sb + soff[j] + pos[j] * ds] || (p->alpha_i && r[rb + roff[j]]);
         return;
     }
     }
@@ -112,7 +114,7 @@ static void run_plan(const sc_plan *p) {
     if (outer == 0 || inner == 0 || K == 0) return;
     int64_t nblk = (inner + SC_BLOCK - 1) / SC_BLOCK, items = outer * nblk;
     int nth = gids_threads_for(outer * inner * K);
-#pragma omp parallel for num_threads(nth) schedule(static)
+#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
     for (int64_t it = 0; it < items; it++) {
         int64_t o = it / nblk, j0 = (it % nblk) * SC_BLOCK;
         int64_t n = inner - j0 < SC_BLOCK ? inner - j0 : SC_BLOCK;
@@ -175,9 +177,9 @@ static gids_status check_scatter_shapes(const char *op, const gids_tensor *self,
                gids_shape_str(self->ndim, self->shape, so, sizeof so));
     for (int k = 0; k < self->ndim; k++)
         GIDS_CHECK(k == d || index->shape[k] <= self->shape[k], GIDS_ESHAPE,
-                   "%s: index has shape %s, expected size <= %lld in dim %d (self %s)", op,
+                   "%s: index has shape %s, larger than self %s outside the scatter dim", op,
                    gids_shape_str(index->ndim, index->shape, si, sizeof si),
-                   (long long)self->shape[k], k, gids_shape_str(self->ndim, self->shape, so, sizeof so));
+                   gids_shape_str(self->ndim, self->shape, so, sizeof so));
     if (src == NULL) return GIDS_OK;
     GIDS_CHECK(src->ndim == self->ndim, GIDS_ESHAPE,
                "%s: src has shape %s, expected %d dims like self %s", op,
@@ -185,9 +187,9 @@ static gids_status check_scatter_shapes(const char *op, const gids_tensor *self,
                gids_shape_str(self->ndim, self->shape, so, sizeof so));
     for (int k = 0; k < self->ndim; k++)
         GIDS_CHECK(index->shape[k] <= src->shape[k], GIDS_ESHAPE,
-                   "%s: index has shape %s, expected size <= %lld in dim %d (src %s)", op,
+                   "%s: index has shape %s, larger than src %s", op,
                    gids_shape_str(index->ndim, index->shape, si, sizeof si),
-                   (long long)src->shape[k], k, gids_shape_str(src->ndim, src->shape, so, sizeof so));
+                   gids_shape_str(src->ndim, src->shape, so, sizeof so));
     return GIDS_OK;
 }
 
@@ -218,8 +220,8 @@ static gids_status scatter_impl(const char *op, int kind, gids_tensor *self, int
     p.dim = d;
     p.idx = gids_tensor_data(idx);
     int64_t size = self->ndim > 0 ? self->shape[d] : 1;
-    gids_status st = gids_index_check_range(op, p.idx, gids_tensor_numel(idx), size, idx->ndim,
-                                            idx->shape);
+    gids_status st =
+        gids_index_check_range(op, p.idx, gids_tensor_numel(idx), size, idx->ndim, idx->shape);
     if (st == GIDS_OK && kind == SC_ADD) st = check_alpha(op, self->dtype, 1.0, &p);
     if (st != GIDS_OK) {
         gids_tensor_release(idx);
@@ -237,8 +239,10 @@ static gids_status scatter_impl(const char *op, int kind, gids_tensor *self, int
     p.self = gids_tensor_data(self);
     p.src = src ? gids_tensor_data(src) : NULL;
     if (kind == SC_FILL) {
-        if (value.is_int) gids_store_i64(p.value, self->dtype, 0, value.i);
-        else gids_store_f64(p.value, self->dtype, 0, value.f);
+        if (value.is_int)
+            gids_store_i64(p.value, self->dtype, 0, value.i);
+        else
+            gids_store_f64(p.value, self->dtype, 0, value.f);
     }
     promote_0d(&p);
     run_plan(&p);
@@ -277,13 +281,17 @@ static gids_status index_add_impl(const char *op, gids_tensor *self, int dim,
                "%s: src has shape %s, expected %d dims like self %s", op,
                gids_shape_str(src->ndim, src->shape, si, sizeof si), self->ndim,
                gids_shape_str(self->ndim, self->shape, so, sizeof so));
+    int64_t want[GIDS_MAX_DIMS];
+    bool same = true;
     for (int k = 0; k < self->ndim; k++) {
-        int64_t want = k == d ? n : self->shape[k];
-        GIDS_CHECK(src->shape[k] == want, GIDS_ESHAPE,
-                   "%s: src has shape %s, expected size %lld in dim %d (self %s, %lld indices)",
-                   op, gids_shape_str(src->ndim, src->shape, si, sizeof si), (long long)want, k,
-                   gids_shape_str(self->ndim, self->shape, so, sizeof so), (long long)n);
+        want[k] = k == d ? n : self->shape[k];
+        same = same && src->shape[k] == want[k];
     }
+    char sw[128];
+    GIDS_CHECK(same, GIDS_ESHAPE, "%s: src has shape %s, expected %s (self %s with %lld indices)",
+               op, gids_shape_str(src->ndim, src->shape, si, sizeof si),
+               gids_shape_str(self->ndim, want, sw, sizeof sw),
+               gids_shape_str(self->ndim, self->shape, so, sizeof so), (long long)n);
     GIDS_CHECK(self->ndim > 0 || n == 1, GIDS_ESHAPE,
                "%s: a 0-d self takes exactly 1 index, got %lld", op, (long long)n);
     gids_tensor *idx = NULL;
@@ -345,7 +353,8 @@ gids_status gids_scatter_add(gids_tensor **out, const gids_tensor *self, int dim
     *out = NULL;
     gids_tensor *c = NULL;
     GIDS_TRY(gids_clone(&c, self));
-    return finish(out, c, scatter_impl("scatter_add", SC_ADD, c, dim, index, src, gids_scalar_i(0)));
+    return finish(out, c,
+                  scatter_impl("scatter_add", SC_ADD, c, dim, index, src, gids_scalar_i(0)));
 }
 
 gids_status gids_index_add(gids_tensor **out, const gids_tensor *self, int dim,
