@@ -105,6 +105,9 @@ describe("graphids.scatter", function()
     assert_error("scatter_: src has dtype f64, expected the dtype of self %(f32%)",
       z.scatter_, z, 1, long({ { 0 } }), graphids.ones(1, 1, { dtype = "f64" }))
     assert_error("scatter: value .* must be a number", z.scatter, z, 1, long({ { 0 } }), "x")
+    local freed = graphids.ones(1, 1)
+    freed:free()
+    assert_error("freed tensor", z.scatter, z, 1, long({ { 0 } }), freed)
   end)
 end)
 
