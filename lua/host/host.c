@@ -41,15 +41,15 @@ static int is_file(const char *path) {
 }
 
 /* The stdlib root (the directory holding graphids/init.lua): $GRAPHIDS_STDLIB, else the
- * source tree next to a build (<exe>/../../stdlib for build/bin/graphids), else the install
- * layout (<exe>/../share/lua/5.4 for <prefix>/bin/graphids).  NULL when none has it. */
+ * install layout (<exe>/../share/lua/5.4 for <prefix>/bin/graphids), else the source tree of
+ * a build (<exe>/../../stdlib for build/bin/graphids).  NULL when none has it. */
 static const char *stdlib_dir(char *out, size_t n) {
     const char *env = getenv("GRAPHIDS_STDLIB");
     if (env != NULL && env[0] != '\0') {
         snprintf(out, n, "%s", env);
         return out;
     }
-    static const char *const rel[] = {"/../../stdlib", "/../share/lua/5.4"};
+    static const char *const rel[] = {"/../share/lua/5.4", "/../../stdlib"};
     for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
         char probe[PATH_MAX + 64];
         snprintf(out, n, "%s%s", host_exe_dir(), rel[i]);
@@ -161,9 +161,16 @@ int host_require_graphids(lua_State *L) {
 
 /* ---------------------------------------------------------------- version */
 
+/* The plugin sits next to the library: <exe>/../lib (build/lib, or <prefix>/lib). */
 static void print_cuda_plugin(void) {
     char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/../lib/graphids_cuda.so", host_exe_dir());
+    snprintf(path, sizeof path, "%s/../lib", host_exe_dir());
+    char *libdir = realpath(path, NULL);
+    if (libdir != NULL)
+        snprintf(path, sizeof path, "%s/graphids_cuda.so", libdir);
+    else
+        snprintf(path, sizeof path, "%s/../lib/graphids_cuda.so", host_exe_dir());
+    free(libdir);
     char *real = realpath(path, NULL);
     if (real == NULL) {
         printf("CUDA plugin: not found (no %s; it is built only when nvcc is found at build "

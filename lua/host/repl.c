@@ -164,7 +164,7 @@ static char *generator(const char *text, int state) {
 static char **complete(const char *text, int start, int end) {
     (void)start;
     (void)end;
-    rl_attempted_completion_over = 1; /* never fall back to file names */
+    rl_attempted_completion_over = 1;      /* never fall back to file names */
     rl_completion_append_character = '\0'; /* readline resets it to ' ' before each call */
     return rl_completion_matches(text, generator);
 }
@@ -305,8 +305,10 @@ int host_repl(lua_State *L) {
         if (status == -1) break;
         if (status == -2) continue;
         if (status == LUA_OK) status = host_docall(L, 0, LUA_MULTRET);
-        if (status == LUA_OK) print_results(L, base);
-        else host_report(L, status);
+        if (status == LUA_OK)
+            print_results(L, base);
+        else
+            host_report(L, status);
         lua_settop(L, base);
         fflush(stdout);
     }

@@ -61,7 +61,8 @@ static void nest_scan(lua_State *L, nest *n, int depth) {
         int t = lua_rawgeti(L, -1, (lua_Integer)i);
         if (depth + 1 < n->ndim) {
             if (t != LUA_TTABLE)
-                l_error(L, "tensor: ragged nesting at %s: expected a table of %I elements, got a %s",
+                l_error(L,
+                        "tensor: ragged nesting at %s: expected a table of %I elements, got a %s",
                         path_str(L, n, depth + 1), (lua_Integer)n->shape[depth + 1],
                         lua_typename(L, t));
             nest_scan(L, n, depth + 1);
@@ -88,7 +89,7 @@ static void store_value(lua_State *L, nest *n, int depth) {
     int isint = lua_isinteger(L, -1);
     lua_Integer iv = isint ? lua_tointeger(L, -1) : 0;
     double fv = lua_type(L, -1) == LUA_TBOOLEAN ? (double)lua_toboolean(L, -1)
-                                                 : (double)lua_tonumber(L, -1);
+                                                : (double)lua_tonumber(L, -1);
     if (lua_type(L, -1) == LUA_TBOOLEAN) isint = 1, iv = lua_toboolean(L, -1);
     switch (n->dt) {
     case GIDS_F32: *(float *)p = isint ? (float)iv : (float)fv; return;
@@ -108,17 +109,22 @@ static void store_value(lua_State *L, nest *n, int depth) {
     if (iv < lo || iv > hi)
         l_error(L, "tensor: value %I at %s does not fit in %s", iv, path_str(L, n, depth),
                 gids_dtype_name(n->dt));
-    if (n->dt == GIDS_I64) *(int64_t *)p = (int64_t)iv;
-    else if (n->dt == GIDS_I32) *(int32_t *)p = (int32_t)iv;
-    else *(uint8_t *)p = (uint8_t)iv;
+    if (n->dt == GIDS_I64)
+        *(int64_t *)p = (int64_t)iv;
+    else if (n->dt == GIDS_I32)
+        *(int32_t *)p = (int32_t)iv;
+    else
+        *(uint8_t *)p = (uint8_t)iv;
 }
 
 static void nest_fill(lua_State *L, nest *n, int depth) {
     for (int64_t i = 1; i <= n->shape[depth]; i++) {
         n->pos[depth] = i;
         lua_rawgeti(L, -1, (lua_Integer)i);
-        if (depth + 1 < n->ndim) nest_fill(L, n, depth + 1);
-        else store_value(L, n, depth + 1);
+        if (depth + 1 < n->ndim)
+            nest_fill(L, n, depth + 1);
+        else
+            store_value(L, n, depth + 1);
         lua_pop(L, 1);
     }
 }
@@ -155,16 +161,20 @@ static int c_tensor(lua_State *L) {
         lua_rawgeti(L, -1, 1);
     }
     lua_settop(L, 3);
-    if (n.ndim > 0) nest_scan(L, &n, 0);
-    else n.kinds = t == LUA_TBOOLEAN ? K_BOOL : (lua_isinteger(L, 1) ? K_INT : K_FLOAT);
+    if (n.ndim > 0)
+        nest_scan(L, &n, 0);
+    else
+        n.kinds = t == LUA_TBOOLEAN ? K_BOOL : (lua_isinteger(L, 1) ? K_INT : K_FLOAT);
     n.dt = creation_opts(L, 2, "tensor", infer_dtype(n.kinds));
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_empty(&u->t, n.dt, GIDS_DEVICE_CPU, n.ndim, n.shape));
     n.out = gids_tensor_data(u->t);
     n.esize = gids_dtype_size(n.dt);
     lua_pushvalue(L, 3);
-    if (n.ndim > 0) nest_fill(L, &n, 0);
-    else store_value(L, &n, 0);
+    if (n.ndim > 0)
+        nest_fill(L, &n, 0);
+    else
+        store_value(L, &n, 0);
     lua_pop(L, 1);
     return 1;
 }
@@ -180,8 +190,9 @@ static int c_frombytes(lua_State *L) {
     int next, n = 1;
     if (lua_isnoneornil(L, 3)) {
         if (len % esize != 0)
-            return l_error(L, "frombytes: %I bytes are not a whole number of %s elements (%d "
-                              "bytes each)",
+            return l_error(L,
+                           "frombytes: %I bytes are not a whole number of %s elements (%d "
+                           "bytes each)",
                            (lua_Integer)len, gids_dtype_name(dt), (int)esize);
         shape[0] = (int64_t)(len / esize);
     } else {
@@ -193,8 +204,9 @@ static int c_frombytes(lua_State *L) {
         if (numel < 0 || (uint64_t)numel > (uint64_t)(len / esize) ||
             (size_t)numel * esize != len) {
             char buf[128];
-            return l_error(L, "frombytes: %I bytes do not make a %s tensor of shape %s (expected "
-                              "%I bytes)",
+            return l_error(L,
+                           "frombytes: %I bytes do not make a %s tensor of shape %s (expected "
+                           "%I bytes)",
                            (lua_Integer)len, gids_dtype_name(dt),
                            gids_shape_str(n, shape, buf, sizeof buf),
                            (lua_Integer)((uint64_t)numel * esize));
@@ -218,15 +230,24 @@ static int filled(lua_State *L, fill_kind k, const char *fname) {
     check_end(L, next, fname);
     l_tensor *u = l_newtensor(L);
     gids_device cpu = GIDS_DEVICE_CPU;
-    if (k == FILL_ZEROS) l_check(L, gids_zeros(&u->t, dt, cpu, n, shape));
-    else if (k == FILL_ONES) l_check(L, gids_ones(&u->t, dt, cpu, n, shape));
-    else l_check(L, gids_empty(&u->t, dt, cpu, n, shape));
+    if (k == FILL_ZEROS)
+        l_check(L, gids_zeros(&u->t, dt, cpu, n, shape));
+    else if (k == FILL_ONES)
+        l_check(L, gids_ones(&u->t, dt, cpu, n, shape));
+    else
+        l_check(L, gids_empty(&u->t, dt, cpu, n, shape));
     return 1;
 }
 
-static int c_zeros(lua_State *L) { return filled(L, FILL_ZEROS, "zeros"); }
-static int c_ones(lua_State *L) { return filled(L, FILL_ONES, "ones"); }
-static int c_empty(lua_State *L) { return filled(L, FILL_EMPTY, "empty"); }
+static int c_zeros(lua_State *L) {
+    return filled(L, FILL_ZEROS, "zeros");
+}
+static int c_ones(lua_State *L) {
+    return filled(L, FILL_ONES, "ones");
+}
+static int c_empty(lua_State *L) {
+    return filled(L, FILL_EMPTY, "empty");
+}
 
 /* The dtype PyTorch gives a tensor filled with a Python scalar of this kind. */
 static gids_dtype scalar_dtype(lua_State *L, int i) {
@@ -255,15 +276,24 @@ static int like(lua_State *L, fill_kind k, const char *fname) {
     check_end(L, 2, fname);
     l_tensor *u = l_newtensor(L);
     gids_device dev = gids_tensor_device(t);
-    if (k == FILL_ZEROS) l_check(L, gids_zeros(&u->t, dt, dev, t->ndim, t->shape));
-    else if (k == FILL_ONES) l_check(L, gids_ones(&u->t, dt, dev, t->ndim, t->shape));
-    else l_check(L, gids_empty(&u->t, dt, dev, t->ndim, t->shape));
+    if (k == FILL_ZEROS)
+        l_check(L, gids_zeros(&u->t, dt, dev, t->ndim, t->shape));
+    else if (k == FILL_ONES)
+        l_check(L, gids_ones(&u->t, dt, dev, t->ndim, t->shape));
+    else
+        l_check(L, gids_empty(&u->t, dt, dev, t->ndim, t->shape));
     return 1;
 }
 
-static int c_zeros_like(lua_State *L) { return like(L, FILL_ZEROS, "zeros_like"); }
-static int c_ones_like(lua_State *L) { return like(L, FILL_ONES, "ones_like"); }
-static int c_empty_like(lua_State *L) { return like(L, FILL_EMPTY, "empty_like"); }
+static int c_zeros_like(lua_State *L) {
+    return like(L, FILL_ZEROS, "zeros_like");
+}
+static int c_ones_like(lua_State *L) {
+    return like(L, FILL_ONES, "ones_like");
+}
+static int c_empty_like(lua_State *L) {
+    return like(L, FILL_EMPTY, "empty_like");
+}
 
 static int c_full_like(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);

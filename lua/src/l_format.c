@@ -116,18 +116,22 @@ static void gather_width(fmt *f, const void *p) {
 
 static void choose_mode(fmt *f) {
     gids_dtype dt = f->t->dtype;
-    if (dt == GIDS_BOOL) f->mode = F_BOOL;
-    else if (!gids_dtype_is_float(dt)) f->mode = F_INT;
+    if (dt == GIDS_BOOL)
+        f->mode = F_BOOL;
+    else if (!gids_dtype_is_float(dt))
+        f->mode = F_INT;
     else {
         int64_t idx[GIDS_MAX_DIMS] = {0};
         f->all_integral = 1;
         walk(f, 0, idx, gather_stats);
-        if (f->any_finite && f->all_integral) f->mode = f->max_abs > 1e8 ? F_SCI : F_FLOAT_INT;
+        if (f->any_finite && f->all_integral)
+            f->mode = f->max_abs > 1e8 ? F_SCI : F_FLOAT_INT;
         else if (f->any_finite && (f->max_abs > 1e8 || (f->min_abs_nonzero > 0 &&
                                                         (f->min_abs_nonzero < 1e-4 ||
                                                          f->max_abs / f->min_abs_nonzero > 1e3))))
             f->mode = F_SCI;
-        else f->mode = F_FIXED;
+        else
+            f->mode = F_FIXED;
     }
     int64_t idx[GIDS_MAX_DIMS] = {0};
     walk(f, 0, idx, gather_width);
@@ -244,8 +248,10 @@ static int t_tostring(lua_State *L) {
             luaL_addstring(&b, "[]");
         } else {
             choose_mode(&f);
-            if (t->ndim == 0) add_elem(&b, &f, gids_tensor_data(t));
-            else emit(&b, &f, 0, idx);
+            if (t->ndim == 0)
+                add_elem(&b, &f, gids_tensor_data(t));
+            else
+                emit(&b, &f, 0, idx);
         }
         luaL_addchar(&b, '\n');
     }
@@ -260,14 +266,13 @@ static int set_field(lua_State *L, const char *key, lua_Integer lo, lua_Integer 
                      lua_Integer cur) {
     lua_Integer v = l_optint(L, 1, key, cur);
     if (v < lo || v > hi)
-        return (int)l_error(L, "printoptions: option '%s' must be in [%I, %I], got %I", key, lo,
-                            hi, v);
+        return (int)l_error(L, "printoptions: option '%s' must be in [%I, %I], got %I", key, lo, hi,
+                            v);
     return (int)v;
 }
 
 static int c_printoptions(lua_State *L) {
-    static const char *const allowed[] = {"precision", "threshold", "edgeitems", "linewidth",
-                                          NULL};
+    static const char *const allowed[] = {"precision", "threshold", "edgeitems", "linewidth", NULL};
     l_printopts *p = printopts(L);
     if (!lua_isnoneornil(L, 1)) {
         l_checkopts(L, 1, "printoptions", allowed);

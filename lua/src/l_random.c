@@ -57,7 +57,9 @@ static void read_state(lua_State *L, int i, gids_generator *g, const char *fname
 }
 
 /* Seeds are Lua integers; negative ones wrap to uint64 as PyTorch's manual_seed does. */
-static uint64_t check_seed(lua_State *L, int i) { return (uint64_t)luaL_checkinteger(L, i); }
+static uint64_t check_seed(lua_State *L, int i) {
+    return (uint64_t)luaL_checkinteger(L, i);
+}
 
 /* ---------------------------------------------------------------- graphids.Generator */
 
@@ -164,8 +166,12 @@ static int draw(lua_State *L, int normal) {
     return 1;
 }
 
-static int r_rand(lua_State *L) { return draw(L, 0); }
-static int r_randn(lua_State *L) { return draw(L, 1); }
+static int r_rand(lua_State *L) {
+    return draw(L, 0);
+}
+static int r_randn(lua_State *L) {
+    return draw(L, 1);
+}
 
 static int like(lua_State *L, int normal) {
     const char *fname = normal ? "randn_like" : "rand_like";
@@ -179,8 +185,12 @@ static int like(lua_State *L, int normal) {
     return 1;
 }
 
-static int r_rand_like(lua_State *L) { return like(L, 0); }
-static int r_randn_like(lua_State *L) { return like(L, 1); }
+static int r_rand_like(lua_State *L) {
+    return like(L, 0);
+}
+static int r_randn_like(lua_State *L) {
+    return like(L, 1);
+}
 
 /* randint(high, shape, opts) or randint(low, high, shape, opts), PyTorch's order. */
 static int r_randint(lua_State *L) {
@@ -278,8 +288,10 @@ static int r_bernoulli_(lua_State *L) {
 /* ---------------------------------------------------------------- registration */
 
 static const luaL_Reg gen_methods[] = {
-    {"manual_seed", g_manual_seed}, {"initial_seed", g_initial_seed},
-    {"get_state", g_get_state},     {"set_state", g_set_state},
+    {"manual_seed", g_manual_seed},
+    {"initial_seed", g_initial_seed},
+    {"get_state", g_get_state},
+    {"set_state", g_set_state},
     {NULL, NULL},
 };
 

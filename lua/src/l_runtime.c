@@ -43,8 +43,7 @@ static int r_get_num_threads(lua_State *L) {
 
 static int r_set_num_threads(lua_State *L) {
     lua_Integer n = luaL_checkinteger(L, 1);
-    if (n < 1 || n > 4096)
-        return l_error(L, "set_num_threads: n must be in [1, 4096], got %I", n);
+    if (n < 1 || n > 4096) return l_error(L, "set_num_threads: n must be in [1, 4096], got %I", n);
     gids_set_num_threads((int)n);
     return 0;
 }

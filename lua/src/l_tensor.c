@@ -45,10 +45,14 @@ static int t_index(lua_State *L) {
     if (!prop) return 1;
     if (u->t == NULL) return l_error(L, "attempt to use a freed tensor (reading '%s')", k);
     const gids_tensor *t = u->t;
-    if (k[0] == 's') push_dims(L, t->ndim, t->shape);
-    else if (k[0] == 'n') lua_pushinteger(L, t->ndim);
-    else if (k[1] == 't') lua_pushstring(L, gids_dtype_name(t->dtype));
-    else push_device(L, t);
+    if (k[0] == 's')
+        push_dims(L, t->ndim, t->shape);
+    else if (k[0] == 'n')
+        lua_pushinteger(L, t->ndim);
+    else if (k[1] == 't')
+        lua_pushstring(L, gids_dtype_name(t->dtype));
+    else
+        push_device(L, t);
     return 1;
 }
 
@@ -85,8 +89,12 @@ static int size_or_stride(lua_State *L, int strides) {
     return 1;
 }
 
-static int t_size(lua_State *L) { return size_or_stride(L, 0); }
-static int t_stride(lua_State *L) { return size_or_stride(L, 1); }
+static int t_size(lua_State *L) {
+    return size_or_stride(L, 0);
+}
+static int t_stride(lua_State *L) {
+    return size_or_stride(L, 1);
+}
 
 static int t_is_contiguous(lua_State *L) {
     lua_pushboolean(L, gids_tensor_is_contiguous(l_checktensor(L, 1)));
@@ -106,8 +114,9 @@ static int t_item(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
     int64_t n = gids_tensor_numel(t);
     if (n != 1)
-        return l_error(L, "item: a tensor with %I elements cannot be converted to a number "
-                          "(expected exactly 1)",
+        return l_error(L,
+                       "item: a tensor with %I elements cannot be converted to a number "
+                       "(expected exactly 1)",
                        (lua_Integer)n);
     check_host(L, t, "item");
     l_push_elem(L, t->dtype, gids_tensor_data(t));
@@ -119,8 +128,10 @@ static void totable_rec(lua_State *L, const gids_tensor *t, int dim, int64_t *id
     lua_createtable(L, n > 1 << 24 ? 0 : (int)n, 0);
     for (int64_t i = 0; i < n; i++) {
         idx[dim] = i;
-        if (dim + 1 == t->ndim) l_push_elem(L, t->dtype, l_elem_ptr(t, idx));
-        else totable_rec(L, t, dim + 1, idx);
+        if (dim + 1 == t->ndim)
+            l_push_elem(L, t->dtype, l_elem_ptr(t, idx));
+        else
+            totable_rec(L, t, dim + 1, idx);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
 }
@@ -179,15 +190,19 @@ static int view_or_reshape(lua_State *L, int reshape) {
     int next;
     int n = l_checkshape(L, 2, shape, &next, fname);
     if (!lua_isnone(L, next))
-        return l_error(L, "%s: sizes must be integers or one table, got %s at argument #%d",
-                       fname, luaL_typename(L, next), next);
+        return l_error(L, "%s: sizes must be integers or one table, got %s at argument #%d", fname,
+                       luaL_typename(L, next), next);
     l_tensor *u = l_newtensor(L);
     l_check(L, reshape ? gids_reshape(&u->t, t, n, shape) : gids_view(&u->t, t, n, shape));
     return 1;
 }
 
-static int t_view(lua_State *L) { return view_or_reshape(L, 0); }
-static int t_reshape(lua_State *L) { return view_or_reshape(L, 1); }
+static int t_view(lua_State *L) {
+    return view_or_reshape(L, 0);
+}
+static int t_reshape(lua_State *L) {
+    return view_or_reshape(L, 1);
+}
 
 static int t_permute(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
@@ -205,8 +220,7 @@ static int t_permute(lua_State *L) {
         }
         perm[n] = l_checkdim(L, arg, t->ndim, 0, "permute");
         if (tbl) lua_pop(L, 1);
-        if (seen[perm[n]]++)
-            return l_error(L, "permute: dim %d appears twice", perm[n] + 1);
+        if (seen[perm[n]]++) return l_error(L, "permute: dim %d appears twice", perm[n] + 1);
     }
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_permute(&u->t, t, perm));
@@ -242,8 +256,7 @@ static int64_t check_pos(lua_State *L, int arg, int64_t size, int extra, const c
                          const char *what) {
     int isint = 0;
     lua_Integer p = lua_type(L, arg) == LUA_TNUMBER ? lua_tointegerx(L, arg, &isint) : 0;
-    if (!isint)
-        return l_error(L, "%s: %s (argument #%d) must be an integer", fname, what, arg);
+    if (!isint) return l_error(L, "%s: %s (argument #%d) must be an integer", fname, what, arg);
     int64_t hi = size + (extra ? 1 : 0);
     if (p >= 1 && p <= hi) return (int64_t)p - 1;
     if (p <= -1 && p >= -size) return size + (int64_t)p;
@@ -259,8 +272,9 @@ static int t_narrow(lua_State *L) {
     lua_Integer len = luaL_checkinteger(L, 4);
     /* Checked here so the message speaks in the caller's 1-based terms. */
     if (len < 0 || len > t->shape[d] - start)
-        return l_error(L, "narrow: length %I from start %I does not fit dim %d of size %I "
-                          "(at most %I)",
+        return l_error(L,
+                       "narrow: length %I from start %I does not fit dim %d of size %I "
+                       "(at most %I)",
                        len, (lua_Integer)start + 1, d + 1, (lua_Integer)t->shape[d],
                        (lua_Integer)(t->shape[d] - start));
     l_tensor *u = l_newtensor(L);
@@ -377,8 +391,9 @@ static int t_to(lua_State *L) {
     gids_device dev;
     if (gids_device_parse(s, &dev) != GIDS_OK) {
         gids_error_clear();
-        return l_error(L, "to: '%s' is neither a dtype (f32, f64, i64, i32, u8, bool) nor a "
-                          "device (cpu, cuda, cuda:N)",
+        return l_error(L,
+                       "to: '%s' is neither a dtype (f32, f64, i64, i32, u8, bool) nor a "
+                       "device (cpu, cuda, cuda:N)",
                        s);
     }
     l_check_device(L, s, "to");
@@ -386,12 +401,24 @@ static int t_to(lua_State *L) {
     return 1;
 }
 
-static int t_float(lua_State *L) { return convert(L, l_checktensor(L, 1), GIDS_F32); }
-static int t_double(lua_State *L) { return convert(L, l_checktensor(L, 1), GIDS_F64); }
-static int t_long(lua_State *L) { return convert(L, l_checktensor(L, 1), GIDS_I64); }
-static int t_int(lua_State *L) { return convert(L, l_checktensor(L, 1), GIDS_I32); }
-static int t_byte(lua_State *L) { return convert(L, l_checktensor(L, 1), GIDS_U8); }
-static int t_bool(lua_State *L) { return convert(L, l_checktensor(L, 1), GIDS_BOOL); }
+static int t_float(lua_State *L) {
+    return convert(L, l_checktensor(L, 1), GIDS_F32);
+}
+static int t_double(lua_State *L) {
+    return convert(L, l_checktensor(L, 1), GIDS_F64);
+}
+static int t_long(lua_State *L) {
+    return convert(L, l_checktensor(L, 1), GIDS_I64);
+}
+static int t_int(lua_State *L) {
+    return convert(L, l_checktensor(L, 1), GIDS_I32);
+}
+static int t_byte(lua_State *L) {
+    return convert(L, l_checktensor(L, 1), GIDS_U8);
+}
+static int t_bool(lua_State *L) {
+    return convert(L, l_checktensor(L, 1), GIDS_BOOL);
+}
 
 /* Torch7 / PyTorch type names, accepted by t:type(name) besides the dtype names. */
 static const char *const type_names[GIDS_NDTYPES] = {

@@ -72,7 +72,9 @@ static l_heap *heap_get(lua_State *L) {
     return h;
 }
 
-int64_t l_heap_soft_limit(lua_State *L) { return heap_get(L)->soft_limit; }
+int64_t l_heap_soft_limit(lua_State *L) {
+    return heap_get(L)->soft_limit;
+}
 
 void l_heap_set_soft_limit(lua_State *L, int64_t bytes) {
     l_heap *h = heap_get(L);
@@ -205,8 +207,8 @@ gids_dtype l_checkdtype(lua_State *L, int i) {
     gids_dtype dt;
     if (gids_dtype_parse(name, &dt) != GIDS_OK) {
         gids_error_clear();
-        luaL_argerror(L, i, lua_pushfstring(L, "unknown dtype '%s' (expected one of %s)", name,
-                                            dtype_list));
+        luaL_argerror(
+            L, i, lua_pushfstring(L, "unknown dtype '%s' (expected one of %s)", name, dtype_list));
     }
     return dt;
 }
@@ -257,11 +259,13 @@ static int unknown_option(lua_State *L, const char *fname, const char *key,
                           const char *const allowed[]) {
     const char *best = NULL;
     int best_d = 1000;
+    size_t klen = strlen(key);
     for (int k = 0; allowed[k] != NULL; k++) {
-        int d = edit_distance(key, allowed[k]);
+        /* an abbreviation ("gen" for "generator") counts as a near miss */
+        int d =
+            klen >= 2 && strncmp(key, allowed[k], klen) == 0 ? 1 : edit_distance(key, allowed[k]);
         if (d < best_d) best_d = d, best = allowed[k];
     }
-    size_t klen = strlen(key);
     int limit = klen <= 4 ? 1 : (klen <= 8 ? 2 : 3);
     if (best != NULL && best_d <= limit)
         return l_error(L, "%s: unknown option '%s' (did you mean '%s'?)", fname, key, best);
@@ -313,8 +317,7 @@ static int getopt_field(lua_State *L, int idx, const char *key) {
 }
 
 static int bad_option(lua_State *L, const char *fname, const char *key, const char *expected) {
-    return l_error(L, "%s: option '%s' must be %s, got %s", fname, key, expected,
-                   describe(L, -1));
+    return l_error(L, "%s: option '%s' must be %s, got %s", fname, key, expected, describe(L, -1));
 }
 
 lua_Integer l_optint(lua_State *L, int idx, const char *key, lua_Integer def) {

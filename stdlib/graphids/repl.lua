@@ -110,8 +110,8 @@ function M.show(...)
 end
 
 -- The names reachable as fields of v: its own keys and those of __index tables up the chain;
--- Tensor methods and properties for a tensor.
-local function fields(v, out, guard)
+-- Tensor methods, and unless methods_only (after ':') its properties, for a tensor.
+local function fields(v, out, methods_only, guard)
   guard = guard or 0
   if guard > 8 then
     return
@@ -126,16 +126,18 @@ local function fields(v, out, guard)
   if is_tensor(v) then
     local core = package.loaded["graphids.core"]
     if core then
-      fields(core.Tensor, out, guard + 1)
+      fields(core.Tensor, out, methods_only, guard + 1)
     end
-    for _, p in ipairs({ "shape", "dtype", "ndim", "device" }) do
-      out[p] = true
+    if not methods_only then
+      for _, p in ipairs({ "shape", "dtype", "ndim", "device" }) do
+        out[p] = true
+      end
     end
     return
   end
   local mt = getmetatable(v)
   if type(mt) == "table" and type(mt.__index) == "table" then
-    fields(mt.__index, out, guard + 1)
+    fields(mt.__index, out, methods_only, guard + 1)
   end
 end
 
@@ -168,7 +170,7 @@ function M.complete(text, env)
     if v == nil then
       return {}
     end
-    fields(v, names)
+    fields(v, names, sep == ":")
   else
     partial = text
     if not partial:match("^[%w_]*$") then

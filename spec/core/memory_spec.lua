@@ -1,0 +1,128 @@
+-- memory_spec.lua -- no leaks (live tensors return to baseline after a full GC), heap tracking
+-- (tensor bytes drive the Lua GC so a loop that allocates freely stays bounded), statistics.
+local graphids = require "graphids"
+
+local MB = 1024 * 1024
+
+local function full_gc()
+  collectgarbage()
+  collectgarbage()
+end
+
+describe("graphids.memory", function()
+  it("reports the CPU statistics and the soft limit", function()
+    local m = graphids.memory()
+    for _, k in ipairs({ "current_bytes", "peak_bytes", "live_tensors", "live_storages",
+      "total_allocs", "soft_limit" }) do
+      assert.are.equal("integer", math.type(m[k]), k)
+    end
+    assert.is_true(m.peak_bytes >= m.current_bytes)
+  end)
+
+  it("counts bytes, tensors, storages and allocations", function()
+    full_gc()
+    local m0 = graphids.memory()
+    local a = graphids.zeros(1000, { dtype = "f64" })
+    local v = a:view(10, 100) -- a view: one more tensor, no more storage
+    local m1 = graphids.memory()
+    assert.are.equal(m0.live_tensors + 2, m1.live_tensors)
+    assert.are.equal(m0.live_storages + 1, m1.live_storages)
+    assert.is_true(m1.current_bytes - m0.current_bytes >= 8000)
+    assert.is_true(m1.total_allocs > m0.total_allocs)
+    a:free()
+    v:free()
+    local m2 = graphids.memory()
+    assert.are.equal(m0.live_tensors, m2.live_tensors)
+    assert.are.equal(m0.current_bytes, m2.current_bytes)
+  end)
+
+  it("reset_peak_memory brings the peak down to the current bytes", function()
+    full_gc()
+    local big = graphids.empty(4 * MB)
+    big:free()
+    assert.is_true(graphids.memory().peak_bytes >= 4 * MB)
+    graphids.reset_peak_memory()
+    local m = graphids.memory()
+    assert.are.equal(m.current_bytes, m.peak_bytes)
+  end)
+end)
+
+describe("leaks", function()
+  it("live tensors return to the baseline after collectgarbage()", function()
+    full_gc()
+    local base = graphids.memory()
+    for _ = 1, 50 do
+      local a = graphids.randn(8, 8)
+      local b = a:t():contiguous():view(64)
+      local c = graphids.tensor({ { 1, 2 }, { 3, 4 } }):double():clone()
+      local _ = { a:narrow(1, 2, 3), b:unsqueeze(1), c:expand(3, 2, 2), tostring(c), c:totable() }
+    end
+    local ok = pcall(graphids.tensor, { { 1 }, { 2, 3 } }) -- an error mid-creation
+    assert.is_false(ok)
+    pcall(graphids.frombytes, "abc", "f32", { 2 })
+    pcall(function()
+      return graphids.zeros(2, 3):view(4)
+    end)
+    full_gc()
+    local after = graphids.memory()
+    assert.are.equal(base.live_tensors, after.live_tensors)
+    assert.are.equal(base.live_storages, after.live_storages)
+    assert.are.equal(base.current_bytes, after.current_bytes)
+  end)
+end)
+
+describe("heap tracking", function()
+  local saved
+
+  before_each(function()
+    saved = graphids.gc_soft_limit()
+    full_gc()
+  end)
+
+  after_each(function()
+    graphids.gc_soft_limit(saved)
+  end)
+
+  it("keeps a loop of 2 GB in 8 MB tensors bounded by the soft limit", function()
+    local base = graphids.memory().current_bytes
+    local limit = graphids.gc_soft_limit()
+    local peak = 0
+    for _ = 1, 256 do
+      local t = graphids.empty(2 * MB) -- 8 MB of f32, dropped at once
+      local cur = graphids.memory().current_bytes - base
+      if cur > peak then
+        peak = cur
+      end
+      assert.are.equal(2 * MB, t:numel())
+    end
+    -- without heap tracking this would reach 2 GB: the userdata are too small for the GC
+    assert.is_true(peak <= limit + 16 * MB, ("peak %d MB"):format(peak // MB))
+  end)
+
+  it("follows gc_soft_limit", function()
+    assert.are.equal(saved, graphids.gc_soft_limit(32 * MB))
+    assert.are.equal(32 * MB, graphids.gc_soft_limit())
+    assert.are.equal(32 * MB, graphids.memory().soft_limit)
+    local base = graphids.memory().current_bytes
+    local peak = 0
+    for _ = 1, 64 do
+      local _ = graphids.empty(MB) -- 4 MB each, 256 MB in all
+      peak = math.max(peak, graphids.memory().current_bytes - base)
+    end
+    assert.is_true(peak <= 48 * MB, ("peak %d MB"):format(peak // MB))
+    assert.error_matches(function()
+      graphids.gc_soft_limit(-1)
+    end, "gc_soft_limit: bytes must be >= 0, got %-1")
+  end)
+
+  it("does not collect tensors that are still referenced", function()
+    graphids.gc_soft_limit(8 * MB)
+    local keep = {}
+    for i = 1, 10 do
+      keep[i] = graphids.full({ MB }, i, { dtype = "f32" })
+    end
+    for i = 1, 10 do
+      assert.are.equal(i, keep[i]:narrow(1, MB, 1):item())
+    end
+  end)
+end)

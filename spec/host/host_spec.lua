@@ -1,0 +1,281 @@
+-- host_spec.lua -- the `graphids` program: -e, run with arguments, version, exit codes, the
+-- REPL driven through a pipe (and through a terminal when python3's pexpect is there), and
+-- the Lua side of the REPL (graphids.repl: value display, Tab candidates).
+local skip = require "skip"
+
+local build = os.getenv("GRAPHIDS_BUILD") or "build"
+local host = build .. "/bin/graphids"
+local cwd = io.popen("pwd"):read("l")
+if host:sub(1, 1) ~= "/" then
+  host = cwd .. "/" .. host
+end
+
+local function q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then
+    return ""
+  end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Runs a shell command line; returns stdout, stderr, exit code.  `input` goes to stdin.
+local function sh(cmd, input)
+  local err = os.tmpname()
+  local inp = os.tmpname()
+  local f = assert(io.open(inp, "wb"))
+  f:write(input or "")
+  f:close()
+  local p = io.popen(("%s <%s 2>%s; echo \"rc=$?\""):format(cmd, q(inp), q(err)))
+  local out = p:read("a")
+  p:close()
+  local rc = tonumber(out:match("rc=(%d+)\n$"))
+  out = out:gsub("rc=%d+\n$", "")
+  local e = slurp(err)
+  os.remove(err)
+  os.remove(inp)
+  return out, e, rc
+end
+
+local function graphids(args, input)
+  return sh(q(host) .. " " .. args, input)
+end
+
+local function tmpfile(content)
+  local path = os.tmpname() .. ".lua"
+  local f = assert(io.open(path, "w"))
+  f:write(content)
+  f:close()
+  return path
+end
+
+describe("graphids host", function()
+  it("exists at BUILD/bin/graphids", function()
+    assert.is_true(io.open(host, "rb") ~= nil, host .. " is missing")
+  end)
+
+  describe("-e CODE", function()
+    it("runs the chunk with the global graphids preset", function()
+      local out, err,
+        rc = graphids("-e " .. q("print(graphids.arange(6):view(2, 3):t():contiguous():totable()[3][2])"))
+      assert.are.equal("5\n", out)
+      assert.are.equal("", err)
+      assert.are.equal(0, rc)
+    end)
+
+    it("passes extra words as arg and ...", function()
+      local out, _, rc = graphids("-e " .. q("print(arg[0], arg[1], select('#', ...), ...)") .. " a 'b c'")
+      assert.are.equal(0, rc)
+      assert.are.equal("print(arg[0], arg[1], select('#', ...), ...)\ta\t2\ta\tb c\n", out)
+    end)
+
+    it("exits 1 with a traceback on an error", function()
+      local out, err, rc = graphids("-e " .. q("local function f() error('boom') end f()"))
+      assert.are.equal(1, rc)
+      assert.are.equal("", out)
+      assert.matches("boom", err)
+      assert.matches("stack traceback:", err)
+    end)
+
+    it("reports a syntax error with exit 1", function()
+      local _, err, rc = graphids("-e " .. q("x = = 1"))
+      assert.are.equal(1, rc)
+      assert.matches("unexpected symbol", err)
+    end)
+
+    it("turns a runtime error into the runtime's message", function()
+      local _, err, rc = graphids("-e " .. q("graphids.zeros(2, 3):view(5)"))
+      assert.are.equal(1, rc)
+      assert.matches("view: shape %[5%] is invalid for a tensor of 6 elements", err)
+    end)
+  end)
+
+  describe("run FILE", function()
+    it("runs a script with arg and ... as lua5.4 does, from any directory", function()
+      local path = tmpfile([[
+local graphids = require "graphids"
+print(arg[0] == ... and "same" or "args", select("#", ...), arg[1], arg[2], arg[-1])
+print(graphids.tensor({{1, 2}, {3, 4}}):t():totable()[1][2])
+]])
+      local out, err, rc = sh("cd / && " .. q(host) .. " run " .. q(path) .. " x 'y z'")
+      os.remove(path)
+      assert.are.equal("", err)
+      assert.are.equal(0, rc)
+      assert.are.equal("args\t2\tx\ty z\trun\n3\n", out)
+    end)
+
+    it("exits 1 with a traceback when the script fails", function()
+      local path = tmpfile("local function inner() error('script failed') end\ninner()\n")
+      local out, err, rc = graphids("run " .. q(path))
+      os.remove(path)
+      assert.are.equal(1, rc)
+      assert.are.equal("", out)
+      assert.matches("script failed", err)
+      assert.matches("stack traceback:.*in local 'inner'", err)
+    end)
+
+    it("exits 1 when the file cannot be read", function()
+      local _, err, rc = graphids("run /nonexistent/x.lua")
+      assert.are.equal(1, rc)
+      assert.matches("cannot open /nonexistent/x.lua", err)
+    end)
+
+    it("keeps the exit code of os.exit", function()
+      local _, _, rc = graphids("run -", "os.exit(3)")
+      assert.are.equal(3, rc)
+    end)
+  end)
+
+  describe("version and help", function()
+    it("prints graphids, Lua, BLAS, threads, stdlib and the CUDA plugin state", function()
+      local out, err, rc = graphids("version")
+      assert.are.equal(0, rc)
+      assert.are.equal("", err)
+      assert.matches("^graphids %d+%.%d+%.%d+\n", out)
+      assert.matches("\nLua: Lua 5%.4", out)
+      assert.matches("\nBLAS: %S+", out)
+      assert.matches("\nthreads: %d+", out)
+      assert.matches("\nstdlib: /%S+", out)
+      local cuda = out:match("\nCUDA plugin: ([^\n]+)")
+      assert.is_truthy(cuda)
+      assert.is_truthy(cuda:match("^not found %(no .*graphids_cuda%.so") or cuda:match("^found at "))
+    end)
+
+    it("help prints the commands", function()
+      local out, _, rc = graphids("help")
+      assert.are.equal(0, rc)
+      assert.matches("run FILE%.lua", out)
+      assert.matches("%-e CODE", out)
+    end)
+  end)
+
+  describe("bad command lines", function()
+    local cases = {
+      { "frobnicate", "unknown command 'frobnicate'" },
+      { "--bogus", "unknown option '%-%-bogus'" },
+      { "run", "run: missing FILE%.lua" },
+      { "-e", "%-e: missing CODE" },
+      { "version extra", "version takes no arguments, got 'extra'" },
+    }
+    for _, c in ipairs(cases) do
+      it("'" .. c[1] .. "' exits 2 with a message and the usage", function()
+        local out, err, rc = graphids(c[1])
+        assert.are.equal(2, rc)
+        assert.are.equal("", out)
+        assert.matches("^graphids: " .. c[2], err)
+        assert.matches("usage: graphids", err)
+      end)
+    end
+  end)
+
+  describe("REPL through a pipe", function()
+    it("prints expression values and runs statements", function()
+      local out, err, rc = graphids("", table.concat({
+        "1 + 1",
+        "x = graphids.arange(4):view(2, 2)",
+        "x",
+        "x.shape",
+        "'text', 3",
+        "{a = 1, 2}",
+        "",
+      }, "\n"))
+      assert.are.equal(0, rc)
+      assert.are.equal("", err)
+      assert.are.equal("2\n[[0, 1],\n [2, 3]]\n[graphids.Tensor i64 2x2]\n{2, 2}\ntext\t3\n{2, a = 1}\n", out)
+    end)
+
+    it("continues incomplete statements and expressions on the next lines", function()
+      local out, _, rc = graphids("", table.concat({
+        "for i = 1, 3 do",
+        "  io.write(i * 10, ' ')",
+        "end",
+        "print()",
+        "math.max(1,",
+        "  7, 3)",
+        "function f(a)",
+        "  return a * 2",
+        "end",
+        "f(21)",
+        "",
+      }, "\n"))
+      assert.are.equal(0, rc)
+      assert.are.equal("10 20 30 \n7\n42\n", out)
+    end)
+
+    it("reports an error and keeps going", function()
+      local out, err, rc = graphids("", "error('first')\nprint('still here')\n")
+      assert.are.equal(0, rc)
+      assert.matches("first", err)
+      assert.are.equal("still here\n", out)
+    end)
+  end)
+
+  describe("REPL in a terminal", function()
+    local has_pexpect = os.execute("python3 -c 'import pexpect' >/dev/null 2>&1")
+    it("completes with Tab, cancels a line and interrupts a loop with Ctrl-C", function()
+      if skip.unless(has_pexpect, "python3 with pexpect is not available to drive a terminal") then
+        return
+      end
+      local hist = os.tmpname()
+      local out, err, rc = sh(("GRAPHIDS_HISTORY=%s python3 spec/host/repl_pty.py %s"):format(q(hist),
+        q(host)))
+      assert.are.equal("", err)
+      assert.are.equal(0, rc, out)
+      assert.matches("ok", out)
+      local h = slurp(hist)
+      os.remove(hist)
+      assert.matches("t:numel%(%)", h)
+      assert.matches("'alive'", h)
+      assert.is_falsy(h:find("cancelled", 1, true))
+    end)
+  end)
+end)
+
+describe("graphids.repl", function()
+  local repl = require "graphids.repl"
+  local core = require "graphids"
+
+  it("shows strings raw at the top and quoted inside tables", function()
+    assert.are.equal("hi\t1\t2.5\tnil", repl.show("hi", 1, 2.5, nil))
+    assert.are.equal('{"hi", true}', repl.show({ "hi", true }))
+  end)
+
+  it("shows tables with sorted keys, nested, cycles marked", function()
+    local t = { 1, 2, z = 1, a = { b = 2 }, [10] = "x" }
+    assert.are.equal('{1, 2, [10] = "x", a = {b = 2}, z = 1}', repl.show(t))
+    local c = {}
+    c.self = c
+    assert.are.equal("{self = <cycle>}", repl.show(c))
+    local long = {}
+    for i = 1, 30 do
+      long[i] = i * 1000
+    end
+    assert.matches("^{\n  1000,\n  2000,", repl.show(long))
+  end)
+
+  it("shows tensors in full at the top and by their summary line inside tables", function()
+    local t = core.zeros(2)
+    assert.are.equal(tostring(t), repl.show(t))
+    assert.are.equal("{x = [graphids.Tensor f32 2]}", repl.show({ x = t }))
+  end)
+
+  it("completes globals, keywords, fields and Tensor methods", function()
+    local env = { graphids = core, t = core.zeros(1), string = string, s = "x", tbl = { alpha = 1,
+      beta = 2 } }
+    assert.are.same({ "graphids.zeros", "graphids.zeros_like" }, repl.complete("graphids.zeros", env))
+    assert.are.same({ "t:numel" }, repl.complete("t:nume", env))
+    assert.are.same({ "t.shape" }, repl.complete("t.sh", env))
+    assert.are.same({}, repl.complete("t:sh", env))
+    assert.are.same({ "t.device", "t.dim", "t.double", "t.dtype" }, repl.complete("t.d", env))
+    assert.are.same({ "tbl.alpha" }, repl.complete("tbl.a", env))
+    assert.are.same({ "s:upper" }, repl.complete("s:upp", env))
+    assert.are.same({ "tbl", "then", "true" }, repl.complete("t", { tbl = 1 }))
+    assert.are.same({}, repl.complete("nothing.here", env))
+    assert.are.same({}, repl.complete("tbl..x", env))
+  end)
+end)

@@ -1,0 +1,94 @@
+-- install_spec.lua -- `make install PREFIX=<tmpdir>` gives the standard Lua 5.4 layout: a stock
+-- lua5.4 with that prefix's LUA_PATH / LUA_CPATH can require "graphids", the installed host
+-- works from any directory, and a C program builds against it with pkg-config.
+local build = os.getenv("GRAPHIDS_BUILD") or "build"
+local root = io.popen("pwd"):read("l")
+if build:sub(1, #root + 1) == root .. "/" then
+  build = build:sub(#root + 2) -- make sees the same targets as the build that made them
+end
+
+local function q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+-- Runs a command line; returns its combined output and exit code.
+local function sh(cmd)
+  local p = io.popen("(" .. cmd .. ") 2>&1; echo \"rc=$?\"")
+  local out = p:read("a")
+  p:close()
+  local rc = tonumber(out:match("rc=(%d+)\n$"))
+  return out:gsub("rc=%d+\n$", ""), rc
+end
+
+describe("make install", function()
+  local prefix = os.tmpname()
+  os.remove(prefix)
+  prefix = prefix .. "-gids-install"
+  local lua_env = ("LUA_PATH=%s LUA_CPATH=%s"):format(
+    q(prefix .. "/share/lua/5.4/?.lua;" .. prefix .. "/share/lua/5.4/?/init.lua;;"),
+    q(prefix .. "/lib/lua/5.4/?.so;;"))
+
+  setup(function()
+    local out, rc = sh(("make --no-print-directory install PREFIX=%s BUILD=%s"):format(q(prefix), q(build)))
+    assert(rc == 0, "make install failed:\n" .. out)
+  end)
+
+  teardown(function()
+    os.execute("rm -rf " .. q(prefix))
+  end)
+
+  it("lays out the files", function()
+    for _, f in ipairs({ "share/lua/5.4/graphids/init.lua", "share/lua/5.4/graphids/repl.lua",
+      "lib/lua/5.4/graphids/core.so", "bin/graphids", "include/gids/graphids.h",
+      "include/gids/tensor.h", "lib/libgraphids.a", "lib/libgraphids.so", "lib/pkgconfig/graphids.pc" }) do
+      assert.is_truthy(io.open(prefix .. "/" .. f, "rb"), f .. " is missing")
+    end
+  end)
+
+  it("lets a stock lua5.4 require graphids and compute", function()
+    local code = [[
+local g = require "graphids"
+local a = g.arange(6):view(2, 3):t():contiguous()
+print(g.__version, a.dtype, table.concat(a:view(6):totable(), ","))
+print(package.searchpath("graphids.core", package.cpath))
+]]
+    local out, rc = sh(("cd / && %s lua5.4 -e %s"):format(lua_env, q(code)))
+    assert.are.equal(0, rc, out)
+    assert.matches("^%d+%.%d+%.%d+\ti64\t0,3,1,4,2,5\n", out)
+    assert.matches(prefix .. "/lib/lua/5.4/graphids/core.so", out, 1, true)
+  end)
+
+  it("installs a host that finds its stdlib from another directory", function()
+    local code = "print(graphids.ones(2, 2):totable()[2][1], package.searchpath('graphids', package.path))"
+    local out, rc = sh(("cd / && env -u LUA_PATH -u GRAPHIDS_STDLIB %s/bin/graphids -e %s"):format(
+      q(prefix), q(code)))
+    assert.are.equal(0, rc, out)
+    assert.are.equal("1.0\t" .. prefix .. "/share/lua/5.4/graphids/init.lua\n", out)
+    local v = sh(("cd / && %s/bin/graphids version"):format(q(prefix)))
+    assert.matches("stdlib: " .. prefix .. "/share/lua/5.4", v, 1, true)
+    assert.matches("CUDA plugin: ", v, 1, true)
+  end)
+
+  it("installs a pkg-config file a C program can build with", function()
+    local src = prefix .. "/t.c"
+    local f = assert(io.open(src, "w"))
+    f:write([[
+#include <stdio.h>
+#include <gids/graphids.h>
+int main(void) {
+    gids_tensor *t = NULL;
+    int64_t shape[1] = {4};
+    if (gids_ones(&t, GIDS_F64, GIDS_DEVICE_CPU, 1, shape) != GIDS_OK) return 1;
+    printf("%s %lld\n", gids_version(), (long long)gids_tensor_numel(t));
+    gids_tensor_release(t);
+    return 0;
+}
+]])
+    f:close()
+    local pc = "PKG_CONFIG_PATH=" .. q(prefix .. "/lib/pkgconfig")
+    local cmd = "cc -o %s/t %s $(%s pkg-config --cflags --libs graphids) && LD_LIBRARY_PATH=%s %s/t"
+    local out, rc = sh(cmd:format(q(prefix), q(src), pc, q(prefix .. "/lib"), q(prefix)))
+    assert.are.equal(0, rc, out)
+    assert.matches("^%d+%.%d+%.%d+ 4\n$", out)
+  end)
+end)
