@@ -13,7 +13,9 @@ static gids_tensor *from(gids_dtype dt, int ndim, const int64_t *shape, const vo
     CHECK_OK(gids_from_buffer(&t, dt, ndim, shape, data));
     return t;
 }
-static gids_tensor *vec_i64(int64_t n, const int64_t *d) { return from(GIDS_I64, 1, &n, d); }
+static gids_tensor *vec_i64(int64_t n, const int64_t *d) {
+    return from(GIDS_I64, 1, &n, d);
+}
 
 static double at(const gids_tensor *t, int64_t i) {
     double v = NAN;
@@ -102,8 +104,10 @@ static void ref_reduce(gids_segop op, const gids_tensor *src, const int64_t *ix,
             for (int64_t r = 0; r < N; r++) {
                 if (ix[r] != s) continue;
                 double x = at(src, r * C + c);
-                if (op == GIDS_SEG_SUM || op == GIDS_SEG_MEAN) acc += x;
-                else if (cnt == 0 || (op == GIDS_SEG_MAX ? x > acc : x < acc)) acc = x, am = r;
+                if (op == GIDS_SEG_SUM || op == GIDS_SEG_MEAN)
+                    acc += x;
+                else if (cnt == 0 || (op == GIDS_SEG_MAX ? x > acc : x < acc))
+                    acc = x, am = r;
                 cnt++;
             }
             if (op == GIDS_SEG_MEAN && cnt) acc /= (double)cnt;
@@ -273,9 +277,9 @@ TEST(softmax_normalises_each_segment_and_column) {
     CHECK_OK(gids_segment_softmax(&o, src, index, 3));
     CHECK(o->shape[0] == 4 && o->shape[1] == 2 && o->dtype == GIDS_F32);
     double a0 = 1 / (1 + exp(-1.0)), b0 = 1 / (1 + exp(-2.0));
-    CHECK_NEAR(at(o, 0), a0, 1e-6);      /* softmax(1, 0)[0] */
+    CHECK_NEAR(at(o, 0), a0, 1e-6); /* softmax(1, 0)[0] */
     CHECK_NEAR(at(o, 4), 1 - a0, 1e-6);
-    CHECK_NEAR(at(o, 2), 1 - b0, 1e-6);  /* softmax(3, 5)[0] */
+    CHECK_NEAR(at(o, 2), 1 - b0, 1e-6); /* softmax(3, 5)[0] */
     CHECK_NEAR(at(o, 6), b0, 1e-6);
     CHECK(at(o, 1) == 1 && at(o, 5) == 0); /* softmax(2, -inf) */
     CHECK(at(o, 3) == 1 && at(o, 7) == 0);
@@ -328,7 +332,8 @@ TEST(gives_bit_identical_results_for_1_and_4_threads) {
     omp_set_num_threads(saved);
     for (int j = 0; j < 4; j++) {
         size_t bytes = (size_t)gids_tensor_numel(r[0][j]) * 4;
-        CHECK(bytes > 0 && memcmp(gids_tensor_data(r[0][j]), gids_tensor_data(r[1][j]), bytes) == 0);
+        CHECK(bytes > 0 &&
+              memcmp(gids_tensor_data(r[0][j]), gids_tensor_data(r[1][j]), bytes) == 0);
     }
     CHECK(memcmp(gids_tensor_data(arg[0]), gids_tensor_data(arg[1]),
                  (size_t)gids_tensor_numel(arg[0]) * 8) == 0);

@@ -12,8 +12,12 @@ static gids_tensor *from(gids_dtype dt, int ndim, const int64_t *shape, const vo
     CHECK_OK(gids_from_buffer(&t, dt, ndim, shape, data));
     return t;
 }
-static gids_tensor *vec_f32(int64_t n, const float *d) { return from(GIDS_F32, 1, &n, d); }
-static gids_tensor *vec_i64(int64_t n, const int64_t *d) { return from(GIDS_I64, 1, &n, d); }
+static gids_tensor *vec_f32(int64_t n, const float *d) {
+    return from(GIDS_F32, 1, &n, d);
+}
+static gids_tensor *vec_i64(int64_t n, const int64_t *d) {
+    return from(GIDS_I64, 1, &n, d);
+}
 
 static double at(const gids_tensor *t, int64_t i) {
     double v = NAN;

@@ -48,8 +48,8 @@ static gids_status seg_plan_build(const char *op, seg_plan *p, const gids_tensor
     int64_t n = index->shape[0], st = index->stride[0];
     p->perm = NULL;
     p->offsets = calloc((size_t)ns + 1, sizeof(int64_t));
-    GIDS_CHECK(p->offsets != NULL, GIDS_ENOMEM,
-               "%s: cannot allocate offsets for %lld segments", op, (long long)ns);
+    GIDS_CHECK(p->offsets != NULL, GIDS_ENOMEM, "%s: cannot allocate offsets for %lld segments", op,
+               (long long)ns);
     int64_t *off = p->offsets;
     bool sorted = true;
     int64_t prev = 0;
@@ -96,8 +96,7 @@ static gids_status seg_check(const char *op, const gids_tensor *src, const gids_
                "%s: index has shape %s, expected [%lld] (one entry per row of src %s)", op,
                gids_shape_str(index->ndim, index->shape, a, sizeof a), (long long)src->shape[0],
                gids_shape_str(src->ndim, src->shape, b, sizeof b));
-    GIDS_CHECK(ns >= 0, GIDS_EINVAL, "%s: num_segments must be >= 0, got %lld", op,
-               (long long)ns);
+    GIDS_CHECK(ns >= 0, GIDS_EINVAL, "%s: num_segments must be >= 0, got %lld", op, (long long)ns);
     GIDS_CHECK((uint64_t)ns < SIZE_MAX / sizeof(int64_t), GIDS_EOVERFLOW,
                "%s: num_segments %lld is too large", op, (long long)ns);
     return GIDS_OK;
@@ -105,7 +104,7 @@ static gids_status seg_check(const char *op, const gids_tensor *src, const gids_
 
 /* ---------------------------------------------------------------- row blocks */
 
-static void load_f64(const char *p, gids_dtype dt, int64_t w, double *d) {
+static void load_f64(const void *p, gids_dtype dt, int64_t w, double *d) {
     switch (dt) {
     case GIDS_F32:
         for (int64_t c = 0; c < w; c++) d[c] = ((const float *)p)[c];
@@ -117,7 +116,7 @@ static void load_f64(const char *p, gids_dtype dt, int64_t w, double *d) {
     }
 }
 
-static void store_f64(char *p, gids_dtype dt, int64_t w, const double *d) {
+static void store_f64(void *p, gids_dtype dt, int64_t w, const double *d) {
     switch (dt) {
     case GIDS_F32:
         for (int64_t c = 0; c < w; c++) ((float *)p)[c] = (float)d[c];
@@ -129,7 +128,7 @@ static void store_f64(char *p, gids_dtype dt, int64_t w, const double *d) {
     }
 }
 
-static void load_i64(const char *p, gids_dtype dt, int64_t w, int64_t *d) {
+static void load_i64(const void *p, gids_dtype dt, int64_t w, int64_t *d) {
     if (dt == GIDS_I64) {
         memcpy(d, p, (size_t)w * sizeof(int64_t));
         return;
@@ -137,7 +136,7 @@ static void load_i64(const char *p, gids_dtype dt, int64_t w, int64_t *d) {
     for (int64_t c = 0; c < w; c++) d[c] = gids_load_i64(p, dt, c);
 }
 
-static void store_i64(char *p, gids_dtype dt, int64_t w, const int64_t *d) {
+static void store_i64(void *p, gids_dtype dt, int64_t w, const int64_t *d) {
     if (dt == GIDS_I64) {
         memcpy(p, d, (size_t)w * sizeof(int64_t));
         return;
@@ -153,11 +152,13 @@ typedef struct seg_job {
     gids_dtype dt;
     int64_t esz, C, n;
     const int64_t *off, *perm;
-    char *out;       /* contiguous [num_segments, C] (segment_softmax: [N, C]) */
-    int64_t *arg;    /* NULL unless MAX/MIN with arg wanted */
+    char *out;    /* contiguous [num_segments, C] (segment_softmax: [N, C]) */
+    int64_t *arg; /* NULL unless MAX/MIN with arg wanted */
 } seg_job;
 
-static inline int64_t row_at(const seg_job *j, int64_t k) { return j->perm ? j->perm[k] : k; }
+static inline int64_t row_at(const seg_job *j, int64_t k) {
+    return j->perm ? j->perm[k] : k;
+}
 static inline const char *src_row(const seg_job *j, int64_t r, int64_t c0) {
     return j->src + (r * j->C + c0) * j->esz;
 }
@@ -336,9 +337,15 @@ gids_status gids_segment_reduce(gids_tensor **out, gids_tensor **arg, gids_segop
     if (s == GIDS_OK) s = gids_contiguous(&c, src);
     if (s != GIDS_OK) goto done;
 
-    seg_job job = {op,   gids_tensor_data(c),       src->dtype,
-                   (int64_t)gids_dtype_size(src->dtype),       C, src->shape[0],
-                   plan.offsets, plan.perm,         gids_tensor_data(o),
+    seg_job job = {op,
+                   gids_tensor_data(c),
+                   src->dtype,
+                   (int64_t)gids_dtype_size(src->dtype),
+                   C,
+                   src->shape[0],
+                   plan.offsets,
+                   plan.perm,
+                   gids_tensor_data(o),
                    a ? gids_tensor_data(a) : NULL};
     run_segments(&job, floating ? reduce_float : reduce_int, num_segments,
                  gids_tensor_numel(src) + num_segments * C);
@@ -373,9 +380,16 @@ gids_status gids_segment_softmax(gids_tensor **out, const gids_tensor *src,
     if (s == GIDS_OK) s = gids_contiguous(&c, src);
     if (s != GIDS_OK) goto done;
 
-    seg_job job = {GIDS_SEG_MAX, gids_tensor_data(c), src->dtype,
-                   (int64_t)gids_dtype_size(src->dtype), C, src->shape[0], plan.offsets, plan.perm,
-                   gids_tensor_data(o), NULL};
+    seg_job job = {GIDS_SEG_MAX,
+                   gids_tensor_data(c),
+                   src->dtype,
+                   (int64_t)gids_dtype_size(src->dtype),
+                   C,
+                   src->shape[0],
+                   plan.offsets,
+                   plan.perm,
+                   gids_tensor_data(o),
+                   NULL};
     run_segments(&job, softmax_segment, num_segments, 3 * gids_tensor_numel(src));
     *out = o;
     o = NULL;

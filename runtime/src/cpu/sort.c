@@ -38,8 +38,8 @@ uint64_t gids_sort_nan_key(gids_dtype dt) {
     return 0;
 }
 
-void gids_sort_make_keys(const void *base, gids_dtype dt, int64_t n, int64_t step,
-                         bool descending, uint64_t *keys) {
+void gids_sort_make_keys(const void *base, gids_dtype dt, int64_t n, int64_t step, bool descending,
+                         uint64_t *keys) {
     switch (dt) {
     case GIDS_F32: {
         const float *p = base;
@@ -94,8 +94,7 @@ static void insertion_sort(uint64_t *keys, int64_t *idx, int64_t n) {
     }
 }
 
-void gids_sort_keys(uint64_t *keys, int64_t *idx, uint64_t *tmp_keys, int64_t *tmp_idx,
-                    int64_t n) {
+void gids_sort_keys(uint64_t *keys, int64_t *idx, uint64_t *tmp_keys, int64_t *tmp_idx, int64_t n) {
     if (n <= SORT_SMALL) {
         insertion_sort(keys, idx, n);
         return;
@@ -105,7 +104,7 @@ void gids_sort_keys(uint64_t *keys, int64_t *idx, uint64_t *tmp_keys, int64_t *t
     uint64_t all_or = 0, all_and = UINT64_MAX;
     for (int64_t i = 0; i < n; i++) all_or |= keys[i], all_and &= keys[i];
     uint64_t differ = all_or ^ all_and;
-    int bytes[8], nb = 0;
+    int bytes[8] = {0}, nb = 0;
     for (int b = 0; b < 8; b++)
         if ((differ >> (8 * b)) & 0xff) bytes[nb++] = b;
     int64_t hist[8][256]; /* 16 KiB: fits any thread's stack */
@@ -148,12 +147,12 @@ void gids_sort_keys(uint64_t *keys, int64_t *idx, uint64_t *tmp_keys, int64_t *t
 
 /* How the lanes of the input map onto the (contiguous) outputs. */
 typedef struct lane_map {
-    int64_t n;       /* lane length in the input */
-    int64_t k;       /* sorted elements kept per lane (n for sort) */
+    int64_t n; /* lane length in the input */
+    int64_t k; /* sorted elements kept per lane (n for sort) */
     int64_t lanes;
     int64_t in_step; /* element stride along dim in the input */
     int64_t out_step;
-    int nother;      /* the other dims, row-major */
+    int nother; /* the other dims, row-major */
     int64_t shape[GIDS_MAX_DIMS];
     int64_t in_stride[GIDS_MAX_DIMS];
     int64_t out_stride[GIDS_MAX_DIMS];
@@ -211,8 +210,8 @@ typedef struct sort_job {
     gids_dtype dt;
     size_t esz;
     bool descending;
-    char *vals;     /* NULL when values are not wanted */
-    int64_t *inds;  /* NULL when indices are not wanted */
+    char *vals;    /* NULL when values are not wanted */
+    int64_t *inds; /* NULL when indices are not wanted */
 } sort_job;
 
 /* Sorts one lane with scratch of 4 * n words and writes its first k results. */
@@ -291,8 +290,8 @@ static gids_status sort_lanes(const char *op, gids_tensor **values, gids_tensor 
         if (!gids_mul_ok(m.n, 4 * (int64_t)nt, &words) ||
             (uint64_t)words > SIZE_MAX / sizeof(uint64_t)) {
             s = gids_error_set(GIDS_EOVERFLOW, __FILE__, __LINE__,
-                               "%s: scratch for lanes of %lld elements on %d threads overflows",
-                               op, (long long)m.n, nt);
+                               "%s: scratch for lanes of %lld elements on %d threads overflows", op,
+                               (long long)m.n, nt);
             goto fail;
         }
         uint64_t *scratch = malloc((size_t)words * sizeof(uint64_t));
@@ -352,14 +351,14 @@ gids_status gids_argsort(gids_tensor **out, const gids_tensor *a, int dim, bool 
     return sort_lanes("argsort", NULL, out, a, d, n, descending);
 }
 
-gids_status gids_topk(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
-                      int64_t k, int dim, bool largest, bool sorted) {
+gids_status gids_topk(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int64_t k,
+                      int dim, bool largest, bool sorted) {
     (void)sorted; /* the k results always come sorted, which `sorted == false` permits */
     int d;
     GIDS_TRY(check_input("topk", a, dim, &d));
     int64_t n = a->ndim == 0 ? 1 : a->shape[d];
     GIDS_CHECK(k >= 0 && k <= n, GIDS_EINDEX,
-               "topk: k %lld out of range for dim %d of size %lld (valid: 0..%lld)",
-               (long long)k, d, (long long)n, (long long)n);
+               "topk: k %lld out of range for dim %d of size %lld (valid: 0..%lld)", (long long)k,
+               d, (long long)n, (long long)n);
     return sort_lanes("topk", values, indices, a, d, k, largest);
 }

@@ -19,13 +19,12 @@
 #include "gids/dtype.h"
 
 /* Writes the keys of n elements of dtype dt at base, base + step, ... (step in elements). */
-void gids_sort_make_keys(const void *base, gids_dtype dt, int64_t n, int64_t step,
-                         bool descending, uint64_t *keys);
+void gids_sort_make_keys(const void *base, gids_dtype dt, int64_t n, int64_t step, bool descending,
+                         uint64_t *keys);
 /* Ascending key shared by every NaN of a float dtype (0 for other dtypes: never a NaN). */
 uint64_t gids_sort_nan_key(gids_dtype dt);
 /* Stable ascending sort of keys[0..n), carrying idx along; tmp_keys/tmp_idx are scratch of n
  * entries each.  The result is in keys/idx. */
-void gids_sort_keys(uint64_t *keys, int64_t *idx, uint64_t *tmp_keys, int64_t *tmp_idx,
-                    int64_t n);
+void gids_sort_keys(uint64_t *keys, int64_t *idx, uint64_t *tmp_keys, int64_t *tmp_idx, int64_t n);
 
 #endif
