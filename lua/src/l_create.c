@@ -33,7 +33,7 @@ typedef struct nest {
     int64_t pos[GIDS_MAX_DIMS]; /* 1-based path to the element being visited, for messages */
     int kinds;
     gids_dtype dt;
-    char *out;
+    unsigned char *out;
     size_t esize;
 } nest;
 
@@ -81,40 +81,51 @@ static void nest_scan(lua_State *L, nest *n, int depth) {
     }
 }
 
+/* " at [2][1]" for an element inside a table; "" for a bare number (it has no position). */
+static const char *where(lua_State *L, const nest *n, int depth) {
+    return depth > 0 ? lua_pushfstring(L, " at %s", path_str(L, n, depth)) : "";
+}
+
 /* Stores the Lua value at the top of the stack into n->out, converting to n->dt.  Values an
  * integer dtype cannot hold are an error (as PyTorch), never a silent wrap. */
 static void store_value(lua_State *L, nest *n, int depth) {
-    char *p = n->out;
+    unsigned char *p = n->out;
     n->out += n->esize;
-    int isint = lua_isinteger(L, -1);
-    lua_Integer iv = isint ? lua_tointeger(L, -1) : 0;
-    double fv = lua_type(L, -1) == LUA_TBOOLEAN ? (double)lua_toboolean(L, -1)
-                                                : (double)lua_tonumber(L, -1);
-    if (lua_type(L, -1) == LUA_TBOOLEAN) isint = 1, iv = lua_toboolean(L, -1);
+    int isbool = lua_type(L, -1) == LUA_TBOOLEAN;
+    int isint = isbool || lua_isinteger(L, -1);
+    lua_Integer iv = isbool ? lua_toboolean(L, -1) : (isint ? lua_tointeger(L, -1) : 0);
+    double fv = isint ? (double)iv : (double)lua_tonumber(L, -1);
     switch (n->dt) {
-    case GIDS_F32: *(float *)p = isint ? (float)iv : (float)fv; return;
-    case GIDS_F64: *(double *)p = isint ? (double)iv : fv; return;
-    case GIDS_BOOL: *(uint8_t *)p = isint ? iv != 0 : fv != 0.0; return;
+    case GIDS_F32: {
+        float x = isint ? (float)iv : (float)fv;
+        memcpy(p, &x, sizeof x);
+        return;
+    }
+    case GIDS_F64: memcpy(p, &fv, sizeof fv); return;
+    case GIDS_BOOL: *p = isint ? iv != 0 : fv != 0.0; return;
     default: break;
     }
     if (!isint) {
         /* float -> integer truncates toward zero; out of range or NaN would be undefined. */
         if (!(fv > -9223372036854775808.0 && fv < 9223372036854775808.0))
-            l_error(L, "tensor: value %f at %s does not fit in %s", fv, path_str(L, n, depth),
+            l_error(L, "tensor: value %f%s does not fit in %s", fv, where(L, n, depth),
                     gids_dtype_name(n->dt));
         iv = (lua_Integer)fv;
     }
     int64_t lo = n->dt == GIDS_U8 ? 0 : (n->dt == GIDS_I32 ? INT32_MIN : INT64_MIN);
     int64_t hi = n->dt == GIDS_U8 ? 255 : (n->dt == GIDS_I32 ? INT32_MAX : INT64_MAX);
     if (iv < lo || iv > hi)
-        l_error(L, "tensor: value %I at %s does not fit in %s", iv, path_str(L, n, depth),
+        l_error(L, "tensor: value %I%s does not fit in %s", iv, where(L, n, depth),
                 gids_dtype_name(n->dt));
-    if (n->dt == GIDS_I64)
-        *(int64_t *)p = (int64_t)iv;
-    else if (n->dt == GIDS_I32)
-        *(int32_t *)p = (int32_t)iv;
-    else
-        *(uint8_t *)p = (uint8_t)iv;
+    if (n->dt == GIDS_I64) {
+        int64_t x = (int64_t)iv;
+        memcpy(p, &x, sizeof x);
+    } else if (n->dt == GIDS_I32) {
+        int32_t x = (int32_t)iv;
+        memcpy(p, &x, sizeof x);
+    } else {
+        *p = (uint8_t)iv;
+    }
 }
 
 static void nest_fill(lua_State *L, nest *n, int depth) {
