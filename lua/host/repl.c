@@ -34,6 +34,7 @@ static int helpers_ref = LUA_NOREF;
 static volatile sig_atomic_t prompt_sigint;
 static char *cb_line;
 static int cb_done;
+static const char *history_path; /* NULL: no history file */
 
 /* ---------------------------------------------------------------- reading lines */
 
@@ -169,6 +170,14 @@ static char **complete(const char *text, int start, int end) {
     return rl_completion_matches(text, generator);
 }
 
+/* ---------------------------------------------------------------- history */
+
+/* Each entry is appended at once, so the history survives os.exit() and crashes. */
+static void remember(const char *entry) {
+    add_history(entry);
+    if (history_path != NULL) append_history(1, history_path);
+}
+
 /* ---------------------------------------------------------------- evaluating */
 
 /* lua.c's test: a syntax error at <eof> means the chunk is not finished yet. */
@@ -254,7 +263,7 @@ static int read_entry(lua_State *L, int tty) {
             if ((r = append_line(L, tty)) != READ_LINE) return r == READ_EOF ? -1 : -2;
         }
     }
-    if (tty && lua_rawlen(L, -2) > 0) add_history(lua_tostring(L, -2));
+    if (tty && lua_rawlen(L, -2) > 0) remember(lua_tostring(L, -2));
     lua_remove(L, -2);
     return status;
 }
@@ -296,7 +305,9 @@ int host_repl(lua_State *L) {
         rl_attempted_completion_function = complete;
         hist = history_file(hbuf, sizeof hbuf);
         stifle_history(HISTORY_LINES);
-        if (hist != NULL) read_history(hist);
+        /* append_history needs the file to exist */
+        if (hist != NULL && read_history(hist) != 0 && write_history(hist) != 0) hist = NULL;
+        history_path = hist;
         printf("graphids %s (%s) -- Ctrl-D exits\n", gids_version(), LUA_VERSION);
     }
     for (;;) {
@@ -312,7 +323,7 @@ int host_repl(lua_State *L) {
         lua_settop(L, base);
         fflush(stdout);
     }
-    if (hist != NULL) write_history(hist);
+    if (hist != NULL) history_truncate_file(hist, HISTORY_LINES);
     clear_matches();
     return 0;
 }
