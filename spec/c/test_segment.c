@@ -353,6 +353,37 @@ TEST(gives_bit_identical_results_for_1_and_4_threads) {
     gids_tensor_release(src);
 }
 
+/* Large indices take the parallel, block-counted plan: same errors, same sorted shortcut. */
+TEST(block_counted_plans_report_the_first_bad_position_and_match_sorted_input) {
+    int64_t n = 100000, ns = 100;
+    gids_tensor *src = NULL, *index = NULL, *o1 = NULL, *o4 = NULL;
+    CHECK_OK(gids_ones(&src, GIDS_F32, GIDS_DEVICE_CPU, 1, &n));
+    CHECK_OK(gids_empty(&index, GIDS_I64, GIDS_DEVICE_CPU, 1, &n));
+    int64_t *ix = gids_tensor_data(index);
+    for (int64_t i = 0; i < n; i++) ix[i] = i * ns / n; /* sorted: 1000 rows per segment */
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(4);
+    CHECK_OK(gids_segment_reduce(&o4, NULL, GIDS_SEG_SUM, src, index, ns));
+    omp_set_num_threads(1);
+    CHECK_OK(gids_segment_reduce(&o1, NULL, GIDS_SEG_SUM, src, index, ns));
+    CHECK(at(o4, 0) == 1000 && at(o4, 99) == 1000);
+    CHECK(memcmp(gids_tensor_data(o1), gids_tensor_data(o4), (size_t)ns * 4) == 0);
+    ix[90000] = 100;
+    ix[40000] = -4; /* blocks 1 and 2 both see a bad value: the earlier wins */
+    omp_set_num_threads(4);
+    gids_tensor *o = NULL;
+    CHECK_ERR(gids_segment_reduce(&o, NULL, GIDS_SEG_SUM, src, index, ns), GIDS_EINDEX,
+              "segment_sum: index -4 out of range [0, 100) at position 40000");
+    ix[40000] = 0; /* now unsorted, one bad value left */
+    CHECK_ERR(gids_segment_softmax(&o, src, index, ns), GIDS_EINDEX,
+              "index 100 out of range [0, 100) at position 90000");
+    omp_set_num_threads(saved);
+    gids_tensor_release(o1);
+    gids_tensor_release(o4);
+    gids_tensor_release(index);
+    gids_tensor_release(src);
+}
+
 int main(void) {
     RUN(sums_and_averages_rows_by_an_unsorted_index_with_empty_segments);
     RUN(max_and_min_give_the_first_extreme_row_and_minus_one_when_empty);
@@ -366,5 +397,6 @@ int main(void) {
     RUN(softmax_normalises_each_segment_and_column);
     RUN(softmax_of_large_values_does_not_overflow_and_sums_to_one);
     RUN(gives_bit_identical_results_for_1_and_4_threads);
+    RUN(block_counted_plans_report_the_first_bad_position_and_match_sorted_input);
     return check_summary("segment");
 }

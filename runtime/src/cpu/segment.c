@@ -41,45 +41,137 @@ static void seg_plan_free(seg_plan *p) {
     p->perm = NULL;
 }
 
-static gids_status seg_plan_build(const char *op, seg_plan *p, const gids_tensor *index,
-                                  int64_t ns) {
-    const char *base = gids_tensor_data(index);
-    gids_dtype dt = index->dtype;
-    int64_t n = index->shape[0], st = index->stride[0];
-    p->perm = NULL;
-    p->offsets = calloc((size_t)ns + 1, sizeof(int64_t));
-    GIDS_CHECK(p->offsets != NULL, GIDS_ENOMEM, "%s: cannot allocate offsets for %lld segments", op,
-               (long long)ns);
+static gids_status plan_index_error(const char *op, seg_plan *p, int64_t v, int64_t ns,
+                                    int64_t pos) {
+    seg_plan_free(p);
+    GIDS_FAIL(GIDS_EINDEX, "%s: index %lld out of range [0, %lld) at position %lld", op,
+              (long long)v, (long long)ns, (long long)pos);
+}
+
+static gids_status plan_nomem(const char *op, seg_plan *p, int64_t n) {
+    seg_plan_free(p);
+    GIDS_FAIL(GIDS_ENOMEM, "%s: cannot allocate the permutation of %lld rows", op, (long long)n);
+}
+
+/* One thread: range check and count in one pass, prefix sums, then the stable placement. */
+static gids_status plan_serial(const char *op, seg_plan *p, const char *base, gids_dtype dt,
+                               int64_t st, int64_t n, int64_t ns) {
     int64_t *off = p->offsets;
     bool sorted = true;
     int64_t prev = 0;
-    /* Range check and count in one pass; the first bad position is the one reported. */
     for (int64_t i = 0; i < n; i++) {
         int64_t v = index_at(base, dt, st, i);
-        if (v < 0 || v >= ns) {
-            seg_plan_free(p);
-            GIDS_FAIL(GIDS_EINDEX, "%s: index %lld out of range [0, %lld) at position %lld", op,
-                      (long long)v, (long long)ns, (long long)i);
-        }
+        if (v < 0 || v >= ns) return plan_index_error(op, p, v, ns, i);
         off[v + 1]++;
         sorted &= v >= prev;
         prev = v;
     }
     for (int64_t s = 0; s < ns; s++) off[s + 1] += off[s];
     if (sorted) return GIDS_OK;
-
     int64_t *cursor = malloc(((size_t)ns > 0 ? (size_t)ns : 1) * sizeof(int64_t));
     p->perm = malloc(((size_t)n > 0 ? (size_t)n : 1) * sizeof(int64_t));
     if (cursor == NULL || p->perm == NULL) {
         free(cursor);
-        seg_plan_free(p);
-        GIDS_FAIL(GIDS_ENOMEM, "%s: cannot allocate the permutation of %lld rows", op,
-                  (long long)n);
+        return plan_nomem(op, p, n);
     }
     memcpy(cursor, off, (size_t)ns * sizeof(int64_t));
     for (int64_t i = 0; i < n; i++) p->perm[cursor[index_at(base, dt, st, i)]++] = i;
     free(cursor);
     return GIDS_OK;
+}
+
+/* nb blocks of rows counted in parallel, each into its own row of cnt[nb][ns]; a block's
+ * rows go after the previous blocks' rows of the same segment, so the permutation is the
+ * serial (stable) one whatever nb is. */
+static gids_status plan_blocks(const char *op, seg_plan *p, const char *base, gids_dtype dt,
+                               int64_t st, int64_t n, int64_t ns, int nb) {
+    int64_t *cnt = calloc((size_t)nb * (size_t)ns, sizeof(int64_t));
+    int64_t *bad = malloc((size_t)nb * sizeof(int64_t));
+    char *unsorted = calloc((size_t)nb, 1);
+    p->perm = malloc(((size_t)n > 0 ? (size_t)n : 1) * sizeof(int64_t));
+    if (cnt == NULL || bad == NULL || unsorted == NULL || p->perm == NULL) {
+        free(cnt);
+        free(bad);
+        free(unsorted);
+        return plan_nomem(op, p, n);
+    }
+    int64_t *off = p->offsets;
+#pragma omp parallel for num_threads(nb) schedule(static)
+    for (int b = 0; b < nb; b++) {
+        int64_t lo = n * b / nb, hi = n * (b + 1) / nb, *c = cnt + (int64_t)b * ns;
+        int64_t prev = lo > 0 ? index_at(base, dt, st, lo - 1) : 0;
+        bad[b] = -1;
+        for (int64_t i = lo; i < hi; i++) {
+            int64_t v = index_at(base, dt, st, i);
+            if (v < 0 || v >= ns) {
+                bad[b] = i;
+                break;
+            }
+            c[v]++;
+            unsorted[b] |= v < prev;
+            prev = v;
+        }
+    }
+    bool sorted = true;
+    for (int b = 0; b < nb; b++) {
+        if (bad[b] >= 0) {
+            /* the earlier blocks are clean: this is the first bad position overall */
+            int64_t pos = bad[b], v = index_at(base, dt, st, pos);
+            free(cnt);
+            free(bad);
+            free(unsorted);
+            return plan_index_error(op, p, v, ns, pos);
+        }
+        sorted &= !unsorted[b];
+    }
+#pragma omp parallel for num_threads(nb) schedule(static)
+    for (int64_t s = 0; s < ns; s++) {
+        int64_t t = 0;
+        for (int b = 0; b < nb; b++) t += cnt[(int64_t)b * ns + s];
+        off[s + 1] = t;
+    }
+    for (int64_t s = 0; s < ns; s++) off[s + 1] += off[s];
+    if (!sorted) {
+#pragma omp parallel for num_threads(nb) schedule(static)
+        for (int64_t s = 0; s < ns; s++) {
+            int64_t c = off[s];
+            for (int b = 0; b < nb; b++) {
+                int64_t x = cnt[(int64_t)b * ns + s];
+                cnt[(int64_t)b * ns + s] = c;
+                c += x;
+            }
+        }
+#pragma omp parallel for num_threads(nb) schedule(static)
+        for (int b = 0; b < nb; b++) {
+            int64_t lo = n * b / nb, hi = n * (b + 1) / nb, *c = cnt + (int64_t)b * ns;
+            for (int64_t i = lo; i < hi; i++) p->perm[c[index_at(base, dt, st, i)]++] = i;
+        }
+    }
+    free(cnt);
+    free(bad);
+    free(unsorted);
+    if (sorted) {
+        free(p->perm);
+        p->perm = NULL;
+    }
+    return GIDS_OK;
+}
+
+/* CSR offsets and the stable permutation of the rows by segment, after checking every index
+ * value (the first bad position is the one reported). */
+static gids_status seg_plan_build(const char *op, seg_plan *p, const gids_tensor *index,
+                                  int64_t ns) {
+    const char *base = gids_tensor_data(index);
+    int64_t n = index->shape[0];
+    p->perm = NULL;
+    p->offsets = calloc((size_t)ns + 1, sizeof(int64_t));
+    GIDS_CHECK(p->offsets != NULL, GIDS_ENOMEM, "%s: cannot allocate offsets for %lld segments", op,
+               (long long)ns);
+    /* Blocks pay nb * ns counters: worth it only while that stays small next to n. */
+    int nb = gids_threads_for(n);
+    if (nb > 1 && ns <= 4 * (n / nb))
+        return plan_blocks(op, p, base, index->dtype, index->stride[0], n, ns, nb);
+    return plan_serial(op, p, base, index->dtype, index->stride[0], n, ns);
 }
 
 /* Shared argument checks of the segment ops. */
