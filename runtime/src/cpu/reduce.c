@@ -289,29 +289,30 @@ static gids_status extreme_dim(gids_tensor **values, gids_tensor **indices, cons
     GIDS_TRY(gids_ew_check_input(op, "arg 1", a));
     int d0;
     GIDS_TRY(gids_normalize_dim(op, dim, a->ndim, &d0));
-    extreme_job j = {.is_max = is_max, .n_out = 1, .size = 1, .step = 0};
-    uint32_t mask = 0;
-    for (int d = 0; d < a->ndim; d++) {
-        if (d == d0) {
-            mask = 1u << d;
-            j.size = a->shape[d];
-            j.step = a->stride[d];
-            continue;
-        }
-        j.kshape[j.nk] = a->shape[d];
-        j.kstride[j.nk++] = a->stride[d];
-        j.n_out *= a->shape[d];
-    }
-    if (j.size == 0 && j.n_out > 0) return empty_error(op, a);
     int64_t shape[GIDS_MAX_DIMS];
+    uint32_t mask = a->ndim == 0 ? 0 : 1u << d0;
     int nd = gids_red_out_shape(a, mask, keepdim, shape);
+    int64_t size = a->ndim == 0 ? 1 : a->shape[d0], n_out = 1;
+    for (int d = 0; d < a->ndim; d++)
+        if (d != d0) n_out *= a->shape[d];
+    if (size == 0 && n_out > 0) return empty_error(op, a);
 
+    /* Integer inputs are widened first; the strides are read from the widened copy. */
     gids_dtype wide = gids_dtype_is_float(a->dtype) ? a->dtype : GIDS_I64;
     gids_tensor *in = NULL, *v = NULL, *ix = NULL;
     gids_status st = gids_ew_cast(&in, a, wide);
     if (st == GIDS_OK && values) st = gids_empty(&v, wide, GIDS_DEVICE_CPU, nd, shape);
     if (st == GIDS_OK) st = gids_empty(&ix, GIDS_I64, GIDS_DEVICE_CPU, nd, shape);
-    if (st == GIDS_OK && j.n_out > 0) {
+    if (st == GIDS_OK && n_out > 0) {
+        extreme_job j = {.is_max = is_max, .n_out = n_out, .size = size, .step = 0};
+        for (int d = 0; d < in->ndim; d++) {
+            if (d == d0) {
+                j.step = in->stride[d];
+                continue;
+            }
+            j.kshape[j.nk] = in->shape[d];
+            j.kstride[j.nk++] = in->stride[d];
+        }
         j.base = gids_tensor_data(in);
         j.vals = v ? gids_tensor_data(v) : NULL;
         j.idxs = gids_tensor_data(ix);

@@ -25,8 +25,9 @@
             double sum = 0;                                                                        \
             for (int64_t k = 0; k < size; k++) sum += exp((double)xs[k * inner] - m);              \
             if (log_) {                                                                            \
-                double shift = m + log(sum);                                                       \
-                for (int64_t k = 0; k < size; k++) ys[k * inner] = (TY)((double)xs[k * inner] - shift); \
+                double ls = log(sum); /* (x - m) - ls: m + ls would round away small terms */  \
+                for (int64_t k = 0; k < size; k++)                                                 \
+                    ys[k * inner] = (TY)(((double)xs[k * inner] - m) - ls);                        \
             } else {                                                                               \
                 for (int64_t k = 0; k < size; k++)                                                 \
                     ys[k * inner] = (TY)(exp((double)xs[k * inner] - m) / sum);                    \

@@ -1,0 +1,576 @@
+/* l_elementwise.c -- elementwise ops: arithmetic, comparisons, logical ops, math functions,
+ * activations, clamp, where, equal/allclose, their in-place `_` forms and the Tensor
+ * arithmetic and comparison metamethods.
+ *
+ * Either operand of a binary op may be a Lua number (`2 - t` works as in PyTorch).  The ops of
+ * the runtime's binop/unop tables are registered as closures whose upvalue is the op code, so
+ * one C function serves every op of a kind.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "binding.h"
+
+/* The operand at i: a live tensor (BORROW), or NULL with *s set for a number or boolean. */
+static gids_tensor *operand(lua_State *L, int i, gids_scalar *s, const char *fname) {
+    if (luaL_testudata(L, i, L_TENSOR_MT)) return l_checktensor(L, i);
+    int t = lua_type(L, i);
+    if (t != LUA_TNUMBER && t != LUA_TBOOLEAN)
+        luaL_error(L, "%s: argument #%d must be a tensor or a number, got %s", fname, i,
+                   luaL_typename(L, i));
+    *s = l_checkscalar(L, i);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- binary */
+/* Pushes x op y for the values at ix and iy (tensors or numbers). */
+static void push_binary(lua_State *L, gids_binop op, int ix, int iy, const char *fname) {
+    gids_scalar sx = gids_scalar_i(0), sy = gids_scalar_i(0);
+    gids_tensor *a = operand(L, ix, &sx, fname), *b = operand(L, iy, &sy, fname);
+    if (!a && !b) luaL_error(L, "%s: at least one operand must be a tensor, got two numbers", fname);
+    l_tensor *out = l_newtensor(L);
+    if (a && b) l_check(L, gids_binary(&out->t, op, a, b));
+    else if (a) l_check(L, gids_binary_scalar(&out->t, op, a, sy, false));
+    else l_check(L, gids_binary_scalar(&out->t, op, b, sx, true));
+}
+
+/* Writes a op y into a (the tensor at 1); leaves a on the top of the stack. */
+static void binary_inplace(lua_State *L, gids_binop op, int iy, const char *fname) {
+    gids_tensor *a = l_checktensor(L, 1);
+    gids_scalar sy = gids_scalar_i(0);
+    gids_tensor *b = operand(L, iy, &sy, fname);
+    if (b) l_check(L, gids_binary_into(a, op, a, b));
+    else l_check(L, gids_binary_scalar_into(a, op, a, sy, false));
+    lua_pushvalue(L, 1);
+}
+
+static const char *const no_opts[] = {NULL};
+
+/* graphids.<op>(x, y) and x:<op>(y) for the ops without options. */
+static int l_binop(lua_State *L) {
+    gids_binop op = (gids_binop)lua_tointeger(L, lua_upvalueindex(1));
+    const char *fname = gids_binop_name(op);
+    l_checkopts(L, 3, fname, no_opts);
+    push_binary(L, op, 1, 2, fname);
+    return 1;
+}
+
+/* x:<op>_(y): in place, returns x. */
+static int l_binop_(lua_State *L) {
+    gids_binop op = (gids_binop)lua_tointeger(L, lua_upvalueindex(1));
+    const char *fname = lua_tostring(L, lua_upvalueindex(2));
+    l_checkopts(L, 3, fname, no_opts);
+    binary_inplace(L, op, 2, fname);
+    return 1;
+}
+
+/* add/sub(x, y, {alpha=}) = x +/- alpha * y, as torch.add. */
+static const char *const alpha_opts[] = {"alpha", NULL};
+
+/* Replaces the operand at 2 by alpha * y when opts.alpha is given (and not 1). */
+static void apply_alpha(lua_State *L, const char *fname) {
+    l_checkopts(L, 3, fname, alpha_opts);
+    if (lua_type(L, 3) != LUA_TTABLE) return;
+    lua_getfield(L, 3, "alpha");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (lua_type(L, -1) != LUA_TNUMBER)
+        luaL_error(L, "%s: option 'alpha' must be a number, got %s", fname, luaL_typename(L, -1));
+    int alpha_at = lua_gettop(L);
+    gids_scalar alpha = l_checkscalar(L, alpha_at);
+    if (alpha.is_int && alpha.i == 1) {
+        lua_pop(L, 1);
+        return;
+    }
+    gids_scalar sy = gids_scalar_i(0);
+    gids_tensor *b = operand(L, 2, &sy, fname);
+    if (b) {
+        l_tensor *scaled = l_newtensor(L);
+        l_check(L, gids_binary_scalar(&scaled->t, GIDS_MUL, b, alpha, false));
+    } else if (sy.is_int && alpha.is_int) {
+        lua_pushinteger(L, (lua_Integer)((uint64_t)sy.i * (uint64_t)alpha.i));
+    } else {
+        double y = sy.is_int ? (double)sy.i : sy.f, k = alpha.is_int ? (double)alpha.i : alpha.f;
+        lua_pushnumber(L, y * k);
+    }
+    lua_replace(L, 2);
+    lua_pop(L, 1);
+}
+
+static int l_add(lua_State *L) {
+    apply_alpha(L, "add");
+    push_binary(L, GIDS_ADD, 1, 2, "add");
+    return 1;
+}
+
+static int l_sub(lua_State *L) {
+    apply_alpha(L, "sub");
+    push_binary(L, GIDS_SUB, 1, 2, "sub");
+    return 1;
+}
+
+static int l_add_(lua_State *L) {
+    apply_alpha(L, "add_");
+    binary_inplace(L, GIDS_ADD, 2, "add_");
+    return 1;
+}
+
+static int l_sub_(lua_State *L) {
+    apply_alpha(L, "sub_");
+    binary_inplace(L, GIDS_SUB, 2, "sub_");
+    return 1;
+}
+
+/* floor_divide(x, y) = floor(x / y), as torch.floor_divide and Lua's //.  The runtime has no
+ * such op: floats take div then floor; integers are divided in f64 (exact below 2^53) and
+ * converted back to their promoted integer dtype, with a zero divisor an error as in torch. */
+static bool is_float_operand(const gids_tensor *t, gids_scalar s) {
+    return t ? gids_dtype_is_float(t->dtype) : !s.is_int;
+}
+
+/* Dtype of x + y for integer or bool operands (a NULL operand is an integer number), with
+ * torch's rule that a 0-d tensor only decides when its category (bool < integer) is higher. */
+static gids_dtype int_result_dtype(const gids_tensor *a, const gids_tensor *b) {
+    const gids_tensor *t = a ? a : b;
+    if (!a || !b) return t->dtype == GIDS_BOOL ? GIDS_I64 : t->dtype;
+    if ((a->ndim == 0) == (b->ndim == 0)) return gids_promote(a->dtype, b->dtype);
+    const gids_tensor *zero = a->ndim == 0 ? a : b, *dimmed = a->ndim == 0 ? b : a;
+    if (dimmed->dtype == GIDS_BOOL && zero->dtype != GIDS_BOOL) return zero->dtype;
+    return dimmed->dtype;
+}
+
+static int l_floor_divide(lua_State *L) {
+    const char *fname = "floor_divide";
+    l_checkopts(L, 3, fname, no_opts);
+    gids_scalar sx = gids_scalar_i(0), sy = gids_scalar_i(0);
+    gids_tensor *a = operand(L, 1, &sx, fname), *b = operand(L, 2, &sy, fname);
+    if (!a && !b) luaL_error(L, "%s: at least one operand must be a tensor, got two numbers", fname);
+    if (is_float_operand(a, sx) || is_float_operand(b, sy)) {
+        push_binary(L, GIDS_DIV, 1, 2, fname);
+        gids_tensor *q = l_checktensor(L, -1);
+        l_check(L, gids_unary_into(q, GIDS_FLOOR, q));
+        return 1;
+    }
+    gids_dtype dt = int_result_dtype(a, b);
+    if (b) {
+        l_tensor *zero = l_newtensor(L);
+        l_check(L, gids_binary_scalar(&zero->t, GIDS_EQ, b, gids_scalar_i(0), false));
+        l_tensor *any = l_newtensor(L);
+        l_check(L, gids_reduce(&any->t, GIDS_ANY, zero->t, 0, NULL, false));
+        double hit = 0;
+        l_check(L, gids_tensor_get(any->t, 0, &hit));
+        if (hit != 0) luaL_error(L, "%s: integer division by zero (argument #2 holds a 0)", fname);
+    } else if (sy.i == 0) {
+        luaL_error(L, "%s: integer division by zero", fname);
+    }
+    l_tensor *fa = NULL, *fb = NULL;
+    if (a) {
+        fa = l_newtensor(L);
+        l_check(L, gids_to_dtype(&fa->t, a, GIDS_F64));
+    }
+    if (b) {
+        fb = l_newtensor(L);
+        l_check(L, gids_to_dtype(&fb->t, b, GIDS_F64));
+    }
+    l_tensor *q = l_newtensor(L);
+    if (a && b) l_check(L, gids_binary(&q->t, GIDS_DIV, fa->t, fb->t));
+    else if (a) l_check(L, gids_binary_scalar(&q->t, GIDS_DIV, fa->t, gids_scalar_f((double)sy.i), false));
+    else l_check(L, gids_binary_scalar(&q->t, GIDS_DIV, fb->t, gids_scalar_f((double)sx.i), true));
+    l_check(L, gids_unary_into(q->t, GIDS_FLOOR, q->t));
+    l_tensor *out = l_newtensor(L);
+    l_check(L, gids_to_dtype(&out->t, q->t, dt));
+    return 1;
+}
+
+/* ---------------------------------------------------------------- unary */
+static int l_unop(lua_State *L) {
+    gids_unop op = (gids_unop)lua_tointeger(L, lua_upvalueindex(1));
+    gids_tensor *a = l_checktensor(L, 1);
+    l_checkopts(L, 2, gids_unop_name(op), no_opts);
+    l_tensor *out = l_newtensor(L);
+    l_check(L, gids_unary(&out->t, op, a));
+    return 1;
+}
+
+static int l_unop_(lua_State *L) {
+    gids_unop op = (gids_unop)lua_tointeger(L, lua_upvalueindex(1));
+    gids_tensor *a = l_checktensor(L, 1);
+    l_checkopts(L, 2, lua_tostring(L, lua_upvalueindex(2)), no_opts);
+    l_check(L, gids_unary_into(a, op, a));
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* gelu(x, {approximate="none"|"tanh"}) */
+static int gelu_common(lua_State *L, bool inplace) {
+    const char *fname = inplace ? "gelu_" : "gelu";
+    gids_tensor *a = l_checktensor(L, 1);
+    static const char *const allowed[] = {"approximate", NULL};
+    l_checkopts(L, 2, fname, allowed);
+    const char *approx = l_optstr(L, 2, "approximate", "none");
+    gids_unop op = GIDS_GELU;
+    if (strcmp(approx, "tanh") == 0) op = GIDS_GELU_TANH;
+    else if (strcmp(approx, "none") != 0)
+        luaL_error(L, "%s: option 'approximate' must be \"none\" or \"tanh\", got \"%s\"", fname,
+                   approx);
+    if (inplace) {
+        l_check(L, gids_unary_into(a, op, a));
+        lua_settop(L, 1);
+        return 1;
+    }
+    l_tensor *out = l_newtensor(L);
+    l_check(L, gids_unary(&out->t, op, a));
+    return 1;
+}
+
+static int l_gelu(lua_State *L) { return gelu_common(L, false); }
+static int l_gelu_(lua_State *L) { return gelu_common(L, true); }
+
+/* The result r of a parameterised op on the tensor at 1 is copied back into it (r must keep
+ * its dtype: an integer tensor cannot hold a float activation in place). */
+static int finish_inplace(lua_State *L, const char *fname) {
+    gids_tensor *a = l_checktensor(L, 1), *r = l_checktensor(L, -1);
+    if (r->dtype != a->dtype)
+        luaL_error(L, "%s: the result has dtype %s and cannot be written in place into a tensor of "
+                      "dtype %s",
+                   fname, gids_dtype_name(r->dtype), gids_dtype_name(a->dtype));
+    l_check(L, gids_copy_(a, r));
+    lua_pushvalue(L, 1);
+    return 1;
+}
+
+static double optnumber_arg(lua_State *L, int i, double def, const char *fname, const char *what) {
+    if (lua_isnoneornil(L, i)) return def;
+    if (lua_type(L, i) != LUA_TNUMBER)
+        luaL_error(L, "%s: %s (argument #%d) must be a number, got %s", fname, what, i,
+                   luaL_typename(L, i));
+    return (double)lua_tonumber(L, i);
+}
+
+/* leaky_relu(x, negative_slope=0.01) */
+static int leaky_common(lua_State *L, bool inplace) {
+    const char *fname = inplace ? "leaky_relu_" : "leaky_relu";
+    gids_tensor *a = l_checktensor(L, 1);
+    double slope = optnumber_arg(L, 2, 0.01, fname, "negative_slope");
+    l_tensor *out = l_newtensor(L);
+    l_check(L, gids_leaky_relu(&out->t, a, slope));
+    return inplace ? finish_inplace(L, fname) : 1;
+}
+
+static int l_leaky_relu(lua_State *L) { return leaky_common(L, false); }
+static int l_leaky_relu_(lua_State *L) { return leaky_common(L, true); }
+
+/* elu(x, alpha=1) */
+static int elu_common(lua_State *L, bool inplace) {
+    const char *fname = inplace ? "elu_" : "elu";
+    gids_tensor *a = l_checktensor(L, 1);
+    double alpha = optnumber_arg(L, 2, 1.0, fname, "alpha");
+    l_tensor *out = l_newtensor(L);
+    l_check(L, gids_elu(&out->t, a, alpha));
+    return inplace ? finish_inplace(L, fname) : 1;
+}
+
+static int l_elu(lua_State *L) { return elu_common(L, false); }
+static int l_elu_(lua_State *L) { return elu_common(L, true); }
+
+/* softplus(x, {beta=1, threshold=20}) */
+static int l_softplus(lua_State *L) {
+    gids_tensor *a = l_checktensor(L, 1);
+    static const char *const allowed[] = {"beta", "threshold", NULL};
+    l_checkopts(L, 2, "softplus", allowed);
+    double beta = l_optnum(L, 2, "beta", 1.0), threshold = l_optnum(L, 2, "threshold", 20.0);
+    l_tensor *out = l_newtensor(L);
+    l_check(L, gids_softplus(&out->t, a, beta, threshold));
+    return 1;
+}
+
+/* clamp(x, min, max): a nil bound is absent. */
+static int clamp_common(lua_State *L, bool inplace) {
+    const char *fname = inplace ? "clamp_" : "clamp";
+    gids_tensor *a = l_checktensor(L, 1);
+    gids_scalar lo, hi;
+    const gids_scalar *plo = NULL, *phi = NULL;
+    for (int i = 2; i <= 3; i++) {
+        if (lua_isnoneornil(L, i)) continue;
+        if (lua_type(L, i) != LUA_TNUMBER)
+            luaL_error(L, "%s: %s (argument #%d) must be a number or nil, got %s", fname,
+                       i == 2 ? "min" : "max", i, luaL_typename(L, i));
+        if (i == 2) plo = (lo = l_checkscalar(L, i), &lo);
+        else phi = (hi = l_checkscalar(L, i), &hi);
+    }
+    l_tensor *out = l_newtensor(L);
+    l_check(L, gids_clamp(&out->t, a, plo, phi));
+    return inplace ? finish_inplace(L, fname) : 1;
+}
+
+static int l_clamp(lua_State *L) { return clamp_common(L, false); }
+static int l_clamp_(lua_State *L) { return clamp_common(L, true); }
+
+/* The value at i as a tensor (BORROW): a tensor as is, a number as a 0-d tensor of the dtype a
+ * Python scalar would take next to `other` (NULL: i64 for integers, f32 for floats). */
+static gids_tensor *tensor_or_number(lua_State *L, int i, const gids_tensor *other,
+                                     const char *fname) {
+    gids_scalar s = gids_scalar_i(0);
+    gids_tensor *t = operand(L, i, &s, fname);
+    if (t) return t;
+    gids_dtype dt = s.is_int ? GIDS_I64 : GIDS_F32;
+    if (other) {
+        dt = other->dtype;
+        if (!s.is_int && !gids_dtype_is_float(dt)) dt = GIDS_F32;
+        if (s.is_int && dt == GIDS_BOOL) dt = GIDS_I64;
+    }
+    l_tensor *z = l_newtensor(L);
+    int64_t unused = 1;
+    l_check(L, gids_full(&z->t, dt, GIDS_DEVICE_CPU, 0, &unused, s));
+    lua_replace(L, i);
+    return z->t;
+}
+
+/* where(cond, x, y): x and y may be numbers. */
+static int l_where(lua_State *L) {
+    gids_tensor *cond = l_checktensor(L, 1);
+    gids_tensor *a = luaL_testudata(L, 2, L_TENSOR_MT) ? l_checktensor(L, 2) : NULL;
+    gids_tensor *b = luaL_testudata(L, 3, L_TENSOR_MT) ? l_checktensor(L, 3) : NULL;
+    if (!a) a = tensor_or_number(L, 2, b, "where");
+    if (!b) b = tensor_or_number(L, 3, a, "where");
+    l_tensor *out = l_newtensor(L);
+    l_check(L, gids_where(&out->t, cond, a, b));
+    return 1;
+}
+
+/* ---------------------------------------------------------------- equal, allclose */
+/* Whether the 0-d bool at the top of the stack is true; pops it. */
+static bool pop_truth(lua_State *L) {
+    double v = 0;
+    l_check(L, gids_tensor_get(l_checktensor(L, -1), 0, &v));
+    lua_pop(L, 1);
+    return v != 0;
+}
+
+static bool tensors_equal(lua_State *L, gids_tensor *a, gids_tensor *b) {
+    if (a->ndim != b->ndim) return false;
+    for (int d = 0; d < a->ndim; d++)
+        if (a->shape[d] != b->shape[d]) return false;
+    l_tensor *eq = l_newtensor(L);
+    l_check(L, gids_binary(&eq->t, GIDS_EQ, a, b));
+    l_tensor *all = l_newtensor(L);
+    l_check(L, gids_reduce(&all->t, GIDS_ALL, eq->t, 0, NULL, false));
+    bool r = pop_truth(L);
+    lua_pop(L, 1);
+    return r;
+}
+
+/* equal(a, b): same shape and every element equal (NaN is never equal). */
+static int l_equal(lua_State *L) {
+    gids_tensor *a = l_checktensor(L, 1), *b = l_checktensor(L, 2);
+    lua_pushboolean(L, tensors_equal(L, a, b));
+    return 1;
+}
+
+/* allclose(a, b, {rtol=1e-5, atol=1e-8, equal_nan=false}): |a - b| <= atol + rtol * |b|
+ * elementwise (broadcasting), with equal infinities close, as torch.allclose. */
+static int l_allclose(lua_State *L) {
+    gids_tensor *a = l_checktensor(L, 1), *b = l_checktensor(L, 2);
+    static const char *const allowed[] = {"rtol", "atol", "equal_nan", NULL};
+    l_checkopts(L, 3, "allclose", allowed);
+    double rtol = l_optnum(L, 3, "rtol", 1e-5), atol = l_optnum(L, 3, "atol", 1e-8);
+    int equal_nan = l_optbool(L, 3, "equal_nan", 0);
+    lua_settop(L, 3);
+    /* Compare in f64 so integer and bool inputs need no special case. */
+    l_tensor *x = l_newtensor(L), *y = l_newtensor(L);
+    l_check(L, gids_to_dtype(&x->t, a, GIDS_F64));
+    l_check(L, gids_to_dtype(&y->t, b, GIDS_F64));
+    l_tensor *diff = l_newtensor(L);
+    l_check(L, gids_binary(&diff->t, GIDS_SUB, x->t, y->t));
+    l_check(L, gids_unary_into(diff->t, GIDS_ABS, diff->t));
+    l_tensor *tol = l_newtensor(L);
+    l_check(L, gids_unary(&tol->t, GIDS_ABS, y->t));
+    l_check(L, gids_binary_scalar_into(tol->t, GIDS_MUL, tol->t, gids_scalar_f(rtol), false));
+    l_check(L, gids_binary_scalar_into(tol->t, GIDS_ADD, tol->t, gids_scalar_f(atol), false));
+    l_tensor *close = l_newtensor(L);
+    l_check(L, gids_binary(&close->t, GIDS_LE, diff->t, tol->t));
+    l_tensor *same = l_newtensor(L);
+    l_check(L, gids_binary(&same->t, GIDS_EQ, x->t, y->t));
+    l_tensor *ok = l_newtensor(L);
+    l_check(L, gids_binary(&ok->t, GIDS_LOGICAL_OR, close->t, same->t));
+    if (equal_nan) {
+        l_tensor *nx = l_newtensor(L), *ny = l_newtensor(L);
+        l_check(L, gids_unary(&nx->t, GIDS_ISNAN, x->t));
+        l_check(L, gids_unary(&ny->t, GIDS_ISNAN, y->t));
+        l_check(L, gids_binary_into(nx->t, GIDS_LOGICAL_AND, nx->t, ny->t));
+        l_check(L, gids_binary_into(ok->t, GIDS_LOGICAL_OR, ok->t, nx->t));
+    }
+    l_tensor *all = l_newtensor(L);
+    l_check(L, gids_reduce(&all->t, GIDS_ALL, ok->t, 0, NULL, false));
+    lua_pushboolean(L, pop_truth(L));
+    return 1;
+}
+
+/* ---------------------------------------------------------------- metamethods */
+static int mm_binop(lua_State *L) {
+    gids_binop op = (gids_binop)lua_tointeger(L, lua_upvalueindex(1));
+    push_binary(L, op, 1, 2, gids_binop_name(op));
+    return 1;
+}
+
+static int mm_idiv(lua_State *L) {
+    lua_settop(L, 2);
+    return l_floor_divide(L);
+}
+
+/* Lua passes the operand twice to __unm. */
+static int mm_unm(lua_State *L) {
+    gids_tensor *a = l_checktensor(L, 1);
+    l_tensor *out = l_newtensor(L);
+    l_check(L, gids_unary(&out->t, GIDS_NEG, a));
+    return 1;
+}
+
+/* __eq: Lua calls it only for two userdata; a non-tensor userdata is never equal. */
+static int mm_eq(lua_State *L) {
+    if (!luaL_testudata(L, 1, L_TENSOR_MT) || !luaL_testudata(L, 2, L_TENSOR_MT)) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    lua_pushboolean(L, tensors_equal(L, l_checktensor(L, 1), l_checktensor(L, 2)));
+    return 1;
+}
+
+/* The value of a number or a one-element tensor for < and <=. */
+static double order_value(lua_State *L, int i, const char *sym) {
+    if (lua_type(L, i) == LUA_TNUMBER) return (double)lua_tonumber(L, i);
+    gids_tensor *t = luaL_testudata(L, i, L_TENSOR_MT) ? l_checktensor(L, i) : NULL;
+    if (!t)
+        luaL_error(L, "Tensor %s: cannot compare a tensor with %s", sym, luaL_typename(L, i));
+    if (gids_tensor_numel(t) != 1) {
+        char buf[160];
+        gids_shape_str(t->ndim, t->shape, buf, sizeof buf);
+        luaL_error(L,
+                   "Tensor %s: only single-element tensors can be ordered, got shape %s; use "
+                   "a:%s(b) for an elementwise comparison",
+                   sym, buf, sym[1] == '=' ? "le" : "lt");
+    }
+    double v = 0;
+    l_check(L, gids_tensor_get(t, 0, &v));
+    return v;
+}
+
+static int mm_lt(lua_State *L) {
+    double a = order_value(L, 1, "<"), b = order_value(L, 2, "<");
+    lua_pushboolean(L, a < b);
+    return 1;
+}
+
+static int mm_le(lua_State *L) {
+    double a = order_value(L, 1, "<="), b = order_value(L, 2, "<=");
+    lua_pushboolean(L, a <= b);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- registration */
+/* Sets fn (on the top of the stack) as field `name` of module and methods; pops it. */
+static void set_both(lua_State *L, int module, int methods, const char *name) {
+    lua_pushvalue(L, -1);
+    lua_setfield(L, module, name);
+    lua_setfield(L, methods, name);
+}
+
+static const gids_binop binops[] = {
+    GIDS_MUL, GIDS_DIV, GIDS_POW, GIDS_MAXIMUM, GIDS_MINIMUM, GIDS_FMOD, GIDS_REMAINDER,
+    GIDS_ATAN2, GIDS_EQ, GIDS_NE, GIDS_LT, GIDS_LE, GIDS_GT, GIDS_GE, GIDS_LOGICAL_AND,
+    GIDS_LOGICAL_OR, GIDS_LOGICAL_XOR,
+};
+/* In-place forms (methods only). */
+static const gids_binop binops_[] = {
+    GIDS_MUL, GIDS_DIV, GIDS_POW, GIDS_FMOD, GIDS_REMAINDER, GIDS_ATAN2,
+};
+
+static const gids_unop unops[] = {
+    GIDS_NEG,   GIDS_ABS,    GIDS_SIGN,  GIDS_EXP,     GIDS_EXPM1,      GIDS_LOG,
+    GIDS_LOG1P, GIDS_LOG2,   GIDS_SQRT,  GIDS_RSQRT,   GIDS_SQUARE,     GIDS_RECIPROCAL,
+    GIDS_SIN,   GIDS_COS,    GIDS_TAN,   GIDS_TANH,    GIDS_SIGMOID,    GIDS_RELU,
+    GIDS_SILU,  GIDS_FLOOR,  GIDS_CEIL,  GIDS_ROUND,   GIDS_TRUNC,      GIDS_LOGICAL_NOT,
+    GIDS_ISNAN, GIDS_ISINF,  GIDS_ISFINITE,
+};
+static const gids_unop unops_[] = {
+    GIDS_NEG,   GIDS_ABS,   GIDS_SIGN, GIDS_EXP,   GIDS_EXPM1,   GIDS_LOG,    GIDS_LOG1P,
+    GIDS_LOG2,  GIDS_SQRT,  GIDS_RSQRT, GIDS_SQUARE, GIDS_RECIPROCAL, GIDS_SIN, GIDS_COS,
+    GIDS_TAN,   GIDS_TANH,  GIDS_SIGMOID, GIDS_RELU, GIDS_SILU,   GIDS_FLOOR,  GIDS_CEIL,
+    GIDS_ROUND, GIDS_TRUNC,
+};
+
+static const luaL_Reg funcs[] = {
+    {"add", l_add},
+    {"sub", l_sub},
+    {"floor_divide", l_floor_divide},
+    {"gelu", l_gelu},
+    {"leaky_relu", l_leaky_relu},
+    {"elu", l_elu},
+    {"softplus", l_softplus},
+    {"clamp", l_clamp},
+    {"where", l_where},
+    {"equal", l_equal},
+    {"allclose", l_allclose},
+    {NULL, NULL},
+};
+
+static const luaL_Reg inplace_methods[] = {
+    {"add_", l_add_},     {"sub_", l_sub_},         {"gelu_", l_gelu_},   {"leaky_relu_", l_leaky_relu_},
+    {"elu_", l_elu_},     {"clamp_", l_clamp_},     {NULL, NULL},
+};
+
+static const struct {
+    const char *name;
+    gids_binop op;
+} meta_binops[] = {
+    {"__add", GIDS_ADD}, {"__sub", GIDS_SUB},       {"__mul", GIDS_MUL},
+    {"__div", GIDS_DIV}, {"__mod", GIDS_REMAINDER}, {"__pow", GIDS_POW},
+};
+
+void l_open_elementwise(lua_State *L, int module, int methods) {
+    char name[64];
+    for (size_t i = 0; i < sizeof binops / sizeof binops[0]; i++) {
+        lua_pushinteger(L, binops[i]);
+        lua_pushcclosure(L, l_binop, 1);
+        set_both(L, module, methods, gids_binop_name(binops[i]));
+    }
+    for (size_t i = 0; i < sizeof binops_ / sizeof binops_[0]; i++) {
+        snprintf(name, sizeof name, "%s_", gids_binop_name(binops_[i]));
+        lua_pushinteger(L, binops_[i]);
+        lua_pushstring(L, name);
+        lua_pushcclosure(L, l_binop_, 2);
+        lua_setfield(L, methods, name);
+    }
+    for (size_t i = 0; i < sizeof unops / sizeof unops[0]; i++) {
+        lua_pushinteger(L, unops[i]);
+        lua_pushcclosure(L, l_unop, 1);
+        set_both(L, module, methods, gids_unop_name(unops[i]));
+    }
+    for (size_t i = 0; i < sizeof unops_ / sizeof unops_[0]; i++) {
+        snprintf(name, sizeof name, "%s_", gids_unop_name(unops_[i]));
+        lua_pushinteger(L, unops_[i]);
+        lua_pushstring(L, name);
+        lua_pushcclosure(L, l_unop_, 2);
+        lua_setfield(L, methods, name);
+    }
+    l_setfuncs(L, module, funcs);
+    l_setfuncs(L, methods, funcs);
+    l_setfuncs(L, methods, inplace_methods);
+
+    luaL_getmetatable(L, L_TENSOR_MT);
+    int mt = lua_gettop(L);
+    for (size_t i = 0; i < sizeof meta_binops / sizeof meta_binops[0]; i++) {
+        lua_pushinteger(L, meta_binops[i].op);
+        lua_pushcclosure(L, mm_binop, 1);
+        lua_setfield(L, mt, meta_binops[i].name);
+    }
+    static const luaL_Reg meta[] = {
+        {"__idiv", mm_idiv}, {"__unm", mm_unm}, {"__eq", mm_eq},
+        {"__lt", mm_lt},     {"__le", mm_le},   {NULL, NULL},
+    };
+    l_setfuncs(L, mt, meta);
+    lua_pop(L, 1);
+}

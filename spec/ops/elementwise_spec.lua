@@ -1,0 +1,412 @@
+-- elementwise_spec.lua -- arithmetic, comparisons, logical ops, math functions, activations,
+-- clamp, where, equal/allclose, in-place forms and the Tensor metamethods: values against hand
+-- computation, broadcasting, strided inputs, scalar-first forms, dtypes and error messages.
+local graphids = require "graphids"
+
+local function errors(pattern, fn, ...)
+  local args = table.pack(...)
+  assert.error_matches(function()
+    fn(table.unpack(args, 1, args.n))
+  end, pattern)
+end
+
+-- Nested tables of numbers equal within tol (relative to the expected magnitude); NaN == NaN.
+local function near(got, want, tol, path)
+  path = path or "value"
+  if type(want) == "table" then
+    assert(type(got) == "table", path .. ": expected a table, got " .. tostring(got))
+    assert(#got == #want, path .. ": length " .. #got .. ", expected " .. #want)
+    for i = 1, #want do
+      near(got[i], want[i], tol, path .. "[" .. i .. "]")
+    end
+    return
+  end
+  if want ~= want then
+    assert(got ~= got, path .. ": " .. tostring(got) .. ", expected nan")
+    return
+  end
+  local ok = got == want or math.abs(got - want) <= (tol or 0) * (1 + math.abs(want))
+  assert(ok, path .. ": " .. tostring(got) .. ", expected " .. tostring(want))
+end
+
+local nan, inf = 0 / 0, math.huge
+
+describe("binary arithmetic", function()
+  it("broadcasts a column against a row", function()
+    local col = graphids.tensor({ { 10 }, { 20 }, { 30 } })
+    local row = graphids.tensor({ 1, 2, 3, 4 })
+    local s = graphids.add(col, row)
+    assert.are.same({ 3, 4 }, s.shape)
+    assert.are.same({ { 11, 12, 13, 14 }, { 21, 22, 23, 24 }, { 31, 32, 33, 34 } }, s:totable())
+    assert.are.same(s:totable(), (row + col):totable())
+    assert.are.same({ { -9, -8, -7, -6 }, { -19, -18, -17, -16 }, { -29, -28, -27, -26 } },
+      row:sub(col):totable())
+  end)
+
+  it("reads transposed, narrowed and expanded inputs", function()
+    local a = graphids.arange(12):view(3, 4):double()
+    local t = a:t()
+    near((t + t * 10):totable(), { { 0, 44, 88 }, { 11, 55, 99 }, { 22, 66, 110 }, { 33, 77, 121 } })
+    local n = a:narrow(2, 2, 2) -- columns 2..3 (1-based)
+    local e = graphids.tensor({ { 2, -1 } }, { dtype = "f64" }):expand(3, 2)
+    near((n * e):totable(), { { 2, -2 }, { 10, -6 }, { 18, -10 } })
+    near(graphids.mul(n, e):totable(), (n * e):totable())
+  end)
+
+  it("takes numbers on either side, with the number first reversed", function()
+    local t = graphids.tensor({ 1, 2, 4 })
+    assert.are.same({ 1, 0, -2 }, (2 - t):totable())
+    assert.are.same({ -1, 0, 2 }, (t - 2):totable())
+    near((2 / t):totable(), { 2, 1, 0.5 })
+    assert.are.same({ 2, 4, 16 }, (2 ^ t):totable())
+    assert.are.same({ 1, 4, 16 }, (t ^ 2):totable())
+    assert.are.same({ 3, 4, 6 }, graphids.add(2, t):totable())
+    assert.are.same({ 1, 0, -2 }, graphids.sub(2, t):totable())
+    assert.are.same({ 0, 0, 1 }, (t // 3):totable())
+    assert.are.same({ 1, 2, 1 }, (t % 3):totable())
+    errors("add: at least one operand must be a tensor, got two numbers", graphids.add, 1, 2)
+    errors("mul: argument #2 must be a tensor or a number, got string", graphids.mul, t, "x")
+  end)
+
+  it("promotes dtypes as torch", function()
+    local i = graphids.tensor({ 3, -4 })
+    local f = graphids.tensor({ 0.5, 1.5 })
+    assert.are.equal("f32", (i + f).dtype)
+    near((i + f):totable(), { 3.5, -2.5 })
+    assert.are.equal("f32", (i / i).dtype) -- integer division is true division
+    assert.are.equal("f32", (i + 0.5).dtype)
+    assert.are.equal("i64", (i * 2).dtype)
+    assert.are.equal("f64", (f:double() + f).dtype)
+    local i32 = graphids.tensor({ 7, 8 }, { dtype = "i32" })
+    assert.are.equal("i32", (i32 + graphids.tensor(5)).dtype) -- 0-d of the same category
+    assert.are.equal("f64", (i32 + graphids.tensor(0.5, { dtype = "f64" })).dtype)
+    assert.are.equal("i64", (graphids.tensor({ true, false }) + 1).dtype)
+    assert.are.equal("bool", (graphids.tensor({ true, false }) + graphids.tensor({ true, true })).dtype)
+  end)
+
+  it("keeps integer results exact and wraps on overflow", function()
+    local big = (1 << 62)
+    assert.are.same({ big + 1, big + 2 }, (graphids.tensor({ 1, 2 }) + big):totable())
+    local m = graphids.tensor({ math.maxinteger })
+    assert.are.same({ math.mininteger }, (m + 1):totable())
+    assert.are.same({ 4, 13 }, (graphids.tensor({ 250, 3 }, { dtype = "u8" }) + 10):totable())
+  end)
+
+  it("supports alpha in add and sub", function()
+    local a = graphids.tensor({ 1, 2 })
+    local b = graphids.tensor({ 10, 20 })
+    assert.are.same({ 21, 42 }, graphids.add(a, b, { alpha = 2 }):totable())
+    assert.are.same({ -19, -38 }, a:sub(b, { alpha = 2 }):totable())
+    assert.are.same({ 7, 8 }, a:add(3, { alpha = 2 }):totable())
+    near(a:add(b, { alpha = 0.5 }):totable(), { 6, 12 })
+    errors("add: unknown option 'alpah' %(did you mean 'alpha'%?%)", graphids.add, a, b, { alpah = 2 })
+  end)
+
+  it("computes pow, maximum, minimum, fmod, remainder and atan2", function()
+    local a = graphids.tensor({ 5.5, -5.5, nan, 1 })
+    local b = graphids.tensor({ 2, 2, 1, nan })
+    near(a:fmod(b):totable(), { 1.5, -1.5, nan, nan })
+    near(a:remainder(b):totable(), { 1.5, 0.5, nan, nan })
+    near(graphids.maximum(a, b):totable(), { 5.5, 2, nan, nan })
+    near(graphids.minimum(a, b):totable(), { 2, -5.5, nan, nan })
+    near(graphids.atan2(graphids.tensor({ 1.0 }), graphids.tensor({ -1.0 })):totable(),
+      { 3 * math.pi / 4 }, 1e-6)
+    near(graphids.pow(graphids.tensor({ 2.0, 4.0 }), 0.5):totable(), { math.sqrt(2), 2 }, 1e-6)
+    local i = graphids.tensor({ 7, -7 })
+    assert.are.same({ 1, -1 }, i:fmod(2):totable())
+    assert.are.same({ 1, 1 }, i:remainder(2):totable())
+    assert.are.same({ -1, -1 }, i:remainder(-2):totable())
+    errors("remainder: integer division by zero", function() return i % 0 end)
+    errors("floor_divide: integer division by zero", function() return i // 0 end)
+    assert.are.same({ 3, -4 }, (i // 2):totable())
+    assert.are.equal("i64", (i // 2).dtype)
+    near((graphids.tensor({ 7.5, -7.5 }) // 2):totable(), { 3, -4 })
+  end)
+
+  it("rejects shapes that do not broadcast and bool subtraction", function()
+    errors("add: shapes %[2,3%] and %[4%] do not broadcast", function()
+      return graphids.zeros(2, 3) + graphids.zeros(4)
+    end)
+    errors("sub: subtraction of two bool tensors is not supported; use logical_xor", function()
+      local b = graphids.tensor({ true })
+      return b - b
+    end)
+    errors("attempt to use a freed tensor", function()
+      local t = graphids.zeros(2)
+      t:free()
+      return t + 1
+    end)
+  end)
+end)
+
+describe("comparisons and logical ops", function()
+  local a = graphids.tensor({ 1, 2, nan, 0 })
+  local b = graphids.tensor({ 1, 3, nan, -1 })
+
+  it("give bool tensors, NaN comparing false", function()
+    local cases = {
+      eq = { true, false, false, false },
+      ne = { false, true, true, true },
+      lt = { false, true, false, false },
+      le = { true, true, false, false },
+      gt = { false, false, false, true },
+      ge = { true, false, false, true },
+      logical_and = { true, true, true, false },
+      logical_or = { true, true, true, true },
+      logical_xor = { false, false, false, true },
+    }
+    for name, want in pairs(cases) do
+      local r = graphids[name](a, b)
+      assert.are.equal("bool", r.dtype, name)
+      assert.are.same(want, r:totable(), name)
+      assert.are.same(want, a[name](a, b):totable(), name)
+    end
+    assert.are.same({ true, true, true, false }, graphids.logical_not(a:eq(0)):totable())
+  end)
+
+  it("compare integer tensors with float numbers in float and accept the number first", function()
+    local i = graphids.tensor({ 1, 2, 3 })
+    assert.are.same({ true, true, false }, i:lt(2.5):totable())
+    assert.are.same({ false, false, true }, graphids.lt(2.5, i):totable())
+    assert.are.same({ false, true, false }, i:eq(2):totable())
+  end)
+end)
+
+describe("unary math", function()
+  local x = graphids.tensor({ -2.5, -0.5, 0, 0.75, 3 })
+  local xs = x:totable()
+
+  it("matches math.* for each function", function()
+    local fns = {
+      exp = math.exp, sin = math.sin, cos = math.cos, tan = math.tan, floor = math.floor,
+      ceil = math.ceil, abs = math.abs,
+      tanh = function(v) return (math.exp(v) - math.exp(-v)) / (math.exp(v) + math.exp(-v)) end,
+      expm1 = function(v) return math.exp(v) - 1 end,
+      trunc = function(v) return v >= 0 and math.floor(v) or math.ceil(v) end,
+      neg = function(v) return -v end,
+      square = function(v) return v * v end,
+      sign = function(v) return v > 0 and 1 or (v < 0 and -1 or 0) end,
+      sigmoid = function(v) return 1 / (1 + math.exp(-v)) end,
+      relu = function(v) return v > 0 and v or 0 end,
+      silu = function(v) return v / (1 + math.exp(-v)) end,
+    }
+    for name, f in pairs(fns) do
+      local want = {}
+      for i, v in ipairs(xs) do want[i] = f(v) end
+      near(graphids[name](x):totable(), want, 2e-6, name)
+      near(x[name](x):totable(), want, 2e-6, name)
+    end
+  end)
+
+  it("computes roots, logs and reciprocals", function()
+    local p = graphids.tensor({ 0.25, 1, 4, 9 }, { dtype = "f64" })
+    near(p:sqrt():totable(), { 0.5, 1, 2, 3 })
+    near(p:rsqrt():totable(), { 2, 1, 0.5, 1 / 3 }, 1e-15)
+    near(p:log():totable(), { math.log(0.25), 0, math.log(4), math.log(9) }, 1e-15)
+    near(p:log2():totable(), { -2, 0, 2, math.log(9, 2) }, 1e-15)
+    near(p:log1p():totable(), { math.log(1.25), math.log(2), math.log(5), math.log(10) }, 1e-15)
+    near(p:reciprocal():totable(), { 4, 1, 0.25, 1 / 9 }, 1e-15)
+    near(graphids.log(graphids.tensor({ 0.0, -1.0 })):totable(), { -inf, nan })
+  end)
+
+  it("rounds half to even and keeps NaN through relu", function()
+    near(graphids.tensor({ 0.5, 1.5, 2.5, -0.5, -1.5 }):round():totable(), { 0, 2, 2, -0, -2 })
+    near(graphids.tensor({ nan, -1 }):relu():totable(), { nan, 0 })
+  end)
+
+  it("gives f32 for math of integers and keeps integer dtypes for neg/abs/sign/square", function()
+    local i = graphids.tensor({ -2, 0, 3 })
+    assert.are.equal("f32", i:exp().dtype)
+    near(i:exp():totable(), { math.exp(-2), 1, math.exp(3) }, 1e-6)
+    assert.are.equal("f32", i:sqrt().dtype)
+    for _, name in ipairs({ "neg", "abs", "sign", "square", "relu", "floor" }) do
+      assert.are.equal("i64", i[name](i).dtype, name)
+    end
+    assert.are.same({ 2, 0, -3 }, (-i):totable())
+    assert.are.same({ 2, 0, 3 }, i:abs():totable())
+    assert.are.same({ -1, 0, 1 }, i:sign():totable())
+    assert.are.same({ 4, 0, 9 }, i:square():totable())
+    errors("neg: bool tensors are not supported; use logical_not", function()
+      return -graphids.tensor({ true })
+    end)
+  end)
+
+  it("tests for NaN, infinities and finite values", function()
+    local f = graphids.tensor({ inf, -inf, nan, 1 })
+    assert.are.same({ false, false, true, false }, f:isnan():totable())
+    assert.are.same({ true, true, false, false }, f:isinf():totable())
+    assert.are.same({ false, false, false, true }, graphids.isfinite(f):totable())
+    assert.are.same({ false, false }, graphids.tensor({ 1, 2 }):isnan():totable())
+    assert.are.same({ true, true }, graphids.tensor({ 1, 2 }):isfinite():totable())
+  end)
+
+  it("reads a transposed input", function()
+    local a = graphids.tensor({ { 1, 4 }, { 9, 16 } }, { dtype = "f64" })
+    near(a:t():sqrt():totable(), { { 1, 3 }, { 2, 4 } })
+  end)
+end)
+
+describe("activations", function()
+  local x = graphids.tensor({ -30, -1, 0, 0.5, 2, 30 }, { dtype = "f64" })
+
+  it("computes exact and tanh-approximated gelu", function()
+    local g = x:gelu():totable()
+    near(g[4], 0.34573123063700656, 1e-14) -- torch.nn.functional.gelu(0.5)
+    near(g[5], 1.9544997361036416, 1e-14)
+    local gt = graphids.gelu(x, { approximate = "tanh" }):totable()
+    near(gt[4], 0.5 * 0.5 * (1 + math.tanh(math.sqrt(2 / math.pi) * (0.5 + 0.044715 * 0.125))), 1e-14)
+    errors('gelu: option \'approximate\' must be "none" or "tanh", got "fast"', graphids.gelu, x,
+      { approximate = "fast" })
+  end)
+
+  it("computes softplus with beta and threshold", function()
+    local s = x:softplus():totable()
+    near(s[2], math.log(1 + math.exp(-1)), 1e-14)
+    assert.are.equal(30, s[6]) -- linear above the threshold 20
+    local s2 = graphids.softplus(x, { beta = 2, threshold = 1 }):totable()
+    near(s2[4], math.log(1 + math.exp(1)) / 2, 1e-14)
+    assert.are.equal(2, s2[5])
+    errors("softplus: beta must be non%-zero", graphids.softplus, x, { beta = 0 })
+    errors("softplus: unknown option 'betta'", graphids.softplus, x, { betta = 1 })
+  end)
+
+  it("computes leaky_relu and elu with their parameters", function()
+    near(x:leaky_relu():totable(), { -0.3, -0.01, 0, 0.5, 2, 30 }, 1e-15)
+    near(graphids.leaky_relu(x, 0.1):totable(), { -3, -0.1, 0, 0.5, 2, 30 }, 1e-15)
+    near(x:elu():totable()[2], math.exp(-1) - 1, 1e-15)
+    near(graphids.elu(x, 2):totable()[2], 2 * (math.exp(-1) - 1), 1e-15)
+    errors("leaky_relu: negative_slope %(argument #2%) must be a number, got string",
+      graphids.leaky_relu, x, "x")
+  end)
+end)
+
+describe("clamp", function()
+  local x = graphids.tensor({ -3, -1, 0.5, 2, nan })
+
+  it("limits to min and max, a nil bound being absent", function()
+    near(x:clamp(-1, 1):totable(), { -1, -1, 0.5, 1, nan })
+    near(x:clamp(nil, 1):totable(), { -3, -1, 0.5, 1, nan })
+    near(x:clamp(0):totable(), { 0, 0, 0.5, 2, nan })
+    near(graphids.clamp(x, 5, 1):totable(), { 1, 1, 1, 1, nan }) -- min > max gives max
+    errors("clamp: at least one of min and max must be given", graphids.clamp, x)
+    errors("clamp: min %(argument #2%) must be a number or nil, got string", graphids.clamp, x, "0")
+  end)
+
+  it("keeps integer dtypes for integer bounds", function()
+    local i = graphids.tensor({ -5, 0, 5, 10 })
+    assert.are.equal("i64", i:clamp(0, 6).dtype)
+    assert.are.same({ 0, 0, 5, 6 }, i:clamp(0, 6):totable())
+    assert.are.equal("f32", i:clamp(0.5).dtype)
+  end)
+end)
+
+describe("where", function()
+  it("selects with broadcasting and numbers", function()
+    local c = graphids.tensor({ { true }, { false }, { true } })
+    local a = graphids.tensor({ 1.0, 2, 3, 4 })
+    local r = graphids.where(c, a, -1)
+    assert.are.equal("f32", r.dtype)
+    assert.are.same({ { 1, 2, 3, 4 }, { -1, -1, -1, -1 }, { 1, 2, 3, 4 } }, r:totable())
+    local i = graphids.arange(12):view(3, 4)
+    assert.are.same({ { 0, 1, 2, 3 }, { 0, 0, 0, 0 }, { 8, 9, 10, 11 } }, graphids.where(c, i, 0):totable())
+    assert.are.equal("i64", graphids.where(c, i, 0).dtype)
+    assert.are.equal("f32", graphids.where(c, i, 0.5).dtype)
+    assert.are.same({ 1, 0 }, c:view(3):narrow(1, 1, 2):where(1, 0):totable())
+  end)
+
+  it("requires a bool condition and broadcastable shapes", function()
+    local a = graphids.tensor({ 1.0, 2 })
+    errors("where: condition must be bool %(or u8%), got f32", graphids.where, a, a, a)
+    errors("where:", graphids.where, graphids.tensor({ true, false }), a, graphids.zeros(3))
+  end)
+end)
+
+describe("in-place ops", function()
+  it("write into the tensor and return it", function()
+    local a = graphids.tensor({ 1.0, 2, 3 })
+    local r = a:add_(1)
+    assert.are.equal(a, r)
+    assert.are.same({ 2, 3, 4 }, a:totable())
+    a:mul_(graphids.tensor({ 2.0, 2, 2 })):sub_(1, { alpha = 3 })
+    assert.are.same({ 1, 3, 5 }, a:totable())
+    a:div_(2)
+    near(a:totable(), { 0.5, 1.5, 2.5 })
+    a:neg_():exp_()
+    near(a:totable(), { math.exp(-0.5), math.exp(-1.5), math.exp(-2.5) }, 1e-6)
+    a:clamp_(0.1, 0.3)
+    near(a:totable(), { 0.3, 0.22313016, 0.1 }, 1e-6)
+    a:relu_():sigmoid_():tanh_():sqrt_()
+    assert.are.equal(3, #a:totable())
+    local b = graphids.tensor({ -2.0, 3 })
+    b:leaky_relu_(0.5)
+    assert.are.same({ -1, 3 }, b:totable())
+    b:pow_(2):fmod_(5)
+    assert.are.same({ 1, 4 }, b:totable())
+  end)
+
+  it("handle aliasing between the output and a transposed input", function()
+    local a = graphids.arange(4):view(2, 2):float()
+    a:add_(a:t())
+    assert.are.same({ { 0, 3 }, { 3, 6 } }, a:totable())
+  end)
+
+  it("write through a strided view into its base", function()
+    local base = graphids.zeros(2, 3)
+    base:narrow(2, 2, 2):add_(5)
+    assert.are.same({ { 0, 5, 5 }, { 0, 5, 5 } }, base:totable())
+  end)
+
+  it("refuse results that the tensor's dtype cannot hold", function()
+    local i = graphids.tensor({ 1, 2 })
+    errors("div: result dtype f32 cannot be written into an output of dtype i64", function()
+      i:div_(2)
+    end)
+    errors("exp: result dtype f32 cannot be written", function() i:exp_() end)
+    errors("clamp_: the result has dtype f32 and cannot be written in place into a tensor of dtype i64",
+      function() i:clamp_(0.5) end)
+    errors("add: output has shape %[2%], expected the broadcast shape %[3,2%]", function()
+      i:add_(graphids.zeros(3, 2))
+    end)
+    assert.are.same({ 1, 2 }, i:totable())
+  end)
+end)
+
+describe("equal, allclose and comparison metamethods", function()
+  it("compare whole tensors", function()
+    local a = graphids.tensor({ { 1, 2 }, { 3, 4 } })
+    assert.is_true(graphids.equal(a, a:clone()))
+    assert.is_true(a == a:clone())
+    assert.is_true(a:equal(a:double()))
+    assert.is_false(a == a:t())
+    assert.is_false(a == a:view(4))
+    assert.is_false(graphids.equal(graphids.tensor({ nan }), graphids.tensor({ nan })))
+  end)
+
+  it("check closeness with tolerances", function()
+    local a = graphids.tensor({ 1.0, 2.0, inf })
+    local b = graphids.tensor({ 1.0 + 1e-6, 2.0, inf }, { dtype = "f64" })
+    assert.is_true(graphids.allclose(a, b))
+    assert.is_false(a:allclose(b + 1e-3))
+    assert.is_true(a:allclose(b + 1e-3, { atol = 1e-2 }))
+    assert.is_true(a:allclose(b * 1.001, { rtol = 1e-2 }))
+    local n = graphids.tensor({ nan, 1 })
+    assert.is_false(n:allclose(n))
+    assert.is_true(n:allclose(n, { equal_nan = true }))
+    assert.is_true(graphids.tensor({ 1, 2 }):allclose(graphids.tensor({ 1.0, 2.0 })))
+    errors("allclose: unknown option 'tol'", graphids.allclose, a, b, { tol = 1 })
+  end)
+
+  it("order single-element tensors and refuse larger ones", function()
+    local s = graphids.tensor(3.0)
+    assert.is_true(s < 4)
+    assert.is_true(2 < s)
+    assert.is_true(s <= 3)
+    assert.is_false(s <= graphids.tensor({ 2.5 }))
+    errors("only single%-element tensors can be ordered, got shape %[2%]; use a:lt%(b%)", function()
+      return graphids.tensor({ 1, 2 }) < graphids.tensor({ 3, 4 })
+    end)
+    errors("use a:le%(b%)", function()
+      return graphids.tensor({ 1, 2 }) <= 5
+    end)
+  end)
+end)
