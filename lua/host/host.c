@@ -75,8 +75,10 @@ static int open_state(lua_State *L) {
     lua_setfield(L, -2, "graphids.core");
     lua_pop(L, 1);
     char dir[PATH_MAX];
-    if (stdlib_dir(dir, sizeof dir) != NULL) {
-        lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", dir, dir);
+    char *real = stdlib_dir(dir, sizeof dir) != NULL ? realpath(dir, NULL) : NULL;
+    if (real != NULL) {
+        lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", real, real);
+        free(real);
         prepend_path(L, "path", lua_tostring(L, -1));
         lua_pop(L, 1);
     }
