@@ -196,7 +196,7 @@ static gids_status seg_check(const char *op, const gids_tensor *src, const gids_
 
 /* ---------------------------------------------------------------- row blocks */
 
-static void load_f64(const void *p, gids_dtype dt, int64_t w, double *d) {
+static inline void load_f64(const void *p, gids_dtype dt, int64_t w, double *d) {
     switch (dt) {
     case GIDS_F32:
         for (int64_t c = 0; c < w; c++) d[c] = ((const float *)p)[c];
@@ -208,7 +208,7 @@ static void load_f64(const void *p, gids_dtype dt, int64_t w, double *d) {
     }
 }
 
-static void store_f64(void *p, gids_dtype dt, int64_t w, const double *d) {
+static inline void store_f64(void *p, gids_dtype dt, int64_t w, const double *d) {
     switch (dt) {
     case GIDS_F32:
         for (int64_t c = 0; c < w; c++) ((float *)p)[c] = (float)d[c];
@@ -268,10 +268,9 @@ static inline char *out_ahead(const seg_job *j, int64_t k, int64_t c0) {
 }
 
 /* NaN wins (and then stays) as in max_dim; ties keep the earlier row. */
-static inline bool better_f64(gids_segop op, double x, double m) {
-    if (m != m) return false;
-    if (x != x) return true;
-    return op == GIDS_SEG_MAX ? x > m : x < m;
+static inline bool better_f64(bool max, double x, double m) {
+    /* Non-short-circuit operators: no branches, so the column loop becomes selects. */
+    return (m == m) & ((x != x) | (max ? x > m : x < m));
 }
 
 static void reduce_float(const seg_job *j, int64_t s) {
@@ -293,6 +292,7 @@ static void reduce_float(const seg_job *j, int64_t s) {
                 for (int64_t c = 0; c < w; c++) acc[c] /= (double)(hi - lo);
         } else {
             int64_t r = row_at(j, lo);
+            bool mx = j->op == GIDS_SEG_MAX;
             __builtin_prefetch(row_ahead(j, lo, c0));
             load_f64(src_row(j, r, c0), j->dt, w, acc);
             for (int64_t c = 0; c < w; c++) am[c] = r;
@@ -300,8 +300,11 @@ static void reduce_float(const seg_job *j, int64_t s) {
                 __builtin_prefetch(row_ahead(j, k, c0));
                 r = row_at(j, k);
                 load_f64(src_row(j, r, c0), j->dt, w, x);
-                for (int64_t c = 0; c < w; c++)
-                    if (better_f64(j->op, x[c], acc[c])) acc[c] = x[c], am[c] = r;
+                for (int64_t c = 0; c < w; c++) {
+                    bool t = better_f64(mx, x[c], acc[c]);
+                    acc[c] = t ? x[c] : acc[c];
+                    am[c] = t ? r : am[c];
+                }
             }
         }
         store_f64(j->out + (s * j->C + c0) * j->esz, j->dt, w, acc);
@@ -358,8 +361,7 @@ static void softmax_segment(const seg_job *j, int64_t s) {
             __builtin_prefetch(row_ahead(j, k, c0));
             __builtin_prefetch(out_ahead(j, k, c0), 1);
             load_f64(src_row(j, row_at(j, k), c0), j->dt, w, x);
-            for (int64_t c = 0; c < w; c++)
-                if (better_f64(GIDS_SEG_MAX, x[c], m[c])) m[c] = x[c];
+            for (int64_t c = 0; c < w; c++) m[c] = better_f64(true, x[c], m[c]) ? x[c] : m[c];
         }
         for (int64_t c = 0; c < w; c++) sum[c] = 0.0;
         for (int64_t k = lo; k < hi; k++) {

@@ -308,7 +308,7 @@ static gids_status sort_lanes(const char *op, gids_tensor **values, gids_tensor 
                         descending,
                         v ? gids_tensor_data(v) : NULL,
                         ix ? gids_tensor_data(ix) : NULL};
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(nt) if (nt > 1)
         {
             uint64_t *mine = scratch + (int64_t)omp_get_thread_num() * 4 * m.n;
 #pragma omp for schedule(static)
