@@ -28,11 +28,15 @@ static gids_tensor *operand(lua_State *L, int i, gids_scalar *s, const char *fna
 static void push_binary(lua_State *L, gids_binop op, int ix, int iy, const char *fname) {
     gids_scalar sx = gids_scalar_i(0), sy = gids_scalar_i(0);
     gids_tensor *a = operand(L, ix, &sx, fname), *b = operand(L, iy, &sy, fname);
-    if (!a && !b) luaL_error(L, "%s: at least one operand must be a tensor, got two numbers", fname);
+    if (!a && !b)
+        luaL_error(L, "%s: at least one operand must be a tensor, got two numbers", fname);
     l_tensor *out = l_newtensor(L);
-    if (a && b) l_check(L, gids_binary(&out->t, op, a, b));
-    else if (a) l_check(L, gids_binary_scalar(&out->t, op, a, sy, false));
-    else l_check(L, gids_binary_scalar(&out->t, op, b, sx, true));
+    if (a && b)
+        l_check(L, gids_binary(&out->t, op, a, b));
+    else if (a)
+        l_check(L, gids_binary_scalar(&out->t, op, a, sy, false));
+    else
+        l_check(L, gids_binary_scalar(&out->t, op, b, sx, true));
 }
 
 /* Writes a op y into a (the tensor at 1); leaves a on the top of the stack. */
@@ -40,8 +44,10 @@ static void binary_inplace(lua_State *L, gids_binop op, int iy, const char *fnam
     gids_tensor *a = l_checktensor(L, 1);
     gids_scalar sy = gids_scalar_i(0);
     gids_tensor *b = operand(L, iy, &sy, fname);
-    if (b) l_check(L, gids_binary_into(a, op, a, b));
-    else l_check(L, gids_binary_scalar_into(a, op, a, sy, false));
+    if (b)
+        l_check(L, gids_binary_into(a, op, a, b));
+    else
+        l_check(L, gids_binary_scalar_into(a, op, a, sy, false));
     lua_pushvalue(L, 1);
 }
 
@@ -147,7 +153,8 @@ static int l_floor_divide(lua_State *L) {
     l_checkopts(L, 3, fname, no_opts);
     gids_scalar sx = gids_scalar_i(0), sy = gids_scalar_i(0);
     gids_tensor *a = operand(L, 1, &sx, fname), *b = operand(L, 2, &sy, fname);
-    if (!a && !b) luaL_error(L, "%s: at least one operand must be a tensor, got two numbers", fname);
+    if (!a && !b)
+        luaL_error(L, "%s: at least one operand must be a tensor, got two numbers", fname);
     if (is_float_operand(a, sx) || is_float_operand(b, sy)) {
         push_binary(L, GIDS_DIV, 1, 2, fname);
         gids_tensor *q = l_checktensor(L, -1);
@@ -176,9 +183,12 @@ static int l_floor_divide(lua_State *L) {
         l_check(L, gids_to_dtype(&fb->t, b, GIDS_F64));
     }
     l_tensor *q = l_newtensor(L);
-    if (a && b) l_check(L, gids_binary(&q->t, GIDS_DIV, fa->t, fb->t));
-    else if (a) l_check(L, gids_binary_scalar(&q->t, GIDS_DIV, fa->t, gids_scalar_f((double)sy.i), false));
-    else l_check(L, gids_binary_scalar(&q->t, GIDS_DIV, fb->t, gids_scalar_f((double)sx.i), true));
+    if (a && b)
+        l_check(L, gids_binary(&q->t, GIDS_DIV, fa->t, fb->t));
+    else if (a)
+        l_check(L, gids_binary_scalar(&q->t, GIDS_DIV, fa->t, gids_scalar_f((double)sy.i), false));
+    else
+        l_check(L, gids_binary_scalar(&q->t, GIDS_DIV, fb->t, gids_scalar_f((double)sx.i), true));
     l_check(L, gids_unary_into(q->t, GIDS_FLOOR, q->t));
     l_tensor *out = l_newtensor(L);
     l_check(L, gids_to_dtype(&out->t, q->t, dt));
@@ -212,7 +222,8 @@ static int gelu_common(lua_State *L, bool inplace) {
     l_checkopts(L, 2, fname, allowed);
     const char *approx = l_optstr(L, 2, "approximate", "none");
     gids_unop op = GIDS_GELU;
-    if (strcmp(approx, "tanh") == 0) op = GIDS_GELU_TANH;
+    if (strcmp(approx, "tanh") == 0)
+        op = GIDS_GELU_TANH;
     else if (strcmp(approx, "none") != 0)
         luaL_error(L, "%s: option 'approximate' must be \"none\" or \"tanh\", got \"%s\"", fname,
                    approx);
@@ -226,16 +237,21 @@ static int gelu_common(lua_State *L, bool inplace) {
     return 1;
 }
 
-static int l_gelu(lua_State *L) { return gelu_common(L, false); }
-static int l_gelu_(lua_State *L) { return gelu_common(L, true); }
+static int l_gelu(lua_State *L) {
+    return gelu_common(L, false);
+}
+static int l_gelu_(lua_State *L) {
+    return gelu_common(L, true);
+}
 
 /* The result r of a parameterised op on the tensor at 1 is copied back into it (r must keep
  * its dtype: an integer tensor cannot hold a float activation in place). */
 static int finish_inplace(lua_State *L, const char *fname) {
     gids_tensor *a = l_checktensor(L, 1), *r = l_checktensor(L, -1);
     if (r->dtype != a->dtype)
-        luaL_error(L, "%s: the result has dtype %s and cannot be written in place into a tensor of "
-                      "dtype %s",
+        luaL_error(L,
+                   "%s: the result has dtype %s and cannot be written in place into a tensor of "
+                   "dtype %s",
                    fname, gids_dtype_name(r->dtype), gids_dtype_name(a->dtype));
     l_check(L, gids_copy_(a, r));
     lua_pushvalue(L, 1);
@@ -260,8 +276,12 @@ static int leaky_common(lua_State *L, bool inplace) {
     return inplace ? finish_inplace(L, fname) : 1;
 }
 
-static int l_leaky_relu(lua_State *L) { return leaky_common(L, false); }
-static int l_leaky_relu_(lua_State *L) { return leaky_common(L, true); }
+static int l_leaky_relu(lua_State *L) {
+    return leaky_common(L, false);
+}
+static int l_leaky_relu_(lua_State *L) {
+    return leaky_common(L, true);
+}
 
 /* elu(x, alpha=1) */
 static int elu_common(lua_State *L, bool inplace) {
@@ -273,8 +293,12 @@ static int elu_common(lua_State *L, bool inplace) {
     return inplace ? finish_inplace(L, fname) : 1;
 }
 
-static int l_elu(lua_State *L) { return elu_common(L, false); }
-static int l_elu_(lua_State *L) { return elu_common(L, true); }
+static int l_elu(lua_State *L) {
+    return elu_common(L, false);
+}
+static int l_elu_(lua_State *L) {
+    return elu_common(L, true);
+}
 
 /* softplus(x, {beta=1, threshold=20}) */
 static int l_softplus(lua_State *L) {
@@ -298,16 +322,22 @@ static int clamp_common(lua_State *L, bool inplace) {
         if (lua_type(L, i) != LUA_TNUMBER)
             luaL_error(L, "%s: %s (argument #%d) must be a number or nil, got %s", fname,
                        i == 2 ? "min" : "max", i, luaL_typename(L, i));
-        if (i == 2) plo = (lo = l_checkscalar(L, i), &lo);
-        else phi = (hi = l_checkscalar(L, i), &hi);
+        if (i == 2)
+            plo = (lo = l_checkscalar(L, i), &lo);
+        else
+            phi = (hi = l_checkscalar(L, i), &hi);
     }
     l_tensor *out = l_newtensor(L);
     l_check(L, gids_clamp(&out->t, a, plo, phi));
     return inplace ? finish_inplace(L, fname) : 1;
 }
 
-static int l_clamp(lua_State *L) { return clamp_common(L, false); }
-static int l_clamp_(lua_State *L) { return clamp_common(L, true); }
+static int l_clamp(lua_State *L) {
+    return clamp_common(L, false);
+}
+static int l_clamp_(lua_State *L) {
+    return clamp_common(L, true);
+}
 
 /* The value at i as a tensor (BORROW): a tensor as is, a number as a 0-d tensor of the dtype a
  * Python scalar would take next to `other` (NULL: i64 for integers, f32 for floats). */
@@ -443,8 +473,7 @@ static int mm_eq(lua_State *L) {
 static double order_value(lua_State *L, int i, const char *sym) {
     if (lua_type(L, i) == LUA_TNUMBER) return (double)lua_tonumber(L, i);
     gids_tensor *t = luaL_testudata(L, i, L_TENSOR_MT) ? l_checktensor(L, i) : NULL;
-    if (!t)
-        luaL_error(L, "Tensor %s: cannot compare a tensor with %s", sym, luaL_typename(L, i));
+    if (!t) luaL_error(L, "Tensor %s: cannot compare a tensor with %s", sym, luaL_typename(L, i));
     if (gids_tensor_numel(t) != 1) {
         char buf[160];
         gids_shape_str(t->ndim, t->shape, buf, sizeof buf);
@@ -479,9 +508,9 @@ static void set_both(lua_State *L, int module, int methods, const char *name) {
 }
 
 static const gids_binop binops[] = {
-    GIDS_MUL, GIDS_DIV, GIDS_POW, GIDS_MAXIMUM, GIDS_MINIMUM, GIDS_FMOD, GIDS_REMAINDER,
-    GIDS_ATAN2, GIDS_EQ, GIDS_NE, GIDS_LT, GIDS_LE, GIDS_GT, GIDS_GE, GIDS_LOGICAL_AND,
-    GIDS_LOGICAL_OR, GIDS_LOGICAL_XOR,
+    GIDS_MUL,       GIDS_DIV,   GIDS_POW,         GIDS_MAXIMUM,    GIDS_MINIMUM,     GIDS_FMOD,
+    GIDS_REMAINDER, GIDS_ATAN2, GIDS_EQ,          GIDS_NE,         GIDS_LT,          GIDS_LE,
+    GIDS_GT,        GIDS_GE,    GIDS_LOGICAL_AND, GIDS_LOGICAL_OR, GIDS_LOGICAL_XOR,
 };
 /* In-place forms (methods only). */
 static const gids_binop binops_[] = {
@@ -489,17 +518,17 @@ static const gids_binop binops_[] = {
 };
 
 static const gids_unop unops[] = {
-    GIDS_NEG,   GIDS_ABS,    GIDS_SIGN,  GIDS_EXP,     GIDS_EXPM1,      GIDS_LOG,
-    GIDS_LOG1P, GIDS_LOG2,   GIDS_SQRT,  GIDS_RSQRT,   GIDS_SQUARE,     GIDS_RECIPROCAL,
-    GIDS_SIN,   GIDS_COS,    GIDS_TAN,   GIDS_TANH,    GIDS_SIGMOID,    GIDS_RELU,
-    GIDS_SILU,  GIDS_FLOOR,  GIDS_CEIL,  GIDS_ROUND,   GIDS_TRUNC,      GIDS_LOGICAL_NOT,
-    GIDS_ISNAN, GIDS_ISINF,  GIDS_ISFINITE,
+    GIDS_NEG,   GIDS_ABS,   GIDS_SIGN,     GIDS_EXP,   GIDS_EXPM1,   GIDS_LOG,
+    GIDS_LOG1P, GIDS_LOG2,  GIDS_SQRT,     GIDS_RSQRT, GIDS_SQUARE,  GIDS_RECIPROCAL,
+    GIDS_SIN,   GIDS_COS,   GIDS_TAN,      GIDS_TANH,  GIDS_SIGMOID, GIDS_RELU,
+    GIDS_SILU,  GIDS_FLOOR, GIDS_CEIL,     GIDS_ROUND, GIDS_TRUNC,   GIDS_LOGICAL_NOT,
+    GIDS_ISNAN, GIDS_ISINF, GIDS_ISFINITE,
 };
 static const gids_unop unops_[] = {
-    GIDS_NEG,   GIDS_ABS,   GIDS_SIGN, GIDS_EXP,   GIDS_EXPM1,   GIDS_LOG,    GIDS_LOG1P,
-    GIDS_LOG2,  GIDS_SQRT,  GIDS_RSQRT, GIDS_SQUARE, GIDS_RECIPROCAL, GIDS_SIN, GIDS_COS,
-    GIDS_TAN,   GIDS_TANH,  GIDS_SIGMOID, GIDS_RELU, GIDS_SILU,   GIDS_FLOOR,  GIDS_CEIL,
-    GIDS_ROUND, GIDS_TRUNC,
+    GIDS_NEG,   GIDS_ABS,   GIDS_SIGN, GIDS_EXP,   GIDS_EXPM1,   GIDS_LOG,
+    GIDS_LOG1P, GIDS_LOG2,  GIDS_SQRT, GIDS_RSQRT, GIDS_SQUARE,  GIDS_RECIPROCAL,
+    GIDS_SIN,   GIDS_COS,   GIDS_TAN,  GIDS_TANH,  GIDS_SIGMOID, GIDS_RELU,
+    GIDS_SILU,  GIDS_FLOOR, GIDS_CEIL, GIDS_ROUND, GIDS_TRUNC,
 };
 
 static const luaL_Reg funcs[] = {
@@ -518,8 +547,8 @@ static const luaL_Reg funcs[] = {
 };
 
 static const luaL_Reg inplace_methods[] = {
-    {"add_", l_add_},     {"sub_", l_sub_},         {"gelu_", l_gelu_},   {"leaky_relu_", l_leaky_relu_},
-    {"elu_", l_elu_},     {"clamp_", l_clamp_},     {NULL, NULL},
+    {"add_", l_add_}, {"sub_", l_sub_},     {"gelu_", l_gelu_}, {"leaky_relu_", l_leaky_relu_},
+    {"elu_", l_elu_}, {"clamp_", l_clamp_}, {NULL, NULL},
 };
 
 static const struct {

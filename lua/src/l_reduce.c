@@ -79,13 +79,19 @@ static int var_common(lua_State *L, bool take_sqrt) {
     lua_Integer correction = l_optint(L, opts, "correction", unbiased ? 1 : 0);
     bool keepdim = l_optbool(L, opts, "keepdim", 0);
     l_tensor *out = l_newtensor(L);
-    if (take_sqrt) l_check(L, gids_std(&out->t, a, nd, dims, (int64_t)correction, keepdim));
-    else l_check(L, gids_var(&out->t, a, nd, dims, (int64_t)correction, keepdim));
+    if (take_sqrt)
+        l_check(L, gids_std(&out->t, a, nd, dims, (int64_t)correction, keepdim));
+    else
+        l_check(L, gids_var(&out->t, a, nd, dims, (int64_t)correction, keepdim));
     return 1;
 }
 
-static int l_var(lua_State *L) { return var_common(L, false); }
-static int l_std(lua_State *L) { return var_common(L, true); }
+static int l_var(lua_State *L) {
+    return var_common(L, false);
+}
+static int l_std(lua_State *L) {
+    return var_common(L, true);
+}
 
 /* norm(t, p=2, dims?, {keepdim=false}); p may be a number (math.huge for the max norm) or
  * "fro" (2), "inf", "-inf". */
@@ -97,10 +103,14 @@ static int l_norm(lua_State *L) {
         p = (double)lua_tonumber(L, 2);
     } else if (ptype == LUA_TSTRING) {
         const char *s = lua_tostring(L, 2);
-        if (strcmp(s, "fro") == 0) p = 2;
-        else if (strcmp(s, "inf") == 0) p = INFINITY;
-        else if (strcmp(s, "-inf") == 0) p = -INFINITY;
-        else luaL_error(L, "norm: p must be a number, \"fro\", \"inf\" or \"-inf\", got \"%s\"", s);
+        if (strcmp(s, "fro") == 0)
+            p = 2;
+        else if (strcmp(s, "inf") == 0)
+            p = INFINITY;
+        else if (strcmp(s, "-inf") == 0)
+            p = -INFINITY;
+        else
+            luaL_error(L, "norm: p must be a number, \"fro\", \"inf\" or \"-inf\", got \"%s\"", s);
     } else if (ptype != LUA_TNONE && ptype != LUA_TNIL) {
         luaL_error(L, "norm: p (argument #2) must be a number or a string, got %s",
                    luaL_typename(L, 2));
@@ -139,31 +149,45 @@ static int extreme_common(lua_State *L, bool is_max) {
     bool keepdim = l_optbool(L, 3, "keepdim", 0);
     l_tensor *values = l_newtensor(L);
     l_tensor *indices = l_newtensor(L);
-    if (is_max) l_check(L, gids_max_dim(&values->t, &indices->t, a, dim, keepdim));
-    else l_check(L, gids_min_dim(&values->t, &indices->t, a, dim, keepdim));
+    if (is_max)
+        l_check(L, gids_max_dim(&values->t, &indices->t, a, dim, keepdim));
+    else
+        l_check(L, gids_min_dim(&values->t, &indices->t, a, dim, keepdim));
     return 2;
 }
 
-static int l_max(lua_State *L) { return extreme_common(L, true); }
-static int l_min(lua_State *L) { return extreme_common(L, false); }
+static int l_max(lua_State *L) {
+    return extreme_common(L, true);
+}
+static int l_min(lua_State *L) {
+    return extreme_common(L, false);
+}
 
 /* argmax/argmin(t, dim?, {keepdim}): without dim, the position in the flattened tensor. */
 static int arg_common(lua_State *L, bool is_max) {
     const char *fname = is_max ? "argmax" : "argmin";
     gids_tensor *a = l_checktensor(L, 1);
     int dim = GIDS_ALL_DIMS, opts = 3;
-    if (lua_type(L, 2) == LUA_TTABLE) opts = 2;
-    else if (!lua_isnoneornil(L, 2)) dim = l_checkdim(L, 2, a->ndim, 0, fname);
+    if (lua_type(L, 2) == LUA_TTABLE)
+        opts = 2;
+    else if (!lua_isnoneornil(L, 2))
+        dim = l_checkdim(L, 2, a->ndim, 0, fname);
     l_checkopts(L, opts, fname, keepdim_opts);
     bool keepdim = l_optbool(L, opts, "keepdim", 0);
     l_tensor *out = l_newtensor(L);
-    if (is_max) l_check(L, gids_argmax(&out->t, a, dim, keepdim));
-    else l_check(L, gids_argmin(&out->t, a, dim, keepdim));
+    if (is_max)
+        l_check(L, gids_argmax(&out->t, a, dim, keepdim));
+    else
+        l_check(L, gids_argmin(&out->t, a, dim, keepdim));
     return 1;
 }
 
-static int l_argmax(lua_State *L) { return arg_common(L, true); }
-static int l_argmin(lua_State *L) { return arg_common(L, false); }
+static int l_argmax(lua_State *L) {
+    return arg_common(L, true);
+}
+static int l_argmin(lua_State *L) {
+    return arg_common(L, false);
+}
 
 /* softmax/log_softmax/cumsum/cumprod(t, dim): the upvalue indexes this table. */
 static const struct {
@@ -190,8 +214,8 @@ static int l_along(lua_State *L) {
 }
 
 static const luaL_Reg funcs[] = {
-    {"var", l_var},       {"std", l_std},       {"norm", l_norm},     {"max", l_max},
-    {"min", l_min},       {"argmax", l_argmax}, {"argmin", l_argmin}, {NULL, NULL},
+    {"var", l_var}, {"std", l_std},       {"norm", l_norm},     {"max", l_max},
+    {"min", l_min}, {"argmax", l_argmax}, {"argmin", l_argmin}, {NULL, NULL},
 };
 
 void l_open_reduce(lua_State *L, int module, int methods) {

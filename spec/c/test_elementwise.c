@@ -419,8 +419,8 @@ TEST(unary_float_ops_match_libm) {
         gids_unop op;
         double (*f)(double);
     } cases[] = {
-        {GIDS_EXP, exp},   {GIDS_EXPM1, expm1}, {GIDS_SIN, sin},     {GIDS_COS, cos},
-        {GIDS_TAN, tan},   {GIDS_TANH, tanh},   {GIDS_FLOOR, floor}, {GIDS_CEIL, ceil},
+        {GIDS_EXP, exp},     {GIDS_EXPM1, expm1}, {GIDS_SIN, sin},     {GIDS_COS, cos},
+        {GIDS_TAN, tan},     {GIDS_TANH, tanh},   {GIDS_FLOOR, floor}, {GIDS_CEIL, ceil},
         {GIDS_TRUNC, trunc}, {GIDS_ABS, fabs},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
@@ -691,7 +691,8 @@ TEST(where_selects_with_broadcasting) {
     check_values(o, 12, w2);
     gids_tensor_release(o);
     o = NULL;
-    CHECK_ERR(gids_where(&o, a, a, a), GIDS_EDTYPE, "where: condition must be bool (or u8), got f32");
+    CHECK_ERR(gids_where(&o, a, a, a), GIDS_EDTYPE,
+              "where: condition must be bool (or u8), got f32");
     int64_t s2 = 2;
     gids_tensor *bad = NULL;
     CHECK_OK(gids_zeros(&bad, GIDS_F32, GIDS_DEVICE_CPU, 1, &s2));

@@ -36,7 +36,8 @@ static void check_values(const gids_tensor *t, int n, const double *want, double
     if (!t) return;
     for (int i = 0; i < n && i < gids_tensor_numel(t); i++) {
         double g = at(t, i);
-        bool ok = isnan(want[i]) ? isnan(g) : (g == want[i] || fabs(g - want[i]) <= tol * (1 + fabs(want[i])));
+        bool ok = isnan(want[i]) ? isnan(g)
+                                 : (g == want[i] || fabs(g - want[i]) <= tol * (1 + fabs(want[i])));
         if (!ok) CHECK_FAIL_("element %d = %.12g, expected %.12g", i, g, want[i]);
     }
 }
@@ -238,7 +239,8 @@ TEST(dim_list_errors) {
     int dup[2] = {1, -1}, bad[1] = {2};
     CHECK_ERR(gids_reduce(&o, GIDS_SUM, a, 2, dup, false), GIDS_EINVAL,
               "sum: dim -1 appears more than once in the dim list");
-    CHECK_ERR(gids_reduce(&o, GIDS_MEAN, a, 1, bad, false), GIDS_EINDEX, "mean: dim 2 out of range");
+    CHECK_ERR(gids_reduce(&o, GIDS_MEAN, a, 1, bad, false), GIDS_EINDEX,
+              "mean: dim 2 out of range");
     CHECK_ERR(gids_var(&o, a, 1, bad, 1, false), GIDS_EINDEX, "var: dim 2 out of range");
     CHECK_ERR(gids_max_dim(&o, NULL, a, 5, false), GIDS_EINDEX, "max: dim 5 out of range");
     CHECK_ERR(gids_softmax(&o, a, -3), GIDS_EINDEX, "softmax: dim -3 out of range");
@@ -344,8 +346,8 @@ TEST(norms_for_each_p) {
         double p;
         double w[2];
     } cases[] = {
-        {2, {5, 3}},      {1, {7, 5}},        {INFINITY, {4, 2}},
-        {-INFINITY, {0, 1}}, {0, {2, 3}},     {3, {cbrt(91.0), cbrt(17.0)}},
+        {2, {5, 3}},         {1, {7, 5}}, {INFINITY, {4, 2}},
+        {-INFINITY, {0, 1}}, {0, {2, 3}}, {3, {cbrt(91.0), cbrt(17.0)}},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         CHECK_OK(gids_norm(&o, a, cases[k].p, 1, d1, false));

@@ -31,7 +31,7 @@ ACT_FLOAT(leaky_relu, x_ > 0 ? x_ : x_ * p0)
 /* p0 = alpha. */
 ACT_FLOAT(elu, x_ > 0 ? x_ : p0 * expm1(x_))
 /* p0 = beta, p1 = threshold: linear where beta * x exceeds the threshold. */
-ACT_FLOAT(softplus, x_ * p0 > p1 ? x_ : log1p(exp(x_ * p0)) / p0)
+ACT_FLOAT(softplus, x_ *p0 > p1 ? x_ : log1p(exp(x_ * p0)) / p0)
 
 static gids_status run_activation(gids_tensor **out, const char *name, const gids_tensor *a,
                                   gids_iter_fn f32, gids_iter_fn f64, act_params params) {
@@ -104,7 +104,9 @@ static void int_range(gids_dtype dt, int64_t *lo, int64_t *hi) {
     *hi = dt == GIDS_I32 ? INT32_MAX : dt == GIDS_U8 ? 255 : INT64_MAX;
 }
 
-static double scalar_f(gids_scalar s) { return s.is_int ? (double)s.i : s.f; }
+static double scalar_f(gids_scalar s) {
+    return s.is_int ? (double)s.i : s.f;
+}
 
 gids_status gids_clamp(gids_tensor **out, const gids_tensor *a, const gids_scalar *min,
                        const gids_scalar *max) {

@@ -13,9 +13,9 @@
 #include "elementwise_impl.h"
 
 static const char *const binop_names[GIDS_NBINOPS] = {
-    "add", "sub",     "mul", "div", "pow", "maximum",     "minimum",    "fmod",        "remainder",
-    "atan2", "eq",    "ne",  "lt",  "le",  "gt",          "ge",         "logical_and", "logical_or",
-    "logical_xor",
+    "add",  "sub",       "mul",         "div",        "pow",         "maximum", "minimum",
+    "fmod", "remainder", "atan2",       "eq",         "ne",          "lt",      "le",
+    "gt",   "ge",        "logical_and", "logical_or", "logical_xor",
 };
 
 const char *gids_binop_name(gids_binop op) {
@@ -45,10 +45,15 @@ static gids_status binop_dtypes(gids_binop op, gids_dtype p, gids_dtype *compute
     case GIDS_REMAINDER:
         GIDS_CHECK(p != GIDS_BOOL, GIDS_EDTYPE, "%s: bool tensors are not supported", name);
         break;
-    case GIDS_EQ: case GIDS_NE: case GIDS_LT: case GIDS_LE: case GIDS_GT: case GIDS_GE:
-    case GIDS_LOGICAL_AND: case GIDS_LOGICAL_OR: case GIDS_LOGICAL_XOR:
-        *result = GIDS_BOOL;
-        break;
+    case GIDS_EQ:
+    case GIDS_NE:
+    case GIDS_LT:
+    case GIDS_LE:
+    case GIDS_GT:
+    case GIDS_GE:
+    case GIDS_LOGICAL_AND:
+    case GIDS_LOGICAL_OR:
+    case GIDS_LOGICAL_XOR: *result = GIDS_BOOL; break;
     default: break;
     }
     return GIDS_OK;
@@ -169,8 +174,7 @@ BIN_PRED(lor, (a_ != 0) || (b_ != 0))
 BIN_PRED(lxor, (a_ != 0) != (b_ != 0))
 
 #define ROW_FLOAT(name) [GIDS_F32] = name##_f32, [GIDS_F64] = name##_f64
-#define ROW_INT(name)                                                                              \
-    [GIDS_I64] = name##_i64, [GIDS_I32] = name##_i32, [GIDS_U8] = name##_u8
+#define ROW_INT(name) [GIDS_I64] = name##_i64, [GIDS_I32] = name##_i32, [GIDS_U8] = name##_u8
 #define ROW_ALL(name) ROW_FLOAT(name), ROW_INT(name), [GIDS_BOOL] = name##_bool
 
 /* kernels[op][compute dtype]; NULL where binop_dtypes never sends that dtype. */

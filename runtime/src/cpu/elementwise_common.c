@@ -80,14 +80,14 @@ gids_status gids_red_dim_mask(const char *op, int ndim, int ndims, const int *di
         *mask = ndim == 0 ? 0 : (uint32_t)((1u << ndim) - 1u);
         return GIDS_OK;
     }
-    GIDS_CHECK(ndims > 0 && dims != NULL, GIDS_EINVAL, "%s: dim list of length %d is invalid",
-               op, ndims);
+    GIDS_CHECK(ndims > 0 && dims != NULL, GIDS_EINVAL, "%s: dim list of length %d is invalid", op,
+               ndims);
     for (int i = 0; i < ndims; i++) {
         int d;
         GIDS_TRY(gids_normalize_dim(op, dims[i], ndim, &d));
         if (ndim == 0) continue; /* a 0-d tensor accepts dim 0 / -1 and reduces nothing */
-        GIDS_CHECK(!(m & (1u << d)), GIDS_EINVAL, "%s: dim %d appears more than once in the dim list",
-                   op, dims[i]);
+        GIDS_CHECK(!(m & (1u << d)), GIDS_EINVAL,
+                   "%s: dim %d appears more than once in the dim list", op, dims[i]);
         m |= 1u << d;
     }
     *mask = m;

@@ -73,8 +73,7 @@ gids_status gids_red_exec(const char *op, gids_red_kind kind, const gids_tensor 
 
 /* Normalises a dim list for reduction `op` on a tensor of ndim dims into a bit mask (ndims == 0:
  * every dim).  EINDEX for a dim out of range, EINVAL for a repeated dim. */
-gids_status gids_red_dim_mask(const char *op, int ndim, int ndims, const int *dims,
-                              uint32_t *mask);
+gids_status gids_red_dim_mask(const char *op, int ndim, int ndims, const int *dims, uint32_t *mask);
 
 /* Output shape of a reduction over `mask`: kept dims in order, reduced ones dropped or kept as
  * size 1. Returns the number of output dims. */

@@ -35,8 +35,9 @@ static gids_status need_float(const char *op, const gids_tensor *a) {
 static gids_status empty_error(const char *op, const gids_tensor *a) {
     char buf[160];
     gids_shape_str(a->ndim, a->shape, buf, sizeof buf);
-    GIDS_FAIL(GIDS_EINVAL, "%s: cannot reduce over an empty dim (input shape %s): there is no "
-                           "identity for %s",
+    GIDS_FAIL(GIDS_EINVAL,
+              "%s: cannot reduce over an empty dim (input shape %s): there is no "
+              "identity for %s",
               op, buf, op);
 }
 
@@ -79,8 +80,7 @@ static gids_status extreme(gids_tensor **out, const char *op, gids_red_kind kind
     return st;
 }
 
-static gids_status logsumexp(gids_tensor **out, const gids_tensor *a, uint32_t mask,
-                             bool keepdim);
+static gids_status logsumexp(gids_tensor **out, const gids_tensor *a, uint32_t mask, bool keepdim);
 
 static gids_status reduce_mask(gids_tensor **out, gids_redop op, const gids_tensor *a,
                                uint32_t mask, bool keepdim) {
@@ -98,9 +98,7 @@ static gids_status reduce_mask(gids_tensor **out, gids_redop op, const gids_tens
     case GIDS_AMIN: return extreme(out, name, GIDS_RED_MIN, a, mask, keepdim);
     case GIDS_ANY: return engine(out, name, GIDS_RED_ANY, a, mask, keepdim, GIDS_BOOL, false);
     case GIDS_ALL: return engine(out, name, GIDS_RED_ALL, a, mask, keepdim, GIDS_BOOL, false);
-    case GIDS_LOGSUMEXP:
-        GIDS_TRY(need_float(name, a));
-        return logsumexp(out, a, mask, keepdim);
+    case GIDS_LOGSUMEXP: GIDS_TRY(need_float(name, a)); return logsumexp(out, a, mask, keepdim);
     default: break;
     }
     GIDS_FAIL(GIDS_EINVAL, "reduce: unknown op %d", (int)op);
@@ -138,8 +136,7 @@ static gids_status finish_keepdim(gids_tensor **out, gids_tensor *r, const gids_
 
 /* log(sum(exp(a - m))) + m with m the max over the dims; a non-finite max is replaced by 0 so
  * that an all -inf slice gives -inf and an inf gives inf, as torch. */
-static gids_status logsumexp(gids_tensor **out, const gids_tensor *a, uint32_t mask,
-                             bool keepdim) {
+static gids_status logsumexp(gids_tensor **out, const gids_tensor *a, uint32_t mask, bool keepdim) {
     if (reduced_count(a, mask) == 0) {
         int64_t shape[GIDS_MAX_DIMS];
         int nd = gids_red_out_shape(a, mask, keepdim, shape);
@@ -153,7 +150,8 @@ static gids_status logsumexp(gids_tensor **out, const gids_tensor *a, uint32_t m
     if (st == GIDS_OK) st = gids_where(&t[MS], t[FIN], t[M], t[ZERO]);
     if (st == GIDS_OK) st = gids_binary(&t[D], GIDS_SUB, a, t[MS]);
     if (st == GIDS_OK) st = gids_unary(&t[E], GIDS_EXP, t[D]);
-    if (st == GIDS_OK) st = engine(&t[S], "logsumexp", GIDS_RED_SUM, t[E], mask, true, a->dtype, false);
+    if (st == GIDS_OK)
+        st = engine(&t[S], "logsumexp", GIDS_RED_SUM, t[E], mask, true, a->dtype, false);
     if (st == GIDS_OK) st = gids_unary(&t[L], GIDS_LOG, t[S]);
     if (st == GIDS_OK) st = gids_binary(&t[R], GIDS_ADD, t[L], t[MS]);
     gids_tensor *r = t[R];
@@ -200,8 +198,8 @@ gids_status gids_std(gids_tensor **out, const gids_tensor *a, int ndims, const i
     return variance(out, "std", a, ndims, dims, correction, keepdim, true);
 }
 
-gids_status gids_norm(gids_tensor **out, const gids_tensor *a, double p, int ndims,
-                      const int *dims, bool keepdim) {
+gids_status gids_norm(gids_tensor **out, const gids_tensor *a, double p, int ndims, const int *dims,
+                      bool keepdim) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "norm: out is NULL");
     GIDS_TRY(gids_ew_check_input("norm", "arg 1", a));
     GIDS_TRY(need_float("norm", a));
@@ -249,39 +247,49 @@ typedef struct extreme_job {
     int64_t kshape[GIDS_MAX_DIMS], kstride[GIDS_MAX_DIMS];
     int64_t n_out, size, step; /* outputs; length and stride of the reduced dim */
     bool is_max;
-    void *vals;    /* may be NULL */
+    void *vals; /* may be NULL */
     int64_t *idxs;
 } extreme_job;
 
-/* For each output: the first extreme along the dim, or the first NaN when there is one (as
- * torch).  Outputs are independent, so the split over threads cannot change the result. */
-#define EXTREME_KERNEL(fname, TY)                                                                  \
-    static void fname(const extreme_job *j) {                                                      \
-        int nt = gids_threads_for(j->n_out * j->size);                                             \
-        _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")                   \
-        for (int64_t o = 0; o < j->n_out; o++) {                                                   \
-            int64_t off = 0, q = o;                                                                \
-            for (int d = j->nk - 1; d >= 0; d--) {                                                 \
-                off += (q % j->kshape[d]) * j->kstride[d];                                         \
-                q /= j->kshape[d];                                                                 \
-            }                                                                                      \
-            const TY *x = (const TY *)j->base + off;                                               \
-            TY best = x[0];                                                                        \
-            int64_t bi = 0;                                                                        \
-            for (int64_t k = 1; k < j->size && best == best; k++) {                                \
-                TY v = x[k * j->step];                                                             \
-                if (v != v || (j->is_max ? v > best : v < best)) {                                 \
-                    best = v;                                                                      \
-                    bi = k;                                                                        \
-                }                                                                                  \
-            }                                                                                      \
-            if (j->vals) ((TY *)j->vals)[o] = best;                                                \
-            j->idxs[o] = bi;                                                                       \
+/* For output o: the first extreme along the dim, or the first NaN when there is one (as
+ * torch). */
+#define EXTREME_ONE(fname, TY)                                                                     \
+    static void fname(const extreme_job *j, int64_t o) {                                           \
+        int64_t off = 0, q = o;                                                                    \
+        for (int d = j->nk - 1; d >= 0; d--) {                                                     \
+            off += (q % j->kshape[d]) * j->kstride[d];                                             \
+            q /= j->kshape[d];                                                                     \
         }                                                                                          \
+        const TY *x = (const TY *)j->base + off;                                                   \
+        TY best = x[0];                                                                            \
+        int64_t bi = 0;                                                                            \
+        for (int64_t k = 1; k < j->size && best == best; k++) {                                    \
+            TY v = x[k * j->step];                                                                 \
+            if (v != v || (j->is_max ? v > best : v < best)) {                                     \
+                best = v;                                                                          \
+                bi = k;                                                                            \
+            }                                                                                      \
+        }                                                                                          \
+        if (j->vals) ((TY *)j->vals)[o] = best;                                                    \
+        j->idxs[o] = bi;                                                                           \
     }
-EXTREME_KERNEL(extreme_f32, float)
-EXTREME_KERNEL(extreme_f64, double)
-EXTREME_KERNEL(extreme_i64, int64_t)
+EXTREME_ONE(extreme_f32, float)
+EXTREME_ONE(extreme_f64, double)
+EXTREME_ONE(extreme_i64, int64_t)
+
+/* Outputs are independent, so the split over threads cannot change the result. */
+static void extreme_all(const extreme_job *j, gids_dtype dt) {
+    int nt = gids_threads_for(j->n_out * j->size);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t o = 0; o < j->n_out; o++) {
+        if (dt == GIDS_F32)
+            extreme_f32(j, o);
+        else if (dt == GIDS_F64)
+            extreme_f64(j, o);
+        else
+            extreme_i64(j, o);
+    }
+}
 
 static gids_status extreme_dim(gids_tensor **values, gids_tensor **indices, const char *op,
                                const gids_tensor *a, int dim, bool keepdim, bool is_max) {
@@ -316,9 +324,7 @@ static gids_status extreme_dim(gids_tensor **values, gids_tensor **indices, cons
         j.base = gids_tensor_data(in);
         j.vals = v ? gids_tensor_data(v) : NULL;
         j.idxs = gids_tensor_data(ix);
-        if (wide == GIDS_F32) extreme_f32(&j);
-        else if (wide == GIDS_F64) extreme_f64(&j);
-        else extreme_i64(&j);
+        extreme_all(&j, wide);
     }
     if (st == GIDS_OK && v && v->dtype != a->dtype) {
         gids_tensor *conv = NULL;
@@ -333,18 +339,20 @@ static gids_status extreme_dim(gids_tensor **values, gids_tensor **indices, cons
         return st;
     }
     if (values) *values = v;
-    if (indices) *indices = ix;
-    else gids_tensor_release(ix);
+    if (indices)
+        *indices = ix;
+    else
+        gids_tensor_release(ix);
     return GIDS_OK;
 }
 
-gids_status gids_max_dim(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
-                         int dim, bool keepdim) {
+gids_status gids_max_dim(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int dim,
+                         bool keepdim) {
     return extreme_dim(values, indices, "max", a, dim, keepdim, true);
 }
 
-gids_status gids_min_dim(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
-                         int dim, bool keepdim) {
+gids_status gids_min_dim(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int dim,
+                         bool keepdim) {
     return extreme_dim(values, indices, "min", a, dim, keepdim, false);
 }
 

@@ -179,7 +179,8 @@ static void fold_cols_i64(gids_red_kind k, int64_t *acc, const int64_t *row, int
 
 static double identity_f(gids_red_kind k) {
     switch (k) {
-    case GIDS_RED_PROD: case GIDS_RED_ALL: return 1;
+    case GIDS_RED_PROD:
+    case GIDS_RED_ALL: return 1;
     case GIDS_RED_MAX: return -INFINITY;
     case GIDS_RED_MIN: return INFINITY;
     default: return 0;
@@ -188,7 +189,8 @@ static double identity_f(gids_red_kind k) {
 
 static int64_t identity_i(gids_red_kind k) {
     switch (k) {
-    case GIDS_RED_PROD: case GIDS_RED_ALL: return 1;
+    case GIDS_RED_PROD:
+    case GIDS_RED_ALL: return 1;
     case GIDS_RED_MAX: return INT64_MIN;
     case GIDS_RED_MIN: return INT64_MAX;
     default: return 0;
@@ -232,9 +234,15 @@ static void for_runs(const red_job *j, int64_t ob, int64_t r0, int64_t r1, run_f
 
 static void visit_scalar(const red_job *j, const char *ptr, int64_t n, int64_t st, void *acc) {
     switch (j->dt) {
-    case GIDS_F32: *(double *)acc = fold_f32(j->kind, *(double *)acc, (const float *)ptr, n, st); break;
-    case GIDS_F64: *(double *)acc = fold_f64(j->kind, *(double *)acc, (const double *)ptr, n, st); break;
-    default: *(int64_t *)acc = fold_i64(j->kind, *(int64_t *)acc, (const int64_t *)ptr, n, st); break;
+    case GIDS_F32:
+        *(double *)acc = fold_f32(j->kind, *(double *)acc, (const float *)ptr, n, st);
+        break;
+    case GIDS_F64:
+        *(double *)acc = fold_f64(j->kind, *(double *)acc, (const double *)ptr, n, st);
+        break;
+    default:
+        *(int64_t *)acc = fold_i64(j->kind, *(int64_t *)acc, (const int64_t *)ptr, n, st);
+        break;
     }
 }
 
@@ -287,16 +295,20 @@ static void run_column_task(const red_job *j, int64_t task) {
         int64_t i[RED_TILE];
     } acc;
     for (int64_t c = 0; c < width; c++) {
-        if (j->dt == GIDS_I64) acc.i[c] = identity_i(j->kind);
-        else acc.f[c] = identity_f(j->kind);
+        if (j->dt == GIDS_I64)
+            acc.i[c] = identity_i(j->kind);
+        else
+            acc.f[c] = identity_f(j->kind);
     }
     red_tile tile = {&acc, width};
     for_runs(j, ob, r0, r1, visit_cols, &tile);
     int64_t o0 = g * j->ncols + c0;
     for (int64_t c = 0; c < width; c++) {
         int64_t slot = (o0 + c) * j->nblocks + b;
-        if (j->dt == GIDS_I64) ((int64_t *)j->partial)[slot] = acc.i[c];
-        else ((double *)j->partial)[slot] = acc.f[c];
+        if (j->dt == GIDS_I64)
+            ((int64_t *)j->partial)[slot] = acc.i[c];
+        else
+            ((double *)j->partial)[slot] = acc.f[c];
     }
 }
 
@@ -328,8 +340,10 @@ static void store_output(const red_job *j, gids_tensor *out, bool mean) {
             const int64_t *pp = (const int64_t *)j->partial + o * nb;
             int64_t acc = pp[0];
             for (int64_t b = 1; b < nb; b++) acc = combine_i(j->kind, acc, pp[b]);
-            if (out->dtype == GIDS_BOOL) ((bool *)dst)[o] = acc != 0;
-            else ((int64_t *)dst)[o] = acc;
+            if (out->dtype == GIDS_BOOL)
+                ((bool *)dst)[o] = acc != 0;
+            else
+                ((int64_t *)dst)[o] = acc;
         } else {
             const double *pp = (const double *)j->partial + o * nb;
             double acc = pp[0];
@@ -359,8 +373,10 @@ gids_status gids_red_exec(const char *op, gids_red_kind kind, const gids_tensor 
         dims->shape[dims->n] = a->shape[d];
         dims->stride[dims->n] = a->stride[d];
         dims->n++;
-        if (mask & (1u << d)) j.n_in *= a->shape[d];
-        else j.n_out *= a->shape[d];
+        if (mask & (1u << d))
+            j.n_in *= a->shape[d];
+        else
+            j.n_out *= a->shape[d];
     }
     GIDS_CHECK(gids_tensor_numel(out) == j.n_out, GIDS_EINVAL,
                "%s: internal reduction output has %lld elements, expected %lld", op,
@@ -370,8 +386,8 @@ gids_status gids_red_exec(const char *op, gids_red_kind kind, const gids_tensor 
     coalesce(&j.red);
     j.nblocks = j.n_in <= RED_BLOCK ? 1 : (j.n_in + RED_BLOCK - 1) / RED_BLOCK;
     int64_t kl = j.keep.n - 1;
-    j.columns = j.keep.n > 0 && j.keep.stride[kl] == 1 && j.keep.shape[kl] >= 2 &&
-                j.red.n > 0 && j.red.stride[j.red.n - 1] != 1;
+    j.columns = j.keep.n > 0 && j.keep.stride[kl] == 1 && j.keep.shape[kl] >= 2 && j.red.n > 0 &&
+                j.red.stride[j.red.n - 1] != 1;
     int64_t ntasks = j.n_out * j.nblocks;
     if (j.columns) {
         j.ncols = j.keep.shape[kl];
@@ -383,16 +399,20 @@ gids_status gids_red_exec(const char *op, gids_red_kind kind, const gids_tensor 
                (long long)(j.n_out * j.nblocks));
     if (j.n_in == 0) { /* every output is the identity */
         for (int64_t o = 0; o < j.n_out; o++) {
-            if (j.dt == GIDS_I64) ((int64_t *)j.partial)[o] = identity_i(kind);
-            else ((double *)j.partial)[o] = identity_f(kind);
+            if (j.dt == GIDS_I64)
+                ((int64_t *)j.partial)[o] = identity_i(kind);
+            else
+                ((double *)j.partial)[o] = identity_f(kind);
         }
     } else {
         int nt = ntasks > 1 ? gids_threads_for(j.n_out * j.n_in) : 1;
         if (nt > ntasks) nt = (int)ntasks;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
         for (int64_t task = 0; task < ntasks; task++) {
-            if (j.columns) run_column_task(&j, task);
-            else run_generic_task(&j, task);
+            if (j.columns)
+                run_column_task(&j, task);
+            else
+                run_generic_task(&j, task);
         }
     }
     store_output(&j, out, mean);

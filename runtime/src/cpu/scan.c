@@ -10,31 +10,43 @@
 
 #define SCAN_TILE 256
 
-#define SCAN_KERNEL(fname, TY, ACC, OP)                                                            \
-    static void fname(const TY *x, TY *y, int64_t outer, int64_t size, int64_t inner, bool prod) { \
-        int64_t ntiles = (inner + SCAN_TILE - 1) / SCAN_TILE;                                      \
-        int nt = gids_threads_for(outer * size * inner);                                           \
-        _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")                   \
-        for (int64_t task = 0; task < outer * ntiles; task++) {                                    \
-            int64_t o = task / ntiles, j0 = (task % ntiles) * SCAN_TILE;                           \
-            int64_t w = inner - j0 < SCAN_TILE ? inner - j0 : SCAN_TILE;                           \
-            ACC acc[SCAN_TILE];                                                                    \
-            for (int64_t j = 0; j < w; j++) acc[j] = prod ? 1 : 0;                                 \
-            for (int64_t k = 0; k < size; k++) {                                                   \
-                int64_t at = (o * size + k) * inner + j0;                                          \
-                for (int64_t j = 0; j < w; j++) {                                                  \
-                    acc[j] = OP(acc[j], x[at + j], prod);                                          \
-                    y[at + j] = (TY)acc[j];                                                        \
-                }                                                                                  \
+/* One task: rows k = 0..size-1 of the w columns starting at x / y (row stride `inner`). */
+#define SCAN_TASK(fname, TY, ACC, OP)                                                              \
+    static void fname(const TY *x, TY *y, int64_t size, int64_t inner, int64_t w, bool prod) {     \
+        ACC acc[SCAN_TILE];                                                                        \
+        for (int64_t j = 0; j < w; j++) acc[j] = prod ? 1 : 0;                                     \
+        for (int64_t k = 0; k < size; k++) {                                                       \
+            for (int64_t j = 0; j < w; j++) {                                                      \
+                acc[j] = OP(acc[j], x[k * inner + j], prod);                                       \
+                y[k * inner + j] = (TY)acc[j];                                                     \
             }                                                                                      \
         }                                                                                          \
     }
 
 #define FLOAT_STEP(a, v, prod) ((prod) ? (a) * (double)(v) : (a) + (double)(v))
 #define INT_STEP(a, v, prod) ((prod) ? (a) * (uint64_t)(v) : (a) + (uint64_t)(v))
-SCAN_KERNEL(scan_f32, float, double, FLOAT_STEP)
-SCAN_KERNEL(scan_f64, double, double, FLOAT_STEP)
-SCAN_KERNEL(scan_i64, int64_t, uint64_t, INT_STEP)
+SCAN_TASK(task_f32, float, double, FLOAT_STEP)
+SCAN_TASK(task_f64, double, double, FLOAT_STEP)
+SCAN_TASK(task_i64, int64_t, uint64_t, INT_STEP)
+
+/* x and y are contiguous [outer, size, inner] of dtype dt (f32, f64 or i64). */
+static void scan_all(gids_dtype dt, const void *x, void *y, int64_t outer, int64_t size,
+                     int64_t inner, bool prod) {
+    int64_t ntiles = (inner + SCAN_TILE - 1) / SCAN_TILE;
+    int nt = gids_threads_for(outer * size * inner);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t task = 0; task < outer * ntiles; task++) {
+        int64_t o = task / ntiles, j0 = (task % ntiles) * SCAN_TILE;
+        int64_t w = inner - j0 < SCAN_TILE ? inner - j0 : SCAN_TILE;
+        int64_t at = o * size * inner + j0;
+        if (dt == GIDS_F32)
+            task_f32((const float *)x + at, (float *)y + at, size, inner, w, prod);
+        else if (dt == GIDS_F64)
+            task_f64((const double *)x + at, (double *)y + at, size, inner, w, prod);
+        else
+            task_i64((const int64_t *)x + at, (int64_t *)y + at, size, inner, w, prod);
+    }
+}
 
 static gids_status scan_run(gids_tensor **out, const char *op, const gids_tensor *a, int dim,
                             bool prod) {
@@ -49,13 +61,8 @@ static gids_status scan_run(gids_tensor **out, const char *op, const gids_tensor
     gids_status st = gids_ew_cast(&w, a, dt);
     if (st == GIDS_OK) st = gids_contiguous(&c, w);
     if (st == GIDS_OK) st = gids_empty(&r, dt, GIDS_DEVICE_CPU, a->ndim, a->shape);
-    if (st == GIDS_OK && gids_tensor_numel(a) > 0) {
-        const void *x = gids_tensor_data(c);
-        void *y = gids_tensor_data(r);
-        if (dt == GIDS_F32) scan_f32(x, y, outer, size, inner, prod);
-        else if (dt == GIDS_F64) scan_f64(x, y, outer, size, inner, prod);
-        else scan_i64(x, y, outer, size, inner, prod);
-    }
+    if (st == GIDS_OK && gids_tensor_numel(a) > 0)
+        scan_all(dt, gids_tensor_data(c), gids_tensor_data(r), outer, size, inner, prod);
     gids_tensor_release(w);
     gids_tensor_release(c);
     if (st != GIDS_OK) {

@@ -9,33 +9,41 @@
 #include "../core/core_impl.h"
 #include "elementwise_impl.h"
 
-#define SOFTMAX_KERNEL(fname, TY)                                                                  \
-    static void fname(const TY *x, TY *y, int64_t outer, int64_t size, int64_t inner, bool log_) { \
-        int nt = gids_threads_for(outer * size * inner);                                           \
-        _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")                   \
-        for (int64_t s = 0; s < outer * inner; s++) {                                              \
-            int64_t base = (s / inner) * size * inner + s % inner;                                 \
-            const TY *xs = x + base;                                                               \
-            TY *ys = y + base;                                                                     \
-            double m = -INFINITY;                                                                  \
-            for (int64_t k = 0; k < size; k++) {                                                   \
-                double v = (double)xs[k * inner];                                                  \
-                if (v > m || v != v) m = v;                                                        \
-            }                                                                                      \
-            double sum = 0;                                                                        \
-            for (int64_t k = 0; k < size; k++) sum += exp((double)xs[k * inner] - m);              \
-            if (log_) {                                                                            \
-                double ls = log(sum); /* (x - m) - ls: m + ls would round away small terms */  \
-                for (int64_t k = 0; k < size; k++)                                                 \
-                    ys[k * inner] = (TY)(((double)xs[k * inner] - m) - ls);                        \
-            } else {                                                                               \
-                for (int64_t k = 0; k < size; k++)                                                 \
-                    ys[k * inner] = (TY)(exp((double)xs[k * inner] - m) / sum);                    \
-            }                                                                                      \
+/* One slice: size elements at stride `inner`, starting at x / y. */
+#define SOFTMAX_SLICE(fname, TY)                                                                   \
+    static void fname(const TY *x, TY *y, int64_t size, int64_t inner, bool log_) {                \
+        double m = -INFINITY;                                                                      \
+        for (int64_t k = 0; k < size; k++) {                                                       \
+            double v = (double)x[k * inner];                                                       \
+            if (v > m || v != v) m = v;                                                            \
+        }                                                                                          \
+        double sum = 0;                                                                            \
+        for (int64_t k = 0; k < size; k++) sum += exp((double)x[k * inner] - m);                   \
+        if (log_) {                                                                                \
+            double ls = log(sum); /* (x - m) - ls: m + ls would round away small terms */          \
+            for (int64_t k = 0; k < size; k++)                                                     \
+                y[k * inner] = (TY)(((double)x[k * inner] - m) - ls);                              \
+        } else {                                                                                   \
+            for (int64_t k = 0; k < size; k++)                                                     \
+                y[k * inner] = (TY)(exp((double)x[k * inner] - m) / sum);                          \
         }                                                                                          \
     }
-SOFTMAX_KERNEL(softmax_f32, float)
-SOFTMAX_KERNEL(softmax_f64, double)
+SOFTMAX_SLICE(slice_f32, float)
+SOFTMAX_SLICE(slice_f64, double)
+
+/* x and y are contiguous [outer, size, inner] of dtype dt. */
+static void softmax_all(gids_dtype dt, const void *x, void *y, int64_t outer, int64_t size,
+                        int64_t inner, bool log_) {
+    int nt = gids_threads_for(outer * size * inner);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t s = 0; s < outer * inner; s++) {
+        int64_t base = (s / inner) * size * inner + s % inner;
+        if (dt == GIDS_F32)
+            slice_f32((const float *)x + base, (float *)y + base, size, inner, log_);
+        else
+            slice_f64((const double *)x + base, (double *)y + base, size, inner, log_);
+    }
+}
 
 static gids_status softmax_run(gids_tensor **out, const char *op, const gids_tensor *a, int dim,
                                bool log_) {
@@ -52,10 +60,7 @@ static gids_status softmax_run(gids_tensor **out, const char *op, const gids_ten
     GIDS_TRY(gids_contiguous(&c, a));
     gids_status st = gids_empty(&r, a->dtype, GIDS_DEVICE_CPU, a->ndim, a->shape);
     if (st == GIDS_OK && gids_tensor_numel(a) > 0) {
-        if (a->dtype == GIDS_F32)
-            softmax_f32(gids_tensor_data(c), gids_tensor_data(r), outer, size, inner, log_);
-        else
-            softmax_f64(gids_tensor_data(c), gids_tensor_data(r), outer, size, inner, log_);
+        softmax_all(a->dtype, gids_tensor_data(c), gids_tensor_data(r), outer, size, inner, log_);
     }
     gids_tensor_release(c);
     if (st != GIDS_OK) {

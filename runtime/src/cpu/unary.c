@@ -12,21 +12,36 @@
 #include "elementwise_impl.h"
 
 static const char *const unop_names[GIDS_NUNOPS] = {
-    [GIDS_NEG] = "neg",           [GIDS_ABS] = "abs",
-    [GIDS_SIGN] = "sign",         [GIDS_EXP] = "exp",
-    [GIDS_EXPM1] = "expm1",       [GIDS_LOG] = "log",
-    [GIDS_LOG1P] = "log1p",       [GIDS_LOG2] = "log2",
-    [GIDS_SQRT] = "sqrt",         [GIDS_RSQRT] = "rsqrt",
-    [GIDS_SQUARE] = "square",     [GIDS_RECIPROCAL] = "reciprocal",
-    [GIDS_SIN] = "sin",           [GIDS_COS] = "cos",
-    [GIDS_TAN] = "tan",           [GIDS_TANH] = "tanh",
-    [GIDS_SIGMOID] = "sigmoid",   [GIDS_RELU] = "relu",
-    [GIDS_GELU] = "gelu",         [GIDS_GELU_TANH] = "gelu_tanh",
-    [GIDS_SOFTPLUS] = "softplus", [GIDS_SILU] = "silu",
-    [GIDS_FLOOR] = "floor",       [GIDS_CEIL] = "ceil",
-    [GIDS_ROUND] = "round",       [GIDS_TRUNC] = "trunc",
-    [GIDS_LOGICAL_NOT] = "logical_not", [GIDS_ISNAN] = "isnan",
-    [GIDS_ISINF] = "isinf",       [GIDS_ISFINITE] = "isfinite",
+    [GIDS_NEG] = "neg",
+    [GIDS_ABS] = "abs",
+    [GIDS_SIGN] = "sign",
+    [GIDS_EXP] = "exp",
+    [GIDS_EXPM1] = "expm1",
+    [GIDS_LOG] = "log",
+    [GIDS_LOG1P] = "log1p",
+    [GIDS_LOG2] = "log2",
+    [GIDS_SQRT] = "sqrt",
+    [GIDS_RSQRT] = "rsqrt",
+    [GIDS_SQUARE] = "square",
+    [GIDS_RECIPROCAL] = "reciprocal",
+    [GIDS_SIN] = "sin",
+    [GIDS_COS] = "cos",
+    [GIDS_TAN] = "tan",
+    [GIDS_TANH] = "tanh",
+    [GIDS_SIGMOID] = "sigmoid",
+    [GIDS_RELU] = "relu",
+    [GIDS_GELU] = "gelu",
+    [GIDS_GELU_TANH] = "gelu_tanh",
+    [GIDS_SOFTPLUS] = "softplus",
+    [GIDS_SILU] = "silu",
+    [GIDS_FLOOR] = "floor",
+    [GIDS_CEIL] = "ceil",
+    [GIDS_ROUND] = "round",
+    [GIDS_TRUNC] = "trunc",
+    [GIDS_LOGICAL_NOT] = "logical_not",
+    [GIDS_ISNAN] = "isnan",
+    [GIDS_ISINF] = "isinf",
+    [GIDS_ISFINITE] = "isfinite",
 };
 
 const char *gids_unop_name(gids_unop op) {
@@ -36,8 +51,12 @@ const char *gids_unop_name(gids_unop op) {
 /* ---------------------------------------------------------------- kernels */
 #define U64(v) ((uint64_t)(int64_t)(v))
 /* Shared by the signed and unsigned kernels (a plain `x < 0` on uint8 draws -Wtype-limits). */
-static inline bool is_neg(int64_t v) { return v < 0; }
-static inline bool is_pos(int64_t v) { return v > 0; }
+static inline bool is_neg(int64_t v) {
+    return v < 0;
+}
+static inline bool is_pos(int64_t v) {
+    return v > 0;
+}
 
 #define UN_KERNEL(fname, TI, TO, EXPR)                                                             \
     static void fname(void *ctx, int64_t n, char **p, const int64_t *s) {                          \
@@ -87,8 +106,7 @@ UN_FLOAT(relu, x_ < 0 ? (T)0 : x_)
 UN_INT(relu, is_neg(x_) ? 0 : x_)
 UN_FLOAT(gelu, (T)0.5 * x_ * ((T)1 + erf(x_ * (T)0.70710678118654752440)))
 UN_FLOAT(gelu_tanh,
-         (T)0.5 * x_ *
-             ((T)1 + tanh((T)0.79788456080286535588 * (x_ + (T)0.044715 * x_ * x_ * x_))))
+         (T)0.5 * x_ * ((T)1 + tanh((T)0.79788456080286535588 * (x_ + (T)0.044715 * x_ * x_ * x_))))
 UN_FLOAT(softplus, x_ > (T)20 ? x_ : log1p(exp(x_)))
 UN_FLOAT(silu, x_ / ((T)1 + exp(-x_)))
 UN_FLOAT(floor, floor(x_))
@@ -107,8 +125,7 @@ UN_FLOAT_PRED(isfinite, isfinite(x_))
 #undef T
 
 #define ROW_FLOAT(name) [GIDS_F32] = name##_f32, [GIDS_F64] = name##_f64
-#define ROW_INT(name)                                                                              \
-    [GIDS_I64] = name##_i64, [GIDS_I32] = name##_i32, [GIDS_U8] = name##_u8
+#define ROW_INT(name) [GIDS_I64] = name##_i64, [GIDS_I32] = name##_i32, [GIDS_U8] = name##_u8
 
 /* kernels[op][compute dtype]; NULL where the plan never asks for a kernel. */
 static const gids_iter_fn kernels[GIDS_NUNOPS][GIDS_NDTYPES] = {
