@@ -69,6 +69,8 @@ static void prepend_path(lua_State *L, const char *field, const char *first) {
 }
 
 static int open_state(lua_State *L) {
+    /* As lua.c: generational mode suits the many short-lived Tensor handles of a script. */
+    lua_gc(L, LUA_GCGEN, 0, 0);
     luaL_openlibs(L);
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     lua_pushcfunction(L, luaopen_graphids_core);
