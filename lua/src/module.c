@@ -1,7 +1,7 @@
 /* module.c -- luaopen_graphids_core: the module table, the Tensor methods table and metatable,
  * then every area of the API in a fixed order (later areas may wrap earlier functions).
  */
-#include "binding.h"
+#include "l_impl.h"
 
 int luaopen_graphids_core(lua_State *L) {
     lua_newtable(L);
@@ -12,6 +12,7 @@ int luaopen_graphids_core(lua_State *L) {
     luaL_newmetatable(L, L_TENSOR_MT);
     lua_pop(L, 1);
 
+    l_heap_install_pressure(L);
     l_open_tensor(L, module, methods);
     l_open_random(L, module, methods);
     l_open_elementwise(L, module, methods);

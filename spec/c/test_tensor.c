@@ -266,6 +266,41 @@ TEST(randint_randperm_bernoulli) {
     gids_tensor_release(t);
 }
 
+/* An allocator that fails its first request, to drive the pressure handler. */
+static int flaky_failures_, pressure_calls_;
+static gids_allocator *real_cpu_;
+static gids_status flaky_alloc_(gids_allocator *self, int idx, size_t n, void **out) {
+    if (flaky_failures_ > 0) {
+        flaky_failures_--;
+        GIDS_FAIL(GIDS_ENOMEM, "flaky: refused %zu bytes", n);
+    }
+    return real_cpu_->alloc(real_cpu_, idx, n, out);
+}
+static void flaky_free_(gids_allocator *self, int idx, void *p, size_t n) {
+    real_cpu_->free(real_cpu_, idx, p, n);
+}
+static void on_pressure_(void *ctx, gids_device dev, size_t n) { pressure_calls_ += *(int *)ctx; }
+
+TEST(allocation_failure_runs_pressure_handler_then_retries_once) {
+    static gids_allocator flaky = {"flaky", GIDS_CPU, flaky_alloc_, flaky_free_, NULL};
+    real_cpu_ = gids_allocator_get(GIDS_CPU);
+    gids_allocator_register(GIDS_CPU, &flaky);
+    int one = 1;
+    gids_memory_set_pressure_handler(on_pressure_, &one);
+    CHECK(gids_memory_pressure_ctx() == &one);
+    gids_tensor *t = NULL;
+    flaky_failures_ = 1;
+    CHECK_OK(gids_zeros(&t, GIDS_F32, GIDS_DEVICE_CPU, 1, (int64_t[]){16}));
+    CHECK(pressure_calls_ == 1 && t != NULL);
+    gids_tensor_release(t);
+    t = NULL;
+    flaky_failures_ = 2; /* fails again after the retry: the error reaches the caller */
+    CHECK_ERR(gids_zeros(&t, GIDS_F32, GIDS_DEVICE_CPU, 1, (int64_t[]){16}), GIDS_ENOMEM, "refused 64 bytes");
+    CHECK(pressure_calls_ == 2 && t == NULL);
+    gids_memory_set_pressure_handler(NULL, NULL);
+    gids_allocator_register(GIDS_CPU, real_cpu_);
+}
+
 int main(void) {
     RUN(status_names_and_messages);
     RUN(dtype_parse_size_promote);
@@ -280,5 +315,6 @@ int main(void) {
     RUN(philox_known_answer);
     RUN(rng_reproducible_and_thread_independent);
     RUN(randint_randperm_bernoulli);
+    RUN(allocation_failure_runs_pressure_handler_then_retries_once);
     return check_summary("tensor");
 }

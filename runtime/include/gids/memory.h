@@ -49,6 +49,14 @@ void gids_memory_reset_peak(gids_device dev);
 /* Called by the binding's heap tracking: bytes currently held on the CPU, cheap (one atomic). */
 int64_t gids_memory_cpu_bytes(void);
 
+/* Memory pressure: when an allocation fails, the storage allocator calls this handler once and
+ * retries (the Lua binding runs a full GC there, so tensors only the GC knew to be dead give
+ * their bytes back; the CUDA plugin also empties its cache).  fn == NULL removes it. */
+typedef void (*gids_pressure_fn)(void *ctx, gids_device dev, size_t nbytes);
+void gids_memory_set_pressure_handler(gids_pressure_fn fn, void *ctx);
+/* BORROW: the current handler's context (NULL when none), so an owner can tell it is its own. */
+void *gids_memory_pressure_ctx(void);
+
 typedef struct gids_storage gids_storage;
 struct gids_storage {
     int32_t refcount;   /* atomic; use retain/release */

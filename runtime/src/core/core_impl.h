@@ -34,6 +34,10 @@ static inline bool gids_add_ok(int64_t a, int64_t b, int64_t *out) {
     return !__builtin_add_overflow(a, b, out);
 }
 
+/* gids_empty with `op` naming the caller in its messages. */
+gids_status gids_empty_named(const char *op, gids_tensor **out, gids_dtype dt, gids_device dev,
+                             int ndim, const int64_t *shape);
+
 /* Live-tensor counter of a device (tensor.c). */
 void gids_mem_count_tensor(gids_device dev, int delta);
 

@@ -16,22 +16,27 @@ static gids_status settle_(gids_tensor **t, gids_status s) {
 
 gids_status gids_zeros(gids_tensor **out, gids_dtype dt, gids_device dev, int ndim,
                        const int64_t *shape) {
-    GIDS_TRY(gids_empty(out, dt, dev, ndim, shape));
+    GIDS_TRY(gids_empty_named("zeros", out, dt, dev, ndim, shape));
     if (dev.type != GIDS_CPU) return settle_(out, gids_fill_(*out, gids_scalar_i(0)));
     /* All-zero bytes are 0 in every CPU dtype. */
     memset((*out)->storage->data, 0, (*out)->storage->nbytes);
     return GIDS_OK;
 }
 
+static gids_status full_named_(const char *op, gids_tensor **out, gids_dtype dt, gids_device dev,
+                               int ndim, const int64_t *shape, gids_scalar value) {
+    GIDS_TRY(gids_empty_named(op, out, dt, dev, ndim, shape));
+    return settle_(out, gids_fill_(*out, value));
+}
+
 gids_status gids_full(gids_tensor **out, gids_dtype dt, gids_device dev, int ndim,
                       const int64_t *shape, gids_scalar value) {
-    GIDS_TRY(gids_empty(out, dt, dev, ndim, shape));
-    return settle_(out, gids_fill_(*out, value));
+    return full_named_("full", out, dt, dev, ndim, shape, value);
 }
 
 gids_status gids_ones(gids_tensor **out, gids_dtype dt, gids_device dev, int ndim,
                       const int64_t *shape) {
-    return gids_full(out, dt, dev, ndim, shape, gids_scalar_i(1));
+    return full_named_("ones", out, dt, dev, ndim, shape, gids_scalar_i(1));
 }
 
 static double sd_(gids_scalar s) { return s.is_int ? (double)s.i : s.f; }
@@ -61,7 +66,7 @@ gids_status gids_arange(gids_tensor **out, gids_dtype dt, gids_scalar start, gid
         if (len > 9.0e15) GIDS_FAIL(GIDS_EOVERFLOW, "arange: %g elements is too many", len);
         n = (int64_t)len;
     }
-    GIDS_TRY(gids_empty(out, dt, GIDS_DEVICE_CPU, 1, &n));
+    GIDS_TRY(gids_empty_named("arange", out, dt, GIDS_DEVICE_CPU, 1, &n));
     void *d = (*out)->storage->data;
     if (start.is_int && end.is_int && step.is_int && !gids_dtype_is_float(dt)) {
         for (int64_t i = 0; i < n; i++) gids_store_i64(d, dt, i, start.i + i * step.i);
@@ -75,7 +80,7 @@ gids_status gids_arange(gids_tensor **out, gids_dtype dt, gids_scalar start, gid
 gids_status gids_linspace(gids_tensor **out, gids_dtype dt, double start, double end, int64_t steps) {
     if (steps < 0) GIDS_FAIL(GIDS_EINVAL, "linspace: steps must be >= 0, got %lld", (long long)steps);
     if (dt == GIDS_BOOL) GIDS_FAIL(GIDS_EDTYPE, "linspace: dtype bool is not supported");
-    GIDS_TRY(gids_empty(out, dt, GIDS_DEVICE_CPU, 1, &steps));
+    GIDS_TRY(gids_empty_named("linspace", out, dt, GIDS_DEVICE_CPU, 1, &steps));
     void *d = (*out)->storage->data;
     double step = steps > 1 ? (end - start) / (double)(steps - 1) : 0.0;
     /* Fill the second half from the end (as PyTorch) so the last value is exactly `end`. */
@@ -97,7 +102,7 @@ gids_status gids_eye(gids_tensor **out, gids_dtype dt, int64_t n, int64_t m) {
 
 gids_status gids_from_buffer(gids_tensor **out, gids_dtype dt, int ndim, const int64_t *shape,
                              const void *data) {
-    GIDS_TRY(gids_empty(out, dt, GIDS_DEVICE_CPU, ndim, shape));
+    GIDS_TRY(gids_empty_named("from_buffer", out, dt, GIDS_DEVICE_CPU, ndim, shape));
     if ((*out)->storage->nbytes > 0) {
         if (data == NULL) return settle_(out, gids_error_set(GIDS_EINVAL, __FILE__, __LINE__,
                                                              "from_buffer: data is NULL"));

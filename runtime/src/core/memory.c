@@ -75,6 +75,19 @@ void gids_allocator_register(gids_device_type t, gids_allocator *a) {
     if ((unsigned)t < 2) atomic_store(&allocators_[t], a);
 }
 
+/* ---- memory pressure ---- */
+static struct {
+    gids_pressure_fn fn;
+    void *ctx;
+} pressure_;
+
+void gids_memory_set_pressure_handler(gids_pressure_fn fn, void *ctx) {
+    pressure_.fn = fn;
+    pressure_.ctx = fn ? ctx : NULL;
+}
+
+void *gids_memory_pressure_ctx(void) { return pressure_.ctx; }
+
 /* ---- storage ---- */
 gids_status gids_storage_new(gids_storage **out, gids_device dev, size_t nbytes) {
     gids_allocator *a = gids_allocator_get(dev.type);
@@ -86,6 +99,10 @@ gids_status gids_storage_new(gids_storage **out, gids_device dev, size_t nbytes)
     gids_storage *s = calloc(1, sizeof *s);
     if (s == NULL) GIDS_FAIL(GIDS_ENOMEM, "storage: out of memory for the storage header");
     gids_status st = a->alloc(a, dev.index, nbytes, &s->data);
+    if (st == GIDS_ENOMEM && pressure_.fn) {
+        pressure_.fn(pressure_.ctx, dev, nbytes);
+        st = a->alloc(a, dev.index, nbytes, &s->data);
+    }
     if (st != GIDS_OK) {
         free(s);
         return st;

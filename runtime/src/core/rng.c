@@ -113,7 +113,7 @@ static gids_status need_float_(const char *op, gids_dtype dt) {
 
 static gids_status make_(gids_tensor **out, gids_generator *g, gids_dtype dt, int ndim,
                          const int64_t *shape, const draw *d, const char *op) {
-    GIDS_TRY(gids_empty(out, dt, GIDS_DEVICE_CPU, ndim, shape));
+    GIDS_TRY(gids_empty_named(op, out, dt, GIDS_DEVICE_CPU, ndim, shape));
     gids_status s = fill_(*out, g, d, op);
     if (s != GIDS_OK) {
         gids_tensor_release(*out);
@@ -149,7 +149,7 @@ gids_status gids_randint(gids_tensor **out, gids_generator *g, gids_dtype dt, in
 gids_status gids_randperm(gids_tensor **out, gids_generator *g, int64_t n) {
     if (n < 0) GIDS_FAIL(GIDS_EINVAL, "randperm: n must be >= 0, got %lld", (long long)n);
     if (g == NULL) g = gids_default_generator();
-    GIDS_TRY(gids_empty(out, GIDS_I64, GIDS_DEVICE_CPU, 1, &n));
+    GIDS_TRY(gids_empty_named("randperm", out, GIDS_I64, GIDS_DEVICE_CPU, 1, &n));
     int64_t *p = (*out)->storage->data;
     for (int64_t i = 0; i < n; i++) p[i] = i;
     /* Fisher-Yates; swap i uses block i so the permutation is a function of (seed, offset). */

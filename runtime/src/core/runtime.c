@@ -14,7 +14,7 @@ const char *gids_version(void) { return GIDS_VERSION_STRING; }
 
 const char *gids_blas_info(void) {
     static _Thread_local char buf[256];
-    snprintf(buf, sizeof buf, "OpenBLAS %s", openblas_get_config());
+    snprintf(buf, sizeof buf, "%s", openblas_get_config()); /* already starts with "OpenBLAS" */
     return buf;
 }
 

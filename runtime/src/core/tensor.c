@@ -37,18 +37,18 @@ static gids_status new_handle_(gids_tensor **out, gids_storage *s, gids_dtype dt
     return GIDS_OK;
 }
 
-gids_status gids_empty(gids_tensor **out, gids_dtype dt, gids_device dev, int ndim,
-                       const int64_t *shape) {
+gids_status gids_empty_named(const char *op, gids_tensor **out, gids_dtype dt, gids_device dev,
+                             int ndim, const int64_t *shape) {
     if (ndim < 0 || ndim > GIDS_MAX_DIMS)
-        GIDS_FAIL(GIDS_EINVAL, "empty: %d dims requested, at most %d supported", ndim, GIDS_MAX_DIMS);
-    if ((unsigned)dt >= GIDS_NDTYPES) GIDS_FAIL(GIDS_EDTYPE, "empty: invalid dtype %d", (int)dt);
+        GIDS_FAIL(GIDS_EINVAL, "%s: %d dims requested, at most %d supported", op, ndim, GIDS_MAX_DIMS);
+    if ((unsigned)dt >= GIDS_NDTYPES) GIDS_FAIL(GIDS_EDTYPE, "%s: invalid dtype %d", op, (int)dt);
     if (dev.type == GIDS_CPU && (dt == GIDS_F16 || dt == GIDS_BF16))
-        GIDS_FAIL(GIDS_EDTYPE, "empty: dtype %s is a GPU storage type; use f32 on the CPU",
+        GIDS_FAIL(GIDS_EDTYPE, "%s: dtype %s is a GPU storage type; use f32 on the CPU", op,
                   gids_dtype_name(dt));
     int64_t n, bytes;
-    GIDS_TRY(gids_shape_numel("empty", ndim, shape, &n));
+    GIDS_TRY(gids_shape_numel(op, ndim, shape, &n));
     if (!gids_mul_ok(n, (int64_t)gids_dtype_size(dt), &bytes))
-        GIDS_FAIL(GIDS_EOVERFLOW, "empty: %lld elements of %s overflow the byte count", (long long)n,
+        GIDS_FAIL(GIDS_EOVERFLOW, "%s: %lld elements of %s overflow the byte count", op, (long long)n,
                   gids_dtype_name(dt));
     gids_storage *s = NULL;
     GIDS_TRY(gids_storage_new(&s, dev, (size_t)bytes));
@@ -62,6 +62,11 @@ gids_status gids_empty(gids_tensor **out, gids_dtype dt, gids_device dev, int nd
         stride *= shape[i] > 1 ? shape[i] : 1;
     }
     return GIDS_OK;
+}
+
+gids_status gids_empty(gids_tensor **out, gids_dtype dt, gids_device dev, int ndim,
+                       const int64_t *shape) {
+    return gids_empty_named("empty", out, dt, dev, ndim, shape);
 }
 
 gids_status gids_empty_like(gids_tensor **out, const gids_tensor *t) {
