@@ -516,6 +516,45 @@ TEST(cumsum_and_cumprod) {
     gids_tensor_release(a);
 }
 
+/* Inputs above the parallel grain: softmax, cumsum and max_dim give the same bits with one and
+ * with several threads, and cumsum's last row equals the column sums. */
+TEST(big_softmax_scan_and_max_are_thread_independent) {
+    gids_generator g;
+    gids_generator_init(&g, 7);
+    int64_t s[2] = {300, 200};
+    gids_tensor *a = NULL;
+    CHECK_OK(gids_randn(&a, &g, GIDS_F64, 2, s));
+    int saved = omp_get_max_threads();
+    gids_tensor *r[2][5] = {{NULL}};
+    for (int k = 0; k < 2; k++) {
+        omp_set_num_threads(k == 0 ? 1 : (saved > 1 ? saved : 2));
+        CHECK_OK(gids_softmax(&r[k][0], a, 1));
+        CHECK_OK(gids_log_softmax(&r[k][1], a, 0));
+        CHECK_OK(gids_cumsum(&r[k][2], a, 0));
+        CHECK_OK(gids_max_dim(&r[k][3], &r[k][4], a, 1, false));
+    }
+    omp_set_num_threads(saved);
+    size_t bytes[5] = {60000 * 8, 60000 * 8, 60000 * 8, 300 * 8, 300 * 8};
+    for (int i = 0; i < 5; i++)
+        if (memcmp(gids_tensor_data(r[0][i]), gids_tensor_data(r[1][i]), bytes[i]) != 0)
+            CHECK_FAIL_("output %d differs between thread counts", i);
+    gids_tensor *col = NULL, *rows = NULL;
+    int d0[1] = {0}, d1[1] = {1};
+    CHECK_OK(gids_reduce(&col, GIDS_SUM, a, 1, d0, false));
+    const double *cs = gids_tensor_data(r[0][2]), *cv = gids_tensor_data(col);
+    CHECK(memcmp(cs + 299 * 200, cv, 200 * 8) == 0);
+    CHECK_OK(gids_reduce(&rows, GIDS_SUM, r[0][0], 1, d1, false));
+    for (int i = 0; i < 300; i++) CHECK_NEAR(at(rows, i), 1.0, 1e-14);
+    gids_tensor_release(rows);
+    CHECK_OK(gids_reduce(&rows, GIDS_AMAX, a, 1, d1, false));
+    CHECK(memcmp(gids_tensor_data(rows), gids_tensor_data(r[0][3]), 300 * 8) == 0);
+    gids_tensor_release(rows);
+    gids_tensor_release(col);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 5; i++) gids_tensor_release(r[k][i]);
+    gids_tensor_release(a);
+}
+
 int main(void) {
     RUN(sum_over_each_dim_list);
     RUN(sum_reads_strided_inputs);
@@ -530,5 +569,6 @@ int main(void) {
     RUN(max_min_dim_return_first_extreme);
     RUN(softmax_and_log_softmax);
     RUN(cumsum_and_cumprod);
+    RUN(big_softmax_scan_and_max_are_thread_independent);
     return check_summary("reduce");
 }

@@ -277,18 +277,25 @@ EXTREME_ONE(extreme_f32, float)
 EXTREME_ONE(extreme_f64, double)
 EXTREME_ONE(extreme_i64, int64_t)
 
-/* Outputs are independent, so the split over threads cannot change the result. */
+static void extreme_one(const extreme_job *j, gids_dtype dt, int64_t o) {
+    if (dt == GIDS_F32)
+        extreme_f32(j, o);
+    else if (dt == GIDS_F64)
+        extreme_f64(j, o);
+    else
+        extreme_i64(j, o);
+}
+
+/* Outputs are independent, so the split over threads cannot change the result; small inputs
+ * stay out of OpenMP (a parallel region costs more than they do). */
 static void extreme_all(const extreme_job *j, gids_dtype dt) {
     int nt = gids_threads_for(j->n_out * j->size);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (int64_t o = 0; o < j->n_out; o++) {
-        if (dt == GIDS_F32)
-            extreme_f32(j, o);
-        else if (dt == GIDS_F64)
-            extreme_f64(j, o);
-        else
-            extreme_i64(j, o);
+    if (nt <= 1) {
+        for (int64_t o = 0; o < j->n_out; o++) extreme_one(j, dt, o);
+        return;
     }
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t o = 0; o < j->n_out; o++) extreme_one(j, dt, o);
 }
 
 static gids_status extreme_dim(gids_tensor **values, gids_tensor **indices, const char *op,

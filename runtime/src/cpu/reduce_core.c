@@ -329,33 +329,47 @@ static int64_t combine_i(gids_red_kind k, int64_t a, int64_t b) {
     return fold_i64(k, a, &b, 1, 1);
 }
 
+static void store_one(const red_job *j, char *dst, gids_dtype dt, int64_t o, bool mean) {
+    int64_t nb = j->nblocks;
+    if (j->dt == GIDS_I64) {
+        const int64_t *pp = (const int64_t *)j->partial + o * nb;
+        int64_t acc = pp[0];
+        for (int64_t b = 1; b < nb; b++) acc = combine_i(j->kind, acc, pp[b]);
+        if (dt == GIDS_BOOL)
+            ((bool *)dst)[o] = acc != 0;
+        else
+            ((int64_t *)dst)[o] = acc;
+        return;
+    }
+    const double *pp = (const double *)j->partial + o * nb;
+    double acc = pp[0];
+    for (int64_t b = 1; b < nb; b++) acc = combine_f(j->kind, acc, pp[b]);
+    if (mean) acc /= (double)j->n_in;
+    switch (dt) {
+    case GIDS_F32: ((float *)dst)[o] = (float)acc; break;
+    case GIDS_F64: ((double *)dst)[o] = acc; break;
+    default: ((bool *)dst)[o] = acc != 0; break;
+    }
+}
+
+/* Small reductions stay out of OpenMP altogether: entering even a one-thread parallel region
+ * costs more than summing a few elements. */
 static void store_output(const red_job *j, gids_tensor *out, bool mean) {
     char *dst = gids_tensor_data(out);
-    int64_t nb = j->nblocks;
-    double n = (double)j->n_in;
-    int nt = gids_threads_for(j->n_out * nb);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (int64_t o = 0; o < j->n_out; o++) {
-        if (j->dt == GIDS_I64) {
-            const int64_t *pp = (const int64_t *)j->partial + o * nb;
-            int64_t acc = pp[0];
-            for (int64_t b = 1; b < nb; b++) acc = combine_i(j->kind, acc, pp[b]);
-            if (out->dtype == GIDS_BOOL)
-                ((bool *)dst)[o] = acc != 0;
-            else
-                ((int64_t *)dst)[o] = acc;
-        } else {
-            const double *pp = (const double *)j->partial + o * nb;
-            double acc = pp[0];
-            for (int64_t b = 1; b < nb; b++) acc = combine_f(j->kind, acc, pp[b]);
-            if (mean) acc /= n;
-            switch (out->dtype) {
-            case GIDS_F32: ((float *)dst)[o] = (float)acc; break;
-            case GIDS_F64: ((double *)dst)[o] = acc; break;
-            default: ((bool *)dst)[o] = acc != 0; break;
-            }
-        }
+    int nt = gids_threads_for(j->n_out * j->nblocks);
+    if (nt <= 1) {
+        for (int64_t o = 0; o < j->n_out; o++) store_one(j, dst, out->dtype, o, mean);
+        return;
     }
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t o = 0; o < j->n_out; o++) store_one(j, dst, out->dtype, o, mean);
+}
+
+static void run_task(const red_job *j, int64_t task) {
+    if (j->columns)
+        run_column_task(j, task);
+    else
+        run_generic_task(j, task);
 }
 
 gids_status gids_red_exec(const char *op, gids_red_kind kind, const gids_tensor *a, uint32_t mask,
@@ -394,9 +408,11 @@ gids_status gids_red_exec(const char *op, gids_red_kind kind, const gids_tensor 
         j.ntiles = (j.ncols + RED_TILE - 1) / RED_TILE;
         ntasks = (j.n_out / j.ncols) * j.ntiles * j.nblocks;
     }
-    j.partial = malloc((size_t)(j.n_out * j.nblocks) * 8 + 8);
+    uint64_t small[64]; /* partials of small reductions: no malloc */
+    int64_t npart = j.n_out * j.nblocks;
+    j.partial = npart <= 64 ? (void *)small : malloc((size_t)npart * 8);
     GIDS_CHECK(j.partial != NULL, GIDS_ENOMEM, "%s: cannot allocate %lld reduction partials", op,
-               (long long)(j.n_out * j.nblocks));
+               (long long)npart);
     if (j.n_in == 0) { /* every output is the identity */
         for (int64_t o = 0; o < j.n_out; o++) {
             if (j.dt == GIDS_I64)
@@ -407,15 +423,14 @@ gids_status gids_red_exec(const char *op, gids_red_kind kind, const gids_tensor 
     } else {
         int nt = ntasks > 1 ? gids_threads_for(j.n_out * j.n_in) : 1;
         if (nt > ntasks) nt = (int)ntasks;
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (int64_t task = 0; task < ntasks; task++) {
-            if (j.columns)
-                run_column_task(&j, task);
-            else
-                run_generic_task(&j, task);
+        if (nt <= 1) {
+            for (int64_t task = 0; task < ntasks; task++) run_task(&j, task);
+        } else {
+#pragma omp parallel for schedule(static) num_threads(nt)
+            for (int64_t task = 0; task < ntasks; task++) run_task(&j, task);
         }
     }
     store_output(&j, out, mean);
-    free(j.partial);
+    if (j.partial != (void *)small) free(j.partial);
     return GIDS_OK;
 }

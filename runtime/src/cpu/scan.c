@@ -29,23 +29,32 @@ SCAN_TASK(task_f32, float, double, FLOAT_STEP)
 SCAN_TASK(task_f64, double, double, FLOAT_STEP)
 SCAN_TASK(task_i64, int64_t, uint64_t, INT_STEP)
 
-/* x and y are contiguous [outer, size, inner] of dtype dt (f32, f64 or i64). */
+/* Task number `task` over x and y, contiguous [outer, size, inner] of dtype dt (f32, f64 or
+ * i64) cut into tiles of SCAN_TILE columns. */
+static void task_at(gids_dtype dt, const void *x, void *y, int64_t task, int64_t size,
+                    int64_t inner, bool prod) {
+    int64_t ntiles = (inner + SCAN_TILE - 1) / SCAN_TILE;
+    int64_t o = task / ntiles, j0 = (task % ntiles) * SCAN_TILE;
+    int64_t w = inner - j0 < SCAN_TILE ? inner - j0 : SCAN_TILE;
+    int64_t at = o * size * inner + j0;
+    if (dt == GIDS_F32)
+        task_f32((const float *)x + at, (float *)y + at, size, inner, w, prod);
+    else if (dt == GIDS_F64)
+        task_f64((const double *)x + at, (double *)y + at, size, inner, w, prod);
+    else
+        task_i64((const int64_t *)x + at, (int64_t *)y + at, size, inner, w, prod);
+}
+
 static void scan_all(gids_dtype dt, const void *x, void *y, int64_t outer, int64_t size,
                      int64_t inner, bool prod) {
-    int64_t ntiles = (inner + SCAN_TILE - 1) / SCAN_TILE;
+    int64_t ntasks = outer * ((inner + SCAN_TILE - 1) / SCAN_TILE);
     int nt = gids_threads_for(outer * size * inner);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (int64_t task = 0; task < outer * ntiles; task++) {
-        int64_t o = task / ntiles, j0 = (task % ntiles) * SCAN_TILE;
-        int64_t w = inner - j0 < SCAN_TILE ? inner - j0 : SCAN_TILE;
-        int64_t at = o * size * inner + j0;
-        if (dt == GIDS_F32)
-            task_f32((const float *)x + at, (float *)y + at, size, inner, w, prod);
-        else if (dt == GIDS_F64)
-            task_f64((const double *)x + at, (double *)y + at, size, inner, w, prod);
-        else
-            task_i64((const int64_t *)x + at, (int64_t *)y + at, size, inner, w, prod);
+    if (nt <= 1) {
+        for (int64_t t = 0; t < ntasks; t++) task_at(dt, x, y, t, size, inner, prod);
+        return;
     }
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t t = 0; t < ntasks; t++) task_at(dt, x, y, t, size, inner, prod);
 }
 
 static gids_status scan_run(gids_tensor **out, const char *op, const gids_tensor *a, int dim,

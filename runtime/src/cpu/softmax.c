@@ -31,18 +31,25 @@
 SOFTMAX_SLICE(slice_f32, float)
 SOFTMAX_SLICE(slice_f64, double)
 
-/* x and y are contiguous [outer, size, inner] of dtype dt. */
+/* Slice s of x and y, contiguous [outer, size, inner] of dtype dt. */
+static void slice_at(gids_dtype dt, const void *x, void *y, int64_t s, int64_t size, int64_t inner,
+                     bool log_) {
+    int64_t base = (s / inner) * size * inner + s % inner;
+    if (dt == GIDS_F32)
+        slice_f32((const float *)x + base, (float *)y + base, size, inner, log_);
+    else
+        slice_f64((const double *)x + base, (double *)y + base, size, inner, log_);
+}
+
 static void softmax_all(gids_dtype dt, const void *x, void *y, int64_t outer, int64_t size,
                         int64_t inner, bool log_) {
     int nt = gids_threads_for(outer * size * inner);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (int64_t s = 0; s < outer * inner; s++) {
-        int64_t base = (s / inner) * size * inner + s % inner;
-        if (dt == GIDS_F32)
-            slice_f32((const float *)x + base, (float *)y + base, size, inner, log_);
-        else
-            slice_f64((const double *)x + base, (double *)y + base, size, inner, log_);
+    if (nt <= 1) {
+        for (int64_t s = 0; s < outer * inner; s++) slice_at(dt, x, y, s, size, inner, log_);
+        return;
     }
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t s = 0; s < outer * inner; s++) slice_at(dt, x, y, s, size, inner, log_);
 }
 
 static gids_status softmax_run(gids_tensor **out, const char *op, const gids_tensor *a, int dim,
