@@ -555,6 +555,51 @@ TEST(big_softmax_scan_and_max_are_thread_independent) {
     gids_tensor_release(a);
 }
 
+/* Every dim subset of a [70,3,260] input and of a permuted view of it, against a naive sum
+ * (small integers, so every order of summation is exact). */
+TEST(every_dim_subset_matches_a_naive_sum) {
+    int64_t s[3] = {70, 3, 260}, n = 70 * 3 * 260;
+    gids_tensor *r = NULL, *a = NULL, *m = NULL, *v = NULL;
+    CHECK_OK(gids_arange(&r, GIDS_F32, gids_scalar_i(0), gids_scalar_i(n), gids_scalar_i(1)));
+    CHECK_OK(gids_binary_scalar(&m, GIDS_REMAINDER, r, gids_scalar_i(7), false));
+    CHECK_OK(gids_view(&a, m, 3, s));
+    const int perm[3] = {2, 0, 1};
+    CHECK_OK(gids_permute(&v, a, perm));
+    for (int which = 0; which < 2; which++) {
+        const gids_tensor *x = which ? v : a;
+        for (uint32_t mask = 1; mask < 8; mask++) {
+            int dims[3], nd = 0;
+            for (int d = 0; d < 3; d++)
+                if (mask & (1u << d)) dims[nd++] = d;
+            gids_tensor *o = NULL;
+            CHECK_OK(gids_reduce(&o, GIDS_SUM, x, nd, dims, true));
+            /* naive: walk x's logical index space */
+            int64_t osh[3];
+            for (int d = 0; d < 3; d++) osh[d] = (mask & (1u << d)) ? 1 : x->shape[d];
+            double *want = calloc((size_t)(osh[0] * osh[1] * osh[2]), sizeof(double));
+            const float *base = gids_tensor_data(x);
+            for (int64_t i = 0; i < x->shape[0]; i++)
+                for (int64_t j = 0; j < x->shape[1]; j++)
+                    for (int64_t k = 0; k < x->shape[2]; k++) {
+                        int64_t oi = (mask & 1) ? 0 : i, oj = (mask & 2) ? 0 : j,
+                                ok = (mask & 4) ? 0 : k;
+                        want[(oi * osh[1] + oj) * osh[2] + ok] +=
+                            base[i * x->stride[0] + j * x->stride[1] + k * x->stride[2]];
+                    }
+            int64_t no = osh[0] * osh[1] * osh[2], bad = 0;
+            for (int64_t q = 0; q < no; q++) bad += at(o, q) != want[q];
+            if (bad)
+                CHECK_FAIL_("view %d mask %u: %lld outputs differ", which, mask, (long long)bad);
+            free(want);
+            gids_tensor_release(o);
+        }
+    }
+    gids_tensor_release(v);
+    gids_tensor_release(a);
+    gids_tensor_release(m);
+    gids_tensor_release(r);
+}
+
 int main(void) {
     RUN(sum_over_each_dim_list);
     RUN(sum_reads_strided_inputs);
@@ -570,5 +615,6 @@ int main(void) {
     RUN(softmax_and_log_softmax);
     RUN(cumsum_and_cumprod);
     RUN(big_softmax_scan_and_max_are_thread_independent);
+    RUN(every_dim_subset_matches_a_naive_sum);
     return check_summary("reduce");
 }
