@@ -130,68 +130,10 @@ static int l_sub_(lua_State *L) {
     return 1;
 }
 
-/* floor_divide(x, y) = floor(x / y), as torch.floor_divide and Lua's //.  The runtime has no
- * such op: floats take div then floor; integers are divided in f64 (exact below 2^53) and
- * converted back to their promoted integer dtype, with a zero divisor an error as in torch. */
-static bool is_float_operand(const gids_tensor *t, gids_scalar s) {
-    return t ? gids_dtype_is_float(t->dtype) : !s.is_int;
-}
-
-/* Dtype of x + y for integer or bool operands (a NULL operand is an integer number), with
- * torch's rule that a 0-d tensor only decides when its category (bool < integer) is higher. */
-static gids_dtype int_result_dtype(const gids_tensor *a, const gids_tensor *b) {
-    const gids_tensor *t = a ? a : b;
-    if (!a || !b) return t->dtype == GIDS_BOOL ? GIDS_I64 : t->dtype;
-    if ((a->ndim == 0) == (b->ndim == 0)) return gids_promote(a->dtype, b->dtype);
-    const gids_tensor *zero = a->ndim == 0 ? a : b, *dimmed = a->ndim == 0 ? b : a;
-    if (dimmed->dtype == GIDS_BOOL && zero->dtype != GIDS_BOOL) return zero->dtype;
-    return dimmed->dtype;
-}
-
+/* floor_divide(x, y) = floor(x / y), as torch.floor_divide and Lua's //. */
 static int l_floor_divide(lua_State *L) {
-    const char *fname = "floor_divide";
-    l_checkopts(L, 3, fname, no_opts);
-    gids_scalar sx = gids_scalar_i(0), sy = gids_scalar_i(0);
-    gids_tensor *a = operand(L, 1, &sx, fname), *b = operand(L, 2, &sy, fname);
-    if (!a && !b)
-        luaL_error(L, "%s: at least one operand must be a tensor, got two numbers", fname);
-    if (is_float_operand(a, sx) || is_float_operand(b, sy)) {
-        push_binary(L, GIDS_DIV, 1, 2, fname);
-        gids_tensor *q = l_checktensor(L, -1);
-        l_check(L, gids_unary_into(q, GIDS_FLOOR, q));
-        return 1;
-    }
-    gids_dtype dt = int_result_dtype(a, b);
-    if (b) {
-        l_tensor *zero = l_newtensor(L);
-        l_check(L, gids_binary_scalar(&zero->t, GIDS_EQ, b, gids_scalar_i(0), false));
-        l_tensor *any = l_newtensor(L);
-        l_check(L, gids_reduce(&any->t, GIDS_ANY, zero->t, 0, NULL, false));
-        double hit = 0;
-        l_check(L, gids_tensor_get(any->t, 0, &hit));
-        if (hit != 0) luaL_error(L, "%s: integer division by zero (argument #2 holds a 0)", fname);
-    } else if (sy.i == 0) {
-        luaL_error(L, "%s: integer division by zero", fname);
-    }
-    l_tensor *fa = NULL, *fb = NULL;
-    if (a) {
-        fa = l_newtensor(L);
-        l_check(L, gids_to_dtype(&fa->t, a, GIDS_F64));
-    }
-    if (b) {
-        fb = l_newtensor(L);
-        l_check(L, gids_to_dtype(&fb->t, b, GIDS_F64));
-    }
-    l_tensor *q = l_newtensor(L);
-    if (a && b)
-        l_check(L, gids_binary(&q->t, GIDS_DIV, fa->t, fb->t));
-    else if (a)
-        l_check(L, gids_binary_scalar(&q->t, GIDS_DIV, fa->t, gids_scalar_f((double)sy.i), false));
-    else
-        l_check(L, gids_binary_scalar(&q->t, GIDS_DIV, fb->t, gids_scalar_f((double)sx.i), true));
-    l_check(L, gids_unary_into(q->t, GIDS_FLOOR, q->t));
-    l_tensor *out = l_newtensor(L);
-    l_check(L, gids_to_dtype(&out->t, q->t, dt));
+    l_checkopts(L, 3, "floor_divide", no_opts);
+    push_binary(L, GIDS_FLOOR_DIVIDE, 1, 2, "floor_divide");
     return 1;
 }
 

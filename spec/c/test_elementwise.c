@@ -248,6 +248,25 @@ TEST(integer_arithmetic_wraps_and_divides_safely) {
     gids_tensor_release(b);
 }
 
+TEST(floor_divide_rounds_toward_minus_infinity) {
+    int64_t n = 5;
+    gids_tensor *a = from(GIDS_I64, 1, &n, (int64_t[]){7, -7, 7, -7, INT64_MIN});
+    gids_tensor *b = from(GIDS_I64, 1, &n, (int64_t[]){2, 2, -2, -2, -1});
+    gids_tensor *q = NULL, *f = NULL, *z = NULL;
+    CHECK_OK(gids_binary(&q, GIDS_FLOOR_DIVIDE, a, b));
+    CHECK(q->dtype == GIDS_I64);
+    int64_t expect[5] = {3, -4, -4, 3, INT64_MIN}; /* INT64_MIN / -1 wraps as torch */
+    for (int i = 0; i < 5; i++) CHECK(at_i(q, i) == expect[i]);
+    gids_tensor *x = vec_f32(2, (float[]){7.5f, -7.5f});
+    CHECK_OK(gids_binary_scalar(&f, GIDS_FLOOR_DIVIDE, x, gids_scalar_i(2), false));
+    CHECK(f->dtype == GIDS_F32 && at(f, 0) == 3.0 && at(f, 1) == -4.0);
+    CHECK_ERR(gids_binary_scalar(&z, GIDS_FLOOR_DIVIDE, a, gids_scalar_i(0), false), GIDS_EINVAL,
+              "floor_divide: integer division by zero");
+    CHECK(z == NULL);
+    gids_tensor_release(a), gids_tensor_release(b), gids_tensor_release(q);
+    gids_tensor_release(x), gids_tensor_release(f);
+}
+
 TEST(float_remainder_fmod_and_nan_propagation) {
     float av[4] = {5.5f, -5.5f, NAN, 1}, bv[4] = {2, 2, 1, NAN};
     gids_tensor *a = vec_f32(4, av), *b = vec_f32(4, bv), *o = NULL;
@@ -711,6 +730,7 @@ int main(void) {
     RUN(promotion_follows_torch);
     RUN(scalar_operands_are_wrapped_numbers);
     RUN(integer_arithmetic_wraps_and_divides_safely);
+    RUN(floor_divide_rounds_toward_minus_infinity);
     RUN(float_remainder_fmod_and_nan_propagation);
     RUN(comparisons_and_logical_ops_give_bool);
     RUN(bool_arithmetic_stays_bool);

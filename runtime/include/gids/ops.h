@@ -26,6 +26,7 @@ extern "C" {
 typedef enum gids_binop {
     GIDS_ADD = 0, GIDS_SUB, GIDS_MUL, GIDS_DIV, /* DIV of integers gives f32 (true division) */
     GIDS_POW, GIDS_MAXIMUM, GIDS_MINIMUM, GIDS_FMOD, GIDS_REMAINDER, GIDS_ATAN2,
+    GIDS_FLOOR_DIVIDE, /* floor(a / b); integers stay integers, a zero divisor is EINVAL */
     GIDS_EQ, GIDS_NE, GIDS_LT, GIDS_LE, GIDS_GT, GIDS_GE, /* -> bool */
     GIDS_LOGICAL_AND, GIDS_LOGICAL_OR, GIDS_LOGICAL_XOR,  /* -> bool */
     GIDS_NBINOPS

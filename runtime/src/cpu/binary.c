@@ -2,8 +2,8 @@
  *
  * Inputs are first converted to the op's compute dtype (the promoted dtype), so each kernel
  * reads one element type and writes one: the result dtype, which is bool for comparisons and
- * logical ops.  Integer arithmetic wraps (computed in uint64) as in PyTorch; integer fmod and
- * remainder by zero are an error, not a trap.
+ * logical ops.  Integer arithmetic wraps (computed in uint64) as in PyTorch; integer fmod,
+ * remainder and floor_divide by zero are an error, not a trap.
  */
 #include <math.h>
 #include <string.h>
@@ -14,7 +14,7 @@
 
 static const char *const binop_names[GIDS_NBINOPS] = {
     "add",  "sub",       "mul",         "div",        "pow",         "maximum", "minimum",
-    "fmod", "remainder", "atan2",       "eq",         "ne",          "lt",      "le",
+    "fmod", "remainder", "atan2",       "floor_divide", "eq",         "ne",          "lt",      "le",
     "gt",   "ge",        "logical_and", "logical_or", "logical_xor",
 };
 
@@ -43,6 +43,7 @@ static gids_status binop_dtypes(gids_binop op, gids_dtype p, gids_dtype *compute
         break;
     case GIDS_FMOD:
     case GIDS_REMAINDER:
+    case GIDS_FLOOR_DIVIDE:
         GIDS_CHECK(p != GIDS_BOOL, GIDS_EDTYPE, "%s: bool tensors are not supported", name);
         break;
     case GIDS_EQ:
@@ -93,6 +94,18 @@ static inline int64_t iremainder(int64_t a, int64_t b, void *ctx) {
     int64_t r = ifmod(a, b, ctx);
     if (r != 0 && ((r < 0) != (b < 0))) r += b;
     return r;
+}
+
+/* Division rounding toward minus infinity; INT64_MIN / -1 wraps instead of trapping. */
+static inline int64_t ifloordiv(int64_t a, int64_t b, void *ctx) {
+    if (b == 0) {
+        __atomic_store_n((int *)ctx, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    if (b == -1) return (int64_t)(0 - U64(a));
+    int64_t q = a / b;
+    if (a % b != 0 && ((a < 0) != (b < 0))) q--;
+    return q;
 }
 
 static inline double fremainder(double a, double b) {
@@ -163,6 +176,10 @@ BIN_KERNEL(remainder_i64, int64_t, int64_t, iremainder(a_, b_, ctx))
 BIN_KERNEL(remainder_i32, int32_t, int32_t, iremainder(a_, b_, ctx))
 BIN_KERNEL(remainder_u8, uint8_t, uint8_t, iremainder(a_, b_, ctx))
 BIN_FLOAT(atan2, atan2f(a_, b_), atan2(a_, b_))
+BIN_FLOAT(floordiv, floorf(a_ / b_), floor(a_ / b_))
+BIN_KERNEL(floordiv_i64, int64_t, int64_t, ifloordiv(a_, b_, ctx))
+BIN_KERNEL(floordiv_i32, int32_t, int32_t, ifloordiv(a_, b_, ctx))
+BIN_KERNEL(floordiv_u8, uint8_t, uint8_t, ifloordiv(a_, b_, ctx))
 BIN_PRED(eq, a_ == b_)
 BIN_PRED(ne, a_ != b_)
 BIN_PRED(lt, a_ < b_)
@@ -189,6 +206,7 @@ static const gids_iter_fn kernels[GIDS_NBINOPS][GIDS_NDTYPES] = {
     [GIDS_FMOD] = {ROW_FLOAT(fmod), ROW_INT(fmod)},
     [GIDS_REMAINDER] = {ROW_FLOAT(remainder), ROW_INT(remainder)},
     [GIDS_ATAN2] = {ROW_FLOAT(atan2)},
+    [GIDS_FLOOR_DIVIDE] = {ROW_FLOAT(floordiv), ROW_INT(floordiv)},
     [GIDS_EQ] = {ROW_ALL(eq)},
     [GIDS_NE] = {ROW_ALL(ne)},
     [GIDS_LT] = {ROW_ALL(lt)},
@@ -217,7 +235,8 @@ static gids_status binary_run(gids_tensor **out, gids_tensor *dst, gids_binop op
     gids_status st = gids_ew_cast(&ca, a, compute);
     if (st == GIDS_OK) st = gids_ew_cast(&cb, b, compute);
     /* Integer fmod/remainder can fail half-way (division by zero): never write dst directly. */
-    bool may_fail = (op == GIDS_FMOD || op == GIDS_REMAINDER) && !gids_dtype_is_float(compute);
+    bool may_fail = (op == GIDS_FMOD || op == GIDS_REMAINDER || op == GIDS_FLOOR_DIVIDE) &&
+                    !gids_dtype_is_float(compute);
     bool direct = dst && dst->dtype == result && !may_fail && st == GIDS_OK &&
                   !gids_ew_overlaps(dst, ca) && !gids_ew_overlaps(dst, cb);
     if (st == GIDS_OK) {
