@@ -1,16 +1,28 @@
 #!/usr/bin/env bash
-# make bench: runs the benchmarks and prints one table of figures with their ratio to the
-# reference and the target ratio.  Rows: name, value, unit, ratio (>= target is good), target.
+# make bench: runs the benchmarks and prints one table.  For each row: graphids' figure, its
+# ratio to the hardware-side reference with the target ratio (ops_bench, lua_overhead), and the
+# same figure from the PyTorch peer on this machine with graphids/peer (> 1 means graphids is
+# better: higher throughput, or lower time for the "_us" rows).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-"$BUILD"/bench/ops_bench | tee -a "$out" >/dev/null
+ours=$(mktemp) peer=$(mktemp)
+trap 'rm -f "$ours" "$peer"' EXIT
+"$BUILD"/bench/ops_bench >>"$ours"
 LUA_PATH="stdlib/?.lua;stdlib/?/init.lua;;" LUA_CPATH="$BUILD/lua/?.so;;" \
-  lua5.4 bench/ops/lua_overhead.lua | tee -a "$out" >/dev/null
-printf '\n%-28s %12s %-9s %8s %7s  %s\n' benchmark value unit ratio target note
-awk '$1 == "threads" { printf "(%s CPU threads)\n", $2; next }
-     { note = ""; for (i = 6; i <= NF; i++) note = note " " $i
-       status = ($4 + 0 >= $5 + 0) ? "ok" : "BELOW"
-       printf "%-28s %12s %-9s %8s %7s  %s%s\n", $1, $2, $3, $4, $5, status, note }' "$out"
+  lua5.4 bench/ops/lua_overhead.lua >>"$ours"
+if py=$(tools/peer-venv.sh); then
+  "$py" bench/peer/torch_ops.py >"$peer" || echo "peer: torch_ops.py failed" >&2
+else
+  echo "skipped: PyTorch peer unavailable (see message above); peer columns left empty"
+fi
+[ -s "$peer" ] || echo "peer_threads -" >"$peer"
+printf '\n%-26s %10s %-8s %7s %6s %-6s %10s %9s\n' benchmark graphids unit ratio target status torch ours/torch
+awk 'NR == FNR { if ($1 != "peer_threads") peer[$1] = $2; else pthreads = $2; next }
+     $1 == "threads" { threads = $2; next }
+     { status = ($4 + 0 >= $5 + 0) ? "ok" : "BELOW"
+       p = ($1 in peer) ? peer[$1] : "-"; r = "-"
+       if (p != "-" && p + 0 > 0) r = sprintf("%.2f", ($3 == "us") ? p / $2 : $2 / p)
+       printf "%-26s %10s %-8s %7s %6s %-6s %10s %9s\n", $1, $2, $3, $4, $5, status, p, r }
+     END { printf "(graphids %s threads; torch %s threads; medians of repeated runs)\n", threads, pthreads }' \
+  "$peer" "$ours"

@@ -1,5 +1,6 @@
 /* l_runtime.c -- process information and settings: graphids.memory(), reset_peak_memory(),
- * version() / _VERSION, blas(), get/set_num_threads() and the heap-tracking soft limit.
+ * empty_cache(), cache_limit(), version() / _VERSION, blas(), get/set_num_threads() and the
+ * heap-tracking soft limit.
  */
 #include "l_impl.h"
 
@@ -11,12 +12,13 @@ static void set_int(lua_State *L, const char *key, int64_t v) {
 static int r_memory(lua_State *L) {
     gids_mem_stats st;
     gids_memory_stats(GIDS_DEVICE_CPU, &st);
-    lua_createtable(L, 0, 6);
+    lua_createtable(L, 0, 7);
     set_int(L, "current_bytes", st.current_bytes);
     set_int(L, "peak_bytes", st.peak_bytes);
     set_int(L, "live_tensors", st.live_tensors);
     set_int(L, "live_storages", st.live_storages);
     set_int(L, "total_allocs", st.total_allocs);
+    set_int(L, "cached_bytes", st.cached_bytes);
     set_int(L, "soft_limit", l_heap_soft_limit(L));
     return 1;
 }
@@ -24,6 +26,25 @@ static int r_memory(lua_State *L) {
 static int r_reset_peak_memory(lua_State *L) {
     gids_memory_reset_peak(GIDS_DEVICE_CPU);
     return 0;
+}
+
+/* Gives every block the CPU allocator keeps for reuse back to the system. */
+static int r_empty_cache(lua_State *L) {
+    gids_memory_empty_cache(GIDS_DEVICE_CPU);
+    return 0;
+}
+
+/* cache_limit() returns the byte limit of the CPU block cache; cache_limit(bytes) sets it (0
+ * disables the cache) and returns the old one. */
+static int r_cache_limit(lua_State *L) {
+    int64_t old = gids_memory_cache_limit(GIDS_DEVICE_CPU);
+    if (!lua_isnoneornil(L, 1)) {
+        lua_Integer bytes = luaL_checkinteger(L, 1);
+        if (bytes < 0) return l_error(L, "cache_limit: bytes must be >= 0, got %I", bytes);
+        gids_memory_set_cache_limit(GIDS_DEVICE_CPU, (int64_t)bytes);
+    }
+    lua_pushinteger(L, (lua_Integer)old);
+    return 1;
 }
 
 static int r_version(lua_State *L) {
@@ -63,6 +84,8 @@ static int r_gc_soft_limit(lua_State *L) {
 static const luaL_Reg funcs[] = {
     {"memory", r_memory},
     {"reset_peak_memory", r_reset_peak_memory},
+    {"empty_cache", r_empty_cache},
+    {"cache_limit", r_cache_limit},
     {"version", r_version},
     {"blas", r_blas},
     {"get_num_threads", r_get_num_threads},

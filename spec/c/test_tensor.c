@@ -301,6 +301,38 @@ TEST(allocation_failure_runs_pressure_handler_then_retries_once) {
     gids_allocator_register(GIDS_CPU, real_cpu_);
 }
 
+TEST(large_blocks_are_cached_and_reused) {
+    gids_device cpu = GIDS_DEVICE_CPU;
+    gids_memory_empty_cache(cpu);
+    gids_mem_stats st;
+    int64_t n = 1 << 20; /* 4 MiB of f32 */
+    gids_tensor *a = NULL, *b = NULL, *small = NULL;
+    CHECK_OK(gids_empty(&a, GIDS_F32, cpu, 1, &n));
+    void *block = a->storage->data;
+    gids_tensor_release(a);
+    gids_memory_stats(cpu, &st);
+    CHECK(st.cached_bytes == 4 << 20);
+    CHECK_OK(gids_empty(&b, GIDS_F32, cpu, 1, &n));
+    CHECK(b->storage->data == block); /* the same block came back */
+    gids_memory_stats(cpu, &st);
+    CHECK(st.cached_bytes == 0);
+    gids_tensor_release(b);
+    CHECK_OK(gids_empty(&small, GIDS_F32, cpu, 1, (int64_t[]){1000}));
+    gids_tensor_release(small); /* small blocks go straight back to malloc */
+    gids_memory_stats(cpu, &st);
+    CHECK(st.cached_bytes == 4 << 20);
+    gids_memory_empty_cache(cpu);
+    gids_memory_stats(cpu, &st);
+    CHECK(st.cached_bytes == 0);
+    int64_t old = gids_memory_cache_limit(cpu);
+    gids_memory_set_cache_limit(cpu, 0); /* disabled: nothing is kept */
+    CHECK_OK(gids_empty(&a, GIDS_F32, cpu, 1, &n));
+    gids_tensor_release(a);
+    gids_memory_stats(cpu, &st);
+    CHECK(st.cached_bytes == 0);
+    gids_memory_set_cache_limit(cpu, old);
+}
+
 int main(void) {
     RUN(status_names_and_messages);
     RUN(dtype_parse_size_promote);
@@ -316,5 +348,6 @@ int main(void) {
     RUN(rng_reproducible_and_thread_independent);
     RUN(randint_randperm_bernoulli);
     RUN(allocation_failure_runs_pressure_handler_then_retries_once);
+    RUN(large_blocks_are_cached_and_reused);
     return check_summary("tensor");
 }

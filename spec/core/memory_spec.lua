@@ -13,7 +13,7 @@ describe("graphids.memory", function()
   it("reports the CPU statistics and the soft limit", function()
     local m = graphids.memory()
     for _, k in ipairs({ "current_bytes", "peak_bytes", "live_tensors", "live_storages",
-      "total_allocs", "soft_limit" }) do
+      "total_allocs", "cached_bytes", "soft_limit" }) do
       assert.are.equal("integer", math.type(m[k]), k)
     end
     assert.is_true(m.peak_bytes >= m.current_bytes)
@@ -44,6 +44,32 @@ describe("graphids.memory", function()
     graphids.reset_peak_memory()
     local m = graphids.memory()
     assert.are.equal(m.current_bytes, m.peak_bytes)
+  end)
+
+  it("keeps large freed blocks for reuse until empty_cache()", function()
+    full_gc()
+    graphids.empty_cache()
+    assert.are.equal(0, graphids.memory().cached_bytes)
+    local big = graphids.empty(MB) -- 4 MB of f32
+    big:free()
+    assert.are.equal(4 * MB, graphids.memory().cached_bytes)
+    local again = graphids.empty(MB) -- served from the cache
+    assert.are.equal(0, graphids.memory().cached_bytes)
+    again:free()
+    graphids.empty_cache()
+    assert.are.equal(0, graphids.memory().cached_bytes)
+  end)
+
+  it("cache_limit(0) disables the block cache", function()
+    full_gc()
+    local old = graphids.cache_limit(0)
+    assert.is_true(old > 0)
+    graphids.empty(MB):free()
+    assert.are.equal(0, graphids.memory().cached_bytes)
+    assert.are.equal(0, graphids.cache_limit(old))
+    assert.error_matches(function()
+      graphids.cache_limit(-5)
+    end, "cache_limit: bytes must be >= 0, got %-5")
   end)
 end)
 

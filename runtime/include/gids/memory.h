@@ -26,6 +26,7 @@ typedef struct gids_mem_stats {
     int64_t live_tensors;  /* tensor handles not yet released */
     int64_t live_storages;
     int64_t total_allocs;  /* number of allocations since start */
+    int64_t cached_bytes;  /* freed blocks kept by the allocator for reuse (not in current) */
 } gids_mem_stats;
 
 typedef struct gids_allocator gids_allocator;
@@ -46,6 +47,14 @@ void gids_allocator_register(gids_device_type t, gids_allocator *a);
 
 void gids_memory_stats(gids_device dev, gids_mem_stats *out);
 void gids_memory_reset_peak(gids_device dev);
+/* The CPU allocator keeps freed blocks of 1 MiB and more (up to a byte limit) and hands them
+ * out again for the same rounded size: glibc gives such blocks back to the kernel on free, so
+ * without the cache a loop producing a 64 MB tensor per step page-faults every page every step.
+ * empty_cache returns every kept block; set_cache_limit(0) disables keeping. */
+void gids_memory_empty_cache(gids_device dev);
+void gids_memory_set_cache_limit(gids_device dev, int64_t bytes);
+int64_t gids_memory_cache_limit(gids_device dev);
+
 /* Called by the binding's heap tracking: bytes currently held on the CPU, cheap (one atomic). */
 int64_t gids_memory_cpu_bytes(void);
 

@@ -3,9 +3,11 @@
  * Counters are atomics so that any thread may allocate; peak is maintained with a CAS loop.
  * Wrapped (caller-owned) memory is not counted: the statistics describe what graphids holds.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core_impl.h"
 #include "gids/memory.h"
@@ -17,6 +19,8 @@ typedef struct {
 } counters;
 
 static counters counters_[SLOTS];
+
+static int64_t cpu_cache_bytes_(void);
 
 static counters *slot_(gids_device dev) {
     if (dev.type == GIDS_CPU) return &counters_[0];
@@ -41,6 +45,7 @@ void gids_memory_stats(gids_device dev, gids_mem_stats *out) {
     out->live_tensors = atomic_load(&c->tensors);
     out->live_storages = atomic_load(&c->storages);
     out->total_allocs = atomic_load(&c->allocs);
+    out->cached_bytes = dev.type == GIDS_CPU ? cpu_cache_bytes_() : 0;
 }
 
 void gids_memory_reset_peak(gids_device dev) {
@@ -51,10 +56,106 @@ void gids_memory_reset_peak(gids_device dev) {
 int64_t gids_memory_cpu_bytes(void) { return atomic_load(&counters_[0].current); }
 
 /* ---- the CPU allocator: 64-byte aligned for SIMD loads and to keep BLAS panels on lines ---- */
+
+/* Large-block cache (see memory.h).  Blocks are matched by exact rounded size: training loops
+ * allocate the same shapes step after step, and an exact match never wastes a byte. */
+#define CACHE_MIN_BYTES ((size_t)1 << 20)
+#define CACHE_GRAIN ((size_t)64 << 10)
+#define CACHE_SLOTS 64
+
+static struct {
+    pthread_mutex_t mu;
+    void *ptr[CACHE_SLOTS];
+    size_t size[CACHE_SLOTS];
+    int n;
+    int64_t bytes;
+    int64_t limit; /* -1: not yet set, use the default */
+} cache_ = {PTHREAD_MUTEX_INITIALIZER, {0}, {0}, 0, 0, -1};
+
+/* Default limit: 1 GiB or an eighth of the machine's memory, whichever is smaller. */
+static int64_t cache_limit_locked_(void) {
+    if (cache_.limit < 0) {
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        int64_t phys = pages > 0 && page > 0 ? (int64_t)pages * page : (int64_t)8 << 30;
+        cache_.limit = phys / 8 < ((int64_t)1 << 30) ? phys / 8 : ((int64_t)1 << 30);
+    }
+    return cache_.limit;
+}
+
+static size_t rounded_(size_t nbytes) {
+    size_t grain = nbytes >= CACHE_MIN_BYTES ? CACHE_GRAIN : 64;
+    return (nbytes + grain - 1) / grain * grain;
+}
+
+static int64_t cpu_cache_bytes_(void) {
+    pthread_mutex_lock(&cache_.mu);
+    int64_t b = cache_.bytes;
+    pthread_mutex_unlock(&cache_.mu);
+    return b;
+}
+
+static void *cache_take_(size_t size) {
+    void *p = NULL;
+    pthread_mutex_lock(&cache_.mu);
+    for (int i = cache_.n - 1; i >= 0; i--)
+        if (cache_.size[i] == size) {
+            p = cache_.ptr[i];
+            cache_.bytes -= (int64_t)size;
+            cache_.n--;
+            cache_.ptr[i] = cache_.ptr[cache_.n];
+            cache_.size[i] = cache_.size[cache_.n];
+            break;
+        }
+    pthread_mutex_unlock(&cache_.mu);
+    return p;
+}
+
+static bool cache_put_(void *p, size_t size) {
+    bool kept = false;
+    pthread_mutex_lock(&cache_.mu);
+    if (cache_.n < CACHE_SLOTS && cache_.bytes + (int64_t)size <= cache_limit_locked_()) {
+        cache_.ptr[cache_.n] = p;
+        cache_.size[cache_.n++] = size;
+        cache_.bytes += (int64_t)size;
+        kept = true;
+    }
+    pthread_mutex_unlock(&cache_.mu);
+    return kept;
+}
+
+static void cache_empty_(void) {
+    pthread_mutex_lock(&cache_.mu);
+    for (int i = 0; i < cache_.n; i++) free(cache_.ptr[i]);
+    cache_.n = 0;
+    cache_.bytes = 0;
+    pthread_mutex_unlock(&cache_.mu);
+}
+
+void gids_memory_empty_cache(gids_device dev) {
+    if (dev.type == GIDS_CPU) cache_empty_();
+}
+
+void gids_memory_set_cache_limit(gids_device dev, int64_t bytes) {
+    if (dev.type != GIDS_CPU) return;
+    pthread_mutex_lock(&cache_.mu);
+    cache_.limit = bytes < 0 ? 0 : bytes;
+    pthread_mutex_unlock(&cache_.mu);
+    cache_empty_();
+}
+
+int64_t gids_memory_cache_limit(gids_device dev) {
+    if (dev.type != GIDS_CPU) return 0;
+    pthread_mutex_lock(&cache_.mu);
+    int64_t l = cache_limit_locked_();
+    pthread_mutex_unlock(&cache_.mu);
+    return l;
+}
+
 static gids_status cpu_alloc_(gids_allocator *self, int device_index, size_t nbytes, void **out) {
-    size_t rounded = (nbytes + 63) & ~(size_t)63;
+    size_t rounded = rounded_(nbytes);
     if (rounded < nbytes) GIDS_FAIL(GIDS_EOVERFLOW, "alloc: %zu bytes overflows size_t", nbytes);
-    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    void *p = rounded >= CACHE_MIN_BYTES ? cache_take_(rounded) : NULL;
+    if (p == NULL) p = aligned_alloc(64, rounded ? rounded : 64);
     if (p == NULL)
         GIDS_FAIL(GIDS_ENOMEM, "alloc: out of CPU memory allocating %zu bytes (%lld bytes in use)",
                   nbytes, (long long)gids_memory_cpu_bytes());
@@ -62,7 +163,11 @@ static gids_status cpu_alloc_(gids_allocator *self, int device_index, size_t nby
     return GIDS_OK;
 }
 
-static void cpu_free_(gids_allocator *self, int device_index, void *ptr, size_t nbytes) { free(ptr); }
+static void cpu_free_(gids_allocator *self, int device_index, void *ptr, size_t nbytes) {
+    size_t rounded = rounded_(nbytes);
+    if (rounded >= CACHE_MIN_BYTES && cache_put_(ptr, rounded)) return;
+    free(ptr);
+}
 
 static gids_allocator cpu_allocator_ = {"cpu", GIDS_CPU, cpu_alloc_, cpu_free_, NULL};
 static gids_allocator *_Atomic allocators_[2] = {&cpu_allocator_, NULL};
@@ -99,8 +204,10 @@ gids_status gids_storage_new(gids_storage **out, gids_device dev, size_t nbytes)
     gids_storage *s = calloc(1, sizeof *s);
     if (s == NULL) GIDS_FAIL(GIDS_ENOMEM, "storage: out of memory for the storage header");
     gids_status st = a->alloc(a, dev.index, nbytes, &s->data);
-    if (st == GIDS_ENOMEM && pressure_.fn) {
-        pressure_.fn(pressure_.ctx, dev, nbytes);
+    if (st == GIDS_ENOMEM) {
+        /* Collect what only the GC knows is dead, give every cached block back, retry once. */
+        if (pressure_.fn) pressure_.fn(pressure_.ctx, dev, nbytes);
+        gids_memory_empty_cache(dev);
         st = a->alloc(a, dev.index, nbytes, &s->data);
     }
     if (st != GIDS_OK) {

@@ -1,0 +1,60 @@
+"""torch_ops.py -- the PyTorch peer for bench/ops: the same rows, measured the same way.
+
+Prints "name value unit" lines (median of REPS runs after a warm-up) that tools/run-bench.sh
+sets beside graphids' figures.  Run with the peer virtual environment (tools/peer-venv.sh).
+"""
+import statistics
+import time
+
+import torch
+
+REPS = 9
+
+
+def median_time(fn):
+    fn()
+    runs = []
+    for _ in range(REPS):
+        t0 = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t0)
+    return statistics.median(runs)
+
+
+def main():
+    torch.manual_seed(1)
+    print(f"peer_threads {torch.get_num_threads()} threads torch-{torch.__version__}")
+    n = 1024
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    t = median_time(lambda: torch.mm(a, b))
+    print(f"matmul_1024_gflops {2.0 * n ** 3 / t * 1e-9:.2f} GFLOP/s")
+
+    m = 16 * 1024 * 1024
+    x, y = torch.randn(m), torch.randn(m)
+    t = median_time(lambda: x + y)
+    print(f"add_16M_gbs {12.0 * m / t * 1e-9:.2f} GB/s")
+    t = median_time(lambda: x.sum())
+    print(f"sum_16M_gbs {4.0 * m / t * 1e-9:.2f} GB/s")
+
+    s1, s2 = torch.ones(1), torch.ones(1)
+    calls = 200000
+
+    def loop_add():
+        for _ in range(calls):
+            s1 + s2
+
+    def loop_add_():
+        for _ in range(calls):
+            s1.add_(s2)
+
+    def loop_sum():
+        for _ in range(calls):
+            s1.sum()
+
+    print(f"lua_small_add_us {median_time(loop_add) / calls * 1e6:.3f} us")
+    print(f"lua_small_add_inplace_us {median_time(loop_add_) / calls * 1e6:.3f} us")
+    print(f"lua_small_sum_us {median_time(loop_sum) / calls * 1e6:.3f} us")
+
+
+if __name__ == "__main__":
+    main()
