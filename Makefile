@@ -16,7 +16,7 @@ LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 BLAS_LIBS  := -lopenblas
 
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wvla
-CFLAGS  ?= -O2 -g
+CFLAGS  ?= -O3 -g
 BASE    := -std=c11 -D_GNU_SOURCE -fPIC -fopenmp $(WARN) -Iruntime/include -MMD -MP
 ASANF   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 

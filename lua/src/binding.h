@@ -27,6 +27,12 @@ typedef struct l_tensor {
 /* Raises "bad argument #i to 'f' (graphids.Tensor expected, got X)" or "attempt to use a
  * freed tensor". BORROW. */
 gids_tensor *l_checktensor(lua_State *L, int i);
+/* The handle at i, or NULL when the value is not a Tensor (freed handles are returned). */
+l_tensor *l_testtensor(lua_State *L, int i);
+/* The handle at i (possibly freed); raises a type error when the value is not a Tensor. */
+l_tensor *l_checkhandle(lua_State *L, int i);
+/* Creates the Tensor metatable (module opening, before any area). */
+void l_tensor_mt_init(lua_State *L);
 /* NULL when the value at i is not a live tensor. BORROW. */
 gids_tensor *l_totensor(lua_State *L, int i);
 /* Pushes a new Tensor handle that takes ownership of t (STEAL); steps the Lua GC when tensor

@@ -364,7 +364,7 @@ static int c_eye(lua_State *L) {
 }
 
 static int c_is_tensor(lua_State *L) {
-    lua_pushboolean(L, luaL_testudata(L, 1, L_TENSOR_MT) != NULL);
+    lua_pushboolean(L, l_testtensor(L, 1) != NULL);
     return 1;
 }
 

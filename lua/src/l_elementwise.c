@@ -14,7 +14,7 @@
 
 /* The operand at i: a live tensor (BORROW), or NULL with *s set for a number or boolean. */
 static gids_tensor *operand(lua_State *L, int i, gids_scalar *s, const char *fname) {
-    if (luaL_testudata(L, i, L_TENSOR_MT)) return l_checktensor(L, i);
+    if (l_testtensor(L, i)) return l_checktensor(L, i);
     int t = lua_type(L, i);
     if (t != LUA_TNUMBER && t != LUA_TBOOLEAN)
         luaL_error(L, "%s: argument #%d must be a tensor or a number, got %s", fname, i,
@@ -304,8 +304,8 @@ static gids_tensor *tensor_or_number(lua_State *L, int i, const gids_tensor *oth
 /* where(cond, x, y): x and y may be numbers. */
 static int l_where(lua_State *L) {
     gids_tensor *cond = l_checktensor(L, 1);
-    gids_tensor *a = luaL_testudata(L, 2, L_TENSOR_MT) ? l_checktensor(L, 2) : NULL;
-    gids_tensor *b = luaL_testudata(L, 3, L_TENSOR_MT) ? l_checktensor(L, 3) : NULL;
+    gids_tensor *a = l_testtensor(L, 2) ? l_checktensor(L, 2) : NULL;
+    gids_tensor *b = l_testtensor(L, 3) ? l_checktensor(L, 3) : NULL;
     if (!a) a = tensor_or_number(L, 2, b, "where");
     if (!b) b = tensor_or_number(L, 3, a, "where");
     l_tensor *out = l_newtensor(L);
@@ -403,7 +403,7 @@ static int mm_unm(lua_State *L) {
 
 /* __eq: Lua calls it only for two userdata; a non-tensor userdata is never equal. */
 static int mm_eq(lua_State *L) {
-    if (!luaL_testudata(L, 1, L_TENSOR_MT) || !luaL_testudata(L, 2, L_TENSOR_MT)) {
+    if (!l_testtensor(L, 1) || !l_testtensor(L, 2)) {
         lua_pushboolean(L, 0);
         return 1;
     }
@@ -414,7 +414,7 @@ static int mm_eq(lua_State *L) {
 /* The value of a number or a one-element tensor for < and <=. */
 static double order_value(lua_State *L, int i, const char *sym) {
     if (lua_type(L, i) == LUA_TNUMBER) return (double)lua_tonumber(L, i);
-    gids_tensor *t = luaL_testudata(L, i, L_TENSOR_MT) ? l_checktensor(L, i) : NULL;
+    gids_tensor *t = l_testtensor(L, i) ? l_checktensor(L, i) : NULL;
     if (!t) luaL_error(L, "Tensor %s: cannot compare a tensor with %s", sym, luaL_typename(L, i));
     if (gids_tensor_numel(t) != 1) {
         char buf[160];

@@ -228,7 +228,7 @@ static void add_trailer(luaL_Buffer *b, lua_State *L, const gids_tensor *t) {
 }
 
 static int t_tostring(lua_State *L) {
-    l_tensor *u = luaL_checkudata(L, 1, L_TENSOR_MT);
+    l_tensor *u = l_checkhandle(L, 1);
     if (u->t == NULL) {
         lua_pushliteral(L, "[graphids.Tensor (freed)]");
         return 1;

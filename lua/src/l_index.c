@@ -10,7 +10,7 @@ static int checkdim(lua_State *L, int arg, const gids_tensor *t, const char *fna
 /* A fill value: a Lua number or boolean, or a one-element tensor (as torch takes a 0-d one). */
 static gids_scalar checkvalue(lua_State *L, int arg, const char *fname) {
     /* l_checktensor raises the freed-tensor error for a released handle */
-    gids_tensor *v = luaL_testudata(L, arg, L_TENSOR_MT) ? l_checktensor(L, arg) : NULL;
+    gids_tensor *v = l_testtensor(L, arg) ? l_checktensor(L, arg) : NULL;
     if (v == NULL) {
         if (lua_type(L, arg) != LUA_TNUMBER && lua_type(L, arg) != LUA_TBOOLEAN)
             luaL_error(L,
@@ -54,7 +54,7 @@ static int scatter_common(lua_State *L, bool inplace, const char *fname) {
     gids_tensor *self = l_checktensor(L, 1);
     int dim = checkdim(L, 2, self, fname);
     gids_tensor *idx = l_checktensor(L, 3);
-    gids_tensor *src = luaL_testudata(L, 4, L_TENSOR_MT) ? l_checktensor(L, 4) : NULL;
+    gids_tensor *src = l_testtensor(L, 4) ? l_checktensor(L, 4) : NULL;
     gids_scalar value = gids_scalar_i(0);
     if (src == NULL) value = checkvalue(L, 4, fname);
     if (inplace) {

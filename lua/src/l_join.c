@@ -17,7 +17,7 @@ static const gids_tensor **checklist(lua_State *L, int arg, int *n, const char *
         lua_rawgeti(L, arg, i + 1);
         ts[i] = l_totensor(L, -1);
         if (ts[i] == NULL) {
-            if (luaL_testudata(L, -1, L_TENSOR_MT) != NULL)
+            if (l_testtensor(L, -1) != NULL)
                 luaL_error(L, "%s: element %I of the list is a freed tensor", fname, i + 1);
             luaL_error(L, "%s: element %I of the list must be a graphids.Tensor, got %s", fname,
                        i + 1, luaL_typename(L, -1));

@@ -129,7 +129,7 @@ static int l_norm(lua_State *L) {
 static int extreme_common(lua_State *L, bool is_max) {
     const char *fname = is_max ? "max" : "min";
     gids_tensor *a = l_checktensor(L, 1);
-    if (luaL_testudata(L, 2, L_TENSOR_MT)) {
+    if (l_testtensor(L, 2)) {
         gids_tensor *b = l_checktensor(L, 2);
         l_tensor *out = l_newtensor(L);
         l_check(L, gids_binary(&out->t, is_max ? GIDS_MAXIMUM : GIDS_MINIMUM, a, b));

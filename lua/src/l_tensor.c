@@ -9,7 +9,7 @@
 
 /* __gc, __close and t:free() share it; a second call finds t == NULL and does nothing. */
 static int t_release(lua_State *L) {
-    l_tensor *u = luaL_checkudata(L, 1, L_TENSOR_MT);
+    l_tensor *u = l_checkhandle(L, 1);
     if (u->t != NULL) {
         gids_tensor *t = u->t;
         u->t = NULL;

@@ -126,13 +126,37 @@ void l_heap_install_pressure(lua_State *L) {
 
 /* ---------------------------------------------------------------- tensor handles */
 
+/* The metatable is also kept under a light-userdata key: every op checks its arguments' type,
+ * and a pointer-keyed registry lookup costs far less than luaL_testudata's lookup by name. */
+static const char tensor_mt_key = 'T';
+
+void l_tensor_mt_init(lua_State *L) {
+    luaL_newmetatable(L, L_TENSOR_MT);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+}
+
+l_tensor *l_testtensor(lua_State *L, int i) {
+    l_tensor *u = lua_touserdata(L, i);
+    if (u == NULL || !lua_getmetatable(L, i)) return NULL;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+    int same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return same ? u : NULL;
+}
+
+l_tensor *l_checkhandle(lua_State *L, int i) {
+    l_tensor *u = l_testtensor(L, i);
+    if (u == NULL) luaL_typeerror(L, i, L_TENSOR_MT);
+    return u;
+}
+
 gids_tensor *l_totensor(lua_State *L, int i) {
-    l_tensor *u = luaL_testudata(L, i, L_TENSOR_MT);
+    l_tensor *u = l_testtensor(L, i);
     return u != NULL ? u->t : NULL;
 }
 
 gids_tensor *l_checktensor(lua_State *L, int i) {
-    l_tensor *u = luaL_checkudata(L, i, L_TENSOR_MT);
+    l_tensor *u = l_checkhandle(L, i);
     if (u->t == NULL) luaL_argerror(L, i, "attempt to use a freed tensor");
     return u->t;
 }
@@ -141,7 +165,8 @@ l_tensor *l_newtensor(lua_State *L) {
     heap_track(L);
     l_tensor *u = lua_newuserdatauv(L, sizeof(l_tensor), 0);
     u->t = NULL;
-    luaL_setmetatable(L, L_TENSOR_MT);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+    lua_setmetatable(L, -2);
     return u;
 }
 

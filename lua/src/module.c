@@ -9,8 +9,7 @@ int luaopen_graphids_core(lua_State *L) {
     lua_newtable(L);
     int methods = lua_gettop(L);
     /* The metatable exists before any area opens, so areas can add metamethods (__add, ...). */
-    luaL_newmetatable(L, L_TENSOR_MT);
-    lua_pop(L, 1);
+    l_tensor_mt_init(L);
 
     l_heap_install_pressure(L);
     l_open_tensor(L, module, methods);

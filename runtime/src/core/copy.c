@@ -21,7 +21,7 @@
 /* One kernel per (destination, source) pair; the contiguous case is a plain loop the compiler
  * vectorises. */
 #define CAST_KERNEL(NAME, DT, ST, CV)                                                              \
-    static void NAME(void *ctx, int64_t n, char **p, const int64_t *s) {                           \
+    GIDS_HOT static void NAME(void *ctx, int64_t n, char **p, const int64_t *s) {                           \
         if (s[0] == (int64_t)sizeof(DT) && s[1] == (int64_t)sizeof(ST)) {                          \
             DT *d = (DT *)p[0];                                                                    \
             const ST *x = (const ST *)p[1];                                                        \
@@ -135,7 +135,7 @@ typedef struct {
 } fill_ctx;
 
 #define FILL_KERNEL(NAME, T, FIELD)                                                                \
-    static void NAME(void *ctx, int64_t n, char **p, const int64_t *s) {                           \
+    GIDS_HOT static void NAME(void *ctx, int64_t n, char **p, const int64_t *s) {                           \
         T v = ((const fill_ctx *)ctx)->v.FIELD;                                                    \
         if (s[0] == (int64_t)sizeof(T)) {                                                          \
             T *d = (T *)p[0];                                                                      \

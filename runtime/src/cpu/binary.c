@@ -122,7 +122,7 @@ static inline float fremainderf(float a, float b) {
 
 /* ---------------------------------------------------------------- kernels */
 #define BIN_KERNEL(fname, TI, TO, EXPR)                                                            \
-    static void fname(void *ctx, int64_t n, char **p, const int64_t *s) {                          \
+    GIDS_HOT static void fname(void *ctx, int64_t n, char **p, const int64_t *s) {                          \
         (void)ctx;                                                                                 \
         GIDS_EW_BINARY_LOOP(TI, TO, EXPR);                                                         \
     }

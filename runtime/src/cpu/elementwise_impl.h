@@ -84,8 +84,8 @@ void gids_ew_split_dim(const gids_tensor *a, int dim, int64_t *outer, int64_t *s
                        int64_t *inner);
 
 /* ---- loop macros ----
- * The contiguous loops carry `omp simd`: the build uses -O2, whose cost model leaves loops of
- * unknown length scalar.  It is safe because an output either is exactly an input (same
+ * The contiguous loops carry `omp simd` so they vectorise whatever the optimisation level's
+ * cost model thinks of loops of unknown length, and kernels are GIDS_HOT (core_impl.h).  It is safe because an output either is exactly an input (same
  * element, in-place) or does not overlap it (gids_ew_overlaps sends the rest through a
  * temporary). */
 #define GIDS_EW_SIMD _Pragma("omp simd")

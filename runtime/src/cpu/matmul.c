@@ -98,8 +98,8 @@ static void scratch_free(scratch *s) {
 
 /* C <- alpha * A @ B + beta * C for C row-major (unit column stride); A and B BLAS-readable. */
 static void blas_call(gids_dtype dt, mat C, mat A, mat B, double alpha, double beta) {
-    CBLAS_TRANSPOSE ta, tb;
-    int lda, ldb;
+    CBLAS_TRANSPOSE ta = CblasNoTrans, tb = CblasNoTrans;
+    int lda = 0, ldb = 0;
     blas_layout(A, &ta, &lda);
     blas_layout(B, &tb, &ldb);
     int ldc = (int)(C.rows == 1 ? (C.cols > 1 ? C.cols : 1) : C.rs);
