@@ -34,6 +34,7 @@ local sum = time_us(function(n)
 end)
 
 -- ratio = target / measured, so >= 1 meets the target like the other rows.
-print(string.format("lua_small_add_us %.3f us %.3f 1.0 (a + b, 1 element, allocates the result)", add, 1.0 / add))
+print(string.format("lua_small_add_us %.3f us %.3f 1.0 (a + b, 1 element, allocates the result)",
+  add, 1.0 / add))
 print(string.format("lua_small_add_inplace_us %.3f us %.3f 1.0 (a:add_(b))", add_, 1.0 / add_))
 print(string.format("lua_small_sum_us %.3f us %.3f 1.0 (a:sum())", sum, 1.0 / sum))

@@ -107,7 +107,8 @@ int main(void) {
     });
     double copy_gbs = 2.0 * (double)bytes / t_copy * 1e-9;
     double add_gbs = 12.0 * (double)m / t_add * 1e-9;
-    printf("add_16M_gbs %.2f GB/s %.3f 0.5 (memcpy %.2f GB/s)\n", add_gbs, add_gbs / copy_gbs, copy_gbs);
+    printf("add_16M_gbs %.2f GB/s %.3f 0.5 (memcpy %.2f GB/s)\n", add_gbs, add_gbs / copy_gbs,
+           copy_gbs);
     TIME_PAIR(t_copy2, memcpy(dst, src, bytes), t_sum, {
         gids_tensor_release(s);
         s = NULL;
@@ -119,7 +120,8 @@ int main(void) {
            copy2_gbs);
 
     free(src), free(dst);
-    gids_tensor_release(a), gids_tensor_release(b), gids_tensor_release(c), gids_tensor_release(ref);
+    gids_tensor_release(a), gids_tensor_release(b), gids_tensor_release(c),
+        gids_tensor_release(ref);
     gids_tensor_release(x), gids_tensor_release(y), gids_tensor_release(z), gids_tensor_release(s);
     return 0;
 }

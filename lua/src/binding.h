@@ -77,8 +77,8 @@ gids_generator *l_optgenerator(lua_State *L, int idx);
 void l_setfuncs(lua_State *L, int tbl, const luaL_Reg *funcs);
 
 /* Area openers (one per l_<area>.c). */
-void l_open_tensor(lua_State *L, int module, int methods);      /* l_tensor.c: handle, views, creation */
-void l_open_random(lua_State *L, int module, int methods);      /* l_random.c */
+void l_open_tensor(lua_State *L, int module, int methods); /* l_tensor.c: handle, views, creation */
+void l_open_random(lua_State *L, int module, int methods); /* l_random.c */
 void l_open_elementwise(lua_State *L, int module, int methods); /* l_elementwise.c */
 void l_open_reduce(lua_State *L, int module, int methods);      /* l_reduce.c */
 void l_open_linalg(lua_State *L, int module, int methods);      /* l_linalg.c */
@@ -86,7 +86,8 @@ void l_open_index(lua_State *L, int module, int methods);       /* l_index.c */
 void l_open_sort(lua_State *L, int module, int methods);        /* l_sort.c */
 void l_open_join(lua_State *L, int module, int methods);        /* l_join.c */
 void l_open_segment(lua_State *L, int module, int methods);     /* l_segment.c */
-void l_open_runtime(lua_State *L, int module, int methods);     /* l_runtime.c: memory, version, threads */
+void l_open_runtime(lua_State *L, int module,
+                    int methods); /* l_runtime.c: memory, version, threads */
 
 int luaopen_graphids_core(lua_State *L);
 

@@ -415,7 +415,10 @@ static int mm_eq(lua_State *L) {
 static double order_value(lua_State *L, int i, const char *sym) {
     if (lua_type(L, i) == LUA_TNUMBER) return (double)lua_tonumber(L, i);
     gids_tensor *t = l_testtensor(L, i) ? l_checktensor(L, i) : NULL;
-    if (!t) luaL_error(L, "Tensor %s: cannot compare a tensor with %s", sym, luaL_typename(L, i));
+    if (!t) {
+        luaL_error(L, "Tensor %s: cannot compare a tensor with %s", sym, luaL_typename(L, i));
+        return 0; /* not reached: luaL_error raises */
+    }
     if (gids_tensor_numel(t) != 1) {
         char buf[160];
         gids_shape_str(t->ndim, t->shape, buf, sizeof buf);

@@ -24,8 +24,10 @@ static const char *check_current_;
         check_current_ = #name;                                                                    \
         check_test_failed_ = 0;                                                                    \
         name();                                                                                    \
-        if (check_test_failed_) check_failed_++;                                                   \
-        else check_passed_++;                                                                      \
+        if (check_test_failed_)                                                                    \
+            check_failed_++;                                                                       \
+        else                                                                                       \
+            check_passed_++;                                                                       \
     } while (0)
 
 #define CHECK_FAIL_(...)                                                                           \
@@ -44,7 +46,7 @@ static const char *check_current_;
     do {                                                                                           \
         gids_status s_ = (expr);                                                                   \
         if (s_ != GIDS_OK)                                                                         \
-            CHECK_FAIL_("%s -> %s: %s", #expr, gids_status_name(s_), gids_error_message());       \
+            CHECK_FAIL_("%s -> %s: %s", #expr, gids_status_name(s_), gids_error_message());        \
     } while (0)
 /* Expects the status `code` and a message containing `needle`. */
 #define CHECK_ERR(expr, code, needle)                                                              \
@@ -59,7 +61,7 @@ static const char *check_current_;
 #define CHECK_NEAR(a, b, tol)                                                                      \
     do {                                                                                           \
         double a_ = (double)(a), b_ = (double)(b);                                                 \
-        if (!(fabs(a_ - b_) <= (tol) * (1.0 + fabs(b_))))                                           \
+        if (!(fabs(a_ - b_) <= (tol) * (1.0 + fabs(b_))))                                          \
             CHECK_FAIL_("%s = %.9g, expected %.9g (tol %g)", #a, a_, b_, (double)(tol));           \
     } while (0)
 

@@ -111,8 +111,10 @@ TEST(view_and_reshape_follow_strides) {
     /* Splitting a dim of a transposed tensor is still a view. */
     CHECK_OK(gids_view(&w, t, 3, (int64_t[]){3, 2, 1}));
     CHECK(w->storage == a->storage && at(w, 3) == 4.0);
-    CHECK_ERR(gids_view(&f, a, 2, (int64_t[]){4, -1}), GIDS_ESHAPE, "invalid for a tensor of 6 elements");
-    CHECK_ERR(gids_view(&f, a, 2, (int64_t[]){-1, -1}), GIDS_EINVAL, "only one dimension can be -1");
+    CHECK_ERR(gids_view(&f, a, 2, (int64_t[]){4, -1}), GIDS_ESHAPE,
+              "invalid for a tensor of 6 elements");
+    CHECK_ERR(gids_view(&f, a, 2, (int64_t[]){-1, -1}), GIDS_EINVAL,
+              "only one dimension can be -1");
     gids_tensor_release(a), gids_tensor_release(m), gids_tensor_release(t);
     gids_tensor_release(r), gids_tensor_release(w);
 }
@@ -168,7 +170,8 @@ TEST(strided_copy_large_is_thread_count_independent) {
     CHECK_OK(gids_contiguous(&c4, t));
     CHECK(memcmp(c1->storage->data, c4->storage->data, c1->storage->nbytes) == 0);
     CHECK(at(c1, 1 * 700 + 2) == at(a, 2 * 300 + 1));
-    gids_tensor_release(a), gids_tensor_release(t), gids_tensor_release(c1), gids_tensor_release(c4);
+    gids_tensor_release(a), gids_tensor_release(t), gids_tensor_release(c1),
+        gids_tensor_release(c4);
 }
 
 TEST(creation_functions) {
@@ -187,7 +190,8 @@ TEST(creation_functions) {
     CHECK_OK(gids_eye(&t, GIDS_F32, 2, 3));
     CHECK(at(t, 0) == 1.0 && at(t, 4) == 1.0 && at(t, 5) == 0.0);
     gids_tensor_release(t);
-    CHECK_OK(gids_full(&t, GIDS_I64, GIDS_DEVICE_CPU, 1, (int64_t[]){2}, gids_scalar_i(INT64_MAX - 1)));
+    CHECK_OK(
+        gids_full(&t, GIDS_I64, GIDS_DEVICE_CPU, 1, (int64_t[]){2}, gids_scalar_i(INT64_MAX - 1)));
     int64_t v;
     CHECK_OK(gids_tensor_get_i64(t, 1, &v));
     CHECK(v == INT64_MAX - 1); /* integers stay exact */
@@ -279,7 +283,9 @@ static gids_status flaky_alloc_(gids_allocator *self, int idx, size_t n, void **
 static void flaky_free_(gids_allocator *self, int idx, void *p, size_t n) {
     real_cpu_->free(real_cpu_, idx, p, n);
 }
-static void on_pressure_(void *ctx, gids_device dev, size_t n) { pressure_calls_ += *(int *)ctx; }
+static void on_pressure_(void *ctx, gids_device dev, size_t n) {
+    pressure_calls_ += *(int *)ctx;
+}
 
 TEST(allocation_failure_runs_pressure_handler_then_retries_once) {
     static gids_allocator flaky = {"flaky", GIDS_CPU, flaky_alloc_, flaky_free_, NULL};
@@ -295,7 +301,8 @@ TEST(allocation_failure_runs_pressure_handler_then_retries_once) {
     gids_tensor_release(t);
     t = NULL;
     flaky_failures_ = 2; /* fails again after the retry: the error reaches the caller */
-    CHECK_ERR(gids_zeros(&t, GIDS_F32, GIDS_DEVICE_CPU, 1, (int64_t[]){16}), GIDS_ENOMEM, "refused 64 bytes");
+    CHECK_ERR(gids_zeros(&t, GIDS_F32, GIDS_DEVICE_CPU, 1, (int64_t[]){16}), GIDS_ENOMEM,
+              "refused 64 bytes");
     CHECK(pressure_calls_ == 2 && t == NULL);
     gids_memory_set_pressure_handler(NULL, NULL);
     gids_allocator_register(GIDS_CPU, real_cpu_);

@@ -62,8 +62,12 @@ typedef struct gids_scalar {
     double f;
 } gids_scalar;
 
-static inline gids_scalar gids_scalar_i(int64_t v) { return (gids_scalar){true, v, (double)v}; }
-static inline gids_scalar gids_scalar_f(double v) { return (gids_scalar){false, (int64_t)0, v}; }
+static inline gids_scalar gids_scalar_i(int64_t v) {
+    return (gids_scalar){true, v, (double)v};
+}
+static inline gids_scalar gids_scalar_f(double v) {
+    return (gids_scalar){false, (int64_t)0, v};
+}
 /* The dtype a tensor of dtype `t` gets when combined with scalar `s` (PyTorch rules: an integer
  * tensor with a float scalar becomes f32; otherwise the tensor's dtype wins). */
 gids_dtype gids_promote_scalar(gids_dtype t, gids_scalar s);

@@ -25,8 +25,8 @@ typedef struct gids_mem_stats {
     int64_t peak_bytes;    /* highest current_bytes since start or the last reset_peak */
     int64_t live_tensors;  /* tensor handles not yet released */
     int64_t live_storages;
-    int64_t total_allocs;  /* number of allocations since start */
-    int64_t cached_bytes;  /* freed blocks kept by the allocator for reuse (not in current) */
+    int64_t total_allocs; /* number of allocations since start */
+    int64_t cached_bytes; /* freed blocks kept by the allocator for reuse (not in current) */
 } gids_mem_stats;
 
 typedef struct gids_allocator gids_allocator;
@@ -68,13 +68,13 @@ void *gids_memory_pressure_ctx(void);
 
 typedef struct gids_storage gids_storage;
 struct gids_storage {
-    int32_t refcount;   /* atomic; use retain/release */
+    int32_t refcount; /* atomic; use retain/release */
     gids_device device;
     void *data;
     size_t nbytes;
-    uint64_t version;   /* bumped by in-place writes; autograd compares it */
-    gids_allocator *allocator;                   /* NULL for wrapped external memory */
-    void (*deleter)(void *data, void *ctx);      /* wrapped memory: called on last release */
+    uint64_t version;                       /* bumped by in-place writes; autograd compares it */
+    gids_allocator *allocator;              /* NULL for wrapped external memory */
+    void (*deleter)(void *data, void *ctx); /* wrapped memory: called on last release */
     void *deleter_ctx;
 };
 

@@ -24,21 +24,60 @@ extern "C" {
 
 /* ---------------------------------------------------------------- elementwise */
 typedef enum gids_binop {
-    GIDS_ADD = 0, GIDS_SUB, GIDS_MUL, GIDS_DIV, /* DIV of integers gives f32 (true division) */
-    GIDS_POW, GIDS_MAXIMUM, GIDS_MINIMUM, GIDS_FMOD, GIDS_REMAINDER, GIDS_ATAN2,
+    GIDS_ADD = 0,
+    GIDS_SUB,
+    GIDS_MUL,
+    GIDS_DIV, /* DIV of integers gives f32 (true division) */
+    GIDS_POW,
+    GIDS_MAXIMUM,
+    GIDS_MINIMUM,
+    GIDS_FMOD,
+    GIDS_REMAINDER,
+    GIDS_ATAN2,
     GIDS_FLOOR_DIVIDE, /* floor(a / b); integers stay integers, a zero divisor is EINVAL */
-    GIDS_EQ, GIDS_NE, GIDS_LT, GIDS_LE, GIDS_GT, GIDS_GE, /* -> bool */
-    GIDS_LOGICAL_AND, GIDS_LOGICAL_OR, GIDS_LOGICAL_XOR,  /* -> bool */
+    GIDS_EQ,
+    GIDS_NE,
+    GIDS_LT,
+    GIDS_LE,
+    GIDS_GT,
+    GIDS_GE, /* -> bool */
+    GIDS_LOGICAL_AND,
+    GIDS_LOGICAL_OR,
+    GIDS_LOGICAL_XOR, /* -> bool */
     GIDS_NBINOPS
 } gids_binop;
 
 typedef enum gids_unop {
-    GIDS_NEG = 0, GIDS_ABS, GIDS_SIGN, GIDS_EXP, GIDS_EXPM1, GIDS_LOG, GIDS_LOG1P, GIDS_LOG2,
-    GIDS_SQRT, GIDS_RSQRT, GIDS_SQUARE, GIDS_RECIPROCAL, GIDS_SIN, GIDS_COS, GIDS_TAN,
-    GIDS_TANH, GIDS_SIGMOID, GIDS_RELU, GIDS_GELU, GIDS_GELU_TANH, GIDS_SOFTPLUS, GIDS_SILU,
-    GIDS_FLOOR, GIDS_CEIL, GIDS_ROUND, GIDS_TRUNC,
-    GIDS_LOGICAL_NOT,                       /* -> bool */
-    GIDS_ISNAN, GIDS_ISINF, GIDS_ISFINITE,  /* -> bool */
+    GIDS_NEG = 0,
+    GIDS_ABS,
+    GIDS_SIGN,
+    GIDS_EXP,
+    GIDS_EXPM1,
+    GIDS_LOG,
+    GIDS_LOG1P,
+    GIDS_LOG2,
+    GIDS_SQRT,
+    GIDS_RSQRT,
+    GIDS_SQUARE,
+    GIDS_RECIPROCAL,
+    GIDS_SIN,
+    GIDS_COS,
+    GIDS_TAN,
+    GIDS_TANH,
+    GIDS_SIGMOID,
+    GIDS_RELU,
+    GIDS_GELU,
+    GIDS_GELU_TANH,
+    GIDS_SOFTPLUS,
+    GIDS_SILU,
+    GIDS_FLOOR,
+    GIDS_CEIL,
+    GIDS_ROUND,
+    GIDS_TRUNC,
+    GIDS_LOGICAL_NOT, /* -> bool */
+    GIDS_ISNAN,
+    GIDS_ISINF,
+    GIDS_ISFINITE, /* -> bool */
     GIDS_NUNOPS
 } gids_unop;
 
@@ -80,8 +119,14 @@ gids_status gids_where(gids_tensor **out, const gids_tensor *cond, const gids_te
 
 /* ---------------------------------------------------------------- reductions */
 typedef enum gids_redop {
-    GIDS_SUM = 0, GIDS_MEAN, GIDS_PROD, GIDS_AMAX, GIDS_AMIN, GIDS_LOGSUMEXP,
-    GIDS_ANY, GIDS_ALL, /* -> bool */
+    GIDS_SUM = 0,
+    GIDS_MEAN,
+    GIDS_PROD,
+    GIDS_AMAX,
+    GIDS_AMIN,
+    GIDS_LOGSUMEXP,
+    GIDS_ANY,
+    GIDS_ALL, /* -> bool */
     GIDS_NREDOPS
 } gids_redop;
 const char *gids_redop_name(gids_redop op);
@@ -97,14 +142,14 @@ gids_status gids_var(gids_tensor **out, const gids_tensor *a, int ndims, const i
 gids_status gids_std(gids_tensor **out, const gids_tensor *a, int ndims, const int *dims,
                      int64_t correction, bool keepdim);
 /* p-norm (p may be INFINITY; p = 0 counts non-zeros). */
-gids_status gids_norm(gids_tensor **out, const gids_tensor *a, double p, int ndims,
-                      const int *dims, bool keepdim);
+gids_status gids_norm(gids_tensor **out, const gids_tensor *a, double p, int ndims, const int *dims,
+                      bool keepdim);
 /* Max/min along one dim with the position of the first extreme (i64). Either output may be
  * NULL when not wanted.  NaN counts as the extreme, as torch. */
-gids_status gids_max_dim(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
-                         int dim, bool keepdim);
-gids_status gids_min_dim(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
-                         int dim, bool keepdim);
+gids_status gids_max_dim(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int dim,
+                         bool keepdim);
+gids_status gids_min_dim(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int dim,
+                         bool keepdim);
 /* dim == GIDS_ALL_DIMS: position in the flattened tensor (a 0-d i64). */
 gids_status gids_argmax(gids_tensor **out, const gids_tensor *a, int dim, bool keepdim);
 gids_status gids_argmin(gids_tensor **out, const gids_tensor *a, int dim, bool keepdim);
@@ -130,8 +175,7 @@ gids_status gids_mm_into(gids_tensor *dst, const gids_tensor *a, const gids_tens
 gids_status gids_index_select(gids_tensor **out, const gids_tensor *a, int dim,
                               const gids_tensor *index);
 /* out[i][j] = a[index[i][j]][j] for dim 0 (torch.gather); index has a's ndim. */
-gids_status gids_gather(gids_tensor **out, const gids_tensor *a, int dim,
-                        const gids_tensor *index);
+gids_status gids_gather(gids_tensor **out, const gids_tensor *a, int dim, const gids_tensor *index);
 /* self[index[i][j]][j] = src[i][j] for dim 0 (torch.scatter_); src may be a tensor or, with
  * the _scalar form, one value. */
 gids_status gids_scatter_(gids_tensor *self, int dim, const gids_tensor *index,
@@ -160,20 +204,23 @@ gids_status gids_masked_select(gids_tensor **out, const gids_tensor *a, const gi
 gids_status gids_nonzero(gids_tensor **out, const gids_tensor *a);
 
 /* ---------------------------------------------------------------- sorting, counting */
-/* Stable when `stable` (ties keep input order); NaN sorts as the largest value. */
+/* Always stable (ties keep input order; `stable` is accepted for torch's signature); NaN sorts
+ * as the largest value.  Either output may be NULL when not wanted. */
 gids_status gids_sort(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int dim,
                       bool descending, bool stable);
 gids_status gids_argsort(gids_tensor **out, const gids_tensor *a, int dim, bool descending,
                          bool stable);
-gids_status gids_topk(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
-                      int64_t k, int dim, bool largest, bool sorted);
+/* The results come sorted (largest first, or smallest first) whatever `sorted` says; ties keep
+ * the lower index first. */
+gids_status gids_topk(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int64_t k,
+                      int dim, bool largest, bool sorted);
 /* Unique elements of the flattened input, ascending. inverse ([a's shape], i64) and counts
  * (i64) are produced when their pointers are not NULL. */
 gids_status gids_unique(gids_tensor **values, gids_tensor **inverse, gids_tensor **counts,
                         const gids_tensor *a);
-/* Counts of each value of a 1-D non-negative integer tensor; weights (may be NULL) make it a
- * weighted sum (result f64 for f64 weights, else f32 weights -> f32); length max(minlength,
- * max+1). */
+/* Counts (i64) of each value of a 1-D non-negative integer tensor; length max(minlength, max+1).
+ * weights (may be NULL, same length) make it a weighted sum: f32 weights give f32, f64 or
+ * integer weights give f64, as torch. */
 gids_status gids_bincount(gids_tensor **out, const gids_tensor *a, const gids_tensor *weights,
                           int64_t minlength);
 
@@ -190,7 +237,7 @@ gids_status gids_split(gids_tensor **outs, int n, const gids_tensor *t, const in
  * for every thread count (each segment is reduced in row order). */
 typedef enum gids_segop { GIDS_SEG_SUM = 0, GIDS_SEG_MEAN, GIDS_SEG_MAX, GIDS_SEG_MIN } gids_segop;
 /* For MAX/MIN, `arg` (may be NULL) receives the i64 row of the chosen element per output
- * element, -1 for empty segments. */
+ * element, -1 for empty segments; for SUM/MEAN *arg is set to NULL. */
 gids_status gids_segment_reduce(gids_tensor **out, gids_tensor **arg, gids_segop op,
                                 const gids_tensor *src, const gids_tensor *index,
                                 int64_t num_segments);

@@ -88,8 +88,8 @@ gids_status gids_squeeze(gids_tensor **out, const gids_tensor *t, int dim);
 /* dim in [-(ndim+1), ndim]. */
 gids_status gids_unsqueeze(gids_tensor **out, const gids_tensor *t, int dim);
 gids_status gids_flatten(gids_tensor **out, const gids_tensor *t, int start_dim, int end_dim);
-gids_status gids_as_strided(gids_tensor **out, const gids_tensor *t, int ndim,
-                            const int64_t *shape, const int64_t *stride, int64_t offset);
+gids_status gids_as_strided(gids_tensor **out, const gids_tensor *t, int ndim, const int64_t *shape,
+                            const int64_t *stride, int64_t offset);
 
 /* ---- copies (NEW) ---- */
 /* Returns t itself (retained) when already contiguous. */

@@ -13,7 +13,8 @@
 #define CV_PLAIN(DT, v) ((DT)(v))
 #define CV_BOOL(DT, v) ((DT)((v) != 0))
 #define CV_SAT(DT, v, lo, hi)                                                                      \
-    ((DT)(isnan((double)(v)) ? 0 : ((double)(v) <= (lo) ? (lo) : ((double)(v) >= (hi) ? (hi) : (v)))))
+    ((DT)(isnan((double)(v)) ? 0                                                                   \
+                             : ((double)(v) <= (lo) ? (lo) : ((double)(v) >= (hi) ? (hi) : (v)))))
 #define CV_I64(DT, v) CV_SAT(DT, v, -9223372036854775808.0, 9223372036854774784.0)
 #define CV_I32(DT, v) CV_SAT(DT, v, -2147483648.0, 2147483647.0)
 #define CV_U8(DT, v) CV_SAT(DT, v, 0.0, 255.0)
@@ -21,7 +22,7 @@
 /* One kernel per (destination, source) pair; the contiguous case is a plain loop the compiler
  * vectorises. */
 #define CAST_KERNEL(NAME, DT, ST, CV)                                                              \
-    GIDS_HOT static void NAME(void *ctx, int64_t n, char **p, const int64_t *s) {                           \
+    GIDS_HOT static void NAME(void *ctx, int64_t n, char **p, const int64_t *s) {                  \
         if (s[0] == (int64_t)sizeof(DT) && s[1] == (int64_t)sizeof(ST)) {                          \
             DT *d = (DT *)p[0];                                                                    \
             const ST *x = (const ST *)p[1];                                                        \
@@ -135,7 +136,7 @@ typedef struct {
 } fill_ctx;
 
 #define FILL_KERNEL(NAME, T, FIELD)                                                                \
-    GIDS_HOT static void NAME(void *ctx, int64_t n, char **p, const int64_t *s) {                           \
+    GIDS_HOT static void NAME(void *ctx, int64_t n, char **p, const int64_t *s) {                  \
         T v = ((const fill_ctx *)ctx)->v.FIELD;                                                    \
         if (s[0] == (int64_t)sizeof(T)) {                                                          \
             T *d = (T *)p[0];                                                                      \
@@ -161,10 +162,14 @@ gids_status gids_fill_(gids_tensor *t, gids_scalar value) {
     case GIDS_F32: c.v.f32 = (float)f, fn = fill_f32; break;
     case GIDS_F64: c.v.f64 = f, fn = fill_f64; break;
     case GIDS_I64: c.v.i64 = value.is_int ? value.i : CV_I64(int64_t, f), fn = fill_i64; break;
-    case GIDS_I32: c.v.i32 = value.is_int ? (int32_t)value.i : CV_I32(int32_t, f), fn = fill_i32; break;
+    case GIDS_I32:
+        c.v.i32 = value.is_int ? (int32_t)value.i : CV_I32(int32_t, f), fn = fill_i32;
+        break;
     case GIDS_U8: c.v.u8 = value.is_int ? (uint8_t)value.i : CV_U8(uint8_t, f), fn = fill_u8; break;
     case GIDS_BOOL: c.v.u8 = value.is_int ? value.i != 0 : f != 0.0, fn = fill_u8; break;
-    default: GIDS_FAIL(GIDS_EDTYPE, "fill_: dtype %s not supported on the CPU", gids_dtype_name(t->dtype));
+    default:
+        GIDS_FAIL(GIDS_EDTYPE, "fill_: dtype %s not supported on the CPU",
+                  gids_dtype_name(t->dtype));
     }
     gids_iter_run(&it, fn, &c);
     gids_tensor_bump_version(t);

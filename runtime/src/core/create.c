@@ -39,7 +39,9 @@ gids_status gids_ones(gids_tensor **out, gids_dtype dt, gids_device dev, int ndi
     return full_named_("ones", out, dt, dev, ndim, shape, gids_scalar_i(1));
 }
 
-static double sd_(gids_scalar s) { return s.is_int ? (double)s.i : s.f; }
+static double sd_(gids_scalar s) {
+    return s.is_int ? (double)s.i : s.f;
+}
 
 gids_status gids_arange(gids_tensor **out, gids_dtype dt, gids_scalar start, gids_scalar end,
                         gids_scalar step) {
@@ -49,8 +51,8 @@ gids_status gids_arange(gids_tensor **out, gids_dtype dt, gids_scalar start, gid
         if (step.i == 0) GIDS_FAIL(GIDS_EINVAL, "arange: step must be non-zero");
         int64_t span;
         if (__builtin_sub_overflow(end.i, start.i, &span))
-            GIDS_FAIL(GIDS_EOVERFLOW, "arange: range %lld..%lld overflows int64", (long long)start.i,
-                      (long long)end.i);
+            GIDS_FAIL(GIDS_EOVERFLOW, "arange: range %lld..%lld overflows int64",
+                      (long long)start.i, (long long)end.i);
         if ((span > 0) != (step.i > 0) && span != 0)
             GIDS_FAIL(GIDS_EINVAL, "arange: step %lld points away from end (start %lld, end %lld)",
                       (long long)step.i, (long long)start.i, (long long)end.i);
@@ -59,10 +61,13 @@ gids_status gids_arange(gids_tensor **out, gids_dtype dt, gids_scalar start, gid
     } else {
         double s = sd_(start), e = sd_(end), st = sd_(step);
         if (st == 0.0 || !isfinite(s) || !isfinite(e) || !isfinite(st))
-            GIDS_FAIL(GIDS_EINVAL, "arange: start %g, end %g and step %g must be finite, step non-zero",
-                      s, e, st);
+            GIDS_FAIL(GIDS_EINVAL,
+                      "arange: start %g, end %g and step %g must be finite, step non-zero", s, e,
+                      st);
         double len = ceil((e - s) / st);
-        if (len < 0) GIDS_FAIL(GIDS_EINVAL, "arange: step %g points away from end (start %g, end %g)", st, s, e);
+        if (len < 0)
+            GIDS_FAIL(GIDS_EINVAL, "arange: step %g points away from end (start %g, end %g)", st, s,
+                      e);
         if (len > 9.0e15) GIDS_FAIL(GIDS_EOVERFLOW, "arange: %g elements is too many", len);
         n = (int64_t)len;
     }
@@ -77,8 +82,10 @@ gids_status gids_arange(gids_tensor **out, gids_dtype dt, gids_scalar start, gid
     return GIDS_OK;
 }
 
-gids_status gids_linspace(gids_tensor **out, gids_dtype dt, double start, double end, int64_t steps) {
-    if (steps < 0) GIDS_FAIL(GIDS_EINVAL, "linspace: steps must be >= 0, got %lld", (long long)steps);
+gids_status gids_linspace(gids_tensor **out, gids_dtype dt, double start, double end,
+                          int64_t steps) {
+    if (steps < 0)
+        GIDS_FAIL(GIDS_EINVAL, "linspace: steps must be >= 0, got %lld", (long long)steps);
     if (dt == GIDS_BOOL) GIDS_FAIL(GIDS_EDTYPE, "linspace: dtype bool is not supported");
     GIDS_TRY(gids_empty_named("linspace", out, dt, GIDS_DEVICE_CPU, 1, &steps));
     void *d = (*out)->storage->data;
@@ -104,8 +111,9 @@ gids_status gids_from_buffer(gids_tensor **out, gids_dtype dt, int ndim, const i
                              const void *data) {
     GIDS_TRY(gids_empty_named("from_buffer", out, dt, GIDS_DEVICE_CPU, ndim, shape));
     if ((*out)->storage->nbytes > 0) {
-        if (data == NULL) return settle_(out, gids_error_set(GIDS_EINVAL, __FILE__, __LINE__,
-                                                             "from_buffer: data is NULL"));
+        if (data == NULL)
+            return settle_(
+                out, gids_error_set(GIDS_EINVAL, __FILE__, __LINE__, "from_buffer: data is NULL"));
         memcpy((*out)->storage->data, data, (*out)->storage->nbytes);
     }
     return GIDS_OK;

@@ -9,8 +9,8 @@ static const struct {
     const char *name;
     size_t size;
 } dtypes_[GIDS_NDTYPES] = {
-    [GIDS_F32] = {"f32", 4}, [GIDS_F64] = {"f64", 8}, [GIDS_I64] = {"i64", 8},
-    [GIDS_I32] = {"i32", 4}, [GIDS_U8] = {"u8", 1},   [GIDS_BOOL] = {"bool", 1},
+    [GIDS_F32] = {"f32", 4}, [GIDS_F64] = {"f64", 8},   [GIDS_I64] = {"i64", 8},
+    [GIDS_I32] = {"i32", 4}, [GIDS_U8] = {"u8", 1},     [GIDS_BOOL] = {"bool", 1},
     [GIDS_F16] = {"f16", 2}, [GIDS_BF16] = {"bf16", 2},
 };
 
@@ -27,9 +27,9 @@ gids_status gids_dtype_parse(const char *name, gids_dtype *out) {
         const char *alias;
         gids_dtype dt;
     } aliases[] = {
-        {"float32", GIDS_F32}, {"float", GIDS_F32},   {"float64", GIDS_F64}, {"double", GIDS_F64},
-        {"int64", GIDS_I64},   {"long", GIDS_I64},    {"int32", GIDS_I32},   {"int", GIDS_I32},
-        {"uint8", GIDS_U8},    {"byte", GIDS_U8},     {"float16", GIDS_F16}, {"half", GIDS_F16},
+        {"float32", GIDS_F32},   {"float", GIDS_F32}, {"float64", GIDS_F64}, {"double", GIDS_F64},
+        {"int64", GIDS_I64},     {"long", GIDS_I64},  {"int32", GIDS_I32},   {"int", GIDS_I32},
+        {"uint8", GIDS_U8},      {"byte", GIDS_U8},   {"float16", GIDS_F16}, {"half", GIDS_F16},
         {"bfloat16", GIDS_BF16},
     };
     if (name == NULL) GIDS_FAIL(GIDS_EINVAL, "dtype: expected a name, got NULL");
@@ -43,15 +43,17 @@ gids_status gids_dtype_parse(const char *name, gids_dtype *out) {
             *out = aliases[i].dt;
             return GIDS_OK;
         }
-    GIDS_FAIL(GIDS_EINVAL, "dtype: unknown dtype '%s' (expected f32, f64, i64, i32, u8, bool, f16, bf16)",
-              name);
+    GIDS_FAIL(GIDS_EINVAL,
+              "dtype: unknown dtype '%s' (expected f32, f64, i64, i32, u8, bool, f16, bf16)", name);
 }
 
 bool gids_dtype_is_float(gids_dtype dt) {
     return dt == GIDS_F32 || dt == GIDS_F64 || dt == GIDS_F16 || dt == GIDS_BF16;
 }
 
-bool gids_dtype_is_int(gids_dtype dt) { return dt == GIDS_I64 || dt == GIDS_I32 || dt == GIDS_U8; }
+bool gids_dtype_is_int(gids_dtype dt) {
+    return dt == GIDS_I64 || dt == GIDS_I32 || dt == GIDS_U8;
+}
 
 /* Position in the promotion lattice bool < u8 < i32 < i64 < f16/bf16 < f32 < f64. */
 static int rank_(gids_dtype dt) {
@@ -109,7 +111,9 @@ gids_status gids_device_parse(const char *s, gids_device *out) {
 }
 
 char *gids_device_str(gids_device d, char *buf, size_t n) {
-    if (d.type == GIDS_CPU) snprintf(buf, n, "cpu");
-    else snprintf(buf, n, "cuda:%d", d.index);
+    if (d.type == GIDS_CPU)
+        snprintf(buf, n, "cpu");
+    else
+        snprintf(buf, n, "cuda:%d", d.index);
     return buf;
 }

@@ -6,7 +6,8 @@
 
 gids_status gids_iter_init(gids_iter *it, const char *op, int nops, const gids_tensor *const *ops) {
     if (nops < 1 || nops > GIDS_ITER_MAX_OPS)
-        GIDS_FAIL(GIDS_EINVAL, "%s: %d operands, the iterator takes 1..%d", op, nops, GIDS_ITER_MAX_OPS);
+        GIDS_FAIL(GIDS_EINVAL, "%s: %d operands, the iterator takes 1..%d", op, nops,
+                  GIDS_ITER_MAX_OPS);
     memset(it, 0, sizeof *it);
     const gids_tensor *out = ops[0];
     int n = out->ndim;
@@ -20,13 +21,17 @@ gids_status gids_iter_init(gids_iter *it, const char *op, int nops, const gids_t
             if (t->shape[j] != 1) lead = 1000; /* extra leading dims must all be 1 */
         for (int i = 0; i < n && lead < 1000; i++) {
             int j = i - lead;
-            if (j < 0 || t->shape[j] == 1) it->stride[k][i] = 0;
-            else if (t->shape[j] == out->shape[i]) it->stride[k][i] = t->stride[j] * esize;
-            else lead = 1000;
+            if (j < 0 || t->shape[j] == 1)
+                it->stride[k][i] = 0;
+            else if (t->shape[j] == out->shape[i])
+                it->stride[k][i] = t->stride[j] * esize;
+            else
+                lead = 1000;
         }
         if (lead >= 1000) {
             char a[160], b[160];
-            GIDS_FAIL(GIDS_ESHAPE, "%s: input of shape %s does not broadcast to the result shape %s", op,
+            GIDS_FAIL(GIDS_ESHAPE,
+                      "%s: input of shape %s does not broadcast to the result shape %s", op,
                       gids_shape_str(t->ndim, t->shape, a, sizeof a),
                       gids_shape_str(n, out->shape, b, sizeof b));
         }
@@ -67,7 +72,8 @@ gids_status gids_iter_init(gids_iter *it, const char *op, int nops, const gids_t
 }
 
 /* Runs the flat positions [start, end) as inner-dim runs. */
-static void run_range_(const gids_iter *it, gids_iter_fn fn, void *ctx, int64_t start, int64_t end) {
+static void run_range_(const gids_iter *it, gids_iter_fn fn, void *ctx, int64_t start,
+                       int64_t end) {
     int nd = it->ndim, last = nd - 1;
     int64_t idx[GIDS_MAX_DIMS], inner[GIDS_ITER_MAX_OPS];
     char *ptrs[GIDS_ITER_MAX_OPS];

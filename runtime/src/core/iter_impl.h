@@ -21,10 +21,10 @@
 #define GIDS_PARALLEL_GRAIN 32768
 
 typedef struct gids_iter {
-    int ndim;                                        /* >= 1 after coalescing */
+    int ndim; /* >= 1 after coalescing */
     int nops;
     int64_t numel;
-    int64_t shape[GIDS_MAX_DIMS];                    /* last dim innermost */
+    int64_t shape[GIDS_MAX_DIMS];                     /* last dim innermost */
     int64_t stride[GIDS_ITER_MAX_OPS][GIDS_MAX_DIMS]; /* bytes */
     char *data[GIDS_ITER_MAX_OPS];
 } gids_iter;

@@ -36,7 +36,9 @@ static void add_bytes_(gids_device dev, int64_t delta) {
     }
 }
 
-void gids_mem_count_tensor(gids_device dev, int delta) { atomic_fetch_add(&slot_(dev)->tensors, delta); }
+void gids_mem_count_tensor(gids_device dev, int delta) {
+    atomic_fetch_add(&slot_(dev)->tensors, delta);
+}
 
 void gids_memory_stats(gids_device dev, gids_mem_stats *out) {
     counters *c = slot_(dev);
@@ -53,7 +55,9 @@ void gids_memory_reset_peak(gids_device dev) {
     atomic_store(&c->peak, atomic_load(&c->current));
 }
 
-int64_t gids_memory_cpu_bytes(void) { return atomic_load(&counters_[0].current); }
+int64_t gids_memory_cpu_bytes(void) {
+    return atomic_load(&counters_[0].current);
+}
 
 /* ---- the CPU allocator: 64-byte aligned for SIMD loads and to keep BLAS panels on lines ---- */
 
@@ -191,7 +195,9 @@ void gids_memory_set_pressure_handler(gids_pressure_fn fn, void *ctx) {
     pressure_.ctx = fn ? ctx : NULL;
 }
 
-void *gids_memory_pressure_ctx(void) { return pressure_.ctx; }
+void *gids_memory_pressure_ctx(void) {
+    return pressure_.ctx;
+}
 
 /* ---- storage ---- */
 gids_status gids_storage_new(gids_storage **out, gids_device dev, size_t nbytes) {
@@ -241,7 +247,9 @@ gids_status gids_storage_wrap(gids_storage **out, gids_device dev, void *data, s
     return GIDS_OK;
 }
 
-void gids_storage_retain(gids_storage *s) { __atomic_add_fetch(&s->refcount, 1, __ATOMIC_RELAXED); }
+void gids_storage_retain(gids_storage *s) {
+    __atomic_add_fetch(&s->refcount, 1, __ATOMIC_RELAXED);
+}
 
 void gids_storage_release(gids_storage *s) {
     if (s == NULL) return;

@@ -34,8 +34,12 @@ void gids_generator_init(gids_generator *g, uint64_t seed) {
     g->seed = seed;
     g->offset = 0;
 }
-gids_generator *gids_default_generator(void) { return &default_; }
-void gids_manual_seed(uint64_t seed) { gids_generator_init(&default_, seed); }
+gids_generator *gids_default_generator(void) {
+    return &default_;
+}
+void gids_manual_seed(uint64_t seed) {
+    gids_generator_init(&default_, seed);
+}
 
 static void block_(const gids_generator *g, uint64_t i, uint32_t out[4]) {
     uint64_t c = g->offset + i;
@@ -52,8 +56,8 @@ static double u53_(uint32_t hi, uint32_t lo) {
 typedef enum { K_UNIFORM, K_NORMAL, K_INT, K_BERNOULLI } kind;
 typedef struct {
     kind k;
-    double a, b;     /* uniform [a,b); normal mean a std b; bernoulli p = a */
-    int64_t lo;      /* integers in [lo, lo + range) */
+    double a, b; /* uniform [a,b); normal mean a std b; bernoulli p = a */
+    int64_t lo;  /* integers in [lo, lo + range) */
     uint64_t range;
 } draw;
 
@@ -80,9 +84,12 @@ static void generate_(void *dst, gids_dtype dt, int64_t n, gids_generator *g, co
         int64_t v = 0;
         block_(g, (uint64_t)i, r);
         value_(d, r, &f, &v);
-        if (d->k == K_INT) gids_store_i64(dst, dt, i, v);
-        else if (dt == GIDS_F32) ((float *)dst)[i] = (float)f;
-        else gids_store_f64(dst, dt, i, f);
+        if (d->k == K_INT)
+            gids_store_i64(dst, dt, i, v);
+        else if (dt == GIDS_F32)
+            ((float *)dst)[i] = (float)f;
+        else
+            gids_store_f64(dst, dt, i, f);
     }
     g->offset += (uint64_t)n;
 }
@@ -139,8 +146,8 @@ gids_status gids_randn(gids_tensor **out, gids_generator *g, gids_dtype dt, int 
 gids_status gids_randint(gids_tensor **out, gids_generator *g, gids_dtype dt, int64_t low,
                          int64_t high, int ndim, const int64_t *shape) {
     if (high <= low)
-        GIDS_FAIL(GIDS_EINVAL, "randint: high (%lld) must be greater than low (%lld)", (long long)high,
-                  (long long)low);
+        GIDS_FAIL(GIDS_EINVAL, "randint: high (%lld) must be greater than low (%lld)",
+                  (long long)high, (long long)low);
     if (dt == GIDS_BOOL) GIDS_FAIL(GIDS_EDTYPE, "randint: dtype bool is not supported");
     draw d = {K_INT, 0, 0, low, (uint64_t)high - (uint64_t)low};
     return make_(out, g, dt, ndim, shape, &d, "randint");
@@ -166,7 +173,8 @@ gids_status gids_randperm(gids_tensor **out, gids_generator *g, int64_t n) {
 
 gids_status gids_uniform_(gids_tensor *t, gids_generator *g, double low, double high) {
     GIDS_TRY(need_float_("uniform_", t->dtype));
-    if (!(low <= high)) GIDS_FAIL(GIDS_EINVAL, "uniform_: low %g must not exceed high %g", low, high);
+    if (!(low <= high))
+        GIDS_FAIL(GIDS_EINVAL, "uniform_: low %g must not exceed high %g", low, high);
     draw d = {K_UNIFORM, low, high, 0, 0};
     return fill_(t, g, &d, "uniform_");
 }
@@ -179,7 +187,8 @@ gids_status gids_normal_(gids_tensor *t, gids_generator *g, double mean, double 
 }
 
 gids_status gids_bernoulli_(gids_tensor *t, gids_generator *g, double p) {
-    if (!(p >= 0.0 && p <= 1.0)) GIDS_FAIL(GIDS_EINVAL, "bernoulli_: p must be in [0, 1], got %g", p);
+    if (!(p >= 0.0 && p <= 1.0))
+        GIDS_FAIL(GIDS_EINVAL, "bernoulli_: p must be in [0, 1], got %g", p);
     draw d = {K_BERNOULLI, p, 0, 0, 0};
     return fill_(t, g, &d, "bernoulli_");
 }

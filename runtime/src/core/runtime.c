@@ -10,7 +10,9 @@
 extern char *openblas_get_config(void);
 extern void openblas_set_num_threads(int n);
 
-const char *gids_version(void) { return GIDS_VERSION_STRING; }
+const char *gids_version(void) {
+    return GIDS_VERSION_STRING;
+}
 
 const char *gids_blas_info(void) {
     static _Thread_local char buf[256];
@@ -18,7 +20,9 @@ const char *gids_blas_info(void) {
     return buf;
 }
 
-int gids_get_num_threads(void) { return omp_get_max_threads(); }
+int gids_get_num_threads(void) {
+    return omp_get_max_threads();
+}
 
 void gids_set_num_threads(int n) {
     if (n < 1) n = 1;

@@ -28,14 +28,19 @@ gids_status gids_error_prefix(gids_status code, const char *fmt, ...) {
     va_end(ap);
     memcpy(old, msg_, sizeof old);
 #pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-truncation" /* cutting an over-long message is intended */
+#pragma GCC diagnostic ignored "-Wformat-truncation" /* cutting an over-long message is intended   \
+                                                      */
     snprintf(msg_, sizeof msg_, "%s: %s", prefix, old);
 #pragma GCC diagnostic pop
     return code;
 }
 
-const char *gids_error_message(void) { return msg_; }
-const char *gids_error_location(void) { return where_; }
+const char *gids_error_message(void) {
+    return msg_;
+}
+const char *gids_error_location(void) {
+    return where_;
+}
 
 void gids_error_clear(void) {
     msg_[0] = '\0';

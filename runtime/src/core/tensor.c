@@ -40,7 +40,8 @@ static gids_status new_handle_(gids_tensor **out, gids_storage *s, gids_dtype dt
 gids_status gids_empty_named(const char *op, gids_tensor **out, gids_dtype dt, gids_device dev,
                              int ndim, const int64_t *shape) {
     if (ndim < 0 || ndim > GIDS_MAX_DIMS)
-        GIDS_FAIL(GIDS_EINVAL, "%s: %d dims requested, at most %d supported", op, ndim, GIDS_MAX_DIMS);
+        GIDS_FAIL(GIDS_EINVAL, "%s: %d dims requested, at most %d supported", op, ndim,
+                  GIDS_MAX_DIMS);
     if ((unsigned)dt >= GIDS_NDTYPES) GIDS_FAIL(GIDS_EDTYPE, "%s: invalid dtype %d", op, (int)dt);
     if (dev.type == GIDS_CPU && (dt == GIDS_F16 || dt == GIDS_BF16))
         GIDS_FAIL(GIDS_EDTYPE, "%s: dtype %s is a GPU storage type; use f32 on the CPU", op,
@@ -48,8 +49,8 @@ gids_status gids_empty_named(const char *op, gids_tensor **out, gids_dtype dt, g
     int64_t n, bytes;
     GIDS_TRY(gids_shape_numel(op, ndim, shape, &n));
     if (!gids_mul_ok(n, (int64_t)gids_dtype_size(dt), &bytes))
-        GIDS_FAIL(GIDS_EOVERFLOW, "%s: %lld elements of %s overflow the byte count", op, (long long)n,
-                  gids_dtype_name(dt));
+        GIDS_FAIL(GIDS_EOVERFLOW, "%s: %lld elements of %s overflow the byte count", op,
+                  (long long)n, gids_dtype_name(dt));
     gids_storage *s = NULL;
     GIDS_TRY(gids_storage_new(&s, dev, (size_t)bytes));
     gids_status st = new_handle_(out, s, dt, ndim);
@@ -77,7 +78,8 @@ gids_status gids_tensor_from_storage(gids_tensor **out, gids_storage *s, gids_dt
                                      const int64_t *shape, const int64_t *stride, int64_t offset) {
     if (ndim < 0 || ndim > GIDS_MAX_DIMS)
         GIDS_FAIL(GIDS_EINVAL, "from_storage: %d dims, at most %d supported", ndim, GIDS_MAX_DIMS);
-    if ((unsigned)dt >= GIDS_NDTYPES) GIDS_FAIL(GIDS_EDTYPE, "from_storage: invalid dtype %d", (int)dt);
+    if ((unsigned)dt >= GIDS_NDTYPES)
+        GIDS_FAIL(GIDS_EDTYPE, "from_storage: invalid dtype %d", (int)dt);
     if (offset < 0) GIDS_FAIL(GIDS_EINVAL, "from_storage: negative offset %lld", (long long)offset);
     int64_t n;
     GIDS_TRY(gids_shape_numel("from_storage", ndim, shape, &n));
@@ -86,14 +88,16 @@ gids_status gids_tensor_from_storage(gids_tensor **out, gids_storage *s, gids_dt
     for (int i = 0; i < ndim && n > 0; i++) {
         int64_t step;
         if (stride[i] < 0)
-            GIDS_FAIL(GIDS_EINVAL, "from_storage: negative stride %lld at dim %d", (long long)stride[i], i);
+            GIDS_FAIL(GIDS_EINVAL, "from_storage: negative stride %lld at dim %d",
+                      (long long)stride[i], i);
         if (!gids_mul_ok(shape[i] - 1, stride[i], &step) || !gids_add_ok(last, step, &last))
             GIDS_FAIL(GIDS_EOVERFLOW, "from_storage: extent overflows int64");
     }
     int64_t need;
-    if (n > 0 && (!gids_mul_ok(last + 1, (int64_t)gids_dtype_size(dt), &need) ||
-                  (uint64_t)need > s->nbytes))
-        GIDS_FAIL(GIDS_EINDEX, "from_storage: view reaches element %lld but the storage holds %zu bytes",
+    if (n > 0 &&
+        (!gids_mul_ok(last + 1, (int64_t)gids_dtype_size(dt), &need) || (uint64_t)need > s->nbytes))
+        GIDS_FAIL(GIDS_EINDEX,
+                  "from_storage: view reaches element %lld but the storage holds %zu bytes",
                   (long long)last, s->nbytes);
     GIDS_TRY(new_handle_(out, s, dt, ndim));
     for (int i = 0; i < ndim; i++) {
@@ -104,7 +108,9 @@ gids_status gids_tensor_from_storage(gids_tensor **out, gids_storage *s, gids_dt
     return GIDS_OK;
 }
 
-void gids_tensor_retain(gids_tensor *t) { __atomic_add_fetch(&t->refcount, 1, __ATOMIC_RELAXED); }
+void gids_tensor_retain(gids_tensor *t) {
+    __atomic_add_fetch(&t->refcount, 1, __ATOMIC_RELAXED);
+}
 
 void gids_tensor_release(gids_tensor *t) {
     if (t == NULL) return;
@@ -135,7 +141,9 @@ void *gids_tensor_data(const gids_tensor *t) {
     return (char *)t->storage->data + t->offset * (int64_t)gids_dtype_size(t->dtype);
 }
 
-gids_device gids_tensor_device(const gids_tensor *t) { return t->storage->device; }
+gids_device gids_tensor_device(const gids_tensor *t) {
+    return t->storage->device;
+}
 
 gids_status gids_normalize_dim(const char *op, int dim, int ndim, int *out) {
     int n = ndim > 0 ? ndim : 1;
@@ -167,10 +175,11 @@ gids_status gids_broadcast_shapes(const char *op, int na, const int64_t *a, int 
         int64_t sa = ia >= 0 ? a[ia] : 1, sb = ib >= 0 ? b[ib] : 1;
         if (sa != sb && sa != 1 && sb != 1) {
             char ba[160], bb[160];
-            GIDS_FAIL(GIDS_ESHAPE,
-                      "%s: shapes %s and %s do not broadcast (size %lld vs %lld at dim %d of the result)",
-                      op, gids_shape_str(na, a, ba, sizeof ba), gids_shape_str(nb, b, bb, sizeof bb),
-                      (long long)sa, (long long)sb, i);
+            GIDS_FAIL(
+                GIDS_ESHAPE,
+                "%s: shapes %s and %s do not broadcast (size %lld vs %lld at dim %d of the result)",
+                op, gids_shape_str(na, a, ba, sizeof ba), gids_shape_str(nb, b, bb, sizeof bb),
+                (long long)sa, (long long)sb, i);
         }
         tmp[i] = sa == 1 ? sb : sa;
     }
@@ -183,8 +192,8 @@ gids_status gids_broadcast_shapes(const char *op, int na, const int64_t *a, int 
 gids_status gids_check_cpu(const char *op, const char *arg, const gids_tensor *t) {
     if (t->storage->device.type != GIDS_CPU) {
         char buf[16];
-        GIDS_FAIL(GIDS_EDEVICE, "%s: %s is on %s, expected cpu (move it with :to(\"cpu\"))", op, arg,
-                  gids_device_str(t->storage->device, buf, sizeof buf));
+        GIDS_FAIL(GIDS_EDEVICE, "%s: %s is on %s, expected cpu (move it with :to(\"cpu\"))", op,
+                  arg, gids_device_str(t->storage->device, buf, sizeof buf));
     }
     return GIDS_OK;
 }

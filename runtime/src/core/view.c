@@ -14,7 +14,8 @@ static gids_status alias_(gids_tensor **out, const gids_tensor *t, int ndim, con
 static gids_status infer_shape_(const char *op, const gids_tensor *t, int ndim, const int64_t *in,
                                 int64_t *shape) {
     if (ndim < 0 || ndim > GIDS_MAX_DIMS)
-        GIDS_FAIL(GIDS_EINVAL, "%s: %d dims requested, at most %d supported", op, ndim, GIDS_MAX_DIMS);
+        GIDS_FAIL(GIDS_EINVAL, "%s: %d dims requested, at most %d supported", op, ndim,
+                  GIDS_MAX_DIMS);
     int infer = -1;
     int64_t known = 1, numel = gids_tensor_numel(t);
     for (int i = 0; i < ndim; i++) {
@@ -94,7 +95,8 @@ gids_status gids_view(gids_tensor **out, const gids_tensor *t, int ndim, const i
 gids_status gids_reshape(gids_tensor **out, const gids_tensor *t, int ndim, const int64_t *in) {
     int64_t shape[GIDS_MAX_DIMS], stride[GIDS_MAX_DIMS];
     GIDS_TRY(infer_shape_("reshape", t, ndim, in, shape));
-    if (view_strides_(t, ndim, shape, stride)) return alias_(out, t, ndim, shape, stride, t->offset);
+    if (view_strides_(t, ndim, shape, stride))
+        return alias_(out, t, ndim, shape, stride, t->offset);
     gids_tensor *c = NULL;
     GIDS_TRY(gids_clone(&c, t));
     gids_status s = gids_view(out, c, ndim, shape);
@@ -108,7 +110,8 @@ gids_status gids_permute(gids_tensor **out, const gids_tensor *t, const int *per
     for (int i = 0; i < t->ndim; i++) {
         int d;
         GIDS_TRY(gids_normalize_dim("permute", perm[i], t->ndim, &d));
-        if (seen[d]) GIDS_FAIL(GIDS_EINVAL, "permute: dim %d appears twice in the permutation", perm[i]);
+        if (seen[d])
+            GIDS_FAIL(GIDS_EINVAL, "permute: dim %d appears twice in the permutation", perm[i]);
         seen[d] = true;
         shape[i] = t->shape[d];
         stride[i] = t->stride[d];
@@ -181,8 +184,7 @@ gids_status gids_expand(gids_tensor **out, const gids_tensor *t, int ndim, const
         } else if (t->shape[j] == 1 && want >= 0) {
             nshape[i] = want, nstride[i] = 0;
         } else {
-            GIDS_FAIL(GIDS_ESHAPE,
-                      "expand: cannot expand %s to %s (size %lld at dim %d is not 1)",
+            GIDS_FAIL(GIDS_ESHAPE, "expand: cannot expand %s to %s (size %lld at dim %d is not 1)",
                       gids_shape_str(t->ndim, t->shape, b, sizeof b),
                       gids_shape_str(ndim, shape, a, sizeof a), (long long)t->shape[j], i);
         }
@@ -193,7 +195,8 @@ gids_status gids_expand(gids_tensor **out, const gids_tensor *t, int ndim, const
 gids_status gids_squeeze(gids_tensor **out, const gids_tensor *t, int dim) {
     int64_t shape[GIDS_MAX_DIMS], stride[GIDS_MAX_DIMS];
     int d = -1, k = 0;
-    if (dim != GIDS_ALL_DIMS && t->ndim > 0) GIDS_TRY(gids_normalize_dim("squeeze", dim, t->ndim, &d));
+    if (dim != GIDS_ALL_DIMS && t->ndim > 0)
+        GIDS_TRY(gids_normalize_dim("squeeze", dim, t->ndim, &d));
     for (int j = 0; j < t->ndim; j++) {
         bool drop = t->shape[j] == 1 && (dim == GIDS_ALL_DIMS || j == d);
         if (!drop) shape[k] = t->shape[j], stride[k++] = t->stride[j];
@@ -204,7 +207,8 @@ gids_status gids_squeeze(gids_tensor **out, const gids_tensor *t, int dim) {
 gids_status gids_unsqueeze(gids_tensor **out, const gids_tensor *t, int dim) {
     int d;
     if (t->ndim >= GIDS_MAX_DIMS)
-        GIDS_FAIL(GIDS_EINVAL, "unsqueeze: tensor already has the maximum of %d dims", GIDS_MAX_DIMS);
+        GIDS_FAIL(GIDS_EINVAL, "unsqueeze: tensor already has the maximum of %d dims",
+                  GIDS_MAX_DIMS);
     GIDS_TRY(gids_normalize_dim("unsqueeze", dim, t->ndim + 1, &d));
     int64_t shape[GIDS_MAX_DIMS], stride[GIDS_MAX_DIMS];
     for (int j = 0, k = 0; j <= t->ndim; j++) {
@@ -226,7 +230,8 @@ gids_status gids_flatten(gids_tensor **out, const gids_tensor *t, int start_dim,
     int s, e;
     GIDS_TRY(gids_normalize_dim("flatten", start_dim, t->ndim, &s));
     GIDS_TRY(gids_normalize_dim("flatten", end_dim, t->ndim, &e));
-    if (s > e) GIDS_FAIL(GIDS_EINVAL, "flatten: start dim %d comes after end dim %d", start_dim, end_dim);
+    if (s > e)
+        GIDS_FAIL(GIDS_EINVAL, "flatten: start dim %d comes after end dim %d", start_dim, end_dim);
     int64_t shape[GIDS_MAX_DIMS];
     int k = 0;
     for (int j = 0; j < s; j++) shape[k++] = t->shape[j];
@@ -237,7 +242,7 @@ gids_status gids_flatten(gids_tensor **out, const gids_tensor *t, int start_dim,
     return gids_reshape(out, t, k, shape);
 }
 
-gids_status gids_as_strided(gids_tensor **out, const gids_tensor *t, int ndim,
-                            const int64_t *shape, const int64_t *stride, int64_t offset) {
+gids_status gids_as_strided(gids_tensor **out, const gids_tensor *t, int ndim, const int64_t *shape,
+                            const int64_t *stride, int64_t offset) {
     return alias_(out, t, ndim, shape, stride, offset);
 }

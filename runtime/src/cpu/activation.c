@@ -15,7 +15,7 @@ typedef struct act_params {
 } act_params;
 
 #define ACT_KERNEL(fname, TY, EXPR)                                                                \
-    GIDS_HOT static void fname(void *ctx, int64_t n, char **p, const int64_t *s) {                          \
+    GIDS_HOT static void fname(void *ctx, int64_t n, char **p, const int64_t *s) {                 \
         const act_params *ap_ = ctx;                                                               \
         const TY p0 = (TY)ap_->p0, p1 = (TY)ap_->p1;                                               \
         (void)p0;                                                                                  \

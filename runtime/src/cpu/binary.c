@@ -13,9 +13,9 @@
 #include "elementwise_impl.h"
 
 static const char *const binop_names[GIDS_NBINOPS] = {
-    "add",  "sub",       "mul",         "div",        "pow",         "maximum", "minimum",
-    "fmod", "remainder", "atan2",       "floor_divide", "eq",         "ne",          "lt",      "le",
-    "gt",   "ge",        "logical_and", "logical_or", "logical_xor",
+    "add",  "sub",       "mul",   "div",          "pow",        "maximum",     "minimum",
+    "fmod", "remainder", "atan2", "floor_divide", "eq",         "ne",          "lt",
+    "le",   "gt",        "ge",    "logical_and",  "logical_or", "logical_xor",
 };
 
 const char *gids_binop_name(gids_binop op) {
@@ -122,7 +122,7 @@ static inline float fremainderf(float a, float b) {
 
 /* ---------------------------------------------------------------- kernels */
 #define BIN_KERNEL(fname, TI, TO, EXPR)                                                            \
-    GIDS_HOT static void fname(void *ctx, int64_t n, char **p, const int64_t *s) {                          \
+    GIDS_HOT static void fname(void *ctx, int64_t n, char **p, const int64_t *s) {                 \
         (void)ctx;                                                                                 \
         GIDS_EW_BINARY_LOOP(TI, TO, EXPR);                                                         \
     }

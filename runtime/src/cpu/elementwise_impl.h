@@ -85,9 +85,9 @@ void gids_ew_split_dim(const gids_tensor *a, int dim, int64_t *outer, int64_t *s
 
 /* ---- loop macros ----
  * The contiguous loops carry `omp simd` so they vectorise whatever the optimisation level's
- * cost model thinks of loops of unknown length, and kernels are GIDS_HOT (core_impl.h).  It is safe because an output either is exactly an input (same
- * element, in-place) or does not overlap it (gids_ew_overlaps sends the rest through a
- * temporary). */
+ * cost model thinks of loops of unknown length, and kernels are GIDS_HOT (core_impl.h).  It is safe
+ * because an output either is exactly an input (same element, in-place) or does not overlap it
+ * (gids_ew_overlaps sends the rest through a temporary). */
 #define GIDS_EW_SIMD _Pragma("omp simd")
 /*
  * Inside EXPR: `x_` is the input element (type TI), `ctx` the kernel context. */

@@ -70,7 +70,8 @@ typedef struct red_job {
 /* Folds n elements at stride st (elements) into acc.  Contiguous sums keep 8 partial sums so
  * the loop vectorises; their order of combination is fixed. */
 #define FOLD_FLOAT(fname, TY)                                                                      \
-    GIDS_HOT static double fname(gids_red_kind k, double acc, const TY *p, int64_t n, int64_t st) {         \
+    GIDS_HOT static double fname(gids_red_kind k, double acc, const TY *p, int64_t n,              \
+                                 int64_t st) {                                                     \
         switch (k) {                                                                               \
         case GIDS_RED_SUM:                                                                         \
             if (st == 1) {                                                                         \

@@ -59,7 +59,7 @@ static inline bool is_pos(int64_t v) {
 }
 
 #define UN_KERNEL(fname, TI, TO, EXPR)                                                             \
-    GIDS_HOT static void fname(void *ctx, int64_t n, char **p, const int64_t *s) {                          \
+    GIDS_HOT static void fname(void *ctx, int64_t n, char **p, const int64_t *s) {                 \
         (void)ctx;                                                                                 \
         GIDS_EW_UNARY_LOOP(TI, TO, EXPR);                                                          \
     }
@@ -223,7 +223,7 @@ static gids_status run_kernel(gids_tensor *target, gids_unop op, const gids_tens
 gids_status gids_unary(gids_tensor **out, gids_unop op, const gids_tensor *a) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", gids_unop_name(op));
     GIDS_TRY(gids_ew_check_input(gids_unop_name(op), "arg 1", a));
-    gids_dtype compute = a->dtype, result = a->dtype;
+    gids_dtype compute = GIDS_F32, result = GIDS_F32; /* both set by unop_plan */
     plan_kind kind = PLAN_COPY;
     GIDS_TRY(unop_plan(op, a->dtype, &compute, &result, &kind));
     if (kind == PLAN_COPY) return gids_clone(out, a);
