@@ -43,7 +43,26 @@ l_tensor *l_newtensor(lua_State *L);
 
 /* Raises the runtime's message as a Lua error when s != GIDS_OK; returns 0 otherwise. Release
  * every temporary before calling it with a failing status. */
-int l_check(lua_State *L, gids_status s);
+int l_check_status(lua_State *L, gids_status s);
+/* Runs a full collection and gives the allocator's cached blocks back (memory pressure). */
+void l_collect(lua_State *L);
+/* l_check(L, runtime_call(...)): runs the call; when it fails for lack of memory, runs a full
+ * Lua GC (tensors only the GC knew to be dead give their bytes back), empties the allocator's
+ * cache and runs the call once more (DESIGN §3), then raises on failure.  Runtime calls that
+ * fail leave their outputs untouched, so the second run starts from the same state. */
+#define l_check(L, call)                                                                           \
+    do {                                                                                           \
+        gids_status l_s_ = (call);                                                                 \
+        if (l_s_ == GIDS_ENOMEM) {                                                                 \
+            l_collect(L);                                                                          \
+            l_s_ = (call);                                                                         \
+        }                                                                                          \
+        l_check_status((L), l_s_);                                                                 \
+    } while (0)
+
+/* Raises "f: unexpected argument #3 (number); options go in one trailing table" when the stack
+ * holds more than `last` values. */
+void l_checkend(lua_State *L, int last, const char *fname);
 
 /* Lua dim at arg (1-based, negative from the end) -> 0-based C dim for a tensor of ndim dims.
  * `extra` allows one position past the end (unsqueeze, stack). Raises

@@ -35,10 +35,6 @@ void l_check_sizes(lua_State *L, int n, const int64_t *shape, const char *fname)
 int64_t l_heap_soft_limit(lua_State *L);
 void l_heap_set_soft_limit(lua_State *L, int64_t bytes);
 
-/* Registers a memory-pressure handler that runs a full GC of this state's main thread when an
- * allocation fails (the runtime then retries once); removed when the state closes. */
-void l_heap_install_pressure(lua_State *L);
-
 /* Address of the element at the (0-based) coordinates idx of a CPU tensor. */
 void *l_elem_ptr(const gids_tensor *t, const int64_t *idx);
 /* Pushes the element at p as a Lua value: integer for integer dtypes, float for float dtypes,

@@ -146,12 +146,6 @@ static gids_generator *draw_options(lua_State *L, int idx, const char *fname, gi
     return l_optgenerator(L, idx);
 }
 
-static void check_end(lua_State *L, int last, const char *fname) {
-    if (lua_gettop(L) > last)
-        l_error(L, "%s: unexpected argument #%d (%s); options go in one trailing table", fname,
-                last + 1, luaL_typename(L, last + 1));
-}
-
 static int draw(lua_State *L, int normal) {
     const char *fname = normal ? "randn" : "rand";
     int64_t shape[GIDS_MAX_DIMS];
@@ -160,7 +154,7 @@ static int draw(lua_State *L, int normal) {
     l_check_sizes(L, n, shape, fname);
     gids_dtype dt = GIDS_F32;
     gids_generator *g = draw_options(L, next, fname, &dt);
-    check_end(L, next, fname);
+    l_checkend(L, next, fname);
     l_tensor *u = l_newtensor(L);
     l_check(L, normal ? gids_randn(&u->t, g, dt, n, shape) : gids_rand(&u->t, g, dt, n, shape));
     return 1;
@@ -178,7 +172,7 @@ static int like(lua_State *L, int normal) {
     gids_tensor *t = l_checktensor(L, 1);
     gids_dtype dt = t->dtype;
     gids_generator *g = draw_options(L, 2, fname, &dt);
-    check_end(L, 2, fname);
+    l_checkend(L, 2, fname);
     l_tensor *u = l_newtensor(L);
     l_check(L, normal ? gids_randn(&u->t, g, dt, t->ndim, t->shape)
                       : gids_rand(&u->t, g, dt, t->ndim, t->shape));
@@ -212,7 +206,7 @@ static int r_randint(lua_State *L) {
     l_check_sizes(L, n, shape, "randint");
     gids_dtype dt = GIDS_I64;
     gids_generator *g = draw_options(L, shape_at + 1, "randint", &dt);
-    check_end(L, shape_at + 1, "randint");
+    l_checkend(L, shape_at + 1, "randint");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_randint(&u->t, g, dt, (int64_t)low, (int64_t)high, n, shape));
     return 1;
@@ -222,7 +216,7 @@ static int r_randperm(lua_State *L) {
     lua_Integer n = luaL_checkinteger(L, 1);
     gids_dtype dt = GIDS_I64;
     gids_generator *g = draw_options(L, 2, "randperm", &dt);
-    check_end(L, 2, "randperm");
+    l_checkend(L, 2, "randperm");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_randperm(&u->t, g, (int64_t)n));
     if (dt != GIDS_I64) {
@@ -242,7 +236,7 @@ static const char *const inplace_opts[] = {"generator", NULL};
 static gids_generator *inplace_gen(lua_State *L, int idx, const char *fname) {
     l_checkopts(L, idx, fname, inplace_opts);
     gids_generator *g = l_optgenerator(L, idx);
-    check_end(L, idx, fname);
+    l_checkend(L, idx, fname);
     return g;
 }
 

@@ -25,7 +25,18 @@ int l_error(lua_State *L, const char *fmt, ...) {
     return lua_error(L);
 }
 
-int l_check(lua_State *L, gids_status s) {
+void l_collect(lua_State *L) {
+    lua_gc(L, LUA_GCCOLLECT);
+    gids_memory_empty_cache(GIDS_DEVICE_CPU);
+}
+
+void l_checkend(lua_State *L, int last, const char *fname) {
+    if (lua_gettop(L) > last)
+        l_error(L, "%s: unexpected argument #%d (%s); options go in one trailing table", fname,
+                last + 1, luaL_typename(L, last + 1));
+}
+
+int l_check_status(lua_State *L, gids_status s) {
     if (s == GIDS_OK) return 0;
     const char *msg = gids_error_message();
     if (msg == NULL || msg[0] == '\0') msg = gids_status_name(s);
@@ -88,40 +99,6 @@ static void heap_track(lua_State *L) {
     lua_gc(L, LUA_GCCOLLECT);
     int64_t after = gids_memory_cpu_bytes();
     h->trigger = after > h->soft_limit / 2 ? 2 * after : h->soft_limit;
-}
-
-/* When an allocation fails the runtime calls this once before retrying: a full collection
- * frees every tensor that only the GC knew to be dead (DESIGN §3, "full GC, retry once"). */
-static void on_memory_pressure(void *ctx, gids_device dev, size_t nbytes) {
-    lua_gc((lua_State *)ctx, LUA_GCCOLLECT);
-}
-
-/* __gc of the registry sentinel: the state is closing, so its handler must go with it. */
-static int pressure_release(lua_State *L) {
-    lua_State *main = *(lua_State **)lua_touserdata(L, 1);
-    if (gids_memory_pressure_ctx() == main) gids_memory_set_pressure_handler(NULL, NULL);
-    return 0;
-}
-
-static const char pressure_key = 'p';
-
-void l_heap_install_pressure(lua_State *L) {
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &pressure_key) != LUA_TNIL) {
-        lua_pop(L, 1);
-        return;
-    }
-    lua_pop(L, 1);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-    lua_State *main = lua_tothread(L, -1);
-    lua_pop(L, 1);
-    lua_State **box = lua_newuserdatauv(L, sizeof *box, 0);
-    *box = main;
-    lua_newtable(L);
-    lua_pushcfunction(L, pressure_release);
-    lua_setfield(L, -2, "__gc");
-    lua_setmetatable(L, -2);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &pressure_key);
-    gids_memory_set_pressure_handler(on_memory_pressure, main);
 }
 
 /* ---------------------------------------------------------------- tensor handles */

@@ -11,7 +11,6 @@ int luaopen_graphids_core(lua_State *L) {
     /* The metatable exists before any area opens, so areas can add metamethods (__add, ...). */
     l_tensor_mt_init(L);
 
-    l_heap_install_pressure(L);
     l_open_tensor(L, module, methods);
     l_open_random(L, module, methods);
     l_open_elementwise(L, module, methods);
