@@ -7,55 +7,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-
-static gids_tensor *from(gids_dtype dt, int ndim, const int64_t *shape, const void *data) {
-    gids_tensor *t = NULL;
-    CHECK_OK(gids_from_buffer(&t, dt, ndim, shape, data));
-    return t;
-}
-
-static gids_tensor *vec_f32(int n, const float *v) {
-    int64_t s = n;
-    return from(GIDS_F32, 1, &s, v);
-}
-
-static gids_tensor *arange2(gids_dtype dt, int64_t r, int64_t c) {
-    gids_tensor *a = NULL, *v = NULL;
-    int64_t s[2] = {r, c};
-    CHECK_OK(gids_arange(&a, dt, gids_scalar_i(0), gids_scalar_i(r * c), gids_scalar_i(1)));
-    CHECK_OK(gids_view(&v, a, 2, s));
-    gids_tensor_release(a);
-    return v;
-}
-
-static double at(const gids_tensor *t, int64_t flat) {
-    double v = NAN;
-    CHECK_OK(gids_tensor_get(t, flat, &v));
-    return v;
-}
-
-static int64_t at_i(const gids_tensor *t, int64_t flat) {
-    int64_t v = -12345;
-    CHECK_OK(gids_tensor_get_i64(t, flat, &v));
-    return v;
-}
-
-/* Exact comparison, NaN equal to NaN. */
-static void check_values(const gids_tensor *t, int n, const double *want) {
-    CHECK(t != NULL && gids_tensor_numel(t) == n);
-    if (!t) return;
-    for (int i = 0; i < n && i < gids_tensor_numel(t); i++) {
-        double g = at(t, i);
-        if (!(g == want[i] || (isnan(g) && isnan(want[i]))))
-            CHECK_FAIL_("element %d = %.9g, expected %.9g", i, g, want[i]);
-    }
-}
-
-static void check_shape(const gids_tensor *t, int nd, const int64_t *shape) {
-    CHECK(t != NULL && t->ndim == nd);
-    if (!t || t->ndim != nd) return;
-    for (int d = 0; d < nd; d++) CHECK(t->shape[d] == shape[d]);
-}
+#include "helpers.h"
 
 /* ---------------------------------------------------------------- binary */
 TEST(add_broadcasts_column_against_row) {

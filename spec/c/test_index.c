@@ -3,33 +3,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-
-static gids_tensor *from(gids_dtype dt, int ndim, const int64_t *shape, const void *data) {
-    gids_tensor *t = NULL;
-    CHECK_OK(gids_from_buffer(&t, dt, ndim, shape, data));
-    return t;
-}
-
-static gids_tensor *arange2(gids_dtype dt, int64_t r, int64_t c) {
-    gids_tensor *a = NULL, *v = NULL;
-    int64_t s[2] = {r, c};
-    CHECK_OK(gids_arange(&a, dt, gids_scalar_i(0), gids_scalar_i(r * c), gids_scalar_i(1)));
-    CHECK_OK(gids_view(&v, a, 2, s));
-    gids_tensor_release(a);
-    return v;
-}
-
-static double at(const gids_tensor *t, int64_t flat) {
-    double v = NAN;
-    CHECK_OK(gids_tensor_get(t, flat, &v));
-    return v;
-}
-
-static void check_values(const gids_tensor *t, int n, const double *want) {
-    CHECK(gids_tensor_numel(t) == n);
-    for (int i = 0; i < n && i < gids_tensor_numel(t); i++)
-        if (at(t, i) != want[i]) CHECK_FAIL_("element %d = %g, expected %g", i, at(t, i), want[i]);
-}
+#include "helpers.h"
 
 TEST(index_select_picks_rows_and_columns) {
     gids_tensor *a = arange2(GIDS_F32, 3, 4), *r = NULL, *at_ = NULL;

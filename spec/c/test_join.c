@@ -2,37 +2,17 @@
 #include <stdlib.h>
 
 #include "check.h"
-
-static gids_tensor *arange2(gids_dtype dt, int64_t start, int64_t r, int64_t c) {
-    gids_tensor *a = NULL, *v = NULL;
-    int64_t s[2] = {r, c};
-    CHECK_OK(
-        gids_arange(&a, dt, gids_scalar_i(start), gids_scalar_i(start + r * c), gids_scalar_i(1)));
-    CHECK_OK(gids_view(&v, a, 2, s));
-    gids_tensor_release(a);
-    return v;
-}
-
-static double at(const gids_tensor *t, int64_t flat) {
-    double v = NAN;
-    CHECK_OK(gids_tensor_get(t, flat, &v));
-    return v;
-}
-
-static void check_values(const gids_tensor *t, int n, const double *want) {
-    CHECK(gids_tensor_numel(t) == n);
-    for (int i = 0; i < n && i < gids_tensor_numel(t); i++)
-        if (at(t, i) != want[i]) CHECK_FAIL_("element %d = %g, expected %g", i, at(t, i), want[i]);
-}
+#include "helpers.h"
 
 TEST(cat_joins_along_any_dim) {
-    gids_tensor *a = arange2(GIDS_F32, 0, 2, 2), *b = arange2(GIDS_F32, 10, 1, 2), *r = NULL;
+    gids_tensor *a = arange_view(GIDS_F32, 0, 2, (int64_t[]){2, 2}),
+                *b = arange_view(GIDS_F32, 10, 2, (int64_t[]){1, 2}), *r = NULL;
     const gids_tensor *ab[2] = {a, b};
     CHECK_OK(gids_cat(&r, 2, ab, 0));
     CHECK(r->shape[0] == 3 && r->shape[1] == 2);
     check_values(r, 6, (double[6]){0, 1, 2, 3, 10, 11});
     gids_tensor_release(r);
-    gids_tensor *c = arange2(GIDS_F32, 20, 2, 1), *bt = NULL;
+    gids_tensor *c = arange_view(GIDS_F32, 20, 2, (int64_t[]){2, 1}), *bt = NULL;
     const gids_tensor *ac[2] = {a, c};
     CHECK_OK(gids_cat(&r, 2, ac, -1));
     check_values(r, 6, (double[6]){0, 1, 20, 2, 3, 21});
@@ -50,8 +30,8 @@ TEST(cat_joins_along_any_dim) {
 }
 
 TEST(cat_promotes_dtypes_and_skips_empty_vectors) {
-    gids_tensor *a = arange2(GIDS_I64, 0, 1, 2), *b = arange2(GIDS_F32, 5, 1, 2), *e = NULL,
-                *r = NULL;
+    gids_tensor *a = arange_view(GIDS_I64, 0, 2, (int64_t[]){1, 2}),
+                *b = arange_view(GIDS_F32, 5, 2, (int64_t[]){1, 2}), *e = NULL, *r = NULL;
     int64_t zero = 0;
     CHECK_OK(gids_empty(&e, GIDS_F64, GIDS_DEVICE_CPU, 1, &zero));
     const gids_tensor *ts[3] = {a, e, b};
@@ -64,7 +44,8 @@ TEST(cat_promotes_dtypes_and_skips_empty_vectors) {
     CHECK_OK(gids_cat(&r, 2, only, 0));
     CHECK(r->ndim == 1 && r->shape[0] == 0);
     gids_tensor_release(r);
-    gids_tensor *i32 = arange2(GIDS_I32, 7, 1, 2), *u8 = arange2(GIDS_U8, 1, 1, 2);
+    gids_tensor *i32 = arange_view(GIDS_I32, 7, 2, (int64_t[]){1, 2}),
+                *u8 = arange_view(GIDS_U8, 1, 2, (int64_t[]){1, 2});
     const gids_tensor *ints[2] = {u8, i32};
     CHECK_OK(gids_cat(&r, 2, ints, 1));
     CHECK(r->dtype == GIDS_I32);
@@ -78,7 +59,8 @@ TEST(cat_promotes_dtypes_and_skips_empty_vectors) {
 }
 
 TEST(cat_errors_name_the_shapes) {
-    gids_tensor *a = arange2(GIDS_F32, 0, 2, 3), *b = arange2(GIDS_F32, 0, 2, 4), *s = NULL;
+    gids_tensor *a = arange_view(GIDS_F32, 0, 2, (int64_t[]){2, 3}),
+                *b = arange_view(GIDS_F32, 0, 2, (int64_t[]){2, 4}), *s = NULL;
     gids_tensor *r = NULL;
     const gids_tensor *ab[2] = {a, b};
     CHECK_ERR(gids_cat(&r, 2, ab, 0), GIDS_ESHAPE,
@@ -105,7 +87,8 @@ TEST(cat_errors_name_the_shapes) {
 }
 
 TEST(stack_adds_a_new_dim) {
-    gids_tensor *a = arange2(GIDS_F32, 0, 2, 2), *b = arange2(GIDS_F32, 4, 2, 2), *r = NULL;
+    gids_tensor *a = arange_view(GIDS_F32, 0, 2, (int64_t[]){2, 2}),
+                *b = arange_view(GIDS_F32, 4, 2, (int64_t[]){2, 2}), *r = NULL;
     const gids_tensor *ab[2] = {a, b};
     CHECK_OK(gids_stack(&r, 2, ab, 0));
     CHECK(r->ndim == 3 && r->shape[0] == 2 && r->shape[1] == 2 && r->shape[2] == 2);
@@ -119,7 +102,7 @@ TEST(stack_adds_a_new_dim) {
     check_values(r, 8, (double[8]){0, 4, 1, 5, 2, 6, 3, 7});
     gids_tensor_release(r);
     r = NULL;
-    gids_tensor *c = arange2(GIDS_F32, 0, 1, 4);
+    gids_tensor *c = arange_view(GIDS_F32, 0, 2, (int64_t[]){1, 4});
     const gids_tensor *ac[2] = {a, c};
     CHECK_ERR(gids_stack(&r, 2, ac, 0), GIDS_ESHAPE,
               "stack: shapes [2,2] and [1,4] differ; stack needs equal shapes");
@@ -131,7 +114,7 @@ TEST(stack_adds_a_new_dim) {
 }
 
 TEST(split_returns_views_that_share_storage) {
-    gids_tensor *a = arange2(GIDS_F32, 0, 5, 2), *outs[3] = {NULL, NULL, NULL};
+    gids_tensor *a = arange_view(GIDS_F32, 0, 2, (int64_t[]){5, 2}), *outs[3] = {NULL, NULL, NULL};
     int64_t sizes[3] = {2, 0, 3};
     CHECK_OK(gids_split(outs, 3, a, sizes, 0));
     CHECK(outs[0]->shape[0] == 2 && outs[1]->shape[0] == 0 && outs[2]->shape[0] == 3);

@@ -3,23 +3,12 @@
 #include <stdlib.h>
 
 #include "check.h"
-
-static gids_tensor *from(gids_dtype dt, int ndim, const int64_t *shape, const void *data) {
-    gids_tensor *t = NULL;
-    CHECK_OK(gids_from_buffer(&t, dt, ndim, shape, data));
-    return t;
-}
+#include "helpers.h"
 
 static gids_tensor *randn(gids_dtype dt, int ndim, const int64_t *shape) {
     gids_tensor *t = NULL;
     CHECK_OK(gids_randn(&t, NULL, dt, ndim, shape));
     return t;
-}
-
-static double at(const gids_tensor *t, int64_t flat) {
-    double v = NAN;
-    CHECK_OK(gids_tensor_get(t, flat, &v));
-    return v;
 }
 
 /* c (2-D) == alpha * a @ b + beta * bias (bias may be NULL), element by element in double. */

@@ -7,49 +7,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-
-static gids_tensor *from(gids_dtype dt, int ndim, const int64_t *shape, const void *data) {
-    gids_tensor *t = NULL;
-    CHECK_OK(gids_from_buffer(&t, dt, ndim, shape, data));
-    return t;
-}
-
-/* arange(numel) of dtype dt viewed as shape. */
-static gids_tensor *arange_nd(gids_dtype dt, int nd, const int64_t *shape) {
-    int64_t n = 1;
-    for (int d = 0; d < nd; d++) n *= shape[d];
-    gids_tensor *a = NULL, *v = NULL;
-    CHECK_OK(gids_arange(&a, dt, gids_scalar_i(0), gids_scalar_i(n), gids_scalar_i(1)));
-    CHECK_OK(gids_view(&v, a, nd, shape));
-    gids_tensor_release(a);
-    return v;
-}
-
-static double at(const gids_tensor *t, int64_t flat) {
-    double v = NAN;
-    CHECK_OK(gids_tensor_get(t, flat, &v));
-    return v;
-}
-
-static void check_values(const gids_tensor *t, int n, const double *want, double tol) {
-    CHECK(t != NULL && gids_tensor_numel(t) == n);
-    if (!t) return;
-    for (int i = 0; i < n && i < gids_tensor_numel(t); i++) {
-        double g = at(t, i);
-        bool ok = isnan(want[i]) ? isnan(g)
-                                 : (g == want[i] || fabs(g - want[i]) <= tol * (1 + fabs(want[i])));
-        if (!ok) CHECK_FAIL_("element %d = %.12g, expected %.12g", i, g, want[i]);
-    }
-}
-
-static void check_shape(const gids_tensor *t, int nd, const int64_t *shape) {
-    CHECK(t != NULL && t->ndim == nd);
-    if (!t || t->ndim != nd) return;
-    for (int d = 0; d < nd; d++)
-        if (t->shape[d] != shape[d])
-            CHECK_FAIL_("dim %d has size %lld, expected %lld", d, (long long)t->shape[d],
-                        (long long)shape[d]);
-}
+#include "helpers.h"
 
 /* ---------------------------------------------------------------- gids_reduce */
 TEST(sum_over_each_dim_list) {
@@ -60,20 +18,20 @@ TEST(sum_over_each_dim_list) {
     int64_t s34[2] = {3, 4};
     check_shape(o, 2, s34);
     double w0[12] = {12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34};
-    check_values(o, 12, w0, 0);
+    check_close(o, 12, w0, 0);
     CHECK(o->dtype == GIDS_F32);
     gids_tensor_release(o);
     CHECK_OK(gids_reduce(&o, GIDS_SUM, a, 1, d1, true));
     int64_t s214[3] = {2, 1, 4};
     check_shape(o, 3, s214);
     double w1[8] = {12, 15, 18, 21, 48, 51, 54, 57};
-    check_values(o, 8, w1, 0);
+    check_close(o, 8, w1, 0);
     gids_tensor_release(o);
     CHECK_OK(gids_reduce(&o, GIDS_SUM, a, 2, d02, false));
     int64_t s3 = 3;
     check_shape(o, 1, &s3);
     double w2[3] = {60, 92, 124};
-    check_values(o, 3, w2, 0);
+    check_close(o, 3, w2, 0);
     gids_tensor_release(o);
     CHECK_OK(gids_reduce(&o, GIDS_SUM, a, 0, NULL, false));
     CHECK(o->ndim == 0 && at(o, 0) == 276);
@@ -84,7 +42,7 @@ TEST(sum_over_each_dim_list) {
     gids_tensor_release(o);
     CHECK_OK(gids_reduce(&o, GIDS_MEAN, a, 1, d0, false));
     double wm[12] = {6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17};
-    check_values(o, 12, wm, 0);
+    check_close(o, 12, wm, 0);
     gids_tensor_release(o);
     gids_tensor_release(a);
 }
@@ -96,16 +54,16 @@ TEST(sum_reads_strided_inputs) {
     CHECK_OK(gids_transpose(&t, a, 0, 1)); /* [4,3] */
     CHECK_OK(gids_reduce(&o, GIDS_SUM, t, 1, d1, false));
     double w[4] = {12, 15, 18, 21};
-    check_values(o, 4, w, 0);
+    check_close(o, 4, w, 0);
     gids_tensor_release(o);
     CHECK_OK(gids_reduce(&o, GIDS_SUM, t, 1, d0, false));
     double w2[3] = {6, 22, 38};
-    check_values(o, 3, w2, 0);
+    check_close(o, 3, w2, 0);
     gids_tensor_release(o);
     CHECK_OK(gids_narrow(&n, a, 1, 1, 2)); /* columns 1, 2 */
     CHECK_OK(gids_reduce(&o, GIDS_PROD, n, 1, d1, false));
     double w3[3] = {2, 30, 90};
-    check_values(o, 3, w3, 0);
+    check_close(o, 3, w3, 0);
     gids_tensor_release(o);
     int64_t row_shape[2] = {1, 4}, big[2] = {5, 4};
     gids_tensor *row = NULL, *r = NULL;
@@ -114,7 +72,7 @@ TEST(sum_reads_strided_inputs) {
     CHECK_OK(gids_expand(&e, r, 2, big)); /* stride 0 rows */
     CHECK_OK(gids_reduce(&o, GIDS_SUM, e, 1, d0, false));
     double w4[4] = {40, 45, 50, 55};
-    check_values(o, 4, w4, 0);
+    check_close(o, 4, w4, 0);
     gids_tensor_release(o);
     CHECK_OK(gids_reduce(&o, GIDS_SUM, e, 0, NULL, false));
     CHECK(at(o, 0) == 190);
@@ -178,19 +136,19 @@ TEST(extremes_any_all_and_nan) {
     int d1[1] = {1}, d0[1] = {0};
     CHECK_OK(gids_reduce(&o, GIDS_AMAX, a, 1, d1, false));
     double w[2] = {NAN, 5};
-    check_values(o, 2, w, 0);
+    check_close(o, 2, w, 0);
     gids_tensor_release(o);
     CHECK_OK(gids_reduce(&o, GIDS_AMIN, a, 1, d0, false));
     double w2[3] = {-2, NAN, 0};
-    check_values(o, 3, w2, 0);
+    check_close(o, 3, w2, 0);
     gids_tensor_release(o);
     CHECK_OK(gids_reduce(&o, GIDS_ANY, a, 1, d0, false)); /* NaN counts as true */
     double w3[3] = {1, 1, 1};
-    check_values(o, 3, w3, 0);
+    check_close(o, 3, w3, 0);
     gids_tensor_release(o);
     CHECK_OK(gids_reduce(&o, GIDS_ALL, a, 1, d1, false));
     double w4[2] = {1, 0};
-    check_values(o, 2, w4, 0);
+    check_close(o, 2, w4, 0);
     gids_tensor_release(o);
     gids_tensor_release(a);
 }
@@ -202,20 +160,20 @@ TEST(empty_reductions) {
     int d1[1] = {1}, d0[1] = {0};
     CHECK_OK(gids_reduce(&o, GIDS_SUM, a, 1, d1, false));
     double w0[3] = {0, 0, 0}, w1[3] = {1, 1, 1}, wn[3] = {NAN, NAN, NAN};
-    check_values(o, 3, w0, 0);
+    check_close(o, 3, w0, 0);
     gids_tensor_release(o);
     CHECK_OK(gids_reduce(&o, GIDS_PROD, a, 1, d1, false));
-    check_values(o, 3, w1, 0);
+    check_close(o, 3, w1, 0);
     gids_tensor_release(o);
     CHECK_OK(gids_reduce(&o, GIDS_MEAN, a, 1, d1, false));
-    check_values(o, 3, wn, 0);
+    check_close(o, 3, wn, 0);
     gids_tensor_release(o);
     CHECK_OK(gids_reduce(&o, GIDS_ALL, a, 1, d1, false));
-    check_values(o, 3, w1, 0);
+    check_close(o, 3, w1, 0);
     gids_tensor_release(o);
     CHECK_OK(gids_reduce(&o, GIDS_LOGSUMEXP, a, 1, d1, false));
     double wl[3] = {-INFINITY, -INFINITY, -INFINITY};
-    check_values(o, 3, wl, 0);
+    check_close(o, 3, wl, 0);
     gids_tensor_release(o);
     o = NULL;
     CHECK_ERR(gids_reduce(&o, GIDS_AMAX, a, 1, d1, false), GIDS_EINVAL,
@@ -302,17 +260,17 @@ TEST(var_std_with_correction) {
     int d1[1] = {1}, d0[1] = {0};
     CHECK_OK(gids_var(&o, a, 1, d1, 1, false));
     double w[2] = {5.0 / 3.0, 20.0 / 3.0};
-    check_values(o, 2, w, 1e-15);
+    check_close(o, 2, w, 1e-15);
     gids_tensor_release(o);
     CHECK_OK(gids_var(&o, a, 1, d1, 0, true));
     int64_t s21[2] = {2, 1};
     check_shape(o, 2, s21);
     double w2[2] = {1.25, 5};
-    check_values(o, 2, w2, 1e-15);
+    check_close(o, 2, w2, 1e-15);
     gids_tensor_release(o);
     CHECK_OK(gids_std(&o, a, 1, d0, 1, false));
     double w3[4] = {sqrt(0.5), sqrt(2.0), sqrt(4.5), sqrt(8.0)};
-    check_values(o, 4, w3, 1e-15);
+    check_close(o, 4, w3, 1e-15);
     gids_tensor_release(o);
     CHECK_OK(gids_var(&o, a, 0, NULL, 1, false)); /* all: mean 3.75, ss 37.5 */
     CHECK_NEAR(at(o, 0), 37.5 / 7, 1e-15);
@@ -352,7 +310,7 @@ TEST(norms_for_each_p) {
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         CHECK_OK(gids_norm(&o, a, cases[k].p, 1, d1, false));
         CHECK(o->dtype == GIDS_F32);
-        check_values(o, 2, cases[k].w, 1e-6);
+        check_close(o, 2, cases[k].w, 1e-6);
         gids_tensor_release(o);
     }
     CHECK_OK(gids_norm(&o, a, 2, 0, NULL, true));
@@ -377,7 +335,7 @@ TEST(logsumexp_is_stable) {
     int d1[1] = {1};
     CHECK_OK(gids_reduce(&o, GIDS_LOGSUMEXP, a, 1, d1, false));
     double w[3] = {1000 + log(2.0), -INFINITY, INFINITY};
-    check_values(o, 3, w, 1e-15);
+    check_close(o, 3, w, 1e-15);
     gids_tensor_release(o);
     double u[4] = {0, log(2.0), log(3.0), log(4.0)};
     int64_t s4[2] = {2, 2};
@@ -398,8 +356,8 @@ TEST(max_min_dim_return_first_extreme) {
     gids_tensor *a = from(GIDS_F32, 2, s, v), *mv = NULL, *mi = NULL;
     CHECK_OK(gids_max_dim(&mv, &mi, a, 1, false));
     double wv[3] = {5, 7, NAN}, wi[3] = {1, 0, 1};
-    check_values(mv, 3, wv, 0);
-    check_values(mi, 3, wi, 0);
+    check_close(mv, 3, wv, 0);
+    check_close(mi, 3, wi, 0);
     CHECK(mv->dtype == GIDS_F32 && mi->dtype == GIDS_I64);
     gids_tensor_release(mv);
     gids_tensor_release(mi);
@@ -408,8 +366,8 @@ TEST(max_min_dim_return_first_extreme) {
     check_shape(mv, 2, s14);
     check_shape(mi, 2, s14);
     double wv2[4] = {-1, NAN, 3, NAN}, wi2[4] = {2, 2, 2, 2};
-    check_values(mv, 4, wv2, 0);
-    check_values(mi, 4, wi2, 0);
+    check_close(mv, 4, wv2, 0);
+    check_close(mi, 4, wi2, 0);
     gids_tensor_release(mv);
     gids_tensor_release(mi);
     /* integers keep their dtype; a transposed input */
@@ -418,11 +376,11 @@ TEST(max_min_dim_return_first_extreme) {
     CHECK_OK(gids_max_dim(&mv, NULL, t, 1, false));
     CHECK(mv->dtype == GIDS_I32);
     double wv3[4] = {8, 9, 10, 11};
-    check_values(mv, 4, wv3, 0);
+    check_close(mv, 4, wv3, 0);
     gids_tensor_release(mv);
     CHECK_OK(gids_argmin(&mi, t, 0, false));
     double wi3[3] = {0, 0, 0};
-    check_values(mi, 3, wi3, 0);
+    check_close(mi, 3, wi3, 0);
     gids_tensor_release(mi);
     CHECK_OK(gids_argmax(&mi, t, GIDS_ALL_DIMS, false)); /* flattened t: 11 is last */
     CHECK(mi->ndim == 0 && at(mi, 0) == 11);
@@ -449,11 +407,11 @@ TEST(softmax_and_log_softmax) {
     CHECK_OK(gids_softmax(&o, a, 1));
     double e = exp(1.0) + exp(2.0) + exp(3.0);
     double w[6] = {exp(1.0) / e, exp(2.0) / e, exp(3.0) / e, 0.5, 0.5, 0};
-    check_values(o, 6, w, 1e-15);
+    check_close(o, 6, w, 1e-15);
     gids_tensor_release(o);
     CHECK_OK(gids_log_softmax(&o, a, -1));
     double w2[6] = {1 - log(e), 2 - log(e), 3 - log(e), -log(2.0), -log(2.0), -INFINITY};
-    check_values(o, 6, w2, 1e-15);
+    check_close(o, 6, w2, 1e-15);
     gids_tensor_release(o);
     /* along dim 0 of a transposed f32 view */
     int64_t s22[2] = {2, 2};
@@ -463,7 +421,7 @@ TEST(softmax_and_log_softmax) {
     CHECK_OK(gids_softmax(&o, t, 0));
     double s0 = 1 / (1 + exp(1.0));
     double w3[4] = {s0, s0, 1 - s0, 1 - s0};
-    check_values(o, 4, w3, 1e-6);
+    check_close(o, 4, w3, 1e-6);
     CHECK(o->dtype == GIDS_F32);
     gids_tensor_release(o);
     int64_t s2 = 2, iv[2] = {1, 2};
@@ -483,17 +441,17 @@ TEST(cumsum_and_cumprod) {
     gids_tensor *a = arange_nd(GIDS_F32, 2, s), *o = NULL, *t = NULL;
     CHECK_OK(gids_cumsum(&o, a, 1));
     double w[6] = {0, 1, 3, 3, 7, 12};
-    check_values(o, 6, w, 0);
+    check_close(o, 6, w, 0);
     CHECK(o->dtype == GIDS_F32);
     gids_tensor_release(o);
     CHECK_OK(gids_cumsum(&o, a, 0));
     double w2[6] = {0, 1, 2, 3, 5, 7};
-    check_values(o, 6, w2, 0);
+    check_close(o, 6, w2, 0);
     gids_tensor_release(o);
     CHECK_OK(gids_transpose(&t, a, 0, 1)); /* [[0,3],[1,4],[2,5]] */
     CHECK_OK(gids_cumprod(&o, t, 0));
     double w3[6] = {0, 3, 0, 12, 0, 60};
-    check_values(o, 6, w3, 0);
+    check_close(o, 6, w3, 0);
     gids_tensor_release(o);
     int64_t s4 = 4;
     bool bv[4] = {true, false, true, true};
@@ -501,14 +459,14 @@ TEST(cumsum_and_cumprod) {
     CHECK_OK(gids_cumsum(&o, b, 0));
     CHECK(o->dtype == GIDS_I64);
     double w4[4] = {1, 1, 2, 3};
-    check_values(o, 4, w4, 0);
+    check_close(o, 4, w4, 0);
     gids_tensor_release(o);
     int32_t iv[4] = {2, -3, 4, 1};
     gids_tensor *i = from(GIDS_I32, 1, &s4, iv);
     CHECK_OK(gids_cumprod(&o, i, -1));
     CHECK(o->dtype == GIDS_I64);
     double w5[4] = {2, -6, -24, -24};
-    check_values(o, 4, w5, 0);
+    check_close(o, 4, w5, 0);
     gids_tensor_release(o);
     gids_tensor_release(i);
     gids_tensor_release(b);

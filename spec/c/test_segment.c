@@ -7,40 +7,7 @@
 #include <string.h>
 
 #include "check.h"
-
-static gids_tensor *from(gids_dtype dt, int ndim, const int64_t *shape, const void *data) {
-    gids_tensor *t = NULL;
-    CHECK_OK(gids_from_buffer(&t, dt, ndim, shape, data));
-    return t;
-}
-static gids_tensor *vec_i64(int64_t n, const int64_t *d) {
-    return from(GIDS_I64, 1, &n, d);
-}
-
-static double at(const gids_tensor *t, int64_t i) {
-    double v = NAN;
-    CHECK_OK(gids_tensor_get(t, i, &v));
-    return v;
-}
-static int64_t at_i(const gids_tensor *t, int64_t i) {
-    int64_t v = -999;
-    CHECK_OK(gids_tensor_get_i64(t, i, &v));
-    return v;
-}
-static int same(const gids_tensor *t, int64_t n, const double *want) {
-    if (gids_tensor_numel(t) != n) return 0;
-    for (int64_t i = 0; i < n; i++) {
-        double v = at(t, i);
-        if (!(v == want[i] || (isnan(v) && isnan(want[i])))) return 0;
-    }
-    return 1;
-}
-static int same_i(const gids_tensor *t, int64_t n, const int64_t *want) {
-    if (gids_tensor_numel(t) != n) return 0;
-    for (int64_t i = 0; i < n; i++)
-        if (at_i(t, i) != want[i]) return 0;
-    return 1;
-}
+#include "helpers.h"
 
 TEST(sums_and_averages_rows_by_an_unsorted_index_with_empty_segments) {
     float d[5] = {1, 2, 3, 4, 5};

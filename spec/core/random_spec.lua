@@ -1,9 +1,6 @@
 -- random_spec.lua -- seeding, generator state, the ranges and moments of every draw.
 local graphids = require "graphids"
-
-local function errors(pattern, fn)
-  assert.error_matches(fn, pattern)
-end
+local errors = require("helpers").errors
 
 local function moments(t)
   local v = t:double():totable()

@@ -1,13 +1,7 @@
 -- tensor_spec.lua -- the Tensor handle: creation, views (with their strides), export to Lua,
 -- printing, dtype conversion, release, and the error messages of bad calls.
 local graphids = require "graphids"
-
-local function errors(pattern, fn, ...)
-  local args = table.pack(...)
-  assert.error_matches(function()
-    fn(table.unpack(args, 1, args.n))
-  end, pattern)
-end
+local errors = require("helpers").errors
 
 describe("graphids.tensor", function()
   it("infers i64 from integers, f32 from any float and bool from booleans", function()

@@ -2,32 +2,8 @@
 -- clamp, where, equal/allclose, in-place forms and the Tensor metamethods: values against hand
 -- computation, broadcasting, strided inputs, scalar-first forms, dtypes and error messages.
 local graphids = require "graphids"
-
-local function errors(pattern, fn, ...)
-  local args = table.pack(...)
-  assert.error_matches(function()
-    fn(table.unpack(args, 1, args.n))
-  end, pattern)
-end
-
--- Nested tables of numbers equal within tol (relative to the expected magnitude); NaN == NaN.
-local function near(got, want, tol, path)
-  path = path or "value"
-  if type(want) == "table" then
-    assert(type(got) == "table", path .. ": expected a table, got " .. tostring(got))
-    assert(#got == #want, path .. ": length " .. #got .. ", expected " .. #want)
-    for i = 1, #want do
-      near(got[i], want[i], tol, path .. "[" .. i .. "]")
-    end
-    return
-  end
-  if want ~= want then
-    assert(got ~= got, path .. ": " .. tostring(got) .. ", expected nan")
-    return
-  end
-  local ok = got == want or math.abs(got - want) <= (tol or 0) * (1 + math.abs(want))
-  assert(ok, path .. ": " .. tostring(got) .. ", expected " .. tostring(want))
-end
+local helpers = require "helpers"
+local errors, near = helpers.errors, helpers.near
 
 local nan, inf = 0 / 0, math.huge
 

@@ -1,18 +1,8 @@
 -- index_spec.lua -- index_select, gather, scatter, scatter_add, index_add, masked_fill,
 -- masked_select and nonzero: 1-based dims, 0-based index data, values checked by hand.
 local graphids = require "graphids"
-
-local function assert_error(pattern, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error matching " .. pattern)
-  assert.matches(pattern, tostring(err))
-end
-
-local F32 = { dtype = "f32" }
-
-local function long(t)
-  return graphids.tensor(t, { dtype = "i64" })
-end
+local helpers = require "helpers"
+local errors, long, F32 = helpers.errors, helpers.long, helpers.F32
 
 -- [[0,1,2,3],[4,5,6,7],[8,9,10,11]] as f32
 local function grid()
@@ -33,14 +23,14 @@ describe("graphids.index_select", function()
 
   it("rejects out-of-range indices, bad dims and float indices", function()
     local a = grid()
-    assert_error("index_select: index 7 out of range %[0, 3%) at position 1",
+    errors("index_select: index 7 out of range %[0, 3%) at position 1",
       a.index_select, a, 1, long({ 0, 7 }))
-    assert_error("index_select: index %-1 out of range %[0, 4%) at position 0",
+    errors("index_select: index %-1 out of range %[0, 4%) at position 0",
       a.index_select, a, 2, long({ -1 }))
-    assert_error("index_select: dim %-3 out of range for a tensor of 2 dims",
+    errors("index_select: dim %-3 out of range for a tensor of 2 dims",
       a.index_select, a, -3, long({ 0 }))
-    assert_error("index_select: dim 3 out of range", a.index_select, a, 3, long({ 0 }))
-    assert_error("index_select: .*index.*f32", a.index_select, a, 1, graphids.zeros(2))
+    errors("index_select: dim 3 out of range", a.index_select, a, 3, long({ 0 }))
+    errors("index_select: .*index.*f32", a.index_select, a, 1, graphids.zeros(2))
   end)
 end)
 
@@ -54,9 +44,9 @@ describe("graphids.gather", function()
 
   it("names the position of a bad index", function()
     local a = graphids.tensor({ { 1, 2 }, { 3, 4 } })
-    assert_error("gather: index 2 out of range %[0, 2%) at position %[1,0%]",
+    errors("gather: index 2 out of range %[0, 2%) at position %[1,0%]",
       a.gather, a, 2, long({ { 0, 0 }, { 2, 0 } }))
-    assert_error("gather: index has shape %[2%], expected 2 dims", a.gather, a, 1, long({ 0, 1 }))
+    errors("gather: index has shape %[2%], expected 2 dims", a.gather, a, 1, long({ 0, 1 }))
   end)
 end)
 
@@ -97,17 +87,17 @@ describe("graphids.scatter", function()
 
   it("checks every index before writing anything", function()
     local z = graphids.zeros(2, 3)
-    assert_error("scatter_: index 5 out of range %[0, 2%) at position %[0,1%]",
+    errors("scatter_: index 5 out of range %[0, 2%) at position %[0,1%]",
       z.scatter_, z, 1, long({ { 0, 5, 1 } }), graphids.ones(1, 3))
     assert.same({ { 0, 0, 0 }, { 0, 0, 0 } }, z:totable())
-    assert_error("scatter_add: index %-1 out of range",
+    errors("scatter_add: index %-1 out of range",
       z.scatter_add, z, 2, long({ { -1 } }), graphids.ones(1, 1))
-    assert_error("scatter_: src has dtype f64, expected the dtype of self %(f32%)",
+    errors("scatter_: src has dtype f64, expected the dtype of self %(f32%)",
       z.scatter_, z, 1, long({ { 0 } }), graphids.ones(1, 1, { dtype = "f64" }))
-    assert_error("scatter: value .* must be a number", z.scatter, z, 1, long({ { 0 } }), "x")
+    errors("scatter: value .* must be a number", z.scatter, z, 1, long({ { 0 } }), "x")
     local freed = graphids.ones(1, 1)
     freed:free()
-    assert_error("freed tensor", z.scatter, z, 1, long({ { 0 } }), freed)
+    errors("freed tensor", z.scatter, z, 1, long({ { 0 } }), freed)
   end)
 end)
 
@@ -130,10 +120,10 @@ describe("graphids.index_add", function()
   it("rejects unknown options, bad indices and mismatched shapes", function()
     local z = graphids.zeros(3, 2)
     local src = graphids.ones(2, 2)
-    assert_error("index_add: unknown option 'alpah'", z.index_add, z, 1, long({ 0, 1 }), src, { alpah = 2 })
-    assert_error("index_add_: index 3 out of range %[0, 3%) at position 1",
+    errors("index_add: unknown option 'alpah'", z.index_add, z, 1, long({ 0, 1 }), src, { alpah = 2 })
+    errors("index_add_: index 3 out of range %[0, 3%) at position 1",
       z.index_add_, z, 1, long({ 0, 3 }), src)
-    assert_error("index_add: src has shape %[2,2%], expected %[3,3%] %(self %[3,2%] with 3 indices%)",
+    errors("index_add: src has shape %[2,2%], expected %[3,3%] %(self %[3,2%] with 3 indices%)",
       z.index_add, z, 2, long({ 0, 1, 1 }), src)
   end)
 end)
@@ -159,10 +149,10 @@ describe("graphids.masked_fill and masked_select", function()
 
   it("rejects masks that are not bool or do not broadcast", function()
     local a = graphids.zeros(2, 3)
-    assert_error("masked_fill: mask has dtype f32, expected bool", a.masked_fill, a, graphids.zeros(3), 1)
-    assert_error("masked_fill_: mask of shape %[4%] does not broadcast to self %[2,3%]",
+    errors("masked_fill: mask has dtype f32, expected bool", a.masked_fill, a, graphids.zeros(3), 1)
+    errors("masked_fill_: mask of shape %[4%] does not broadcast to self %[2,3%]",
       a.masked_fill_, a, graphids.tensor({ true, true, false, false }), 1)
-    assert_error("masked_select", a.masked_select, a, graphids.tensor({ true, false }))
+    errors("masked_select", a.masked_select, a, graphids.tensor({ true, false }))
   end)
 end)
 

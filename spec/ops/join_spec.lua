@@ -1,13 +1,7 @@
 -- join_spec.lua -- graphids.cat, stack, split and chunk (1-based dims).
 local graphids = require "graphids"
-
-local function assert_error(pattern, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error matching " .. pattern)
-  assert.matches(pattern, tostring(err))
-end
-
-local F32 = { dtype = "f32" }
+local helpers = require "helpers"
+local errors, F32 = helpers.errors, helpers.F32
 
 local function shapes(list)
   local out = {}
@@ -47,12 +41,12 @@ describe("graphids.cat", function()
   it("raises errors naming the shapes, the dim and the bad element", function()
     local a = graphids.zeros(2, 3)
     local b = graphids.zeros(2, 4)
-    assert_error("cat: shapes %[2,3%] and %[2,4%] differ outside the cat dim", graphids.cat, { a, b })
+    errors("cat: shapes %[2,3%] and %[2,4%] differ outside the cat dim", graphids.cat, { a, b })
     assert.same({ 2, 7 }, graphids.cat({ a, b }, 2).shape)
-    assert_error("cat: dim 3 out of range for a tensor of 2 dims", graphids.cat, { a, b }, 3)
-    assert_error("cat: dim %-3 out of range", graphids.cat, { a, b }, -3)
-    assert_error("cat: element 2 of the list must be a graphids.Tensor, got number", graphids.cat, { a, 5 })
-    assert_error("cat: expected a non%-empty list", graphids.cat, {})
+    errors("cat: dim 3 out of range for a tensor of 2 dims", graphids.cat, { a, b }, 3)
+    errors("cat: dim %-3 out of range", graphids.cat, { a, b }, -3)
+    errors("cat: element 2 of the list must be a graphids.Tensor, got number", graphids.cat, { a, 5 })
+    errors("cat: expected a non%-empty list", graphids.cat, {})
   end)
 end)
 
@@ -68,8 +62,8 @@ describe("graphids.stack", function()
 
   it("rejects different shapes and dims past the new one", function()
     local a = graphids.zeros(2)
-    assert_error("stack: shapes %[2%] and %[3%] differ", graphids.stack, { a, graphids.zeros(3) })
-    assert_error("stack: dim 3 out of range", graphids.stack, { a, a }, 3)
+    errors("stack: shapes %[2%] and %[3%] differ", graphids.stack, { a, graphids.zeros(3) })
+    errors("stack: dim 3 out of range", graphids.stack, { a, a }, 3)
   end)
 end)
 
@@ -90,9 +84,9 @@ describe("graphids.split", function()
     local parts = t:split({ 1, 0, 5 })
     assert.same({ { 1 }, { 0 }, { 5 } }, shapes(parts))
     assert.same({ 1, 2, 3, 4, 5 }, parts[3]:totable())
-    assert_error("split: sizes add up to 5, expected 6", t.split, t, { 2, 3 })
-    assert_error("split: split size must be positive, got 0", t.split, t, 0)
-    assert_error("split: dim 2 out of range", t.split, t, 2, 2)
+    errors("split: sizes add up to 5, expected 6", t.split, t, { 2, 3 })
+    errors("split: split size must be positive, got 0", t.split, t, 0)
+    errors("split: dim 2 out of range", t.split, t, 2, 2)
   end)
 end)
 
@@ -106,7 +100,7 @@ describe("graphids.chunk", function()
     assert.same({ { 0, 1 }, { 4, 5 } }, cols[1]:totable())
     assert.same({ { 2, 3 }, { 6, 7 } }, cols[2]:totable())
     assert.same({ { 0 }, { 0 } }, shapes(graphids.zeros(0):chunk(2)))
-    assert_error("chunk: number of chunks must be positive, got 0", t.chunk, t, 0)
+    errors("chunk: number of chunks must be positive, got 0", t.chunk, t, 0)
   end)
 end)
 

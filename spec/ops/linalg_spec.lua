@@ -1,31 +1,10 @@
 -- linalg_spec.lua -- graphids.matmul / mm / bmm / addmm against hand-computed products.
 local graphids = require "graphids"
+local helpers = require "helpers"
+local errors, near = helpers.errors, helpers.near
 
 -- Integer literals make i64 tensors (as torch); the float tests ask for f32.
-local F32 = { dtype = "f32" }
-
--- Compares nested tables of numbers with a relative tolerance.
-local function assert_close(actual, expected, tol, path)
-  tol = tol or 1e-5
-  path = path or "value"
-  if type(expected) == "table" then
-    assert.is_table(actual, path .. " should be a table")
-    assert.are.equal(#expected, #actual, "length of " .. path)
-    for i = 1, #expected do
-      assert_close(actual[i], expected[i], tol, path .. "[" .. i .. "]")
-    end
-  else
-    local ok = math.abs(actual - expected) <= tol * (1 + math.abs(expected))
-    assert(ok, string.format("%s = %.9g, expected %.9g", path, actual, expected))
-  end
-end
-
--- fn(...) must raise an error whose message matches the Lua pattern.
-local function assert_error(pattern, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error matching " .. pattern)
-  assert.matches(pattern, tostring(err))
-end
+local F32 = helpers.F32
 
 -- Reference product of two Lua matrices (tables of rows).
 local function ref_mm(a, b)
@@ -65,18 +44,18 @@ describe("graphids.matmul", function()
         tt[i][p] = at[p][i]
       end
     end
-    assert_close(a:t():matmul(b):totable(), ref_mm(tt, bt))
+    near(a:t():matmul(b):totable(), ref_mm(tt, bt), 1e-5)
     -- a narrowed block: rows 2..4 and columns 2..3 of a
     local n = a:narrow(1, 2, 3):narrow(2, 2, 2)
     local nt = { { at[2][2], at[2][3] }, { at[3][2], at[3][3] }, { at[4][2], at[4][3] } }
     local w = graphids.tensor({ { 1, -1 }, { 0.5, 2 } })
-    assert_close(n:matmul(w):totable(), ref_mm(nt, { { 1, -1 }, { 0.5, 2 } }))
+    near(n:matmul(w):totable(), ref_mm(nt, { { 1, -1 }, { 0.5, 2 } }), 1e-5)
     -- an expanded row repeats the same product in every row
     local row = graphids.tensor({ { 1, 2, 3, 4, 5 } }, F32)
     local e = row:expand(3, 5):matmul(b):totable()
     local want = ref_mm({ { 1, 2, 3, 4, 5 } }, bt)[1]
     for i = 1, 3 do
-      assert_close(e[i], want)
+      near(e[i], want, 1e-5)
     end
   end)
 
@@ -100,7 +79,7 @@ describe("graphids.matmul", function()
     local at, bt, ct = a:totable(), b:totable(), c:totable()
     for i = 1, 2 do
       for j = 1, 3 do
-        assert_close(ct[i][j], ref_mm(at[i][1], bt[j]), 1e-4)
+        near(ct[i][j], ref_mm(at[i][1], bt[j]), 1e-4)
       end
     end
     -- a batch on the left of a plain matrix (nn.Linear on a 3-D input)
@@ -108,7 +87,7 @@ describe("graphids.matmul", function()
     local w = graphids.randn(5, 2)
     local xt, wt, y = x:totable(), w:totable(), x:matmul(w):totable()
     for i = 1, 4 do
-      assert_close(y[i], ref_mm(xt[i], wt), 1e-4)
+      near(y[i], ref_mm(xt[i], wt), 1e-4)
     end
   end)
 
@@ -131,15 +110,15 @@ describe("graphids.matmul", function()
   it("raises errors that name both shapes or both dtypes", function()
     local a = graphids.zeros(2, 5)
     local b = graphids.zeros(4, 3)
-    assert_error("matmul: arg 2 has shape %[4,3%], incompatible with arg 1 %[2,5%] %(inner dims 5 vs 4%)",
+    errors("matmul: arg 2 has shape %[4,3%], incompatible with arg 1 %[2,5%] %(inner dims 5 vs 4%)",
       graphids.matmul, a, b)
-    assert_error("mm: arg 2 has dtype f64, expected the dtype of arg 1 %(f32%)",
+    errors("mm: arg 2 has dtype f64, expected the dtype of arg 1 %(f32%)",
       graphids.mm, graphids.zeros(2, 2), graphids.zeros(2, 2, { dtype = "f64" }))
-    assert_error("bmm: .*batch sizes 2 vs 3", graphids.bmm, graphids.zeros(2, 2, 3), graphids.zeros(3, 3, 2))
-    assert_error("batch dims of arg 1 %[2,3,4%] and arg 2 %[3,4,2%] do not broadcast",
+    errors("bmm: .*batch sizes 2 vs 3", graphids.bmm, graphids.zeros(2, 2, 3), graphids.zeros(3, 3, 2))
+    errors("batch dims of arg 1 %[2,3,4%] and arg 2 %[3,4,2%] do not broadcast",
       graphids.matmul, graphids.zeros(2, 3, 4), graphids.zeros(3, 4, 2))
-    assert_error("mm: arg 1 has shape %[3%], expected a 2%-D tensor", graphids.mm, graphids.zeros(3), b)
-    assert_error("graphids.Tensor expected", graphids.matmul, a, "x")
+    errors("mm: arg 1 has shape %[3%], expected a 2%-D tensor", graphids.mm, graphids.zeros(3), b)
+    errors("graphids.Tensor expected", graphids.matmul, a, "x")
   end)
 end)
 
@@ -157,8 +136,8 @@ describe("graphids.addmm", function()
 
   it("rejects unknown options and a bias that does not broadcast", function()
     local a = graphids.ones(2, 2)
-    assert_error("addmm: unknown option 'gama'", graphids.addmm, graphids.ones(2), a, a, { gama = 1 })
-    assert_error("addmm: bias has shape %[3%], which does not broadcast to %[2,2%]",
+    errors("addmm: unknown option 'gama'", graphids.addmm, graphids.ones(2), a, a, { gama = 1 })
+    errors("addmm: bias has shape %[3%], which does not broadcast to %[2,2%]",
       graphids.addmm, graphids.ones(3), a, a)
   end)
 end)

@@ -1,32 +1,9 @@
 -- segment_spec.lua -- segment_sum/mean/max/min/softmax: rows of src grouped by a 0-based,
 -- unsorted segment index; empty segments, 3-D and strided src, defaults and error messages.
 local graphids = require "graphids"
-
-local function errors(pattern, fn, ...)
-  local args = table.pack(...)
-  assert.error_matches(function()
-    fn(table.unpack(args, 1, args.n))
-  end, pattern)
-end
-
-local F32 = { dtype = "f32" }
-local F64 = { dtype = "f64" }
-
-local function long(t)
-  return graphids.tensor(t, { dtype = "i64" })
-end
-
-local function near(want, got, tol)
-  assert.equal(#want, #got)
-  for k = 1, #want do
-    if type(want[k]) == "table" then
-      near(want[k], got[k], tol)
-    else
-      assert.is_true(math.abs(want[k] - got[k]) <= tol,
-        ("position %d: expected %.9g, got %.9g"):format(k, want[k], got[k]))
-    end
-  end
-end
+local helpers = require "helpers"
+local errors, near, long = helpers.errors, helpers.near, helpers.long
+local F32, F64 = helpers.F32, helpers.F64
 
 describe("graphids.segment_sum and segment_mean", function()
   local src = graphids.tensor({ 1, 2, 3, 4, 5 }, F32)
@@ -125,7 +102,7 @@ describe("graphids.segment_softmax", function()
     local src = graphids.tensor({ { 1, 2 }, { 3, 4 }, { 0, -math.huge }, { 5, -math.huge } }, F64)
     local out = src:segment_softmax(long({ 0, 1, 0, 1 }), 3)
     local a, b = 1 / (1 + math.exp(-1)), 1 / (1 + math.exp(-2))
-    near({ { a, 1 }, { 1 - b, 1 }, { 1 - a, 0 }, { b, 0 } }, out:totable(), 1e-12)
+    near(out:totable(), { { a, 1 }, { 1 - b, 1 }, { 1 - a, 0 }, { b, 0 } }, 1e-12)
     assert.same({ 4, 2 }, out.shape)
   end)
 
@@ -134,9 +111,9 @@ describe("graphids.segment_softmax", function()
     local index = long({ 2, 2, 2, 0, 0 })
     local out = graphids.segment_softmax(src, index)
     local sums = out:segment_sum(index, 3):totable()
-    near({ 1, 0, 1 }, sums, 1e-6)
+    near(sums, { 1, 0, 1 }, 1e-6)
     local z = math.exp(-1) + 1 + math.exp(-2)
-    near({ math.exp(-1) / z, 1 / z }, { out:totable()[1], out:totable()[2] }, 1e-6)
+    near({ out:totable()[1], out:totable()[2] }, { math.exp(-1) / z, 1 / z }, 1e-6)
   end)
 
   it("gives 0 where a column has no finite entry", function()

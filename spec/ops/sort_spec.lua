@@ -1,15 +1,9 @@
 -- sort_spec.lua -- sort, argsort, topk, unique and bincount: 1-based dims, 0-based indices,
 -- values checked by hand, strided inputs, ties, NaN placement and error messages.
 local graphids = require "graphids"
+local helpers = require "helpers"
+local errors, F32 = helpers.errors, helpers.F32
 
-local function errors(pattern, fn, ...)
-  local args = table.pack(...)
-  assert.error_matches(function()
-    fn(table.unpack(args, 1, args.n))
-  end, pattern)
-end
-
-local F32 = { dtype = "f32" }
 local nan = 0 / 0
 local inf = math.huge
 
