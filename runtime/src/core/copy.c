@@ -81,6 +81,15 @@ static const gids_iter_fn cast_table_[6][6] = {
 };
 
 gids_status gids_copy_(gids_tensor *dst, const gids_tensor *src) {
+    GIDS_TRY(gids_check_writable("copy_", dst));
+    if (gids_may_overlap(dst, src)) {
+        /* dst would overwrite elements of src before they are read (t:copy_(t:t())). */
+        gids_tensor *tmp = NULL;
+        GIDS_TRY(gids_clone(&tmp, src));
+        gids_status st = gids_copy_(dst, tmp);
+        gids_tensor_release(tmp);
+        return st;
+    }
     const gids_tensor *ops[2] = {dst, src};
     gids_iter it;
     GIDS_TRY(gids_iter_init(&it, "copy_", 2, ops));
@@ -114,7 +123,7 @@ gids_status gids_contiguous(gids_tensor **out, const gids_tensor *t) {
 gids_status gids_to_dtype(gids_tensor **out, const gids_tensor *t, gids_dtype dt) {
     gids_tensor *r = NULL;
     GIDS_TRY(gids_check_cpu_dtype("to_dtype", "tensor", t));
-    GIDS_TRY(gids_empty(&r, dt, t->storage->device, t->ndim, t->shape));
+    GIDS_TRY(gids_empty_named("to_dtype", &r, dt, t->storage->device, t->ndim, t->shape));
     gids_status s = gids_copy_(r, t);
     if (s != GIDS_OK) {
         gids_tensor_release(r);
@@ -152,6 +161,8 @@ FILL_KERNEL(fill_i32, int32_t, i32)
 FILL_KERNEL(fill_u8, uint8_t, u8)
 
 gids_status gids_fill_(gids_tensor *t, gids_scalar value) {
+    GIDS_TRY(gids_check_writable("fill_", t));
+    GIDS_TRY(gids_check_fits("fill_", t->dtype, value));
     const gids_tensor *ops[1] = {t};
     gids_iter it;
     GIDS_TRY(gids_iter_init(&it, "fill_", 1, ops));

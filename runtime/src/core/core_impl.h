@@ -19,6 +19,19 @@ gids_status gids_check_cpu_dtype(const char *op, const char *arg, const gids_ten
 /* EDTYPE unless t is an i64 or i32 index tensor. */
 gids_status gids_check_index_dtype(const char *op, const char *arg, const gids_tensor *t);
 
+/* EINVAL when an in-place target has overlapping elements (stride 0 over a dim of size > 1,
+ * as an expanded tensor): writes to it would race and lose updates. */
+gids_status gids_check_writable(const char *op, const gids_tensor *t);
+/* True unless dst and in are the same view or use different storage: conservative (two
+ * disjoint narrows of one storage count as overlapping), so callers that write dst while
+ * reading in go through a temporary whenever this is true. */
+bool gids_may_overlap(const gids_tensor *dst, const gids_tensor *in);
+
+/* EINVAL unless v is representable in the integer dtype dt ("full: value 300 does not fit in
+ * u8 [0, 255]"); floats are checked after truncation toward zero.  Float and bool dtypes take
+ * any value. */
+gids_status gids_check_fits(const char *op, gids_dtype dt, gids_scalar v);
+
 /* Reads element i of a contiguous buffer of dtype dt as double / int64 (for slow paths). */
 double gids_load_f64(const void *base, gids_dtype dt, int64_t i);
 int64_t gids_load_i64(const void *base, gids_dtype dt, int64_t i);
@@ -36,6 +49,10 @@ static inline bool gids_add_ok(int64_t a, int64_t b, int64_t *out) {
 
 /* gids_empty with `op` naming the caller in its messages. */
 gids_status gids_empty_named(const char *op, gids_tensor **out, gids_dtype dt, gids_device dev,
+                             int ndim, const int64_t *shape);
+
+/* gids_zeros with `op` naming the caller in its messages. */
+gids_status gids_zeros_named(const char *op, gids_tensor **out, gids_dtype dt, gids_device dev,
                              int ndim, const int64_t *shape);
 
 /* Live-tensor counter of a device (tensor.c). */

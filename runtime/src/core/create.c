@@ -16,15 +16,12 @@ static gids_status settle_(gids_tensor **t, gids_status s) {
 
 gids_status gids_zeros(gids_tensor **out, gids_dtype dt, gids_device dev, int ndim,
                        const int64_t *shape) {
-    GIDS_TRY(gids_empty_named("zeros", out, dt, dev, ndim, shape));
-    if (dev.type != GIDS_CPU) return settle_(out, gids_fill_(*out, gids_scalar_i(0)));
-    /* All-zero bytes are 0 in every CPU dtype. */
-    memset((*out)->storage->data, 0, (*out)->storage->nbytes);
-    return GIDS_OK;
+    return gids_zeros_named("zeros", out, dt, dev, ndim, shape);
 }
 
 static gids_status full_named_(const char *op, gids_tensor **out, gids_dtype dt, gids_device dev,
                                int ndim, const int64_t *shape, gids_scalar value) {
+    GIDS_TRY(gids_check_fits(op, dt, value));
     GIDS_TRY(gids_empty_named(op, out, dt, dev, ndim, shape));
     return settle_(out, gids_fill_(*out, value));
 }
@@ -101,7 +98,7 @@ gids_status gids_linspace(gids_tensor **out, gids_dtype dt, double start, double
 
 gids_status gids_eye(gids_tensor **out, gids_dtype dt, int64_t n, int64_t m) {
     int64_t shape[2] = {n, m < 0 ? n : m};
-    GIDS_TRY(gids_zeros(out, dt, GIDS_DEVICE_CPU, 2, shape));
+    GIDS_TRY(gids_zeros_named("eye", out, dt, GIDS_DEVICE_CPU, 2, shape));
     int64_t k = shape[0] < shape[1] ? shape[0] : shape[1];
     for (int64_t i = 0; i < k; i++) gids_store_i64((*out)->storage->data, dt, i * shape[1] + i, 1);
     return GIDS_OK;

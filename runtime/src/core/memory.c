@@ -161,7 +161,8 @@ static gids_status cpu_alloc_(gids_allocator *self, int device_index, size_t nby
     void *p = rounded >= CACHE_MIN_BYTES ? cache_take_(rounded) : NULL;
     if (p == NULL) p = aligned_alloc(64, rounded ? rounded : 64);
     if (p == NULL)
-        GIDS_FAIL(GIDS_ENOMEM, "alloc: out of CPU memory allocating %zu bytes (%lld bytes in use)",
+        GIDS_FAIL(GIDS_ENOMEM,
+                  "out of CPU memory: %zu bytes requested, %lld held by tensors, cache emptied",
                   nbytes, (long long)gids_memory_cpu_bytes());
     *out = p;
     return GIDS_OK;

@@ -97,6 +97,7 @@ static void generate_(void *dst, gids_dtype dt, int64_t n, gids_generator *g, co
 /* Fills t (any layout): straight into its memory when contiguous, else through a temporary. */
 static gids_status fill_(gids_tensor *t, gids_generator *g, const draw *d, const char *op) {
     GIDS_TRY(gids_check_cpu_dtype(op, "tensor", t));
+    GIDS_TRY(gids_check_writable(op, t));
     if (g == NULL) g = gids_default_generator();
     int64_t n = gids_tensor_numel(t);
     if (gids_tensor_is_contiguous(t)) {
@@ -149,6 +150,8 @@ gids_status gids_randint(gids_tensor **out, gids_generator *g, gids_dtype dt, in
         GIDS_FAIL(GIDS_EINVAL, "randint: high (%lld) must be greater than low (%lld)",
                   (long long)high, (long long)low);
     if (dt == GIDS_BOOL) GIDS_FAIL(GIDS_EDTYPE, "randint: dtype bool is not supported");
+    GIDS_TRY(gids_check_fits("randint (low)", dt, gids_scalar_i(low)));
+    GIDS_TRY(gids_check_fits("randint (high - 1)", dt, gids_scalar_i(high - 1)));
     draw d = {K_INT, 0, 0, low, (uint64_t)high - (uint64_t)low};
     return make_(out, g, dt, ndim, shape, &d, "randint");
 }

@@ -1,4 +1,5 @@
 /* tensor.c -- tensor handles: lifetime, queries, shape helpers. Views live in view.c. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,8 +53,13 @@ gids_status gids_empty_named(const char *op, gids_tensor **out, gids_dtype dt, g
         GIDS_FAIL(GIDS_EOVERFLOW, "%s: %lld elements of %s overflow the byte count", op,
                   (long long)n, gids_dtype_name(dt));
     gids_storage *s = NULL;
-    GIDS_TRY(gids_storage_new(&s, dev, (size_t)bytes));
-    gids_status st = new_handle_(out, s, dt, ndim);
+    gids_status st = gids_storage_new(&s, dev, (size_t)bytes);
+    if (st != GIDS_OK) {
+        char sh[160];
+        return gids_error_prefix(st, "%s: a %s %s tensor", op,
+                                 gids_shape_str(ndim, shape, sh, sizeof sh), gids_dtype_name(dt));
+    }
+    st = new_handle_(out, s, dt, ndim);
     gids_storage_release(s);
     if (st != GIDS_OK) return st;
     int64_t stride = 1;
@@ -68,6 +74,22 @@ gids_status gids_empty_named(const char *op, gids_tensor **out, gids_dtype dt, g
 gids_status gids_empty(gids_tensor **out, gids_dtype dt, gids_device dev, int ndim,
                        const int64_t *shape) {
     return gids_empty_named("empty", out, dt, dev, ndim, shape);
+}
+
+gids_status gids_zeros_named(const char *op, gids_tensor **out, gids_dtype dt, gids_device dev,
+                             int ndim, const int64_t *shape) {
+    GIDS_TRY(gids_empty_named(op, out, dt, dev, ndim, shape));
+    if (dev.type != GIDS_CPU) {
+        gids_status st = gids_fill_(*out, gids_scalar_i(0));
+        if (st != GIDS_OK) {
+            gids_tensor_release(*out);
+            *out = NULL;
+        }
+        return st;
+    }
+    /* All-zero bytes are 0 in every CPU dtype. */
+    memset((*out)->storage->data, 0, (*out)->storage->nbytes);
+    return GIDS_OK;
 }
 
 gids_status gids_empty_like(gids_tensor **out, const gids_tensor *t) {
@@ -175,11 +197,12 @@ gids_status gids_broadcast_shapes(const char *op, int na, const int64_t *a, int 
         int64_t sa = ia >= 0 ? a[ia] : 1, sb = ib >= 0 ? b[ib] : 1;
         if (sa != sb && sa != 1 && sb != 1) {
             char ba[160], bb[160];
-            GIDS_FAIL(
-                GIDS_ESHAPE,
-                "%s: shapes %s and %s do not broadcast (size %lld vs %lld at dim %d of the result)",
-                op, gids_shape_str(na, a, ba, sizeof ba), gids_shape_str(nb, b, bb, sizeof bb),
-                (long long)sa, (long long)sb, i);
+            /* No dim number: C counts from 0 and Lua from 1; the sizes identify the pair. */
+            GIDS_FAIL(GIDS_ESHAPE,
+                      "%s: shapes %s and %s do not broadcast (sizes %lld and %lld meet when the "
+                      "shapes are aligned from the right; each pair must be equal or hold a 1)",
+                      op, gids_shape_str(na, a, ba, sizeof ba),
+                      gids_shape_str(nb, b, bb, sizeof bb), (long long)sa, (long long)sb);
         }
         tmp[i] = sa == 1 ? sb : sa;
     }
@@ -211,6 +234,46 @@ gids_status gids_check_index_dtype(const char *op, const char *arg, const gids_t
         GIDS_FAIL(GIDS_EDTYPE, "%s: %s must be an i64 or i32 index tensor, got %s", op, arg,
                   gids_dtype_name(t->dtype));
     return gids_check_cpu(op, arg, t);
+}
+
+gids_status gids_check_writable(const char *op, const gids_tensor *t) {
+    char sh[128];
+    for (int d = 0; d < t->ndim; d++)
+        GIDS_CHECK(t->stride[d] != 0 || t->shape[d] <= 1, GIDS_EINVAL,
+                   "%s: the target of shape %s is expanded (stride 0 over a dim of size %lld), so "
+                   "several of its elements share memory; clone it first",
+                   op, gids_shape_str(t->ndim, t->shape, sh, sizeof sh), (long long)t->shape[d]);
+    return GIDS_OK;
+}
+
+bool gids_may_overlap(const gids_tensor *dst, const gids_tensor *in) {
+    if (dst->storage != in->storage) return false;
+    if (dst->offset != in->offset || dst->ndim != in->ndim || dst->dtype != in->dtype) return true;
+    for (int d = 0; d < dst->ndim; d++) {
+        if (dst->shape[d] != in->shape[d]) return true;
+        if (dst->shape[d] > 1 && dst->stride[d] != in->stride[d]) return true;
+    }
+    return false;
+}
+
+gids_status gids_check_fits(const char *op, gids_dtype dt, gids_scalar v) {
+    double lo, hi;
+    switch (dt) {
+    case GIDS_I64: lo = -9223372036854775808.0, hi = 9223372036854775807.0; break;
+    case GIDS_I32: lo = -2147483648.0, hi = 2147483647.0; break;
+    case GIDS_U8: lo = 0.0, hi = 255.0; break;
+    default: return GIDS_OK;
+    }
+    if (v.is_int) {
+        if (dt == GIDS_I64 || (v.i >= (int64_t)lo && v.i <= (int64_t)hi)) return GIDS_OK;
+        GIDS_FAIL(GIDS_EINVAL, "%s: value %lld does not fit in %s [%.0f, %.0f]", op, (long long)v.i,
+                  gids_dtype_name(dt), lo, hi);
+    }
+    double t = trunc(v.f);
+    /* hi + 1 is exact for every bound here, so t < hi + 1 accepts exactly the values <= hi. */
+    if (isfinite(t) && t >= lo && t < hi + 1.0) return GIDS_OK;
+    GIDS_FAIL(GIDS_EINVAL, "%s: value %g does not fit in %s [%.0f, %.0f]", op, v.f,
+              gids_dtype_name(dt), lo, hi);
 }
 
 /* ---- scalar access for slow paths ---- */

@@ -24,7 +24,10 @@ static gids_status infer_shape_(const char *op, const gids_tensor *t, int ndim, 
             if (infer >= 0) GIDS_FAIL(GIDS_EINVAL, "%s: only one dimension can be -1", op);
             infer = i;
         } else if (in[i] < 0) {
-            GIDS_FAIL(GIDS_EINVAL, "%s: invalid size %lld at position %d", op, (long long)in[i], i);
+            GIDS_FAIL(GIDS_EINVAL,
+                      "%s: invalid size %lld in the requested shape (sizes are >= 0, or -1 once "
+                      "to be inferred)",
+                      op, (long long)in[i]);
         } else if (!gids_mul_ok(known, in[i], &known)) {
             GIDS_FAIL(GIDS_EOVERFLOW, "%s: requested shape overflows int64", op);
         }
@@ -177,18 +180,24 @@ gids_status gids_expand(gids_tensor **out, const gids_tensor *t, int ndim, const
         int64_t want = shape[i];
         if (j < 0) {
             if (want < 0)
-                GIDS_FAIL(GIDS_EINVAL, "expand: size -1 not allowed for the new leading dim %d", i);
+                GIDS_FAIL(GIDS_EINVAL, "expand: size -1 in %s is not allowed for a new leading dim",
+                          gids_shape_str(ndim, shape, a, sizeof a));
             nshape[i] = want, nstride[i] = 0;
         } else if (want == -1 || want == t->shape[j]) {
             nshape[i] = t->shape[j], nstride[i] = t->stride[j];
         } else if (t->shape[j] == 1 && want >= 0) {
             nshape[i] = want, nstride[i] = 0;
         } else {
-            GIDS_FAIL(GIDS_ESHAPE, "expand: cannot expand %s to %s (size %lld at dim %d is not 1)",
+            GIDS_FAIL(GIDS_ESHAPE,
+                      "expand: cannot expand %s to %s (size %lld would become %lld; only size-1 "
+                      "dims expand)",
                       gids_shape_str(t->ndim, t->shape, b, sizeof b),
-                      gids_shape_str(ndim, shape, a, sizeof a), (long long)t->shape[j], i);
+                      gids_shape_str(ndim, shape, a, sizeof a), (long long)t->shape[j],
+                      (long long)want);
         }
     }
+    int64_t numel;
+    GIDS_TRY(gids_shape_numel("expand", ndim, nshape, &numel));
     return alias_(out, t, ndim, nshape, nstride, t->offset);
 }
 

@@ -238,7 +238,7 @@ static gids_status binary_run(gids_tensor **out, gids_tensor *dst, gids_binop op
     bool may_fail = (op == GIDS_FMOD || op == GIDS_REMAINDER || op == GIDS_FLOOR_DIVIDE) &&
                     !gids_dtype_is_float(compute);
     bool direct = dst && dst->dtype == result && !may_fail && st == GIDS_OK &&
-                  !gids_ew_overlaps(dst, ca) && !gids_ew_overlaps(dst, cb);
+                  !gids_may_overlap(dst, ca) && !gids_may_overlap(dst, cb);
     if (st == GIDS_OK) {
         if (direct) {
             target = dst;

@@ -39,19 +39,10 @@ gids_status gids_ew_cast(gids_tensor **out, const gids_tensor *t, gids_dtype dt)
     return gids_to_dtype(out, t, dt);
 }
 
-bool gids_ew_overlaps(const gids_tensor *dst, const gids_tensor *in) {
-    if (dst->storage != in->storage) return false;
-    if (dst->offset != in->offset || dst->ndim != in->ndim || dst->dtype != in->dtype) return true;
-    for (int d = 0; d < dst->ndim; d++) {
-        if (dst->shape[d] != in->shape[d]) return true;
-        if (dst->shape[d] > 1 && dst->stride[d] != in->stride[d]) return true;
-    }
-    return false;
-}
-
 gids_status gids_ew_check_dst(const char *op, const gids_tensor *dst, gids_dtype result, int nd,
                               const int64_t *shape) {
     GIDS_TRY(gids_ew_check_input(op, "output", dst));
+    GIDS_TRY(gids_check_writable(op, dst));
     bool same = dst->ndim == nd;
     for (int d = 0; same && d < nd; d++) same = dst->shape[d] == shape[d];
     if (!same) {

@@ -39,10 +39,6 @@ bool gids_ew_can_cast(gids_dtype from, gids_dtype to);
 /* NEW: t itself (retained) when it already has dtype dt, else a converted copy. */
 gids_status gids_ew_cast(gids_tensor **out, const gids_tensor *t, gids_dtype dt);
 
-/* True when writing dst element by element could change `in` before it is read: they share a
- * storage but are not the very same view. Such writes go through a temporary. */
-bool gids_ew_overlaps(const gids_tensor *dst, const gids_tensor *in);
-
 /* Checks that dst can receive a result of dtype `result` and shape (nd, shape) for `op`
  * (ESHAPE / EDTYPE naming op). */
 gids_status gids_ew_check_dst(const char *op, const gids_tensor *dst, gids_dtype result, int nd,
@@ -87,7 +83,7 @@ void gids_ew_split_dim(const gids_tensor *a, int dim, int64_t *outer, int64_t *s
  * The contiguous loops carry `omp simd` so they vectorise whatever the optimisation level's
  * cost model thinks of loops of unknown length, and kernels are GIDS_HOT (core_impl.h).  It is safe
  * because an output either is exactly an input (same element, in-place) or does not overlap it
- * (gids_ew_overlaps sends the rest through a temporary). */
+ * (gids_may_overlap sends the rest through a temporary). */
 #define GIDS_EW_SIMD _Pragma("omp simd")
 /*
  * Inside EXPR: `x_` is the input element (type TI), `ctx` the kernel context. */

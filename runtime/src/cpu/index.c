@@ -42,16 +42,6 @@ gids_status gids_index_check_range(const char *op, const int64_t *v, int64_t n, 
     return GIDS_OK;
 }
 
-gids_status gids_check_writable(const char *op, const gids_tensor *t) {
-    char sh[128];
-    for (int d = 0; d < t->ndim; d++)
-        GIDS_CHECK(t->stride[d] != 0 || t->shape[d] <= 1, GIDS_EINVAL,
-                   "%s: the target of shape %s is expanded (stride 0 over a dim of size %lld), so "
-                   "several of its elements share memory; clone it first",
-                   op, gids_shape_str(t->ndim, t->shape, sh, sizeof sh), (long long)t->shape[d]);
-    return GIDS_OK;
-}
-
 static inline void copy_elem(char *dst, const char *src, size_t es) {
     switch (es) {
     case 1: *dst = *src; break;

@@ -19,10 +19,6 @@ gids_status gids_index_to_i64(const char *op, const char *arg, const gids_tensor
 gids_status gids_index_check_range(const char *op, const int64_t *v, int64_t n, int64_t size,
                                    int ndim, const int64_t *shape);
 
-/* EINVAL when an in-place target has overlapping elements (stride 0 over a dim of size > 1,
- * as an expanded tensor): writes to it would race and lose updates. */
-gids_status gids_check_writable(const char *op, const gids_tensor *t);
-
 /* Coordinates of row-major position `flat` in shape. */
 static inline void gids_unravel(int64_t flat, int ndim, const int64_t *shape, int64_t *coord) {
     for (int d = ndim - 1; d >= 0; d--) {

@@ -253,9 +253,25 @@ static gids_status scatter_impl(const char *op, int kind, gids_tensor *self, int
 
 /* ---------------------------------------------------------------- public API */
 
+/* A src sharing memory with self would be read after some of its elements were written (the
+ * kernels go in parallel): such a src is read from a copy, so the result is as if src had been
+ * read whole first (numpy.add.at semantics).  *copy is NULL when src is used as it is. */
+static gids_status unalias_src(const gids_tensor *self, const gids_tensor **src,
+                               gids_tensor **copy) {
+    *copy = NULL;
+    if (*src == NULL || (*src)->storage != self->storage) return GIDS_OK;
+    GIDS_TRY(gids_clone(copy, *src));
+    *src = *copy;
+    return GIDS_OK;
+}
+
 gids_status gids_scatter_(gids_tensor *self, int dim, const gids_tensor *index,
                           const gids_tensor *src) {
-    return scatter_impl("scatter_", SC_SET, self, dim, index, src, gids_scalar_i(0));
+    gids_tensor *copy = NULL;
+    GIDS_TRY(unalias_src(self, &src, &copy));
+    gids_status st = scatter_impl("scatter_", SC_SET, self, dim, index, src, gids_scalar_i(0));
+    gids_tensor_release(copy);
+    return st;
 }
 
 gids_status gids_scatter_scalar_(gids_tensor *self, int dim, const gids_tensor *index,
@@ -265,7 +281,11 @@ gids_status gids_scatter_scalar_(gids_tensor *self, int dim, const gids_tensor *
 
 gids_status gids_scatter_add_(gids_tensor *self, int dim, const gids_tensor *index,
                               const gids_tensor *src) {
-    return scatter_impl("scatter_add_", SC_ADD, self, dim, index, src, gids_scalar_i(0));
+    gids_tensor *copy = NULL;
+    GIDS_TRY(unalias_src(self, &src, &copy));
+    gids_status st = scatter_impl("scatter_add_", SC_ADD, self, dim, index, src, gids_scalar_i(0));
+    gids_tensor_release(copy);
+    return st;
 }
 
 static gids_status index_add_impl(const char *op, gids_tensor *self, int dim,
@@ -327,7 +347,11 @@ static gids_status index_add_impl(const char *op, gids_tensor *self, int dim,
 
 gids_status gids_index_add_(gids_tensor *self, int dim, const gids_tensor *index,
                             const gids_tensor *src, double alpha) {
-    return index_add_impl("index_add_", self, dim, index, src, alpha);
+    gids_tensor *copy = NULL;
+    GIDS_TRY(unalias_src(self, &src, &copy));
+    gids_status st = index_add_impl("index_add_", self, dim, index, src, alpha);
+    gids_tensor_release(copy);
+    return st;
 }
 
 /* Out-of-place forms: clone, then the in-place op on the clone. */

@@ -261,7 +261,7 @@ gids_status gids_unary_into(gids_tensor *dst, gids_unop op, const gids_tensor *a
     } else {
         gids_tensor *ca = NULL, *tmp = NULL;
         st = gids_ew_cast(&ca, a, compute);
-        if (st == GIDS_OK && dst->dtype == result && !gids_ew_overlaps(dst, ca)) {
+        if (st == GIDS_OK && dst->dtype == result && !gids_may_overlap(dst, ca)) {
             st = run_kernel(dst, op, ca);
         } else if (st == GIDS_OK) {
             st = gids_empty(&tmp, result, GIDS_DEVICE_CPU, a->ndim, a->shape);

@@ -52,7 +52,8 @@ gids_status gids_unique(gids_tensor **values, gids_tensor **inverse, gids_tensor
 
     s = gids_empty(&v, dt, GIDS_DEVICE_CPU, 1, &ngroups);
     if (s == GIDS_OK && inverse) s = gids_empty(&inv, GIDS_I64, GIDS_DEVICE_CPU, a->ndim, a->shape);
-    if (s == GIDS_OK && counts) s = gids_zeros(&cnt, GIDS_I64, GIDS_DEVICE_CPU, 1, &ngroups);
+    if (s == GIDS_OK && counts)
+        s = gids_zeros_named("unique", &cnt, GIDS_I64, GIDS_DEVICE_CPU, 1, &ngroups);
     if (s != GIDS_OK) goto done;
 
     char *vout = gids_tensor_data(v);
@@ -131,7 +132,7 @@ gids_status gids_bincount(gids_tensor **out, const gids_tensor *a, const gids_te
     int64_t n = a->shape[0], st = a->stride[0];
     gids_tensor *r = NULL;
     if (weights == NULL) {
-        GIDS_TRY(gids_zeros(&r, GIDS_I64, GIDS_DEVICE_CPU, 1, &len));
+        GIDS_TRY(gids_zeros_named("bincount", &r, GIDS_I64, GIDS_DEVICE_CPU, 1, &len));
         int64_t *cnt = gids_tensor_data(r);
         for (int64_t i = 0; i < n; i++) cnt[gids_load_i64(base, a->dtype, i * st)]++;
         *out = r;
@@ -139,7 +140,7 @@ gids_status gids_bincount(gids_tensor **out, const gids_tensor *a, const gids_te
     }
     /* Weighted: sums in f64 whatever the weights' dtype, then f32 weights give f32 (torch
      * gives the float weights' dtype, and f64 for integer or bool weights). */
-    GIDS_TRY(gids_zeros(&r, GIDS_F64, GIDS_DEVICE_CPU, 1, &len));
+    GIDS_TRY(gids_zeros_named("bincount", &r, GIDS_F64, GIDS_DEVICE_CPU, 1, &len));
     double *acc = gids_tensor_data(r);
     const char *wbase = gids_tensor_data(weights);
     int64_t wst = weights->stride[0];
