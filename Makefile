@@ -40,7 +40,7 @@ HOST    := $(BUILD)/bin/graphids
 ASAN_A  := $(BUILD)/asan/libgraphids.a
 LINK    := $(BLAS_LIBS) -lgomp -lm -lpthread -ldl
 
-.PHONY: all build deps test test-c run bench install uninstall clean fmt lint cuda help check-gpu
+.PHONY: all build deps test test-c run bench install uninstall clean fmt lint cuda help
 .DEFAULT_GOAL := all
 
 all: deps
@@ -77,6 +77,9 @@ $(LIB_SO): $(RUNTIME_OBJ)
 $(BUILD)/obj/lua/%.o: lua/%.c
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(CFLAGS) $(LUA_CFLAGS) -c $< -o $@
+
+# A build directory outside the tree still finds the stdlib it was built from.
+$(BUILD)/obj/lua/host/host.o: BASE += -DGIDS_SOURCE_STDLIB='"$(abspath stdlib)"'
 
 $(CORE_SO): $(BIND_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
@@ -127,15 +130,12 @@ $(BUILD)/bench/ops_bench: bench/ops/ops_bench.c $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(BASE) -O3 -march=native $< $(LIB_A) -o $@ $(LINK)
 
-check-gpu:
-	@tools/gpu-check.sh
-
 # ---------------------------------------------------------------- install
 LUADIR  = $(DESTDIR)$(PREFIX)/share/lua/5.4
 CMODDIR = $(DESTDIR)$(PREFIX)/lib/lua/5.4
 
 install: all
-	@tools/install.sh "$(DESTDIR)$(PREFIX)" "$(BUILD)"
+	@DESTDIR="$(DESTDIR)" tools/install.sh "$(PREFIX)" "$(BUILD)"
 
 uninstall:
 	rm -rf $(LUADIR)/graphids $(CMODDIR)/graphids $(DESTDIR)$(PREFIX)/include/gids \

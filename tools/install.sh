@@ -7,17 +7,23 @@
 #   DIR/include/gids/*.h                the public C headers
 #   DIR/lib/libgraphids.{a,so}          the runtime, and graphids_cuda.so when it was built
 #   DIR/lib/pkgconfig/graphids.pc
-# Usage: tools/install.sh DIR [BUILD]   (BUILD defaults to build)
+# Usage: tools/install.sh PREFIX [BUILD]   (BUILD defaults to build)
+# DESTDIR (environment) stages the files under DESTDIR/PREFIX while graphids.pc still says
+# PREFIX, as packagers expect.
 set -euo pipefail
 
 if [ $# -lt 1 ] || [ $# -gt 2 ] || [ -z "$1" ]; then
-  echo "usage: tools/install.sh DIR [BUILD]" >&2
+  echo "usage: tools/install.sh PREFIX [BUILD]" >&2
   exit 2
 fi
 cd "$(dirname "$0")/.."
 build=${2:-build}
-mkdir -p "$1"
-dest=$(cd "$1" && pwd)
+case "$1" in
+  /*) prefix=$1 ;;
+  *) prefix="$PWD/$1" ;;
+esac
+dest="${DESTDIR:-}$prefix"
+mkdir -p "$dest"
 
 for f in "$build/lib/libgraphids.a" "$build/lib/libgraphids.so" "$build/lua/graphids/core.so" \
   "$build/bin/graphids"; do
@@ -46,7 +52,7 @@ fi
 
 version=$(sed -n 's/^#define GIDS_VERSION_STRING "\(.*\)"/\1/p' runtime/include/gids/runtime.h)
 cat >"$dest/lib/pkgconfig/graphids.pc" <<PC
-prefix=$dest
+prefix=$prefix
 libdir=\${prefix}/lib
 includedir=\${prefix}/include
 

@@ -36,7 +36,7 @@ for t in "$BUILD"/asan/test_*; do
 done
 
 export GRAPHIDS_BUILD="$PWD/$BUILD"
-lua5.4 /usr/bin/busted --output=plainTerminal "$@" >"$log/busted.out" 2>&1
+lua5.4 /usr/bin/busted --output=plainTerminal --cpath="$BUILD/lua/?.so" "$@" >"$log/busted.out" 2>&1
 cat "$log/busted.out"
 sum=$(grep -E '^[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$log/busted.out" | tail -n1)
 if [ -z "$sum" ]; then

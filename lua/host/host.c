@@ -42,7 +42,8 @@ static int is_file(const char *path) {
 
 /* The stdlib root (the directory holding graphids/init.lua): $GRAPHIDS_STDLIB, else the
  * install layout (<exe>/../share/lua/5.4 for <prefix>/bin/graphids), else the source tree of
- * a build (<exe>/../../stdlib for build/bin/graphids).  NULL when none has it. */
+ * a build (<exe>/../../stdlib for build/bin/graphids, or the tree the program was built from,
+ * for a build directory elsewhere).  NULL when none has it. */
 static const char *stdlib_dir(char *out, size_t n) {
     const char *env = getenv("GRAPHIDS_STDLIB");
     if (env != NULL && env[0] != '\0') {
@@ -50,12 +51,17 @@ static const char *stdlib_dir(char *out, size_t n) {
         return out;
     }
     static const char *const rel[] = {"/../share/lua/5.4", "/../../stdlib"};
+    char probe[PATH_MAX + 64];
     for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-        char probe[PATH_MAX + 64];
         snprintf(out, n, "%s%s", host_exe_dir(), rel[i]);
         snprintf(probe, sizeof probe, "%s/graphids/init.lua", out);
         if (is_file(probe)) return out;
     }
+#ifdef GIDS_SOURCE_STDLIB
+    snprintf(out, n, "%s", GIDS_SOURCE_STDLIB);
+    snprintf(probe, sizeof probe, "%s/graphids/init.lua", out);
+    if (is_file(probe)) return out;
+#endif
     return NULL;
 }
 
@@ -115,11 +121,26 @@ static void stop_hook(lua_State *L, lua_Debug *ar) {
     luaL_error(L, "interrupted!");
 }
 
-/* As lua.c: a hook on the next instruction raises "interrupted!" in Lua; a second Ctrl-C
- * before it runs (e.g. inside a long C call) gets the default action. */
+/* Ctrl-C presses during the current call. */
+static volatile sig_atomic_t sigint_count;
+
+/* As lua.c, the first Ctrl-C sets a hook that raises "interrupted!" at the next Lua
+ * instruction.  A long C kernel (a big matmul) cannot be stopped half-way, so further presses
+ * only say so; a session is not lost to an impatient second press.  The fourth press in one
+ * call takes the default action, for a C call that would never return. */
 static void on_sigint(int sig) {
-    signal(sig, SIG_DFL);
-    lua_sethook(running_L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+    static const char wait_msg[] = "\ngraphids: stopping when the running C operation returns "
+                                   "(Ctrl-C twice more quits)\n";
+    sigint_count++;
+    if (sigint_count == 1) {
+        lua_sethook(running_L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+    } else if (sigint_count == 2) {
+        ssize_t w = write(STDERR_FILENO, wait_msg, sizeof wait_msg - 1);
+        (void)w;
+    } else if (sigint_count >= 4) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
 }
 
 static int msghandler(lua_State *L) {
@@ -137,6 +158,7 @@ int host_docall(lua_State *L, int narg, int nres) {
     lua_pushcfunction(L, msghandler);
     lua_insert(L, base);
     running_L = L;
+    sigint_count = 0;
     void (*old)(int) = signal(SIGINT, on_sigint);
     int status = lua_pcall(L, narg, nres, base);
     signal(SIGINT, old == SIG_ERR ? SIG_DFL : old);
@@ -177,9 +199,7 @@ static void print_cuda_plugin(void) {
     free(libdir);
     char *real = realpath(path, NULL);
     if (real == NULL) {
-        printf("CUDA plugin: not found (no %s; it is built only when nvcc is found at build "
-               "time)\n",
-               path);
+        printf("CUDA plugin: not found (no %s: this build has no CUDA backend)\n", path);
         return;
     }
     void *h = dlopen(real, RTLD_NOW | RTLD_LOCAL);

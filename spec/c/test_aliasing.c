@@ -79,6 +79,11 @@ TEST(values_must_fit_integer_dtypes) {
     CHECK(t == NULL);
     CHECK_OK(gids_full(&t, GIDS_U8, GIDS_DEVICE_CPU, 1, &n, gids_scalar_f(255.9)));
     CHECK(at(t, 1) == 255.0); /* truncation first, then the range */
+    /* An operand number is not a fill: it wraps into the tensor's dtype, as PyTorch's. */
+    gids_tensor *w = NULL;
+    CHECK_OK(gids_binary_scalar(&w, GIDS_ADD, t, gids_scalar_i(300), false));
+    CHECK(w->dtype == GIDS_U8 && at(w, 0) == 43.0); /* (255 + 300) mod 256 */
+    gids_tensor_release(w);
     gids_tensor_release(t);
 }
 

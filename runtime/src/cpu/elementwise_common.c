@@ -19,9 +19,15 @@ gids_dtype gids_ew_scalar_dtype(gids_dtype t, gids_scalar s) {
     return t;
 }
 
+/* Not gids_full: an integer scalar wraps into a narrower operand dtype (u8 + 300 adds 44), as
+ * PyTorch's wrapped numbers do, where full() refuses a value that does not fit. */
 gids_status gids_ew_scalar_tensor(gids_tensor **out, gids_dtype dt, gids_scalar s) {
     int64_t unused_shape[1] = {1};
-    return gids_full(out, dt, GIDS_DEVICE_CPU, 0, unused_shape, s);
+    GIDS_TRY(gids_empty(out, dt, GIDS_DEVICE_CPU, 0, unused_shape));
+    void *p = (*out)->storage->data;
+    if (s.is_int) gids_store_i64(p, dt, 0, s.i);
+    else gids_store_f64(p, dt, 0, s.f);
+    return GIDS_OK;
 }
 
 bool gids_ew_can_cast(gids_dtype from, gids_dtype to) {
