@@ -21,6 +21,9 @@ have_file /usr/include/x86_64-linux-gnu/curl/curl.h || have_file /usr/include/cu
   || want libcurl4-openssl-dev
 lua5.4 -e 'require "cjson"' >/dev/null 2>&1 || want lua-cjson
 have_cmd busted || want lua-busted
+# The REPL's terminal spec drives a pseudo-terminal with pexpect (from any python3 on PATH).
+python3 -c 'import pexpect' >/dev/null 2>&1 || /usr/bin/python3 -c 'import pexpect' >/dev/null 2>&1 \
+  || want python3-pexpect
 
 if [ "${1:-}" = "--lint" ]; then
   have_cmd clang-format || want clang-format

@@ -172,10 +172,21 @@ static char **complete(const char *text, int start, int end) {
 
 /* ---------------------------------------------------------------- history */
 
-/* Each entry is appended at once, so the history survives os.exit() and crashes. */
+/* Each entry is appended at once, so the history survives os.exit() and crashes.  The history
+ * file holds one entry per line, so a multi-line entry is stored joined by spaces, which Lua
+ * reads the same way -- unless it holds a comment or a long string, where a newline matters;
+ * those keep their lines (and come back as separate entries). */
 static void remember(const char *entry) {
+    char *joined = NULL;
+    if (strchr(entry, '\n') != NULL && strstr(entry, "--") == NULL && strstr(entry, "[[") == NULL &&
+        strstr(entry, "[=") == NULL && (joined = strdup(entry)) != NULL) {
+        for (char *c = joined; *c != '\0'; c++)
+            if (*c == '\n') *c = ' ';
+        entry = joined;
+    }
     add_history(entry);
     if (history_path != NULL) append_history(1, history_path);
+    free(joined);
 }
 
 /* ---------------------------------------------------------------- evaluating */
