@@ -55,6 +55,9 @@ gids_status gids_empty_named(const char *op, gids_tensor **out, gids_dtype dt, g
 gids_status gids_zeros_named(const char *op, gids_tensor **out, gids_dtype dt, gids_device dev,
                              int ndim, const int64_t *shape);
 
+/* Frees a tensor's autograd state (autograd/meta.c), on its last release. */
+void gids_ag_meta_free(void *meta);
+
 /* Live-tensor counter of a device (tensor.c). */
 void gids_mem_count_tensor(gids_device dev, int delta);
 

@@ -1,0 +1,73 @@
+/* autograd_impl.h -- internal: the structures behind gids/autograd.h.
+ *
+ * A tensor that takes part in differentiation carries a gids_ag_meta (tensor->autograd).  A
+ * leaf has requires_grad and, once backward reached it, a grad; a non-leaf has the node that
+ * produced it (grad_fn) and its output number.  Nodes point to the nodes of their inputs
+ * (edges), so the graph is reachable from any output and dies with the last output and the
+ * last downstream node that refer to it.  Leaves are reached through an AccumulateGrad node,
+ * created on first use and remembered (without a reference, to avoid a cycle) in the leaf's
+ * meta.
+ */
+#ifndef GIDS_AUTOGRAD_IMPL_H
+#define GIDS_AUTOGRAD_IMPL_H
+
+#include "gids/autograd.h"
+
+#define GIDS_NODE_MAX_SAVED 8
+
+typedef struct gids_ag_meta {
+    bool requires_grad;
+    gids_tensor *grad;
+    gids_node *grad_fn;  /* owned reference; NULL for leaves */
+    int32_t output_nr;
+    gids_node *grad_acc; /* the leaf's AccumulateGrad node, not owned */
+} gids_ag_meta;
+
+typedef struct gids_edge {
+    gids_node *node; /* owned reference; NULL when the input needs no gradient */
+    int32_t input_nr; /* which output of `node` this input is */
+} gids_edge;
+
+typedef struct gids_input_info {
+    int32_t ndim;
+    gids_dtype dtype;
+    int64_t shape[GIDS_MAX_DIMS];
+} gids_input_info;
+
+typedef struct gids_saved {
+    gids_tensor *t; /* a plain handle on the saved storage (no autograd meta: no cycles) */
+    uint64_t version;
+} gids_saved;
+
+struct gids_node {
+    int32_t refcount;
+    int32_t nin, nout;
+    uint64_t seq; /* creation order: backward runs later nodes first */
+    const char *name;
+    gids_backward_fn fn;
+    gids_edge *next;        /* [nin] */
+    gids_input_info *inputs; /* [nin] */
+    gids_saved saved[GIDS_NODE_MAX_SAVED];
+    bool released; /* saved tensors freed by a backward without retain_graph */
+    void *ctx;
+    void (*ctx_free)(void *ctx);
+    gids_tensor *leaf; /* AccumulateGrad: the leaf (owned) */
+};
+
+/* The meta of t, created (zeroed) when missing; NULL only when out of memory. */
+gids_ag_meta *gids_ag_meta_get(gids_tensor *t);
+/* Called by gids_tensor_release on the last reference. */
+void gids_ag_meta_free(void *meta);
+
+void gids_node_retain(gids_node *n);
+/* The AccumulateGrad node of a leaf that requires grad (NEW reference). */
+gids_status gids_node_grad_accumulator(gids_node **out, gids_tensor *leaf);
+
+/* NEW: g (BORROW) made fit for input j of n: summed down to the input's shape (undoing
+ * broadcasting) and converted to its dtype. */
+gids_status gids_ag_input_grad(gids_tensor **out, const gids_node *n, int j, const gids_tensor *g);
+
+/* Applies the anomaly check to a result: ESTATE naming `op` when t holds a NaN. */
+gids_status gids_ag_check_nan(const char *op, const char *what, const gids_tensor *t);
+
+#endif

@@ -1,0 +1,354 @@
+/* engine.c -- backward: runs the recorded graph from the roots to the leaves.
+ *
+ * The nodes reachable from the roots are collected first, with the number of edges that lead
+ * into each (its dependencies).  A node runs once every node that feeds it has run, so its
+ * output gradients are complete; among ready nodes the most recently recorded runs first,
+ * which makes the order -- and the floating-point sums of gradients -- the same on every run.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/core_impl.h"
+#include "autograd_impl.h"
+
+/* ---------------------------------------------------------------- node table */
+typedef struct slot {
+    gids_node *node;
+    int32_t deps;
+    gids_tensor **grads; /* [node->nout] accumulated output gradients */
+} slot;
+
+typedef struct table {
+    slot *slots;
+    size_t cap, len;
+} table;
+
+static size_t hash_(const gids_node *n, size_t cap) {
+    uintptr_t h = (uintptr_t)n;
+    h ^= h >> 17;
+    h *= 0xed5ad4bbu;
+    h ^= h >> 11;
+    return (size_t)h & (cap - 1);
+}
+
+static slot *find_(table *t, const gids_node *n) {
+    size_t i = hash_(n, t->cap);
+    while (t->slots[i].node != NULL && t->slots[i].node != n) i = (i + 1) & (t->cap - 1);
+    return &t->slots[i];
+}
+
+static gids_status grow_(table *t) {
+    table bigger = {calloc(t->cap * 2, sizeof(slot)), t->cap * 2, t->len};
+    if (bigger.slots == NULL) GIDS_FAIL(GIDS_ENOMEM, "backward: out of memory for the graph");
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i].node != NULL) *find_(&bigger, t->slots[i].node) = t->slots[i];
+    free(t->slots);
+    *t = bigger;
+    return GIDS_OK;
+}
+
+/* The slot of n, inserted when missing (*added tells). */
+static gids_status insert_(table *t, gids_node *n, slot **out, bool *added) {
+    if (2 * (t->len + 1) > t->cap) GIDS_TRY(grow_(t));
+    slot *s = find_(t, n);
+    *added = s->node == NULL;
+    if (*added) {
+        s->grads = calloc((size_t)(n->nout > 0 ? n->nout : 1), sizeof *s->grads);
+        if (s->grads == NULL) GIDS_FAIL(GIDS_ENOMEM, "backward: out of memory for the graph");
+        s->node = n;
+        t->len++;
+    }
+    *out = s;
+    return GIDS_OK;
+}
+
+static void table_free_(table *t) {
+    for (size_t i = 0; i < t->cap; i++) {
+        slot *s = &t->slots[i];
+        if (s->node == NULL) continue;
+        for (int k = 0; k < s->node->nout; k++) gids_tensor_release(s->grads[k]);
+        free(s->grads);
+    }
+    free(t->slots);
+}
+
+/* Counts dependencies over everything reachable from the roots (iterative DFS). */
+static gids_status collect_(table *t, int nroots, gids_node *const *roots) {
+    size_t cap = 64, len = 0;
+    gids_node **stack = malloc(cap * sizeof *stack);
+    if (stack == NULL) GIDS_FAIL(GIDS_ENOMEM, "backward: out of memory for the graph");
+    gids_status st = GIDS_OK;
+    for (int r = 0; r < nroots && st == GIDS_OK; r++) {
+        slot *s;
+        bool added;
+        st = insert_(t, roots[r], &s, &added);
+        if (st == GIDS_OK && added) stack[len++] = roots[r];
+        while (st == GIDS_OK && len > 0) {
+            gids_node *n = stack[--len];
+            for (int j = 0; j < n->nin && st == GIDS_OK; j++) {
+                gids_node *m = n->next[j].node;
+                if (m == NULL) continue;
+                st = insert_(t, m, &s, &added);
+                if (st != GIDS_OK) break;
+                s->deps++;
+                if (!added) continue;
+                if (len == cap) {
+                    gids_node **grown = realloc(stack, 2 * cap * sizeof *stack);
+                    if (grown == NULL) {
+                        st = gids_error_set(GIDS_ENOMEM, __FILE__, __LINE__,
+                                            "backward: out of memory for the graph");
+                        break;
+                    }
+                    stack = grown, cap *= 2;
+                }
+                stack[len++] = m;
+            }
+        }
+    }
+    free(stack);
+    return st;
+}
+
+/* ---------------------------------------------------------------- ready queue */
+/* A binary max-heap on the node's sequence number. */
+typedef struct heap {
+    gids_node **v;
+    size_t len, cap;
+} heap;
+
+static gids_status push_(heap *h, gids_node *n) {
+    if (h->len == h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 64;
+        gids_node **v = realloc(h->v, cap * sizeof *v);
+        if (v == NULL) GIDS_FAIL(GIDS_ENOMEM, "backward: out of memory for the queue");
+        h->v = v, h->cap = cap;
+    }
+    size_t i = h->len++;
+    while (i > 0 && h->v[(i - 1) / 2]->seq < n->seq) {
+        h->v[i] = h->v[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->v[i] = n;
+    return GIDS_OK;
+}
+
+static gids_node *pop_(heap *h) {
+    gids_node *top = h->v[0], *last = h->v[--h->len];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->len) break;
+        if (c + 1 < h->len && h->v[c + 1]->seq > h->v[c]->seq) c++;
+        if (h->v[c]->seq <= last->seq) break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    if (h->len > 0) h->v[i] = last;
+    return top;
+}
+
+/* ---------------------------------------------------------------- gradients */
+/* *acc += g (STEAL g).  The sum is a new tensor: an accumulated gradient may be shared. */
+static gids_status accumulate_(gids_tensor **acc, gids_tensor *g) {
+    if (*acc == NULL) {
+        *acc = g;
+        return GIDS_OK;
+    }
+    gids_tensor *sum = NULL;
+    gids_status st = gids_binary(&sum, GIDS_ADD, *acc, g);
+    gids_tensor_release(g);
+    if (st != GIDS_OK) return st;
+    gids_tensor_release(*acc);
+    *acc = sum;
+    return GIDS_OK;
+}
+
+/* Adds g into the leaf's .grad.  A gradient nobody else holds is kept as it is; a shared one
+ * is copied first, so writing into x.grad later never changes another tensor. */
+static gids_status accumulate_leaf_(gids_tensor *leaf, gids_tensor *g) {
+    gids_ag_meta *m = gids_ag_meta_get(leaf);
+    if (m == NULL) GIDS_FAIL(GIDS_ENOMEM, "backward: out of memory");
+    gids_tensor *own = NULL;
+    if (g->dtype != leaf->dtype) {
+        GIDS_TRY(gids_to_dtype(&own, g, leaf->dtype));
+    } else if (m->grad == NULL && (g->refcount != 1 || !gids_tensor_is_contiguous(g))) {
+        GIDS_TRY(gids_clone(&own, g));
+    } else {
+        gids_tensor_retain(g); /* only the engine held it: the leaf takes it over */
+        own = g;
+    }
+    return accumulate_(&m->grad, own);
+}
+
+static gids_status check_grad_shape_(const gids_node *n, int j, const gids_tensor *g) {
+    const gids_input_info *in = &n->inputs[j];
+    bool same = g->ndim == in->ndim;
+    for (int d = 0; same && d < in->ndim; d++) same = g->shape[d] == in->shape[d];
+    if (same) return GIDS_OK;
+    char a[160], b[160];
+    GIDS_FAIL(GIDS_ESHAPE, "%s: backward returned a gradient of shape %s for input %d of shape %s",
+              n->name, gids_shape_str(g->ndim, g->shape, a, sizeof a), j + 1,
+              gids_shape_str(in->ndim, in->shape, b, sizeof b));
+}
+
+/* Runs one node: calls its formula with the complete output gradients and passes what it
+ * returns along its edges. */
+static gids_status run_node_(table *t, heap *ready, slot *s, bool retain_graph) {
+    gids_node *n = s->node;
+    gids_status st = GIDS_OK;
+    if (n->leaf != NULL) {
+        if (s->grads[0] != NULL) st = accumulate_leaf_(n->leaf, s->grads[0]);
+        return st;
+    }
+    gids_tensor *stack_in[8] = {NULL};
+    gids_tensor **grad_in = n->nin <= 8 ? stack_in : calloc((size_t)n->nin, sizeof *grad_in);
+    if (grad_in == NULL) GIDS_FAIL(GIDS_ENOMEM, "backward: out of memory");
+    bool any = false;
+    for (int k = 0; k < n->nout; k++) any = any || s->grads[k] != NULL;
+    if (any) {
+        st = n->fn(n, s->grads, grad_in);
+        if (st != GIDS_OK && strncmp(gids_error_message(), n->name, strlen(n->name)) != 0)
+            gids_error_prefix(st, "%s", n->name);
+    }
+    if (!retain_graph) {
+        for (int i = 0; i < GIDS_NODE_MAX_SAVED; i++) {
+            gids_tensor_release(n->saved[i].t);
+            n->saved[i].t = NULL;
+        }
+        n->released = true;
+    }
+    for (int j = 0; j < n->nin; j++) {
+        gids_tensor *g = grad_in[j];
+        grad_in[j] = NULL;
+        gids_node *m = n->next[j].node;
+        if (st == GIDS_OK && g != NULL && m != NULL) st = check_grad_shape_(n, j, g);
+        if (st == GIDS_OK && g != NULL && m != NULL && gids_anomaly_enabled())
+            st = gids_ag_check_nan(n->name, "the gradient of an input", g);
+        if (m == NULL) {
+            gids_tensor_release(g);
+            continue;
+        }
+        slot *ms = find_(t, m);
+        if (st == GIDS_OK && g != NULL) st = accumulate_(&ms->grads[n->next[j].input_nr], g);
+        else gids_tensor_release(g);
+        if (--ms->deps == 0 && st == GIDS_OK) st = push_(ready, m);
+    }
+    if (grad_in != stack_in) free(grad_in);
+    return st;
+}
+
+/* ---------------------------------------------------------------- entry points */
+static gids_status root_grad_(gids_tensor **out, const gids_tensor *root, const gids_tensor *g,
+                              int i) {
+    char a[160], b[160];
+    if (g == NULL) {
+        if (gids_tensor_numel(root) != 1)
+            GIDS_FAIL(GIDS_EINVAL,
+                      "backward: root %d has shape %s; a gradient can be implied only for a "
+                      "one-element root, so pass one (backward(grad))",
+                      i + 1, gids_shape_str(root->ndim, root->shape, a, sizeof a));
+        return gids_ones(out, root->dtype, gids_tensor_device(root), root->ndim, root->shape);
+    }
+    bool same = g->ndim == root->ndim;
+    for (int d = 0; same && d < g->ndim; d++) same = g->shape[d] == root->shape[d];
+    if (!same)
+        GIDS_FAIL(GIDS_ESHAPE, "backward: gradient of shape %s for root %d of shape %s",
+                  gids_shape_str(g->ndim, g->shape, a, sizeof a), i + 1,
+                  gids_shape_str(root->ndim, root->shape, b, sizeof b));
+    if (g->dtype == root->dtype) {
+        gids_tensor_retain((gids_tensor *)g);
+        *out = (gids_tensor *)g;
+        return GIDS_OK;
+    }
+    return gids_to_dtype(out, g, root->dtype);
+}
+
+gids_status gids_backward_multi(int n, gids_tensor *const *roots, const gids_tensor *const *grads,
+                                bool retain_graph) {
+    if (n < 1 || n > 64) GIDS_FAIL(GIDS_EINVAL, "backward: %d roots (1..64 supported)", n);
+    gids_node *nodes[64];
+    for (int i = 0; i < n; i++)
+        if (!gids_requires_grad(roots[i]))
+            GIDS_FAIL(GIDS_ESTATE,
+                      "backward: root %d does not require grad (no input of it has "
+                      "requires_grad=true, or it was computed under no_grad)",
+                      i + 1);
+    gids_status st = GIDS_OK;
+    int held = 0; /* nodes[0..held) are references of ours */
+    for (; held < n && st == GIDS_OK; held++) {
+        gids_ag_meta *m = roots[held]->autograd;
+        if (m->grad_fn == NULL) {
+            st = gids_node_grad_accumulator(&nodes[held], roots[held]);
+            if (st != GIDS_OK) break;
+        } else {
+            gids_node_retain(m->grad_fn);
+            nodes[held] = m->grad_fn;
+        }
+    }
+    table t = {calloc(64, sizeof(slot)), 64, 0};
+    heap ready = {NULL, 0, 0};
+    if (st == GIDS_OK && t.slots == NULL)
+        st = gids_error_set(GIDS_ENOMEM, __FILE__, __LINE__, "backward: out of memory for the graph");
+    if (st == GIDS_OK) st = collect_(&t, n, nodes);
+    for (int i = 0; i < n && st == GIDS_OK; i++) {
+        gids_tensor *g = NULL;
+        st = root_grad_(&g, roots[i], grads ? grads[i] : NULL, i);
+        int nr = roots[i]->autograd ? ((gids_ag_meta *)roots[i]->autograd)->output_nr : 0;
+        if (nodes[i]->leaf != NULL) nr = 0;
+        if (st == GIDS_OK) st = accumulate_(&find_(&t, nodes[i])->grads[nr], g);
+    }
+    for (size_t i = 0; i < t.cap && st == GIDS_OK; i++)
+        if (t.slots[i].node != NULL && t.slots[i].deps == 0) st = push_(&ready, t.slots[i].node);
+    while (st == GIDS_OK && ready.len > 0) {
+        slot *s = find_(&t, pop_(&ready));
+        st = run_node_(&t, &ready, s, retain_graph);
+        for (int k = 0; k < s->node->nout; k++) {
+            gids_tensor_release(s->grads[k]);
+            s->grads[k] = NULL;
+        }
+    }
+    free(ready.v);
+    if (t.slots != NULL) table_free_(&t);
+    for (int i = 0; i < held; i++) gids_node_release(nodes[i]);
+    return st;
+}
+
+gids_status gids_backward(gids_tensor *root, const gids_tensor *grad, bool retain_graph) {
+    const gids_tensor *grads[1] = {grad};
+    return gids_backward_multi(1, &root, grads, retain_graph);
+}
+
+/* ---------------------------------------------------------------- sum_to */
+gids_status gids_ag_input_grad(gids_tensor **out, const gids_node *n, int j, const gids_tensor *g) {
+    const gids_input_info *in = &n->inputs[j];
+    gids_tensor *s = NULL;
+    GIDS_TRY(gids_sum_to(&s, g, in->ndim, in->shape));
+    if (s->dtype == in->dtype) {
+        *out = s;
+        return GIDS_OK;
+    }
+    gids_status st = gids_to_dtype(out, s, in->dtype);
+    gids_tensor_release(s);
+    return st;
+}
+
+gids_status gids_sum_to(gids_tensor **out, const gids_tensor *g, int ndim, const int64_t *shape) {
+    int lead = g->ndim - ndim, dims[GIDS_MAX_DIMS], nd = 0;
+    if (lead < 0) {
+        char a[160], b[160];
+        GIDS_FAIL(GIDS_ESHAPE, "sum_to: gradient %s has fewer dims than the target %s",
+                  gids_shape_str(g->ndim, g->shape, a, sizeof a), gids_shape_str(ndim, shape, b, sizeof b));
+    }
+    for (int d = 0; d < g->ndim; d++)
+        if (d < lead || (shape[d - lead] == 1 && g->shape[d] != 1)) dims[nd++] = d;
+    if (nd == 0 && lead == 0) {
+        gids_tensor_retain((gids_tensor *)g);
+        *out = (gids_tensor *)g;
+        return GIDS_OK;
+    }
+    gids_tensor *s = NULL;
+    GIDS_TRY(gids_reduce(&s, GIDS_SUM, g, nd, dims, true));
+    gids_status st = gids_view(out, s, ndim, shape);
+    gids_tensor_release(s);
+    return st;
+}

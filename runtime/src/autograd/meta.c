@@ -1,0 +1,133 @@
+/* meta.c -- per-tensor autograd state, grad and anomaly modes, detach. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/core_impl.h"
+#include "autograd_impl.h"
+
+static _Thread_local bool grad_off_;    /* stored inverted so the default (on) is zero */
+static _Thread_local bool anomaly_on_;
+
+bool gids_grad_enabled(void) { return !grad_off_; }
+
+bool gids_set_grad_enabled(bool on) {
+    bool old = !grad_off_;
+    grad_off_ = !on;
+    return old;
+}
+
+bool gids_anomaly_enabled(void) { return anomaly_on_; }
+
+bool gids_set_anomaly_enabled(bool on) {
+    bool old = anomaly_on_;
+    anomaly_on_ = on;
+    return old;
+}
+
+gids_ag_meta *gids_ag_meta_get(gids_tensor *t) {
+    if (t->autograd == NULL) t->autograd = calloc(1, sizeof(gids_ag_meta));
+    return t->autograd;
+}
+
+void gids_ag_meta_free(void *meta) {
+    gids_ag_meta *m = meta;
+    if (m == NULL) return;
+    gids_tensor_release(m->grad);
+    gids_node_release(m->grad_fn);
+    free(m);
+}
+
+bool gids_requires_grad(const gids_tensor *t) {
+    const gids_ag_meta *m = t->autograd;
+    return m != NULL && (m->requires_grad || m->grad_fn != NULL);
+}
+
+bool gids_is_leaf(const gids_tensor *t) {
+    const gids_ag_meta *m = t->autograd;
+    return m == NULL || m->grad_fn == NULL;
+}
+
+gids_status gids_set_requires_grad(gids_tensor *t, bool on) {
+    if (!gids_is_leaf(t))
+        GIDS_FAIL(GIDS_ESTATE,
+                  "requires_grad: only leaf tensors can be switched; this one comes from %s "
+                  "(use :detach() for a leaf)",
+                  gids_grad_fn_name(t));
+    if (on && !gids_dtype_is_float(t->dtype))
+        GIDS_FAIL(GIDS_EDTYPE, "requires_grad: only float tensors can require grad, got %s",
+                  gids_dtype_name(t->dtype));
+    if (!on && t->autograd == NULL) return GIDS_OK;
+    gids_ag_meta *m = gids_ag_meta_get(t);
+    if (m == NULL) GIDS_FAIL(GIDS_ENOMEM, "requires_grad: out of memory");
+    m->requires_grad = on;
+    return GIDS_OK;
+}
+
+gids_tensor *gids_grad(const gids_tensor *t) {
+    const gids_ag_meta *m = t->autograd;
+    return m != NULL ? m->grad : NULL;
+}
+
+gids_status gids_set_grad(gids_tensor *t, gids_tensor *grad) {
+    if (grad != NULL) {
+        bool same = grad->ndim == t->ndim;
+        for (int d = 0; same && d < t->ndim; d++) same = grad->shape[d] == t->shape[d];
+        if (!same) {
+            char a[160], b[160];
+            GIDS_FAIL(GIDS_ESHAPE, "grad: a gradient of shape %s for a tensor of shape %s",
+                      gids_shape_str(grad->ndim, grad->shape, a, sizeof a),
+                      gids_shape_str(t->ndim, t->shape, b, sizeof b));
+        }
+        if (grad->dtype != t->dtype)
+            GIDS_FAIL(GIDS_EDTYPE, "grad: a gradient of dtype %s for a tensor of dtype %s",
+                      gids_dtype_name(grad->dtype), gids_dtype_name(t->dtype));
+    }
+    if (grad == NULL && t->autograd == NULL) return GIDS_OK;
+    gids_ag_meta *m = gids_ag_meta_get(t);
+    if (m == NULL) GIDS_FAIL(GIDS_ENOMEM, "grad: out of memory");
+    if (grad != NULL) gids_tensor_retain(grad);
+    gids_tensor_release(m->grad);
+    m->grad = grad;
+    return GIDS_OK;
+}
+
+const char *gids_grad_fn_name(const gids_tensor *t) {
+    const gids_ag_meta *m = t->autograd;
+    return m != NULL && m->grad_fn != NULL ? m->grad_fn->name : NULL;
+}
+
+gids_status gids_detach(gids_tensor **out, const gids_tensor *t) {
+    return gids_tensor_from_storage(out, t->storage, t->dtype, t->ndim, t->shape, t->stride,
+                                    t->offset);
+}
+
+gids_status gids_ag_check_nan(const char *op, const char *what, const gids_tensor *t) {
+    if (!gids_dtype_is_float(t->dtype)) return GIDS_OK;
+    int64_t n = gids_tensor_numel(t);
+    for (int64_t i = 0; i < n; i++) {
+        double v = 0.0;
+        GIDS_TRY(gids_tensor_get(t, i, &v));
+        if (isnan(v))
+            GIDS_FAIL(GIDS_ESTATE, "detect_anomaly: %s produced NaN in %s (element %lld)", op,
+                      what, (long long)i);
+    }
+    return GIDS_OK;
+}
+
+gids_status gids_ag_check_inplace(const char *op, const gids_tensor *target, int n,
+                                  const gids_tensor *const *inputs) {
+    if (!gids_grad_enabled()) return GIDS_OK;
+    if (gids_requires_grad(target))
+        GIDS_FAIL(GIDS_ESTATE,
+                  "%s: a tensor that requires grad cannot be modified in place while grad mode "
+                  "is on (use the out-of-place form, or graphids.no_grad for updates)",
+                  op);
+    for (int i = 0; i < n; i++)
+        if (inputs[i] != NULL && gids_requires_grad(inputs[i]))
+            GIDS_FAIL(GIDS_ESTATE,
+                      "%s: input %d requires grad, but an in-place result cannot record a "
+                      "history; use the out-of-place form",
+                      op, i + 1);
+    return GIDS_OK;
+}

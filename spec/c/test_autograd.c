@@ -1,0 +1,184 @@
+/* test_autograd.c -- the engine: recording, backward, accumulation, broadcasting, saved-tensor
+ * versions, retain_graph, grad mode, deep graphs, and finite-difference checks of the binary
+ * op formulas. */
+#include <stdlib.h>
+
+#include "check.h"
+#include "gids/autograd.h"
+
+static gids_tensor *vec64(int n, const double *v, bool requires_grad) {
+    gids_tensor *t = NULL;
+    int64_t s = n;
+    CHECK_OK(gids_from_buffer(&t, GIDS_F64, 1, &s, v));
+    if (requires_grad) CHECK_OK(gids_set_requires_grad(t, true));
+    return t;
+}
+
+static double at(const gids_tensor *t, int64_t i) {
+    double v = NAN;
+    CHECK_OK(gids_tensor_get(t, i, &v));
+    return v;
+}
+
+static gids_tensor *ones_like(const gids_tensor *t) {
+    gids_tensor *o = NULL;
+    CHECK_OK(gids_ones(&o, t->dtype, GIDS_DEVICE_CPU, t->ndim, t->shape));
+    return o;
+}
+
+/* Runs backward(out, ones) and releases the ones. */
+static void backward_ones(gids_tensor *out, bool retain) {
+    gids_tensor *o = ones_like(out);
+    CHECK_OK(gids_backward(out, o, retain));
+    gids_tensor_release(o);
+}
+
+TEST(mul_gives_the_other_factor_and_accumulates) {
+    gids_tensor *x = vec64(3, (double[]){1, 2, 3}, true), *y = NULL;
+    CHECK_OK(gids_ag_binary(&y, GIDS_MUL, x, x));
+    CHECK(gids_requires_grad(y) && !gids_is_leaf(y));
+    CHECK(strcmp(gids_grad_fn_name(y), "MulBackward") == 0);
+    backward_ones(y, true);
+    CHECK(at(gids_grad(x), 2) == 6.0);
+    backward_ones(y, false); /* a second pass adds */
+    CHECK(at(gids_grad(x), 2) == 12.0);
+    CHECK_ERR(gids_backward(y, NULL, false), GIDS_EINVAL, "one-element root");
+    gids_tensor *o = ones_like(y);
+    CHECK_ERR(gids_backward(y, o, false), GIDS_ESTATE, "MulBackward: its saved tensors were freed");
+    gids_tensor_release(o), gids_tensor_release(y), gids_tensor_release(x);
+}
+
+TEST(broadcast_gradients_sum_to_the_input_shape) {
+    gids_tensor *a = NULL, *b = vec64(4, (double[]){1, 2, 3, 4}, true), *y = NULL;
+    CHECK_OK(gids_from_buffer(&a, GIDS_F64, 2, (int64_t[]){3, 1}, (double[]){1, 10, 100}));
+    CHECK_OK(gids_set_requires_grad(a, true));
+    CHECK_OK(gids_ag_binary(&y, GIDS_MUL, a, b)); /* [3,4] */
+    backward_ones(y, false);
+    const gids_tensor *ga = gids_grad(a), *gb = gids_grad(b);
+    CHECK(ga->ndim == 2 && ga->shape[0] == 3 && ga->shape[1] == 1);
+    CHECK(at(ga, 1) == 10.0);  /* sum of b */
+    CHECK(at(gb, 0) == 111.0); /* sum of a */
+    gids_tensor_release(a), gids_tensor_release(b), gids_tensor_release(y);
+}
+
+TEST(in_place_change_of_a_saved_tensor_is_caught) {
+    gids_tensor *w = vec64(2, (double[]){1, 2}, true), *x = vec64(2, (double[]){3, 4}, false);
+    gids_tensor *y = NULL;
+    CHECK_OK(gids_ag_binary(&y, GIDS_MUL, w, x)); /* saves x */
+    CHECK_OK(gids_binary_scalar_into(x, GIDS_ADD, x, gids_scalar_i(1), false));
+    gids_tensor *o = ones_like(y);
+    CHECK_ERR(gids_backward(y, o, false), GIDS_ESTATE,
+              "MulBackward: a tensor saved for backward was modified in place");
+    CHECK_ERR(gids_ag_check_inplace("add_", w, 0, NULL), GIDS_ESTATE,
+              "add_: a tensor that requires grad cannot be modified in place");
+    bool old = gids_set_grad_enabled(false);
+    CHECK_OK(gids_ag_check_inplace("add_", w, 0, NULL)); /* parameter updates under no_grad */
+    gids_set_grad_enabled(old);
+    gids_tensor_release(o), gids_tensor_release(y), gids_tensor_release(w), gids_tensor_release(x);
+}
+
+TEST(no_grad_records_nothing_and_detach_cuts_the_graph) {
+    gids_tensor *x = vec64(2, (double[]){1, 2}, true), *y = NULL, *d = NULL;
+    bool old = gids_set_grad_enabled(false);
+    CHECK_OK(gids_ag_binary(&y, GIDS_MUL, x, x));
+    gids_set_grad_enabled(old);
+    CHECK(!gids_requires_grad(y) && gids_grad_fn_name(y) == NULL);
+    CHECK_ERR(gids_backward(y, NULL, false), GIDS_ESTATE, "does not require grad");
+    CHECK_OK(gids_detach(&d, x));
+    CHECK(!gids_requires_grad(d) && d->storage == x->storage);
+    gids_tensor *i = NULL;
+    CHECK_OK(gids_zeros(&i, GIDS_I64, GIDS_DEVICE_CPU, 1, (int64_t[]){2}));
+    CHECK_ERR(gids_set_requires_grad(i, true), GIDS_EDTYPE, "only float tensors");
+    gids_tensor *z = NULL;
+    CHECK_OK(gids_ag_binary(&z, GIDS_ADD, x, x));
+    CHECK_ERR(gids_set_requires_grad(z, false), GIDS_ESTATE, "only leaf tensors");
+    gids_tensor_release(i);
+    i = NULL;
+    CHECK_OK(gids_ag_binary(&i, GIDS_LT, x, x));
+    CHECK(!gids_requires_grad(i)); /* comparisons are not differentiable */
+    gids_tensor_release(x), gids_tensor_release(y), gids_tensor_release(d);
+    gids_tensor_release(i), gids_tensor_release(z);
+}
+
+TEST(a_long_chain_runs_and_dies_without_deep_recursion) {
+    gids_tensor *x = vec64(1, (double[]){1}, true);
+    gids_tensor *y = x;
+    gids_tensor_retain(y);
+    for (int i = 0; i < 200000; i++) {
+        gids_tensor *z = NULL;
+        CHECK_OK(gids_ag_binary_scalar(&z, GIDS_MUL, y, gids_scalar_f(1.0), false));
+        gids_tensor_release(y);
+        y = z;
+    }
+    CHECK_OK(gids_backward(y, NULL, false));
+    CHECK(at(gids_grad(x), 0) == 1.0);
+    gids_tensor_release(y); /* frees 200000 nodes one after the other */
+    gids_tensor_release(x);
+}
+
+TEST(leaf_gradients_are_never_shared) {
+    gids_tensor *a = vec64(2, (double[]){1, 2}, true), *b = vec64(2, (double[]){3, 4}, true);
+    gids_tensor *y = NULL;
+    CHECK_OK(gids_ag_binary(&y, GIDS_ADD, a, b)); /* both get the same incoming gradient */
+    backward_ones(y, false);
+    CHECK(gids_grad(a) != gids_grad(b));
+    CHECK_OK(gids_fill_(gids_grad(a), gids_scalar_i(7)));
+    CHECK(at(gids_grad(b), 0) == 1.0);
+    gids_tensor_release(a), gids_tensor_release(b), gids_tensor_release(y);
+}
+
+/* Central differences in f64 against backward for out = a op b (and a op 1.7, 1.7 op a). */
+static void check_binop_grad(gids_binop op, const double *av, const double *bv) {
+    const int n = 3;
+    for (int form = 0; form < 3; form++) {
+        gids_tensor *a = vec64(n, av, true), *b = vec64(n, bv, form == 0), *y = NULL;
+        gids_status st = form == 0   ? gids_ag_binary(&y, op, a, b)
+                         : form == 1 ? gids_ag_binary_scalar(&y, op, a, gids_scalar_f(1.7), false)
+                                     : gids_ag_binary_scalar(&y, op, a, gids_scalar_f(1.7), true);
+        CHECK_OK(st);
+        backward_ones(y, false);
+        for (int which = 0; which < (form == 0 ? 2 : 1); which++) {
+            gids_tensor *p = which == 0 ? a : b;
+            for (int i = 0; i < n; i++) {
+                double *v = (double *)p->storage->data, keep = v[i], h = 1e-6, f[2];
+                for (int k = 0; k < 2; k++) {
+                    v[i] = keep + (k ? -h : h);
+                    gids_tensor *r = NULL;
+                    bool old = gids_set_grad_enabled(false);
+                    st = form == 0 ? gids_binary(&r, op, a, b)
+                         : gids_binary_scalar(&r, op, a, gids_scalar_f(1.7), form == 2);
+                    gids_set_grad_enabled(old);
+                    CHECK_OK(st);
+                    f[k] = 0;
+                    for (int j = 0; j < n; j++) f[k] += at(r, j);
+                    gids_tensor_release(r);
+                }
+                v[i] = keep;
+                double num = (f[0] - f[1]) / (2 * h), ana = at(gids_grad(p), i);
+                if (fabs(num - ana) > 1e-5 * (1 + fabs(num)))
+                    CHECK_FAIL_("%s form %d input %d[%d]: numeric %.9g, backward %.9g",
+                                gids_binop_name(op), form, which, i, num, ana);
+            }
+        }
+        gids_tensor_release(a), gids_tensor_release(b), gids_tensor_release(y);
+    }
+}
+
+TEST(binary_formulas_match_finite_differences) {
+    const double a[3] = {0.7, -1.3, 2.2}, b[3] = {1.9, 0.4, -0.8}, pos[3] = {0.7, 1.3, 2.2};
+    gids_binop ops[] = {GIDS_ADD, GIDS_SUB, GIDS_MUL, GIDS_DIV, GIDS_MAXIMUM,
+                        GIDS_MINIMUM, GIDS_FMOD, GIDS_REMAINDER, GIDS_ATAN2};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) check_binop_grad(ops[i], a, b);
+    check_binop_grad(GIDS_POW, pos, b); /* a real base for a^b */
+}
+
+int main(void) {
+    RUN(mul_gives_the_other_factor_and_accumulates);
+    RUN(broadcast_gradients_sum_to_the_input_shape);
+    RUN(in_place_change_of_a_saved_tensor_is_caught);
+    RUN(no_grad_records_nothing_and_detach_cuts_the_graph);
+    RUN(a_long_chain_runs_and_dies_without_deep_recursion);
+    RUN(leaf_gradients_are_never_shared);
+    RUN(binary_formulas_match_finite_differences);
+    return check_summary("autograd");
+}
