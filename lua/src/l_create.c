@@ -16,13 +16,6 @@ static gids_dtype creation_opts(lua_State *L, int idx, const char *fname, gids_d
     return l_optdtype_named(L, idx, "dtype", def, fname);
 }
 
-/* Nothing may follow the options table (catches zeros(2, 3, "f32")). */
-static void check_end(lua_State *L, int next, const char *fname) {
-    if (lua_gettop(L) > next)
-        l_error(L, "%s: unexpected argument #%d (%s); options go in one trailing table", fname,
-                next + 1, luaL_typename(L, next + 1));
-}
-
 /* ---------------------------------------------------------------- graphids.tensor */
 
 enum { K_BOOL = 1, K_INT = 2, K_FLOAT = 4 };
@@ -148,11 +141,11 @@ static gids_dtype infer_dtype(int kinds) {
 }
 
 static int c_tensor(lua_State *L) {
+    l_checkend(L, 2, "tensor"); /* first: the settop below would drop extra arguments */
     int t = lua_type(L, 1);
     gids_tensor *src = l_totensor(L, 1);
     if (src != NULL) {
         gids_dtype dt = creation_opts(L, 2, "tensor", src->dtype);
-        check_end(L, 2, "tensor");
         l_tensor *u = l_newtensor(L);
         l_check(L, gids_to_dtype(&u->t, src, dt));
         return 1;
@@ -200,6 +193,7 @@ static int c_frombytes(lua_State *L) {
     int64_t shape[GIDS_MAX_DIMS];
     int next, n = 1;
     if (lua_isnoneornil(L, 3)) {
+        l_checkend(L, 3, "frombytes");
         if (len % esize != 0)
             return l_error(L,
                            "frombytes: %I bytes are not a whole number of %s elements (%d "
@@ -209,7 +203,7 @@ static int c_frombytes(lua_State *L) {
     } else {
         n = l_checkshape(L, 3, shape, &next, "frombytes");
         l_check_sizes(L, n, shape, "frombytes");
-        check_end(L, next - 1, "frombytes");
+        l_checkend(L, next - 1, "frombytes");
         int64_t numel = 0;
         l_check(L, gids_shape_numel("frombytes", n, shape, &numel));
         if (numel < 0 || (uint64_t)numel > (uint64_t)(len / esize) ||
@@ -238,7 +232,7 @@ static int filled(lua_State *L, fill_kind k, const char *fname) {
     int n = l_checkshape(L, 1, shape, &next, fname);
     l_check_sizes(L, n, shape, fname);
     gids_dtype dt = creation_opts(L, next, fname, GIDS_F32);
-    check_end(L, next, fname);
+    l_checkend(L, next, fname);
     l_tensor *u = l_newtensor(L);
     gids_device cpu = GIDS_DEVICE_CPU;
     if (k == FILL_ZEROS)
@@ -275,7 +269,7 @@ static int c_full(lua_State *L) {
     l_check_sizes(L, n, shape, "full");
     gids_scalar v = l_checkscalar(L, 2);
     gids_dtype dt = creation_opts(L, 3, "full", scalar_dtype(L, 2));
-    check_end(L, 3, "full");
+    l_checkend(L, 3, "full");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_full(&u->t, dt, GIDS_DEVICE_CPU, n, shape, v));
     return 1;
@@ -284,7 +278,7 @@ static int c_full(lua_State *L) {
 static int like(lua_State *L, fill_kind k, const char *fname) {
     gids_tensor *t = l_checktensor(L, 1);
     gids_dtype dt = creation_opts(L, 2, fname, t->dtype);
-    check_end(L, 2, fname);
+    l_checkend(L, 2, fname);
     l_tensor *u = l_newtensor(L);
     gids_device dev = gids_tensor_device(t);
     if (k == FILL_ZEROS)
@@ -310,7 +304,7 @@ static int c_full_like(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
     gids_scalar v = l_checkscalar(L, 2);
     gids_dtype dt = creation_opts(L, 3, "full_like", t->dtype);
-    check_end(L, 3, "full_like");
+    l_checkend(L, 3, "full_like");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_full(&u->t, dt, gids_tensor_device(t), t->ndim, t->shape, v));
     return 1;
@@ -333,7 +327,7 @@ static int c_arange(lua_State *L) {
         if (n == 3) step = l_checkscalar(L, 3);
     }
     gids_dtype dt = creation_opts(L, n + 1, "arange", all_int ? GIDS_I64 : GIDS_F32);
-    check_end(L, n + 1, "arange");
+    l_checkend(L, n + 1, "arange");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_arange(&u->t, dt, start, end, step));
     return 1;
@@ -343,7 +337,7 @@ static int c_linspace(lua_State *L) {
     double a = (double)luaL_checknumber(L, 1), b = (double)luaL_checknumber(L, 2);
     lua_Integer steps = luaL_checkinteger(L, 3);
     gids_dtype dt = creation_opts(L, 4, "linspace", GIDS_F32);
-    check_end(L, 4, "linspace");
+    l_checkend(L, 4, "linspace");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_linspace(&u->t, dt, a, b, (int64_t)steps));
     return 1;
@@ -357,13 +351,14 @@ static int c_eye(lua_State *L) {
         opts = 3;
     }
     gids_dtype dt = creation_opts(L, opts, "eye", GIDS_F32);
-    check_end(L, opts, "eye");
+    l_checkend(L, opts, "eye");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_eye(&u->t, dt, (int64_t)n, (int64_t)m));
     return 1;
 }
 
 static int c_is_tensor(lua_State *L) {
+    l_checkend(L, 1, "is_tensor");
     lua_pushboolean(L, l_testtensor(L, 1) != NULL);
     return 1;
 }

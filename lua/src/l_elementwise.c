@@ -12,24 +12,42 @@
 
 #include "binding.h"
 
-/* The operand at i: a live tensor (BORROW), or NULL with *s set for a number or boolean. */
+/* The operand at i: a live tensor (BORROW), or NULL with *s set for a number.  A boolean
+ * becomes a 0-d bool tensor that replaces it on the stack (which keeps it alive): bool is the
+ * lowest dtype, so it acts as a Python bool does in torch (bool + true stays bool, f32 * true
+ * stays f32), where the integer scalar 1 would turn a bool tensor into i64. */
 static gids_tensor *operand(lua_State *L, int i, gids_scalar *s, const char *fname) {
     if (l_testtensor(L, i)) return l_checktensor(L, i);
     int t = lua_type(L, i);
-    if (t != LUA_TNUMBER && t != LUA_TBOOLEAN)
-        luaL_error(L, "%s: argument #%d must be a tensor or a number, got %s", fname, i,
+    if (t == LUA_TBOOLEAN) {
+        gids_scalar v = gids_scalar_i(lua_toboolean(L, i));
+        l_tensor *z = l_newtensor(L);
+        int64_t unused = 1;
+        l_check(L, gids_full(&z->t, GIDS_BOOL, GIDS_DEVICE_CPU, 0, &unused, v));
+        lua_replace(L, i);
+        return z->t;
+    }
+    if (t != LUA_TNUMBER)
+        luaL_error(L, "%s: argument #%d must be a tensor, a number or a boolean, got %s", fname, i,
                    luaL_typename(L, i));
     *s = l_checkscalar(L, i);
     return NULL;
 }
 
 /* ---------------------------------------------------------------- binary */
-/* Pushes x op y for the values at ix and iy (tensors or numbers). */
+static bool is_scalar(lua_State *L, int i) {
+    int t = lua_type(L, i);
+    return t == LUA_TNUMBER || t == LUA_TBOOLEAN;
+}
+
+/* Pushes x op y for the values at ix and iy (tensors, numbers or booleans). */
 static void push_binary(lua_State *L, gids_binop op, int ix, int iy, const char *fname) {
+    /* checked before operand() turns a boolean into a tensor */
+    if (is_scalar(L, ix) && is_scalar(L, iy))
+        luaL_error(L, "%s: at least one operand must be a tensor, got a %s and a %s", fname,
+                   luaL_typename(L, ix), luaL_typename(L, iy));
     gids_scalar sx = gids_scalar_i(0), sy = gids_scalar_i(0);
     gids_tensor *a = operand(L, ix, &sx, fname), *b = operand(L, iy, &sy, fname);
-    if (!a && !b)
-        luaL_error(L, "%s: at least one operand must be a tensor, got two numbers", fname);
     l_tensor *out = l_newtensor(L);
     if (a && b)
         l_check(L, gids_binary(&out->t, op, a, b));
@@ -58,6 +76,7 @@ static int l_binop(lua_State *L) {
     gids_binop op = (gids_binop)lua_tointeger(L, lua_upvalueindex(1));
     const char *fname = gids_binop_name(op);
     l_checkopts(L, 3, fname, no_opts);
+    l_checkend(L, 3, fname);
     push_binary(L, op, 1, 2, fname);
     return 1;
 }
@@ -67,6 +86,7 @@ static int l_binop_(lua_State *L) {
     gids_binop op = (gids_binop)lua_tointeger(L, lua_upvalueindex(1));
     const char *fname = lua_tostring(L, lua_upvalueindex(2));
     l_checkopts(L, 3, fname, no_opts);
+    l_checkend(L, 3, fname);
     binary_inplace(L, op, 2, fname);
     return 1;
 }
@@ -77,6 +97,7 @@ static const char *const alpha_opts[] = {"alpha", NULL};
 /* Replaces the operand at 2 by alpha * y when opts.alpha is given (and not 1). */
 static void apply_alpha(lua_State *L, const char *fname) {
     l_checkopts(L, 3, fname, alpha_opts);
+    l_checkend(L, 3, fname);
     if (lua_type(L, 3) != LUA_TTABLE) return;
     lua_getfield(L, 3, "alpha");
     if (lua_isnil(L, -1)) {
@@ -133,6 +154,7 @@ static int l_sub_(lua_State *L) {
 /* floor_divide(x, y) = floor(x / y), as torch.floor_divide and Lua's //. */
 static int l_floor_divide(lua_State *L) {
     l_checkopts(L, 3, "floor_divide", no_opts);
+    l_checkend(L, 3, "floor_divide");
     push_binary(L, GIDS_FLOOR_DIVIDE, 1, 2, "floor_divide");
     return 1;
 }
@@ -142,6 +164,7 @@ static int l_unop(lua_State *L) {
     gids_unop op = (gids_unop)lua_tointeger(L, lua_upvalueindex(1));
     gids_tensor *a = l_checktensor(L, 1);
     l_checkopts(L, 2, gids_unop_name(op), no_opts);
+    l_checkend(L, 2, gids_unop_name(op));
     l_tensor *out = l_newtensor(L);
     l_check(L, gids_unary(&out->t, op, a));
     return 1;
@@ -150,7 +173,9 @@ static int l_unop(lua_State *L) {
 static int l_unop_(lua_State *L) {
     gids_unop op = (gids_unop)lua_tointeger(L, lua_upvalueindex(1));
     gids_tensor *a = l_checktensor(L, 1);
-    l_checkopts(L, 2, lua_tostring(L, lua_upvalueindex(2)), no_opts);
+    const char *fname = lua_tostring(L, lua_upvalueindex(2));
+    l_checkopts(L, 2, fname, no_opts);
+    l_checkend(L, 2, fname);
     l_check(L, gids_unary_into(a, op, a));
     lua_settop(L, 1);
     return 1;
@@ -162,6 +187,7 @@ static int gelu_common(lua_State *L, bool inplace) {
     gids_tensor *a = l_checktensor(L, 1);
     static const char *const allowed[] = {"approximate", NULL};
     l_checkopts(L, 2, fname, allowed);
+    l_checkend(L, 2, fname);
     const char *approx = l_optstr(L, 2, "approximate", "none");
     gids_unop op = GIDS_GELU;
     if (strcmp(approx, "tanh") == 0)
@@ -212,6 +238,7 @@ static double optnumber_arg(lua_State *L, int i, double def, const char *fname, 
 static int leaky_common(lua_State *L, bool inplace) {
     const char *fname = inplace ? "leaky_relu_" : "leaky_relu";
     gids_tensor *a = l_checktensor(L, 1);
+    l_checkend(L, 2, fname);
     double slope = optnumber_arg(L, 2, 0.01, fname, "negative_slope");
     l_tensor *out = l_newtensor(L);
     l_check(L, gids_leaky_relu(&out->t, a, slope));
@@ -229,6 +256,7 @@ static int l_leaky_relu_(lua_State *L) {
 static int elu_common(lua_State *L, bool inplace) {
     const char *fname = inplace ? "elu_" : "elu";
     gids_tensor *a = l_checktensor(L, 1);
+    l_checkend(L, 2, fname);
     double alpha = optnumber_arg(L, 2, 1.0, fname, "alpha");
     l_tensor *out = l_newtensor(L);
     l_check(L, gids_elu(&out->t, a, alpha));
@@ -247,6 +275,7 @@ static int l_softplus(lua_State *L) {
     gids_tensor *a = l_checktensor(L, 1);
     static const char *const allowed[] = {"beta", "threshold", NULL};
     l_checkopts(L, 2, "softplus", allowed);
+    l_checkend(L, 2, "softplus");
     double beta = l_optnum(L, 2, "beta", 1.0), threshold = l_optnum(L, 2, "threshold", 20.0);
     l_tensor *out = l_newtensor(L);
     l_check(L, gids_softplus(&out->t, a, beta, threshold));
@@ -257,6 +286,7 @@ static int l_softplus(lua_State *L) {
 static int clamp_common(lua_State *L, bool inplace) {
     const char *fname = inplace ? "clamp_" : "clamp";
     gids_tensor *a = l_checktensor(L, 1);
+    l_checkend(L, 3, fname);
     gids_scalar lo, hi;
     const gids_scalar *plo = NULL, *phi = NULL;
     for (int i = 2; i <= 3; i++) {
@@ -304,6 +334,7 @@ static gids_tensor *tensor_or_number(lua_State *L, int i, const gids_tensor *oth
 /* where(cond, x, y): x and y may be numbers. */
 static int l_where(lua_State *L) {
     gids_tensor *cond = l_checktensor(L, 1);
+    l_checkend(L, 3, "where");
     gids_tensor *a = l_testtensor(L, 2) ? l_checktensor(L, 2) : NULL;
     gids_tensor *b = l_testtensor(L, 3) ? l_checktensor(L, 3) : NULL;
     if (!a) a = tensor_or_number(L, 2, b, "where");
@@ -338,6 +369,7 @@ static bool tensors_equal(lua_State *L, gids_tensor *a, gids_tensor *b) {
 /* equal(a, b): same shape and every element equal (NaN is never equal). */
 static int l_equal(lua_State *L) {
     gids_tensor *a = l_checktensor(L, 1), *b = l_checktensor(L, 2);
+    l_checkend(L, 2, "equal");
     lua_pushboolean(L, tensors_equal(L, a, b));
     return 1;
 }
@@ -348,6 +380,7 @@ static int l_allclose(lua_State *L) {
     gids_tensor *a = l_checktensor(L, 1), *b = l_checktensor(L, 2);
     static const char *const allowed[] = {"rtol", "atol", "equal_nan", NULL};
     l_checkopts(L, 3, "allclose", allowed);
+    l_checkend(L, 3, "allclose");
     double rtol = l_optnum(L, 3, "rtol", 1e-5), atol = l_optnum(L, 3, "atol", 1e-8);
     int equal_nan = l_optbool(L, 3, "equal_nan", 0);
     lua_settop(L, 3);

@@ -273,6 +273,7 @@ static int set_field(lua_State *L, const char *key, lua_Integer lo, lua_Integer 
 
 static int c_printoptions(lua_State *L) {
     static const char *const allowed[] = {"precision", "threshold", "edgeitems", "linewidth", NULL};
+    l_checkend(L, 1, "printoptions");
     l_printopts *p = printopts(L);
     if (!lua_isnoneornil(L, 1)) {
         l_checkopts(L, 1, "printoptions", allowed);

@@ -33,6 +33,7 @@ static gids_scalar checkvalue(lua_State *L, int arg, const char *fname) {
 
 static int l_index_select(lua_State *L) {
     gids_tensor *a = l_checktensor(L, 1);
+    l_checkend(L, 3, "index_select");
     int dim = checkdim(L, 2, a, "index_select");
     gids_tensor *idx = l_checktensor(L, 3);
     l_tensor *out = l_newtensor(L);
@@ -42,6 +43,7 @@ static int l_index_select(lua_State *L) {
 
 static int l_gather(lua_State *L) {
     gids_tensor *a = l_checktensor(L, 1);
+    l_checkend(L, 3, "gather");
     int dim = checkdim(L, 2, a, "gather");
     gids_tensor *idx = l_checktensor(L, 3);
     l_tensor *out = l_newtensor(L);
@@ -52,6 +54,7 @@ static int l_gather(lua_State *L) {
 /* scatter(t, dim, index, src_or_value) and its in-place form. */
 static int scatter_common(lua_State *L, bool inplace, const char *fname) {
     gids_tensor *self = l_checktensor(L, 1);
+    l_checkend(L, 4, fname);
     int dim = checkdim(L, 2, self, fname);
     gids_tensor *idx = l_checktensor(L, 3);
     gids_tensor *src = l_testtensor(L, 4) ? l_checktensor(L, 4) : NULL;
@@ -84,6 +87,7 @@ static int l_scatter_(lua_State *L) {
 
 static int l_scatter_add(lua_State *L) {
     gids_tensor *self = l_checktensor(L, 1);
+    l_checkend(L, 4, "scatter_add");
     int dim = checkdim(L, 2, self, "scatter_add");
     gids_tensor *idx = l_checktensor(L, 3), *src = l_checktensor(L, 4);
     l_tensor *out = l_newtensor(L);
@@ -93,6 +97,7 @@ static int l_scatter_add(lua_State *L) {
 
 static int l_scatter_add_(lua_State *L) {
     gids_tensor *self = l_checktensor(L, 1);
+    l_checkend(L, 4, "scatter_add_");
     int dim = checkdim(L, 2, self, "scatter_add_");
     gids_tensor *idx = l_checktensor(L, 3), *src = l_checktensor(L, 4);
     l_check(L, gids_scatter_add_(self, dim, idx, src));
@@ -107,6 +112,7 @@ static int index_add_common(lua_State *L, bool inplace, const char *fname) {
     gids_tensor *idx = l_checktensor(L, 3), *src = l_checktensor(L, 4);
     static const char *const allowed[] = {"alpha", NULL};
     l_checkopts(L, 5, fname, allowed);
+    l_checkend(L, 5, fname);
     double alpha = l_optnum(L, 5, "alpha", 1.0);
     if (inplace) {
         l_check(L, gids_index_add_(self, dim, idx, src, alpha));
@@ -127,6 +133,7 @@ static int l_index_add_(lua_State *L) {
 
 static int l_masked_fill(lua_State *L) {
     gids_tensor *self = l_checktensor(L, 1), *mask = l_checktensor(L, 2);
+    l_checkend(L, 3, "masked_fill");
     gids_scalar value = checkvalue(L, 3, "masked_fill");
     l_tensor *out = l_newtensor(L);
     l_check(L, gids_masked_fill(&out->t, self, mask, value));
@@ -135,6 +142,7 @@ static int l_masked_fill(lua_State *L) {
 
 static int l_masked_fill_(lua_State *L) {
     gids_tensor *self = l_checktensor(L, 1), *mask = l_checktensor(L, 2);
+    l_checkend(L, 3, "masked_fill_");
     gids_scalar value = checkvalue(L, 3, "masked_fill_");
     l_check(L, gids_masked_fill_(self, mask, value));
     lua_settop(L, 1);
@@ -143,6 +151,7 @@ static int l_masked_fill_(lua_State *L) {
 
 static int l_masked_select(lua_State *L) {
     gids_tensor *a = l_checktensor(L, 1), *mask = l_checktensor(L, 2);
+    l_checkend(L, 2, "masked_select");
     l_tensor *out = l_newtensor(L);
     l_check(L, gids_masked_select(&out->t, a, mask));
     return 1;
@@ -150,6 +159,7 @@ static int l_masked_select(lua_State *L) {
 
 static int l_nonzero(lua_State *L) {
     gids_tensor *a = l_checktensor(L, 1);
+    l_checkend(L, 1, "nonzero");
     l_tensor *out = l_newtensor(L);
     l_check(L, gids_nonzero(&out->t, a));
     return 1;

@@ -29,6 +29,7 @@ static const gids_tensor **checklist(lua_State *L, int arg, int *n, const char *
 }
 
 static int l_cat(lua_State *L) {
+    l_checkend(L, 2, "cat");
     lua_settop(L, 2); /* the scratch block must not land where an absent dim would be */
     int n = 0;
     const gids_tensor **ts = checklist(L, 1, &n, "cat");
@@ -46,6 +47,7 @@ static int l_cat(lua_State *L) {
 }
 
 static int l_stack(lua_State *L) {
+    l_checkend(L, 2, "stack");
     lua_settop(L, 2);
     int n = 0;
     const gids_tensor **ts = checklist(L, 1, &n, "stack");
@@ -86,6 +88,7 @@ static int64_t checksize(lua_State *L, int arg, const char *what, const char *fn
  * given, which must add up to the size of dim. */
 static int l_split(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 3, "split");
     int dim = lua_isnoneornil(L, 3) ? 0 : l_checkdim(L, 3, t->ndim, 0, "split");
     if (t->ndim == 0) return luaL_error(L, "split: cannot split a 0-d tensor");
     int64_t total = t->shape[dim];
@@ -94,11 +97,23 @@ static int l_split(lua_State *L) {
         if (len < 1 || len > INT32_MAX / 16)
             return luaL_error(L, "split: sizes table must hold 1 or more sizes, got %I", len);
         int64_t *sizes = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)len, 0);
+        /* Checked here so the messages count positions and dims from 1, as the caller does. */
+        int64_t sum = 0;
         for (lua_Integer i = 0; i < len; i++) {
             lua_rawgeti(L, 2, i + 1);
             sizes[i] = checksize(L, -1, "each size", "split");
             lua_pop(L, 1);
+            if (sizes[i] < 0)
+                return luaL_error(L, "split: size %I at position %I must be >= 0",
+                                  (lua_Integer)sizes[i], i + 1);
+            if (sizes[i] > total - sum)
+                return luaL_error(L, "split: sizes add up to more than %I (the size of dim %d)",
+                                  (lua_Integer)total, dim + 1);
+            sum += sizes[i];
         }
+        if (sum != total)
+            return luaL_error(L, "split: sizes add up to %I, expected %I (the size of dim %d)",
+                              (lua_Integer)sum, (lua_Integer)total, dim + 1);
         return push_split(L, t, dim, (int)len, sizes);
     }
     int64_t size = checksize(L, 2, "split size (argument #2)", "split");
@@ -117,6 +132,7 @@ static int l_split(lua_State *L) {
  * allow n non-empty pieces (torch.chunk).  An empty dim gives n empty pieces. */
 static int l_chunk(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 3, "chunk");
     int64_t chunks = checksize(L, 2, "number of chunks (argument #2)", "chunk");
     int dim = lua_isnoneornil(L, 3) ? 0 : l_checkdim(L, 3, t->ndim, 0, "chunk");
     if (chunks < 1)

@@ -3,6 +3,7 @@
 
 static int l_matmul(lua_State *L) {
     gids_tensor *a = l_checktensor(L, 1), *b = l_checktensor(L, 2);
+    l_checkend(L, 2, "matmul");
     l_tensor *out = l_newtensor(L);
     l_check(L, gids_matmul(&out->t, a, b));
     return 1;
@@ -10,6 +11,7 @@ static int l_matmul(lua_State *L) {
 
 static int l_mm(lua_State *L) {
     gids_tensor *a = l_checktensor(L, 1), *b = l_checktensor(L, 2);
+    l_checkend(L, 2, "mm");
     l_tensor *out = l_newtensor(L);
     l_check(L, gids_mm(&out->t, a, b));
     return 1;
@@ -17,6 +19,7 @@ static int l_mm(lua_State *L) {
 
 static int l_bmm(lua_State *L) {
     gids_tensor *a = l_checktensor(L, 1), *b = l_checktensor(L, 2);
+    l_checkend(L, 2, "bmm");
     l_tensor *out = l_newtensor(L);
     l_check(L, gids_bmm(&out->t, a, b));
     return 1;
@@ -27,6 +30,7 @@ static int l_addmm(lua_State *L) {
     gids_tensor *bias = l_checktensor(L, 1), *a = l_checktensor(L, 2), *b = l_checktensor(L, 3);
     static const char *const allowed[] = {"beta", "alpha", NULL};
     l_checkopts(L, 4, "addmm", allowed);
+    l_checkend(L, 4, "addmm");
     double beta = l_optnum(L, 4, "beta", 1.0), alpha = l_optnum(L, 4, "alpha", 1.0);
     l_tensor *out = l_newtensor(L);
     l_check(L, gids_addmm(&out->t, bias, a, b, beta, alpha));

@@ -68,6 +68,7 @@ static l_generator *check_gen(lua_State *L, int i) {
 }
 
 static int g_new(lua_State *L) {
+    l_checkend(L, 1, "Generator");
     uint64_t seed = lua_isnoneornil(L, 1) ? 0 : check_seed(L, 1);
     l_generator *g = lua_newuserdatauv(L, sizeof(l_generator), 0);
     gids_generator_init(&g->g, seed);
@@ -78,6 +79,7 @@ static int g_new(lua_State *L) {
 
 static int g_manual_seed(lua_State *L) {
     l_generator *g = check_gen(L, 1);
+    l_checkend(L, 2, "manual_seed");
     g->initial_seed = check_seed(L, 2);
     gids_generator_init(&g->g, g->initial_seed);
     lua_settop(L, 1);
@@ -85,17 +87,22 @@ static int g_manual_seed(lua_State *L) {
 }
 
 static int g_initial_seed(lua_State *L) {
-    lua_pushinteger(L, (lua_Integer)check_gen(L, 1)->initial_seed);
+    l_generator *g = check_gen(L, 1);
+    l_checkend(L, 1, "initial_seed");
+    lua_pushinteger(L, (lua_Integer)g->initial_seed);
     return 1;
 }
 
 static int g_get_state(lua_State *L) {
-    push_state(L, &check_gen(L, 1)->g);
+    l_generator *g = check_gen(L, 1);
+    l_checkend(L, 1, "get_state");
+    push_state(L, &g->g);
     return 1;
 }
 
 static int g_set_state(lua_State *L) {
     l_generator *g = check_gen(L, 1);
+    l_checkend(L, 2, "set_state");
     read_state(L, 2, &g->g, "set_state");
     g->initial_seed = g->g.seed;
     lua_settop(L, 1);
@@ -112,21 +119,25 @@ static int g_tostring(lua_State *L) {
 /* ---------------------------------------------------------------- default generator */
 
 static int r_manual_seed(lua_State *L) {
+    l_checkend(L, 1, "manual_seed");
     gids_manual_seed(check_seed(L, 1));
     return 0;
 }
 
 static int r_initial_seed(lua_State *L) {
+    l_checkend(L, 0, "initial_seed");
     lua_pushinteger(L, (lua_Integer)gids_default_generator()->seed);
     return 1;
 }
 
 static int r_get_rng_state(lua_State *L) {
+    l_checkend(L, 0, "get_rng_state");
     push_state(L, gids_default_generator());
     return 1;
 }
 
 static int r_set_rng_state(lua_State *L) {
+    l_checkend(L, 1, "set_rng_state");
     gids_generator g;
     read_state(L, 1, &g, "set_rng_state");
     *gids_default_generator() = g;

@@ -13,7 +13,8 @@
 
 /* Reads the dims at arg (nil: every dim; an integer; or a list of integers) as 0-based C dims,
  * rejecting repeats.  A table with no list part is not a dim list but the options: *opts_at
- * receives where the options table is. Returns the number of dims (0 = all). */
+ * receives where the options table is, the last argument accepted. Returns the number of dims
+ * (0 = all). */
 static int checkdims(lua_State *L, int arg, const gids_tensor *t, int dims[GIDS_MAX_DIMS],
                      int *opts_at, const char *fname) {
     *opts_at = arg + 1;
@@ -29,8 +30,6 @@ static int checkdims(lua_State *L, int arg, const gids_tensor *t, int dims[GIDS_
     lua_Integer n = (lua_Integer)lua_rawlen(L, arg);
     if (n == 0) {
         *opts_at = arg;
-        if (!lua_isnoneornil(L, arg + 1))
-            luaL_error(L, "%s: unexpected argument #%d after the options table", fname, arg + 1);
         return 0;
     }
     if (n > GIDS_MAX_DIMS)
@@ -61,6 +60,7 @@ static int l_reduce(lua_State *L) {
     int dims[GIDS_MAX_DIMS], opts;
     int nd = checkdims(L, 2, a, dims, &opts, fname);
     l_checkopts(L, opts, fname, keepdim_opts);
+    l_checkend(L, opts, fname);
     bool keepdim = l_optbool(L, opts, "keepdim", 0);
     l_tensor *out = l_newtensor(L);
     l_check(L, gids_reduce(&out->t, op, a, nd, dims, keepdim));
@@ -75,6 +75,7 @@ static int var_common(lua_State *L, bool take_sqrt) {
     int nd = checkdims(L, 2, a, dims, &opts, fname);
     static const char *const allowed[] = {"correction", "unbiased", "keepdim", NULL};
     l_checkopts(L, opts, fname, allowed);
+    l_checkend(L, opts, fname);
     int unbiased = l_optbool(L, opts, "unbiased", 1);
     lua_Integer correction = l_optint(L, opts, "correction", unbiased ? 1 : 0);
     bool keepdim = l_optbool(L, opts, "keepdim", 0);
@@ -118,6 +119,7 @@ static int l_norm(lua_State *L) {
     int dims[GIDS_MAX_DIMS], opts;
     int nd = checkdims(L, 3, a, dims, &opts, "norm");
     l_checkopts(L, opts, "norm", keepdim_opts);
+    l_checkend(L, opts, "norm");
     bool keepdim = l_optbool(L, opts, "keepdim", 0);
     l_tensor *out = l_newtensor(L);
     l_check(L, gids_norm(&out->t, a, p, nd, dims, keepdim));
@@ -131,14 +133,18 @@ static int extreme_common(lua_State *L, bool is_max) {
     gids_tensor *a = l_checktensor(L, 1);
     if (l_testtensor(L, 2)) {
         gids_tensor *b = l_checktensor(L, 2);
+        l_checkend(L, 2, fname);
         l_tensor *out = l_newtensor(L);
         l_check(L, gids_binary(&out->t, is_max ? GIDS_MAXIMUM : GIDS_MINIMUM, a, b));
         return 1;
     }
     if (lua_isnoneornil(L, 2) || lua_type(L, 2) == LUA_TTABLE) {
         int dims[GIDS_MAX_DIMS], opts;
-        checkdims(L, 2, a, dims, &opts, fname);
+        if (checkdims(L, 2, a, dims, &opts, fname) > 0)
+            luaL_error(L, "%s: dim must be one integer (use %s for a list of dims)", fname,
+                       is_max ? "amax" : "amin");
         l_checkopts(L, opts, fname, keepdim_opts);
+        l_checkend(L, opts, fname);
         bool keepdim = l_optbool(L, opts, "keepdim", 0);
         l_tensor *out = l_newtensor(L);
         l_check(L, gids_reduce(&out->t, is_max ? GIDS_AMAX : GIDS_AMIN, a, 0, NULL, keepdim));
@@ -146,6 +152,7 @@ static int extreme_common(lua_State *L, bool is_max) {
     }
     int dim = l_checkdim(L, 2, a->ndim, 0, fname);
     l_checkopts(L, 3, fname, keepdim_opts);
+    l_checkend(L, 3, fname);
     bool keepdim = l_optbool(L, 3, "keepdim", 0);
     l_tensor *values = l_newtensor(L);
     l_tensor *indices = l_newtensor(L);
@@ -173,6 +180,7 @@ static int arg_common(lua_State *L, bool is_max) {
     else if (!lua_isnoneornil(L, 2))
         dim = l_checkdim(L, 2, a->ndim, 0, fname);
     l_checkopts(L, opts, fname, keepdim_opts);
+    l_checkend(L, opts, fname);
     bool keepdim = l_optbool(L, opts, "keepdim", 0);
     l_tensor *out = l_newtensor(L);
     if (is_max)
@@ -208,6 +216,7 @@ static int l_along(lua_State *L) {
     int dim = l_checkdim(L, 2, a->ndim, 0, fname);
     static const char *const none[] = {NULL};
     l_checkopts(L, 3, fname, none);
+    l_checkend(L, 3, fname);
     l_tensor *out = l_newtensor(L);
     l_check(L, along[which].fn(&out->t, a, dim));
     return 1;

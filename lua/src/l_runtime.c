@@ -10,6 +10,7 @@ static void set_int(lua_State *L, const char *key, int64_t v) {
 }
 
 static int r_memory(lua_State *L) {
+    l_checkend(L, 0, "memory");
     gids_mem_stats st;
     gids_memory_stats(GIDS_DEVICE_CPU, &st);
     lua_createtable(L, 0, 7);
@@ -24,12 +25,14 @@ static int r_memory(lua_State *L) {
 }
 
 static int r_reset_peak_memory(lua_State *L) {
+    l_checkend(L, 0, "reset_peak_memory");
     gids_memory_reset_peak(GIDS_DEVICE_CPU);
     return 0;
 }
 
 /* Gives every block the CPU allocator keeps for reuse back to the system. */
 static int r_empty_cache(lua_State *L) {
+    l_checkend(L, 0, "empty_cache");
     gids_memory_empty_cache(GIDS_DEVICE_CPU);
     return 0;
 }
@@ -37,6 +40,7 @@ static int r_empty_cache(lua_State *L) {
 /* cache_limit() returns the byte limit of the CPU block cache; cache_limit(bytes) sets it (0
  * disables the cache) and returns the old one. */
 static int r_cache_limit(lua_State *L) {
+    l_checkend(L, 1, "cache_limit");
     int64_t old = gids_memory_cache_limit(GIDS_DEVICE_CPU);
     if (!lua_isnoneornil(L, 1)) {
         lua_Integer bytes = luaL_checkinteger(L, 1);
@@ -48,21 +52,25 @@ static int r_cache_limit(lua_State *L) {
 }
 
 static int r_version(lua_State *L) {
+    l_checkend(L, 0, "version");
     lua_pushstring(L, gids_version());
     return 1;
 }
 
 static int r_blas(lua_State *L) {
+    l_checkend(L, 0, "blas");
     lua_pushstring(L, gids_blas_info());
     return 1;
 }
 
 static int r_get_num_threads(lua_State *L) {
+    l_checkend(L, 0, "get_num_threads");
     lua_pushinteger(L, gids_get_num_threads());
     return 1;
 }
 
 static int r_set_num_threads(lua_State *L) {
+    l_checkend(L, 1, "set_num_threads");
     lua_Integer n = luaL_checkinteger(L, 1);
     if (n < 1 || n > 4096) return l_error(L, "set_num_threads: n must be in [1, 4096], got %I", n);
     gids_set_num_threads((int)n);
@@ -71,6 +79,7 @@ static int r_set_num_threads(lua_State *L) {
 
 /* gc_soft_limit() returns the limit; gc_soft_limit(bytes) sets it and returns the old one. */
 static int r_gc_soft_limit(lua_State *L) {
+    l_checkend(L, 1, "gc_soft_limit");
     int64_t old = l_heap_soft_limit(L);
     if (!lua_isnoneornil(L, 1)) {
         lua_Integer bytes = luaL_checkinteger(L, 1);

@@ -32,6 +32,7 @@ static int64_t num_segments(lua_State *L, const gids_tensor *index, const char *
 
 static int reduce(lua_State *L, gids_segop op, const char *fname) {
     gids_tensor *src = l_checktensor(L, 1), *index = l_checktensor(L, 2);
+    l_checkend(L, 3, fname);
     int64_t n = num_segments(L, index, fname);
     bool with_arg = op == GIDS_SEG_MAX || op == GIDS_SEG_MIN;
     l_tensor *out = l_newtensor(L);
@@ -56,6 +57,7 @@ static int l_segment_min(lua_State *L) {
 
 static int l_segment_softmax(lua_State *L) {
     gids_tensor *src = l_checktensor(L, 1), *index = l_checktensor(L, 2);
+    l_checkend(L, 3, "segment_softmax");
     int64_t n = num_segments(L, index, "segment_softmax");
     l_tensor *out = l_newtensor(L);
     l_check(L, gids_segment_softmax(&out->t, src, index, n));

@@ -29,6 +29,7 @@ static int l_sort(lua_State *L) {
     gids_tensor *a = l_checktensor(L, 1);
     int o, dim = dim_then_opts(L, 2, a, "sort", &o);
     l_checkopts(L, o, "sort", sort_opts);
+    l_checkend(L, o, "sort");
     bool desc = l_optbool(L, o, "descending", 0), stable = l_optbool(L, o, "stable", 0);
     l_tensor *v = l_newtensor(L), *ix = l_newtensor(L);
     l_check(L, gids_sort(&v->t, &ix->t, a, dim, desc, stable));
@@ -39,6 +40,7 @@ static int l_argsort(lua_State *L) {
     gids_tensor *a = l_checktensor(L, 1);
     int o, dim = dim_then_opts(L, 2, a, "argsort", &o);
     l_checkopts(L, o, "argsort", sort_opts);
+    l_checkend(L, o, "argsort");
     bool desc = l_optbool(L, o, "descending", 0), stable = l_optbool(L, o, "stable", 0);
     l_tensor *ix = l_newtensor(L);
     l_check(L, gids_argsort(&ix->t, a, dim, desc, stable));
@@ -56,6 +58,7 @@ static int l_topk(lua_State *L) {
                           luaL_typename(L, 2));
     int o, dim = dim_then_opts(L, 3, a, "topk", &o);
     l_checkopts(L, o, "topk", topk_opts);
+    l_checkend(L, o, "topk");
     bool largest = l_optbool(L, o, "largest", 1), sorted = l_optbool(L, o, "sorted", 1);
     /* Checked here so the message names the Lua (1-based) dim. */
     int64_t n = a->ndim > 0 ? a->shape[dim] : 1;
@@ -73,6 +76,7 @@ static const char *const unique_opts[] = {"sorted", "return_inverse", "return_co
 static int l_unique(lua_State *L) {
     gids_tensor *a = l_checktensor(L, 1);
     l_checkopts(L, 2, "unique", unique_opts);
+    l_checkend(L, 2, "unique");
     /* `sorted = false` allows any order; the values always come sorted. */
     (void)l_optbool(L, 2, "sorted", 1);
     bool inv = l_optbool(L, 2, "return_inverse", 0), cnt = l_optbool(L, 2, "return_counts", 0);
@@ -88,6 +92,7 @@ static const char *const bincount_opts[] = {"weights", "minlength", NULL};
 static int l_bincount(lua_State *L) {
     gids_tensor *a = l_checktensor(L, 1);
     l_checkopts(L, 2, "bincount", bincount_opts);
+    l_checkend(L, 2, "bincount");
     gids_tensor *w = NULL;
     if (lua_type(L, 2) == LUA_TTABLE && lua_getfield(L, 2, "weights") != LUA_TNIL) {
         w = l_totensor(L, -1);

@@ -7,7 +7,9 @@
 
 /* ---------------------------------------------------------------- lifetime */
 
-/* __gc, __close and t:free() share it; a second call finds t == NULL and does nothing. */
+/* __gc, __close and t:free() share it; a second call finds t == NULL and does nothing.  Lua
+ * passes __close a second value (the error, or nil), so the argument count is checked only by
+ * t:free(). */
 static int t_release(lua_State *L) {
     l_tensor *u = l_checkhandle(L, 1);
     if (u->t != NULL) {
@@ -16,6 +18,11 @@ static int t_release(lua_State *L) {
         gids_tensor_release(t);
     }
     return 0;
+}
+
+static int t_free(lua_State *L) {
+    l_checkend(L, 1, "free");
+    return t_release(L);
 }
 
 /* ---------------------------------------------------------------- properties */
@@ -34,10 +41,18 @@ static void push_device(lua_State *L, const gids_tensor *t) {
 }
 
 /* Methods are looked up first (one raw get), so method calls stay cheap; the four properties
- * are computed on demand. */
+ * are computed on demand.  Every other name reads as nil (so `t.foo == nil` can probe for a
+ * method), but a number key is an error: t[1] reading nil would hide a slicing mistake. */
 static int t_index(lua_State *L) {
     lua_pushvalue(L, 2);
-    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING) return 1;
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+    if (lua_type(L, 2) == LUA_TNUMBER)
+        return l_error(L,
+                       "Tensor cannot be indexed with a number (t[%s]); use t:select(1, i) for "
+                       "a slice, t:narrow(dim, start, length) for a range or t:totable()[i] "
+                       "for a Lua value",
+                       lua_tostring(L, 2));
+    if (lua_type(L, 2) != LUA_TSTRING) return 1;
     const char *k = lua_tostring(L, 2);
     l_tensor *u = lua_touserdata(L, 1);
     int prop = strcmp(k, "shape") == 0 || strcmp(k, "dtype") == 0 || strcmp(k, "ndim") == 0 ||
@@ -56,6 +71,23 @@ static int t_index(lua_State *L) {
     return 1;
 }
 
+/* Fields cannot be set: the properties are computed, and a Lua field on the handle would not
+ * follow the tensor through views and copies. */
+static int t_newindex(lua_State *L) {
+    const char *k;
+    if (lua_type(L, 2) == LUA_TSTRING)
+        k = lua_pushfstring(L, "'%s'", lua_tostring(L, 2));
+    else if (lua_type(L, 2) == LUA_TNUMBER)
+        k = lua_pushfstring(L, "[%s]", lua_tostring(L, 2));
+    else
+        k = lua_pushfstring(L, "a %s key", luaL_typename(L, 2));
+    return l_error(L,
+                   "cannot set %s: Tensor fields are read-only (shape, dtype, ndim, device); use "
+                   "t:fill_, t:copy_ or t:select(...) to change values",
+                   k);
+}
+
+/* Lua passes the operand twice to __len. */
 static int t_len(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
     if (t->ndim == 0) return l_error(L, "len: a 0-d tensor has no length (use t:item())");
@@ -66,23 +98,26 @@ static int t_len(lua_State *L) {
 /* ---------------------------------------------------------------- queries */
 
 static int t_numel(lua_State *L) {
+    l_checkend(L, 1, "numel");
     lua_pushinteger(L, (lua_Integer)gids_tensor_numel(l_checktensor(L, 1)));
     return 1;
 }
 
 static int t_dim(lua_State *L) {
+    l_checkend(L, 1, "dim");
     lua_pushinteger(L, l_checktensor(L, 1)->ndim);
     return 1;
 }
 
 static int size_or_stride(lua_State *L, int strides) {
+    const char *fname = strides ? "stride" : "size";
     gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 2, fname);
     const int64_t *v = strides ? t->stride : t->shape;
     if (lua_isnoneornil(L, 2)) {
         push_dims(L, t->ndim, v);
         return 1;
     }
-    const char *fname = strides ? "stride" : "size";
     if (t->ndim == 0) return l_error(L, "%s: a 0-d tensor has no dims", fname);
     int d = l_checkdim(L, 2, t->ndim, 0, fname);
     lua_pushinteger(L, (lua_Integer)v[d]);
@@ -97,6 +132,7 @@ static int t_stride(lua_State *L) {
 }
 
 static int t_is_contiguous(lua_State *L) {
+    l_checkend(L, 1, "is_contiguous");
     lua_pushboolean(L, gids_tensor_is_contiguous(l_checktensor(L, 1)));
     return 1;
 }
@@ -112,6 +148,7 @@ static void check_host(lua_State *L, const gids_tensor *t, const char *fname) {
 
 static int t_item(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 1, "item");
     int64_t n = gids_tensor_numel(t);
     if (n != 1)
         return l_error(L,
@@ -138,6 +175,7 @@ static void totable_rec(lua_State *L, const gids_tensor *t, int dim, int64_t *id
 
 static int t_totable(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 1, "totable");
     check_host(L, t, "totable");
     if (t->ndim == 0) {
         l_push_elem(L, t->dtype, gids_tensor_data(t));
@@ -151,6 +189,7 @@ static int t_totable(lua_State *L) {
 
 static int t_tobytes(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 1, "tobytes");
     check_host(L, t, "tobytes");
     /* The contiguous copy lives in a handle, so it is released even if pushing the string
      * raises a memory error. */
@@ -165,6 +204,7 @@ static int t_tobytes(lua_State *L) {
 
 static int t_clone(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 1, "clone");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_clone(&u->t, t));
     return 1;
@@ -172,6 +212,7 @@ static int t_clone(lua_State *L) {
 
 static int t_contiguous(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 1, "contiguous");
     if (gids_tensor_is_contiguous(t)) {
         lua_settop(L, 1);
         return 1;
@@ -189,6 +230,7 @@ static int view_or_reshape(lua_State *L, int reshape) {
     int64_t shape[GIDS_MAX_DIMS];
     int next;
     int n = l_checkshape(L, 2, shape, &next, fname);
+    if (lua_type(L, 2) == LUA_TTABLE) l_checkend(L, 2, fname);
     if (!lua_isnone(L, next))
         return l_error(L, "%s: sizes must be integers or one table, got %s at argument #%d", fname,
                        luaL_typename(L, next), next);
@@ -208,6 +250,7 @@ static int t_permute(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
     int perm[GIDS_MAX_DIMS], n = 0, seen[GIDS_MAX_DIMS] = {0};
     int tbl = lua_type(L, 2) == LUA_TTABLE;
+    if (tbl) l_checkend(L, 2, "permute");
     int count = tbl ? (int)lua_rawlen(L, 2) : lua_gettop(L) - 1;
     if (count != t->ndim)
         return l_error(L, "permute: expected %d dims for a tensor of %d dims, got %d", t->ndim,
@@ -229,6 +272,7 @@ static int t_permute(lua_State *L) {
 
 static int t_transpose(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 3, "transpose");
     int d0 = l_checkdim(L, 2, t->ndim, 0, "transpose");
     int d1 = l_checkdim(L, 3, t->ndim, 0, "transpose");
     l_tensor *u = l_newtensor(L);
@@ -238,6 +282,7 @@ static int t_transpose(lua_State *L) {
 
 static int t_t(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 1, "t");
     if (t->ndim > 2)
         return l_error(L, "t: expects a tensor with at most 2 dims, got %d (use transpose)",
                        t->ndim);
@@ -266,6 +311,7 @@ static int64_t check_pos(lua_State *L, int arg, int64_t size, int extra, const c
 
 static int t_narrow(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 4, "narrow");
     if (t->ndim == 0) return l_error(L, "narrow: cannot narrow a 0-d tensor");
     int d = l_checkdim(L, 2, t->ndim, 0, "narrow");
     int64_t start = check_pos(L, 3, t->shape[d], 1, "narrow", "start");
@@ -284,6 +330,7 @@ static int t_narrow(lua_State *L) {
 
 static int t_select(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 3, "select");
     if (t->ndim == 0) return l_error(L, "select: cannot select from a 0-d tensor");
     int d = l_checkdim(L, 2, t->ndim, 0, "select");
     int64_t i = check_pos(L, 3, t->shape[d], 0, "select", "index");
@@ -297,6 +344,7 @@ static int t_expand(lua_State *L) {
     int64_t shape[GIDS_MAX_DIMS];
     int next;
     int n = l_checkshape(L, 2, shape, &next, "expand");
+    if (lua_type(L, 2) == LUA_TTABLE) l_checkend(L, 2, "expand");
     if (!lua_isnone(L, next))
         return l_error(L, "expand: sizes must be integers or one table, got %s at argument #%d",
                        luaL_typename(L, next), next);
@@ -307,6 +355,7 @@ static int t_expand(lua_State *L) {
 
 static int t_expand_as(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1), *other = l_checktensor(L, 2);
+    l_checkend(L, 2, "expand_as");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_expand(&u->t, t, other->ndim, other->shape));
     return 1;
@@ -314,6 +363,7 @@ static int t_expand_as(lua_State *L) {
 
 static int t_squeeze(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 2, "squeeze");
     int d = l_optdim(L, 2, t->ndim, GIDS_ALL_DIMS, "squeeze");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_squeeze(&u->t, t, d));
@@ -322,6 +372,7 @@ static int t_squeeze(lua_State *L) {
 
 static int t_unsqueeze(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 2, "unsqueeze");
     int d = l_checkdim(L, 2, t->ndim, 1, "unsqueeze");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_unsqueeze(&u->t, t, d));
@@ -330,9 +381,12 @@ static int t_unsqueeze(lua_State *L) {
 
 static int t_flatten(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 3, "flatten");
     int s = l_optdim(L, 2, t->ndim, 0, "flatten");
     int e = lua_isnoneornil(L, 3) ? (t->ndim > 0 ? t->ndim - 1 : 0)
                                   : l_checkdim(L, 3, t->ndim, 0, "flatten");
+    /* Checked here: the runtime would name the dims 0-based. */
+    if (s > e) return l_error(L, "flatten: start dim %d comes after end dim %d", s + 1, e + 1);
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_flatten(&u->t, t, s, e));
     return 1;
@@ -342,6 +396,7 @@ static int t_flatten(lua_State *L) {
 
 static int t_fill_(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 2, "fill_");
     gids_scalar v = l_checkscalar(L, 2);
     l_check(L, gids_fill_(t, v));
     lua_settop(L, 1);
@@ -349,6 +404,7 @@ static int t_fill_(lua_State *L) {
 }
 
 static int t_zero_(lua_State *L) {
+    l_checkend(L, 1, "zero_");
     l_check(L, gids_fill_(l_checktensor(L, 1), gids_scalar_i(0)));
     lua_settop(L, 1);
     return 1;
@@ -356,6 +412,7 @@ static int t_zero_(lua_State *L) {
 
 static int t_copy_(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1), *src = l_checktensor(L, 2);
+    l_checkend(L, 2, "copy_");
     l_check(L, gids_copy_(t, src));
     lua_settop(L, 1);
     return 1;
@@ -376,6 +433,7 @@ static int convert(lua_State *L, gids_tensor *t, gids_dtype dt) {
 
 static int t_to(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 2, "to");
     gids_dtype dt = t->dtype;
     if (lua_type(L, 2) == LUA_TTABLE) {
         static const char *const allowed[] = {"dtype", "device", NULL};
@@ -401,23 +459,30 @@ static int t_to(lua_State *L) {
     return 1;
 }
 
+/* t:float() and the other fixed conversions take no argument. */
+static int convert_named(lua_State *L, gids_dtype dt, const char *fname) {
+    gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 1, fname);
+    return convert(L, t, dt);
+}
+
 static int t_float(lua_State *L) {
-    return convert(L, l_checktensor(L, 1), GIDS_F32);
+    return convert_named(L, GIDS_F32, "float");
 }
 static int t_double(lua_State *L) {
-    return convert(L, l_checktensor(L, 1), GIDS_F64);
+    return convert_named(L, GIDS_F64, "double");
 }
 static int t_long(lua_State *L) {
-    return convert(L, l_checktensor(L, 1), GIDS_I64);
+    return convert_named(L, GIDS_I64, "long");
 }
 static int t_int(lua_State *L) {
-    return convert(L, l_checktensor(L, 1), GIDS_I32);
+    return convert_named(L, GIDS_I32, "int");
 }
 static int t_byte(lua_State *L) {
-    return convert(L, l_checktensor(L, 1), GIDS_U8);
+    return convert_named(L, GIDS_U8, "byte");
 }
 static int t_bool(lua_State *L) {
-    return convert(L, l_checktensor(L, 1), GIDS_BOOL);
+    return convert_named(L, GIDS_BOOL, "bool");
 }
 
 /* Torch7 / PyTorch type names, accepted by t:type(name) besides the dtype names. */
@@ -430,6 +495,7 @@ static const char *const type_names[GIDS_NDTYPES] = {
 
 static int t_type(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 2, "type");
     if (lua_isnoneornil(L, 2)) {
         lua_pushstring(L, type_names[t->dtype]);
         return 1;
@@ -443,7 +509,7 @@ static int t_type(lua_State *L) {
 /* ---------------------------------------------------------------- registration */
 
 static const luaL_Reg methods[] = {
-    {"free", t_release},
+    {"free", t_free},
     {"numel", t_numel},
     {"dim", t_dim},
     {"size", t_size},
@@ -501,6 +567,8 @@ void l_open_tensor(lua_State *L, int module, int methods_tbl) {
     lua_setfield(L, mt, "__gc");
     lua_pushcfunction(L, t_release);
     lua_setfield(L, mt, "__close");
+    lua_pushcfunction(L, t_newindex);
+    lua_setfield(L, mt, "__newindex");
     lua_pushcfunction(L, t_len);
     lua_setfield(L, mt, "__len");
     l_open_format(L, module, mt);

@@ -2,21 +2,10 @@
  * between overlapping views, in-place scatter/index_add reading their own target, expanded
  * (stride-0) targets, and values that do not fit the target dtype. */
 #include "check.h"
-
-static gids_tensor *arange_f32(int64_t n) {
-    gids_tensor *t = NULL;
-    CHECK_OK(gids_arange(&t, GIDS_F32, gids_scalar_i(0), gids_scalar_i(n), gids_scalar_i(1)));
-    return t;
-}
-
-static double at(const gids_tensor *t, int64_t flat) {
-    double v = NAN;
-    CHECK_OK(gids_tensor_get(t, flat, &v));
-    return v;
-}
+#include "helpers.h"
 
 TEST(copy_from_own_transpose_reads_before_writing) {
-    gids_tensor *a = arange_f32(4), *m = NULL, *t = NULL;
+    gids_tensor *a = arange_nd(GIDS_F32, 1, (int64_t[]){4}), *m = NULL, *t = NULL;
     CHECK_OK(gids_view(&m, a, 2, (int64_t[]){2, 2}));
     CHECK_OK(gids_transpose(&t, m, 0, 1));
     CHECK_OK(gids_copy_(m, t));
@@ -26,7 +15,7 @@ TEST(copy_from_own_transpose_reads_before_writing) {
 }
 
 TEST(copy_between_shifted_narrows_of_one_tensor) {
-    gids_tensor *e = arange_f32(5), *dst = NULL, *src = NULL;
+    gids_tensor *e = arange_nd(GIDS_F32, 1, (int64_t[]){5}), *dst = NULL, *src = NULL;
     CHECK_OK(gids_narrow(&dst, e, 0, 1, 4));
     CHECK_OK(gids_narrow(&src, e, 0, 0, 4));
     CHECK_OK(gids_copy_(dst, src));
@@ -37,7 +26,8 @@ TEST(copy_between_shifted_narrows_of_one_tensor) {
 
 TEST(scatter_and_index_add_read_src_before_writing_self) {
     int64_t n = 4;
-    gids_tensor *idx = NULL, *t = arange_f32(4), *s = arange_f32(4);
+    gids_tensor *idx = NULL, *t = arange_nd(GIDS_F32, 1, (int64_t[]){4}),
+                *s = arange_nd(GIDS_F32, 1, (int64_t[]){4});
     CHECK_OK(gids_from_buffer(&idx, GIDS_I64, 1, &n, (int64_t[]){1, 2, 3, 0}));
     CHECK_OK(gids_index_add_(t, 0, idx, t, 1.0));
     double add_at[4] = {3, 1, 3, 5}; /* numpy.add.at(t, idx, t.copy()) */
@@ -45,7 +35,7 @@ TEST(scatter_and_index_add_read_src_before_writing_self) {
     CHECK_OK(gids_scatter_(s, 0, idx, s));
     double rolled[4] = {3, 0, 1, 2};
     for (int i = 0; i < 4; i++) CHECK(at(s, i) == rolled[i]);
-    gids_tensor *u = arange_f32(4);
+    gids_tensor *u = arange_nd(GIDS_F32, 1, (int64_t[]){4});
     CHECK_OK(gids_scatter_add_(u, 0, idx, u));
     for (int i = 0; i < 4; i++) CHECK(at(u, i) == add_at[i]);
     gids_tensor_release(idx), gids_tensor_release(t), gids_tensor_release(s);
@@ -58,7 +48,8 @@ TEST(expanded_targets_are_refused) {
     CHECK_OK(gids_expand(&e, z, 1, (int64_t[]){3}));
     CHECK_OK(gids_ones(&one, GIDS_F32, GIDS_DEVICE_CPU, 1, (int64_t[]){3}));
     CHECK_ERR(gids_binary_into(e, GIDS_ADD, e, one), GIDS_EINVAL, "is expanded");
-    CHECK_ERR(gids_fill_(e, gids_scalar_i(1)), GIDS_EINVAL, "fill_: the target of shape [3] is expanded");
+    CHECK_ERR(gids_fill_(e, gids_scalar_i(1)), GIDS_EINVAL,
+              "fill_: the target of shape [3] is expanded");
     CHECK_ERR(gids_copy_(e, one), GIDS_EINVAL, "copy_: the target");
     CHECK_ERR(gids_normal_(e, NULL, 0.0, 1.0), GIDS_EINVAL, "normal_: the target");
     CHECK(at(z, 0) == 0.0); /* nothing was written */

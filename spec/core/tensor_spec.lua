@@ -182,6 +182,35 @@ describe("tensor properties and queries", function()
     assert.are.equal(5, graphids.tensor({ { 5 } }):item())
     errors("item: a tensor with 24 elements cannot be converted to a number", a.item, a)
   end)
+
+  it("refuses t[i] and points to select and narrow", function()
+    errors("Tensor cannot be indexed with a number %(t%[1%]%); use t:select%(1, i%)", function()
+      return a[1]
+    end)
+    errors("t:narrow%(dim, start, length%)", function()
+      return a[-2.5]
+    end)
+    -- unknown names still read as nil, so code can probe for a method
+    assert.is_nil(a.no_such_method)
+    assert.is_function(a.sum)
+  end)
+
+  it("refuses to set fields, naming what to use instead", function()
+    local t = graphids.zeros(2)
+    local function set(k, v)
+      return function()
+        t[k] = v
+      end
+    end
+    local hint = "Tensor fields are read%-only %(shape, dtype, ndim, device%); use t:fill_, t:copy_ "
+      .. "or t:select%(...%)"
+    errors("cannot set 'shape': " .. hint, set("shape", { 4 }))
+    errors("cannot set 'dtype': " .. hint, set("dtype", "f64"))
+    errors("cannot set 'grad': " .. hint, set("grad", t))
+    errors("cannot set %[1%]: " .. hint, set(1, 5))
+    assert.are.same({ 2 }, t.shape)
+    assert.are.same({ 0, 0 }, t:totable())
+  end)
 end)
 
 describe("views", function()
@@ -436,5 +465,24 @@ describe("dims", function()
     errors("transpose: dim %-3 out of range", a.transpose, a, 1, -3)
     errors("transpose: dim %(argument #2%) must be an integer, got 1.5", a.transpose, a, 1.5, 1)
     errors("transpose: dim %(argument #3%) must be an integer, got 'x' %(a string%)", a.transpose, a, 1, "x")
+  end)
+
+  -- The runtime counts dims from 0; every message a Lua caller can get counts them from 1.
+  it("are named 1-based in every message", function()
+    local c = graphids.zeros(2, 3, 4)
+    errors("flatten: start dim 2 comes after end dim 1", c.flatten, c, 2, 1)
+    errors("flatten: start dim 3 comes after end dim 1", c.flatten, c, -1, 1)
+    errors("flatten: dim 4 out of range for a tensor of 3 dims", c.flatten, c, 4)
+    errors("transpose: dim 4 out of range for a tensor of 3 dims", c.transpose, c, 1, 4)
+    errors("permute: dim 2 appears twice", c.permute, c, 2, -2, 1)
+    errors("permute: dim 4 out of range for a tensor of 3 dims", c.permute, c, { 1, 2, 4 })
+    errors("narrow: length 3 from start 3 does not fit dim 2 of size 3", c.narrow, c, 2, 3, 3)
+    errors("narrow: start 6 out of range for a dim of size 4", c.narrow, c, 3, 6, 0)
+    errors("select: index 3 out of range for a dim of size 2", c.select, c, 1, 3)
+    errors("select: dim 0 out of range", c.select, c, 0, 1)
+    errors("squeeze: dim 4 out of range for a tensor of 3 dims", c.squeeze, c, 4)
+    errors("unsqueeze: dim 5 out of range for a tensor of 3 dims %(valid: 1..4", c.unsqueeze, c, 5)
+    errors("size: dim 0 out of range", c.size, c, 0)
+    errors("stride: dim %-4 out of range", c.stride, c, -4)
   end)
 end)

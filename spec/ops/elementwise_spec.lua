@@ -40,8 +40,8 @@ describe("binary arithmetic", function()
     assert.are.same({ 1, 0, -2 }, graphids.sub(2, t):totable())
     assert.are.same({ 0, 0, 1 }, (t // 3):totable())
     assert.are.same({ 1, 2, 1 }, (t % 3):totable())
-    errors("add: at least one operand must be a tensor, got two numbers", graphids.add, 1, 2)
-    errors("mul: argument #2 must be a tensor or a number, got string", graphids.mul, t, "x")
+    errors("add: at least one operand must be a tensor, got a number and a number", graphids.add, 1, 2)
+    errors("mul: argument #2 must be a tensor, a number or a boolean, got string", graphids.mul, t, "x")
   end)
 
   it("promotes dtypes as torch", function()
@@ -58,6 +58,38 @@ describe("binary arithmetic", function()
     assert.are.equal("f64", (i32 + graphids.tensor(0.5, { dtype = "f64" })).dtype)
     assert.are.equal("i64", (graphids.tensor({ true, false }) + 1).dtype)
     assert.are.equal("bool", (graphids.tensor({ true, false }) + graphids.tensor({ true, true })).dtype)
+  end)
+
+  -- A Lua boolean is a Python bool: the lowest dtype, where the integer 1 would promote to i64.
+  it("takes booleans as bool scalars, as torch takes True and False", function()
+    local b = graphids.tensor({ true, false })
+    local r = b + true
+    assert.are.equal("bool", r.dtype)
+    assert.are.same({ true, true }, r:totable())
+    assert.are.same({ false, true }, b:eq(false):totable())
+    assert.are.same({ true, false }, b:logical_and(true):totable())
+    assert.are.same({ true, false }, graphids.mul(true, b):totable())
+    local f = graphids.ones(2) * true
+    assert.are.equal("f32", f.dtype)
+    assert.are.same({ 1, 1 }, f:totable())
+    assert.are.equal("f32", (true * graphids.ones(2)).dtype)
+    assert.are.same({ 0, 0 }, (graphids.ones(2) * false):totable())
+    local i = graphids.tensor({ 1, 2 }) + true
+    assert.are.equal("i64", i.dtype)
+    assert.are.same({ 2, 3 }, i:totable())
+    assert.are.equal("i32", (graphids.tensor({ 1, 2 }, { dtype = "i32" }) - true).dtype)
+    assert.are.equal("u8", (graphids.tensor({ 1, 2 }, { dtype = "u8" }) + false).dtype)
+    local w = graphids.where(b, true, false)
+    assert.are.equal("bool", w.dtype)
+    assert.are.same({ true, false }, w:totable())
+    assert.are.equal("f32", graphids.where(b, graphids.ones(2), false).dtype)
+    local t = graphids.ones(2)
+    assert.are.equal(t, t:mul_(false))
+    assert.are.same({ 0, 0 }, t:totable())
+    assert.are.equal("f32", t.dtype)
+    errors("sub: subtraction of two bool tensors is not supported", function() return b - true end)
+    errors("add: at least one operand must be a tensor, got a boolean and a boolean", graphids.add,
+      true, false)
   end)
 
   it("keeps integer results exact and wraps on overflow", function()
@@ -312,13 +344,63 @@ describe("in-place ops", function()
     near(a:totable(), { math.exp(-0.5), math.exp(-1.5), math.exp(-2.5) }, 1e-6)
     a:clamp_(0.1, 0.3)
     near(a:totable(), { 0.3, 0.22313016, 0.1 }, 1e-6)
-    a:relu_():sigmoid_():tanh_():sqrt_()
-    assert.are.equal(3, #a:totable())
     local b = graphids.tensor({ -2.0, 3 })
     b:leaky_relu_(0.5)
     assert.are.same({ -1, 3 }, b:totable())
     b:pow_(2):fmod_(5)
     assert.are.same({ 1, 4 }, b:totable())
+  end)
+
+  -- Every `_` method of the elementwise ops, with the arguments its out-of-place form takes.
+  local inplace_args = {
+    neg_ = {}, abs_ = {}, sign_ = {}, exp_ = {}, expm1_ = {}, log_ = {}, log1p_ = {}, log2_ = {},
+    sqrt_ = {}, rsqrt_ = {}, square_ = {}, reciprocal_ = {}, sin_ = {}, cos_ = {}, tan_ = {},
+    tanh_ = {}, sigmoid_ = {}, relu_ = {}, silu_ = {}, floor_ = {}, ceil_ = {}, round_ = {},
+    trunc_ = {},
+    add_ = { "y", { alpha = 2 } }, sub_ = { 1.5, { alpha = 3 } }, mul_ = { "y" }, div_ = { "y" },
+    pow_ = { 2 }, fmod_ = { 1.5 }, remainder_ = { "y" }, atan2_ = { "y" },
+    gelu_ = { { approximate = "tanh" } }, leaky_relu_ = { 0.2 }, elu_ = { 0.5 },
+    clamp_ = { -1, 1 },
+  }
+  -- The other areas' in-place methods, checked in their own specs.
+  local not_elementwise = {
+    fill_ = true, zero_ = true, copy_ = true, uniform_ = true, normal_ = true, bernoulli_ = true,
+    scatter_ = true, scatter_add_ = true, index_add_ = true, masked_fill_ = true,
+  }
+
+  it("cover every in-place method of the elementwise ops", function()
+    for name in pairs(graphids.Tensor) do
+      if name:sub(-1) == "_" and not not_elementwise[name] then
+        assert(inplace_args[name], name .. " has no in-place check below")
+      end
+    end
+  end)
+
+  it("match their out-of-place forms value for value and return the same tensor", function()
+    local names = {}
+    for name in pairs(inplace_args) do
+      names[#names + 1] = name
+    end
+    table.sort(names)
+    for _, name in ipairs(names) do
+      -- contiguous and transposed (strided) targets; y is strided too
+      for _, transposed in ipairs({ false, true }) do
+        local base = graphids.tensor({ { -2.5, -0.75, 0.5 }, { 1.25, 2.5, 3.75 } })
+        local x = transposed and base:t() or base
+        local y = graphids.tensor({ { 0.5, 1.5, 2 }, { 3, -1, 0.25 } })
+        y = transposed and y:t() or y
+        local args = {}
+        for i, v in ipairs(inplace_args[name]) do
+          args[i] = v == "y" and y or v
+        end
+        local out = x[name:sub(1, -2)](x, table.unpack(args))
+        local want = out:totable()
+        local r = x[name](x, table.unpack(args))
+        assert(rawequal(r, x), name .. " must return the tensor it wrote into")
+        assert.are.equal("f32", x.dtype)
+        near(x:totable(), want, 1e-6, name .. (transposed and " (transposed)" or ""))
+      end
+    end
   end)
 
   it("handle aliasing between the output and a transposed input", function()

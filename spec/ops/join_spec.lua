@@ -88,6 +88,16 @@ describe("graphids.split", function()
     errors("split: split size must be positive, got 0", t.split, t, 0)
     errors("split: dim 2 out of range", t.split, t, 2, 2)
   end)
+
+  it("names sizes by their 1-based position and the dim 1-based", function()
+    local m = graphids.zeros(3, 4)
+    errors("split: size %-1 at position 2 must be >= 0", m.split, m, { 2, -1, 3 }, 2)
+    errors("split: sizes add up to 3, expected 4 %(the size of dim 2%)", m.split, m, { 1, 2 }, 2)
+    errors("split: sizes add up to more than 4 %(the size of dim %-?2%)", m.split, m, { 3, 3 }, -1)
+    errors("chunk: dim 3 out of range for a tensor of 2 dims", m.chunk, m, 2, 3)
+    errors("stack: dim %-4 out of range for a tensor of 2 dims %(valid: 1..3 or %-3..%-1%)",
+      graphids.stack, { m, m }, -4)
+  end)
 end)
 
 describe("graphids.chunk", function()

@@ -1,0 +1,235 @@
+-- arguments_spec.lua -- every function of graphids.core and every Tensor method refuses an
+-- argument past its last accepted one, so a misplaced option or a stray value is never
+-- silently dropped.  Each entry below is a call that uses every argument the function takes;
+-- the same call with one more argument must fail naming the function and the position.
+local core = require "graphids.core"
+local graphids = require "graphids"
+local helpers = require "helpers"
+local errors, long = helpers.errors, helpers.long
+
+local function m22()
+  return graphids.tensor({ { 1.0, 2 }, { 3, 4 } })
+end
+local function vec()
+  return graphids.tensor({ 1.0, 2, 3 })
+end
+local function mask()
+  return graphids.tensor({ { true, false }, { false, true } })
+end
+
+local unary = {
+  "abs", "ceil", "cos", "exp", "expm1", "floor", "isfinite", "isinf", "isnan", "log", "log1p",
+  "log2", "logical_not", "neg", "reciprocal", "relu", "round", "rsqrt", "sigmoid", "sign", "silu",
+  "sin", "sqrt", "square", "tan", "tanh", "trunc",
+}
+local binary = {
+  "atan2", "div", "eq", "fmod", "ge", "gt", "le", "logical_and", "logical_or", "logical_xor", "lt",
+  "maximum", "minimum", "mul", "ne", "pow", "remainder", "floor_divide",
+}
+local reductions = { "sum", "mean", "prod", "amax", "amin", "logsumexp", "any", "all", "argmax",
+  "argmin", "max", "min" }
+
+-- name -> function returning the arguments of a call that fills every accepted position.
+local full = {}
+for _, name in ipairs(unary) do
+  full[name] = function() return m22(), {} end
+  full[name .. "_"] = full[name]
+end
+for _, name in ipairs(binary) do
+  full[name] = function() return m22(), m22(), {} end
+  full[name .. "_"] = full[name]
+end
+for _, name in ipairs(reductions) do
+  full[name] = function() return m22(), 1, { keepdim = true } end
+end
+for _, name in ipairs({ "softmax", "log_softmax", "cumsum", "cumprod" }) do
+  full[name] = function() return m22(), 1, {} end
+end
+for _, name in ipairs({ "segment_sum", "segment_mean", "segment_max", "segment_min",
+  "segment_softmax" }) do
+  full[name] = function() return vec(), long({ 0, 1, 0 }), 2 end
+end
+for _, name in ipairs({ "float", "double", "long", "int", "byte", "bool", "numel", "dim",
+  "is_contiguous", "totable", "tobytes", "clone", "contiguous", "t", "zero_", "free", "nonzero" }) do
+  full[name] = function() return m22() end
+end
+for _, name in ipairs({ "zeros_like", "ones_like", "empty_like", "rand_like", "randn_like" }) do
+  full[name] = function() return m22(), {} end
+end
+for _, name in ipairs({ "zeros", "ones", "empty", "rand", "randn" }) do
+  full[name] = function() return 2, 3, {} end
+end
+for _, name in ipairs({ "add", "sub", "add_", "sub_" }) do
+  full[name] = function() return m22(), m22(), { alpha = 2 } end
+end
+for _, name in ipairs({ "gelu", "gelu_" }) do
+  full[name] = function() return m22(), { approximate = "tanh" } end
+end
+for _, name in ipairs({ "leaky_relu", "leaky_relu_", "elu", "elu_" }) do
+  full[name] = function() return m22(), 0.5 end
+end
+for _, name in ipairs({ "clamp", "clamp_" }) do
+  full[name] = function() return m22(), 0, 1 end
+end
+for _, name in ipairs({ "var", "std" }) do
+  full[name] = function() return m22(), 1, { correction = 0 } end
+end
+for _, name in ipairs({ "scatter", "scatter_", "scatter_add", "scatter_add_" }) do
+  full[name] = function() return m22(), 1, long({ { 1, 0 } }), m22() end
+end
+for _, name in ipairs({ "index_add", "index_add_" }) do
+  full[name] = function() return m22(), 1, long({ 1, 0 }), m22(), { alpha = 2 } end
+end
+for _, name in ipairs({ "masked_fill", "masked_fill_" }) do
+  full[name] = function() return m22(), mask(), 0 end
+end
+for _, name in ipairs({ "sort", "argsort" }) do
+  full[name] = function() return vec(), 1, { descending = true } end
+end
+for _, name in ipairs({ "view", "reshape" }) do
+  full[name] = function() return m22(), { 4 } end
+end
+for _, name in ipairs({ "size", "stride", "squeeze", "unsqueeze" }) do
+  full[name] = function() return m22(), 1 end
+end
+for _, name in ipairs({ "uniform_", "normal_" }) do
+  full[name] = function() return m22(), 0, 1, {} end
+end
+for _, name in ipairs({ "matmul", "mm", "equal", "copy_" }) do
+  full[name] = function() return m22(), m22() end
+end
+
+local state = graphids.get_rng_state()
+local others = {
+  masked_select = function() return m22(), mask() end,
+  softplus = function() return m22(), { beta = 2 } end,
+  where = function() return mask(), m22(), m22() end,
+  allclose = function() return m22(), m22(), { rtol = 1e-3 } end,
+  norm = function() return m22(), 2, 1, { keepdim = true } end,
+  bmm = function() return graphids.ones(2, 2, 2), graphids.ones(2, 2, 2) end,
+  addmm = function() return m22(), m22(), m22(), { beta = 2 } end,
+  index_select = function() return m22(), 1, long({ 1 }) end,
+  gather = function() return m22(), 2, long({ { 0 }, { 1 } }) end,
+  topk = function() return vec(), 2, 1, { largest = false } end,
+  unique = function() return vec(), { return_counts = true } end,
+  bincount = function() return long({ 0, 2 }), { minlength = 4 } end,
+  split = function() return vec(), { 1, 2 }, 1 end,
+  chunk = function() return vec(), 2, 1 end,
+  cat = function() return { vec(), vec() }, 1 end,
+  stack = function() return { vec(), vec() }, 1 end,
+  permute = function() return m22(), { 2, 1 } end,
+  transpose = function() return m22(), 1, 2 end,
+  narrow = function() return m22(), 1, 1, 1 end,
+  select = function() return m22(), 1, 1 end,
+  expand = function() return graphids.ones(1, 2), { 2, 2 } end,
+  expand_as = function() return graphids.ones(1, 2), m22() end,
+  flatten = function() return m22(), 1, 2 end,
+  fill_ = function() return m22(), 1 end,
+  to = function() return m22(), "f64" end,
+  type = function() return m22(), "f64" end,
+  item = function() return graphids.tensor(1.5) end,
+  bernoulli_ = function() return m22(), 0.5, {} end,
+  Generator = function() return 7 end,
+  manual_seed = function() return graphids.initial_seed() end,
+  initial_seed = function() end,
+  get_rng_state = function() end,
+  set_rng_state = function() return state end,
+  randint = function() return 0, 5, { 2 }, {} end,
+  randperm = function() return 3, {} end,
+  tensor = function() return { 1, 2 }, {} end,
+  frombytes = function() return string.rep("\0", 8), "f32", { 2 } end,
+  full = function() return { 2 }, 1, {} end,
+  full_like = function() return m22(), 1, {} end,
+  arange = function() return 0, 3, 1, {} end,
+  linspace = function() return 0, 1, 3, {} end,
+  eye = function() return 2, 3, {} end,
+  is_tensor = function() return m22() end,
+  memory = function() end,
+  reset_peak_memory = function() end,
+  empty_cache = function() end,
+  cache_limit = function() return graphids.cache_limit() end,
+  version = function() end,
+  blas = function() end,
+  get_num_threads = function() end,
+  set_num_threads = function() return graphids.get_num_threads() end,
+  gc_soft_limit = function() return graphids.gc_soft_limit() end,
+  printoptions = function() return {} end,
+}
+for name, fn in pairs(others) do
+  full[name] = fn
+end
+
+-- Calls fn with the full arguments, then with one more, which must fail.
+local function check(label, fn, args_of)
+  local args = table.pack(args_of())
+  local ok, err = pcall(fn, table.unpack(args, 1, args.n))
+  assert(ok, label .. " with its full arguments should succeed, got: " .. tostring(err))
+  local extra = table.pack(args_of())
+  extra[extra.n + 1] = 99
+  errors(label .. ": unexpected argument #" .. extra.n + 1 .. " %(number%)", fn,
+    table.unpack(extra, 1, extra.n + 1))
+end
+
+local function sorted_functions(t)
+  local names = {}
+  for k, v in pairs(t) do
+    if type(v) == "function" then
+      names[#names + 1] = k
+    end
+  end
+  table.sort(names)
+  return names
+end
+
+describe("argument counts", function()
+  after_each(function()
+    graphids.set_rng_state(state)
+  end)
+
+  it("every module function rejects an argument past its last", function()
+    for _, name in ipairs(sorted_functions(core)) do
+      assert(full[name], "no full call listed for graphids." .. name)
+      check(name, core[name], full[name])
+    end
+  end)
+
+  it("every Tensor method rejects an argument past its last", function()
+    for _, name in ipairs(sorted_functions(core.Tensor)) do
+      assert(full[name], "no full call listed for Tensor:" .. name)
+      check(name, core.Tensor[name], full[name])
+    end
+  end)
+
+  it("every Generator method rejects an argument past its last", function()
+    local gen = graphids.Generator(3)
+    local calls = {
+      manual_seed = function() return gen, 5 end,
+      initial_seed = function() return gen end,
+      get_state = function() return gen end,
+      set_state = function() return gen, gen:get_state() end,
+    }
+    for _, name in ipairs({ "get_state", "initial_seed", "manual_seed", "set_state" }) do
+      check(name, gen[name], calls[name])
+    end
+  end)
+
+  it("names the function for the reported cases", function()
+    local a, b, x = m22(), m22(), vec()
+    errors("matmul: unexpected argument #3 %(table%)", graphids.matmul, a, b, { out = 1 })
+    errors("cat: unexpected argument #3 %(table%)", graphids.cat, { x, x }, 1, { bogus = 1 })
+    errors("segment_sum: unexpected argument #4 %(table%)", graphids.segment_sum, x,
+      long({ 0, 1, 0 }), 3, { sorted = true })
+    errors("sum: unexpected argument #4 %(number%)", a.sum, a, 1, { keepdim = true }, 5)
+    errors("tensor: unexpected argument #3", graphids.tensor, { 1 }, { dtype = "f32" }, 5)
+  end)
+
+  it("leaves the metamethods their extra operands (#t, -t, <close>)", function()
+    local t = vec()
+    assert.equal(3, #t)
+    assert.same({ -1, -2, -3 }, (-t):totable())
+    do
+      local c <close> = vec()
+      assert.equal(3, c:numel())
+    end
+  end)
+end)
