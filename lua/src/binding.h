@@ -107,6 +107,7 @@ void l_open_join(lua_State *L, int module, int methods);        /* l_join.c */
 void l_open_segment(lua_State *L, int module, int methods);     /* l_segment.c */
 void l_open_runtime(lua_State *L, int module,
                     int methods); /* l_runtime.c: memory, version, threads */
+void l_open_optim(lua_State *L, int module, int methods); /* l_optim.c: fused optimizer steps */
 
 int luaopen_graphids_core(lua_State *L);
 

@@ -113,6 +113,11 @@ local others = {
   topk = function() return vec(), 2, 1, { largest = false } end,
   unique = function() return vec(), { return_counts = true } end,
   bincount = function() return long({ 0, 2 }), { minlength = 4 } end,
+  _adam_step = function()
+    return vec(), vec(), graphids.zeros(3), graphids.zeros(3), graphids.zeros(3),
+      { lr = 0.1, step = 1, amsgrad = true }
+  end,
+  _sgd_step = function() return vec(), vec(), graphids.zeros(3), { lr = 0.1, momentum = 0.9 } end,
   split = function() return vec(), { 1, 2 }, 1 end,
   chunk = function() return vec(), 2, 1 end,
   cat = function() return { vec(), vec() }, 1 end,

@@ -1,0 +1,73 @@
+/* l_optim.c -- the fused optimizer updates for stdlib/graphids/optim (graphids._adam_step and
+ * graphids._sgd_step).  They are internal: the optimizers in Lua call them once per parameter
+ * with their state tensors; users call opt:step().
+ *
+ *   graphids._adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq_or_nil,
+ *       {lr=, beta1=, beta2=, eps=, weight_decay=, step=, decoupled=, amsgrad=, maximize=})
+ *   graphids._sgd_step(param, grad, momentum_buf_or_nil,
+ *       {lr=, momentum=, dampening=, weight_decay=, nesterov=, maximize=, first=})
+ */
+#include "binding.h"
+#include "gids/optim.h"
+
+static gids_tensor *opt_tensor(lua_State *L, int i) {
+    return lua_isnil(L, i) ? NULL : l_checktensor(L, i);
+}
+
+static const char *const adam_opts[] = {"lr",   "beta1",     "beta2",   "eps",      "weight_decay",
+                                        "step", "decoupled", "amsgrad", "maximize", NULL};
+
+static int l_adam_step(lua_State *L) {
+    const char *fname = "_adam_step";
+    gids_tensor *p = l_checktensor(L, 1), *g = l_checktensor(L, 2), *m = l_checktensor(L, 3);
+    gids_tensor *v = l_checktensor(L, 4), *vmax = opt_tensor(L, 5);
+    luaL_checktype(L, 6, LUA_TTABLE);
+    l_checkopts(L, 6, fname, adam_opts);
+    l_checkend(L, 6, fname);
+    gids_adam_cfg cfg = {
+        .lr = l_optnum(L, 6, "lr", 1e-3),
+        .beta1 = l_optnum(L, 6, "beta1", 0.9),
+        .beta2 = l_optnum(L, 6, "beta2", 0.999),
+        .eps = l_optnum(L, 6, "eps", 1e-8),
+        .weight_decay = l_optnum(L, 6, "weight_decay", 0.0),
+        .step = l_optint(L, 6, "step", 1),
+        .decoupled = l_optbool(L, 6, "decoupled", 0),
+        .amsgrad = l_optbool(L, 6, "amsgrad", 0),
+        .maximize = l_optbool(L, 6, "maximize", 0),
+    };
+    l_check(L, gids_adam_step_(p, g, m, v, vmax, &cfg));
+    return 0;
+}
+
+static const char *const sgd_opts[] = {"lr",       "momentum", "dampening", "weight_decay",
+                                       "nesterov", "maximize", "first",     NULL};
+
+static int l_sgd_step(lua_State *L) {
+    const char *fname = "_sgd_step";
+    gids_tensor *p = l_checktensor(L, 1), *g = l_checktensor(L, 2), *buf = opt_tensor(L, 3);
+    luaL_checktype(L, 4, LUA_TTABLE);
+    l_checkopts(L, 4, fname, sgd_opts);
+    l_checkend(L, 4, fname);
+    gids_sgd_cfg cfg = {
+        .lr = l_optnum(L, 4, "lr", 1e-3),
+        .momentum = l_optnum(L, 4, "momentum", 0.0),
+        .dampening = l_optnum(L, 4, "dampening", 0.0),
+        .weight_decay = l_optnum(L, 4, "weight_decay", 0.0),
+        .nesterov = l_optbool(L, 4, "nesterov", 0),
+        .maximize = l_optbool(L, 4, "maximize", 0),
+        .first = l_optbool(L, 4, "first", 0),
+    };
+    l_check(L, gids_sgd_step_(p, g, buf, &cfg));
+    return 0;
+}
+
+static const luaL_Reg funcs[] = {
+    {"_adam_step", l_adam_step},
+    {"_sgd_step", l_sgd_step},
+    {NULL, NULL},
+};
+
+void l_open_optim(lua_State *L, int module, int methods) {
+    (void)methods;
+    l_setfuncs(L, module, funcs);
+}

@@ -1,0 +1,50 @@
+/* gids/optim.h -- fused optimizer updates: one pass over a parameter and its state.
+ *
+ *   gids_adam_cfg cfg = {.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
+ *                        .weight_decay = 1e-2, .step = 1, .decoupled = true};   // AdamW
+ *   GIDS_TRY(gids_adam_step_(param, grad, exp_avg, exp_avg_sq, NULL, &cfg));
+ *
+ * The arithmetic follows torch.optim's single-tensor implementations operation by operation,
+ * in the parameter's dtype, so trajectories match PyTorch's.  All tensors of one call must be
+ * contiguous CPU tensors of the parameter's shape and dtype (f32 or f64); the state tensors
+ * are written in place.  Updates are elementwise, so any thread count gives the same result.
+ */
+#ifndef GIDS_OPTIM_H
+#define GIDS_OPTIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gids/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gids_adam_cfg {
+    double lr, beta1, beta2, eps, weight_decay;
+    int64_t step;   /* 1 on the first update (bias correction) */
+    bool decoupled; /* AdamW: weight decay scales the parameter instead of adding to grad */
+    bool amsgrad;   /* max_exp_avg_sq must then be given */
+    bool maximize;
+} gids_adam_cfg;
+
+/* Adam / AdamW.  max_exp_avg_sq is NULL unless cfg->amsgrad. */
+gids_status gids_adam_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *exp_avg,
+                            gids_tensor *exp_avg_sq, gids_tensor *max_exp_avg_sq,
+                            const gids_adam_cfg *cfg);
+
+typedef struct gids_sgd_cfg {
+    double lr, momentum, dampening, weight_decay;
+    bool nesterov, maximize;
+    bool first; /* the momentum buffer holds nothing yet: it starts as the gradient */
+} gids_sgd_cfg;
+
+/* SGD with optional momentum (momentum_buf may be NULL when cfg->momentum == 0). */
+gids_status gids_sgd_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *momentum_buf,
+                           const gids_sgd_cfg *cfg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
