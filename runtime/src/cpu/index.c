@@ -36,7 +36,7 @@ gids_status gids_index_check_range(const char *op, const int64_t *v, int64_t n, 
             gids_unravel(i, ndim, shape, coord);
             gids_shape_str(ndim, coord, pos, sizeof pos);
         }
-        GIDS_FAIL(GIDS_EINDEX, "%s: index %lld out of range [0, %lld) at position %s", op,
+        GIDS_FAIL(GIDS_EINDEX, "%s: index %lld out of range [0, %lld) at position %s (0-based)", op,
                   (long long)v[i], (long long)size, pos);
     }
     return GIDS_OK;

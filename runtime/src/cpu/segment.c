@@ -44,7 +44,7 @@ static void seg_plan_free(seg_plan *p) {
 static gids_status plan_index_error(const char *op, seg_plan *p, int64_t v, int64_t ns,
                                     int64_t pos) {
     seg_plan_free(p);
-    GIDS_FAIL(GIDS_EINDEX, "%s: index %lld out of range [0, %lld) at position %lld", op,
+    GIDS_FAIL(GIDS_EINDEX, "%s: index %lld out of range [0, %lld) at position %lld (0-based)", op,
               (long long)v, (long long)ns, (long long)pos);
 }
 

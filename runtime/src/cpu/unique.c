@@ -94,9 +94,10 @@ static gids_status bincount_scan(const gids_tensor *a, int64_t *max_out) {
     int64_t n = a->shape[0], st = a->stride[0], mx = -1;
     for (int64_t i = 0; i < n; i++) {
         int64_t x = gids_load_i64(base, a->dtype, i * st);
-        GIDS_CHECK(x >= 0, GIDS_EINVAL,
-                   "bincount: value %lld at position %lld is negative (values must be >= 0)",
-                   (long long)x, (long long)i);
+        GIDS_CHECK(
+            x >= 0, GIDS_EINVAL,
+            "bincount: value %lld at position %lld (0-based) is negative (values must be >= 0)",
+            (long long)x, (long long)i);
         if (x > mx) mx = x;
     }
     *max_out = mx;
