@@ -91,9 +91,11 @@ TEST(gather_scatter_adds_back_with_duplicates) {
         /* [3,2] picks along dim 1 (a smaller index than the input), with repeats */
         gids_tensor *i1 = idx(index_dtypes[t], 2, (int64_t[]){3, 2}, (int64_t[]){1, 1, 3, 0, 2, 2});
         /* [2,4] picks along dim 0 */
-        gids_tensor *i0 = idx(index_dtypes[t], 2, (int64_t[]){2, 4}, (int64_t[]){0, 2, 2, 1, 0, 0, 1, 2});
+        gids_tensor *i0 =
+            idx(index_dtypes[t], 2, (int64_t[]){2, 4}, (int64_t[]){0, 2, 2, 1, 0, 0, 1, 2});
         /* [4,2] picks along the last dim of the [4,3] transpose */
-        gids_tensor *it = idx(index_dtypes[t], 2, (int64_t[]){4, 2}, (int64_t[]){0, 2, 1, 1, 2, 0, 0, 0});
+        gids_tensor *it =
+            idx(index_dtypes[t], 2, (int64_t[]){4, 2}, (int64_t[]){0, 2, 1, 1, 2, 0, 0, 0});
         ix_case c1 = {1, i1, 1.0, false}, c0 = {0, i0, 1.0, false}, ct = {-1, it, 1.0, true};
         GRADCHECK(f_gather, 1, in, &c1);
         GRADCHECK(f_gather, 1, in, &c0);
@@ -147,7 +149,8 @@ static gids_status f_index_add(gids_tensor **out, gids_tensor *const *in, void *
 TEST(index_add_scales_the_source_gradient_by_alpha) {
     for (int t = 0; t < 2; t++) {
         gids_tensor *self = leaf(2, (int64_t[]){3, 4}, 5, true);
-        gids_tensor *src0 = leaf(2, (int64_t[]){5, 4}, 6, true), *src1 = leaf(2, (int64_t[]){3, 2}, 7, true);
+        gids_tensor *src0 = leaf(2, (int64_t[]){5, 4}, 6, true),
+                    *src1 = leaf(2, (int64_t[]){3, 2}, 7, true);
         gids_tensor *i0 = idx(index_dtypes[t], 1, (int64_t[]){5}, (int64_t[]){2, 0, 2, 1, 2});
         gids_tensor *i1 = idx(index_dtypes[t], 1, (int64_t[]){2}, (int64_t[]){3, 3});
         gids_tensor *in0[2] = {self, src0}, *in1[2] = {self, src1};
@@ -277,7 +280,8 @@ TEST(segment_formulas_with_an_unsorted_index_and_an_empty_segment) {
     const int64_t rows[6] = {3, 0, 1, 3, 0, 3};
     for (int t = 0; t < 2; t++) {
         gids_tensor *i = idx(index_dtypes[t], 1, (int64_t[]){6}, rows);
-        gids_tensor *x2 = leaf(2, (int64_t[]){6, 2}, 11, true), *x1 = leaf(1, (int64_t[]){6}, 12, true);
+        gids_tensor *x2 = leaf(2, (int64_t[]){6, 2}, 11, true),
+                    *x1 = leaf(1, (int64_t[]){6}, 12, true);
         gids_tensor *in2[1] = {x2}, *in1[1] = {x1};
         for (int op = GIDS_SEG_SUM; op <= GIDS_SEG_MIN + 1; op++) {
             seg_case c = {(gids_segop)op, i, 4};

@@ -64,21 +64,22 @@ static void check_matmul(int na, const int64_t *sa, int nb, const int64_t *sb, m
 
 TEST(matmul_covers_every_rank_combination) {
     mm_case plain = {false, false};
-    check_matmul(1, (int64_t[]){4}, 1, (int64_t[]){4}, plain);                 /* dot */
-    check_matmul(1, (int64_t[]){3}, 2, (int64_t[]){3, 4}, plain);              /* vec @ mat */
-    check_matmul(2, (int64_t[]){2, 3}, 1, (int64_t[]){3}, plain);              /* mat @ vec */
-    check_matmul(2, (int64_t[]){2, 3}, 2, (int64_t[]){3, 4}, plain);           /* mm */
-    check_matmul(1, (int64_t[]){4}, 3, (int64_t[]){2, 4, 3}, plain);           /* vec @ batch */
-    check_matmul(3, (int64_t[]){2, 3, 4}, 1, (int64_t[]){4}, plain);           /* batch @ vec */
-    check_matmul(3, (int64_t[]){2, 3, 4}, 2, (int64_t[]){4, 5}, plain);        /* folded rows */
-    check_matmul(2, (int64_t[]){3, 4}, 3, (int64_t[]){2, 4, 5}, plain);        /* mat @ batch */
+    check_matmul(1, (int64_t[]){4}, 1, (int64_t[]){4}, plain);          /* dot */
+    check_matmul(1, (int64_t[]){3}, 2, (int64_t[]){3, 4}, plain);       /* vec @ mat */
+    check_matmul(2, (int64_t[]){2, 3}, 1, (int64_t[]){3}, plain);       /* mat @ vec */
+    check_matmul(2, (int64_t[]){2, 3}, 2, (int64_t[]){3, 4}, plain);    /* mm */
+    check_matmul(1, (int64_t[]){4}, 3, (int64_t[]){2, 4, 3}, plain);    /* vec @ batch */
+    check_matmul(3, (int64_t[]){2, 3, 4}, 1, (int64_t[]){4}, plain);    /* batch @ vec */
+    check_matmul(3, (int64_t[]){2, 3, 4}, 2, (int64_t[]){4, 5}, plain); /* folded rows */
+    check_matmul(2, (int64_t[]){3, 4}, 3, (int64_t[]){2, 4, 5}, plain); /* mat @ batch */
 }
 
 TEST(matmul_sums_gradients_over_broadcast_batch_dims) {
     mm_case plain = {false, false};
     check_matmul(4, (int64_t[]){2, 1, 3, 4}, 3, (int64_t[]){3, 4, 2}, plain); /* -> [2,3,3,2] */
     check_matmul(3, (int64_t[]){1, 2, 3}, 4, (int64_t[]){2, 2, 3, 2}, plain);
-    gids_tensor *a = leaf(3, (int64_t[]){1, 2, 3}, 1, true), *b = leaf(3, (int64_t[]){4, 3, 2}, 2, true);
+    gids_tensor *a = leaf(3, (int64_t[]){1, 2, 3}, 1, true),
+                *b = leaf(3, (int64_t[]){4, 3, 2}, 2, true);
     gids_tensor *y = NULL, *w = NULL;
     CHECK_OK(gids_ag_matmul(&y, a, b));
     CHECK_OK(gids_ones(&w, GIDS_F64, GIDS_DEVICE_CPU, y->ndim, y->shape));
@@ -103,7 +104,8 @@ TEST(matmul_of_transposed_operands) {
 TEST(mm_and_bmm_match_finite_differences) {
     mm_case cases[2] = {{false, false}, {true, true}};
     for (int i = 0; i < 2; i++) {
-        gids_tensor *a = leaf(2, (int64_t[]){3, 3}, 1, true), *b = leaf(2, (int64_t[]){3, 2}, 2, true);
+        gids_tensor *a = leaf(2, (int64_t[]){3, 3}, 1, true),
+                    *b = leaf(2, (int64_t[]){3, 2}, 2, true);
         if (cases[i].tb) {
             gids_tensor_release(b);
             b = leaf(2, (int64_t[]){2, 3}, 2, true);
@@ -161,7 +163,8 @@ TEST(products_record_their_nodes_and_keep_f32) {
     check_values(gids_grad(a), 6, (double[]){1, 1, 1, 1, 1, 1});
     gids_tensor_release(y);
     y = NULL;
-    CHECK_ERR(gids_ag_mm(&y, a, a), GIDS_ESHAPE, "mm: arg 2 has shape [2,3]"); /* nothing recorded */
+    CHECK_ERR(gids_ag_mm(&y, a, a), GIDS_ESHAPE,
+              "mm: arg 2 has shape [2,3]"); /* nothing recorded */
     CHECK(y == NULL);
     gids_tensor_release(w), gids_tensor_release(a), gids_tensor_release(b);
 }

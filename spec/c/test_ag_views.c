@@ -24,8 +24,20 @@ static gids_tensor *leaf(int nd, const int64_t *shape, int salt, bool rg) {
 /* Each view of in[0] (shape [2,3,4]), then a product with in[0]-independent weights happens in
  * gradcheck's projection; a mul by itself makes the formula see a non-trivial incoming grad. */
 typedef enum {
-    V_VIEW, V_RESHAPE_COPY, V_PERMUTE, V_TRANSPOSE, V_NARROW, V_SELECT, V_EXPAND, V_SQUEEZE,
-    V_UNSQUEEZE, V_FLATTEN, V_CONTIGUOUS, V_CLONE, V_TO_DTYPE, V_NVIEWS
+    V_VIEW,
+    V_RESHAPE_COPY,
+    V_PERMUTE,
+    V_TRANSPOSE,
+    V_NARROW,
+    V_SELECT,
+    V_EXPAND,
+    V_SQUEEZE,
+    V_UNSQUEEZE,
+    V_FLATTEN,
+    V_CONTIGUOUS,
+    V_CLONE,
+    V_TO_DTYPE,
+    V_NVIEWS
 } view_case;
 
 static gids_status one_view_(gids_tensor **out, const gids_tensor *x, view_case k) {
@@ -94,10 +106,10 @@ TEST(view_formulas_match_finite_differences) {
 
 TEST(views_share_storage_while_recording) {
     gids_tensor *x = leaf(3, (int64_t[]){2, 3, 4}, 2, true);
-    const view_case views[] = {V_VIEW, V_PERMUTE, V_TRANSPOSE, V_NARROW, V_SELECT, V_EXPAND,
-                               V_SQUEEZE, V_UNSQUEEZE};
-    const char *names[] = {"ViewBackward", "PermuteBackward", "TransposeBackward",
-                           "NarrowBackward", "SelectBackward", "ExpandBackward",
+    const view_case views[] = {V_VIEW,   V_PERMUTE, V_TRANSPOSE, V_NARROW,
+                               V_SELECT, V_EXPAND,  V_SQUEEZE,   V_UNSQUEEZE};
+    const char *names[] = {"ViewBackward",    "PermuteBackward",  "TransposeBackward",
+                           "NarrowBackward",  "SelectBackward",   "ExpandBackward",
                            "SqueezeBackward", "UnsqueezeBackward"};
     for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) {
         gids_tensor *v = NULL;
@@ -179,7 +191,8 @@ static gids_status f_cat(gids_tensor **out, gids_tensor *const *in, void *ctx) {
     const gids_tensor *ts[4] = {in[0], e, t, in[2]};
     const gids_tensor *plain[3] = {in[0], t, in[2]};
     gids_tensor *r = NULL;
-    gids_status st = c->placeholder ? gids_ag_cat(&r, 4, ts, c->dim) : gids_ag_cat(&r, 3, plain, c->dim);
+    gids_status st =
+        c->placeholder ? gids_ag_cat(&r, 4, ts, c->dim) : gids_ag_cat(&r, 3, plain, c->dim);
     if (st == GIDS_OK) st = gids_ag_binary(out, GIDS_MUL, r, r);
     gids_tensor_release(r), gids_tensor_release(t), gids_tensor_release(e);
     return st;

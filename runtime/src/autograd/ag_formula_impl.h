@@ -81,9 +81,8 @@ static inline gids_status ag_done(gids_tensor **out, const char *op, gids_status
  * node lives on through the output's grad_fn. */
 static inline gids_status ag_record1(gids_tensor *out, const char *name, gids_backward_fn fn,
                                      int nin, const gids_tensor *const *ins, const void *ctx,
-                                     size_t ctx_size, const gids_tensor *s0,
-                                     const gids_tensor *s1, const gids_tensor *s2,
-                                     const gids_tensor *s3) {
+                                     size_t ctx_size, const gids_tensor *s0, const gids_tensor *s1,
+                                     const gids_tensor *s2, const gids_tensor *s3) {
     gids_node *n = NULL;
     GIDS_TRY(gids_node_record(&n, name, fn, nin, ins, 1, &out, ctx != NULL ? ctx_size : 0, NULL));
     if (ctx != NULL) memcpy(gids_node_ctx(n), ctx, ctx_size);

@@ -11,16 +11,16 @@
 
 typedef struct {
     int dim;
-    double alpha;                  /* index_add */
-    int ndim;                      /* masked_select: the broadcast shape of input and mask */
+    double alpha; /* index_add */
+    int ndim;     /* masked_select: the broadcast shape of input and mask */
     int64_t shape[GIDS_MAX_DIMS];
 } index_ctx;
 
 /* Records `name` over the inputs with up to two saved tensors; `op` names the result in the
  * anomaly check. */
-static gids_status record_(gids_tensor **out, const char *op, const char *name,
-                           gids_backward_fn fn, int nin, const gids_tensor *const *ins,
-                           const index_ctx *c, const gids_tensor *s0, const gids_tensor *s1) {
+static gids_status record_(gids_tensor **out, const char *op, const char *name, gids_backward_fn fn,
+                           int nin, const gids_tensor *const *ins, const index_ctx *c,
+                           const gids_tensor *s0, const gids_tensor *s1) {
     if (!gids_ag_should_record(nin, ins)) return GIDS_OK;
     gids_status st = ag_record1(*out, name, fn, nin, ins, c, sizeof *c, s0, s1, NULL, NULL);
     return ag_done(out, op, st);
@@ -95,8 +95,8 @@ static gids_tensor *survivors_(ag_scope *s, const gids_node *n, int dim, const g
     const int64_t *shape = NULL;
     gids_node_input_shape(n, 0, &nd, &shape);
     int64_t count = gids_tensor_numel(index);
-    AG_RUN(s, flat, gids_arange(&flat, GIDS_I64, gids_scalar_i(0), gids_scalar_i(count),
-                                gids_scalar_i(1)));
+    AG_RUN(s, flat,
+           gids_arange(&flat, GIDS_I64, gids_scalar_i(0), gids_scalar_i(count), gids_scalar_i(1)));
     AG_RUN(s, ids, gids_view(&ids, flat, index->ndim, index->shape));
     AG_RUN(s, owner, gids_full(&owner, GIDS_I64, GIDS_DEVICE_CPU, nd, shape, gids_scalar_i(-1)));
     AG_DO(s, gids_scatter_(owner, dim, index, ids));
@@ -199,8 +199,8 @@ static gids_status masked_fill_backward_(gids_node *n, gids_tensor *const *grad_
     return ag_finish(&s, NULL, NULL);
 }
 
-gids_status gids_ag_masked_fill(gids_tensor **out, const gids_tensor *self,
-                                const gids_tensor *mask, gids_scalar value) {
+gids_status gids_ag_masked_fill(gids_tensor **out, const gids_tensor *self, const gids_tensor *mask,
+                                gids_scalar value) {
     GIDS_TRY(gids_masked_fill(out, self, mask, value));
     index_ctx c = {.dim = 0};
     return record_(out, "masked_fill", "MaskedFillBackward", masked_fill_backward_, 1, &self, &c,
@@ -219,8 +219,8 @@ static gids_status masked_select_backward_(gids_node *n, gids_tensor *const *gra
     int64_t numel = 1;
     for (int d = 0; d < c->ndim; d++) numel *= c->shape[d];
     gids_tensor *flat = NULL, *pos = NULL, *sel = NULL, *z = NULL, *r = NULL;
-    AG_RUN(&s, flat, gids_arange(&flat, GIDS_I64, gids_scalar_i(0), gids_scalar_i(numel),
-                                 gids_scalar_i(1)));
+    AG_RUN(&s, flat,
+           gids_arange(&flat, GIDS_I64, gids_scalar_i(0), gids_scalar_i(numel), gids_scalar_i(1)));
     AG_RUN(&s, pos, gids_view(&pos, flat, c->ndim, c->shape));
     AG_RUN(&s, sel, gids_masked_select(&sel, pos, mask));
     AG_RUN(&s, z, gids_zeros(&z, g->dtype, GIDS_DEVICE_CPU, 1, &numel));
@@ -238,8 +238,8 @@ gids_status gids_ag_masked_select(gids_tensor **out, const gids_tensor *a,
     gids_status st = gids_broadcast_shapes("masked_select", a->ndim, a->shape, mask->ndim,
                                            mask->shape, &c.ndim, c.shape);
     if (st == GIDS_OK)
-        st = ag_record1(*out, "MaskedSelectBackward", masked_select_backward_, 1, &a, &c,
-                        sizeof c, mask, NULL, NULL, NULL);
+        st = ag_record1(*out, "MaskedSelectBackward", masked_select_backward_, 1, &a, &c, sizeof c,
+                        mask, NULL, NULL, NULL);
     return ag_done(out, "masked_select", st);
 }
 
@@ -260,8 +260,8 @@ static gids_status sorted_backward_(gids_node *n, gids_tensor *const *grad_out,
 /* Records the node on the values (the one differentiable output) and hands the indices out
  * when wanted; st is the status of the plain op that produced them. */
 static gids_status sorted_finish_(gids_tensor **values, gids_tensor **indices, gids_tensor *idx,
-                                  const gids_tensor *a, int dim, const char *op,
-                                  const char *name, gids_status st) {
+                                  const gids_tensor *a, int dim, const char *op, const char *name,
+                                  gids_status st) {
     if (st == GIDS_OK) {
         index_ctx c = {.dim = dim};
         st = record_(values, op, name, sorted_backward_, 1, &a, &c, idx, NULL);
@@ -275,8 +275,8 @@ static gids_status sorted_finish_(gids_tensor **values, gids_tensor **indices, g
     return st;
 }
 
-gids_status gids_ag_sort(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
-                         int dim, bool descending, bool stable) {
+gids_status gids_ag_sort(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int dim,
+                         bool descending, bool stable) {
     if (values == NULL || !gids_ag_should_record(1, &a))
         return gids_sort(values, indices, a, dim, descending, stable);
     gids_tensor *idx = NULL;

@@ -15,8 +15,8 @@ typedef struct {
 
 /* g @ b^T and a^T @ g for c = a @ b with matmul's rules (a or b NULL: that product is not
  * wanted).  ar/br are the operands' ranks; the results carry batch dims still to be summed. */
-static void products_(ag_scope *s, const gids_tensor *g, const gids_tensor *a,
-                      const gids_tensor *b, int ar, int br, gids_tensor **ga, gids_tensor **gb) {
+static void products_(ag_scope *s, const gids_tensor *g, const gids_tensor *a, const gids_tensor *b,
+                      int ar, int br, gids_tensor **ga, gids_tensor **gb) {
     gids_tensor *g1 = (gids_tensor *)g, *t = NULL;
     if (br == 1) AG_RUN(s, g1, gids_unsqueeze(&g1, g, g->ndim));
     if (ar == 1) {
@@ -42,8 +42,7 @@ static void products_(ag_scope *s, const gids_tensor *g, const gids_tensor *a,
 }
 
 /* Saved: 0 = a (when b needs a gradient), 1 = b (when a does). */
-static gids_status mm_backward_(gids_node *n, gids_tensor *const *grad_out,
-                                gids_tensor **grad_in) {
+static gids_status mm_backward_(gids_node *n, gids_tensor *const *grad_out, gids_tensor **grad_in) {
     const mm_ctx *c = gids_node_ctx(n);
     const gids_tensor *g = grad_out[0];
     int ia = c->first, ib = c->first + 1, ar = 0, br = 0;
@@ -73,9 +72,9 @@ static gids_status record_(gids_tensor **out, const char *op, const char *name, 
     if (!gids_ag_should_record(nin, ins)) return GIDS_OK;
     mm_ctx c = {nin - 2, alpha, beta};
     const gids_tensor *a = ins[nin - 2], *b = ins[nin - 1];
-    gids_status st = ag_record1(*out, name, mm_backward_, nin, ins, &c, sizeof c,
-                                gids_requires_grad(b) ? a : NULL,
-                                gids_requires_grad(a) ? b : NULL, NULL, NULL);
+    gids_status st =
+        ag_record1(*out, name, mm_backward_, nin, ins, &c, sizeof c,
+                   gids_requires_grad(b) ? a : NULL, gids_requires_grad(a) ? b : NULL, NULL, NULL);
     return ag_done(out, op, st);
 }
 

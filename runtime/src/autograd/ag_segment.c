@@ -14,8 +14,7 @@ typedef struct {
 
 static const char *const seg_names_[] = {"SegmentSumBackward", "SegmentMeanBackward",
                                          "SegmentMaxBackward", "SegmentMinBackward"};
-static const char *const seg_ops_[] = {"segment_sum", "segment_mean", "segment_max",
-                                       "segment_min"};
+static const char *const seg_ops_[] = {"segment_sum", "segment_mean", "segment_max", "segment_min"};
 
 /* g [S, ...] divided by the number of rows of each segment (at least 1: an empty segment's
  * gradient reaches no row anyway). */
@@ -39,8 +38,8 @@ static gids_status segment_backward_(gids_node *n, gids_tensor *const *grad_out,
     const gids_tensor *index = ag_saved(&s, n, 0);
     gids_tensor *r = NULL;
     if (c->op == GIDS_SEG_SUM || c->op == GIDS_SEG_MEAN) {
-        const gids_tensor *per = c->op == GIDS_SEG_SUM ? g
-                                                       : per_row_mean_(&s, g, index, c->num_segments);
+        const gids_tensor *per =
+            c->op == GIDS_SEG_SUM ? g : per_row_mean_(&s, g, index, c->num_segments);
         if (per != NULL) AG_RUN(&s, r, gids_index_select(&r, per, 0, index));
     } else {
         const gids_tensor *arg = ag_saved(&s, n, 1);
