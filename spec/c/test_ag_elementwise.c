@@ -23,8 +23,8 @@ static gids_tensor *leaf(int nd, const int64_t *shape, const double *v) {
 typedef struct {
     gids_unop op;
     bool transposed;
-    int act;            /* 0 unary, 1 leaky_relu, 2 elu, 3 softplus, 4 clamp */
-    double p0, p1;      /* activation parameters; clamp: min, max */
+    int act;       /* 0 unary, 1 leaky_relu, 2 elu, 3 softplus, 4 clamp */
+    double p0, p1; /* activation parameters; clamp: min, max */
     bool has_min, has_max;
 } fn_ctx;
 
@@ -56,10 +56,10 @@ static gids_status apply(gids_tensor **out, gids_tensor *const *in, void *ctx) {
 /* Values for each op, away from its kinks and inside its domain. */
 static const double mixed_[6] = {-1.3, -0.4, 0.2, 0.8, 1.7, -2.1};
 static const double positive_[6] = {0.3, 0.7, 1.2, 2.5, 0.9, 1.7};
-static const double small_[6] = {-0.9, -0.4, 0.2, 0.8, 1.2, -0.6}; /* tan, log1p */
-static const double with_zero_[6] = {-1.3, 0.0, 0.2, 0.8, 1.7, -2.1}; /* smooth at 0 */
+static const double small_[6] = {-0.9, -0.4, 0.2, 0.8, 1.2, -0.6};       /* tan, log1p */
+static const double with_zero_[6] = {-1.3, 0.0, 0.2, 0.8, 1.7, -2.1};    /* smooth at 0 */
 static const double off_integer_[6] = {-1.3, -0.4, 0.2, 0.8, 1.7, -2.2}; /* rounding */
-static const double softplus_[6] = {-1.3, -0.4, 0.2, 25.0, 1.7, -2.1}; /* 25: linear branch */
+static const double softplus_[6] = {-1.3, -0.4, 0.2, 25.0, 1.7, -2.1};   /* 25: linear branch */
 
 static const double *values_for_(gids_unop op) {
     switch (op) {
@@ -228,8 +228,8 @@ static gids_status where_fn(gids_tensor **out, gids_tensor *const *in, void *ctx
 }
 
 TEST(where_sends_the_gradient_to_the_chosen_side_through_broadcasting) {
-    gids_tensor *cond = from(GIDS_BOOL, 2, (int64_t[]){2, 3},
-                             (bool[]){true, false, true, false, false, true});
+    gids_tensor *cond =
+        from(GIDS_BOOL, 2, (int64_t[]){2, 3}, (bool[]){true, false, true, false, false, true});
     gids_tensor *a = leaf(1, (int64_t[]){3}, (double[]){0.5, -1.5, 2.0});
     gids_tensor *b = leaf(2, (int64_t[]){2, 1}, (double[]){3.0, -4.0});
     gids_tensor *in[2] = {a, b};

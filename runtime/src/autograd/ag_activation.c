@@ -11,7 +11,7 @@ typedef enum { ACT_LEAKY_RELU, ACT_ELU, ACT_SOFTPLUS, ACT_CLAMP } act_kind;
 
 typedef struct {
     act_kind kind;
-    double p0, p1;        /* slope / alpha / beta, threshold; clamp: min, max */
+    double p0, p1;         /* slope / alpha / beta, threshold; clamp: min, max */
     bool has_min, has_max; /* clamp */
 } act_ctx;
 
@@ -79,7 +79,9 @@ gids_status gids_ag_softplus(gids_tensor **out, const gids_tensor *a, double bet
     return act_record_(out, a, "SoftplusBackward", "softplus", &c, st);
 }
 
-static double scalar_value_(const gids_scalar *v) { return v->is_int ? (double)v->i : v->f; }
+static double scalar_value_(const gids_scalar *v) {
+    return v->is_int ? (double)v->i : v->f;
+}
 
 gids_status gids_ag_clamp(gids_tensor **out, const gids_tensor *a, const gids_scalar *min,
                           const gids_scalar *max) {

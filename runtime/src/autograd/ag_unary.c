@@ -11,19 +11,19 @@
 #include "ag_record_impl.h"
 
 static const char *const backward_names_[GIDS_NUNOPS] = {
-    [GIDS_NEG] = "NegBackward",         [GIDS_ABS] = "AbsBackward",
-    [GIDS_SIGN] = "SignBackward",       [GIDS_EXP] = "ExpBackward",
-    [GIDS_EXPM1] = "Expm1Backward",     [GIDS_LOG] = "LogBackward",
-    [GIDS_LOG1P] = "Log1pBackward",     [GIDS_LOG2] = "Log2Backward",
-    [GIDS_SQRT] = "SqrtBackward",       [GIDS_RSQRT] = "RsqrtBackward",
-    [GIDS_SQUARE] = "SquareBackward",   [GIDS_RECIPROCAL] = "ReciprocalBackward",
-    [GIDS_SIN] = "SinBackward",         [GIDS_COS] = "CosBackward",
-    [GIDS_TAN] = "TanBackward",         [GIDS_TANH] = "TanhBackward",
-    [GIDS_SIGMOID] = "SigmoidBackward", [GIDS_RELU] = "ReluBackward",
-    [GIDS_GELU] = "GeluBackward",       [GIDS_GELU_TANH] = "GeluBackward",
+    [GIDS_NEG] = "NegBackward",           [GIDS_ABS] = "AbsBackward",
+    [GIDS_SIGN] = "SignBackward",         [GIDS_EXP] = "ExpBackward",
+    [GIDS_EXPM1] = "Expm1Backward",       [GIDS_LOG] = "LogBackward",
+    [GIDS_LOG1P] = "Log1pBackward",       [GIDS_LOG2] = "Log2Backward",
+    [GIDS_SQRT] = "SqrtBackward",         [GIDS_RSQRT] = "RsqrtBackward",
+    [GIDS_SQUARE] = "SquareBackward",     [GIDS_RECIPROCAL] = "ReciprocalBackward",
+    [GIDS_SIN] = "SinBackward",           [GIDS_COS] = "CosBackward",
+    [GIDS_TAN] = "TanBackward",           [GIDS_TANH] = "TanhBackward",
+    [GIDS_SIGMOID] = "SigmoidBackward",   [GIDS_RELU] = "ReluBackward",
+    [GIDS_GELU] = "GeluBackward",         [GIDS_GELU_TANH] = "GeluBackward",
     [GIDS_SOFTPLUS] = "SoftplusBackward", [GIDS_SILU] = "SiluBackward",
-    [GIDS_FLOOR] = "FloorBackward",     [GIDS_CEIL] = "CeilBackward",
-    [GIDS_ROUND] = "RoundBackward",     [GIDS_TRUNC] = "TruncBackward",
+    [GIDS_FLOOR] = "FloorBackward",       [GIDS_CEIL] = "CeilBackward",
+    [GIDS_ROUND] = "RoundBackward",       [GIDS_TRUNC] = "TruncBackward",
 };
 
 static bool differentiable_(gids_unop op) {
@@ -77,11 +77,14 @@ static gids_tensor *formula_(ag_scope *s, gids_unop op, const gids_tensor *g, co
         return ag_bin(s, GIDS_MUL, g,
                       ag_bins(s, GIDS_MUL, ag_bin(s, GIDS_MUL, y, ag_un(s, GIDS_SQUARE, y)), -0.5));
     case GIDS_SQUARE: return ag_bin(s, GIDS_MUL, g, ag_bins(s, GIDS_MUL, x, 2.0));
-    case GIDS_RECIPROCAL: return ag_un(s, GIDS_NEG, ag_bin(s, GIDS_MUL, g, ag_un(s, GIDS_SQUARE, y)));
+    case GIDS_RECIPROCAL:
+        return ag_un(s, GIDS_NEG, ag_bin(s, GIDS_MUL, g, ag_un(s, GIDS_SQUARE, y)));
     case GIDS_SIN: return ag_bin(s, GIDS_MUL, g, ag_un(s, GIDS_COS, x));
     case GIDS_COS: return ag_un(s, GIDS_NEG, ag_bin(s, GIDS_MUL, g, ag_un(s, GIDS_SIN, x)));
-    case GIDS_TAN: return ag_bin(s, GIDS_MUL, g, ag_bins(s, GIDS_ADD, ag_un(s, GIDS_SQUARE, y), 1.0));
-    case GIDS_TANH: return ag_bin(s, GIDS_MUL, g, ag_sbin(s, GIDS_SUB, 1.0, ag_un(s, GIDS_SQUARE, y)));
+    case GIDS_TAN:
+        return ag_bin(s, GIDS_MUL, g, ag_bins(s, GIDS_ADD, ag_un(s, GIDS_SQUARE, y), 1.0));
+    case GIDS_TANH:
+        return ag_bin(s, GIDS_MUL, g, ag_sbin(s, GIDS_SUB, 1.0, ag_un(s, GIDS_SQUARE, y)));
     case GIDS_SIGMOID:
         return ag_bin(s, GIDS_MUL, g, ag_bin(s, GIDS_MUL, y, ag_sbin(s, GIDS_SUB, 1.0, y)));
     /* Zero where the result is <= 0 (torch's threshold_backward on the result). */
@@ -91,22 +94,25 @@ static gids_tensor *formula_(ag_scope *s, gids_unop op, const gids_tensor *g, co
          * saved result; Phi(0) = 1/2 where the quotient is 0/0. */
         gids_tensor *cdf = ag_where(s, ag_bins(s, GIDS_EQ, x, 0.0), ag_scalar(s, 0.5, g->dtype),
                                     ag_bin(s, GIDS_DIV, y, x));
-        gids_tensor *pdf = ag_bins(s, GIDS_MUL,
-                                   ag_un(s, GIDS_EXP, ag_bins(s, GIDS_MUL, ag_un(s, GIDS_SQUARE, x), -0.5)),
-                                   0.5 * M_2_SQRTPI * M_SQRT1_2);
+        gids_tensor *pdf = ag_bins(
+            s, GIDS_MUL, ag_un(s, GIDS_EXP, ag_bins(s, GIDS_MUL, ag_un(s, GIDS_SQUARE, x), -0.5)),
+            0.5 * M_2_SQRTPI * M_SQRT1_2);
         return ag_bin(s, GIDS_MUL, g, ag_bin(s, GIDS_ADD, cdf, ag_bin(s, GIDS_MUL, x, pdf)));
     }
     case GIDS_GELU_TANH: {
-        /* torch's GeluBackward with approximate='tanh': 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3c x^2)
-         * with t = tanh(k (x + c x^3)). */
+        /* torch's GeluBackward with approximate='tanh', t = tanh(k (x + c x^3)):
+         *   0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2) */
         const double k = M_SQRT2 * M_2_SQRTPI * 0.5, c = 0.044715;
         gids_tensor *x2 = ag_un(s, GIDS_SQUARE, x);
-        gids_tensor *inner = ag_bins(s, GIDS_MUL, ag_bin(s, GIDS_ADD, x, ag_bins(s, GIDS_MUL, ag_bin(s, GIDS_MUL, x2, x), c)), k);
+        gids_tensor *inner =
+            ag_bins(s, GIDS_MUL,
+                    ag_bin(s, GIDS_ADD, x, ag_bins(s, GIDS_MUL, ag_bin(s, GIDS_MUL, x2, x), c)), k);
         gids_tensor *t = ag_un(s, GIDS_TANH, inner);
         gids_tensor *left = ag_bins(s, GIDS_MUL, ag_bins(s, GIDS_ADD, t, 1.0), 0.5);
-        gids_tensor *right = ag_bin(s, GIDS_MUL, ag_bins(s, GIDS_MUL, x, 0.5 * k),
-                                    ag_bin(s, GIDS_MUL, ag_sbin(s, GIDS_SUB, 1.0, ag_un(s, GIDS_SQUARE, t)),
-                                           ag_bins(s, GIDS_ADD, ag_bins(s, GIDS_MUL, x2, 3.0 * c), 1.0)));
+        gids_tensor *right =
+            ag_bin(s, GIDS_MUL, ag_bins(s, GIDS_MUL, x, 0.5 * k),
+                   ag_bin(s, GIDS_MUL, ag_sbin(s, GIDS_SUB, 1.0, ag_un(s, GIDS_SQUARE, t)),
+                          ag_bins(s, GIDS_ADD, ag_bins(s, GIDS_MUL, x2, 3.0 * c), 1.0)));
         return ag_bin(s, GIDS_MUL, g, ag_bin(s, GIDS_ADD, left, right));
     }
     case GIDS_SOFTPLUS: /* sigmoid(x), exactly 1 where the forward is linear */
@@ -114,7 +120,9 @@ static gids_tensor *formula_(ag_scope *s, gids_unop op, const gids_tensor *g, co
                         ag_bin(s, GIDS_MUL, g, ag_un(s, GIDS_SIGMOID, x)));
     case GIDS_SILU: { /* s (1 + x (1 - s)) with s = sigmoid(x) */
         gids_tensor *sg = ag_un(s, GIDS_SIGMOID, x);
-        gids_tensor *d = ag_bin(s, GIDS_MUL, sg, ag_bins(s, GIDS_ADD, ag_bin(s, GIDS_MUL, x, ag_sbin(s, GIDS_SUB, 1.0, sg)), 1.0));
+        gids_tensor *d = ag_bin(
+            s, GIDS_MUL, sg,
+            ag_bins(s, GIDS_ADD, ag_bin(s, GIDS_MUL, x, ag_sbin(s, GIDS_SUB, 1.0, sg)), 1.0));
         return ag_bin(s, GIDS_MUL, g, d);
     }
     default: return ag_zeros_like(s, g); /* sign and rounding: zero almost everywhere */

@@ -1,0 +1,236 @@
+/* ag_scan.c -- differentiable ops along one dim: max_dim/min_dim, softmax, log_softmax,
+ * cumsum, cumprod.
+ *
+ * max_dim/min_dim: only the values are differentiable; their gradient goes to the position the
+ * indices output names (the first extreme, as the forward picks it), and the indices are the
+ * plain op's, never requiring grad.  cumsum's gradient is the reversed cumulative sum;
+ * cumprod's is torch's formula, exact with zeros in the input.
+ */
+#include "ag_record_impl.h"
+
+typedef struct {
+    int dim; /* normalised against the input */
+    bool keepdim;
+} dim_ctx;
+
+/* Backward of a 0-d input or of a dim of size <= 1: the gradient passes unchanged. */
+static bool trivial_(const gids_node *n, int dim) {
+    int nd;
+    const int64_t *shape;
+    gids_node_input_shape(n, 0, &nd, &shape);
+    return nd == 0 || shape[dim] <= 1;
+}
+
+static gids_status record_(gids_tensor **out, const gids_tensor *a, const char *name,
+                           const char *op, gids_backward_fn fn, int dim, bool keepdim, int nsave,
+                           const gids_tensor *const *save) {
+    dim_ctx c = {0, keepdim};
+    gids_status st = gids_normalize_dim(op, dim, a->ndim, &c.dim);
+    if (st != GIDS_OK) {
+        gids_tensor_release(*out);
+        *out = NULL;
+        return st;
+    }
+    return ag_record(out, name, op, fn, 1, &a, &c, sizeof c, nsave, save);
+}
+
+/* ---------------------------------------------------------------- max_dim, min_dim */
+/* Saved: the indices in slot 0.  The gradient is scattered into zeros at those positions. */
+static gids_status extreme_backward_(gids_node *n, gids_tensor *const *grad_out,
+                                     gids_tensor **grad_in) {
+    const dim_ctx *c = gids_node_ctx(n);
+    const gids_tensor *idx = NULL, *g = grad_out[0];
+    GIDS_TRY(gids_node_saved(n, 0, &idx));
+    int nd;
+    const int64_t *shape;
+    gids_node_input_shape(n, 0, &nd, &shape);
+    ag_scope s = AG_SCOPE;
+    gids_tensor *r = (gids_tensor *)g; /* a 0-d input is its own extreme */
+    if (nd > 0) {
+        int64_t keep[GIDS_MAX_DIMS];
+        for (int d = 0; d < nd; d++) keep[d] = d == c->dim ? 1 : shape[d];
+        gids_tensor *gk = ag_reshape(&s, g, nd, keep), *ik = ag_reshape(&s, idx, nd, keep);
+        gids_tensor *z = ag_zeros(&s, g, nd, shape);
+        r = NULL;
+        if (AG_OK(&s, gk && ik && z)) {
+            gids_status st = gids_scatter(&r, z, c->dim, ik, gk);
+            r = ag_own(&s, st, r);
+        }
+    }
+    return ag_finish_input(&s, n, 0, r, &grad_in[0]);
+}
+
+static gids_status extreme_(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
+                            int dim, bool keepdim, bool is_max) {
+    gids_status (*plain)(gids_tensor **, gids_tensor **, const gids_tensor *, int, bool) =
+        is_max ? gids_max_dim : gids_min_dim;
+    if (values == NULL || !gids_ag_should_record(1, &a))
+        return plain(values, indices, a, dim, keepdim);
+    gids_tensor *idx = NULL;
+    GIDS_TRY(plain(values, &idx, a, dim, keepdim));
+    const gids_tensor *save[1] = {idx};
+    gids_status st = record_(values, a, is_max ? "MaxBackward" : "MinBackward",
+                             is_max ? "max" : "min", extreme_backward_, dim, keepdim, 1, save);
+    if (st == GIDS_OK && indices != NULL) {
+        *indices = idx;
+        return GIDS_OK;
+    }
+    gids_tensor_release(idx);
+    return st;
+}
+
+gids_status gids_ag_max_dim(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
+                            int dim, bool keepdim) {
+    return extreme_(values, indices, a, dim, keepdim, true);
+}
+
+gids_status gids_ag_min_dim(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
+                            int dim, bool keepdim) {
+    return extreme_(values, indices, a, dim, keepdim, false);
+}
+
+/* ---------------------------------------------------------------- softmax, log_softmax */
+/* Saved: the result y in slot 0.  softmax: y (g - sum(g y)); log_softmax: g - exp(y) sum(g). */
+static gids_status softmax_backward_(gids_node *n, gids_tensor *const *grad_out,
+                                     gids_tensor **grad_in, bool log) {
+    const dim_ctx *c = gids_node_ctx(n);
+    const gids_tensor *y = NULL, *g = grad_out[0];
+    GIDS_TRY(gids_node_saved(n, 0, &y));
+    ag_scope s = AG_SCOPE;
+    gids_tensor *r;
+    if (log) {
+        gids_tensor *sum = ag_red(&s, GIDS_SUM, g, 1, &c->dim, true);
+        r = ag_bin(&s, GIDS_SUB, g, ag_bin(&s, GIDS_MUL, ag_un(&s, GIDS_EXP, y), sum));
+    } else {
+        gids_tensor *dot = ag_red(&s, GIDS_SUM, ag_bin(&s, GIDS_MUL, g, y), 1, &c->dim, true);
+        r = ag_bin(&s, GIDS_MUL, y, ag_bin(&s, GIDS_SUB, g, dot));
+    }
+    return ag_finish_input(&s, n, 0, r, &grad_in[0]);
+}
+
+static gids_status softmax_bw_(gids_node *n, gids_tensor *const *grad_out, gids_tensor **grad_in) {
+    return softmax_backward_(n, grad_out, grad_in, false);
+}
+
+static gids_status log_softmax_bw_(gids_node *n, gids_tensor *const *grad_out,
+                                   gids_tensor **grad_in) {
+    return softmax_backward_(n, grad_out, grad_in, true);
+}
+
+gids_status gids_ag_softmax(gids_tensor **out, const gids_tensor *a, int dim) {
+    GIDS_TRY(gids_softmax(out, a, dim));
+    if (!gids_ag_should_record(1, &a)) return GIDS_OK;
+    const gids_tensor *save[1] = {*out};
+    return record_(out, a, "SoftmaxBackward", "softmax", softmax_bw_, dim, false, 1, save);
+}
+
+gids_status gids_ag_log_softmax(gids_tensor **out, const gids_tensor *a, int dim) {
+    GIDS_TRY(gids_log_softmax(out, a, dim));
+    if (!gids_ag_should_record(1, &a)) return GIDS_OK;
+    const gids_tensor *save[1] = {*out};
+    return record_(out, a, "LogSoftmaxBackward", "log_softmax", log_softmax_bw_, dim, false, 1,
+                   save);
+}
+
+/* ---------------------------------------------------------------- cumsum, cumprod */
+/* t reversed along dim (index_select with n-1, ..., 0). */
+static gids_tensor *flip_(ag_scope *s, const gids_tensor *t, int dim, const gids_tensor *rev) {
+    gids_tensor *r = NULL;
+    if (s->st != GIDS_OK || t == NULL || rev == NULL) return NULL;
+    gids_status st = gids_index_select(&r, t, dim, rev);
+    return ag_own(s, st, r);
+}
+
+/* The positions n-1, ..., 0 along dim of input 0. */
+static gids_tensor *reversed_positions_(ag_scope *s, const gids_node *n, int dim) {
+    int nd;
+    const int64_t *shape;
+    gids_node_input_shape(n, 0, &nd, &shape);
+    gids_tensor *r = NULL;
+    if (s->st != GIDS_OK) return NULL;
+    gids_status st = gids_arange(&r, GIDS_I64, gids_scalar_i(shape[dim] - 1), gids_scalar_i(-1),
+                                 gids_scalar_i(-1));
+    return ag_own(s, st, r);
+}
+
+static gids_tensor *ag_cumsum_(ag_scope *s, const gids_tensor *t, int dim) {
+    gids_tensor *r = NULL;
+    if (s->st != GIDS_OK || t == NULL) return NULL;
+    gids_status st = gids_cumsum(&r, t, dim);
+    return ag_own(s, st, r);
+}
+
+static gids_tensor *ag_cumprod_(ag_scope *s, const gids_tensor *t, int dim) {
+    gids_tensor *r = NULL;
+    if (s->st != GIDS_OK || t == NULL) return NULL;
+    gids_status st = gids_cumprod(&r, t, dim);
+    return ag_own(s, st, r);
+}
+
+/* sum over k >= i of t_k along dim: the transpose of cumsum. */
+static gids_tensor *rev_cumsum_(ag_scope *s, const gids_tensor *t, int dim,
+                                const gids_tensor *rev) {
+    return flip_(s, ag_cumsum_(s, flip_(s, t, dim, rev), dim), dim, rev);
+}
+
+static gids_status cumsum_backward_(gids_node *n, gids_tensor *const *grad_out,
+                                    gids_tensor **grad_in) {
+    const dim_ctx *c = gids_node_ctx(n);
+    ag_scope s = AG_SCOPE;
+    gids_tensor *r = grad_out[0];
+    if (!trivial_(n, c->dim)) r = rev_cumsum_(&s, r, c->dim, reversed_positions_(&s, n, c->dim));
+    return ag_finish_input(&s, n, 0, r, &grad_in[0]);
+}
+
+gids_status gids_ag_cumsum(gids_tensor **out, const gids_tensor *a, int dim) {
+    GIDS_TRY(gids_cumsum(out, a, dim));
+    if (!gids_ag_should_record(1, &a)) return GIDS_OK;
+    return record_(out, a, "CumsumBackward", "cumsum", cumsum_backward_, dim, false, 0, NULL);
+}
+
+/* Saved: the input x in slot 0, the result y in slot 1.  Along the dim, with z the position of
+ * the first zero of x (the end when there is none):
+ *   i < z:  d/dx_i = sum_{k >= i} g_k y_k / x_i   (y_k = 0 from z on, so only k < z count)
+ *   i = z:  d/dx_i = sum_{k >= z} g_k prod_{j <= k, j != z} x_j   (cumprod of x with x_z = 1)
+ *   i > z:  0 (every product still holds x_z = 0).
+ * Without zeros only the first line applies: the reversed cumsum of g y divided by x. */
+static gids_tensor *cumprod_grad_(ag_scope *s, const gids_tensor *g, const gids_tensor *x,
+                                  const gids_tensor *y, int dim, const gids_tensor *rev) {
+    gids_tensor *wsum = rev_cumsum_(s, ag_bin(s, GIDS_MUL, g, y), dim, rev);
+    gids_tensor *zero = ag_bins(s, GIDS_EQ, x, 0.0),
+                *any = ag_red(s, GIDS_ANY, zero, 0, NULL, false);
+    double has_zero = 0;
+    if (AG_OK(s, any)) s->st = gids_tensor_get(any, 0, &has_zero);
+    if (s->st != GIDS_OK) return NULL;
+    if (has_zero == 0) return ag_bin(s, GIDS_DIV, wsum, x);
+
+    gids_tensor *seen = ag_cumsum_(s, zero, dim); /* zeros at or before each position */
+    gids_tensor *before = ag_bins(s, GIDS_EQ, seen, 0.0);
+    gids_tensor *first = ag_bin(s, GIDS_LOGICAL_AND, zero, ag_bins(s, GIDS_EQ, seen, 1.0));
+    gids_tensor *one = ag_scalar(s, 1.0, x->dtype);
+    gids_tensor *lead = ag_mask(s, before, ag_bin(s, GIDS_DIV, wsum, ag_where(s, before, x, one)));
+    gids_tensor *skip = ag_cumprod_(s, ag_where(s, first, one, x), dim);
+    gids_tensor *at_zero = rev_cumsum_(s, ag_bin(s, GIDS_MUL, g, skip), dim, rev);
+    return ag_where(s, first, at_zero, lead);
+}
+
+static gids_status cumprod_backward_(gids_node *n, gids_tensor *const *grad_out,
+                                     gids_tensor **grad_in) {
+    const dim_ctx *c = gids_node_ctx(n);
+    ag_scope s = AG_SCOPE;
+    gids_tensor *r = grad_out[0];
+    if (!trivial_(n, c->dim)) {
+        const gids_tensor *x = NULL, *y = NULL;
+        GIDS_TRY(gids_node_saved(n, 0, &x));
+        GIDS_TRY(gids_node_saved(n, 1, &y));
+        r = cumprod_grad_(&s, r, x, y, c->dim, reversed_positions_(&s, n, c->dim));
+    }
+    return ag_finish_input(&s, n, 0, r, &grad_in[0]);
+}
+
+gids_status gids_ag_cumprod(gids_tensor **out, const gids_tensor *a, int dim) {
+    GIDS_TRY(gids_cumprod(out, a, dim));
+    if (!gids_ag_should_record(1, &a)) return GIDS_OK;
+    const gids_tensor *save[2] = {a, *out};
+    return record_(out, a, "CumprodBackward", "cumprod", cumprod_backward_, dim, false, 2, save);
+}
