@@ -172,6 +172,17 @@ TEST(binary_formulas_match_finite_differences) {
     check_binop_grad(GIDS_POW, pos, b); /* a real base for a^b */
 }
 
+TEST(a_gradient_passed_through_a_view_is_copied_into_grad) {
+    gids_tensor *x = vec64(6, (double[]){1, 2, 3, 4, 5, 6}, true), *v = NULL, *w = NULL;
+    CHECK_OK(gids_ag_view(&v, x, 2, (int64_t[]){2, 3}));
+    CHECK_OK(gids_ones(&w, GIDS_F64, GIDS_DEVICE_CPU, 2, (int64_t[]){2, 3}));
+    CHECK_OK(gids_backward(v, w, false));
+    CHECK(gids_grad(x)->storage != w->storage); /* the caller's w stays the caller's */
+    CHECK_OK(gids_fill_(w, gids_scalar_i(5)));
+    CHECK(at(gids_grad(x), 0) == 1.0);
+    gids_tensor_release(x), gids_tensor_release(v), gids_tensor_release(w);
+}
+
 int main(void) {
     RUN(mul_gives_the_other_factor_and_accumulates);
     RUN(broadcast_gradients_sum_to_the_input_shape);
@@ -180,5 +191,6 @@ int main(void) {
     RUN(a_long_chain_runs_and_dies_without_deep_recursion);
     RUN(leaf_gradients_are_never_shared);
     RUN(binary_formulas_match_finite_differences);
+    RUN(a_gradient_passed_through_a_view_is_copied_into_grad);
     return check_summary("autograd");
 }

@@ -171,7 +171,10 @@ static gids_status accumulate_leaf_(gids_tensor *leaf, gids_tensor *g) {
     gids_tensor *own = NULL;
     if (g->dtype != leaf->dtype) {
         GIDS_TRY(gids_to_dtype(&own, g, leaf->dtype));
-    } else if (m->grad == NULL && (g->refcount != 1 || !gids_tensor_is_contiguous(g))) {
+    } else if (m->grad == NULL && (g->refcount != 1 || g->storage->refcount != 1 ||
+                                   !gids_tensor_is_contiguous(g))) {
+        /* Shared -- another handle, or a view of another tensor's memory (view formulas pass
+         * the incoming gradient through): copy, so writing into .grad touches nothing else. */
         GIDS_TRY(gids_clone(&own, g));
     } else {
         gids_tensor_retain(g); /* only the engine held it: the leaf takes it over */
