@@ -1,0 +1,563 @@
+-- optim/lr_scheduler.lua -- learning-rate schedules, as torch.optim.lr_scheduler.
+--
+--   local sched = graphids.optim.lr_scheduler
+--   local s = sched.StepLR(opt, 30, { gamma = 0.1 })       -- or StepLR(opt, {step_size=30, ...})
+--   for epoch = 1, 100 do train(); s:step() end
+--   -- linear warm-up for 5 epochs, then cosine annealing over the remaining 95:
+--   local warm = sched.LinearLR(opt, { start_factor = 0.01, total_iters = 5 })
+--   local cos = sched.CosineAnnealingLR(opt, 95, { eta_min = 1e-5 })
+--   local s = sched.SequentialLR(opt, { warm, cos }, { 5 })
+--   local p = sched.ReduceLROnPlateau(opt, { mode = "min", patience = 3 }); p:step(val_loss)
+--
+-- Required arguments come positionally or by name in the trailing options table; optional ones
+-- only in the table.  Semantics follow torch: constructing a scheduler records each group's
+-- `initial_lr` (when last_epoch is -1) and performs step 0; each step() advances last_epoch by
+-- one and sets every group's lr from the previous lr (torch's recursive "chainable" formulas,
+-- so schedulers compose); step(epoch) jumps to an epoch with the closed form where there is
+-- one (deprecated in torch, kept for SequentialLR).  get_last_lr() lists the lrs in force;
+-- state_dict() / load_state_dict() save and restore everything but the optimizer.
+local class = require "graphids.class"
+local graphids = require "graphids"
+local Optimizer = require "graphids.optim.optimizer"
+local util = require "graphids.optim.util"
+
+local raise = util.raise
+
+local M = {}
+
+-- Required arguments that are themselves lists (an empty table there is the list, not options).
+local LIST_ARGS = { milestones = true, schedulers = true }
+
+-- The constructor arguments after the optimizer as one table: `required` names may come
+-- positionally or in the trailing options table, `optional` names only in the table.
+local function read_args(name, required, optional, ...)
+  local a = table.pack(...)
+  local vals, npos, opts = {}, 0, nil
+  for i = 1, a.n do
+    local v = a[i]
+    local is_opts = type(v) == "table" and getmetatable(v) == nil and v[1] == nil and
+        (next(v) ~= nil or not LIST_ARGS[required[npos + 1]])
+    if is_opts then
+      if i ~= a.n then raise(name .. ": the options table must be the last argument") end
+      opts = v
+    else
+      npos = npos + 1
+      if npos > #required then
+        raise(string.format("%s: too many positional arguments (takes %s%s then an options " ..
+          "table)", name, #required > 0 and "the optimizer, " or "the optimizer",
+          table.concat(required, ", ")))
+      end
+      vals[required[npos]] = v
+    end
+  end
+  local allowed = {}
+  for _, k in ipairs(required) do allowed[#allowed + 1] = k end
+  for _, k in ipairs(optional) do allowed[#allowed + 1] = k end
+  util.check_options(name, opts, allowed)
+  for _, k in ipairs(allowed) do
+    local v = opts and opts[k]
+    if v ~= nil then
+      if vals[k] ~= nil then
+        raise(string.format("%s: '%s' given both as an argument and as an option", name, k))
+      end
+      vals[k] = v
+    end
+  end
+  for _, k in ipairs(required) do
+    if vals[k] == nil then raise(string.format("%s: missing argument '%s'", name, k)) end
+  end
+  return vals
+end
+
+local function check_optimizer(name, optimizer)
+  if not class.isinstance(optimizer, Optimizer) then
+    raise(string.format("%s: expected an optimizer (graphids.optim.*), got %s", name,
+      util.describe(optimizer)))
+  end
+end
+
+local function group_lrs(optimizer)
+  local lrs = {}
+  for i, group in ipairs(optimizer.param_groups) do lrs[i] = group.lr end
+  return lrs
+end
+
+-- ---------------------------------------------------------------- LRScheduler (base)
+
+-- Base of the epoch-driven schedulers.  A subclass sets its fields, then calls
+-- LRScheduler.__init(self, optimizer, last_epoch); it defines get_lr() (the recursive form) and
+-- may define _closed_form_lr() (the lr of each group at self.last_epoch from base_lrs).
+-- STATE_KEYS lists what state_dict() saves, in order.
+local LRScheduler = class("LRScheduler")
+M.LRScheduler = LRScheduler
+
+LRScheduler.STATE_KEYS = { "base_lrs", "last_epoch", "_step_count", "_last_lr" }
+
+function LRScheduler:__init(optimizer, last_epoch)
+  local name = self.__name
+  check_optimizer(name, optimizer)
+  last_epoch = util.integer(name, "last_epoch", last_epoch, -1, -1)
+  local groups = optimizer.param_groups
+  if last_epoch == -1 then
+    for _, group in ipairs(groups) do
+      if group.initial_lr == nil then group.initial_lr = group.lr end
+    end
+  else
+    for i, group in ipairs(groups) do
+      if group.initial_lr == nil then
+        raise(string.format("%s: param group %d has no 'initial_lr', which resuming with " ..
+          "last_epoch=%d needs (load the optimizer's state dict first)", name, i, last_epoch))
+      end
+    end
+  end
+  self.optimizer = optimizer
+  self.base_lrs = {}
+  for i, group in ipairs(groups) do self.base_lrs[i] = group.initial_lr end
+  self.last_epoch = last_epoch
+  self:_initial_step()
+end
+
+function LRScheduler:_initial_step()
+  self._step_count = 0
+  self:step()
+end
+
+function LRScheduler.get_lr(_)
+  raise("LRScheduler: a scheduler class must define get_lr()")
+end
+
+-- Advances one epoch (or, deprecated, jumps to `epoch`) and sets every group's lr.
+function LRScheduler:step(epoch)
+  self._step_count = self._step_count + 1
+  local values
+  if epoch == nil then
+    self.last_epoch = self.last_epoch + 1
+    values = self:get_lr()
+  else
+    self.last_epoch = util.integer(self.__name .. ":step", "epoch", epoch)
+    values = self._closed_form_lr and self:_closed_form_lr() or self:get_lr()
+  end
+  for i, group in ipairs(self.optimizer.param_groups) do
+    if values[i] ~= nil then group.lr = values[i] end
+  end
+  self._last_lr = group_lrs(self.optimizer)
+end
+
+-- The lr of each group after the last step (a new list).
+function LRScheduler:get_last_lr()
+  return util.copy(self._last_lr)
+end
+
+function LRScheduler:state_dict()
+  local sd = {}
+  for _, k in ipairs(self.STATE_KEYS) do sd[k] = util.copy(self[k]) end
+  return sd
+end
+
+function LRScheduler:load_state_dict(sd)
+  local fname = self.__name .. ":load_state_dict"
+  if type(sd) ~= "table" then
+    raise(string.format("%s: expected a state dict table, got %s", fname, util.describe(sd)))
+  end
+  util.check_options(fname, sd, self.STATE_KEYS, "key")
+  for _, k in ipairs(self.STATE_KEYS) do
+    if sd[k] == nil then raise(string.format("%s: the state dict misses '%s'", fname, k)) end
+  end
+  local ngroups = #self.optimizer.param_groups
+  for _, k in ipairs({ "base_lrs", "_last_lr", "min_lrs" }) do
+    if sd[k] ~= nil and (type(sd[k]) ~= "table" or #sd[k] ~= ngroups) then
+      raise(string.format("%s: '%s' must list one value per param group (%d), got %s", fname, k,
+        ngroups, type(sd[k]) == "table" and #sd[k] .. " values" or util.describe(sd[k])))
+    end
+  end
+  for _, k in ipairs(self.STATE_KEYS) do self[k] = util.copy(sd[k]) end
+end
+
+-- The names of the state keys of a subclass: the base's, then `extra`.
+local function state_keys(extra)
+  local keys = {}
+  for _, k in ipairs(LRScheduler.STATE_KEYS) do keys[#keys + 1] = k end
+  for _, k in ipairs(extra) do keys[#keys + 1] = k end
+  return keys
+end
+
+-- ---------------------------------------------------------------- StepLR
+
+-- lr = initial_lr * gamma ^ floor(epoch / step_size).
+local StepLR = class("StepLR", LRScheduler)
+M.StepLR = StepLR
+StepLR.STATE_KEYS = state_keys({ "step_size", "gamma" })
+
+function StepLR:__init(optimizer, ...)
+  local a = read_args("StepLR", { "step_size" }, { "gamma", "last_epoch" }, ...)
+  self.step_size = util.integer("StepLR", "step_size", a.step_size, nil, 1)
+  self.gamma = util.number("StepLR", "gamma", a.gamma, 0.1)
+  LRScheduler.__init(self, optimizer, a.last_epoch)
+end
+
+function StepLR:get_lr()
+  local lrs = group_lrs(self.optimizer)
+  if self.last_epoch == 0 or self.last_epoch % self.step_size ~= 0 then return lrs end
+  for i = 1, #lrs do lrs[i] = lrs[i] * self.gamma end
+  return lrs
+end
+
+function StepLR:_closed_form_lr()
+  local out = {}
+  for i, base in ipairs(self.base_lrs) do
+    out[i] = base * self.gamma ^ (self.last_epoch // self.step_size)
+  end
+  return out
+end
+
+-- ---------------------------------------------------------------- MultiStepLR
+
+-- lr = initial_lr * gamma ^ (number of milestones <= epoch); a milestone listed twice counts
+-- twice.
+local MultiStepLR = class("MultiStepLR", LRScheduler)
+M.MultiStepLR = MultiStepLR
+MultiStepLR.STATE_KEYS = state_keys({ "milestones", "gamma" })
+
+function MultiStepLR:__init(optimizer, ...)
+  local a = read_args("MultiStepLR", { "milestones" }, { "gamma", "last_epoch" }, ...)
+  local ms = a.milestones
+  if type(ms) ~= "table" then util.fail("MultiStepLR", "milestones", "a list of integers", ms) end
+  self.milestones = {}
+  for i = 1, #ms do
+    self.milestones[i] = util.integer("MultiStepLR", "milestones", ms[i])
+  end
+  table.sort(self.milestones)
+  self.gamma = util.number("MultiStepLR", "gamma", a.gamma, 0.1)
+  LRScheduler.__init(self, optimizer, a.last_epoch)
+end
+
+function MultiStepLR:get_lr()
+  local lrs = group_lrs(self.optimizer)
+  local count = 0
+  for _, m in ipairs(self.milestones) do
+    if m == self.last_epoch then count = count + 1 end
+  end
+  if count == 0 then return lrs end
+  for i = 1, #lrs do lrs[i] = lrs[i] * self.gamma ^ count end
+  return lrs
+end
+
+function MultiStepLR:_closed_form_lr()
+  local passed = 0
+  for _, m in ipairs(self.milestones) do
+    if m <= self.last_epoch then passed = passed + 1 end
+  end
+  local out = {}
+  for i, base in ipairs(self.base_lrs) do out[i] = base * self.gamma ^ passed end
+  return out
+end
+
+-- ---------------------------------------------------------------- ExponentialLR
+
+-- lr = initial_lr * gamma ^ epoch.
+local ExponentialLR = class("ExponentialLR", LRScheduler)
+M.ExponentialLR = ExponentialLR
+ExponentialLR.STATE_KEYS = state_keys({ "gamma" })
+
+function ExponentialLR:__init(optimizer, ...)
+  local a = read_args("ExponentialLR", { "gamma" }, { "last_epoch" }, ...)
+  self.gamma = util.number("ExponentialLR", "gamma", a.gamma)
+  LRScheduler.__init(self, optimizer, a.last_epoch)
+end
+
+function ExponentialLR:get_lr()
+  local lrs = group_lrs(self.optimizer)
+  if self.last_epoch == 0 then return lrs end
+  for i = 1, #lrs do lrs[i] = lrs[i] * self.gamma end
+  return lrs
+end
+
+function ExponentialLR:_closed_form_lr()
+  local out = {}
+  for i, base in ipairs(self.base_lrs) do out[i] = base * self.gamma ^ self.last_epoch end
+  return out
+end
+
+-- ---------------------------------------------------------------- CosineAnnealingLR
+
+-- lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2, computed as torch
+-- does by its recursive formula (so it composes with other schedulers); past T_max the lr
+-- rises again (a cosine of period 2 * T_max).
+local CosineAnnealingLR = class("CosineAnnealingLR", LRScheduler)
+M.CosineAnnealingLR = CosineAnnealingLR
+CosineAnnealingLR.STATE_KEYS = state_keys({ "T_max", "eta_min" })
+
+function CosineAnnealingLR:__init(optimizer, ...)
+  local a = read_args("CosineAnnealingLR", { "T_max" }, { "eta_min", "last_epoch" }, ...)
+  self.T_max = util.integer("CosineAnnealingLR", "T_max", a.T_max, nil, 1)
+  self.eta_min = util.number("CosineAnnealingLR", "eta_min", a.eta_min, 0)
+  LRScheduler.__init(self, optimizer, a.last_epoch)
+end
+
+function CosineAnnealingLR:get_lr()
+  local lrs = group_lrs(self.optimizer)
+  local e, T, eta = self.last_epoch, self.T_max, self.eta_min
+  local pi, cos = math.pi, math.cos
+  if e == 0 then return lrs end
+  if self._step_count == 1 and e > 0 then
+    for i, base in ipairs(self.base_lrs) do
+      lrs[i] = eta + (base - eta) * (1 + cos(e * pi / T)) / 2
+    end
+  elseif (e - 1 - T) % (2 * T) == 0 then
+    for i, base in ipairs(self.base_lrs) do
+      lrs[i] = lrs[i] + (base - eta) * (1 - cos(pi / T)) / 2
+    end
+  else
+    local ratio = (1 + cos(pi * e / T)) / (1 + cos(pi * (e - 1) / T))
+    for i = 1, #lrs do lrs[i] = ratio * (lrs[i] - eta) + eta end
+  end
+  return lrs
+end
+
+function CosineAnnealingLR:_closed_form_lr()
+  local out = {}
+  for i, base in ipairs(self.base_lrs) do
+    out[i] = self.eta_min + (base - self.eta_min) *
+        (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+  end
+  return out
+end
+
+-- ---------------------------------------------------------------- LinearLR
+
+-- The linear warm-up: the lr factor goes from start_factor at epoch 0 to end_factor at
+-- total_iters, then stays.
+local LinearLR = class("LinearLR", LRScheduler)
+M.LinearLR = LinearLR
+LinearLR.STATE_KEYS = state_keys({ "start_factor", "end_factor", "total_iters" })
+
+function LinearLR:__init(optimizer, ...)
+  local a = read_args("LinearLR", {}, { "start_factor", "end_factor", "total_iters", "last_epoch" },
+    ...)
+  self.start_factor = util.number("LinearLR", "start_factor", a.start_factor, 1.0 / 3,
+    { above = 0, max = 1 })
+  self.end_factor = util.number("LinearLR", "end_factor", a.end_factor, 1.0, { min = 0, max = 1 })
+  self.total_iters = util.integer("LinearLR", "total_iters", a.total_iters, 5, 1)
+  LRScheduler.__init(self, optimizer, a.last_epoch)
+end
+
+function LinearLR:get_lr()
+  local lrs = group_lrs(self.optimizer)
+  local s, e, n = self.start_factor, self.end_factor, self.total_iters
+  if self.last_epoch == 0 then
+    for i = 1, #lrs do lrs[i] = lrs[i] * s end
+  elseif self.last_epoch <= n then
+    local f = 1.0 + (e - s) / (n * s + (self.last_epoch - 1) * (e - s))
+    for i = 1, #lrs do lrs[i] = lrs[i] * f end
+  end
+  return lrs
+end
+
+function LinearLR:_closed_form_lr()
+  local s, e, n = self.start_factor, self.end_factor, self.total_iters
+  local out = {}
+  for i, base in ipairs(self.base_lrs) do
+    out[i] = base * (s + (e - s) * math.min(n, self.last_epoch) / n)
+  end
+  return out
+end
+
+-- ---------------------------------------------------------------- SequentialLR
+
+-- Runs schedulers one after another: schedulers[1] until epoch milestones[1], then
+-- schedulers[2] (restarted at its epoch 0), and so on.  The schedulers must share the optimizer.
+local SequentialLR = class("SequentialLR", LRScheduler)
+M.SequentialLR = SequentialLR
+SequentialLR.STATE_KEYS = { "last_epoch", "_milestones", "_last_lr", "_schedulers" }
+
+function SequentialLR:__init(optimizer, ...)
+  local name = "SequentialLR"
+  local a = read_args(name, { "schedulers", "milestones" }, { "last_epoch" }, ...)
+  check_optimizer(name, optimizer)
+  local scheds, ms = a.schedulers, a.milestones
+  if type(scheds) ~= "table" or getmetatable(scheds) ~= nil then
+    util.fail(name, "schedulers", "a list of schedulers", scheds)
+  end
+  if #scheds < 1 then raise(name .. ": expects at least one scheduler, got none") end
+  for i, s in ipairs(scheds) do
+    if not class.isinstance(s, LRScheduler) then
+      raise(string.format("%s: schedulers[%d] is %s, expected a scheduler", name, i,
+        util.describe(s)))
+    end
+    if class.isinstance(s, M.ReduceLROnPlateau) then
+      raise(string.format("%s: schedulers[%d] is a ReduceLROnPlateau, which steps on a metric " ..
+        "and cannot be sequenced", name, i))
+    end
+    if not rawequal(s.optimizer, optimizer) then
+      raise(string.format("%s: schedulers[%d] drives another optimizer than the one given", name,
+        i))
+    end
+  end
+  if type(ms) ~= "table" or #ms ~= #scheds - 1 then
+    raise(string.format("%s: expects one milestone fewer than schedulers: %d schedulers, %s " ..
+      "milestones", name, #scheds, type(ms) == "table" and tostring(#ms) or util.describe(ms)))
+  end
+  self._milestones = {}
+  for i = 1, #ms do
+    self._milestones[i] = util.integer(name, "milestones", ms[i])
+    if i > 1 and self._milestones[i] < self._milestones[i - 1] then
+      raise(string.format("%s: milestones must be in increasing order, got %d after %d", name,
+        self._milestones[i], self._milestones[i - 1]))
+    end
+  end
+  local last_epoch = util.integer(name, "last_epoch", a.last_epoch, -1, -1)
+  self._schedulers = {}
+  for i, s in ipairs(scheds) do self._schedulers[i] = s end
+  self.last_epoch = last_epoch + 1
+  self.optimizer = optimizer
+  -- back to the initial lrs, undo the step each scheduler took when it was built, and start
+  -- the first one
+  for _, group in ipairs(optimizer.param_groups) do group.lr = group.initial_lr end
+  for _, s in ipairs(self._schedulers) do s.last_epoch = s.last_epoch - 1 end
+  self._schedulers[1]:_initial_step()
+  self._last_lr = self._schedulers[1]:get_last_lr()
+end
+
+function SequentialLR:step(epoch)
+  if epoch ~= nil then raise("SequentialLR:step: takes no epoch") end
+  self.last_epoch = self.last_epoch + 1
+  local idx = 0
+  for _, m in ipairs(self._milestones) do
+    if m <= self.last_epoch then idx = idx + 1 end
+  end
+  local s = self._schedulers[idx + 1]
+  if idx > 0 and self._milestones[idx] == self.last_epoch then
+    s:step(0)
+  else
+    s:step()
+  end
+  self._last_lr = s:get_last_lr()
+end
+
+function SequentialLR:state_dict()
+  local scheds = {}
+  for i, s in ipairs(self._schedulers) do scheds[i] = s:state_dict() end
+  return { last_epoch = self.last_epoch, _milestones = util.copy(self._milestones),
+    _last_lr = util.copy(self._last_lr), _schedulers = scheds }
+end
+
+function SequentialLR:load_state_dict(sd)
+  local fname = "SequentialLR:load_state_dict"
+  if type(sd) ~= "table" then
+    raise(string.format("%s: expected a state dict table, got %s", fname, util.describe(sd)))
+  end
+  util.check_options(fname, sd, self.STATE_KEYS, "key")
+  if type(sd._schedulers) ~= "table" or #sd._schedulers ~= #self._schedulers then
+    raise(string.format("%s: the state dict must hold the state of %d schedulers", fname,
+      #self._schedulers))
+  end
+  for i, s in ipairs(self._schedulers) do s:load_state_dict(sd._schedulers[i]) end
+  self.last_epoch = sd.last_epoch
+  self._milestones = util.copy(sd._milestones)
+  self._last_lr = util.copy(sd._last_lr)
+end
+
+-- ---------------------------------------------------------------- ReduceLROnPlateau
+
+-- Multiplies the lr by `factor` when a metric has not improved for more than `patience` steps
+-- (by `threshold`, relative or absolute), then waits `cooldown` steps; lrs never go below
+-- min_lr (a number, or one per group), and a change smaller than eps is not made.
+--   local s = sched.ReduceLROnPlateau(opt, { mode = "min", factor = 0.1, patience = 10,
+--     threshold = 1e-4, threshold_mode = "rel", cooldown = 0, min_lr = 0, eps = 1e-8 })
+--   s:step(val_loss)     -- a number or a one-element tensor
+local ReduceLROnPlateau = class("ReduceLROnPlateau", LRScheduler)
+M.ReduceLROnPlateau = ReduceLROnPlateau
+ReduceLROnPlateau.STATE_KEYS = { "factor", "min_lrs", "patience", "cooldown", "cooldown_counter",
+  "mode", "threshold", "threshold_mode", "best", "num_bad_epochs", "mode_worse", "eps",
+  "last_epoch", "_last_lr" }
+
+function ReduceLROnPlateau:__init(optimizer, ...)
+  local name = "ReduceLROnPlateau"
+  local a = read_args(name, {}, { "mode", "factor", "patience", "threshold", "threshold_mode",
+    "cooldown", "min_lr", "eps" }, ...)
+  check_optimizer(name, optimizer)
+  self.optimizer = optimizer
+  self.factor = util.number(name, "factor", a.factor, 0.1, { below = 1 })
+  local ngroups = #optimizer.param_groups
+  self.min_lrs = {}
+  if type(a.min_lr) == "table" then
+    if #a.min_lr ~= ngroups then
+      raise(string.format("%s: expected %d min_lrs (one per param group), got %d", name, ngroups,
+        #a.min_lr))
+    end
+    for i = 1, ngroups do self.min_lrs[i] = util.number(name, "min_lr", a.min_lr[i]) end
+  else
+    local m = util.number(name, "min_lr", a.min_lr, 0)
+    for i = 1, ngroups do self.min_lrs[i] = m end
+  end
+  self.patience = util.integer(name, "patience", a.patience, 10, 0)
+  self.cooldown = util.integer(name, "cooldown", a.cooldown, 0, 0)
+  self.mode = util.choice(name, "mode", a.mode, "min", { "min", "max" })
+  self.threshold = util.number(name, "threshold", a.threshold, 1e-4)
+  self.threshold_mode = util.choice(name, "threshold_mode", a.threshold_mode, "rel",
+    { "rel", "abs" })
+  self.eps = util.number(name, "eps", a.eps, 1e-8)
+  self.mode_worse = self.mode == "min" and math.huge or -math.huge
+  self.last_epoch = 0
+  self._last_lr = group_lrs(optimizer)
+  self:_reset()
+end
+
+function ReduceLROnPlateau:_reset()
+  self.best = self.mode_worse
+  self.cooldown_counter = 0
+  self.num_bad_epochs = 0
+end
+
+function ReduceLROnPlateau:is_better(a, best)
+  local t = self.threshold
+  if self.mode == "min" then
+    if self.threshold_mode == "rel" then return a < best * (1 - t) end
+    return a < best - t
+  end
+  if self.threshold_mode == "rel" then return a > best * (t + 1) end
+  return a > best + t
+end
+
+function ReduceLROnPlateau:step(metrics, epoch)
+  local name = "ReduceLROnPlateau:step"
+  local current = metrics
+  if graphids.is_tensor(current) then
+    if current:numel() ~= 1 then
+      raise(string.format("%s: the metric must be a number or a one-element tensor, got a " ..
+        "tensor of %d elements", name, current:numel()))
+    end
+    current = current:item()
+  end
+  if type(current) ~= "number" then
+    raise(string.format("%s: the metric must be a number, got %s", name, util.describe(current)))
+  end
+  if epoch == nil then epoch = self.last_epoch + 1 end
+  self.last_epoch = util.integer(name, "epoch", epoch)
+  if self:is_better(current, self.best) then
+    self.best = current
+    self.num_bad_epochs = 0
+  else
+    self.num_bad_epochs = self.num_bad_epochs + 1
+  end
+  if self.cooldown_counter > 0 then
+    self.cooldown_counter = self.cooldown_counter - 1
+    self.num_bad_epochs = 0 -- bad epochs in cooldown do not count
+  end
+  if self.num_bad_epochs > self.patience then
+    self:_reduce_lr()
+    self.cooldown_counter = self.cooldown
+    self.num_bad_epochs = 0
+  end
+  self._last_lr = group_lrs(self.optimizer)
+end
+
+function ReduceLROnPlateau:_reduce_lr()
+  for i, group in ipairs(self.optimizer.param_groups) do
+    local old = group.lr
+    local new = math.max(old * self.factor, self.min_lrs[i] or 0)
+    if old - new > self.eps then group.lr = new end
+  end
+end
+
+return M
