@@ -1,0 +1,350 @@
+-- module_spec.lua -- graphids.nn.Module and the containers: registration order and names as
+-- torch's state_dict keys, state_dict round trips, load_state_dict errors, train/eval, to(),
+-- the printed tree, and error messages naming the failing child's path.
+local graphids = require "graphids"
+local class = require "graphids.class"
+local nn = require "graphids.nn"
+local helpers = require "helpers"
+local errors = helpers.errors
+
+local function names_of(iter)
+  local out = {}
+  for name in iter do
+    out[#out + 1] = name
+  end
+  return out
+end
+
+-- A custom module: an own parameter, a buffer, a child list and a child.
+local Net = class("Net", nn.Module)
+
+function Net:__init()
+  nn.Module.__init(self)
+  self:register_parameter("scale", graphids.ones(2))
+  self.layers = nn.ModuleList({ nn.Linear(3, 4), nn.Linear(4, 2) })
+  self:register_buffer("steps", graphids.zeros({}, { dtype = "i64" }))
+  self.norm = nn.LayerNorm(2)
+end
+
+function Net:forward(x)
+  for _, layer in ipairs(self.layers) do
+    x = layer(x)
+  end
+  return self.norm(x) * self.scale
+end
+
+describe("graphids.nn.Module", function()
+  it("names parameters as torch's state_dict keys, own before children, depth first", function()
+    local net = Net()
+    assert.same({ "scale", "layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias",
+      "norm.weight", "norm.bias" }, names_of(net:named_parameters()))
+    local params = net:parameters()
+    assert.equal(7, #params)
+    assert.equal(net.layers[1].weight, params[2])
+    assert.equal(net.norm.bias, params[7])
+    for _, p in ipairs(params) do
+      assert.is_true(p.requires_grad)
+      assert.is_true(p.is_leaf)
+    end
+    assert.same({ "steps" }, names_of(net:named_buffers()))
+    assert.same({ "", "layers", "layers.0", "layers.1", "norm" }, names_of(net:named_modules()))
+    assert.same({ "layers", "norm" }, names_of(net:named_children()))
+    assert.equal(2, #net:children())
+    assert.equal(5, #net:modules())
+    assert.same({ "scale" }, names_of(net:named_parameters({ recurse = false })))
+    -- 2 + (12 + 4) + (8 + 2) + (2 + 2)
+    assert.equal(32, net:num_parameters())
+  end)
+
+  it("orders state_dict as torch: own parameters, own buffers, then each child", function()
+    local net = Net()
+    local sd = net:state_dict()
+    assert.same({ "scale", "steps", "layers.0.weight", "layers.0.bias", "layers.1.weight",
+      "layers.1.bias", "norm.weight", "norm.bias" }, sd:keys())
+    assert.equal(8, #sd)
+    assert.same({ 4, 3 }, sd["layers.0.weight"].shape)
+    assert.equal(sd["layers.0.weight"], sd:get("layers.0.weight"))
+    local seen = {}
+    for name, t in sd:items() do
+      seen[#seen + 1] = name
+      assert.is_true(graphids.is_tensor(t))
+      assert.is_false(t.requires_grad)
+    end
+    assert.same(sd:keys(), seen)
+  end)
+
+  it("counts a parameter shared by two children once", function()
+    local a, b = nn.Linear(2, 2), nn.Linear(2, 2)
+    b.weight = a.weight
+    local seq = nn.Sequential(a, b)
+    assert.same({ "0.weight", "0.bias", "1.bias" }, names_of(seq:named_parameters()))
+    assert.equal(4 + 2 + 2, seq:num_parameters())
+    -- a module reached twice is listed once; state_dict keeps both names, as torch does
+    local twice = nn.Sequential(a, a)
+    assert.same({ "0.weight", "0.bias" }, names_of(twice:named_parameters()))
+    assert.same({ "0.weight", "0.bias", "1.weight", "1.bias" }, twice:state_dict():keys())
+  end)
+
+  it("round-trips a state dict into a fresh module", function()
+    local src, dst = Net(), Net()
+    graphids.no_grad(function() src.scale:fill_(3) end)
+    dst:load_state_dict(src:state_dict())
+    for name, t in src:state_dict():items() do
+      assert.is_true(graphids.equal(t, dst:state_dict()[name]), name)
+    end
+    local x = graphids.randn(5, 3)
+    assert.is_true(graphids.equal(src(x), dst(x)))
+    -- loading copies: changing the source afterwards leaves the destination alone
+    graphids.no_grad(function() src.scale:fill_(5) end)
+    assert.equal(3, dst.scale:select(1, 1):item())
+    -- a plain table name -> tensor is accepted too
+    local plain = {}
+    for name, t in src:state_dict():items() do
+      plain[name] = t
+    end
+    dst:load_state_dict(plain)
+    assert.equal(5, dst.scale:select(1, 1):item())
+    assert.is_true(dst.scale.requires_grad)
+  end)
+
+  it("lists missing keys, unexpected keys and shape mismatches in one error", function()
+    local m = nn.Sequential(nn.Linear(3, 2), nn.ReLU(), nn.Linear(2, 1))
+    local sd = m:state_dict()
+    sd:remove("2.bias")
+    sd:set("extra.weight", graphids.zeros(1))
+    sd:set("0.weight", graphids.zeros(3, 2))
+    local ok, err = pcall(m.load_state_dict, m, sd)
+    assert.is_false(ok)
+    assert.matches("load_state_dict: Error%(s%) in loading state_dict for Sequential:", err)
+    assert.matches('Missing key%(s%) in state_dict: "2%.bias"%.', err)
+    assert.matches('Unexpected key%(s%) in state_dict: "extra%.weight"%.', err)
+    assert.matches("size mismatch for 0%.weight: copying a param with shape %[3, 2%] from " ..
+      "checkpoint, the shape in current model is %[2, 3%]", err)
+    -- nothing was copied
+    assert.is_false(graphids.equal(m[1].weight, graphids.zeros(2, 3)))
+  end)
+
+  it("allows missing and unexpected keys with strict=false but never a shape mismatch", function()
+    local m = nn.Linear(3, 2)
+    local res = m:load_state_dict({ weight = graphids.ones(2, 3), other = graphids.ones(1) },
+      { strict = false })
+    assert.same({ "bias" }, res.missing_keys)
+    assert.same({ "other" }, res.unexpected_keys)
+    assert.is_true(graphids.equal(m.weight, graphids.ones(2, 3)))
+    errors("size mismatch for weight: copying a param with shape %[3%] from checkpoint, the " ..
+      "shape in current model is %[2, 3%]", m.load_state_dict, m, { weight = graphids.ones(3) },
+      { strict = false })
+    errors("load_state_dict: unknown option 'strct' %(did you mean 'strict'%?%)", m.load_state_dict,
+      m, {}, { strct = true })
+  end)
+
+  it("switches training mode on every descendant", function()
+    local net = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.Dropout(0.5), nn.BatchNorm1d(2)))
+    assert.is_true(net.training)
+    assert.equal(net, net:eval())
+    for _, m in ipairs(net:modules()) do
+      assert.is_false(m.training)
+    end
+    net:train()
+    for _, m in ipairs(net:modules()) do
+      assert.is_true(m.training)
+    end
+    net:train(false)
+    assert.is_false(net[2][2].training)
+  end)
+
+  it("train/eval changes what Dropout and BatchNorm1d do", function()
+    local drop = nn.Dropout(0.5)
+    local x = graphids.ones(1000)
+    local y = drop(x)
+    local zeros = y:eq(0):sum():item()
+    assert.is_true(zeros > 350 and zeros < 650, "zeros: " .. zeros)
+    assert.is_true(y:eq(0):logical_or(y:eq(2)):all():item())
+    drop:eval()
+    assert.equal(x, drop(x))
+
+    local bn = nn.BatchNorm1d(1)
+    local b = graphids.tensor({ { 1.0 }, { 3.0 } })
+    helpers.near(bn(b):totable(), { { -1 / math.sqrt(1 + 1e-5) }, { 1 / math.sqrt(1 + 1e-5) } },
+      1e-6)
+    bn:eval()
+    -- running stats after one batch: mean 0.1 * 2, var 0.9 + 0.1 * 2 (unbiased)
+    local rm, rv = 0.2, 0.9 + 0.2
+    helpers.near(bn(b):totable(), { { (1 - rm) / math.sqrt(rv + 1e-5) },
+      { (3 - rm) / math.sqrt(rv + 1e-5) } }, 1e-6)
+  end)
+
+  it("converts parameters and float buffers with to(), keeping them leaves", function()
+    local net = Net()
+    local w = net.layers[1].weight:clone()
+    assert.equal(net, net:to("f64"))
+    for name, p in net:named_parameters() do
+      assert.equal("f64", p.dtype, name)
+      assert.is_true(p.requires_grad)
+      assert.is_true(p.is_leaf)
+    end
+    assert.equal("i64", net.steps.dtype)
+    assert.is_true(graphids.allclose(net.layers[1].weight, w:double()))
+    local y = net(graphids.randn(2, 3, { dtype = "f64" }))
+    assert.equal("f64", y.dtype)
+    net:to({ dtype = "float32" })
+    assert.equal("f32", net.scale.dtype)
+    net:to("cpu", "f64")
+    assert.equal("f64", net.scale.dtype)
+    net:float()
+    assert.equal("f32", net.scale.dtype)
+    net:to("cpu")
+    errors("not available", net.to, net, "cuda")
+    errors("to: only float dtypes", net.to, net, "i64")
+  end)
+
+  it("applies a function children first and clears gradients with zero_grad", function()
+    local net = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.ReLU()))
+    local order = {}
+    net:apply(function(m) order[#order + 1] = class.name_of(m) end)
+    assert.same({ "Linear", "ReLU", "Sequential", "Sequential" }, order)
+    local y = net(graphids.randn(3, 2)):sum()
+    y:backward()
+    assert.is_true(graphids.is_tensor(net[1].weight.grad))
+    net:zero_grad()
+    assert.is_nil(net[1].weight.grad)
+    assert.is_nil(net[1].bias.grad)
+  end)
+
+  it("prints an indented tree like torch's repr", function()
+    local m = nn.Sequential(nn.Linear(3, 1), nn.Sequential(nn.ReLU(), nn.Dropout(0.1)))
+    assert.equal(table.concat({
+      "Sequential(",
+      "  (0): Linear(in_features=3, out_features=1, bias=true)",
+      "  (1): Sequential(",
+      "    (0): ReLU()",
+      "    (1): Dropout(p=0.1)",
+      "  )",
+      ")" }, "\n"), tostring(m))
+    assert.equal("Linear(in_features=3, out_features=1, bias=false)",
+      tostring(nn.Linear(3, 1, { bias = false })))
+    -- a module without extra_repr shows its own parameters' shapes
+    assert.matches("^Net%(\n  scale=%[2%]\n  %(layers%): ModuleList%(\n    %(0%): Linear%(in_features=3",
+      tostring(Net()))
+  end)
+
+  it("prefixes an error inside a child with the child's path, once", function()
+    local inner = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(4, 2))
+    local model = nn.Sequential(nn.Linear(3, 3), inner)
+    local ok, err = pcall(model, graphids.randn(2, 3))
+    assert.is_false(ok)
+    assert.matches("^model%.1%.2: .*addmm", err)
+    local _, count = err:gsub("model%.", "")
+    assert.equal(1, count)
+    -- custom modules name their children by attribute
+    local net = Net()
+    ok, err = pcall(net, graphids.randn(2, 5))
+    assert.is_false(ok)
+    assert.matches("^model%.layers%.0: ", err)
+    -- the module called directly fails without a prefix
+    ok, err = pcall(inner[3], graphids.randn(2, 3))
+    assert.is_false(ok)
+    assert.not_matches("^model", err)
+  end)
+
+  it("registers modules assigned to fields and refuses clashing names", function()
+    local M = class("M", nn.Module)
+    function M:__init()
+      nn.Module.__init(self)
+      self.fc = nn.Linear(1, 1)
+      self.size = 3 -- a plain attribute
+    end
+    local m = M()
+    assert.same({ "fc" }, names_of(m:named_children()))
+    assert.equal(3, m.size)
+    errors("register_parameter: attribute 'size' already exists", m.register_parameter, m, "size",
+      graphids.zeros(1))
+    errors("register_parameter: attribute 'forward' already exists", m.register_parameter, m,
+      "forward", graphids.zeros(1))
+    errors("register_buffer: 'fc' is already registered as a module", m.register_buffer, m, "fc",
+      graphids.zeros(1))
+    errors("name 'a%.b' must be non%-empty and contain no '%.'", m.add_module, m, "a.b",
+      nn.ReLU())
+    errors("register_parameter: 'w' must be a float tensor, got i64", m.register_parameter, m, "w",
+      graphids.zeros(1, { dtype = "i64" }))
+    local nonleaf = graphids.ones(2, { requires_grad = true }) * 2
+    errors("register_parameter: 'w' must be a leaf tensor", m.register_parameter, m, "w", nonleaf)
+    errors("Linear: unknown option 'bais' %(did you mean 'bias'%?%)", nn.Linear, 2, 2,
+      { bais = false })
+    -- a non-persistent buffer stays out of state_dict
+    m:register_buffer("cache", graphids.zeros(2), { persistent = false })
+    assert.same({ "cache" }, names_of(m:named_buffers()))
+    assert.same({ "fc.weight", "fc.bias" }, m:state_dict():keys())
+  end)
+
+  it("raises a clear error for a module without forward", function()
+    local Empty = class("Empty", nn.Module)
+    errors("Empty: forward is not defined", Empty(), 1)
+  end)
+end)
+
+describe("graphids.nn containers", function()
+  it("Sequential chains its children and indexes them 1-based", function()
+    local a, b = nn.Linear(2, 3), nn.ReLU()
+    local seq = nn.Sequential(a, b)
+    assert.equal(2, #seq)
+    assert.equal(a, seq[1])
+    assert.equal(b, seq[-1])
+    assert.is_nil(seq[3])
+    local x = graphids.randn(4, 2)
+    assert.is_true(graphids.equal(seq(x), b(a(x))))
+    local n = 0
+    for i, m in ipairs(seq) do
+      n = i
+      assert.equal(seq[i], m)
+    end
+    assert.equal(2, n)
+    seq:append(nn.Linear(3, 1))
+    assert.same({ "0", "1", "2" }, names_of(seq:named_children()))
+    assert.same({ 4, 1 }, seq(x).shape)
+    assert.equal(2, #nn.Sequential({ nn.ReLU(), nn.Tanh() }))
+    errors("Sequential: argument 2 must be a Module, got number", nn.Sequential, nn.ReLU(), 3)
+  end)
+
+  it("ModuleList holds modules without a forward", function()
+    local list = nn.ModuleList()
+    list:append(nn.Linear(2, 2)):extend({ nn.Linear(2, 2), nn.Tanh() })
+    assert.equal(3, #list)
+    assert.same({ "0.weight", "0.bias", "1.weight", "1.bias" }, names_of(list:named_parameters()))
+    errors("ModuleList: has no forward", list, graphids.zeros(1))
+  end)
+
+  it("ModuleDict keeps insertion order, or sorted names from a plain table", function()
+    local d = nn.ModuleDict({ { "enc", nn.Linear(2, 3) }, { "act", nn.ReLU() },
+      { "dec", nn.Linear(3, 2) } })
+    assert.same({ "enc", "act", "dec" }, d:keys())
+    assert.equal(3, #d)
+    assert.equal(d.enc, d:get("enc"))
+    assert.same({ "enc.weight", "enc.bias", "dec.weight", "dec.bias" }, d:state_dict():keys())
+    local names = {}
+    for name in d:items() do
+      names[#names + 1] = name
+    end
+    assert.same({ "enc", "act", "dec" }, names)
+    d:set("out", nn.Tanh())
+    assert.same({ "enc", "act", "dec", "out" }, d:keys())
+    local s = nn.ModuleDict({ zeta = nn.ReLU(), alpha = nn.Tanh() })
+    assert.same({ "alpha", "zeta" }, s:keys())
+  end)
+end)
+
+describe("graphids.nn.StateDict", function()
+  it("keeps insertion order and looks names up", function()
+    local sd = nn.StateDict()
+    sd:set("b", graphids.ones(1)):set("a", graphids.zeros(2))
+    assert.same({ "b", "a" }, sd:keys())
+    assert.equal(2, #sd)
+    assert.same({ 2 }, sd.a.shape)
+    assert.is_true(sd:has("b"))
+    sd:remove("b")
+    assert.same({ "a" }, sd:keys())
+    assert.matches("StateDict%(\n  a: %[2%] f32\n%)", tostring(sd))
+    local from = nn.StateDict.from({ z = graphids.ones(1), y = graphids.ones(1) })
+    assert.same({ "y", "z" }, from:keys())
+  end)
+end)

@@ -1,0 +1,141 @@
+-- graphids.nn._util -- helpers shared by the nn files: option tables, shapes, grad-mode scopes.
+--   local U = require "graphids.nn._util"
+--   local o = U.options("cross_entropy", opts, { weight = U.NONE, ignore_index = -100 })
+--   U.no_grad(function() w:uniform_(-1, 1) end)
+local graphids = require "graphids"
+
+local U = {}
+
+-- Default of an option that is absent (nil) unless given.
+U.NONE = setmetatable({}, { __tostring = function() return "nil" end })
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do
+    keys[#keys + 1] = k
+  end
+  table.sort(keys)
+  return keys
+end
+U.sorted_keys = sorted_keys
+
+-- Edit distance, for "did you mean" on a misspelt option.
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do
+    prev[j] = j
+  end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+-- opts (nil or a table) checked against defaults: an unknown key raises naming the nearest
+-- allowed key (or listing them); a value whose type differs from a non-NONE default's raises.
+-- Returns a new table with every default filled in (NONE becomes nil).
+function U.options(fname, opts, defaults)
+  local out = {}
+  for k, v in pairs(defaults) do
+    if v ~= U.NONE then
+      out[k] = v
+    end
+  end
+  if opts == nil then
+    return out
+  end
+  if type(opts) ~= "table" then
+    error(string.format("%s: options must be a table, got %s", fname, type(opts)), 3)
+  end
+  for k, v in pairs(opts) do
+    local d = defaults[k]
+    if d == nil then
+      local allowed = sorted_keys(defaults)
+      local best, bestd = nil, math.huge
+      for _, name in ipairs(allowed) do
+        local key = tostring(k)
+        -- a prefix ("ignore" for "ignore_index") counts as a near miss
+        local dist = (name:sub(1, #key) == key or key:sub(1, #name) == name) and 1
+          or distance(key, name)
+        if dist < bestd then
+          best, bestd = name, dist
+        end
+      end
+      if best and bestd <= 2 then
+        error(string.format("%s: unknown option '%s' (did you mean '%s'?)", fname, tostring(k), best),
+          3)
+      end
+      error(string.format("%s: unknown option '%s' (allowed: %s)", fname, tostring(k),
+        table.concat(allowed, ", ")), 3)
+    end
+    if d ~= U.NONE and type(v) ~= type(d) then
+      error(string.format("%s: option '%s' must be a %s, got %s", fname, k, type(d), tostring(v)), 3)
+    end
+    out[k] = v
+  end
+  return out
+end
+
+function U.is_tensor(v)
+  return graphids.is_tensor(v)
+end
+
+function U.shape_str(t)
+  return "[" .. table.concat(t.shape, ", ") .. "]"
+end
+
+-- Runs fn(...) with grad mode off (graphids.no_grad once the binding has it).
+function U.no_grad(fn, ...)
+  if graphids.no_grad then
+    return graphids.no_grad(fn, ...)
+  end
+  return fn(...)
+end
+
+-- Marks a leaf tensor as a parameter: requires_grad on.
+function U.as_parameter(t, requires_grad)
+  if requires_grad == nil then
+    requires_grad = true
+  end
+  if t.requires_grad_ then
+    t:requires_grad_(requires_grad)
+  end
+  return t
+end
+
+function U.requires_grad(t)
+  return t.requires_grad == true
+end
+
+function U.is_float(t)
+  local dt = t.dtype
+  return dt == "f32" or dt == "f64" or dt == "f16" or dt == "bf16"
+end
+
+function U.check_reduction(fname, reduction)
+  if reduction ~= "mean" and reduction ~= "sum" and reduction ~= "none" then
+    error(string.format("%s: reduction must be 'none', 'mean' or 'sum', got '%s'", fname,
+      tostring(reduction)), 3)
+  end
+end
+
+-- An uninitialised tensor for a parameter or buffer, with the factory options of a
+-- module constructor ({dtype=, device=}).
+function U.empty(shape, o)
+  return graphids.empty(shape, { dtype = o.dtype or "f32", device = o.device or "cpu" })
+end
+
+-- Positive integer check for constructor sizes.
+function U.check_size(fname, what, v)
+  if math.type(v) ~= "integer" or v < 0 then
+    error(string.format("%s: %s must be a non-negative integer, got %s", fname, what, tostring(v)),
+      3)
+  end
+end
+
+return U

@@ -1,0 +1,193 @@
+-- graphids.nn containers: Sequential, ModuleList, ModuleDict.
+--   local seq = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1))
+--   seq(x); seq[1] --> the first Linear; #seq --> 3; for i, m in ipairs(seq) do ... end
+--   local list = nn.ModuleList({ nn.Linear(4, 4), nn.Linear(4, 4) }); list:append(nn.ReLU())
+--   local dict = nn.ModuleDict({ { "enc", enc }, { "dec", dec } }); dict.enc; dict:keys()
+-- Sequential and ModuleList name their children "0", "1", ... as torch does, so state dict
+-- keys read "layers.0.weight"; from Lua they are indexed 1-based (seq[1] is child "0").
+-- A ModuleDict keeps insertion order; a plain table {name = module} is added in sorted order.
+local class = require "graphids.class"
+local Module = require "graphids.nn.module"
+
+local M = {}
+
+local function check_module(fname, m, i)
+  if not class.isinstance(m, Module) then
+    error(string.format("%s: argument %d must be a Module, got %s", fname, i, class.name_of(m)), 3)
+  end
+end
+
+-- Integer keys index the children 1-based (negative from the end); other keys are methods.
+local function indexed(cls)
+  cls.__index = function(self, k)
+    if math.type(k) == "integer" then
+      local names = rawget(self, "_children")
+      local n = #names
+      if k < 0 then
+        k = n + k + 1
+      end
+      local name = names[k]
+      return name and rawget(self, name)
+    end
+    return cls[k]
+  end
+  cls.__len = function(self)
+    return #rawget(self, "_children")
+  end
+end
+
+-- ---------------------------------------------------------------- Sequential
+
+local Sequential = class("Sequential", Module)
+indexed(Sequential)
+
+-- Sequential(m1, m2, ...) or Sequential({m1, m2, ...}).
+function Sequential:__init(...)
+  Module.__init(self)
+  local mods = table.pack(...)
+  if mods.n == 1 and type(mods[1]) == "table" and not class.isinstance(mods[1], Module) then
+    mods = mods[1]
+    mods.n = #mods
+  end
+  for i = 1, mods.n do
+    check_module("Sequential", mods[i], i)
+    self:add_module(tostring(i - 1), mods[i])
+  end
+end
+
+function Sequential:append(m)
+  check_module("Sequential:append", m, 1)
+  self:add_module(tostring(#self._children), m)
+  return self
+end
+
+function Sequential:forward(x, ...)
+  local names = self._children
+  for i = 1, #names do
+    local m = rawget(self, names[i])
+    if i == 1 then
+      x = m(x, ...)
+    else
+      x = m(x)
+    end
+  end
+  return x
+end
+
+M.Sequential = Sequential
+
+-- ---------------------------------------------------------------- ModuleList
+
+local ModuleList = class("ModuleList", Module)
+indexed(ModuleList)
+
+function ModuleList:__init(mods)
+  Module.__init(self)
+  if mods ~= nil then
+    self:extend(mods)
+  end
+end
+
+function ModuleList:append(m)
+  check_module("ModuleList:append", m, 1)
+  self:add_module(tostring(#self._children), m)
+  return self
+end
+
+function ModuleList:extend(mods)
+  if type(mods) ~= "table" or class.isinstance(mods, Module) and not mods.__len then
+    error("ModuleList:extend: expected a list of modules, got " .. class.name_of(mods), 2)
+  end
+  for i = 1, #mods do
+    check_module("ModuleList:extend", mods[i], i)
+    self:add_module(tostring(#self._children), mods[i])
+  end
+  return self
+end
+
+function ModuleList.forward()
+  error("ModuleList: has no forward; call its modules (for i, m in ipairs(list) do ... end)", 2)
+end
+
+M.ModuleList = ModuleList
+
+-- ---------------------------------------------------------------- ModuleDict
+
+local ModuleDict = class("ModuleDict", Module)
+
+-- ModuleDict() / ModuleDict({{"name", m}, ...}) (that order) / ModuleDict({name = m, ...})
+-- (sorted names).
+function ModuleDict:__init(mods)
+  Module.__init(self)
+  if mods ~= nil then
+    self:update(mods)
+  end
+end
+
+function ModuleDict:update(mods)
+  if type(mods) ~= "table" or class.isinstance(mods, Module) then
+    error("ModuleDict:update: expected a table of modules, got " .. class.name_of(mods), 2)
+  end
+  if #mods > 0 then
+    for i, pair in ipairs(mods) do
+      if type(pair) ~= "table" or type(pair[1]) ~= "string" then
+        error(string.format("ModuleDict: entry %d must be a {name, module} pair", i), 2)
+      end
+      check_module("ModuleDict", pair[2], i)
+      self:add_module(pair[1], pair[2])
+    end
+  else
+    local names = {}
+    for k in pairs(mods) do
+      if type(k) ~= "string" then
+        error("ModuleDict: keys must be strings, got " .. type(k), 2)
+      end
+      names[#names + 1] = k
+    end
+    table.sort(names)
+    for i, k in ipairs(names) do
+      check_module("ModuleDict", mods[k], i)
+      self:add_module(k, mods[k])
+    end
+  end
+  return self
+end
+
+-- d:set(name, m) adds or replaces; d:get(name) (or d.name when it is not a method's name).
+function ModuleDict:set(name, m)
+  self:add_module(name, m)
+  return self
+end
+
+function ModuleDict:get(name)
+  return self._kind[name] == "module" and rawget(self, name) or nil
+end
+
+function ModuleDict:keys()
+  local keys = {}
+  for name in self:named_children() do
+    keys[#keys + 1] = name
+  end
+  return keys
+end
+
+function ModuleDict:values()
+  return self:children()
+end
+
+-- for name, m in d:items() do ... end, in insertion order.
+function ModuleDict:items()
+  return self:named_children()
+end
+
+function ModuleDict:__len()
+  return #self:keys()
+end
+
+function ModuleDict.forward()
+  error("ModuleDict: has no forward; call its modules (d:get(name)(x))", 2)
+end
+
+M.ModuleDict = ModuleDict
+
+return M

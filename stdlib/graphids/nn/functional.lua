@@ -1,0 +1,603 @@
+-- graphids.nn.functional -- stateless layers and losses, following torch.nn.functional.
+--   local F = require("graphids.nn").functional
+--   local y = F.linear(x, w, b)                       -- x @ w^T + b (addmm)
+--   local loss = F.cross_entropy(logits, target, { label_smoothing = 0.1 })
+--   local kd = F.kl_div(F.log_softmax(s / T, 2), F.softmax(t / T, 2), { reduction = "batchmean" })
+-- Everything is composed of differentiable graphids ops, so autograd follows.  Options come in
+-- a trailing table (unknown keys raise); reductions are "mean" (default), "sum" or "none".
+-- Dims are 1-based as everywhere in graphids; class-index targets hold 0-based classes.
+local graphids = require "graphids"
+local U = require "graphids.nn._util"
+
+local NONE = U.NONE
+local F = {}
+
+local function reduce(loss, reduction)
+  if reduction == "mean" then
+    return loss:mean()
+  elseif reduction == "sum" then
+    return loss:sum()
+  end
+  return loss
+end
+
+local function check_tensor(fname, v, what)
+  if not graphids.is_tensor(v) then
+    error(string.format("%s: %s must be a tensor, got %s", fname, what, type(v)), 3)
+  end
+end
+
+local function same_shape(a, b)
+  local sa, sb = a.shape, b.shape
+  if #sa ~= #sb then
+    return false
+  end
+  for i = 1, #sa do
+    if sa[i] ~= sb[i] then
+      return false
+    end
+  end
+  return true
+end
+
+local function check_same_shape(fname, input, target)
+  if not same_shape(input, target) then
+    error(string.format("%s: target shape %s must equal the input shape %s", fname,
+      U.shape_str(target), U.shape_str(input)), 3)
+  end
+end
+
+-- ---------------------------------------------------------------- layers
+
+-- x @ weight^T + bias.  x is [..., in], weight [out, in], bias [out] or nil.
+function F.linear(x, weight, bias)
+  local nd = x.ndim
+  if nd == 2 then
+    if bias ~= nil then
+      return graphids.addmm(bias, x, weight:t())
+    end
+    return graphids.mm(x, weight:t())
+  end
+  if nd > 2 then
+    local shape = x.shape
+    local out_shape = table.move(shape, 1, nd - 1, 1, {})
+    out_shape[nd] = weight.shape[1]
+    local x2 = x:reshape(-1, shape[nd])
+    local y = bias ~= nil and graphids.addmm(bias, x2, weight:t()) or graphids.mm(x2, weight:t())
+    return y:reshape(out_shape)
+  end
+  local y = graphids.matmul(x, weight:t())
+  if bias ~= nil then
+    y = y + bias
+  end
+  return y
+end
+
+F.relu = graphids.relu
+F.sigmoid = graphids.sigmoid
+F.tanh = graphids.tanh
+F.silu = graphids.silu
+
+function F.leaky_relu(x, negative_slope)
+  return graphids.leaky_relu(x, negative_slope or 0.01)
+end
+
+function F.elu(x, alpha)
+  return graphids.elu(x, alpha or 1.0)
+end
+
+-- opts: approximate = "none" | "tanh".
+function F.gelu(x, opts)
+  local o = U.options("gelu", opts, { approximate = "none" })
+  return graphids.gelu(x, { approximate = o.approximate })
+end
+
+-- opts: beta = 1, threshold = 20.
+function F.softplus(x, opts)
+  local o = U.options("softplus", opts, { beta = 1, threshold = 20 })
+  return graphids.softplus(x, { beta = o.beta, threshold = o.threshold })
+end
+
+function F.softmax(x, dim)
+  if dim == nil then
+    error("softmax: dim is required", 2)
+  end
+  return graphids.softmax(x, dim)
+end
+
+function F.log_softmax(x, dim)
+  if dim == nil then
+    error("log_softmax: dim is required", 2)
+  end
+  return graphids.log_softmax(x, dim)
+end
+
+-- Zeroes each element with probability p and scales the rest by 1/(1-p) when training.
+-- F.dropout(x, p=0.5, training=true, {generator=}).
+function F.dropout(x, p, training, opts)
+  local o = U.options("dropout", opts, { generator = NONE })
+  p = p or 0.5
+  if type(p) ~= "number" or p < 0 or p > 1 then
+    error("dropout: probability has to be between 0 and 1, but got " .. tostring(p), 2)
+  end
+  if training == false or p == 0 then
+    return x
+  end
+  if p == 1 then
+    return x * 0
+  end
+  local mask = graphids.empty(x.shape, { dtype = x.dtype })
+  mask:bernoulli_(1 - p, o.generator and { generator = o.generator } or nil):div_(1 - p)
+  return x * mask
+end
+
+-- Rows of weight picked by input (integer tensor of 0-based ids): shape input.shape..., dim.
+-- opts: padding_idx (its row gets no gradient).
+function F.embedding(input, weight, opts)
+  local o = U.options("embedding", opts, { padding_idx = NONE })
+  check_tensor("embedding", input, "input")
+  if input.dtype ~= "i64" and input.dtype ~= "i32" then
+    error("embedding: input must be an i64 or i32 tensor of ids, got " .. input.dtype, 2)
+  end
+  local shape = input.shape
+  shape[#shape + 1] = weight.shape[2]
+  local out = weight:index_select(1, input:reshape(-1)):reshape(shape)
+  if o.padding_idx ~= nil then
+    local pad = o.padding_idx
+    if pad < 0 then
+      pad = pad + weight.shape[1]
+    end
+    local is_pad = input:eq(pad):unsqueeze(-1)
+    local frozen = out.detach and out:detach() or out
+    out = graphids.where(is_pad, frozen, out)
+  end
+  return out
+end
+
+local function trailing_dims(k)
+  local dims = {}
+  for i = 1, k do
+    dims[i] = i - k - 1
+  end
+  return dims
+end
+
+-- Normalises over the trailing dims given by normalized_shape (a number or a list).
+-- opts: weight, bias (normalized_shape each), eps = 1e-5.
+function F.layer_norm(x, normalized_shape, opts)
+  local o = U.options("layer_norm", opts, { weight = NONE, bias = NONE, eps = 1e-5 })
+  if type(normalized_shape) == "number" then
+    normalized_shape = { normalized_shape }
+  end
+  local k, shape = #normalized_shape, x.shape
+  local ok = k >= 1 and #shape >= k
+  for i = 1, k do
+    ok = ok and shape[#shape - k + i] == normalized_shape[i]
+  end
+  if not ok then
+    error(string.format("layer_norm: normalized_shape [%s] does not match the trailing dims of " ..
+      "the input %s", table.concat(normalized_shape, ", "), U.shape_str(x)), 2)
+  end
+  local dims = trailing_dims(k)
+  local mean = x:mean(dims, { keepdim = true })
+  local var = x:var(dims, { correction = 0, keepdim = true })
+  local y = (x - mean) * (var + o.eps):rsqrt()
+  if o.weight ~= nil then
+    y = y * o.weight
+  end
+  if o.bias ~= nil then
+    y = y + o.bias
+  end
+  return y
+end
+
+-- x is [N, C] or [N, C, L].  In training (or without running stats) the batch's statistics
+-- normalise and, when running_mean/var are given, update them in place:
+-- running = (1 - momentum) * running + momentum * batch (unbiased variance).
+-- opts: weight, bias, training = false, momentum = 0.1, eps = 1e-5.
+function F.batch_norm(x, running_mean, running_var, opts)
+  local o = U.options("batch_norm", opts, { weight = NONE, bias = NONE, training = false,
+    momentum = 0.1, eps = 1e-5 })
+  local shape = x.shape
+  if #shape ~= 2 and #shape ~= 3 then
+    error("batch_norm: expected a 2-D or 3-D input, got " .. U.shape_str(x), 2)
+  end
+  local C = shape[2]
+  local dims = #shape == 2 and { 1 } or { 1, 3 }
+  local stat_shape = #shape == 2 and { 1, C } or { 1, C, 1 }
+  local mean, var
+  if o.training or running_mean == nil then
+    local n = x:numel() // C
+    if n <= 1 and o.training then
+      error("batch_norm: expected more than 1 value per channel when training, got input size " ..
+        U.shape_str(x), 2)
+    end
+    mean = x:mean(dims, { keepdim = true })
+    var = x:var(dims, { correction = 0, keepdim = true })
+    if o.training and running_mean ~= nil then
+      U.no_grad(function()
+        local m = o.momentum
+        local bm = mean.detach and mean:detach() or mean
+        local bv = var.detach and var:detach() or var
+        running_mean:mul_(1 - m):add_(bm:reshape(C), { alpha = m })
+        running_var:mul_(1 - m):add_(bv:reshape(C), { alpha = m * n / (n - 1) })
+      end)
+    end
+  else
+    mean = running_mean:view(stat_shape)
+    var = running_var:view(stat_shape)
+  end
+  local y = (x - mean) * (var + o.eps):rsqrt()
+  if o.weight ~= nil then
+    y = y * o.weight:view(stat_shape)
+  end
+  if o.bias ~= nil then
+    y = y + o.bias:view(stat_shape)
+  end
+  return y
+end
+
+-- i64 tensor of shape t.shape..., num_classes with a 1 at each class id.
+function F.one_hot(t, num_classes)
+  check_tensor("one_hot", t, "input")
+  if t.dtype ~= "i64" and t.dtype ~= "i32" then
+    error("one_hot: input must be an i64 or i32 tensor, got " .. t.dtype, 2)
+  end
+  local lo = t:numel() > 0 and t:amin():item() or 0
+  if lo < 0 then
+    error("one_hot: class values must be non-negative, got " .. lo, 2)
+  end
+  local hi = t:numel() > 0 and t:amax():item() or -1
+  num_classes = num_classes or -1
+  if num_classes == -1 then
+    num_classes = hi + 1
+  elseif hi >= num_classes then
+    error(string.format("one_hot: class value %d is out of range for %d classes", hi, num_classes),
+      2)
+  end
+  local shape = t.shape
+  shape[#shape + 1] = num_classes
+  return graphids.zeros(shape, { dtype = "i64" }):scatter_(-1, t:long():unsqueeze(-1), 1)
+end
+
+-- ---------------------------------------------------------------- classification losses
+
+-- input [N, C, d...] (or [C]) -> [M, C] with the class dim last, and how to shape a per-element
+-- result back (target's shape).
+local function flatten_classes(input)
+  local nd = input.ndim
+  if nd == 1 then
+    return input:unsqueeze(1)
+  elseif nd == 2 then
+    return input
+  end
+  local perm = { 1 }
+  for d = 3, nd do
+    perm[#perm + 1] = d
+  end
+  perm[#perm + 1] = 2
+  return input:permute(perm):reshape(-1, input.shape[2])
+end
+
+local function check_targets(fname, target, C, ignore_index, level)
+  if target.dtype ~= "i64" and target.dtype ~= "i32" then
+    error(string.format("%s: class targets must be i64 or i32, got %s (for class probabilities " ..
+      "give a float target of the input's shape)", fname, target.dtype), level)
+  end
+  if target:numel() == 0 then
+    return
+  end
+  local safe = graphids.where(target:ne(ignore_index), target, 0)
+  local lo, hi = safe:amin():item(), safe:amax():item()
+  if lo < 0 or hi >= C then
+    error(string.format("%s: target %d is out of bounds for %d classes", fname,
+      lo < 0 and lo or hi, C), level)
+  end
+end
+
+-- Shared by nll_loss and cross_entropy: logp [M, C] log-probabilities, target [M] class ids.
+-- Returns the per-element weighted loss [M], the per-element weights [M] (0 where ignored),
+-- and safe (target with ignored entries set to 0).
+local function nll_rows(logp, target, weight, ignore_index)
+  local valid = target:ne(ignore_index)
+  local safe = graphids.where(valid, target, 0):long()
+  local picked = logp:gather(2, safe:unsqueeze(2)):squeeze(2)
+  local w
+  if weight ~= nil then
+    w = weight:index_select(1, safe) * valid
+  else
+    w = valid:to(logp.dtype)
+  end
+  return -(picked * w), w, valid
+end
+
+local function class_reduce(loss, w, reduction, out_shape)
+  if reduction == "mean" then
+    return loss:sum() / w:sum()
+  elseif reduction == "sum" then
+    return loss:sum()
+  end
+  return loss:reshape(out_shape)
+end
+
+local function check_weight(fname, weight, C)
+  if weight ~= nil then
+    check_tensor(fname, weight, "weight")
+    if weight.ndim ~= 1 or weight.shape[1] ~= C then
+      error(string.format("%s: weight must have shape [%d] (one per class), got %s", fname, C,
+        U.shape_str(weight)), 3)
+    end
+  end
+end
+
+local function check_class_input(fname, input, target)
+  check_tensor(fname, input, "input")
+  check_tensor(fname, target, "target")
+  local nd = input.ndim
+  if nd == 0 then
+    error(fname .. ": input must have at least 1 dim (classes), got a 0-d tensor", 3)
+  end
+  local want = {}
+  if nd >= 2 then
+    want[1] = input.shape[1]
+    for d = 3, nd do
+      want[#want + 1] = input.shape[d]
+    end
+  end
+  local ts = target.shape
+  local ok = #ts == #want
+  for i = 1, #want do
+    ok = ok and ts[i] == want[i]
+  end
+  if not ok then
+    error(string.format("%s: target shape %s does not match input %s (expected %s)", fname,
+      U.shape_str(target), U.shape_str(input), "[" .. table.concat(want, ", ") .. "]"), 3)
+  end
+end
+
+-- input: log-probabilities [N, C] ([C], or [N, C, d...]); target: class ids [N] ([], [N, d...]).
+-- loss_n = -weight[t_n] * input[n, t_n], 0 where t_n == ignore_index; "mean" divides the sum by
+-- the sum of weight[t_n] over the non-ignored n (as torch).
+-- opts: weight, ignore_index = -100, reduction = "mean".
+function F.nll_loss(input, target, opts)
+  local o = U.options("nll_loss", opts, { weight = NONE, ignore_index = -100, reduction = "mean" })
+  U.check_reduction("nll_loss", o.reduction)
+  check_class_input("nll_loss", input, target)
+  local C = input.ndim == 1 and input.shape[1] or input.shape[2]
+  check_weight("nll_loss", o.weight, C)
+  check_targets("nll_loss", target, C, o.ignore_index, 2)
+  local loss, w = nll_rows(flatten_classes(input), target:reshape(-1), o.weight, o.ignore_index)
+  return class_reduce(loss, w, o.reduction, target.shape)
+end
+
+-- torch.nn.functional.cross_entropy: log_softmax over the class dim (2, or 1 for a [C] input),
+-- then NLL.  target holds class ids (shape of input less its class dim), or class
+-- probabilities (a float tensor of input's shape).
+-- opts: weight (per class), ignore_index = -100 (class ids only), label_smoothing = 0,
+-- reduction = "mean".  With class ids and label smoothing e, the loss is
+-- (1 - e) * nll + e / C * (-sum_c weight_c * logp_c), both parts zero where ignored and, for
+-- "mean", both divided by the sum of weight[t_n] over the non-ignored elements.  With
+-- probabilities, the target becomes (1 - e) * p + e / C and "mean" divides by the number of
+-- elements (N * d...).
+function F.cross_entropy(input, target, opts)
+  local o = U.options("cross_entropy", opts, { weight = NONE, ignore_index = -100,
+    label_smoothing = 0.0, reduction = "mean" })
+  local fname = "cross_entropy"
+  U.check_reduction(fname, o.reduction)
+  check_tensor(fname, input, "input")
+  check_tensor(fname, target, "target")
+  local eps = o.label_smoothing
+  if eps < 0 or eps > 1 then
+    error("cross_entropy: label_smoothing must be between 0.0 and 1.0, got " .. eps, 2)
+  end
+  if input.ndim == 0 then
+    error("cross_entropy: input must have at least 1 dim (classes), got a 0-d tensor", 2)
+  end
+  local class_dim = input.ndim == 1 and 1 or 2
+  local C = input.shape[class_dim]
+  check_weight(fname, o.weight, C)
+  local logp = flatten_classes(graphids.log_softmax(input, class_dim))
+
+  if U.is_float(target) then
+    -- class probabilities
+    check_same_shape(fname, input, target)
+    if o.ignore_index >= 0 then
+      error("cross_entropy: ignore_index is not supported for class-probability targets", 2)
+    end
+    local p = flatten_classes(target)
+    if eps > 0 then
+      p = p * (1 - eps) + eps / C
+    end
+    local prod = logp * p
+    if o.weight ~= nil then
+      prod = prod * o.weight
+    end
+    local rows = -prod:sum(2)
+    if o.reduction == "mean" then
+      return rows:sum() / (input:numel() // C)
+    elseif o.reduction == "sum" then
+      return rows:sum()
+    end
+    local out_shape = input.shape
+    table.remove(out_shape, class_dim)
+    return rows:reshape(out_shape)
+  end
+
+  check_class_input(fname, input, target)
+  check_targets(fname, target, C, o.ignore_index, 2)
+  local t = target:reshape(-1)
+  local loss, w, valid = nll_rows(logp, t, o.weight, o.ignore_index)
+  if eps > 0 then
+    local smooth
+    if o.weight ~= nil then
+      smooth = -(logp * o.weight):sum(2)
+    else
+      smooth = -logp:sum(2)
+    end
+    smooth = smooth * valid
+    loss = loss * (1 - eps) + smooth * (eps / C)
+  end
+  return class_reduce(loss, w, o.reduction, target.shape)
+end
+
+-- Focal loss (Lin et al.) as the reference defines it: (1 - p_t)^gamma * CE, with
+-- CE = cross_entropy(input, target, reduction "none") and p_t = exp(-CE); "mean" averages
+-- over the non-ignored elements (all of them unless ignore_index is used).
+-- opts: gamma = 2, alpha (a number scaling the loss, or a [C] tensor of per-class factors
+-- alpha[t_n]), weight (passed to cross_entropy), ignore_index = -100, reduction = "mean".
+function F.focal_loss(input, target, opts)
+  local o = U.options("focal_loss", opts, { gamma = 2.0, alpha = NONE, weight = NONE,
+    ignore_index = -100, reduction = "mean" })
+  U.check_reduction("focal_loss", o.reduction)
+  if o.gamma < 0 then
+    error("focal_loss: gamma must be >= 0, got " .. o.gamma, 2)
+  end
+  local ce = F.cross_entropy(input, target, { weight = o.weight, ignore_index = o.ignore_index,
+    reduction = "none" })
+  local loss = ce
+  if o.gamma ~= 0 then
+    local pt = (-ce):exp()
+    loss = (1 - pt):pow(o.gamma) * ce
+  end
+  if o.alpha ~= nil then
+    if type(o.alpha) == "number" then
+      loss = loss * o.alpha
+    else
+      check_tensor("focal_loss", o.alpha, "alpha")
+      local valid = target:ne(o.ignore_index)
+      local safe = graphids.where(valid, target, 0):long()
+      loss = loss * o.alpha:index_select(1, safe:reshape(-1)):reshape(target.shape)
+    end
+  end
+  if o.reduction == "mean" and not U.is_float(target) then
+    return loss:sum() / target:ne(o.ignore_index):sum():to(loss.dtype)
+  end
+  return reduce(loss, o.reduction)
+end
+
+-- -w * (t * log(x) + (1 - t) * log(1 - x)), each log clamped at -100 (as torch).
+-- input: probabilities in [0, 1]; target: same shape.  opts: weight (broadcasts), reduction.
+function F.binary_cross_entropy(input, target, opts)
+  local o = U.options("binary_cross_entropy", opts, { weight = NONE, reduction = "mean" })
+  local fname = "binary_cross_entropy"
+  U.check_reduction(fname, o.reduction)
+  check_tensor(fname, input, "input")
+  check_tensor(fname, target, "target")
+  check_same_shape(fname, input, target)
+  if input:numel() > 0 then
+    local lo, hi = input:amin():item(), input:amax():item()
+    if not (lo >= 0 and hi <= 1) then
+      error("binary_cross_entropy: all elements of input should be between 0 and 1", 2)
+    end
+  end
+  local loss = -(target * graphids.clamp(input:log(), -100, nil) +
+    (1 - target) * graphids.clamp((1 - input):log(), -100, nil))
+  if o.weight ~= nil then
+    loss = loss * o.weight
+  end
+  return reduce(loss, o.reduction)
+end
+
+-- Sigmoid + BCE in one numerically stable expression:
+-- (1 - t) * x + (1 + (pos_weight - 1) * t) * softplus(-x).
+-- opts: weight (broadcasts), pos_weight (broadcasts along the last dim: one per class),
+-- reduction.
+function F.binary_cross_entropy_with_logits(input, target, opts)
+  local o = U.options("binary_cross_entropy_with_logits", opts, { weight = NONE,
+    pos_weight = NONE, reduction = "mean" })
+  local fname = "binary_cross_entropy_with_logits"
+  U.check_reduction(fname, o.reduction)
+  check_tensor(fname, input, "input")
+  check_tensor(fname, target, "target")
+  check_same_shape(fname, input, target)
+  -- threshold 50: softplus(z) = z beyond it to within e^-50, far below f64 rounding.
+  local sp = graphids.softplus(-input, { beta = 1, threshold = 50 })
+  if o.pos_weight ~= nil then
+    sp = sp * ((o.pos_weight - 1) * target + 1)
+  end
+  local loss = (1 - target) * input + sp
+  if o.weight ~= nil then
+    loss = loss * o.weight
+  end
+  return reduce(loss, o.reduction)
+end
+
+local function pointwise_args(fname, input, target, opts, extra)
+  local defaults = { reduction = "mean" }
+  for k, v in pairs(extra or {}) do
+    defaults[k] = v
+  end
+  local o = U.options(fname, opts, defaults)
+  U.check_reduction(fname, o.reduction)
+  check_tensor(fname, input, "input")
+  check_tensor(fname, target, "target")
+  check_same_shape(fname, input, target)
+  return o
+end
+
+-- (x - t)^2.  opts: reduction.
+function F.mse_loss(input, target, opts)
+  local o = pointwise_args("mse_loss", input, target, opts)
+  return reduce((input - target):square(), o.reduction)
+end
+
+-- |x - t|.  opts: reduction.
+function F.l1_loss(input, target, opts)
+  local o = pointwise_args("l1_loss", input, target, opts)
+  return reduce((input - target):abs(), o.reduction)
+end
+
+-- 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = x - t); beta 0 is L1.
+-- opts: beta = 1, reduction.
+function F.smooth_l1_loss(input, target, opts)
+  local o = pointwise_args("smooth_l1_loss", input, target, opts, { beta = 1.0 })
+  if o.beta < 0 then
+    error("smooth_l1_loss: beta must be >= 0, got " .. o.beta, 2)
+  end
+  local d = (input - target):abs()
+  if o.beta == 0 then
+    return reduce(d, o.reduction)
+  end
+  local loss = graphids.where(d:lt(o.beta), d:square() * (0.5 / o.beta), d - 0.5 * o.beta)
+  return reduce(loss, o.reduction)
+end
+
+-- 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta).  opts: delta = 1, reduction.
+function F.huber_loss(input, target, opts)
+  local o = pointwise_args("huber_loss", input, target, opts, { delta = 1.0 })
+  if o.delta <= 0 then
+    error("huber_loss: delta must be > 0, got " .. o.delta, 2)
+  end
+  local d = (input - target):abs()
+  local loss = graphids.where(d:lt(o.delta), d:square() * 0.5, (d - 0.5 * o.delta) * o.delta)
+  return reduce(loss, o.reduction)
+end
+
+-- Kullback-Leibler divergence with input = log q and target = p (or log p with log_target):
+-- p * (log p - input), 0 where p = 0.  opts: reduction = "mean" (over every element, as
+-- torch) | "batchmean" (sum / size of dim 1: the KL divergence per sample) | "sum" | "none",
+-- log_target = false.
+function F.kl_div(input, target, opts)
+  local o = U.options("kl_div", opts, { reduction = "mean", log_target = false })
+  local fname = "kl_div"
+  if o.reduction ~= "batchmean" then
+    U.check_reduction(fname, o.reduction)
+  end
+  check_tensor(fname, input, "input")
+  check_tensor(fname, target, "target")
+  check_same_shape(fname, input, target)
+  local loss
+  if o.log_target then
+    loss = target:exp() * (target - input)
+  else
+    local safe = graphids.where(target:eq(0), 1, target)
+    loss = target * safe:log() - target * input
+  end
+  if o.reduction == "batchmean" then
+    local n = input.ndim > 0 and input.shape[1] or 1
+    return loss:sum() / n
+  end
+  return reduce(loss, o.reduction)
+end
+
+return F

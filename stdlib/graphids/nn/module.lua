@@ -1,0 +1,615 @@
+-- graphids.nn.Module -- the base class of every layer: parameters, buffers and child modules
+-- kept in registration order, with the names torch's state_dict uses.
+--
+--   local class, nn = require "graphids.class", require "graphids.nn"
+--   local Net = class("Net", nn.Module)
+--   function Net:__init()
+--     nn.Module.__init(self)
+--     self.fc = nn.Linear(3, 8)              -- assigning a Module registers it as a child
+--     self:register_parameter("scale", graphids.ones(8))
+--     self:register_buffer("step", graphids.zeros({}, { dtype = "i64" }))
+--   end
+--   function Net:forward(x) return self.fc(x) * self.scale end
+--   local net = Net()
+--   net(x)                                   -- calls net:forward(x)
+--   for name, p in net:named_parameters() do print(name, p.shape) end  -- fc.weight, fc.bias, scale
+--
+-- Parameters, buffers and children are plain fields of the instance (self.weight); the module
+-- keeps their names in order, so a field reassigned later (self.weight = t) is what
+-- parameters() and state_dict() see.  A parameter or buffer may be registered as nil (Linear's
+-- bias with bias=false): the name is reserved and skipped everywhere.
+--
+-- Errors raised by a child's forward are re-raised once by the outermost module call, prefixed
+-- with the path of the failing module from the root: "model.layers.2: addmm: ...".
+local graphids = require "graphids"
+local class = require "graphids.class"
+local StateDict = require "graphids.nn.state_dict"
+local U = require "graphids.nn._util"
+
+local Module = class("Module")
+
+local INTERNAL = { _params = true, _buffers = true, _children = true, _kind = true,
+  _nonpersistent = true, training = true }
+
+local function newindex(self, key, value)
+  if type(key) == "string" and class.isinstance(value, Module) and rawget(self, "_kind") then
+    self:add_module(key, value)
+  else
+    rawset(self, key, value)
+  end
+end
+
+function Module:__init()
+  rawset(self, "training", true)
+  rawset(self, "_params", {})
+  rawset(self, "_buffers", {})
+  rawset(self, "_children", {})
+  rawset(self, "_kind", {})
+  rawset(self, "_nonpersistent", {})
+  -- Assigning a Module to a new field registers it (self.fc = nn.Linear(...)), as in torch.
+  -- class() copies only its listed metamethods to subclasses, so install ours on the instance's
+  -- class the first time one is built.
+  local mt = getmetatable(self)
+  if rawget(mt, "__newindex") == nil then
+    rawset(mt, "__newindex", newindex)
+  end
+end
+
+local function check_name(self, fname, name, kind)
+  if type(name) ~= "string" then
+    error(string.format("%s: name must be a string, got %s", fname, type(name)), 3)
+  end
+  if name == "" or name:find(".", 1, true) then
+    error(string.format("%s: name '%s' must be non-empty and contain no '.'", fname, name), 3)
+  end
+  local kinds = rawget(self, "_kind")
+  if not kinds then
+    error(string.format("%s: Module.__init(self) was not called before registering '%s'", fname,
+      name), 3)
+  end
+  local have = kinds[name]
+  if have == nil and (INTERNAL[name] or rawget(self, name) ~= nil or self[name] ~= nil) then
+    error(string.format("%s: attribute '%s' already exists", fname, name), 3)
+  end
+  if have ~= nil and have ~= kind then
+    error(string.format("%s: '%s' is already registered as a %s", fname, name, have), 3)
+  end
+  return have == nil
+end
+
+-- Registers t (a float tensor that no recorded op produced, or nil) as the parameter `name`;
+-- it is marked requires_grad unless opts.requires_grad is false.
+function Module:register_parameter(name, t, opts)
+  local o = U.options("register_parameter", opts, { requires_grad = true })
+  local new = check_name(self, "register_parameter", name, "parameter")
+  if t ~= nil then
+    if not graphids.is_tensor(t) then
+      error(string.format("register_parameter: '%s' must be a tensor or nil, got %s", name, type(t)),
+        2)
+    end
+    if not U.is_float(t) then
+      error(string.format("register_parameter: '%s' must be a float tensor, got %s", name, t.dtype),
+        2)
+    end
+    if t.is_leaf == false then
+      error(string.format("register_parameter: '%s' must be a leaf tensor (call detach() first)",
+        name), 2)
+    end
+    U.as_parameter(t, o.requires_grad)
+  end
+  if new then
+    self._params[#self._params + 1] = name
+    self._kind[name] = "parameter"
+  end
+  rawset(self, name, t)
+  return t
+end
+
+-- Registers t (a tensor or nil) as the buffer `name`; {persistent=false} keeps it out of
+-- state_dict.
+function Module:register_buffer(name, t, opts)
+  local o = U.options("register_buffer", opts, { persistent = true })
+  local new = check_name(self, "register_buffer", name, "buffer")
+  if t ~= nil and not graphids.is_tensor(t) then
+    error(string.format("register_buffer: '%s' must be a tensor or nil, got %s", name, type(t)), 2)
+  end
+  if new then
+    self._buffers[#self._buffers + 1] = name
+    self._kind[name] = "buffer"
+  end
+  self._nonpersistent[name] = (not o.persistent) or nil
+  rawset(self, name, t)
+  return t
+end
+
+-- Registers m (a Module or nil) as the child `name`.
+function Module:add_module(name, m)
+  local new = check_name(self, "add_module", name, "module")
+  if m ~= nil and not class.isinstance(m, Module) then
+    error(string.format("add_module: '%s' must be a Module or nil, got %s", name,
+      class.name_of(m)), 2)
+  end
+  if new then
+    self._children[#self._children + 1] = name
+    self._kind[name] = "module"
+  end
+  rawset(self, name, m)
+  return m
+end
+Module.register_module = Module.add_module
+
+-- ---------------------------------------------------------------- forward and errors
+
+function Module:forward()
+  error(string.format("%s: forward is not defined (define %s:forward)", class.name_of(self),
+    class.name_of(self)), 2)
+end
+
+-- Errors travel up through nested module calls as a ForwardError that collects the modules
+-- it passed; the outermost call turns it into one message with the path.
+local ForwardError = {}
+ForwardError.__index = ForwardError
+ForwardError.__tostring = function(e) return tostring(e.msg) end
+
+local depth = 0
+
+-- The name of child within parent: a direct child's name, else a descendant's dotted path.
+local function child_path(parent, child)
+  for _, name in ipairs(parent._children) do
+    if rawget(parent, name) == child then
+      return name
+    end
+  end
+  for name, m in parent:named_modules() do
+    if m == child then
+      return name
+    end
+  end
+  return "<" .. class.name_of(child) .. ">"
+end
+
+local function raise(self, err)
+  if getmetatable(err) ~= ForwardError then
+    err = setmetatable({ msg = err, chain = {} }, ForwardError)
+  end
+  local chain = err.chain
+  chain[#chain + 1] = self
+  if depth > 0 then
+    error(err, 0)
+  end
+  if #chain == 1 or type(err.msg) ~= "string" then
+    error(err.msg, 0)
+  end
+  local parts = { "model" }
+  for i = #chain, 2, -1 do
+    parts[#parts + 1] = child_path(chain[i], chain[i - 1])
+  end
+  error(table.concat(parts, ".") .. ": " .. err.msg, 0)
+end
+
+local function finish(self, ok, ...)
+  depth = depth - 1
+  if ok then
+    return ...
+  end
+  raise(self, (...))
+end
+
+function Module:__call(...)
+  depth = depth + 1
+  return finish(self, pcall(self.forward, self, ...))
+end
+
+-- ---------------------------------------------------------------- traversal
+
+-- Iterator over name, module for self and every descendant, depth-first in registration
+-- order, each module once: "" for self, then "fc", "layers", "layers.0", ...
+function Module:named_modules(opts)
+  local o = U.options("named_modules", opts, { prefix = "", remove_duplicate = true })
+  local out, seen = {}, {}
+  local function walk(m, prefix)
+    if o.remove_duplicate then
+      if seen[m] then
+        return
+      end
+      seen[m] = true
+    end
+    out[#out + 1] = { prefix, m }
+    for _, name in ipairs(m._children) do
+      local c = rawget(m, name)
+      if c ~= nil then
+        walk(c, prefix == "" and name or prefix .. "." .. name)
+      end
+    end
+  end
+  walk(self, o.prefix)
+  local i = 0
+  return function()
+    i = i + 1
+    local e = out[i]
+    if e then
+      return e[1], e[2]
+    end
+  end
+end
+
+-- List of self and every descendant (the order of named_modules).
+function Module:modules()
+  local list = {}
+  for _, m in self:named_modules() do
+    list[#list + 1] = m
+  end
+  return list
+end
+
+-- Iterator over name, child for the direct children.
+function Module:named_children()
+  local i, names = 0, self._children
+  return function()
+    while true do
+      i = i + 1
+      local name = names[i]
+      if name == nil then
+        return nil
+      end
+      local c = rawget(self, name)
+      if c ~= nil then
+        return name, c
+      end
+    end
+  end
+end
+
+function Module:children()
+  local list = {}
+  for _, c in self:named_children() do
+    list[#list + 1] = c
+  end
+  return list
+end
+
+local function named_members(self, fname, opts, list_field)
+  local o = U.options(fname, opts, { prefix = "", recurse = true, remove_duplicate = true })
+  local out, seen = {}, {}
+  local function add(m, prefix)
+    for _, name in ipairs(m[list_field]) do
+      local t = rawget(m, name)
+      if t ~= nil and not (o.remove_duplicate and seen[t]) then
+        seen[t] = true
+        out[#out + 1] = { prefix == "" and name or prefix .. "." .. name, t }
+      end
+    end
+  end
+  if o.recurse then
+    for prefix, m in self:named_modules({ prefix = o.prefix, remove_duplicate = o.remove_duplicate }) do
+      add(m, prefix)
+    end
+  else
+    add(self, o.prefix)
+  end
+  local i = 0
+  return function()
+    i = i + 1
+    local e = out[i]
+    if e then
+      return e[1], e[2]
+    end
+  end
+end
+
+-- Iterator over name, parameter: each module's own parameters in registration order, modules
+-- depth-first (torch's order); a tensor shared by two modules comes once.
+-- opts: prefix="", recurse=true, remove_duplicate=true.
+function Module:named_parameters(opts)
+  return named_members(self, "named_parameters", opts, "_params")
+end
+
+-- List of the parameters, in named_parameters order (what an optimizer takes).
+function Module:parameters(opts)
+  local list = {}
+  for _, p in named_members(self, "parameters", opts, "_params") do
+    list[#list + 1] = p
+  end
+  return list
+end
+
+function Module:named_buffers(opts)
+  return named_members(self, "named_buffers", opts, "_buffers")
+end
+
+function Module:buffers(opts)
+  local list = {}
+  for _, b in named_members(self, "buffers", opts, "_buffers") do
+    list[#list + 1] = b
+  end
+  return list
+end
+
+-- Number of parameter elements (shared parameters counted once); {trainable=true} counts only
+-- those with requires_grad.
+function Module:num_parameters(opts)
+  local o = U.options("num_parameters", opts, { trainable = false })
+  local n = 0
+  for _, p in self:named_parameters() do
+    if not o.trainable or U.requires_grad(p) then
+      n = n + p:numel()
+    end
+  end
+  return n
+end
+
+-- ---------------------------------------------------------------- modes and updates
+
+-- Sets training mode (default true) on self and every descendant; returns self.
+function Module:train(mode)
+  if mode == nil then
+    mode = true
+  end
+  if type(mode) ~= "boolean" then
+    error("train: mode must be a boolean, got " .. type(mode), 2)
+  end
+  for _, m in self:named_modules() do
+    rawset(m, "training", mode)
+  end
+  return self
+end
+
+function Module:eval()
+  return self:train(false)
+end
+
+-- Calls fn(m) on every descendant, children before their parent (as torch); returns self.
+function Module:apply(fn)
+  for _, c in self:named_children() do
+    c:apply(fn)
+  end
+  fn(self)
+  return self
+end
+
+-- Clears the .grad of every parameter.
+function Module:zero_grad()
+  for _, p in self:named_parameters() do
+    p.grad = nil
+  end
+  return self
+end
+
+-- Switches requires_grad on every parameter (default true); returns self.
+function Module:requires_grad_(on)
+  if on == nil then
+    on = true
+  end
+  for _, p in self:named_parameters() do
+    U.as_parameter(p, on)
+  end
+  return self
+end
+
+local DEVICES = { cpu = true, cuda = true }
+
+local function is_device(s)
+  return type(s) == "string" and (DEVICES[s] or s:match("^cuda:%d+$") ~= nil)
+end
+
+-- m:to(dtype), m:to(device), m:to(device, dtype), m:to({device=, dtype=}): converts float
+-- parameters and buffers (integer buffers keep their dtype, as in torch).  Parameters stay
+-- leaves with their requires_grad; their grads are converted too.  A parameter whose dtype
+-- changes is a new tensor: build optimizers after calling to().  Only "cpu" is available; a
+-- CUDA device raises the binding's "not available" error.
+function Module:to(a, b)
+  local device, dtype
+  if type(a) == "table" then
+    local o = U.options("to", a, { device = U.NONE, dtype = U.NONE })
+    device, dtype = o.device, o.dtype
+    if b ~= nil then
+      error("to: unexpected argument after the options table", 2)
+    end
+  else
+    if is_device(a) then
+      device, dtype = a, b
+    else
+      dtype = a
+      if b ~= nil then
+        error("to: expected to(device, dtype), to(dtype) or to({device=, dtype=})", 2)
+      end
+    end
+  end
+  if device ~= nil then
+    graphids.empty(0, { device = device }) -- raises for a device this build cannot use
+  end
+  if dtype == nil then
+    return self
+  end
+  local target = graphids.empty(0, { dtype = dtype }).dtype
+  if target ~= "f32" and target ~= "f64" then
+    error("to: only float dtypes are allowed for a module, got " .. tostring(dtype), 2)
+  end
+  local function convert(m, list, is_param)
+    for _, name in ipairs(list) do
+      local t = rawget(m, name)
+      if t ~= nil and U.is_float(t) and t.dtype ~= target then
+        local grad = is_param and t.grad or nil
+        local rg = U.requires_grad(t)
+        local nt = U.no_grad(function() return t:to(target) end)
+        if is_param then
+          if nt.detach then
+            nt = nt:detach()
+          end
+          U.as_parameter(nt, rg)
+          if grad ~= nil then
+            nt.grad = grad:to(target)
+          end
+        end
+        rawset(m, name, nt)
+      end
+    end
+  end
+  for _, m in self:named_modules() do
+    convert(m, m._params, true)
+    convert(m, m._buffers, false)
+  end
+  return self
+end
+
+function Module:float()
+  return self:to("f32")
+end
+
+function Module:double()
+  return self:to("f64")
+end
+
+-- ---------------------------------------------------------------- state dicts
+
+local function each_state(self, fn)
+  local function walk(m, prefix)
+    for _, name in ipairs(m._params) do
+      fn(m, name, prefix .. name, rawget(m, name))
+    end
+    for _, name in ipairs(m._buffers) do
+      if not m._nonpersistent[name] then
+        fn(m, name, prefix .. name, rawget(m, name))
+      end
+    end
+    for _, name in ipairs(m._children) do
+      local c = rawget(m, name)
+      if c ~= nil then
+        walk(c, prefix .. name .. ".")
+      end
+    end
+  end
+  walk(self, "")
+end
+
+-- A StateDict (see graphids.nn.StateDict) of every parameter and persistent buffer, named and
+-- ordered as torch's state_dict: own parameters, own buffers, then each child's entries.  The
+-- tensors are detached views of the module's (they share storage; clone them to snapshot).
+function Module:state_dict(opts)
+  local o = U.options("state_dict", opts, { prefix = "", keep_vars = false })
+  local sd = StateDict()
+  each_state(self, function(_, _, key, t)
+    if t ~= nil then
+      if not o.keep_vars and t.detach then
+        t = t:detach()
+      end
+      sd:set(o.prefix .. key, t)
+    end
+  end)
+  return sd
+end
+
+local function quote_list(keys)
+  local q = {}
+  for i, k in ipairs(keys) do
+    q[i] = '"' .. k .. '"'
+  end
+  return table.concat(q, ", ")
+end
+
+-- Copies the tensors of sd (a StateDict or a table name -> tensor) into the parameters and
+-- buffers.  With strict (default) a missing or unexpected key is an error; a shape mismatch is
+-- always one.  Every problem is listed in one error; nothing is copied when there is one.
+-- Returns { missing_keys = {...}, unexpected_keys = {...} }.
+function Module:load_state_dict(sd, opts)
+  local o = U.options("load_state_dict", opts, { strict = true })
+  sd = StateDict.from(sd)
+  local expected, missing, mismatch, copies = {}, {}, {}, {}
+  each_state(self, function(m, name, key, t)
+    if t == nil then
+      return
+    end
+    expected[key] = true
+    local src = sd:get(key)
+    if src == nil then
+      missing[#missing + 1] = key
+    elseif not graphids.is_tensor(src) then
+      mismatch[#mismatch + 1] = string.format("value for %s is a %s, not a tensor", key, type(src))
+    else
+      local a, b = src.shape, t.shape
+      local same = #a == #b
+      for i = 1, #a do
+        same = same and a[i] == b[i]
+      end
+      if not same then
+        mismatch[#mismatch + 1] = string.format("size mismatch for %s: copying a param with shape " ..
+          "%s from checkpoint, the shape in current model is %s", key, U.shape_str(src),
+          U.shape_str(t))
+      else
+        copies[#copies + 1] = { m, name, src }
+      end
+    end
+  end)
+  local unexpected = {}
+  for _, key in ipairs(sd:keys()) do
+    if not expected[key] then
+      unexpected[#unexpected + 1] = key
+    end
+  end
+  local errs = {}
+  if o.strict and #missing > 0 then
+    errs[#errs + 1] = "Missing key(s) in state_dict: " .. quote_list(missing) .. "."
+  end
+  if o.strict and #unexpected > 0 then
+    errs[#errs + 1] = "Unexpected key(s) in state_dict: " .. quote_list(unexpected) .. "."
+  end
+  for _, e in ipairs(mismatch) do
+    errs[#errs + 1] = e .. "."
+  end
+  if #errs > 0 then
+    error(string.format("load_state_dict: Error(s) in loading state_dict for %s:\n\t%s",
+      class.name_of(self), table.concat(errs, "\n\t")), 2)
+  end
+  U.no_grad(function()
+    for _, c in ipairs(copies) do
+      rawget(c[1], c[2]):copy_(c[3])
+    end
+  end)
+  return { missing_keys = missing, unexpected_keys = unexpected }
+end
+
+-- ---------------------------------------------------------------- printing
+
+-- The text inside the parentheses of this module's line; subclasses override it.  The default
+-- shows the shapes of the module's own parameters: "weight=[3, 4], bias=[4]".
+function Module:extra_repr()
+  local parts = {}
+  for _, name in ipairs(self._params) do
+    local t = rawget(self, name)
+    if t ~= nil then
+      parts[#parts + 1] = name .. "=" .. U.shape_str(t)
+    end
+  end
+  return table.concat(parts, ", ")
+end
+
+local function add_indent(s, n)
+  local pad = string.rep(" ", n)
+  return (s:gsub("\n", "\n" .. pad))
+end
+
+-- torch's repr: "Name(extra)" or an indented tree with one "(name): child" line per child.
+function Module:__tostring()
+  local lines = {}
+  local extra = self:extra_repr()
+  if extra ~= "" then
+    for line in (extra .. "\n"):gmatch("(.-)\n") do
+      lines[#lines + 1] = line
+    end
+  end
+  local nextra = #lines
+  for name, c in self:named_children() do
+    lines[#lines + 1] = "(" .. name .. "): " .. add_indent(tostring(c), 2)
+  end
+  local s = class.name_of(self) .. "("
+  if nextra == 1 and #lines == 1 then
+    s = s .. lines[1]
+  elseif #lines > 0 then
+    s = s .. "\n  " .. table.concat(lines, "\n  ") .. "\n"
+  end
+  return s .. ")"
+end
+
+Module.StateDict = StateDict
+
+return Module
