@@ -5,7 +5,7 @@
  * clamp passes the gradient where min <= x <= max (both ends included), softplus is exactly
  * linear where beta * x exceeds the threshold.  where's condition is never differentiable.
  */
-#include "ag_record_impl.h"
+#include "formula_impl.h"
 
 typedef enum { ACT_LEAKY_RELU, ACT_ELU, ACT_SOFTPLUS, ACT_CLAMP } act_kind;
 
@@ -45,19 +45,19 @@ static gids_tensor *act_formula_(ag_scope *s, const act_ctx *c, const gids_tenso
 static gids_status act_backward_(gids_node *n, gids_tensor *const *grad_out,
                                  gids_tensor **grad_in) {
     const act_ctx *c = gids_node_ctx(n);
-    const gids_tensor *x = NULL;
-    GIDS_TRY(gids_node_saved(n, 0, &x));
     ag_scope s = AG_SCOPE;
-    gids_tensor *g = act_formula_(&s, c, grad_out[0], x);
-    return ag_finish_input(&s, n, 0, g, &grad_in[0]);
+    const gids_tensor *x = ag_saved(&s, n, 0);
+    ag_give(&s, n, 0, act_formula_(&s, c, grad_out[0], x), grad_in);
+    return ag_finish(&s, NULL, NULL);
 }
 
 /* Records the node of out = act(a) when a requires grad; st is the plain op's status. */
 static gids_status act_record_(gids_tensor **out, const gids_tensor *a, const char *name,
                                const char *op, const act_ctx *c, gids_status st) {
     if (st != GIDS_OK || !gids_ag_should_record(1, &a)) return st;
-    const gids_tensor *save[1] = {a};
-    return ag_record(out, name, op, act_backward_, 1, &a, c, sizeof *c, 1, save);
+    ag_node_spec r = {
+        .name = name, .op = op, .fn = act_backward_, .ctx = c, .ctx_size = sizeof *c, .save = {a}};
+    return ag_record(&r, 1, &a, 1, out);
 }
 
 gids_status gids_ag_leaky_relu(gids_tensor **out, const gids_tensor *a, double negative_slope) {
@@ -98,24 +98,13 @@ gids_status gids_ag_clamp(gids_tensor **out, const gids_tensor *a, const gids_sc
  * have broadcast both). */
 static gids_status where_backward_(gids_node *n, gids_tensor *const *grad_out,
                                    gids_tensor **grad_in) {
-    const gids_tensor *cond = NULL, *g = grad_out[0];
-    GIDS_TRY(gids_node_saved(n, 0, &cond));
+    const gids_tensor *g = grad_out[0];
     ag_scope s = AG_SCOPE;
-    gids_tensor *zero = ag_scalar(&s, 0.0, g->dtype), *ga = NULL, *gb = NULL;
-    if (gids_node_needs_grad(n, 0)) ga = ag_where(&s, cond, g, zero);
-    if (gids_node_needs_grad(n, 1)) gb = ag_where(&s, cond, zero, g);
-    gids_tensor *ra = NULL, *rb = NULL;
-    if (s.st == GIDS_OK && ga != NULL) s.st = gids_ag_input_grad(&ra, n, 0, ga);
-    if (s.st == GIDS_OK && gb != NULL) s.st = gids_ag_input_grad(&rb, n, 1, gb);
-    gids_status st = ag_finish(&s, NULL, NULL);
-    if (st != GIDS_OK) {
-        gids_tensor_release(ra);
-        gids_tensor_release(rb);
-        return st;
-    }
-    grad_in[0] = ra;
-    grad_in[1] = rb;
-    return GIDS_OK;
+    const gids_tensor *cond = ag_saved(&s, n, 0);
+    gids_tensor *zero = ag_scalar(&s, 0.0, g->dtype);
+    if (gids_node_needs_grad(n, 0)) ag_give(&s, n, 0, ag_where(&s, cond, g, zero), grad_in);
+    if (gids_node_needs_grad(n, 1)) ag_give(&s, n, 1, ag_where(&s, cond, zero, g), grad_in);
+    return ag_finish(&s, NULL, NULL);
 }
 
 gids_status gids_ag_where(gids_tensor **out, const gids_tensor *cond, const gids_tensor *a,
@@ -123,6 +112,7 @@ gids_status gids_ag_where(gids_tensor **out, const gids_tensor *cond, const gids
     GIDS_TRY(gids_where(out, cond, a, b));
     const gids_tensor *ins[2] = {a, b};
     if (!gids_ag_should_record(2, ins)) return GIDS_OK;
-    const gids_tensor *save[1] = {cond};
-    return ag_record(out, "WhereBackward", "where", where_backward_, 2, ins, NULL, 0, 1, save);
+    ag_node_spec r = {
+        .name = "WhereBackward", .op = "where", .fn = where_backward_, .save = {cond}};
+    return ag_record(&r, 2, ins, 1, out);
 }

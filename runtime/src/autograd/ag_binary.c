@@ -6,8 +6,7 @@
  */
 #include <math.h>
 
-#include "autograd_impl.h"
-#include "scope_impl.h"
+#include "formula_impl.h"
 
 static bool differentiable_(gids_binop op) {
     switch (op) {
@@ -26,11 +25,16 @@ static bool differentiable_(gids_binop op) {
 }
 
 static const char *const backward_names_[GIDS_NBINOPS] = {
-    [GIDS_ADD] = "AddBackward",           [GIDS_SUB] = "SubBackward",
-    [GIDS_MUL] = "MulBackward",           [GIDS_DIV] = "DivBackward",
-    [GIDS_POW] = "PowBackward",           [GIDS_MAXIMUM] = "MaximumBackward",
-    [GIDS_MINIMUM] = "MinimumBackward",   [GIDS_FMOD] = "FmodBackward",
-    [GIDS_REMAINDER] = "RemainderBackward", [GIDS_ATAN2] = "Atan2Backward",
+    [GIDS_ADD] = "AddBackward",
+    [GIDS_SUB] = "SubBackward",
+    [GIDS_MUL] = "MulBackward",
+    [GIDS_DIV] = "DivBackward",
+    [GIDS_POW] = "PowBackward",
+    [GIDS_MAXIMUM] = "MaximumBackward",
+    [GIDS_MINIMUM] = "MinimumBackward",
+    [GIDS_FMOD] = "FmodBackward",
+    [GIDS_REMAINDER] = "RemainderBackward",
+    [GIDS_ATAN2] = "Atan2Backward",
 };
 
 typedef struct {
@@ -64,9 +68,13 @@ static void tensor_grads_(ag_scope *s, gids_binop op, const gids_tensor *g, cons
     case GIDS_POW: {
         /* a^b: b a^(b-1) and a^b log a; torch's convention makes the b-gradient 0 where a == 0
          * and b >= 0 (the limit of a^b log a), not NaN. */
-        if (ga) *ga = ag_bin(s, GIDS_MUL, g, ag_bin(s, GIDS_MUL, b, ag_bin(s, GIDS_POW, a, ag_bins(s, GIDS_SUB, b, 1.0))));
+        if (ga)
+            *ga = ag_bin(
+                s, GIDS_MUL, g,
+                ag_bin(s, GIDS_MUL, b, ag_bin(s, GIDS_POW, a, ag_bins(s, GIDS_SUB, b, 1.0))));
         if (gb) {
-            gids_tensor *t = ag_bin(s, GIDS_MUL, ag_bin(s, GIDS_MUL, g, out), ag_un(s, GIDS_LOG, a));
+            gids_tensor *t =
+                ag_bin(s, GIDS_MUL, ag_bin(s, GIDS_MUL, g, out), ag_un(s, GIDS_LOG, a));
             gids_tensor *zero = ag_bin(s, GIDS_LOGICAL_AND, ag_bins(s, GIDS_EQ, a, 0.0),
                                        ag_bins(s, GIDS_GE, b, 0.0));
             *gb = ag_where(s, zero, ag_zeros_like(s, t), t);
@@ -77,16 +85,25 @@ static void tensor_grads_(ag_scope *s, gids_binop op, const gids_tensor *g, cons
     case GIDS_MINIMUM: {
         /* The gradient goes to the chosen operand, split in half on ties (as torch). */
         gids_binop win = op == GIDS_MAXIMUM ? GIDS_GT : GIDS_LT;
-        gids_tensor *half = ag_bins(s, GIDS_MUL, ag_cast(s, ag_bin(s, GIDS_EQ, a, b), g->dtype), 0.5);
-        if (ga) *ga = ag_bin(s, GIDS_MUL, g, ag_bin(s, GIDS_ADD, ag_cast(s, ag_bin(s, win, a, b), g->dtype), half));
-        if (gb) *gb = ag_bin(s, GIDS_MUL, g, ag_bin(s, GIDS_ADD, ag_cast(s, ag_bin(s, win, b, a), g->dtype), half));
+        gids_tensor *half =
+            ag_bins(s, GIDS_MUL, ag_cast(s, ag_bin(s, GIDS_EQ, a, b), g->dtype), 0.5);
+        if (ga)
+            *ga = ag_bin(s, GIDS_MUL, g,
+                         ag_bin(s, GIDS_ADD, ag_cast(s, ag_bin(s, win, a, b), g->dtype), half));
+        if (gb)
+            *gb = ag_bin(s, GIDS_MUL, g,
+                         ag_bin(s, GIDS_ADD, ag_cast(s, ag_bin(s, win, b, a), g->dtype), half));
         break;
     }
     case GIDS_FMOD:
     case GIDS_REMAINDER:
         /* a - q b with q = trunc(a/b) (fmod) or floor(a/b) (remainder), piecewise constant. */
         if (ga) *ga = (gids_tensor *)g;
-        if (gb) *gb = ag_un(s, GIDS_NEG, ag_bin(s, GIDS_MUL, g, ag_un(s, op == GIDS_FMOD ? GIDS_TRUNC : GIDS_FLOOR, ag_bin(s, GIDS_DIV, a, b))));
+        if (gb)
+            *gb = ag_un(s, GIDS_NEG,
+                        ag_bin(s, GIDS_MUL, g,
+                               ag_un(s, op == GIDS_FMOD ? GIDS_TRUNC : GIDS_FLOOR,
+                                     ag_bin(s, GIDS_DIV, a, b))));
         break;
     case GIDS_ATAN2: {
         gids_tensor *r = ag_bin(s, GIDS_ADD, ag_bin(s, GIDS_MUL, a, a), ag_bin(s, GIDS_MUL, b, b));
@@ -98,77 +115,44 @@ static void tensor_grads_(ag_scope *s, gids_binop op, const gids_tensor *g, cons
     }
 }
 
-/* The number of a tensor-number op as a 0-d tensor of the result's dtype. */
-static gids_tensor *scalar_tensor_(ag_scope *s, double v, gids_dtype dt) {
-    gids_tensor *t = NULL;
-    if (s->st != GIDS_OK) return NULL;
-    gids_status st = gids_full(&t, dt, GIDS_DEVICE_CPU, 0, NULL, gids_scalar_f(v));
-    return ag_own(s, st, t);
-}
-
 /* Saved: 0 = a, 1 = b (tensor form only), 2 = the result (ops whose formula uses it). */
-static bool uses_out_(gids_binop op) { return op == GIDS_DIV || op == GIDS_POW; }
+static bool uses_out_(gids_binop op) {
+    return op == GIDS_DIV || op == GIDS_POW;
+}
 
 static gids_status binary_backward_(gids_node *n, gids_tensor *const *grad_out,
                                     gids_tensor **grad_in) {
     const bin_ctx *c = gids_node_ctx(n);
-    const gids_tensor *g = grad_out[0], *a = NULL, *b = NULL, *out = NULL;
-    GIDS_TRY(gids_node_saved(n, 0, &a));
-    if (!c->scalar) GIDS_TRY(gids_node_saved(n, 1, &b));
-    if (uses_out_(c->op)) GIDS_TRY(gids_node_saved(n, 2, &out));
+    const gids_tensor *g = grad_out[0];
     ag_scope s = AG_SCOPE;
+    const gids_tensor *a = ag_saved(&s, n, 0), *b = c->scalar ? NULL : ag_saved(&s, n, 1);
+    const gids_tensor *out = uses_out_(c->op) ? ag_saved(&s, n, 2) : NULL;
     gids_tensor *ga = NULL, *gb = NULL;
     if (!c->scalar) {
         tensor_grads_(&s, c->op, g, a, b, out, gids_node_needs_grad(n, 0) ? &ga : NULL,
                       gids_node_needs_grad(n, 1) ? &gb : NULL);
     } else if (!c->reversed) {
-        tensor_grads_(&s, c->op, g, a, scalar_tensor_(&s, c->s, g->dtype), out, &ga, NULL);
+        tensor_grads_(&s, c->op, g, a, ag_scalar(&s, c->s, g->dtype), out, &ga, NULL);
     } else {
-        tensor_grads_(&s, c->op, g, scalar_tensor_(&s, c->s, g->dtype), a, out, NULL, &ga);
+        tensor_grads_(&s, c->op, g, ag_scalar(&s, c->s, g->dtype), a, out, NULL, &ga);
     }
-    gids_tensor *ra = NULL, *rb = NULL;
-    if (s.st == GIDS_OK && ga != NULL) s.st = gids_ag_input_grad(&ra, n, 0, ga);
-    if (s.st == GIDS_OK && gb != NULL) s.st = gids_ag_input_grad(&rb, n, 1, gb);
-    gids_status st = ag_finish(&s, NULL, NULL);
-    if (st != GIDS_OK) {
-        gids_tensor_release(ra);
-        gids_tensor_release(rb);
-        return st;
-    }
-    grad_in[0] = ra;
-    if (!c->scalar) grad_in[1] = rb;
-    return GIDS_OK;
+    ag_give(&s, n, 0, ga, grad_in);
+    ag_give(&s, n, 1, gb, grad_in);
+    return ag_finish(&s, NULL, NULL);
 }
 
 /* Records the node for out = a op b (b NULL: a op number). */
-static gids_status record_(gids_tensor *out, gids_binop op, const gids_tensor *a,
+static gids_status record_(gids_tensor **out, gids_binop op, const gids_tensor *a,
                            const gids_tensor *b, double sv, bool reversed) {
+    bin_ctx c = {op, b == NULL, reversed, sv};
+    ag_node_spec r = {.name = backward_names_[op],
+                      .op = gids_binop_name(op),
+                      .fn = binary_backward_,
+                      .ctx = &c,
+                      .ctx_size = sizeof c,
+                      .save = {a, b, uses_out_(op) ? *out : NULL}};
     const gids_tensor *ins[2] = {a, b};
-    int nin = b != NULL ? 2 : 1;
-    gids_node *n = NULL;
-    GIDS_TRY(gids_node_record(&n, backward_names_[op], binary_backward_, nin, ins, 1, &out,
-                              sizeof(bin_ctx), NULL));
-    bin_ctx *c = gids_node_ctx(n);
-    c->op = op, c->scalar = b == NULL, c->reversed = reversed, c->s = sv;
-    gids_status st = gids_node_save(n, 0, a);
-    if (st == GIDS_OK && b != NULL) st = gids_node_save(n, 1, b);
-    if (st == GIDS_OK && uses_out_(op)) st = gids_node_save(n, 2, out);
-    gids_node_release(n);
-    return st;
-}
-
-/* The common tail: record when needed, check for NaN in anomaly mode, and drop the result on
- * failure so the caller never sees a half-recorded tensor. */
-static gids_status finish_(gids_tensor **out, gids_binop op, const gids_tensor *a,
-                           const gids_tensor *b, double sv, bool reversed) {
-    gids_status st = record_(*out, op, a, b, sv, reversed);
-    if (st == GIDS_OK && gids_anomaly_enabled())
-        st = gids_ag_check_nan(gids_binop_name(op), "its result", *out);
-    if (st != GIDS_OK) {
-        gids_tensor_release(*out);
-        *out = NULL;
-    }
-    return st;
+    return ag_record(&r, b != NULL ? 2 : 1, ins, 1, out);
 }
 
 gids_status gids_ag_binary(gids_tensor **out, gids_binop op, const gids_tensor *a,
@@ -176,12 +160,12 @@ gids_status gids_ag_binary(gids_tensor **out, gids_binop op, const gids_tensor *
     GIDS_TRY(gids_binary(out, op, a, b));
     const gids_tensor *ins[2] = {a, b};
     if (!differentiable_(op) || !gids_ag_should_record(2, ins)) return GIDS_OK;
-    return finish_(out, op, a, b, 0.0, false);
+    return record_(out, op, a, b, 0.0, false);
 }
 
 gids_status gids_ag_binary_scalar(gids_tensor **out, gids_binop op, const gids_tensor *a,
                                   gids_scalar sv, bool reversed) {
     GIDS_TRY(gids_binary_scalar(out, op, a, sv, reversed));
     if (!differentiable_(op) || !gids_ag_should_record(1, &a)) return GIDS_OK;
-    return finish_(out, op, a, NULL, sv.is_int ? (double)sv.i : sv.f, reversed);
+    return record_(out, op, a, NULL, sv.is_int ? (double)sv.i : sv.f, reversed);
 }

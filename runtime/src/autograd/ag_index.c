@@ -7,7 +7,9 @@
  * what scatters gathers.  sort and topk differentiate their values only; their indices come
  * from the plain op.
  */
-#include "ag_formula_impl.h"
+#include <string.h>
+
+#include "formula_impl.h"
 
 typedef struct {
     int dim;
@@ -22,8 +24,9 @@ static gids_status record_(gids_tensor **out, const char *op, const char *name, 
                            int nin, const gids_tensor *const *ins, const index_ctx *c,
                            const gids_tensor *s0, const gids_tensor *s1) {
     if (!gids_ag_should_record(nin, ins)) return GIDS_OK;
-    gids_status st = ag_record1(*out, name, fn, nin, ins, c, sizeof *c, s0, s1, NULL, NULL);
-    return ag_done(out, op, st);
+    ag_node_spec r = {
+        .name = name, .op = op, .fn = fn, .ctx = c, .ctx_size = sizeof *c, .save = {s0, s1}};
+    return ag_record(&r, nin, ins, 1, out);
 }
 
 /* g (index-shaped, from a gather) written into zeros of input j's shape when input j is larger
@@ -34,7 +37,7 @@ static gids_tensor *pad_to_input_(ag_scope *s, const gids_node *n, int j, gids_t
     gids_node_input_shape(n, j, &nd, &shape);
     if (g == NULL || (nd == g->ndim && memcmp(shape, g->shape, sizeof(int64_t) * (size_t)nd) == 0))
         return g;
-    gids_tensor *z = ag_input_zeros(s, n, j, g->dtype), *part = z;
+    gids_tensor *z = ag_input_zeros(s, n, j, g), *part = z;
     for (int d = 0; d < nd && s->st == GIDS_OK; d++) {
         gids_tensor *prev = part;
         AG_RUN(s, part, gids_narrow(&part, prev, d, 0, g->shape[d]));
@@ -51,7 +54,7 @@ static gids_status index_select_backward_(gids_node *n, gids_tensor *const *grad
     const index_ctx *c = gids_node_ctx(n);
     ag_scope s = AG_SCOPE;
     const gids_tensor *index = ag_saved(&s, n, 0);
-    gids_tensor *z = ag_input_zeros(&s, n, 0, grad_out[0]->dtype);
+    gids_tensor *z = ag_input_zeros(&s, n, 0, grad_out[0]);
     AG_DO(&s, gids_index_add_(z, c->dim, index, grad_out[0], 1.0)); /* duplicates add up */
     ag_give(&s, n, 0, z, grad_in);
     return ag_finish(&s, NULL, NULL);
@@ -65,13 +68,13 @@ gids_status gids_ag_index_select(gids_tensor **out, const gids_tensor *a, int di
                    index, NULL);
 }
 
-/* Saved: 0 = index. */
+/* Saved: 0 = index (sort and topk: their indices). */
 static gids_status gather_backward_(gids_node *n, gids_tensor *const *grad_out,
                                     gids_tensor **grad_in) {
     const index_ctx *c = gids_node_ctx(n);
     ag_scope s = AG_SCOPE;
     const gids_tensor *index = ag_saved(&s, n, 0);
-    gids_tensor *z = ag_input_zeros(&s, n, 0, grad_out[0]->dtype);
+    gids_tensor *z = ag_input_zeros(&s, n, 0, grad_out[0]);
     AG_DO(&s, gids_scatter_add_(z, c->dim, index, grad_out[0]));
     ag_give(&s, n, 0, z, grad_in);
     return ag_finish(&s, NULL, NULL);
@@ -124,8 +127,7 @@ static gids_status scatter_backward_common_(gids_node *n, gids_tensor *const *gr
     if (gids_node_needs_grad(n, 1)) {
         gids_tensor *gsrc = NULL;
         AG_RUN(&s, gsrc, gids_gather(&gsrc, g, c->dim, index));
-        if (kind == SC_SET)
-            gsrc = ag_where(&s, survivors_(&s, n, c->dim, index), gsrc, ag_zeros_like(&s, gsrc));
+        if (kind == SC_SET) gsrc = ag_mask(&s, survivors_(&s, n, c->dim, index), gsrc);
         ag_give(&s, n, 1, pad_to_input_(&s, n, 1, gsrc), grad_in);
     }
     return ag_finish(&s, NULL, NULL);
@@ -237,42 +239,24 @@ gids_status gids_ag_masked_select(gids_tensor **out, const gids_tensor *a,
     index_ctx c = {.dim = 0};
     gids_status st = gids_broadcast_shapes("masked_select", a->ndim, a->shape, mask->ndim,
                                            mask->shape, &c.ndim, c.shape);
-    if (st == GIDS_OK)
-        st = ag_record1(*out, "MaskedSelectBackward", masked_select_backward_, 1, &a, &c, sizeof c,
-                        mask, NULL, NULL, NULL);
-    return ag_done(out, "masked_select", st);
+    if (st != GIDS_OK) return ag_drop(st, 1, out);
+    return record_(out, "masked_select", "MaskedSelectBackward", masked_select_backward_, 1, &a, &c,
+                   mask, NULL);
 }
 
 /* ---------------------------------------------------------------- sort, topk */
 
-/* Saved: 0 = the indices.  Each value's gradient goes back to the position it came from. */
-static gids_status sorted_backward_(gids_node *n, gids_tensor *const *grad_out,
-                                    gids_tensor **grad_in) {
-    const index_ctx *c = gids_node_ctx(n);
-    ag_scope s = AG_SCOPE;
-    const gids_tensor *idx = ag_saved(&s, n, 0);
-    gids_tensor *z = ag_input_zeros(&s, n, 0, grad_out[0]->dtype);
-    AG_DO(&s, gids_scatter_add_(z, c->dim, idx, grad_out[0]));
-    ag_give(&s, n, 0, z, grad_in);
-    return ag_finish(&s, NULL, NULL);
-}
-
 /* Records the node on the values (the one differentiable output) and hands the indices out
- * when wanted; st is the status of the plain op that produced them. */
+ * when wanted; st is the status of the plain op that produced them.  The values are a gathered
+ * at the indices along dim, so the formula is gather's. */
 static gids_status sorted_finish_(gids_tensor **values, gids_tensor **indices, gids_tensor *idx,
                                   const gids_tensor *a, int dim, const char *op, const char *name,
                                   gids_status st) {
     if (st == GIDS_OK) {
         index_ctx c = {.dim = dim};
-        st = record_(values, op, name, sorted_backward_, 1, &a, &c, idx, NULL);
+        st = record_(values, op, name, gather_backward_, 1, &a, &c, idx, NULL);
     }
-    if (st == GIDS_OK && indices != NULL) {
-        *indices = idx;
-        return GIDS_OK;
-    }
-    gids_tensor_release(idx);
-    if (indices != NULL) *indices = NULL;
-    return st;
+    return ag_side_result(st, idx, indices);
 }
 
 gids_status gids_ag_sort(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int dim,

@@ -6,8 +6,9 @@
  * zero.
  */
 #include <stdlib.h>
+#include <string.h>
 
-#include "ag_formula_impl.h"
+#include "formula_impl.h"
 
 typedef struct {
     int dim, n;      /* dim normalised against the result (cat, stack) or the input (split) */
@@ -15,17 +16,15 @@ typedef struct {
                       * split: the sizes of the pieces */
 } join_ctx;
 
-/* Records a node over nin inputs and nout outputs with a join_ctx of n sizes. */
-static gids_status record_(const char *name, gids_backward_fn fn, int nin,
-                           const gids_tensor *const *ins, int nout, gids_tensor *const *outs,
-                           int dim, int n, const int64_t *sizes) {
-    gids_node *node = NULL;
-    GIDS_TRY(gids_node_record(&node, name, fn, nin, ins, nout, outs,
-                              sizeof(join_ctx) + (size_t)n * sizeof(int64_t), NULL));
-    join_ctx *c = gids_node_ctx(node);
-    c->dim = dim, c->n = n;
-    for (int i = 0; sizes != NULL && i < n; i++) c->sizes[i] = sizes[i];
-    gids_node_release(node);
+/* *out <- NEW (free()) join_ctx of n sizes, copied from `sizes` when given; *size <- its size
+ * in bytes. */
+static gids_status ctx_new_(join_ctx **out, size_t *size, const char *op, int n,
+                            const int64_t *sizes) {
+    *size = sizeof(join_ctx) + (size_t)n * sizeof(int64_t);
+    *out = calloc(1, *size);
+    if (*out == NULL) GIDS_FAIL(GIDS_ENOMEM, "%s: out of memory for %d sizes", op, n);
+    (*out)->n = n;
+    if (sizes != NULL) memcpy((*out)->sizes, sizes, (size_t)n * sizeof(int64_t));
     return GIDS_OK;
 }
 
@@ -44,7 +43,7 @@ static gids_status cat_backward_(gids_node *node, gids_tensor *const *grad_out,
         ag_scope s = AG_SCOPE;
         gids_tensor *r = NULL;
         if (size < 0)
-            r = ag_input_zeros(&s, node, i, g->dtype);
+            r = ag_input_zeros(&s, node, i, g);
         else
             AG_RUN(&s, r, gids_narrow(&r, g, c->dim, at - size, size));
         ag_give(&s, node, i, r, grad_in);
@@ -56,20 +55,20 @@ static gids_status cat_backward_(gids_node *node, gids_tensor *const *grad_out,
 gids_status gids_ag_cat(gids_tensor **out, int n, const gids_tensor *const *ts, int dim) {
     GIDS_TRY(gids_cat(out, n, ts, dim));
     if (!gids_ag_should_record(n, ts)) return GIDS_OK;
-    gids_status st = GIDS_OK;
-    int64_t *sizes = malloc((size_t)n * sizeof *sizes);
-    int d = 0;
-    if (sizes == NULL)
-        st = gids_error_set(GIDS_ENOMEM, __FILE__, __LINE__, "cat: out of memory for %d sizes", n);
-    if (st == GIDS_OK) st = gids_normalize_dim("cat", dim, (*out)->ndim, &d);
+    join_ctx *c = NULL;
+    size_t size = 0;
+    gids_status st = ctx_new_(&c, &size, "cat", n, NULL);
+    if (st == GIDS_OK) st = gids_normalize_dim("cat", dim, (*out)->ndim, &c->dim);
     for (int i = 0; st == GIDS_OK && i < n; i++) {
         /* the 1-D empty placeholders cat skips may have any other rank than the result */
         bool skipped = ts[i]->ndim == 1 && ts[i]->shape[0] == 0 && (*out)->ndim != 1;
-        sizes[i] = skipped ? -1 : ts[i]->shape[d];
+        c->sizes[i] = skipped ? -1 : ts[i]->shape[c->dim];
     }
-    if (st == GIDS_OK) st = record_("CatBackward", cat_backward_, n, ts, 1, out, d, n, sizes);
-    free(sizes);
-    return ag_done(out, "cat", st);
+    ag_node_spec r = {
+        .name = "CatBackward", .op = "cat", .fn = cat_backward_, .ctx = c, .ctx_size = size};
+    st = st == GIDS_OK ? ag_record(&r, n, ts, 1, out) : ag_drop(st, 1, out);
+    free(c);
+    return st;
 }
 
 /* ---------------------------------------------------------------- stack */
@@ -91,10 +90,15 @@ static gids_status stack_backward_(gids_node *node, gids_tensor *const *grad_out
 gids_status gids_ag_stack(gids_tensor **out, int n, const gids_tensor *const *ts, int dim) {
     GIDS_TRY(gids_stack(out, n, ts, dim));
     if (!gids_ag_should_record(n, ts)) return GIDS_OK;
-    int d = 0;
-    gids_status st = gids_normalize_dim("stack", dim, (*out)->ndim, &d);
-    if (st == GIDS_OK) st = record_("StackBackward", stack_backward_, n, ts, 1, out, d, n, NULL);
-    return ag_done(out, "stack", st);
+    join_ctx c = {.n = n};
+    gids_status st = gids_normalize_dim("stack", dim, (*out)->ndim, &c.dim);
+    if (st != GIDS_OK) return ag_drop(st, 1, out);
+    ag_node_spec r = {.name = "StackBackward",
+                      .op = "stack",
+                      .fn = stack_backward_,
+                      .ctx = &c,
+                      .ctx_size = sizeof c};
+    return ag_record(&r, n, ts, 1, out);
 }
 
 /* ---------------------------------------------------------------- split */
@@ -102,11 +106,11 @@ gids_status gids_ag_stack(gids_tensor **out, int n, const gids_tensor *const *ts
 static gids_status split_backward_(gids_node *node, gids_tensor *const *grad_out,
                                    gids_tensor **grad_in) {
     const join_ctx *c = gids_node_ctx(node);
-    gids_dtype dt = gids_node_input_dtype(node, 0);
+    const gids_tensor *like = NULL; /* the engine runs a formula only when some output has one */
     for (int k = 0; k < c->n; k++)
-        if (grad_out[k] != NULL) dt = grad_out[k]->dtype;
+        if (grad_out[k] != NULL) like = grad_out[k];
     ag_scope s = AG_SCOPE;
-    gids_tensor *z = ag_input_zeros(&s, node, 0, dt);
+    gids_tensor *z = ag_input_zeros(&s, node, 0, like);
     int64_t at = 0;
     for (int k = 0; k < c->n && s.st == GIDS_OK; k++) {
         if (grad_out[k] != NULL) {
@@ -125,15 +129,13 @@ gids_status gids_ag_split(gids_tensor **outs, int n, const gids_tensor *t, const
                           int dim) {
     GIDS_TRY(gids_split(outs, n, t, sizes, dim));
     if (!gids_ag_should_record(1, &t)) return GIDS_OK;
-    int d = 0;
-    gids_status st = gids_normalize_dim("split", dim, t->ndim, &d);
-    if (st == GIDS_OK) st = record_("SplitBackward", split_backward_, 1, &t, n, outs, d, n, sizes);
-    for (int k = 0; k < n && st == GIDS_OK && gids_anomaly_enabled(); k++)
-        st = gids_ag_check_nan("split", "its result", outs[k]);
-    if (st != GIDS_OK)
-        for (int k = 0; k < n; k++) {
-            gids_tensor_release(outs[k]);
-            outs[k] = NULL;
-        }
+    join_ctx *c = NULL;
+    size_t size = 0;
+    gids_status st = ctx_new_(&c, &size, "split", n, sizes);
+    if (st == GIDS_OK) st = gids_normalize_dim("split", dim, t->ndim, &c->dim);
+    ag_node_spec r = {
+        .name = "SplitBackward", .op = "split", .fn = split_backward_, .ctx = c, .ctx_size = size};
+    st = st == GIDS_OK ? ag_record(&r, 1, &t, n, outs) : ag_drop(st, n, outs);
+    free(c);
     return st;
 }

@@ -6,7 +6,7 @@
  * batch dims that broadcasting added or expanded (gids_ag_input_grad) and the unit dims dropped
  * again.  Each operand is saved only when the other one needs a gradient.
  */
-#include "ag_formula_impl.h"
+#include "formula_impl.h"
 
 typedef struct {
     int first;          /* input number of a (1 for addmm, whose input 0 is the bias) */
@@ -72,10 +72,13 @@ static gids_status record_(gids_tensor **out, const char *op, const char *name, 
     if (!gids_ag_should_record(nin, ins)) return GIDS_OK;
     mm_ctx c = {nin - 2, alpha, beta};
     const gids_tensor *a = ins[nin - 2], *b = ins[nin - 1];
-    gids_status st =
-        ag_record1(*out, name, mm_backward_, nin, ins, &c, sizeof c,
-                   gids_requires_grad(b) ? a : NULL, gids_requires_grad(a) ? b : NULL, NULL, NULL);
-    return ag_done(out, op, st);
+    ag_node_spec r = {.name = name,
+                      .op = op,
+                      .fn = mm_backward_,
+                      .ctx = &c,
+                      .ctx_size = sizeof c,
+                      .save = {gids_requires_grad(b) ? a : NULL, gids_requires_grad(a) ? b : NULL}};
+    return ag_record(&r, nin, ins, 1, out);
 }
 
 gids_status gids_ag_matmul(gids_tensor **out, const gids_tensor *a, const gids_tensor *b) {

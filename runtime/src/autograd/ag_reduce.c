@@ -10,7 +10,7 @@
  */
 #include <math.h>
 
-#include "ag_record_impl.h"
+#include "formula_impl.h"
 
 typedef enum { RED_OP, RED_VAR, RED_STD, RED_NORM } red_kind;
 
@@ -131,9 +131,9 @@ static gids_tensor *var_grad_(ag_scope *s, bool is_std, int64_t correction, cons
 }
 
 /* torch's norm_backward, case by case in p; nk is the norm with the reduced dims kept. */
-static gids_tensor *norm_grad_(ag_scope *s, double p, const gids_tensor *gk, const gids_tensor *x,
-                               const gids_tensor *nk, const red_geom *r) {
-    if (p == 0) return ag_zeros(s, gk, r->nd, r->shape); /* a count: constant almost everywhere */
+static gids_tensor *norm_grad_(ag_scope *s, const gids_node *n, double p, const gids_tensor *gk,
+                               const gids_tensor *x, const gids_tensor *nk, const red_geom *r) {
+    if (p == 0) return ag_input_zeros(s, n, 0, gk); /* a count: constant almost everywhere */
     gids_tensor *sign = ag_un(s, GIDS_SIGN, x);
     if (p == 1) return ag_bin(s, GIDS_MUL, gk, sign);
     gids_tensor *zero = ag_scalar(s, 0.0, gk->dtype);
@@ -175,34 +175,38 @@ static bool needs_y_(const red_ctx *c) {
 static gids_status red_backward_(gids_node *n, gids_tensor *const *grad_out,
                                  gids_tensor **grad_in) {
     const red_ctx *c = gids_node_ctx(n);
-    const gids_tensor *x = NULL, *y = NULL;
-    if (needs_x_(c)) GIDS_TRY(gids_node_saved(n, SAVE_X, &x));
-    if (needs_y_(c)) GIDS_TRY(gids_node_saved(n, SAVE_Y, &y));
     red_geom r;
     geom_(n, c->mask, &r);
     ag_scope s = AG_SCOPE;
-    gids_tensor *gk = keep_(&s, grad_out[0], &r), *yk = y != NULL ? keep_(&s, y, &r) : NULL;
+    const gids_tensor *x = needs_x_(c) ? ag_saved(&s, n, SAVE_X) : NULL;
+    const gids_tensor *y = needs_y_(c) ? ag_saved(&s, n, SAVE_Y) : NULL;
+    gids_tensor *gk = keep_(&s, grad_out[0], &r), *yk = keep_(&s, y, &r);
     gids_tensor *g = NULL;
-    switch (c->kind) {
-    case RED_OP: g = redop_grad_(&s, c->op, gk, x, yk, &r); break;
-    case RED_VAR:
-    case RED_STD: g = var_grad_(&s, c->kind == RED_STD, c->correction, gk, x, yk, &r); break;
-    case RED_NORM: g = norm_grad_(&s, c->p, gk, x, yk, &r); break;
+    if (s.st == GIDS_OK) { /* the formulas read the dtypes of gk and x */
+        switch (c->kind) {
+        case RED_OP: g = redop_grad_(&s, c->op, gk, x, yk, &r); break;
+        case RED_VAR:
+        case RED_STD: g = var_grad_(&s, c->kind == RED_STD, c->correction, gk, x, yk, &r); break;
+        case RED_NORM: g = norm_grad_(&s, n, c->p, gk, x, yk, &r); break;
+        }
     }
-    return ag_finish_input(&s, n, 0, g, &grad_in[0]);
+    ag_give(&s, n, 0, g, grad_in);
+    return ag_finish(&s, NULL, NULL);
 }
 
 /* Records `name` for *out = reduction(a) over dims; c carries the kind and its parameters. */
 static gids_status red_record_(gids_tensor **out, const gids_tensor *a, const char *name,
                                const char *op, red_ctx *c, int ndims, const int *dims) {
     gids_status st = dim_mask_(op, a->ndim, ndims, dims, &c->mask);
-    if (st != GIDS_OK) {
-        gids_tensor_release(*out);
-        *out = NULL;
-        return st;
-    }
-    const gids_tensor *save[2] = {needs_x_(c) ? a : NULL, needs_y_(c) ? *out : NULL};
-    return ag_record(out, name, op, red_backward_, 1, &a, c, sizeof *c, 2, save);
+    if (st != GIDS_OK) return ag_drop(st, 1, out);
+    ag_node_spec r = {
+        .name = name,
+        .op = op,
+        .fn = red_backward_,
+        .ctx = c,
+        .ctx_size = sizeof *c,
+        .save = {[SAVE_X] = needs_x_(c) ? a : NULL, [SAVE_Y] = needs_y_(c) ? *out : NULL}};
+    return ag_record(&r, 1, &a, 1, out);
 }
 
 gids_status gids_ag_reduce(gids_tensor **out, gids_redop op, const gids_tensor *a, int ndims,

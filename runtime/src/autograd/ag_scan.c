@@ -6,7 +6,7 @@
  * plain op's, never requiring grad.  cumsum's gradient is the reversed cumulative sum;
  * cumprod's is torch's formula, exact with zeros in the input.
  */
-#include "ag_record_impl.h"
+#include "formula_impl.h"
 
 typedef struct {
     int dim; /* normalised against the input */
@@ -21,17 +21,16 @@ static bool trivial_(const gids_node *n, int dim) {
     return nd == 0 || shape[dim] <= 1;
 }
 
+/* Records `name` for *out = op(a) along dim, saving save0 and save1 in slots 0 and 1. */
 static gids_status record_(gids_tensor **out, const gids_tensor *a, const char *name,
-                           const char *op, gids_backward_fn fn, int dim, bool keepdim, int nsave,
-                           const gids_tensor *const *save) {
+                           const char *op, gids_backward_fn fn, int dim, bool keepdim,
+                           const gids_tensor *save0, const gids_tensor *save1) {
     dim_ctx c = {0, keepdim};
     gids_status st = gids_normalize_dim(op, dim, a->ndim, &c.dim);
-    if (st != GIDS_OK) {
-        gids_tensor_release(*out);
-        *out = NULL;
-        return st;
-    }
-    return ag_record(out, name, op, fn, 1, &a, &c, sizeof c, nsave, save);
+    if (st != GIDS_OK) return ag_drop(st, 1, out);
+    ag_node_spec r = {
+        .name = name, .op = op, .fn = fn, .ctx = &c, .ctx_size = sizeof c, .save = {save0, save1}};
+    return ag_record(&r, 1, &a, 1, out);
 }
 
 /* ---------------------------------------------------------------- max_dim, min_dim */
@@ -39,25 +38,22 @@ static gids_status record_(gids_tensor **out, const gids_tensor *a, const char *
 static gids_status extreme_backward_(gids_node *n, gids_tensor *const *grad_out,
                                      gids_tensor **grad_in) {
     const dim_ctx *c = gids_node_ctx(n);
-    const gids_tensor *idx = NULL, *g = grad_out[0];
-    GIDS_TRY(gids_node_saved(n, 0, &idx));
+    const gids_tensor *g = grad_out[0];
     int nd;
     const int64_t *shape;
     gids_node_input_shape(n, 0, &nd, &shape);
     ag_scope s = AG_SCOPE;
+    const gids_tensor *idx = ag_saved(&s, n, 0);
     gids_tensor *r = (gids_tensor *)g; /* a 0-d input is its own extreme */
     if (nd > 0) {
         int64_t keep[GIDS_MAX_DIMS];
         for (int d = 0; d < nd; d++) keep[d] = d == c->dim ? 1 : shape[d];
         gids_tensor *gk = ag_reshape(&s, g, nd, keep), *ik = ag_reshape(&s, idx, nd, keep);
-        gids_tensor *z = ag_zeros(&s, g, nd, shape);
-        r = NULL;
-        if (AG_OK(&s, gk && ik && z)) {
-            gids_status st = gids_scatter(&r, z, c->dim, ik, gk);
-            r = ag_own(&s, st, r);
-        }
+        gids_tensor *z = ag_input_zeros(&s, n, 0, g);
+        AG_RUN(&s, r, gids_scatter(&r, z, c->dim, ik, gk));
     }
-    return ag_finish_input(&s, n, 0, r, &grad_in[0]);
+    ag_give(&s, n, 0, r, grad_in);
+    return ag_finish(&s, NULL, NULL);
 }
 
 static gids_status extreme_(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
@@ -68,15 +64,9 @@ static gids_status extreme_(gids_tensor **values, gids_tensor **indices, const g
         return plain(values, indices, a, dim, keepdim);
     gids_tensor *idx = NULL;
     GIDS_TRY(plain(values, &idx, a, dim, keepdim));
-    const gids_tensor *save[1] = {idx};
     gids_status st = record_(values, a, is_max ? "MaxBackward" : "MinBackward",
-                             is_max ? "max" : "min", extreme_backward_, dim, keepdim, 1, save);
-    if (st == GIDS_OK && indices != NULL) {
-        *indices = idx;
-        return GIDS_OK;
-    }
-    gids_tensor_release(idx);
-    return st;
+                             is_max ? "max" : "min", extreme_backward_, dim, keepdim, idx, NULL);
+    return ag_side_result(st, idx, indices);
 }
 
 gids_status gids_ag_max_dim(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
@@ -94,9 +84,9 @@ gids_status gids_ag_min_dim(gids_tensor **values, gids_tensor **indices, const g
 static gids_status softmax_backward_(gids_node *n, gids_tensor *const *grad_out,
                                      gids_tensor **grad_in, bool log) {
     const dim_ctx *c = gids_node_ctx(n);
-    const gids_tensor *y = NULL, *g = grad_out[0];
-    GIDS_TRY(gids_node_saved(n, 0, &y));
+    const gids_tensor *g = grad_out[0];
     ag_scope s = AG_SCOPE;
+    const gids_tensor *y = ag_saved(&s, n, 0);
     gids_tensor *r;
     if (log) {
         gids_tensor *sum = ag_red(&s, GIDS_SUM, g, 1, &c->dim, true);
@@ -105,7 +95,8 @@ static gids_status softmax_backward_(gids_node *n, gids_tensor *const *grad_out,
         gids_tensor *dot = ag_red(&s, GIDS_SUM, ag_bin(&s, GIDS_MUL, g, y), 1, &c->dim, true);
         r = ag_bin(&s, GIDS_MUL, y, ag_bin(&s, GIDS_SUB, g, dot));
     }
-    return ag_finish_input(&s, n, 0, r, &grad_in[0]);
+    ag_give(&s, n, 0, r, grad_in);
+    return ag_finish(&s, NULL, NULL);
 }
 
 static gids_status softmax_bw_(gids_node *n, gids_tensor *const *grad_out, gids_tensor **grad_in) {
@@ -120,16 +111,14 @@ static gids_status log_softmax_bw_(gids_node *n, gids_tensor *const *grad_out,
 gids_status gids_ag_softmax(gids_tensor **out, const gids_tensor *a, int dim) {
     GIDS_TRY(gids_softmax(out, a, dim));
     if (!gids_ag_should_record(1, &a)) return GIDS_OK;
-    const gids_tensor *save[1] = {*out};
-    return record_(out, a, "SoftmaxBackward", "softmax", softmax_bw_, dim, false, 1, save);
+    return record_(out, a, "SoftmaxBackward", "softmax", softmax_bw_, dim, false, *out, NULL);
 }
 
 gids_status gids_ag_log_softmax(gids_tensor **out, const gids_tensor *a, int dim) {
     GIDS_TRY(gids_log_softmax(out, a, dim));
     if (!gids_ag_should_record(1, &a)) return GIDS_OK;
-    const gids_tensor *save[1] = {*out};
-    return record_(out, a, "LogSoftmaxBackward", "log_softmax", log_softmax_bw_, dim, false, 1,
-                   save);
+    return record_(out, a, "LogSoftmaxBackward", "log_softmax", log_softmax_bw_, dim, false, *out,
+                   NULL);
 }
 
 /* ---------------------------------------------------------------- cumsum, cumprod */
@@ -179,13 +168,14 @@ static gids_status cumsum_backward_(gids_node *n, gids_tensor *const *grad_out,
     ag_scope s = AG_SCOPE;
     gids_tensor *r = grad_out[0];
     if (!trivial_(n, c->dim)) r = rev_cumsum_(&s, r, c->dim, reversed_positions_(&s, n, c->dim));
-    return ag_finish_input(&s, n, 0, r, &grad_in[0]);
+    ag_give(&s, n, 0, r, grad_in);
+    return ag_finish(&s, NULL, NULL);
 }
 
 gids_status gids_ag_cumsum(gids_tensor **out, const gids_tensor *a, int dim) {
     GIDS_TRY(gids_cumsum(out, a, dim));
     if (!gids_ag_should_record(1, &a)) return GIDS_OK;
-    return record_(out, a, "CumsumBackward", "cumsum", cumsum_backward_, dim, false, 0, NULL);
+    return record_(out, a, "CumsumBackward", "cumsum", cumsum_backward_, dim, false, NULL, NULL);
 }
 
 /* Saved: the input x in slot 0, the result y in slot 1.  Along the dim, with z the position of
@@ -220,17 +210,15 @@ static gids_status cumprod_backward_(gids_node *n, gids_tensor *const *grad_out,
     ag_scope s = AG_SCOPE;
     gids_tensor *r = grad_out[0];
     if (!trivial_(n, c->dim)) {
-        const gids_tensor *x = NULL, *y = NULL;
-        GIDS_TRY(gids_node_saved(n, 0, &x));
-        GIDS_TRY(gids_node_saved(n, 1, &y));
+        const gids_tensor *x = ag_saved(&s, n, 0), *y = ag_saved(&s, n, 1);
         r = cumprod_grad_(&s, r, x, y, c->dim, reversed_positions_(&s, n, c->dim));
     }
-    return ag_finish_input(&s, n, 0, r, &grad_in[0]);
+    ag_give(&s, n, 0, r, grad_in);
+    return ag_finish(&s, NULL, NULL);
 }
 
 gids_status gids_ag_cumprod(gids_tensor **out, const gids_tensor *a, int dim) {
     GIDS_TRY(gids_cumprod(out, a, dim));
     if (!gids_ag_should_record(1, &a)) return GIDS_OK;
-    const gids_tensor *save[2] = {a, *out};
-    return record_(out, a, "CumprodBackward", "cumprod", cumprod_backward_, dim, false, 2, save);
+    return record_(out, a, "CumprodBackward", "cumprod", cumprod_backward_, dim, false, a, *out);
 }

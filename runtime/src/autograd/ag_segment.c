@@ -5,7 +5,7 @@
  * it to the row each output element came from (the plain op's arg), and empty segments, which
  * came from no row, send nothing.  The index is never differentiable: it is saved, not an input.
  */
-#include "ag_formula_impl.h"
+#include "formula_impl.h"
 
 typedef struct {
     gids_segop op;
@@ -43,11 +43,10 @@ static gids_status segment_backward_(gids_node *n, gids_tensor *const *grad_out,
         if (per != NULL) AG_RUN(&s, r, gids_index_select(&r, per, 0, index));
     } else {
         const gids_tensor *arg = ag_saved(&s, n, 1);
-        r = ag_input_zeros(&s, n, 0, g->dtype);
+        r = ag_input_zeros(&s, n, 0, g);
         if (r != NULL && r->shape[0] > 0) {
             /* empty segments (arg -1) add a zero to row 0 instead of indexing out of range */
-            gids_tensor *found = ag_bins(&s, GIDS_GE, arg, 0.0), *row = NULL;
-            gids_tensor *gz = ag_where(&s, found, g, ag_zeros_like(&s, g));
+            gids_tensor *gz = ag_mask(&s, ag_bins(&s, GIDS_GE, arg, 0.0), g), *row = NULL;
             gids_scalar lo = gids_scalar_i(0);
             AG_RUN(&s, row, gids_clamp(&row, arg, &lo, NULL));
             AG_DO(&s, gids_scatter_add_(r, 0, row, gz));
@@ -65,16 +64,13 @@ gids_status gids_ag_segment_reduce(gids_tensor **out, gids_tensor **arg, gids_se
     gids_tensor *a = NULL; /* max/min need the chosen rows even when the caller does not */
     GIDS_TRY(gids_segment_reduce(out, &a, op, src, index, num_segments));
     seg_ctx c = {op, num_segments};
-    gids_status st = ag_record1(*out, seg_names_[op], segment_backward_, 1, &src, &c, sizeof c,
-                                index, a, NULL, NULL);
-    st = ag_done(out, seg_ops_[op], st);
-    if (st == GIDS_OK && arg != NULL) {
-        *arg = a;
-        return GIDS_OK;
-    }
-    gids_tensor_release(a);
-    if (arg != NULL) *arg = NULL;
-    return st;
+    ag_node_spec r = {.name = seg_names_[op],
+                      .op = seg_ops_[op],
+                      .fn = segment_backward_,
+                      .ctx = &c,
+                      .ctx_size = sizeof c,
+                      .save = {index, a}};
+    return ag_side_result(ag_record(&r, 1, &src, 1, out), a, arg);
 }
 
 /* Saved: 0 = index, 1 = the result y.  Within a segment dy_i/dx_j = y_i (delta_ij - y_j), so
@@ -97,7 +93,11 @@ gids_status gids_ag_segment_softmax(gids_tensor **out, const gids_tensor *src,
     GIDS_TRY(gids_segment_softmax(out, src, index, num_segments));
     if (!gids_ag_should_record(1, &src)) return GIDS_OK;
     seg_ctx c = {GIDS_SEG_SUM, num_segments};
-    gids_status st = ag_record1(*out, "SegmentSoftmaxBackward", segment_softmax_backward_, 1, &src,
-                                &c, sizeof c, index, *out, NULL, NULL);
-    return ag_done(out, "segment_softmax", st);
+    ag_node_spec r = {.name = "SegmentSoftmaxBackward",
+                      .op = "segment_softmax",
+                      .fn = segment_softmax_backward_,
+                      .ctx = &c,
+                      .ctx_size = sizeof c,
+                      .save = {index, *out}};
+    return ag_record(&r, 1, &src, 1, out);
 }

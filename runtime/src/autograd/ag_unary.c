@@ -8,7 +8,7 @@
  */
 #include <math.h>
 
-#include "ag_record_impl.h"
+#include "formula_impl.h"
 
 static const char *const backward_names_[GIDS_NUNOPS] = {
     [GIDS_NEG] = "NegBackward",           [GIDS_ABS] = "AbsBackward",
@@ -132,25 +132,28 @@ static gids_tensor *formula_(ag_scope *s, gids_unop op, const gids_tensor *g, co
 static gids_status unary_backward_(gids_node *n, gids_tensor *const *grad_out,
                                    gids_tensor **grad_in) {
     const un_ctx *c = gids_node_ctx(n);
+    ag_scope s = AG_SCOPE;
     const gids_tensor *x = NULL, *y = NULL;
     if (!zero_grad_(c->op)) {
-        if (uses_out_(c->op)) GIDS_TRY(gids_node_saved(n, 1, &y));
-        if (!uses_out_(c->op) || c->op == GIDS_GELU) GIDS_TRY(gids_node_saved(n, 0, &x));
+        if (uses_out_(c->op)) y = ag_saved(&s, n, 1);
+        if (!uses_out_(c->op) || c->op == GIDS_GELU) x = ag_saved(&s, n, 0);
     }
-    ag_scope s = AG_SCOPE;
-    gids_tensor *g = formula_(&s, c->op, grad_out[0], x, y);
-    return ag_finish_input(&s, n, 0, g, &grad_in[0]);
+    ag_give(&s, n, 0, formula_(&s, c->op, grad_out[0], x, y), grad_in);
+    return ag_finish(&s, NULL, NULL);
 }
 
 gids_status gids_ag_unary(gids_tensor **out, gids_unop op, const gids_tensor *a) {
     GIDS_TRY(gids_unary(out, op, a));
     if (!differentiable_(op) || !gids_ag_should_record(1, &a)) return GIDS_OK;
     un_ctx c = {op};
-    const gids_tensor *save[2] = {NULL, NULL};
+    ag_node_spec r = {.name = backward_names_[op],
+                      .op = gids_unop_name(op),
+                      .fn = unary_backward_,
+                      .ctx = &c,
+                      .ctx_size = sizeof c};
     if (!zero_grad_(op)) {
-        if (!uses_out_(op) || op == GIDS_GELU) save[0] = a;
-        if (uses_out_(op)) save[1] = *out;
+        if (!uses_out_(op) || op == GIDS_GELU) r.save[0] = a;
+        if (uses_out_(op)) r.save[1] = *out;
     }
-    return ag_record(out, backward_names_[op], gids_unop_name(op), unary_backward_, 1, &a, &c,
-                     sizeof c, 2, save);
+    return ag_record(&r, 1, &a, 1, out);
 }

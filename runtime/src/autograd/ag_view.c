@@ -7,7 +7,7 @@
  * write it into zeros of the input's shape; expand sums it over the expanded dims; copies pass
  * it through, converted to the input's dtype.
  */
-#include "ag_formula_impl.h"
+#include "formula_impl.h"
 
 typedef enum {
     V_RESHAPE,   /* view, reshape, squeeze, unsqueeze, flatten: the same elements re-shaped */
@@ -35,14 +35,14 @@ static gids_status view_backward_(gids_node *n, gids_tensor *const *grad_out,
     ag_scope s = AG_SCOPE;
     gids_tensor *r = NULL, *part = NULL;
     switch (c->kind) {
-    case V_RESHAPE: AG_RUN(&s, r, gids_reshape(&r, g, nd, shape)); break;
+    case V_RESHAPE: r = ag_reshape(&s, g, nd, shape); break;
     case V_PERMUTE: AG_RUN(&s, r, gids_permute(&r, g, c->perm)); break;
     case V_TRANSPOSE: AG_RUN(&s, r, gids_transpose(&r, g, c->dim, c->dim2)); break;
     case V_NARROW:
     case V_SELECT:
         /* The same view taken of zeros of the input's shape receives the gradient; the other
          * elements did not reach the output. */
-        r = ag_input_zeros(&s, n, 0, g->dtype);
+        r = ag_input_zeros(&s, n, 0, g);
         if (c->kind == V_NARROW)
             AG_RUN(&s, part, gids_narrow(&part, r, c->dim, c->start, c->length));
         else
@@ -59,8 +59,9 @@ static gids_status view_backward_(gids_node *n, gids_tensor *const *grad_out,
 static gids_status record_(gids_tensor **out, const gids_tensor *t, const char *op,
                            const char *name, const view_ctx *c, gids_status st) {
     if (st != GIDS_OK || !gids_ag_should_record(1, &t)) return st;
-    st = ag_record1(*out, name, view_backward_, 1, &t, c, sizeof *c, NULL, NULL, NULL, NULL);
-    return ag_done(out, op, st);
+    ag_node_spec r = {
+        .name = name, .op = op, .fn = view_backward_, .ctx = c, .ctx_size = sizeof *c};
+    return ag_record(&r, 1, &t, 1, out);
 }
 
 static const view_ctx reshape_ctx_ = {.kind = V_RESHAPE}, pass_ctx_ = {.kind = V_PASS};
