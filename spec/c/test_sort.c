@@ -368,7 +368,7 @@ TEST(bincount_rejects_bad_input) {
     int64_t d[3] = {1, -2, 0};
     gids_tensor *a = vec_i64(3, d), *r = NULL, *f = NULL, *m = NULL, *w = NULL;
     CHECK_ERR(gids_bincount(&r, a, NULL, 0), GIDS_EINVAL,
-              "bincount: value -2 at position 1 is negative");
+              "bincount: value -2 at position 1 (0-based) is negative");
     float fd[2] = {1, 2};
     f = vec_f32(2, fd);
     CHECK_ERR(gids_bincount(&r, f, NULL, 0), GIDS_EDTYPE, "bincount: input must be an integer");

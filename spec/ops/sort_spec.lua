@@ -199,7 +199,7 @@ describe("graphids.bincount", function()
 
   it("rejects negative values, bad dtypes and bad options", function()
     local neg = graphids.tensor({ 1, -2, 0 })
-    errors("bincount: value %-2 at position 1 is negative", neg.bincount, neg)
+    errors("bincount: value %-2 at position 1 %(0%-based%) is negative", neg.bincount, neg)
     local f = graphids.zeros(3)
     errors("bincount: input must be an integer tensor", f.bincount, f)
     errors("bincount: unknown option 'weight' %(did you mean 'weights'%?%)", x.bincount, x,
