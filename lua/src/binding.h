@@ -9,6 +9,11 @@
  * last) and converted with l_checkdim; index *data* stays 0-based.  Options come as a trailing
  * table whose unknown keys are an error.  A failing runtime call becomes a Lua error carrying the
  * runtime's message (raised only after the binding released its temporaries).
+ *
+ * Autograd: every differentiable op calls its gids_ag_* form (autograd.h), which runs the plain
+ * op and records a node only when grad mode is on and an input requires grad; ops whose results
+ * are not differentiable (comparisons, argmax, sort indices, nonzero) call the plain op.  Every
+ * in-place method calls l_check_inplace first.
  */
 #ifndef GIDS_BINDING_H
 #define GIDS_BINDING_H
@@ -16,6 +21,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "gids/autograd.h" /* not (yet) part of gids/graphids.h */
 #include "gids/graphids.h"
 
 #define L_TENSOR_MT "graphids.Tensor"
@@ -60,6 +66,15 @@ void l_collect(lua_State *L);
         l_check_status((L), l_s_);                                                                 \
     } while (0)
 
+/* Before an in-place op on `target` with the tensors `inputs` (NULL entries allowed): raises
+ * "add_: a tensor that requires grad cannot be modified in place ..." when autograd refuses it
+ * (gids_ag_check_inplace).  Inline: it sits on the path of every small in-place op. */
+static inline void l_check_inplace(lua_State *L, const char *op, const gids_tensor *target, int n,
+                                   const gids_tensor *const *inputs) {
+    gids_status s = gids_ag_check_inplace(op, target, n, inputs);
+    if (s != GIDS_OK) l_check_status(L, s);
+}
+
 /* Raises "f: unexpected argument #3 (number); options go in one trailing table" when the stack
  * holds more than `last` values. */
 void l_checkend(lua_State *L, int last, const char *fname);
@@ -89,6 +104,10 @@ double l_optnum(lua_State *L, int idx, const char *key, double def);
 int l_optbool(lua_State *L, int idx, const char *key, int def);
 const char *l_optstr(lua_State *L, int idx, const char *key, const char *def);
 gids_dtype l_optdtype(lua_State *L, int idx, const char *key, gids_dtype def);
+/* opts.requires_grad at idx (absent: false).  When true, makes t -- a tensor just created, so a
+ * leaf -- require grad; a non-float t raises "zeros: requires_grad=true needs a float dtype ...".
+ */
+void l_opt_requires_grad(lua_State *L, int idx, gids_tensor *t, const char *fname);
 /* Generator from opts.generator (a graphids.Generator) or the default one. */
 gids_generator *l_optgenerator(lua_State *L, int idx);
 
@@ -107,6 +126,8 @@ void l_open_join(lua_State *L, int module, int methods);        /* l_join.c */
 void l_open_segment(lua_State *L, int module, int methods);     /* l_segment.c */
 void l_open_runtime(lua_State *L, int module,
                     int methods); /* l_runtime.c: memory, version, threads */
+void l_open_autograd(lua_State *L, int module,
+                     int methods); /* l_autograd.c, l_function.c: grad modes, backward, Function */
 void l_open_optim(lua_State *L, int module, int methods); /* l_optim.c: fused optimizer steps */
 
 int luaopen_graphids_core(lua_State *L);

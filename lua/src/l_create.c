@@ -6,9 +6,10 @@
 
 #include "l_impl.h"
 
-static const char *const create_opts[] = {"dtype", "device", NULL};
+static const char *const create_opts[] = {"dtype", "device", "requires_grad", NULL};
 
-/* Reads {dtype=, device=} at idx; the device must be one this build serves. */
+/* Reads {dtype=, device=, requires_grad=} at idx; the device must be one this build serves.
+ * requires_grad is applied to the created tensor by l_opt_requires_grad. */
 static gids_dtype creation_opts(lua_State *L, int idx, const char *fname, gids_dtype def) {
     l_checkopts(L, idx, fname, create_opts);
     const char *dev = l_optstr_named(L, idx, "device", NULL, fname);
@@ -148,6 +149,7 @@ static int c_tensor(lua_State *L) {
         gids_dtype dt = creation_opts(L, 2, "tensor", src->dtype);
         l_tensor *u = l_newtensor(L);
         l_check(L, gids_to_dtype(&u->t, src, dt));
+        l_opt_requires_grad(L, 2, u->t, "tensor");
         return 1;
     }
     if (t != LUA_TTABLE && t != LUA_TNUMBER && t != LUA_TBOOLEAN)
@@ -180,6 +182,7 @@ static int c_tensor(lua_State *L) {
     else
         store_value(L, &n, 0);
     lua_pop(L, 1);
+    l_opt_requires_grad(L, 2, u->t, "tensor");
     return 1;
 }
 
@@ -241,6 +244,7 @@ static int filled(lua_State *L, fill_kind k, const char *fname) {
         l_check(L, gids_ones(&u->t, dt, cpu, n, shape));
     else
         l_check(L, gids_empty(&u->t, dt, cpu, n, shape));
+    l_opt_requires_grad(L, next, u->t, fname);
     return 1;
 }
 
@@ -272,6 +276,7 @@ static int c_full(lua_State *L) {
     l_checkend(L, 3, "full");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_full(&u->t, dt, GIDS_DEVICE_CPU, n, shape, v));
+    l_opt_requires_grad(L, 3, u->t, "full");
     return 1;
 }
 
@@ -287,6 +292,7 @@ static int like(lua_State *L, fill_kind k, const char *fname) {
         l_check(L, gids_ones(&u->t, dt, dev, t->ndim, t->shape));
     else
         l_check(L, gids_empty(&u->t, dt, dev, t->ndim, t->shape));
+    l_opt_requires_grad(L, 2, u->t, fname);
     return 1;
 }
 
@@ -307,6 +313,7 @@ static int c_full_like(lua_State *L) {
     l_checkend(L, 3, "full_like");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_full(&u->t, dt, gids_tensor_device(t), t->ndim, t->shape, v));
+    l_opt_requires_grad(L, 3, u->t, "full_like");
     return 1;
 }
 
@@ -330,6 +337,7 @@ static int c_arange(lua_State *L) {
     l_checkend(L, n + 1, "arange");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_arange(&u->t, dt, start, end, step));
+    l_opt_requires_grad(L, n + 1, u->t, "arange");
     return 1;
 }
 
@@ -340,6 +348,7 @@ static int c_linspace(lua_State *L) {
     l_checkend(L, 4, "linspace");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_linspace(&u->t, dt, a, b, (int64_t)steps));
+    l_opt_requires_grad(L, 4, u->t, "linspace");
     return 1;
 }
 
@@ -354,6 +363,7 @@ static int c_eye(lua_State *L) {
     l_checkend(L, opts, "eye");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_eye(&u->t, dt, (int64_t)n, (int64_t)m));
+    l_opt_requires_grad(L, opts, u->t, "eye");
     return 1;
 }
 

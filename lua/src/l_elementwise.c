@@ -1,6 +1,7 @@
 /* l_elementwise.c -- elementwise ops: arithmetic, comparisons, logical ops, math functions,
  * activations, clamp, where, equal/allclose, their in-place `_` forms and the Tensor
- * arithmetic and comparison metamethods.
+ * arithmetic and comparison metamethods.  The out-of-place forms record autograd nodes
+ * (gids_ag_*); the in-place forms ask l_check_inplace first.
  *
  * Either operand of a binary op may be a Lua number (`2 - t` works as in PyTorch).  The ops of
  * the runtime's binop/unop tables are registered as closures whose upvalue is the op code, so
@@ -50,11 +51,11 @@ static void push_binary(lua_State *L, gids_binop op, int ix, int iy, const char 
     gids_tensor *a = operand(L, ix, &sx, fname), *b = operand(L, iy, &sy, fname);
     l_tensor *out = l_newtensor(L);
     if (a && b)
-        l_check(L, gids_binary(&out->t, op, a, b));
+        l_check(L, gids_ag_binary(&out->t, op, a, b));
     else if (a)
-        l_check(L, gids_binary_scalar(&out->t, op, a, sy, false));
+        l_check(L, gids_ag_binary_scalar(&out->t, op, a, sy, false));
     else
-        l_check(L, gids_binary_scalar(&out->t, op, b, sx, true));
+        l_check(L, gids_ag_binary_scalar(&out->t, op, b, sx, true));
 }
 
 /* Writes a op y into a (the tensor at 1); leaves a on the top of the stack. */
@@ -62,6 +63,7 @@ static void binary_inplace(lua_State *L, gids_binop op, int iy, const char *fnam
     gids_tensor *a = l_checktensor(L, 1);
     gids_scalar sy = gids_scalar_i(0);
     gids_tensor *b = operand(L, iy, &sy, fname);
+    l_check_inplace(L, fname, a, 1, (const gids_tensor *const *)&b);
     if (b)
         l_check(L, gids_binary_into(a, op, a, b));
     else
@@ -116,7 +118,7 @@ static void apply_alpha(lua_State *L, const char *fname) {
     gids_tensor *b = operand(L, 2, &sy, fname);
     if (b) {
         l_tensor *scaled = l_newtensor(L);
-        l_check(L, gids_binary_scalar(&scaled->t, GIDS_MUL, b, alpha, false));
+        l_check(L, gids_ag_binary_scalar(&scaled->t, GIDS_MUL, b, alpha, false));
     } else if (sy.is_int && alpha.is_int) {
         lua_pushinteger(L, (lua_Integer)((uint64_t)sy.i * (uint64_t)alpha.i));
     } else {
@@ -160,13 +162,21 @@ static int l_floor_divide(lua_State *L) {
 }
 
 /* ---------------------------------------------------------------- unary */
+/* The ops with a bool result: they have no gradient, so they skip autograd altogether. */
+static bool bool_result(gids_unop op) {
+    return op == GIDS_LOGICAL_NOT || op == GIDS_ISNAN || op == GIDS_ISINF || op == GIDS_ISFINITE;
+}
+
 static int l_unop(lua_State *L) {
     gids_unop op = (gids_unop)lua_tointeger(L, lua_upvalueindex(1));
     gids_tensor *a = l_checktensor(L, 1);
     l_checkopts(L, 2, gids_unop_name(op), no_opts);
     l_checkend(L, 2, gids_unop_name(op));
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_unary(&out->t, op, a));
+    if (bool_result(op))
+        l_check(L, gids_unary(&out->t, op, a));
+    else
+        l_check(L, gids_ag_unary(&out->t, op, a));
     return 1;
 }
 
@@ -176,6 +186,7 @@ static int l_unop_(lua_State *L) {
     const char *fname = lua_tostring(L, lua_upvalueindex(2));
     l_checkopts(L, 2, fname, no_opts);
     l_checkend(L, 2, fname);
+    l_check_inplace(L, fname, a, 0, NULL);
     l_check(L, gids_unary_into(a, op, a));
     lua_settop(L, 1);
     return 1;
@@ -196,12 +207,13 @@ static int gelu_common(lua_State *L, bool inplace) {
         luaL_error(L, "%s: option 'approximate' must be \"none\" or \"tanh\", got \"%s\"", fname,
                    approx);
     if (inplace) {
+        l_check_inplace(L, fname, a, 0, NULL);
         l_check(L, gids_unary_into(a, op, a));
         lua_settop(L, 1);
         return 1;
     }
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_unary(&out->t, op, a));
+    l_check(L, gids_ag_unary(&out->t, op, a));
     return 1;
 }
 
@@ -240,8 +252,9 @@ static int leaky_common(lua_State *L, bool inplace) {
     gids_tensor *a = l_checktensor(L, 1);
     l_checkend(L, 2, fname);
     double slope = optnumber_arg(L, 2, 0.01, fname, "negative_slope");
+    if (inplace) l_check_inplace(L, fname, a, 0, NULL);
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_leaky_relu(&out->t, a, slope));
+    l_check(L, gids_ag_leaky_relu(&out->t, a, slope));
     return inplace ? finish_inplace(L, fname) : 1;
 }
 
@@ -258,8 +271,9 @@ static int elu_common(lua_State *L, bool inplace) {
     gids_tensor *a = l_checktensor(L, 1);
     l_checkend(L, 2, fname);
     double alpha = optnumber_arg(L, 2, 1.0, fname, "alpha");
+    if (inplace) l_check_inplace(L, fname, a, 0, NULL);
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_elu(&out->t, a, alpha));
+    l_check(L, gids_ag_elu(&out->t, a, alpha));
     return inplace ? finish_inplace(L, fname) : 1;
 }
 
@@ -278,7 +292,7 @@ static int l_softplus(lua_State *L) {
     l_checkend(L, 2, "softplus");
     double beta = l_optnum(L, 2, "beta", 1.0), threshold = l_optnum(L, 2, "threshold", 20.0);
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_softplus(&out->t, a, beta, threshold));
+    l_check(L, gids_ag_softplus(&out->t, a, beta, threshold));
     return 1;
 }
 
@@ -299,8 +313,9 @@ static int clamp_common(lua_State *L, bool inplace) {
         else
             phi = (hi = l_checkscalar(L, i), &hi);
     }
+    if (inplace) l_check_inplace(L, fname, a, 0, NULL);
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_clamp(&out->t, a, plo, phi));
+    l_check(L, gids_ag_clamp(&out->t, a, plo, phi));
     return inplace ? finish_inplace(L, fname) : 1;
 }
 
@@ -340,7 +355,7 @@ static int l_where(lua_State *L) {
     if (!a) a = tensor_or_number(L, 2, b, "where");
     if (!b) b = tensor_or_number(L, 3, a, "where");
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_where(&out->t, cond, a, b));
+    l_check(L, gids_ag_where(&out->t, cond, a, b));
     return 1;
 }
 
@@ -430,7 +445,7 @@ static int mm_idiv(lua_State *L) {
 static int mm_unm(lua_State *L) {
     gids_tensor *a = l_checktensor(L, 1);
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_unary(&out->t, GIDS_NEG, a));
+    l_check(L, gids_ag_unary(&out->t, GIDS_NEG, a));
     return 1;
 }
 

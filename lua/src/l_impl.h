@@ -45,6 +45,26 @@ void l_push_elem(lua_State *L, gids_dtype dt, const void *p);
  * raises unless `name` is "cpu".  Returns the parsed device. */
 gids_device l_check_device(lua_State *L, const char *name, const char *fname);
 
+/* The autograd fields of a Tensor (l_autograd.c), for __index / __newindex of l_tensor.c:
+ * requires_grad, grad, grad_fn and is_leaf.  l_autograd_getfield pushes the value of key k and
+ * returns 1, or returns 0 (nothing pushed) when k is not one of them; l_autograd_setfield sets
+ * requires_grad or grad from the value at index 3 and returns 1, or returns 0 for other keys. */
+int l_autograd_getfield(lua_State *L, gids_tensor *t, const char *k);
+int l_autograd_setfield(lua_State *L, gids_tensor *t, const char *k);
+
+/* The backward started from Lua that runs on this OS thread (l_autograd.c), NULL when none: the
+ * backward of a custom Function (l_function.c) calls into Lua on its thread, and leaves the
+ * error it raised at err_at for the backward call to raise. */
+typedef struct l_bwd_call {
+    lua_State *L;    /* the thread running backward: Lua backwards run on it */
+    lua_State *main; /* its state's main thread: identifies the state */
+    int err_at;      /* stack index of the error a Lua backward raised (0: none) */
+} l_bwd_call;
+l_bwd_call *l_current_backward(void);
+lua_State *l_main_thread(lua_State *L);
+/* Adds Function to the graphids.autograd table at index `autograd` (l_function.c). */
+void l_open_function(lua_State *L, int autograd);
+
 /* Creation functions (l_create.c) and printing (l_format.c), opened by l_open_tensor. */
 void l_open_create(lua_State *L, int module, int methods);
 void l_open_format(lua_State *L, int module, int metatable);

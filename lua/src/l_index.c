@@ -1,5 +1,7 @@
 /* l_index.c -- index_select, gather, scatter(_), scatter_add(_), index_add(_), masked_fill(_),
- * masked_select and nonzero.  Dims are 1-based; index tensors hold 0-based positions. */
+ * masked_select and nonzero.  Dims are 1-based; index tensors hold 0-based positions.  The
+ * out-of-place forms record autograd nodes (index tensors are never differentiated; a fill
+ * value given as a tensor is read as a number, so it gets no gradient). */
 #include "binding.h"
 
 /* The Lua dim at arg for tensor t (1-based, negative from the end) as a C dim. */
@@ -37,7 +39,7 @@ static int l_index_select(lua_State *L) {
     int dim = checkdim(L, 2, a, "index_select");
     gids_tensor *idx = l_checktensor(L, 3);
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_index_select(&out->t, a, dim, idx));
+    l_check(L, gids_ag_index_select(&out->t, a, dim, idx));
     return 1;
 }
 
@@ -47,7 +49,7 @@ static int l_gather(lua_State *L) {
     int dim = checkdim(L, 2, a, "gather");
     gids_tensor *idx = l_checktensor(L, 3);
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_gather(&out->t, a, dim, idx));
+    l_check(L, gids_ag_gather(&out->t, a, dim, idx));
     return 1;
 }
 
@@ -61,6 +63,7 @@ static int scatter_common(lua_State *L, bool inplace, const char *fname) {
     gids_scalar value = gids_scalar_i(0);
     if (src == NULL) value = checkvalue(L, 4, fname);
     if (inplace) {
+        l_check_inplace(L, fname, self, 1, (const gids_tensor *const *)&src);
         if (src)
             l_check(L, gids_scatter_(self, dim, idx, src));
         else
@@ -68,9 +71,17 @@ static int scatter_common(lua_State *L, bool inplace, const char *fname) {
         lua_settop(L, 1);
         return 1;
     }
+    if (src == NULL && gids_ag_should_record(1, (const gids_tensor *const *)&self)) {
+        /* A src filled with the value gives the differentiable form (the scattered positions
+         * get no gradient), as the scalar overload does in torch. */
+        l_tensor *filled = l_newtensor(L);
+        l_check(L, gids_full(&filled->t, self->dtype, gids_tensor_device(self), idx->ndim,
+                             idx->shape, value));
+        src = filled->t;
+    }
     l_tensor *out = l_newtensor(L);
     if (src) {
-        l_check(L, gids_scatter(&out->t, self, dim, idx, src));
+        l_check(L, gids_ag_scatter(&out->t, self, dim, idx, src));
     } else {
         l_check(L, gids_clone(&out->t, self));
         l_check(L, gids_scatter_scalar_(out->t, dim, idx, value));
@@ -91,7 +102,7 @@ static int l_scatter_add(lua_State *L) {
     int dim = checkdim(L, 2, self, "scatter_add");
     gids_tensor *idx = l_checktensor(L, 3), *src = l_checktensor(L, 4);
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_scatter_add(&out->t, self, dim, idx, src));
+    l_check(L, gids_ag_scatter_add(&out->t, self, dim, idx, src));
     return 1;
 }
 
@@ -100,6 +111,7 @@ static int l_scatter_add_(lua_State *L) {
     l_checkend(L, 4, "scatter_add_");
     int dim = checkdim(L, 2, self, "scatter_add_");
     gids_tensor *idx = l_checktensor(L, 3), *src = l_checktensor(L, 4);
+    l_check_inplace(L, "scatter_add_", self, 1, (const gids_tensor *const *)&src);
     l_check(L, gids_scatter_add_(self, dim, idx, src));
     lua_settop(L, 1);
     return 1;
@@ -115,12 +127,13 @@ static int index_add_common(lua_State *L, bool inplace, const char *fname) {
     l_checkend(L, 5, fname);
     double alpha = l_optnum(L, 5, "alpha", 1.0);
     if (inplace) {
+        l_check_inplace(L, fname, self, 1, (const gids_tensor *const *)&src);
         l_check(L, gids_index_add_(self, dim, idx, src, alpha));
         lua_settop(L, 1);
         return 1;
     }
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_index_add(&out->t, self, dim, idx, src, alpha));
+    l_check(L, gids_ag_index_add(&out->t, self, dim, idx, src, alpha));
     return 1;
 }
 
@@ -136,7 +149,7 @@ static int l_masked_fill(lua_State *L) {
     l_checkend(L, 3, "masked_fill");
     gids_scalar value = checkvalue(L, 3, "masked_fill");
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_masked_fill(&out->t, self, mask, value));
+    l_check(L, gids_ag_masked_fill(&out->t, self, mask, value));
     return 1;
 }
 
@@ -144,6 +157,7 @@ static int l_masked_fill_(lua_State *L) {
     gids_tensor *self = l_checktensor(L, 1), *mask = l_checktensor(L, 2);
     l_checkend(L, 3, "masked_fill_");
     gids_scalar value = checkvalue(L, 3, "masked_fill_");
+    l_check_inplace(L, "masked_fill_", self, 0, NULL);
     l_check(L, gids_masked_fill_(self, mask, value));
     lua_settop(L, 1);
     return 1;
@@ -153,7 +167,7 @@ static int l_masked_select(lua_State *L) {
     gids_tensor *a = l_checktensor(L, 1), *mask = l_checktensor(L, 2);
     l_checkend(L, 2, "masked_select");
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_masked_select(&out->t, a, mask));
+    l_check(L, gids_ag_masked_select(&out->t, a, mask));
     return 1;
 }
 

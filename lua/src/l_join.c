@@ -1,6 +1,6 @@
 /* l_join.c -- graphids.cat(list, dim) and graphids.stack(list, dim) (module functions only, as
  * torch), split(t, size_or_sizes, dim) and chunk(t, n, dim) (also Tensor methods), which return
- * a Lua array of views. */
+ * a Lua array of views.  All record autograd nodes. */
 #include <stdint.h>
 
 #include "binding.h"
@@ -42,7 +42,7 @@ static int l_cat(lua_State *L) {
         }
     int dim = lua_isnoneornil(L, 2) ? 0 : l_checkdim(L, 2, ndim, 0, "cat");
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_cat(&out->t, n, ts, dim));
+    l_check(L, gids_ag_cat(&out->t, n, ts, dim));
     return 1;
 }
 
@@ -53,7 +53,7 @@ static int l_stack(lua_State *L) {
     const gids_tensor **ts = checklist(L, 1, &n, "stack");
     int dim = lua_isnoneornil(L, 2) ? 0 : l_checkdim(L, 2, ts[0]->ndim, 1, "stack");
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_stack(&out->t, n, ts, dim));
+    l_check(L, gids_ag_stack(&out->t, n, ts, dim));
     return 1;
 }
 
@@ -66,7 +66,7 @@ static int push_split(lua_State *L, const gids_tensor *t, int dim, int n, const 
         l_newtensor(L);
         lua_rawseti(L, -2, i + 1);
     }
-    l_check(L, gids_split(outs, n, t, sizes, dim));
+    l_check(L, gids_ag_split(outs, n, t, sizes, dim));
     for (int i = 0; i < n; i++) {
         lua_rawgeti(L, -1, i + 1);
         l_tensor *h = lua_touserdata(L, -1);

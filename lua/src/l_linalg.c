@@ -1,11 +1,12 @@
-/* l_linalg.c -- matmul, mm, bmm and addmm (module functions and Tensor methods). */
+/* l_linalg.c -- matmul, mm, bmm and addmm (module functions and Tensor methods), recording
+ * autograd nodes. */
 #include "binding.h"
 
 static int l_matmul(lua_State *L) {
     gids_tensor *a = l_checktensor(L, 1), *b = l_checktensor(L, 2);
     l_checkend(L, 2, "matmul");
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_matmul(&out->t, a, b));
+    l_check(L, gids_ag_matmul(&out->t, a, b));
     return 1;
 }
 
@@ -13,7 +14,7 @@ static int l_mm(lua_State *L) {
     gids_tensor *a = l_checktensor(L, 1), *b = l_checktensor(L, 2);
     l_checkend(L, 2, "mm");
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_mm(&out->t, a, b));
+    l_check(L, gids_ag_mm(&out->t, a, b));
     return 1;
 }
 
@@ -21,7 +22,7 @@ static int l_bmm(lua_State *L) {
     gids_tensor *a = l_checktensor(L, 1), *b = l_checktensor(L, 2);
     l_checkend(L, 2, "bmm");
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_bmm(&out->t, a, b));
+    l_check(L, gids_ag_bmm(&out->t, a, b));
     return 1;
 }
 
@@ -33,7 +34,7 @@ static int l_addmm(lua_State *L) {
     l_checkend(L, 4, "addmm");
     double beta = l_optnum(L, 4, "beta", 1.0), alpha = l_optnum(L, 4, "alpha", 1.0);
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_addmm(&out->t, bias, a, b, beta, alpha));
+    l_check(L, gids_ag_addmm(&out->t, bias, a, b, beta, alpha));
     return 1;
 }
 

@@ -146,9 +146,10 @@ static int r_set_rng_state(lua_State *L) {
 
 /* ---------------------------------------------------------------- draws */
 
-static const char *const draw_opts[] = {"dtype", "device", "generator", NULL};
+static const char *const draw_opts[] = {"dtype", "device", "generator", "requires_grad", NULL};
 
-/* Reads {dtype=, device=, generator=} at idx. */
+/* Reads {dtype=, device=, generator=, requires_grad=} at idx (requires_grad is applied to the
+ * result by l_opt_requires_grad). */
 static gids_generator *draw_options(lua_State *L, int idx, const char *fname, gids_dtype *dt) {
     l_checkopts(L, idx, fname, draw_opts);
     const char *dev = l_optstr_named(L, idx, "device", NULL, fname);
@@ -168,6 +169,7 @@ static int draw(lua_State *L, int normal) {
     l_checkend(L, next, fname);
     l_tensor *u = l_newtensor(L);
     l_check(L, normal ? gids_randn(&u->t, g, dt, n, shape) : gids_rand(&u->t, g, dt, n, shape));
+    l_opt_requires_grad(L, next, u->t, fname);
     return 1;
 }
 
@@ -187,6 +189,7 @@ static int like(lua_State *L, int normal) {
     l_tensor *u = l_newtensor(L);
     l_check(L, normal ? gids_randn(&u->t, g, dt, t->ndim, t->shape)
                       : gids_rand(&u->t, g, dt, t->ndim, t->shape));
+    l_opt_requires_grad(L, 2, u->t, fname);
     return 1;
 }
 
@@ -220,6 +223,7 @@ static int r_randint(lua_State *L) {
     l_checkend(L, shape_at + 1, "randint");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_randint(&u->t, g, dt, (int64_t)low, (int64_t)high, n, shape));
+    l_opt_requires_grad(L, shape_at + 1, u->t, "randint");
     return 1;
 }
 
@@ -237,6 +241,7 @@ static int r_randperm(lua_State *L) {
         gids_tensor_release(p);
         l_check(L, s);
     }
+    l_opt_requires_grad(L, 2, u->t, "randperm");
     return 1;
 }
 
@@ -267,6 +272,7 @@ static int r_uniform_(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
     double lo = optnum(L, 2, 0.0), hi = optnum(L, 3, 1.0);
     gids_generator *g = inplace_gen(L, opts_at(L, 2, 2), "uniform_");
+    l_check_inplace(L, "uniform_", t, 0, NULL);
     l_check(L, gids_uniform_(t, g, lo, hi));
     lua_settop(L, 1);
     return 1;
@@ -276,6 +282,7 @@ static int r_normal_(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
     double mean = optnum(L, 2, 0.0), std = optnum(L, 3, 1.0);
     gids_generator *g = inplace_gen(L, opts_at(L, 2, 2), "normal_");
+    l_check_inplace(L, "normal_", t, 0, NULL);
     l_check(L, gids_normal_(t, g, mean, std));
     lua_settop(L, 1);
     return 1;
@@ -285,6 +292,7 @@ static int r_bernoulli_(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
     double p = optnum(L, 2, 0.5);
     gids_generator *g = inplace_gen(L, opts_at(L, 2, 1), "bernoulli_");
+    l_check_inplace(L, "bernoulli_", t, 0, NULL);
     l_check(L, gids_bernoulli_(t, g, p));
     lua_settop(L, 1);
     return 1;

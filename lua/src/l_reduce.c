@@ -5,6 +5,9 @@
  *   t:sum(2)                over dim 2 (1-based; -1 is the last)
  *   t:sum({1, 2}, {keepdim = true})
  *   local values, indices = t:max(2)   -- indices are 0-based data, as in torch
+ *
+ * Everything but any/all and the positions (argmax/argmin, max/min's indices) records autograd
+ * nodes (gids_ag_*).
  */
 #include <math.h>
 #include <string.h>
@@ -63,7 +66,11 @@ static int l_reduce(lua_State *L) {
     l_checkend(L, opts, fname);
     bool keepdim = l_optbool(L, opts, "keepdim", 0);
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_reduce(&out->t, op, a, nd, dims, keepdim));
+    /* any/all give bool: nothing to differentiate */
+    if (op == GIDS_ANY || op == GIDS_ALL)
+        l_check(L, gids_reduce(&out->t, op, a, nd, dims, keepdim));
+    else
+        l_check(L, gids_ag_reduce(&out->t, op, a, nd, dims, keepdim));
     return 1;
 }
 
@@ -81,9 +88,9 @@ static int var_common(lua_State *L, bool take_sqrt) {
     bool keepdim = l_optbool(L, opts, "keepdim", 0);
     l_tensor *out = l_newtensor(L);
     if (take_sqrt)
-        l_check(L, gids_std(&out->t, a, nd, dims, (int64_t)correction, keepdim));
+        l_check(L, gids_ag_std(&out->t, a, nd, dims, (int64_t)correction, keepdim));
     else
-        l_check(L, gids_var(&out->t, a, nd, dims, (int64_t)correction, keepdim));
+        l_check(L, gids_ag_var(&out->t, a, nd, dims, (int64_t)correction, keepdim));
     return 1;
 }
 
@@ -122,7 +129,7 @@ static int l_norm(lua_State *L) {
     l_checkend(L, opts, "norm");
     bool keepdim = l_optbool(L, opts, "keepdim", 0);
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_norm(&out->t, a, p, nd, dims, keepdim));
+    l_check(L, gids_ag_norm(&out->t, a, p, nd, dims, keepdim));
     return 1;
 }
 
@@ -135,7 +142,7 @@ static int extreme_common(lua_State *L, bool is_max) {
         gids_tensor *b = l_checktensor(L, 2);
         l_checkend(L, 2, fname);
         l_tensor *out = l_newtensor(L);
-        l_check(L, gids_binary(&out->t, is_max ? GIDS_MAXIMUM : GIDS_MINIMUM, a, b));
+        l_check(L, gids_ag_binary(&out->t, is_max ? GIDS_MAXIMUM : GIDS_MINIMUM, a, b));
         return 1;
     }
     if (lua_isnoneornil(L, 2) || lua_type(L, 2) == LUA_TTABLE) {
@@ -147,7 +154,7 @@ static int extreme_common(lua_State *L, bool is_max) {
         l_checkend(L, opts, fname);
         bool keepdim = l_optbool(L, opts, "keepdim", 0);
         l_tensor *out = l_newtensor(L);
-        l_check(L, gids_reduce(&out->t, is_max ? GIDS_AMAX : GIDS_AMIN, a, 0, NULL, keepdim));
+        l_check(L, gids_ag_reduce(&out->t, is_max ? GIDS_AMAX : GIDS_AMIN, a, 0, NULL, keepdim));
         return 1;
     }
     int dim = l_checkdim(L, 2, a->ndim, 0, fname);
@@ -157,9 +164,9 @@ static int extreme_common(lua_State *L, bool is_max) {
     l_tensor *values = l_newtensor(L);
     l_tensor *indices = l_newtensor(L);
     if (is_max)
-        l_check(L, gids_max_dim(&values->t, &indices->t, a, dim, keepdim));
+        l_check(L, gids_ag_max_dim(&values->t, &indices->t, a, dim, keepdim));
     else
-        l_check(L, gids_min_dim(&values->t, &indices->t, a, dim, keepdim));
+        l_check(L, gids_ag_min_dim(&values->t, &indices->t, a, dim, keepdim));
     return 2;
 }
 
@@ -202,10 +209,10 @@ static const struct {
     const char *name;
     gids_status (*fn)(gids_tensor **, const gids_tensor *, int);
 } along[] = {
-    {"softmax", gids_softmax},
-    {"log_softmax", gids_log_softmax},
-    {"cumsum", gids_cumsum},
-    {"cumprod", gids_cumprod},
+    {"softmax", gids_ag_softmax},
+    {"log_softmax", gids_ag_log_softmax},
+    {"cumsum", gids_ag_cumsum},
+    {"cumprod", gids_ag_cumprod},
 };
 
 static int l_along(lua_State *L) {

@@ -1,5 +1,6 @@
 /* l_segment.c -- segment reductions of src rows by a 0-based segment index (message passing:
- * the edges' messages gathered onto their target nodes).  Module functions and src methods.
+ * the edges' messages gathered onto their target nodes).  Module functions and src methods;
+ * they record autograd nodes for src (the index is never differentiated).
  *
  *   local agg = g.segment_sum(msg, dst, num_nodes)        -- [num_nodes, ...]
  *   local mx, arg = msg:segment_max(dst)                  -- num_segments = max(dst) + 1
@@ -37,7 +38,7 @@ static int reduce(lua_State *L, gids_segop op, const char *fname) {
     bool with_arg = op == GIDS_SEG_MAX || op == GIDS_SEG_MIN;
     l_tensor *out = l_newtensor(L);
     l_tensor *arg = with_arg ? l_newtensor(L) : NULL;
-    l_check(L, gids_segment_reduce(&out->t, arg ? &arg->t : NULL, op, src, index, n));
+    l_check(L, gids_ag_segment_reduce(&out->t, arg ? &arg->t : NULL, op, src, index, n));
     return with_arg ? 2 : 1;
 }
 
@@ -60,7 +61,7 @@ static int l_segment_softmax(lua_State *L) {
     l_checkend(L, 3, "segment_softmax");
     int64_t n = num_segments(L, index, "segment_softmax");
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_segment_softmax(&out->t, src, index, n));
+    l_check(L, gids_ag_segment_softmax(&out->t, src, index, n));
     return 1;
 }
 

@@ -1,5 +1,6 @@
 /* l_sort.c -- sort, argsort, topk, unique and bincount.  Dims are 1-based (default -1, the
  * last); returned indices, unique's inverse and bincount's input are 0-based index data.
+ * sort and topk record autograd nodes for their values (the indices are never differentiable).
  *
  *   local v, i = x:sort(1, {descending = true})
  *   local v, i = x:topk(3)                         -- largest 3 along the last dim
@@ -32,7 +33,7 @@ static int l_sort(lua_State *L) {
     l_checkend(L, o, "sort");
     bool desc = l_optbool(L, o, "descending", 0), stable = l_optbool(L, o, "stable", 0);
     l_tensor *v = l_newtensor(L), *ix = l_newtensor(L);
-    l_check(L, gids_sort(&v->t, &ix->t, a, dim, desc, stable));
+    l_check(L, gids_ag_sort(&v->t, &ix->t, a, dim, desc, stable));
     return 2;
 }
 
@@ -66,7 +67,7 @@ static int l_topk(lua_State *L) {
         return luaL_error(L, "topk: k %I out of range for dim %d of size %I (valid: 0..%I)", k,
                           dim + 1, (lua_Integer)n, (lua_Integer)n);
     l_tensor *v = l_newtensor(L), *ix = l_newtensor(L);
-    l_check(L, gids_topk(&v->t, &ix->t, a, (int64_t)k, dim, largest, sorted));
+    l_check(L, gids_ag_topk(&v->t, &ix->t, a, (int64_t)k, dim, largest, sorted));
     return 2;
 }
 

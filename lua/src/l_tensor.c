@@ -1,5 +1,7 @@
 /* l_tensor.c -- the graphids.Tensor handle: metatable, properties, queries, views, in-place
- * fills and copies, dtype/device conversion and export to Lua values.
+ * fills and copies, dtype/device conversion and export to Lua values.  Views, clone and
+ * conversions record autograd nodes (gids_ag_*); the autograd fields themselves (requires_grad,
+ * grad, grad_fn, is_leaf) are read and written by l_autograd.c.
  */
 #include <string.h>
 
@@ -40,8 +42,8 @@ static void push_device(lua_State *L, const gids_tensor *t) {
     lua_pushstring(L, gids_device_str(gids_tensor_device(t), buf, sizeof buf));
 }
 
-/* Methods are looked up first (one raw get), so method calls stay cheap; the four properties
- * are computed on demand.  Every other name reads as nil (so `t.foo == nil` can probe for a
+/* Methods are looked up first (one raw get), so method calls stay cheap; the properties are
+ * computed on demand.  Every other name reads as nil (so `t.foo == nil` can probe for a
  * method), but a number key is an error: t[1] reading nil would hide a slicing mistake. */
 static int t_index(lua_State *L) {
     lua_pushvalue(L, 2);
@@ -57,10 +59,14 @@ static int t_index(lua_State *L) {
     l_tensor *u = lua_touserdata(L, 1);
     int prop = strcmp(k, "shape") == 0 || strcmp(k, "dtype") == 0 || strcmp(k, "ndim") == 0 ||
                strcmp(k, "device") == 0;
-    if (!prop) return 1;
+    if (!prop && strcmp(k, "requires_grad") != 0 && strcmp(k, "grad") != 0 &&
+        strcmp(k, "grad_fn") != 0 && strcmp(k, "is_leaf") != 0)
+        return 1;
     if (u->t == NULL) return l_error(L, "attempt to use a freed tensor (reading '%s')", k);
     const gids_tensor *t = u->t;
-    if (k[0] == 's')
+    if (!prop)
+        l_autograd_getfield(L, u->t, k);
+    else if (k[0] == 's')
         push_dims(L, t->ndim, t->shape);
     else if (k[0] == 'n')
         lua_pushinteger(L, t->ndim);
@@ -71,9 +77,17 @@ static int t_index(lua_State *L) {
     return 1;
 }
 
-/* Fields cannot be set: the properties are computed, and a Lua field on the handle would not
- * follow the tensor through views and copies. */
+/* Only the autograd fields requires_grad and grad can be set: the other properties are
+ * computed, and a Lua field on the handle would not follow the tensor through views and
+ * copies. */
 static int t_newindex(lua_State *L) {
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        l_tensor *u = lua_touserdata(L, 1);
+        const char *key = lua_tostring(L, 2);
+        if (u->t == NULL && (strcmp(key, "requires_grad") == 0 || strcmp(key, "grad") == 0))
+            return l_error(L, "attempt to use a freed tensor (setting '%s')", key);
+        if (u->t != NULL && l_autograd_setfield(L, u->t, key)) return 0;
+    }
     const char *k;
     if (lua_type(L, 2) == LUA_TSTRING)
         k = lua_pushfstring(L, "'%s'", lua_tostring(L, 2));
@@ -83,7 +97,8 @@ static int t_newindex(lua_State *L) {
         k = lua_pushfstring(L, "a %s key", luaL_typename(L, 2));
     return l_error(L,
                    "cannot set %s: Tensor fields are read-only (shape, dtype, ndim, device); use "
-                   "t:fill_, t:copy_ or t:select(...) to change values",
+                   "t:fill_, t:copy_ or t:select(...) to change values (of the autograd fields, "
+                   "requires_grad and grad can be set; grad_fn and is_leaf cannot)",
                    k);
 }
 
@@ -206,7 +221,7 @@ static int t_clone(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
     l_checkend(L, 1, "clone");
     l_tensor *u = l_newtensor(L);
-    l_check(L, gids_clone(&u->t, t));
+    l_check(L, gids_ag_clone(&u->t, t));
     return 1;
 }
 
@@ -218,7 +233,7 @@ static int t_contiguous(lua_State *L) {
         return 1;
     }
     l_tensor *u = l_newtensor(L);
-    l_check(L, gids_contiguous(&u->t, t));
+    l_check(L, gids_ag_contiguous(&u->t, t));
     return 1;
 }
 
@@ -235,7 +250,7 @@ static int view_or_reshape(lua_State *L, int reshape) {
         return l_error(L, "%s: sizes must be integers or one table, got %s at argument #%d", fname,
                        luaL_typename(L, next), next);
     l_tensor *u = l_newtensor(L);
-    l_check(L, reshape ? gids_reshape(&u->t, t, n, shape) : gids_view(&u->t, t, n, shape));
+    l_check(L, reshape ? gids_ag_reshape(&u->t, t, n, shape) : gids_ag_view(&u->t, t, n, shape));
     return 1;
 }
 
@@ -266,7 +281,7 @@ static int t_permute(lua_State *L) {
         if (seen[perm[n]]++) return l_error(L, "permute: dim %d appears twice", perm[n] + 1);
     }
     l_tensor *u = l_newtensor(L);
-    l_check(L, gids_permute(&u->t, t, perm));
+    l_check(L, gids_ag_permute(&u->t, t, perm));
     return 1;
 }
 
@@ -276,7 +291,7 @@ static int t_transpose(lua_State *L) {
     int d0 = l_checkdim(L, 2, t->ndim, 0, "transpose");
     int d1 = l_checkdim(L, 3, t->ndim, 0, "transpose");
     l_tensor *u = l_newtensor(L);
-    l_check(L, gids_transpose(&u->t, t, d0, d1));
+    l_check(L, gids_ag_transpose(&u->t, t, d0, d1));
     return 1;
 }
 
@@ -291,7 +306,7 @@ static int t_t(lua_State *L) {
         return 1;
     }
     l_tensor *u = l_newtensor(L);
-    l_check(L, gids_transpose(&u->t, t, 0, 1));
+    l_check(L, gids_ag_transpose(&u->t, t, 0, 1));
     return 1;
 }
 
@@ -324,7 +339,7 @@ static int t_narrow(lua_State *L) {
                        len, (lua_Integer)start + 1, d + 1, (lua_Integer)t->shape[d],
                        (lua_Integer)(t->shape[d] - start));
     l_tensor *u = l_newtensor(L);
-    l_check(L, gids_narrow(&u->t, t, d, start, (int64_t)len));
+    l_check(L, gids_ag_narrow(&u->t, t, d, start, (int64_t)len));
     return 1;
 }
 
@@ -335,7 +350,7 @@ static int t_select(lua_State *L) {
     int d = l_checkdim(L, 2, t->ndim, 0, "select");
     int64_t i = check_pos(L, 3, t->shape[d], 0, "select", "index");
     l_tensor *u = l_newtensor(L);
-    l_check(L, gids_select(&u->t, t, d, i));
+    l_check(L, gids_ag_select(&u->t, t, d, i));
     return 1;
 }
 
@@ -349,7 +364,7 @@ static int t_expand(lua_State *L) {
         return l_error(L, "expand: sizes must be integers or one table, got %s at argument #%d",
                        luaL_typename(L, next), next);
     l_tensor *u = l_newtensor(L);
-    l_check(L, gids_expand(&u->t, t, n, shape));
+    l_check(L, gids_ag_expand(&u->t, t, n, shape));
     return 1;
 }
 
@@ -357,7 +372,7 @@ static int t_expand_as(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1), *other = l_checktensor(L, 2);
     l_checkend(L, 2, "expand_as");
     l_tensor *u = l_newtensor(L);
-    l_check(L, gids_expand(&u->t, t, other->ndim, other->shape));
+    l_check(L, gids_ag_expand(&u->t, t, other->ndim, other->shape));
     return 1;
 }
 
@@ -366,7 +381,7 @@ static int t_squeeze(lua_State *L) {
     l_checkend(L, 2, "squeeze");
     int d = l_optdim(L, 2, t->ndim, GIDS_ALL_DIMS, "squeeze");
     l_tensor *u = l_newtensor(L);
-    l_check(L, gids_squeeze(&u->t, t, d));
+    l_check(L, gids_ag_squeeze(&u->t, t, d));
     return 1;
 }
 
@@ -375,7 +390,7 @@ static int t_unsqueeze(lua_State *L) {
     l_checkend(L, 2, "unsqueeze");
     int d = l_checkdim(L, 2, t->ndim, 1, "unsqueeze");
     l_tensor *u = l_newtensor(L);
-    l_check(L, gids_unsqueeze(&u->t, t, d));
+    l_check(L, gids_ag_unsqueeze(&u->t, t, d));
     return 1;
 }
 
@@ -388,7 +403,7 @@ static int t_flatten(lua_State *L) {
     /* Checked here: the runtime would name the dims 0-based. */
     if (s > e) return l_error(L, "flatten: start dim %d comes after end dim %d", s + 1, e + 1);
     l_tensor *u = l_newtensor(L);
-    l_check(L, gids_flatten(&u->t, t, s, e));
+    l_check(L, gids_ag_flatten(&u->t, t, s, e));
     return 1;
 }
 
@@ -398,6 +413,7 @@ static int t_fill_(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
     l_checkend(L, 2, "fill_");
     gids_scalar v = l_checkscalar(L, 2);
+    l_check_inplace(L, "fill_", t, 0, NULL);
     l_check(L, gids_fill_(t, v));
     lua_settop(L, 1);
     return 1;
@@ -405,7 +421,9 @@ static int t_fill_(lua_State *L) {
 
 static int t_zero_(lua_State *L) {
     l_checkend(L, 1, "zero_");
-    l_check(L, gids_fill_(l_checktensor(L, 1), gids_scalar_i(0)));
+    gids_tensor *t = l_checktensor(L, 1);
+    l_check_inplace(L, "zero_", t, 0, NULL);
+    l_check(L, gids_fill_(t, gids_scalar_i(0)));
     lua_settop(L, 1);
     return 1;
 }
@@ -413,6 +431,7 @@ static int t_zero_(lua_State *L) {
 static int t_copy_(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1), *src = l_checktensor(L, 2);
     l_checkend(L, 2, "copy_");
+    l_check_inplace(L, "copy_", t, 1, (const gids_tensor *const *)&src);
     l_check(L, gids_copy_(t, src));
     lua_settop(L, 1);
     return 1;
@@ -427,7 +446,7 @@ static int convert(lua_State *L, gids_tensor *t, gids_dtype dt) {
         return 1;
     }
     l_tensor *u = l_newtensor(L);
-    l_check(L, gids_to_dtype(&u->t, t, dt));
+    l_check(L, gids_ag_to_dtype(&u->t, t, dt));
     return 1;
 }
 

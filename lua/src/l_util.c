@@ -430,6 +430,26 @@ gids_dtype l_optdtype(lua_State *L, int idx, const char *key, gids_dtype def) {
     return l_optdtype_named(L, idx, key, def, l_fname(L));
 }
 
+void l_opt_requires_grad(lua_State *L, int idx, gids_tensor *t, const char *fname) {
+    idx = lua_absindex(L, idx);
+    int t_type = getopt_field(L, idx, "requires_grad");
+    if (t_type == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (t_type != LUA_TBOOLEAN) bad_option(L, fname, "requires_grad", "a boolean");
+    int on = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (!on) return;
+    /* Checked here so the message names the creating function and the way out. */
+    if (!gids_dtype_is_float(t->dtype))
+        l_error(L,
+                "%s: requires_grad=true needs a float dtype, got %s (only float tensors can "
+                "require grad; pass {dtype = 'f32'})",
+                fname, gids_dtype_name(t->dtype));
+    l_check(L, gids_set_requires_grad(t, true));
+}
+
 gids_generator *l_optgenerator(lua_State *L, int idx) {
     idx = lua_absindex(L, idx);
     if (getopt_field(L, idx, "generator") == LUA_TNIL) {

@@ -21,6 +21,7 @@ int luaopen_graphids_core(lua_State *L) {
     l_open_join(L, module, methods);
     l_open_segment(L, module, methods);
     l_open_runtime(L, module, methods);
+    l_open_autograd(L, module, methods);
     l_open_optim(L, module, methods);
 
     /* graphids.Tensor is the methods table: the stdlib adds Lua-written methods to it. */

@@ -7,6 +7,8 @@ local graphids = require "graphids"
 local helpers = require "helpers"
 local errors, long = helpers.errors, helpers.long
 
+local F64_GRAD = { dtype = "f64", requires_grad = true }
+
 local function m22()
   return graphids.tensor({ { 1.0, 2 }, { 3, 4 } })
 end
@@ -159,6 +161,13 @@ local others = {
   set_num_threads = function() return graphids.get_num_threads() end,
   gc_soft_limit = function() return graphids.gc_soft_limit() end,
   printoptions = function() return {} end,
+  is_grad_enabled = function() end,
+  set_grad_enabled = function() return graphids.is_grad_enabled() end,
+  requires_grad_ = function() return m22(), true end,
+  detach = function() return m22() end,
+  backward = function()
+    return graphids.ones(1, { requires_grad = true }) * 2, graphids.ones(1), { retain_graph = true }
+  end,
 }
 for name, fn in pairs(others) do
   full[name] = fn
@@ -191,10 +200,41 @@ describe("argument counts", function()
     graphids.set_rng_state(state)
   end)
 
+  -- no_grad(fn, ...) and enable_grad(fn, ...) pass every argument after fn on to fn.
+  local forwarding = { no_grad = true, enable_grad = true }
+
   it("every module function rejects an argument past its last", function()
     for _, name in ipairs(sorted_functions(core)) do
-      assert(full[name], "no full call listed for graphids." .. name)
-      check(name, core[name], full[name])
+      if not forwarding[name] then
+        assert(full[name], "no full call listed for graphids." .. name)
+        check(name, core[name], full[name])
+      end
+    end
+  end)
+
+  it("no_grad and enable_grad hand every extra argument to the function", function()
+    for name in pairs(forwarding) do
+      local got = table.pack(core[name](function(...) return ... end, 1, nil, 99))
+      assert.are.same({ n = 3, 1, nil, 99 }, got)
+    end
+  end)
+
+  it("every graphids.autograd function rejects an argument past its last", function()
+    local calls = {
+      backward = function()
+        local y = graphids.ones(1, { requires_grad = true }) * 2
+        return { y }, { graphids.ones(1) }, { retain_graph = true }
+      end,
+      detect_anomaly = function() return false end,
+      is_anomaly_enabled = function() end,
+      gradcheck = function() return graphids.exp, { graphids.ones(1, F64_GRAD) }, { eps = 1e-6 } end,
+      Function = function()
+        return { forward = function() end, backward = function() end, name = "F" }
+      end,
+    }
+    for _, name in ipairs(sorted_functions(core.autograd)) do
+      assert(calls[name], "no full call listed for graphids.autograd." .. name)
+      check(name, core.autograd[name], calls[name])
     end
   end)
 

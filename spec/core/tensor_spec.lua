@@ -138,7 +138,8 @@ describe("creation functions", function()
 
   it("rejects unknown options with a suggestion, bad dtypes, bad shapes and cuda", function()
     errors("zeros: unknown option 'dtyp' %(did you mean 'dtype'%?%)", graphids.zeros, 2, { dtyp = "f32" })
-    errors("ones: unknown option 'colour' %(allowed: dtype, device%)", graphids.ones, 2, { colour = 1 })
+    errors("ones: unknown option 'colour' %(allowed: dtype, device, requires_grad%)", graphids.ones, 2,
+      { colour = 1 })
     errors("zeros: option 'dtype': unknown dtype 'f33'", graphids.zeros, 2, { dtype = "f33" })
     errors("zeros: option 'dtype' must be a string, got 3", graphids.zeros, 2, { dtype = 3 })
     errors("zeros: size at position 2 must be an integer, got 2.5", graphids.zeros, 2, 2.5)
@@ -206,7 +207,8 @@ describe("tensor properties and queries", function()
       .. "or t:select%(...%)"
     errors("cannot set 'shape': " .. hint, set("shape", { 4 }))
     errors("cannot set 'dtype': " .. hint, set("dtype", "f64"))
-    errors("cannot set 'grad': " .. hint, set("grad", t))
+    errors("cannot set 'grad_fn': " .. hint, set("grad_fn", "x")) -- grad itself can be set
+    errors("cannot set 'is_leaf': " .. hint, set("is_leaf", false))
     errors("cannot set %[1%]: " .. hint, set(1, 5))
     assert.are.same({ 2 }, t.shape)
     assert.are.same({ 0, 0 }, t:totable())

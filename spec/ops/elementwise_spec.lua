@@ -366,6 +366,7 @@ describe("in-place ops", function()
   local not_elementwise = {
     fill_ = true, zero_ = true, copy_ = true, uniform_ = true, normal_ = true, bernoulli_ = true,
     scatter_ = true, scatter_add_ = true, index_add_ = true, masked_fill_ = true,
+    requires_grad_ = true, -- sets the autograd flag, no values (spec/autograd)
   }
 
   it("cover every in-place method of the elementwise ops", function()

@@ -18,4 +18,8 @@ graphids.__version = core.version()
 -- returns them.
 graphids.printoptions = core.printoptions
 
+-- graphids.autograd: backward, Function, detect_anomaly (C) and gradcheck (Lua); the same table
+-- as graphids.core.autograd.
+graphids.autograd = require "graphids.autograd"
+
 return graphids
