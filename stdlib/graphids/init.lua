@@ -22,4 +22,19 @@ graphids.printoptions = core.printoptions
 -- as graphids.core.autograd.
 graphids.autograd = require "graphids.autograd"
 
+-- graphids.nn and graphids.optim load on first use: `require "graphids"` stays cheap, and they
+-- (which require "graphids" themselves) never see a half-built table.
+local lazy = { nn = "graphids.nn", optim = "graphids.optim" }
+setmetatable(graphids, {
+  __index = function(t, k)
+    local name = lazy[k]
+    if name == nil then
+      return nil
+    end
+    local m = require(name)
+    rawset(t, k, m)
+    return m
+  end,
+})
+
 return graphids
