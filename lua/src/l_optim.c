@@ -35,6 +35,8 @@ static int l_adam_step(lua_State *L) {
         .amsgrad = l_optbool(L, 6, "amsgrad", 0),
         .maximize = l_optbool(L, 6, "maximize", 0),
     };
+    /* an update in place: the optimizers run it under no_grad */
+    l_check_inplace(L, fname, p, 1, (const gids_tensor *const *)&g);
     l_check(L, gids_adam_step_(p, g, m, v, vmax, &cfg));
     return 0;
 }
@@ -57,6 +59,7 @@ static int l_sgd_step(lua_State *L) {
         .maximize = l_optbool(L, 4, "maximize", 0),
         .first = l_optbool(L, 4, "first", 0),
     };
+    l_check_inplace(L, fname, p, 1, (const gids_tensor *const *)&g);
     l_check(L, gids_sgd_step_(p, g, buf, &cfg));
     return 0;
 }

@@ -261,6 +261,11 @@ describe("in-place ops", function()
     errors("add_: input 1 requires grad, but an in%-place result cannot record a history",
       t.add_, t, x)
     errors("copy_: input 1 requires grad", t.copy_, t, x)
+    -- the fused optimizer updates too (the optimizers call them under no_grad)
+    local grad = graphids.ones(2, F64)
+    errors("_sgd_step: " .. target, graphids._sgd_step, x, grad, nil, { lr = 0.1 })
+    graphids.no_grad(graphids._sgd_step, x, grad, nil, { lr = 0.5 })
+    assert.are.same({ 0.5, 1.5 }, x:totable())
   end)
 
   it("make a later backward fail when they changed a saved tensor, naming the op", function()
