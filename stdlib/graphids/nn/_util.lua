@@ -38,8 +38,11 @@ end
 
 -- opts (nil or a table) checked against defaults: an unknown key raises naming the nearest
 -- allowed key (or listing them); a value whose type differs from a non-NONE default's raises.
+-- With several bad keys the first in sorted order is named, whatever pairs() gives.  level is
+-- error()'s level as seen from the caller of U.options (default 2: the caller's caller).
 -- Returns a new table with every default filled in (NONE becomes nil).
-function U.options(fname, opts, defaults)
+function U.options(fname, opts, defaults, level)
+  level = (level or 2) + 1
   local out = {}
   for k, v in pairs(defaults) do
     if v ~= U.NONE then
@@ -50,36 +53,47 @@ function U.options(fname, opts, defaults)
     return out
   end
   if type(opts) ~= "table" then
-    error(string.format("%s: options must be a table, got %s", fname, type(opts)), 3)
+    error(string.format("%s: options must be a table, got %s", fname, type(opts)), level)
   end
+  local bad
   for k, v in pairs(opts) do
     local d = defaults[k]
-    if d == nil then
-      local allowed = sorted_keys(defaults)
-      local best, bestd = nil, math.huge
-      for _, name in ipairs(allowed) do
-        local key = tostring(k)
-        -- a prefix ("ignore" for "ignore_index") counts as a near miss
-        local dist = (name:sub(1, #key) == key or key:sub(1, #name) == name) and 1
-          or distance(key, name)
-        if dist < bestd then
-          best, bestd = name, dist
-        end
-      end
-      if best and bestd <= 2 then
-        error(string.format("%s: unknown option '%s' (did you mean '%s'?)", fname, tostring(k), best),
-          3)
-      end
-      error(string.format("%s: unknown option '%s' (allowed: %s)", fname, tostring(k),
-        table.concat(allowed, ", ")), 3)
-    end
-    if d ~= U.NONE and type(v) ~= type(d) then
-      error(string.format("%s: option '%s' must be a %s, got %s", fname, k, type(d), tostring(v)), 3)
+    if d == nil or (d ~= U.NONE and type(v) ~= type(d)) then
+      bad = bad or {}
+      bad[#bad + 1] = tostring(k)
     end
     out[k] = v
   end
-  return out
+  if bad == nil then
+    return out
+  end
+  table.sort(bad)
+  local key = bad[1]
+  local d = defaults[key]
+  if d ~= nil then
+    error(string.format("%s: option '%s' must be a %s, got %s", fname, key, type(d),
+      tostring(opts[key])), level)
+  end
+  local allowed = sorted_keys(defaults)
+  local best, bestd = nil, math.huge
+  for _, name in ipairs(allowed) do
+    -- a prefix ("ignore" for "ignore_index") counts as a near miss
+    local dist = (name:sub(1, #key) == key or key:sub(1, #name) == name) and 1
+      or distance(key, name)
+    if dist < bestd then
+      best, bestd = name, dist
+    end
+  end
+  if best and bestd <= 2 then
+    error(string.format("%s: unknown option '%s' (did you mean '%s'?)", fname, key, best), level)
+  end
+  error(string.format("%s: unknown option '%s' (allowed: %s)", fname, key,
+    table.concat(allowed, ", ")), level)
 end
+
+-- Error level for a check made in a class's __init: __init, then class.lua's constructor,
+-- then the caller.
+U.CTOR = 3
 
 function U.is_tensor(v)
   return graphids.is_tensor(v)
@@ -130,11 +144,11 @@ function U.empty(shape, o)
   return graphids.empty(shape, { dtype = o.dtype or "f32", device = o.device or "cpu" })
 end
 
--- Positive integer check for constructor sizes.
-function U.check_size(fname, what, v)
+-- Non-negative integer check for constructor sizes (called from an __init).
+function U.check_size(fname, what, v, level)
   if math.type(v) ~= "integer" or v < 0 then
     error(string.format("%s: %s must be a non-negative integer, got %s", fname, what, tostring(v)),
-      3)
+      (level or U.CTOR) + 1)
   end
 end
 

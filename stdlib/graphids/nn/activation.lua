@@ -22,7 +22,7 @@ local function simple(name, fn)
   local cls = class(name, Module)
   function cls:__init(opts)
     Module.__init(self)
-    U.options(name, opts, {})
+    U.options(name, opts, {}, U.CTOR)
   end
   function cls.forward(_, x)
     return fn(x)
@@ -44,15 +44,15 @@ local function one_param(name, key, default, fn, required)
       v, opts = nil, v
     end
     local defaults = { [key] = default == nil and U.NONE or default }
-    local o = U.options(name, opts, defaults)
+    local o = U.options(name, opts, defaults, U.CTOR)
     if v == nil then
       v = o[key]
     end
     if v == nil and required then
-      error(string.format("%s: %s is required", name, key), 2)
+      error(string.format("%s: %s is required", name, key), U.CTOR)
     end
     if math.type(v) == nil then
-      error(string.format("%s: %s must be a number, got %s", name, key, tostring(v)), 2)
+      error(string.format("%s: %s must be a number, got %s", name, key, tostring(v)), U.CTOR)
     end
     self[key] = v
   end
@@ -74,9 +74,9 @@ local GELU = class("GELU", Module)
 
 function GELU:__init(opts)
   Module.__init(self)
-  local o = U.options("GELU", opts, { approximate = "none" })
+  local o = U.options("GELU", opts, { approximate = "none" }, U.CTOR)
   if o.approximate ~= "none" and o.approximate ~= "tanh" then
-    error("GELU: approximate must be 'none' or 'tanh', got '" .. o.approximate .. "'", 2)
+    error("GELU: approximate must be 'none' or 'tanh', got '" .. o.approximate .. "'", U.CTOR)
   end
   self.approximate = o.approximate
 end
@@ -95,7 +95,7 @@ local Softplus = class("Softplus", Module)
 
 function Softplus:__init(opts)
   Module.__init(self)
-  local o = U.options("Softplus", opts, { beta = 1.0, threshold = 20.0 })
+  local o = U.options("Softplus", opts, { beta = 1.0, threshold = 20.0 }, U.CTOR)
   self.beta, self.threshold = o.beta, o.threshold
 end
 

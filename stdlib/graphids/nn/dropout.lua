@@ -17,10 +17,10 @@ function Dropout:__init(p, opts)
   if type(p) == "table" then
     p, opts = nil, p
   end
-  local o = U.options("Dropout", opts, { p = 0.5 })
+  local o = U.options("Dropout", opts, { p = 0.5 }, U.CTOR)
   p = p or o.p
   if type(p) ~= "number" or p < 0 or p > 1 then
-    error("Dropout: probability has to be between 0 and 1, but got " .. tostring(p), 2)
+    error("Dropout: probability has to be between 0 and 1, but got " .. tostring(p), U.CTOR)
   end
   self.p = p
 end

@@ -19,14 +19,15 @@ local function check_padding(n, padding_idx)
   end
   if math.type(padding_idx) ~= "integer" or padding_idx >= n or padding_idx < -n then
     error(string.format("Embedding: padding_idx must be an integer within num_embeddings (%d), " ..
-      "got %s", n, tostring(padding_idx)), 3)
+      "got %s", n, tostring(padding_idx)), U.CTOR + 1)
   end
   return padding_idx < 0 and padding_idx + n or padding_idx
 end
 
 function Embedding:__init(num_embeddings, embedding_dim, opts)
   Module.__init(self)
-  local o = U.options("Embedding", opts, { padding_idx = U.NONE, dtype = U.NONE, device = U.NONE })
+  local o = U.options("Embedding", opts, { padding_idx = U.NONE, dtype = U.NONE, device = U.NONE },
+    U.CTOR)
   U.check_size("Embedding", "num_embeddings", num_embeddings)
   U.check_size("Embedding", "embedding_dim", embedding_dim)
   self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim

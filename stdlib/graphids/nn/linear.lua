@@ -29,7 +29,7 @@ local Linear = class("Linear", Module)
 
 function Linear:__init(in_features, out_features, opts)
   Module.__init(self)
-  local o = U.options("Linear", opts, { bias = true, dtype = U.NONE, device = U.NONE })
+  local o = U.options("Linear", opts, { bias = true, dtype = U.NONE, device = U.NONE }, U.CTOR)
   U.check_size("Linear", "in_features", in_features)
   U.check_size("Linear", "out_features", out_features)
   self.in_features, self.out_features = in_features, out_features

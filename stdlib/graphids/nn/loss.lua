@@ -28,7 +28,7 @@ local function loss_class(name, fn, defaults, buffers)
   end
   function cls:__init(opts)
     Module.__init(self)
-    local o = U.options(name, opts, defaults)
+    local o = U.options(name, opts, defaults, U.CTOR)
     if o.reduction ~= "batchmean" or name ~= "KLDivLoss" then
       U.check_reduction(name, o.reduction)
     end

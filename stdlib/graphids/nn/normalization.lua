@@ -26,12 +26,12 @@ local LayerNorm = class("LayerNorm", Module)
 function LayerNorm:__init(normalized_shape, opts)
   Module.__init(self)
   local o = U.options("LayerNorm", opts, { eps = 1e-5, elementwise_affine = true, bias = true,
-    dtype = U.NONE, device = U.NONE })
+    dtype = U.NONE, device = U.NONE }, U.CTOR)
   if type(normalized_shape) == "number" then
     normalized_shape = { normalized_shape }
   end
   if type(normalized_shape) ~= "table" or #normalized_shape == 0 then
-    error("LayerNorm: normalized_shape must be a size or a non-empty list of sizes", 2)
+    error("LayerNorm: normalized_shape must be a size or a non-empty list of sizes", U.CTOR)
   end
   local shape = {}
   for i, s in ipairs(normalized_shape) do
@@ -80,13 +80,14 @@ local BatchNorm1d = class("BatchNorm1d", Module)
 function BatchNorm1d:__init(num_features, opts)
   Module.__init(self)
   local o = U.options("BatchNorm1d", opts, { eps = 1e-5, momentum = U.NONE, affine = true,
-    track_running_stats = true, dtype = U.NONE, device = U.NONE })
+    track_running_stats = true, dtype = U.NONE, device = U.NONE }, U.CTOR)
   U.check_size("BatchNorm1d", "num_features", num_features)
   local momentum = o.momentum
   if momentum == nil then
     momentum = 0.1
   elseif momentum ~= false and type(momentum) ~= "number" then
-    error("BatchNorm1d: option 'momentum' must be a number or false, got " .. tostring(momentum), 2)
+    error("BatchNorm1d: option 'momentum' must be a number or false, got " .. tostring(momentum),
+      U.CTOR)
   end
   self.num_features, self.eps, self.momentum = num_features, o.eps, momentum
   self.affine, self.track_running_stats = o.affine, o.track_running_stats

@@ -28,14 +28,15 @@ local GATES = { LSTM = 4, GRU = 3 }
 function RNNBase:__init(mode, input_size, hidden_size, opts)
   Module.__init(self)
   local o = U.options(mode, opts, { num_layers = 1, bias = true, batch_first = false,
-    dropout = 0.0, bidirectional = false, dtype = U.NONE, device = U.NONE })
-  U.check_size(mode, "input_size", input_size)
-  U.check_size(mode, "hidden_size", hidden_size)
+    dropout = 0.0, bidirectional = false, dtype = U.NONE, device = U.NONE }, U.CTOR + 1)
+  U.check_size(mode, "input_size", input_size, U.CTOR + 1)
+  U.check_size(mode, "hidden_size", hidden_size, U.CTOR + 1)
   if math.type(o.num_layers) ~= "integer" or o.num_layers < 1 then
-    error(mode .. ": num_layers must be a positive integer, got " .. tostring(o.num_layers), 3)
+    error(mode .. ": num_layers must be a positive integer, got " .. tostring(o.num_layers),
+      U.CTOR + 1)
   end
   if o.dropout < 0 or o.dropout > 1 then
-    error(mode .. ": dropout must be a number in [0, 1], got " .. o.dropout, 3)
+    error(mode .. ": dropout must be a number in [0, 1], got " .. o.dropout, U.CTOR + 1)
   end
   self.mode, self.input_size, self.hidden_size = mode, input_size, hidden_size
   self.num_layers, self.bias, self.batch_first = o.num_layers, o.bias, o.batch_first
@@ -110,7 +111,9 @@ end
 local function run_direction(self, x, names, tdim, reverse, h, c)
   local T = x.shape[tdim]
   local H = self.hidden_size
-  local proj = project(self, x, names)
+  -- one split node for all steps: select per step would give each step's backward a zero
+  -- tensor of the whole projection to scatter into
+  local steps = graphids.split(project(self, x, names), 1, tdim)
   local w_hh_t = rawget(self, names[2]):t()
   local b_hh = self.bias and rawget(self, names[4]) or nil
   local outs = {}
@@ -120,7 +123,7 @@ local function run_direction(self, x, names, tdim, reverse, h, c)
     first, last, step = T, 1, -1
   end
   for t = first, last, step do
-    local xp = proj:select(tdim, t)
+    local xp = steps[t]:squeeze(tdim)
     if lstm then
       local gates = h and graphids.addmm(xp, h, w_hh_t) or xp
       local gs = graphids.split(gates, H, 2)
