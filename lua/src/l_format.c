@@ -1,6 +1,7 @@
 /* l_format.c -- tostring(t): values laid out like PyTorch (one format and width for every
  * element shown, rows aligned, big tensors summarised with "..."), then a Torch7-style line
- * naming the class, dtype and shape: "[graphids.Tensor f32 2x3]".
+ * naming the class, dtype and shape: "[graphids.Tensor f32 2x3]" (and "grad_fn=MulBackward" or
+ * "requires_grad" for a tensor that takes part in autograd).
  *
  * graphids.printoptions{precision=, threshold=, edgeitems=, linewidth=} tunes it per Lua
  * state; the options live in the registry.
@@ -223,6 +224,14 @@ static void add_trailer(luaL_Buffer *b, lua_State *L, const gids_tensor *t) {
         char buf[32];
         luaL_addchar(b, ' ');
         luaL_addstring(b, gids_device_str(dev, buf, sizeof buf));
+    }
+    /* as torch's repr: where the tensor sits in a graph */
+    const char *grad_fn = gids_grad_fn_name(t);
+    if (grad_fn != NULL) {
+        luaL_addstring(b, " grad_fn=");
+        luaL_addstring(b, grad_fn);
+    } else if (gids_requires_grad(t)) {
+        luaL_addstring(b, " requires_grad");
     }
     luaL_addchar(b, ']');
 }

@@ -70,6 +70,13 @@ describe("requires_grad and the grad fields", function()
     errors("cannot set 'grad_fn': Tensor fields are read%-only", function() y.grad_fn = "x" end)
   end)
 
+  it("show in a tensor's summary line", function()
+    local x = leaf({ 1, 2 })
+    assert.matches("%[graphids%.Tensor f64 2 requires_grad%]$", tostring(x))
+    assert.matches("%[graphids%.Tensor f64 2 grad_fn=MulBackward%]$", tostring(x * 2))
+    assert.matches("%[graphids%.Tensor f64 2%]$", tostring(x:detach()))
+  end)
+
   it("name the node that produced a tensor", function()
     local x = leaf({ 1, 2 })
     assert.are.equal("MulBackward", (x * x).grad_fn)
