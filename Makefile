@@ -17,7 +17,9 @@ BLAS_LIBS  := -lopenblas
 
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wvla
 CFLAGS  ?= -O3 -g
-BASE    := -std=c11 -D_GNU_SOURCE -fPIC -fopenmp $(WARN) -Iruntime/include -MMD -MP
+# -fno-trapping-math: nothing reads floating-point exception flags, and without it GCC will not
+# turn a select between two computed values into vector code (where, tanh, sigmoid).
+BASE    := -std=c11 -D_GNU_SOURCE -fPIC -fopenmp -fno-trapping-math $(WARN) -Iruntime/include -MMD -MP
 ASANF   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 RUNTIME_SRC := $(sort $(wildcard runtime/src/core/*.c runtime/src/cpu/*.c runtime/src/io/*.c \
@@ -81,9 +83,11 @@ $(BUILD)/obj/lua/%.o: lua/%.c
 # A build directory outside the tree still finds the stdlib it was built from.
 $(BUILD)/obj/lua/host/host.o: BASE += -DGIDS_SOURCE_STDLIB='"$(abspath stdlib)"'
 
+# -z nodelete: Lua unloads C modules when its state closes, but OpenMP and OpenBLAS worker threads
+# outlive that; unloading the code they came from crashes the process at exit.
 $(CORE_SO): $(BIND_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) -shared -o $@ $(BIND_OBJ) $(LIB_A) $(LINK)
+	$(CC) -shared -o $@ $(BIND_OBJ) $(LIB_A) $(LINK) -Wl,-z,nodelete
 
 $(HOST): $(HOST_OBJ) $(BIND_OBJ) $(LIB_A)
 	@mkdir -p $(@D)

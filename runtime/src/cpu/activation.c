@@ -151,9 +151,37 @@ gids_status gids_clamp(gids_tensor **out, const gids_tensor *a, const gids_scala
 }
 
 /* ---------------------------------------------------------------- where */
+/* Contiguous runs, and a broadcast number on either side (relu's backward is where(mask, g, 0)),
+ * get loops the compiler vectorises: the element types are unsigned integers of the right
+ * width, so the choice is a bit mask (all ones or zero) rather than a branch. */
+#define WHERE_SELECT(TY, c, a, b)                                                                  \
+    (((a) & (TY)(0 - (TY)((c) != 0))) | ((b) & (TY) ~(TY)(0 - (TY)((c) != 0))))
 #define WHERE_KERNEL(fname, TY)                                                                    \
-    static void fname(void *ctx, int64_t n, char **p, const int64_t *s) {                          \
+    GIDS_HOT static void fname(void *ctx, int64_t n, char **p, const int64_t *s) {                 \
         (void)ctx;                                                                                 \
+        const int64_t es = (int64_t)sizeof(TY);                                                    \
+        if (s[0] == es && s[1] == 1 && (s[2] == es || s[2] == 0) && (s[3] == es || s[3] == 0)) {   \
+            TY *o = (TY *)p[0];                                                                    \
+            const uint8_t *c = (const uint8_t *)p[1];                                              \
+            const TY *a = (const TY *)p[2], *b = (const TY *)p[3];                                 \
+            if (s[2] == es && s[3] == es) {                                                        \
+                GIDS_EW_SIMD for (int64_t i = 0; i < n; i++) o[i] =                                \
+                    WHERE_SELECT(TY, c[i], a[i], b[i]);                                            \
+            } else if (s[2] == es) {                                                               \
+                const TY bv = b[0];                                                                \
+                GIDS_EW_SIMD for (int64_t i = 0; i < n; i++) o[i] =                                \
+                    WHERE_SELECT(TY, c[i], a[i], bv);                                              \
+            } else if (s[3] == es) {                                                               \
+                const TY av = a[0];                                                                \
+                GIDS_EW_SIMD for (int64_t i = 0; i < n; i++) o[i] =                                \
+                    WHERE_SELECT(TY, c[i], av, b[i]);                                              \
+            } else {                                                                               \
+                const TY av = a[0], bv = b[0];                                                     \
+                GIDS_EW_SIMD for (int64_t i = 0; i < n; i++) o[i] =                                \
+                    WHERE_SELECT(TY, c[i], av, bv);                                                \
+            }                                                                                      \
+            return;                                                                                \
+        }                                                                                          \
         char *po = p[0];                                                                           \
         const char *pc = p[1], *pa = p[2], *pb = p[3];                                             \
         for (int64_t i = 0; i < n; i++, po += s[0], pc += s[1], pa += s[2], pb += s[3])            \

@@ -10,6 +10,7 @@
 #include "../core/core_impl.h"
 #include "../core/iter_impl.h"
 #include "elementwise_impl.h"
+#include "fastmath_impl.h"
 
 static const char *const unop_names[GIDS_NUNOPS] = {
     [GIDS_NEG] = "neg",
@@ -99,8 +100,11 @@ UN_FLOAT(reciprocal, (T)1 / x_)
 UN_FLOAT(sin, sin(x_))
 UN_FLOAT(cos, cos(x_))
 UN_FLOAT(tan, tan(x_))
-UN_FLOAT(tanh, tanh(x_))
-UN_FLOAT(sigmoid, (T)1 / ((T)1 + exp(-x_)))
+/* f32 tanh and sigmoid vectorise through fastmath_impl.h; f64 keeps libm. */
+UN_FLOAT_T(tanh_f32, float, gids_fast_tanhf(x_))
+UN_FLOAT_T(tanh_f64, double, tanh(x_))
+UN_FLOAT_T(sigmoid_f32, float, gids_fast_sigmoidf(x_))
+UN_FLOAT_T(sigmoid_f64, double, (T)1 / ((T)1 + exp(-x_)))
 /* x < 0 rather than x > 0 so that NaN passes through, as torch.relu. */
 UN_FLOAT(relu, x_ < 0 ? (T)0 : x_)
 UN_INT(relu, is_neg(x_) ? 0 : x_)
@@ -108,7 +112,8 @@ UN_FLOAT(gelu, (T)0.5 * x_ * ((T)1 + erf(x_ * (T)0.70710678118654752440)))
 UN_FLOAT(gelu_tanh,
          (T)0.5 * x_ * ((T)1 + tanh((T)0.79788456080286535588 * (x_ + (T)0.044715 * x_ * x_ * x_))))
 UN_FLOAT(softplus, x_ > (T)20 ? x_ : log1p(exp(x_)))
-UN_FLOAT(silu, x_ / ((T)1 + exp(-x_)))
+UN_FLOAT_T(silu_f32, float, x_ / (1.0f + gids_clamped_expf_(-x_)))
+UN_FLOAT_T(silu_f64, double, x_ / ((T)1 + exp(-x_)))
 UN_FLOAT(floor, floor(x_))
 UN_FLOAT(ceil, ceil(x_))
 /* Half to even, as torch.round. */
