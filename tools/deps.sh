@@ -16,6 +16,8 @@ have_cmd lua5.4 || want lua5.4
 have_file /usr/include/lua5.4/lua.h || want liblua5.4-dev
 have_file /usr/include/x86_64-linux-gnu/cblas.h || have_file /usr/include/cblas.h \
   || have_file /usr/include/openblas/cblas.h || want libopenblas-dev
+# The OpenMP build of OpenBLAS shares the runtime's thread pool (see the Makefile's BLAS_LIBS).
+have_file /usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0 || want libopenblas0-openmp
 have_file /usr/include/readline/readline.h || want libreadline-dev
 have_file /usr/include/x86_64-linux-gnu/curl/curl.h || have_file /usr/include/curl/curl.h \
   || want libcurl4-openssl-dev
