@@ -72,8 +72,9 @@ struct gids_storage {
     gids_device device;
     void *data;
     size_t nbytes;
-    uint64_t version;                       /* bumped by in-place writes; autograd compares it */
-    gids_allocator *allocator;              /* NULL for wrapped external memory */
+    uint64_t version;          /* bumped by in-place writes; autograd compares it */
+    gids_allocator *allocator; /* NULL for wrapped external memory */
+    bool inline_data;          /* a small CPU block allocated together with this header */
     void (*deleter)(void *data, void *ctx); /* wrapped memory: called on last release */
     void *deleter_ctx;
 };

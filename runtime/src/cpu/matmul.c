@@ -362,11 +362,21 @@ gids_status gids_addmm(gids_tensor **out, const gids_tensor *bias, const gids_te
                   (long long)shape[1]);
     gids_tensor *c = NULL;
     GIDS_TRY(gids_empty(&c, a->dtype, GIDS_DEVICE_CPU, 2, shape));
-    /* beta == 0 ignores bias entirely, so NaN in it does not leak through (as torch). */
-    st = beta != 0.0 ? gids_copy_(c, bias) : GIDS_OK;
+    /* The product goes into a fresh C with beta 0, then the bias is added in one pass: copying a
+     * broadcast bias into C first and letting gemm read it back (beta 1) measured 2-3x the time
+     * of the product alone on 2 threads (4096x256x256 f32), this way costs one extra pass.
+     * beta == 0 ignores bias entirely, so NaN in it does not leak through (as torch). */
     scratch s = {0};
-    if (st == GIDS_OK) st = gemm(a->dtype, mat_of(c), mat_of(a), mat_of(b), alpha, beta, false, &s);
+    st = gemm(a->dtype, mat_of(c), mat_of(a), mat_of(b), alpha, 0.0, false, &s);
     scratch_free(&s);
+    if (st == GIDS_OK && beta == 1.0) {
+        st = gids_binary_into(c, GIDS_ADD, c, bias);
+    } else if (st == GIDS_OK && beta != 0.0) {
+        gids_tensor *scaled = NULL;
+        st = gids_binary_scalar(&scaled, GIDS_MUL, bias, gids_scalar_f(beta), false);
+        if (st == GIDS_OK) st = gids_binary_into(c, GIDS_ADD, c, scaled);
+        gids_tensor_release(scaled);
+    }
     if (st != GIDS_OK) {
         gids_tensor_release(c);
         return st;
