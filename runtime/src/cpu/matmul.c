@@ -374,7 +374,7 @@ gids_status gids_addmm(gids_tensor **out, const gids_tensor *bias, const gids_te
     } else if (st == GIDS_OK && beta != 0.0) {
         gids_tensor *scaled = NULL;
         /* an integer beta stays an integer (check_int_coef made sure it is one) */
-        gids_scalar sb =
+        gids_scalar coef =
             gids_dtype_is_float(bias->dtype) ? gids_scalar_f(beta) : gids_scalar_i((int64_t)beta);
         st = gids_binary_scalar(&scaled, GIDS_MUL, bias, coef, false);
         if (st == GIDS_OK) st = gids_binary_into(c, GIDS_ADD, c, scaled);
