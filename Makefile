@@ -128,8 +128,10 @@ test: deps
 	@$(MAKE) --no-print-directory build test-c
 	@BUILD=$(BUILD) tools/run-tests.sh
 
+# Until the training pipeline lands, the main job is the worked example: an MLP learning XOR
+# with autograd and AdamW.
 run: all
-	@$(HOST) run recipes/demo/linear_regression.lua
+	@$(HOST) run recipes/examples/mlp_xor.lua
 
 bench: all
 	@$(MAKE) --no-print-directory -C . $(BUILD)/bench/ops_bench

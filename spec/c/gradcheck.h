@@ -38,8 +38,10 @@ static inline gids_tensor *gradcheck_weights_(const gids_tensor *out) {
     int64_t n = gids_tensor_numel(w);
     for (int64_t i = 0; i < n; i++) {
         double v = sin(1.7 * (double)i + 0.3);
-        if (out->dtype == GIDS_F32) ((float *)w->storage->data)[i] = (float)v;
-        else ((double *)w->storage->data)[i] = v;
+        if (out->dtype == GIDS_F32)
+            ((float *)w->storage->data)[i] = (float)v;
+        else
+            ((double *)w->storage->data)[i] = v;
     }
     return w;
 }
@@ -84,9 +86,11 @@ static inline int gradcheck_run_(const char *name, gradcheck_fn f, int n, gids_t
             if (g != NULL) gids_tensor_get(g, i, &ana);
             if (!(fabs(num - ana) <= 1e-5 * (1.0 + fabs(num)))) {
                 if (bad < 5)
-                    fprintf(stderr, "FAIL %s (%s:%d): %s input %d element %lld: numeric %.10g, "
-                            "backward %.10g%s\n", check_current_, file, line, name, k + 1,
-                            (long long)i, num, ana, g == NULL ? " (no gradient)" : "");
+                    fprintf(stderr,
+                            "FAIL %s (%s:%d): %s input %d element %lld: numeric %.10g, "
+                            "backward %.10g%s\n",
+                            check_current_, file, line, name, k + 1, (long long)i, num, ana,
+                            g == NULL ? " (no gradient)" : "");
                 bad++;
             }
         }

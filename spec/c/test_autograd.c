@@ -146,7 +146,7 @@ static void check_binop_grad(gids_binop op, const double *av, const double *bv) 
                     gids_tensor *r = NULL;
                     bool old = gids_set_grad_enabled(false);
                     st = form == 0 ? gids_binary(&r, op, a, b)
-                         : gids_binary_scalar(&r, op, a, gids_scalar_f(1.7), form == 2);
+                                   : gids_binary_scalar(&r, op, a, gids_scalar_f(1.7), form == 2);
                     gids_set_grad_enabled(old);
                     CHECK_OK(st);
                     f[k] = 0;
@@ -166,7 +166,7 @@ static void check_binop_grad(gids_binop op, const double *av, const double *bv) 
 
 TEST(binary_formulas_match_finite_differences) {
     const double a[3] = {0.7, -1.3, 2.2}, b[3] = {1.9, 0.4, -0.8}, pos[3] = {0.7, 1.3, 2.2};
-    gids_binop ops[] = {GIDS_ADD, GIDS_SUB, GIDS_MUL, GIDS_DIV, GIDS_MAXIMUM,
+    gids_binop ops[] = {GIDS_ADD,     GIDS_SUB,  GIDS_MUL,       GIDS_DIV,  GIDS_MAXIMUM,
                         GIDS_MINIMUM, GIDS_FMOD, GIDS_REMAINDER, GIDS_ATAN2};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) check_binop_grad(ops[i], a, b);
     check_binop_grad(GIDS_POW, pos, b); /* a real base for a^b */

@@ -155,12 +155,11 @@ gids_status gids_ag_scatter_add(gids_tensor **out, const gids_tensor *self, int 
                                 const gids_tensor *index, const gids_tensor *src);
 gids_status gids_ag_index_add(gids_tensor **out, const gids_tensor *self, int dim,
                               const gids_tensor *index, const gids_tensor *src, double alpha);
-gids_status gids_ag_masked_fill(gids_tensor **out, const gids_tensor *self,
-                                const gids_tensor *mask, gids_scalar value);
-gids_status gids_ag_masked_select(gids_tensor **out, const gids_tensor *a,
-                                  const gids_tensor *mask);
-gids_status gids_ag_sort(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
-                         int dim, bool descending, bool stable);
+gids_status gids_ag_masked_fill(gids_tensor **out, const gids_tensor *self, const gids_tensor *mask,
+                                gids_scalar value);
+gids_status gids_ag_masked_select(gids_tensor **out, const gids_tensor *a, const gids_tensor *mask);
+gids_status gids_ag_sort(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int dim,
+                         bool descending, bool stable);
 gids_status gids_ag_topk(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
                          int64_t k, int dim, bool largest, bool sorted);
 
@@ -184,8 +183,7 @@ gids_status gids_ag_transpose(gids_tensor **out, const gids_tensor *t, int d0, i
 gids_status gids_ag_narrow(gids_tensor **out, const gids_tensor *t, int dim, int64_t start,
                            int64_t length);
 gids_status gids_ag_select(gids_tensor **out, const gids_tensor *t, int dim, int64_t index);
-gids_status gids_ag_expand(gids_tensor **out, const gids_tensor *t, int ndim,
-                           const int64_t *shape);
+gids_status gids_ag_expand(gids_tensor **out, const gids_tensor *t, int ndim, const int64_t *shape);
 gids_status gids_ag_squeeze(gids_tensor **out, const gids_tensor *t, int dim);
 gids_status gids_ag_unsqueeze(gids_tensor **out, const gids_tensor *t, int dim);
 gids_status gids_ag_flatten(gids_tensor **out, const gids_tensor *t, int start_dim, int end_dim);

@@ -14,9 +14,11 @@
 #ifndef GIDS_GRAPHIDS_H
 #define GIDS_GRAPHIDS_H
 
+#include "gids/autograd.h"
 #include "gids/dtype.h"
 #include "gids/memory.h"
 #include "gids/ops.h"
+#include "gids/optim.h"
 #include "gids/rng.h"
 #include "gids/runtime.h"
 #include "gids/status.h"

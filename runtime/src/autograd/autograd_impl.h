@@ -18,13 +18,13 @@
 typedef struct gids_ag_meta {
     bool requires_grad;
     gids_tensor *grad;
-    gids_node *grad_fn;  /* owned reference; NULL for leaves */
+    gids_node *grad_fn; /* owned reference; NULL for leaves */
     int32_t output_nr;
     gids_node *grad_acc; /* the leaf's AccumulateGrad node, not owned */
 } gids_ag_meta;
 
 typedef struct gids_edge {
-    gids_node *node; /* owned reference; NULL when the input needs no gradient */
+    gids_node *node;  /* owned reference; NULL when the input needs no gradient */
     int32_t input_nr; /* which output of `node` this input is */
 } gids_edge;
 
@@ -45,7 +45,7 @@ struct gids_node {
     uint64_t seq; /* creation order: backward runs later nodes first */
     const char *name;
     gids_backward_fn fn;
-    gids_edge *next;        /* [nin] */
+    gids_edge *next;         /* [nin] */
     gids_input_info *inputs; /* [nin] */
     gids_saved saved[GIDS_NODE_MAX_SAVED];
     bool released; /* saved tensors freed by a backward without retain_graph */

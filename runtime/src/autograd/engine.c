@@ -171,8 +171,8 @@ static gids_status accumulate_leaf_(gids_tensor *leaf, gids_tensor *g) {
     gids_tensor *own = NULL;
     if (g->dtype != leaf->dtype) {
         GIDS_TRY(gids_to_dtype(&own, g, leaf->dtype));
-    } else if (m->grad == NULL && (g->refcount != 1 || g->storage->refcount != 1 ||
-                                   !gids_tensor_is_contiguous(g))) {
+    } else if (m->grad == NULL &&
+               (g->refcount != 1 || g->storage->refcount != 1 || !gids_tensor_is_contiguous(g))) {
         /* Shared -- another handle, or a view of another tensor's memory (view formulas pass
          * the incoming gradient through): copy, so writing into .grad touches nothing else. */
         GIDS_TRY(gids_clone(&own, g));
@@ -232,8 +232,10 @@ static gids_status run_node_(table *t, heap *ready, slot *s, bool retain_graph) 
             continue;
         }
         slot *ms = find_(t, m);
-        if (st == GIDS_OK && g != NULL) st = accumulate_(&ms->grads[n->next[j].input_nr], g);
-        else gids_tensor_release(g);
+        if (st == GIDS_OK && g != NULL)
+            st = accumulate_(&ms->grads[n->next[j].input_nr], g);
+        else
+            gids_tensor_release(g);
         if (--ms->deps == 0 && st == GIDS_OK) st = push_(ready, m);
     }
     if (grad_in != stack_in) free(grad_in);
@@ -291,7 +293,8 @@ gids_status gids_backward_multi(int n, gids_tensor *const *roots, const gids_ten
     table t = {calloc(64, sizeof(slot)), 64, 0};
     heap ready = {NULL, 0, 0};
     if (st == GIDS_OK && t.slots == NULL)
-        st = gids_error_set(GIDS_ENOMEM, __FILE__, __LINE__, "backward: out of memory for the graph");
+        st = gids_error_set(GIDS_ENOMEM, __FILE__, __LINE__,
+                            "backward: out of memory for the graph");
     if (st == GIDS_OK) st = collect_(&t, n, nodes);
     for (int i = 0; i < n && st == GIDS_OK; i++) {
         gids_tensor *g = NULL;
@@ -340,7 +343,8 @@ gids_status gids_sum_to(gids_tensor **out, const gids_tensor *g, int ndim, const
     if (lead < 0) {
         char a[160], b[160];
         GIDS_FAIL(GIDS_ESHAPE, "sum_to: gradient %s has fewer dims than the target %s",
-                  gids_shape_str(g->ndim, g->shape, a, sizeof a), gids_shape_str(ndim, shape, b, sizeof b));
+                  gids_shape_str(g->ndim, g->shape, a, sizeof a),
+                  gids_shape_str(ndim, shape, b, sizeof b));
     }
     for (int d = 0; d < g->ndim; d++)
         if (d < lead || (shape[d - lead] == 1 && g->shape[d] != 1)) dims[nd++] = d;

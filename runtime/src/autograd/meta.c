@@ -6,10 +6,12 @@
 #include "../core/core_impl.h"
 #include "autograd_impl.h"
 
-static _Thread_local bool grad_off_;    /* stored inverted so the default (on) is zero */
+static _Thread_local bool grad_off_; /* stored inverted so the default (on) is zero */
 static _Thread_local bool anomaly_on_;
 
-bool gids_grad_enabled(void) { return !grad_off_; }
+bool gids_grad_enabled(void) {
+    return !grad_off_;
+}
 
 bool gids_set_grad_enabled(bool on) {
     bool old = !grad_off_;
@@ -17,7 +19,9 @@ bool gids_set_grad_enabled(bool on) {
     return old;
 }
 
-bool gids_anomaly_enabled(void) { return anomaly_on_; }
+bool gids_anomaly_enabled(void) {
+    return anomaly_on_;
+}
 
 bool gids_set_anomaly_enabled(bool on) {
     bool old = anomaly_on_;
@@ -109,8 +113,8 @@ gids_status gids_ag_check_nan(const char *op, const char *what, const gids_tenso
         double v = 0.0;
         GIDS_TRY(gids_tensor_get(t, i, &v));
         if (isnan(v))
-            GIDS_FAIL(GIDS_ESTATE, "detect_anomaly: %s produced NaN in %s (element %lld)", op,
-                      what, (long long)i);
+            GIDS_FAIL(GIDS_ESTATE, "detect_anomaly: %s produced NaN in %s (element %lld)", op, what,
+                      (long long)i);
     }
     return GIDS_OK;
 }

@@ -32,7 +32,9 @@ static gids_node *node_alloc_(const char *name, gids_backward_fn fn, int nin, in
     return n;
 }
 
-void gids_node_retain(gids_node *n) { __atomic_add_fetch(&n->refcount, 1, __ATOMIC_RELAXED); }
+void gids_node_retain(gids_node *n) {
+    __atomic_add_fetch(&n->refcount, 1, __ATOMIC_RELAXED);
+}
 
 static void free_saved_(gids_node *n) {
     for (int i = 0; i < GIDS_NODE_MAX_SAVED; i++) {
@@ -153,8 +155,12 @@ gids_status gids_node_record(gids_node **out, const char *name, gids_backward_fn
     return GIDS_OK;
 }
 
-void *gids_node_ctx(gids_node *n) { return n->ctx; }
-const char *gids_node_name(const gids_node *n) { return n->name; }
+void *gids_node_ctx(gids_node *n) {
+    return n->ctx;
+}
+const char *gids_node_name(const gids_node *n) {
+    return n->name;
+}
 
 gids_status gids_node_save(gids_node *n, int slot, const gids_tensor *t) {
     if (slot < 0 || slot >= GIDS_NODE_MAX_SAVED)
@@ -192,6 +198,10 @@ void gids_node_input_shape(const gids_node *n, int j, int *ndim, const int64_t *
     *shape = n->inputs[j].shape;
 }
 
-gids_dtype gids_node_input_dtype(const gids_node *n, int j) { return n->inputs[j].dtype; }
+gids_dtype gids_node_input_dtype(const gids_node *n, int j) {
+    return n->inputs[j].dtype;
+}
 
-bool gids_node_needs_grad(const gids_node *n, int j) { return n->next[j].node != NULL; }
+bool gids_node_needs_grad(const gids_node *n, int j) {
+    return n->next[j].node != NULL;
+}

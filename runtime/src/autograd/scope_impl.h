@@ -23,7 +23,8 @@ typedef struct ag_scope {
     gids_status st;
 } ag_scope;
 
-#define AG_SCOPE {{NULL}, 0, GIDS_OK}
+#define AG_SCOPE                                                                                   \
+    { {NULL}, 0, GIDS_OK }
 
 /* Takes ownership of the result of a NEW-returning call.  Call it after the call, never as
  * ag_own(s, f(&t), t): the order in which arguments are evaluated is unspecified. */

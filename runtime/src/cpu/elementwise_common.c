@@ -25,8 +25,10 @@ gids_status gids_ew_scalar_tensor(gids_tensor **out, gids_dtype dt, gids_scalar 
     int64_t unused_shape[1] = {1};
     GIDS_TRY(gids_empty(out, dt, GIDS_DEVICE_CPU, 0, unused_shape));
     void *p = (*out)->storage->data;
-    if (s.is_int) gids_store_i64(p, dt, 0, s.i);
-    else gids_store_f64(p, dt, 0, s.f);
+    if (s.is_int)
+        gids_store_i64(p, dt, 0, s.i);
+    else
+        gids_store_f64(p, dt, 0, s.f);
     return GIDS_OK;
 }
 

@@ -14,8 +14,8 @@
 gids_status gids_index_to_i64(const char *op, const char *arg, const gids_tensor *index,
                               gids_tensor **out);
 
-/* EINDEX unless every v[i] is in [0, size): "op: index 7 out of range [0, 5) at position 3 (0-based)"
- * (position as coordinates "[1,2]" when the index has more than one dim). */
+/* EINDEX unless every v[i] is in [0, size): "op: index 7 out of range [0, 5) at position 3
+ * (0-based)" (position as coordinates "[1,2]" when the index has more than one dim). */
 gids_status gids_index_check_range(const char *op, const int64_t *v, int64_t n, int64_t size,
                                    int ndim, const int64_t *shape);
 

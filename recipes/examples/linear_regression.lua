@@ -1,4 +1,4 @@
--- linear_regression.lua -- the `make run` demo until the training pipeline lands: fit y = Xw + b
+-- linear_regression.lua -- a worked example without autograd: fit y = Xw + b
 -- by gradient descent with hand-written gradients, on data drawn from a known model, and check
 -- that the fit recovers it.  Exits non-zero if it does not.
 local graphids = require "graphids"
