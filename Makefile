@@ -47,7 +47,7 @@ HOST    := $(BUILD)/bin/graphids
 ASAN_A  := $(BUILD)/asan/libgraphids.a
 LINK    := $(BLAS_LIBS) -lgomp -lm -lpthread -ldl
 
-.PHONY: all build deps test test-c run bench install uninstall clean fmt lint cuda help
+.PHONY: all build deps test test-c run bench install uninstall clean fmt lint cuda help check-gpu
 .DEFAULT_GOAL := all
 
 all: deps
@@ -140,6 +140,10 @@ bench: all
 $(BUILD)/bench/ops_bench: bench/ops/ops_bench.c $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(BASE) -O3 -march=native $< $(LIB_A) -o $@ $(LINK)
+
+# The GPU checks, for a machine with an NVIDIA GPU (see tools/gpu-check.sh).
+check-gpu:
+	@tools/gpu-check.sh
 
 # ---------------------------------------------------------------- install
 LUADIR  = $(DESTDIR)$(PREFIX)/share/lua/5.4

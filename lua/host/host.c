@@ -187,31 +187,29 @@ int host_require_graphids(lua_State *L) {
 
 /* ---------------------------------------------------------------- version */
 
-/* The plugin sits next to the library: <exe>/../lib (build/lib, or <prefix>/lib). */
+/* Tries to load the CUDA plugin and says what came of it (its path, or the reason). */
 static void print_cuda_plugin(void) {
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/../lib", host_exe_dir());
-    char *libdir = realpath(path, NULL);
-    if (libdir != NULL)
-        snprintf(path, sizeof path, "%s/graphids_cuda.so", libdir);
+    if (gids_backend_load() == GIDS_OK)
+        printf("CUDA plugin: %s (%d device%s)\n", gids_backend_status(),
+               gids_backend_get(GIDS_CUDA)->device_count(),
+               gids_backend_get(GIDS_CUDA)->device_count() == 1 ? "" : "s");
     else
-        snprintf(path, sizeof path, "%s/../lib/graphids_cuda.so", host_exe_dir());
-    free(libdir);
-    char *real = realpath(path, NULL);
-    if (real == NULL) {
-        printf("CUDA plugin: not found (no %s: this build has no CUDA backend)\n", path);
-        return;
+        printf("CUDA plugin: not available: %s\n", gids_error_message());
+    gids_error_clear();
+}
+
+int host_gpu_info(void) {
+    if (gids_backend_load() != GIDS_OK) {
+        printf("no GPU: %s\n", gids_error_message());
+        return 0;
     }
-    void *h = dlopen(real, RTLD_NOW | RTLD_LOCAL);
-    if (h == NULL) {
-        const char *err = dlerror();
-        printf("CUDA plugin: found at %s but it does not load: %s\n", real,
-               err != NULL ? err : "unknown dlopen error");
-    } else {
-        printf("CUDA plugin: found at %s (loads)\n", real);
-        dlclose(h);
+    char buf[4096];
+    if (gids_backend_get(GIDS_CUDA)->info(buf, sizeof buf) != GIDS_OK) {
+        fprintf(stderr, "graphids: gpu info: %s\n", gids_error_message());
+        return HOST_EXIT_ERROR;
     }
-    free(real);
+    printf("CUDA plugin: %s\n%s", gids_backend_status(), buf);
+    return 0;
 }
 
 void host_print_version(lua_State *L) {

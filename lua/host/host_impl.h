@@ -31,6 +31,8 @@ int host_require_graphids(lua_State *L);
 
 /* Writes the `graphids version` report to stdout. */
 void host_print_version(lua_State *L);
+/* `graphids gpu info`: the backend's report, or why there is no GPU (exit code). */
+int host_gpu_info(void);
 
 /* The interactive loop; returns the process exit code. */
 int host_repl(lua_State *L);

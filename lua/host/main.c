@@ -4,6 +4,7 @@
  *   graphids run FILE.lua [args]   run a script; `arg` and `...` as with lua5.4
  *   graphids -e CODE [args]        run a chunk (the global `graphids` is preset)
  *   graphids version               versions, BLAS, threads, stdlib, CUDA plugin
+ *   graphids gpu info              the CUDA devices, or why there are none
  *   graphids help                  this summary
  *
  * Exit codes: 0 success, 1 a Lua error (its traceback goes to stderr), 2 a bad command line.
@@ -21,6 +22,7 @@ static const char usage[] =
     "                             the global `arg` (arg[0] = FILE, arg[1..] = args) and `...`\n"
     "  -e CODE [args...]          run a Lua chunk; the global `graphids` is preset\n"
     "  version                    graphids, Lua and BLAS versions, threads, CUDA plugin\n"
+    "  gpu info                   CUDA driver, runtime and library versions, the devices\n"
     "  help                       this text\n"
     "\n"
     "Environment: LUA_PATH / LUA_CPATH are honoured (the graphids stdlib comes first);\n"
@@ -88,6 +90,11 @@ static int dispatch(lua_State *L, int argc, char **argv) {
         if (argc > 2) return usage_error("version takes no arguments, got '%s'", argv[2]);
         host_print_version(L);
         return 0;
+    }
+    if (strcmp(cmd, "gpu") == 0) {
+        if (argc != 3 || strcmp(argv[2], "info") != 0)
+            return usage_error("%s: expected 'gpu info'", argc > 2 ? argv[2] : "gpu");
+        return host_gpu_info();
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         fputs(usage, stdout);

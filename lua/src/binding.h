@@ -21,7 +21,6 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "gids/autograd.h" /* not (yet) part of gids/graphids.h */
 #include "gids/graphids.h"
 
 #define L_TENSOR_MT "graphids.Tensor"
@@ -107,7 +106,7 @@ gids_dtype l_optdtype(lua_State *L, int idx, const char *key, gids_dtype def);
 /* opts.requires_grad at idx (absent: false).  When true, makes t -- a tensor just created, so a
  * leaf -- require grad; a non-float t raises "zeros: requires_grad=true needs a float dtype ...".
  */
-void l_opt_requires_grad(lua_State *L, int idx, gids_tensor *t, const char *fname);
+void l_finish_created(lua_State *L, int idx, l_tensor *u, const char *fname);
 /* Generator from opts.generator (a graphids.Generator) or the default one. */
 gids_generator *l_optgenerator(lua_State *L, int idx);
 
@@ -129,6 +128,7 @@ void l_open_runtime(lua_State *L, int module,
 void l_open_autograd(lua_State *L, int module,
                      int methods); /* l_autograd.c, l_function.c: grad modes, backward, Function */
 void l_open_optim(lua_State *L, int module, int methods); /* l_optim.c: fused optimizer steps */
+void l_open_gpu(lua_State *L, int module, int methods);   /* l_gpu.c: graphids.gpu */
 
 int luaopen_graphids_core(lua_State *L);
 

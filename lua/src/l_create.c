@@ -9,7 +9,7 @@
 static const char *const create_opts[] = {"dtype", "device", "requires_grad", NULL};
 
 /* Reads {dtype=, device=, requires_grad=} at idx; the device must be one this build serves.
- * requires_grad is applied to the created tensor by l_opt_requires_grad. */
+ * requires_grad is applied to the created tensor by l_finish_created. */
 static gids_dtype creation_opts(lua_State *L, int idx, const char *fname, gids_dtype def) {
     l_checkopts(L, idx, fname, create_opts);
     const char *dev = l_optstr_named(L, idx, "device", NULL, fname);
@@ -149,7 +149,7 @@ static int c_tensor(lua_State *L) {
         gids_dtype dt = creation_opts(L, 2, "tensor", src->dtype);
         l_tensor *u = l_newtensor(L);
         l_check(L, gids_to_dtype(&u->t, src, dt));
-        l_opt_requires_grad(L, 2, u->t, "tensor");
+        l_finish_created(L, 2, u, "tensor");
         return 1;
     }
     if (t != LUA_TTABLE && t != LUA_TNUMBER && t != LUA_TBOOLEAN)
@@ -182,7 +182,7 @@ static int c_tensor(lua_State *L) {
     else
         store_value(L, &n, 0);
     lua_pop(L, 1);
-    l_opt_requires_grad(L, 2, u->t, "tensor");
+    l_finish_created(L, 2, u, "tensor");
     return 1;
 }
 
@@ -244,7 +244,7 @@ static int filled(lua_State *L, fill_kind k, const char *fname) {
         l_check(L, gids_ones(&u->t, dt, cpu, n, shape));
     else
         l_check(L, gids_empty(&u->t, dt, cpu, n, shape));
-    l_opt_requires_grad(L, next, u->t, fname);
+    l_finish_created(L, next, u, fname);
     return 1;
 }
 
@@ -276,7 +276,7 @@ static int c_full(lua_State *L) {
     l_checkend(L, 3, "full");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_full(&u->t, dt, GIDS_DEVICE_CPU, n, shape, v));
-    l_opt_requires_grad(L, 3, u->t, "full");
+    l_finish_created(L, 3, u, "full");
     return 1;
 }
 
@@ -292,7 +292,7 @@ static int like(lua_State *L, fill_kind k, const char *fname) {
         l_check(L, gids_ones(&u->t, dt, dev, t->ndim, t->shape));
     else
         l_check(L, gids_empty(&u->t, dt, dev, t->ndim, t->shape));
-    l_opt_requires_grad(L, 2, u->t, fname);
+    l_finish_created(L, 2, u, fname);
     return 1;
 }
 
@@ -313,7 +313,7 @@ static int c_full_like(lua_State *L) {
     l_checkend(L, 3, "full_like");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_full(&u->t, dt, gids_tensor_device(t), t->ndim, t->shape, v));
-    l_opt_requires_grad(L, 3, u->t, "full_like");
+    l_finish_created(L, 3, u, "full_like");
     return 1;
 }
 
@@ -337,7 +337,7 @@ static int c_arange(lua_State *L) {
     l_checkend(L, n + 1, "arange");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_arange(&u->t, dt, start, end, step));
-    l_opt_requires_grad(L, n + 1, u->t, "arange");
+    l_finish_created(L, n + 1, u, "arange");
     return 1;
 }
 
@@ -348,7 +348,7 @@ static int c_linspace(lua_State *L) {
     l_checkend(L, 4, "linspace");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_linspace(&u->t, dt, a, b, (int64_t)steps));
-    l_opt_requires_grad(L, 4, u->t, "linspace");
+    l_finish_created(L, 4, u, "linspace");
     return 1;
 }
 
@@ -363,7 +363,7 @@ static int c_eye(lua_State *L) {
     l_checkend(L, opts, "eye");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_eye(&u->t, dt, (int64_t)n, (int64_t)m));
-    l_opt_requires_grad(L, opts, u->t, "eye");
+    l_finish_created(L, opts, u, "eye");
     return 1;
 }
 

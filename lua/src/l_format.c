@@ -243,22 +243,28 @@ static int t_tostring(lua_State *L) {
         return 1;
     }
     const gids_tensor *t = u->t;
+    /* The values of a device tensor are printed from a CPU copy (held on the stack). */
+    const gids_tensor *shown = t;
+    if (gids_tensor_device(t).type != GIDS_CPU) {
+        l_tensor *h = l_newtensor(L);
+        l_check(L, gids_to_device(&h->t, t, GIDS_DEVICE_CPU));
+        shown = h->t;
+    }
     fmt f;
     memset(&f, 0, sizeof f);
-    f.t = t;
+    f.t = shown;
     f.o = printopts(L);
     f.summarize = gids_tensor_numel(t) > f.o->threshold;
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    /* Values of a GPU tensor are not readable from here; the trailer alone says what it is. */
-    if (gids_tensor_device(t).type == GIDS_CPU) {
+    {
         int64_t idx[GIDS_MAX_DIMS] = {0};
         if (gids_tensor_numel(t) == 0) {
             luaL_addstring(&b, "[]");
         } else {
             choose_mode(&f);
             if (t->ndim == 0)
-                add_elem(&b, &f, gids_tensor_data(t));
+                add_elem(&b, &f, gids_tensor_data(shown));
             else
                 emit(&b, &f, 0, idx);
         }

@@ -149,7 +149,7 @@ static int r_set_rng_state(lua_State *L) {
 static const char *const draw_opts[] = {"dtype", "device", "generator", "requires_grad", NULL};
 
 /* Reads {dtype=, device=, generator=, requires_grad=} at idx (requires_grad is applied to the
- * result by l_opt_requires_grad). */
+ * result by l_finish_created). */
 static gids_generator *draw_options(lua_State *L, int idx, const char *fname, gids_dtype *dt) {
     l_checkopts(L, idx, fname, draw_opts);
     const char *dev = l_optstr_named(L, idx, "device", NULL, fname);
@@ -169,7 +169,7 @@ static int draw(lua_State *L, int normal) {
     l_checkend(L, next, fname);
     l_tensor *u = l_newtensor(L);
     l_check(L, normal ? gids_randn(&u->t, g, dt, n, shape) : gids_rand(&u->t, g, dt, n, shape));
-    l_opt_requires_grad(L, next, u->t, fname);
+    l_finish_created(L, next, u, fname);
     return 1;
 }
 
@@ -189,7 +189,7 @@ static int like(lua_State *L, int normal) {
     l_tensor *u = l_newtensor(L);
     l_check(L, normal ? gids_randn(&u->t, g, dt, t->ndim, t->shape)
                       : gids_rand(&u->t, g, dt, t->ndim, t->shape));
-    l_opt_requires_grad(L, 2, u->t, fname);
+    l_finish_created(L, 2, u, fname);
     return 1;
 }
 
@@ -223,7 +223,7 @@ static int r_randint(lua_State *L) {
     l_checkend(L, shape_at + 1, "randint");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_randint(&u->t, g, dt, (int64_t)low, (int64_t)high, n, shape));
-    l_opt_requires_grad(L, shape_at + 1, u->t, "randint");
+    l_finish_created(L, shape_at + 1, u, "randint");
     return 1;
 }
 
@@ -241,7 +241,7 @@ static int r_randperm(lua_State *L) {
         gids_tensor_release(p);
         l_check(L, s);
     }
-    l_opt_requires_grad(L, 2, u->t, "randperm");
+    l_finish_created(L, 2, u, "randperm");
     return 1;
 }
 

@@ -2,6 +2,8 @@
  * empty_cache(), cache_limit(), version() / _VERSION, blas(), get/set_num_threads() and the
  * heap-tracking soft limit.
  */
+#include <time.h>
+
 #include "l_impl.h"
 
 static void set_int(lua_State *L, const char *key, int64_t v) {
@@ -51,6 +53,16 @@ static int r_cache_limit(lua_State *L) {
     return 1;
 }
 
+/* graphids.clock(): seconds of a monotonic wall clock, for timing (os.clock counts CPU time of
+ * every thread, os.time whole seconds). */
+static int r_clock(lua_State *L) {
+    l_checkend(L, 0, "clock");
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + 1e-9 * (lua_Number)ts.tv_nsec);
+    return 1;
+}
+
 static int r_version(lua_State *L) {
     l_checkend(L, 0, "version");
     lua_pushstring(L, gids_version());
@@ -94,6 +106,7 @@ static const luaL_Reg funcs[] = {
     {"memory", r_memory},
     {"reset_peak_memory", r_reset_peak_memory},
     {"empty_cache", r_empty_cache},
+    {"clock", r_clock},
     {"cache_limit", r_cache_limit},
     {"version", r_version},
     {"blas", r_blas},

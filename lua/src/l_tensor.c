@@ -5,6 +5,8 @@
  */
 #include <string.h>
 
+#include <stdio.h>
+
 #include "l_impl.h"
 
 /* ---------------------------------------------------------------- lifetime */
@@ -152,13 +154,13 @@ static int t_is_contiguous(lua_State *L) {
     return 1;
 }
 
-static void check_host(lua_State *L, const gids_tensor *t, const char *fname) {
-    gids_device dev = gids_tensor_device(t);
-    if (dev.type != GIDS_CPU) {
-        char buf[32];
-        l_error(L, "%s: the tensor is on %s; copy it to the cpu first (t:to('cpu'))", fname,
-                gids_device_str(dev, buf, sizeof buf));
-    }
+/* t itself on the CPU, else a CPU copy held by a handle pushed on the stack (reading values
+ * of a device tensor brings them over, as torch's item() and tolist() do). */
+static gids_tensor *host_view(lua_State *L, gids_tensor *t) {
+    if (gids_tensor_device(t).type == GIDS_CPU) return t;
+    l_tensor *h = l_newtensor(L);
+    l_check(L, gids_to_device(&h->t, t, GIDS_DEVICE_CPU));
+    return h->t;
 }
 
 static int t_item(lua_State *L) {
@@ -170,7 +172,7 @@ static int t_item(lua_State *L) {
                        "item: a tensor with %I elements cannot be converted to a number "
                        "(expected exactly 1)",
                        (lua_Integer)n);
-    check_host(L, t, "item");
+    t = host_view(L, t);
     l_push_elem(L, t->dtype, gids_tensor_data(t));
     return 1;
 }
@@ -191,7 +193,7 @@ static void totable_rec(lua_State *L, const gids_tensor *t, int dim, int64_t *id
 static int t_totable(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
     l_checkend(L, 1, "totable");
-    check_host(L, t, "totable");
+    t = host_view(L, t);
     if (t->ndim == 0) {
         l_push_elem(L, t->dtype, gids_tensor_data(t));
         return 1;
@@ -205,7 +207,7 @@ static int t_totable(lua_State *L) {
 static int t_tobytes(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
     l_checkend(L, 1, "tobytes");
-    check_host(L, t, "tobytes");
+    t = host_view(L, t);
     /* The contiguous copy lives in a handle, so it is released even if pushing the string
      * raises a memory error. */
     l_tensor *c = l_newtensor(L);
@@ -450,6 +452,23 @@ static int convert(lua_State *L, gids_tensor *t, gids_dtype dt) {
     return 1;
 }
 
+/* Moves the tensor at 1 to dev (itself when already there).  Moves are not recorded by
+ * autograd yet, so a tensor that requires grad must be detached first. */
+static int move(lua_State *L, gids_tensor *t, gids_device dev, const char *fname) {
+    if (gids_device_eq(gids_tensor_device(t), dev)) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    if (gids_requires_grad(t) && gids_grad_enabled())
+        return l_error(L,
+                       "%s: moving a tensor that requires grad between devices is not "
+                       "differentiable yet; move it before setting requires_grad, or detach() it",
+                       fname);
+    l_tensor *u = l_newtensor(L);
+    l_check(L, gids_to_device(&u->t, t, dev));
+    return 1;
+}
+
 static int t_to(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
     l_checkend(L, 2, "to");
@@ -459,7 +478,15 @@ static int t_to(lua_State *L) {
         l_checkopts(L, 2, "to", allowed);
         dt = l_optdtype_named(L, 2, "dtype", t->dtype, "to");
         const char *dev = l_optstr_named(L, 2, "device", NULL, "to");
-        if (dev != NULL) l_check_device(L, dev, "to");
+        if (dev != NULL) {
+            gids_device d = l_check_device(L, dev, "to");
+            if (!gids_device_eq(gids_tensor_device(t), d)) {
+                lua_settop(L, 1);
+                move(L, t, d, "to");
+                lua_replace(L, 1);
+                t = l_checktensor(L, 1);
+            }
+        }
         return convert(L, t, dt);
     }
     const char *s = luaL_checkstring(L, 2);
@@ -473,9 +500,26 @@ static int t_to(lua_State *L) {
                        "device (cpu, cuda, cuda:N)",
                        s);
     }
-    l_check_device(L, s, "to");
+    gids_device d = l_check_device(L, s, "to");
     lua_settop(L, 1);
-    return 1;
+    return move(L, t, d, "to");
+}
+
+/* t:cuda(index?) and t:cpu(), as torch. */
+static int t_cuda(lua_State *L) {
+    gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 2, "cuda");
+    char name[32];
+    snprintf(name, sizeof name, "cuda:%d", (int)luaL_optinteger(L, 2, 0));
+    gids_device d = l_check_device(L, name, "cuda");
+    lua_settop(L, 1);
+    return move(L, t, d, "cuda");
+}
+
+static int t_cpu(lua_State *L) {
+    gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 1, "cpu");
+    return move(L, t, GIDS_DEVICE_CPU, "cpu");
 }
 
 /* t:float() and the other fixed conversions take no argument. */
@@ -554,6 +598,8 @@ static const luaL_Reg methods[] = {
     {"fill_", t_fill_},
     {"zero_", t_zero_},
     {"copy_", t_copy_},
+    {"cuda", t_cuda},
+    {"cpu", t_cpu},
     {"to", t_to},
     {"float", t_float},
     {"double", t_double},

@@ -259,11 +259,14 @@ gids_device l_check_device(lua_State *L, const char *name, const char *fname) {
         gids_error_clear();
         l_error(L, "%s: unknown device '%s' (expected 'cpu', 'cuda' or 'cuda:N')", fname, name);
     }
-    if (dev.type != GIDS_CPU)
-        l_error(L,
-                "%s: device '%s' is not available: the CUDA plugin is not available in this "
-                "build (CPU only)",
-                fname, name);
+    if (dev.type != GIDS_CPU) {
+        if (gids_backend_load() != GIDS_OK)
+            l_error(L, "%s: device '%s' is not available: %s", fname, name, gids_error_message());
+        int n = gids_backend_get(dev.type)->device_count();
+        if (dev.index >= n)
+            l_error(L, "%s: device '%s' does not exist (%d CUDA device%s)", fname, name, n,
+                    n == 1 ? "" : "s");
+    }
     return dev;
 }
 
@@ -434,8 +437,18 @@ gids_dtype l_optdtype(lua_State *L, int idx, const char *key, gids_dtype def) {
     return l_optdtype_named(L, idx, key, def, l_fname(L));
 }
 
-void l_opt_requires_grad(lua_State *L, int idx, gids_tensor *t, const char *fname) {
+void l_finish_created(lua_State *L, int idx, l_tensor *u, const char *fname) {
     idx = lua_absindex(L, idx);
+    /* {device=...}: made on the CPU (so random draws equal the CPU's), then moved. */
+    const char *dev_name = lua_type(L, idx) == LUA_TTABLE ? l_optstr(L, idx, "device", NULL) : NULL;
+    if (dev_name != NULL) {
+        gids_device dev = l_check_device(L, dev_name, fname);
+        gids_tensor *moved = NULL;
+        l_check(L, gids_to_device(&moved, u->t, dev));
+        gids_tensor_release(u->t);
+        u->t = moved;
+    }
+    gids_tensor *t = u->t;
     int t_type = getopt_field(L, idx, "requires_grad");
     if (t_type == LUA_TNIL) {
         lua_pop(L, 1);

@@ -1,9 +1,21 @@
 /* module.c -- luaopen_graphids_core: the module table, the Tensor methods table and metatable,
  * then every area of the API in a fixed order (later areas may wrap earlier functions).
  */
+#include <dlfcn.h>
+
 #include "l_impl.h"
 
+/* The CUDA plugin resolves the runtime's functions (gids_empty, ...) from the process.  Lua
+ * loads C modules with RTLD_LOCAL, which would hide them: reopen this module's own file with
+ * RTLD_GLOBAL (RTLD_NOLOAD: only promote what is already loaded). */
+static void promote_symbols(void) {
+    Dl_info info;
+    if (dladdr((void *)luaopen_graphids_core, &info) != 0 && info.dli_fname != NULL)
+        dlopen(info.dli_fname, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);
+}
+
 int luaopen_graphids_core(lua_State *L) {
+    promote_symbols();
     lua_newtable(L);
     int module = lua_gettop(L);
     lua_newtable(L);
@@ -23,6 +35,7 @@ int luaopen_graphids_core(lua_State *L) {
     l_open_runtime(L, module, methods);
     l_open_autograd(L, module, methods);
     l_open_optim(L, module, methods);
+    l_open_gpu(L, module, methods);
 
     /* graphids.Tensor is the methods table: the stdlib adds Lua-written methods to it. */
     lua_pushvalue(L, methods);

@@ -119,6 +119,7 @@ local others = {
     return vec(), vec(), graphids.zeros(3), graphids.zeros(3), graphids.zeros(3),
       { lr = 0.1, step = 1, amsgrad = true }
   end,
+  clock = function() return end,
   _sgd_step = function() return vec(), vec(), graphids.zeros(3), { lr = 0.1, momentum = 0.9 } end,
   split = function() return vec(), { 1, 2 }, 1 end,
   chunk = function() return vec(), 2, 1 end,
@@ -239,9 +240,39 @@ describe("argument counts", function()
   end)
 
   it("every Tensor method rejects an argument past its last", function()
+    local has_gpu = graphids.gpu.is_available()
+    full.cpu = function() return m22() end
+    -- t:cuda() can only succeed where a GPU is: spec/gpu/gpu_check.lua covers it there.
+    full.cuda = has_gpu and function() return m22(), 0 end or nil
     for _, name in ipairs(sorted_functions(core.Tensor)) do
-      assert(full[name], "no full call listed for Tensor:" .. name)
-      check(name, core.Tensor[name], full[name])
+      if name ~= "cuda" or has_gpu then
+        assert(full[name], "no full call listed for Tensor:" .. name)
+        check(name, core.Tensor[name], full[name])
+      end
+    end
+  end)
+
+  it("every graphids.gpu function rejects an argument past its last", function()
+    local calls = {
+      is_available = function() end,
+      status = function() end,
+      device_count = function() end,
+    }
+    if graphids.gpu.is_available() then
+      calls.info = function() end
+      calls.memory = function() return 0 end
+      calls.reset = function() return 0 end
+      calls.synchronize = function() return 0 end
+    else
+      calls.reset = function() return 0 end -- a no-op returning false without a GPU
+    end
+    for _, name in ipairs(sorted_functions(core.gpu)) do
+      if calls[name] then check("gpu." .. name, core.gpu[name], calls[name]) end
+    end
+    local ok, why = graphids.gpu.reset()
+    if not graphids.gpu.is_available() then
+      assert.is_false(ok)
+      assert.matches("CUDA plugin", why)
     end
   end)
 

@@ -15,6 +15,7 @@
 #define GIDS_GRAPHIDS_H
 
 #include "gids/autograd.h"
+#include "gids/backend.h"
 #include "gids/dtype.h"
 #include "gids/memory.h"
 #include "gids/ops.h"

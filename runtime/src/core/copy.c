@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core_impl.h"
+#include "dispatch_impl.h"
 #include "iter_impl.h"
 
 #define CV_PLAIN(DT, v) ((DT)(v))
@@ -82,6 +83,15 @@ static const gids_iter_fn cast_table_[6][6] = {
 
 gids_status gids_copy_(gids_tensor *dst, const gids_tensor *src) {
     GIDS_TRY(gids_check_writable("copy_", dst));
+    if (!gids_is_cpu(dst) || !gids_is_cpu(src)) {
+        /* Between the CPU and a device, or on one device: the device's backend moves it. */
+        const gids_tensor *dev = gids_is_cpu(dst) ? src : dst;
+        const gids_backend *be = gids_backend_get(gids_tensor_device(dev).type);
+        if (be == NULL || be->copy == NULL) return gids_no_kernel("copy_", dev);
+        GIDS_TRY(be->copy(dst, src));
+        gids_tensor_bump_version(dst);
+        return GIDS_OK;
+    }
     if (gids_may_overlap(dst, src)) {
         /* dst would overwrite elements of src before they are read (t:copy_(t:t())). */
         gids_tensor *tmp = NULL;
@@ -100,7 +110,7 @@ gids_status gids_copy_(gids_tensor *dst, const gids_tensor *src) {
 
 gids_status gids_clone(gids_tensor **out, const gids_tensor *t) {
     gids_tensor *r = NULL;
-    GIDS_TRY(gids_check_cpu_dtype("clone", "tensor", t));
+    if (gids_is_cpu(t)) GIDS_TRY(gids_check_cpu_dtype("clone", "tensor", t));
     GIDS_TRY(gids_empty_like(&r, t));
     gids_status s = gids_copy_(r, t);
     if (s != GIDS_OK) {
@@ -122,7 +132,7 @@ gids_status gids_contiguous(gids_tensor **out, const gids_tensor *t) {
 
 gids_status gids_to_dtype(gids_tensor **out, const gids_tensor *t, gids_dtype dt) {
     gids_tensor *r = NULL;
-    GIDS_TRY(gids_check_cpu_dtype("to_dtype", "tensor", t));
+    if (gids_is_cpu(t)) GIDS_TRY(gids_check_cpu_dtype("to_dtype", "tensor", t));
     GIDS_TRY(gids_empty_named("to_dtype", &r, dt, t->storage->device, t->ndim, t->shape));
     gids_status s = gids_copy_(r, t);
     if (s != GIDS_OK) {
@@ -163,6 +173,9 @@ FILL_KERNEL(fill_u8, uint8_t, u8)
 gids_status gids_fill_(gids_tensor *t, gids_scalar value) {
     GIDS_TRY(gids_check_writable("fill_", t));
     GIDS_TRY(gids_check_fits("fill_", t->dtype, value));
+    if (!gids_is_cpu(t)) {
+        GIDS_ON_DEVICE("fill_", fill, t)(t, value);
+    }
     const gids_tensor *ops[1] = {t};
     gids_iter it;
     GIDS_TRY(gids_iter_init(&it, "fill_", 1, ops));

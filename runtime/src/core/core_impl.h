@@ -55,6 +55,18 @@ gids_status gids_empty_named(const char *op, gids_tensor **out, gids_dtype dt, g
 gids_status gids_zeros_named(const char *op, gids_tensor **out, gids_dtype dt, gids_device dev,
                              int ndim, const int64_t *shape);
 
+/* True when t lives on the CPU (the plain ops hand everything else to a backend). */
+static inline bool gids_is_cpu(const gids_tensor *t) {
+    return t->storage->device.type == GIDS_CPU;
+}
+struct gids_backend;
+/* The backend that serves the device of the n tensors (NULL entries skipped); EDEVICE when they
+ * are on different devices or the device has no backend. */
+gids_status gids_dispatch_backend(const char *op, int n, const gids_tensor *const *ts,
+                                  const struct gids_backend **out);
+/* EUNSUPPORTED: `op` has no kernel on the device of t. */
+gids_status gids_no_kernel(const char *op, const gids_tensor *t);
+
 /* Frees a tensor's autograd state (autograd/meta.c), on its last release. */
 void gids_ag_meta_free(void *meta);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../core/core_impl.h"
+#include "../core/dispatch_impl.h"
 #include "../core/iter_impl.h"
 #include "elementwise_impl.h"
 
@@ -279,6 +280,7 @@ static gids_status check_pair(const char *name, const gids_tensor *a, const gids
 gids_status gids_binary(gids_tensor **out, gids_binop op, const gids_tensor *a,
                         const gids_tensor *b) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", gids_binop_name(op));
+    GIDS_ON_DEVICE(gids_binop_name(op), binary, a, b)(out, op, a, b);
     GIDS_TRY(check_pair(gids_binop_name(op), a, b));
     return binary_run(out, NULL, op, a, b, gids_ew_promote_tensors(a, b));
 }
@@ -305,6 +307,7 @@ static gids_status binary_scalar_run(gids_tensor **out, gids_tensor *dst, gids_b
 gids_status gids_binary_scalar(gids_tensor **out, gids_binop op, const gids_tensor *a,
                                gids_scalar s, bool reversed) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", gids_binop_name(op));
+    GIDS_ON_DEVICE(gids_binop_name(op), binary_scalar, a)(out, op, a, s, reversed);
     return binary_scalar_run(out, NULL, op, a, s, reversed);
 }
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "../core/core_impl.h"
+#include "../core/dispatch_impl.h"
 #include "gids/ops.h"
 
 /* A 2-D strided matrix: element (i, j) at p + (i * rs + j * cs) * element size. */
@@ -312,6 +313,7 @@ gids_status gids_mm_into(gids_tensor *dst, const gids_tensor *a, const gids_tens
 
 gids_status gids_mm(gids_tensor **out, const gids_tensor *a, const gids_tensor *b) {
     *out = NULL;
+    GIDS_ON_DEVICE("mm", mm, a, b)(out, a, b);
     GIDS_TRY(check_pair("mm", a, b));
     GIDS_TRY(check_ndim("mm", "arg 1", a, 2));
     GIDS_TRY(check_ndim("mm", "arg 2", b, 2));
@@ -340,6 +342,7 @@ static gids_status check_int_coef(const char *op, gids_dtype dt, const char *nam
 gids_status gids_addmm(gids_tensor **out, const gids_tensor *bias, const gids_tensor *a,
                        const gids_tensor *b, double beta, double alpha) {
     *out = NULL;
+    GIDS_ON_DEVICE("addmm", addmm, bias, a, b)(out, bias, a, b, beta, alpha);
     GIDS_TRY(check_pair("addmm", a, b));
     GIDS_TRY(check_operand("addmm", "bias", bias));
     GIDS_CHECK(bias->dtype == a->dtype, GIDS_EDTYPE,
@@ -514,6 +517,14 @@ gids_status gids_bmm(gids_tensor **out, const gids_tensor *a, const gids_tensor 
 
 gids_status gids_matmul(gids_tensor **out, const gids_tensor *a, const gids_tensor *b) {
     *out = NULL;
+    /* On a device, the 2-D case is mm; batched and 1-D forms have no device kernel yet. */
+    const gids_tensor *mt[2] = {a, b};
+    if (gids_any_device(2, mt) && a->ndim == 2 && b->ndim == 2) return gids_mm(out, a, b);
+    if (gids_any_device(2, mt)) {
+        const gids_backend *be = NULL;
+        GIDS_TRY(gids_dispatch_backend("matmul", 2, mt, &be)); /* same device, or EDEVICE */
+        return gids_no_kernel("matmul (batched or 1-D operands)", a);
+    }
     GIDS_TRY(check_pair("matmul", a, b));
     char sa[128], sb[128];
     GIDS_CHECK(a->ndim >= 1 && b->ndim >= 1, GIDS_ESHAPE,

@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "../core/core_impl.h"
+#include "../core/dispatch_impl.h"
 #include "elementwise_impl.h"
 
 static const char *const redop_names[GIDS_NREDOPS] = {
@@ -108,6 +109,7 @@ gids_status gids_reduce(gids_tensor **out, gids_redop op, const gids_tensor *a, 
                         const int *dims, bool keepdim) {
     const char *name = gids_redop_name(op);
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", name);
+    GIDS_ON_DEVICE(name, reduce, a)(out, op, a, ndims, dims, keepdim);
     GIDS_TRY(gids_ew_check_input(name, "arg 1", a));
     uint32_t mask;
     GIDS_TRY(gids_red_dim_mask(name, a->ndim, ndims, dims, &mask));

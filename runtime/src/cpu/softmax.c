@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "../core/core_impl.h"
+#include "../core/dispatch_impl.h"
 #include "elementwise_impl.h"
 
 /* One slice: size elements at stride `inner`, starting at x / y. */
@@ -79,9 +80,11 @@ static gids_status softmax_run(gids_tensor **out, const char *op, const gids_ten
 }
 
 gids_status gids_softmax(gids_tensor **out, const gids_tensor *a, int dim) {
+    GIDS_ON_DEVICE("softmax", softmax, a)(out, a, dim, false);
     return softmax_run(out, "softmax", a, dim, false);
 }
 
 gids_status gids_log_softmax(gids_tensor **out, const gids_tensor *a, int dim) {
+    GIDS_ON_DEVICE("log_softmax", softmax, a)(out, a, dim, true);
     return softmax_run(out, "log_softmax", a, dim, true);
 }

@@ -8,6 +8,7 @@
 #include <tgmath.h>
 
 #include "../core/core_impl.h"
+#include "../core/dispatch_impl.h"
 #include "../core/iter_impl.h"
 #include "elementwise_impl.h"
 #include "fastmath_impl.h"
@@ -227,6 +228,7 @@ static gids_status run_kernel(gids_tensor *target, gids_unop op, const gids_tens
 
 gids_status gids_unary(gids_tensor **out, gids_unop op, const gids_tensor *a) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", gids_unop_name(op));
+    GIDS_ON_DEVICE(gids_unop_name(op), unary, a)(out, op, a);
     GIDS_TRY(gids_ew_check_input(gids_unop_name(op), "arg 1", a));
     gids_dtype compute = GIDS_F32, result = GIDS_F32; /* both set by unop_plan */
     plan_kind kind = PLAN_COPY;

@@ -1,0 +1,48 @@
+-- gpu_bench.lua -- GPU figures for tools/gpu-check.sh: cuBLAS matmul and device-to-device copy
+-- bandwidth, each the median of REPS timed runs after warm-up, synchronised around each run.
+-- Rows "name value unit" (the PyTorch peer prints the same names: bench/peer/torch_gpu.py).
+local graphids = require "graphids"
+local REPS = 10
+
+if not graphids.gpu.is_available() then
+  print("skipped: " .. graphids.gpu.status())
+  return
+end
+
+-- graphids.clock is a monotonic wall clock (the GPU machine has no luasystem).
+local function median_s(fn)
+  fn()
+  graphids.gpu.synchronize()
+  local runs = {}
+  for r = 1, REPS do
+    local t0 = graphids.clock()
+    fn()
+    graphids.gpu.synchronize()
+    runs[r] = graphids.clock() - t0
+  end
+  table.sort(runs)
+  return runs[(REPS + 1) // 2]
+end
+
+local n = 8192
+local a = graphids.randn(n, n, { device = "cuda" })
+local b = graphids.randn(n, n, { device = "cuda" })
+local t = median_s(function() local _ = graphids.mm(a, b) end)
+print(string.format("gpu_matmul_8192_f32_tflops %.2f TFLOP/s", 2 * n ^ 3 / t * 1e-12))
+
+local x = graphids.empty(256, 1024, 1024, { device = "cuda" }) -- 1 GiB
+local y = graphids.empty(256, 1024, 1024, { device = "cuda" })
+t = median_s(function() y:copy_(x) end)
+print(string.format("gpu_copy_d2d_gbs %.1f GB/s", 2 * 2 ^ 30 / t * 1e-9))
+
+t = median_s(function() local _ = x:sum() end)
+print(string.format("gpu_sum_1gib_gbs %.1f GB/s", 2 ^ 30 / t * 1e-9))
+
+local m = graphids.gpu.memory()
+print(string.format("gpu_memory_before_reset allocated=%d reserved=%d peak=%d", m.allocated,
+  m.reserved, m.peak))
+a, b, x, y = nil, nil, nil, nil
+graphids.gpu.reset()
+m = graphids.gpu.memory()
+print(string.format("gpu_memory_after_reset allocated=%d reserved=%d peak=%d", m.allocated,
+  m.reserved, m.peak))

@@ -1,0 +1,38 @@
+"""torch_gpu.py -- the PyTorch peer of bench/gpu/gpu_bench.lua: same rows, same method."""
+import statistics
+import time
+
+import torch
+
+REPS = 10
+
+
+def median_s(fn):
+    fn()
+    torch.cuda.synchronize()
+    runs = []
+    for _ in range(REPS):
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        runs.append(time.perf_counter() - t0)
+    return statistics.median(runs)
+
+
+def main():
+    torch.backends.cuda.matmul.allow_tf32 = False
+    n = 8192
+    a = torch.randn(n, n, device="cuda")
+    b = torch.randn(n, n, device="cuda")
+    t = median_s(lambda: torch.mm(a, b))
+    print(f"gpu_matmul_8192_f32_tflops {2 * n ** 3 / t * 1e-12:.2f} TFLOP/s")
+    x = torch.empty(256, 1024, 1024, device="cuda")
+    y = torch.empty_like(x)
+    t = median_s(lambda: y.copy_(x))
+    print(f"gpu_copy_d2d_gbs {2 * 2 ** 30 / t * 1e-9:.1f} GB/s")
+    t = median_s(lambda: x.sum())
+    print(f"gpu_sum_1gib_gbs {2 ** 30 / t * 1e-9:.1f} GB/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+/* l_gpu.c -- graphids.gpu: the CUDA devices as the runtime sees them.
+ *
+ *   graphids.gpu.is_available()        true when the plugin loads and finds a device
+ *   graphids.gpu.status()              where the plugin was loaded from, or why not
+ *   graphids.gpu.device_count()
+ *   graphids.gpu.info()                driver, runtime and library versions; one line per device
+ *   graphids.gpu.memory(device?)       {allocated, reserved, peak, free, total} in bytes
+ *   graphids.gpu.reset(device?)        full Lua GC, then the backend's reset (DESIGN §3)
+ *   graphids.gpu.synchronize(device?)
+ *
+ * Without a GPU, is_available() is false and reset() is a cheap no-op that returns false and
+ * the reason; the other functions raise that reason.
+ */
+#include "l_impl.h"
+
+/* The backend, or a Lua error with the loader's reason. */
+static const gids_backend *backend(lua_State *L, const char *fname) {
+    if (gids_backend_load() != GIDS_OK) l_error(L, "gpu.%s: %s", fname, gids_error_message());
+    return gids_backend_get(GIDS_CUDA);
+}
+
+static int opt_device(lua_State *L, int i, const gids_backend *b, const char *fname) {
+    lua_Integer d = luaL_optinteger(L, i, 0);
+    int n = b->device_count();
+    if (d < 0 || d >= n)
+        l_error(L, "gpu.%s: device %I does not exist (%d CUDA device%s)", fname, d, n,
+                n == 1 ? "" : "s");
+    return (int)d;
+}
+
+static int g_is_available(lua_State *L) {
+    l_checkend(L, 0, "gpu.is_available");
+    lua_pushboolean(L, gids_backend_load() == GIDS_OK);
+    gids_error_clear();
+    return 1;
+}
+
+static int g_status(lua_State *L) {
+    l_checkend(L, 0, "gpu.status");
+    gids_backend_load();
+    gids_error_clear();
+    lua_pushstring(L, gids_backend_status());
+    return 1;
+}
+
+static int g_device_count(lua_State *L) {
+    l_checkend(L, 0, "gpu.device_count");
+    if (gids_backend_load() != GIDS_OK) {
+        gids_error_clear();
+        lua_pushinteger(L, 0);
+        return 1;
+    }
+    lua_pushinteger(L, gids_backend_get(GIDS_CUDA)->device_count());
+    return 1;
+}
+
+static int g_info(lua_State *L) {
+    l_checkend(L, 0, "gpu.info");
+    const gids_backend *b = backend(L, "info");
+    char buf[4096];
+    l_check(L, b->info(buf, sizeof buf));
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+static void set_int(lua_State *L, const char *k, int64_t v) {
+    lua_pushinteger(L, (lua_Integer)v);
+    lua_setfield(L, -2, k);
+}
+
+static int g_memory(lua_State *L) {
+    l_checkend(L, 1, "gpu.memory");
+    const gids_backend *b = backend(L, "memory");
+    gids_gpu_memory m;
+    l_check(L, b->memory(opt_device(L, 1, b, "memory"), &m));
+    lua_createtable(L, 0, 5);
+    set_int(L, "allocated", m.allocated);
+    set_int(L, "reserved", m.reserved);
+    set_int(L, "peak", m.peak);
+    set_int(L, "free", m.free);
+    set_int(L, "total", m.total);
+    return 1;
+}
+
+static int g_reset(lua_State *L) {
+    l_checkend(L, 1, "gpu.reset");
+    if (gids_backend_load() != GIDS_OK) {
+        lua_pushboolean(L, 0);
+        lua_pushstring(L, gids_error_message());
+        gids_error_clear();
+        return 2;
+    }
+    const gids_backend *b = gids_backend_get(GIDS_CUDA);
+    int d = opt_device(L, 1, b, "reset");
+    /* Tensors only the GC knows to be dead hold device blocks: collect them first. */
+    l_collect(L);
+    l_check(L, b->reset(d));
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int g_synchronize(lua_State *L) {
+    l_checkend(L, 1, "gpu.synchronize");
+    const gids_backend *b = backend(L, "synchronize");
+    l_check(L, b->synchronize(opt_device(L, 1, b, "synchronize")));
+    return 0;
+}
+
+static const luaL_Reg funcs[] = {
+    {"is_available", g_is_available},
+    {"status", g_status},
+    {"device_count", g_device_count},
+    {"info", g_info},
+    {"memory", g_memory},
+    {"reset", g_reset},
+    {"synchronize", g_synchronize},
+    {NULL, NULL},
+};
+
+void l_open_gpu(lua_State *L, int module, int methods) {
+    (void)methods;
+    lua_newtable(L);
+    l_setfuncs(L, lua_gettop(L), funcs);
+    lua_setfield(L, module, "gpu");
+}

@@ -1,0 +1,97 @@
+/* gids/backend.h -- device backends (the CUDA plugin) behind the plain ops.
+ *
+ *   gids_tensor *x = NULL, *g = NULL;
+ *   GIDS_TRY(gids_randn(&x, NULL, GIDS_F32, 2, shape));
+ *   GIDS_TRY(gids_to_device(&g, x, (gids_device){GIDS_CUDA, 0}));   // loads the plugin if needed
+ *   GIDS_TRY(gids_binary(&y, GIDS_ADD, g, g));                        // runs on the GPU
+ *
+ * The core never links CUDA.  The first time a CUDA device is asked for, gids_backend_load()
+ * dlopens graphids_cuda.so (from $GIDS_CUDA_PLUGIN, else next to the library or program that
+ * holds the runtime, else the dynamic loader's search path) and calls its entry point
+ * gids_cuda_plugin_init, which registers an allocator for GIDS_CUDA (memory.h) and a
+ * gids_backend.  The plugin resolves the runtime's own functions (gids_empty, gids_error_set, ...)
+ * from the process, so the runtime's symbols must be visible: the Lua module promotes itself
+ * to global scope before loading it, and C programs link libgraphids normally.
+ *
+ * A plain op whose tensors live on a CUDA device is handed to the backend; an op the backend
+ * does not implement (a NULL entry) fails with EUNSUPPORTED naming the op and the device.
+ * Tensors of one op must all live on one device (EDEVICE otherwise, naming both).
+ */
+#ifndef GIDS_BACKEND_H
+#define GIDS_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gids/ops.h"
+#include "gids/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GIDS_BACKEND_ABI 1
+
+typedef struct gids_gpu_memory {
+    int64_t allocated; /* bytes in live tensors */
+    int64_t reserved;  /* bytes held from the driver (allocated + cached) */
+    int64_t peak;      /* highest `allocated` since start or the last reset */
+    int64_t free;      /* the driver's free bytes on the device */
+    int64_t total;     /* the device's memory */
+} gids_gpu_memory;
+
+typedef struct gids_backend {
+    int abi; /* GIDS_BACKEND_ABI */
+    const char *name;
+
+    /* ---- devices ---- */
+    int (*device_count)(void);
+    /* A multi-line report: driver, runtime, cuBLAS and cuDNN versions, each device. */
+    gids_status (*info)(char *buf, size_t n);
+    gids_status (*synchronize)(int device);
+    gids_status (*memory)(int device, gids_gpu_memory *out);
+    /* Returns every cached block to the driver, resets the peak, drops library handles,
+     * plans and compiled modules (DESIGN §3, GPU reset). */
+    gids_status (*reset)(int device);
+
+    /* ---- data ---- */
+    /* dst <- src where at least one of them is on this backend's devices: host<->device and
+     * device<->device, strided, src broadcast to dst, dtype converted. */
+    gids_status (*copy)(gids_tensor *dst, const gids_tensor *src);
+    gids_status (*fill)(gids_tensor *t, gids_scalar value);
+
+    /* ---- compute (same contracts as ops.h; NULL = not implemented) ---- */
+    gids_status (*binary)(gids_tensor **out, gids_binop op, const gids_tensor *a,
+                          const gids_tensor *b);
+    gids_status (*binary_scalar)(gids_tensor **out, gids_binop op, const gids_tensor *a,
+                                 gids_scalar s, bool reversed);
+    gids_status (*unary)(gids_tensor **out, gids_unop op, const gids_tensor *a);
+    gids_status (*reduce)(gids_tensor **out, gids_redop op, const gids_tensor *a, int ndims,
+                          const int *dims, bool keepdim);
+    gids_status (*softmax)(gids_tensor **out, const gids_tensor *a, int dim, bool log);
+    gids_status (*mm)(gids_tensor **out, const gids_tensor *a, const gids_tensor *b);
+    gids_status (*addmm)(gids_tensor **out, const gids_tensor *bias, const gids_tensor *a,
+                         const gids_tensor *b, double beta, double alpha);
+} gids_backend;
+
+/* The plugin's entry point (exported by graphids_cuda.so under this name). */
+typedef gids_status (*gids_plugin_init_fn)(void);
+#define GIDS_CUDA_PLUGIN_INIT "gids_cuda_plugin_init"
+
+/* BORROW: the registered backend for t, or NULL. */
+const gids_backend *gids_backend_get(gids_device_type t);
+void gids_backend_register(gids_device_type t, const gids_backend *b);
+/* Loads the CUDA plugin once; later calls return the first outcome.  EDEVICE with the reason
+ * (plugin not found, dlopen error, no driver or no device) on failure. */
+gids_status gids_backend_load(void);
+/* BORROW: where the plugin was loaded from, or the reason it was not ("" before a load). */
+const char *gids_backend_status(void);
+
+/* NEW: t copied to dev (t itself, retained, when already there). */
+gids_status gids_to_device(gids_tensor **out, const gids_tensor *t, gids_device dev);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

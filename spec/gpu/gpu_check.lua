@@ -1,0 +1,174 @@
+-- gpu_check.lua -- CPU/GPU parity and device behaviour of the CUDA backend, run by
+-- tools/gpu-check.sh on a machine with a GPU (plain Lua, no busted: that machine has no Lua
+-- packages).  Prints one line per failure and ends with "gpu: N passed, N failed".
+-- Without a GPU it prints "skipped: <reason>" and exits 0.
+local graphids = require "graphids"
+
+if not graphids.gpu.is_available() then
+  print("skipped: " .. graphids.gpu.status())
+  return
+end
+
+local passed, failed = 0, 0
+local function check(name, fn)
+  local ok, err = pcall(fn)
+  if ok then
+    passed = passed + 1
+  else
+    failed = failed + 1
+    print("FAIL " .. name .. ": " .. tostring(err))
+  end
+end
+
+-- Largest |a - b| relative to max(1, |b|) over all elements (a on any device, b on the CPU).
+local function maxerr(a, b)
+  local d = (a:cpu():double() - b:double()):abs()
+  local scale = b:double():abs():amax():item()
+  return d:amax():item() / math.max(1, scale)
+end
+
+local function close(a, b, tol, what)
+  assert(a.device:match("^cuda"), (what or "result") .. " is on " .. a.device .. ", not the GPU")
+  local e = maxerr(a, b)
+  assert(e <= tol, string.format("%s: relative error %.3g > %.3g", what or "values", e, tol))
+end
+
+graphids.manual_seed(7)
+print(graphids.gpu.info())
+
+check("copies round-trip every dtype", function()
+  for _, dt in ipairs({ "f32", "f64", "i64", "i32", "u8", "bool" }) do
+    local x = graphids.randint(0, 100, { 3, 5 }):to(dt)
+    local g = x:cuda()
+    assert(g.device == "cuda:0" and g.dtype == dt)
+    assert(graphids.equal(g:cpu(), x), dt .. " round trip changed values")
+  end
+end)
+
+check("strided and broadcast copies on the device", function()
+  local x = graphids.randn(64, 48)
+  local g = x:cuda()
+  assert(graphids.equal(g:t():contiguous():cpu(), x:t():contiguous()), "transpose")
+  assert(graphids.equal(g:narrow(2, 5, 10):contiguous():cpu(), x:narrow(2, 5, 10):contiguous()))
+  local row = graphids.randn(48):cuda()
+  local dst = graphids.zeros(64, 48, { device = "cuda" })
+  dst:copy_(row)
+  assert(graphids.equal(dst:cpu(), row:cpu():expand(64, 48):contiguous()), "broadcast copy")
+  assert(graphids.equal(g:double():cpu(), x:double()), "f32 -> f64 on the device")
+end)
+
+check("creation with device= and printing", function()
+  local z = graphids.zeros(2, 3, { device = "cuda" })
+  assert(z.device == "cuda:0" and z:sum():item() == 0)
+  local o = graphids.full({ 4 }, 2.5, { device = "cuda:0" })
+  assert(o:cpu():totable()[4] == 2.5)
+  assert(tostring(o):match("2%.5"), "tostring shows the values")
+  assert(o:totable()[1] == 2.5 and graphids.ones(1, { device = "cuda" }):item() == 1)
+end)
+
+local shapes = { { 257, 129 }, { 1000, 3 } }
+check("binary ops with broadcasting and strides match the CPU", function()
+  for _, dt in ipairs({ "f32", "f64" }) do
+    for _, sh in ipairs(shapes) do
+      local a, b = graphids.randn(sh[1], sh[2]):to(dt), graphids.randn(sh[2]):to(dt)
+      local at = graphids.randn(sh[2], sh[1]):to(dt):t()
+      for _, op in ipairs({ "add", "sub", "mul", "div", "maximum", "minimum" }) do
+        close(graphids[op](a:cuda(), b:cuda()), graphids[op](a, b), 1e-6, op .. " " .. dt)
+        close(graphids[op](at:cuda(), a:cuda()), graphids[op](at, a), 1e-6, op .. " strided")
+      end
+      close(a:cuda() * 3 - 1, a * 3 - 1, 1e-6, "scalar ops")
+      close(2 / (a:cuda():abs() + 1), 2 / (a:abs() + 1), 1e-6, "reversed scalar")
+      assert(graphids.equal(a:cuda():gt(b:cuda()):cpu(), a:gt(b)), "gt")
+    end
+  end
+end)
+
+check("unary ops match the CPU", function()
+  for _, dt in ipairs({ "f32", "f64" }) do
+    local x = graphids.randn(513, 77):to(dt)
+    local p = x:abs() + 0.1
+    for _, op in ipairs({ "neg", "abs", "exp", "tanh", "sigmoid", "relu" }) do
+      close(x:cuda()[op](x:cuda()), x[op](x), 2e-6, op .. " " .. dt)
+    end
+    close(p:cuda():log(), p:log(), 2e-6, "log " .. dt)
+    close(p:cuda():sqrt(), p:sqrt(), 2e-6, "sqrt " .. dt)
+  end
+end)
+
+check("reductions over dims match the CPU", function()
+  local x = graphids.randn(37, 65, 129)
+  for _, op in ipairs({ "sum", "mean", "amax", "amin" }) do
+    close(x:cuda()[op](x:cuda()), x[op](x), 1e-5, op .. " all")
+    for _, d in ipairs({ 1, 2, 3, { 1, 3 } }) do
+      close(x:cuda()[op](x:cuda(), d), x[op](x, d), 1e-5, op .. " dims")
+      close(x:cuda()[op](x:cuda(), d, { keepdim = true }), x[op](x, d, { keepdim = true }), 1e-5,
+        op .. " keepdim")
+    end
+  end
+  close(x:t():cuda():sum(2), x:t():sum(2), 1e-5, "sum of a transposed view")
+end)
+
+check("softmax and log_softmax match the CPU", function()
+  local x = graphids.randn(300, 97) * 4
+  for _, d in ipairs({ 1, 2, -1 }) do
+    close(x:cuda():softmax(d), x:softmax(d), 1e-6, "softmax")
+    close(x:cuda():log_softmax(d), x:log_softmax(d), 1e-5, "log_softmax")
+  end
+end)
+
+check("mm and addmm through cuBLAS match the CPU", function()
+  for _, dt in ipairs({ "f32", "f64" }) do
+    local a, b = graphids.randn(300, 200):to(dt), graphids.randn(200, 150):to(dt)
+    local bias = graphids.randn(150):to(dt)
+    local tol = dt == "f32" and 1e-5 or 1e-12
+    close(graphids.mm(a:cuda(), b:cuda()), graphids.mm(a, b), tol, "mm " .. dt)
+    close(graphids.mm(b:t():cuda(), a:t():cuda()), graphids.mm(b:t(), a:t()), tol, "mm of transposes")
+    close(graphids.addmm(bias:cuda(), a:cuda(), b:cuda(), { beta = 0.5, alpha = 2 }),
+      graphids.addmm(bias, a, b, { beta = 0.5, alpha = 2 }), tol, "addmm " .. dt)
+    close(a:cuda():matmul(b:cuda()), a:matmul(b), tol, "matmul 2-D")
+  end
+end)
+
+check("tensors on different devices are an error naming both", function()
+  local ok, err = pcall(function() return graphids.ones(2):cuda() + graphids.ones(2) end)
+  assert(not ok and tostring(err):match("cuda:0") and tostring(err):match("cpu"), tostring(err))
+end)
+
+check("an op without a device kernel says so", function()
+  local ok, err = pcall(function() return graphids.ones(3):cuda():cumsum(1) end)
+  assert(not ok and tostring(err):match("cuda"), tostring(err))
+end)
+
+check("a device that does not exist is an error", function()
+  local ok, err = pcall(function() return graphids.ones(2):cuda(99) end)
+  assert(not ok and tostring(err):match("does not exist"), tostring(err))
+end)
+
+check("memory statistics follow allocations and reset returns the cache", function()
+  collectgarbage()
+  graphids.gpu.reset()
+  local m0 = graphids.gpu.memory()
+  assert(m0.reserved == m0.allocated, "after reset nothing is cached")
+  local big = graphids.zeros(64, 1024, 1024, { device = "cuda" }) -- 256 MiB
+  local m1 = graphids.gpu.memory()
+  assert(m1.allocated - m0.allocated >= 256 * 2 ^ 20, "allocated grew by the tensor")
+  assert(m1.peak >= m1.allocated and m1.total > 0 and m1.free > 0)
+  big:free()
+  local m2 = graphids.gpu.memory()
+  assert(m2.allocated == m0.allocated, "freed bytes leave allocated")
+  assert(m2.reserved >= m2.allocated + 256 * 2 ^ 20, "the block stays cached")
+  assert(graphids.gpu.reset() == true)
+  local m3 = graphids.gpu.memory()
+  assert(m3.reserved == m3.allocated, "reset returns cached blocks")
+  assert(m3.peak == m3.allocated, "reset brings the peak down to the current")
+end)
+
+check("out of memory is an error and the process survives", function()
+  local one = graphids.ones(1, 1, { device = "cuda" })
+  local ok, err = pcall(function() return one:expand(1 << 20, 1 << 20):contiguous() end) -- 4 TiB
+  assert(not ok and tostring(err):match("requested"), tostring(err))
+  assert(graphids.ones(4, { device = "cuda" }):sum():item() == 4, "still usable")
+end)
+
+print(string.format("gpu: %d passed, %d failed", passed, failed))
+os.exit(failed == 0 and 0 or 1)

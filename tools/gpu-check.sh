@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# make check-gpu: the GPU checks, meant for a machine with an NVIDIA GPU (the `device` machine).
+# It uses a build carried from the development machine (tools/gpu-carry.sh) or builds here when
+# none is present, then: graphids version and gpu info, the CPU/GPU parity specs
+# (spec/gpu/gpu_check.lua), and the GPU benchmarks beside PyTorch (bench/gpu, bench/peer).
+# Everything goes to stdout and, when $OUT is set, to $OUT/gpu-check.log and $OUT/summary.txt.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+OUT=${OUT:-}
+log() { if [ -n "$OUT" ]; then tee -a "$OUT/gpu-check.log"; else cat; fi; }
+[ -n "$OUT" ] && mkdir -p "$OUT" && : >"$OUT/gpu-check.log"
+
+if [ -d .gpu-carry/lib ]; then
+  export LD_LIBRARY_PATH="$PWD/.gpu-carry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+if [ ! -x "$BUILD/bin/graphids" ] || [ ! -e "$BUILD/lib/graphids_cuda.so" ]; then
+  echo "gpu-check: no carried build; building here" | log
+  make build 2>&1 | tail -n 20 | log
+fi
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | log
+
+status=0
+{
+  echo "== graphids version"; "$BUILD/bin/graphids" version
+  echo "== graphids gpu info"; "$BUILD/bin/graphids" gpu info
+} 2>&1 | log
+echo "== GPU specs" | log
+"$BUILD/bin/graphids" run spec/gpu/gpu_check.lua 2>&1 | log
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
+echo "== GPU benchmarks (graphids, then PyTorch on the same device)" | log
+ours=$(mktemp) peer=$(mktemp)
+"$BUILD/bin/graphids" run bench/gpu/gpu_bench.lua 2>&1 | tee "$ours" | log
+python3 bench/peer/torch_gpu.py 2>&1 | tee "$peer" | log
+{
+  printf '\n%-28s %12s %12s %8s\n' benchmark graphids torch ratio
+  awk 'NR == FNR { peer[$1] = $2; next }
+       ($1 in peer) { printf "%-28s %12s %12s %8.3f\n", $1, $2, peer[$1], $2 / peer[$1] }' \
+    "$peer" "$ours"
+  grep '^gpu_memory' "$ours"
+  grep -E '^gpu: [0-9]+ passed' "${OUT:-/dev/null}/gpu-check.log" 2>/dev/null || true
+} | tee "${OUT:+$OUT/summary.txt}" | log
+rm -f "$ours" "$peer"
+exit $status
