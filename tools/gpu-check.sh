@@ -11,6 +11,7 @@ OUT=${OUT:-}
 log() { if [ -n "$OUT" ]; then tee -a "$OUT/gpu-check.log"; else cat; fi; }
 [ -n "$OUT" ] && mkdir -p "$OUT" && : >"$OUT/gpu-check.log"
 
+[ -d /usr/local/cuda/lib64 ] && export LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 if [ -d .gpu-carry/lib ]; then
   export LD_LIBRARY_PATH="$PWD/.gpu-carry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
