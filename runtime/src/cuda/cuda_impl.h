@@ -1,0 +1,140 @@
+/* cuda_impl.h -- internal: shared by the CUDA plugin's files (runtime/src/cuda/, the .cu files).
+ *
+ * Every CUDA and cuBLAS call goes through GC_CUDA / GC_CUBLAS, which turn a failure into
+ * gids_error_set with the op, the failing call's text, file:line and a hint.  Kernels are
+ * launched on the legacy default stream of the tensor's device, so they run in issue order and
+ * a block returned to the caching allocator can be reused by the next op without an event.
+ */
+#ifndef GIDS_CUDA_IMPL_H
+#define GIDS_CUDA_IMPL_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "gids/backend.h"
+#include "gids/memory.h"
+#include "gids/ops.h"
+#include "gids/status.h"
+#include "gids/tensor.h"
+
+#define GC_MAX_DEVICES 16 /* the runtime keeps counters for cuda:0..15 */
+#define GC_THREADS 256
+
+/* ---- errors (plugin.cu) ---- */
+gids_status gc_cuda_fail(const char *op, cudaError_t e, const char *call, const char *file,
+                         int line);
+gids_status gc_cublas_fail(const char *op, cublasStatus_t e, const char *call, const char *file,
+                           int line);
+/* GRAPHIDS_CUDA_SYNC=1: read once at plugin init. */
+extern bool gc_sync_each_op;
+
+#define GC_CUDA(op, call)                                                                          \
+    do {                                                                                           \
+        cudaError_t e_ = (call);                                                                   \
+        if (e_ != cudaSuccess) return gc_cuda_fail((op), e_, #call, __FILE__, __LINE__);           \
+    } while (0)
+#define GC_CUBLAS(op, call)                                                                        \
+    do {                                                                                           \
+        cublasStatus_t e_ = (call);                                                                \
+        if (e_ != CUBLAS_STATUS_SUCCESS)                                                           \
+            return gc_cublas_fail((op), e_, #call, __FILE__, __LINE__);                            \
+    } while (0)
+/* After a kernel launch: launch errors now, execution errors too under GRAPHIDS_CUDA_SYNC=1. */
+#define GC_LAUNCHED(op)                                                                            \
+    do {                                                                                           \
+        GC_CUDA((op), cudaGetLastError());                                                         \
+        if (gc_sync_each_op) GC_CUDA((op), cudaDeviceSynchronize());                               \
+    } while (0)
+
+/* ---- allocator (allocator.cu) ---- */
+extern gids_allocator gc_allocator;
+typedef struct gc_alloc_stats {
+    int64_t allocated, reserved, peak;
+} gc_alloc_stats;
+void gc_alloc_stats_get(int device, gc_alloc_stats *out);
+/* cudaFree of every cached block of the device; returns the first failure. */
+gids_status gc_alloc_release_cached(int device);
+void gc_alloc_reset_peak(int device);
+
+/* ---- devices (device.cu) ---- */
+extern const gids_backend gc_backend;
+/* Makes t's device current (EDEVICE naming op when t is not a CUDA tensor). */
+gids_status gc_use_device(const char *op, const gids_tensor *t);
+/* The device's cuBLAS handle, created on first use (TF32 only with GRAPHIDS_ALLOW_TF32=1). */
+gids_status gc_cublas_handle(const char *op, int device, cublasHandle_t *out);
+void gc_cublas_destroy(int device);
+
+/* ---- copies (copy.cu) ---- */
+gids_status gc_copy(gids_tensor *dst, const gids_tensor *src);
+gids_status gc_fill(gids_tensor *t, gids_scalar value);
+/* NEW: t itself (retained) when it is contiguous with dtype dt, else a contiguous copy of dtype
+ * dt on t's device. */
+gids_status gc_contiguous_as(const char *op, gids_tensor **out, const gids_tensor *t,
+                             gids_dtype dt);
+
+/* ---- elementwise, reductions, BLAS ---- */
+gids_status gc_binary(gids_tensor **out, gids_binop op, const gids_tensor *a, const gids_tensor *b);
+gids_status gc_binary_scalar(gids_tensor **out, gids_binop op, const gids_tensor *a, gids_scalar s,
+                             bool reversed);
+gids_status gc_unary(gids_tensor **out, gids_unop op, const gids_tensor *a);
+gids_status gc_reduce(gids_tensor **out, gids_redop op, const gids_tensor *a, int ndims,
+                      const int *dims, bool keepdim);
+gids_status gc_softmax(gids_tensor **out, const gids_tensor *a, int dim, bool log);
+gids_status gc_mm(gids_tensor **out, const gids_tensor *a, const gids_tensor *b);
+gids_status gc_addmm(gids_tensor **out, const gids_tensor *bias, const gids_tensor *a,
+                     const gids_tensor *b, double beta, double alpha);
+
+/* ---- helpers ---- */
+/* A view's shape and element strides, passed to kernels by value. */
+struct gc_layout {
+    int ndim;
+    int64_t shape[GIDS_MAX_DIMS];
+    int64_t stride[GIDS_MAX_DIMS];
+};
+
+/* Element offset of row-major position i in layout l. */
+__device__ __forceinline__ int64_t gc_offset(const gc_layout &l, int64_t i) {
+    int64_t off = 0;
+    for (int d = l.ndim - 1; d >= 0; d--) {
+        int64_t s = l.shape[d];
+        off += (i % s) * l.stride[d];
+        i /= s;
+    }
+    return off;
+}
+
+/* Layouts of n operands viewed in the shape (nd, shape): operand k's strides are right-aligned
+ * to shape with stride 0 where it broadcasts.  Size-1 dims are dropped and dims that every
+ * operand walks contiguously are merged, so a contiguous op becomes one flat dim.  n <= 4. */
+void gc_layouts(int n, const gids_tensor *const *ts, int nd, const int64_t *shape, gc_layout *out);
+
+/* Grid for a grid-stride loop over n elements. */
+static inline unsigned gc_blocks(int64_t n) {
+    int64_t b = (n + GC_THREADS - 1) / GC_THREADS;
+    if (b < 1) b = 1;
+    return (unsigned)(b > 65535 * 8 ? 65535 * 8 : b);
+}
+
+/* Owns a tensor reference for the length of a scope (error paths release it). */
+struct gc_ref {
+    gids_tensor *t = nullptr;
+    gc_ref() = default;
+    gc_ref(const gc_ref &) = delete;
+    gc_ref &operator=(const gc_ref &) = delete;
+    ~gc_ref() { gids_tensor_release(t); }
+    gids_tensor *take() {
+        gids_tensor *r = t;
+        t = nullptr;
+        return r;
+    }
+};
+
+static inline gids_device gc_dev(const gids_tensor *t) {
+    return t->storage->device;
+}
+static inline bool gc_is_cuda(const gids_tensor *t) {
+    return t->storage->device.type == GIDS_CUDA;
+}
+
+#endif

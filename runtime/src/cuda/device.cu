@@ -1,0 +1,159 @@
+/* device.cu -- devices: count, the info report, synchronize, memory, reset; the backend table;
+ * one cuBLAS handle per device, created on first use. */
+#include <mutex>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_impl.h"
+
+static int device_count_(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return n > GC_MAX_DEVICES ? GC_MAX_DEVICES : n;
+}
+
+static gids_status check_device(const char *op, int device) {
+    int n = device_count_();
+    GIDS_CHECK(device >= 0 && device < n, GIDS_EDEVICE,
+               "%s: device cuda:%d does not exist (%d CUDA device%s found)", op, device, n,
+               n == 1 ? "" : "s");
+    return GIDS_OK;
+}
+
+gids_status gc_use_device(const char *op, const gids_tensor *t) {
+    GIDS_CHECK(t != nullptr, GIDS_EINVAL, "%s: tensor is NULL", op);
+    gids_device d = gc_dev(t);
+    if (d.type != GIDS_CUDA) {
+        char buf[16];
+        GIDS_FAIL(GIDS_EDEVICE, "%s: expected a CUDA tensor, got one on %s", op,
+                  gids_device_str(d, buf, sizeof buf));
+    }
+    GC_CUDA(op, cudaSetDevice(d.index));
+    return GIDS_OK;
+}
+
+/* ---- cuBLAS handles ---- */
+static std::mutex handles_mu_;
+static cublasHandle_t handles_[GC_MAX_DEVICES];
+
+gids_status gc_cublas_handle(const char *op, int device, cublasHandle_t *out) {
+    GIDS_CHECK(device >= 0 && device < GC_MAX_DEVICES, GIDS_EDEVICE,
+               "%s: device cuda:%d is out of range", op, device);
+    std::lock_guard<std::mutex> g(handles_mu_);
+    if (handles_[device] == nullptr) {
+        GC_CUDA(op, cudaSetDevice(device));
+        cublasHandle_t h = nullptr;
+        GC_CUBLAS(op, cublasCreate(&h));
+        /* TF32 rounds the inputs to 10 mantissa bits: only when the user asks for it. */
+        const char *tf32 = getenv("GRAPHIDS_ALLOW_TF32");
+        bool allow = tf32 != nullptr && strcmp(tf32, "1") == 0;
+        cublasStatus_t s =
+            cublasSetMathMode(h, allow ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
+        if (s != CUBLAS_STATUS_SUCCESS) {
+            cublasDestroy(h);
+            return gc_cublas_fail(op, s, "cublasSetMathMode", __FILE__, __LINE__);
+        }
+        handles_[device] = h;
+    }
+    *out = handles_[device];
+    return GIDS_OK;
+}
+
+void gc_cublas_destroy(int device) {
+    std::lock_guard<std::mutex> g(handles_mu_);
+    if (device >= 0 && device < GC_MAX_DEVICES && handles_[device] != nullptr) {
+        cudaSetDevice(device);
+        cublasDestroy(handles_[device]);
+        handles_[device] = nullptr;
+    }
+}
+
+/* ---- backend entries ---- */
+static void append(char *buf, size_t n, size_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void append(char *buf, size_t n, size_t *at, const char *fmt, ...) {
+    if (*at >= n) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(buf + *at, n - *at, fmt, ap);
+    va_end(ap);
+    if (w > 0) *at = *at + (size_t)w < n ? *at + (size_t)w : n;
+}
+
+static gids_status info_(char *buf, size_t n) {
+    GIDS_CHECK(buf != nullptr && n > 0, GIDS_EINVAL, "gpu info: buffer is NULL or empty");
+    buf[0] = 0;
+    size_t at = 0;
+    int drv = 0, rt = 0, bl_major = 0, bl_minor = 0, bl_patch = 0;
+    GC_CUDA("gpu info", cudaDriverGetVersion(&drv));
+    GC_CUDA("gpu info", cudaRuntimeGetVersion(&rt));
+    GC_CUBLAS("gpu info", cublasGetProperty(MAJOR_VERSION, &bl_major));
+    GC_CUBLAS("gpu info", cublasGetProperty(MINOR_VERSION, &bl_minor));
+    GC_CUBLAS("gpu info", cublasGetProperty(PATCH_LEVEL, &bl_patch));
+    append(buf, n, &at, "driver: CUDA %d.%d\n", drv / 1000, drv % 1000 / 10);
+    append(buf, n, &at, "runtime: CUDA %d.%d\n", rt / 1000, rt % 1000 / 10);
+    append(buf, n, &at, "cuBLAS: %d.%d.%d\n", bl_major, bl_minor, bl_patch);
+    append(buf, n, &at, "cuDNN: not used by this build\n");
+    int count = device_count_();
+    append(buf, n, &at, "devices: %d\n", count);
+    for (int d = 0; d < count; d++) {
+        cudaDeviceProp p;
+        GC_CUDA("gpu info", cudaGetDeviceProperties(&p, d));
+        append(buf, n, &at, "cuda:%d: %s, compute capability %d.%d, %.1f GiB, %d SMs\n", d, p.name,
+               p.major, p.minor, (double)p.totalGlobalMem / (1024.0 * 1024.0 * 1024.0),
+               p.multiProcessorCount);
+    }
+    return GIDS_OK;
+}
+
+static gids_status synchronize_(int device) {
+    GIDS_TRY(check_device("gpu synchronize", device));
+    GC_CUDA("gpu synchronize", cudaSetDevice(device));
+    GC_CUDA("gpu synchronize", cudaDeviceSynchronize());
+    return GIDS_OK;
+}
+
+static gids_status memory_(int device, gids_gpu_memory *out) {
+    GIDS_CHECK(out != nullptr, GIDS_EINVAL, "gpu memory: out is NULL");
+    GIDS_TRY(check_device("gpu memory", device));
+    gc_alloc_stats st;
+    gc_alloc_stats_get(device, &st);
+    size_t fr = 0, total = 0;
+    GC_CUDA("gpu memory", cudaSetDevice(device));
+    GC_CUDA("gpu memory", cudaMemGetInfo(&fr, &total));
+    out->allocated = st.allocated;
+    out->reserved = st.reserved;
+    out->peak = st.peak;
+    out->free = (int64_t)fr;
+    out->total = (int64_t)total;
+    return GIDS_OK;
+}
+
+/* DESIGN §3: synchronise, release every cached block, reset the peak, drop the cuBLAS handle
+ * (and with it its workspace); the next op recreates what it needs.  device -1: every device. */
+static gids_status reset_(int device) {
+    if (device == -1) {
+        int n = device_count_();
+        for (int d = 0; d < n; d++) GIDS_TRY(reset_(d));
+        return GIDS_OK;
+    }
+    GIDS_TRY(check_device("gpu reset", device));
+    GC_CUDA("gpu reset", cudaSetDevice(device));
+    GC_CUDA("gpu reset", cudaDeviceSynchronize());
+    gc_cublas_destroy(device);
+    GIDS_TRY(gc_alloc_release_cached(device));
+    gc_alloc_reset_peak(device);
+    gids_memory_reset_peak(gids_device{GIDS_CUDA, device});
+    return GIDS_OK;
+}
+
+const gids_backend gc_backend = {
+    GIDS_BACKEND_ABI, "cuda",     device_count_, info_,     synchronize_,     memory_,
+    reset_,           gc_copy,    gc_fill,       gc_binary, gc_binary_scalar, gc_unary,
+    gc_reduce,        gc_softmax, gc_mm,         gc_addmm,
+};

@@ -1,0 +1,310 @@
+/* reduce.cu -- sum, mean, amax, amin over any dims (keepdim or not), and softmax/log_softmax
+ * along one dim, on f32 and f64.
+ *
+ * Sums accumulate in double for f32 as for f64, as the CPU does.  Each output element is folded
+ * by one thread (few reduced elements) or by one block through a fixed shared-memory tree (many),
+ * with no atomics, so a result is the same from run to run; it can differ from the CPU's in the
+ * last bits because the summation order differs.  amax/amin let NaN win, as torch.
+ */
+#include <math.h>
+
+#include "cuda_impl.h"
+
+#define RED_BLOCK_MIN 256 /* reduced elements from which one block folds each output element */
+
+/* ---------------------------------------------------------------- kernels */
+enum { R_SUM = 0, R_MAX = 1, R_MIN = 2 };
+
+template <int K, typename A> __device__ __forceinline__ A fold(A acc, A v) {
+    if constexpr (K == R_SUM)
+        return acc + v;
+    else if constexpr (K == R_MAX)
+        return (v > acc || v != v) ? v : acc;
+    else
+        return (v < acc || v != v) ? v : acc;
+}
+
+template <int K, typename A> __device__ __forceinline__ A identity() {
+    if constexpr (K == R_SUM)
+        return (A)0;
+    else if constexpr (K == R_MAX)
+        return (A)-INFINITY;
+    else
+        return (A)INFINITY;
+}
+
+/* Accumulator: double for sums, the element type for max/min (exact either way). */
+template <int K, typename T> struct acc_of { typedef double A; };
+template <typename T> struct acc_of<R_MAX, T> { typedef T A; };
+template <typename T> struct acc_of<R_MIN, T> { typedef T A; };
+
+/* One thread per output element. */
+template <int K, typename T>
+__global__ void reduce_thread(T *o, const T *a, gc_layout kept, gc_layout red, int64_t n_out,
+                              int64_t n_red, double divisor) {
+    typedef typename acc_of<K, T>::A A;
+    for (int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; j < n_out;
+         j += (int64_t)gridDim.x * blockDim.x) {
+        const T *base = a + gc_offset(kept, j);
+        A acc = identity<K, A>();
+        for (int64_t r = 0; r < n_red; r++) acc = fold<K, A>(acc, (A)base[gc_offset(red, r)]);
+        o[j] = K == R_SUM ? (T)(acc / divisor) : (T)acc;
+    }
+}
+
+/* One block (GC_THREADS threads) per output element: strided partial folds, then a tree. */
+template <int K, typename T>
+__global__ void reduce_block(T *o, const T *a, gc_layout kept, gc_layout red, int64_t n_out,
+                             int64_t n_red, double divisor) {
+    typedef typename acc_of<K, T>::A A;
+    __shared__ A part[GC_THREADS];
+    for (int64_t j = blockIdx.x; j < n_out; j += gridDim.x) {
+        const T *base = a + gc_offset(kept, j);
+        A acc = identity<K, A>();
+        for (int64_t r = threadIdx.x; r < n_red; r += blockDim.x)
+            acc = fold<K, A>(acc, (A)base[gc_offset(red, r)]);
+        part[threadIdx.x] = acc;
+        __syncthreads();
+        for (int w = GC_THREADS / 2; w > 0; w /= 2) {
+            if (threadIdx.x < w)
+                part[threadIdx.x] = fold<K, A>(part[threadIdx.x], part[threadIdx.x + w]);
+            __syncthreads();
+        }
+        if (threadIdx.x == 0) o[j] = K == R_SUM ? (T)(part[0] / divisor) : (T)part[0];
+        __syncthreads(); /* part is reused by the next j */
+    }
+}
+
+template <int K, typename T>
+static void launch_reduce(T *o, const T *a, const gc_layout &kept, const gc_layout &red,
+                          int64_t n_out, int64_t n_red, double divisor) {
+    if (n_red >= RED_BLOCK_MIN) {
+        unsigned g = (unsigned)(n_out < 65535 * 8 ? n_out : 65535 * 8);
+        reduce_block<K, T><<<g, GC_THREADS>>>(o, a, kept, red, n_out, n_red, divisor);
+    } else {
+        reduce_thread<K, T>
+            <<<gc_blocks(n_out), GC_THREADS>>>(o, a, kept, red, n_out, n_red, divisor);
+    }
+}
+
+template <typename T>
+static void dispatch_reduce(int kind, T *o, const T *a, const gc_layout &kept, const gc_layout &red,
+                            int64_t n_out, int64_t n_red, double divisor) {
+    if (kind == R_SUM)
+        launch_reduce<R_SUM, T>(o, a, kept, red, n_out, n_red, divisor);
+    else if (kind == R_MAX)
+        launch_reduce<R_MAX, T>(o, a, kept, red, n_out, n_red, divisor);
+    else
+        launch_reduce<R_MIN, T>(o, a, kept, red, n_out, n_red, divisor);
+}
+
+/* ---------------------------------------------------------------- reduce */
+static gids_status dim_mask(const char *op, int ndim, int ndims, const int *dims, uint32_t *mask) {
+    if (ndims == 0) {
+        *mask = ndim == 0 ? 0 : (uint32_t)((1u << ndim) - 1u);
+        return GIDS_OK;
+    }
+    GIDS_CHECK(ndims > 0 && dims != nullptr, GIDS_EINVAL, "%s: dim list of length %d is invalid",
+               op, ndims);
+    uint32_t m = 0;
+    for (int i = 0; i < ndims; i++) {
+        int d;
+        GIDS_TRY(gids_normalize_dim(op, dims[i], ndim, &d));
+        if (ndim == 0) continue; /* a 0-d tensor accepts dim 0 / -1 and reduces nothing */
+        GIDS_CHECK(!(m & (1u << d)), GIDS_EINVAL,
+                   "%s: dim %d appears more than once in the dim list", op, dims[i]);
+        m |= 1u << d;
+    }
+    *mask = m;
+    return GIDS_OK;
+}
+
+/* Layout of the dims of a selected by `want` (merged where contiguous). */
+static gc_layout sub_layout(const gids_tensor *a, uint32_t mask, bool want, int64_t *count) {
+    gids_tensor v = {};
+    int64_t n = 1;
+    for (int d = 0; d < a->ndim; d++) {
+        if (((mask >> d) & 1u) != (want ? 1u : 0u)) continue;
+        v.shape[v.ndim] = a->shape[d];
+        v.stride[v.ndim] = a->stride[d];
+        v.ndim++;
+        n *= a->shape[d];
+    }
+    const gids_tensor *ts[1] = {&v};
+    gc_layout l;
+    gc_layouts(1, ts, v.ndim, v.shape, &l);
+    *count = n;
+    return l;
+}
+
+gids_status gc_reduce(gids_tensor **out, gids_redop op, const gids_tensor *a, int ndims,
+                      const int *dims, bool keepdim) {
+    const char *name = gids_redop_name(op);
+    GIDS_CHECK(out != nullptr, GIDS_EINVAL, "%s: out is NULL", name);
+    GIDS_CHECK(a != nullptr, GIDS_EINVAL, "%s: arg 1 is NULL", name);
+    GIDS_CHECK(op == GIDS_SUM || op == GIDS_MEAN || op == GIDS_AMAX || op == GIDS_AMIN,
+               GIDS_EUNSUPPORTED, "%s: not implemented on CUDA yet", name);
+    GIDS_CHECK(op != GIDS_MEAN || gids_dtype_is_float(a->dtype), GIDS_EDTYPE,
+               "%s: input must be a float tensor (f32 or f64), got %s", name,
+               gids_dtype_name(a->dtype));
+    GIDS_CHECK(a->dtype == GIDS_F32 || a->dtype == GIDS_F64, GIDS_EUNSUPPORTED,
+               "%s: dtype %s is not supported on CUDA yet (f32 and f64 only)", name,
+               gids_dtype_name(a->dtype));
+    uint32_t mask = 0;
+    GIDS_TRY(dim_mask(name, a->ndim, ndims, dims, &mask));
+    int64_t shape[GIDS_MAX_DIMS];
+    int nd = 0;
+    for (int d = 0; d < a->ndim; d++) {
+        if (mask & (1u << d)) {
+            if (keepdim) shape[nd++] = 1;
+        } else {
+            shape[nd++] = a->shape[d];
+        }
+    }
+    int64_t n_out, n_red;
+    gc_layout kept = sub_layout(a, mask, false, &n_out);
+    gc_layout red = sub_layout(a, mask, true, &n_red);
+    GIDS_TRY(gc_use_device(name, a));
+    gc_ref r;
+    GIDS_TRY(gids_empty(&r.t, a->dtype, gc_dev(a), nd, shape));
+    if (n_out == 0) {
+        *out = r.take();
+        return GIDS_OK;
+    }
+    if (n_red == 0) {
+        char buf[160];
+        GIDS_CHECK(op == GIDS_SUM || op == GIDS_MEAN, GIDS_EINVAL,
+                   "%s: cannot reduce over an empty dim (input shape %s): there is no identity "
+                   "for %s",
+                   name, gids_shape_str(a->ndim, a->shape, buf, sizeof buf), name);
+        /* sum of nothing is 0; mean is 0/0 */
+        GIDS_TRY(gc_fill(r.t, gids_scalar_f(op == GIDS_SUM ? 0.0 : NAN)));
+        *out = r.take();
+        return GIDS_OK;
+    }
+    int kind = op == GIDS_AMAX ? R_MAX : op == GIDS_AMIN ? R_MIN : R_SUM;
+    double divisor = op == GIDS_MEAN ? (double)n_red : 1.0; /* a divisor, as the CPU divides */
+    if (a->dtype == GIDS_F32)
+        dispatch_reduce<float>(kind, (float *)gids_tensor_data(r.t),
+                               (const float *)gids_tensor_data(a), kept, red, n_out, n_red,
+                               divisor);
+    else
+        dispatch_reduce<double>(kind, (double *)gids_tensor_data(r.t),
+                                (const double *)gids_tensor_data(a), kept, red, n_out, n_red,
+                                divisor);
+    GC_LAUNCHED(name);
+    *out = r.take();
+    return GIDS_OK;
+}
+
+/* ---------------------------------------------------------------- softmax */
+/* Each slice of `size` elements at stride `inner` (contiguous [outer, size, inner]): max, then
+ * the sum of exp(x - max) in double, then the outputs, as the CPU.  A slice holding NaN gives
+ * NaN; an all -inf slice gives NaN. */
+template <typename T>
+__device__ __forceinline__ T softmax_out(T x, double m, double sum, double ls, bool log_) {
+    return log_ ? (T)(((double)x - m) - ls) : (T)(exp((double)x - m) / sum);
+}
+
+/* inner > 1: one thread per slice (neighbouring threads read neighbouring columns). */
+template <typename T>
+__global__ void softmax_thread(T *y, const T *x, int64_t outer, int64_t size, int64_t inner,
+                               bool log_) {
+    for (int64_t s = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; s < outer * inner;
+         s += (int64_t)gridDim.x * blockDim.x) {
+        int64_t base = (s / inner) * size * inner + s % inner;
+        const T *xs = x + base;
+        T *ys = y + base;
+        double m = -INFINITY;
+        for (int64_t k = 0; k < size; k++) {
+            double v = (double)xs[k * inner];
+            if (v > m || v != v) m = v;
+        }
+        double sum = 0;
+        for (int64_t k = 0; k < size; k++) sum += exp((double)xs[k * inner] - m);
+        double ls = log(sum);
+        for (int64_t k = 0; k < size; k++)
+            ys[k * inner] = softmax_out(xs[k * inner], m, sum, ls, log_);
+    }
+}
+
+/* inner == 1: one block per row, fixed trees for the max and the sum. */
+template <typename T>
+__global__ void softmax_block(T *y, const T *x, int64_t rows, int64_t size, bool log_) {
+    __shared__ double part[GC_THREADS];
+    for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+        const T *xs = x + row * size;
+        T *ys = y + row * size;
+        double m = -INFINITY;
+        for (int64_t k = threadIdx.x; k < size; k += blockDim.x) {
+            double v = (double)xs[k];
+            if (v > m || v != v) m = v;
+        }
+        part[threadIdx.x] = m;
+        __syncthreads();
+        for (int w = GC_THREADS / 2; w > 0; w /= 2) {
+            if (threadIdx.x < w) {
+                double o = part[threadIdx.x + w];
+                if (o > part[threadIdx.x] || o != o) part[threadIdx.x] = o;
+            }
+            __syncthreads();
+        }
+        m = part[0];
+        __syncthreads();
+        double sum = 0;
+        for (int64_t k = threadIdx.x; k < size; k += blockDim.x) sum += exp((double)xs[k] - m);
+        part[threadIdx.x] = sum;
+        __syncthreads();
+        for (int w = GC_THREADS / 2; w > 0; w /= 2) {
+            if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+            __syncthreads();
+        }
+        sum = part[0];
+        double ls = log(sum);
+        for (int64_t k = threadIdx.x; k < size; k += blockDim.x)
+            ys[k] = softmax_out(xs[k], m, sum, ls, log_);
+        __syncthreads(); /* part is reused by the next row */
+    }
+}
+
+template <typename T>
+static void launch_softmax(T *y, const T *x, int64_t outer, int64_t size, int64_t inner,
+                           bool log_) {
+    if (inner == 1) {
+        unsigned g = (unsigned)(outer < 65535 * 8 ? outer : 65535 * 8);
+        softmax_block<T><<<g, GC_THREADS>>>(y, x, outer, size, log_);
+    } else {
+        softmax_thread<T><<<gc_blocks(outer * inner), GC_THREADS>>>(y, x, outer, size, inner, log_);
+    }
+}
+
+gids_status gc_softmax(gids_tensor **out, const gids_tensor *a, int dim, bool log_) {
+    const char *name = log_ ? "log_softmax" : "softmax";
+    GIDS_CHECK(out != nullptr, GIDS_EINVAL, "%s: out is NULL", name);
+    GIDS_CHECK(a != nullptr, GIDS_EINVAL, "%s: arg 1 is NULL", name);
+    GIDS_CHECK(gids_dtype_is_float(a->dtype), GIDS_EDTYPE,
+               "%s: input must be a float tensor (f32 or f64), got %s", name,
+               gids_dtype_name(a->dtype));
+    GIDS_CHECK(a->dtype == GIDS_F32 || a->dtype == GIDS_F64, GIDS_EUNSUPPORTED,
+               "%s: dtype %s is not supported on CUDA yet (f32 and f64 only)", name,
+               gids_dtype_name(a->dtype));
+    int d0;
+    GIDS_TRY(gids_normalize_dim(name, dim, a->ndim, &d0));
+    int64_t outer = 1, size = a->ndim == 0 ? 1 : a->shape[d0], inner = 1;
+    for (int d = 0; d < d0; d++) outer *= a->shape[d];
+    for (int d = d0 + 1; d < a->ndim; d++) inner *= a->shape[d];
+    gc_ref c, r;
+    GIDS_TRY(gc_contiguous_as(name, &c.t, a, a->dtype));
+    GIDS_TRY(gids_empty(&r.t, a->dtype, gc_dev(a), a->ndim, a->shape));
+    if (gids_tensor_numel(a) > 0) {
+        if (a->dtype == GIDS_F32)
+            launch_softmax<float>((float *)gids_tensor_data(r.t),
+                                  (const float *)gids_tensor_data(c.t), outer, size, inner, log_);
+        else
+            launch_softmax<double>((double *)gids_tensor_data(r.t),
+                                   (const double *)gids_tensor_data(c.t), outer, size, inner, log_);
+        GC_LAUNCHED(name);
+    }
+    *out = r.take();
+    return GIDS_OK;
+}
