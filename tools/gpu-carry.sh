@@ -2,7 +2,8 @@
 # Prepares what the GPU machine needs to run this build: it has CUDA, gcc and Python with
 # PyTorch, but no Lua, OpenBLAS or readline.  Copies the shared libraries the built programs
 # load (outside glibc and CUDA) into .gpu-carry/lib, which tools/gpu-check.sh puts on
-# LD_LIBRARY_PATH.  Carry build/bin, build/lib, build/lua and .gpu-carry to that machine.
+# LD_LIBRARY_PATH, with the host program and the CUDA plugin (debug info stripped: the carry is
+# limited to 64 MiB), so carrying .gpu-carry alone is enough.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -14,10 +15,15 @@ for bin in "$BUILD/bin/graphids" "$BUILD/lua/graphids/core.so" "$BUILD/lib/graph
   ldd "$bin" | awk '/=> \// {print $3}' | while read -r lib; do
     case "$(basename "$lib")" in
       libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*|libcuda.so*|libcudart*|libcublas*) ;;
+      libstdc++.so*|libgcc_s.so*) ;; # part of every gcc installation
       *) cp -L -n "$lib" "$dest/" ;;
     esac
   done
 done
-# grep busted's needs are not carried: the GPU specs are plain Lua run by build/bin/graphids.
+# The host finds the plugin in ../lib beside itself; busted is not needed (the GPU specs are
+# plain Lua run by the host).
+mkdir -p .gpu-carry/bin
+strip -o .gpu-carry/bin/graphids "$BUILD/bin/graphids"
+strip --strip-debug -o "$dest/graphids_cuda.so" "$BUILD/lib/graphids_cuda.so"
 du -sh .gpu-carry
 ls "$dest"

@@ -15,7 +15,11 @@ log() { if [ -n "$OUT" ]; then tee -a "$OUT/gpu-check.log"; else cat; fi; }
 if [ -d .gpu-carry/lib ]; then
   export LD_LIBRARY_PATH="$PWD/.gpu-carry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
-if [ ! -x "$BUILD/bin/graphids" ] || [ ! -e "$BUILD/lib/graphids_cuda.so" ]; then
+HOST="$BUILD/bin/graphids"
+if [ -x .gpu-carry/bin/graphids ]; then
+  HOST=.gpu-carry/bin/graphids # carried; its stdlib is this checkout's
+  export GRAPHIDS_STDLIB="$PWD/stdlib"
+elif [ ! -x "$HOST" ] || [ ! -e "$BUILD/lib/graphids_cuda.so" ]; then
   echo "gpu-check: no carried build; building here" | log
   make build 2>&1 | tail -n 20 | log
 fi
@@ -23,16 +27,16 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | log
 
 status=0
 {
-  echo "== graphids version"; "$BUILD/bin/graphids" version
-  echo "== graphids gpu info"; "$BUILD/bin/graphids" gpu info
+  echo "== graphids version"; "$HOST" version
+  echo "== graphids gpu info"; "$HOST" gpu info
 } 2>&1 | log
 echo "== GPU specs" | log
-"$BUILD/bin/graphids" run spec/gpu/gpu_check.lua 2>&1 | log
+"$HOST" run spec/gpu/gpu_check.lua 2>&1 | log
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 echo "== GPU benchmarks (graphids, then PyTorch on the same device)" | log
 ours=$(mktemp) peer=$(mktemp)
-"$BUILD/bin/graphids" run bench/gpu/gpu_bench.lua 2>&1 | tee "$ours" | log
+"$HOST" run bench/gpu/gpu_bench.lua 2>&1 | tee "$ours" | log
 python3 bench/peer/torch_gpu.py 2>&1 | tee "$peer" | log
 {
   printf '\n%-28s %12s %12s %8s\n' benchmark graphids torch ratio
