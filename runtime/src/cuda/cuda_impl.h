@@ -95,6 +95,9 @@ struct gc_layout {
 
 /* Element offset of row-major position i in layout l. */
 __device__ __forceinline__ int64_t gc_offset(const gc_layout &l, int64_t i) {
+    /* One merged dim (every contiguous operand): no 64-bit division, which costs the GPU far
+     * more than the load it addresses. */
+    if (l.ndim == 1) return i * l.stride[0];
     int64_t off = 0;
     for (int d = l.ndim - 1; d >= 0; d--) {
         int64_t s = l.shape[d];
