@@ -22,6 +22,7 @@ end
 
 -- Largest |a - b| relative to max(1, |b|) over all elements (a on any device, b on the CPU).
 local function maxerr(a, b)
+  a, b = a:detach(), b:detach()
   local d = (a:cpu():double() - b:double()):abs()
   local scale = b:double():abs():amax():item()
   return d:amax():item() / math.max(1, scale)
@@ -127,6 +128,25 @@ check("mm and addmm through cuBLAS match the CPU", function()
       graphids.addmm(bias, a, b, { beta = 0.5, alpha = 2 }), tol, "addmm " .. dt)
     close(a:cuda():matmul(b:cuda()), a:matmul(b), tol, "matmul 2-D")
   end
+end)
+
+check("autograd through device ops gives the CPU's gradients", function()
+  local x, w, b = graphids.randn(64, 20), graphids.randn(20, 5), graphids.randn(5)
+  local y = graphids.randn(64, 5)
+  local function loss_and_grads(dev)
+    local wd = (dev == "cpu" and w:clone() or w:cuda()):requires_grad_()
+    local bd = (dev == "cpu" and b:clone() or b:cuda()):requires_grad_()
+    local xd, yd = x:to(dev), y:to(dev)
+    local d = graphids.addmm(bd, xd, wd) - yd
+    local loss = (d * d):mean()
+    loss:backward()
+    return loss, wd.grad, bd.grad
+  end
+  local lc, gwc, gbc = loss_and_grads("cpu")
+  local lg, gwg, gbg = loss_and_grads("cuda")
+  close(lg, lc, 1e-5, "loss")
+  close(gwg, gwc, 1e-5, "weight gradient")
+  close(gbg, gbc, 1e-5, "bias gradient")
 end)
 
 check("tensors on different devices are an error naming both", function()

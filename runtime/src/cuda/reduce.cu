@@ -110,8 +110,23 @@ __global__ void reduce_chunks(typename acc_of<K, T>::A *part, const T *a, gc_lay
         int64_t j = b / P, lo = (b % P) * chunk, hi = lo + chunk < n_red ? lo + chunk : n_red;
         const T *base = a + gc_offset(kept, j);
         A acc = identity<K, A>();
-        for (int64_t r = lo + threadIdx.x; r < hi; r += blockDim.x)
-            acc = fold<K, A>(acc, (A)base[gc_offset(red, r)]);
+        if (red.ndim == 1 && red.stride[0] == 1) {
+            /* Contiguous: four independent accumulators keep four loads in flight per thread
+             * (one dependent chain left the memory system idle); combined in a fixed order. */
+            A acc1 = identity<K, A>(), acc2 = acc1, acc3 = acc1;
+            int64_t r = lo + threadIdx.x;
+            for (; r + 3 * blockDim.x < hi; r += 4 * blockDim.x) {
+                acc = fold<K, A>(acc, (A)base[r]);
+                acc1 = fold<K, A>(acc1, (A)base[r + blockDim.x]);
+                acc2 = fold<K, A>(acc2, (A)base[r + 2 * blockDim.x]);
+                acc3 = fold<K, A>(acc3, (A)base[r + 3 * blockDim.x]);
+            }
+            for (; r < hi; r += blockDim.x) acc = fold<K, A>(acc, (A)base[r]);
+            acc = fold<K, A>(fold<K, A>(acc, acc1), fold<K, A>(acc2, acc3));
+        } else {
+            for (int64_t r = lo + threadIdx.x; r < hi; r += blockDim.x)
+                acc = fold<K, A>(acc, (A)base[gc_offset(red, r)]);
+        }
         acc = block_fold<K, A>(sh, acc);
         if (threadIdx.x == 0) part[b] = acc;
     }
