@@ -25,13 +25,14 @@
 #include <stdint.h>
 
 #include "gids/ops.h"
+#include "gids/optim.h"
 #include "gids/tensor.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define GIDS_BACKEND_ABI 1
+#define GIDS_BACKEND_ABI 2
 
 typedef struct gids_gpu_memory {
     int64_t allocated; /* bytes in live tensors */
@@ -73,6 +74,39 @@ typedef struct gids_backend {
     gids_status (*mm)(gids_tensor **out, const gids_tensor *a, const gids_tensor *b);
     gids_status (*addmm)(gids_tensor **out, const gids_tensor *bias, const gids_tensor *a,
                          const gids_tensor *b, double beta, double alpha);
+
+    /* ---- activations and selection ---- */
+    gids_status (*leaky_relu)(gids_tensor **out, const gids_tensor *a, double negative_slope);
+    gids_status (*elu)(gids_tensor **out, const gids_tensor *a, double alpha);
+    gids_status (*softplus)(gids_tensor **out, const gids_tensor *a, double beta,
+                            double threshold);
+    gids_status (*clamp)(gids_tensor **out, const gids_tensor *a, const gids_scalar *min,
+                         const gids_scalar *max);
+    gids_status (*where)(gids_tensor **out, const gids_tensor *cond, const gids_tensor *a,
+                         const gids_tensor *b);
+
+    /* ---- indexing, joining and segments (message passing) ---- */
+    gids_status (*index_select)(gids_tensor **out, const gids_tensor *a, int dim,
+                                const gids_tensor *index);
+    gids_status (*gather)(gids_tensor **out, const gids_tensor *a, int dim,
+                          const gids_tensor *index);
+    gids_status (*scatter_add_)(gids_tensor *self, int dim, const gids_tensor *index,
+                                const gids_tensor *src);
+    gids_status (*index_add_)(gids_tensor *self, int dim, const gids_tensor *index,
+                              const gids_tensor *src, double alpha);
+    gids_status (*cat)(gids_tensor **out, int n, const gids_tensor *const *ts, int dim);
+    gids_status (*segment_reduce)(gids_tensor **out, gids_tensor **arg, gids_segop op,
+                                  const gids_tensor *src, const gids_tensor *index,
+                                  int64_t num_segments);
+    gids_status (*segment_softmax)(gids_tensor **out, const gids_tensor *src,
+                                   const gids_tensor *index, int64_t num_segments);
+
+    /* ---- fused optimizer updates (gids/optim.h) ---- */
+    gids_status (*adam_step_)(gids_tensor *param, const gids_tensor *grad, gids_tensor *exp_avg,
+                              gids_tensor *exp_avg_sq, gids_tensor *max_exp_avg_sq,
+                              const gids_adam_cfg *cfg);
+    gids_status (*sgd_step_)(gids_tensor *param, const gids_tensor *grad,
+                             gids_tensor *momentum_buf, const gids_sgd_cfg *cfg);
 } gids_backend;
 
 /* The plugin's entry point (exported by graphids_cuda.so under this name). */

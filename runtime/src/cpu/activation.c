@@ -7,6 +7,7 @@
 #include <tgmath.h>
 
 #include "../core/core_impl.h"
+#include "../core/dispatch_impl.h"
 #include "../core/iter_impl.h"
 #include "elementwise_impl.h"
 
@@ -57,15 +58,18 @@ static gids_status run_activation(gids_tensor **out, const char *name, const gid
 }
 
 gids_status gids_leaky_relu(gids_tensor **out, const gids_tensor *a, double negative_slope) {
+    GIDS_ON_DEVICE("leaky_relu", leaky_relu, a)(out, a, negative_slope);
     return run_activation(out, "leaky_relu", a, leaky_relu_f32, leaky_relu_f64,
                           (act_params){negative_slope, 0});
 }
 
 gids_status gids_elu(gids_tensor **out, const gids_tensor *a, double alpha) {
+    GIDS_ON_DEVICE("elu", elu, a)(out, a, alpha);
     return run_activation(out, "elu", a, elu_f32, elu_f64, (act_params){alpha, 0});
 }
 
 gids_status gids_softplus(gids_tensor **out, const gids_tensor *a, double beta, double threshold) {
+    GIDS_ON_DEVICE("softplus", softplus, a)(out, a, beta, threshold);
     GIDS_CHECK(beta != 0 && beta == beta, GIDS_EINVAL, "softplus: beta must be non-zero, got %g",
                beta);
     return run_activation(out, "softplus", a, softplus_f32, softplus_f64,
@@ -111,6 +115,7 @@ static double scalar_f(gids_scalar s) {
 gids_status gids_clamp(gids_tensor **out, const gids_tensor *a, const gids_scalar *min,
                        const gids_scalar *max) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "clamp: out is NULL");
+    GIDS_ON_DEVICE("clamp", clamp, a)(out, a, min, max);
     GIDS_TRY(gids_ew_check_input("clamp", "arg 1", a));
     GIDS_CHECK(min || max, GIDS_EINVAL, "clamp: at least one of min and max must be given");
     gids_dtype dt = a->dtype;
@@ -194,6 +199,7 @@ WHERE_KERNEL(where_8, uint64_t)
 gids_status gids_where(gids_tensor **out, const gids_tensor *cond, const gids_tensor *a,
                        const gids_tensor *b) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "where: out is NULL");
+    GIDS_ON_DEVICE("where", where, cond, a, b)(out, cond, a, b);
     GIDS_TRY(gids_ew_check_input("where", "condition", cond));
     GIDS_TRY(gids_ew_check_input("where", "arg 2", a));
     GIDS_TRY(gids_ew_check_input("where", "arg 3", b));

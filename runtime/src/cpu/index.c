@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "index_impl.h"
+#include "../core/dispatch_impl.h"
 
 gids_status gids_index_to_i64(const char *op, const char *arg, const gids_tensor *index,
                               gids_tensor **out) {
@@ -62,6 +63,7 @@ gids_status gids_index_select(gids_tensor **out, const gids_tensor *a, int dim,
                               const gids_tensor *index) {
     *out = NULL;
     const char *op = "index_select";
+    GIDS_ON_DEVICE(op, index_select, a, index)(out, a, dim, index);
     GIDS_TRY(check_input(op, a));
     int d = 0;
     GIDS_TRY(gids_normalize_dim(op, dim, a->ndim, &d));
@@ -114,6 +116,7 @@ gids_status gids_gather(gids_tensor **out, const gids_tensor *a, int dim,
                         const gids_tensor *index) {
     *out = NULL;
     const char *op = "gather";
+    GIDS_ON_DEVICE(op, gather, a, index)(out, a, dim, index);
     GIDS_TRY(check_input(op, a));
     int d = 0;
     GIDS_TRY(gids_normalize_dim(op, dim, a->ndim, &d));

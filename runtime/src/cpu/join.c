@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../core/core_impl.h"
+#include "../core/dispatch_impl.h"
 #include "gids/ops.h"
 
 static bool skipped(const gids_tensor *t) {
@@ -28,6 +29,12 @@ gids_status gids_cat(gids_tensor **out, int n, const gids_tensor *const *ts, int
     *out = NULL;
     const char *op = "cat";
     GIDS_TRY(check_list(op, n, ts));
+    if (gids_any_device(n, ts)) {
+        const gids_backend *be = NULL;
+        GIDS_TRY(gids_dispatch_backend(op, n, ts, &be));
+        if (be->cat == NULL) return gids_no_kernel(op, ts[0]);
+        return be->cat(out, n, ts, dim);
+    }
     gids_dtype dt = ts[0]->dtype;
     for (int i = 1; i < n; i++) dt = gids_promote(dt, ts[i]->dtype);
     int first = -1;

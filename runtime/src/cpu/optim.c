@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../core/core_impl.h"
+#include "../core/dispatch_impl.h"
 #include "gids/optim.h"
 
 static gids_status check_like_(const char *op, const char *what, const gids_tensor *t,
@@ -71,6 +72,8 @@ gids_status gids_adam_step_(gids_tensor *param, const gids_tensor *grad, gids_te
                             gids_tensor *exp_avg_sq, gids_tensor *max_exp_avg_sq,
                             const gids_adam_cfg *cfg) {
     const char *op = cfg->decoupled ? "adamw_step_" : "adam_step_";
+    GIDS_ON_DEVICE(op, adam_step_, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq)(
+        param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, cfg);
     GIDS_TRY(check_param_(op, param));
     GIDS_TRY(check_like_(op, "grad", grad, param));
     GIDS_TRY(check_like_(op, "exp_avg", exp_avg, param));
@@ -122,6 +125,7 @@ gids_status gids_adam_step_(gids_tensor *param, const gids_tensor *grad, gids_te
 gids_status gids_sgd_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *momentum_buf,
                            const gids_sgd_cfg *cfg) {
     const char *op = "sgd_step_";
+    GIDS_ON_DEVICE(op, sgd_step_, param, grad, momentum_buf)(param, grad, momentum_buf, cfg);
     GIDS_TRY(check_param_(op, param));
     GIDS_TRY(check_like_(op, "grad", grad, param));
     if (cfg->momentum != 0) {

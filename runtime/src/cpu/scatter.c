@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "index_impl.h"
+#include "../core/dispatch_impl.h"
 
 enum { SC_SET, SC_FILL, SC_ADD };
 #define SC_BLOCK 256
@@ -281,6 +282,7 @@ gids_status gids_scatter_scalar_(gids_tensor *self, int dim, const gids_tensor *
 
 gids_status gids_scatter_add_(gids_tensor *self, int dim, const gids_tensor *index,
                               const gids_tensor *src) {
+    GIDS_ON_DEVICE("scatter_add_", scatter_add_, self, index, src)(self, dim, index, src);
     gids_tensor *copy = NULL;
     GIDS_TRY(unalias_src(self, &src, &copy));
     gids_status st = scatter_impl("scatter_add_", SC_ADD, self, dim, index, src, gids_scalar_i(0));
@@ -347,6 +349,7 @@ static gids_status index_add_impl(const char *op, gids_tensor *self, int dim,
 
 gids_status gids_index_add_(gids_tensor *self, int dim, const gids_tensor *index,
                             const gids_tensor *src, double alpha) {
+    GIDS_ON_DEVICE("index_add_", index_add_, self, index, src)(self, dim, index, src, alpha);
     gids_tensor *copy = NULL;
     GIDS_TRY(unalias_src(self, &src, &copy));
     gids_status st = index_add_impl("index_add_", self, dim, index, src, alpha);

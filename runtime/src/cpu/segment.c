@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../core/core_impl.h"
+#include "../core/dispatch_impl.h"
 
 /* Columns handled per block: the accumulators live on the stack. */
 #define SEG_BLOCK 256
@@ -406,6 +407,8 @@ static const char *const seg_op_names[] = {"segment_sum", "segment_mean", "segme
 gids_status gids_segment_reduce(gids_tensor **out, gids_tensor **arg, gids_segop op,
                                 const gids_tensor *src, const gids_tensor *index,
                                 int64_t num_segments) {
+    GIDS_ON_DEVICE("segment_reduce", segment_reduce, src, index)(out, arg, op, src, index,
+                                                                   num_segments);
     GIDS_CHECK(op >= GIDS_SEG_SUM && op <= GIDS_SEG_MIN, GIDS_EINVAL,
                "segment_reduce: op %d is not one of sum, mean, max, min (0..3)", (int)op);
     const char *name = seg_op_names[op];
@@ -460,6 +463,7 @@ done:
 gids_status gids_segment_softmax(gids_tensor **out, const gids_tensor *src,
                                  const gids_tensor *index, int64_t num_segments) {
     const char *name = "segment_softmax";
+    GIDS_ON_DEVICE(name, segment_softmax, src, index)(out, src, index, num_segments);
     GIDS_TRY(seg_check(name, src, index, num_segments));
     GIDS_CHECK(gids_dtype_is_float(src->dtype), GIDS_EDTYPE,
                "%s: src must be a float tensor (f32 or f64), got %s", name,
