@@ -149,6 +149,96 @@ check("autograd through device ops gives the CPU's gradients", function()
   close(gbg, gbc, 1e-5, "bias gradient")
 end)
 
+check("activations, where and the other elementwise ops match the CPU", function()
+  for _, dt in ipairs({ "f32", "f64" }) do
+    local x = (graphids.randn(301, 67) * 3):to(dt)
+    local g = x:cuda()
+    close(g:leaky_relu(0.2), x:leaky_relu(0.2), 1e-6, "leaky_relu " .. dt)
+    close(g:elu(0.7), x:elu(0.7), 2e-6, "elu " .. dt)
+    close(g:softplus({ beta = 2, threshold = 5 }), x:softplus({ beta = 2, threshold = 5 }), 2e-6,
+      "softplus " .. dt)
+    close(g:clamp(-1, 0.5), x:clamp(-1, 0.5), 0, "clamp " .. dt)
+    close(g:clamp(nil, 0.5), x:clamp(nil, 0.5), 0, "clamp max only")
+    for _, op in ipairs({ "gelu", "silu", "sin", "cos", "expm1", "log1p", "square", "floor", "round" }) do
+      local src = op == "log1p" and x:abs() or x
+      close(src:cuda()[op](src:cuda()), src[op](src), 2e-6, op .. " " .. dt)
+    end
+    local y = graphids.randn(67):to(dt)
+    close(graphids.where(x:gt(0):cuda(), g, y:cuda()), graphids.where(x:gt(0), x, y), 0, "where")
+    close(graphids.where(x:gt(0):cuda(), g, 0.0), graphids.where(x:gt(0), x, 0.0), 0, "where number")
+    local p = x:abs() + 0.5
+    close(p:cuda():pow(1.7), p:pow(1.7), 2e-6, "pow scalar")
+    close(graphids.pow(p:cuda(), y:cuda():abs()), graphids.pow(p, y:abs()), 2e-6, "pow")
+    close(graphids.fmod(g, 0.7), graphids.fmod(x, 0.7), 1e-6, "fmod")
+    close(graphids.atan2(g, y:cuda()), graphids.atan2(x, y), 2e-6, "atan2")
+    close(g // 0.5, x // 0.5, 0, "floor_divide")
+  end
+  local i = graphids.randint(-50, 50, { 200, 30 })
+  close(i:cuda() + i:cuda(), i + i, 0, "i64 add")
+  assert(graphids.equal((i:cuda() * 3):cpu(), i * 3), "i64 mul")
+end)
+
+check("index_select, gather, scatter_add_, index_add_ and cat match the CPU", function()
+  local x = graphids.randn(50, 40, 3)
+  local idx = graphids.tensor({ 3, 0, 49, 3, 17 })
+  close(x:cuda():index_select(1, idx:cuda()), x:index_select(1, idx), 0, "index_select dim 1")
+  close(x:cuda():index_select(2, idx:cuda()), x:index_select(2, idx), 0, "index_select dim 2")
+  local gidx = graphids.randint(0, 40, { 50, 7, 3 })
+  close(x:cuda():gather(2, gidx:cuda()), x:gather(2, gidx), 0, "gather")
+  local src = graphids.randn(5, 40, 3)
+  local acc = graphids.zeros(50, 40, 3)
+  local accg = acc:cuda()
+  accg:index_add_(1, idx:cuda(), src:cuda(), { alpha = 2 })
+  acc:index_add_(1, idx, src, { alpha = 2 })
+  close(accg, acc, 1e-6, "index_add_ with duplicates")
+  local sidx = graphids.randint(0, 50, { 80, 40, 3 })
+  local ssrc = graphids.randn(80, 40, 3)
+  local s0 = graphids.zeros(50, 40, 3)
+  local s0g = s0:cuda()
+  s0g:scatter_add_(1, sidx:cuda(), ssrc:cuda())
+  s0:scatter_add_(1, sidx, ssrc)
+  close(s0g, s0, 1e-6, "scatter_add_")
+  local ok, err = pcall(function() return x:cuda():index_select(1, graphids.tensor({ 50 }):cuda()) end)
+  assert(not ok and tostring(err):match("out of range"), "index range check: " .. tostring(err))
+  local a, b = graphids.randn(3, 4), graphids.randn(3, 2):double()
+  close(graphids.cat({ a:cuda(), b:cuda() }, 2), graphids.cat({ a, b }, 2), 0, "cat with promotion")
+  close(graphids.cat({ a:cuda(), a:cuda() }, 1), graphids.cat({ a, a }, 1), 0, "cat dim 1")
+end)
+
+check("segment ops over an unsorted index match the CPU", function()
+  local src = graphids.randn(1000, 8)
+  local index = graphids.randint(0, 97, { 1000 })
+  local n = 100 -- segments 97..99 are empty
+  for _, op in ipairs({ "segment_sum", "segment_mean" }) do
+    close(graphids[op](src:cuda(), index:cuda(), n), graphids[op](src, index, n), 1e-6, op)
+  end
+  for _, op in ipairs({ "segment_max", "segment_min" }) do
+    local vg, ag = graphids[op](src:cuda(), index:cuda(), n)
+    local vc, ac = graphids[op](src, index, n)
+    close(vg, vc, 0, op)
+    assert(graphids.equal(ag:cpu(), ac), op .. " argument rows")
+  end
+  close(graphids.segment_softmax(src:cuda(), index:cuda(), n),
+    graphids.segment_softmax(src, index, n), 1e-6, "segment_softmax")
+end)
+
+check("an AdamW step on GPU parameters equals the CPU's", function()
+  local function run(dev)
+    graphids.manual_seed(3)
+    local w = graphids.randn(64, 32):to(dev):requires_grad_()
+    local opt = graphids.optim.AdamW({ w }, { lr = 1e-2, weight_decay = 0.1 })
+    local x = graphids.randn(128, 64):to(dev)
+    for _ = 1, 5 do
+      opt:zero_grad()
+      local y = graphids.mm(x, w)
+      ;(y * y):mean():backward()
+      opt:step()
+    end
+    return w:detach()
+  end
+  close(run("cuda"), run("cpu"), 1e-5, "parameters after 5 AdamW steps")
+end)
+
 check("tensors on different devices are an error naming both", function()
   local ok, err = pcall(function() return graphids.ones(2):cuda() + graphids.ones(2) end)
   assert(not ok and tostring(err):match("cuda:0") and tostring(err):match("cpu"), tostring(err))
