@@ -152,8 +152,38 @@ static gids_status reset_(int device) {
     return GIDS_OK;
 }
 
+/* indexing, joining and segments (index.cu, join.cu, segment.cu) */
+gids_status gc_index_select(gids_tensor **out, const gids_tensor *a, int dim,
+                            const gids_tensor *index);
+gids_status gc_gather(gids_tensor **out, const gids_tensor *a, int dim, const gids_tensor *index);
+gids_status gc_scatter_add_(gids_tensor *self, int dim, const gids_tensor *index,
+                            const gids_tensor *src);
+gids_status gc_index_add_(gids_tensor *self, int dim, const gids_tensor *index,
+                          const gids_tensor *src, double alpha);
+gids_status gc_cat(gids_tensor **out, int n, const gids_tensor *const *ts, int dim);
+gids_status gc_segment_reduce(gids_tensor **out, gids_tensor **arg, gids_segop op,
+                              const gids_tensor *src, const gids_tensor *index,
+                              int64_t num_segments);
+gids_status gc_segment_softmax(gids_tensor **out, const gids_tensor *src, const gids_tensor *index,
+                               int64_t num_segments);
+
+/* One entry per line, in gids_backend's order (NULL = not implemented). */
 const gids_backend gc_backend = {
     GIDS_BACKEND_ABI, "cuda",     device_count_, info_,     synchronize_,     memory_,
     reset_,           gc_copy,    gc_fill,       gc_binary, gc_binary_scalar, gc_unary,
     gc_reduce,        gc_softmax, gc_mm,         gc_addmm,
+    nullptr,            /* leaky_relu */
+    nullptr,            /* elu */
+    nullptr,            /* softplus */
+    nullptr,            /* clamp */
+    nullptr,            /* where */
+    gc_index_select,    /* index_select */
+    gc_gather,          /* gather */
+    gc_scatter_add_,    /* scatter_add_ */
+    gc_index_add_,      /* index_add_ */
+    gc_cat,             /* cat */
+    gc_segment_reduce,  /* segment_reduce */
+    gc_segment_softmax, /* segment_softmax */
+    nullptr,            /* adam_step_ */
+    nullptr,            /* sgd_step_ */
 };
