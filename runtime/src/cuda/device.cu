@@ -167,16 +167,30 @@ gids_status gc_segment_reduce(gids_tensor **out, gids_tensor **arg, gids_segop o
 gids_status gc_segment_softmax(gids_tensor **out, const gids_tensor *src, const gids_tensor *index,
                                int64_t num_segments);
 
+/* activations, selection and optimizer steps (activation.cu, optim.cu) */
+gids_status gc_leaky_relu(gids_tensor **out, const gids_tensor *a, double negative_slope);
+gids_status gc_elu(gids_tensor **out, const gids_tensor *a, double alpha);
+gids_status gc_softplus(gids_tensor **out, const gids_tensor *a, double beta, double threshold);
+gids_status gc_clamp(gids_tensor **out, const gids_tensor *a, const gids_scalar *min,
+                     const gids_scalar *max);
+gids_status gc_where(gids_tensor **out, const gids_tensor *cond, const gids_tensor *a,
+                     const gids_tensor *b);
+gids_status gc_adam_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *exp_avg,
+                          gids_tensor *exp_avg_sq, gids_tensor *max_exp_avg_sq,
+                          const gids_adam_cfg *cfg);
+gids_status gc_sgd_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *momentum_buf,
+                         const gids_sgd_cfg *cfg);
+
 /* One entry per line, in gids_backend's order (NULL = not implemented). */
 const gids_backend gc_backend = {
     GIDS_BACKEND_ABI, "cuda",     device_count_, info_,     synchronize_,     memory_,
     reset_,           gc_copy,    gc_fill,       gc_binary, gc_binary_scalar, gc_unary,
     gc_reduce,        gc_softmax, gc_mm,         gc_addmm,
-    nullptr,            /* leaky_relu */
-    nullptr,            /* elu */
-    nullptr,            /* softplus */
-    nullptr,            /* clamp */
-    nullptr,            /* where */
+    gc_leaky_relu,      /* leaky_relu */
+    gc_elu,             /* elu */
+    gc_softplus,        /* softplus */
+    gc_clamp,           /* clamp */
+    gc_where,           /* where */
     gc_index_select,    /* index_select */
     gc_gather,          /* gather */
     gc_scatter_add_,    /* scatter_add_ */
@@ -184,6 +198,6 @@ const gids_backend gc_backend = {
     gc_cat,             /* cat */
     gc_segment_reduce,  /* segment_reduce */
     gc_segment_softmax, /* segment_softmax */
-    nullptr,            /* adam_step_ */
-    nullptr,            /* sgd_step_ */
+    gc_adam_step_,      /* adam_step_ */
+    gc_sgd_step_,       /* sgd_step_ */
 };
