@@ -15,10 +15,13 @@ static bool skipped(const gids_tensor *t) {
     return t->ndim == 1 && t->shape[0] == 0;
 }
 
-static gids_status check_list(const char *op, int n, const gids_tensor *const *ts) {
+/* The list is non-empty and has no NULL entry; on_cpu adds the CPU checks (a list on a device
+ * goes to its backend, which checks the rest). */
+static gids_status check_list(const char *op, int n, const gids_tensor *const *ts, bool on_cpu) {
     GIDS_CHECK(n > 0, GIDS_EINVAL, "%s: expected a non-empty list of tensors, got %d", op, n);
     for (int i = 0; i < n; i++) {
         GIDS_CHECK(ts[i] != NULL, GIDS_EINVAL, "%s: list entry %d (0-based) is NULL", op, i);
+        if (!on_cpu) continue;
         GIDS_TRY(gids_check_cpu(op, "tensor", ts[i]));
         GIDS_TRY(gids_check_cpu_dtype(op, "tensor", ts[i]));
     }
@@ -28,13 +31,14 @@ static gids_status check_list(const char *op, int n, const gids_tensor *const *t
 gids_status gids_cat(gids_tensor **out, int n, const gids_tensor *const *ts, int dim) {
     *out = NULL;
     const char *op = "cat";
-    GIDS_TRY(check_list(op, n, ts));
+    GIDS_TRY(check_list(op, n, ts, false));
     if (gids_any_device(n, ts)) {
         const gids_backend *be = NULL;
         GIDS_TRY(gids_dispatch_backend(op, n, ts, &be));
         if (be->cat == NULL) return gids_no_kernel(op, ts[0]);
         return be->cat(out, n, ts, dim);
     }
+    GIDS_TRY(check_list(op, n, ts, true));
     gids_dtype dt = ts[0]->dtype;
     for (int i = 1; i < n; i++) dt = gids_promote(dt, ts[i]->dtype);
     int first = -1;
@@ -90,7 +94,7 @@ gids_status gids_cat(gids_tensor **out, int n, const gids_tensor *const *ts, int
 gids_status gids_stack(gids_tensor **out, int n, const gids_tensor *const *ts, int dim) {
     *out = NULL;
     const char *op = "stack";
-    GIDS_TRY(check_list(op, n, ts));
+    GIDS_TRY(check_list(op, n, ts, true));
     const gids_tensor *ref = ts[0];
     char sa[128], sb[128];
     for (int i = 1; i < n; i++) {
