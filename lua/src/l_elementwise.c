@@ -16,15 +16,17 @@
 /* The operand at i: a live tensor (BORROW), or NULL with *s set for a number.  A boolean
  * becomes a 0-d bool tensor that replaces it on the stack (which keeps it alive): bool is the
  * lowest dtype, so it acts as a Python bool does in torch (bool + true stays bool, f32 * true
- * stays f32), where the integer scalar 1 would turn a bool tensor into i64. */
-static gids_tensor *operand(lua_State *L, int i, gids_scalar *s, const char *fname) {
+ * stays f32), where the integer scalar 1 would turn a bool tensor into i64.  It is made on
+ * `dev`, the device of the other operand, as the tensors of one op share a device. */
+static gids_tensor *operand(lua_State *L, int i, gids_scalar *s, gids_device dev,
+                            const char *fname) {
     if (l_testtensor(L, i)) return l_checktensor(L, i);
     int t = lua_type(L, i);
     if (t == LUA_TBOOLEAN) {
         gids_scalar v = gids_scalar_i(lua_toboolean(L, i));
         l_tensor *z = l_newtensor(L);
         int64_t unused = 1;
-        l_check(L, gids_full(&z->t, GIDS_BOOL, GIDS_DEVICE_CPU, 0, &unused, v));
+        l_check(L, gids_full(&z->t, GIDS_BOOL, dev, 0, &unused, v));
         lua_replace(L, i);
         return z->t;
     }
@@ -33,6 +35,13 @@ static gids_tensor *operand(lua_State *L, int i, gids_scalar *s, const char *fna
                    luaL_typename(L, i));
     *s = l_checkscalar(L, i);
     return NULL;
+}
+
+/* The device of the tensor at i, else of the one at j, else the CPU. */
+static gids_device device_of(lua_State *L, int i, int j) {
+    gids_tensor *t = l_totensor(L, i);
+    if (t == NULL) t = l_totensor(L, j);
+    return t != NULL ? gids_tensor_device(t) : GIDS_DEVICE_CPU;
 }
 
 /* ---------------------------------------------------------------- binary */
@@ -48,7 +57,8 @@ static void push_binary(lua_State *L, gids_binop op, int ix, int iy, const char 
         luaL_error(L, "%s: at least one operand must be a tensor, got a %s and a %s", fname,
                    luaL_typename(L, ix), luaL_typename(L, iy));
     gids_scalar sx = gids_scalar_i(0), sy = gids_scalar_i(0);
-    gids_tensor *a = operand(L, ix, &sx, fname), *b = operand(L, iy, &sy, fname);
+    gids_device dev = device_of(L, ix, iy);
+    gids_tensor *a = operand(L, ix, &sx, dev, fname), *b = operand(L, iy, &sy, dev, fname);
     l_tensor *out = l_newtensor(L);
     if (a && b)
         l_check(L, gids_ag_binary(&out->t, op, a, b));
@@ -62,7 +72,7 @@ static void push_binary(lua_State *L, gids_binop op, int ix, int iy, const char 
 static void binary_inplace(lua_State *L, gids_binop op, int iy, const char *fname) {
     gids_tensor *a = l_checktensor(L, 1);
     gids_scalar sy = gids_scalar_i(0);
-    gids_tensor *b = operand(L, iy, &sy, fname);
+    gids_tensor *b = operand(L, iy, &sy, gids_tensor_device(a), fname);
     l_check_inplace(L, fname, a, 1, (const gids_tensor *const *)&b);
     if (b)
         l_check(L, gids_binary_into(a, op, a, b));
@@ -115,7 +125,7 @@ static void apply_alpha(lua_State *L, const char *fname) {
         return;
     }
     gids_scalar sy = gids_scalar_i(0);
-    gids_tensor *b = operand(L, 2, &sy, fname);
+    gids_tensor *b = operand(L, 2, &sy, device_of(L, 1, 2), fname);
     if (b) {
         l_tensor *scaled = l_newtensor(L);
         l_check(L, gids_ag_binary_scalar(&scaled->t, GIDS_MUL, b, alpha, false));
@@ -329,9 +339,9 @@ static int l_clamp_(lua_State *L) {
 /* The value at i as a tensor (BORROW): a tensor as is, a number as a 0-d tensor of the dtype a
  * Python scalar would take next to `other` (NULL: i64 for integers, f32 for floats). */
 static gids_tensor *tensor_or_number(lua_State *L, int i, const gids_tensor *other,
-                                     const char *fname) {
+                                     gids_device dev, const char *fname) {
     gids_scalar s = gids_scalar_i(0);
-    gids_tensor *t = operand(L, i, &s, fname);
+    gids_tensor *t = operand(L, i, &s, dev, fname);
     if (t) return t;
     gids_dtype dt = s.is_int ? GIDS_I64 : GIDS_F32;
     if (other) {
@@ -341,7 +351,7 @@ static gids_tensor *tensor_or_number(lua_State *L, int i, const gids_tensor *oth
     }
     l_tensor *z = l_newtensor(L);
     int64_t unused = 1;
-    l_check(L, gids_full(&z->t, dt, GIDS_DEVICE_CPU, 0, &unused, s));
+    l_check(L, gids_full(&z->t, dt, dev, 0, &unused, s));
     lua_replace(L, i);
     return z->t;
 }
@@ -352,8 +362,9 @@ static int l_where(lua_State *L) {
     l_checkend(L, 3, "where");
     gids_tensor *a = l_testtensor(L, 2) ? l_checktensor(L, 2) : NULL;
     gids_tensor *b = l_testtensor(L, 3) ? l_checktensor(L, 3) : NULL;
-    if (!a) a = tensor_or_number(L, 2, b, "where");
-    if (!b) b = tensor_or_number(L, 3, a, "where");
+    gids_device dev = gids_tensor_device(cond); /* numbers join the condition's device */
+    if (!a) a = tensor_or_number(L, 2, b, dev, "where");
+    if (!b) b = tensor_or_number(L, 3, a, dev, "where");
     l_tensor *out = l_newtensor(L);
     l_check(L, gids_ag_where(&out->t, cond, a, b));
     return 1;
