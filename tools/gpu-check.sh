@@ -37,6 +37,8 @@ echo "== GPU specs" | log
 echo "== GPU benchmarks (graphids, then PyTorch on the same device)" | log
 ours=$(mktemp) peer=$(mktemp)
 "$HOST" run bench/gpu/gpu_bench.lua 2>&1 | tee "$ours" | log
+# The same product with TF32 allowed (cuBLAS reads the setting when a handle is made).
+GRAPHIDS_ALLOW_TF32=1 "$HOST" run bench/gpu/gpu_bench.lua 2>&1 | grep tf32 | tee -a "$ours" | log
 python3 bench/peer/torch_gpu.py 2>&1 | tee "$peer" | log
 {
   printf '\n%-28s %12s %12s %8s\n' benchmark graphids torch ratio

@@ -28,7 +28,8 @@ local n = 8192
 local a = graphids.randn(n, n, { device = "cuda" })
 local b = graphids.randn(n, n, { device = "cuda" })
 local t = median_s(function() local _ = graphids.mm(a, b) end)
-print(string.format("gpu_matmul_8192_f32_tflops %.2f TFLOP/s", 2 * n ^ 3 / t * 1e-12))
+print(string.format("gpu_matmul_8192_%s_tflops %.2f TFLOP/s",
+  os.getenv("GRAPHIDS_ALLOW_TF32") == "1" and "tf32" or "f32", 2 * n ^ 3 / t * 1e-12))
 
 local x = graphids.empty(256, 1024, 1024, { device = "cuda" }) -- 1 GiB
 local y = graphids.empty(256, 1024, 1024, { device = "cuda" })

@@ -20,12 +20,15 @@ def median_s(fn):
 
 
 def main():
-    torch.backends.cuda.matmul.allow_tf32 = False
     n = 8192
     a = torch.randn(n, n, device="cuda")
     b = torch.randn(n, n, device="cuda")
-    t = median_s(lambda: torch.mm(a, b))
-    print(f"gpu_matmul_8192_f32_tflops {2 * n ** 3 / t * 1e-12:.2f} TFLOP/s")
+    for tf32 in (False, True):
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        t = median_s(lambda: torch.mm(a, b))
+        name = "tf32" if tf32 else "f32"
+        print(f"gpu_matmul_8192_{name}_tflops {2 * n ** 3 / t * 1e-12:.2f} TFLOP/s")
+    torch.backends.cuda.matmul.allow_tf32 = False
     x = torch.empty(256, 1024, 1024, device="cuda")
     y = torch.empty_like(x)
     t = median_s(lambda: y.copy_(x))

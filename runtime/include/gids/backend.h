@@ -62,7 +62,7 @@ typedef struct gids_backend {
     gids_status (*copy)(gids_tensor *dst, const gids_tensor *src);
     gids_status (*fill)(gids_tensor *t, gids_scalar value);
 
-    /* ---- compute (same contracts as ops.h; NULL = not implemented) ---- */
+    /* ---- compute (same contracts as ops.h; NULL: the op fails with EUNSUPPORTED) ---- */
     gids_status (*binary)(gids_tensor **out, gids_binop op, const gids_tensor *a,
                           const gids_tensor *b);
     gids_status (*binary_scalar)(gids_tensor **out, gids_binop op, const gids_tensor *a,

@@ -181,7 +181,7 @@ gids_status gc_adam_step_(gids_tensor *param, const gids_tensor *grad, gids_tens
 gids_status gc_sgd_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *momentum_buf,
                          const gids_sgd_cfg *cfg);
 
-/* One entry per line, in gids_backend's order (NULL = not implemented). */
+/* One entry per line, in gids_backend's order (NULL: the runtime reports the op as unavailable). */
 const gids_backend gc_backend = {
     GIDS_BACKEND_ABI, "cuda",     device_count_, info_,     synchronize_,     memory_,
     reset_,           gc_copy,    gc_fill,       gc_binary, gc_binary_scalar, gc_unary,

@@ -222,7 +222,7 @@ gids_status gc_reduce(gids_tensor **out, gids_redop op, const gids_tensor *a, in
     GIDS_CHECK(out != nullptr, GIDS_EINVAL, "%s: out is NULL", name);
     GIDS_CHECK(a != nullptr, GIDS_EINVAL, "%s: arg 1 is NULL", name);
     GIDS_CHECK(op == GIDS_SUM || op == GIDS_MEAN || op == GIDS_AMAX || op == GIDS_AMIN,
-               GIDS_EUNSUPPORTED, "%s: not implemented on CUDA yet", name);
+               GIDS_EUNSUPPORTED, "%s: has no CUDA kernel in this build (sum, mean, amax, amin do)", name);
     GIDS_CHECK(op != GIDS_MEAN || gids_dtype_is_float(a->dtype), GIDS_EDTYPE,
                "%s: input must be a float tensor (f32 or f64), got %s", name,
                gids_dtype_name(a->dtype));
