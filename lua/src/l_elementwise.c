@@ -338,8 +338,8 @@ static int l_clamp_(lua_State *L) {
 
 /* The value at i as a tensor (BORROW): a tensor as is, a number as a 0-d tensor of the dtype a
  * Python scalar would take next to `other` (NULL: i64 for integers, f32 for floats). */
-static gids_tensor *tensor_or_number(lua_State *L, int i, const gids_tensor *other,
-                                     gids_device dev, const char *fname) {
+static gids_tensor *tensor_or_number(lua_State *L, int i, const gids_tensor *other, gids_device dev,
+                                     const char *fname) {
     gids_scalar s = gids_scalar_i(0);
     gids_tensor *t = operand(L, i, &s, dev, fname);
     if (t) return t;

@@ -78,8 +78,7 @@ typedef struct gids_backend {
     /* ---- activations and selection ---- */
     gids_status (*leaky_relu)(gids_tensor **out, const gids_tensor *a, double negative_slope);
     gids_status (*elu)(gids_tensor **out, const gids_tensor *a, double alpha);
-    gids_status (*softplus)(gids_tensor **out, const gids_tensor *a, double beta,
-                            double threshold);
+    gids_status (*softplus)(gids_tensor **out, const gids_tensor *a, double beta, double threshold);
     gids_status (*clamp)(gids_tensor **out, const gids_tensor *a, const gids_scalar *min,
                          const gids_scalar *max);
     gids_status (*where)(gids_tensor **out, const gids_tensor *cond, const gids_tensor *a,
@@ -105,8 +104,8 @@ typedef struct gids_backend {
     gids_status (*adam_step_)(gids_tensor *param, const gids_tensor *grad, gids_tensor *exp_avg,
                               gids_tensor *exp_avg_sq, gids_tensor *max_exp_avg_sq,
                               const gids_adam_cfg *cfg);
-    gids_status (*sgd_step_)(gids_tensor *param, const gids_tensor *grad,
-                             gids_tensor *momentum_buf, const gids_sgd_cfg *cfg);
+    gids_status (*sgd_step_)(gids_tensor *param, const gids_tensor *grad, gids_tensor *momentum_buf,
+                             const gids_sgd_cfg *cfg);
 } gids_backend;
 
 /* The plugin's entry point (exported by graphids_cuda.so under this name). */

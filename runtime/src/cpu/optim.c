@@ -72,8 +72,8 @@ gids_status gids_adam_step_(gids_tensor *param, const gids_tensor *grad, gids_te
                             gids_tensor *exp_avg_sq, gids_tensor *max_exp_avg_sq,
                             const gids_adam_cfg *cfg) {
     const char *op = cfg->decoupled ? "adamw_step_" : "adam_step_";
-    GIDS_ON_DEVICE(op, adam_step_, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq)(
-        param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, cfg);
+    GIDS_ON_DEVICE(op, adam_step_, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq)
+    (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, cfg);
     GIDS_TRY(check_param_(op, param));
     GIDS_TRY(check_like_(op, "grad", grad, param));
     GIDS_TRY(check_like_(op, "exp_avg", exp_avg, param));

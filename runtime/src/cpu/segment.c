@@ -407,8 +407,8 @@ static const char *const seg_op_names[] = {"segment_sum", "segment_mean", "segme
 gids_status gids_segment_reduce(gids_tensor **out, gids_tensor **arg, gids_segop op,
                                 const gids_tensor *src, const gids_tensor *index,
                                 int64_t num_segments) {
-    GIDS_ON_DEVICE("segment_reduce", segment_reduce, src, index)(out, arg, op, src, index,
-                                                                   num_segments);
+    GIDS_ON_DEVICE("segment_reduce", segment_reduce, src, index)
+    (out, arg, op, src, index, num_segments);
     GIDS_CHECK(op >= GIDS_SEG_SUM && op <= GIDS_SEG_MIN, GIDS_EINVAL,
                "segment_reduce: op %d is not one of sum, mean, max, min (0..3)", (int)op);
     const char *name = seg_op_names[op];
