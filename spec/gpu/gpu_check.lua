@@ -242,6 +242,45 @@ check("an AdamW step on GPU parameters equals the CPU's", function()
   close(run("cuda"), run("cpu"), 1e-5, "parameters after 5 AdamW steps")
 end)
 
+-- A short training run: the same model and data on the CPU and on the GPU give the same loss
+-- curve within float tolerance (issue: "a short training run matching the CPU run").
+local function train_curve(dev, loss_name)
+  graphids.manual_seed(11)
+  local nn = graphids.nn
+  local model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 64), nn.Tanh(),
+    nn.Linear(64, 4)):to(dev)
+  local opt = graphids.optim.AdamW(model:parameters(), { lr = 1e-2 })
+  local x = graphids.randn(256, 16):to(dev)
+  local y = graphids.randint(0, 4, { 256 }):to(dev)
+  local curve = {}
+  for step = 1, 20 do
+    opt:zero_grad()
+    local out = model(x)
+    local loss
+    if loss_name == "mse" then
+      loss = nn.functional.mse_loss(out, out:detach() * 0 + 1)
+    else
+      loss = nn.functional.cross_entropy(out, y)
+    end
+    loss:backward()
+    opt:step()
+    curve[step] = loss:item()
+  end
+  return curve
+end
+
+for _, loss_name in ipairs({ "mse", "cross_entropy" }) do
+  check("a 20-step MLP training run on the GPU follows the CPU's loss curve (" .. loss_name .. ")",
+    function()
+      local cpu, gpu = train_curve("cpu", loss_name), train_curve("cuda", loss_name)
+      for i = 1, 20 do
+        local e = math.abs(cpu[i] - gpu[i]) / math.max(1, math.abs(cpu[i]))
+        assert(e < 1e-4, string.format("step %d: cpu %.7f gpu %.7f", i, cpu[i], gpu[i]))
+      end
+      assert(cpu[20] < cpu[1], "the loss goes down")
+    end)
+end
+
 check("tensors on different devices are an error naming both", function()
   local ok, err = pcall(function() return graphids.ones(2):cuda() + graphids.ones(2) end)
   assert(not ok and tostring(err):match("cuda:0") and tostring(err):match("cpu"), tostring(err))

@@ -101,7 +101,7 @@ static gids_status where_backward_(gids_node *n, gids_tensor *const *grad_out,
     const gids_tensor *g = grad_out[0];
     ag_scope s = AG_SCOPE;
     const gids_tensor *cond = ag_saved(&s, n, 0);
-    gids_tensor *zero = ag_scalar(&s, 0.0, g->dtype);
+    gids_tensor *zero = ag_scalar(&s, 0.0, g);
     if (gids_node_needs_grad(n, 0)) ag_give(&s, n, 0, ag_where(&s, cond, g, zero), grad_in);
     if (gids_node_needs_grad(n, 1)) ag_give(&s, n, 1, ag_where(&s, cond, zero, g), grad_in);
     return ag_finish(&s, NULL, NULL);

@@ -132,9 +132,9 @@ static gids_status binary_backward_(gids_node *n, gids_tensor *const *grad_out,
         tensor_grads_(&s, c->op, g, a, b, out, gids_node_needs_grad(n, 0) ? &ga : NULL,
                       gids_node_needs_grad(n, 1) ? &gb : NULL);
     } else if (!c->reversed) {
-        tensor_grads_(&s, c->op, g, a, ag_scalar(&s, c->s, g->dtype), out, &ga, NULL);
+        tensor_grads_(&s, c->op, g, a, ag_scalar(&s, c->s, g), out, &ga, NULL);
     } else {
-        tensor_grads_(&s, c->op, g, ag_scalar(&s, c->s, g->dtype), a, out, NULL, &ga);
+        tensor_grads_(&s, c->op, g, ag_scalar(&s, c->s, g), a, out, NULL, &ga);
     }
     ag_give(&s, n, 0, ga, grad_in);
     ag_give(&s, n, 1, gb, grad_in);

@@ -81,7 +81,7 @@ static gids_tensor *sum_keep_(ag_scope *s, const gids_tensor *t, const red_geom 
 static gids_tensor *prod_grad_(ag_scope *s, const gids_tensor *gk, const gids_tensor *x,
                                const red_geom *r) {
     gids_tensor *zero = ag_bins(s, GIDS_EQ, x, 0.0);
-    gids_tensor *xs = ag_where(s, zero, ag_scalar(s, 1.0, x->dtype), x);
+    gids_tensor *xs = ag_where(s, zero, ag_scalar(s, 1.0, x), x);
     gids_tensor *p = ag_red(s, GIDS_PROD, xs, r->nred, r->dims, true);
     gids_tensor *nz = ag_red(s, GIDS_SUM, zero, r->nred, r->dims, true);
     gids_tensor *only = ag_bin(s, GIDS_LOGICAL_AND, zero, ag_bins(s, GIDS_EQ, nz, 1.0));
@@ -123,7 +123,7 @@ static gids_tensor *var_grad_(ag_scope *s, bool is_std, int64_t correction, cons
     gids_tensor *gs = (gids_tensor *)gk;
     if (is_std) {
         gids_tensor *zero = ag_bins(s, GIDS_EQ, yk, 0.0);
-        gs = ag_where(s, zero, ag_scalar(s, 0.0, gk->dtype), ag_bin(s, GIDS_DIV, gk, yk));
+        gs = ag_where(s, zero, ag_scalar(s, 0.0, gk), ag_bin(s, GIDS_DIV, gk, yk));
     } else {
         scale *= 2.0;
     }
@@ -136,7 +136,7 @@ static gids_tensor *norm_grad_(ag_scope *s, const gids_node *n, double p, const 
     if (p == 0) return ag_input_zeros(s, n, 0, gk); /* a count: constant almost everywhere */
     gids_tensor *sign = ag_un(s, GIDS_SIGN, x);
     if (p == 1) return ag_bin(s, GIDS_MUL, gk, sign);
-    gids_tensor *zero = ag_scalar(s, 0.0, gk->dtype);
+    gids_tensor *zero = ag_scalar(s, 0.0, gk);
     gids_tensor *nzero = ag_bins(s, GIDS_EQ, nk, 0.0);
     if (p == 2)
         return ag_bin(s, GIDS_MUL, gk, ag_where(s, nzero, zero, ag_bin(s, GIDS_DIV, x, nk)));

@@ -197,7 +197,7 @@ static gids_tensor *cumprod_grad_(ag_scope *s, const gids_tensor *g, const gids_
     gids_tensor *seen = ag_cumsum_(s, zero, dim); /* zeros at or before each position */
     gids_tensor *before = ag_bins(s, GIDS_EQ, seen, 0.0);
     gids_tensor *first = ag_bin(s, GIDS_LOGICAL_AND, zero, ag_bins(s, GIDS_EQ, seen, 1.0));
-    gids_tensor *one = ag_scalar(s, 1.0, x->dtype);
+    gids_tensor *one = ag_scalar(s, 1.0, x);
     gids_tensor *lead = ag_mask(s, before, ag_bin(s, GIDS_DIV, wsum, ag_where(s, before, x, one)));
     gids_tensor *skip = ag_cumprod_(s, ag_where(s, first, one, x), dim);
     gids_tensor *at_zero = rev_cumsum_(s, ag_bin(s, GIDS_MUL, g, skip), dim, rev);

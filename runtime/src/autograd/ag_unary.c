@@ -92,7 +92,7 @@ static gids_tensor *formula_(ag_scope *s, gids_unop op, const gids_tensor *g, co
     case GIDS_GELU: {
         /* Phi(x) + x phi(x).  ops.h has no erf, but gelu(x) = x Phi(x) gives Phi back from the
          * saved result; Phi(0) = 1/2 where the quotient is 0/0. */
-        gids_tensor *cdf = ag_where(s, ag_bins(s, GIDS_EQ, x, 0.0), ag_scalar(s, 0.5, g->dtype),
+        gids_tensor *cdf = ag_where(s, ag_bins(s, GIDS_EQ, x, 0.0), ag_scalar(s, 0.5, g),
                                     ag_bin(s, GIDS_DIV, y, x));
         gids_tensor *pdf = ag_bins(
             s, GIDS_MUL, ag_un(s, GIDS_EXP, ag_bins(s, GIDS_MUL, ag_un(s, GIDS_SQUARE, x), -0.5)),

@@ -42,10 +42,12 @@
         if ((s)->st == GIDS_OK) (s)->st = (call);                                                  \
     } while (0)
 
-/* A 0-d tensor holding v, of dtype dt. */
-static inline gids_tensor *ag_scalar(ag_scope *s, double v, gids_dtype dt) {
+/* A 0-d tensor holding v, with the dtype and on the device of `like` (the tensors of one op
+ * share a device). */
+static inline gids_tensor *ag_scalar(ag_scope *s, double v, const gids_tensor *like) {
     gids_tensor *t = NULL;
-    AG_RUN(s, t, gids_full(&t, dt, GIDS_DEVICE_CPU, 0, NULL, gids_scalar_f(v)));
+    if (like == NULL) return NULL;
+    AG_RUN(s, t, gids_full(&t, like->dtype, gids_tensor_device(like), 0, NULL, gids_scalar_f(v)));
     return t;
 }
 
@@ -88,7 +90,7 @@ static inline gids_tensor *ag_input_zeros(ag_scope *s, const gids_node *n, int j
  * the mask cannot turn into NaN as 0 * inf would). */
 static inline gids_tensor *ag_mask(ag_scope *s, const gids_tensor *m, const gids_tensor *g) {
     if (s->st != GIDS_OK || g == NULL) return NULL;
-    return ag_where(s, m, g, ag_scalar(s, 0.0, g->dtype));
+    return ag_where(s, m, g, ag_scalar(s, 0.0, g));
 }
 
 /* ---------------------------------------------------------------- backward */

@@ -287,7 +287,10 @@ local function check_targets(fname, target, C, ignore_index, level)
   if target:numel() == 0 then
     return
   end
-  local safe = graphids.where(target:ne(ignore_index), target, 0)
+  -- The range is read on the CPU: the values must come back to the host for the error anyway,
+  -- and integer reductions have no GPU kernel yet.
+  local host = target.device == "cpu" and target or target:cpu()
+  local safe = graphids.where(host:ne(ignore_index), host, 0)
   local lo, hi = safe:amin():item(), safe:amax():item()
   if lo < 0 or hi >= C then
     error(string.format("%s: target %d is out of bounds for %d classes", fname,

@@ -395,8 +395,8 @@ end
 -- m:to(dtype), m:to(device), m:to(device, dtype), m:to({device=, dtype=}): converts float
 -- parameters and buffers (integer buffers keep their dtype, as in torch).  Parameters stay
 -- leaves with their requires_grad; their grads are converted too.  A parameter whose dtype
--- changes is a new tensor: build optimizers after calling to().  Only "cpu" is available; a
--- CUDA device raises the binding's "not available" error.
+-- or device changes is a new tensor: build optimizers after calling to().  A CUDA device needs
+-- the CUDA plugin and a GPU (the binding's "not available" error says why otherwise).
 function Module:to(a, b)
   local device, dtype
   if type(a) == "table" then
@@ -415,33 +415,45 @@ function Module:to(a, b)
       end
     end
   end
+  local dev
   if device ~= nil then
-    graphids.empty(0, { device = device }) -- raises for a device this build cannot use
+    dev = graphids.empty(0, { device = device }).device -- raises for a device this build cannot use
   end
-  if dtype == nil then
+  local target
+  if dtype ~= nil then
+    target = graphids.empty(0, { dtype = dtype }).dtype
+    if target ~= "f32" and target ~= "f64" then
+      error("to: only float dtypes are allowed for a module, got " .. tostring(dtype), 2)
+    end
+  end
+  if dev == nil and target == nil then
     return self
   end
-  local target = graphids.empty(0, { dtype = dtype }).dtype
-  if target ~= "f32" and target ~= "f64" then
-    error("to: only float dtypes are allowed for a module, got " .. tostring(dtype), 2)
+  -- Parameters are replaced by new leaves (on the new device and/or in the new float dtype),
+  -- keeping requires_grad and converting an existing grad; buffers move with them (integer
+  -- buffers such as num_batches_tracked change device only).  Build optimizers after to().
+  local function moved(t)
+    local nt = t:detach()
+    if dev ~= nil and nt.device ~= dev then nt = nt:to(dev) end
+    if target ~= nil and U.is_float(t) and nt.dtype ~= target then nt = nt:to(target) end
+    return nt
   end
   local function convert(m, list, is_param)
     for _, name in ipairs(list) do
       local t = rawget(m, name)
-      if t ~= nil and U.is_float(t) and t.dtype ~= target then
+      if t ~= nil then
         local grad = is_param and t.grad or nil
         local rg = U.requires_grad(t)
-        local nt = U.no_grad(function() return t:to(target) end)
-        if is_param then
-          if nt.detach then
-            nt = nt:detach()
+        local nt = U.no_grad(function() return moved(t) end)
+        if not rawequal(nt, t) then -- (== compares tensor values)
+          if is_param then
+            U.as_parameter(nt, rg)
+            if grad ~= nil then
+              nt.grad = U.no_grad(function() return moved(grad) end)
+            end
           end
-          U.as_parameter(nt, rg)
-          if grad ~= nil then
-            nt.grad = grad:to(target)
-          end
+          rawset(m, name, nt)
         end
-        rawset(m, name, nt)
       end
     end
   end
