@@ -32,7 +32,7 @@
 extern "C" {
 #endif
 
-#define GIDS_BACKEND_ABI 2
+#define GIDS_BACKEND_ABI 3
 
 typedef struct gids_gpu_memory {
     int64_t allocated; /* bytes in live tensors */
@@ -84,7 +84,7 @@ typedef struct gids_backend {
     gids_status (*where)(gids_tensor **out, const gids_tensor *cond, const gids_tensor *a,
                          const gids_tensor *b);
 
-    /* ---- indexing, joining and segments (message passing) ---- */
+    /* ---- indexing and segments (message passing; cat needs only copy) ---- */
     gids_status (*index_select)(gids_tensor **out, const gids_tensor *a, int dim,
                                 const gids_tensor *index);
     gids_status (*gather)(gids_tensor **out, const gids_tensor *a, int dim,
@@ -93,7 +93,6 @@ typedef struct gids_backend {
                                 const gids_tensor *src);
     gids_status (*index_add_)(gids_tensor *self, int dim, const gids_tensor *index,
                               const gids_tensor *src, double alpha);
-    gids_status (*cat)(gids_tensor **out, int n, const gids_tensor *const *ts, int dim);
     gids_status (*segment_reduce)(gids_tensor **out, gids_tensor **arg, gids_segop op,
                                   const gids_tensor *src, const gids_tensor *index,
                                   int64_t num_segments);

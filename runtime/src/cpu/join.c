@@ -2,7 +2,8 @@
  *
  * cat promotes dtypes across its inputs (as torch) and skips 1-D empty tensors, the legacy
  * placeholder torch still accepts in any position.  Each input is copied into its slice of the
- * result through gids_copy_, which handles strides and dtype conversion.  split returns views.
+ * result through gids_copy_, which handles strides and dtype conversion on any device, so cat
+ * needs no device kernel of its own.  split returns views.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,14 +32,15 @@ static gids_status check_list(const char *op, int n, const gids_tensor *const *t
 gids_status gids_cat(gids_tensor **out, int n, const gids_tensor *const *ts, int dim) {
     *out = NULL;
     const char *op = "cat";
-    GIDS_TRY(check_list(op, n, ts, false));
-    if (gids_any_device(n, ts)) {
+    /* Any device: the result is filled through gids_copy_, which hands device copies (with
+     * strides and dtype conversion) to the device's backend; only the device must be shared. */
+    bool on_device = gids_any_device(n, ts);
+    GIDS_TRY(check_list(op, n, ts, !on_device));
+    gids_device dev = gids_tensor_device(ts[0]);
+    if (on_device) {
         const gids_backend *be = NULL;
-        GIDS_TRY(gids_dispatch_backend(op, n, ts, &be));
-        if (be->cat == NULL) return gids_no_kernel(op, ts[0]);
-        return be->cat(out, n, ts, dim);
+        GIDS_TRY(gids_dispatch_backend(op, n, ts, &be)); /* one device, or EDEVICE */
     }
-    GIDS_TRY(check_list(op, n, ts, true));
     gids_dtype dt = ts[0]->dtype;
     for (int i = 1; i < n; i++) dt = gids_promote(dt, ts[i]->dtype);
     int first = -1;
@@ -46,7 +48,7 @@ gids_status gids_cat(gids_tensor **out, int n, const gids_tensor *const *ts, int
         if (!skipped(ts[i])) first = i;
     if (first < 0) { /* only empty placeholders: an empty 1-D result */
         int64_t zero = 0;
-        return gids_empty(out, dt, GIDS_DEVICE_CPU, 1, &zero);
+        return gids_empty(out, dt, dev, 1, &zero);
     }
     const gids_tensor *ref = ts[first];
     char sa[128], sb[128];
@@ -71,7 +73,7 @@ gids_status gids_cat(gids_tensor **out, int n, const gids_tensor *const *ts, int
                    "cat: the size along the cat dim overflows int64");
     }
     gids_tensor *r = NULL;
-    GIDS_TRY(gids_empty(&r, dt, GIDS_DEVICE_CPU, ref->ndim, shape));
+    GIDS_TRY(gids_empty(&r, dt, dev, ref->ndim, shape));
     int64_t at = 0;
     gids_status st = GIDS_OK;
     for (int i = first; i < n && st == GIDS_OK; i++) {

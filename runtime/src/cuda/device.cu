@@ -160,7 +160,6 @@ gids_status gc_scatter_add_(gids_tensor *self, int dim, const gids_tensor *index
                             const gids_tensor *src);
 gids_status gc_index_add_(gids_tensor *self, int dim, const gids_tensor *index,
                           const gids_tensor *src, double alpha);
-gids_status gc_cat(gids_tensor **out, int n, const gids_tensor *const *ts, int dim);
 gids_status gc_segment_reduce(gids_tensor **out, gids_tensor **arg, gids_segop op,
                               const gids_tensor *src, const gids_tensor *index,
                               int64_t num_segments);
@@ -195,7 +194,6 @@ const gids_backend gc_backend = {
     gc_gather,          /* gather */
     gc_scatter_add_,    /* scatter_add_ */
     gc_index_add_,      /* index_add_ */
-    gc_cat,             /* cat */
     gc_segment_reduce,  /* segment_reduce */
     gc_segment_softmax, /* segment_softmax */
     gc_adam_step_,      /* adam_step_ */
