@@ -5,6 +5,7 @@
  *   graphids -e CODE [args]        run a chunk (the global `graphids` is preset)
  *   graphids version               versions, BLAS, threads, stdlib, CUDA plugin
  *   graphids gpu info              the CUDA devices, or why there are none
+ *   graphids data SUB [args]       commands written in Lua: graphids.cli.<command>.main(args)
  *   graphids help                  this summary
  *
  * Exit codes: 0 success, 1 a Lua error (its traceback goes to stderr), 2 a bad command line.
@@ -19,10 +20,13 @@ static const char usage[] =
     "\n"
     "  (no command)               interactive REPL; the global `graphids` is preset\n"
     "  run FILE.lua [args...]     run a Lua script (`-` reads it from stdin); the script gets\n"
-    "                             the global `arg` (arg[0] = FILE, arg[1..] = args) and `...`\n"
+    "                             the global `arg` (arg[0] = FILE, arg[1..] = args), `...`\n"
+    "                             and the global `graphids`\n"
     "  -e CODE [args...]          run a Lua chunk; the global `graphids` is preset\n"
     "  version                    graphids, Lua and BLAS versions, threads, CUDA plugin\n"
     "  gpu info                   CUDA driver, runtime and library versions, the devices\n"
+    "  data SUBCOMMAND [args...]  CAN logs and datasets: convert, simulate, build, inspect,\n"
+    "                             rebuild (`graphids data help` for details)\n"
     "  help                       this text\n"
     "\n"
     "Environment: LUA_PATH / LUA_CPATH are honoured (the graphids stdlib comes first);\n"
@@ -53,6 +57,7 @@ static int push_args(lua_State *L, char **argv, int argc, int script) {
 
 static int run_file(lua_State *L, char **argv, int argc) {
     const char *file = argv[2];
+    if (host_require_graphids(L) != LUA_OK) return HOST_EXIT_ERROR;
     int status = luaL_loadfile(L, strcmp(file, "-") == 0 ? NULL : file);
     if (status != LUA_OK) {
         host_report(L, status);
@@ -73,6 +78,38 @@ static int run_code(lua_State *L, char **argv, int argc) {
     int n = push_args(L, argv, argc, 2);
     status = host_docall(L, n, 0);
     return host_report(L, status) == LUA_OK ? 0 : HOST_EXIT_ERROR;
+}
+
+/* A command written in Lua lives in stdlib/graphids/cli/<cmd>.lua (or cli/<cmd>/init.lua):
+ * its main(args) gets the words after the command and returns the exit code (nil means 0).
+ * Returns -1 when there is no such module, so the caller can report an unknown command. */
+static int run_lua_command(lua_State *L, const char *cmd, char **argv, int argc) {
+    for (const char *c = cmd; *c; c++)
+        if ((*c < 'a' || *c > 'z') && *c != '_') return -1;
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "searchpath");
+    lua_pushfstring(L, "graphids.cli.%s", cmd);
+    lua_getfield(L, -3, "path");
+    lua_call(L, 2, 1);
+    int found = !lua_isnil(L, -1);
+    lua_pop(L, 2);
+    if (!found) return -1;
+    if (host_require_graphids(L) != LUA_OK) return HOST_EXIT_ERROR;
+    lua_getglobal(L, "require");
+    lua_pushfstring(L, "graphids.cli.%s", cmd);
+    int status = host_docall(L, 1, 1);
+    if (status != LUA_OK) return host_report(L, status), HOST_EXIT_ERROR;
+    lua_getfield(L, -1, "main");
+    lua_createtable(L, argc - 2, 0);
+    for (int i = 2; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i - 1);
+    }
+    status = host_docall(L, 1, 1);
+    if (status != LUA_OK) return host_report(L, status), HOST_EXIT_ERROR;
+    int code = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+    lua_pop(L, 2);
+    return code;
 }
 
 static int dispatch(lua_State *L, int argc, char **argv) {
@@ -101,6 +138,8 @@ static int dispatch(lua_State *L, int argc, char **argv) {
         return 0;
     }
     if (cmd[0] == '-') return usage_error("unknown option '%s'", cmd);
+    int code = run_lua_command(L, cmd, argv, argc);
+    if (code >= 0) return code;
     return usage_error("unknown command '%s'", cmd);
 }
 

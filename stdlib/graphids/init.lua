@@ -22,9 +22,14 @@ graphids.printoptions = core.printoptions
 -- as graphids.core.autograd.
 graphids.autograd = require "graphids.autograd"
 
--- graphids.nn and graphids.optim load on first use: `require "graphids"` stays cheap, and they
--- (which require "graphids" themselves) never see a half-built table.
-local lazy = { nn = "graphids.nn", optim = "graphids.optim" }
+-- graphids.nn, optim, data and models load on first use: `require "graphids"` stays cheap,
+-- and they (which require "graphids" themselves) never see a half-built table.
+local lazy = {
+  nn = "graphids.nn",
+  optim = "graphids.optim",
+  data = "graphids.data",
+  models = "graphids.models",
+}
 setmetatable(graphids, {
   __index = function(t, k)
     local name = lazy[k]

@@ -20,7 +20,7 @@ nn.functional = require "graphids.nn.functional"
 nn.init = require "graphids.nn.initializers"
 
 local files = { "containers", "linear", "embedding", "dropout", "normalization", "activation",
-  "rnn", "loss" }
+  "rnn", "loss", "gnn" }
 for _, file in ipairs(files) do
   for name, cls in pairs(require("graphids.nn." .. file)) do
     assert(nn[name] == nil, "graphids.nn: " .. name .. " defined twice")

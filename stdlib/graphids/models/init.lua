@@ -1,0 +1,2 @@
+-- graphids.models -- the intrusion-detection models (being written).
+return {}
