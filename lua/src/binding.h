@@ -133,6 +133,12 @@ void l_open_can(lua_State *L, int module, int methods);     /* l_can.c: CAN log 
 void l_open_windows(lua_State *L, int module, int methods); /* l_windows.c: window graphs */
 void l_open_io(lua_State *L, int module, int methods);      /* l_io.c: safetensors, files, locks */
 void l_open_graph(lua_State *L, int module, int methods);   /* l_graph.c: batches, message passing */
+void l_open_digest(lua_State *L, int module, int methods);  /* l_digest.c: graphids.sha256 */
+
+/* l_can.c: the CAN frame table of the CanFrames userdata at idx (raises when idx is not one).
+ * BORROW: valid while the userdata lives. */
+struct gids_can_frames;
+struct gids_can_frames *l_checkframes(lua_State *L, int idx);
 
 int luaopen_graphids_core(lua_State *L);
 

@@ -6,3 +6,8 @@ void l_open_can(lua_State *L, int module, int methods) {
     (void)module;
     (void)methods;
 }
+
+struct gids_can_frames *l_checkframes(lua_State *L, int idx) {
+    luaL_error(L, "CanFrames: not written yet (argument #%d)", idx);
+    return NULL;
+}
