@@ -1,0 +1,116 @@
+-- graphids.data.collate / Batch: fields and offsets of collated batches, from_graphs, to(),
+-- and bad input (indices, edges outside their graph, missing fields).
+local graphids = require "graphids"
+local data = require "graphids.data"
+
+local function T(v, dtype)
+  return graphids.tensor(v, { dtype = dtype or "f32" })
+end
+
+-- g0: 3 nodes, edges 0->1, 2->0; g1: 2 nodes, no edges; g2: 2 nodes, edges 1->1, 0->1.
+local function make_set()
+  return {
+    num_graphs = 3,
+    x = T({ { 0, 0 }, { 1, 10 }, { 2, 20 }, { 3, 30 }, { 4, 40 }, { 5, 50 }, { 6, 60 } }),
+    edge_index = T({ { 0, 2, 1, 0 }, { 1, 0, 1, 1 } }, "i64"),
+    edge_attr = T({ { 0.5 }, { 1.5 }, { 2.5 }, { 3.5 } }),
+    node_id = T({ 1, 2, 3, 4, 5, 6, 7 }, "i64"),
+    node_ptr = T({ 0, 3, 5, 7 }, "i64"),
+    edge_ptr = T({ 0, 2, 2, 4 }, "i64"),
+    y = T({ 0, 1, 1 }, "i64"),
+  }
+end
+
+describe("data.collate", function()
+  it("builds the disjoint union in the given order", function()
+    local b = data.collate(make_set(), { 2, 0 })
+    assert.are.equal(2, b.num_graphs)
+    assert.are.equal(5, b.num_nodes)
+    assert.are.equal(4, b.num_edges)
+    assert.is_true(b.x == T({ { 5, 50 }, { 6, 60 }, { 0, 0 }, { 1, 10 }, { 2, 20 } }))
+    assert.is_true(b.edge_index == T({ { 1, 0, 2, 4 }, { 1, 1, 3, 2 } }, "i64"))
+    assert.is_true(b.edge_attr == T({ { 2.5 }, { 3.5 }, { 0.5 }, { 1.5 } }))
+    assert.is_true(b.batch == T({ 0, 0, 1, 1, 1 }, "i64"))
+    assert.is_true(b.ptr == T({ 0, 2, 5 }, "i64"))
+    assert.is_true(b.edge_ptr == T({ 0, 2, 4 }, "i64"))
+    assert.is_true(b.node_id == T({ 6, 7, 1, 2, 3 }, "i64"))
+    assert.is_true(b.y == T({ 1, 0 }, "i64"))
+    assert.is_nil(b.attack_type)
+    assert.is_true(tostring(b):find("Batch(num_graphs=2, x=[5, 2]", 1, true) ~= nil)
+  end)
+
+  it("takes an i64 tensor of indices; a graph without edges keeps its nodes", function()
+    local b = data.collate(make_set(), T({ 1 }, "i64"))
+    assert.are.equal(2, b.num_nodes)
+    assert.are.equal(0, b.num_edges)
+    assert.are.same({ 2, 0 }, b.edge_index:size())
+  end)
+
+  it("to() returns the batch itself when nothing moves", function()
+    local b = data.collate(make_set(), { 0 })
+    assert.are.equal(b, b:to("cpu"))
+  end)
+
+  it("rejects bad indices and bad sets with the graph and value", function()
+    assert.has_error(function() data.collate(make_set(), { 0, 3 }) end,
+      "graph_batch_collate: graph index 3 at position 1 is out of range [0, 3)")
+    assert.has_error(function() data.collate(make_set(), {}) end,
+      "graph_batch_collate: a batch needs at least 1 graph, got 0")
+    assert.has_error(function() data.collate(make_set(), { 0.5 }) end,
+      "graph_collate: indices[1] must be an integer, got number")
+    local s = make_set()
+    s.edge_index = T({ { 0, 2, 1, 0 }, { 1, 3, 1, 1 } }, "i64")
+    assert.has_error(function() data.collate(s, { 0 }) end,
+      "graph_batch_collate: 'edge_index' target 3 of edge 1 (graph 0, local edge 1) is out of "
+      .. "range [0, 3) of the graph's nodes")
+    s = make_set()
+    s.edge_index = T({ { 0, 2, 1, 0 }, { 1, 0, 1, 1 } })
+    assert.has_error(function() data.collate(s, { 0 }) end,
+      "graph_batch_collate: 'edge_index' must be i64, got f32")
+    s = make_set()
+    s.x = 5
+    assert.has_error(function() data.collate(s, { 0 }) end,
+      "graph_collate: set.x must be a tensor, got number")
+  end)
+
+  it("graph_set_validate checks every graph", function()
+    local s = make_set()
+    assert.is_true(graphids.graph_set_validate(s))
+    s.node_ptr = T({ 0, 3, 5, 6 }, "i64")
+    assert.has_error(function() graphids.graph_set_validate(s) end,
+      "graph_set_validate: 'node_ptr'[3] must equal the node count 7, got 6")
+  end)
+end)
+
+describe("Batch.from_graphs", function()
+  it("batches hand-made graphs, y from numbers", function()
+    local b = data.Batch.from_graphs({
+      { x = T({ { 1 }, { 2 } }), edge_index = T({ { 0 }, { 1 } }, "i64"), y = 1 },
+      { x = T({ { 3 } }), edge_index = graphids.zeros({ 2, 0 }, { dtype = "i64" }), y = 0 },
+      { x = T({ { 4 }, { 5 } }), edge_index = T({ { 1, 0 }, { 0, 0 } }, "i64"), y = 1 },
+    })
+    assert.are.equal(3, b.num_graphs)
+    assert.is_true(b.x == T({ { 1 }, { 2 }, { 3 }, { 4 }, { 5 } }))
+    assert.is_true(b.edge_index == T({ { 0, 4, 3 }, { 1, 3, 3 } }, "i64"))
+    assert.is_true(b.batch == T({ 0, 0, 1, 2, 2 }, "i64"))
+    assert.is_true(b.y == T({ 1, 0, 1 }, "i64"))
+    assert.is_nil(b.edge_attr)
+  end)
+
+  it("rejects unknown fields, missing fields and edges outside a graph", function()
+    assert.has_error(function() data.Batch.from_graphs({ { x = T({ { 1 } }),
+      edge_index = T({ { 0 }, { 0 } }, "i64"), label = 1 } }) end,
+      "Batch.from_graphs: graph 1 has an unknown field 'label' (allowed: x, edge_index, "
+      .. "edge_attr, node_id, y, attack_type, window_start, source_file)")
+    assert.has_error(function() data.Batch.from_graphs({
+      { x = T({ { 1 } }), edge_index = T({ { 0 }, { 0 } }, "i64"), edge_attr = T({ { 1 } }) },
+      { x = T({ { 1 } }), edge_index = T({ { 0 }, { 0 } }, "i64") } }) end,
+      "Batch.from_graphs: graph 2 lacks edge_attr, which graph 1 has")
+    assert.has_error(function() data.Batch.from_graphs({
+      { x = T({ { 1 } }), edge_index = T({ { 0 }, { 1 } }, "i64") } }) end,
+      "graph_batch_collate: 'edge_index' target 1 of edge 0 (graph 0, local edge 0) is out of "
+      .. "range [0, 1) of the graph's nodes")
+    assert.has_error(function() data.Batch.from_graphs({}) end,
+      "Batch.from_graphs: expected a non-empty list of graphs")
+  end)
+end)
