@@ -31,6 +31,7 @@ arbitration ID, one edge per consecutive pair of frames (parallel edges and self
 Node and edge features are random (only the edge pattern comes from the data).  Without the data
 folder the real-window cases are left out (the spec checks what index.json lists).
 """
+import copy
 import json
 import os
 import sys
@@ -90,11 +91,43 @@ def edge_weight_of(ei):
 
 # ------------------------------------------------------------------------------------ writing
 def write(name, tensors, case):
-    tensors = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
+    # Tensors without elements are described in the metadata instead ("empty": name -> shape
+    # and dtype): safetensors gives them zero-length data ranges that a strict reader may refuse.
+    empty = {k: {"shape": list(v.shape), "dtype": DTYPES[v.dtype]} for k, v in tensors.items()
+             if v.numel() == 0}
+    if empty:
+        case = dict(case, empty=empty)
+    tensors = {k: v.detach().contiguous().clone() for k, v in tensors.items() if v.numel() > 0}
     case = dict(case, name=name, generator="tools/make_gnn_fixtures.py", torch=torch.__version__,
                 torch_geometric=torch_geometric.__version__)
     save_file(tensors, os.path.join(OUT, name + ".safetensors"),
               metadata={"case": json.dumps(case, sort_keys=True)})
+
+
+DTYPES = {torch.float32: "f32", torch.int64: "i64"}
+
+
+def exact_zero_grads(m, forward, ins, call, cotangent):
+    """Names of the gradients that are zero in exact arithmetic (the key bias of an attention
+    whose softmax cancels it), found by rerunning in f64, and the largest gradient magnitude.
+    In f32 these are rounding noise, so the spec bounds them by grad_scale instead."""
+    is_module = isinstance(m, torch.nn.Module)
+    m64 = copy.deepcopy(m).double() if is_module else m
+    if is_module:
+        m64.zero_grad(set_to_none=True)
+    ins64 = {}
+    for k, t in ins.items():
+        t64 = t.detach().double() if t.is_floating_point() else t
+        ins64[k] = t64.requires_grad_(t.requires_grad) if t.is_floating_point() else t64
+    y = m64(*call_args(forward, ins64), **(call or {}))
+    (y * cotangent.double()).sum().backward()
+    grads = {"grad.param." + k: p.grad for k, p in m64.named_parameters()
+             if p.grad is not None} if is_module else {}
+    grads.update({"grad.input." + k: t.grad for k, t in ins64.items()
+                  if t.is_floating_point() and t.grad is not None and t.numel() > 0})
+    scale = max(float(g.abs().max()) for g in grads.values() if g.numel() > 0)
+    zeros = sorted(k for k, g in grads.items() if float(g.abs().max()) <= 1e-12 * scale)
+    return zeros, scale
 
 
 def randomize(m):
@@ -124,12 +157,16 @@ def run_case(name, kind, spec, build, inputs, forward, call=None):
         tensors["input." + iname] = t
     y = m(*call_args(forward, ins), **(call or {}))
     backward_weighted([("y", y)], tensors)
+    zeros, scale = exact_zero_grads(m, forward, ins, call, tensors["cotangent.y"])
     for iname, t in ins.items():
         if t.requires_grad:
             tensors["grad.input." + iname] = t.grad
     case = {"kind": kind, "mode": "eval", "forward": forward, "outputs": ["y"], **spec}
     if call:
         case["call"] = call
+    case["grad_scale"] = scale
+    if zeros:
+        case["zero_grads"] = zeros
     if kind == "module":
         for pname, p in m.named_parameters():
             # an unused parameter (TransformerConv's lin_skip without root_weight) has no grad

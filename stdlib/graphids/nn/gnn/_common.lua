@@ -1,0 +1,186 @@
+-- graphids.nn.gnn._common -- what the graph layers share: PyG's initialisers and Linear
+-- variants, and the checks of node features, edge_index and edge attributes.
+--   local C = require "graphids.nn.gnn._common"
+--   local lin = C.linear(35, 96, { bias = false, glorot = true }, o)   -- PyG Linear(..., 'glorot')
+--   C.glorot(att)                                                       -- PyG inits.glorot
+--   local N = C.check_x("GATv2Conv", x, 35)
+--   local ei = C.check_edge_index("GATv2Conv", edge_index, N)
+local graphids = require "graphids"
+local G = require "graphids.nn.graph"
+local init = require "graphids.nn.initializers"
+local U = require "graphids.nn._util"
+local linear = require "graphids.nn.linear"
+
+local C = {}
+
+-- PyG's inits.glorot: U(-a, a) with a = sqrt(6 / (size(-2) + size(-1))).  It reads the last two
+-- dims, not torch's fans, so an attention vector [1, heads, channels] gets
+-- sqrt(6 / (heads + channels)).
+function C.glorot(t)
+  local shape = t.shape
+  local a = math.sqrt(6.0 / (shape[#shape - 1] + shape[#shape]))
+  return init.uniform_(t, -a, a)
+end
+
+-- torch_geometric.nn.Linear as a graphids nn.Linear (the same parameters and state_dict names).
+-- opts.glorot picks PyG's weight_initializer='glorot'; otherwise the weight is kaiming_uniform
+-- (a = sqrt(5)) as torch's.  The bias is U(-1/sqrt(in), 1/sqrt(in)) in both cases (PyG's
+-- default bias_initializer).  o carries the layer's factory options (dtype, device).
+function C.linear(in_channels, out_channels, opts, o)
+  local lin = linear.Linear(in_channels, out_channels,
+    { bias = opts.bias ~= false, dtype = o.dtype, device = o.device })
+  return C.reset_linear(lin, opts.glorot)
+end
+
+-- Re-draws a Linear made by C.linear (glorot: PyG's 'glorot' weight initializer).
+function C.reset_linear(lin, glorot)
+  lin:reset_parameters()
+  if glorot then
+    C.glorot(lin.weight)
+  end
+  return lin
+end
+
+-- Factory options every layer accepts.
+C.FACTORY = { dtype = U.NONE, device = U.NONE }
+
+-- The defaults table of a layer: its own options plus dtype and device.
+function C.defaults(t)
+  for k, v in pairs(C.FACTORY) do
+    t[k] = v
+  end
+  return t
+end
+
+local function shape_str(t)
+  return U.shape_str(t)
+end
+
+-- Node features: a float [N, in_channels] tensor.  Returns N.
+function C.check_x(fname, x, in_channels, what)
+  what = what or "x"
+  if not graphids.is_tensor(x) then
+    error(string.format("%s: %s must be a tensor, got %s", fname, what, type(x)), 3)
+  end
+  if not U.is_float(x) then
+    error(string.format("%s: %s must be a float tensor, got %s", fname, what, x.dtype), 3)
+  end
+  if x:dim() ~= 2 then
+    error(string.format("%s: %s must have shape [num_nodes, %d], got %s", fname, what,
+      in_channels, shape_str(x)), 3)
+  end
+  if x:size(2) ~= in_channels then
+    error(string.format("%s: %s has %d channels (shape %s), expected in_channels = %d", fname,
+      what, x:size(2), shape_str(x), in_channels), 3)
+  end
+  return x:size(1)
+end
+
+-- edge_index: [2, E] i64 (or i32) with every node number in [0, num_nodes).  Checked here,
+-- before any message is formed, so a bad edge names the layer instead of an inner op.
+function C.check_edge_index(fname, edge_index, num_nodes)
+  G._check_edge_index(fname, edge_index, 3)
+  if edge_index:numel() > 0 then
+    local lo, hi = edge_index:min():item(), edge_index:max():item()
+    if lo < 0 or hi >= num_nodes then
+      local bad = lo < 0 and lo or hi
+      error(string.format("%s: edge_index holds node %d, out of range [0, %d) for x with %d " ..
+        "nodes", fname, bad, num_nodes, num_nodes), 3)
+    end
+  end
+  return edge_index
+end
+
+-- edge_attr: nil, or a float [E, edge_dim] tensor ([E] when edge_dim is 1, as PyG's view(-1, 1)).
+-- Returns the 2-D form.
+function C.check_edge_attr(fname, edge_attr, num_edges, edge_dim, what)
+  what = what or "edge_attr"
+  if edge_attr == nil then
+    return nil
+  end
+  if not graphids.is_tensor(edge_attr) then
+    error(string.format("%s: %s must be a tensor or nil, got %s", fname, what, type(edge_attr)), 3)
+  end
+  if not U.is_float(edge_attr) then
+    error(string.format("%s: %s must be a float tensor, got %s", fname, what, edge_attr.dtype), 3)
+  end
+  if edge_attr:dim() == 1 then
+    edge_attr = edge_attr:view(-1, 1)
+  end
+  if edge_attr:dim() ~= 2 or edge_attr:size(1) ~= num_edges or edge_attr:size(2) ~= edge_dim then
+    error(string.format("%s: %s must have shape [%d, %d] (num_edges, edge_dim), got %s", fname,
+      what, num_edges, edge_dim, shape_str(edge_attr)), 3)
+  end
+  return edge_attr
+end
+
+-- batch: a 1-D i64 (or i32) tensor of num_rows graph numbers in [0, size).  size (the number
+-- of graphs) defaults to max(batch) + 1 (0 for an empty batch).  Returns size.
+function C.check_batch(fname, batch, num_rows, size, what, size_name)
+  what, size_name = what or "batch", size_name or "batch_size"
+  if not graphids.is_tensor(batch) then
+    error(string.format("%s: %s must be a tensor or nil, got %s", fname, what, type(batch)), 3)
+  end
+  if batch.dtype ~= "i64" and batch.dtype ~= "i32" then
+    error(string.format("%s: %s must be an i64 tensor, got %s", fname, what, batch.dtype), 3)
+  end
+  if batch:dim() ~= 1 or batch:size(1) ~= num_rows then
+    error(string.format("%s: %s must have shape [%d] (one entry per row of x), got %s", fname,
+      what, num_rows, shape_str(batch)), 3)
+  end
+  local lo, hi = 0, -1
+  if num_rows > 0 then
+    lo, hi = batch:min():item(), batch:max():item()
+  end
+  if size == nil then
+    size = hi + 1
+  elseif math.type(size) ~= "integer" or size < 0 then
+    error(string.format("%s: %s must be a non-negative integer, got %s", fname, size_name,
+      tostring(size)), 3)
+  end
+  if lo < 0 or hi >= size then
+    error(string.format("%s: %s holds %d, out of range [0, %d)", fname, what,
+      lo < 0 and lo or hi, size), 3)
+  end
+  return size
+end
+
+-- fill_value of the self-loops' edge attributes: a number or one of PyG's reductions.
+local FILL = { mean = true, sum = true, add = true, max = true, min = true }
+
+function C.check_fill_value(fname, v)
+  if type(v) ~= "number" and not FILL[v] then
+    error(string.format("%s: fill_value must be a number or one of 'add', 'max', 'mean', " ..
+      "'min', 'sum', got %s", fname, tostring(v)), U.CTOR + 1)
+  end
+end
+
+function C.check_positive(fname, what, v)
+  if math.type(v) ~= "integer" or v < 1 then
+    error(string.format("%s: %s must be a positive integer, got %s", fname, what, tostring(v)),
+      U.CTOR + 1)
+  end
+end
+
+function C.check_probability(fname, v)
+  if v < 0 or v > 1 then
+    error(string.format("%s: dropout must be in [0, 1], got %s", fname, tostring(v)), U.CTOR + 1)
+  end
+end
+
+-- PyG's self-loop handling of the attention layers: drop the existing loops (and their
+-- attributes), then append one loop per node whose attribute is fill_value.
+function C.replace_self_loops(edge_index, edge_attr, num_nodes, fill_value)
+  local ei, ea = G.remove_self_loops(edge_index, edge_attr)
+  return G.add_self_loops(ei, ea, num_nodes, fill_value)
+end
+
+-- [N, H, C] -> [N, H*C] (concat) or [N, C] (mean over heads), as the PyG attention layers end.
+function C.combine_heads(out, concat)
+  if concat then
+    return out:reshape(out:size(1), -1)
+  end
+  return out:mean(2)
+end
+
+return C
