@@ -1,2 +1,101 @@
--- graphids.models -- the intrusion-detection models (being written).
-return {}
+-- graphids.models -- the intrusion-detection models, their losses and the class-path registry.
+--   local models = require "graphids.models"
+--   local cls = models.resolve("graphids.models.GATClassifier")
+--   local m = cls(models.presets.gat.small({ num_ids = 2047 }))    -- or cls.new(hp)
+--   local again = models.resolve(m.class_path)(m:hparams())          -- same architecture
+--   models.GATClassifier, models.VGAE, ... are the classes (loaded on first use).
+-- docs/models.md describes every model, the presets, the step API and the departures from the
+-- reference.
+local U = require "graphids.nn._util"
+
+local M = {}
+
+-- class path -> module and field.  Every class a configuration or checkpoint may name.
+local CLASSES = {
+  ["graphids.models.GATClassifier"] = { "graphids.models.gat", "GATClassifier" },
+  ["graphids.models.VGAE"] = { "graphids.models.vgae", "VGAE" },
+  ["graphids.models.DGI"] = { "graphids.models.dgi", "DGI" },
+  ["graphids.models.id_encoder.LookupIdEncoder"] = { "graphids.models.id_encoder",
+    "LookupIdEncoder" },
+  ["graphids.models.id_encoder.HashIdEncoder"] = { "graphids.models.id_encoder", "HashIdEncoder" },
+  ["graphids.models.losses.CrossEntropyLoss"] = { "graphids.models.losses", "CrossEntropyLoss" },
+  ["graphids.models.losses.WeightedCrossEntropyLoss"] = { "graphids.models.losses",
+    "WeightedCrossEntropyLoss" },
+  ["graphids.models.losses.FocalLoss"] = { "graphids.models.losses", "FocalLoss" },
+  ["graphids.models.losses.VGAETaskLoss"] = { "graphids.models.losses", "VGAETaskLoss" },
+  ["graphids.models.distill.SoftLabelDistillation"] = { "graphids.models.distill",
+    "SoftLabelDistillation" },
+  ["graphids.models.distill.FeatureDistillation"] = { "graphids.models.distill",
+    "FeatureDistillation" },
+  ["graphids.models.fusion.DQNFusion"] = { "graphids.models.fusion.dqn", "DQNFusion" },
+  ["graphids.models.fusion.BanditFusion"] = { "graphids.models.fusion.bandit", "BanditFusion" },
+  ["graphids.models.fusion.MLPFusion"] = { "graphids.models.fusion.simple", "MLPFusion" },
+  ["graphids.models.fusion.WeightedAvgFusion"] = { "graphids.models.fusion.simple",
+    "WeightedAvgFusion" },
+}
+
+-- Every registered class path, sorted.
+function M.class_paths()
+  return U.sorted_keys(CLASSES)
+end
+
+-- Edit distance, for the "did you mean" list.
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do
+    prev[j] = j
+  end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+-- The class of a class path; an unknown path raises listing the closest registered ones.
+function M.resolve(class_path)
+  if type(class_path) ~= "string" then
+    error("graphids.models.resolve: class_path must be a string, got " .. type(class_path), 2)
+  end
+  local entry = CLASSES[class_path]
+  if entry == nil then
+    local scored = {}
+    local last = class_path:match("([^.]+)$"):lower()
+    for _, p in ipairs(M.class_paths()) do
+      local d = math.min(distance(class_path, p), distance(last, p:match("([^.]+)$"):lower()))
+      scored[#scored + 1] = { p, d }
+    end
+    table.sort(scored, function(a, b) return a[2] < b[2] or (a[2] == b[2] and a[1] < b[1]) end)
+    local close = {}
+    for i = 1, math.min(3, #scored) do
+      close[i] = scored[i][1]
+    end
+    error(string.format("graphids.models.resolve: unknown class path '%s' (closest: %s)",
+      class_path, table.concat(close, ", ")), 2)
+  end
+  local cls = require(entry[1])[entry[2]]
+  assert(cls ~= nil, entry[1] .. " has no " .. entry[2])
+  return cls
+end
+
+-- Builds a class from its path and a table of kwargs (hyper-parameters).
+function M.instantiate(class_path, hp)
+  return M.resolve(class_path)(hp)
+end
+
+return setmetatable(M, {
+  __index = function(_, k)
+    if k == "presets" then
+      return require "graphids.models.presets"
+    end
+    local entry = CLASSES["graphids.models." .. tostring(k)]
+    if entry then
+      return require(entry[1])[entry[2]]
+    end
+    return nil
+  end,
+})

@@ -1,0 +1,85 @@
+-- graphids.models._steps -- what the step API of every graph model shares: the step context,
+-- batch checks, accuracy, logged loss parts and the Adam + cosine optimizer.
+--   S.enter_step(model, ctx)           -- ctx.generator drives this step's random draws
+--   local acc = S.accuracy(logits, y)
+--   local opt, sched = S.adam_cosine(model, 1e-3, 0, { max_epochs = 50 })
+-- ctx (the trainer's): generator (graphids.Generator or nil for the default stream), device,
+-- epoch.  Every field is optional.
+local graphids = require "graphids"
+local optim = require "graphids.optim"
+local U = require "graphids.nn._util"
+
+local S = {}
+
+local CTX_KEYS = { generator = U.NONE, device = U.NONE, epoch = U.NONE, neg_ids = U.NONE,
+  mask = U.NONE, perm = U.NONE, eps = U.NONE }
+
+-- Checks ctx and sets the generator on the model and its id encoder (they draw UNK drops,
+-- dropout masks, feature masks, negative ids and permutations from it).
+function S.enter_step(model, ctx)
+  local o = U.options("step context", ctx, CTX_KEYS, 2)
+  rawset(model, "generator", o.generator)
+  local ie = rawget(model, "input_encoder")
+  if ie then
+    ie.id_encoder.generator = o.generator
+  end
+  rawset(model, "step_ctx", o)
+  return o
+end
+
+local REQUIRED = { "x", "edge_index", "node_id", "batch", "num_graphs" }
+
+-- batch must carry the fields the models read (graphids.data.Batch or a table with them).
+function S.check_batch(name, batch, needs_edge_attr)
+  if type(batch) ~= "table" then
+    error(string.format("%s: batch must be a graphids.data.Batch, got %s", name, type(batch)), 0)
+  end
+  for _, k in ipairs(REQUIRED) do
+    if batch[k] == nil then
+      error(string.format("%s: batch has no field '%s'", name, k), 0)
+    end
+  end
+  if needs_edge_attr and batch.edge_attr == nil then
+    error(string.format("%s: batch has no edge_attr, which this conv_type reads", name), 0)
+  end
+end
+
+-- Fraction of rows whose argmax equals the label (a Lua number; 0 for an empty batch).
+function S.accuracy(logits, y)
+  local n = y:numel()
+  if n == 0 then
+    return 0
+  end
+  return logits:argmax(2):eq(y):sum():item() / n
+end
+
+-- parts (name -> 0-d tensor or number) logged as prefix .. name, in sorted order.
+function S.add_parts(logs, prefix, parts)
+  if type(parts) ~= "table" then
+    return
+  end
+  for _, k in ipairs(U.sorted_keys(parts)) do
+    local v = parts[k]
+    logs[prefix .. k] = U.is_tensor(v) and v:item() or v
+  end
+end
+
+-- Adam over model:parameters() (a loss registered as the child loss_fn included, so a KD
+-- projection trains with the student) and CosineAnnealingLR(T_max = max_epochs) when
+-- opts.max_epochs is given.
+function S.adam_cosine(model, lr, weight_decay, opts)
+  local o = U.options("configure_optimizers", opts, { max_epochs = U.NONE }, 2)
+  local opt = optim.Adam(model:parameters(), { lr = lr, weight_decay = weight_decay })
+  local sched
+  if o.max_epochs ~= nil then
+    sched = optim.lr_scheduler.CosineAnnealingLR(opt, o.max_epochs)
+  end
+  return opt, sched
+end
+
+-- A 0-d tensor holding v, like t.
+function S.scalar(v, like)
+  return graphids.full({}, v, { dtype = like.dtype, device = like.device })
+end
+
+return S
