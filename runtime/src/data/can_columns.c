@@ -1,0 +1,157 @@
+/* can_columns.c -- the column-mapped CSV format: a header names the columns, the reader picks
+ * timestamp, id, payload and optionally DLC and label by name; any other column is ignored.
+ * Fields may be quoted ("Engine Hours, Revolutions").  See docs/data-formats.md. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "can_parse.h"
+
+/* The next field at p: its text [*fs, *fe) (inside the quotes when quoted) and the position
+ * after it (at the ',' or end).  Returns NULL with e filled for an unterminated quote. */
+static const char *next_field(const char *p, const char *end, const char **fs, const char **fe,
+                              can_perr *e) {
+    if (p < end && *p == '"') {
+        const char *q = p + 1;
+        for (;;) {
+            const char *c = memchr(q, '"', (size_t)(end - q));
+            if (c == NULL) {
+                can_bad(e, p, "unterminated quoted field");
+                return NULL;
+            }
+            if (c + 1 < end && c[1] == '"') { /* "" is an escaped quote */
+                q = c + 2;
+                continue;
+            }
+            *fs = p + 1;
+            *fe = c;
+            if (c + 1 < end && c[1] != ',') {
+                can_bad(e, c + 1, "text after a closing quote");
+                return NULL;
+            }
+            return c + 1;
+        }
+    }
+    const char *c = memchr(p, ',', (size_t)(end - p));
+    *fs = p;
+    *fe = c ? c : end;
+    return *fe;
+}
+
+static int same_name(const char *s, const char *e, const char *name) {
+    while (s < e && *s == ' ') s++;
+    while (e > s && e[-1] == ' ') e--;
+    size_t n = strlen(name);
+    return (size_t)(e - s) == n && strncasecmp(s, name, n) == 0;
+}
+
+/* Index of the first header field named one of `names` (NULL-terminated), or -1. */
+static int find(const char *const *hs, const char *const *he, int n, const char *const *names,
+                const char **found) {
+    for (const char *const *nm = names; *nm; nm++)
+        for (int i = 0; i < n; i++)
+            if (same_name(hs[i], he[i], *nm)) {
+                if (found) *found = *nm;
+                return i;
+            }
+    return -1;
+}
+
+#define MAX_COLS 256
+
+int can_columns_header(const gids_can_read_opts *o, const char *p, const char *end,
+                       can_columns *cols, can_perr *e) {
+    const char *hs[MAX_COLS], *he[MAX_COLS];
+    int n = 0;
+    const char *q = p;
+    for (;;) {
+        if (n == MAX_COLS) return can_bad(e, q, "header has more than %d columns", MAX_COLS);
+        q = next_field(q, end, &hs[n], &he[n], e);
+        if (q == NULL) return -1;
+        n++;
+        if (q == end) break;
+        q++;
+    }
+    static const char *const d_ts[] = {"timestamp", "ts", "time", NULL};
+    static const char *const d_id[] = {"arbitration_id", "can_id", "id", NULL};
+    static const char *const d_data[] = {"data_field", "data", "payload", NULL};
+    static const char *const d_dlc[] = {"dlc", NULL};
+    static const char *const d_label[] = {"attack", "label", NULL};
+    const char *n_ts[] = {o->col_ts, NULL}, *n_id[] = {o->col_id, NULL},
+               *n_data[] = {o->col_data, NULL}, *n_dlc[] = {o->col_dlc, NULL},
+               *n_label[] = {o->col_label, NULL};
+    const char *idname = NULL;
+    cols->ncols = n;
+    cols->ts = find(hs, he, n, o->col_ts ? n_ts : d_ts, NULL);
+    cols->id = find(hs, he, n, o->col_id ? n_id : d_id, &idname);
+    cols->data = find(hs, he, n, o->col_data ? n_data : d_data, NULL);
+    cols->dlc = find(hs, he, n, o->col_dlc ? n_dlc : d_dlc, NULL);
+    cols->label = find(hs, he, n, o->col_label ? n_label : d_label, NULL);
+    if (cols->ts < 0)
+        return can_bad(e, p, "header has no timestamp column (looked for %s)",
+                       o->col_ts ? o->col_ts : "timestamp, ts, time");
+    if (cols->id < 0)
+        return can_bad(e, p, "header has no id column (looked for %s)",
+                       o->col_id ? o->col_id : "arbitration_id, can_id, id");
+    if (cols->data < 0)
+        return can_bad(e, p, "header has no payload column (looked for %s)",
+                       o->col_data ? o->col_data : "data_field, data, payload");
+    if (o->col_dlc && cols->dlc < 0)
+        return can_bad(e, p, "header has no column named %s", o->col_dlc);
+    if (o->col_label && cols->label < 0)
+        return can_bad(e, p, "header has no column named %s", o->col_label);
+    cols->id_base = o->id_base ? o->id_base : strcmp(idname, "can_id") == 0 ? 10 : 16;
+    return 0;
+}
+
+/* Label text: 0, normal, benign and R are normal traffic; any other non-empty text (1, T,
+ * attack, high_torque_command, ...) marks an attack. */
+static int scan_label(const char *p, const char *end, uint8_t *attack, can_perr *e) {
+    if (p == end) return can_bad(e, p, "empty label");
+    *attack = !(same_name(p, end, "0") || same_name(p, end, "normal") ||
+                same_name(p, end, "benign") || same_name(p, end, "R"));
+    return CAN_ROW_OK;
+}
+
+int can_line_columns(const can_columns *cols, const char *p, const char *end, can_row *row,
+                     can_perr *e) {
+    const char *q = p;
+    int dlc_given = -1;
+    row->attack = 0;
+    for (int i = 0;; i++) {
+        const char *fs, *fe;
+        if (i == cols->ncols)
+            return can_bad(e, q, "unexpected column %d: the header has %d", i + 1, cols->ncols);
+        q = next_field(q, end, &fs, &fe, e);
+        if (q == NULL) return CAN_ROW_BAD;
+        int rc = CAN_ROW_OK;
+        if (i == cols->ts) {
+            rc = can_scan_ts(fs, fe, &row->ts, e);
+        } else if (i == cols->id) {
+            rc = cols->id_base == 10 ? can_scan_id_dec(fs, fe, &row->id, &row->flags, e)
+                                     : can_scan_id(fs, fe, &row->id, &row->flags, e);
+        } else if (i == cols->data) {
+            rc = can_scan_payload(fs, fe, row->data, &row->dlc, "data", e);
+            if (rc == CAN_ROW_OK && dlc_given >= 0 && dlc_given != row->dlc)
+                return can_bad(e, fs, "data has %u bytes but dlc says %d", row->dlc, dlc_given);
+        } else if (i == cols->dlc) {
+            unsigned d = 0;
+            rc = can_scan_uint(fs, fe, GIDS_CAN_MAX_DLC, &d, "dlc", e);
+            dlc_given = (int)d;
+            /* The payload may come before the DLC column. */
+            if (rc == CAN_ROW_OK && cols->data < i && row->dlc != d)
+                return can_bad(e, fs, "dlc says %u but data has %u bytes", d, row->dlc);
+        } else if (i == cols->label) {
+            rc = scan_label(fs, fe, &row->attack, e);
+        }
+        if (rc != CAN_ROW_OK) return CAN_ROW_BAD;
+        if (q == end) {
+            if (i + 1 < cols->ncols)
+                return can_bad(e, end, "missing column %d: the row has %d of the header's %d",
+                               i + 2, i + 1, cols->ncols);
+            break;
+        }
+        q++;
+    }
+    return CAN_ROW_OK;
+}

@@ -1,0 +1,88 @@
+/* can_parse.h -- private to the CAN readers: one parsed row, the per-format line parsers and the
+ * number scanners they share (hex ids and payloads, decimal timestamps).
+ *
+ * A line parser gets one line [p, end) without its newline (a trailing '\r' already removed)
+ * and fills a can_row, or returns CAN_ROW_BAD with the offending position and a message, which
+ * the driver (can_read.c) turns into "FILE:LINE:COLUMN: message".  Scanners never read past
+ * `end`: the input is a memory-mapped file with no terminating NUL.
+ */
+#ifndef GIDS_CAN_PARSE_H
+#define GIDS_CAN_PARSE_H
+
+#include <stdint.h>
+
+#include "gids/can.h"
+
+typedef struct can_row {
+    double ts;
+    uint32_t id;
+    uint8_t flags, dlc, attack;
+    uint8_t data[GIDS_CAN_MAX_DLC]; /* zeroed by the driver before each row */
+} can_row;
+
+enum { CAN_ROW_OK = 0, CAN_ROW_SKIP = 1, CAN_ROW_BAD = -1 };
+
+/* Where and why a row is malformed. */
+typedef struct can_perr {
+    const char *at; /* the offending character (column = at - line start + 1) */
+    char msg[160];
+} can_perr;
+
+/* Column positions of a GIDS_CAN_FMT_COLUMNS file (0-based; -1 when absent). */
+typedef struct can_columns {
+    int ts, id, data, dlc, label, ncols;
+    int id_base;
+} can_columns;
+
+typedef int (*can_line_fn)(const can_columns *cols, const char *p, const char *end, can_row *row,
+                           can_perr *e);
+
+/* The parser of each format (can_lines.c, can_columns.c). */
+int can_line_csv(const can_columns *cols, const char *p, const char *end, can_row *row,
+                 can_perr *e);
+int can_line_candump(const can_columns *cols, const char *p, const char *end, can_row *row,
+                     can_perr *e);
+int can_line_candump_ta(const can_columns *cols, const char *p, const char *end, can_row *row,
+                        can_perr *e);
+int can_line_hcrl_csv(const can_columns *cols, const char *p, const char *end, can_row *row,
+                      can_perr *e);
+int can_line_hcrl_txt(const can_columns *cols, const char *p, const char *end, can_row *row,
+                      can_perr *e);
+int can_line_columns(const can_columns *cols, const char *p, const char *end, can_row *row,
+                     can_perr *e);
+
+/* Reads the header line of a COLUMNS file into *cols (names from o, or the defaults).  Returns
+ * 0, or -1 with e filled. */
+int can_columns_header(const gids_can_read_opts *o, const char *p, const char *end,
+                       can_columns *cols, can_perr *e);
+
+/* Sets e (at, printf message) and returns CAN_ROW_BAD. */
+int can_bad(can_perr *e, const char *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------------------ scanners (can_scan.c) */
+
+/* 0..15 for a hex digit, 0xFF for anything else (a table lookup: the hot loop of every reader). */
+extern const uint8_t can_hexval[256];
+
+/* Hex id in [p, end): 1 to 8 digits.  Extended (29-bit) when it has 5 or more digits or a value
+ * past 0x7FF, so "0316" and "316" are both the 11-bit 0x316.  Returns CAN_ROW_OK or fills e. */
+int can_scan_id(const char *p, const char *end, uint32_t *id, uint8_t *flags, can_perr *e);
+/* Decimal id (the J1939 labelling tool's CSV): up to 0x1FFFFFFF, extended past 0x7FF. */
+int can_scan_id_dec(const char *p, const char *end, uint32_t *id, uint8_t *flags, can_perr *e);
+/* Packed payload hex in [p, end): an even number of digits, at most 16.  `what` names the field
+ * in messages. */
+int can_scan_payload(const char *p, const char *end, uint8_t *data, uint8_t *dlc, const char *what,
+                     can_perr *e);
+/* One byte written as 1 or 2 hex digits (the HCRL byte columns and the candump -ta bytes). */
+int can_scan_byte(const char *p, const char *end, uint8_t *out, can_perr *e);
+/* Timestamp in [p, end): decimal seconds.  Exact fast path: when the digits fit in 2^53 and at
+ * most 22 of them follow the point, mantissa / 10^k is one correctly rounded IEEE division, the
+ * same double strtod gives; anything else (exponents, more digits) goes through strtod.
+ * Must be finite and >= 0. */
+int can_scan_ts(const char *p, const char *end, double *ts, can_perr *e);
+/* A small decimal integer (DLC, RTR columns) in [p, end), at most `max`. */
+int can_scan_uint(const char *p, const char *end, unsigned max, unsigned *out, const char *what,
+                  can_perr *e);
+
+#endif

@@ -1,0 +1,298 @@
+/* can_read.c -- the CAN log reader: maps a file, detects its format, runs the format's line
+ * parser over every line into a frame table, checks time order against the tolerance, applies
+ * the labelling rules, and either fails on the first malformed row (FILE:LINE:COLUMN) or, when
+ * lenient, skips and counts it.  gids_can_read_many reads files in parallel. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "can_parse.h"
+
+void gids_can_read_opts_init(gids_can_read_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->format = GIDS_CAN_FMT_AUTO;
+    o->time_tolerance = GIDS_CAN_TIME_TOLERANCE;
+}
+
+static const char CANONICAL_HEADER[] = "timestamp,arbitration_id,data_field,attack";
+
+/* One line of the buffer: [s, e) without "\n" or "\r\n"; returns the start of the next line. */
+static const char *next_line(const char *p, const char *end, const char **e) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *le = nl ? nl : end;
+    *e = (le > p && le[-1] == '\r') ? le - 1 : le;
+    return nl ? nl + 1 : end;
+}
+
+static int blank(const char *p, const char *e) {
+    for (; p < e; p++)
+        if (*p != ' ' && *p != '\t') return 0;
+    return 1;
+}
+
+static int starts_with_ci(const char *p, const char *e, const char *lit) {
+    size_t n = strlen(lit);
+    return (size_t)(e - p) >= n && strncasecmp(p, lit, n) == 0;
+}
+
+static int is_canonical_header(const char *p, const char *e) {
+    while (e > p && e[-1] == ' ') e--;
+    return (size_t)(e - p) == sizeof CANONICAL_HEADER - 1 &&
+           strncasecmp(p, CANONICAL_HEADER, sizeof CANONICAL_HEADER - 1) == 0;
+}
+
+/* Whether the first line [p, e) is a header to skip for an explicitly given format. */
+static int is_header(gids_can_format f, const char *p, const char *e) {
+    switch (f) {
+    case GIDS_CAN_FMT_CSV: return is_canonical_header(p, e);
+    case GIDS_CAN_FMT_HCRL_CSV: return starts_with_ci(p, e, "timestamp,");
+    case GIDS_CAN_FMT_COLUMNS: return 1;
+    default: return 0;
+    }
+}
+
+/* The format of a file whose first non-blank line is [p, e); GIDS_CAN_FMT_AUTO when unknown. */
+static gids_can_format detect(const char *p, const char *e) {
+    while (p < e && (*p == ' ' || *p == '\t')) p++;
+    if (p == e) return GIDS_CAN_FMT_AUTO;
+    if (*p == '(')
+        return memchr(p, '#', (size_t)(e - p)) ? GIDS_CAN_FMT_CANDUMP : GIDS_CAN_FMT_CANDUMP_TA;
+    if (starts_with_ci(p, e, "timestamp:")) return GIDS_CAN_FMT_HCRL_TXT;
+    if (is_canonical_header(p, e)) return GIDS_CAN_FMT_CSV;
+    if (starts_with_ci(p, e, "timestamp,can id,")) return GIDS_CAN_FMT_HCRL_CSV;
+    if (*p >= '0' && *p <= '9') {
+        int nf = 1;
+        const char *last = p;
+        for (const char *q = p; q < e; q++)
+            if (*q == ',') nf++, last = q + 1;
+        if (nf >= 4 && e - last == 1 && (*last == 'R' || *last == 'T'))
+            return GIDS_CAN_FMT_HCRL_CSV;
+        return nf == 4 ? GIDS_CAN_FMT_CSV : GIDS_CAN_FMT_AUTO;
+    }
+    if (memchr(p, ',', (size_t)(e - p))) return GIDS_CAN_FMT_COLUMNS;
+    return GIDS_CAN_FMT_AUTO;
+}
+
+static can_line_fn parser_of(gids_can_format f) {
+    switch (f) {
+    case GIDS_CAN_FMT_CSV: return can_line_csv;
+    case GIDS_CAN_FMT_CANDUMP: return can_line_candump;
+    case GIDS_CAN_FMT_CANDUMP_TA: return can_line_candump_ta;
+    case GIDS_CAN_FMT_HCRL_CSV: return can_line_hcrl_csv;
+    case GIDS_CAN_FMT_HCRL_TXT: return can_line_hcrl_txt;
+    case GIDS_CAN_FMT_COLUMNS: return can_line_columns;
+    default: return NULL;
+    }
+}
+
+static int matches(const gids_can_rule *r, const can_row *row) {
+    if (r->id != row->id || r->flags != (row->flags & GIDS_CAN_EXTENDED)) return 0;
+    return !r->match_data || (r->dlc == row->dlc && memcmp(r->data, row->data, r->dlc) == 0);
+}
+
+/* Keeps a lenient reader's message (the first few only). */
+static void keep_error(gids_can_read_report *r, const char *msg) {
+    if (r->nerrors < GIDS_CAN_REPORT_ERRORS)
+        snprintf(r->errors[r->nerrors++], sizeof r->errors[0], "%s", msg);
+}
+
+static gids_status check_opts(const gids_can_read_opts *o) {
+    GIDS_CHECK(o->format >= 0 && o->format < GIDS_CAN_FMT_COUNT_, GIDS_EINVAL,
+               "read_can: format %d out of range", (int)o->format);
+    GIDS_CHECK(o->time_tolerance >= 0, GIDS_EINVAL,
+               "read_can: time_tolerance must be >= 0 seconds, got %g", o->time_tolerance);
+    GIDS_CHECK(o->id_base == 0 || o->id_base == 10 || o->id_base == 16, GIDS_EINVAL,
+               "read_can: id_base must be 10 or 16, got %d", o->id_base);
+    GIDS_CHECK(o->nrules >= 0 && (o->nrules == 0 || o->rules != NULL), GIDS_EINVAL,
+               "read_can: %d rules but no rule array", o->nrules);
+    return GIDS_OK;
+}
+
+gids_status gids_can_read_buffer(const char *text, int64_t len, const char *name,
+                                 const gids_can_read_opts *opts, gids_can_frames *out,
+                                 gids_can_read_report *report) {
+    gids_can_frames_init(out);
+    gids_can_read_report local;
+    gids_can_read_report *r = report ? report : &local;
+    memset(r, 0, sizeof *r);
+    gids_can_read_opts defaults;
+    if (opts == NULL) gids_can_read_opts_init(&defaults);
+    const gids_can_read_opts *o = opts ? opts : &defaults;
+    GIDS_TRY(check_opts(o));
+    GIDS_CHECK(len > 0, GIDS_EFORMAT, "%s: empty file (0 bytes, no CAN frames)", name);
+    const char *p = text, *end = text + len;
+
+    /* The first non-blank line decides the format and whether there is a header. */
+    int64_t lineno = 0;
+    const char *ls = p, *le = p;
+    while (p < end) {
+        ls = p;
+        p = next_line(p, end, &le);
+        lineno++;
+        if (!blank(ls, le)) break;
+    }
+    GIDS_CHECK(!blank(ls, le), GIDS_EFORMAT, "%s: empty file (%lld blank lines, no CAN frames)",
+               name, (long long)lineno);
+    gids_can_format fmt = o->format;
+    if (fmt == GIDS_CAN_FMT_AUTO) {
+        fmt = detect(ls, le);
+        GIDS_CHECK(fmt != GIDS_CAN_FMT_AUTO, GIDS_EFORMAT,
+                   "%s:%lld:1: cannot tell the log format from '%.60s' (give the format: csv, "
+                   "candump, candump-ta, hcrl-csv, hcrl-txt or columns)",
+                   name, (long long)lineno, ls);
+    }
+    r->format = fmt;
+    can_columns cols = {-1, -1, -1, -1, -1, 0, 16};
+    can_perr e = {NULL, ""};
+    if (fmt == GIDS_CAN_FMT_COLUMNS && can_columns_header(o, ls, le, &cols, &e) != 0)
+        GIDS_FAIL(GIDS_EFORMAT, "%s:%lld:%lld: %s", name, (long long)lineno,
+                  (long long)(e.at - ls + 1), e.msg);
+    if (!is_header(fmt, ls, le)) { /* the first line is a row: parse it in the loop */
+        p = ls;
+        lineno--;
+    }
+
+    /* One frame per remaining line at most. */
+    int64_t nlines = 0;
+    for (const char *q = p; q < end; nlines++) {
+        const char *nl = memchr(q, '\n', (size_t)(end - q));
+        q = nl ? nl + 1 : end;
+    }
+    GIDS_TRY(gids_can_frames_reserve(out, nlines));
+
+    can_line_fn parse = parser_of(fmt);
+    double maxts = -INFINITY;
+    int64_t maxline = 0, n = 0;
+    while (p < end) {
+        ls = p;
+        p = next_line(p, end, &le);
+        lineno++;
+        if (ls == le || blank(ls, le)) continue;
+        can_row row;
+        memset(&row, 0, sizeof row);
+        int rc = parse(&cols, ls, le, &row, &e);
+        if (rc == CAN_ROW_OK && row.ts < maxts - o->time_tolerance) {
+            rc = can_bad(&e, ls,
+                         "time steps back %.9g s (timestamp %.17g after %.17g on line %lld; "
+                         "tolerance %g s)",
+                         maxts - row.ts, row.ts, maxts, (long long)maxline, o->time_tolerance);
+        }
+        if (rc == CAN_ROW_BAD) {
+            char msg[sizeof r->errors[0]];
+            snprintf(msg, sizeof msg, "%s:%lld:%lld: %s", name, (long long)lineno,
+                     (long long)(e.at - ls + 1), e.msg);
+            if (!o->lenient) GIDS_FAIL(GIDS_EFORMAT, "%s", msg);
+            r->skipped++;
+            keep_error(r, msg);
+            continue;
+        }
+        if (row.ts < maxts) {
+            r->backsteps++;
+            if (maxts - row.ts > r->max_backstep) r->max_backstep = maxts - row.ts;
+        } else {
+            maxts = row.ts;
+            maxline = lineno;
+        }
+        for (int k = 0; k < o->nrules && !row.attack; k++)
+            row.attack = (uint8_t)matches(&o->rules[k], &row);
+        r->labeled += row.attack;
+        out->ts[n] = row.ts;
+        out->id[n] = row.id;
+        out->dlc[n] = row.dlc;
+        out->flags[n] = row.flags;
+        out->attack[n] = row.attack;
+        memcpy(out->data + n * GIDS_CAN_MAX_DLC, row.data, GIDS_CAN_MAX_DLC);
+        n++;
+    }
+    out->n = n;
+    r->lines = lineno;
+    r->frames = n;
+    GIDS_CHECK(n > 0, GIDS_EFORMAT, "%s: no CAN frames (%lld lines%s)", name, (long long)lineno,
+               r->skipped ? ", every row malformed and skipped" : ", a header only");
+    return GIDS_OK;
+}
+
+gids_status gids_can_read(const char *path, const gids_can_read_opts *opts, gids_can_frames *out,
+                          gids_can_read_report *report) {
+    gids_can_frames_init(out);
+    GIDS_CHECK(path != NULL, GIDS_EINVAL, "read_can: path is NULL");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    GIDS_CHECK(fd >= 0, GIDS_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        close(fd);
+        GIDS_FAIL(GIDS_EIO, "%s: cannot stat: %s", path, strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        GIDS_FAIL(GIDS_EIO, "%s: not a regular file", path);
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        return gids_can_read_buffer("", 0, path, opts, out, report);
+    }
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int err = errno;
+    close(fd);
+    GIDS_CHECK(map != MAP_FAILED, GIDS_EIO, "%s: cannot map: %s", path, strerror(err));
+    madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL);
+    gids_status s = gids_can_read_buffer(map, st.st_size, path, opts, out, report);
+    munmap(map, (size_t)st.st_size);
+    return s;
+}
+
+/* Largest file first, so the last task to start is a short one. */
+typedef struct by_size {
+    int64_t size;
+    int index;
+} by_size;
+
+static int larger_first(const void *a, const void *b) {
+    const by_size *x = a, *y = b;
+    if (x->size != y->size) return x->size > y->size ? -1 : 1;
+    return x->index - y->index;
+}
+
+gids_status gids_can_read_many(const char *const *paths, int n, const gids_can_read_opts *opts,
+                               gids_can_frames *out, gids_can_read_report *reports) {
+    GIDS_CHECK(n >= 0, GIDS_EINVAL, "read_can_many: n %d must be >= 0", n);
+    for (int i = 0; i < n; i++) gids_can_frames_init(&out[i]);
+    if (n == 0) return GIDS_OK;
+    by_size *order = malloc(sizeof *order * (size_t)n);
+    gids_status *st = malloc(sizeof *st * (size_t)n);
+    char(*msg)[1024] = malloc(sizeof *msg * (size_t)n);
+    if (!order || !st || !msg) {
+        free(order);
+        free(st);
+        free(msg);
+        GIDS_FAIL(GIDS_ENOMEM, "read_can_many: out of memory for %d files", n);
+    }
+    for (int i = 0; i < n; i++) {
+        struct stat sb;
+        order[i].size = (paths[i] && stat(paths[i], &sb) == 0) ? (int64_t)sb.st_size : 0;
+        order[i].index = i;
+    }
+    qsort(order, (size_t)n, sizeof *order, larger_first);
+    /* The error message is thread-local: each task copies its own for the caller. */
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int k = 0; k < n; k++) {
+        int i = order[k].index;
+        st[i] = gids_can_read(paths[i], opts, &out[i], reports ? &reports[i] : NULL);
+        if (st[i] != GIDS_OK) snprintf(msg[i], sizeof msg[i], "%s", gids_error_message());
+    }
+    gids_status s = GIDS_OK;
+    for (int i = 0; i < n && s == GIDS_OK; i++)
+        if (st[i] != GIDS_OK) s = gids_error_set(st[i], __FILE__, __LINE__, "%s", msg[i]);
+    free(order);
+    free(st);
+    free(msg);
+    return s;
+}

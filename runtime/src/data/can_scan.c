@@ -1,0 +1,169 @@
+/* can_scan.c -- number scanners shared by the CAN line parsers (see can_parse.h). */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "can_parse.h"
+
+#define X 0xFF
+/* clang-format off */
+const uint8_t can_hexval[256] = {
+    X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X, X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,
+    X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X, 0,1,2,3,4,5,6,7,8,9,X,X,X,X,X,X,
+    X,10,11,12,13,14,15,X,X,X,X,X,X,X,X,X, X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,
+    X,10,11,12,13,14,15,X,X,X,X,X,X,X,X,X, X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,
+    X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X, X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,
+    X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X, X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,
+    X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X, X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,
+    X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X, X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,X,
+};
+/* clang-format on */
+#undef X
+
+int can_bad(can_perr *e, const char *at, const char *fmt, ...) {
+    e->at = at;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    return CAN_ROW_BAD;
+}
+
+/* A printable rendering of one character for messages ('G', '\x01'). */
+static const char *show(char c, char buf[8]) {
+    unsigned char u = (unsigned char)c;
+    if (u >= 0x20 && u < 0x7F)
+        snprintf(buf, 8, "'%c'", c);
+    else
+        snprintf(buf, 8, "0x%02X", u);
+    return buf;
+}
+
+int can_scan_id(const char *p, const char *end, uint32_t *id, uint8_t *flags, can_perr *e) {
+    if (p == end) return can_bad(e, p, "empty CAN id");
+    if (end - p > 8)
+        return can_bad(e, p, "CAN id '%.*s' has %d hex digits; at most 8", (int)(end - p), p,
+                       (int)(end - p));
+    uint32_t v = 0;
+    for (const char *q = p; q < end; q++) {
+        uint8_t h = can_hexval[(unsigned char)*q];
+        char b[8];
+        if (h == 0xFF) return can_bad(e, q, "bad hex digit %s in CAN id", show(*q, b));
+        v = v << 4 | h;
+    }
+    if (v > 0x1FFFFFFFu)
+        return can_bad(e, p, "CAN id 0x%X exceeds 29 bits (max 0x1FFFFFFF)", (unsigned)v);
+    *id = v;
+    *flags = (end - p >= 5 || v > 0x7FFu) ? GIDS_CAN_EXTENDED : 0;
+    return CAN_ROW_OK;
+}
+
+int can_scan_id_dec(const char *p, const char *end, uint32_t *id, uint8_t *flags, can_perr *e) {
+    if (p == end) return can_bad(e, p, "empty CAN id");
+    uint64_t v = 0;
+    for (const char *q = p; q < end; q++) {
+        char b[8];
+        if (*q < '0' || *q > '9')
+            return can_bad(e, q, "bad decimal digit %s in CAN id", show(*q, b));
+        v = v * 10 + (uint64_t)(*q - '0');
+        if (v > 0x1FFFFFFFu)
+            return can_bad(e, p, "CAN id %.*s exceeds 29 bits (max 536870911)", (int)(end - p), p);
+    }
+    *id = (uint32_t)v;
+    *flags = v > 0x7FFu ? GIDS_CAN_EXTENDED : 0;
+    return CAN_ROW_OK;
+}
+
+int can_scan_payload(const char *p, const char *end, uint8_t *data, uint8_t *dlc, const char *what,
+                     can_perr *e) {
+    int64_t n = end - p;
+    if (n > 2 * GIDS_CAN_MAX_DLC)
+        return can_bad(e, p + 2 * GIDS_CAN_MAX_DLC,
+                       "%s has %lld hex digits; a payload holds at most 8 bytes (16 digits)", what,
+                       (long long)n);
+    if (n & 1)
+        return can_bad(e, end - 1, "%s has an odd number of hex digits (%lld)", what, (long long)n);
+    for (int64_t i = 0; i < n; i += 2) {
+        uint8_t hi = can_hexval[(unsigned char)p[i]], lo = can_hexval[(unsigned char)p[i + 1]];
+        if ((hi | lo) == 0xFF) {
+            const char *q = hi == 0xFF ? p + i : p + i + 1;
+            char b[8];
+            return can_bad(e, q, "bad hex digit %s in %s", show(*q, b), what);
+        }
+        data[i / 2] = (uint8_t)(hi << 4 | lo);
+    }
+    *dlc = (uint8_t)(n / 2);
+    return CAN_ROW_OK;
+}
+
+int can_scan_byte(const char *p, const char *end, uint8_t *out, can_perr *e) {
+    if (p == end) return can_bad(e, p, "empty data byte");
+    if (end - p > 2)
+        return can_bad(e, p, "data byte '%.*s' has more than 2 hex digits", (int)(end - p), p);
+    uint8_t v = 0;
+    for (const char *q = p; q < end; q++) {
+        uint8_t h = can_hexval[(unsigned char)*q];
+        char b[8];
+        if (h == 0xFF) return can_bad(e, q, "bad hex digit %s in data byte", show(*q, b));
+        v = (uint8_t)(v << 4 | h);
+    }
+    *out = v;
+    return CAN_ROW_OK;
+}
+
+/* Exact powers of ten: every 10^k with k <= 22 is a double. */
+static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+int can_scan_ts(const char *p, const char *end, double *ts, can_perr *e) {
+    if (p == end) return can_bad(e, p, "empty timestamp");
+    const char *q = p;
+    uint64_t m = 0;
+    int ndig = 0, frac = -1;
+    for (; q < end; q++) {
+        unsigned d = (unsigned)(*q - '0');
+        if (d < 10) {
+            if (ndig < 19) m = m * 10 + d; /* 19 digits cannot overflow; more go to strtod */
+            ndig++;
+            if (frac >= 0) frac++;
+        } else if (*q == '.' && frac < 0) {
+            frac = 0;
+        } else {
+            break;
+        }
+    }
+    if (q == end && ndig > 0 && ndig <= 19 && m <= (1ull << 53) && frac <= 22) {
+        *ts = frac > 0 ? (double)m / POW10[frac] : (double)m;
+        return CAN_ROW_OK;
+    }
+    /* The slow path: strtod on a NUL-terminated copy, which must consume the whole field. */
+    char buf[64], b[8];
+    if (end - p >= (int64_t)sizeof buf) return can_bad(e, p, "timestamp '%.20s...' is too long", p);
+    memcpy(buf, p, (size_t)(end - p));
+    buf[end - p] = 0;
+    char *stop = NULL;
+    double v = strtod(buf, &stop);
+    if (stop == buf) return can_bad(e, p, "bad timestamp: %s is not a number", show(*p, b));
+    if (*stop) return can_bad(e, p + (stop - buf), "bad character %s in timestamp", show(*stop, b));
+    if (!isfinite(v) || v < 0)
+        return can_bad(e, p, "timestamp %s must be a finite number >= 0", buf);
+    *ts = v;
+    return CAN_ROW_OK;
+}
+
+int can_scan_uint(const char *p, const char *end, unsigned max, unsigned *out, const char *what,
+                  can_perr *e) {
+    if (p == end) return can_bad(e, p, "empty %s", what);
+    unsigned v = 0;
+    for (const char *q = p; q < end; q++) {
+        char b[8];
+        if (*q < '0' || *q > '9') return can_bad(e, q, "bad digit %s in %s", show(*q, b), what);
+        v = v * 10 + (unsigned)(*q - '0');
+        if (v > max) return can_bad(e, p, "%s %.*s exceeds %u", what, (int)(end - p), p, max);
+    }
+    *out = v;
+    return CAN_ROW_OK;
+}
