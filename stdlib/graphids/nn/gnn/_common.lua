@@ -178,7 +178,7 @@ end
 -- [N, H, C] -> [N, H*C] (concat) or [N, C] (mean over heads), as the PyG attention layers end.
 function C.combine_heads(out, concat)
   if concat then
-    return out:reshape(out:size(1), -1)
+    return out:reshape(out:size(1), out:size(2) * out:size(3))
   end
   return out:mean(2)
 end

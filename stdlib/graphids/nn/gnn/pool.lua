@@ -3,12 +3,14 @@
 --   local g = nn.global_mean_pool(x, batch)          -- x [N, C], batch [N] i64 -> [B, C]
 --   local g4 = nn.global_max_pool(x, batch, 4)        -- B = 4 (graphs without nodes give 0)
 --   local all = nn.global_add_pool(x)                 -- batch nil: one graph -> [1, C]
+-- x is [N, C] or [N] (then the result is [B], or [1] without batch).
 -- size (the number of graphs) defaults to max(batch) + 1.  A graph without nodes pools to 0
 -- for every reduction (PyG's scatter).  Without batch the whole tensor is one graph; there an
 -- empty x gives 0 for add, NaN for mean (0/0) and an error for max, as torch's reductions.
 -- Differentiable in x (max: the gradient goes to the chosen row).
 local G = require "graphids.nn.graph"
 local graphids = require "graphids"
+local U = require "graphids.nn._util"
 local C = require "graphids.nn.gnn._common"
 
 local M = {}
@@ -18,13 +20,10 @@ local function pool(fname, reduce, whole)
     if not graphids.is_tensor(x) then
       error(string.format("%s: x must be a tensor, got %s", fname, type(x)), 2)
     end
-    if x:dim() < 1 then
-      error(fname .. ": x must have at least one dim (the nodes), got a 0-d tensor", 2)
+    if x:dim() < 1 or x:dim() > 2 then
+      error(string.format("%s: x must be [N] or [N, C], got %s", fname, U.shape_str(x)), 2)
     end
     if batch == nil then
-      if x:dim() == 1 then
-        return whole(x, 1, false)
-      end
       return whole(x, 1, true)
     end
     size = C.check_batch(fname, batch, x:size(1), size, "batch", "size")
