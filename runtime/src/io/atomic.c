@@ -1,0 +1,135 @@
+/* atomic.c -- atomic file replacement: write a temp file in the target's directory (a rename
+ * is atomic only within one file system), fsync it, rename it over the target, then fsync the
+ * directory so the rename itself survives a crash.  Readers see the old file or the new one. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io_impl.h"
+
+static atomic_uint_fast64_t tmp_counter;
+
+/* NEW *dir: the directory part of path ("." when it has none). */
+static gids_status dir_of(const char *path, char **dir) {
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL) return io_strdup(dir, ".", "a directory name");
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    *dir = malloc(n + 1);
+    if (*dir == NULL) GIDS_FAIL(GIDS_ENOMEM, "atomic write: out of memory");
+    memcpy(*dir, path, n);
+    (*dir)[n] = '\0';
+    return GIDS_OK;
+}
+
+gids_status gids_fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) GIDS_FAIL(GIDS_EIO, "fsync: cannot open directory '%s': %s", dir, strerror(errno));
+    int r = fsync(fd);
+    int e = errno;
+    close(fd);
+    /* Some file systems cannot fsync a directory; the rename is as durable as they allow. */
+    if (r != 0 && e != EINVAL && e != ENOTSUP)
+        GIDS_FAIL(GIDS_EIO, "fsync: directory '%s': %s", dir, strerror(e));
+    return GIDS_OK;
+}
+
+gids_status gids_atomic_open(gids_atomic_file *f, const char *path) {
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
+    if (path == NULL || path[0] == '\0') GIDS_FAIL(GIDS_EINVAL, "atomic write: empty path");
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (base[0] == '\0')
+        GIDS_FAIL(GIDS_EINVAL, "atomic write: '%s' names a directory, not a file", path);
+    size_t dn = (size_t)(base - path);
+    size_t cap = strlen(path) + 64;
+    char *tmp = malloc(cap);
+    GIDS_TRY(io_strdup(&f->path, path, "a path"));
+    if (tmp == NULL) {
+        free(f->path);
+        f->path = NULL;
+        GIDS_FAIL(GIDS_ENOMEM, "atomic write: out of memory");
+    }
+    snprintf(tmp, cap, "%.*s.%s.tmp-%ld-%llu", (int)dn, path, base, (long)getpid(),
+             (unsigned long long)atomic_fetch_add(&tmp_counter, 1));
+    f->tmp_path = tmp;
+    f->fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (f->fd < 0) {
+        int e = errno;
+        gids_atomic_abort(f);
+        GIDS_FAIL(GIDS_EIO, "atomic write: cannot create a temp file beside '%s': %s", path,
+                  strerror(e));
+    }
+    return GIDS_OK;
+}
+
+gids_status gids_atomic_append(gids_atomic_file *f, const void *data, size_t n) {
+    if (f->fd < 0) GIDS_FAIL(GIDS_ESTATE, "atomic write: the file is not open");
+    const char *p = data;
+    while (n > 0) {
+        ssize_t w = write(f->fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) GIDS_FAIL(GIDS_EIO, "atomic write '%s': %s", f->path, strerror(errno));
+        p += w;
+        n -= (size_t)w;
+    }
+    return GIDS_OK;
+}
+
+void gids_atomic_abort(gids_atomic_file *f) {
+    if (f->fd >= 0) close(f->fd);
+    if (f->tmp_path) unlink(f->tmp_path);
+    free(f->tmp_path);
+    free(f->path);
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
+}
+
+gids_status gids_atomic_commit(gids_atomic_file *f) {
+    if (f->fd < 0) GIDS_FAIL(GIDS_ESTATE, "atomic write: the file is not open");
+    if (fsync(f->fd) != 0) {
+        int e = errno;
+        char *p = f->path;
+        f->path = NULL;
+        gids_atomic_abort(f);
+        gids_status s = gids_error_set(GIDS_EIO, __FILE__, __LINE__, "atomic write '%s': fsync: %s",
+                                       p, strerror(e));
+        free(p);
+        return s;
+    }
+    int r = close(f->fd);
+    f->fd = -1;
+    if (r != 0 || rename(f->tmp_path, f->path) != 0) {
+        int e = errno;
+        char *p = f->path;
+        f->path = NULL;
+        gids_atomic_abort(f);
+        gids_status s = gids_error_set(GIDS_EIO, __FILE__, __LINE__, "atomic write '%s': %s: %s", p,
+                                       r != 0 ? "close" : "rename", strerror(e));
+        free(p);
+        return s;
+    }
+    char *dir = NULL;
+    gids_status s = dir_of(f->path, &dir);
+    if (s == GIDS_OK) s = gids_fsync_dir(dir);
+    free(dir);
+    free(f->tmp_path);
+    f->tmp_path = NULL; /* renamed: nothing left to remove */
+    gids_atomic_abort(f);
+    return s;
+}
+
+gids_status gids_atomic_write(const char *path, const void *data, size_t n) {
+    gids_atomic_file f;
+    GIDS_TRY(gids_atomic_open(&f, path));
+    gids_status s = gids_atomic_append(&f, data, n);
+    if (s != GIDS_OK) {
+        gids_atomic_abort(&f);
+        return s;
+    }
+    return gids_atomic_commit(&f);
+}

@@ -1,0 +1,134 @@
+/* fs.c -- the few file-system operations Lua lacks: mkdir -p, sorted directory listings, stat,
+ * and recursive removal (cache rebuilds). */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io_impl.h"
+
+gids_status gids_mkdir_p(const char *path) {
+    if (path == NULL || path[0] == '\0') GIDS_FAIL(GIDS_EINVAL, "mkdir_p: empty path");
+    char *buf = NULL;
+    GIDS_TRY(io_strdup(&buf, path, "a path"));
+    size_t n = strlen(buf);
+    while (n > 1 && buf[n - 1] == '/') buf[--n] = '\0';
+    /* Each prefix ending before a '/', then the whole path. */
+    for (char *p = buf + 1;; p++) {
+        bool last = *p == '\0';
+        if (*p != '/' && !last) continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+            int e = errno;
+            gids_status s = gids_error_set(GIDS_EIO, __FILE__, __LINE__,
+                                           "mkdir_p: cannot create '%s': %s", buf, strerror(e));
+            free(buf);
+            return s;
+        }
+        struct stat sb;
+        if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            gids_status s = gids_error_set(GIDS_EIO, __FILE__, __LINE__,
+                                           "mkdir_p: '%s' exists and is not a directory", buf);
+            free(buf);
+            return s;
+        }
+        *p = saved;
+        if (last) break;
+    }
+    free(buf);
+    return GIDS_OK;
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void gids_list_dir_free(char **names, int64_t n) {
+    if (names == NULL) return;
+    for (int64_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+gids_status gids_list_dir(const char *path, char ***names_out, int64_t *n_out) {
+    *names_out = NULL;
+    *n_out = 0;
+    DIR *d = opendir(path);
+    if (d == NULL) GIDS_FAIL(GIDS_EIO, "list_dir: cannot open '%s': %s", path, strerror(errno));
+    char **names = NULL;
+    int64_t n = 0, cap = 0;
+    struct dirent *ent;
+    errno = 0;
+    while ((ent = readdir(d)) != NULL) {
+        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **g = realloc(names, (size_t)cap * sizeof *g);
+            if (g == NULL) goto oom;
+            names = g;
+        }
+        names[n] = strdup(ent->d_name);
+        if (names[n] == NULL) goto oom;
+        n++;
+    }
+    closedir(d);
+    if (n > 1) qsort(names, (size_t)n, sizeof *names, cmp_str);
+    *names_out = names;
+    *n_out = n;
+    return GIDS_OK;
+oom:
+    closedir(d);
+    gids_list_dir_free(names, n);
+    GIDS_FAIL(GIDS_ENOMEM, "list_dir: out of memory listing '%s'", path);
+}
+
+gids_status gids_file_stat(const char *path, gids_file_info *out) {
+    memset(out, 0, sizeof *out);
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR) return GIDS_OK;
+        GIDS_FAIL(GIDS_EIO, "stat: '%s': %s", path, strerror(errno));
+    }
+    out->type = S_ISREG(sb.st_mode)   ? GIDS_FILE_REGULAR
+                : S_ISDIR(sb.st_mode) ? GIDS_FILE_DIR
+                                      : GIDS_FILE_OTHER;
+    out->size = (int64_t)sb.st_size;
+    out->mtime = (double)sb.st_mtim.tv_sec + sb.st_mtim.tv_nsec * 1e-9;
+    return GIDS_OK;
+}
+
+gids_status gids_remove_tree(const char *path) {
+    struct stat sb;
+    if (lstat(path, &sb) != 0) {
+        if (errno == ENOENT) return GIDS_OK;
+        GIDS_FAIL(GIDS_EIO, "remove_tree: '%s': %s", path, strerror(errno));
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        char **names = NULL;
+        int64_t n = 0;
+        GIDS_TRY(gids_list_dir(path, &names, &n));
+        gids_status s = GIDS_OK;
+        for (int64_t i = 0; i < n && s == GIDS_OK; i++) {
+            size_t len = strlen(path) + strlen(names[i]) + 2;
+            char *child = malloc(len);
+            if (child == NULL) {
+                s = gids_error_set(GIDS_ENOMEM, __FILE__, __LINE__, "remove_tree: out of memory");
+                break;
+            }
+            snprintf(child, len, "%s/%s", path, names[i]);
+            s = gids_remove_tree(child);
+            free(child);
+        }
+        gids_list_dir_free(names, n);
+        GIDS_TRY(s);
+        if (rmdir(path) != 0)
+            GIDS_FAIL(GIDS_EIO, "remove_tree: cannot remove '%s': %s", path, strerror(errno));
+        return GIDS_OK;
+    }
+    if (unlink(path) != 0)
+        GIDS_FAIL(GIDS_EIO, "remove_tree: cannot remove '%s': %s", path, strerror(errno));
+    return GIDS_OK;
+}

@@ -1,0 +1,43 @@
+/* io_impl.h -- internals shared by the files of runtime/src/io (not a public header). */
+#ifndef GIDS_IO_IMPL_H
+#define GIDS_IO_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gids/io.h"
+
+/* One tensor entry of a safetensors header, as parsed (not yet checked against the file). */
+typedef struct st_entry {
+    char *name;
+    gids_dtype dtype;
+    int ndim;
+    int64_t shape[GIDS_MAX_DIMS];
+    uint64_t begin, end; /* data_offsets, relative to the start of the data buffer */
+    size_t pos;          /* byte position of the entry's name in the header (for messages) */
+} st_entry;
+
+typedef struct st_header {
+    st_entry *entries;
+    int64_t n, cap;
+    char **meta_keys, **meta_values;
+    int64_t nmeta, meta_cap;
+    bool meta_seen;
+} st_header;
+
+/* Parses and validates header text (len bytes, not NUL-terminated) of the file `path` whose
+ * data buffer holds data_len bytes: well-formed JSON, known dtypes, shapes, offsets contiguous
+ * from 0 to data_len without gaps or overlaps, dtype x shape = bytes, no duplicate names.  On
+ * success the entries are sorted by data offset.  EFORMAT naming the file, the line/column in
+ * the header and the field.  *h is released on failure. */
+gids_status st_header_parse(st_header *h, const char *path, const char *text, size_t len,
+                            uint64_t data_len);
+void st_header_free(st_header *h);
+
+/* The dtype of a safetensors name ("F32"); false for names this runtime has no dtype for. */
+bool st_dtype_parse(const char *name, gids_dtype *out);
+
+/* strdup that reports ENOMEM with what it was copying. */
+gids_status io_strdup(char **out, const char *s, const char *what);
+
+#endif

@@ -1,0 +1,380 @@
+/* test_io.c -- safetensors round trips (every dtype, mapped and read, strided and empty
+ * tensors, metadata), the writer's exact byte layout, every malformed-header case the reader
+ * must refuse, atomic writes, lock contention and the file-system helpers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "gids/io.h"
+#include "helpers.h"
+
+static char tmpdir[256];
+
+static const char *tpath(const char *name) {
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+    return buf[k];
+}
+
+static void write_raw(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (f == NULL) return;
+    CHECK(fwrite(data, 1, n, f) == n);
+    fclose(f);
+}
+
+/* A file with the given header text (length prefix computed) followed by ndata zero bytes. */
+static void write_st(const char *path, const char *header, size_t ndata) {
+    size_t hl = strlen(header), n = 8 + hl + ndata;
+    unsigned char *b = calloc(1, n);
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    memcpy(b + 8, header, hl);
+    write_raw(path, b, n);
+    free(b);
+}
+
+static unsigned char *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)len + 1);
+    *n = fread(b, 1, (size_t)len, f);
+    fclose(f);
+    return b;
+}
+
+static int64_t find(const gids_safetensors *f, const char *name) {
+    for (int64_t i = 0; i < f->n; i++)
+        if (strcmp(f->names[i], name) == 0) return i;
+    return -1;
+}
+
+TEST(round_trips_every_dtype_mapped_and_read_with_metadata) {
+    int64_t s23[2] = {2, 3}, s4 = 4, s0[2] = {0, 5};
+    gids_tensor *a = from(GIDS_F32, 2, s23, (float[]){1.5f, -2, 3, 4, 5, 6});
+    gids_tensor *b = from(GIDS_F64, 1, &s4, (double[]){1e-300, -0.0, 3.25, 1e300});
+    gids_tensor *c = from(GIDS_I64, 1, &s4, (int64_t[]){INT64_MIN, -1, 0, INT64_MAX});
+    gids_tensor *d = from(GIDS_I32, 1, &s4, (int32_t[]){-7, 0, 7, 2147483647});
+    gids_tensor *e = from(GIDS_U8, 1, &s4, (uint8_t[]){0, 1, 128, 255});
+    gids_tensor *f = from(GIDS_BOOL, 1, &s4, (bool[]){true, false, false, true});
+    gids_tensor *g = NULL, *sc = NULL, *at = NULL;
+    CHECK_OK(gids_empty(&g, GIDS_F32, GIDS_DEVICE_CPU, 2, s0));
+    CHECK_OK(gids_full(&sc, GIDS_F64, GIDS_DEVICE_CPU, 0, NULL, gids_scalar_f(2.5)));
+    CHECK_OK(gids_transpose(&at, a, 0, 1)); /* strided: written as its logical values */
+    const char *names[] = {"a", "b", "c", "d", "e", "f", "empty", "scalar", "a_t"};
+    const gids_tensor *ts[] = {a, b, c, d, e, f, g, sc, at};
+    const char *mk[] = {"format", "note"}, *mv[] = {"pt", "quote \" and \\ and\nnewline é"};
+    CHECK_OK(gids_safetensors_save(tpath("all.safetensors"), 9, names, ts, 2, mk, mv));
+    for (int map = 0; map < 2; map++) {
+        gids_safetensors r;
+        CHECK_OK(gids_safetensors_load(&r, tpath("all.safetensors"), map));
+        CHECK(r.n == 9 && r.nmeta == 2);
+        for (int i = 0; i < 9; i++) {
+            int64_t k = find(&r, names[i]);
+            CHECK(k >= 0);
+            if (k < 0) continue;
+            gids_tensor *x = r.tensors[k];
+            const gids_tensor *want = ts[i];
+            CHECK(x->dtype == want->dtype && x->ndim == want->ndim);
+            CHECK(gids_tensor_numel(x) == gids_tensor_numel(want));
+            for (int64_t j = 0; j < gids_tensor_numel(x); j++) {
+                double u, v;
+                gids_tensor_get(x, j, &u);
+                gids_tensor_get(want, j, &v);
+                if (want->dtype == GIDS_I64) {
+                    int64_t p, q;
+                    gids_tensor_get_i64(x, j, &p);
+                    gids_tensor_get_i64(want, j, &q);
+                    CHECK(p == q);
+                } else {
+                    CHECK(memcmp(&u, &v, sizeof u) == 0);
+                }
+            }
+        }
+        CHECK(strcmp(r.meta_keys[0], "format") == 0 && strcmp(r.meta_values[0], "pt") == 0);
+        CHECK(strcmp(r.meta_values[1], mv[1]) == 0);
+        gids_safetensors_free(&r);
+    }
+    gids_tensor *all[] = {a, b, c, d, e, f, g, sc, at};
+    for (int i = 0; i < 9; i++) gids_tensor_release(all[i]);
+}
+
+TEST(writes_the_layout_of_the_python_package) {
+    int64_t n2 = 2;
+    gids_tensor *w = from(GIDS_F32, 1, &n2, (float[]){1, 2});
+    gids_tensor *i = from(GIDS_I64, 1, &n2, (int64_t[]){3, 4});
+    gids_tensor *f = from(GIDS_F64, 1, &n2, (double[]){5, 6});
+    gids_tensor *u = from(GIDS_U8, 1, &n2, (uint8_t[]){7, 8});
+    const char *names[] = {"w", "u", "f", "i"};
+    const gids_tensor *ts[] = {w, u, f, i};
+    CHECK_OK(gids_safetensors_save(tpath("layout.safetensors"), 4, names, ts, 0, NULL, NULL));
+    size_t n = 0;
+    unsigned char *b = slurp(tpath("layout.safetensors"), &n);
+    CHECK(b != NULL);
+    if (b) {
+        uint64_t hl = 0;
+        for (int k = 7; k >= 0; k--) hl = (hl << 8) | b[k];
+        CHECK(hl % 8 == 0);
+        /* I64 sorts before F64 (the enum's order), U8 last; offsets back to back. */
+        const char *want = "{\"i\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]},"
+                           "\"f\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[16,32]},"
+                           "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[32,40]},"
+                           "\"u\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[40,42]}}";
+        CHECK(hl >= strlen(want) && memcmp(b + 8, want, strlen(want)) == 0);
+        for (size_t k = 8 + strlen(want); k < 8 + hl; k++) CHECK(b[k] == ' ');
+        CHECK(n == 8 + hl + 42);
+        int64_t three;
+        memcpy(&three, b + 8 + hl, 8);
+        CHECK(three == 3);
+    }
+    free(b);
+    gids_tensor_release(w);
+    gids_tensor_release(i);
+    gids_tensor_release(f);
+    gids_tensor_release(u);
+}
+
+TEST(mapped_tensors_outlive_the_struct_and_never_write_the_file) {
+    int64_t n3 = 3;
+    gids_tensor *w = from(GIDS_F32, 1, &n3, (float[]){1, 2, 3});
+    const char *names[] = {"w"};
+    const gids_tensor *ts[] = {w};
+    CHECK_OK(gids_safetensors_save(tpath("map.safetensors"), 1, names, ts, 0, NULL, NULL));
+    gids_safetensors r;
+    CHECK_OK(gids_safetensors_load(&r, tpath("map.safetensors"), true));
+    gids_tensor *keep = r.tensors[0];
+    gids_tensor_retain(keep);
+    gids_safetensors_free(&r);
+    CHECK(same(keep, 3, (double[]){1, 2, 3}));
+    CHECK_OK(gids_fill_(keep, gids_scalar_f(9)));
+    CHECK(same(keep, 3, (double[]){9, 9, 9}));
+    gids_tensor_release(keep); /* unmaps */
+    CHECK_OK(gids_safetensors_load(&r, tpath("map.safetensors"), false));
+    CHECK(same(r.tensors[0], 3, (double[]){1, 2, 3}));
+    gids_safetensors_free(&r);
+    gids_tensor_release(w);
+}
+
+TEST(copies_a_tensor_whose_offset_is_misaligned_for_its_dtype) {
+    /* A foreign writer without padding: header of 7 bytes puts the data at file offset 15, and
+     * a U8 before an F32 puts the F32 at an odd data offset. */
+    const char *h = "{\"u\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
+                    "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[1,5]}}";
+    size_t hl = strlen(h);
+    unsigned char b[512] = {0};
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    memcpy(b + 8, h, hl);
+    b[8 + hl] = 42;
+    float v = 6.5f;
+    memcpy(b + 8 + hl + 1, &v, 4);
+    write_raw(tpath("odd.safetensors"), b, 8 + hl + 5);
+    gids_safetensors r;
+    CHECK_OK(gids_safetensors_load(&r, tpath("odd.safetensors"), true));
+    if (r.n == 2) {
+        CHECK(same(r.tensors[find(&r, "w")], 1, (double[]){6.5}));
+        CHECK(same(r.tensors[find(&r, "u")], 1, (double[]){42}));
+    }
+    gids_safetensors_free(&r);
+}
+
+/* Each malformed header is EFORMAT with a message naming the file and the problem. */
+TEST(refuses_every_malformed_header_with_a_precise_message) {
+    static const struct {
+        const char *header;
+        size_t ndata;
+        const char *needle;
+    } cases[] = {
+        {"[]", 0, "must be a JSON object"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},}", 4,
+         "column 55: expected a string as a tensor name"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}} x", 4,
+         "unexpected text after"},
+        {"{\"a\":{\"dtype\":\"Q8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
+         "tensor 'a' has dtype \"Q8\""},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,12]}}", 12,
+         "hold 12 bytes but dtype F32 x shape [2,2] needs 16"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8,
+         "begin at 4, expected 0"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+         "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[2,6]}}",
+         6, "tensor 'b': data_offsets begin at 2, expected 4"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 6, "trailing bytes"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 2, "file truncated"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+         "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+         8, "tensor name 'a' appears twice"},
+        {"{\"__metadata__\":{\"k\":1}}", 0, "__metadata__ value of a key must be a string"},
+        {"{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0, "__metadata__ key 'k' appears twice"},
+        {"{\"a\xff\":{}}", 0, "invalid UTF-8"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1]}}", 0, "tensor 'a' has no data_offsets"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4,
+         "expected a non-negative integer"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1.0],\"data_offsets\":[0,4]}}", 4,
+         "found a fraction or exponent"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}}", 4, "end before begin"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"x\":1}}", 4,
+         "unknown key \"x\""},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[99999999999,99999999999,99999999999],"
+         "\"data_offsets\":[0,4]}}",
+         4, "shape overflows"},
+        {"{\n\"a\":{\"dtype\":\"F32\",\n\"shape\":[1],\"data_offsets\":[0,4]}", 4,
+         "header line 3, column"},
+        {"{\"a\\q\":{}}", 0, "unknown escape"},
+        {"{\"\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", 4, "empty tensor name"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_st(tpath("bad.safetensors"), cases[i].header, cases[i].ndata);
+        gids_safetensors r;
+        gids_status s = gids_safetensors_load(&r, tpath("bad.safetensors"), i % 2 == 0);
+        if (s != GIDS_EFORMAT || !strstr(gids_error_message(), cases[i].needle) ||
+            !strstr(gids_error_message(), "bad.safetensors"))
+            CHECK_FAIL_("case %zu: %s: '%s' lacks '%s'", i, gids_status_name(s),
+                        gids_error_message(), cases[i].needle);
+        CHECK(r.n == 0 && r.names == NULL);
+    }
+}
+
+TEST(refuses_bad_length_prefixes_and_missing_files) {
+    gids_safetensors r;
+    write_raw(tpath("short.safetensors"), "abc", 3);
+    CHECK_ERR(gids_safetensors_load(&r, tpath("short.safetensors"), true), GIDS_EFORMAT,
+              "too short for the 8-byte header length");
+    unsigned char big[16] = {0};
+    big[3] = 0x10; /* 268 435 456 > 100 000 000 */
+    write_raw(tpath("big.safetensors"), big, 16);
+    CHECK_ERR(gids_safetensors_load(&r, tpath("big.safetensors"), true), GIDS_EFORMAT,
+              "exceeds the limit of 100000000");
+    unsigned char past[12] = {100, 0, 0, 0, 0, 0, 0, 0, '{', '}', ' ', ' '};
+    write_raw(tpath("past.safetensors"), past, 12);
+    CHECK_ERR(gids_safetensors_load(&r, tpath("past.safetensors"), false), GIDS_EFORMAT,
+              "header length 100 runs past the end of the file (12 bytes)");
+    CHECK_ERR(gids_safetensors_load(&r, tpath("none.safetensors"), true), GIDS_EIO, "cannot open");
+    CHECK_ERR(gids_safetensors_load(&r, tmpdir, true), GIDS_EIO, "not a regular file");
+    write_st(tpath("empty.safetensors"), "{}", 0);
+    CHECK_OK(gids_safetensors_load(&r, tpath("empty.safetensors"), true));
+    CHECK(r.n == 0 && r.nmeta == 0);
+    gids_safetensors_free(&r);
+}
+
+TEST(save_refuses_bad_names_duplicates_and_leaves_the_old_file) {
+    int64_t n1 = 1;
+    gids_tensor *w = from(GIDS_F32, 1, &n1, (float[]){1});
+    const char *dup[] = {"w", "w"};
+    const gids_tensor *ts[] = {w, w};
+    write_raw(tpath("keep.safetensors"), "old", 3);
+    CHECK_ERR(gids_safetensors_save(tpath("keep.safetensors"), 2, dup, ts, 0, NULL, NULL),
+              GIDS_EINVAL, "tensor name 'w' given twice");
+    const char *meta[] = {"__metadata__"};
+    CHECK_ERR(gids_safetensors_save(tpath("keep.safetensors"), 1, meta, ts, 0, NULL, NULL),
+              GIDS_EINVAL, "invalid name");
+    const char *one[] = {"w"}, *mk[] = {"k", "k"}, *mv[] = {"1", "2"};
+    CHECK_ERR(gids_safetensors_save(tpath("keep.safetensors"), 1, one, ts, 2, mk, mv), GIDS_EINVAL,
+              "metadata key 'k' given twice");
+    CHECK_ERR(gids_safetensors_save(tpath("nodir/x.safetensors"), 1, one, ts, 0, NULL, NULL),
+              GIDS_EIO, "cannot create a temp file beside");
+    size_t n = 0;
+    unsigned char *b = slurp(tpath("keep.safetensors"), &n);
+    CHECK(n == 3 && b && memcmp(b, "old", 3) == 0);
+    free(b);
+    gids_tensor_release(w);
+}
+
+static int count_entries(const char *dir) {
+    char **names = NULL;
+    int64_t n = 0;
+    CHECK_OK(gids_list_dir(dir, &names, &n));
+    gids_list_dir_free(names, n);
+    return (int)n;
+}
+
+TEST(atomic_write_replaces_the_file_and_leaves_no_temp_file) {
+    CHECK_OK(gids_mkdir_p(tpath("aw")));
+    CHECK_OK(gids_atomic_write(tpath("aw/f.txt"), "first", 5));
+    CHECK_OK(gids_atomic_write(tpath("aw/f.txt"), "second!", 7));
+    size_t n = 0;
+    unsigned char *b = slurp(tpath("aw/f.txt"), &n);
+    CHECK(n == 7 && b && memcmp(b, "second!", 7) == 0);
+    free(b);
+    CHECK(count_entries(tpath("aw")) == 1);
+    gids_atomic_file f;
+    CHECK_OK(gids_atomic_open(&f, tpath("aw/g.txt")));
+    CHECK_OK(gids_atomic_append(&f, "x", 1));
+    CHECK(count_entries(tpath("aw")) == 2); /* the temp file */
+    gids_atomic_abort(&f);
+    CHECK(count_entries(tpath("aw")) == 1);
+    gids_file_info st;
+    CHECK_OK(gids_file_stat(tpath("aw/g.txt"), &st));
+    CHECK(st.type == GIDS_FILE_NONE);
+    CHECK_ERR(gids_atomic_write(tpath("aw/"), "x", 1), GIDS_EINVAL, "names a directory");
+}
+
+TEST(a_second_exclusive_lock_times_out_with_a_clear_error) {
+    int a = -1, b = -1, c = -1;
+    CHECK_OK(gids_lock_acquire(&a, tpath(".lock"), true, 0));
+    CHECK_ERR(gids_lock_acquire(&b, tpath(".lock"), true, 0.05), GIDS_ESTATE,
+              "is held by another process (exclusive lock not acquired within 0.05 s)");
+    CHECK(b == -1);
+    CHECK_ERR(gids_lock_acquire(&b, tpath(".lock"), false, 0), GIDS_ESTATE, "shared lock");
+    gids_lock_release(a);
+    CHECK_OK(gids_lock_acquire(&b, tpath(".lock"), false, 0));
+    CHECK_OK(gids_lock_acquire(&c, tpath(".lock"), false, 0)); /* shared locks coexist */
+    CHECK_ERR(gids_lock_acquire(&a, tpath(".lock"), true, 0), GIDS_ESTATE, "held");
+    gids_lock_release(b);
+    gids_lock_release(c);
+    CHECK_OK(gids_lock_acquire(&a, tpath(".lock"), true, 1));
+    gids_lock_release(a);
+    gids_lock_release(-1);
+    CHECK_ERR(gids_lock_acquire(&a, tpath("nodir/.lock"), true, 0), GIDS_EIO, "cannot open");
+}
+
+TEST(mkdir_p_list_dir_stat_and_remove_tree) {
+    CHECK_OK(gids_mkdir_p(tpath("t/a/b/c/")));
+    CHECK_OK(gids_mkdir_p(tpath("t/a/b/c")));
+    CHECK_OK(gids_atomic_write(tpath("t/zeta"), "z", 1));
+    CHECK_OK(gids_atomic_write(tpath("t/Alpha"), "aa", 2));
+    CHECK_ERR(gids_mkdir_p(tpath("t/zeta/x")), GIDS_EIO, "zeta");
+    char **names = NULL;
+    int64_t n = 0;
+    CHECK_OK(gids_list_dir(tpath("t"), &names, &n));
+    CHECK(n == 3 && strcmp(names[0], "Alpha") == 0 && strcmp(names[1], "a") == 0 &&
+          strcmp(names[2], "zeta") == 0);
+    gids_list_dir_free(names, n);
+    CHECK_ERR(gids_list_dir(tpath("missing"), &names, &n), GIDS_EIO, "missing");
+    gids_file_info st;
+    CHECK_OK(gids_file_stat(tpath("t/Alpha"), &st));
+    CHECK(st.type == GIDS_FILE_REGULAR && st.size == 2 && st.mtime > 1e9);
+    CHECK_OK(gids_file_stat(tpath("t/a"), &st));
+    CHECK(st.type == GIDS_FILE_DIR);
+    CHECK_OK(gids_remove_tree(tpath("t")));
+    CHECK_OK(gids_file_stat(tpath("t"), &st));
+    CHECK(st.type == GIDS_FILE_NONE);
+    CHECK_OK(gids_remove_tree(tpath("t")));
+}
+
+int main(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/gids_test_io_XXXXXX");
+    if (mkdtemp(tmpdir) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+    RUN(round_trips_every_dtype_mapped_and_read_with_metadata);
+    RUN(writes_the_layout_of_the_python_package);
+    RUN(mapped_tensors_outlive_the_struct_and_never_write_the_file);
+    RUN(copies_a_tensor_whose_offset_is_misaligned_for_its_dtype);
+    RUN(refuses_every_malformed_header_with_a_precise_message);
+    RUN(refuses_bad_length_prefixes_and_missing_files);
+    RUN(save_refuses_bad_names_duplicates_and_leaves_the_old_file);
+    RUN(atomic_write_replaces_the_file_and_leaves_no_temp_file);
+    RUN(a_second_exclusive_lock_times_out_with_a_clear_error);
+    RUN(mkdir_p_list_dir_stat_and_remove_tree);
+    gids_remove_tree(tmpdir);
+    return check_summary("io");
+}
