@@ -358,5 +358,18 @@ describe("graph layers: attention weights and batches", function()
     end
     assert.are.same({ 0, 3 }, nn.global_mean_pool(graphids.empty(0, 3),
       graphids.empty({ 0 }, { dtype = "i64" })).shape)
+    -- without batch an empty x is torch's reduction of nothing
+    assert.are.equal(0, nn.global_add_pool(graphids.empty(0, 3)):abs():sum():item())
+    assert.is_true(graphids.isnan(nn.global_mean_pool(graphids.empty(0, 3))):all():item())
+  end)
+
+  it("GCN normalisation keeps an existing loop's weight (the last of several)", function()
+    local ei = graphids.tensor({ { 0, 2, 2 }, { 2, 2, 2 } }, { dtype = "i64" })
+    local w = graphids.tensor({ 1.0, 3.0, 5.0 })
+    local ei2, w2 = nn.GCNConv.gcn_norm(ei, w, 3, true, true, "f32")
+    assert.are.same({ { 0, 0, 1, 2 }, { 2, 0, 1, 2 } }, ei2:totable())
+    -- degrees: node 0 has its loop (2, improved), node 1 its loop (2), node 2: 1 + 5
+    local want = graphids.tensor({ 1 / math.sqrt(2 * 6), 2 / 2, 2 / 2, 5 / 6 })
+    assert.is_true(max_abs_diff(w2, want) < 1e-6)
   end)
 end)
