@@ -57,7 +57,7 @@ function DGI:encode(x, batch)
   return self.z_proj(V.encode_layers(self, x, batch))
 end
 
-function DGI:summarize(z, batch)
+function DGI.summarize(_, z, batch)
   return nn.global_mean_pool(z, batch.batch, batch.num_graphs):sigmoid()
 end
 
