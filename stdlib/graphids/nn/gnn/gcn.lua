@@ -58,7 +58,8 @@ local function add_remaining_self_loops(edge_index, edge_weight, fill, N)
   if edge_weight == nil then
     return ei, nil
   end
-  local loop_w = graphids.full({ N }, fill, { dtype = edge_weight.dtype })
+  local loop_w = graphids.full({ N }, fill, { dtype = edge_weight.dtype,
+    device = edge_weight.device })
   local loops = is_loop:nonzero():select(2, 1)
   if loops:numel() > 0 then
     -- scatter writes in index order, so the last loop of a node wins, as PyG on the CPU
@@ -74,7 +75,8 @@ function GCNConv.gcn_norm(edge_index, edge_weight, N, improved, add_self_loops, 
       improved and 2.0 or 1.0, N)
   end
   if edge_weight == nil then
-    edge_weight = graphids.ones({ edge_index:size(2) }, { dtype = dtype })
+    edge_weight = graphids.ones({ edge_index:size(2) }, { dtype = dtype,
+      device = edge_index.device })
   end
   local src, dst = edge_index:select(1, 1), edge_index:select(1, 2)
   local deg = G.scatter(edge_weight, dst, N, "sum")
