@@ -144,9 +144,9 @@ gids_status gids_can_read_buffer(const char *text, int64_t len, const char *name
     if (fmt == GIDS_CAN_FMT_AUTO) {
         fmt = detect(ls, le);
         GIDS_CHECK(fmt != GIDS_CAN_FMT_AUTO, GIDS_EFORMAT,
-                   "%s:%lld:1: cannot tell the log format from '%.60s' (give the format: csv, "
+                   "%s:%lld:1: cannot tell the log format from '%.*s' (give the format: csv, "
                    "candump, candump-ta, hcrl-csv, hcrl-txt or columns)",
-                   name, (long long)lineno, ls);
+                   name, (long long)lineno, (int)(le - ls < 60 ? le - ls : 60), ls);
     }
     r->format = fmt;
     can_columns cols = {-1, -1, -1, -1, -1, 0, 16};
