@@ -109,7 +109,7 @@ describe("graph layer gradients (f64 central differences)", function()
     end
   end)
 
-  it("MultiAggregation (all aggregations, cat and proj)", function()
+  it("MultiAggregation (all aggregations, every mode)", function()
     local gen = graphids.Generator(9)
     local batch = graphids.tensor({ 0, 0, 0, 2, 2, 2, 2 }, { dtype = "i64" })
     local cat = nn.MultiAggregation({ "sum", "mean", "max", "min", "var", "std" })
@@ -117,5 +117,9 @@ describe("graph layer gradients (f64 central differences)", function()
     local proj = nn.MultiAggregation({ "mean", "max" }, { mode = "proj",
       mode_kwargs = { in_channels = 3, out_channels = 2 }, dtype = "f64" })
     check(proj, function(x) return proj(x, batch, 3) end, { leaf({ 7, 3 }, gen) }, gen)
+    for _, mode in ipairs({ "sum", "mean", "max", "min" }) do
+      local m = nn.MultiAggregation({ "mean", "sum", "std" }, { mode = mode })
+      assert.is_true(gradcheck(function(x) return m(x, batch, 3) end, { leaf({ 7, 3 }, gen) }))
+    end
   end)
 end)

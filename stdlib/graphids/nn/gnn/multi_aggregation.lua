@@ -41,7 +41,9 @@ local AGGRS = {
 }
 AGGRS.add = AGGRS.sum
 
-local COMBINE = { sum = "sum", mean = "mean", max = "amax", min = "amin" }
+-- max and min as torch.max(dim)/torch.min(dim): on a tie the gradient goes to the first
+-- aggregation, as PyG's dense combine
+local COMBINE = { sum = "sum", mean = "mean", max = "max", min = "min" }
 
 function MultiAggregation:__init(aggrs, opts)
   Module.__init(self)
@@ -116,7 +118,7 @@ function MultiAggregation:forward(x, index, dim_size)
     return self.lin(graphids.cat(outs, 2))
   end
   local stacked = graphids.stack(outs, 1)
-  return stacked[COMBINE[self.mode]](stacked, 1)
+  return (stacked[COMBINE[self.mode]](stacked, 1))
 end
 
 function MultiAggregation:extra_repr()
