@@ -3,11 +3,16 @@
  *
  *   local b = graphids.graph_collate(set, {0, 5, 2})     -- table of batch fields
  *   graphids.graph_set_validate(set)                     -- true, or raises naming the fault
+ *   local out, alpha = graphids.graph_gatv2_attention(xl, xr, ep, att, ei, n, slope, scale)
+ *   local out, alpha = graphids.graph_gat_attention(x, a_src, a_dst, a_edge, ei, n, slope, scale)
+ * (the fused attention ops of gids/graph.h; graphids.nn.graph wraps them with option tables and
+ * draws the dropout scale).
  *
  * A set is a plain table with the fields of gids_graph_set (tensors, nil for an absent optional
  * one) and num_graphs.  The tensors are borrowed from the table for the duration of the call.
  */
 #include "binding.h"
+#include "gids/graph.h"
 #include "gids/graphset.h"
 
 static const char *const set_fields[] = {
@@ -118,7 +123,49 @@ static int l_graph_collate(lua_State *L) {
     return 1;
 }
 
+/* A tensor or nil at i. BORROW. */
+static gids_tensor *opt_tensor(lua_State *L, int i) {
+    return lua_isnoneornil(L, i) ? NULL : l_checktensor(L, i);
+}
+
+static int64_t check_nodes(lua_State *L, int i, const char *fname) {
+    int isint = 0;
+    lua_Integer n = lua_tointegerx(L, i, &isint);
+    if (!isint || n < 0)
+        luaL_error(L, "%s: num_nodes (argument #%d) must be a non-negative integer, got %s", fname,
+                   i, lua_isnumber(L, i) ? lua_tostring(L, i) : luaL_typename(L, i));
+    return (int64_t)n;
+}
+
+/* (a, b, c|nil, d|nil, edge_index, num_nodes, negative_slope, scale|nil) -> out, alpha */
+static int attention(lua_State *L, bool v2) {
+    const char *fname = v2 ? "gatv2_attention" : "gat_attention";
+    l_checkend(L, 8, fname);
+    gids_tensor *a = l_checktensor(L, 1), *b = l_checktensor(L, 2);
+    gids_tensor *c = opt_tensor(L, 3), *d = v2 ? l_checktensor(L, 4) : opt_tensor(L, 4);
+    gids_tensor *ei = l_checktensor(L, 5);
+    int64_t n = check_nodes(L, 6, fname);
+    double slope = luaL_checknumber(L, 7);
+    gids_tensor *scale = opt_tensor(L, 8);
+    l_tensor *out = l_newtensor(L), *alpha = l_newtensor(L);
+    if (v2)
+        l_check(L, gids_ag_gatv2_attention(&out->t, &alpha->t, a, b, c, d, ei, n, slope, scale));
+    else
+        l_check(L, gids_ag_gat_attention(&out->t, &alpha->t, a, b, c, d, ei, n, slope, scale));
+    return 2;
+}
+
+static int l_graph_gatv2_attention(lua_State *L) {
+    return attention(L, true);
+}
+
+static int l_graph_gat_attention(lua_State *L) {
+    return attention(L, false);
+}
+
 static const luaL_Reg funcs[] = {
+    {"graph_gatv2_attention", l_graph_gatv2_attention},
+    {"graph_gat_attention", l_graph_gat_attention},
     {"graph_collate", l_graph_collate},
     {"graph_set_validate", l_graph_set_validate},
     {NULL, NULL},

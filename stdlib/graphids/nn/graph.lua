@@ -201,7 +201,28 @@ end
 -- ---------------------------------------------------------------- attention
 
 local ATT_DEFAULTS = { negative_slope = 0.2, dropout = 0.0, training = false,
-  generator = U.NONE, return_alpha = true }
+  generator = U.NONE, fused = true }
+
+local function check_dropout(fname, o, level)
+  if type(o.dropout) ~= "number" or o.dropout < 0 or o.dropout > 1 then
+    error(string.format("%s: dropout must be a probability in [0, 1], got %s", fname,
+      tostring(o.dropout)), level + 1)
+  end
+end
+
+-- The dropout multipliers of alpha [E, H] (0 or 1/(1-p)), drawn as F.dropout draws them (the
+-- same generator state gives the same mask), or nil when no dropout applies.
+local function dropout_scale(o, E, H, dtype)
+  if not o.training or o.dropout == 0 then
+    return nil
+  end
+  if o.dropout == 1 then
+    return graphids.zeros({ E, H }, { dtype = dtype })
+  end
+  local m = graphids.empty({ E, H }, { dtype = dtype })
+  return m:bernoulli_(1 - o.dropout, o.generator and { generator = o.generator } or nil)
+    :div_(1 - o.dropout)
+end
 
 local function dropout_alpha(alpha, o)
   if o.training and o.dropout > 0 then
@@ -223,6 +244,7 @@ G.reference = {}
 -- Unfused GATv2 attention from plain ops (see G.gatv2_attention).
 function G.reference.gatv2_attention(xl, xr, edge_proj, att, edge_index, num_nodes, opts)
   local o = U.options("gatv2_attention", opts, ATT_DEFAULTS)
+  check_dropout("gatv2_attention", o, 2)
   local src, dst = check_edge_index("gatv2_attention", edge_index, 2)
   local xj = xl:index_select(1, src)
   local m = xj + xr:index_select(1, dst)
@@ -241,6 +263,7 @@ end
 -- Unfused GAT (v1) attention from plain ops (see G.gat_attention).
 function G.reference.gat_attention(x, a_src, a_dst, a_edge, edge_index, num_nodes, opts)
   local o = U.options("gat_attention", opts, ATT_DEFAULTS)
+  check_dropout("gat_attention", o, 2)
   local src, dst = check_edge_index("gat_attention", edge_index, 2)
   local e = a_src:index_select(1, src) + a_dst:index_select(1, dst)
   if a_edge ~= nil then
@@ -275,7 +298,8 @@ end
 --   out[i, h] = sum over edges k into i of dropout(alpha)[k, h] * xl[src_k, h, :]
 -- xl, xr [N, H, C]; edge_proj [E, H, C] or nil; att [H, C] (or [1, H, C]).  Returns out
 -- [N, H, C] and alpha [E, H] (before dropout).  opts: negative_slope=0.2, dropout=0,
--- training=false, generator (for the dropout mask).
+-- training=false, generator (for the dropout mask, drawn as F.dropout draws it), fused=true
+-- (false: the composed reference; tensors off the CPU always take it).
 function G.gatv2_attention(xl, xr, edge_proj, att, edge_index, num_nodes, opts)
   local E = is_tensor(edge_index) and edge_index:dim() == 2 and edge_index:size(2) or 0
   check_attention_args("gatv2_attention", xl, {
@@ -283,10 +307,15 @@ function G.gatv2_attention(xl, xr, edge_proj, att, edge_index, num_nodes, opts)
     { edge_proj, "edge_proj", E },
   }, edge_index, num_nodes, 2)
   check_tensor("gatv2_attention", att, "att", 2)
-  if core and core.gatv2_attention then
-    return core.gatv2_attention(xl, xr, edge_proj, att, edge_index, num_nodes, opts)
+  local o = U.options("gatv2_attention", opts, ATT_DEFAULTS)
+  check_dropout("gatv2_attention", o, 2)
+  if not o.fused or xl.device ~= "cpu" then
+    return G.reference.gatv2_attention(xl, xr, edge_proj, att, edge_index, num_nodes,
+      { negative_slope = o.negative_slope, dropout = o.dropout, training = o.training,
+        generator = o.generator })
   end
-  return G.reference.gatv2_attention(xl, xr, edge_proj, att, edge_index, num_nodes, opts)
+  return core.graph_gatv2_attention(xl, xr, edge_proj, att, edge_index, num_nodes,
+    o.negative_slope, dropout_scale(o, E, xl:size(2), xl.dtype))
 end
 
 -- GAT (v1) attention (PyG GATConv's message passing):
@@ -302,10 +331,15 @@ function G.gat_attention(x, a_src, a_dst, a_edge, edge_index, num_nodes, opts)
     { a_dst, "a_dst", num_nodes, required = true },
     { a_edge, "a_edge", E },
   }, edge_index, num_nodes, 2)
-  if core and core.gat_attention then
-    return core.gat_attention(x, a_src, a_dst, a_edge, edge_index, num_nodes, opts)
+  local o = U.options("gat_attention", opts, ATT_DEFAULTS)
+  check_dropout("gat_attention", o, 2)
+  if not o.fused or x.device ~= "cpu" then
+    return G.reference.gat_attention(x, a_src, a_dst, a_edge, edge_index, num_nodes,
+      { negative_slope = o.negative_slope, dropout = o.dropout, training = o.training,
+        generator = o.generator })
   end
-  return G.reference.gat_attention(x, a_src, a_dst, a_edge, edge_index, num_nodes, opts)
+  return core.graph_gat_attention(x, a_src, a_dst, a_edge, edge_index, num_nodes,
+    o.negative_slope, dropout_scale(o, E, x:size(2), x.dtype))
 end
 
 return G
