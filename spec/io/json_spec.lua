@@ -1,0 +1,115 @@
+local json = require "graphids.json"
+
+local function err_of(f, ...)
+  local ok, e = pcall(f, ...)
+  assert(not ok, "expected an error")
+  return e
+end
+
+describe("graphids.json", function()
+  it("encodes objects with sorted keys, integers as integers and floats that round-trip", function()
+    assert.equal('{"a":[1,2.5,-3.0],"b":true,"c":null,"z":"x"}',
+      json.encode({ z = "x", b = true, a = { 1, 2.5, -3.0 }, c = json.null }))
+    for _, v in ipairs({ 0.1, 1 / 3, 1e-300, 5e-324, 1.7976931348623157e308, -2.5e-7, 123456789.125 }) do
+      local s = json.encode(v)
+      assert.equal(v, json.decode(s))
+      assert.equal("float", math.type(json.decode(s)))
+    end
+    assert.equal("0.1", json.encode(0.1))
+    assert.equal("1e+100", json.encode(1e100))
+    assert.equal("9223372036854775807", json.encode(math.maxinteger))
+    assert.equal(math.mininteger, json.decode(json.encode(math.mininteger)))
+  end)
+
+  it("marks arrays and objects explicitly and keeps empty arrays through a round trip", function()
+    assert.equal("{}", json.encode({}))
+    assert.equal("[]", json.encode(json.array()))
+    assert.equal("{}", json.encode(json.object()))
+    local v = json.decode('{"a":[],"b":{},"c":[{}]}')
+    assert.is_true(json.is_array(v.a))
+    assert.is_false(json.is_array(v.b))
+    assert.equal('{"a":[],"b":{},"c":[{}]}', json.encode(v))
+  end)
+
+  it("escapes strings as JSON requires and decodes escapes and surrogate pairs", function()
+    local s = 'q"b\\n\n\t\1é€𝄞'
+    assert.equal('"q\\"b\\\\n\\n\\t\\u0001é€𝄞"', json.encode(s))
+    assert.equal(s, json.decode(json.encode(s)))
+    assert.equal("𝄞é/", json.decode('"\\ud834\\udd1e\\u00e9\\/"'))
+  end)
+
+  it("pretty-prints with an indent, still sorted", function()
+    assert.equal('{\n  "a": [\n    1,\n    2\n  ],\n  "b": {}\n}',
+      json.encode({ b = {}, a = { 1, 2 } }, { indent = 2 }))
+  end)
+
+  it("refuses values JSON cannot hold, naming the path", function()
+    assert.matches("%$%.a%[2%]: NaN is not valid JSON", err_of(json.encode, { a = { 1, 0 / 0 } }))
+    assert.matches("infinity", err_of(json.encode, math.huge))
+    assert.matches("mixes string keys", err_of(json.encode, { 1, x = 2 }))
+    assert.matches("neither 1..n nor strings", err_of(json.encode, { [2] = 1 }))
+    assert.matches("cannot encode a function", err_of(json.encode, { f = print }))
+    local t = {}
+    t.self = t
+    assert.matches("cycle", err_of(json.encode, t))
+    assert.matches("not valid UTF%-8", err_of(json.encode, "\255"))
+    assert.matches("unknown option 'pretty'", err_of(json.encode, {}, { pretty = true }))
+  end)
+
+  it("decodes integers as integers and the rest as floats", function()
+    local v = json.decode('[0, -0, 12, 1.0, 1e2, 9223372036854775807, 9223372036854775808, -1.5E-3]')
+    assert.equal("integer", math.type(v[1]))
+    assert.equal("integer", math.type(v[3]))
+    assert.equal("float", math.type(v[4]))
+    assert.equal(100.0, v[5])
+    assert.equal(math.maxinteger, v[6])
+    assert.equal("float", math.type(v[7]))
+    assert.equal(-1.5e-3, v[8])
+  end)
+
+  it("reports malformed text with line and column", function()
+    local cases = {
+      { '{"a": 1,}', "line 1, column 9: trailing comma before '}'" },
+      { '[1, 2', "line 1, column 6: expected ',' or ']'" },
+      { '{\n  "a": 1\n  "b": 2}',
+        "line 3, column 3: expected ',' or '}' after an object member, found '\"'" },
+      { '{"a": 1, "a": 2}', 'line 1, column 10: duplicate key "a"' },
+      { "[01]", "leading zero" },
+      { "[1.]", "digits after the decimal point" },
+      { "[1e]", "digits in the exponent" },
+      { "NaN", "expected a value, found 'NaN'" },
+      { "[tru]", "expected a value, found 'tru'" },
+      { '"a\tb"', "control character 0x09" },
+      { '"\\x"', "unknown escape" },
+      { '"\\ud834"', "unpaired surrogate" },
+      { '"abc', "unterminated string" },
+      { "1 2", "line 1, column 3: unexpected text after the value" },
+      { "", "line 1, column 1: expected a value, found the end of the text" },
+      { "// c\n1", "expected a value" },
+      { "{'a': 1}", "expected a string key" },
+      { '"\255"', "not valid UTF%-8" },
+    }
+    for _, c in ipairs(cases) do
+      local e = err_of(json.decode, c[1])
+      assert(e:find(c[2], 1, true) or e:find(c[2]), string.format("%q: %s lacks %s", c[1], e, c[2]))
+      assert.matches("^json: line %d+, column %d+: ", e)
+    end
+    assert.matches("nesting deeper", err_of(json.decode, string.rep("[", 600)))
+  end)
+
+  it("reads files, returning nil and a message for missing or malformed ones", function()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write('{"k": [1, 2]}')
+    f:close()
+    assert.same({ 1, 2 }, json.read_file(path).k)
+    f = assert(io.open(path, "w"))
+    f:write("{")
+    f:close()
+    local v, e = json.read_file(path)
+    assert.is_nil(v)
+    assert.matches("line 1, column 2", e)
+    os.remove(path)
+    assert.is_nil((json.read_file(path)))
+  end)
+end)

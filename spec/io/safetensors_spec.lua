@@ -1,0 +1,187 @@
+local graphids = require "graphids"
+local gio = require "graphids.io"
+local skip = require "skip"
+
+local function tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  assert(gio.mkdir_p(d))
+  return d
+end
+
+local function peer_python()
+  local home = os.getenv("HOME") or ""
+  local py = (os.getenv("GRAPHIDS_PEER_VENV") or (home .. "/.cache/graphids-peer")) .. "/bin/python"
+  local ok = os.execute(py .. " -c 'import safetensors, torch' >/dev/null 2>&1")
+  return ok and py or nil
+end
+
+local function sample()
+  return {
+    f32 = graphids.tensor({ { 1.5, -2 }, { 3, 4 } }, { dtype = "f32" }),
+    f64 = graphids.tensor({ 1e-300, 0.1 }, { dtype = "f64" }),
+    i64 = graphids.tensor({ math.mininteger, -1, math.maxinteger }, { dtype = "i64" }),
+    i32 = graphids.tensor({ -7, 7 }, { dtype = "i32" }),
+    u8 = graphids.tensor({ 0, 255 }, { dtype = "u8" }),
+    b = graphids.tensor({ true, false }, { dtype = "bool" }),
+    empty = graphids.zeros(0, 3),
+  }
+end
+
+describe("graphids safetensors I/O", function()
+  local dir
+  before_each(function()
+    dir = tmpdir()
+  end)
+  after_each(function()
+    gio.remove_tree(dir)
+  end)
+
+  it("round-trips every dtype, mapped and read, with metadata", function()
+    local ts = sample()
+    local path = gio.join(dir, "a.safetensors")
+    assert.is_true(gio.save_safetensors(path, ts, { format = "pt", note = '{"k": 1}' }))
+    for _, mmap in ipairs({ true, false }) do
+      local back, meta = gio.load_safetensors(path, { mmap = mmap })
+      assert.same({ format = "pt", note = '{"k": 1}' }, meta)
+      for name, t in pairs(ts) do
+        assert.equal(t.dtype, back[name].dtype)
+        assert.is_true(graphids.equal(t, back[name]), name)
+      end
+    end
+  end)
+
+  it("keeps mapped tensors valid after the tables go and never writes through to the file", function()
+    local path = gio.join(dir, "m.safetensors")
+    gio.save_safetensors(path, { w = graphids.tensor({ 1, 2, 3 }, { dtype = "f32" }) })
+    local w = gio.load_safetensors(path).w
+    collectgarbage()
+    w:fill_(7)
+    assert.same({ 7, 7, 7 }, w:totable())
+    assert.same({ 1, 2, 3 }, gio.load_safetensors(path, { mmap = false }).w:totable())
+  end)
+
+  it("returns nil, message, code for missing and corrupt files and raises on misuse", function()
+    local t, msg, code = gio.load_safetensors(gio.join(dir, "none.safetensors"))
+    assert.is_nil(t)
+    assert.equal("EIO", code)
+    assert.matches("none.safetensors", msg)
+    local bad = gio.join(dir, "bad.safetensors")
+    assert(gio.atomic_write(bad, string.pack("<I8", 2) .. "[]"))
+    t, msg, code = gio.load_safetensors(bad)
+    assert.is_nil(t)
+    assert.equal("EFORMAT", code)
+    assert.matches("header line 1, column 1: the header must be a JSON object", msg)
+    assert.has_error(function()
+      gio.save_safetensors(bad, { w = 3 })
+    end, "save_safetensors: tensors['w'] is a number, expected a live Tensor")
+    assert.has_error(function()
+      gio.save_safetensors(bad, {}, { step = 3 })
+    end)
+    assert.has_error(function()
+      gio.load_safetensors(bad, { map = true })
+    end)
+  end)
+
+  it("reads files written by the Python safetensors package and writes files it reads", function()
+    local py = peer_python()
+    if skip.unless(py, "the peer venv with safetensors and torch is not available") then
+      return
+    end
+    local theirs = gio.join(dir, "theirs.safetensors")
+    local mine = gio.join(dir, "mine.safetensors")
+    local script = gio.join(dir, "peer.py")
+    assert(gio.atomic_write(script, [==[
+import sys, torch
+from safetensors.torch import save_file, load_file, safe_open
+theirs, mine, again = sys.argv[1], sys.argv[2], sys.argv[3]
+t = {"f32": torch.tensor([[1.5, -2.0], [3.0, 4.0]]), "i64": torch.tensor([-(2**63), -1, 2**63 - 1]),
+     "u8": torch.tensor([0, 255], dtype=torch.uint8), "b": torch.tensor([True, False]),
+     "f64": torch.tensor([1e-300, 0.1], dtype=torch.float64), "i32": torch.tensor([-7, 7], dtype=torch.int32),
+     "empty": torch.zeros(0, 3)}
+save_file(t, theirs, metadata={"format": "pt"})
+got = load_file(mine)
+for k, v in t.items():
+    assert got[k].dtype == v.dtype and torch.equal(got[k], v), k
+with safe_open(mine, "pt") as f:
+    assert f.metadata() == {"format": "pt"}, f.metadata()
+save_file(got, again, metadata={"format": "pt"})
+print("ok")
+]==]))
+    assert.is_true(gio.save_safetensors(mine, sample(), { format = "pt" }))
+    local again = gio.join(dir, "again.safetensors")
+    local p = assert(io.popen(string.format("%s %s %s %s %s 2>&1", py, script, theirs, mine, again)))
+    local out = p:read("a")
+    p:close()
+    assert.equal("ok\n", out)
+    local back, meta = gio.load_safetensors(theirs)
+    assert.equal("pt", meta.format)
+    for name, t in pairs(sample()) do
+      assert.is_true(graphids.equal(t, back[name]), name)
+    end
+    -- The same tensors and metadata give the same bytes from both writers.
+    assert.equal(gio.read_file(mine), gio.read_file(again))
+  end)
+end)
+
+describe("graphids file helpers", function()
+  it("writes atomically, leaving no temp file", function()
+    local dir = tmpdir()
+    local path = gio.join(dir, "x.json")
+    assert(gio.write_json(path, { b = 1, a = { 2 } }))
+    assert(gio.write_json(path, { c = true }))
+    assert.same({ "x.json" }, gio.list_dir(dir))
+    assert.same({ c = true }, gio.read_json(path))
+    assert.equal('{\n  "c": true\n}\n', gio.read_file(path))
+    local ok, msg, code = gio.atomic_write(gio.join(dir, "no/such/dir/f"), "x")
+    assert.is_nil(ok)
+    assert.equal("EIO", code)
+    assert.matches("cannot create a temp file", msg)
+    gio.remove_tree(dir)
+    assert.is_false(gio.exists(dir))
+  end)
+
+  it("makes a second exclusive lock wait and time out with a clear error", function()
+    local dir = tmpdir()
+    local path = gio.join(dir, ".lock")
+    local a = assert(gio.lock(path, { timeout = 0 }))
+    assert.is_true(a:held())
+    local t0 = os.clock()
+    local b, msg, code = gio.lock(path, { exclusive = true, timeout = 0.1 })
+    assert.is_nil(b)
+    assert.equal("ESTATE", code)
+    assert.matches("is held by another process %(exclusive lock not acquired within 0%.10 s%)", msg)
+    assert.is_true(os.clock() - t0 < 1)
+    do
+      local _ <close> = a
+    end
+    assert.is_false(a:held())
+    local s1 = assert(gio.lock(path, { exclusive = false, timeout = 0 }))
+    local s2 = assert(gio.lock(path, { exclusive = false, timeout = 0 }))
+    assert.is_nil((gio.lock(path, { timeout = 0 })))
+    s1:unlock()
+    s2:unlock()
+    s2:unlock() -- idempotent
+    assert.has_error(function()
+      gio.lock(path, { wait = 1 })
+    end)
+    gio.remove_tree(dir)
+  end)
+
+  it("lists directories sorted, stats paths and makes parents", function()
+    local dir = tmpdir()
+    assert(gio.mkdir_p(gio.join(dir, "b/c/d")))
+    assert(gio.atomic_write(gio.join(dir, "a.txt"), "hello"))
+    assert.same({ "a.txt", "b" }, gio.list_dir(dir))
+    local st = gio.stat(gio.join(dir, "a.txt"))
+    assert.equal("file", st.type)
+    assert.equal(5, st.size)
+    assert.equal("dir", gio.stat(gio.join(dir, "b/c")).type)
+    assert.is_nil(gio.stat(gio.join(dir, "nope")))
+    local names, msg = gio.list_dir(gio.join(dir, "nope"))
+    assert.is_nil(names)
+    assert.matches("nope", msg)
+    assert.equal("a/b/c", gio.join("a/", "", "/b", "c"))
+    gio.remove_tree(dir)
+  end)
+end)

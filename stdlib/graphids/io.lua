@@ -1,0 +1,66 @@
+-- graphids.io -- files for the Lua side: safetensors, atomic writes, locks, JSON files, paths.
+--   local gio = require "graphids.io"
+--   gio.save_safetensors(path, {w = t}, {format = "pt"})      -- atomic
+--   local tensors, meta = gio.load_safetensors(path)          -- memory-mapped views
+--   gio.write_json(path, value)                              -- atomic, sorted, indented
+--   local v = assert(gio.read_json(path))
+--   local lk <close> = assert(gio.lock(gio.join(dir, ".lock"), {timeout = 10}))
+--
+-- The C functions (graphids.core, see docs/io.md) return nil, message, code on expected
+-- failures (missing or corrupt file, lock held elsewhere); the helpers here keep that
+-- convention.
+local core = require "graphids.core"
+local json = require "graphids.json"
+
+local M = {
+  save_safetensors = core.save_safetensors,
+  load_safetensors = core.load_safetensors,
+  atomic_write = core.atomic_write,
+  lock = core.lock,
+  mkdir_p = core.mkdir_p,
+  list_dir = core.list_dir,
+  stat = core.stat,
+  remove_tree = core.remove_tree,
+}
+
+-- Joins path parts with "/", dropping empty parts and doubled separators.
+function M.join(...)
+  local parts = {}
+  for i = 1, select("#", ...) do
+    local p = select(i, ...)
+    assert(type(p) == "string", "io.join: parts must be strings")
+    if p ~= "" then
+      parts[#parts + 1] = p
+    end
+  end
+  return (table.concat(parts, "/"):gsub("//+", "/"))
+end
+
+function M.exists(path)
+  return core.stat(path) ~= nil
+end
+
+function M.is_dir(path)
+  local st = core.stat(path)
+  return st ~= nil and st.type == "dir"
+end
+
+-- The whole file as a string, or nil, message.
+function M.read_file(path)
+  local f, err = io.open(path, "rb")
+  if not f then
+    return nil, err
+  end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- value -> JSON text (sorted keys, 2-space indent, final newline), written atomically.
+function M.write_json(path, value)
+  return core.atomic_write(path, json.encode(value, { indent = 2 }) .. "\n")
+end
+
+M.read_json = json.read_file
+
+return M
