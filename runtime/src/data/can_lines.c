@@ -155,6 +155,8 @@ int can_line_hcrl_csv(const can_columns *cols, const char *p, const char *end, c
                            4 + i, i, dlc, dlc);
         p = fe + 1;
         fe = field_end(p, end);
+        if (fe == end && fe - p == 1 && (*p == 'R' || *p == 'T')) /* the flag came early */
+            return can_bad(e, p, "DLC %u needs %u byte columns, got %u", dlc, dlc, i);
         if (can_scan_byte(p, fe, &row->data[i], e)) return CAN_ROW_BAD;
     }
     if (fe == end) return can_bad(e, end, "missing column %u (Flag)", 4 + dlc);

@@ -1,0 +1,414 @@
+/* test_can.c -- the CAN log readers (every format, from memory and from files), their error
+ * messages (FILE:LINE:COLUMN for each malformed-row case), lenient mode, the time tolerance,
+ * labelling rules, the exact timestamp fast path against strtod, the CSV writer's round trip,
+ * and the simulator's determinism and labels. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "gids/can.h"
+
+static gids_status rd(const char *text, const gids_can_read_opts *o, gids_can_frames *f,
+                      gids_can_read_report *r) {
+    return gids_can_read_buffer(text, (int64_t)strlen(text), "t.csv", o, f, r);
+}
+
+/* Expects the read of `text` to fail with EFORMAT and a message containing `needle`. */
+#define CHECK_BAD(text, needle)                                                                    \
+    do {                                                                                           \
+        gids_can_frames f_;                                                                        \
+        CHECK_ERR(rd((text), NULL, &f_, NULL), GIDS_EFORMAT, (needle));                            \
+        gids_can_frames_free(&f_);                                                                 \
+    } while (0)
+
+TEST(reads_the_canonical_csv_with_hex_ids_of_any_width) {
+    const char *text = "timestamp,arbitration_id,data_field,attack\n"
+                       "1513920254.785127,0316,D01C100900000000,0\n"
+                       "1513920254.785861,316,7953,1\n"
+                       "1513920254.786106,18FEDF00,,0\r\n"
+                       "1513920254.786200,7FF,00,0\n"
+                       "1513920254.786300,800,01,0\n";
+    gids_can_frames f;
+    gids_can_read_report r;
+    CHECK_OK(rd(text, NULL, &f, &r));
+    CHECK(f.n == 5 && r.frames == 5 && r.lines == 6 && r.format == GIDS_CAN_FMT_CSV);
+    CHECK(f.id[0] == 0x316 && f.id[1] == 0x316 && f.flags[0] == 0 && f.flags[1] == 0);
+    CHECK(f.id[2] == 0x18FEDF00 && f.flags[2] == GIDS_CAN_EXTENDED && f.dlc[2] == 0);
+    CHECK(f.flags[3] == 0 && f.flags[4] == GIDS_CAN_EXTENDED); /* past 0x7FF: extended */
+    CHECK(f.ts[0] == 1513920254.785127 && f.attack[0] == 0 && f.attack[1] == 1);
+    CHECK(f.dlc[0] == 8 && f.data[0] == 0xD0 && f.data[7] == 0x00);
+    CHECK(f.dlc[1] == 2 && f.data[8] == 0x79 && f.data[9] == 0x53 && f.data[10] == 0);
+    gids_can_frames_free(&f);
+}
+
+TEST(each_malformed_row_names_file_line_and_column) {
+    const char *h = "timestamp,arbitration_id,data_field,attack\n1.0,100,00,0\n";
+    char buf[256];
+#define ROW(row, needle)                                                                           \
+    do {                                                                                           \
+        snprintf(buf, sizeof buf, "%s%s\n", h, row);                                               \
+        CHECK_BAD(buf, needle);                                                                    \
+    } while (0)
+    ROW("1.1,1G0,00,0", "t.csv:3:6: bad hex digit 'G' in CAN id");
+    ROW("1.1,100,0Z,0", "t.csv:3:10: bad hex digit 'Z' in data_field");
+    ROW("1.1,100,000000000000000000,0", "t.csv:3:25: data_field has 18 hex digits");
+    ROW("1.1,100,000,0", "t.csv:3:11: data_field has an odd number of hex digits (3)");
+    ROW("1.1,100,00", "t.csv:3:11: missing column 4 (attack)");
+    ROW("1.1,100", "t.csv:3:8: missing column 3 (data_field)");
+    ROW("1.1,100,00,0,7", "t.csv:3:14: unexpected column 5");
+    ROW("1.1,100,00,2", "t.csv:3:12: attack must be 0 or 1, got '2'");
+    ROW("1.x,100,00,0", "t.csv:3:3: bad character 'x' in timestamp");
+    ROW("abc,100,00,0", "t.csv:3:1: bad timestamp");
+    ROW("1.1,,00,0", "t.csv:3:5: empty CAN id");
+    ROW("1.1,123456789,00,0", "t.csv:3:5: CAN id '123456789' has 9 hex digits");
+    ROW("1.1,3FFFFFFF,00,0", "exceeds 29 bits");
+    ROW("0.5,100,00,0", "t.csv:3:1: time steps back 0.5 s");
+#undef ROW
+}
+
+TEST(empty_and_header_only_files_are_clear_errors) {
+    gids_can_frames f;
+    CHECK_ERR(gids_can_read_buffer("", 0, "e.csv", NULL, &f, NULL), GIDS_EFORMAT,
+              "e.csv: empty file");
+    gids_can_frames_free(&f);
+    CHECK_BAD("\n  \n\n", "t.csv: empty file (3 blank lines");
+    CHECK_BAD("timestamp,arbitration_id,data_field,attack\n", "t.csv: no CAN frames (1 lines, a "
+                                                              "header only)");
+    CHECK_BAD("hello world\n", "t.csv:1:1: cannot tell the log format from 'hello world'");
+}
+
+TEST(lenient_skips_counts_and_reports_malformed_rows) {
+    const char *text = "timestamp,arbitration_id,data_field,attack\n"
+                       "1.0,100,00,0\n"
+                       "1.1,1G0,00,0\n"
+                       "1.2,100,00\n"
+                       "1.3,200,0102,1\n";
+    gids_can_read_opts o;
+    gids_can_read_opts_init(&o);
+    o.lenient = 1;
+    gids_can_frames f;
+    gids_can_read_report r;
+    CHECK_OK(rd(text, &o, &f, &r));
+    CHECK(f.n == 2 && r.skipped == 2 && r.nerrors == 2 && r.labeled == 1);
+    CHECK(strstr(r.errors[0], "t.csv:3:6:") && strstr(r.errors[1], "t.csv:4:11:"));
+    CHECK(f.id[1] == 0x200 && f.ts[1] == 1.3);
+    gids_can_frames_free(&f);
+    /* Every row bad: still an error, saying so. */
+    CHECK_ERR(rd("timestamp,arbitration_id,data_field,attack\n1,ZZZ,00,0\n", &o, &f, &r),
+              GIDS_EFORMAT, "every row malformed and skipped");
+    gids_can_frames_free(&f);
+}
+
+TEST(small_steps_back_in_time_are_tolerated_and_counted) {
+    const char *text = "1.0000,100,00,0\n1.0010,100,00,0\n1.0008,100,00,0\n1.0005,100,00,0\n";
+    gids_can_frames f;
+    gids_can_read_report r;
+    CHECK_OK(rd(text, NULL, &f, &r));
+    CHECK(f.n == 4 && r.backsteps == 2 && fabs(r.max_backstep - 0.0005) < 1e-12);
+    gids_can_frames_free(&f);
+    gids_can_read_opts o;
+    gids_can_read_opts_init(&o);
+    o.time_tolerance = 0.0001;
+    CHECK_ERR(rd(text, &o, &f, &r), GIDS_EFORMAT, "t.csv:3:1: time steps back");
+    CHECK(strstr(gids_error_message(), "on line 2"));
+    gids_can_frames_free(&f);
+    o.time_tolerance = INFINITY;
+    CHECK_OK(rd("5,100,00,0\n1,100,00,0\n", &o, &f, &r));
+    CHECK(f.n == 2 && r.backsteps == 1);
+    gids_can_frames_free(&f);
+    o.time_tolerance = -1;
+    CHECK_ERR(rd(text, &o, &f, &r), GIDS_EINVAL, "time_tolerance must be >= 0");
+    gids_can_frames_free(&f);
+}
+
+TEST(reads_candump_logs_and_labels_them_by_rule) {
+    const char *text = "(1522004165.988068) can0 264#0003948C0C00FD83\n"
+                       "(1522004165.988300) can0 115#4E0002000000FFFF\n"
+                       "(1522004165.988400) can0 115#4E0002000000FFFE\n"
+                       "(1522004165.988500) vcan1 1A2B3C4D#R\n"
+                       "(1522004165.988600) can0 7DF#02 T\n";
+    gids_can_rule rules[2];
+    CHECK_OK(gids_can_rule_parse("115#4E0002000000FFFF", &rules[0]));
+    CHECK_OK(gids_can_rule_parse("7DF", &rules[1]));
+    gids_can_read_opts o;
+    gids_can_read_opts_init(&o);
+    o.rules = rules;
+    o.nrules = 2;
+    gids_can_frames f;
+    gids_can_read_report r;
+    CHECK_OK(rd(text, &o, &f, &r));
+    CHECK(r.format == GIDS_CAN_FMT_CANDUMP && f.n == 5 && r.labeled == 2);
+    CHECK(f.attack[0] == 0 && f.attack[1] == 1 && f.attack[2] == 0 && f.attack[4] == 1);
+    CHECK(f.id[3] == 0x1A2B3C4D && f.flags[3] == GIDS_CAN_EXTENDED && f.dlc[3] == 0);
+    CHECK(f.ts[0] == 1522004165.988068 && f.data[7] == 0x83);
+    gids_can_frames_free(&f);
+    CHECK_BAD("(1.0) can0 123##1AA\n", "t.csv:1:16: CAN FD frames");
+    CHECK_BAD("(1.0) can0 123#00\n(1.1) can0 123\n", "t.csv:2:15: missing '#'");
+    CHECK_BAD("(1.0 can0 123#00\n", "t.csv:1:17: missing ')'");
+    gids_can_rule bad;
+    CHECK_ERR(gids_can_rule_parse("115#4E0", &bad), GIDS_EINVAL, "odd number of hex digits");
+    CHECK_ERR(gids_can_rule_parse("X15", &bad), GIDS_EINVAL, "attack rule 'X15' (character 1)");
+}
+
+TEST(reads_candump_ta_logs_with_29_bit_ids) {
+    const char *text = " (000.000000)  can0  18FCF200   [8]  E1 FF FF FF FF FF FF FF\n"
+                       " (000.005001)  can0  00000000   [3]  8A A0 28\n"
+                       " (000.006001)  can0  123   [0]  remote request\n";
+    gids_can_frames f;
+    gids_can_read_report r;
+    CHECK_OK(rd(text, NULL, &f, &r));
+    CHECK(r.format == GIDS_CAN_FMT_CANDUMP_TA && f.n == 3);
+    CHECK(f.id[0] == 0x18FCF200 && f.flags[0] == GIDS_CAN_EXTENDED && f.data[0] == 0xE1);
+    CHECK(f.id[1] == 0 && f.flags[1] == GIDS_CAN_EXTENDED && f.dlc[1] == 3 &&
+          f.data[8 + 2] == 0x28);
+    CHECK(f.ts[1] == 0.005001 && f.dlc[2] == 0 && f.flags[2] == 0);
+    gids_can_frames_free(&f);
+    CHECK_BAD(" (0.1)  can0  123   [3]  01 02\n", "t.csv:1:31: DLC says 3 bytes but the row has 2");
+    CHECK_BAD(" (0.1)  can0  123   [2]  01 02 03\n", "t.csv:1:32: DLC says 2 bytes but the row has "
+                                                     "more");
+    CHECK_BAD(" (0.1)  can0  123   [9]  01\n", "t.csv:1:22: DLC 9 exceeds 8");
+}
+
+TEST(reads_both_hcrl_car_hacking_formats) {
+    const char *csv = "1478198376.389427,0316,8,05,21,68,09,21,21,00,6f,R\n"
+                      "1478198376.389636,02b0,5,ff,7f,00,05,49,T\n"
+                      "1478198376.389864,0545,0,R\n";
+    gids_can_frames f;
+    gids_can_read_report r;
+    CHECK_OK(rd(csv, NULL, &f, &r));
+    CHECK(r.format == GIDS_CAN_FMT_HCRL_CSV && f.n == 3 && r.labeled == 1);
+    CHECK(f.id[0] == 0x316 && f.flags[0] == 0 && f.dlc[0] == 8 && f.data[7] == 0x6F);
+    CHECK(f.dlc[1] == 5 && f.data[8 + 4] == 0x49 && f.data[8 + 5] == 0 && f.attack[1] == 1);
+    CHECK(f.dlc[2] == 0 && f.attack[2] == 0);
+    gids_can_frames_free(&f);
+    CHECK_BAD("1.0,0316,3,01,02,R\n", "t.csv:1:18: DLC 3 needs 3 byte columns, got 2");
+    CHECK_BAD("1.0,0316,0,R\n1.0,0316,2,01,02,X\n", "t.csv:2:18: Flag must be R or T, got 'X'");
+    CHECK_BAD("1.0,0316,1,01,02,R\n", "t.csv:1:18: unexpected column 6: DLC 1 rows have 5");
+
+    const char *txt = "Timestamp: 1479121434.850202        ID: 0350    000    DLC: 8    05 28 84 "
+                      "66 6d 00 00 a2\n"
+                      "Timestamp: 1479121434.850423        ID: 02c0    000    DLC: 2    14 00\n";
+    CHECK_OK(rd(txt, NULL, &f, &r));
+    CHECK(r.format == GIDS_CAN_FMT_HCRL_TXT && f.n == 2);
+    CHECK(f.id[0] == 0x350 && f.dlc[0] == 8 && f.data[4] == 0x6D && f.ts[1] == 1479121434.850423);
+    CHECK(f.id[1] == 0x2C0 && f.dlc[1] == 2 && f.data[8] == 0x14);
+    gids_can_frames_free(&f);
+    CHECK_BAD("Timestamp: 1.0   ID: 0350  000  DLX: 1  00\n", "t.csv:1:33: expected 'DLC:'");
+}
+
+TEST(reads_a_column_mapped_csv_with_quotes_and_decimal_ids) {
+    const char *text =
+        "timestamp,iface,can_id,dlc,data,pgn_label,label\n"
+        "0.0,can0,217058307,8,1804FA2BFFFFFFFF,\"Engine Hours, Revolutions\",normal\n"
+        "0.000536,can0,419356416,2,90A0,x,high_torque_command\n";
+    gids_can_frames f;
+    gids_can_read_report r;
+    CHECK_OK(rd(text, NULL, &f, &r));
+    CHECK(r.format == GIDS_CAN_FMT_COLUMNS && f.n == 2 && r.labeled == 1);
+    CHECK(f.id[0] == 217058307u && f.flags[0] == GIDS_CAN_EXTENDED && f.data[0] == 0x18);
+    CHECK(f.attack[0] == 0 && f.attack[1] == 1 && f.dlc[1] == 2);
+    gids_can_frames_free(&f);
+    CHECK_BAD("timestamp,can_id,dlc,data,label\n0.1,12,3,0102,normal\n",
+              "t.csv:2:10: data has 2 bytes but dlc says 3");
+    CHECK_BAD("timestamp,can_id,data,label\n0.1,1A,0102,normal\n",
+              "t.csv:2:6: bad decimal digit 'A' in CAN id");
+    CHECK_BAD("timestamp,can_id,data,label\n0.1,12,0102\n", "t.csv:2:12: missing column 4");
+    CHECK_BAD("time_s,ident,bytes\n0.1,12,0102\n", "t.csv:1:1: header has no timestamp column");
+    /* Names given explicitly, hex ids. */
+    gids_can_read_opts o;
+    gids_can_read_opts_init(&o);
+    o.format = GIDS_CAN_FMT_COLUMNS;
+    o.col_ts = "time_s";
+    o.col_id = "ident";
+    o.col_data = "bytes";
+    CHECK_OK(rd("time_s,ident,bytes\n0.1,12,0102\n", &o, &f, &r));
+    CHECK(f.n == 1 && f.id[0] == 0x12 && f.dlc[0] == 2);
+    gids_can_frames_free(&f);
+}
+
+/* The fast path must give exactly strtod's double for every timestamp shape it accepts. */
+TEST(timestamp_fast_path_matches_strtod) {
+    gids_generator g;
+    gids_generator_init(&g, 5);
+    uint32_t ctr[4] = {0, 0, 0, 0}, key[2] = {1, 2}, out[4];
+    char text[64], row[96];
+    int bad = 0;
+    for (int i = 0; i < 3000; i++) {
+        ctr[0] = (uint32_t)i;
+        gids_philox4x32(ctr, key, out);
+        int frac = (int)(out[0] % 10);
+        uint64_t ip = (uint64_t)out[1] % 4000000000ull, fp = (uint64_t)out[2] * out[3];
+        char fracs[32];
+        snprintf(fracs, sizeof fracs, "%020llu", (unsigned long long)fp);
+        snprintf(text, sizeof text, "%llu.%.*s", (unsigned long long)ip, frac, fracs);
+        snprintf(row, sizeof row, "%s,100,00,0\n", text);
+        gids_can_frames f;
+        if (rd(row, NULL, &f, NULL) != GIDS_OK || f.ts[0] != strtod(text, NULL)) bad++;
+        gids_can_frames_free(&f);
+    }
+    CHECK(bad == 0);
+    /* Past the fast path: more than 19 digits and exponents go through strtod. */
+    gids_can_frames f;
+    CHECK_OK(rd("1672531200.00002300000001,100,00,0\n2e9,100,00,0\n", NULL, &f, NULL));
+    CHECK(f.ts[0] == strtod("1672531200.00002300000001", NULL) && f.ts[1] == 2e9);
+    gids_can_frames_free(&f);
+}
+
+TEST(write_then_read_gives_identical_frames) {
+    gids_can_frames f, g;
+    gids_can_frames_init(&f);
+    uint8_t d[8] = {0xDE, 0xAD, 0xBE, 0xEF, 0x01, 0x02, 0x03, 0x04};
+    CHECK_OK(gids_can_frames_push(&f, 1513920254.785127, 0x316, 0, 8, d, 0));
+    CHECK_OK(gids_can_frames_push(&f, 1672531200.0000230, 0x1E5, 0, 3, d, 1));
+    CHECK_OK(
+        gids_can_frames_push(&f, 1672531200.000023123, 0x18FEDF00, GIDS_CAN_EXTENDED, 0, NULL, 0));
+    CHECK_OK(gids_can_frames_push(&f, 1672531200.5, 0x00000000, GIDS_CAN_EXTENDED, 1, d, 1));
+    CHECK_OK(gids_can_frames_push(&f, 1672531201.0 + 1.0 / 3.0, 0x7FF, 0, 8, d, 0));
+    char path[] = "/tmp/gids_can_rtXXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    CHECK_OK(gids_can_write_csv(path, &f, 0, f.n));
+    CHECK_OK(gids_can_read(path, NULL, &g, NULL));
+    CHECK(g.n == f.n);
+    for (int64_t i = 0; i < f.n && g.n == f.n; i++)
+        CHECK(g.ts[i] == f.ts[i] && g.id[i] == f.id[i] && g.flags[i] == f.flags[i] &&
+              g.dlc[i] == f.dlc[i] && g.attack[i] == f.attack[i] &&
+              memcmp(g.data + 8 * i, f.data + 8 * i, 8) == 0);
+    gids_can_frames_free(&g);
+    /* The text: 6 decimals when they suffice, 3 or 8 uppercase id digits. */
+    FILE *fp = fopen(path, "r");
+    char line[128] = "";
+    CHECK(fp && fgets(line, sizeof line, fp) && fgets(line, sizeof line, fp));
+    CHECK(strcmp(line, "1513920254.785127,316,DEADBEEF01020304,0\n") == 0);
+    CHECK(fgets(line, sizeof line, fp) && strcmp(line, "1672531200.000023,1E5,DEADBE,1\n") == 0);
+    CHECK(fgets(line, sizeof line, fp) && strncmp(line, "1672531200.000023", 17) == 0 &&
+          strstr(line, ",18FEDF00,,0\n"));
+    if (fp) fclose(fp);
+    /* An 11-bit frame whose id does not fit, and a bad range, are refused. */
+    f.id[0] = 0x800;
+    CHECK_ERR(gids_can_write_csv(path, &f, 0, 1), GIDS_EINVAL, "does not fit its 11-bit id");
+    CHECK_ERR(gids_can_write_csv(path, &f, 2, 9), GIDS_EINDEX, "rows [2, 9) out of range");
+    CHECK_ERR(gids_can_write_csv("/nonexistent/dir/x.csv", &f, 1, 2), GIDS_EIO, "cannot create");
+    remove(path);
+    gids_can_frames_free(&f);
+}
+
+TEST(read_many_reads_in_parallel_and_reports_the_first_failure_in_order) {
+    char a[] = "/tmp/gids_can_aXXXXXX", b[] = "/tmp/gids_can_bXXXXXX";
+    int fa = mkstemp(a), fb = mkstemp(b);
+    CHECK(fa >= 0 && fb >= 0);
+    CHECK(write(fa, "1.0,100,00,0\n2.0,200,11,1\n", 26) == 26);
+    CHECK(write(fb, "(1.5) can0 123#AB\n", 18) == 18);
+    close(fa);
+    close(fb);
+    const char *paths[3] = {a, b, "/nonexistent.csv"};
+    gids_can_frames f[3];
+    gids_can_read_report r[3];
+    CHECK_OK(gids_can_read_many(paths, 2, NULL, f, r));
+    CHECK(f[0].n == 2 && f[1].n == 1 && r[1].format == GIDS_CAN_FMT_CANDUMP &&
+          f[1].data[0] == 0xAB);
+    for (int i = 0; i < 2; i++) gids_can_frames_free(&f[i]);
+    CHECK_ERR(gids_can_read_many(paths, 3, NULL, f, NULL), GIDS_EIO,
+              "/nonexistent.csv: cannot open");
+    for (int i = 0; i < 3; i++) gids_can_frames_free(&f[i]);
+    CHECK_ERR(gids_can_read("/tmp", NULL, f, NULL), GIDS_EIO, "not a regular file");
+    gids_can_frames_free(&f[0]);
+    remove(a);
+    remove(b);
+}
+
+static int same_frames(const gids_can_frames *a, const gids_can_frames *b) {
+    return a->n == b->n && !memcmp(a->ts, b->ts, 8 * (size_t)a->n) &&
+           !memcmp(a->id, b->id, 4 * (size_t)a->n) && !memcmp(a->dlc, b->dlc, (size_t)a->n) &&
+           !memcmp(a->data, b->data, 8 * (size_t)a->n) &&
+           !memcmp(a->attack, b->attack, (size_t)a->n);
+}
+
+TEST(the_simulator_is_deterministic_and_labels_its_attacks) {
+    gids_can_sim_opts o;
+    gids_can_sim_opts_init(&o);
+    o.seed = 11;
+    o.frames = 4000;
+    for (int a = 0; a < GIDS_CAN_ATK_COUNT_; a++) {
+        gids_can_frames x, y;
+        CHECK_OK(gids_can_simulate(&o, (gids_can_attack)a, &x));
+        CHECK_OK(gids_can_simulate(&o, (gids_can_attack)a, &y));
+        CHECK(x.n == 4000 && same_frames(&x, &y));
+        int64_t atk = 0, back = 0, zero_id = 0;
+        for (int64_t i = 0; i < x.n; i++) {
+            atk += x.attack[i];
+            back += i > 0 && x.ts[i] < x.ts[i - 1];
+            zero_id += x.attack[i] && x.id[i] == 0;
+        }
+        CHECK(back == 0);                                   /* one bus: time only moves forward */
+        CHECK(a == 0 ? atk == 0 : atk > 100 && atk < 3000); /* bursts, not the whole capture */
+        if (a == GIDS_CAN_ATK_DOS) CHECK(zero_id == atk);
+        gids_can_frames_free(&x);
+        gids_can_frames_free(&y);
+    }
+    /* Another seed gives other traffic; so does another vehicle. */
+    gids_can_frames x, y;
+    CHECK_OK(gids_can_simulate(&o, GIDS_CAN_ATK_NONE, &x));
+    o.seed = 12;
+    CHECK_OK(gids_can_simulate(&o, GIDS_CAN_ATK_NONE, &y));
+    CHECK(!same_frames(&x, &y));
+    gids_can_frames_free(&y);
+    o.seed = 11;
+    o.vehicle = 1;
+    CHECK_OK(gids_can_simulate(&o, GIDS_CAN_ATK_NONE, &y));
+    CHECK(!same_frames(&x, &y));
+    gids_can_frames_free(&x);
+    gids_can_frames_free(&y);
+    o.frames = 0;
+    CHECK_ERR(gids_can_simulate(&o, GIDS_CAN_ATK_NONE, &x), GIDS_EINVAL, "frames must be in");
+    gids_can_frames_free(&x);
+}
+
+TEST(simulated_payloads_carry_counters_and_checksums) {
+    gids_can_sim_opts o;
+    gids_can_sim_opts_init(&o);
+    o.frames = 3000;
+    gids_can_frames x;
+    CHECK_OK(gids_can_simulate(&o, GIDS_CAN_ATK_NONE, &x));
+    /* Some id's last byte is the XOR of the others in every frame, and its second-to-last low
+     * nibble steps by one. */
+    int found = 0;
+    for (int64_t i = 0; i < x.n && !found; i++) {
+        uint32_t id = x.id[i];
+        int ok = 1, seen = 0, prev = -1;
+        for (int64_t k = 0; k < x.n && ok; k++) {
+            if (x.id[k] != id) continue;
+            const uint8_t *d = x.data + 8 * k;
+            int n = x.dlc[k];
+            uint8_t s = 0;
+            for (int b = 0; b < n - 1; b++) s ^= d[b];
+            ok = n >= 3 && d[n - 1] == s && (prev < 0 || (d[n - 2] & 15) == ((prev + 1) & 15));
+            prev = d[n - 2] & 15;
+            seen++;
+        }
+        found = ok && seen > 20;
+    }
+    CHECK(found);
+    gids_can_frames_free(&x);
+}
+
+int main(void) {
+    RUN(reads_the_canonical_csv_with_hex_ids_of_any_width);
+    RUN(each_malformed_row_names_file_line_and_column);
+    RUN(empty_and_header_only_files_are_clear_errors);
+    RUN(lenient_skips_counts_and_reports_malformed_rows);
+    RUN(small_steps_back_in_time_are_tolerated_and_counted);
+    RUN(reads_candump_logs_and_labels_them_by_rule);
+    RUN(reads_candump_ta_logs_with_29_bit_ids);
+    RUN(reads_both_hcrl_car_hacking_formats);
+    RUN(reads_a_column_mapped_csv_with_quotes_and_decimal_ids);
+    RUN(timestamp_fast_path_matches_strtod);
+    RUN(write_then_read_gives_identical_frames);
+    RUN(read_many_reads_in_parallel_and_reports_the_first_failure_in_order);
+    RUN(the_simulator_is_deterministic_and_labels_its_attacks);
+    RUN(simulated_payloads_carry_counters_and_checksums);
+    return check_summary("can");
+}
