@@ -1,0 +1,122 @@
+local data = require "graphids.data"
+local gio = require "graphids.io"
+local skip = require "skip"
+
+local REAL = os.getenv("GRAPHIDS_TEST_DATA") or "/work/shared/data/can"
+
+local function tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  assert(gio.mkdir_p(d))
+  return d
+end
+
+local function err_of(f, ...)
+  local ok, e = pcall(f, ...)
+  assert(not ok, "expected an error")
+  return tostring(e)
+end
+
+describe("graphids.data catalog", function()
+  it("lists the catalog's datasets", function()
+    assert.same({ "hcrl_ch", "hcrl_sa", "set_01", "set_02", "set_03", "set_04", "synthetic" },
+      data.dataset_names())
+    assert.same({ "train_01_attack_free", "train_02_with_attacks" }, data.dataset_info("set_02").train)
+    assert.equal("test_06_masquerade", data.dataset_info("set_04").test[6])
+  end)
+
+  it("gives every capture name of the real datasets its attack type by an explicit rule", function()
+    local cases = {
+      ["train_01_attack_free/attack-free-kia.csv"] = 0,
+      ["train_02_with_attacks/DoS-kia.csv"] = 1,
+      ["train_02_with_attacks/fuzzing-sonata.csv"] = 2,
+      ["test_02_unknown_vehicle_known_attack/fuzzing-Spark.csv"] = 2,
+      ["test_03_known_vehicle_unknown_attack/malfunction-kia.csv"] = 6,
+      ["train_01_attack_free/accessory-1.csv"] = 0, -- a driving state, not an attack
+      ["train_02_with_attacks/targeted_payload_fuzzing-2.csv"] = 7,
+      ["train_02_with_attacks/untargeted_payload_fuzzing-1.csv"] = 8,
+      ["test_04_unknown_vehicle_unknown_attack/systematic-4.csv"] = 9,
+      ["test_04_unknown_vehicle_unknown_attack/standstill-1.csv"] = 10,
+      ["test_03_known_vehicle_unknown_attack/rpm-accessory-1.csv"] = 4,
+      ["x/speed-3.csv"] = 11, ["x/masquerade_2.csv"] = 12, ["x/suppress-1.csv"] = 13,
+      ["test_01_DoS/capture.csv"] = 1, -- the folder decides when the file name says nothing
+      ["test_03_gear_spoofing/x.csv"] = 3, ["test_04_rpm_spoofing/x.csv"] = 4,
+      ["x/Fuzzy_dataset.csv"] = 2, ["x/flooding.log"] = 5, ["x/gear-v1.csv"] = 3,
+      ["x/replay-v3.csv"] = 14, ["x/suspension-v2.csv"] = 15,
+      ["x/normal_run.csv"] = 0, ["train_02_with_attacks/unknown.csv"] = 0,
+      ["x/dosage.csv"] = 0, -- tokens, not substrings
+    }
+    local paths = {}
+    for p in pairs(cases) do
+      paths[#paths + 1] = p
+    end
+    table.sort(paths)
+    for _, p in ipairs(paths) do
+      local code, name = data.attack_type_of(p)
+      assert.equal(cases[p], code, p)
+      assert.equal(data.ATTACK_TYPES[code], name)
+    end
+    assert.equal(7, data.attack_type_code("targeted_payload_fuzzing"))
+    assert.is_nil(data.attack_type_code("nope"))
+    -- codes are stable: the reference's 0..6 unchanged
+    assert.same({ "dos", "fuzzing", "gear", "rpm", "flooding", "malfunction" },
+      { table.unpack(data.ATTACK_TYPES, 1, 6) })
+  end)
+
+  it("refuses unknown names, missing roots and folders, and empty files", function()
+    assert.matches("unknown dataset 'hcrl'; known datasets: hcrl_ch, hcrl_sa, set_01",
+      err_of(data.resolve_dataset, "hcrl", { data_root = "/nonexistent" }))
+    local old = os.getenv("GRAPHIDS_DATA_ROOT")
+    if old == nil then
+      assert.matches("no data root; pass %-%-data%-root DIR", err_of(data.resolve_dataset, "hcrl_sa"))
+    end
+    local root = tmpdir()
+    assert.matches("folder " .. root .. "/hcrl_sa not found",
+      err_of(data.resolve_dataset, "hcrl_sa", { data_root = root }))
+    assert(gio.mkdir_p(gio.join(root, "hcrl_sa/train_01_attack_free")))
+    assert.matches("train folder .*train_02_with_attacks is missing",
+      err_of(data.resolve_dataset, "hcrl_sa", { data_root = root }))
+    assert(gio.mkdir_p(gio.join(root, "hcrl_sa/train_02_with_attacks")))
+    assert.matches("no capture files", err_of(data.resolve_dataset, "hcrl_sa", { data_root = root }))
+    assert(gio.atomic_write(gio.join(root, "hcrl_sa/train_02_with_attacks/DoS-x.csv"), ""))
+    assert.matches("DoS%-x.csv is empty %(0 bytes%)",
+      err_of(data.resolve_dataset, "hcrl_sa", { data_root = root }))
+    assert.matches("unknown option 'root'", err_of(data.resolve_dataset, "hcrl_sa", { root = root }))
+    gio.remove_tree(root)
+  end)
+
+  it("resolves the real hcrl_sa and set_02 folders with their present test sets", function()
+    if skip.unless(gio.is_dir(REAL), "real CAN data not found at " .. REAL) then
+      return
+    end
+    local ds = data.resolve_dataset("hcrl_sa", { data_root = REAL })
+    assert.equal(4, #ds.train)
+    assert.same({ "train_01_attack_free/attack-free-kia.csv", "train_01_attack_free/attack-free-sonata.csv",
+      "train_02_with_attacks/DoS-kia.csv", "train_02_with_attacks/fuzzing-sonata.csv" },
+      { ds.train[1].name, ds.train[2].name, ds.train[3].name, ds.train[4].name })
+    assert.same({ 0, 0, 1, 2 }, { ds.train[1].attack_type, ds.train[2].attack_type,
+      ds.train[3].attack_type, ds.train[4].attack_type })
+    assert.equal(4, #ds.tests)
+    assert.equal("test_04_unknown_vehicle_unknown_attack", ds.tests[4].name)
+    assert.is_true(ds.raw_bytes > 60e6)
+    local s2 = data.resolve_dataset("set_02", { data_root = REAL })
+    assert.equal(1, #s2.tests) -- only test_04 is shipped
+    assert.same({ 1, 10 }, { s2.tests[1].files[1].attack_type, s2.tests[1].files[2].attack_type })
+  end)
+
+  it("generates the synthetic dataset under the lake root, deterministically", function()
+    local lake = tmpdir()
+    local cat = { synthetic = { train = { "train_01_attack_free", "train_02_with_attacks" },
+      test = { "test_01_known_vehicle_known_attack" }, simulated = true, frames = 300, seed = 5 } }
+    local ds = data.resolve_dataset("synthetic", { lake_root = lake, catalog = cat })
+    assert.equal(gio.join(lake, "raw/synthetic"), ds.dir)
+    assert.is_true(#ds.train >= 2)
+    assert.equal(1, #ds.tests)
+    local first = gio.read_file(ds.train[1].path)
+    gio.remove_tree(gio.join(lake, "raw"))
+    local again = data.resolve_dataset("synthetic", { lake_root = lake, catalog = cat })
+    assert.equal(first, gio.read_file(again.train[1].path))
+    assert.same({ "synthetic" }, gio.list_dir(gio.join(lake, "raw")))
+    gio.remove_tree(lake)
+  end)
+end)

@@ -1,0 +1,302 @@
+-- graphids.data.catalog -- the dataset catalog (recipes/datasets.lua), the attack-type rule and
+-- the data/lake roots (merged into graphids.data).
+--   local data = require "graphids.data"
+--   data.dataset_names()                                   --> {"hcrl_ch", "hcrl_sa", ...}
+--   local ds = data.resolve_dataset("hcrl_sa", {data_root = "/data/can"})
+--   ds.train[1].path, ds.train[1].attack_type, ds.tests[1].name, ds.tests[1].files
+--   data.attack_type_of("set_01/test_04/systematic-4.csv")  --> 9, "systematic"
+--
+-- Attack types: a capture's type comes from its file name, else its folder's name.  The name is
+-- lower-cased and cut into tokens at '-', '_', '.', ' ' (so "untargeted_payload_fuzzing" never
+-- matches "targeted_payload_fuzzing"); the first rule of ATTACK_RULES whose token sequence occurs
+-- in it wins; no match is 0 (normal).  Multi-token rules come first, attacks before driving
+-- states, so "rpm-accessory-1" is rpm (4): accessory is a driving state, not an attack.
+local gio = require "graphids.io"
+local U = require "graphids.nn._util"
+
+local M = {}
+
+-- code -> name; codes 0..6 are the reference's (can_bus.py ATTACK_TYPE_CODES), 7.. ours.
+M.ATTACK_TYPES = {
+  [0] = "normal", "dos", "fuzzing", "gear", "rpm", "flooding", "malfunction",
+  "targeted_payload_fuzzing", "untargeted_payload_fuzzing", "systematic", "standstill", "speed",
+  "masquerade", "suppress", "replay", "suspension",
+}
+
+-- { token sequence, code } in priority order.
+local ATTACK_RULES = {
+  { { "untargeted", "payload", "fuzzing" }, 8 },
+  { { "targeted", "payload", "fuzzing" }, 7 },
+  { { "attack", "free" }, 0 },
+  { { "dos" }, 1 },
+  { { "fuzzy" }, 2 },
+  { { "fuzzing" }, 2 },
+  { { "gear" }, 3 },
+  { { "rpm" }, 4 },
+  { { "flooding" }, 5 },
+  { { "malfunction" }, 6 },
+  { { "systematic" }, 9 },
+  { { "standstill" }, 10 },
+  { { "speed" }, 11 },
+  { { "masquerade" }, 12 },
+  { { "suppress" }, 13 },
+  { { "replay" }, 14 },
+  { { "suspension" }, 15 },
+  { { "normal" }, 0 },
+  { { "benign" }, 0 },
+  { { "accessory" }, 0 },
+}
+M.ATTACK_RULES = ATTACK_RULES
+
+local function tokens(name)
+  local t = {}
+  for tok in name:lower():gmatch("[^%-_%. ]+") do
+    t[#t + 1] = tok
+  end
+  return t
+end
+
+local function has_sequence(toks, seq)
+  for i = 1, #toks - #seq + 1 do
+    local ok = true
+    for j = 1, #seq do
+      if toks[i + j - 1] ~= seq[j] then
+        ok = false
+        break
+      end
+    end
+    if ok then
+      return true
+    end
+  end
+  return false
+end
+
+-- code, rule name for one name (a file stem or a folder name), or nil when no rule matches.
+local function match_name(name)
+  local toks = tokens(name)
+  for _, rule in ipairs(ATTACK_RULES) do
+    if has_sequence(toks, rule[1]) then
+      return rule[2], table.concat(rule[1], "_")
+    end
+  end
+  return nil
+end
+
+-- code, type name of a capture at path: its file name first, then its parent folder.
+function M.attack_type_of(path)
+  assert(type(path) == "string", "attack_type_of: path must be a string")
+  local dir, file = path:match("^(.-)/?([^/]*)$")
+  local stem = file:gsub("%.[^.]*$", "")
+  local code = match_name(stem)
+  if code == nil then
+    code = match_name(dir:match("([^/]*)$") or "")
+  end
+  code = code or 0
+  return code, M.ATTACK_TYPES[code]
+end
+
+-- The code of a type name ("dos" -> 1); nil when unknown.
+function M.attack_type_code(name)
+  for code = 0, #M.ATTACK_TYPES do
+    if M.ATTACK_TYPES[code] == name then
+      return code
+    end
+  end
+  return nil
+end
+
+-- ---------------------------------------------------------------- the catalog file
+
+local function default_catalog_path()
+  local env = os.getenv("GRAPHIDS_CATALOG")
+  if env and env ~= "" then
+    return env
+  end
+  local src = debug.getinfo(1, "S").source
+  local root = src:match("^@(.*)/stdlib/graphids/data/catalog%.lua$")
+  if root == nil and src:match("^@stdlib/graphids/data/catalog%.lua$") then
+    root = "."
+  end
+  if root then
+    return root .. "/recipes/datasets.lua"
+  end
+  return package.searchpath("recipes.datasets", "./?.lua")
+end
+
+local cached_catalog
+
+-- The catalog table (name -> entry).  opts.catalog: a table, or a path to a Lua file returning
+-- one (default recipes/datasets.lua of this source tree, or $GRAPHIDS_CATALOG).
+function M.dataset_catalog(opts)
+  local c = opts and opts.catalog
+  if type(c) == "table" then
+    return c
+  end
+  if c == nil and cached_catalog then
+    return cached_catalog
+  end
+  local path = c or default_catalog_path()
+  if path == nil or not gio.exists(path) then
+    error("dataset catalog not found (looked for " .. tostring(path) ..
+      "); set GRAPHIDS_CATALOG to recipes/datasets.lua", 2)
+  end
+  local chunk, err = loadfile(path, "t", {})
+  if not chunk then
+    error("dataset catalog " .. path .. ": " .. err, 2)
+  end
+  local cat = chunk()
+  assert(type(cat) == "table", "dataset catalog " .. path .. " must return a table")
+  if c == nil then
+    cached_catalog = cat
+  end
+  return cat
+end
+
+function M.dataset_names(opts)
+  local names = {}
+  for name in pairs(M.dataset_catalog(opts)) do
+    names[#names + 1] = name
+  end
+  table.sort(names)
+  return names
+end
+
+-- The catalog entry of name; an unknown name is an error listing the known ones.
+function M.dataset_info(name, opts)
+  assert(type(name) == "string", "dataset name must be a string")
+  local cat = M.dataset_catalog(opts)
+  local entry = cat[name]
+  if entry == nil then
+    error(string.format("unknown dataset '%s'; known datasets: %s", name,
+      table.concat(M.dataset_names(opts), ", ")), 2)
+  end
+  return entry
+end
+
+-- ---------------------------------------------------------------- roots
+
+-- opts.data_root (--data-root or a config key), else $GRAPHIDS_DATA_ROOT; nil when neither.
+function M.data_root(opts)
+  local r = opts and opts.data_root
+  if r == nil or r == "" then
+    r = os.getenv("GRAPHIDS_DATA_ROOT")
+  end
+  if r == "" then
+    r = nil
+  end
+  return r
+end
+
+-- opts.lake_root, else $GRAPHIDS_LAKE_ROOT, else "./lake".
+function M.lake_root(opts)
+  local r = opts and opts.lake_root
+  if r == nil or r == "" then
+    r = os.getenv("GRAPHIDS_LAKE_ROOT")
+  end
+  if r == nil or r == "" then
+    r = "lake"
+  end
+  return r
+end
+
+-- ---------------------------------------------------------------- resolving a dataset
+
+local CAPTURE_EXT = { csv = true, log = true }
+
+-- The capture files of one folder (sorted), each {path, name, attack_type, size}.
+local function list_captures(dir, rel)
+  local names = assert(gio.list_dir(dir))
+  local files = {}
+  for _, n in ipairs(names) do
+    local path = gio.join(dir, n)
+    local st = gio.stat(path)
+    local ext = n:match("%.([^.]+)$")
+    if st and st.type == "file" and n:sub(1, 1) ~= "." and ext and CAPTURE_EXT[ext:lower()] then
+      if st.size == 0 then
+        error(string.format("capture file %s is empty (0 bytes): remove it or replace it", path), 0)
+      end
+      local code = M.attack_type_of(gio.join(rel, n))
+      files[#files + 1] = { path = path, name = gio.join(rel, n), attack_type = code, size = st.size }
+    end
+  end
+  return files
+end
+
+local RESOLVE_OPTS = { data_root = U.NONE, lake_root = U.NONE, catalog = U.NONE, generate = true }
+
+-- The folder of a dataset's raw captures.  synthetic: <data_root>/synthetic when that exists,
+-- else <lake_root>/raw/synthetic, generated by the simulator (deterministic by the catalog's
+-- seed) when missing and opts.generate ~= false.
+local function dataset_dir(name, entry, opts)
+  local root = M.data_root(opts)
+  if entry.simulated then
+    if root and gio.is_dir(gio.join(root, name)) then
+      return gio.join(root, name)
+    end
+    local dir = gio.join(M.lake_root(opts), "raw", name)
+    if not gio.is_dir(dir) and opts.generate then
+      local data_can = require "graphids.data.can"
+      -- Generate beside, then rename: a crash mid-way never leaves a partial raw folder.
+      local tmp = dir .. ".partial"
+      gio.remove_tree(tmp)
+      assert(gio.mkdir_p(tmp))
+      data_can.simulate { out = tmp, seed = entry.seed or 0, frames = entry.frames }
+      assert(os.rename(tmp, dir))
+    end
+    return dir
+  end
+  if root == nil then
+    error(string.format("dataset '%s': no data root; pass --data-root DIR, set data_root in the " ..
+      "config, or set GRAPHIDS_DATA_ROOT", name), 0)
+  end
+  return gio.join(root, name)
+end
+
+-- resolve_dataset(name, {data_root=, lake_root=, catalog=, generate=}) ->
+--   {name, dir, source, train = {file...}, train_dirs = {...},
+--    tests = {{name = sub-folder, dir, files = {file...}}...}, raw_bytes}
+-- file = {path, name ("<sub-folder>/<file>"), attack_type (code), size}.
+-- Errors: unknown name, missing dataset or train folder, a train split without captures, an empty
+-- capture file.
+function M.resolve_dataset(name, opts)
+  opts = U.options("resolve_dataset", opts, RESOLVE_OPTS)
+  local entry = M.dataset_info(name, opts)
+  local dir = dataset_dir(name, entry, opts)
+  if not gio.is_dir(dir) then
+    error(string.format("dataset '%s': folder %s not found (expected sub-folders %s)", name, dir,
+      table.concat(entry.train, ", ")), 0)
+  end
+  local ds = { name = name, dir = dir, source = entry.source, train = {}, train_dirs = {}, tests = {},
+    raw_bytes = 0 }
+  for _, sub in ipairs(entry.train) do
+    local sd = gio.join(dir, sub)
+    if not gio.is_dir(sd) then
+      error(string.format("dataset '%s': train folder %s is missing", name, sd), 0)
+    end
+    ds.train_dirs[#ds.train_dirs + 1] = sub
+    for _, f in ipairs(list_captures(sd, sub)) do
+      ds.train[#ds.train + 1] = f
+      ds.raw_bytes = ds.raw_bytes + f.size
+    end
+  end
+  if #ds.train == 0 then
+    error(string.format("dataset '%s': no capture files (*.csv, *.log) in %s/{%s}", name, dir,
+      table.concat(entry.train, ",")), 0)
+  end
+  for _, sub in ipairs(entry.test or {}) do
+    local sd = gio.join(dir, sub)
+    if gio.is_dir(sd) then
+      local files = list_captures(sd, sub)
+      if #files > 0 then
+        ds.tests[#ds.tests + 1] = { name = sub, dir = sd, files = files }
+        for _, f in ipairs(files) do
+          ds.raw_bytes = ds.raw_bytes + f.size
+        end
+      end
+    end
+  end
+  return ds
+end
+
+return M
