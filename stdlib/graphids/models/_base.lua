@@ -117,6 +117,17 @@ function Model:hparams()
   return deep_copy(self.hp)
 end
 
+-- Replaces the training loss (a KD wrapper around the current one, say).  The loss stays the
+-- child `loss_fn`, so its parameters (a KD projection) are optimized with the model and saved
+-- in its state_dict.
+function Model:set_loss_fn(loss)
+  if not class.isinstance(loss, Module) then
+    error("set_loss_fn: loss must be an nn.Module, got " .. class.name_of(loss), 2)
+  end
+  self.loss_fn = loss
+  return self
+end
+
 -- A new class deriving from parent (default Model) with its class path and defaults.
 -- cls.new(hp) is the same as cls(hp).
 function B.model_class(name, class_path, defaults, parent)

@@ -1,0 +1,105 @@
+-- graphids.models.fusion.MLPFusion and WeightedAvgFusion -- the supervised fusion baselines
+-- (the reference's MLPFusionModule and WeightedAvgModule); the trainer optimizes them as usual.
+--   local m = models.resolve("graphids.models.fusion.MLPFusion")(models.presets.fusion.mlp())
+--   local loss, logs = m:training_step({ states = s, labels = y })
+-- MLPFusion: 15 -> hidden[1] -> hidden[2] -> 1 (ReLU, dropout), BCE with logits on the label,
+-- score = sigmoid(logit), Adam.
+-- WeightedAvgFusion: one scalar w; alpha = sigmoid(w); score = (1 - alpha) conf_vgae + alpha
+-- conf_gat (the normalised confidence columns, as the reference); BCE on the score; Adam.
+local graphids = require "graphids"
+local nn = require "graphids.nn"
+local F = require "graphids.nn.functional"
+local optim = require "graphids.optim"
+local B = require "graphids.models._base"
+local FC = require "graphids.models.fusion.common"
+
+local M = {}
+
+local function steps(cls, name)
+  function cls:training_step(batch, ctx)
+    FC.check_batch(name, batch)
+    local _ = ctx
+    local score, loss = self:_score_loss(batch)
+    local preds = score:gt(0.5):long()
+    return loss, { train_loss = loss:item(), train_acc = FC.accuracy(preds, batch.labels:long()) }
+  end
+
+  function cls:validation_step(batch)
+    FC.check_batch(name, batch)
+    return graphids.no_grad(function()
+      local score, loss = self:_score_loss(batch)
+      return { val_loss = loss:item(),
+        val_acc = FC.accuracy(score:gt(0.5):long(), batch.labels:long()) }
+    end)
+  end
+
+  function cls:test_step(batch)
+    FC.check_batch(name, batch)
+    return graphids.no_grad(function()
+      local score = self:_score_loss(batch)
+      return { scores = score, preds = score:gt(0.5):long(), labels = batch.labels }
+    end)
+  end
+  cls.predict_step = cls.test_step
+
+  function cls:configure_optimizers()
+    return optim.Adam(self:parameters(), { lr = self.hp.lr })
+  end
+end
+
+-- ----------------------------------------------------------------------------- MLP
+local MLP = B.model_class("MLPFusion", "graphids.models.fusion.MLPFusion",
+  { hidden = { 64, 32 }, dropout = 0.2, lr = 1e-3 })
+
+function MLP:__init(hp)
+  B.Model.__init(self, hp)
+  hp = self.hp
+  B.probability("MLPFusion", "dropout", hp.dropout)
+  local layers, d = {}, FC.STATE_DIM
+  for i, h in ipairs(hp.hidden) do
+    B.positive_int("MLPFusion", "hidden[" .. i .. "]", h)
+    layers[#layers + 1] = nn.Linear(d, h)
+    layers[#layers + 1] = nn.ReLU()
+    layers[#layers + 1] = nn.Dropout(hp.dropout)
+    d = h
+  end
+  layers[#layers + 1] = nn.Linear(d, 1)
+  self.net = nn.Sequential(layers)
+end
+
+function MLP:forward(states)
+  return self.net(states):squeeze(2)
+end
+
+function MLP:_score_loss(batch)
+  local logits = self(FC.normalize(batch.states))
+  local loss = F.binary_cross_entropy_with_logits(logits, batch.labels:to(logits.dtype))
+  return logits:sigmoid(), loss
+end
+
+steps(MLP, "MLPFusion")
+M.MLPFusion = MLP
+
+-- ----------------------------------------------------------------------------- weighted average
+local WAvg = B.model_class("WeightedAvgFusion", "graphids.models.fusion.WeightedAvgFusion",
+  { lr = 0.01 })
+
+function WAvg:__init(hp)
+  B.Model.__init(self, hp)
+  self:register_parameter("weight", graphids.zeros({}))
+end
+
+function WAvg:forward(states)
+  local alpha = self.weight:sigmoid()
+  return states:select(2, FC.VGAE_CONF) * (1 - alpha) + states:select(2, FC.GAT_CONF) * alpha
+end
+
+function WAvg:_score_loss(batch)
+  local score = self(FC.normalize(batch.states))
+  return score, F.binary_cross_entropy(score, batch.labels:to(score.dtype))
+end
+
+steps(WAvg, "WeightedAvgFusion")
+M.WeightedAvgFusion = WAvg
+
+return M
