@@ -31,8 +31,12 @@ end
 function M.convert(input, output, opts)
   assert(type(input) == "string", "convert: input must be a path")
   assert(type(output) == "string", "convert: output must be a path")
-  local frames <close>, report = core.read_can(input, opts)
-  frames:write_csv(output)
+  local frames, report = core.read_can(input, opts)
+  local ok, err = pcall(frames.write_csv, frames, output)
+  frames:free() -- at once: a capture can be large
+  if not ok then
+    error(err, 0)
+  end
   return report
 end
 

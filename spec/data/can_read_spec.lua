@@ -1,0 +1,208 @@
+-- can_read_spec.lua -- graphids.data CAN readers from Lua: the hand-made fixtures of each format,
+-- CanFrames (column, slice, write_csv round trip), options and their errors, and every file of
+-- the real traffic under ../shared/data/can (row counts and first/last rows checked against an
+-- independent parse in Lua; skipped when the folder is absent).
+local data = require "graphids.data"
+local skip = require "skip"
+
+local FIX = "spec/fixtures/can/"
+local SHARED = os.getenv("GRAPHIDS_CAN_DATA") or "../shared/data/can"
+
+local function lines_of(path)
+  local out = {}
+  for l in io.lines(path) do
+    out[#out + 1] = l
+  end
+  return out
+end
+
+describe("read_can on the hand-made fixtures", function()
+  it("reads the HCRL Car-Hacking CSV with R/T flags and short rows", function()
+    local f, r = data.read_can(FIX .. "hcrl_car_hacking.csv")
+    assert.are.equal("hcrl-csv", r.format)
+    assert.are.equal(18, #f)
+    assert.are.equal(3, r.labeled)
+    local id, dlc, atk = f:column("id"), f:column("dlc"), f:column("attack")
+    assert.are.equal(0x316, id:totable()[1])
+    assert.are.equal(0x2B0, id:totable()[7])
+    assert.are.equal(5, dlc:totable()[7])
+    assert.are.equal(0, dlc:totable()[18])
+    assert.are.equal(1, atk:totable()[8])
+    local d = f:column("data")
+    assert.are.same({ 0xFF, 0x7F, 0x00, 0x05, 0x49, 0, 0, 0 }, d:totable()[7])
+  end)
+
+  it("reads the HCRL text format", function()
+    local f, r = data.read_can(FIX .. "hcrl_car_hacking.txt")
+    assert.are.equal("hcrl-txt", r.format)
+    assert.are.equal(11, #f)
+    assert.are.equal(1479121434.850202, f:column("ts"):totable()[1])
+    assert.are.equal(0x18, f:column("id"):totable()[11])
+    assert.are.equal(5, f:column("dlc"):totable()[11])
+  end)
+
+  it("labels an unlabeled candump log by exact frame or by id", function()
+    local f, r = data.read_can(FIX .. "candump.log", { attack_frames = { "115#4E0002000000FFFF" } })
+    assert.are.equal("candump", r.format)
+    assert.are.same({ 0, 1, 0, 0 }, f:column("attack"):totable())
+    f = data.read_can(FIX .. "candump.log", { attack_ids = { "115" } })
+    assert.are.same({ 0, 1, 0, 1 }, f:column("attack"):totable())
+    assert.has_error(function()
+      data.read_can(FIX .. "candump.log", { attack_frames = { "115" } })
+    end, "read_can: attack_frames[1] '115' must be ID#DATA")
+  end)
+
+  it("fails on the first malformed row with file, line and column", function()
+    local ok, err = pcall(data.read_can, FIX .. "malformed.csv")
+    assert.is_false(ok)
+    assert.truthy(err:find("malformed.csv:3:11: bad hex digit 'G' in CAN id", 1, true))
+  end)
+
+  it("skips, counts and reports malformed rows when lenient", function()
+    local f, r = data.read_can(FIX .. "malformed.csv", { lenient = true })
+    assert.are.equal(3, #f)
+    assert.are.equal(4, r.skipped)
+    assert.are.equal(4, #r.errors)
+    assert.truthy(r.errors[2]:find("malformed.csv:5:18: missing column 4 (attack)", 1, true))
+    assert.truthy(r.errors[3]:find("malformed.csv:7:1: time steps back", 1, true))
+    assert.truthy(r.errors[4]:find("malformed.csv:8:", 1, true))
+    -- 0316 and 316 are the same id
+    assert.are.equal(0x316, f:column("id"):totable()[3])
+  end)
+
+  it("refuses an empty file and unknown options clearly", function()
+    local ok, err = pcall(data.read_can, FIX .. "empty.csv")
+    assert.is_false(ok)
+    local _
+    assert.truthy(err:find("empty.csv: empty file", 1, true))
+    _, err = pcall(data.read_can, FIX .. "candump.log", { lenient = true, speed = 1 })
+    assert.truthy(err:find("unknown option 'speed'", 1, true))
+    _, err = pcall(data.read_can, FIX .. "candump.log", { format = "pcap" })
+    assert.truthy(err:find("unknown CAN log format 'pcap'", 1, true))
+    _, err = pcall(data.read_can, FIX .. "candump.log", { columns = { stamp = "x" } })
+    assert.truthy(err:find("unknown option 'stamp'", 1, true))
+  end)
+
+  it("gives the formats it knows", function()
+    assert.are.same({ "auto", "csv", "candump", "candump-ta", "hcrl-csv", "hcrl-txt", "columns" },
+      data.can_formats)
+  end)
+end)
+
+describe("CanFrames", function()
+  it("slices, writes the canonical CSV and reads it back identically", function()
+    local f = data.read_can(FIX .. "hcrl_car_hacking.csv")
+    local s = f:slice(7, 9)
+    assert.are.equal(3, #s)
+    assert.are.equal(0x2B0, s:column("id"):totable()[1])
+    local path = os.tmpname()
+    data.write_csv(f, path)
+    local lines = lines_of(path)
+    assert.are.equal("timestamp,arbitration_id,data_field,attack", lines[1])
+    assert.are.equal("1478198376.389427,316,052168092121006F,0", lines[2])
+    assert.are.equal("1478198376.390793,2B0,FF7F000549,0", lines[8])
+    assert.are.equal("1478198376.393390,440,,0", lines[19])
+    local g = data.read_can(path)
+    for _, col in ipairs({ "ts", "id", "dlc", "flags", "data", "attack" }) do
+      assert.is_true(f:column(col) == g:column(col), col)
+    end
+    f:write_csv(path, 2, 3)
+    assert.are.equal(3, #lines_of(path))
+    os.remove(path)
+    assert.has_error(function()
+      f:slice(5, 40)
+    end, "slice: range [5, 40] out of bounds for 18 frames")
+    assert.has_error(function()
+      f:column("payload")
+    end)
+    f:free()
+    assert.has_error(function()
+      return #f
+    end, "attempt to use freed CanFrames")
+  end)
+
+  it("reads several files in parallel", function()
+    local list, reports = data.read_can_many({ FIX .. "candump.log", FIX .. "hcrl_car_hacking.txt" })
+    assert.are.equal(4, #list[1])
+    assert.are.equal(11, #list[2])
+    assert.are.equal("hcrl-txt", reports[2].format)
+  end)
+end)
+
+-- ---------------------------------------------------------------- the real traffic
+
+local function find_files(root)
+  local p = io.popen("find '" .. root .. "' -type f \\( -name '*.csv' -o -name '*.log' \\) | sort")
+  local out = {}
+  for l in p:lines() do
+    out[#out + 1] = l
+  end
+  p:close()
+  return out
+end
+
+-- An independent parse of one line: ts, id, first data byte (nil when no payload).
+local function parse_line(line)
+  local ts, id, d = line:match("^%((%d+%.%d+)%) %w+ (%x+)#(%x*)")
+  if ts then
+    return tonumber(ts), tonumber(id, 16), tonumber(d:sub(1, 2), 16)
+  end
+  ts, id, d = line:match("^%s*%((%d+%.%d+)%)%s+%w+%s+(%x+)%s+%[%d%]%s+(%x%x)")
+  if ts then
+    return tonumber(ts), tonumber(id, 16), tonumber(d, 16)
+  end
+  ts, id, d = line:match("^([%d.]+),can0,(%d+),%d,(%x*)")
+  if ts then
+    return tonumber(ts), tonumber(id), tonumber(d:sub(1, 2), 16)
+  end
+  ts, id, d = line:match("^([%d.]+),(%x+),(%x*),[01]$")
+  return tonumber(ts), tonumber(id, 16), tonumber(d:sub(1, 2), 16)
+end
+
+describe("every file under ../shared/data/can", function()
+  local files = io.open(SHARED .. "/hcrl_sa") and find_files(SHARED) or {}
+  if skip.unless(#files > 0, "no CAN data at " .. SHARED) then
+    return
+  end
+
+  it("reads with one frame per line after the header, first and last rows as written", function()
+    assert.is_true(#files >= 30)
+    local list, reports = data.read_can_many(files)
+    for i, path in ipairs(files) do
+      local lines = lines_of(path)
+      local header = lines[1]:match("^%a") and 1 or 0
+      assert.are.equal(#lines - header, #list[i], path)
+      assert.are.equal(0, reports[i].skipped, path)
+      local ts_col, id_col = list[i]:column("ts"), list[i]:column("id")
+      local data_col = list[i]:column("data")
+      for _, k in ipairs({ 1 + header, #lines }) do
+        local row = k - header
+        local ts, id, b0 = parse_line(lines[k])
+        assert.are.equal(ts, ts_col:select(1, row):item(), path .. ":" .. k)
+        assert.are.equal(id, id_col:select(1, row):item(), path .. ":" .. k)
+        if b0 then
+          assert.are.equal(b0, data_col:select(1, row):select(1, 1):item(), path .. ":" .. k)
+        end
+      end
+    end
+  end)
+
+  it("reads attack labels from the files and from rules", function()
+    local _, f, r
+    f, r = data.read_can(SHARED .. "/hcrl_sa/train_02_with_attacks/DoS-kia.csv")
+    assert.are.equal(181901, #f)
+    assert.are.equal(33141, r.labeled)
+    _, r = data.read_can(SHARED .. "/raw_formats/j1939_truck/labeled_TSC1.csv")
+    assert.are.equal("columns", r.format)
+    assert.are.equal(923, r.labeled)
+    f, r = data.read_can(SHARED .. "/raw_formats/j1939_truck/Application_Layer/dos_1ms.log",
+      { attack_ids = { "00000000" } })
+    assert.are.equal(7237, r.labeled)
+    assert.are.equal(1, f:column("flags"):totable()[1])
+    -- set_02's injected rows step back up to 0.107 ms: inside the default 1 ms tolerance; 112
+    -- rows lie behind the latest time seen before them
+    _, r = data.read_can(SHARED .. "/set_02/train_02_with_attacks/untargeted_payload_fuzzing-1.csv")
+    assert.are.equal(112, r.backsteps)
+    assert.is_true(r.max_backstep > 1e-4 and r.max_backstep < 1.1e-4)
+  end)
+end)
