@@ -1,0 +1,199 @@
+-- can_cli_spec.lua -- `graphids data convert` and `graphids data simulate`: exit codes (0 done,
+-- 1 bad input, 2 usage), outputs, the simulator's layout and byte-for-byte determinism by seed.
+local data = require "graphids.data"
+
+local build = os.getenv("GRAPHIDS_BUILD") or "build"
+local cwd = io.popen("pwd"):read("l")
+local host = build .. "/bin/graphids"
+if host:sub(1, 1) ~= "/" then
+  host = cwd .. "/" .. host
+end
+local FIX = "spec/fixtures/can/"
+
+local function q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then
+    return nil
+  end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Runs graphids with the words of args; returns stdout, stderr, exit code.
+local function run(args)
+  local words = {}
+  for i, a in ipairs(args) do
+    words[i] = q(a)
+  end
+  local err = os.tmpname()
+  local p = io.popen(("%s %s 2>%s; echo \"rc=$?\""):format(q(host), table.concat(words, " "), q(err)))
+  local out = p:read("a")
+  p:close()
+  local rc = tonumber(out:match("rc=(%d+)\n$"))
+  local e = slurp(err)
+  os.remove(err)
+  return out:gsub("rc=%d+\n$", ""), e, rc
+end
+
+local function tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  assert(os.execute("mkdir -p " .. q(d)))
+  return d
+end
+
+describe("graphids data convert", function()
+  it("converts a candump log, labelling by an exact frame", function()
+    local out = os.tmpname()
+    local so, se, rc = run({ "data", "convert", FIX .. "candump.log", out,
+      "--attack-frame", "115#4E0002000000FFFF" })
+    assert.are.equal(0, rc, se)
+    assert.truthy(so:find("4 frames (candump), 1 attack, 0 skipped", 1, true))
+    assert.are.equal("timestamp,arbitration_id,data_field,attack\n"
+      .. "1522028021.322357,350,002403DA42BFE39C,0\n"
+      .. "1522028021.322599,115,4E0002000000FFFF,1\n"
+      .. "1522028021.322878,405,2100000000000000,0\n"
+      .. "1522028021.327065,115,4E0002000000FFFE,0\n", slurp(out))
+    os.remove(out)
+  end)
+
+  it("labels by id and reads an explicit format", function()
+    local out = os.tmpname()
+    local _, se, rc = run({ "data", "convert", "--format", "hcrl-csv", "--attack-id", "0000",
+      FIX .. "hcrl_car_hacking.csv", out })
+    assert.are.equal(0, rc, se)
+    local f = data.read_can(out)
+    assert.are.equal(18, #f)
+    assert.are.equal(3, f:column("attack"):sum():item())
+    os.remove(out)
+  end)
+
+  it("fails on a malformed row naming file, line and column, and skips when lenient", function()
+    local out = os.tmpname()
+    os.remove(out)
+    local _, se, rc = run({ "data", "convert", FIX .. "malformed.csv", out })
+    assert.are.equal(1, rc)
+    assert.truthy(se:find("malformed.csv:3:11: bad hex digit 'G' in CAN id", 1, true), se)
+    assert.is_nil(slurp(out))
+    local so
+    so, se, rc = run({ "data", "convert", "--lenient", FIX .. "malformed.csv", out })
+    assert.are.equal(0, rc, se)
+    assert.truthy(so:find("3 frames (csv), 1 attack, 4 skipped", 1, true), so)
+    local n = select(2, se:gsub("skipped: ", ""))
+    assert.are.equal(4, n)
+    os.remove(out)
+  end)
+
+  it("reports an empty file and usage errors", function()
+    local _, se, rc = run({ "data", "convert", FIX .. "empty.csv", os.tmpname() })
+    assert.are.equal(1, rc)
+    assert.truthy(se:find("empty.csv: empty file", 1, true))
+    for _, case in ipairs({
+      { {}, "missing IN and OUT" },
+      { { "a.log" }, "missing OUT" },
+      { { "a", "b", "c" }, "unexpected argument 'c'" },
+      { { "--speed", "a", "b" }, "unknown option '--speed'" },
+      { { "--id-base", "7", "a", "b" }, "--id-base: '7' must be 10 or 16" },
+      { { "--attack-frame", "115", "a", "b" }, "--attack-frame: '115' must be ID#DATA" },
+      { { "a", "b", "--format" }, "--format needs a value" },
+    }) do
+      local args = { "data", "convert" }
+      table.move(case[1], 1, #case[1], 3, args)
+      _, se, rc = run(args)
+      assert.are.equal(2, rc, table.concat(args, " "))
+      assert.truthy(se:find(case[2], 1, true), se)
+    end
+    local so
+    so, _, rc = run({ "data", "convert", "--help" })
+    assert.are.equal(0, rc)
+    assert.truthy(so:find("usage: graphids data convert IN OUT", 1, true))
+  end)
+end)
+
+describe("graphids data simulate", function()
+  local LAYOUT = {
+    "test_01_known_vehicle_known_attack/DoS-v2.csv",
+    "test_01_known_vehicle_known_attack/fuzzing-v1.csv",
+    "test_01_known_vehicle_known_attack/gear-v2.csv",
+    "test_01_known_vehicle_known_attack/rpm-v1.csv",
+    "test_02_unknown_vehicle_known_attack/DoS-v3.csv",
+    "test_02_unknown_vehicle_known_attack/fuzzing-v3.csv",
+    "test_03_known_vehicle_unknown_attack/replay-v1.csv",
+    "test_03_known_vehicle_unknown_attack/suspension-v2.csv",
+    "test_04_unknown_vehicle_unknown_attack/replay-v3.csv",
+    "test_04_unknown_vehicle_unknown_attack/suspension-v3.csv",
+    "train_01_attack_free/attack-free-v1.csv",
+    "train_01_attack_free/attack-free-v2.csv",
+    "train_02_with_attacks/DoS-v1.csv",
+    "train_02_with_attacks/fuzzing-v2.csv",
+    "train_02_with_attacks/gear-v1.csv",
+    "train_02_with_attacks/rpm-v2.csv",
+  }
+
+  it("writes the hcrl_sa layout, the same bytes for the same seed", function()
+    local a, b, c = tmpdir(), tmpdir(), tmpdir()
+    local _, so, se, rc
+    so, se, rc = run({ "data", "simulate", "--out", a, "--seed", "5", "--frames", "3000" })
+    assert.are.equal(0, rc, se)
+    assert.truthy(so:find("16 files, 48000 frames", 1, true), so)
+    _, se, rc = run({ "data", "simulate", "--out", b, "--seed", "5", "--frames", "3000" })
+    assert.are.equal(0, rc, se)
+    _, se, rc = run({ "data", "simulate", "--out", c, "--seed", "6", "--frames", "3000" })
+    assert.are.equal(0, rc, se)
+    local p = io.popen("cd " .. q(a) .. " && find . -type f | sort")
+    local found = {}
+    for l in p:lines() do
+      found[#found + 1] = l:sub(3)
+    end
+    p:close()
+    assert.are.same(LAYOUT, found)
+    local differ = 0
+    for _, rel in ipairs(LAYOUT) do
+      local x = slurp(a .. "/" .. rel)
+      assert.are.equal(x, slurp(b .. "/" .. rel), rel)
+      differ = differ + (x ~= slurp(c .. "/" .. rel) and 1 or 0)
+      local f, r = data.read_can(a .. "/" .. rel)
+      assert.are.equal(3000, #f)
+      assert.are.equal("csv", r.format)
+      if rel:find("attack%-free") then
+        assert.are.equal(0, r.labeled, rel)
+      else
+        assert.is_true(r.labeled > 0 and r.labeled < 3000, rel)
+      end
+    end
+    assert.are.equal(#LAYOUT, differ)
+    os.execute("rm -rf " .. q(a) .. " " .. q(b) .. " " .. q(c))
+  end)
+
+  it("gives usage errors exit code 2", function()
+    for _, case in ipairs({
+      { {}, "missing --out DIR" },
+      { { "--out", "x", "--frames", "0" }, "--frames: '0' must be an integer >= 1" },
+      { { "--out", "x", "--seed", "-1" }, "--seed: '-1' must be an integer >= 0" },
+      { { "--out" }, "--out needs a value" },
+      { { "--out", "x", "extra" }, "unknown argument 'extra'" },
+    }) do
+      local args = { "data", "simulate" }
+      table.move(case[1], 1, #case[1], 3, args)
+      local _, se, rc = run(args)
+      assert.are.equal(2, rc, table.concat(args, " "))
+      assert.truthy(se:find(case[2], 1, true), se)
+    end
+  end)
+
+  it("simulates one capture from Lua", function()
+    local f = data.simulate_capture({ attack = "gear", seed = 2, frames = 2000 })
+    assert.are.equal(2000, #f)
+    assert.has_error(function()
+      data.simulate_capture({ attack = "teleport" })
+    end)
+    assert.has_error(function()
+      data.simulate({ out = "x", speed = 1 })
+    end, "simulate: unknown option 'speed' (allowed: frames, out, seed)")
+  end)
+end)
