@@ -438,6 +438,34 @@ def dgi_case(name, **over):
                   "svdd_center": center, "scores": scores, "features": feats})
 
 
+# The reference's presets (upstream §3.2-3.4) at set_01's vocabulary size: parameter counts.
+PRESETS = {
+    "gat.small": (GATWithJK, {"conv_type": "gatv2", "hidden": 24, "num_layers": 2, "heads": 4,
+                              "embedding_dim": 8, "proj_dim": 32, "fc_layers": 2}),
+    "gat.large": (GATWithJK, {"conv_type": "gatv2", "hidden": 64, "num_layers": 3, "heads": 4,
+                              "embedding_dim": 8, "proj_dim": 48, "fc_layers": 4}),
+    "vgae.small": (VGAE, {"hidden_dims": [80, 40, 16], "latent_dim": 16, "heads": 1,
+                          "embedding_dim": 4, "proj_dim": 32}),
+    "vgae.large": (VGAE, {"hidden_dims": [480, 240, 64], "latent_dim": 64, "heads": 4,
+                          "embedding_dim": 32, "proj_dim": 48}),
+    "dgi.small": (DGI, {"hidden_dims": [80, 40, 16], "latent_dim": 16, "heads": 1,
+                        "embedding_dim": 4, "proj_dim": 32}),
+    "dgi.large": (DGI, {"hidden_dims": [480, 240, 64], "latent_dim": 64, "heads": 4,
+                        "embedding_dim": 32, "proj_dim": 48}),
+}
+PRESET_NUM_IDS = 2047
+
+
+def preset_counts():
+    out = {}
+    for name, (cls, over) in sorted(PRESETS.items()):
+        hp = {"num_ids": PRESET_NUM_IDS, "in_channels": 35, "num_classes": 2, "conv_type": "gatv2",
+              "edge_dim": 11, "dropout": 0.0, "pool_aggrs": ["mean"], "decoder_heads": 4}
+        hp.update(over)
+        out[name] = sum(p.numel() for p in cls(hp).parameters())
+    return out
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     names = [
@@ -452,7 +480,8 @@ def main():
         dgi_case("dgi_gat", conv_type="gat", hidden_dims=[8, 4]),
     ]
     with open(os.path.join(OUT, "index.json"), "w") as f:
-        json.dump({"models": names}, f, indent=1, sort_keys=True)
+        json.dump({"models": names, "preset_num_ids": PRESET_NUM_IDS,
+                   "preset_parameters": preset_counts()}, f, indent=1, sort_keys=True)
         f.write("\n")
     print("wrote", len(names), "model fixtures to", os.path.normpath(OUT))
 

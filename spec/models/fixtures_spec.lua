@@ -10,11 +10,15 @@ local safetensors = require "safetensors"
 
 local DIR = "spec/fixtures/models/"
 
-local function index()
+local function read_index()
   local f = assert(io.open(DIR .. "index.json", "rb"))
   local t = cjson.decode(f:read("a"))
   f:close()
-  return t.models
+  return t
+end
+
+local function index()
+  return read_index().models
 end
 
 local function load(name)
@@ -141,4 +145,22 @@ describe("graphids.models against PyTorch Geometric", function()
       assert(#errs == 0, name .. ":\n  " .. table.concat(errs, "\n  "))
     end)
   end
+end)
+
+describe("the presets", function()
+  it("have PyTorch Geometric's parameter counts at set_01's vocabulary size", function()
+    local models = require "graphids.models"
+    local idx = read_index()
+    local num_ids = math.tointeger(idx.preset_num_ids)
+    local classes = { gat = models.GATClassifier, vgae = models.VGAE, dgi = models.DGI }
+    local names = {}
+    for k in pairs(idx.preset_parameters) do names[#names + 1] = k end
+    table.sort(names)
+    assert.equal(6, #names)
+    for _, name in ipairs(names) do
+      local family, scale = name:match("^(%a+)%.(%a+)$")
+      local m = classes[family](models.presets[family][scale]({ num_ids = num_ids }))
+      assert.equal(math.tointeger(idx.preset_parameters[name]), m:num_parameters(), name)
+    end
+  end)
 end)
