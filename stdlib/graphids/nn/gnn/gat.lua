@@ -91,7 +91,11 @@ function GATConv:forward(x, edge_index, edge_attr, opts)
   end
   local a_edge
   if edge_attr ~= nil then
-    a_edge = (self.lin_edge(edge_attr):view(-1, H, Ch) * self.att_edge):sum(3)
+    -- att_edge . (W e) = (W^T att_edge) . e: fold the attention vector into the projection
+    -- ([H, edge_dim]) instead of projecting every edge to H*C channels
+    local w = (self.lin_edge.weight:view(H, Ch, self.edge_dim) * self.att_edge:view(H, Ch, 1))
+      :sum(2)
+    a_edge = edge_attr:matmul(w:t())
   end
   local out, alpha = G.gat_attention(xs, a_src, a_dst, a_edge, edge_index, N, {
     negative_slope = self.negative_slope, dropout = self.dropout, training = self.training })
