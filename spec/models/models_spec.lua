@@ -1,0 +1,213 @@
+-- models_spec.lua -- the class-path registry, hyper-parameters and the step API of the graph
+-- models (GATClassifier, VGAE, DGI) on a hand-made batch: shapes, determinism under a
+-- generator, what training moves, the loss choice, and errors for bad input.
+local graphids = require "graphids"
+local h = require "helpers"
+local graphs = require "models.graphs"
+local models = require "graphids.models"
+
+local P = models.presets
+local NUM_IDS = 10
+
+local function small(family, extra)
+  local hp = P[family].small({ num_ids = NUM_IDS })
+  for k, v in pairs(extra or {}) do hp[k] = v end
+  return hp
+end
+
+describe("graphids.models registry", function()
+  it("resolves every class path to a class carrying that path", function()
+    local paths = models.class_paths()
+    assert.is_true(#paths >= 15)
+    for _, p in ipairs(paths) do
+      local cls = models.resolve(p)
+      assert.equal(p, cls.class_path, p)
+    end
+    assert.equal(models.resolve("graphids.models.GATClassifier"), models.GATClassifier)
+  end)
+
+  it("names the closest class paths for an unknown one", function()
+    h.errors("unknown class path 'graphids.models.GATClasifier' %(closest: " ..
+      "graphids.models.GATClassifier", models.resolve, "graphids.models.GATClasifier")
+    h.errors("class_path must be a string", models.resolve, 3)
+  end)
+
+  it("rejects unknown and missing hyper-parameters, naming them", function()
+    h.errors("GATClassifier: unknown hyper%-parameter 'hiden' %(did you mean 'hidden'%?%)",
+      models.GATClassifier, { num_ids = 4, hiden = 3 })
+    h.errors("VGAE: hyper%-parameter 'num_ids' is required", models.VGAE, {})
+    h.errors("hyper%-parameter 'conv_type' must be one of gat, gatv2, transformer, got gps",
+      models.DGI, { num_ids = 4, conv_type = "gps" })
+    h.errors("unknown hyper%-parameter 'bogus'", models.GATClassifier,
+      P.gat.small({ num_ids = 4, bogus = 1 }))
+    h.errors("hyper%-parameter 'dropout' must be in %[0, 1%]", models.VGAE,
+      { num_ids = 4, dropout = 2 })
+  end)
+
+  it("rebuilds the same architecture from class_path and hparams()", function()
+    for _, family in ipairs({ "gat", "vgae", "dgi" }) do
+      local cls = ({ gat = models.GATClassifier, vgae = models.VGAE, dgi = models.DGI })[family]
+      local m = cls(small(family, { id_encoder_class_path =
+        "graphids.models.id_encoder.HashIdEncoder", id_encoder_kwargs = { k = 3 } }))
+      local hp = m:hparams()
+      assert.equal("graphids.models.id_encoder.HashIdEncoder", hp.id_encoder_class_path)
+      assert.same({ k = 3 }, hp.id_encoder_kwargs)
+      assert.equal(NUM_IDS, hp.num_ids)
+      local again = models.instantiate(m.class_path, hp)
+      assert.same(m:state_dict():keys(), again:state_dict():keys())
+      again:load_state_dict(m:state_dict())
+      hp.num_ids = 999          -- a copy: the model's own table is unchanged
+      assert.equal(NUM_IDS, m:hparams().num_ids)
+    end
+  end)
+end)
+
+describe("GATClassifier steps", function()
+  it("trains, validates, tests and extracts 7-D features", function()
+    graphids.manual_seed(3)
+    local m = models.GATClassifier(small("gat"))
+    local b = graphs.batch({ num_ids = NUM_IDS })
+    local loss, logs = m:training_step(b, { generator = graphids.Generator(1) })
+    assert.same({}, loss.shape)
+    h.near(logs.train_loss, loss:item(), 1e-12)
+    assert.is_true(logs.train_acc >= 0 and logs.train_acc <= 1)
+    loss:backward()
+    for name, p in m:named_parameters() do
+      assert(p.grad ~= nil, name .. " got no gradient")
+    end
+    m:eval()
+    local v = m:validation_step(b)
+    assert.is_number(v.val_loss)
+    local t = m:test_step(b)
+    assert.same({ 3 }, t.scores.shape)
+    assert.same({ 3 }, t.preds.shape)
+    assert.is_true(graphids.equal(t.labels, b.y))
+    local f = m:extract_features(b)
+    assert.same({ 3, 7 }, f.shape)
+    -- p0 + p1 = 1; confidence in [0, 1]; scores = p1
+    h.near((f:select(2, 1) + f:select(2, 2)):totable(), { 1, 1, 1 }, 1e-6)
+    h.near(f:select(2, 2):totable(), t.scores:totable(), 1e-6)
+    assert.is_true(f:select(2, 7):ge(0):all():item() and f:select(2, 7):le(1):all():item())
+  end)
+
+  it("gives the same training step for the same generator", function()
+    local m = models.GATClassifier(small("gat", { id_encoder_kwargs = { p_unk_drop = 0.3 } }))
+    local b = graphs.batch({ num_ids = NUM_IDS })
+    local a = m:training_step(b, { generator = graphids.Generator(5) }):item()
+    local c = m:training_step(b, { generator = graphids.Generator(5) }):item()
+    local d = m:training_step(b, { generator = graphids.Generator(6) }):item()
+    assert.equal(a, c)
+    assert.not_equal(a, d)
+  end)
+
+  it("trains with the configured loss (focal, weighted CE), not silently CE", function()
+    local b = graphs.batch({ num_ids = NUM_IDS })
+    local F = require "graphids.nn.functional"
+    for _, kind in ipairs({ "ce", "focal", "weighted_ce" }) do
+      local m = models.GATClassifier(small("gat", { loss_fn = kind }))
+      m:eval()
+      local logits = m(b)
+      local want
+      if kind == "ce" then
+        want = F.cross_entropy(logits, b.y)
+      elseif kind == "focal" then
+        want = F.focal_loss(logits, b.y, { gamma = 2.0 })
+      else
+        want = F.cross_entropy(logits, b.y, { weight = graphids.tensor({ 1.0, 10.0 }) })
+      end
+      h.near(m:validation_step(b).val_loss, want:item(), 1e-6)
+    end
+  end)
+
+  it("a few Adam steps on one batch reduce the loss", function()
+    graphids.manual_seed(11)
+    local m = models.GATClassifier(small("gat", { dropout = 0.0 }))
+    local b = graphs.batch({ num_ids = NUM_IDS })
+    local opt, sched = m:configure_optimizers({ max_epochs = 10 })
+    assert.is_not_nil(sched)
+    local first, last
+    for i = 1, 15 do
+      opt:zero_grad()
+      local loss = m:training_step(b, {})
+      loss:backward()
+      opt:step()
+      first = first or loss:item()
+      last = loss:item()
+      assert.is_true(i < 15 or last < first, string.format("%g -> %g", first, last))
+    end
+  end)
+
+  it("reports bad batches and ids clearly", function()
+    local m = models.GATClassifier(small("gat"))
+    local b = graphs.batch({ num_ids = NUM_IDS })
+    b.edge_attr = nil
+    h.errors("GATClassifier: batch has no edge_attr", m, b)
+    h.errors("batch has no field 'node_id'", m, { x = b.x, edge_index = b.edge_index })
+    local bad = graphs.batch({ num_ids = NUM_IDS + 5, seed = 2 })
+    h.errors("outside the vocabulary %(num_ids 10%)", m, bad)
+    h.errors("unknown option 'generatr'", m.training_step, m, graphs.batch({ num_ids = NUM_IDS }),
+      { generatr = 1 })
+  end)
+end)
+
+describe("VGAE steps", function()
+  it("logs the four loss parts, scores graphs and extracts 8-D features", function()
+    local m = models.VGAE(small("vgae"))
+    local b = graphs.batch({ num_ids = NUM_IDS })
+    local loss, logs = m:training_step(b, { generator = graphids.Generator(1) })
+    h.near(logs.train_recon + 0.1 * logs.train_canid + 0.05 * logs.train_nbr +
+      0.01 * logs.train_kl, loss:item(), 1e-5)
+    loss:backward()
+    m:eval()
+    local s1 = m:test_step(b).scores
+    local s2 = m:test_step(b).scores
+    assert.same({ 3 }, s1.shape)
+    assert.is_true(graphids.equal(s1, s2), "eval scores are deterministic")
+    local f = m:extract_features(b)
+    assert.same({ 3, 8 }, f.shape)
+    h.near(f:select(2, 8):totable(), (1 / (f:select(2, 1) + 1)):totable(), 1e-6)
+    assert.same({ 3 }, m:score_difficulty(b).shape)
+  end)
+
+  it("masks the features in training: the reconstruction loss reads masked entries only", function()
+    local m = models.VGAE(small("vgae", { dropout = 0.0 }))
+    local b = graphs.batch({ num_ids = NUM_IDS })
+    local mask = graphids.zeros({ b.num_nodes, 35 }, { dtype = "bool" })
+    mask:select(2, 1):fill_(true)
+    local out = m(b, { mask = mask, eps = graphids.zeros({ b.num_nodes, 16 }) })
+    local want = (out.cont:select(2, 1) - b.x:select(2, 1)):square():mean():item()
+    local L = require "graphids.models.losses"
+    h.near(L.masked_mse(out.cont, b.x, mask):item(), want, 1e-6)
+  end)
+
+  it("the negative-sampled neighbour loss excludes true neighbours", function()
+    local L = require "graphids.models.losses"
+    -- 2 nodes, 3 ids; edge 0 -> 1 where node 1 has id 2: positive (0, 2)
+    local logits = graphids.tensor({ { 0.5, -1.0, 2.0 }, { 0.0, 1.0, -0.5 } })
+    local node_id, ei = h.long({ 1, 2 }), h.long({ { 0 }, { 1 } })
+    local neg = h.long({ { 2, 0 }, { 1, 1 } })          -- (0, 2) collides and is dropped
+    local got = L.neighbour_loss(logits, node_id, ei, 3, neg):item()
+    local sp = function(v) return math.log(1 + math.exp(v)) end
+    local want = sp(-2.0) + (sp(0.5) + sp(1.0) + sp(1.0)) / 3
+    h.near(got, want, 1e-6)
+  end)
+end)
+
+describe("DGI steps", function()
+  it("refuses to score before calibration, then scores distances to the centre", function()
+    local m = models.DGI(small("dgi"))
+    local b = graphs.batch({ num_ids = NUM_IDS })
+    local loss = m:training_step(b, { generator = graphids.Generator(2) })
+    loss:backward()
+    assert.is_not_nil(m.discriminator_weight.grad)
+    m:eval()
+    h.errors("the SVDD centre is not calibrated", m.test_step, m, b)
+    m:calibrate_svdd({ b })
+    assert.is_true(m.svdd_calibrated:item())
+    local s = m:test_step(b).scores
+    assert.same({ 3 }, s.shape)
+    assert.is_true(s:ge(0):all():item())
+    assert.same({ 3, 8 }, m:extract_features(b).shape)
+    h.errors("no graphs to calibrate on", m.calibrate_svdd, m, {})
+  end)
+end)
