@@ -34,3 +34,214 @@ describe("graphids.sha256", function()
     assert.has_error(function() graphids.sha256("a", "b") end)
   end)
 end)
+
+local data = require "graphids.data"
+local skip = require "skip"
+
+-- A CanFrames from rows {ts, id text, payload hex, attack} through a canonical CSV.
+local function frames(rows)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write("timestamp,arbitration_id,data_field,attack\n")
+  for _, r in ipairs(rows) do
+    f:write(string.format("%.6f,%s,%s,%d\n", r[1], r[2], r[3], r[4] or 0))
+  end
+  f:close()
+  local fr = data.read_can(path)
+  os.remove(path)
+  return fr
+end
+
+-- A B A A C A, attack on row 5 (the C test's first window), then 6 rows of an unknown id.
+local function example()
+  local rows = {
+    { 0.0, "100", "0A0A000000000000" }, { 0.1, "200", "1400000000000000" },
+    { 0.3, "100", "0A00000000000000" }, { 0.4, "100", "0E00000000000000" },
+    { 0.7, "300", "0000000000000000", 1 }, { 1.0, "100", "1E00000000000000" },
+  }
+  for i = 0, 5 do
+    rows[#rows + 1] = { 2.0 + i, "7AA", "0102000000000000" }
+  end
+  return frames(rows)
+end
+
+local function near(a, b, tol)
+  return math.abs(a - b) <= tol * (1 + math.abs(b))
+end
+
+describe("graphids.data.build_windows", function()
+  local vocab = data.Vocabulary.from_ids { "100", "200", "300" }
+
+  it("builds the reference's graph of a hand-computed window", function()
+    local set = data.build_windows { files = { example() }, vocab = vocab, window = 6, stride = 6,
+      attack_types = { 6 } }
+    assert.are.equal(2, set.num_graphs)
+    assert.are.same({ 4, 35 }, set.x.shape)
+    assert.are.same({ 1, 2, 3, 0 }, set.node_id:totable())
+    assert.are.same({ { 1, 0, 0, 2, 0, 0, 0, 0 }, { 0, 0, 2, 0, 0, 0, 0, 0 } },
+      set.edge_index:totable())
+    assert.are.same({ 0, 3, 4 }, set.node_ptr:totable())
+    assert.are.same({ 1, 0 }, set.y:totable())
+    assert.are.same({ 6, 0 }, set.attack_type:totable())
+    assert.are.same({ 0, 6 }, set.window_start:totable())
+    assert.are.same({ 0, 0 }, set.source_file:totable())
+    local a = set.x:totable()[1]
+    -- byte0 10 10 14 30: mean 16, sample std 9.521905; msg_count 4; clustering 1/3; in 3 out 2
+    assert.is_true(near(a[1], 16, 1e-6) and near(a[9], 9.521905, 1e-6))
+    assert.are.equal(4, a[25])
+    assert.is_true(near(a[29], 1 / 3, 1e-6))
+    assert.are.same({ 3, 2 }, { a[34], a[35] })
+    assert.is_true(graphids.graph_set_validate(set))
+  end)
+
+  it("keeps parallel edges and counts them in edge_freq", function()
+    local set = data.build_windows { files = { example() }, vocab = vocab, window = 6, stride = 6 }
+    local e = set.edge_attr:totable()
+    assert.are.same({ 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 4 }, e[5]) -- 4 UNK self-loops, gaps of 1 s
+  end)
+
+  it("drops every window when no edge is left (W = 2) and keeps empty fields", function()
+    local set = data.build_windows { files = { example() }, vocab = vocab, window = 2, stride = 1 }
+    assert.are.equal(0, set.num_graphs)
+    assert.are.same({ 0, 35 }, set.x.shape)
+    assert.are.same({ 0, 11 }, set.edge_attr.shape)
+    local aligned = data.build_windows { files = { example() }, vocab = vocab, window = 2,
+      stride = 1, aligned_edges = true }
+    assert.are.equal(12 - 1, aligned.num_graphs)
+  end)
+
+  it("never lets a window straddle two files", function()
+    local set = data.build_windows { files = { example(), example() }, vocab = vocab, window = 5,
+      stride = 4 }
+    -- 12 rows per file: starts 0 and 4 in each (a window at 8 would need row 13)
+    assert.are.same({ 0, 4, 0, 4 }, set.window_start:totable())
+    assert.are.same({ 0, 0, 1, 1 }, set.source_file:totable())
+  end)
+
+  it("rejects unknown options, a missing vocabulary and bad attack types", function()
+    local f = example()
+    assert.has_error(function()
+      data.build_windows { files = { f }, vocab = vocab, windwo = 5 }
+    end, "build_windows: unknown option 'windwo' (allowed: aligned_edges, attack_types, files, "
+      .. "stride, vocab, window)")
+    assert.has_error(function() data.build_windows { files = { f } } end,
+      "build_windows: option vocab must be a graphids.data.Vocabulary")
+    assert.has_error(function()
+      data.build_windows { files = { f }, vocab = vocab, attack_types = { 1, 2 } }
+    end)
+    assert.has_error(function()
+      data.build_windows { files = { f }, vocab = vocab, window = 0 }
+    end, "build_windows: window 0 must be in 1..1048576")
+  end)
+end)
+
+describe("graphids.data.Vocabulary", function()
+  it("hashes the reference's canonical JSON of its entries", function()
+    local v = data.Vocabulary.from_ids { "0a0", "0C1", "18FEDF00" }
+    assert.are.equal('[["0A0", 1], ["0C1", 2], ["18FEDF00", 3]]', v:canonical_json())
+    -- Python: hashlib.sha256(json.dumps(sorted(pairs, key=index)).encode()).hexdigest()
+    assert.are.equal("a5ca0c18046d61f299ed6e4b3a04124826a74e806bd3bf8d5c94a81441c29e26", v.digest)
+    assert.are.equal(4, v.num_ids)
+    assert.are.equal(2, v:index("0c1"))
+    assert.are.equal(0, v:index("7FF"))
+  end)
+
+  it("sorts the ids of the frames and round-trips through entries", function()
+    local f = frames { { 0, "7FF", "" }, { 1, "0C1", "00" }, { 2, "18FEDF00", "" }, { 3, "0C1", "" } }
+    local v = data.Vocabulary.from_frames { f }
+    assert.are.same({ "0C1", "18FEDF00", "7FF" }, v.ids)
+    local e = v:to_entries()
+    assert.are.same({ ["0C1"] = 1, ["18FEDF00"] = 2, ["7FF"] = 3 }, e)
+    local back = data.Vocabulary.from_entries(e, v.digest)
+    assert.are.same(v.ids, back.ids)
+    assert.has_error(function() data.Vocabulary.from_entries(e, "00") end)
+  end)
+
+  it("rejects repeated ids, gaps in the indices and bad id texts", function()
+    assert.has_error(function() data.Vocabulary.from_ids { "0C1", "0c1" } end,
+      "Vocabulary.from_ids: id 0C1 appears at entries 1 and 2")
+    assert.has_error(function() data.Vocabulary.from_entries { ["0C1"] = 1, ["0C2"] = 3 } end)
+    assert.has_error(function() data.Vocabulary.from_ids { "C1" } end)
+    assert.has_error(function() data.Vocabulary.from_ids { "800" } end)
+  end)
+end)
+
+describe("graphids.data.split_train_val", function()
+  it("is a seeded permutation: floor(n * f) val graphs, both parts sorted, disjoint", function()
+    local tr, va = data.split_train_val(103, { val_fraction = 0.2, seed = 7 })
+    assert.are.equal(20, va:numel())
+    assert.are.equal(83, tr:numel())
+    local seen, t, v = {}, tr:totable(), va:totable()
+    for i = 2, #t do assert.is_true(t[i - 1] < t[i]) end
+    for i = 2, #v do assert.is_true(v[i - 1] < v[i]) end
+    for _, x in ipairs(t) do seen[x] = true end
+    for _, x in ipairs(v) do
+      assert.is_nil(seen[x])
+      seen[x] = true
+    end
+    for i = 0, 102 do assert.is_true(seen[i]) end
+    local tr2, va2 = data.split_train_val(103, { val_fraction = 0.2, seed = 7 })
+    assert.are.same(v, va2:totable())
+    assert.are.same(t, tr2:totable())
+    local _, va3 = data.split_train_val(103, { val_fraction = 0.2, seed = 8 })
+    assert.are_not.same(v, va3:totable())
+  end)
+
+  it("checks its arguments", function()
+    assert.has_error(function() data.split_train_val(10, { val_frac = 0.1 }) end)
+    assert.has_error(function() data.split_train_val(10, { val_fraction = 1.5 }) end)
+    assert.has_error(function() data.split_train_val(-1) end)
+  end)
+end)
+
+describe("graphids.data.Scaler", function()
+  it("fits mean and unbiased std on the train graphs only and applies them in place", function()
+    local set = data.build_windows { files = { example(), example() }, vocab =
+      data.Vocabulary.from_ids { "100", "200", "300" }, window = 4, stride = 3 }
+    local train = graphids.tensor({ 0, 2, 5 }, { dtype = "i64" })
+    local sc = data.Scaler.fit(set, train)
+    -- reference: the rows of graphs 0, 2, 5 gathered, mean and std(0) in f64
+    local rows = {}
+    local ptr = set.node_ptr:totable()
+    for _, g in ipairs(train:totable()) do
+      for r = ptr[g + 1], ptr[g + 2] - 1 do rows[#rows + 1] = r end
+    end
+    local sub = set.x:index_select(1, graphids.tensor(rows, { dtype = "i64" })):to("f64")
+    local mean, std = sub:mean(1):totable(), sub:std(1):totable()
+    local got_m, got_s = sc.x_mean:totable(), sc.x_std:totable()
+    for c = 1, 35 do
+      assert.is_true(near(got_m[c], mean[c], 1e-6), "mean column " .. c)
+      assert.is_true(near(got_s[c], math.max(std[c], 1e-6), 1e-6), "std column " .. c)
+    end
+    local x0 = set.x:clone()
+    assert.are.equal(set, sc:apply(set))
+    local want = x0:sub(sc.x_mean):div(sc.x_std)
+    assert.is_true(graphids.equal(want, set.x))
+    local back = data.Scaler.from_table(sc:to_table())
+    assert.are.equal(sc.edge_std, back.edge_std)
+  end)
+end)
+
+describe("window graphs of real traffic", function()
+  local path = "../shared/data/can/hcrl_sa/train_02_with_attacks/DoS-kia.csv"
+  local f = io.open(path)
+  if skip.unless(f ~= nil, "hcrl_sa is not at " .. path) then return end
+  f:close()
+
+  it("give (n - W) // S + 1 graphs of W - 2 edges, labelled from the attack rows", function()
+    local fr = data.read_can(path)
+    local v = data.Vocabulary.from_frames { fr }
+    local set = data.build_windows { files = { fr }, vocab = v, attack_types = { 1 } }
+    assert.are.equal((#fr - 100) // 100 + 1, set.num_graphs)
+    assert.are.equal(98 * set.num_graphs, set.edge_attr.shape[1])
+    assert.is_true(graphids.graph_set_validate(set))
+    local y, at = set.y:totable(), set.attack_type:totable()
+    local attacks = 0
+    for g = 1, #y do
+      assert.are.equal(y[g] == 1 and 1 or 0, at[g])
+      attacks = attacks + y[g]
+    end
+    assert.is_true(attacks > 0 and attacks < #y)
+    assert.is_true(set.x:isfinite():all():item())
+  end)
+end)
