@@ -1,0 +1,171 @@
+-- fusion_spec.lua -- the fusion policies over the 15-D state: layout, normalisation, scores and
+-- the reward against hand-computed values, the replay buffer, Sherman-Morrison arms against the
+-- explicit ridge matrix, and each policy learning a separable problem.
+local graphids = require "graphids"
+local h = require "helpers"
+local models = require "graphids.models"
+local FC = require "graphids.models.fusion.common"
+
+-- A state row from the VGAE block (8) and the GAT block (7).
+local function state(v, g)
+  local row = {}
+  for i = 1, 8 do row[i] = v[i] or 0 end
+  for i = 1, 7 do row[8 + i] = g[i] or 0 end
+  return row
+end
+
+-- Separable states: the GAT's p1 carries the label.
+local function separable(n, seed)
+  local g = graphids.Generator(seed)
+  local labels = graphids.randint(2, { n }, { generator = g })
+  local s = graphids.rand({ n, 15 }, { generator = g })
+  local p1 = labels:float() * 0.8 + graphids.rand({ n }, { generator = g }) * 0.2
+  s:select(2, 10):copy_(p1)
+  s:select(2, 9):copy_(1 - p1)
+  return { states = s, labels = labels }
+end
+
+describe("fusion state and reward", function()
+  it("normalises the two confidence columns only", function()
+    local s = graphids.tensor({ state({ 2, 0, 0, 0, 0, 0, 0, 1.5 }, { 0, 0, 0, 0, 0, 0, -0.5 }) })
+    local n = FC.normalize(s):totable()[1]
+    assert.equal(2, n[1])
+    assert.equal(1, n[8])
+    assert.equal(0, n[15])
+    assert.equal(1.5, s:totable()[1][8], "the input is not modified")
+  end)
+
+  it("scores: clamped weighted VGAE errors, and p1 as it stands (no second softmax)", function()
+    local s = graphids.tensor({ state({ 0.5, 1.0, 0.2 }, { 0.3, 0.7 }),
+      state({ 2, 2, 2 }, { 0.9, 0.1 }) })
+    local anomaly, p = FC.scores(s)
+    h.near(anomaly:totable(), { 0.4 * 0.5 + 0.3 * 1.0 + 0.3 * 0.2, 1.0 }, 1e-6)
+    h.near(p:totable(), { 0.7, 0.1 }, 1e-6)
+    h.near(FC.fused(s, graphids.tensor({ 0.25, 1.0 })):totable(),
+      { 0.75 * 0.56 + 0.25 * 0.7, 0.1 }, 1e-6)
+    h.near(FC.alphas(h.long({ 0, 10, 20 })):totable(), { 0, 0.5, 1 }, 1e-7)
+  end)
+
+  it("rewards correct and wrong decisions with the reference's terms", function()
+    -- anomaly 0.56, p1 0.7, confidences 0.9 (VGAE) and 0.6 (GAT)
+    local s = graphids.tensor({ state({ 0.5, 1.0, 0.2, 0, 0, 0, 0, 0.9 }, { 0.3, 0.7, 0, 0, 0, 0,
+      0.6 }) })
+    local alpha = graphids.tensor({ 0.25 })
+    local fused = 0.75 * 0.56 + 0.25 * 0.7
+    local agreement = 1 - math.abs(0.56 - 0.7)
+    local balance = 0.3 * (1 - 2 * math.abs(0.25 - 0.5))
+    local r = FC.Reward()
+    -- label 1, predicted 1: correct
+    local got = r(s, h.long({ 1 }), h.long({ 1 }), alpha):item()
+    h.near(got, 3 + agreement + 0.5 * 0.7 + 0.3 * 0.9 + balance, 1e-6)
+    -- label 0, predicted 1: wrong
+    got = r(s, h.long({ 1 }), h.long({ 0 }), alpha):item()
+    h.near(got, -3 - 1.0 * (1 - agreement) - 1.5 * fused + balance, 1e-6)
+    -- label 0, predicted 0: correct, confidence toward the label is 1 - max
+    got = r(s, h.long({ 0 }), h.long({ 0 }), alpha):item()
+    h.near(got, 3 + agreement + 0.5 * (1 - 0.7) + 0.3 * 0.9 + balance, 1e-6)
+    h.errors("unknown option 'corect'", FC.Reward, { corect = 1 })
+  end)
+
+  it("keeps the newest rows of a circular replay buffer", function()
+    local buf = FC.ReplayBuffer(4)
+    local function push(a, b)
+      local n = b - a + 1
+      buf:push(graphids.arange(a, b + 1):float():unsqueeze(2):expand({ n, 15 }),
+        graphids.arange(a, b + 1), graphids.arange(a, b + 1):float())
+    end
+    push(1, 3)
+    assert.equal(3, buf.size)
+    push(4, 6)
+    assert.equal(4, buf.size)
+    assert.same({ 5, 6, 3, 4 }, buf.actions:totable())
+    push(7, 12)
+    assert.same({ 11, 12, 9, 10 }, buf.actions:totable())
+    local s, a, r = buf:sample(50, graphids.Generator(1))
+    assert.is_true(graphids.equal(s:select(2, 3), r))
+    assert.is_true(graphids.equal(a:float(), r))
+    assert.is_true(a:ge(9):all():item())
+    h.errors("the buffer is empty", FC.ReplayBuffer(2).sample, FC.ReplayBuffer(2), 1)
+  end)
+end)
+
+describe("fusion policies", function()
+  it("are registered, and the RL ones optimize themselves", function()
+    for _, name in ipairs({ "DQNFusion", "BanditFusion", "MLPFusion", "WeightedAvgFusion" }) do
+      local cls = models.resolve("graphids.models.fusion." .. name)
+      assert.equal("graphids.models.fusion." .. name, cls.class_path)
+    end
+    assert.is_false(models.resolve("graphids.models.fusion.DQNFusion").automatic_optimization)
+    assert.is_false(models.resolve("graphids.models.fusion.BanditFusion").automatic_optimization)
+    assert.is_nil(models.resolve("graphids.models.fusion.MLPFusion").automatic_optimization)
+    h.errors("states must be %[B, 15%]", models.resolve("graphids.models.fusion.MLPFusion")({})
+      .training_step, models.resolve("graphids.models.fusion.MLPFusion")({}),
+      { states = graphids.zeros(3, 14), labels = h.long({ 0, 1, 0 }) })
+  end)
+
+  it("DQN: epsilon decays per episode and the greedy policy learns a separable problem", function()
+    graphids.manual_seed(2)
+    local m = models.resolve("graphids.models.fusion.DQNFusion")(
+      models.presets.fusion.dqn({ hidden = 32, batch_size = 64 }))
+    local data = separable(256, 1)
+    for ep = 1, 40 do
+      m:training_step(data, { generator = graphids.Generator(ep) })
+    end
+    h.near(m.epsilon:item(), 0.2 * 0.995 ^ 40, 1e-9)
+    local v = m:validation_step(data)
+    assert.is_true(v.val_acc > 0.9, "val_acc " .. v.val_acc)
+    local t = m:test_step(data)
+    assert.is_true(graphids.equal(t.preds, t.scores:gt(0.5):long()))
+  end)
+
+  it("bandit: Sherman-Morrison keeps A_a^-1 the inverse of lambda I + sum z z^T", function()
+    graphids.manual_seed(4)
+    local m = models.resolve("graphids.models.fusion.BanditFusion")(
+      models.presets.fusion.bandit({ hidden = 6, num_layers = 1, retrain_every = 1000 }))
+    -- two episodes; the arms each plays come from the statistics before it (the backbone does
+    -- not change without a retrain), so A_a = I + sum over the rows that played a of z z^T
+    local zs, acts = {}, {}
+    for ep = 1, 2 do
+      local data = separable(40, ep)
+      zs[ep] = m:embed(FC.normalize(data.states))
+      acts[ep] = m:ucb(zs[ep]):argmax(2)
+      m:training_step(data, {})
+    end
+    local z, actions = graphids.cat(zs, 1), graphids.cat(acts, 1)
+    local counts, used = 0, 0
+    for a = 0, 20 do
+      local rows = actions:eq(a):nonzero()
+      local A = graphids.eye(6)
+      if rows:size(1) > 0 then
+        local za = z:index_select(1, rows:select(2, 1))
+        A = A + za:t():matmul(za)
+        used = used + 1
+      end
+      local prod = m.A_inv:select(1, a + 1):matmul(A)
+      h.near(prod:reshape({ -1 }):totable(), graphids.eye(6):reshape({ -1 }):totable(), 1e-4)
+      counts = counts + rows:size(1)
+    end
+    assert.equal(80, counts)
+    assert.is_true(used >= 2, "the second episode explores other arms")
+    assert.equal(2, m.episodes:item())
+  end)
+
+  it("MLP and weighted average train with the trainer's optimizer", function()
+    graphids.manual_seed(5)
+    local data = separable(512, 3)
+    local mlp = models.resolve("graphids.models.fusion.MLPFusion")(models.presets.fusion.mlp())
+    local opt = mlp:configure_optimizers()
+    for _ = 1, 60 do
+      opt:zero_grad()
+      mlp:training_step(data):backward()
+      opt:step()
+    end
+    mlp:eval()
+    assert.is_true(mlp:validation_step(data).val_acc > 0.95)
+    local wa = models.resolve("graphids.models.fusion.WeightedAvgFusion")({})
+    assert.equal(1, wa:num_parameters())
+    local r = wa:test_step(data)
+    local s = FC.normalize(data.states)
+    h.near(r.scores:totable(), ((s:select(2, 8) + s:select(2, 15)) * 0.5):totable(), 1e-6)
+  end)
+end)
