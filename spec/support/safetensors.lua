@@ -91,15 +91,20 @@ function M.decode(bytes, where)
       entries[#entries + 1] = entry
     end
   end
-  -- Sorted by offset (then name) for the overlap check; names come out sorted.
+  -- Sorted by offset (then name) for the overlap check; names come out sorted.  A zero-size
+  -- tensor holds no bytes, so it overlaps nothing (the Python writer gives it the offset of the
+  -- tensor that follows).
   table.sort(entries, function(a, b)
     if a.first ~= b.first then return a.first < b.first end
     return a.name < b.name
   end)
-  for i = 2, #entries do
-    local p, e = entries[i - 1], entries[i]
-    if e.first < p.last then
-      return invalid(where, "tensors '%s' and '%s' overlap", p.name, e.name)
+  local prev
+  for _, e in ipairs(entries) do
+    if e.first < e.last then
+      if prev and e.first < prev.last then
+        return invalid(where, "tensors '%s' and '%s' overlap", prev.name, e.name)
+      end
+      prev = e
     end
   end
   for _, e in ipairs(entries) do

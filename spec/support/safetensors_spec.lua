@@ -44,6 +44,17 @@ describe("the fixture safetensors reader", function()
     assert.are.same({ case = "x" }, f.metadata)
   end)
 
+  it("reads a zero-size tensor placed where another tensor's bytes start", function()
+    -- The Python writer gives an empty tensor the offset of the tensor after it.
+    local f = assert(safetensors.decode(file({
+      a = { dtype = "U8", shape = { 0 }, data_offsets = { 0, 0 } },
+      z = { dtype = "U8", shape = { 2 }, data_offsets = { 0, 2 } },
+      m = { dtype = "I64", shape = { 2, 0 }, data_offsets = { 1, 1 } },
+    }, "\7\8")))
+    assert.are.same({ 7, 8 }, f.tensors.z:totable())
+    assert.are.same({ 2, 0 }, f.tensors.m.shape)
+  end)
+
   it("reads a committed fixture written by PyTorch", function()
     local f = assert(safetensors.load("spec/fixtures/nn_linear.safetensors"))
     local case = cjson.decode(f.metadata.case)
