@@ -4,7 +4,8 @@
  *
  *   build/bench/parse_bench [DIR] [RUNS]
  *
- * Prints one line per run and "parse_bench: N files, F frames, median T ms, R Mframes/s". */
+ * Prints one line per run on stderr, then one row for tools/run-bench.sh's table:
+ *   can_parse_mfps <Mframes/s> Mframe/s <ratio to the 10 M/s target> 1.0 (<detail>) */
 #include <dirent.h>
 #include <omp.h>
 #include <stdio.h>
@@ -62,7 +63,7 @@ int main(int argc, char **argv) {
     if (runs < 1 || runs > 100) runs = 7;
     collect(dir);
     if (npaths == 0) {
-        printf("skipped: no .csv/.log files under %s\n", dir);
+        fprintf(stderr, "skipped: no .csv/.log files under %s\n", dir);
         return 0;
     }
     qsort(paths, (size_t)npaths, sizeof *paths, by_name);
@@ -82,12 +83,14 @@ int main(int argc, char **argv) {
             frames += f[i].n;
             gids_can_frames_free(&f[i]);
         }
-        printf("run %d: %.1f ms\n", r + 1, 1e3 * times[r]);
+        fprintf(stderr, "run %d: %.1f ms\n", r + 1, 1e3 * times[r]);
     }
     qsort(times, (size_t)runs, sizeof *times, cmp_double);
     double med = times[runs / 2];
-    printf("parse_bench: %d files, %lld frames, %d threads, median %.1f ms, %.1f Mframes/s\n",
-           npaths, (long long)frames, omp_get_max_threads(), 1e3 * med, 1e-6 * (double)frames / med);
+    double mfps = 1e-6 * (double)frames / med;
+    printf("can_parse_mfps %.1f Mframe/s %.2f 1.0 (%d files, %lld frames, %d threads, median %.1f "
+           "ms of %d runs; target 10 Mframe/s)\n",
+           mfps, mfps / 10.0, npaths, (long long)frames, omp_get_max_threads(), 1e3 * med, runs);
     for (int i = 0; i < npaths; i++) free(paths[i]);
     free(f);
     return 0;

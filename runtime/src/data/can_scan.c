@@ -120,20 +120,17 @@ static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
 
 int can_scan_ts(const char *p, const char *end, double *ts, can_perr *e) {
     if (p == end) return can_bad(e, p, "empty timestamp");
+    /* Integer digits, then fraction digits: two tight loops.  Past 19 digits m wraps (unsigned,
+     * defined) and the count sends the field to strtod. */
     const char *q = p;
     uint64_t m = 0;
-    int ndig = 0, frac = -1;
-    for (; q < end; q++) {
-        unsigned d = (unsigned)(*q - '0');
-        if (d < 10) {
-            if (ndig < 19) m = m * 10 + d; /* 19 digits cannot overflow; more go to strtod */
-            ndig++;
-            if (frac >= 0) frac++;
-        } else if (*q == '.' && frac < 0) {
-            frac = 0;
-        } else {
-            break;
-        }
+    while (q < end && (unsigned)(*q - '0') < 10) m = m * 10 + (unsigned)(*q++ - '0');
+    int64_t ndig = q - p, frac = 0;
+    if (q < end && *q == '.') {
+        const char *f = ++q;
+        while (q < end && (unsigned)(*q - '0') < 10) m = m * 10 + (unsigned)(*q++ - '0');
+        frac = q - f;
+        ndig += frac;
     }
     if (q == end && ndig > 0 && ndig <= 19 && m <= (1ull << 53) && frac <= 22) {
         *ts = frac > 0 ? (double)m / POW10[frac] : (double)m;

@@ -13,7 +13,7 @@ canonical CSV OUT (timestamp,arbitration_id,data_field,attack).
 options:
   --format F             auto, csv, candump, candump-ta, hcrl-csv, hcrl-txt or columns
   --lenient              skip malformed rows (counted and reported) instead of failing
-  --time-tolerance S     seconds a row may step back in time (default 0.001)
+  --time-tolerance S     seconds a row may step back in time (default 0.001; inf: no check)
   --attack-frame ID#DATA label frames with exactly this id and payload as attacks (repeatable)
   --attack-id ID         label every frame with this id as an attack (repeatable)
   --columns SPEC         column-mapped CSV: ts=NAME,id=NAME,data=NAME,dlc=NAME,label=NAME
@@ -63,7 +63,7 @@ function M.main(args)
       if a == "--format" then
         opts.format = v
       elseif a == "--time-tolerance" then
-        opts.time_tolerance = tonumber(v)
+        opts.time_tolerance = (v == "inf") and math.huge or tonumber(v)
         if opts.time_tolerance == nil or opts.time_tolerance < 0 then
           return usage_error("--time-tolerance: '" .. v .. "' is not a number >= 0")
         end
