@@ -438,6 +438,43 @@ def dgi_case(name, **over):
                   "svdd_center": center, "scores": scores, "features": feats})
 
 
+def distill_cases():
+    """Soft-label KD (T=4, alpha=0.7) and feature KD with a projection, on fixed tensors."""
+    gen = torch.Generator().manual_seed(zlib.crc32(b"distill"))
+    s = torch.randn(6, 2, generator=gen).requires_grad_(True)
+    t = torch.randn(6, 2, generator=gen) * 2
+    y = torch.randint(0, 2, (6,), generator=gen)
+    T, alpha = 4.0, 0.7
+    hard = F.cross_entropy(s, y)
+    soft = F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1), reduction="batchmean") * T * T
+    total = alpha * soft + (1 - alpha) * hard
+    total.backward()
+    tensors = {"input.student_logits": s, "input.teacher_logits": t, "input.labels": y,
+               "output.hard": hard, "output.soft": soft, "output.total": total,
+               "grad.student_logits": s.grad}
+    torch.manual_seed(zlib.crc32(b"feature"))
+    proj = nn.Linear(4, 6)
+    zs = torch.randn(7, 4, generator=gen).requires_grad_(True)
+    zt = torch.randn(7, 6, generator=gen)
+    rs = torch.rand(7, 35, generator=gen).requires_grad_(True)
+    rt = torch.rand(7, 35, generator=gen)
+    base = (zs.pow(2).mean() + rs.mean())
+    kd = 1.0 * F.mse_loss(proj(zs), zt) + 0.5 * F.mse_loss(rs, rt)
+    ftotal = 0.7 * kd + 0.3 * base
+    ftotal.backward()
+    tensors.update({"param.projection.weight": proj.weight, "param.projection.bias": proj.bias,
+                    "input.student_z": zs, "input.teacher_z": zt, "input.student_recon": rs,
+                    "input.teacher_recon": rt, "output.feature_kd": kd,
+                    "output.feature_total": ftotal, "grad.student_z": zs.grad,
+                    "grad.student_recon": rs.grad, "grad.projection.weight": proj.weight.grad,
+                    "grad.projection.bias": proj.bias.grad})
+    tensors = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
+    case = {"name": "distill", "T": T, "alpha": alpha, "latent_weight": 1.0, "recon_weight": 0.5,
+            "generator": "tools/make_model_fixtures.py", "torch": torch.__version__}
+    save_file(tensors, os.path.join(OUT, "distill.safetensors"),
+              metadata={"case": json.dumps(case, sort_keys=True)})
+
+
 # The reference's presets (upstream §3.2-3.4) at set_01's vocabulary size: parameter counts.
 PRESETS = {
     "gat.small": (GATWithJK, {"conv_type": "gatv2", "hidden": 24, "num_layers": 2, "heads": 4,
@@ -479,6 +516,7 @@ def main():
         dgi_case("dgi_gatv2"),
         dgi_case("dgi_gat", conv_type="gat", hidden_dims=[8, 4]),
     ]
+    distill_cases()
     with open(os.path.join(OUT, "index.json"), "w") as f:
         json.dump({"models": names, "preset_num_ids": PRESET_NUM_IDS,
                    "preset_parameters": preset_counts()}, f, indent=1, sort_keys=True)

@@ -1,0 +1,96 @@
+-- distill_spec.lua -- knowledge distillation against PyTorch (spec/fixtures/models/distill,
+-- written by tools/make_model_fixtures.py): the soft-label and feature losses and their
+-- gradients; the teacher frozen, in eval mode and outside the student's parameters and state.
+local graphids = require "graphids"
+local cjson = require "cjson"
+local class = require "graphids.class"
+local fx = require "fixtures"
+local h = require "helpers"
+local safetensors = require "safetensors"
+local nn = require "graphids.nn"
+local D = require "graphids.models.distill"
+local L = require "graphids.models.losses"
+
+local f = assert(safetensors.load("spec/fixtures/models/distill.safetensors"))
+local t, case = f.tensors, cjson.decode(f.metadata.case)
+
+-- A teacher that answers fixed logits (or latents) whatever the batch, and counts its calls.
+local Fixed = class("Fixed", nn.Module)
+function Fixed:__init(out)
+  nn.Module.__init(self)
+  self.lin = nn.Linear(2, 2)
+  self.out = out
+  self.calls = 0
+  self.hp = { latent_dim = 6 }
+end
+function Fixed:forward()
+  self.calls = self.calls + 1
+  assert(not self.training, "the teacher runs in eval mode")
+  assert(not graphids.is_grad_enabled(), "the teacher runs without grad")
+  return self.out
+end
+
+describe("SoftLabelDistillation", function()
+  it("matches torch: alpha T^2 KL(batchmean) + (1 - alpha) CE, and its gradient", function()
+    local errs = {}
+    local teacher = Fixed(t["input.teacher_logits"])
+    teacher:train()
+    local kd = D.SoftLabelDistillation(L.CrossEntropyLoss(), teacher,
+      { T = case.T, alpha = case.alpha })
+    assert.is_false(teacher.training)
+    local s = t["input.student_logits"]:clone():requires_grad_(true)
+    local total, parts = kd(s, t["input.labels"], {})
+    fx.check(errs, "total", total, t["output.total"])
+    fx.check(errs, "soft", parts.soft_loss, t["output.soft"])
+    fx.check(errs, "hard", parts.hard_loss, t["output.hard"])
+    total:backward()
+    fx.check(errs, "grad", s.grad, t["grad.student_logits"])
+    assert(#errs == 0, table.concat(errs, "\n"))
+    assert.equal(1, teacher.calls)
+  end)
+
+  it("keeps the teacher frozen and out of the loss's parameters and state_dict", function()
+    local teacher = Fixed(t["input.teacher_logits"])
+    local kd = D.SoftLabelDistillation(L.WeightedCrossEntropyLoss({ weights = { 1, 3 } }), teacher)
+    assert.equal(0, #kd:parameters())
+    assert.same({ "base_loss.weights" }, kd:state_dict():keys())
+    for _, p in ipairs(teacher:parameters()) do
+      assert.is_false(p.requires_grad)
+    end
+    assert.equal(4.0, kd.T)
+    assert.equal(0.7, kd.alpha)
+    h.errors("teacher must be a model", D.SoftLabelDistillation, L.CrossEntropyLoss(), {})
+    h.errors("alpha must be in %[0, 1%]", D.SoftLabelDistillation, L.CrossEntropyLoss(), teacher,
+      { alpha = 2 })
+    h.errors("unknown option 'temperature'", D.SoftLabelDistillation, L.CrossEntropyLoss(),
+      teacher, { temperature = 2 })
+  end)
+end)
+
+describe("FeatureDistillation", function()
+  it("projects the student's latent to the teacher's width and matches torch", function()
+    local errs = {}
+    local teacher = Fixed({ z = t["input.teacher_z"], cont = t["input.teacher_recon"] })
+    local base = function(out) return out.z:square():mean() + out.cont:mean(), {} end
+    local fd = D.FeatureDistillation(base, teacher, { student_latent_dim = 4,
+      latent_weight = case.latent_weight, recon_weight = case.recon_weight, alpha = case.alpha })
+    assert.same({ 6, 4 }, fd.projection.weight.shape)
+    fd:load_state_dict({ ["projection.weight"] = t["param.projection.weight"],
+      ["projection.bias"] = t["param.projection.bias"] })
+    local z = t["input.student_z"]:clone():requires_grad_(true)
+    local r = t["input.student_recon"]:clone():requires_grad_(true)
+    local total, parts = fd({ z = z, cont = r }, {}, {})
+    fx.check(errs, "total", total, t["output.feature_total"])
+    fx.check(errs, "kd", parts.kd_loss, t["output.feature_kd"])
+    total:backward()
+    fx.check(errs, "grad z", z.grad, t["grad.student_z"])
+    fx.check(errs, "grad recon", r.grad, t["grad.student_recon"])
+    fx.check(errs, "grad projection.weight", fd.projection.weight.grad,
+      t["grad.projection.weight"])
+    fx.check(errs, "grad projection.bias", fd.projection.bias.grad, t["grad.projection.bias"])
+    assert(#errs == 0, table.concat(errs, "\n"))
+    -- equal widths: no projection
+    local same = D.FeatureDistillation(base, teacher, { student_latent_dim = 6 })
+    assert.is_nil(same.projection)
+  end)
+end)
