@@ -1,0 +1,244 @@
+local graphids = require "graphids"
+local data = require "graphids.data"
+local gio = require "graphids.io"
+local json = require "graphids.json"
+local skip = require "skip"
+
+local REAL = os.getenv("GRAPHIDS_TEST_DATA") or "/work/shared/data/can"
+
+local function tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  assert(gio.mkdir_p(d))
+  return d
+end
+
+local function err_of(f, ...)
+  local ok, e = pcall(f, ...)
+  assert(not ok, "expected an error")
+  return tostring(e)
+end
+
+-- A small simulated dataset: 6 train captures and 2 test sets of 600 frames each.
+local CAT = {
+  synthetic = {
+    train = { "train_01_attack_free", "train_02_with_attacks" },
+    test = { "test_01_known_vehicle_known_attack", "test_03_known_vehicle_unknown_attack", "test_09_absent" },
+    simulated = true, frames = 600, seed = 3,
+  },
+}
+
+describe("graphids.data cache", function()
+  local lake
+  before_each(function()
+    lake = tmpdir()
+    data.clear_cache_memo()
+  end)
+  after_each(function()
+    data.clear_cache_memo()
+    gio.remove_tree(lake)
+  end)
+
+  local function opts(extra)
+    local o = { lake_root = lake, catalog = CAT }
+    for k, v in pairs(extra or {}) do
+      o[k] = v
+    end
+    return o
+  end
+
+  it("builds the versioned layout with a metadata file of the documented schema", function()
+    local meta = data.build_cache("synthetic", opts())
+    local dir = gio.join(lake, "cache", "v" .. data.PREPROCESSING_VERSION, "synthetic")
+    assert.equal(dir, data.cache_dir("synthetic", opts()))
+    assert.same({ ".lock", "cache_metadata.json", "scaler.safetensors",
+      "test_test_01_known_vehicle_known_attack.safetensors",
+      "test_test_03_known_vehicle_unknown_attack.safetensors", "train.safetensors", "vocab.json" },
+      gio.list_dir(dir))
+    local m = assert(gio.read_json(gio.join(dir, "cache_metadata.json")))
+    assert.same(json.encode(meta), json.encode(m))
+    assert.equal(1, m.metadata_schema_version)
+    assert.equal("synthetic", m.dataset)
+    for _, k in ipairs({ "window_size", "stride", "val_fraction", "seed" }) do
+      assert.equal(({ window_size = 100, stride = 100, val_fraction = 0.2, seed = 42 })[k], m[k])
+    end
+    assert.equal(data.PREPROCESSING_VERSION, m.preprocessing_version)
+    assert.matches("^%x+$", m.vocab_digest)
+    assert.is_true(m.num_ids > 10)
+    assert.same({ "test_01_known_vehicle_known_attack", "test_03_known_vehicle_unknown_attack" },
+      m.test_sets)
+    local names = {}
+    for k in pairs(m.splits) do
+      names[#names + 1] = k
+    end
+    table.sort(names)
+    assert.same({ "test_01_known_vehicle_known_attack", "test_03_known_vehicle_unknown_attack", "train", "val" },
+      names)
+    for name, s in pairs(m.splits) do
+      assert.is_true(math.type(s.num_graphs) == "integer" and s.num_graphs > 0, name)
+      for _, what in ipairs({ "node_count", "edge_count" }) do
+        local st = s.graph_stats[what]
+        assert.is_true(st.min <= st.mean and st.mean <= st.max, name)
+        assert.is_true(st.min <= st.p95 and st.p95 <= st.p99 and st.p99 <= st.max, name)
+      end
+      local total = 0
+      for _, c in pairs(s.attack_balance) do
+        total = total + c
+      end
+      assert.equal(s.num_graphs, total, name)
+    end
+    -- train: 6 captures of 600 frames = 6 windows each
+    assert.equal(36, m.splits.train.num_graphs + m.splits.val.num_graphs)
+    assert.equal(7, m.splits.val.num_graphs) -- int(36 * 0.2)
+    assert.equal("train", m.splits.val.derived_from)
+    assert.equal(3600, m.splits.train.raw_rows)
+    assert.equal(6, #m.splits.train.source_files)
+    assert.equal("train_01_attack_free/attack-free-v1.csv", m.splits.train.source_files[1])
+    assert.is_true(m.splits.train.bytes_on_disk > 0)
+    assert.equal(600 * 4, m.splits.test_01_known_vehicle_known_attack.raw_rows)
+  end)
+
+  it("loads memory-mapped, valid graph sets scaled with the train scaler", function()
+    data.build_cache("synthetic", opts())
+    local c = data.load_cache("synthetic", opts())
+    assert.equal(c, data.load_cache("synthetic", opts())) -- memoised
+    assert.equal(36, c.train.num_graphs)
+    assert.equal(29, c.train_index:numel())
+    assert.equal(7, c.val_index:numel())
+    assert.is_true(graphids.graph_set_validate(c.train))
+    for _, name in ipairs(c.test_names) do
+      assert.is_true(graphids.graph_set_validate(c.tests[name]))
+    end
+    assert.equal(35, c.train.x:size(2))
+    assert.equal(11, c.train.edge_attr:size(2))
+    assert.equal(c.metadata.num_ids, c.vocab.num_ids)
+    -- the train part's node features are z-scores: column means ~0 over the train graphs' rows
+    local ptr = c.train.node_ptr:totable()
+    local rows = {}
+    for _, g in ipairs(c.train_index:totable()) do
+      for r = ptr[g + 1], ptr[g + 2] - 1 do
+        rows[#rows + 1] = r
+      end
+    end
+    local xt = c.train.x:index_select(1, graphids.tensor(rows, { dtype = "i64" })):double()
+    assert.is_true(xt:mean(1):abs():max():item() < 1e-4)
+    -- a fresh load from disk gives the same tensors
+    data.clear_cache_memo()
+    local d = data.load_cache("synthetic", opts())
+    assert.is_true(graphids.equal(c.train.x, d.train.x))
+    assert.is_true(graphids.equal(c.val_index, d.val_index))
+  end)
+
+  it("does not rebuild an up-to-date cache, and rebuilds on request", function()
+    local m1 = data.build_cache("synthetic", opts())
+    local m2 = data.build_cache("synthetic", opts())
+    assert.equal(m1.built_at, m2.built_at)
+    local m3 = data.rebuild_cache("synthetic", opts({ window_size = 50, stride = 50 }))
+    assert.equal(50, m3.window_size)
+    assert.equal(72, m3.splits.train.num_graphs + m3.splits.val.num_graphs)
+  end)
+
+  it("refuses a cache built with other invariants, naming the rebuild command", function()
+    data.build_cache("synthetic", opts())
+    local e = err_of(data.load_cache, "synthetic", opts({ window_size = 50, seed = 7 }))
+    assert.matches("was built with window_size=100 %(requested 50%), seed=42 %(requested 7%)", e)
+    assert.matches("rebuild it: graphids data rebuild %-%-dataset synthetic %-%-lake%-root "
+      .. lake:gsub("%p", "%%%0"), e)
+    assert.matches("%-%-window%-size 50 %-%-stride 100 %-%-val%-fraction 0.2 %-%-seed 7", e)
+    e = err_of(data.build_cache, "synthetic", opts({ val_fraction = 0.5 }))
+    assert.matches("val_fraction=0.2 %(requested 0.5%)", e)
+  end)
+
+  it("refuses a cache written by another version or with a swapped vocabulary", function()
+    data.build_cache("synthetic", opts())
+    local dir = data.cache_dir("synthetic", opts())
+    local path = gio.join(dir, "cache_metadata.json")
+    local m = assert(gio.read_json(path))
+    m.preprocessing_version = "0"
+    assert(gio.write_json(path, m))
+    assert.matches("preprocessing_version=0 %(requested " .. data.PREPROCESSING_VERSION .. "%)",
+      err_of(data.load_cache, "synthetic", opts()))
+    m.preprocessing_version = data.PREPROCESSING_VERSION
+    m.metadata_schema_version = 99
+    assert(gio.write_json(path, m))
+    assert.matches("metadata schema 99, this graphids reads 1; rebuild it: graphids data rebuild",
+      err_of(data.load_cache, "synthetic", opts()))
+    m.metadata_schema_version = 1
+    assert(gio.write_json(path, m))
+    local v = assert(gio.read_json(gio.join(dir, "vocab.json")))
+    local k = next(v.entries)
+    v.entries[k] = nil
+    assert(gio.write_json(gio.join(dir, "vocab.json"), v))
+    assert.matches("vocab.json: .*rebuild it", err_of(data.load_cache, "synthetic", opts()))
+    assert(gio.atomic_write(path, "{"))
+    assert.matches("cache_metadata.json: json: line 1, column 2",
+      err_of(data.load_cache, "synthetic", opts()))
+  end)
+
+  it("waits for the build lock and times out with a clear error", function()
+    local dir = data.cache_dir("synthetic", opts())
+    assert(gio.mkdir_p(dir))
+    local held = assert(gio.lock(gio.join(dir, ".lock"), { timeout = 0 }))
+    local e = err_of(data.build_cache, "synthetic", opts({ lock_timeout = 0.1 }))
+    assert.matches("is held by another process %(exclusive lock not acquired within 0.10 s%)", e)
+    assert.matches("another build is running", e)
+    held:unlock()
+    assert.is_table(data.build_cache("synthetic", opts({ lock_timeout = 0.1 })))
+  end)
+
+  it("leaves no usable cache behind when a build fails", function()
+    local root = tmpdir()
+    for _, sub in ipairs({ "train_01_attack_free", "train_02_with_attacks" }) do
+      assert(gio.mkdir_p(gio.join(root, "hcrl_sa", sub)))
+    end
+    assert(gio.atomic_write(gio.join(root, "hcrl_sa/train_01_attack_free/attack-free-a.csv"),
+      "timestamp,arbitration_id,data_field,attack\n1.0,0C1,0011,0\n1.5,XYZ,00,0\n"))
+    local e = err_of(data.build_cache, "hcrl_sa", { lake_root = lake, data_root = root })
+    assert.matches("attack%-free%-a.csv:3", e)
+    local dir = data.cache_dir("hcrl_sa", { lake_root = lake })
+    assert.same({ ".lock" }, gio.list_dir(dir))
+    assert.matches("no dataset cache at", select(2, data.inspect_cache("hcrl_sa", { lake_root = lake })))
+    assert.matches("unknown dataset 'nope'", err_of(data.build_cache, "nope", { lake_root = lake }))
+    assert.matches("unknown option 'windows'", err_of(data.build_cache, "hcrl_sa", { windows = 3 }))
+    gio.remove_tree(root)
+  end)
+
+  it("builds a subset of the real hcrl_sa with the expected window counts", function()
+    if skip.unless(gio.is_dir(REAL .. "/hcrl_sa"), "real CAN data not found at " .. REAL) then
+      return
+    end
+    -- The first 1000 rows of each capture, in the dataset's own layout.
+    local root = tmpdir()
+    local ds = data.resolve_dataset("hcrl_sa", { data_root = REAL })
+    local files = {}
+    for _, f in ipairs(ds.train) do
+      files[#files + 1] = f.name
+    end
+    for _, t in ipairs(ds.tests) do
+      for _, f in ipairs(t.files) do
+        files[#files + 1] = f.name
+      end
+    end
+    for _, name in ipairs(files) do
+      local src = assert(io.open(gio.join(REAL, "hcrl_sa", name)))
+      local lines = {}
+      for i = 1, 1001 do
+        lines[i] = src:read("L")
+      end
+      src:close()
+      local out = gio.join(root, "hcrl_sa", name)
+      assert(gio.mkdir_p(out:match("^(.*)/")))
+      assert(gio.atomic_write(out, table.concat(lines)))
+    end
+    local m = data.build_cache("hcrl_sa", { lake_root = lake, data_root = root })
+    assert.equal(40, m.splits.train.num_graphs + m.splits.val.num_graphs) -- 4 files x 10 windows
+    assert.equal(4, #m.test_sets)
+    assert.equal(20, m.splits.test_01_known_vehicle_known_attack.num_graphs)
+    assert.equal(4000, m.splits.train.raw_rows)
+    local bal = m.splits.test_03_known_vehicle_unknown_attack.attack_balance
+    for k in pairs(bal) do
+      assert.is_true(k == "normal" or k == "malfunction", k)
+    end
+    gio.remove_tree(root)
+  end)
+end)

@@ -1,0 +1,503 @@
+-- graphids.data.cache -- the dataset cache: window graphs built once per dataset and parameters,
+-- stored as safetensors and memory-mapped on load (merged into graphids.data).
+--   local data = require "graphids.data"
+--   local meta = data.build_cache("hcrl_sa", {data_root = "/data/can", lake_root = "lake"})
+--   local c = data.load_cache("hcrl_sa", {data_root = "/data/can"})   -- builds when missing
+--   c.train (graph set: train + val graphs), c.train_index, c.val_index (i64 graph numbers),
+--   c.tests[name] (graph sets), c.test_names (sorted), c.num_ids, c.metadata
+--
+-- Layout (docs/data.md): <lake_root>/cache/v<PREPROCESSING_VERSION>/<dataset>/
+--   train.safetensors            every train-folder graph (scaled) + train_index, val_index
+--   test_<sub-folder>.safetensors  one per present test sub-folder (scaled with the train scaler)
+--   vocab.json, scaler.safetensors, cache_metadata.json (written last: its presence means
+--   complete), .lock (flock: builds exclusive, loads shared)
+-- Invariants (preprocessing version, window_size, stride, val_fraction, seed, vocab digest) are
+-- checked on every load and build; a mismatch is an error naming the rebuild command.
+local graphids = require "graphids"
+local gio = require "graphids.io"
+local json = require "graphids.json"
+local catalog = require "graphids.data.catalog"
+local U = require "graphids.nn._util"
+
+local M = {}
+
+-- Bump when the graphs a build produces change (features, windows, labels, scaling, layout).
+M.PREPROCESSING_VERSION = "1"
+local SCHEMA_VERSION = 1
+
+local SET_FIELDS = { "x", "edge_index", "edge_attr", "node_id", "node_ptr", "edge_ptr", "y",
+  "attack_type", "window_start", "source_file" }
+
+local DEFAULTS = {
+  data_root = U.NONE, lake_root = U.NONE, catalog = U.NONE,
+  window_size = 100, stride = 100, val_fraction = 0.2, seed = 42,
+  lock_timeout = 600, log = U.NONE, build = true, force = false,
+}
+
+local function options(fname, opts)
+  local o = U.options(fname, opts, DEFAULTS, 3)
+  if math.type(o.window_size) ~= "integer" or o.window_size < 1 then
+    error(fname .. ": window_size must be an integer >= 1, got " .. tostring(o.window_size), 3)
+  end
+  if math.type(o.stride) ~= "integer" or o.stride < 1 then
+    error(fname .. ": stride must be an integer >= 1, got " .. tostring(o.stride), 3)
+  end
+  if not (o.val_fraction >= 0 and o.val_fraction < 1) then
+    error(fname .. ": val_fraction must be in [0, 1), got " .. tostring(o.val_fraction), 3)
+  end
+  if math.type(o.seed) ~= "integer" then
+    error(fname .. ": seed must be an integer, got " .. tostring(o.seed), 3)
+  end
+  o.lake_root = catalog.lake_root(o)
+  return o
+end
+
+local function say(o, fmt, ...)
+  if o.log then
+    o.log(string.format(fmt, ...))
+  end
+end
+
+-- <lake_root>/cache/v<version>/<dataset>
+function M.cache_dir(dataset, opts)
+  local o = options("cache_dir", opts)
+  return gio.join(o.lake_root, "cache", "v" .. M.PREPROCESSING_VERSION, dataset)
+end
+
+-- ---------------------------------------------------------------- the window builder (engineer B)
+-- Everything this file needs from graphids.data.windows goes through these few functions.
+
+local function windows_api()
+  return require "graphids.data.windows"
+end
+
+local function make_vocab(frames_list)
+  return windows_api().Vocabulary.from_frames(frames_list)
+end
+
+local function build_set(frames_list, codes, vocab, o)
+  return windows_api().build_windows { files = frames_list, attack_types = codes, vocab = vocab,
+    window = o.window_size, stride = o.stride }
+end
+
+local function split(num_graphs, o)
+  return windows_api().split_train_val(num_graphs, { val_fraction = o.val_fraction, seed = o.seed })
+end
+
+local function fit_scaler(set, train_index)
+  return windows_api().Scaler.fit(set, train_index)
+end
+
+-- ---------------------------------------------------------------- statistics
+
+-- Linear interpolation between closest ranks (numpy's default percentile).
+local function percentile(sorted, q)
+  local n = #sorted
+  if n == 0 then
+    return 0
+  end
+  local pos = (n - 1) * q + 1
+  local lo = math.floor(pos)
+  local hi = math.min(lo + 1, n)
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo)
+end
+
+local function summary(counts)
+  table.sort(counts)
+  local n, sum = #counts, 0
+  for _, c in ipairs(counts) do
+    sum = sum + c
+  end
+  return {
+    min = counts[1] or 0, max = counts[n] or 0, mean = n > 0 and sum / n or 0.0,
+    p95 = percentile(counts, 0.95) + 0.0, p99 = percentile(counts, 0.99) + 0.0,
+  }
+end
+
+-- Per-graph sizes from a ptr tensor, for the graphs of index (i64 tensor) or all.
+local function sizes(ptr, index)
+  local g = ptr:size(1) - 1
+  if g <= 0 then
+    return {}
+  end
+  local d = ptr:narrow(1, 2, g):sub(ptr:narrow(1, 1, g))
+  if index then
+    d = d:index_select(1, index)
+  end
+  return d:totable()
+end
+
+-- Statistics of a set's graphs (all, or those of index).
+local function split_stats(set, index)
+  local y, at = set.y, set.attack_type
+  if index then
+    y, at = y:index_select(1, index), at:index_select(1, index)
+  end
+  local yt, att = y:totable(), at:totable()
+  local balance = {}
+  for i = 1, #yt do
+    local key
+    if yt[i] == 0 then
+      key = "normal"
+    else
+      key = catalog.ATTACK_TYPES[att[i]] or ("attack_type_" .. att[i])
+      if att[i] == 0 then
+        key = "attack_unknown_type"
+      end
+    end
+    balance[key] = (balance[key] or 0) + 1
+  end
+  return {
+    num_graphs = #yt,
+    graph_stats = { node_count = summary(sizes(set.node_ptr, index)),
+      edge_count = summary(sizes(set.edge_ptr, index)) },
+    attack_balance = balance,
+  }
+end
+
+-- ---------------------------------------------------------------- files
+
+local function save_set(path, set, extra, meta)
+  local tensors = {}
+  for _, f in ipairs(SET_FIELDS) do
+    tensors[f] = assert(set[f], "graph set lacks field " .. f)
+  end
+  for k, v in pairs(extra or {}) do
+    tensors[k] = v
+  end
+  meta = meta or {}
+  meta.format = "graphids-graph-set"
+  meta.num_graphs = tostring(set.num_graphs)
+  assert(gio.save_safetensors(path, tensors, meta))
+  return gio.stat(path).size
+end
+
+-- A graph set from a cache file (memory-mapped); nil, message on a missing or corrupt file.
+local function load_set(path)
+  local t, meta = gio.load_safetensors(path, { mmap = true })
+  if t == nil then
+    return nil, meta
+  end
+  local set = { num_graphs = math.tointeger(tonumber(meta.num_graphs)) }
+  for _, f in ipairs(SET_FIELDS) do
+    if t[f] == nil then
+      return nil, path .. ": no tensor '" .. f .. "'"
+    end
+    set[f] = t[f]
+    t[f] = nil
+  end
+  if set.num_graphs == nil or set.node_ptr:size(1) ~= set.num_graphs + 1 then
+    return nil, path .. ": num_graphs metadata does not match node_ptr"
+  end
+  return set, t
+end
+
+local function free_set(set)
+  for _, f in ipairs(SET_FIELDS) do
+    if set[f] then
+      set[f]:free()
+    end
+  end
+end
+
+local function free_frames(list)
+  for _, f in ipairs(list) do
+    f:free()
+  end
+end
+
+local function read_split(files)
+  local data_can = require "graphids.data.can"
+  local paths, codes, names = {}, {}, {}
+  for i, f in ipairs(files) do
+    paths[i], codes[i], names[i] = f.path, f.attack_type, f.name
+  end
+  local frames = data_can.read_can_many(paths)
+  local rows = 0
+  for i, fr in ipairs(frames) do
+    if #fr == 0 then
+      free_frames(frames)
+      error(string.format("capture file %s holds no frames", paths[i]), 0)
+    end
+    rows = rows + #fr
+  end
+  return frames, codes, names, rows
+end
+
+-- ---------------------------------------------------------------- invariants
+
+local INVARIANTS = { "preprocessing_version", "window_size", "stride", "val_fraction", "seed" }
+
+local function cli_command(verb, dataset, o)
+  local parts = { "graphids data " .. verb, "--dataset " .. dataset, "--lake-root " .. o.lake_root }
+  local root = catalog.data_root(o)
+  if root then
+    parts[#parts + 1] = "--data-root " .. root
+  end
+  parts[#parts + 1] = string.format("--window-size %d --stride %d --val-fraction %s --seed %d",
+    o.window_size, o.stride, tostring(o.val_fraction), o.seed)
+  return table.concat(parts, " ")
+end
+
+local function requested(o)
+  return { preprocessing_version = M.PREPROCESSING_VERSION, window_size = o.window_size,
+    stride = o.stride, val_fraction = o.val_fraction, seed = o.seed }
+end
+
+-- Raises when the stored metadata does not match the request, naming every difference.
+local function check_invariants(dir, meta, dataset, o)
+  if meta.metadata_schema_version ~= SCHEMA_VERSION then
+    error(string.format("dataset cache %s has metadata schema %s, this graphids reads %d; rebuild " ..
+      "it: %s", dir, tostring(meta.metadata_schema_version), SCHEMA_VERSION,
+      cli_command("rebuild", dataset, o)), 0)
+  end
+  local want, diffs = requested(o), {}
+  for _, k in ipairs(INVARIANTS) do
+    if meta[k] ~= want[k] then
+      diffs[#diffs + 1] = string.format("%s=%s (requested %s)", k, tostring(meta[k]), tostring(want[k]))
+    end
+  end
+  if #diffs > 0 then
+    error(string.format("dataset cache %s was built with %s; rebuild it: %s", dir,
+      table.concat(diffs, ", "), cli_command("rebuild", dataset, o)), 0)
+  end
+end
+
+local function read_metadata(dir)
+  local path = gio.join(dir, "cache_metadata.json")
+  if not gio.exists(path) then
+    return nil
+  end
+  local meta, err = json.read_file(path)
+  if meta == nil then
+    error("dataset cache metadata " .. err, 0)
+  end
+  return meta
+end
+
+-- Every file the metadata names exists.
+local function complete(dir, meta)
+  for _, s in pairs(meta.splits or {}) do
+    if s.file and not gio.exists(gio.join(dir, s.file)) then
+      return false
+    end
+  end
+  return gio.exists(gio.join(dir, "vocab.json")) and gio.exists(gio.join(dir, "scaler.safetensors"))
+end
+
+-- ---------------------------------------------------------------- build
+
+local function utc_now()
+  return os.date("!%Y-%m-%dT%H:%M:%SZ")
+end
+
+local function build_locked(dataset, dir, o)
+  local t0 = os.clock()
+  local wall0 = os.time()
+  local ds = catalog.resolve_dataset(dataset, { data_root = o.data_root, lake_root = o.lake_root,
+    catalog = o.catalog })
+  say(o, "building %s from %s (%d train files, %d test sets)", dataset, ds.dir, #ds.train, #ds.tests)
+  local meta = {
+    metadata_schema_version = SCHEMA_VERSION, format = "graphids-dataset-cache", dataset = dataset,
+    source = ds.source, raw_dir = ds.dir, built_at = utc_now(), graphids_version = graphids.__version,
+    preprocessing_version = M.PREPROCESSING_VERSION, window_size = o.window_size, stride = o.stride,
+    val_fraction = o.val_fraction, seed = o.seed, node_features = 35, edge_features = 11,
+    attack_types = {}, splits = {},
+  }
+  for code = 0, #catalog.ATTACK_TYPES do
+    meta.attack_types[tostring(code)] = catalog.ATTACK_TYPES[code]
+  end
+
+  -- train + val: one set, split by index
+  local frames, codes, names, rows = read_split(ds.train)
+  local vocab = make_vocab(frames)
+  local set = build_set(frames, codes, vocab, o)
+  free_frames(frames)
+  if set.num_graphs == 0 then
+    error(string.format("dataset '%s': the train captures give no graph with window_size=%d, " ..
+      "stride=%d (files shorter than a window?)", dataset, o.window_size, o.stride), 0)
+  end
+  local train_index, val_index = split(set.num_graphs, o)
+  local sc = fit_scaler(set, train_index)
+  sc:apply(set)
+  local bytes = save_set(gio.join(dir, "train.safetensors"), set,
+    { train_index = train_index, val_index = val_index }, { source_files = json.encode(json.array(names)) })
+  local tr = split_stats(set, train_index)
+  tr.file, tr.index, tr.source_files, tr.raw_rows, tr.bytes_on_disk =
+    "train.safetensors", "train_index", json.array(names), rows, bytes
+  local va = split_stats(set, val_index)
+  va.file, va.index, va.derived_from = "train.safetensors", "val_index", "train"
+  meta.splits.train, meta.splits.val = tr, va
+  free_set(set)
+  say(o, "train: %d graphs (%d train, %d val)", tr.num_graphs + va.num_graphs, tr.num_graphs, va.num_graphs)
+
+  -- vocabulary and scaler
+  local vocab_doc = { entries = json.object(vocab:to_entries()), ids = json.array(vocab.ids),
+    digest = vocab.digest, num_ids = vocab.num_ids, unk_index = 0 }
+  assert(gio.write_json(gio.join(dir, "vocab.json"), vocab_doc))
+  meta.vocab_digest = vocab.digest
+  meta.num_ids = vocab.num_ids
+  meta.num_arb_ids = vocab.num_ids
+  assert(gio.save_safetensors(gio.join(dir, "scaler.safetensors"), sc:to_table(),
+    { format = "graphids-scaler", fitted_on = "train_index" }))
+
+  -- one set per present test sub-folder, same vocabulary and scaler
+  for _, t in ipairs(ds.tests) do
+    local tframes, tcodes, tnames, trows = read_split(t.files)
+    local tset = build_set(tframes, tcodes, vocab, o)
+    free_frames(tframes)
+    sc:apply(tset)
+    local file = "test_" .. t.name .. ".safetensors"
+    local tb = save_set(gio.join(dir, file), tset, nil, { source_files = json.encode(json.array(tnames)) })
+    local st = split_stats(tset)
+    st.file, st.source_files, st.raw_rows, st.bytes_on_disk = file, json.array(tnames), trows, tb
+    meta.splits[t.name] = st
+    free_set(tset)
+    say(o, "%s: %d graphs", t.name, st.num_graphs)
+  end
+  meta.test_sets = {}
+  for i, t in ipairs(ds.tests) do
+    meta.test_sets[i] = t.name
+  end
+  meta.test_sets = json.array(meta.test_sets)
+  meta.build_cpu_seconds = os.clock() - t0
+  meta.build_wall_seconds = os.time() - wall0
+  assert(gio.write_json(gio.join(dir, "cache_metadata.json"), meta))
+  return meta
+end
+
+local function lock_dir(dir, exclusive, o)
+  assert(gio.mkdir_p(dir))
+  local lk, err = gio.lock(gio.join(dir, ".lock"), { exclusive = exclusive, timeout = o.lock_timeout })
+  if lk == nil then
+    error(string.format("dataset cache %s: %s (another build is running?)", dir, err), 0)
+  end
+  return lk
+end
+
+local memo = {}
+
+local function memo_key(dataset, o)
+  return table.concat({ o.lake_root, dataset, "w" .. o.window_size, "s" .. o.stride,
+    "v" .. tostring(o.val_fraction), "seed" .. o.seed }, "|")
+end
+
+-- Removes every file of a cache dir but its lock (held by the caller).
+local function clear_dir(dir)
+  for _, n in ipairs(assert(gio.list_dir(dir))) do
+    if n ~= ".lock" then
+      assert(gio.remove_tree(gio.join(dir, n)))
+    end
+  end
+end
+
+-- build_cache(dataset, opts) -> metadata.  Builds unless a complete cache with the same
+-- invariants exists (opts.force = true rebuilds).  opts: data_root, lake_root, catalog,
+-- window_size=100, stride=100, val_fraction=0.2, seed=42, lock_timeout=600 (s), log (function).
+function M.build_cache(dataset, opts)
+  local o = options("build_cache", opts)
+  catalog.dataset_info(dataset, o)
+  local dir = gio.join(o.lake_root, "cache", "v" .. M.PREPROCESSING_VERSION, dataset)
+  local _ <close> = lock_dir(dir, true, o)
+  local meta = read_metadata(dir)
+  if meta and not o.force then
+    check_invariants(dir, meta, dataset, o)
+    if complete(dir, meta) then
+      say(o, "cache %s is up to date", dir)
+      return meta
+    end
+  end
+  clear_dir(dir)
+  memo[memo_key(dataset, o)] = nil
+  local ok, res = pcall(build_locked, dataset, dir, o)
+  if not ok then
+    clear_dir(dir) -- never leave a half-built cache that looks usable
+    error(res, 0)
+  end
+  return res
+end
+
+-- rebuild_cache(dataset, opts): build_cache with force = true.
+function M.rebuild_cache(dataset, opts)
+  local o = {}
+  for k, v in pairs(opts or {}) do
+    o[k] = v
+  end
+  o.force = true
+  return M.build_cache(dataset, o)
+end
+
+-- The metadata of an existing cache, or nil, message.
+function M.inspect_cache(dataset, opts)
+  local o = options("inspect_cache", opts)
+  local dir = gio.join(o.lake_root, "cache", "v" .. M.PREPROCESSING_VERSION, dataset)
+  local ok, meta = pcall(read_metadata, dir)
+  if not ok then
+    return nil, meta
+  end
+  if meta == nil then
+    return nil, "no dataset cache at " .. dir .. "; build it: " .. cli_command("build", dataset, o)
+  end
+  return meta, dir
+end
+
+-- load_cache(dataset, opts) -> DatasetCache (memoised per lake root, dataset and parameters).
+-- Builds first when there is no cache (opts.build = false makes that an error).
+function M.load_cache(dataset, opts)
+  local o = options("load_cache", opts)
+  local key = memo_key(dataset, o)
+  if memo[key] and not o.force then
+    return memo[key]
+  end
+  local dir = gio.join(o.lake_root, "cache", "v" .. M.PREPROCESSING_VERSION, dataset)
+  local meta = read_metadata(dir)
+  if meta == nil or o.force or not complete(dir, meta) then
+    if not o.build then
+      error("no dataset cache at " .. dir .. "; build it: " .. cli_command("build", dataset, o), 0)
+    end
+    M.build_cache(dataset, o)
+  end
+  local _ <close> = lock_dir(dir, false, o)
+  meta = read_metadata(dir)
+  if meta == nil then
+    error("dataset cache " .. dir .. " vanished while loading; " .. cli_command("build", dataset, o), 0)
+  end
+  check_invariants(dir, meta, dataset, o)
+  local vdoc, verr = json.read_file(gio.join(dir, "vocab.json"))
+  local vok, vocab = false, verr
+  if vdoc ~= nil then
+    -- Recomputes the digest from the entries: a vocab.json edited or swapped is caught here.
+    vok, vocab = pcall(windows_api().Vocabulary.from_entries, vdoc.entries, meta.vocab_digest)
+  end
+  if not vok then
+    error(string.format("dataset cache %s: vocab.json: %s; rebuild it: %s", dir, tostring(vocab),
+      cli_command("rebuild", dataset, o)), 0)
+  end
+  local function must(path)
+    local set, extra = load_set(gio.join(dir, path))
+    if set == nil then
+      error(string.format("dataset cache %s: %s; rebuild it: %s", dir, extra,
+        cli_command("rebuild", dataset, o)), 0)
+    end
+    return set, extra
+  end
+  local train, extra = must(meta.splits.train.file)
+  local c = {
+    dataset = dataset, dir = dir, metadata = meta, num_ids = meta.num_ids, train = train,
+    train_index = extra.train_index, val_index = extra.val_index, tests = {}, test_names = {},
+    vocab = vocab,
+  }
+  for i, name in ipairs(meta.test_sets or {}) do
+    c.test_names[i] = name
+    c.tests[name] = must(meta.splits[name].file)
+  end
+  memo[key] = c
+  return c
+end
+
+-- Forgets loaded caches (their tensors go when nothing else holds them).
+function M.clear_cache_memo()
+  memo = {}
+end
+
+return M
