@@ -68,7 +68,7 @@ int main(int argc, char **argv) {
     }
     qsort(paths, (size_t)npaths, sizeof *paths, by_name);
     gids_can_frames *f = calloc((size_t)npaths, sizeof *f);
-    double times[100];
+    double times[100] = {0};
     int64_t frames = 0;
     for (int r = 0; r < runs; r++) {
         double t0 = now();

@@ -139,7 +139,7 @@ gids_status gids_can_read_buffer(const char *text, int64_t len, const char *name
                                  const gids_can_read_opts *opts, gids_can_frames *out,
                                  gids_can_read_report *report) {
     gids_can_frames_init(out);
-    gids_can_read_report local;
+    gids_can_read_report local = {0};
     gids_can_read_report *r = report ? report : &local;
     memset(r, 0, sizeof *r);
     gids_can_read_opts defaults;

@@ -4,7 +4,9 @@
 
 #include "gids/can.h"
 
-void gids_can_frames_init(gids_can_frames *f) { memset(f, 0, sizeof *f); }
+void gids_can_frames_init(gids_can_frames *f) {
+    memset(f, 0, sizeof *f);
+}
 
 void gids_can_frames_free(gids_can_frames *f) {
     free(f->ts);
@@ -43,8 +45,8 @@ gids_status gids_can_frames_reserve(gids_can_frames *f, int64_t cap) {
 
 gids_status gids_can_frames_push(gids_can_frames *f, double ts, uint32_t id, uint8_t flags,
                                  uint8_t dlc, const uint8_t *payload, uint8_t attack) {
-    GIDS_CHECK(dlc <= GIDS_CAN_MAX_DLC, GIDS_EINVAL,
-               "gids_can_frames_push: dlc %u must be <= 8", (unsigned)dlc);
+    GIDS_CHECK(dlc <= GIDS_CAN_MAX_DLC, GIDS_EINVAL, "gids_can_frames_push: dlc %u must be <= 8",
+               (unsigned)dlc);
     GIDS_CHECK(dlc == 0 || payload != NULL, GIDS_EINVAL,
                "gids_can_frames_push: payload is NULL with dlc %u", (unsigned)dlc);
     GIDS_CHECK(attack <= 1, GIDS_EINVAL, "gids_can_frames_push: attack %u must be 0 or 1",
