@@ -187,6 +187,20 @@ describe("every file under ../shared/data/can", function()
     end
   end)
 
+  it("converts every file to the canonical CSV and reads it back identically", function()
+    local out = os.tmpname()
+    for _, path in ipairs(files) do
+      local f = data.read_can(path)
+      data.convert(path, out)
+      local g, r = data.read_can(out)
+      assert.are.equal("csv", r.format)
+      for _, col in ipairs({ "ts", "id", "dlc", "flags", "data", "attack" }) do
+        assert.is_true(f:column(col) == g:column(col), path .. " " .. col)
+      end
+    end
+    os.remove(out)
+  end)
+
   it("reads attack labels from the files and from rules", function()
     local _, f, r
     f, r = data.read_can(SHARED .. "/hcrl_sa/train_02_with_attacks/DoS-kia.csv")
