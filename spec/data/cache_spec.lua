@@ -72,8 +72,8 @@ describe("graphids.data cache", function()
       names[#names + 1] = k
     end
     table.sort(names)
-    assert.same({ "test_01_known_vehicle_known_attack", "test_03_known_vehicle_unknown_attack", "train", "val" },
-      names)
+    assert.same(
+      { "test_01_known_vehicle_known_attack", "test_03_known_vehicle_unknown_attack", "train", "val" }, names)
     for name, s in pairs(m.splits) do
       assert.is_true(math.type(s.num_graphs) == "integer" and s.num_graphs > 0, name)
       for _, what in ipairs({ "node_count", "edge_count" }) do

@@ -1,0 +1,246 @@
+local data = require "graphids.data"
+local gio = require "graphids.io"
+local loader = require "graphids.data.loader"
+
+local CAT = {
+  synthetic = {
+    train = { "train_01_attack_free", "train_02_with_attacks" },
+    test = { "test_01_known_vehicle_known_attack", "test_03_known_vehicle_unknown_attack" },
+    simulated = true, frames = 1500, seed = 11,
+  },
+}
+
+local function err_of(f, ...)
+  local ok, e = pcall(f, ...)
+  assert(not ok, "expected an error")
+  return tostring(e)
+end
+
+-- The graph numbers a batch holds, read back through window_start/source_file of the set.
+local function ids_of(batch)
+  local ws, sf = batch.window_start:totable(), batch.source_file:totable()
+  local out = {}
+  for i = 1, #ws do
+    out[i] = sf[i] .. ":" .. ws[i]
+  end
+  return table.concat(out, ",")
+end
+
+describe("graphids.data.loader packing", function()
+  it("cuts fixed batches with a smaller last one", function()
+    assert.same({ { 1, 2 }, { 3, 4 }, { 5 } }, loader.fixed_batches({ 1, 2, 3, 4, 5 }, 2))
+    assert.same({}, loader.fixed_batches({}, 3))
+  end)
+
+  it("packs first-fit decreasing under both budgets and skips oversize graphs", function()
+    local graphs = { 10, 11, 12, 13, 14, 15 }
+    local nodes = { 5, 3, 8, 2, 20, 4 }
+    local edges = { 1, 1, 1, 1, 1, 1 }
+    local plan, skipped = loader.pack_budget(graphs, nodes, edges, { nodes = 10, edges = 100 })
+    -- 20 is skipped; 8 -> b1, 5 -> b2, 4 -> b2, 3 -> b3 (b1 has 2 left, b2 1), 2 -> b1
+    assert.same({ { 12, 13 }, { 10, 15 }, { 11 } }, plan)
+    assert.equal(1, skipped)
+    -- the edge budget binds too
+    plan, skipped = loader.pack_budget({ 0, 1, 2 }, { 1, 1, 1 }, { 6, 5, 4 }, { nodes = 100, edges = 10 })
+    assert.same({ { 0, 2 }, { 1 } }, plan)
+    assert.equal(0, skipped)
+    plan, skipped = loader.pack_budget({ 0 }, { 1 }, { 11 }, { nodes = 100, edges = 10 })
+    assert.same({}, plan)
+    assert.equal(1, skipped)
+  end)
+
+  it("draws each epoch's permutation from (seed, epoch) alone", function()
+    local a = loader.epoch_permutation(50, 7, 3)
+    assert.same(a, loader.epoch_permutation(50, 7, 3))
+    assert.are_not.same(a, loader.epoch_permutation(50, 7, 4))
+    assert.are_not.same(a, loader.epoch_permutation(50, 8, 3))
+    table.sort(a)
+    for i = 1, 50 do
+      assert.equal(i - 1, a[i])
+    end
+  end)
+end)
+
+describe("graphids.data.GraphDataModule", function()
+  local lake
+  setup(function()
+    lake = os.tmpname()
+    os.remove(lake)
+    data.clear_cache_memo()
+    data.build_cache("synthetic", { lake_root = lake, catalog = CAT })
+  end)
+  teardown(function()
+    data.clear_cache_memo()
+    gio.remove_tree(lake)
+  end)
+
+  local function dm_with(extra)
+    local o = { dataset = "synthetic", lake_root = lake, catalog = CAT, batch_size = 4 }
+    for k, v in pairs(extra or {}) do
+      o[k] = v
+    end
+    return data.GraphDataModule(o):setup()
+  end
+
+  it("exposes the dataset's dimensions and test sets", function()
+    local dm = dm_with()
+    assert.equal(35, dm.in_channels)
+    assert.equal(11, dm.edge_dim)
+    assert.equal(2, dm.num_classes)
+    assert.equal(dm.cache.metadata.num_ids, dm.num_ids)
+    assert.same({ "test_01_known_vehicle_known_attack", "test_03_known_vehicle_unknown_attack" },
+      dm.test_names)
+  end)
+
+  it("yields fixed-size train batches covering the train part once per epoch", function()
+    local dm = dm_with()
+    local L = dm:train_loader()
+    local n_train = dm.cache.train_index:numel()
+    assert.equal(math.ceil(n_train / 4), #L)
+    local seen, count = {}, 0
+    for b in L:iter(0) do
+      assert.is_true(b.num_graphs <= 4)
+      for k in ids_of(b):gmatch("[^,]+") do
+        assert.is_nil(seen[k], "a graph twice in one epoch")
+        seen[k] = true
+        count = count + 1
+      end
+    end
+    assert.equal(n_train, count)
+    local val = {}
+    for b in dm:val_loader():iter() do
+      for k in ids_of(b):gmatch("[^,]+") do
+        val[k] = true
+      end
+    end
+    for b in L:iter(1) do
+      for k in ids_of(b):gmatch("[^,]+") do
+        assert.is_nil(val[k], "a val graph in the train loader")
+      end
+    end
+  end)
+
+  it("shuffles per epoch deterministically from the seed", function()
+    local a, b = dm_with():train_loader(), dm_with():train_loader()
+    local function order(L, epoch)
+      local parts = {}
+      for batch in L:iter(epoch) do
+        parts[#parts + 1] = ids_of(batch)
+      end
+      return table.concat(parts, "|")
+    end
+    assert.equal(order(a, 0), order(b, 0))
+    assert.are_not.equal(order(a, 0), order(a, 1))
+    local c = data.GraphDataModule { dataset = "synthetic", lake_root = lake, catalog = CAT, batch_size = 4,
+      shuffle = false }
+    c:setup()
+    assert.equal(order(c:train_loader(), 0), order(c:train_loader(), 5))
+  end)
+
+  it("resumes mid-epoch at the batch after the saved position", function()
+    local dm = dm_with()
+    dm:next_epoch()
+    dm:next_epoch()
+    local it = dm:train_batches()
+    it()
+    it()
+    local st = dm:state_dict()
+    assert.same({ seed = 42, epoch = 2, position = 2, batching = "fixed", label_filter = "none" }, st)
+    local rest = {}
+    for b in it do
+      rest[#rest + 1] = ids_of(b)
+    end
+    local dm2 = dm_with()
+    dm2:load_state_dict(st)
+    local again = {}
+    for b in dm2:train_batches() do
+      again[#again + 1] = ids_of(b)
+    end
+    assert.same(rest, again)
+    assert.is_true(#rest > 0)
+    assert.matches("saved with seed 1",
+      err_of(dm2.load_state_dict, dm2, { seed = 1, epoch = 0, position = 0 }))
+  end)
+
+  it("packs train batches under node and edge budgets, skipping and counting oversize graphs", function()
+    local dm = dm_with({ batching = "budget", node_budget = 200, edge_budget = 400 })
+    local L = dm:train_loader()
+    local n = 0
+    for b in L:iter(0) do
+      assert.is_true(b.num_nodes <= 200 and b.num_edges <= 400)
+      n = n + b.num_graphs
+    end
+    assert.equal(dm.cache.train_index:numel(), n + dm.skipped)
+    assert.equal(0, dm.skipped)
+    local warnings = {}
+    local small = dm_with({ batching = "budget", node_budget = 1000, edge_budget = 97,
+      log = function(m) warnings[#warnings + 1] = m end })
+    local SL = small:train_loader()
+    assert.equal(dm.cache.train_index:numel(), small.skipped) -- every window has 98 edges
+    assert.equal(0, #SL)
+    assert.matches("exceed the budget", warnings[1])
+    -- the batch order (not the packing) changes between epochs
+    local function sig(epoch)
+      local p = {}
+      for _, batch in ipairs(L:epoch_plan(epoch)) do
+        p[#p + 1] = table.concat(batch, ",")
+      end
+      return p
+    end
+    local e0, e1 = sig(0), sig(1)
+    table.sort(e0)
+    table.sort(e1)
+    assert.same(e0, e1)
+  end)
+
+  it("gives autoencoders a benign-only train view but never filters or shuffles eval loaders", function()
+    local dm = dm_with({ label_filter = "benign" })
+    local benign = 0
+    for _, y in ipairs(dm.cache.train.y:index_select(1, dm.cache.train_index):totable()) do
+      benign = benign + (y == 0 and 1 or 0)
+    end
+    local n = 0
+    for b in dm:train_loader():iter(0) do
+      assert.equal(0, b.y:sum():item())
+      n = n + b.num_graphs
+    end
+    assert.equal(benign, n)
+    assert.is_true(benign < dm.cache.train_index:numel())
+    -- val: every val graph in stored order, batches of max(8, batch_size)
+    local vl = dm:val_loader()
+    local got = {}
+    for b in vl:iter(3) do
+      assert.is_true(b.num_graphs <= 8)
+      for _, w in ipairs(b.window_start:totable()) do
+        got[#got + 1] = w
+      end
+    end
+    local want = dm.cache.train.window_start:index_select(1, dm.cache.val_index):totable()
+    assert.same(want, got)
+    local attacks = 0
+    for name, L in dm:test_loaders() do
+      local set = dm.cache.tests[name]
+      local ws = {}
+      for b in L:iter(7) do
+        attacks = attacks + b.y:sum():item()
+        for _, w in ipairs(b.window_start:totable()) do
+          ws[#ws + 1] = w
+        end
+      end
+      assert.same(set.window_start:totable(), ws)
+    end
+    assert.is_true(attacks > 0)
+  end)
+
+  it("refuses bad options and use before setup", function()
+    assert.matches("unknown option 'batchsize'", err_of(data.GraphDataModule, { batchsize = 3 }))
+    assert.matches("needs node_budget and edge_budget", err_of(data.GraphDataModule, { batching = "budget" }))
+    assert.matches("batching must be 'fixed' or 'budget'", err_of(data.GraphDataModule, { batching = "x" }))
+    assert.matches("label_filter must be nil or 'benign'",
+      err_of(data.GraphDataModule, { label_filter = "y" }))
+    local dm = data.GraphDataModule { dataset = "synthetic", lake_root = lake, catalog = CAT }
+    assert.matches("call setup%(%) first", err_of(dm.train_loader, dm))
+    dm:setup()
+    assert.matches("no test set 'x'", err_of(dm.test_loader, dm, "x"))
+  end)
+end)

@@ -1,0 +1,228 @@
+-- graphids.data.datamodule -- GraphDataModule: the train/val/test loaders of a cached dataset
+-- (merged into graphids.data).
+--   local data = require "graphids.data"
+--   local dm = data.GraphDataModule{dataset = "hcrl_sa", data_root = "/data/can", batch_size = 32}
+--   dm:setup()                                   -- loads (or builds) the cache
+--   dm.num_ids, dm.in_channels, dm.edge_dim, dm.num_classes, dm.test_names
+--   for batch in dm:train_loader():iter(epoch) do ... end
+--   for name, loader in dm:test_loaders() do ... end   -- names in catalog order
+--
+-- Train batches: `batching = "fixed"` (batch_size graphs, reshuffled every epoch) or
+-- `"budget"` (first-fit-decreasing packing under node_budget and edge_budget, once; each epoch
+-- shuffles the batch order; a graph over a budget is skipped and counted in
+-- loader.skipped / dm.skipped).  Shuffling is a function of (seed, epoch), so the resume state
+-- {epoch, position} reproduces the order.  `label_filter = "benign"` keeps only y == 0 graphs in
+-- the train loader (autoencoders); val and test loaders are never shuffled or filtered and use
+-- fixed batches of eval_batch_size (default max(8, batch_size)).
+local class = require "graphids.class"
+local U = require "graphids.nn._util"
+local cache = require "graphids.data.cache"
+local loader = require "graphids.data.loader"
+
+local GraphDataModule = class("GraphDataModule")
+
+local DEFAULTS = {
+  dataset = "synthetic", data_root = U.NONE, lake_root = U.NONE, catalog = U.NONE,
+  window_size = 100, stride = 100, val_fraction = 0.2, seed = 42,
+  batch_size = 32, eval_batch_size = U.NONE, batching = "fixed", node_budget = U.NONE,
+  edge_budget = U.NONE, label_filter = U.NONE, shuffle = true, device = U.NONE,
+  cache = U.NONE, log = U.NONE,
+}
+
+function GraphDataModule:__init(opts)
+  local o = U.options("GraphDataModule", opts, DEFAULTS, U.CTOR)
+  if o.batching ~= "fixed" and o.batching ~= "budget" then
+    error("GraphDataModule: batching must be 'fixed' or 'budget', got '" .. tostring(o.batching) .. "'",
+      U.CTOR)
+  end
+  if o.batching == "budget" and (o.node_budget == nil or o.edge_budget == nil) then
+    error("GraphDataModule: batching = 'budget' needs node_budget and edge_budget", U.CTOR)
+  end
+  if math.type(o.batch_size) ~= "integer" or o.batch_size < 1 then
+    error("GraphDataModule: batch_size must be an integer >= 1, got " .. tostring(o.batch_size), U.CTOR)
+  end
+  if o.label_filter ~= nil and o.label_filter ~= "benign" then
+    error("GraphDataModule: label_filter must be nil or 'benign', got '" .. tostring(o.label_filter) .. "'",
+      U.CTOR)
+  end
+  self.opts = o
+  self.dataset = o.dataset
+  self.batch_size = o.batch_size
+  self.eval_batch_size = o.eval_batch_size or math.max(8, o.batch_size)
+  self.in_channels = 35
+  self.edge_dim = 11
+  self.epoch = 0
+  self.position = 0
+end
+
+-- Loads the cache (building it when missing).  Idempotent.
+function GraphDataModule:setup()
+  if self.cache then
+    return self
+  end
+  local o = self.opts
+  local c = o.cache or cache.load_cache(o.dataset, {
+    data_root = o.data_root, lake_root = o.lake_root, catalog = o.catalog,
+    window_size = o.window_size, stride = o.stride, val_fraction = o.val_fraction, seed = o.seed,
+    log = o.log,
+  })
+  self.cache = c
+  self.num_ids = c.num_ids
+  self.test_names = c.test_names
+  self.in_channels = c.train.x:size(2)
+  self.edge_dim = c.train.edge_attr:size(2)
+  local distinct = {}
+  local ny = 0
+  for _, v in ipairs(c.train.y:index_select(1, c.train_index):totable()) do
+    if not distinct[v] then
+      distinct[v] = true
+      ny = ny + 1
+    end
+  end
+  self.num_classes = math.max(2, ny)
+  return self
+end
+
+local function check_setup(self, fname)
+  if self.cache == nil then
+    error("GraphDataModule:" .. fname .. ": call setup() first", 3)
+  end
+end
+
+-- The graphs of index (an i64 tensor) as a Lua list, optionally only the benign ones.
+local function graph_list(set, index, benign_only)
+  local ids = index:totable()
+  if not benign_only then
+    return ids
+  end
+  local y = set.y:index_select(1, index):totable()
+  local out = {}
+  for i, g in ipairs(ids) do
+    if y[i] == 0 then
+      out[#out + 1] = g
+    end
+  end
+  return out
+end
+
+local function sizes_of(set, graphs)
+  local np, ep = set.node_ptr, set.edge_ptr
+  local nodes, edges = {}, {}
+  -- Read the whole ptr once: per-graph item() calls would cost a C round trip each.
+  local npt, ept = np:totable(), ep:totable()
+  for i, g in ipairs(graphs) do
+    nodes[i] = npt[g + 2] - npt[g + 1]
+    edges[i] = ept[g + 2] - ept[g + 1]
+  end
+  return nodes, edges
+end
+
+function GraphDataModule:train_loader()
+  check_setup(self, "train_loader")
+  if self._train then
+    return self._train
+  end
+  local o, set = self.opts, self.cache.train
+  local graphs = graph_list(set, self.cache.train_index, o.label_filter == "benign")
+  local plan, skipped, shuffle
+  if o.batching == "budget" then
+    local nodes, edges = sizes_of(set, graphs)
+    plan, skipped = loader.pack_budget(graphs, nodes, edges, { nodes = o.node_budget, edges = o.edge_budget })
+    shuffle = o.shuffle and "batches" or false
+    if skipped > 0 and o.log then
+      o.log(string.format("warning: %d train graphs exceed the budget (%d nodes, %d edges) and are skipped",
+        skipped, o.node_budget, o.edge_budget))
+    end
+  else
+    plan, skipped = loader.fixed_batches(graphs, o.batch_size), 0
+    shuffle = o.shuffle and "graphs" or false
+  end
+  self.skipped = skipped
+  self._train = loader.Loader { set = set, plan = plan, shuffle = shuffle, batch_size = o.batch_size,
+    seed = o.seed, name = "train", skipped = skipped, device = o.device }
+  return self._train
+end
+
+local function eval_loader(self, set, graphs, name)
+  return loader.Loader { set = set, plan = loader.fixed_batches(graphs, self.eval_batch_size),
+    shuffle = false, name = name, device = self.opts.device }
+end
+
+function GraphDataModule:val_loader()
+  check_setup(self, "val_loader")
+  self._val = self._val or eval_loader(self, self.cache.train, self.cache.val_index:totable(), "val")
+  return self._val
+end
+
+-- The loader of one test set (a name of dm.test_names).
+function GraphDataModule:test_loader(name)
+  check_setup(self, "test_loader")
+  local set = self.cache.tests[name]
+  if set == nil then
+    error(string.format("GraphDataModule:test_loader: no test set '%s' (test sets: %s)", tostring(name),
+      table.concat(self.test_names, ", ")), 2)
+  end
+  self._tests = self._tests or {}
+  if self._tests[name] == nil then
+    local all = {}
+    for g = 0, set.num_graphs - 1 do
+      all[g + 1] = g
+    end
+    self._tests[name] = eval_loader(self, set, all, name)
+  end
+  return self._tests[name]
+end
+
+-- Iterator over (name, loader) of every test set, in test_names order.
+function GraphDataModule:test_loaders()
+  check_setup(self, "test_loaders")
+  local i = 0
+  return function()
+    i = i + 1
+    local name = self.test_names[i]
+    if name then
+      return name, self:test_loader(name)
+    end
+  end
+end
+
+-- Resume state of the train loader: the order of epoch e is a function of (seed, e), so the
+-- epoch and the number of batches already consumed in it are enough.
+function GraphDataModule:state_dict()
+  return { seed = self.opts.seed, epoch = self.epoch, position = self.position,
+    batching = self.opts.batching, label_filter = self.opts.label_filter or "none" }
+end
+
+function GraphDataModule:load_state_dict(st)
+  if st.seed ~= self.opts.seed then
+    error(string.format("GraphDataModule:load_state_dict: state was saved with seed %s, this data module " ..
+      "has seed %s", tostring(st.seed), tostring(self.opts.seed)), 2)
+  end
+  self.epoch, self.position = st.epoch, st.position
+end
+
+-- Iterator over the train batches of the current epoch from the saved position, keeping
+-- dm.position up to date (so a checkpoint taken mid-epoch resumes at the next batch);
+-- dm:next_epoch() then advances.
+function GraphDataModule:train_batches()
+  local it = self:train_loader():iter(self.epoch, self.position + 1)
+  return function()
+    local b, i = it()
+    if b ~= nil then
+      self.position = i
+    end
+    return b, i
+  end
+end
+
+function GraphDataModule:next_epoch()
+  self.epoch = self.epoch + 1
+  self.position = 0
+end
+
+function GraphDataModule:__tostring()
+  return string.format("GraphDataModule(%s, batch_size=%d, batching=%s%s)", self.dataset, self.batch_size,
+    self.opts.batching, self.cache and (", " .. #self.test_names .. " test sets") or ", not set up")
+end
+
+return { GraphDataModule = GraphDataModule }
