@@ -100,7 +100,8 @@ function Lookup:forward(node_id)
     end
   end
   if self.training and self.p_unk_drop > 0 and ids:numel() > 0 then
-    local drop = graphids.rand({ ids:numel() }, { generator = self.generator }):lt(self.p_unk_drop)
+    local drop = graphids.rand({ ids:numel() }, { generator = self.generator }):to(ids.device)
+      :lt(self.p_unk_drop)
     ids = ids:masked_fill(drop, M.UNK_INDEX)
   end
   return self.embedding(ids)

@@ -167,7 +167,8 @@ function M.neighbour_loss(logits, node_id, edge_index, num_ids, neg_ids)
   local neg_loss
   if neg_ids ~= nil and neg_ids:numel() > 0 then
     local k = neg_ids:size(2)
-    local neg_keys = (graphids.arange(N):unsqueeze(2) * num_ids + neg_ids):reshape({ -1 })
+    local neg_keys = (graphids.arange(N):to(neg_ids.device):unsqueeze(2) * num_ids + neg_ids)
+      :reshape({ -1 })
     local keep = neg_keys
     if pos_keys:numel() > 0 then
       -- membership by unique over both key sets: a negative collides when its class also
@@ -176,7 +177,7 @@ function M.neighbour_loss(logits, node_id, edge_index, num_ids, neg_ids)
       local _, inv = graphids.unique(all, { return_inverse = true })
       local npos = pos_keys:numel()
       local ncls = inv:max():item() + 1
-      local has_pos = graphids.zeros({ ncls }, { dtype = "bool" })
+      local has_pos = graphids.zeros({ ncls }, { dtype = "bool", device = all.device })
       has_pos:scatter_(1, inv:narrow(1, 1, npos), true)
       local collide = has_pos:index_select(1, inv:narrow(1, npos + 1, N * k))
       keep = neg_keys:masked_select(collide:logical_not())
@@ -198,7 +199,7 @@ function VGAETaskLoss:forward(out, batch, ctx)
   local neg_ids = ctx.neg_ids
   if neg_ids == nil and self.k_neg > 0 then
     neg_ids = graphids.randint(self.num_ids, { out.nbr_logits:size(1), self.k_neg },
-      { generator = ctx.generator })
+      { generator = ctx.generator }):to(out.nbr_logits.device)
   end
   local nbr = M.neighbour_loss(out.nbr_logits, batch.node_id, batch.edge_index, self.num_ids,
     neg_ids)
