@@ -242,3 +242,53 @@ describe("graphids.data cache", function()
     gio.remove_tree(root)
   end)
 end)
+
+describe("graphids data build / inspect / rebuild", function()
+  local bin = (os.getenv("GRAPHIDS_BUILD") or "build") .. "/bin/graphids"
+
+  local function run(cmd)
+    local p = assert(io.popen(cmd .. " 2>&1; echo \"rc=$?\""))
+    local out = p:read("a")
+    p:close()
+    return out:match("^(.*)rc=(%d+)%s*$")
+  end
+
+  it("build, inspect and rebuild a cache from the command line", function()
+    local ok = io.open(bin)
+    if skip.unless(ok, "the graphids host is not built at " .. bin) then
+      return
+    end
+    ok:close()
+    local lake = tmpdir()
+    local catalog = gio.join(lake, "catalog.lua")
+    assert(gio.atomic_write(catalog, [[
+return { synthetic = { train = { "train_01_attack_free", "train_02_with_attacks" },
+  test = { "test_01_known_vehicle_known_attack" }, simulated = true, frames = 400, seed = 1 } }
+]]))
+    local env = "GRAPHIDS_CATALOG=" .. catalog .. " " .. bin .. " data "
+    local out, rc = run(env .. "build --dataset synthetic -q --lake-root " .. lake)
+    assert.equal("0", rc, out)
+    assert.matches("train%s+20 graphs", out)
+    assert.matches("val%s+4 graphs", out)
+    assert.matches("test_01_known_vehicle_known_attack%s+16 graphs", out)
+    out, rc = run(env .. "inspect --dataset synthetic --json --lake-root " .. lake)
+    assert.equal("0", rc, out)
+    assert.equal(24, json.decode(out).splits.train.num_graphs + json.decode(out).splits.val.num_graphs)
+    out, rc = run(env .. "build --dataset synthetic -q --stride 50 --lake-root " .. lake)
+    assert.equal("1", rc)
+    assert.matches("rebuild it: graphids data rebuild %-%-dataset synthetic", out)
+    out, rc = run(env .. "rebuild --dataset synthetic -q --stride 50 --lake-root " .. lake)
+    assert.equal("0", rc, out)
+    assert.matches("window 100 / stride 50", out)
+    out, rc = run(env .. "build --lake-root " .. lake)
+    assert.equal("2", rc)
+    assert.matches("%-%-dataset NAME is required", out)
+    out, rc = run(env .. "inspect --dataset hcrl_ch --lake-root " .. lake)
+    assert.equal("1", rc)
+    assert.matches("no dataset cache at .*graphids data build %-%-dataset hcrl_ch", out)
+    out, rc = run(env .. "build --dataset nope --lake-root " .. lake)
+    assert.equal("1", rc)
+    assert.matches("unknown dataset 'nope'", out)
+    gio.remove_tree(lake)
+  end)
+end)

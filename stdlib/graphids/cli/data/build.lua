@@ -1,0 +1,158 @@
+-- graphids.cli.data.build -- `graphids data build --dataset NAME [options]`: window graphs of a
+-- catalog dataset into the dataset cache (docs/data.md).  Also holds the argument parser that
+-- `inspect` and `rebuild` share.
+local M = {}
+
+M.summary = "build the dataset cache (window graphs, vocabulary, scaler, metadata)"
+
+M.OPTIONS = [[
+options:
+  --dataset NAME         catalog name: hcrl_ch, hcrl_sa, set_01..set_04, synthetic (required)
+  --data-root DIR        folder holding <NAME>/<train and test sub-folders> (default
+                         $GRAPHIDS_DATA_ROOT; synthetic needs none: it is generated)
+  --lake-root DIR        cache and generated data go under DIR (default $GRAPHIDS_LAKE_ROOT or ./lake)
+  --window-size N        frames per window (default 100)
+  --stride N             frames between window starts (default 100)
+  --val-fraction F       share of the train graphs held out for validation (default 0.2)
+  --seed N               seed of the train/val split (default 42)
+  --lock-timeout S       seconds to wait for another build's lock (default 600)
+  -q, --quiet            no progress lines
+  -h, --help             this text
+]]
+
+local USAGE = [[
+usage: graphids data build --dataset NAME [options]
+
+Reads the dataset's captures, builds the window graphs, fits the vocabulary and scaler on the
+train part and writes the cache under <lake-root>/cache/v<version>/<NAME>/.  A complete cache
+with the same parameters is left as it is; one with other parameters is an error (use
+`graphids data rebuild`).
+
+]] .. M.OPTIONS
+
+local INT = { ["--window-size"] = "window_size", ["--stride"] = "stride", ["--seed"] = "seed" }
+local NUM = { ["--val-fraction"] = "val_fraction", ["--lock-timeout"] = "lock_timeout" }
+local STR = { ["--dataset"] = "dataset", ["--data-root"] = "data_root", ["--lake-root"] = "lake_root" }
+
+-- args -> opts (cache options + dataset, quiet, json, help) or nil, message.
+function M.parse(args, extra_flags)
+  local o = {}
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local key = INT[a] or NUM[a] or STR[a]
+    if a == "-h" or a == "--help" then
+      o.help = true
+    elseif a == "-q" or a == "--quiet" then
+      o.quiet = true
+    elseif extra_flags and extra_flags[a] then
+      o[extra_flags[a]] = true
+    elseif key then
+      local v = args[i + 1]
+      if v == nil then
+        return nil, a .. " needs a value"
+      end
+      i = i + 1
+      if INT[a] then
+        o[key] = math.tointeger(tonumber(v))
+        if o[key] == nil then
+          return nil, a .. ": '" .. v .. "' is not an integer"
+        end
+      elseif NUM[a] then
+        o[key] = tonumber(v)
+        if o[key] == nil then
+          return nil, a .. ": '" .. v .. "' is not a number"
+        end
+      else
+        o[key] = v
+      end
+    elseif a:sub(1, 1) == "-" then
+      return nil, "unknown option '" .. a .. "'"
+    else
+      return nil, "unexpected argument '" .. a .. "'"
+    end
+    i = i + 1
+  end
+  if not o.help and o.dataset == nil then
+    return nil, "--dataset NAME is required"
+  end
+  return o
+end
+
+-- The graphids.data cache options of parsed arguments.
+function M.cache_opts(o)
+  local c = {}
+  for _, k in ipairs({ "data_root", "lake_root", "window_size", "stride", "val_fraction", "seed",
+    "lock_timeout" }) do
+    c[k] = o[k]
+  end
+  if not o.quiet then
+    c.log = function(msg)
+      io.stderr:write(msg, "\n")
+    end
+  end
+  return c
+end
+
+-- An error message without the Lua position prefix.
+function M.clean(err)
+  return (tostring(err):gsub("^[^\n]-%.lua:%d+: ", ""))
+end
+
+-- One line per split: "train  29 graphs  nodes 7..50 (mean 32.6)  edges ...  normal=20 dos=9".
+function M.print_summary(meta, dir, out)
+  out:write(string.format("%s: dataset %s, preprocessing v%s, window %d / stride %d, val %.3g, seed %d, " ..
+    "%d ids + UNK\n", dir, meta.dataset, meta.preprocessing_version, meta.window_size, meta.stride,
+    meta.val_fraction, meta.seed, meta.num_ids - 1))
+  local names = { "train", "val" }
+  for _, t in ipairs(meta.test_sets or {}) do
+    names[#names + 1] = t
+  end
+  for _, name in ipairs(names) do
+    local s = meta.splits[name]
+    local bal = {}
+    local keys = {}
+    for k in pairs(s.attack_balance) do
+      keys[#keys + 1] = k
+    end
+    table.sort(keys)
+    for _, k in ipairs(keys) do
+      bal[#bal + 1] = k .. "=" .. s.attack_balance[k]
+    end
+    local n, e = s.graph_stats.node_count, s.graph_stats.edge_count
+    out:write(string.format("  %-40s %7d graphs  nodes %d..%d (mean %.1f, p99 %.0f)  edges %d..%d  %s\n",
+      name, s.num_graphs, n.min, n.max, n.mean, n.p99, e.min, e.max, table.concat(bal, " ")))
+  end
+end
+
+-- Shared body of build and rebuild.
+function M.run(args, verb, usage, force)
+  local o, err = M.parse(args)
+  if o == nil then
+    io.stderr:write("graphids data ", verb, ": ", err, "\n\n", usage)
+    return 2
+  end
+  if o.help then
+    io.stdout:write(usage)
+    return 0
+  end
+  local data = require "graphids.data"
+  local copts = M.cache_opts(o)
+  local t0 = os.time()
+  local ok, meta = pcall(force and data.rebuild_cache or data.build_cache, o.dataset, copts)
+  if not ok then
+    io.stderr:write("graphids data ", verb, ": ", M.clean(meta), "\n")
+    return 1
+  end
+  M.print_summary(meta, data.cache_dir(o.dataset, copts), io.stdout)
+  if not o.quiet then
+    io.stderr:write(string.format("done in %d s\n", os.time() - t0))
+  end
+  return 0
+end
+
+function M.main(args)
+  return M.run(args, "build", USAGE, false)
+end
+
+return M
