@@ -192,12 +192,16 @@ local function load_set(path)
   return set, t
 end
 
+-- Frees a written set at once and hands the allocator's cached blocks back: the next split's
+-- tensors have other sizes, so kept blocks would only add to the peak (a full hcrl_sa build
+-- peaked at 185 MB RSS with them, 2.9x its CSV bytes).
 local function free_set(set)
   for _, f in ipairs(SET_FIELDS) do
     if set[f] then
       set[f]:free()
     end
   end
+  graphids.empty_cache()
 end
 
 local function free_frames(list)
