@@ -147,6 +147,12 @@ TEST(reads_candump_logs_and_labels_them_by_rule) {
     CHECK_BAD("(1.0) can0 123##1AA\n", "t.csv:1:16: CAN FD frames");
     CHECK_BAD("(1.0) can0 123#00\n(1.1) can0 123\n", "t.csv:2:15: missing '#'");
     CHECK_BAD("(1.0 can0 123#00\n", "t.csv:1:17: missing ')'");
+    /* Ids match on value and width: 00000000 is the extended id 0, not the 11-bit 0. */
+    CHECK_OK(gids_can_rule_parse("00000000", &rules[0]));
+    o.nrules = 1;
+    CHECK_OK(rd("(1.0) can0 000#00\n(1.1) can0 00000000#00\n", &o, &f, &r));
+    CHECK(f.n == 2 && f.attack[0] == 0 && f.attack[1] == 1 && r.labeled == 1);
+    gids_can_frames_free(&f);
     gids_can_rule bad;
     CHECK_ERR(gids_can_rule_parse("115#4E0", &bad), GIDS_EINVAL, "odd number of hex digits");
     CHECK_ERR(gids_can_rule_parse("X15", &bad), GIDS_EINVAL, "attack rule 'X15' (character 1)");
