@@ -95,6 +95,15 @@ def scan_vocab(root: Path, dirs: list[str]) -> dict[str, int]:
     return {t: i + 1 for i, t in enumerate(ids)}
 
 
+def vocab_digest(vocab: dict[str, int]) -> str:
+    """The reference's digest (vocab.py): SHA-256 of json.dumps of the pairs sorted by index."""
+    import hashlib
+    import json
+    canon = json.dumps(sorted(((str(k), v) for k, v in vocab.items()), key=lambda kv: kv[1]),
+                       sort_keys=True)
+    return hashlib.sha256(canon.encode()).hexdigest()
+
+
 def clustering(edges: pl.DataFrame) -> pl.DataFrame:
     """The reference's triangle join on the undirected pairs (self-pairs included)."""
     pairs = pl.concat([
@@ -238,6 +247,7 @@ def main() -> int:
     frames = sum(min(args.max_rows or 1 << 62, sum(1 for _ in open(root / f)) - 1) for f in files)
     print(f"peer_time_s {t:.3f} {frames} graphs {len(peer['y'])} polars_threads "
           f"{pl.thread_pool_size()}")
+    print(f"vocab_digest {vocab_digest(vocab)} {len(vocab)}")
     if args.out:
         from safetensors.numpy import save_file
         save_file(peer, args.out)
