@@ -19,7 +19,7 @@ for t in "$BUILD"/asan/test_*; do
   [ -x "$t" ] || continue
   name=$(basename "$t")
   if "$t" >"$log/$name.out" 2>&1; then :; fi
-  line=$(grep -E '^[a-z_]+: [0-9]+ passed, [0-9]+ failed$' "$log/$name.out" | tail -n1)
+  line=$(grep -E '^[a-z0-9_]+: [0-9]+ passed, [0-9]+ failed$' "$log/$name.out" | tail -n1)
   if [ -z "$line" ]; then
     echo "$name: crashed or printed no summary:"; tail -n 30 "$log/$name.out"
     failed=$((failed + 1))
@@ -28,7 +28,7 @@ for t in "$BUILD"/asan/test_*; do
   p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
   f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
   if [ "$f" != 0 ] || grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log/$name.out"; then
-    grep -vE '^[a-z_]+: [0-9]+ passed' "$log/$name.out" | head -n 60
+    grep -vE '^[a-z0-9_]+: [0-9]+ passed' "$log/$name.out" | head -n 60
     [ "$f" = 0 ] && f=1
   fi
   echo "C  $line"
