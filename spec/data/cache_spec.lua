@@ -288,6 +288,17 @@ return { synthetic = { train = { "train_01_attack_free", "train_02_with_attacks"
     out, rc = run(env .. "rebuild --dataset synthetic -q --stride 50 --lake-root " .. lake)
     assert.equal("0", rc, out)
     assert.matches("window 100 / stride 50", out)
+    -- two builds at once: one builds, the other waits for the lock and finds the cache done
+    local lake2 = gio.join(lake, "two")
+    local both = string.format("(%sbuild --dataset synthetic --lake-root %s >%s/a.log 2>&1 & " ..
+      "%sbuild --dataset synthetic --lake-root %s >%s/b.log 2>&1 & wait)", env, lake2, lake, env, lake2, lake)
+    out, rc = run(both)
+    assert.equal("0", rc, out)
+    local logs = gio.read_file(gio.join(lake, "a.log")) .. gio.read_file(gio.join(lake, "b.log"))
+    local _, builds = logs:gsub("building synthetic", "")
+    local _, fresh = logs:gsub("is up to date", "")
+    assert.equal(1, builds, logs)
+    assert.equal(1, fresh, logs)
     out, rc = run(env .. "build --lake-root " .. lake)
     assert.equal("2", rc)
     assert.matches("%-%-dataset NAME is required", out)

@@ -234,15 +234,21 @@ local function dataset_dir(name, entry, opts)
     if root and gio.is_dir(gio.join(root, name)) then
       return gio.join(root, name)
     end
-    local dir = gio.join(M.lake_root(opts), "raw", name)
+    local raw = gio.join(M.lake_root(opts), "raw")
+    local dir = gio.join(raw, name)
     if not gio.is_dir(dir) and opts.generate then
-      local data_can = require "graphids.data.can"
-      -- Generate beside, then rename: a crash mid-way never leaves a partial raw folder.
-      local tmp = dir .. ".partial"
-      gio.remove_tree(tmp)
-      assert(gio.mkdir_p(tmp))
-      data_can.simulate { out = tmp, seed = entry.seed or 0, frames = entry.frames }
-      assert(os.rename(tmp, dir))
+      -- Under a lock (two processes may ask at once), generated beside and renamed: a crash
+      -- mid-way never leaves a partial raw folder.
+      assert(gio.mkdir_p(raw))
+      local lk <close> = assert(gio.lock(gio.join(raw, "." .. name .. ".lock"), { timeout = 600 }))
+      if not gio.is_dir(dir) then
+        local tmp = dir .. ".partial"
+        gio.remove_tree(tmp)
+        assert(gio.mkdir_p(tmp))
+        require("graphids.data.can").simulate { out = tmp, seed = entry.seed or 0, frames = entry.frames }
+        assert(os.rename(tmp, dir))
+      end
+      lk:unlock()
     end
     return dir
   end
