@@ -185,6 +185,31 @@ TEST(copies_a_tensor_whose_offset_is_misaligned_for_its_dtype) {
     gids_safetensors_free(&r);
 }
 
+TEST(widens_f16_and_bf16_to_f32_exactly) {
+    const char *h = "{\"h\":{\"dtype\":\"F16\",\"shape\":[7],\"data_offsets\":[0,14]},"
+                    "\"b\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[14,18]}}";
+    uint16_t halves[9] = {0x3C00, 0xB800, 0x7BFF, 0x0001, 0x7C00, 0x8000, 0x7E00, 0x3F80, 0xC000};
+    size_t hl = strlen(h);
+    unsigned char b[512] = {0};
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    memcpy(b + 8, h, hl);
+    memcpy(b + 8 + hl, halves, sizeof halves); /* little-endian host */
+    write_raw(tpath("half.safetensors"), b, 8 + hl + sizeof halves);
+    for (int map = 0; map < 2; map++) {
+        gids_safetensors r;
+        CHECK_OK(gids_safetensors_load(&r, tpath("half.safetensors"), map));
+        if (r.n != 2) continue;
+        gids_tensor *f16 = r.tensors[find(&r, "h")], *bf = r.tensors[find(&r, "b")];
+        CHECK(f16->dtype == GIDS_F32 && bf->dtype == GIDS_F32);
+        const float *v = gids_tensor_data(f16);
+        CHECK(v[0] == 1.0f && v[1] == -0.5f && v[2] == 65504.0f);
+        CHECK(v[3] == 5.9604644775390625e-8f); /* the smallest subnormal, 2^-24 */
+        CHECK(isinf(v[4]) && v[4] > 0 && v[5] == 0.0f && signbit(v[5]) && isnan(v[6]));
+        CHECK(same(bf, 2, (double[]){1.0, -2.0}));
+        gids_safetensors_free(&r);
+    }
+}
+
 /* Each malformed header is EFORMAT with a message naming the file and the problem. */
 TEST(refuses_every_malformed_header_with_a_precise_message) {
     static const struct {
@@ -369,6 +394,7 @@ int main(void) {
     RUN(writes_the_layout_of_the_python_package);
     RUN(mapped_tensors_outlive_the_struct_and_never_write_the_file);
     RUN(copies_a_tensor_whose_offset_is_misaligned_for_its_dtype);
+    RUN(widens_f16_and_bf16_to_f32_exactly);
     RUN(refuses_every_malformed_header_with_a_precise_message);
     RUN(refuses_bad_length_prefixes_and_missing_files);
     RUN(save_refuses_bad_names_duplicates_and_leaves_the_old_file);

@@ -59,10 +59,11 @@ typedef struct gids_safetensors {
  * copy-on-write mapping of the file (a write to a tensor never reaches the file); the mapping is
  * unmapped when the last view is released.  A tensor whose offset is not a multiple of its
  * element size (a foreign writer without padding) is copied instead.  With map = false each
- * tensor is read into its own storage.  EIO for a file that cannot be opened or read, EFORMAT
- * for a malformed one ("safetensors: 'f.safetensors': header line 1, column 40: tensor 'w':
- * data_offsets [0,12] hold 12 bytes but dtype F32 x shape [2,2] needs 16"). *out is zeroed on
- * failure. */
+ * tensor is read into its own storage.  F16 and BF16 tensors are widened to f32 (copies: the CPU
+ * holds no half types; every half value is exact in f32).  EIO for a file that cannot be opened or
+ * read, EFORMAT for a malformed one ("safetensors: 'f.safetensors': header line 1, column 40:
+ * tensor 'w': data_offsets [0,12] hold 12 bytes but dtype F32 x shape [2,2] needs 16"). *out is
+ * zeroed on failure. */
 gids_status gids_safetensors_load(gids_safetensors *out, const char *path, bool map);
 /* Releases every tensor reference and string; zeroes f.  A zeroed struct is accepted. */
 void gids_safetensors_free(gids_safetensors *f);

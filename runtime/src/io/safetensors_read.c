@@ -34,6 +34,52 @@ static gids_status read_at(int fd, const char *path, void *buf, size_t n, uint64
     return GIDS_OK;
 }
 
+/* The CPU holds no half types (f16/bf16 are GPU storage), so F16 and BF16 tensors are widened
+ * to f32 on load; every half value is exact in f32. */
+static float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1F, man = h & 0x3FF, bits;
+    if (exp == 0x1F) {
+        bits = sign | 0x7F800000u | (man << 13); /* inf, NaN (payload kept) */
+    } else if (exp != 0) {
+        bits = sign | ((exp + 112) << 23) | (man << 13);
+    } else if (man == 0) {
+        bits = sign;
+    } else { /* subnormal: normalise the mantissa */
+        int e = -1;
+        do {
+            e++;
+            man <<= 1;
+        } while ((man & 0x400) == 0);
+        bits = sign | ((uint32_t)(112 - e) << 23) | ((man & 0x3FF) << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static float bf16_to_f32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static bool is_half(gids_dtype dt) {
+    return dt == GIDS_F16 || dt == GIDS_BF16;
+}
+
+/* NEW *out: f32 tensor of e's shape from the little-endian half values at src. */
+static gids_status widen_half(gids_tensor **out, const st_entry *e, const unsigned char *src) {
+    GIDS_TRY(gids_empty(out, GIDS_F32, GIDS_DEVICE_CPU, e->ndim, e->shape));
+    float *dst = gids_tensor_data(*out);
+    int64_t n = gids_tensor_numel(*out);
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h = (uint16_t)(src[2 * i] | (src[2 * i + 1] << 8));
+        dst[i] = e->dtype == GIDS_F16 ? f16_to_f32(h) : bf16_to_f32(h);
+    }
+    return GIDS_OK;
+}
+
 typedef struct mapping {
     void *base;
     size_t len;
@@ -80,7 +126,9 @@ static gids_status load_mapped(gids_safetensors *out, const st_header *h, int fd
             acc *= e->shape[d] > 0 ? e->shape[d] : 1;
         }
         bool aligned = st && ((uintptr_t)st->data + e->begin) % es == 0;
-        if (e->end == e->begin || !aligned) {
+        if (is_half(e->dtype)) {
+            s = widen_half(&out->tensors[i], e, (const unsigned char *)st->data + e->begin);
+        } else if (e->end == e->begin || !aligned) {
             /* Empty tensors need no bytes; misaligned ones get a copy. */
             s = gids_empty(&out->tensors[i], e->dtype, GIDS_DEVICE_CPU, e->ndim, e->shape);
             if (s == GIDS_OK && e->end > e->begin)
@@ -99,6 +147,17 @@ static gids_status load_read(gids_safetensors *out, const st_header *h, int fd, 
                              uint64_t data_off) {
     for (int64_t i = 0; i < h->n; i++) {
         const st_entry *e = &h->entries[i];
+        if (is_half(e->dtype)) {
+            size_t nb = (size_t)(e->end - e->begin);
+            unsigned char *raw = malloc(nb ? nb : 1);
+            if (raw == NULL)
+                GIDS_FAIL(GIDS_ENOMEM, "safetensors: out of memory reading '%s'", path);
+            gids_status s = read_at(fd, path, raw, nb, data_off + e->begin);
+            if (s == GIDS_OK) s = widen_half(&out->tensors[i], e, raw);
+            free(raw);
+            GIDS_TRY(s);
+            continue;
+        }
         GIDS_TRY(gids_empty(&out->tensors[i], e->dtype, GIDS_DEVICE_CPU, e->ndim, e->shape));
         if (e->end > e->begin)
             GIDS_TRY(read_at(fd, path, gids_tensor_data(out->tensors[i]),
