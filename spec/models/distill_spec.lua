@@ -94,3 +94,25 @@ describe("FeatureDistillation", function()
     assert.is_nil(same.projection)
   end)
 end)
+
+describe("distill.attach", function()
+  it("wraps a GAT's loss in soft labels and a VGAE's in feature distillation", function()
+    local models = require "graphids.models"
+    local P = models.presets
+    local s = models.GATClassifier(P.gat.small({ num_ids = 6 }))
+    local tg = models.GATClassifier(P.gat.large({ num_ids = 6 }))
+    D.attach(s, tg, { T = 2 })
+    assert.equal("SoftLabelDistillation", class.name_of(s.loss_fn))
+    assert.equal(2, s.loss_fn.T)
+    local v = models.VGAE(P.vgae.small({ num_ids = 6 }))
+    local n = v:num_parameters()
+    D.attach(v, models.VGAE(P.vgae.large({ num_ids = 6 })))
+    assert.equal("FeatureDistillation", class.name_of(v.loss_fn))
+    -- the projection 16 -> 64 joins the student's parameters, the teacher's do not
+    assert.equal(n + 16 * 64 + 64, v:num_parameters())
+    h.errors("the teacher must be a graphids.models.VGAE like the student", D.attach,
+      models.VGAE(P.vgae.small({ num_ids = 6 })), tg)
+    h.errors("no distillation for graphids.models.DGI", D.attach,
+      models.DGI(P.dgi.small({ num_ids = 6 })), models.DGI(P.dgi.small({ num_ids = 6 })))
+  end)
+end)

@@ -6,6 +6,7 @@
 --   local fd = D.FeatureDistillation(vgae_s.loss_fn, vgae_t,
 --     { student_latent_dim = 16, latent_weight = 1, recon_weight = 1, alpha = 0.7 })
 --   vgae_s:set_loss_fn(fd)                          -- fd.projection (Linear 16 -> 64) trains too
+--   D.attach(student, teacher, { alpha = 0.7 })     -- the wrapper the student's family uses
 -- The teacher is frozen (requires_grad off) and in eval mode; it is stored outside the loss's
 -- modules (not in parameters() or state_dict()), kept on the CPU, and moved to the student's
 -- device only for its forward, then back (the reference's VRAM fix).
@@ -138,5 +139,28 @@ function Feat:forward(out, batch, ctx)
 end
 
 M.FeatureDistillation = Feat
+
+-- Wraps the student's loss in the distillation its family uses (the reference's build_loss):
+-- soft labels for a GATClassifier, features for a VGAE; the teacher must be of the student's
+-- class.  opts go to the wrapper.  Returns the student.
+function M.attach(student, teacher, opts)
+  local path = student.class_path
+  if teacher == nil or teacher.class_path ~= path then
+    error(string.format("distill.attach: the teacher must be a %s like the student, got %s",
+      tostring(path), teacher and tostring(teacher.class_path) or "nil"), 2)
+  end
+  if path == "graphids.models.GATClassifier" then
+    return student:set_loss_fn(Soft(student.loss_fn, teacher, opts))
+  elseif path == "graphids.models.VGAE" then
+    local o = {}
+    for k, v in pairs(opts or {}) do
+      o[k] = v
+    end
+    o.student_latent_dim = student.hp.latent_dim
+    return student:set_loss_fn(Feat(student.loss_fn, teacher, o))
+  end
+  error(string.format("distill.attach: no distillation for %s (GATClassifier and VGAE have one)",
+    tostring(path)), 2)
+end
 
 return M
