@@ -230,6 +230,16 @@ describe("graphids.data.GraphDataModule", function()
       assert.same(set.window_start:totable(), ws)
     end
     assert.is_true(attacks > 0)
+    -- predictions on the train split see every train graph, attacks included, in stored order
+    local tw = {}
+    for b in dm:eval_loader("train"):iter(2) do
+      for _, w in ipairs(b.window_start:totable()) do
+        tw[#tw + 1] = w
+      end
+    end
+    assert.same(dm.cache.train.window_start:index_select(1, dm.cache.train_index):totable(), tw)
+    assert.equal(dm:val_loader(), dm:eval_loader("val"))
+    assert.equal(dm:test_loader(dm.test_names[1]), dm:eval_loader(dm.test_names[1]))
   end)
 
   it("refuses bad options and use before setup", function()

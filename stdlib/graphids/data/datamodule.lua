@@ -6,6 +6,7 @@
 --   dm.num_ids, dm.in_channels, dm.edge_dim, dm.num_classes, dm.test_names
 --   for batch in dm:train_loader():iter(epoch) do ... end
 --   for name, loader in dm:test_loaders() do ... end   -- names in catalog order
+--   dm:eval_loader("train" | "val" | test name)        -- unshuffled, unfiltered (predictions)
 --
 -- Train batches: `batching = "fixed"` (batch_size graphs, reshuffled every epoch) or
 -- `"budget"` (first-fit-decreasing packing under node_budget and edge_budget, once; each epoch
@@ -171,6 +172,20 @@ function GraphDataModule:test_loader(name)
     self._tests[name] = eval_loader(self, set, all, name)
   end
   return self._tests[name]
+end
+
+-- The unshuffled, unfiltered loader of a split -- "train" (every train graph, benign or not, in
+-- stored order), "val", or a test set's name -- as prediction sidecars need.
+function GraphDataModule:eval_loader(split)
+  check_setup(self, "eval_loader")
+  if split == "train" then
+    self._train_eval = self._train_eval
+      or eval_loader(self, self.cache.train, self.cache.train_index:totable(), "train (eval)")
+    return self._train_eval
+  elseif split == "val" then
+    return self:val_loader()
+  end
+  return self:test_loader(split)
 end
 
 -- Iterator over (name, loader) of every test set, in test_names order.
