@@ -145,6 +145,10 @@ describe("fusion policies", function()
       h.near(prod:reshape({ -1 }):totable(), graphids.eye(6):reshape({ -1 }):totable(), 1e-4)
       counts = counts + rows:size(1)
     end
+    -- theta = A^-1 b for every arm
+    local want = m.A_inv:bmm(m.b:unsqueeze(3)):squeeze(3)
+    h.near(m.theta:reshape({ -1 }):totable(), want:reshape({ -1 }):totable(), 1e-5)
+    assert.is_true(m.b:abs():sum():item() > 0)
     assert.equal(80, counts)
     assert.is_true(used >= 2, "the second episode explores other arms")
     assert.equal(2, m.episodes:item())

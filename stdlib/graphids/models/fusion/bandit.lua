@@ -87,15 +87,27 @@ function Bandit:ucb(z, explore)
   return mean + quad:sqrt() * self.hp.ucb_alpha
 end
 
--- Sherman-Morrison update of arm a with (z, r), in place.
-function Bandit:update_arm(a, z, r)
+-- Sherman-Morrison update of arm a's A^-1 with z, in place:
+-- A^-1 <- A^-1 - (A^-1 z)(A^-1 z)^T / (1 + z^T A^-1 z)  (A^-1 is symmetric).
+function Bandit:update_arm(a, z)
   local Ainv = self.A_inv:select(1, a + 1)
   local Az = Ainv:matmul(z)
   local denom = 1 + (z * Az):sum():item()
   Ainv:sub_(Az:unsqueeze(2):matmul(Az:unsqueeze(1)):div(denom))
-  local b = self.b:select(1, a + 1)
-  b:add_(z * r)
-  self.theta:select(1, a + 1):copy_(Ainv:matmul(b))
+end
+
+-- Every arm's statistics after an episode's samples (z [B, H], actions [B], rewards [B]): A^-1
+-- one sample at a time, b by one index_add, theta = A^-1 b once at the end (the episode's
+-- actions were chosen before any update, so theta is not read in between).
+function Bandit:update_arms(z, actions, rewards)
+  graphids.no_grad(function()
+    local acts = actions:totable()
+    for i = 1, #acts do
+      self:update_arm(acts[i], z:select(1, i))
+    end
+    self.b:index_add_(1, actions, z * rewards:unsqueeze(2))
+    self.theta:copy_(self.A_inv:bmm(self.b:unsqueeze(3)):squeeze(3))
+  end)
 end
 
 function Bandit:configure_optimizers()
@@ -133,12 +145,7 @@ function Bandit:training_step(batch, ctx)
   local alphas = FC.alphas(actions)
   local preds = FC.fused(s, alphas):gt(0.5):long()
   local rewards = self.reward_fn(s, preds, labels, alphas)
-  graphids.no_grad(function()
-    local acts, rs = actions:totable(), rewards:totable()
-    for i = 1, #acts do
-      self:update_arm(acts[i], z:select(1, i), rs[i])
-    end
-  end)
+  self:update_arms(z, actions, rewards)
   self.buffer:push(s, actions, rewards)
   graphids.no_grad(function() self.episodes:add_(1) end)
   local logs = { train_reward = rewards:mean():item(), train_acc = FC.accuracy(preds, labels) }
