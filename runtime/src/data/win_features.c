@@ -26,10 +26,11 @@ gids_status win_scratch_init(win_scratch *s, int64_t window, int64_t max_nodes, 
     s->loc = malloc((size_t)vocab_n1 * sizeof *s->loc);
     s->nodes = malloc((size_t)max_nodes * sizeof *s->nodes);
     s->fl = malloc((size_t)window * sizeof *s->fl);
+    s->nid = malloc((size_t)window * sizeof *s->nid);
     s->acc = malloc((size_t)max_nodes * sizeof *s->acc);
     s->pair = calloc((size_t)max_nodes * (size_t)max_nodes, sizeof *s->pair);
     s->adj = calloc((size_t)max_nodes * (size_t)s->words, sizeof *s->adj);
-    if (!s->loc || !s->nodes || !s->fl || !s->acc || !s->pair || !s->adj) {
+    if (!s->loc || !s->nodes || !s->fl || !s->nid || !s->acc || !s->pair || !s->adj) {
         win_scratch_free(s);
         GIDS_FAIL(GIDS_ENOMEM, "build_windows: out of memory for the scratch of a %lld-row window",
                   (long long)window);
@@ -42,18 +43,28 @@ void win_scratch_free(win_scratch *s) {
     free(s->loc);
     free(s->nodes);
     free(s->fl);
+    free(s->nid);
     free(s->acc);
     free(s->pair);
     free(s->adj);
     memset(s, 0, sizeof *s);
 }
 
-int64_t win_count_nodes(win_scratch *s, const int32_t *nid, int64_t n) {
+/* Vocabulary index of each row into s->nid (looked up per window rather than once per file:
+ * the lookup is a table read for 11-bit ids, and it keeps the build to one parallel region). */
+static void map_rows(win_scratch *s, const win_frames *in) {
+    for (int64_t t = 0; t < in->n; t++)
+        s->nid[t] = (int32_t)gids_can_vocab_lookup(in->vocab, in->id[t],
+                                                   (in->flags[t] & GIDS_CAN_EXTENDED) != 0);
+}
+
+int64_t win_count_nodes(win_scratch *s, const win_frames *in) {
+    map_rows(s, in);
     int64_t nn = 0;
-    for (int64_t t = 0; t < n; t++)
-        if (s->loc[nid[t]] < 0) {
-            s->loc[nid[t]] = (int32_t)nn;
-            s->nodes[nn++] = nid[t];
+    for (int64_t t = 0; t < in->n; t++)
+        if (s->loc[s->nid[t]] < 0) {
+            s->loc[s->nid[t]] = (int32_t)nn;
+            s->nodes[nn++] = s->nid[t];
         }
     for (int64_t k = 0; k < nn; k++) s->loc[s->nodes[k]] = -1;
     return nn;
@@ -71,9 +82,10 @@ static double payload_entropy(const uint8_t *b) {
 
 /* Pass over the rows: local nodes and their running sums. */
 static int64_t accumulate(win_scratch *s, const win_frames *in) {
+    map_rows(s, in);
     int64_t nn = 0, half = in->n / 2;
     for (int64_t t = 0; t < in->n; t++) {
-        int32_t v = in->nid[t];
+        int32_t v = s->nid[t];
         if (s->loc[v] < 0) {
             s->loc[v] = (int32_t)nn;
             s->nodes[nn] = v;

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "gids/status.h"
+#include "gids/windows.h"
 
 /* Per-node running sums of one window.  Byte moments are integer sums so that mean, variance,
  * skewness and kurtosis come out exact before the final division (win_features.c). */
@@ -25,6 +26,7 @@ typedef struct win_node {
 typedef struct win_scratch {
     int32_t *loc;   /* [vocab n + 1] local node of each vocabulary index, -1 when absent */
     int32_t *nodes; /* [max_nodes] vocabulary index of each local node */
+    int32_t *nid;   /* [W] vocabulary index of each row of the current window */
     int32_t *fl;    /* [W] local node of each row */
     win_node *acc;  /* [max_nodes] */
     int32_t *pair;  /* [max_nodes^2] edge multiplicity by (src, dst) */
@@ -38,8 +40,10 @@ typedef struct win_frames {
     const double *ts;
     const uint8_t *data; /* [n * 8] */
     const uint8_t *attack;
-    const int32_t *nid; /* vocabulary index of each row */
-    int64_t n;          /* W */
+    const uint32_t *id;
+    const uint8_t *flags;
+    const gids_can_vocab *vocab;
+    int64_t n; /* W */
     int aligned_edges;
     int64_t file_attack_type;
 } win_frames;
@@ -50,12 +54,13 @@ typedef struct win_out {
     int64_t *src, *dst; /* rows 0 and 1 of edge_index */
     float *edge_attr;
     int64_t *node_id, *y, *attack_type;
+    const int64_t *node_ptr, *edge_ptr;
 } win_out;
 
 gids_status win_scratch_init(win_scratch *s, int64_t window, int64_t max_nodes, int64_t vocab_n1);
 void win_scratch_free(win_scratch *s);
-/* Distinct vocabulary indices among nid[0..n-1]; leaves the scratch clean. */
-int64_t win_count_nodes(win_scratch *s, const int32_t *nid, int64_t n);
+/* Distinct vocabulary indices of the window's rows; leaves the scratch clean. */
+int64_t win_count_nodes(win_scratch *s, const win_frames *in);
 /* Writes graph w: its nodes from row node0 of x/node_id, its edges from column edge0 of
  * edge_index / row edge0 of edge_attr, and y/attack_type[w].  Leaves the scratch clean. */
 void win_build_one(win_scratch *s, const win_frames *in, const win_out *o, int64_t w, int64_t node0,

@@ -7,6 +7,7 @@
  * the result is the same for any thread count. */
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,23 +69,23 @@ static gids_status check_args(const gids_can_frames *const *files, const int64_t
     return GIDS_OK;
 }
 
-/* Vocabulary index of every frame of every file, concatenated in file order. */
-static gids_status map_ids(int32_t **out, const gids_can_frames *const *files, int64_t nfiles,
-                           const int64_t *frame_off, const gids_can_vocab *vocab) {
-    int64_t total = frame_off[nfiles];
-    int32_t *nid = malloc((size_t)(total > 0 ? total : 1) * sizeof *nid);
-    if (nid == NULL)
-        GIDS_FAIL(GIDS_ENOMEM, "build_windows: out of memory for %lld frames", (long long)total);
-    for (int64_t f = 0; f < nfiles; f++) {
-        const gids_can_frames *fr = files[f];
-        int32_t *dst = nid + frame_off[f];
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < fr->n; i++)
-            dst[i] = (int32_t)gids_can_vocab_lookup(vocab, fr->id[i],
-                                                    (fr->flags[i] & GIDS_CAN_EXTENDED) != 0);
-    }
-    *out = nid;
-    return GIDS_OK;
+/* Windows below this count run on one thread: a parallel region's barriers cost more than
+ * they save on small inputs, and far more when the machine is oversubscribed. */
+#define PARALLEL_MIN_WINDOWS 512
+
+static win_frames window_rows(const gids_can_frames *fr, int64_t start, const gids_window_opts *o,
+                              const gids_can_vocab *vocab, int64_t code) {
+    return (win_frames){
+        .ts = fr->ts + start,
+        .data = fr->data + start * GIDS_CAN_MAX_DLC,
+        .attack = fr->attack + start,
+        .id = fr->id + start,
+        .flags = fr->flags + start,
+        .vocab = vocab,
+        .n = o->window,
+        .aligned_edges = o->aligned_edges != 0,
+        .file_attack_type = code,
+    };
 }
 
 gids_status gids_build_windows(gids_graph_set *out, const gids_can_frames *const *files,
@@ -96,22 +97,16 @@ gids_status gids_build_windows(gids_graph_set *out, const gids_can_frames *const
     const int64_t per_window = W - (opts->aligned_edges ? 1 : 2); /* edges of every window */
 
     /* window list: file and start row of each full window, in file then window order */
-    int64_t *frame_off = malloc((size_t)(nfiles + 1) * sizeof *frame_off);
-    if (frame_off == NULL) GIDS_FAIL(GIDS_ENOMEM, "build_windows: out of memory");
     int64_t nw = 0;
-    frame_off[0] = 0;
-    for (int64_t f = 0; f < nfiles; f++) {
-        frame_off[f + 1] = frame_off[f] + files[f]->n;
+    for (int64_t f = 0; f < nfiles; f++)
         if (files[f]->n >= W) nw += (files[f]->n - W) / S + 1;
-    }
     if (per_window <= 0) nw = 0; /* every window is edgeless */
 
     gids_status st = GIDS_OK;
-    int32_t *nid = NULL;
     int64_t *wfile = malloc((size_t)(nw > 0 ? nw : 1) * sizeof *wfile);
     int64_t *wstart = malloc((size_t)(nw > 0 ? nw : 1) * sizeof *wstart);
     int64_t *nodes_of = malloc((size_t)(nw > 0 ? nw : 1) * sizeof *nodes_of);
-    int nthreads = omp_get_max_threads();
+    int nthreads = nw >= PARALLEL_MIN_WINDOWS ? omp_get_max_threads() : 1;
     win_scratch *scr = calloc((size_t)nthreads, sizeof *scr);
     if (wfile == NULL || wstart == NULL || nodes_of == NULL || scr == NULL) {
         st = gids_error_set(GIDS_ENOMEM, __FILE__, __LINE__,
@@ -123,66 +118,72 @@ gids_status gids_build_windows(gids_graph_set *out, const gids_can_frames *const
             wfile[w] = f;
             wstart[w] = r;
         }
-    if ((st = map_ids(&nid, files, nfiles, frame_off, vocab)) != GIDS_OK) goto done;
     int64_t max_nodes = W < vocab->n + 1 ? W : vocab->n + 1;
     for (int t = 0; t < nthreads; t++)
         if ((st = win_scratch_init(&scr[t], W, max_nodes, vocab->n + 1)) != GIDS_OK) goto done;
 
-            /* pass 1: nodes per window */
-#pragma omp parallel for schedule(dynamic, 64)
-    for (int64_t w = 0; w < nw; w++)
-        nodes_of[w] =
-            win_count_nodes(&scr[omp_get_thread_num()], nid + frame_off[wfile[w]] + wstart[w], W);
-
-    int64_t total_nodes = 0;
-    for (int64_t w = 0; w < nw; w++) total_nodes += nodes_of[w];
-    if ((st = alloc_set(out, nw, total_nodes, nw * per_window)) != GIDS_OK) goto done;
-    int64_t *node_ptr = gids_tensor_data(out->node_ptr),
-            *edge_ptr = gids_tensor_data(out->edge_ptr);
-    int64_t *start_out = gids_tensor_data(out->window_start);
-    int64_t *file_out = gids_tensor_data(out->source_file);
-    node_ptr[0] = edge_ptr[0] = 0;
-    for (int64_t w = 0; w < nw; w++) {
-        node_ptr[w + 1] = node_ptr[w] + nodes_of[w];
-        edge_ptr[w + 1] = edge_ptr[w] + per_window;
-        start_out[w] = wstart[w];
-        file_out[w] = wfile[w];
+    /* One parallel region: pass 1 counts each window's nodes, one thread then sizes and
+     * allocates the output, pass 2 writes each window's graph into its slots. */
+    win_out o = {0};
+    char why[1024] = ""; /* the error message is per thread: carried out of the region */
+#pragma omp parallel num_threads(nthreads)
+    {
+        win_scratch *ts = &scr[omp_get_thread_num()];
+#pragma omp for schedule(dynamic, 64)
+        for (int64_t w = 0; w < nw; w++) {
+            win_frames in = window_rows(files[wfile[w]], wstart[w], opts, vocab, 0);
+            nodes_of[w] = win_count_nodes(ts, &in);
+        }
+#pragma omp single
+        {
+            int64_t total_nodes = 0;
+            for (int64_t w = 0; w < nw; w++) total_nodes += nodes_of[w];
+            st = alloc_set(out, nw, total_nodes, nw * per_window);
+            if (st != GIDS_OK) snprintf(why, sizeof why, "%s", gids_error_message());
+            if (st == GIDS_OK) {
+                int64_t *node_ptr = gids_tensor_data(out->node_ptr);
+                int64_t *edge_ptr = gids_tensor_data(out->edge_ptr);
+                int64_t *start_out = gids_tensor_data(out->window_start);
+                int64_t *file_out = gids_tensor_data(out->source_file);
+                node_ptr[0] = edge_ptr[0] = 0;
+                for (int64_t w = 0; w < nw; w++) {
+                    node_ptr[w + 1] = node_ptr[w] + nodes_of[w];
+                    edge_ptr[w + 1] = edge_ptr[w] + per_window;
+                    start_out[w] = wstart[w];
+                    file_out[w] = wfile[w];
+                }
+                o = (win_out){
+                    .x = gids_tensor_data(out->x),
+                    .src = gids_tensor_data(out->edge_index),
+                    .dst = (int64_t *)gids_tensor_data(out->edge_index) + nw * per_window,
+                    .edge_attr = gids_tensor_data(out->edge_attr),
+                    .node_id = gids_tensor_data(out->node_id),
+                    .y = gids_tensor_data(out->y),
+                    .attack_type = gids_tensor_data(out->attack_type),
+                    .node_ptr = node_ptr,
+                    .edge_ptr = edge_ptr,
+                };
+            }
+        } /* the barrier here publishes st and o to every thread */
+        if (st == GIDS_OK) {
+#pragma omp for schedule(dynamic, 64)
+            for (int64_t w = 0; w < nw; w++) {
+                int64_t f = wfile[w];
+                win_frames in =
+                    window_rows(files[f], wstart[w], opts, vocab, attack_type ? attack_type[f] : 0);
+                win_build_one(ts, &in, &o, w, o.node_ptr[w], o.edge_ptr[w]);
+            }
+        }
     }
-
-    /* pass 2: each window's graph into its slots */
-    win_out o = {
-        .x = gids_tensor_data(out->x),
-        .src = gids_tensor_data(out->edge_index),
-        .dst = (int64_t *)gids_tensor_data(out->edge_index) + nw * per_window,
-        .edge_attr = gids_tensor_data(out->edge_attr),
-        .node_id = gids_tensor_data(out->node_id),
-        .y = gids_tensor_data(out->y),
-        .attack_type = gids_tensor_data(out->attack_type),
-    };
-#pragma omp parallel for schedule(dynamic, 64)
-    for (int64_t w = 0; w < nw; w++) {
-        const gids_can_frames *fr = files[wfile[w]];
-        win_frames in = {
-            .ts = fr->ts + wstart[w],
-            .data = fr->data + wstart[w] * GIDS_CAN_MAX_DLC,
-            .attack = fr->attack + wstart[w],
-            .nid = nid + frame_off[wfile[w]] + wstart[w],
-            .n = W,
-            .aligned_edges = opts->aligned_edges != 0,
-            .file_attack_type = attack_type ? attack_type[wfile[w]] : 0,
-        };
-        win_build_one(&scr[omp_get_thread_num()], &in, &o, w, node_ptr[w], edge_ptr[w]);
-    }
+    if (st != GIDS_OK) gids_error_set(st, __FILE__, __LINE__, "%s", why);
 
 done:
     if (scr != NULL)
         for (int t = 0; t < nthreads; t++) win_scratch_free(&scr[t]);
     free(scr);
-    free(nid);
     free(wfile);
     free(wstart);
     free(nodes_of);
-    free(frame_off);
     if (st != GIDS_OK) release_set(out);
     return st;
 }
