@@ -137,6 +137,26 @@ describe("GATClassifier steps", function()
     end
   end)
 
+  it("leaves no tensors behind after training steps", function()
+    local m = models.GATClassifier(small("gat"))
+    local b = graphs.batch({ num_ids = NUM_IDS })
+    local opt = m:configure_optimizers()
+    local function step()
+      opt:zero_grad()
+      m:training_step(b, {}):backward()
+      opt:step()
+    end
+    step()                                    -- grads and optimizer state exist from here on
+    collectgarbage(); collectgarbage()
+    local base = graphids.memory().live_tensors
+    for _ = 1, 4 do step() end
+    m:eval()
+    m:test_step(b)
+    m:extract_features(b)
+    collectgarbage(); collectgarbage()
+    assert.equal(base, graphids.memory().live_tensors)
+  end)
+
   it("reports bad batches and ids clearly", function()
     local m = models.GATClassifier(small("gat"))
     local b = graphs.batch({ num_ids = NUM_IDS })
