@@ -31,7 +31,7 @@ static gids_status chunked(double *out, const float *t, int64_t f, const int64_t
     int64_t nchunks = (n + CHUNK - 1) / CHUNK;
     double *part = calloc((size_t)(nchunks > 0 ? nchunks : 1) * (size_t)f, sizeof *part);
     if (part == NULL) GIDS_FAIL(GIDS_ENOMEM, "scaler_fit: out of memory");
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nchunks >= 8)
     for (int64_t ch = 0; ch < nchunks; ch++)
         sum_rows(part + ch * f, t, f, ptr, graphs, ch * CHUNK,
                  (ch + 1) * CHUNK < n ? (ch + 1) * CHUNK : n, mean);
