@@ -34,8 +34,9 @@ local INT = { ["--window-size"] = "window_size", ["--stride"] = "stride", ["--se
 local NUM = { ["--val-fraction"] = "val_fraction", ["--lock-timeout"] = "lock_timeout" }
 local STR = { ["--dataset"] = "dataset", ["--data-root"] = "data_root", ["--lake-root"] = "lake_root" }
 
--- args -> opts (cache options + dataset, quiet, json, help) or nil, message.
-function M.parse(args, extra_flags)
+-- args -> opts (cache options + dataset, quiet, json, help) or nil, message.  extra_flags:
+-- {["--flag"] = key} of boolean flags; dataset_optional: --dataset may be absent.
+function M.parse(args, extra_flags, dataset_optional)
   local o = {}
   local i = 1
   while i <= #args do
@@ -73,7 +74,7 @@ function M.parse(args, extra_flags)
     end
     i = i + 1
   end
-  if not o.help and o.dataset == nil then
+  if not o.help and o.dataset == nil and not dataset_optional then
     return nil, "--dataset NAME is required"
   end
   return o
