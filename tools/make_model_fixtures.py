@@ -115,10 +115,14 @@ class GATWithJK(nn.Module):
         self.convs = nn.ModuleList(
             [make_conv(hp["conv_type"], self.input_encoder.out_dim if i == 0 else w, hp["hidden"],
                        hp["heads"], ed) for i in range(hp["num_layers"])])
-        self.jk = JumpingKnowledge(mode="lstm", channels=w, num_layers=hp["num_layers"])
+        mode = hp.get("jk_mode", "lstm")
+        if mode == "lstm":
+            self.jk = JumpingKnowledge(mode="lstm", channels=w, num_layers=hp["num_layers"])
+        else:
+            self.jk = JumpingKnowledge(mode=mode)
         aggrs = hp["pool_aggrs"]
         self.pool = MultiAggregation(list(aggrs)) if len(aggrs) > 1 else None
-        d = w * len(aggrs)
+        d = (w * hp["num_layers"] if mode == "cat" else w) * len(aggrs)
         fc = []
         for _ in range(hp["fc_layers"] - 1):
             fc += [nn.Linear(d, d), nn.ReLU(), nn.Dropout(hp["dropout"])]
@@ -197,8 +201,10 @@ class VGAE(Encoder):
         self.hp = hp
         last = self.build_encoder(hp)
         lat = hp["latent_dim"]
+        self.variational = hp.get("variational", True)
         self.z_mean = nn.Linear(last, lat)
-        self.z_logvar = nn.Linear(last, lat)
+        if self.variational:
+            self.z_logvar = nn.Linear(last, lat)
         dec = list(reversed(encoder_targets(hp)))
         dec[-1] = hp["in_channels"]
         self.decoder_layers, bns, _ = conv_stack(hp["conv_type"], lat, dec, self.ed,
@@ -215,9 +221,12 @@ class VGAE(Encoder):
             x = x.masked_fill(mask, 0.0)
         h = self.encode_layers(x, b)
         mu = self.z_mean(h)
-        logvar = self.z_logvar(h).clamp(-10, 10)
-        kl = -0.5 * torch.mean(1 + logvar - mu.pow(2) - logvar.exp())
-        z = mu + eps * torch.exp(0.5 * logvar) if eps is not None else mu
+        if self.variational:
+            logvar = self.z_logvar(h).clamp(-10, 10)
+            kl = -0.5 * torch.mean(1 + logvar - mu.pow(2) - logvar.exp())
+            z = mu + eps * torch.exp(0.5 * logvar) if eps is not None else mu
+        else:  # the GAE arm: z = mu, no KL
+            kl, z = mu.new_zeros(()), mu
         ea = b["edge_attr"] if self.edge else None
         y = z
         n = len(self.decoder_layers)
@@ -511,7 +520,10 @@ def main():
         gat_case("gat_transformer_3layers", conv_type="transformer", num_layers=3, heads=3),
         gat_case("gat_hash_ids", id_encoder_class_path="graphids.models.id_encoder.HashIdEncoder",
                  id_encoder_kwargs={"k": 2}, proj_dim=0),
+        gat_case("gat_jk_cat", jk_mode="cat", num_layers=3),
+        gat_case("gat_jk_max_transformer", jk_mode="max", conv_type="transformer"),
         vgae_case("vgae_gatv2"),
+        vgae_case("vgae_gae_transformer", variational=False, conv_type="transformer"),
         vgae_case("vgae_heads1_noproj", heads=1, proj_dim=0, hidden_dims=[12, 6], latent_dim=6),
         dgi_case("dgi_gatv2"),
         dgi_case("dgi_gat", conv_type="gat", hidden_dims=[8, 4]),
