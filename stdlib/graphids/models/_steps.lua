@@ -23,7 +23,6 @@ function S.enter_step(model, ctx)
   if ie then
     ie.id_encoder.generator = o.generator
   end
-  rawset(model, "step_ctx", o)
   return o
 end
 

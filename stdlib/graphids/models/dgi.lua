@@ -70,7 +70,7 @@ end
 -- {pos_z, neg_z, summary}
 function DGI:forward(batch, ctx)
   S.check_batch("DGI", batch, self.uses_edge_attr)
-  ctx = ctx or rawget(self, "step_ctx") or {}
+  ctx = ctx or { generator = rawget(self, "generator") }
   local pos = self:encode(batch.x, batch)
   local n = batch.x:size(1)
   local perm = ctx.perm or graphids.randperm(n, { generator = ctx.generator }):to(batch.x.device)

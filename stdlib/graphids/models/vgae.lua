@@ -170,7 +170,7 @@ end
 
 function VGAE:forward(batch, ctx)
   S.check_batch("VGAE", batch, self.uses_edge_attr)
-  ctx = ctx or rawget(self, "step_ctx") or {}
+  ctx = ctx or { generator = rawget(self, "generator") }
   local x, mask = batch.x, nil
   if self.training and self.hp.mask_ratio > 0 then
     mask = ctx.mask or graphids.rand(x.shape, { generator = ctx.generator }):to(x.device)
