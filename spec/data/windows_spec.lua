@@ -35,6 +35,7 @@ describe("graphids.sha256", function()
   end)
 end)
 
+local core = require "graphids.core"
 local data = require "graphids.data"
 local skip = require "skip"
 
@@ -122,8 +123,14 @@ describe("graphids.data.build_windows", function()
     local f = example()
     assert.has_error(function()
       data.build_windows { files = { f }, vocab = vocab, windwo = 5 }
-    end, "build_windows: unknown option 'windwo' (allowed: aligned_edges, attack_types, files, "
+    end, "build_windows: unknown option 'windwo' (did you mean 'window'?)")
+    assert.has_error(function()
+      data.build_windows { files = { f }, vocab = vocab, zzz = 1 }
+    end, "build_windows: unknown option 'zzz' (allowed: aligned_edges, attack_types, files, "
       .. "stride, vocab, window)")
+    assert.has_error(function()
+      core.build_windows({ f }, { vocab = { "100", "ZZZ" } })
+    end, "build_windows: vocab[2]: can id 'ZZZ': 'Z' at position 1 is not a hex digit")
     assert.has_error(function() data.build_windows { files = { f } } end,
       "build_windows: option vocab must be a graphids.data.Vocabulary")
     assert.has_error(function()

@@ -28,33 +28,11 @@
 --       edge_std=}: methods apply(set) (in place; returns set), to_table().
 local graphids = require "graphids"
 local class = require "graphids.class"
+local U = require "graphids.nn._util" -- option tables (shared with nn: did-you-mean, types)
 
 local core = require "graphids.core"
 
 local M = {}
-
--- Raises "fname: unknown option 'k' (allowed: a, b)" for a key not in allowed (sorted output).
-local function check_opts(opts, fname, allowed)
-  if opts == nil then
-    return {}
-  end
-  if type(opts) ~= "table" then
-    error(fname .. ": options must be a table, got " .. type(opts), 3)
-  end
-  local set = {}
-  for _, k in ipairs(allowed) do
-    set[k] = true
-  end
-  for k in pairs(opts) do
-    if not set[k] then
-      local names = { table.unpack(allowed) }
-      table.sort(names)
-      error(fname .. ": unknown option '" .. tostring(k) .. "' (allowed: "
-        .. table.concat(names, ", ") .. ")", 3)
-    end
-  end
-  return opts
-end
 
 -- ------------------------------------------------------------------ vocabulary
 
@@ -173,8 +151,8 @@ end
 -- ------------------------------------------------------------------ window graphs
 
 function M.build_windows(opts)
-  opts = check_opts(opts, "build_windows",
-    { "files", "vocab", "window", "stride", "attack_types", "aligned_edges" })
+  opts = U.options("build_windows", opts, { files = U.NONE, vocab = U.NONE, window = 100,
+    stride = 100, attack_types = U.NONE, aligned_edges = false })
   if type(opts.files) ~= "table" then
     error("build_windows: option files must be a list of CanFrames, got " .. type(opts.files), 2)
   end
@@ -193,15 +171,15 @@ end
 -- ------------------------------------------------------------------ split
 
 function M.split_train_val(num_graphs, opts)
-  opts = check_opts(opts, "split_train_val", { "val_fraction", "seed" })
+  opts = U.options("split_train_val", opts, { val_fraction = 0.2, seed = 42 })
   if math.type(num_graphs) ~= "integer" or num_graphs < 0 then
     error("split_train_val: num_graphs must be an integer >= 0, got " .. tostring(num_graphs), 2)
   end
-  local frac = opts.val_fraction or 0.2
-  if type(frac) ~= "number" or frac < 0 or frac > 1 then
+  local frac = opts.val_fraction
+  if frac < 0 or frac > 1 then
     error("split_train_val: val_fraction must be in [0, 1], got " .. tostring(frac), 2)
   end
-  local seed = opts.seed or 42
+  local seed = opts.seed
   if math.type(seed) ~= "integer" then
     error("split_train_val: seed must be an integer, got " .. tostring(seed), 2)
   end
@@ -238,8 +216,8 @@ end
 -- Mean and unbiased std (floored at min_std) per column of x and edge_attr over the graphs of
 -- train_idx (0-based), accumulated in f64.
 function Scaler.fit(set, train_idx, opts)
-  opts = check_opts(opts, "Scaler.fit", { "min_std" })
-  local min_std = opts.min_std or 1e-6
+  opts = U.options("Scaler.fit", opts, { min_std = 1e-6 })
+  local min_std = opts.min_std
   local idx = as_index(train_idx, "Scaler.fit")
   local xm, xs = core.scaler_fit(set.x, set.node_ptr, idx, min_std)
   local em, es = core.scaler_fit(set.edge_attr, set.edge_ptr, idx, min_std)
