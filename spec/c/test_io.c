@@ -312,6 +312,54 @@ TEST(save_refuses_bad_names_duplicates_and_leaves_the_old_file) {
     gids_tensor_release(w);
 }
 
+/* Random byte edits of a valid file (header and data) must either load or fail with EFORMAT:
+ * never crash, read out of bounds (ASan) or leak.  Deterministic (fixed LCG seed). */
+TEST(survives_random_corruption_of_a_valid_file) {
+    int64_t s23[2] = {2, 3}, n2 = 2;
+    gids_tensor *a = from(GIDS_F32, 2, s23, (float[]){1, 2, 3, 4, 5, 6});
+    gids_tensor *b = from(GIDS_I64, 1, &n2, (int64_t[]){7, 8});
+    const char *names[] = {"alpha", "b"}, *mk[] = {"format"}, *mv[] = {"pt"};
+    const gids_tensor *ts[] = {a, b};
+    CHECK_OK(gids_safetensors_save(tpath("fuzz0.safetensors"), 2, names, ts, 1, mk, mv));
+    size_t n = 0;
+    unsigned char *orig = slurp(tpath("fuzz0.safetensors"), &n);
+    unsigned char *buf = malloc(n + 16);
+    uint64_t rng = 0x9E3779B97F4A7C15ull;
+    int loaded = 0, refused = 0;
+    for (int iter = 0; iter < 800 && orig && buf; iter++) {
+        memcpy(buf, orig, n);
+        size_t len = n;
+        int edits = 1 + iter % 3;
+        for (int k = 0; k < edits; k++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            size_t pos = (size_t)(rng >> 33) % len;
+            unsigned char val = (unsigned char)(rng >> 17);
+            switch ((rng >> 60) % 4) {
+            case 0: buf[pos] = val; break;                               /* overwrite */
+            case 1: buf[pos] ^= (unsigned char)(1u << (val % 8)); break; /* flip a bit */
+            case 2: len = pos + 1; break;                                /* truncate */
+            default: buf[pos] = "{}[],:\"0123456789 -.e\\u"[val % 24];   /* JSON-ish */
+            }
+        }
+        write_raw(tpath("fuzz.safetensors"), buf, len);
+        gids_safetensors r;
+        gids_status st = gids_safetensors_load(&r, tpath("fuzz.safetensors"), iter % 2 == 0);
+        if (st == GIDS_OK) {
+            loaded++;
+            gids_safetensors_free(&r);
+        } else if (st == GIDS_EFORMAT) {
+            refused++;
+        } else {
+            CHECK_FAIL_("iter %d: %s: %s", iter, gids_status_name(st), gids_error_message());
+        }
+    }
+    CHECK(refused > 300 && loaded > 0); /* data-only edits still load */
+    free(buf);
+    free(orig);
+    gids_tensor_release(a);
+    gids_tensor_release(b);
+}
+
 static int count_entries(const char *dir) {
     char **names = NULL;
     int64_t n = 0;
@@ -339,6 +387,12 @@ TEST(atomic_write_replaces_the_file_and_leaves_no_temp_file) {
     CHECK_OK(gids_file_stat(tpath("aw/g.txt"), &st));
     CHECK(st.type == GIDS_FILE_NONE);
     CHECK_ERR(gids_atomic_write(tpath("aw/"), "x", 1), GIDS_EINVAL, "names a directory");
+    /* A rename over a non-empty directory fails: the temp file goes, the directory stays. */
+    CHECK_OK(gids_mkdir_p(tpath("aw/d/sub")));
+    CHECK_ERR(gids_atomic_write(tpath("aw/d"), "x", 1), GIDS_EIO, "rename");
+    CHECK(count_entries(tpath("aw")) == 2);
+    CHECK_OK(gids_file_stat(tpath("aw/d/sub"), &st));
+    CHECK(st.type == GIDS_FILE_DIR);
 }
 
 TEST(a_second_exclusive_lock_times_out_with_a_clear_error) {
@@ -397,6 +451,7 @@ int main(void) {
     RUN(widens_f16_and_bf16_to_f32_exactly);
     RUN(refuses_every_malformed_header_with_a_precise_message);
     RUN(refuses_bad_length_prefixes_and_missing_files);
+    RUN(survives_random_corruption_of_a_valid_file);
     RUN(save_refuses_bad_names_duplicates_and_leaves_the_old_file);
     RUN(atomic_write_replaces_the_file_and_leaves_no_temp_file);
     RUN(a_second_exclusive_lock_times_out_with_a_clear_error);
