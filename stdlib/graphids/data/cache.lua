@@ -296,8 +296,7 @@ local function utc_now()
 end
 
 local function build_locked(dataset, dir, o)
-  local t0 = os.clock()
-  local wall0 = os.time()
+  local t0, wall0 = os.clock(), graphids.clock()
   local ds = catalog.resolve_dataset(dataset, { data_root = o.data_root, lake_root = o.lake_root,
     catalog = o.catalog })
   say(o, "building %s from %s (%d train files, %d test sets)", dataset, ds.dir, #ds.train, #ds.tests)
@@ -365,7 +364,7 @@ local function build_locked(dataset, dir, o)
   end
   meta.test_sets = json.array(meta.test_sets)
   meta.build_cpu_seconds = os.clock() - t0
-  meta.build_wall_seconds = os.time() - wall0
+  meta.build_wall_seconds = graphids.clock() - wall0
   assert(gio.write_json(gio.join(dir, "cache_metadata.json"), meta))
   return meta
 end
