@@ -216,15 +216,17 @@ def compare(ours: dict[str, np.ndarray], peer: dict[str, np.ndarray]) -> list[st
     return bad
 
 
-def max_rel(ours, peer) -> float:
-    worst = 0.0
-    for k in ("x", "edge_attr"):
+def max_rel(ours, peer) -> tuple[float, str]:
+    """Largest |a - b| / max(|a|, |b|) over values above 1e-3, and its column."""
+    worst, where = 0.0, "-"
+    for k, names in (("x", NODE_COL_ORDER), ("edge_attr", EDGE_COL_ORDER)):
         a, b = ours[k].astype(np.float64), peer[k].astype(np.float64)
         big = np.maximum(np.abs(a), np.abs(b))
-        m = big > 1e-3
-        if m.any():
-            worst = max(worst, float((np.abs(a - b)[m] / big[m]).max()))
-    return worst
+        rel = np.where(big > 1e-3, np.abs(a - b) / np.maximum(big, 1e-300), 0.0)
+        if rel.size and rel.max() > worst:
+            worst = float(rel.max())
+            where = names[int(np.unravel_index(np.argmax(rel), rel.shape)[1])]
+    return worst, where
 
 
 def main() -> int:
@@ -261,7 +263,7 @@ def main() -> int:
                 print("  " + line)
             return 1
         print(f"windows_peer: OK {len(peer['y'])} graphs, {len(peer['node_id'])} nodes, "
-              f"{peer['edge_index'].shape[1]} edges; max relative error {max_rel(ours, peer):.3g}")
+              f"{peer['edge_index'].shape[1]} edges; max relative error %.3g (%s)" % max_rel(ours, peer))
     return 0
 
 

@@ -4,6 +4,7 @@
  *   local set = core.build_windows({f1, f2}, {vocab = ids, window = 100, stride = 100,
  *                                             attack_types = {0, 1}, aligned_edges = false})
  *   local mean, std = core.scaler_fit(set.x, set.node_ptr, train_idx, 1e-6)
+ *   core.scaler_apply_(set.x, mean, std)                -- (x - mean) / std in place
  *
  * The frames are CanFrames userdata (l_checkframes); a vocabulary is the array of canonical id
  * texts in index order (graphids.data.Vocabulary keeps it); a set is a plain table with the
@@ -171,9 +172,21 @@ static int l_scaler_fit(lua_State *L) {
     return 2;
 }
 
+/* scaler_apply_(table, mean, std) -> table, z-scored in place. */
+static int l_scaler_apply_(lua_State *L) {
+    l_checkend(L, 3, "scaler_apply_");
+    gids_tensor *t = l_checktensor(L, 1), *m = l_checktensor(L, 2), *s = l_checktensor(L, 3);
+    const gids_tensor *in[2] = {m, s};
+    l_check_inplace(L, "scaler_apply_", t, 2, in);
+    l_check(L, gids_scaler_apply_(t, m, s));
+    lua_settop(L, 1);
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {{"can_vocab_ids", l_can_vocab_ids},
                                  {"build_windows", l_build_windows},
                                  {"scaler_fit", l_scaler_fit},
+                                 {"scaler_apply_", l_scaler_apply_},
                                  {NULL, NULL}};
 
 void l_open_windows(lua_State *L, int module, int methods) {

@@ -360,7 +360,7 @@ TEST(vocabulary_sorts_canonical_texts_and_looks_ids_up) {
     CHECK(v.id == NULL);
 }
 
-TEST(scaler_fits_the_chosen_graphs_only_in_f64_with_a_floor) {
+TEST(scaler_fits_the_chosen_graphs_only_in_f64_with_a_floor_and_applies) {
     /* 3 graphs of 2, 1, 2 rows; columns: varying, constant */
     float d[10] = {1, 5, 3, 5, 100, 5, 2, 5, 4, 5};
     int64_t sh[2] = {5, 2}, p[4] = {0, 2, 3, 5};
@@ -369,6 +369,19 @@ TEST(scaler_fits_the_chosen_graphs_only_in_f64_with_a_floor) {
     CHECK_OK(gids_scaler_fit(&m, &sd, t, ptr, train, 2, 1e-6));
     check_close(m, 2, (double[]){2.5, 5}, 1e-7);
     check_close(sd, 2, (double[]){1.2909944487, 1e-6}, 1e-7); /* unbiased: sqrt(5/3) */
+    gids_tensor_release(m);
+    gids_tensor_release(sd);
+    /* apply: (v - mean) / std per column, in place */
+    CHECK_OK(gids_scaler_fit(&m, &sd, t, ptr, train, 2, 1e-6));
+    CHECK_OK(gids_scaler_apply_(t, m, sd));
+    float s0 = (float)1.2909944487;
+    check_close(t, 10,
+                (double[]){(1 - 2.5f) / s0, 0, (3 - 2.5f) / s0, 0, (100 - 2.5f) / s0, 0,
+                           (2 - 2.5f) / s0, 0, (4 - 2.5f) / s0, 0},
+                1e-7);
+    CHECK_ERR(gids_scaler_apply_(ptr, m, sd), GIDS_EDTYPE, "table must be a contiguous 2-D f32");
+    CHECK_ERR(gids_scaler_apply_(t, ptr, sd), GIDS_ESHAPE,
+              "mean must be a contiguous f32 vector of 2");
     gids_tensor_release(m);
     gids_tensor_release(sd);
     int64_t out_of_range[1] = {3};
@@ -386,6 +399,6 @@ int main(void) {
     RUN(results_do_not_depend_on_the_thread_count);
     RUN(rejects_bad_options_and_names_them);
     RUN(vocabulary_sorts_canonical_texts_and_looks_ids_up);
-    RUN(scaler_fits_the_chosen_graphs_only_in_f64_with_a_floor);
+    RUN(scaler_fits_the_chosen_graphs_only_in_f64_with_a_floor_and_applies);
     return check_summary("windows");
 }

@@ -96,6 +96,10 @@ gids_status gids_scaler_fit(gids_tensor **mean, gids_tensor **std, const gids_te
                             const gids_tensor *ptr, const int64_t *graphs, int64_t n,
                             double min_std);
 
+/* In place: each row of a contiguous [R, F] f32 table becomes (row - mean) / std, computed in
+ * f32 as PyTorch's (t - mean) / std; mean, std: f32 [F].  Parallel over rows. */
+gids_status gids_scaler_apply_(gids_tensor *table, const gids_tensor *mean, const gids_tensor *std);
+
 #ifdef __cplusplus
 }
 #endif

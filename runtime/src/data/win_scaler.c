@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/core_impl.h"
 #include "gids/tensor.h"
 #include "gids/windows.h"
 
@@ -94,4 +95,32 @@ gids_status gids_scaler_fit(gids_tensor **mean, gids_tensor **std, const gids_te
     gids_tensor_release(s);
     free(sum);
     return st;
+}
+
+static gids_status check_vector(const char *arg, const gids_tensor *v, int64_t f) {
+    GIDS_CHECK(v != NULL, GIDS_EINVAL, "scaler_apply_: %s is NULL", arg);
+    GIDS_TRY(gids_check_cpu("scaler_apply_", arg, v));
+    GIDS_CHECK(
+        v->dtype == GIDS_F32 && v->ndim == 1 && v->shape[0] == f && gids_tensor_is_contiguous(v),
+        GIDS_ESHAPE, "scaler_apply_: %s must be a contiguous f32 vector of %lld, got a %d-D %s one",
+        arg, (long long)f, v->ndim, gids_dtype_name(v->dtype));
+    return GIDS_OK;
+}
+
+gids_status gids_scaler_apply_(gids_tensor *table, const gids_tensor *mean,
+                               const gids_tensor *std) {
+    GIDS_CHECK(table != NULL, GIDS_EINVAL, "scaler_apply_: table is NULL");
+    GIDS_TRY(gids_check_cpu("scaler_apply_", "table", table));
+    GIDS_CHECK(table->dtype == GIDS_F32 && table->ndim == 2 && gids_tensor_is_contiguous(table),
+               GIDS_EDTYPE, "scaler_apply_: table must be a contiguous 2-D f32 tensor");
+    const int64_t rows = table->shape[0], f = table->shape[1];
+    GIDS_TRY(check_vector("mean", mean, f));
+    GIDS_TRY(check_vector("std", std, f));
+    float *t = gids_tensor_data(table);
+    const float *m = gids_tensor_data(mean), *s = gids_tensor_data(std);
+#pragma omp parallel for schedule(static) if (rows * f >= (1 << 18))
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < f; c++) t[r * f + c] = (t[r * f + c] - m[c]) / s[c];
+    gids_tensor_bump_version(table);
+    return GIDS_OK;
 }

@@ -250,8 +250,8 @@ function Scaler:apply(set)
     error(string.format("Scaler:apply: the set has %d node and %d edge columns, the scaler %d and %d",
       set.x.shape[2], set.edge_attr.shape[2], self.x_mean.shape[1], self.edge_mean.shape[1]), 2)
   end
-  set.x:sub_(self.x_mean):div_(self.x_std)
-  set.edge_attr:sub_(self.edge_mean):div_(self.edge_std)
+  core.scaler_apply_(set.x, self.x_mean, self.x_std)
+  core.scaler_apply_(set.edge_attr, self.edge_mean, self.edge_std)
   return set
 end
 
