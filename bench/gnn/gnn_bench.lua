@@ -1,0 +1,112 @@
+-- gnn_bench.lua -- GNN training steps against PyTorch Geometric (bench/peer/gnn_pyg.py) on the
+-- same batches, for make bench.
+--   lua5.4 bench/gnn/gnn_bench.lua [THREADS [PYTHON]]   (from the project root)
+-- Rows: gnn_gatv2_layer_b{B}_ms (GATv2Conv(35, 64, heads 4, edge_dim 11) forward + backward of
+-- mean(out^2)) and gnn_gat_{small,large}_b{B}_ms (one training step of the GAT classifier:
+-- zero_grad, forward, cross-entropy, backward, Adam) for B = 32 and 1024 graphs.  Each prints
+-- "name value ms ratio 2.0 (description)" with ratio = PyG time / graphids time (target 2: twice
+-- as fast), or "-" without a peer.  The peer gets THREADS threads (graphids' count by default)
+-- and reads the very batches timed here from safetensors files.  GNN_REPS / GNN_WARMUP set the
+-- timed and warm-up steps (default 5 / 2; the large model at 1024 graphs takes 3 / 1).
+package.path = "bench/gnn/?.lua;" .. package.path
+local graphids = require "graphids"
+local system = require "system" -- luasystem (a busted dependency): a monotonic wall clock
+local gio = require "graphids.io"
+local graphs = require "graphs"
+
+local ok, err = pcall(function()
+  local _ = require("graphids.nn").GATv2Conv and require("graphids.models").GATClassifier
+end)
+if not ok then
+  io.stderr:write("skipped: gnn_bench needs graphids.nn.GATv2Conv and graphids.models (" ..
+    tostring(err) .. ")\n")
+  return
+end
+local nn = require "graphids.nn"
+local models = require "graphids.models"
+local optim = require "graphids.optim"
+
+local threads = tonumber(arg[1]) or graphids.get_num_threads()
+local python = arg[2]
+local WARMUP = tonumber(os.getenv("GNN_WARMUP") or "") or 2
+local REPS = tonumber(os.getenv("GNN_REPS") or "") or 5
+local SIZES = { 32, 1024 }
+
+local function median_ms(step, reps, warmup)
+  for _ = 1, warmup do step() end
+  local runs = {}
+  for r = 1, reps do
+    local t0 = system.monotime()
+    step()
+    runs[r] = (system.monotime() - t0) * 1e3
+  end
+  table.sort(runs)
+  return runs[(reps + 1) // 2]
+end
+
+-- The batches, and their safetensors files for the peer.
+local tmp = os.tmpname()
+os.remove(tmp)
+assert(gio.mkdir_p(tmp))
+local batches, sources = {}, {}
+for _, g in ipairs(SIZES) do
+  local b, src = graphs.batch(g)
+  batches[g], sources[g] = b, src
+  assert(gio.save_safetensors(gio.join(tmp, "batch_" .. g .. ".safetensors"), {
+    x = b.x, edge_index = b.edge_index, edge_attr = b.edge_attr, node_id = b.node_id,
+    batch = b.batch, y = b.y }))
+end
+
+local peer = {}
+if python and python ~= "" then
+  local p = io.popen(string.format("%q bench/peer/gnn_pyg.py %d %q", python, threads, tmp))
+  for line in p:lines() do
+    local name, value = line:match("^(%S+)%s+(%S+)")
+    if name then peer[name] = tonumber(value) end
+  end
+  if not p:close() then io.stderr:write("peer: gnn_pyg.py failed\n") end
+end
+gio.remove_tree(tmp)
+
+local function row(name, ms, what, g)
+  local p = peer[name]
+  local ratio = p and string.format("%.3f", p / ms) or "-"
+  print(string.format("%s %.3f ms %s 2.0 (%s; %s)", name, ms, ratio, what, sources[g]))
+  io.stdout:flush()
+end
+
+local function layer_step(b)
+  local conv = nn.GATv2Conv(graphs.NODE_F, 64, { heads = 4, edge_dim = graphs.EDGE_F })
+  return function()
+    conv:zero_grad()
+    local out = conv(b.x, b.edge_index, b.edge_attr)
+    local loss = (out * out):mean()
+    loss:backward()
+  end
+end
+
+local function model_step(b, size)
+  local m = models.GATClassifier(models.presets.gat[size]({ num_ids = graphs.NUM_IDS }))
+  m:train()
+  local opt = optim.Adam(m:parameters(), { lr = 1e-3 })
+  local gen = graphids.Generator(1)
+  return function()
+    opt:zero_grad()
+    local loss = m:training_step(b, { generator = gen })
+    loss:backward()
+    opt:step()
+  end
+end
+
+graphids.manual_seed(1)
+for _, g in ipairs(SIZES) do
+  local b = batches[g]
+  row(string.format("gnn_gatv2_layer_b%d_ms", g), median_ms(layer_step(b), REPS, WARMUP),
+    "GATv2Conv 35->4x64 edge_dim 11 fwd+bwd", g)
+  for _, size in ipairs({ "small", "large" }) do
+    local reps, warm = REPS, WARMUP
+    if size == "large" and g >= 1024 then reps, warm = math.min(REPS, 3), math.min(WARMUP, 1) end
+    row(string.format("gnn_gat_%s_b%d_ms", size, g), median_ms(model_step(b, size), reps, warm),
+      string.format("GAT %s train step (JK lstm, Adam)", size), g)
+  end
+end
