@@ -29,6 +29,7 @@ for _ in $(seq "${TRAIN_ROUNDS:-3}"); do
   fi
   lua5.4 bench/train/train_bench.lua "$peer_train" >>"$train" || echo "bench: train_bench.lua failed" >&2
 done
+lua5.4 bench/gnn/gnn_bench.lua "$threads" "$py" >>"$ours" || echo "bench: gnn_bench.lua failed" >&2
 # Medians over the rounds: graphids' time and ratio (rows keep their order and description),
 # PyTorch's time for the peer column.
 awk 'function med(s,   a, n, i, j, t) {
