@@ -86,7 +86,7 @@ local function layer_step(b)
 end
 
 local function model_step(b, size)
-  local m = models.GATClassifier(models.presets.gat[size]({ num_ids = graphs.NUM_IDS }))
+  local m = models.GATClassifier(models.presets.gat[size]({ num_ids = graphs.num_ids(b) }))
   m:train()
   local opt = optim.Adam(m:parameters(), { lr = 1e-3 })
   local gen = graphids.Generator(1)

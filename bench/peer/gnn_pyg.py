@@ -75,9 +75,9 @@ class InputEncoder(nn.Module):
 
 
 class GATWithJK(nn.Module):
-    def __init__(self, hidden, layers, heads, emb, proj, fc_layers, dropout):
+    def __init__(self, num_ids, hidden, layers, heads, emb, proj, fc_layers, dropout):
         super().__init__()
-        self.input_encoder = InputEncoder(NUM_IDS, emb, proj)
+        self.input_encoder = InputEncoder(num_ids, emb, proj)
         self.convs = nn.ModuleList()
         d = emb + proj
         for _ in range(layers):
@@ -120,7 +120,8 @@ def layer_step(b):
 
 
 def model_step(b, size):
-    model = GATWithJK(**SIZES[size])
+    # the id-table size rule of bench/gnn/graphs.lua
+    model = GATWithJK(max(NUM_IDS, int(b["node_id"].max()) + 1), **SIZES[size])
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 

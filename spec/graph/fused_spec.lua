@@ -101,6 +101,21 @@ describe("fused attention vs the reference", function()
     for i = 1, 4 do assert.is_true(g1[i] == g2[i]) end
   end)
 
+  it("a graph without edges gives zeros and an empty alpha; gradients are zeros", function()
+    local function r(...) return graphids.randn({ ... }, { requires_grad = true }) end
+    local xl, xr, att = r(3, 2, 4), r(3, 2, 4), r(2, 4)
+    local ei = graphids.zeros({ 2, 0 }, { dtype = "i64" })
+    local out, alpha = G.gatv2_attention(xl, xr, nil, att, ei, 3)
+    assert.is_true(out == graphids.zeros(3, 2, 4))
+    assert.are.same({ 0, 2 }, alpha:size())
+    out:sum():backward()
+    assert.is_true(xl.grad == graphids.zeros(3, 2, 4) and att.grad == graphids.zeros(2, 4))
+    local x, as, ad = r(3, 2, 4), r(3, 2), r(3, 2)
+    local o2 = G.gat_attention(x, as, ad, nil, ei, 3)
+    o2:sum():backward()
+    assert.is_true(o2 == graphids.zeros(3, 2, 4) and as.grad == graphids.zeros(3, 2))
+  end)
+
   it("rejects an edge_index beyond num_nodes", function()
     local ei, xl, xr, ep, att = random_case(15, true)
     ei:select(1, 2):narrow(1, 7, 1):fill_(N)
