@@ -1,0 +1,260 @@
+-- ckpt_spec.lua -- graphids.ckpt: contents round trip, byte-identical files, sidecars (verify,
+-- mismatch, mid-protocol states), stale leftovers, markers, the compatibility guard, and
+-- reading by Python's safetensors package.
+local graphids = require "graphids"
+local optim = require "graphids.optim"
+local gio = require "graphids.io"
+local ckpt = require "graphids.ckpt"
+local skip = require "skip"
+local tiny = require "trainer.support.tiny"
+local proc = require "trainer.support.proc"
+
+local function model_and_opt()
+  local m = tiny.MLP { in_dim = 3, hidden = 5, seed = 2, noise = 0 }
+  local opt = optim.Adam(m:parameters(), { lr = 0.1 })
+  local sched = optim.lr_scheduler.CosineAnnealingLR(opt, 7)
+  local x = graphids.randn({ 6, 3 }, { generator = graphids.Generator(9) })
+  local y = graphids.tensor({ 0, 1, 1, 0, 1, 0 }, { dtype = "i64" })
+  local b = { x = x, y = y, num_graphs = 6 }
+  for _ = 1, 3 do
+    opt:zero_grad()
+    local loss = m:training_step(b, {})
+    loss:backward()
+    opt:step()
+  end
+  sched:step()
+  return m, opt, sched, b
+end
+
+local function contents(m, opt, sched)
+  return {
+    model = m:state_dict(), optimizer = opt:state_dict(), scheduler = sched:state_dict(),
+    rng = { trainer = graphids.Generator(5):get_state() }, epoch = 4, global_step = 17,
+    class_path = m.class_path, hyper_parameters = m:hparams(), metrics = { val_loss = 0.25, val_acc = 1.0 },
+    callbacks = { ["EarlyStopping{monitor=val_loss,mode=min}"] = { wait_count = 2, best_score = 0.2 } },
+    loader = { seed = 3, epoch = 5, position = 0 }, trainer = { next_epoch = 5, should_stop = false },
+    config_digest = "cfg123", tracking_run_id = "run42",
+  }
+end
+
+describe("graphids.ckpt", function()
+  local dir
+  before_each(function()
+    dir = proc.tmpdir()
+  end)
+  after_each(function()
+    proc.rmtree(dir)
+  end)
+
+  it("round-trips every part of a checkpoint", function()
+    local m, opt, sched = model_and_opt()
+    local path = gio.join(dir, "c.safetensors")
+    local digest = ckpt.save(path, contents(m, opt, sched))
+    assert.equal(graphids.sha256_file(path), digest)
+    assert.equal(digest .. "  c.safetensors\n", proc.slurp(path .. ".sha256"))
+    local c = ckpt.load(path)
+    assert.equal("verified", c.sidecar)
+    assert.equal("pt", c.metadata.format)
+    assert.equal(1, c.format_version)
+    assert.equal(4, c.epoch)
+    assert.equal(17, c.global_step)
+    assert.equal("spec.trainer.TinyMLP", c.class_path)
+    assert.equal(5, c.hyper_parameters.hidden)
+    assert.equal(0.25, c.metrics.val_loss)
+    assert.equal(2, c.callbacks["EarlyStopping{monitor=val_loss,mode=min}"].wait_count)
+    assert.same({ seed = 3, epoch = 5, position = 0 }, c.loader)
+    assert.equal("cfg123", c.config_digest)
+    assert.equal("run42", c.tracking_run_id)
+    assert.equal(graphids.version(), c.runtime_version)
+    assert.equal(graphids.Generator(5):get_state(), c.rng.trainer)
+    for _, name in ipairs(m:state_dict():keys()) do
+      assert.is_true(graphids.equal(m:state_dict():get(name), c.model[name]), name)
+    end
+    assert.is_not_nil(c.tensors["optimizer.state.0.exp_avg"])
+    assert.same(sched:state_dict(), c.scheduler)
+  end)
+
+  it("restores the optimizer so that later steps are bit-identical", function()
+    local m, opt, sched, b = model_and_opt()
+    local path = gio.join(dir, "c.safetensors")
+    ckpt.save(path, contents(m, opt, sched))
+    local c = ckpt.load(path)
+    local m2 = tiny.MLP { in_dim = 3, hidden = 5, seed = 99, noise = 0 }
+    m2:load_state_dict(c.model)
+    local opt2 = optim.Adam(m2:parameters(), { lr = 0.5 })
+    local sched2 = optim.lr_scheduler.CosineAnnealingLR(opt2, 7)
+    opt2:load_state_dict(c.optimizer)
+    sched2:load_state_dict(c.scheduler)
+    for _, pair in ipairs({ { m, opt, sched }, { m2, opt2, sched2 } }) do
+      for _ = 1, 2 do
+        pair[2]:zero_grad()
+        pair[1]:training_step(b, {}):backward()
+        pair[2]:step()
+        pair[3]:step()
+      end
+    end
+    for _, name in ipairs(m:state_dict():keys()) do
+      assert.is_true(graphids.equal(m:state_dict():get(name), m2:state_dict():get(name)), name)
+    end
+  end)
+
+  it("writes byte-identical files for identical contents", function()
+    local m, opt, sched = model_and_opt()
+    local a, b = gio.join(dir, "a.safetensors"), gio.join(dir, "b.safetensors")
+    ckpt.save(a, contents(m, opt, sched))
+    ckpt.save(b, contents(m, opt, sched))
+    assert.equal(proc.slurp(a), proc.slurp(b))
+  end)
+
+  it("refuses a file that does not match its sidecar, naming both digests", function()
+    local m, opt, sched = model_and_opt()
+    local path = gio.join(dir, "c.safetensors")
+    ckpt.save(path, contents(m, opt, sched))
+    local bytes = proc.slurp(path)
+    local i = #bytes - 3
+    proc.spit(path, bytes:sub(1, i - 1) .. string.char((bytes:byte(i) + 1) % 256) .. bytes:sub(i + 1))
+    assert.error_matches(function() ckpt.load(path) end,
+      "sha256 mismatch: the file hashes to %x+, its sidecar")
+    proc.spit(path .. ".sha256", "not a digest\n")
+    assert.error_matches(function() ckpt.load(path) end, "sidecar .* is malformed")
+  end)
+
+  it("accepts either complete version while a write is in flight (two-line sidecar)", function()
+    local m, opt, sched = model_and_opt()
+    local path = gio.join(dir, "c.safetensors")
+    ckpt.save(path, contents(m, opt, sched))
+    local old_bytes, old = proc.slurp(path), graphids.sha256_file(path)
+    local c2 = contents(m, opt, sched)
+    c2.epoch = 5
+    local other = gio.join(dir, "d.safetensors")
+    local new = ckpt.save(other, c2)
+    -- The state after step 2 of the protocol: sidecar lists new then old, file still old.
+    proc.spit(path .. ".sha256", new .. "  c.safetensors\n" .. old .. "  c.safetensors\n")
+    assert.equal(4, ckpt.load(path).epoch)
+    -- After the rename, before the sidecar is rewritten: the new file.
+    proc.spit(path, proc.slurp(other))
+    assert.equal(5, ckpt.load(path).epoch)
+    -- And the next save from that state lists the right old digest.
+    ckpt.save(path, contents(m, opt, sched))
+    assert.equal(old_bytes, proc.slurp(path))
+    assert.equal(old .. "  c.safetensors\n", proc.slurp(path .. ".sha256"))
+  end)
+
+  it("loads a file without a sidecar and says it was not verified", function()
+    local m, opt, sched = model_and_opt()
+    local path = gio.join(dir, "c.safetensors")
+    ckpt.save(path, contents(m, opt, sched))
+    os.remove(path .. ".sha256")
+    assert.equal("missing", ckpt.load(path).sidecar)
+  end)
+
+  it("names a missing checkpoint and a directory", function()
+    assert.error_matches(function() ckpt.load(gio.join(dir, "nope.safetensors")) end,
+      "checkpoint '.*nope.safetensors' does not exist")
+    assert.error_matches(function() ckpt.load(dir) end, "is not a regular file %(dir%)")
+  end)
+
+  it("refuses a checkpoint of a newer format version", function()
+    local path = gio.join(dir, "v.safetensors")
+    assert(graphids.save_safetensors(path, { ["model.w"] = graphids.zeros(2) },
+      { format = "pt", graphids_format_version = "99" }))
+    assert.error_matches(function() ckpt.load(path) end, "format version 99; this runtime reads up to 1")
+  end)
+
+  it("removes only the leftovers of killed writers", function()
+    for _, n in ipairs({ ".last.safetensors.pending", ".last.safetensors.tmp-123-4", "last.safetensors",
+      "notes.tmp-1-2", ".keep" }) do
+      proc.spit(gio.join(dir, n), "x")
+    end
+    assert.equal(2, ckpt.remove_stale(dir))
+    assert.same({ ".keep", "last.safetensors", "notes.tmp-1-2" }, gio.list_dir(dir))
+  end)
+
+  it("creates empty markers durably", function()
+    local p = gio.join(dir, ".train_complete")
+    ckpt.touch_marker(p)
+    assert.equal("", proc.slurp(p))
+    assert.same({ ".train_complete" }, gio.list_dir(dir))
+    assert.error_matches(function() ckpt.touch_marker(gio.join(dir, "no/such/dir/.m")) end, "marker")
+  end)
+
+  describe("check_compat", function()
+    it("passes a checkpoint of the same model and vocabulary", function()
+      local m, opt, sched = model_and_opt()
+      local path = gio.join(dir, "c.safetensors")
+      ckpt.save(path, contents(m, opt, sched))
+      local c = ckpt.check_compat(path, tiny.MLP { in_dim = 3, hidden = 5 })
+      assert.equal(path, c.path)
+    end)
+
+    it("lists every mismatch with both values and the checkpoint path in one error", function()
+      local m, opt, sched = model_and_opt()
+      local path = gio.join(dir, "c.safetensors")
+      local cc = contents(m, opt, sched)
+      cc.hyper_parameters.vocab_digest = string.rep("a", 64)
+      ckpt.save(path, cc)
+      local other = tiny.MLP { in_dim = 3, hidden = 6, num_ids = 12, id_encoder_kwargs = { k = 2 },
+        id_encoder_class_path = "graphids.models.id_encoder.HashIdEncoder" }
+      rawset(other, "class_path", "spec.trainer.OtherMLP")
+      local ok, err = pcall(ckpt.check_compat, path, other, { vocab_digest = string.rep("b", 64) })
+      assert.is_false(ok)
+      for _, pat in ipairs({
+        "checkpoint '" .. path:gsub("%p", "%%%0") .. "' is not compatible",
+        "class_path: checkpoint spec.trainer.TinyMLP, model spec.trainer.OtherMLP",
+        "id_encoder_class_path: checkpoint graphids.models.id_encoder.LookupIdEncoder, " ..
+          "model graphids.models.id_encoder.HashIdEncoder",
+        'id_encoder_kwargs: checkpoint {}, model {"k":2}',
+        "num_ids: checkpoint 10, model 12",
+        "vocab_digest: checkpoint a+, model b+",
+        "parameter fc1.weight: checkpoint %[5,3%], model %[6,3%]",
+        "parameter fc1.bias: checkpoint %[5%]",
+        "Re%-train or point at a compatible checkpoint",
+      }) do
+        assert.truthy(err:find(pat), "missing '" .. pat .. "' in:\n" .. err)
+      end
+    end)
+
+    it("checks a resolved config's model section (shapes when it can be built)", function()
+      local m, opt, sched = model_and_opt()
+      local path = gio.join(dir, "c.safetensors")
+      ckpt.save(path, contents(m, opt, sched))
+      local resolved = { rendered = { model = { class_path = "graphids.models.GATClassifier",
+        init_args = { num_ids = 10 } } } }
+      assert.error_matches(function() ckpt.check_compat(path, resolved) end,
+        "class_path: checkpoint spec.trainer.TinyMLP, config graphids.models.GATClassifier")
+    end)
+  end)
+
+  it("writes files Python's safetensors package reads (tensors and metadata)", function()
+    -- The peer venv's python directly (tools/peer-venv.sh imports torch to check it: slow).
+    local venv = os.getenv("GRAPHIDS_PEER_VENV") or (os.getenv("HOME") .. "/.cache/graphids-peer")
+    local py = venv .. "/bin/python"
+    if skip.unless(os.execute(proc.q(py) .. " -c 'import safetensors, numpy' 2>/dev/null") == true,
+      "the peer venv (" .. venv .. ") with Python safetensors and numpy is not available") then
+      return
+    end
+    local m, opt, sched = model_and_opt()
+    local path = gio.join(dir, "c.safetensors")
+    ckpt.save(path, contents(m, opt, sched))
+    local script = gio.join(dir, "read.py")
+    proc.spit(script, table.concat({
+      "import sys, json",
+      "from safetensors import safe_open",
+      "with safe_open(sys.argv[1], 'np') as f:",
+      "    md = f.metadata()",
+      "    w = f.get_tensor('model.fc1.weight')",
+      "    print(md['format'], md['epoch'], json.loads(md['hyper_parameters'])['hidden'], list(w.shape),",
+      "          '%.6f' % float(w.astype('float64').sum()), len(list(f.keys())))",
+    }, "\n"))
+    local p = io.popen(proc.q(py) .. " " .. proc.q(script) .. " " .. proc.q(path))
+    local out = p:read("a")
+    p:close()
+    local want = string.format("pt 4 5 [5, 3] %.6f %d", m.fc1.weight:to("f64"):sum():item(),
+      (function()
+        local n = 0
+        for _ in pairs(ckpt.load(path).tensors) do n = n + 1 end
+        return n
+      end)())
+    assert.equal(want, out:gsub("\n$", ""))
+  end)
+end)

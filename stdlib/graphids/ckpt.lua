@@ -1,0 +1,479 @@
+-- graphids.ckpt -- checkpoint files: contents, verified atomic writes, sidecars, markers and
+-- the compatibility guard.
+--   local ckpt = require "graphids.ckpt"
+--   ckpt.save(path, {model = model:state_dict(), epoch = 3, global_step = 120, ...})
+--   local c = ckpt.load(path)        -- verified against path .. ".sha256"; raises on mismatch
+--   model:load_state_dict(c.model)   -- c.epoch, c.metrics, c.callbacks, c.optimizer, ...
+--   ckpt.check_compat(c, model, {vocab_digest = d})   -- one error listing every mismatch
+--   ckpt.touch_marker(run_dir .. "/.train_complete")
+-- docs/checkpoints.md describes the file layout (tensor names, metadata keys) and the write
+-- protocol.
+--
+-- Power-cut semantics.  A checkpoint FILE is written in three durable steps:
+--   1. the new contents go to `.FILE.pending` through graphids.save_safetensors (temp file,
+--      fsync, rename, fsync of the directory);
+--   2. the sidecar FILE.sha256 is rewritten (atomically, the same way) to list the NEW digest
+--      first and the digest of the file now at FILE second;
+--   3. `.FILE.pending` is renamed over FILE, then the sidecar is rewritten with the new digest
+--      alone; that last atomic write fsyncs the directory, which makes the rename durable too.
+-- A crash (kill, power cut) at any instant leaves FILE either the old or the new complete
+-- version, and the sidecar always lists the digest of whichever is there: step 2 is durable
+-- before the rename can happen, and the one-line sidecar is only written after it.  So a
+-- verified load never fails because of an interrupted write, and a FILE that matches no listed
+-- digest really is corrupt.  Leftovers of a killed writer (`.FILE.pending`, `.FILE.tmp-PID-N`)
+-- are complete-or-garbage files that nothing reads; remove_stale() deletes them.
+-- Markers are empty files written the same way (temp, fsync, rename, fsync of the directory).
+local graphids = require "graphids"
+local gio = require "graphids.io"
+local json = require "graphids.json"
+
+local M = {}
+
+-- Version of the layout below; load() refuses files of a newer version.
+M.FORMAT_VERSION = 1
+
+M.DEFAULT_ID_ENCODER = "graphids.models.id_encoder.LookupIdEncoder"
+
+-- ---------------------------------------------------------------- paths and sidecars
+
+local function split_path(path)
+  local dir, name = path:match("^(.*)/([^/]+)$")
+  if dir == nil then
+    return ".", path
+  end
+  return dir == "" and "/" or dir, name
+end
+
+function M.sidecar_path(path)
+  return path .. ".sha256"
+end
+
+local function pending_path(path)
+  local dir, name = split_path(path)
+  return gio.join(dir, "." .. name .. ".pending")
+end
+
+-- The digests a sidecar lists (in order), or nil when there is none.
+local function read_sidecar(path)
+  local text = gio.read_file(M.sidecar_path(path))
+  if text == nil then
+    return nil
+  end
+  local out = {}
+  for line in text:gmatch("[^\n]+") do
+    local hex = line:match("^(%x+)")
+    if hex == nil or #hex ~= 64 then
+      error(string.format("checkpoint '%s': sidecar '%s' is malformed (line '%s' does not start " ..
+        "with a 64-digit hex SHA-256)", path, M.sidecar_path(path), line), 0)
+    end
+    out[#out + 1] = hex:lower()
+  end
+  if #out == 0 then
+    error(string.format("checkpoint '%s': sidecar '%s' is empty", path, M.sidecar_path(path)), 0)
+  end
+  return out
+end
+
+local function sidecar_text(name, digests)
+  local lines = {}
+  for i, d in ipairs(digests) do
+    lines[i] = d .. "  " .. name .. "\n"
+  end
+  return table.concat(lines)
+end
+
+local function check(ok, err, what)
+  if not ok then
+    error(what .. ": " .. tostring(err), 0)
+  end
+  return ok
+end
+
+-- Writes FILE through write_fn(tmp_path) (which must write a complete file at tmp_path
+-- atomically) with the protocol of the header comment.  Returns the new digest.
+function M.write_verified(path, write_fn)
+  local _, name = split_path(path)
+  local pending = pending_path(path)
+  write_fn(pending)
+  local new = graphids.sha256_file(pending)
+  local digests = { new }
+  if gio.exists(path) then
+    local listed = (function()
+      local ok, d = pcall(read_sidecar, path)
+      return ok and d or nil
+    end)()
+    local old
+    if listed and #listed == 1 then
+      old = listed[1]
+    else
+      -- No sidecar, a malformed one, or one left mid-protocol: the file itself decides.
+      old = graphids.sha256_file(path)
+    end
+    if old ~= new then
+      digests[2] = old
+    end
+  end
+  local side = M.sidecar_path(path)
+  check(gio.atomic_write(side, sidecar_text(name, digests)), nil, "checkpoint sidecar '" .. side .. "'")
+  local ok, err = os.rename(pending, path)
+  if not ok then
+    error(string.format("checkpoint '%s': cannot rename '%s' over it: %s", path, pending, tostring(err)), 0)
+  end
+  local wok, werr = gio.atomic_write(side, sidecar_text(name, { new }))
+  -- That atomic write fsynced the directory, so the rename above is durable as well.
+  check(wok, werr, "checkpoint sidecar '" .. side .. "'")
+  return new
+end
+
+-- Verifies path against its sidecar.  Returns "verified", or "missing" when there is no sidecar
+-- (a file from another writer); raises naming both digests on a mismatch.
+function M.verify(path)
+  local listed = read_sidecar(path)
+  if listed == nil then
+    return "missing"
+  end
+  local got = graphids.sha256_file(path)
+  for _, d in ipairs(listed) do
+    if d == got then
+      return "verified"
+    end
+  end
+  error(string.format("checkpoint '%s': sha256 mismatch: the file hashes to %s, its sidecar '%s' " ..
+    "lists %s; the file is corrupt or was changed after it was written", path, got,
+    M.sidecar_path(path), table.concat(listed, ", ")), 0)
+end
+
+-- An empty marker file, created durably (temp file, fsync, rename, fsync of the directory).
+function M.touch_marker(path)
+  local ok, err = gio.atomic_write(path, "")
+  check(ok, err, "marker '" .. tostring(path) .. "'")
+end
+
+-- Removes what killed writers leave in dir: `.NAME.pending` and `.NAME.tmp-PID-N` files.
+-- Returns the number removed.
+function M.remove_stale(dir)
+  if not gio.is_dir(dir) then
+    return 0
+  end
+  local n = 0
+  for _, e in ipairs(gio.list_dir(dir)) do
+    if e:match("^%..+%.pending$") or e:match("^%..+%.tmp%-%d+%-%d+$") then
+      os.remove(gio.join(dir, e))
+      n = n + 1
+    end
+  end
+  return n
+end
+
+-- ---------------------------------------------------------------- contents
+
+-- A deep copy of decoded JSON without the json.array/object marks (optimizer and scheduler
+-- state dicts, hyper-parameters are plain tables).
+local function plain(v)
+  if type(v) ~= "table" or v == json.null then
+    return v
+  end
+  local out = {}
+  for k, x in pairs(v) do
+    out[k] = plain(x)
+  end
+  return out
+end
+M.plain = plain
+
+local function cpu(t)
+  if t.device ~= "cpu" then
+    t = t:to("cpu")
+  end
+  return t:detach()
+end
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do
+    keys[#keys + 1] = k
+  end
+  table.sort(keys)
+  return keys
+end
+
+-- name -> tensor pairs of a StateDict or a plain table, in a defined order.
+local function entries(sd)
+  local out = {}
+  if type(sd.keys) == "function" then
+    for _, k in ipairs(sd:keys()) do
+      out[#out + 1] = { k, sd:get(k) }
+    end
+  else
+    for _, k in ipairs(sorted_keys(sd)) do
+      out[#out + 1] = { k, sd[k] }
+    end
+  end
+  return out
+end
+
+-- Optimizer state dict -> tensors "optimizer.state.<i>.<key>" (i 0-based, torch's numbering)
+-- and a JSON string holding param_groups and the non-tensor state (step counts).
+local function pack_optimizer(sd, tensors)
+  local scalars = {}
+  local positions = sorted_keys(sd.state)
+  for _, pos in ipairs(positions) do
+    local st = sd.state[pos]
+    local plain_st = {}
+    for _, k in ipairs(sorted_keys(st)) do
+      local v = st[k]
+      if graphids.is_tensor(v) then
+        tensors[string.format("optimizer.state.%d.%s", pos - 1, k)] = cpu(v)
+      else
+        plain_st[k] = v
+      end
+    end
+    scalars[tostring(pos - 1)] = json.object(plain_st)
+  end
+  return json.encode({ param_groups = sd.param_groups, state = json.object(scalars) })
+end
+
+local function unpack_optimizer(text, tensors, path)
+  local doc = plain(json.decode(text))
+  local state = {}
+  for k, st in pairs(doc.state or {}) do
+    state[math.tointeger(tonumber(k)) + 1] = st
+  end
+  for name, t in pairs(tensors) do
+    local i, key = name:match("^optimizer%.state%.(%d+)%.(.+)$")
+    if i then
+      local pos = math.tointeger(tonumber(i)) + 1
+      state[pos] = state[pos] or {}
+      state[pos][key] = t
+    elseif name:match("^optimizer%.") then
+      error(string.format("checkpoint '%s': unexpected optimizer tensor '%s'", path, name), 0)
+    end
+  end
+  return { param_groups = doc.param_groups, state = state }
+end
+
+-- The metadata keys save() writes, each a string (JSON for structured values).
+local JSON_KEYS = { "hyper_parameters", "metrics", "callbacks", "loader", "trainer", "scheduler" }
+
+-- Writes a checkpoint.  c fields (all optional but model):
+--   model (StateDict or name -> tensor), optimizer (optimizer:state_dict()), scheduler
+--   (scheduler:state_dict()), rng (name -> 16-byte generator state string), epoch, global_step,
+--   class_path, hyper_parameters, metrics (name -> number), callbacks (state_key -> JSON-able),
+--   loader (data-module state), trainer (JSON-able loop state), config_digest, tracking_run_id.
+-- The file is byte-identical for identical contents: no timestamps, sorted names and keys.
+function M.save(path, c)
+  assert(type(path) == "string", "ckpt.save: path must be a string")
+  assert(type(c) == "table" and c.model ~= nil, "ckpt.save: contents need a model state dict")
+  local tensors = {}
+  for _, e in ipairs(entries(c.model)) do
+    tensors["model." .. e[1]] = cpu(e[2])
+  end
+  local meta = {
+    format = "pt",
+    graphids_format_version = tostring(M.FORMAT_VERSION),
+    class_path = c.class_path or "",
+    epoch = tostring(c.epoch or 0),
+    global_step = tostring(c.global_step or 0),
+    config_digest = c.config_digest or "",
+    runtime_version = graphids.version(),
+    tracking_run_id = c.tracking_run_id or "",
+  }
+  for _, k in ipairs(JSON_KEYS) do
+    local v = c[k]
+    if type(v) == "table" then
+      meta[k] = json.encode(next(v) == nil and json.object() or v)
+    end
+  end
+  if c.optimizer then
+    meta.optimizer = pack_optimizer(c.optimizer, tensors)
+  end
+  if c.rng then
+    for _, name in ipairs(sorted_keys(c.rng)) do
+      local s = c.rng[name]
+      tensors["rng." .. name] = graphids.tensor({ s:byte(1, -1) }, { dtype = "u8" })
+    end
+  end
+  return M.write_verified(path, function(tmp)
+    local ok, err = graphids.save_safetensors(tmp, tensors, meta)
+    check(ok, err, "checkpoint '" .. path .. "'")
+  end)
+end
+
+-- Reads and verifies a checkpoint.  Returns a table: path, sidecar ("verified" | "missing"),
+-- metadata (the raw strings), tensors (all, memory-mapped), model (name -> tensor, prefix
+-- stripped), optimizer (a state dict or nil), rng (name -> state string), format_version,
+-- epoch, global_step, class_path, hyper_parameters, metrics, callbacks, loader, trainer,
+-- scheduler, config_digest, runtime_version, tracking_run_id.
+-- A missing file, a digest mismatch or a malformed file raise with the path in the message.
+function M.load(path)
+  if type(path) ~= "string" then
+    error("ckpt.load: path must be a string, got " .. type(path), 2)
+  end
+  local st = gio.stat(path)
+  if st == nil then
+    error(string.format("checkpoint '%s' does not exist", path), 0)
+  end
+  if st.type ~= "file" then
+    error(string.format("checkpoint '%s' is not a regular file (%s)", path, st.type), 0)
+  end
+  local sidecar = M.verify(path)
+  local tensors, meta = graphids.load_safetensors(path, { mmap = true })
+  if tensors == nil then
+    error(string.format("checkpoint '%s': %s", path, tostring(meta)), 0)
+  end
+  meta = meta or {}
+  local c = { path = path, sidecar = sidecar, metadata = meta, tensors = tensors, model = {},
+    rng = {} }
+  local version = tonumber(meta.graphids_format_version or "0")
+  if version == nil or version > M.FORMAT_VERSION then
+    error(string.format("checkpoint '%s' has format version %s; this runtime reads up to %d",
+      path, tostring(meta.graphids_format_version), M.FORMAT_VERSION), 0)
+  end
+  c.format_version = math.tointeger(version)
+  for name, t in pairs(tensors) do
+    local p = name:match("^model%.(.+)$")
+    local r = name:match("^rng%.(.+)$")
+    if p then
+      c.model[p] = t
+    elseif r then
+      c.rng[r] = string.char(table.unpack(t:totable()))
+    end
+  end
+  c.epoch = math.tointeger(tonumber(meta.epoch or "0"))
+  c.global_step = math.tointeger(tonumber(meta.global_step or "0"))
+  c.class_path = meta.class_path ~= "" and meta.class_path or nil
+  c.config_digest = meta.config_digest ~= "" and meta.config_digest or nil
+  c.runtime_version = meta.runtime_version
+  c.tracking_run_id = meta.tracking_run_id ~= "" and meta.tracking_run_id or nil
+  for _, k in ipairs(JSON_KEYS) do
+    if meta[k] then
+      local ok, v = pcall(json.decode, meta[k])
+      if not ok then
+        error(string.format("checkpoint '%s': metadata '%s' is not valid JSON: %s", path, k, v), 0)
+      end
+      c[k] = plain(v)
+    end
+  end
+  if meta.optimizer then
+    local ok, v = pcall(unpack_optimizer, meta.optimizer, tensors, path)
+    if not ok then
+      error(string.format("checkpoint '%s': bad optimizer state: %s", path, v), 0)
+    end
+    c.optimizer = v
+  end
+  return c
+end
+
+-- ---------------------------------------------------------------- compatibility guard
+
+local function canon(v)
+  if v == nil then
+    return "(none)"
+  end
+  if type(v) == "table" then
+    return json.encode(next(v) == nil and json.object() or v)
+  end
+  return tostring(v)
+end
+
+local function shape_str(shape)
+  return "[" .. table.concat(shape, ",") .. "]"
+end
+
+-- What a target (a model instance, or a resolved config {rendered = {model = {class_path,
+-- init_args}}}) says about itself: class_path, hparams, parameter shapes (name -> shape) when
+-- known.
+local function describe_target(target)
+  if type(target) ~= "table" then
+    error("check_ckpt_compat: expected a model or a resolved config, got " .. type(target), 3)
+  end
+  if type(target.state_dict) == "function" then
+    local shapes = {}
+    for _, e in ipairs(entries(target:state_dict())) do
+      shapes[e[1]] = e[2].shape
+    end
+    local hp = type(target.hparams) == "function" and target:hparams() or {}
+    return { class_path = target.class_path, hparams = hp, shapes = shapes, side = "model",
+      what = "model " .. tostring(target.class_path or target.__name) }
+  end
+  local rendered = target.rendered or target
+  local m = rendered.model
+  if type(m) ~= "table" then
+    error("check_ckpt_compat: the resolved config has no model section", 3)
+  end
+  local hp = m.init_args or {}
+  local shapes
+  -- The model's shapes when it can be built from the config alone (num_ids given).
+  local ok, models = pcall(require, "graphids.models")
+  if ok and m.class_path then
+    local okc, cls = pcall(models.resolve, m.class_path)
+    if okc then
+      local okb, model = pcall(cls, plain(hp))
+      if okb then
+        shapes = {}
+        for _, e in ipairs(entries(model:state_dict())) do
+          shapes[e[1]] = e[2].shape
+        end
+      end
+    end
+  end
+  return { class_path = m.class_path, hparams = hp, shapes = shapes, side = "config",
+    what = "config's model " .. tostring(m.class_path) }
+end
+
+-- Raises one error listing every mismatch between a checkpoint (a path or a load() result) and
+-- a model or resolved config: class path, IdEncoder class path and kwargs, num_ids, vocabulary
+-- digest (opts.vocab_digest, or the target's hparams.vocab_digest) and every parameter's
+-- name and shape.  Returns the loaded checkpoint when compatible.
+function M.check_compat(c, target, opts)
+  if type(c) == "string" then
+    c = M.load(c)
+  end
+  opts = opts or {}
+  local t = describe_target(target)
+  local chp = c.hyper_parameters or {}
+  local thp = t.hparams or {}
+  local problems = {}
+  local function cmp(label, a, b)
+    if a ~= nil and b ~= nil and canon(a) ~= canon(b) then
+      problems[#problems + 1] = string.format("  %s: checkpoint %s, %s %s", label, canon(a), t.side,
+        canon(b))
+    end
+  end
+  cmp("class_path", c.class_path, t.class_path)
+  cmp("id_encoder_class_path", chp.id_encoder_class_path or M.DEFAULT_ID_ENCODER,
+    thp.id_encoder_class_path or M.DEFAULT_ID_ENCODER)
+  cmp("id_encoder_kwargs", chp.id_encoder_kwargs or {}, thp.id_encoder_kwargs or {})
+  cmp("num_ids", chp.num_ids, thp.num_ids)
+  cmp("vocab_digest", chp.vocab_digest, opts.vocab_digest or thp.vocab_digest)
+  if t.shapes then
+    local names = {}
+    for n in pairs(t.shapes) do
+      names[n] = true
+    end
+    for n in pairs(c.model) do
+      names[n] = true
+    end
+    for _, n in ipairs(sorted_keys(names)) do
+      local a, b = c.model[n], t.shapes[n]
+      if a == nil then
+        problems[#problems + 1] = string.format("  parameter %s: missing from the checkpoint, %s has %s",
+          n, t.side, shape_str(b))
+      elseif b == nil then
+        problems[#problems + 1] = string.format("  parameter %s: checkpoint has %s, missing from the %s", n,
+          shape_str(a.shape), t.side)
+      elseif shape_str(a.shape) ~= shape_str(b) then
+        problems[#problems + 1] = string.format("  parameter %s: checkpoint %s, %s %s", n,
+          shape_str(a.shape), t.side, shape_str(b))
+      end
+    end
+  end
+  if #problems > 0 then
+    error(string.format("checkpoint '%s' is not compatible with the %s (%d mismatch%s):\n%s\n" ..
+      "Re-train or point at a compatible checkpoint.", c.path or "?", t.what, #problems,
+      #problems == 1 and "" or "es", table.concat(problems, "\n")), 0)
+  end
+  return c
+end
+
+return M
