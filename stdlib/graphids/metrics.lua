@@ -1,0 +1,479 @@
+-- graphids.metrics -- classification and anomaly metrics (the hot loops are C: graphids.core
+-- metrics_*), their key names and an accumulator for the trainer.  docs/metrics.md has the
+-- definitions; every value is checked against scikit-learn (spec/metrics/).
+--
+--   local metrics = require "graphids.metrics"
+--   local m = metrics.classification(probs, labels, { prefix = metrics.prefix("test", "set_01") })
+--   print(m["test/set_01/f1_macro"], m["test/set_01/confusion"][1][2])
+--   local a = metrics.anomaly(val_scores, val_labels, test_scores, test_labels)
+--   print(a.threshold, a.f1, a["precision@0.95recall"])
+--   print(metrics.format(metrics.merge(pooled, per_set)))      -- sorted, collisions refused
+--
+-- Labels are 0-based class ids (i64 or another integer dtype).  A metric that the inputs leave
+-- undefined (AUROC with a single class, AP without positives, ECE of scores outside [0, 1]) is
+-- absent from the result rather than NaN, as the reference drops NaN values.
+local core = require "graphids.core"
+local class = require "graphids.class"
+
+local M = {}
+
+M.ECE_BINS = 15
+M.MIN_RECALL = 0.95
+M.MIN_PRECISION = 0.99
+
+-- ---------------------------------------------------------------- helpers
+
+local function check_opts(fname, opts, allowed)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    error(string.format("%s: options must be a table, got %s", fname, type(opts)), 3)
+  end
+  local keys = {}
+  for k in pairs(opts) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    if not allowed[k] then
+      local names = {}
+      for a in pairs(allowed) do names[#names + 1] = a end
+      table.sort(names)
+      error(string.format("%s: unknown option '%s' (allowed: %s)", fname, k,
+        table.concat(names, ", ")), 3)
+    end
+  end
+  return opts
+end
+
+local function is_tensor(v)
+  local mt = getmetatable(v)
+  return mt ~= nil and mt.__name == "graphids.Tensor"
+end
+
+local function check_tensor(fname, what, v)
+  if not is_tensor(v) then
+    error(string.format("%s: %s must be a graphids.Tensor, got %s", fname, what, type(v)), 3)
+  end
+end
+
+-- A detached CPU view of t (metrics never record autograd nodes and run on the CPU).
+local function cpu(t)
+  if t.detach then t = t:detach() end
+  if t.device ~= "cpu" then t = t:to("cpu") end
+  return t
+end
+
+local function ratio(a, b)
+  if b == 0 then return 0.0 end -- scikit-learn's zero_division=0
+  return a / b
+end
+
+-- Sets key = v unless v is NaN (undefined).
+local function put(out, prefix, key, v)
+  if v == v then out[prefix .. key] = v end
+end
+
+local function op_keys(min_recall, min_precision)
+  return string.format("precision@%grecall", min_recall),
+    string.format("threshold@%grecall", min_recall),
+    string.format("recall@%gprecision", min_precision),
+    string.format("threshold@%gprecision", min_precision)
+end
+
+local function put_operating_points(out, prefix, s)
+  local pr, tr, rp, tp = op_keys(s.min_recall, s.min_precision)
+  put(out, prefix, pr, s.precision_at_recall)
+  put(out, prefix, tr, s.threshold_at_recall)
+  put(out, prefix, rp, s.recall_at_precision)
+  put(out, prefix, tp, s.threshold_at_precision)
+end
+
+-- MCC from a confusion matrix (Lua table, rows = true class), scikit-learn's multiclass form
+-- (which is the usual binary formula for K = 2); 0 when a denominator term is 0.
+local function mcc(cm)
+  local k, n, c = #cm, 0, 0
+  local t, p = {}, {}
+  for i = 1, k do t[i], p[i] = 0, 0 end
+  for i = 1, k do
+    for j = 1, k do
+      local v = cm[i][j]
+      t[i], p[j], n = t[i] + v, p[j] + v, n + v
+    end
+    c = c + cm[i][i]
+  end
+  local tp, pp, tt = 0.0, 0.0, 0.0
+  for i = 1, k do
+    tp = tp + t[i] * p[i]
+    pp = pp + p[i] * p[i]
+    tt = tt + t[i] * t[i]
+  end
+  local n2 = n * 1.0 * n
+  local cov_yp, cov_pp, cov_yy = c * 1.0 * n - tp, n2 - pp, n2 - tt
+  if cov_pp * cov_yy == 0 then return 0.0 end
+  return cov_yp / math.sqrt(cov_yy * cov_pp)
+end
+
+-- Per-class precision, recall, F1, specificity and support from a confusion matrix.
+local function per_class(cm)
+  local k, n = #cm, 0
+  local row, col = {}, {}
+  for i = 1, k do row[i], col[i] = 0, 0 end
+  for i = 1, k do
+    for j = 1, k do
+      row[i], col[j], n = row[i] + cm[i][j], col[j] + cm[i][j], n + cm[i][j]
+    end
+  end
+  local out = {}
+  for i = 1, k do
+    local tp = cm[i][i]
+    local fp, fn = col[i] - tp, row[i] - tp
+    local tn = n - tp - fp - fn
+    out[i] = {
+      precision = ratio(tp, tp + fp),
+      recall = ratio(tp, tp + fn),
+      f1 = ratio(2 * tp, 2 * tp + fp + fn),
+      specificity = ratio(tn, tn + fp),
+      support = row[i],
+    }
+  end
+  return out, n
+end
+
+-- ---------------------------------------------------------------- classifier flavour
+
+local CLS_OPTS = { num_classes = true, prefix = true, input = true, n_bins = true,
+  min_recall = true, min_precision = true }
+
+-- probs [N,K] (or [N] positive-class values for K = 2) -> [N,K] probabilities.
+local function as_probs(fname, x, k, input)
+  if input ~= "auto" and input ~= "probs" and input ~= "logits" then
+    error(string.format("%s: input must be 'auto', 'probs' or 'logits', got %s", fname,
+      tostring(input)), 3)
+  end
+  if input == "auto" then
+    -- torchmetrics' rule: values outside [0, 1] mean logits.
+    local lo, hi = x:min():item(), x:max():item()
+    input = (lo < 0 or hi > 1) and "logits" or "probs"
+  end
+  if #x.shape == 1 then
+    if k ~= 2 then
+      error(string.format("%s: 1-D scores need num_classes = 2, got %d", fname, k), 3)
+    end
+    local p = input == "logits" and x:sigmoid() or x
+    return core.stack({ p:neg():add(1), p }, 2)
+  end
+  return input == "logits" and x:softmax(2) or x
+end
+
+function M.classification(x, labels, opts)
+  local fname = "metrics.classification"
+  opts = check_opts(fname, opts, CLS_OPTS)
+  check_tensor(fname, "probs_or_logits", x)
+  check_tensor(fname, "labels", labels)
+  x, labels = cpu(x), cpu(labels)
+  local nd = #x.shape
+  if nd ~= 1 and nd ~= 2 then
+    error(string.format("%s: probs_or_logits must be [N,K] or [N], got %d dims", fname, nd), 2)
+  end
+  if x.dtype ~= "f32" and x.dtype ~= "f64" then
+    error(string.format("%s: probs_or_logits must be f32 or f64, got %s", fname, x.dtype), 2)
+  end
+  if x.shape[1] == 0 then error(fname .. ": no samples (probs_or_logits has 0 rows)", 2) end
+  local k = opts.num_classes or (nd == 2 and x.shape[2] or 2)
+  if math.type(k) ~= "integer" or k < 2 then
+    error(string.format("%s: num_classes must be an integer >= 2, got %s", fname, tostring(k)), 2)
+  end
+  if nd == 2 and x.shape[2] ~= k then
+    error(string.format("%s: probs_or_logits has %d columns, expected num_classes = %d", fname,
+      x.shape[2], k), 2)
+  end
+  local prefix = opts.prefix or ""
+  local min_recall = opts.min_recall or M.MIN_RECALL
+  local min_precision = opts.min_precision or M.MIN_PRECISION
+  local probs = as_probs(fname, x, k, opts.input or "auto")
+
+  local preds = probs:argmax(2)
+  local cm = core.metrics_confusion(preds, labels, k):totable()
+  local out = {}
+  local stats, n = per_class(cm)
+  local trace = 0
+  for i = 1, k do trace = trace + cm[i][i] end
+  out[prefix .. "accuracy"] = trace / n
+  out[prefix .. "mcc"] = mcc(cm)
+  local conf = probs:max(2)
+  out[prefix .. "ece"] = core.metrics_ece(conf, preds:eq(labels), { n_bins = opts.n_bins or M.ECE_BINS })
+  for _, name in ipairs({ "precision", "recall", "f1", "specificity" }) do
+    local macro, weighted = 0.0, 0.0
+    for i = 1, k do
+      local v = stats[i][name]
+      macro = macro + v
+      weighted = weighted + v * stats[i].support
+      out[string.format("%s%s_class_%d", prefix, name, i - 1)] = v
+    end
+    out[prefix .. name .. "_macro"] = macro / k
+    out[prefix .. name .. "_weighted"] = weighted / n
+  end
+  -- One-vs-rest curves per class; averages over the classes where the value is defined.
+  local sums = { auroc = { 0.0, 0.0, 0 }, ap = { 0.0, 0.0, 0 } } -- macro sum, weighted sum, support
+  local count = { auroc = 0, ap = 0 }
+  local binary
+  for c = 0, k - 1 do
+    local s = core.metrics_binary(probs:select(2, c + 1), labels, {
+      num_classes = k, positive = c, min_recall = min_recall, min_precision = min_precision })
+    if c == 1 then binary = s end
+    for _, name in ipairs({ "auroc", "ap" }) do
+      local v = s[name]
+      put(out, prefix, string.format("%s_class_%d", name, c), v)
+      if v == v then
+        local acc = sums[name]
+        acc[1], acc[2], acc[3] = acc[1] + v, acc[2] + v * s.positives, acc[3] + s.positives
+        count[name] = count[name] + 1
+      end
+    end
+  end
+  if k == 2 then
+    put(out, prefix, "auroc", binary.auroc)
+    put(out, prefix, "ap", binary.ap)
+    put_operating_points(out, prefix, binary)
+  else
+    for _, name in ipairs({ "auroc", "ap" }) do
+      local acc = sums[name]
+      if count[name] > 0 then
+        out[prefix .. name] = acc[1] / count[name]
+        out[prefix .. name .. "_weighted"] = acc[2] / acc[3]
+      end
+    end
+  end
+  out[prefix .. "confusion"] = cm
+  return out
+end
+
+-- ---------------------------------------------------------------- threshold flavour
+
+local ANOMALY_OPTS = { prefix = true, threshold = true, n_bins = true, min_recall = true,
+  min_precision = true }
+
+local function check_scores(fname, what, s)
+  check_tensor(fname, what, s)
+  s = cpu(s)
+  if #s.shape ~= 1 then
+    error(string.format("%s: %s must be 1-D, got %d dims", fname, what, #s.shape), 3)
+  end
+  return s
+end
+
+function M.anomaly(val_scores, val_labels, test_scores, test_labels, opts)
+  local fname = "metrics.anomaly"
+  opts = check_opts(fname, opts, ANOMALY_OPTS)
+  val_scores = check_scores(fname, "val_scores", val_scores)
+  test_scores = check_scores(fname, "test_scores", test_scores)
+  check_tensor(fname, "val_labels", val_labels)
+  check_tensor(fname, "test_labels", test_labels)
+  val_labels, test_labels = cpu(val_labels), cpu(test_labels)
+  local prefix = opts.prefix or ""
+  local bopts = { min_recall = opts.min_recall or M.MIN_RECALL,
+    min_precision = opts.min_precision or M.MIN_PRECISION }
+  local thr = opts.threshold
+  if thr == nil then
+    -- Fitted on the VALIDATION scores only (the reference fitted it on the test labels).
+    local v = core.metrics_binary(val_scores, val_labels, bopts)
+    thr = v.youden_threshold
+    if thr ~= thr then
+      error(string.format("%s: validation labels hold a single class (%d negative, %d positive); "
+        .. "Youden's J needs both (pass opts.threshold to use a known threshold)", fname,
+        v.negatives, v.positives), 2)
+    end
+  elseif type(thr) ~= "number" or thr ~= thr then
+    error(string.format("%s: threshold must be a number, got %s", fname, tostring(thr)), 2)
+  end
+  local cm = core.metrics_threshold_confusion(test_scores, test_labels, thr):totable()
+  local tn, fp, fn, tp = cm[1][1], cm[1][2], cm[2][1], cm[2][2]
+  local out = {}
+  out[prefix .. "threshold"] = thr
+  out[prefix .. "accuracy"] = (tp + tn) / (tp + tn + fp + fn)
+  out[prefix .. "precision"] = ratio(tp, tp + fp)
+  out[prefix .. "recall"] = ratio(tp, tp + fn)
+  out[prefix .. "f1"] = ratio(2 * tp, 2 * tp + fp + fn)
+  out[prefix .. "specificity"] = ratio(tn, tn + fp)
+  out[prefix .. "mcc"] = mcc(cm)
+  local s = core.metrics_binary(test_scores, test_labels, bopts)
+  put(out, prefix, "auroc", s.auroc)
+  put(out, prefix, "ap", s.ap)
+  put_operating_points(out, prefix, s)
+  -- ECE only for scores that are probabilities; the reference's sigmoid of raw anomaly scores
+  -- gives a number with no calibration meaning.
+  if test_scores:min():item() >= 0 and test_scores:max():item() <= 1 then
+    out[prefix .. "ece"] = core.metrics_ece(test_scores, test_labels,
+      { n_bins = opts.n_bins or M.ECE_BINS })
+  end
+  return out
+end
+
+-- ---------------------------------------------------------------- low-level
+
+-- The binary summary of graphids.core.metrics_binary: n, positives, negatives, distinct,
+-- auroc, ap, youden_threshold, youden_j, precision_at_recall, threshold_at_recall,
+-- recall_at_precision, threshold_at_precision (NaN where undefined).  opts: num_classes (2),
+-- positive (1), min_recall (0.95), min_precision (0.99).
+function M.binary(scores, labels, opts)
+  return core.metrics_binary(cpu(scores), cpu(labels), opts)
+end
+
+-- [K,K] i64 confusion matrix, rows = true class, columns = predicted.
+function M.confusion(preds, labels, num_classes)
+  return core.metrics_confusion(cpu(preds), cpu(labels), num_classes)
+end
+
+-- L1 expected calibration error of confidences in [0, 1] against 0/1 outcomes.
+function M.ece(confidence, correct, opts)
+  return core.metrics_ece(cpu(confidence), cpu(correct), opts or { n_bins = M.ECE_BINS })
+end
+
+-- fpr, tpr, thresholds as sklearn.metrics.roc_curve(drop_intermediate=False) (f64 tensors).
+function M.roc_curve(scores, labels, opts)
+  return core.metrics_roc_curve(cpu(scores), cpu(labels), opts)
+end
+
+-- precision, recall, thresholds as sklearn.metrics.precision_recall_curve.
+function M.pr_curve(scores, labels, opts)
+  return core.metrics_pr_curve(cpu(scores), cpu(labels), opts)
+end
+
+-- ---------------------------------------------------------------- keys
+
+local function check_part(fname, what, v)
+  if type(v) ~= "string" or v == "" or v:find("/", 1, true) then
+    error(string.format("%s: %s must be a non-empty string without '/', got %s", fname, what,
+      type(v) == "string" and string.format("%q", v) or tostring(v)), 3)
+  end
+end
+
+-- "val/" or "test/<set>/": the prefix of a stage's keys (set nil = pooled over every set).
+function M.prefix(stage, set)
+  check_part("metrics.prefix", "stage", stage)
+  if set == nil then return stage .. "/" end
+  check_part("metrics.prefix", "set", set)
+  return stage .. "/" .. set .. "/"
+end
+
+-- key("val", nil, "acc") == "val/acc"; key("test", "set_01", "f1") == "test/set_01/f1".
+-- Pooled keys have one '/', per-set keys two, so they can never collide.
+function M.key(stage, set, name)
+  check_part("metrics.key", "name", name)
+  return M.prefix(stage, set) .. name
+end
+
+function M.sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
+end
+
+-- The union of flat metric tables; a key present in two of them is an error naming both.
+function M.merge(...)
+  local out, from = {}, {}
+  for i = 1, select("#", ...) do
+    local t = select(i, ...)
+    if type(t) ~= "table" then
+      error(string.format("metrics.merge: argument #%d must be a table, got %s", i, type(t)), 2)
+    end
+    for _, k in ipairs(M.sorted_keys(t)) do
+      if from[k] then
+        error(string.format("metrics.merge: key '%s' is in tables #%d and #%d", k, from[k], i), 2)
+      end
+      out[k], from[k] = t[k], i
+    end
+  end
+  return out
+end
+
+-- Only the number-valued entries (what a tracker logs; drops the confusion matrices).
+function M.scalars(t)
+  local out = {}
+  for k, v in pairs(t) do
+    if type(v) == "number" then out[k] = v end
+  end
+  return out
+end
+
+-- "key  value" lines in sorted key order; confusion matrices as rows.
+function M.format(t)
+  local lines = {}
+  for _, k in ipairs(M.sorted_keys(t)) do
+    local v = t[k]
+    if type(v) == "table" then
+      local rows = {}
+      for i, row in ipairs(v) do rows[i] = "[" .. table.concat(row, ", ") .. "]" end
+      lines[#lines + 1] = string.format("%s  [%s]", k, table.concat(rows, ", "))
+    elseif math.type(v) == "integer" then
+      lines[#lines + 1] = string.format("%s  %d", k, v)
+    else
+      lines[#lines + 1] = string.format("%s  %.6g", k, v)
+    end
+  end
+  return table.concat(lines, "\n")
+end
+
+-- ---------------------------------------------------------------- accumulator
+
+-- Collects per-batch scores and labels on the CPU during an epoch:
+--   local acc = metrics.Accumulator()
+--   acc:add(probs, batch.y)            -- each batch (detached copies; any device)
+--   local m = acc:classification({ prefix = "val/" }); acc:reset()
+local Accumulator = class.class("Accumulator")
+M.Accumulator = Accumulator
+
+function Accumulator:__init()
+  self:reset()
+end
+
+function Accumulator:reset()
+  self._scores, self._labels, self._n = {}, {}, 0
+  self._cat = nil
+end
+
+function Accumulator:add(scores, labels)
+  local fname = "Accumulator:add"
+  check_tensor(fname, "scores", scores)
+  check_tensor(fname, "labels", labels)
+  local b = #self._scores + 1
+  if #labels.shape ~= 1 or scores.shape[1] ~= labels.shape[1] then
+    error(string.format("%s: batch %d: labels must be [N] with N = %d rows of scores", fname, b,
+      scores.shape[1]), 2)
+  end
+  local first = self._scores[1]
+  if first then
+    local same = #first.shape == #scores.shape and first.dtype == scores.dtype
+      and (#scores.shape == 1 or first.shape[2] == scores.shape[2])
+    if not same then
+      error(string.format("%s: batch %d has scores %s %s, earlier batches %s %s", fname, b,
+        scores.dtype, table.concat(scores.shape, "x"), first.dtype,
+        table.concat(first.shape, "x")), 2)
+    end
+  end
+  -- Copies: the caller may reuse its batch buffers.
+  self._scores[b] = cpu(scores):clone()
+  self._labels[b] = cpu(labels):clone()
+  self._n = self._n + scores.shape[1]
+  self._cat = nil
+end
+
+function Accumulator:count()
+  return self._n
+end
+
+-- The concatenated scores and labels (kept until the next add or reset).
+function Accumulator:tensors()
+  if #self._scores == 0 then error("Accumulator: no batches were added", 2) end
+  if not self._cat then
+    self._cat = { core.cat(self._scores, 1), core.cat(self._labels, 1) }
+    self._scores, self._labels = { self._cat[1] }, { self._cat[2] }
+  end
+  return self._cat[1], self._cat[2]
+end
+
+function Accumulator:classification(opts)
+  local s, y = self:tensors()
+  return M.classification(s, y, opts)
+end
+
+return M
