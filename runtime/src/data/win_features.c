@@ -134,8 +134,9 @@ static void gap_spread(win_scratch *s, const win_frames *in, int64_t nn) {
     }
 }
 
-static float clip10(double v) {
-    return (float)(v < -10 ? -10 : v > 10 ? 10 : v);
+/* Stays in double: the per-byte terms can cancel to a mean far smaller than each of them. */
+static double clip10(double v) {
+    return v < -10 ? -10 : v > 10 ? 10 : v;
 }
 
 /* The 35 node features of one node (docs/windows.md, in the reference's column order). */
