@@ -200,7 +200,7 @@ TEST(names_the_bad_argument) {
     gids_tensor *s = vec_f64(3, (double[]){0.1, NAN, 0.3}), *y = vec_i64(3, (int64_t[]){0, 1, 0});
     gids_binary_summary b;
     CHECK_ERR(gids_metrics_binary(&b, s, y, 2, 1, 0.95, 0.99), GIDS_EINVAL,
-              "scores[1] is nan; scores must be finite");
+              "scores[1] is NaN; scores must be finite");
     gids_tensor_release(s);
     s = vec_f64(3, (double[]){0.1, 0.2, 0.3});
     gids_tensor *y3 = vec_i64(3, (int64_t[]){0, 3, 0}), *y2 = vec_i64(2, (int64_t[]){0, 1});

@@ -148,10 +148,13 @@ local function as_probs(fname, x, k, input)
     error(string.format("%s: input must be 'auto', 'probs' or 'logits', got %s", fname,
       tostring(input)), 3)
   end
+  local lo, hi = x:min():item(), x:max():item()
   if input == "auto" then
     -- torchmetrics' rule: values outside [0, 1] mean logits.
-    local lo, hi = x:min():item(), x:max():item()
     input = (lo < 0 or hi > 1) and "logits" or "probs"
+  elseif input == "probs" and (lo < 0 or hi > 1) then
+    error(string.format("%s: input = 'probs' but the values span [%.9g, %.9g], outside [0, 1] "
+      .. "(logits need input = 'logits' or 'auto')", fname, lo, hi), 3)
   end
   if #x.shape == 1 then
     if k ~= 2 then

@@ -59,8 +59,11 @@ static gids_status check_scores(const char *op, const char *arg, const gids_tens
     for (int64_t i = 0; i < v->n; i++) {
         double s = score_at(v, i);
         if (!isfinite(s))
-            GIDS_FAIL(GIDS_EINVAL, "%s: %s[%lld] is %g; scores must be finite (0-based index)", op,
-                      arg, (long long)i, s);
+            GIDS_FAIL(GIDS_EINVAL, "%s: %s[%lld] is %s; scores must be finite (0-based index)", op,
+                      arg, (long long)i,
+                      isnan(s) ? "NaN"
+                      : s > 0  ? "inf"
+                               : "-inf");
         if (lo <= hi && (s < lo || s > hi))
             GIDS_FAIL(GIDS_EINVAL, "%s: %s[%lld] = %.9g is outside [%g, %g] (0-based index)", op,
                       arg, (long long)i, s, lo, hi);

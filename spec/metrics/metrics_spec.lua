@@ -1,0 +1,194 @@
+-- metrics_spec.lua -- graphids.metrics beyond the scikit-learn values: input forms (logits,
+-- 1-D binary scores, devices, autograd), option and input errors, the anomaly threshold's
+-- provenance (validation only), key names and merge, sorted printing, the Accumulator, and the
+-- speed of a million-score summary.
+local graphids = require "graphids"
+local metrics = require "graphids.metrics"
+local helpers = require "helpers"
+local errors = helpers.errors
+
+local function long(t)
+  return graphids.tensor(t, { dtype = "i64" })
+end
+
+local PROBS = { { 0.1, 0.5, 0.4 }, { 0.7, 0.2, 0.1 }, { 0.2, 0.2, 0.6 }, { 0.3, 0.4, 0.3 } }
+local LABELS = { 1, 0, 2, 0 }
+
+describe("graphids.metrics", function()
+  describe("classification", function()
+    it("gives the same metrics for logits as for their softmax", function()
+      local logits = graphids.tensor({ { 2.0, -1.0, 0.5 }, { -0.3, 1.2, 3.0 }, { 0.0, 0.1, -2.0 } })
+      local y = long({ 0, 2, 2 })
+      local a = metrics.classification(logits, y)
+      local b = metrics.classification(logits:softmax(2), y, { input = "probs" })
+      assert.same(metrics.sorted_keys(a), metrics.sorted_keys(b))
+      for k, v in pairs(metrics.scalars(a)) do
+        assert.is_true(math.abs(v - b[k]) < 1e-6, k)
+      end
+      assert.equal(2 / 3, a.accuracy) -- argmax 0, 2, 1
+    end)
+
+    it("reads 1-D scores as the positive-class probability of a binary classifier", function()
+      local p = graphids.tensor({ 0.9, 0.2, 0.6, 0.4 })
+      local y = long({ 1, 0, 0, 1 })
+      local one = metrics.classification(p, y)
+      local two = metrics.classification(graphids.stack({ p:neg():add(1), p }, 2), y)
+      assert.same(two.confusion, one.confusion)
+      assert.same({ { 1, 1 }, { 1, 1 } }, one.confusion)
+      assert.equal(0.75, one.auroc) -- pairs: .9 > .2, .9 > .6, .4 > .2, .4 < .6
+      assert.equal(0.5, one.accuracy)
+      assert.is_not_nil(one["precision@0.95recall"])
+    end)
+
+    it("prefixes every key, the confusion matrix included", function()
+      local m = metrics.classification(graphids.tensor(PROBS), long(LABELS),
+        { prefix = metrics.prefix("test", "set_01") })
+      for k in pairs(m) do assert.truthy(k:match("^test/set_01/")) end
+      assert.same({ { 1, 1, 0 }, { 0, 1, 0 }, { 0, 0, 1 } }, m["test/set_01/confusion"])
+      assert.equal(0.75, m["test/set_01/accuracy"])
+    end)
+
+    it("leaves out the curves of a class absent from the labels", function()
+      local m = metrics.classification(graphids.tensor(PROBS), long({ 1, 0, 1, 0 }))
+      assert.is_nil(m.auroc_class_2)
+      assert.is_nil(m.ap_class_2)
+      assert.is_not_nil(m.auroc_class_0)
+      assert.equal(0, m.recall_class_2) -- scikit-learn's zero_division = 0
+      assert.equal(0, m.f1_class_2)
+    end)
+
+    it("runs on tensors that require grad without recording anything", function()
+      local p = graphids.tensor(PROBS, { requires_grad = true })
+      local m = metrics.classification(p, long(LABELS))
+      assert.equal(0.75, m.accuracy)
+    end)
+
+    it("rejects bad input with messages naming it", function()
+      local p, y = graphids.tensor(PROBS), long(LABELS)
+      errors("unknown option 'num_class'", metrics.classification, p, y, { num_class = 3 })
+      errors("has 3 columns, expected num_classes = 4", metrics.classification, p, y,
+        { num_classes = 4 })
+      errors("labels%[1%] = 5 is outside %[0, 3%)", metrics.classification, p, long({ 1, 5, 0, 0 }))
+      errors("labels has 3 elements, expected 4", metrics.classification, p, long({ 1, 0, 0 }))
+      errors("input must be 'auto', 'probs' or 'logits'", metrics.classification, p, y,
+        { input = "prob" })
+      errors("input = 'probs' but the values span %[0.1%d*, 1.5%]", metrics.classification,
+        graphids.tensor({ { 1.5, 0.2 }, { 0.1, 0.9 } }), long({ 0, 1 }), { input = "probs" })
+      errors("must be f32 or f64, got i64", metrics.classification, long({ { 1, 0 } }), long({ 0 }))
+      errors("labels must be a graphids.Tensor", metrics.classification, p, { 1, 0, 2, 0 })
+      errors("no samples", metrics.classification, graphids.zeros({ 0, 3 }), long({}))
+    end)
+  end)
+
+  describe("anomaly", function()
+    local vs = graphids.tensor({ 0.1, 0.3, 0.35, 0.8, 0.2, 0.9 })
+    local vy = long({ 0, 0, 1, 1, 0, 1 })
+
+    it("fits the threshold on the validation scores only", function()
+      -- validation separates perfectly at 0.35 (J = 1); the test set alone would prefer 0.6
+      local ts = graphids.tensor({ 0.3, 0.5, 0.6, 0.7 })
+      local ty = long({ 0, 0, 1, 1 })
+      local m = metrics.anomaly(vs, vy, ts, ty)
+      assert.is_true(math.abs(m.threshold - 0.35) < 1e-7)
+      assert.equal(0.75, m.accuracy) -- 0.5 >= 0.35 is a false positive
+      assert.equal(2 / 3, m.precision)
+      assert.equal(1, m.recall)
+      assert.equal(0.5, m.specificity)
+      assert.equal(1, m.auroc)
+      local fixed = metrics.anomaly(vs, vy, ts, ty, { threshold = 0.55 })
+      assert.equal(0.55, fixed.threshold)
+      assert.equal(1, fixed.accuracy)
+    end)
+
+    it("omits ECE for scores that are not probabilities", function()
+      local big = graphids.tensor({ 0.5, 2.0, 3.0, 0.1 })
+      local m = metrics.anomaly(big, long({ 0, 1, 1, 0 }), big, long({ 0, 1, 1, 0 }))
+      assert.is_nil(m.ece)
+      assert.equal(1, m.f1)
+    end)
+
+    it("refuses a single-class validation set unless a threshold is given", function()
+      local y0 = long({ 0, 0, 0, 0, 0, 0 })
+      errors("validation labels hold a single class %(6 negative, 0 positive%)", metrics.anomaly,
+        vs, y0, vs, vy)
+      local m = metrics.anomaly(vs, y0, vs, vy, { threshold = 0.5 })
+      assert.equal(0.5, m.threshold)
+    end)
+
+    it("names a NaN score by its index", function()
+      local bad = graphids.tensor({ 0.1, 0 / 0, 0.3 })
+      errors("scores%[1%] is NaN", metrics.anomaly, bad, long({ 0, 1, 0 }), vs, vy)
+      errors("unknown option 'thresh'", metrics.anomaly, vs, vy, vs, vy, { thresh = 1 })
+      errors("threshold must be a number", metrics.anomaly, vs, vy, vs, vy, { threshold = "x" })
+    end)
+  end)
+
+  describe("keys", function()
+    it("names pooled and per-set keys apart", function()
+      assert.equal("val/acc", metrics.key("val", nil, "acc"))
+      assert.equal("test/f1", metrics.key("test", nil, "f1"))
+      assert.equal("test/set_01/f1", metrics.key("test", "set_01", "f1"))
+      errors("set must be a non%-empty string without '/'", metrics.key, "test", "a/b", "f1")
+      errors("name must be a non%-empty string", metrics.key, "test", nil, "")
+    end)
+
+    it("merges metric tables and refuses a key present twice", function()
+      local pooled = metrics.anomaly(graphids.tensor({ 0.2, 0.8 }), long({ 0, 1 }),
+        graphids.tensor({ 0.2, 0.8 }), long({ 0, 1 }), { prefix = metrics.prefix("test") })
+      local set = metrics.anomaly(graphids.tensor({ 0.2, 0.8 }), long({ 0, 1 }),
+        graphids.tensor({ 0.2, 0.8 }), long({ 0, 1 }), { prefix = metrics.prefix("test", "s1") })
+      local all = metrics.merge(pooled, set)
+      assert.equal(1, all["test/f1"])
+      assert.equal(1, all["test/s1/f1"])
+      errors("key 'test/accuracy' is in tables #1 and #2", metrics.merge, pooled, pooled)
+    end)
+
+    it("prints in sorted key order", function()
+      local text = metrics.format({ b = 0.5, a = 2, c = { { 1, 2 }, { 3, 4 } } })
+      assert.equal("a  2\nb  0.5\nc  [[1, 2], [3, 4]]", text)
+    end)
+  end)
+
+  describe("Accumulator", function()
+    it("gives the metrics of the whole epoch from batches", function()
+      local acc = metrics.Accumulator()
+      local p, y = graphids.tensor(PROBS), long(LABELS)
+      acc:add(p:narrow(1, 1, 3), y:narrow(1, 1, 3))
+      acc:add(p:narrow(1, 4, 1), y:narrow(1, 4, 1))
+      assert.equal(4, acc:count())
+      assert.same(metrics.classification(p, y), acc:classification())
+      acc:reset()
+      assert.equal(0, acc:count())
+      errors("no batches were added", function() return acc:tensors() end)
+    end)
+
+    it("keeps copies, so reused batch buffers do not change it", function()
+      local acc = metrics.Accumulator()
+      local s, y = graphids.tensor({ 0.1, 0.9 }), long({ 0, 1 })
+      acc:add(s, y)
+      s:fill_(0.5)
+      local got = acc:tensors()
+      helpers.near(got:totable(), { 0.1, 0.9 }, 1e-6)
+    end)
+
+    it("rejects a batch that does not match the earlier ones", function()
+      local acc = metrics.Accumulator()
+      acc:add(graphids.tensor({ { 0.5, 0.5 } }), long({ 0 }))
+      errors("batch 2 has scores f32 1x3, earlier batches f32 1x2", acc.add, acc,
+        graphids.tensor({ { 0.2, 0.3, 0.5 } }), long({ 0 }))
+      errors("labels must be %[N%] with N = 1", acc.add, acc, graphids.tensor({ { 0.5, 0.5 } }),
+        long({ 0, 1 }))
+    end)
+  end)
+
+  it("summarises a million scores in well under half a second", function()
+    local n = 1000000
+    local s = graphids.rand({ n })
+    local y = graphids.rand({ n }):lt(0.3):long()
+    local t0 = os.clock()
+    local b = metrics.binary(s, y)
+    local dt = os.clock() - t0
+    assert.is_true(math.abs(b.auroc - 0.5) < 0.01 and b.n == n)
+    assert.is_true(dt < 0.5, string.format("took %.3f s of CPU time", dt))
+  end)
+end)
