@@ -77,6 +77,8 @@ describe("graphids.metrics", function()
       errors("must be f32 or f64, got i64", metrics.classification, long({ { 1, 0 } }), long({ 0 }))
       errors("labels must be a graphids.Tensor", metrics.classification, p, { 1, 0, 2, 0 })
       errors("no samples", metrics.classification, graphids.zeros({ 0, 3 }), long({}))
+      errors("probs_or_logits holds NaN %(first at row 2, 0%-based%)", metrics.classification,
+        graphids.tensor({ { 0.5, 0.5 }, { 0.1, 0.9 }, { 0.2, 0 / 0 } }), long({ 0, 1, 1 }))
     end)
   end)
 

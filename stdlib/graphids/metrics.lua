@@ -149,6 +149,11 @@ local function as_probs(fname, x, k, input)
       tostring(input)), 3)
   end
   local lo, hi = x:min():item(), x:max():item()
+  if lo ~= lo or hi ~= hi then
+    local first = core.isnan(x):view(-1):long():argmax():item()
+    error(string.format("%s: probs_or_logits holds NaN (first at row %d, 0-based)", fname,
+      #x.shape == 1 and first or first // x.shape[2]), 3)
+  end
   if input == "auto" then
     -- torchmetrics' rule: values outside [0, 1] mean logits.
     input = (lo < 0 or hi > 1) and "logits" or "probs"
