@@ -244,6 +244,60 @@ TEST(names_the_bad_argument) {
     gids_tensor_release(y3);
 }
 
+TEST(reads_labels_of_every_integer_dtype) {
+    gids_tensor *s = vec_f64(4, (double[]){0.9, 0.1, 0.8, 0.3}), *y = NULL;
+    int64_t n = 4;
+    gids_binary_summary b;
+    const gids_dtype dts[3] = {GIDS_I32, GIDS_U8, GIDS_BOOL};
+    for (int i = 0; i < 3; i++) {
+        if (dts[i] == GIDS_I32)
+            y = from(GIDS_I32, 1, &n, (int32_t[]){1, 0, 0, 1});
+        else
+            y = from(dts[i], 1, &n, (uint8_t[]){1, 0, 0, 1});
+        CHECK_OK(gids_metrics_binary(&b, s, y, 2, 1, 0.95, 0.99));
+        CHECK(b.positives == 2);
+        CHECK_NEAR(b.auroc, 0.75, 1e-15); /* .9 beats both, .3 beats .1 only */
+        gids_tensor_release(y);
+    }
+    gids_tensor_release(s);
+}
+
+TEST(gives_sklearns_nan_curve_for_a_missing_class) {
+    gids_tensor *s = vec_f64(3, (double[]){0.1, 0.3, 0.2}), *y = vec_i64(3, (int64_t[]){0, 0, 0});
+    gids_tensor *a = NULL, *b = NULL, *t = NULL;
+    CHECK_OK(gids_metrics_roc_curve(&a, &b, &t, s, y, 2, 1));
+    check_values(a, 4, (double[]){0, 1. / 3, 2. / 3, 1});
+    check_values(b, 4, (double[]){NAN, NAN, NAN, NAN});
+    gids_tensor_release(a);
+    gids_tensor_release(b);
+    gids_tensor_release(t);
+    CHECK_OK(gids_metrics_pr_curve(&a, &b, &t, s, y, 2, 1));
+    check_values(a, 4, (double[]){0, 0, 0, 1});
+    check_values(b, 4, (double[]){1, 1, 1, 0}); /* sklearn sets recall to 1 without positives */
+    gids_tensor_release(a);
+    gids_tensor_release(b);
+    gids_tensor_release(t);
+    gids_tensor_release(s);
+    gids_tensor_release(y);
+}
+
+TEST(reduces_to_the_calibration_gap_with_one_bin) {
+    /* one bin [0, 1) plus the bin of 1: mean confidence .5 vs accuracy 1/3 */
+    gids_tensor *c = vec_f64(3, (double[]){0.2, 0.5, 0.8}), *ok = vec_i64(3, (int64_t[]){1, 0, 0});
+    double e = -1;
+    CHECK_OK(gids_metrics_ece(&e, c, ok, 1));
+    CHECK_NEAR(e, 0.5 - 1.0 / 3.0, 1e-15);
+    gids_tensor_release(ok);
+    ok = vec_i64(3, (int64_t[]){1, 2, 0});
+    CHECK_ERR(gids_metrics_ece(&e, c, ok, 15), GIDS_EINDEX, "correct[1] = 2 is outside [0, 2)");
+    CHECK_ERR(gids_metrics_threshold_confusion(NULL, c, ok, 0.5), GIDS_EINVAL, "out is NULL");
+    gids_tensor *cm = NULL;
+    CHECK_ERR(gids_metrics_threshold_confusion(&cm, c, ok, 0.5), GIDS_EINDEX,
+              "labels[1] = 2 is outside [0, 2)");
+    gids_tensor_release(c);
+    gids_tensor_release(ok);
+}
+
 int main(void) {
     RUN(summarises_a_small_curve_with_a_tie);
     RUN(breaks_youden_ties_towards_the_highest_threshold);
@@ -255,5 +309,8 @@ int main(void) {
     RUN(counts_confusion_matrices);
     RUN(computes_the_calibration_error_with_a_bin_for_one);
     RUN(names_the_bad_argument);
+    RUN(reads_labels_of_every_integer_dtype);
+    RUN(gives_sklearns_nan_curve_for_a_missing_class);
+    RUN(reduces_to_the_calibration_gap_with_one_bin);
     return check_summary("metrics");
 }

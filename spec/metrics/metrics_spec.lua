@@ -48,6 +48,19 @@ describe("graphids.metrics", function()
       assert.equal(0.75, m["test/set_01/accuracy"])
     end)
 
+    it("names per-class keys by class_names when given", function()
+      local p, y = graphids.tensor(PROBS), long(LABELS)
+      local m = metrics.classification(p, y, { class_names = { "benign", "dos", "fuzzy" } })
+      local plain = metrics.classification(p, y)
+      assert.equal(plain.f1_class_1, m.f1_class_dos)
+      assert.equal(plain.auroc_class_2, m.auroc_class_fuzzy)
+      assert.is_nil(m.f1_class_0)
+      errors("class_names must be a list of num_classes = 3 names", metrics.classification, p, y,
+        { class_names = { "a", "b" } })
+      errors("class_names%[2%] must be a distinct", metrics.classification, p, y,
+        { class_names = { "a", "a", "b" } })
+    end)
+
     it("leaves out the curves of a class absent from the labels", function()
       local m = metrics.classification(graphids.tensor(PROBS), long({ 1, 0, 1, 0 }))
       assert.is_nil(m.auroc_class_2)

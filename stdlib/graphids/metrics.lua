@@ -140,7 +140,29 @@ end
 -- ---------------------------------------------------------------- classifier flavour
 
 local CLS_OPTS = { num_classes = true, prefix = true, input = true, n_bins = true,
-  min_recall = true, min_precision = true }
+  min_recall = true, min_precision = true, class_names = true }
+
+-- The per-class key suffixes: "0", "1", ... or opts.class_names (K distinct names).
+local function class_suffixes(fname, names, k)
+  local out = {}
+  if names == nil then
+    for c = 1, k do out[c] = tostring(c - 1) end
+    return out
+  end
+  if type(names) ~= "table" or #names ~= k then
+    error(string.format("%s: class_names must be a list of num_classes = %d names", fname, k), 3)
+  end
+  local seen = {}
+  for c = 1, k do
+    local v = names[c]
+    if type(v) ~= "string" or v == "" or v:find("/", 1, true) or seen[v] then
+      error(string.format("%s: class_names[%d] must be a distinct non-empty string without '/', "
+        .. "got %s", fname, c, tostring(v)), 3)
+    end
+    seen[v], out[c] = true, v
+  end
+  return out
+end
 
 -- probs [N,K] (or [N] positive-class values for K = 2) -> [N,K] probabilities.
 local function as_probs(fname, x, k, input)
@@ -197,6 +219,7 @@ function M.classification(x, labels, opts)
   local min_recall = opts.min_recall or M.MIN_RECALL
   local min_precision = opts.min_precision or M.MIN_PRECISION
   local probs = as_probs(fname, x, k, opts.input or "auto")
+  local suffix = class_suffixes(fname, opts.class_names, k)
 
   local preds = probs:argmax(2)
   local cm = core.metrics_confusion(preds, labels, k):totable()
@@ -214,7 +237,7 @@ function M.classification(x, labels, opts)
       local v = stats[i][name]
       macro = macro + v
       weighted = weighted + v * stats[i].support
-      out[string.format("%s%s_class_%d", prefix, name, i - 1)] = v
+      out[string.format("%s%s_class_%s", prefix, name, suffix[i])] = v
     end
     out[prefix .. name .. "_macro"] = macro / k
     out[prefix .. name .. "_weighted"] = weighted / n
@@ -229,7 +252,7 @@ function M.classification(x, labels, opts)
     if c == 1 then binary = s end
     for _, name in ipairs({ "auroc", "ap" }) do
       local v = s[name]
-      put(out, prefix, string.format("%s_class_%d", name, c), v)
+      put(out, prefix, string.format("%s_class_%s", name, suffix[c + 1]), v)
       if v == v then
         local acc = sums[name]
         acc[1], acc[2], acc[3] = acc[1] + v, acc[2] + v * s.positives, acc[3] + s.positives
