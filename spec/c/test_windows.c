@@ -289,6 +289,47 @@ TEST(results_do_not_depend_on_the_thread_count) {
     gids_can_frames_free(&f);
 }
 
+/* Byte moments of one node over n rows against a two-pass computation in double, for n on
+ * both sides of the 64-bit / 128-bit switch of win_features.c (215) and large bytes. */
+static void check_moments(int n) {
+    gids_can_frames f;
+    gids_can_frames_init(&f);
+    uint64_t st = (uint64_t)n;
+    double b0[1000];
+    for (int i = 0; i < n; i++) {
+        b0[i] = (double)(lcg(&st) % 4 == 0 ? 255 : lcg(&st) % 16); /* skewed, wide: big m4 */
+        push(&f, i, A, (uint8_t)b0[i], 0, 0);
+    }
+    gids_can_vocab v;
+    vocab_abc(&v);
+    const gids_can_frames *files[1] = {&f};
+    gids_window_opts o = {.window = n, .stride = n};
+    gids_graph_set s;
+    CHECK_OK(gids_build_windows(&s, files, NULL, 1, &v, &o));
+    double mean = 0, m2 = 0, m3 = 0, m4 = 0;
+    for (int i = 0; i < n; i++) mean += b0[i] / n;
+    for (int i = 0; i < n; i++) {
+        double d = b0[i] - mean;
+        m2 += d * d / n;
+        m3 += d * d * d / n;
+        m4 += d * d * d * d / n;
+    }
+    const float *x = row(s.x, 0);
+    CHECK_NEAR(x[0], mean, 1e-7);
+    CHECK_NEAR(x[8], sqrt(m2 * n / (n - 1)), 1e-7);
+    CHECK_NEAR(x[26], m3 / pow(m2, 1.5) / 8, 1e-6); /* bytes 1-7 are constant: 0 */
+    CHECK_NEAR(x[27], (m4 / (m2 * m2) - 3) / 8, 1e-6);
+    gids_graph_set_release(&s);
+    gids_can_vocab_free(&v);
+    gids_can_frames_free(&f);
+}
+
+TEST(byte_moments_are_exact_on_both_sides_of_the_int128_switch) {
+    check_moments(215);
+    check_moments(216);
+    check_moments(1000);
+}
+
 TEST(rejects_bad_options_and_names_them) {
     gids_can_frames f;
     example(&f);
@@ -397,6 +438,7 @@ int main(void) {
     RUN(counts_triangles_in_the_undirected_simple_graph);
     RUN(windows_stay_inside_their_file_and_partial_windows_are_dropped);
     RUN(results_do_not_depend_on_the_thread_count);
+    RUN(byte_moments_are_exact_on_both_sides_of_the_int128_switch);
     RUN(rejects_bad_options_and_names_them);
     RUN(vocabulary_sorts_canonical_texts_and_looks_ids_up);
     RUN(scaler_fits_the_chosen_graphs_only_in_f64_with_a_floor_and_applies);

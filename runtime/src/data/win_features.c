@@ -7,15 +7,18 @@
 
 #include "win_impl.h"
 
-/* Per-thread tables for the entropy of a payload: with S = sum of the bytes,
- * -sum (c/S) ln(c/S) = ln S - (1/S) sum c ln c, so a message needs no logarithm. */
-static double clnc[256], lns[8 * 255 + 1];
+/* Tables for the entropy of a payload: with S = sum of the bytes,
+ * -sum (c/S) ln(c/S) = ln S - (1/S) sum c ln c, so a message needs no logarithm or division. */
+static double clnc[256], lns[8 * 255 + 1], inv[8 * 255 + 1];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 static void fill_tables(void) {
     clnc[0] = lns[0] = 0;
     for (int c = 1; c < 256; c++) clnc[c] = c * log((double)c);
-    for (int v = 1; v <= 8 * 255; v++) lns[v] = log((double)v);
+    for (int v = 1; v <= 8 * 255; v++) {
+        lns[v] = log((double)v);
+        inv[v] = 1.0 / v;
+    }
 }
 
 gids_status win_scratch_init(win_scratch *s, int64_t window, int64_t max_nodes, int64_t vocab_n1) {
@@ -77,7 +80,7 @@ static double payload_entropy(const uint8_t *b) {
         sum += b[i];
         cl += clnc[b[i]];
     }
-    return sum == 0 ? 0.0 : lns[sum] - cl / sum;
+    return sum == 0 ? 0.0 : lns[sum] - cl * inv[sum];
 }
 
 /* Pass over the rows: local nodes and their running sums. */
@@ -139,24 +142,46 @@ static double clip10(double v) {
     return v < -10 ? -10 : v > 10 ? 10 : v;
 }
 
+/* n^3 m3 and n^4 m4 from the power sums, exact before the conversion to double.  The terms
+ * overflow 64 bits long before the results do, so for n <= 215 the sums run in wrapping
+ * unsigned arithmetic: the results themselves fit (|n^3 m3| <= (255 n)^3 and
+ * 0 <= n^4 m4 <= (255 n)^4 < 2^63), so their residues modulo 2^64 are exact.  Beyond that,
+ * __int128 (n <= 2^20 keeps every term below 2^127). */
+static void higher_moments(int64_t n, int64_t s1, int64_t s2, int64_t s3, int64_t s4, double *m3n,
+                           double *m4n) {
+    if (n <= 215) {
+        uint64_t N = (uint64_t)n, A = (uint64_t)s1, B = (uint64_t)s2, C = (uint64_t)s3,
+                 D = (uint64_t)s4;
+        *m3n = (double)(int64_t)(N * N * C - 3 * N * A * B + 2 * A * A * A);
+        *m4n = (double)(int64_t)(N * N * N * D - 4 * N * N * A * C + 6 * N * A * A * B -
+                                 3 * A * A * A * A);
+        return;
+    }
+    __int128 N = n, S1 = s1, S2 = s2, S3 = s3, S4 = s4;
+    *m3n = (double)(N * N * S3 - 3 * N * S1 * S2 + 2 * S1 * S1 * S1);
+    *m4n = (double)(N * N * N * S4 - 4 * N * N * S1 * S3 + 6 * N * S1 * S1 * S2 -
+                    3 * S1 * S1 * S1 * S1);
+}
+
 /* The 35 node features of one node (docs/windows.md, in the reference's column order). */
 static void node_features(float *x, const win_node *a, double clustering) {
     const int64_t n = a->cnt;
+    const double inv_n = 1.0 / (double)n,
+                 var_scale = n >= 2 ? 1.0 / ((double)n * (double)(n - 1)) : 0;
     double skew = 0, kurt = 0, change = 0;
     for (int i = 0; i < 8; i++) {
-        x[i] = (float)((double)a->s1[i] / (double)n);
+        x[i] = (float)((double)a->s1[i] * inv_n);
         /* exact integer central moments scaled by powers of n: n^2 m2, n^3 m3, n^4 m4 */
-        __int128 S1 = a->s1[i], S2 = a->s2[i], S3 = a->s3[i], S4 = a->s4[i], N = n;
-        __int128 m2n = N * S2 - S1 * S1;
-        x[8 + i] = n >= 2 ? (float)sqrt((double)m2n / ((double)n * (double)(n - 1))) : 0.0f;
+        int64_t S1 = a->s1[i], S2 = a->s2[i];
+        int64_t m2n = n * S2 - S1 * S1; /* < 2^57 for n <= 2^20 */
+        x[8 + i] = m2n > 0 ? (float)sqrt((double)m2n * var_scale) : 0.0f;
         x[16 + i] = (float)(a->mx[i] - a->mn[i]);
         if (m2n > 0) { /* polars gives NaN (0/0) for a constant byte; the reference maps it to 0 */
-            __int128 m3n = N * N * S3 - 3 * N * S1 * S2 + 2 * S1 * S1 * S1;
-            __int128 m4n =
-                N * N * N * S4 - 4 * N * N * S1 * S3 + 6 * N * S1 * S1 * S2 - 3 * S1 * S1 * S1 * S1;
+            double m3n, m4n;
+            higher_moments(n, S1, S2, a->s3[i], a->s4[i], &m3n, &m4n);
             double m2 = (double)m2n;
-            skew += clip10((double)m3n / (m2 * sqrt(m2)));
-            kurt += clip10((double)m4n / (m2 * m2) - 3.0);
+            skew += clip10(m3n / (m2 * sqrt(m2)));
+            kurt += clip10(m4n / (m2 * m2) - 3.0);
         }
         if (n >= 2) change += (double)a->changes[i] / (double)(n - 1);
     }
