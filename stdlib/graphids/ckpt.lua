@@ -143,6 +143,26 @@ function M.verify(path)
     M.sidecar_path(path), table.concat(listed, ", ")), 0)
 end
 
+-- Completes the protocol of an interrupted write_verified: when the sidecar of path lists
+-- several digests, it is rewritten (atomically) with the one the file has.  A writer that
+-- resumes calls this for the files it will not necessarily rewrite, so that a finished run
+-- leaves the same sidecars whether or not it was killed.  Raises when the file matches none.
+-- Returns true when the sidecar was rewritten.
+function M.settle(path)
+  if not gio.exists(path) then
+    return false
+  end
+  local listed = read_sidecar(path)
+  if listed == nil or #listed == 1 then
+    return false
+  end
+  M.verify(path)
+  local _, name = split_path(path)
+  local ok, err = gio.atomic_write(M.sidecar_path(path), sidecar_text(name, { graphids.sha256_file(path) }))
+  check(ok, err, "checkpoint sidecar '" .. M.sidecar_path(path) .. "'")
+  return true
+end
+
 -- An empty marker file, created durably (temp file, fsync, rename, fsync of the directory).
 function M.touch_marker(path)
   local ok, err = gio.atomic_write(path, "")

@@ -1,0 +1,57 @@
+-- graphids.callbacks.base -- the Callback base class: every hook of the trainer as a no-op, and
+-- the state a checkpoint keeps.
+--   local Callback = require "graphids.callbacks.base"
+--   local Mine = class("Mine", Callback)
+--   function Mine:on_train_epoch_end(trainer) ... trainer.callback_metrics.val_loss ... end
+-- Hook names are Lightning's; each gets the trainer (trainer.model, trainer.optimizer,
+-- trainer.epoch, trainer.global_step, trainer.callback_metrics, trainer.should_stop):
+--   on_fit_start, on_train_epoch_start, on_train_batch_end(trainer, logs, batch_index),
+--   on_validation_epoch_start, on_validation_epoch_end, on_train_epoch_end, on_fit_end,
+--   on_test_start, on_test_end(trainer, metrics), on_exception(trainer, err).
+-- A callback with resume state defines state_key (unique among the trainer's callbacks),
+-- state_dict() (JSON-able) and load_state_dict(state); the trainer saves it in every
+-- checkpoint and restores it on resume.
+local class = require "graphids.class"
+
+local Callback = class("Callback")
+
+Callback.HOOKS = { "on_fit_start", "on_train_epoch_start", "on_train_batch_end",
+  "on_validation_epoch_start", "on_validation_epoch_end", "on_train_epoch_end", "on_fit_end",
+  "on_test_start", "on_test_end", "on_exception" }
+
+for _, h in ipairs(Callback.HOOKS) do
+  Callback[h] = function() end
+end
+
+-- nil: the callback keeps no state across a resume.
+Callback.state_key = nil
+
+function Callback.state_dict()
+  return nil
+end
+
+function Callback.load_state_dict() end
+
+-- mode "min" | "max" checked, for the monitor-driven callbacks.
+function Callback.check_mode(name, mode)
+  if mode ~= "min" and mode ~= "max" then
+    error(string.format("%s: mode must be 'min' or 'max', got %s", name, tostring(mode)), 4)
+  end
+end
+
+-- The monitored value of this epoch; a missing one raises listing what was logged.
+function Callback.monitored(name, trainer, monitor)
+  local v = trainer.callback_metrics[monitor]
+  if v == nil then
+    local keys = {}
+    for k in pairs(trainer.callback_metrics) do
+      keys[#keys + 1] = k
+    end
+    table.sort(keys)
+    error(string.format("%s: monitored metric '%s' was not logged this epoch (logged: %s)", name,
+      monitor, #keys > 0 and table.concat(keys, ", ") or "nothing"), 0)
+  end
+  return v
+end
+
+return Callback

@@ -1,0 +1,59 @@
+-- graphids.callbacks.EarlyStopping -- stops fitting when a monitored metric has not improved by
+-- more than min_delta for `patience` epochs in a row.
+--   cb.EarlyStopping{monitor = "val_loss", mode = "min", patience = 100, min_delta = 0}
+-- Improvement is strict (min: v < best - min_delta; max: v > best + min_delta).  The counter,
+-- the best score and the stop decision are resume state, so a resumed run stops at the same
+-- epoch as an uninterrupted one (the reference restarted the counter).
+local class = require "graphids.class"
+local U = require "graphids.nn._util"
+local Callback = require "graphids.callbacks.base"
+
+local EarlyStopping = class("EarlyStopping", Callback)
+
+local DEFAULTS = { monitor = "val_loss", mode = "min", patience = 3, min_delta = 0 }
+
+function EarlyStopping:__init(opts)
+  local o = U.options("EarlyStopping", opts, DEFAULTS, U.CTOR)
+  Callback.check_mode("EarlyStopping", o.mode)
+  if math.type(o.patience) ~= "integer" or o.patience < 1 then
+    error("EarlyStopping: patience must be an integer >= 1, got " .. tostring(o.patience), U.CTOR)
+  end
+  if o.min_delta < 0 or o.min_delta ~= o.min_delta then
+    error("EarlyStopping: min_delta must be >= 0, got " .. tostring(o.min_delta), U.CTOR)
+  end
+  self.monitor, self.mode, self.patience, self.min_delta = o.monitor, o.mode, o.patience, o.min_delta
+  self.state_key = string.format("EarlyStopping{monitor=%s,mode=%s}", o.monitor, o.mode)
+  self.best_score, self.wait_count, self.stopped_epoch = nil, 0, nil
+end
+
+function EarlyStopping:on_train_epoch_end(trainer)
+  local v = Callback.monitored("EarlyStopping", trainer, self.monitor)
+  local better
+  if self.best_score == nil then
+    better = true
+  elseif self.mode == "min" then
+    better = v < self.best_score - self.min_delta
+  else
+    better = v > self.best_score + self.min_delta
+  end
+  if better then
+    self.best_score, self.wait_count = v, 0
+  else
+    self.wait_count = self.wait_count + 1
+    if self.wait_count >= self.patience then
+      self.stopped_epoch = trainer.epoch
+      trainer.should_stop = true
+    end
+  end
+end
+
+function EarlyStopping:state_dict()
+  return { best_score = self.best_score, wait_count = self.wait_count,
+    stopped_epoch = self.stopped_epoch, patience = self.patience }
+end
+
+function EarlyStopping:load_state_dict(st)
+  self.best_score, self.wait_count, self.stopped_epoch = st.best_score, st.wait_count, st.stopped_epoch
+end
+
+return EarlyStopping

@@ -1,0 +1,138 @@
+-- graphids.cli.ckpt -- `graphids ckpt inspect FILE [--json]`: what a checkpoint holds.
+--   graphids ckpt inspect runs/gat/checkpoints/best_model.safetensors
+--   graphids ckpt inspect last.safetensors --json      -- one JSON object on stdout
+-- Exit codes: 0 ok, 1 the file cannot be read (missing, corrupt, digest mismatch: the message
+-- says which), 2 usage errors.
+local ckpt = require "graphids.ckpt"
+local json = require "graphids.json"
+
+local M = {}
+
+M.summary = "inspect FILE [--json]: print a checkpoint's contents"
+
+local USAGE = "usage: graphids ckpt inspect FILE [--json]\n"
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do
+    keys[#keys + 1] = k
+  end
+  table.sort(keys)
+  return keys
+end
+
+-- The description inspect prints (also what --json emits).
+function M.describe(c)
+  local tensors, groups, nparams = {}, {}, 0
+  for _, name in ipairs(sorted_keys(c.tensors)) do
+    local t = c.tensors[name]
+    tensors[#tensors + 1] = { name = name, dtype = t.dtype, shape = json.array(t.shape) }
+    local group = name:match("^([^.]+)%.") or name
+    groups[group] = (groups[group] or 0) + 1
+    if group == "model" then
+      nparams = nparams + t:numel()
+    end
+  end
+  return {
+    path = c.path, sidecar = c.sidecar, format = c.metadata.format,
+    format_version = c.format_version, class_path = c.class_path or json.null,
+    epoch = c.epoch, global_step = c.global_step, metrics = c.metrics or json.object(),
+    hyper_parameters = c.hyper_parameters or json.object(), callbacks = c.callbacks or json.object(),
+    loader = c.loader or json.object(), trainer = c.trainer or json.object(),
+    scheduler = c.scheduler or json.null,
+    optimizer_groups = c.optimizer and c.optimizer.param_groups or json.null,
+    config_digest = c.config_digest or json.null, runtime_version = c.runtime_version or json.null,
+    tracking_run_id = c.tracking_run_id or json.null, model_parameters = nparams,
+    tensor_groups = groups, tensors = tensors,
+  }
+end
+
+local function fmt_value(v)
+  if type(v) == "table" then
+    return json.encode(v)
+  end
+  if math.type(v) == "float" then
+    return string.format("%.8g", v)
+  end
+  return tostring(v)
+end
+
+local function print_text(d, out)
+  out:write(string.format("checkpoint      %s\n", d.path))
+  out:write(string.format("sidecar         %s\n", d.sidecar == "verified" and "sha256 verified" or
+    "missing (not verified)"))
+  out:write(string.format("format          %s, graphids format version %s\n", tostring(d.format),
+    tostring(d.format_version)))
+  out:write(string.format("class_path      %s\n", fmt_value(d.class_path)))
+  out:write(string.format("epoch           %d (global step %d)\n", d.epoch, d.global_step))
+  out:write(string.format("runtime         %s\n", fmt_value(d.runtime_version)))
+  out:write(string.format("config digest   %s\n", fmt_value(d.config_digest)))
+  out:write(string.format("tracking run    %s\n", fmt_value(d.tracking_run_id)))
+  out:write(string.format("parameters      %d values in %d model tensors\n", d.model_parameters,
+    d.tensor_groups.model or 0))
+  local sections = { { "metrics", d.metrics }, { "hyper_parameters", d.hyper_parameters },
+    { "callbacks", d.callbacks }, { "loader", d.loader }, { "trainer", d.trainer } }
+  for _, s in ipairs(sections) do
+    out:write(s[1], ":\n")
+    local t = s[2]
+    local keys = sorted_keys(t)
+    if #keys == 0 then
+      out:write("  (none)\n")
+    end
+    for _, k in ipairs(keys) do
+      out:write(string.format("  %-28s %s\n", k, fmt_value(t[k])))
+    end
+  end
+  if d.scheduler ~= json.null then
+    out:write("scheduler:\n  ", json.encode(d.scheduler), "\n")
+  end
+  out:write("tensors:\n")
+  for _, t in ipairs(d.tensors) do
+    out:write(string.format("  %-48s %-4s [%s]\n", t.name, t.dtype, table.concat(t.shape, ", ")))
+  end
+end
+
+function M.main(args)
+  local sub = args[1]
+  if sub == nil or sub == "help" or sub == "--help" or sub == "-h" then
+    (sub and io.stdout or io.stderr):write(USAGE)
+    return sub and 0 or 2
+  end
+  if sub ~= "inspect" then
+    io.stderr:write("graphids ckpt: unknown subcommand '", sub, "'\n", USAGE)
+    return 2
+  end
+  local file, as_json
+  for i = 2, #args do
+    local a = args[i]
+    if a == "--json" then
+      as_json = true
+    elseif a:sub(1, 1) == "-" then
+      io.stderr:write("graphids ckpt inspect: unknown option '", a, "'\n", USAGE)
+      return 2
+    elseif file then
+      io.stderr:write("graphids ckpt inspect: one FILE expected, got '", file, "' and '", a, "'\n", USAGE)
+      return 2
+    else
+      file = a
+    end
+  end
+  if file == nil then
+    io.stderr:write("graphids ckpt inspect: missing FILE\n", USAGE)
+    return 2
+  end
+  local ok, c = pcall(ckpt.load, file)
+  if not ok then
+    io.stderr:write("graphids ckpt inspect: ", tostring(c), "\n")
+    return 1
+  end
+  local d = M.describe(c)
+  if as_json then
+    io.stdout:write(json.encode(d, { indent = 2 }), "\n")
+  else
+    print_text(d, io.stdout)
+  end
+  return 0
+end
+
+return M

@@ -1,0 +1,510 @@
+-- graphids.trainer -- the training loop: fit, test, predict, with callbacks and exact resume.
+--   local Trainer = require("graphids.trainer").Trainer
+--   local cb = require "graphids.callbacks"
+--   local t = Trainer{max_epochs = 50, gradient_clip_val = 1.0, default_root_dir = run_dir,
+--                     callbacks = {cb.EarlyStopping{patience = 10}}}
+--   t:fit(model, datamodule)          -- or {ckpt_path = run_dir .. "/checkpoints/last.safetensors"}
+--   local metrics = t:test(model, datamodule, {ckpt_path = best})   -- pooled + test/<set>/<metric>
+--   local out = t:predict(model, loader)             -- scores, preds, labels, window_start, ...
+--
+-- The model implements the step API (docs/models.md): training_step(batch, ctx) -> loss, logs;
+-- validation_step(batch, ctx) -> logs; test_step / predict_step(batch, ctx) -> per-graph
+-- tensors; configure_optimizers({max_epochs}) -> optimizer[, scheduler]; class_path, hparams().
+-- The data module: setup(), train_batches() (iterator from its saved position), next_epoch(),
+-- val_loader():iter(), test_loaders() (name, loader pairs), state_dict(), load_state_dict().
+--
+-- One epoch: on_train_epoch_start; for each train batch: zero_grad, training_step, backward,
+-- clip_grad_norm_(gradient_clip_val), step; then validation (eval mode, no grad); epoch
+-- metrics = graph-weighted means of the logged values (a NaN is an error naming the metric);
+-- the scheduler steps once if the optimizer stepped; on_train_epoch_end (ModelCheckpoint
+-- instances last, so `last` holds every callback's state for the epoch).
+-- docs/trainer.md has the details: hooks, metrics, resume, max_time, progress output.
+local graphids = require "graphids"
+local class = require "graphids.class"
+local U = require "graphids.nn._util"
+local optim = require "graphids.optim"
+local ckpt = require "graphids.ckpt"
+local Progress = require "graphids.trainer.progress"
+local Callback = require "graphids.callbacks.base"
+local ModelCheckpoint = require "graphids.callbacks.model_checkpoint"
+
+local M = {}
+
+local Trainer = class("Trainer")
+M.Trainer = Trainer
+
+local DEFAULTS = {
+  max_epochs = 10, max_time = U.NONE, gradient_clip_val = U.NONE, callbacks = U.NONE,
+  default_root_dir = U.NONE, seed = 42, device = "cpu", progress = "auto", log_every_n_steps = 50,
+  config_digest = U.NONE, tracking_run_id = U.NONE, log = U.NONE, enable_checkpointing = true,
+}
+
+function Trainer:__init(opts)
+  local o = U.options("Trainer", opts, DEFAULTS, U.CTOR)
+  if math.type(o.max_epochs) ~= "integer" or o.max_epochs < 0 then
+    error("Trainer: max_epochs must be an integer >= 0, got " .. tostring(o.max_epochs), U.CTOR)
+  end
+  if o.max_time ~= nil and not (type(o.max_time) == "number" and o.max_time > 0) then
+    error("Trainer: max_time must be a number of seconds > 0, got " .. tostring(o.max_time), U.CTOR)
+  end
+  local clip = o.gradient_clip_val
+  if clip ~= nil and not (type(clip) == "number" and clip > 0) then
+    error("Trainer: gradient_clip_val must be a number > 0, got " .. tostring(o.gradient_clip_val), U.CTOR)
+  end
+  if math.type(o.seed) ~= "integer" then
+    error("Trainer: seed must be an integer, got " .. tostring(o.seed), U.CTOR)
+  end
+  self.max_epochs, self.max_time, self.gradient_clip_val = o.max_epochs, o.max_time, o.gradient_clip_val
+  self.default_root_dir, self.seed, self.device = o.default_root_dir, o.seed, o.device
+  self.config_digest, self.tracking_run_id, self.log = o.config_digest, o.tracking_run_id, o.log
+  self.progress_mode, self.log_every_n_steps = o.progress, o.log_every_n_steps
+  local cbs, keys, has_ckpt = {}, {}, false
+  for i, c in ipairs(o.callbacks or {}) do
+    if not class.isinstance(c, Callback) then
+      error(string.format("Trainer: callbacks[%d] is not a graphids.callbacks.Callback (got %s)", i,
+        class.name_of(c)), U.CTOR)
+    end
+    if c.state_key then
+      if keys[c.state_key] then
+        error(string.format("Trainer: two callbacks share the state key '%s'", c.state_key), U.CTOR)
+      end
+      keys[c.state_key] = true
+    end
+    has_ckpt = has_ckpt or c.is_checkpoint == true
+    cbs[#cbs + 1] = c
+  end
+  if o.enable_checkpointing and not has_ckpt and o.default_root_dir then
+    cbs[#cbs + 1] = ModelCheckpoint()
+  end
+  -- Checkpoint callbacks run after the others (stable order otherwise): what they save must
+  -- include the state the others reached this epoch.
+  local ordered = {}
+  for _, c in ipairs(cbs) do
+    if not c.is_checkpoint then ordered[#ordered + 1] = c end
+  end
+  for _, c in ipairs(cbs) do
+    if c.is_checkpoint then ordered[#ordered + 1] = c end
+  end
+  self.callbacks = ordered
+  self.callback_metrics = {}
+  self.history = {}
+  self.epoch, self.global_step, self.should_stop = 0, 0, false
+end
+
+-- The first ModelCheckpoint callback (nil without one).
+function Trainer:checkpoint_callback()
+  for _, c in ipairs(self.callbacks) do
+    if c.is_checkpoint then return c end
+  end
+end
+
+function Trainer:_hook(name, ...)
+  for _, c in ipairs(self.callbacks) do
+    c[name](c, self, ...)
+  end
+end
+
+local function say(self, msg)
+  if self.log then
+    self.log(msg)
+  elseif self.progress and self.progress.mode ~= "off" then
+    io.stdout:write(msg, "\n")
+  end
+end
+
+-- ---------------------------------------------------------------- metrics of an epoch
+
+-- Graph-weighted means of logged values, in Lua doubles (the order of the batches is fixed, so
+-- the sums are the same on every run).
+local Mean = {}
+Mean.__index = Mean
+
+local function new_mean()
+  return setmetatable({ sum = {}, weight = {} }, Mean)
+end
+
+function Mean:add(trainer, logs, n, where)
+  if type(logs) ~= "table" then
+    error(string.format("%s must return a table of logged values, got %s", where, type(logs)), 0)
+  end
+  for _, k in ipairs(U.sorted_keys(logs)) do
+    local v = logs[k]
+    if graphids.is_tensor(v) then
+      v = v:item()
+    end
+    if type(v) ~= "number" then
+      error(string.format("%s logged '%s' = %s; logged values must be numbers", where, k, tostring(v)), 0)
+    end
+    if v ~= v then
+      error(string.format("Trainer: metric '%s' is NaN (%s, epoch %d, global step %d); a NaN " ..
+        "metric would mislead checkpointing and early stopping", k, where, trainer.epoch,
+        trainer.global_step), 0)
+    end
+    self.sum[k] = (self.sum[k] or 0) + v * n
+    self.weight[k] = (self.weight[k] or 0) + n
+  end
+end
+
+function Mean:into(out)
+  for k, s in pairs(self.sum) do
+    local w = self.weight[k]
+    out[k] = w > 0 and s / w or 0 / 0
+  end
+  return out
+end
+
+local function batch_size(batch)
+  local n = type(batch) == "table" and batch.num_graphs or nil
+  return (math.type(n) == "integer" and n > 0) and n or 1
+end
+
+-- ---------------------------------------------------------------- checkpoints
+
+local function vocab_digest(dm)
+  if type(dm) ~= "table" then return nil end
+  local d = rawget(dm, "vocab_digest")
+  if d == nil and type(rawget(dm, "cache")) == "table" and type(dm.cache.metadata) == "table" then
+    d = dm.cache.metadata.vocab_digest
+  end
+  return d
+end
+
+-- hyper_parameters of the checkpoint: the model's, plus the vocabulary digest of the data.
+local function hyper_parameters(self)
+  local hp = type(self.model.hparams) == "function" and self.model:hparams() or {}
+  local d = vocab_digest(self.datamodule)
+  if d ~= nil and hp.vocab_digest == nil then hp.vocab_digest = d end
+  return hp
+end
+
+-- Writes a checkpoint of the current state at path (after an epoch's callbacks have run: the
+-- next epoch to run is self.epoch + 1).
+function Trainer:save_checkpoint(path)
+  local callbacks = {}
+  for _, c in ipairs(self.callbacks) do
+    if c.state_key then callbacks[c.state_key] = c:state_dict() end
+  end
+  return ckpt.save(path, {
+    model = self.model:state_dict(),
+    optimizer = self.optimizer and self.optimizer:state_dict() or nil,
+    scheduler = self.scheduler and self.scheduler:state_dict() or nil,
+    rng = { trainer = self.generator:get_state(), default = graphids.get_rng_state() },
+    epoch = self.epoch, global_step = self.global_step,
+    class_path = self.model.class_path,
+    hyper_parameters = hyper_parameters(self),
+    metrics = self.callback_metrics,
+    callbacks = callbacks,
+    loader = self.datamodule.state_dict and self.datamodule:state_dict() or nil,
+    trainer = { next_epoch = self.epoch + 1, should_stop = self.should_stop, max_epochs = self.max_epochs },
+    config_digest = self.config_digest, tracking_run_id = self.tracking_run_id,
+  })
+end
+
+-- Everything a checkpoint restores, checked first: a bad checkpoint changes nothing.
+function Trainer:_restore(c)
+  local path = c.path
+  local function need(v, what)
+    if v == nil then
+      error(string.format("checkpoint '%s' has no %s, which resuming needs (a weights-only file?)", path,
+        what), 0)
+    end
+    return v
+  end
+  local tstate = need(c.trainer, "trainer state")
+  local rng = need(c.rng.trainer, "trainer generator state ('rng.trainer')")
+  if self.optimizer then need(c.optimizer, "optimizer state") end
+  if self.scheduler then need(c.scheduler, "scheduler state") end
+  self.model:load_state_dict(c.model)
+  if self.optimizer then self.optimizer:load_state_dict(c.optimizer) end
+  if self.scheduler then self.scheduler:load_state_dict(c.scheduler) end
+  local saved = c.callbacks or {}
+  for _, cb in ipairs(self.callbacks) do
+    if cb.state_key and saved[cb.state_key] ~= nil then
+      cb:load_state_dict(saved[cb.state_key])
+    end
+  end
+  if c.loader and self.datamodule.load_state_dict then
+    self.datamodule:load_state_dict(c.loader)
+  end
+  self.generator:set_state(rng)
+  if c.rng.default then graphids.set_rng_state(c.rng.default) end
+  self.epoch = tstate.next_epoch
+  self.global_step = c.global_step
+  self.should_stop = tstate.should_stop == true
+  self.callback_metrics = c.metrics or {}
+  self.resumed_from = path
+end
+
+-- Loads and checks a checkpoint for model before anything is changed or written.
+local function load_checked(path, model, dm, fname)
+  if type(path) ~= "string" then
+    error(string.format("Trainer:%s: ckpt_path must be a string, got %s", fname, type(path)), 0)
+  end
+  local c = ckpt.load(path)
+  ckpt.check_compat(c, model, { vocab_digest = vocab_digest(dm) })
+  return c
+end
+
+-- ---------------------------------------------------------------- fit
+
+local function check_model(model, fname, needs)
+  if type(model) ~= "table" then
+    error(string.format("Trainer:%s: model must be a model object, got %s", fname, type(model)), 0)
+  end
+  for _, m in ipairs(needs) do
+    if type(model[m]) ~= "function" then
+      error(string.format("Trainer:%s: model %s has no %s() (the step API, docs/models.md)", fname,
+        class.name_of(model), m), 0)
+    end
+  end
+end
+
+local function ctx_of(self)
+  return { generator = self.generator, device = self.device, epoch = self.epoch }
+end
+
+function Trainer:_train_epoch()
+  local model, dm, opt = self.model, self.datamodule, self.optimizer
+  local params = model:parameters()
+  local mean = new_mean()
+  local stepped = false
+  local loader_len
+  local ok_len, train_loader = pcall(dm.train_loader, dm)
+  if ok_len and train_loader then loader_len = #train_loader end
+  self.progress:epoch_start(self.epoch, self.max_epochs, loader_len)
+  model:train()
+  local ctx = ctx_of(self)
+  for batch, i in dm:train_batches() do
+    opt:zero_grad()
+    local loss, logs = model:training_step(batch, ctx)
+    if not graphids.is_tensor(loss) then
+      error("Trainer: training_step must return a loss tensor, got " .. type(loss), 0)
+    end
+    local n = batch_size(batch)
+    mean:add(self, logs or {}, n, "training_step")
+    loss:backward()
+    if self.gradient_clip_val then
+      optim.clip_grad_norm_(params, self.gradient_clip_val)
+    end
+    opt:step()
+    stepped = true
+    self.global_step = self.global_step + 1
+    self:_hook("on_train_batch_end", logs, i)
+    self.progress:step(i, logs and tonumber(logs.train_loss) or loss:item(), n)
+  end
+  dm:next_epoch()
+  return mean, stepped
+end
+
+function Trainer:_validate()
+  local model, dm = self.model, self.datamodule
+  local mean = new_mean()
+  local val = dm.val_loader and dm:val_loader() or nil
+  if val == nil then return mean end
+  self:_hook("on_validation_epoch_start")
+  model:eval()
+  local ctx = ctx_of(self)
+  graphids.no_grad(function()
+    for batch in val:iter(0) do
+      mean:add(self, model:validation_step(batch, ctx), batch_size(batch), "validation_step")
+    end
+  end)
+  model:train()
+  return mean
+end
+
+function Trainer:_fit_loop()
+  local t0 = graphids.clock()
+  while self.epoch < self.max_epochs and not self.should_stop do
+    if self.max_time and graphids.clock() - t0 >= self.max_time then
+      say(self, string.format("max_time %.0f s reached after epoch %d: stopping", self.max_time, self.epoch))
+      self.stopped_by_time = true
+      break
+    end
+    self.callback_metrics = {}
+    self:_hook("on_train_epoch_start")
+    local train_mean, stepped = self:_train_epoch()
+    local val_mean = self:_validate()
+    train_mean:into(self.callback_metrics)
+    val_mean:into(self.callback_metrics)
+    self:_hook("on_validation_epoch_end")
+    if stepped and self.scheduler then
+      self.scheduler:step()
+    end
+    local snapshot = { epoch = self.epoch }
+    for k, v in pairs(self.callback_metrics) do snapshot[k] = v end
+    self.history[#self.history + 1] = snapshot
+    self.progress:epoch_end(self.callback_metrics)
+    self:_hook("on_train_epoch_end")
+    self.epoch = self.epoch + 1
+  end
+end
+
+-- Fits model on datamodule.  opts.ckpt_path resumes from a checkpoint (normally
+-- <root>/checkpoints/last.safetensors): weights, optimizer, scheduler, callbacks, data
+-- position, RNG and counters, after checking that it belongs to this model and vocabulary.
+-- A missing, corrupt or incompatible checkpoint raises before anything is written.
+function Trainer:fit(model, datamodule, opts)
+  local o = U.options("Trainer:fit", opts, { ckpt_path = U.NONE })
+  check_model(model, "fit", { "training_step", "validation_step", "configure_optimizers", "parameters" })
+  if type(datamodule) ~= "table" or type(datamodule.train_batches) ~= "function" then
+    error("Trainer:fit: datamodule must provide train_batches(), next_epoch() and val_loader()", 2)
+  end
+  if datamodule.setup then datamodule:setup() end
+  local resume = o.ckpt_path and load_checked(o.ckpt_path, model, datamodule, "fit") or nil
+  self.model, self.datamodule = model, datamodule
+  if self.device ~= "cpu" then model:to(self.device) end
+  local opt, sched = model:configure_optimizers({ max_epochs = self.max_epochs })
+  self.optimizer, self.scheduler = opt, sched
+  self.generator = graphids.Generator(self.seed)
+  self.epoch, self.global_step, self.should_stop = 0, 0, false
+  self.callback_metrics, self.history = {}, {}
+  if resume then
+    self:_restore(resume)
+  end
+  self.progress = Progress.new({ mode = self.progress_mode, every = self.log_every_n_steps })
+  local ok, err = xpcall(function()
+    self:_hook("on_fit_start")
+    self:_fit_loop()
+    self:_hook("on_fit_end")
+  end, function(e)
+    return e
+  end)
+  if not ok then
+    -- on_exception hooks see the error; one failing itself must not hide the original.
+    for _, c in ipairs(self.callbacks) do
+      pcall(c.on_exception, c, self, err)
+    end
+    error(err, 0)
+  end
+  return self
+end
+
+-- ---------------------------------------------------------------- test and predict
+
+-- The tensors of a list of per-batch tables, concatenated key by key (CPU).
+local function concat_outputs(list)
+  local keys = {}
+  for _, out in ipairs(list) do
+    for k, v in pairs(out) do
+      if graphids.is_tensor(v) then keys[k] = true end
+    end
+  end
+  local res = {}
+  for _, k in ipairs(U.sorted_keys(keys)) do
+    local parts = {}
+    for _, out in ipairs(list) do
+      local v = out[k]
+      if v ~= nil then parts[#parts + 1] = v:detach():to("cpu") end
+    end
+    res[k] = #parts == 1 and parts[1] or graphids.cat(parts, 1)
+  end
+  return res
+end
+M.concat_outputs = concat_outputs
+
+local function run_predict(self, model, loader, step)
+  local ctx = ctx_of(self)
+  local outs = {}
+  model:eval()
+  graphids.no_grad(function()
+    for batch in loader:iter(0) do
+      local out = model[step](model, batch, ctx)
+      if type(out) == "table" then
+        local row = {}
+        for k, v in pairs(out) do row[k] = v end
+        -- Every prediction maps back to CAN frames (window start row and capture file).
+        if row.window_start == nil and graphids.is_tensor(batch.window_start) then
+          row.window_start = batch.window_start
+        end
+        if row.source_file == nil and graphids.is_tensor(batch.source_file) then
+          row.source_file = batch.source_file
+        end
+        outs[#outs + 1] = row
+      end
+    end
+  end)
+  return concat_outputs(outs)
+end
+
+-- predict_step over a loader (eval mode, no grad): per-graph tensors concatenated by key
+-- (scores, preds, labels, ... plus window_start and source_file from the batches).
+function Trainer:predict(model, loader)
+  check_model(model, "predict", { "predict_step" })
+  if type(loader) ~= "table" or type(loader.iter) ~= "function" then
+    error("Trainer:predict: loader must have iter() (a graphids.data loader)", 2)
+  end
+  self.generator = self.generator or graphids.Generator(self.seed)
+  return run_predict(self, model, loader, "predict_step")
+end
+
+-- Writes predict() of a loader as a safetensors file (atomic): the prediction sidecars.
+function Trainer:save_predictions(path, model, loader)
+  local out = self:predict(model, loader)
+  local tensors = {}
+  for k, v in pairs(out) do
+    if k ~= "probs" or v.ndim == 2 then tensors[k] = v:contiguous() end
+  end
+  local dir = path:match("^(.*)/[^/]+$")
+  if dir then assert(require("graphids.io").mkdir_p(dir)) end
+  local ok, err = graphids.save_safetensors(path, tensors, { format = "pt" })
+  if not ok then error("Trainer:save_predictions: " .. tostring(err), 0) end
+  return out
+end
+
+-- Metrics of one set of test outputs: opts.metrics (a function(outputs) -> name -> number) or
+-- the model's test_metrics(outputs), else graphids.metrics' default for the outputs.
+local function metrics_of(self, model, outputs)
+  local fn = self.test_metrics_fn
+  if fn then return fn(outputs) end
+  if type(model.test_metrics) == "function" then return model:test_metrics(outputs) end
+  local ok, metrics = pcall(require, "graphids.metrics")
+  if ok and type(metrics.test_metrics) == "function" then
+    return metrics.test_metrics(outputs)
+  end
+  error("Trainer:test: no metric function: pass test(model, dm, {metrics = fn}) or give the model " ..
+    "test_metrics(outputs) (graphids.metrics.test_metrics is not available)", 0)
+end
+
+-- Tests model on every test set of datamodule (opts.ckpt_path: weights loaded after the
+-- compatibility check).  Returns one table: pooled metrics under their bare names and each set's
+-- as "test/<set>/<metric>".  opts.metrics overrides the metric function.
+function Trainer:test(model, datamodule, opts)
+  local o = U.options("Trainer:test", opts, { ckpt_path = U.NONE, metrics = U.NONE })
+  check_model(model, "test", { "test_step" })
+  if type(datamodule) ~= "table" or type(datamodule.test_loaders) ~= "function" then
+    error("Trainer:test: datamodule must provide test_loaders()", 2)
+  end
+  if datamodule.setup then datamodule:setup() end
+  if o.ckpt_path then
+    local c = load_checked(o.ckpt_path, model, datamodule, "test")
+    model:load_state_dict(c.model)
+  end
+  self.model, self.datamodule = model, datamodule
+  self.test_metrics_fn = o.metrics
+  self.generator = graphids.Generator(self.seed)
+  self:_hook("on_test_start")
+  local result, per_set, names = {}, {}, {}
+  for name, loader in datamodule:test_loaders() do
+    local out = run_predict(self, model, loader, "test_step")
+    if next(out) ~= nil then
+      names[#names + 1] = name
+      per_set[name] = out
+      for k, v in pairs(metrics_of(self, model, out)) do
+        result[string.format("test/%s/%s", name, k)] = v
+      end
+    end
+  end
+  if #names > 0 then
+    local pooled = {}
+    for _, name in ipairs(names) do pooled[#pooled + 1] = per_set[name] end
+    for k, v in pairs(metrics_of(self, model, concat_outputs(pooled))) do
+      result[k] = v
+    end
+  end
+  self.test_outputs = per_set
+  self:_hook("on_test_end", result)
+  return result
+end
+
+return M

@@ -1,0 +1,105 @@
+-- graphids.trainer.progress -- what the trainer prints while fitting: a one-line progress bar
+-- redrawn in place on a terminal (epoch, step, loss, throughput, ETA), plain lines every
+-- `every` steps and at each epoch end otherwise (logs, CI, SLURM files), or nothing.
+--   local P = require "graphids.trainer.progress"
+--   local p = P.new{mode = "auto", every = 50}          -- "auto" | "bar" | "lines" | "off"
+--   p:epoch_start(epoch, max_epochs, nbatches); p:step(i, loss, graphs); p:epoch_end(metrics)
+local M = {}
+M.__index = M
+
+-- True when stdout is a terminal.  Plain Lua cannot call isatty(); `test -t 1` in a child shell
+-- inherits our stdout, so it answers for it (once per trainer).
+local function stdout_is_tty()
+  local ok = os.execute("test -t 1")
+  return ok == true
+end
+
+-- graphids.clock(): a monotonic wall clock in seconds (os.clock counts CPU time).
+local clock = require("graphids").clock
+M.clock = clock
+
+function M.new(opts)
+  opts = opts or {}
+  local mode = opts.mode or "auto"
+  if mode == "auto" then
+    mode = stdout_is_tty() and "bar" or "lines"
+  end
+  if mode ~= "bar" and mode ~= "lines" and mode ~= "off" then
+    error("Trainer: progress must be 'auto', 'bar', 'lines' or 'off', got '" .. tostring(mode) .. "'", 3)
+  end
+  return setmetatable({ mode = mode, every = opts.every or 50, out = opts.out or io.stdout }, M)
+end
+
+local function fmt_time(s)
+  if s ~= s or s == math.huge or s < 0 then
+    return "?"
+  end
+  s = math.floor(s + 0.5)
+  if s >= 3600 then
+    return string.format("%d:%02d:%02d", s // 3600, s // 60 % 60, s % 60)
+  end
+  return string.format("%d:%02d", s // 60, s % 60)
+end
+M.fmt_time = fmt_time
+
+function M:epoch_start(epoch, max_epochs, nbatches)
+  self.epoch, self.max_epochs, self.nbatches = epoch, max_epochs, nbatches
+  self.t0, self.graphs, self.loss = clock(), 0, nil
+end
+
+-- The status text after step i of the epoch.
+function M:line(i)
+  local dt = clock() - self.t0
+  local rate = dt > 0 and self.graphs / dt or 0
+  local eta = (self.nbatches and i > 0) and dt / i * (self.nbatches - i) or nil
+  local parts = { string.format("epoch %d/%d", self.epoch + 1, self.max_epochs) }
+  if self.mode == "bar" and self.nbatches and self.nbatches > 0 then
+    local w = 20
+    local fill = math.floor(w * i / self.nbatches)
+    parts[#parts + 1] = "[" .. string.rep("#", fill) .. string.rep(".", w - fill) .. "]"
+  end
+  parts[#parts + 1] = string.format("step %d/%s", i, self.nbatches and tostring(self.nbatches) or "?")
+  if self.loss then
+    parts[#parts + 1] = string.format("loss %.4f", self.loss)
+  end
+  parts[#parts + 1] = string.format("%.0f graphs/s", rate)
+  if eta then
+    parts[#parts + 1] = "eta " .. fmt_time(eta)
+  end
+  return table.concat(parts, " ")
+end
+
+function M:step(i, loss, graphs)
+  self.loss, self.graphs = loss or self.loss, self.graphs + (graphs or 0)
+  if self.mode == "bar" then
+    self.out:write("\r", self:line(i), "\27[K")
+    self.out:flush()
+  elseif self.mode == "lines" and i % self.every == 0 then
+    self.out:write(self:line(i), "\n")
+    self.out:flush()
+  end
+end
+
+-- metrics: name -> number, printed sorted.
+function M:epoch_end(metrics)
+  if self.mode == "off" then
+    return
+  end
+  local keys = {}
+  for k in pairs(metrics) do
+    keys[#keys + 1] = k
+  end
+  table.sort(keys)
+  local parts = { string.format("epoch %d/%d done in %s", self.epoch + 1, self.max_epochs,
+    fmt_time(clock() - self.t0)) }
+  for _, k in ipairs(keys) do
+    parts[#parts + 1] = string.format("%s=%.6g", k, metrics[k])
+  end
+  if self.mode == "bar" then
+    self.out:write("\r\27[K")
+  end
+  self.out:write(table.concat(parts, " "), "\n")
+  self.out:flush()
+end
+
+return M
