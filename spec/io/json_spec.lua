@@ -97,6 +97,51 @@ describe("graphids.json", function()
     assert.matches("nesting deeper", err_of(json.decode, string.rep("[", 600)))
   end)
 
+  it("round-trips random documents byte for byte", function()
+    local seed = 12345
+    local function rnd(n)
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      return seed % n
+    end
+    local function value(depth)
+      local k = rnd(depth > 3 and 6 or 8)
+      if k == 0 then
+        return rnd(2) == 0 and math.mininteger + rnd(1000) or rnd(1 << 30) - (1 << 29)
+      elseif k == 1 then
+        return (rnd(1 << 30) - (1 << 29)) / (rnd(1000) + 1) * 10.0 ^ (rnd(40) - 20)
+      elseif k == 2 then
+        local parts = {}
+        for i = 1, rnd(6) do
+          parts[i] = utf8.char(({ 0x22, 0x5C, 0x0A, 0x01, 0x41, 0xE9, 0x20AC, 0x1D11E })[rnd(8) + 1])
+        end
+        return table.concat(parts)
+      elseif k == 3 then
+        return rnd(2) == 0
+      elseif k == 4 then
+        return json.null
+      elseif k == 5 then
+        return rnd(1 << 20) + 0.0
+      elseif k == 6 then
+        local a = json.array()
+        for i = 1, rnd(4) do
+          a[i] = value(depth + 1)
+        end
+        return a
+      end
+      local o = json.object()
+      for i = 1, rnd(4) do
+        o["k" .. i .. string.char(65 + rnd(26))] = value(depth + 1)
+      end
+      return o
+    end
+    for _ = 1, 300 do
+      local v = value(0)
+      local text = json.encode(v)
+      assert.equal(text, json.encode(json.decode(text)))
+      assert.equal(text, json.encode(json.decode(json.encode(v, { indent = 1 }))))
+    end
+  end)
+
   it("reads files, returning nil and a message for missing or malformed ones", function()
     local path = os.tmpname()
     local f = assert(io.open(path, "w"))
