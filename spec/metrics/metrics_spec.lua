@@ -138,6 +138,31 @@ describe("graphids.metrics", function()
     end)
   end)
 
+  describe("of_outputs (metrics of test_step outputs)", function()
+    local probs = graphids.tensor(PROBS)
+
+    it("gives the classifier set, numbers only, for probs", function()
+      local m = metrics.of_outputs({ probs = probs, labels = long(LABELS), scores = probs:select(2, 2) })
+      local full = metrics.classification(probs, long(LABELS))
+      full.confusion = nil
+      assert.same(full, m)
+    end)
+
+    it("never fits a threshold on the test labels", function()
+      local s, y = graphids.tensor({ 0.1, 0.6, 0.7, 0.9 }), long({ 0, 0, 1, 1 })
+      local m = metrics.of_outputs({ scores = s, labels = y })
+      assert.same({ "ap", "auroc", "ece", "precision@0.95recall", "recall@0.99precision",
+        "threshold@0.95recall", "threshold@0.99precision" }, metrics.sorted_keys(m))
+      local vs, vy = graphids.tensor({ 0.1, 0.5, 0.55, 0.9 }), long({ 0, 0, 1, 1 })
+      local fitted = metrics.of_outputs({ scores = s, labels = y }, { val = { scores = vs, labels = vy } })
+      assert.is_true(math.abs(fitted.threshold - 0.55) < 1e-7)
+      assert.equal(0.75, fitted.accuracy) -- 0.6 >= 0.55 is a false positive
+      assert.equal(1, metrics.of_outputs({ scores = s, labels = y }, { threshold = 0.65 }).accuracy)
+      errors("opts.val must be", metrics.of_outputs, { scores = s, labels = y }, { val = {} })
+      errors("outputs hold neither probs", metrics.of_outputs, { labels = y })
+    end)
+  end)
+
   describe("keys", function()
     it("names pooled and per-set keys apart", function()
       assert.equal("val/acc", metrics.key("val", nil, "acc"))

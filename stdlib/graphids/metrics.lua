@@ -338,6 +338,55 @@ function M.anomaly(val_scores, val_labels, test_scores, test_labels, opts)
   return out
 end
 
+-- ---------------------------------------------------------------- test_step outputs
+
+local OUTPUTS_OPTS = { threshold = true, val = true, num_classes = true, class_names = true }
+
+-- Metrics of one set of test_step outputs, name -> number: a default metric function for
+-- graphids.trainer (which looks for graphids.metrics.test_metrics; not wired yet, see
+-- docs/metrics.md).  outputs.probs ([N,K]) selects the classifier set; otherwise
+-- outputs.scores are anomaly scores: with opts.val = {scores =, labels =} (validation outputs)
+-- the threshold set is fitted on them, with opts.threshold it is used as given, and with
+-- neither only the threshold-free metrics (auroc, ap, operating points, ece) are returned --
+-- never a threshold fitted on the test labels.
+function M.of_outputs(outputs, opts)
+  local fname = "metrics.of_outputs"
+  opts = check_opts(fname, opts, OUTPUTS_OPTS)
+  if type(outputs) ~= "table" or not is_tensor(outputs.labels) then
+    error(fname .. ": outputs must be a table with a labels tensor (a test_step's result)", 2)
+  end
+  if is_tensor(outputs.probs) and #outputs.probs.shape == 2 then
+    return M.scalars(M.classification(outputs.probs, outputs.labels,
+      { input = "probs", num_classes = opts.num_classes, class_names = opts.class_names }))
+  end
+  if not is_tensor(outputs.scores) then
+    error(fname .. ": outputs hold neither probs [N,K] nor scores [N]", 2)
+  end
+  if opts.val ~= nil then
+    local v = opts.val
+    if type(v) ~= "table" or not is_tensor(v.scores) or not is_tensor(v.labels) then
+      error(fname .. ": opts.val must be {scores = Tensor, labels = Tensor}", 2)
+    end
+    return M.anomaly(v.scores, v.labels, outputs.scores, outputs.labels,
+      { threshold = opts.threshold })
+  end
+  if opts.threshold ~= nil then
+    return M.anomaly(outputs.scores, outputs.labels, outputs.scores, outputs.labels,
+      { threshold = opts.threshold })
+  end
+  local scores, labels = cpu(outputs.scores), cpu(outputs.labels)
+  local out = {}
+  local s = core.metrics_binary(scores, labels, { min_recall = M.MIN_RECALL,
+    min_precision = M.MIN_PRECISION })
+  put(out, "", "auroc", s.auroc)
+  put(out, "", "ap", s.ap)
+  put_operating_points(out, "", s)
+  if scores:min():item() >= 0 and scores:max():item() <= 1 then
+    out.ece = core.metrics_ece(scores, labels, { n_bins = M.ECE_BINS })
+  end
+  return out
+end
+
 -- ---------------------------------------------------------------- low-level
 
 -- The binary summary of graphids.core.metrics_binary: n, positives, negatives, distinct,
