@@ -148,7 +148,7 @@ class GATWithJK(nn.Module):
 
 def gat_features(logits, emb):
     p = logits.softmax(1)
-    ent = -(p * p.clamp(min=1e-12).log()).sum(1)
+    ent = -(p * (p + 1e-8).log()).sum(1)
     conf = (1 - ent / math.log(2)).clamp(0, 1)
     return torch.stack([p[:, 0], p[:, 1], emb.mean(1), emb.std(1), emb.amax(1), emb.amin(1),
                         conf], 1)

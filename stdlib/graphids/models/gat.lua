@@ -186,13 +186,13 @@ end
 GAT.predict_step = GAT.test_step
 
 -- [B, 7] fusion features: p0, p1, mean, std, max, min of the pooled embedding, confidence =
--- clamp(1 - entropy / ln 2, 0, 1) (entropy of the two-class distribution).
+-- clamp(1 - entropy / ln 2, 0, 1) with entropy -sum p log(p + 1e-8) (the reference's).
 function GAT:extract_features(batch, ctx)
   S.enter_step(self, ctx)
   return graphids.no_grad(function()
     local logits, emb = self(batch)
     local p = logits:softmax(2)
-    local ent = -(p * p:clamp(1e-12, nil):log()):sum(2)
+    local ent = -(p * (p + 1e-8):log()):sum(2)
     local conf = (1 - ent / math.log(2)):clamp(0, 1)
     return graphids.stack({ p:select(2, 1), p:select(2, 2), emb:mean(2), emb:std(2),
       emb:amax(2), emb:amin(2), conf }, 2)
