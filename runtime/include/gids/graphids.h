@@ -16,13 +16,20 @@
 
 #include "gids/autograd.h"
 #include "gids/backend.h"
+#include "gids/can.h"
 #include "gids/dtype.h"
+#include "gids/graph.h"
+#include "gids/graphset.h"
+#include "gids/io.h"
 #include "gids/memory.h"
+#include "gids/metrics.h"
 #include "gids/ops.h"
 #include "gids/optim.h"
 #include "gids/rng.h"
 #include "gids/runtime.h"
+#include "gids/sha256.h"
 #include "gids/status.h"
 #include "gids/tensor.h"
+#include "gids/windows.h"
 
 #endif
