@@ -315,12 +315,7 @@ end
 
 function Trainer:_fit_loop()
   local t0 = graphids.clock()
-  while self.epoch < self.max_epochs and not self.should_stop do
-    if self.max_time and graphids.clock() - t0 >= self.max_time then
-      say(self, string.format("max_time %.0f s reached after epoch %d: stopping", self.max_time, self.epoch))
-      self.stopped_by_time = true
-      break
-    end
+  while self.epoch < self.max_epochs and not self.should_stop and not self.stopped_by_time do
     self.callback_metrics = {}
     self:_hook("on_train_epoch_start")
     local train_mean, stepped = self:_train_epoch()
@@ -337,6 +332,12 @@ function Trainer:_fit_loop()
     self.progress:epoch_end(self.callback_metrics)
     self:_hook("on_train_epoch_end")
     self.epoch = self.epoch + 1
+    -- max_time is checked between epochs (a checkpoint is an epoch's end): the time of this
+    -- fit call only, so a resumed run gets max_time again.
+    if self.max_time and graphids.clock() - t0 >= self.max_time then
+      say(self, string.format("max_time %g s reached after %d epochs: stopping", self.max_time, self.epoch))
+      self.stopped_by_time = true
+    end
   end
 end
 
@@ -358,7 +359,7 @@ function Trainer:fit(model, datamodule, opts)
   self.optimizer, self.scheduler = opt, sched
   self.generator = graphids.Generator(self.seed)
   self.epoch, self.global_step, self.should_stop = 0, 0, false
-  self.callback_metrics, self.history = {}, {}
+  self.callback_metrics, self.history, self.stopped_by_time = {}, {}, false
   if resume then
     self:_restore(resume)
   end
@@ -452,23 +453,39 @@ function Trainer:save_predictions(path, model, loader)
   return out
 end
 
--- Metrics of one set of test outputs: opts.metrics (a function(outputs) -> name -> number) or
--- the model's test_metrics(outputs), else graphids.metrics' default for the outputs.
-local function metrics_of(self, model, outputs)
-  local fn = self.test_metrics_fn
-  if fn then return fn(outputs) end
-  if type(model.test_metrics) == "function" then return model:test_metrics(outputs) end
-  local ok, metrics = pcall(require, "graphids.metrics")
-  if ok and type(metrics.test_metrics) == "function" then
-    return metrics.test_metrics(outputs)
+-- The metric function of test(): opts.metrics (function(outputs) -> name -> number), else the
+-- model's test_metrics(outputs), else graphids.metrics.of_outputs -- the classifier set when
+-- the outputs hold probs [N,K], otherwise the threshold set with the threshold fitted on the
+-- validation outputs (test_step over the val loader), never on the test labels.
+local function metric_fn(self, model, datamodule, given)
+  if given then return given end
+  if type(model.test_metrics) == "function" then
+    return function(out) return model:test_metrics(out) end
   end
-  error("Trainer:test: no metric function: pass test(model, dm, {metrics = fn}) or give the model " ..
-    "test_metrics(outputs) (graphids.metrics.test_metrics is not available)", 0)
+  local metrics = require "graphids.metrics"
+  -- (named test_metrics in graphids.metrics' first version)
+  local of_outputs = metrics.of_outputs or metrics.test_metrics
+  local val
+  return function(out)
+    local probs = out.probs
+    if graphids.is_tensor(probs) and probs.ndim == 2 then
+      return of_outputs(out)
+    end
+    if val == nil and datamodule.val_loader then
+      val = run_predict(self, model, datamodule:val_loader(), "test_step")
+    end
+    if val and graphids.is_tensor(val.scores) then
+      return of_outputs(out, { val = { scores = val.scores, labels = val.labels } })
+    end
+    return of_outputs(out)
+  end
 end
 
 -- Tests model on every test set of datamodule (opts.ckpt_path: weights loaded after the
--- compatibility check).  Returns one table: pooled metrics under their bare names and each set's
--- as "test/<set>/<metric>".  opts.metrics overrides the metric function.
+-- compatibility check).  Returns one table: the metrics pooled over every set as
+-- "test/<metric>" and each set's as "test/<set>/<metric>" (no key can collide: names hold no
+-- '/').  opts.metrics overrides the metric function.  The per-set outputs stay in
+-- trainer.test_outputs (name -> tensors) for the prediction files.
 function Trainer:test(model, datamodule, opts)
   local o = U.options("Trainer:test", opts, { ckpt_path = U.NONE, metrics = U.NONE })
   check_model(model, "test", { "test_step" })
@@ -481,26 +498,27 @@ function Trainer:test(model, datamodule, opts)
     model:load_state_dict(c.model)
   end
   self.model, self.datamodule = model, datamodule
-  self.test_metrics_fn = o.metrics
   self.generator = graphids.Generator(self.seed)
+  local fn = metric_fn(self, model, datamodule, o.metrics)
   self:_hook("on_test_start")
   local result, per_set, names = {}, {}, {}
+  local function put(prefix, m)
+    for k, v in pairs(m) do
+      if type(v) == "number" then result[prefix .. k] = v end
+    end
+  end
   for name, loader in datamodule:test_loaders() do
     local out = run_predict(self, model, loader, "test_step")
     if next(out) ~= nil then
       names[#names + 1] = name
       per_set[name] = out
-      for k, v in pairs(metrics_of(self, model, out)) do
-        result[string.format("test/%s/%s", name, k)] = v
-      end
+      put("test/" .. name .. "/", fn(out))
     end
   end
   if #names > 0 then
     local pooled = {}
     for _, name in ipairs(names) do pooled[#pooled + 1] = per_set[name] end
-    for k, v in pairs(metrics_of(self, model, concat_outputs(pooled))) do
-      result[k] = v
-    end
+    put("test/", fn(concat_outputs(pooled)))
   end
   self.test_outputs = per_set
   self:_hook("on_test_end", result)

@@ -1,0 +1,287 @@
+-- trainer_spec.lua -- graphids.trainer on the spec-local tiny MLP and data module: the loop,
+-- metrics, hooks, clipping, scheduling, resume after an in-process failure, bad input, test and
+-- predict, progress output.
+local graphids = require "graphids"
+local class = require "graphids.class"
+local gio = require "graphids.io"
+local ckpt = require "graphids.ckpt"
+local cb = require "graphids.callbacks"
+local T = require "graphids.trainer"
+local Progress = require "graphids.trainer.progress"
+local tiny = require "trainer.support.tiny"
+local proc = require "trainer.support.proc"
+
+local Trainer = T.Trainer
+
+local function model(hp)
+  hp = hp or {}
+  hp.in_dim, hp.hidden, hp.seed = hp.in_dim or 4, hp.hidden or 8, hp.seed or 3
+  return tiny.MLP(hp)
+end
+
+local function dm(opts)
+  return tiny.DataModule(opts or { n = 48, batch_size = 8, seed = 2 })
+end
+
+local function weights(m)
+  local out = {}
+  for _, k in ipairs(m:state_dict():keys()) do
+    out[k] = m:state_dict():get(k):clone()
+  end
+  return out
+end
+
+local function same_weights(a, b)
+  for k, t in pairs(a) do
+    if not graphids.equal(t, b[k]) then
+      return false, k
+    end
+  end
+  return true
+end
+
+-- Records every hook call in order.
+local Recorder = class("Recorder", cb.Callback)
+function Recorder:__init()
+  self.calls = {}
+end
+for _, h in ipairs(cb.Callback.HOOKS) do
+  Recorder[h] = function(self, trainer)
+    if h ~= "on_train_batch_end" then
+      self.calls[#self.calls + 1] = h .. ":" .. trainer.epoch
+    end
+  end
+end
+
+-- Fails at the start of a given epoch (a crash in the middle of a run).
+local Crash = class("Crash", cb.Callback)
+function Crash:__init(epoch)
+  self.at = epoch
+end
+function Crash:on_train_epoch_start(trainer)
+  if trainer.epoch == self.at then
+    error("simulated crash at epoch " .. self.at, 0)
+  end
+end
+
+describe("graphids.trainer", function()
+  local dir
+  before_each(function()
+    dir = proc.tmpdir()
+  end)
+  after_each(function()
+    proc.rmtree(dir)
+  end)
+
+  it("fits: epochs, train/val metrics, lr, best and last checkpoints", function()
+    local m, d = model(), dm()
+    local t = Trainer { max_epochs = 4, default_root_dir = dir, progress = "off",
+      callbacks = { cb.LearningRateMonitor() } }
+    t:fit(m, d)
+    assert.equal(4, t.epoch)
+    assert.equal(4 * 6, t.global_step)
+    assert.equal(4, #t.history)
+    for _, k in ipairs({ "train_loss", "train_acc", "val_loss", "val_acc", "lr-Adam" }) do
+      assert.is_number(t.callback_metrics[k], k)
+    end
+    assert.is_true(t.history[4].train_loss < t.history[1].train_loss)
+    -- lr of epoch 1 is the initial one; cosine annealing lowers it afterwards
+    assert.equal(0.05, t.history[1]["lr-Adam"])
+    assert.is_true(t.history[3]["lr-Adam"] < t.history[2]["lr-Adam"])
+    local last = ckpt.load(gio.join(dir, "checkpoints/last.safetensors"))
+    assert.equal(3, last.epoch)
+    assert.equal(24, last.global_step)
+    assert.equal(4, last.trainer.next_epoch)
+    assert.equal(t.callback_metrics.val_loss, last.metrics.val_loss)
+    assert.same({ seed = 2, epoch = 4, position = 0 }, last.loader)
+    local mc = t:checkpoint_callback()
+    local best = ckpt.load(mc:best_model_path())
+    assert.equal(mc.best_epoch, best.epoch)
+    assert.equal(mc.best_score, best.metrics.val_loss)
+    assert.equal(string.rep("ab", 32), best.hyper_parameters.vocab_digest)
+    assert.equal(mc.best_score, last.callbacks["ModelCheckpoint{monitor=val_loss,mode=min}"].best_score)
+  end)
+
+  it("calls the hooks in Lightning's order, checkpoint callbacks last", function()
+    local rec = Recorder()
+    local order = {}
+    local Probe = class("Probe", cb.Callback)
+    function Probe.on_train_epoch_end(_, _) order[#order + 1] = "probe" end
+    local mc = cb.ModelCheckpoint()
+    local mc_end = mc.on_train_epoch_end
+    mc.on_train_epoch_end = function(self, trainer)
+      order[#order + 1] = "checkpoint"
+      return mc_end(self, trainer)
+    end
+    local t = Trainer { max_epochs = 2, progress = "off", default_root_dir = dir,
+      callbacks = { mc, rec, Probe() } }
+    t:fit(model(), dm())
+    assert.same({ "on_fit_start:0", "on_train_epoch_start:0", "on_validation_epoch_start:0",
+      "on_validation_epoch_end:0", "on_train_epoch_end:0", "on_train_epoch_start:1",
+      "on_validation_epoch_start:1", "on_validation_epoch_end:1", "on_train_epoch_end:1",
+      "on_fit_end:2" }, rec.calls)
+    assert.same({ "probe", "checkpoint", "probe", "checkpoint" }, order)
+  end)
+
+  it("clips the global gradient norm before each step", function()
+    local norms = {}
+    local Grad = class("Grad", cb.Callback)
+    function Grad.on_train_batch_end(_, trainer)
+      local sq = 0
+      for _, p in ipairs(trainer.model:parameters()) do
+        sq = sq + (p.grad * p.grad):sum():item()
+      end
+      norms[#norms + 1] = math.sqrt(sq)
+    end
+    Trainer { max_epochs = 1, progress = "off", gradient_clip_val = 0.01, callbacks = { Grad() } }
+      :fit(model({ lr = 1 }), dm())
+    assert.equal(6, #norms)
+    for _, n in ipairs(norms) do
+      assert.is_true(n <= 0.01 * (1 + 1e-4), "grad norm " .. n)
+    end
+  end)
+
+  it("steps the scheduler only in epochs where the optimizer stepped", function()
+    local d = dm({ n = 0, batch_size = 8, seed = 2 })
+    local t = Trainer { max_epochs = 3, progress = "off" }
+    local ok = pcall(t.fit, t, model(), d)
+    assert.is_true(ok)
+    assert.equal(0, t.scheduler.last_epoch)
+    assert.equal(0, t.global_step)
+    local t2 = Trainer { max_epochs = 3, progress = "off" }
+    t2:fit(model(), dm())
+    assert.equal(3, t2.scheduler.last_epoch)
+  end)
+
+  it("stops early with patience and min_delta, and stops at max_time", function()
+    local t = Trainer { max_epochs = 50, progress = "off",
+      callbacks = { cb.EarlyStopping { monitor = "val_acc", mode = "max", patience = 2, min_delta = 1 } } }
+    t:fit(model(), dm())
+    -- val_acc can never improve by more than 1: the first epoch sets the best, two more stop.
+    assert.equal(3, t.epoch)
+    assert.is_true(t.should_stop)
+    local t2 = Trainer { max_epochs = 50, progress = "off", max_time = 1e-9 }
+    t2:fit(model(), dm())
+    assert.equal(1, t2.epoch)
+    assert.is_true(t2.stopped_by_time)
+  end)
+
+  it("makes a NaN metric a hard error naming it, after on_exception", function()
+    local rec = Recorder()
+    local t = Trainer { max_epochs = 2, progress = "off", callbacks = { rec } }
+    assert.error_matches(function() t:fit(model({ nan_at = 4 }), dm()) end,
+      "metric 'train_loss' is NaN %(training_step, epoch 0, global step 3%)")
+    assert.equal("on_exception:0", rec.calls[#rec.calls])
+  end)
+
+  it("resumes from last after a crash to the uninterrupted run's weights and files", function()
+    local ref = gio.join(dir, "ref")
+    local function callbacks(extra)
+      local list = { cb.ModelCheckpoint(), cb.EarlyStopping { patience = 2 } }
+      if extra then list[#list + 1] = extra end
+      return list
+    end
+    local mref = model({ noise = 0.5 })
+    local tref = Trainer { max_epochs = 6, default_root_dir = ref, progress = "off", callbacks = callbacks() }
+    tref:fit(mref, dm())
+    local run = gio.join(dir, "run")
+    local t1 = Trainer { max_epochs = 6, default_root_dir = run, progress = "off",
+      callbacks = callbacks(Crash(3)) }
+    assert.error_matches(function() t1:fit(model({ noise = 0.5 }), dm()) end, "simulated crash at epoch 3")
+    assert.equal(2, ckpt.load(gio.join(run, "checkpoints/last.safetensors")).epoch)
+    local m2 = model({ noise = 0.5, seed = 77 }) -- other initial weights: the checkpoint decides
+    local t2 = Trainer { max_epochs = 6, default_root_dir = run, progress = "off", callbacks = callbacks() }
+    t2:fit(m2, dm(), { ckpt_path = gio.join(run, "checkpoints/last.safetensors") })
+    assert.equal(tref.epoch, t2.epoch)
+    assert.equal(tref.global_step, t2.global_step)
+    assert.same(tref.callback_metrics, t2.callback_metrics)
+    assert.is_true(same_weights(weights(mref), weights(m2)))
+    for _, f in ipairs({ "best_model.safetensors", "last.safetensors", "best_model.safetensors.sha256" }) do
+      assert(proc.slurp(gio.join(ref, "checkpoints", f)) == proc.slurp(gio.join(run, "checkpoints", f)), f)
+    end
+  end)
+
+  it("refuses a missing, corrupt or incompatible ckpt_path before writing anything", function()
+    local t = Trainer { max_epochs = 2, default_root_dir = dir, progress = "off" }
+    local nope = gio.join(dir, "nope.safetensors")
+    assert.error_matches(function() t:fit(model(), dm(), { ckpt_path = nope }) end,
+      "checkpoint '.*nope.safetensors' does not exist")
+    assert.same({}, gio.list_dir(dir))
+    Trainer { max_epochs = 1, default_root_dir = dir, progress = "off" }:fit(model(), dm())
+    local last = gio.join(dir, "checkpoints/last.safetensors")
+    local before = proc.slurp(last)
+    local t2 = Trainer { max_epochs = 3, default_root_dir = dir, progress = "off" }
+    assert.error_matches(function() t2:fit(model({ hidden = 9 }), dm(), { ckpt_path = last }) end,
+      "parameter fc1.weight: checkpoint %[8,4%], model %[9,4%]")
+    assert.error_matches(function()
+      t2:fit(model(), dm({ n = 48, batch_size = 8, seed = 2, vocab_digest = string.rep("cd", 32) }),
+        { ckpt_path = last })
+    end, "vocab_digest: checkpoint abab.*, model cdcd")
+    assert.equal(before, proc.slurp(last))
+    proc.spit(last, before:sub(1, -2) .. "x")
+    assert.error_matches(function() t2:fit(model(), dm(), { ckpt_path = last }) end, "sha256 mismatch")
+    assert.error_matches(function() Trainer { max_epoch = 3 } end, "max_epoch")
+    assert.error_matches(function() Trainer { callbacks = { {} } } end, "callbacks%[1%] is not")
+    assert.error_matches(function() t2:fit(model(), dm(), { ckpt = last }) end, "ckpt")
+  end)
+
+  it("tests every set (pooled and test/<set>/ keys) with the best weights", function()
+    local m = model()
+    local t = Trainer { max_epochs = 3, default_root_dir = dir, progress = "off" }
+    t:fit(m, dm())
+    local best = t:checkpoint_callback():best_model_path()
+    local fresh = model({ seed = 123 })
+    local res = Trainer { progress = "off" }:test(fresh, dm(), { ckpt_path = best, metrics = tiny.metrics })
+    assert.equal(24, res["test/set_a/n"])
+    assert.equal(24, res["test/set_b/n"])
+    assert.equal(48, res["test/n"])
+    local pooled = (res["test/set_a/accuracy"] + res["test/set_b/accuracy"]) / 2
+    assert.is_true(math.abs(res["test/accuracy"] - pooled) < 1e-12)
+    -- The same weights as the fitted model: the same outputs.
+    local again = Trainer { progress = "off" }:test(m, dm(), { metrics = tiny.metrics })
+    assert.same(again, res)
+    -- Default metrics (graphids.metrics): without probs the threshold set, fitted on validation.
+    local def = Trainer { progress = "off" }:test(m, dm())
+    for _, k in ipairs({ "test/auroc", "test/set_a/auroc", "test/set_b/f1", "test/threshold" }) do
+      assert.is_number(def[k], k)
+    end
+    assert.equal(def["test/set_a/threshold"], def["test/set_b/threshold"])
+  end)
+
+  it("predicts per-graph outputs with window_start and writes prediction files", function()
+    local d = dm():setup()
+    local t = Trainer { progress = "off" }
+    local out = t:predict(model(), d:val_loader())
+    assert.equal(24, out.scores:numel())
+    assert.same(graphids.arange(0, 2400, 100, { dtype = "i64" }):totable(), out.window_start:totable())
+    assert.equal("i64", out.preds.dtype)
+    local path = gio.join(dir, "predictions/val.safetensors")
+    t:save_predictions(path, model(), d:val_loader())
+    local tensors = graphids.load_safetensors(path)
+    assert.is_true(graphids.equal(out.labels, tensors.labels))
+  end)
+
+  it("prints a progress bar on a terminal and plain lines otherwise", function()
+    local buf = {}
+    local sink = { flush = function() end }
+    function sink.write(self, ...)
+      for _, s in ipairs({ ... }) do buf[#buf + 1] = s end
+      return self
+    end
+    local p = Progress.new({ mode = "lines", every = 2, out = sink })
+    p:epoch_start(0, 5, 4)
+    for i = 1, 4 do p:step(i, 0.5, 8) end
+    p:epoch_end({ val_loss = 0.25 })
+    local text = table.concat(buf)
+    assert.truthy(text:find("epoch 1/5 step 2/4 loss 0.5000 %d+ graphs/s eta %d+:%d%d\n"))
+    assert.truthy(text:find("epoch 1/5 step 4/4"))
+    assert.truthy(text:find("epoch 1/5 done in %d+:%d%d val_loss=0.25\n"))
+    assert.falsy(text:find("\r", 1, true))
+    buf = {}
+    p = Progress.new({ mode = "bar", out = sink })
+    p:epoch_start(0, 5, 4)
+    p:step(2, 0.5, 8)
+    assert.truthy(table.concat(buf):find("\repoch 1/5 [##########..........] step 2/4", 1, true))
+    assert.error_matches(function() Trainer { progress = "fancy" }:fit(model(), dm()) end, "progress must be")
+  end)
+end)
