@@ -48,6 +48,9 @@ function M.describe(c)
 end
 
 local function fmt_value(v)
+  if v == json.null then
+    return "(none)"
+  end
   if type(v) == "table" then
     return json.encode(v)
   end

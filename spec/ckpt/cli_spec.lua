@@ -1,0 +1,67 @@
+-- cli_spec.lua -- `graphids ckpt inspect FILE [--json]`: contents printed, JSON output equal to
+-- ckpt.load's view, exit codes 1 (missing / corrupt file, message on stderr) and 2 (usage).
+local gio = require "graphids.io"
+local json = require "graphids.json"
+local ckpt = require "graphids.ckpt"
+local proc = require "trainer.support.proc"
+
+describe("graphids ckpt inspect", function()
+  local dir, last
+  setup(function()
+    dir = proc.tmpdir()
+    local _, err, rc = proc.run({ "run", "spec/trainer/support/train_child.lua", dir, "2" })
+    assert.equal(0, rc, err)
+    last = gio.join(dir, "checkpoints/last.safetensors")
+  end)
+  teardown(function()
+    proc.rmtree(dir)
+  end)
+
+  it("prints the checkpoint's metadata, callback state and tensors", function()
+    local out, err, rc = proc.run({ "ckpt", "inspect", last })
+    assert.equal(0, rc, err)
+    for _, pat in ipairs({ "sidecar%s+sha256 verified", "class_path%s+spec%.trainer%.TinyMLP",
+      "epoch%s+1 %(global step 24%)", "EarlyStopping{monitor=val_loss,mode=min} {\"best_score\":",
+      "vocab_digest%s+abab", "model%.fc1%.weight%s+f32%s+%[16, 4%]", "rng%.trainer%s+u8%s+%[16%]",
+      "optimizer%.state%.0%.exp_avg_sq", "parameters%s+114 values in 4 model tensors",
+      "config digest%s+%(none%)" }) do
+      assert.truthy(out:find(pat), "missing '" .. pat .. "' in:\n" .. out)
+    end
+  end)
+
+  it("emits JSON with --json", function()
+    local out, err, rc = proc.run({ "ckpt", "inspect", "--json", last })
+    assert.equal(0, rc, err)
+    local d = json.decode(out)
+    local c = ckpt.load(last)
+    assert.equal(c.epoch, d.epoch)
+    assert.equal(c.global_step, d.global_step)
+    assert.equal(c.metrics.val_loss, d.metrics.val_loss)
+    assert.equal(14, #d.tensors)
+    assert.equal("model.fc1.bias", d.tensors[1].name)
+  end)
+
+  it("fails with exit code 1 and the reason for a missing or corrupt file", function()
+    local _, err, rc = proc.run({ "ckpt", "inspect", gio.join(dir, "absent.safetensors") })
+    assert.equal(1, rc)
+    assert.truthy(err:find("absent.safetensors' does not exist", 1, true))
+    local bad = gio.join(dir, "bad.safetensors")
+    proc.spit(bad, proc.slurp(last))
+    proc.spit(bad .. ".sha256", string.rep("0", 64) .. "  bad.safetensors\n")
+    _, err, rc = proc.run({ "ckpt", "inspect", bad })
+    assert.equal(1, rc)
+    assert.truthy(err:find("sha256 mismatch", 1, true))
+  end)
+
+  it("answers usage errors with exit code 2", function()
+    for _, args in ipairs({ { "ckpt" }, { "ckpt", "inspect" }, { "ckpt", "show", last },
+      { "ckpt", "inspect", last, "--yaml" }, { "ckpt", "inspect", last, last } }) do
+      local _, err, rc = proc.run(args)
+      assert.equal(2, rc, table.concat(args, " "))
+      assert.truthy(err:find("usage: graphids ckpt inspect FILE", 1, true))
+    end
+    local out, _, rc = proc.run({ "ckpt", "--help" })
+    assert.equal(0, rc)
+    assert.truthy(out:find("usage:", 1, true))
+  end)
+end)
