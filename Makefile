@@ -28,7 +28,7 @@ BASE    := -std=c11 -D_GNU_SOURCE -fPIC -fopenmp -fno-trapping-math $(WARN) -Iru
 ASANF   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 RUNTIME_SRC := $(sort $(wildcard runtime/src/core/*.c runtime/src/cpu/*.c runtime/src/io/*.c \
-                 runtime/src/data/*.c runtime/src/autograd/*.c))
+                 runtime/src/data/*.c runtime/src/autograd/*.c runtime/src/net/*.c))
 BIND_SRC    := $(sort $(wildcard lua/src/*.c))
 HOST_SRC    := $(sort $(wildcard lua/host/*.c))
 CTEST_SRC   := $(sort $(wildcard spec/c/test_*.c))
@@ -45,7 +45,7 @@ LIB_SO  := $(BUILD)/lib/libgraphids.so
 CORE_SO := $(BUILD)/lua/graphids/core.so
 HOST    := $(BUILD)/bin/graphids
 ASAN_A  := $(BUILD)/asan/libgraphids.a
-LINK    := $(BLAS_LIBS) -lgomp -lm -lpthread -ldl
+LINK    := $(BLAS_LIBS) -lcurl -lgomp -lm -lpthread -ldl
 
 .PHONY: all build deps test test-c run bench install uninstall clean fmt lint cuda help check-gpu
 .DEFAULT_GOAL := all

@@ -61,7 +61,7 @@ Description: tensor runtime for graph-based CAN-bus intrusion detection
 Version: $version
 Cflags: -I\${includedir}
 Libs: -L\${libdir} -lgraphids
-Libs.private: -lopenblas -lgomp -lm -lpthread -ldl
+Libs.private: -lopenblas -lcurl -lgomp -lm -lpthread -ldl
 PC
 
 echo "installed graphids $version into $dest"

@@ -135,6 +135,7 @@ void l_open_io(lua_State *L, int module, int methods);      /* l_io.c: safetenso
 void l_open_graph(lua_State *L, int module, int methods);   /* l_graph.c: batches, message passing */
 void l_open_digest(lua_State *L, int module, int methods);  /* l_digest.c: graphids.sha256 */
 void l_open_metrics(lua_State *L, int module, int methods); /* l_metrics.c: metric hot loops */
+void l_open_net(lua_State *L, int module, int methods);     /* l_net.c: HTTP client (tracking) */
 
 /* l_can.c: the CAN frame table of the CanFrames userdata at idx (raises when idx is not one).
  * BORROW: valid while the userdata lives. */
