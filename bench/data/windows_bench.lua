@@ -1,5 +1,6 @@
 -- windows_bench.lua -- hcrl_sa (or another dataset of that layout) from CSV to scaled graph
--- sets, timed by stage (median of runs), and the same windows checked against the polars peer (bench/peer/windows_peer.py).
+-- sets, timed by stage (median of runs), and the same windows checked against the polars peer
+-- (bench/peer/windows_peer.py).
 --   lua5.4 bench/data/windows_bench.lua [data_root/hcrl_sa] [runs]
 -- Prints "windows_<stage>_s <median seconds>" rows, frames/s of the graph building, and the
 -- peer's time and verdict when the peer venv is available.  Needs the dataset; skips otherwise.
