@@ -58,6 +58,12 @@ describe("graphids.models registry", function()
       again:load_state_dict(m:state_dict())
       hp.num_ids = 999          -- a copy: the model's own table is unchanged
       assert.equal(NUM_IDS, m:hparams().num_ids)
+      -- through JSON (numbers come back as floats), as a checkpoint stores them
+      local cjson = require "cjson"
+      local decoded = cjson.decode(cjson.encode(m:hparams()))
+      local rebuilt = models.instantiate(m.class_path, decoded)
+      assert.equal(m:num_parameters(), rebuilt:num_parameters())
+      assert.equal(math.type(m:hparams().num_ids), math.type(rebuilt:hparams().num_ids))
     end
   end)
 end)

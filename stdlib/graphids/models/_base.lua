@@ -49,6 +49,23 @@ local function check_json(name, path, v)
   end
 end
 
+-- JSON decoders give every number as a float: where the default is an integer (or a list of
+-- them, or a required key), an integral float becomes that integer, so hparams that went
+-- through a checkpoint's JSON rebuild the same model.
+local function as_default_type(v, d)
+  if math.type(v) == "float" and (d == B.REQUIRED or math.type(d) == "integer") then
+    return math.tointeger(v) or v
+  end
+  if type(v) == "table" and type(d) == "table" and math.type(d[1]) == "integer" then
+    local out = {}
+    for i, x in ipairs(v) do
+      out[i] = math.type(x) == "float" and math.tointeger(x) or x
+    end
+    return out
+  end
+  return v
+end
+
 -- hp (a table or nil) checked against defaults (name -> default, B.REQUIRED or U.NONE): unknown
 -- keys raise with U.options' did-you-mean message, a missing required key raises naming it.
 -- Returns a new table with the defaults filled in.  level: error level of the caller's caller.
@@ -57,6 +74,13 @@ function B.check(name, hp, defaults, level)
   local d = {}
   for k, v in pairs(defaults) do
     d[k] = (v == B.REQUIRED) and U.NONE or v
+  end
+  if type(hp) == "table" then
+    local conv = {}
+    for k, v in pairs(hp) do
+      conv[k] = defaults[k] ~= nil and as_default_type(v, defaults[k]) or v
+    end
+    hp = conv
   end
   local ok, out = pcall(U.options, name, hp, d, 1)
   if not ok then

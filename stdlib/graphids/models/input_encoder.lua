@@ -58,7 +58,9 @@ function M.build_id_encoder(hp)
     if k == "embedding_dim" then
       error("id_encoder_kwargs: embedding_dim is the model's hyper-parameter, not a kwarg", 0)
     end
-    kw[k] = hp.id_encoder_kwargs[k]
+    local v = hp.id_encoder_kwargs[k]
+    -- integral floats (kwargs read back from JSON) as integers: k, seed, num_buckets
+    kw[k] = math.type(v) == "float" and math.tointeger(v) or v
   end
   return cls.from_vocab_size(hp.num_ids, kw)
 end
