@@ -198,13 +198,21 @@ static void node_features(float *x, const win_node *a, double clustering) {
     x[34] = (float)a->out_deg;
 }
 
+/* Bit count without a library call (the build does not assume the POPCNT instruction). */
+static inline int64_t popcount64(uint64_t x) {
+    x -= (x >> 1) & 0x5555555555555555ull;
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Full;
+    return (int64_t)((x * 0x0101010101010101ull) >> 56);
+}
+
 /* Local clustering on the undirected simple graph of the edges, self-loops included as the
  * reference's triangle join counts them: with N(u) the neighbour set (u itself when u has a
  * self-loop), 2 * triangles(u) = sum over v in N(u) of |N(v) & N(u) \ {u}|. */
 static double clustering(const win_scratch *s, int64_t u) {
     const uint64_t *ru = s->adj + u * s->words;
     int64_t deg = 0, tri2 = 0;
-    for (int64_t w = 0; w < s->words; w++) deg += __builtin_popcountll(ru[w]);
+    for (int64_t w = 0; w < s->words; w++) deg += popcount64(ru[w]);
     if (deg <= 1) return 0.0;
     for (int64_t w = 0; w < s->words; w++)
         for (uint64_t bits = ru[w]; bits; bits &= bits - 1) {
@@ -213,7 +221,7 @@ static double clustering(const win_scratch *s, int64_t u) {
             for (int64_t j = 0; j < s->words; j++) {
                 uint64_t m = rv[j] & ru[j];
                 if (j == u / 64) m &= ~(1ull << (u % 64));
-                tri2 += __builtin_popcountll(m);
+                tri2 += popcount64(m);
             }
         }
     return (double)tri2 / ((double)deg * (double)(deg - 1));
