@@ -36,6 +36,8 @@ describe("graphids.models registry", function()
     h.errors("GATClassifier: unknown hyper%-parameter 'hiden' %(did you mean 'hidden'%?%)",
       models.GATClassifier, { num_ids = 4, hiden = 3 })
     h.errors("VGAE: hyper%-parameter 'num_ids' is required", models.VGAE, {})
+    h.errors("DGI: unknown hyper%-parameters 'alpha', 'beta' %(allowed: batch_norm, conv_type",
+      models.DGI, { num_ids = 4, beta = 1, alpha = 2 })
     h.errors("hyper%-parameter 'conv_type' must be one of gat, gatv2, transformer, got gps",
       models.DGI, { num_ids = 4, conv_type = "gps" })
     h.errors("unknown hyper%-parameter 'bogus'", models.GATClassifier,

@@ -82,6 +82,19 @@ function B.check(name, hp, defaults, level)
     end
     hp = conv
   end
+  if type(hp) == "table" then
+    local unknown = {}
+    for k in pairs(hp) do
+      if defaults[k] == nil then
+        unknown[#unknown + 1] = "'" .. tostring(k) .. "'"
+      end
+    end
+    if #unknown > 1 then
+      table.sort(unknown)
+      error(string.format("%s: unknown hyper-parameters %s (allowed: %s)", name,
+        table.concat(unknown, ", "), table.concat(U.sorted_keys(defaults), ", ")), level)
+    end
+  end
   local ok, out = pcall(U.options, name, hp, d, 1)
   if not ok then
     error((tostring(out):gsub("option", "hyper-parameter")), level)

@@ -189,6 +189,10 @@ GAT.predict_step = GAT.test_step
 -- clamp(1 - entropy / ln 2, 0, 1) with entropy -sum p log(p + 1e-8) (the reference's).
 function GAT:extract_features(batch, ctx)
   S.enter_step(self, ctx)
+  if self.hp.num_classes ~= 2 then
+    error(string.format("GATClassifier.extract_features: the 7-D fusion features need " ..
+      "num_classes = 2, got %d", self.hp.num_classes), 2)
+  end
   return graphids.no_grad(function()
     local logits, emb = self(batch)
     local p = logits:softmax(2)
