@@ -1,11 +1,10 @@
 /* windows.c -- window graphs from CAN frames (docs/windows.md has the definitions).
  *
- * Two parallel passes over the windows: the first counts each window's nodes (so every graph's
- * rows are known before any is written), the second computes each window's graph straight into
- * its slots of the output tensors.  Each window is one pass over its W frames with per-thread
- * scratch sized once, so no window allocates; a window's output depends only on its frames, so
- * the result is the same for any thread count. */
-#include <math.h>
+ * Two passes over the windows in one parallel region: the first counts each window's nodes (so
+ * every graph's rows are known before any is written), the second computes each window's graph
+ * straight into its slots of the output tensors.  Each window is one pass over its W frames with
+ * per-thread scratch sized once, so no window allocates; a window's output depends only on its
+ * frames, so the result is the same for any thread count. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +14,7 @@
 #include "gids/windows.h"
 #include "win_impl.h"
 
-#define MAX_WINDOW (1 << 20) /* keeps the int128 moment sums of win_features.c exact */
+#define MAX_WINDOW (1 << 20) /* keeps the __int128 moment sums of win_features.c exact */
 
 gids_window_opts gids_window_opts_default(void) {
     return (gids_window_opts){.window = 100, .stride = 100, .aligned_edges = 0};
