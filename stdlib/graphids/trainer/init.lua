@@ -200,6 +200,24 @@ function Trainer:save_checkpoint(path)
   })
 end
 
+-- The optimizer state of a checkpoint (CPU tensors) moved to the devices of the parameters
+-- they belong to (positions count through the groups in order, as state_dict() numbers them).
+local function to_param_devices(opt, sd)
+  local params = {}
+  for _, g in ipairs(opt.param_groups) do
+    for _, p in ipairs(g.params) do params[#params + 1] = p end
+  end
+  for pos, st in pairs(sd.state) do
+    local p = params[pos]
+    if p ~= nil and p.device ~= "cpu" then
+      for k, v in pairs(st) do
+        if graphids.is_tensor(v) then st[k] = v:to(p.device) end
+      end
+    end
+  end
+  return sd
+end
+
 -- Everything a checkpoint restores, checked first: a bad checkpoint changes nothing.
 function Trainer:_restore(c)
   local path = c.path
@@ -215,7 +233,9 @@ function Trainer:_restore(c)
   if self.optimizer then need(c.optimizer, "optimizer state") end
   if self.scheduler then need(c.scheduler, "scheduler state") end
   self.model:load_state_dict(c.model)
-  if self.optimizer then self.optimizer:load_state_dict(c.optimizer) end
+  if self.optimizer then
+    self.optimizer:load_state_dict(to_param_devices(self.optimizer, c.optimizer))
+  end
   if self.scheduler then self.scheduler:load_state_dict(c.scheduler) end
   local saved = c.callbacks or {}
   for _, cb in ipairs(self.callbacks) do
@@ -259,6 +279,16 @@ local function check_model(model, fname, needs)
   end
 end
 
+-- A batch on the trainer's device (a data module built with the same device gives it there
+-- already; anything else is moved with batch:to).
+local function on_device(self, batch)
+  if self.device ~= "cpu" and type(batch) == "table" and type(batch.to) == "function"
+    and graphids.is_tensor(batch.x) and batch.x.device ~= self.device then
+    return batch:to(self.device)
+  end
+  return batch
+end
+
 local function ctx_of(self)
   return { generator = self.generator, device = self.device, epoch = self.epoch }
 end
@@ -275,6 +305,7 @@ function Trainer:_train_epoch()
   model:train()
   local ctx = ctx_of(self)
   for batch, i in dm:train_batches() do
+    batch = on_device(self, batch)
     opt:zero_grad()
     local loss, logs = model:training_step(batch, ctx)
     if not graphids.is_tensor(loss) then
@@ -306,6 +337,7 @@ function Trainer:_validate()
   local ctx = ctx_of(self)
   graphids.no_grad(function()
     for batch in val:iter(0) do
+      batch = on_device(self, batch)
       mean:add(self, model:validation_step(batch, ctx), batch_size(batch), "validation_step")
     end
   end)
@@ -410,6 +442,7 @@ local function run_predict(self, model, loader, step)
   model:eval()
   graphids.no_grad(function()
     for batch in loader:iter(0) do
+      batch = on_device(self, batch)
       local out = model[step](model, batch, ctx)
       if type(out) == "table" then
         local row = {}
@@ -497,6 +530,7 @@ function Trainer:test(model, datamodule, opts)
     local c = load_checked(o.ckpt_path, model, datamodule, "test")
     model:load_state_dict(c.model)
   end
+  if self.device ~= "cpu" then model:to(self.device) end
   self.model, self.datamodule = model, datamodule
   self.generator = graphids.Generator(self.seed)
   local fn = metric_fn(self, model, datamodule, o.metrics)
