@@ -70,6 +70,23 @@ describe("graphids.models registry", function()
   end)
 end)
 
+describe("presets", function()
+  it("combine: the id-encoding arms merge into any model's preset", function()
+    local m = models.VGAE(P.vgae.small(P.id_encoding.hash({ num_ids = 100 })))
+    local enc = m.input_encoder.id_encoder
+    assert.equal("HashIdEncoder", require("graphids.class").name_of(enc))
+    assert.equal(512, enc.num_buckets)
+    assert.equal(4, enc.out_dim)
+    local g = models.GATClassifier(P.gat.large(P.id_encoding.learned_unk({ num_ids = 100 })))
+    assert.equal(0.1, g.input_encoder.id_encoder.p_unk_drop)
+    assert.equal(64, g:hparams().hidden)
+    -- a preset call returns a fresh table each time
+    local a = P.gat.small({ num_ids = 1 })
+    a.hidden = 1
+    assert.equal(24, P.gat.small({ num_ids = 1 }).hidden)
+  end)
+end)
+
 describe("GATClassifier steps", function()
   it("trains, validates, tests and extracts 7-D features", function()
     graphids.manual_seed(3)

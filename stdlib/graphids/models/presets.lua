@@ -5,7 +5,8 @@
 --   local m = require("graphids.models").GATClassifier(hp)
 -- Each preset is a function of a table of overrides (num_ids is always needed; it comes from
 -- the dataset's vocabulary), so an override with an unknown key is caught by the model.
--- presets.fusion.<method> gives fusion hyper-parameters (dqn, bandit, mlp, weighted_avg).
+-- presets.fusion.<method> gives fusion hyper-parameters (dqn, bandit, mlp, weighted_avg);
+-- presets.id_encoding.<arm> the id-encoder ablation arms (lookup, learned_unk, hash).
 local B = require "graphids.models._base"
 
 local P = {}
@@ -65,6 +66,17 @@ P.fusion = {
     retrain_every = 50, retrain_steps = 5, lr = 1e-3, buffer_size = 100000 }),
   mlp = preset({ hidden = { 64, 32 }, dropout = 0.2, lr = 1e-3 }),
   weighted_avg = preset({ lr = 0.01 }),
+}
+
+-- The id-encoding ablation arms (the reference's configs/ablations/id_encoding): merge into a
+-- model's hyper-parameters, e.g. P.gat.small(P.id_encoding.hash({ num_ids = 2047 })).
+P.id_encoding = {
+  lookup = preset({ id_encoder_class_path = "graphids.models.id_encoder.LookupIdEncoder",
+    id_encoder_kwargs = {} }),
+  learned_unk = preset({ id_encoder_class_path = "graphids.models.id_encoder.LookupIdEncoder",
+    id_encoder_kwargs = { p_unk_drop = 0.1 } }),
+  hash = preset({ id_encoder_class_path = "graphids.models.id_encoder.HashIdEncoder",
+    id_encoder_kwargs = { k = 2, num_buckets_factor = 4 } }),
 }
 
 return P
