@@ -26,6 +26,20 @@ local function separable(n, seed)
 end
 
 describe("fusion state and reward", function()
+  it("assembles states from the detectors' fusion features", function()
+    local graphs = require "models.graphs"
+    local b = graphs.batch({ num_ids = 10 })
+    local vgae = models.VGAE(models.presets.vgae.small({ num_ids = 10 }))
+    local gat = models.GATClassifier(models.presets.gat.small({ num_ids = 10 }))
+    vgae:eval(); gat:eval()
+    local s = FC.state(vgae:extract_features(b), gat:extract_features(b))
+    assert.same({ 3, 15 }, s.shape)
+    local _, p1 = FC.scores(s)
+    h.near(p1:totable(), gat:test_step(b).scores:totable(), 1e-6)
+    h.errors("expected VGAE features %[B, 8%] and GAT features %[B, 7%] for the same B, got " ..
+      "%[3, 7%] and %[3, 7%]", FC.state, graphids.zeros(3, 7), graphids.zeros(3, 7))
+  end)
+
   it("normalises the two confidence columns only", function()
     local s = graphids.tensor({ state({ 2, 0, 0, 0, 0, 0, 0, 1.5 }, { 0, 0, 0, 0, 0, 0, -0.5 }) })
     local n = FC.normalize(s):totable()[1]

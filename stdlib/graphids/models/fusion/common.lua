@@ -2,7 +2,8 @@
 -- core/models/fusion/base.py and reward.py): the 15-D state layout, normalisation, the two
 -- detector scores, the fused score, the 21 actions, the reward and the replay buffer.
 --   local FC = require "graphids.models.fusion.common"
---   local s = FC.normalize(states)                   -- states [B, 15]
+--   local states = FC.state(vgae:extract_features(b), gat:extract_features(b))   -- [B, 15]
+--   local s = FC.normalize(states)
 --   local anomaly, gat_prob = FC.scores(s)           -- [B] each
 --   local fused = FC.fused(s, alphas)                -- (1 - alpha) anomaly + alpha gat_prob
 --   local r = FC.Reward()(s, preds, labels, alphas)  -- [B], and the per-term parts
@@ -40,6 +41,20 @@ function M.check_states(name, states, labels)
     error(string.format("%s: labels must be [%d], got %s", name, states:size(1),
       U.is_tensor(labels) and U.shape_str(labels) or type(labels)), 0)
   end
+end
+
+-- The state rows of a batch of windows: cat(VGAE (or DGI) features [B, 8], GAT features [B, 7]).
+function M.state(vgae_features, gat_features)
+  local ok = U.is_tensor(vgae_features) and U.is_tensor(gat_features) and
+    vgae_features.ndim == 2 and gat_features.ndim == 2 and vgae_features:size(2) == 8 and
+    gat_features:size(2) == 7 and vgae_features:size(1) == gat_features:size(1)
+  if not ok then
+    error(string.format("fusion.state: expected VGAE features [B, 8] and GAT features [B, 7] " ..
+      "for the same B, got %s and %s",
+      U.is_tensor(vgae_features) and U.shape_str(vgae_features) or type(vgae_features),
+      U.is_tensor(gat_features) and U.shape_str(gat_features) or type(gat_features)), 2)
+  end
+  return graphids.cat({ vgae_features, gat_features }, 2)
 end
 
 -- A copy with both confidence columns clamped to [0, 1].
