@@ -153,6 +153,33 @@ describe("graphids.trainer", function()
     assert.equal(3, t2.scheduler.last_epoch)
   end)
 
+  it("steps ReduceLROnPlateau with the monitored metric and resumes its infinite best", function()
+    local ref = gio.join(dir, "ref")
+    local m = model({ plateau = true, lr = 2 })
+    local t = Trainer { max_epochs = 5, default_root_dir = ref, progress = "off" }
+    t:fit(m, dm())
+    assert.equal(5, t.scheduler.last_epoch)
+    assert.is_true(t.optimizer.param_groups[1].lr < 2, "the lr was never reduced")
+    -- a checkpoint of a fresh plateau scheduler holds best = inf
+    local fresh = Trainer { max_epochs = 0, default_root_dir = gio.join(dir, "z"), progress = "off" }
+    fresh:fit(model({ plateau = true }), dm())
+    local zpath = gio.join(dir, "z/last.safetensors")
+    fresh:save_checkpoint(zpath)
+    assert.equal(math.huge, ckpt.load(zpath).scheduler.best)
+    -- crash + resume gives the same weights and lr
+    local run = gio.join(dir, "run")
+    local t1 = Trainer { max_epochs = 5, default_root_dir = run, progress = "off", callbacks = { Crash(3) } }
+    pcall(t1.fit, t1, model({ plateau = true, lr = 2 }), dm())
+    local m2 = model({ plateau = true, lr = 2, seed = 9 })
+    local t2 = Trainer { max_epochs = 5, default_root_dir = run, progress = "off" }
+    t2:fit(m2, dm(), { ckpt_path = gio.join(run, "checkpoints/last.safetensors") })
+    assert.is_true(same_weights(weights(m), weights(m2)))
+    assert.equal(t.optimizer.param_groups[1].lr, t2.optimizer.param_groups[1].lr)
+    local bad = Trainer { max_epochs = 1, progress = "off", scheduler_monitor = "val_f1" }
+    assert.error_matches(function() bad:fit(model({ plateau = true }), dm()) end,
+      "ReduceLROnPlateau monitors 'val_f1', which was not logged")
+  end)
+
   it("stops early with patience and min_delta, and stops at max_time", function()
     local t = Trainer { max_epochs = 50, progress = "off",
       callbacks = { cb.EarlyStopping { monitor = "val_acc", mode = "max", patience = 2, min_delta = 1 } } }

@@ -201,6 +201,54 @@ local function plain(v)
 end
 M.plain = plain
 
+-- JSON has no NaN or infinities, but state does (ReduceLROnPlateau starts with best = inf):
+-- they are stored as {"$float": "inf" | "-inf" | "nan"} and turned back on load.
+local FLOAT_TAG = "$float"
+
+local function tag_nonfinite(v)
+  if type(v) == "number" then
+    if v ~= v then return { [FLOAT_TAG] = "nan" } end
+    if v == math.huge then return { [FLOAT_TAG] = "inf" } end
+    if v == -math.huge then return { [FLOAT_TAG] = "-inf" } end
+    return v
+  end
+  if type(v) ~= "table" or v == json.null then
+    return v
+  end
+  local out = {}
+  for k, x in pairs(v) do
+    out[k] = tag_nonfinite(x)
+  end
+  if next(out) == nil then
+    return json.is_array(v) and json.array() or json.object()
+  end
+  return out
+end
+
+local UNTAG = { nan = 0 / 0, inf = math.huge, ["-inf"] = -math.huge }
+
+local function untag_nonfinite(v)
+  if type(v) ~= "table" then
+    return v
+  end
+  local tag = v[FLOAT_TAG]
+  if tag ~= nil and UNTAG[tag] ~= nil and next(v, next(v)) == nil then
+    return UNTAG[tag]
+  end
+  for k, x in pairs(v) do
+    v[k] = untag_nonfinite(x)
+  end
+  return v
+end
+
+local function encode(v)
+  return json.encode(tag_nonfinite(v))
+end
+
+local function decode(s)
+  return untag_nonfinite(plain(json.decode(s)))
+end
+
 local function cpu(t)
   if t.device ~= "cpu" then
     t = t:to("cpu")
@@ -250,11 +298,11 @@ local function pack_optimizer(sd, tensors)
     end
     scalars[tostring(pos - 1)] = json.object(plain_st)
   end
-  return json.encode({ param_groups = sd.param_groups, state = json.object(scalars) })
+  return encode({ param_groups = sd.param_groups, state = json.object(scalars) })
 end
 
 local function unpack_optimizer(text, tensors, path)
-  local doc = plain(json.decode(text))
+  local doc = decode(text)
   local state = {}
   for k, st in pairs(doc.state or {}) do
     state[math.tointeger(tonumber(k)) + 1] = st
@@ -301,7 +349,7 @@ function M.save(path, c)
   for _, k in ipairs(JSON_KEYS) do
     local v = c[k]
     if type(v) == "table" then
-      meta[k] = json.encode(next(v) == nil and json.object() or v)
+      meta[k] = encode(v)
     end
   end
   if c.optimizer then
@@ -367,11 +415,11 @@ function M.load(path)
   c.tracking_run_id = meta.tracking_run_id ~= "" and meta.tracking_run_id or nil
   for _, k in ipairs(JSON_KEYS) do
     if meta[k] then
-      local ok, v = pcall(json.decode, meta[k])
+      local ok, v = pcall(decode, meta[k])
       if not ok then
         error(string.format("checkpoint '%s': metadata '%s' is not valid JSON: %s", path, k, v), 0)
       end
-      c[k] = plain(v)
+      c[k] = v
     end
   end
   if meta.optimizer then

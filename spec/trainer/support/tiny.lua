@@ -21,7 +21,8 @@ MLP.class_path = "spec.trainer.TinyMLP"
 
 -- hp: in_dim, hidden, num_ids (carried like a real model's), id_encoder_class_path,
 -- id_encoder_kwargs, lr, seed (weights), noise (training-time dropout from ctx.generator), nan_at
--- (global step whose loss is NaN, to test the NaN error).
+-- (global step whose loss is NaN, to test the NaN error), plateau (ReduceLROnPlateau instead of
+-- cosine annealing).
 function MLP:__init(hp)
   Module.__init(self)
   hp = hp or {}
@@ -31,6 +32,7 @@ function MLP:__init(hp)
     id_encoder_kwargs = hp.id_encoder_kwargs or {}, lr = hp.lr or 0.05, noise = hp.noise or 0.2,
   }
   rawset(self, "nan_at", hp.nan_at)
+  rawset(self, "plateau", hp.plateau)
   rawset(self, "calls", 0)
   graphids.manual_seed(hp.seed or 1)
   self.fc1 = nn.Linear(self.hp.in_dim, self.hp.hidden)
@@ -79,6 +81,9 @@ MLP.predict_step = MLP.test_step
 
 function MLP:configure_optimizers(opts)
   local opt = optim.Adam(self:parameters(), { lr = self.hp.lr })
+  if rawget(self, "plateau") then
+    return opt, optim.lr_scheduler.ReduceLROnPlateau(opt, { patience = 0, factor = 0.5 })
+  end
   return opt, optim.lr_scheduler.CosineAnnealingLR(opt, opts.max_epochs)
 end
 

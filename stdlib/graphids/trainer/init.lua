@@ -37,6 +37,7 @@ local DEFAULTS = {
   max_epochs = 10, max_time = U.NONE, gradient_clip_val = U.NONE, callbacks = U.NONE,
   default_root_dir = U.NONE, seed = 42, device = "cpu", progress = "auto", log_every_n_steps = 50,
   config_digest = U.NONE, tracking_run_id = U.NONE, log = U.NONE, enable_checkpointing = true,
+  scheduler_monitor = "val_loss",
 }
 
 function Trainer:__init(opts)
@@ -58,6 +59,7 @@ function Trainer:__init(opts)
   self.default_root_dir, self.seed, self.device = o.default_root_dir, o.seed, o.device
   self.config_digest, self.tracking_run_id, self.log = o.config_digest, o.tracking_run_id, o.log
   self.progress_mode, self.log_every_n_steps = o.progress, o.log_every_n_steps
+  self.scheduler_monitor = o.scheduler_monitor
   local cbs, keys, has_ckpt = {}, {}, false
   for i, c in ipairs(o.callbacks or {}) do
     if not class.isinstance(c, Callback) then
@@ -345,6 +347,21 @@ function Trainer:_validate()
   return mean
 end
 
+-- Epoch schedulers step without arguments; ReduceLROnPlateau steps with the monitored metric.
+function Trainer:_step_scheduler()
+  local sched = self.scheduler
+  if sched.__name == "ReduceLROnPlateau" then
+    local v = self.callback_metrics[self.scheduler_monitor]
+    if v == nil then
+      error(string.format("Trainer: ReduceLROnPlateau monitors '%s', which was not logged this epoch " ..
+        "(set the Trainer's scheduler_monitor)", self.scheduler_monitor), 0)
+    end
+    sched:step(v)
+  else
+    sched:step()
+  end
+end
+
 function Trainer:_fit_loop()
   local t0 = graphids.clock()
   while self.epoch < self.max_epochs and not self.should_stop and not self.stopped_by_time do
@@ -356,7 +373,7 @@ function Trainer:_fit_loop()
     val_mean:into(self.callback_metrics)
     self:_hook("on_validation_epoch_end")
     if stepped and self.scheduler then
-      self.scheduler:step()
+      self:_step_scheduler()
     end
     local snapshot = { epoch = self.epoch }
     for k, v in pairs(self.callback_metrics) do snapshot[k] = v end
@@ -394,6 +411,11 @@ function Trainer:fit(model, datamodule, opts)
   self.callback_metrics, self.history, self.stopped_by_time = {}, {}, false
   if resume then
     self:_restore(resume)
+  elseif datamodule.state_dict and datamodule.load_state_dict then
+    -- A fresh fit starts the data at epoch 0, whatever a previous fit left in the module.
+    local st = datamodule:state_dict()
+    st.epoch, st.position = 0, 0
+    datamodule:load_state_dict(st)
   end
   self.progress = Progress.new({ mode = self.progress_mode, every = self.log_every_n_steps })
   local ok, err = xpcall(function()
