@@ -180,6 +180,18 @@ describe("graphids.trainer", function()
       "ReduceLROnPlateau monitors 'val_f1', which was not logged")
   end)
 
+  it("lets a model with automatic_optimization = false step the trainer's optimizer", function()
+    local m = model({ manual = true })
+    local t = Trainer { max_epochs = 2, progress = "off", gradient_clip_val = 1e-9 }
+    t:fit(m, dm())
+    assert.equal(t.optimizer, rawget(m, "optimizer"))
+    -- one step per batch (the trainer did not step again) and no clipping by the trainer
+    assert.equal(12, t.optimizer.state[m.fc1.weight].step)
+    local auto = model()
+    Trainer { max_epochs = 2, progress = "off" }:fit(auto, dm())
+    assert.is_true(same_weights(weights(auto), weights(m)))
+  end)
+
   it("stops early with patience and min_delta, and stops at max_time", function()
     local t = Trainer { max_epochs = 50, progress = "off",
       callbacks = { cb.EarlyStopping { monitor = "val_acc", mode = "max", patience = 2, min_delta = 1 } } }

@@ -22,7 +22,7 @@ MLP.class_path = "spec.trainer.TinyMLP"
 -- hp: in_dim, hidden, num_ids (carried like a real model's), id_encoder_class_path,
 -- id_encoder_kwargs, lr, seed (weights), noise (training-time dropout from ctx.generator), nan_at
 -- (global step whose loss is NaN, to test the NaN error), plateau (ReduceLROnPlateau instead of
--- cosine annealing).
+-- cosine annealing), manual (automatic_optimization = false: the model steps model.optimizer).
 function MLP:__init(hp)
   Module.__init(self)
   hp = hp or {}
@@ -33,6 +33,9 @@ function MLP:__init(hp)
   }
   rawset(self, "nan_at", hp.nan_at)
   rawset(self, "plateau", hp.plateau)
+  if hp.manual then
+    rawset(self, "automatic_optimization", false)
+  end
   rawset(self, "calls", 0)
   graphids.manual_seed(hp.seed or 1)
   self.fc1 = nn.Linear(self.hp.in_dim, self.hp.hidden)
@@ -64,6 +67,13 @@ function MLP:training_step(batch, ctx)
     logged = 0 / 0
   end
   local acc = logits:argmax(2):eq(batch.y):sum():item() / batch.num_graphs
+  if rawget(self, "automatic_optimization") == false then
+    local opt = rawget(self, "optimizer")
+    opt:zero_grad()
+    loss:backward()
+    opt:step()
+    loss = loss:detach()
+  end
   return loss, { train_loss = logged, train_acc = acc }
 end
 

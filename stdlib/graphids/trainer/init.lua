@@ -155,9 +155,15 @@ function Mean:into(out)
   return out
 end
 
+-- The weight of a batch in the epoch means: its graphs (num_graphs), else its labels' count
+-- (fusion batches {states, labels}), else 1.
 local function batch_size(batch)
-  local n = type(batch) == "table" and batch.num_graphs or nil
-  return (math.type(n) == "integer" and n > 0) and n or 1
+  if type(batch) ~= "table" then return 1 end
+  local n = batch.num_graphs
+  if math.type(n) == "integer" and n > 0 then return n end
+  local y = batch.labels or batch.y
+  if graphids.is_tensor(y) and y:numel() > 0 then return y:numel() end
+  return 1
 end
 
 -- ---------------------------------------------------------------- checkpoints
@@ -306,20 +312,23 @@ function Trainer:_train_epoch()
   self.progress:epoch_start(self.epoch, self.max_epochs, loader_len)
   model:train()
   local ctx = ctx_of(self)
+  local manual = model.automatic_optimization == false
   for batch, i in dm:train_batches() do
     batch = on_device(self, batch)
-    opt:zero_grad()
+    if not manual then opt:zero_grad() end
     local loss, logs = model:training_step(batch, ctx)
     if not graphids.is_tensor(loss) then
       error("Trainer: training_step must return a loss tensor, got " .. type(loss), 0)
     end
     local n = batch_size(batch)
     mean:add(self, logs or {}, n, "training_step")
-    loss:backward()
-    if self.gradient_clip_val then
-      optim.clip_grad_norm_(params, self.gradient_clip_val)
+    if not manual then
+      loss:backward()
+      if self.gradient_clip_val then
+        optim.clip_grad_norm_(params, self.gradient_clip_val)
+      end
+      opt:step()
     end
-    opt:step()
     stepped = true
     self.global_step = self.global_step + 1
     self:_hook("on_train_batch_end", logs, i)
@@ -405,7 +414,15 @@ function Trainer:fit(model, datamodule, opts)
   self.model, self.datamodule = model, datamodule
   if self.device ~= "cpu" then model:to(self.device) end
   local opt, sched = model:configure_optimizers({ max_epochs = self.max_epochs })
+  if opt == nil then
+    error("Trainer:fit: configure_optimizers() returned no optimizer", 0)
+  end
   self.optimizer, self.scheduler = opt, sched
+  if model.automatic_optimization == false then
+    -- A model that optimizes itself steps the optimizer the trainer gave it (model.optimizer), so
+    -- that its state is the one checkpoints save and resume restores.
+    rawset(model, "optimizer", opt)
+  end
   self.generator = graphids.Generator(self.seed)
   self.epoch, self.global_step, self.should_stop = 0, 0, false
   self.callback_metrics, self.history, self.stopped_by_time = {}, {}, false
