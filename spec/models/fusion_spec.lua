@@ -166,6 +166,14 @@ describe("fusion policies", function()
     assert.equal(80, counts)
     assert.is_true(used >= 2, "the second episode explores other arms")
     assert.equal(2, m.episodes:item())
+    -- the UCB score of a row for an arm, by hand: theta_a . z + ucb_alpha sqrt(z^T A_a^-1 z)
+    local z1 = z:select(1, 1)
+    local u = m:ucb(z1:unsqueeze(1)):select(1, 1):totable()
+    for _, a in ipairs({ 0, 7, 20 }) do
+      local Ainv, th = m.A_inv:select(1, a + 1), m.theta:select(1, a + 1)
+      local want = (th * z1):sum():item() + math.sqrt((Ainv:matmul(z1) * z1):sum():item())
+      h.near(u[a + 1], want, 1e-5)
+    end
   end)
 
   it("MLP and weighted average train with the trainer's optimizer", function()
