@@ -172,7 +172,7 @@ describe("fusion policies", function()
     for _, a in ipairs({ 0, 7, 20 }) do
       local Ainv, th = m.A_inv:select(1, a + 1), m.theta:select(1, a + 1)
       local score = (th * z1):sum():item() + math.sqrt((Ainv:matmul(z1) * z1):sum():item())
-      h.near(u[a + 1], want, 1e-5)
+      h.near(u[a + 1], score, 1e-5)
     end
   end)
 
