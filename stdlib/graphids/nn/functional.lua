@@ -126,7 +126,7 @@ function F.dropout(x, p, training, opts)
   if p == 1 then
     return x * 0
   end
-  local mask = graphids.empty(x.shape, { dtype = x.dtype })
+  local mask = graphids.empty(x.shape, { dtype = x.dtype, device = x.device })
   mask:bernoulli_(1 - p, o.generator and { generator = o.generator } or nil):div_(1 - p)
   return x * mask
 end
