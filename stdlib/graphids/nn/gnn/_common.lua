@@ -52,9 +52,7 @@ function C.defaults(t)
   return t
 end
 
-local function shape_str(t)
-  return U.shape_str(t)
-end
+local shape_str = U.shape_str
 
 -- Node features: a float [N, in_channels] tensor.  Returns N.
 function C.check_x(fname, x, in_channels, what)
@@ -148,23 +146,43 @@ end
 -- fill_value of the self-loops' edge attributes: a number or one of PyG's reductions.
 local FILL = { mean = true, sum = true, add = true, max = true, min = true }
 
-function C.check_fill_value(fname, v)
+-- The checks below are made in a layer's __init; level is error()'s level seen from them
+-- (U.CTOR + 1 when __init calls them directly).
+
+-- fill_value, nil meaning PyG's default "mean".  Returns the value to use.
+function C.check_fill_value(fname, v, level)
+  v = v == nil and "mean" or v
   if type(v) ~= "number" and not FILL[v] then
     error(string.format("%s: fill_value must be a number or one of 'add', 'max', 'mean', " ..
-      "'min', 'sum', got %s", fname, tostring(v)), U.CTOR + 1)
+      "'min', 'sum', got %s", fname, tostring(v)), level or U.CTOR + 1)
   end
+  return v
 end
 
-function C.check_positive(fname, what, v)
+function C.check_positive(fname, what, v, level)
   if math.type(v) ~= "integer" or v < 1 then
     error(string.format("%s: %s must be a positive integer, got %s", fname, what, tostring(v)),
-      U.CTOR + 1)
+      level or U.CTOR + 1)
   end
 end
 
-function C.check_probability(fname, v)
-  if v < 0 or v > 1 then
-    error(string.format("%s: dropout must be in [0, 1], got %s", fname, tostring(v)), U.CTOR + 1)
+function C.check_probability(fname, v, level)
+  if type(v) ~= "number" or v < 0 or v > 1 then
+    error(string.format("%s: dropout must be in [0, 1], got %s", fname, tostring(v)),
+      level or U.CTOR + 1)
+  end
+end
+
+-- The constructor checks of the multi-head layers (GAT, GATv2, Transformer): channel counts,
+-- heads, dropout and, when given, edge_dim.
+function C.check_heads_opts(fname, in_channels, out_channels, o)
+  local level = U.CTOR + 2
+  C.check_positive(fname, "in_channels", in_channels, level)
+  C.check_positive(fname, "out_channels", out_channels, level)
+  C.check_positive(fname, "heads", o.heads, level)
+  C.check_probability(fname, o.dropout, level)
+  if o.edge_dim ~= nil then
+    C.check_positive(fname, "edge_dim", o.edge_dim, level)
   end
 end
 
@@ -181,6 +199,18 @@ function C.combine_heads(out, concat)
     return out:reshape(out:size(1), out:size(2) * out:size(3))
   end
   return out:mean(2)
+end
+
+-- How the attention layers (GAT, GATv2) end: heads combined, the residual projection of x and
+-- the bias added; the edge_index the attention ran on and alpha follow when asked.
+function C.finish_attention(layer, out, x, edge_index, alpha, return_weights)
+  out = C.combine_heads(out, layer.concat)
+  if layer.res then out = out + layer.res(x) end
+  if layer.bias ~= nil then out = out + layer.bias end
+  if return_weights then
+    return out, edge_index, alpha
+  end
+  return out
 end
 
 return C

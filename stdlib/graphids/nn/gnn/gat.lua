@@ -27,15 +27,8 @@ local DEFAULTS = C.defaults({ heads = 1, concat = true, negative_slope = 0.2, dr
 function GATConv:__init(in_channels, out_channels, opts)
   Module.__init(self)
   local o = U.options("GATConv", opts, DEFAULTS, U.CTOR)
-  C.check_positive("GATConv", "in_channels", in_channels)
-  C.check_positive("GATConv", "out_channels", out_channels)
-  C.check_positive("GATConv", "heads", o.heads)
-  C.check_probability("GATConv", o.dropout)
-  if o.edge_dim ~= nil then
-    C.check_positive("GATConv", "edge_dim", o.edge_dim)
-  end
-  local fill = o.fill_value == nil and "mean" or o.fill_value
-  C.check_fill_value("GATConv", fill)
+  C.check_heads_opts("GATConv", in_channels, out_channels, o)
+  local fill = C.check_fill_value("GATConv", o.fill_value)
   local H, Ch = o.heads, out_channels
   self.in_channels, self.out_channels, self.heads = in_channels, out_channels, H
   self.concat, self.negative_slope, self.dropout = o.concat, o.negative_slope, o.dropout
@@ -99,13 +92,7 @@ function GATConv:forward(x, edge_index, edge_attr, opts)
   end
   local out, alpha = G.gat_attention(xs, a_src, a_dst, a_edge, edge_index, N, {
     negative_slope = self.negative_slope, dropout = self.dropout, training = self.training })
-  out = C.combine_heads(out, self.concat)
-  if self.res then out = out + self.res(x) end
-  if self.bias ~= nil then out = out + self.bias end
-  if call.return_attention_weights then
-    return out, edge_index, alpha
-  end
-  return out
+  return C.finish_attention(self, out, x, edge_index, alpha, call.return_attention_weights)
 end
 
 function GATConv:extra_repr()

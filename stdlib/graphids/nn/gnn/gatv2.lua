@@ -26,15 +26,8 @@ local DEFAULTS = C.defaults({ heads = 1, concat = true, negative_slope = 0.2, dr
 function GATv2Conv:__init(in_channels, out_channels, opts)
   Module.__init(self)
   local o = U.options("GATv2Conv", opts, DEFAULTS, U.CTOR)
-  C.check_positive("GATv2Conv", "in_channels", in_channels)
-  C.check_positive("GATv2Conv", "out_channels", out_channels)
-  C.check_positive("GATv2Conv", "heads", o.heads)
-  C.check_probability("GATv2Conv", o.dropout)
-  if o.edge_dim ~= nil then
-    C.check_positive("GATv2Conv", "edge_dim", o.edge_dim)
-  end
-  local fill = o.fill_value == nil and "mean" or o.fill_value
-  C.check_fill_value("GATv2Conv", fill)
+  C.check_heads_opts("GATv2Conv", in_channels, out_channels, o)
+  local fill = C.check_fill_value("GATv2Conv", o.fill_value)
   local H, Ch = o.heads, out_channels
   self.in_channels, self.out_channels, self.heads = in_channels, out_channels, H
   self.concat, self.negative_slope, self.dropout = o.concat, o.negative_slope, o.dropout
@@ -87,13 +80,7 @@ function GATv2Conv:forward(x, edge_index, edge_attr, opts)
   local ep = edge_attr and self.lin_edge(edge_attr):view(-1, H, Ch)
   local out, alpha = G.gatv2_attention(xl, xr, ep, self.att, edge_index, N, {
     negative_slope = self.negative_slope, dropout = self.dropout, training = self.training })
-  out = C.combine_heads(out, self.concat)
-  if self.res then out = out + self.res(x) end
-  if self.bias ~= nil then out = out + self.bias end
-  if call.return_attention_weights then
-    return out, edge_index, alpha
-  end
-  return out
+  return C.finish_attention(self, out, x, edge_index, alpha, call.return_attention_weights)
 end
 
 function GATv2Conv:extra_repr()

@@ -30,13 +30,7 @@ local DEFAULTS = C.defaults({ heads = 1, concat = true, beta = false, dropout = 
 function TransformerConv:__init(in_channels, out_channels, opts)
   Module.__init(self)
   local o = U.options("TransformerConv", opts, DEFAULTS, U.CTOR)
-  C.check_positive("TransformerConv", "in_channels", in_channels)
-  C.check_positive("TransformerConv", "out_channels", out_channels)
-  C.check_positive("TransformerConv", "heads", o.heads)
-  C.check_probability("TransformerConv", o.dropout)
-  if o.edge_dim ~= nil then
-    C.check_positive("TransformerConv", "edge_dim", o.edge_dim)
-  end
+  C.check_heads_opts("TransformerConv", in_channels, out_channels, o)
   local H, Ch = o.heads, out_channels
   self.in_channels, self.out_channels, self.heads = in_channels, out_channels, H
   self.concat, self.dropout, self.edge_dim = o.concat, o.dropout, o.edge_dim
