@@ -43,6 +43,7 @@ function Bandit:__init(hp)
     "buffer_size" }) do
     B.positive_int("BanditFusion", k, hp[k])
   end
+  B.probability("BanditFusion", "dropout", hp.dropout)
   if hp.lambda <= 0 then
     error("BanditFusion: hyper-parameter 'lambda' must be > 0, got " .. tostring(hp.lambda), 0)
   end
@@ -68,11 +69,7 @@ function Bandit:reset_arms()
 end
 
 function Bandit:embed(states)
-  local was = self.training
-  self:eval()
-  local z = graphids.no_grad(function() return self.backbone(states) end)
-  self:train(was)
-  return z
+  return FC.eval_no_grad(self, function() return self.backbone(states) end)
 end
 
 -- UCB scores [B, 21] of embeddings z [B, H]; explore = false leaves out the bonus.
@@ -118,11 +115,7 @@ function Bandit:configure_optimizers()
 end
 
 function Bandit:retrain(gen)
-  local opt = rawget(self, "optimizer")
-  if opt == nil then
-    opt = self:configure_optimizers()
-    rawset(self, "optimizer", opt)
-  end
+  local opt = FC.optimizer(self)
   local last
   for _ = 1, self.hp.retrain_steps do
     local s, a, r = self.buffer:sample(self.hp.batch_size, gen)
@@ -146,7 +139,7 @@ function Bandit:training_step(batch, ctx)
   local z = self:embed(s)
   local actions = self:ucb(z):argmax(2)
   local alphas = FC.alphas(actions)
-  local preds = FC.fused(s, alphas):gt(0.5):long()
+  local preds = FC.decide(FC.fused(s, alphas))
   local rewards = self.reward_fn(s, preds, labels, alphas)
   self:update_arms(z, actions, rewards)
   self.buffer:push(s, actions, rewards)
@@ -164,8 +157,7 @@ function Bandit:test_step(batch)
   local s = FC.normalize(batch.states)
   -- evaluation exploits: the arms' mean estimates, no exploration bonus
   local alphas = FC.alphas(self:ucb(self:embed(s), false):argmax(2))
-  local fused = FC.fused(s, alphas)
-  return { scores = fused, preds = fused:gt(0.5):long(), labels = batch.labels, alphas = alphas }
+  return FC.result(FC.fused(s, alphas), batch.labels, alphas)
 end
 
 Bandit.predict_step = Bandit.test_step

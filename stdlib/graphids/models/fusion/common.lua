@@ -79,6 +79,39 @@ function M.fused(states, alphas)
   return anomaly * (1 - alphas) + gat_prob * alphas
 end
 
+-- 0/1 predictions of scores: attack when the score exceeds 0.5 (every fusion model's rule).
+function M.decide(scores)
+  return scores:gt(0.5):long()
+end
+
+-- What a fusion model's test_step returns: scores, their predictions, the labels, and the
+-- alphas when a policy chose them.
+function M.result(scores, labels, alphas)
+  return { scores = scores, preds = M.decide(scores), labels = labels, alphas = alphas }
+end
+
+-- fn() run with model in eval mode and without grad, the model's mode restored after (the
+-- policies' greedy passes: no dropout, no graph).
+function M.eval_no_grad(model, fn)
+  local was = model.training
+  model:eval()
+  local r = graphids.no_grad(fn)
+  model:train(was)
+  return r
+end
+
+-- The optimizer of a self-optimizing policy (automatic_optimization = false): model.optimizer
+-- when the trainer set it (so checkpoints hold its state), else one made by
+-- configure_optimizers and kept there.
+function M.optimizer(model)
+  local opt = rawget(model, "optimizer")
+  if opt == nil then
+    opt = model:configure_optimizers()
+    rawset(model, "optimizer", opt)
+  end
+  return opt
+end
+
 -- ----------------------------------------------------------------------------- reward
 local Reward = class("FusionReward")
 M.Reward = Reward

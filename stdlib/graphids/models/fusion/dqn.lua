@@ -61,11 +61,7 @@ end
 
 -- Greedy alphas and actions of the Q-network (eval mode, no grad).
 function DQN:greedy(states)
-  local was = self.training
-  self:eval()
-  local q = graphids.no_grad(function() return self(states) end)
-  self:train(was)
-  local a = q:argmax(2)
+  local a = FC.eval_no_grad(self, function() return self(states) end):argmax(2)
   return FC.alphas(a), a
 end
 
@@ -77,11 +73,7 @@ function DQN:training_step(batch, ctx)
   FC.check_batch("DQNFusion", batch)
   ctx = ctx or {}
   local gen = ctx.generator
-  local opt = rawget(self, "optimizer")
-  if opt == nil then
-    opt = self:configure_optimizers()
-    rawset(self, "optimizer", opt)
-  end
+  local opt = FC.optimizer(self)
   local s = FC.normalize(batch.states)
   local labels = batch.labels:long()
   local n = s:size(1)
@@ -91,7 +83,7 @@ function DQN:training_step(batch, ctx)
   local random = graphids.randint(FC.NUM_ACTIONS, { n }, { generator = gen })
   local actions = graphids.where(explore, random, greedy)
   local alphas = FC.alphas(actions)
-  local preds = FC.fused(s, alphas):gt(0.5):long()
+  local preds = FC.decide(FC.fused(s, alphas))
   local rewards = self.reward_fn(s, preds, labels, alphas)
   self.buffer:push(s, actions, rewards)
   local bs, ba, br = self.buffer:sample(self.hp.batch_size, gen)
@@ -114,8 +106,7 @@ function DQN:test_step(batch)
   FC.check_batch("DQNFusion", batch)
   local s = FC.normalize(batch.states)
   local alphas = self:greedy(s)
-  local fused = FC.fused(s, alphas)
-  return { scores = fused, preds = fused:gt(0.5):long(), labels = batch.labels, alphas = alphas }
+  return FC.result(FC.fused(s, alphas), batch.labels, alphas)
 end
 
 DQN.predict_step = DQN.test_step

@@ -20,8 +20,8 @@ local function steps(cls, name)
     FC.check_batch(name, batch)
     local _ = ctx
     local score, loss = self:_score_loss(batch)
-    local preds = score:gt(0.5):long()
-    return loss, { train_loss = loss:item(), train_acc = FC.accuracy(preds, batch.labels:long()) }
+    return loss, { train_loss = loss:item(),
+      train_acc = FC.accuracy(FC.decide(score), batch.labels:long()) }
   end
 
   function cls:validation_step(batch)
@@ -29,15 +29,14 @@ local function steps(cls, name)
     return graphids.no_grad(function()
       local score, loss = self:_score_loss(batch)
       return { val_loss = loss:item(),
-        val_acc = FC.accuracy(score:gt(0.5):long(), batch.labels:long()) }
+        val_acc = FC.accuracy(FC.decide(score), batch.labels:long()) }
     end)
   end
 
   function cls:test_step(batch)
     FC.check_batch(name, batch)
     return graphids.no_grad(function()
-      local score = self:_score_loss(batch)
-      return { scores = score, preds = score:gt(0.5):long(), labels = batch.labels }
+      return FC.result((self:_score_loss(batch)), batch.labels)
     end)
   end
   cls.predict_step = cls.test_step
