@@ -7,6 +7,7 @@
 -- epoch.  Every field is optional.
 local graphids = require "graphids"
 local optim = require "graphids.optim"
+local G = require "graphids.nn.graph"
 local U = require "graphids.nn._util"
 
 local S = {}
@@ -74,6 +75,35 @@ function S.adam_cosine(model, lr, weight_decay, opts)
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, o.max_epochs)
   end
   return opt, sched
+end
+
+-- test_step (and predict_step) of the anomaly detectors (VGAE, DGI): {scores = per-graph
+-- model:anomaly_scores(batch), labels = batch.y}, no threshold (the evaluator fits one on
+-- validation).
+function S.anomaly_test_step(model, batch, ctx)
+  S.enter_step(model, ctx)
+  return graphids.no_grad(function()
+    return { scores = model:anomaly_scores(batch), labels = batch.y }
+  end)
+end
+
+-- Fusion feature rows [B, #head + 4 + #tail] of the anomaly detectors: the head columns, then
+-- per graph the mean of z's per-node mean and of its per-node std, the max of its per-node max
+-- and the min of its per-node min, then the tail columns (each head/tail entry [B]).
+function S.feature_rows(head, z, batch, tail)
+  local b, n = batch.batch, batch.num_graphs
+  local cols = {}
+  for _, c in ipairs(head) do
+    cols[#cols + 1] = c
+  end
+  cols[#cols + 1] = G.scatter(z:mean(2), b, n, "mean")
+  cols[#cols + 1] = G.scatter(z:std(2), b, n, "mean")
+  cols[#cols + 1] = G.scatter(z:amax(2), b, n, "max")
+  cols[#cols + 1] = G.scatter(z:amin(2), b, n, "min")
+  for _, c in ipairs(tail) do
+    cols[#cols + 1] = c
+  end
+  return graphids.stack(cols, 2)
 end
 
 -- A 0-d tensor holding v, like t.

@@ -145,14 +145,8 @@ function DGI:anomaly_scores(batch)
   return (self:graph_embedding(batch) - self.svdd_center):square():sum(2)
 end
 
-function DGI:test_step(batch, ctx)
-  S.enter_step(self, ctx)
-  return graphids.no_grad(function()
-    return { scores = self:anomaly_scores(batch), labels = batch.y }
-  end)
-end
-
-DGI.predict_step = DGI.test_step
+DGI.test_step = S.anomaly_test_step
+DGI.predict_step = S.anomaly_test_step
 
 -- [B, 8]: anomaly = 1 - graph mean of D(pos), that mean, its spread (sqrt(E[D^2] - E[D]^2)),
 -- graph means of z's per-node mean and std, max of per-node max, min of per-node min,
@@ -166,9 +160,7 @@ function DGI:extract_features(batch, ctx)
     local mean = G.scatter(d, b, n, "mean")
     local spread = (G.scatter(d:square(), b, n, "mean") - mean:square()):clamp(0, nil):sqrt()
     local anomaly = 1 - mean
-    return graphids.stack({ anomaly, mean, spread, G.scatter(z:mean(2), b, n, "mean"),
-      G.scatter(z:std(2), b, n, "mean"), G.scatter(z:amax(2), b, n, "max"),
-      G.scatter(z:amin(2), b, n, "min"), 1 / (anomaly + 1) }, 2)
+    return S.feature_rows({ anomaly, mean, spread }, z, batch, { 1 / (anomaly + 1) })
   end)
 end
 

@@ -80,14 +80,20 @@ function M.build_encoder(self, name)
   return last, targets
 end
 
+-- A hidden block of the encoder or decoder: conv -> GraphNorm (with batch_norm) -> ReLU ->
+-- dropout.
+local function hidden_block(self, conv, norm, h, batch)
+  return C.block(conv, h, batch.edge_index, {
+    edge_attr = self.uses_edge_attr and batch.edge_attr or nil, batch = batch.batch,
+    num_graphs = batch.num_graphs, norm = self.hp.batch_norm and norm or nil,
+    dropout = self.hp.dropout, training = self.training, generator = rawget(self, "generator") })
+end
+
 -- Encoder blocks over a batch (x given separately: DGI encodes permuted rows).
 function M.encode_layers(self, x, batch)
-  local ea = self.uses_edge_attr and batch.edge_attr or nil
   local h = self.input_encoder(x, batch.node_id)
   for i, conv in ipairs(self.encoder_layers) do
-    h = C.block(conv, h, batch.edge_index, { edge_attr = ea, batch = batch.batch,
-      num_graphs = batch.num_graphs, norm = self.hp.batch_norm and self.encoder_bns[i] or nil,
-      dropout = self.hp.dropout, training = self.training, generator = rawget(self, "generator") })
+    h = hidden_block(self, conv, self.encoder_bns[i], h, batch)
   end
   return h
 end
@@ -152,17 +158,14 @@ function VGAE:encode(x, batch, ctx)
 end
 
 function VGAE:decode(z, batch)
-  local ea = self.uses_edge_attr and batch.edge_attr or nil
   local x = z
   local n = #self.decoder_layers
   for i, conv in ipairs(self.decoder_layers) do
     if i < n then
-      x = C.block(conv, x, batch.edge_index, { edge_attr = ea, batch = batch.batch,
-        num_graphs = batch.num_graphs, norm = self.hp.batch_norm and self.decoder_bns[i] or nil,
-        dropout = self.hp.dropout, training = self.training,
-        generator = rawget(self, "generator") })
+      x = hidden_block(self, conv, self.decoder_bns[i], x, batch)
     else
-      x = C.block(conv, x, batch.edge_index, { edge_attr = ea, activation = false }):sigmoid()
+      x = C.block(conv, x, batch.edge_index, {
+        edge_attr = self.uses_edge_attr and batch.edge_attr or nil, activation = false }):sigmoid()
     end
   end
   return x
@@ -233,15 +236,8 @@ function VGAE:anomaly_scores(batch)
     + G.scatter(bce, b, n, "max") * self.hp.nbr_weight
 end
 
--- {scores (anomaly), labels}; no threshold here (the evaluator fits one on validation).
-function VGAE:test_step(batch, ctx)
-  S.enter_step(self, ctx)
-  return graphids.no_grad(function()
-    return { scores = self:anomaly_scores(batch), labels = batch.y }
-  end)
-end
-
-VGAE.predict_step = VGAE.test_step
+VGAE.test_step = S.anomaly_test_step
+VGAE.predict_step = S.anomaly_test_step
 
 -- [B, 8]: graph means of node MSE, neighbour BCE, CAN-id CE, of z's per-node mean and std;
 -- graph max of z's per-node max, min of per-node min; confidence 1 / (1 + recon error).
@@ -251,10 +247,8 @@ function VGAE:extract_features(batch, ctx)
     local mse, ce, bce, z = self:node_errors(batch)
     local b, n = batch.batch, batch.num_graphs
     local recon = G.scatter(mse, b, n, "mean")
-    return graphids.stack({ recon, G.scatter(bce, b, n, "mean"), G.scatter(ce, b, n, "mean"),
-      G.scatter(z:mean(2), b, n, "mean"), G.scatter(z:std(2), b, n, "mean"),
-      G.scatter(z:amax(2), b, n, "max"), G.scatter(z:amin(2), b, n, "min"),
-      1 / (recon + 1) }, 2)
+    return S.feature_rows({ recon, G.scatter(bce, b, n, "mean"), G.scatter(ce, b, n, "mean") },
+      z, batch, { 1 / (recon + 1) })
   end)
 end
 
