@@ -155,6 +155,17 @@ describe("graphids.json", function()
     assert.is_nil(v)
     assert.matches("line 1, column 2", e)
     os.remove(path)
-    assert.is_nil((json.read_file(path)))
+    v, e = json.read_file(path)
+    assert.is_nil(v)
+    assert.matches("No such file", e, 1, true)
+    -- io.open succeeds on a directory; the failed read must still be a message, not nil, nil
+    v, e = json.read_file("/")
+    assert.is_nil(v)
+    assert.matches("/: ", e, 1, true)
+  end)
+
+  it("names the first unknown encode option in sorted order, whatever pairs() gives", function()
+    assert.error_matches(function() json.encode({}, { zz = 1, aa = 2, mm = 3 }) end,
+      "unknown option 'aa'", 1, true)
   end)
 end)

@@ -45,14 +45,18 @@ function M.is_dir(path)
   return st ~= nil and st.type == "dir"
 end
 
--- The whole file as a string, or nil, message.
+-- The whole file as a string, or nil, message (a directory or an unreadable file included:
+-- io.open succeeds on a directory and only the read fails).
 function M.read_file(path)
   local f, err = io.open(path, "rb")
   if not f then
     return nil, err
   end
-  local s = f:read("a")
+  local s, rerr = f:read("a")
   f:close()
+  if s == nil then
+    return nil, path .. ": " .. tostring(rerr)
+  end
   return s
 end
 

@@ -37,20 +37,23 @@ M.null = setmetatable({}, {
   end,
 })
 
+-- t (a new table when nil) marked with mt; a table with another metatable is refused (the mark
+-- would replace it).
+local function mark(t, mt, fname)
+  t = t or {}
+  local old = getmetatable(t)
+  assert(old == nil or old == ARRAY_MT or old == OBJECT_MT, fname .. ": table already has a metatable")
+  return setmetatable(t, mt)
+end
+
 -- Marks t (a new table when nil) as a JSON array and returns it.
 function M.array(t)
-  t = t or {}
-  local mt = getmetatable(t)
-  assert(mt == nil or mt == ARRAY_MT or mt == OBJECT_MT, "json.array: table already has a metatable")
-  return setmetatable(t, ARRAY_MT)
+  return mark(t, ARRAY_MT, "json.array")
 end
 
 -- Marks t (a new table when nil) as a JSON object and returns it.
 function M.object(t)
-  t = t or {}
-  local mt = getmetatable(t)
-  assert(mt == nil or mt == ARRAY_MT or mt == OBJECT_MT, "json.object: table already has a metatable")
-  return setmetatable(t, OBJECT_MT)
+  return mark(t, OBJECT_MT, "json.object")
 end
 
 function M.is_array(t)
@@ -191,10 +194,15 @@ end
 function M.encode(v, opts)
   local indent
   if opts ~= nil then
+    local bad = {}
     for k in pairs(opts) do
       if k ~= "indent" then
-        error("json.encode: unknown option '" .. tostring(k) .. "' (allowed: indent)", 2)
+        bad[#bad + 1] = tostring(k)
       end
+    end
+    if #bad > 0 then
+      table.sort(bad) -- the same key named whatever pairs() order gives
+      error("json.encode: unknown option '" .. bad[1] .. "' (allowed: indent)", 2)
     end
     indent = opts.indent
     assert(indent == nil or (math.type(indent) == "integer" and indent >= 0),
@@ -240,6 +248,24 @@ local function skip_ws(s, i)
 end
 
 local decode_value
+
+-- After an array element or object member at i: the closing bracket (returns true and the
+-- index past it) or a comma and the next item (returns false and the item's index).  what names
+-- the item in the error ("an array element").
+local function next_item(s, i, close, what)
+  i = skip_ws(s, i)
+  local c = s:sub(i, i)
+  if c == close then
+    return true, i + 1
+  elseif c ~= "," then
+    fail(s, i, "expected ',' or '%s' after %s, found %s", close, what, describe(s, i))
+  end
+  i = skip_ws(s, i + 1)
+  if s:sub(i, i) == close then
+    fail(s, i, "trailing comma before '%s'", close)
+  end
+  return false, i
+end
 
 local UNESCAPES = {
   ['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n", r = "\r", t = "\t",
@@ -343,20 +369,13 @@ local function decode_array(s, i, depth)
     return arr, i + 1
   end
   while true do
-    local v
+    local v, done
     v, i = decode_value(s, i, depth + 1)
     n = n + 1
     arr[n] = v
-    i = skip_ws(s, i)
-    local c = s:sub(i, i)
-    if c == "]" then
-      return arr, i + 1
-    elseif c ~= "," then
-      fail(s, i, "expected ',' or ']' after an array element, found %s", describe(s, i))
-    end
-    i = skip_ws(s, i + 1)
-    if s:sub(i, i) == "]" then
-      fail(s, i, "trailing comma before ']'")
+    done, i = next_item(s, i, "]", "an array element")
+    if done then
+      return arr, i
     end
   end
 end
@@ -381,19 +400,12 @@ local function decode_object(s, i, depth)
     if s:sub(i, i) ~= ":" then
       fail(s, i, "expected ':' after a key, found %s", describe(s, i))
     end
-    local v
+    local v, done
     v, i = decode_value(s, skip_ws(s, i + 1), depth + 1)
     obj[key] = v
-    i = skip_ws(s, i)
-    local c = s:sub(i, i)
-    if c == "}" then
-      return obj, i + 1
-    elseif c ~= "," then
-      fail(s, i, "expected ',' or '}' after an object member, found %s", describe(s, i))
-    end
-    i = skip_ws(s, i + 1)
-    if s:sub(i, i) == "}" then
-      fail(s, i, "trailing comma before '}'")
+    done, i = next_item(s, i, "}", "an object member")
+    if done then
+      return obj, i
     end
   end
 end
@@ -438,13 +450,12 @@ function M.decode(s)
 end
 
 -- Reads and decodes a file: value, or nil, message on a missing/unreadable/malformed file.
+-- The reading is graphids.io's (required here, not at load: graphids.io requires this module).
 function M.read_file(path)
-  local f, err = io.open(path, "rb")
-  if not f then
+  local text, err = require("graphids.io").read_file(path)
+  if not text then
     return nil, err
   end
-  local text = f:read("a")
-  f:close()
   local ok, v = pcall(M.decode, text)
   if not ok then
     return nil, path .. ": " .. v
