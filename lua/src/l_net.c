@@ -5,6 +5,8 @@
  *     headers = {["Content-Type"] = "application/json"}, body = "{}", timeout = 10}
  *   -- or nil, "EIO: http: POST http://...: Couldn't connect to server (...)", "EIO"
  *   assert(core.append_file(path, line, {sync = true}))
+ *   core.wall_time() --> 1764136800.123456 (seconds, microsecond resolution); core.sleep(0.5);
+ *   core.hostname()
  *
  * Any HTTP status is a result; only an exchange without a response is a failure (nil, message,
  * code).  `headers` of the answer is a table of lower-cased names of the final response (after
@@ -12,6 +14,8 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "binding.h"
 #include "gids/net.h"
@@ -149,8 +153,38 @@ static int l_append_file(lua_State *L) {
     return 1;
 }
 
-static const luaL_Reg funcs[] = {
-    {"http_request", l_http_request}, {"append_file", l_append_file}, {NULL, NULL}};
+/* Seconds since the Unix epoch as a float with microsecond resolution: the wall clock that
+ * trace timestamps and MLflow's millisecond times need (os.time has whole seconds only). */
+static int l_wall_time(lua_State *L) {
+    l_checkend(L, 0, "wall_time");
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    lua_pushnumber(L, (double)ts.tv_sec + (double)(ts.tv_nsec / 1000) * 1e-6);
+    return 1;
+}
+
+/* Sleeps for the given seconds (retry backoff); an interrupted sleep resumes for the rest. */
+static int l_sleep(lua_State *L) {
+    double s = luaL_checknumber(L, 1);
+    l_checkend(L, 1, "sleep");
+    luaL_argcheck(L, s >= 0 && s <= 86400, 1, "seconds must be in [0, 86400]");
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)}, rem;
+    while (nanosleep(&ts, &rem) != 0) ts = rem;
+    return 0;
+}
+
+static int l_hostname(lua_State *L) {
+    l_checkend(L, 0, "hostname");
+    char name[256];
+    if (gethostname(name, sizeof name) != 0) return luaL_pushfail(L), 1;
+    name[sizeof name - 1] = '\0';
+    lua_pushstring(L, name);
+    return 1;
+}
+
+static const luaL_Reg funcs[] = {{"http_request", l_http_request}, {"append_file", l_append_file},
+                                 {"wall_time", l_wall_time},       {"sleep", l_sleep},
+                                 {"hostname", l_hostname},         {NULL, NULL}};
 
 void l_open_net(lua_State *L, int module, int methods) {
     (void)methods; /* nothing here takes a tensor */

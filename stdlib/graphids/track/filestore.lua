@@ -1,0 +1,286 @@
+-- graphids.track.filestore -- an MLflow FileStore written directly: the layout that MLflow's own
+-- FileStore reads (mlflow/store/tracking/file_store.py), so `mlflow ui --backend-store-uri
+-- file:///abs/mlruns` (with MLFLOW_ALLOW_FILE_STORE=true on MLflow >= 3.13) or `mlflow
+-- migrate-filestore` shows what graphids logged.
+--   <root>/.trash/  <root>/0/meta.yaml (Default)
+--   <root>/<exp_id>/meta.yaml             experiment: name, artifact_location, times
+--   <root>/<exp_id>/<run_id>/meta.yaml    run info (status as MLflow's integer enum)
+--   <root>/<exp_id>/<run_id>/params/<key> raw value, write-once
+--   <root>/<exp_id>/<run_id>/tags/<key>   raw value, overwritten
+--   <root>/<exp_id>/<run_id>/metrics/<key> lines "<timestamp_ms> <value> <step>", appended
+-- meta.yaml, params and tags are replaced atomically; a metric line is one append(2), so a crash
+-- never leaves a malformed file.  Keys with "/" become sub-folders, as in MLflow.
+-- Methods as graphids.track.mlflow describes; each returns nil, message on failure.
+local core = require "graphids.core"
+local mlflow = require "graphids.track.mlflow"
+
+local FileStore = {}
+FileStore.__index = FileStore
+FileStore.__name = "graphids.track.FileStore"
+
+local function join(...)
+  return (table.concat({ ... }, "/"):gsub("//+", "/"))
+end
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- A YAML scalar as yaml.safe_dump would accept back: strings single-quoted ('' escapes ').
+local function yq(v)
+  if v == nil then return "null" end
+  if type(v) == "number" then return string.format("%d", v) end
+  return "'" .. tostring(v):gsub("'", "''") .. "'"
+end
+
+-- Keys sorted, as yaml.safe_dump writes them.
+local function yaml_dump(t)
+  local lines = {}
+  for _, k in ipairs(mlflow.sorted_keys(t)) do
+    local v = t[k]
+    if v == false then
+      lines[#lines + 1] = k .. ": null"
+    elseif type(v) == "table" then
+      lines[#lines + 1] = k .. ": []"
+    else
+      lines[#lines + 1] = k .. ": " .. yq(v)
+    end
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+-- The value of a top-level `key:` line of a meta.yaml written by MLflow or by us (plain,
+-- single- or double-quoted scalars).
+local function yaml_get(text, key)
+  local v = text:match("\n" .. key .. ": *([^\n]*)") or text:match("^" .. key .. ": *([^\n]*)")
+  if v == nil then return nil end
+  if v:sub(1, 1) == "'" then return (v:sub(2, -2):gsub("''", "'")) end
+  if v:sub(1, 1) == '"' then return (v:sub(2, -2):gsub('\\"', '"')) end
+  return v
+end
+
+local function fail(fmt, ...)
+  return nil, "FileStore: " .. string.format(fmt, ...)
+end
+
+local function ensure(ok, err)
+  if not ok then error(err, 0) end
+  return ok
+end
+
+local function mkdir(path)
+  ensure(core.mkdir_p(path))
+end
+
+local function write_file(path, data)
+  local dir = path:match("^(.*)/[^/]+$")
+  if dir then mkdir(dir) end
+  ensure(core.atomic_write(path, data))
+end
+
+-- Absolute form of a path (artifact URIs must be absolute file:// URIs).
+local function absolute(path)
+  if path:sub(1, 1) == "/" then return path end
+  local cwd = os.getenv("PWD")
+  if cwd == nil or cwd == "" then
+    local p = io.popen("pwd")
+    cwd = p and p:read("l") or "."
+    if p then p:close() end
+  end
+  return (cwd .. "/" .. path):gsub("/%./", "/"):gsub("/%.$", "")
+end
+
+function FileStore.new(root)
+  if type(root) ~= "string" or root == "" then
+    return nil, "FileStore: root must be a non-empty path"
+  end
+  local self = setmetatable({ root = absolute(root), exp_cache = {}, run_exp = {} }, FileStore)
+  return self
+end
+
+-- Runs fn under pcall so that file errors become nil, message.
+local function guarded(fn, ...)
+  local res = table.pack(pcall(fn, ...))
+  if not res[1] then return nil, "FileStore: " .. tostring(res[2]) end
+  return table.unpack(res, 2, res.n)
+end
+
+local function experiment_meta(self, id, name, now)
+  return yaml_dump({ artifact_location = "file://" .. join(self.root, id), creation_time = now,
+    experiment_id = id, last_update_time = now, lifecycle_stage = "active", name = name })
+end
+
+-- Creates the root with experiment 0 "Default" and .trash/ (so a read-only viewer never needs
+-- to write) when they are missing.
+function FileStore:init_root()
+  return guarded(function()
+    mkdir(join(self.root, ".trash"))
+    if not core.stat(join(self.root, "0", "meta.yaml")) then
+      write_file(join(self.root, "0", "meta.yaml"), experiment_meta(self, "0", "Default", mlflow.now_ms()))
+    end
+    return true
+  end)
+end
+
+-- Experiment ids are large random decimal integers as MLflow's _generate_unique_integer_id
+-- (digits only: MLflow's _has_existing_mlruns_data looks at all-digit folder names).
+local function new_experiment_id()
+  local hex = require("graphids.track.traces").random_hex(8)
+  local n = tonumber(hex:sub(1, 15), 16) -- 60 bits
+  return tostring(n % 900000000000000000 + 100000000000000000)
+end
+
+function FileStore:find_experiment(name)
+  local names = core.list_dir(self.root)
+  if not names then return nil end
+  table.sort(names)
+  for _, d in ipairs(names) do
+    if d:match("^%d+$") then
+      local meta = read(join(self.root, d, "meta.yaml"))
+      if meta and yaml_get(meta, "name") == name then
+        return d, yaml_get(meta, "lifecycle_stage") or "active"
+      end
+    end
+  end
+  return nil
+end
+
+function FileStore:get_or_create_experiment(name)
+  if type(name) ~= "string" or name == "" or name:find("[\r\n]") then
+    return fail("experiment name must be a one-line non-empty string, got %q", tostring(name))
+  end
+  if self.exp_cache[name] then return self.exp_cache[name] end
+  return guarded(function()
+    ensure(self:init_root())
+    local id, stage = self:find_experiment(name)
+    if id and stage ~= "active" then
+      error(string.format("experiment '%s' (%s) is deleted; restore it or pick another name", name, id), 0)
+    end
+    if not id then
+      id = new_experiment_id()
+      write_file(join(self.root, id, "meta.yaml"), experiment_meta(self, id, name, mlflow.now_ms()))
+    end
+    self.exp_cache[name] = id
+    return id
+  end)
+end
+
+local function run_dir(self, run_id)
+  local exp = self.run_exp[run_id]
+  if exp == nil then
+    for _, d in ipairs(core.list_dir(self.root) or {}) do
+      if d:match("^%d+$") and core.stat(join(self.root, d, run_id, "meta.yaml")) then
+        exp = d
+        break
+      end
+    end
+    if exp == nil then error(string.format("run '%s' not found under %s", run_id, self.root), 0) end
+    self.run_exp[run_id] = exp
+  end
+  return join(self.root, exp, run_id), exp
+end
+
+local function write_tags(dir, tags)
+  for _, t in ipairs(tags or {}) do
+    write_file(join(dir, "tags", t.key), t.value)
+  end
+end
+
+-- spec: {experiment_id=, run_name=, start_time=, tags = list, run_id = optional (a client id)}
+function FileStore:create_run(spec)
+  return guarded(function()
+    local run_id = spec.run_id or mlflow.new_run_id()
+    local exp = tostring(spec.experiment_id)
+    local dir = join(self.root, exp, run_id)
+    if core.stat(join(dir, "meta.yaml")) then
+      error(string.format("run '%s' already exists in experiment %s", run_id, exp), 0)
+    end
+    local user = os.getenv("USER") or os.getenv("LOGNAME") or "unknown"
+    for _, t in ipairs(spec.tags or {}) do
+      if t.key == "mlflow.user" then user = t.value end
+    end
+    mkdir(join(dir, "artifacts"))
+    for _, sub in ipairs({ "metrics", "params", "tags" }) do mkdir(join(dir, sub)) end
+    local tags = { { key = "mlflow.runName", value = spec.run_name or run_id },
+      { key = "mlflow.user", value = user } }
+    for _, t in ipairs(spec.tags or {}) do tags[#tags + 1] = t end
+    write_tags(dir, tags)
+    write_file(join(dir, "meta.yaml"), yaml_dump({
+      artifact_uri = "file://" .. join(dir, "artifacts"), deleted_time = false, end_time = false,
+      entry_point_name = "", experiment_id = exp, lifecycle_stage = "active", run_id = run_id,
+      run_name = spec.run_name or run_id, run_uuid = run_id, source_name = "", source_type = 4,
+      source_version = "", start_time = spec.start_time or mlflow.now_ms(),
+      status = mlflow.STATUS.RUNNING, tags = {}, user_id = user }))
+    self.run_exp[run_id] = exp
+    return run_id
+  end)
+end
+
+-- The run of experiment exp whose tag `key` equals value (nil when none).
+function FileStore:find_run(exp, key, value)
+  return guarded(function()
+    local base = join(self.root, tostring(exp))
+    local names = core.list_dir(base) or {}
+    table.sort(names)
+    for _, d in ipairs(names) do
+      if d:match("^%x+$") and #d == 32 and read(join(base, d, "tags", key)) == value then
+        self.run_exp[d] = tostring(exp)
+        return d
+      end
+    end
+    return false
+  end)
+end
+
+local function metric_line(m)
+  return string.format("%d %s %d\n", m.timestamp, mlflow.float_text(m.value), m.step or 0)
+end
+
+function FileStore:log_batch(run_id, batch)
+  return guarded(function()
+    local dir = run_dir(self, run_id)
+    for _, p in ipairs(batch.params or {}) do
+      local path = join(dir, "params", p.key)
+      local old = read(path)
+      if old == nil then
+        write_file(path, p.value)
+      elseif old ~= p.value then
+        error(string.format("param '%s' of run %s is already '%s'; changing param values is not allowed " ..
+          "(new value '%s')", p.key, run_id, old, p.value), 0)
+      end
+    end
+    write_tags(dir, batch.tags)
+    for _, m in ipairs(batch.metrics or {}) do
+      local path = join(dir, "metrics", m.key)
+      local parent = path:match("^(.*)/[^/]+$")
+      mkdir(parent)
+      ensure(core.append_file(path, metric_line(m)))
+    end
+    return true
+  end)
+end
+
+function FileStore:update_run(run_id, status, end_time)
+  return guarded(function()
+    local code = mlflow.STATUS[status]
+    if code == nil then error("unknown run status '" .. tostring(status) .. "'", 0) end
+    local dir = run_dir(self, run_id)
+    local path = join(dir, "meta.yaml")
+    local meta = read(path)
+    if meta == nil then error("cannot read " .. path, 0) end
+    meta = meta:gsub("\nstatus: [^\n]*", "\nstatus: " .. code)
+    if end_time then meta = meta:gsub("\nend_time: [^\n]*", "\nend_time: " .. string.format("%d", end_time)) end
+    write_file(path, meta)
+    return true
+  end)
+end
+
+function FileStore:describe()
+  return "file://" .. self.root
+end
+
+return FileStore

@@ -1,0 +1,185 @@
+-- graphids.track.mlflow -- what both MLflow backends share: key and value rules, parameter
+-- flattening, times and ids, and the choice of backend from the tracking URI.
+--   local mlflow = require "graphids.track.mlflow"
+--   local store = mlflow.store()          -- from MLFLOW_TRACKING_URI, else <lake_root>/mlruns
+--   local exp = assert(store:get_or_create_experiment("graphids/hcrl_sa/gat"))
+--   local run_id = assert(store:create_run{experiment_id = exp, run_name = "r1",
+--                                          start_time = mlflow.now_ms(), tags = {...}})
+--   assert(store:log_batch(run_id, {metrics = {{key=, value=, timestamp=, step=}},
+--                                   params = {{key=, value=}}, tags = {{key=, value=}}}))
+--   assert(store:update_run(run_id, "FINISHED", mlflow.now_ms()))
+--
+-- Both stores (graphids.track.filestore, graphids.track.rest) have these methods plus
+-- find_run(experiment_id, tag_key, tag_value); each returns its result, or nil, message on any
+-- failure (never raises for a tracking problem).  Limits are MLflow 3.x's
+-- (mlflow/utils/validation.py): keys at most 250 characters of [A-Za-z0-9_./ :-] forming a
+-- normalised relative path, param values 6000 and tag values 8000 characters.
+local core = require "graphids.core"
+local json = require "graphids.json"
+
+local M = {}
+
+M.MAX_KEY = 250
+M.MAX_PARAM_VALUE = 6000
+M.MAX_TAG_VALUE = 8000
+M.STATUS = { RUNNING = 1, SCHEDULED = 2, FINISHED = 3, FAILED = 4, KILLED = 5 }
+
+function M.now_ms()
+  return math.floor(core.wall_time() * 1000)
+end
+
+-- 128 random bits as 32 lowercase hex digits (uuid4().hex's shape).
+function M.new_run_id()
+  return require("graphids.track.traces").random_hex(16)
+end
+
+-- A key MLflow accepts, from any string: "@" becomes "_at_" (as the reference did), other
+-- characters outside [A-Za-z0-9_./ :-] become "_", empty, "." and ".." path segments and
+-- leading/trailing "/" are dropped, and the result is cut to 250 characters.
+function M.sanitize_key(k)
+  local s = tostring(k):gsub("@", "_at_"):gsub("[^%w_%./ :%-]", "_")
+  local segs = {}
+  for seg in s:gmatch("[^/]+") do
+    if seg ~= "." and seg ~= ".." then segs[#segs + 1] = seg end
+  end
+  s = table.concat(segs, "/")
+  if s == "" then s = "_" end
+  if #s > M.MAX_KEY then
+    s = s:sub(1, M.MAX_KEY):gsub("/+$", "")
+  end
+  return s
+end
+
+-- s cut to n characters (code points when s is UTF-8, as Python's len counts; bytes otherwise).
+function M.truncate(s, n)
+  local len = utf8.len(s)
+  if len == nil then
+    return #s > n and s:sub(1, n) or s
+  end
+  if len <= n then return s end
+  return s:sub(1, utf8.offset(s, n + 1) - 1)
+end
+
+-- A value as MLflow param/tag text: nil/json.null "", booleans "true"/"false", integral floats
+-- without a trailing ".0" lost (Lua's %.17g shortest form), tables as compact JSON.
+function M.value_text(v)
+  if v == nil or v == json.null then return "" end
+  local t = type(v)
+  if t == "string" then return v end
+  if t == "number" then
+    if math.type(v) == "integer" then return tostring(v) end
+    return M.float_text(v)
+  end
+  if t == "boolean" then return tostring(v) end
+  if t == "table" then
+    local ok, s = pcall(json.encode, require("graphids.track.traces").plain(v))
+    if ok then return s end
+  end
+  return tostring(v)
+end
+
+-- The shortest %.Ng (15..17) that reads back to the same double; non-finite as Python prints
+-- them ("nan", "inf", "-inf").  Integral values keep ".0" as Python's repr does.
+function M.float_text(v)
+  if v ~= v then return "nan" end
+  if v == math.huge then return "inf" end
+  if v == -math.huge then return "-inf" end
+  local s
+  for digits = 15, 17 do
+    s = string.format("%." .. digits .. "g", v)
+    if tonumber(s) == v then break end
+  end
+  if not s:find("[%.eEn]") then s = s .. ".0" end
+  return s
+end
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b)
+    return tostring(a) < tostring(b)
+  end)
+  return keys
+end
+M.sorted_keys = sorted_keys
+
+local function is_array(t)
+  if json.is_array(t) then return true end
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n > 0 and n == #t
+end
+
+-- A nested config table as a sorted list of {key = "a.b.c", value = "text"}: tables nest with
+-- dots, arrays stay one value (JSON text), keys are sanitised and values cut to 6000.
+function M.flatten(tbl, prefix, out)
+  out = out or {}
+  for _, k in ipairs(sorted_keys(tbl)) do
+    local v = tbl[k]
+    local key = prefix and (prefix .. "." .. tostring(k)) or tostring(k)
+    if type(v) == "table" and v ~= json.null and getmetatable(v) == nil and not is_array(v)
+        and next(v) ~= nil then
+      M.flatten(v, key, out)
+    elseif type(v) ~= "function" then
+      out[#out + 1] = { key = M.sanitize_key(key), value = M.truncate(M.value_text(v), M.MAX_PARAM_VALUE) }
+    end
+  end
+  return out
+end
+
+-- {key = value} -> sorted list of {key, value} tags (sanitised keys, values cut to 8000).
+function M.tag_list(t)
+  local out = {}
+  for _, k in ipairs(sorted_keys(t or {})) do
+    out[#out + 1] = { key = M.sanitize_key(k), value = M.truncate(M.value_text(t[k]), M.MAX_TAG_VALUE) }
+  end
+  return out
+end
+
+-- {key = number} -> sorted list of metrics at `step` (non-numbers are dropped: a metric is a
+-- number; booleans count as 0/1 the way MLflow refuses them, so they are dropped too).
+function M.metric_list(t, step, timestamp)
+  local out = {}
+  timestamp = timestamp or M.now_ms()
+  for _, k in ipairs(sorted_keys(t or {})) do
+    local v = t[k]
+    if type(v) == "number" then
+      out[#out + 1] = { key = M.sanitize_key(k), value = v + 0.0, timestamp = timestamp,
+        step = math.tointeger(step or 0) or 0 }
+    end
+  end
+  return out
+end
+
+-- The tracking URI in use: opts.uri, else $MLFLOW_TRACKING_URI, else file:<lake_root>/mlruns.
+function M.tracking_uri(opts)
+  opts = opts or {}
+  local uri = opts.uri
+  if uri == nil or uri == "" then uri = os.getenv("MLFLOW_TRACKING_URI") end
+  if uri == nil or uri == "" then
+    local lake = opts.lake_root
+    if lake == nil or lake == "" then lake = os.getenv("GRAPHIDS_LAKE_ROOT") end
+    if lake == nil or lake == "" then lake = "lake" end
+    uri = lake .. "/mlruns"
+  end
+  return uri
+end
+
+-- The store for a URI: http(s):// -> REST, file: or a plain path -> FileStore; anything else
+-- (sqlite:, postgresql:, databricks, ...) is refused with the way out.  Returns store or
+-- nil, message.
+function M.store(opts)
+  local uri = M.tracking_uri(opts)
+  if uri:match("^https?://") then
+    return require("graphids.track.rest").new(uri, opts)
+  end
+  local path = uri:match("^file://(/.*)$") or uri:match("^file:(/[^/].*)$") or uri:match("^file:([^/].*)$")
+  if path == nil and not uri:match("^[%a][%w+.%-]*:") then path = uri end
+  if path == nil then
+    return nil, string.format("tracking URI '%s' is not supported: use http(s)://host:port of an " ..
+      "mlflow server, or file:/path (or a plain path) for a local FileStore", uri)
+  end
+  return require("graphids.track.filestore").new(path)
+end
+
+return M
