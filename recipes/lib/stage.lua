@@ -1,0 +1,71 @@
+-- recipes/lib/stage.lua -- the shared defaults of every stage recipe: identity, run dir,
+-- luacheck: read globals import arguments merge model_preset
+-- trainer, callbacks and the graph data module, from the top-level arguments.
+--   local S = import("../lib/stage.lua")
+--   return function(tla)
+--     local a = arguments(tla, S.args({loss = "focal"}))
+--     return S.graph_stage(a, {stage = "gat", variant = a.loss, model = ...})
+--   end
+-- Run dir: <lake_root>/<dataset>/<stage>/<variant>/seed_<seed>.
+local ARGS = import("args.lua")
+local DATASETS = import("../presets/datasets.lua")
+
+local S = {}
+
+-- The common top-level arguments merged with a stage's own.
+function S.args(extra)
+  return merge(ARGS, extra)
+end
+
+function S.run_dir(a, stage, variant)
+  return string.format("%s/%s/%s/%s/seed_%d", a.lake_root, a.dataset, stage, variant, a.seed)
+end
+
+-- The dataset's training settings (presets/datasets.lua).
+function S.settings(a)
+  return merge(DATASETS.default, DATASETS[a.dataset])
+end
+
+local function data_args(a, extra)
+  local d = { dataset = a.dataset, lake_root = a.lake_root, seed = a.seed }
+  if a.data_root ~= "" then d.data_root = a.data_root end
+  local entry = S.settings(a).catalog_entry
+  if entry then d.catalog = { [a.dataset] = entry } end
+  return merge(d, extra)
+end
+S.data_args = data_args
+
+-- spec: stage, variant, family key of the epochs table (default stage), model ({class_path,
+-- init_args}), fusion (bool), data (extra GraphDataModule options, or a full data block for
+-- fusion), distillation (model.distillation).
+function S.stage(a, spec)
+  local st = S.settings(a)
+  local fusion = spec.fusion == true
+  local monitor = fusion and { monitor = "val_acc", mode = "max" } or { monitor = "val_loss", mode = "min" }
+  local run_dir = S.run_dir(a, spec.stage, spec.variant)
+  local model = merge(spec.model, spec.distillation and { distillation = spec.distillation } or nil)
+  return {
+    identity = { dataset = a.dataset, stage = spec.stage, variant = spec.variant, seed = a.seed,
+      scale = a.scale },
+    seed_everything = a.seed,
+    trainer = {
+      max_epochs = st.epochs[spec.epochs or spec.stage],
+      gradient_clip_val = (not fusion) and 1.0 or nil,
+      default_root_dir = run_dir,
+      progress = "auto",
+      log_every_n_steps = fusion and 10 or 50,
+    },
+    data = spec.data_block or {
+      class_path = "graphids.data.GraphDataModule",
+      init_args = data_args(a, merge({ batch_size = st.batch_size }, spec.data)),
+    },
+    model = model,
+    callbacks = {
+      checkpoint = monitor,
+      early_stopping = merge(monitor, { patience = fusion and st.patience.fusion or st.patience.graph }),
+      lr_monitor = not fusion,
+    },
+  }
+end
+
+return S

@@ -1,0 +1,14 @@
+-- recipes/stages/dgi.lua -- the DGI anomaly detector (SVDD distance), benign windows only.
+-- luacheck: read globals import arguments merge model_preset
+--   graphids fit --config recipes/stages/dgi.lua --tla dataset=hcrl_sa
+local S = import("../lib/stage.lua")
+local P = import("../presets/models.lua")
+
+return function(tla)
+  local a = arguments(tla, S.args({ conv_type = "gatv2" }))
+  return S.stage(a, {
+    stage = "dgi", variant = "dgi",
+    model = P.graph("dgi", a.scale, { conv_type = a.conv_type }),
+    data = { label_filter = "benign" },
+  })
+end

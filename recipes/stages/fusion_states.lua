@@ -1,0 +1,19 @@
+-- recipes/stages/fusion_states.lua -- extraction of the fusion states: the VGAE's and the GAT's
+-- luacheck: read globals import arguments merge model_preset
+-- extract_features over the train, val and every test split, into safetensors files read by
+-- the fusion stage (graphids.orchestrate.fusion_states).
+-- TLAs: the common ones, vgae_ckpt and gat_ckpt (required), batch_size.
+local S = import("../lib/stage.lua")
+
+return function(tla)
+  local a = arguments(tla, S.args({ vgae_ckpt = "", gat_ckpt = "", batch_size = 256 }))
+  return {
+    kind = "extract",
+    identity = { dataset = a.dataset, stage = "fusion_states", variant = "vgae_gat", seed = a.seed,
+      scale = a.scale },
+    vgae_ckpt = a.vgae_ckpt,
+    gat_ckpt = a.gat_ckpt,
+    out_dir = S.run_dir(a, "fusion_states", "vgae_gat"),
+    data = S.data_args(a, { batch_size = a.batch_size }),
+  }
+end

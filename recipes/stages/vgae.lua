@@ -1,0 +1,15 @@
+-- recipes/stages/vgae.lua -- the VGAE anomaly detector, trained on benign windows only.
+-- luacheck: read globals import arguments merge model_preset
+--   graphids fit --config recipes/stages/vgae.lua --tla dataset=hcrl_sa
+-- TLAs: the common ones, conv_type.
+local S = import("../lib/stage.lua")
+local P = import("../presets/models.lua")
+
+return function(tla)
+  local a = arguments(tla, S.args({ conv_type = "gatv2" }))
+  return S.stage(a, {
+    stage = "vgae", variant = "vgae",
+    model = P.graph("vgae", a.scale, { conv_type = a.conv_type }),
+    data = { label_filter = "benign" },
+  })
+end

@@ -1,0 +1,55 @@
+-- graphids.cli.test -- `graphids test --config RECIPE [--tla k=v]... [--set a.b=v]... [--ckpt-path P]
+-- [--json]`: resolve, build, evaluate with the run dir's best checkpoint (or P) on every test
+-- set; prints the pooled and per-set metrics.
+-- Exit codes: 0 tested, 1 an error, 2 usage.
+local A = require "graphids.orchestrate.cliargs"
+local fit = require "graphids.cli.fit"
+
+local M = {}
+
+M.summary = "test one stage's checkpoint on every test set"
+
+local USAGE = [[
+usage: graphids test --config RECIPE [--tla KEY=VALUE]... [--set A.B=VALUE]... [--ckpt-path P] [--json]
+
+Tests the stage's best checkpoint (<run dir>/checkpoints/best_model.safetensors, or P) on every
+test set after checking it against the configured model and the data's vocabulary.  Writes
+predictions/test/<set>.safetensors, test_metrics.json and .test_complete into the run dir.
+
+]] .. fit.OPTIONS:gsub("  %-%-ckpt%-path P       resume from this checkpoint %(checked against the model and vocabulary%)",
+  "  --ckpt-path P       test this checkpoint instead of the run dir's best one") ..
+  "  --json              print the metrics as one JSON object\n"
+
+function M.main(args)
+  local spec = { value = fit.SPEC.value, multi = fit.SPEC.multi, flag = { "--json" } }
+  local o, err = A.parse(args, spec)
+  if not o then return A.usage_error("test", err, USAGE) end
+  if o.help then io.stdout:write(USAGE) return 0 end
+  local r, rerr, is_config = fit.resolve(o)
+  if not r then
+    if is_config then return A.fail("test", rerr) end
+    return A.usage_error("test", rerr, USAGE)
+  end
+  local ok, res = pcall(function()
+    local config = require "graphids.config"
+    local stage = require "graphids.orchestrate.stage"
+    config.write_run_files(r)
+    local art = stage.build(r)
+    return stage.evaluate(art, r, { ckpt_path = o["--ckpt-path"] })
+  end)
+  if not ok then return A.fail("test", res) end
+  local metrics = require "graphids.metrics"
+  if o["--json"] then
+    local json = require "graphids.json"
+    local clean = {}
+    for k, v in pairs(res) do
+      clean[k] = (type(v) == "number" and (v ~= v or math.abs(v) == math.huge)) and json.null or v
+    end
+    io.stdout:write(json.encode(next(clean) and clean or json.object()), "\n")
+  else
+    io.stdout:write(metrics.format(res), "\n")
+  end
+  return 0
+end
+
+return M

@@ -1,0 +1,204 @@
+-- graphids.config -- config resolution: recipe -> rendered table -> --set overrides ->
+-- validated, read-only ResolvedConfig (DESIGN §5; docs/recipes.md).
+--   local config = require "graphids.config"
+--   local r = config.resolve("recipes/stages/gat.lua", {tla = {dataset = "hcrl_sa", seed = 1},
+--                                                      set = {{"trainer.max_epochs", 5}}})
+--   r.rendered, r.validated (read-only), r.stage_name, r.run_dir (nil = no run dir), r.ckpt_file
+--   config.write_run_files(r)          -- resolved.json + overrides.json in r.run_dir
+--   local k, v = config.parse_kv("model.init_args.lr=0.01")   -- the --set / --tla syntax
+local json = require "graphids.json"
+local gio = require "graphids.io"
+local recipe = require "graphids.config.recipe"
+local schema = require "graphids.config.schema"
+
+local M = {}
+
+M.CKPT_SUBPATH = "checkpoints/best_model.safetensors"
+M.LAST_SUBPATH = "checkpoints/last.safetensors"
+M.merge = recipe.merge
+M.render = recipe.render
+M.find_recipe = recipe.find
+
+-- "a.b.c=VALUE" -> "a.b.c", value: VALUE decoded as JSON, else kept as the string.
+function M.parse_kv(s)
+  if type(s) ~= "string" then
+    error("expected KEY=VALUE, got " .. type(s), 2)
+  end
+  local k, v = s:match("^([^=]+)=(.*)$")
+  if k == nil or k:match("^%s*$") then
+    error(string.format("expected KEY=VALUE, got '%s'", s), 2)
+  end
+  if k:match("^%.") or k:match("%.$") or k:match("%.%.") then
+    error(string.format("bad key '%s' in '%s': dotted path with an empty part", k, s), 2)
+  end
+  local ok, val = pcall(json.decode, v)
+  if ok then
+    -- plain(): no json.array/object marks, so the value merges like recipe data
+    return k, require("graphids.ckpt").plain(val)
+  end
+  return k, v
+end
+
+-- Writes value at the dotted path of t, creating intermediate tables (a non-table intermediate
+-- is replaced).  Changes t in place and returns it.
+function M.set_path(t, key, value)
+  local parts = {}
+  for p in key:gmatch("[^.]+") do
+    parts[#parts + 1] = p
+  end
+  local cur = t
+  for i = 1, #parts - 1 do
+    local p = parts[i]
+    if type(cur[p]) ~= "table" or cur[p] == json.null then
+      cur[p] = {}
+    end
+    cur = cur[p]
+  end
+  cur[parts[#parts]] = value
+  return t
+end
+
+-- pairs: a list of {key, value} (applied in order) or a map key -> value (applied in sorted
+-- key order, so the result never depends on pairs()).
+local function override_list(set)
+  if set == nil then return {} end
+  if type(set) ~= "table" then
+    error("config: set must be a list of {key, value} pairs or a map, got " .. type(set), 3)
+  end
+  local list = {}
+  if set[1] ~= nil then
+    for i, kv in ipairs(set) do
+      if type(kv) ~= "table" or type(kv[1]) ~= "string" then
+        error(string.format("config: set[%d] must be {key, value}", i), 3)
+      end
+      list[#list + 1] = { kv[1], kv[2] }
+    end
+  else
+    local keys = {}
+    for k in pairs(set) do keys[#keys + 1] = k end
+    table.sort(keys)
+    for _, k in ipairs(keys) do list[#list + 1] = { k, set[k] } end
+  end
+  return list
+end
+
+function M.apply_overrides(rendered, set)
+  for _, kv in ipairs(override_list(set)) do
+    M.set_path(rendered, kv[1], recipe.deep_copy(kv[2]))
+  end
+  return rendered
+end
+
+-- ---------------------------------------------------------------- read-only views
+
+local function freeze(t, path)
+  if type(t) ~= "table" then
+    return t
+  end
+  local store = {}
+  for k, v in pairs(t) do
+    store[k] = freeze(v, path .. tostring(k) .. ".")
+  end
+  return setmetatable({}, {
+    __index = store,
+    __newindex = function(_, k)
+      error(string.format("the validated configuration is read-only (tried to set '%s%s'); change the " ..
+        "recipe or pass --set", path, tostring(k)), 2)
+    end,
+    __pairs = function() return next, store, nil end,
+    __len = function() return #store end,
+    __metatable = "read-only configuration",
+  })
+end
+M.freeze = freeze
+
+-- A plain, writable deep copy of a (possibly read-only) configuration value.
+function M.thaw(v)
+  if type(v) ~= "table" then
+    return v
+  end
+  local out = {}
+  for k, x in pairs(v) do
+    out[k] = M.thaw(x)
+  end
+  return out
+end
+
+-- ---------------------------------------------------------------- resolve
+
+-- Builds a ResolvedConfig from an already rendered table (overrides applied).
+function M.from_rendered(rendered, opts)
+  opts = opts or {}
+  local validated = schema.validate(rendered)
+  local root = validated.trainer.default_root_dir
+  local run_dir = (root ~= nil and root ~= "") and root or nil
+  local stage = opts.stage_name
+  if stage == nil or stage == "" then
+    stage = validated.identity.stage ~= "" and validated.identity.stage or "stage"
+  end
+  local canonical = json.encode(validated)
+  return {
+    rendered = rendered,
+    validated = freeze(validated, ""),
+    stage_name = stage,
+    run_dir = run_dir,
+    ckpt_file = run_dir and gio.join(run_dir, M.CKPT_SUBPATH) or nil,
+    last_ckpt = run_dir and gio.join(run_dir, M.LAST_SUBPATH) or nil,
+    recipe = opts.recipe,
+    tla = opts.tla or {},
+    set = override_list(opts.set),
+    config_digest = require("graphids").sha256(canonical),
+  }
+end
+
+-- Renders the recipe at path with opts.tla, applies opts.set, validates.  Writes nothing.
+function M.resolve(path, opts)
+  opts = opts or {}
+  for k in pairs(opts) do
+    if k ~= "tla" and k ~= "set" and k ~= "stage_name" then
+      error(string.format("config.resolve: unknown option '%s' (tla, set, stage_name)", tostring(k)), 2)
+    end
+  end
+  local rendered, file = recipe.render(path, opts.tla)
+  M.apply_overrides(rendered, opts.set)
+  local stem = opts.stage_name
+  return M.from_rendered(rendered, { stage_name = stem, recipe = file, tla = opts.tla, set = opts.set })
+end
+
+-- ---------------------------------------------------------------- run files
+
+-- Creates the run dir (a clear error when it cannot: read-only or not a folder).
+function M.ensure_run_dir(run_dir)
+  local st = gio.stat(run_dir)
+  if st and st.type ~= "dir" then
+    error(string.format("run dir %s exists and is not a folder", run_dir), 0)
+  end
+  local ok, err = gio.mkdir_p(run_dir)
+  if not ok then
+    error(string.format("cannot create the run dir %s: %s", run_dir, tostring(err)), 0)
+  end
+end
+
+-- Writes resolved.json (the validated configuration) and overrides.json ({tla, set}) into the
+-- run dir, atomically.  Nothing when the run has no run dir.  Returns the two paths.
+function M.write_run_files(r)
+  if r.run_dir == nil then
+    return nil
+  end
+  M.ensure_run_dir(r.run_dir)
+  local rpath, opath = gio.join(r.run_dir, "resolved.json"), gio.join(r.run_dir, "overrides.json")
+  local set = {}
+  for _, kv in ipairs(r.set or {}) do
+    set[#set + 1] = json.array({ kv[1], kv[2] == nil and json.null or kv[2] })
+  end
+  local tla = next(r.tla or {}) and r.tla or json.object()
+  for _, w in ipairs({ { rpath, M.thaw(r.validated) }, { opath, { tla = tla, set = json.array(set) } } }) do
+    local ok, err = gio.write_json(w[1], w[2])
+    if not ok then
+      error(string.format("cannot write %s: %s", w[1], tostring(err)), 0)
+    end
+  end
+  return rpath, opath
+end
+
+return M

@@ -1,0 +1,179 @@
+-- graphids.config.recipe -- loading a recipe file into a plain table (the "render" step).
+--   local recipe = require "graphids.config.recipe"
+--   local rendered = recipe.render("recipes/stages/gat.lua", {dataset = "hcrl_sa", seed = 1})
+--   recipe.find("stages/gat.lua")     -- a path as given, else under the recipes root
+--
+-- A recipe is a Lua file that returns a table, or a function of one table of top-level
+-- arguments (TLAs) returning a table.  It runs in a small sandbox: the safe standard functions,
+-- and
+--   import(path)          the value of another recipe file (relative to the importing file;
+--                         loaded once per render);
+--   arguments(tla, defs)  tla checked against defs (unknown names raise with a suggestion;
+--                         a value of another type than its default raises) and completed;
+--   merge(a, b, ...)      deep merge (tables merged key by key, the later wins, arrays replaced);
+--   model_preset(family, scale, overrides)  graphids.models.presets' hyper-parameters.
+-- A table recipe given TLAs is an error (it would silently ignore them).
+local U = require "graphids.nn._util"
+local gio = require "graphids.io"
+
+local M = {}
+
+-- The recipes folder of this source tree ($GRAPHIDS_RECIPES overrides), or nil.
+function M.root()
+  local env = os.getenv("GRAPHIDS_RECIPES")
+  if env and env ~= "" then
+    return env
+  end
+  local src = debug.getinfo(1, "S").source
+  local root = src:match("^@(.*)/stdlib/graphids/config/recipe%.lua$")
+  if root == nil and src:match("^@stdlib/graphids/config/recipe%.lua$") then
+    root = "."
+  end
+  return root and (root .. "/recipes") or nil
+end
+
+-- The file a recipe name denotes: the path itself when it exists, else the same path under
+-- the recipes root (with ".lua" added when missing).  A missing recipe raises naming both.
+function M.find(path)
+  if type(path) ~= "string" or path == "" then
+    error("recipe path must be a non-empty string, got " .. tostring(path), 2)
+  end
+  local tried = { path }
+  if gio.exists(path) and not gio.is_dir(path) then
+    return path
+  end
+  local root = M.root()
+  if root and path:sub(1, 1) ~= "/" then
+    local rel = path:gsub("^recipes/", "")
+    for _, p in ipairs(rel:match("%.lua$") and { rel } or { rel, rel .. ".lua" }) do
+      local full = gio.join(root, p)
+      tried[#tried + 1] = full
+      if gio.exists(full) and not gio.is_dir(full) then
+        return full
+      end
+    end
+  end
+  error(string.format("recipe '%s' not found (looked for %s)", path, table.concat(tried, ", ")), 0)
+end
+
+local function deep_copy(v)
+  if type(v) ~= "table" then
+    return v
+  end
+  local out = {}
+  for k, x in pairs(v) do
+    out[k] = deep_copy(x)
+  end
+  return out
+end
+M.deep_copy = deep_copy
+
+local function is_array(t)
+  return type(t) == "table" and (next(t) == nil or t[1] ~= nil)
+end
+
+-- Deep merge: b's keys over a's, tables merged recursively, arrays (and empty tables)
+-- replaced whole.  Returns a new table; the inputs are not changed.
+function M.merge(...)
+  local out = {}
+  for i = 1, select("#", ...) do
+    local t = select(i, ...)
+    if t ~= nil then
+      if type(t) ~= "table" then
+        error("merge: argument " .. i .. " must be a table, got " .. type(t), 2)
+      end
+      for k, v in pairs(t) do
+        local cur = out[k]
+        if type(v) == "table" and not is_array(v) and type(cur) == "table" and not is_array(cur) then
+          out[k] = M.merge(cur, v)
+        else
+          out[k] = deep_copy(v)
+        end
+      end
+    end
+  end
+  return out
+end
+
+-- tla completed with defs; unknown names and mistyped values raise (message names the recipe).
+local function arguments(file)
+  return function(tla, defs)
+    local ok, res = pcall(U.options, "recipe " .. file .. ": top-level argument", tla or {}, defs, -1)
+    if not ok then
+      error((tostring(res):gsub("unknown option", "unknown argument"):gsub("option '", "argument '")), 0)
+    end
+    return res
+  end
+end
+
+local SAFE = { "assert", "error", "ipairs", "next", "pairs", "select", "tonumber", "tostring",
+  "type", "math", "string", "table", "utf8" }
+
+local function load_file(path, state)
+  if state.cache[path] ~= nil then
+    return state.cache[path]
+  end
+  if state.loading[path] then
+    error("recipe import cycle at " .. path, 0)
+  end
+  state.loading[path] = true
+  local dir = path:match("^(.*)/[^/]+$") or "."
+  local env = {}
+  for _, name in ipairs(SAFE) do
+    env[name] = _G[name]
+  end
+  env.os = { getenv = os.getenv }
+  env.merge = M.merge
+  env.arguments = arguments(path)
+  env.model_preset = function(family, scale, overrides)
+    local P = require "graphids.models.presets"
+    local fam = P[family]
+    if fam == nil or fam[scale] == nil then
+      error(string.format("recipe %s: no model preset %s.%s", path, tostring(family), tostring(scale)), 2)
+    end
+    return fam[scale](overrides)
+  end
+  env.import = function(rel)
+    local p = rel:sub(1, 1) == "/" and rel or gio.join(dir, rel)
+    if not gio.exists(p) then
+      error(string.format("recipe %s: import '%s' not found (%s)", path, rel, p), 2)
+    end
+    return load_file(p, state)
+  end
+  local chunk, err = loadfile(path, "t", env)
+  if not chunk then
+    error("recipe " .. err, 0)
+  end
+  local ok, v = pcall(chunk)
+  if not ok then
+    error(string.format("recipe %s failed: %s", path, tostring(v)), 0)
+  end
+  state.loading[path] = nil
+  state.cache[path] = v
+  return v
+end
+
+-- Renders a recipe: its table, or its function applied to tla.  Returns a fresh plain table.
+function M.render(path, tla)
+  local file = M.find(path)
+  local state = { cache = {}, loading = {} }
+  local v = load_file(file, state)
+  tla = tla or {}
+  if type(v) == "function" then
+    local ok, res = pcall(v, deep_copy(tla))
+    if not ok then
+      error(tostring(res), 0)
+    end
+    v = res
+  elseif type(v) == "table" and next(tla) ~= nil then
+    local names = U.sorted_keys(tla)
+    error(string.format("recipe %s takes no top-level arguments (got %s)", file,
+      table.concat(names, ", ")), 0)
+  end
+  if type(v) ~= "table" then
+    error(string.format("recipe %s must return a table or a function returning one, got %s", file, type(v)), 0)
+  end
+  return deep_copy(v), file
+end
+
+return M

@@ -1,0 +1,279 @@
+-- graphids.config.schema -- validation of a rendered configuration (DESIGN §5).
+--   local schema = require "graphids.config.schema"
+--   local cfg = schema.validate(rendered)      -- a normalised deep copy, or an error
+--
+-- Sections (every unknown key is an error naming its full path, with a suggestion):
+--   identity        {dataset, stage, variant, seed, scale}: who the run is (run listings, tags)
+--   seed_everything integer >= 0
+--   trainer         graphids.trainer.Trainer options (max_epochs, max_time, gradient_clip_val,
+--                   default_root_dir ("" = no run dir), progress, log_every_n_steps, device,
+--                   enable_checkpointing)
+--   data            {class_path, init_args}: a registered data module (init_args checked by
+--                   constructing it, which touches no file)
+--   model           {class_path, init_args, distillation?}: init_args checked against the
+--                   class's hyper-parameters (num_ids may be left out: it comes from the data)
+--   callbacks       {checkpoint = {monitor, mode}, early_stopping = {monitor, mode, patience,
+--                   min_delta}, lr_monitor = bool}
+-- Cross-field rules (the reference's): checkpoint and early-stopping monitor/mode agree; fusion
+-- models monitor val_acc/max, the others val_loss/min; the data module fits the model family.
+local U = require "graphids.nn._util"
+local N = U.NONE
+
+local M = {}
+
+M.DATA_CLASSES = {
+  ["graphids.data.GraphDataModule"] = { "graphids.data", "GraphDataModule" },
+  ["graphids.orchestrate.fusion_data.FusionDataModule"] = { "graphids.orchestrate.fusion_data",
+    "FusionDataModule" },
+}
+
+local SECTIONS = {
+  [""] = { identity = {}, seed_everything = 42, trainer = {}, data = {}, model = {}, callbacks = {} },
+  identity = { dataset = "", stage = "", variant = "", seed = 0, scale = "" },
+  trainer = { max_epochs = 10, max_time = N, gradient_clip_val = N, default_root_dir = "",
+    progress = "auto", log_every_n_steps = 50, device = "cpu", enable_checkpointing = true },
+  data = { class_path = "", init_args = {} },
+  model = { class_path = "", init_args = {}, distillation = N },
+  ["model.distillation"] = { teacher_ckpt = "", T = 4.0, alpha = 0.7, latent_weight = 1.0,
+    recon_weight = 1.0 },
+  callbacks = { checkpoint = {}, early_stopping = {}, lr_monitor = false },
+  ["callbacks.checkpoint"] = { monitor = "val_loss", mode = "min" },
+  ["callbacks.early_stopping"] = { monitor = "val_loss", mode = "min", patience = 10, min_delta = 0.0 },
+}
+
+local function fail(msg)
+  error("invalid configuration: " .. msg, 0)
+end
+
+-- U.options with the section's full path in the message ("trainer: unknown option 'x' (did you
+-- mean 'y'?)" becomes "unknown key 'trainer.x' (did you mean 'trainer.y'?)").
+local function section(path, t, defaults)
+  if t ~= nil and type(t) ~= "table" then
+    fail(string.format("'%s' must be a table, got %s", path, type(t)))
+  end
+  local ok, res = pcall(U.options, path, t, defaults, -1)
+  if ok then
+    return res
+  end
+  local msg = tostring(res)
+  local pre = path == "" and "" or path .. "."
+  local key, rest = msg:match(": unknown option '([^']*)'(.*)$")
+  if key then
+    rest = rest:gsub("did you mean '([^']*)'", function(s) return "did you mean '" .. pre .. s .. "'" end)
+    fail(string.format("unknown key '%s%s'%s", pre, key, rest))
+  end
+  local k2, want, got = msg:match(": option '([^']*)' must be a (%a+), got (.*)$")
+  if k2 then
+    fail(string.format("'%s%s' must be a %s, got %s", pre, k2, want, got))
+  end
+  fail(msg)
+end
+
+local function int_at_least(path, v, lo)
+  if math.type(v) ~= "integer" or v < lo then
+    fail(string.format("'%s' must be an integer >= %d, got %s", path, lo, tostring(v)))
+  end
+end
+
+local function one_of(path, v, allowed)
+  for _, a in ipairs(allowed) do
+    if v == a then return end
+  end
+  fail(string.format("'%s' must be one of %s, got '%s'", path, table.concat(allowed, ", "), tostring(v)))
+end
+
+-- Integral floats (JSON numbers read back, `--set x=3.0`) become integers where an integer is
+-- required; other values are left for the checks to name.
+local function as_int(v)
+  if math.type(v) == "float" and v == math.floor(v) and v >= math.mininteger and v <= math.maxinteger then
+    return math.tointeger(v)
+  end
+  return v
+end
+
+local function check_class_block(path, b)
+  if type(b.class_path) ~= "string" or b.class_path == "" then
+    fail(string.format("'%s.class_path' must be a non-empty string", path))
+  end
+  if type(b.init_args) ~= "table" then
+    fail(string.format("'%s.init_args' must be a table, got %s", path, type(b.init_args)))
+  end
+  if not b.class_path:match("^graphids%.") then
+    fail(string.format("'%s.class_path' must name a graphids class, got '%s'", path, b.class_path))
+  end
+end
+
+local function suggest(name, list)
+  local best, bestd = nil, math.huge
+  for _, p in ipairs(list) do
+    -- common suffix length as a cheap closeness measure for dotted class paths
+    local a, b = name:match("([^.]+)$"):lower(), p:match("([^.]+)$"):lower()
+    local d = (a == b) and 0 or (a:find(b, 1, true) or b:find(a, 1, true)) and 1 or 2
+    if d < bestd then best, bestd = p, d end
+  end
+  return best
+end
+
+local function validate_model(m)
+  check_class_block("model", m)
+  local models = require "graphids.models"
+  local ok, cls = pcall(models.resolve, m.class_path)
+  if not ok then
+    fail(string.format("'model.class_path': %s", tostring(cls):gsub("^.-resolve: ", "")))
+  end
+  local defaults = {}
+  for k, v in pairs(cls.DEFAULTS or {}) do
+    -- num_ids comes from the data module when the config leaves it out
+    defaults[k] = (k == "num_ids") and N or v
+  end
+  for k, v in pairs(defaults) do
+    if type(v) ~= "table" and v ~= N and type(v) ~= "string" and type(v) ~= "boolean" and type(v) ~= "number" then
+      defaults[k] = N
+    elseif type(v) == "table" and v ~= N then
+      defaults[k] = N -- lists/tables: any JSON value, the model checks them
+    end
+  end
+  section("model.init_args", m.init_args, defaults)
+  -- section() filled in the defaults; keep only what the config gave (the model fills the rest,
+  -- and hparams() records them in the checkpoint).
+  local given = {}
+  for k, v in pairs(m.init_args) do
+    given[k] = math.type(cls.DEFAULTS[k]) == "integer" and as_int(v) or v
+  end
+  m.init_args = given
+  if m.distillation ~= nil then
+    local d = section("model.distillation", m.distillation, SECTIONS["model.distillation"])
+    if d.teacher_ckpt == "" then
+      fail("'model.distillation.teacher_ckpt' must name the teacher's checkpoint")
+    end
+    if not (d.T > 0) then
+      fail("'model.distillation.T' must be > 0, got " .. tostring(d.T))
+    end
+    if not (d.alpha >= 0 and d.alpha <= 1) then
+      fail("'model.distillation.alpha' must be in [0, 1], got " .. tostring(d.alpha))
+    end
+    if m.class_path ~= "graphids.models.GATClassifier" and m.class_path ~= "graphids.models.VGAE" then
+      fail(string.format("'model.distillation' is only defined for GATClassifier and VGAE students, not %s",
+        m.class_path))
+    end
+    m.distillation = d
+  end
+end
+
+local function validate_data(d)
+  check_class_block("data", d)
+  local entry = M.DATA_CLASSES[d.class_path]
+  if entry == nil then
+    local names = U.sorted_keys(M.DATA_CLASSES)
+    fail(string.format("'data.class_path': unknown data module '%s' (did you mean '%s'?)", d.class_path,
+      suggest(d.class_path, names)))
+  end
+  local cls = require(entry[1])[entry[2]]
+  local ok, err = pcall(cls, d.init_args)
+  if not ok then
+    local msg = tostring(err):gsub("^[^:]*:%d+: ", "")
+    local key, rest = msg:match("unknown option '([^']*)'(.*)$")
+    if key then
+      rest = rest:gsub("did you mean '([^']*)'", "did you mean 'data.init_args.%1'")
+      fail(string.format("unknown key 'data.init_args.%s'%s", key, rest))
+    end
+    fail("'data.init_args': " .. msg)
+  end
+  local a = d.init_args
+  if d.class_path == "graphids.data.GraphDataModule" then
+    local catalog = require "graphids.data.catalog"
+    local okc, cerr = pcall(catalog.dataset_info, a.dataset or "synthetic", { catalog = a.catalog })
+    if not okc then
+      fail("'data.init_args.dataset': " .. tostring(cerr):gsub("^[^:]*:%d+: ", ""))
+    end
+    local info = cerr
+    local root = catalog.data_root(a)
+    if root and not info.simulated then
+      local gio = require "graphids.io"
+      local dir = gio.join(root, a.dataset)
+      if not gio.is_dir(dir) then
+        fail(string.format("'data.init_args.data_root': the dataset folder %s does not exist", dir))
+      end
+    end
+  end
+end
+
+local function validate_callbacks(c, fusion)
+  local ck = section("callbacks.checkpoint", c.checkpoint, SECTIONS["callbacks.checkpoint"])
+  local es = section("callbacks.early_stopping", c.early_stopping, SECTIONS["callbacks.early_stopping"])
+  one_of("callbacks.checkpoint.mode", ck.mode, { "min", "max" })
+  one_of("callbacks.early_stopping.mode", es.mode, { "min", "max" })
+  es.patience = as_int(es.patience)
+  int_at_least("callbacks.early_stopping.patience", es.patience, 1)
+  if not (es.min_delta >= 0) then
+    fail("'callbacks.early_stopping.min_delta' must be >= 0, got " .. tostring(es.min_delta))
+  end
+  if ck.monitor ~= es.monitor or ck.mode ~= es.mode then
+    fail(string.format("callbacks.checkpoint monitors %s/%s but callbacks.early_stopping monitors %s/%s; " ..
+      "they must agree", ck.monitor, ck.mode, es.monitor, es.mode))
+  end
+  local want = fusion and { "val_acc", "max" } or { "val_loss", "min" }
+  if ck.monitor ~= want[1] or ck.mode ~= want[2] then
+    fail(string.format("%s models must monitor %s/%s, callbacks.checkpoint has %s/%s",
+      fusion and "fusion" or "graph", want[1], want[2], ck.monitor, ck.mode))
+  end
+  c.checkpoint, c.early_stopping = ck, es
+end
+
+local function validate_trainer(t)
+  t.max_epochs = as_int(t.max_epochs)
+  t.log_every_n_steps = as_int(t.log_every_n_steps)
+  int_at_least("trainer.max_epochs", t.max_epochs, 0)
+  int_at_least("trainer.log_every_n_steps", t.log_every_n_steps, 1)
+  if t.max_time ~= nil and not (type(t.max_time) == "number" and t.max_time > 0) then
+    fail("'trainer.max_time' must be a number of seconds > 0, got " .. tostring(t.max_time))
+  end
+  if t.gradient_clip_val ~= nil and not (type(t.gradient_clip_val) == "number" and t.gradient_clip_val > 0) then
+    fail("'trainer.gradient_clip_val' must be a number > 0 (or absent), got " .. tostring(t.gradient_clip_val))
+  end
+  one_of("trainer.progress", t.progress, { "auto", "bar", "lines", "off" })
+  if not (t.device == "cpu" or t.device:match("^cuda:?%d*$")) then
+    fail("'trainer.device' must be 'cpu' or 'cuda[:N]', got '" .. t.device .. "'")
+  end
+end
+
+-- Drops json.null values (an explicit null in a --set means "unset").
+local function strip_null(v)
+  if type(v) ~= "table" then return v end
+  local json = require "graphids.json"
+  if v == json.null then return nil end
+  local out = {}
+  for k, x in pairs(v) do
+    if x ~= json.null then out[k] = strip_null(x) end
+  end
+  return out
+end
+
+-- A validated, normalised deep copy of rendered (defaults filled in for the sections above).
+function M.validate(rendered)
+  if type(rendered) ~= "table" then
+    fail("the configuration must be a table, got " .. type(rendered))
+  end
+  local cfg = section("", strip_null(rendered), SECTIONS[""])
+  cfg.seed_everything = as_int(cfg.seed_everything)
+  int_at_least("seed_everything", cfg.seed_everything, 0)
+  cfg.identity = section("identity", cfg.identity, SECTIONS.identity)
+  cfg.identity.seed = as_int(cfg.identity.seed)
+  cfg.trainer = section("trainer", cfg.trainer, SECTIONS.trainer)
+  validate_trainer(cfg.trainer)
+  cfg.data = section("data", cfg.data, SECTIONS.data)
+  cfg.model = section("model", cfg.model, SECTIONS.model)
+  validate_model(cfg.model)
+  validate_data(cfg.data)
+  local fusion = cfg.model.class_path:find(".models.fusion", 1, true) ~= nil
+  local fusion_data = cfg.data.class_path:find("fusion", 1, true) ~= nil
+  if fusion ~= fusion_data then
+    fail(string.format("model %s needs %s data module, data.class_path is %s", cfg.model.class_path,
+      fusion and "the fusion" or "a graph", cfg.data.class_path))
+  end
+  cfg.callbacks = section("callbacks", cfg.callbacks, SECTIONS.callbacks)
+  validate_callbacks(cfg.callbacks, fusion)
+  return cfg
+end
+
+return M

@@ -1,0 +1,92 @@
+-- graphids.orchestrate.cliargs -- the argument parser shared by `graphids fit|test|pipeline|runs`.
+--   local A = require "graphids.orchestrate.cliargs"
+--   local o, err = A.parse(args, {value = {"--config", "--ckpt-path"}, multi = {"--tla", "--set"},
+--                                flag = {"--dry-run"}, positional = 1})
+--   o["--config"], o["--tla"] (list), o["--dry-run"] (true/nil), o[1] (positionals), o.help
+--   local tla = A.kv_table(o["--tla"])   -- {k = decoded value}; set = A.kv_list(o["--set"])
+-- Usage errors return nil, message (the commands exit with 2).  `--opt=value` is accepted too.
+local config = require "graphids.config"
+
+local M = {}
+
+local function set_of(list)
+  local s = {}
+  for _, v in ipairs(list or {}) do s[v] = true end
+  return s
+end
+
+function M.parse(args, spec)
+  local value, multi, flag = set_of(spec.value), set_of(spec.multi), set_of(spec.flag)
+  local o = { positional = {} }
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local name, inline = a:match("^(%-%-[%w-]+)=(.*)$")
+    name = name or a
+    if a == "-h" or a == "--help" then
+      o.help = true
+    elseif flag[name] then
+      if inline then return nil, name .. " takes no value" end
+      o[name] = true
+    elseif value[name] or multi[name] then
+      local v = inline
+      if v == nil then
+        v = args[i + 1]
+        if v == nil then return nil, name .. " needs a value" end
+        i = i + 1
+      end
+      if multi[name] then
+        o[name] = o[name] or {}
+        o[name][#o[name] + 1] = v
+      else
+        if o[name] ~= nil then return nil, name .. " given twice" end
+        o[name] = v
+      end
+    elseif a:sub(1, 1) == "-" and a ~= "-" then
+      return nil, "unknown option '" .. a .. "'"
+    else
+      o.positional[#o.positional + 1] = a
+    end
+    i = i + 1
+  end
+  if #o.positional > (spec.positional or 0) then
+    return nil, "unexpected argument '" .. o.positional[(spec.positional or 0) + 1] .. "'"
+  end
+  return o
+end
+
+-- "k=v" strings -> {k = value} (JSON-decoded, else the string); a repeated key: the last wins.
+function M.kv_table(list)
+  local t = {}
+  for _, s in ipairs(list or {}) do
+    local ok, k, v = pcall(config.parse_kv, s)
+    if not ok then return nil, tostring(k):gsub("^[^:]*:%d+: ", "") end
+    t[k] = v
+  end
+  return t
+end
+
+-- "a.b=v" strings -> {{"a.b", value}...} in order.
+function M.kv_list(list)
+  local out = {}
+  for _, s in ipairs(list or {}) do
+    local ok, k, v = pcall(config.parse_kv, s)
+    if not ok then return nil, tostring(k):gsub("^[^:]*:%d+: ", "") end
+    out[#out + 1] = { k, v }
+  end
+  return out
+end
+
+-- Prints a usage error and returns the exit code 2.
+function M.usage_error(cmd, msg, usage)
+  io.stderr:write(string.format("graphids %s: %s\n\n%s", cmd, msg, usage))
+  return 2
+end
+
+-- Prints an error (no traceback: these are user-facing) and returns 1.
+function M.fail(cmd, err)
+  io.stderr:write(string.format("graphids %s: %s\n", cmd, tostring(err)))
+  return 1
+end
+
+return M

@@ -1,0 +1,37 @@
+-- graphids.orchestrate.executor -- where a pipeline's stages run.  The interface is two
+-- functions, so a cluster executor (sbatch with afterok dependencies) can be added beside this
+-- one without touching the pipeline:
+--   ex:run(job) -> ok, result | error     job = {name, action, fn = function() ... end}
+--   ex.name                               shown in the plan
+-- The local executor runs jobs in this process, one at a time, freeing Lua garbage and device
+-- caches between them (a stage never inherits the previous one's memory).
+local graphids = require "graphids"
+
+local M = {}
+
+local Local = {}
+Local.__index = Local
+
+function Local:run(job)
+  collectgarbage("collect")
+  local gpu = graphids.gpu
+  if gpu and gpu.reset then
+    pcall(gpu.reset)
+  end
+  local ok, res = xpcall(job.fn, function(e)
+    if self.traceback then
+      return debug.traceback(tostring(e), 2)
+    end
+    return e
+  end)
+  collectgarbage("collect")
+  return ok, res
+end
+
+-- opts.traceback: keep the Lua traceback in a failed job's error (for debugging).
+function M.local_executor(opts)
+  opts = opts or {}
+  return setmetatable({ name = "local", traceback = opts.traceback == true }, Local)
+end
+
+return M

@@ -1,0 +1,173 @@
+-- graphids.orchestrate.fusion_data -- FusionDataModule: batches of the 15-D fusion states
+-- written by graphids.orchestrate.fusion_states.
+--   local dm = FusionDataModule{states_dir = dir, batch_size = 128, seed = 42}:setup()
+--   for batch in dm:train_batches() do ... end   -- {states [B,15], labels [B], window_start, ...}
+-- The data-module interface of the trainer (docs/trainer.md): train_batches / next_epoch /
+-- val_loader / test_loaders / eval_loader / state_dict.  Train batches are reshuffled every
+-- epoch as a function of (seed, epoch) only, so a resume state is {epoch, position}.  Unlike the
+-- reference (whose fusion "test" read the validation states), test_loaders() gives the states
+-- of each real test set.
+local class = require "graphids.class"
+local U = require "graphids.nn._util"
+local gio = require "graphids.io"
+local loader = require "graphids.data.loader"
+
+local M = {}
+
+local FusionDataModule = class("FusionDataModule")
+M.FusionDataModule = FusionDataModule
+
+local DEFAULTS = { states_dir = "", seed = 42, batch_size = 128, eval_batch_size = U.NONE }
+local FIELDS = { "states", "labels", "window_start", "source_file" }
+
+function FusionDataModule:__init(opts)
+  local o = U.options("FusionDataModule", opts, DEFAULTS, U.CTOR)
+  if o.states_dir == "" then
+    error("FusionDataModule: states_dir is required (the fusion_states stage's output folder)", U.CTOR)
+  end
+  if math.type(o.batch_size) ~= "integer" or o.batch_size < 1 then
+    error("FusionDataModule: batch_size must be an integer >= 1, got " .. tostring(o.batch_size), U.CTOR)
+  end
+  self.opts = o
+  self.batch_size = o.batch_size
+  self.eval_batch_size = o.eval_batch_size or math.max(1024, o.batch_size)
+  self.epoch, self.position = 0, 0
+end
+
+local function load_split(dir, name)
+  local path = gio.join(dir, name .. ".safetensors")
+  local t, err = gio.load_safetensors(path)
+  if t == nil then
+    error(string.format("FusionDataModule: cannot read %s: %s (run the fusion_states stage first)", path,
+      tostring(err)), 0)
+  end
+  for _, f in ipairs(FIELDS) do
+    if t[f] == nil then
+      error(string.format("FusionDataModule: %s has no '%s' tensor", path, f), 0)
+    end
+  end
+  return t
+end
+
+function FusionDataModule:setup()
+  if self.splits then
+    return self
+  end
+  local dir = self.opts.states_dir
+  local manifest, err = gio.read_json(gio.join(dir, "manifest.json"))
+  if manifest == nil then
+    error(string.format("FusionDataModule: %s has no fusion states (%s); run the fusion_states stage first",
+      dir, tostring(err)), 0)
+  end
+  self.splits = { train = load_split(dir, "train"), val = load_split(dir, "val") }
+  self.test_names = {}
+  for i, name in ipairs(manifest.test_names or {}) do
+    self.test_names[i] = name
+    self.splits[name] = load_split(dir, "test_" .. name)
+  end
+  self.manifest = manifest
+  return self
+end
+
+-- A loader over rows of a split: iter(epoch, start) yields ({states, labels, window_start,
+-- source_file, num_graphs}, i); shuffled per (seed, epoch) when shuffle.
+local Rows = class("FusionRows")
+
+function Rows:__init(t, size, shuffle, seed, name)
+  self.t, self.size, self.shuffle, self.seed, self.name = t, size, shuffle, seed, name
+  self.n = t.labels:numel()
+end
+
+function Rows:__len()
+  return (self.n + self.size - 1) // self.size
+end
+
+function Rows:iter(epoch, start)
+  local graphids = require "graphids"
+  local order
+  if self.shuffle then
+    order = graphids.tensor(loader.epoch_permutation(self.n, self.seed, epoch or 0), { dtype = "i64" })
+  end
+  local i, nb = (start or 1) - 1, #self
+  return function()
+    i = i + 1
+    if i > nb then
+      return nil
+    end
+    local first, len = (i - 1) * self.size, math.min(self.size, self.n - (i - 1) * self.size)
+    local b = { num_graphs = len }
+    for _, f in ipairs(FIELDS) do
+      local col = self.t[f]
+      b[f] = order and col:index_select(1, order:narrow(1, first + 1, len)) or col:narrow(1, first + 1, len)
+    end
+    b.y = b.labels
+    return b, i
+  end
+end
+
+local function check_setup(self, fname)
+  if self.splits == nil then
+    error("FusionDataModule:" .. fname .. ": call setup() first", 3)
+  end
+end
+
+function FusionDataModule:train_loader()
+  check_setup(self, "train_loader")
+  self._train = self._train or Rows(self.splits.train, self.batch_size, true, self.opts.seed, "train")
+  return self._train
+end
+
+function FusionDataModule:eval_loader(split)
+  check_setup(self, "eval_loader")
+  local t = self.splits[split]
+  if t == nil then
+    error(string.format("FusionDataModule: no split '%s' (train, val, %s)", tostring(split),
+      table.concat(self.test_names, ", ")), 2)
+  end
+  return Rows(t, self.eval_batch_size, false, 0, split)
+end
+
+function FusionDataModule:val_loader()
+  return self:eval_loader("val")
+end
+
+function FusionDataModule:test_loaders()
+  check_setup(self, "test_loaders")
+  local i = 0
+  return function()
+    i = i + 1
+    local name = self.test_names[i]
+    if name then
+      return name, self:eval_loader(name)
+    end
+  end
+end
+
+function FusionDataModule:train_batches()
+  local it = self:train_loader():iter(self.epoch, self.position + 1)
+  return function()
+    local b, i = it()
+    if b ~= nil then
+      self.position = i
+    end
+    return b, i
+  end
+end
+
+function FusionDataModule:next_epoch()
+  self.epoch, self.position = self.epoch + 1, 0
+end
+
+function FusionDataModule:state_dict()
+  return { seed = self.opts.seed, epoch = self.epoch, position = self.position }
+end
+
+function FusionDataModule:load_state_dict(st)
+  if st.seed ~= self.opts.seed then
+    error(string.format("FusionDataModule:load_state_dict: state was saved with seed %s, this data module " ..
+      "has seed %s", tostring(st.seed), tostring(self.opts.seed)), 2)
+  end
+  self.epoch, self.position = st.epoch, st.position
+end
+
+return M

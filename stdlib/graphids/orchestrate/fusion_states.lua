@@ -1,0 +1,109 @@
+-- graphids.orchestrate.fusion_states -- the extract stage: the VGAE's and the GAT's
+-- extract_features over the train, val and every test split, saved as the 15-D fusion states.
+--   local fs = require "graphids.orchestrate.fusion_states"
+--   local spec = fs.resolve("recipes/stages/fusion_states.lua", {vgae_ckpt = a, gat_ckpt = b})
+--   fs.extract(spec)     -- <out_dir>/{train,val,test_<set>}.safetensors, manifest.json, marker
+-- Each file: states [N,15] f32 (VGAE block then GAT block, docs/models.md), labels [N] i64,
+-- window_start, source_file (every state maps back to its window's frames).  The train file
+-- holds every train graph (benign or not) in stored order.  manifest.json lists the test sets
+-- and the two checkpoints; `.extract_complete` is written last.
+local graphids = require "graphids"
+local U = require "graphids.nn._util"
+local gio = require "graphids.io"
+local ckpt = require "graphids.ckpt"
+local config = require "graphids.config"
+
+local M = {}
+
+M.MARKER = ".extract_complete"
+
+local SPEC = { kind = "extract", identity = {}, vgae_ckpt = "", gat_ckpt = "", out_dir = "", data = {} }
+
+-- The validated spec of an extract recipe (a table with run_dir = out_dir for the pipeline).
+function M.resolve(path, tla)
+  local rendered, file = config.render(path, tla)
+  local ok, s = pcall(U.options, "fusion_states recipe " .. file, rendered, SPEC, -1)
+  if not ok then
+    error(tostring(s):gsub("option", "key"), 0)
+  end
+  for _, k in ipairs({ "vgae_ckpt", "gat_ckpt", "out_dir" }) do
+    if s[k] == "" then
+      error(string.format("fusion_states recipe %s: '%s' is required", file, k), 0)
+    end
+  end
+  s.run_dir, s.recipe, s.tla = s.out_dir, file, tla or {}
+  s.stage_name = "fusion_states"
+  return s
+end
+
+function M.is_complete(out_dir)
+  return gio.exists(gio.join(out_dir, M.MARKER)) and gio.exists(gio.join(out_dir, "manifest.json"))
+end
+
+local function extract_split(loader, vgae, gat, gen)
+  local parts = { states = {}, labels = {}, window_start = {}, source_file = {} }
+  graphids.no_grad(function()
+    for batch in loader:iter(0) do
+      local ctx = { generator = gen }
+      local fv = vgae:extract_features(batch, ctx)
+      local fg = gat:extract_features(batch, ctx)
+      parts.states[#parts.states + 1] = graphids.cat({ fv:float(), fg:float() }, 2)
+      parts.labels[#parts.labels + 1] = batch.y
+      parts.window_start[#parts.window_start + 1] = batch.window_start
+      parts.source_file[#parts.source_file + 1] = batch.source_file
+    end
+  end)
+  local out = {}
+  for k, list in pairs(parts) do
+    if #list == 0 then
+      error("fusion_states: split '" .. loader.name .. "' has no graphs", 0)
+    end
+    out[k] = graphids.cat(list, 1):contiguous()
+  end
+  return out
+end
+
+-- Runs the extraction (overwriting any partial output).  Returns the manifest.
+function M.extract(spec, opts)
+  opts = opts or {}
+  local inst = require "graphids.orchestrate.instantiate"
+  local data = require "graphids.data"
+  local d = config.thaw(spec.data)
+  local dm = data.GraphDataModule(d):setup()
+  local digest = inst.vocab_digest(dm)
+  local vgae = inst.load_model(spec.vgae_ckpt, { vocab_digest = digest, what = "fusion_states vgae_ckpt" })
+  local gat = inst.load_model(spec.gat_ckpt, { vocab_digest = digest, what = "fusion_states gat_ckpt",
+    class_path = "graphids.models.GATClassifier" })
+  if type(vgae.extract_features) ~= "function" then
+    error("fusion_states: vgae_ckpt holds a " .. tostring(vgae.class_path) .. ", which has no extract_features", 0)
+  end
+  config.ensure_run_dir(spec.out_dir)
+  local marker = gio.join(spec.out_dir, M.MARKER)
+  if gio.exists(marker) then
+    os.remove(marker)
+  end
+  local gen = graphids.Generator(d.seed or 42)
+  local rows = {}
+  local splits = { "train", "val" }
+  for _, n in ipairs(dm.test_names) do splits[#splits + 1] = n end
+  for i, split in ipairs(splits) do
+    local out = extract_split(dm:eval_loader(split), vgae, gat, gen)
+    local file = i <= 2 and split or ("test_" .. split)
+    local ok, err = gio.save_safetensors(gio.join(spec.out_dir, file .. ".safetensors"), out, { format = "pt" })
+    if not ok then
+      error("fusion_states: " .. tostring(err), 0)
+    end
+    rows[split] = out.labels:numel()
+    if opts.log then opts.log(string.format("fusion_states: %s: %d states", split, rows[split])) end
+  end
+  local manifest = { test_names = require("graphids.json").array(dm.test_names), rows = rows,
+    vgae_ckpt = spec.vgae_ckpt, gat_ckpt = spec.gat_ckpt, vocab_digest = digest, state_dim = 15 }
+  local ok, err = gio.write_json(gio.join(spec.out_dir, "manifest.json"), manifest)
+  if not ok then
+    error("fusion_states: " .. tostring(err), 0)
+  end
+  ckpt.touch_marker(marker)
+  return manifest
+end
+
+return M

@@ -1,0 +1,134 @@
+-- graphids.orchestrate.instantiate -- a ResolvedConfig's objects: data module, model, trainer.
+--   local inst = require "graphids.orchestrate.instantiate"
+--   local run = inst.build_run(resolved)       -- {trainer, model, datamodule, callbacks}
+--   local m = inst.load_model(path, {vocab_digest = d})   -- a model rebuilt from a checkpoint
+-- The data module is set up first: the model's num_ids comes from its vocabulary (a num_ids in
+-- the config that differs is an error).  Unknown constructor arguments raise (they are never
+-- silently dropped, unlike the reference's signature filtering).
+local graphids = require "graphids"
+local gio = require "graphids.io"
+local ckpt = require "graphids.ckpt"
+local cb = require "graphids.callbacks"
+local models = require "graphids.models"
+local schema = require "graphids.config.schema"
+local config = require "graphids.config"
+local Trainer = require("graphids.trainer").Trainer
+
+local M = {}
+
+-- The vocabulary digest of a set-up data module (nil for fusion states).
+function M.vocab_digest(dm)
+  local c = rawget(dm, "cache")
+  return type(c) == "table" and type(c.metadata) == "table" and c.metadata.vocab_digest or nil
+end
+
+-- A model rebuilt from a checkpoint (class path + hyper-parameters + weights), after checking
+-- it against opts.vocab_digest.  What the KD teacher and the fusion experts are made from.
+function M.load_model(path, opts)
+  opts = opts or {}
+  if not gio.exists(path) then
+    error(string.format("%scheckpoint %s does not exist (train that stage first)",
+      opts.what and (opts.what .. ": ") or "", path), 0)
+  end
+  local c = ckpt.load(path)
+  if c.class_path == nil then
+    error(string.format("checkpoint %s names no class_path; cannot rebuild its model", path), 0)
+  end
+  local hp = ckpt.plain(c.hyper_parameters or {})
+  local digest = hp.vocab_digest
+  hp.vocab_digest = nil
+  if opts.vocab_digest and digest and digest ~= opts.vocab_digest then
+    error(string.format("checkpoint %s was trained on another vocabulary (digest %s, the data's is %s). " ..
+      "Re-train or point at a compatible checkpoint.", path, digest, opts.vocab_digest), 0)
+  end
+  if opts.class_path and c.class_path ~= opts.class_path then
+    error(string.format("%scheckpoint %s holds a %s, expected a %s", opts.what and (opts.what .. ": ") or "",
+      path, c.class_path, opts.class_path), 0)
+  end
+  local m = models.instantiate(c.class_path, hp)
+  m:load_state_dict(c.model)
+  m:eval()
+  return m, c
+end
+
+local function data_module(d)
+  local entry = schema.DATA_CLASSES[d.class_path]
+  local cls = require(entry[1])[entry[2]]
+  local dm = cls(d.init_args)
+  dm:setup()
+  return dm
+end
+
+local function model_of(v, dm)
+  local m = v.model
+  local hp = config.thaw(m.init_args)
+  local cls = models.resolve(m.class_path)
+  if cls.DEFAULTS and cls.DEFAULTS.num_ids ~= nil then
+    if dm.num_ids == nil then
+      error(string.format("model %s needs num_ids, and data module %s has no vocabulary", m.class_path,
+        v.data.class_path), 0)
+    end
+    if hp.num_ids ~= nil and hp.num_ids ~= dm.num_ids then
+      error(string.format("model.init_args.num_ids is %d but the dataset's vocabulary has %d ids", hp.num_ids,
+        dm.num_ids), 0)
+    end
+    hp.num_ids = dm.num_ids
+  end
+  local model = cls(hp)
+  -- The reference silently trained every GAT arm with plain CE: check that the loss named in
+  -- the configuration is the one the model trains.
+  if hp.loss_fn ~= nil and model.hp and model.hp.loss_fn ~= hp.loss_fn then
+    error(string.format("model built with loss '%s' but the configuration names '%s'", tostring(model.hp.loss_fn),
+      hp.loss_fn), 0)
+  end
+  local kd = m.distillation
+  if kd ~= nil then
+    local teacher = M.load_model(kd.teacher_ckpt, { vocab_digest = M.vocab_digest(dm), class_path = m.class_path,
+      what = "distillation teacher" })
+    local opts = { alpha = kd.alpha }
+    if m.class_path == "graphids.models.GATClassifier" then
+      opts.T = kd.T
+    else
+      opts.latent_weight, opts.recon_weight = kd.latent_weight, kd.recon_weight
+    end
+    require("graphids.models.distill").attach(model, teacher, opts)
+  end
+  return model
+end
+
+local function callbacks_of(v, run_dir)
+  local c = v.callbacks
+  local list = {
+    cb.EarlyStopping { monitor = c.early_stopping.monitor, mode = c.early_stopping.mode,
+      patience = c.early_stopping.patience, min_delta = c.early_stopping.min_delta },
+  }
+  if c.lr_monitor then
+    list[#list + 1] = cb.LearningRateMonitor()
+  end
+  -- Without a run dir there is no checkpoint callback at all: nothing may be written.
+  if run_dir ~= nil and v.trainer.enable_checkpointing then
+    list[#list + 1] = cb.ModelCheckpoint { monitor = c.checkpoint.monitor, mode = c.checkpoint.mode }
+  end
+  return list
+end
+
+-- GPU state is the caller's (stage.build resets it first).  Returns {trainer, model,
+-- datamodule}.
+function M.build_run(resolved)
+  local v = resolved.validated
+  graphids.manual_seed(v.seed_everything)
+  local dm = data_module(config.thaw(v.data))
+  local model = model_of(v, dm)
+  local t = v.trainer
+  local trainer = Trainer {
+    max_epochs = t.max_epochs, max_time = t.max_time, gradient_clip_val = t.gradient_clip_val,
+    default_root_dir = resolved.run_dir, seed = v.seed_everything, device = t.device,
+    progress = t.progress, log_every_n_steps = t.log_every_n_steps,
+    enable_checkpointing = resolved.run_dir ~= nil and t.enable_checkpointing,
+    config_digest = resolved.config_digest,
+    callbacks = callbacks_of(v, resolved.run_dir),
+  }
+  return { trainer = trainer, model = model, datamodule = dm }
+end
+
+return M

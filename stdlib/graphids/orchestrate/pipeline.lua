@@ -1,0 +1,277 @@
+-- graphids.orchestrate.pipeline -- a DAG of stages as data, planned and run with skip/resume.
+--   local pipeline = require "graphids.orchestrate.pipeline"
+--   local p = pipeline.load("recipes/pipelines/graphids.lua", {dataset = "hcrl_sa"})
+--   pipeline.print_plan(p)                 -- what each stage would do and why (--dry-run)
+--   local results = pipeline.run(p)        -- {stage results}, in order
+--   pipeline.print_results(results)
+-- A pipeline recipe returns {name, stages = {{name, recipe, tla, inputs = {TLA = upstream}}}}.
+-- An input passes the upstream stage's output as a TLA: its best checkpoint, or for an extract
+-- stage (recipe rendering kind = "extract") its output folder.  Decisions per stage:
+--   skip      .test_complete and the best checkpoint exist (extract: its marker)
+--   evaluate  .train_complete and the checkpoint exist, the test phase did not finish
+--   resume    checkpoints/last exists without .train_complete (a fit was interrupted)
+--   run       nothing usable exists
+-- A failed stage stops its dependants (blocked) and leaves every other stage's results as they are.
+local gio = require "graphids.io"
+local config = require "graphids.config"
+local fstates = require "graphids.orchestrate.fusion_states"
+
+local M = {}
+
+local NODE_KEYS = { name = true, recipe = true, tla = true, inputs = true, needs = true, set = true }
+
+local function check_nodes(file, stages)
+  if type(stages) ~= "table" or stages[1] == nil then
+    error(string.format("pipeline %s: 'stages' must be a non-empty list", file), 0)
+  end
+  local seen = {}
+  for i, n in ipairs(stages) do
+    if type(n) ~= "table" or type(n.name) ~= "string" or type(n.recipe) ~= "string" then
+      error(string.format("pipeline %s: stages[%d] needs a name and a recipe", file, i), 0)
+    end
+    for _, k in ipairs(require("graphids.nn._util").sorted_keys(n)) do
+      if not NODE_KEYS[k] then
+        error(string.format("pipeline %s: stage '%s' has an unknown key '%s' (name, recipe, tla, inputs, needs, set)",
+          file, n.name, tostring(k)), 0)
+      end
+    end
+    if seen[n.name] then
+      error(string.format("pipeline %s: two stages are named '%s'", file, n.name), 0)
+    end
+    seen[n.name] = i
+  end
+  -- Dependencies (inputs and needs) must name stages declared before: the declaration order is
+  -- then a topological order and no cycle is possible.
+  for i, n in ipairs(stages) do
+    n.deps = {}
+    local deps = {}
+    for _, up in pairs(n.inputs or {}) do deps[#deps + 1] = up end
+    for _, up in ipairs(n.needs or {}) do deps[#deps + 1] = up end
+    table.sort(deps)
+    for _, up in ipairs(deps) do
+      if seen[up] == nil then
+        error(string.format("pipeline %s: stage '%s' depends on unknown stage '%s'", file, n.name, up), 0)
+      end
+      if seen[up] >= i then
+        error(string.format("pipeline %s: stage '%s' depends on '%s', which must be declared before it",
+          file, n.name, up), 0)
+      end
+      if not n.deps[up] then
+        n.deps[up] = true
+        n.deps[#n.deps + 1] = up
+      end
+    end
+  end
+end
+
+-- Resolves one stage with its upstream outputs as TLAs.
+local function resolve_node(n, outputs)
+  local tla = config.thaw(n.tla or {})
+  for _, k in ipairs(require("graphids.nn._util").sorted_keys(n.inputs or {})) do
+    tla[k] = outputs[n.inputs[k]]
+  end
+  local rendered, file = config.render(n.recipe, tla)
+  if rendered.kind == "extract" then
+    n.kind = "extract"
+    n.spec = fstates.resolve(file, tla)
+    n.run_dir = n.spec.out_dir
+    return n.spec.out_dir
+  end
+  n.kind = "train"
+  config.apply_overrides(rendered, n.set)
+  n.resolved = config.from_rendered(rendered, { stage_name = n.name, recipe = file, tla = tla, set = n.set })
+  n.run_dir = n.resolved.run_dir
+  return n.resolved.ckpt_file
+end
+
+-- The action of a stage and why, from what is on disk.
+function M.decide(n)
+  if n.kind == "extract" then
+    if fstates.is_complete(n.run_dir) then
+      return "skip", "fusion states complete"
+    end
+    return "run", "no complete fusion states"
+  end
+  local r = n.resolved
+  if r.run_dir == nil then
+    return "run", "no run dir (nothing can be reused)"
+  end
+  local has = function(p) return gio.exists(gio.join(r.run_dir, p)) end
+  local best = gio.exists(r.ckpt_file)
+  if best and has(".test_complete") then
+    return "skip", ".test_complete and best checkpoint exist"
+  end
+  if best and has(".train_complete") then
+    return "evaluate", "trained (.train_complete) but not tested"
+  end
+  if gio.exists(r.last_ckpt) then
+    return "resume", "checkpoints/last exists without .train_complete"
+  end
+  return "run", "no checkpoint"
+end
+
+-- Loads and resolves a pipeline recipe (nothing is written).  Returns {name, file, stages}.
+function M.load(path, tla)
+  local p, file = config.render(path, tla)
+  check_nodes(file, p.stages)
+  local outputs = {}
+  for _, n in ipairs(p.stages) do
+    local ok, out = pcall(resolve_node, n, outputs)
+    if not ok then
+      error(string.format("pipeline %s: stage '%s': %s", file, n.name, tostring(out)), 0)
+    end
+    outputs[n.name] = out
+    n.output = out
+  end
+  return { name = p.name or file, file = file, stages = p.stages }
+end
+
+-- The plan: per stage {name, kind, action, reason, run_dir, deps}.
+function M.plan(p)
+  local rows = {}
+  for _, n in ipairs(p.stages) do
+    local action, reason = M.decide(n)
+    rows[#rows + 1] = { name = n.name, kind = n.kind, action = action, reason = reason, run_dir = n.run_dir,
+      deps = n.deps }
+  end
+  return rows
+end
+
+function M.print_plan(p, out)
+  out = out or io.stdout
+  out:write(string.format("pipeline %s (%d stages, executor local)\n", p.name, #p.stages))
+  for _, r in ipairs(M.plan(p)) do
+    local deps = #r.deps > 0 and ("  after " .. table.concat(r.deps, ", ")) or ""
+    out:write(string.format("  %-14s %-9s %s%s\n      %s\n", r.name, r.action, r.reason, deps, tostring(r.run_dir)))
+  end
+end
+
+local function read_metrics(run_dir)
+  if run_dir == nil then return nil end
+  return gio.read_json(gio.join(run_dir, "test_metrics.json"))
+end
+
+local function clear_markers(run_dir)
+  for _, m in ipairs({ ".train_complete", ".test_complete" }) do
+    os.remove(gio.join(run_dir, m))
+  end
+end
+
+-- The job of one stage: resolve is done; this writes the run files, builds, trains (or
+-- resumes) and evaluates.  Returns the metrics.
+local function job_fn(n, action, opts)
+  local stage = require "graphids.orchestrate.stage"
+  if n.kind == "extract" then
+    return function()
+      fstates.extract(n.spec, { log = opts.log })
+      return nil
+    end
+  end
+  return function()
+    local r = n.resolved
+    config.write_run_files(r)
+    if r.run_dir and (action == "run" or action == "resume") then
+      clear_markers(r.run_dir)
+    end
+    local art = stage.build(r)
+    if action == "run" or action == "resume" then
+      stage.train(art, r, { resume_from = action == "resume" and r.last_ckpt or nil })
+    end
+    return stage.evaluate(art, r)
+  end
+end
+
+-- Runs the pipeline.  opts: executor (default local), log (function of a line; default
+-- stdout), only (set of stage names to consider; the others are treated as skipped).
+-- Returns a list of {name, kind, action, reason, status = "ok" | "skipped" | "failed" |
+-- "blocked", seconds, metrics, error, run_dir}.
+function M.run(p, opts)
+  opts = opts or {}
+  local ex = opts.executor or require("graphids.orchestrate.executor").local_executor()
+  local log = opts.log or function(s) io.stdout:write(s, "\n") io.stdout:flush() end
+  local status, results = {}, {}
+  for _, n in ipairs(p.stages) do
+    local action, reason = M.decide(n)
+    local res = { name = n.name, kind = n.kind, action = action, reason = reason, run_dir = n.run_dir }
+    local blocked
+    for _, up in ipairs(n.deps) do
+      if status[up] == "failed" or status[up] == "blocked" then blocked = up break end
+    end
+    if blocked then
+      res.status, res.error = "blocked", "upstream stage '" .. blocked .. "' did not complete"
+      log(string.format("== %s: blocked (%s)", n.name, res.error))
+    elseif action == "skip" then
+      res.status, res.metrics = "skipped", read_metrics(n.kind == "train" and n.run_dir or nil)
+      log(string.format("== %s: skip (%s)", n.name, reason))
+    else
+      log(string.format("== %s: %s (%s) -> %s", n.name, action, reason, tostring(n.run_dir)))
+      local t0 = require("graphids").clock()
+      local ok, out = ex:run({ name = n.name, action = action, fn = job_fn(n, action, { log = log }) })
+      res.seconds = require("graphids").clock() - t0
+      if ok then
+        res.status, res.metrics = "ok", out
+        log(string.format("== %s: done in %.1f s", n.name, res.seconds))
+      else
+        res.status, res.error = "failed", tostring(out)
+        log(string.format("== %s: FAILED after %.1f s: %s", n.name, res.seconds, res.error))
+      end
+    end
+    status[n.name] = res.status
+    results[#results + 1] = res
+  end
+  return results
+end
+
+-- ---------------------------------------------------------------- results table
+
+local function num(v)
+  if type(v) ~= "number" or v ~= v then return "   -   " end
+  return string.format("%7.4f", v)
+end
+
+-- (accuracy, F1, AUROC) of a metrics table under prefix ("test/" pooled, "test/<set>/").
+function M.headline(m, prefix)
+  if type(m) ~= "table" then return nil end
+  local f1 = m[prefix .. "f1_macro"]
+  if f1 == nil then f1 = m[prefix .. "f1"] end
+  return m[prefix .. "accuracy"], f1, m[prefix .. "auroc"]
+end
+
+local function test_sets(m)
+  local sets = {}
+  for k in pairs(m or {}) do
+    local s = k:match("^test/([^/]+)/accuracy$")
+    if s then sets[#sets + 1] = s end
+  end
+  table.sort(sets)
+  return sets
+end
+
+function M.print_results(results, out)
+  out = out or io.stdout
+  out:write("\nresults (pooled over the test sets; F1 = macro F1 for classifiers, F1 at the validation " ..
+    "threshold for anomaly detectors)\n")
+  out:write(string.format("  %-14s %-8s %7s %7s %7s %9s\n", "stage", "status", "acc", "F1", "AUROC", "time(s)"))
+  for _, r in ipairs(results) do
+    local acc, f1, auroc = M.headline(r.metrics, "test/")
+    out:write(string.format("  %-14s %-8s %7s %7s %7s %9s\n", r.name, r.status, num(acc), num(f1), num(auroc),
+      r.seconds and string.format("%.1f", r.seconds) or "-"))
+  end
+  out:write("\nper test set\n")
+  for _, r in ipairs(results) do
+    for _, s in ipairs(test_sets(r.metrics)) do
+      local acc, f1, auroc = M.headline(r.metrics, "test/" .. s .. "/")
+      out:write(string.format("  %-14s %-40s %7s %7s %7s\n", r.name, s, num(acc), num(f1), num(auroc)))
+    end
+  end
+  out:write("\nartifacts\n")
+  for _, r in ipairs(results) do
+    out:write(string.format("  %-14s %s\n", r.name, tostring(r.run_dir)))
+    if r.status == "failed" or r.status == "blocked" then
+      out:write(string.format("  %-14s %s: %s\n", "", r.status, tostring(r.error)))
+    end
+  end
+end
+
+
+return M

@@ -1,0 +1,187 @@
+-- graphids.orchestrate.stage -- the three stage verbs between a ResolvedConfig and a running
+-- trainer (DESIGN §5, the reference's orchestrate/stage.py).
+--   local stage = require "graphids.orchestrate.stage"
+--   local run = stage.build(resolved)                 -- GPU reset, then data module, model, trainer
+--   stage.train(run, resolved, {resume_from = last})  -- compat check, tracking run, fit, marker, sidecars
+--   local metrics = stage.evaluate(run, resolved)     -- compat check, test, sidecars, metrics, marker, row
+-- With resolved.run_dir == nil nothing touches the filesystem: no checkpoint, marker, sidecar,
+-- trace or tracking row, and evaluate tests the weights in memory.
+-- Markers are written only after their phase succeeded, and after its files: a marker means
+-- "everything of this phase is on disk".
+local graphids = require "graphids"
+local gio = require "graphids.io"
+local ckpt = require "graphids.ckpt"
+local json = require "graphids.json"
+local inst = require "graphids.orchestrate.instantiate"
+local tracking = require "graphids.orchestrate.tracking"
+local concat_outputs = require("graphids.trainer").concat_outputs
+
+local M = {}
+
+M.MARKERS = { train = ".train_complete", test = ".test_complete" }
+
+local function is_fusion(resolved)
+  return resolved.validated.model.class_path:find(".models.fusion", 1, true) ~= nil
+end
+
+-- Frees what a previous stage left (Lua garbage, device caches, peak statistics), then builds.
+function M.build(resolved)
+  collectgarbage("collect")
+  local gpu = rawget(graphids, "gpu") or graphids.gpu
+  if gpu and gpu.reset then
+    gpu.reset()
+  end
+  return inst.build_run(resolved)
+end
+
+local function compat(path, artifacts)
+  return ckpt.check_compat(path, artifacts.model, { vocab_digest = inst.vocab_digest(artifacts.datamodule) })
+end
+
+-- Runs step over a loader (eval mode, no grad) and concatenates the per-graph tensors, with
+-- the window start row and capture file of each graph.
+local function predict(model, loader, trainer)
+  local step = model.predict_step and "predict_step" or "test_step"
+  local ctx = { generator = graphids.Generator(trainer.seed or 42), device = trainer.device }
+  local outs = {}
+  model:eval()
+  graphids.no_grad(function()
+    for batch in loader:iter(0) do
+      local row = {}
+      for k, v in pairs(model[step](model, batch, ctx)) do row[k] = v end
+      row.window_start = row.window_start or batch.window_start
+      row.source_file = row.source_file or batch.source_file
+      if row.labels == nil then row.labels = batch.y end
+      outs[#outs + 1] = row
+    end
+  end)
+  return concat_outputs(outs)
+end
+
+-- Writes the tensors of one prediction output as a safetensors sidecar (atomic).
+local function write_sidecar(path, out)
+  local tensors = {}
+  for k, v in pairs(out) do
+    if graphids.is_tensor(v) then tensors[k] = v:contiguous() end
+  end
+  local ok, err = gio.mkdir_p(path:match("^(.*)/[^/]+$"))
+  if ok then
+    ok, err = gio.save_safetensors(path, tensors, { format = "pt" })
+  end
+  if not ok then
+    error(string.format("cannot write predictions %s: %s", path, tostring(err)), 0)
+  end
+end
+
+-- The train/val sidecars, with the best checkpoint's weights and unshuffled, unfiltered loaders.
+local function save_split_predictions(artifacts, resolved)
+  local model, dm = artifacts.model, artifacts.datamodule
+  if resolved.ckpt_file and gio.exists(resolved.ckpt_file) then
+    model:load_state_dict(ckpt.load(resolved.ckpt_file).model)
+  end
+  for _, split in ipairs({ "train", "val" }) do
+    local path = gio.join(resolved.run_dir, "predictions", split .. ".safetensors")
+    local out = predict(model, dm:eval_loader(split), artifacts.trainer)
+    write_sidecar(path, out)
+    tracking.event(resolved.run_dir, "save_predictions", { split = split, path = path, n = out.labels:numel() })
+  end
+end
+
+-- Fits the model.  opts.resume_from: a checkpoint to resume from (checked against the model and
+-- the data's vocabulary first).  The tracking run is opened before fit and closed in every
+-- case.  Returns the best checkpoint path (nil without a run dir).
+function M.train(artifacts, resolved, opts)
+  opts = opts or {}
+  local run_dir = resolved.run_dir
+  tracking.event(run_dir, "stage_train", { stage = resolved.stage_name, run_dir = run_dir,
+    resume_from = opts.resume_from })
+  if opts.resume_from ~= nil then
+    compat(opts.resume_from, artifacts)
+  end
+  local h = tracking.start_fit(resolved)
+  if h and h.callback then
+    table.insert(artifacts.trainer.callbacks, 1, h.callback)
+  end
+  local t0 = graphids.clock()
+  local ok, err = pcall(artifacts.trainer.fit, artifacts.trainer, artifacts.model, artifacts.datamodule,
+    { ckpt_path = opts.resume_from })
+  tracking.end_fit(h, ok, err)
+  if not ok then
+    tracking.event(run_dir, "stage_failed", { level = "error", stage = resolved.stage_name, phase = "fit",
+      error = tostring(err) })
+    error(err, 0)
+  end
+  if run_dir ~= nil then
+    save_split_predictions(artifacts, resolved)
+    ckpt.touch_marker(gio.join(run_dir, M.MARKERS.train))
+  end
+  tracking.event(run_dir, "stage_train_complete", { stage = resolved.stage_name, ckpt = resolved.ckpt_file,
+    epochs = artifacts.trainer.epoch, seconds = graphids.clock() - t0 })
+  return resolved.ckpt_file
+end
+
+-- Fusion outputs are a fused attack probability: the classifier metric set (accuracy, macro
+-- F1, AUROC ...) at the policy's own 0.5 decision, as for the GAT.
+local function fusion_metrics(out)
+  local metrics = require "graphids.metrics"
+  local p = out.scores:float()
+  local probs = graphids.stack({ p:neg():add(1), p }, 2)
+  return metrics.scalars(metrics.classification(probs, out.labels, { input = "probs" }))
+end
+
+-- metrics as JSON can hold them: a non-finite value (an operating point that was never
+-- reached is +inf, an undefined one NaN) becomes null.
+local function json_metrics(m)
+  local out = {}
+  for k, v in pairs(m) do
+    out[k] = (type(v) == "number" and (v ~= v or v == math.huge or v == -math.huge)) and json.null or v
+  end
+  return next(out) and out or json.object()
+end
+
+-- Tests on every test set (weights from opts.ckpt_path, else resolved.ckpt_file, else the
+-- model in memory).  Writes predictions/test/<set>.safetensors, test_metrics.json, the
+-- .test_complete marker and the test-phase tracking row.  Returns the metrics
+-- (test/<metric> pooled, test/<set>/<metric> per set).
+function M.evaluate(artifacts, resolved, opts)
+  opts = opts or {}
+  local run_dir = resolved.run_dir
+  local path = opts.ckpt_path or resolved.ckpt_file
+  tracking.event(run_dir, "stage_test", { stage = resolved.stage_name, ckpt = path })
+  if path ~= nil then
+    compat(path, artifacts)
+  end
+  local trainer = artifacts.trainer
+  local ok, metrics = pcall(trainer.test, trainer, artifacts.model, artifacts.datamodule,
+    { ckpt_path = path, metrics = is_fusion(resolved) and fusion_metrics or nil })
+  if not ok then
+    tracking.event(run_dir, "stage_failed", { level = "error", stage = resolved.stage_name, phase = "test",
+      error = tostring(metrics) })
+    error(metrics, 0)
+  end
+  if run_dir ~= nil then
+    local threshold = metrics["test/threshold"]
+    local names = {}
+    for name, out in pairs(trainer.test_outputs or {}) do
+      names[#names + 1] = name
+      if out.preds == nil and threshold ~= nil and graphids.is_tensor(out.scores) then
+        -- anomaly scores: the decision at the threshold fitted on validation
+        out.preds = out.scores:ge(threshold):long()
+      end
+      write_sidecar(gio.join(run_dir, "predictions", "test", name .. ".safetensors"), out)
+    end
+    table.sort(names)
+    tracking.event(run_dir, "save_test_predictions", { sets = json.array(names),
+      dir = gio.join(run_dir, "predictions", "test") })
+    local okw, err = gio.write_json(gio.join(run_dir, "test_metrics.json"), json_metrics(metrics))
+    if not okw then
+      error(string.format("cannot write %s/test_metrics.json: %s", run_dir, tostring(err)), 0)
+    end
+    ckpt.touch_marker(gio.join(run_dir, M.MARKERS.test))
+    tracking.log_test(resolved, metrics)
+  end
+  tracking.event(run_dir, "stage_complete", { stage = resolved.stage_name })
+  return metrics
+end
+
+return M
