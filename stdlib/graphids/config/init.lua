@@ -84,7 +84,8 @@ end
 
 function M.apply_overrides(rendered, set)
   for _, kv in ipairs(override_list(set)) do
-    M.set_path(rendered, kv[1], recipe.deep_copy(kv[2]))
+    -- (json.null kept as itself: validation reads it as "unset")
+    M.set_path(rendered, kv[1], kv[2] == json.null and json.null or recipe.deep_copy(kv[2]))
   end
   return rendered
 end

@@ -1,0 +1,191 @@
+-- config_spec.lua -- graphids.config: recipes with top-level arguments, --set overrides, the
+-- validation errors (full key paths, suggestions, types, ranges, enums, cross-field rules),
+-- the read-only validated view and the run files.
+local config = require "graphids.config"
+local json = require "graphids.json"
+local gio = require "graphids.io"
+local proc = require "trainer.support.proc"
+
+local function resolve_err(set, tla, path)
+  local ok, err = pcall(config.resolve, path or "recipes/stages/gat.lua", { tla = tla, set = set })
+  assert.is_false(ok, "expected an error")
+  return tostring(err)
+end
+
+describe("graphids.config", function()
+  local tmp
+  setup(function() tmp = proc.tmpdir() end)
+  teardown(function() proc.rmtree(tmp) end)
+
+  it("resolves a stage recipe: defaults, run dir and checkpoint path from the TLAs", function()
+    local r = config.resolve("recipes/stages/gat.lua")
+    assert.equal("lake/synthetic/gat/focal/seed_42", r.run_dir)
+    assert.equal("lake/synthetic/gat/focal/seed_42/checkpoints/best_model.safetensors", r.ckpt_file)
+    assert.equal("gat", r.stage_name)
+    local v = r.validated
+    assert.equal(42, v.seed_everything)
+    assert.equal("graphids.models.GATClassifier", v.model.class_path)
+    assert.equal("focal", v.model.init_args.loss_fn)
+    assert.equal(24, v.model.init_args.hidden) -- the small preset
+    assert.equal("val_loss", v.callbacks.checkpoint.monitor)
+
+    local r2 = config.resolve("stages/gat.lua", { tla = { dataset = "hcrl_ch", seed = 7, scale = "large",
+      lake_root = "/x/lake", loss = "ce" } })
+    assert.equal("/x/lake/hcrl_ch/gat/ce/seed_7", r2.run_dir)
+    assert.equal(64, r2.validated.model.init_args.hidden) -- the large preset
+    assert.equal("ce", r2.validated.model.init_args.loss_fn)
+    assert.equal(7, r2.validated.data.init_args.seed)
+    assert.are_not.equal(r.config_digest, r2.config_digest)
+  end)
+
+  it("serves every stage recipe with the same TLAs", function()
+    local dirs = {}
+    for _, s in ipairs({ { "vgae", {} }, { "dgi", {} }, { "gat", {} }, { "gat_kd", { teacher_ckpt = "t.safetensors" } },
+      { "fusion", { states_dir = "s", method = "dqn" } }, { "fusion", { states_dir = "s", method = "weighted_avg" } } }) do
+      local tla = { dataset = "synthetic", seed = 3, lake_root = "L" }
+      for k, v in pairs(s[2]) do tla[k] = v end
+      local r = config.resolve("recipes/stages/" .. s[1] .. ".lua", { tla = tla })
+      dirs[#dirs + 1] = r.run_dir
+    end
+    assert.same({ "L/synthetic/vgae/vgae/seed_3", "L/synthetic/dgi/dgi/seed_3", "L/synthetic/gat/focal/seed_3",
+      "L/synthetic/gat_kd/student_focal/seed_3", "L/synthetic/fusion/dqn/seed_3",
+      "L/synthetic/fusion/weighted_avg/seed_3" }, dirs)
+    local f = config.resolve("recipes/stages/fusion.lua", { tla = { states_dir = "s" } }).validated
+    assert.equal("val_acc", f.callbacks.checkpoint.monitor)
+    assert.equal("max", f.callbacks.early_stopping.mode)
+    assert.is_nil(f.trainer.gradient_clip_val)
+    local kd = config.resolve("recipes/stages/gat_kd.lua", { tla = { teacher_ckpt = "t" } }).validated
+    assert.equal("t", kd.model.distillation.teacher_ckpt)
+    assert.equal(4.0, kd.model.distillation.T)
+    assert.equal("benign", config.resolve("recipes/stages/vgae.lua").validated.data.init_args.label_filter)
+  end)
+
+  it("parses --set / --tla values as JSON, else as strings", function()
+    local k, v = config.parse_kv("a.b.c=5")
+    assert.equal("a.b.c", k)
+    assert.equal(5, v)
+    assert.equal("integer", math.type(v))
+    assert.same({ 1, 2 }, select(2, config.parse_kv("x=[1,2]")))
+    assert.same({ y = true }, select(2, config.parse_kv("x={\"y\":true}")))
+    assert.equal("hcrl_sa", select(2, config.parse_kv("dataset=hcrl_sa")))
+    assert.equal("a=b", select(2, config.parse_kv("k=a=b")))
+    assert.equal(json.null, select(2, config.parse_kv("k=null")))
+    assert.has_error(function() config.parse_kv("novalue") end)
+    assert.has_error(function() config.parse_kv("a..b=1") end)
+  end)
+
+  it("applies overrides at dotted paths, creating tables and replacing non-tables, in order", function()
+    local t = { a = { b = 1 }, s = "x" }
+    config.apply_overrides(t, { { "a.c.d", 2 }, { "s.t", 3 }, { "a.b", 4 }, { "a.b", 5 } })
+    assert.same({ a = { b = 5, c = { d = 2 } }, s = { t = 3 } }, t)
+    local r = config.resolve("recipes/stages/gat.lua", { set = { { "trainer.max_epochs", 3 },
+      { "model.init_args.hidden", 16 }, { "trainer.gradient_clip_val", json.null } } })
+    assert.equal(3, r.validated.trainer.max_epochs)
+    assert.equal(16, r.validated.model.init_args.hidden)
+    assert.is_nil(r.validated.trainer.gradient_clip_val) -- null unsets
+  end)
+
+  it("rejects bad configurations with the full key path and a suggestion", function()
+    local cases = {
+      { { { "trainer.max_epoch", 3 } }, "unknown key 'trainer.max_epoch' %(did you mean 'trainer.max_epochs'%?%)" },
+      { { { "model.init_args.hiden", 3 } }, "unknown key 'model.init_args.hiden' %(did you mean 'model.init_args.hidden'" },
+      { { { "data.init_args.batch_sise", 3 } }, "unknown key 'data.init_args.batch_sise' %(did you mean " ..
+        "'data.init_args.batch_size'" },
+      { { { "callbakcs", {} } }, "unknown key 'callbakcs' %(did you mean 'callbacks'" },
+      { { { "trainer.max_epochs", "ten" } }, "'trainer.max_epochs' must be a number" },
+      { { { "trainer.max_epochs", -1 } }, "'trainer.max_epochs' must be an integer >= 0, got %-1" },
+      { { { "trainer.max_epochs", 2.5 } }, "'trainer.max_epochs' must be an integer >= 0, got 2.5" },
+      { { { "callbacks.early_stopping.patience", 0 } }, "patience' must be an integer >= 1" },
+      { { { "trainer.gradient_clip_val", -1 } }, "'trainer.gradient_clip_val' must be a number > 0" },
+      { { { "trainer.progress", "loud" } }, "'trainer.progress' must be one of auto, bar, lines, off, got 'loud'" },
+      { { { "callbacks.checkpoint.mode", "maximum" } }, "'callbacks.checkpoint.mode' must be one of min, max" },
+      { { { "callbacks.checkpoint.monitor", "val_acc" } }, "monitors val_acc/min but callbacks.early_stopping " ..
+        "monitors val_loss/min" },
+      { { { "callbacks.checkpoint.monitor", "val_acc" }, { "callbacks.early_stopping.monitor", "val_acc" } },
+        "graph models must monitor val_loss/min" },
+      { { { "model.class_path", "graphids.models.GATClasifier" } }, "unknown class path " ..
+        "'graphids.models.GATClasifier' %(closest: graphids.models.GATClassifier" },
+      { { { "data.class_path", "graphids.data.GraphDataModul" } }, "did you mean 'graphids.data.GraphDataModule'" },
+      { { { "data.init_args.dataset", "hcrl_xx" } }, "'data.init_args.dataset': unknown dataset 'hcrl_xx'" },
+      { { { "data.init_args.batching", "none" } }, "'data.init_args': GraphDataModule: batching must be" },
+      { { { "model.init_args.num_ids", 3 }, { "model", 5 } }, "'model' must be a table" },
+    }
+    for _, c in ipairs(cases) do
+      local err = resolve_err(c[1])
+      assert.truthy(err:find(c[2]), "expected /" .. c[2] .. "/ in: " .. err)
+      assert.truthy(err:find("^invalid configuration: "), err)
+    end
+    -- fusion models monitor val_acc/max
+    local err = resolve_err({ { "callbacks.checkpoint.monitor", "val_loss" }, { "callbacks.checkpoint.mode", "min" },
+      { "callbacks.early_stopping.monitor", "val_loss" }, { "callbacks.early_stopping.mode", "min" } },
+      { states_dir = "s" }, "recipes/stages/fusion.lua")
+    assert.truthy(err:find("fusion models must monitor val_acc/max"), err)
+    -- a fusion model on graph data
+    err = resolve_err({ { "model.class_path", "graphids.models.fusion.MLPFusion" }, { "model.init_args", {} } })
+    assert.truthy(err:find("needs the fusion data module"), err)
+  end)
+
+  it("rejects bad TLAs, missing recipes and dataset folders that do not exist", function()
+    local err = resolve_err(nil, { datset = "x" })
+    assert.truthy(err:find("unknown argument 'datset' %(did you mean 'dataset'%?%)"), err)
+    err = resolve_err(nil, { seed = "forty" })
+    assert.truthy(err:find("argument 'seed' must be a number"), err)
+    err = resolve_err(nil, nil, "recipes/stages/nope.lua")
+    assert.truthy(err:find("recipe 'recipes/stages/nope.lua' not found"), err)
+    err = resolve_err(nil, { dataset = "hcrl_sa", data_root = gio.join(tmp, "nowhere") })
+    assert.truthy(err:find("the dataset folder " .. gio.join(tmp, "nowhere/hcrl_sa"):gsub("%p", "%%%0") ..
+      " does not exist"), err)
+    err = resolve_err(nil, {}, "recipes/stages/gat_kd.lua")
+    assert.truthy(err:find("gat_kd needs %-%-tla teacher_ckpt"), err)
+    -- a table recipe takes no TLAs
+    local p = gio.join(tmp, "plain.lua")
+    proc.spit(p, "return {seed_everything = 1}")
+    err = resolve_err(nil, { seed = 1 }, p)
+    assert.truthy(err:find("takes no top%-level arguments %(got seed%)"), err)
+    -- a recipe that is not Lua
+    proc.spit(p, "return {")
+    err = resolve_err(nil, nil, p)
+    assert.truthy(err:find("^recipe " .. p:gsub("%p", "%%%0")), err)
+  end)
+
+  it("gives a read-only validated view; thaw() copies it", function()
+    local r = config.resolve("recipes/stages/gat.lua")
+    assert.has_error(function() r.validated.trainer.max_epochs = 1 end,
+      "the validated configuration is read-only (tried to set 'trainer.max_epochs'); change the recipe or pass --set")
+    assert.has_error(function() r.validated.new = 1 end)
+    local keys = {}
+    for k in pairs(r.validated) do keys[#keys + 1] = k end
+    table.sort(keys)
+    assert.same({ "callbacks", "data", "identity", "model", "seed_everything", "trainer" }, keys)
+    local t = config.thaw(r.validated)
+    t.trainer.max_epochs = 1
+    assert.equal(1, t.trainer.max_epochs)
+    assert.are_not.equal(1, r.validated.trainer.max_epochs)
+  end)
+
+  it("writes resolved.json and overrides.json into the run dir, and names a run dir it cannot create", function()
+    local lake = gio.join(tmp, "lake")
+    local r = config.resolve("recipes/stages/gat.lua", { tla = { lake_root = lake, seed = 5 },
+      set = { { "trainer.max_epochs", 2 } } })
+    local rp, op = config.write_run_files(r)
+    local resolved = gio.read_json(rp)
+    assert.equal(2, resolved.trainer.max_epochs)
+    assert.equal(5, resolved.identity.seed)
+    local ov = gio.read_json(op)
+    assert.equal(5, ov.tla.seed)
+    assert.same({ "trainer.max_epochs", 2 }, { ov.set[1][1], ov.set[1][2] })
+    -- no run dir: nothing written
+    local r0 = config.resolve("recipes/stages/gat.lua", { set = { { "trainer.default_root_dir", "" } } })
+    assert.is_nil(r0.run_dir)
+    assert.is_nil(r0.ckpt_file)
+    assert.is_nil(config.write_run_files(r0))
+    -- a run dir below a regular file cannot be created: a clear error, the file is intact
+    local f = gio.join(tmp, "afile")
+    proc.spit(f, "keep")
+    local bad = config.resolve("recipes/stages/gat.lua", { tla = { lake_root = f } })
+    local ok, err = pcall(config.write_run_files, bad)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("cannot create the run dir " .. f:gsub("%p", "%%%0")), err)
+    assert.equal("keep", proc.slurp(f))
+  end)
+end)
