@@ -1,0 +1,95 @@
+-- graphids.track.callback -- the trainer callback that tracks a fit (graphids.track.Callback).
+--   trainer callbacks: track.Callback{run_dir = dir, experiment = "graphids/hcrl_sa/gat",
+--                                     run_name = "gat_seed0", params = cfg, tags = {...}}
+--   (or {run = an open graphids.track run})
+-- on_fit_start opens the fit run (unless one was given) and traces a "fit" span;
+-- on_train_epoch_end logs the epoch's numeric trainer.callback_metrics with step = epoch (the
+-- validation metrics are in them by then, so on_validation_epoch_end logs nothing) and traces
+-- an "epoch" event; on_fit_end logs peak memory (CPU, and GPU when one is used), epochs_run,
+-- the best checkpoint's path and SHA-256, and finishes the run FINISHED; on_exception records
+-- the error (tag and trace) and finishes the run FAILED.  Nothing here raises for a tracking
+-- problem: the run spools instead (graphids.track).
+local class = require "graphids.class"
+local core = require "graphids.core"
+local Callback = require "graphids.callbacks.base"
+local traces = require "graphids.track.traces"
+
+local TrackCallback = class("TrackCallback", Callback)
+
+local ALLOWED = { run_dir = true, experiment = true, run_name = true, params = true, tags = true,
+  uri = true, lake_root = true, parent = true, run = true, tracer = true, store_opts = true }
+
+function TrackCallback:__init(opts)
+  opts = opts or {}
+  for k in pairs(opts) do
+    if not ALLOWED[k] then
+      error("track.Callback: unknown option '" .. tostring(k) .. "'", 3)
+    end
+  end
+  self.opts = opts
+  self.run = opts.run
+  self.tracer = opts.tracer or traces.open(opts.run_dir)
+end
+
+function TrackCallback:on_fit_start(trainer)
+  if self.run == nil then
+    local o = {}
+    for k, v in pairs(self.opts) do
+      if k ~= "run_dir" and k ~= "run" then o[k] = v end
+    end
+    o.tracer = self.tracer
+    self.run = require("graphids.track").start_fit_run(self.opts.run_dir, o)
+  end
+  self.span = self.tracer:start_span("fit", { max_epochs = trainer.max_epochs, start_epoch = trainer.epoch })
+end
+
+local function numeric(t)
+  local out = {}
+  for k, v in pairs(t or {}) do
+    if type(v) == "number" then out[k] = v end
+  end
+  return out
+end
+
+function TrackCallback:on_train_epoch_end(trainer)
+  local m = numeric(trainer.callback_metrics)
+  self.run:log_metrics(m, trainer.epoch)
+  m.epoch, m.global_step = trainer.epoch, trainer.global_step
+  self.tracer:event("epoch", m)
+end
+
+local function gpu_peak_mb(trainer)
+  local dev = trainer.device
+  if dev == nil or dev == "cpu" then return nil end
+  local ok, gpu = pcall(require, "graphids")
+  if not ok or not gpu.gpu then return nil end
+  local ok2, m = pcall(gpu.gpu.memory, dev)
+  if ok2 and type(m) == "table" and m.peak then return m.peak / 2 ^ 20 end
+  return nil
+end
+
+function TrackCallback:on_fit_end(trainer)
+  local m = { epochs_run = trainer.epoch, peak_cpu_mb = core.memory().peak_bytes / 2 ^ 20 }
+  m.peak_gpu_mb = gpu_peak_mb(trainer)
+  self.run:log_metrics(m, trainer.epoch)
+  local tags = {}
+  local ck = trainer.checkpoint_callback and trainer:checkpoint_callback()
+  local best = ck and ck:best_model_path()
+  if best and core.stat(best) then
+    tags["graphids.best_ckpt_path"] = best
+    tags["graphids.ckpt_sha256"] = core.sha256_file(best)
+  end
+  if next(tags) then self.run:set_tags(tags) end
+  self.run:finish("FINISHED")
+  if self.span then self.span:finish("ok", m) end
+end
+
+function TrackCallback:on_exception(trainer, err)
+  if self.run then
+    self.run:set_tags({ ["graphids.error"] = tostring(err) })
+    self.run:finish("FAILED")
+  end
+  if self.span then self.span:finish("error", { epoch = trainer.epoch }, err) end
+end
+
+return TrackCallback

@@ -1,0 +1,231 @@
+-- graphids.track -- experiment tracking: MLflow runs (FileStore or REST), spooled when the
+-- store fails, and the trainer callback that feeds them.
+--   local track = require "graphids.track"
+--   local run = track.start_fit_run(run_dir, {experiment = "graphids/hcrl_sa/gat",
+--     run_name = "gat_seed0", params = resolved_config, tags = {["graphids.seed"] = 0}})
+--   run:log_metrics({train_loss = 0.4, val_loss = 0.5}, epoch)
+--   run:finish("FINISHED")                                  -- or "FAILED" / "KILLED"
+--   track.log_test_run(run_dir, {experiment = ..., run_name = ..., metrics = test_metrics})
+--   local parent = track.parent_run({experiment = ..., run_name = "gat_group"})
+--   trainer callbacks: track.Callback{run_dir = run_dir, experiment = ..., params = cfg}
+--
+-- The store comes from MLFLOW_TRACKING_URI (http(s):// -> REST, file: or a path -> FileStore),
+-- else a FileStore under <lake_root>/mlruns (opts.lake_root, $GRAPHIDS_LAKE_ROOT, "lake").
+-- A tracking failure never fails training: the first failing call of a run prints one warning
+-- (stderr and a "tracking_failed" trace event), and that event and every later one of the run
+-- go to run_dir/tracking_spool.jsonl, delivered later by `graphids track sync RUN_DIR`.  With
+-- run_dir == nil nothing is tracked at all (a no-op run).
+local core = require "graphids.core"
+local mlflow = require "graphids.track.mlflow"
+local spool = require "graphids.track.spool"
+local traces = require "graphids.track.traces"
+
+local M = {
+  mlflow = mlflow,
+  spool = spool,
+  traces = traces,
+}
+
+local Run = {}
+Run.__index = Run
+Run.__name = "graphids.track.Run"
+M.Run = Run
+
+local START_OPTS = { experiment = true, run_name = true, params = true, tags = true, uri = true,
+  lake_root = true, parent = true, tracer = true, store_opts = true }
+
+local function check_opts(fname, opts, allowed)
+  for k in pairs(opts or {}) do
+    if not allowed[k] then
+      local names = mlflow.sorted_keys(allowed)
+      error(string.format("%s: unknown option '%s' (allowed: %s)", fname, tostring(k), table.concat(names, ", ")), 3)
+    end
+  end
+end
+
+local function command_line(cmd)
+  local p = io.popen(cmd .. " 2>/dev/null")
+  if not p then return nil end
+  local out = p:read("l")
+  p:close()
+  return out
+end
+
+-- Tags that say who ran what where: user, host, git commit (inside a git tree), SLURM job ids
+-- when present, graphids version.
+function M.identity_tags()
+  local t = {
+    ["mlflow.user"] = os.getenv("USER") or os.getenv("LOGNAME") or "unknown",
+    ["mlflow.source.name"] = "graphids",
+    ["mlflow.source.type"] = "LOCAL",
+    ["graphids.host"] = core.hostname() or "unknown",
+    ["graphids.version"] = core.version(),
+  }
+  local sha = command_line("git rev-parse HEAD")
+  if sha and sha:match("^%x+$") then t["mlflow.source.git.commit"] = sha end
+  for _, v in ipairs({ "SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_CLUSTER_NAME",
+    "SLURMD_NODENAME", "SLURM_JOB_PARTITION" }) do
+    local x = os.getenv(v)
+    if x and x ~= "" then t["slurm." .. v:lower()] = x end
+  end
+  return t
+end
+
+local function noop_run()
+  return setmetatable({ noop = true }, Run)
+end
+
+-- Opens a run.  kind is the graphids.phase tag ("fit" | "test" | "parent").
+local function open_run(run_dir, opts, phase)
+  if run_dir == nil and phase ~= "parent" then return noop_run() end
+  local self = setmetatable({ run_dir = run_dir, key = mlflow.new_run_id(), phase = phase }, Run)
+  self.tracer = opts.tracer or traces.open(run_dir)
+  self.uri = mlflow.tracking_uri(opts)
+  local store, err = mlflow.store({ uri = self.uri, lake_root = opts.lake_root })
+  if store and opts.store_opts and store.max_retries then
+    for k, v in pairs(opts.store_opts) do store[k] = v end
+  end
+  self.store = store
+  local tags = M.identity_tags()
+  tags["graphids.phase"] = phase
+  if run_dir then tags["graphids.run_dir"] = run_dir end
+  for k, v in pairs(opts.tags or {}) do tags[k] = v end
+  local parent = opts.parent
+  if parent == nil then
+    local env = os.getenv("MLFLOW_PARENT_RUN_ID")
+    if env and env ~= "" then parent = env end
+  end
+  local ev = { op = "create_run", experiment = opts.experiment or "Default",
+    run_name = opts.run_name, start_time = mlflow.now_ms(), tags = mlflow.tag_list(tags) }
+  if type(parent) == "string" then
+    ev.parent_id = parent
+  elseif type(parent) == "table" and not parent.noop then
+    ev.parent_id, ev.parent_key = parent.run_id, parent.key
+  end
+  if not store then
+    self:_fail(err, ev)
+  else
+    self:_emit(ev)
+  end
+  if opts.params then self:log_params(opts.params) end
+  return self
+end
+
+-- Starts delivering to the spool: one warning, one trace event.
+function Run:_fail(err, ev)
+  self.spooling = true
+  local where = self.run_dir and spool.path(self.run_dir) or "nowhere (no run directory)"
+  io.stderr:write(string.format("graphids: warning: tracking to %s failed: %s; events are spooled to %s%s\n",
+    tostring(self.uri), tostring(err), where,
+    self.run_dir and (" (send them later with: graphids track sync " .. self.run_dir .. ")") or ""))
+  self.tracer:warning("tracking_failed", { error = tostring(err), uri = self.uri, op = ev.op })
+  self:_spool(ev)
+end
+
+function Run:_spool(ev)
+  if not self.run_dir then return end
+  ev.run_key, ev.uri = self.key, self.uri
+  ev.run_id = ev.op ~= "create_run" and self.run_id or nil
+  local ok, err = spool.append(self.run_dir, ev)
+  if not ok then
+    io.stderr:write("graphids: warning: cannot spool a tracking event: ", tostring(err), "\n")
+  end
+end
+
+function Run:_emit(ev)
+  if self.noop then return end
+  if self.spooling then return self:_spool(ev) end
+  ev.run_key, ev.uri = self.key, self.uri
+  local ids = { [self.key] = self.run_id }
+  local ok, res, err = pcall(spool.apply, self.store, ev, ids, true)
+  if ok and res then
+    self.run_id = ids[self.key]
+    return
+  end
+  self:_fail(ok and err or res, ev)
+end
+
+function Run:log_metrics(metrics, step)
+  if self.noop then return end
+  local list = mlflow.metric_list(metrics, step)
+  if #list > 0 then self:_emit({ op = "log_batch", metrics = list }) end
+end
+
+function Run:log_params(params)
+  if self.noop then return end
+  local list = mlflow.flatten(params)
+  if #list > 0 then self:_emit({ op = "log_batch", params = list }) end
+end
+
+function Run:set_tags(tags)
+  if self.noop then return end
+  local list = mlflow.tag_list(tags)
+  if #list > 0 then self:_emit({ op = "log_batch", tags = list }) end
+end
+
+local FINAL = { FINISHED = true, FAILED = true, KILLED = true }
+
+function Run:finish(status)
+  status = status or "FINISHED"
+  if not FINAL[status] then
+    error("Run:finish: status must be FINISHED, FAILED or KILLED, got " .. tostring(status), 2)
+  end
+  if self.noop or self.finished then return end
+  self.finished = status
+  self:_emit({ op = "update_run", status = status, end_time = mlflow.now_ms() })
+end
+
+-- The fit run of run_dir (no-op when run_dir is nil).
+function M.start_fit_run(run_dir, opts)
+  check_opts("track.start_fit_run", opts, START_OPTS)
+  return open_run(run_dir, opts or {}, "fit")
+end
+
+-- Metrics nested one level ({test = {acc = 1}}) become "test/acc"; non-numbers are dropped.
+local function flat_metrics(t)
+  local out = {}
+  for k, v in pairs(t or {}) do
+    if type(v) == "number" then
+      out[k] = v
+    elseif type(v) == "table" then
+      for k2, v2 in pairs(v) do
+        if type(v2) == "number" then out[tostring(k) .. "/" .. tostring(k2)] = v2 end
+      end
+    end
+  end
+  return out
+end
+M.flat_metrics = flat_metrics
+
+-- A separate, finished test run: params, metrics (step 0), tags.  Returns the run.
+function M.log_test_run(run_dir, opts)
+  local allowed = { metrics = true }
+  for k in pairs(START_OPTS) do allowed[k] = true end
+  check_opts("track.log_test_run", opts, allowed)
+  opts = opts or {}
+  local run = open_run(run_dir, opts, "test")
+  run:log_metrics(flat_metrics(opts.metrics), 0)
+  run:finish("FINISHED")
+  return run
+end
+
+-- A parent run for a multi-seed group, opened and closed at once; children name it with
+-- opts.parent = the returned run (same process) or MLFLOW_PARENT_RUN_ID = run.run_id.
+function M.parent_run(opts)
+  local allowed = { run_dir = true }
+  for k in pairs(START_OPTS) do allowed[k] = true end
+  check_opts("track.parent_run", opts, allowed)
+  opts = opts or {}
+  local run = open_run(opts.run_dir, opts, "parent")
+  run:finish("FINISHED")
+  return run
+end
+
+-- Replays run_dir's spool (graphids.track.spool.sync).
+function M.sync(run_dir, opts)
+  return spool.sync(run_dir, opts)
+end
+
+M.Callback = require("graphids.track.callback")
+
+return M

@@ -1,0 +1,272 @@
+-- graphids.track.rest -- the MLflow REST API (/api/2.0/mlflow/...) over libcurl
+-- (graphids.core.http_request), with the Python client's transport rules:
+--   * POST bodies are JSON with Content-Type: application/json; GET arguments are URL-encoded;
+--   * Authorization: Basic from MLFLOW_TRACKING_USERNAME + MLFLOW_TRACKING_PASSWORD, else
+--     Bearer MLFLOW_TRACKING_TOKEN; MLFLOW_TRACKING_INSECURE_TLS (true/1) skips TLS checks,
+--     MLFLOW_TRACKING_SERVER_CERT_PATH / _CLIENT_CERT_PATH name a CA bundle / client cert;
+--   * retries on connection errors and HTTP 408/429/500/502/503/504, up to
+--     MLFLOW_HTTP_REQUEST_MAX_RETRIES (7) times, sleeping factor * 2^(n-1) + U[0, jitter)
+--     (MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR 2, _BACKOFF_JITTER 1; none before the first retry, as
+--     urllib3; at most 120 s; a Retry-After header wins), each try limited to
+--     MLFLOW_HTTP_REQUEST_TIMEOUT (120) seconds;
+--   * an answer is decided by its `error_code`; a non-JSON body, even with status 200, is an
+--     error carrying the start of the body (an auth proxy's HTML page);
+--   * log-batch requests are split within MLflow's limits: 1000 metrics, 100 params, 100 tags,
+--     1000 entities and under 1 MB of JSON each.
+-- Methods as graphids.track.mlflow describes; failures return nil, message, error_code.
+local core = require "graphids.core"
+local json = require "graphids.json"
+
+local Rest = {}
+Rest.__index = Rest
+Rest.__name = "graphids.track.RestStore"
+
+local RETRY_STATUS = { [408] = true, [429] = true, [500] = true, [502] = true, [503] = true, [504] = true }
+local MAX_BATCH_BYTES = 900000 -- MLflow refuses 1e6; the margin covers the envelope
+
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+local function base64(s)
+  local out = {}
+  for i = 1, #s, 3 do
+    local a, b, c = s:byte(i, i + 2)
+    local n = a * 65536 + (b or 0) * 256 + (c or 0)
+    local q = { (n >> 18) & 63, (n >> 12) & 63, (n >> 6) & 63, n & 63 }
+    out[#out + 1] = B64:sub(q[1] + 1, q[1] + 1) .. B64:sub(q[2] + 1, q[2] + 1) ..
+      (b and B64:sub(q[3] + 1, q[3] + 1) or "=") .. (c and B64:sub(q[4] + 1, q[4] + 1) or "=")
+  end
+  return table.concat(out)
+end
+Rest.base64 = base64
+
+local function urlencode(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(c)
+    return string.format("%%%02X", c:byte())
+  end))
+end
+
+-- MLflow's boolean environment variables accept only true/false/1/0 (any case).
+local function env_bool(name)
+  local v = os.getenv(name)
+  if v == nil or v == "" then return false end
+  local l = v:lower()
+  if l == "true" or l == "1" then return true end
+  if l == "false" or l == "0" then return false end
+  error(string.format("%s must be true, false, 1 or 0, got '%s'", name, v), 0)
+end
+
+local function env_num(name, default, lo, hi)
+  local v = os.getenv(name)
+  if v == nil or v == "" then return default end
+  local n = tonumber(v)
+  if n == nil or n < lo or n > hi then
+    error(string.format("%s must be a number in [%g, %g], got '%s'", name, lo, hi, v), 0)
+  end
+  return n
+end
+
+-- opts (all optional, for tests): max_retries, backoff_factor, backoff_jitter, timeout, sleep
+-- (a function(seconds)); the environment supplies the rest.
+function Rest.new(uri, opts)
+  opts = opts or {}
+  local ok, self = pcall(function()
+    local s = setmetatable({ uri = uri:gsub("/+$", ""), exp_cache = {} }, Rest)
+    s.base = s.uri .. "/api/2.0/mlflow/"
+    s.max_retries = opts.max_retries or math.floor(env_num("MLFLOW_HTTP_REQUEST_MAX_RETRIES", 7, 0, 100))
+    s.backoff_factor = opts.backoff_factor or env_num("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", 2, 0, 120)
+    s.backoff_jitter = opts.backoff_jitter or env_num("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", 1.0, 0, 120)
+    s.timeout = opts.timeout or env_num("MLFLOW_HTTP_REQUEST_TIMEOUT", 120, 0.001, 86400)
+    s.sleep = opts.sleep or core.sleep
+    s.insecure_tls = env_bool("MLFLOW_TRACKING_INSECURE_TLS")
+    s.ca_file = os.getenv("MLFLOW_TRACKING_SERVER_CERT_PATH")
+    if s.ca_file == "" then s.ca_file = nil end
+    if s.insecure_tls and s.ca_file then
+      error("MLFLOW_TRACKING_INSECURE_TLS and MLFLOW_TRACKING_SERVER_CERT_PATH cannot both be set", 0)
+    end
+    s.client_cert = os.getenv("MLFLOW_TRACKING_CLIENT_CERT_PATH")
+    if s.client_cert == "" then s.client_cert = nil end
+    s.headers = { ["Content-Type"] = "application/json" }
+    local user, pass = os.getenv("MLFLOW_TRACKING_USERNAME"), os.getenv("MLFLOW_TRACKING_PASSWORD")
+    local token = os.getenv("MLFLOW_TRACKING_TOKEN")
+    if user and pass and user ~= "" then
+      s.headers.Authorization = "Basic " .. base64(user .. ":" .. pass)
+    elseif token and token ~= "" then
+      s.headers.Authorization = "Bearer " .. token
+    end
+    return s
+  end)
+  if not ok then return nil, "MLflow REST: " .. tostring(self) end
+  return self
+end
+
+function Rest:describe()
+  return self.uri
+end
+
+-- Seconds before retry n (1-based), as urllib3's Retry.get_backoff_time.
+function Rest:backoff(n, retry_after)
+  if retry_after then
+    local s = tonumber(retry_after)
+    if s and s >= 0 then return math.min(s, 120) end
+  end
+  if n <= 1 then return 0 end
+  local t = self.backoff_factor * 2 ^ (n - 1)
+  if self.backoff_jitter > 0 then t = t + math.random() * self.backoff_jitter end
+  return math.min(t, 120)
+end
+
+local function snippet(body)
+  body = body:gsub("%s+", " ")
+  return #body > 200 and body:sub(1, 200) .. "..." or body
+end
+
+-- One call: value (decoded JSON object), or nil, message, error_code.
+function Rest:call(method, endpoint, args)
+  local url, body = self.base .. endpoint, nil
+  if method == "GET" then
+    local q = {}
+    for _, k in ipairs(require("graphids.track.mlflow").sorted_keys(args or {})) do
+      q[#q + 1] = urlencode(k) .. "=" .. urlencode(args[k])
+    end
+    if #q > 0 then url = url .. "?" .. table.concat(q, "&") end
+  else
+    body = json.encode(args or {})
+  end
+  local attempt, last = 0, nil
+  while true do
+    local status, text, headers = core.http_request { method = method, url = url, headers = self.headers,
+      body = body, timeout = self.timeout, insecure_tls = self.insecure_tls, ca_file = self.ca_file,
+      client_cert = self.client_cert }
+    local retry_after
+    if status == nil then
+      last = { string.format("MLflow %s %s: %s", method, endpoint, text), "CONNECTION_ERROR" }
+      if headers == "EINVAL" then return nil, last[1], last[2] end
+    elseif status == 200 then
+      local ok, v = pcall(json.decode, text)
+      if ok and type(v) == "table" and not json.is_array(v) then return v end
+      return nil, string.format("MLflow %s %s: HTTP 200 with a body that is not a JSON object: %s",
+        method, endpoint, snippet(text)), "BAD_RESPONSE"
+    else
+      local ok, v = pcall(json.decode, text)
+      if ok and type(v) == "table" and type(v.error_code) == "string" then
+        last = { string.format("MLflow %s %s: %s: %s (HTTP %d)", method, endpoint, v.error_code,
+          tostring(v.message), status), v.error_code }
+      else
+        last = { string.format("MLflow %s %s: HTTP %d: %s", method, endpoint, status, snippet(text)),
+          "HTTP_" .. status }
+      end
+      if not RETRY_STATUS[status] then return nil, last[1], last[2] end
+      retry_after = headers and headers["retry-after"]
+    end
+    attempt = attempt + 1
+    if attempt > self.max_retries then
+      if self.max_retries > 0 then
+        last[1] = last[1] .. string.format(" (after %d retries)", self.max_retries)
+      end
+      return nil, last[1], last[2]
+    end
+    self.sleep(self:backoff(attempt, retry_after))
+  end
+end
+
+-- ---------------------------------------------------------------- the store interface
+
+function Rest:get_or_create_experiment(name)
+  if self.exp_cache[name] then return self.exp_cache[name] end
+  for _ = 1, 2 do -- a create that races another client's create reads the name again
+    local v, err, code = self:call("GET", "experiments/get-by-name", { experiment_name = name })
+    if v and v.experiment then
+      if v.experiment.lifecycle_stage == "deleted" then
+        return nil, string.format("MLflow: experiment '%s' (%s) is deleted; restore it or pick another name",
+          name, tostring(v.experiment.experiment_id))
+      end
+      self.exp_cache[name] = tostring(v.experiment.experiment_id)
+      return self.exp_cache[name]
+    elseif code ~= "RESOURCE_DOES_NOT_EXIST" then
+      return nil, err, code
+    end
+    v, err, code = self:call("POST", "experiments/create", { name = name })
+    if v then
+      self.exp_cache[name] = tostring(v.experiment_id)
+      return self.exp_cache[name]
+    elseif code ~= "RESOURCE_ALREADY_EXISTS" then
+      return nil, err, code
+    end
+  end
+  return nil, "MLflow: experiment '" .. name .. "' could be neither found nor created"
+end
+
+local function kv_array(list)
+  local out = json.array()
+  for _, t in ipairs(list or {}) do out[#out + 1] = { key = t.key, value = t.value } end
+  return out
+end
+
+function Rest:create_run(spec)
+  local v, err, code = self:call("POST", "runs/create", { experiment_id = tostring(spec.experiment_id),
+    run_name = spec.run_name, start_time = spec.start_time, tags = kv_array(spec.tags) })
+  if not v then return nil, err, code end
+  return v.run.info.run_id
+end
+
+function Rest:find_run(exp, key, value)
+  local v, err, code = self:call("POST", "runs/search", { experiment_ids = json.array({ tostring(exp) }),
+    filter = string.format("tags.`%s` = '%s'", key, tostring(value):gsub("'", "\\'")),
+    run_view_type = "ALL", max_results = 1 })
+  if not v then return nil, err, code end
+  local run = v.runs and v.runs[1]
+  return run and run.info.run_id or false
+end
+
+-- Non-finite values as the strings the proto3 JSON mapping reads ("NaN", "Infinity").
+local function metric_json(m)
+  local x = m.value
+  if x ~= x then
+    x = "NaN"
+  elseif x == math.huge then
+    x = "Infinity"
+  elseif x == -math.huge then
+    x = "-Infinity"
+  end
+  return { key = m.key, value = x, timestamp = m.timestamp, step = m.step or 0 }
+end
+
+-- Splits a batch into requests within the limits, in order: params, tags, then metrics.
+function Rest.split_batch(batch)
+  local chunks, cur, n, bytes = {}, nil, 0, 0
+  local function flush()
+    if cur then chunks[#chunks + 1] = cur end
+    cur, n, bytes = nil, 0, 0
+  end
+  local function add(kind, item, limit)
+    local size = #json.encode(item) + 1
+    if cur and ((cur[kind] and #cur[kind] >= limit) or n >= 1000 or bytes + size > MAX_BATCH_BYTES) then
+      flush()
+    end
+    cur = cur or {}
+    cur[kind] = cur[kind] or json.array()
+    cur[kind][#cur[kind] + 1] = item
+    n, bytes = n + 1, bytes + size
+  end
+  for _, p in ipairs(batch.params or {}) do add("params", { key = p.key, value = p.value }, 100) end
+  for _, t in ipairs(batch.tags or {}) do add("tags", { key = t.key, value = t.value }, 100) end
+  for _, m in ipairs(batch.metrics or {}) do add("metrics", metric_json(m), 1000) end
+  flush()
+  return chunks
+end
+
+function Rest:log_batch(run_id, batch)
+  for _, chunk in ipairs(Rest.split_batch(batch)) do
+    chunk.run_id = run_id
+    local v, err, code = self:call("POST", "runs/log-batch", chunk)
+    if not v then return nil, err, code end
+  end
+  return true
+end
+
+function Rest:update_run(run_id, status, end_time)
+  local v, err, code = self:call("POST", "runs/update", { run_id = run_id, status = status, end_time = end_time })
+  if not v then return nil, err, code end
+  return true
+end
+
+return Rest
