@@ -261,20 +261,22 @@ gids_status gids_metrics_binary(gids_binary_summary *out, const gids_tensor *sco
     return GIDS_OK;
 }
 
-/* Three new f64 vectors of length n; all or none. */
-static gids_status new_f64x3(const char *op, int64_t n, gids_tensor **a, gids_tensor **b,
-                             gids_tensor **c) {
-    gids_tensor *t[3] = {NULL, NULL, NULL};
+/* The curve of the inputs and three new f64 vectors of c->m + 1 points for it (the curve
+ * outputs); on failure nothing is left allocated. */
+static gids_status curve_with_outputs(const char *op, curve *c, const gids_tensor *scores,
+                                      const gids_tensor *labels, int64_t k, int64_t positive,
+                                      gids_tensor *out[3]) {
+    GIDS_TRY(curve_build(op, c, scores, labels, k, positive));
+    int64_t n = c->m + 1;
     for (int i = 0; i < 3; i++) {
-        gids_status s = gids_empty_named(op, &t[i], GIDS_F64, GIDS_DEVICE_CPU, 1, &n);
+        out[i] = NULL;
+        gids_status s = gids_empty_named(op, &out[i], GIDS_F64, GIDS_DEVICE_CPU, 1, &n);
         if (s != GIDS_OK) {
-            for (int j = 0; j < i; j++) gids_tensor_release(t[j]);
+            for (int j = 0; j < i; j++) gids_tensor_release(out[j]);
+            curve_free(c);
             return s;
         }
     }
-    *a = t[0];
-    *b = t[1];
-    *c = t[2];
     return GIDS_OK;
 }
 
@@ -284,13 +286,9 @@ gids_status gids_metrics_roc_curve(gids_tensor **fpr, gids_tensor **tpr, gids_te
     const char *op = "metrics_roc_curve";
     GIDS_CHECK(fpr && tpr && thresholds, GIDS_EINVAL, "%s: an output pointer is NULL", op);
     curve c;
-    GIDS_TRY(curve_build(op, &c, scores, labels, num_classes, positive_class));
-    gids_tensor *f = NULL, *t = NULL, *h = NULL;
-    gids_status st = new_f64x3(op, c.m + 1, &f, &t, &h);
-    if (st != GIDS_OK) {
-        curve_free(&c);
-        return st;
-    }
+    gids_tensor *o[3];
+    GIDS_TRY(curve_with_outputs(op, &c, scores, labels, num_classes, positive_class, o));
+    gids_tensor *f = o[0], *t = o[1], *h = o[2];
     double *pf = gids_tensor_data(f), *pt = gids_tensor_data(t), *ph = gids_tensor_data(h);
     /* 0/0 gives NaN as numpy's division does (sklearn warns and keeps it). */
     double dn = c.neg ? (double)c.neg : NAN, dp = c.pos ? (double)c.pos : NAN;
@@ -316,13 +314,9 @@ gids_status gids_metrics_pr_curve(gids_tensor **precision, gids_tensor **recall,
     const char *op = "metrics_pr_curve";
     GIDS_CHECK(precision && recall && thresholds, GIDS_EINVAL, "%s: an output pointer is NULL", op);
     curve c;
-    GIDS_TRY(curve_build(op, &c, scores, labels, num_classes, positive_class));
-    gids_tensor *p = NULL, *r = NULL, *h = NULL;
-    gids_status st = new_f64x3(op, c.m + 1, &p, &r, &h);
-    if (st != GIDS_OK) {
-        curve_free(&c);
-        return st;
-    }
+    gids_tensor *o[3];
+    GIDS_TRY(curve_with_outputs(op, &c, scores, labels, num_classes, positive_class, o));
+    gids_tensor *p = o[0], *r = o[1], *h = o[2];
     double *pp = gids_tensor_data(p), *pr = gids_tensor_data(r), *ph = gids_tensor_data(h);
     for (int64_t j = 0; j < c.m; j++) {
         int64_t at = c.m - 1 - j; /* ascending thresholds */
@@ -336,7 +330,7 @@ gids_status gids_metrics_pr_curve(gids_tensor **precision, gids_tensor **recall,
     curve_free(&c);
     /* thresholds has m entries: a narrow of the m + 1 allocated. */
     gids_tensor *hm = NULL;
-    st = gids_narrow(&hm, h, 0, 0, m);
+    gids_status st = gids_narrow(&hm, h, 0, 0, m);
     gids_tensor_release(h);
     if (st != GIDS_OK) {
         gids_tensor_release(p);

@@ -56,19 +56,28 @@ int can_line_csv(const can_columns *cols, const char *p, const char *end, can_ro
     return scan_attack(f[3], fe[3], &row->attack, "attack", e);
 }
 
+/* "(timestamp) interface" -- how both candump formats open.  Sets *ts and *rest (just past the
+ * interface name). */
+static int scan_candump_prefix(const char *p, const char *end, double *ts, const char **rest,
+                               can_perr *e) {
+    p = skip_blanks(p, end);
+    if (p == end || *p != '(') return can_bad(e, p, "expected '(' before the timestamp");
+    const char *t = p + 1, *te = memchr(t, ')', (size_t)(end - t));
+    if (te == NULL) return can_bad(e, end, "missing ')' after the timestamp");
+    if (can_scan_ts(t, te, ts, e)) return CAN_ROW_BAD;
+    const char *iface = skip_blanks(te + 1, end), *ie = word_end(iface, end);
+    if (iface == ie || iface == te + 1) return can_bad(e, iface, "missing interface name");
+    *rest = ie;
+    return CAN_ROW_OK;
+}
+
 /* (1522004165.988068) can0 264#0003948C0C00FD83  -- a remote frame is ID#R (no payload); CAN FD
  * frames (ID##...) are refused. */
 int can_line_candump(const can_columns *cols, const char *p, const char *end, can_row *row,
                      can_perr *e) {
     (void)cols;
-    p = skip_blanks(p, end);
-    if (p == end || *p != '(') return can_bad(e, p, "expected '(' before the timestamp");
-    const char *t = p + 1, *te = memchr(t, ')', (size_t)(end - t));
-    if (te == NULL) return can_bad(e, end, "missing ')' after the timestamp");
-    if (can_scan_ts(t, te, &row->ts, e)) return CAN_ROW_BAD;
-    const char *iface = skip_blanks(te + 1, end), *ie = word_end(iface, end);
-    if (iface == ie || iface == te + 1) return can_bad(e, iface, "missing interface name");
-    const char *w = skip_blanks(ie, end), *we = word_end(w, end);
+    if (scan_candump_prefix(p, end, &row->ts, &p, e)) return CAN_ROW_BAD;
+    const char *w = skip_blanks(p, end), *we = word_end(w, end);
     if (w == we) return can_bad(e, w, "missing ID#DATA");
     const char *hash = memchr(w, '#', (size_t)(we - w));
     if (hash == NULL) return can_bad(e, we, "missing '#' between id and data");
@@ -106,14 +115,8 @@ static int scan_byte_list(const char *p, const char *end, unsigned n, uint8_t *d
 int can_line_candump_ta(const can_columns *cols, const char *p, const char *end, can_row *row,
                         can_perr *e) {
     (void)cols;
-    p = skip_blanks(p, end);
-    if (p == end || *p != '(') return can_bad(e, p, "expected '(' before the timestamp");
-    const char *t = p + 1, *te = memchr(t, ')', (size_t)(end - t));
-    if (te == NULL) return can_bad(e, end, "missing ')' after the timestamp");
-    if (can_scan_ts(t, te, &row->ts, e)) return CAN_ROW_BAD;
-    const char *iface = skip_blanks(te + 1, end), *ie = word_end(iface, end);
-    if (iface == ie || iface == te + 1) return can_bad(e, iface, "missing interface name");
-    const char *w = skip_blanks(ie, end), *we = word_end(w, end);
+    if (scan_candump_prefix(p, end, &row->ts, &p, e)) return CAN_ROW_BAD;
+    const char *w = skip_blanks(p, end), *we = word_end(w, end);
     if (w == we) return can_bad(e, w, "missing CAN id");
     if (can_scan_id(w, we, &row->id, &row->flags, e)) return CAN_ROW_BAD;
     const char *b = skip_blanks(we, end);
