@@ -3,21 +3,10 @@ local data = require "graphids.data"
 local gio = require "graphids.io"
 local json = require "graphids.json"
 local skip = require "skip"
+local specenv = require "specenv"
 
-local REAL = os.getenv("GRAPHIDS_TEST_DATA") or "/work/shared/data/can"
-
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(gio.mkdir_p(d))
-  return d
-end
-
-local function err_of(f, ...)
-  local ok, e = pcall(f, ...)
-  assert(not ok, "expected an error")
-  return tostring(e)
-end
+local REAL = specenv.DATA
+local tmpdir, err_of = specenv.tmpdir, specenv.err_of
 
 -- A small simulated dataset: 6 train captures and 2 test sets of 600 frames each.
 local CAT = {

@@ -10,9 +10,8 @@ if host:sub(1, 1) ~= "/" then
 end
 local FIX = "spec/fixtures/can/"
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local env = require "specenv"
+local q, tmpdir = env.quote, env.tmpdir
 
 local function slurp(path)
   local f = io.open(path, "rb")
@@ -38,13 +37,6 @@ local function run(args)
   local e = slurp(err)
   os.remove(err)
   return out:gsub("rc=%d+\n$", ""), e, rc
-end
-
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p " .. q(d)))
-  return d
 end
 
 describe("graphids data convert", function()

@@ -1,12 +1,13 @@
 -- can_read_spec.lua -- graphids.data CAN readers from Lua: the hand-made fixtures of each format,
 -- CanFrames (column, slice, write_csv round trip), options and their errors, and every file of
--- the real traffic under ../shared/data/can (row counts and first/last rows checked against an
+-- the real traffic under the CAN data root (specenv.DATA; row counts and first/last rows checked against an
 -- independent parse in Lua; skipped when the folder is absent).
 local data = require "graphids.data"
 local skip = require "skip"
+local env = require "specenv"
 
 local FIX = "spec/fixtures/can/"
-local SHARED = os.getenv("GRAPHIDS_CAN_DATA") or "../shared/data/can"
+local SHARED = env.DATA
 
 local function lines_of(path)
   local out = {}
@@ -159,7 +160,7 @@ local function parse_line(line)
   return tonumber(ts), tonumber(id, 16), tonumber(d:sub(1, 2), 16)
 end
 
-describe("every file under ../shared/data/can", function()
+describe("every file under the CAN data root", function()
   local files = io.open(SHARED .. "/hcrl_sa") and find_files(SHARED) or {}
   if skip.unless(#files > 0, "no CAN data at " .. SHARED) then
     return

@@ -1,21 +1,10 @@
 local data = require "graphids.data"
 local gio = require "graphids.io"
 local skip = require "skip"
+local env = require "specenv"
 
-local REAL = os.getenv("GRAPHIDS_TEST_DATA") or "/work/shared/data/can"
-
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(gio.mkdir_p(d))
-  return d
-end
-
-local function err_of(f, ...)
-  local ok, e = pcall(f, ...)
-  assert(not ok, "expected an error")
-  return tostring(e)
-end
+local REAL = env.DATA
+local tmpdir, err_of = env.tmpdir, env.err_of
 
 describe("graphids.data catalog", function()
   it("lists the catalog's datasets", function()

@@ -1,6 +1,7 @@
 local data = require "graphids.data"
 local gio = require "graphids.io"
 local loader = require "graphids.data.loader"
+local err_of = require("specenv").err_of
 
 local CAT = {
   synthetic = {
@@ -9,12 +10,6 @@ local CAT = {
     simulated = true, frames = 1500, seed = 11,
   },
 }
-
-local function err_of(f, ...)
-  local ok, e = pcall(f, ...)
-  assert(not ok, "expected an error")
-  return tostring(e)
-end
 
 -- The graph numbers a batch holds, read back through window_start/source_file of the set.
 local function ids_of(batch)

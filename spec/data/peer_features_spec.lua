@@ -3,31 +3,24 @@
 -- of three hcrl_sa captures (benign, DoS, fuzzing): same graphs, nodes, node ids, edges and
 -- labels, every feature within 1e-5 relative error (+1e-7 absolute), and the reference's
 -- vocabulary digest.  bench/data/windows_bench.lua runs the whole dataset.
--- Needs ../shared/data/can/hcrl_sa and the peer venv (tools/peer-venv.sh); skips otherwise and
--- never installs anything.
+-- Needs hcrl_sa under the CAN data root (spec/support/specenv.lua) and the peer venv
+-- (tools/peer-venv.sh); skips otherwise and never installs anything.
 local data = require "graphids.data"
 local gio = require "graphids.io"
 local skip = require "skip"
+local env = require "specenv"
 
-local ROOT = "../shared/data/can/hcrl_sa"
+local ROOT = env.DATA .. "/hcrl_sa"
 local FILES = { "train_01_attack_free/attack-free-kia.csv", "train_02_with_attacks/DoS-kia.csv",
   "train_02_with_attacks/fuzzing-sonata.csv" }
 local ROWS = 20000
 
-local venv = os.getenv("GRAPHIDS_PEER_VENV") or ((os.getenv("HOME") or "") .. "/.cache/graphids-peer")
-local python = venv .. "/bin/python"
-
-local function have_peer()
-  local p = io.popen("'" .. python .. "' -c 'import polars, safetensors, numpy' 2>/dev/null && echo yes")
-  if not p then return false end
-  local out = p:read("a")
-  p:close()
-  return out:match("yes") ~= nil
-end
+local venv, python = env.PEER_VENV, env.PEER_PYTHON
 
 describe("window graphs against the polars peer", function()
   if skip.unless(gio.is_dir(ROOT), "hcrl_sa is not at " .. ROOT) then return end
-  if skip.unless(have_peer(), "the peer venv (" .. venv .. ") with polars is not available") then
+  if skip.unless(env.peer_has("polars, safetensors, numpy"),
+    "the peer venv (" .. venv .. ") with polars is not available") then
     return
   end
 

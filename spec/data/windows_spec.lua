@@ -230,7 +230,7 @@ describe("graphids.data.Scaler", function()
 end)
 
 describe("window graphs of real traffic", function()
-  local path = "../shared/data/can/hcrl_sa/train_02_with_attacks/DoS-kia.csv"
+  local path = require("specenv").DATA .. "/hcrl_sa/train_02_with_attacks/DoS-kia.csv"
   local f = io.open(path)
   if skip.unless(f ~= nil, "hcrl_sa is not at " .. path) then return end
   f:close()

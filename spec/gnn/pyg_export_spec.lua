@@ -8,17 +8,9 @@ local cjson = require "cjson"
 local graphids = require "graphids"
 local nn = require "graphids.nn"
 local skip = require "skip"
+local env = require "specenv"
 
-local venv = os.getenv("GRAPHIDS_PEER_VENV") or ((os.getenv("HOME") or "") .. "/.cache/graphids-peer")
-local python = venv .. "/bin/python"
-
-local function have_pyg()
-  local p = io.popen("'" .. python .. "' -c 'import torch_geometric, safetensors' 2>/dev/null && echo yes")
-  if not p then return false end
-  local out = p:read("a")
-  p:close()
-  return out:match("yes") ~= nil
-end
+local python = env.PEER_PYTHON
 
 -- For each (file, case) pair on stdin: loads the file, builds getattr(torch_geometric.nn,
 -- cls)(*args, **kwargs), loads param.* with strict=True, runs forward on the inputs and prints
@@ -91,8 +83,8 @@ end
 
 describe("graph layers export their weights to PyTorch Geometric", function()
   if skip.unless(graphids.save_safetensors ~= nil, "graphids.save_safetensors is not available")
-    or skip.unless(have_pyg(), "the peer Python environment with torch_geometric is absent ("
-      .. python .. ")") then
+    or skip.unless(env.peer_has("torch_geometric, safetensors"),
+      "the peer Python environment with torch_geometric is absent (" .. python .. ")") then
     return
   end
   local results, counts, log

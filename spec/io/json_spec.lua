@@ -1,10 +1,6 @@
 local json = require "graphids.json"
 
-local function err_of(f, ...)
-  local ok, e = pcall(f, ...)
-  assert(not ok, "expected an error")
-  return e
-end
+local err_of = require("specenv").err_of
 
 describe("graphids.json", function()
   it("encodes objects with sorted keys, integers as integers and floats that round-trip", function()

@@ -1,19 +1,12 @@
 local graphids = require "graphids"
 local gio = require "graphids.io"
 local skip = require "skip"
+local env = require "specenv"
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(gio.mkdir_p(d))
-  return d
-end
+local tmpdir = env.tmpdir
 
 local function peer_python()
-  local home = os.getenv("HOME") or ""
-  local py = (os.getenv("GRAPHIDS_PEER_VENV") or (home .. "/.cache/graphids-peer")) .. "/bin/python"
-  local ok = os.execute(py .. " -c 'import safetensors, torch' >/dev/null 2>&1")
-  return ok and py or nil
+  return env.peer_has("safetensors, torch") and env.PEER_PYTHON or nil
 end
 
 local function sample()

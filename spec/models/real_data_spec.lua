@@ -1,13 +1,13 @@
--- real_data_spec.lua -- the models on real CAN windows (set_01 from ../shared/data, built by
+-- real_data_spec.lua -- the models on real CAN windows (set_01 of the CAN data root, built by
 -- graphids.data): every model trains a step, scores and extracts fusion features on a batch of
 -- real graphs, and 15 Adam steps of the small GAT on attack and benign windows cut its loss by
 -- more than 30%.
--- Skips with a reason when the shared data or the data pipeline is not there.
+-- Skips with a reason when the real data is not there.
 local graphids = require "graphids"
 local skip = require "skip"
 local models = require "graphids.models"
 
-local ROOT = os.getenv("GRAPHIDS_DATA_ROOT") or "../shared/data/can"
+local ROOT = require("specenv").DATA
 -- 30 000 frames around a DoS onset: benign windows before it, attack windows after
 local FILES = { ROOT .. "/set_01/train_02_with_attacks/DoS-1.csv" }
 
@@ -17,31 +17,19 @@ local function readable(p)
   return f ~= nil
 end
 
-local ok_data, data = pcall(require, "graphids.data")
+local data = require "graphids.data"
 local have = readable(FILES[1])
-local pipeline = ok_data and pcall(function() return data.build_windows and data.read_can end)
-  and data.build_windows ~= nil and data.read_can ~= nil and data.collate ~= nil
 
 describe("graphids.models on real CAN windows", function()
   if skip.unless(have, "set_01 is not under " .. ROOT) then return end
-  if skip.unless(pipeline, "graphids.data has no read_can/build_windows/collate yet") then
-    return
-  end
 
-  -- the data pipeline is other engineers' and covered by their specs; when it fails here the
-  -- reason is printed and these model checks are skipped
-  local set, vocab
-  local prepared, why = pcall(function()
-    local frames = {}
-    for i, p in ipairs(FILES) do frames[i] = data.read_can(p) end
-    vocab = data.Vocabulary.from_frames(frames)
-    set = data.build_windows({ files = frames, vocab = vocab, window = 100, stride = 100 })
-    local train_idx = data.split_train_val(set.num_graphs, { val_fraction = 0.2, seed = 42 })
-    data.Scaler.fit(set, train_idx):apply(set)
-  end)
-  if skip.unless(prepared, "the data pipeline failed on " .. FILES[1] .. ": " .. tostring(why)) then
-    return
-  end
+  -- a failure of the data pipeline here is a failure, not a skip: it is tested code too
+  local frames = {}
+  for i, p in ipairs(FILES) do frames[i] = data.read_can(p) end
+  local vocab = data.Vocabulary.from_frames(frames)
+  local set = data.build_windows({ files = frames, vocab = vocab, window = 100, stride = 100 })
+  local train_idx = data.split_train_val(set.num_graphs, { val_fraction = 0.2, seed = 42 })
+  data.Scaler.fit(set, train_idx):apply(set)
 
   -- 32 graphs: the first attack windows and benign windows of the set
   local function mixed_batch()
