@@ -1,0 +1,59 @@
+"""A stand-in for fault cases a real MLflow server cannot produce on demand (spec/track).
+
+    python flaky_proxy.py PORT_FILE UPSTREAM FAILURES STATUS
+
+Listens on a free loopback port (written to PORT_FILE), answers the first FAILURES requests
+with STATUS (and Retry-After: 0), then forwards every request to UPSTREAM (a real mlflow
+server) and relays its answer.  FAILURES = -1 fails forever.  Each request line is appended to
+PORT_FILE + ".log" as "<status> <method> <path> <authorization>" so specs can count tries and
+check headers.
+"""
+import http.server
+import sys
+import urllib.error
+import urllib.request
+
+port_file, upstream, failures, status = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+count = [0]
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def _handle(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else None
+        count[0] += 1
+        auth = self.headers.get("Authorization") or "-"
+        if failures < 0 or count[0] <= failures:
+            code, data, ctype = status, b'{"error_code":"TEMPORARILY_UNAVAILABLE","message":"flaky"}', "application/json"
+        else:
+            req = urllib.request.Request(upstream + self.path, data=body, method=self.command)
+            for k in ("Content-Type", "Authorization"):
+                if self.headers.get(k):
+                    req.add_header(k, self.headers[k])
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    code, data, ctype = r.status, r.read(), r.headers.get("Content-Type", "")
+            except urllib.error.HTTPError as e:
+                code, data, ctype = e.code, e.read(), e.headers.get("Content-Type", "")
+        with open(port_file + ".log", "a") as f:
+            f.write("%d %s %s %s\n" % (code, self.command, self.path, auth))
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        if code != 200:
+            self.send_header("Retry-After", "0")
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = _handle
+
+    def log_message(self, *args):
+        pass
+
+
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+with open(port_file + ".tmp", "w") as f:
+    f.write(str(srv.server_address[1]))
+import os
+os.rename(port_file + ".tmp", port_file)
+srv.serve_forever()

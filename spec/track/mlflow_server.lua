@@ -1,0 +1,109 @@
+-- spec/track/mlflow_server.lua -- a REAL `mlflow server` for the tracking specs, and MLflow's
+-- own Python client to read back what graphids sent.
+--   local srv, why = server.start()      -- nil, reason when MLflow cannot be installed/started
+--   local v = server.query(srv.url, "out = [r.info.run_name for r in c.search_runs(['0'])]")
+--   server.stop(srv)
+-- MLflow lives in its own cached venv (tools/mlflow-venv.sh); the server uses a SQLite store
+-- in a temporary folder on a free loopback port.  A fresh SQLite store takes ~20 s of
+-- migrations, so the first migrated (empty) database is kept beside the venv and copied.
+local core = require "graphids.core"
+local json = require "graphids.json"
+
+local M = {}
+
+local function sh(cmd)
+  local p = io.popen(cmd)
+  local out = p:read("a")
+  local ok = p:close()
+  return ok and out or nil, out
+end
+M.sh = sh
+
+function M.python()
+  if M._python ~= nil then return M._python or nil, M._why end
+  local out = sh("tools/mlflow-venv.sh 2>&1")
+  local py = out and out:match("([^\n]+)\n?$")
+  if not py or not py:match("/python[%d.]*$") then
+    M._python, M._why = false, "MLflow could not be installed (tools/mlflow-venv.sh failed)"
+    return nil, M._why
+  end
+  M._python = py
+  return py
+end
+
+function M.tmpdir()
+  return (sh("mktemp -d /tmp/graphids-track-XXXXXX"):gsub("%s+$", ""))
+end
+
+function M.free_port(py)
+  local out = sh(py .. [[ -c "import socket;s=socket.socket();s.bind(('127.0.0.1',0));print(s.getsockname()[1])"]])
+  return tonumber(out)
+end
+
+-- Starts cmd in its own session (so stop can end it and its workers by process group);
+-- returns the pid.
+function M.spawn(cmd, log)
+  local out = sh(string.format("setsid sh -c 'exec %s' > %s 2>&1 < /dev/null & echo $!", cmd, log))
+  return tonumber(out)
+end
+
+function M.kill(pid)
+  if pid then os.execute(string.format("kill -TERM -%d 2>/dev/null", pid)) end
+end
+
+function M.wait_health(url, timeout)
+  local t_end = core.wall_time() + timeout
+  while core.wall_time() < t_end do
+    local status, body = core.http_request { url = url .. "/health", timeout = 2 }
+    if status == 200 and body:match("OK") then return true end
+    core.sleep(0.25)
+  end
+  return false
+end
+
+function M.start()
+  local py, why = M.python()
+  if not py then return nil, why end
+  local dir = M.tmpdir()
+  local port = M.free_port(py)
+  local template = py:gsub("/bin/python[%d.]*$", "") .. "/graphids-migrated.db"
+  local fresh = not core.stat(template)
+  if not fresh then os.execute(string.format("cp %s %s/mlflow.db", template, dir)) end
+  local url = "http://127.0.0.1:" .. port
+  local pid = M.spawn(string.format("%s -m mlflow server --backend-store-uri sqlite:///%s/mlflow.db " ..
+    "--default-artifact-root %s/art --host 127.0.0.1 --port %d --workers 1", py, dir, dir, port), dir .. "/server.log")
+  if not M.wait_health(url, 90) then
+    M.kill(pid)
+    local log = io.open(dir .. "/server.log")
+    local text = log and log:read("a") or ""
+    if log then log:close() end
+    return nil, "mlflow server did not become healthy in 90 s: " .. text:sub(-400)
+  end
+  if fresh then os.execute(string.format("cp %s/mlflow.db %s.tmp && mv %s.tmp %s", dir, template, template, template)) end
+  return { url = url, pid = pid, dir = dir, python = py }
+end
+
+function M.stop(srv)
+  if srv then
+    M.kill(srv.pid)
+    os.execute("rm -rf " .. srv.dir)
+  end
+end
+
+-- Runs python code with `c = mlflow.MlflowClient(uri)` bound and prints json of `out`.
+function M.query(uri, code, env)
+  local py = assert(M.python())
+  local dir = M.tmpdir()
+  local f = assert(io.open(dir .. "/q.py", "w"))
+  f:write("import json, math, warnings\nwarnings.simplefilter('ignore')\nimport mlflow\n",
+    "c = mlflow.MlflowClient(", string.format("%q", uri), ")\n", code, "\n",
+    "print('@@' + json.dumps(out, sort_keys=True, default=str).replace('NaN', '\"NaN\"'))\n")
+  f:close()
+  local out, err = sh(string.format("%s %s %s/q.py 2>&1", env or "", py, dir))
+  os.execute("rm -rf " .. dir)
+  local js = (out or err):match("@@([^\n]*)")
+  if not js then error("MLflow query failed:\n" .. tostring(err), 2) end
+  return json.decode(js)
+end
+
+return M

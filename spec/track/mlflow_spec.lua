@@ -1,0 +1,130 @@
+-- graphids.track.mlflow / rest without a server: keys, values, flattening, batching limits,
+-- backoff, auth, URI selection.
+local json = require "graphids.json"
+local mlflow = require "graphids.track.mlflow"
+local Rest = require "graphids.track.rest"
+
+describe("graphids.track.mlflow", function()
+  it("sanitises keys to MLflow's rules", function()
+    assert.equal("val/f1_at_0.5", mlflow.sanitize_key("val/f1@0.5"))
+    assert.equal("a/b", mlflow.sanitize_key("/a//./b/"))
+    assert.equal("x/y", mlflow.sanitize_key("x/../y"))
+    assert.equal("caf___ok-1 :2", mlflow.sanitize_key("café!ok-1 :2")) -- é is two bytes
+    assert.equal("_", mlflow.sanitize_key("//"))
+    assert.equal(250, #mlflow.sanitize_key(string.rep("k", 300)))
+    assert.matches("^[%w_%./ :%-]+$", mlflow.sanitize_key("\0\n\t%$#"))
+  end)
+
+  it("cuts values by code points, not bytes", function()
+    local s = string.rep("é", 10)
+    assert.equal(string.rep("é", 4), mlflow.truncate(s, 4))
+    assert.equal(s, mlflow.truncate(s, 10))
+    assert.equal("ab", mlflow.truncate("ab\xff", 2))
+  end)
+
+  it("prints floats round-trippably and non-finite values as Python does", function()
+    assert.equal("0.1", mlflow.float_text(0.1))
+    assert.equal("1.0", mlflow.float_text(1.0))
+    assert.equal("1e+300", mlflow.float_text(1e300))
+    assert.equal(1 / 3, tonumber(mlflow.float_text(1 / 3)))
+    assert.same({ "nan", "inf", "-inf" }, { mlflow.float_text(0 / 0), mlflow.float_text(math.huge),
+      mlflow.float_text(-math.huge) })
+  end)
+
+  it("flattens nested configs with dots, sorted, arrays as JSON", function()
+    local p = mlflow.flatten({ model = { hidden = 64, heads = { 4, 4 }, act = json.null },
+      lr = 0.001, name = "gat", ok = true, empty = {} })
+    assert.same({
+      { key = "empty", value = "{}" }, { key = "lr", value = "0.001" },
+      { key = "model.act", value = "" }, { key = "model.heads", value = "[4,4]" },
+      { key = "model.hidden", value = "64" }, { key = "name", value = "gat" },
+      { key = "ok", value = "true" } }, p)
+    local long = mlflow.flatten({ v = string.rep("x", 7000) })
+    assert.equal(6000, #long[1].value)
+  end)
+
+  it("keeps only numeric metrics, with the step and one timestamp", function()
+    local m = mlflow.metric_list({ loss = 0.5, n = 3, name = "x", flag = true }, 4, 123)
+    assert.same({ { key = "loss", value = 0.5, timestamp = 123, step = 4 },
+      { key = "n", value = 3.0, timestamp = 123, step = 4 } }, m)
+  end)
+
+  it("chooses the store from the URI", function()
+    assert.equal("graphids.track.RestStore", getmetatable(assert(mlflow.store({ uri = "http://h:5000/" }))).__name)
+    local fs = assert(mlflow.store({ uri = "file:///tmp/x/mlruns" }))
+    assert.equal("/tmp/x/mlruns", fs.root)
+    assert.equal("/tmp/y", assert(mlflow.store({ uri = "/tmp/y" })).root)
+    assert.equal("/tmp/lake/mlruns", mlflow.store({ uri = "", lake_root = "/tmp/lake" }).root)
+    local s, err = mlflow.store({ uri = "sqlite:///mlflow.db" })
+    assert.is_nil(s)
+    assert.matches("not supported: use http%(s%)://", err)
+  end)
+end)
+
+describe("graphids.track.rest", function()
+  it("splits log-batch requests within MLflow's limits, in order", function()
+    local metrics, params, tags = {}, {}, {}
+    for i = 1, 2500 do metrics[i] = { key = "m" .. i, value = i, timestamp = 1, step = 0 } end
+    for i = 1, 250 do params[i] = { key = "p" .. i, value = "v" } end
+    for i = 1, 101 do tags[i] = { key = "t" .. i, value = "v" } end
+    local chunks = Rest.split_batch({ metrics = metrics, params = params, tags = tags })
+    local n = { metrics = 0, params = 0, tags = 0 }
+    local last_m = 0
+    for _, c in ipairs(chunks) do
+      local total = 0
+      for _, kind in ipairs({ "metrics", "params", "tags" }) do
+        local k = c[kind] and #c[kind] or 0
+        n[kind], total = n[kind] + k, total + k
+      end
+      assert.is_true(#(c.metrics or {}) <= 1000 and #(c.params or {}) <= 100 and #(c.tags or {}) <= 100)
+      assert.is_true(total <= 1000)
+      assert.is_true(#json.encode(c) < 1e6)
+      for _, m in ipairs(c.metrics or {}) do
+        assert.equal("m" .. (last_m + 1), m.key)
+        last_m = last_m + 1
+      end
+    end
+    assert.same({ metrics = 2500, params = 250, tags = 101 }, n)
+  end)
+
+  it("keeps each request under 1 MB when values are long", function()
+    local params = {}
+    for i = 1, 100 do params[i] = { key = "p" .. i, value = string.rep('"', 6000) } end -- escaped: 12 kB
+    local chunks = Rest.split_batch({ params = params })
+    assert.is_true(#chunks >= 2)
+    for _, c in ipairs(chunks) do assert.is_true(#json.encode(c) < 1e6) end
+  end)
+
+  it("sends non-finite metric values as proto3 JSON strings", function()
+    local c = Rest.split_batch({ metrics = { { key = "a", value = 0 / 0, timestamp = 1, step = 2 },
+      { key = "b", value = -math.huge, timestamp = 1, step = 2 } } })[1]
+    assert.same({ "NaN", "-Infinity" }, { c.metrics[1].value, c.metrics[2].value })
+  end)
+
+  it("backs off as urllib3: none before the first retry, then factor * 2^(n-1) + jitter, capped", function()
+    local r = assert(Rest.new("http://127.0.0.1:1", { backoff_factor = 2, backoff_jitter = 0 }))
+    assert.same({ 0, 4, 8, 16, 120 }, { r:backoff(1), r:backoff(2), r:backoff(3), r:backoff(4), r:backoff(9) })
+    assert.equal(3, r:backoff(5, "3"))
+    r.backoff_jitter = 1
+    local b = r:backoff(2)
+    assert.is_true(b >= 4 and b < 5)
+  end)
+
+  it("retries a refused connection max_retries times, then names the endpoint", function()
+    local sleeps = {}
+    local r = assert(Rest.new("http://127.0.0.1:1/", { max_retries = 3, backoff_factor = 0.5, backoff_jitter = 0,
+      sleep = function(s) sleeps[#sleeps + 1] = s end }))
+    local v, err, code = r:call("POST", "runs/create", { a = 1 })
+    assert.is_nil(v)
+    assert.equal("CONNECTION_ERROR", code)
+    assert.matches("MLflow POST runs/create: EIO: http: POST http://127.0.0.1:1/api/2.0/mlflow/runs/create", err)
+    assert.matches("after 3 retries", err)
+    assert.same({ 0, 1, 2 }, sleeps)
+  end)
+
+  it("builds Basic and Bearer authorization as MLflow does", function()
+    assert.equal("dXNlcjpwYXNz", Rest.base64("user:pass"))
+    assert.equal("YQ==", Rest.base64("a"))
+    assert.equal("YWI=", Rest.base64("ab"))
+  end)
+end)
