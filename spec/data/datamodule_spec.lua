@@ -155,6 +155,12 @@ describe("graphids.data.GraphDataModule", function()
     assert.is_true(#rest > 0)
     assert.matches("saved with seed 1",
       err_of(dm2.load_state_dict, dm2, { seed = 1, epoch = 0, position = 0 }))
+    local other = dm2:state_dict()
+    other.batching = "budget"
+    assert.matches("saved with batching budget, this data module has batching fixed",
+      err_of(dm2.load_state_dict, dm2, other))
+    other.batching, other.label_filter = nil, "benign"
+    assert.matches("saved with label_filter benign", err_of(dm2.load_state_dict, dm2, other))
   end)
 
   it("packs train batches under node and edge budgets, skipping and counting oversize graphs", function()

@@ -208,10 +208,16 @@ function GraphDataModule:state_dict()
     batching = self.opts.batching, label_filter = self.opts.label_filter or "none" }
 end
 
+-- The position counts batches of one batch order, which seed, batching and label_filter decide:
+-- a state saved under other values would resume at the wrong batch, so it is refused.
 function GraphDataModule:load_state_dict(st)
-  if st.seed ~= self.opts.seed then
-    error(string.format("GraphDataModule:load_state_dict: state was saved with seed %s, this data module " ..
-      "has seed %s", tostring(st.seed), tostring(self.opts.seed)), 2)
+  local mine = self:state_dict()
+  for _, k in ipairs({ "seed", "batching", "label_filter" }) do
+    -- batching and label_filter are absent from states of older checkpoints
+    if (k == "seed" or st[k] ~= nil) and st[k] ~= mine[k] then
+      error(string.format("GraphDataModule:load_state_dict: state was saved with %s %s, this " ..
+        "data module has %s %s", k, tostring(st[k]), k, tostring(mine[k])), 2)
+    end
   end
   self.epoch, self.position = st.epoch, st.position
 end
