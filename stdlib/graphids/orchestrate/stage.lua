@@ -34,8 +34,15 @@ function M.build(resolved)
   return inst.build_run(resolved)
 end
 
-local function compat(path, artifacts)
-  return ckpt.check_compat(path, artifacts.model, { vocab_digest = inst.vocab_digest(artifacts.datamodule) })
+-- The compatibility guard; a refusal is recorded in the run's trace before it is raised.
+local function compat(path, artifacts, resolved, phase)
+  local ok, err = pcall(ckpt.check_compat, path, artifacts.model,
+    { vocab_digest = inst.vocab_digest(artifacts.datamodule) })
+  if not ok then
+    tracking.event(resolved.run_dir, "stage_failed", { level = "error", stage = resolved.stage_name, phase = phase,
+      error = tostring(err) })
+    error(err, 0)
+  end
 end
 
 -- Runs step over a loader (eval mode, no grad) and concatenates the per-graph tensors, with
@@ -96,7 +103,7 @@ function M.train(artifacts, resolved, opts)
   tracking.event(run_dir, "stage_train", { stage = resolved.stage_name, run_dir = run_dir,
     resume_from = opts.resume_from })
   if opts.resume_from ~= nil then
-    compat(opts.resume_from, artifacts)
+    compat(opts.resume_from, artifacts, resolved, "resume")
   end
   local h = tracking.start_fit(resolved)
   if h and h.callback then
@@ -149,7 +156,7 @@ function M.evaluate(artifacts, resolved, opts)
   local path = opts.ckpt_path or resolved.ckpt_file
   tracking.event(run_dir, "stage_test", { stage = resolved.stage_name, ckpt = path })
   if path ~= nil then
-    compat(path, artifacts)
+    compat(path, artifacts, resolved, "test")
   end
   local trainer = artifacts.trainer
   local ok, metrics = pcall(trainer.test, trainer, artifacts.model, artifacts.datamodule,

@@ -1,113 +1,127 @@
 -- graphids.orchestrate.tracking -- the one place where the stage verbs meet tracking
--- (traces.jsonl, MLflow: graphids.track, docs/tracking.md).  Every call is protected: a
--- tracking failure is reported on stderr and never fails a stage (DESIGN §6).
+-- (graphids.track: traces.jsonl and MLflow runs).  Every call is protected: a tracking failure
+-- is reported on stderr and never fails a stage (DESIGN §6).  Without a run dir nothing is
+-- traced or tracked.
 --   local tr = require "graphids.orchestrate.tracking"
 --   tr.event(run_dir, "stage_train", {stage = "gat"})
---   local h = tr.start_fit(resolved)          -- before fit; a trainer callback or nil in h.callback
---   tr.end_fit(h, ok, err)                    -- always, success or not
---   tr.log_test(resolved, metrics)            -- the test-phase run row
--- When graphids.track is not installed, events are appended to run_dir/traces.jsonl here
--- (one JSON object per line, written and closed at once), so a run dir never has an empty trace.
-local json = require "graphids.json"
-local gio = require "graphids.io"
+--   local h = tr.start_fit(resolved)   -- h.callback: the trainer callback that opens the fit run
+--   tr.end_fit(h, ok)                  -- always: closes the run if the callback could not
+--   tr.log_test(resolved, metrics)     -- the separate test-phase run row
+-- Run identity: experiment "graphids/<dataset>/<stage>", run name
+-- "<stage>_<variant>_<dataset>_seed<N>", tags graphids.{dataset,stage,variant,seed,scale,run_dir},
+-- params = the validated configuration (flattened by graphids.track).
+local class = require "graphids.class"
+local config = require "graphids.config"
+local Callback = require "graphids.callbacks.base"
 
 local M = {}
 
 local function track()
-  local ok, t = pcall(require, "graphids.track")
-  if ok and type(t) == "table" then
-    return t
-  end
-  return nil
+  return require "graphids.track"
 end
 
 local function warn(what, err)
   io.stderr:write(string.format("graphids: tracking: %s failed (the run goes on): %s\n", what, tostring(err)))
 end
 
-local function iso_now()
-  return os.date("!%Y-%m-%dT%H:%M:%SZ")
+local tracers = {}
+
+-- The tracer of a run dir (one per run dir for the process's life: spans nest in it).
+function M.tracer(run_dir)
+  if tracers[run_dir] == nil then
+    tracers[run_dir] = track().traces.open(run_dir)
+  end
+  return tracers[run_dir]
 end
 
--- Appends one event line to run_dir/traces.jsonl (fallback writer).
-local function append_line(run_dir, event, fields)
-  local rec = { ts = iso_now(), level = fields and fields.level or "info", event = event }
-  for k, v in pairs(fields or {}) do
-    if k ~= "level" then rec[k] = v end
-  end
-  local f, err = io.open(gio.join(run_dir, "traces.jsonl"), "a")
-  if not f then
-    error(err, 0)
-  end
-  f:write(json.encode(rec), "\n")
-  f:close()
-end
-
--- A structured event: to graphids.track's tracer when there is one, else traces.jsonl.
--- Nothing at all without a run dir.
+-- A structured event in run_dir/traces.jsonl (level from fields.level, default info).
 function M.event(run_dir, event, fields)
   if run_dir == nil then
     return
   end
-  local t = track()
-  local ok, err = pcall(function()
-    if t and type(t.event) == "function" then
-      t.event(run_dir, event, fields or {})
-    else
-      append_line(run_dir, event, fields)
-    end
-  end)
-  if not ok then
-    warn("event " .. event, err)
+  local f, level = {}, "info"
+  for k, v in pairs(fields or {}) do
+    if k == "level" then level = v else f[k] = v end
+  end
+  local ok, err = pcall(function() M.tracer(run_dir):event(event, f, level) end)
+  if not ok then warn("event " .. event, err) end
+end
+
+-- experiment, run_name, tags, params and lake root of a resolved config.
+local function identity(resolved)
+  local v = config.thaw(resolved.validated)
+  local id = v.identity
+  local tags = { ["graphids.run_dir"] = resolved.run_dir, ["graphids.config_digest"] = resolved.config_digest }
+  for _, k in ipairs({ "dataset", "stage", "variant", "seed", "scale" }) do
+    tags["graphids." .. k] = tostring(id[k])
+  end
+  -- <lake_root>/<dataset>/<stage>/<variant>/seed_<N>: the lake root holds mlruns/
+  local lake = resolved.run_dir:match("^(.*)/[^/]+/[^/]+/[^/]+/seed_%d+$")
+  return {
+    experiment = string.format("graphids/%s/%s", id.dataset ~= "" and id.dataset or "unknown",
+      id.stage ~= "" and id.stage or resolved.stage_name),
+    run_name = string.format("%s_%s_%s_seed%s", resolved.stage_name, id.variant, id.dataset, tostring(id.seed)),
+    params = v, tags = tags, lake_root = lake,
+  }
+end
+
+-- A callback whose hooks cannot fail the fit: a tracking callback's error is reported and the
+-- training goes on (the tracker spools what it could not deliver).
+local Guarded = class("GuardedTrackingCallback", Callback)
+
+function Guarded:__init(inner)
+  self.inner = inner
+end
+
+for _, hook in ipairs(Callback.HOOKS) do
+  Guarded[hook] = function(self, ...)
+    local ok, err = pcall(self.inner[hook], self.inner, ...)
+    if not ok then warn(hook, err) end
   end
 end
 
--- Opens the fit run (MLflow) before training.  Returns a handle {callback = trainer callback or
--- nil, run = the tracker's run or nil}; nil without a run dir.
+-- The fit run's trainer callback (it opens the run at fit start and closes it at fit end or
+-- on an exception).  Returns a handle, or nil without a run dir.
 function M.start_fit(resolved)
   if resolved.run_dir == nil then
     return nil
   end
-  local h = {}
-  local t = track()
-  if t and type(t.start_fit_run) == "function" then
-    local ok, run = pcall(t.start_fit_run, resolved.run_dir, require("graphids.config").thaw(resolved.validated))
-    if ok then
-      h.run = run
-      if type(t.trainer_callback) == "function" then
-        local okc, cbk = pcall(t.trainer_callback, run)
-        if okc then h.callback = cbk else warn("trainer callback", cbk) end
-      end
-    else
-      warn("start_fit_run", run)
-    end
+  local ok, cb = pcall(function()
+    local o = identity(resolved)
+    o.run_dir, o.tracer = resolved.run_dir, M.tracer(resolved.run_dir)
+    return track().Callback(o)
+  end)
+  if not ok then
+    warn("start_fit", cb)
+    return {}
   end
-  return h
+  return { callback = Guarded(cb) }
 end
 
--- Closes the fit run, in every case (ok false: failed, with the error).
-function M.end_fit(h, ok, err)
-  if h == nil then
+-- The safety net after fit: a run the callback left open (a failure before on_fit_start, or
+-- inside its own teardown) is closed here.
+function M.end_fit(h, ok)
+  if h == nil or h.callback == nil then
     return
   end
-  local t = track()
-  if t and type(t.end_fit_run) == "function" then
-    local okc, e = pcall(t.end_fit_run, h.run, ok and "FINISHED" or "FAILED", err)
-    if not okc then warn("end_fit_run", e) end
+  local run = h.callback.inner.run
+  if run and not run.finished then
+    local okf, err = pcall(run.finish, run, ok and "FINISHED" or "FAILED")
+    if not okf then warn("end_fit", err) end
   end
 end
 
--- The test-phase tracking row (params, final scalars, tags).
+-- The test-phase run row: params, final scalars (non-finite dropped by graphids.track), tags.
 function M.log_test(resolved, metrics)
   if resolved.run_dir == nil then
     return
   end
-  local t = track()
-  if t and type(t.log_test_run) == "function" then
-    local ok, e = pcall(t.log_test_run, resolved.run_dir, require("graphids.config").thaw(resolved.validated),
-      metrics)
-    if not ok then warn("log_test_run", e) end
-  end
+  local ok, err = pcall(function()
+    local o = identity(resolved)
+    o.metrics, o.tracer = metrics, M.tracer(resolved.run_dir)
+    track().log_test_run(resolved.run_dir, o)
+  end)
+  if not ok then warn("log_test_run", err) end
 end
 
 return M

@@ -1,0 +1,124 @@
+-- stage_spec.lua -- the stage verbs on a tiny synthetic dataset: build/train/evaluate with a run
+-- dir (markers, checkpoints, train/val and per-test-set prediction sidecars with window start
+-- rows, test_metrics.json with pooled and per-set keys, traces), without one (the directory
+-- tree is untouched), the anomaly threshold fitted on validation, and the compatibility guard.
+local graphids = require "graphids"
+local gio = require "graphids.io"
+local config = require "graphids.config"
+local stage = require "graphids.orchestrate.stage"
+local proc = require "trainer.support.proc"
+local tiny = require "orchestrate.support.tiny"
+
+describe("graphids.orchestrate.stage", function()
+  local tmp, lake
+  setup(function()
+    tmp = proc.tmpdir()
+    lake = gio.join(tmp, "lake")
+  end)
+  teardown(function() proc.rmtree(tmp) end)
+
+  local function resolve(recipe, family, extra, tla)
+    tla = tla or {}
+    tla.lake_root = tla.lake_root or lake
+    return config.resolve("recipes/stages/" .. recipe .. ".lua", { tla = tla, set = tiny.set(family, extra) })
+  end
+
+  it("with no run dir leaves the filesystem untouched", function()
+    -- the dataset cache is built first (the data module's own business)
+    stage.build(resolve("gat", "gat"))
+    local r = resolve("gat", "gat", { { "trainer.default_root_dir", "" } })
+    assert.is_nil(r.run_dir)
+    local before = tiny.snapshot(tmp)
+    config.write_run_files(r)
+    local run = stage.build(r)
+    assert.is_nil(stage.train(run, r))
+    local m = stage.evaluate(run, r)
+    assert.is_number(m["test/accuracy"])
+    assert.is_number(m["test/test_01_known_vehicle_known_attack/accuracy"])
+    assert.equal(before, tiny.snapshot(tmp))
+  end)
+
+  it("trains and evaluates a GAT with every file of a run dir", function()
+    local r = resolve("gat", "gat")
+    config.write_run_files(r)
+    local run = stage.build(r)
+    assert.equal(run.datamodule.num_ids, run.model.hp.num_ids)
+    assert.equal("focal", run.model.hp.loss_fn)
+    local best = stage.train(run, r)
+    assert.equal(r.ckpt_file, best)
+    assert.is_true(gio.exists(best))
+    assert.is_true(gio.exists(gio.join(r.run_dir, ".train_complete")))
+    assert.is_false(gio.exists(gio.join(r.run_dir, ".test_complete")))
+    local dm = run.datamodule
+    for split, n in pairs({ train = dm.cache.train_index:numel(), val = dm.cache.val_index:numel() }) do
+      local t = assert(gio.load_safetensors(gio.join(r.run_dir, "predictions", split .. ".safetensors")))
+      for _, k in ipairs({ "scores", "labels", "preds", "window_start", "source_file" }) do
+        assert.is_not_nil(t[k], split .. " sidecar lacks " .. k)
+        assert.equal(n, t[k]:size(1), split .. "." .. k)
+      end
+    end
+    local m = stage.evaluate(run, r)
+    assert.is_true(gio.exists(gio.join(r.run_dir, ".test_complete")))
+    local saved = assert(gio.read_json(gio.join(r.run_dir, "test_metrics.json")))
+    for _, set in ipairs(dm.test_names) do
+      local key = "test/" .. set .. "/accuracy"
+      assert.is_number(m[key], key)
+      assert.equal(m[key], saved[key])
+      local t = assert(gio.load_safetensors(gio.join(r.run_dir, "predictions", "test", set .. ".safetensors")))
+      assert.equal(dm.cache.tests[set].num_graphs, t.window_start:numel())
+      assert.is_true(graphids.equal(dm.cache.tests[set].window_start, t.window_start))
+    end
+    assert.equal(m["test/f1_macro"], saved["test/f1_macro"])
+    -- pooled and per-set keys are distinct: the per-set values are not averaged into the pooled
+    local p = m["test/accuracy"]
+    assert.is_true(p >= math.min(m["test/test_01_known_vehicle_known_attack/accuracy"],
+      m["test/test_03_known_vehicle_unknown_attack/accuracy"]) - 1e-12)
+    local traces = proc.slurp(gio.join(r.run_dir, "traces.jsonl"))
+    for _, ev in ipairs({ "stage_train", "save_predictions", "stage_train_complete", "stage_test", "stage_complete" }) do
+      assert.truthy(traces:find('"event":"' .. ev .. '"', 1, true), ev)
+    end
+    assert.is_true(gio.exists(gio.join(r.run_dir, "resolved.json")))
+  end)
+
+  it("fits the VGAE threshold on validation and writes its test decisions", function()
+    local r = resolve("vgae", "vgae", { { "trainer.max_epochs", 1 } })
+    local run = stage.build(r)
+    stage.train(run, r)
+    local m = stage.evaluate(run, r)
+    local th = m["test/threshold"]
+    assert.is_number(th)
+    for _, set in ipairs(run.datamodule.test_names) do
+      assert.equal(th, m["test/" .. set .. "/threshold"]) -- one threshold, from validation
+      local t = assert(gio.load_safetensors(gio.join(r.run_dir, "predictions", "test", set .. ".safetensors")))
+      assert.is_true(graphids.equal(t.scores:ge(th):long(), t.preds))
+    end
+  end)
+
+  it("refuses a checkpoint of another model before testing or resuming, writing nothing", function()
+    local r = resolve("gat", "gat")
+    local vgae_ckpt = resolve("vgae", "vgae").ckpt_file
+    assert.is_true(gio.exists(vgae_ckpt))
+    local marker = gio.join(r.run_dir, ".test_complete")
+    os.remove(marker)
+    local before = tiny.snapshot(r.run_dir, true)
+    local run = stage.build(r)
+    local ok, err = pcall(stage.evaluate, run, r, { ckpt_path = vgae_ckpt })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("class_path: checkpoint graphids.models.VGAE, model graphids.models.GATClassifier",
+      1, true), err)
+    assert.truthy(tostring(err):find("Re-train or point at a compatible checkpoint", 1, true))
+    ok, err = pcall(stage.train, run, r, { resume_from = vgae_ckpt })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("not compatible", 1, true), err)
+    -- a GAT of another width
+    local wide = resolve("gat", "gat", { { "model.init_args.hidden", 12 } })
+    ok, err = pcall(stage.evaluate, stage.build(wide), wide, { ckpt_path = r.ckpt_file })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("parameter convs.0.", 1, true), err)
+    assert.is_false(gio.exists(marker))
+    assert.equal(before, tiny.snapshot(r.run_dir, true))
+    -- the refusals are recorded in the run's trace
+    local traces = proc.slurp(gio.join(r.run_dir, "traces.jsonl"))
+    assert.truthy(traces:find('"event":"stage_failed"', 1, true))
+  end)
+end)

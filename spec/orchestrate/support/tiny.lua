@@ -1,0 +1,46 @@
+-- spec/orchestrate/support/tiny.lua -- a tiny synthetic dataset and tiny models for the
+-- orchestration specs: --set overrides that make a stage recipe train in seconds.
+--   local tiny = require "orchestrate.support.tiny"
+--   local r = config.resolve("recipes/stages/gat.lua", {tla = {lake_root = lake}, set = tiny.set("gat")})
+local M = {}
+
+M.CATALOG = {
+  synthetic = {
+    train = { "train_01_attack_free", "train_02_with_attacks" },
+    test = { "test_01_known_vehicle_known_attack", "test_03_known_vehicle_unknown_attack" },
+    simulated = true, frames = 1500, seed = 11,
+  },
+}
+
+local MODEL = {
+  gat = { hidden = 8, heads = 2, proj_dim = 8, embedding_dim = 4, fc_layers = 2 },
+  vgae = { hidden_dims = { 16, 8 }, latent_dim = 8, proj_dim = 8, embedding_dim = 4 },
+}
+
+-- The overrides of a stage (family "gat" or "vgae"); extra pairs are appended.
+function M.set(family, extra)
+  local s = {
+    { "data.init_args.catalog", M.CATALOG },
+    { "data.init_args.batch_size", 16 },
+    { "trainer.max_epochs", 2 },
+    { "trainer.progress", "off" },
+  }
+  for k, v in pairs(MODEL[family] or {}) do
+    s[#s + 1] = { "model.init_args." .. k, v }
+  end
+  table.sort(s, function(a, b) return a[1] < b[1] end)
+  for _, kv in ipairs(extra or {}) do s[#s + 1] = kv end
+  return s
+end
+
+-- "path type size mtime" of every entry under dir (the tree's state, to compare before/after).
+-- files_only: regular files only, without traces.jsonl (which records even failed attempts).
+function M.snapshot(dir, files_only)
+  local filter = files_only and " -type f ! -name traces.jsonl" or ""
+  local p = io.popen("find '" .. dir .. "'" .. filter .. " -printf '%p %y %s %T@\\n' | sort")
+  local s = p:read("a")
+  p:close()
+  return s
+end
+
+return M
