@@ -1,0 +1,184 @@
+-- The FileStore graphids writes, read back by MLflow's own Python client
+-- (MLFLOW_ALLOW_FILE_STORE=true), and its failure handling.
+local core = require "graphids.core"
+local skip = require "skip"
+local server = require "track.mlflow_server"
+local track = require "graphids.track"
+local filestore = require "graphids.track.filestore"
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- A trainer stand-in with the fields the callback reads (graphids.callbacks.base).
+local function fake_trainer(ckpt)
+  return { epoch = 0, global_step = 0, max_epochs = 3, device = "cpu", callback_metrics = {},
+    checkpoint_callback = function() return { best_model_path = function() return ckpt end } end }
+end
+
+describe("graphids.track FileStore", function()
+  local dir
+  before_each(function()
+    dir = server.tmpdir()
+  end)
+  after_each(function()
+    os.execute("rm -rf " .. dir)
+  end)
+
+  it("writes MLflow's layout: experiment 0, .trash, metric lines, raw params and tags", function()
+    local fs = assert(filestore.new(dir .. "/mlruns"))
+    local exp = assert(fs:get_or_create_experiment("graphids/x"))
+    assert.equal(exp, fs:get_or_create_experiment("graphids/x"))
+    assert.matches("^%d+$", exp)
+    local id = assert(fs:create_run({ experiment_id = exp, run_name = "r", start_time = 5, tags = {} }))
+    assert.matches("^%x+$", id)
+    assert.equal(32, #id)
+    assert(fs:log_batch(id, { params = { { key = "a.b", value = "1" } }, tags = { { key = "t", value = "v" } },
+      metrics = { { key = "train/loss", value = 0.5, timestamp = 7, step = 1 },
+        { key = "train/loss", value = 0 / 0, timestamp = 8, step = 2 } } }))
+    local run = dir .. "/mlruns/" .. exp .. "/" .. id
+    assert.equal("7 0.5 1\n8 nan 2\n", read(run .. "/metrics/train/loss"))
+    assert.equal("1", read(run .. "/params/a.b"))
+    assert.equal("v", read(run .. "/tags/t"))
+    assert.equal("r", read(run .. "/tags/mlflow.runName"))
+    assert.is_not_nil(core.stat(dir .. "/mlruns/.trash"))
+    assert.matches("name: 'Default'", read(dir .. "/mlruns/0/meta.yaml"))
+    assert.matches("\nstatus: 1\n", read(run .. "/meta.yaml"))
+    assert(fs:update_run(id, "FAILED", 99))
+    assert.matches("\nstatus: 4\n", read(run .. "/meta.yaml"))
+    assert.matches("\nend_time: 99\n", read(run .. "/meta.yaml"))
+    -- params are immutable: the same value is fine, a different one is refused, nothing changes
+    assert.is_true(fs:log_batch(id, { params = { { key = "a.b", value = "1" } } }))
+    local ok, err = fs:log_batch(id, { params = { { key = "a.b", value = "2" } } })
+    assert.is_nil(ok)
+    assert.matches("changing param values is not allowed", err)
+    assert.equal("1", read(run .. "/params/a.b"))
+    local none, err2 = fs:log_batch("0123456789abcdef0123456789abcdef", { tags = {} })
+    assert.is_nil(none)
+    assert.matches("run '0123456789abcdef0123456789abcdef' not found", err2)
+  end)
+
+  it("is read back by MLflow's client: fit run with params, per-epoch metrics, tags; test and parent runs",
+    function()
+      local py = server.python()
+      if skip.unless(py, "MLflow is not installed and could not be (tools/mlflow-venv.sh)") then return end
+      local run_dir = dir .. "/lake/hcrl_sa/seed_0"
+      local ckpt = dir .. "/best.safetensors"
+      local f = io.open(ckpt, "wb")
+      f:write("weights")
+      f:close()
+      local opts = { lake_root = dir .. "/lake", experiment = "graphids/hcrl_sa/gat" }
+      local parent = track.parent_run({ lake_root = opts.lake_root, experiment = opts.experiment,
+        run_name = "gat_group", uri = "" })
+      local cb = track.Callback({ run_dir = run_dir, lake_root = opts.lake_root, experiment = opts.experiment,
+        run_name = "gat_seed0", params = { model = { hidden = 64, heads = 4 }, lr = 0.001 },
+        tags = { ["graphids.seed"] = 0 }, parent = parent, uri = "" })
+      local tr = fake_trainer(ckpt)
+      cb:on_fit_start(tr)
+      for e = 0, 2 do
+        tr.epoch = e
+        tr.callback_metrics = { train_loss = 1 / (e + 1), val_loss = 2 / (e + 1), note = "x" }
+        cb:on_validation_epoch_end(tr)
+        cb:on_train_epoch_end(tr)
+      end
+      tr.epoch = 3
+      cb:on_fit_end(tr)
+      track.log_test_run(run_dir, { lake_root = opts.lake_root, experiment = opts.experiment, uri = "",
+        run_name = "gat_seed0", metrics = { test = { f1 = 0.75 }, acc = 0.5 }, parent = parent })
+      assert.is_nil(core.stat(run_dir .. "/tracking_spool.jsonl"))
+      local v = server.query("file://" .. dir .. "/lake/mlruns", [[
+e = c.get_experiment_by_name("graphids/hcrl_sa/gat")
+out = {"exp": e.name, "runs": {}}
+for r in c.search_runs([e.experiment_id]):
+    ph = r.data.tags["graphids.phase"]
+    out["runs"][ph] = {"id": r.info.run_id, "name": r.info.run_name, "status": r.info.status,
+        "params": r.data.params, "metrics": r.data.metrics, "tags": r.data.tags,
+        "hist": [[m.step, m.value] for m in c.get_metric_history(r.info.run_id, "train_loss")]}
+]], "MLFLOW_ALLOW_FILE_STORE=true")
+      local fit, test, par = v.runs.fit, v.runs.test, v.runs.parent
+      assert.equal("graphids/hcrl_sa/gat", v.exp)
+      assert.same({ "gat_seed0", "FINISHED" }, { fit.name, fit.status })
+      assert.same({ ["model.hidden"] = "64", ["model.heads"] = "4", lr = "0.001" }, fit.params)
+      assert.same({ { 0, 1.0 }, { 1, 0.5 }, { 2, 1 / 3 } }, fit.hist)
+      assert.equal(3, fit.metrics.epochs_run)
+      assert.is_true(fit.metrics.peak_cpu_mb >= 0)
+      assert.is_nil(fit.metrics.note)
+      assert.equal(core.sha256("weights"), fit.tags["graphids.ckpt_sha256"])
+      assert.equal(ckpt, fit.tags["graphids.best_ckpt_path"])
+      assert.equal("0", fit.tags["graphids.seed"])
+      assert.equal(par.id, fit.tags["mlflow.parentRunId"])
+      assert.equal(par.id, test.tags["mlflow.parentRunId"])
+      assert.equal(core.version(), fit.tags["graphids.version"])
+      assert.equal(core.hostname(), fit.tags["graphids.host"])
+      assert.equal(run_dir, fit.tags["graphids.run_dir"])
+      assert.same({ ["test/f1"] = 0.75, acc = 0.5 }, test.metrics)
+      assert.same({ "gat_group", "FINISHED" }, { par.name, par.status })
+      -- the trace of the fit: a fit span, one event per epoch
+      local spans, epochs = {}, 0
+      for l in io.lines(run_dir .. "/traces.jsonl") do
+        local rec = require("graphids.json").decode(l)
+        if rec.span then spans[#spans + 1] = rec.event .. ":" .. rec.span end
+        if rec.event == "epoch" then epochs = epochs + 1 end
+      end
+      assert.same({ "span_start:fit", "span_end:fit" }, spans)
+      assert.equal(3, epochs)
+    end)
+
+  it("spools when the store cannot be written, and sync delivers once it can", function()
+    -- a regular file where the store's folder should be: even root cannot write there
+    local root = dir .. "/blocked/mlruns"
+    local f = assert(io.open(dir .. "/blocked", "w"))
+    f:close()
+    local run_dir = dir .. "/run"
+    local old = io.stderr
+    local buf = {}
+    io.stderr = { write = function(_, ...) for _, s in ipairs({ ... }) do buf[#buf + 1] = s end end } -- luacheck: ignore
+    local run = track.start_fit_run(run_dir, { uri = "file:" .. root, experiment = "e", params = { a = 1 } })
+    run:log_metrics({ loss = 1 }, 0)
+    run:finish("FINISHED")
+    io.stderr = old -- luacheck: ignore
+    assert.matches("tracking to file:" .. root:gsub("%p", "%%%0") .. " failed", table.concat(buf))
+    assert.matches("graphids track sync " .. run_dir:gsub("%p", "%%%0"), table.concat(buf))
+    local spooled = require("graphids.track.spool").read(run_dir)
+    assert.same({ "create_run", "log_batch", "log_batch", "update_run" },
+      { spooled[1].op, spooled[2].op, spooled[3].op, spooled[4].op })
+    os.remove(dir .. "/blocked")
+    local cli = require "graphids.cli.track"
+    local out = {}
+    local oldout = io.stdout
+    io.stdout = { write = function(_, ...) for _, s in ipairs({ ... }) do out[#out + 1] = s end end } -- luacheck: ignore
+    local code = cli.main({ "sync", run_dir })
+    io.stdout = oldout -- luacheck: ignore
+    assert.equal(0, code)
+    assert.matches("4 events delivered", table.concat(out))
+    assert.is_nil(core.stat(run_dir .. "/tracking_spool.jsonl"))
+    local fs = assert(filestore.new(root))
+    local exp = assert(fs:find_experiment("e"))
+    local id = assert(fs:find_run(exp, "graphids.run_key", run.key))
+    assert.equal(run.key, id)
+    assert.equal("1", read(root .. "/" .. exp .. "/" .. id .. "/params/a"))
+    assert.matches("^%d+ 1.0 0\n$", read(root .. "/" .. exp .. "/" .. id .. "/metrics/loss"))
+    assert.matches("\nstatus: 3\n", read(root .. "/" .. exp .. "/" .. id .. "/meta.yaml"))
+    -- a second sync has nothing to do
+    io.stdout = { write = function() end } -- luacheck: ignore
+    assert.equal(0, cli.main({ "sync", run_dir }))
+    io.stdout = oldout -- luacheck: ignore
+  end)
+
+  it("tracks nothing at all without a run dir", function()
+    local run = track.start_fit_run(nil, { lake_root = dir .. "/lake" })
+    run:log_metrics({ a = 1 }, 0)
+    run:finish()
+    assert.is_nil(core.stat(dir .. "/lake"))
+  end)
+
+  it("refuses unknown options and statuses", function()
+    assert.has_error(function() track.start_fit_run(dir, { experimnt = "x" }) end)
+    local run = track.start_fit_run(nil, {})
+    assert.has_error(function() run:finish("DONE") end,
+      "Run:finish: status must be FINISHED, FAILED or KILLED, got DONE")
+  end)
+end)
