@@ -14,6 +14,7 @@
 -- absent from the result rather than NaN, as the reference drops NaN values.
 local core = require "graphids.core"
 local class = require "graphids.class"
+local U = require "graphids.nn._util"
 
 local M = {}
 
@@ -23,30 +24,15 @@ M.MIN_PRECISION = 0.99
 
 -- ---------------------------------------------------------------- helpers
 
+-- opts checked against the option names of `allowed` (name -> U.NONE: every option is
+-- optional and defaulted where it is read); unknown names raise at the caller's caller with
+-- nn._util's did-you-mean message.
 local function check_opts(fname, opts, allowed)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    error(string.format("%s: options must be a table, got %s", fname, type(opts)), 3)
-  end
-  local keys = {}
-  for k in pairs(opts) do keys[#keys + 1] = tostring(k) end
-  table.sort(keys)
-  for _, k in ipairs(keys) do
-    if not allowed[k] then
-      local names = {}
-      for a in pairs(allowed) do names[#names + 1] = a end
-      table.sort(names)
-      error(string.format("%s: unknown option '%s' (allowed: %s)", fname, k,
-        table.concat(names, ", ")), 3)
-    end
-  end
-  return opts
+  local o = U.options(fname, opts, allowed, 3) -- not a tail call: the level counts this frame
+  return o
 end
 
-local function is_tensor(v)
-  local mt = getmetatable(v)
-  return mt ~= nil and mt.__name == "graphids.Tensor"
-end
+local is_tensor = U.is_tensor
 
 local function check_tensor(fname, what, v)
   if not is_tensor(v) then
@@ -139,8 +125,8 @@ end
 
 -- ---------------------------------------------------------------- classifier flavour
 
-local CLS_OPTS = { num_classes = true, prefix = true, input = true, n_bins = true,
-  min_recall = true, min_precision = true, class_names = true }
+local CLS_OPTS = { num_classes = U.NONE, prefix = U.NONE, input = U.NONE, n_bins = U.NONE,
+  min_recall = U.NONE, min_precision = U.NONE, class_names = U.NONE }
 
 -- The per-class key suffixes: "0", "1", ... or opts.class_names (K distinct names).
 local function class_suffixes(fname, names, k)
@@ -279,8 +265,8 @@ end
 
 -- ---------------------------------------------------------------- threshold flavour
 
-local ANOMALY_OPTS = { prefix = true, threshold = true, n_bins = true, min_recall = true,
-  min_precision = true }
+local ANOMALY_OPTS = { prefix = U.NONE, threshold = U.NONE, n_bins = U.NONE,
+  min_recall = U.NONE, min_precision = U.NONE }
 
 local function check_scores(fname, what, s)
   check_tensor(fname, what, s)
@@ -340,7 +326,8 @@ end
 
 -- ---------------------------------------------------------------- test_step outputs
 
-local OUTPUTS_OPTS = { threshold = true, val = true, num_classes = true, class_names = true }
+local OUTPUTS_OPTS = { threshold = U.NONE, val = U.NONE, num_classes = U.NONE,
+  class_names = U.NONE }
 
 -- Metrics of one set of test_step outputs, name -> number: a default metric function for
 -- graphids.trainer (which looks for graphids.metrics.test_metrics; not wired yet, see
@@ -441,12 +428,7 @@ function M.key(stage, set, name)
   return M.prefix(stage, set) .. name
 end
 
-function M.sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys)
-  return keys
-end
+M.sorted_keys = U.sorted_keys
 
 -- The union of flat metric tables; a key present in two of them is an error naming both.
 function M.merge(...)
