@@ -176,28 +176,25 @@ end
 
 -- ---------------------------------------------------------------- roots
 
+-- v, else $var, else default ("" counts as not given in both).
+local function root_or_env(v, var, default)
+  if v == nil or v == "" then
+    v = os.getenv(var)
+  end
+  if v == nil or v == "" then
+    v = default
+  end
+  return v
+end
+
 -- opts.data_root (--data-root or a config key), else $GRAPHIDS_DATA_ROOT; nil when neither.
 function M.data_root(opts)
-  local r = opts and opts.data_root
-  if r == nil or r == "" then
-    r = os.getenv("GRAPHIDS_DATA_ROOT")
-  end
-  if r == "" then
-    r = nil
-  end
-  return r
+  return root_or_env(opts and opts.data_root, "GRAPHIDS_DATA_ROOT", nil)
 end
 
 -- opts.lake_root, else $GRAPHIDS_LAKE_ROOT, else "./lake".
 function M.lake_root(opts)
-  local r = opts and opts.lake_root
-  if r == nil or r == "" then
-    r = os.getenv("GRAPHIDS_LAKE_ROOT")
-  end
-  if r == nil or r == "" then
-    r = "lake"
-  end
-  return r
+  return root_or_env(opts and opts.lake_root, "GRAPHIDS_LAKE_ROOT", "lake")
 end
 
 -- ---------------------------------------------------------------- resolving a dataset
