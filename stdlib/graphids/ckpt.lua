@@ -544,4 +544,7 @@ function M.check_compat(c, target, opts)
   return c
 end
 
+-- The name the design and the reference use.
+M.check_ckpt_compat = M.check_compat
+
 return M
