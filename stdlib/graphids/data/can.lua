@@ -8,6 +8,7 @@
 --   local cap = data.simulate_capture{attack = "DoS", seed = 1, frames = 5000}
 -- Formats, options and the simulator's model: docs/data-formats.md.
 local core = require "graphids.core"
+local U = require "graphids.nn._util"
 
 local M = {}
 
@@ -40,26 +41,20 @@ function M.convert(input, output, opts)
   return report
 end
 
-local SIM_OPTS = { out = true, seed = true, frames = true }
+-- seed and frames default in the C simulator (0 and 25000).
+local SIM_OPTS = { out = U.NONE, seed = U.NONE, frames = U.NONE }
 
 -- simulate{out = DIR, seed = 0, frames = 25000} -> {files=, frames=, attack_frames=}: writes a
 -- dataset in the hcrl_sa layout (frames per file).
 function M.simulate(opts)
-  assert(type(opts) == "table", "simulate: options table expected")
-  local keys = {}
-  for k in pairs(opts) do
-    keys[#keys + 1] = tostring(k)
+  if type(opts) ~= "table" then
+    error("simulate: expected an options table {out = DIR, seed =, frames =}, got " .. type(opts), 2)
   end
-  table.sort(keys)
-  for _, k in ipairs(keys) do
-    if not SIM_OPTS[k] then
-      error("simulate: unknown option '" .. k .. "' (allowed: frames, out, seed)", 2)
-    end
-  end
-  if type(opts.out) ~= "string" then
+  local o = U.options("simulate", opts, SIM_OPTS)
+  if type(o.out) ~= "string" then
     error("simulate: option out (the dataset folder) must be a string", 2)
   end
-  return core.can_simulate_dataset(opts.out, { seed = opts.seed, frames = opts.frames })
+  return core.can_simulate_dataset(o.out, { seed = o.seed, frames = o.frames })
 end
 
 -- simulate_capture{attack=, seed=, frames=, vehicle=, capture=} -> CanFrames of one capture
