@@ -56,6 +56,22 @@ describe("graphids.data.loader packing", function()
   end)
 end)
 
+describe("graphids.data.loader.Loader", function()
+  it("refuses unknown, missing and inconsistent options", function()
+    local plan = { { 0, 1 } }
+    assert.matches("unknown option 'shufle' %(did you mean 'shuffle'%?%)",
+      err_of(loader.Loader, { set = {}, plan = plan, shufle = "graphs" }))
+    assert.matches("set %(a graph set%) and plan %(a list of batches%) are required",
+      err_of(loader.Loader, { plan = plan }))
+    assert.matches("shuffle must be false, 'graphs' or 'batches', got epochs",
+      err_of(loader.Loader, { set = {}, plan = plan, shuffle = "epochs" }))
+    assert.matches("shuffle = 'graphs' needs an integer batch_size >= 1, got nil",
+      err_of(loader.Loader, { set = {}, plan = plan, shuffle = "graphs" }))
+    local L = loader.Loader { set = {}, plan = plan, shuffle = "batches", seed = 3 }
+    assert.same(plan, L:epoch_plan(0))
+  end)
+end)
+
 describe("graphids.data.GraphDataModule", function()
   local lake
   setup(function()

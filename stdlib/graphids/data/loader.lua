@@ -11,6 +11,7 @@
 -- position) sees exactly the batches the uninterrupted run would have seen.
 local graphids = require "graphids"
 local class = require "graphids.class"
+local U = require "graphids.nn._util"
 
 local M = {}
 
@@ -103,17 +104,28 @@ M.Loader = Loader
 -- opts: set (graph set), plan (list of lists of 0-based graph numbers), shuffle = false |
 -- "graphs" (reshuffle graphs each epoch, then cut into batches of batch_size) | "batches"
 -- (keep the packed batches, shuffle their order), batch_size (for "graphs"), seed, name.
+-- skipped: graphs the plan left out (reported by the data module); device: where batches go.
+local OPTS = { set = U.NONE, plan = U.NONE, shuffle = U.NONE, batch_size = U.NONE,
+  seed = U.NONE, name = U.NONE, skipped = U.NONE, device = U.NONE }
+
 function Loader:__init(opts)
-  self.set = assert(opts.set, "Loader: set required")
-  self.plan = assert(opts.plan, "Loader: plan required")
-  self.shuffle = opts.shuffle or false
-  assert(self.shuffle == false or self.shuffle == "graphs" or self.shuffle == "batches",
-    "Loader: shuffle must be false, 'graphs' or 'batches'")
-  self.batch_size = opts.batch_size
-  self.seed = opts.seed or 0
-  self.name = opts.name or "loader"
-  self.skipped = opts.skipped or 0
-  self.device = opts.device
+  local o = U.options("Loader", opts, OPTS, U.CTOR)
+  if o.set == nil or type(o.plan) ~= "table" then
+    error("Loader: options set (a graph set) and plan (a list of batches) are required", U.CTOR)
+  end
+  local shuffle = o.shuffle or false
+  if shuffle ~= false and shuffle ~= "graphs" and shuffle ~= "batches" then
+    error("Loader: shuffle must be false, 'graphs' or 'batches', got " .. tostring(shuffle), U.CTOR)
+  end
+  if shuffle == "graphs" and (math.type(o.batch_size) ~= "integer" or o.batch_size < 1) then
+    error("Loader: shuffle = 'graphs' needs an integer batch_size >= 1, got " ..
+      tostring(o.batch_size), U.CTOR)
+  end
+  self.set, self.plan, self.shuffle, self.batch_size = o.set, o.plan, shuffle, o.batch_size
+  self.seed = o.seed or 0
+  self.name = o.name or "loader"
+  self.skipped = o.skipped or 0
+  self.device = o.device
 end
 
 function Loader:__len()
