@@ -1,0 +1,148 @@
+-- pipeline_spec.lua -- pipelines as data: upstream checkpoints passed downstream, the plan and
+-- its reasons, skip / evaluate / resume / run decisions from what is on disk, a failed stage
+-- blocking only its dependants, and bad pipelines refused at load.
+local gio = require "graphids.io"
+local pipeline = require "graphids.orchestrate.pipeline"
+local proc = require "trainer.support.proc"
+local tiny = require "orchestrate.support.tiny"
+
+-- Lua source of a plain value (sorted keys), to write pipeline files.
+local function lua(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  if type(v) ~= "table" then return tostring(v) end
+  local parts = {}
+  for i, x in ipairs(v) do parts[i] = lua(x) end
+  if #parts == 0 then
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = k end
+    table.sort(keys)
+    for _, k in ipairs(keys) do parts[#parts + 1] = "[" .. lua(k) .. "] = " .. lua(v[k]) end
+  end
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
+-- A pipeline file: gat -> gat_kd (teacher), a stage that fails at build (wrong num_ids), its
+-- dependant (blocked), all on the tiny dataset.
+local function write_pipeline(dir)
+  local gat_set = lua(tiny.set("gat"))
+  local text = table.concat({
+    "return function(tla)",
+    "  local a = arguments(tla, {lake_root = ''})",
+    "  local common = {lake_root = a.lake_root}",
+    "  return {name = 'spec', stages = {",
+    "    {name = 'teacher', recipe = 'stages/gat.lua', tla = common, set = " .. gat_set .. "},",
+    "    {name = 'student', recipe = 'stages/gat_kd.lua', tla = common, inputs = {teacher_ckpt = 'teacher'},",
+    "      set = " .. gat_set .. "},",
+    "    {name = 'broken', recipe = 'stages/gat.lua', tla = merge(common, {loss = 'ce'}),",
+    "      set = " .. lua(tiny.set("gat", { { "model.init_args.num_ids", 3 } })) .. "},",
+    "    {name = 'after_broken', recipe = 'stages/gat_kd.lua', tla = merge(common, {loss = 'ce'}),",
+    "      inputs = {teacher_ckpt = 'broken'}, set = " .. gat_set .. "},",
+    "  }}",
+    "end",
+  }, "\n")
+  local p = gio.join(dir, "pipe.lua")
+  proc.spit(p, text)
+  return p
+end
+
+describe("graphids.orchestrate.pipeline", function()
+  local tmp, lake, path
+  setup(function()
+    tmp = proc.tmpdir()
+    lake = gio.join(tmp, "lake")
+    path = write_pipeline(tmp)
+  end)
+  teardown(function() proc.rmtree(tmp) end)
+
+  local function quiet_run(p)
+    local lines = {}
+    local res = pipeline.run(p, { log = function(s) lines[#lines + 1] = s end })
+    local by = {}
+    for _, r in ipairs(res) do by[r.name] = r end
+    return by, table.concat(lines, "\n")
+  end
+
+  it("plans, runs, passes checkpoints downstream and blocks only the failed stage's dependants", function()
+    local p = pipeline.load(path, { lake_root = lake })
+    local student = p.stages[2]
+    assert.equal(p.stages[1].resolved.ckpt_file, student.resolved.validated.model.distillation.teacher_ckpt)
+    assert.same({ "teacher" }, { student.deps[1] })
+    for _, row in ipairs(pipeline.plan(p)) do
+      assert.equal("run", row.action)
+      assert.equal("no checkpoint", row.reason)
+    end
+    local buf = {}
+    pipeline.print_plan(p, { write = function(_, ...) for _, s in ipairs({ ... }) do buf[#buf + 1] = s end end })
+    assert.truthy(table.concat(buf):find("student%s+run%s+no checkpoint%s+after teacher"))
+
+    local by, log = quiet_run(p)
+    assert.equal("ok", by.teacher.status)
+    assert.equal("ok", by.student.status)
+    assert.is_number(by.student.metrics["test/accuracy"])
+    assert.equal("failed", by.broken.status)
+    assert.truthy(by.broken.error:find("num_ids is 3 but the dataset's vocabulary has", 1, true), by.broken.error)
+    assert.equal("blocked", by.after_broken.status)
+    assert.truthy(log:find("after_broken: blocked %(upstream stage 'broken' did not complete%)"), log)
+    assert.is_true(gio.exists(gio.join(by.student.run_dir, ".test_complete")))
+    local out = {}
+    pipeline.print_results({ by.teacher, by.student, by.broken, by.after_broken },
+      { write = function(_, ...) for _, s in ipairs({ ... }) do out[#out + 1] = s end end })
+    local table_text = table.concat(out)
+    assert.truthy(table_text:find("teacher%s+ok%s+%d%.%d%d%d%d%s+%d%.%d%d%d%d"), table_text)
+    assert.truthy(table_text:find("test_03_known_vehicle_unknown_attack"), table_text)
+    assert.truthy(table_text:find("broken%s+failed"), table_text)
+  end)
+
+  it("skips completed stages, evaluates trained ones and resumes interrupted fits", function()
+    local p = pipeline.load(path, { lake_root = lake })
+    local actions = {}
+    for _, row in ipairs(pipeline.plan(p)) do actions[row.name] = row.action end
+    assert.same({ teacher = "skip", student = "skip", broken = "run", after_broken = "run" }, actions)
+    local teacher_dir, student_dir = p.stages[1].run_dir, p.stages[2].run_dir
+    local best = gio.join(teacher_dir, "checkpoints/best_model.safetensors")
+    local best_bytes = proc.slurp(best)
+
+    -- trained but not tested: evaluate only (the checkpoint is not rewritten)
+    os.remove(gio.join(teacher_dir, ".test_complete"))
+    assert.same({ "evaluate", "trained (.train_complete) but not tested" }, { pipeline.decide(p.stages[1]) })
+    -- an interrupted fit: resume from last
+    os.remove(gio.join(student_dir, ".test_complete"))
+    os.remove(gio.join(student_dir, ".train_complete"))
+    assert.same({ "resume", "checkpoints/last exists without .train_complete" }, { pipeline.decide(p.stages[2]) })
+
+    local by = quiet_run(p)
+    assert.equal("evaluate", by.teacher.action)
+    assert.equal("ok", by.teacher.status)
+    assert.equal(best_bytes, proc.slurp(best))
+    assert.equal("resume", by.student.action)
+    assert.equal("ok", by.student.status)
+    assert.is_true(gio.exists(gio.join(student_dir, ".train_complete")))
+    local traces = proc.slurp(gio.join(student_dir, "traces.jsonl"))
+    assert.truthy(traces:find('"resume_from":"' .. gio.join(student_dir, "checkpoints/last.safetensors"), 1, true))
+    -- a finished stage whose checkpoint vanished is run again
+    local p2 = pipeline.load(path, { lake_root = lake })
+    os.remove(gio.join(teacher_dir, "checkpoints/best_model.safetensors"))
+    os.remove(gio.join(teacher_dir, "checkpoints/last.safetensors"))
+    assert.equal("run", (pipeline.decide(p2.stages[1])))
+  end)
+
+  it("refuses bad pipelines at load, naming the stage", function()
+    local function load_err(text)
+      local p = gio.join(tmp, "bad.lua")
+      proc.spit(p, text)
+      local ok, err = pcall(pipeline.load, p)
+      assert.is_false(ok)
+      return tostring(err)
+    end
+    local err = load_err("return {stages = {{name = 'a', recipe = 'stages/gat.lua', inputs = {teacher_ckpt = 'b'}}}}")
+    assert.truthy(err:find("stage 'a' depends on unknown stage 'b'"), err)
+    err = load_err("return {stages = {{name = 'a', recipe = 'stages/gat.lua'}, {name = 'a', recipe = 'stages/gat.lua'}}}")
+    assert.truthy(err:find("two stages are named 'a'"), err)
+    err = load_err("return {stages = {{name = 'a', recipe = 'stages/gat.lua', recipes = 1}}}")
+    assert.truthy(err:find("stage 'a' has an unknown key 'recipes'"), err)
+    err = load_err("return {stages = {{name = 'a', recipe = 'stages/nope.lua'}}}")
+    assert.truthy(err:find("stage 'a': recipe 'stages/nope.lua' not found"), err)
+    err = load_err("return {stages = {{name = 'a', recipe = 'stages/gat.lua', set = {{'trainer.max_epoch', 1}}}}}")
+    assert.truthy(err:find("stage 'a': invalid configuration: unknown key 'trainer.max_epoch'"), err)
+  end)
+end)
