@@ -68,6 +68,7 @@ describe("graphids.callbacks", function()
       local t = fake(dir)
       c:on_fit_start(t)
       run_epochs(c, t, "val_loss", { 0.3 })
+      c:on_fit_end(t)
       local c2 = cb.ModelCheckpoint()
       c2:load_state_dict(c:state_dict())
       local t2 = fake(dir)
@@ -83,6 +84,19 @@ describe("graphids.callbacks", function()
       t.callback_metrics = { val_loss = 1, train_loss = 2 }
       assert.error_matches(function() c:on_train_epoch_end(t) end,
         "monitored metric 'val_los' was not logged this epoch %(logged: train_loss, val_loss%)")
+    end)
+
+    it("refuses a second run into the same directory until the first ends", function()
+      local a, b = cb.ModelCheckpoint(), cb.ModelCheckpoint()
+      local t = fake(dir)
+      a:on_fit_start(t)
+      assert.error_matches(function() b:on_fit_start(fake(dir)) end,
+        "ModelCheckpoint: '.*/checkpoints' is in use by another run")
+      a:on_fit_end(t)
+      b:on_fit_start(fake(dir))
+      b:on_exception(fake(dir), "boom")
+      a:on_fit_start(t)
+      a:on_fit_end(t)
     end)
 
     it("refuses bad options", function()

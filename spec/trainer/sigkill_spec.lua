@@ -76,7 +76,7 @@ describe("exact resume after SIGKILL", function()
         assert(got == want[f], string.format("trial %d: %s differs from the uninterrupted run", trial, f))
       end
       for _, e in ipairs(gio.list_dir(gio.join(d, "checkpoints"))) do
-        assert.falsy(e:match("^%."), "trial " .. trial .. " left " .. e)
+        assert(e == ".lock" or not e:match("^%."), "trial " .. trial .. " left " .. e)
       end
     end
     assert(mid_run > 0, "no kill landed between the first checkpoint and the end of a run")

@@ -9,6 +9,8 @@
 -- of an epoch, so a run killed between the two resumes from the previous `last`, replays the
 -- epoch and writes the same best file again.  The trainer runs ModelCheckpoint after the other
 -- callbacks, so the state they saved (early-stopping counter, stop flag) is this epoch's.
+-- While a fit runs it holds an exclusive lock on <dirpath>/.lock: a second run into the same
+-- directory fails at its start instead of interleaving checkpoints.
 local class = require "graphids.class"
 local U = require "graphids.nn._util"
 local gio = require "graphids.io"
@@ -49,10 +51,33 @@ function ModelCheckpoint:on_fit_start(trainer)
     end
     -- A killed predecessor may have left a write half done: finish it, so the files of a
     -- resumed run end up as an uninterrupted run leaves them.
+    -- One writer per directory: a second run into it would interleave its files with ours.
+    -- The kernel drops the flock when its process dies, so a killed run never blocks a resume.
+    local lk, lerr = gio.lock(gio.join(self.dirpath, ".lock"), { exclusive = true, timeout = 0 })
+    if not lk then
+      error(string.format("ModelCheckpoint: '%s' is in use by another run (%s)", self.dirpath,
+        tostring(lerr)), 0)
+    end
+    self._lock = lk
     ckpt.remove_stale(self.dirpath)
     ckpt.settle(self:best_model_path())
     ckpt.settle(self:last_model_path())
   end
+end
+
+local function unlock(self)
+  if self._lock then
+    self._lock:unlock()
+    self._lock = nil
+  end
+end
+
+function ModelCheckpoint:on_fit_end()
+  unlock(self)
+end
+
+function ModelCheckpoint:on_exception()
+  unlock(self)
 end
 
 local function improved(self, v)
