@@ -6,8 +6,12 @@
 -- zero_grad, forward, cross-entropy, backward, Adam) for B = 32 and 1024 graphs.  Each prints
 -- "name value ms ratio 2.0 (description)" with ratio = PyG time / graphids time (target 2: twice
 -- as fast), or "-" without a peer.  The peer gets THREADS threads (graphids' count by default)
--- and reads the very batches timed here from safetensors files.  GNN_REPS / GNN_WARMUP set the
--- timed and warm-up steps (default 5 / 2; the large model at 1024 graphs takes 3 / 1).
+-- and reads the very batches timed here from safetensors files.  Each row runs the peer's
+-- timing of it, then ours, so the two are taken under the same machine load (the machine is
+-- shared); GNN_ROUNDS (default 1) repeats that pair and reports the medians of the times and
+-- of the per-round ratios.  GNN_REPS / GNN_WARMUP set the timed and warm-up steps (default 5 /
+-- 2; the large model at 1024 graphs takes 3 / 1); GNN_ROWS (comma-separated names) runs only
+-- those rows.
 package.path = "bench/gnn/?.lua;" .. package.path
 local graphids = require "graphids"
 local system = require "system" -- luasystem (a busted dependency): a monotonic wall clock
@@ -27,9 +31,11 @@ local models = require "graphids.models"
 local optim = require "graphids.optim"
 
 local threads = tonumber(arg[1]) or graphids.get_num_threads()
+graphids.set_num_threads(threads) -- both sides on the same count
 local python = arg[2]
 local WARMUP = tonumber(os.getenv("GNN_WARMUP") or "") or 2
 local REPS = tonumber(os.getenv("GNN_REPS") or "") or 5
+local ROUNDS = tonumber(os.getenv("GNN_ROUNDS") or "") or 1
 local SIZES = { 32, 1024 }
 
 local function median_ms(step, reps, warmup)
@@ -57,21 +63,44 @@ for _, g in ipairs(SIZES) do
     batch = b.batch, y = b.y }))
 end
 
-local peer = {}
-if python and python ~= "" then
-  local p = io.popen(string.format("%q bench/peer/gnn_pyg.py %d %q", python, threads, tmp))
-  for line in p:lines() do
-    local name, value = line:match("^(%S+)%s+(%S+)")
-    if name then peer[name] = tonumber(value) end
+-- The peer's median for one row, or nil.
+local function peer_ms(name)
+  if not python or python == "" then
+    return nil
   end
-  if not p:close() then io.stderr:write("peer: gnn_pyg.py failed\n") end
+  local p = io.popen(string.format("%q bench/peer/gnn_pyg.py %d %q %s", python, threads, tmp,
+    name))
+  local v
+  for line in p:lines() do
+    local n, value = line:match("^(%S+)%s+(%S+)")
+    if n == name then v = tonumber(value) end
+  end
+  if not p:close() then io.stderr:write("peer: gnn_pyg.py failed for " .. name .. "\n") end
+  return v
 end
-gio.remove_tree(tmp)
 
-local function row(name, ms, what, g)
-  local p = peer[name]
-  local ratio = p and string.format("%.3f", p / ms) or "-"
-  print(string.format("%s %.3f ms %s 2.0 (%s; %s)", name, ms, ratio, what, sources[g]))
+local function median(t)
+  local s = {}
+  for i, v in ipairs(t) do s[i] = v end
+  table.sort(s)
+  return s[(#s + 1) // 2]
+end
+
+local only = os.getenv("GNN_ROWS")
+
+-- ROUNDS pairs of (peer, ours) timings of one row; prints the row.
+local function row(name, make_step, reps, warmup, what, g)
+  if only and not ("," .. only .. ","):find("," .. name .. ",", 1, true) then
+    return
+  end
+  local ours, ratios = {}, {}
+  for r = 1, ROUNDS do
+    local p = peer_ms(name)
+    ours[r] = median_ms(make_step(), reps, warmup)
+    if p then ratios[#ratios + 1] = p / ours[r] end
+  end
+  local ratio = #ratios > 0 and string.format("%.3f", median(ratios)) or "-"
+  print(string.format("%s %.3f ms %s 2.0 (%s; %s)", name, median(ours), ratio, what, sources[g]))
   io.stdout:flush()
 end
 
@@ -101,12 +130,13 @@ end
 graphids.manual_seed(1)
 for _, g in ipairs(SIZES) do
   local b = batches[g]
-  row(string.format("gnn_gatv2_layer_b%d_ms", g), median_ms(layer_step(b), REPS, WARMUP),
-    "GATv2Conv 35->4x64 edge_dim 11 fwd+bwd", g)
+  row(string.format("gnn_gatv2_layer_b%d_ms", g), function() return layer_step(b) end, REPS,
+    WARMUP, "GATv2Conv 35->4x64 edge_dim 11 fwd+bwd", g)
   for _, size in ipairs({ "small", "large" }) do
     local reps, warm = REPS, WARMUP
     if size == "large" and g >= 1024 then reps, warm = math.min(REPS, 3), math.min(WARMUP, 1) end
-    row(string.format("gnn_gat_%s_b%d_ms", size, g), median_ms(model_step(b, size), reps, warm),
-      string.format("GAT %s train step (JK lstm, Adam)", size), g)
+    row(string.format("gnn_gat_%s_b%d_ms", size, g), function() return model_step(b, size) end,
+      reps, warm, string.format("GAT %s train step (JK lstm, Adam)", size), g)
   end
 end
+gio.remove_tree(tmp)

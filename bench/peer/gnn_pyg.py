@@ -13,7 +13,8 @@ for batches of B = 32 and 1024 graphs.
 Graphs: the batch file written by gnn_bench.lua (safetensors, the Batch fields) when given, so
 both sides run on the same graphs; else random graphs of 38 nodes and 98 edges each.
 Prints "name value ms" lines.
-Usage: python gnn_pyg.py THREADS [BATCH_DIR]   (BATCH_DIR holds batch_{B}.safetensors)
+Usage: python gnn_pyg.py THREADS [BATCH_DIR [ROW,...]]   (BATCH_DIR holds batch_{B}.safetensors;
+ROW limits the run to those rows, so gnn_bench.lua can time each row right beside its own)
 """
 import os
 import statistics
@@ -135,12 +136,19 @@ def model_step(b, size):
 def main():
     torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
     torch.manual_seed(1)
-    bdir = sys.argv[2] if len(sys.argv) > 2 else None
+    bdir = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None
+    rows = set(sys.argv[3].split(",")) if len(sys.argv) > 3 else None
     for g in (32, 1024):
+        names = [f"gnn_gatv2_layer_b{g}_ms"] + [f"gnn_gat_{s}_b{g}_ms" for s in ("small", "large")]
+        if rows is not None and not rows.intersection(names):
+            continue
         path = bdir and os.path.join(bdir, f"batch_{g}.safetensors")
         b = load_batch(path) if path and os.path.exists(path) else random_batch(g)
-        print(f"gnn_gatv2_layer_b{g}_ms {median_ms(layer_step(b)):.3f} ms", flush=True)
+        if rows is None or names[0] in rows:
+            print(f"{names[0]} {median_ms(layer_step(b)):.3f} ms", flush=True)
         for size in ("small", "large"):
+            if rows is not None and f"gnn_gat_{size}_b{g}_ms" not in rows:
+                continue
             # the large model on 1024 graphs takes seconds a step: fewer runs (as gnn_bench.lua)
             few = size == "large" and g >= 1024
             ms = median_ms(model_step(b, size), min(REPS, 3) if few else REPS,
