@@ -1,0 +1,220 @@
+-- graphids.track over REST against a REAL `mlflow server` (SQLite store, loopback), checked
+-- through MLflow's own Python client; fault cases through a small proxy in front of it
+-- (spec/track/flaky_proxy.py) and a port with nothing listening.
+local core = require "graphids.core"
+local skip = require "skip"
+local server = require "track.mlflow_server"
+local track = require "graphids.track"
+local spool = require "graphids.track.spool"
+
+-- Quiet, fast retries for the specs (the defaults wait minutes, as MLflow's client does).
+local FAST = { max_retries = 2, backoff_factor = 0.05, backoff_jitter = 0 }
+
+local function capture_stderr(fn)
+  local old, buf = io.stderr, {}
+  io.stderr = { write = function(_, ...) for _, s in ipairs({ ... }) do buf[#buf + 1] = s end end } -- luacheck: ignore
+  local ok, err = pcall(fn)
+  io.stderr = old -- luacheck: ignore
+  assert(ok, err)
+  return table.concat(buf)
+end
+
+local function start_proxy(srv, failures, status)
+  local pf = srv.dir .. "/proxy" .. failures .. "_" .. status
+  local pid = server.spawn(string.format("%s spec/track/flaky_proxy.py %s %s %d %d", srv.python, pf, srv.url,
+    failures, status), pf .. ".out")
+  for _ = 1, 100 do
+    if core.stat(pf) then break end
+    core.sleep(0.05)
+  end
+  local f = assert(io.open(pf))
+  local port = f:read("n")
+  f:close()
+  return { url = "http://127.0.0.1:" .. port, pid = pid, log = pf .. ".log" }
+end
+
+local function log_lines(proxy)
+  local out = {}
+  local f = io.open(proxy.log)
+  if not f then return out end
+  for l in f:lines() do out[#out + 1] = l end
+  f:close()
+  return out
+end
+
+local function runs_of(srv, experiment)
+  return server.query(srv.url, string.format([[
+e = c.get_experiment_by_name(%q)
+out = {}
+for r in c.search_runs([e.experiment_id], run_view_type=3):
+    out[r.data.tags.get("graphids.run_key", r.info.run_id)] = {"id": r.info.run_id, "name": r.info.run_name,
+        "status": r.info.status, "params": r.data.params, "metrics": r.data.metrics, "tags": r.data.tags,
+        "hist": [[m.step, m.value] for m in c.get_metric_history(r.info.run_id, "loss")]}
+]], experiment))
+end
+
+describe("graphids.track over REST (real mlflow server)", function()
+  local srv, why, dir
+  setup(function()
+    srv, why = server.start()
+    dir = server.tmpdir()
+  end)
+  teardown(function()
+    server.stop(srv)
+    if dir then os.execute("rm -rf " .. dir) end
+  end)
+
+  it("logs a fit run (params, metrics with steps, tags), a test run and their parent", function()
+    if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
+    local run_dir = dir .. "/ok"
+    local parent = track.parent_run({ uri = srv.url, experiment = "graphids/rest", run_name = "group" })
+    assert.matches("^%x+$", parent.run_id)
+    local run = track.start_fit_run(run_dir, { uri = srv.url, experiment = "graphids/rest", run_name = "fit0",
+      params = { model = { hidden = 64 }, lr = 0.001, odd = { ["k@1"] = "v" } }, parent = parent,
+      tags = { ["graphids.seed"] = 1 } })
+    for e = 0, 2 do run:log_metrics({ loss = 1 / (e + 1), acc = 0.5 + e / 10 }, e) end
+    run:log_metrics({ loss = 0 / 0 }, 3)
+    run:set_tags({ note = "done" })
+    run:finish("FINISHED")
+    track.log_test_run(run_dir, { uri = srv.url, experiment = "graphids/rest", run_name = "fit0",
+      metrics = { test = { f1 = 0.25 } }, parent = parent })
+    assert.is_nil(core.stat(spool.path(run_dir)))
+    local runs = runs_of(srv, "graphids/rest")
+    local fit = runs[run.key]
+    assert.same({ "fit0", "FINISHED" }, { fit.name, fit.status })
+    assert.same({ ["model.hidden"] = "64", lr = "0.001", ["odd.k_at_1"] = "v" }, fit.params)
+    assert.same({ { 0, 1.0 }, { 1, 0.5 }, { 2, 1 / 3 }, { 3, "NaN" } }, fit.hist)
+    assert.same({ "done", "1", "fit", parent.run_id }, { fit.tags.note, fit.tags["graphids.seed"],
+      fit.tags["graphids.phase"], fit.tags["mlflow.parentRunId"] })
+    assert.equal(os.getenv("USER") or os.getenv("LOGNAME") or "unknown", fit.tags["mlflow.user"])
+    local test
+    for _, r in pairs(runs) do
+      if r.tags["graphids.phase"] == "test" then test = r end
+    end
+    assert.same({ ["test/f1"] = 0.25 }, test.metrics)
+    assert.equal(parent.run_id, test.tags["mlflow.parentRunId"])
+    assert.equal("FINISHED", runs[parent.key].status)
+  end)
+
+  it("delivers 2500 metrics and 250 params completely (split within MLflow's limits)", function()
+    if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
+    local m, p = {}, {}
+    for i = 1, 2500 do m["m" .. i] = i end
+    for i = 1, 250 do p["p" .. i] = i end
+    local run = track.start_fit_run(dir .. "/big", { uri = srv.url, experiment = "graphids/big", params = p })
+    run:log_metrics(m, 7)
+    run:finish()
+    assert.is_nil(core.stat(spool.path(dir .. "/big")))
+    local v = server.query(srv.url, string.format([[
+r = c.get_run(%q)
+out = [len(r.data.metrics), len(r.data.params), r.data.metrics["m2500"], r.data.params["p250"],
+       c.get_metric_history(r.info.run_id, "m1")[0].step]
+]], run.run_id))
+    assert.same({ 2500, 250, 2500.0, "250", 7 }, v)
+  end)
+
+  it("retries 503 answers with backoff and gets through, sending auth from the environment", function()
+    if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
+    local proxy = start_proxy(srv, 2, 503)
+    local rest = assert(require("graphids.track.rest").new(proxy.url, FAST))
+    rest.headers.Authorization = "Bearer tok" -- what MLFLOW_TRACKING_TOKEN gives (Rest.new reads env)
+    local exp = assert(rest:get_or_create_experiment("graphids/flaky"))
+    server.kill(proxy.pid)
+    local lines = log_lines(proxy)
+    assert.equal(4, #lines) -- two 503s, then the real answers: not found, created
+    assert.matches("^503 GET /api/2.0/mlflow/experiments/get%-by%-name%?experiment_name=graphids%%2Fflaky Bearer tok$",
+      lines[1])
+    assert.matches("^404 GET ", lines[3])
+    assert.matches("^200 POST /api/2.0/mlflow/experiments/create Bearer tok$", lines[4])
+    assert.matches("^%d+$", exp)
+  end)
+
+  it("reads Basic and Bearer credentials from MLflow's variables", function()
+    local env = "MLFLOW_TRACKING_USERNAME=u MLFLOW_TRACKING_PASSWORD=p MLFLOW_TRACKING_TOKEN=t"
+    local prog = [[package.path = "stdlib/?.lua;stdlib/?/init.lua;" .. package.path
+      local r = require("graphids.track.rest").new("http://x") print(r.headers.Authorization)]]
+    local cpath = (os.getenv("GRAPHIDS_BUILD") or "build") .. "/lua/?.so"
+    local function run(e)
+      return server.sh(string.format("%s LUA_CPATH='%s' lua5.4 -e '%s'", e, cpath, prog:gsub("\n", " ")))
+    end
+    assert.equal("Basic dTpw\n", run(env))
+    assert.equal("Bearer t\n", run("MLFLOW_TRACKING_TOKEN=t"))
+    assert.equal("nil\n", run("MLFLOW_TRACKING_INSECURE_TLS=1"))
+  end)
+
+  it("spools on a server that keeps failing (one warning), and sync delivers to the real server", function()
+    if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
+    local proxy = start_proxy(srv, -1, 500)
+    local run_dir = dir .. "/failing"
+    local run
+    local err = capture_stderr(function()
+      run = track.start_fit_run(run_dir, { uri = proxy.url, experiment = "graphids/spooled", run_name = "s",
+        params = { lr = 0.1 }, store_opts = FAST })
+      run:log_metrics({ loss = 0.5 }, 0)
+      run:log_metrics({ loss = 0.25 }, 1)
+      run:finish("FINISHED")
+    end)
+    server.kill(proxy.pid)
+    assert.equal(3, #log_lines(proxy)) -- one call tried 1 + 2 times; the rest went straight to the spool
+    local _, n = err:gsub("warning: tracking to", "")
+    assert.equal(1, n)
+    assert.matches("TEMPORARILY_UNAVAILABLE: flaky %(HTTP 500%) %(after 2 retries%)", err)
+    local trace = io.open(run_dir .. "/traces.jsonl"):read("a")
+    assert.matches('"event":"tracking_failed"', trace)
+    assert.equal(5, #assert(spool.read(run_dir)))
+    local cli = require "graphids.cli.track"
+    local oldout, out = io.stdout, {}
+    io.stdout = { write = function(_, ...) for _, s in ipairs({ ... }) do out[#out + 1] = s end end } -- luacheck: ignore
+    local code = cli.main({ "sync", run_dir, "--uri", srv.url })
+    io.stdout = oldout -- luacheck: ignore
+    assert.equal(0, code)
+    assert.matches("5 events delivered", table.concat(out))
+    assert.is_nil(core.stat(spool.path(run_dir)))
+    local r = runs_of(srv, "graphids/spooled")[run.key]
+    assert.same({ "s", "FINISHED", { lr = "0.1" } }, { r.name, r.status, r.params })
+    assert.same({ { 0, 0.5 }, { 1, 0.25 } }, r.hist)
+  end)
+
+  it("spools on an unreachable server and a second sync creates no second run", function()
+    if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
+    local port = server.free_port(srv.python) -- nothing listens there
+    local run_dir = dir .. "/unreachable"
+    local run
+    local err = capture_stderr(function()
+      run = track.start_fit_run(run_dir, { uri = "http://127.0.0.1:" .. port, experiment = "graphids/offline",
+        store_opts = FAST })
+      run:log_metrics({ loss = 1 }, 0)
+      run:finish("KILLED")
+    end)
+    assert.matches("Couldn't connect to server", err)
+    -- deliver the create only, as if the first sync died right after it
+    local evs = assert(spool.read(run_dir))
+    local Rest = require "graphids.track.rest"
+    local store = assert(Rest.new(srv.url, FAST))
+    local ids = {}
+    assert(spool.apply(store, evs[1], ids))
+    -- the whole spool again: the run is found by its key, not created twice
+    local sent = assert(spool.sync(run_dir, { uri = srv.url }))
+    assert.equal(3, sent)
+    local runs = runs_of(srv, "graphids/offline")
+    local n = 0
+    for _ in pairs(runs) do n = n + 1 end
+    assert.equal(1, n)
+    assert.same({ "KILLED", { { 0, 1.0 } } }, { runs[run.key].status, runs[run.key].hist })
+  end)
+
+  it("keeps undelivered events when sync fails, and names the reason", function()
+    if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
+    local run_dir = dir .. "/stuck"
+    capture_stderr(function()
+      local run = track.start_fit_run(run_dir, { uri = "http://127.0.0.1:1", experiment = "x", store_opts = FAST })
+      run:finish()
+    end)
+    local before = io.open(spool.path(run_dir)):read("a")
+    local sent, err, delivered, left = spool.sync(run_dir, { uri = "http://127.0.0.1:1", store_opts = FAST })
+    assert.is_nil(sent)
+    assert.matches("event 1 %(create_run%): MLflow GET experiments/get%-by%-name: EIO", err)
+    assert.same({ 0, 2 }, { delivered, left })
+    assert.equal(before, io.open(spool.path(run_dir)):read("a"))
+  end)
+end)
