@@ -19,23 +19,7 @@ local V = require "graphids.models.vgae"
 
 local M = {}
 
-local DEFAULTS = {
-  num_ids = B.REQUIRED,
-  in_channels = 35,
-  conv_type = "gatv2",
-  hidden_dims = { 80, 40, 16 },
-  latent_dim = 16,
-  heads = 1,
-  embedding_dim = 4,
-  proj_dim = 32,
-  dropout = 0.1,
-  edge_dim = 11,
-  batch_norm = true,
-  id_encoder_class_path = "graphids.models.id_encoder.LookupIdEncoder",
-  id_encoder_kwargs = {},
-  lr = 1e-3,
-  weight_decay = 0.0,
-}
+local DEFAULTS = V.encoder_defaults({ lr = 1e-3, weight_decay = 0.0 })
 
 local DGI = B.model_class("DGI", "graphids.models.DGI", DEFAULTS)
 

@@ -22,22 +22,36 @@ local C = require "graphids.models._conv"
 local S = require "graphids.models._steps"
 local IE = require "graphids.models.input_encoder"
 local L = require "graphids.models.losses"
+local U = require "graphids.nn._util"
 
 local M = {}
 
-local DEFAULTS = {
-  num_ids = B.REQUIRED,
-  in_channels = 35,
-  conv_type = "gatv2",
-  hidden_dims = { 80, 40, 16 },
-  latent_dim = 16,
-  heads = 1,
+-- The hyper-parameters M.build_encoder reads and their defaults (VGAE's and DGI's), with the
+-- model's own added: a new table on every call.
+function M.encoder_defaults(own)
+  local d = {
+    num_ids = B.REQUIRED,
+    in_channels = 35,
+    conv_type = "gatv2",
+    hidden_dims = { 80, 40, 16 },
+    latent_dim = 16,
+    heads = 1,
+    embedding_dim = 4,
+    proj_dim = 32,
+    dropout = 0.1,
+    edge_dim = 11,
+    batch_norm = true,
+    id_encoder_class_path = "graphids.models.id_encoder.LookupIdEncoder",
+    id_encoder_kwargs = {},
+  }
+  for _, k in ipairs(U.sorted_keys(own)) do
+    d[k] = own[k]
+  end
+  return d
+end
+
+local DEFAULTS = M.encoder_defaults({
   decoder_heads = 4,
-  embedding_dim = 4,
-  proj_dim = 32,
-  dropout = 0.1,
-  edge_dim = 11,
-  batch_norm = true,
   mlp_hidden = 0,
   variational = true,
   mask_ratio = 0.3,
@@ -45,11 +59,9 @@ local DEFAULTS = {
   canid_weight = 0.1,
   nbr_weight = 0.05,
   kl_weight = 0.01,
-  id_encoder_class_path = "graphids.models.id_encoder.LookupIdEncoder",
-  id_encoder_kwargs = {},
   lr = 0.002,
   weight_decay = 1e-4,
-}
+})
 
 local VGAE = B.model_class("VGAE", "graphids.models.VGAE", DEFAULTS)
 
