@@ -53,11 +53,9 @@ function M.main(args)
     return A.usage_error("fit", rerr, USAGE)
   end
   local ok, res = pcall(function()
-    local config = require "graphids.config"
     local stage = require "graphids.orchestrate.stage"
-    config.write_run_files(r)
     local art = stage.build(r)
-    return stage.train(art, r, { resume_from = o["--ckpt-path"] })
+    return stage.train(art, r, { resume_from = o["--ckpt-path"], write_run_files = true })
   end)
   if not ok then return A.fail("fit", res) end
   io.stdout:write(string.format("trained %s; best checkpoint: %s\n", r.stage_name, tostring(res or "(no run dir)")))

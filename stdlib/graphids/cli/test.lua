@@ -31,11 +31,9 @@ function M.main(args)
     return A.usage_error("test", rerr, USAGE)
   end
   local ok, res = pcall(function()
-    local config = require "graphids.config"
     local stage = require "graphids.orchestrate.stage"
-    config.write_run_files(r)
     local art = stage.build(r)
-    return stage.evaluate(art, r, { ckpt_path = o["--ckpt-path"] })
+    return stage.evaluate(art, r, { ckpt_path = o["--ckpt-path"], write_run_files = true })
   end)
   if not ok then return A.fail("test", res) end
   local metrics = require "graphids.metrics"

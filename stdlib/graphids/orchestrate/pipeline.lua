@@ -169,15 +169,15 @@ local function job_fn(n, action, opts)
   end
   return function()
     local r = n.resolved
-    config.write_run_files(r)
+    if r.run_dir then config.ensure_run_dir(r.run_dir) end
     if r.run_dir and (action == "run" or action == "resume") then
       clear_markers(r.run_dir)
     end
     local art = stage.build(r)
     if action == "run" or action == "resume" then
-      stage.train(art, r, { resume_from = action == "resume" and r.last_ckpt or nil })
+      stage.train(art, r, { resume_from = action == "resume" and r.last_ckpt or nil, write_run_files = true })
     end
-    return stage.evaluate(art, r)
+    return stage.evaluate(art, r, { write_run_files = true })
   end
 end
 

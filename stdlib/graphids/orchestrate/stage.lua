@@ -95,7 +95,8 @@ local function save_split_predictions(artifacts, resolved)
 end
 
 -- Fits the model.  opts.resume_from: a checkpoint to resume from (checked against the model and
--- the data's vocabulary first).  The tracking run is opened before fit and closed in every
+-- the data's vocabulary first).  opts.write_run_files: write resolved.json and overrides.json
+-- once the checks passed (a refused run leaves the run dir's files as they were).  The tracking run is opened before fit and closed in every
 -- case.  Returns the best checkpoint path (nil without a run dir).
 function M.train(artifacts, resolved, opts)
   opts = opts or {}
@@ -104,6 +105,9 @@ function M.train(artifacts, resolved, opts)
     resume_from = opts.resume_from })
   if opts.resume_from ~= nil then
     compat(opts.resume_from, artifacts, resolved, "resume")
+  end
+  if opts.write_run_files then
+    require("graphids.config").write_run_files(resolved)
   end
   local h = tracking.start_fit(resolved)
   if h and h.callback then
@@ -147,7 +151,7 @@ local function json_metrics(m)
 end
 
 -- Tests on every test set (weights from opts.ckpt_path, else resolved.ckpt_file, else the
--- model in memory).  Writes predictions/test/<set>.safetensors, test_metrics.json, the
+-- model in memory).  opts.write_run_files as for train.  Writes predictions/test/<set>.safetensors, test_metrics.json, the
 -- .test_complete marker and the test-phase tracking row.  Returns the metrics
 -- (test/<metric> pooled, test/<set>/<metric> per set).
 function M.evaluate(artifacts, resolved, opts)
@@ -157,6 +161,9 @@ function M.evaluate(artifacts, resolved, opts)
   tracking.event(run_dir, "stage_test", { stage = resolved.stage_name, ckpt = path })
   if path ~= nil then
     compat(path, artifacts, resolved, "test")
+  end
+  if opts.write_run_files then
+    require("graphids.config").write_run_files(resolved)
   end
   local trainer = artifacts.trainer
   local ok, metrics = pcall(trainer.test, trainer, artifacts.model, artifacts.datamodule,

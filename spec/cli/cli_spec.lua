@@ -1,0 +1,117 @@
+-- cli_spec.lua -- `graphids fit|test|pipeline|runs`: --help, usage errors (exit 2), bad
+-- configurations (exit 1, message naming the key), a fit + test through the host with the
+-- files of the run dir, the pipeline's --dry-run plan, and runs list/show/compare.
+local gio = require "graphids.io"
+local json = require "graphids.json"
+local proc = require "trainer.support.proc"
+local tiny = require "orchestrate.support.tiny"
+
+local function sets(family, extra)
+  local args = {}
+  for _, kv in ipairs(tiny.set(family, extra)) do
+    args[#args + 1] = "--set"
+    args[#args + 1] = kv[1] .. "=" .. json.encode(kv[2])
+  end
+  return args
+end
+
+local function cat(...)
+  local out = {}
+  for _, t in ipairs({ ... }) do
+    for _, v in ipairs(t) do out[#out + 1] = v end
+  end
+  return out
+end
+
+describe("graphids fit|test|pipeline|runs", function()
+  local tmp, lake
+  setup(function()
+    tmp = proc.tmpdir()
+    lake = gio.join(tmp, "lake")
+  end)
+  teardown(function() proc.rmtree(tmp) end)
+
+  it("prints --help and exits 2 on usage errors", function()
+    for _, cmd in ipairs({ "fit", "test", "pipeline", "runs" }) do
+      local out, err, rc = proc.run({ cmd, "--help" })
+      assert.equal(0, rc, err)
+      assert.truthy(out:find("usage: graphids " .. cmd), out)
+    end
+    local _, err, rc = proc.run({ "fit", "--bogus" })
+    assert.equal(2, rc)
+    assert.truthy(err:find("unknown option '%-%-bogus'"), err)
+    _, err, rc = proc.run({ "fit" })
+    assert.equal(2, rc)
+    assert.truthy(err:find("%-%-config is required"), err)
+    _, err, rc = proc.run({ "fit", "--config", "recipes/stages/gat.lua", "--set", "novalue" })
+    assert.equal(2, rc)
+    assert.truthy(err:find("expected KEY=VALUE, got 'novalue'"), err)
+    _, _, rc = proc.run({ "pipeline" })
+    assert.equal(2, rc)
+    _, err, rc = proc.run({ "runs", "frobnicate" })
+    assert.equal(2, rc)
+    assert.truthy(err:find("unknown subcommand 'frobnicate'"), err)
+  end)
+
+  it("exits 1 with the key path for a bad configuration or recipe", function()
+    local _, err, rc = proc.run({ "fit", "--config", "recipes/stages/gat.lua", "--set", "trainer.max_epoch=3" })
+    assert.equal(1, rc)
+    assert.truthy(err:find("unknown key 'trainer.max_epoch' %(did you mean 'trainer.max_epochs'%?%)"), err)
+    _, err, rc = proc.run({ "test", "--config", "recipes/stages/nope.lua" })
+    assert.equal(1, rc)
+    assert.truthy(err:find("recipe 'recipes/stages/nope.lua' not found"), err)
+    _, err, rc = proc.run({ "fit", "--config", "stages/gat.lua", "--tla", "dataset=hcrl_sa",
+      "--tla", "data_root=" .. gio.join(tmp, "none") })
+    assert.equal(1, rc)
+    assert.truthy(err:find("the dataset folder .* does not exist"), err)
+  end)
+
+  it("fits and tests a stage, then lists, shows and compares the run", function()
+    local base = { "--config", "recipes/stages/gat.lua", "--tla", "lake_root=" .. lake }
+    local out, err, rc = proc.run(cat({ "fit" }, base, sets("gat")))
+    assert.equal(0, rc, err)
+    local run_dir = gio.join(lake, "synthetic/gat/focal/seed_42")
+    assert.truthy(out:find("best checkpoint: " .. run_dir .. "/checkpoints/best_model.safetensors", 1, true), out)
+    assert.is_true(gio.exists(gio.join(run_dir, ".train_complete")))
+    out, err, rc = proc.run(cat({ "test" }, base, sets("gat"), { "--json" }))
+    assert.equal(0, rc, err)
+    local m = json.decode(out)
+    assert.is_number(m["test/test_01_known_vehicle_known_attack/accuracy"])
+    assert.is_true(gio.exists(gio.join(run_dir, ".test_complete")))
+    -- a checkpoint that does not fit the configured model: exit 1, the run's files intact
+    local before = tiny.snapshot(run_dir, true)
+    _, err, rc = proc.run(cat({ "test" }, base, sets("gat", { { "model.init_args.hidden", 12 } }),
+      { "--ckpt-path", gio.join(run_dir, "checkpoints/best_model.safetensors") }))
+    assert.equal(1, rc)
+    assert.truthy(err:find("Re-train or point at a compatible checkpoint", 1, true), err)
+
+    out, err, rc = proc.run({ "runs", "list", "--lake-root", lake })
+    assert.equal(0, rc, err)
+    assert.truthy(out:find("synthetic%s+gat%s+small%s+focal%s+42%s+tested%s+%d%.%d+"), out)
+    out, err, rc = proc.run({ "runs", "show", run_dir })
+    assert.equal(0, rc, err)
+    assert.truthy(out:find("test/test_03_known_vehicle_unknown_attack/f1_macro", 1, true), out)
+    out, err, rc = proc.run({ "runs", "compare", "--lake-root", lake, "--json" })
+    assert.equal(0, rc, err)
+    local rows = json.decode(out)
+    assert.equal(1, #rows)
+    assert.equal("focal", rows[1].variant)
+    assert.equal(m["test/f1_macro"], rows[1].mean)
+    _, err, rc = proc.run({ "runs", "show", tmp })
+    assert.equal(1, rc)
+    assert.truthy(err:find("is not a run dir"), err)
+    assert.equal(before, tiny.snapshot(run_dir, true))
+  end)
+
+  it("prints the pipeline plan with --dry-run and writes nothing", function()
+    local dry = gio.join(tmp, "dry")
+    local out, err, rc = proc.run({ "pipeline", "recipes/pipelines/graphids.lua", "--lake-root", dry, "--dry-run" })
+    assert.equal(0, rc, err)
+    for _, pat in ipairs({ "vgae%s+run%s+no checkpoint", "gat_kd%s+run%s+no checkpoint%s+after gat",
+      "fusion_states%s+run%s+no complete fusion states%s+after gat, vgae",
+      "fusion%s+run%s+no checkpoint%s+after fusion_states" }) do
+      assert.truthy(out:find(pat), pat .. " in:\n" .. out)
+    end
+    assert.is_false(gio.exists(dry))
+  end)
+end)
