@@ -259,6 +259,15 @@ describe("graphids.trainer", function()
     assert.equal(before, proc.slurp(last))
     proc.spit(last, before:sub(1, -2) .. "x")
     assert.error_matches(function() t2:fit(model(), dm(), { ckpt_path = last }) end, "sha256 mismatch")
+    -- a weights-only file (another writer's) tests fine but cannot resume a fit
+    local wonly = gio.join(dir, "weights.safetensors")
+    local w = {}
+    for name, t in pairs(weights(model())) do w["model." .. name] = t end
+    assert(graphids.save_safetensors(wonly, w, { format = "pt" }))
+    assert.error_matches(function() t2:fit(model(), dm(), { ckpt_path = wonly }) end,
+      "weights.safetensors' has no trainer state, which resuming needs %(a weights%-only file%?%)")
+    assert.is_number(Trainer { progress = "off" }:test(model(), dm(), { ckpt_path = wonly,
+      metrics = tiny.metrics })["test/accuracy"])
     assert.error_matches(function() Trainer { max_epoch = 3 } end, "max_epoch")
     assert.error_matches(function() Trainer { callbacks = { {} } } end, "callbacks%[1%] is not")
     assert.error_matches(function() t2:fit(model(), dm(), { ckpt = last }) end, "ckpt")
