@@ -262,7 +262,7 @@ describe("graphids.trainer", function()
     -- a weights-only file (another writer's) tests fine but cannot resume a fit
     local wonly = gio.join(dir, "weights.safetensors")
     local w = {}
-    for name, t in pairs(weights(model())) do w["model." .. name] = t end
+    for name, wt in pairs(weights(model())) do w["model." .. name] = wt end
     assert(graphids.save_safetensors(wonly, w, { format = "pt" }))
     assert.error_matches(function() t2:fit(model(), dm(), { ckpt_path = wonly }) end,
       "weights.safetensors' has no trainer state, which resuming needs %(a weights%-only file%?%)")
