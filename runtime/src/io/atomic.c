@@ -47,8 +47,8 @@ gids_status gids_atomic_open(gids_atomic_file *f, const char *path) {
         GIDS_FAIL(GIDS_EINVAL, "atomic write: '%s' names a directory, not a file", path);
     size_t dn = (size_t)(base - path);
     size_t cap = strlen(path) + 64;
-    char *tmp = malloc(cap);
     GIDS_TRY(io_strdup(&f->path, path, "a path"));
+    char *tmp = malloc(cap);
     if (tmp == NULL) {
         free(f->path);
         f->path = NULL;
@@ -89,30 +89,25 @@ void gids_atomic_abort(gids_atomic_file *f) {
     f->fd = -1;
 }
 
+/* A failed commit step: f is aborted (the temp file removed, the target untouched) and the
+ * message names the target, the step and errno e. */
+static gids_status commit_failed(gids_atomic_file *f, const char *step, int e) {
+    char *p = f->path;
+    f->path = NULL; /* kept for the message; abort frees the rest */
+    gids_atomic_abort(f);
+    gids_status s = gids_error_set(GIDS_EIO, __FILE__, __LINE__, "atomic write '%s': %s: %s", p,
+                                   step, strerror(e));
+    free(p);
+    return s;
+}
+
 gids_status gids_atomic_commit(gids_atomic_file *f) {
     if (f->fd < 0) GIDS_FAIL(GIDS_ESTATE, "atomic write: the file is not open");
-    if (fsync(f->fd) != 0) {
-        int e = errno;
-        char *p = f->path;
-        f->path = NULL;
-        gids_atomic_abort(f);
-        gids_status s = gids_error_set(GIDS_EIO, __FILE__, __LINE__, "atomic write '%s': fsync: %s",
-                                       p, strerror(e));
-        free(p);
-        return s;
-    }
+    if (fsync(f->fd) != 0) return commit_failed(f, "fsync", errno);
     int r = close(f->fd);
     f->fd = -1;
-    if (r != 0 || rename(f->tmp_path, f->path) != 0) {
-        int e = errno;
-        char *p = f->path;
-        f->path = NULL;
-        gids_atomic_abort(f);
-        gids_status s = gids_error_set(GIDS_EIO, __FILE__, __LINE__, "atomic write '%s': %s: %s", p,
-                                       r != 0 ? "close" : "rename", strerror(e));
-        free(p);
-        return s;
-    }
+    if (r != 0) return commit_failed(f, "close", errno);
+    if (rename(f->tmp_path, f->path) != 0) return commit_failed(f, "rename", errno);
     char *dir = NULL;
     gids_status s = dir_of(f->path, &dir);
     if (s == GIDS_OK) s = gids_fsync_dir(dir);
