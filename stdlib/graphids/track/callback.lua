@@ -3,9 +3,11 @@
 --                                     run_name = "gat_seed0", params = cfg, tags = {...}}
 --   (or {run = an open graphids.track run})
 -- on_fit_start opens the fit run (unless one was given) and traces a "fit" span;
--- on_train_epoch_end logs the epoch's numeric trainer.callback_metrics with step = epoch (the
--- validation metrics are in them by then, so on_validation_epoch_end logs nothing) and traces
--- an "epoch" event; on_fit_end logs peak memory (CPU, and GPU when one is used), epochs_run,
+-- on_train_epoch_start opens an "epoch" span; on_train_epoch_end logs the epoch's numeric
+-- trainer.callback_metrics with step = epoch (the validation metrics are in them by then, so
+-- on_validation_epoch_end logs nothing) and closes the span with them; on_test_start /
+-- on_test_end trace a "test" span (the test run itself is graphids.track.log_test_run's);
+-- on_fit_end logs peak memory (CPU, and GPU when one is used), epochs_run,
 -- the best checkpoint's path and SHA-256, and finishes the run FINISHED; on_exception records
 -- the error (tag and trace) and finishes the run FAILED.  Nothing here raises for a tracking
 -- problem: the run spools instead (graphids.track).
@@ -51,11 +53,29 @@ local function numeric(t)
   return out
 end
 
+function TrackCallback:on_train_epoch_start(trainer)
+  self.epoch_span = self.tracer:start_span("epoch", { epoch = trainer.epoch })
+end
+
 function TrackCallback:on_train_epoch_end(trainer)
   local m = numeric(trainer.callback_metrics)
   self.run:log_metrics(m, trainer.epoch)
   m.epoch, m.global_step = trainer.epoch, trainer.global_step
-  self.tracer:event("epoch", m)
+  if self.epoch_span then
+    self.epoch_span:finish("ok", m)
+    self.epoch_span = nil
+  else
+    self.tracer:event("epoch", m)
+  end
+end
+
+function TrackCallback:on_test_start()
+  self.test_span = self.tracer:start_span("test")
+end
+
+function TrackCallback:on_test_end(_, metrics)
+  if self.test_span then self.test_span:finish("ok", numeric(metrics)) end
+  self.test_span = nil
 end
 
 local function gpu_peak_mb(trainer)

@@ -1,0 +1,98 @@
+-- graphids.track.Callback in the real trainer (spec-local tiny MLP), into a FileStore: one
+-- metric line per epoch with step = epoch, checkpoint hash, FINISHED; a fit that fails ends
+-- its run FAILED with the error in a tag and in traces.jsonl, and the error still propagates.
+local core = require "graphids.core"
+local class = require "graphids.class"
+local json = require "graphids.json"
+local Callback = require "graphids.callbacks.base"
+local T = require "graphids.trainer"
+local tiny = require "trainer.support.tiny"
+local track = require "graphids.track"
+local filestore = require "graphids.track.filestore"
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function tmpdir()
+  local p = io.popen("mktemp -d /tmp/graphids-trackcb-XXXXXX")
+  local d = p:read("l")
+  p:close()
+  return d
+end
+
+local Boom = class("Boom", Callback)
+function Boom.on_validation_epoch_end(_, trainer)
+  if trainer.epoch == 1 then error("boom in epoch 1", 0) end
+end
+
+local function fit(dir, extra)
+  local run_dir = dir .. "/run"
+  local cbs = { track.Callback({ run_dir = run_dir, uri = "file:" .. dir .. "/mlruns", experiment = "cb",
+    run_name = "tiny", params = { hidden = 8 } }) }
+  if extra then cbs[#cbs + 1] = extra end
+  local trainer = T.Trainer({ max_epochs = 3, default_root_dir = run_dir, progress = "off", callbacks = cbs })
+  local ok, err = pcall(trainer.fit, trainer, tiny.MLP({ in_dim = 4, hidden = 8, seed = 3 }),
+    tiny.DataModule({ n = 32, batch_size = 8, seed = 2 }))
+  local fs = assert(filestore.new(dir .. "/mlruns"))
+  local exp = assert(fs:find_experiment("cb"))
+  local key = cbs[1].run.key
+  local id = assert(fs:find_run(exp, "graphids.run_key", key) or nil)
+  return ok, err, dir .. "/mlruns/" .. exp .. "/" .. id, run_dir, trainer
+end
+
+describe("graphids.track.Callback", function()
+  local dir
+  before_each(function()
+    dir = tmpdir()
+  end)
+  after_each(function()
+    os.execute("rm -rf " .. dir)
+  end)
+
+  it("tracks a fit: per-epoch metrics at step = epoch, peak memory, checkpoint hash, FINISHED", function()
+    local ok, err, run, run_dir, trainer = fit(dir)
+    assert(ok, err)
+    local lines = {}
+    for l in (read(run .. "/metrics/train_loss") or ""):gmatch("[^\n]+") do lines[#lines + 1] = l end
+    assert.equal(3, #lines)
+    for e = 0, 2 do assert.matches("^%d+ [%d.e%-]+ " .. e .. "$", lines[e + 1]) end
+    assert.matches(" 3.0 3\n$", read(run .. "/metrics/epochs_run"))
+    assert.is_not_nil(read(run .. "/metrics/peak_cpu_mb"))
+    local best = trainer:checkpoint_callback():best_model_path()
+    assert.equal(core.sha256_file(best), read(run .. "/tags/graphids.ckpt_sha256"))
+    assert.equal("8", read(run .. "/params/hidden"))
+    assert.matches("\nstatus: 3\n", read(run .. "/meta.yaml"))
+    local events = {}
+    for l in io.lines(run_dir .. "/traces.jsonl") do
+      local r = json.decode(l)
+      events[#events + 1] = r.event .. (r.span and (":" .. r.span .. ":" .. (r.status or "")) or "")
+    end
+    assert.same({ "span_start:fit:", "span_start:epoch:", "span_end:epoch:ok", "span_start:epoch:",
+      "span_end:epoch:ok", "span_start:epoch:", "span_end:epoch:ok", "span_end:fit:ok" }, events)
+    -- the epoch spans sit inside the fit span and carry the epoch's metrics
+    local recs = {}
+    for l in io.lines(run_dir .. "/traces.jsonl") do recs[#recs + 1] = json.decode(l) end
+    assert.equal(recs[1].span_id, recs[3].parent_id)
+    assert.equal(0, recs[3].epoch)
+    assert.equal("number", type(recs[3].train_loss))
+  end)
+
+  it("ends the run FAILED with the error when the fit fails, and the error propagates", function()
+    local ok, err, run, run_dir = fit(dir, Boom())
+    assert.is_false(ok)
+    assert.equal("boom in epoch 1", err)
+    assert.matches("\nstatus: 4\n", read(run .. "/meta.yaml"))
+    assert.equal("boom in epoch 1", read(run .. "/tags/graphids.error"))
+    local recs = {}
+    for l in io.lines(run_dir .. "/traces.jsonl") do recs[#recs + 1] = json.decode(l) end
+    local last, before = recs[#recs], recs[#recs - 1]
+    assert.same({ "span_end", "fit", "error", "boom in epoch 1" }, { last.event, last.span, last.status, last.error })
+    -- the epoch span the error interrupted is closed as an error first
+    assert.same({ "span_end", "epoch", "error" }, { before.event, before.span, before.status })
+  end)
+end)
