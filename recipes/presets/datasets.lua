@@ -20,12 +20,14 @@ return {
         "test_03_known_vehicle_unknown_attack", "test_04_unknown_vehicle_unknown_attack" },
       simulated = true, frames = 4000, seed = 0,
     },
-    epochs = { vgae = 4, dgi = 4, gat = 4, gat_kd = 4, fusion = 30 },
+    epochs = { vgae = 6, dgi = 6, gat = 8, gat_kd = 6, fusion = 40 },
     patience = { graph = 10, fusion = 20 },
     batch_size = 32, fusion_batch_size = 128,
   },
+  -- Few epochs: on two shared CPU cores one GAT epoch over hcrl_sa's ~15 000 train graphs takes
+  -- minutes; the classes separate within the first epochs.
   hcrl_sa = {
-    epochs = { vgae = 12, dgi = 12, gat = 12, gat_kd = 8, fusion = 60 },
+    epochs = { vgae = 3, dgi = 3, gat = 3, gat_kd = 2, fusion = 40 },
     patience = { graph = 5, fusion = 20 },
     batch_size = 64, fusion_batch_size = 256,
   },
