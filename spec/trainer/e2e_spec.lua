@@ -102,4 +102,24 @@ describe("trainer end to end (GAT on synthetic CAN windows)", function()
       Trainer { progress = "off" }:test(gat(d.num_ids + 3), d, { ckpt_path = best })
     end, "num_ids: checkpoint " .. d.num_ids .. ", model " .. (d.num_ids + 3))
   end)
+
+  it("fits a DGI with its SVDD centre calibrated into every checkpoint, then tests it", function()
+    local d = data.GraphDataModule { dataset = "synthetic", lake_root = lake, catalog = CAT, batch_size = 8,
+      seed = 3, label_filter = "benign" }:setup()
+    local dir = gio.join(run, "dgi")
+    graphids.manual_seed(2)
+    local m = models.DGI { num_ids = d.num_ids, hidden_dims = { 16, 8 }, latent_dim = 8, embedding_dim = 4,
+      proj_dim = 8 }
+    local svdd = cb.SVDDCalibration()
+    local t = Trainer { max_epochs = 2, default_root_dir = dir, progress = "off", callbacks = { svdd } }
+    t:fit(m, d)
+    assert.equal(2, svdd.calibrations)
+    local best = ckpt.load(t:checkpoint_callback():best_model_path())
+    assert.is_true(best.model.svdd_calibrated:item())
+    local res = Trainer { progress = "off" }:test(models.DGI(m:hparams()), d,
+      { ckpt_path = t:checkpoint_callback():best_model_path() })
+    for _, k in ipairs({ "test/auroc", "test/threshold", "test/test_01_known_vehicle_known_attack/f1" }) do
+      assert.is_number(res[k], k)
+    end
+  end)
 end)

@@ -3,7 +3,7 @@
 --   local trainer = require("graphids.trainer").Trainer{callbacks = {
 --     cb.ModelCheckpoint{monitor = "val_loss", mode = "min"},
 --     cb.EarlyStopping{monitor = "val_loss", mode = "min", patience = 10},
---     cb.LearningRateMonitor(), cb.GpuMemoryDrift{threshold = 2^30}}}
+--     cb.LearningRateMonitor(), cb.GpuMemoryDrift{threshold = 2^30}, cb.SVDDCalibration()}}
 -- Subclass cb.Callback for your own (see callbacks/base.lua for the hooks).
 return {
   Callback = require "graphids.callbacks.base",
@@ -11,4 +11,5 @@ return {
   EarlyStopping = require "graphids.callbacks.early_stopping",
   LearningRateMonitor = require "graphids.callbacks.lr_monitor",
   GpuMemoryDrift = require "graphids.callbacks.memory_drift",
+  SVDDCalibration = require "graphids.callbacks.svdd_calibration",
 }
