@@ -226,7 +226,8 @@ local function to_param_devices(opt, sd)
   return sd
 end
 
--- Everything a checkpoint restores, checked first: a bad checkpoint changes nothing.
+-- Restores everything a checkpoint holds.  What resuming needs is checked before anything is
+-- restored (the compatibility guard ran before: shapes, class, vocabulary); no file is written.
 function Trainer:_restore(c)
   local path = c.path
   local function need(v, what)
