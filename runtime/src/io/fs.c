@@ -60,9 +60,18 @@ gids_status gids_list_dir(const char *path, char ***names_out, int64_t *n_out) {
     if (d == NULL) GIDS_FAIL(GIDS_EIO, "list_dir: cannot open '%s': %s", path, strerror(errno));
     char **names = NULL;
     int64_t n = 0, cap = 0;
-    struct dirent *ent;
-    errno = 0;
-    while ((ent = readdir(d)) != NULL) {
+    for (;;) {
+        /* readdir returns NULL both at the end and on an error; only errno tells them apart,
+         * so it is cleared before each call (a partial listing must not pass as complete). */
+        errno = 0;
+        struct dirent *ent = readdir(d);
+        if (ent == NULL) {
+            int e = errno;
+            if (e == 0) break;
+            closedir(d);
+            gids_list_dir_free(names, n);
+            GIDS_FAIL(GIDS_EIO, "list_dir: reading '%s': %s", path, strerror(e));
+        }
         if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
