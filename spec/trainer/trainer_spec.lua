@@ -309,6 +309,36 @@ describe("graphids.trainer", function()
     assert.is_true(graphids.equal(out.labels, tensors.labels))
   end)
 
+  it("leaves no tensor behind: fits, checkpoints, resume, test and predict", function()
+    local d = dm():setup()
+    collectgarbage()
+    collectgarbage()
+    local base = graphids.memory().live_tensors
+    local base_storages = graphids.memory().live_storages
+    do
+      local t = Trainer { max_epochs = 2, default_root_dir = dir, progress = "off" }
+      t:fit(model(), d)
+      local t2 = Trainer { max_epochs = 3, default_root_dir = dir, progress = "off" }
+      t2:fit(model(), d, { ckpt_path = gio.join(dir, "checkpoints/last.safetensors") })
+      t2:test(model(), d, { ckpt_path = t2:checkpoint_callback():best_model_path(), metrics = tiny.metrics })
+      t2:predict(model(), d:val_loader())
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.equal(base, graphids.memory().live_tensors)
+    assert.equal(base_storages, graphids.memory().live_storages)
+  end)
+
+  it("names what a model or data module lacks", function()
+    local t = Trainer { progress = "off" }
+    local m = model()
+    rawset(m, "validation_step", false)
+    assert.error_matches(function() t:fit(m, dm()) end, "model TinyMLP has no validation_step%(%)")
+    assert.error_matches(function() t:fit(model(), {}) end, "datamodule must provide train_batches%(%)")
+    assert.error_matches(function() t:predict(model(), {}) end, "loader must have iter%(%)")
+    assert.error_matches(function() t:test(model(), {}) end, "datamodule must provide test_loaders%(%)")
+  end)
+
   it("prints a progress bar on a terminal and plain lines otherwise", function()
     local buf = {}
     local sink = { flush = function() end }
