@@ -91,7 +91,8 @@ describe("graphids.track.Callback", function()
     local recs = {}
     for l in io.lines(run_dir .. "/traces.jsonl") do recs[#recs + 1] = json.decode(l) end
     local last, before = recs[#recs], recs[#recs - 1]
-    assert.same({ "span_end", "fit", "error", "boom in epoch 1" }, { last.event, last.span, last.status, last.error })
+    assert.same({ "span_end", "fit", "error", "boom in epoch 1" },
+      { last.event, last.span, last.status, last.error })
     -- the epoch span the error interrupted is closed as an error first
     assert.same({ "span_end", "epoch", "error" }, { before.event, before.span, before.status })
   end)

@@ -36,7 +36,8 @@ describe("graphids.track FileStore", function()
     local id = assert(fs:create_run({ experiment_id = exp, run_name = "r", start_time = 5, tags = {} }))
     assert.matches("^%x+$", id)
     assert.equal(32, #id)
-    assert(fs:log_batch(id, { params = { { key = "a.b", value = "1" } }, tags = { { key = "t", value = "v" } },
+    assert(fs:log_batch(id, { params = { { key = "a.b", value = "1" } },
+      tags = { { key = "t", value = "v" } },
       metrics = { { key = "train/loss", value = 0.5, timestamp = 7, step = 1 },
         { key = "train/loss", value = 0 / 0, timestamp = 8, step = 2 } } }))
     local run = dir .. "/mlruns/" .. exp .. "/" .. id

@@ -36,7 +36,8 @@ function M.tmpdir()
 end
 
 function M.free_port(py)
-  local out = sh(py .. [[ -c "import socket;s=socket.socket();s.bind(('127.0.0.1',0));print(s.getsockname()[1])"]])
+  local out = sh(py .. [[ -c "import socket;s=socket.socket();s.bind(('127.0.0.1',0));]] ..
+    [[print(s.getsockname()[1])"]])
   return tonumber(out)
 end
 
@@ -71,7 +72,8 @@ function M.start()
   if not fresh then os.execute(string.format("cp %s %s/mlflow.db", template, dir)) end
   local url = "http://127.0.0.1:" .. port
   local pid = M.spawn(string.format("%s -m mlflow server --backend-store-uri sqlite:///%s/mlflow.db " ..
-    "--default-artifact-root %s/art --host 127.0.0.1 --port %d --workers 1", py, dir, dir, port), dir .. "/server.log")
+    "--default-artifact-root %s/art --host 127.0.0.1 --port %d --workers 1", py, dir, dir, port),
+    dir .. "/server.log")
   if not M.wait_health(url, 90) then
     M.kill(pid)
     local log = io.open(dir .. "/server.log")
@@ -79,7 +81,9 @@ function M.start()
     if log then log:close() end
     return nil, "mlflow server did not become healthy in 90 s: " .. text:sub(-400)
   end
-  if fresh then os.execute(string.format("cp %s/mlflow.db %s.tmp && mv %s.tmp %s", dir, template, template, template)) end
+  if fresh then
+    os.execute(string.format("cp %s/mlflow.db %s.tmp && mv %s.tmp %s", dir, template, template, template))
+  end
   return { url = url, pid = pid, dir = dir, python = py }
 end
 

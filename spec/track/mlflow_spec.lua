@@ -50,7 +50,9 @@ describe("graphids.track.mlflow", function()
   end)
 
   it("chooses the store from the URI", function()
-    assert.equal("graphids.track.RestStore", getmetatable(assert(mlflow.store({ uri = "http://h:5000/" }))).__name)
+    local rest = assert(mlflow.store({ uri = "http://h:5000/" }))
+    assert.equal("graphids.track.RestStore", getmetatable(rest).__name)
+    assert.equal("http://h:5000/api/2.0/mlflow/", rest.base)
     local fs = assert(mlflow.store({ uri = "file:///tmp/x/mlruns" }))
     assert.equal("/tmp/x/mlruns", fs.root)
     assert.equal("/tmp/y", assert(mlflow.store({ uri = "/tmp/y" })).root)
@@ -103,7 +105,8 @@ describe("graphids.track.rest", function()
 
   it("backs off as urllib3: none before the first retry, then factor * 2^(n-1) + jitter, capped", function()
     local r = assert(Rest.new("http://127.0.0.1:1", { backoff_factor = 2, backoff_jitter = 0 }))
-    assert.same({ 0, 4, 8, 16, 120 }, { r:backoff(1), r:backoff(2), r:backoff(3), r:backoff(4), r:backoff(9) })
+    assert.same({ 0, 4, 8, 16, 120 },
+      { r:backoff(1), r:backoff(2), r:backoff(3), r:backoff(4), r:backoff(9) })
     assert.equal(3, r:backoff(5, "3"))
     r.backoff_jitter = 1
     local b = r:backoff(2)
@@ -112,12 +115,14 @@ describe("graphids.track.rest", function()
 
   it("retries a refused connection max_retries times, then names the endpoint", function()
     local sleeps = {}
-    local r = assert(Rest.new("http://127.0.0.1:1/", { max_retries = 3, backoff_factor = 0.5, backoff_jitter = 0,
+    local r = assert(Rest.new("http://127.0.0.1:1/", { max_retries = 3, backoff_factor = 0.5,
+      backoff_jitter = 0,
       sleep = function(s) sleeps[#sleeps + 1] = s end }))
     local v, err, code = r:call("POST", "runs/create", { a = 1 })
     assert.is_nil(v)
     assert.equal("CONNECTION_ERROR", code)
-    assert.matches("MLflow POST runs/create: EIO: http: POST http://127.0.0.1:1/api/2.0/mlflow/runs/create", err)
+    assert.matches("MLflow POST runs/create: EIO: http: POST " ..
+      "http://127.0.0.1:1/api/2.0/mlflow/runs/create", err)
     assert.matches("after 3 retries", err)
     assert.same({ 0, 1, 2 }, sleeps)
   end)

@@ -122,8 +122,8 @@ out = [len(r.data.metrics), len(r.data.params), r.data.metrics["m2500"], r.data.
     server.kill(proxy.pid)
     local lines = log_lines(proxy)
     assert.equal(4, #lines) -- two 503s, then the real answers: not found, created
-    assert.matches("^503 GET /api/2.0/mlflow/experiments/get%-by%-name%?experiment_name=graphids%%2Fflaky Bearer tok$",
-      lines[1])
+    assert.matches("^503 GET /api/2.0/mlflow/experiments/get%-by%-name%?" ..
+      "experiment_name=graphids%%2Fflaky Bearer tok$", lines[1])
     assert.matches("^404 GET ", lines[3])
     assert.matches("^200 POST /api/2.0/mlflow/experiments/create Bearer tok$", lines[4])
     assert.matches("^%d+$", exp)
@@ -207,7 +207,8 @@ out = [len(r.data.metrics), len(r.data.params), r.data.metrics["m2500"], r.data.
     if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
     local run_dir = dir .. "/stuck"
     capture_stderr(function()
-      local run = track.start_fit_run(run_dir, { uri = "http://127.0.0.1:1", experiment = "x", store_opts = FAST })
+      local run = track.start_fit_run(run_dir, { uri = "http://127.0.0.1:1", experiment = "x",
+        store_opts = FAST })
       run:finish()
     end)
     local before = io.open(spool.path(run_dir)):read("a")

@@ -68,7 +68,8 @@ function M.main(args)
         tostring(err), s2, left, spool.path(dir)))
     end
   end
-  io.stdout:write(string.format("%d run dir%s, %d event%s delivered, %d left\n", #dirs, #dirs == 1 and "" or "s",
+  io.stdout:write(string.format("%d run dir%s, %d event%s delivered, %d left\n", #dirs,
+    #dirs == 1 and "" or "s",
     total_sent, total_sent == 1 and "" or "s", total_left))
   return failed > 0 and 1 or 0
 end

@@ -273,7 +273,9 @@ function FileStore:update_run(run_id, status, end_time)
     local meta = read(path)
     if meta == nil then error("cannot read " .. path, 0) end
     meta = meta:gsub("\nstatus: [^\n]*", "\nstatus: " .. code)
-    if end_time then meta = meta:gsub("\nend_time: [^\n]*", "\nend_time: " .. string.format("%d", end_time)) end
+    if end_time then
+      meta = meta:gsub("\nend_time: [^\n]*", "\nend_time: " .. string.format("%d", end_time))
+    end
     write_file(path, meta)
     return true
   end)

@@ -38,7 +38,8 @@ local function check_opts(fname, opts, allowed)
   for k in pairs(opts or {}) do
     if not allowed[k] then
       local names = mlflow.sorted_keys(allowed)
-      error(string.format("%s: unknown option '%s' (allowed: %s)", fname, tostring(k), table.concat(names, ", ")), 3)
+      error(string.format("%s: unknown option '%s' (allowed: %s)", fname, tostring(k),
+        table.concat(names, ", ")), 3)
     end
   end
 end

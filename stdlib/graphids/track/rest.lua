@@ -131,12 +131,12 @@ function Rest:call(method, endpoint, args)
   else
     body = json.encode(args or {})
   end
-  local attempt, last = 0, nil
+  local attempt = 0
   while true do
     local status, text, headers = core.http_request { method = method, url = url, headers = self.headers,
       body = body, timeout = self.timeout, insecure_tls = self.insecure_tls, ca_file = self.ca_file,
       client_cert = self.client_cert }
-    local retry_after
+    local retry_after, last
     if status == nil then
       last = { string.format("MLflow %s %s: %s", method, endpoint, text), "CONNECTION_ERROR" }
       if headers == "EINVAL" then return nil, last[1], last[2] end
@@ -264,7 +264,8 @@ function Rest:log_batch(run_id, batch)
 end
 
 function Rest:update_run(run_id, status, end_time)
-  local v, err, code = self:call("POST", "runs/update", { run_id = run_id, status = status, end_time = end_time })
+  local v, err, code = self:call("POST", "runs/update",
+    { run_id = run_id, status = status, end_time = end_time })
   if not v then return nil, err, code end
   return true
 end

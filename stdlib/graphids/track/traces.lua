@@ -114,7 +114,8 @@ function Tracer:write(rec, sync)
   for k, v in pairs(rec) do out[k] = plain(v, 0) end
   local ok, line = pcall(json.encode, out)
   if not ok then
-    line = json.encode({ ts = out.ts, level = "error", event = "trace_encode_failed", error = tostring(line) })
+    line = json.encode({ ts = out.ts, level = "error", event = "trace_encode_failed",
+      error = tostring(line) })
   end
   local wrote, err = core.append_file(self.path, line .. "\n", { sync = sync or false })
   if not wrote and not self.warned then
