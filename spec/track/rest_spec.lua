@@ -153,26 +153,39 @@ out = [len(r.data.metrics), len(r.data.params), r.data.metrics["m2500"], r.data.
       run:log_metrics({ loss = 0.5 }, 0)
       run:log_metrics({ loss = 0.25 }, 1)
       run:finish("FINISHED")
+      -- the store failed moments ago: the test run goes to the spool without trying it again
+      track.log_test_run(run_dir, { uri = proxy.url, experiment = "graphids/spooled", run_name = "s",
+        metrics = { acc = 1 }, store_opts = FAST })
     end)
     server.kill(proxy.pid)
+    track.reset_failures()
     assert.equal(3, #log_lines(proxy)) -- one call tried 1 + 2 times; the rest went straight to the spool
     local _, n = err:gsub("warning: tracking to", "")
-    assert.equal(1, n)
+    assert.equal(2, n) -- once per run
+    assert.matches("it failed %d+ s ago in this process", err)
     assert.matches("TEMPORARILY_UNAVAILABLE: flaky %(HTTP 500%) %(after 2 retries%)", err)
     local trace = io.open(run_dir .. "/traces.jsonl"):read("a")
     assert.matches('"event":"tracking_failed"', trace)
-    assert.equal(5, #assert(spool.read(run_dir)))
+    assert.equal(8, #assert(spool.read(run_dir)))
     local cli = require "graphids.cli.track"
     local oldout, out = io.stdout, {}
     io.stdout = { write = function(_, ...) for _, s in ipairs({ ... }) do out[#out + 1] = s end end } -- luacheck: ignore
     local code = cli.main({ "sync", run_dir, "--uri", srv.url })
     io.stdout = oldout -- luacheck: ignore
     assert.equal(0, code)
-    assert.matches("5 events delivered", table.concat(out))
+    assert.matches("8 events delivered", table.concat(out))
     assert.is_nil(core.stat(spool.path(run_dir)))
-    local r = runs_of(srv, "graphids/spooled")[run.key]
+    local runs = runs_of(srv, "graphids/spooled")
+    local r = runs[run.key]
     assert.same({ "s", "FINISHED", { lr = "0.1" } }, { r.name, r.status, r.params })
     assert.same({ { 0, 0.5 }, { 1, 0.25 } }, r.hist)
+    local n_runs, test = 0, nil
+    for _, x in pairs(runs) do
+      n_runs = n_runs + 1
+      if x.tags["graphids.phase"] == "test" then test = x end
+    end
+    assert.equal(2, n_runs)
+    assert.same({ acc = 1.0 }, test.metrics)
   end)
 
   it("spools on an unreachable server and a second sync creates no second run", function()

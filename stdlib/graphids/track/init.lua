@@ -72,6 +72,12 @@ function M.identity_tags()
   return t
 end
 
+-- Stores that failed in this process, by URI, with the time: a later run within DOWN_FOR
+-- seconds spools at once instead of waiting through the retries again (an unreachable server
+-- costs minutes of backoff per call).
+local down = {}
+M.DOWN_FOR = 300
+
 local function noop_run()
   return setmetatable({ noop = true }, Run)
 end
@@ -103,6 +109,12 @@ local function open_run(run_dir, opts, phase)
   elseif type(parent) == "table" and not parent.noop then
     ev.parent_id, ev.parent_key = parent.run_id, parent.key
   end
+  local since = down[self.uri]
+  if store and since and core.wall_time() - since < M.DOWN_FOR then
+    store, err = nil, string.format("it failed %.0f s ago in this process (not retried before %d s)",
+      core.wall_time() - since, M.DOWN_FOR)
+    self.store_skipped = true
+  end
   if not store then
     self:_fail(err, ev)
   else
@@ -115,6 +127,7 @@ end
 -- Starts delivering to the spool: one warning, one trace event.
 function Run:_fail(err, ev)
   self.spooling = true
+  if self.uri and not self.store_skipped then down[self.uri] = core.wall_time() end
   local where = self.run_dir and spool.path(self.run_dir) or "nowhere (no run directory)"
   io.stderr:write(string.format("graphids: warning: tracking to %s failed: %s; events are spooled to %s%s\n",
     tostring(self.uri), tostring(err), where,
@@ -220,6 +233,11 @@ function M.parent_run(opts)
   local run = open_run(opts.run_dir, opts, "parent")
   run:finish("FINISHED")
   return run
+end
+
+-- Forgets which stores failed (the next run tries them again at once).
+function M.reset_failures()
+  for k in pairs(down) do down[k] = nil end
 end
 
 -- Replays run_dir's spool (graphids.track.spool.sync).
