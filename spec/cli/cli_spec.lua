@@ -37,7 +37,8 @@ describe("graphids fit|test|pipeline|runs", function()
       assert.equal(0, rc, err)
       assert.truthy(out:find("usage: graphids " .. cmd), out)
     end
-    local _, err, rc = proc.run({ "fit", "--bogus" })
+    local _, err, rc
+    _, err, rc = proc.run({ "fit", "--bogus" })
     assert.equal(2, rc)
     assert.truthy(err:find("unknown option '%-%-bogus'"), err)
     _, err, rc = proc.run({ "fit" })
@@ -54,7 +55,9 @@ describe("graphids fit|test|pipeline|runs", function()
   end)
 
   it("exits 1 with the key path for a bad configuration or recipe", function()
-    local _, err, rc = proc.run({ "fit", "--config", "recipes/stages/gat.lua", "--set", "trainer.max_epoch=3" })
+    local _, err, rc
+    _, err, rc = proc.run({ "fit", "--config", "recipes/stages/gat.lua", "--set",
+      "trainer.max_epoch=3" })
     assert.equal(1, rc)
     assert.truthy(err:find("unknown key 'trainer.max_epoch' %(did you mean 'trainer.max_epochs'%?%)"), err)
     _, err, rc = proc.run({ "test", "--config", "recipes/stages/nope.lua" })
@@ -68,10 +71,12 @@ describe("graphids fit|test|pipeline|runs", function()
 
   it("fits and tests a stage, then lists, shows and compares the run", function()
     local base = { "--config", "recipes/stages/gat.lua", "--tla", "lake_root=" .. lake }
+    local _
     local out, err, rc = proc.run(cat({ "fit" }, base, sets("gat")))
     assert.equal(0, rc, err)
     local run_dir = gio.join(lake, "synthetic/gat/focal/seed_42")
-    assert.truthy(out:find("best checkpoint: " .. run_dir .. "/checkpoints/best_model.safetensors", 1, true), out)
+    assert.truthy(out:find("best checkpoint: " .. run_dir .. "/checkpoints/best_model.safetensors", 1,
+      true), out)
     assert.is_true(gio.exists(gio.join(run_dir, ".train_complete")))
     out, err, rc = proc.run(cat({ "test" }, base, sets("gat"), { "--json" }))
     assert.equal(0, rc, err)
@@ -105,7 +110,8 @@ describe("graphids fit|test|pipeline|runs", function()
 
   it("prints the pipeline plan with --dry-run and writes nothing", function()
     local dry = gio.join(tmp, "dry")
-    local out, err, rc = proc.run({ "pipeline", "recipes/pipelines/graphids.lua", "--lake-root", dry, "--dry-run" })
+    local out, err, rc = proc.run({ "pipeline", "recipes/pipelines/graphids.lua", "--lake-root", dry,
+      "--dry-run" })
     assert.equal(0, rc, err)
     for _, pat in ipairs({ "vgae%s+run%s+no checkpoint", "gat_kd%s+run%s+no checkpoint%s+after gat",
       "fusion_states%s+run%s+no complete fusion states%s+after gat, vgae",

@@ -40,14 +40,17 @@ describe("graphids.config", function()
 
   it("serves every stage recipe with the same TLAs", function()
     local dirs = {}
-    for _, s in ipairs({ { "vgae", {} }, { "dgi", {} }, { "gat", {} }, { "gat_kd", { teacher_ckpt = "t.safetensors" } },
-      { "fusion", { states_dir = "s", method = "dqn" } }, { "fusion", { states_dir = "s", method = "weighted_avg" } } }) do
+    for _, s in ipairs({ { "vgae", {} }, { "dgi", {} }, { "gat", {} }, { "gat_kd",
+      { teacher_ckpt = "t.safetensors" } },
+      { "fusion", { states_dir = "s", method = "dqn" } }, { "fusion", { states_dir = "s",
+        method = "weighted_avg" } } }) do
       local tla = { dataset = "synthetic", seed = 3, lake_root = "L" }
       for k, v in pairs(s[2]) do tla[k] = v end
       local r = config.resolve("recipes/stages/" .. s[1] .. ".lua", { tla = tla })
       dirs[#dirs + 1] = r.run_dir
     end
-    assert.same({ "L/synthetic/vgae/vgae/seed_3", "L/synthetic/dgi/dgi/seed_3", "L/synthetic/gat/focal/seed_3",
+    assert.same({ "L/synthetic/vgae/vgae/seed_3", "L/synthetic/dgi/dgi/seed_3",
+      "L/synthetic/gat/focal/seed_3",
       "L/synthetic/gat_kd/student_focal/seed_3", "L/synthetic/fusion/dqn/seed_3",
       "L/synthetic/fusion/weighted_avg/seed_3" }, dirs)
     local f = config.resolve("recipes/stages/fusion.lua", { tla = { states_dir = "s" } }).validated
@@ -87,8 +90,10 @@ describe("graphids.config", function()
 
   it("rejects bad configurations with the full key path and a suggestion", function()
     local cases = {
-      { { { "trainer.max_epoch", 3 } }, "unknown key 'trainer.max_epoch' %(did you mean 'trainer.max_epochs'%?%)" },
-      { { { "model.init_args.hiden", 3 } }, "unknown key 'model.init_args.hiden' %(did you mean 'model.init_args.hidden'" },
+      { { { "trainer.max_epoch", 3 } },
+        "unknown key 'trainer.max_epoch' %(did you mean 'trainer.max_epochs'%?%)" },
+      { { { "model.init_args.hiden", 3 } },
+        "unknown key 'model.init_args.hiden' %(did you mean 'model.init_args.hidden'" },
       { { { "data.init_args.batch_sise", 3 } }, "unknown key 'data.init_args.batch_sise' %(did you mean " ..
         "'data.init_args.batch_size'" },
       { { { "callbakcs", {} } }, "unknown key 'callbakcs' %(did you mean 'callbacks'" },
@@ -97,15 +102,19 @@ describe("graphids.config", function()
       { { { "trainer.max_epochs", 2.5 } }, "'trainer.max_epochs' must be an integer >= 0, got 2.5" },
       { { { "callbacks.early_stopping.patience", 0 } }, "patience' must be an integer >= 1" },
       { { { "trainer.gradient_clip_val", -1 } }, "'trainer.gradient_clip_val' must be a number > 0" },
-      { { { "trainer.progress", "loud" } }, "'trainer.progress' must be one of auto, bar, lines, off, got 'loud'" },
-      { { { "callbacks.checkpoint.mode", "maximum" } }, "'callbacks.checkpoint.mode' must be one of min, max" },
-      { { { "callbacks.checkpoint.monitor", "val_acc" } }, "monitors val_acc/min but callbacks.early_stopping " ..
+      { { { "trainer.progress", "loud" } },
+        "'trainer.progress' must be one of auto, bar, lines, off, got 'loud'" },
+      { { { "callbacks.checkpoint.mode", "maximum" } },
+        "'callbacks.checkpoint.mode' must be one of min, max" },
+      { { { "callbacks.checkpoint.monitor", "val_acc" } },
+        "monitors val_acc/min but callbacks.early_stopping " ..
         "monitors val_loss/min" },
       { { { "callbacks.checkpoint.monitor", "val_acc" }, { "callbacks.early_stopping.monitor", "val_acc" } },
         "graph models must monitor val_loss/min" },
       { { { "model.class_path", "graphids.models.GATClasifier" } }, "unknown class path " ..
         "'graphids.models.GATClasifier' %(closest: graphids.models.GATClassifier" },
-      { { { "data.class_path", "graphids.data.GraphDataModul" } }, "did you mean 'graphids.data.GraphDataModule'" },
+      { { { "data.class_path", "graphids.data.GraphDataModul" } },
+        "did you mean 'graphids.data.GraphDataModule'" },
       { { { "data.init_args.dataset", "hcrl_xx" } }, "'data.init_args.dataset': unknown dataset 'hcrl_xx'" },
       { { { "data.init_args.batching", "none" } }, "'data.init_args': GraphDataModule: batching must be" },
       { { { "model.init_args.num_ids", 3 }, { "model", 5 } }, "'model' must be a table" },
@@ -116,12 +125,14 @@ describe("graphids.config", function()
       assert.truthy(err:find("^invalid configuration: "), err)
     end
     -- fusion models monitor val_acc/max
-    local err = resolve_err({ { "callbacks.checkpoint.monitor", "val_loss" }, { "callbacks.checkpoint.mode", "min" },
+    local err = resolve_err({ { "callbacks.checkpoint.monitor", "val_loss" }, { "callbacks.checkpoint.mode",
+      "min" },
       { "callbacks.early_stopping.monitor", "val_loss" }, { "callbacks.early_stopping.mode", "min" } },
       { states_dir = "s" }, "recipes/stages/fusion.lua")
     assert.truthy(err:find("fusion models must monitor val_acc/max"), err)
     -- a fusion model on graph data
-    err = resolve_err({ { "model.class_path", "graphids.models.fusion.MLPFusion" }, { "model.init_args", {} } })
+    err = resolve_err({ { "model.class_path", "graphids.models.fusion.MLPFusion" }, { "model.init_args",
+      {} } })
     assert.truthy(err:find("needs the fusion data module"), err)
   end)
 
@@ -151,7 +162,8 @@ describe("graphids.config", function()
   it("gives a read-only validated view; thaw() copies it", function()
     local r = config.resolve("recipes/stages/gat.lua")
     assert.has_error(function() r.validated.trainer.max_epochs = 1 end,
-      "the validated configuration is read-only (tried to set 'trainer.max_epochs'); change the recipe or pass --set")
+      "the validated configuration is read-only (tried to set 'trainer.max_epochs'); change the recipe " ..
+      "or pass --set")
     assert.has_error(function() r.validated.new = 1 end)
     local keys = {}
     for k in pairs(r.validated) do keys[#keys + 1] = k end
@@ -163,7 +175,8 @@ describe("graphids.config", function()
     assert.are_not.equal(1, r.validated.trainer.max_epochs)
   end)
 
-  it("writes resolved.json and overrides.json into the run dir, and names a run dir it cannot create", function()
+  it("writes resolved.json and overrides.json into the run dir, and names a run dir it cannot create",
+    function()
     local lake = gio.join(tmp, "lake")
     local r = config.resolve("recipes/stages/gat.lua", { tla = { lake_root = lake, seed = 5 },
       set = { { "trainer.max_epochs", 2 } } })

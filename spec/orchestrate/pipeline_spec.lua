@@ -72,7 +72,8 @@ describe("graphids.orchestrate.pipeline", function()
       assert.equal("no checkpoint", row.reason)
     end
     local buf = {}
-    pipeline.print_plan(p, { write = function(_, ...) for _, s in ipairs({ ... }) do buf[#buf + 1] = s end end })
+    pipeline.print_plan(p, { write = function(_, ...) for _,
+      s in ipairs({ ... }) do buf[#buf + 1] = s end end })
     assert.truthy(table.concat(buf):find("student%s+run%s+no checkpoint%s+after teacher"))
 
     local by, log = quiet_run(p)
@@ -80,7 +81,8 @@ describe("graphids.orchestrate.pipeline", function()
     assert.equal("ok", by.student.status)
     assert.is_number(by.student.metrics["test/accuracy"])
     assert.equal("failed", by.broken.status)
-    assert.truthy(by.broken.error:find("num_ids is 3 but the dataset's vocabulary has", 1, true), by.broken.error)
+    assert.truthy(by.broken.error:find("num_ids is 3 but the dataset's vocabulary has", 1, true),
+      by.broken.error)
     assert.equal("blocked", by.after_broken.status)
     assert.truthy(log:find("after_broken: blocked %(upstream stage 'broken' did not complete%)"), log)
     assert.is_true(gio.exists(gio.join(by.student.run_dir, ".test_complete")))
@@ -108,7 +110,8 @@ describe("graphids.orchestrate.pipeline", function()
     -- an interrupted fit: resume from last
     os.remove(gio.join(student_dir, ".test_complete"))
     os.remove(gio.join(student_dir, ".train_complete"))
-    assert.same({ "resume", "checkpoints/last exists without .train_complete" }, { pipeline.decide(p.stages[2]) })
+    assert.same({ "resume", "checkpoints/last exists without .train_complete" },
+      { pipeline.decide(p.stages[2]) })
 
     local by = quiet_run(p)
     assert.equal("evaluate", by.teacher.action)
@@ -118,7 +121,8 @@ describe("graphids.orchestrate.pipeline", function()
     assert.equal("ok", by.student.status)
     assert.is_true(gio.exists(gio.join(student_dir, ".train_complete")))
     local traces = proc.slurp(gio.join(student_dir, "traces.jsonl"))
-    assert.truthy(traces:find('"resume_from":"' .. gio.join(student_dir, "checkpoints/last.safetensors"), 1, true))
+    assert.truthy(traces:find('"resume_from":"' .. gio.join(student_dir, "checkpoints/last.safetensors"), 1,
+      true))
     -- a finished stage whose checkpoint vanished is run again
     local p2 = pipeline.load(path, { lake_root = lake })
     os.remove(gio.join(teacher_dir, "checkpoints/best_model.safetensors"))
@@ -134,15 +138,18 @@ describe("graphids.orchestrate.pipeline", function()
       assert.is_false(ok)
       return tostring(err)
     end
-    local err = load_err("return {stages = {{name = 'a', recipe = 'stages/gat.lua', inputs = {teacher_ckpt = 'b'}}}}")
+    local err = load_err("return {stages = {{name = 'a', recipe = 'stages/gat.lua', " ..
+      "inputs = {teacher_ckpt = 'b'}}}}")
     assert.truthy(err:find("stage 'a' depends on unknown stage 'b'"), err)
-    err = load_err("return {stages = {{name = 'a', recipe = 'stages/gat.lua'}, {name = 'a', recipe = 'stages/gat.lua'}}}")
+    err = load_err("return {stages = {{name = 'a', recipe = 'stages/gat.lua'}, " ..
+      "{name = 'a', recipe = 'stages/gat.lua'}}}")
     assert.truthy(err:find("two stages are named 'a'"), err)
     err = load_err("return {stages = {{name = 'a', recipe = 'stages/gat.lua', recipes = 1}}}")
     assert.truthy(err:find("stage 'a' has an unknown key 'recipes'"), err)
     err = load_err("return {stages = {{name = 'a', recipe = 'stages/nope.lua'}}}")
     assert.truthy(err:find("stage 'a': recipe 'stages/nope.lua' not found"), err)
-    err = load_err("return {stages = {{name = 'a', recipe = 'stages/gat.lua', set = {{'trainer.max_epoch', 1}}}}}")
+    err = load_err("return {stages = {{name = 'a', recipe = 'stages/gat.lua', " ..
+      "set = {{'trainer.max_epoch', 1}}}}}")
     assert.truthy(err:find("stage 'a': invalid configuration: unknown key 'trainer.max_epoch'"), err)
   end)
 end)

@@ -64,7 +64,8 @@ describe("graphids.orchestrate.stage", function()
       local key = "test/" .. set .. "/accuracy"
       assert.is_number(m[key], key)
       assert.equal(m[key], saved[key])
-      local t = assert(gio.load_safetensors(gio.join(r.run_dir, "predictions", "test", set .. ".safetensors")))
+      local t = assert(gio.load_safetensors(gio.join(r.run_dir, "predictions", "test", set ..
+        ".safetensors")))
       assert.equal(dm.cache.tests[set].num_graphs, t.window_start:numel())
       assert.is_true(graphids.equal(dm.cache.tests[set].window_start, t.window_start))
     end
@@ -74,7 +75,8 @@ describe("graphids.orchestrate.stage", function()
     assert.is_true(p >= math.min(m["test/test_01_known_vehicle_known_attack/accuracy"],
       m["test/test_03_known_vehicle_unknown_attack/accuracy"]) - 1e-12)
     local traces = proc.slurp(gio.join(r.run_dir, "traces.jsonl"))
-    for _, ev in ipairs({ "stage_train", "save_predictions", "stage_train_complete", "stage_test", "stage_complete" }) do
+    for _, ev in ipairs({ "stage_train", "save_predictions", "stage_train_complete", "stage_test",
+      "stage_complete" }) do
       assert.truthy(traces:find('"event":"' .. ev .. '"', 1, true), ev)
     end
     assert.is_true(gio.exists(gio.join(r.run_dir, "resolved.json")))
@@ -89,7 +91,8 @@ describe("graphids.orchestrate.stage", function()
     assert.is_number(th)
     for _, set in ipairs(run.datamodule.test_names) do
       assert.equal(th, m["test/" .. set .. "/threshold"]) -- one threshold, from validation
-      local t = assert(gio.load_safetensors(gio.join(r.run_dir, "predictions", "test", set .. ".safetensors")))
+      local t = assert(gio.load_safetensors(gio.join(r.run_dir, "predictions", "test", set ..
+        ".safetensors")))
       assert.is_true(graphids.equal(t.scores:ge(th):long(), t.preds))
     end
   end)
@@ -104,7 +107,8 @@ describe("graphids.orchestrate.stage", function()
     local run = stage.build(r)
     local ok, err = pcall(stage.evaluate, run, r, { ckpt_path = vgae_ckpt })
     assert.is_false(ok)
-    assert.truthy(tostring(err):find("class_path: checkpoint graphids.models.VGAE, model graphids.models.GATClassifier",
+    assert.truthy(tostring(err):find(
+      "class_path: checkpoint graphids.models.VGAE, model graphids.models.GATClassifier",
       1, true), err)
     assert.truthy(tostring(err):find("Re-train or point at a compatible checkpoint", 1, true))
     ok, err = pcall(stage.train, run, r, { resume_from = vgae_ckpt })

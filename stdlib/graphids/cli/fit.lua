@@ -58,7 +58,8 @@ function M.main(args)
     return stage.train(art, r, { resume_from = o["--ckpt-path"], write_run_files = true })
   end)
   if not ok then return A.fail("fit", res) end
-  io.stdout:write(string.format("trained %s; best checkpoint: %s\n", r.stage_name, tostring(res or "(no run dir)")))
+  io.stdout:write(string.format("trained %s; best checkpoint: %s\n", r.stage_name, tostring(res
+    or "(no run dir)")))
   return 0
 end
 

@@ -53,7 +53,8 @@ local function list(o, json)
     local id = r.identity
     local acc, f1, auroc = pipeline.headline(r.metrics, "test/")
     io.stdout:write(string.format("%-10s %-8s %-7s %-14s %-5s %-10s %7s %7s %7s\n", tostring(id.dataset),
-      tostring(id.stage), tostring(id.scale), tostring(id.variant), tostring(id.seed), r.status, fmt(acc), fmt(f1),
+      tostring(id.stage), tostring(id.scale), tostring(id.variant), tostring(id.seed), r.status, fmt(acc),
+        fmt(f1),
       fmt(auroc)))
   end
   io.stdout:write(string.format("%d run(s) under %s\n", #rs, lake_root(o)))
@@ -72,7 +73,8 @@ local function show(o, json)
     return 0
   end
   local id = r.identity
-  io.stdout:write(string.format("run       %s\nidentity  dataset=%s stage=%s variant=%s seed=%s scale=%s\n", r.dir,
+  io.stdout:write(string.format("run       %s\nidentity  dataset=%s stage=%s variant=%s seed=%s scale=%s\n",
+    r.dir,
     tostring(id.dataset), tostring(id.stage), tostring(id.variant), tostring(id.seed), tostring(id.scale)))
   io.stdout:write(string.format("status    %s\nmodel     %s\n", r.status, tostring(r.config.model and
     r.config.model.class_path)))
@@ -88,7 +90,8 @@ local function show(o, json)
     table.sort(keys)
     for _, k in ipairs(keys) do
       local v = r.metrics[k]
-      io.stdout:write(string.format("  %-60s %s\n", k, type(v) == "number" and string.format("%.6g", v) or "null"))
+      io.stdout:write(string.format("  %-60s %s\n", k, type(v) == "number" and string.format("%.6g", v)
+        or "null"))
     end
   end
   return 0
@@ -101,17 +104,21 @@ local function compare(o, json)
   if o["--json"] then
     local out = {}
     for i, g in ipairs(rows) do
-      out[i] = { dataset = g.dataset, stage = g.stage, variant = g.variant, n = g.n, mean = g.mean, std = g.std,
+      out[i] = { dataset = g.dataset, stage = g.stage, variant = g.variant, n = g.n, mean = g.mean,
+        std = g.std,
         min = g.min, max = g.max, seeds = json.array(g.seeds) }
     end
     io.stdout:write(json.encode(json.array(out)), "\n")
     return 0
   end
-  io.stdout:write(string.format("leaderboard by %s\n", o["--metric"] or "test/f1_macro (test/f1 for detectors)"))
-  io.stdout:write(string.format("  %-4s %-10s %-8s %-14s %3s %9s %9s %9s %9s\n", "rank", "dataset", "stage", "variant",
+  io.stdout:write(string.format("leaderboard by %s\n", o["--metric"]
+    or "test/f1_macro (test/f1 for detectors)"))
+  io.stdout:write(string.format("  %-4s %-10s %-8s %-14s %3s %9s %9s %9s %9s\n", "rank", "dataset", "stage",
+    "variant",
     "n", "mean", "std", "min", "max"))
   for i, g in ipairs(rows) do
-    io.stdout:write(string.format("  %-4d %-10s %-8s %-14s %3d %9.5f %9.5f %9.5f %9.5f\n", i, tostring(g.dataset),
+    io.stdout:write(string.format("  %-4d %-10s %-8s %-14s %3d %9.5f %9.5f %9.5f %9.5f\n", i,
+      tostring(g.dataset),
       tostring(g.stage), tostring(g.variant), g.n, g.mean, g.std, g.min, g.max))
   end
   if #rows == 0 then io.stdout:write("  (no tested runs)\n") end

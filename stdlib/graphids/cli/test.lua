@@ -16,8 +16,9 @@ Tests the stage's best checkpoint (<run dir>/checkpoints/best_model.safetensors,
 test set after checking it against the configured model and the data's vocabulary.  Writes
 predictions/test/<set>.safetensors, test_metrics.json and .test_complete into the run dir.
 
-]] .. fit.OPTIONS:gsub("  %-%-ckpt%-path P       resume from this checkpoint %(checked against the model and vocabulary%)",
-  "  --ckpt-path P       test this checkpoint instead of the run dir's best one") ..
+]] ..
+  fit.OPTIONS:gsub("resume from this checkpoint %(checked against the model and vocabulary%)",
+    "test this checkpoint instead of the run dir's best one") ..
   "  --json              print the metrics as one JSON object\n"
 
 function M.main(args)

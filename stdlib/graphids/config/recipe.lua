@@ -171,7 +171,8 @@ function M.render(path, tla)
       table.concat(names, ", ")), 0)
   end
   if type(v) ~= "table" then
-    error(string.format("recipe %s must return a table or a function returning one, got %s", file, type(v)), 0)
+    error(string.format("recipe %s must return a table or a function returning one, got %s", file, type(v)),
+      0)
   end
   return deep_copy(v), file
 end

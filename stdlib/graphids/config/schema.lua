@@ -127,7 +127,8 @@ local function validate_model(m)
     defaults[k] = (k == "num_ids") and N or v
   end
   for k, v in pairs(defaults) do
-    if type(v) ~= "table" and v ~= N and type(v) ~= "string" and type(v) ~= "boolean" and type(v) ~= "number" then
+    if type(v) ~= "table" and v ~= N and type(v) ~= "string" and type(v) ~= "boolean"
+      and type(v) ~= "number" then
       defaults[k] = N
     elseif type(v) == "table" and v ~= N then
       defaults[k] = N -- lists/tables: any JSON value, the model checks them
@@ -146,7 +147,7 @@ local function validate_model(m)
     if d.teacher_ckpt == "" then
       fail("'model.distillation.teacher_ckpt' must name the teacher's checkpoint")
     end
-    if not (d.T > 0) then
+    if not (d.T > 0) then -- luacheck: ignore 581 (NaN must fail too)
       fail("'model.distillation.T' must be > 0, got " .. tostring(d.T))
     end
     if not (d.alpha >= 0 and d.alpha <= 1) then
@@ -205,7 +206,7 @@ local function validate_callbacks(c, fusion)
   one_of("callbacks.early_stopping.mode", es.mode, { "min", "max" })
   es.patience = as_int(es.patience)
   int_at_least("callbacks.early_stopping.patience", es.patience, 1)
-  if not (es.min_delta >= 0) then
+  if not (es.min_delta >= 0) then -- luacheck: ignore 581 (NaN must fail too)
     fail("'callbacks.early_stopping.min_delta' must be >= 0, got " .. tostring(es.min_delta))
   end
   if ck.monitor ~= es.monitor or ck.mode ~= es.mode then
@@ -228,8 +229,10 @@ local function validate_trainer(t)
   if t.max_time ~= nil and not (type(t.max_time) == "number" and t.max_time > 0) then
     fail("'trainer.max_time' must be a number of seconds > 0, got " .. tostring(t.max_time))
   end
-  if t.gradient_clip_val ~= nil and not (type(t.gradient_clip_val) == "number" and t.gradient_clip_val > 0) then
-    fail("'trainer.gradient_clip_val' must be a number > 0 (or absent), got " .. tostring(t.gradient_clip_val))
+  if t.gradient_clip_val ~= nil and not (type(t.gradient_clip_val) == "number"
+    and t.gradient_clip_val > 0) then
+    fail("'trainer.gradient_clip_val' must be a number > 0 (or absent), got " ..
+      tostring(t.gradient_clip_val))
   end
   one_of("trainer.progress", t.progress, { "auto", "bar", "lines", "off" })
   if not (t.device == "cpu" or t.device:match("^cuda:?%d*$")) then

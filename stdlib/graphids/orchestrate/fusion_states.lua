@@ -75,7 +75,8 @@ function M.extract(spec, opts)
   local gat = inst.load_model(spec.gat_ckpt, { vocab_digest = digest, what = "fusion_states gat_ckpt",
     class_path = "graphids.models.GATClassifier" })
   if type(vgae.extract_features) ~= "function" then
-    error("fusion_states: vgae_ckpt holds a " .. tostring(vgae.class_path) .. ", which has no extract_features", 0)
+    error("fusion_states: vgae_ckpt holds a " .. tostring(vgae.class_path) ..
+      ", which has no extract_features", 0)
   end
   config.ensure_run_dir(spec.out_dir)
   local marker = gio.join(spec.out_dir, M.MARKER)
@@ -89,7 +90,8 @@ function M.extract(spec, opts)
   for i, split in ipairs(splits) do
     local out = extract_split(dm:eval_loader(split), vgae, gat, gen)
     local file = i <= 2 and split or ("test_" .. split)
-    local ok, err = gio.save_safetensors(gio.join(spec.out_dir, file .. ".safetensors"), out, { format = "pt" })
+    local ok, err = gio.save_safetensors(gio.join(spec.out_dir, file .. ".safetensors"), out,
+      { format = "pt" })
     if not ok then
       error("fusion_states: " .. tostring(err), 0)
     end

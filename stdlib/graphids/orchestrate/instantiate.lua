@@ -78,12 +78,14 @@ local function model_of(v, dm)
   -- The reference silently trained every GAT arm with plain CE: check that the loss named in
   -- the configuration is the one the model trains.
   if hp.loss_fn ~= nil and model.hp and model.hp.loss_fn ~= hp.loss_fn then
-    error(string.format("model built with loss '%s' but the configuration names '%s'", tostring(model.hp.loss_fn),
+    error(string.format("model built with loss '%s' but the configuration names '%s'",
+      tostring(model.hp.loss_fn),
       hp.loss_fn), 0)
   end
   local kd = m.distillation
   if kd ~= nil then
-    local teacher = M.load_model(kd.teacher_ckpt, { vocab_digest = M.vocab_digest(dm), class_path = m.class_path,
+    local teacher = M.load_model(kd.teacher_ckpt, { vocab_digest = M.vocab_digest(dm),
+      class_path = m.class_path,
       what = "distillation teacher" })
     local opts = { alpha = kd.alpha }
     if m.class_path == "graphids.models.GATClassifier" then

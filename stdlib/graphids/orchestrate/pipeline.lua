@@ -31,8 +31,8 @@ local function check_nodes(file, stages)
     end
     for _, k in ipairs(require("graphids.nn._util").sorted_keys(n)) do
       if not NODE_KEYS[k] then
-        error(string.format("pipeline %s: stage '%s' has an unknown key '%s' (name, recipe, tla, inputs, needs, set)",
-          file, n.name, tostring(k)), 0)
+        error(string.format("pipeline %s: stage '%s' has an unknown key '%s' " ..
+          "(name, recipe, tla, inputs, needs, set)", file, n.name, tostring(k)), 0)
       end
     end
     if seen[n.name] then
@@ -142,7 +142,8 @@ function M.print_plan(p, out)
   out:write(string.format("pipeline %s (%d stages, executor local)\n", p.name, #p.stages))
   for _, r in ipairs(M.plan(p)) do
     local deps = #r.deps > 0 and ("  after " .. table.concat(r.deps, ", ")) or ""
-    out:write(string.format("  %-14s %-9s %s%s\n      %s\n", r.name, r.action, r.reason, deps, tostring(r.run_dir)))
+    out:write(string.format("  %-14s %-9s %s%s\n      %s\n", r.name, r.action, r.reason, deps,
+      tostring(r.run_dir)))
   end
 end
 
@@ -251,7 +252,8 @@ function M.print_results(results, out)
   out = out or io.stdout
   out:write("\nresults (pooled over the test sets; F1 = macro F1 for classifiers, F1 at the validation " ..
     "threshold for anomaly detectors)\n")
-  out:write(string.format("  %-14s %-8s %7s %7s %7s %9s\n", "stage", "status", "acc", "F1", "AUROC", "time(s)"))
+  out:write(string.format("  %-14s %-8s %7s %7s %7s %9s\n", "stage", "status", "acc", "F1", "AUROC",
+    "time(s)"))
   for _, r in ipairs(results) do
     local acc, f1, auroc = M.headline(r.metrics, "test/")
     out:write(string.format("  %-14s %-8s %7s %7s %7s %9s\n", r.name, r.status, num(acc), num(f1), num(auroc),

@@ -42,7 +42,8 @@ function M.scan(root)
     if depth >= M.MAX_DEPTH then return end
     for _, name in ipairs(gio.list_dir(dir) or {}) do
       local p = gio.join(dir, name)
-      if name:sub(1, 1) ~= "." and not (depth == 0 and (name == "cache" or name == "raw")) and gio.is_dir(p) then
+      if name:sub(1, 1) ~= "." and not (depth == 0 and (name == "cache" or name == "raw"))
+        and gio.is_dir(p) then
         walk(p, depth + 1)
       end
     end
@@ -90,7 +91,8 @@ function M.leaderboard(list, opts)
       local id = r.identity
       local key = table.concat({ tostring(id.dataset), tostring(id.stage), tostring(id.variant) }, "/")
       if groups[key] == nil then
-        groups[key] = { dataset = id.dataset, stage = id.stage, variant = id.variant, values = {}, seeds = {} }
+        groups[key] = { dataset = id.dataset, stage = id.stage, variant = id.variant, values = {},
+          seeds = {} }
         keys[#keys + 1] = key
       end
       local g = groups[key]

@@ -39,8 +39,8 @@ local function compat(path, artifacts, resolved, phase)
   local ok, err = pcall(ckpt.check_compat, path, artifacts.model,
     { vocab_digest = inst.vocab_digest(artifacts.datamodule) })
   if not ok then
-    tracking.event(resolved.run_dir, "stage_failed", { level = "error", stage = resolved.stage_name, phase = phase,
-      error = tostring(err) })
+    tracking.event(resolved.run_dir, "stage_failed",
+      { level = "error", stage = resolved.stage_name, phase = phase, error = tostring(err) })
     error(err, 0)
   end
 end
@@ -90,14 +90,16 @@ local function save_split_predictions(artifacts, resolved)
     local path = gio.join(resolved.run_dir, "predictions", split .. ".safetensors")
     local out = predict(model, dm:eval_loader(split), artifacts.trainer)
     write_sidecar(path, out)
-    tracking.event(resolved.run_dir, "save_predictions", { split = split, path = path, n = out.labels:numel() })
+    tracking.event(resolved.run_dir, "save_predictions", { split = split, path = path,
+      n = out.labels:numel() })
   end
 end
 
 -- Fits the model.  opts.resume_from: a checkpoint to resume from (checked against the model and
 -- the data's vocabulary first).  opts.write_run_files: write resolved.json and overrides.json
--- once the checks passed (a refused run leaves the run dir's files as they were).  The tracking run is opened before fit and closed in every
--- case.  Returns the best checkpoint path (nil without a run dir).
+-- once the checks passed (a refused run leaves the run dir's files as they were).  The tracking
+-- run is opened before fit and closed in every case.  Returns the best checkpoint path (nil
+-- without a run dir).
 function M.train(artifacts, resolved, opts)
   opts = opts or {}
   local run_dir = resolved.run_dir
@@ -151,9 +153,10 @@ local function json_metrics(m)
 end
 
 -- Tests on every test set (weights from opts.ckpt_path, else resolved.ckpt_file, else the
--- model in memory).  opts.write_run_files as for train.  Writes predictions/test/<set>.safetensors, test_metrics.json, the
--- .test_complete marker and the test-phase tracking row.  Returns the metrics
--- (test/<metric> pooled, test/<set>/<metric> per set).
+-- model in memory).  opts.write_run_files as for train.  Writes
+-- predictions/test/<set>.safetensors, test_metrics.json, the .test_complete marker and the
+-- test-phase tracking row.  Returns the metrics (test/<metric> pooled, test/<set>/<metric> per
+-- set).
 function M.evaluate(artifacts, resolved, opts)
   opts = opts or {}
   local run_dir = resolved.run_dir

@@ -51,7 +51,8 @@ end
 local function identity(resolved)
   local v = config.thaw(resolved.validated)
   local id = v.identity
-  local tags = { ["graphids.run_dir"] = resolved.run_dir, ["graphids.config_digest"] = resolved.config_digest }
+  local tags = { ["graphids.run_dir"] = resolved.run_dir,
+    ["graphids.config_digest"] = resolved.config_digest }
   for _, k in ipairs({ "dataset", "stage", "variant", "seed", "scale" }) do
     tags["graphids." .. k] = tostring(id[k])
   end
@@ -60,7 +61,8 @@ local function identity(resolved)
   return {
     experiment = string.format("graphids/%s/%s", id.dataset ~= "" and id.dataset or "unknown",
       id.stage ~= "" and id.stage or resolved.stage_name),
-    run_name = string.format("%s_%s_%s_seed%s", resolved.stage_name, id.variant, id.dataset, tostring(id.seed)),
+    run_name = string.format("%s_%s_%s_seed%s", resolved.stage_name, id.variant, id.dataset,
+      tostring(id.seed)),
     params = v, tags = tags, lake_root = lake,
   }
 end
