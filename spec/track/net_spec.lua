@@ -1,0 +1,110 @@
+-- graphids.core.http_request / append_file / wall_time / sleep as Lua sees them, and the
+-- `graphids track` command through the host program (usage, help, exit codes).
+local core = require "graphids.core"
+
+local build = os.getenv("GRAPHIDS_BUILD") or "build"
+local host = build .. "/bin/graphids"
+
+local function tmpdir()
+  local p = io.popen("mktemp -d /tmp/graphids-net-XXXXXX")
+  local d = p:read("l")
+  p:close()
+  return d
+end
+
+local function run(cmd)
+  local p = io.popen(cmd .. " 2>&1; echo \"@rc=$?\"")
+  local out = p:read("a")
+  p:close()
+  local rc = tonumber(out:match("@rc=(%d+)"))
+  return rc, out:gsub("@rc=%d+\n?$", "")
+end
+
+describe("graphids.core.http_request", function()
+  it("returns nil, message, code when nothing answers", function()
+    local s, msg, code = core.http_request({ url = "http://127.0.0.1:1/x", method = "POST", body = "{}",
+      headers = { ["Content-Type"] = "application/json" }, timeout = 5 })
+    assert.is_nil(s)
+    assert.equal("EIO", code)
+    assert.matches("^EIO: http: POST http://127.0.0.1:1/x: Couldn't connect", msg)
+    local s2, msg2, code2 = core.http_request({ url = "gopher://x" })
+    assert.is_nil(s2)
+    assert.equal("EINVAL", code2)
+    assert.matches("must start with http:// or https://", msg2)
+  end)
+
+  it("refuses misuse: unknown options, no url, non-string headers or body, bad timeout", function()
+    assert.has_error(function() core.http_request({ url = "http://x", colour = 1 }) end)
+    assert.has_error(function() core.http_request({ method = "GET" }) end, "http_request: 'url' is required")
+    assert.has_error(function() core.http_request({ url = "http://x", headers = { A = 1 } }) end)
+    assert.has_error(function() core.http_request({ url = "http://x", body = {} }) end,
+      "http_request: 'body' must be a string, got table")
+    assert.has_error(function() core.http_request({ url = "http://x", timeout = 0 }) end,
+      "http_request: 'timeout' must be > 0 seconds")
+    assert.has_error(function() core.http_request("http://x") end)
+  end)
+end)
+
+describe("graphids.core.append_file and clocks", function()
+  it("appends whole records and reports a bad path", function()
+    local dir = tmpdir()
+    assert.is_true(core.append_file(dir .. "/a", "x\n"))
+    assert.is_true(core.append_file(dir .. "/a", "y\n", { sync = true }))
+    local f = io.open(dir .. "/a")
+    assert.equal("x\ny\n", f:read("a"))
+    f:close()
+    local ok, msg, code = core.append_file(dir .. "/no/such/a", "x")
+    assert.is_nil(ok)
+    assert.equal("EIO", code)
+    assert.matches("cannot open '" .. dir:gsub("%p", "%%%0") .. "/no/such/a'", msg)
+    assert.has_error(function() core.append_file(dir .. "/a", "x", { fsync = true }) end)
+    os.execute("rm -rf " .. dir)
+  end)
+
+  it("gives the wall clock in seconds with sub-second resolution, and sleeps", function()
+    local t0 = core.wall_time()
+    assert.is_true(math.abs(t0 - os.time()) < 2)
+    core.sleep(0.05)
+    local dt = core.wall_time() - t0
+    assert.is_true(dt >= 0.045 and dt < 2, "slept " .. dt)
+    assert.has_error(function() core.sleep(-1) end)
+    assert.equal("string", type(core.hostname()))
+  end)
+end)
+
+describe("graphids track (command)", function()
+  it("prints help and exits 0; usage errors exit 2", function()
+    local rc, out = run(host .. " track --help")
+    assert.equal(0, rc)
+    assert.matches("usage: graphids track sync RUN_DIR", out)
+    rc, out = run(host .. " track")
+    assert.equal(2, rc)
+    assert.matches("usage: graphids track sync", out)
+    rc, out = run(host .. " track sync")
+    assert.equal(2, rc)
+    assert.matches("missing RUN_DIR", out)
+    rc, out = run(host .. " track sync --uri")
+    assert.equal(2, rc)
+    assert.matches("%-%-uri needs a value", out)
+    rc, out = run(host .. " track push x")
+    assert.equal(2, rc)
+    assert.matches("unknown subcommand 'push'", out)
+  end)
+
+  it("has nothing to do for a run dir without a spool, and exits 1 naming a corrupt one", function()
+    local dir = tmpdir()
+    local rc, out = run(host .. " track sync " .. dir)
+    assert.equal(0, rc)
+    assert.matches("0 events delivered", out)
+    local f = io.open(dir .. "/tracking_spool.jsonl", "w")
+    f:write('{"op":"update_run"}\nnot json\n')
+    f:close()
+    rc, out = run(host .. " track sync " .. dir)
+    assert.equal(1, rc)
+    assert.matches("tracking_spool.jsonl:2: not a spooled tracking event", out)
+    f = io.open(dir .. "/tracking_spool.jsonl")
+    assert.equal('{"op":"update_run"}\nnot json\n', f:read("a")) -- untouched
+    f:close()
+    os.execute("rm -rf " .. dir)
+  end)
+end)
