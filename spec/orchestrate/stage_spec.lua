@@ -97,6 +97,16 @@ describe("graphids.orchestrate.stage", function()
     end
   end)
 
+  it("calibrates the DGI's SVDD centre on the benign train graphs after loading its weights", function()
+    local r = resolve("dgi", "vgae", { { "trainer.max_epochs", 1 } })
+    local run = stage.build(r)
+    stage.train(run, r)
+    assert.is_true(gio.exists(gio.join(r.run_dir, "predictions", "val.safetensors")))
+    local m = stage.evaluate(stage.build(r), r) -- a fresh model: weights and centre from the run
+    assert.is_number(m["test/auroc"])
+    assert.is_number(m["test/threshold"])
+  end)
+
   it("refuses a checkpoint of another model before testing or resuming, writing nothing", function()
     local r = resolve("gat", "gat")
     local vgae_ckpt = resolve("vgae", "vgae").ckpt_file

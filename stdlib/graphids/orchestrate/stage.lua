@@ -27,11 +27,24 @@ end
 -- Frees what a previous stage left (Lua garbage, device caches, peak statistics), then builds.
 function M.build(resolved)
   collectgarbage("collect")
-  local gpu = rawget(graphids, "gpu") or graphids.gpu
-  if gpu and gpu.reset then
-    gpu.reset()
-  end
+  graphids.gpu.reset()
   return inst.build_run(resolved)
+end
+
+-- Loads a checkpoint's weights (when path is given) and runs the model's post-fit calibration:
+-- DGI's SVDD centre is the mean embedding of the benign training graphs under the final
+-- weights (the reference's SVDDCalibrationCallback), so it is recomputed after every load.
+-- Returns true when the model was calibrated.
+local function load_weights(artifacts, path)
+  local model = artifacts.model
+  if path ~= nil then
+    model:load_state_dict(ckpt.load(path).model)
+  end
+  if type(model.calibrate_svdd) == "function" then
+    model:calibrate_svdd(artifacts.datamodule:train_loader():iter(0))
+    return true
+  end
+  return false
 end
 
 -- The compatibility guard; a refusal is recorded in the run's trace before it is raised.
@@ -83,9 +96,8 @@ end
 -- The train/val sidecars, with the best checkpoint's weights and unshuffled, unfiltered loaders.
 local function save_split_predictions(artifacts, resolved)
   local model, dm = artifacts.model, artifacts.datamodule
-  if resolved.ckpt_file and gio.exists(resolved.ckpt_file) then
-    model:load_state_dict(ckpt.load(resolved.ckpt_file).model)
-  end
+  local best = resolved.ckpt_file
+  load_weights(artifacts, (best and gio.exists(best)) and best or nil)
   for _, split in ipairs({ "train", "val" }) do
     local path = gio.join(resolved.run_dir, "predictions", split .. ".safetensors")
     local out = predict(model, dm:eval_loader(split), artifacts.trainer)
@@ -169,8 +181,14 @@ function M.evaluate(artifacts, resolved, opts)
     require("graphids.config").write_run_files(resolved)
   end
   local trainer = artifacts.trainer
+  -- (the compat check above has run: a calibrated model is tested with the weights it holds)
+  local test_path = path
+  if type(artifacts.model.calibrate_svdd) == "function" then
+    load_weights(artifacts, path)
+    test_path = nil
+  end
   local ok, metrics = pcall(trainer.test, trainer, artifacts.model, artifacts.datamodule,
-    { ckpt_path = path, metrics = is_fusion(resolved) and fusion_metrics or nil })
+    { ckpt_path = test_path, metrics = is_fusion(resolved) and fusion_metrics or nil })
   if not ok then
     tracking.event(run_dir, "stage_failed", { level = "error", stage = resolved.stage_name, phase = "test",
       error = tostring(metrics) })
