@@ -20,6 +20,13 @@
 #include "binding.h"
 #include "gids/net.h"
 
+#define RESPONSE_MT "graphids.HttpResponse"
+
+static int response_gc(lua_State *L) {
+    gids_http_response_free(luaL_checkudata(L, 1, RESPONSE_MT));
+    return 0;
+}
+
 static int push_fail(lua_State *L, gids_status s) {
     luaL_pushfail(L);
     lua_pushfstring(L, "%s: %s", gids_status_name(s), gids_error_message());
@@ -126,16 +133,17 @@ static int l_http_request(lua_State *L) {
     rq.n_headers = collect_headers(L, 1, &lines);
     rq.headers = lines;
 
-    gids_http_response rs;
-    gids_status s = gids_http_perform(&rq, &rs);
+    /* The response lives in a userdata whose __gc frees it, so a Lua error while it is copied
+     * (out of memory) cannot leak it. */
+    gids_http_response *rs = lua_newuserdatauv(L, sizeof *rs, 0);
+    memset(rs, 0, sizeof *rs);
+    luaL_setmetatable(L, RESPONSE_MT);
+    gids_status s = gids_http_perform(&rq, rs);
     if (s != GIDS_OK) return push_fail(L, s);
-    /* Copy everything into Lua strings first: nothing below may raise while C owns memory. */
-    lua_pushinteger(L, rs.status);
-    lua_pushlstring(L, rs.body, rs.body_len);
-    lua_pushlstring(L, rs.headers, rs.headers_len);
-    gids_http_response_free(&rs);
-    push_headers(L, lua_tostring(L, -1));
-    lua_remove(L, -2);
+    lua_pushinteger(L, rs->status);
+    lua_pushlstring(L, rs->body, rs->body_len);
+    push_headers(L, rs->headers);
+    gids_http_response_free(rs);
     return 3;
 }
 
@@ -188,5 +196,9 @@ static const luaL_Reg funcs[] = {{"http_request", l_http_request}, {"append_file
 
 void l_open_net(lua_State *L, int module, int methods) {
     (void)methods; /* nothing here takes a tensor */
+    luaL_newmetatable(L, RESPONSE_MT);
+    lua_pushcfunction(L, response_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
     l_setfuncs(L, module, funcs);
 }

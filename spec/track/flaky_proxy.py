@@ -3,7 +3,7 @@
     python flaky_proxy.py PORT_FILE UPSTREAM FAILURES STATUS
 
 Listens on a free loopback port (written to PORT_FILE), answers the first FAILURES requests
-with STATUS (and Retry-After: 0), then forwards every request to UPSTREAM (a real mlflow
+with STATUS (and Retry-After: 0; STATUS 200 sends an HTML page instead of JSON), then forwards every request to UPSTREAM (a real mlflow
 server) and relays its answer.  FAILURES = -1 fails forever.  Each request line is appended to
 PORT_FILE + ".log" as "<status> <method> <path> <authorization>" so specs can count tries and
 check headers.
@@ -24,7 +24,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         count[0] += 1
         auth = self.headers.get("Authorization") or "-"
         if failures < 0 or count[0] <= failures:
-            code, data, ctype = status, b'{"error_code":"TEMPORARILY_UNAVAILABLE","message":"flaky"}', "application/json"
+            if status == 200:  # an auth proxy's login page: a 200 that is not MLflow's JSON
+                code, data, ctype = 200, b"<html><body>Please log in</body></html>", "text/html"
+            else:
+                code, data, ctype = status, b'{"error_code":"TEMPORARILY_UNAVAILABLE","message":"flaky"}', "application/json"
         else:
             req = urllib.request.Request(upstream + self.path, data=body, method=self.command)
             for k in ("Content-Type", "Authorization"):

@@ -43,6 +43,15 @@ describe("graphids.track.mlflow", function()
     assert.equal(6000, #long[1].value)
   end)
 
+  it("keeps keys unique after sanitising (MLflow refuses repeated param keys)", function()
+    local p = mlflow.flatten({ ["a@b"] = 1, a_at_b = 2, ["a#b"] = 3, a_b = 4 })
+    local keys = {}
+    for _, e in ipairs(p) do keys[#keys + 1] = e.key .. "=" .. e.value end
+    assert.same({ "a_b=3", "a_at_b=1", "a_at_b_2=2", "a_b_2=4" }, keys)
+    local m = mlflow.metric_list({ ["x@1"] = 1, x_at_1 = 2 }, 0, 1)
+    assert.same({ "x_at_1", "x_at_1_2" }, { m[1].key, m[2].key })
+  end)
+
   it("keeps only numeric metrics, with the step and one timestamp", function()
     local m = mlflow.metric_list({ loss = 0.5, n = 3, name = "x", flag = true }, 4, 123)
     assert.same({ { key = "loss", value = 0.5, timestamp = 123, step = 4 },

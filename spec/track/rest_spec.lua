@@ -129,6 +129,18 @@ out = [len(r.data.metrics), len(r.data.params), r.data.metrics["m2500"], r.data.
     assert.matches("^%d+$", exp)
   end)
 
+  it("refuses a 200 whose body is not JSON (an auth proxy's page), quoting it, without retrying", function()
+    if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
+    local proxy = start_proxy(srv, -1, 200)
+    local rest = assert(require("graphids.track.rest").new(proxy.url, FAST))
+    local v, err, code = rest:get_or_create_experiment("graphids/html")
+    server.kill(proxy.pid)
+    assert.is_nil(v)
+    assert.equal("BAD_RESPONSE", code)
+    assert.matches("HTTP 200 with a body that is not a JSON object: <html><body>Please log in", err)
+    assert.equal(1, #log_lines(proxy))
+  end)
+
   it("reads Basic and Bearer credentials from MLflow's variables", function()
     local env = "MLFLOW_TRACKING_USERNAME=u MLFLOW_TRACKING_PASSWORD=p MLFLOW_TRACKING_TOKEN=t"
     local prog = [[package.path = "stdlib/?.lua;stdlib/?/init.lua;" .. package.path

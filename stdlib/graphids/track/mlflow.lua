@@ -60,8 +60,8 @@ function M.truncate(s, n)
   return s:sub(1, utf8.offset(s, n + 1) - 1)
 end
 
--- A value as MLflow param/tag text: nil/json.null "", booleans "true"/"false", integral floats
--- without a trailing ".0" lost (Lua's %.17g shortest form), tables as compact JSON.
+-- A value as MLflow param/tag text: nil/json.null "", booleans "true"/"false", integers as
+-- digits, floats in their shortest round-trip form (float_text), tables as compact JSON.
 function M.value_text(v)
   if v == nil or v == json.null then return "" end
   local t = type(v)
@@ -110,10 +110,25 @@ local function is_array(t)
   return n > 0 and n == #t
 end
 
+-- Two different keys can sanitise to the same one ("a@b" and "a_at_b"); MLflow refuses a batch
+-- with a repeated param key, so later ones get "_2", "_3", ... (in sorted order: stable).
+local function unique(list)
+  local seen = {}
+  for _, e in ipairs(list) do
+    local k, n = e.key, 1
+    while seen[k] do
+      n = n + 1
+      k = M.sanitize_key(e.key:sub(1, M.MAX_KEY - 1 - #tostring(n)) .. "_" .. n)
+    end
+    seen[k], e.key = true, k
+  end
+  return list
+end
+
 -- A nested config table as a sorted list of {key = "a.b.c", value = "text"}: tables nest with
 -- dots, arrays stay one value (JSON text), keys are sanitised and values cut to 6000.
 function M.flatten(tbl, prefix, out)
-  out = out or {}
+  if out == nil then return unique(M.flatten(tbl, prefix, {})) end
   for _, k in ipairs(sorted_keys(tbl)) do
     local v = tbl[k]
     local key = prefix and (prefix .. "." .. tostring(k)) or tostring(k)
@@ -133,7 +148,7 @@ function M.tag_list(t)
   for _, k in ipairs(sorted_keys(t or {})) do
     out[#out + 1] = { key = M.sanitize_key(k), value = M.truncate(M.value_text(t[k]), M.MAX_TAG_VALUE) }
   end
-  return out
+  return unique(out)
 end
 
 -- {key = number} -> sorted list of metrics at `step` (non-numbers are dropped: a metric is a
@@ -148,7 +163,7 @@ function M.metric_list(t, step, timestamp)
         step = math.tointeger(step or 0) or 0 }
     end
   end
-  return out
+  return unique(out)
 end
 
 -- The tracking URI in use: opts.uri, else $MLFLOW_TRACKING_URI, else file:<lake_root>/mlruns.
