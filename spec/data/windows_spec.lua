@@ -161,15 +161,28 @@ describe("graphids.data.Vocabulary", function()
     assert.are.same({ ["0C1"] = 1, ["18FEDF00"] = 2, ["7FF"] = 3 }, e)
     local back = data.Vocabulary.from_entries(e, v.digest)
     assert.are.same(v.ids, back.ids)
-    assert.has_error(function() data.Vocabulary.from_entries(e, "00") end)
+    assert.error_matches(function() data.Vocabulary.from_entries(e, "00") end,
+      "digest 00 does not match the entries", 1, true)
   end)
 
   it("rejects repeated ids, gaps in the indices and bad id texts", function()
     assert.has_error(function() data.Vocabulary.from_ids { "0C1", "0c1" } end,
       "Vocabulary.from_ids: id 0C1 appears at entries 1 and 2")
-    assert.has_error(function() data.Vocabulary.from_entries { ["0C1"] = 1, ["0C2"] = 3 } end)
-    assert.has_error(function() data.Vocabulary.from_ids { "C1" } end)
-    assert.has_error(function() data.Vocabulary.from_ids { "800" } end)
+    assert.error_matches(function() data.Vocabulary.from_entries { ["0C1"] = 1, ["0C2"] = 3 } end,
+      "index of 0C2 must be an integer in 1..2, got 3", 1, true)
+    assert.error_matches(function() data.Vocabulary.from_entries { ["0c1"] = 1, ["0C1"] = 2 } end,
+      "ids '0C1' and '0c1' are the same id 0C1", 1, true)
+    assert.error_matches(function() data.Vocabulary.from_ids { "C1" } end,
+      "entry 1: id 'C1' must be 3 hex digits (11-bit) or 8 (29-bit)", 1, true)
+    assert.error_matches(function() data.Vocabulary.from_ids { "800" } end,
+      "entry 1: id '800' is out of range (at most 7FF or 1FFFFFFF)", 1, true)
+    -- the message points at the caller, not inside graphids.data
+    local ok, err = pcall(function()
+      local v = data.Vocabulary.from_ids { "800" }
+      return v
+    end)
+    assert.is_false(ok)
+    assert.matches("^spec/data/windows_spec.lua:%d+: ", err)
   end)
 end)
 

@@ -39,18 +39,19 @@ local M = {}
 local Vocabulary = class.class("Vocabulary")
 M.Vocabulary = Vocabulary
 
--- Canonical text of an id given as text: 3 or 8 hex digits, uppercase.
+-- Canonical text of an id given as text: 3 or 8 hex digits, uppercase.  Errors point at the
+-- caller of the Vocabulary constructor that called this (level 3).
 local function canonical(text, where)
   if type(text) ~= "string" then
-    error(where .. ": id must be a string, got " .. type(text), 4)
+    error(where .. ": id must be a string, got " .. type(text), 3)
   end
   local up = text:upper()
   if not (up:match("^%x%x%x$") or up:match("^%x%x%x%x%x%x%x%x$")) then
-    error(where .. ": id '" .. text .. "' must be 3 hex digits (11-bit) or 8 (29-bit)", 4)
+    error(where .. ": id '" .. text .. "' must be 3 hex digits (11-bit) or 8 (29-bit)", 3)
   end
   local v = tonumber(up, 16)
   if (#up == 3 and v > 0x7FF) or (#up == 8 and v > 0x1FFFFFFF) then
-    error(where .. ": id '" .. text .. "' is out of range (at most 7FF or 1FFFFFFF)", 4)
+    error(where .. ": id '" .. text .. "' is out of range (at most 7FF or 1FFFFFFF)", 3)
   end
   return up
 end
@@ -99,9 +100,15 @@ function Vocabulary.from_entries(entries, digest)
     keys[#keys + 1] = k
   end
   table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  local ids = {}
+  local ids, seen = {}, {}
   for _, k in ipairs(keys) do
     local c = canonical(k, "Vocabulary.from_entries")
+    -- "0a0" and "0A0" are one id: two entries for it would make two indices of one id
+    if seen[c] then
+      error("Vocabulary.from_entries: ids '" .. seen[c] .. "' and '" .. k .. "' are the same id "
+        .. c, 2)
+    end
+    seen[c] = k
     local idx = entries[k]
     if math.type(idx) ~= "integer" or idx < 1 or idx > #keys then
       error("Vocabulary.from_entries: index of " .. k .. " must be an integer in 1.." .. #keys
