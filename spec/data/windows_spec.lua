@@ -208,9 +208,12 @@ describe("graphids.data.split_train_val", function()
   end)
 
   it("checks its arguments", function()
-    assert.has_error(function() data.split_train_val(10, { val_frac = 0.1 }) end)
-    assert.has_error(function() data.split_train_val(10, { val_fraction = 1.5 }) end)
-    assert.has_error(function() data.split_train_val(-1) end)
+    assert.error_matches(function() data.split_train_val(10, { val_frac = 0.1 }) end,
+      "split_train_val: unknown option 'val_frac' (did you mean 'val_fraction'?)", 1, true)
+    assert.error_matches(function() data.split_train_val(10, { val_fraction = 1.5 }) end,
+      "split_train_val: val_fraction must be in [0, 1], got 1.5", 1, true)
+    assert.error_matches(function() data.split_train_val(-1) end,
+      "split_train_val: num_graphs must be an integer >= 0, got -1", 1, true)
   end)
 end)
 
