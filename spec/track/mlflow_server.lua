@@ -71,11 +71,15 @@ function M.start()
   local fresh = not core.stat(template)
   if not fresh then os.execute(string.format("cp %s %s/mlflow.db", template, dir)) end
   local url = "http://127.0.0.1:" .. port
+  -- the query helper imports mlflow while the server starts
+  local qpid = M.spawn(string.format("%s spec/track/mlflow_query.py %s/query.port", py, dir),
+    dir .. "/query.log")
   local pid = M.spawn(string.format("%s -m mlflow server --backend-store-uri sqlite:///%s/mlflow.db " ..
     "--default-artifact-root %s/art --host 127.0.0.1 --port %d --workers 1", py, dir, dir, port),
     dir .. "/server.log")
   if not M.wait_health(url, 90) then
     M.kill(pid)
+    M.kill(qpid)
     local log = io.open(dir .. "/server.log")
     local text = log and log:read("a") or ""
     if log then log:close() end
@@ -84,18 +88,40 @@ function M.start()
   if fresh then
     os.execute(string.format("cp %s/mlflow.db %s.tmp && mv %s.tmp %s", dir, template, template, template))
   end
-  return { url = url, pid = pid, dir = dir, python = py }
+  local srv = { url = url, pid = pid, dir = dir, python = py, query_pid = qpid }
+  for _ = 1, 600 do
+    local f = io.open(dir .. "/query.port")
+    if f then
+      srv.query_url = "http://127.0.0.1:" .. f:read("n")
+      f:close()
+      break
+    end
+    core.sleep(0.1)
+  end
+  M.current = srv
+  return srv
 end
 
 function M.stop(srv)
   if srv then
     M.kill(srv.pid)
+    M.kill(srv.query_pid)
     os.execute("rm -rf " .. srv.dir)
+    if M.current == srv then M.current = nil end
   end
 end
 
--- Runs python code with `c = mlflow.MlflowClient(uri)` bound and prints json of `out`.
+-- Runs python code with `c = mlflow.MlflowClient(uri)` bound and returns `out` (decoded JSON;
+-- NaN as "NaN").  Through the started server's query helper when there is one (no Python
+-- start-up per query), else in a new Python process (env: variable assignments for it).
 function M.query(uri, code, env)
+  local srv = M.current
+  if srv and srv.query_url and env == nil then
+    local status, body = core.http_request { method = "POST", url = srv.query_url,
+      body = json.encode({ uri = uri, code = code }), timeout = 120 }
+    if status ~= 200 then error("MLflow query failed:\n" .. tostring(body), 2) end
+    return json.decode(body)
+  end
   local py = assert(M.python())
   local dir = M.tmpdir()
   local f = assert(io.open(dir .. "/q.py", "w"))
