@@ -115,7 +115,7 @@ describe("CanFrames", function()
     end, "slice: range [5, 40] out of bounds for 18 frames")
     assert.has_error(function()
       f:column("payload")
-    end)
+    end, "column: unknown column 'payload' (expected ts, id, dlc, flags, data or attack)")
     f:free()
     assert.has_error(function()
       return #f

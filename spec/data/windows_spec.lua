@@ -30,8 +30,9 @@ describe("graphids.sha256", function()
   end)
 
   it("rejects non-string arguments and extra arguments", function()
-    assert.has_error(function() graphids.sha256({}) end)
-    assert.has_error(function() graphids.sha256("a", "b") end)
+    assert.error_matches(function() graphids.sha256({}) end, "string expected, got table", 1, true)
+    assert.error_matches(function() graphids.sha256("a", "b") end,
+      "sha256: unexpected argument #2 (string)", 1, true)
   end)
 end)
 

@@ -70,10 +70,11 @@ describe("graphids safetensors I/O", function()
     end, "save_safetensors: tensors['w'] is a number, expected a live Tensor")
     assert.has_error(function()
       gio.save_safetensors(bad, {}, { step = 3 })
-    end)
+    end, "save_safetensors: metadata['step'] is a number; safetensors metadata values are " ..
+      "strings (encode structured values as JSON)")
     assert.has_error(function()
       gio.load_safetensors(bad, { map = true })
-    end)
+    end, "load_safetensors: unknown option 'map' (did you mean 'mmap'?)")
   end)
 
   it("reads files written by the Python safetensors package and writes files it reads", function()
@@ -157,7 +158,7 @@ describe("graphids file helpers", function()
     s2:unlock() -- idempotent
     assert.has_error(function()
       gio.lock(path, { wait = 1 })
-    end)
+    end, "lock: unknown option 'wait' (allowed: exclusive, timeout)")
     gio.remove_tree(dir)
   end)
 
