@@ -80,6 +80,15 @@ describe("graphids.orchestrate.stage", function()
       assert.truthy(traces:find('"event":"' .. ev .. '"', 1, true), ev)
     end
     assert.is_true(gio.exists(gio.join(r.run_dir, "resolved.json")))
+    -- a fit run and a test run in the lake's MLflow store, tagged with the run dir
+    local phases = {}
+    local f = io.popen("grep -rlx --include=graphids.run_dir -- '" .. r.run_dir .. "' '" .. lake .. "/mlruns'")
+    for tagfile in f:lines() do
+      phases[#phases + 1] = proc.slurp(tagfile:gsub("graphids%.run_dir$", "graphids.phase"))
+    end
+    f:close()
+    table.sort(phases)
+    assert.same({ "fit", "test" }, phases)
   end)
 
   it("fits the VGAE threshold on validation and writes its test decisions", function()

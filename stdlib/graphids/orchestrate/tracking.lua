@@ -4,7 +4,7 @@
 -- traced or tracked.
 --   local tr = require "graphids.orchestrate.tracking"
 --   tr.event(run_dir, "stage_train", {stage = "gat"})
---   local h = tr.start_fit(resolved)   -- h.callback: the trainer callback that opens the fit run
+--   local h = tr.start_fit(resolved)   -- opens the fit run; h.callback feeds and closes it
 --   tr.end_fit(h, ok)                  -- always: closes the run if the callback could not
 --   tr.log_test(resolved, metrics)     -- the separate test-phase run row
 -- Run identity: experiment "graphids/<dataset>/<stage>", run name
@@ -82,16 +82,18 @@ for _, hook in ipairs(Callback.HOOKS) do
   end
 end
 
--- The fit run's trainer callback (it opens the run at fit start and closes it at fit end or
--- on an exception).  Returns a handle, or nil without a run dir.
+-- Opens the fit run and returns a handle whose callback logs the epochs into it and closes it
+-- at fit end or on an exception; nil without a run dir.
 function M.start_fit(resolved)
   if resolved.run_dir == nil then
     return nil
   end
   local ok, cb = pcall(function()
     local o = identity(resolved)
-    o.run_dir, o.tracer = resolved.run_dir, M.tracer(resolved.run_dir)
-    return track().Callback(o)
+    o.tracer = M.tracer(resolved.run_dir)
+    -- the run is opened here, before fit (a fit that fails while starting still has its row)
+    local run = track().start_fit_run(resolved.run_dir, o)
+    return track().Callback { run = run, tracer = o.tracer }
   end)
   if not ok then
     warn("start_fit", cb)
