@@ -82,7 +82,8 @@ describe("graphids.orchestrate.stage", function()
     assert.is_true(gio.exists(gio.join(r.run_dir, "resolved.json")))
     -- a fit run and a test run in the lake's MLflow store, tagged with the run dir
     local phases = {}
-    local f = io.popen("grep -rlx --include=graphids.run_dir -- '" .. r.run_dir .. "' '" .. lake .. "/mlruns'")
+    local f = io.popen("grep -rlx --include=graphids.run_dir -- '" .. r.run_dir .. "' '" .. lake ..
+      "/mlruns'")
     for tagfile in f:lines() do
       phases[#phases + 1] = proc.slurp(tagfile:gsub("graphids%.run_dir$", "graphids.phase"))
     end
