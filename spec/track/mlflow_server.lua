@@ -48,8 +48,12 @@ function M.spawn(cmd, log)
   return tonumber(out)
 end
 
+-- Ends the process group started by spawn: TERM, then KILL for what is left after 5 s (the
+-- server's job consumers can outlive a TERM).
 function M.kill(pid)
-  if pid then os.execute(string.format("kill -TERM -%d 2>/dev/null", pid)) end
+  if not pid then return end
+  os.execute(string.format("kill -TERM -%d 2>/dev/null; for i in $(seq 50); do " ..
+    "kill -0 -%d 2>/dev/null || exit 0; sleep 0.1; done; kill -KILL -%d 2>/dev/null", pid, pid, pid))
 end
 
 function M.wait_health(url, timeout)
