@@ -107,6 +107,41 @@ describe("graphids.orchestrate.stage", function()
     end
   end)
 
+  it("extracts fusion states from the VGAE and GAT runs and fuses them on the real test sets", function()
+    local fs = require "graphids.orchestrate.fusion_states"
+    local gat, vgae = resolve("gat", "gat"), resolve("vgae", "vgae")
+    local data_set = {}
+    for _, kv in ipairs(tiny.set("gat")) do
+      local k = kv[1]:match("^data%.init_args%.(.+)$")
+      if k then data_set[#data_set + 1] = { "data." .. k, kv[2] } end
+    end
+    local spec = fs.resolve("recipes/stages/fusion_states.lua", { lake_root = lake, vgae_ckpt = vgae.ckpt_file,
+      gat_ckpt = gat.ckpt_file })
+    config.apply_overrides(spec, data_set)
+    local manifest = fs.extract(spec)
+    assert.is_true(fs.is_complete(spec.out_dir))
+    local dm = stage.build(gat).datamodule
+    assert.equal(dm.cache.train_index:numel(), manifest.rows.train)
+    local r = config.resolve("recipes/stages/fusion.lua", { tla = { lake_root = lake, states_dir = spec.out_dir },
+      set = { { "trainer.max_epochs", 2 }, { "trainer.progress", "off" } } })
+    local run = stage.build(r)
+    stage.train(run, r)
+    local m = stage.evaluate(run, r)
+    for _, set in ipairs(dm.test_names) do
+      assert.is_number(m["test/" .. set .. "/accuracy"])
+      local t = assert(gio.load_safetensors(gio.join(r.run_dir, "predictions", "test", set .. ".safetensors")))
+      -- the test set's own states, not the validation states
+      assert.equal(dm.cache.tests[set].num_graphs, t.preds:numel())
+      assert.is_true(graphids.equal(dm.cache.tests[set].window_start, t.window_start))
+    end
+    -- a GAT checkpoint given as the VGAE is refused, naming the argument
+    spec.vgae_ckpt = gat.ckpt_file
+    local ok, err = pcall(fs.extract, spec)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("holds a graphids.models.GATClassifier; expected a graphids.models.VGAE",
+      1, true), err)
+  end)
+
   it("calibrates the DGI's SVDD centre on the benign train graphs after loading its weights", function()
     local r = resolve("dgi", "vgae", { { "trainer.max_epochs", 1 } })
     local run = stage.build(r)

@@ -74,9 +74,10 @@ function M.extract(spec, opts)
   local vgae = inst.load_model(spec.vgae_ckpt, { vocab_digest = digest, what = "fusion_states vgae_ckpt" })
   local gat = inst.load_model(spec.gat_ckpt, { vocab_digest = digest, what = "fusion_states gat_ckpt",
     class_path = "graphids.models.GATClassifier" })
-  if type(vgae.extract_features) ~= "function" then
-    error("fusion_states: vgae_ckpt holds a " .. tostring(vgae.class_path) ..
-      ", which has no extract_features", 0)
+  -- the state layout is 8 anomaly-detector columns then 7 GAT columns
+  if vgae.class_path ~= "graphids.models.VGAE" and vgae.class_path ~= "graphids.models.DGI" then
+    error(string.format("fusion_states: vgae_ckpt %s holds a %s; expected a graphids.models.VGAE (or DGI)",
+      spec.vgae_ckpt, tostring(vgae.class_path)), 0)
   end
   config.ensure_run_dir(spec.out_dir)
   local marker = gio.join(spec.out_dir, M.MARKER)
