@@ -129,7 +129,7 @@ describe("graphids.orchestrate.stage", function()
     local m = stage.evaluate(run, r)
     for _, set in ipairs(dm.test_names) do
       assert.is_number(m["test/" .. set .. "/accuracy"])
-      local t = assert(gio.load_safetensors(gio.join(r.run_dir, "predictions", "test", set .. ".safetensors")))
+      local t = assert(gio.load_safetensors(gio.join(r.run_dir, "predictions/test", set .. ".safetensors")))
       -- the test set's own states, not the validation states
       assert.equal(dm.cache.tests[set].num_graphs, t.preds:numel())
       assert.is_true(graphids.equal(dm.cache.tests[set].window_start, t.window_start))
