@@ -122,7 +122,8 @@ describe("graphids.orchestrate.stage", function()
     assert.is_true(fs.is_complete(spec.out_dir))
     local dm = stage.build(gat).datamodule
     assert.equal(dm.cache.train_index:numel(), manifest.rows.train)
-    local r = config.resolve("recipes/stages/fusion.lua", { tla = { lake_root = lake, states_dir = spec.out_dir },
+    local r = config.resolve("recipes/stages/fusion.lua", {
+      tla = { lake_root = lake, states_dir = spec.out_dir },
       set = { { "trainer.max_epochs", 2 }, { "trainer.progress", "off" } } })
     local run = stage.build(r)
     stage.train(run, r)
