@@ -115,7 +115,8 @@ describe("graphids.orchestrate.stage", function()
       local k = kv[1]:match("^data%.init_args%.(.+)$")
       if k then data_set[#data_set + 1] = { "data." .. k, kv[2] } end
     end
-    local spec = fs.resolve("recipes/stages/fusion_states.lua", { lake_root = lake, vgae_ckpt = vgae.ckpt_file,
+    local spec = fs.resolve("recipes/stages/fusion_states.lua", { lake_root = lake,
+      vgae_ckpt = vgae.ckpt_file,
       gat_ckpt = gat.ckpt_file })
     config.apply_overrides(spec, data_set)
     local manifest = fs.extract(spec)
