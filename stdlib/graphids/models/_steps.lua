@@ -2,7 +2,7 @@
 -- batch checks, accuracy, logged loss parts and the Adam + cosine optimizer.
 --   S.enter_step(model, ctx)           -- ctx.generator drives this step's random draws
 --   local acc = S.accuracy(logits, y)
---   local opt, sched = S.adam_cosine(model, 1e-3, 0, { max_epochs = 50 })
+--   Model.configure_optimizers = S.adam_cosine  -- Adam(hp.lr, hp.weight_decay) + cosine
 -- ctx (the trainer's): generator (graphids.Generator or nil for the default stream), device,
 -- epoch.  Every field is optional.
 local graphids = require "graphids"
@@ -64,12 +64,14 @@ function S.add_parts(logs, prefix, parts)
   end
 end
 
--- Adam over model:parameters() (a loss registered as the child loss_fn included, so a KD
--- projection trains with the student) and CosineAnnealingLR(T_max = max_epochs) when
--- opts.max_epochs is given.
-function S.adam_cosine(model, lr, weight_decay, opts)
+-- configure_optimizers of the graph models (GAT, VGAE, DGI): Adam(hp.lr, hp.weight_decay) over
+-- model:parameters() (a loss registered as the child loss_fn included, so a KD projection
+-- trains with the student) and CosineAnnealingLR(T_max = max_epochs) when opts.max_epochs is
+-- given (stepped once per epoch).
+function S.adam_cosine(model, opts)
   local o = U.options("configure_optimizers", opts, { max_epochs = U.NONE }, 2)
-  local opt = optim.Adam(model:parameters(), { lr = lr, weight_decay = weight_decay })
+  local opt = optim.Adam(model:parameters(), { lr = model.hp.lr,
+    weight_decay = model.hp.weight_decay })
   local sched
   if o.max_epochs ~= nil then
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, o.max_epochs)

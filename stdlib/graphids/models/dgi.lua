@@ -148,9 +148,7 @@ function DGI:extract_features(batch, ctx)
   end)
 end
 
-function DGI:configure_optimizers(opts)
-  return S.adam_cosine(self, self.hp.lr, self.hp.weight_decay, opts)
-end
+DGI.configure_optimizers = S.adam_cosine
 
 M.DGI = DGI
 

@@ -205,9 +205,7 @@ end
 
 -- Adam(lr, weight_decay) over the parameters (the loss's too: a KD projection), and cosine
 -- annealing over opts.max_epochs when given (stepped once per epoch).
-function GAT:configure_optimizers(opts)
-  return S.adam_cosine(self, self.hp.lr, self.hp.weight_decay, opts)
-end
+GAT.configure_optimizers = S.adam_cosine
 
 M.GATClassifier = GAT
 

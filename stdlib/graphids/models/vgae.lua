@@ -273,9 +273,7 @@ function VGAE:score_difficulty(batch)
   end)
 end
 
-function VGAE:configure_optimizers(opts)
-  return S.adam_cosine(self, self.hp.lr, self.hp.weight_decay, opts)
-end
+VGAE.configure_optimizers = S.adam_cosine
 
 M.VGAE = VGAE
 
