@@ -1,9 +1,9 @@
 /* l_metrics.c -- the hot loops of graphids.metrics (stdlib/graphids/metrics.lua builds the metric
  * tables on top of these).  Labels and predictions are 0-based class ids.
  *
- *   local s = graphids.core.metrics_binary(scores, labels)        -- table: auroc, ap, youden_*,
- * ... local cm = graphids.core.metrics_confusion(preds, labels, 3)  -- [3,3] i64, rows = true class
- *   local ece = graphids.core.metrics_ece(confidence, correct)    -- 15 bins unless {n_bins = }
+ *   local s = graphids.core.metrics_binary(scores, labels)         -- table: auroc, ap, ...
+ *   local cm = graphids.core.metrics_confusion(preds, labels, 3)   -- [3,3] i64, rows: true class
+ *   local ece = graphids.core.metrics_ece(confidence, correct)     -- 15 bins unless {n_bins =}
  *
  * The options of the curve functions: num_classes (default 2: labels are 0/1), positive (the
  * positive class id, default 1; one-vs-rest for multiclass), and for metrics_binary min_recall
