@@ -154,7 +154,8 @@ TEST(reads_candump_logs_and_labels_them_by_rule) {
     CHECK(f.n == 2 && f.attack[0] == 0 && f.attack[1] == 1 && r.labeled == 1);
     gids_can_frames_free(&f);
     gids_can_rule bad;
-    CHECK_ERR(gids_can_rule_parse("115#4E0", &bad), GIDS_EINVAL, "odd number of hex digits");
+    CHECK_ERR(gids_can_rule_parse("115#4E0", &bad), GIDS_EINVAL,
+              "attack rule '115#4E0' (character 7): the payload has an odd number of hex digits");
     CHECK_ERR(gids_can_rule_parse("X15", &bad), GIDS_EINVAL, "attack rule 'X15' (character 1)");
 }
 

@@ -37,12 +37,12 @@ gids_status gids_can_rule_parse(const char *text, gids_can_rule *out) {
     const char *end = text + strlen(text), *hash = strchr(text, '#');
     can_perr e = {NULL, ""};
     const char *ide = hash ? hash : end;
-    if (can_scan_id(text, ide, &out->id, &out->flags, &e) != CAN_ROW_OK)
-        GIDS_FAIL(GIDS_EINVAL, "attack rule '%s' (character %d): %s", text, (int)(e.at - text + 1),
-                  e.msg);
-    if (hash == NULL) return GIDS_OK;
-    out->match_data = 1;
-    if (can_scan_payload(hash + 1, end, out->data, &out->dlc, "the payload", &e) != CAN_ROW_OK)
+    int r = can_scan_id(text, ide, &out->id, &out->flags, &e);
+    if (r == CAN_ROW_OK && hash != NULL) {
+        out->match_data = 1;
+        r = can_scan_payload(hash + 1, end, out->data, &out->dlc, "the payload", &e);
+    }
+    if (r != CAN_ROW_OK)
         GIDS_FAIL(GIDS_EINVAL, "attack rule '%s' (character %d): %s", text, (int)(e.at - text + 1),
                   e.msg);
     return GIDS_OK;
