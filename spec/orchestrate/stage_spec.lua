@@ -120,7 +120,7 @@ describe("graphids.orchestrate.stage", function()
       gat_ckpt = gat.ckpt_file })
     config.apply_overrides(spec, data_set)
     local manifest = fs.extract(spec)
-    assert.is_true(fs.is_complete(spec.out_dir))
+    assert.is_true(fs.is_complete(spec.out_dir, spec))
     local dm = stage.build(gat).datamodule
     assert.equal(dm.cache.train_index:numel(), manifest.rows.train)
     local r = config.resolve("recipes/stages/fusion.lua", {
@@ -136,6 +136,11 @@ describe("graphids.orchestrate.stage", function()
       assert.equal(dm.cache.tests[set].num_graphs, t.preds:numel())
       assert.is_true(graphids.equal(dm.cache.tests[set].window_start, t.window_start))
     end
+    -- states of another checkpoint are stale
+    local other = config.thaw(spec)
+    other.gat_ckpt = vgae.ckpt_file
+    assert.same({ false, "the gat_ckpt checkpoint changed since the states were extracted" },
+      { fs.is_complete(spec.out_dir, other) })
     -- a GAT checkpoint given as the VGAE is refused, naming the argument
     spec.vgae_ckpt = gat.ckpt_file
     local ok, err = pcall(fs.extract, spec)

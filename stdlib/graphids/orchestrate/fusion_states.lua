@@ -36,8 +36,25 @@ function M.resolve(path, tla)
   return s
 end
 
-function M.is_complete(out_dir)
-  return gio.exists(gio.join(out_dir, M.MARKER)) and gio.exists(gio.join(out_dir, "manifest.json"))
+-- The digest a checkpoint's .sha256 sidecar lists first (nil without one).
+local function ckpt_digest(path)
+  local text = gio.read_file(ckpt.sidecar_path(path))
+  return text and text:match("^(%x+)") or nil
+end
+
+-- true when out_dir holds complete states extracted from the checkpoints of spec as they are
+-- now; false and the reason otherwise (a re-trained expert makes the states stale).
+function M.is_complete(out_dir, spec)
+  local manifest = gio.read_json(gio.join(out_dir, "manifest.json"))
+  if not gio.exists(gio.join(out_dir, M.MARKER)) or manifest == nil then
+    return false, "no complete fusion states"
+  end
+  for _, k in ipairs(spec and { "vgae_ckpt", "gat_ckpt" } or {}) do
+    if manifest[k .. "_sha256"] ~= ckpt_digest(spec[k]) then
+      return false, "the " .. k .. " checkpoint changed since the states were extracted"
+    end
+  end
+  return true, "fusion states complete"
 end
 
 local function extract_split(loader, vgae, gat, gen)
@@ -100,7 +117,8 @@ function M.extract(spec, opts)
     if opts.log then opts.log(string.format("fusion_states: %s: %d states", split, rows[split])) end
   end
   local manifest = { test_names = require("graphids.json").array(dm.test_names), rows = rows,
-    vgae_ckpt = spec.vgae_ckpt, gat_ckpt = spec.gat_ckpt, vocab_digest = digest, state_dim = 15 }
+    vgae_ckpt = spec.vgae_ckpt, gat_ckpt = spec.gat_ckpt, vocab_digest = digest, state_dim = 15,
+    vgae_ckpt_sha256 = ckpt_digest(spec.vgae_ckpt), gat_ckpt_sha256 = ckpt_digest(spec.gat_ckpt) }
   local ok, err = gio.write_json(gio.join(spec.out_dir, "manifest.json"), manifest)
   if not ok then
     error("fusion_states: " .. tostring(err), 0)

@@ -7,7 +7,8 @@
 -- A pipeline recipe returns {name, stages = {{name, recipe, tla, inputs = {TLA = upstream}}}}.
 -- An input passes the upstream stage's output as a TLA: its best checkpoint, or for an extract
 -- stage (recipe rendering kind = "extract") its output folder.  Decisions per stage:
---   skip      .test_complete and the best checkpoint exist (extract: its marker)
+--   skip      .test_complete and the best checkpoint exist (extract: its marker, and the
+--             experts' checkpoints are those the states were extracted from)
 --   evaluate  .train_complete and the checkpoint exist, the test phase did not finish
 --   resume    checkpoints/last exists without .train_complete (a fit was interrupted)
 --   run       nothing usable exists
@@ -87,10 +88,8 @@ end
 -- The action of a stage and why, from what is on disk.
 function M.decide(n)
   if n.kind == "extract" then
-    if fstates.is_complete(n.run_dir) then
-      return "skip", "fusion states complete"
-    end
-    return "run", "no complete fusion states"
+    local done, why = fstates.is_complete(n.run_dir, n.spec)
+    return done and "skip" or "run", why
   end
   local r = n.resolved
   if r.run_dir == nil then
