@@ -169,6 +169,56 @@ for r in c.search_runs([e.experiment_id]):
     io.stdout = oldout -- luacheck: ignore
   end)
 
+  it("resumes a run from its reference: the same run again, RUNNING then FINISHED", function()
+    local uri = "file:" .. dir .. "/mlruns"
+    local run = track.start_fit_run(dir .. "/r", { uri = uri, experiment = "e", params = { a = 1 } })
+    run:log_metrics({ loss = 1 }, 0)
+    run:finish("KILLED")
+    local ref = run:ref()
+    assert.equal(run.run_id, ref)
+    local again = track.start_fit_run(dir .. "/r", { uri = uri, experiment = "e", resume = ref,
+      params = { a = 1 } })
+    local fs = assert(filestore.new(dir .. "/mlruns"))
+    local exp = assert(fs:find_experiment("e"))
+    local meta = dir .. "/mlruns/" .. exp .. "/" .. ref .. "/meta.yaml"
+    assert.matches("\nstatus: 1\n", read(meta))
+    again:log_metrics({ loss = 0.5 }, 1)
+    again:finish()
+    assert.matches("\nstatus: 3\n", read(meta))
+    local lines = read(dir .. "/mlruns/" .. exp .. "/" .. ref .. "/metrics/loss")
+    assert.matches("^%d+ 1.0 0\n%d+ 0.5 1\n$", lines)
+    assert.has_error(function() track.start_fit_run(dir, { uri = uri, resume = "../x" }) end)
+  end)
+
+  it("resumes a run that exists only in a spool without creating it twice", function()
+    local root = dir .. "/blocked/mlruns"
+    local f = assert(io.open(dir .. "/blocked", "w"))
+    f:close()
+    local run
+    local old = io.stderr
+    io.stderr = { write = function() end } -- luacheck: ignore
+    run = track.start_fit_run(dir .. "/r", { uri = "file:" .. root, experiment = "e" })
+    run:finish("KILLED")
+    io.stderr = old -- luacheck: ignore
+    local ref = run:ref()
+    assert.equal("key:" .. run.key, ref)
+    os.remove(dir .. "/blocked")
+    track.reset_failures()
+    local again = track.start_fit_run(dir .. "/r2", { uri = "file:" .. root, experiment = "e", resume = ref })
+    again:finish()
+    assert.is_nil(core.stat(dir .. "/r2/tracking_spool.jsonl"))
+    assert.equal(2, (assert(require("graphids.track.spool").sync(dir .. "/r"))))
+    local fs = assert(filestore.new(root))
+    local exp = assert(fs:find_experiment("e"))
+    local runs = 0
+    for _, d in ipairs(core.list_dir(root .. "/" .. exp)) do
+      if d ~= "meta.yaml" then runs = runs + 1 end
+    end
+    assert.equal(1, runs)
+    -- the old spool's KILLED came last
+    assert.matches("\nstatus: 5\n", read(root .. "/" .. exp .. "/" .. run.key .. "/meta.yaml"))
+  end)
+
   it("tracks nothing at all without a run dir", function()
     local run = track.start_fit_run(nil, { lake_root = dir .. "/lake" })
     run:log_metrics({ a = 1 }, 0)

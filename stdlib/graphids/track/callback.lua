@@ -1,7 +1,8 @@
 -- graphids.track.callback -- the trainer callback that tracks a fit (graphids.track.Callback).
 --   trainer callbacks: track.Callback{run_dir = dir, experiment = "graphids/hcrl_sa/gat",
 --                                     run_name = "gat_seed0", params = cfg, tags = {...}}
---   (or {run = an open graphids.track run})
+--   (or {run = an open graphids.track run}; {resume = ref} logs to the run of a checkpoint's
+--   tracking reference, Run:ref())
 -- on_fit_start opens the fit run (unless one was given) and traces a "fit" span;
 -- on_train_epoch_start opens an "epoch" span; on_train_epoch_end logs the epoch's numeric
 -- trainer.callback_metrics with step = epoch (the validation metrics are in them by then, so
@@ -19,7 +20,7 @@ local traces = require "graphids.track.traces"
 local TrackCallback = class("TrackCallback", Callback)
 
 local ALLOWED = { run_dir = true, experiment = true, run_name = true, params = true, tags = true,
-  uri = true, lake_root = true, parent = true, run = true, tracer = true, store_opts = true }
+  uri = true, lake_root = true, parent = true, run = true, tracer = true, store_opts = true, resume = true }
 
 function TrackCallback:__init(opts)
   opts = opts or {}
@@ -101,6 +102,7 @@ function TrackCallback:on_fit_end(trainer)
   end
   if next(tags) then self.run:set_tags(tags) end
   self.run:finish("FINISHED")
+  m.best_ckpt_path, m.ckpt_sha256 = tags["graphids.best_ckpt_path"], tags["graphids.ckpt_sha256"]
   if self.span then self.span:finish("ok", m) end
 end
 

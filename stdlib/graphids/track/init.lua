@@ -32,7 +32,7 @@ Run.__name = "graphids.track.Run"
 M.Run = Run
 
 local START_OPTS = { experiment = true, run_name = true, params = true, tags = true, uri = true,
-  lake_root = true, parent = true, tracer = true, store_opts = true }
+  lake_root = true, parent = true, tracer = true, store_opts = true, resume = true }
 
 local function check_opts(fname, opts, allowed)
   for k in pairs(opts or {}) do
@@ -115,13 +115,34 @@ local function open_run(run_dir, opts, phase)
       core.wall_time() - since, M.DOWN_FOR)
     self.store_skipped = true
   end
+  local fresh = true
+  if opts.resume ~= nil then
+    -- a run reference from a checkpoint (Run:ref): log to that run again
+    local ref = tostring(opts.resume)
+    local key = ref:match("^key:(%x+)$")
+    if key then
+      self.key, fresh = key, false -- maybe created by a sync since: found by its key
+    elseif ref:match("^[%w][%w_%-]*$") then
+      self.run_id = ref
+      ev = { op = "update_run", status = "RUNNING" }
+    else
+      error("track: resume must be a run reference from Run:ref(), got '" .. ref .. "'", 3)
+    end
+  end
   if not store then
     self:_fail(err, ev)
   else
-    self:_emit(ev)
+    self:_emit(ev, fresh)
   end
   if opts.params then self:log_params(opts.params) end
   return self
+end
+
+-- What a checkpoint keeps to log to this run again after a resume (opts.resume): the run id,
+-- or "key:<run key>" while the run exists only in the spool.  nil for a no-op run.
+function Run:ref()
+  if self.noop then return nil end
+  return self.run_id or ("key:" .. self.key)
 end
 
 -- Starts delivering to the spool: one warning, one trace event.
@@ -146,12 +167,12 @@ function Run:_spool(ev)
   end
 end
 
-function Run:_emit(ev)
+function Run:_emit(ev, fresh)
   if self.noop then return end
   if self.spooling then return self:_spool(ev) end
   ev.run_key, ev.uri = self.key, self.uri
   local ids = { [self.key] = self.run_id }
-  local ok, res, err = pcall(spool.apply, self.store, ev, ids, true)
+  local ok, res, err = pcall(spool.apply, self.store, ev, ids, fresh ~= false and ev.op == "create_run")
   if ok and res then
     self.run_id = ids[self.key]
     return
