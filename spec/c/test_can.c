@@ -203,6 +203,12 @@ TEST(reads_both_hcrl_car_hacking_formats) {
     CHECK(f.id[1] == 0x2C0 && f.dlc[1] == 2 && f.data[8] == 0x14);
     gids_can_frames_free(&f);
     CHECK_BAD("Timestamp: 1.0   ID: 0350  000  DLX: 1  00\n", "t.csv:1:33: expected 'DLC:'");
+    /* A remote request (RTR 100) carries no bytes whatever its DLC says. */
+    CHECK_OK(rd("Timestamp: 1.0   ID: 0350  100  DLC: 8\n", NULL, &f, &r));
+    CHECK(f.n == 1 && f.id[0] == 0x350 && f.dlc[0] == 0);
+    gids_can_frames_free(&f);
+    CHECK_BAD("Timestamp: 1.0   ID: 0350  010  DLC: 1  00\n",
+              "t.csv:1:28: RTR field must be 000 (data frame) or 100 (remote request), got '010'");
 }
 
 TEST(reads_a_column_mapped_csv_with_quotes_and_decimal_ids) {

@@ -200,6 +200,12 @@ int can_line_hcrl_txt(const can_columns *cols, const char *p, const char *end, c
     const char *r = skip_blanks(we, end), *re = word_end(r, end);
     unsigned rtr = 0;
     if (can_scan_uint(r, re, 111, &rtr, "RTR field", e)) return CAN_ROW_BAD;
+    /* The field is a bit pattern with only these two values in the captures; anything else is a
+     * damaged row, not a data frame. */
+    if (rtr != 0 && rtr != 100)
+        return can_bad(e, r,
+                       "RTR field must be 000 (data frame) or 100 (remote request), got '%.*s'",
+                       (int)(re - r), r);
     q = expect(re, end, "DLC:");
     if (q == NULL) return can_bad(e, skip_blanks(re, end), "expected 'DLC:'");
     const char *d = skip_blanks(q, end), *de = word_end(d, end);
