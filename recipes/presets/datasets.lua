@@ -29,6 +29,7 @@ return {
   hcrl_sa = {
     epochs = { vgae = 3, dgi = 3, gat = 3, gat_kd = 2, fusion = 40 },
     patience = { graph = 5, fusion = 20 },
+    fusion_max_train = 4000,
     batch_size = 64, fusion_batch_size = 256,
   },
 }

@@ -2,7 +2,8 @@
 -- luacheck: read globals import arguments merge model_preset
 -- extract_features over the train, val and every test split, into safetensors files read by
 -- the fusion stage (graphids.orchestrate.fusion_states).
--- TLAs: the common ones, vgae_ckpt and gat_ckpt (required), batch_size.
+-- TLAs: the common ones, vgae_ckpt and gat_ckpt (required), batch_size; max_train (0 = every
+-- train graph) from the dataset preset caps the train states with a seeded sample.
 local S = import("../lib/stage.lua")
 
 return function(tla)
@@ -15,5 +16,6 @@ return function(tla)
     gat_ckpt = a.gat_ckpt,
     out_dir = S.run_dir(a, "fusion_states", "vgae_gat"),
     data = S.data_args(a, { batch_size = a.batch_size }),
+    max_train = S.settings(a).fusion_max_train or 0,
   }
 end

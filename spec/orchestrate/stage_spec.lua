@@ -136,6 +136,12 @@ describe("graphids.orchestrate.stage", function()
       assert.equal(dm.cache.tests[set].num_graphs, t.preds:numel())
       assert.is_true(graphids.equal(dm.cache.tests[set].window_start, t.window_start))
     end
+    -- a seeded sample of the train graphs
+    local sample = config.thaw(spec)
+    sample.max_train, sample.out_dir = 10, gio.join(tmp, "states_sample")
+    fs.extract(sample)
+    local st = assert(gio.load_safetensors(gio.join(sample.out_dir, "train.safetensors")))
+    assert.equal(10, st.labels:numel())
     -- states of another checkpoint are stale
     local other = config.thaw(spec)
     other.gat_ckpt = vgae.ckpt_file

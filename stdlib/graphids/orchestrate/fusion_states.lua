@@ -17,7 +17,8 @@ local M = {}
 
 M.MARKER = ".extract_complete"
 
-local SPEC = { kind = "extract", identity = {}, vgae_ckpt = "", gat_ckpt = "", out_dir = "", data = {} }
+local SPEC = { kind = "extract", identity = {}, vgae_ckpt = "", gat_ckpt = "", out_dir = "", data = {},
+  max_train = 0 }
 
 -- The validated spec of an extract recipe (a table with run_dir = out_dir for the pipeline).
 function M.resolve(path, tla)
@@ -80,6 +81,22 @@ local function extract_split(loader, vgae, gat, gen)
   return out
 end
 
+-- The train loader: every train graph in stored order, or (max_train > 0) a seeded sample of
+-- max_train of them, still in stored order (the reference capped the train states at 150 000).
+local function train_loader(dm, max_train, seed)
+  local graphs = dm.cache.train_index:totable()
+  if max_train > 0 and max_train < #graphs then
+    local loader = require "graphids.data.loader"
+    local perm = loader.epoch_permutation(#graphs, seed, 0)
+    local pick = {}
+    for i = 1, max_train do pick[i] = graphs[perm[i] + 1] end
+    table.sort(pick)
+    return loader.Loader { set = dm.cache.train, plan = loader.fixed_batches(pick, dm.eval_batch_size),
+      shuffle = false, name = "train (sample)" }
+  end
+  return dm:eval_loader("train")
+end
+
 -- Runs the extraction (overwriting any partial output).  Returns the manifest.
 function M.extract(spec, opts)
   opts = opts or {}
@@ -106,7 +123,9 @@ function M.extract(spec, opts)
   local splits = { "train", "val" }
   for _, n in ipairs(dm.test_names) do splits[#splits + 1] = n end
   for i, split in ipairs(splits) do
-    local out = extract_split(dm:eval_loader(split), vgae, gat, gen)
+    local loader = split == "train" and train_loader(dm, spec.max_train, d.seed or 42)
+      or dm:eval_loader(split)
+    local out = extract_split(loader, vgae, gat, gen)
     local file = i <= 2 and split or ("test_" .. split)
     local ok, err = gio.save_safetensors(gio.join(spec.out_dir, file .. ".safetensors"), out,
       { format = "pt" })
