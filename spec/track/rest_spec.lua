@@ -141,17 +141,27 @@ out = [len(r.data.metrics), len(r.data.params), r.data.metrics["m2500"], r.data.
     assert.equal(1, #log_lines(proxy))
   end)
 
-  it("reads Basic and Bearer credentials from MLflow's variables", function()
-    local env = "MLFLOW_TRACKING_USERNAME=u MLFLOW_TRACKING_PASSWORD=p MLFLOW_TRACKING_TOKEN=t"
-    local prog = [[package.path = "stdlib/?.lua;stdlib/?/init.lua;" .. package.path
-      local r = require("graphids.track.rest").new("http://x") print(r.headers.Authorization)]]
+  it("reads Basic and Bearer credentials and TLS settings from MLflow's variables", function()
+    local script = dir .. "/auth.lua"
+    local f = assert(io.open(script, "w"))
+    f:write([[package.path = "stdlib/?.lua;stdlib/?/init.lua;" .. package.path
+      local r, err = require("graphids.track.rest").new("http://x")
+      print(r and tostring(r.headers.Authorization) .. " " .. tostring(r.insecure_tls) or err)]])
+    f:close()
     local cpath = (os.getenv("GRAPHIDS_BUILD") or "build") .. "/lua/?.so"
-    local function run(e)
-      return server.sh(string.format("%s LUA_CPATH='%s' lua5.4 -e '%s'", e, cpath, prog:gsub("\n", " ")))
+    local function run(env)
+      return server.sh(string.format("env %s LUA_CPATH='%s' lua5.4 %s", env, cpath, script))
     end
-    assert.equal("Basic dTpw\n", run(env))
-    assert.equal("Bearer t\n", run("MLFLOW_TRACKING_TOKEN=t"))
-    assert.equal("nil\n", run("MLFLOW_TRACKING_INSECURE_TLS=1"))
+    assert.equal("Basic dTpw false\n", run("MLFLOW_TRACKING_USERNAME=u MLFLOW_TRACKING_PASSWORD=p " ..
+      "MLFLOW_TRACKING_TOKEN=t"))
+    assert.equal("Bearer t false\n", run("MLFLOW_TRACKING_TOKEN=t"))
+    assert.equal("nil true\n", run("MLFLOW_TRACKING_INSECURE_TLS=True"))
+    assert.equal("MLflow REST: MLFLOW_TRACKING_INSECURE_TLS must be true, false, 1 or 0, got 'yes'\n",
+      run("MLFLOW_TRACKING_INSECURE_TLS=yes"))
+    assert.matches("cannot both be set",
+      run("MLFLOW_TRACKING_INSECURE_TLS=1 MLFLOW_TRACKING_SERVER_CERT_PATH=/x"))
+    assert.matches("MLFLOW_HTTP_REQUEST_MAX_RETRIES must be a number",
+      run("MLFLOW_HTTP_REQUEST_MAX_RETRIES=lots"))
   end)
 
   it("spools on a server that keeps failing (one warning), and sync delivers to the real server", function()

@@ -98,7 +98,7 @@ local function open_run(run_dir, opts, phase)
   if run_dir then tags["graphids.run_dir"] = run_dir end
   for k, v in pairs(opts.tags or {}) do tags[k] = v end
   local parent = opts.parent
-  if parent == nil then
+  if parent == nil and phase ~= "parent" then
     local env = os.getenv("MLFLOW_PARENT_RUN_ID")
     if env and env ~= "" then parent = env end
   end
