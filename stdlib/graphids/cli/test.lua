@@ -40,11 +40,7 @@ function M.main(args)
   local metrics = require "graphids.metrics"
   if o["--json"] then
     local json = require "graphids.json"
-    local clean = {}
-    for k, v in pairs(res) do
-      clean[k] = (type(v) == "number" and (v ~= v or math.abs(v) == math.huge)) and json.null or v
-    end
-    io.stdout:write(json.encode(next(clean) and clean or json.object()), "\n")
+    io.stdout:write(json.encode(require("graphids.orchestrate.stage").json_metrics(res)), "\n")
   else
     io.stdout:write(metrics.format(res), "\n")
   end

@@ -2,7 +2,7 @@
 -- trainer (DESIGN §5, the reference's orchestrate/stage.py).
 --   local stage = require "graphids.orchestrate.stage"
 --   local run = stage.build(resolved)                 -- GPU reset, then data module, model, trainer
---   stage.train(run, resolved, {resume_from = last})  -- compat check, tracking run, fit, marker, sidecars
+--   stage.train(run, resolved, {resume_from = last})  -- compat check, tracking run, fit, sidecars, marker
 --   local metrics = stage.evaluate(run, resolved)     -- compat check, test, sidecars, metrics, marker, row
 -- With resolved.run_dir == nil nothing touches the filesystem: no checkpoint, marker, sidecar,
 -- trace or tracking row, and evaluate tests the weights in memory.
@@ -156,7 +156,7 @@ end
 
 -- metrics as JSON can hold them: a non-finite value (an operating point that was never
 -- reached is +inf, an undefined one NaN) becomes null.
-local function json_metrics(m)
+function M.json_metrics(m)
   local out = {}
   for k, v in pairs(m) do
     out[k] = (type(v) == "number" and (v ~= v or v == math.huge or v == -math.huge)) and json.null or v
@@ -208,7 +208,7 @@ function M.evaluate(artifacts, resolved, opts)
     table.sort(names)
     tracking.event(run_dir, "save_test_predictions", { sets = json.array(names),
       dir = gio.join(run_dir, "predictions", "test") })
-    local okw, err = gio.write_json(gio.join(run_dir, "test_metrics.json"), json_metrics(metrics))
+    local okw, err = gio.write_json(gio.join(run_dir, "test_metrics.json"), M.json_metrics(metrics))
     if not okw then
       error(string.format("cannot write %s/test_metrics.json: %s", run_dir, tostring(err)), 0)
     end
