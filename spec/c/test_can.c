@@ -61,6 +61,13 @@ TEST(each_malformed_row_names_file_line_and_column) {
     ROW("1.1,100,00,2", "t.csv:3:12: attack must be 0 or 1, got '2'");
     ROW("1.x,100,00,0", "t.csv:3:3: bad character 'x' in timestamp");
     ROW("abc,100,00,0", "t.csv:3:1: bad timestamp");
+    /* strtod's extras are not timestamps: hex floats, a leading blank or '+', inf */
+    ROW("0x1p1,100,00,0", "t.csv:3:2: bad character 'x' in timestamp");
+    ROW(" 1.5,100,00,0", "t.csv:3:1: bad timestamp: ' ' is not a number");
+    ROW("+1.5,100,00,0", "t.csv:3:1: bad timestamp: '+' is not a number");
+    ROW("inf,100,00,0", "t.csv:3:1: bad timestamp: 'i' is not a number");
+    ROW("1.5e400,100,00,0", "t.csv:3:1: timestamp 1.5e400 must be a finite number >= 0");
+    ROW("-1.5,100,00,0", "t.csv:3:1: timestamp -1.5 must be a finite number >= 0");
     ROW("1.1,,00,0", "t.csv:3:5: empty CAN id");
     ROW("1.1,123456789,00,0", "t.csv:3:5: CAN id '123456789' has 9 hex digits");
     ROW("1.1,3FFFFFFF,00,0", "exceeds 29 bits");

@@ -136,8 +136,15 @@ int can_scan_ts(const char *p, const char *end, double *ts, can_perr *e) {
         *ts = frac > 0 ? (double)m / POW10[frac] : (double)m;
         return CAN_ROW_OK;
     }
-    /* The slow path: strtod on a NUL-terminated copy, which must consume the whole field. */
+    /* The slow path: strtod on a NUL-terminated copy, which must consume the whole field.
+     * strtod also takes leading blanks, '+', hex floats, "inf" and "nan"; none is a timestamp,
+     * so only digits, '.', an exponent and a sign (a negative value is refused below) pass. */
     char buf[64], b[8];
+    for (const char *c = p; c < end; c++) {
+        if (*c != '\0' && strchr("0123456789.eE-+", *c) != NULL && (c > p || *c != '+')) continue;
+        if (c == p) return can_bad(e, p, "bad timestamp: %s is not a number", show(*p, b));
+        return can_bad(e, c, "bad character %s in timestamp", show(*c, b));
+    }
     if (end - p >= (int64_t)sizeof buf) return can_bad(e, p, "timestamp '%.20s...' is too long", p);
     memcpy(buf, p, (size_t)(end - p));
     buf[end - p] = 0;
