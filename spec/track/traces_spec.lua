@@ -44,6 +44,12 @@ describe("graphids.track.traces", function()
     assert.matches('^{"epoch":3,"event":"resumed_from_checkpoint","level":"info"', first)
   end)
 
+  it("keeps JSON array/object marks and stringifies other values", function()
+    local v = traces.plain({ a = json.array(), o = json.object(), n = json.null, f = print,
+      x = { 1, 0 / 0 } })
+    assert.equal('{"a":[],"f":"' .. tostring(print) .. '","n":null,"o":{},"x":[1,"NaN"]}', json.encode(v))
+  end)
+
   it("formats times as UTC with microseconds", function()
     assert.equal("2024-03-09T16:00:00.000001Z", traces.iso_time(1710000000.000001))
     assert.equal("1970-01-01T00:00:01.000000Z", traces.iso_time(0.9999999))

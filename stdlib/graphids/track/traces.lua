@@ -43,14 +43,19 @@ local function plain(v, depth)
     return v
   elseif t == "string" or t == "boolean" then
     return v
-  elseif t == "table" and depth < 8 and getmetatable(v) == nil then
-    local out = {}
-    for k, x in pairs(v) do
-      out[type(k) == "number" and k or tostring(k)] = plain(x, depth + 1)
-    end
-    return out
   elseif v == json.null then
     return v
+  elseif t == "table" and depth < 8 then
+    local mt = getmetatable(v)
+    local marked = mt ~= nil and (mt.__name == "json.array" or mt.__name == "json.object")
+    if mt == nil or marked then
+      local out = {}
+      for k, x in pairs(v) do
+        out[type(k) == "number" and k or tostring(k)] = plain(x, depth + 1)
+      end
+      if marked then setmetatable(out, mt) end
+      return out
+    end
   end
   return tostring(v)
 end
