@@ -17,6 +17,7 @@ local graphids = require "graphids"
 local gio = require "graphids.io"
 local json = require "graphids.json"
 local catalog = require "graphids.data.catalog"
+local W = require "graphids.data.windows"
 local U = require "graphids.nn._util"
 
 local M = {}
@@ -64,28 +65,24 @@ function M.cache_dir(dataset, opts)
   return gio.join(o.lake_root, "cache", "v" .. M.PREPROCESSING_VERSION, dataset)
 end
 
--- ---------------------------------------------------------------- the window builder (engineer B)
--- Everything this file needs from graphids.data.windows goes through these few functions.
-
-local function windows_api()
-  return require "graphids.data.windows"
-end
+-- ---------------------------------------------------------------- the window builder
+-- What this file needs from graphids.data.windows, with the cache options mapped to its own.
 
 local function make_vocab(frames_list)
-  return windows_api().Vocabulary.from_frames(frames_list)
+  return W.Vocabulary.from_frames(frames_list)
 end
 
 local function build_set(frames_list, codes, vocab, o)
-  return windows_api().build_windows { files = frames_list, attack_types = codes, vocab = vocab,
+  return W.build_windows { files = frames_list, attack_types = codes, vocab = vocab,
     window = o.window_size, stride = o.stride }
 end
 
 local function split(num_graphs, o)
-  return windows_api().split_train_val(num_graphs, { val_fraction = o.val_fraction, seed = o.seed })
+  return W.split_train_val(num_graphs, { val_fraction = o.val_fraction, seed = o.seed })
 end
 
 local function fit_scaler(set, train_index)
-  return windows_api().Scaler.fit(set, train_index)
+  return W.Scaler.fit(set, train_index)
 end
 
 -- ---------------------------------------------------------------- statistics
@@ -470,7 +467,7 @@ function M.load_cache(dataset, opts)
   local vok, vocab = false, verr
   if vdoc ~= nil then
     -- Recomputes the digest from the entries: a vocab.json edited or swapped is caught here.
-    vok, vocab = pcall(windows_api().Vocabulary.from_entries, vdoc.entries, meta.vocab_digest)
+    vok, vocab = pcall(W.Vocabulary.from_entries, vdoc.entries, meta.vocab_digest)
   end
   if not vok then
     error(string.format("dataset cache %s: vocab.json: %s; rebuild it: %s", dir, tostring(vocab),
