@@ -329,9 +329,8 @@ end
 local OUTPUTS_OPTS = { threshold = U.NONE, val = U.NONE, num_classes = U.NONE,
   class_names = U.NONE }
 
--- Metrics of one set of test_step outputs, name -> number: a default metric function for
--- graphids.trainer (which looks for graphids.metrics.test_metrics; not wired yet, see
--- docs/metrics.md).  outputs.probs ([N,K]) selects the classifier set; otherwise
+-- Metrics of one set of test_step outputs, name -> number: graphids.trainer's default metric
+-- function (used when the model has no test_metrics).  outputs.probs ([N,K]) selects the classifier set; otherwise
 -- outputs.scores are anomaly scores: with opts.val = {scores =, labels =} (validation outputs)
 -- the threshold set is fitted on them, with opts.threshold it is used as given, and with
 -- neither only the threshold-free metrics (auroc, ap, operating points, ece) are returned --
