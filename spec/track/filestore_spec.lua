@@ -226,6 +226,13 @@ for r in c.search_runs([e.experiment_id]):
     assert.is_nil(core.stat(dir .. "/lake"))
   end)
 
+  it("refuses an experiment name MLflow would refuse, before anything is written", function()
+    assert.error_matches(function() track.start_fit_run(dir .. "/x", { experiment = "a\nb" }) end,
+      "^track: experiment must be a one%-line name of 1%.%.500 characters, got \"a\\\nb\"$")
+    assert.has_error(function() track.Callback({ experiment = string.rep("e", 501) }) end)
+    assert.is_nil(core.stat(dir .. "/x"))
+  end)
+
   it("refuses unknown options and statuses", function()
     assert.has_error(function() track.start_fit_run(dir, { experimnt = "x" }) end)
     local run = track.start_fit_run(nil, {})

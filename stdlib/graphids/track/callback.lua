@@ -29,6 +29,7 @@ function TrackCallback:__init(opts)
       error("track.Callback: unknown option '" .. tostring(k) .. "'", 3)
     end
   end
+  require("graphids.track").check_experiment(opts.experiment, "track.Callback")
   self.opts = opts
   self.run = opts.run
   self.tracer = opts.tracer or traces.open(opts.run_dir)

@@ -78,12 +78,23 @@ end
 local down = {}
 M.DOWN_FOR = 300
 
+-- An experiment name MLflow accepts (non-empty, one line, at most 500 characters); bad
+-- configuration is refused when the run is set up, not spooled to fail at every sync.
+function M.check_experiment(name, fname)
+  if name == nil then return end
+  if type(name) ~= "string" or name == "" or name:find("[\r\n]") or (utf8.len(name) or #name) > 500 then
+    error(string.format("%s: experiment must be a one-line name of 1..500 characters, got %q", fname,
+      tostring(name):sub(1, 80)), 4)
+  end
+end
+
 local function noop_run()
   return setmetatable({ noop = true }, Run)
 end
 
 -- Opens a run.  kind is the graphids.phase tag ("fit" | "test" | "parent").
 local function open_run(run_dir, opts, phase)
+  M.check_experiment(opts.experiment, "track")
   if run_dir == nil and phase ~= "parent" then return noop_run() end
   local self = setmetatable({ run_dir = run_dir, key = mlflow.new_run_id(), phase = phase }, Run)
   self.tracer = opts.tracer or traces.open(run_dir)
