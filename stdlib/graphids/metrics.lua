@@ -331,10 +331,10 @@ local OUTPUTS_OPTS = { threshold = U.NONE, val = U.NONE, num_classes = U.NONE,
 
 -- Metrics of one set of test_step outputs, name -> number: graphids.trainer's default metric
 -- function (used when the model has no test_metrics).  outputs.probs ([N,K]) selects the
--- classifier set; otherwise outputs.scores are anomaly scores: with opts.val = {scores =, labels =} (validation outputs)
--- the threshold set is fitted on them, with opts.threshold it is used as given, and with
--- neither only the threshold-free metrics (auroc, ap, operating points, ece) are returned --
--- never a threshold fitted on the test labels.
+-- classifier set; otherwise outputs.scores are anomaly scores: with opts.val = {scores =,
+-- labels =} (validation outputs) the threshold set is fitted on them, with opts.threshold it is
+-- used as given, and with neither only the threshold-free metrics (auroc, ap, operating points,
+-- ece) are returned -- never a threshold fitted on the test labels.
 function M.of_outputs(outputs, opts)
   local fname = "metrics.of_outputs"
   opts = check_opts(fname, opts, OUTPUTS_OPTS)
