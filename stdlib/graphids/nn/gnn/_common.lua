@@ -201,6 +201,11 @@ function C.combine_heads(out, concat)
   return out:mean(2)
 end
 
+-- extra_repr of the multi-head layers: "in, out, heads=H".
+function C.heads_repr(layer)
+  return string.format("%d, %d, heads=%d", layer.in_channels, layer.out_channels, layer.heads)
+end
+
 -- How the attention layers (GAT, GATv2) end: heads combined, the residual projection of x and
 -- the bias added; the edge_index the attention ran on and alpha follow when asked.
 function C.finish_attention(layer, out, x, edge_index, alpha, return_weights)

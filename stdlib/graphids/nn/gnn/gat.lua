@@ -95,8 +95,6 @@ function GATConv:forward(x, edge_index, edge_attr, opts)
   return C.finish_attention(self, out, x, edge_index, alpha, call.return_attention_weights)
 end
 
-function GATConv:extra_repr()
-  return string.format("%d, %d, heads=%d", self.in_channels, self.out_channels, self.heads)
-end
+GATConv.extra_repr = C.heads_repr
 
 return { GATConv = GATConv }

@@ -83,8 +83,6 @@ function GATv2Conv:forward(x, edge_index, edge_attr, opts)
   return C.finish_attention(self, out, x, edge_index, alpha, call.return_attention_weights)
 end
 
-function GATv2Conv:extra_repr()
-  return string.format("%d, %d, heads=%d", self.in_channels, self.out_channels, self.heads)
-end
+GATv2Conv.extra_repr = C.heads_repr
 
 return { GATv2Conv = GATv2Conv }

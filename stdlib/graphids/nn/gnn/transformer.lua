@@ -107,8 +107,6 @@ function TransformerConv:forward(x, edge_index, edge_attr, opts)
   return out
 end
 
-function TransformerConv:extra_repr()
-  return string.format("%d, %d, heads=%d", self.in_channels, self.out_channels, self.heads)
-end
+TransformerConv.extra_repr = C.heads_repr
 
 return { TransformerConv = TransformerConv }
