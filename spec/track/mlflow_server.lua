@@ -71,7 +71,11 @@ function M.start()
   if not py then return nil, why end
   local dir = M.tmpdir()
   local port = M.free_port(py)
-  local template = py:gsub("/bin/python[%d.]*$", "") .. "/graphids-migrated.db"
+  -- the migrated database belongs to one MLflow version (its schema head): keyed by it
+  local venv = py:gsub("/bin/python[%d.]*$", "")
+  local dist = sh("ls -d " .. venv .. "/lib/python*/site-packages/mlflow-*.dist-info 2>/dev/null") or ""
+  local version = dist:match("mlflow%-([^/]-)%.dist%-info") or "unknown"
+  local template = venv .. "/graphids-migrated-" .. version .. ".db"
   local fresh = not core.stat(template)
   if not fresh then os.execute(string.format("cp %s %s/mlflow.db", template, dir)) end
   local url = "http://127.0.0.1:" .. port
@@ -90,7 +94,8 @@ function M.start()
     return nil, "mlflow server did not become healthy in 90 s: " .. text:sub(-400)
   end
   if fresh then
-    os.execute(string.format("cp %s/mlflow.db %s.tmp && mv %s.tmp %s", dir, template, template, template))
+    local tmp = template .. "." .. dir:match("[^/]+$") -- unique: specs may run side by side
+    os.execute(string.format("cp %s/mlflow.db %s && mv %s %s", dir, tmp, tmp, template))
   end
   local srv = { url = url, pid = pid, dir = dir, python = py, query_pid = qpid }
   for _ = 1, 600 do
