@@ -113,6 +113,25 @@ describe("graph layers: bad input", function()
       "TransformerConv: edge_attr was given but the layer has no edge_dim")
   end)
 
+  it("input errors of forward name the line that called it", function()
+    local bad = graphids.tensor({ { 0, 1 }, { 1, 9 } }, { dtype = "i64" })
+    for _, m in ipairs({ nn.GATConv(5, 4), nn.GATv2Conv(5, 4), nn.TransformerConv(5, 4),
+      nn.GCNConv(5, 4) }) do
+      local ok, err = pcall(function()
+        local y = m:forward(x, bad)
+        return y
+      end)
+      assert.is_false(ok)
+      assert.matches("^spec/gnn/layers_spec.lua:%d+: %w+: edge_index holds node 9", err)
+      ok, err = pcall(function()
+        local y = m:forward(graphids.randn(N, 2), ei)
+        return y
+      end)
+      assert.is_false(ok)
+      assert.matches("^spec/gnn/layers_spec.lua:%d+: %w+: x has 2 channels", err)
+    end
+  end)
+
   it("GATConv ignores edge_attr without edge_dim, as PyG", function()
     local m = nn.GATConv(5, 4)
     assert.are.equal(0, max_abs_diff(m(x, ei), m(x, ei, graphids.randn(12, 9))))

@@ -54,39 +54,51 @@ end
 
 local shape_str = U.shape_str
 
+-- The input checks below raise at error() level `level` as seen from them; the default 3 is
+-- the caller of the layer method that called them directly.
+
 -- Node features: a float [N, in_channels] tensor.  Returns N.
-function C.check_x(fname, x, in_channels, what)
-  what = what or "x"
+function C.check_x(fname, x, in_channels, what, level)
+  what, level = what or "x", level or 3
   if not graphids.is_tensor(x) then
-    error(string.format("%s: %s must be a tensor, got %s", fname, what, type(x)), 3)
+    error(string.format("%s: %s must be a tensor, got %s", fname, what, type(x)), level)
   end
   if not U.is_float(x) then
-    error(string.format("%s: %s must be a float tensor, got %s", fname, what, x.dtype), 3)
+    error(string.format("%s: %s must be a float tensor, got %s", fname, what, x.dtype), level)
   end
   if x:dim() ~= 2 then
     error(string.format("%s: %s must have shape [num_nodes, %d], got %s", fname, what,
-      in_channels, shape_str(x)), 3)
+      in_channels, shape_str(x)), level)
   end
   if x:size(2) ~= in_channels then
     error(string.format("%s: %s has %d channels (shape %s), expected in_channels = %d", fname,
-      what, x:size(2), shape_str(x), in_channels), 3)
+      what, x:size(2), shape_str(x), in_channels), level)
   end
   return x:size(1)
 end
 
 -- edge_index: [2, E] i64 (or i32) with every node number in [0, num_nodes).  Checked here,
 -- before any message is formed, so a bad edge names the layer instead of an inner op.
-function C.check_edge_index(fname, edge_index, num_nodes)
-  G._check_edge_index(fname, edge_index, 3)
+function C.check_edge_index(fname, edge_index, num_nodes, level)
+  level = level or 3
+  G._check_edge_index(fname, edge_index, level)
   if edge_index:numel() > 0 then
     local lo, hi = edge_index:min():item(), edge_index:max():item()
     if lo < 0 or hi >= num_nodes then
       local bad = lo < 0 and lo or hi
       error(string.format("%s: edge_index holds node %d, out of range [0, %d) for x with %d " ..
-        "nodes", fname, bad, num_nodes, num_nodes), 3)
+        "nodes", fname, bad, num_nodes, num_nodes), level)
     end
   end
   return edge_index
+end
+
+-- The graph a conv layer's forward gets: x [N, in_channels] and an edge_index over its N
+-- nodes.  Returns N.
+function C.check_graph(fname, x, edge_index, in_channels)
+  local N = C.check_x(fname, x, in_channels, nil, 4)
+  C.check_edge_index(fname, edge_index, N, 4)
+  return N
 end
 
 -- edge_attr: nil, or a float [E, edge_dim] tensor ([E] when edge_dim is 1, as PyG's view(-1, 1)).

@@ -69,8 +69,7 @@ local CALL = { return_attention_weights = false }
 function GATConv:forward(x, edge_index, edge_attr, opts)
   local call = U.options("GATConv:forward", opts, CALL)
   local H, Ch = self.heads, self.out_channels
-  local N = C.check_x("GATConv", x, self.in_channels)
-  C.check_edge_index("GATConv", edge_index, N)
+  local N = C.check_graph("GATConv", x, edge_index, self.in_channels)
   if self.lin_edge then
     edge_attr = C.check_edge_attr("GATConv", edge_attr, edge_index:size(2), self.edge_dim)
   else

@@ -66,8 +66,7 @@ local CALL = { return_attention_weights = false }
 function TransformerConv:forward(x, edge_index, edge_attr, opts)
   local call = U.options("TransformerConv:forward", opts, CALL)
   local H, Ch = self.heads, self.out_channels
-  local N = C.check_x("TransformerConv", x, self.in_channels)
-  C.check_edge_index("TransformerConv", edge_index, N)
+  local N = C.check_graph("TransformerConv", x, edge_index, self.in_channels)
   if self.lin_edge then
     if edge_attr == nil then
       error(string.format("TransformerConv: edge_attr [E, %d] is required (edge_dim = %d)",
