@@ -145,8 +145,13 @@ gids_status gids_http_perform(const gids_http_request *rq, gids_http_response *o
     char errbuf[CURL_ERROR_SIZE] = "";
 
     curl_easy_setopt(c, CURLOPT_URL, rq->url);
+#if LIBCURL_VERSION_NUM >= 0x075500 /* the _STR forms replace the bitmasks from 7.85 */
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L); /* MLFLOW_ALLOW_HTTP_REDIRECTS defaults on */
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
