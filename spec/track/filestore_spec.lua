@@ -219,6 +219,27 @@ for r in c.search_runs([e.experiment_id]):
     assert.matches("\nstatus: 5\n", read(root .. "/" .. exp .. "/" .. run.key .. "/meta.yaml"))
   end)
 
+  it("links a child to a parent that was spooled in another run dir", function()
+    local root = dir .. "/blocked/mlruns"
+    local f = assert(io.open(dir .. "/blocked", "w"))
+    f:close()
+    local old = io.stderr
+    io.stderr = { write = function() end } -- luacheck: ignore
+    local parent = track.parent_run({ uri = "file:" .. root, experiment = "e", run_dir = dir .. "/group" })
+    local child = track.start_fit_run(dir .. "/seed0", { uri = "file:" .. root, experiment = "e",
+      parent = parent })
+    child:finish()
+    io.stderr = old -- luacheck: ignore
+    assert.is_nil(parent.run_id)
+    os.remove(dir .. "/blocked")
+    track.reset_failures()
+    assert(require("graphids.track.spool").sync(dir .. "/group"))
+    assert(require("graphids.track.spool").sync(dir .. "/seed0"))
+    local fs = assert(filestore.new(root))
+    local exp = assert(fs:find_experiment("e"))
+    assert.equal(parent.key, read(root .. "/" .. exp .. "/" .. child.key .. "/tags/mlflow.parentRunId"))
+  end)
+
   it("tracks nothing at all without a run dir", function()
     local run = track.start_fit_run(nil, { lake_root = dir .. "/lake" })
     run:log_metrics({ a = 1 }, 0)

@@ -90,6 +90,10 @@ function M.apply(store, ev, ids, fresh)
     local tags = list(ev.tags)
     tags[#tags + 1] = { key = M.RUN_KEY_TAG, value = ev.run_key }
     local parent = ev.parent_id or (ev.parent_key and ids[ev.parent_key])
+    if not parent and ev.parent_key then
+      -- a parent spooled elsewhere (its own run dir) and delivered since: found by its key
+      parent = store:find_run(exp, M.RUN_KEY_TAG, ev.parent_key) or nil
+    end
     if parent then tags[#tags + 1] = { key = "mlflow.parentRunId", value = parent } end
     local id
     id, err = store:create_run { experiment_id = exp, run_name = ev.run_name, start_time = ev.start_time,
