@@ -39,22 +39,7 @@ function M.class_paths()
   return U.sorted_keys(CLASSES)
 end
 
--- Edit distance, for the "did you mean" list.
-local function distance(a, b)
-  local prev = {}
-  for j = 0, #b do
-    prev[j] = j
-  end
-  for i = 1, #a do
-    local cur = { [0] = i }
-    for j = 1, #b do
-      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-    end
-    prev = cur
-  end
-  return prev[#b]
-end
+local distance = U.edit_distance
 
 -- The class of a class path; an unknown path raises listing the closest registered ones.
 function M.resolve(class_path)

@@ -19,7 +19,7 @@ local function sorted_keys(t)
 end
 U.sorted_keys = sorted_keys
 
--- Edit distance, for "did you mean" on a misspelt option.
+-- Edit distance (Levenshtein), for "did you mean" on a misspelt option or name.
 local function distance(a, b)
   local prev = {}
   for j = 0, #b do
@@ -35,6 +35,7 @@ local function distance(a, b)
   end
   return prev[#b]
 end
+U.edit_distance = distance
 
 -- opts (nil or a table) checked against defaults: an unknown key raises naming the nearest
 -- allowed key (or listing them); a value whose type differs from a non-NONE default's raises.

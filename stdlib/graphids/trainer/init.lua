@@ -536,8 +536,7 @@ local function metric_fn(self, model, datamodule, given)
     return function(out) return model:test_metrics(out) end
   end
   local metrics = require "graphids.metrics"
-  -- (named test_metrics in graphids.metrics' first version)
-  local of_outputs = metrics.of_outputs or metrics.test_metrics
+  local of_outputs = metrics.of_outputs
   local val
   return function(out)
     local probs = out.probs
