@@ -106,7 +106,16 @@ TEST(rejects_bad_indices_and_bad_sets_naming_field_graph_and_value) {
     np[2] = 3;
     CHECK_ERR(gids_graph_set_validate(&s), GIDS_EINVAL,
               "'node_ptr' must be non-decreasing within [0, 5]: graph 1 spans 4..3");
+    /* a negative start in a graph that collate picks alone (no reading before the rows) */
+    np[1] = -2;
+    CHECK_ERR(gids_graph_batch_collate(&b, &s, (int64_t[]){1}, 1), GIDS_EINVAL,
+              "'node_ptr' must be non-decreasing within [0, 5]: graph 1 spans -2..3");
+    int64_t *ep = gids_tensor_data(s.edge_ptr);
     np[1] = 3;
+    ep[1] = -1;
+    CHECK_ERR(gids_graph_batch_collate(&b, &s, (int64_t[]){1}, 1), GIDS_EINVAL,
+              "'edge_ptr' must be non-decreasing within [0, 4]: graph 1 spans -1..2");
+    ep[1] = 2;
     np[3] = 6;
     CHECK_ERR(gids_graph_set_validate(&s), GIDS_EINVAL,
               "'node_ptr'[3] must equal the node count 5, got 6");

@@ -105,11 +105,11 @@ static gids_status check_graph(const char *op, const set_view *v, int64_t g) {
     int64_t n0 = v->node_ptr[g], n1 = v->node_ptr[g + 1];
     int64_t e0 = v->edge_ptr[g], e1 = v->edge_ptr[g + 1];
     GIDS_CHECK(
-        n0 <= n1 && n1 <= v->N, GIDS_EINVAL,
+        0 <= n0 && n0 <= n1 && n1 <= v->N, GIDS_EINVAL,
         "%s: 'node_ptr' must be non-decreasing within [0, %lld]: graph %lld spans %lld..%lld", op,
         (long long)v->N, (long long)g, (long long)n0, (long long)n1);
     GIDS_CHECK(
-        e0 <= e1 && e1 <= v->E, GIDS_EINVAL,
+        0 <= e0 && e0 <= e1 && e1 <= v->E, GIDS_EINVAL,
         "%s: 'edge_ptr' must be non-decreasing within [0, %lld]: graph %lld spans %lld..%lld", op,
         (long long)v->E, (long long)g, (long long)e0, (long long)e1);
     int64_t n = n1 - n0;
