@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "gids/io.h"
 #include "gids/net.h"
 
 /* A listening loopback socket on a free port (the kernel picks it). */

@@ -23,6 +23,7 @@
 #include "gids/io.h"
 #include "gids/memory.h"
 #include "gids/metrics.h"
+#include "gids/net.h"
 #include "gids/ops.h"
 #include "gids/optim.h"
 #include "gids/rng.h"

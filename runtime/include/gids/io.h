@@ -90,6 +90,12 @@ gids_status gids_atomic_commit(gids_atomic_file *f);
 void gids_atomic_abort(gids_atomic_file *f);
 /* The whole sequence for one buffer.  BORROW: path, data. */
 gids_status gids_atomic_write(const char *path, const void *data, size_t n);
+
+/* Appends n bytes to path (created with mode 0644 when absent) with ONE write(2) on an
+ * O_APPEND descriptor, so concurrent writers and a crash never interleave or split a record
+ * (trace and spool lines); fsyncs the file when `sync`.  EIO names the path and the errno text.
+ * BORROW: path, data. */
+gids_status gids_append_file(const char *path, const void *data, size_t n, bool sync);
 /* fsync of a directory, so a rename or a new entry in it survives a crash. */
 gids_status gids_fsync_dir(const char *dir);
 

@@ -1,4 +1,4 @@
-/* gids/net.h -- a small HTTP client (libcurl) and durable appends, for experiment tracking.
+/* gids/net.h -- a small HTTP client (libcurl), for experiment tracking.
  *
  *   const char *hdr[] = {"Content-Type: application/json"};
  *   gids_http_request rq = {.method = "POST", .url =
@@ -57,11 +57,6 @@ typedef struct gids_http_response {
 gids_status gids_http_perform(const gids_http_request *req, gids_http_response *out);
 /* Idempotent; zeroes *r. */
 void gids_http_response_free(gids_http_response *r);
-
-/* Appends n bytes to path (created with mode 0644 when absent) with ONE write(2) on an
- * O_APPEND descriptor, so concurrent writers and a crash never interleave or split a line;
- * fsyncs the file when `sync`.  EIO names the path and the errno text.  BORROW: path, data. */
-gids_status gids_append_file(const char *path, const void *data, size_t n, bool sync);
 
 #ifdef __cplusplus
 }

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gids/net.h"
+#include "gids/io.h"
 
 gids_status gids_append_file(const char *path, const void *data, size_t n, bool sync) {
     GIDS_CHECK(path != NULL && path[0] != '\0', GIDS_EINVAL, "append_file: path is empty");
