@@ -5,7 +5,8 @@
  *   graphids -e CODE [args]        run a chunk (the global `graphids` is preset)
  *   graphids version               versions, BLAS, threads, stdlib, CUDA plugin
  *   graphids gpu info              the CUDA devices, or why there are none
- *   graphids data SUB [args]       commands written in Lua: graphids.cli.<command>.main(args)
+ *   graphids data|ckpt|track|fit|test|pipeline|runs ...
+ *                                  commands written in Lua: graphids.cli.<command>.main(args)
  *   graphids help                  this summary
  *
  * Exit codes: 0 success, 1 a Lua error (its traceback goes to stderr), 2 a bad command line.
@@ -25,9 +26,16 @@ static const char usage[] =
     "  -e CODE [args...]          run a Lua chunk; the global `graphids` is preset\n"
     "  version                    graphids, Lua and BLAS versions, threads, CUDA plugin\n"
     "  gpu info                   CUDA driver, runtime and library versions, the devices\n"
+    "  fit|test --config R ...    train / evaluate one stage recipe\n"
+    "  pipeline P.lua [--dry-run] run a pipeline of stages (skip, resume or run each)\n"
+    "  runs list|show|compare     results of past runs\n"
     "  data SUBCOMMAND [args...]  CAN logs and datasets: convert, simulate, build, inspect,\n"
-    "                             rebuild (`graphids data help` for details)\n"
+    "                             rebuild\n"
+    "  ckpt inspect FILE [--json] what a checkpoint holds\n"
+    "  track sync RUN_DIR...      deliver spooled tracking events\n"
     "  help                       this text\n"
+    "\n"
+    "Each command written in Lua takes --help.\n"
     "\n"
     "Environment: LUA_PATH / LUA_CPATH are honoured (the graphids stdlib comes first);\n"
     "GRAPHIDS_STDLIB overrides where the stdlib is found; GRAPHIDS_HISTORY names the REPL\n"
