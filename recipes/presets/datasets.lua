@@ -24,10 +24,10 @@ return {
     patience = { graph = 10, fusion = 20 },
     batch_size = 32, fusion_batch_size = 128,
   },
-  -- Few epochs: on two shared CPU cores one GAT epoch over hcrl_sa's ~15 000 train graphs takes
-  -- minutes; the classes separate within the first epochs.
+  -- Few epochs (the whole pipeline in about half an hour on two shared CPU cores: a GAT epoch over
+  -- hcrl_sa's ~5 000 train graphs takes ~30 s, a VGAE epoch over the benign ones ~40-70 s).
   hcrl_sa = {
-    epochs = { vgae = 3, dgi = 3, gat = 3, gat_kd = 2, fusion = 40 },
+    epochs = { vgae = 15, dgi = 15, gat = 10, gat_kd = 6, fusion = 60 },
     patience = { graph = 5, fusion = 20 },
     fusion_max_train = 4000,
     batch_size = 64, fusion_batch_size = 256,
