@@ -11,6 +11,10 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 ours=$(mktemp) peer=$(mktemp) peer_train=$(mktemp) train=$(mktemp)
 trap 'rm -f "$ours" "$peer" "$peer_train" "$train"' EXIT
+# libgomp spin-waits between parallel regions by default; on a shared or oversubscribed
+# machine a spinning thread holds a core the other thread needs, and 2-thread runs were 3-10x
+# slower.  Passive waiting (futex sleep) is the robust choice here; override by setting it.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 export LUA_PATH="stdlib/?.lua;stdlib/?/init.lua;;" LUA_CPATH="$BUILD/lua/?.so;;"
 "$BUILD"/bench/ops_bench >>"$ours"
 lua5.4 bench/ops/lua_overhead.lua >>"$ours"

@@ -13,6 +13,10 @@ trap 'rm -rf "$log"' EXIT
 
 # allocator_may_return_null: specs check that an impossible allocation is an error, not an abort.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:allocator_may_return_null=1}
+# libgomp spin-waits between parallel regions by default; on a shared or oversubscribed
+# machine a spinning thread holds a core the other thread needs, and 2-thread runs were 3-10x
+# slower.  Passive waiting (futex sleep) is the robust choice here; override by setting it.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 for t in "$BUILD"/asan/test_*; do
