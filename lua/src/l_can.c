@@ -158,6 +158,7 @@ static void push_report(lua_State *L, const gids_can_read_report *r) {
 /* read_can(path [, opts]) -> frames, report */
 static int l_read_can(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
+    l_checkend(L, 2, "read_can");
     gids_can_read_opts o;
     read_options(L, 2, &o, "read_can");
     l_frames *u = new_frames(L);
@@ -170,6 +171,7 @@ static int l_read_can(lua_State *L) {
 /* read_can_many(paths [, opts]) -> {frames...}, {report...}: the files are read in parallel. */
 static int l_read_can_many(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
+    l_checkend(L, 2, "read_can_many");
     int n = (int)luaL_len(L, 1);
     gids_can_read_opts o;
     read_options(L, 2, &o, "read_can_many");
@@ -317,6 +319,7 @@ static void sim_common(lua_State *L, int idx, gids_can_sim_opts *o, const char *
 
 /* can_simulate{attack=, seed=, frames=, vehicle=, capture=} -> frames of one capture. */
 static int l_can_simulate(lua_State *L) {
+    l_checkend(L, 1, "can_simulate");
     l_checkopts(L, 1, "can_simulate", sim_opts);
     gids_can_sim_opts o;
     sim_common(L, 1, &o, "can_simulate");
@@ -343,6 +346,7 @@ static int l_can_simulate(lua_State *L) {
 /* can_simulate_dataset(dir, {seed=, frames=}) -> {files=, frames=, attack_frames=} */
 static int l_can_simulate_dataset(lua_State *L) {
     const char *dir = luaL_checkstring(L, 1);
+    l_checkend(L, 2, "can_simulate_dataset");
     l_checkopts(L, 2, "can_simulate_dataset", simset_opts);
     gids_can_sim_opts o;
     sim_common(L, 2, &o, "can_simulate_dataset");
@@ -360,6 +364,7 @@ static int l_can_simulate_dataset(lua_State *L) {
 
 /* can_formats() -> the reader's format names, "auto" first. */
 static int l_can_formats(lua_State *L) {
+    l_checkend(L, 0, "can_formats");
     lua_createtable(L, GIDS_CAN_FMT_COUNT_, 0);
     for (int i = 0; i < GIDS_CAN_FMT_COUNT_; i++) {
         lua_pushstring(L, gids_can_format_name((gids_can_format)i));

@@ -140,7 +140,7 @@ static int64_t check_nodes(lua_State *L, int i, const char *fname) {
 /* (a, b, c|nil, d|nil, edge_index, num_nodes, negative_slope, scale|nil) -> out, alpha */
 static int attention(lua_State *L, bool v2) {
     const char *fname = v2 ? "gatv2_attention" : "gat_attention";
-    l_checkend(L, 8, fname);
+    l_checkend(L, 8, v2 ? "graph_gatv2_attention" : "graph_gat_attention");
     gids_tensor *a = l_checktensor(L, 1), *b = l_checktensor(L, 2);
     gids_tensor *c = opt_tensor(L, 3), *d = v2 ? l_checktensor(L, 4) : opt_tensor(L, 4);
     gids_tensor *ei = l_checktensor(L, 5);

@@ -174,6 +174,98 @@ for name, fn in pairs(others) do
   full[name] = fn
 end
 
+-- The data, graph, file, digest, metric and network functions.
+local scratch = os.tmpname()
+os.remove(scratch)
+assert(core.mkdir_p(scratch))
+local function path(name) return scratch .. "/" .. name end
+local function frames() return (core.can_simulate({ seed = 1, frames = 400 })) end
+local function csv()
+  local p = path("f.csv")
+  local f = assert(io.open(p, "w"))
+  f:write("timestamp,arbitration_id,data_field,attack\n1.0,316,0102,0\n1.1,317,,1\n")
+  f:close()
+  return p
+end
+local function set()
+  return core.build_windows({ frames() }, { vocab = {}, window = 50, stride = 50 })
+end
+local function binary() return graphids.tensor({ 0.1, 0.9, 0.4 }), long({ 0, 1, 1 }) end
+local function ei() return long({ { 0, 1 }, { 1, 0 } }) end
+local data_calls = {
+  append_file = function() return path("a.txt"), "x", { sync = true } end,
+  atomic_write = function() return path("w.txt"), "x" end,
+  read_can = function() return csv(), { lenient = true } end,
+  read_can_many = function() return { csv() }, { lenient = true } end,
+  can_formats = function() end,
+  can_simulate = function() return { seed = 1, frames = 100 } end,
+  can_simulate_dataset = function() return path("sim"), { seed = 1, frames = 2000 } end,
+  can_vocab_ids = function() return { frames() } end,
+  build_windows = function() return { frames() }, { vocab = {}, window = 50, stride = 50 } end,
+  scaler_fit = function()
+    local s = set()
+    return s.x, s.node_ptr, long({ 0 }), 1e-6
+  end,
+  scaler_apply_ = function()
+    local s = set()
+    return s.x, graphids.zeros(35), graphids.ones(35)
+  end,
+  graph_collate = function() return set(), { 0 } end,
+  graph_set_validate = function() return set() end,
+  graph_gatv2_attention = function()
+    return graphids.ones(2, 1, 3), graphids.ones(2, 1, 3), nil, graphids.ones(1, 3), ei(), 2,
+      0.2, nil
+  end,
+  graph_gat_attention = function()
+    return graphids.ones(2, 1, 3), graphids.ones(2, 1), graphids.ones(2, 1), nil, ei(), 2, 0.2,
+      nil
+  end,
+  save_safetensors = function() return path("t.safetensors"), { a = vec() }, { k = "v" } end,
+  load_safetensors = function()
+    core.save_safetensors(path("l.safetensors"), { a = vec() }, {})
+    return path("l.safetensors"), { mmap = true }
+  end,
+  lock = function() return path(".lock"), { exclusive = true, timeout = 1 } end,
+  mkdir_p = function() return path("d/e") end,
+  list_dir = function() return scratch end,
+  stat = function() return scratch end,
+  remove_tree = function()
+    assert(core.mkdir_p(path("r/s")))
+    return path("r")
+  end,
+  sha256 = function() return "abc" end,
+  sha256_file = function() return csv() end,
+  metrics_binary = function()
+    local s, l = binary()
+    return s, l, { num_classes = 2, positive = 1, min_recall = 0.9, min_precision = 0.9 }
+  end,
+  metrics_roc_curve = function()
+    local s, l = binary()
+    return s, l, { num_classes = 2, positive = 1 }
+  end,
+  metrics_pr_curve = function()
+    local s, l = binary()
+    return s, l, { num_classes = 2, positive = 1 }
+  end,
+  metrics_confusion = function() return long({ 0, 1 }), long({ 1, 1 }), 2 end,
+  metrics_threshold_confusion = function()
+    local s, l = binary()
+    return s, l, 0.5
+  end,
+  metrics_ece = function() return graphids.tensor({ 0.9, 0.6 }), long({ 1, 0 }), { n_bins = 5 } end,
+  http_request = function()
+    -- Port 9 on the loopback: nothing listens, so the call fails fast without a network.
+    return { method = "GET", url = "http://127.0.0.1:9/", headers = {}, body = "", timeout = 2 }
+  end,
+  wall_time = function() end,
+  sleep = function() return 0 end,
+  hostname = function() end,
+  lstm_cell = function() return graphids.ones(2, 8), graphids.ones(2, 2) end,
+}
+for name, fn in pairs(data_calls) do
+  full[name] = fn
+end
+
 -- Calls fn with the full arguments, then with one more, which must fail.
 local function check(label, fn, args_of)
   local args = table.pack(args_of())
