@@ -292,6 +292,9 @@ describe("argument counts", function()
   after_each(function()
     graphids.set_rng_state(state)
   end)
+  teardown(function()
+    core.remove_tree(scratch)
+  end)
 
   -- no_grad(fn, ...) and enable_grad(fn, ...) pass every argument after fn on to fn.
   local forwarding = { no_grad = true, enable_grad = true }
