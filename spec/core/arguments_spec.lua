@@ -190,7 +190,7 @@ end
 local function set()
   return core.build_windows({ frames() }, { vocab = {}, window = 50, stride = 50 })
 end
-local function binary() return graphids.tensor({ 0.1, 0.9, 0.4 }), long({ 0, 1, 1 }) end
+local function scored() return graphids.tensor({ 0.1, 0.9, 0.4 }), long({ 0, 1, 1 }) end
 local function ei() return long({ { 0, 1 }, { 1, 0 } }) end
 local data_calls = {
   append_file = function() return path("a.txt"), "x", { sync = true } end,
@@ -236,20 +236,20 @@ local data_calls = {
   sha256 = function() return "abc" end,
   sha256_file = function() return csv() end,
   metrics_binary = function()
-    local s, l = binary()
+    local s, l = scored()
     return s, l, { num_classes = 2, positive = 1, min_recall = 0.9, min_precision = 0.9 }
   end,
   metrics_roc_curve = function()
-    local s, l = binary()
+    local s, l = scored()
     return s, l, { num_classes = 2, positive = 1 }
   end,
   metrics_pr_curve = function()
-    local s, l = binary()
+    local s, l = scored()
     return s, l, { num_classes = 2, positive = 1 }
   end,
   metrics_confusion = function() return long({ 0, 1 }), long({ 1, 1 }), 2 end,
   metrics_threshold_confusion = function()
-    local s, l = binary()
+    local s, l = scored()
     return s, l, 0.5
   end,
   metrics_ece = function() return graphids.tensor({ 0.9, 0.6 }), long({ 1, 0 }), { n_bins = 5 } end,
