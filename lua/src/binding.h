@@ -136,6 +136,7 @@ void l_open_graph(lua_State *L, int module, int methods);   /* l_graph.c: batche
 void l_open_digest(lua_State *L, int module, int methods);  /* l_digest.c: graphids.sha256 */
 void l_open_metrics(lua_State *L, int module, int methods); /* l_metrics.c: metric hot loops */
 void l_open_net(lua_State *L, int module, int methods);     /* l_net.c: HTTP client (tracking) */
+void l_open_rnn(lua_State *L, int module, int methods);     /* l_rnn.c: fused LSTM cell */
 
 /* l_can.c: the CAN frame table of the CanFrames userdata at idx (raises when idx is not one).
  * BORROW: valid while the userdata lives. */

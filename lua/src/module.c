@@ -43,6 +43,7 @@ int luaopen_graphids_core(lua_State *L) {
     l_open_digest(L, module, methods);
     l_open_metrics(L, module, methods);
     l_open_net(L, module, methods);
+    l_open_rnn(L, module, methods);
 
     /* graphids.Tensor is the methods table: the stdlib adds Lua-written methods to it. */
     lua_pushvalue(L, methods);

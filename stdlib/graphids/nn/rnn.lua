@@ -11,8 +11,11 @@
 -- 1/sqrt(hidden)).  dropout applies to the output of every layer but the last, in training.
 --
 -- Speed: the input projection of a whole sequence is one matmul per layer and direction; each
--- time step is one addmm for all gates of all batch rows, one split and a few elementwise ops.
+-- time step is one addmm for all gates of all batch rows and one fused cell (core.lstm_cell:
+-- the gate activations and the state update, and their backward, each in one pass; the
+-- composed cell serves tensors off the CPU).
 local graphids = require "graphids"
+local core = require "graphids.core"
 local Module = require "graphids.nn.module"
 local F = require "graphids.nn.functional"
 local init = require "graphids.nn.initializers"
@@ -106,6 +109,19 @@ local function project(self, x, names)
   return proj:view(shape[1], shape[2], -1)
 end
 
+-- The LSTM cell from plain ops, for devices without the fused core.lstm_cell: gates [N, 4H]
+-- (i, f, g, o pre-activations), c [N, H] or nil (zeros).  Returns h, c.
+local function composed_lstm_cell(gates, c, H)
+  local gs = graphids.split(gates, H, 2)
+  local i, f, g, o = gs[1]:sigmoid(), gs[2]:sigmoid(), gs[3]:tanh(), gs[4]:sigmoid()
+  if c then
+    c = f * c + i * g
+  else
+    c = i * g
+  end
+  return o * c:tanh(), c
+end
+
 -- One direction of one layer over the whole sequence.  h, c: initial states [N, H] or nil
 -- (zeros).  Returns the list of per-step outputs in time order and the final h (and c).
 local function run_direction(self, x, names, tdim, reverse, h, c)
@@ -118,6 +134,7 @@ local function run_direction(self, x, names, tdim, reverse, h, c)
   local b_hh = self.bias and rawget(self, names[4]) or nil
   local outs = {}
   local lstm = self.mode == "LSTM"
+  local fused = x.device == "cpu"
   local first, last, step = 1, T, 1
   if reverse then
     first, last, step = T, 1, -1
@@ -126,14 +143,11 @@ local function run_direction(self, x, names, tdim, reverse, h, c)
     local xp = steps[t]:squeeze(tdim)
     if lstm then
       local gates = h and graphids.addmm(xp, h, w_hh_t) or xp
-      local gs = graphids.split(gates, H, 2)
-      local i, f, g, o = gs[1]:sigmoid(), gs[2]:sigmoid(), gs[3]:tanh(), gs[4]:sigmoid()
-      if c then
-        c = f * c + i * g
+      if fused then
+        h, c = core.lstm_cell(gates, c)
       else
-        c = i * g
+        h, c = composed_lstm_cell(gates, c, H)
       end
-      h = o * c:tanh()
     else
       local xs = graphids.split(xp, H, 2)
       local r, z, n

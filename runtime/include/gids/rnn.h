@@ -1,0 +1,52 @@
+/* gids/rnn.h -- the fused LSTM cell: gate activations and state update in one pass.
+ *
+ *   gids_tensor *h = NULL, *c = NULL;
+ *   // gates [N, 4H] = x W_ih^T + b_ih + h_prev W_hh^T + b_hh, in torch's order i, f, g, o
+ *   GIDS_TRY(gids_ag_lstm_cell(&h, &c, gates, c_prev));     // records LSTMCellBackward
+ *
+ * i = sigmoid(gates[:, 0:H]), f = sigmoid(gates[:, H:2H]), g = tanh(gates[:, 2H:3H]),
+ * o = sigmoid(gates[:, 3H:4H]); c = f * c_prev + i * g; h = o * tanh(c).  c_prev NULL means
+ * zeros (the first step of a sequence).  One call replaces the split, four activations and five
+ * elementwise ops of the composed cell, each of which would read and write [N, H] and record an
+ * autograd node; the backward is one pass too.  Every element is computed on its own, so
+ * results do not depend on the thread count.
+ *
+ * Arguments: f32 or f64 (one dtype for all) on the CPU, 2-D; rows may have any stride, a last
+ * dim with stride other than 1 is copied first.  A tensor on another device gives
+ * EUNSUPPORTED naming the op.  f32 uses the vectorisable sigmoid/tanh of the elementwise ops
+ * (within 2e-7 relative of libm).
+ * Ownership: every result is NEW; the inputs are BORROWed.
+ */
+#ifndef GIDS_RNN_H
+#define GIDS_RNN_H
+
+#include "gids/status.h"
+#include "gids/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* NEW *h, *c [N, H]; act (NULL: not wanted) receives NEW [N, 4H], the activated gates
+ * (i, f, g, o after their sigmoid/tanh) that the backward reads. */
+gids_status gids_lstm_cell(gids_tensor **h, gids_tensor **c, gids_tensor **act,
+                           const gids_tensor *gates, const gids_tensor *c_prev);
+
+/* Gradients of the cell.  g_h, g_c [N, H]: gradients of h and c (NULL: zero, not both);
+ * act from gids_lstm_cell; c_prev as given to it (NULL: zeros); c its result.  NEW
+ * *g_gates [N, 4H] when g_gates is not NULL, NEW *g_c_prev [N, H] when g_c_prev is not NULL
+ * and c_prev was given (else *g_c_prev stays NULL). */
+gids_status gids_lstm_cell_backward(gids_tensor **g_gates, gids_tensor **g_c_prev,
+                                    const gids_tensor *g_h, const gids_tensor *g_c,
+                                    const gids_tensor *act, const gids_tensor *c_prev,
+                                    const gids_tensor *c);
+
+/* gids_lstm_cell recording one LSTMCellBackward node over gates and c_prev when grad mode is
+ * on and either requires grad. */
+gids_status gids_ag_lstm_cell(gids_tensor **h, gids_tensor **c, const gids_tensor *gates,
+                              const gids_tensor *c_prev);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
