@@ -62,3 +62,17 @@ awk 'NR == FNR { if ($1 != "peer_threads") peer[$1] = $2; else pthreads = $2; ne
      END { printf "(graphids %s threads; torch %s threads; medians of repeated runs)\n", threads, pthreads }' \
   "$peer" "$ours"
 echo "(train_* rows: torch set to graphids' $threads threads; medians over ${TRAIN_ROUNDS:-3} alternating rounds)"
+
+# The data pipeline on the full hcrl_sa (skipped, saying why, without ../shared/data): parse
+# alone (frames/s), CSV -> cached graphs (build, reload, peak memory) and the window builder
+# against the polars peer (speed-up and feature agreement).
+data_root=${GRAPHIDS_DATA_ROOT:-../shared/data/can}
+echo
+echo "data pipeline ($data_root/hcrl_sa):"
+if [ -d "$data_root/hcrl_sa" ]; then
+  BUILD=$BUILD bench/data/parse_bench.sh "$data_root/hcrl_sa" 5 2>/dev/null | tail -n1 || echo "bench: parse_bench failed" >&2
+  lua5.4 bench/data/cache_bench.lua "$data_root" 5 || echo "bench: cache_bench failed" >&2
+  lua5.4 bench/data/windows_bench.lua "$data_root/hcrl_sa" 3 2>&1 | tail -n4 || echo "bench: windows_bench failed" >&2
+else
+  echo "skipped: no CAN data at $data_root/hcrl_sa"
+fi
