@@ -44,6 +44,14 @@ describe("graphids safetensors I/O", function()
     end
   end)
 
+  it("is graphids.io.save / graphids.io.load under its short names", function()
+    local path = gio.join(dir, "short.safetensors")
+    assert.is_true(graphids.io.save(path, { w = graphids.tensor({ 1, 2 }) }, { format = "pt" }))
+    local back, meta = graphids.io.load(path)
+    assert.same({ 1, 2 }, back.w:totable())
+    assert.same({ format = "pt" }, meta)
+  end)
+
   it("keeps mapped tensors valid after the tables go and never writes through to the file", function()
     local path = gio.join(dir, "m.safetensors")
     gio.save_safetensors(path, { w = graphids.tensor({ 1, 2, 3 }, { dtype = "f32" }) })

@@ -22,13 +22,16 @@ graphids.printoptions = core.printoptions
 -- as graphids.core.autograd.
 graphids.autograd = require "graphids.autograd"
 
--- graphids.nn, optim, data and models load on first use: `require "graphids"` stays cheap,
+-- graphids.nn, optim, data, models, io, json and metrics load on first use: `require "graphids"` stays cheap,
 -- and they (which require "graphids" themselves) never see a half-built table.
 local lazy = {
   nn = "graphids.nn",
   optim = "graphids.optim",
   data = "graphids.data",
   models = "graphids.models",
+  io = "graphids.io",
+  json = "graphids.json",
+  metrics = "graphids.metrics",
 }
 setmetatable(graphids, {
   __index = function(t, k)

@@ -2,6 +2,7 @@
 --   local gio = require "graphids.io"
 --   gio.save_safetensors(path, {w = t}, {format = "pt"})      -- atomic
 --   local tensors, meta = gio.load_safetensors(path)          -- memory-mapped views
+--   gio.save(path, tensors, meta) / gio.load(path)            -- the same two, short names
 --   gio.write_json(path, value)                              -- atomic, sorted, indented
 --   local v = assert(gio.read_json(path))
 --   local lk <close> = assert(gio.lock(gio.join(dir, ".lock"), {timeout = 10}))
@@ -22,6 +23,9 @@ local M = {
   stat = core.stat,
   remove_tree = core.remove_tree,
 }
+-- graphids.io.save / graphids.io.load: the names the safetensors API is known by.
+M.save = M.save_safetensors
+M.load = M.load_safetensors
 
 -- Joins path parts with "/", dropping empty parts and doubled separators.
 function M.join(...)
