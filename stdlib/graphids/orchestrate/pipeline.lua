@@ -182,7 +182,7 @@ local function job_fn(n, action, opts)
 end
 
 -- Runs the pipeline.  opts: executor (default local), log (function of a line; default
--- stdout), only (set of stage names to consider; the others are treated as skipped).
+-- stdout).
 -- Returns a list of {name, kind, action, reason, status = "ok" | "skipped" | "failed" |
 -- "blocked", seconds, metrics, error, run_dir}.
 function M.run(p, opts)
