@@ -30,8 +30,8 @@ end
 
 -- opts.traceback: keep the Lua traceback in a failed job's error (for debugging).
 function M.local_executor(opts)
-  opts = opts or {}
-  return setmetatable({ name = "local", traceback = opts.traceback == true }, Local)
+  opts = require("graphids.nn._util").options("local_executor", opts, { traceback = false })
+  return setmetatable({ name = "local", traceback = opts.traceback }, Local)
 end
 
 return M

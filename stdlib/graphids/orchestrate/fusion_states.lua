@@ -99,7 +99,7 @@ end
 
 -- Runs the extraction (overwriting any partial output).  Returns the manifest.
 function M.extract(spec, opts)
-  opts = opts or {}
+  opts = U.options("fusion_states.extract", opts, { log = U.NONE })
   local inst = require "graphids.orchestrate.instantiate"
   local data = require "graphids.data"
   local d = config.thaw(spec.data)

@@ -13,6 +13,7 @@
 --   resume    checkpoints/last exists without .train_complete (a fit was interrupted)
 --   run       nothing usable exists
 -- A failed stage stops its dependants (blocked) and leaves every other stage's results as they are.
+local U = require "graphids.nn._util"
 local gio = require "graphids.io"
 local config = require "graphids.config"
 local fstates = require "graphids.orchestrate.fusion_states"
@@ -30,7 +31,7 @@ local function check_nodes(file, stages)
     if type(n) ~= "table" or type(n.name) ~= "string" or type(n.recipe) ~= "string" then
       error(string.format("pipeline %s: stages[%d] needs a name and a recipe", file, i), 0)
     end
-    for _, k in ipairs(require("graphids.nn._util").sorted_keys(n)) do
+    for _, k in ipairs(U.sorted_keys(n)) do
       if not NODE_KEYS[k] then
         error(string.format("pipeline %s: stage '%s' has an unknown key '%s' " ..
           "(name, recipe, tla, inputs, needs, set)", file, n.name, tostring(k)), 0)
@@ -68,7 +69,7 @@ end
 -- Resolves one stage with its upstream outputs as TLAs.
 local function resolve_node(n, outputs)
   local tla = config.thaw(n.tla or {})
-  for _, k in ipairs(require("graphids.nn._util").sorted_keys(n.inputs or {})) do
+  for _, k in ipairs(U.sorted_keys(n.inputs or {})) do
     tla[k] = outputs[n.inputs[k]]
   end
   local rendered, file = config.render(n.recipe, tla)
@@ -186,7 +187,7 @@ end
 -- Returns a list of {name, kind, action, reason, status = "ok" | "skipped" | "failed" |
 -- "blocked", seconds, metrics, error, run_dir}.
 function M.run(p, opts)
-  opts = opts or {}
+  opts = U.options("pipeline.run", opts, { executor = U.NONE, log = U.NONE })
   local ex = opts.executor or require("graphids.orchestrate.executor").local_executor()
   local log = opts.log or function(s) io.stdout:write(s, "\n") io.stdout:flush() end
   local status, results = {}, {}

@@ -9,6 +9,7 @@
 -- Markers are written only after their phase succeeded, and after its files: a marker means
 -- "everything of this phase is on disk".
 local graphids = require "graphids"
+local U = require "graphids.nn._util"
 local gio = require "graphids.io"
 local ckpt = require "graphids.ckpt"
 local json = require "graphids.json"
@@ -113,7 +114,7 @@ end
 -- run is opened before fit and closed in every case.  Returns the best checkpoint path (nil
 -- without a run dir).
 function M.train(artifacts, resolved, opts)
-  opts = opts or {}
+  opts = U.options("stage.train", opts, { resume_from = U.NONE, write_run_files = false })
   local run_dir = resolved.run_dir
   tracking.event(run_dir, "stage_train", { stage = resolved.stage_name, run_dir = run_dir,
     resume_from = opts.resume_from })
@@ -170,7 +171,7 @@ end
 -- test-phase tracking row.  Returns the metrics (test/<metric> pooled, test/<set>/<metric> per
 -- set).
 function M.evaluate(artifacts, resolved, opts)
-  opts = opts or {}
+  opts = U.options("stage.evaluate", opts, { ckpt_path = U.NONE, write_run_files = false })
   local run_dir = resolved.run_dir
   local path = opts.ckpt_path or resolved.ckpt_file
   tracking.event(run_dir, "stage_test", { stage = resolved.stage_name, ckpt = path })
