@@ -173,7 +173,11 @@ describe("graphids.orchestrate.stage", function()
     os.remove(marker)
     local before = tiny.snapshot(r.run_dir, true)
     local run = stage.build(r)
-    local ok, err = pcall(stage.evaluate, run, r, { ckpt_path = vgae_ckpt })
+    local ok, err = pcall(stage.train, run, r, { resume = vgae_ckpt })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("stage.train: unknown option 'resume' (did you mean 'resume_from'?)",
+      1, true), err)
+    ok, err = pcall(stage.evaluate, run, r, { ckpt_path = vgae_ckpt })
     assert.is_false(ok)
     assert.truthy(tostring(err):find(
       "class_path: checkpoint graphids.models.VGAE, model graphids.models.GATClassifier",
