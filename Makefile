@@ -128,10 +128,11 @@ test: deps
 	@$(MAKE) --no-print-directory build test-c
 	@BUILD=$(BUILD) tools/run-tests.sh
 
-# Until the training pipeline lands, the main job is the worked example: an MLP learning XOR
-# with autograd and AdamW.
+# The main job: the whole pipeline (VGAE, GAT teacher, distilled student, fusion states, fusion)
+# on the built-in simulator's data, on the CPU; it prints a results table and where the
+# artifacts are (under ./lake).  A second run skips the stages that are complete.
 run: all
-	@$(HOST) run recipes/examples/mlp_xor.lua
+	@$(HOST) pipeline recipes/pipelines/graphids.lua
 
 bench: all
 	@$(MAKE) --no-print-directory -C . $(BUILD)/bench/ops_bench

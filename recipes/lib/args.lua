@@ -1,5 +1,4 @@
 -- recipes/lib/args.lua -- the top-level arguments every recipe takes, with their defaults.
--- luacheck: read globals import arguments merge model_preset
 -- data_root "" means none ($GRAPHIDS_DATA_ROOT, or the simulator for `synthetic`).
 return {
   dataset = "synthetic",

@@ -1,5 +1,4 @@
 -- recipes/lib/stage.lua -- the shared defaults of every stage recipe: identity, run dir,
--- luacheck: read globals import arguments merge model_preset
 -- trainer, callbacks and the graph data module, from the top-level arguments.
 --   local S = import("../lib/stage.lua")
 --   return function(tla)

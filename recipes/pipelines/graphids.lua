@@ -1,5 +1,4 @@
 -- recipes/pipelines/graphids.lua -- the whole method as a DAG: VGAE -> GAT teacher -> distilled
--- luacheck: read globals import arguments merge model_preset
 -- GAT student -> fusion states (VGAE + GAT features) -> fusion.
 --   graphids pipeline recipes/pipelines/graphids.lua [--tla dataset=hcrl_sa --data-root ...] [--dry-run]
 -- Each stage names its recipe and TLAs; `inputs` maps a TLA of the stage to an upstream stage,

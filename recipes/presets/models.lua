@@ -1,5 +1,4 @@
 -- recipes/presets/models.lua -- model blocks per family and scale.  The sizes are
--- luacheck: read globals import arguments merge model_preset
 -- graphids.models.presets' (the reference's small/large, one source of truth); this file adds
 -- the class paths and the knowledge-distillation student, a reduced GAT.
 local CLASS = {

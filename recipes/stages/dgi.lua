@@ -1,5 +1,4 @@
 -- recipes/stages/dgi.lua -- the DGI anomaly detector (SVDD distance), benign windows only.
--- luacheck: read globals import arguments merge model_preset
 --   graphids fit --config recipes/stages/dgi.lua --tla dataset=hcrl_sa
 local S = import("../lib/stage.lua")
 local P = import("../presets/models.lua")

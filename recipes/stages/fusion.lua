@@ -1,5 +1,4 @@
 -- recipes/stages/fusion.lua -- fusion of the VGAE and GAT experts over the 15-D states written
--- luacheck: read globals import arguments merge model_preset
 -- by the fusion_states stage.
 --   graphids fit --config recipes/stages/fusion.lua --tla method=mlp --tla states_dir=lake/.../seed_42
 -- TLAs: the common ones, method (bandit | dqn | mlp | weighted_avg), states_dir (required).

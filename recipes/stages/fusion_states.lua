@@ -1,5 +1,4 @@
 -- recipes/stages/fusion_states.lua -- extraction of the fusion states: the VGAE's and the GAT's
--- luacheck: read globals import arguments merge model_preset
 -- extract_features over the train, val and every test split, into safetensors files read by
 -- the fusion stage (graphids.orchestrate.fusion_states).
 -- TLAs: the common ones, vgae_ckpt and gat_ckpt (required), batch_size; max_train (0 = every

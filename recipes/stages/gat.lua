@@ -1,5 +1,4 @@
 -- recipes/stages/gat.lua -- the supervised GAT classifier (the KD teacher).
--- luacheck: read globals import arguments merge model_preset
 --   graphids fit --config recipes/stages/gat.lua --tla dataset=hcrl_sa --tla loss=focal
 -- TLAs: the common ones (lib/args.lua), loss (focal | ce | weighted_ce), conv_type (gatv2 |
 -- gat | transformer).  Variant = the loss, so each loss arm has its own run dir.

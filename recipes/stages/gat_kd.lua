@@ -1,5 +1,4 @@
 -- recipes/stages/gat_kd.lua -- a reduced GAT student distilled from a teacher checkpoint (soft
--- luacheck: read globals import arguments merge model_preset
 -- labels, T = 4, alpha = 0.7).
 --   graphids fit --config recipes/stages/gat_kd.lua --tla teacher_ckpt=lake/.../best_model.safetensors
 -- TLAs: the common ones, teacher_ckpt (required), loss (the student's hard loss), T, alpha.

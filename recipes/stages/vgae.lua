@@ -1,5 +1,4 @@
 -- recipes/stages/vgae.lua -- the VGAE anomaly detector, trained on benign windows only.
--- luacheck: read globals import arguments merge model_preset
 --   graphids fit --config recipes/stages/vgae.lua --tla dataset=hcrl_sa
 -- TLAs: the common ones, conv_type.
 local S = import("../lib/stage.lua")
