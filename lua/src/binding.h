@@ -129,11 +129,11 @@ void l_open_autograd(lua_State *L, int module,
                      int methods); /* l_autograd.c, l_function.c: grad modes, backward, Function */
 void l_open_optim(lua_State *L, int module, int methods); /* l_optim.c: fused optimizer steps */
 void l_open_gpu(lua_State *L, int module, int methods);   /* l_gpu.c: graphids.gpu */
-void l_open_can(lua_State *L, int module, int methods);     /* l_can.c: CAN log readers, simulator */
+void l_open_can(lua_State *L, int module, int methods);   /* l_can.c: CAN log readers, simulator */
 void l_open_windows(lua_State *L, int module, int methods); /* l_windows.c: window graphs */
 void l_open_io(lua_State *L, int module, int methods);      /* l_io.c: safetensors, files, locks */
-void l_open_graph(lua_State *L, int module, int methods);   /* l_graph.c: batches, message passing */
-void l_open_digest(lua_State *L, int module, int methods);  /* l_digest.c: graphids.sha256 */
+void l_open_graph(lua_State *L, int module, int methods);  /* l_graph.c: batches, message passing */
+void l_open_digest(lua_State *L, int module, int methods); /* l_digest.c: graphids.sha256 */
 void l_open_metrics(lua_State *L, int module, int methods); /* l_metrics.c: metric hot loops */
 void l_open_net(lua_State *L, int module, int methods);     /* l_net.c: HTTP client (tracking) */
 void l_open_rnn(lua_State *L, int module, int methods);     /* l_rnn.c: fused LSTM cell */
