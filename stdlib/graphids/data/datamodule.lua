@@ -225,21 +225,8 @@ end
 -- Iterator over the train batches of the current epoch from the saved position, keeping
 -- dm.position up to date (so a checkpoint taken mid-epoch resumes at the next batch);
 -- dm:next_epoch() then advances.
-function GraphDataModule:train_batches()
-  local it = self:train_loader():iter(self.epoch, self.position + 1)
-  return function()
-    local b, i = it()
-    if b ~= nil then
-      self.position = i
-    end
-    return b, i
-  end
-end
-
-function GraphDataModule:next_epoch()
-  self.epoch = self.epoch + 1
-  self.position = 0
-end
+GraphDataModule.train_batches = loader.train_batches
+GraphDataModule.next_epoch = loader.next_epoch
 
 function GraphDataModule:__tostring()
   return string.format("GraphDataModule(%s, batch_size=%d, batching=%s%s)", self.dataset, self.batch_size,

@@ -101,6 +101,25 @@ end
 local Loader = class("Loader")
 M.Loader = Loader
 
+-- The resumable epoch walk shared by the data modules.  dm has epoch, position (batches of the
+-- current epoch already served) and a train_loader() method.  train_batches(dm) iterates the
+-- train batches of dm's current epoch from its saved position, keeping dm.position up to date
+-- (so a checkpoint taken mid-epoch resumes at the next batch); next_epoch(dm) then advances.
+function M.train_batches(dm)
+  local it = dm:train_loader():iter(dm.epoch, dm.position + 1)
+  return function()
+    local b, i = it()
+    if b ~= nil then
+      dm.position = i
+    end
+    return b, i
+  end
+end
+
+function M.next_epoch(dm)
+  dm.epoch, dm.position = dm.epoch + 1, 0
+end
+
 -- opts: set (graph set), plan (list of lists of 0-based graph numbers), shuffle = false |
 -- "graphs" (reshuffle graphs each epoch, then cut into batches of batch_size) | "batches"
 -- (keep the packed batches, shuffle their order), batch_size (for "graphs"), seed, name.

@@ -143,20 +143,9 @@ function FusionDataModule:test_loaders()
   end
 end
 
-function FusionDataModule:train_batches()
-  local it = self:train_loader():iter(self.epoch, self.position + 1)
-  return function()
-    local b, i = it()
-    if b ~= nil then
-      self.position = i
-    end
-    return b, i
-  end
-end
-
-function FusionDataModule:next_epoch()
-  self.epoch, self.position = self.epoch + 1, 0
-end
+-- The resumable epoch walk of graphids.data.loader, as the graph data module has it.
+FusionDataModule.train_batches = loader.train_batches
+FusionDataModule.next_epoch = loader.next_epoch
 
 function FusionDataModule:state_dict()
   return { seed = self.opts.seed, epoch = self.epoch, position = self.position }
