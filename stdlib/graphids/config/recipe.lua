@@ -56,16 +56,7 @@ function M.find(path)
   error(string.format("recipe '%s' not found (looked for %s)", path, table.concat(tried, ", ")), 0)
 end
 
-local function deep_copy(v)
-  if type(v) ~= "table" then
-    return v
-  end
-  local out = {}
-  for k, x in pairs(v) do
-    out[k] = deep_copy(x)
-  end
-  return out
-end
+local deep_copy = U.deep_copy
 M.deep_copy = deep_copy
 
 local function is_array(t)

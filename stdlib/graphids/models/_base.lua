@@ -16,16 +16,7 @@ local B = {}
 -- Marks a hyper-parameter that has no default and must be given.
 B.REQUIRED = setmetatable({}, { __tostring = function() return "required" end })
 
-local function deep_copy(v)
-  if type(v) ~= "table" then
-    return v
-  end
-  local out = {}
-  for k, x in pairs(v) do
-    out[k] = deep_copy(x)
-  end
-  return out
-end
+local deep_copy = U.deep_copy
 B.deep_copy = deep_copy
 
 -- JSON-able check: numbers (finite), strings, booleans and tables of them.  path names the key.

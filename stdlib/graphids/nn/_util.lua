@@ -19,6 +19,19 @@ local function sorted_keys(t)
 end
 U.sorted_keys = sorted_keys
 
+-- A copy of plain data (nested tables of numbers, strings, booleans); metatables are not kept.
+local function deep_copy(v)
+  if type(v) ~= "table" then
+    return v
+  end
+  local out = {}
+  for k, x in pairs(v) do
+    out[k] = deep_copy(x)
+  end
+  return out
+end
+U.deep_copy = deep_copy
+
 -- Edit distance (Levenshtein), for "did you mean" on a misspelt option or name.
 local function distance(a, b)
   local prev = {}
