@@ -41,6 +41,10 @@ install -d "$luadir" "$cmoddir/graphids" "$dest/bin" "$dest/include/gids" "$dest
 (cd stdlib && find . -type f -name '*.lua' | sort) | while read -r f; do
   install -D -m 644 "stdlib/$f" "$luadir/${f#./}"
 done
+# Recipes, presets and the dataset catalog, where graphids.paths finds them.
+(find recipes -type f -name '*.lua' | sort) | while read -r f; do
+  install -D -m 644 "$f" "$dest/share/graphids/$f"
+done
 install -m 755 "$build/lua/graphids/core.so" "$cmoddir/graphids/core.so"
 install -m 755 "$build/bin/graphids" "$dest/bin/graphids"
 install -m 644 runtime/include/gids/*.h "$dest/include/gids/"

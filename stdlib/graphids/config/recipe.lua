@@ -15,22 +15,12 @@
 -- A table recipe given TLAs is an error (it would silently ignore them).
 local U = require "graphids.nn._util"
 local gio = require "graphids.io"
+local paths = require "graphids.paths"
 
 local M = {}
 
--- The recipes folder of this source tree ($GRAPHIDS_RECIPES overrides), or nil.
-function M.root()
-  local env = os.getenv("GRAPHIDS_RECIPES")
-  if env and env ~= "" then
-    return env
-  end
-  local src = debug.getinfo(1, "S").source
-  local root = src:match("^@(.*)/stdlib/graphids/config/recipe%.lua$")
-  if root == nil and src:match("^@stdlib/graphids/config/recipe%.lua$") then
-    root = "."
-  end
-  return root and (root .. "/recipes") or nil
-end
+-- The recipes folder ($GRAPHIDS_RECIPES overrides; graphids.paths), or nil.
+M.root = paths.recipes_root
 
 -- The file a recipe name denotes: the path itself when it exists, else the same path under
 -- the recipes root (with ".lua" added when missing).  A missing recipe raises naming both.

@@ -12,6 +12,7 @@
 -- in it wins; no match is 0 (normal).  Multi-token rules come first, attacks before driving
 -- states, so "rpm-accessory-1" is rpm (4): accessory is a driving state, not an attack.
 local gio = require "graphids.io"
+local paths = require "graphids.paths"
 local U = require "graphids.nn._util"
 
 local M = {}
@@ -113,15 +114,8 @@ local function default_catalog_path()
   if env and env ~= "" then
     return env
   end
-  local src = debug.getinfo(1, "S").source
-  local root = src:match("^@(.*)/stdlib/graphids/data/catalog%.lua$")
-  if root == nil and src:match("^@stdlib/graphids/data/catalog%.lua$") then
-    root = "."
-  end
-  if root then
-    return root .. "/recipes/datasets.lua"
-  end
-  return package.searchpath("recipes.datasets", "./?.lua")
+  local root = paths.recipes_root()
+  return root and (root .. "/datasets.lua") or package.searchpath("recipes.datasets", "./?.lua")
 end
 
 local cached_catalog
