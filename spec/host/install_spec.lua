@@ -69,6 +69,16 @@ print(package.searchpath("graphids.core", package.cpath))
     assert.matches("CUDA plugin: ", v, 1, true)
   end)
 
+  it("installs the recipes where the installed library finds them", function()
+    assert.is_truthy(io.open(prefix .. "/share/graphids/recipes/datasets.lua", "rb"))
+    local code = "print(require('graphids.paths').recipes_root(), " ..
+      "require('graphids.config.recipe').find('stages/gat.lua'))"
+    local out, rc = sh(("cd / && env -u GRAPHIDS_RECIPES %s/bin/graphids -e %s"):format(q(prefix), q(code)))
+    assert.are.equal(0, rc, out)
+    local recipes = prefix .. "/share/graphids/recipes"
+    assert.are.equal(recipes .. "\t" .. recipes .. "/stages/gat.lua\n", out)
+  end)
+
   it("installs a pkg-config file a C program can build with", function()
     local src = prefix .. "/t.c"
     local f = assert(io.open(src, "w"))
