@@ -27,6 +27,7 @@
 #include "gids/ops.h"
 #include "gids/optim.h"
 #include "gids/rng.h"
+#include "gids/rnn.h"
 #include "gids/runtime.h"
 #include "gids/sha256.h"
 #include "gids/status.h"
