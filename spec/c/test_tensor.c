@@ -270,6 +270,44 @@ TEST(randint_randperm_bernoulli) {
     gids_tensor_release(t);
 }
 
+/* Bernoulli draws share blocks four to one, yet element i is still a function of (seed,
+ * offset + i): draws of 3, 6 and 50 000 elements in a row (splitting blocks anywhere, the last
+ * one in parallel) equal one draw of the total; p = 0 and p = 1 are exact. */
+TEST(bernoulli_is_split_invariant) {
+    int64_t sizes[3] = {3, 6, 50000}, total = 50009;
+    gids_generator whole, parts;
+    gids_generator_init(&whole, 99);
+    gids_generator_init(&parts, 99);
+    whole.offset = parts.offset = 5; /* start mid-block */
+    gids_tensor *all = NULL;
+    CHECK_OK(gids_zeros(&all, GIDS_F64, GIDS_DEVICE_CPU, 1, &total));
+    CHECK_OK(gids_bernoulli_(all, &whole, 0.5));
+    CHECK(whole.offset == 5 + (uint64_t)total);
+    const double *a = all->storage->data;
+    int64_t at = 0, same = 1, ones = 0;
+    for (int k = 0; k < 3; k++) {
+        gids_tensor *t = NULL;
+        CHECK_OK(gids_zeros(&t, GIDS_F64, GIDS_DEVICE_CPU, 1, &sizes[k]));
+        CHECK_OK(gids_bernoulli_(t, &parts, 0.5));
+        const double *v = t->storage->data;
+        for (int64_t i = 0; i < sizes[k]; i++) same &= v[i] == a[at + i];
+        at += sizes[k];
+        gids_tensor_release(t);
+    }
+    CHECK(same);
+    for (int64_t i = 0; i < total; i++) ones += a[i] == 1.0;
+    CHECK(ones > 24500 && ones < 25500);
+    CHECK_OK(gids_bernoulli_(all, &whole, 0.0));
+    double s = 0;
+    for (int64_t i = 0; i < total; i++) s += a[i];
+    CHECK(s == 0);
+    CHECK_OK(gids_bernoulli_(all, &whole, 1.0));
+    s = 0;
+    for (int64_t i = 0; i < total; i++) s += a[i];
+    CHECK(s == (double)total);
+    gids_tensor_release(all);
+}
+
 /* An allocator that fails its first request, to drive the pressure handler. */
 static int flaky_failures_, pressure_calls_;
 static gids_allocator *real_cpu_;
@@ -354,6 +392,7 @@ int main(void) {
     RUN(philox_known_answer);
     RUN(rng_reproducible_and_thread_independent);
     RUN(randint_randperm_bernoulli);
+    RUN(bernoulli_is_split_invariant);
     RUN(allocation_failure_runs_pressure_handler_then_retries_once);
     RUN(large_blocks_are_cached_and_reused);
     return check_summary("tensor");

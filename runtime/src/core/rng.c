@@ -4,6 +4,8 @@
  * element is fixed by (seed, offset, i) alone, so any thread may compute any element and the
  * numbers are the same for every thread count.  One block (128 bits) per element is more than
  * an element needs, but it keeps the mapping trivial and lets a draw be split anywhere.
+ * Bernoulli draws (dropout masks, the hot case) need one 32-bit word each, so they take the four
+ * words of a block in turn from a separate stream: still a function of (seed, offset + i).
  */
 #include <math.h>
 #include <string.h>
@@ -70,12 +72,44 @@ static void value_(const draw *d, const uint32_t r[4], double *f, int64_t *i) {
         break;
     }
     case K_INT: *i = d->lo + (int64_t)((((uint64_t)r[0] << 32) | r[1]) % d->range); break;
-    case K_BERNOULLI: *f = u53_(r[0], r[1]) < d->a ? 1.0 : 0.0; break;
+    case K_BERNOULLI: break; /* drawn four to a block by bernoulli_generate_ */
     }
+}
+
+/* Element i of a Bernoulli draw is word (c & 3) of the block at counter c >> 2 of stream 1
+ * (ctr[2] = 1, so it never shares a block with the one-block-per-element stream 0), where
+ * c = offset + i; it is 1 when that word is below p * 2^32.  32 bits resolve p to 2.3e-10. */
+static void bernoulli_generate_(void *dst, gids_dtype dt, int64_t n, gids_generator *g, double p) {
+    uint64_t thr = p >= 1.0 ? (uint64_t)1 << 32 : (uint64_t)ldexp(p, 32);
+    uint64_t first = g->offset, last = g->offset + (uint64_t)n; /* counters [first, last) */
+    int64_t nblocks = n == 0 ? 0 : (int64_t)(((last - 1) >> 2) - (first >> 2) + 1);
+    uint32_t key[2] = {(uint32_t)g->seed, (uint32_t)(g->seed >> 32)};
+    int nt = gids_threads_for(n);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t b = 0; b < nblocks; b++) {
+        uint64_t blk = (first >> 2) + (uint64_t)b;
+        uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), 1, 0}, r[4];
+        gids_philox4x32(ctr, key, r);
+        for (int lane = 0; lane < 4; lane++) {
+            uint64_t c = (blk << 2) + (uint64_t)lane;
+            if (c < first || c >= last) continue;
+            int64_t i = (int64_t)(c - first);
+            double f = (uint64_t)r[lane] < thr ? 1.0 : 0.0;
+            if (dt == GIDS_F32)
+                ((float *)dst)[i] = (float)f;
+            else
+                gids_store_f64(dst, dt, i, f);
+        }
+    }
+    g->offset += (uint64_t)n;
 }
 
 /* Writes n values into a contiguous buffer of dtype dt, then advances the generator. */
 static void generate_(void *dst, gids_dtype dt, int64_t n, gids_generator *g, const draw *d) {
+    if (d->k == K_BERNOULLI) {
+        bernoulli_generate_(dst, dt, n, g, d->a);
+        return;
+    }
     int nt = gids_threads_for(n);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t i = 0; i < n; i++) {
