@@ -8,9 +8,11 @@
 local M = {}
 
 -- The real CAN traffic (never copied into the repo).  GRAPHIDS_TEST_DATA, else the product's
--- GRAPHIDS_DATA_ROOT, else the shared copy on this machine.
+-- GRAPHIDS_DATA_ROOT, else ../shared/data/can beside the project root (specs run from the root).
+-- Made absolute, so a spec may hand it to a process running elsewhere.
+local cwd = os.getenv("PWD")
 M.DATA = os.getenv("GRAPHIDS_TEST_DATA") or os.getenv("GRAPHIDS_DATA_ROOT")
-  or "/work/shared/data/can"
+  or ((cwd and cwd ~= "" and cwd .. "/" or "") .. "../shared/data/can")
 
 -- The peer Python environment of tools/peer-venv.sh (torch, PyG, polars, ...).
 M.PEER_VENV = os.getenv("GRAPHIDS_PEER_VENV")
