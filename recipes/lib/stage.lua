@@ -28,8 +28,6 @@ end
 local function data_args(a, extra)
   local d = { dataset = a.dataset, lake_root = a.lake_root, seed = a.seed }
   if a.data_root ~= "" then d.data_root = a.data_root end
-  local entry = S.settings(a).catalog_entry
-  if entry then d.catalog = { [a.dataset] = entry } end
   return merge(d, extra)
 end
 S.data_args = data_args
