@@ -1,29 +1,43 @@
--- graphids.cli.runs -- `graphids runs list|show|compare`: what the run dirs under a lake root
--- hold (status, headline metrics) and a leaderboard over seeds.
--- Exit codes: 0 ok, 1 an error (a run dir that is not one), 2 usage.
+-- graphids.cli.runs -- `graphids runs list|show|compare`: what the run dirs under a lake root,
+-- or the runs of a tracking store (MLflow FileStore or server), hold (status, headline metrics)
+-- and a leaderboard over seeds.  Both sources give the same records
+-- (graphids.orchestrate.runs), so the tables and the --json output are the same.
+-- Exit codes: 0 ok, 1 an error (a run dir that is not one, a store that cannot be read), 2 usage.
 local A = require "graphids.orchestrate.cliargs"
 
 local M = {}
 
-M.summary = "list, show and compare runs (leaderboard) from the run dirs of a lake root"
+M.summary = "list, show and compare runs (leaderboard) from run dirs or the tracking store"
 
 local USAGE = [[
-usage: graphids runs list    [--lake-root DIR] [--dataset D] [--stage S] [--json]
-       graphids runs show    RUN_DIR [--json]
-       graphids runs compare [--lake-root DIR] [--dataset D] [--stage S] [--metric KEY] [--json]
+usage: graphids runs list    [SOURCE] [--dataset D] [--stage S] [--json]
+       graphids runs show    RUN_DIR | RUN_ID [--tracking-uri URI] [--json]
+       graphids runs compare [SOURCE] [--dataset D] [--stage S] [--metric KEY] [--json]
 
-list      every run dir (<lake>/<dataset>/<stage>/<variant>/seed_<N>) with its status (tested,
+list      every run (<lake>/<dataset>/<stage>/<variant>/seed_<N>) with its status (tested,
           trained, incomplete) and pooled test accuracy, F1 and AUROC
-show      one run: identity, status, files, and every test metric (pooled and per test set)
+show      one run: identity, status, files (or its MLflow runs), every test metric (pooled and
+          per test set); with a tracking URI, RUN_ID is the id of its fit or test run, and a
+          RUN_DIR is looked up by the graphids.run_dir tag (then on disk)
 compare   a leaderboard: tested runs grouped by dataset/stage/variant, mean +- std over seeds of
           KEY (default test/f1_macro, or test/f1 for anomaly detectors), best first
 
+SOURCE (run dirs unless a tracking URI is given or set):
+  --lake-root DIR      the run dirs under DIR (default $GRAPHIDS_LAKE_ROOT or ./lake)
+  --tracking-uri URI   the runs that graphids logged to an MLflow store: http(s)://host:port
+                       (an mlflow server), file:/path or a plain path (a FileStore such as
+                       <lake>/mlruns); default $MLFLOW_TRACKING_URI unless --lake-root is given
+  --experiment NAME    with a tracking URI: only that experiment (e.g. graphids/hcrl_sa/gat)
+
 options:
-  --lake-root DIR   where the run dirs are (default $GRAPHIDS_LAKE_ROOT or ./lake)
   --dataset D, --stage S   keep only these runs
   --metric KEY      the metric to rank by (a key of test_metrics.json, e.g. test/auroc)
   --json            machine-readable output
   -h, --help        this text
+
+A tracking run is the fit run and the test run logged for one run dir (status "tested" when the
+test run finished after the fit); the metrics are the test run's.  A server that does not answer
+is tried 3 times, 10 s each (MLFLOW_HTTP_REQUEST_MAX_RETRIES / _TIMEOUT change that).
 ]]
 
 local function fmt(v)
@@ -35,14 +49,40 @@ local function lake_root(o)
   return require("graphids.data.catalog").lake_root({ lake_root = o["--lake-root"] })
 end
 
-local function list(o, json)
+-- The tracking URI in effect: --tracking-uri, else $MLFLOW_TRACKING_URI unless --lake-root
+-- asks for run dirs; nil for run dirs.
+local function tracking_uri(o)
+  local uri = o["--tracking-uri"]
+  if uri == nil and o["--lake-root"] == nil then uri = os.getenv("MLFLOW_TRACKING_URI") end
+  if uri == "" then uri = nil end
+  return uri
+end
+
+-- The records of the chosen source, and where they are; nil, message when the store fails.
+local function collect(o)
   local runs = require "graphids.orchestrate.runs"
+  local want = { dataset = o["--dataset"], stage = o["--stage"] }
+  local uri = tracking_uri(o)
+  if uri == nil then
+    return runs.filter(runs.scan(lake_root(o)), want), "under " .. lake_root(o)
+  end
+  local src, err = require("graphids.track.query").open(uri)
+  if src == nil then return nil, err end
+  want.experiment = o["--experiment"]
+  local rs, serr = runs.scan_tracking(src, want)
+  if rs == nil then return nil, serr end
+  return rs, "in " .. src.uri .. (want.experiment and (" experiment " .. want.experiment) or "")
+end
+
+local function list(o, json)
   local pipeline = require "graphids.orchestrate.pipeline"
-  local rs = runs.filter(runs.scan(lake_root(o)), { dataset = o["--dataset"], stage = o["--stage"] })
+  local rs, where = collect(o)
+  if rs == nil then return A.fail("runs list", where) end
   if o["--json"] then
     local out = {}
     for i, r in ipairs(rs) do
-      out[i] = { dir = r.dir, status = r.status, identity = r.identity, metrics = r.metrics or json.null }
+      out[i] = { dir = r.dir or json.null, status = r.status, identity = r.identity,
+        metrics = r.metrics or json.null }
     end
     io.stdout:write(json.encode(json.array(out)), "\n")
     return 0
@@ -54,34 +94,85 @@ local function list(o, json)
     local acc, f1, auroc = pipeline.headline(r.metrics, "test/")
     io.stdout:write(string.format("%-10s %-8s %-7s %-14s %-5s %-10s %7s %7s %7s\n", tostring(id.dataset),
       tostring(id.stage), tostring(id.scale), tostring(id.variant), tostring(id.seed), r.status, fmt(acc),
-        fmt(f1),
-      fmt(auroc)))
+      fmt(f1), fmt(auroc)))
   end
-  io.stdout:write(string.format("%d run(s) under %s\n", #rs, lake_root(o)))
+  io.stdout:write(string.format("%d run(s) %s\n", #rs, where))
   return 0
 end
 
-local function show(o, json)
+-- One record for show: from the tracking store when a URI is in effect (a run id, or a run dir
+-- by its tag, then on disk), else from the run dir.
+local function find(o, ref)
   local runs = require "graphids.orchestrate.runs"
-  local dir = o.positional[2]
-  if dir == nil then return A.usage_error("runs show", "missing RUN_DIR", USAGE) end
-  local r = runs.read(dir)
-  if r == nil then return A.fail("runs show", dir .. " is not a run dir (no resolved.json)") end
+  local uri = tracking_uri(o)
+  if uri == nil then
+    local r = runs.read(ref)
+    if r == nil then return nil, ref .. " is not a run dir (no resolved.json)" end
+    return r
+  end
+  local src, err = require("graphids.track.query").open(uri)
+  if src == nil then return nil, err end
+  local key = ref:gsub("(.)/+$", "%1")
+  local r, rerr = runs.read_tracking(src, key)
+  if r == nil then return nil, rerr end
+  if r == false then
+    r = runs.read(ref)
+    if r == nil then
+      return nil, string.format("%s has no run with the id or run dir '%s' (and it is not a run dir here)",
+        src.uri, ref)
+    end
+  end
+  return r
+end
+
+local function show_json(r, json)
+  local out = { dir = r.dir or json.null, status = r.status, identity = r.identity,
+    metrics = r.metrics or json.null, config = r.config }
+  if r.uri then
+    for _, k in ipairs({ "uri", "experiment", "experiment_id", "run_id", "test_run_id", "tracking_status",
+      "parent_run_id" }) do
+      out[k] = r[k] or json.null
+    end
+  end
+  io.stdout:write(json.encode(out), "\n")
+end
+
+local function show_tracking(r)
+  local w = io.stdout
+  w:write(string.format("tracking  %s, experiment %s (%s)\n", r.uri, tostring(r.experiment), r.experiment_id))
+  local fit_status = r.tracking_status and (" (" .. r.tracking_status .. ")") or ""
+  w:write(string.format("fit run   %s%s\n", r.run_id or "-", fit_status))
+  w:write(string.format("test run  %s\n", r.test_run_id or "-"))
+  if r.parent_run_id then w:write(string.format("parent    %s\n", r.parent_run_id)) end
+  local ckpt = r.tags["graphids.best_ckpt_path"]
+  if ckpt then
+    w:write(string.format("best ckpt %s (sha256 %s)\n", ckpt, tostring(r.tags["graphids.ckpt_sha256"])))
+  end
+end
+
+local function show(o, json)
+  local ref = o.positional[2]
+  if ref == nil then return A.usage_error("runs show", "missing RUN_DIR or RUN_ID", USAGE) end
+  local r, err = find(o, ref)
+  if r == nil then return A.fail("runs show", err) end
   if o["--json"] then
-    io.stdout:write(json.encode({ dir = r.dir, status = r.status, identity = r.identity,
-      metrics = r.metrics or json.null, config = r.config }), "\n")
+    show_json(r, json)
     return 0
   end
   local id = r.identity
-  io.stdout:write(string.format("run       %s\nidentity  dataset=%s stage=%s variant=%s seed=%s scale=%s\n",
-    r.dir,
+  io.stdout:write(string.format("run       %s\n", tostring(r.dir or "-")))
+  if r.uri then show_tracking(r) end
+  io.stdout:write(string.format("identity  dataset=%s stage=%s variant=%s seed=%s scale=%s\n",
     tostring(id.dataset), tostring(id.stage), tostring(id.variant), tostring(id.seed), tostring(id.scale)))
-  io.stdout:write(string.format("status    %s\nmodel     %s\n", r.status, tostring(r.config.model and
-    r.config.model.class_path)))
-  local gio = require "graphids.io"
-  for _, f in ipairs({ "checkpoints/best_model.safetensors", "checkpoints/last.safetensors", "predictions",
-    "traces.jsonl", "test_metrics.json" }) do
-    io.stdout:write(string.format("  %-38s %s\n", f, gio.exists(gio.join(dir, f)) and "present" or "absent"))
+  io.stdout:write(string.format("status    %s\nmodel     %s\n", r.status,
+    tostring(type(r.config.model) == "table" and r.config.model.class_path or nil)))
+  if r.uri == nil then
+    local gio = require "graphids.io"
+    for _, f in ipairs({ "checkpoints/best_model.safetensors", "checkpoints/last.safetensors", "predictions",
+      "traces.jsonl", "test_metrics.json" }) do
+      local here = gio.exists(gio.join(r.dir, f)) and "present" or "absent"
+      io.stdout:write(string.format("  %-38s %s\n", f, here))
+    end
   end
   if r.metrics then
     io.stdout:write("metrics\n")
@@ -99,14 +190,14 @@ end
 
 local function compare(o, json)
   local runs = require "graphids.orchestrate.runs"
-  local rs = runs.filter(runs.scan(lake_root(o)), { dataset = o["--dataset"], stage = o["--stage"] })
+  local rs, where = collect(o)
+  if rs == nil then return A.fail("runs compare", where) end
   local rows = runs.leaderboard(rs, { metric = o["--metric"] })
   if o["--json"] then
     local out = {}
     for i, g in ipairs(rows) do
       out[i] = { dataset = g.dataset, stage = g.stage, variant = g.variant, n = g.n, mean = g.mean,
-        std = g.std,
-        min = g.min, max = g.max, seeds = json.array(g.seeds) }
+        std = g.std, min = g.min, max = g.max, seeds = json.array(g.seeds) }
     end
     io.stdout:write(json.encode(json.array(out)), "\n")
     return 0
@@ -114,23 +205,28 @@ local function compare(o, json)
   io.stdout:write(string.format("leaderboard by %s\n", o["--metric"]
     or "test/f1_macro (test/f1 for detectors)"))
   io.stdout:write(string.format("  %-4s %-10s %-8s %-14s %3s %9s %9s %9s %9s\n", "rank", "dataset", "stage",
-    "variant",
-    "n", "mean", "std", "min", "max"))
+    "variant", "n", "mean", "std", "min", "max"))
   for i, g in ipairs(rows) do
     io.stdout:write(string.format("  %-4d %-10s %-8s %-14s %3d %9.5f %9.5f %9.5f %9.5f\n", i,
-      tostring(g.dataset),
-      tostring(g.stage), tostring(g.variant), g.n, g.mean, g.std, g.min, g.max))
+      tostring(g.dataset), tostring(g.stage), tostring(g.variant), g.n, g.mean, g.std, g.min, g.max))
   end
   if #rows == 0 then io.stdout:write("  (no tested runs)\n") end
   return 0
 end
 
 function M.main(args)
-  local o, err = A.parse(args, { value = { "--lake-root", "--dataset", "--stage", "--metric" },
-    flag = { "--json" }, positional = 2 })
+  local o, err = A.parse(args, { value = { "--lake-root", "--tracking-uri", "--experiment", "--dataset",
+    "--stage", "--metric" }, flag = { "--json" }, positional = 2 })
   if not o then return A.usage_error("runs", err, USAGE) end
   local sub = o.positional[1]
   if o.help or sub == "help" then io.stdout:write(USAGE) return 0 end
+  if o["--lake-root"] and o["--tracking-uri"] then
+    return A.usage_error("runs", "--lake-root and --tracking-uri name two sources; give one", USAGE)
+  end
+  if o["--experiment"] and tracking_uri(o) == nil then
+    return A.usage_error("runs", "--experiment needs a tracking URI (--tracking-uri or $MLFLOW_TRACKING_URI)",
+      USAGE)
+  end
   local json = require "graphids.json"
   if sub == "list" then return list(o, json) end
   if sub == "show" then return show(o, json) end

@@ -3,10 +3,17 @@
 --   local runs = require "graphids.orchestrate.runs"
 --   for _, r in ipairs(runs.scan("lake")) do print(r.dir, r.status, r.identity.stage) end
 --   local rows = runs.leaderboard(runs.scan("lake"), {metric = "test/f1_macro"})
+--   local src = assert(require("graphids.track.query").open("http://127.0.0.1:5000"))
+--   local rs = assert(runs.scan_tracking(src, {dataset = "hcrl_sa"}))   -- the same records
 -- A run dir is a folder holding resolved.json, at most 5 levels below the root
 -- (<lake_root>/<dataset>/<stage>/<variant>/seed_<N>).  Status: "tested" (.test_complete),
 -- "trained" (.train_complete), "incomplete" (neither).
+-- From a tracking store, one record stands for the runs that graphids.orchestrate.tracking
+-- logged for one run dir (tag graphids.run_dir): the latest fit run and the latest test run.
+-- Status: "tested" when that test run FINISHED and started after the fit run (a re-fit clears
+-- the markers), "trained" when the fit run FINISHED, else "incomplete".
 local gio = require "graphids.io"
+local json = require "graphids.json"
 
 local M = {}
 
@@ -117,6 +124,172 @@ function M.leaderboard(list, opts)
     return a.key < b.key
   end)
   return rows
+end
+
+-- ------------------------------------------------------------------ from a tracking store
+
+M.IDENTITY = { "dataset", "stage", "variant", "seed", "scale" }
+
+-- MLflow keys hold no "@" (graphids.track.mlflow.sanitize_key writes "_at_"): the operating
+-- point metrics (precision@0.95recall) get their name back, so both sources use the same keys.
+local function metric_name(key)
+  return (key:gsub("_at_(%d[^/]*)$", "@%1"))
+end
+
+-- Test metrics as test_metrics.json holds them: non-finite values are null.
+local function test_metrics(run)
+  local out = {}
+  for k, v in pairs(run.metrics) do
+    local finite = v == v and v ~= math.huge and v ~= -math.huge
+    out[metric_name(k)] = finite and v or json.null
+  end
+  return out
+end
+
+-- A param value as the config held it: JSON numbers, booleans, arrays and objects are decoded
+-- (graphids.track.mlflow.value_text wrote them so), anything else stays a string.  A string
+-- config value that reads as a number comes back as one: the params do not keep the type.
+local function param_value(s)
+  if s == "true" or s == "false" then return s == "true" end
+  if s:match("^[%[{]") or s:match("^%-?%d") then
+    local ok, v = pcall(json.decode, s)
+    if ok then return v end
+  end
+  return s
+end
+
+-- The flattened params ("model.hidden" = "64") as a nested config.
+function M.unflatten(params)
+  local cfg = {}
+  for _, key in ipairs(require("graphids.track.mlflow").sorted_keys(params)) do
+    local node, parts = cfg, {}
+    for p in key:gmatch("[^.]+") do parts[#parts + 1] = p end
+    for i = 1, #parts - 1 do
+      if type(node[parts[i]]) ~= "table" then node[parts[i]] = {} end
+      node = node[parts[i]]
+    end
+    node[parts[#parts]] = param_value(params[key])
+  end
+  return cfg
+end
+
+local function identity_of(tags)
+  local id = {}
+  for _, k in ipairs(M.IDENTITY) do
+    local v = tags["graphids." .. k]
+    if k == "seed" and v then v = math.tointeger(tonumber(v)) or v end
+    id[k] = v
+  end
+  return id
+end
+
+-- Run dirs compare part by part, as scan walks them (sorted names at each level).
+local function path_less(a, b)
+  local pa, pb = {}, {}
+  for p in a:gmatch("[^/]+") do pa[#pa + 1] = p end
+  for p in b:gmatch("[^/]+") do pb[#pb + 1] = p end
+  for i = 1, math.min(#pa, #pb) do
+    if pa[i] ~= pb[i] then return pa[i] < pb[i] end
+  end
+  return #pa < #pb
+end
+
+local function record_of(g, uri)
+  local fit, test = g.fit, g.test
+  local main = fit or test
+  local status = "incomplete"
+  local fresh = test and (fit == nil or (test.start_time or 0) >= (fit.start_time or 0))
+  if fresh and test.status == "FINISHED" then
+    status = "tested"
+  elseif fit and fit.status == "FINISHED" then
+    status = "trained"
+  end
+  return {
+    dir = main.tags["graphids.run_dir"], identity = identity_of(main.tags), status = status,
+    metrics = test and test_metrics(test) or nil, config = M.unflatten(main.params),
+    -- where the record came from (runs show prints these)
+    uri = uri, experiment = main.experiment, experiment_id = main.experiment_id,
+    run_id = fit and fit.run_id or nil, test_run_id = test and test.run_id or nil,
+    tracking_status = fit and fit.status or nil, parent_run_id = main.tags["mlflow.parentRunId"],
+    tags = main.tags,
+  }
+end
+
+-- Records from a list of tracking runs (graphids.track.query's shape, sorted by start time):
+-- the fit and test runs grouped by run dir (by experiment and run name when a run has no
+-- graphids.run_dir tag); parent runs and runs graphids did not log are left out.  Sorted by run
+-- dir as scan sorts, then by run id.
+function M.from_tracking(list, uri)
+  local groups, keys = {}, {}
+  for _, r in ipairs(list) do
+    local phase = r.tags["graphids.phase"]
+    if phase == "fit" or phase == "test" then
+      local key = r.tags["graphids.run_dir"]
+        or ("\0" .. tostring(r.experiment_id) .. "\0" .. tostring(r.run_name))
+      if groups[key] == nil then
+        groups[key] = {}
+        keys[#keys + 1] = key
+      end
+      groups[key][phase] = r -- the list is in start order: the latest run of a phase wins
+    end
+  end
+  local out = {}
+  for _, key in ipairs(keys) do out[#out + 1] = record_of(groups[key], uri) end
+  table.sort(out, function(a, b)
+    local da, db = a.dir or "", b.dir or ""
+    if da ~= db then return path_less(da, db) end
+    return (a.run_id or a.test_run_id) < (b.run_id or b.test_run_id)
+  end)
+  return out
+end
+
+-- want: {dataset=, stage=, variant=, seed=} (identity filters, sent to the store as tag
+-- filters) and experiment (a name).
+local function search_opts(src, want)
+  local tags = {}
+  for _, k in ipairs(M.IDENTITY) do
+    if want and want[k] ~= nil then tags["graphids." .. k] = tostring(want[k]) end
+  end
+  local opts = { tags = tags }
+  if want and want.experiment then
+    local id, err = src:experiment_id(want.experiment)
+    if id == nil then return nil, err end
+    opts.experiment_ids = { id }
+  end
+  return opts
+end
+
+-- The records of a tracking store (a graphids.track.query source); nil, message on failure.
+function M.scan_tracking(src, want)
+  local opts, err = search_opts(src, want)
+  if opts == nil then return nil, err end
+  local list, serr = src:search(opts)
+  if list == nil then return nil, serr end
+  want = want or {}
+  return M.filter(M.from_tracking(list, src.uri), { dataset = want.dataset, stage = want.stage,
+    variant = want.variant, seed = want.seed })
+end
+
+-- One record by a run id (its fit or its test run) or by its run dir (the graphids.run_dir tag).
+-- Returns the record, false when the store has none, or nil, message.
+function M.read_tracking(src, ref)
+  local tags
+  if #ref == 32 and ref:match("^%x+$") then
+    local run, err = src:get_run(ref)
+    if not run then return run, err end
+    local phase = run.tags["graphids.phase"]
+    if phase ~= "fit" and phase ~= "test" then
+      return nil, string.format("run %s is %s, not a fit or test run of graphids", ref,
+        phase == "parent" and "the parent run of a multi-seed group" or "a run graphids did not log")
+    end
+    if run.tags["graphids.run_dir"] == nil then return M.from_tracking({ run }, src.uri)[1] end
+    tags = { ["graphids.run_dir"] = run.tags["graphids.run_dir"] }
+  else
+    tags = { ["graphids.run_dir"] = ref }
+  end
+  local list, err = src:search({ tags = tags })
+  if list == nil then return nil, err end
+  return M.from_tracking(list, src.uri)[1] or false
 end
 
 return M

@@ -62,6 +62,7 @@ local function yaml_get(text, key)
   if v:sub(1, 1) == '"' then return (v:sub(2, -2):gsub('\\"', '"')) end
   return v
 end
+FileStore.yaml_get = yaml_get -- for the read side (graphids.track.query)
 
 local function fail(fmt, ...)
   return nil, "FileStore: " .. string.format(fmt, ...)

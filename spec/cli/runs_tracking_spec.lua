@@ -1,0 +1,155 @@
+-- runs_tracking_spec.lua -- `graphids runs list|show|compare` from a tracking store: a lake whose
+-- runs the runtime's own tracking code wrote into its FileStore (spec/track/runs_writer.lua) reads
+-- back from `--tracking-uri` (or $MLFLOW_TRACKING_URI) as the same tables and --json as from the
+-- run dirs; show by run id and by run dir; a path that is not a FileStore, an empty store, an
+-- unknown experiment and a server that does not answer are clear errors or empty tables.
+local gio = require "graphids.io"
+local json = require "graphids.json"
+local proc = require "trainer.support.proc"
+local support = require "track.runs_support"
+
+local run = support.host
+
+describe("graphids runs --tracking-uri (FileStore)", function()
+  local tmp, lake, store, parent
+  local NO_ENV = { MLFLOW_TRACKING_URI = "" }
+  setup(function()
+    tmp = proc.tmpdir()
+    lake = gio.join(tmp, "lake")
+    store = gio.join(lake, "mlruns")
+    parent = support.write_runs(lake, store)
+  end)
+  teardown(function() proc.rmtree(tmp) end)
+
+  -- stdout of a successful command
+  local function ok(env, args)
+    local out, err, rc = run(env, args)
+    assert.equal(0, rc, err)
+    return out
+  end
+
+  it("lists and compares the same runs as the run dirs, as tables and as JSON", function()
+    local dirs = ok(NO_ENV, { "runs", "list", "--lake-root", lake, "--json" })
+    local n = #json.decode(dirs)
+    assert.equal(6, n) -- the parent run of the group is no run of its own
+    for _, uri in ipairs({ store, "file:" .. store, "file://" .. store }) do
+      assert.equal(dirs, ok(NO_ENV, { "runs", "list", "--tracking-uri", uri, "--json" }))
+    end
+    local text = ok(NO_ENV, { "runs", "list", "--lake-root", lake })
+    local tracked = ok(NO_ENV, { "runs", "list", "--tracking-uri", store })
+    assert.equal(support.without_footer(text), support.without_footer(tracked))
+    assert.truthy(tracked:find("6 run(s) in file://" .. store, 1, true), tracked)
+    for _, pat in ipairs({ "gat%s+small%s+focal%s+0%s+tested%s+0%.9000%s+0%.8750%s+0%.9500",
+      "gat%s+small%s+focal%s+2%s+trained", "gat%s+small%s+focal%s+3%s+trained%s+0%.5000",
+      "dgi%s+small%s+dgi%s+0%s+incomplete", "vgae%s+small%s+vgae%s+0%s+tested%s+%-%s+0%.7500" }) do
+      assert.truthy(tracked:find(pat), pat .. " in:\n" .. tracked)
+    end
+    for _, extra in ipairs({ {}, { "--metric", "test/auroc" }, { "--metric", "test/precision@0.95recall" },
+      { "--dataset", "synthetic", "--stage", "gat" } }) do
+      local a = ok(NO_ENV, { "runs", "compare", "--lake-root", lake, "--json", table.unpack(extra) })
+      local b = ok(NO_ENV, { "runs", "compare", "--tracking-uri", store, "--json", table.unpack(extra) })
+      assert.equal(a, b)
+      assert.is_true(#json.decode(b) >= 1, b)
+    end
+    local a = ok(NO_ENV, { "runs", "compare", "--lake-root", lake })
+    assert.equal(a, ok(NO_ENV, { "runs", "compare", "--tracking-uri", store }))
+    assert.truthy(a:find("1%s+synthetic%s+gat%s+focal%s+3%s+0%.77083"), a) -- (0.875+0.9375+0.5)/3
+    local gat = json.decode(ok(NO_ENV, { "runs", "list", "--tracking-uri", store, "--stage", "gat",
+      "--json" }))
+    assert.equal(4, #gat)
+  end)
+
+  it("reads $MLFLOW_TRACKING_URI unless --lake-root asks for the run dirs", function()
+    local env = { MLFLOW_TRACKING_URI = store }
+    assert.truthy(ok(env, { "runs", "list" }):find("6 run(s) in file://" .. store, 1, true))
+    assert.truthy(ok(env, { "runs", "list", "--lake-root", lake }):find("6 run(s) under " .. lake, 1, true))
+    local vgae = json.decode(ok(env, { "runs", "list", "--experiment", "graphids/synthetic/vgae", "--json" }))
+    assert.equal(1, #vgae)
+    assert.equal("vgae", vgae[1].identity.stage)
+  end)
+
+  it("shows a run by its fit or test run id and by its run dir", function()
+    local dir = gio.join(lake, "synthetic/gat/focal/seed_0")
+    local from_dir = json.decode(ok(NO_ENV, { "runs", "show", dir, "--json" }))
+    local rec = json.decode(ok(NO_ENV, { "runs", "show", dir, "--tracking-uri", store, "--json" }))
+    assert.matches("^%x+$", rec.run_id)
+    assert.matches("^%x+$", rec.test_run_id)
+    assert.equal(parent, rec.parent_run_id)
+    assert.same({ "FINISHED", "graphids/synthetic/gat", "file://" .. store },
+      { rec.tracking_status, rec.experiment, rec.uri })
+    for _, k in ipairs({ "dir", "status", "identity", "metrics", "config" }) do
+      assert.same(from_dir[k], rec[k], k)
+    end
+    assert.equal(json.null, rec.metrics["test/ece"]) -- NaN, as test_metrics.json holds it
+    for _, id in ipairs({ rec.run_id, rec.test_run_id }) do
+      assert.same(rec, json.decode(ok(NO_ENV, { "runs", "show", id, "--tracking-uri", store, "--json" })))
+    end
+    local text = ok({ MLFLOW_TRACKING_URI = store }, { "runs", "show", rec.test_run_id })
+    for _, line in ipairs({ "run       " .. dir, "fit run   " .. rec.run_id .. " (FINISHED)",
+      "test run  " .. rec.test_run_id, "parent    " .. parent, "status    tested",
+      "model     graphids.models.GATClassifier" }) do
+      assert.truthy(text:find(line, 1, true), line .. " in:\n" .. text)
+    end
+    local disk = ok(NO_ENV, { "runs", "show", dir })
+    assert.equal(disk:match("\nmetrics\n.*$"), text:match("\nmetrics\n.*$"))
+    local trained = json.decode(ok(NO_ENV, { "runs", "show", gio.join(lake, "synthetic/gat/focal/seed_2"),
+      "--tracking-uri", store, "--json" }))
+    assert.same({ "trained", json.null }, { trained.status, trained.test_run_id })
+  end)
+
+  it("refuses run ids it does not know and the parent run of a group", function()
+    local _, err, rc = run(NO_ENV, { "runs", "show", parent, "--tracking-uri", store })
+    assert.equal(1, rc)
+    assert.truthy(err:find("is the parent run of a multi-seed group, not a fit or test run", 1, true), err)
+    _, err, rc = run(NO_ENV, { "runs", "show", string.rep("ab", 16), "--tracking-uri", store })
+    assert.equal(1, rc)
+    local want = "file://" .. store .. " has no run with the id or run dir '" .. string.rep("ab", 16)
+    assert.truthy(err:find(want, 1, true), err)
+  end)
+
+  it("names a path that is not a FileStore, and prints an empty table for a store without runs", function()
+    local _, err, rc = run(NO_ENV, { "runs", "list", "--tracking-uri", lake })
+    assert.equal(1, rc)
+    assert.truthy(err:find(lake .. " is not an MLflow FileStore", 1, true), err)
+    assert.truthy(err:find("did you mean " .. store .. "?", 1, true), err)
+    _, err, rc = run(NO_ENV, { "runs", "compare", "--tracking-uri", gio.join(tmp, "nowhere") })
+    assert.equal(1, rc)
+    assert.truthy(err:find("FileStore " .. gio.join(tmp, "nowhere") .. " does not exist", 1, true), err)
+    _, err, rc = run(NO_ENV, { "runs", "list", "--tracking-uri", "sqlite:///x.db" })
+    assert.equal(1, rc)
+    assert.truthy(err:find("tracking URI 'sqlite:///x.db' is not supported", 1, true), err)
+    _, err, rc = run(NO_ENV, { "runs", "list", "--tracking-uri", store, "--experiment", "nope" })
+    assert.equal(1, rc)
+    assert.truthy(err:find("has no active experiment named 'nope'", 1, true), err)
+
+    local empty = gio.join(tmp, "empty")
+    assert(require("graphids.track.filestore").new(empty):init_root())
+    assert.equal("[]\n", ok(NO_ENV, { "runs", "list", "--tracking-uri", empty, "--json" }))
+    local text = ok(NO_ENV, { "runs", "list", "--tracking-uri", empty })
+    assert.truthy(text:find("\n0 run(s) in file://", 1, true), text)
+    text = ok(NO_ENV, { "runs", "compare", "--tracking-uri", empty })
+    assert.truthy(text:find("(no tested runs)", 1, true), text)
+    assert.equal("[]\n", ok(NO_ENV, { "runs", "list", "--tracking-uri", store, "--experiment", "Default",
+      "--json" }))
+  end)
+
+  it("fails fast with the URI when no server answers", function()
+    local t0 = os.time()
+    local _, err, rc = run(NO_ENV, { "runs", "list", "--tracking-uri", "http://127.0.0.1:9" })
+    assert.equal(1, rc)
+    assert.truthy(err:find("graphids runs list: tracking server http://127.0.0.1:9: ", 1, true), err)
+    assert.truthy(err:find("(after 2 retries)", 1, true), err)
+    assert.is_true(os.time() - t0 < 10)
+  end)
+
+  it("exits 2 on two sources or an experiment without a tracking URI", function()
+    local _, err, rc = run(NO_ENV, { "runs", "list", "--lake-root", lake, "--tracking-uri", store })
+    assert.equal(2, rc)
+    assert.truthy(err:find("give one", 1, true), err)
+    _, err, rc = run(NO_ENV, { "runs", "list", "--experiment", "x" })
+    assert.equal(2, rc)
+    assert.truthy(err:find("--experiment needs a tracking URI", 1, true), err)
+    local out = ok(NO_ENV, { "runs", "--help" })
+    assert.truthy(out:find("--tracking-uri URI", 1, true), out)
+  end)
+end)
