@@ -32,7 +32,7 @@
 extern "C" {
 #endif
 
-#define GIDS_BACKEND_ABI 3
+#define GIDS_BACKEND_ABI 4
 
 typedef struct gids_gpu_memory {
     int64_t allocated; /* bytes in live tensors */
@@ -105,6 +105,42 @@ typedef struct gids_backend {
                               const gids_adam_cfg *cfg);
     gids_status (*sgd_step_)(gids_tensor *param, const gids_tensor *grad, gids_tensor *momentum_buf,
                              const gids_sgd_cfg *cfg);
+
+    /* ---- ABI 4: batched matmul, fused graph attention and LSTM cell (gids/graph.h, rnn.h) ---- */
+    /* gids_matmul for any operands (batch dims, 1-D); gids_bmm is its 3-D case. */
+    gids_status (*matmul)(gids_tensor **out, const gids_tensor *a, const gids_tensor *b);
+    gids_status (*gat_attention)(gids_tensor **out, gids_tensor **alpha, const gids_tensor *x,
+                                 const gids_tensor *a_src, const gids_tensor *a_dst,
+                                 const gids_tensor *a_edge, const gids_tensor *edge_index,
+                                 int64_t num_nodes, double negative_slope,
+                                 const gids_tensor *dropout_scale);
+    gids_status (*gat_attention_backward)(gids_tensor **g_x, gids_tensor **g_a_src,
+                                          gids_tensor **g_a_dst, gids_tensor **g_a_edge,
+                                          const gids_tensor *g_out, const gids_tensor *g_alpha,
+                                          const gids_tensor *x, const gids_tensor *a_src,
+                                          const gids_tensor *a_dst, const gids_tensor *a_edge,
+                                          const gids_tensor *edge_index, int64_t num_nodes,
+                                          double negative_slope, const gids_tensor *dropout_scale,
+                                          const gids_tensor *alpha);
+    gids_status (*gatv2_attention)(gids_tensor **out, gids_tensor **alpha, const gids_tensor *xl,
+                                   const gids_tensor *xr, const gids_tensor *edge_proj,
+                                   const gids_tensor *att, const gids_tensor *edge_index,
+                                   int64_t num_nodes, double negative_slope,
+                                   const gids_tensor *dropout_scale);
+    gids_status (*gatv2_attention_backward)(gids_tensor **g_xl, gids_tensor **g_xr,
+                                            gids_tensor **g_edge_proj, gids_tensor **g_att,
+                                            const gids_tensor *g_out, const gids_tensor *g_alpha,
+                                            const gids_tensor *xl, const gids_tensor *xr,
+                                            const gids_tensor *edge_proj, const gids_tensor *att,
+                                            const gids_tensor *edge_index, int64_t num_nodes,
+                                            double negative_slope, const gids_tensor *dropout_scale,
+                                            const gids_tensor *alpha);
+    gids_status (*lstm_cell)(gids_tensor **h, gids_tensor **c, gids_tensor **act,
+                             const gids_tensor *gates, const gids_tensor *c_prev);
+    gids_status (*lstm_cell_backward)(gids_tensor **g_gates, gids_tensor **g_c_prev,
+                                      const gids_tensor *g_h, const gids_tensor *g_c,
+                                      const gids_tensor *act, const gids_tensor *c_prev,
+                                      const gids_tensor *c);
 } gids_backend;
 
 /* The plugin's entry point (exported by graphids_cuda.so under this name). */

@@ -180,22 +180,77 @@ gids_status gc_adam_step_(gids_tensor *param, const gids_tensor *grad, gids_tens
 gids_status gc_sgd_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *momentum_buf,
                          const gids_sgd_cfg *cfg);
 
+/* batched matmul, fused graph attention, LSTM cell (matmul.cu, graph_attention.cu, rnn.cu) */
+gids_status gc_matmul(gids_tensor **out, const gids_tensor *a, const gids_tensor *b);
+gids_status gc_gat_attention(gids_tensor **out, gids_tensor **alpha, const gids_tensor *x,
+                             const gids_tensor *a_src, const gids_tensor *a_dst,
+                             const gids_tensor *a_edge, const gids_tensor *edge_index,
+                             int64_t num_nodes, double negative_slope,
+                             const gids_tensor *dropout_scale);
+gids_status gc_gat_attention_backward(gids_tensor **g_x, gids_tensor **g_a_src,
+                                      gids_tensor **g_a_dst, gids_tensor **g_a_edge,
+                                      const gids_tensor *g_out, const gids_tensor *g_alpha,
+                                      const gids_tensor *x, const gids_tensor *a_src,
+                                      const gids_tensor *a_dst, const gids_tensor *a_edge,
+                                      const gids_tensor *edge_index, int64_t num_nodes,
+                                      double negative_slope, const gids_tensor *dropout_scale,
+                                      const gids_tensor *alpha);
+gids_status gc_gatv2_attention(gids_tensor **out, gids_tensor **alpha, const gids_tensor *xl,
+                               const gids_tensor *xr, const gids_tensor *edge_proj,
+                               const gids_tensor *att, const gids_tensor *edge_index,
+                               int64_t num_nodes, double negative_slope,
+                               const gids_tensor *dropout_scale);
+gids_status gc_gatv2_attention_backward(gids_tensor **g_xl, gids_tensor **g_xr,
+                                        gids_tensor **g_edge_proj, gids_tensor **g_att,
+                                        const gids_tensor *g_out, const gids_tensor *g_alpha,
+                                        const gids_tensor *xl, const gids_tensor *xr,
+                                        const gids_tensor *edge_proj, const gids_tensor *att,
+                                        const gids_tensor *edge_index, int64_t num_nodes,
+                                        double negative_slope, const gids_tensor *dropout_scale,
+                                        const gids_tensor *alpha);
+gids_status gc_lstm_cell(gids_tensor **h, gids_tensor **c, gids_tensor **act,
+                         const gids_tensor *gates, const gids_tensor *c_prev);
+gids_status gc_lstm_cell_backward(gids_tensor **g_gates, gids_tensor **g_c_prev,
+                                  const gids_tensor *g_h, const gids_tensor *g_c,
+                                  const gids_tensor *act, const gids_tensor *c_prev,
+                                  const gids_tensor *c);
+
 /* One entry per line, in gids_backend's order (NULL: the runtime reports the op as unavailable). */
 const gids_backend gc_backend = {
-    GIDS_BACKEND_ABI, "cuda",     device_count_, info_,     synchronize_,     memory_,
-    reset_,           gc_copy,    gc_fill,       gc_binary, gc_binary_scalar, gc_unary,
-    gc_reduce,        gc_softmax, gc_mm,         gc_addmm,
-    gc_leaky_relu,      /* leaky_relu */
-    gc_elu,             /* elu */
-    gc_softplus,        /* softplus */
-    gc_clamp,           /* clamp */
-    gc_where,           /* where */
-    gc_index_select,    /* index_select */
-    gc_gather,          /* gather */
-    gc_scatter_add_,    /* scatter_add_ */
-    gc_index_add_,      /* index_add_ */
-    gc_segment_reduce,  /* segment_reduce */
-    gc_segment_softmax, /* segment_softmax */
-    gc_adam_step_,      /* adam_step_ */
-    gc_sgd_step_,       /* sgd_step_ */
+    GIDS_BACKEND_ABI,
+    "cuda",
+    device_count_,
+    info_,
+    synchronize_,
+    memory_,
+    reset_,
+    gc_copy,
+    gc_fill,
+    gc_binary,
+    gc_binary_scalar,
+    gc_unary,
+    gc_reduce,
+    gc_softmax,
+    gc_mm,
+    gc_addmm,
+    gc_leaky_relu,               /* leaky_relu */
+    gc_elu,                      /* elu */
+    gc_softplus,                 /* softplus */
+    gc_clamp,                    /* clamp */
+    gc_where,                    /* where */
+    gc_index_select,             /* index_select */
+    gc_gather,                   /* gather */
+    gc_scatter_add_,             /* scatter_add_ */
+    gc_index_add_,               /* index_add_ */
+    gc_segment_reduce,           /* segment_reduce */
+    gc_segment_softmax,          /* segment_softmax */
+    gc_adam_step_,               /* adam_step_ */
+    gc_sgd_step_,                /* sgd_step_ */
+    gc_matmul,                   /* matmul */
+    gc_gat_attention,            /* gat_attention */
+    gc_gat_attention_backward,   /* gat_attention_backward */
+    gc_gatv2_attention,          /* gatv2_attention */
+    gc_gatv2_attention_backward, /* gatv2_attention_backward */
+    gc_lstm_cell,                /* lstm_cell */
+    gc_lstm_cell_backward,       /* lstm_cell_backward */
 };

@@ -25,6 +25,25 @@ gids_status gc_index_i64(const char *op, const char *arg, const gids_tensor *ind
 gids_status gc_index_check(const char *op, const gids_tensor *idx, int64_t size, int ndim,
                            const int64_t *shape);
 
+/* *pos: the first position i in [0, n) whose value v[i] (device memory, i64) is outside
+ * [0, size), and *bad that value; *pos = -1 when every value is in range.  like: any tensor on
+ * v's device (for the scratch flag).  Synchronises with the device. */
+gids_status gc_index_find(const char *op, const gids_tensor *like, const int64_t *v, int64_t n,
+                          int64_t size, int64_t *pos, int64_t *bad);
+
+/* Rows grouped by an index (CSR): rows perm[off[s] .. off[s + 1]) have index value s, in row
+ * order within a segment (a stable radix sort), for n values in [0, ns) already range-checked.
+ * Shared by the segment ops (segment.cu) and the fused graph attention (graph_attention.cu). */
+struct gc_csr {
+    gc_ref off;  /* i64 [ns + 1] */
+    gc_ref perm; /* i64 [n]: the row at each CSR position */
+    gc_ref keys_sorted, rows, tmp;
+};
+/* Fills p from the n values at keys (device memory, i64, each in [0, ns)); like: any tensor on
+ * their device. */
+gids_status gc_csr_build(const char *op, gc_csr *p, const gids_tensor *like, const int64_t *keys,
+                         int64_t n, int64_t ns);
+
 /* NEW in *out: a device scratch buffer of at least nbytes bytes (a u8 tensor) on t's device. */
 gids_status gc_scratch(const gids_tensor *t, size_t nbytes, gids_tensor **out);
 

@@ -62,22 +62,31 @@ gids_status gc_scratch(const gids_tensor *t, size_t nbytes, gids_tensor **out) {
     return gids_empty(out, GIDS_U8, gc_dev(t), 1, &n);
 }
 
-gids_status gc_index_check(const char *op, const gids_tensor *idx, int64_t size, int ndim,
-                           const int64_t *shape) {
-    int64_t n = gids_tensor_numel(idx);
-    if (n == 0) return GIDS_OK;
+gids_status gc_index_find(const char *op, const gids_tensor *like, const int64_t *v, int64_t n,
+                          int64_t size, int64_t *pos, int64_t *bad) {
+    *pos = -1;
+    *bad = 0;
+    if (n <= 0) return GIDS_OK;
     gc_ref flag;
-    GIDS_TRY(gc_scratch(idx, sizeof(unsigned long long), &flag.t));
+    GIDS_TRY(gc_scratch(like, sizeof(unsigned long long), &flag.t));
     unsigned long long *fp = (unsigned long long *)gids_tensor_data(flag.t);
-    const int64_t *v = (const int64_t *)gids_tensor_data(idx);
     GC_CUDA(op, cudaMemsetAsync(fp, 0xff, sizeof *fp, 0));
     index_range_kernel<<<gc_blocks(n), GC_THREADS>>>(v, n, size, fp);
     GC_LAUNCHED(op);
     unsigned long long first = 0;
     GC_CUDA(op, cudaMemcpy(&first, fp, sizeof first, cudaMemcpyDeviceToHost));
     if (first == ~0ull) return GIDS_OK;
-    int64_t bad = 0, i = (int64_t)first;
-    GC_CUDA(op, cudaMemcpy(&bad, v + i, sizeof bad, cudaMemcpyDeviceToHost));
+    *pos = (int64_t)first;
+    GC_CUDA(op, cudaMemcpy(bad, v + *pos, sizeof *bad, cudaMemcpyDeviceToHost));
+    return GIDS_OK;
+}
+
+gids_status gc_index_check(const char *op, const gids_tensor *idx, int64_t size, int ndim,
+                           const int64_t *shape) {
+    int64_t i = -1, bad = 0;
+    GIDS_TRY(gc_index_find(op, idx, (const int64_t *)gids_tensor_data(idx), gids_tensor_numel(idx),
+                           size, &i, &bad));
+    if (i < 0) return GIDS_OK;
     char pos[160];
     if (ndim <= 1) {
         snprintf(pos, sizeof pos, "%lld", (long long)i);
@@ -119,8 +128,8 @@ static void launch_select(size_t es, void *o, const void *a, const gc_layout &la
     unsigned g = gc_blocks(n);
     switch (es) {
     case 1:
-        select_kernel<<<g, GC_THREADS>>>((uint8_t *)o, (const uint8_t *)a, la, ds, iv, nidx,
-                                         inner, n);
+        select_kernel<<<g, GC_THREADS>>>((uint8_t *)o, (const uint8_t *)a, la, ds, iv, nidx, inner,
+                                         n);
         break;
     case 2:
         select_kernel<<<g, GC_THREADS>>>((uint16_t *)o, (const uint16_t *)a, la, ds, iv, nidx,
@@ -206,8 +215,8 @@ static gids_status index_select_(gids_tensor **out, const gids_tensor *a, int di
         for (int k = d + 1; k < a->ndim; k++) inner *= a->shape[k];
         gc_layout la = layout_without_dim(a, d, a->ndim, shape);
         int64_t ds = a->ndim > 0 ? a->stride[d] : 0;
-        launch_select(gids_dtype_size(a->dtype), gids_tensor_data(r.t), gids_tensor_data(a), la,
-                      ds, (const int64_t *)gids_tensor_data(idx.t), nidx, inner, n);
+        launch_select(gids_dtype_size(a->dtype), gids_tensor_data(r.t), gids_tensor_data(a), la, ds,
+                      (const int64_t *)gids_tensor_data(idx.t), nidx, inner, n);
         GC_LAUNCHED(op);
     }
     *out = r.take();
@@ -243,8 +252,8 @@ static gids_status gather_(gids_tensor **out, const gids_tensor *a, int dim,
     if (n > 0) {
         gc_layout la = layout_without_dim(a, d, a->ndim, index->shape);
         int64_t ds = a->ndim > 0 ? a->stride[d] : 0;
-        launch_gather(gids_dtype_size(a->dtype), gids_tensor_data(r.t), gids_tensor_data(a), la,
-                      ds, (const int64_t *)gids_tensor_data(idx.t), n);
+        launch_gather(gids_dtype_size(a->dtype), gids_tensor_data(r.t), gids_tensor_data(a), la, ds,
+                      (const int64_t *)gids_tensor_data(idx.t), n);
         GC_LAUNCHED(op);
     }
     *out = r.take();
@@ -305,8 +314,7 @@ __global__ void scatter_add_atomic(T *self, const T *src, const int64_t *iv, sa_
 }
 
 /* Deterministic path: key = target offset in self, value = source position. */
-__global__ void scatter_keys(unsigned long long *keys, int64_t *pos, const int64_t *iv,
-                             sa_plan p) {
+__global__ void scatter_keys(unsigned long long *keys, int64_t *pos, const int64_t *iv, sa_plan p) {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < p.n;
          i += (int64_t)gridDim.x * blockDim.x) {
         keys[i] = (unsigned long long)(gc_offset(p.lself, i) + iv[gc_offset(p.lidx, i)] * p.sd);
@@ -354,9 +362,8 @@ static gids_status run_sorted(const char *op, gids_tensor *self, const gids_tens
     GIDS_TRY(gc_scratch(self, bytes, &tmp.t));
     GC_CUDA(op, cub::DeviceRadixSort::SortPairs(gids_tensor_data(tmp.t), bytes, k0, k1, p0, p1, n,
                                                 0, bits, 0));
-    scatter_runs<T><<<gc_blocks(n), GC_THREADS>>>((T *)gids_tensor_data(self),
-                                                  (const T *)gids_tensor_data(src), k1, p1, p,
-                                                  alpha);
+    scatter_runs<T><<<gc_blocks(n), GC_THREADS>>>(
+        (T *)gids_tensor_data(self), (const T *)gids_tensor_data(src), k1, p1, p, alpha);
     GC_LAUNCHED(op);
     return GIDS_OK;
 }

@@ -45,18 +45,9 @@ __global__ void seg_offsets(int64_t *off, const unsigned long long *keys, int64_
     }
 }
 
-struct seg_plan {
-    gc_ref off;  /* i64 [ns + 1] */
-    gc_ref perm; /* i64 [n]: the row at each CSR position */
-    gc_ref keys, keys_sorted, rows, tmp;
-};
-
-static gids_status seg_plan_build(const char *op, seg_plan *p, const gids_tensor *src,
-                                  const gids_tensor *index, int64_t ns) {
-    int64_t n = index->shape[0];
-    gids_device dev = gc_dev(src);
-    GIDS_TRY(gc_index_i64(op, "index", index, false, &p->keys.t));
-    GIDS_TRY(gc_index_check(op, p->keys.t, ns, 1, nullptr));
+gids_status gc_csr_build(const char *op, gc_csr *p, const gids_tensor *like, const int64_t *keys,
+                         int64_t n, int64_t ns) {
+    gids_device dev = gc_dev(like);
     int64_t ns1 = ns + 1;
     GIDS_TRY(gids_empty(&p->off.t, GIDS_I64, dev, 1, &ns1));
     GIDS_TRY(gids_empty(&p->perm.t, GIDS_I64, dev, 1, &n));
@@ -68,7 +59,7 @@ static gids_status seg_plan_build(const char *op, seg_plan *p, const gids_tensor
     GIDS_TRY(gids_empty(&p->keys_sorted.t, GIDS_I64, dev, 1, &n));
     GIDS_TRY(gids_empty(&p->rows.t, GIDS_I64, dev, 1, &n));
     /* Values are in [0, ns) after the check: sort them as unsigned keys of just enough bits. */
-    const unsigned long long *k0 = (const unsigned long long *)gids_tensor_data(p->keys.t);
+    const unsigned long long *k0 = (const unsigned long long *)keys;
     unsigned long long *k1 = (unsigned long long *)gids_tensor_data(p->keys_sorted.t);
     int64_t *r0 = (int64_t *)gids_tensor_data(p->rows.t);
     int64_t *r1 = (int64_t *)gids_tensor_data(p->perm.t);
@@ -77,12 +68,25 @@ static gids_status seg_plan_build(const char *op, seg_plan *p, const gids_tensor
     int bits = gc_key_bits((uint64_t)ns);
     size_t bytes = 0;
     GC_CUDA(op, cub::DeviceRadixSort::SortPairs(nullptr, bytes, k0, k1, r0, r1, n, 0, bits, 0));
-    GIDS_TRY(gc_scratch(src, bytes, &p->tmp.t));
+    GIDS_TRY(gc_scratch(like, bytes, &p->tmp.t));
     GC_CUDA(op, cub::DeviceRadixSort::SortPairs(gids_tensor_data(p->tmp.t), bytes, k0, k1, r0, r1,
                                                 n, 0, bits, 0));
     seg_offsets<<<gc_blocks(ns1), GC_THREADS>>>(off, k1, n, ns);
     GC_LAUNCHED(op);
     return GIDS_OK;
+}
+
+/* The segment ops' plan: the index as contiguous i64 (kept alive here), checked, then CSR. */
+struct seg_plan : gc_csr {
+    gc_ref keys;
+};
+
+static gids_status seg_plan_build(const char *op, seg_plan *p, const gids_tensor *src,
+                                  const gids_tensor *index, int64_t ns) {
+    GIDS_TRY(gc_index_i64(op, "index", index, false, &p->keys.t));
+    GIDS_TRY(gc_index_check(op, p->keys.t, ns, 1, nullptr));
+    return gc_csr_build(op, p, src, (const int64_t *)gids_tensor_data(p->keys.t), index->shape[0],
+                        ns);
 }
 
 /* ---------------------------------------------------------------- kernels */
@@ -173,11 +177,15 @@ static void launch_reduce(int op, T *o, int64_t *arg, const T *src, const int64_
                           const int64_t *perm, int64_t ns, int64_t C) {
     unsigned g = gc_blocks(ns * C);
     switch (op) {
-    case K_SUM: seg_reduce_kernel<K_SUM, T><<<g, GC_THREADS>>>(o, arg, src, off, perm, ns, C); break;
+    case K_SUM:
+        seg_reduce_kernel<K_SUM, T><<<g, GC_THREADS>>>(o, arg, src, off, perm, ns, C);
+        break;
     case K_MEAN:
         seg_reduce_kernel<K_MEAN, T><<<g, GC_THREADS>>>(o, arg, src, off, perm, ns, C);
         break;
-    case K_MAX: seg_reduce_kernel<K_MAX, T><<<g, GC_THREADS>>>(o, arg, src, off, perm, ns, C); break;
+    case K_MAX:
+        seg_reduce_kernel<K_MAX, T><<<g, GC_THREADS>>>(o, arg, src, off, perm, ns, C);
+        break;
     default: seg_reduce_kernel<K_MIN, T><<<g, GC_THREADS>>>(o, arg, src, off, perm, ns, C); break;
     }
 }
@@ -243,8 +251,7 @@ gids_status gc_segment_reduce(gids_tensor **out, gids_tensor **arg, gids_segop o
         int64_t *ap = a.t ? (int64_t *)gids_tensor_data(a.t) : nullptr;
         if (src->dtype == GIDS_F32)
             launch_reduce<float>((int)op, (float *)gids_tensor_data(o.t), ap,
-                                 (const float *)gids_tensor_data(c.t), off, perm, num_segments,
-                                 C);
+                                 (const float *)gids_tensor_data(c.t), off, perm, num_segments, C);
         else
             launch_reduce<double>((int)op, (double *)gids_tensor_data(o.t), ap,
                                   (const double *)gids_tensor_data(c.t), off, perm, num_segments,
@@ -281,8 +288,8 @@ gids_status gc_segment_softmax(gids_tensor **out, const gids_tensor *src, const 
         unsigned g = gc_blocks(num_segments * C);
         if (src->dtype == GIDS_F32)
             seg_softmax_kernel<float><<<g, GC_THREADS>>>((float *)gids_tensor_data(o.t),
-                                                         (const float *)gids_tensor_data(c.t),
-                                                         off, perm, num_segments, C);
+                                                         (const float *)gids_tensor_data(c.t), off,
+                                                         perm, num_segments, C);
         else
             seg_softmax_kernel<double><<<g, GC_THREADS>>>((double *)gids_tensor_data(o.t),
                                                           (const double *)gids_tensor_data(c.t),
