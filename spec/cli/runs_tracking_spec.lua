@@ -1,5 +1,6 @@
 -- runs_tracking_spec.lua -- `graphids runs list|show|compare` from a tracking store: a lake whose
--- runs the runtime's own tracking code wrote into its FileStore (spec/track/runs_writer.lua) reads
+-- runs the runtime's own tracking code wrote into its FileStore (spec/track/runs_writer.lua, with
+-- one real tiny fit and test) reads
 -- back from `--tracking-uri` (or $MLFLOW_TRACKING_URI) as the same tables and --json as from the
 -- run dirs; show by run id and by run dir; a path that is not a FileStore, an empty store, an
 -- unknown experiment and a server that does not answer are clear errors or empty tables.
@@ -17,7 +18,7 @@ describe("graphids runs --tracking-uri (FileStore)", function()
     tmp = proc.tmpdir()
     lake = gio.join(tmp, "lake")
     store = gio.join(lake, "mlruns")
-    parent = support.write_runs(lake, store)
+    parent = support.write_runs(lake, store, { real = true })
   end)
   teardown(function() proc.rmtree(tmp) end)
 
@@ -30,18 +31,18 @@ describe("graphids runs --tracking-uri (FileStore)", function()
 
   it("lists and compares the same runs as the run dirs, as tables and as JSON", function()
     local dirs = ok(NO_ENV, { "runs", "list", "--lake-root", lake, "--json" })
-    local n = #json.decode(dirs)
-    assert.equal(6, n) -- the parent run of the group is no run of its own
+    assert.equal(7, #json.decode(dirs)) -- the parent run of the group is no run of its own
     for _, uri in ipairs({ store, "file:" .. store, "file://" .. store }) do
       assert.equal(dirs, ok(NO_ENV, { "runs", "list", "--tracking-uri", uri, "--json" }))
     end
     local text = ok(NO_ENV, { "runs", "list", "--lake-root", lake })
     local tracked = ok(NO_ENV, { "runs", "list", "--tracking-uri", store })
     assert.equal(support.without_footer(text), support.without_footer(tracked))
-    assert.truthy(tracked:find("6 run(s) in file://" .. store, 1, true), tracked)
+    assert.truthy(tracked:find("7 run(s) in file://" .. store, 1, true), tracked)
     for _, pat in ipairs({ "gat%s+small%s+focal%s+0%s+tested%s+0%.9000%s+0%.8750%s+0%.9500",
       "gat%s+small%s+focal%s+2%s+trained", "gat%s+small%s+focal%s+3%s+trained%s+0%.5000",
-      "dgi%s+small%s+dgi%s+0%s+incomplete", "vgae%s+small%s+vgae%s+0%s+tested%s+%-%s+0%.7500" }) do
+      "dgi%s+small%s+dgi%s+0%s+incomplete", "vgae%s+small%s+vgae%s+0%s+tested%s+%-%s+0%.7500",
+      "gat%s+small%s+ce%s+5%s+tested%s+%d%.%d+%s+%d%.%d+%s+%d%.%d+" }) do
       assert.truthy(tracked:find(pat), pat .. " in:\n" .. tracked)
     end
     for _, extra in ipairs({ {}, { "--metric", "test/auroc" }, { "--metric", "test/precision@0.95recall" },
@@ -53,16 +54,16 @@ describe("graphids runs --tracking-uri (FileStore)", function()
     end
     local a = ok(NO_ENV, { "runs", "compare", "--lake-root", lake })
     assert.equal(a, ok(NO_ENV, { "runs", "compare", "--tracking-uri", store }))
-    assert.truthy(a:find("1%s+synthetic%s+gat%s+focal%s+3%s+0%.77083"), a) -- (0.875+0.9375+0.5)/3
+    assert.truthy(a:find("%d%s+synthetic%s+gat%s+focal%s+3%s+0%.77083"), a) -- (0.875+0.9375+0.5)/3
     local gat = json.decode(ok(NO_ENV, { "runs", "list", "--tracking-uri", store, "--stage", "gat",
       "--json" }))
-    assert.equal(4, #gat)
+    assert.equal(5, #gat)
   end)
 
   it("reads $MLFLOW_TRACKING_URI unless --lake-root asks for the run dirs", function()
     local env = { MLFLOW_TRACKING_URI = store }
-    assert.truthy(ok(env, { "runs", "list" }):find("6 run(s) in file://" .. store, 1, true))
-    assert.truthy(ok(env, { "runs", "list", "--lake-root", lake }):find("6 run(s) under " .. lake, 1, true))
+    assert.truthy(ok(env, { "runs", "list" }):find("7 run(s) in file://" .. store, 1, true))
+    assert.truthy(ok(env, { "runs", "list", "--lake-root", lake }):find("7 run(s) under " .. lake, 1, true))
     local vgae = json.decode(ok(env, { "runs", "list", "--experiment", "graphids/synthetic/vgae", "--json" }))
     assert.equal(1, #vgae)
     assert.equal("vgae", vgae[1].identity.stage)
@@ -95,6 +96,20 @@ describe("graphids runs --tracking-uri (FileStore)", function()
     local trained = json.decode(ok(NO_ENV, { "runs", "show", gio.join(lake, "synthetic/gat/focal/seed_2"),
       "--tracking-uri", store, "--json" }))
     assert.same({ "trained", json.null }, { trained.status, trained.test_run_id })
+  end)
+
+  it("shows a real fit and test with the same metrics as its test_metrics.json", function()
+    local dir = gio.join(lake, "synthetic/gat/ce/seed_5")
+    local from_dir = json.decode(ok(NO_ENV, { "runs", "show", dir, "--json" }))
+    local rec = json.decode(ok(NO_ENV, { "runs", "show", dir, "--tracking-uri", store, "--json" }))
+    for _, k in ipairs({ "dir", "status", "identity", "metrics", "config" }) do
+      assert.same(from_dir[k], rec[k], k)
+    end
+    assert.is_number(rec.metrics["test/test_01_known_vehicle_known_attack/precision@0.95recall"])
+    local text = ok(NO_ENV, { "runs", "show", rec.run_id, "--tracking-uri", store })
+    local best = gio.join(dir, "checkpoints/best_model.safetensors")
+    local sha = require("graphids.core").sha256_file(best)
+    assert.truthy(text:find("best ckpt " .. best .. " (sha256 " .. sha .. ")", 1, true), text)
   end)
 
   it("refuses run ids it does not know and the parent run of a group", function()

@@ -2,6 +2,7 @@
 -- environment variables, and a lake written by spec/track/runs_writer.lua into a tracking store.
 --   local support = require "track.runs_support"
 --   local parent = support.write_runs(lake, uri)          -- run dirs + runs in uri; the parent id
+--   support.write_runs(lake, uri, {real = true})           -- and a real tiny fit + test
 --   local out, err, rc = support.host({MLFLOW_TRACKING_URI = uri}, {"runs", "list"})
 local proc = require "trainer.support.proc"
 
@@ -26,15 +27,17 @@ function M.host(env, args)
 end
 
 -- Writes the fixture lake (runs_writer.lua) with its runs tracked in uri, all children of one
--- parent run; returns the parent's run id.
-function M.write_runs(lake, uri)
+-- parent run (opts.real: also a real tiny fit and test, a child too); returns the parent's run id.
+function M.write_runs(lake, uri, opts)
   local env = { MLFLOW_TRACKING_URI = uri, MLFLOW_PARENT_RUN_ID = "" }
   local out, err, rc = M.host(env, { "run", "spec/track/runs_writer.lua", lake, "parent" })
   assert(rc == 0, err)
   local parent = assert(out:match("(%x+)\n$"), out)
   env.MLFLOW_PARENT_RUN_ID = parent
-  out, err, rc = M.host(env, { "run", "spec/track/runs_writer.lua", lake, "runs" })
-  assert(rc == 0, tostring(err) .. out)
+  for _, mode in ipairs({ "runs", (opts or {}).real and "real" or nil }) do
+    out, err, rc = M.host(env, { "run", "spec/track/runs_writer.lua", lake, mode })
+    assert(rc == 0, tostring(err) .. out)
+  end
   return parent
 end
 

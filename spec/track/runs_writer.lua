@@ -5,11 +5,13 @@
 -- MLFLOW_PARENT_RUN_ID in its environment choose the store and the parent:
 --   MLFLOW_TRACKING_URI=URI graphids run spec/track/runs_writer.lua LAKE parent   -- prints its run id
 --   MLFLOW_TRACKING_URI=URI graphids run spec/track/runs_writer.lua LAKE runs
+--   MLFLOW_TRACKING_URI=URI graphids run spec/track/runs_writer.lua LAKE real   -- a real fit + test
 -- "runs" writes (recipe, seed -> what happens):
 --   gat 0, gat 1, vgae 0   fit FINISHED, tested (metrics below; gat 0 has a NaN and an "@" key)
 --   gat 2                  fit FINISHED, not tested -> trained
 --   dgi 0                  fit FAILED               -> incomplete
 --   gat 3                  tested, then fitted again (markers cleared) -> trained, stale metrics
+-- "real" fits and tests a tiny GAT (loss ce, seed 5) with the stage verbs, in a few seconds.
 local config = require "graphids.config"
 local core = require "graphids.core"
 local ckpt = require "graphids.ckpt"
@@ -19,12 +21,25 @@ local track = require "graphids.track"
 local tracking = require "graphids.orchestrate.tracking"
 
 local lake, mode = ...
-assert(lake and (mode == "runs" or mode == "parent"), "usage: runs_writer.lua LAKE runs|parent")
+assert(lake and (mode == "runs" or mode == "parent" or mode == "real"),
+  "usage: runs_writer.lua LAKE runs|parent|real")
 
 if mode == "parent" then
   local parent = track.parent_run({ experiment = "graphids/synthetic/group", run_name = "gat_group",
     lake_root = lake })
   io.stdout:write(assert(parent.run_id), "\n")
+  return
+end
+
+if mode == "real" then
+  package.path = "spec/?.lua;" .. package.path
+  local tiny = require "orchestrate.support.tiny"
+  local r = config.resolve("recipes/stages/gat.lua", { tla = { lake_root = lake, seed = 5, loss = "ce" },
+    set = tiny.set("gat") })
+  config.write_run_files(r)
+  local run = stage.build(r)
+  stage.train(run, r)
+  stage.evaluate(run, r)
   return
 end
 
