@@ -2,7 +2,8 @@
 # make check-gpu: the GPU checks, meant for a machine with an NVIDIA GPU (the `device` machine).
 # It uses a build carried from the development machine (tools/gpu-carry.sh) or builds here when
 # none is present, then: graphids version and gpu info, the CPU/GPU parity specs
-# (spec/gpu/gpu_check.lua), and the GPU benchmarks beside PyTorch (bench/gpu, bench/peer).
+# (spec/gpu/gpu_check.lua, spec/gpu/fused_check.lua), and the GPU benchmarks beside PyTorch
+# (bench/gpu, bench/peer).
 # Everything goes to stdout and, when $OUT is set, to $OUT/gpu-check.log and $OUT/summary.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,9 +31,13 @@ status=0
   echo "== graphids version"; "$HOST" version
   echo "== graphids gpu info"; "$HOST" gpu info
 } 2>&1 | log
-echo "== GPU specs" | log
-"$HOST" run spec/gpu/gpu_check.lua 2>&1 | log
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+# gpu_check: copies, elementwise, reductions, BLAS, index/segment ops, optimizers, allocator;
+# fused_check: graph attention, LSTM cell, batched matmul, a GATConv training run.
+for spec in gpu_check fused_check; do
+  echo "== GPU specs: $spec" | log
+  "$HOST" run "spec/gpu/$spec.lua" 2>&1 | log
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+done
 
 echo "== GPU benchmarks (graphids, then PyTorch on the same device)" | log
 ours=$(mktemp) peer=$(mktemp)
@@ -46,7 +51,7 @@ python3 bench/peer/torch_gpu.py 2>&1 | tee "$peer" | log
        ($1 in peer) { printf "%-28s %12s %12s %8.3f\n", $1, $2, peer[$1], $2 / peer[$1] }' \
     "$peer" "$ours"
   grep '^gpu_memory' "$ours"
-  grep -E '^gpu: [0-9]+ passed' "${OUT:-/dev/null}/gpu-check.log" 2>/dev/null || true
+  grep -E '^(gpu|fused): [0-9]+ passed|^probe ' "${OUT:-/dev/null}/gpu-check.log" 2>/dev/null || true
 } | tee "${OUT:+$OUT/summary.txt}" | log
 rm -f "$ours" "$peer"
 exit $status

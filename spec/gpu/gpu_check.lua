@@ -4,35 +4,12 @@
 -- Without a GPU it prints "skipped: <reason>" and exits 0.
 local graphids = require "graphids"
 
-if not graphids.gpu.is_available() then
-  print("skipped: " .. graphids.gpu.status())
+local dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "spec/gpu"
+local T = dofile(dir .. "/harness.lua")("gpu")
+if not T.available() then
   return
 end
-
-local passed, failed = 0, 0
-local function check(name, fn)
-  local ok, err = pcall(fn)
-  if ok then
-    passed = passed + 1
-  else
-    failed = failed + 1
-    print("FAIL " .. name .. ": " .. tostring(err))
-  end
-end
-
--- Largest |a - b| relative to max(1, |b|) over all elements (a on any device, b on the CPU).
-local function maxerr(a, b)
-  a, b = a:detach(), b:detach()
-  local d = (a:cpu():double() - b:double()):abs()
-  local scale = b:double():abs():amax():item()
-  return d:amax():item() / math.max(1, scale)
-end
-
-local function close(a, b, tol, what)
-  assert(a.device:match("^cuda"), (what or "result") .. " is on " .. a.device .. ", not the GPU")
-  local e = maxerr(a, b)
-  assert(e <= tol, string.format("%s: relative error %.3g > %.3g", what or "values", e, tol))
-end
+local check, close = T.check, T.close
 
 graphids.manual_seed(7)
 print(graphids.gpu.info())
@@ -322,5 +299,4 @@ check("out of memory is an error and the process survives", function()
   assert(graphids.ones(4, { device = "cuda" }):sum():item() == 4, "still usable")
 end)
 
-print(string.format("gpu: %d passed, %d failed", passed, failed))
-os.exit(failed == 0 and 0 or 1)
+T.finish()

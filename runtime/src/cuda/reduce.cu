@@ -1,6 +1,7 @@
 /* reduce.cu -- sum, mean, amax, amin over any dims (keepdim or not), and softmax/log_softmax
  * along one dim, on f32 and f64.
  *
+ * amax and amin also take i64 and i32 (exact; what the GNN layers' index range checks use).
  * Sums accumulate in double for f32 as for f64, as the CPU does.  Each output element is folded
  * by one thread (few reduced elements) or by one block through a fixed shared-memory tree (many),
  * with no atomics, so a result is the same from run to run; it can differ from the CPU's in the
@@ -24,13 +25,33 @@ template <int K, typename A> __device__ __forceinline__ A fold(A acc, A v) {
         return (v < acc || v != v) ? v : acc;
 }
 
+/* The identities of max and min: +-inf for floats, the extreme values for integers. */
+template <typename A> __device__ __forceinline__ A lowest() {
+    return (A)-INFINITY;
+}
+template <> __device__ __forceinline__ int64_t lowest<int64_t>() {
+    return INT64_MIN;
+}
+template <> __device__ __forceinline__ int32_t lowest<int32_t>() {
+    return INT32_MIN;
+}
+template <typename A> __device__ __forceinline__ A highest() {
+    return (A)INFINITY;
+}
+template <> __device__ __forceinline__ int64_t highest<int64_t>() {
+    return INT64_MAX;
+}
+template <> __device__ __forceinline__ int32_t highest<int32_t>() {
+    return INT32_MAX;
+}
+
 template <int K, typename A> __device__ __forceinline__ A identity() {
     if constexpr (K == R_SUM)
         return (A)0;
     else if constexpr (K == R_MAX)
-        return (A)-INFINITY;
+        return lowest<A>();
     else
-        return (A)INFINITY;
+        return highest<A>();
 }
 
 /* Accumulator: double for sums, the element type for max/min (exact either way). */
@@ -166,6 +187,16 @@ static void launch_reduce(T *o, const T *a, const gc_layout &kept, const gc_layo
     }
 }
 
+/* i64 and i32: amax and amin only (exact; sums of integers, which give i64, are not here). */
+template <typename T>
+static void dispatch_extreme(int kind, T *o, const T *a, const gc_layout &kept,
+                             const gc_layout &red, int64_t n_out, int64_t n_red, void *scratch) {
+    if (kind == R_MAX)
+        launch_reduce<R_MAX, T>(o, a, kept, red, n_out, n_red, 1.0, scratch);
+    else
+        launch_reduce<R_MIN, T>(o, a, kept, red, n_out, n_red, 1.0, scratch);
+}
+
 template <typename T>
 static void dispatch_reduce(int kind, T *o, const T *a, const gc_layout &kept, const gc_layout &red,
                             int64_t n_out, int64_t n_red, double divisor, void *scratch) {
@@ -226,9 +257,13 @@ gids_status gc_reduce(gids_tensor **out, gids_redop op, const gids_tensor *a, in
     GIDS_CHECK(op != GIDS_MEAN || gids_dtype_is_float(a->dtype), GIDS_EDTYPE,
                "%s: input must be a float tensor (f32 or f64), got %s", name,
                gids_dtype_name(a->dtype));
-    GIDS_CHECK(a->dtype == GIDS_F32 || a->dtype == GIDS_F64, GIDS_EUNSUPPORTED,
-               "%s: dtype %s is not supported on CUDA yet (f32 and f64 only)", name,
-               gids_dtype_name(a->dtype));
+    bool extreme = op == GIDS_AMAX || op == GIDS_AMIN;
+    GIDS_CHECK(a->dtype == GIDS_F32 || a->dtype == GIDS_F64 ||
+                   (extreme && (a->dtype == GIDS_I64 || a->dtype == GIDS_I32)),
+               GIDS_EUNSUPPORTED,
+               "%s: dtype %s is not supported on CUDA yet (f32 and f64; amax and amin also i64 "
+               "and i32)",
+               name, gids_dtype_name(a->dtype));
     uint32_t mask = 0;
     GIDS_TRY(dim_mask(name, a->ndim, ndims, dims, &mask));
     int64_t shape[GIDS_MAX_DIMS];
@@ -271,7 +306,15 @@ gids_status gc_reduce(gids_tensor **out, gids_redop op, const gids_tensor *a, in
         GIDS_TRY(gids_empty(&part.t, kind == R_SUM ? GIDS_F64 : a->dtype, gc_dev(a), 1, &np));
     }
     void *scratch = part.t != nullptr ? gids_tensor_data(part.t) : nullptr;
-    if (a->dtype == GIDS_F32)
+    if (a->dtype == GIDS_I64)
+        dispatch_extreme<int64_t>(kind, (int64_t *)gids_tensor_data(r.t),
+                                  (const int64_t *)gids_tensor_data(a), kept, red, n_out, n_red,
+                                  scratch);
+    else if (a->dtype == GIDS_I32)
+        dispatch_extreme<int32_t>(kind, (int32_t *)gids_tensor_data(r.t),
+                                  (const int32_t *)gids_tensor_data(a), kept, red, n_out, n_red,
+                                  scratch);
+    else if (a->dtype == GIDS_F32)
         dispatch_reduce<float>(kind, (float *)gids_tensor_data(r.t),
                                (const float *)gids_tensor_data(a), kept, red, n_out, n_red, divisor,
                                scratch);
