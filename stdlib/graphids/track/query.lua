@@ -125,16 +125,27 @@ function FileSource:_experiments()
   return out
 end
 
-function FileSource:_run(exp, run_id)
+local function matches(tags, want)
+  for k, v in pairs(want or {}) do
+    if tags[k] ~= tostring(v) then return false end
+  end
+  return true
+end
+
+-- The active run run_id of experiment exp whose tags match want (nil otherwise); params and
+-- metrics, most of the files, are read only for a match.
+function FileSource:_run(exp, run_id, want)
   local dir = gio.join(self.root, exp.id, run_id)
   local meta = gio.read_file(gio.join(dir, "meta.yaml"))
   if meta == nil or (yaml_get(meta, "lifecycle_stage") or "active") ~= "active" then return nil end
+  local tags = read_tree(gio.join(dir, "tags"))
+  if not matches(tags, want) then return nil end
   local code = meta_int(meta, "status")
   return {
     run_id = run_id, experiment_id = exp.id, experiment = exp.name, run_name = yaml_get(meta, "run_name"),
     status = STATUS_NAME[code] or tostring(yaml_get(meta, "status")),
     start_time = meta_int(meta, "start_time"), end_time = meta_int(meta, "end_time"),
-    tags = read_tree(gio.join(dir, "tags")), params = read_tree(gio.join(dir, "params")),
+    tags = tags, params = read_tree(gio.join(dir, "params")),
     metrics = read_metrics(gio.join(dir, "metrics")),
   }
 end
@@ -143,13 +154,6 @@ local function guarded(self, fn, ...)
   local ok, a, b = pcall(fn, ...)
   if not ok then return nil, string.format("FileStore %s: %s", self.root, tostring(a)) end
   return a, b
-end
-
-local function matches(run, tags)
-  for k, v in pairs(tags or {}) do
-    if run.tags[k] ~= tostring(v) then return false end
-  end
-  return true
 end
 
 function FileSource:search(opts)
@@ -165,8 +169,8 @@ function FileSource:search(opts)
     for _, exp in ipairs(self:_experiments()) do
       if want == nil or want[exp.id] then
         for _, d in ipairs(gio.list_dir(gio.join(self.root, exp.id)) or {}) do
-          local r = #d == 32 and d:match("^%x+$") and self:_run(exp, d)
-          if r and matches(r, opts.tags) then out[#out + 1] = r end
+          local r = #d == 32 and d:match("^%x+$") and self:_run(exp, d, opts.tags)
+          if r then out[#out + 1] = r end
         end
       end
     end
