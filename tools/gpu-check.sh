@@ -42,6 +42,8 @@ done
 echo "== GPU benchmarks (graphids, then PyTorch on the same device)" | log
 ours=$(mktemp) peer=$(mktemp)
 "$HOST" run bench/gpu/gpu_bench.lua 2>&1 | tee "$ours" | log
+# Fused graph attention and LSTM cell against their composed forms (no PyTorch row).
+"$HOST" run bench/gpu/fused_bench.lua 2>&1 | tee -a "$ours" | log
 # The same product with TF32 allowed (cuBLAS reads the setting when a handle is made).
 GRAPHIDS_ALLOW_TF32=1 "$HOST" run bench/gpu/gpu_bench.lua 2>&1 | grep tf32 | tee -a "$ours" | log
 python3 bench/peer/torch_gpu.py 2>&1 | tee "$peer" | log
@@ -50,7 +52,7 @@ python3 bench/peer/torch_gpu.py 2>&1 | tee "$peer" | log
   awk 'NR == FNR { peer[$1] = $2; next }
        ($1 in peer) { printf "%-28s %12s %12s %8.3f\n", $1, $2, peer[$1], $2 / peer[$1] }' \
     "$peer" "$ours"
-  grep '^gpu_memory' "$ours"
+  grep -E '^gpu_memory|^gpu_(gat|gatv2|lstm)_' "$ours"
   grep -E '^(gpu|fused): [0-9]+ passed|^probe ' "${OUT:-/dev/null}/gpu-check.log" 2>/dev/null || true
 } | tee "${OUT:+$OUT/summary.txt}" | log
 rm -f "$ours" "$peer"

@@ -106,7 +106,8 @@ typedef struct gids_backend {
     gids_status (*sgd_step_)(gids_tensor *param, const gids_tensor *grad, gids_tensor *momentum_buf,
                              const gids_sgd_cfg *cfg);
 
-    /* ---- ABI 4: batched matmul, fused graph attention and LSTM cell (gids/graph.h, rnn.h) ---- */
+    /* ---- ABI 4: batched matmul, fused graph attention and LSTM cell (gids/graph.h, rnn.h),
+     * max/min along a dim, bernoulli_ ---- */
     /* gids_matmul for any operands (batch dims, 1-D); gids_bmm is its 3-D case. */
     gids_status (*matmul)(gids_tensor **out, const gids_tensor *a, const gids_tensor *b);
     gids_status (*gat_attention)(gids_tensor **out, gids_tensor **alpha, const gids_tensor *x,
@@ -141,6 +142,12 @@ typedef struct gids_backend {
                                       const gids_tensor *g_h, const gids_tensor *g_c,
                                       const gids_tensor *act, const gids_tensor *c_prev,
                                       const gids_tensor *c);
+    /* gids_max_dim / gids_min_dim (is_max false), and through them argmax / argmin. */
+    gids_status (*extreme_dim)(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
+                               int dim, bool keepdim, bool is_max);
+    /* gids_bernoulli_ with the generator's state: the draw of elements [offset, offset + numel)
+     * of (seed), the CPU's numbers; the caller then advances the generator by numel. */
+    gids_status (*bernoulli_)(gids_tensor *t, uint64_t seed, uint64_t offset, double p);
 } gids_backend;
 
 /* The plugin's entry point (exported by graphids_cuda.so under this name). */

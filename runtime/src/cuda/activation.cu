@@ -94,8 +94,8 @@ static gids_status run_activation(gids_tensor **out, const char *name, const gid
                 (float)p0, (float)p1, n);
         else
             act_kernel<OP, double><<<gc_blocks(n), GC_THREADS>>>(
-                (double *)gids_tensor_data(r.t), l[0], (const double *)gids_tensor_data(ca.t),
-                l[1], p0, p1, n);
+                (double *)gids_tensor_data(r.t), l[0], (const double *)gids_tensor_data(ca.t), l[1],
+                p0, p1, n);
         GC_LAUNCHED(name);
     }
     *out = r.take();
@@ -119,8 +119,7 @@ gids_status gc_softplus(gids_tensor **out, const gids_tensor *a, double beta, do
 /* ---------------------------------------------------------------- clamp */
 /* y = max(x, lo) then min(y, hi): with lo > hi every element becomes hi; NaN passes through. */
 template <typename T>
-__global__ void clamp_kernel(T *o, gc_layout lo_, const T *a, gc_layout la, T lo, T hi,
-                             int64_t n) {
+__global__ void clamp_kernel(T *o, gc_layout lo_, const T *a, gc_layout la, T lo, T hi, int64_t n) {
     GC_GRID_LOOP(i, n) {
         T x = a[gc_offset(la, i)];
         T y = x < lo ? lo : x;
@@ -185,9 +184,7 @@ gids_status gc_clamp(gids_tensor **out, const gids_tensor *a, const gids_scalar 
         case GIDS_I32:
             launch_clamp<int32_t>(r.t, l[0], ca.t, l[1], (int32_t)ilo, (int32_t)ihi, n);
             break;
-        default:
-            launch_clamp<uint8_t>(r.t, l[0], ca.t, l[1], (uint8_t)ilo, (uint8_t)ihi, n);
-            break;
+        default: launch_clamp<uint8_t>(r.t, l[0], ca.t, l[1], (uint8_t)ilo, (uint8_t)ihi, n); break;
         }
         GC_LAUNCHED("clamp");
     }

@@ -180,7 +180,8 @@ gids_status gc_adam_step_(gids_tensor *param, const gids_tensor *grad, gids_tens
 gids_status gc_sgd_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *momentum_buf,
                          const gids_sgd_cfg *cfg);
 
-/* batched matmul, fused graph attention, LSTM cell (matmul.cu, graph_attention.cu, rnn.cu) */
+/* batched matmul, fused graph attention, LSTM cell, max/min along a dim, bernoulli_
+ * (matmul.cu, graph_attention.cu, rnn.cu, reduce.cu, rng.cu) */
 gids_status gc_matmul(gids_tensor **out, const gids_tensor *a, const gids_tensor *b);
 gids_status gc_gat_attention(gids_tensor **out, gids_tensor **alpha, const gids_tensor *x,
                              const gids_tensor *a_src, const gids_tensor *a_dst,
@@ -214,6 +215,9 @@ gids_status gc_lstm_cell_backward(gids_tensor **g_gates, gids_tensor **g_c_prev,
                                   const gids_tensor *g_h, const gids_tensor *g_c,
                                   const gids_tensor *act, const gids_tensor *c_prev,
                                   const gids_tensor *c);
+gids_status gc_extreme_dim(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
+                           int dim, bool keepdim, bool is_max);
+gids_status gc_bernoulli_(gids_tensor *t, uint64_t seed, uint64_t offset, double p);
 
 /* One entry per line, in gids_backend's order (NULL: the runtime reports the op as unavailable). */
 const gids_backend gc_backend = {
@@ -253,4 +257,6 @@ const gids_backend gc_backend = {
     gc_gatv2_attention_backward, /* gatv2_attention_backward */
     gc_lstm_cell,                /* lstm_cell */
     gc_lstm_cell_backward,       /* lstm_cell_backward */
+    gc_extreme_dim,              /* extreme_dim */
+    gc_bernoulli_,               /* bernoulli_ */
 };

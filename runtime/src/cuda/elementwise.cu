@@ -58,8 +58,8 @@ static bool int_divides(gids_binop op, gids_dtype compute) {
 }
 
 static bool compute_supported(gids_dtype dt) {
-    return dt == GIDS_F32 || dt == GIDS_F64 || dt == GIDS_I64 || dt == GIDS_I32 ||
-           dt == GIDS_U8 || dt == GIDS_BOOL;
+    return dt == GIDS_F32 || dt == GIDS_F64 || dt == GIDS_I64 || dt == GIDS_I32 || dt == GIDS_U8 ||
+           dt == GIDS_BOOL;
 }
 
 /* Compute and result dtypes of op on operands promoted to p, or EUNSUPPORTED.  The compute
@@ -486,7 +486,7 @@ template <int OP, typename T> __device__ __forceinline__ T unf(T x) {
         return GC_M(ceil);
     else if constexpr (OP == GIDS_ROUND)
         return GC_M(rint); /* half to even, as torch.round */
-    else /* GIDS_TRUNC */
+    else                   /* GIDS_TRUNC */
         return GC_M(trunc);
 #undef GC_M
 }
@@ -550,8 +550,8 @@ struct un_args {
 
 template <int OP, typename T> static void launch_unary(const un_args &x) {
     if constexpr (un_exists<OP, T>()) {
-        constexpr bool pred = OP == GIDS_LOGICAL_NOT || OP == GIDS_ISNAN || OP == GIDS_ISINF ||
-                              OP == GIDS_ISFINITE;
+        constexpr bool pred =
+            OP == GIDS_LOGICAL_NOT || OP == GIDS_ISNAN || OP == GIDS_ISINF || OP == GIDS_ISFINITE;
         typedef typename std::conditional<pred, uint8_t, T>::type TO;
         unary_kernel<OP, T, TO><<<gc_blocks(x.n), GC_THREADS>>>(
             (TO *)gids_tensor_data(x.out), x.lo, (const T *)gids_tensor_data(x.a), x.la, x.n);
@@ -601,8 +601,8 @@ static bool is_rounding(gids_unop op) {
 
 /* The CPU's plan (unary.c): result dtype from gids_unop_result_dtype (which also rejects what
  * the CPU rejects), compute dtype and whether a kernel runs at all. */
-static gids_status unary_plan(gids_unop op, gids_dtype in, gids_dtype *compute,
-                              gids_dtype *result, un_kind *kind) {
+static gids_status unary_plan(gids_unop op, gids_dtype in, gids_dtype *compute, gids_dtype *result,
+                              un_kind *kind) {
     const char *name = gids_unop_name(op);
     GIDS_TRY(gids_unop_result_dtype(op, in, result));
     *kind = UN_KERNEL;
@@ -638,8 +638,7 @@ gids_status gc_unary(gids_tensor **out, gids_unop op, const gids_tensor *a) {
     GIDS_TRY(gc_use_device(name, a));
     if (kind == UN_COPY) return gids_clone(out, a);
     if (kind != UN_KERNEL)
-        return gids_full(out, result, gc_dev(a), a->ndim, a->shape,
-                         gids_scalar_i(kind == UN_TRUE));
+        return gids_full(out, result, gc_dev(a), a->ndim, a->shape, gids_scalar_i(kind == UN_TRUE));
     gc_ref ca, r;
     GIDS_TRY(as_dtype(name, &ca.t, a, compute)); /* integer inputs of exp, sqrt, ... give f32 */
     GIDS_TRY(gids_empty(&r.t, result, gc_dev(a), a->ndim, a->shape));

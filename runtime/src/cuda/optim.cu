@@ -142,8 +142,7 @@ gids_status gc_adam_step_(gids_tensor *param, const gids_tensor *grad, gids_tens
     GIDS_TRY(check_like_(op, "exp_avg", exp_avg, param));
     GIDS_TRY(check_like_(op, "exp_avg_sq", exp_avg_sq, param));
     if (cfg->amsgrad) {
-        GIDS_CHECK(max_exp_avg_sq != nullptr, GIDS_EINVAL, "%s: amsgrad needs max_exp_avg_sq",
-                   op);
+        GIDS_CHECK(max_exp_avg_sq != nullptr, GIDS_EINVAL, "%s: amsgrad needs max_exp_avg_sq", op);
         GIDS_TRY(check_like_(op, "max_exp_avg_sq", max_exp_avg_sq, param));
     }
     GIDS_CHECK(cfg->step >= 1, GIDS_EINVAL, "%s: step must be >= 1, got %lld", op,

@@ -1,7 +1,10 @@
-/* reduce.cu -- sum, mean, amax, amin over any dims (keepdim or not), and softmax/log_softmax
- * along one dim, on f32 and f64.
+/* reduce.cu -- sum, mean, amax, amin over any dims (keepdim or not), max/min along one dim with
+ * positions (max_dim, min_dim, argmax, argmin), and softmax/log_softmax along one dim, on f32
+ * and f64.
  *
- * amax and amin also take i64 and i32 (exact; what the GNN layers' index range checks use).
+ * amax and amin also take i64 and i32 (exact; what the GNN layers' index range checks use), sum
+ * also i64, i32, u8 and bool (to i64, exact with the CPU's wrap-around: accuracy counts), and
+ * max/min along a dim i64 and i32.
  * Sums accumulate in double for f32 as for f64, as the CPU does.  Each output element is folded
  * by one thread (few reduced elements) or by one block through a fixed shared-memory tree (many),
  * with no atomics, so a result is the same from run to run; it can differ from the CPU's in the
@@ -208,6 +211,75 @@ static void dispatch_reduce(int kind, T *o, const T *a, const gc_layout &kept, c
         launch_reduce<R_MIN, T>(o, a, kept, red, n_out, n_red, divisor, scratch);
 }
 
+/* Sums of integers and bool, to i64 with the CPU's wrap-around: accumulated as unsigned 64-bit
+ * (exact modulo 2^64, so any order gives the same result).  One thread per output element for
+ * short reductions, else one block per output element with a shared-memory tree. */
+template <typename T>
+__global__ void isum_thread(int64_t *o, const T *a, gc_layout kept, gc_layout red, int64_t n_out,
+                            int64_t n_red) {
+    for (int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; j < n_out;
+         j += (int64_t)gridDim.x * blockDim.x) {
+        const T *base = a + gc_offset(kept, j);
+        unsigned long long acc = 0;
+        for (int64_t r = 0; r < n_red; r++)
+            acc += (unsigned long long)(int64_t)base[gc_offset(red, r)];
+        o[j] = (int64_t)acc;
+    }
+}
+
+template <typename T>
+__global__ void isum_block(int64_t *o, const T *a, gc_layout kept, gc_layout red, int64_t n_out,
+                           int64_t n_red) {
+    __shared__ unsigned long long part[GC_THREADS];
+    for (int64_t j = blockIdx.x; j < n_out; j += gridDim.x) {
+        const T *base = a + gc_offset(kept, j);
+        unsigned long long acc = 0;
+        for (int64_t r = threadIdx.x; r < n_red; r += blockDim.x)
+            acc += (unsigned long long)(int64_t)base[gc_offset(red, r)];
+        part[threadIdx.x] = acc;
+        __syncthreads();
+        for (int w = GC_THREADS / 2; w > 0; w /= 2) {
+            if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+            __syncthreads();
+        }
+        if (threadIdx.x == 0) o[j] = (int64_t)part[0];
+        __syncthreads(); /* part is reused by the next j */
+    }
+}
+
+template <typename T>
+static void launch_isum(int64_t *o, const T *a, const gc_layout &kept, const gc_layout &red,
+                        int64_t n_out, int64_t n_red) {
+    if (n_red >= RED_BLOCK_MIN) {
+        unsigned g = (unsigned)(n_out < 65535 * 8 ? n_out : 65535 * 8);
+        isum_block<T><<<g, GC_THREADS>>>(o, a, kept, red, n_out, n_red);
+    } else {
+        isum_thread<T><<<gc_blocks(n_out), GC_THREADS>>>(o, a, kept, red, n_out, n_red);
+    }
+}
+
+/* Max/min along one dim with the position of the first extreme, or of the first NaN (the
+ * CPU's rule, as torch); one thread per output element, in order along the dim. */
+template <typename T>
+__global__ void extreme_kernel(T *vals, int64_t *idx, const T *a, gc_layout kept, int64_t n_out,
+                               int64_t size, int64_t step, bool is_max) {
+    for (int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; j < n_out;
+         j += (int64_t)gridDim.x * blockDim.x) {
+        const T *x = a + gc_offset(kept, j);
+        T best = x[0];
+        int64_t bi = 0;
+        for (int64_t k = 1; k < size && best == best; k++) {
+            T v = x[k * step];
+            if (v != v || (is_max ? v > best : v < best)) {
+                best = v;
+                bi = k;
+            }
+        }
+        if (vals != nullptr) vals[j] = best;
+        idx[j] = bi;
+    }
+}
+
 /* ---------------------------------------------------------------- reduce */
 static gids_status dim_mask(const char *op, int ndim, int ndims, const int *dims, uint32_t *mask) {
     if (ndims == 0) {
@@ -253,16 +325,18 @@ gids_status gc_reduce(gids_tensor **out, gids_redop op, const gids_tensor *a, in
     GIDS_CHECK(out != nullptr, GIDS_EINVAL, "%s: out is NULL", name);
     GIDS_CHECK(a != nullptr, GIDS_EINVAL, "%s: arg 1 is NULL", name);
     GIDS_CHECK(op == GIDS_SUM || op == GIDS_MEAN || op == GIDS_AMAX || op == GIDS_AMIN,
-               GIDS_EUNSUPPORTED, "%s: has no CUDA kernel in this build (sum, mean, amax, amin do)", name);
+               GIDS_EUNSUPPORTED, "%s: has no CUDA kernel in this build (sum, mean, amax, amin do)",
+               name);
     GIDS_CHECK(op != GIDS_MEAN || gids_dtype_is_float(a->dtype), GIDS_EDTYPE,
                "%s: input must be a float tensor (f32 or f64), got %s", name,
                gids_dtype_name(a->dtype));
     bool extreme = op == GIDS_AMAX || op == GIDS_AMIN;
-    GIDS_CHECK(a->dtype == GIDS_F32 || a->dtype == GIDS_F64 ||
-                   (extreme && (a->dtype == GIDS_I64 || a->dtype == GIDS_I32)),
+    bool int_in = a->dtype == GIDS_I64 || a->dtype == GIDS_I32;
+    bool int_sum = op == GIDS_SUM && (int_in || a->dtype == GIDS_U8 || a->dtype == GIDS_BOOL);
+    GIDS_CHECK(a->dtype == GIDS_F32 || a->dtype == GIDS_F64 || (extreme && int_in) || int_sum,
                GIDS_EUNSUPPORTED,
                "%s: dtype %s is not supported on CUDA yet (f32 and f64; amax and amin also i64 "
-               "and i32)",
+               "and i32; sum also i64, i32, u8 and bool)",
                name, gids_dtype_name(a->dtype));
     uint32_t mask = 0;
     GIDS_TRY(dim_mask(name, a->ndim, ndims, dims, &mask));
@@ -280,7 +354,8 @@ gids_status gc_reduce(gids_tensor **out, gids_redop op, const gids_tensor *a, in
     gc_layout red = sub_layout(a, mask, true, &n_red);
     GIDS_TRY(gc_use_device(name, a));
     gc_ref r;
-    GIDS_TRY(gids_empty(&r.t, a->dtype, gc_dev(a), nd, shape));
+    /* sums of integers and bool give i64, as the CPU */
+    GIDS_TRY(gids_empty(&r.t, int_sum ? GIDS_I64 : a->dtype, gc_dev(a), nd, shape));
     if (n_out == 0) {
         *out = r.take();
         return GIDS_OK;
@@ -293,6 +368,19 @@ gids_status gc_reduce(gids_tensor **out, gids_redop op, const gids_tensor *a, in
                    name, gids_shape_str(a->ndim, a->shape, buf, sizeof buf), name);
         /* sum of nothing is 0; mean is 0/0 */
         GIDS_TRY(gc_fill(r.t, gids_scalar_f(op == GIDS_SUM ? 0.0 : NAN)));
+        *out = r.take();
+        return GIDS_OK;
+    }
+    if (int_sum) {
+        int64_t *o = (int64_t *)gids_tensor_data(r.t);
+        const void *p = gids_tensor_data(a);
+        if (a->dtype == GIDS_I64)
+            launch_isum<int64_t>(o, (const int64_t *)p, kept, red, n_out, n_red);
+        else if (a->dtype == GIDS_I32)
+            launch_isum<int32_t>(o, (const int32_t *)p, kept, red, n_out, n_red);
+        else /* u8 and bool (one byte, 0 or 1) */
+            launch_isum<uint8_t>(o, (const uint8_t *)p, kept, red, n_out, n_red);
+        GC_LAUNCHED(name);
         *out = r.take();
         return GIDS_OK;
     }
@@ -324,6 +412,77 @@ gids_status gc_reduce(gids_tensor **out, gids_redop op, const gids_tensor *a, in
                                 divisor, scratch);
     GC_LAUNCHED(name);
     *out = r.take();
+    return GIDS_OK;
+}
+
+/* ---------------------------------------------------------------- max/min along a dim */
+gids_status gc_extreme_dim(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
+                           int dim, bool keepdim, bool is_max) {
+    const char *name = is_max ? "max" : "min";
+    GIDS_CHECK(values != nullptr || indices != nullptr, GIDS_EINVAL, "%s: both outputs are NULL",
+               name);
+    if (values != nullptr) *values = nullptr;
+    if (indices != nullptr) *indices = nullptr;
+    GIDS_CHECK(a != nullptr, GIDS_EINVAL, "%s: arg 1 is NULL", name);
+    GIDS_CHECK(a->dtype == GIDS_F32 || a->dtype == GIDS_F64 || a->dtype == GIDS_I64 ||
+                   a->dtype == GIDS_I32,
+               GIDS_EUNSUPPORTED,
+               "%s: dtype %s is not supported on CUDA yet (f32, f64, i64 and i32)", name,
+               gids_dtype_name(a->dtype));
+    int d0 = 0;
+    GIDS_TRY(gids_normalize_dim(name, dim, a->ndim, &d0));
+    uint32_t mask = a->ndim == 0 ? 0 : 1u << d0;
+    int64_t shape[GIDS_MAX_DIMS];
+    int nd = 0;
+    for (int d = 0; d < a->ndim; d++) {
+        if (mask & (1u << d)) {
+            if (keepdim) shape[nd++] = 1;
+        } else {
+            shape[nd++] = a->shape[d];
+        }
+    }
+    int64_t n_out, n_red;
+    gc_layout kept = sub_layout(a, mask, false, &n_out);
+    (void)sub_layout(a, mask, true, &n_red);
+    int64_t step = a->ndim == 0 ? 0 : a->stride[d0];
+    if (n_red == 0 && n_out > 0) {
+        char buf[160];
+        GIDS_FAIL(GIDS_EINVAL,
+                  "%s: cannot reduce over an empty dim (input shape %s): there is no identity "
+                  "for %s",
+                  name, gids_shape_str(a->ndim, a->shape, buf, sizeof buf), name);
+    }
+    GIDS_TRY(gc_use_device(name, a));
+    gc_ref v, ix;
+    if (values != nullptr) GIDS_TRY(gids_empty(&v.t, a->dtype, gc_dev(a), nd, shape));
+    GIDS_TRY(gids_empty(&ix.t, GIDS_I64, gc_dev(a), nd, shape));
+    if (n_out > 0) {
+        unsigned g = gc_blocks(n_out);
+        int64_t *ip = (int64_t *)gids_tensor_data(ix.t);
+        void *vp = v.t != nullptr ? gids_tensor_data(v.t) : nullptr;
+        const void *ap = gids_tensor_data(a);
+        switch (a->dtype) {
+        case GIDS_F32:
+            extreme_kernel<float><<<g, GC_THREADS>>>((float *)vp, ip, (const float *)ap, kept,
+                                                     n_out, n_red, step, is_max);
+            break;
+        case GIDS_F64:
+            extreme_kernel<double><<<g, GC_THREADS>>>((double *)vp, ip, (const double *)ap, kept,
+                                                      n_out, n_red, step, is_max);
+            break;
+        case GIDS_I64:
+            extreme_kernel<int64_t><<<g, GC_THREADS>>>((int64_t *)vp, ip, (const int64_t *)ap, kept,
+                                                       n_out, n_red, step, is_max);
+            break;
+        default:
+            extreme_kernel<int32_t><<<g, GC_THREADS>>>((int32_t *)vp, ip, (const int32_t *)ap, kept,
+                                                       n_out, n_red, step, is_max);
+            break;
+        }
+        GC_LAUNCHED(name);
+    }
+    if (values != nullptr) *values = v.take();
+    if (indices != nullptr) *indices = ix.take();
     return GIDS_OK;
 }
 
