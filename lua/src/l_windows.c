@@ -1,8 +1,10 @@
 /* l_windows.c -- window graphs, the CAN id vocabulary and the scaler fit (graphids.core).
  *
  *   local ids = core.can_vocab_ids({f1, f2})           -- {"0A0", "0C1", ...}: sorted, index 1..
+ *   local ids = core.can_vocab_ids({f1, f2}, true)     -- the ids of frames labelled 0 only
  *   local set = core.build_windows({f1, f2}, {vocab = ids, window = 100, stride = 100,
- *                                             attack_types = {0, 1}, aligned_edges = false})
+ *                                             attack_types = {0, 1}, aligned_edges = false,
+ *                                             node_by_id = false})
  *   local mean, std = core.scaler_fit(set.x, set.node_ptr, train_idx, 1e-6)
  *   core.scaler_apply_(set.x, mean, std)                -- (x - mean) / std in place
  *
@@ -47,13 +49,19 @@ static int vocab_gc(lua_State *L) {
     return 0;
 }
 
-/* can_vocab_ids(list) -> array of the distinct ids' canonical texts, sorted. */
+/* can_vocab_ids(list [, benign_only]) -> array of the distinct ids' canonical texts, sorted
+ * (of the frames labelled 0 only, when benign_only). */
 static int l_can_vocab_ids(lua_State *L) {
-    l_checkend(L, 1, "can_vocab_ids");
+    l_checkend(L, 2, "can_vocab_ids");
     int64_t n;
     const gids_can_frames **files = check_frames_list(L, 1, &n, "can_vocab_ids");
+    int benign_only = 0;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TBOOLEAN);
+        benign_only = lua_toboolean(L, 2);
+    }
     gids_can_vocab *v = new_vocab(L);
-    l_check(L, gids_can_vocab_from_frames(v, files, n));
+    l_check(L, gids_can_vocab_from_frames(v, files, n, benign_only));
     lua_createtable(L, (int)v->n, 0);
     char text[GIDS_CAN_ID_TEXT_SIZE];
     for (int64_t k = 0; k < v->n; k++) {
@@ -115,8 +123,8 @@ static int64_t *check_codes(lua_State *L, int opts, int64_t nfiles) {
     return codes;
 }
 
-static const char *const window_opts[] = {"vocab",         "window",       "stride",
-                                          "aligned_edges", "attack_types", NULL};
+static const char *const window_opts[] = {"vocab",        "window",     "stride", "aligned_edges",
+                                          "attack_types", "node_by_id", NULL};
 
 /* build_windows(list, opts) -> graph-set table. */
 static int l_build_windows(lua_State *L) {
@@ -133,6 +141,7 @@ static int l_build_windows(lua_State *L) {
     o.window = (int64_t)l_optint(L, 2, "window", o.window);
     o.stride = (int64_t)l_optint(L, 2, "stride", o.stride);
     o.aligned_edges = l_optbool(L, 2, "aligned_edges", 0);
+    o.node_by_id = l_optbool(L, 2, "node_by_id", 0);
     uint32_t *ids;
     uint8_t *ext;
     int64_t nv = check_vocab(L, 2, &ids, &ext);

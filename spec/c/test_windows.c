@@ -1,5 +1,6 @@
 /* test_windows.c -- window graphs against hand-computed features (self-loops, parallel edges,
- * repeated ids, a single-id window, unknown ids collapsing into UNK, W = 2), the reference's and
+ * repeated ids, a single-id window, unknown ids collapsing into UNK or kept apart with
+ * node_by_id, W = 2), the reference's and
  * the aligned edge layouts, windows that never straddle files, labels, edgeless windows, thread
  * independence, errors; the id vocabulary (text order, parsing, repeats); the scaler. */
 #include <omp.h>
@@ -264,7 +265,7 @@ TEST(results_do_not_depend_on_the_thread_count) {
     }
     gids_can_vocab v;
     const gids_can_frames *files[1] = {&f};
-    CHECK_OK(gids_can_vocab_from_frames(&v, files, 1));
+    CHECK_OK(gids_can_vocab_from_frames(&v, files, 1, 0));
     gids_window_opts o = {.window = 100, .stride = 20}; /* 996 windows: the parallel path */
     int saved = omp_get_max_threads();
     gids_graph_set s1, s4;
@@ -286,6 +287,78 @@ TEST(results_do_not_depend_on_the_thread_count) {
     gids_graph_set_release(&s1);
     gids_graph_set_release(&s4);
     gids_can_vocab_free(&v);
+    gids_can_frames_free(&f);
+}
+
+/* node_by_id: the second window's two unknown ids (7AB, 7AA alternating) keep a node each, both
+ * with node_id UNK, and their edges alternate between them instead of looping on one node. */
+TEST(node_by_id_keeps_unknown_ids_apart_with_node_id_unk) {
+    gids_can_frames f;
+    example(&f);
+    gids_can_vocab v;
+    vocab_abc(&v);
+    const gids_can_frames *files[1] = {&f};
+    gids_window_opts o = {.window = 6, .stride = 6, .node_by_id = 1};
+    gids_graph_set s;
+    CHECK_OK(gids_build_windows(&s, files, NULL, 1, &v, &o));
+    CHECK_OK(gids_graph_set_validate(&s));
+    CHECK(s.num_graphs == 2);
+    CHECK(same_i(s.node_ptr, 3, (int64_t[]){0, 3, 5}));
+    CHECK(same_i(s.node_id, 5, (int64_t[]){1, 2, 3, 0, 0}));
+    /* window 2 edges (local nodes 0 = 7AB, 1 = 7AA): rows 1->2 .. 4->5 = 1 0, 0 1, 1 0, 0 1 */
+    const int64_t *ei = gids_tensor_data(s.edge_index);
+    int64_t E = s.edge_index->shape[1];
+    int64_t want_src[4] = {1, 0, 1, 0}, want_dst[4] = {0, 1, 0, 1};
+    for (int j = 0; j < 4; j++) CHECK(ei[4 + j] == want_src[j] && ei[E + 4 + j] == want_dst[j]);
+    /* each unknown node has its own rows: 3 messages, in and out degree 2 */
+    CHECK(row(s.x, 3)[24] == 3.0f && row(s.x, 4)[24] == 3.0f);
+    CHECK(row(s.x, 3)[33] == 2.0f && row(s.x, 4)[34] == 2.0f);
+    /* the first window (known ids only) is the same graph as without the option */
+    gids_graph_set r;
+    gids_window_opts ref = {.window = 6, .stride = 6};
+    CHECK_OK(gids_build_windows(&r, files, NULL, 1, &v, &ref));
+    const float *xa = gids_tensor_data(s.x), *xb = gids_tensor_data(r.x);
+    CHECK(memcmp(xa, xb, 3 * 35 * sizeof(float)) == 0);
+    gids_graph_set_release(&r);
+    gids_graph_set_release(&s);
+    gids_can_vocab_free(&v);
+    gids_can_frames_free(&f);
+}
+
+/* A window of W distinct unknown ids (a fuzzing window) gets W nodes, all UNK. */
+TEST(node_by_id_gives_a_window_of_distinct_unknown_ids_one_node_each) {
+    gids_can_frames f;
+    gids_can_frames_init(&f);
+    for (int i = 0; i < 50; i++) push(&f, 0.01 * i, 0x400 + (uint32_t)i, (uint8_t)i, 0, 1);
+    gids_can_vocab v;
+    vocab_abc(&v);
+    const gids_can_frames *files[1] = {&f};
+    gids_window_opts o = {.window = 50, .stride = 50, .node_by_id = 1};
+    gids_graph_set s;
+    CHECK_OK(gids_build_windows(&s, files, NULL, 1, &v, &o));
+    CHECK(s.num_graphs == 1 && s.x->shape[0] == 50);
+    int64_t zeros = 0;
+    for (int64_t i = 0; i < 50; i++) zeros += at_i(s.node_id, i) == 0;
+    CHECK(zeros == 50);
+    gids_graph_set_release(&s);
+    gids_can_vocab_free(&v);
+    gids_can_frames_free(&f);
+}
+
+/* benign_only: ids seen only in frames labelled attack stay out of the vocabulary. */
+TEST(vocabulary_of_benign_frames_leaves_out_ids_only_attacks_use) {
+    gids_can_frames f;
+    example(&f); /* C (0x300) appears once, in the attack row */
+    const gids_can_frames *files[1] = {&f};
+    gids_can_vocab all, benign;
+    CHECK_OK(gids_can_vocab_from_frames(&all, files, 1, 0));
+    CHECK_OK(gids_can_vocab_from_frames(&benign, files, 1, 1));
+    CHECK(all.n == 5 && benign.n == 4);
+    CHECK(gids_can_vocab_lookup(&all, C, 0) > 0);
+    CHECK(gids_can_vocab_lookup(&benign, C, 0) == 0);
+    CHECK(gids_can_vocab_lookup(&benign, A, 0) > 0 && gids_can_vocab_lookup(&benign, 0x7AA, 0) > 0);
+    gids_can_vocab_free(&all);
+    gids_can_vocab_free(&benign);
     gids_can_frames_free(&f);
 }
 
@@ -363,7 +436,7 @@ TEST(vocabulary_sorts_canonical_texts_and_looks_ids_up) {
     CHECK_OK(gids_can_frames_push(&f, 0, 0x7FF, 0, 0, p, 0));
     gids_can_vocab v;
     const gids_can_frames *files[1] = {&f};
-    CHECK_OK(gids_can_vocab_from_frames(&v, files, 1));
+    CHECK_OK(gids_can_vocab_from_frames(&v, files, 1, 0));
     CHECK(v.n == 4);
     /* "000000C1" < "0C1" < "18FEDF00" < "7FF" (byte order of the texts) */
     char t[GIDS_CAN_ID_TEXT_SIZE];
@@ -441,6 +514,9 @@ int main(void) {
     RUN(byte_moments_are_exact_on_both_sides_of_the_int128_switch);
     RUN(rejects_bad_options_and_names_them);
     RUN(vocabulary_sorts_canonical_texts_and_looks_ids_up);
+    RUN(node_by_id_keeps_unknown_ids_apart_with_node_id_unk);
+    RUN(node_by_id_gives_a_window_of_distinct_unknown_ids_one_node_each);
+    RUN(vocabulary_of_benign_frames_leaves_out_ids_only_attacks_use);
     RUN(scaler_fits_the_chosen_graphs_only_in_f64_with_a_floor_and_applies);
     return check_summary("windows");
 }

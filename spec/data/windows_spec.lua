@@ -128,7 +128,7 @@ describe("graphids.data.build_windows", function()
     assert.has_error(function()
       data.build_windows { files = { f }, vocab = vocab, zzz = 1 }
     end, "build_windows: unknown option 'zzz' (allowed: aligned_edges, attack_types, files, "
-      .. "stride, vocab, window)")
+      .. "node_by_id, stride, vocab, window)")
     assert.has_error(function()
       core.build_windows({ f }, { vocab = { "100", "ZZZ" } })
     end, "build_windows: vocab[2]: can id 'ZZZ': 'Z' at position 1 is not a hex digit")
@@ -164,6 +164,13 @@ describe("graphids.data.Vocabulary", function()
     assert.are.same(v.ids, back.ids)
     assert.error_matches(function() data.Vocabulary.from_entries(e, "00") end,
       "digest 00 does not match the entries", 1, true)
+  end)
+
+  it("takes the ids of frames labelled normal only with benign_only", function()
+    local f = frames { { 0, "0C1", "" }, { 1, "7FF", "", 1 }, { 2, "0A0", "" }, { 3, "0C1", "", 1 } }
+    assert.are.same({ "0A0", "0C1", "7FF" }, data.Vocabulary.from_frames({ f }).ids)
+    assert.are.same({ "0A0", "0C1" }, data.Vocabulary.from_frames({ f }, { benign_only = true }).ids)
+    assert.has_error(function() data.Vocabulary.from_frames({ f }, { benign = true }) end)
   end)
 
   it("rejects repeated ids, gaps in the indices and bad id texts", function()

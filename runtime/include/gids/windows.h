@@ -1,7 +1,7 @@
 /* gids/windows.h -- window graphs from CAN frames, the id vocabulary and the feature scaler.
  *
  *   gids_can_vocab v;
- *   GIDS_TRY(gids_can_vocab_from_frames(&v, train_files, n_train));  // sorted ids, 1.., 0 = UNK
+ *   GIDS_TRY(gids_can_vocab_from_frames(&v, train_files, n_train, 0));  // sorted, 1.., 0 = UNK
  *   gids_window_opts o = gids_window_opts_default();                  // W = S = 100
  *   int64_t codes[2] = {0, 1};                                        // attack type per file
  *   gids_graph_set set;
@@ -53,9 +53,11 @@ void gids_can_id_text(char out[GIDS_CAN_ID_TEXT_SIZE], uint32_t id, int extended
  * and for a 3-digit id above 7FF or an 8-digit one above 1FFFFFFF. */
 gids_status gids_can_id_parse(const char *text, uint32_t *id, int *extended);
 
-/* NEW (*v; release with gids_can_vocab_free): the sorted distinct ids of the files. */
+/* NEW (*v; release with gids_can_vocab_free): the sorted distinct ids of the files' frames, or
+ * with benign_only of their frames whose attack label is 0 (the ids of normal traffic: injected
+ * ids, such as a fuzzing attack's random ones, then stay unknown). */
 gids_status gids_can_vocab_from_frames(gids_can_vocab *v, const gids_can_frames *const *files,
-                                       int64_t nfiles);
+                                       int64_t nfiles, int benign_only);
 /* NEW: entries given in index order (entry k gets index k + 1).  A repeated id is EINVAL naming
  * both positions.  BORROW: id, ext. */
 gids_status gids_can_vocab_from_ids(gids_can_vocab *v, const uint32_t *id, const uint8_t *ext,
@@ -72,6 +74,11 @@ typedef struct gids_window_opts {
      * differences of frames t-1 and t (W-2 edges; see docs/windows.md).  1: frames t -> t+1
      * for t = 0 .. W-2 carrying their own differences (W-1 edges). */
     int aligned_edges;
+    /* 0 (default, the reference): one node per vocabulary index, so every id absent from the
+     * vocabulary folds into one UNK node.  1: one node per distinct CAN id (11-bit and 29-bit ids
+     * kept apart); an absent id still gets node_id 0 (UNK) but keeps its own node, so a capture
+     * from an unseen vehicle keeps its graph structure instead of collapsing to one node. */
+    int node_by_id;
 } gids_window_opts;
 
 gids_window_opts gids_window_opts_default(void);
@@ -80,8 +87,9 @@ gids_window_opts gids_window_opts_default(void);
  * order then window order; edgeless windows are left out (every window when W <= 2, or W <= 1
  * with aligned_edges).  attack_type[f] is the code of file f (>= 0), given to its windows whose
  * y is 1 (0 for the others); NULL means 0 for every file.  vocab maps ids to node_id (absent ids
- * share the UNK node 0).  BORROW: files, attack_type, vocab.  Parallel over windows (OpenMP);
- * the result does not depend on the thread count.  On failure *out is left zeroed. */
+ * get 0, UNK, and share one node unless opts->node_by_id).  BORROW: files, attack_type, vocab.
+ * Parallel over windows (OpenMP); the result does not depend on the thread count.  On failure *out
+ * is left zeroed. */
 gids_status gids_build_windows(gids_graph_set *out, const gids_can_frames *const *files,
                                const int64_t *attack_type, int64_t nfiles,
                                const gids_can_vocab *vocab, const gids_window_opts *opts);

@@ -26,24 +26,27 @@ gids_status win_scratch_init(win_scratch *s, int64_t window, int64_t max_nodes, 
     pthread_once(&tables_once, fill_tables);
     s->max_nodes = max_nodes;
     s->words = (max_nodes + 63) / 64;
-    s->loc = malloc((size_t)vocab_n1 * sizeof *s->loc);
+    s->vocab_n1 = vocab_n1;
+    s->loc = malloc((size_t)(vocab_n1 + window) * sizeof *s->loc);
+    s->unk = malloc((size_t)window * sizeof *s->unk);
     s->nodes = malloc((size_t)max_nodes * sizeof *s->nodes);
     s->fl = malloc((size_t)window * sizeof *s->fl);
     s->nid = malloc((size_t)window * sizeof *s->nid);
     s->acc = malloc((size_t)max_nodes * sizeof *s->acc);
     s->pair = calloc((size_t)max_nodes * (size_t)max_nodes, sizeof *s->pair);
     s->adj = calloc((size_t)max_nodes * (size_t)s->words, sizeof *s->adj);
-    if (!s->loc || !s->nodes || !s->fl || !s->nid || !s->acc || !s->pair || !s->adj) {
+    if (!s->loc || !s->unk || !s->nodes || !s->fl || !s->nid || !s->acc || !s->pair || !s->adj) {
         win_scratch_free(s);
         GIDS_FAIL(GIDS_ENOMEM, "build_windows: out of memory for the scratch of a %lld-row window",
                   (long long)window);
     }
-    for (int64_t i = 0; i < vocab_n1; i++) s->loc[i] = -1;
+    for (int64_t i = 0; i < vocab_n1 + window; i++) s->loc[i] = -1;
     return GIDS_OK;
 }
 
 void win_scratch_free(win_scratch *s) {
     free(s->loc);
+    free(s->unk);
     free(s->nodes);
     free(s->fl);
     free(s->nid);
@@ -53,12 +56,24 @@ void win_scratch_free(win_scratch *s) {
     memset(s, 0, sizeof *s);
 }
 
-/* Vocabulary index of each row into s->nid (looked up per window rather than once per file:
- * the lookup is a table read for 11-bit ids, and it keeps the build to one parallel region). */
+/* Node key of each row into s->nid (looked up per window rather than once per file: the lookup
+ * is a table read for 11-bit ids, and it keeps the build to one parallel region).  Absent ids
+ * are told apart by a linear scan of the window's absent ids so far: few in normal traffic, and
+ * at most W (a fuzzing window) for W * W / 2 compares, small next to the features' work. */
 static void map_rows(win_scratch *s, const win_frames *in) {
-    for (int64_t t = 0; t < in->n; t++)
-        s->nid[t] = (int32_t)gids_can_vocab_lookup(in->vocab, in->id[t],
-                                                   (in->flags[t] & GIDS_CAN_EXTENDED) != 0);
+    int64_t nunk = 0;
+    for (int64_t t = 0; t < in->n; t++) {
+        int ext = (in->flags[t] & GIDS_CAN_EXTENDED) != 0;
+        int64_t v = gids_can_vocab_lookup(in->vocab, in->id[t], ext);
+        if (v == 0 && in->node_by_id) {
+            uint64_t key = (uint64_t)in->id[t] | (uint64_t)ext << 32;
+            int64_t k = 0;
+            while (k < nunk && s->unk[k] != key) k++;
+            if (k == nunk) s->unk[nunk++] = key;
+            v = s->vocab_n1 + k;
+        }
+        s->nid[t] = (int32_t)v;
+    }
 }
 
 int64_t win_count_nodes(win_scratch *s, const win_frames *in) {
@@ -262,7 +277,7 @@ void win_build_one(win_scratch *s, const win_frames *in, const win_out *o, int64
     o->attack_type[w] = yv ? in->file_attack_type : 0;
     for (int64_t k = 0; k < nn; k++) {
         node_features(o->x + (node0 + k) * 35, &s->acc[k], clustering(s, k));
-        o->node_id[node0 + k] = s->nodes[k];
+        o->node_id[node0 + k] = s->nodes[k] < s->vocab_n1 ? s->nodes[k] : 0; /* absent: UNK */
     }
 
     /* leave the scratch clean for the next window */

@@ -23,15 +23,19 @@ typedef struct win_node {
     int32_t in_deg, out_deg;
 } win_node;
 
+/* A row's node key: its vocabulary index (0 .. vocab n), or with node_by_id, vocab n + 1 + k for
+ * the window's k-th distinct id absent from the vocabulary. */
 typedef struct win_scratch {
-    int32_t *loc;   /* [vocab n + 1] local node of each vocabulary index, -1 when absent */
-    int32_t *nodes; /* [max_nodes] vocabulary index of each local node */
-    int32_t *nid;   /* [W] vocabulary index of each row of the current window */
-    int32_t *fl;    /* [W] local node of each row */
-    win_node *acc;  /* [max_nodes] */
-    int32_t *pair;  /* [max_nodes^2] edge multiplicity by (src, dst) */
-    uint64_t *adj;  /* [max_nodes * words] undirected adjacency bits */
-    int64_t words;  /* 64-bit words per adjacency row */
+    int32_t *loc;   /* [vocab n + 1 + W] local node of each key, -1 when absent */
+    int32_t *nodes; /* [max_nodes] key of each local node */
+    int32_t *nid;   /* [W] key of each row of the current window */
+    uint64_t *unk;  /* [W] the window's distinct absent ids (id | extended << 32), by key */
+    int64_t vocab_n1;
+    int32_t *fl;   /* [W] local node of each row */
+    win_node *acc; /* [max_nodes] */
+    int32_t *pair; /* [max_nodes^2] edge multiplicity by (src, dst) */
+    uint64_t *adj; /* [max_nodes * words] undirected adjacency bits */
+    int64_t words; /* 64-bit words per adjacency row */
     int64_t max_nodes;
 } win_scratch;
 
@@ -45,6 +49,7 @@ typedef struct win_frames {
     const gids_can_vocab *vocab;
     int64_t n; /* W */
     int aligned_edges;
+    int node_by_id;
     int64_t file_attack_type;
 } win_frames;
 
@@ -59,7 +64,7 @@ typedef struct win_out {
 
 gids_status win_scratch_init(win_scratch *s, int64_t window, int64_t max_nodes, int64_t vocab_n1);
 void win_scratch_free(win_scratch *s);
-/* Distinct vocabulary indices of the window's rows; leaves the scratch clean. */
+/* Distinct node keys of the window's rows; leaves the scratch clean. */
 int64_t win_count_nodes(win_scratch *s, const win_frames *in);
 /* Writes graph w: its nodes from row node0 of x/node_id, its edges from column edge0 of
  * edge_index / row edge0 of edge_attr, and y/attack_type[w].  Leaves the scratch clean. */

@@ -143,7 +143,7 @@ int64_t gids_can_vocab_lookup(const gids_can_vocab *v, uint32_t id, int extended
 }
 
 gids_status gids_can_vocab_from_frames(gids_can_vocab *v, const gids_can_frames *const *files,
-                                       int64_t nfiles) {
+                                       int64_t nfiles, int benign_only) {
     memset(v, 0, sizeof *v);
     GIDS_CHECK(nfiles >= 0 && (nfiles == 0 || files != NULL), GIDS_EINVAL,
                "can vocab: %lld files with files = NULL", (long long)nfiles);
@@ -158,6 +158,7 @@ gids_status gids_can_vocab_from_frames(gids_can_vocab *v, const gids_can_frames 
             GIDS_FAIL(GIDS_EINVAL, "can vocab: file %lld is NULL", (long long)f + 1);
         }
         for (int64_t i = 0; i < fr->n; i++) {
+            if (benign_only && fr->attack[i]) continue;
             if (!(fr->flags[i] & GIDS_CAN_EXTENDED)) {
                 if (fr->id[i] >= STD_IDS) {
                     free(ext_ids);

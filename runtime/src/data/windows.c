@@ -17,7 +17,7 @@
 #define MAX_WINDOW (1 << 20) /* keeps the __int128 moment sums of win_features.c exact */
 
 gids_window_opts gids_window_opts_default(void) {
-    return (gids_window_opts){.window = 100, .stride = 100, .aligned_edges = 0};
+    return (gids_window_opts){.window = 100, .stride = 100, .aligned_edges = 0, .node_by_id = 0};
 }
 
 static void release_set(gids_graph_set *s) {
@@ -83,6 +83,7 @@ static win_frames window_rows(const gids_can_frames *fr, int64_t start, const gi
         .vocab = vocab,
         .n = o->window,
         .aligned_edges = o->aligned_edges != 0,
+        .node_by_id = o->node_by_id != 0,
         .file_attack_type = code,
     };
 }
@@ -117,7 +118,7 @@ gids_status gids_build_windows(gids_graph_set *out, const gids_can_frames *const
             wfile[w] = f;
             wstart[w] = r;
         }
-    int64_t max_nodes = W < vocab->n + 1 ? W : vocab->n + 1;
+    int64_t max_nodes = opts->node_by_id || W < vocab->n + 1 ? W : vocab->n + 1;
     for (int t = 0; t < nthreads; t++)
         if ((st = win_scratch_init(&scr[t], W, max_nodes, vocab->n + 1)) != GIDS_OK) goto done;
 

@@ -11,7 +11,8 @@
 --   scaler:apply(set)                                          -- in place; reuse for val and tests
 --
 -- API
---   build_windows{files=, vocab=, window=100, stride=100, attack_types=nil, aligned_edges=false}
+--   build_windows{files=, vocab=, window=100, stride=100, attack_types=nil, aligned_edges=false,
+--                 node_by_id=false}
 --       files: list of CanFrames (one per capture file); vocab: a Vocabulary; attack_types: one
 --       code per file (given to the file's windows whose y is 1).  Returns a graph set: a table
 --       with x [N,35] f32, edge_index [2,E] i64 (local), edge_attr [E,11] f32, node_id [N] i64,
@@ -67,9 +68,11 @@ function Vocabulary:__init(ids)
   self.digest = graphids.sha256(self:canonical_json())
 end
 
--- The distinct ids of the frames (a list of CanFrames), sorted by canonical text.
-function Vocabulary.from_frames(list)
-  return Vocabulary(core.can_vocab_ids(list))
+-- The distinct ids of the frames (a list of CanFrames), sorted by canonical text.  opts.benign_only
+-- = true counts only the frames labelled 0 (the ids of normal traffic).
+function Vocabulary.from_frames(list, opts)
+  opts = U.options("Vocabulary.from_frames", opts, { benign_only = false })
+  return Vocabulary(core.can_vocab_ids(list, opts.benign_only))
 end
 
 -- Ids (texts) in index order: ids[k] gets index k.
@@ -159,7 +162,7 @@ end
 
 function M.build_windows(opts)
   opts = U.options("build_windows", opts, { files = U.NONE, vocab = U.NONE, window = 100,
-    stride = 100, attack_types = U.NONE, aligned_edges = false })
+    stride = 100, attack_types = U.NONE, aligned_edges = false, node_by_id = false })
   if type(opts.files) ~= "table" then
     error("build_windows: option files must be a list of CanFrames, got " .. type(opts.files), 2)
   end
@@ -172,6 +175,7 @@ function M.build_windows(opts)
     stride = opts.stride,
     attack_types = opts.attack_types,
     aligned_edges = opts.aligned_edges,
+    node_by_id = opts.node_by_id,
   })
 end
 
