@@ -1,0 +1,310 @@
+/* kernels_emu.cpp -- runs the bodies of the plugin's graph attention, LSTM cell and bernoulli_
+ * kernels on the CPU (compiled as host C++ by spec/gpu/emu/run.sh, which cuts them out of
+ * runtime/src/cuda/ .cu files) and compares them with the CPU runtime's ops.  For a machine without
+ * a GPU: it checks the kernels' index arithmetic, pass structure and formulas, not the CUDA
+ * machinery (launches, shuffles, CUB, cuBLAS), which only the spec/gpu check scripts on a GPU
+ * cover.
+ *
+ * Emulation: a launch runs every (block, thread) of a small grid one after another.  The
+ * attention kernels run with lane groups of one lane (G = 1): a group then has no shuffles or
+ * warp barriers and each thread is independent, so running them in sequence is exact.  The
+ * launch shape is small (2 blocks of 32 threads) so that every grid-stride loop wraps.
+ * Exit status 0 when everything matches; one line per mismatch otherwise.
+ */
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "gids/graph.h"
+#include "gids/rng.h"
+#include "gids/rnn.h"
+#include "gids/tensor.h"
+
+/* ---------------------------------------------------------------- the CUDA surface, emulated */
+struct emu_dim3 {
+    unsigned x = 0;
+};
+static emu_dim3 threadIdx, blockIdx, blockDim, gridDim;
+#define __global__
+#define __device__
+#define __forceinline__ inline
+static inline void __syncwarp(unsigned) {}
+template <typename T> static inline T __shfl_xor_sync(unsigned, T v, int, int) {
+    return v; /* never reached with one-lane groups */
+}
+static inline uint32_t __umulhi(uint32_t a, uint32_t b) {
+    return (uint32_t)(((uint64_t)a * b) >> 32);
+}
+
+#include "attention.inc"
+#include "rng.inc"
+#include "rnn.inc"
+
+template <typename F> static void launch(F &&kernel) {
+    blockDim.x = 32;
+    gridDim.x = 2;
+    for (unsigned b = 0; b < gridDim.x; b++) {
+        blockIdx.x = b;
+        for (unsigned t = 0; t < blockDim.x; t++) {
+            threadIdx.x = t;
+            kernel();
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- helpers */
+static int failures = 0;
+
+static void must(gids_status s, const char *what) {
+    if (s != GIDS_OK) {
+        std::fprintf(stderr, "emu: %s failed: %s\n", what, gids_error_message());
+        std::exit(2);
+    }
+}
+
+template <typename T> static gids_dtype dt_of();
+template <> gids_dtype dt_of<float>() {
+    return GIDS_F32;
+}
+template <> gids_dtype dt_of<double>() {
+    return GIDS_F64;
+}
+
+/* NEW: a CPU tensor holding v. */
+template <typename T>
+static gids_tensor *tensor_of(const std::vector<T> &v, std::vector<int64_t> shape) {
+    gids_tensor *t = nullptr;
+    must(gids_empty(&t, dt_of<T>(), GIDS_DEVICE_CPU, (int)shape.size(), shape.data()), "empty");
+    if (!v.empty()) std::memcpy(gids_tensor_data(t), v.data(), v.size() * sizeof(T));
+    return t;
+}
+static gids_tensor *index_tensor(const std::vector<int64_t> &v, std::vector<int64_t> shape) {
+    gids_tensor *t = nullptr;
+    must(gids_empty(&t, GIDS_I64, GIDS_DEVICE_CPU, (int)shape.size(), shape.data()), "empty");
+    if (!v.empty()) std::memcpy(gids_tensor_data(t), v.data(), v.size() * sizeof(int64_t));
+    return t;
+}
+
+static uint64_t lcg = 12345;
+static double uniform() {
+    lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(lcg >> 11) * 0x1.0p-53;
+}
+template <typename T> static std::vector<T> randv(size_t n) {
+    std::vector<T> v(n);
+    for (auto &x : v) x = (T)(uniform() * 4 - 2);
+    return v;
+}
+
+/* Largest |got - want| relative to max(1, max |want|), as spec/gpu/harness.lua. */
+template <typename T>
+static void compare(const char *what, const T *got, const gids_tensor *want, double tol) {
+    int64_t n = gids_tensor_numel(want);
+    const T *w = (const T *)gids_tensor_data(want);
+    double scale = 1, err = 0;
+    for (int64_t i = 0; i < n; i++) scale = std::max(scale, std::fabs((double)w[i]));
+    for (int64_t i = 0; i < n; i++) {
+        double d = std::fabs((double)got[i] - (double)w[i]);
+        if (!(d <= err)) err = d; /* NaN counts */
+    }
+    if (!(err / scale <= tol)) {
+        std::printf("FAIL %s: relative error %.3g > %.3g\n", what, err / scale, tol);
+        failures++;
+    }
+}
+
+/* Edges grouped by key (stable): off [N + 1], perm [E], as gc_csr_build. */
+static void csr(const std::vector<int64_t> &key, int64_t N, std::vector<int64_t> &off,
+                std::vector<int64_t> &perm) {
+    perm.resize(key.size());
+    std::iota(perm.begin(), perm.end(), 0);
+    std::stable_sort(perm.begin(), perm.end(),
+                     [&](int64_t a, int64_t b) { return key[a] < key[b]; });
+    off.assign(N + 1, 0);
+    for (int64_t k : key) off[k + 1]++;
+    for (int64_t v = 0; v < N; v++) off[v + 1] += off[v];
+}
+
+/* ---------------------------------------------------------------- graph attention */
+template <typename T>
+static void attention_case(bool v2, int64_t C, bool with_edge, bool with_scale, bool with_galpha) {
+    const int64_t N = 60, E = 300, H = 3;
+    const double slope = 0.2, tol = sizeof(T) == 4 ? 2e-5 : 1e-12;
+    char what[160];
+    std::snprintf(what, sizeof what, "%s %s C=%lld edge=%d scale=%d g_alpha=%d",
+                  v2 ? "gatv2" : "gat", sizeof(T) == 4 ? "f32" : "f64", (long long)C, with_edge,
+                  with_scale, with_galpha);
+    /* the graph: the last 5 nodes receive nothing, node 0 receives the first 40 edges */
+    std::vector<int64_t> ei(2 * E);
+    for (int64_t k = 0; k < E; k++) {
+        ei[k] = (int64_t)(uniform() * N);
+        ei[E + k] = k < 40 ? 0 : (int64_t)(uniform() * (N - 5));
+    }
+    std::vector<int64_t> src(ei.begin(), ei.begin() + E), dst(ei.begin() + E, ei.end());
+    std::vector<T> x = randv<T>(N * H * C), xr = randv<T>(N * H * C);
+    std::vector<T> ep = randv<T>(E * H * C), att = randv<T>(H * C);
+    std::vector<T> as = randv<T>(N * H), ad = randv<T>(N * H), ae = randv<T>(E * H);
+    std::vector<T> scale(E * H), gout = randv<T>(N * H * C), galpha = randv<T>(E * H);
+    for (auto &s : scale) s = uniform() < 0.3 ? (T)0 : (T)(1 / 0.7);
+
+    gids_tensor *tx = tensor_of(x, {N, H, C}), *txr = tensor_of(xr, {N, H, C});
+    gids_tensor *tep = with_edge ? tensor_of(ep, {E, H, C}) : nullptr;
+    gids_tensor *tatt = tensor_of(att, {H, C}), *tas = tensor_of(as, {N, H});
+    gids_tensor *tad = tensor_of(ad, {N, H}), *tae = with_edge ? tensor_of(ae, {E, H}) : nullptr;
+    gids_tensor *tsc = with_scale ? tensor_of(scale, {E, H}) : nullptr;
+    gids_tensor *tgo = tensor_of(gout, {N, H, C});
+    gids_tensor *tga = with_galpha ? tensor_of(galpha, {E, H}) : nullptr;
+    gids_tensor *tei = index_tensor(ei, {2, E});
+
+    /* the CPU runtime */
+    gids_tensor *out = nullptr, *alpha = nullptr, *g[4] = {nullptr, nullptr, nullptr, nullptr};
+    if (v2) {
+        must(gids_gatv2_attention(&out, &alpha, tx, txr, tep, tatt, tei, N, slope, tsc), "gatv2");
+        must(gids_gatv2_attention_backward(&g[0], &g[1], with_edge ? &g[2] : nullptr, &g[3], tgo,
+                                           tga, tx, txr, tep, tatt, tei, N, slope, tsc, alpha),
+             "gatv2 backward");
+    } else {
+        must(gids_gat_attention(&out, &alpha, tx, tas, tad, tae, tei, N, slope, tsc), "gat");
+        /* g slots in the kernel's order: x, target side (a_dst), per edge, a_src */
+        must(gids_gat_attention_backward(&g[0], &g[3], &g[1], with_edge ? &g[2] : nullptr, tgo, tga,
+                                         tx, tas, tad, tae, tei, N, slope, tsc, alpha),
+             "gat backward");
+    }
+
+    /* the kernels */
+    std::vector<int64_t> off, perm, soff, sperm;
+    csr(dst, N, off, perm);
+    csr(src, N, soff, sperm);
+    std::vector<T> o_out(N * H * C, (T)-7), o_alpha(E * H, (T)-7);
+    att_args<T> a;
+    std::memset(&a, 0, sizeof a);
+    a.N = N, a.E = E, a.H = H, a.C = C, a.slope = (T)slope;
+    a.x = x.data();
+    if (v2) {
+        a.xr = xr.data(), a.att = att.data(), a.ep = with_edge ? ep.data() : nullptr;
+    } else {
+        a.asrc = as.data(), a.adst = ad.data(), a.aedge = with_edge ? ae.data() : nullptr;
+    }
+    a.scale = with_scale ? scale.data() : nullptr;
+    a.src = src.data(), a.dst = dst.data();
+    a.off = off.data(), a.perm = perm.data(), a.soff = soff.data(), a.sperm = sperm.data();
+    a.out = o_out.data(), a.alpha = o_alpha.data();
+    if (v2)
+        launch([&] { att_forward<true, 1, T>(a); });
+    else
+        launch([&] { att_forward<false, 1, T>(a); });
+    std::string w(what);
+    compare((w + " out").c_str(), o_out.data(), out, tol);
+    compare((w + " alpha").c_str(), o_alpha.data(), alpha, tol);
+
+    /* backward, from the CPU's alpha (as the autograd node passes the forward's) */
+    std::vector<T> gx(N * H * C, (T)-7), gt(v2 ? N * H * C : N * H, (T)-7);
+    std::vector<T> gs(v2 ? E * H * C : E * H, (T)-7), pa(N * H * C, (T)-7), buf(E * H, (T)-7);
+    std::vector<T> gas(N * H, (T)-7);
+    a.gout = gout.data(), a.galpha = with_galpha ? galpha.data() : nullptr;
+    a.alpha_in = (const T *)gids_tensor_data(alpha);
+    a.gx = gx.data(), a.gt = gt.data(), a.gs = gs.data(), a.pa = pa.data(), a.buf = buf.data();
+    a.gasrc = v2 ? nullptr : gas.data();
+    if (v2) {
+        launch([&] { att_backward_dst<true, 1, T>(a); });
+        launch([&] { att_backward_src<true, T>(a); });
+    } else {
+        launch([&] { att_backward_dst<false, 1, T>(a); });
+        launch([&] { att_backward_src<false, T>(a); });
+        launch([&] { att_backward_asrc<T>(a); });
+    }
+    compare((w + " g_x").c_str(), gx.data(), g[0], tol);
+    compare((w + " g_target").c_str(), gt.data(), g[1], tol);
+    if (with_edge) compare((w + " g_edge").c_str(), gs.data(), g[2], tol);
+    if (v2) {
+        std::vector<T> gatt(H * C, 0); /* gc_reduce's fold of pa over the nodes */
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t c = 0; c < H * C; c++) gatt[c] += pa[i * H * C + c];
+        compare((w + " g_att").c_str(), gatt.data(), g[3], tol);
+    } else {
+        compare((w + " g_a_src").c_str(), gas.data(), g[3], tol);
+    }
+    gids_tensor *all[] = {tx,  txr, tep, tatt,  tas,  tad,  tae,  tsc, tgo,
+                          tga, tei, out, alpha, g[0], g[1], g[2], g[3]};
+    for (gids_tensor *t : all) gids_tensor_release(t);
+}
+
+/* ---------------------------------------------------------------- LSTM cell */
+template <typename T> static void lstm_case(bool with_cprev) {
+    const int64_t N = 37, H = 50;
+    const double tol = sizeof(T) == 4 ? 1e-5 : 1e-12;
+    std::string w = std::string("lstm ") + (sizeof(T) == 4 ? "f32" : "f64") +
+                    (with_cprev ? " c_prev" : " zero state");
+    std::vector<T> gates = randv<T>(N * 4 * H), cp = randv<T>(N * H);
+    std::vector<T> gh = randv<T>(N * H), gc = randv<T>(N * H);
+    gids_tensor *tg = tensor_of(gates, {N, 4 * H});
+    gids_tensor *tcp = with_cprev ? tensor_of(cp, {N, H}) : nullptr;
+    gids_tensor *tgh = tensor_of(gh, {N, H}), *tgc = tensor_of(gc, {N, H});
+    gids_tensor *h = nullptr, *c = nullptr, *act = nullptr, *gg = nullptr, *gcp = nullptr;
+    must(gids_lstm_cell(&h, &c, &act, tg, tcp), "lstm_cell");
+    must(gids_lstm_cell_backward(&gg, &gcp, tgh, tgc, act, tcp, c), "lstm_cell_backward");
+    std::vector<T> eh(N * H), ec(N * H), ea(N * 4 * H), egg(N * 4 * H), egcp(N * H);
+    const T *cpp = with_cprev ? cp.data() : nullptr;
+    launch([&] { lstm_forward<T>(eh.data(), ec.data(), ea.data(), gates.data(), cpp, N, H); });
+    compare((w + " h").c_str(), eh.data(), h, tol);
+    compare((w + " c").c_str(), ec.data(), c, tol);
+    compare((w + " act").c_str(), ea.data(), act, tol);
+    launch([&] {
+        lstm_backward<T>(egg.data(), with_cprev ? egcp.data() : nullptr, gh.data(), gc.data(),
+                         (const T *)gids_tensor_data(act), cpp, (const T *)gids_tensor_data(c), N,
+                         H);
+    });
+    compare((w + " g_gates").c_str(), egg.data(), gg, tol);
+    if (with_cprev) compare((w + " g_c_prev").c_str(), egcp.data(), gcp, tol);
+    gids_tensor *all[] = {tg, tcp, tgh, tgc, h, c, act, gg, gcp};
+    for (gids_tensor *t : all) gids_tensor_release(t);
+}
+
+/* ---------------------------------------------------------------- bernoulli_ */
+static void bernoulli_case(int64_t n, uint64_t offset, double p) {
+    gids_generator gen;
+    gids_generator_init(&gen, 0x1234567890abcdefull);
+    gen.offset = offset;
+    int64_t shape[1] = {n};
+    gids_tensor *t = nullptr;
+    must(gids_empty(&t, GIDS_F32, GIDS_DEVICE_CPU, 1, shape), "empty");
+    must(gids_bernoulli_(t, &gen, p), "bernoulli_");
+    std::vector<float> got(n, -1.0f);
+    unsigned long long thr = p >= 1.0 ? 1ull << 32 : (unsigned long long)std::ldexp(p, 32);
+    uint64_t last = offset + (uint64_t)n;
+    int64_t nblocks = (int64_t)(((last - 1) >> 2) - (offset >> 2) + 1);
+    launch([&] {
+        bernoulli_kernel<float>(got.data(), n, offset, nblocks, 0x1234567890abcdefull, thr);
+    });
+    if (std::memcmp(got.data(), gids_tensor_data(t), (size_t)n * sizeof(float)) != 0) {
+        std::printf("FAIL bernoulli_ n=%lld offset=%llu p=%g: masks differ\n", (long long)n,
+                    (unsigned long long)offset, p);
+        failures++;
+    }
+    gids_tensor_release(t);
+}
+
+int main() {
+    for (int v2 = 0; v2 < 2; v2++)
+        for (int64_t C : {3, 8, 40})
+            for (int variant = 0; variant < 4; variant++) {
+                bool edge = variant & 1, scale = variant & 2, galpha = variant != 3;
+                attention_case<float>(v2, C, edge, scale, galpha);
+                attention_case<double>(v2, C, edge, scale, galpha);
+            }
+    for (bool cp : {false, true}) {
+        lstm_case<float>(cp);
+        lstm_case<double>(cp);
+    }
+    for (int64_t n : {1, 3, 4, 5, 1000, 4099})
+        for (uint64_t off : {0ull, 1ull, 3ull, (1ull << 34) + 2})
+            for (double p : {0.0, 0.3, 0.5, 1.0}) bernoulli_case(n, off, p);
+    std::printf("emu: %s (%d mismatches)\n", failures ? "FAILED" : "kernels match the CPU",
+                failures);
+    return failures ? 1 : 0;
+}

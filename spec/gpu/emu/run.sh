@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# spec/gpu/emu/run.sh [BUILD] -- runs the CUDA plugin's graph attention, LSTM cell and
+# bernoulli_ kernel bodies on the CPU against the runtime's CPU ops (kernels_emu.cpp says how),
+# for a machine without a GPU.  Needs g++ and a built $BUILD/lib/libgraphids.so (default build).
+# The kernels are cut out of runtime/src/cuda/*.cu between their section comments; a cut that
+# comes out empty (a renamed section) is an error, not a silent pass.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+BUILD=${1:-${BUILD:-build}}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+src=runtime/src/cuda
+# graph_attention.cu: from "device helpers" up to (not including) "launches"
+sed -n '/-- device helpers \*\//,/-- launches \*\//p' $src/graph_attention.cu | sed '$d' \
+  >"$tmp/attention.inc"
+# rnn.cu: after its include, up to (not including) "arguments"
+sed -n '/#include "cuda_impl.h"/,/-- arguments/p' $src/rnn.cu | sed '1d;$d' >"$tmp/rnn.inc"
+# rng.cu: the Philox rounds and the kernel, up to the entry point
+sed -n '/^\/\* Philox 4x32-10/,/^gids_status gc_bernoulli_/p' $src/rng.cu | sed '$d' \
+  >"$tmp/rng.inc"
+for f in attention rnn rng; do
+  grep -q __global__ "$tmp/$f.inc" || { echo "emu: no kernel cut out of $f (sections renamed?)"; exit 1; }
+done
+[ -e "$BUILD/lib/libgraphids.so" ] || { echo "emu: $BUILD/lib/libgraphids.so not built"; exit 1; }
+g++ -std=c++17 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -Wall \
+  -Wno-unknown-pragmas -Iruntime/include -I"$tmp" spec/gpu/emu/kernels_emu.cpp \
+  -L"$BUILD/lib" -lgraphids -Wl,-rpath,"$PWD/$BUILD/lib" -o "$tmp/emu"
+ASAN_OPTIONS=detect_leaks=1 "$tmp/emu"
