@@ -1,9 +1,11 @@
-/* l_rnn.c -- the fused LSTM cell (gids/rnn.h) for graphids.nn.LSTM.
+/* l_rnn.c -- the fused LSTM cell and bidirectional sequence LSTM (gids/rnn.h).
  *
  *   local h, c = core.lstm_cell(gates, c_prev)   -- gates [N, 4H] (i, f, g, o); c_prev [N, H] or
  * nil
+ *   local out = core.bilstm(x, w_ih, w_hh, b_ih, b_hh, w_ih_r, w_hh_r, b_ih_r, b_hh_r)
+ *                                                -- x [T, N, C] -> out [T, N, 2H]; biases nil: none
  *
- * Records one LSTMCellBackward node for gates and c_prev when they require grad.
+ * Each records one node (LSTMCellBackward, BiLSTMBackward) when an input requires grad.
  */
 #include "binding.h"
 #include "gids/rnn.h"
@@ -18,7 +20,19 @@ static int l_lstm_cell(lua_State *L) {
     return 2;
 }
 
+static int l_bilstm(lua_State *L) {
+    gids_tensor *x = l_checktensor(L, 1);
+    const gids_tensor *w[8];
+    for (int k = 0; k < 8; k++)
+        w[k] = k % 4 >= 2 && lua_isnoneornil(L, k + 2) ? NULL : l_checktensor(L, k + 2);
+    l_checkend(L, 9, "bilstm");
+    l_tensor *out = l_newtensor(L);
+    l_check(L, gids_ag_bilstm(&out->t, x, w));
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {
+    {"bilstm", l_bilstm},
     {"lstm_cell", l_lstm_cell},
     {NULL, NULL},
 };

@@ -20,6 +20,8 @@
 #ifndef GIDS_RNN_H
 #define GIDS_RNN_H
 
+#include <stdbool.h>
+
 #include "gids/status.h"
 #include "gids/tensor.h"
 
@@ -45,6 +47,38 @@ gids_status gids_lstm_cell_backward(gids_tensor **g_gates, gids_tensor **g_c_pre
  * on and either requires grad. */
 gids_status gids_ag_lstm_cell(gids_tensor **h, gids_tensor **c, const gids_tensor *gates,
                               const gids_tensor *c_prev);
+
+/* ---------------------------------------------------------------- bidirectional sequence */
+
+/* A one-layer bidirectional LSTM over a whole sequence from a zero state, time-major: torch's
+ * nn.LSTM(C, H, bidirectional = true) on x [T, N, C], without the per-step ops.
+ *
+ *   const gids_tensor *w[8] = {w_ih, w_hh, b_ih, b_hh, w_ih_r, w_hh_r, b_ih_r, b_hh_r};
+ *   GIDS_TRY(gids_ag_bilstm(&out, x, w));   // out [T, N, 2H]: forward h, then reverse h
+ *
+ * w: torch's parameters in its order, w_ih [4H, C], w_hh [4H, H], biases [4H] (all four NULL:
+ * no bias).  The input projections of every step and both directions are two GEMMs over all
+ * T * N rows, each step adds its recurrent GEMM (none at a direction's first step, where the
+ * state is zero) and runs the fused cell (gids_lstm_cell's formulas) on its gate rows in
+ * place.  The backward batches the same way: the weight and input gradients are one GEMM each
+ * over all steps.  Results do not depend on the thread count.  Arguments as gids_lstm_cell
+ * (f32 or f64, CPU); x and the weights may have any strides (copied when not contiguous).
+ * Ownership: results NEW, inputs BORROWed. */
+gids_status gids_bilstm(gids_tensor **out, gids_tensor **act, gids_tensor **c, const gids_tensor *x,
+                        const gids_tensor *const w[8]);
+
+/* Gradients of gids_bilstm given g_out [T, N, 2H] (NULL: zero) and the forward's out, act
+ * ([2, T, N, 4H]: each direction's activated gates) and c ([2, T, N, H], the cell states).  g_x NULL: not
+ * computed; g_w[k] receives NEW the gradient of w[k], for each k with want_w[k] (a bias's
+ * entry is ignored without biases). */
+gids_status gids_bilstm_backward(gids_tensor **g_x, gids_tensor *g_w[8], const bool want_w[8],
+                                 const gids_tensor *g_out, const gids_tensor *x,
+                                 const gids_tensor *const w[8], const gids_tensor *out,
+                                 const gids_tensor *act, const gids_tensor *c);
+
+/* gids_bilstm recording one BiLSTMBackward node over x and the weights when grad mode is on and
+ * any of them requires grad. */
+gids_status gids_ag_bilstm(gids_tensor **out, const gids_tensor *x, const gids_tensor *const w[8]);
 
 #ifdef __cplusplus
 }

@@ -1,8 +1,9 @@
-/* ag_rnn.c -- the differentiable fused LSTM cell (gids/rnn.h).
+/* ag_rnn.c -- the differentiable fused LSTM cell and bidirectional sequence LSTM (gids/rnn.h).
  *
- * One node over gates and c_prev with h and c as outputs: a sequence step hands its c to the
+ * Cell: one node over gates and c_prev with h and c as outputs: a sequence step hands its c to the
  * next step and its h both to the output and the next step's gates, so either output may get
  * a gradient, or only one (the last step's c when the caller drops c_n).
+ * Sequence: one node over x and the weights for the whole [T, N, 2H] output.
  */
 #include "gids/rnn.h"
 
@@ -46,5 +47,59 @@ gids_status gids_ag_lstm_cell(gids_tensor **h, gids_tensor **c, const gids_tenso
     gids_tensor_release(act);
     *h = outs[0];
     *c = outs[1];
+    return st;
+}
+
+/* ---------------------------------------------------------------- bidirectional sequence */
+
+/* Inputs: 0 x, 1..4 w_ih, w_hh, w_ih_r, w_hh_r, then (with biases) 5..8 b_ih, b_hh, b_ih_r,
+ * b_hh_r.  Saved: 0 x, 1 act, 2 c, 3 out, 4..7 the four weight matrices (the bias values are
+ * not needed).  ctx: whether the biases are inputs. */
+static const int BILSTM_W_INPUT[8] = {1, 2, 5, 6, 3, 4, 7, 8}; /* input number of w[k] */
+
+static gids_status bilstm_backward_(gids_node *n, gids_tensor *const *grad_out,
+                                    gids_tensor **grad_in) {
+    ag_scope s = AG_SCOPE;
+    const bool *has_bias = gids_node_ctx(n);
+    const gids_tensor *x = ag_saved(&s, n, 0), *act = ag_saved(&s, n, 1);
+    const gids_tensor *c = ag_saved(&s, n, 2), *out = ag_saved(&s, n, 3);
+    const gids_tensor *w[8] = {ag_saved(&s, n, 4), ag_saved(&s, n, 5), NULL, NULL,
+                               ag_saved(&s, n, 6), ag_saved(&s, n, 7), NULL, NULL};
+    if (s.st != GIDS_OK || grad_out[0] == NULL) return ag_finish(&s, NULL, NULL);
+    bool want[8];
+    for (int k = 0; k < 8; k++)
+        want[k] = (k % 4 < 2 || *has_bias) && gids_node_needs_grad(n, BILSTM_W_INPUT[k]);
+    gids_tensor *gx = NULL, *gw[8] = {NULL};
+    gids_status st = gids_bilstm_backward(gids_node_needs_grad(n, 0) ? &gx : NULL, gw, want,
+                                          grad_out[0], x, w, out, act, c);
+    ag_give(&s, n, 0, ag_own(&s, st, gx), grad_in);
+    for (int k = 0; k < 8; k++)
+        if (want[k]) ag_give(&s, n, BILSTM_W_INPUT[k], ag_own(&s, st, gw[k]), grad_in);
+    return ag_finish(&s, NULL, NULL);
+}
+
+gids_status gids_ag_bilstm(gids_tensor **out, const gids_tensor *x, const gids_tensor *const w[8]) {
+    GIDS_CHECK(out != NULL && w != NULL, GIDS_EINVAL, "bilstm: out and w must not be NULL");
+    *out = NULL;
+    bool has_bias = w[2] != NULL;
+    const gids_tensor *ins[9] = {x, w[0], w[1], w[4], w[5], w[2], w[3], w[6], w[7]};
+    int nin = has_bias ? 9 : 5;
+    gids_tensor *act = NULL, *c = NULL;
+    if (!gids_ag_should_record(nin, ins)) {
+        gids_status st = gids_bilstm(out, &act, &c, x, w);
+        gids_tensor_release(act);
+        gids_tensor_release(c);
+        return st;
+    }
+    GIDS_TRY(gids_bilstm(out, &act, &c, x, w));
+    ag_node_spec r = {.name = "BiLSTMBackward",
+                      .op = "bilstm",
+                      .fn = bilstm_backward_,
+                      .ctx = &has_bias,
+                      .ctx_size = sizeof has_bias,
+                      .save = {x, act, c, *out, w[0], w[1], w[4], w[5]}};
+    gids_status st = ag_record(&r, nin, ins, 1, out);
+    gids_tensor_release(act);
+    gids_tensor_release(c);
     return st;
 }

@@ -2,8 +2,8 @@
  *
  * Rows are independent and every element is computed on its own, so the row loop is split
  * among threads freely: the results are the same for every thread count.  The per-row work is
- * a straight loop over the H channels that reads the four gate blocks side by side; the f32
- * activations are the branch-free ones of fastmath_impl.h so it vectorises.
+ * a straight loop over the H channels that reads the four gate blocks side by side (the row
+ * kernels of lstm_cell_impl.h, shared with bilstm.c).
  */
 #include <math.h>
 #include <string.h>
@@ -11,7 +11,7 @@
 #include "gids/rnn.h"
 
 #include "../core/core_impl.h"
-#include "fastmath_impl.h"
+#include "lstm_cell_impl.h"
 
 /* One [N, W] operand: its data and row stride in elements (the last dim has unit stride). */
 typedef struct {
@@ -73,46 +73,6 @@ static gids_status take_gates(cell_in *in, const char *name, const gids_tensor *
     *H = gates->shape[1] / 4;
     return GIDS_OK;
 }
-
-/* ---------------------------------------------------------------- kernels */
-
-#define CELL_KERNELS(T, sfx, SIG, TANH)                                                            \
-    static GIDS_HOT void fwd_row_##sfx(int64_t H, const T *restrict g, const T *restrict cp,       \
-                                       T *restrict h, T *restrict c, T *restrict act) {            \
-        for (int64_t k = 0; k < 2 * H; k++) act[k] = SIG(g[k]); /* i and f */                      \
-        for (int64_t k = 0; k < H; k++) act[2 * H + k] = TANH(g[2 * H + k]);                       \
-        for (int64_t k = 0; k < H; k++) act[3 * H + k] = SIG(g[3 * H + k]);                        \
-        const T *i = act, *f = act + H, *gg = act + 2 * H, *o = act + 3 * H;                       \
-        if (cp != NULL)                                                                            \
-            for (int64_t k = 0; k < H; k++) c[k] = f[k] * cp[k] + i[k] * gg[k];                    \
-        else                                                                                       \
-            for (int64_t k = 0; k < H; k++) c[k] = i[k] * gg[k];                                   \
-        for (int64_t k = 0; k < H; k++) h[k] = o[k] * TANH(c[k]);                                  \
-    }                                                                                              \
-    /* dc = g_c + g_h * o * (1 - tanh(c)^2) reaches c_prev through f and the gates through         \
-     * the derivatives of their activations.  Every operand is there (the driver substitutes       \
-     * zeros and scratch), so the loop has no branch and vectorises. */                            \
-    static GIDS_HOT void bwd_row_##sfx(int64_t H, const T *restrict gh, const T *restrict gc,      \
-                                       const T *restrict a, const T *restrict cp,                  \
-                                       const T *restrict c, T *restrict gg, T *restrict gcp) {     \
-        for (int64_t k = 0; k < H; k++) {                                                          \
-            T i = a[k], f = a[H + k], g = a[2 * H + k], o = a[3 * H + k];                          \
-            T tc = TANH(c[k]);                                                                     \
-            T dc = gc[k] + gh[k] * o * ((T)1 - tc * tc);                                           \
-            gg[k] = dc * g * i * ((T)1 - i);                                                       \
-            gg[H + k] = dc * cp[k] * f * ((T)1 - f);                                               \
-            gg[2 * H + k] = dc * i * ((T)1 - g * g);                                               \
-            gg[3 * H + k] = gh[k] * tc * o * ((T)1 - o);                                           \
-            gcp[k] = dc * f;                                                                       \
-        }                                                                                          \
-    }
-
-static inline double sigmoid_d(double x) {
-    return 1.0 / (1.0 + exp(-x));
-}
-
-CELL_KERNELS(float, f32, gids_fast_sigmoidf, gids_fast_tanhf)
-CELL_KERNELS(double, f64, sigmoid_d, tanh)
 
 #define ROW(base, n, T) ((base).p != NULL ? (const T *)(base).p + (n) * (base).rs : NULL)
 

@@ -11,6 +11,7 @@
 -- lstm.bias_ih_l0, lstm.bias_hh_l0, the same with _reverse, att.weight, att.bias (torch's
 -- initialisation).
 local graphids = require "graphids"
+local core = require "graphids.core"
 local Module = require "graphids.nn.module"
 local U = require "graphids.nn._util"
 local class = require "graphids.class"
@@ -79,6 +80,23 @@ local function check_list(self, xs)
   end
 end
 
+-- The lstm mode's scores on the CPU: the layers time-major ([layers, N, channels], so each
+-- layer is one contiguous block) through core.bilstm, the whole bidirectional LSTM in one op
+-- (its input projections and gradients batched over the layers, no per-step ops).  Returns
+-- the softmax over the layers, [layers, N], and the stacked layers.
+local LSTM_PARAMS = { "weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
+  "weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse", "bias_hh_l0_reverse" }
+
+local function lstm_attention_cpu(self, xs)
+  local x = graphids.stack(xs, 1)                         -- [layers, N, channels]
+  local w = {}
+  for i, name in ipairs(LSTM_PARAMS) do
+    w[i] = rawget(self.lstm, name)                        -- nil biases: none
+  end
+  local h = core.bilstm(x, table.unpack(w, 1, 8))         -- [layers, N, 2 * hidden]
+  return self.att(h):squeeze(3):softmax(1), x
+end
+
 -- forward(xs) -> cat: [N, sum of channels]; max and lstm: [N, channels]
 function JumpingKnowledge:forward(xs)
   check_list(self, xs)
@@ -87,6 +105,10 @@ function JumpingKnowledge:forward(xs)
     return graphids.cat(xs, last)
   elseif self.mode == "max" then
     return (graphids.stack(xs, last + 1):max(last + 1))
+  end
+  if xs[1].device == "cpu" then
+    local alpha, x = lstm_attention_cpu(self, xs)
+    return (x * alpha:unsqueeze(3)):sum(1)
   end
   local x = graphids.stack(xs, 2)                         -- [N, layers, channels]
   local h = self.lstm(x)                                  -- [N, layers, 2 * hidden]
