@@ -138,6 +138,55 @@ describe("graphids.data cache", function()
     assert.matches("val_fraction=0.2 %(requested 0.5%)", e)
   end)
 
+  it("builds with a benign vocabulary, a node per CAN id and per-capture scaling", function()
+    local ref = data.load_cache("synthetic", opts())
+    data.clear_cache_memo()
+    local folded = data.rebuild_cache("synthetic", opts({ vocab_from = "benign" }))
+    data.clear_cache_memo()
+    local o = opts({ vocab_from = "benign", node_by_id = true, scaler = "per_file", calibration = 0.5 })
+    local m = data.rebuild_cache("synthetic", o)
+    assert.equal("benign", m.vocab_from)
+    assert.is_true(m.node_by_id)
+    assert.equal("per_file", m.scaler)
+    assert.equal(0.5, m.calibration)
+    local c = data.load_cache("synthetic", o)
+    -- the attacks' injected ids are not in the vocabulary, so it is smaller than the reference's
+    assert.is_true(c.num_ids < ref.num_ids, c.num_ids .. " vs " .. ref.num_ids)
+    -- more nodes than with the same vocabulary folded: unknown ids keep a node each (here as
+    -- many as with the reference's full vocabulary, where every train id is known)
+    assert.equal(folded.splits.train.num_graphs, m.splits.train.num_graphs)
+    assert.is_true(m.splits.train.graph_stats.node_count.mean > folded.splits.train.graph_stats.node_count.mean)
+    assert.equal(ref.train.x:size(1), c.train.x:size(1))
+    assert.is_true(graphids.graph_set_validate(c.train))
+    -- per-file scaling: the rows of each capture's first half of windows have column means ~0
+    local sf, np = c.train.source_file:totable(), c.train.node_ptr:totable()
+    local first, last = {}, {}
+    for g, f in ipairs(sf) do
+      first[f] = first[f] or g
+      last[f] = g
+    end
+    local f0 = sf[1]
+    local ncal = math.floor((last[f0] - first[f0] + 1) * 0.5)
+    local r0, r1 = np[first[f0]], np[first[f0] + ncal]
+    local xm = c.train.x:narrow(1, r0 + 1, r1 - r0):double():mean(1)
+    -- columns that vary inside the calibration windows are centred (constant ones stay as is)
+    assert.is_true(xm:narrow(1, 25, 1):abs():item() < 1e-4) -- entropy_mean
+    assert.is_true(xm:narrow(1, 32, 1):abs():item() < 1e-4) -- node_iat_mean
+    -- a cache of these settings refuses a request with the reference's, naming both
+    local e = err_of(data.load_cache, "synthetic", opts({ scaler = "per_file", calibration = 0.5 }))
+    assert.matches("vocab_from=benign %(requested all%), node_by_id=true %(requested false%)", e)
+    assert.matches("%-%-scaler per_file %-%-calibration 0.5", e)
+  end)
+
+  it("names a bad vocab_from, scaler or calibration", function()
+    assert.matches("vocab_from must be 'all' or 'benign', got 'some'",
+      err_of(data.build_cache, "synthetic", opts({ vocab_from = "some" })))
+    assert.matches("scaler must be 'train' or 'per_file', got 'file'",
+      err_of(data.build_cache, "synthetic", opts({ scaler = "file" })))
+    assert.matches("calibration must be in %(0, 1%], got 0",
+      err_of(data.build_cache, "synthetic", opts({ scaler = "per_file", calibration = 0 })))
+  end)
+
   it("refuses a cache written by another version or with a swapped vocabulary", function()
     data.build_cache("synthetic", opts())
     local dir = data.cache_dir("synthetic", opts())
@@ -294,6 +343,19 @@ return { synthetic = { train = { "train_01_attack_free", "train_02_with_attacks"
     local _, fresh = logs:gsub("is up to date", "")
     assert.equal(1, builds, logs)
     assert.equal(1, fresh, logs)
+    -- the portable-graph options: the rebuild command the error names carries them back
+    out, rc = run(env .. "rebuild --dataset synthetic -q --vocab-from benign --node-by-id " ..
+      "--scaler per_file --calibration 0.25 --lake-root " .. lake)
+    assert.equal("0", rc, out)
+    out = run(env .. "inspect --dataset synthetic --json --lake-root " .. lake)
+    local m = json.decode(out)
+    assert.same({ "benign", true, "per_file", 0.25 }, { m.vocab_from, m.node_by_id, m.scaler, m.calibration })
+    out, rc = run(env .. "build --dataset synthetic -q --lake-root " .. lake)
+    assert.equal("1", rc)
+    assert.matches("vocab_from=benign %(requested all%)", out)
+    out, rc = run(env .. "build --dataset synthetic -q --scaler file --lake-root " .. lake)
+    assert.equal("1", rc)
+    assert.matches("scaler must be 'train' or 'per_file', got 'file'", out)
     out, rc = run(env .. "build --lake-root " .. lake)
     assert.equal("2", rc)
     assert.matches("%-%-dataset NAME is required", out)

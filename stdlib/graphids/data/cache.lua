@@ -8,11 +8,20 @@
 --
 -- Layout (docs/data.md): <lake_root>/cache/v<PREPROCESSING_VERSION>/<dataset>/
 --   train.safetensors            every train-folder graph (scaled) + train_index, val_index
---   test_<sub-folder>.safetensors  one per present test sub-folder (scaled with the train scaler)
+--   test_<sub-folder>.safetensors  one per present test sub-folder (scaled with the train scaler,
+--                                  or per capture file with scaler = "per_file")
 --   vocab.json, scaler.safetensors, cache_metadata.json (written last: its presence means
 --   complete), .lock (flock: builds exclusive, loads shared)
--- Invariants (preprocessing version, window_size, stride, val_fraction, seed, vocab digest) are
--- checked on every load and build; a mismatch is an error naming the rebuild command.
+-- Invariants (preprocessing version, window_size, stride, val_fraction, seed, vocab_from,
+-- node_by_id, scaler, calibration, vocab digest) are checked on every load and build; a mismatch
+-- is an error naming the rebuild command.
+-- vocab_from = "all" (the reference) takes the vocabulary from every train frame; "benign" from
+-- the frames labelled 0 only, so ids that only attacks inject stay unknown.  node_by_id = true
+-- gives every distinct CAN id its own node (unknown ones too, with node_id UNK); false folds the
+-- unknown ids of a window into one UNK node as the reference does (docs/windows.md).
+-- scaler = "train" (the reference) z-scores every graph with the train split's statistics;
+-- "per_file" z-scores each capture file with its own, taken from its first `calibration` share
+-- of windows (docs/data.md, "Portable graphs").
 local graphids = require "graphids"
 local gio = require "graphids.io"
 local json = require "graphids.json"
@@ -31,7 +40,8 @@ local SET_FIELDS = { "x", "edge_index", "edge_attr", "node_id", "node_ptr", "edg
 
 local DEFAULTS = {
   data_root = U.NONE, lake_root = U.NONE, catalog = U.NONE,
-  window_size = 100, stride = 100, val_fraction = 0.2, seed = 42,
+  window_size = 100, stride = 100, val_fraction = 0.2, seed = 42, vocab_from = "all",
+  node_by_id = false, scaler = "train", calibration = 1.0,
   lock_timeout = 600, log = U.NONE, build = true, force = false,
 }
 
@@ -48,6 +58,15 @@ local function options(fname, opts)
   end
   if math.type(o.seed) ~= "integer" then
     error(fname .. ": seed must be an integer, got " .. tostring(o.seed), 3)
+  end
+  if o.scaler ~= "train" and o.scaler ~= "per_file" then
+    error(fname .. ": scaler must be 'train' or 'per_file', got '" .. tostring(o.scaler) .. "'", 3)
+  end
+  if not (type(o.calibration) == "number" and o.calibration > 0 and o.calibration <= 1) then
+    error(fname .. ": calibration must be in (0, 1], got " .. tostring(o.calibration), 3)
+  end
+  if o.vocab_from ~= "all" and o.vocab_from ~= "benign" then
+    error(fname .. ": vocab_from must be 'all' or 'benign', got '" .. tostring(o.vocab_from) .. "'", 3)
   end
   o.lake_root = catalog.lake_root(o)
   return o
@@ -68,13 +87,13 @@ end
 -- ---------------------------------------------------------------- the window builder
 -- What this file needs from graphids.data.windows, with the cache options mapped to its own.
 
-local function make_vocab(frames_list)
-  return W.Vocabulary.from_frames(frames_list)
+local function make_vocab(frames_list, o)
+  return W.Vocabulary.from_frames(frames_list, { benign_only = o.vocab_from == "benign" })
 end
 
 local function build_set(frames_list, codes, vocab, o)
   return W.build_windows { files = frames_list, attack_types = codes, vocab = vocab,
-    window = o.window_size, stride = o.stride }
+    window = o.window_size, stride = o.stride, node_by_id = o.node_by_id }
 end
 
 local function split(num_graphs, o)
@@ -83,6 +102,38 @@ end
 
 local function fit_scaler(set, train_index)
   return W.Scaler.fit(set, train_index)
+end
+
+-- scaler = "per_file": each capture file's graphs z-scored with the statistics of that file's own
+-- windows (labels unused), so a vehicle whose periods, payloads and id counts differ from the
+-- train vehicles' arrives on the same scale.  Graphs are in file order, so each file owns one
+-- contiguous run of node and edge rows, scaled in place through a view.
+local function scale_each_file(set, calibration)
+  local g = set.num_graphs
+  if g == 0 then
+    return
+  end
+  local sf = set.source_file:totable()
+  local np, ep = set.node_ptr:totable(), set.edge_ptr:totable()
+  local first = 1
+  for i = 1, g do
+    if i == g or sf[i + 1] ~= sf[i] then
+      local ncal = math.max(1, math.floor((i - first + 1) * calibration))
+      local idx = graphids.arange(first - 1, first - 1 + ncal, 1, { dtype = "i64" })
+      local sc = W.Scaler.fit(set, idx)
+      sc:apply({ x = set.x:narrow(1, np[first] + 1, np[i + 1] - np[first]),
+        edge_attr = set.edge_attr:narrow(1, ep[first] + 1, ep[i + 1] - ep[first]) })
+      first = i + 1
+    end
+  end
+end
+
+local function apply_scaling(set, sc, o)
+  if o.scaler == "per_file" then
+    scale_each_file(set, o.calibration)
+  else
+    sc:apply(set)
+  end
 end
 
 -- ---------------------------------------------------------------- statistics
@@ -227,7 +278,11 @@ end
 
 -- ---------------------------------------------------------------- invariants
 
-local INVARIANTS = { "preprocessing_version", "window_size", "stride", "val_fraction", "seed" }
+local INVARIANTS = { "preprocessing_version", "window_size", "stride", "val_fraction", "seed",
+  "vocab_from", "node_by_id", "scaler", "calibration" }
+
+-- A cache written before these options existed was built as their defaults say.
+local LEGACY = { vocab_from = "all", node_by_id = false, scaler = "train", calibration = 1.0 }
 
 local function cli_command(verb, dataset, o)
   local parts = { "graphids data " .. verb, "--dataset " .. dataset, "--lake-root " .. o.lake_root }
@@ -237,12 +292,25 @@ local function cli_command(verb, dataset, o)
   end
   parts[#parts + 1] = string.format("--window-size %d --stride %d --val-fraction %s --seed %d",
     o.window_size, o.stride, tostring(o.val_fraction), o.seed)
+  if o.vocab_from ~= "all" then
+    parts[#parts + 1] = "--vocab-from " .. o.vocab_from
+  end
+  if o.node_by_id then
+    parts[#parts + 1] = "--node-by-id"
+  end
+  if o.scaler ~= "train" then
+    parts[#parts + 1] = "--scaler " .. o.scaler
+  end
+  if o.calibration ~= 1.0 then
+    parts[#parts + 1] = "--calibration " .. tostring(o.calibration)
+  end
   return table.concat(parts, " ")
 end
 
 local function requested(o)
   return { preprocessing_version = M.PREPROCESSING_VERSION, window_size = o.window_size,
-    stride = o.stride, val_fraction = o.val_fraction, seed = o.seed }
+    stride = o.stride, val_fraction = o.val_fraction, seed = o.seed, vocab_from = o.vocab_from,
+    node_by_id = o.node_by_id, scaler = o.scaler, calibration = o.calibration }
 end
 
 -- Raises when the stored metadata does not match the request, naming every difference.
@@ -254,8 +322,12 @@ local function check_invariants(dir, meta, dataset, o)
   end
   local want, diffs = requested(o), {}
   for _, k in ipairs(INVARIANTS) do
-    if meta[k] ~= want[k] then
-      diffs[#diffs + 1] = string.format("%s=%s (requested %s)", k, tostring(meta[k]), tostring(want[k]))
+    local have = meta[k]
+    if have == nil then
+      have = LEGACY[k]
+    end
+    if have ~= want[k] then
+      diffs[#diffs + 1] = string.format("%s=%s (requested %s)", k, tostring(have), tostring(want[k]))
     end
   end
   if #diffs > 0 then
@@ -301,7 +373,9 @@ local function build_locked(dataset, dir, o)
     metadata_schema_version = SCHEMA_VERSION, format = "graphids-dataset-cache", dataset = dataset,
     source = ds.source, raw_dir = ds.dir, built_at = utc_now(), graphids_version = graphids.__version,
     preprocessing_version = M.PREPROCESSING_VERSION, window_size = o.window_size, stride = o.stride,
-    val_fraction = o.val_fraction, seed = o.seed, node_features = 35, edge_features = 11,
+    val_fraction = o.val_fraction, seed = o.seed, vocab_from = o.vocab_from,
+    node_by_id = o.node_by_id, scaler = o.scaler, calibration = o.calibration,
+    node_features = 35, edge_features = 11,
     attack_types = {}, splits = {},
   }
   for code = 0, #catalog.ATTACK_TYPES do
@@ -310,7 +384,7 @@ local function build_locked(dataset, dir, o)
 
   -- train + val: one set, split by index
   local frames, codes, names, rows = read_split(ds.train)
-  local vocab = make_vocab(frames)
+  local vocab = make_vocab(frames, o)
   local set = build_set(frames, codes, vocab, o)
   free_frames(frames)
   if set.num_graphs == 0 then
@@ -319,7 +393,7 @@ local function build_locked(dataset, dir, o)
   end
   local train_index, val_index = split(set.num_graphs, o)
   local sc = fit_scaler(set, train_index)
-  sc:apply(set)
+  apply_scaling(set, sc, o)
   local bytes = save_set(gio.join(dir, "train.safetensors"), set,
     { train_index = train_index, val_index = val_index }, { source_files = json.encode(json.array(names)) })
   local tr = split_stats(set, train_index)
@@ -346,7 +420,7 @@ local function build_locked(dataset, dir, o)
     local tframes, tcodes, tnames, trows = read_split(t.files)
     local tset = build_set(tframes, tcodes, vocab, o)
     free_frames(tframes)
-    sc:apply(tset)
+    apply_scaling(tset, sc, o)
     local file = "test_" .. t.name .. ".safetensors"
     local tb = save_set(gio.join(dir, file), tset, nil, { source_files = json.encode(json.array(tnames)) })
     local st = split_stats(tset)
@@ -379,7 +453,8 @@ local memo = {}
 
 local function memo_key(dataset, o)
   return table.concat({ o.lake_root, dataset, "w" .. o.window_size, "s" .. o.stride,
-    "v" .. tostring(o.val_fraction), "seed" .. o.seed }, "|")
+    "v" .. tostring(o.val_fraction), "seed" .. o.seed, o.vocab_from, tostring(o.node_by_id), o.scaler,
+    tostring(o.calibration) }, "|")
 end
 
 -- Removes every file of a cache dir but its lock (held by the caller).
@@ -393,7 +468,8 @@ end
 
 -- build_cache(dataset, opts) -> metadata.  Builds unless a complete cache with the same
 -- invariants exists (opts.force = true rebuilds).  opts: data_root, lake_root, catalog,
--- window_size=100, stride=100, val_fraction=0.2, seed=42, lock_timeout=600 (s), log (function).
+-- window_size=100, stride=100, val_fraction=0.2, seed=42, vocab_from="all", node_by_id=false,
+-- lock_timeout=600 (s), log (function).
 function M.build_cache(dataset, opts)
   local o = options("build_cache", opts)
   catalog.dataset_info(dataset, o)

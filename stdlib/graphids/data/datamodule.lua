@@ -15,6 +15,8 @@
 -- {epoch, position} reproduces the order.  `label_filter = "benign"` keeps only y == 0 graphs in
 -- the train loader (autoencoders); val and test loaders are never shuffled or filtered and use
 -- fixed batches of eval_batch_size (default max(8, batch_size)).
+-- The cache options (window_size, stride, val_fraction, seed, vocab_from, node_by_id, scaler,
+-- calibration) go to graphids.data.load_cache as they are (docs/data.md).
 local class = require "graphids.class"
 local U = require "graphids.nn._util"
 local cache = require "graphids.data.cache"
@@ -24,7 +26,8 @@ local GraphDataModule = class("GraphDataModule")
 
 local DEFAULTS = {
   dataset = "synthetic", data_root = U.NONE, lake_root = U.NONE, catalog = U.NONE,
-  window_size = 100, stride = 100, val_fraction = 0.2, seed = 42,
+  window_size = 100, stride = 100, val_fraction = 0.2, seed = 42, vocab_from = "all",
+  node_by_id = false, scaler = "train", calibration = 1.0,
   batch_size = 32, eval_batch_size = U.NONE, batching = "fixed", node_budget = U.NONE,
   edge_budget = U.NONE, label_filter = U.NONE, shuffle = true, device = U.NONE,
   cache = U.NONE, log = U.NONE,
@@ -65,7 +68,8 @@ function GraphDataModule:setup()
   local c = o.cache or cache.load_cache(o.dataset, {
     data_root = o.data_root, lake_root = o.lake_root, catalog = o.catalog,
     window_size = o.window_size, stride = o.stride, val_fraction = o.val_fraction, seed = o.seed,
-    log = o.log,
+    vocab_from = o.vocab_from, node_by_id = o.node_by_id, scaler = o.scaler,
+    calibration = o.calibration, log = o.log,
   })
   self.cache = c
   self.num_ids = c.num_ids

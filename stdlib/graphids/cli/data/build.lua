@@ -15,6 +15,14 @@ options:
   --stride N             frames between window starts (default 100)
   --val-fraction F       share of the train graphs held out for validation (default 0.2)
   --seed N               seed of the train/val split (default 42)
+  --vocab-from all|benign  the id vocabulary from every train frame (default, the reference) or
+                         from the frames labelled normal only (ids only attacks use stay unknown)
+  --node-by-id           one node per distinct CAN id, unknown ids included (default: the
+                         reference's one UNK node for all unknown ids of a window)
+  --scaler train|per_file  z-score with the train split's statistics (default) or each capture
+                         file with its own (a vehicle's traffic on its own scale)
+  --calibration F        with --scaler per_file: the share of each capture's first windows its
+                         statistics come from (default 1 = all of them)
   --lock-timeout S       seconds to wait for another build's lock (default 600)
   -q, --quiet            no progress lines
   -h, --help             this text
@@ -31,8 +39,11 @@ with the same parameters is left as it is; one with other parameters is an error
 ]] .. M.OPTIONS
 
 local INT = { ["--window-size"] = "window_size", ["--stride"] = "stride", ["--seed"] = "seed" }
-local NUM = { ["--val-fraction"] = "val_fraction", ["--lock-timeout"] = "lock_timeout" }
-local STR = { ["--dataset"] = "dataset", ["--data-root"] = "data_root", ["--lake-root"] = "lake_root" }
+local NUM = { ["--val-fraction"] = "val_fraction", ["--lock-timeout"] = "lock_timeout",
+  ["--calibration"] = "calibration" }
+local STR = { ["--dataset"] = "dataset", ["--data-root"] = "data_root", ["--lake-root"] = "lake_root",
+  ["--vocab-from"] = "vocab_from", ["--scaler"] = "scaler" }
+local FLAG = { ["--node-by-id"] = "node_by_id" }
 
 -- args -> opts (cache options + dataset, quiet, json, help) or nil, message.  extra_flags:
 -- {["--flag"] = key} of boolean flags; dataset_optional: --dataset may be absent.
@@ -48,6 +59,8 @@ function M.parse(args, extra_flags, dataset_optional)
       o.quiet = true
     elseif extra_flags and extra_flags[a] then
       o[extra_flags[a]] = true
+    elseif FLAG[a] then
+      o[FLAG[a]] = true
     elseif key then
       local v = args[i + 1]
       if v == nil then
@@ -84,7 +97,7 @@ end
 function M.cache_opts(o)
   local c = {}
   for _, k in ipairs({ "data_root", "lake_root", "window_size", "stride", "val_fraction", "seed",
-    "lock_timeout" }) do
+    "vocab_from", "node_by_id", "scaler", "calibration", "lock_timeout" }) do
     c[k] = o[k]
   end
   if not o.quiet then
