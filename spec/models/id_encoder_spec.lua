@@ -43,6 +43,40 @@ describe("LookupIdEncoder", function()
     assert.is_true(dropped > 1800 and dropped < 2200, "dropped " .. dropped)
   end)
 
+  it("replaces every id of a whole graph by UNK with probability p_unk_graph", function()
+    local enc = E.LookupIdEncoder(8, 2, { p_unk_graph = 0.5 })
+    -- 400 graphs of 5 nodes, ids 1..7
+    local ids, graph_of = {}, {}
+    for g = 0, 399 do
+      for k = 1, 5 do
+        ids[#ids + 1] = 1 + (g + k) % 7
+        graph_of[#graph_of + 1] = g
+      end
+    end
+    ids, graph_of = h.long(ids), h.long(graph_of)
+    enc.generator = graphids.Generator(3)
+    local out = enc(ids, graph_of)
+    local unk = enc.embedding.weight:select(1, 1)
+    local is_unk = out:eq(unk:unsqueeze(1):expand(out.shape)):all(2):long():totable()
+    local dropped_graphs = 0
+    for g = 0, 399 do
+      local n = 0
+      for k = 1, 5 do
+        n = n + is_unk[g * 5 + k]
+      end
+      -- all or nothing per graph
+      assert.is_true(n == 0 or n == 5, "graph " .. g .. " has " .. n .. " UNK nodes")
+      dropped_graphs = dropped_graphs + (n == 5 and 1 or 0)
+    end
+    assert.is_true(dropped_graphs > 160 and dropped_graphs < 240, "dropped " .. dropped_graphs)
+    -- eval mode: no replacement; without the batch vector in training: a clear error
+    enc:eval()
+    assert.is_true(graphids.equal(enc(ids, graph_of), enc.embedding.weight:index_select(1, ids)))
+    enc:train()
+    h.errors("p_unk_graph needs the graph of each node %(the batch vector, 2000 entries%)", enc, ids)
+    h.errors("p_unk_graph must be in %[0, 1%]", E.LookupIdEncoder, 4, 2, { p_unk_graph = -0.1 })
+  end)
+
   it("builds from a vocabulary size and rejects bad arguments", function()
     local enc = E.LookupIdEncoder.from_vocab_size(12, { embedding_dim = 5, p_unk_drop = 0.1 })
     assert.same({ 12, 5 }, enc.embedding.weight.shape)

@@ -121,7 +121,7 @@ function GAT:forward(batch)
   S.check_batch("GATClassifier", batch, self.uses_edge_attr)
   local hp = self.hp
   local gen = rawget(self, "generator")
-  local x = self.input_encoder(batch.x, batch.node_id)
+  local x = self.input_encoder(batch.x, batch.node_id, batch.batch)
   local ea = self.uses_edge_attr and batch.edge_attr or nil
   local xs = {}
   for i, conv in ipairs(self.convs) do

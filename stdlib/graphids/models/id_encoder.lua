@@ -5,6 +5,7 @@
 --   local enc = E.LookupIdEncoder(2047, 8, { p_unk_drop = 0.1 })    -- embedding.weight [2047, 8]
 --   local h = E.HashIdEncoder.from_vocab_size(2047, { embedding_dim = 8, k = 2 })  -- 8192 buckets
 --   local v = enc(batch.node_id)                                      -- [N, 8]
+--   local v = enc(batch.node_id, batch.batch)    -- with p_unk_graph > 0: the graph of each node
 -- A model names its encoder by class path and kwargs (hyper-parameters id_encoder_class_path,
 -- id_encoder_kwargs) and builds it with from_vocab_size; the state_dict names are the
 -- reference's (embedding.weight; HashIdEncoder adds the buffer _hash_offsets).
@@ -12,6 +13,12 @@
 -- Ids outside the vocabulary: LookupIdEncoder raises for an id >= num_ids unless its option
 -- oov = "unk" maps such ids to UNK (0); negative ids always raise.  HashIdEncoder hashes any
 -- non-negative id (that is its point), negative ids raise.
+--
+-- Train-time UNK replacement (LookupIdEncoder): p_unk_drop replaces each node's id by UNK on its
+-- own; p_unk_graph replaces every id of a whole graph (the graph of each node is the second
+-- argument, the batch vector).  The graph-level drop shows the model graphs made only of
+-- unknown ids with their true labels, as traffic of a vehicle outside the vocabulary looks, so
+-- it cannot learn "unknown id means attack" from attacks that inject unseen ids.
 local graphids = require "graphids"
 local Module = require "graphids.nn.module"
 local U = require "graphids.nn._util"
@@ -50,7 +57,8 @@ Lookup.class_path = "graphids.models.id_encoder.LookupIdEncoder"
 
 function Lookup:__init(num_ids, embedding_dim, opts)
   Module.__init(self)
-  local o = U.options("LookupIdEncoder", opts, { p_unk_drop = 0.0, oov = "error" }, U.CTOR)
+  local o = U.options("LookupIdEncoder", opts, { p_unk_drop = 0.0, p_unk_graph = 0.0, oov = "error" },
+    U.CTOR)
   if math.type(num_ids) ~= "integer" or num_ids < 1 then
     error("LookupIdEncoder: num_ids must be a positive integer, got " .. tostring(num_ids),
       U.CTOR)
@@ -63,11 +71,15 @@ function Lookup:__init(num_ids, embedding_dim, opts)
     error("LookupIdEncoder: p_unk_drop must be in [0, 1], got " .. tostring(o.p_unk_drop),
       U.CTOR)
   end
+  if o.p_unk_graph < 0 or o.p_unk_graph > 1 then
+    error("LookupIdEncoder: p_unk_graph must be in [0, 1], got " .. tostring(o.p_unk_graph),
+      U.CTOR)
+  end
   if o.oov ~= "error" and o.oov ~= "unk" then
     error("LookupIdEncoder: oov must be 'error' or 'unk', got " .. tostring(o.oov), U.CTOR)
   end
   self.num_ids, self.out_dim = num_ids, embedding_dim
-  self.p_unk_drop, self.oov = o.p_unk_drop, o.oov
+  self.p_unk_drop, self.p_unk_graph, self.oov = o.p_unk_drop, o.p_unk_graph, o.oov
   -- draws of the UNK drop; a model sets it from its step context (nil: the default generator)
   self.generator = nil
   self.embedding = embedding.Embedding(num_ids, embedding_dim)
@@ -75,11 +87,12 @@ end
 
 function Lookup.from_vocab_size(num_ids, kwargs)
   local o = U.options("LookupIdEncoder.from_vocab_size", kwargs,
-    { embedding_dim = U.NONE, p_unk_drop = 0.0, oov = "error" })
-  return Lookup(num_ids, o.embedding_dim, { p_unk_drop = o.p_unk_drop, oov = o.oov })
+    { embedding_dim = U.NONE, p_unk_drop = 0.0, p_unk_graph = 0.0, oov = "error" })
+  return Lookup(num_ids, o.embedding_dim, { p_unk_drop = o.p_unk_drop,
+    p_unk_graph = o.p_unk_graph, oov = o.oov })
 end
 
-function Lookup:forward(node_id)
+function Lookup:forward(node_id, graph_of)
   local ids = check_ids("LookupIdEncoder", node_id)
   if ids:numel() > 0 then
     local neg = ids:lt(0)
@@ -104,12 +117,23 @@ function Lookup:forward(node_id)
       :lt(self.p_unk_drop)
     ids = ids:masked_fill(drop, M.UNK_INDEX)
   end
+  if self.training and self.p_unk_graph > 0 and ids:numel() > 0 then
+    if not U.is_tensor(graph_of) or graph_of.ndim ~= 1 or graph_of:numel() ~= ids:numel() then
+      error(string.format("LookupIdEncoder: p_unk_graph needs the graph of each node (the batch " ..
+        "vector, %d entries) as the second argument, got %s", ids:numel(),
+        U.is_tensor(graph_of) and U.shape_str(graph_of) or type(graph_of)), 0)
+    end
+    local ng = graph_of:max():item() + 1
+    local drop = graphids.rand({ ng }, { generator = self.generator }):lt(self.p_unk_graph)
+      :to(ids.device):index_select(1, graph_of)
+    ids = ids:masked_fill(drop, M.UNK_INDEX)
+  end
   return self.embedding(ids)
 end
 
 function Lookup:extra_repr()
-  return string.format("num_ids=%d, embedding_dim=%d, p_unk_drop=%g, oov=%s", self.num_ids,
-    self.out_dim, self.p_unk_drop, self.oov)
+  return string.format("num_ids=%d, embedding_dim=%d, p_unk_drop=%g, p_unk_graph=%g, oov=%s",
+    self.num_ids, self.out_dim, self.p_unk_drop, self.p_unk_graph, self.oov)
 end
 
 M.LookupIdEncoder = Lookup

@@ -2,7 +2,8 @@
 -- InputEncoder): node vector = cat(id_encoder(node_id), Linear(in, proj_dim)(x)) when
 -- proj_dim > 0, else cat(id_encoder(node_id), x).
 --   local enc = InputEncoder(id_enc, 35, { proj_dim = 32 })   -- enc.out_dim = id_enc.out_dim + 32
---   local h = enc(x, node_id)                                  -- [N, out_dim]
+--   local h = enc(x, node_id, batch_vec)          -- [N, out_dim]; batch_vec (optional) is handed
+--                                                 -- to the id encoder (graph-level UNK drop)
 -- The id encoder is built by the model from its class path (build_id_encoder below).
 local graphids = require "graphids"
 local Module = require "graphids.nn.module"
@@ -27,7 +28,7 @@ function InputEncoder:__init(id_encoder, in_channels, opts)
   self.out_dim = id_encoder.out_dim + (o.proj_dim > 0 and o.proj_dim or in_channels)
 end
 
-function InputEncoder:forward(x, node_id)
+function InputEncoder:forward(x, node_id, graph_of)
   if not U.is_tensor(x) or x.ndim ~= 2 or x:size(2) ~= self.in_channels then
     error(string.format("InputEncoder: x must be [N, %d], got %s", self.in_channels,
       U.is_tensor(x) and U.shape_str(x) or type(x)), 0)
@@ -36,7 +37,7 @@ function InputEncoder:forward(x, node_id)
     error(string.format("InputEncoder: node_id must hold one id per node (%d), got %s",
       x:size(1), U.is_tensor(node_id) and U.shape_str(node_id) or type(node_id)), 0)
   end
-  local id_emb = self.id_encoder(node_id)
+  local id_emb = self.id_encoder(node_id, graph_of)
   if self.feat_proj then
     x = self.feat_proj(x)
   end

@@ -103,7 +103,7 @@ end
 
 -- Encoder blocks over a batch (x given separately: DGI encodes permuted rows).
 function M.encode_layers(self, x, batch)
-  local h = self.input_encoder(x, batch.node_id)
+  local h = self.input_encoder(x, batch.node_id, batch.batch)
   for i, conv in ipairs(self.encoder_layers) do
     h = hidden_block(self, conv, self.encoder_bns[i], h, batch)
   end
