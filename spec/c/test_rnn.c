@@ -1,8 +1,12 @@
 /* test_rnn.c -- the fused LSTM cell: values against the formula in libm doubles (f64 and f32,
  * with and without c_prev), strided and transposed gates, gradchecks of both outputs and of
  * each alone, the plain backward with absent gradients, errors, and bit-identical results for
- * 1 and 4 threads. */
+ * 1 and 4 threads.  The bidirectional sequence LSTM (gids_bilstm): values against textbook
+ * loops in both of its paths (row blocks on their own threads, one block with threaded BLAS),
+ * with and without biases, gradchecks, partial and absent gradients, errors, and bit-identical
+ * results for 1 and 4 threads. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -207,6 +211,233 @@ TEST(gives_bit_identical_results_for_1_and_4_threads) {
     for (int i = 0; i < 4; i++) gids_tensor_release(ts[i]);
 }
 
+/* ---------------------------------------------------------------- bidirectional sequence */
+
+/* A tensor of the given shape filled as wave(). */
+static gids_tensor *wave_nd(gids_dtype dt, int nd, const int64_t *shape, double phase,
+                            double scale) {
+    int64_t n = 1;
+    for (int k = 0; k < nd; k++) n *= shape[k];
+    gids_tensor *flat = wave(dt, 1, n, phase, scale), *t = NULL;
+    CHECK_OK(gids_view(&t, flat, nd, shape));
+    gids_tensor_release(flat);
+    return t;
+}
+
+/* An LSTM problem: x [T, N, C] and torch's eight parameters (biases NULL without bias). */
+typedef struct {
+    int64_t T, N, C, H;
+    gids_tensor *x, *w[8];
+} lstm_case;
+
+static lstm_case make_case(gids_dtype dt, int64_t T, int64_t N, int64_t C, int64_t H, bool bias) {
+    lstm_case k = {T, N, C, H, NULL, {NULL}};
+    int64_t xs[3] = {T, N, C};
+    k.x = wave_nd(dt, 3, xs, 0.2, 1.5);
+    for (int i = 0; i < 8; i++) {
+        if (i % 4 >= 2 && !bias) continue;
+        int64_t s[2] = {4 * H, i % 4 == 0 ? C : H};
+        k.w[i] = wave_nd(dt, i % 4 >= 2 ? 1 : 2, s, 0.5 * i + 0.1, 0.6);
+    }
+    return k;
+}
+
+static void free_case(lstm_case *k) {
+    gids_tensor_release(k->x);
+    for (int i = 0; i < 8; i++) gids_tensor_release(k->w[i]);
+}
+
+/* out [T, N, 2H] by the textbook loops in libm doubles: each node, each direction, step by
+ * step from a zero state. */
+static double *reference_bilstm(const lstm_case *k) {
+    int64_t T = k->T, N = k->N, C = k->C, H = k->H;
+    double *out = calloc((size_t)(T * N * 2 * H), sizeof(double));
+    double *h = calloc((size_t)H, sizeof(double)), *c = calloc((size_t)H, sizeof(double));
+    double *g = calloc((size_t)(4 * H), sizeof(double));
+    for (int d = 0; d < 2; d++)
+        for (int64_t n = 0; n < N; n++) {
+            memset(h, 0, (size_t)H * sizeof(double));
+            memset(c, 0, (size_t)H * sizeof(double));
+            for (int64_t s = 0; s < T; s++) {
+                int64_t t = d == 0 ? s : T - 1 - s;
+                const gids_tensor *wi = k->w[4 * d], *wh = k->w[4 * d + 1];
+                for (int64_t j = 0; j < 4 * H; j++) {
+                    double v = 0;
+                    if (k->w[4 * d + 2] != NULL)
+                        v = at(k->w[4 * d + 2], j) + at(k->w[4 * d + 3], j);
+                    for (int64_t i = 0; i < C; i++)
+                        v += at(wi, j * C + i) * at(k->x, (t * N + n) * C + i);
+                    for (int64_t i = 0; i < H; i++) v += at(wh, j * H + i) * h[i];
+                    g[j] = v;
+                }
+                for (int64_t i = 0; i < H; i++) {
+                    c[i] = sig(g[H + i]) * c[i] + sig(g[i]) * tanh(g[2 * H + i]);
+                    h[i] = sig(g[3 * H + i]) * tanh(c[i]);
+                    out[(t * N + n) * 2 * H + d * H + i] = h[i];
+                }
+            }
+        }
+    free(h);
+    free(c);
+    free(g);
+    return out;
+}
+
+static void check_bilstm_case(gids_dtype dt, int64_t T, int64_t N, int64_t C, int64_t H, bool bias,
+                              double tol) {
+    lstm_case k = make_case(dt, T, N, C, H, bias);
+    gids_tensor *out = NULL, *act = NULL, *c = NULL;
+    CHECK_OK(gids_bilstm(&out, &act, &c, k.x, (const gids_tensor *const *)k.w));
+    double *want = reference_bilstm(&k);
+    int bad = 0;
+    for (int64_t i = 0; i < T * N * 2 * H && bad < 5; i++)
+        if (!(fabs(at(out, i) - want[i]) <= tol)) {
+            bad++;
+            CHECK_FAIL_("T %lld N %lld H %lld: out[%lld] = %.17g, want %.17g", (long long)T,
+                        (long long)N, (long long)H, (long long)i, at(out, i), want[i]);
+        }
+    CHECK(act->ndim == 4 && act->shape[0] == 2 && act->shape[3] == 4 * H);
+    CHECK(c->ndim == 4 && c->shape[3] == H);
+    free(want);
+    gids_tensor_release(out);
+    gids_tensor_release(act);
+    gids_tensor_release(c);
+    free_case(&k);
+}
+
+TEST(bilstm_matches_textbook_loops_in_both_paths) {
+    check_bilstm_case(GIDS_F64, 3, 5, 3, 2, true, 1e-13);     /* one block, one chunk */
+    check_bilstm_case(GIDS_F64, 2, 300, 3, 4, true, 1e-13);   /* blocks on their own threads */
+    check_bilstm_case(GIDS_F64, 3, 140, 2, 64, false, 1e-12); /* one block, chunked cells */
+    check_bilstm_case(GIDS_F64, 1, 9, 4, 3, true, 1e-13);     /* one step: no recurrence */
+    check_bilstm_case(GIDS_F32, 3, 200, 5, 6, true, 2e-6);
+}
+
+static gids_status bilstm_fn(gids_tensor **out, gids_tensor *const *in, void *ctx) {
+    bool bias = ctx != NULL;
+    const gids_tensor *w[8] = {in[1], in[2], bias ? in[5] : NULL, bias ? in[6] : NULL,
+                               in[3], in[4], bias ? in[7] : NULL, bias ? in[8] : NULL};
+    return gids_ag_bilstm(out, in[0], w);
+}
+
+/* in: x, w_ih, w_hh, w_ih_r, w_hh_r, then the biases (bilstm_fn's order). */
+static void gradcheck_case(int64_t T, int64_t N, int64_t C, int64_t H, bool bias) {
+    lstm_case k = make_case(GIDS_F64, T, N, C, H, bias);
+    gids_tensor *in[9] = {k.x, k.w[0], k.w[1], k.w[4], k.w[5], k.w[2], k.w[3], k.w[6], k.w[7]};
+    int n = bias ? 9 : 5;
+    for (int i = 0; i < n; i++) CHECK_OK(gids_set_requires_grad(in[i], true));
+    GRADCHECK(bilstm_fn, n, in, bias ? &k : NULL);
+    free_case(&k);
+}
+
+TEST(bilstm_gradients_match_central_differences) {
+    gradcheck_case(3, 4, 2, 2, true);
+    gradcheck_case(2, 3, 3, 2, false);
+    gradcheck_case(1, 2, 2, 1, true);
+    gradcheck_case(2, 130, 1, 1, true); /* two row blocks, two bias chunks */
+}
+
+TEST(bilstm_backward_computes_only_what_is_wanted) {
+    lstm_case k = make_case(GIDS_F64, 2, 3, 2, 2, true);
+    const gids_tensor *const *w = (const gids_tensor *const *)k.w;
+    gids_tensor *out = NULL, *act = NULL, *c = NULL, *gx = NULL, *gw[8];
+    CHECK_OK(gids_bilstm(&out, &act, &c, k.x, w));
+    bool want[8] = {true, false, false, true, false, false, false, false};
+    gids_tensor *go = wave(GIDS_F64, 2 * 3, 4, 0.9, 1.0), *go3 = NULL;
+    int64_t os[3] = {2, 3, 4};
+    CHECK_OK(gids_view(&go3, go, 3, os));
+    CHECK_OK(gids_bilstm_backward(NULL, gw, want, go3, k.x, w, out, act, c));
+    CHECK(gw[0] != NULL && gw[3] != NULL && gw[1] == NULL && gw[2] == NULL && gw[4] == NULL);
+    gids_tensor_release(gw[0]);
+    gids_tensor_release(gw[3]);
+    /* no output gradient: every gradient is zero */
+    bool all[8] = {true, true, true, true, true, true, true, true};
+    CHECK_OK(gids_bilstm_backward(&gx, gw, all, NULL, k.x, w, out, act, c));
+    double sum = 0;
+    for (int64_t i = 0; i < gids_tensor_numel(gx); i++) sum += fabs(at(gx, i));
+    for (int j = 0; j < 8; j++) {
+        for (int64_t i = 0; i < gids_tensor_numel(gw[j]); i++) sum += fabs(at(gw[j], i));
+        gids_tensor_release(gw[j]);
+    }
+    CHECK(sum == 0.0);
+    gids_tensor *ts[] = {out, act, c, gx, go, go3};
+    for (int i = 0; i < 6; i++) gids_tensor_release(ts[i]);
+    free_case(&k);
+}
+
+TEST(bilstm_rejects_bad_shapes_dtypes_and_partial_biases) {
+    lstm_case k = make_case(GIDS_F64, 2, 3, 2, 2, true);
+    gids_tensor *out = NULL, *act = NULL, *c = NULL, *x2 = wave(GIDS_F64, 3, 2, 0, 1);
+    gids_tensor *w[8];
+    memcpy(w, k.w, sizeof w);
+    const gids_tensor *const *cw = (const gids_tensor *const *)w;
+    CHECK_ERR(gids_bilstm(&out, &act, &c, x2, cw), GIDS_ESHAPE,
+              "bilstm: x must have shape [T >= 1, N, C], got [3,2]");
+    gids_tensor *bad = wave(GIDS_F64, 8, 3, 0, 1);
+    w[5] = bad;
+    CHECK_ERR(gids_bilstm(&out, &act, &c, k.x, cw), GIDS_ESHAPE,
+              "bilstm: w_hh_r has shape [8,3], expected [8,2]");
+    w[5] = k.w[5];
+    w[3] = NULL;
+    CHECK_ERR(gids_bilstm(&out, &act, &c, k.x, cw), GIDS_EINVAL,
+              "bilstm: b_hh is NULL (the biases are all given or all NULL)");
+    w[3] = k.w[3];
+    gids_tensor *w32 = wave(GIDS_F32, 8, 2, 0, 1);
+    w[4] = w32;
+    CHECK_ERR(gids_bilstm(&out, &act, &c, k.x, cw), GIDS_EDTYPE,
+              "bilstm: w_ih_r has dtype f32, expected f64");
+    w[4] = k.w[4];
+    gids_tensor *w7 = wave(GIDS_F64, 7, 2, 0, 1);
+    w[0] = w7;
+    CHECK_ERR(gids_bilstm(&out, &act, &c, k.x, cw), GIDS_ESHAPE,
+              "bilstm: w_ih must have shape [4 * hidden, C], got [7,2]");
+    w[0] = k.w[0];
+    CHECK_ERR(gids_bilstm(NULL, &act, &c, k.x, cw), GIDS_EINVAL,
+              "bilstm: out, act and c must not be NULL");
+    CHECK(out == NULL && act == NULL && c == NULL);
+    CHECK_OK(gids_bilstm(&out, &act, &c, k.x, cw));
+    gids_tensor *gw[8];
+    bool want[8] = {true};
+    CHECK_ERR(gids_bilstm_backward(NULL, gw, want, NULL, k.x, cw, out, out, c), GIDS_ESHAPE,
+              "bilstm_backward: act has shape [2,3,4], expected [2,2,3,8]");
+    CHECK(gw[0] == NULL);
+    gids_tensor *ts[] = {out, act, c, x2, bad, w32, w7};
+    for (int i = 0; i < 7; i++) gids_tensor_release(ts[i]);
+    free_case(&k);
+}
+
+/* forward and every gradient with 1 and with 4 threads, compared bit for bit */
+static void check_bilstm_threads(int64_t T, int64_t N, int64_t C, int64_t H) {
+    lstm_case k = make_case(GIDS_F32, T, N, C, H, true);
+    const gids_tensor *const *w = (const gids_tensor *const *)k.w;
+    int64_t os[3] = {T, N, 2 * H};
+    gids_tensor *go = wave_nd(GIDS_F32, 3, os, 0.4, 1.0);
+    gids_tensor *r[2][12] = {{NULL}};
+    bool all[8] = {true, true, true, true, true, true, true, true};
+    int old = gids_get_num_threads();
+    for (int t = 0; t < 2; t++) {
+        gids_set_num_threads(t == 0 ? 1 : 4);
+        CHECK_OK(gids_bilstm(&r[t][0], &r[t][1], &r[t][2], k.x, w));
+        CHECK_OK(
+            gids_bilstm_backward(&r[t][3], &r[t][4], all, go, k.x, w, r[t][0], r[t][1], r[t][2]));
+    }
+    gids_set_num_threads(old);
+    for (int j = 0; j < 12; j++) {
+        size_t bytes = (size_t)gids_tensor_numel(r[0][j]) * 4;
+        if (memcmp(gids_tensor_data(r[0][j]), gids_tensor_data(r[1][j]), bytes) != 0)
+            CHECK_FAIL_("H %lld: result %d differs between 1 and 4 threads", (long long)H, j);
+    }
+    for (int t = 0; t < 2; t++)
+        for (int j = 0; j < 12; j++) gids_tensor_release(r[t][j]);
+    gids_tensor_release(go);
+    free_case(&k);
+}
+
+TEST(bilstm_gives_bit_identical_results_for_1_and_4_threads) {
+    check_bilstm_threads(3, 1000, 16, 8);  /* row blocks */
+    check_bilstm_threads(3, 700, 16, 160); /* one block, threaded BLAS and cells */
+}
+
 int main(void) {
     RUN(computes_gates_and_state_as_the_formula_in_f64_and_f32);
     RUN(reads_row_strided_and_transposed_gates_like_contiguous_ones);
@@ -214,5 +445,10 @@ int main(void) {
     RUN(backward_treats_absent_gradients_as_zeros);
     RUN(rejects_bad_shapes_dtypes_and_missing_arguments);
     RUN(gives_bit_identical_results_for_1_and_4_threads);
+    RUN(bilstm_matches_textbook_loops_in_both_paths);
+    RUN(bilstm_gradients_match_central_differences);
+    RUN(bilstm_backward_computes_only_what_is_wanted);
+    RUN(bilstm_rejects_bad_shapes_dtypes_and_partial_biases);
+    RUN(bilstm_gives_bit_identical_results_for_1_and_4_threads);
     return check_summary("rnn");
 }

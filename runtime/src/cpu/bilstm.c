@@ -29,6 +29,7 @@
 
 #include "gids/ops.h"
 #include "gids/rnn.h"
+#include "gids/runtime.h"
 
 #include "../core/core_impl.h"
 #include "lstm_cell_impl.h"
@@ -189,6 +190,26 @@ static void gemm(const seq *q, bool ta, bool tb, int64_t M, int64_t Nc, int64_t 
     else
         cblas_dgemm(CblasRowMajor, a, b, (int)M, (int)Nc, (int)K, 1.0, A, (int)lda, B, (int)ldb,
                     beta, Cm, (int)ldc);
+}
+
+/* Output rows per block of a weight gradient's GEMM (see gemm_wgrad). */
+#define WGRAD_ROWS 64
+
+/* Cm[M, Nc] <- A^T B for a weight gradient (small M x Nc, K = all rows): the output rows split
+ * into fixed blocks, each one single-threaded GEMM.  OpenBLAS's own threading splits such a
+ * product in thread-dependent pieces whose kernels round differently (measured: a [32, 3000] x
+ * [3000, 16] product differs between 1 and 4 threads); fixed blocks, run inside an active
+ * parallel region (where OpenBLAS stays on one thread) or with BLAS on one thread, keep the
+ * result independent of the thread count. */
+static void gemm_wgrad(const seq *q, int64_t M, int64_t Nc, int64_t K, const void *A, int64_t lda,
+                       const void *B, int64_t ldb, void *Cm, int64_t ldc) {
+    int64_t nb = (M + WGRAD_ROWS - 1) / WGRAD_ROWS;
+    int nt = gids_get_num_threads();
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t r0 = b * WGRAD_ROWS, m = M - r0 < WGRAD_ROWS ? M - r0 : WGRAD_ROWS;
+        gemm(q, true, false, m, Nc, K, AT(q, A, r0), lda, B, ldb, 0.0, AT(q, Cm, r0 * ldc), ldc);
+    }
 }
 
 /* ---------------------------------------------------------------- forward */
@@ -428,8 +449,8 @@ static gids_status weight_grads(const seq *q, const scratch *w, const void *G, c
         if (want_w[4 * d]) {
             int64_t s[2] = {4 * H, C};
             GIDS_TRY(gids_empty_named(q->op, &g_w[4 * d], q->dt, GIDS_DEVICE_CPU, 2, s));
-            gemm(q, true, false, 4 * H, C, T * N, AT(q, G, GR(q, d, 0, 0)), 4 * H, q->x, C, 0.0,
-                 gids_tensor_data(g_w[4 * d]), C);
+            gemm_wgrad(q, 4 * H, C, T * N, AT(q, G, GR(q, d, 0, 0)), 4 * H, q->x, C,
+                       gids_tensor_data(g_w[4 * d]), C);
         }
         if (want_w[4 * d + 1]) {
             /* the steps with a previous state: dG rows of steps 1..T-1 (forward) or 0..T-2
@@ -438,8 +459,8 @@ static gids_status weight_grads(const seq *q, const scratch *w, const void *G, c
             GIDS_TRY(gids_empty_named(q->op, &g_w[4 * d + 1], q->dt, GIDS_DEVICE_CPU, 2, s));
             const void *g = AT(q, G, GR(q, d, d == 0 ? 1 : 0, 0));
             const void *h = AT(q, O, OR(q, d, d == 0 ? 0 : 1, 0));
-            gemm(q, true, false, 4 * H, H, (T - 1) * N, g, 4 * H, h, 2 * H, 0.0,
-                 gids_tensor_data(g_w[4 * d + 1]), H);
+            gemm_wgrad(q, 4 * H, H, (T - 1) * N, g, 4 * H, h, 2 * H,
+                       gids_tensor_data(g_w[4 * d + 1]), H);
         }
         /* b_ih and b_hh enter the gates as one sum: the same gradient */
         for (int k = 2; k < 4; k++)

@@ -1,0 +1,73 @@
+-- jk_lstm_spec.lua -- JumpingKnowledge's lstm mode on the CPU runs the fused bidirectional LSTM
+-- (core.bilstm); it must give what nn.LSTM's step-by-step path gives (the path of other
+-- devices, and the one the PyG fixtures pin), values and every gradient, on enough nodes for
+-- the op's row blocks; and core.bilstm checks its arguments.
+local graphids = require "graphids"
+local core = require "graphids.core"
+local nn = require "graphids.nn"
+
+-- The lstm mode composed from nn.LSTM (batch_first), as JumpingKnowledge computes it elsewhere.
+local function composed(jk, xs)
+  local x = graphids.stack(xs, 2)
+  local h = jk.lstm(x)
+  local alpha = jk.att(h):squeeze(3):softmax(2)
+  return (x * alpha:unsqueeze(3)):sum(2)
+end
+
+local function grads(jk, xs)
+  local list = {}
+  for _, x in ipairs(xs) do list[#list + 1] = x.grad end
+  for _, p in ipairs(jk:parameters()) do list[#list + 1] = p.grad end
+  return list
+end
+
+local function run(jk, xs, f, w)
+  jk:zero_grad()
+  for _, x in ipairs(xs) do x.grad = nil end
+  local y = f()
+  ;(y * w):sum():backward()
+  return y, grads(jk, xs)
+end
+
+describe("JumpingKnowledge lstm on the CPU", function()
+  for _, case in ipairs({
+    { dtype = "f64", n = 300, channels = 4, layers = 3, tol = 1e-12 },  -- row blocks
+    { dtype = "f64", n = 150, channels = 48, layers = 3, tol = 1e-12 }, -- one block (H 72)
+    { dtype = "f32", n = 200, channels = 8, layers = 2, tol = 1e-5 },
+  }) do
+    it(string.format("equals nn.LSTM's path (%s, %d nodes, %d channels, %d layers)", case.dtype,
+      case.n, case.channels, case.layers), function()
+      graphids.manual_seed(11)
+      local jk = nn.JumpingKnowledge("lstm", { channels = case.channels,
+        num_layers = case.layers, dtype = case.dtype })
+      local xs = {}
+      for i = 1, case.layers do
+        xs[i] = graphids.randn({ case.n, case.channels }, { dtype = case.dtype })
+          :requires_grad_(true)
+      end
+      local w = graphids.randn({ case.n, case.channels }, { dtype = case.dtype })
+      local y1, g1 = run(jk, xs, function() return jk(xs) end, w)
+      local y2, g2 = run(jk, xs, function() return composed(jk, xs) end, w)
+      assert.is_true(graphids.allclose(y1, y2, { rtol = case.tol, atol = case.tol }))
+      assert.are.equal(#g2, #g1)
+      for i = 1, #g2 do
+        assert.is_true(graphids.allclose(g1[i], g2[i], { rtol = case.tol, atol = case.tol }),
+          "gradient " .. i)
+      end
+    end)
+  end
+
+  it("bilstm refuses a bad shape, a partial bias set and a stray argument", function()
+    local x = graphids.randn({ 2, 3, 4 })
+    local wi, wh, b = graphids.randn({ 8, 4 }), graphids.randn({ 8, 2 }), graphids.randn({ 8 })
+    assert.has_error(function() core.bilstm(graphids.randn({ 3, 4 }), wi, wh, b, b, wi, wh, b, b) end,
+      "bilstm: x must have shape [T >= 1, N, C], got [3,4]")
+    assert.has_error(function() core.bilstm(x, wi, wh, b, nil, wi, wh, b, b) end,
+      "bilstm: b_hh is NULL (the biases are all given or all NULL)")
+    assert.has_error(function() core.bilstm(x, wi, wi, b, b, wi, wh, b, b) end,
+      "bilstm: w_hh has shape [8,4], expected [8,2]")
+    assert.has_error(function() core.bilstm(x, wi, wh, b, b, wi, wh, b, b, x) end)
+    local out = core.bilstm(x, wi, wh, nil, nil, wi, wh, nil, nil)
+    assert.are.same({ 2, 3, 4 }, out.shape)
+  end)
+end)
