@@ -57,20 +57,20 @@ gids_status gids_ag_lstm_cell(gids_tensor **h, gids_tensor **c, const gids_tenso
  *   GIDS_TRY(gids_ag_bilstm(&out, x, w));   // out [T, N, 2H]: forward h, then reverse h
  *
  * w: torch's parameters in its order, w_ih [4H, C], w_hh [4H, H], biases [4H] (all four NULL:
- * no bias).  The input projections of every step and both directions are two GEMMs over all
- * T * N rows, each step adds its recurrent GEMM (none at a direction's first step, where the
- * state is zero) and runs the fused cell (gids_lstm_cell's formulas) on its gate rows in
- * place.  The backward batches the same way: the weight and input gradients are one GEMM each
- * over all steps.  Results do not depend on the thread count.  Arguments as gids_lstm_cell
+ * no bias).  The input projections of every step are one GEMM per direction over all T * N
+ * rows, each step adds its recurrent GEMM (none at a direction's first step, where the state is
+ * zero) and runs the fused cell (gids_lstm_cell's formulas) on its gate rows in place.  The
+ * backward batches the same way: the weight and input gradients are one GEMM each over all
+ * steps.  gids_bilstm gives *out [T, N, 2H], and *act [2, T, N, 4H] (each direction's
+ * activated gates) and *c [2, T, N, H] (its cell states) for the backward.  Results do not depend on the thread count.  Arguments as gids_lstm_cell
  * (f32 or f64, CPU); x and the weights may have any strides (copied when not contiguous).
  * Ownership: results NEW, inputs BORROWed. */
 gids_status gids_bilstm(gids_tensor **out, gids_tensor **act, gids_tensor **c, const gids_tensor *x,
                         const gids_tensor *const w[8]);
 
-/* Gradients of gids_bilstm given g_out [T, N, 2H] (NULL: zero) and the forward's out, act
- * ([2, T, N, 4H]: each direction's activated gates) and c ([2, T, N, H], the cell states).  g_x NULL: not
- * computed; g_w[k] receives NEW the gradient of w[k], for each k with want_w[k] (a bias's
- * entry is ignored without biases). */
+/* Gradients of gids_bilstm given g_out [T, N, 2H] (NULL: zero) and the forward's out, act and
+ * c.  g_x NULL: not computed; g_w[k] receives NEW the gradient of w[k] for each k with
+ * want_w[k], else NULL (the biases' values are not read: w[2], w[3], w[6], w[7] may be NULL). */
 gids_status gids_bilstm_backward(gids_tensor **g_x, gids_tensor *g_w[8], const bool want_w[8],
                                  const gids_tensor *g_out, const gids_tensor *x,
                                  const gids_tensor *const w[8], const gids_tensor *out,
