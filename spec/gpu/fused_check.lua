@@ -412,7 +412,13 @@ local probes = {
     local x = graphids.ones(4, { device = D })
     return x:masked_fill(x:gt(0), 0)
   end },
-  { "std", function() return graphids.randn(4, 3):to(D):std(2) end },
+  { "std (layer/batch norm)", function() return graphids.randn(4, 3):to(D):std(2) end },
+  { "LayerNorm", function()
+    return graphids.nn.LayerNorm(3):to(D)(graphids.randn(4, 3):to(D))
+  end },
+  { "scatter_ (one_hot)", function()
+    return graphids.nn.functional.one_hot(graphids.tensor({ 0, 2 }):to(D), 3)
+  end },
   { "masked_select", function()
     local x = graphids.ones(4, { device = D })
     return x:masked_select(x:gt(0))

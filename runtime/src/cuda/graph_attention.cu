@@ -51,6 +51,11 @@ template <typename T> __device__ __forceinline__ T lrelu(T v, T slope) {
     return v > 0 ? v : v * slope;
 }
 
+/* Lanes per (node, head): enough for C channels, at most a warp. */
+static int group_size(int64_t C) {
+    return C <= 4 ? 4 : C <= 8 ? 8 : C <= 16 ? 16 : 32;
+}
+
 /* Everything a kernel reads or writes (contiguous device memory; NULL where absent). */
 template <typename T> struct att_args {
     int64_t N, E, H, C;
@@ -254,11 +259,6 @@ template <typename T> __global__ void att_backward_asrc(att_args<T> a) {
 }
 
 /* ---------------------------------------------------------------- launches */
-
-/* Lanes per (node, head): enough for C channels, at most a warp. */
-static int group_size(int64_t C) {
-    return C <= 4 ? 4 : C <= 8 ? 8 : C <= 16 ? 16 : 32;
-}
 
 template <bool V2, int G, typename T> static void launch_group(bool fwd, const att_args<T> &a) {
     unsigned blocks = gc_blocks(a.N * a.H * G);

@@ -5,10 +5,10 @@
  * machinery (launches, shuffles, CUB, cuBLAS), which only the spec/gpu check scripts on a GPU
  * cover.
  *
- * Emulation: a launch runs every (block, thread) of a small grid one after another.  The
- * attention kernels run with lane groups of one lane (G = 1): a group then has no shuffles or
- * warp barriers and each thread is independent, so running them in sequence is exact.  The
- * launch shape is small (2 blocks of 32 threads) so that every grid-stride loop wraps.
+ * Emulation: a launch covers a small grid (2 blocks of 32 threads) so that every grid-stride
+ * loop wraps.  Kernels whose threads are independent run thread after thread; the attention
+ * kernels' lane groups run as G concurrent threads meeting at each shuffle and __syncwarp,
+ * with G = 1 and with the launcher's group size for C.
  * Exit status 0 when everything matches; one line per mismatch otherwise.
  */
 #include <algorithm>
@@ -16,8 +16,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <condition_variable>
+#include <mutex>
 #include <numeric>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gids/graph.h"
@@ -29,13 +32,43 @@
 struct emu_dim3 {
     unsigned x = 0;
 };
-static emu_dim3 threadIdx, blockIdx, blockDim, gridDim;
+static thread_local emu_dim3 threadIdx;
+static emu_dim3 blockIdx, blockDim, gridDim;
 #define __global__
 #define __device__
 #define __forceinline__ inline
-static inline void __syncwarp(unsigned) {}
-template <typename T> static inline T __shfl_xor_sync(unsigned, T v, int, int) {
-    return v; /* never reached with one-lane groups */
+
+/* The lanes of one group run as threads; shuffles and warp barriers meet at this barrier. */
+struct emu_barrier {
+    std::mutex m;
+    std::condition_variable cv;
+    int n = 1, waiting = 0;
+    unsigned long gen = 0;
+    void wait() {
+        std::unique_lock<std::mutex> lk(m);
+        unsigned long g = gen;
+        if (++waiting == n) {
+            waiting = 0;
+            gen++;
+            cv.notify_all();
+        } else {
+            cv.wait(lk, [&] { return gen != g; });
+        }
+    }
+};
+static emu_barrier group_barrier;
+static double group_slot[32];
+
+static inline void __syncwarp(unsigned) {
+    group_barrier.wait();
+}
+template <typename T> static inline T __shfl_xor_sync(unsigned, T v, int o, int width) {
+    int lane = (int)(threadIdx.x & (unsigned)(width - 1));
+    group_slot[lane] = (double)v; /* exact for float and double */
+    group_barrier.wait();
+    T r = (T)group_slot[lane ^ o];
+    group_barrier.wait(); /* every lane has read before the next shuffle writes */
+    return r;
 }
 static inline uint32_t __umulhi(uint32_t a, uint32_t b) {
     return (uint32_t)(((uint64_t)a * b) >> 32);
@@ -45,6 +78,7 @@ static inline uint32_t __umulhi(uint32_t a, uint32_t b) {
 #include "rng.inc"
 #include "rnn.inc"
 
+/* Every (block, thread) of a 2 x 32 grid in turn: for kernels whose threads are independent. */
 template <typename F> static void launch(F &&kernel) {
     blockDim.x = 32;
     gridDim.x = 2;
@@ -54,6 +88,50 @@ template <typename F> static void launch(F &&kernel) {
             threadIdx.x = t;
             kernel();
         }
+    }
+}
+
+/* The same grid for the lane-group kernels: the G lanes of each group run concurrently (one
+ * thread each, meeting at the shuffles and __syncwarp), the groups one after another.  Built
+ * with -fsanitize=thread, a missing __syncwarp shows up as a data race. */
+template <typename F> static void launch_groups(int G, F &&kernel) {
+    blockDim.x = 32;
+    gridDim.x = 2;
+    group_barrier.n = G;
+    for (unsigned b = 0; b < gridDim.x; b++) {
+        blockIdx.x = b;
+        for (unsigned base = 0; base < blockDim.x; base += (unsigned)G) {
+            std::vector<std::thread> lanes;
+            for (int l = 0; l < G; l++)
+                lanes.emplace_back([&, l] {
+                    threadIdx.x = base + (unsigned)l;
+                    kernel();
+                });
+            for (auto &th : lanes) th.join();
+        }
+    }
+}
+
+/* att_forward / att_backward_dst with G lanes a group, G one of the launcher's sizes or 1. */
+template <bool V2, typename T> static void run_pairs(int G, bool fwd, const att_args<T> &a) {
+    switch (G) {
+    case 1:
+        launch_groups(1, [&] { fwd ? att_forward<V2, 1, T>(a) : att_backward_dst<V2, 1, T>(a); });
+        break;
+    case 4:
+        launch_groups(4, [&] { fwd ? att_forward<V2, 4, T>(a) : att_backward_dst<V2, 4, T>(a); });
+        break;
+    case 8:
+        launch_groups(8, [&] { fwd ? att_forward<V2, 8, T>(a) : att_backward_dst<V2, 8, T>(a); });
+        break;
+    case 16:
+        launch_groups(16,
+                      [&] { fwd ? att_forward<V2, 16, T>(a) : att_backward_dst<V2, 16, T>(a); });
+        break;
+    default:
+        launch_groups(32,
+                      [&] { fwd ? att_forward<V2, 32, T>(a) : att_backward_dst<V2, 32, T>(a); });
+        break;
     }
 }
 
@@ -132,12 +210,13 @@ static void csr(const std::vector<int64_t> &key, int64_t N, std::vector<int64_t>
 
 /* ---------------------------------------------------------------- graph attention */
 template <typename T>
-static void attention_case(bool v2, int64_t C, bool with_edge, bool with_scale, bool with_galpha) {
+static void attention_case(int G, bool v2, int64_t C, bool with_edge, bool with_scale,
+                           bool with_galpha) {
     const int64_t N = 60, E = 300, H = 3;
     const double slope = 0.2, tol = sizeof(T) == 4 ? 2e-5 : 1e-12;
     char what[160];
-    std::snprintf(what, sizeof what, "%s %s C=%lld edge=%d scale=%d g_alpha=%d",
-                  v2 ? "gatv2" : "gat", sizeof(T) == 4 ? "f32" : "f64", (long long)C, with_edge,
+    std::snprintf(what, sizeof what, "%s %s G=%d C=%lld edge=%d scale=%d g_alpha=%d",
+                  v2 ? "gatv2" : "gat", sizeof(T) == 4 ? "f32" : "f64", G, (long long)C, with_edge,
                   with_scale, with_galpha);
     /* the graph: the last 5 nodes receive nothing, node 0 receives the first 40 edges */
     std::vector<int64_t> ei(2 * E);
@@ -195,9 +274,9 @@ static void attention_case(bool v2, int64_t C, bool with_edge, bool with_scale, 
     a.off = off.data(), a.perm = perm.data(), a.soff = soff.data(), a.sperm = sperm.data();
     a.out = o_out.data(), a.alpha = o_alpha.data();
     if (v2)
-        launch([&] { att_forward<true, 1, T>(a); });
+        run_pairs<true, T>(G, true, a);
     else
-        launch([&] { att_forward<false, 1, T>(a); });
+        run_pairs<false, T>(G, true, a);
     std::string w(what);
     compare((w + " out").c_str(), o_out.data(), out, tol);
     compare((w + " alpha").c_str(), o_alpha.data(), alpha, tol);
@@ -211,10 +290,10 @@ static void attention_case(bool v2, int64_t C, bool with_edge, bool with_scale, 
     a.gx = gx.data(), a.gt = gt.data(), a.gs = gs.data(), a.pa = pa.data(), a.buf = buf.data();
     a.gasrc = v2 ? nullptr : gas.data();
     if (v2) {
-        launch([&] { att_backward_dst<true, 1, T>(a); });
+        run_pairs<true, T>(G, false, a);
         launch([&] { att_backward_src<true, T>(a); });
     } else {
-        launch([&] { att_backward_dst<false, 1, T>(a); });
+        run_pairs<false, T>(G, false, a);
         launch([&] { att_backward_src<false, T>(a); });
         launch([&] { att_backward_asrc<T>(a); });
     }
@@ -289,14 +368,24 @@ static void bernoulli_case(int64_t n, uint64_t offset, double p) {
     gids_tensor_release(t);
 }
 
-int main() {
+/* argv[1] "groups": only the attention cases with the launcher's group sizes (the TSan run). */
+int main(int argc, char **argv) {
+    bool groups_only = argc > 1 && std::strcmp(argv[1], "groups") == 0;
+    /* each C with one-lane groups and with the launcher's group size (group_size) */
     for (int v2 = 0; v2 < 2; v2++)
-        for (int64_t C : {3, 8, 40})
-            for (int variant = 0; variant < 4; variant++) {
-                bool edge = variant & 1, scale = variant & 2, galpha = variant != 3;
-                attention_case<float>(v2, C, edge, scale, galpha);
-                attention_case<double>(v2, C, edge, scale, galpha);
-            }
+        for (int64_t C : {3, 8, 12, 40})
+            for (int G : {1, group_size(C)})
+                for (int variant = 0; variant < 4; variant++) {
+                    if (groups_only && G == 1) continue;
+                    bool edge = variant & 1, scale = variant & 2, galpha = variant != 3;
+                    attention_case<float>(G, v2, C, edge, scale, galpha);
+                    attention_case<double>(G, v2, C, edge, scale, galpha);
+                }
+    if (groups_only) {
+        std::printf("emu: lane groups %s (%d mismatches)\n", failures ? "FAILED" : "match the CPU",
+                    failures);
+        return failures ? 1 : 0;
+    }
     for (bool cp : {false, true}) {
         lstm_case<float>(cp);
         lstm_case<double>(cp);

@@ -22,7 +22,12 @@ for f in attention rnn rng; do
   grep -q __global__ "$tmp/$f.inc" || { echo "emu: no kernel cut out of $f (sections renamed?)"; exit 1; }
 done
 [ -e "$BUILD/lib/libgraphids.so" ] || { echo "emu: $BUILD/lib/libgraphids.so not built"; exit 1; }
-g++ -std=c++17 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -Wall \
-  -Wno-unknown-pragmas -Iruntime/include -I"$tmp" spec/gpu/emu/kernels_emu.cpp \
-  -L"$BUILD/lib" -lgraphids -Wl,-rpath,"$PWD/$BUILD/lib" -o "$tmp/emu"
-ASAN_OPTIONS=detect_leaks=1 "$tmp/emu"
+# Twice: under ASan/UBSan (bounds, leaks), then under TSan, where a missing __syncwarp between
+# a lane's write and another lane's read is a reported race (one OpenMP thread: the CPU
+# reference's runtime is not instrumented).
+flags=(-std=c++17 -O1 -g -Wall -Wno-unknown-pragmas -Iruntime/include -I"$tmp"
+  spec/gpu/emu/kernels_emu.cpp -L"$BUILD/lib" -lgraphids -Wl,-rpath,"$PWD/$BUILD/lib" -pthread)
+g++ "${flags[@]}" -fsanitize=address,undefined -fno-sanitize-recover=undefined -o "$tmp/emu_asan"
+g++ "${flags[@]}" -fsanitize=thread -o "$tmp/emu_tsan"
+ASAN_OPTIONS=detect_leaks=1 "$tmp/emu_asan"
+OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 "$tmp/emu_tsan" groups
