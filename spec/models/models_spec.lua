@@ -238,6 +238,56 @@ describe("VGAE steps", function()
   end)
 end)
 
+describe("VGAE calibrated score", function()
+  it("sums z-scores of the log max-node errors fitted on benign graphs, after calibration only", function()
+    local G = require "graphids.nn.graph"
+    local m = models.VGAE(small("vgae", { score = "calibrated" }))
+    m:eval()
+    local b = graphs.batch({ num_ids = NUM_IDS })
+    h.errors("the calibrated score is not calibrated", m.test_step, m, b)
+    local cal = m:calibrate({ b })
+    assert.equal(b.num_graphs, cal.graphs)
+    assert.same({ 3 }, cal.mean.shape)
+    -- the score by hand from the node errors
+    local mse, ce, bce = m:node_errors(b)
+    local g, n = b.batch, b.num_graphs
+    local want = 0
+    for i, e in ipairs({ mse, ce, bce }) do
+      local l = G.scatter(e, g, n, "max"):add(1e-6):log()
+      want = want + (l - cal.mean:select(1, i)) / cal.std:select(1, i)
+    end
+    local got = m:test_step(b).scores
+    assert.is_true(graphids.allclose(got, want, { rtol = 1e-5, atol = 1e-5 }))
+    -- on the graphs it was fitted on, each z-score has mean 0, so their sum does too
+    assert.is_true(math.abs(got:mean():item()) < 1e-4, tostring(got:mean():item()))
+    -- an iterator of batches (as a loader gives) fits the same statistics
+    local given = false
+    local again = m:calibrate(function()
+      if given then return nil end
+      given = true
+      return b
+    end)
+    assert.is_true(graphids.equal(cal.mean, again.mean) and graphids.equal(cal.std, again.std))
+  end)
+
+  it("keeps the reference score without calibration and rejects an unknown score", function()
+    local m = models.VGAE(small("vgae"))
+    m:eval()
+    local b = graphs.batch({ num_ids = NUM_IDS })
+    assert.is_nil(m:calibrate({ b }))
+    local mse, ce, bce = m:node_errors(b)
+    local G = require "graphids.nn.graph"
+    local g, n = b.batch, b.num_graphs
+    local want = G.scatter(mse, g, n, "max") + G.scatter(ce, g, n, "max") * 0.1
+      + G.scatter(bce, g, n, "max") * 0.05
+    assert.is_true(graphids.allclose(m:test_step(b).scores, want, { rtol = 1e-5, atol = 1e-6 }))
+    h.errors("hyper%-parameter 'score' must be one of reference, calibrated, got zscore", models.VGAE,
+      small("vgae", { score = "zscore" }))
+    local c = models.VGAE(small("vgae", { score = "calibrated" }))
+    h.errors("needs at least 2 benign graphs, got 0", c.calibrate, c, {})
+  end)
+end)
+
 describe("DGI steps", function()
   it("refuses to score before calibration, then scores distances to the centre", function()
     local m = models.DGI(small("dgi"))
@@ -247,7 +297,7 @@ describe("DGI steps", function()
     assert.is_not_nil(m.discriminator_weight.grad)
     m:eval()
     h.errors("the SVDD centre is not calibrated", m.test_step, m, b)
-    m:calibrate_svdd({ b })
+    m:calibrate({ b }) -- the shared hook; calibrate_svdd is its DGI name
     assert.is_true(m.svdd_calibrated:item())
     local s = m:test_step(b).scores
     assert.same({ 3 }, s.shape)

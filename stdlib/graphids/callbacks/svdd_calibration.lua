@@ -8,7 +8,8 @@
 -- callbacks last): every best/last file holds the centre of its own weights.  Calibration is
 -- forward-only in eval mode and draws no random numbers, so it does not change training or
 -- exact resume.  With every_epoch = false it runs once at fit end (the reference's behaviour).
--- A model without calibrate_svdd is left alone.
+-- Any model with a calibrate(batches) method is calibrated the same way (the VGAE's calibrated
+-- score); a model without one is left alone.
 local class = require "graphids.class"
 local U = require "graphids.nn._util"
 local Callback = require "graphids.callbacks.base"
@@ -23,11 +24,11 @@ end
 
 local function calibrate(self, trainer)
   local model, dm = trainer.model, trainer.datamodule
-  if type(model.calibrate_svdd) ~= "function" then
+  if type(model.calibrate) ~= "function" then
     return
   end
   -- Epoch 0's order of the train loader: fixed, so the summation order is the same every time.
-  model:calibrate_svdd(dm:train_loader():iter(0))
+  model:calibrate(dm:train_loader():iter(0))
   self.calibrations = self.calibrations + 1
 end
 

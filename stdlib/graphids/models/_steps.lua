@@ -82,6 +82,18 @@ end
 -- test_step (and predict_step) of the anomaly detectors (VGAE, DGI): {scores = per-graph
 -- model:anomaly_scores(batch), labels = batch.y}, no threshold (the evaluator fits one on
 -- validation).
+-- An iterator over batches given as a list or as an iterator function (calibration inputs).
+function S.each_batch(batches)
+  if type(batches) == "function" then
+    return batches
+  end
+  local i = 0
+  return function()
+    i = i + 1
+    return batches[i]
+  end
+end
+
 function S.anomaly_test_step(model, batch, ctx)
   S.enter_step(model, ctx)
   return graphids.no_grad(function()

@@ -92,18 +92,8 @@ function DGI:calibrate_svdd(batches)
   local was = self.training
   self:eval()
   local sum, count = nil, 0
-  local nextb
-  if type(batches) == "function" then
-    nextb = batches
-  else
-    local i = 0
-    nextb = function()
-      i = i + 1
-      return batches[i]
-    end
-  end
   graphids.no_grad(function()
-    for b in nextb do
+    for b in S.each_batch(batches) do
       local e = self:graph_embedding(b):sum(1)
       sum = sum and sum + e or e
       count = count + b.num_graphs
@@ -119,6 +109,10 @@ function DGI:calibrate_svdd(batches)
   end)
   return self.svdd_center
 end
+
+-- The post-fit calibration hook every anomaly detector shares (graphids.orchestrate.stage and
+-- the calibration callback call model:calibrate on the benign training graphs).
+DGI.calibrate = DGI.calibrate_svdd
 
 -- squared L2 distance of each graph's pooled latent to the SVDD centre.
 function DGI:anomaly_scores(batch)

@@ -13,6 +13,14 @@
 -- neighbourhood MLP latent -> mlp_hidden -> mlp_hidden -> num_ids.
 -- Training masks each feature entry with probability mask_ratio (zeroed; reconstruction MSE on
 -- the masked entries).  ctx.mask, ctx.eps and ctx.neg_ids replace the draws (fixtures, tests).
+--
+-- Anomaly score (hyper-parameter score): "reference" is max-over-nodes MSE + canid_weight max CE
+-- + nbr_weight max BCE.  Those weights are the loss weights, and the three errors live on scales
+-- that differ by orders of magnitude (on hcrl_sa the CE of an id the model never saw is what
+-- flags a fuzzing window, yet it weighs a tenth of the MSE).  "calibrated" sums the three
+-- max-over-node errors as z-scores of their logarithms, with mean and std fitted on benign
+-- graphs by calibrate(batches) -- the benign training graphs, after fit and after every load,
+-- as DGI's SVDD centre (docs/models.md).  Scoring before calibration raises.
 local graphids = require "graphids"
 local nn = require "graphids.nn"
 local F = require "graphids.nn.functional"
@@ -25,6 +33,9 @@ local L = require "graphids.models.losses"
 local U = require "graphids.nn._util"
 
 local M = {}
+
+-- Added to each error before its logarithm in the calibrated score (errors can be exactly 0).
+local LOG_EPS = 1e-6
 
 -- The hyper-parameters M.build_encoder reads and their defaults (VGAE's and DGI's), with the
 -- model's own added: a new table on every call.
@@ -61,6 +72,7 @@ local DEFAULTS = M.encoder_defaults({
   kl_weight = 0.01,
   lr = 0.002,
   weight_decay = 1e-4,
+  score = "reference",
 })
 
 local VGAE = B.model_class("VGAE", "graphids.models.VGAE", DEFAULTS)
@@ -116,6 +128,7 @@ function VGAE:__init(hp)
   local name = "VGAE"
   B.positive_int(name, "decoder_heads", hp.decoder_heads)
   B.probability(name, "mask_ratio", hp.mask_ratio)
+  B.one_of(name, "score", hp.score, { "reference", "calibrated" })
   if math.type(hp.mlp_hidden) ~= "integer" or hp.mlp_hidden < 0 then
     error("VGAE: hyper-parameter 'mlp_hidden' must be a non-negative integer (0: latent_dim)", 0)
   end
@@ -240,12 +253,55 @@ function VGAE:node_errors(batch)
   return mse, ce, bce, out.z
 end
 
--- Per-graph anomaly score: max over nodes of MSE + canid_weight max CE + nbr_weight max BCE.
+-- Per-graph anomaly score (hyper-parameter score, see the top of this file).
 function VGAE:anomaly_scores(batch)
   local mse, ce, bce = self:node_errors(batch)
   local b, n = batch.batch, batch.num_graphs
-  return G.scatter(mse, b, n, "max") + G.scatter(ce, b, n, "max") * self.hp.canid_weight
-    + G.scatter(bce, b, n, "max") * self.hp.nbr_weight
+  local mse_max, ce_max, bce_max = G.scatter(mse, b, n, "max"), G.scatter(ce, b, n, "max"),
+    G.scatter(bce, b, n, "max")
+  if self.hp.score == "reference" then
+    return mse_max + ce_max * self.hp.canid_weight + bce_max * self.hp.nbr_weight
+  end
+  local cal = rawget(self, "score_calibration")
+  if cal == nil then
+    error("VGAE: the calibrated score is not calibrated (call calibrate on benign graphs " ..
+      "first; graphids.orchestrate.stage does after fit and after every load)", 0)
+  end
+  local z = (graphids.stack({ mse_max, ce_max, bce_max }, 2):add(LOG_EPS):log() - cal.mean) / cal.std
+  return z:sum(2)
+end
+
+-- Fits the calibrated score's per-error log mean and std over every graph of the batches (a
+-- list or an iterator of benign batches); a no-op returning nil with score = "reference".
+-- Forward-only in eval mode, no random draws; accumulated in f64 in batch order.
+function VGAE:calibrate(batches)
+  if self.hp.score == "reference" then
+    return nil
+  end
+  local was = self.training
+  self:eval()
+  local sum, sq, count = nil, nil, 0
+  graphids.no_grad(function()
+    for batch in S.each_batch(batches) do
+      local mse, ce, bce = self:node_errors(batch)
+      local g, n = batch.batch, batch.num_graphs
+      local l = graphids.stack({ G.scatter(mse, g, n, "max"), G.scatter(ce, g, n, "max"),
+        G.scatter(bce, g, n, "max") }, 2):add(LOG_EPS):log():double()
+      sum = sum and sum + l:sum(1) or l:sum(1)
+      sq = sq and sq + l:square():sum(1) or l:square():sum(1)
+      count = count + n
+    end
+  end)
+  self:train(was)
+  if count < 2 then
+    error("VGAE.calibrate: needs at least 2 benign graphs, got " .. count, 2)
+  end
+  local mean = sum / count
+  local var = (sq - mean:square() * count) / (count - 1)
+  local std = var:clamp(1e-12, math.huge):sqrt():clamp(1e-6, math.huge)
+  local dt = self.z_mean.weight.dtype
+  self.score_calibration = { mean = mean:to(dt), std = std:to(dt), graphs = count }
+  return self.score_calibration
 end
 
 VGAE.test_step = S.anomaly_test_step

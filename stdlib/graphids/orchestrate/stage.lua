@@ -32,18 +32,18 @@ function M.build(resolved)
   return inst.build_run(resolved)
 end
 
--- Loads a checkpoint's weights (when path is given) and runs the model's post-fit calibration:
--- DGI's SVDD centre is the mean embedding of the benign training graphs under the final
--- weights (the reference's SVDDCalibrationCallback), so it is recomputed after every load.
+-- Loads a checkpoint's weights (when path is given) and runs the model's post-fit calibration
+-- (model:calibrate on the benign training graphs): DGI's SVDD centre is their mean embedding
+-- under the final weights (the reference's SVDDCalibrationCallback), the calibrated VGAE score
+-- their error statistics; both are recomputed after every load.
 -- Returns true when the model was calibrated.
 local function load_weights(artifacts, path)
   local model = artifacts.model
   if path ~= nil then
     model:load_state_dict(ckpt.load(path).model)
   end
-  if type(model.calibrate_svdd) == "function" then
-    model:calibrate_svdd(artifacts.datamodule:train_loader():iter(0))
-    return true
+  if type(model.calibrate) == "function" then
+    return model:calibrate(artifacts.datamodule:train_loader():iter(0)) ~= nil
   end
   return false
 end
@@ -184,8 +184,7 @@ function M.evaluate(artifacts, resolved, opts)
   local trainer = artifacts.trainer
   -- (the compat check above has run: a calibrated model is tested with the weights it holds)
   local test_path = path
-  if type(artifacts.model.calibrate_svdd) == "function" then
-    load_weights(artifacts, path)
+  if type(artifacts.model.calibrate) == "function" and load_weights(artifacts, path) then
     test_path = nil
   end
   local ok, metrics = pcall(trainer.test, trainer, artifacts.model, artifacts.datamodule,
