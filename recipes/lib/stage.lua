@@ -25,8 +25,32 @@ function S.settings(a)
   return merge(DATASETS.default, DATASETS[a.dataset])
 end
 
+-- How window graphs are built (TLA graphs; docs/recipes.md, "Portable graphs").  "portable": the
+-- vocabulary is the ids of normal traffic, every CAN id keeps its own node (unknown ones as UNK),
+-- and each capture is z-scored with the statistics of its own first tenth of windows, so an
+-- unseen vehicle's traffic arrives on the train vehicles' scale.  "reference": the reference's
+-- graphs (every train id in the vocabulary, unknown ids folded into one node, the train scaler).
+local GRAPHS = {
+  portable = { vocab_from = "benign", node_by_id = true, scaler = "per_file", calibration = 0.1 },
+  reference = { vocab_from = "all", node_by_id = false, scaler = "train", calibration = 1.0 },
+}
+
+-- The id encoder's train-time UNK replacement of the supervised GAT models: with portable graphs
+-- half the training graphs lose their ids, so the model also learns graphs of unseen ids.
+function S.gat_id_encoder(a)
+  return a.graphs == "portable" and { p_unk_graph = 0.5 } or {}
+end
+
+local function graphs_mode(a)
+  local g = GRAPHS[a.graphs]
+  if g == nil then
+    error("graphs must be 'portable' or 'reference', got '" .. tostring(a.graphs) .. "'")
+  end
+  return g
+end
+
 local function data_args(a, extra)
-  local d = { dataset = a.dataset, lake_root = a.lake_root, seed = a.seed }
+  local d = merge({ dataset = a.dataset, lake_root = a.lake_root, seed = a.seed }, graphs_mode(a))
   if a.data_root ~= "" then d.data_root = a.data_root end
   return merge(d, extra)
 end

@@ -9,6 +9,7 @@ return function(tla)
   local a = arguments(tla, S.args({ loss = "focal", conv_type = "gatv2" }))
   return S.stage(a, {
     stage = "gat", variant = a.loss,
-    model = P.graph("gat", a.scale, { loss_fn = a.loss, conv_type = a.conv_type }),
+    model = P.graph("gat", a.scale, { loss_fn = a.loss, conv_type = a.conv_type,
+      id_encoder_kwargs = S.gat_id_encoder(a) }),
   })
 end
