@@ -352,6 +352,20 @@ check("sums of bool and integer tensors give the CPU's i64", function()
   close(graphids.ones(70000):gt(0):to(D):sum(), graphids.ones(70000):gt(0):sum(), 0, "bool sum")
 end)
 
+check("nonzero matches the CPU (row-major coordinates)", function()
+  local x = graphids.randn(37, 11, 5)
+  x = graphids.where(x:gt(0.5), x, 0.0)
+  close(x:to(D):nonzero(), x:nonzero(), 0, "f32 3-d")
+  close(x:to(D):transpose(1, 3):nonzero(), x:transpose(1, 3):nonzero(), 0, "a strided view")
+  local b = graphids.randint(0, 2, { 70000 }):gt(0)
+  close(b:to(D):nonzero(), b:nonzero(), 0, "bool, 70000")
+  local i = graphids.randint(-1, 2, { 9, 9 }):to("i32")
+  close(i:to(D):nonzero(), i:nonzero(), 0, "i32")
+  close(graphids.zeros(4, 3):to(D):nonzero(), graphids.zeros(4, 3):nonzero(), 0, "none")
+  close(graphids.tensor(0 / 0):to(D):nonzero(), graphids.tensor(0 / 0):nonzero(), 0,
+    "0-d NaN counts")
+end)
+
 -- ---------------------------------------------------------------- a GNN training run
 
 -- Two GATConv layers on a random graph, 15 AdamW steps of node classification.  Off the CPU the
