@@ -16,5 +16,7 @@ return function(tla)
     out_dir = S.run_dir(a, "fusion_states", "vgae_gat"),
     data = S.data_args(a, { batch_size = a.batch_size }),
     max_train = S.settings(a).fusion_max_train or 0,
+    -- portable graphs: train and val states also with every id unknown (docs/orchestration.md)
+    unknown_id_view = a.graphs == "portable",
   }
 end

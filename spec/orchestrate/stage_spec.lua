@@ -122,7 +122,21 @@ describe("graphids.orchestrate.stage", function()
     local manifest = fs.extract(spec)
     assert.is_true(fs.is_complete(spec.out_dir, spec))
     local dm = stage.build(gat).datamodule
-    assert.equal(dm.cache.train_index:numel(), manifest.rows.train)
+    -- portable graphs (the recipes' default): each train and val graph as captured, then with
+    -- every id unknown, with the same label; test sets as captured only
+    local n_train = dm.cache.train_index:numel()
+    assert.is_true(manifest.unknown_id_view)
+    assert.equal(2 * n_train, manifest.rows.train)
+    assert.equal(dm.cache.tests[dm.test_names[1]].num_graphs, manifest.rows[dm.test_names[1]])
+    local tr = assert(gio.load_safetensors(gio.join(spec.out_dir, "train.safetensors")))
+    local view = tr.id_view:totable()
+    local seen = { [0] = 0, [1] = 0 }
+    for _, v in ipairs(view) do seen[v] = seen[v] + 1 end
+    assert.same({ [0] = n_train, [1] = n_train }, seen)
+    local known = tr.id_view:eq(0):nonzero():select(2, 1)
+    local unknown = tr.id_view:eq(1):nonzero():select(2, 1)
+    assert.is_true(graphids.equal(tr.labels:index_select(1, known), tr.labels:index_select(1, unknown)))
+    assert.is_false(graphids.equal(tr.states:index_select(1, known), tr.states:index_select(1, unknown)))
     local r = config.resolve("recipes/stages/fusion.lua", {
       tla = { lake_root = lake, states_dir = spec.out_dir },
       set = { { "trainer.max_epochs", 2 }, { "trainer.progress", "off" } } })
@@ -141,7 +155,12 @@ describe("graphids.orchestrate.stage", function()
     sample.max_train, sample.out_dir = 10, gio.join(tmp, "states_sample")
     fs.extract(sample)
     local st = assert(gio.load_safetensors(gio.join(sample.out_dir, "train.safetensors")))
-    assert.equal(10, st.labels:numel())
+    assert.equal(20, st.labels:numel()) -- 10 graphs, two views each
+    -- states extracted without the unknown-id view are stale for a spec that wants it
+    local plain = config.thaw(spec)
+    plain.unknown_id_view = false
+    assert.same({ false, "the states were extracted with unknown_id_view = true" },
+      { fs.is_complete(spec.out_dir, plain) })
     -- states of another checkpoint are stale
     local other = config.thaw(spec)
     other.gat_ckpt = vgae.ckpt_file

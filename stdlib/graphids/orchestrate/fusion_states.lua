@@ -4,9 +4,15 @@
 --   local spec = fs.resolve("recipes/stages/fusion_states.lua", {vgae_ckpt = a, gat_ckpt = b})
 --   fs.extract(spec)     -- <out_dir>/{train,val,test_<set>}.safetensors, manifest.json, marker
 -- Each file: states [N,15] f32 (VGAE block then GAT block, docs/models.md), labels [N] i64,
--- window_start, source_file (every state maps back to its window's frames).  The train file
+-- window_start, source_file (every state maps back to its window's frames), id_view (below).  The train file
 -- holds every train graph (benign or not) in stored order.  manifest.json lists the test sets
 -- and the two checkpoints; `.extract_complete` is written last.
+-- unknown_id_view = true (the recipes' portable graphs) adds to the train and val files a second
+-- state per graph computed with every node_id replaced by UNK (column id_view = 1; 0 for the
+-- graphs as captured).  On a vehicle outside the vocabulary every id is unknown: the VGAE's
+-- id errors are then high for every window, attack or not, and a fusion policy trained only on
+-- known-id states reads that as "attack".  With the unknown-id view it sees such states with
+-- their true labels and learns when the VGAE's id errors carry no information.
 local graphids = require "graphids"
 local U = require "graphids.nn._util"
 local gio = require "graphids.io"
@@ -18,7 +24,7 @@ local M = {}
 M.MARKER = ".extract_complete"
 
 local SPEC = { kind = "extract", identity = {}, vgae_ckpt = "", gat_ckpt = "", out_dir = "", data = {},
-  max_train = 0 }
+  max_train = 0, unknown_id_view = false }
 
 -- The validated spec of an extract recipe (a table with run_dir = out_dir for the pipeline).
 function M.resolve(path, tla)
@@ -55,20 +61,36 @@ function M.is_complete(out_dir, spec)
       return false, "the " .. k .. " checkpoint changed since the states were extracted"
     end
   end
+  if spec and (manifest.unknown_id_view == true) ~= (spec.unknown_id_view == true) then
+    return false, "the states were extracted with unknown_id_view = " ..
+      tostring(manifest.unknown_id_view == true)
+  end
   return true, "fusion states complete"
 end
 
-local function extract_split(loader, vgae, gat, gen)
-  local parts = { states = {}, labels = {}, window_start = {}, source_file = {} }
+-- A view of a batch whose node ids are all UNK (0); every other field is the batch's.
+local function unknown_ids(batch)
+  return setmetatable({ node_id = graphids.zeros_like(batch.node_id) }, { __index = batch })
+end
+
+local function extract_split(loader, vgae, gat, gen, with_unknown_view)
+  local parts = { states = {}, labels = {}, window_start = {}, source_file = {}, id_view = {} }
+  local function add(batch, view)
+    local ctx = { generator = gen }
+    local fv = vgae:extract_features(batch, ctx)
+    local fg = gat:extract_features(batch, ctx)
+    parts.states[#parts.states + 1] = graphids.cat({ fv:float(), fg:float() }, 2)
+    parts.labels[#parts.labels + 1] = batch.y
+    parts.window_start[#parts.window_start + 1] = batch.window_start
+    parts.source_file[#parts.source_file + 1] = batch.source_file
+    parts.id_view[#parts.id_view + 1] = graphids.full({ batch.num_graphs }, view, { dtype = "i64" })
+  end
   graphids.no_grad(function()
     for batch in loader:iter(0) do
-      local ctx = { generator = gen }
-      local fv = vgae:extract_features(batch, ctx)
-      local fg = gat:extract_features(batch, ctx)
-      parts.states[#parts.states + 1] = graphids.cat({ fv:float(), fg:float() }, 2)
-      parts.labels[#parts.labels + 1] = batch.y
-      parts.window_start[#parts.window_start + 1] = batch.window_start
-      parts.source_file[#parts.source_file + 1] = batch.source_file
+      add(batch, 0)
+      if with_unknown_view then
+        add(unknown_ids(batch), 1)
+      end
     end
   end)
   local out = {}
@@ -125,7 +147,7 @@ function M.extract(spec, opts)
   for i, split in ipairs(splits) do
     local loader = split == "train" and train_loader(dm, spec.max_train, d.seed or 42)
       or dm:eval_loader(split)
-    local out = extract_split(loader, vgae, gat, gen)
+    local out = extract_split(loader, vgae, gat, gen, spec.unknown_id_view and i <= 2)
     local file = i <= 2 and split or ("test_" .. split)
     local ok, err = gio.save_safetensors(gio.join(spec.out_dir, file .. ".safetensors"), out,
       { format = "pt" })
@@ -137,6 +159,7 @@ function M.extract(spec, opts)
   end
   local manifest = { test_names = require("graphids.json").array(dm.test_names), rows = rows,
     vgae_ckpt = spec.vgae_ckpt, gat_ckpt = spec.gat_ckpt, vocab_digest = digest, state_dim = 15,
+    unknown_id_view = spec.unknown_id_view,
     vgae_ckpt_sha256 = ckpt_digest(spec.vgae_ckpt), gat_ckpt_sha256 = ckpt_digest(spec.gat_ckpt) }
   local ok, err = gio.write_json(gio.join(spec.out_dir, "manifest.json"), manifest)
   if not ok then
