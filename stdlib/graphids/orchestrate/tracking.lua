@@ -115,7 +115,8 @@ function M.end_fit(h, ok)
   end
 end
 
--- The test-phase run row: params, final scalars (non-finite dropped by graphids.track), tags.
+-- The test-phase run row: params, final scalars (non-finite ones logged as NaN / inf; the read
+-- side, graphids.track.query, turns them into null), tags.
 function M.log_test(resolved, metrics)
   if resolved.run_dir == nil then
     return
