@@ -366,6 +366,18 @@ check("nonzero matches the CPU (row-major coordinates)", function()
     "0-d NaN counts")
 end)
 
+check("masked_select matches the CPU (broadcast mask, any dtype)", function()
+  local x = graphids.randn(40, 30)
+  local m = graphids.randn(40, 30):gt(0)
+  close(x:to(D):masked_select(m:to(D)), x:masked_select(m), 0, "f32")
+  local row = graphids.randn(30):gt(0)
+  close(x:to(D):masked_select(row:to(D)), x:masked_select(row), 0, "broadcast mask")
+  local i = graphids.randint(-9, 9, { 40, 30 })
+  close(i:to(D):t():masked_select(m:t():to(D)), i:t():masked_select(m:t()), 0, "i64 strided")
+  close(x:to(D):masked_select(graphids.zeros(40, 30):gt(1):to(D)),
+    x:masked_select(graphids.zeros(40, 30):gt(1)), 0, "nothing selected")
+end)
+
 -- ---------------------------------------------------------------- a GNN training run
 
 -- Two GATConv layers on a random graph, 15 AdamW steps of node classification.  Off the CPU the
@@ -432,10 +444,6 @@ local probes = {
   end },
   { "scatter_ (one_hot)", function()
     return graphids.nn.functional.one_hot(graphids.tensor({ 0, 2 }):to(D), 3)
-  end },
-  { "masked_select", function()
-    local x = graphids.ones(4, { device = D })
-    return x:masked_select(x:gt(0))
   end },
   { "unique", function() return graphids.unique(graphids.tensor({ 3, 1, 3 }):to(D)) end },
   { "bincount", function() return graphids.bincount(graphids.tensor({ 3, 1, 3 }):to(D)) end },

@@ -180,8 +180,8 @@ gids_status gc_adam_step_(gids_tensor *param, const gids_tensor *grad, gids_tens
 gids_status gc_sgd_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *momentum_buf,
                          const gids_sgd_cfg *cfg);
 
-/* batched matmul, fused graph attention, LSTM cell, max/min along a dim, bernoulli_, nonzero
- * (matmul.cu, graph_attention.cu, rnn.cu, reduce.cu, rng.cu, select.cu) */
+/* batched matmul, fused graph attention, LSTM cell, max/min along a dim, bernoulli_, nonzero,
+ * masked_select (matmul.cu, graph_attention.cu, rnn.cu, reduce.cu, rng.cu, select.cu) */
 gids_status gc_matmul(gids_tensor **out, const gids_tensor *a, const gids_tensor *b);
 gids_status gc_gat_attention(gids_tensor **out, gids_tensor **alpha, const gids_tensor *x,
                              const gids_tensor *a_src, const gids_tensor *a_dst,
@@ -219,6 +219,7 @@ gids_status gc_extreme_dim(gids_tensor **values, gids_tensor **indices, const gi
                            int dim, bool keepdim, bool is_max);
 gids_status gc_bernoulli_(gids_tensor *t, uint64_t seed, uint64_t offset, double p);
 gids_status gc_nonzero(gids_tensor **out, const gids_tensor *a);
+gids_status gc_masked_select(gids_tensor **out, const gids_tensor *a, const gids_tensor *mask);
 
 /* One entry per line, in gids_backend's order (NULL: the runtime reports the op as unavailable). */
 const gids_backend gc_backend = {
@@ -261,4 +262,5 @@ const gids_backend gc_backend = {
     gc_extreme_dim,              /* extreme_dim */
     gc_bernoulli_,               /* bernoulli_ */
     gc_nonzero,                  /* nonzero */
+    gc_masked_select,            /* masked_select */
 };
