@@ -425,6 +425,72 @@ for _, dropout in ipairs({ 0.0, 0.3 }) do
   end)
 end
 
+-- ---------------------------------------------------------------- model training steps
+
+-- One training step of each model family (small preset) on a random batch of window-like
+-- graphs, on the CPU and on the GPU from the same seeds.  A step that fails on the GPU is
+-- reported as a probe line (an op without a kernel yet, docs/cuda.md), not as a failure; a step
+-- that runs must give the CPU's loss and gradients.
+local function model_batch(num_ids)
+  local g = graphids.Generator(1)
+  local xs, eis, eas, ids, bs, ptr, ys = {}, {}, {}, {}, {}, { 0 }, {}
+  local off = 0
+  for i, n in ipairs({ 5, 4, 1, 7, 12 }) do
+    local e = 2 * n
+    local src = graphids.randint(0, n, { e }, { generator = g }) + off
+    local dst = graphids.randint(0, n, { e }, { generator = g }) + off
+    eis[i] = graphids.stack({ src, dst })
+    xs[i] = graphids.rand({ n, 35 }, { generator = g })
+    eas[i] = graphids.randn({ e, 11 }, { generator = g })
+    ids[i] = graphids.randint(0, num_ids, { n }, { generator = g })
+    bs[i] = graphids.full({ n }, i - 1, { dtype = "i64" })
+    ys[i] = i % 2
+    off = off + n
+    ptr[i + 1] = off
+  end
+  return { x = graphids.cat(xs, 1), edge_index = graphids.cat(eis, 2),
+    edge_attr = graphids.cat(eas, 1), node_id = graphids.cat(ids, 1), batch = graphids.cat(bs, 1),
+    ptr = graphids.tensor(ptr, { dtype = "i64" }), y = graphids.tensor(ys, { dtype = "i64" }),
+    num_graphs = #ys, num_nodes = off }
+end
+
+local function model_step(family, cls, dev)
+  local models = require "graphids.models"
+  graphids.manual_seed(3)
+  local m = models[cls](models.presets[family].small({ num_ids = 10 }))
+  m:to(dev)
+  local b = {}
+  for k, v in pairs(model_batch(10)) do -- moving every field: the order does not matter
+    b[k] = type(v) == "userdata" and v:to(dev) or v
+  end
+  local loss = m:training_step(b, { generator = graphids.Generator(1) })
+  loss:backward()
+  local grads = {}
+  for name, p in m:named_parameters() do
+    grads[#grads + 1] = { name, p.grad }
+  end
+  return loss, grads
+end
+
+for _, fam in ipairs({ { "gat", "GATClassifier" }, { "vgae", "VGAE" }, { "dgi", "DGI" } }) do
+  local ok, lg, gg = pcall(model_step, fam[1], fam[2], D)
+  if not ok then
+    print(string.format("probe %-28s missing: %s", fam[2] .. " training step", tostring(lg)))
+  else
+    check(fam[2] .. " training step on the GPU gives the CPU's loss and gradients", function()
+      local lc, gc = model_step(fam[1], fam[2], "cpu")
+      close(lg, lc, 1e-4, "loss")
+      assert(#gg == #gc, "parameter count")
+      for i = 1, #gc do
+        assert(gg[i][1] == gc[i][1], "parameter order")
+        if gc[i][2] ~= nil or gg[i][2] ~= nil then
+          close(gg[i][2], gc[i][2], 1e-3, "gradient of " .. gc[i][1])
+        end
+      end
+    end)
+  end
+end
+
 -- ---------------------------------------------------------------- coverage probe
 
 -- Not a pass/fail check: tries the pieces of the default GAT step that still lack a CUDA kernel
