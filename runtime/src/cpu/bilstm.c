@@ -192,23 +192,36 @@ static void gemm(const seq *q, bool ta, bool tb, int64_t M, int64_t Nc, int64_t 
                     beta, Cm, (int)ldc);
 }
 
-/* Output rows per block of a weight gradient's GEMM (see gemm_wgrad). */
+/* Output rows per block of a weight gradient's GEMM (see gemm_wgrads). */
 #define WGRAD_ROWS 64
 
-/* Cm[M, Nc] <- A^T B for a weight gradient (small M x Nc, K = all rows): the output rows split
- * into fixed blocks, each one single-threaded GEMM.  OpenBLAS's own threading splits such a
- * product in thread-dependent pieces whose kernels round differently (measured: a [32, 3000] x
- * [3000, 16] product differs between 1 and 4 threads); fixed blocks, run inside an active
- * parallel region (where OpenBLAS stays on one thread) or with BLAS on one thread, keep the
- * result independent of the thread count. */
-static void gemm_wgrad(const seq *q, int64_t M, int64_t Nc, int64_t K, const void *A, int64_t lda,
-                       const void *B, int64_t ldb, void *Cm, int64_t ldc) {
-    int64_t nb = (M + WGRAD_ROWS - 1) / WGRAD_ROWS;
+/* One weight gradient's product Cm[M, Nc] <- A^T B (small M x Nc, K = all rows). */
+typedef struct {
+    int64_t M, Nc, K, lda, ldb;
+    const void *A, *B;
+    void *Cm;
+} wgrad_job;
+
+/* The products of jobs, their output rows split into fixed blocks, each block one
+ * single-threaded GEMM, all blocks of all products in one parallel loop.  OpenBLAS's own
+ * threading splits such a product in thread-dependent pieces whose kernels round differently
+ * (measured: a [32, 3000] x [3000, 16] product differs between 1 and 4 threads); fixed blocks,
+ * run inside an active parallel region (where OpenBLAS stays on one thread) or with BLAS on one
+ * thread, keep the result independent of the thread count. */
+static void gemm_wgrads(const seq *q, const wgrad_job *jobs, int njobs) {
+    int64_t first[5] = {0}; /* first block of each job */
+    for (int i = 0; i < njobs; i++)
+        first[i + 1] = first[i] + (jobs[i].M + WGRAD_ROWS - 1) / WGRAD_ROWS;
     int nt = gids_get_num_threads();
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-    for (int64_t b = 0; b < nb; b++) {
-        int64_t r0 = b * WGRAD_ROWS, m = M - r0 < WGRAD_ROWS ? M - r0 : WGRAD_ROWS;
-        gemm(q, true, false, m, Nc, K, AT(q, A, r0), lda, B, ldb, 0.0, AT(q, Cm, r0 * ldc), ldc);
+    for (int64_t b = 0; b < first[njobs]; b++) {
+        int i = 0;
+        while (b >= first[i + 1]) i++;
+        const wgrad_job *j = &jobs[i];
+        int64_t r0 = (b - first[i]) * WGRAD_ROWS;
+        int64_t m = j->M - r0 < WGRAD_ROWS ? j->M - r0 : WGRAD_ROWS;
+        gemm(q, true, false, m, j->Nc, j->K, AT(q, j->A, r0), j->lda, j->B, j->ldb, 0.0,
+             AT(q, j->Cm, r0 * j->Nc), j->Nc);
     }
 }
 
@@ -441,31 +454,40 @@ static gids_status bias_grad(const seq *q, const scratch *w, int d, gids_tensor 
     return GIDS_OK;
 }
 
-/* The weight gradients from the gate gradients dG: one GEMM each over all rows. */
+/* The weight gradients from the gate gradients dG: one product each over all rows. */
 static gids_status weight_grads(const seq *q, const scratch *w, const void *G, const void *O,
                                 gids_tensor *g_w[8], const bool want_w[8]) {
     int64_t T = q->T, N = q->N, C = q->C, H = q->H;
+    wgrad_job jobs[4];
+    int n = 0;
     for (int d = 0; d < 2; d++) {
         if (want_w[4 * d]) {
             int64_t s[2] = {4 * H, C};
             GIDS_TRY(gids_empty_named(q->op, &g_w[4 * d], q->dt, GIDS_DEVICE_CPU, 2, s));
-            gemm_wgrad(q, 4 * H, C, T * N, AT(q, G, GR(q, d, 0, 0)), 4 * H, q->x, C,
-                       gids_tensor_data(g_w[4 * d]), C);
+            jobs[n++] = (wgrad_job){4 * H, C,
+                                    T * N, 4 * H,
+                                    C,     AT(q, G, GR(q, d, 0, 0)),
+                                    q->x,  gids_tensor_data(g_w[4 * d])};
         }
         if (want_w[4 * d + 1]) {
             /* the steps with a previous state: dG rows of steps 1..T-1 (forward) or 0..T-2
              * (reverse) against h of steps 0..T-2 or 1..T-1 */
             int64_t s[2] = {4 * H, H};
             GIDS_TRY(gids_empty_named(q->op, &g_w[4 * d + 1], q->dt, GIDS_DEVICE_CPU, 2, s));
-            const void *g = AT(q, G, GR(q, d, d == 0 ? 1 : 0, 0));
-            const void *h = AT(q, O, OR(q, d, d == 0 ? 0 : 1, 0));
-            gemm_wgrad(q, 4 * H, H, (T - 1) * N, g, 4 * H, h, 2 * H,
-                       gids_tensor_data(g_w[4 * d + 1]), H);
+            jobs[n++] = (wgrad_job){4 * H,
+                                    H,
+                                    (T - 1) * N,
+                                    4 * H,
+                                    2 * H,
+                                    AT(q, G, GR(q, d, d == 0 ? 1 : 0, 0)),
+                                    AT(q, O, OR(q, d, d == 0 ? 0 : 1, 0)),
+                                    gids_tensor_data(g_w[4 * d + 1])};
         }
         /* b_ih and b_hh enter the gates as one sum: the same gradient */
         for (int k = 2; k < 4; k++)
             if (want_w[4 * d + k]) GIDS_TRY(bias_grad(q, w, d, &g_w[4 * d + k]));
     }
+    gemm_wgrads(q, jobs, n);
     return GIDS_OK;
 }
 
