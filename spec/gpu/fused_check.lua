@@ -378,6 +378,45 @@ check("masked_select matches the CPU (broadcast mask, any dtype)", function()
     x:masked_select(graphids.zeros(40, 30):gt(1)), 0, "nothing selected")
 end)
 
+check("unique (values, inverse, counts) matches the CPU", function()
+  for _, dt in ipairs({ "i64", "i32", "u8" }) do
+    local x = graphids.randint(0, 50, { 30, 40 }):to(dt)
+    local vg, ig, cg = graphids.unique(x:to(D), { return_inverse = true, return_counts = true })
+    local vc, ic, cc = graphids.unique(x, { return_inverse = true, return_counts = true })
+    close(vg, vc, 0, dt .. " values")
+    close(ig, ic, 0, dt .. " inverse")
+    close(cg, cc, 0, dt .. " counts")
+  end
+  local neg = graphids.randint(-2 ^ 40, 2 ^ 40, { 5000 })
+  close(graphids.unique(neg:to(D)), graphids.unique(neg), 0, "negative i64")
+  close(graphids.unique(graphids.ones(3):gt(0):to(D)), graphids.unique(graphids.ones(3):gt(0)), 0,
+    "bool")
+end)
+
+check("scatter_ (last write wins) and scatter_ of a value match the CPU", function()
+  local self = graphids.zeros(20, 30)
+  local idx = graphids.randint(0, 20, { 50, 30 }) -- many positions meet
+  local src = graphids.randn(50, 30)
+  local g = self:to(D)
+  g:scatter_(1, idx:to(D), src:to(D))
+  local c = self:clone()
+  c:scatter_(1, idx, src)
+  close(g, c, 0, "scatter_ dim 1")
+  local g2, c2 = self:to(D), self:clone()
+  local idx2 = graphids.randint(0, 30, { 20, 7 })
+  g2:scatter_(2, idx2:to(D), 2.5)
+  c2:scatter_(2, idx2, 2.5)
+  close(g2, c2, 0, "scatter_ of a number, dim 2")
+  local b = graphids.zeros({ 9 }, { dtype = "bool" })
+  local bi = graphids.tensor({ 1, 4, 4, 8 })
+  local bg = b:to(D)
+  bg:scatter_(1, bi:to(D), true)
+  b:scatter_(1, bi, true)
+  close(bg, b, 0, "scatter_ of true into bool")
+  close(graphids.nn.functional.one_hot(graphids.tensor({ 0, 2, 1 }):to(D), 3),
+    graphids.nn.functional.one_hot(graphids.tensor({ 0, 2, 1 }), 3), 0, "one_hot")
+end)
+
 -- ---------------------------------------------------------------- a GNN training run
 
 -- Two GATConv layers on a random graph, 15 AdamW steps of node classification.  Off the CPU the
@@ -508,10 +547,6 @@ local probes = {
   { "LayerNorm", function()
     return graphids.nn.LayerNorm(3):to(D)(graphids.randn(4, 3):to(D))
   end },
-  { "scatter_ (one_hot)", function()
-    return graphids.nn.functional.one_hot(graphids.tensor({ 0, 2 }):to(D), 3)
-  end },
-  { "unique", function() return graphids.unique(graphids.tensor({ 3, 1, 3 }):to(D)) end },
   { "bincount", function() return graphids.bincount(graphids.tensor({ 3, 1, 3 }):to(D)) end },
   { "bilstm (nn.LSTM bidirectional)", function()
     local lstm = graphids.nn.LSTM(4, 3, { bidirectional = true }):to(D)

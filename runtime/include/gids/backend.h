@@ -107,7 +107,7 @@ typedef struct gids_backend {
                              const gids_sgd_cfg *cfg);
 
     /* ---- ABI 4: batched matmul, fused graph attention and LSTM cell (gids/graph.h, rnn.h),
-     * max/min along a dim, bernoulli_, nonzero, masked_select ---- */
+     * max/min along a dim, bernoulli_, nonzero, masked_select, unique, scatter_ ---- */
     /* gids_matmul for any operands (batch dims, 1-D); gids_bmm is its 3-D case. */
     gids_status (*matmul)(gids_tensor **out, const gids_tensor *a, const gids_tensor *b);
     gids_status (*gat_attention)(gids_tensor **out, gids_tensor **alpha, const gids_tensor *x,
@@ -152,6 +152,13 @@ typedef struct gids_backend {
     gids_status (*nonzero)(gids_tensor **out, const gids_tensor *a);
     /* gids_masked_select */
     gids_status (*masked_select)(gids_tensor **out, const gids_tensor *a, const gids_tensor *mask);
+    /* gids_unique, gids_scatter_, gids_scatter_scalar_ */
+    gids_status (*unique)(gids_tensor **values, gids_tensor **inverse, gids_tensor **counts,
+                          const gids_tensor *a);
+    gids_status (*scatter_)(gids_tensor *self, int dim, const gids_tensor *index,
+                            const gids_tensor *src);
+    gids_status (*scatter_scalar_)(gids_tensor *self, int dim, const gids_tensor *index,
+                                   gids_scalar value);
 } gids_backend;
 
 /* The plugin's entry point (exported by graphids_cuda.so under this name). */

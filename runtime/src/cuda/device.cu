@@ -181,7 +181,8 @@ gids_status gc_sgd_step_(gids_tensor *param, const gids_tensor *grad, gids_tenso
                          const gids_sgd_cfg *cfg);
 
 /* batched matmul, fused graph attention, LSTM cell, max/min along a dim, bernoulli_, nonzero,
- * masked_select (matmul.cu, graph_attention.cu, rnn.cu, reduce.cu, rng.cu, select.cu) */
+ * masked_select, unique, scatter_ (matmul.cu, graph_attention.cu, rnn.cu, reduce.cu, rng.cu,
+ * select.cu, unique.cu, index.cu) */
 gids_status gc_matmul(gids_tensor **out, const gids_tensor *a, const gids_tensor *b);
 gids_status gc_gat_attention(gids_tensor **out, gids_tensor **alpha, const gids_tensor *x,
                              const gids_tensor *a_src, const gids_tensor *a_dst,
@@ -220,6 +221,12 @@ gids_status gc_extreme_dim(gids_tensor **values, gids_tensor **indices, const gi
 gids_status gc_bernoulli_(gids_tensor *t, uint64_t seed, uint64_t offset, double p);
 gids_status gc_nonzero(gids_tensor **out, const gids_tensor *a);
 gids_status gc_masked_select(gids_tensor **out, const gids_tensor *a, const gids_tensor *mask);
+gids_status gc_unique(gids_tensor **values, gids_tensor **inverse, gids_tensor **counts,
+                      const gids_tensor *a);
+gids_status gc_scatter_(gids_tensor *self, int dim, const gids_tensor *index,
+                        const gids_tensor *src);
+gids_status gc_scatter_scalar_(gids_tensor *self, int dim, const gids_tensor *index,
+                               gids_scalar value);
 
 /* One entry per line, in gids_backend's order (NULL: the runtime reports the op as unavailable). */
 const gids_backend gc_backend = {
@@ -263,4 +270,7 @@ const gids_backend gc_backend = {
     gc_bernoulli_,               /* bernoulli_ */
     gc_nonzero,                  /* nonzero */
     gc_masked_select,            /* masked_select */
+    gc_unique,                   /* unique */
+    gc_scatter_,                 /* scatter_ */
+    gc_scatter_scalar_,          /* scatter_scalar_ */
 };

@@ -15,6 +15,8 @@
  *     index order onto self's value, exactly as the CPU does (self += alpha * src, product and
  *     sum rounded separately), so the result is bit-identical to the CPU's and to every run.
  * A src sharing memory with self is read from a copy first (numpy.add.at semantics, as the CPU).
+ *
+ * scatter_ and scatter_scalar_ (overwrite, any dtype): see "scatter_ (overwrite)" below.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -456,15 +458,11 @@ static int64_t max_offset(const gids_tensor *t) {
     return m;
 }
 
-static gids_status scatter_add__(gids_tensor *self, int dim, const gids_tensor *index,
-                                 const gids_tensor *src) {
-    const char *op = "scatter_add_";
-    int d = 0;
-    GIDS_TRY(check_add_target(op, self, dim, &d));
-    GIDS_TRY(check_add_src(op, self, src));
+/* torch's rules (the CPU's messages): index has self's ndim, index.size(k) <= src.size(k) for
+ * every k (src NULL: the scalar form) and <= self.size(k) for k != dim. */
+static gids_status check_scatter_shapes(const char *op, const gids_tensor *self, int d,
+                                        const gids_tensor *index, const gids_tensor *src) {
     GIDS_CHECK(index != nullptr, GIDS_EINVAL, "%s: index is NULL", op);
-    /* torch's rules: index has self's ndim, index.size(k) <= src.size(k) for every k and
-     * <= self.size(k) for k != dim. */
     char si[128], so[128];
     GIDS_CHECK(index->ndim == self->ndim, GIDS_ESHAPE,
                "%s: index has shape %s, expected %d dims like self %s", op,
@@ -475,6 +473,7 @@ static gids_status scatter_add__(gids_tensor *self, int dim, const gids_tensor *
                    "%s: index has shape %s, larger than self %s outside the scatter dim", op,
                    gids_shape_str(index->ndim, index->shape, si, sizeof si),
                    gids_shape_str(self->ndim, self->shape, so, sizeof so));
+    if (src == nullptr) return GIDS_OK;
     GIDS_CHECK(src->ndim == self->ndim, GIDS_ESHAPE,
                "%s: src has shape %s, expected %d dims like self %s", op,
                gids_shape_str(src->ndim, src->shape, si, sizeof si), self->ndim,
@@ -484,6 +483,16 @@ static gids_status scatter_add__(gids_tensor *self, int dim, const gids_tensor *
                    "%s: index has shape %s, larger than src %s", op,
                    gids_shape_str(index->ndim, index->shape, si, sizeof si),
                    gids_shape_str(src->ndim, src->shape, so, sizeof so));
+    return GIDS_OK;
+}
+
+static gids_status scatter_add__(gids_tensor *self, int dim, const gids_tensor *index,
+                                 const gids_tensor *src) {
+    const char *op = "scatter_add_";
+    int d = 0;
+    GIDS_TRY(check_add_target(op, self, dim, &d));
+    GIDS_TRY(check_add_src(op, self, src));
+    GIDS_TRY(check_scatter_shapes(op, self, d, index, src));
     GIDS_TRY(gc_index_dtype(op, "index", index));
     GIDS_TRY(check_add_dtype(op, self));
     GIDS_TRY(gc_use_device(op, self));
@@ -562,6 +571,109 @@ static gids_status index_add__(gids_tensor *self, int dim, const gids_tensor *in
     return GIDS_OK;
 }
 
+/* ---------------------------------------------------------------- scatter_ (overwrite) */
+/* scatter_ with a tensor src: where several positions hit one target, the last one in the
+ * row-major order of index wins, as on the CPU.  The targets are sorted (stable) with their
+ * positions, and one thread per run of equal targets writes the run's last source: no write
+ * races, the same result on every run.  scatter_scalar_ writes one value, so positions that
+ * meet write the same bits and need no order.  Any dtype (elements moved by size). */
+template <typename E>
+__global__ void scatter_last_runs(E *self, const E *src, const unsigned long long *keys,
+                                  const int64_t *pos, sa_plan p) {
+    for (int64_t q = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; q < p.n;
+         q += (int64_t)gridDim.x * blockDim.x) {
+        if (q + 1 < p.n && keys[q + 1] == keys[q]) continue; /* not the run's last */
+        self[keys[q]] = src[gc_offset(p.lsrc, pos[q])];
+    }
+}
+
+template <typename E>
+__global__ void scatter_value(E *self, const E *value, const int64_t *iv, sa_plan p) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < p.n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        self[gc_offset(p.lself, i) + iv[gc_offset(p.lidx, i)] * p.sd] = *value;
+}
+
+template <typename E>
+static gids_status overwrite_typed(const char *op, gids_tensor *self, const gids_tensor *src,
+                                   const gids_tensor *value, const int64_t *iv, const sa_plan &p) {
+    int64_t n = p.n;
+    unsigned g = gc_blocks(n);
+    if (value != nullptr) {
+        scatter_value<E><<<g, GC_THREADS>>>((E *)gids_tensor_data(self),
+                                            (const E *)gids_tensor_data(value), iv, p);
+        GC_LAUNCHED(op);
+        return GIDS_OK;
+    }
+    gc_ref keys, keys2, pos, pos2, tmp;
+    GIDS_TRY(gids_empty(&keys.t, GIDS_I64, gc_dev(self), 1, &n));
+    GIDS_TRY(gids_empty(&keys2.t, GIDS_I64, gc_dev(self), 1, &n));
+    GIDS_TRY(gids_empty(&pos.t, GIDS_I64, gc_dev(self), 1, &n));
+    GIDS_TRY(gids_empty(&pos2.t, GIDS_I64, gc_dev(self), 1, &n));
+    unsigned long long *k0 = (unsigned long long *)gids_tensor_data(keys.t),
+                       *k1 = (unsigned long long *)gids_tensor_data(keys2.t);
+    int64_t *p0 = (int64_t *)gids_tensor_data(pos.t), *p1 = (int64_t *)gids_tensor_data(pos2.t);
+    scatter_keys<<<g, GC_THREADS>>>(k0, p0, iv, p);
+    GC_LAUNCHED(op);
+    int bits = gc_key_bits((uint64_t)p.max_off + 1);
+    size_t bytes = 0;
+    GC_CUDA(op, cub::DeviceRadixSort::SortPairs(nullptr, bytes, k0, k1, p0, p1, n, 0, bits, 0));
+    GIDS_TRY(gc_scratch(self, bytes, &tmp.t));
+    GC_CUDA(op, cub::DeviceRadixSort::SortPairs(gids_tensor_data(tmp.t), bytes, k0, k1, p0, p1, n,
+                                                0, bits, 0));
+    scatter_last_runs<E><<<g, GC_THREADS>>>((E *)gids_tensor_data(self),
+                                            (const E *)gids_tensor_data(src), k1, p1, p);
+    GC_LAUNCHED(op);
+    return GIDS_OK;
+}
+
+/* src NULL: the scalar form with `value`. */
+static gids_status scatter_overwrite(const char *op, gids_tensor *self, int dim,
+                                     const gids_tensor *index, const gids_tensor *src,
+                                     gids_scalar value) {
+    int d = 0;
+    GIDS_TRY(check_add_target(op, self, dim, &d));
+    if (src != nullptr) GIDS_TRY(check_add_src(op, self, src));
+    GIDS_TRY(check_scatter_shapes(op, self, d, index, src));
+    GIDS_TRY(gc_index_dtype(op, "index", index));
+    size_t es = gids_dtype_size(self->dtype);
+    GIDS_CHECK(es == 1 || es == 2 || es == 4 || es == 8, GIDS_EUNSUPPORTED,
+               "%s: dtype %s is not supported on CUDA yet", op, gids_dtype_name(self->dtype));
+    GIDS_TRY(gc_use_device(op, self));
+    gc_ref idx, copy, val;
+    GIDS_TRY(gc_index_i64(op, "index", index, index->storage == self->storage, &idx.t));
+    int64_t size = self->ndim > 0 ? self->shape[d] : 1;
+    GIDS_TRY(gc_index_check(op, idx.t, size, idx.t->ndim, idx.t->shape));
+    const gids_tensor *s = nullptr;
+    if (src != nullptr) {
+        GIDS_TRY(unalias(op, self, src, &copy, &s));
+    } else {
+        /* the value in self's dtype, converted as fill converts it */
+        int64_t one = 1;
+        GIDS_TRY(gids_empty(&val.t, self->dtype, gc_dev(self), 1, &one));
+        GIDS_TRY(gc_fill(val.t, value));
+    }
+    int nd = self->ndim;
+    sa_plan p;
+    p.n = gids_tensor_numel(idx.t);
+    p.lself = iter_layout(self, nd, index->shape, d, true);
+    p.lsrc = s != nullptr ? iter_layout(s, nd, index->shape, d, false) : gc_layout{};
+    p.lidx = iter_layout(idx.t, nd, index->shape, d, false);
+    p.sd = nd > 0 ? self->stride[d] : 0;
+    p.max_off = max_offset(self);
+    if (p.n > 0) {
+        const int64_t *iv = (const int64_t *)gids_tensor_data(idx.t);
+        switch (es) {
+        case 1: GIDS_TRY(overwrite_typed<uint8_t>(op, self, s, val.t, iv, p)); break;
+        case 2: GIDS_TRY(overwrite_typed<uint16_t>(op, self, s, val.t, iv, p)); break;
+        case 4: GIDS_TRY(overwrite_typed<uint32_t>(op, self, s, val.t, iv, p)); break;
+        default: GIDS_TRY(overwrite_typed<uint64_t>(op, self, s, val.t, iv, p)); break;
+        }
+    }
+    gc_bump_version(self);
+    return GIDS_OK;
+}
+
 /* Entries of gc_backend (device.cu). */
 gids_status gc_index_select(gids_tensor **out, const gids_tensor *a, int dim,
                             const gids_tensor *index) {
@@ -577,4 +689,13 @@ gids_status gc_scatter_add_(gids_tensor *self, int dim, const gids_tensor *index
 gids_status gc_index_add_(gids_tensor *self, int dim, const gids_tensor *index,
                           const gids_tensor *src, double alpha) {
     return index_add__(self, dim, index, src, alpha);
+}
+gids_status gc_scatter_(gids_tensor *self, int dim, const gids_tensor *index,
+                        const gids_tensor *src) {
+    GIDS_CHECK(src != nullptr, GIDS_EINVAL, "scatter_: src is NULL");
+    return scatter_overwrite("scatter_", self, dim, index, src, gids_scalar_i(0));
+}
+gids_status gc_scatter_scalar_(gids_tensor *self, int dim, const gids_tensor *index,
+                               gids_scalar value) {
+    return scatter_overwrite("scatter_", self, dim, index, nullptr, value);
 }
