@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core_impl.h"
+#include "gids/backend.h"
 #include "gids/rng.h"
 
 #define PHILOX_M0 0xD2511F53u
@@ -226,6 +227,17 @@ gids_status gids_normal_(gids_tensor *t, gids_generator *g, double mean, double 
 gids_status gids_bernoulli_(gids_tensor *t, gids_generator *g, double p) {
     if (!(p >= 0.0 && p <= 1.0))
         GIDS_FAIL(GIDS_EINVAL, "bernoulli_: p must be in [0, 1], got %g", p);
+    if (t != NULL && !gids_is_cpu(t)) {
+        /* the device draws the CPU's numbers from the generator's state, then it advances */
+        const gids_tensor *ts[1] = {t};
+        const gids_backend *be = NULL;
+        GIDS_TRY(gids_dispatch_backend("bernoulli_", 1, ts, &be));
+        if (be->bernoulli_ == NULL) return gids_no_kernel("bernoulli_", t);
+        if (g == NULL) g = gids_default_generator();
+        GIDS_TRY(be->bernoulli_(t, g->seed, g->offset, p));
+        g->offset += (uint64_t)gids_tensor_numel(t);
+        return GIDS_OK;
+    }
     draw d = {K_BERNOULLI, p, 0, 0, 0};
     return fill_(t, g, &d, "bernoulli_");
 }

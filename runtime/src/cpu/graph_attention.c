@@ -21,6 +21,7 @@
 #include "gids/graph.h"
 
 #include "../core/core_impl.h"
+#include "../core/dispatch_impl.h"
 
 /* Targets (or sources) handed to a thread at a time: node degrees vary, hence dynamic. */
 #define ATT_CHUNK 64
@@ -467,6 +468,9 @@ gids_status gids_gatv2_attention(gids_tensor **out, gids_tensor **alpha, const g
                                  const gids_tensor *att, const gids_tensor *edge_index,
                                  int64_t num_nodes, double negative_slope,
                                  const gids_tensor *dropout_scale) {
+    GIDS_ON_DEVICE("gatv2_attention", gatv2_attention, xl, xr, edge_proj, att, edge_index,
+                   dropout_scale)
+    (out, alpha, xl, xr, edge_proj, att, edge_index, num_nodes, negative_slope, dropout_scale);
     att_in in = {.op = "gatv2_attention"};
     att_job j;
     gids_status s = check_v2(&in, &j, xl, xr, edge_proj, att, edge_index, num_nodes, dropout_scale);
@@ -483,6 +487,9 @@ gids_status gids_gat_attention(gids_tensor **out, gids_tensor **alpha, const gid
                                const gids_tensor *a_edge, const gids_tensor *edge_index,
                                int64_t num_nodes, double negative_slope,
                                const gids_tensor *dropout_scale) {
+    GIDS_ON_DEVICE("gat_attention", gat_attention, x, a_src, a_dst, a_edge, edge_index,
+                   dropout_scale)
+    (out, alpha, x, a_src, a_dst, a_edge, edge_index, num_nodes, negative_slope, dropout_scale);
     att_in in = {.op = "gat_attention"};
     att_job j;
     gids_status s =
@@ -592,6 +599,10 @@ gids_status gids_gatv2_attention_backward(gids_tensor **g_xl, gids_tensor **g_xr
                                           const gids_tensor *edge_index, int64_t num_nodes,
                                           double negative_slope, const gids_tensor *dropout_scale,
                                           const gids_tensor *alpha) {
+    GIDS_ON_DEVICE("gatv2_attention_backward", gatv2_attention_backward, xl, xr, edge_proj, att,
+                   edge_index, g_out, g_alpha, dropout_scale, alpha)
+    (g_xl, g_xr, g_edge_proj, g_att, g_out, g_alpha, xl, xr, edge_proj, att, edge_index,
+     num_nodes, negative_slope, dropout_scale, alpha);
     att_in in = {.op = "gatv2_attention_backward"};
     att_job j;
     gids_status s = check_v2(&in, &j, xl, xr, edge_proj, att, edge_index, num_nodes, dropout_scale);
@@ -615,6 +626,10 @@ gids_status gids_gat_attention_backward(gids_tensor **g_x, gids_tensor **g_a_src
                                         const gids_tensor *edge_index, int64_t num_nodes,
                                         double negative_slope, const gids_tensor *dropout_scale,
                                         const gids_tensor *alpha) {
+    GIDS_ON_DEVICE("gat_attention_backward", gat_attention_backward, x, a_src, a_dst, a_edge,
+                   edge_index, g_out, g_alpha, dropout_scale, alpha)
+    (g_x, g_a_src, g_a_dst, g_a_edge, g_out, g_alpha, x, a_src, a_dst, a_edge, edge_index,
+     num_nodes, negative_slope, dropout_scale, alpha);
     att_in in = {.op = "gat_attention_backward"};
     att_job j;
     gids_status s =

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/dispatch_impl.h"
 #include "../core/iter_impl.h"
 #include "index_impl.h"
 
@@ -166,6 +167,7 @@ static void walk_operand(walk *w, int k, const gids_tensor *t) {
 gids_status gids_masked_select(gids_tensor **out, const gids_tensor *a, const gids_tensor *mask) {
     *out = NULL;
     const char *op = "masked_select";
+    GIDS_ON_DEVICE(op, masked_select, a, mask)(out, a, mask);
     GIDS_TRY(check_input(op, "input", a));
     GIDS_TRY(check_mask(op, mask));
     int nb = 0;
@@ -209,6 +211,7 @@ gids_status gids_masked_select(gids_tensor **out, const gids_tensor *a, const gi
 gids_status gids_nonzero(gids_tensor **out, const gids_tensor *a) {
     *out = NULL;
     const char *op = "nonzero";
+    GIDS_ON_DEVICE(op, nonzero, a)(out, a);
     GIDS_TRY(check_input(op, "input", a));
     walk w;
     GIDS_TRY(walk_init(&w, op, a->ndim, a->shape));

@@ -512,19 +512,13 @@ gids_status gids_bmm(gids_tensor **out, const gids_tensor *a, const gids_tensor 
                gids_shape_str(b->ndim, b->shape, sb, sizeof sb),
                gids_shape_str(a->ndim, a->shape, sa, sizeof sa), (long long)a->shape[0],
                (long long)b->shape[0]);
+    GIDS_ON_DEVICE("bmm", matmul, a, b)(out, a, b);
     return batched(out, "bmm", a, b);
 }
 
 gids_status gids_matmul(gids_tensor **out, const gids_tensor *a, const gids_tensor *b) {
     *out = NULL;
-    /* On a device, the 2-D case is mm; batched and 1-D forms have no device kernel yet. */
-    const gids_tensor *mt[2] = {a, b};
-    if (gids_any_device(2, mt) && a->ndim == 2 && b->ndim == 2) return gids_mm(out, a, b);
-    if (gids_any_device(2, mt)) {
-        const gids_backend *be = NULL;
-        GIDS_TRY(gids_dispatch_backend("matmul", 2, mt, &be)); /* same device, or EDEVICE */
-        return gids_no_kernel("matmul (batched or 1-D operands)", a);
-    }
+    GIDS_ON_DEVICE("matmul", matmul, a, b)(out, a, b);
     GIDS_TRY(check_pair("matmul", a, b));
     char sa[128], sb[128];
     GIDS_CHECK(a->ndim >= 1 && b->ndim >= 1, GIDS_ESHAPE,

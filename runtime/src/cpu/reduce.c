@@ -303,6 +303,7 @@ static void extreme_all(const extreme_job *j, gids_dtype dt) {
 static gids_status extreme_dim(gids_tensor **values, gids_tensor **indices, const char *op,
                                const gids_tensor *a, int dim, bool keepdim, bool is_max) {
     GIDS_CHECK(values || indices, GIDS_EINVAL, "%s: both outputs are NULL", op);
+    GIDS_ON_DEVICE(op, extreme_dim, a)(values, indices, a, dim, keepdim, is_max);
     GIDS_TRY(gids_ew_check_input(op, "arg 1", a));
     int d0;
     GIDS_TRY(gids_normalize_dim(op, dim, a->ndim, &d0));

@@ -11,6 +11,7 @@
 #include "gids/rnn.h"
 
 #include "../core/core_impl.h"
+#include "../core/dispatch_impl.h"
 #include "lstm_cell_impl.h"
 
 /* One [N, W] operand: its data and row stride in elements (the last dim has unit stride). */
@@ -80,6 +81,7 @@ static gids_status take_gates(cell_in *in, const char *name, const gids_tensor *
 
 gids_status gids_lstm_cell(gids_tensor **h, gids_tensor **c, gids_tensor **act,
                            const gids_tensor *gates, const gids_tensor *c_prev) {
+    GIDS_ON_DEVICE("lstm_cell", lstm_cell, gates, c_prev)(h, c, act, gates, c_prev);
     cell_in in = {.op = "lstm_cell"};
     GIDS_CHECK(h != NULL && c != NULL, GIDS_EINVAL, "lstm_cell: h and c must not be NULL");
     *h = *c = NULL;
@@ -143,6 +145,8 @@ gids_status gids_lstm_cell_backward(gids_tensor **g_gates, gids_tensor **g_c_pre
                                     const gids_tensor *g_h, const gids_tensor *g_c,
                                     const gids_tensor *act, const gids_tensor *c_prev,
                                     const gids_tensor *c) {
+    GIDS_ON_DEVICE("lstm_cell_backward", lstm_cell_backward, act, c, g_h, g_c, c_prev)
+    (g_gates, g_c_prev, g_h, g_c, act, c_prev, c);
     cell_in in = {.op = "lstm_cell_backward"};
     if (g_gates != NULL) *g_gates = NULL;
     if (g_c_prev != NULL) *g_c_prev = NULL;

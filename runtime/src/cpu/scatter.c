@@ -268,6 +268,7 @@ static gids_status unalias_src(const gids_tensor *self, const gids_tensor **src,
 
 gids_status gids_scatter_(gids_tensor *self, int dim, const gids_tensor *index,
                           const gids_tensor *src) {
+    GIDS_ON_DEVICE("scatter_", scatter_, self, index, src)(self, dim, index, src);
     gids_tensor *copy = NULL;
     GIDS_TRY(unalias_src(self, &src, &copy));
     gids_status st = scatter_impl("scatter_", SC_SET, self, dim, index, src, gids_scalar_i(0));
@@ -277,6 +278,7 @@ gids_status gids_scatter_(gids_tensor *self, int dim, const gids_tensor *index,
 
 gids_status gids_scatter_scalar_(gids_tensor *self, int dim, const gids_tensor *index,
                                  gids_scalar value) {
+    GIDS_ON_DEVICE("scatter_", scatter_scalar_, self, index)(self, dim, index, value);
     return scatter_impl("scatter_", SC_FILL, self, dim, index, NULL, value);
 }
 

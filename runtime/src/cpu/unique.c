@@ -9,10 +9,12 @@
 #include <string.h>
 
 #include "../core/core_impl.h"
+#include "../core/dispatch_impl.h"
 #include "sort_impl.h"
 
 gids_status gids_unique(gids_tensor **values, gids_tensor **inverse, gids_tensor **counts,
                         const gids_tensor *a) {
+    GIDS_ON_DEVICE("unique", unique, a)(values, inverse, counts, a);
     GIDS_TRY(gids_check_cpu("unique", "input", a));
     GIDS_TRY(gids_check_cpu_dtype("unique", "input", a));
     int64_t n = gids_tensor_numel(a);
