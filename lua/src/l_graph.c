@@ -5,6 +5,7 @@
  *   graphids.graph_set_validate(set)                     -- true, or raises naming the fault
  *   local out, alpha = graphids.graph_gatv2_attention(xl, xr, ep, att, ei, n, slope, scale)
  *   local out, alpha = graphids.graph_gat_attention(x, a_src, a_dst, a_edge, ei, n, slope, scale)
+ *   local ei2, ea2 = graphids.graph_replace_self_loops(ei, ea, n)   -- fill "mean", ea may be nil
  * (the fused attention ops of gids/graph.h; graphids.nn.graph wraps them with option tables and
  * draws the dropout scale).
  *
@@ -163,7 +164,23 @@ static int l_graph_gat_attention(lua_State *L) {
     return attention(L, false);
 }
 
+/* (edge_index, edge_attr|nil, num_nodes) -> edge_index, edge_attr|nil with the self-loops
+ * replaced (fill "mean"); not differentiable. */
+static int l_graph_replace_self_loops(lua_State *L) {
+    l_checkend(L, 3, "graph_replace_self_loops");
+    gids_tensor *ei = l_checktensor(L, 1), *ea = opt_tensor(L, 2);
+    int64_t n = check_nodes(L, 3, "replace_self_loops");
+    l_tensor *oi = l_newtensor(L), *oa = l_newtensor(L);
+    l_check(L, gids_replace_self_loops_mean(&oi->t, &oa->t, ei, ea, n));
+    if (oa->t == NULL) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+    }
+    return 2;
+}
+
 static const luaL_Reg funcs[] = {
+    {"graph_replace_self_loops", l_graph_replace_self_loops},
     {"graph_gatv2_attention", l_graph_gatv2_attention},
     {"graph_gat_attention", l_graph_gat_attention},
     {"graph_collate", l_graph_collate},

@@ -1,7 +1,7 @@
 /* test_graph.c -- fused GAT / GATv2 attention (gids/graph.h): values worked out by hand,
  * gradients of both outputs against central differences in f64 (with and without edge terms
  * and dropout scales, isolated nodes and self-loops), bit-identical results for 1 and 4 threads,
- * and the errors of bad input. */
+ * and the errors of bad input.  The fused self-loop replacement (fill "mean") by hand. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,6 +233,45 @@ TEST(bad_input_is_a_clear_error) {
     for (int i = 0; i < 9; i++) gids_tensor_release(all[i]);
 }
 
+/* EI's graph: the self-loop 1->1 goes, the other four edges keep their order, loops 0..3 follow;
+ * each loop's attribute row is the mean of its node's remaining incoming rows (node 1: edges
+ * 0, 1 and 4; node 0: edge 2; nodes 2 and 3: none, zeros). */
+TEST(replace_self_loops_mean_by_hand) {
+    gids_tensor *ei = edges(), *oi = NULL, *oa = NULL;
+    int64_t as[2] = {E, 2};
+    gids_tensor *ea = vals(2, as, 0.3, false);
+    CHECK_OK(gids_replace_self_loops_mean(&oi, &oa, ei, ea, N));
+    const int64_t want_i[16] = {0, 2, 1, 0, 0, 1, 2, 3, /* targets */ 1, 1, 0, 1, 0, 1, 2, 3};
+    CHECK(oi->shape[0] == 2 && oi->shape[1] == 8 && same_i(oi, 16, want_i));
+    CHECK(oa->shape[0] == 8 && oa->shape[1] == 2);
+    const int kept[4] = {0, 1, 2, 4};
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 2; c++) CHECK(at(oa, r * 2 + c) == at(ea, kept[r] * 2 + c));
+    for (int c = 0; c < 2; c++) {
+        CHECK_NEAR(at(oa, 4 * 2 + c), at(ea, 2 * 2 + c), 1e-15);
+        CHECK_NEAR(at(oa, 5 * 2 + c), (at(ea, 0 + c) + at(ea, 2 + c) + at(ea, 8 + c)) / 3, 1e-15);
+        CHECK(at(oa, 6 * 2 + c) == 0.0 && at(oa, 7 * 2 + c) == 0.0);
+    }
+    gids_tensor_release(oi);
+    gids_tensor_release(oa);
+    /* without edge_attr only the edges come back */
+    CHECK_OK(gids_replace_self_loops_mean(&oi, &oa, ei, NULL, N));
+    CHECK(oa == NULL && same_i(oi, 16, want_i));
+    gids_tensor_release(oi);
+    /* errors: a node out of range, a wrong dtype, an edge_attr of the wrong length */
+    CHECK_ERR(gids_replace_self_loops_mean(&oi, &oa, ei, ea, 2), GIDS_EINDEX,
+              "replace_self_loops: edge_index source 2 of edge 1 is out of range [0, 2)");
+    gids_tensor *short_ea = vals(2, (int64_t[]){3, 2}, 0.1, false);
+    CHECK_ERR(gids_replace_self_loops_mean(&oi, &oa, ei, short_ea, N), GIDS_ESHAPE,
+              "edge_attr must have shape [5, D] (one row per edge), got [3,2]");
+    CHECK_ERR(gids_replace_self_loops_mean(&oi, &oa, ea, NULL, N), GIDS_EDTYPE,
+              "replace_self_loops: edge_index must be i64, got f64");
+    CHECK(oi == NULL && oa == NULL);
+    gids_tensor_release(short_ea);
+    gids_tensor_release(ei);
+    gids_tensor_release(ea);
+}
+
 int main(void) {
     RUN(gat_values_by_hand);
     RUN(gatv2_values_by_hand);
@@ -240,5 +279,6 @@ int main(void) {
     RUN(gat_gradients_match_central_differences);
     RUN(results_do_not_depend_on_the_thread_count);
     RUN(bad_input_is_a_clear_error);
+    RUN(replace_self_loops_mean_by_hand);
     return check_summary("graph");
 }

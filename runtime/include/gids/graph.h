@@ -86,6 +86,18 @@ gids_status gids_ag_gat_attention(gids_tensor **out, gids_tensor **alpha, const 
                                   int64_t num_nodes, double negative_slope,
                                   const gids_tensor *dropout_scale);
 
+/* The self-loop handling of the GAT/GATv2 layers with fill_value "mean" (PyG's
+ * remove_self_loops then add_self_loops): the edges (j, j) are dropped with their edge_attr
+ * rows, the others keep their order, and one loop (i, i) per node is appended, in node order,
+ * whose attribute row is the mean of node i's remaining incoming rows (0 without any: the
+ * segment mean of gids_segment_reduce).  edge_index [2, E] i64 with values in [0, num_nodes);
+ * edge_attr [E, D] f32/f64 or NULL.  NEW *out_index [2, E' + num_nodes] and *out_attr
+ * [E' + num_nodes, D] (NULL without edge_attr).  Not differentiable (callers whose edge_attr
+ * requires grad compose it from differentiable ops). */
+gids_status gids_replace_self_loops_mean(gids_tensor **out_index, gids_tensor **out_attr,
+                                         const gids_tensor *edge_index,
+                                         const gids_tensor *edge_attr, int64_t num_nodes);
+
 #ifdef __cplusplus
 }
 #endif

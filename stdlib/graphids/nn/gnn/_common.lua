@@ -6,6 +6,7 @@
 --   local N = C.check_x("GATv2Conv", x, 35)
 --   local ei = C.check_edge_index("GATv2Conv", edge_index, N)
 local graphids = require "graphids"
+local core = require "graphids.core"
 local G = require "graphids.nn.graph"
 local init = require "graphids.nn.initializers"
 local U = require "graphids.nn._util"
@@ -199,8 +200,15 @@ function C.check_heads_opts(fname, in_channels, out_channels, o)
 end
 
 -- PyG's self-loop handling of the attention layers: drop the existing loops (and their
--- attributes), then append one loop per node whose attribute is fill_value.
+-- attributes), then append one loop per node whose attribute is fill_value.  The default fill
+-- ("mean") on the CPU is one call (core.graph_replace_self_loops: the same edges and bits, a
+-- dozen fewer dispatches a layer) unless edge_attr needs a gradient (the composed ops carry it).
 function C.replace_self_loops(edge_index, edge_attr, num_nodes, fill_value)
+  if (fill_value == nil or fill_value == "mean") and edge_index.dtype == "i64"
+    and edge_index.device == "cpu" and (edge_attr == nil or (edge_attr.device == "cpu"
+      and not (edge_attr.requires_grad and graphids.is_grad_enabled()))) then
+    return core.graph_replace_self_loops(edge_index, edge_attr, num_nodes)
+  end
   local ei, ea = G.remove_self_loops(edge_index, edge_attr)
   return G.add_self_loops(ei, ea, num_nodes, fill_value)
 end
