@@ -227,7 +227,8 @@ gids_status gids_normal_(gids_tensor *t, gids_generator *g, double mean, double 
 gids_status gids_bernoulli_(gids_tensor *t, gids_generator *g, double p) {
     if (!(p >= 0.0 && p <= 1.0))
         GIDS_FAIL(GIDS_EINVAL, "bernoulli_: p must be in [0, 1], got %g", p);
-    if (t != NULL && !gids_is_cpu(t)) {
+    GIDS_CHECK(t != NULL, GIDS_EINVAL, "bernoulli_: tensor is NULL");
+    if (!gids_is_cpu(t)) {
         /* the device draws the CPU's numbers from the generator's state, then it advances */
         const gids_tensor *ts[1] = {t};
         const gids_backend *be = NULL;
