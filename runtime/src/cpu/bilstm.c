@@ -42,7 +42,6 @@ typedef struct {
     int64_t T, N, C, H;
     const void *x;    /* [T * N, C] */
     const void *w[8]; /* contiguous weights; biases NULL when absent or not read */
-    void *bsum;       /* [8H]: b_ih + b_hh, b_ih_r + b_hh_r (forward with biases), else NULL */
     int64_t ob;       /* rows per block (a multiple of CHUNK_ROWS, or N: one block) */
     gids_tensor *held[16];
     int nheld;
@@ -51,8 +50,6 @@ typedef struct {
 static void seq_release(seq *q) {
     for (int i = 0; i < q->nheld; i++) gids_tensor_release(q->held[i]);
     q->nheld = 0;
-    free(q->bsum);
-    q->bsum = NULL;
 }
 
 /* Rows per chunk of the cell loops, the unit of their thread split and of the bias gradient's
@@ -83,25 +80,6 @@ static gids_status take(seq *q, const char *name, const gids_tensor *t, int ndim
     GIDS_TRY(gids_contiguous(&cc, t));
     q->held[q->nheld++] = cc;
     *data = gids_tensor_data(cc);
-    return GIDS_OK;
-}
-
-/* bsum[8H] <- [b_ih + b_hh, b_ih_r + b_hh_r], (the cells add it to each
- * gate row while the row is in cache, rather than a pass over all rows before the GEMMs). */
-static gids_status bias_sum(seq *q) {
-    int64_t H4 = 4 * q->H;
-    void **bsum = &q->bsum;
-    *bsum = malloc((size_t)(2 * H4) * q->es);
-    GIDS_CHECK(*bsum != NULL, GIDS_ENOMEM, "%s: cannot allocate the bias sum", q->op);
-    for (int d = 0; d < 2; d++)
-        for (int64_t k = 0; k < H4; k++) {
-            if (q->dt == GIDS_F32)
-                ((float *)*bsum)[d * H4 + k] =
-                    ((const float *)q->w[4 * d + 2])[k] + ((const float *)q->w[4 * d + 3])[k];
-            else
-                ((double *)*bsum)[d * H4 + k] =
-                    ((const double *)q->w[4 * d + 2])[k] + ((const double *)q->w[4 * d + 3])[k];
-        }
     return GIDS_OK;
 }
 
@@ -145,7 +123,6 @@ static gids_status prepare_(seq *q, const gids_tensor *x, const gids_tensor *con
                    "%s: %s is NULL (the biases are all given or all NULL)", q->op, W_NAMES[k]);
         GIDS_TRY(take(q, W_NAMES[k], w[k], is_bias ? 1 : 2, shape, &q->w[k]));
     }
-    if (q->w[2] != NULL) GIDS_TRY(bias_sum(q));
     bool small = q->T * CHUNK_ROWS * 8 * q->H * (int64_t)q->es <= BLOCK_BYTES;
     q->ob = small && q->N > CHUNK_ROWS ? CHUNK_ROWS : q->N;
     return GIDS_OK;
@@ -231,15 +208,16 @@ static void gemm_wgrads(const seq *q, const wgrad_job *jobs, int njobs) {
  * place, h and c written.  Direction by direction, so each reads one contiguous run of rows. */
 #define ROWS_FWD(TY, sfx)                                                                          \
     static void rows_fwd_##sfx(const seq *q, TY *act, TY *out, TY *c, int64_t s, int64_t n0,       \
-                               int64_t n1) {                                                       \
+                               int64_t n1, const TY *const rec[2], int64_t rec_rs, int64_t r0) {   \
         int64_t TT = q->T, H = q->H;                                                               \
         int64_t t[2] = {s, TT - 1 - s}, tp[2] = {s - 1, TT - s}; /* this and the previous step */  \
-        const TY *bsum = (const TY *)q->bsum;                                                      \
         for (int d = 0; d < 2; d++)                                                                \
             for (int64_t n = n0; n < n1; n++) {                                                    \
                 TY *a = act + GR(q, d, t[d], n);                                                   \
-                if (bsum != NULL)                                                                  \
-                    for (int64_t k = 0; k < 4 * H; k++) a[k] += bsum[d * 4 * H + k];               \
+                if (rec[d] != NULL) {                                                              \
+                    const TY *r = rec[d] + (n - r0) * rec_rs;                                      \
+                    for (int64_t k = 0; k < 4 * H; k++) a[k] += r[k];                              \
+                }                                                                                  \
                 fwd_row_inplace_##sfx(H, a, s > 0 ? c + SR(q, d, tp[d], n) : NULL,                 \
                                       out + OR(q, d, t[d], n), c + SR(q, d, t[d], n));             \
             }                                                                                      \
@@ -247,45 +225,80 @@ static void gemm_wgrads(const seq *q, const wgrad_job *jobs, int njobs) {
 ROWS_FWD(float, f32)
 ROWS_FWD(double, f64)
 
+/* rec[d]: what direction d's gates add, row n at rec[d] + (n - r0) * rec_rs (rec_rs 0: one
+ * row for all, the bias of a zero-state step), or NULL. */
 static void cells_forward(const seq *q, void *act, void *out, void *c, int64_t s, int64_t n0,
-                          int64_t n1, bool par) {
+                          int64_t n1, bool par, const void *const rec[2], int64_t rec_rs) {
     int64_t H = q->H, nchunks = (n1 - n0 + CHUNK_ROWS - 1) / CHUNK_ROWS;
     int nt = par ? gids_threads_for((n1 - n0) * 8 * H) : 1;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t b = 0; b < nchunks; b++) {
         int64_t r0 = n0 + b * CHUNK_ROWS, r1 = r0 + CHUNK_ROWS < n1 ? r0 + CHUNK_ROWS : n1;
         if (q->dt == GIDS_F32)
-            rows_fwd_f32(q, act, out, c, s, r0, r1);
+            rows_fwd_f32(q, act, out, c, s, r0, r1, (const float *const *)rec, rec_rs, n0);
         else
-            rows_fwd_f64(q, act, out, c, s, r0, r1);
+            rows_fwd_f64(q, act, out, c, s, r0, r1, (const double *const *)rec, rec_rs, n0);
     }
 }
 
-/* The whole forward of rows [n0, n1): the input projections (one GEMM per direction over all
- * steps when the block is every row, else one per direction and step), then step by step the
- * recurrent GEMMs and the cells. */
-static void forward_rows(const seq *q, void *A, void *O, void *Cs, int64_t n0, int64_t n1,
-                         bool par) {
+/* Rows [0, nb) of the [nb, 4H] buffer p (row stride ld) <- the bias b (NULL: zeros). */
+static void fill_rows(const seq *q, void *p, int64_t nb, int64_t ld, const void *b) {
+    size_t bytes = (size_t)(4 * q->H) * q->es;
+    for (int64_t n = 0; n < nb; n++) {
+        if (b != NULL)
+            memcpy(AT(q, p, n * ld), b, bytes);
+        else
+            memset(AT(q, p, n * ld), 0, bytes);
+    }
+}
+
+/* The whole forward of rows [n0, n1), in torch's order of the terms: gates = (x W_ih^T + b_ih)
+ * + (h W_hh^T + b_hh), so the rounding follows PyTorch's: the input projections with b_ih (one
+ * GEMM per direction over all steps when the block is every row, else one per direction and
+ * step), then step by step the recurrent products with b_hh (rec, a scratch of the block's
+ * rows; b_hh alone at a direction's zero-state first step) and the cells.  *ok false: no
+ * memory for rec. */
+static void forward_rows(const seq *q, void *A, void *O, void *Cs, int64_t n0, int64_t n1, bool par,
+                         bool *ok) {
     int64_t T = q->T, N = q->N, C = q->C, H = q->H, nb = n1 - n0;
+    bool bias = q->w[2] != NULL;
+    void *rec = malloc((size_t)(2 * nb * 4 * H > 0 ? 2 * nb * 4 * H : 1) * q->es);
+    if (rec == NULL) {
+        *ok = false;
+        return;
+    }
     for (int d = 0; d < 2; d++) {
+        const void *b_ih = q->w[4 * d + 2];
+        for (int64_t t = 0; t < T && bias; t++)
+            fill_rows(q, AT(q, A, GR(q, d, t, n0)), nb, 4 * H, b_ih);
         if (nb == N)
-            gemm(q, false, true, T * N, 4 * H, C, q->x, C, q->w[4 * d], C, 0.0,
+            gemm(q, false, true, T * N, 4 * H, C, q->x, C, q->w[4 * d], C, bias ? 1.0 : 0.0,
                  AT(q, A, GR(q, d, 0, 0)), 4 * H);
         else
             for (int64_t t = 0; t < T; t++)
                 gemm(q, false, true, nb, 4 * H, C, AT(q, q->x, (t * N + n0) * C), C, q->w[4 * d], C,
-                     0.0, AT(q, A, GR(q, d, t, n0)), 4 * H);
+                     bias ? 1.0 : 0.0, AT(q, A, GR(q, d, t, n0)), 4 * H);
     }
     for (int64_t s = 0; s < T; s++) {
+        const void *add[2] = {NULL, NULL};
+        int64_t rs = 0;
         if (s > 0) {
-            int64_t tf = s, tr = T - 1 - s;
-            gemm(q, false, true, nb, 4 * H, H, AT(q, O, OR(q, 0, tf - 1, n0)), 2 * H, q->w[1], H,
-                 1.0, AT(q, A, GR(q, 0, tf, n0)), 4 * H);
-            gemm(q, false, true, nb, 4 * H, H, AT(q, O, OR(q, 1, tr + 1, n0)), 2 * H, q->w[5], H,
-                 1.0, AT(q, A, GR(q, 1, tr, n0)), 4 * H);
+            int64_t tp[2] = {s - 1, T - s};
+            for (int d = 0; d < 2; d++) {
+                void *r = AT(q, rec, d * nb * 4 * H);
+                if (bias) fill_rows(q, r, nb, 4 * H, q->w[4 * d + 3]);
+                gemm(q, false, true, nb, 4 * H, H, AT(q, O, OR(q, d, tp[d], n0)), 2 * H,
+                     q->w[4 * d + 1], H, bias ? 1.0 : 0.0, r, 4 * H);
+                add[d] = r;
+            }
+            rs = 4 * H;
+        } else if (bias) {
+            add[0] = q->w[3];
+            add[1] = q->w[7];
         }
-        cells_forward(q, A, O, Cs, s, n0, n1, par);
+        cells_forward(q, A, O, Cs, s, n0, n1, par, add, rs);
     }
+    free(rec);
 }
 
 /* Runs fn over the blocks of rows: one call with par when the block is every row, else the
@@ -331,8 +344,16 @@ gids_status gids_bilstm(gids_tensor **out, gids_tensor **act, gids_tensor **c, c
         return st;
     }
     void *A = gids_tensor_data(*act), *O = gids_tensor_data(*out), *Cs = gids_tensor_data(*c);
-    FOR_BLOCKS(&q, forward_rows(&q, A, O, Cs, n0, n1, par));
+    bool ok = true;
+    FOR_BLOCKS(&q, forward_rows(&q, A, O, Cs, n0, n1, par, &ok));
     seq_release(&q);
+    if (!ok) {
+        gids_tensor_release(*act);
+        gids_tensor_release(*out);
+        gids_tensor_release(*c);
+        *out = *act = *c = NULL;
+        GIDS_FAIL(GIDS_ENOMEM, "bilstm: cannot allocate the recurrent products' scratch");
+    }
     return GIDS_OK;
 }
 
