@@ -53,13 +53,13 @@ static int vocab_gc(lua_State *L) {
  * (of the frames labelled 0 only, when benign_only). */
 static int l_can_vocab_ids(lua_State *L) {
     l_checkend(L, 2, "can_vocab_ids");
-    int64_t n;
-    const gids_can_frames **files = check_frames_list(L, 1, &n, "can_vocab_ids");
-    int benign_only = 0;
+    int benign_only = 0; /* read first: the frames list below pushes its buffer */
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TBOOLEAN);
         benign_only = lua_toboolean(L, 2);
     }
+    int64_t n;
+    const gids_can_frames **files = check_frames_list(L, 1, &n, "can_vocab_ids");
     gids_can_vocab *v = new_vocab(L);
     l_check(L, gids_can_vocab_from_frames(v, files, n, benign_only));
     lua_createtable(L, (int)v->n, 0);

@@ -200,7 +200,7 @@ local data_calls = {
   can_formats = function() end,
   can_simulate = function() return { seed = 1, frames = 100 } end,
   can_simulate_dataset = function() return path("sim"), { seed = 1, frames = 2000 } end,
-  can_vocab_ids = function() return { frames() } end,
+  can_vocab_ids = function() return { frames() }, true end,
   build_windows = function() return { frames() }, { vocab = {}, window = 50, stride = 50 } end,
   scaler_fit = function()
     local s = set()
@@ -261,6 +261,12 @@ local data_calls = {
   sleep = function() return 0 end,
   hostname = function() end,
   lstm_cell = function() return graphids.ones(2, 8), graphids.ones(2, 2) end,
+  -- x [T=2, N=1, C=3], hidden 2: w_ih [8, 3], w_hh [8, 2], biases [8], per direction
+  bilstm = function()
+    local w_ih, w_hh, b = graphids.ones(8, 3), graphids.ones(8, 2), graphids.ones(8)
+    return graphids.ones(2, 1, 3), w_ih, w_hh, b, b, w_ih, w_hh, b, b
+  end,
+  graph_replace_self_loops = function() return ei(), graphids.ones(2, 3), 2 end,
 }
 for name, fn in pairs(data_calls) do
   full[name] = fn
