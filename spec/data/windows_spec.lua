@@ -172,7 +172,6 @@ describe("graphids.data.Vocabulary", function()
     assert.are.same({ "0A0", "0C1" }, data.Vocabulary.from_frames({ f }, { benign_only = true }).ids)
     assert.has_error(function() data.Vocabulary.from_frames({ f }, { benign = true }) end)
     -- the core call: the flag is optional
-    local core = require "graphids.core"
     assert.are.same({ "0A0", "0C1", "7FF" }, core.can_vocab_ids({ f }))
     assert.are.same({ "0A0", "0C1" }, core.can_vocab_ids({ f }, true))
   end)
