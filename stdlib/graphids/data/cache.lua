@@ -104,9 +104,10 @@ local function fit_scaler(set, train_index)
   return W.Scaler.fit(set, train_index)
 end
 
--- scaler = "per_file": each capture file's graphs z-scored with the statistics of that file's own
--- windows (labels unused), so a vehicle whose periods, payloads and id counts differ from the
--- train vehicles' arrives on the same scale.  Graphs are in file order, so each file owns one
+-- scaler = "per_file": each capture file's graphs z-scored with the statistics of its own first
+-- `calibration` share of windows (labels unused), so a vehicle whose periods, payloads and id
+-- counts differ from the train vehicles' arrives on the same scale.  scaler.safetensors still
+-- holds the train split's statistics, for reference only.  Graphs are in file order, so each file owns one
 -- contiguous run of node and edge rows, scaled in place through a view.
 local function scale_each_file(set, calibration)
   local g = set.num_graphs
