@@ -253,13 +253,22 @@ function VGAE:node_errors(batch)
   return mse, ce, bce, out.z
 end
 
--- Per-graph anomaly score (hyper-parameter score, see the top of this file).
-function VGAE:anomaly_scores(batch)
+-- Per graph: the max over its nodes of each of the three errors ([B] each).
+local function max_errors(self, batch)
   local mse, ce, bce = self:node_errors(batch)
   local b, n = batch.batch, batch.num_graphs
-  local mse_max, ce_max, bce_max = G.scatter(mse, b, n, "max"), G.scatter(ce, b, n, "max"),
-    G.scatter(bce, b, n, "max")
+  return G.scatter(mse, b, n, "max"), G.scatter(ce, b, n, "max"), G.scatter(bce, b, n, "max")
+end
+
+-- [B, 3]: the logarithms the calibrated score standardises.
+local function log_max_errors(self, batch)
+  return graphids.stack({ max_errors(self, batch) }, 2):add(LOG_EPS):log()
+end
+
+-- Per-graph anomaly score (hyper-parameter score, see the top of this file).
+function VGAE:anomaly_scores(batch)
   if self.hp.score == "reference" then
+    local mse_max, ce_max, bce_max = max_errors(self, batch)
     return mse_max + ce_max * self.hp.canid_weight + bce_max * self.hp.nbr_weight
   end
   local cal = rawget(self, "score_calibration")
@@ -267,8 +276,7 @@ function VGAE:anomaly_scores(batch)
     error("VGAE: the calibrated score is not calibrated (call calibrate on benign graphs " ..
       "first; graphids.orchestrate.stage does after fit and after every load)", 0)
   end
-  local z = (graphids.stack({ mse_max, ce_max, bce_max }, 2):add(LOG_EPS):log() - cal.mean) / cal.std
-  return z:sum(2)
+  return ((log_max_errors(self, batch) - cal.mean) / cal.std):sum(2)
 end
 
 -- Fits the calibrated score's per-error log mean and std over every graph of the batches (a
@@ -283,13 +291,10 @@ function VGAE:calibrate(batches)
   local sum, sq, count = nil, nil, 0
   graphids.no_grad(function()
     for batch in S.each_batch(batches) do
-      local mse, ce, bce = self:node_errors(batch)
-      local g, n = batch.batch, batch.num_graphs
-      local l = graphids.stack({ G.scatter(mse, g, n, "max"), G.scatter(ce, g, n, "max"),
-        G.scatter(bce, g, n, "max") }, 2):add(LOG_EPS):log():double()
+      local l = log_max_errors(self, batch):double()
       sum = sum and sum + l:sum(1) or l:sum(1)
       sq = sq and sq + l:square():sum(1) or l:square():sum(1)
-      count = count + n
+      count = count + batch.num_graphs
     end
   end)
   self:train(was)
