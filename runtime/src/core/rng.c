@@ -146,21 +146,16 @@ philox_stream1_blocks_avx2(uint64_t blk0, const uint32_t key[2], uint32_t out[4]
     }
 }
 
-static bool have_avx2(void) {
-    static int known = -1;
-    if (known < 0) known = __builtin_cpu_supports("avx2") ? 1 : 0;
-    return known == 1;
-}
 #endif
 
-static void philox_blocks(uint64_t blk0, const uint32_t key[2], uint32_t out[4][PB]) {
+typedef void (*philox_blocks_fn)(uint64_t blk0, const uint32_t key[2], uint32_t out[4][PB]);
+
+/* The block generator for this CPU, chosen once per draw outside its parallel loop. */
+static philox_blocks_fn philox_blocks(void) {
 #if defined(__x86_64__)
-    if (have_avx2()) {
-        philox_stream1_blocks_avx2(blk0, key, out);
-        return;
-    }
+    if (__builtin_cpu_supports("avx2")) return philox_stream1_blocks_avx2;
 #endif
-    philox_stream1_blocks(blk0, key, out);
+    return philox_stream1_blocks;
 }
 
 /* Element i of a Bernoulli draw is word (c & 3) of the block at counter c >> 2 of stream 1
@@ -174,12 +169,13 @@ static void bernoulli_generate_(void *dst, gids_dtype dt, int64_t n, gids_genera
     int64_t nblocks = n == 0 ? 0 : (int64_t)(((last - 1) >> 2) - (first >> 2) + 1);
     int64_t ngroups = (nblocks + PB - 1) / PB;
     uint32_t key[2] = {(uint32_t)g->seed, (uint32_t)(g->seed >> 32)};
+    philox_blocks_fn blocks = philox_blocks();
     int nt = gids_threads_for(n);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t gi = 0; gi < ngroups; gi++) {
         uint64_t blk0 = (first >> 2) + (uint64_t)gi * PB;
         uint32_t r[4][PB];
-        philox_blocks(blk0, key, r);
+        blocks(blk0, key, r);
         uint64_t c0 = blk0 << 2, c1 = c0 + 4 * PB; /* this group's counters [c0, c1) */
         if (dt == GIDS_F32 && c0 >= first && c1 <= last) {
             float *o = (float *)dst + (c0 - first); /* a whole group inside the draw */
