@@ -3,7 +3,8 @@
 # PyTorch, but no Lua, OpenBLAS or readline.  Copies the shared libraries the built programs
 # load (outside glibc and CUDA) into .gpu-carry/lib, which tools/gpu-check.sh puts on
 # LD_LIBRARY_PATH, with the host program and the CUDA plugin (debug info stripped: the carry is
-# limited to 64 MiB), so carrying .gpu-carry alone is enough.
+# limited to 64 MiB) and the GAT step benchmark's batches, packed into .gpu-carry/carry.tar.xz,
+# so carrying .gpu-carry alone is enough.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -25,5 +26,11 @@ done
 mkdir -p .gpu-carry/bin
 strip -o .gpu-carry/bin/graphids "$BUILD/bin/graphids"
 strip --strip-debug -o "$dest/graphids_cuda.so" "$BUILD/lib/graphids_cuda.so"
-du -sh .gpu-carry
-ls "$dest"
+# The GAT step benchmark's batches (real windows when ../shared's data is here): the GPU machine
+# has no copy of the data.
+"$BUILD/bin/graphids" run bench/gpu/write_batches.lua .gpu-carry/batches
+# Packed, since the carry is limited to 64 MiB (about 100 MB unpacked, 17 MB as xz);
+# tools/gpu-check.sh unpacks it with Python's tarfile (that machine may lack xz).
+tar -C .gpu-carry -cf - bin lib batches | xz -T0 -6 >.gpu-carry/carry.tar.xz
+rm -rf .gpu-carry/bin .gpu-carry/lib .gpu-carry/batches
+ls -la .gpu-carry

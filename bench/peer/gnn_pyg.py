@@ -15,6 +15,9 @@ both sides run on the same graphs; else random graphs of 38 nodes and 98 edges e
 Prints "name value ms" lines.
 Usage: python gnn_pyg.py THREADS [BATCH_DIR [ROW,...]]   (BATCH_DIR holds batch_{B}.safetensors;
 ROW limits the run to those rows, so gnn_bench.lua can time each row right beside its own)
+With GNN_DEVICE=cuda the model steps run on the GPU (bench/gpu/gat_step.lua's peer): rows
+gpu_gat_{small,large}_b{B}_ms, each step synchronised, and gpu_gat_*_peak_mib, PyTorch's peak
+allocated bytes over the timed steps (model, optimizer state and batch included).
 """
 import os
 import statistics
@@ -27,16 +30,24 @@ import torch.nn.functional as F
 from torch_geometric.nn import GATv2Conv, JumpingKnowledge, global_mean_pool
 
 WARMUP, REPS = int(os.environ.get("GNN_WARMUP", "2")), int(os.environ.get("GNN_REPS", "5"))
+DEVICE = os.environ.get("GNN_DEVICE", "cpu")
+
+
+def sync():
+    if DEVICE != "cpu":
+        torch.cuda.synchronize()
 NODES, EDGES, NODE_F, EDGE_F, NUM_IDS = 38, 98, 35, 11, 200
 
 
 def median_ms(step, reps=REPS, warmup=WARMUP):
     for _ in range(warmup):
         step()
+    sync()
     runs = []
     for _ in range(reps):
         t0 = time.perf_counter()
         step()
+        sync()
         runs.append(time.perf_counter() - t0)
     return statistics.median(runs) * 1e3
 
@@ -61,6 +72,24 @@ def load_batch(path):
     t = load_file(path)
     t["num_graphs"] = int(t["y"].shape[0])
     return t
+
+
+def gpu_main(bdir):
+    """The model steps on the GPU, with their peak memory (GNN_DEVICE=cuda)."""
+    for g in (32, 1024):
+        b = load_batch(os.path.join(bdir, f"batch_{g}.safetensors"))
+        b = {k: (v.to(DEVICE) if torch.is_tensor(v) else v) for k, v in b.items()}
+        for size in ("small", "large"):
+            torch.manual_seed(1)
+            step = model_step(b, size, DEVICE)
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            ms = median_ms(step, 10, 3)
+            peak = torch.cuda.max_memory_allocated() / 2 ** 20
+            print(f"gpu_gat_{size}_b{g}_ms {ms:.3f} ms", flush=True)
+            print(f"gpu_gat_{size}_b{g}_peak_mib {peak:.1f} MiB", flush=True)
+            del step
+            torch.cuda.empty_cache()
 
 
 class InputEncoder(nn.Module):
@@ -120,9 +149,9 @@ def layer_step(b):
     return step
 
 
-def model_step(b, size):
+def model_step(b, size, device="cpu"):
     # the id-table size rule of bench/gnn/graphs.lua
-    model = GATWithJK(max(NUM_IDS, int(b["node_id"].max()) + 1), **SIZES[size])
+    model = GATWithJK(max(NUM_IDS, int(b["node_id"].max()) + 1), **SIZES[size]).to(device)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
@@ -137,6 +166,8 @@ def main():
     torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
     torch.manual_seed(1)
     bdir = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None
+    if DEVICE != "cpu":
+        return gpu_main(bdir)
     rows = set(sys.argv[3].split(",")) if len(sys.argv) > 3 else None
     for g in (32, 1024):
         names = [f"gnn_gatv2_layer_b{g}_ms"] + [f"gnn_gat_{s}_b{g}_ms" for s in ("small", "large")]

@@ -1,0 +1,95 @@
+-- gat_step.lua -- the GAT classifier's training step on the GPU (bench/gnn/gnn_bench.lua's step:
+-- zero_grad, forward, cross-entropy, backward, Adam), beside bench/peer/gnn_pyg.py with
+-- GNN_DEVICE=cuda on the same batches, for tools/gpu-check.sh.
+--   graphids run bench/gpu/gat_step.lua BATCH_DIR      (batch_{32,1024}.safetensors, written by
+--                                                        bench/gpu/write_batches.lua)
+-- Rows: gpu_gat_{small,large}_b{B}_ms (median of REPS steps after warm-up, synchronised) and
+-- gpu_gat_{small,large}_b{B}_peak_mib (the allocator's peak over those steps, the model,
+-- optimizer state and batch included: gpu.reset() first makes the peak the live bytes).  A row
+-- that fails prints "<name> error <message>" and the others still run.  Then "gpu_gat_curve":
+-- 10 steps of the small model on 32 graphs from the same weights and dropout stream on the CPU
+-- and the GPU, and the largest relative difference of their losses.
+local graphids = require "graphids"
+local gio = require "graphids.io"
+local data = require "graphids.data"
+local models = require "graphids.models"
+local optim = require "graphids.optim"
+
+if not graphids.gpu.is_available() then
+  print("skipped: " .. graphids.gpu.status())
+  return
+end
+local dir = assert(arg[1], "usage: gat_step.lua BATCH_DIR")
+local REPS, WARMUP = 10, 3
+
+local function load_batch(g)
+  local t, err = gio.load_safetensors(gio.join(dir, "batch_" .. g .. ".safetensors"))
+  assert(t, err)
+  t.num_graphs = t.y:size(1)
+  return data.Batch(t)
+end
+
+local function median_ms(step)
+  for _ = 1, WARMUP do step() end
+  graphids.gpu.synchronize()
+  local runs = {}
+  for r = 1, REPS do
+    local t0 = graphids.clock()
+    step()
+    graphids.gpu.synchronize()
+    runs[r] = (graphids.clock() - t0) * 1e3
+  end
+  table.sort(runs)
+  return runs[(REPS + 1) // 2]
+end
+
+-- A model, its optimizer and a step closure on device; the same weights for the same seed.
+local function setup(b, size, device)
+  graphids.manual_seed(1)
+  local num_ids = math.max(200, b.node_id:max():item() + 1)
+  local m = models.GATClassifier(models.presets.gat[size]({ num_ids = num_ids }))
+  m:to(device)
+  m:train()
+  local db = b:to(device)
+  local opt = optim.Adam(m:parameters(), { lr = 1e-3 })
+  local gen = graphids.Generator(1)
+  return function()
+    opt:zero_grad()
+    local loss = m:training_step(db, { generator = gen })
+    loss:backward()
+    opt:step()
+    return loss
+  end
+end
+
+for _, g in ipairs({ 32, 1024 }) do
+  local b = load_batch(g)
+  for _, size in ipairs({ "small", "large" }) do
+    local name = string.format("gpu_gat_%s_b%d", size, g)
+    local ok, err = pcall(function()
+      local step = setup(b, size, "cuda")
+      graphids.gpu.reset()
+      local ms = median_ms(step)
+      print(string.format("%s_ms %.3f ms", name, ms))
+      print(string.format("%s_peak_mib %.1f MiB", name, graphids.gpu.memory().peak / 2 ^ 20))
+    end)
+    if not ok then print(name .. " error " .. tostring(err)) end
+    io.stdout:flush()
+    collectgarbage()
+    graphids.gpu.reset()
+  end
+end
+
+local ok, err = pcall(function()
+  local b = load_batch(32)
+  local cpu, gpu = setup(b, "small", "cpu"), setup(b, "small", "cuda")
+  local worst, line = 0, {}
+  for i = 1, 10 do
+    local lc, lg = cpu():item(), gpu():item()
+    worst = math.max(worst, math.abs(lc - lg) / math.max(math.abs(lc), 1e-12))
+    line[i] = string.format("%.5f/%.5f", lc, lg)
+  end
+  print(string.format("gpu_gat_curve max_rel_diff %.3g (cpu/gpu losses: %s)", worst,
+    table.concat(line, " ")))
+end)
+if not ok then print("gpu_gat_curve error " .. tostring(err)) end
