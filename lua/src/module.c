@@ -14,6 +14,8 @@ static void promote_symbols(void) {
         dlopen(info.dli_fname, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);
 }
 
+void l_open_amp(lua_State *L, int module, int methods); /* l_amp.c: autocast state */
+
 int luaopen_graphids_core(lua_State *L) {
     promote_symbols();
     lua_newtable(L);
@@ -44,6 +46,7 @@ int luaopen_graphids_core(lua_State *L) {
     l_open_metrics(L, module, methods);
     l_open_net(L, module, methods);
     l_open_rnn(L, module, methods);
+    l_open_amp(L, module, methods);
 
     /* graphids.Tensor is the methods table: the stdlib adds Lua-written methods to it. */
     lua_pushvalue(L, methods);

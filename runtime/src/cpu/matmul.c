@@ -503,7 +503,9 @@ static gids_status batched(gids_tensor **out, const char *op, const gids_tensor 
 
 gids_status gids_bmm(gids_tensor **out, const gids_tensor *a, const gids_tensor *b) {
     *out = NULL;
-    GIDS_TRY(check_pair("bmm", a, b));
+    /* The shape checks hold on every device; the CPU's own (check_pair) only after the device
+     * dispatch, which would otherwise refuse a CUDA operand as "expected cpu". */
+    GIDS_CHECK(a != NULL && b != NULL, GIDS_EINVAL, "bmm: arg %d is NULL", a == NULL ? 1 : 2);
     GIDS_TRY(check_ndim("bmm", "arg 1", a, 3));
     GIDS_TRY(check_ndim("bmm", "arg 2", b, 3));
     char sa[128], sb[128];
@@ -513,6 +515,7 @@ gids_status gids_bmm(gids_tensor **out, const gids_tensor *a, const gids_tensor 
                gids_shape_str(a->ndim, a->shape, sa, sizeof sa), (long long)a->shape[0],
                (long long)b->shape[0]);
     GIDS_ON_DEVICE("bmm", matmul, a, b)(out, a, b);
+    GIDS_TRY(check_pair("bmm", a, b));
     return batched(out, "bmm", a, b);
 }
 

@@ -1,14 +1,17 @@
-/* blas.cu -- mm and addmm through cuBLAS (f32, f64).
+/* blas.cu -- mm and addmm through cuBLAS (f32, f64, f16, bf16).
  *
  * As on the CPU, a 2-D operand whose elements are row-major or column-major with a gap (a
  * transposed or narrowed view) is handed to cuBLAS as it is, with the transpose flag and the
  * other stride as leading dimension; other layouts are first packed contiguous.  cuBLAS is
  * column-major, so C = A @ B (row-major) is computed as C^T = B^T A^T.  TF32 tensor-core math
- * only with GRAPHIDS_ALLOW_TF32=1 (read when the device's handle is created).
+ * only with GRAPHIDS_ALLOW_TF32=1 (read when the device's handle is created).  f16 and bf16
+ * operands go through cublasGemmEx with f32 accumulation (CUBLAS_COMPUTE_32F, the tensor cores;
+ * as torch's default) and an output of the operands' dtype; alpha and beta are f32 then.
  */
 #include <limits.h>
 
 #include "cuda_impl.h"
+#include "half_impl.h"
 
 /* A 2-D strided matrix: element (i, j) at p + (i * rs + j * cs) elements. */
 struct mat {
@@ -77,7 +80,13 @@ static gids_status gemm(const char *op, gids_tensor *C, const gids_tensor *A, co
                "%s: operand layout not readable by cuBLAS after packing", op);
     int m = (int)C->shape[0], n = (int)C->shape[1], k = (int)A->shape[1];
     int ldc = n > 1 ? n : 1;
-    if (C->dtype == GIDS_F32) {
+    if (gc_is_half(C->dtype)) {
+        float al = (float)alpha, be = (float)beta;
+        cudaDataType_t t = gc_cuda_type(C->dtype);
+        GC_CUBLAS(op, cublasGemmEx(h, opb, opa, n, m, k, &al, b.p, t, ldb, a.p, t, lda, &be,
+                                   gids_tensor_data(C), t, ldc, CUBLAS_COMPUTE_32F,
+                                   CUBLAS_GEMM_DEFAULT));
+    } else if (C->dtype == GIDS_F32) {
         float al = (float)alpha, be = (float)beta;
         GC_CUBLAS(op, cublasSgemm(h, opb, opa, n, m, k, &al, (const float *)b.p, ldb,
                                   (const float *)a.p, lda, &be, (float *)gids_tensor_data(C), ldc));
@@ -117,8 +126,9 @@ static gids_status check_pair(const char *op, const gids_tensor *a, const gids_t
                   gids_shape_str(a->ndim, a->shape, sa, sizeof sa), (long long)a->shape[1],
                   (long long)b->shape[0]);
     }
-    GIDS_CHECK(a->dtype == GIDS_F32 || a->dtype == GIDS_F64, GIDS_EUNSUPPORTED,
-               "%s: dtype %s is not supported on CUDA yet (f32 and f64 only)", op,
+    GIDS_CHECK(a->dtype == GIDS_F32 || a->dtype == GIDS_F64 || gc_is_half(a->dtype),
+               GIDS_EUNSUPPORTED,
+               "%s: dtype %s is not supported on CUDA yet (f32, f64, f16 and bf16 only)", op,
                gids_dtype_name(a->dtype));
     int64_t n = a->shape[0], k = a->shape[1], m = b->shape[1];
     GIDS_CHECK(n <= INT_MAX && k <= INT_MAX && m <= INT_MAX, GIDS_EOVERFLOW,

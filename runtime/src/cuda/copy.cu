@@ -6,11 +6,17 @@
  * data is first staged into a contiguous device buffer, and device results bound for a strided
  * host view into a contiguous host buffer.  Conversions follow the CPU's (core/copy.c): bool <-
  * x != 0, integer <- float truncates toward zero and saturates (NaN -> 0).
+ *
+ * f16 and bf16 (GPU storage only) convert as PyTorch does: every conversion goes through f32,
+ * and f32 -> f16/bf16 rounds to nearest even (__float2half_rn, __float2bfloat16_rn).  A double
+ * is first rounded to f32 (torch's c10::Half/BFloat16 are built from a float, so it rounds twice
+ * too); a half read as an integer is its f32 value under the rules above.
  */
 #include <math.h>
 #include <string.h>
 
 #include "cuda_impl.h"
+#include "half_impl.h"
 
 /* ---------------------------------------------------------------- layouts */
 void gc_layouts(int n, const gids_tensor *const *ts, int nd, const int64_t *shape, gc_layout *out) {
@@ -58,6 +64,17 @@ template <> struct ctype<GIDS_I64> { typedef int64_t T; };
 template <> struct ctype<GIDS_I32> { typedef int32_t T; };
 template <> struct ctype<GIDS_U8> { typedef uint8_t T; };
 template <> struct ctype<GIDS_BOOL> { typedef uint8_t T; };
+template <> struct ctype<GIDS_F16> { typedef __half T; };
+template <> struct ctype<GIDS_BF16> { typedef __nv_bfloat16 T; };
+
+template <int DT> constexpr bool is_half_v = DT == GIDS_F16 || DT == GIDS_BF16;
+
+template <int DS> __device__ __forceinline__ float half_to_float(typename ctype<DS>::T x) {
+    if constexpr (DS == GIDS_F16)
+        return __half2float(x);
+    else
+        return __bfloat162float(x);
+}
 
 __device__ __forceinline__ double sat(double v, double lo, double hi) {
     return isnan(v) ? 0.0 : (v <= lo ? lo : (v >= hi ? hi : v));
@@ -67,7 +84,15 @@ template <int DD, int DS>
 __device__ __forceinline__ typename ctype<DD>::T convert(typename ctype<DS>::T x) {
     typedef typename ctype<DD>::T TD;
     constexpr bool src_float = DS == GIDS_F32 || DS == GIDS_F64;
-    if constexpr (DD == GIDS_BOOL) {
+    if constexpr (DD == DS) {
+        return x;
+    } else if constexpr (is_half_v<DS>) { /* through f32, which holds every half exactly */
+        return convert<DD, GIDS_F32>(half_to_float<DS>(x));
+    } else if constexpr (DD == GIDS_F16) {
+        return __float2half_rn((float)x);
+    } else if constexpr (DD == GIDS_BF16) {
+        return __float2bfloat16_rn((float)x);
+    } else if constexpr (DD == GIDS_BOOL) {
         return (TD)(x != 0);
     } else if constexpr (src_float && DD == GIDS_I64) {
         return (TD)sat((double)x, -9223372036854775808.0, 9223372036854774784.0);
@@ -109,6 +134,8 @@ static gids_status launch_copy_from(gids_tensor *dst, const gids_tensor *src, in
     case GIDS_I32: return launch_copy<DD, GIDS_I32>(dst, src, n);
     case GIDS_U8: return launch_copy<DD, GIDS_U8>(dst, src, n);
     case GIDS_BOOL: return launch_copy<DD, GIDS_BOOL>(dst, src, n);
+    case GIDS_F16: return launch_copy<DD, GIDS_F16>(dst, src, n);
+    case GIDS_BF16: return launch_copy<DD, GIDS_BF16>(dst, src, n);
     default: break;
     }
     GIDS_FAIL(GIDS_EUNSUPPORTED, "copy_: source dtype %s is not supported on CUDA yet",
@@ -117,7 +144,7 @@ static gids_status launch_copy_from(gids_tensor *dst, const gids_tensor *src, in
 
 static bool supported_dtype(gids_dtype dt) {
     return dt == GIDS_F32 || dt == GIDS_F64 || dt == GIDS_I64 || dt == GIDS_I32 || dt == GIDS_U8 ||
-           dt == GIDS_BOOL;
+           dt == GIDS_BOOL || dt == GIDS_F16 || dt == GIDS_BF16;
 }
 
 /* dst <- src, both on the current device (already made current), no overlap. */
@@ -131,6 +158,8 @@ static gids_status device_copy(gids_tensor *dst, const gids_tensor *src) {
     case GIDS_I32: return launch_copy_from<GIDS_I32>(dst, src, n);
     case GIDS_U8: return launch_copy_from<GIDS_U8>(dst, src, n);
     case GIDS_BOOL: return launch_copy_from<GIDS_BOOL>(dst, src, n);
+    case GIDS_F16: return launch_copy_from<GIDS_F16>(dst, src, n);
+    case GIDS_BF16: return launch_copy_from<GIDS_BF16>(dst, src, n);
     default: break;
     }
     GIDS_FAIL(GIDS_EUNSUPPORTED, "copy_: destination dtype %s is not supported on CUDA yet",
@@ -160,8 +189,8 @@ static gids_status check_copy(gids_tensor *dst, const gids_tensor *src) {
     GIDS_CHECK(dst != nullptr && src != nullptr, GIDS_EINVAL, "copy_: %s is NULL",
                dst == nullptr ? "dst" : "src");
     GIDS_CHECK(supported_dtype(dst->dtype) && supported_dtype(src->dtype), GIDS_EUNSUPPORTED,
-               "copy_: %s -> %s is not supported on CUDA yet (f16/bf16 storage comes later)",
-               gids_dtype_name(src->dtype), gids_dtype_name(dst->dtype));
+               "copy_: %s -> %s is not supported on CUDA", gids_dtype_name(src->dtype),
+               gids_dtype_name(dst->dtype));
     int nd;
     int64_t shape[GIDS_MAX_DIMS];
     GIDS_TRY(
@@ -337,6 +366,9 @@ gids_status gc_fill(gids_tensor *t, gids_scalar value) {
                                                     : (uint8_t)sat_host(f, 0.0, 255.0));
     case GIDS_BOOL:
         return launch_fill<uint8_t>(t, (uint8_t)(value.is_int ? value.i != 0 : f != 0.0));
+    /* through f32, as the copies (a double fill value rounds to f32, then to nearest even) */
+    case GIDS_F16: return launch_fill<__half>(t, __float2half_rn((float)f));
+    case GIDS_BF16: return launch_fill<__nv_bfloat16>(t, __float2bfloat16_rn((float)f));
     default: break;
     }
     GIDS_FAIL(GIDS_EUNSUPPORTED, "fill_: dtype %s is not supported on CUDA yet",

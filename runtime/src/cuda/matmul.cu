@@ -7,12 +7,14 @@
  * when it has every batch, 0 when it has none (or only size-1 batch dims: one matrix read by
  * every batch); an operand that broadcasts over some batch dims only is expanded into a packed
  * copy.  Then one cuBLAS strided-batched GEMM per 65535 batches (C^T = B^T A^T, as blas.cu), or
- * a single GEMM of batch*n rows when only the left operand is batched.  TF32 as blas.cu.
+ * a single GEMM of batch*n rows when only the left operand is batched.  TF32, f16 and bf16 as
+ * blas.cu (cublasGemmStridedBatchedEx, f32 accumulation, output in the operands' dtype).
  */
 #include <limits.h>
 #include <string.h>
 
 #include "cuda_impl.h"
+#include "half_impl.h"
 
 #define MM_MAX_BATCH 65535 /* batches per cuBLAS call: well inside any grid limit */
 
@@ -57,16 +59,21 @@ static gids_status gemm_batched(const char *op, int device, gids_dtype dt, void 
         const char *a = (const char *)A + (size_t)(b0 * sa) * es;
         const char *b = (const char *)B + (size_t)(b0 * sb) * es;
         char *c = (char *)C + (size_t)(b0 * sc) * es;
-        if (dt == GIDS_F32) {
-            const float one = 1.0f, zero = 0.0f;
+        const float one = 1.0f, zero = 0.0f; /* f32 scales for f32, f16 and bf16 */
+        if (gc_is_half(dt)) {
+            cudaDataType_t t = gc_cuda_type(dt);
+            GC_CUBLAS(op, cublasGemmStridedBatchedEx(h, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &one, b,
+                                                     t, m, sb, a, t, k, sa, &zero, c, t, m, sc, nbt,
+                                                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        } else if (dt == GIDS_F32) {
             GC_CUBLAS(op, cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &one,
                                                     (const float *)b, m, sb, (const float *)a, k,
                                                     sa, &zero, (float *)c, m, sc, nbt));
         } else {
-            const double one = 1.0, zero = 0.0;
-            GC_CUBLAS(op, cublasDgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &one,
+            const double done = 1.0, dzero = 0.0;
+            GC_CUBLAS(op, cublasDgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &done,
                                                     (const double *)b, m, sb, (const double *)a, k,
-                                                    sa, &zero, (double *)c, m, sc, nbt));
+                                                    sa, &dzero, (double *)c, m, sc, nbt));
         }
     }
     if (gc_sync_each_op) GC_CUDA(op, cudaDeviceSynchronize());
@@ -87,8 +94,9 @@ static gids_status check_args(const char *op, const gids_tensor *a, const gids_t
                "%s: both arguments need at least 1 dim, got arg 1 %s and arg 2 %s", op,
                gids_shape_str(a->ndim, a->shape, sa, sizeof sa),
                gids_shape_str(b->ndim, b->shape, sb, sizeof sb));
-    GIDS_CHECK(a->dtype == GIDS_F32 || a->dtype == GIDS_F64, GIDS_EUNSUPPORTED,
-               "%s: dtype %s is not supported on CUDA yet (f32 and f64 only)", op,
+    GIDS_CHECK(a->dtype == GIDS_F32 || a->dtype == GIDS_F64 || gc_is_half(a->dtype),
+               GIDS_EUNSUPPORTED,
+               "%s: dtype %s is not supported on CUDA yet (f32, f64, f16 and bf16 only)", op,
                gids_dtype_name(a->dtype));
     return GIDS_OK;
 }

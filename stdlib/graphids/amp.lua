@@ -1,0 +1,236 @@
+-- graphids.amp -- automatic mixed precision: the loss scaler (docs/amp.md).
+--   local amp = require "graphids.amp"
+--   local scaler = amp.GradScaler{init_scale = 65536}
+--   local loss = graphids.autocast("f16", model.forward, model, x)   -- matmuls in f16
+--   scaler:scale(loss):backward()      -- gradients of loss * scale: small ones survive f16
+--   scaler:unscale_(opt)               -- optional: before clipping, grads back to true size
+--   scaler:step(opt)                   -- skipped when a gradient is inf or NaN
+--   scaler:update()                    -- halves the scale after an overflow, doubles it after
+--                                      -- growth_interval clean steps
+-- The semantics are torch.amp.GradScaler's: the same defaults, the same update rule (a grown
+-- scale that would be inf is not taken), the same state_dict keys (scale, growth_factor,
+-- backoff_factor, growth_interval, _growth_tracker) and the same errors for calls out of order.
+-- The scale is a Lua number (f64; powers of two stay exact), so reading it never synchronises
+-- the GPU; finding inf/NaN costs one read of a count per unscale_.  A disabled scaler passes
+-- everything through (scale returns the loss, step just steps).
+local graphids = require "graphids"
+local class = require "graphids.class"
+local U = require "graphids.nn._util"
+
+local M = {}
+
+local GradScaler = class("GradScaler")
+M.GradScaler = GradScaler
+
+local DEFAULTS = {
+  init_scale = 65536.0, growth_factor = 2.0, backoff_factor = 0.5, growth_interval = 2000,
+  enabled = true,
+}
+
+-- The per-optimizer stage within one iteration (torch's OptState).
+local READY, UNSCALED, STEPPED = "ready", "unscaled", "stepped"
+
+local function positive(name, v, level)
+  if type(v) ~= "number" or not (v > 0) or v == math.huge then
+    error(string.format("GradScaler: %s must be a finite number > 0, got %s", name, tostring(v)), level)
+  end
+end
+
+function GradScaler:__init(opts)
+  local o = U.options("GradScaler", opts, DEFAULTS, U.CTOR)
+  positive("init_scale", o.init_scale, U.CTOR)
+  positive("growth_factor", o.growth_factor, U.CTOR)
+  positive("backoff_factor", o.backoff_factor, U.CTOR)
+  if not (o.growth_factor > 1) then
+    error("GradScaler: growth_factor must be > 1, got " .. tostring(o.growth_factor), U.CTOR)
+  end
+  if not (o.backoff_factor < 1) then
+    error("GradScaler: backoff_factor must be < 1, got " .. tostring(o.backoff_factor), U.CTOR)
+  end
+  if math.type(o.growth_interval) ~= "integer" or o.growth_interval < 1 then
+    error("GradScaler: growth_interval must be an integer >= 1, got " .. tostring(o.growth_interval),
+      U.CTOR)
+  end
+  self.enabled = o.enabled
+  self.scale_value = o.init_scale + 0.0
+  self.growth_factor, self.backoff_factor = o.growth_factor + 0.0, o.backoff_factor + 0.0
+  self.growth_interval = o.growth_interval
+  self.growth_tracker = 0
+  -- optimizer -> {stage = READY|UNSCALED|STEPPED, found_inf = bool}; weak keys: an optimizer
+  -- dropped between iterations does not stay alive here.
+  self.per_opt = setmetatable({}, { __mode = "k" })
+end
+
+function GradScaler:is_enabled()
+  return self.enabled
+end
+
+-- The current scale (1.0 when disabled, as torch).
+function GradScaler:get_scale()
+  return self.enabled and self.scale_value or 1.0
+end
+
+function GradScaler:get_growth_tracker()
+  return self.growth_tracker
+end
+
+-- loss * scale (the loss itself when disabled).
+function GradScaler:scale(loss)
+  if not self.enabled then return loss end
+  if not graphids.is_tensor(loss) then
+    error("GradScaler:scale: expected a loss tensor, got " .. type(loss), 2)
+  end
+  return loss * self.scale_value
+end
+
+local function opt_state(self, opt)
+  local st = self.per_opt[opt]
+  if st == nil then
+    st = { stage = READY, found_inf = false }
+    self.per_opt[opt] = st
+  end
+  return st
+end
+
+local function check_optimizer(opt, fname)
+  if type(opt) ~= "table" or type(opt.param_groups) ~= "table" or type(opt.step) ~= "function" then
+    error(string.format("GradScaler:%s: expected an optimizer (param_groups and step()), got %s",
+      fname, class.name_of(opt)), 3)
+  end
+end
+
+-- Divides every gradient of the optimizer's parameters by the scale, in place, and records
+-- whether any of them holds an inf or NaN.  Once per optimizer per iteration.
+function GradScaler:unscale_(opt)
+  if not self.enabled then return end
+  check_optimizer(opt, "unscale_")
+  local st = opt_state(self, opt)
+  if st.stage == UNSCALED then
+    error("GradScaler:unscale_: already called on this optimizer since the last update()", 2)
+  elseif st.stage == STEPPED then
+    error("GradScaler:unscale_: called after step() (call update() first)", 2)
+  end
+  -- 1/scale: exact for the powers of two the scale normally is (torch rounds it to f32).
+  local inv = 1.0 / self.scale_value
+  local finite, total = nil, 0
+  graphids.no_grad(function()
+    for _, group in ipairs(opt.param_groups) do
+      for _, p in ipairs(group.params) do
+        local g = p.grad
+        if g ~= nil then
+          g:mul_(inv)
+          -- a count on the device per gradient, read once at the end: one synchronisation
+          local c = g:isfinite():sum()
+          finite = finite == nil and c or finite + c
+          total = total + g:numel()
+        end
+      end
+    end
+  end)
+  st.found_inf = finite ~= nil and finite:item() ~= total
+  st.stage = UNSCALED
+end
+
+-- optimizer:step() unless a gradient is inf or NaN (then the step is skipped and nil returned);
+-- unscales first when unscale_ was not called.  Returns what step() returned.
+function GradScaler:step(opt, ...)
+  if not self.enabled then return opt:step(...) end
+  check_optimizer(opt, "step")
+  local st = opt_state(self, opt)
+  if st.stage == STEPPED then
+    error("GradScaler:step: already called on this optimizer since the last update()", 2)
+  end
+  if st.stage == READY then self:unscale_(opt) end
+  local ret
+  if not st.found_inf then ret = opt:step(...) end
+  st.stage = STEPPED
+  return ret
+end
+
+-- Whether the last unscale_ of opt found an inf or NaN (nil before any this iteration).
+function GradScaler:found_inf(opt)
+  local st = self.per_opt[opt]
+  if st == nil or st.stage == READY then return nil end
+  return st.found_inf
+end
+
+-- Ends the iteration: new_scale when given, else backoff_factor * scale after an inf/NaN in any
+-- optimizer, growth_factor * scale after growth_interval clean iterations in a row (not taken
+-- when it would be inf), else unchanged.
+function GradScaler:update(new_scale)
+  if not self.enabled then return end
+  if new_scale ~= nil then
+    positive("new_scale", new_scale, 2)
+    self.scale_value = new_scale + 0.0
+  else
+    local any, found = false, false
+    for _, st in pairs(self.per_opt) do -- order-free: only an "or" over the optimizers
+      if st.stage ~= READY then
+        any = true
+        found = found or st.found_inf
+      end
+    end
+    if not any then
+      error("GradScaler:update: no inf checks were recorded before update() (call step() or " ..
+        "unscale_() first)", 2)
+    end
+    if found then
+      self.scale_value = self.scale_value * self.backoff_factor
+      self.growth_tracker = 0
+    else
+      local n = self.growth_tracker + 1
+      if n == self.growth_interval then
+        local grown = self.scale_value * self.growth_factor
+        if grown ~= math.huge then self.scale_value = grown end
+        n = 0
+      end
+      self.growth_tracker = n
+    end
+  end
+  self.per_opt = setmetatable({}, { __mode = "k" })
+end
+
+-- torch's keys; {} when disabled.
+function GradScaler:state_dict()
+  if not self.enabled then return {} end
+  return {
+    scale = self.scale_value, growth_factor = self.growth_factor,
+    backoff_factor = self.backoff_factor, growth_interval = self.growth_interval,
+    _growth_tracker = self.growth_tracker,
+  }
+end
+
+local SD_KEYS = { "_growth_tracker", "backoff_factor", "growth_factor", "growth_interval", "scale" }
+
+function GradScaler:load_state_dict(sd)
+  if not self.enabled then return end
+  if type(sd) ~= "table" or next(sd) == nil then
+    error("GradScaler:load_state_dict: the state dict is empty, possibly saved from a disabled " ..
+      "GradScaler", 2)
+  end
+  local known = {}
+  for _, k in ipairs(SD_KEYS) do
+    known[k] = true
+    if type(sd[k]) ~= "number" then
+      error(string.format("GradScaler:load_state_dict: '%s' must be a number, got %s", k,
+        tostring(sd[k])), 2)
+    end
+  end
+  for _, k in ipairs(U.sorted_keys(sd)) do
+    if not known[k] then
+      error(string.format("GradScaler:load_state_dict: unknown key '%s' (expected %s)", tostring(k),
+        table.concat(SD_KEYS, ", ")), 2)
+    end
+  end
+  positive("scale", sd.scale, 2)
+  local gi, gt = math.tointeger(sd.growth_interval), math.tointeger(sd._growth_tracker)
+  if gi == nil or gi < 1 or gt == nil or gt < 0 then
+    error("GradScaler:load_state_dict: growth_interval and _growth_tracker must be integers", 2)
+  end
+  -- JSON gives 65536 back as an integer: the scale and factors are floats again here
+  self.scale_value = sd.scale + 0.0
+  self.growth_factor, self.backoff_factor = sd.growth_factor + 0.0, sd.backoff_factor + 0.0
+  self.growth_interval, self.growth_tracker = gi, gt
+end
+
+return M
