@@ -2,7 +2,7 @@
 # make check-gpu: the GPU checks, meant for a machine with an NVIDIA GPU (the `device` machine).
 # It uses a build carried from the development machine (tools/gpu-carry.sh) or builds here when
 # none is present, then: graphids version and gpu info, the CPU/GPU parity specs
-# (spec/gpu/gpu_check.lua, spec/gpu/fused_check.lua), and the GPU benchmarks beside PyTorch
+# (spec/gpu/*_check.lua), and the GPU benchmarks beside PyTorch
 # (bench/gpu, bench/peer): matmul, copies, the fused ops, and the GAT classifier's training
 # step on the batches tools/gpu-carry.sh wrote (.gpu-carry/batches) beside PyTorch Geometric.
 # Every step has a time limit, so one hung kernel cannot eat the machine's lease.
@@ -40,11 +40,12 @@ status=0
   echo "== graphids version"; "$HOST" version
   echo "== graphids gpu info"; "$HOST" gpu info
 } 2>&1 | log
-# gpu_check: copies, elementwise, reductions, BLAS, index/segment ops, optimizers, allocator;
-# fused_check: graph attention, LSTM cell, batched matmul, a GATConv training run.
-for spec in gpu_check fused_check; do
+# Every spec/gpu/*_check.lua: gpu_check (copies, elementwise, reductions, BLAS, index/segment
+# ops, optimizers, allocator), fused_check (graph attention, LSTM cell, batched matmul, the
+# models' steps), amp_check (mixed precision), ...
+for spec in spec/gpu/*_check.lua; do
   echo "== GPU specs: $spec" | log
-  GRAPHIDS_CUDA_SYNC=1 timeout 180 "$HOST" run "spec/gpu/$spec.lua" 2>&1 | log
+  GRAPHIDS_CUDA_SYNC=1 timeout 150 "$HOST" run "$spec" 2>&1 | log
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 done
 
@@ -75,7 +76,7 @@ GNN_DEVICE=cuda PYTHONUNBUFFERED=1 timeout 180 python3 bench/peer/gnn_pyg.py 1 "
     "$peer" "$ours"
   grep -E ' error |^gpu_gat_curve' "$ours"
   grep -E '^gpu_memory|^gpu_(gat|gatv2|lstm)_' "$ours"
-  grep -E '^(gpu|fused): [0-9]+ passed|^probe ' "${OUT:-/dev/null}/gpu-check.log" 2>/dev/null || true
+  grep -E '^[a-z]+: [0-9]+ passed|^probe ' "${OUT:-/dev/null}/gpu-check.log" 2>/dev/null || true
 } | tee "${OUT:+$OUT/summary.txt}" | log
 rm -f "$ours" "$peer"
 exit $status

@@ -452,20 +452,15 @@ static int convert(lua_State *L, gids_tensor *t, gids_dtype dt) {
     return 1;
 }
 
-/* Moves the tensor at 1 to dev (itself when already there).  Moves are not recorded by
- * autograd yet, so a tensor that requires grad must be detached first. */
-static int move(lua_State *L, gids_tensor *t, gids_device dev, const char *fname) {
+/* Moves the tensor at 1 to dev (itself when already there); recorded by autograd, so the
+ * gradient flows back to the source device (as torch's .to()). */
+static int move(lua_State *L, gids_tensor *t, gids_device dev) {
     if (gids_device_eq(gids_tensor_device(t), dev)) {
         lua_settop(L, 1);
         return 1;
     }
-    if (gids_requires_grad(t) && gids_grad_enabled())
-        return l_error(L,
-                       "%s: moving a tensor that requires grad between devices is not "
-                       "differentiable yet; move it before setting requires_grad, or detach() it",
-                       fname);
     l_tensor *u = l_newtensor(L);
-    l_check(L, gids_to_device(&u->t, t, dev));
+    l_check(L, gids_ag_to_device(&u->t, t, dev));
     return 1;
 }
 
@@ -482,7 +477,7 @@ static int t_to(lua_State *L) {
             gids_device d = l_check_device(L, dev, "to");
             if (!gids_device_eq(gids_tensor_device(t), d)) {
                 lua_settop(L, 1);
-                move(L, t, d, "to");
+                move(L, t, d);
                 lua_replace(L, 1);
                 t = l_checktensor(L, 1);
             }
@@ -502,7 +497,7 @@ static int t_to(lua_State *L) {
     }
     gids_device d = l_check_device(L, s, "to");
     lua_settop(L, 1);
-    return move(L, t, d, "to");
+    return move(L, t, d);
 }
 
 /* t:cuda(index?) and t:cpu(), as torch. */
@@ -513,13 +508,13 @@ static int t_cuda(lua_State *L) {
     snprintf(name, sizeof name, "cuda:%d", (int)luaL_optinteger(L, 2, 0));
     gids_device d = l_check_device(L, name, "cuda");
     lua_settop(L, 1);
-    return move(L, t, d, "cuda");
+    return move(L, t, d);
 }
 
 static int t_cpu(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
     l_checkend(L, 1, "cpu");
-    return move(L, t, GIDS_DEVICE_CPU, "cpu");
+    return move(L, t, GIDS_DEVICE_CPU);
 }
 
 /* t:float() and the other fixed conversions take no argument. */

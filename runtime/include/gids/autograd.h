@@ -191,6 +191,9 @@ gids_status gids_ag_contiguous(gids_tensor **out, const gids_tensor *t);
 gids_status gids_ag_clone(gids_tensor **out, const gids_tensor *t);
 /* Float -> float conversions are differentiable; to an integer dtype the result is detached. */
 gids_status gids_ag_to_dtype(gids_tensor **out, const gids_tensor *t, gids_dtype dt);
+/* NEW: t moved to dev (t itself, retained, when already there); the gradient moves back to
+ * t's device. */
+gids_status gids_ag_to_device(gids_tensor **out, const gids_tensor *t, gids_device dev);
 
 /* In-place ops on tensors that take part in a graph: ESTATE ("add_: a tensor that requires
  * grad cannot be modified in place while grad mode is on ...") when `target` requires grad

@@ -1,13 +1,14 @@
 /* ag_view.c -- differentiable views (view, reshape, permute, transpose, narrow, select, expand,
- * squeeze, unsqueeze, flatten) and copies (contiguous, clone, to_dtype).
+ * squeeze, unsqueeze, flatten) and copies (contiguous, clone, to_dtype, to_device).
  *
  * The forward pass runs the plain op, so a view stays a view of its input's storage while it is
  * recorded.  Backward maps the gradient back to the input's layout: views that only rename the
  * elements (reshape-like, permute, transpose) return a view of the gradient; narrow and select
  * write it into zeros of the input's shape; expand sums it over the expanded dims; copies pass
- * it through, converted to the input's dtype.
+ * it through, converted to the input's dtype; a move between devices moves it back.
  */
 #include "formula_impl.h"
+#include "gids/backend.h"
 
 typedef enum {
     V_RESHAPE,   /* view, reshape, squeeze, unsqueeze, flatten: the same elements re-shaped */
@@ -16,6 +17,7 @@ typedef enum {
     V_NARROW,    /* dim, start, length */
     V_SELECT,    /* dim, start = the index */
     V_PASS,      /* expand (summed down by ag_give), contiguous, clone, to_dtype */
+    V_MOVE,      /* to_device: device holds the input's device */
 } view_kind;
 
 typedef struct {
@@ -23,6 +25,7 @@ typedef struct {
     int dim, dim2;
     int64_t start, length;
     int perm[GIDS_MAX_DIMS];
+    gids_device device;
 } view_ctx;
 
 static gids_status view_backward_(gids_node *n, gids_tensor *const *grad_out,
@@ -50,6 +53,7 @@ static gids_status view_backward_(gids_node *n, gids_tensor *const *grad_out,
         AG_DO(&s, gids_copy_(part, g));
         break;
     case V_PASS: r = (gids_tensor *)g; break;
+    case V_MOVE: AG_RUN(&s, r, gids_to_device(&r, g, c->device)); break;
     }
     ag_give(&s, n, 0, r, grad_in);
     return ag_finish(&s, NULL, NULL);
@@ -146,4 +150,11 @@ gids_status gids_ag_to_dtype(gids_tensor **out, const gids_tensor *t, gids_dtype
     /* Integer results are not differentiable: they come out detached (as torch's .long()). */
     if (!gids_dtype_is_float(dt)) return GIDS_OK;
     return record_(out, t, "to_dtype", "ToCopyBackward", &pass_ctx_, GIDS_OK);
+}
+
+gids_status gids_ag_to_device(gids_tensor **out, const gids_tensor *t, gids_device dev) {
+    GIDS_TRY(gids_to_device(out, t, dev));
+    if (*out == t) return GIDS_OK; /* already there: t itself, history and all */
+    view_ctx c = {.kind = V_MOVE, .device = gids_tensor_device(t)};
+    return record_(out, t, "to_device", "ToCopyBackward", &c, GIDS_OK);
 }

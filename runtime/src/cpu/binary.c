@@ -287,6 +287,11 @@ gids_status gids_binary(gids_tensor **out, gids_binop op, const gids_tensor *a,
 
 gids_status gids_binary_into(gids_tensor *dst, gids_binop op, const gids_tensor *a,
                              const gids_tensor *b) {
+    if (gids_any_device(3, (const gids_tensor *const[]){dst, a, b})) {
+        gids_tensor *r = NULL;
+        GIDS_TRY(gids_binary(&r, op, a, b));
+        return gids_ew_into_device(gids_binop_name(op), dst, r);
+    }
     GIDS_TRY(check_pair(gids_binop_name(op), a, b));
     GIDS_CHECK(dst != NULL, GIDS_EINVAL, "%s: output is NULL", gids_binop_name(op));
     return binary_run(NULL, dst, op, a, b, gids_ew_promote_tensors(a, b));
@@ -314,5 +319,10 @@ gids_status gids_binary_scalar(gids_tensor **out, gids_binop op, const gids_tens
 gids_status gids_binary_scalar_into(gids_tensor *dst, gids_binop op, const gids_tensor *a,
                                     gids_scalar s, bool reversed) {
     GIDS_CHECK(dst != NULL, GIDS_EINVAL, "%s: output is NULL", gids_binop_name(op));
+    if (gids_any_device(2, (const gids_tensor *const[]){dst, a})) {
+        gids_tensor *r = NULL;
+        GIDS_TRY(gids_binary_scalar(&r, op, a, s, reversed));
+        return gids_ew_into_device(gids_binop_name(op), dst, r);
+    }
     return binary_scalar_run(NULL, dst, op, a, s, reversed);
 }

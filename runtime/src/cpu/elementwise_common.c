@@ -66,6 +66,31 @@ gids_status gids_ew_check_dst(const char *op, const gids_tensor *dst, gids_dtype
     return GIDS_OK;
 }
 
+static gids_status into_device_check(const char *op, const gids_tensor *dst, const gids_tensor *r) {
+    GIDS_CHECK(dst != NULL, GIDS_EINVAL, "%s: output is NULL", op);
+    GIDS_TRY(gids_check_writable(op, dst));
+    bool same = dst->ndim == r->ndim;
+    for (int d = 0; same && d < r->ndim; d++) same = dst->shape[d] == r->shape[d];
+    if (!same) {
+        char want[160], got[160];
+        gids_shape_str(r->ndim, r->shape, want, sizeof want);
+        gids_shape_str(dst->ndim, dst->shape, got, sizeof got);
+        GIDS_FAIL(GIDS_ESHAPE, "%s: output has shape %s, expected the broadcast shape %s", op, got,
+                  want);
+    }
+    GIDS_CHECK(gids_ew_can_cast(r->dtype, dst->dtype), GIDS_EDTYPE,
+               "%s: result dtype %s cannot be written into an output of dtype %s", op,
+               gids_dtype_name(r->dtype), gids_dtype_name(dst->dtype));
+    return GIDS_OK;
+}
+
+gids_status gids_ew_into_device(const char *op, gids_tensor *dst, gids_tensor *r) {
+    gids_status st = into_device_check(op, dst, r);
+    if (st == GIDS_OK) st = gids_copy_(dst, r);
+    gids_tensor_release(r);
+    return st;
+}
+
 gids_status gids_ew_check_input(const char *op, const char *arg, const gids_tensor *t) {
     GIDS_CHECK(t != NULL, GIDS_EINVAL, "%s: %s is NULL", op, arg);
     GIDS_TRY(gids_check_cpu(op, arg, t));

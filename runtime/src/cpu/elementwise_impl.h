@@ -44,6 +44,12 @@ gids_status gids_ew_cast(gids_tensor **out, const gids_tensor *t, gids_dtype dt)
 gids_status gids_ew_check_dst(const char *op, const gids_tensor *dst, gids_dtype result, int nd,
                               const int64_t *shape);
 
+/* The `_into` ops off the CPU: backends have no in-place entries, so the op's out-of-place
+ * result r (STEAL) is checked against dst as the CPU path checks it (shape, dtype, writable)
+ * and copied in, converting its dtype.  A second pass over dst, which a fused in-place kernel
+ * would avoid; these ops are rare on training paths (dropout's scale, optimizers are fused). */
+gids_status gids_ew_into_device(const char *op, gids_tensor *dst, gids_tensor *r);
+
 /* Common argument checks: t is a CPU tensor of a CPU dtype. `arg` names it ("arg 1"). */
 gids_status gids_ew_check_input(const char *op, const char *arg, const gids_tensor *t);
 

@@ -96,7 +96,8 @@ gids_status gids_cat(gids_tensor **out, int n, const gids_tensor *const *ts, int
 gids_status gids_stack(gids_tensor **out, int n, const gids_tensor *const *ts, int dim) {
     *out = NULL;
     const char *op = "stack";
-    GIDS_TRY(check_list(op, n, ts, true));
+    /* Views and cat: a list on a device goes through cat's device path. */
+    GIDS_TRY(check_list(op, n, ts, n <= 0 || !gids_any_device(n, ts)));
     const gids_tensor *ref = ts[0];
     char sa[128], sb[128];
     for (int i = 1; i < n; i++) {

@@ -68,8 +68,45 @@ static gids_status masked_fill_impl(const char *op, gids_tensor *self, const gid
     return GIDS_OK;
 }
 
+/* Off the CPU: where(mask, value, self), with value a 0-d tensor of self's dtype on self's
+ * device (the backends' where broadcasts the three); a u8 mask is read as bool. */
+static gids_status masked_fill_device(gids_tensor **out, const char *op, const gids_tensor *self,
+                                      const gids_tensor *mask, gids_scalar value) {
+    GIDS_CHECK(self != NULL && mask != NULL, GIDS_EINVAL, "%s: %s is NULL", op,
+               self == NULL ? "self" : "mask");
+    GIDS_CHECK(mask->dtype == GIDS_BOOL || mask->dtype == GIDS_U8, GIDS_EDTYPE,
+               "%s: mask has dtype %s, expected bool (or u8)", op, gids_dtype_name(mask->dtype));
+    enum { COND, V, NT };
+    gids_tensor *t[NT] = {NULL};
+    gids_status st = gids_to_dtype(&t[COND], mask, GIDS_BOOL);
+    if (st == GIDS_OK) st = gids_full(&t[V], self->dtype, gids_tensor_device(self), 0, NULL, value);
+    if (st == GIDS_OK) st = gids_where(out, t[COND], t[V], self);
+    for (int i = 0; i < NT; i++) gids_tensor_release(t[i]);
+    return st;
+}
+
 gids_status gids_masked_fill_(gids_tensor *self, const gids_tensor *mask, gids_scalar value) {
-    return masked_fill_impl("masked_fill_", self, mask, value);
+    const char *op = "masked_fill_";
+    if (gids_any_device(2, (const gids_tensor *const[]){self, mask})) {
+        gids_tensor *r = NULL;
+        GIDS_TRY(gids_check_writable(op, self));
+        GIDS_TRY(masked_fill_device(&r, op, self, mask, value));
+        bool same = r->ndim == self->ndim &&
+                    memcmp(r->shape, self->shape, sizeof(int64_t) * (size_t)r->ndim) == 0;
+        gids_status st = GIDS_OK;
+        if (!same) {
+            char sm[128], ss[128];
+            st = GIDS_ESHAPE;
+            gids_error_set(st, __FILE__, __LINE__,
+                           "%s: mask of shape %s does not broadcast to self %s", op,
+                           gids_shape_str(mask->ndim, mask->shape, sm, sizeof sm),
+                           gids_shape_str(self->ndim, self->shape, ss, sizeof ss));
+        }
+        if (st == GIDS_OK) st = gids_copy_(self, r);
+        gids_tensor_release(r);
+        return st;
+    }
+    return masked_fill_impl(op, self, mask, value);
 }
 
 /* Out of place the result takes the broadcast shape of self and mask (as torch). */
@@ -77,6 +114,8 @@ gids_status gids_masked_fill(gids_tensor **out, const gids_tensor *self, const g
                              gids_scalar value) {
     *out = NULL;
     const char *op = "masked_fill";
+    if (gids_any_device(2, (const gids_tensor *const[]){self, mask}))
+        return masked_fill_device(out, op, self, mask, value);
     GIDS_TRY(check_input(op, "self", self));
     GIDS_TRY(check_mask(op, mask));
     int nb = 0;

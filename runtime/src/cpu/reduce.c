@@ -105,10 +105,38 @@ static gids_status reduce_mask(gids_tensor **out, gids_redop op, const gids_tens
     GIDS_FAIL(GIDS_EINVAL, "reduce: unknown op %d", (int)op);
 }
 
+/* any / all off the CPU, where the backends reduce numbers only: (a != 0) as i32, then its max
+ * (any) or min (all); an empty reduction gives any's false and all's true, as on the CPU. */
+static gids_status any_all_device(gids_tensor **out, gids_redop op, const gids_tensor *a, int ndims,
+                                  const int *dims, bool keepdim) {
+    const char *name = gids_redop_name(op);
+    uint32_t mask;
+    GIDS_TRY(gids_red_dim_mask(name, a->ndim, ndims, dims, &mask));
+    if (reduced_count(a, mask) == 0) {
+        int64_t shape[GIDS_MAX_DIMS];
+        int nd = gids_red_out_shape(a, mask, keepdim, shape);
+        return gids_full(out, GIDS_BOOL, gids_tensor_device(a), nd, shape,
+                         gids_scalar_i(op == GIDS_ALL));
+    }
+    enum { NZ, WIDE, R, NT };
+    gids_tensor *t[NT] = {NULL};
+    gids_status st = gids_binary_scalar(&t[NZ], GIDS_NE, a, gids_scalar_i(0), false);
+    if (st == GIDS_OK) st = gids_to_dtype(&t[WIDE], t[NZ], GIDS_I32);
+    if (st == GIDS_OK)
+        st = gids_reduce(&t[R], op == GIDS_ANY ? GIDS_AMAX : GIDS_AMIN, t[WIDE], ndims, dims,
+                         keepdim);
+    if (st == GIDS_OK) st = gids_to_dtype(out, t[R], GIDS_BOOL);
+    for (int i = 0; i < NT; i++) gids_tensor_release(t[i]);
+    return st;
+}
+
 gids_status gids_reduce(gids_tensor **out, gids_redop op, const gids_tensor *a, int ndims,
                         const int *dims, bool keepdim) {
     const char *name = gids_redop_name(op);
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", name);
+    GIDS_CHECK(a != NULL, GIDS_EINVAL, "%s: arg 1 is NULL", name);
+    if ((op == GIDS_ANY || op == GIDS_ALL) && !gids_is_cpu(a))
+        return any_all_device(out, op, a, ndims, dims, keepdim);
     GIDS_ON_DEVICE(name, reduce, a)(out, op, a, ndims, dims, keepdim);
     GIDS_TRY(gids_ew_check_input(name, "arg 1", a));
     uint32_t mask;
@@ -165,9 +193,39 @@ static gids_status logsumexp(gids_tensor **out, const gids_tensor *a, uint32_t m
 
 /* Two passes: the mean, then the sum of squared deviations (accumulated in f64) divided by
  * max(0, n - correction). */
+/* variance off the CPU, from the public ops the backends have: mean (keepdim), a - mean, its
+ * square, their sum, / dof (the backends accumulate float sums in f64, as the CPU engine). */
+static gids_status variance_device(gids_tensor **out, const gids_tensor *a, int ndims,
+                                   const int *dims, int64_t dof, bool keepdim, bool take_sqrt) {
+    enum { MEAN, D, SQ, S, V, NT };
+    gids_tensor *t[NT] = {NULL};
+    gids_status st = gids_reduce(&t[MEAN], GIDS_MEAN, a, ndims, dims, true);
+    if (st == GIDS_OK) st = gids_binary(&t[D], GIDS_SUB, a, t[MEAN]);
+    if (st == GIDS_OK) st = gids_unary(&t[SQ], GIDS_SQUARE, t[D]);
+    if (st == GIDS_OK) st = gids_reduce(&t[S], GIDS_SUM, t[SQ], ndims, dims, keepdim);
+    if (st == GIDS_OK)
+        st = gids_binary_scalar(&t[V], GIDS_DIV, t[S], gids_scalar_f((double)dof), false);
+    if (st == GIDS_OK && take_sqrt)
+        st = gids_unary(out, GIDS_SQRT, t[V]);
+    else if (st == GIDS_OK) {
+        *out = t[V];
+        t[V] = NULL;
+    }
+    release_all(t, NT);
+    return st;
+}
+
 static gids_status variance(gids_tensor **out, const char *op, const gids_tensor *a, int ndims,
                             const int *dims, int64_t correction, bool keepdim, bool take_sqrt) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", op);
+    GIDS_CHECK(a != NULL, GIDS_EINVAL, "%s: arg 1 is NULL", op);
+    if (!gids_is_cpu(a)) {
+        GIDS_TRY(need_float(op, a));
+        uint32_t m;
+        GIDS_TRY(gids_red_dim_mask(op, a->ndim, ndims, dims, &m));
+        int64_t n = reduced_count(a, m) - correction;
+        return variance_device(out, a, ndims, dims, n < 0 ? 0 : n, keepdim, take_sqrt);
+    }
     GIDS_TRY(gids_ew_check_input(op, "arg 1", a));
     GIDS_TRY(need_float(op, a));
     uint32_t mask;
@@ -371,7 +429,8 @@ static gids_status arg_extreme(gids_tensor **out, const char *op, const gids_ten
                                bool keepdim, bool is_max) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", op);
     if (dim != GIDS_ALL_DIMS) return extreme_dim(NULL, out, op, a, dim, keepdim, is_max);
-    GIDS_TRY(gids_ew_check_input(op, "arg 1", a));
+    /* Over all dims: along the one dim of a flat view (extreme_dim checks and dispatches). */
+    GIDS_CHECK(a != NULL, GIDS_EINVAL, "%s: arg 1 is NULL", op);
     int64_t flat_shape[1] = {-1}, ones[GIDS_MAX_DIMS];
     gids_tensor *flat = NULL, *ix = NULL;
     GIDS_TRY(gids_reshape(&flat, a, 1, flat_shape));

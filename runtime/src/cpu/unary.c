@@ -253,6 +253,11 @@ gids_status gids_unary(gids_tensor **out, gids_unop op, const gids_tensor *a) {
 
 gids_status gids_unary_into(gids_tensor *dst, gids_unop op, const gids_tensor *a) {
     const char *name = gids_unop_name(op);
+    if (gids_any_device(2, (const gids_tensor *const[]){dst, a})) {
+        gids_tensor *r = NULL;
+        GIDS_TRY(gids_unary(&r, op, a));
+        return gids_ew_into_device(name, dst, r);
+    }
     GIDS_TRY(gids_ew_check_input(name, "arg 1", a));
     GIDS_CHECK(dst != NULL, GIDS_EINVAL, "%s: output is NULL", name);
     gids_dtype compute, result;

@@ -47,7 +47,7 @@ function Batch:to(device)
     local t = self[k]
     if t ~= nil then
       fields[k] = t:to(device)
-      moved = moved or fields[k] ~= t
+      moved = moved or not rawequal(fields[k], t) -- ~= would compare elementwise
     end
   end
   if not moved then

@@ -257,7 +257,8 @@ function F.one_hot(t, num_classes)
   end
   local shape = t.shape
   shape[#shape + 1] = num_classes
-  return graphids.zeros(shape, { dtype = "i64" }):scatter_(-1, t:long():unsqueeze(-1), 1)
+  return graphids.zeros(shape, { dtype = "i64", device = t.device })
+    :scatter_(-1, t:long():unsqueeze(-1), 1)
 end
 
 -- ---------------------------------------------------------------- classification losses

@@ -168,7 +168,8 @@ function G.add_self_loops(edge_index, edge_attr, num_nodes, fill_value)
   end
   check_count("add_self_loops", num_nodes, "num_nodes", 2)
   check_range("add_self_loops", edge_index:view(-1), num_nodes, "edge_index", 2)
-  local loop = graphids.arange(num_nodes):to(edge_index.dtype)
+  local loop = graphids.arange(num_nodes, { dtype = edge_index.dtype,
+    device = edge_index.device })
   local ei = graphids.cat({ edge_index, graphids.stack({ loop, loop }) }, 2)
   if edge_attr == nil then
     return ei, nil
@@ -191,7 +192,8 @@ function G.add_self_loops(edge_index, edge_attr, num_nodes, fill_value)
   elseif type(fill_value) == "number" then
     local shape = edge_attr:size()
     shape[1] = num_nodes
-    loop_attr = graphids.full(shape, fill_value, { dtype = edge_attr.dtype })
+    loop_attr = graphids.full(shape, fill_value, { dtype = edge_attr.dtype,
+      device = edge_attr.device })
   else
     error("add_self_loops: fill_value must be a number or a string, got " .. type(fill_value), 2)
   end
@@ -212,14 +214,15 @@ end
 
 -- The dropout multipliers of alpha [E, H] (0 or 1/(1-p)), drawn as F.dropout draws them (the
 -- same generator state gives the same mask), or nil when no dropout applies.
-local function dropout_scale(o, E, H, dtype)
+local function dropout_scale(o, E, H, like)
   if not o.training or o.dropout == 0 then
     return nil
   end
+  local opts = { dtype = like.dtype, device = like.device }
   if o.dropout == 1 then
-    return graphids.zeros({ E, H }, { dtype = dtype })
+    return graphids.zeros({ E, H }, opts)
   end
-  local m = graphids.empty({ E, H }, { dtype = dtype })
+  local m = graphids.empty({ E, H }, opts)
   return m:bernoulli_(1 - o.dropout, o.generator and { generator = o.generator } or nil)
     :div_(1 - o.dropout)
 end
@@ -299,7 +302,7 @@ end
 -- xl, xr [N, H, C]; edge_proj [E, H, C] or nil; att [H, C] (or [1, H, C]).  Returns out
 -- [N, H, C] and alpha [E, H] (before dropout).  opts: negative_slope=0.2, dropout=0,
 -- training=false, generator (for the dropout mask, drawn as F.dropout draws it), fused=true
--- (false: the composed reference; tensors off the CPU always take it).
+-- (false: the composed reference).
 function G.gatv2_attention(xl, xr, edge_proj, att, edge_index, num_nodes, opts)
   local E = is_tensor(edge_index) and edge_index:dim() == 2 and edge_index:size(2) or 0
   check_attention_args("gatv2_attention", xl, {
@@ -309,13 +312,13 @@ function G.gatv2_attention(xl, xr, edge_proj, att, edge_index, num_nodes, opts)
   check_tensor("gatv2_attention", att, "att", 2)
   local o = U.options("gatv2_attention", opts, ATT_DEFAULTS)
   check_dropout("gatv2_attention", o, 2)
-  if not o.fused or xl.device ~= "cpu" then
+  if not o.fused then
     return G.reference.gatv2_attention(xl, xr, edge_proj, att, edge_index, num_nodes,
       { negative_slope = o.negative_slope, dropout = o.dropout, training = o.training,
         generator = o.generator })
   end
   return core.graph_gatv2_attention(xl, xr, edge_proj, att, edge_index, num_nodes,
-    o.negative_slope, dropout_scale(o, E, xl:size(2), xl.dtype))
+    o.negative_slope, dropout_scale(o, E, xl:size(2), xl))
 end
 
 -- GAT (v1) attention (PyG GATConv's message passing):
@@ -333,13 +336,13 @@ function G.gat_attention(x, a_src, a_dst, a_edge, edge_index, num_nodes, opts)
   }, edge_index, num_nodes, 2)
   local o = U.options("gat_attention", opts, ATT_DEFAULTS)
   check_dropout("gat_attention", o, 2)
-  if not o.fused or x.device ~= "cpu" then
+  if not o.fused then
     return G.reference.gat_attention(x, a_src, a_dst, a_edge, edge_index, num_nodes,
       { negative_slope = o.negative_slope, dropout = o.dropout, training = o.training,
         generator = o.generator })
   end
   return core.graph_gat_attention(x, a_src, a_dst, a_edge, edge_index, num_nodes,
-    o.negative_slope, dropout_scale(o, E, x:size(2), x.dtype))
+    o.negative_slope, dropout_scale(o, E, x:size(2), x))
 end
 
 return G
