@@ -19,6 +19,30 @@ local U = require "graphids.nn._util"
 
 local M = {}
 
+-- The trainer's precision choices (Lightning's names), in order, and the autocast dtype of each
+-- (false: none).
+M.PRECISIONS = { "32", "bf16-mixed", "16-mixed" }
+local AUTOCAST = { ["32"] = false, ["bf16-mixed"] = "bf16", ["16-mixed"] = "f16" }
+
+-- The autocast dtype of precision p ("bf16", "f16" or nil for "32"), or nil and the end of an
+-- error message ("must be one of ..." / "'bf16-mixed' needs a CUDA device ...", the caller
+-- names the option) for an unknown precision or a mixed one on the CPU, where autocast would
+-- change nothing (no half storage) and a run that asked for it would silently train in f32.
+function M.precision_autocast(precision, device)
+  local dt = AUTOCAST[precision]
+  if dt == nil then
+    return nil, string.format("must be one of %s, got %s",
+      table.concat(M.PRECISIONS, ", "), type(precision) == "string" and "'" .. precision .. "'"
+        or tostring(precision))
+  end
+  if dt and not (type(device) == "string" and device:match("^cuda")) then
+    return nil, string.format("'%s' needs a CUDA device (device is '%s'): the CPU has " ..
+      "no half storage and autocast does nothing there; use precision '32'", precision,
+      tostring(device))
+  end
+  return dt or nil
+end
+
 local GradScaler = class("GradScaler")
 M.GradScaler = GradScaler
 
@@ -31,7 +55,7 @@ local DEFAULTS = {
 local READY, UNSCALED, STEPPED = "ready", "unscaled", "stepped"
 
 local function positive(name, v, level)
-  if type(v) ~= "number" or not (v > 0) or v == math.huge then
+  if type(v) ~= "number" or not (v > 0) or v == math.huge then -- luacheck: ignore 581 (NaN fails)
     error(string.format("GradScaler: %s must be a finite number > 0, got %s", name, tostring(v)), level)
   end
 end
@@ -41,10 +65,10 @@ function GradScaler:__init(opts)
   positive("init_scale", o.init_scale, U.CTOR)
   positive("growth_factor", o.growth_factor, U.CTOR)
   positive("backoff_factor", o.backoff_factor, U.CTOR)
-  if not (o.growth_factor > 1) then
+  if o.growth_factor <= 1 then -- (positive() refused NaN)
     error("GradScaler: growth_factor must be > 1, got " .. tostring(o.growth_factor), U.CTOR)
   end
-  if not (o.backoff_factor < 1) then
+  if o.backoff_factor >= 1 then
     error("GradScaler: backoff_factor must be < 1, got " .. tostring(o.backoff_factor), U.CTOR)
   end
   if math.type(o.growth_interval) ~= "integer" or o.growth_interval < 1 then

@@ -7,7 +7,8 @@
 --   seed_everything integer >= 0
 --   trainer         graphids.trainer.Trainer options (max_epochs, max_time, gradient_clip_val,
 --                   default_root_dir ("" = no run dir), progress, log_every_n_steps, device,
---                   enable_checkpointing)
+--                   enable_checkpointing, precision: "32" | "bf16-mixed" | "16-mixed", absent = "32",
+--                   mixed ones only with a cuda device)
 --   data            {class_path, init_args}: a registered data module (init_args checked by
 --                   constructing it, which touches no file)
 --   model           {class_path, init_args, distillation?}: init_args checked against the
@@ -31,7 +32,9 @@ local SECTIONS = {
   [""] = { identity = {}, seed_everything = 42, trainer = {}, data = {}, model = {}, callbacks = {} },
   identity = { dataset = "", stage = "", variant = "", seed = 0, scale = "" },
   trainer = { max_epochs = 10, max_time = N, gradient_clip_val = N, default_root_dir = "",
-    progress = "auto", log_every_n_steps = 50, device = "cpu", enable_checkpointing = true },
+    progress = "auto", log_every_n_steps = 50, device = "cpu", enable_checkpointing = true,
+    -- absent by default, so configurations without it keep their digests
+    precision = N },
   data = { class_path = "", init_args = {} },
   model = { class_path = "", init_args = {}, distillation = N },
   ["model.distillation"] = { teacher_ckpt = "", T = 4.0, alpha = 0.7, latent_weight = 1.0,
@@ -237,6 +240,10 @@ local function validate_trainer(t)
   one_of("trainer.progress", t.progress, { "auto", "bar", "lines", "off" })
   if not (t.device == "cpu" or t.device:match("^cuda:?%d*$")) then
     fail("'trainer.device' must be 'cpu' or 'cuda[:N]', got '" .. t.device .. "'")
+  end
+  if t.precision ~= nil then
+    local _, err = require("graphids.amp").precision_autocast(t.precision, t.device)
+    if err then fail("'trainer.precision' " .. err) end
   end
 end
 

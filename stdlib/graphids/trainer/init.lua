@@ -19,11 +19,19 @@
 -- the scheduler steps once if the optimizer stepped; on_train_epoch_end (ModelCheckpoint
 -- instances last, so `last` holds every callback's state for the epoch).
 -- docs/trainer.md has the details: hooks, metrics, resume, max_time, progress output.
+--
+-- precision (docs/amp.md): "32" (default); "bf16-mixed" runs every step of the model under
+-- graphids.autocast("bf16") (matrix products in bf16 on the tensor cores, everything else f32);
+-- "16-mixed" uses f16 and a GradScaler (scale, unscale_ before clipping, step skipped on
+-- inf/NaN, update), whose state checkpoints keep under trainer.scaler.  Mixed precision needs a
+-- CUDA device (an error on the CPU).  A model with automatic_optimization = false gets autocast
+-- but no scaler (it runs its own backward).
 local graphids = require "graphids"
 local class = require "graphids.class"
 local U = require "graphids.nn._util"
 local optim = require "graphids.optim"
 local ckpt = require "graphids.ckpt"
+local amp = require "graphids.amp"
 local Progress = require "graphids.trainer.progress"
 local Callback = require "graphids.callbacks.base"
 local ModelCheckpoint = require "graphids.callbacks.model_checkpoint"
@@ -37,7 +45,7 @@ local DEFAULTS = {
   max_epochs = 10, max_time = U.NONE, gradient_clip_val = U.NONE, callbacks = U.NONE,
   default_root_dir = U.NONE, seed = 42, device = "cpu", progress = "auto", log_every_n_steps = 50,
   config_digest = U.NONE, tracking_run_id = U.NONE, log = U.NONE, enable_checkpointing = true,
-  scheduler_monitor = "val_loss",
+  scheduler_monitor = "val_loss", precision = "32",
 }
 
 function Trainer:__init(opts)
@@ -55,6 +63,9 @@ function Trainer:__init(opts)
   if math.type(o.seed) ~= "integer" then
     error("Trainer: seed must be an integer, got " .. tostring(o.seed), U.CTOR)
   end
+  local autocast, perr = amp.precision_autocast(o.precision, o.device)
+  if perr then error("Trainer: precision " .. perr, U.CTOR) end
+  self.precision, self.autocast_dtype = o.precision, autocast
   self.max_epochs, self.max_time, self.gradient_clip_val = o.max_epochs, o.max_time, o.gradient_clip_val
   self.default_root_dir, self.seed, self.device = o.default_root_dir, o.seed, o.device
   self.config_digest, self.tracking_run_id, self.log = o.config_digest, o.tracking_run_id, o.log
@@ -203,7 +214,8 @@ function Trainer:save_checkpoint(path)
     metrics = self.callback_metrics,
     callbacks = callbacks,
     loader = self.datamodule.state_dict and self.datamodule:state_dict() or nil,
-    trainer = { next_epoch = self.epoch + 1, should_stop = self.should_stop, max_epochs = self.max_epochs },
+    trainer = { next_epoch = self.epoch + 1, should_stop = self.should_stop, max_epochs = self.max_epochs,
+      scaler = self.scaler and self.scaler:state_dict() or nil },
     config_digest = self.config_digest, tracking_run_id = self.tracking_run_id,
   })
 end
@@ -241,11 +253,15 @@ function Trainer:_restore(c)
   local rng = need(c.rng.trainer, "trainer generator state ('rng.trainer')")
   if self.optimizer then need(c.optimizer, "optimizer state") end
   if self.scheduler then need(c.scheduler, "scheduler state") end
+  if self.scaler then
+    need(tstate.scaler, "grad scaler state ('trainer.scaler': it was not written with precision '16-mixed')")
+  end
   self.model:load_state_dict(c.model)
   if self.optimizer then
     self.optimizer:load_state_dict(to_param_devices(self.optimizer, c.optimizer))
   end
   if self.scheduler then self.scheduler:load_state_dict(c.scheduler) end
+  if self.scaler then self.scaler:load_state_dict(tstate.scaler) end
   local saved = c.callbacks or {}
   for _, cb in ipairs(self.callbacks) do
     if cb.state_key and saved[cb.state_key] ~= nil then
@@ -302,6 +318,14 @@ local function ctx_of(self)
   return { generator = self.generator, device = self.device, epoch = self.epoch }
 end
 
+-- model[name](model, batch, ctx), under autocast for a mixed precision.
+local function run_step(self, model, name, batch, ctx)
+  if self.autocast_dtype then
+    return graphids.autocast(self.autocast_dtype, model[name], model, batch, ctx)
+  end
+  return model[name](model, batch, ctx)
+end
+
 function Trainer:_train_epoch()
   local model, dm, opt = self.model, self.datamodule, self.optimizer
   local params = model:parameters()
@@ -317,18 +341,30 @@ function Trainer:_train_epoch()
   for batch, i in dm:train_batches() do
     batch = on_device(self, batch)
     if not manual then opt:zero_grad() end
-    local loss, logs = model:training_step(batch, ctx)
+    local loss, logs = run_step(self, model, "training_step", batch, ctx)
     if not graphids.is_tensor(loss) then
       error("Trainer: training_step must return a loss tensor, got " .. type(loss), 0)
     end
     local n = batch_size(batch)
     mean:add(self, logs or {}, n, "training_step")
     if not manual then
-      loss:backward()
-      if self.gradient_clip_val then
-        optim.clip_grad_norm_(params, self.gradient_clip_val)
+      local scaler = self.scaler
+      if scaler then
+        -- gradients of loss * scale, back to true size before clipping; an inf/NaN skips the step
+        scaler:scale(loss):backward()
+        if self.gradient_clip_val then
+          scaler:unscale_(opt)
+          optim.clip_grad_norm_(params, self.gradient_clip_val)
+        end
+        scaler:step(opt)
+        scaler:update()
+      else
+        loss:backward()
+        if self.gradient_clip_val then
+          optim.clip_grad_norm_(params, self.gradient_clip_val)
+        end
+        opt:step()
       end
-      opt:step()
     end
     stepped = true
     self.global_step = self.global_step + 1
@@ -350,7 +386,8 @@ function Trainer:_validate()
   graphids.no_grad(function()
     for batch in val:iter(0) do
       batch = on_device(self, batch)
-      mean:add(self, model:validation_step(batch, ctx), batch_size(batch), "validation_step")
+      local logs = run_step(self, model, "validation_step", batch, ctx)
+      mean:add(self, logs, batch_size(batch), "validation_step")
     end
   end)
   model:train()
@@ -425,6 +462,7 @@ function Trainer:fit(model, datamodule, opts)
     rawset(model, "optimizer", opt)
   end
   self.generator = graphids.Generator(self.seed)
+  self.scaler = self.precision == "16-mixed" and amp.GradScaler() or nil
   self.epoch, self.global_step, self.should_stop = 0, 0, false
   self.callback_metrics, self.history, self.stopped_by_time = {}, {}, false
   if resume then
@@ -483,7 +521,7 @@ local function run_predict(self, model, loader, step)
   graphids.no_grad(function()
     for batch in loader:iter(0) do
       batch = on_device(self, batch)
-      local out = model[step](model, batch, ctx)
+      local out = run_step(self, model, step, batch, ctx)
       if type(out) == "table" then
         local row = {}
         for k, v in pairs(out) do row[k] = v end
