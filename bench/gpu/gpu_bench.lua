@@ -1,5 +1,6 @@
--- gpu_bench.lua -- GPU figures for tools/gpu-check.sh: cuBLAS matmul and device-to-device copy
--- bandwidth, each the median of REPS timed runs after warm-up, synchronised around each run.
+-- gpu_bench.lua -- GPU figures for tools/gpu-check.sh: cuBLAS matmul (f32 or TF32, and bf16)
+-- and device-to-device copy bandwidth, each the median of REPS timed runs after warm-up,
+-- synchronised around each run.
 -- Rows "name value unit" (the PyTorch peer prints the same names: bench/peer/torch_gpu.py).
 local graphids = require "graphids"
 local REPS = 10
@@ -30,6 +31,13 @@ local b = graphids.randn(n, n, { device = "cuda" })
 local t = median_s(function() local _ = graphids.mm(a, b) end)
 print(string.format("gpu_matmul_8192_%s_tflops %.2f TFLOP/s",
   os.getenv("GRAPHIDS_ALLOW_TF32") == "1" and "tf32" or "f32", 2 * n ^ 3 / t * 1e-12))
+
+-- bf16 operands (cublasGemmEx, f32 accumulation, bf16 result): the tensor-core rate autocast
+-- uses (docs/amp.md).
+local a16, b16 = a:to("bf16"), b:to("bf16")
+t = median_s(function() local _ = graphids.mm(a16, b16) end)
+print(string.format("gpu_matmul_8192_bf16_tflops %.2f TFLOP/s", 2 * n ^ 3 / t * 1e-12))
+a16, b16 = nil, nil
 
 local x = graphids.empty(256, 1024, 1024, { device = "cuda" }) -- 1 GiB
 local y = graphids.empty(256, 1024, 1024, { device = "cuda" })

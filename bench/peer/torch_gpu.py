@@ -29,6 +29,10 @@ def main():
         name = "tf32" if tf32 else "f32"
         print(f"gpu_matmul_8192_{name}_tflops {2 * n ** 3 / t * 1e-12:.2f} TFLOP/s")
     torch.backends.cuda.matmul.allow_tf32 = False
+    a16, b16 = a.bfloat16(), b.bfloat16()
+    t = median_s(lambda: torch.mm(a16, b16))
+    print(f"gpu_matmul_8192_bf16_tflops {2 * n ** 3 / t * 1e-12:.2f} TFLOP/s")
+    del a16, b16
     x = torch.empty(256, 1024, 1024, device="cuda")
     y = torch.empty_like(x)
     t = median_s(lambda: y.copy_(x))
