@@ -108,6 +108,28 @@ else
 	@$(MAKE) --no-print-directory -f runtime/src/cuda/cuda.mk BUILD=$(BUILD) NVCC=$(NVCC)
 endif
 
+# ---------------------------------------------------------------- loopback plugin (every machine)
+# graphids_loopback.so stands in for the CUDA plugin on the CPU (runtime/src/loopback/):
+# GIDS_CUDA_PLUGIN=$(BUILD)/lib/graphids_loopback.so runs every device path without a GPU
+# (spec/gpu/loopback.sh).  Like the CUDA plugin it resolves gids_* from the process: never link
+# libgraphids into it.
+LOOPBACK_SRC := $(sort $(wildcard runtime/src/loopback/*.c))
+LOOPBACK_OBJ := $(LOOPBACK_SRC:%.c=$(BUILD)/obj/%.o)
+LOOPBACK_SO  := $(BUILD)/lib/graphids_loopback.so
+$(LOOPBACK_OBJ): BASE += -fvisibility=hidden
+
+$(LOOPBACK_SO): $(LOOPBACK_OBJ)
+	@mkdir -p $(@D)
+	$(CC) -shared -o $@ $^ -lpthread
+
+build: $(LOOPBACK_SO)
+
+# Its spec loads it, so the runtime is linked whole and exported (-Wl,-E) for the plugin.
+$(BUILD)/asan/test_loopback: spec/c/test_loopback.c spec/c/check.h $(ASAN_A) $(LOOPBACK_SO)
+	@mkdir -p $(@D)
+	$(CC) $(BASE) $(ASANF) -Ispec/c -DLOOPBACK_SO='"$(abspath $(LOOPBACK_SO))"' $< \
+	  -Wl,--whole-archive $(ASAN_A) -Wl,--no-whole-archive -o $@ $(LINK) -Wl,-E
+
 # ---------------------------------------------------------------- tests
 $(BUILD)/asan/obj/%.o: %.c
 	@mkdir -p $(@D)

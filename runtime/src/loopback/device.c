@@ -1,0 +1,53 @@
+/* device.c -- the loopback device's count, info report, synchronize, memory and reset.  There is
+ * one device, cuda:0, whose memory is the host's. */
+#include <stdio.h>
+
+#include "loopback_impl.h"
+
+int lb_device_count(void) {
+    return 1;
+}
+
+static gids_status check_device(const char *op, int device) {
+    GIDS_CHECK(device == 0, GIDS_EDEVICE,
+               "%s: device cuda:%d does not exist (1 CUDA device found: the loopback device)", op,
+               device);
+    return GIDS_OK;
+}
+
+gids_status lb_info(char *buf, size_t n) {
+    GIDS_CHECK(buf != NULL && n > 0, GIDS_EINVAL, "gpu info: buffer is NULL or empty");
+    snprintf(buf, n,
+             "loopback (CPU) device: graphids_loopback.so stands in for the CUDA plugin; device "
+             "ops run the runtime's CPU ops on host memory\n"
+             "devices: 1\n"
+             "cuda:0: loopback (CPU), %.1f GiB host memory\n",
+             (double)lb_total_bytes() / (1024.0 * 1024.0 * 1024.0));
+    return GIDS_OK;
+}
+
+gids_status lb_synchronize(int device) {
+    return check_device("gpu synchronize", device); /* every op has finished when it returns */
+}
+
+gids_status lb_memory(int device, gids_gpu_memory *out) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "gpu memory: out is NULL");
+    GIDS_TRY(check_device("gpu memory", device));
+    lb_alloc_stats st;
+    lb_alloc_stats_get(&st);
+    out->allocated = st.allocated;
+    out->reserved = st.reserved;
+    out->peak = st.peak;
+    out->free = lb_free_bytes();
+    out->total = lb_total_bytes();
+    return GIDS_OK;
+}
+
+/* As the CUDA plugin's reset: cached blocks go back, the peaks (the allocator's and the
+ * runtime's counter) come down to what is live.  device -1: every device. */
+gids_status lb_reset(int device) {
+    if (device != -1) GIDS_TRY(check_device("gpu reset", device));
+    lb_alloc_reset();
+    gids_memory_reset_peak(LB_DEVICE);
+    return GIDS_OK;
+}

@@ -1,0 +1,126 @@
+/* entries_dense.c -- the loopback backend's data, elementwise, reduction, BLAS, activation and
+ * random entries: each runs the public CPU op on aliases of its device tensors (alias.c). */
+#include "gids/rng.h"
+#include "loopback_impl.h"
+
+gids_status lb_copy(gids_tensor *dst, const gids_tensor *src) {
+    GIDS_CHECK(dst != NULL && src != NULL, GIDS_EINVAL, "copy_: %s is NULL",
+               dst == NULL ? "dst" : "src");
+    if (lb_is_half(dst->dtype) || lb_is_half(src->dtype)) return lb_copy_half(dst, src);
+    return lb_copy_host(dst, src);
+}
+
+gids_status lb_fill(gids_tensor *t, gids_scalar value) {
+    if (lb_is_half(t->dtype)) return lb_fill_half(t, value);
+    lb_args x;
+    LB_IN(x, "fill_", t);
+    return LB_DONE_INPLACE(x, gids_fill_(x.cpu[0], value));
+}
+
+gids_status lb_binary(gids_tensor **out, gids_binop op, const gids_tensor *a,
+                      const gids_tensor *b) {
+    lb_args x;
+    LB_IN(x, gids_binop_name(op), a, b);
+    return LB_DONE(x, gids_binary(out, op, x.cpu[0], x.cpu[1]), out);
+}
+
+gids_status lb_binary_scalar(gids_tensor **out, gids_binop op, const gids_tensor *a, gids_scalar s,
+                             bool reversed) {
+    lb_args x;
+    LB_IN(x, gids_binop_name(op), a);
+    return LB_DONE(x, gids_binary_scalar(out, op, x.cpu[0], s, reversed), out);
+}
+
+gids_status lb_unary(gids_tensor **out, gids_unop op, const gids_tensor *a) {
+    lb_args x;
+    LB_IN(x, gids_unop_name(op), a);
+    return LB_DONE(x, gids_unary(out, op, x.cpu[0]), out);
+}
+
+gids_status lb_reduce(gids_tensor **out, gids_redop op, const gids_tensor *a, int ndims,
+                      const int *dims, bool keepdim) {
+    lb_args x;
+    LB_IN(x, gids_redop_name(op), a);
+    return LB_DONE(x, gids_reduce(out, op, x.cpu[0], ndims, dims, keepdim), out);
+}
+
+gids_status lb_softmax(gids_tensor **out, const gids_tensor *a, int dim, bool log) {
+    lb_args x;
+    LB_IN(x, log ? "log_softmax" : "softmax", a);
+    gids_status st = log ? gids_log_softmax(out, x.cpu[0], dim) : gids_softmax(out, x.cpu[0], dim);
+    return LB_DONE(x, st, out);
+}
+
+gids_status lb_mm(gids_tensor **out, const gids_tensor *a, const gids_tensor *b) {
+    if (lb_is_half(a->dtype) || lb_is_half(b->dtype))
+        return lb_product_half("mm", out, NULL, a, b, 0.0, 1.0);
+    lb_args x;
+    LB_IN(x, "mm", a, b);
+    return LB_DONE(x, gids_mm(out, x.cpu[0], x.cpu[1]), out);
+}
+
+gids_status lb_addmm(gids_tensor **out, const gids_tensor *bias, const gids_tensor *a,
+                     const gids_tensor *b, double beta, double alpha) {
+    if (lb_is_half(a->dtype) || lb_is_half(b->dtype) || lb_is_half(bias->dtype))
+        return lb_product_half("addmm", out, bias, a, b, beta, alpha);
+    lb_args x;
+    LB_IN(x, "addmm", bias, a, b);
+    return LB_DONE(x, gids_addmm(out, x.cpu[0], x.cpu[1], x.cpu[2], beta, alpha), out);
+}
+
+gids_status lb_matmul(gids_tensor **out, const gids_tensor *a, const gids_tensor *b) {
+    if (lb_is_half(a->dtype) || lb_is_half(b->dtype))
+        return lb_product_half("matmul", out, NULL, a, b, 0.0, 1.0);
+    lb_args x;
+    LB_IN(x, "matmul", a, b);
+    return LB_DONE(x, gids_matmul(out, x.cpu[0], x.cpu[1]), out);
+}
+
+gids_status lb_leaky_relu(gids_tensor **out, const gids_tensor *a, double negative_slope) {
+    lb_args x;
+    LB_IN(x, "leaky_relu", a);
+    return LB_DONE(x, gids_leaky_relu(out, x.cpu[0], negative_slope), out);
+}
+
+gids_status lb_elu(gids_tensor **out, const gids_tensor *a, double alpha) {
+    lb_args x;
+    LB_IN(x, "elu", a);
+    return LB_DONE(x, gids_elu(out, x.cpu[0], alpha), out);
+}
+
+gids_status lb_softplus(gids_tensor **out, const gids_tensor *a, double beta, double threshold) {
+    lb_args x;
+    LB_IN(x, "softplus", a);
+    return LB_DONE(x, gids_softplus(out, x.cpu[0], beta, threshold), out);
+}
+
+gids_status lb_clamp(gids_tensor **out, const gids_tensor *a, const gids_scalar *min,
+                     const gids_scalar *max) {
+    lb_args x;
+    LB_IN(x, "clamp", a);
+    return LB_DONE(x, gids_clamp(out, x.cpu[0], min, max), out);
+}
+
+gids_status lb_where(gids_tensor **out, const gids_tensor *cond, const gids_tensor *a,
+                     const gids_tensor *b) {
+    lb_args x;
+    LB_IN(x, "where", cond, a, b);
+    return LB_DONE(x, gids_where(out, x.cpu[0], x.cpu[1], x.cpu[2]), out);
+}
+
+gids_status lb_extreme_dim(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
+                           int dim, bool keepdim, bool is_max) {
+    lb_args x;
+    LB_IN(x, is_max ? "max" : "min", a);
+    gids_status st = is_max ? gids_max_dim(values, indices, x.cpu[0], dim, keepdim)
+                            : gids_min_dim(values, indices, x.cpu[0], dim, keepdim);
+    return LB_DONE(x, st, values, indices);
+}
+
+/* The CPU's draw from a generator at (seed, offset); the runtime advances its own generator. */
+gids_status lb_bernoulli_(gids_tensor *t, uint64_t seed, uint64_t offset, double p) {
+    gids_generator g = {seed, offset};
+    lb_args x;
+    LB_IN(x, "bernoulli_", t);
+    return LB_DONE_INPLACE(x, gids_bernoulli_(x.cpu[0], &g, p));
+}

@@ -1,0 +1,175 @@
+/* entries_graph.c -- the loopback backend's indexing, segment, optimizer, fused graph attention,
+ * LSTM cell and selection entries: each runs the public CPU op on aliases of its device tensors
+ * (alias.c); in-place entries write through the aliases. */
+#include "gids/graph.h"
+#include "gids/optim.h"
+#include "gids/rnn.h"
+#include "loopback_impl.h"
+
+gids_status lb_index_select(gids_tensor **out, const gids_tensor *a, int dim,
+                            const gids_tensor *index) {
+    lb_args x;
+    LB_IN(x, "index_select", a, index);
+    return LB_DONE(x, gids_index_select(out, x.cpu[0], dim, x.cpu[1]), out);
+}
+
+gids_status lb_gather(gids_tensor **out, const gids_tensor *a, int dim, const gids_tensor *index) {
+    lb_args x;
+    LB_IN(x, "gather", a, index);
+    return LB_DONE(x, gids_gather(out, x.cpu[0], dim, x.cpu[1]), out);
+}
+
+gids_status lb_scatter_add_(gids_tensor *self, int dim, const gids_tensor *index,
+                            const gids_tensor *src) {
+    lb_args x;
+    LB_IN(x, "scatter_add_", self, index, src);
+    return LB_DONE_INPLACE(x, gids_scatter_add_(x.cpu[0], dim, x.cpu[1], x.cpu[2]));
+}
+
+gids_status lb_index_add_(gids_tensor *self, int dim, const gids_tensor *index,
+                          const gids_tensor *src, double alpha) {
+    lb_args x;
+    LB_IN(x, "index_add_", self, index, src);
+    return LB_DONE_INPLACE(x, gids_index_add_(x.cpu[0], dim, x.cpu[1], x.cpu[2], alpha));
+}
+
+gids_status lb_scatter_(gids_tensor *self, int dim, const gids_tensor *index,
+                        const gids_tensor *src) {
+    lb_args x;
+    LB_IN(x, "scatter_", self, index, src);
+    return LB_DONE_INPLACE(x, gids_scatter_(x.cpu[0], dim, x.cpu[1], x.cpu[2]));
+}
+
+gids_status lb_scatter_scalar_(gids_tensor *self, int dim, const gids_tensor *index,
+                               gids_scalar value) {
+    lb_args x;
+    LB_IN(x, "scatter_", self, index);
+    return LB_DONE_INPLACE(x, gids_scatter_scalar_(x.cpu[0], dim, x.cpu[1], value));
+}
+
+gids_status lb_segment_reduce(gids_tensor **out, gids_tensor **arg, gids_segop op,
+                              const gids_tensor *src, const gids_tensor *index,
+                              int64_t num_segments) {
+    lb_args x;
+    LB_IN(x, "segment_reduce", src, index);
+    return LB_DONE(x, gids_segment_reduce(out, arg, op, x.cpu[0], x.cpu[1], num_segments), out,
+                   arg);
+}
+
+gids_status lb_segment_softmax(gids_tensor **out, const gids_tensor *src, const gids_tensor *index,
+                               int64_t num_segments) {
+    lb_args x;
+    LB_IN(x, "segment_softmax", src, index);
+    return LB_DONE(x, gids_segment_softmax(out, x.cpu[0], x.cpu[1], num_segments), out);
+}
+
+gids_status lb_adam_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *exp_avg,
+                          gids_tensor *exp_avg_sq, gids_tensor *max_exp_avg_sq,
+                          const gids_adam_cfg *cfg) {
+    lb_args x;
+    LB_IN(x, "adam_step_", param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq);
+    return LB_DONE_INPLACE(x,
+                           gids_adam_step_(x.cpu[0], x.cpu[1], x.cpu[2], x.cpu[3], x.cpu[4], cfg));
+}
+
+gids_status lb_sgd_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *momentum_buf,
+                         const gids_sgd_cfg *cfg) {
+    lb_args x;
+    LB_IN(x, "sgd_step_", param, grad, momentum_buf);
+    return LB_DONE_INPLACE(x, gids_sgd_step_(x.cpu[0], x.cpu[1], x.cpu[2], cfg));
+}
+
+gids_status lb_gat_attention(gids_tensor **out, gids_tensor **alpha, const gids_tensor *x,
+                             const gids_tensor *a_src, const gids_tensor *a_dst,
+                             const gids_tensor *a_edge, const gids_tensor *edge_index,
+                             int64_t num_nodes, double negative_slope,
+                             const gids_tensor *dropout_scale) {
+    lb_args c;
+    LB_IN(c, "gat_attention", x, a_src, a_dst, a_edge, edge_index, dropout_scale);
+    gids_status st = gids_gat_attention(out, alpha, c.cpu[0], c.cpu[1], c.cpu[2], c.cpu[3],
+                                        c.cpu[4], num_nodes, negative_slope, c.cpu[5]);
+    return LB_DONE(c, st, out, alpha);
+}
+
+gids_status lb_gat_attention_backward(gids_tensor **g_x, gids_tensor **g_a_src,
+                                      gids_tensor **g_a_dst, gids_tensor **g_a_edge,
+                                      const gids_tensor *g_out, const gids_tensor *g_alpha,
+                                      const gids_tensor *x, const gids_tensor *a_src,
+                                      const gids_tensor *a_dst, const gids_tensor *a_edge,
+                                      const gids_tensor *edge_index, int64_t num_nodes,
+                                      double negative_slope, const gids_tensor *dropout_scale,
+                                      const gids_tensor *alpha) {
+    lb_args c;
+    LB_IN(c, "gat_attention_backward", g_out, g_alpha, x, a_src, a_dst, a_edge, edge_index,
+          dropout_scale, alpha);
+    gids_status st = gids_gat_attention_backward(
+        g_x, g_a_src, g_a_dst, g_a_edge, c.cpu[0], c.cpu[1], c.cpu[2], c.cpu[3], c.cpu[4], c.cpu[5],
+        c.cpu[6], num_nodes, negative_slope, c.cpu[7], c.cpu[8]);
+    return LB_DONE(c, st, g_x, g_a_src, g_a_dst, g_a_edge);
+}
+
+gids_status lb_gatv2_attention(gids_tensor **out, gids_tensor **alpha, const gids_tensor *xl,
+                               const gids_tensor *xr, const gids_tensor *edge_proj,
+                               const gids_tensor *att, const gids_tensor *edge_index,
+                               int64_t num_nodes, double negative_slope,
+                               const gids_tensor *dropout_scale) {
+    lb_args c;
+    LB_IN(c, "gatv2_attention", xl, xr, edge_proj, att, edge_index, dropout_scale);
+    gids_status st = gids_gatv2_attention(out, alpha, c.cpu[0], c.cpu[1], c.cpu[2], c.cpu[3],
+                                          c.cpu[4], num_nodes, negative_slope, c.cpu[5]);
+    return LB_DONE(c, st, out, alpha);
+}
+
+gids_status lb_gatv2_attention_backward(gids_tensor **g_xl, gids_tensor **g_xr,
+                                        gids_tensor **g_edge_proj, gids_tensor **g_att,
+                                        const gids_tensor *g_out, const gids_tensor *g_alpha,
+                                        const gids_tensor *xl, const gids_tensor *xr,
+                                        const gids_tensor *edge_proj, const gids_tensor *att,
+                                        const gids_tensor *edge_index, int64_t num_nodes,
+                                        double negative_slope, const gids_tensor *dropout_scale,
+                                        const gids_tensor *alpha) {
+    lb_args c;
+    LB_IN(c, "gatv2_attention_backward", g_out, g_alpha, xl, xr, edge_proj, att, edge_index,
+          dropout_scale, alpha);
+    gids_status st = gids_gatv2_attention_backward(
+        g_xl, g_xr, g_edge_proj, g_att, c.cpu[0], c.cpu[1], c.cpu[2], c.cpu[3], c.cpu[4], c.cpu[5],
+        c.cpu[6], num_nodes, negative_slope, c.cpu[7], c.cpu[8]);
+    return LB_DONE(c, st, g_xl, g_xr, g_edge_proj, g_att);
+}
+
+gids_status lb_lstm_cell(gids_tensor **h, gids_tensor **c, gids_tensor **act,
+                         const gids_tensor *gates, const gids_tensor *c_prev) {
+    lb_args x;
+    LB_IN(x, "lstm_cell", gates, c_prev);
+    return LB_DONE(x, gids_lstm_cell(h, c, act, x.cpu[0], x.cpu[1]), h, c, act);
+}
+
+gids_status lb_lstm_cell_backward(gids_tensor **g_gates, gids_tensor **g_c_prev,
+                                  const gids_tensor *g_h, const gids_tensor *g_c,
+                                  const gids_tensor *act, const gids_tensor *c_prev,
+                                  const gids_tensor *c) {
+    lb_args x;
+    LB_IN(x, "lstm_cell_backward", g_h, g_c, act, c_prev, c);
+    gids_status st = gids_lstm_cell_backward(g_gates, g_c_prev, x.cpu[0], x.cpu[1], x.cpu[2],
+                                             x.cpu[3], x.cpu[4]);
+    return LB_DONE(x, st, g_gates, g_c_prev);
+}
+
+gids_status lb_nonzero(gids_tensor **out, const gids_tensor *a) {
+    lb_args x;
+    LB_IN(x, "nonzero", a);
+    return LB_DONE(x, gids_nonzero(out, x.cpu[0]), out);
+}
+
+gids_status lb_masked_select(gids_tensor **out, const gids_tensor *a, const gids_tensor *mask) {
+    lb_args x;
+    LB_IN(x, "masked_select", a, mask);
+    return LB_DONE(x, gids_masked_select(out, x.cpu[0], x.cpu[1]), out);
+}
+
+gids_status lb_unique(gids_tensor **values, gids_tensor **inverse, gids_tensor **counts,
+                      const gids_tensor *a) {
+    lb_args x;
+    LB_IN(x, "unique", a);
+    return LB_DONE(x, gids_unique(values, inverse, counts, x.cpu[0]), values, inverse, counts);
+}

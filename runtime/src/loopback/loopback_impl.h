@@ -1,0 +1,174 @@
+/* loopback_impl.h -- internal: shared by the loopback plugin's files (runtime/src/loopback/).
+ *
+ * graphids_loopback.so stands in for graphids_cuda.so on a machine without a GPU: loaded with
+ * GIDS_CUDA_PLUGIN=.../graphids_loopback.so it registers an allocator for GIDS_CUDA (host
+ * memory) and a gids_backend whose entries run the runtime's public CPU ops on CPU aliases of
+ * their device tensors.  Every device path of the runtime, the binding and the stdlib then runs
+ * as on a GPU (tensors say "cuda:0", mixing them with CPU tensors is an error, an entry the CUDA
+ * plugin lacks is EUNSUPPORTED), with the CPU's numbers.
+ *
+ * Like the CUDA plugin it resolves gids_* from the process, so it never links libgraphids.
+ */
+#ifndef GIDS_LOOPBACK_IMPL_H
+#define GIDS_LOOPBACK_IMPL_H
+
+#include <stdint.h>
+
+#include "gids/backend.h"
+#include "gids/memory.h"
+#include "gids/ops.h"
+#include "gids/status.h"
+#include "gids/tensor.h"
+
+#define LB_DEVICE ((gids_device){GIDS_CUDA, 0})
+/* Most tensors one backend entry takes (gat_attention_backward: 9). */
+#define LB_MAX_ARGS 12
+
+/* ---- allocator (allocator.c) ---- */
+extern gids_allocator lb_allocator;
+typedef struct lb_alloc_stats {
+    int64_t allocated, reserved, peak;
+} lb_alloc_stats;
+void lb_alloc_stats_get(lb_alloc_stats *out);
+/* Frees every cached block and brings the peak down to what is allocated now. */
+void lb_alloc_reset(void);
+/* Bytes of host memory the loopback device reports as its own (the machine's RAM). */
+int64_t lb_total_bytes(void);
+int64_t lb_free_bytes(void);
+
+/* ---- device entries (device.c) ---- */
+int lb_device_count(void);
+gids_status lb_info(char *buf, size_t n);
+gids_status lb_synchronize(int device);
+gids_status lb_memory(int device, gids_gpu_memory *out);
+gids_status lb_reset(int device);
+
+/* ---- aliases (alias.c) ----
+ * The CPU view of a call's tensors: device tensors become CPU tensors over the same bytes
+ * (wrapped storage whose deleter releases the device storage), CPU tensors pass through
+ * retained, NULL stays NULL.  Tensors sharing a device storage share one wrapped storage, so
+ * the CPU ops' aliasing checks (scatter_add_ into its own source, copy_ of overlapping views)
+ * see what they would see on the CPU.  lb_finish releases the aliases, carries the in-place
+ * writes' version bumps over to the device storages (autograd compares them) and moves each
+ * output onto the device. */
+typedef struct lb_args {
+    int n, nwrap;
+    gids_tensor *cpu[LB_MAX_ARGS];
+    gids_storage *wrap[LB_MAX_ARGS]; /* one reference each */
+    gids_storage *dev[LB_MAX_ARGS];  /* the device storage wrap[k] stands for (borrowed) */
+} lb_args;
+
+/* NEW aliases of ts[0..n) in a->cpu (released by lb_finish, also on failure). */
+gids_status lb_open(lb_args *a, const char *op, int n, const gids_tensor *const *ts);
+/* Ends a call whose CPU op returned st: releases the aliases; when st is GIDS_OK, moves every
+ * non-NULL *outs[k] (outs[k] may be NULL) onto the device.  On a failed move every output is
+ * released and set to NULL.  Returns st or the move's failure. */
+gids_status lb_finish(lb_args *a, gids_status st, int nout, gids_tensor **const *outs);
+/* dst <- src where either may be on the loopback device: one memcpy when both are contiguous
+ * of one dtype and shape, else the CPU's gids_copy_ on aliases (strides, broadcast, dtypes). */
+gids_status lb_copy_host(gids_tensor *dst, const gids_tensor *src);
+
+#define LB_COUNT_(T, ...) ((int)(sizeof((T[]){__VA_ARGS__}) / sizeof(T)))
+/* Opens aliases of the device arguments into x (x.cpu[k] is the k-th). */
+#define LB_IN(x, op, ...)                                                                          \
+    GIDS_TRY(lb_open(&(x), (op), LB_COUNT_(const gids_tensor *, __VA_ARGS__),                      \
+                     (const gids_tensor *const[]){__VA_ARGS__}))
+/* lb_finish(&x, st, <the output slots>). */
+#define LB_DONE(x, st, ...)                                                                        \
+    lb_finish(&(x), (st), LB_COUNT_(gids_tensor **, __VA_ARGS__),                                  \
+              (gids_tensor * *const[]){__VA_ARGS__})
+#define LB_DONE_INPLACE(x, st) lb_finish(&(x), (st), 0, NULL)
+
+/* ---- f16 / bf16, which the CPU cannot hold (half.c) ---- */
+bool lb_is_half(gids_dtype dt);
+/* dst <- src where either is half: through f32, rounding to nearest even. */
+gids_status lb_copy_half(gids_tensor *dst, const gids_tensor *src);
+gids_status lb_fill_half(gids_tensor *t, gids_scalar value);
+/* NEW in *out: op ("mm", "addmm" or "matmul"; bias NULL but for addmm) of half operands, as the
+ * CPU's f32 product of their widened values rounded to their dtype. */
+gids_status lb_product_half(const char *op, gids_tensor **out, const gids_tensor *bias,
+                            const gids_tensor *a, const gids_tensor *b, double beta, double alpha);
+
+/* ---- compute entries (entries_*.c) ---- */
+gids_status lb_copy(gids_tensor *dst, const gids_tensor *src);
+gids_status lb_fill(gids_tensor *t, gids_scalar value);
+gids_status lb_binary(gids_tensor **out, gids_binop op, const gids_tensor *a, const gids_tensor *b);
+gids_status lb_binary_scalar(gids_tensor **out, gids_binop op, const gids_tensor *a, gids_scalar s,
+                             bool reversed);
+gids_status lb_unary(gids_tensor **out, gids_unop op, const gids_tensor *a);
+gids_status lb_reduce(gids_tensor **out, gids_redop op, const gids_tensor *a, int ndims,
+                      const int *dims, bool keepdim);
+gids_status lb_softmax(gids_tensor **out, const gids_tensor *a, int dim, bool log);
+gids_status lb_mm(gids_tensor **out, const gids_tensor *a, const gids_tensor *b);
+gids_status lb_addmm(gids_tensor **out, const gids_tensor *bias, const gids_tensor *a,
+                     const gids_tensor *b, double beta, double alpha);
+gids_status lb_leaky_relu(gids_tensor **out, const gids_tensor *a, double negative_slope);
+gids_status lb_elu(gids_tensor **out, const gids_tensor *a, double alpha);
+gids_status lb_softplus(gids_tensor **out, const gids_tensor *a, double beta, double threshold);
+gids_status lb_clamp(gids_tensor **out, const gids_tensor *a, const gids_scalar *min,
+                     const gids_scalar *max);
+gids_status lb_where(gids_tensor **out, const gids_tensor *cond, const gids_tensor *a,
+                     const gids_tensor *b);
+gids_status lb_index_select(gids_tensor **out, const gids_tensor *a, int dim,
+                            const gids_tensor *index);
+gids_status lb_gather(gids_tensor **out, const gids_tensor *a, int dim, const gids_tensor *index);
+gids_status lb_scatter_add_(gids_tensor *self, int dim, const gids_tensor *index,
+                            const gids_tensor *src);
+gids_status lb_index_add_(gids_tensor *self, int dim, const gids_tensor *index,
+                          const gids_tensor *src, double alpha);
+gids_status lb_segment_reduce(gids_tensor **out, gids_tensor **arg, gids_segop op,
+                              const gids_tensor *src, const gids_tensor *index,
+                              int64_t num_segments);
+gids_status lb_segment_softmax(gids_tensor **out, const gids_tensor *src, const gids_tensor *index,
+                               int64_t num_segments);
+gids_status lb_adam_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *exp_avg,
+                          gids_tensor *exp_avg_sq, gids_tensor *max_exp_avg_sq,
+                          const gids_adam_cfg *cfg);
+gids_status lb_sgd_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *momentum_buf,
+                         const gids_sgd_cfg *cfg);
+gids_status lb_matmul(gids_tensor **out, const gids_tensor *a, const gids_tensor *b);
+gids_status lb_gat_attention(gids_tensor **out, gids_tensor **alpha, const gids_tensor *x,
+                             const gids_tensor *a_src, const gids_tensor *a_dst,
+                             const gids_tensor *a_edge, const gids_tensor *edge_index,
+                             int64_t num_nodes, double negative_slope,
+                             const gids_tensor *dropout_scale);
+gids_status lb_gat_attention_backward(gids_tensor **g_x, gids_tensor **g_a_src,
+                                      gids_tensor **g_a_dst, gids_tensor **g_a_edge,
+                                      const gids_tensor *g_out, const gids_tensor *g_alpha,
+                                      const gids_tensor *x, const gids_tensor *a_src,
+                                      const gids_tensor *a_dst, const gids_tensor *a_edge,
+                                      const gids_tensor *edge_index, int64_t num_nodes,
+                                      double negative_slope, const gids_tensor *dropout_scale,
+                                      const gids_tensor *alpha);
+gids_status lb_gatv2_attention(gids_tensor **out, gids_tensor **alpha, const gids_tensor *xl,
+                               const gids_tensor *xr, const gids_tensor *edge_proj,
+                               const gids_tensor *att, const gids_tensor *edge_index,
+                               int64_t num_nodes, double negative_slope,
+                               const gids_tensor *dropout_scale);
+gids_status lb_gatv2_attention_backward(gids_tensor **g_xl, gids_tensor **g_xr,
+                                        gids_tensor **g_edge_proj, gids_tensor **g_att,
+                                        const gids_tensor *g_out, const gids_tensor *g_alpha,
+                                        const gids_tensor *xl, const gids_tensor *xr,
+                                        const gids_tensor *edge_proj, const gids_tensor *att,
+                                        const gids_tensor *edge_index, int64_t num_nodes,
+                                        double negative_slope, const gids_tensor *dropout_scale,
+                                        const gids_tensor *alpha);
+gids_status lb_lstm_cell(gids_tensor **h, gids_tensor **c, gids_tensor **act,
+                         const gids_tensor *gates, const gids_tensor *c_prev);
+gids_status lb_lstm_cell_backward(gids_tensor **g_gates, gids_tensor **g_c_prev,
+                                  const gids_tensor *g_h, const gids_tensor *g_c,
+                                  const gids_tensor *act, const gids_tensor *c_prev,
+                                  const gids_tensor *c);
+gids_status lb_extreme_dim(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
+                           int dim, bool keepdim, bool is_max);
+gids_status lb_bernoulli_(gids_tensor *t, uint64_t seed, uint64_t offset, double p);
+gids_status lb_nonzero(gids_tensor **out, const gids_tensor *a);
+gids_status lb_masked_select(gids_tensor **out, const gids_tensor *a, const gids_tensor *mask);
+gids_status lb_unique(gids_tensor **values, gids_tensor **inverse, gids_tensor **counts,
+                      const gids_tensor *a);
+gids_status lb_scatter_(gids_tensor *self, int dim, const gids_tensor *index,
+                        const gids_tensor *src);
+gids_status lb_scatter_scalar_(gids_tensor *self, int dim, const gids_tensor *index,
+                               gids_scalar value);
+
+#endif
