@@ -1,0 +1,388 @@
+-- amp_check.lua -- mixed precision on the GPU: f16/bf16 conversions (exact round trips, the
+-- rounding of hand-picked values against PyTorch's bit patterns, fill, the CPU refusing half
+-- storage), half mm / addmm / bmm / matmul against the f32 CPU product, bmm of f32 CUDA tensors,
+-- autocast forward and backward of a Linear and of batched products against f32, and 20 steps
+-- of "16-mixed" training (GradScaler directly, then through the Trainer) whose loss falls.
+-- Run by tools/gpu-check.sh; ends with "amp: N passed, M failed".  Without a GPU it prints
+-- "skipped: <reason>".  GRAPHIDS_GPU_DRYRUN=1 runs what the CPU can (autocast there is a no-op,
+-- the CPU has no half storage: the half checks are left out, and say so).
+--
+-- Tolerances (relative to max(1, max |ref|)): a product of half-rounded inputs against the
+-- CPU's f32 product of the same rounded inputs differs by the rounding of the output (bf16:
+-- 2^-9 relative, f16: 2^-12) plus the summation order: 4e-3 (bf16), 1e-3 (f16).  Against the
+-- unrounded f32 inputs the inputs' rounding adds about 2^-8 (bf16) / 2^-11 (f16) relative per
+-- term: 2e-2 and 4e-3.  Autocast results and gradients against f32: the same 2e-2 / 4e-3.
+local graphids = require "graphids"
+local nn = require "graphids.nn"
+local optim = require "graphids.optim"
+local amp = require "graphids.amp"
+local class = require "graphids.class"
+local Module = require "graphids.nn.module"
+
+local dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "spec/gpu"
+local T = dofile(dir .. "/harness.lua")("amp")
+if not T.available() then
+  return
+end
+local check, close, D = T.check, T.close, T.dev
+
+graphids.manual_seed(23)
+
+local HALF = { "bf16", "f16" }
+local TOL_ROUNDED = { bf16 = 4e-3, f16 = 1e-3 }
+local TOL_F32 = { bf16 = 2e-2, f16 = 4e-3 }
+
+-- A Lua list of t's values (as f32 on the CPU: every half value is exact there).
+local function values(t)
+  return t:to("f32"):cpu():totable()
+end
+
+local function same_list(got, want, what)
+  assert(#got == #want, string.format("%s: %d values, expected %d", what, #got, #want))
+  for i = 1, #want do
+    local g, w = got[i], want[i]
+    local ok = (w ~= w and g ~= g) or (g == w and (w ~= 0 or 1 / g == 1 / w)) -- NaN; -0
+    assert(ok, string.format("%s: value %d is %.17g, expected %.17g", what, i, g, w))
+  end
+end
+
+if T.dry then
+  print("dry run: the f16/bf16 storage checks need a GPU (the CPU has no half storage)")
+else
+  -- ------------------------------------------------------------ conversions
+
+  check("values representable in both halves round-trip exactly, from f32 and f64", function()
+    local v = { 0, -0.0, 1, -2, 0.5, 0.375, 1024, -3.5, 0.015625, 96, math.huge, -math.huge, 0 / 0 }
+    for _, dt in ipairs(HALF) do
+      for _, src in ipairs({ "f32", "f64" }) do
+        local h = graphids.tensor(v, { dtype = src }):to(D):to(dt)
+        assert(h.dtype == dt and h.device:match("^cuda"), "cast result " .. h.dtype .. " on " .. h.device)
+        same_list(values(h), v, src .. " -> " .. dt .. " -> f32")
+        same_list(h:to(src):cpu():totable(), v, src .. " -> " .. dt .. " -> " .. src)
+      end
+    end
+    -- the largest finite values of each
+    same_list(values(graphids.tensor({ 65504, -65504 }):to(D):to("f16")), { 65504, -65504 }, "f16 max")
+    same_list(values(graphids.tensor({ 3.3895313892515355e38 }):to(D):to("bf16")),
+      { 3.3895313892515355e38 }, "bf16 max")
+    -- f16 <-> bf16 directly (through f32)
+    same_list(values(graphids.tensor({ 1.5, -96, 0.25 }):to(D):to("f16"):to("bf16")), { 1.5, -96, 0.25 },
+      "f16 -> bf16")
+  end)
+
+  -- Expected values and bit patterns from torch 2.x (CPU) for the same f32 inputs.
+  local ROUNDING = {
+    { 1 + 2 ^ -8, 1.0, 1.00390625 },                -- bf16 0x3f80 (tie to even) / f16 0x3c04
+    { 1 + 3 * 2 ^ -8, 1.015625, 1.01171875 },        -- bf16 0x3f82 (tie to even) / f16 0x3c0c
+    { 1 + 2 ^ -8 + 2 ^ -20, 1.0078125, 1.00390625 }, -- bf16 0x3f81 (above the tie) / f16 0x3c04
+    { 3.4028234663852886e38, math.huge, math.huge }, -- FLT_MAX: bf16 0x7f80 / f16 0x7c00
+    { 1 + 2 ^ -11, 1.0, 1.0 },                       -- f16 0x3c00 (tie to even)
+    { 1 + 3 * 2 ^ -11, 1.0, 1.001953125 },           -- f16 0x3c02 (tie to even)
+    { 1 + 2 ^ -11 + 2 ^ -20, 1.0, 1.0009765625 },    -- f16 0x3c01 (above the tie)
+    { 65519, 65536, 65504 },                         -- f16 0x7bff (below the tie)
+    { 65520, 65536, math.huge },                     -- f16 0x7c00 (the tie rounds to inf)
+    { 2 ^ -24, 2 ^ -24, 2 ^ -24 },                   -- f16 0x0001 (smallest subnormal)
+    { 2 ^ -25, 2 ^ -25, 0.0 },                       -- f16 0x0000 (tie to even)
+    { 3 * 2 ^ -25, 3 * 2 ^ -25, 2 ^ -23 },           -- f16 0x0002 (tie to even)
+    { -0.0, -0.0, -0.0 },                            -- 0x8000
+    { 1e-45, 0.0, 0.0 },                             -- an f32 subnormal: 0x0000
+  }
+
+  check("f32 -> bf16 / f16 rounds to nearest even as torch (ties, overflow, subnormals)", function()
+    local inputs, want = {}, { bf16 = {}, f16 = {} }
+    for i, r in ipairs(ROUNDING) do
+      inputs[i], want.bf16[i], want.f16[i] = r[1], r[2], r[3]
+    end
+    local x = graphids.tensor(inputs, { dtype = "f32" }):to(D)
+    local xs = graphids.tensor(inputs, { dtype = "f32" }):view(-1, 1):expand(-1, 2):contiguous():to(D)
+      :select(2, 1)
+    for _, dt in ipairs(HALF) do
+      same_list(values(x:to(dt)), want[dt], "f32 -> " .. dt)
+      -- a strided source (every other element of a [n, 2] tensor) takes the strided kernel path
+      same_list(values(xs:to(dt)), want[dt], "strided f32 -> " .. dt)
+    end
+    -- f64 rounds to f32 first (as torch): 1 + 2^-8 + 2^-30 is a tie by then
+    local d = graphids.tensor({ 1 + 2 ^ -8 + 2 ^ -30, 1 + 2 ^ -11 + 2 ^ -40 }, { dtype = "f64" }):to(D)
+    same_list(values(d:to("bf16")), { 1.0, 1.0 }, "f64 -> bf16")
+    same_list(values(d:to("f16")), { 1.00390625, 1.0 }, "f64 -> f16")
+    -- integers through f32; halves to integers truncate and saturate (the CPU's rule)
+    local i = graphids.tensor({ 2 ^ 24 + 1, 123456789 }, { dtype = "i64" }):to(D)
+    same_list(values(i:to("bf16")), { 16777216, 123207680 }, "i64 -> bf16")
+    local h = graphids.tensor({ -1.7, 2.9, 300.5, -3e9 }):to(D):to("bf16")
+    same_list(h:to("i64"):cpu():totable(), { -1, 2, 300, -3003121664 }, "bf16 -> i64")
+    same_list(h:to("u8"):cpu():totable(), { 0, 2, 255, 0 }, "bf16 -> u8 (saturating)")
+    same_list(h:to("bool"):cpu():totable(), { true, true, true, true }, "bf16 -> bool")
+  end)
+
+  check("zeros, full, empty and fill_ of half dtypes on the device; the CPU refuses them", function()
+    for _, dt in ipairs(HALF) do
+      local z = graphids.zeros(3, 2, { dtype = dt, device = D })
+      assert(z.dtype == dt, "zeros dtype " .. z.dtype)
+      same_list(values(z:view(-1)), { 0, 0, 0, 0, 0, 0 }, dt .. " zeros")
+      local f = graphids.full({ 4 }, 1 + 2 ^ -8, { dtype = dt, device = D })
+      same_list(values(f), dt == "bf16" and { 1, 1, 1, 1 } or { 1.00390625, 1.00390625, 1.00390625,
+        1.00390625 }, dt .. " full (rounded)")
+      local e = graphids.empty(5, { dtype = dt, device = D })
+      e:fill_(-2.5)
+      same_list(values(e), { -2.5, -2.5, -2.5, -2.5, -2.5 }, dt .. " fill_")
+      -- a strided destination: every other element
+      local s = graphids.zeros(6, { dtype = dt, device = D })
+      s:narrow(1, 2, 4):copy_(graphids.tensor({ 1, 2, 3, 4 }):to(D))
+      same_list(values(s), { 0, 1, 2, 3, 4, 0 }, dt .. " copy_ into a narrowed view")
+      local ok, err = pcall(function() return z:cpu() end)
+      assert(not ok and tostring(err):find("GPU storage type", 1, true),
+        "cpu() of a half tensor: " .. tostring(err))
+      ok = pcall(graphids.zeros, 2, { dtype = dt })
+      assert(not ok, "a half tensor on the CPU was created")
+    end
+  end)
+
+  check("autograd through explicit casts: a half grad comes back as f32", function()
+    local x = graphids.randn(5, 3):to(D):requires_grad_()
+    local w = graphids.randn(3, 4):to(D)
+    local y = graphids.mm(x:to("bf16"), w:to("bf16")):to("f32")
+    y:sum():backward()
+    assert(x.grad.dtype == "f32", "grad dtype " .. x.grad.dtype)
+    -- d sum(x w) / dx = row sums of w, each rounded to bf16 once (sums of bf16 products)
+    local ref = w:cpu():to(D):to("bf16"):to("f32"):cpu():sum(2):view(1, 3):expand(5, 3):contiguous()
+    close(x.grad, ref, TOL_ROUNDED.bf16, "grad through casts")
+  end)
+
+  -- ------------------------------------------------------------ half products
+
+  -- x rounded to dt and back, on the CPU (the exact inputs the half product sees).
+  local function rounded(x, dt)
+    return x:to(D):to(dt):to("f32"):cpu()
+  end
+
+  check("half mm, addmm, bmm and matmul against the f32 CPU product", function()
+    for _, dt in ipairs(HALF) do
+      local a, b = graphids.randn(37, 64), graphids.randn(64, 29)
+      local bias = graphids.randn(29)
+      local ha, hb = a:to(D):to(dt), b:to(D):to(dt)
+      local r = graphids.mm(ha, hb)
+      assert(r.dtype == dt, "mm result dtype " .. r.dtype)
+      close(r:to("f32"), graphids.mm(rounded(a, dt), rounded(b, dt)), TOL_ROUNDED[dt], dt .. " mm")
+      close(r:to("f32"), graphids.mm(a, b), TOL_F32[dt], dt .. " mm vs unrounded")
+      -- a transposed operand is read in place
+      local bt = graphids.randn(29, 64)
+      close(graphids.mm(ha, bt:to(D):to(dt):t()):to("f32"),
+        graphids.mm(rounded(a, dt), rounded(bt, dt):t()), TOL_ROUNDED[dt], dt .. " mm with b^T")
+      -- addmm: beta * bias + alpha * a @ b
+      local hbias = bias:to(D):to(dt)
+      local ad = graphids.addmm(hbias, ha, hb, { beta = 2, alpha = 0.5 })
+      assert(ad.dtype == dt, "addmm result dtype " .. ad.dtype)
+      close(ad:to("f32"), graphids.addmm(rounded(bias, dt), rounded(a, dt), rounded(b, dt),
+        { beta = 2, alpha = 0.5 }), TOL_ROUNDED[dt], dt .. " addmm")
+      -- bmm and matmul with batch dims, broadcast batches and 1-D operands
+      local x3, y3 = graphids.randn(3, 17, 32), graphids.randn(3, 32, 9)
+      close(graphids.bmm(x3:to(D):to(dt), y3:to(D):to(dt)):to("f32"),
+        graphids.bmm(rounded(x3, dt), rounded(y3, dt)), TOL_ROUNDED[dt], dt .. " bmm")
+      local x4, w2 = graphids.randn(2, 3, 17, 32), graphids.randn(32, 9)
+      close(graphids.matmul(x4:to(D):to(dt), w2:to(D):to(dt)):to("f32"),
+        graphids.matmul(rounded(x4, dt), rounded(w2, dt)), TOL_ROUNDED[dt], dt .. " matmul 4-D @ 2-D")
+      local p, q = graphids.randn(2, 1, 5, 8), graphids.randn(3, 8, 4)
+      close(graphids.matmul(p:to(D):to(dt), q:to(D):to(dt)):to("f32"),
+        graphids.matmul(rounded(p, dt), rounded(q, dt)), TOL_ROUNDED[dt], dt .. " matmul broadcast batches")
+      local v = graphids.randn(32)
+      close(graphids.matmul(v:to(D):to(dt), w2:to(D):to(dt)):to("f32"),
+        graphids.matmul(rounded(v, dt), rounded(w2, dt)), TOL_ROUNDED[dt], dt .. " matmul 1-D @ 2-D")
+    end
+    local ok, err = pcall(graphids.mm, graphids.randn(2, 2):to(D):to("bf16"), graphids.randn(2, 2):to(D))
+    assert(not ok and tostring(err):find("expected the dtype of arg 1", 1, true), tostring(err))
+    ok, err = pcall(graphids.mm, graphids.randn(2, 2):to(D):to("bf16"), graphids.randn(2, 2):to(D):to("f16"))
+    assert(not ok and tostring(err):find("expected the dtype of arg 1", 1, true), tostring(err))
+  end)
+end
+
+-- ---------------------------------------------------------------- bmm on the device (f32)
+
+check("bmm of f32 device tensors dispatches (it used to fail the CPU check first)", function()
+  local x, y = graphids.randn(4, 6, 5), graphids.randn(4, 5, 3)
+  close(graphids.bmm(x:to(D), y:to(D)), graphids.bmm(x, y), 1e-5, "f32 bmm")
+  local ok, err = pcall(graphids.bmm, x:to(D), graphids.randn(3, 5, 3):to(D))
+  assert(not ok and tostring(err):find("batch sizes 4 vs 3", 1, true), tostring(err))
+end)
+
+-- ---------------------------------------------------------------- autocast
+
+-- y, and the gradients of sum(y * wo), of a Linear(64, 32) on x [50, 64], on the device.
+local function linear_run(lin, x, wo, dt)
+  local function fwd()
+    return lin(x)
+  end
+  local y = dt and graphids.autocast(dt, fwd) or fwd()
+  lin:zero_grad()
+  local xg = x:detach():requires_grad_()
+  local y2 = dt and graphids.autocast(dt, function() return lin(xg) end) or lin(xg)
+  ;(y2 * wo):sum():backward()
+  return y, xg.grad, lin.weight.grad:clone(), lin.bias.grad:clone()
+end
+
+check("autocast: a Linear's output and gradients are f32, within half tolerance of f32", function()
+  local lin = nn.Linear(64, 32)
+  lin:to(D)
+  local x, wo = graphids.randn(50, 64):to(D), graphids.randn(50, 32):to(D)
+  local y0, gx0, gw0, gb0 = linear_run(lin, x, wo, nil)
+  for _, dt in ipairs(HALF) do
+    local y, gx, gw, gb = linear_run(lin, x, wo, dt)
+    assert(y.dtype == "f32" and gx.dtype == "f32" and gw.dtype == "f32" and gb.dtype == "f32",
+      "autocast results must stay f32")
+    close(y, y0:cpu(), TOL_F32[dt], dt .. " Linear output")
+    close(gx, gx0:cpu(), TOL_F32[dt], dt .. " grad x")
+    close(gw, gw0:cpu(), TOL_F32[dt], dt .. " grad weight")
+    close(gb, gb0:cpu(), 1e-6, dt .. " grad bias (summed in f32)")
+    if not T.dry then -- the product really ran in half
+      assert(not graphids.equal(y:cpu(), y0:cpu()), dt .. ": autocast output equals the f32 one bit for bit")
+    end
+  end
+  assert(not graphids.is_autocast_enabled(), "autocast left on")
+end)
+
+check("autocast: batched matmul with a broadcast weight and bmm, forward and backward", function()
+  local a = graphids.randn(4, 10, 16):to(D):requires_grad_()
+  local w = graphids.randn(16, 8):to(D):requires_grad_()
+  local b = graphids.randn(4, 16, 6):to(D):requires_grad_()
+  local function run(dt)
+    local function f()
+      return (graphids.matmul(a, w):sum() + graphids.bmm(a, b):sum() * 0.5
+        + graphids.matmul(a:select(1, 1):select(1, 1), w):sum())
+    end
+    local s = dt and graphids.autocast(dt, f) or f()
+    a.grad, w.grad, b.grad = nil, nil, nil
+    s:backward()
+    return s, a.grad, w.grad, b.grad
+  end
+  local s0, ga0, gw0, gb0 = run(nil)
+  for _, dt in ipairs(HALF) do
+    local s, ga, gw, gb = run(dt)
+    assert(s.dtype == "f32", "sum dtype " .. s.dtype)
+    close(s, s0:cpu(), TOL_F32[dt], dt .. " loss")
+    close(ga, ga0:cpu(), TOL_F32[dt], dt .. " grad a")
+    close(gw, gw0:cpu(), TOL_F32[dt], dt .. " grad w (summed over the batch in f32)")
+    close(gb, gb0:cpu(), TOL_F32[dt], dt .. " grad b")
+  end
+end)
+
+check("autocast leaves f64 products and the CPU alone", function()
+  local a, b = graphids.randn(5, 4, { dtype = "f64" }), graphids.randn(4, 3, { dtype = "f64" })
+  local r = graphids.autocast("bf16", graphids.mm, a:to(D), b:to(D))
+  assert(r.dtype == "f64", "f64 product became " .. r.dtype)
+  assert(graphids.equal(r:cpu(), graphids.mm(a, b)) or T.maxerr(r, graphids.mm(a, b)) < 1e-12,
+    "f64 product changed under autocast")
+end)
+
+-- ---------------------------------------------------------------- 16-mixed training
+
+-- y = x w* + 0.1 noise: a regression a small MLP learns within a few Adam steps.
+local function regression(n)
+  local g = graphids.Generator(4)
+  local x = graphids.randn(n, 16, { generator = g })
+  local w = graphids.randn(16, 1, { generator = g })
+  local y = graphids.mm(x, w) + graphids.randn(n, 1, { generator = g }) * 0.1
+  return x:to(D), y:to(D)
+end
+
+local function mlp()
+  graphids.manual_seed(5)
+  local m = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 1))
+  m:to(D)
+  return m
+end
+
+local function mse(p, y)
+  local d = p - y
+  return (d * d):mean()
+end
+
+check("20 steps of f16 autocast with a GradScaler: the loss falls, steps are taken", function()
+  local x, y = regression(128)
+  local m = mlp()
+  local opt = optim.Adam(m:parameters(), { lr = 1e-2 })
+  local scaler = amp.GradScaler { init_scale = 2 ^ 12, growth_interval = 5 }
+  local losses, skipped = {}, 0
+  for i = 1, 20 do
+    opt:zero_grad()
+    local loss = graphids.autocast("f16", function() return mse(m(x), y) end)
+    assert(loss.dtype == "f32", "loss dtype " .. loss.dtype)
+    losses[i] = loss:item()
+    scaler:scale(loss):backward()
+    scaler:step(opt)
+    if scaler:found_inf(opt) then skipped = skipped + 1 end
+    scaler:update()
+  end
+  assert(losses[20] == losses[20] and losses[20] < 0.5 * losses[1],
+    string.format("loss %.4g -> %.4g did not halve", losses[1], losses[20]))
+  assert(skipped < 10, skipped .. " of 20 steps skipped")
+  local s = scaler:get_scale()
+  assert(s > 0 and s < math.huge, "scale " .. s)
+  print(string.format("amp: 16-mixed MLP loss %.4g -> %.4g, %d steps skipped, scale %g", losses[1],
+    losses[20], skipped, s))
+end)
+
+-- A model and data module implementing the trainer's protocols on the device tensors above.
+local Reg = class("AmpCheckRegression", Module)
+function Reg:__init()
+  Module.__init(self)
+  self.net = mlp()
+end
+function Reg:forward(x)
+  return self.net(x)
+end
+function Reg:training_step(b)
+  local loss = mse(self(b.x), b.y)
+  return loss, { train_loss = loss:item() }
+end
+function Reg:validation_step(b)
+  return { val_loss = mse(self(b.x), b.y):item() }
+end
+function Reg:configure_optimizers()
+  return optim.Adam(self:parameters(), { lr = 1e-2 })
+end
+
+check("Trainer precision 16-mixed: 5 epochs of 4 steps, the loss falls, the scaler is used", function()
+  if T.dry then
+    print("dry run: Trainer 16-mixed needs a CUDA device (an error on the CPU); left out")
+    return
+  end
+  local x, y = regression(128)
+  local batches = {}
+  for i = 1, 4 do
+    batches[i] = { x = x:narrow(1, (i - 1) * 32 + 1, 32), y = y:narrow(1, (i - 1) * 32 + 1, 32) }
+  end
+  local dm = {
+    train_batches = function()
+      local i = 0
+      return function()
+        i = i + 1
+        if i <= #batches then return batches[i], i end
+      end
+    end,
+    next_epoch = function() end,
+    val_loader = function()
+      return { iter = function()
+        local done = false
+        return function()
+          if not done then
+            done = true
+            return { x = x, y = y }
+          end
+        end
+      end }
+    end,
+  }
+  local Trainer = require("graphids.trainer").Trainer
+  local t = Trainer { max_epochs = 5, precision = "16-mixed", device = D, progress = "off",
+    enable_checkpointing = false }
+  t:fit(Reg(), dm)
+  local h = t.history
+  assert(#h == 5, #h .. " epochs")
+  assert(h[5].val_loss < 0.5 * h[1].val_loss,
+    string.format("val_loss %.4g -> %.4g did not halve", h[1].val_loss, h[5].val_loss))
+  assert(t.scaler ~= nil and t.scaler:get_scale() > 0, "no scaler")
+  assert(t.global_step == 20, "global_step " .. t.global_step)
+  print(string.format("amp: Trainer 16-mixed val_loss %.4g -> %.4g, scale %g", h[1].val_loss,
+    h[5].val_loss, t.scaler:get_scale()))
+end)
+
+T.finish()
