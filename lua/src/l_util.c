@@ -63,6 +63,7 @@ static const char *describe(lua_State *L, int i) {
 typedef struct l_heap {
     int64_t soft_limit;
     int64_t trigger;
+    int64_t device_trigger; /* device bytes (all GPUs together) that start the next collection */
 } l_heap;
 
 /* 64 MiB: garbage that waits for a collection cannot give its blocks back, so a training step
@@ -70,6 +71,13 @@ typedef struct l_heap {
  * blocks of the previous step.  On the MLP step of make bench (35-256-256-2, batch 4096) 256 MiB
  * cost 28 ms a step and 64 MiB 16 ms; the collections themselves are cheap (few, small objects). */
 #define L_HEAP_DEFAULT_LIMIT ((int64_t)64 << 20)
+
+/* Device memory is paced separately and more tightly: PyTorch frees a GPU tensor when its last
+ * reference goes, so its peak is the live bytes, and a doubling rule would let ours reach twice
+ * that.  A collection runs once the device bytes exceed what survived the last one by a quarter
+ * (at least 64 MiB).  It is cheap: the Lua heap of a training loop is small (a full collection
+ * of the large GAT's took 0.12 ms), and a step allocating a few GiB runs a handful. */
+#define L_HEAP_DEVICE_SLACK ((int64_t)64 << 20)
 
 static const char heap_key = 'h';
 
@@ -83,6 +91,7 @@ static l_heap *heap_get(lua_State *L) {
     l_heap *h = lua_newuserdatauv(L, sizeof(l_heap), 0);
     h->soft_limit = L_HEAP_DEFAULT_LIMIT;
     h->trigger = L_HEAP_DEFAULT_LIMIT;
+    h->device_trigger = L_HEAP_DEVICE_SLACK;
     lua_rawsetp(L, LUA_REGISTRYINDEX, &heap_key);
     return h;
 }
@@ -99,10 +108,12 @@ void l_heap_set_soft_limit(lua_State *L, int64_t bytes) {
 
 static void heap_track(lua_State *L) {
     l_heap *h = heap_get(L);
-    if (gids_memory_cpu_bytes() <= h->trigger) return;
+    if (gids_memory_cpu_bytes() <= h->trigger && gids_memory_device_bytes() <= h->device_trigger)
+        return;
     lua_gc(L, LUA_GCCOLLECT);
-    int64_t after = gids_memory_cpu_bytes();
+    int64_t after = gids_memory_cpu_bytes(), dev = gids_memory_device_bytes();
     h->trigger = after > h->soft_limit / 2 ? 2 * after : h->soft_limit;
+    h->device_trigger = dev + (dev / 4 > L_HEAP_DEVICE_SLACK ? dev / 4 : L_HEAP_DEVICE_SLACK);
 }
 
 /* ---------------------------------------------------------------- tensor handles */

@@ -57,6 +57,8 @@ int64_t gids_memory_cache_limit(gids_device dev);
 
 /* Called by the binding's heap tracking: bytes currently held on the CPU, cheap (one atomic). */
 int64_t gids_memory_cpu_bytes(void);
+/* The same for every device off the CPU together (the binding paces its GC by both). */
+int64_t gids_memory_device_bytes(void);
 
 /* Memory pressure: when an allocation fails, the storage allocator calls this handler once and
  * retries (the Lua binding runs a full GC there, so tensors only the GC knew to be dead give

@@ -59,6 +59,12 @@ int64_t gids_memory_cpu_bytes(void) {
     return atomic_load(&counters_[0].current);
 }
 
+int64_t gids_memory_device_bytes(void) {
+    int64_t n = 0;
+    for (int i = 1; i < SLOTS; i++) n += atomic_load(&counters_[i].current);
+    return n;
+}
+
 /* ---- the CPU allocator: 64-byte aligned for SIMD loads and to keep BLAS panels on lines ---- */
 
 /* Large-block cache (see memory.h).  Blocks are matched by exact rounded size: training loops

@@ -3,7 +3,8 @@
  * unique sorts the flattened input with the stable key sort of sort.c and cuts the sorted run
  * into groups of equal keys.  NaNs are never equal to each other, so each NaN is its own group
  * (as torch.unique); -0.0 and +0.0 are one group.  bincount is a serial pass: it is memory
- * bound and a serial loop keeps the float sums in input order, hence reproducible.
+ * bound and a serial loop keeps the float sums in input order, hence reproducible; off the CPU
+ * it is a segment sum.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -106,10 +107,58 @@ static gids_status bincount_scan(const gids_tensor *a, int64_t *max_out) {
     return GIDS_OK;
 }
 
+/* The value of a 0-d integer tensor on any device (a synchronising read off the CPU). */
+static gids_status scalar_i64(const gids_tensor *t, int64_t *v) {
+    gids_tensor *c = NULL;
+    GIDS_TRY(gids_to_device(&c, t, GIDS_DEVICE_CPU));
+    *v = gids_load_i64(gids_tensor_data(c), c->dtype, 0);
+    gids_tensor_release(c);
+    return GIDS_OK;
+}
+
+/* bincount off the CPU: a segment sum of ones (or of the weights), in f64 so that counts up to
+ * 2^53 are exact; the range is read back first (a negative value is an error, as on the CPU). */
+static gids_status bincount_device(gids_tensor **out, const gids_tensor *a,
+                                   const gids_tensor *weights, int64_t minlength) {
+    gids_device dev = gids_tensor_device(a);
+    int64_t n = a->shape[0], lo = 0, hi = -1;
+    if (n > 0) {
+        gids_tensor *m = NULL;
+        GIDS_TRY(gids_reduce(&m, GIDS_AMIN, a, 0, NULL, false));
+        gids_status st = scalar_i64(m, &lo);
+        gids_tensor_release(m);
+        GIDS_TRY(st);
+        GIDS_CHECK(lo >= 0, GIDS_EINVAL, "bincount: input has a negative value %lld",
+                   (long long)lo);
+        GIDS_TRY(gids_reduce(&m, GIDS_AMAX, a, 0, NULL, false));
+        st = scalar_i64(m, &hi);
+        gids_tensor_release(m);
+        GIDS_TRY(st);
+    }
+    GIDS_CHECK(hi < INT64_MAX, GIDS_EOVERFLOW,
+               "bincount: value %lld gives a result length that overflows int64", (long long)hi);
+    int64_t len = hi + 1 > minlength ? hi + 1 : minlength;
+    gids_dtype result = weights == NULL              ? GIDS_I64
+                        : weights->dtype == GIDS_F32 ? GIDS_F32
+                                                     : GIDS_F64;
+    enum { IDX, SRC, SUM, NT };
+    gids_tensor *t[NT] = {NULL};
+    gids_status st = gids_to_dtype(&t[IDX], a, GIDS_I64);
+    if (st == GIDS_OK)
+        st = weights == NULL ? gids_full(&t[SRC], GIDS_F64, dev, 1, &n, gids_scalar_f(1.0))
+                             : gids_to_dtype(&t[SRC], weights, GIDS_F64);
+    if (st == GIDS_OK) st = gids_segment_reduce(&t[SUM], NULL, GIDS_SEG_SUM, t[SRC], t[IDX], len);
+    if (st == GIDS_OK) st = gids_to_dtype(out, t[SUM], result);
+    for (int i = 0; i < NT; i++) gids_tensor_release(t[i]);
+    return st;
+}
+
 gids_status gids_bincount(gids_tensor **out, const gids_tensor *a, const gids_tensor *weights,
                           int64_t minlength) {
     char sa[96], sw[96];
-    GIDS_TRY(gids_check_cpu("bincount", "input", a));
+    GIDS_CHECK(a != NULL, GIDS_EINVAL, "bincount: input is NULL");
+    bool on_device = gids_any_device(2, (const gids_tensor *const[]){a, weights});
+    if (!on_device) GIDS_TRY(gids_check_cpu("bincount", "input", a));
     GIDS_CHECK(a->ndim == 1, GIDS_ESHAPE, "bincount: input must be 1-D, got shape %s",
                gids_shape_str(a->ndim, a->shape, sa, sizeof sa));
     GIDS_CHECK(gids_dtype_is_int(a->dtype), GIDS_EDTYPE,
@@ -118,12 +167,18 @@ gids_status gids_bincount(gids_tensor **out, const gids_tensor *a, const gids_te
     GIDS_CHECK(minlength >= 0, GIDS_EINVAL, "bincount: minlength must be >= 0, got %lld",
                (long long)minlength);
     if (weights) {
-        GIDS_TRY(gids_check_cpu("bincount", "weights", weights));
-        GIDS_TRY(gids_check_cpu_dtype("bincount", "weights", weights));
+        if (!on_device) GIDS_TRY(gids_check_cpu("bincount", "weights", weights));
+        if (!on_device) GIDS_TRY(gids_check_cpu_dtype("bincount", "weights", weights));
         GIDS_CHECK(weights->ndim == 1 && weights->shape[0] == a->shape[0], GIDS_ESHAPE,
                    "bincount: weights has shape %s, expected %s (the input's shape)",
                    gids_shape_str(weights->ndim, weights->shape, sw, sizeof sw),
                    gids_shape_str(a->ndim, a->shape, sa, sizeof sa));
+    }
+    if (on_device) {
+        const gids_backend *be = NULL; /* one device for both, or EDEVICE naming them */
+        GIDS_TRY(
+            gids_dispatch_backend("bincount", 2, (const gids_tensor *const[]){a, weights}, &be));
+        return bincount_device(out, a, weights, minlength);
     }
     int64_t mx = -1, len;
     GIDS_TRY(bincount_scan(a, &mx));
