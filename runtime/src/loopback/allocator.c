@@ -2,8 +2,13 @@
  * plugin's (runtime/src/cuda/allocator.cu), so the statistics gids_backend.memory reports move
  * as they do on a GPU: a freed block stays reserved until reset, sizes are rounded (512 B up to
  * 1 MiB, 2 MiB above), a request takes the smallest cached block of its class that holds it but
- * never one more than twice its size.  The device's memory is the machine's RAM: a request over
- * it is out of memory at once (the 4 TiB request of gpu_check.lua must fail, not overcommit).
+ * never one more than twice its size.
+ *
+ * The device has a fixed memory, GIDS_LOOPBACK_MEMORY_MIB (default a quarter of the host's RAM):
+ * as on a GPU, a request that does not fit first returns the cache, then fails with ENOMEM, and
+ * the runtime's pressure handler (the binding's full GC) runs before its one retry.  Without the
+ * limit nothing would ever fail on an overcommitting host, the GC (which does not see device
+ * bytes) would not run, and a training loop would fill the machine's memory with dead tensors.
  *
  * Every block handed out is filled with 0xFF bytes (NaN in every float dtype, -1 in the signed
  * integers) unless GIDS_LOOPBACK_POISON=0: a device path that reads memory it never wrote gets
@@ -30,6 +35,7 @@ typedef struct block {
 static pthread_mutex_t mu_ = PTHREAD_MUTEX_INITIALIZER;
 static block *free_small_, *free_large_;
 static int64_t allocated_, cached_, peak_;
+static int64_t limit_ = (int64_t)1 << 32; /* set by lb_alloc_init */
 
 static size_t rounded(size_t n) {
     size_t g = n <= SMALL_MAX ? SMALL_GRAIN : LARGE_GRAIN;
@@ -38,15 +44,33 @@ static size_t rounded(size_t n) {
     return (n + g - 1) / g * g;
 }
 
-int64_t lb_total_bytes(void) {
+static int64_t host_ram(void) {
     long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
     return pages > 0 && size > 0 ? (int64_t)pages * size : (int64_t)1 << 34;
 }
 
+gids_status lb_alloc_init(void) {
+    const char *env = getenv("GIDS_LOOPBACK_MEMORY_MIB");
+    limit_ = host_ram() / 4;
+    if (env == NULL || env[0] == '\0') return GIDS_OK;
+    char *end = NULL;
+    long long mib = strtoll(env, &end, 10);
+    GIDS_CHECK(*end == '\0' && mib > 0 && mib <= ((int64_t)1 << 40), GIDS_EINVAL,
+               "loopback: GIDS_LOOPBACK_MEMORY_MIB must be a positive number of MiB, got '%s'",
+               env);
+    limit_ = (int64_t)mib << 20;
+    return GIDS_OK;
+}
+
+int64_t lb_total_bytes(void) {
+    return limit_;
+}
+
 int64_t lb_free_bytes(void) {
-    long pages = sysconf(_SC_AVPHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-    int64_t f = pages > 0 && size > 0 ? (int64_t)pages * size : lb_total_bytes();
-    return f > 0 ? f : 1;
+    pthread_mutex_lock(&mu_);
+    int64_t f = limit_ - allocated_ - cached_;
+    pthread_mutex_unlock(&mu_);
+    return f > 0 ? f : 0;
 }
 
 /* Takes the best cached block for size (caller holds mu_), or NULL. */
@@ -91,13 +115,12 @@ static gids_status alloc_(gids_allocator *self, int device, size_t nbytes, void 
     GIDS_CHECK(size != 0, GIDS_EOVERFLOW, "loopback alloc: %zu bytes overflows size_t", nbytes);
     pthread_mutex_lock(&mu_);
     void *p = take_cached(size);
-    int64_t total = lb_total_bytes();
-    if (p == NULL && (int64_t)(size / 2) <= total / 2) { /* halves: no signed overflow */
+    bool fits = size <= (size_t)limit_;
+    if (p == NULL && fits && allocated_ + cached_ > limit_ - (int64_t)size)
+        release_cached_locked(); /* as the CUDA plugin: give the cache back first */
+    fits = fits && allocated_ <= limit_ - (int64_t)size;
+    if (p == NULL && fits) {
         p = aligned_alloc(ALIGN, size);
-        if (p == NULL && cached_ > 0) { /* as the CUDA plugin: give the cache back, retry once */
-            release_cached_locked();
-            p = aligned_alloc(ALIGN, size);
-        }
         if (p != NULL) allocated_ += (int64_t)size;
     }
     if (p == NULL) {
@@ -105,8 +128,8 @@ static gids_status alloc_(gids_allocator *self, int device, size_t nbytes, void 
         pthread_mutex_unlock(&mu_);
         GIDS_FAIL(GIDS_ENOMEM,
                   "loopback alloc: out of memory on cuda:0 (loopback): requested %zu bytes, "
-                  "allocated %lld, reserved %lld, device memory (host RAM) %lld",
-                  nbytes, (long long)a, (long long)r, (long long)total);
+                  "allocated %lld, reserved %lld, device memory %lld (GIDS_LOOPBACK_MEMORY_MIB)",
+                  nbytes, (long long)a, (long long)r, (long long)limit_);
     }
     if (allocated_ > peak_) peak_ = allocated_;
     pthread_mutex_unlock(&mu_);

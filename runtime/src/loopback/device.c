@@ -21,7 +21,7 @@ gids_status lb_info(char *buf, size_t n) {
              "loopback (CPU) device: graphids_loopback.so stands in for the CUDA plugin; device "
              "ops run the runtime's CPU ops on host memory\n"
              "devices: 1\n"
-             "cuda:0: loopback (CPU), %.1f GiB host memory\n",
+             "cuda:0: loopback (CPU), %.1f GiB of host memory (GIDS_LOOPBACK_MEMORY_MIB)\n",
              (double)lb_total_bytes() / (1024.0 * 1024.0 * 1024.0));
     return GIDS_OK;
 }

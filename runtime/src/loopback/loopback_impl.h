@@ -32,7 +32,9 @@ typedef struct lb_alloc_stats {
 void lb_alloc_stats_get(lb_alloc_stats *out);
 /* Frees every cached block and brings the peak down to what is allocated now. */
 void lb_alloc_reset(void);
-/* Bytes of host memory the loopback device reports as its own (the machine's RAM). */
+/* Reads GIDS_LOOPBACK_MEMORY_MIB, the device's memory (default a quarter of the host's RAM). */
+gids_status lb_alloc_init(void);
+/* The device's memory, and what of it is neither allocated nor cached. */
 int64_t lb_total_bytes(void);
 int64_t lb_free_bytes(void);
 

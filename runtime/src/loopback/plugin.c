@@ -6,6 +6,7 @@
  *                                  what else a device run would hit once they exist)
  *   GIDS_LOOPBACK_DISABLE=a,b      leave these entries NULL too (as a CUDA build without them)
  *   GIDS_LOOPBACK_POISON=0         do not fill new device blocks with 0xFF (allocator.c)
+ *   GIDS_LOOPBACK_MEMORY_MIB=N     the device's memory (default a quarter of the host's RAM)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,7 @@ __attribute__((visibility("default"))) gids_status gids_cuda_plugin_init(void) {
     for (int k = 0; k < N_ENTRIES; k++) entries_[k].present = fill_all || entries_[k].in_cuda;
     const char *off = getenv("GIDS_LOOPBACK_DISABLE");
     if (off != NULL) GIDS_TRY(apply_disable(off));
+    GIDS_TRY(lb_alloc_init());
     backend_ = full_;
     /* A NULL function pointer is all-zero bytes on every target this builds for; memset avoids
      * writing a field through an lvalue of another function-pointer type. */
