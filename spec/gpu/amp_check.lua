@@ -402,4 +402,35 @@ check("Trainer precision 16-mixed: 5 epochs of 4 steps, the loss falls, the scal
     h[5].val_loss, t.scaler:get_scale()))
 end)
 
+-- ---------------------------------------------------------------- speed probe (a GPU only)
+
+-- Forward and backward of a Linear(4096, 4096) on [8192, 4096]: f32 against autocast bf16, the
+-- median of 5 synchronised runs.  A probe line, not a check (the figure depends on the card).
+if not T.dry and not graphids.gpu.info():match("^loopback") then
+  local lin = nn.Linear(4096, 4096)
+  lin:to(D)
+  local x = graphids.randn(8192, 4096):to(D)
+  local function median_ms(dt)
+    local function once()
+      lin:zero_grad()
+      local y = dt and graphids.autocast(dt, function() return lin(x) end) or lin(x)
+      y:sum():backward()
+    end
+    once()
+    graphids.gpu.synchronize()
+    local runs = {}
+    for r = 1, 5 do
+      local t0 = graphids.clock()
+      once()
+      graphids.gpu.synchronize()
+      runs[r] = (graphids.clock() - t0) * 1e3
+    end
+    table.sort(runs)
+    return runs[3]
+  end
+  local f32, bf16 = median_ms(nil), median_ms("bf16")
+  print(string.format("probe autocast Linear 8192x4096x4096 fwd+bwd: f32 %.2f ms, bf16 %.2f ms (%.2fx)",
+    f32, bf16, f32 / bf16))
+end
+
 T.finish()
