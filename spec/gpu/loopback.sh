@@ -10,7 +10,7 @@
 #   LOOPBACK_VERBOSE=1 spec/gpu/loopback.sh       whole outputs, not only FAIL/summary lines
 #   GIDS_LOOPBACK_MEMORY_MIB=N                    the device's memory (default a quarter of RAM)
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 BUILD=${1:-${BUILD:-build}}
 HOST="$BUILD/bin/graphids"
 PLUGIN="$PWD/$BUILD/lib/graphids_loopback.so"
@@ -34,7 +34,7 @@ run() {
   if [ "${LOOPBACK_VERBOSE:-0}" = 1 ]; then
     cat "$log"
   else
-    grep -E '^(FAIL|skipped)|: [0-9]+ passed, [0-9]+ failed$| error |^gpu_|lua:|traceback' "$log"
+    grep -E '^(FAIL|skipped|probe )|: [0-9]+ passed, [0-9]+ failed$| error |^gpu_|lua:|traceback' "$log"
   fi
   if [ "$rc" -ne 0 ]; then
     [ "$rc" -eq 124 ] && echo "$name: timed out after ${limit}s"

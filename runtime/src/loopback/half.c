@@ -124,6 +124,8 @@ gids_status lb_fill_half(gids_tensor *t, gids_scalar value) {
     uint16_t *p = gids_tensor_data(t);
     int64_t n = gids_tensor_numel(t);
     for (int64_t i = 0; i < n; i++) p[offset_of(t, i)] = h;
+    /* fill_ on a device returns the entry's status without bumping (the CPU path bumps) */
+    __atomic_add_fetch(&t->storage->version, 1, __ATOMIC_RELAXED);
     return GIDS_OK;
 }
 
