@@ -127,7 +127,8 @@ build: $(LOOPBACK_SO)
 # Its spec loads it, so the runtime is linked whole and exported (-Wl,-E) for the plugin.
 $(BUILD)/asan/test_loopback: spec/c/test_loopback.c spec/c/check.h $(ASAN_A) $(LOOPBACK_SO)
 	@mkdir -p $(@D)
-	$(CC) $(BASE) $(ASANF) -Ispec/c -DLOOPBACK_SO='"$(abspath $(LOOPBACK_SO))"' $< \
+	$(CC) $(BASE) $(ASANF) -Ispec/c -DLOOPBACK_SO='"$(abspath $(LOOPBACK_SO))"' \
+	  -DSOURCE_ROOT='"$(abspath .)"' $< \
 	  -Wl,--whole-archive $(ASAN_A) -Wl,--no-whole-archive -o $@ $(LINK) -Wl,-E
 
 # ---------------------------------------------------------------- tests

@@ -5,8 +5,8 @@
  * entries agrees with the CUDA plugin's table (runtime/src/cuda/device.cu).
  *
  * The Makefile links the runtime whole with -Wl,-E (the plugin resolves gids_* from the
- * process) and passes the plugin's path as LOOPBACK_SO.  GIDS_LOOPBACK_DISABLE=unique makes
- * `unique` the absent entry. */
+ * process) and passes the plugin's path as LOOPBACK_SO and the checkout as SOURCE_ROOT.
+ * GIDS_LOOPBACK_DISABLE=unique makes `unique` the absent entry. */
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,7 +337,7 @@ typedef struct {
 } cuda_item;
 
 static int read_cuda_table(cuda_item *items, int max) {
-    FILE *f = fopen("runtime/src/cuda/device.cu", "r");
+    FILE *f = fopen(SOURCE_ROOT "/runtime/src/cuda/device.cu", "r");
     if (f == NULL) return -1;
     static char src[1 << 17];
     size_t len = fread(src, 1, sizeof src - 1, f);
