@@ -67,13 +67,29 @@ echo "== GAT training step on the GPU (graphids, then PyTorch Geometric)" | log
 timeout 240 "$HOST" run bench/gpu/gat_step.lua "$bdir" 2>&1 | tee -a "$ours" | log
 GNN_DEVICE=cuda PYTHONUNBUFFERED=1 timeout 180 python3 bench/peer/gnn_pyg.py 1 "$bdir" 2>&1 \
   | tee -a "$peer" | log
+# Precision matched: PyTorch's default lets cuDNN run the JK LSTM in TF32 while graphids' f32
+# stays f32 unless GRAPHIDS_ALLOW_TF32=1.  So the large model also runs with TF32 on both sides
+# (_tf32) and PyTorch with TF32 off everywhere (_f32strict, beside our default rows).
+rows=gpu_gat_small_b1024,gpu_gat_large_b1024
+GRAPHIDS_ALLOW_TF32=1 GAT_ROWS=$rows GAT_SUFFIX=_tf32 timeout 120 "$HOST" run \
+  bench/gpu/gat_step.lua "$bdir" 2>&1 | tee -a "$ours" | log
+for mode in TF32:_tf32 STRICT_F32:_f32strict; do
+  env GNN_DEVICE=cuda "GNN_${mode%%:*}=1" GNN_ROWS=$rows GNN_SUFFIX="${mode#*:}" \
+    PYTHONUNBUFFERED=1 timeout 120 python3 bench/peer/gnn_pyg.py 1 "$bdir" 2>&1 \
+    | tee -a "$peer" | log
+done
 {
   # Throughputs and memory: graphids / torch.  Times (_ms): torch / graphids, the speed-up.
-  printf '\n%-28s %12s %12s %8s\n' benchmark graphids torch ratio
-  awk 'NR == FNR { peer[$1] = $2; next }
-       ($1 in peer) && $1 ~ /_ms$/ { printf "%-28s %12s %12s %8.3f speed-up\n", $1, $2, peer[$1], peer[$1] / $2; next }
-       ($1 in peer) { printf "%-28s %12s %12s %8.3f\n", $1, $2, peer[$1], $2 / peer[$1] }' \
-    "$peer" "$ours"
+  printf '\n%-34s %12s %12s %8s\n' benchmark graphids torch ratio
+  # A peer row NAME_f32strict_X is set beside our NAME_X (our f32 is always strict).
+  awk 'function row(name, ours, theirs) {
+         if (name ~ /_ms$/) printf "%-34s %12s %12s %8.3f speed-up\n", name, ours, theirs, theirs / ours
+         else printf "%-34s %12s %12s %8.3f\n", name, ours, theirs, ours / theirs }
+       NR == FNR { peer[$1] = $2; next }
+       { ours[$1] = $2; if ($1 in peer) row($1, $2, peer[$1]) }
+       END { for (p in peer) if (p ~ /_f32strict_/) { o = p; sub(/_f32strict/, "", o)
+               if (o in ours) row(p, ours[o], peer[p]) } }' \
+    "$peer" "$ours" | sort -s -k1,1
   grep -E ' error |^gpu_gat_curve' "$ours"
   grep -E '^gpu_memory|^gpu_(gat|gatv2|lstm)_' "$ours"
   grep -E '^[a-z]+: [0-9]+ passed|^probe ' "${OUT:-/dev/null}/gpu-check.log" 2>/dev/null || true

@@ -1,12 +1,13 @@
 -- gnn_profile.lua -- where one GAT classifier training step spends its time (the rows of
 -- gnn_bench.lua, without the peer).
---   lua5.4 bench/gnn/gnn_profile.lua [THREADS [SIZE [GRAPHS]]]   (from the project root)
+--   graphids run bench/gnn/gnn_profile.lua [THREADS [SIZE [GRAPHS]]]   (from the project root)
 -- SIZE small | large (default small), GRAPHS the batch size (default 32).  Prints the median
 -- ms over GNN_REPS steps (default 7, after 2 warm-up steps) of each forward part (the model's
 -- submodules, timed by wrapping their forward), the loss, the backward and the Adam step.
+-- GNN_DEVICE=cuda runs it on the GPU, synchronising around each timed part; GNN_BATCH_DIR reads
+-- the batch from bench/gpu/write_batches.lua's files (the GPU machine has no data).
 package.path = "bench/gnn/?.lua;" .. package.path
 local graphids = require "graphids"
-local system = require "system"
 local models = require "graphids.models"
 local optim = require "graphids.optim"
 local graphs = require "graphs"
@@ -16,10 +17,20 @@ graphids.set_num_threads(threads)
 local size = arg[2] or "small"
 local g = tonumber(arg[3]) or 32
 local REPS = tonumber(os.getenv("GNN_REPS") or "") or 7
+local device = os.getenv("GNN_DEVICE") or "cpu"
+local bdir = os.getenv("GNN_BATCH_DIR")
+
+-- A wall clock that waits for the device first.
+local function now()
+  if device ~= "cpu" then graphids.gpu.synchronize() end
+  return graphids.clock()
+end
 
 graphids.manual_seed(1)
-local b = graphs.batch(g)
+local b = bdir and graphs.load(bdir, g) or graphs.batch(g)
 local m = models.GATClassifier(models.presets.gat[size]({ num_ids = graphs.num_ids(b) }))
+m:to(device)
+b = b:to(device)
 m:train()
 local opt = optim.Adam(m:parameters(), { lr = 1e-3 })
 
@@ -37,9 +48,9 @@ end
 local function wrap(name, mod)
   local f = mod.forward
   rawset(mod, "forward", function(...)
-    local t0 = system.monotime()
+    local t0 = now()
     local r = table.pack(f(...))
-    add(name, (system.monotime() - t0) * 1e3)
+    add(name, (now() - t0) * 1e3)
     return table.unpack(r, 1, r.n)
   end)
 end
@@ -51,16 +62,16 @@ if m.jk.lstm then wrap("jk.lstm", m.jk.lstm) end
 for i, layer in ipairs(m.fc_layers) do wrap("fc" .. i, layer) end
 
 local function step(record)
-  local t0 = system.monotime()
+  local t0 = now()
   opt:zero_grad()
   local logits = m(b)
-  local t1 = system.monotime()
+  local t1 = now()
   local loss = m:_loss(b, logits)
-  local t2 = system.monotime()
+  local t2 = now()
   loss:backward()
-  local t3 = system.monotime()
+  local t3 = now()
   opt:step()
-  local t4 = system.monotime()
+  local t4 = now()
   if record then
     add("forward (all)", (t1 - t0) * 1e3)
     add("loss", (t2 - t1) * 1e3)
@@ -73,8 +84,8 @@ end
 for _ = 1, 2 do step(false) end
 times, order = {}, {}
 for _ = 1, REPS do step(true) end
-print(string.format("GAT %s, %d graphs, %d threads: median ms over %d steps", size, g, threads,
-  REPS))
+print(string.format("GAT %s, %d graphs, %s, %d threads: median ms over %d steps", size, g,
+  device, threads, REPS))
 for _, name in ipairs(order) do
   local t = times[name]
   table.sort(t)

@@ -73,6 +73,16 @@ function M.batch(g)
     string.format("%d random graphs of %d nodes, %d edges", g, M.NODES, M.EDGES)
 end
 
+-- The batch of g graphs that bench/gpu/write_batches.lua wrote into dir (for a machine without
+-- the data: the GPU machine).
+function M.load(dir, g)
+  local gio = require "graphids.io"
+  local t, err = gio.load_safetensors(gio.join(dir, "batch_" .. g .. ".safetensors"))
+  assert(t, err)
+  t.num_graphs = t.y:size(1)
+  return data.Batch(t)
+end
+
 -- The id-table size for a batch: NUM_IDS, or more when the batch's ids need it (the peer uses
 -- the same rule).
 function M.num_ids(b)

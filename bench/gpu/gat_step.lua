@@ -6,12 +6,14 @@
 -- Rows: gpu_gat_{small,large}_b{B}_ms (median of REPS steps after warm-up, synchronised) and
 -- gpu_gat_{small,large}_b{B}_peak_mib (the allocator's peak over those steps, the model,
 -- optimizer state and batch included: gpu.reset() first makes the peak the live bytes).  A row
--- that fails prints "<name> error <message>" and the others still run.  Then "gpu_gat_curve":
+-- that fails prints "<name> error <message>" and the others still run.  GAT_ROWS=name,...
+-- (gpu_gat_large_b1024, ...) runs only those rows, GAT_SUFFIX=s appends s to the row names
+-- (gpu_gat_large_b1024_tf32_ms, for a run with GRAPHIDS_ALLOW_TF32=1).  Then "gpu_gat_curve":
 -- 10 steps of the small model on 32 graphs from the same weights and dropout stream on the CPU
 -- and the GPU, and the largest relative difference of their losses.
+package.path = "bench/gnn/?.lua;" .. package.path
 local graphids = require "graphids"
-local gio = require "graphids.io"
-local data = require "graphids.data"
+local graphs = require "graphs"
 local models = require "graphids.models"
 local optim = require "graphids.optim"
 
@@ -21,12 +23,18 @@ if not graphids.gpu.is_available() then
 end
 local dir = assert(arg[1], "usage: gat_step.lua BATCH_DIR")
 local REPS, WARMUP = 10, 3
+if os.getenv("GAT_STEPS") then -- GAT_STEPS=n: n timed steps, no warm-up (profilers)
+  REPS, WARMUP = tonumber(os.getenv("GAT_STEPS")), 0
+end
+-- GAT_ROWS=name,... runs only those rows (and no curve).
+local only
+if os.getenv("GAT_ROWS") then
+  only = {}
+  for r in os.getenv("GAT_ROWS"):gmatch("[^,]+") do only[r] = true end
+end
 
 local function load_batch(g)
-  local t, err = gio.load_safetensors(gio.join(dir, "batch_" .. g .. ".safetensors"))
-  assert(t, err)
-  t.num_graphs = t.y:size(1)
-  return data.Batch(t)
+  return graphs.load(dir, g)
 end
 
 local function median_ms(step)
@@ -46,7 +54,7 @@ end
 -- A model, its optimizer and a step closure on device; the same weights for the same seed.
 local function setup(b, size, device)
   graphids.manual_seed(1)
-  local num_ids = math.max(200, b.node_id:max():item() + 1)
+  local num_ids = graphs.num_ids(b)
   local m = models.GATClassifier(models.presets.gat[size]({ num_ids = num_ids }))
   m:to(device)
   m:train()
@@ -66,7 +74,8 @@ for _, g in ipairs({ 32, 1024 }) do
   local b = load_batch(g)
   for _, size in ipairs({ "small", "large" }) do
     local name = string.format("gpu_gat_%s_b%d", size, g)
-    local ok, err = pcall(function()
+    local ok, err = only and not only[name] or pcall(function()
+      name = name .. (os.getenv("GAT_SUFFIX") or "")
       local step = setup(b, size, "cuda")
       graphids.gpu.reset()
       local ms = median_ms(step)
@@ -80,7 +89,7 @@ for _, g in ipairs({ 32, 1024 }) do
   end
 end
 
-local ok, err = pcall(function()
+local ok, err = only ~= nil or pcall(function()
   local b = load_batch(32)
   local cpu, gpu = setup(b, "small", "cpu"), setup(b, "small", "cuda")
   local worst, line = 0, {}

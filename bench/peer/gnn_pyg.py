@@ -75,19 +75,32 @@ def load_batch(path):
 
 
 def gpu_main(bdir):
-    """The model steps on the GPU, with their peak memory (GNN_DEVICE=cuda)."""
+    """The model steps on the GPU, with their peak memory (GNN_DEVICE=cuda).  PyTorch's default
+    lets cuDNN (the JK LSTM) use TF32 while matmuls stay f32; GNN_STRICT_F32=1 turns cuDNN's
+    TF32 off too, GNN_TF32=1 turns TF32 on for both, GNN_ROWS=name,... limits the rows and
+    GNN_SUFFIX=s is appended to the row names."""
+    if os.environ.get("GNN_STRICT_F32") == "1":
+        torch.backends.cudnn.allow_tf32 = False
+    if os.environ.get("GNN_TF32") == "1":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    suffix = os.environ.get("GNN_SUFFIX", "")
+    rows = os.environ.get("GNN_ROWS")
+    rows = set(rows.split(",")) if rows else None
     for g in (32, 1024):
         b = load_batch(os.path.join(bdir, f"batch_{g}.safetensors"))
         b = {k: (v.to(DEVICE) if torch.is_tensor(v) else v) for k, v in b.items()}
         for size in ("small", "large"):
+            if rows is not None and f"gpu_gat_{size}_b{g}" not in rows:
+                continue
             torch.manual_seed(1)
             step = model_step(b, size, DEVICE)
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
             ms = median_ms(step, 10, 3)
             peak = torch.cuda.max_memory_allocated() / 2 ** 20
-            print(f"gpu_gat_{size}_b{g}_ms {ms:.3f} ms", flush=True)
-            print(f"gpu_gat_{size}_b{g}_peak_mib {peak:.1f} MiB", flush=True)
+            print(f"gpu_gat_{size}_b{g}{suffix}_ms {ms:.3f} ms", flush=True)
+            print(f"gpu_gat_{size}_b{g}{suffix}_peak_mib {peak:.1f} MiB", flush=True)
             del step
             torch.cuda.empty_cache()
 

@@ -86,6 +86,36 @@ check("reductions over dims match the CPU", function()
   close(x:transpose(1, 3):cuda():sum(2), x:transpose(1, 3):sum(2), 1e-5, "sum of a transposed view")
 end)
 
+-- Column reductions (the kept dims contiguous, many reduced rows: bias gradients) take their
+-- own kernel: row chunks of 512 folded in a second pass; the sizes cross the chunk edges.
+check("column reductions (sum over rows) match the CPU and repeat bit for bit", function()
+  for _, sh in ipairs({ { 3000, 100 }, { 45780, 40 }, { 513, 33 }, { 1025, 1536 } }) do
+    for _, dt in ipairs({ "f32", "f64" }) do
+      local x = graphids.randn(sh[1], sh[2]):to(dt)
+      local g = x:cuda()
+      for _, op in ipairs({ "sum", "mean", "amax", "amin" }) do
+        close(g[op](g, 1), x[op](x, 1), 1e-6, op .. " over rows " .. dt)
+      end
+      T.identical(g:sum(1), g:sum(1), "column sum")
+    end
+  end
+  local y = graphids.randn(300, 20, 64)
+  close(y:cuda():sum({ 1, 2 }), y:sum({ 1, 2 }), 1e-6, "sum over two leading dims")
+  close(y:cuda():amax({ 1, 2 }, { keepdim = true }), y:amax({ 1, 2 }, { keepdim = true }), 0,
+    "amax keepdim")
+  local iy = graphids.randint(-50, 50, { 700, 64 }, { dtype = "i64" })
+  assert(graphids.equal(iy:cuda():amax(1):cpu(), iy:amax(1)), "i64 column amax")
+end)
+
+check("broadcast and strided elementwise ops past 2^16 rows match the CPU", function()
+  local x, a = graphids.randn(70000, 3, 8), graphids.randn(70000, 3, 1)
+  close(x:cuda() * a:cuda(), x * a, 0, "broadcast mul")
+  close(x:transpose(1, 3):cuda():contiguous(), x:transpose(1, 3):contiguous(), 0, "transpose copy")
+  local b = graphids.randn(1536)
+  close(graphids.zeros(5000, 1536):cuda() + b:cuda(), graphids.zeros(5000, 1536) + b, 0,
+    "row broadcast")
+end)
+
 check("softmax and log_softmax match the CPU", function()
   local x = graphids.randn(300, 97) * 4
   for _, d in ipairs({ 1, 2, -1 }) do

@@ -47,11 +47,28 @@ void gc_layouts(int n, const gids_tensor *const *ts, int nd, const int64_t *shap
             r++;
         }
     }
+    /* The dividers of gc_offset's 32-bit path: shift = ceil(log2(size)),
+     * magic = 2^32 * (2^shift - size) / size + 1 (fits 32 bits for sizes below 2^31). */
+    int64_t total = 1;
+    for (int d = 0; d < r; d++) total *= sh[d];
+    uint32_t magic[GIDS_MAX_DIMS] = {0}, shift[GIDS_MAX_DIMS] = {0};
+    bool fast = total < ((int64_t)1 << 31);
+    for (int d = 0; fast && d < r; d++) {
+        uint32_t s = 0;
+        while (((uint64_t)1 << s) < (uint64_t)sh[d]) s++;
+        shift[d] = s;
+        magic[d] = (uint32_t)((((uint64_t)1 << 32) * (((uint64_t)1 << s) - (uint64_t)sh[d])) /
+                                  (uint64_t)sh[d] +
+                              1);
+    }
     for (int k = 0; k < n; k++) {
         out[k].ndim = r;
+        out[k].fast = fast;
         for (int d = 0; d < r; d++) {
             out[k].shape[d] = sh[d];
             out[k].stride[d] = st[k][d];
+            out[k].magic[d] = magic[d];
+            out[k].shift[d] = shift[d];
         }
     }
 }
