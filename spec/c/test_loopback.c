@@ -270,10 +270,12 @@ TEST(bernoulli_draws_the_cpus_numbers_and_advances_the_generator) {
     gids_tensor_release(d), gids_tensor_release(c);
 }
 
-TEST(new_device_memory_is_poisoned_so_unwritten_reads_show) {
+TEST(new_device_memory_is_poisoned_and_not_host_addressable) {
     int64_t n = 3;
     gids_tensor *d = NULL;
     CHECK_OK(gids_empty(&d, GIDS_F32, DEV, 1, &n));
+    /* a non-canonical address: host code dereferencing it faults, as a GPU pointer would */
+    CHECK(((uintptr_t)d->storage->data >> 62 & 1) == 1);
     gids_tensor *h = to(d, GIDS_DEVICE_CPU);
     for (int i = 0; i < 3; i++) CHECK(isnan(at(h, i)));
     gids_tensor_release(h), gids_tensor_release(d);
@@ -412,6 +414,8 @@ int main(void) {
     setenv("GIDS_LOOPBACK_DISABLE", "unique", 1);
     unsetenv("GIDS_LOOPBACK_ALL");
     unsetenv("GIDS_LOOPBACK_POISON");
+    unsetenv("GIDS_LOOPBACK_TAG");
+    unsetenv("GIDS_LOOPBACK_MEMORY_MIB");
     gids_status st = gids_backend_load();
     if (st != GIDS_OK) {
         fprintf(stderr, "FAIL loading %s: %s\n", LOOPBACK_SO, gids_error_message());
@@ -427,7 +431,7 @@ int main(void) {
     RUN(ops_with_a_device_entry_give_the_cpus_result_on_the_device);
     RUN(in_place_entries_write_through_and_bump_the_device_version);
     RUN(bernoulli_draws_the_cpus_numbers_and_advances_the_generator);
-    RUN(new_device_memory_is_poisoned_so_unwritten_reads_show);
+    RUN(new_device_memory_is_poisoned_and_not_host_addressable);
     RUN(an_entry_the_backend_lacks_is_eunsupported_naming_the_op_and_device);
     RUN(mixing_a_cpu_and_a_device_tensor_is_edevice_naming_both);
     RUN(memory_statistics_move_with_allocations_and_reset);

@@ -33,8 +33,8 @@ static gids_status wrap_of(lb_args *a, gids_storage *d, gids_storage **out) {
         }
     gids_storage *w = NULL;
     gids_storage_retain(d);
-    gids_status st =
-        gids_storage_wrap(&w, GIDS_DEVICE_CPU, d->data, d->nbytes, release_device_storage, d);
+    gids_status st = gids_storage_wrap(&w, GIDS_DEVICE_CPU, lb_host(d->data), d->nbytes,
+                                       release_device_storage, d);
     if (st != GIDS_OK) {
         gids_storage_release(d);
         return st;
@@ -140,8 +140,8 @@ static bool same_shape(const gids_tensor *a, const gids_tensor *b) {
 gids_status lb_copy_host(gids_tensor *dst, const gids_tensor *src) {
     if (dst->dtype == src->dtype && same_shape(dst, src) && gids_tensor_is_contiguous(dst) &&
         gids_tensor_is_contiguous(src)) {
-        void *d = gids_tensor_data(dst);
-        const void *s = gids_tensor_data(src);
+        void *d = lb_data(dst);
+        const void *s = lb_data(src);
         /* memmove: a copy between views of one storage may overlap */
         if (d != s) memmove(d, s, (size_t)gids_tensor_numel(dst) * gids_dtype_size(dst->dtype));
         return GIDS_OK;

@@ -12,7 +12,8 @@
  *
  * Every block handed out is filled with 0xFF bytes (NaN in every float dtype, -1 in the signed
  * integers) unless GIDS_LOOPBACK_POISON=0: a device path that reads memory it never wrote gets
- * garbage on a GPU too, and NaN shows up in a check where a lucky zero would not.
+ * garbage on a GPU too, and NaN shows up in a check where a lucky zero would not.  Blocks are
+ * handed out at tagged addresses (LB_TAG, loopback_impl.h) unless GIDS_LOOPBACK_TAG=0.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -36,6 +37,8 @@ static pthread_mutex_t mu_ = PTHREAD_MUTEX_INITIALIZER;
 static block *free_small_, *free_large_;
 static int64_t allocated_, cached_, peak_;
 static int64_t limit_ = (int64_t)1 << 32; /* set by lb_alloc_init */
+static bool poison_ = true;               /* set by lb_alloc_init */
+bool lb_tagged = true;
 
 static size_t rounded(size_t n) {
     size_t g = n <= SMALL_MAX ? SMALL_GRAIN : LARGE_GRAIN;
@@ -49,7 +52,14 @@ static int64_t host_ram(void) {
     return pages > 0 && size > 0 ? (int64_t)pages * size : (int64_t)1 << 34;
 }
 
+static bool env_off(const char *name) {
+    const char *v = getenv(name);
+    return v != NULL && strcmp(v, "0") == 0;
+}
+
 gids_status lb_alloc_init(void) {
+    poison_ = !env_off("GIDS_LOOPBACK_POISON");
+    lb_tagged = !env_off("GIDS_LOOPBACK_TAG");
     const char *env = getenv("GIDS_LOOPBACK_MEMORY_MIB");
     limit_ = host_ram() / 4;
     if (env == NULL || env[0] == '\0') return GIDS_OK;
@@ -101,11 +111,6 @@ static void release_cached_locked(void) {
     cached_ = 0;
 }
 
-static bool poison_(void) {
-    const char *p = getenv("GIDS_LOOPBACK_POISON");
-    return p == NULL || strcmp(p, "0") != 0;
-}
-
 static gids_status alloc_(gids_allocator *self, int device, size_t nbytes, void **out) {
     (void)self;
     GIDS_CHECK(device == 0, GIDS_EDEVICE,
@@ -133,15 +138,15 @@ static gids_status alloc_(gids_allocator *self, int device, size_t nbytes, void 
     }
     if (allocated_ > peak_) peak_ = allocated_;
     pthread_mutex_unlock(&mu_);
-    if (poison_()) memset(p, 0xFF, size);
-    *out = p;
+    if (poison_) memset(p, 0xFF, size);
+    *out = lb_host(p);
     return GIDS_OK;
 }
 
 static void free_(gids_allocator *self, int device, void *ptr, size_t nbytes) {
     (void)self, (void)device;
     if (ptr == NULL) return;
-    block *b = ptr;
+    block *b = lb_host(ptr);
     b->size = rounded(nbytes);
     pthread_mutex_lock(&mu_);
     block **list = b->size <= SMALL_MAX ? &free_small_ : &free_large_;

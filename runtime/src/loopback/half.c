@@ -70,7 +70,7 @@ static int64_t offset_of(const gids_tensor *t, int64_t i) {
 static gids_status half_to_f32(gids_tensor **out, const gids_tensor *t) {
     GIDS_TRY(gids_empty(out, GIDS_F32, GIDS_DEVICE_CPU, t->ndim, t->shape));
     float *o = gids_tensor_data(*out);
-    const uint16_t *p = gids_tensor_data(t);
+    const uint16_t *p = lb_data(t);
     int64_t n = gids_tensor_numel(t);
     for (int64_t i = 0; i < n; i++) {
         uint16_t h = p[offset_of(t, i)];
@@ -81,7 +81,7 @@ static gids_status half_to_f32(gids_tensor **out, const gids_tensor *t) {
 
 /* dst (half, any strides) <- src (contiguous f32 of dst's shape), rounded to nearest even. */
 static void f32_to_half_into(gids_tensor *dst, const gids_tensor *src) {
-    uint16_t *p = gids_tensor_data(dst);
+    uint16_t *p = lb_data(dst);
     const float *s = gids_tensor_data(src);
     int64_t n = gids_tensor_numel(dst);
     for (int64_t i = 0; i < n; i++)
@@ -121,7 +121,7 @@ gids_status lb_copy_half(gids_tensor *dst, const gids_tensor *src) {
 gids_status lb_fill_half(gids_tensor *t, gids_scalar value) {
     float f = (float)(value.is_int ? (double)value.i : value.f);
     uint16_t h = t->dtype == GIDS_F16 ? f32_to_f16(f) : f32_to_bf16(f);
-    uint16_t *p = gids_tensor_data(t);
+    uint16_t *p = lb_data(t);
     int64_t n = gids_tensor_numel(t);
     for (int64_t i = 0; i < n; i++) p[offset_of(t, i)] = h;
     /* fill_ on a device returns the entry's status without bumping (the CPU path bumps) */

@@ -24,15 +24,31 @@
 /* Most tensors one backend entry takes (gat_attention_backward: 9). */
 #define LB_MAX_ARGS 12
 
-/* ---- allocator (allocator.c) ---- */
+/* ---- allocator (allocator.c) ----
+ * A device block's address, as the runtime sees it (storage->data), has bit 62 set: not a
+ * canonical x86-64 address, so host code that reads or writes device memory directly (which
+ * would fault or read garbage on a GPU) faults here too instead of working by accident.  The
+ * plugin itself reaches the bytes through lb_host.  GIDS_LOOPBACK_TAG=0 turns this off. */
+#define LB_TAG ((uintptr_t)1 << 62)
 extern gids_allocator lb_allocator;
+extern bool lb_tagged; /* set once by lb_alloc_init */
+/* The host address behind device address p (p itself when tagging is off). */
+static inline void *lb_host(const void *p) {
+    return (void *)((uintptr_t)p ^ (lb_tagged ? LB_TAG : 0));
+}
+/* The host address of t's element 0, t on the loopback device or on the CPU. */
+static inline void *lb_data(const gids_tensor *t) {
+    void *p = gids_tensor_data(t);
+    return t->storage->device.type == GIDS_CUDA ? lb_host(p) : p;
+}
 typedef struct lb_alloc_stats {
     int64_t allocated, reserved, peak;
 } lb_alloc_stats;
 void lb_alloc_stats_get(lb_alloc_stats *out);
 /* Frees every cached block and brings the peak down to what is allocated now. */
 void lb_alloc_reset(void);
-/* Reads GIDS_LOOPBACK_MEMORY_MIB, the device's memory (default a quarter of the host's RAM). */
+/* Reads GIDS_LOOPBACK_MEMORY_MIB (the device's memory, default a quarter of the host's RAM),
+ * GIDS_LOOPBACK_POISON and GIDS_LOOPBACK_TAG. */
 gids_status lb_alloc_init(void);
 /* The device's memory, and what of it is neither allocated nor cached. */
 int64_t lb_total_bytes(void);
