@@ -70,26 +70,23 @@ local function setup(b, size, device)
   end
 end
 
-for _, g in ipairs({ 32, 1024 }) do
-  local b = load_batch(g)
-  for _, size in ipairs({ "small", "large" }) do
-    local name = string.format("gpu_gat_%s_b%d", size, g)
-    local ok, err = only and not only[name] or pcall(function()
-      name = name .. (os.getenv("GAT_SUFFIX") or "")
-      local step = setup(b, size, "cuda")
-      graphids.gpu.reset()
-      local ms = median_ms(step)
-      print(string.format("%s_ms %.3f ms", name, ms))
-      print(string.format("%s_peak_mib %.1f MiB", name, graphids.gpu.memory().peak / 2 ^ 20))
-    end)
-    if not ok then print(name .. " error " .. tostring(err)) end
-    io.stdout:flush()
-    collectgarbage()
+-- One row: the step's median time and the allocator's peak, or "<name> error <message>".
+local function time_row(b, size, name)
+  local ok, err = pcall(function()
+    local step = setup(b, size, "cuda")
     graphids.gpu.reset()
-  end
+    local ms = median_ms(step)
+    print(string.format("%s_ms %.3f ms", name, ms))
+    print(string.format("%s_peak_mib %.1f MiB", name, graphids.gpu.memory().peak / 2 ^ 20))
+  end)
+  if not ok then print(name .. " error " .. tostring(err)) end
+  io.stdout:flush()
+  collectgarbage()
+  graphids.gpu.reset()
 end
 
-local ok, err = only ~= nil or pcall(function()
+-- The small model's first 10 losses on the CPU and the GPU from the same start.
+local function loss_curve()
   local b = load_batch(32)
   local cpu, gpu = setup(b, "small", "cpu"), setup(b, "small", "cuda")
   local worst, line = 0, {}
@@ -100,5 +97,18 @@ local ok, err = only ~= nil or pcall(function()
   end
   print(string.format("gpu_gat_curve max_rel_diff %.3g (cpu/gpu losses: %s)", worst,
     table.concat(line, " ")))
-end)
-if not ok then print("gpu_gat_curve error " .. tostring(err)) end
+end
+
+for _, g in ipairs({ 32, 1024 }) do
+  local b = load_batch(g)
+  for _, size in ipairs({ "small", "large" }) do
+    local name = string.format("gpu_gat_%s_b%d", size, g)
+    if not only or only[name] then
+      time_row(b, size, name .. (os.getenv("GAT_SUFFIX") or ""))
+    end
+  end
+end
+if not only then
+  local ok, err = pcall(loss_curve)
+  if not ok then print("gpu_gat_curve error " .. tostring(err)) end
+end
