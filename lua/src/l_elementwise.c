@@ -371,11 +371,20 @@ static int l_where(lua_State *L) {
 }
 
 /* ---------------------------------------------------------------- equal, allclose */
-/* Whether the 0-d bool at the top of the stack is true; pops it. */
+/* Whether the 0-d bool at the top of the stack is true; pops it.  A device result is read
+ * through a CPU copy (gids_tensor_get reads host memory). */
 static bool pop_truth(lua_State *L) {
+    gids_tensor *t = l_checktensor(L, -1);
+    int n = 1;
+    if (gids_tensor_device(t).type != GIDS_CPU) {
+        l_tensor *h = l_newtensor(L);
+        l_check(L, gids_to_device(&h->t, t, GIDS_DEVICE_CPU));
+        t = h->t;
+        n = 2;
+    }
     double v = 0;
-    l_check(L, gids_tensor_get(l_checktensor(L, -1), 0, &v));
-    lua_pop(L, 1);
+    l_check(L, gids_tensor_get(t, 0, &v));
+    lua_pop(L, n);
     return v != 0;
 }
 

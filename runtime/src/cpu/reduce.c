@@ -258,9 +258,51 @@ gids_status gids_std(gids_tensor **out, const gids_tensor *a, int ndims, const i
     return variance(out, "std", a, ndims, dims, correction, keepdim, true);
 }
 
+/* norm off the CPU, from the public ops the backends have, in the CPU path's steps: p = 0 counts
+ * the non-zeros (a != 0 as a's dtype, summed: the backends reduce numbers only), p = 2 is
+ * sqrt(sum(a^2)), p = 1 sum(|a|), p = +-inf amax/amin(|a|) (whose device reduce reports an
+ * empty reduction, as the CPU does), any other p sum(|a|^p)^(1/p). */
+static gids_status norm_device(gids_tensor **out, const gids_tensor *a, double p, int ndims,
+                               const int *dims, bool keepdim) {
+    enum { X, Y, S, NT };
+    gids_tensor *t[NT] = {NULL};
+    gids_status st;
+    if (p == 0) {
+        st = gids_binary_scalar(&t[X], GIDS_NE, a, gids_scalar_i(0), false);
+        if (st == GIDS_OK) st = gids_to_dtype(&t[Y], t[X], a->dtype);
+        if (st == GIDS_OK) st = gids_reduce(out, GIDS_SUM, t[Y], ndims, dims, keepdim);
+    } else if (p == 2) {
+        st = gids_unary(&t[X], GIDS_SQUARE, a);
+        if (st == GIDS_OK) st = gids_reduce(&t[S], GIDS_SUM, t[X], ndims, dims, keepdim);
+        if (st == GIDS_OK) st = gids_unary(out, GIDS_SQRT, t[S]);
+    } else {
+        st = gids_unary(&t[X], GIDS_ABS, a);
+        if (st == GIDS_OK && isinf(p)) {
+            st = gids_reduce(out, p > 0 ? GIDS_AMAX : GIDS_AMIN, t[X], ndims, dims, keepdim);
+        } else if (st == GIDS_OK && p == 1) {
+            st = gids_reduce(out, GIDS_SUM, t[X], ndims, dims, keepdim);
+        } else if (st == GIDS_OK) {
+            st = gids_binary_scalar(&t[Y], GIDS_POW, t[X], gids_scalar_f(p), false);
+            if (st == GIDS_OK) st = gids_reduce(&t[S], GIDS_SUM, t[Y], ndims, dims, keepdim);
+            if (st == GIDS_OK)
+                st = gids_binary_scalar(out, GIDS_POW, t[S], gids_scalar_f(1.0 / p), false);
+        }
+    }
+    release_all(t, NT);
+    return st;
+}
+
 gids_status gids_norm(gids_tensor **out, const gids_tensor *a, double p, int ndims, const int *dims,
                       bool keepdim) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "norm: out is NULL");
+    GIDS_CHECK(a != NULL, GIDS_EINVAL, "norm: arg 1 is NULL");
+    if (!gids_is_cpu(a)) {
+        GIDS_TRY(need_float("norm", a));
+        GIDS_CHECK(p == p, GIDS_EINVAL, "norm: p must be a number, got NaN");
+        uint32_t m; /* checked here, so that a bad dim list names norm */
+        GIDS_TRY(gids_red_dim_mask("norm", a->ndim, ndims, dims, &m));
+        return norm_device(out, a, p, ndims, dims, keepdim);
+    }
     GIDS_TRY(gids_ew_check_input("norm", "arg 1", a));
     GIDS_TRY(need_float("norm", a));
     GIDS_CHECK(p == p, GIDS_EINVAL, "norm: p must be a number, got NaN");

@@ -16,6 +16,7 @@ local json = require "graphids.json"
 local inst = require "graphids.orchestrate.instantiate"
 local tracking = require "graphids.orchestrate.tracking"
 local concat_outputs = require("graphids.trainer").concat_outputs
+local D = require "graphids.trainer.device"
 
 local M = {}
 
@@ -36,14 +37,17 @@ end
 -- (model:calibrate on the benign training graphs): DGI's SVDD centre is their mean embedding
 -- under the final weights (the reference's SVDDCalibrationCallback), the calibrated VGAE score
 -- their error statistics; both are recomputed after every load.
--- Returns true when the model was calibrated.
+-- The model is calibrated on the trainer's device, where it is tested (the calibration's
+-- tensors live beside its weights).  Returns true when the model was calibrated.
 local function load_weights(artifacts, path)
   local model = artifacts.model
   if path ~= nil then
     model:load_state_dict(ckpt.load(path).model)
   end
   if type(model.calibrate) == "function" then
-    return model:calibrate(artifacts.datamodule:train_loader():iter(0)) ~= nil
+    local device = artifacts.trainer.device
+    D.model(model, device)
+    return model:calibrate(D.batches(artifacts.datamodule:train_loader():iter(0), device)) ~= nil
   end
   return false
 end
@@ -59,15 +63,16 @@ local function compat(path, artifacts, resolved, phase)
   end
 end
 
--- Runs step over a loader (eval mode, no grad) and concatenates the per-graph tensors, with
--- the window start row and capture file of each graph.
+-- Runs step over a loader (eval mode, no grad) on the trainer's device and concatenates the
+-- per-graph tensors, with the window start row and capture file of each graph.
 local function predict(model, loader, trainer)
   local step = model.predict_step and "predict_step" or "test_step"
   local ctx = { generator = graphids.Generator(trainer.seed or 42), device = trainer.device }
   local outs = {}
+  D.model(model, trainer.device)
   model:eval()
   graphids.no_grad(function()
-    for batch in loader:iter(0) do
+    for batch in D.batches(loader:iter(0), trainer.device) do
       local row = {}
       for k, v in pairs(model[step](model, batch, ctx)) do row[k] = v end
       row.window_start = row.window_start or batch.window_start

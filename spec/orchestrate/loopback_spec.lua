@@ -1,0 +1,128 @@
+-- loopback_spec.lua -- device paths on the loopback device (runtime/src/loopback/: "cuda:0" whose
+-- ops run the CPU ops), in a child host started with GIDS_CUDA_PLUGIN pointing at it (the
+-- plugin is loaded once per process, so this process cannot switch to it):
+--   norm of every order and clip_grad_norm_ on device tensors, against the CPU;
+--   graphids.equal / allclose of device tensors (their 0-d result is device memory);
+--   the stage verbs on the trainer's device: a GAT fit (gradient clipping, the train/val
+--   prediction sidecars) and test, a VGAE and a DGI fit and test (their calibration on the
+--   benign training graphs after fit and after the checkpoint's load).
+local gio = require "graphids.io"
+local proc = require "trainer.support.proc"
+local skip = require "skip"
+local tiny = require "orchestrate.support.tiny"
+local json = require "graphids.json"
+
+local build = os.getenv("GRAPHIDS_BUILD") or "build"
+local plugin = (build:sub(1, 1) == "/" and build or proc.cwd .. "/" .. build) .. "/lib/graphids_loopback.so"
+
+if skip.unless(gio.exists(plugin), "loopback_spec: " .. plugin .. " is not built") then
+  return
+end
+
+-- Runs the Lua source `src` in a child host on the loopback device with the arguments args;
+-- returns its output (stdout and stderr) and exit code.
+local function on_loopback(dir, src, args)
+  local script = gio.join(dir, "script.lua")
+  proc.spit(script, src)
+  local w = { proc.q(proc.host), "run", proc.q(script) }
+  for _, a in ipairs(args or {}) do w[#w + 1] = proc.q(a) end
+  local p = io.popen(("cd %s && GIDS_CUDA_PLUGIN=%s OMP_WAIT_POLICY=PASSIVE %s 2>&1; echo \"rc=$?\"")
+    :format(proc.q(proc.cwd), proc.q(plugin), table.concat(w, " ")))
+  local out = p:read("a")
+  p:close()
+  local rc = tonumber(out:match("rc=(%d+)\n$"))
+  return (out:gsub("rc=%d+\n$", "")), rc
+end
+
+local OPS = [[
+local graphids = require "graphids"
+local optim = require "graphids.optim"
+assert(graphids.gpu.is_available(), "the loopback device is not available")
+local g = graphids.Generator(7)
+local x = graphids.randn({ 5, 6 }, { generator = g })
+x = graphids.where(x:abs():lt(0.5), 0, x) -- zeros for p = 0 to count
+local dx = x:cuda()
+local function close(name, d, c)
+  assert(d.device == "cuda:0", name .. ": result on " .. d.device)
+  local h = d:cpu()
+  assert(graphids.allclose(h, c, { rtol = 1e-5, atol = 1e-6 }),
+    name .. ": device " .. tostring(h) .. " vs CPU " .. tostring(c))
+end
+for _, p in ipairs({ 0, 1, 2, 3, 0.5, math.huge, -math.huge }) do
+  close("norm p=" .. p, dx:norm(p), x:norm(p))
+  close("norm p=" .. p .. " dim 2", dx:norm(p, 2), x:norm(p, 2))
+  close("norm p=" .. p .. " dim 1 keepdim", dx:norm(p, 1, { keepdim = true }),
+    x:norm(p, 1, { keepdim = true }))
+end
+local ok, err = pcall(function() return dx:int():norm(2) end)
+assert(not ok and tostring(err):find("norm: input must be a float tensor", 1, true), tostring(err))
+-- clip_grad_norm_ (the recipes' gradient_clip_val) on device parameters
+for _, nt in ipairs({ 2, math.huge }) do
+  local pc, pd = {}, {}
+  for i, shape in ipairs({ { 4, 3 }, { 3 } }) do
+    local w = graphids.randn(shape, { generator = g })
+    pc[i] = w:clone():requires_grad_()
+    pd[i] = w:cuda():requires_grad_()
+    local gr = graphids.randn(shape, { generator = g }):mul(3)
+    pc[i].grad, pd[i].grad = gr:clone(), gr:cuda()
+  end
+  close("clip_grad_norm_ total " .. nt, optim.clip_grad_norm_(pd, 1.0, { norm_type = nt }),
+    optim.clip_grad_norm_(pc, 1.0, { norm_type = nt }))
+  for i = 1, 2 do close("clipped grad " .. i, pd[i].grad, pc[i].grad) end
+end
+-- equal / allclose read their 0-d device result through a CPU copy
+local a = graphids.tensor({ 1, 2, 3 }, { device = "cuda" })
+assert(graphids.equal(a, a:clone()) == true, "equal of equal device tensors")
+assert(graphids.equal(a, a + 1) == false, "equal of different device tensors")
+assert(graphids.allclose(a, a + 1e-7) == true, "allclose of close device tensors")
+assert(graphids.allclose(a, a + 1) == false, "allclose of distant device tensors")
+local nan = graphids.tensor({ 0 / 0, 1 }, { device = "cuda" })
+assert(graphids.allclose(nan, nan, { equal_nan = true }) == true, "allclose equal_nan")
+assert(graphids.allclose(nan, nan) == false, "allclose NaN")
+print("ops ok")
+]]
+
+-- arg[1]: the lake, arg[2]: the stage, arg[3]: the --set pairs as JSON.
+local STAGE = [[
+local config = require "graphids.config"
+local json = require "graphids.json"
+local stage = require "graphids.orchestrate.stage"
+local set = json.decode(arg[3])
+set[#set + 1] = { "trainer.device", "cuda" }
+local r = config.resolve("recipes/stages/" .. arg[2] .. ".lua", { tla = { lake_root = arg[1] }, set = set })
+config.write_run_files(r)
+local best = stage.train(stage.build(r), r)
+assert(best ~= nil, "no best checkpoint")
+-- a fresh build, as `graphids test`: the weights (and calibration) come from the checkpoint
+local m = stage.evaluate(stage.build(r), r)
+local keys = {}
+for k, v in pairs(m) do
+  if type(v) == "number" and k:match("^test/[^/]+$") then keys[#keys + 1] = k end
+end
+table.sort(keys)
+assert(#keys > 0, "no pooled test metrics")
+print(arg[2] .. " ok " .. table.concat(keys, ","))
+]]
+
+describe("the loopback device", function()
+  local tmp
+  setup(function() tmp = proc.tmpdir() end)
+  teardown(function() proc.rmtree(tmp) end)
+
+  it("runs norm, clip_grad_norm_, equal and allclose on device tensors as on the CPU", function()
+    local out, rc = on_loopback(tmp, OPS)
+    assert.equal(0, rc, out)
+    assert.truthy(out:find("ops ok", 1, true), out)
+  end)
+
+  for _, case in ipairs({ { "gat", "gat" }, { "vgae", "vgae" }, { "dgi", "vgae" } }) do
+    local name, family = case[1], case[2]
+    it("fits and tests the " .. name .. " stage with trainer.device = cuda", function()
+      local set = tiny.set(family, { { "trainer.max_epochs", 1 } })
+      local lake = gio.join(tmp, "lake")
+      local out, rc = on_loopback(tmp, STAGE, { lake, name, json.encode(set) })
+      assert.equal(0, rc, out)
+      assert.truthy(out:find(name .. " ok test/", 1, true), out)
+    end)
+  end
+end)

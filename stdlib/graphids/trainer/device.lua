@@ -1,0 +1,46 @@
+-- graphids.trainer.device -- models and batches on a trainer's device, for the trainer and for
+-- whatever runs a model outside it (the stage verbs' predictions and calibrations).
+--   local D = require "graphids.trainer.device"
+--   D.model(model, trainer.device)                     -- moved there unless the device is "cpu"
+--   batch = D.batch(batch, trainer.device)             -- a batch on the device
+--   model:calibrate(D.batches(loader:iter(0), trainer.device))
+-- A data module built with the device gives its batches there already; anything else is moved
+-- with batch:to.  On "cpu" everything is left as it is (CPU batches are what loaders make).
+local graphids = require "graphids"
+
+local M = {}
+
+-- The model on device (moved in place; the trainer does the same at fit and test).
+function M.model(model, device)
+  if device ~= "cpu" then
+    model:to(device)
+  end
+  return model
+end
+
+-- batch on device: a table with :to whose x is on another device is moved, anything else is
+-- returned as it is.
+function M.batch(batch, device)
+  if device ~= "cpu" and type(batch) == "table" and type(batch.to) == "function"
+    and graphids.is_tensor(batch.x) and batch.x.device ~= device then
+    return batch:to(device)
+  end
+  return batch
+end
+
+-- An iterator function over the batches of iter (an iterator function returning batch, ...),
+-- each on device.
+function M.batches(iter, device)
+  if device == "cpu" then
+    return iter
+  end
+  return function()
+    local batch, i = iter()
+    if batch == nil then
+      return nil
+    end
+    return M.batch(batch, device), i
+  end
+end
+
+return M
