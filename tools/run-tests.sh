@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test suite and ends with one line for CI: "N passed, N failed, N skipped".
 #   C tests:     $BUILD/asan/test_* (ASan + UBSan), each printing "<suite>: N passed, N failed"
+#   loopback:    spec/gpu/loopback.sh --quick: the GPU checks and a short GAT fit/test on the
+#                loopback device ($BUILD/lib/graphids_loopback.so), "loopback_device: N passed, ..."
 #   busted:      spec/**/*_spec.lua against the build tree (see .busted)
 #   skipped:     specs that cannot run here print "skipped: <reason>" (spec/support/skip.lua)
 # Usage: tools/run-tests.sh [busted args...]   (extra args narrow the busted run)
@@ -39,6 +41,27 @@ for t in "$BUILD"/asan/test_*; do
   passed=$((passed + p)); failed=$((failed + f))
 done
 
+# Device paths without a GPU (docs/development.md, "The loopback device"); not the gat_step
+# benchmark, which takes minutes there.
+if [ -e "$BUILD/lib/graphids_loopback.so" ] && [ -x "$BUILD/bin/graphids" ]; then
+  spec/gpu/loopback.sh --quick "$BUILD" >"$log/loopback.out" 2>&1
+  line=$(grep -E '^loopback_device: [0-9]+ passed, [0-9]+ failed$' "$log/loopback.out" | tail -n1)
+  if [ -z "$line" ]; then
+    echo "spec/gpu/loopback.sh: crashed or printed no summary:"; tail -n 30 "$log/loopback.out"
+    failed=$((failed + 1))
+  else
+    p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
+    f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
+    [ "$f" != 0 ] && grep -v '^loopback_device: ' "$log/loopback.out" | head -n 60
+    echo "L  $line"
+    passed=$((passed + p)); failed=$((failed + f))
+  fi
+else
+  echo "skipped: loopback device checks ($BUILD/lib/graphids_loopback.so or" \
+    "$BUILD/bin/graphids is not built)"
+  loopback_skipped=1
+fi
+
 export GRAPHIDS_BUILD="$PWD/$BUILD"
 lua5.4 /usr/bin/busted --output=plainTerminal --cpath="$BUILD/lua/?.so" "$@" >"$log/busted.out" 2>&1
 cat "$log/busted.out"
@@ -51,6 +74,7 @@ else
   passed=$((passed + s)); failed=$((failed + fl + er))
 fi
 skipped=$(grep -c '^skipped: ' "$log/busted.out" || true)
+skipped=$((skipped + ${loopback_skipped:-0}))
 
 echo
 echo "$passed passed, $failed failed, $skipped skipped"
