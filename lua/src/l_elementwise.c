@@ -371,21 +371,26 @@ static int l_where(lua_State *L) {
 }
 
 /* ---------------------------------------------------------------- equal, allclose */
-/* Whether the 0-d bool at the top of the stack is true; pops it.  A device result is read
- * through a CPU copy (gids_tensor_get reads host memory). */
-static bool pop_truth(lua_State *L) {
-    gids_tensor *t = l_checktensor(L, -1);
-    int n = 1;
+/* Element 0 of t as a double; a device tensor is read through a CPU copy (gids_tensor_get
+ * reads host memory) held on the stack while it is read. */
+static double first_value(lua_State *L, gids_tensor *t) {
+    int top = lua_gettop(L);
     if (gids_tensor_device(t).type != GIDS_CPU) {
         l_tensor *h = l_newtensor(L);
         l_check(L, gids_to_device(&h->t, t, GIDS_DEVICE_CPU));
         t = h->t;
-        n = 2;
     }
     double v = 0;
     l_check(L, gids_tensor_get(t, 0, &v));
-    lua_pop(L, n);
-    return v != 0;
+    lua_settop(L, top);
+    return v;
+}
+
+/* Whether the 0-d bool at the top of the stack is true; pops it. */
+static bool pop_truth(lua_State *L) {
+    bool r = first_value(L, l_checktensor(L, -1)) != 0;
+    lua_pop(L, 1);
+    return r;
 }
 
 static bool tensors_equal(lua_State *L, gids_tensor *a, gids_tensor *b) {
@@ -495,9 +500,7 @@ static double order_value(lua_State *L, int i, const char *sym) {
                    "a:%s(b) for an elementwise comparison",
                    sym, buf, sym[1] == '=' ? "le" : "lt");
     }
-    double v = 0;
-    l_check(L, gids_tensor_get(t, 0, &v));
-    return v;
+    return first_value(L, t);
 }
 
 static int mm_lt(lua_State *L) {

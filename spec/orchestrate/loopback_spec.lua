@@ -1,8 +1,8 @@
 -- loopback_spec.lua -- device paths on the loopback device (runtime/src/loopback/: "cuda:0" whose
 -- ops run the CPU ops), in a child host started with GIDS_CUDA_PLUGIN pointing at it (the
 -- plugin is loaded once per process, so this process cannot switch to it):
---   norm of every order and clip_grad_norm_ on device tensors, against the CPU;
---   graphids.equal / allclose of device tensors (their 0-d result is device memory);
+--   norm of every order (and its backward) and clip_grad_norm_ on device tensors, against the
+--   CPU; graphids.equal / allclose and < / <= of device tensors (results in device memory);
 --   the stage verbs on the trainer's device: a GAT fit (gradient clipping, the train/val
 --   prediction sidecars) and test, a VGAE and a DGI fit and test (their calibration on the
 --   benign training graphs after fit and after the checkpoint's load).
@@ -54,6 +54,13 @@ for _, p in ipairs({ 0, 1, 2, 3, 0.5, math.huge, -math.huge }) do
   close("norm p=" .. p .. " dim 1 keepdim", dx:norm(p, 1, { keepdim = true }),
     x:norm(p, 1, { keepdim = true }))
 end
+-- norm's backward on the device
+for _, p in ipairs({ 1, 2, 3, math.huge }) do
+  local xc, xd = x:clone():requires_grad_(), x:cuda():requires_grad_()
+  xc:norm(p, 2):sum():backward()
+  xd:norm(p, 2):sum():backward()
+  close("norm p=" .. p .. " backward", xd.grad, xc.grad)
+end
 local ok, err = pcall(function() return dx:int():norm(2) end)
 assert(not ok and tostring(err):find("norm: input must be a float tensor", 1, true), tostring(err))
 -- clip_grad_norm_ (the recipes' gradient_clip_val) on device parameters
@@ -79,6 +86,9 @@ assert(graphids.allclose(a, a + 1) == false, "allclose of distant device tensors
 local nan = graphids.tensor({ 0 / 0, 1 }, { device = "cuda" })
 assert(graphids.allclose(nan, nan, { equal_nan = true }) == true, "allclose equal_nan")
 assert(graphids.allclose(nan, nan) == false, "allclose NaN")
+-- < and <= of one-element device tensors (and numbers)
+local one, two = graphids.tensor(1, { device = "cuda" }), graphids.tensor({ 2 }, { device = "cuda" })
+assert(one < two and one <= 1 and not (two < one) and 1.5 < two, "ordering of device tensors")
 print("ops ok")
 ]]
 
@@ -109,7 +119,7 @@ describe("the loopback device", function()
   setup(function() tmp = proc.tmpdir() end)
   teardown(function() proc.rmtree(tmp) end)
 
-  it("runs norm, clip_grad_norm_, equal and allclose on device tensors as on the CPU", function()
+  it("runs norm, clip_grad_norm_, equal, allclose, < and <= on device tensors as on the CPU", function()
     local out, rc = on_loopback(tmp, OPS)
     assert.equal(0, rc, out)
     assert.truthy(out:find("ops ok", 1, true), out)
