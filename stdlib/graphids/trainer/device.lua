@@ -5,7 +5,7 @@
 --   batch = D.batch(batch, trainer.device)             -- a batch on the device
 --   model:calibrate(D.batches(loader:iter(0), trainer.device))
 -- A data module built with the device gives its batches there already; anything else is moved
--- with batch:to.  On "cpu" everything is left as it is (CPU batches are what loaders make).
+-- (M.batch).  On "cpu" everything is left as it is (CPU batches are what loaders make).
 local graphids = require "graphids"
 
 local M = {}
@@ -18,14 +18,24 @@ function M.model(model, device)
   return model
 end
 
--- batch on device: a table with :to whose x is on another device is moved, anything else is
--- returned as it is.
+-- batch on device: a batch with :to (graph batches) is moved with it unless its x is there
+-- already; a plain table of tensors (the fusion states' batches) becomes a copy with every
+-- tensor field moved; anything else is returned as it is.
 function M.batch(batch, device)
-  if device ~= "cpu" and type(batch) == "table" and type(batch.to) == "function"
-    and graphids.is_tensor(batch.x) and batch.x.device ~= device then
+  if device == "cpu" or type(batch) ~= "table" then
+    return batch
+  end
+  if type(batch.to) == "function" then
+    if graphids.is_tensor(batch.x) and batch.x.device == device then
+      return batch
+    end
     return batch:to(device)
   end
-  return batch
+  local moved = {}
+  for k, v in pairs(batch) do
+    moved[k] = graphids.is_tensor(v) and v:to(device) or v
+  end
+  return moved
 end
 
 -- An iterator function over the batches of iter (an iterator function returning batch, ...),
