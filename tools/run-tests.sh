@@ -7,7 +7,7 @@
 #   skipped:     specs that cannot run here print "skipped: <reason>" (spec/support/skip.lua)
 # Usage: tools/run-tests.sh [busted args...]   (extra args narrow the busted run)
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 passed=0 failed=0 skipped=0
 log=$(mktemp -d)
