@@ -67,7 +67,9 @@ template <int OP, typename T> __device__ __forceinline__ T act(T x, T p0, T p1) 
 
 template <int OP, typename T>
 __global__ void act_kernel(T *o, gc_layout lo, const T *a, gc_layout la, T p0, T p1, int64_t n) {
-    GC_GRID_LOOP(i, n) o[gc_offset(lo, i)] = act<OP, T>(a[gc_offset(la, i)], p0, p1);
+    gc_elementwise<T>(
+        n, [&](int64_t i) { return act<OP, T>(a[gc_offset(la, i)], p0, p1); },
+        [&](int64_t i, T v) { o[gc_offset(lo, i)] = v; });
 }
 
 template <int OP>
@@ -197,9 +199,10 @@ gids_status gc_clamp(gids_tensor **out, const gids_tensor *a, const gids_scalar 
 template <typename T>
 __global__ void where_kernel(T *o, gc_layout lo, const uint8_t *c, gc_layout lc, const T *a,
                              gc_layout la, const T *b, gc_layout lb, int64_t n) {
-    GC_GRID_LOOP(i, n) {
-        o[gc_offset(lo, i)] = c[gc_offset(lc, i)] ? a[gc_offset(la, i)] : b[gc_offset(lb, i)];
-    }
+    gc_elementwise<T>(
+        n,
+        [&](int64_t i) { return c[gc_offset(lc, i)] ? a[gc_offset(la, i)] : b[gc_offset(lb, i)]; },
+        [&](int64_t i, T v) { o[gc_offset(lo, i)] = v; });
 }
 
 template <typename T>

@@ -125,9 +125,10 @@ __device__ __forceinline__ typename ctype<DD>::T convert(typename ctype<DS>::T x
 template <int DD, int DS>
 __global__ void copy_kernel(typename ctype<DD>::T *dst, gc_layout ld,
                             const typename ctype<DS>::T *src, gc_layout ls, int64_t n) {
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-         i += (int64_t)gridDim.x * blockDim.x)
-        dst[gc_offset(ld, i)] = convert<DD, DS>(src[gc_offset(ls, i)]);
+    typedef typename ctype<DD>::T D;
+    gc_elementwise<D>(
+        n, [&](int64_t i) { return convert<DD, DS>(src[gc_offset(ls, i)]); },
+        [&](int64_t i, D v) { dst[gc_offset(ld, i)] = v; });
 }
 
 template <int DD, int DS>
@@ -350,6 +351,12 @@ template <typename T> static gids_status launch_fill(gids_tensor *t, T v) {
     const gids_tensor *ts[1] = {t};
     gc_layout l;
     gc_layouts(1, ts, t->ndim, t->shape, &l);
+    /* Zeros into contiguous memory (every gradient buffer): the copy engine's memset. */
+    static const T zero = T();
+    if (l.ndim == 1 && l.stride[0] == 1 && memcmp(&v, &zero, sizeof v) == 0) {
+        GC_CUDA("fill_", cudaMemsetAsync(gids_tensor_data(t), 0, (size_t)n * sizeof(T)));
+        return GIDS_OK;
+    }
     fill_kernel<T><<<gc_blocks(n), GC_THREADS>>>((T *)gids_tensor_data(t), l, v, n);
     GC_LAUNCHED("fill_");
     return GIDS_OK;

@@ -126,11 +126,34 @@ __device__ __forceinline__ int64_t gc_offset(const gc_layout &l, int64_t i) {
  * operand walks contiguously are merged, so a contiguous op becomes one flat dim.  n <= 4. */
 void gc_layouts(int n, const gids_tensor *const *ts, int nd, const int64_t *shape, gc_layout *out);
 
-/* Grid for a grid-stride loop over n elements. */
+/* Grid for a grid-stride loop over n elements: one thread per element up to gc_grid_cap
+ * blocks (eight per SM of device 0, set at plugin init: a full GPU), beyond which threads take
+ * several.  Launching a block per 256 elements of a 70M-element copy left the GPU scheduling
+ * blocks instead of moving bytes (1.2 TB/s of the H100's 3). */
+extern unsigned gc_grid_cap;
 static inline unsigned gc_blocks(int64_t n) {
     int64_t b = (n + GC_THREADS - 1) / GC_THREADS;
     if (b < 1) b = 1;
-    return (unsigned)(b > 65535 * 8 ? 65535 * 8 : b);
+    return (unsigned)(b > (int64_t)gc_grid_cap ? gc_grid_cap : b);
+}
+
+/* The elementwise loop: grid-stride over [0, n) with GC_UNROLL elements per thread per round,
+ * all loads of a round before its stores, so that each thread keeps GC_UNROLL loads in flight
+ * (one dependent load per round leaves the memory system idle at a grid sized to the GPU).
+ * load(i) returns what element i stores (type V); store(i, v) writes it. */
+#define GC_UNROLL 4
+template <typename V, typename L, typename S>
+__device__ __forceinline__ void gc_elementwise(int64_t n, L load, S store) {
+    const int64_t step = (int64_t)gridDim.x * blockDim.x;
+    int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    for (; i + (GC_UNROLL - 1) * step < n; i += GC_UNROLL * step) {
+        V v[GC_UNROLL];
+#pragma unroll
+        for (int k = 0; k < GC_UNROLL; k++) v[k] = load(i + k * step);
+#pragma unroll
+        for (int k = 0; k < GC_UNROLL; k++) store(i + k * step, v[k]);
+    }
+    for (; i < n; i += step) store(i, load(i));
 }
 
 /* Owns a tensor reference for the length of a scope (error paths release it). */

@@ -225,19 +225,21 @@ template <int OP, typename T> constexpr bool bin_exists() {
 template <int OP, typename T, typename TO>
 __global__ void binary_kernel(TO *o, gc_layout lo, const T *a, gc_layout la, const T *b,
                               gc_layout lb, int64_t n, int *flag) {
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-         i += (int64_t)gridDim.x * blockDim.x)
-        o[gc_offset(lo, i)] = (TO)bin<OP, T>(a[gc_offset(la, i)], b[gc_offset(lb, i)], flag);
+    gc_elementwise<TO>(
+        n, [&](int64_t i) { return (TO)bin<OP, T>(a[gc_offset(la, i)], b[gc_offset(lb, i)], flag); },
+        [&](int64_t i, TO v) { o[gc_offset(lo, i)] = v; });
 }
 
 template <int OP, typename T, typename TO>
 __global__ void binary_scalar_kernel(TO *o, gc_layout lo, const T *a, gc_layout la, T s,
                                      bool reversed, int64_t n, int *flag) {
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-         i += (int64_t)gridDim.x * blockDim.x) {
-        T x = a[gc_offset(la, i)];
-        o[gc_offset(lo, i)] = (TO)(reversed ? bin<OP, T>(s, x, flag) : bin<OP, T>(x, s, flag));
-    }
+    gc_elementwise<TO>(
+        n,
+        [&](int64_t i) {
+            T x = a[gc_offset(la, i)];
+            return (TO)(reversed ? bin<OP, T>(s, x, flag) : bin<OP, T>(x, s, flag));
+        },
+        [&](int64_t i, TO v) { o[gc_offset(lo, i)] = v; });
 }
 
 /* Operands of one launch: out, a and b (b NULL for the scalar form) with their layouts. */
@@ -536,9 +538,9 @@ template <int OP, typename T> constexpr bool un_exists() {
 
 template <int OP, typename T, typename TO>
 __global__ void unary_kernel(TO *o, gc_layout lo, const T *a, gc_layout la, int64_t n) {
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-         i += (int64_t)gridDim.x * blockDim.x)
-        o[gc_offset(lo, i)] = (TO)un<OP, T>(a[gc_offset(la, i)]);
+    gc_elementwise<TO>(
+        n, [&](int64_t i) { return (TO)un<OP, T>(a[gc_offset(la, i)]); },
+        [&](int64_t i, TO v) { o[gc_offset(lo, i)] = v; });
 }
 
 struct un_args {

@@ -10,6 +10,7 @@
 #include "cuda_impl.h"
 
 bool gc_sync_each_op = false;
+unsigned gc_grid_cap = 65535 * 8; /* until init reads the SM count */
 
 static const char *cuda_hint(cudaError_t e) {
     switch (e) {
@@ -90,6 +91,10 @@ extern "C" __attribute__((visibility("default"))) gids_status gids_cuda_plugin_i
     GIDS_CHECK(n > 0, GIDS_EDEVICE,
                "cuda: the driver reports 0 CUDA devices; hint: check nvidia-smi and "
                "CUDA_VISIBLE_DEVICES");
+    int sms = 0;
+    if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0) == cudaSuccess && sms > 0)
+        gc_grid_cap = (unsigned)sms * 8;
+    cudaGetLastError();
     gids_allocator_register(GIDS_CUDA, &gc_allocator);
     gids_backend_register(GIDS_CUDA, &gc_backend);
     return GIDS_OK;
