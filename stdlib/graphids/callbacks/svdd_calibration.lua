@@ -13,6 +13,7 @@
 local class = require "graphids.class"
 local U = require "graphids.nn._util"
 local Callback = require "graphids.callbacks.base"
+local Device = require "graphids.trainer.device"
 
 local SVDDCalibration = class("SVDDCalibration", Callback)
 
@@ -28,7 +29,7 @@ local function calibrate(self, trainer)
     return
   end
   -- Epoch 0's order of the train loader: fixed, so the summation order is the same every time.
-  model:calibrate(dm:train_loader():iter(0))
+  model:calibrate(Device.batches(dm:train_loader():iter(0), trainer.device))
   self.calibrations = self.calibrations + 1
 end
 

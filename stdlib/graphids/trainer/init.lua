@@ -33,6 +33,7 @@ local optim = require "graphids.optim"
 local ckpt = require "graphids.ckpt"
 local amp = require "graphids.amp"
 local Progress = require "graphids.trainer.progress"
+local Device = require "graphids.trainer.device"
 local Callback = require "graphids.callbacks.base"
 local ModelCheckpoint = require "graphids.callbacks.model_checkpoint"
 
@@ -304,14 +305,9 @@ local function check_model(model, fname, needs)
   end
 end
 
--- A batch on the trainer's device (a data module built with the same device gives it there
--- already; anything else is moved with batch:to).
+-- A batch on the trainer's device (graphids.trainer.device).
 local function on_device(self, batch)
-  if self.device ~= "cpu" and type(batch) == "table" and type(batch.to) == "function"
-    and graphids.is_tensor(batch.x) and batch.x.device ~= self.device then
-    return batch:to(self.device)
-  end
-  return batch
+  return Device.batch(batch, self.device)
 end
 
 local function ctx_of(self)

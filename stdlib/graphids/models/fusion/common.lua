@@ -69,7 +69,7 @@ end
 
 -- anomaly = clamp(0.4 e_recon + 0.3 e_nbr + 0.3 e_canid, 0, 1); gat_prob = p1.
 function M.scores(states)
-  local w = graphids.tensor(M.VGAE_WEIGHTS, { dtype = states.dtype })
+  local w = graphids.tensor(M.VGAE_WEIGHTS, { dtype = states.dtype, device = states.device })
   local anomaly = (states:narrow(2, M.VGAE_OFFSET, 3) * w):sum(2):clamp(0, 1)
   return anomaly, states:select(2, M.GAT_OFFSET + 1)
 end
