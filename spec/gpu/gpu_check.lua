@@ -116,6 +116,19 @@ check("broadcast and strided elementwise ops past 2^16 rows match the CPU", func
     "row broadcast")
 end)
 
+check("norm (gradient clipping) and equal/allclose of device tensors match the CPU", function()
+  local x = graphids.randn(300, 40)
+  x = graphids.where(x:abs():lt(0.3), 0, x)
+  local g = x:cuda()
+  for _, p in ipairs({ 0, 1, 2, 3, math.huge }) do
+    close(g:norm(p), x:norm(p), 1e-5, "norm p=" .. p)
+    close(g:norm(p, 2), x:norm(p, 2), 1e-5, "norm p=" .. p .. " dim 2")
+  end
+  assert(graphids.equal(g, x:cuda()), "equal of two device tensors")
+  assert(graphids.allclose(g * (1 + 1e-9), g), "allclose of two device tensors")
+  assert(not graphids.equal(g, g + 1), "unequal device tensors")
+end)
+
 check("softmax and log_softmax match the CPU", function()
   local x = graphids.randn(300, 97) * 4
   for _, d in ipairs({ 1, 2, -1 }) do
