@@ -163,6 +163,8 @@ local others = {
   gc_soft_limit = function() return graphids.gc_soft_limit() end,
   printoptions = function() return {} end,
   is_grad_enabled = function() end,
+  is_autocast_enabled = function() end,
+  autocast_dtype = function() end,
   set_grad_enabled = function() return graphids.is_grad_enabled() end,
   requires_grad_ = function() return m22(), true end,
   detach = function() return m22() end,
@@ -302,8 +304,9 @@ describe("argument counts", function()
     core.remove_tree(scratch)
   end)
 
-  -- no_grad(fn, ...) and enable_grad(fn, ...) pass every argument after fn on to fn.
-  local forwarding = { no_grad = true, enable_grad = true }
+  -- no_grad(fn, ...), enable_grad(fn, ...) and autocast(dtype, fn, ...) pass every argument
+  -- after fn on to fn.
+  local forwarding = { no_grad = true, enable_grad = true, autocast = true }
 
   it("every module function rejects an argument past its last", function()
     for _, name in ipairs(sorted_functions(core)) do
@@ -314,11 +317,12 @@ describe("argument counts", function()
     end
   end)
 
-  it("no_grad and enable_grad hand every extra argument to the function", function()
-    for name in pairs(forwarding) do
-      local got = table.pack(core[name](function(...) return ... end, 1, nil, 99))
-      assert.are.same({ n = 3, 1, nil, 99 }, got)
+  it("no_grad, enable_grad and autocast hand every extra argument to the function", function()
+    local echo = function(...) return ... end
+    for _, name in ipairs({ "no_grad", "enable_grad" }) do
+      assert.are.same({ n = 3, 1, nil, 99 }, table.pack(core[name](echo, 1, nil, 99)))
     end
+    assert.are.same({ n = 3, 1, nil, 99 }, table.pack(core.autocast("bf16", echo, 1, nil, 99)))
   end)
 
   it("every graphids.autograd function rejects an argument past its last", function()

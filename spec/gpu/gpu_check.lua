@@ -150,6 +150,29 @@ check("mm and addmm through cuBLAS match the CPU", function()
   end
 end)
 
+-- f32 addmm goes through cuBLASLt: a bias vector in the epilogue, a bias matrix as C.
+check("addmm's fused bias (vector, [1, n], strided matrix, beta) matches the CPU", function()
+  local a, b = graphids.randn(3000, 96), graphids.randn(96, 384)
+  local big = graphids.randn(3000, 3, 384)
+  local cases = {
+    { graphids.randn(384), 1, 1, "vector bias" },
+    { graphids.randn(1, 384), 1, 0.5, "[1, n] bias, alpha 0.5" },
+    { graphids.randn(3000, 384), 2, 1, "matrix bias, beta 2" },
+    { big:select(2, 2), 1, 1, "strided matrix bias (a narrow of a wider tensor)" },
+    { graphids.randn(3000, 384):t():contiguous():t(), 1, 1, "column-major bias (copy path)" },
+  }
+  for _, c in ipairs(cases) do
+    local bias, beta, alpha, what = c[1], c[2], c[3], c[4]
+    local o = { beta = beta, alpha = alpha }
+    local g = graphids.addmm(bias:cuda(), a:cuda(), b:cuda(), o)
+    close(g, graphids.addmm(bias, a, b, o), 1e-5, what)
+    T.identical(g, graphids.addmm(bias:cuda(), a:cuda(), b:cuda(), o), what)
+  end
+  local v, at = graphids.randn(384), a:t():contiguous():t() -- a column-major operand
+  close(graphids.addmm(v:cuda(), at:cuda(), b:cuda()), graphids.addmm(v, at, b), 1e-5,
+    "vector bias with a column-major operand")
+end)
+
 check("autograd through device ops gives the CPU's gradients", function()
   local x, w, b = graphids.randn(64, 20), graphids.randn(20, 5), graphids.randn(5)
   local y = graphids.randn(64, 5)

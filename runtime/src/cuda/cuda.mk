@@ -24,7 +24,7 @@ PLUGIN     := $(BUILD)/lib/graphids_cuda.so
 
 # Shared cudart and cuBLAS, found next to nvcc at run time too (rpath); the runtime's own
 # symbols are left undefined on purpose (no -z defs).
-CUDA_LINK  := $(if $(CUDA_LIB),-L$(CUDA_LIB) -Xlinker -rpath=$(CUDA_LIB)) -cudart shared -lcublas
+CUDA_LINK  := $(if $(CUDA_LIB),-L$(CUDA_LIB) -Xlinker -rpath=$(CUDA_LIB)) -cudart shared -lcublas -lcublasLt
 
 .PHONY: plugin
 plugin: $(PLUGIN)

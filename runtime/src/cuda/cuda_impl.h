@@ -8,6 +8,7 @@
 #ifndef GIDS_CUDA_IMPL_H
 #define GIDS_CUDA_IMPL_H
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -63,7 +64,19 @@ extern const gids_backend gc_backend;
 gids_status gc_use_device(const char *op, const gids_tensor *t);
 /* The device's cuBLAS handle, created on first use (TF32 only with GRAPHIDS_ALLOW_TF32=1). */
 gids_status gc_cublas_handle(const char *op, int device, cublasHandle_t *out);
+/* Drops the device's cuBLAS and cuBLASLt handles and the cuBLASLt workspace (gpu.reset). */
 void gc_cublas_destroy(int device);
+
+/* The device's cuBLASLt handle with a GC_LT_WORKSPACE-byte workspace (cudaMalloc'd outside the
+ * caching allocator, so not in its statistics; freed by reset), created on first use; tf32 is
+ * GRAPHIDS_ALLOW_TF32=1 as for the cuBLAS handle. */
+#define GC_LT_WORKSPACE ((size_t)32 << 20)
+struct gc_lt {
+    cublasLtHandle_t handle;
+    void *workspace;
+    bool tf32;
+};
+gids_status gc_cublaslt(const char *op, int device, gc_lt *out);
 
 /* ---- copies (copy.cu) ---- */
 gids_status gc_copy(gids_tensor *dst, const gids_tensor *src);

@@ -1,5 +1,6 @@
 /* device.cu -- devices: count, the info report, synchronize, memory, reset; the backend table;
- * one cuBLAS handle per device, created on first use. */
+ * one cuBLAS and one cuBLASLt handle (with its workspace) per device, created on first use and
+ * dropped by reset. */
 #include <mutex>
 #include <stdarg.h>
 #include <stdio.h>
@@ -64,12 +65,45 @@ gids_status gc_cublas_handle(const char *op, int device, cublasHandle_t *out) {
     return GIDS_OK;
 }
 
+/* ---- cuBLASLt handles and their workspaces (addmm's fused bias, blas.cu) ---- */
+static gc_lt lt_[GC_MAX_DEVICES];
+
+gids_status gc_cublaslt(const char *op, int device, gc_lt *out) {
+    GIDS_CHECK(device >= 0 && device < GC_MAX_DEVICES, GIDS_EDEVICE,
+               "%s: device cuda:%d is out of range", op, device);
+    std::lock_guard<std::mutex> g(handles_mu_);
+    gc_lt *l = &lt_[device];
+    if (l->handle == nullptr) {
+        GC_CUDA(op, cudaSetDevice(device));
+        cublasLtHandle_t h = nullptr;
+        GC_CUBLAS(op, cublasLtCreate(&h));
+        void *ws = nullptr;
+        cudaError_t e = cudaMalloc(&ws, GC_LT_WORKSPACE);
+        if (e != cudaSuccess) {
+            cublasLtDestroy(h);
+            return gc_cuda_fail(op, e, "cudaMalloc(cuBLASLt workspace)", __FILE__, __LINE__);
+        }
+        const char *tf32 = getenv("GRAPHIDS_ALLOW_TF32"); /* as the cuBLAS handle */
+        l->tf32 = tf32 != nullptr && strcmp(tf32, "1") == 0;
+        l->workspace = ws;
+        l->handle = h;
+    }
+    *out = *l;
+    return GIDS_OK;
+}
+
 void gc_cublas_destroy(int device) {
     std::lock_guard<std::mutex> g(handles_mu_);
-    if (device >= 0 && device < GC_MAX_DEVICES && handles_[device] != nullptr) {
-        cudaSetDevice(device);
+    if (device < 0 || device >= GC_MAX_DEVICES) return;
+    cudaSetDevice(device);
+    if (handles_[device] != nullptr) {
         cublasDestroy(handles_[device]);
         handles_[device] = nullptr;
+    }
+    if (lt_[device].handle != nullptr) {
+        cublasLtDestroy(lt_[device].handle);
+        cudaFree(lt_[device].workspace);
+        lt_[device] = gc_lt{};
     }
 }
 
