@@ -9,11 +9,17 @@
 static const char *const create_opts[] = {"dtype", "device", "requires_grad", NULL};
 
 /* Reads {dtype=, device=, requires_grad=} at idx; the device must be one this build serves.
- * requires_grad is applied to the created tensor by l_finish_created. */
-static gids_dtype creation_opts(lua_State *L, int idx, const char *fname, gids_dtype def) {
+ * When dev is not NULL, *dev holds the default device on entry and the device to create on at
+ * return.  Without a dev the tensor is made on the CPU and l_finish_created moves it (so random
+ * draws equal the CPU's); requires_grad is applied to the created tensor by l_finish_created. */
+static gids_dtype creation_opts(lua_State *L, int idx, const char *fname, gids_dtype def,
+                                gids_device *dev) {
     l_checkopts(L, idx, fname, create_opts);
-    const char *dev = l_optstr_named(L, idx, "device", NULL, fname);
-    if (dev != NULL) l_check_device(L, dev, fname);
+    const char *name = l_optstr_named(L, idx, "device", NULL, fname);
+    if (name != NULL) {
+        gids_device d = l_check_device(L, name, fname);
+        if (dev != NULL) *dev = d;
+    }
     return l_optdtype_named(L, idx, "dtype", def, fname);
 }
 
@@ -146,7 +152,7 @@ static int c_tensor(lua_State *L) {
     int t = lua_type(L, 1);
     gids_tensor *src = l_totensor(L, 1);
     if (src != NULL) {
-        gids_dtype dt = creation_opts(L, 2, "tensor", src->dtype);
+        gids_dtype dt = creation_opts(L, 2, "tensor", src->dtype, NULL);
         l_tensor *u = l_newtensor(L);
         l_check(L, gids_to_dtype(&u->t, src, dt));
         l_finish_created(L, 2, u, "tensor");
@@ -171,7 +177,7 @@ static int c_tensor(lua_State *L) {
         nest_scan(L, &n, 0);
     else
         n.kinds = t == LUA_TBOOLEAN ? K_BOOL : (lua_isinteger(L, 1) ? K_INT : K_FLOAT);
-    n.dt = creation_opts(L, 2, "tensor", infer_dtype(n.kinds));
+    n.dt = creation_opts(L, 2, "tensor", infer_dtype(n.kinds), NULL);
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_empty(&u->t, n.dt, GIDS_DEVICE_CPU, n.ndim, n.shape));
     n.out = gids_tensor_data(u->t);
@@ -227,23 +233,32 @@ static int c_frombytes(lua_State *L) {
 
 /* ---------------------------------------------------------------- filled tensors */
 
+/* zeros, ones, full and empty (and their _like forms) are made on their device directly: they
+ * draw nothing, so there are no random values to keep equal to the CPU's; no host buffer is
+ * filled and copied; and f16/bf16, which the CPU cannot hold, can be created on a CUDA device.
+ * l_finish_created then finds the tensor on its device already and leaves it there. */
 typedef enum { FILL_ZEROS, FILL_ONES, FILL_EMPTY } fill_kind;
+
+static void make_filled(lua_State *L, l_tensor *u, fill_kind k, gids_dtype dt, gids_device dev,
+                        int n, const int64_t *shape) {
+    if (k == FILL_ZEROS)
+        l_check(L, gids_zeros(&u->t, dt, dev, n, shape));
+    else if (k == FILL_ONES)
+        l_check(L, gids_ones(&u->t, dt, dev, n, shape));
+    else
+        l_check(L, gids_empty(&u->t, dt, dev, n, shape));
+}
 
 static int filled(lua_State *L, fill_kind k, const char *fname) {
     int64_t shape[GIDS_MAX_DIMS];
     int next;
     int n = l_checkshape(L, 1, shape, &next, fname);
     l_check_sizes(L, n, shape, fname);
-    gids_dtype dt = creation_opts(L, next, fname, GIDS_F32);
+    gids_device dev = GIDS_DEVICE_CPU;
+    gids_dtype dt = creation_opts(L, next, fname, GIDS_F32, &dev);
     l_checkend(L, next, fname);
     l_tensor *u = l_newtensor(L);
-    gids_device cpu = GIDS_DEVICE_CPU;
-    if (k == FILL_ZEROS)
-        l_check(L, gids_zeros(&u->t, dt, cpu, n, shape));
-    else if (k == FILL_ONES)
-        l_check(L, gids_ones(&u->t, dt, cpu, n, shape));
-    else
-        l_check(L, gids_empty(&u->t, dt, cpu, n, shape));
+    make_filled(L, u, k, dt, dev, n, shape);
     l_finish_created(L, next, u, fname);
     return 1;
 }
@@ -272,26 +287,22 @@ static int c_full(lua_State *L) {
     int n = l_checkshape(L, 1, shape, NULL, "full");
     l_check_sizes(L, n, shape, "full");
     gids_scalar v = l_checkscalar(L, 2);
-    gids_dtype dt = creation_opts(L, 3, "full", scalar_dtype(L, 2));
+    gids_device dev = GIDS_DEVICE_CPU;
+    gids_dtype dt = creation_opts(L, 3, "full", scalar_dtype(L, 2), &dev);
     l_checkend(L, 3, "full");
     l_tensor *u = l_newtensor(L);
-    l_check(L, gids_full(&u->t, dt, GIDS_DEVICE_CPU, n, shape, v));
+    l_check(L, gids_full(&u->t, dt, dev, n, shape, v));
     l_finish_created(L, 3, u, "full");
     return 1;
 }
 
 static int like(lua_State *L, fill_kind k, const char *fname) {
     gids_tensor *t = l_checktensor(L, 1);
-    gids_dtype dt = creation_opts(L, 2, fname, t->dtype);
+    gids_device dev = gids_tensor_device(t);
+    gids_dtype dt = creation_opts(L, 2, fname, t->dtype, &dev);
     l_checkend(L, 2, fname);
     l_tensor *u = l_newtensor(L);
-    gids_device dev = gids_tensor_device(t);
-    if (k == FILL_ZEROS)
-        l_check(L, gids_zeros(&u->t, dt, dev, t->ndim, t->shape));
-    else if (k == FILL_ONES)
-        l_check(L, gids_ones(&u->t, dt, dev, t->ndim, t->shape));
-    else
-        l_check(L, gids_empty(&u->t, dt, dev, t->ndim, t->shape));
+    make_filled(L, u, k, dt, dev, t->ndim, t->shape);
     l_finish_created(L, 2, u, fname);
     return 1;
 }
@@ -309,10 +320,11 @@ static int c_empty_like(lua_State *L) {
 static int c_full_like(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
     gids_scalar v = l_checkscalar(L, 2);
-    gids_dtype dt = creation_opts(L, 3, "full_like", t->dtype);
+    gids_device dev = gids_tensor_device(t);
+    gids_dtype dt = creation_opts(L, 3, "full_like", t->dtype, &dev);
     l_checkend(L, 3, "full_like");
     l_tensor *u = l_newtensor(L);
-    l_check(L, gids_full(&u->t, dt, gids_tensor_device(t), t->ndim, t->shape, v));
+    l_check(L, gids_full(&u->t, dt, dev, t->ndim, t->shape, v));
     l_finish_created(L, 3, u, "full_like");
     return 1;
 }
@@ -333,7 +345,7 @@ static int c_arange(lua_State *L) {
         end = l_checkscalar(L, 2);
         if (n == 3) step = l_checkscalar(L, 3);
     }
-    gids_dtype dt = creation_opts(L, n + 1, "arange", all_int ? GIDS_I64 : GIDS_F32);
+    gids_dtype dt = creation_opts(L, n + 1, "arange", all_int ? GIDS_I64 : GIDS_F32, NULL);
     l_checkend(L, n + 1, "arange");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_arange(&u->t, dt, start, end, step));
@@ -344,7 +356,7 @@ static int c_arange(lua_State *L) {
 static int c_linspace(lua_State *L) {
     double a = (double)luaL_checknumber(L, 1), b = (double)luaL_checknumber(L, 2);
     lua_Integer steps = luaL_checkinteger(L, 3);
-    gids_dtype dt = creation_opts(L, 4, "linspace", GIDS_F32);
+    gids_dtype dt = creation_opts(L, 4, "linspace", GIDS_F32, NULL);
     l_checkend(L, 4, "linspace");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_linspace(&u->t, dt, a, b, (int64_t)steps));
@@ -359,7 +371,7 @@ static int c_eye(lua_State *L) {
         m = luaL_checkinteger(L, 2);
         opts = 3;
     }
-    gids_dtype dt = creation_opts(L, opts, "eye", GIDS_F32);
+    gids_dtype dt = creation_opts(L, opts, "eye", GIDS_F32, NULL);
     l_checkend(L, opts, "eye");
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_eye(&u->t, dt, (int64_t)n, (int64_t)m));

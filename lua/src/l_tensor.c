@@ -491,8 +491,8 @@ static int t_to(lua_State *L) {
     if (gids_device_parse(s, &dev) != GIDS_OK) {
         gids_error_clear();
         return l_error(L,
-                       "to: '%s' is neither a dtype (f32, f64, i64, i32, u8, bool) nor a "
-                       "device (cpu, cuda, cuda:N)",
+                       "to: '%s' is neither a dtype (f32, f64, i64, i32, u8, bool; f16, bf16 "
+                       "on a CUDA device) nor a device (cpu, cuda, cuda:N)",
                        s);
     }
     gids_device d = l_check_device(L, s, "to");

@@ -1,8 +1,9 @@
 -- amp_check.lua -- mixed precision on the GPU: f16/bf16 conversions (exact round trips, the
--- rounding of hand-picked values against PyTorch's bit patterns, fill, the CPU refusing half
--- storage), half mm / addmm / bmm / matmul against the f32 CPU product, bmm of f32 CUDA tensors,
--- autocast forward and backward of a Linear and of batched products against f32, and 20 steps
--- of "16-mixed" training (GradScaler directly, then through the Trainer) whose loss falls.
+-- rounding of hand-picked values against PyTorch's bit patterns, zeros/ones/full/empty made on
+-- the device, fill, the CPU refusing half storage), half mm / addmm / bmm / matmul against the
+-- f32 CPU product, bmm of f32 CUDA tensors, autocast forward and backward of a Linear and of
+-- batched products against f32, and 20 steps of "16-mixed" training (GradScaler directly, then
+-- through the Trainer) whose loss falls.
 -- Run by tools/gpu-check.sh; ends with "amp: N passed, M failed".  Without a GPU it prints
 -- "skipped: <reason>".  GRAPHIDS_GPU_DRYRUN=1 runs what the CPU can (autocast there is a no-op,
 -- the CPU has no half storage: the half checks are left out, and say so).
@@ -120,13 +121,41 @@ else
     same_list(h:to("bool"):cpu():totable(), { true, true, true, true }, "bf16 -> bool")
   end)
 
-  -- graphids.zeros{device = "cuda", dtype = "bf16"} makes the tensor on the CPU and moves it
-  -- (lua/src/l_util.c l_finish_created), which a half dtype cannot do: the *_like forms create on
-  -- the device directly.  The direct form is printed as a probe line until that changes.
-  for _, dt in ipairs(HALF) do
-    local ok, err = pcall(graphids.zeros, 2, { dtype = dt, device = D })
-    print(string.format("probe zeros{dtype = %s, device = cuda}: %s", dt, ok and "ok" or tostring(err)))
-  end
+  -- zeros/ones/full/empty with a device option are made on the device directly (lua/src/
+  -- l_create.c), so a half dtype, which the CPU cannot hold, works there and only there.
+  check("zeros, ones, full and empty of half dtypes with device = cuda; the CPU refuses them",
+    function()
+    for _, dt in ipairs(HALF) do
+      local z = graphids.zeros(2, 3, { dtype = dt, device = D })
+      assert(z.dtype == dt and z.device:match("^cuda"), "zeros: " .. z.dtype .. " on " .. z.device)
+      assert(z.shape[1] == 2 and z.shape[2] == 3, "zeros: shape")
+      same_list(values(z:view(-1)), { 0, 0, 0, 0, 0, 0 }, dt .. " zeros")
+      local o = graphids.ones({ 4 }, { dtype = dt, device = D })
+      assert(o.dtype == dt and o.device:match("^cuda"), "ones: " .. o.dtype .. " on " .. o.device)
+      same_list(values(o), { 1, 1, 1, 1 }, dt .. " ones")
+      -- the fill value is rounded to nearest even, as fill_ and to()
+      local f = graphids.full({ 3 }, 1 + 2 ^ -8, { dtype = dt, device = D })
+      assert(f.dtype == dt and f.device:match("^cuda"), "full: " .. f.dtype .. " on " .. f.device)
+      local r = dt == "bf16" and 1 or 1.00390625
+      same_list(values(f), { r, r, r }, dt .. " full (rounded)")
+      local e = graphids.empty(5, { dtype = dt, device = D })
+      assert(e.dtype == dt and e.device:match("^cuda") and e.shape[1] == 5, "empty: " .. e.dtype .. " on " ..
+        e.device)
+      same_list(values(e:fill_(-2.5)), { -2.5, -2.5, -2.5, -2.5, -2.5 }, dt .. " empty + fill_")
+      -- a _like of a CPU tensor with device = cuda is made there too
+      local l = graphids.zeros_like(graphids.zeros(2), { dtype = dt, device = D })
+      assert(l.dtype == dt and l.device:match("^cuda"), "zeros_like of a CPU tensor: " .. l.device)
+      for _, make in ipairs({
+        function() return graphids.zeros(2, { dtype = dt }) end,
+        function() return graphids.full({ 2 }, 1, { dtype = dt, device = "cpu" }) end,
+        function() return graphids.empty_like(z, { device = "cpu" }) end,
+      }) do
+        local ok, err = pcall(make)
+        assert(not ok and tostring(err):find("dtype " .. dt .. " is a GPU storage type; use f32 on the CPU",
+          1, true), "a half tensor on the CPU: " .. tostring(err))
+      end
+    end
+  end)
 
   check("zeros_like, full_like, empty_like and fill_ of half dtypes on the device; the CPU refuses them",
     function()

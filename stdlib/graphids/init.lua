@@ -22,8 +22,9 @@ graphids.printoptions = core.printoptions
 -- as graphids.core.autograd.
 graphids.autograd = require "graphids.autograd"
 
--- graphids.nn, optim, data, models, io, json and metrics load on first use: `require "graphids"` stays cheap,
--- and they (which require "graphids" themselves) never see a half-built table.
+-- graphids.nn, optim, data, models, io, json, metrics and amp load on first use: `require
+-- "graphids"` stays cheap, and they (which require "graphids" themselves) never see a half-built
+-- table.
 local lazy = {
   nn = "graphids.nn",
   optim = "graphids.optim",
@@ -32,6 +33,7 @@ local lazy = {
   io = "graphids.io",
   json = "graphids.json",
   metrics = "graphids.metrics",
+  amp = "graphids.amp",
 }
 setmetatable(graphids, {
   __index = function(t, k)

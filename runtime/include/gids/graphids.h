@@ -14,6 +14,7 @@
 #ifndef GIDS_GRAPHIDS_H
 #define GIDS_GRAPHIDS_H
 
+#include "gids/amp.h"
 #include "gids/autograd.h"
 #include "gids/backend.h"
 #include "gids/can.h"

@@ -125,7 +125,7 @@ function M.build_run(resolved)
   local trainer = Trainer {
     max_epochs = t.max_epochs, max_time = t.max_time, gradient_clip_val = t.gradient_clip_val,
     default_root_dir = resolved.run_dir, seed = v.seed_everything, device = t.device,
-    progress = t.progress, log_every_n_steps = t.log_every_n_steps,
+    progress = t.progress, log_every_n_steps = t.log_every_n_steps, precision = t.precision,
     enable_checkpointing = resolved.run_dir ~= nil and t.enable_checkpointing,
     config_digest = resolved.config_digest,
     callbacks = callbacks_of(v, resolved.run_dir),
