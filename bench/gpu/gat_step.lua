@@ -8,9 +8,13 @@
 -- optimizer state and batch included: gpu.reset() first makes the peak the live bytes).  A row
 -- that fails prints "<name> error <message>" and the others still run.  GAT_ROWS=name,...
 -- (gpu_gat_large_b1024, ...) runs only those rows, GAT_SUFFIX=s appends s to the row names
--- (gpu_gat_large_b1024_tf32_ms, for a run with GRAPHIDS_ALLOW_TF32=1).  Then "gpu_gat_curve":
--- 10 steps of the small model on 32 graphs from the same weights and dropout stream on the CPU
--- and the GPU, and the largest relative difference of their losses.
+-- (gpu_gat_large_b1024_tf32_ms, for a run with GRAPHIDS_ALLOW_TF32=1).  GAT_AUTOCAST=bf16 (or
+-- f16, without a GradScaler: a timing only) runs each step's forward and loss under
+-- graphids.autocast (docs/amp.md), as Trainer{precision = "bf16-mixed"} does; run it with
+-- GAT_SUFFIX=_bf16.  Then "gpu_gat_curve" (with the suffix): 10 steps of the small model on 32
+-- graphs from the same weights and dropout stream on the CPU and the GPU, and the largest
+-- relative difference of their losses (under GAT_AUTOCAST the CPU stays f32: autocast is a
+-- no-op there, so the row shows how far the mixed-precision losses drift from f32).
 package.path = "bench/gnn/?.lua;" .. package.path
 local graphids = require "graphids"
 local graphs = require "graphs"
@@ -31,6 +35,13 @@ local only
 if os.getenv("GAT_ROWS") then
   only = {}
   for r in os.getenv("GAT_ROWS"):gmatch("[^,]+") do only[r] = true end
+end
+
+local SUFFIX = os.getenv("GAT_SUFFIX") or ""
+local AUTOCAST = os.getenv("GAT_AUTOCAST")
+if AUTOCAST == "" then AUTOCAST = nil end
+if AUTOCAST ~= nil and AUTOCAST ~= "bf16" and AUTOCAST ~= "f16" then
+  error("GAT_AUTOCAST must be bf16 or f16, got '" .. AUTOCAST .. "'", 0)
 end
 
 local function load_batch(g)
@@ -61,9 +72,15 @@ local function setup(b, size, device)
   local db = b:to(device)
   local opt = optim.Adam(m:parameters(), { lr = 1e-3 })
   local gen = graphids.Generator(1)
+  local ctx = { generator = gen }
   return function()
     opt:zero_grad()
-    local loss = m:training_step(db, { generator = gen })
+    local loss
+    if AUTOCAST then
+      loss = graphids.autocast(AUTOCAST, m.training_step, m, db, ctx)
+    else
+      loss = m:training_step(db, ctx)
+    end
     loss:backward()
     opt:step()
     return loss
@@ -95,7 +112,7 @@ local function loss_curve()
     worst = math.max(worst, math.abs(lc - lg) / math.max(math.abs(lc), 1e-12))
     line[i] = string.format("%.5f/%.5f", lc, lg)
   end
-  print(string.format("gpu_gat_curve max_rel_diff %.3g (cpu/gpu losses: %s)", worst,
+  print(string.format("gpu_gat_curve%s max_rel_diff %.3g (cpu/gpu losses: %s)", SUFFIX, worst,
     table.concat(line, " ")))
 end
 
@@ -104,11 +121,11 @@ for _, g in ipairs({ 32, 1024 }) do
   for _, size in ipairs({ "small", "large" }) do
     local name = string.format("gpu_gat_%s_b%d", size, g)
     if not only or only[name] then
-      time_row(b, size, name .. (os.getenv("GAT_SUFFIX") or ""))
+      time_row(b, size, name .. SUFFIX)
     end
   end
 end
 if not only then
   local ok, err = pcall(loss_curve)
-  if not ok then print("gpu_gat_curve error " .. tostring(err)) end
+  if not ok then print("gpu_gat_curve" .. SUFFIX .. " error " .. tostring(err)) end
 end

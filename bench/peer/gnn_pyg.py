@@ -18,7 +18,11 @@ ROW limits the run to those rows, so gnn_bench.lua can time each row right besid
 With GNN_DEVICE=cuda the model steps run on the GPU (bench/gpu/gat_step.lua's peer): rows
 gpu_gat_{small,large}_b{B}_ms, each step synchronised, and gpu_gat_*_peak_mib, PyTorch's peak
 allocated bytes over the timed steps (model, optimizer state and batch included).
+GNN_AUTOCAST=bf16 (GPU rows only) runs each step's forward and loss under
+torch.autocast("cuda", dtype=torch.bfloat16), the backward and Adam outside it (gat_step.lua's
+GAT_AUTOCAST=bf16); name the rows with GNN_SUFFIX=_bf16.
 """
+import contextlib
 import os
 import statistics
 import sys
@@ -78,12 +82,17 @@ def gpu_main(bdir):
     """The model steps on the GPU, with their peak memory (GNN_DEVICE=cuda).  PyTorch's default
     lets cuDNN (the JK LSTM) use TF32 while matmuls stay f32; GNN_STRICT_F32=1 turns cuDNN's
     TF32 off too, GNN_TF32=1 turns TF32 on for both, GNN_ROWS=name,... limits the rows and
-    GNN_SUFFIX=s is appended to the row names."""
+    GNN_SUFFIX=s is appended to the row names; GNN_AUTOCAST=bf16 or f16 runs the forward and
+    loss under torch.autocast (f16 without a GradScaler: a timing only)."""
     if os.environ.get("GNN_STRICT_F32") == "1":
         torch.backends.cudnn.allow_tf32 = False
     if os.environ.get("GNN_TF32") == "1":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    autocast = os.environ.get("GNN_AUTOCAST") or None
+    if autocast not in (None, "bf16", "f16"):
+        raise SystemExit(f"gnn_pyg.py: GNN_AUTOCAST must be bf16 or f16, got {autocast!r}")
+    autocast = {"bf16": torch.bfloat16, "f16": torch.float16}.get(autocast)
     suffix = os.environ.get("GNN_SUFFIX", "")
     rows = os.environ.get("GNN_ROWS")
     rows = set(rows.split(",")) if rows else None
@@ -94,7 +103,7 @@ def gpu_main(bdir):
             if rows is not None and f"gpu_gat_{size}_b{g}" not in rows:
                 continue
             torch.manual_seed(1)
-            step = model_step(b, size, DEVICE)
+            step = model_step(b, size, DEVICE, autocast)
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
             ms = median_ms(step, 10, 3)
@@ -162,15 +171,24 @@ def layer_step(b):
     return step
 
 
-def model_step(b, size, device="cpu"):
+def model_step(b, size, device="cpu", autocast=None):
+    """One training step's closure; autocast a dtype runs the forward and the loss under
+    torch.autocast of the device's type (the backward outside it, as torch recommends)."""
     # the id-table size rule of bench/gnn/graphs.lua
     model = GATWithJK(max(NUM_IDS, int(b["node_id"].max()) + 1), **SIZES[size]).to(device)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
+    def region():
+        if autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(torch.device(device).type, dtype=autocast)
+
     def step():
         opt.zero_grad()
-        F.cross_entropy(model(b), b["y"]).backward()
+        with region():
+            loss = F.cross_entropy(model(b), b["y"])
+        loss.backward()
         opt.step()
     return step
 
