@@ -97,6 +97,11 @@ describe("graphids.autocast", function()
 end)
 
 describe("graphids.amp.GradScaler", function()
+  it("is reachable as graphids.amp (loaded on first use)", function()
+    assert.equal(amp, graphids.amp)
+    assert.equal(amp.GradScaler, graphids.amp.GradScaler)
+  end)
+
   it("has torch's defaults and scales the loss", function()
     local s = amp.GradScaler()
     assert.equal(65536.0, s:get_scale())
