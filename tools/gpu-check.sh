@@ -8,7 +8,7 @@
 # Every step has a time limit, so one hung kernel cannot eat the machine's lease.
 # Everything goes to stdout and, when $OUT is set, to $OUT/gpu-check.log and $OUT/summary.txt.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 OUT=${OUT:-}
 log() { if [ -n "$OUT" ]; then tee -a "$OUT/gpu-check.log"; else cat; fi; }
@@ -23,7 +23,8 @@ if [ -e .gpu-carry/carry.tar.xz ]; then
 fi
 [ -d /usr/local/cuda/lib64 ] && export LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 if [ -d "$CARRY/lib" ]; then
-  export LD_LIBRARY_PATH="$(cd "$CARRY/lib" && pwd)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  carry_lib=$(cd "$CARRY/lib" && pwd)
+  export LD_LIBRARY_PATH="$carry_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 HOST="$BUILD/bin/graphids"
 if [ -x "$CARRY/bin/graphids" ]; then
@@ -73,8 +74,13 @@ GNN_DEVICE=cuda PYTHONUNBUFFERED=1 timeout 180 python3 bench/peer/gnn_pyg.py 1 "
 rows=gpu_gat_small_b1024,gpu_gat_large_b1024
 GRAPHIDS_ALLOW_TF32=1 GAT_ROWS=$rows GAT_SUFFIX=_tf32 timeout 120 "$HOST" run \
   bench/gpu/gat_step.lua "$bdir" 2>&1 | tee -a "$ours" | log
-for mode in TF32:_tf32 STRICT_F32:_f32strict; do
-  env GNN_DEVICE=cuda "GNN_${mode%%:*}=1" GNN_ROWS=$rows GNN_SUFFIX="${mode#*:}" \
+# Mixed precision: the forward under bf16 autocast on both sides (_bf16).
+GAT_AUTOCAST=bf16 GAT_ROWS=$rows GAT_SUFFIX=_bf16 timeout 120 "$HOST" run \
+  bench/gpu/gat_step.lua "$bdir" 2>&1 | tee -a "$ours" | log
+for mode in TF32:_tf32 STRICT_F32:_f32strict AUTOCAST=bf16:_bf16; do
+  setting=${mode%%:*}
+  [[ $setting == *=* ]] || setting="$setting=1"
+  env GNN_DEVICE=cuda "GNN_$setting" GNN_ROWS=$rows GNN_SUFFIX="${mode#*:}" \
     PYTHONUNBUFFERED=1 timeout 120 python3 bench/peer/gnn_pyg.py 1 "$bdir" 2>&1 \
     | tee -a "$peer" | log
 done

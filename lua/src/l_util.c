@@ -251,7 +251,7 @@ gids_scalar l_checkscalar(lua_State *L, int i) {
     }
 }
 
-static const char dtype_list[] = "f32, f64, i64, i32, u8, bool";
+static const char dtype_list[] = "f32, f64, i64, i32, u8, bool; f16, bf16 on a CUDA device";
 
 gids_dtype l_checkdtype(lua_State *L, int i) {
     const char *name = luaL_checkstring(L, i);
