@@ -530,6 +530,27 @@ for _, fam in ipairs({ { "gat", "GATClassifier" }, { "vgae", "VGAE" }, { "dgi", 
   end
 end
 
+-- The fusion policies over 15-D states: an episode of training and a test step on the device.
+check("the fusion policies train and test on the GPU", function()
+  local models = require "graphids.models"
+  local g = graphids.Generator(5)
+  local labels = graphids.randint(2, { 64 }, { generator = g })
+  local states = graphids.rand({ 64, 15 }, { generator = g })
+  local batch = { states = states:to(D), labels = labels:to(D) }
+  for _, name in ipairs({ "dqn", "bandit", "mlp", "weighted_avg" }) do
+    local cls = ({ dqn = "DQNFusion", bandit = "BanditFusion", mlp = "MLPFusion",
+      weighted_avg = "WeightedAvgFusion" })[name]
+    local over = ({ dqn = { batch_size = 32 }, bandit = { batch_size = 32, retrain_every = 1 } })
+    local m = models.resolve("graphids.models.fusion." .. cls)(
+      models.presets.fusion[name](over[name] or {}))
+    m:to(D)
+    local loss = m:training_step(batch, { generator = graphids.Generator(1) })
+    if m.automatic_optimization ~= false then loss:backward() end
+    local t = m:test_step(batch)
+    assert(t.preds.device == batch.states.device, name .. ": predictions on " .. t.preds.device)
+  end
+end)
+
 -- ---------------------------------------------------------------- coverage probe
 
 -- Not a pass/fail check: tries the pieces of the default GAT step that still lack a CUDA kernel

@@ -175,7 +175,12 @@ function Replay:__init(capacity)
 end
 
 -- Appends rows (states [B, 15], actions [B], rewards [B]); the oldest rows are overwritten.
+-- The storage follows the rows' device (moved on the first push from another one).
 function Replay:push(states, actions, rewards)
+  if self.states.device ~= states.device then
+    self.states, self.actions = self.states:to(states.device), self.actions:to(states.device)
+    self.rewards = self.rewards:to(states.device)
+  end
   local n = states:size(1)
   if n > self.capacity then
     -- only the newest capacity rows survive
@@ -204,7 +209,7 @@ function Replay:sample(n, generator)
   if self.size == 0 then
     error("ReplayBuffer.sample: the buffer is empty", 2)
   end
-  local idx = graphids.randint(self.size, { n }, { generator = generator })
+  local idx = graphids.randint(self.size, { n }, { generator = generator }):to(self.states.device)
   return self.states:index_select(1, idx), self.actions:index_select(1, idx),
     self.rewards:index_select(1, idx)
 end
