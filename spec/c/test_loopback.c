@@ -229,6 +229,44 @@ TEST(ops_with_a_device_entry_give_the_cpus_result_on_the_device) {
     gids_tensor_release(idx), gids_tensor_release(w), gids_tensor_release(x);
 }
 
+/* sort, argsort, topk, cumsum and cumprod hand themselves to the device before any CPU check
+ * (they failed with "arg 1 is on cuda:0, expected cpu" before the ABI 5 entries). */
+TEST(sort_topk_and_scans_run_on_the_device) {
+    int64_t sh[2] = {5, 6};
+    gids_tensor *x = NULL;
+    gids_generator g;
+    gids_generator_init(&g, 11);
+    CHECK_OK(gids_randint(&x, &g, GIDS_I64, 0, 3, 2, sh)); /* ties: stability shows */
+    gids_tensor *xd = to(x, DEV);
+    gids_tensor *c = NULL, *d = NULL, *ci = NULL, *di = NULL;
+
+    CHECK_OK(gids_sort(&c, &ci, x, 1, true, true));
+    CHECK_OK(gids_sort(&d, &di, xd, 1, true, true));
+    CHECK(on_device(d) && on_device(di) && same_bits(d, c) && same_bits(di, ci));
+    gids_tensor_release(d), gids_tensor_release(di);
+    d = di = NULL;
+    CHECK_OK(gids_argsort(&di, xd, 1, true, false));
+    CHECK(on_device(di) && same_bits(di, ci));
+    gids_tensor_release(c), gids_tensor_release(ci), gids_tensor_release(di);
+    c = ci = d = di = NULL;
+
+    CHECK_OK(gids_topk(&c, &ci, x, 2, 0, false, true));
+    CHECK_OK(gids_topk(&d, &di, xd, 2, 0, false, true));
+    CHECK(on_device(d) && on_device(di) && same_bits(d, c) && same_bits(di, ci));
+    gids_tensor_release(c), gids_tensor_release(ci), gids_tensor_release(d),
+        gids_tensor_release(di);
+    CHECK_ERR(gids_topk(&d, &di, xd, 7, 1, true, true), GIDS_EINDEX, "k 7 out of range");
+
+    for (int prod = 0; prod < 2; prod++) {
+        c = d = NULL;
+        CHECK_OK(prod ? gids_cumprod(&c, x, 0) : gids_cumsum(&c, x, 0));
+        CHECK_OK(prod ? gids_cumprod(&d, xd, 0) : gids_cumsum(&d, xd, 0));
+        CHECK(on_device(d) && same_bits(d, c));
+        gids_tensor_release(c), gids_tensor_release(d);
+    }
+    gids_tensor_release(xd), gids_tensor_release(x);
+}
+
 TEST(in_place_entries_write_through_and_bump_the_device_version) {
     int64_t n = 6;
     gids_tensor *c = vec_f32(n, (float[]){1, 2, 3, 4, 5, 6});
@@ -429,6 +467,7 @@ int main(void) {
     RUN(f16_and_bf16_round_to_nearest_even_through_f32);
     RUN(a_half_product_is_the_f32_product_rounded);
     RUN(ops_with_a_device_entry_give_the_cpus_result_on_the_device);
+    RUN(sort_topk_and_scans_run_on_the_device);
     RUN(in_place_entries_write_through_and_bump_the_device_version);
     RUN(bernoulli_draws_the_cpus_numbers_and_advances_the_generator);
     RUN(new_device_memory_is_poisoned_and_not_host_addressable);

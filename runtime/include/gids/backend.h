@@ -32,7 +32,7 @@
 extern "C" {
 #endif
 
-#define GIDS_BACKEND_ABI 4
+#define GIDS_BACKEND_ABI 5
 
 typedef struct gids_gpu_memory {
     int64_t allocated; /* bytes in live tensors */
@@ -159,6 +159,16 @@ typedef struct gids_backend {
                             const gids_tensor *src);
     gids_status (*scatter_scalar_)(gids_tensor *self, int dim, const gids_tensor *index,
                                    gids_scalar value);
+
+    /* ---- ABI 5: sorting and prefix scans along a dim ---- */
+    /* gids_sort, and gids_argsort with values NULL (every sort is stable, so no flag). */
+    gids_status (*sort)(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int dim,
+                        bool descending);
+    /* gids_topk (the k results always come sorted). */
+    gids_status (*topk)(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
+                        int64_t k, int dim, bool largest);
+    /* gids_cumsum (prod false) and gids_cumprod (prod true). */
+    gids_status (*scan)(gids_tensor **out, const gids_tensor *a, int dim, bool prod);
 } gids_backend;
 
 /* The plugin's entry point (exported by graphids_cuda.so under this name). */

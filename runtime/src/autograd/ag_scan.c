@@ -7,6 +7,7 @@
  * cumprod's is torch's formula, exact with zeros in the input.
  */
 #include "formula_impl.h"
+#include "gids/backend.h"
 
 typedef struct {
     int dim; /* normalised against the input */
@@ -130,16 +131,21 @@ static gids_tensor *flip_(ag_scope *s, const gids_tensor *t, int dim, const gids
     return ag_own(s, st, r);
 }
 
-/* The positions n-1, ..., 0 along dim of input 0. */
-static gids_tensor *reversed_positions_(ag_scope *s, const gids_node *n, int dim) {
+/* The positions n-1, ..., 0 along dim of input 0, on the device of `like` (the gradient they
+ * index: index_select takes its index on the data's device). */
+static gids_tensor *reversed_positions_(ag_scope *s, const gids_node *n, int dim,
+                                        const gids_tensor *like) {
     int nd;
     const int64_t *shape;
     gids_node_input_shape(n, 0, &nd, &shape);
-    gids_tensor *r = NULL;
-    if (s->st != GIDS_OK) return NULL;
+    gids_tensor *r = NULL, *moved = NULL;
+    if (s->st != GIDS_OK || like == NULL) return NULL;
     gids_status st = gids_arange(&r, GIDS_I64, gids_scalar_i(shape[dim] - 1), gids_scalar_i(-1),
                                  gids_scalar_i(-1));
-    return ag_own(s, st, r);
+    if (st != GIDS_OK || gids_is_cpu(like)) return ag_own(s, st, r);
+    st = gids_to_device(&moved, r, gids_tensor_device(like));
+    gids_tensor_release(r);
+    return ag_own(s, st, moved);
 }
 
 static gids_tensor *ag_cumsum_(ag_scope *s, const gids_tensor *t, int dim) {
@@ -167,7 +173,7 @@ static gids_status cumsum_backward_(gids_node *n, gids_tensor *const *grad_out,
     const dim_ctx *c = gids_node_ctx(n);
     ag_scope s = AG_SCOPE;
     gids_tensor *r = grad_out[0];
-    if (!trivial_(n, c->dim)) r = rev_cumsum_(&s, r, c->dim, reversed_positions_(&s, n, c->dim));
+    if (!trivial_(n, c->dim)) r = rev_cumsum_(&s, r, c->dim, reversed_positions_(&s, n, c->dim, r));
     ag_give(&s, n, 0, r, grad_in);
     return ag_finish(&s, NULL, NULL);
 }
@@ -190,7 +196,9 @@ static gids_tensor *cumprod_grad_(ag_scope *s, const gids_tensor *g, const gids_
     gids_tensor *zero = ag_bins(s, GIDS_EQ, x, 0.0),
                 *any = ag_red(s, GIDS_ANY, zero, 0, NULL, false);
     double has_zero = 0;
-    if (AG_OK(s, any)) s->st = gids_tensor_get(any, 0, &has_zero);
+    gids_tensor *any_host = NULL; /* a device tensor's memory cannot be read from the host */
+    if (AG_OK(s, any)) AG_RUN(s, any_host, gids_to_device(&any_host, any, GIDS_DEVICE_CPU));
+    if (AG_OK(s, any_host)) s->st = gids_tensor_get(any_host, 0, &has_zero);
     if (s->st != GIDS_OK) return NULL;
     if (has_zero == 0) return ag_bin(s, GIDS_DIV, wsum, x);
 
@@ -211,7 +219,7 @@ static gids_status cumprod_backward_(gids_node *n, gids_tensor *const *grad_out,
     gids_tensor *r = grad_out[0];
     if (!trivial_(n, c->dim)) {
         const gids_tensor *x = ag_saved(&s, n, 0), *y = ag_saved(&s, n, 1);
-        r = cumprod_grad_(&s, r, x, y, c->dim, reversed_positions_(&s, n, c->dim));
+        r = cumprod_grad_(&s, r, x, y, c->dim, reversed_positions_(&s, n, c->dim, r));
     }
     ag_give(&s, n, 0, r, grad_in);
     return ag_finish(&s, NULL, NULL);

@@ -6,6 +6,7 @@
  * row by row and every element's running value is built in the same order for any thread count.
  */
 #include "../core/core_impl.h"
+#include "../core/dispatch_impl.h"
 #include "elementwise_impl.h"
 
 #define SCAN_TILE 256
@@ -60,6 +61,7 @@ static void scan_all(gids_dtype dt, const void *x, void *y, int64_t outer, int64
 static gids_status scan_run(gids_tensor **out, const char *op, const gids_tensor *a, int dim,
                             bool prod) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", op);
+    GIDS_ON_DEVICE(op, scan, a)(out, a, dim, prod);
     GIDS_TRY(gids_ew_check_input(op, "arg 1", a));
     int d0;
     GIDS_TRY(gids_normalize_dim(op, dim, a->ndim, &d0));

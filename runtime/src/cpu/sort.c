@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../core/core_impl.h"
+#include "../core/dispatch_impl.h"
 #include "sort_impl.h"
 
 /* ---------------------------------------------------------------- keys */
@@ -335,7 +336,8 @@ static gids_status check_input(const char *op, const gids_tensor *a, int dim, in
 
 gids_status gids_sort(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int dim,
                       bool descending, bool stable) {
-    (void)stable; /* every sort here is stable */
+    (void)stable; /* every sort here is stable, on a device too */
+    GIDS_ON_DEVICE("sort", sort, a)(values, indices, a, dim, descending);
     int d;
     GIDS_TRY(check_input("sort", a, dim, &d));
     int64_t n = a->ndim == 0 ? 1 : a->shape[d];
@@ -345,6 +347,7 @@ gids_status gids_sort(gids_tensor **values, gids_tensor **indices, const gids_te
 gids_status gids_argsort(gids_tensor **out, const gids_tensor *a, int dim, bool descending,
                          bool stable) {
     (void)stable;
+    GIDS_ON_DEVICE("argsort", sort, a)(NULL, out, a, dim, descending);
     int d;
     GIDS_TRY(check_input("argsort", a, dim, &d));
     int64_t n = a->ndim == 0 ? 1 : a->shape[d];
@@ -354,6 +357,7 @@ gids_status gids_argsort(gids_tensor **out, const gids_tensor *a, int dim, bool 
 gids_status gids_topk(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int64_t k,
                       int dim, bool largest, bool sorted) {
     (void)sorted; /* the k results always come sorted, which `sorted == false` permits */
+    GIDS_ON_DEVICE("topk", topk, a)(values, indices, a, k, dim, largest);
     int d;
     GIDS_TRY(check_input("topk", a, dim, &d));
     int64_t n = a->ndim == 0 ? 1 : a->shape[d];

@@ -190,4 +190,13 @@ static inline bool gc_is_cuda(const gids_tensor *t) {
     return t->storage->device.type == GIDS_CUDA;
 }
 
+/* ---- sorting and prefix scans (sort.cu, scan.cu): gids_backend's ABI 5 entries ---- */
+/* gids_sort, and gids_argsort with values NULL. */
+gids_status gc_sort(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int dim,
+                    bool descending);
+gids_status gc_topk(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int64_t k,
+                    int dim, bool largest);
+/* gids_cumsum (prod false), gids_cumprod (prod true). */
+gids_status gc_scan(gids_tensor **out, const gids_tensor *a, int dim, bool prod);
+
 #endif

@@ -307,4 +307,7 @@ const gids_backend gc_backend = {
     gc_unique,                   /* unique */
     gc_scatter_,                 /* scatter_ */
     gc_scatter_scalar_,          /* scatter_scalar_ */
+    gc_sort,                     /* sort */
+    gc_topk,                     /* topk */
+    gc_scan,                     /* scan */
 };

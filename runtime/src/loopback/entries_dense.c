@@ -1,5 +1,6 @@
-/* entries_dense.c -- the loopback backend's data, elementwise, reduction, BLAS, activation and
- * random entries: each runs the public CPU op on aliases of its device tensors (alias.c). */
+/* entries_dense.c -- the loopback backend's data, elementwise, reduction, BLAS, activation,
+ * random, sort and scan entries: each runs the public CPU op on aliases of its device tensors
+ * (alias.c). */
 #include "gids/rng.h"
 #include "loopback_impl.h"
 
@@ -123,4 +124,28 @@ gids_status lb_bernoulli_(gids_tensor *t, uint64_t seed, uint64_t offset, double
     lb_args x;
     LB_IN(x, "bernoulli_", t);
     return LB_DONE_INPLACE(x, gids_bernoulli_(x.cpu[0], &g, p));
+}
+
+/* sort and argsort (values NULL); the CPU's sort is always stable, as the backend's contract. */
+gids_status lb_sort(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int dim,
+                    bool descending) {
+    lb_args x;
+    LB_IN(x, values ? "sort" : "argsort", a);
+    gids_status st = values ? gids_sort(values, indices, x.cpu[0], dim, descending, true)
+                            : gids_argsort(indices, x.cpu[0], dim, descending, true);
+    return LB_DONE(x, st, values, indices);
+}
+
+gids_status lb_topk(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int64_t k,
+                    int dim, bool largest) {
+    lb_args x;
+    LB_IN(x, "topk", a);
+    return LB_DONE(x, gids_topk(values, indices, x.cpu[0], k, dim, largest, true), values, indices);
+}
+
+gids_status lb_scan(gids_tensor **out, const gids_tensor *a, int dim, bool prod) {
+    lb_args x;
+    LB_IN(x, prod ? "cumprod" : "cumsum", a);
+    gids_status st = prod ? gids_cumprod(out, x.cpu[0], dim) : gids_cumsum(out, x.cpu[0], dim);
+    return LB_DONE(x, st, out);
 }

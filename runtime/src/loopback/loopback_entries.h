@@ -56,7 +56,10 @@
     X(masked_select, 1)                                                                            \
     X(unique, 1)                                                                                   \
     X(scatter_, 1)                                                                                 \
-    X(scatter_scalar_, 1)
+    X(scatter_scalar_, 1)                                                                          \
+    X(sort, 1)                                                                                     \
+    X(topk, 1)                                                                                     \
+    X(scan, 1)
 
 typedef struct lb_entry {
     const char *name;

@@ -188,5 +188,10 @@ gids_status lb_scatter_(gids_tensor *self, int dim, const gids_tensor *index,
                         const gids_tensor *src);
 gids_status lb_scatter_scalar_(gids_tensor *self, int dim, const gids_tensor *index,
                                gids_scalar value);
+gids_status lb_sort(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int dim,
+                    bool descending);
+gids_status lb_topk(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int64_t k,
+                    int dim, bool largest);
+gids_status lb_scan(gids_tensor **out, const gids_tensor *a, int dim, bool prod);
 
 #endif
