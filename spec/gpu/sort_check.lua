@@ -267,4 +267,45 @@ check("the backward of cumsum, cumprod, sort and topk matches the CPU", function
   end
 end)
 
+-- Medians of 5 synchronised runs of each op on the GPU beside the CPU's: probe lines, not checks
+-- (the figures depend on the card and the host).
+if not T.dry and not graphids.gpu.info():match("^loopback") then
+  local function median_ms(fn, sync)
+    fn()
+    if sync then
+      graphids.gpu.synchronize()
+    end
+    local runs = {}
+    for r = 1, 5 do
+      local t0 = graphids.clock()
+      fn()
+      if sync then
+        graphids.gpu.synchronize()
+      end
+      runs[r] = (graphids.clock() - t0) * 1e3
+    end
+    table.sort(runs)
+    return runs[3]
+  end
+  local cases = {
+    { "sort f32 [4096,1024] dim 2", graphids.randn(4096, 1024), function(x) return x:sort(2) end },
+    { "sort f64 [4096,1024] dim 2", graphids.randn(4096, 1024):double(),
+      function(x) return x:sort(2) end },
+    { "sort f32 [16M]", graphids.randn(16 * 2 ^ 20), function(x) return x:sort(1) end },
+    { "topk 10 f32 [65536,64] dim 2", graphids.randn(65536, 64),
+      function(x) return x:topk(10, 2) end },
+    { "cumsum f32 [4096,1024] dim 1", graphids.randn(4096, 1024),
+      function(x) return x:cumsum(1) end },
+    { "cumsum f32 [4096,1024] dim 2", graphids.randn(4096, 1024),
+      function(x) return x:cumsum(2) end },
+    { "cumsum f32 [1M]", graphids.randn(2 ^ 20), function(x) return x:cumsum(1) end },
+  }
+  for _, c in ipairs(cases) do
+    local g = c[2]:to(D)
+    local gpu = median_ms(function() return c[3](g) end, true)
+    local cpu = median_ms(function() return c[3](c[2]) end, false)
+    print(string.format("probe %s: gpu %.3f ms, cpu %.3f ms", c[1], gpu, cpu))
+  end
+end
+
 T.finish()
