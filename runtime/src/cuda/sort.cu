@@ -98,8 +98,8 @@ __global__ void st_write(T *vals, int64_t *inds, const T *x, const int64_t *perm
 
 /* ---------------------------------------------------------------- the engine */
 
-/* The sorted positions (lane-major, see the top) of the contiguous input c into *perm_out (a
- * tensor this function allocates; perm_data its data). */
+/* Sorts the lane-major positions (see the top) of the contiguous input c: on return `keep` holds
+ * the tensor of sorted positions this function allocates and *perm_data points at its data. */
 template <typename T>
 static gids_status st_sort_positions(const char *op, const gids_tensor *c, int64_t lanes, int64_t n,
                                      int64_t inner, bool descending, gc_ref &keep,
