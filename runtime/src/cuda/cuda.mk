@@ -3,7 +3,8 @@
 #
 # The plugin is dlopened by the runtime and resolves gids_* from the process, so those symbols
 # stay undefined here: never link libgraphids into it.  Machine code for sm_80 (A100) and sm_90
-# (H100/H200), plus compute_90 PTX that newer GPUs compile at load time.
+# (H100/H200), plus compute_90 PTX that newer GPUs compile at load time; nvcc compiles the three
+# targets of a file in parallel (--threads 0): they are most of a clean build.
 
 BUILD     ?= build
 NVCC      ?= nvcc
@@ -12,7 +13,7 @@ CUDA_LIB  ?= $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib $(CUDA_H
 
 CUDA_ARCH  ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
               -gencode arch=compute_90,code=compute_90
-NVCCFLAGS  ?= -O3 -g -lineinfo
+NVCCFLAGS  ?= -O3 -g -lineinfo --threads 0
 CUDA_WARN  := -Xcompiler -Wall,-Wextra,-Wno-unused-parameter
 CUDA_BASE  := -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC,-fvisibility=hidden $(CUDA_WARN) \
               -Iruntime/include -MMD -MP
