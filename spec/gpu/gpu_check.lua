@@ -173,6 +173,26 @@ check("addmm's fused bias (vector, [1, n], strided matrix, beta) matches the CPU
     "vector bias with a column-major operand")
 end)
 
+-- Backward formulas that build position tensors (scatter's surviving writes, masked_select):
+-- they are made on the gradient's device.
+check("scatter and masked_select backward on the device match the CPU", function()
+  local function grads(dev)
+    local x = graphids.randn(6, 5, { generator = graphids.Generator(3) }):to(dev)
+    local src = graphids.randn(2, 5, { generator = graphids.Generator(4) }):to(dev)
+    x:requires_grad_()
+    src:requires_grad_()
+    local idx = graphids.tensor({ { 0, 1, 2, 3, 0 }, { 0, 5, 2, 1, 4 } }):to(dev)
+    local y = x:scatter(1, idx, src)
+    local loss = (y * y):sum() + x:masked_select(x:gt(0)):sum()
+    loss:backward()
+    return x.grad, src.grad
+  end
+  local gx, gs = grads("cuda")
+  local cx, cs = grads("cpu")
+  close(gx, cx, 1e-6, "grad of self")
+  close(gs, cs, 1e-6, "grad of src")
+end)
+
 check("autograd through device ops gives the CPU's gradients", function()
   local x, w, b = graphids.randn(64, 20), graphids.randn(20, 5), graphids.randn(5)
   local y = graphids.randn(64, 5)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "formula_impl.h"
+#include "gids/backend.h"
 
 typedef struct {
     int dim;
@@ -92,16 +93,26 @@ gids_status gids_ag_gather(gids_tensor **out, const gids_tensor *a, int dim,
 /* Which elements of src a scatter kept: with duplicate indices only the last write along dim
  * survives (scatter_ applies them in index order), and the others get no gradient.  Scattering
  * each position's own number and reading it back tells the survivors. */
+/* 0, 1, ..., n - 1 (i64) on dev: made on the CPU (arange has no device form) and moved. */
+static gids_tensor *positions_(ag_scope *s, int64_t n, gids_device dev) {
+    gids_tensor *flat = NULL, *moved = NULL;
+    AG_RUN(s, flat,
+           gids_arange(&flat, GIDS_I64, gids_scalar_i(0), gids_scalar_i(n), gids_scalar_i(1)));
+    if (flat == NULL || gids_device_eq(dev, GIDS_DEVICE_CPU)) return flat;
+    AG_RUN(s, moved, gids_to_device(&moved, flat, dev));
+    return moved;
+}
+
 static gids_tensor *survivors_(ag_scope *s, const gids_node *n, int dim, const gids_tensor *index) {
     gids_tensor *ids = NULL, *flat = NULL, *owner = NULL, *back = NULL;
     int nd = 0;
     const int64_t *shape = NULL;
     gids_node_input_shape(n, 0, &nd, &shape);
     int64_t count = gids_tensor_numel(index);
-    AG_RUN(s, flat,
-           gids_arange(&flat, GIDS_I64, gids_scalar_i(0), gids_scalar_i(count), gids_scalar_i(1)));
+    flat = positions_(s, count, gids_tensor_device(index));
     AG_RUN(s, ids, gids_view(&ids, flat, index->ndim, index->shape));
-    AG_RUN(s, owner, gids_full(&owner, GIDS_I64, GIDS_DEVICE_CPU, nd, shape, gids_scalar_i(-1)));
+    AG_RUN(s, owner,
+           gids_full(&owner, GIDS_I64, gids_tensor_device(index), nd, shape, gids_scalar_i(-1)));
     AG_DO(s, gids_scatter_(owner, dim, index, ids));
     AG_RUN(s, back, gids_gather(&back, owner, dim, index));
     return ag_bin(s, GIDS_EQ, back, ids);
@@ -221,11 +232,10 @@ static gids_status masked_select_backward_(gids_node *n, gids_tensor *const *gra
     int64_t numel = 1;
     for (int d = 0; d < c->ndim; d++) numel *= c->shape[d];
     gids_tensor *flat = NULL, *pos = NULL, *sel = NULL, *z = NULL, *r = NULL;
-    AG_RUN(&s, flat,
-           gids_arange(&flat, GIDS_I64, gids_scalar_i(0), gids_scalar_i(numel), gids_scalar_i(1)));
+    flat = positions_(&s, numel, gids_tensor_device(g));
     AG_RUN(&s, pos, gids_view(&pos, flat, c->ndim, c->shape));
     AG_RUN(&s, sel, gids_masked_select(&sel, pos, mask));
-    AG_RUN(&s, z, gids_zeros(&z, g->dtype, GIDS_DEVICE_CPU, 1, &numel));
+    AG_RUN(&s, z, gids_zeros(&z, g->dtype, gids_tensor_device(g), 1, &numel));
     AG_DO(&s, gids_index_add_(z, 0, sel, g, 1.0));
     AG_RUN(&s, r, gids_view(&r, z, c->ndim, c->shape));
     ag_give(&s, n, 0, r, grad_in);

@@ -369,11 +369,18 @@ static gids_status finish(gids_tensor **out, gids_tensor *c, gids_status st) {
     return GIDS_OK;
 }
 
+/* The out-of-place forms scatter into a clone of self; off the CPU through the in-place public
+ * ops, which hand the clone to the device's backend. */
+static bool on_device3(const gids_tensor *a, const gids_tensor *b, const gids_tensor *c) {
+    return gids_any_device(3, (const gids_tensor *const[]){a, b, c});
+}
+
 gids_status gids_scatter(gids_tensor **out, const gids_tensor *self, int dim,
                          const gids_tensor *index, const gids_tensor *src) {
     *out = NULL;
     gids_tensor *c = NULL;
     GIDS_TRY(gids_clone(&c, self));
+    if (on_device3(self, index, src)) return finish(out, c, gids_scatter_(c, dim, index, src));
     return finish(out, c, scatter_impl("scatter", SC_SET, c, dim, index, src, gids_scalar_i(0)));
 }
 
@@ -382,6 +389,7 @@ gids_status gids_scatter_add(gids_tensor **out, const gids_tensor *self, int dim
     *out = NULL;
     gids_tensor *c = NULL;
     GIDS_TRY(gids_clone(&c, self));
+    if (on_device3(self, index, src)) return finish(out, c, gids_scatter_add_(c, dim, index, src));
     return finish(out, c,
                   scatter_impl("scatter_add", SC_ADD, c, dim, index, src, gids_scalar_i(0)));
 }
@@ -391,5 +399,7 @@ gids_status gids_index_add(gids_tensor **out, const gids_tensor *self, int dim,
     *out = NULL;
     gids_tensor *c = NULL;
     GIDS_TRY(gids_clone(&c, self));
+    if (on_device3(self, index, src))
+        return finish(out, c, gids_index_add_(c, dim, index, src, alpha));
     return finish(out, c, index_add_impl("index_add", c, dim, index, src, alpha));
 }
