@@ -371,18 +371,10 @@ static int l_where(lua_State *L) {
 }
 
 /* ---------------------------------------------------------------- equal, allclose */
-/* Element 0 of t as a double; a device tensor is read through a CPU copy (gids_tensor_get
- * reads host memory) held on the stack while it is read. */
+/* Element 0 of t as a double, on any device. */
 static double first_value(lua_State *L, gids_tensor *t) {
-    int top = lua_gettop(L);
-    if (gids_tensor_device(t).type != GIDS_CPU) {
-        l_tensor *h = l_newtensor(L);
-        l_check(L, gids_to_device(&h->t, t, GIDS_DEVICE_CPU));
-        t = h->t;
-    }
     double v = 0;
-    l_check(L, gids_tensor_get(t, 0, &v));
-    lua_settop(L, top);
+    l_check(L, l_first_f64(t, &v));
     return v;
 }
 

@@ -349,6 +349,18 @@ check("tensors on different devices are an error naming both", function()
   assert(not ok and tostring(err):match("cuda:0") and tostring(err):match("cpu"), tostring(err))
 end)
 
+-- Arguments the binding reads from a device tensor: the segment count taken from the index,
+-- a one-element tensor as masked_fill's value.
+check("a device index without num_segments and a device fill value work", function()
+  local src, idx = graphids.randn(7, 3), graphids.tensor({ 0, 2, 2, 1, 0, 4, 1 })
+  close(graphids.segment_sum(src:cuda(), idx:cuda()), graphids.segment_sum(src, idx), 1e-6,
+    "segment_sum with an inferred count")
+  local x = graphids.randn(4, 5)
+  local v = graphids.tensor({ 2.5 })
+  close(x:cuda():masked_fill(x:cuda():gt(0), v:cuda()), x:masked_fill(x:gt(0), v), 0,
+    "masked_fill by a device tensor")
+end)
+
 -- unique of floats has no CUDA kernel (integers have one): the error names the op and device.
 -- The loopback device runs the CPU op for every dtype, so only a real GPU shows this (the
 -- loopback's own C spec checks EUNSUPPORTED for an entry it leaves out).
