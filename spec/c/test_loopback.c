@@ -338,6 +338,16 @@ TEST(mixing_a_cpu_and_a_device_tensor_is_edevice_naming_both) {
     CHECK_ERR(gids_to_device(&o, c, (gids_device){GIDS_CUDA, 3}), GIDS_EDEVICE,
               "cuda:3 does not exist");
     CHECK(o == NULL);
+    /* The in-place forms run out of place on the device and copy into the output: an output on
+     * another device is refused, not copied across (the CPU output keeps its values). */
+    CHECK_ERR(gids_unary_into(c, GIDS_EXP, d), GIDS_EDEVICE, "output is on cpu");
+    CHECK_ERR(gids_binary_scalar_into(c, GIDS_MUL, d, gids_scalar_f(2), false), GIDS_EDEVICE,
+              "the operands on cuda:0");
+    CHECK(((float *)gids_tensor_data(c))[1] == 2.0f);
+    CHECK_OK(gids_binary_scalar_into(d, GIDS_MUL, d, gids_scalar_f(2), false));
+    gids_tensor *back = to(d, GIDS_DEVICE_CPU);
+    CHECK(((float *)gids_tensor_data(back))[1] == 4.0f);
+    gids_tensor_release(back);
     gids_tensor_release(idx), gids_tensor_release(d), gids_tensor_release(c);
 }
 

@@ -69,6 +69,12 @@ gids_status gids_ew_check_dst(const char *op, const gids_tensor *dst, gids_dtype
 static gids_status into_device_check(const char *op, const gids_tensor *dst, const gids_tensor *r) {
     GIDS_CHECK(dst != NULL, GIDS_EINVAL, "%s: output is NULL", op);
     GIDS_TRY(gids_check_writable(op, dst));
+    if (!gids_device_eq(gids_tensor_device(dst), gids_tensor_device(r))) {
+        char a[16], b[16];
+        GIDS_FAIL(GIDS_EDEVICE, "%s: output is on %s, the operands on %s; move them with :to(...)",
+                  op, gids_device_str(gids_tensor_device(dst), a, sizeof a),
+                  gids_device_str(gids_tensor_device(r), b, sizeof b));
+    }
     bool same = dst->ndim == r->ndim;
     for (int d = 0; same && d < r->ndim; d++) same = dst->shape[d] == r->shape[d];
     if (!same) {
