@@ -109,7 +109,7 @@ local function project(self, x, names)
   return proj:view(shape[1], shape[2], -1)
 end
 
--- One direction of one LSTM layer, step by step: gates = [x_t, h] [W_ih, W_hh]^T + b
+-- One direction of one LSTM layer on the CPU, step by step: gates = [x_t, h] [W_ih, W_hh]^T + b
 -- in one GEMM (x_t W_ih^T + b at a zero-state first step), then the fused cell.  At the same
 -- FLOPs this ran about 10% faster than projecting the whole sequence and adding a recurrent
 -- GEMM per step: BLAS does better with K = in + hidden than with two GEMMs of K = in and
