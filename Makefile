@@ -6,6 +6,12 @@
 #   build/bin/graphids             the host program (CLI + REPL)
 #   build/asan/                    the runtime and C tests built with ASan + UBSan
 
+# A clean build is mostly nvcc compiling the CUDA plugin: build in parallel (one job per CPU)
+# unless the caller chose a -j.
+ifeq (,$(filter -j%,$(MAKEFLAGS)))
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
+
 PREFIX  ?= /usr/local
 comma   := ,
 BUILD   ?= build
