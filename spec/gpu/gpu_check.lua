@@ -361,14 +361,35 @@ check("a device index without num_segments and a device fill value work", functi
     "masked_fill by a device tensor")
 end)
 
--- unique of floats has no CUDA kernel (integers have one): the error names the op and device.
--- The loopback device runs the CPU op for every dtype, so only a real GPU shows this (the
+-- unique of floats is composed on a device (sort, neighbour comparison, cumsum, masked_select,
+-- bincount, scatter): the CPU's values, inverse and counts, NaN its own group each time, -0.0
+-- and +0.0 one group.
+check("unique of floats on the device matches the CPU", function()
+  local x = graphids.tensor({ { 3.5, -0.0, 1, 0.0 }, { 0 / 0, 1, 3.5, 0 / 0 }, { -2, 1, 7, -2 } })
+  for _, dt in ipairs({ "f32", "f64" }) do
+    local c = x:to(dt)
+    local v, inv, cnt = c:cuda():unique({ return_inverse = true, return_counts = true })
+    local cv, cinv, ccnt = c:unique({ return_inverse = true, return_counts = true })
+    assert(graphids.equal(v:cpu():isnan(), cv:isnan()), "NaN positions " .. dt)
+    close(graphids.where(v:isnan(), 0, v), graphids.where(cv:isnan(), 0, cv), 0, "values " .. dt)
+    assert(graphids.equal(inv:cpu(), cinv), "inverse " .. dt)
+    assert(graphids.equal(cnt:cpu(), ccnt), "counts " .. dt)
+  end
+  local r = graphids.randint(0, 50, { 3000 }):float()
+  close(r:cuda():unique(), r:unique(), 0, "3000 values")
+  assert(graphids.empty(0):cuda():unique():numel() == 0, "empty input")
+end)
+
+-- A dtype a kernel does not take gives an error naming the op, the dtype and CUDA.  The
+-- loopback device runs the CPU op for every dtype, so only a real GPU shows this (the
 -- loopback's own C spec checks EUNSUPPORTED for an entry it leaves out).
 local loopback = tostring(graphids.gpu.info()):match("loopback") ~= nil
 check("an op without a device kernel says so", function()
   if loopback then return end
-  local ok, err = pcall(function() return graphids.ones(3):cuda():unique() end)
-  assert(not ok and tostring(err):match("unique") and tostring(err):match("cuda"), tostring(err))
+  local ok, err = pcall(function()
+    return graphids.zeros(3, { dtype = "bf16", device = "cuda" }):sort()
+  end)
+  assert(not ok and tostring(err):match("sort") and tostring(err):match("CUDA"), tostring(err))
 end)
 
 check("a device that does not exist is an error", function()

@@ -13,8 +13,65 @@
 #include "../core/dispatch_impl.h"
 #include "sort_impl.h"
 
+/* unique of floats off the CPU (the backends' unique entries take integers), from public ops:
+ * a stable sort of the flat input; a group starts where a value differs from the one before it
+ * (NaN != NaN makes each NaN its own group and -0.0 == +0.0 one group, as on the CPU, whose
+ * value is its first member in input order: the sort is stable); group numbers are the running
+ * count of starts; the values are the starting elements, the counts a bincount of the group
+ * numbers, the inverse the group numbers scattered back to the input positions. */
+static gids_status unique_float_device(gids_tensor **values, gids_tensor **inverse,
+                                       gids_tensor **counts, const gids_tensor *a) {
+    gids_device dev = gids_tensor_device(a);
+    int64_t n = gids_tensor_numel(a), flat_shape = -1, one = 1, zero = 0;
+    enum { FLAT, SORTED, PERM, NEQ, HEAD, STARTS, WIDE, CUM, GROUP, VALS, INV, CNT, LO, HI, NT };
+    gids_tensor *t[NT] = {NULL};
+    gids_status st = GIDS_OK;
+    if (n == 0) {
+        st = gids_empty(&t[VALS], a->dtype, dev, 1, &zero);
+        if (st == GIDS_OK) st = gids_empty(&t[INV], GIDS_I64, dev, a->ndim, a->shape);
+        if (st == GIDS_OK) st = gids_empty(&t[CNT], GIDS_I64, dev, 1, &zero);
+    } else {
+        st = gids_reshape(&t[FLAT], a, 1, &flat_shape);
+        if (st == GIDS_OK) st = gids_sort(&t[SORTED], &t[PERM], t[FLAT], 0, false, true);
+        if (st == GIDS_OK) st = gids_full(&t[HEAD], GIDS_BOOL, dev, 1, &one, gids_scalar_i(1));
+        if (st == GIDS_OK && n > 1) {
+            st = gids_narrow(&t[HI], t[SORTED], 0, 1, n - 1);
+            if (st == GIDS_OK) st = gids_narrow(&t[LO], t[SORTED], 0, 0, n - 1);
+            if (st == GIDS_OK) st = gids_binary(&t[NEQ], GIDS_NE, t[HI], t[LO]);
+            const gids_tensor *parts[2] = {t[HEAD], t[NEQ]};
+            if (st == GIDS_OK) st = gids_cat(&t[STARTS], 2, parts, 0);
+        } else if (st == GIDS_OK) {
+            t[STARTS] = t[HEAD];
+            gids_tensor_retain(t[HEAD]);
+        }
+        if (st == GIDS_OK) st = gids_to_dtype(&t[WIDE], t[STARTS], GIDS_I64);
+        if (st == GIDS_OK) st = gids_cumsum(&t[CUM], t[WIDE], 0);
+        if (st == GIDS_OK)
+            st = gids_binary_scalar(&t[GROUP], GIDS_SUB, t[CUM], gids_scalar_i(1), false);
+        if (st == GIDS_OK) st = gids_masked_select(&t[VALS], t[SORTED], t[STARTS]);
+        if (st == GIDS_OK && counts) st = gids_bincount(&t[CNT], t[GROUP], NULL, t[VALS]->shape[0]);
+        if (st == GIDS_OK && inverse) {
+            gids_tensor *flat_inv = NULL;
+            st = gids_zeros(&flat_inv, GIDS_I64, dev, 1, &n);
+            if (st == GIDS_OK) st = gids_scatter_(flat_inv, 0, t[PERM], t[GROUP]);
+            if (st == GIDS_OK) st = gids_reshape(&t[INV], flat_inv, a->ndim, a->shape);
+            gids_tensor_release(flat_inv);
+        }
+    }
+    if (st == GIDS_OK) {
+        if (values) *values = t[VALS], t[VALS] = NULL;
+        if (inverse) *inverse = t[INV], t[INV] = NULL;
+        if (counts) *counts = t[CNT], t[CNT] = NULL;
+    }
+    for (int i = 0; i < NT; i++) gids_tensor_release(t[i]);
+    return st;
+}
+
 gids_status gids_unique(gids_tensor **values, gids_tensor **inverse, gids_tensor **counts,
                         const gids_tensor *a) {
+    GIDS_CHECK(a != NULL, GIDS_EINVAL, "unique: input is NULL");
+    if (!gids_is_cpu(a) && gids_dtype_is_float(a->dtype))
+        return unique_float_device(values, inverse, counts, a);
     GIDS_ON_DEVICE("unique", unique, a)(values, inverse, counts, a);
     GIDS_TRY(gids_check_cpu("unique", "input", a));
     GIDS_TRY(gids_check_cpu_dtype("unique", "input", a));
