@@ -93,10 +93,6 @@ int l_checkshape(lua_State *L, int first, int64_t shape[GIDS_MAX_DIMS], int *nex
 
 /* A Lua number as a scalar (integers stay exact). */
 gids_scalar l_checkscalar(lua_State *L, int i);
-/* Element 0 of t, on any device (a device tensor is read through a CPU copy), as a double or an
- * i64; returns the status (nothing is left to release, so l_check may follow). */
-gids_status l_first_f64(const gids_tensor *t, double *out);
-gids_status l_first_i64(const gids_tensor *t, int64_t *out);
 gids_dtype l_checkdtype(lua_State *L, int i);
 
 /* Options table at idx (absent/nil allowed). l_checkopts raises on a key not in `allowed`

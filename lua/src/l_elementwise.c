@@ -371,10 +371,10 @@ static int l_where(lua_State *L) {
 }
 
 /* ---------------------------------------------------------------- equal, allclose */
-/* Element 0 of t as a double, on any device. */
+/* Element 0 of t as a double (gids_tensor_get reads a device tensor through the CPU). */
 static double first_value(lua_State *L, gids_tensor *t) {
     double v = 0;
-    l_check(L, l_first_f64(t, &v));
+    l_check(L, gids_tensor_get(t, 0, &v));
     return v;
 }
 

@@ -23,13 +23,13 @@ static gids_scalar checkvalue(lua_State *L, int arg, const char *fname) {
     if (gids_tensor_numel(v) != 1)
         luaL_error(L, "%s: value tensor (argument #%d) must have one element, got %d", fname, arg,
                    (int)gids_tensor_numel(v));
-    if (gids_dtype_is_float(v->dtype)) { /* v may be on a device */
+    if (gids_dtype_is_float(v->dtype)) {
         double f = 0;
-        l_check(L, l_first_f64(v, &f));
+        l_check(L, gids_tensor_get(v, 0, &f));
         return gids_scalar_f(f);
     }
     int64_t i = 0;
-    l_check(L, l_first_i64(v, &i));
+    l_check(L, gids_tensor_get_i64(v, 0, &i));
     return gids_scalar_i(i);
 }
 

@@ -25,7 +25,7 @@ static int64_t num_segments(lua_State *L, const gids_tensor *index, const char *
     gids_tensor *mx = NULL;
     int64_t m = -1;
     gids_status s = gids_reduce(&mx, GIDS_AMAX, index, 0, NULL, false);
-    if (s == GIDS_OK) s = l_first_i64(mx, &m); /* the index may be on a device */
+    if (s == GIDS_OK) s = gids_tensor_get_i64(mx, 0, &m);
     gids_tensor_release(mx);
     l_check(L, s);
     return m >= 0 ? m + 1 : 0;

@@ -251,22 +251,6 @@ gids_scalar l_checkscalar(lua_State *L, int i) {
     }
 }
 
-gids_status l_first_f64(const gids_tensor *t, double *out) {
-    gids_tensor *h = NULL;
-    gids_status s = gids_to_device(&h, t, GIDS_DEVICE_CPU);
-    if (s == GIDS_OK) s = gids_tensor_get(h, 0, out);
-    gids_tensor_release(h);
-    return s;
-}
-
-gids_status l_first_i64(const gids_tensor *t, int64_t *out) {
-    gids_tensor *h = NULL;
-    gids_status s = gids_to_device(&h, t, GIDS_DEVICE_CPU);
-    if (s == GIDS_OK) s = gids_tensor_get_i64(h, 0, out);
-    gids_tensor_release(h);
-    return s;
-}
-
 static const char dtype_list[] = "f32, f64, i64, i32, u8, bool; f16, bf16 on a CUDA device";
 
 gids_dtype l_checkdtype(lua_State *L, int i) {

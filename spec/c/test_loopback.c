@@ -351,6 +351,19 @@ TEST(mixing_a_cpu_and_a_device_tensor_is_edevice_naming_both) {
     gids_tensor_release(idx), gids_tensor_release(d), gids_tensor_release(c);
 }
 
+TEST(element_reads_of_a_device_tensor_copy_one_element_to_the_host) {
+    gids_tensor *c = vec_f32(6, (float[]){1, 2, 3, 4, 5, 6}), *d = to(c, DEV), *n = NULL;
+    CHECK_OK(gids_narrow(&n, d, 0, 2, 3)); /* a view: the read follows its offset */
+    double v = 0;
+    int64_t i = 0;
+    CHECK_OK(gids_tensor_get(n, 1, &v));
+    CHECK(v == 4.0);
+    CHECK_OK(gids_tensor_get_i64(d, 5, &i));
+    CHECK(i == 6);
+    CHECK_ERR(gids_tensor_get(n, 3, &v), GIDS_EINDEX, "element 3 out of range");
+    gids_tensor_release(n), gids_tensor_release(d), gids_tensor_release(c);
+}
+
 TEST(memory_statistics_move_with_allocations_and_reset) {
     gids_gpu_memory m0, m1, m2, m3;
     CHECK_OK(be_->reset(0));
@@ -483,6 +496,7 @@ int main(void) {
     RUN(new_device_memory_is_poisoned_and_not_host_addressable);
     RUN(an_entry_the_backend_lacks_is_eunsupported_naming_the_op_and_device);
     RUN(mixing_a_cpu_and_a_device_tensor_is_edevice_naming_both);
+    RUN(element_reads_of_a_device_tensor_copy_one_element_to_the_host);
     RUN(memory_statistics_move_with_allocations_and_reset);
     RUN(the_entry_list_agrees_with_the_cuda_plugins_table);
     CHECK_OK(be_->reset(-1)); /* cached blocks back before the leak check */

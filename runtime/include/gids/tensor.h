@@ -119,7 +119,8 @@ gids_status gids_from_buffer(gids_tensor **out, gids_dtype dt, int ndim, const i
 /* Fills every element (t may be strided). */
 gids_status gids_fill_(gids_tensor *t, gids_scalar value);
 
-/* Reads element `flat` (row-major position in t's logical shape) as a double / int64. */
+/* Reads element `flat` (row-major position in t's logical shape) as a double / int64; on a
+ * device, through a one-element copy to the CPU (which waits for the device). */
 gids_status gids_tensor_get(const gids_tensor *t, int64_t flat, double *out);
 gids_status gids_tensor_get_i64(const gids_tensor *t, int64_t flat, int64_t *out);
 

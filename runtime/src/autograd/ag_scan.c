@@ -196,9 +196,7 @@ static gids_tensor *cumprod_grad_(ag_scope *s, const gids_tensor *g, const gids_
     gids_tensor *zero = ag_bins(s, GIDS_EQ, x, 0.0),
                 *any = ag_red(s, GIDS_ANY, zero, 0, NULL, false);
     double has_zero = 0;
-    gids_tensor *any_host = NULL; /* a device tensor's memory cannot be read from the host */
-    if (AG_OK(s, any)) AG_RUN(s, any_host, gids_to_device(&any_host, any, GIDS_DEVICE_CPU));
-    if (AG_OK(s, any_host)) s->st = gids_tensor_get(any_host, 0, &has_zero);
+    if (AG_OK(s, any)) s->st = gids_tensor_get(any, 0, &has_zero); /* any device */
     if (s->st != GIDS_OK) return NULL;
     if (has_zero == 0) return ag_bin(s, GIDS_DIV, wsum, x);
 

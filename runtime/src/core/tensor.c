@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core_impl.h"
+#include "gids/backend.h"
 #include "gids/tensor.h"
 
 gids_status gids_shape_numel(const char *op, int ndim, const int64_t *shape, int64_t *out) {
@@ -336,23 +337,50 @@ static int64_t flat_offset_(const gids_tensor *t, int64_t flat) {
     return off;
 }
 
-static gids_status check_get_(const gids_tensor *t, int64_t flat) {
-    GIDS_TRY(gids_check_cpu_dtype("get", "tensor", t));
+/* The element's storage and offset to read it at: t's own on the CPU; off the CPU a one-element
+ * CPU copy (NEW in *host) made through the device's copy of a 0-d view of the element, so a
+ * read moves one element, not the tensor (host code cannot dereference device memory). */
+static gids_status locate_(const gids_tensor *t, int64_t flat, gids_tensor **host,
+                           const char **data, int64_t *off) {
+    GIDS_CHECK(t != NULL, GIDS_EINVAL, "get: tensor is NULL");
     int64_t n = gids_tensor_numel(t);
     if (flat < 0 || flat >= n)
         GIDS_FAIL(GIDS_EINDEX, "get: element %lld out of range for a tensor of %lld elements",
                   (long long)flat, (long long)n);
+    *host = NULL;
+    if (gids_is_cpu(t)) {
+        GIDS_TRY(gids_check_cpu_dtype("get", "tensor", t));
+        *data = t->storage->data;
+        *off = flat_offset_(t, flat);
+        return GIDS_OK;
+    }
+    gids_tensor elem = {.offset = flat_offset_(t, flat),
+                        .ndim = 0,
+                        .dtype = t->dtype,
+                        .refcount = 1,
+                        .storage = t->storage};
+    GIDS_TRY(gids_to_device(host, &elem, GIDS_DEVICE_CPU));
+    *data = (*host)->storage->data;
+    *off = (*host)->offset;
     return GIDS_OK;
 }
 
 gids_status gids_tensor_get(const gids_tensor *t, int64_t flat, double *out) {
-    GIDS_TRY(check_get_(t, flat));
-    *out = gids_load_f64(t->storage->data, t->dtype, flat_offset_(t, flat));
+    gids_tensor *host = NULL;
+    const char *data = NULL;
+    int64_t off = 0;
+    GIDS_TRY(locate_(t, flat, &host, &data, &off));
+    *out = gids_load_f64(data, t->dtype, off);
+    gids_tensor_release(host);
     return GIDS_OK;
 }
 
 gids_status gids_tensor_get_i64(const gids_tensor *t, int64_t flat, int64_t *out) {
-    GIDS_TRY(check_get_(t, flat));
-    *out = gids_load_i64(t->storage->data, t->dtype, flat_offset_(t, flat));
+    gids_tensor *host = NULL;
+    const char *data = NULL;
+    int64_t off = 0;
+    GIDS_TRY(locate_(t, flat, &host, &data, &off));
+    *out = gids_load_i64(data, t->dtype, off);
+    gids_tensor_release(host);
     return GIDS_OK;
 }

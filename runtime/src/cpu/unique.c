@@ -164,15 +164,6 @@ static gids_status bincount_scan(const gids_tensor *a, int64_t *max_out) {
     return GIDS_OK;
 }
 
-/* The value of a 0-d integer tensor on any device (a synchronising read off the CPU). */
-static gids_status scalar_i64(const gids_tensor *t, int64_t *v) {
-    gids_tensor *c = NULL;
-    GIDS_TRY(gids_to_device(&c, t, GIDS_DEVICE_CPU));
-    *v = gids_load_i64(gids_tensor_data(c), c->dtype, 0);
-    gids_tensor_release(c);
-    return GIDS_OK;
-}
-
 /* bincount off the CPU: a segment sum of ones (or of the weights), in f64 so that counts up to
  * 2^53 are exact; the range is read back first (a negative value is an error, as on the CPU). */
 static gids_status bincount_device(gids_tensor **out, const gids_tensor *a,
@@ -182,13 +173,13 @@ static gids_status bincount_device(gids_tensor **out, const gids_tensor *a,
     if (n > 0) {
         gids_tensor *m = NULL;
         GIDS_TRY(gids_reduce(&m, GIDS_AMIN, a, 0, NULL, false));
-        gids_status st = scalar_i64(m, &lo);
+        gids_status st = gids_tensor_get_i64(m, 0, &lo);
         gids_tensor_release(m);
         GIDS_TRY(st);
         GIDS_CHECK(lo >= 0, GIDS_EINVAL, "bincount: input has a negative value %lld",
                    (long long)lo);
         GIDS_TRY(gids_reduce(&m, GIDS_AMAX, a, 0, NULL, false));
-        st = scalar_i64(m, &hi);
+        st = gids_tensor_get_i64(m, 0, &hi);
         gids_tensor_release(m);
         GIDS_TRY(st);
     }
