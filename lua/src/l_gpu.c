@@ -6,7 +6,8 @@
  *   graphids.gpu.info()                driver, runtime and library versions; one line per device
  *   graphids.gpu.memory(device?)       {allocated, reserved, peak, free, total} in bytes
  *   graphids.gpu.reset(device?)        full Lua GC, then the backend's reset (DESIGN §3)
- *   graphids.gpu.synchronize(device?)
+ *   graphids.gpu.synchronize(device?)  waits for every stream of the device
+ *   streams and events: l_gpu_stream.c (Stream, Event, current_stream, set_stream, ...)
  *
  * Without a GPU, is_available() is false and reset() is a cheap no-op that returns false and
  * the reason; the other functions raise that reason.
@@ -117,9 +118,12 @@ static const luaL_Reg funcs[] = {
     {NULL, NULL},
 };
 
+/* l_gpu_stream.c: adds its functions to the gpu table and record_stream to the Tensor methods. */
+void l_open_gpu_stream(lua_State *L, int gpu, int methods);
+
 void l_open_gpu(lua_State *L, int module, int methods) {
-    (void)methods;
     lua_newtable(L);
     l_setfuncs(L, lua_gettop(L), funcs);
+    l_open_gpu_stream(L, lua_gettop(L), methods);
     lua_setfield(L, module, "gpu");
 }

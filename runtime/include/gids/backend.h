@@ -32,7 +32,16 @@
 extern "C" {
 #endif
 
-#define GIDS_BACKEND_ABI 5
+#define GIDS_BACKEND_ABI 6
+
+/* ABI 6: streams and events (docs/cuda.md "Streams and events").  Opaque handles, defined by the
+ * backend that makes them; a handle of one backend means nothing to another. */
+typedef struct gids_stream gids_stream;
+typedef struct gids_event gids_event;
+/* stream_create's flags: no implicit ordering with the legacy default stream (CUDA's
+ * cudaStreamNonBlocking).  Without it a stream's work waits for earlier work on the default
+ * stream and the default stream's work waits for the stream's, as CUDA's blocking streams do. */
+#define GIDS_STREAM_NONBLOCKING 1u
 
 typedef struct gids_gpu_memory {
     int64_t allocated; /* bytes in live tensors */
@@ -169,6 +178,49 @@ typedef struct gids_backend {
                         int64_t k, int dim, bool largest);
     /* gids_cumsum (prod false) and gids_cumprod (prod true). */
     gids_status (*scan)(gids_tensor **out, const gids_tensor *a, int dim, bool prod);
+
+    /* ---- ABI 6: streams and events ----
+     * Each thread has a current stream per device, at first NULL: the legacy default stream,
+     * where every op ran before ABI 6.  Every op, copy and allocation of the thread on a device is
+     * issued on that device's current stream, in issue order.  A (device, stream) pair names a
+     * stream: stream NULL is the device's legacy default stream, otherwise it must be one made
+     * for that device (EINVAL naming both).  Streams and events are not thread-safe objects: one
+     * thread destroys a handle, after every thread has stopped using it. */
+    /* NEW in *out (free with stream_destroy): a stream on device.  priority 0 is the default;
+     * lower numbers run first where both have work (CUDA's range, usually -5..0, EINVAL outside
+     * it); flags 0 or GIDS_STREAM_NONBLOCKING. */
+    gids_status (*stream_create)(gids_stream **out, int device, int priority, unsigned flags);
+    /* STEAL s (NULL: nothing): waits for its work, returns its cached blocks to the driver and,
+     * where it is the calling thread's current stream, makes the default stream current. */
+    gids_status (*stream_destroy)(gids_stream *s);
+    /* BORROW s: the calling thread's current stream on device (NULL: the legacy default). */
+    gids_status (*stream_set)(int device, gids_stream *s);
+    /* BORROW in *out: the calling thread's current stream on device (NULL: the default). */
+    gids_status (*stream_get)(int device, gids_stream **out);
+    /* Waits until every op issued on the stream so far has finished. */
+    gids_status (*stream_synchronize)(int device, gids_stream *s);
+    /* *done: every op issued on the stream so far has finished. */
+    gids_status (*stream_query)(int device, gids_stream *s, bool *done);
+    /* Work issued on the stream from now on waits for e's last record (none: no wait).  e may
+     * belong to another device. */
+    gids_status (*stream_wait_event)(int device, gids_stream *s, gids_event *e);
+    /* NEW in *out (free with event_destroy): an event of device; timing false makes recording
+     * cheaper and event_elapsed an error. */
+    gids_status (*event_create)(gids_event **out, int device, bool timing);
+    /* Marks the point after the work issued so far on the stream (which must be e's device's). */
+    gids_status (*event_record)(gids_event *e, int device, gids_stream *s);
+    /* Waits for the work before e's last record (an event never recorded is complete). */
+    gids_status (*event_synchronize)(gids_event *e);
+    gids_status (*event_query)(gids_event *e, bool *done);
+    /* *ms: milliseconds from start's record to end's; both recorded, complete, made with timing
+     * and of one device. */
+    gids_status (*event_elapsed)(const gids_event *start, const gids_event *end, double *ms);
+    /* STEAL e (NULL: nothing). */
+    gids_status (*event_destroy)(gids_event *e);
+    /* t's memory is in use on (t's device, s) too (torch's Tensor.record_stream): when it is
+     * freed, the allocator reuses it only after the work issued on s by then has finished.  The
+     * stream it was allocated on needs no record. */
+    gids_status (*record_stream)(const gids_tensor *t, gids_stream *s);
 } gids_backend;
 
 /* The plugin's entry point (exported by graphids_cuda.so under this name). */

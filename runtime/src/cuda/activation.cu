@@ -91,11 +91,11 @@ static gids_status run_activation(gids_tensor **out, const char *name, const gid
         gc_layout l[2];
         gc_layouts(2, ts, a->ndim, a->shape, l);
         if (dt == GIDS_F32)
-            act_kernel<OP, float><<<gc_blocks(n), GC_THREADS>>>(
+            act_kernel<OP, float><<<gc_blocks(n), GC_THREADS, 0, gc_stream()>>>(
                 (float *)gids_tensor_data(r.t), l[0], (const float *)gids_tensor_data(ca.t), l[1],
                 (float)p0, (float)p1, n);
         else
-            act_kernel<OP, double><<<gc_blocks(n), GC_THREADS>>>(
+            act_kernel<OP, double><<<gc_blocks(n), GC_THREADS, 0, gc_stream()>>>(
                 (double *)gids_tensor_data(r.t), l[0], (const double *)gids_tensor_data(ca.t), l[1],
                 p0, p1, n);
         GC_LAUNCHED(name);
@@ -132,8 +132,8 @@ __global__ void clamp_kernel(T *o, gc_layout lo_, const T *a, gc_layout la, T lo
 template <typename T>
 static void launch_clamp(gids_tensor *r, const gc_layout &lr, const gids_tensor *a,
                          const gc_layout &la, T lo, T hi, int64_t n) {
-    clamp_kernel<T><<<gc_blocks(n), GC_THREADS>>>((T *)gids_tensor_data(r), lr,
-                                                  (const T *)gids_tensor_data(a), la, lo, hi, n);
+    clamp_kernel<T><<<gc_blocks(n), GC_THREADS, 0, gc_stream()>>>(
+        (T *)gids_tensor_data(r), lr, (const T *)gids_tensor_data(a), la, lo, hi, n);
 }
 
 static double scalar_f(gids_scalar s) {
@@ -207,7 +207,7 @@ __global__ void where_kernel(T *o, gc_layout lo, const uint8_t *c, gc_layout lc,
 
 template <typename T>
 static void launch_where(const gids_tensor *const *ts, const gc_layout *l, int64_t n) {
-    where_kernel<T><<<gc_blocks(n), GC_THREADS>>>(
+    where_kernel<T><<<gc_blocks(n), GC_THREADS, 0, gc_stream()>>>(
         (T *)gids_tensor_data(ts[0]), l[0], (const uint8_t *)gids_tensor_data(ts[1]), l[1],
         (const T *)gids_tensor_data(ts[2]), l[2], (const T *)gids_tensor_data(ts[3]), l[3], n);
 }

@@ -11,6 +11,7 @@
 #include <limits.h>
 
 #include "cuda_impl.h"
+#include "gc_index.h" /* gc_scratch */
 #include "half_impl.h"
 
 /* A 2-D strided matrix: element (i, j) at p + (i * rs + j * cs) elements. */
@@ -95,7 +96,7 @@ static gids_status gemm(const char *op, gids_tensor *C, const gids_tensor *A, co
                   cublasDgemm(h, opb, opa, n, m, k, &alpha, (const double *)b.p, ldb,
                               (const double *)a.p, lda, &beta, (double *)gids_tensor_data(C), ldc));
     }
-    if (gc_sync_each_op) GC_CUDA(op, cudaDeviceSynchronize());
+    if (gc_sync_each_op) GC_CUDA(op, gc_sync_current());
     return GIDS_OK;
 }
 
@@ -207,9 +208,19 @@ static gids_status addmm_lt(gids_tensor *D, const gids_tensor *bias, const gids_
     if (hs != CUBLAS_STATUS_SUCCESS || nres == 0) return GIDS_OK; /* the copy path does it */
     float al = (float)alpha, be = vec ? 0.0f : (float)beta;
     GC_CUDA(op, cudaSetDevice(device));
+    /* The handle's workspace is the legacy default stream's.  On another stream the GEMM takes
+     * its own from the caching allocator on that stream: back in that stream's pool when this
+     * returns, so only later work of the same stream reuses it. */
+    cudaStream_t st = gc_stream_on(device);
+    void *wsp = lt.workspace;
+    gc_ref wst;
+    if (st != 0) {
+        GIDS_TRY(gc_scratch(D, GC_LT_WORKSPACE, &wst.t));
+        wsp = gids_tensor_data(wst.t);
+    }
     GC_CUBLAS(op, cublasLtMatmul(lt.handle, d.desc, &al, b.p, d.la, a.p, d.lb, &be, cp, d.lc, dp,
-                                 d.ld, &res.algo, lt.workspace, GC_LT_WORKSPACE, 0));
-    if (gc_sync_each_op) GC_CUDA(op, cudaDeviceSynchronize());
+                                 d.ld, &res.algo, wsp, GC_LT_WORKSPACE, st));
+    if (gc_sync_each_op) GC_CUDA(op, gc_sync_current());
     *done = true;
     return GIDS_OK;
 }

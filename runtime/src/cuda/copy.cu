@@ -1,7 +1,8 @@
 /* copy.cu -- copies host<->device and device<->device, fill, and the layout helper.
  *
  * A copy between views of the same dtype, both contiguous and of one shape, is one cudaMemcpy
- * (pageable host memory: no pinned staging yet).  Anything else runs a kernel on the device that
+ * (pageable host memory: no pinned staging yet; on a stream other than the default, an async
+ * copy on it that is waited for, gc_memcpy_sync).  Anything else runs a kernel on the device that
  * reads src strided and broadcast to dst's shape, converts the dtype and writes dst strided; host
  * data is first staged into a contiguous device buffer, and device results bound for a strided
  * host view into a contiguous host buffer.  Conversions follow the CPU's (core/copy.c): bool <-
@@ -136,7 +137,7 @@ static gids_status launch_copy(gids_tensor *dst, const gids_tensor *src, int64_t
     const gids_tensor *ts[2] = {dst, src};
     gc_layout l[2];
     gc_layouts(2, ts, dst->ndim, dst->shape, l);
-    copy_kernel<DD, DS><<<gc_blocks(n), GC_THREADS>>>(
+    copy_kernel<DD, DS><<<gc_blocks(n), GC_THREADS, 0, gc_stream()>>>(
         (typename ctype<DD>::T *)gids_tensor_data(dst), l[0],
         (const typename ctype<DS>::T *)gids_tensor_data(src), l[1], n);
     GC_LAUNCHED("copy_");
@@ -252,6 +253,24 @@ gids_status gc_contiguous_as(const char *op, gids_tensor **out, const gids_tenso
     return fresh_on_device(out, t, dt);
 }
 
+/* n bytes from device sd to device dd.  On the two legacy default streams, cudaMemcpyPeer as
+ * before streams existed.  Where either device has another current stream, the copy waits for
+ * src's stream, runs on dst's and is waited for: a rare move between GPUs then needs no event
+ * between the streams, and the temporaries on either side are free to reuse when it returns. */
+static gids_status peer_copy(void *dst, int dd, const void *src, int sd, size_t n) {
+    cudaStream_t ss = gc_stream_on(sd), ds = gc_stream_on(dd);
+    if (ss == 0 && ds == 0) {
+        GC_CUDA("copy_", cudaMemcpyPeer(dst, dd, src, sd, n));
+        return GIDS_OK;
+    }
+    GC_CUDA("copy_", cudaSetDevice(sd));
+    GC_CUDA("copy_", cudaStreamSynchronize(ss));
+    GC_CUDA("copy_", cudaSetDevice(dd));
+    GC_CUDA("copy_", cudaMemcpyPeerAsync(dst, dd, src, sd, n, ds));
+    GC_CUDA("copy_", cudaStreamSynchronize(ds));
+    return GIDS_OK;
+}
+
 /* Both on CUDA devices. */
 static gids_status copy_d2d(gids_tensor *dst, const gids_tensor *src) {
     gids_device dd = gc_dev(dst), sd = gc_dev(src);
@@ -267,9 +286,10 @@ static gids_status copy_d2d(gids_tensor *dst, const gids_tensor *src) {
             return device_copy(dst, tmp.t);
         }
         if (flat) {
-            GC_CUDA("copy_", cudaMemcpyAsync(gids_tensor_data(dst), gids_tensor_data(src),
-                                             nbytes_of(dst), cudaMemcpyDeviceToDevice, 0));
-            if (gc_sync_each_op) GC_CUDA("copy_", cudaDeviceSynchronize());
+            GC_CUDA("copy_",
+                    cudaMemcpyAsync(gids_tensor_data(dst), gids_tensor_data(src), nbytes_of(dst),
+                                    cudaMemcpyDeviceToDevice, gc_stream()));
+            if (gc_sync_each_op) GC_CUDA("copy_", gc_sync_current());
             return GIDS_OK;
         }
         return device_copy(dst, src);
@@ -278,13 +298,12 @@ static gids_status copy_d2d(gids_tensor *dst, const gids_tensor *src) {
     gc_ref packed, moved;
     GIDS_TRY(gc_contiguous_as("copy_", &packed.t, src, src->dtype));
     if (flat) {
-        GC_CUDA("copy_", cudaMemcpyPeer(gids_tensor_data(dst), dd.index, gids_tensor_data(src),
-                                        sd.index, nbytes_of(dst)));
-        return GIDS_OK;
+        return peer_copy(gids_tensor_data(dst), dd.index, gids_tensor_data(src), sd.index,
+                         nbytes_of(dst));
     }
     GIDS_TRY(gids_empty(&moved.t, src->dtype, dd, src->ndim, src->shape));
-    GC_CUDA("copy_", cudaMemcpyPeer(gids_tensor_data(moved.t), dd.index, gids_tensor_data(packed.t),
-                                    sd.index, nbytes_of(moved.t)));
+    GIDS_TRY(peer_copy(gids_tensor_data(moved.t), dd.index, gids_tensor_data(packed.t), sd.index,
+                       nbytes_of(moved.t)));
     GC_CUDA("copy_", cudaSetDevice(dd.index));
     return device_copy(dst, moved.t);
 }
@@ -295,13 +314,13 @@ static gids_status copy_h2d(gids_tensor *dst, const gids_tensor *src) {
     gc_ref host, staged;
     GIDS_TRY(gids_contiguous(&host.t, src));
     if (dst->dtype == src->dtype && same_shape(dst, src) && gids_tensor_is_contiguous(dst)) {
-        GC_CUDA("copy_", cudaMemcpy(gids_tensor_data(dst), gids_tensor_data(host.t), nbytes_of(dst),
-                                    cudaMemcpyHostToDevice));
+        GC_CUDA("copy_", gc_memcpy_sync(gids_tensor_data(dst), gids_tensor_data(host.t),
+                                        nbytes_of(dst), cudaMemcpyHostToDevice));
         return GIDS_OK;
     }
     GIDS_TRY(gids_empty(&staged.t, src->dtype, gc_dev(dst), src->ndim, src->shape));
-    GC_CUDA("copy_", cudaMemcpy(gids_tensor_data(staged.t), gids_tensor_data(host.t),
-                                nbytes_of(staged.t), cudaMemcpyHostToDevice));
+    GC_CUDA("copy_", gc_memcpy_sync(gids_tensor_data(staged.t), gids_tensor_data(host.t),
+                                    nbytes_of(staged.t), cudaMemcpyHostToDevice));
     return device_copy(dst, staged.t);
 }
 
@@ -318,13 +337,13 @@ static gids_status copy_d2h(gids_tensor *dst, const gids_tensor *src) {
         GIDS_TRY(device_copy(packed.t, src));
     }
     if (gids_tensor_is_contiguous(dst)) {
-        GC_CUDA("copy_", cudaMemcpy(gids_tensor_data(dst), gids_tensor_data(packed.t),
-                                    nbytes_of(dst), cudaMemcpyDeviceToHost));
+        GC_CUDA("copy_", gc_memcpy_sync(gids_tensor_data(dst), gids_tensor_data(packed.t),
+                                        nbytes_of(dst), cudaMemcpyDeviceToHost));
         return GIDS_OK;
     }
     GIDS_TRY(gids_empty(&host.t, dst->dtype, GIDS_DEVICE_CPU, dst->ndim, dst->shape));
-    GC_CUDA("copy_", cudaMemcpy(gids_tensor_data(host.t), gids_tensor_data(packed.t),
-                                nbytes_of(dst), cudaMemcpyDeviceToHost));
+    GC_CUDA("copy_", gc_memcpy_sync(gids_tensor_data(host.t), gids_tensor_data(packed.t),
+                                    nbytes_of(dst), cudaMemcpyDeviceToHost));
     return gids_copy_(dst, host.t);
 }
 
@@ -354,10 +373,11 @@ template <typename T> static gids_status launch_fill(gids_tensor *t, T v) {
     /* Zeros into contiguous memory (every gradient buffer): the copy engine's memset. */
     static const T zero = T();
     if (l.ndim == 1 && l.stride[0] == 1 && memcmp(&v, &zero, sizeof v) == 0) {
-        GC_CUDA("fill_", cudaMemsetAsync(gids_tensor_data(t), 0, (size_t)n * sizeof(T)));
+        GC_CUDA("fill_",
+                cudaMemsetAsync(gids_tensor_data(t), 0, (size_t)n * sizeof(T), gc_stream()));
         return GIDS_OK;
     }
-    fill_kernel<T><<<gc_blocks(n), GC_THREADS>>>((T *)gids_tensor_data(t), l, v, n);
+    fill_kernel<T><<<gc_blocks(n), GC_THREADS, 0, gc_stream()>>>((T *)gids_tensor_data(t), l, v, n);
     GC_LAUNCHED("fill_");
     return GIDS_OK;
 }

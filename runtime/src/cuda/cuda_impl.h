@@ -1,9 +1,13 @@
 /* cuda_impl.h -- internal: shared by the CUDA plugin's files (runtime/src/cuda/, the .cu files).
  *
  * Every CUDA and cuBLAS call goes through GC_CUDA / GC_CUBLAS, which turn a failure into
- * gids_error_set with the op, the failing call's text, file:line and a hint.  Kernels are
- * launched on the legacy default stream of the tensor's device, so they run in issue order and
- * a block returned to the caching allocator can be reused by the next op without an event.
+ * gids_error_set with the op, the failing call's text, file:line and a hint.  Kernels, copies,
+ * memsets, CUB and cuBLAS(Lt) calls are issued on the calling thread's current stream of the
+ * op's device, gc_stream() (stream.cu): the legacy default stream (0) unless the thread set
+ * another with the backend's stream_set, so ops run in issue order on it.  The caching allocator
+ * keeps a pool per stream (allocator.cu): a freed block is reused only on the stream it was
+ * allocated on, again in issue order, and a use on another stream is made known with
+ * record_stream.
  */
 #ifndef GIDS_CUDA_IMPL_H
 #define GIDS_CUDA_IMPL_H
@@ -45,8 +49,48 @@ extern bool gc_sync_each_op;
 #define GC_LAUNCHED(op)                                                                            \
     do {                                                                                           \
         GC_CUDA((op), cudaGetLastError());                                                         \
-        if (gc_sync_each_op) GC_CUDA((op), cudaDeviceSynchronize());                               \
+        if (gc_sync_each_op) GC_CUDA((op), gc_sync_current());                                     \
     } while (0)
+
+/* ---- streams and events (stream.cu): the backend's ABI 6 entries ---- */
+struct gids_stream {
+    int device;
+    cudaStream_t s;
+    uint64_t id; /* never reused (a cudaStream_t may be, after a destroy): the allocator's key */
+};
+struct gids_event {
+    int device;
+    cudaEvent_t e;
+    bool timing, recorded;
+};
+/* BORROW: the calling thread's current stream on device (NULL: the legacy default stream). */
+gids_stream *gc_current(int device);
+/* The CUDA stream of gc_current(device), 0 for the legacy default stream. */
+cudaStream_t gc_stream_on(int device);
+/* The same for the current CUDA device (the op's: every entry makes its device current first). */
+cudaStream_t gc_stream(void);
+/* A copy the host waits for: cudaMemcpy on the legacy default stream (as before streams), else
+ * cudaMemcpyAsync on the current stream followed by a wait for that stream only. */
+cudaError_t gc_memcpy_sync(void *dst, const void *src, size_t n, cudaMemcpyKind kind);
+/* GRAPHIDS_CUDA_SYNC=1's wait after an op: the device on the legacy default stream (as before
+ * streams), else the current stream. */
+cudaError_t gc_sync_current(void);
+/* EDEVICE naming op unless 0 <= device < the device count. */
+gids_status gc_check_device(const char *op, int device);
+gids_status gc_stream_create(gids_stream **out, int device, int priority, unsigned flags);
+gids_status gc_stream_destroy(gids_stream *s);
+gids_status gc_stream_set(int device, gids_stream *s);
+gids_status gc_stream_get(int device, gids_stream **out);
+gids_status gc_stream_synchronize(int device, gids_stream *s);
+gids_status gc_stream_query(int device, gids_stream *s, bool *done);
+gids_status gc_stream_wait_event(int device, gids_stream *s, gids_event *e);
+gids_status gc_event_create(gids_event **out, int device, bool timing);
+gids_status gc_event_record(gids_event *e, int device, gids_stream *s);
+gids_status gc_event_synchronize(gids_event *e);
+gids_status gc_event_query(gids_event *e, bool *done);
+gids_status gc_event_elapsed(const gids_event *start, const gids_event *end, double *ms);
+gids_status gc_event_destroy(gids_event *e);
+gids_status gc_record_stream(const gids_tensor *t, gids_stream *s);
 
 /* ---- allocator (allocator.cu) ---- */
 extern gids_allocator gc_allocator;
@@ -54,22 +98,32 @@ typedef struct gc_alloc_stats {
     int64_t allocated, reserved, peak;
 } gc_alloc_stats;
 void gc_alloc_stats_get(int device, gc_alloc_stats *out);
-/* cudaFree of every cached block of the device; returns the first failure. */
+/* cudaFree of every cached block of the device, in every stream's pool (blocks waiting for
+ * another stream's work are waited for first); returns the first failure. */
 gids_status gc_alloc_release_cached(int device);
 void gc_alloc_reset_peak(int device);
+/* The block at ptr (a storage's data) is used on stream s of device too (see record_stream). */
+gids_status gc_alloc_record_stream(const void *ptr, int device, const gids_stream *s);
+/* s is being destroyed and has no work left: its pool's cached blocks go back to the driver,
+ * and its live blocks go to the default stream's pool when freed. */
+gids_status gc_alloc_drop_stream(const gids_stream *s);
 
 /* ---- devices (device.cu) ---- */
 extern const gids_backend gc_backend;
 /* Makes t's device current (EDEVICE naming op when t is not a CUDA tensor). */
 gids_status gc_use_device(const char *op, const gids_tensor *t);
-/* The device's cuBLAS handle, created on first use (TF32 only with GRAPHIDS_ALLOW_TF32=1). */
+/* The device's cuBLAS handle, created on first use (TF32 only with GRAPHIDS_ALLOW_TF32=1), set
+ * to issue on the device's current stream.  One handle serves every thread: two threads must not
+ * run cuBLAS work on one device at the same time (as before streams). */
 gids_status gc_cublas_handle(const char *op, int device, cublasHandle_t *out);
 /* Drops the device's cuBLAS and cuBLASLt handles and the cuBLASLt workspace (gpu.reset). */
 void gc_cublas_destroy(int device);
 
 /* The device's cuBLASLt handle with a GC_LT_WORKSPACE-byte workspace (cudaMalloc'd outside the
  * caching allocator, so not in its statistics; freed by reset), created on first use; tf32 is
- * GRAPHIDS_ALLOW_TF32=1 as for the cuBLAS handle. */
+ * GRAPHIDS_ALLOW_TF32=1 as for the cuBLAS handle.  The workspace belongs to the legacy default
+ * stream: a call on another stream takes one from the caching allocator on that stream (two
+ * streams' GEMMs may run at once and must not share scratch). */
 #define GC_LT_WORKSPACE ((size_t)32 << 20)
 struct gc_lt {
     cublasLtHandle_t handle;

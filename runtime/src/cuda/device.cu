@@ -1,6 +1,6 @@
 /* device.cu -- devices: count, the info report, synchronize, memory, reset; the backend table;
  * one cuBLAS and one cuBLASLt handle (with its workspace) per device, created on first use and
- * dropped by reset. */
+ * dropped by reset.  synchronize and reset wait for the whole device: every stream. */
 #include <mutex>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,7 +18,7 @@ static int device_count_(void) {
     return n > GC_MAX_DEVICES ? GC_MAX_DEVICES : n;
 }
 
-static gids_status check_device(const char *op, int device) {
+gids_status gc_check_device(const char *op, int device) {
     int n = device_count_();
     GIDS_CHECK(device >= 0 && device < n, GIDS_EDEVICE,
                "%s: device cuda:%d does not exist (%d CUDA device%s found)", op, device, n,
@@ -41,6 +41,9 @@ gids_status gc_use_device(const char *op, const gids_tensor *t) {
 /* ---- cuBLAS handles ---- */
 static std::mutex handles_mu_;
 static cublasHandle_t handles_[GC_MAX_DEVICES];
+/* The stream each handle issues on: cublasSetStream runs only when the current stream differs,
+ * so a program that never sets a stream makes exactly the calls it made before streams. */
+static cudaStream_t handle_streams_[GC_MAX_DEVICES];
 
 gids_status gc_cublas_handle(const char *op, int device, cublasHandle_t *out) {
     GIDS_CHECK(device >= 0 && device < GC_MAX_DEVICES, GIDS_EDEVICE,
@@ -60,6 +63,12 @@ gids_status gc_cublas_handle(const char *op, int device, cublasHandle_t *out) {
             return gc_cublas_fail(op, s, "cublasSetMathMode", __FILE__, __LINE__);
         }
         handles_[device] = h;
+        handle_streams_[device] = 0; /* a new handle issues on the legacy default stream */
+    }
+    cudaStream_t st = gc_stream_on(device);
+    if (st != handle_streams_[device]) {
+        GC_CUBLAS(op, cublasSetStream(handles_[device], st));
+        handle_streams_[device] = st;
     }
     *out = handles_[device];
     return GIDS_OK;
@@ -99,6 +108,7 @@ void gc_cublas_destroy(int device) {
     if (handles_[device] != nullptr) {
         cublasDestroy(handles_[device]);
         handles_[device] = nullptr;
+        handle_streams_[device] = 0;
     }
     if (lt_[device].handle != nullptr) {
         cublasLtDestroy(lt_[device].handle);
@@ -146,7 +156,7 @@ static gids_status info_(char *buf, size_t n) {
 }
 
 static gids_status synchronize_(int device) {
-    GIDS_TRY(check_device("gpu synchronize", device));
+    GIDS_TRY(gc_check_device("gpu synchronize", device));
     GC_CUDA("gpu synchronize", cudaSetDevice(device));
     GC_CUDA("gpu synchronize", cudaDeviceSynchronize());
     return GIDS_OK;
@@ -154,7 +164,7 @@ static gids_status synchronize_(int device) {
 
 static gids_status memory_(int device, gids_gpu_memory *out) {
     GIDS_CHECK(out != nullptr, GIDS_EINVAL, "gpu memory: out is NULL");
-    GIDS_TRY(check_device("gpu memory", device));
+    GIDS_TRY(gc_check_device("gpu memory", device));
     gc_alloc_stats st;
     gc_alloc_stats_get(device, &st);
     size_t fr = 0, total = 0;
@@ -176,7 +186,7 @@ static gids_status reset_(int device) {
         for (int d = 0; d < n; d++) GIDS_TRY(reset_(d));
         return GIDS_OK;
     }
-    GIDS_TRY(check_device("gpu reset", device));
+    GIDS_TRY(gc_check_device("gpu reset", device));
     GC_CUDA("gpu reset", cudaSetDevice(device));
     GC_CUDA("gpu reset", cudaDeviceSynchronize());
     gc_cublas_destroy(device);
@@ -310,4 +320,18 @@ const gids_backend gc_backend = {
     gc_sort,                     /* sort */
     gc_topk,                     /* topk */
     gc_scan,                     /* scan */
+    gc_stream_create,            /* stream_create */
+    gc_stream_destroy,           /* stream_destroy */
+    gc_stream_set,               /* stream_set */
+    gc_stream_get,               /* stream_get */
+    gc_stream_synchronize,       /* stream_synchronize */
+    gc_stream_query,             /* stream_query */
+    gc_stream_wait_event,        /* stream_wait_event */
+    gc_event_create,             /* event_create */
+    gc_event_record,             /* event_record */
+    gc_event_synchronize,        /* event_synchronize */
+    gc_event_query,              /* event_query */
+    gc_event_elapsed,            /* event_elapsed */
+    gc_event_destroy,            /* event_destroy */
+    gc_record_stream,            /* record_stream */
 };

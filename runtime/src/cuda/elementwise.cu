@@ -226,7 +226,8 @@ template <int OP, typename T, typename TO>
 __global__ void binary_kernel(TO *o, gc_layout lo, const T *a, gc_layout la, const T *b,
                               gc_layout lb, int64_t n, int *flag) {
     gc_elementwise<TO>(
-        n, [&](int64_t i) { return (TO)bin<OP, T>(a[gc_offset(la, i)], b[gc_offset(lb, i)], flag); },
+        n,
+        [&](int64_t i) { return (TO)bin<OP, T>(a[gc_offset(la, i)], b[gc_offset(lb, i)], flag); },
         [&](int64_t i, TO v) { o[gc_offset(lo, i)] = v; });
 }
 
@@ -292,10 +293,10 @@ template <int OP, typename T> static void launch_binary(const ew_args &x) {
         TO *o = (TO *)gids_tensor_data(x.out);
         const T *a = (const T *)gids_tensor_data(x.a);
         if (x.b != nullptr)
-            binary_kernel<OP, T, TO><<<gc_blocks(x.n), GC_THREADS>>>(
+            binary_kernel<OP, T, TO><<<gc_blocks(x.n), GC_THREADS, 0, gc_stream()>>>(
                 o, x.lo, a, x.la, (const T *)gids_tensor_data(x.b), x.lb, x.n, x.flag);
         else
-            binary_scalar_kernel<OP, T, TO><<<gc_blocks(x.n), GC_THREADS>>>(
+            binary_scalar_kernel<OP, T, TO><<<gc_blocks(x.n), GC_THREADS, 0, gc_stream()>>>(
                 o, x.lo, a, x.la, scalar_as<T>(x.s), x.reversed, x.n, x.flag);
     }
 }
@@ -344,13 +345,13 @@ static gids_status run_binary(const char *name, gids_binop op, gids_dtype comput
         int64_t one[1] = {1};
         GIDS_TRY(gids_empty(&flag.t, GIDS_I32, gc_dev(x.out), 0, one));
         x.flag = (int *)gids_tensor_data(flag.t);
-        GC_CUDA(name, cudaMemsetAsync(x.flag, 0, sizeof(int), 0));
+        GC_CUDA(name, cudaMemsetAsync(x.flag, 0, sizeof(int), gc_stream()));
     }
     dispatch_binary_dt(compute, op, x);
     GC_LAUNCHED(name);
     if (x.flag != nullptr) {
         int hit = 0;
-        GC_CUDA(name, cudaMemcpy(&hit, x.flag, sizeof hit, cudaMemcpyDeviceToHost));
+        GC_CUDA(name, gc_memcpy_sync(&hit, x.flag, sizeof hit, cudaMemcpyDeviceToHost));
         GIDS_CHECK(!hit, GIDS_EINVAL, "%s: integer division by zero (arg 2 holds a 0)", name);
     }
     return GIDS_OK;
@@ -555,7 +556,7 @@ template <int OP, typename T> static void launch_unary(const un_args &x) {
         constexpr bool pred =
             OP == GIDS_LOGICAL_NOT || OP == GIDS_ISNAN || OP == GIDS_ISINF || OP == GIDS_ISFINITE;
         typedef typename std::conditional<pred, uint8_t, T>::type TO;
-        unary_kernel<OP, T, TO><<<gc_blocks(x.n), GC_THREADS>>>(
+        unary_kernel<OP, T, TO><<<gc_blocks(x.n), GC_THREADS, 0, gc_stream()>>>(
             (TO *)gids_tensor_data(x.out), x.lo, (const T *)gids_tensor_data(x.a), x.la, x.n);
     }
 }

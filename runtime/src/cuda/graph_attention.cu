@@ -263,9 +263,9 @@ template <typename T> __global__ void att_backward_asrc(att_args<T> a) {
 template <bool V2, int G, typename T> static void launch_group(bool fwd, const att_args<T> &a) {
     unsigned blocks = gc_blocks(a.N * a.H * G);
     if (fwd)
-        att_forward<V2, G, T><<<blocks, GC_THREADS>>>(a);
+        att_forward<V2, G, T><<<blocks, GC_THREADS, 0, gc_stream()>>>(a);
     else
-        att_backward_dst<V2, G, T><<<blocks, GC_THREADS>>>(a);
+        att_backward_dst<V2, G, T><<<blocks, GC_THREADS, 0, gc_stream()>>>(a);
 }
 
 template <bool V2, typename T> static void launch_pairs(bool fwd, const att_args<T> &a) {
@@ -519,11 +519,12 @@ static void run_backward(const att_call *in, double slope, att_grads *g, bool wa
     if (a.gx != nullptr && a.C > 0) {
         unsigned blocks = gc_blocks(a.N * a.H * a.C);
         if (in->v2)
-            att_backward_src<true, T><<<blocks, GC_THREADS>>>(a);
+            att_backward_src<true, T><<<blocks, GC_THREADS, 0, gc_stream()>>>(a);
         else
-            att_backward_src<false, T><<<blocks, GC_THREADS>>>(a);
+            att_backward_src<false, T><<<blocks, GC_THREADS, 0, gc_stream()>>>(a);
     }
-    if (a.gasrc != nullptr) att_backward_asrc<T><<<gc_blocks(a.N * a.H), GC_THREADS>>>(a);
+    if (a.gasrc != nullptr)
+        att_backward_asrc<T><<<gc_blocks(a.N * a.H), GC_THREADS, 0, gc_stream()>>>(a);
 }
 
 /* dst[0..3]: the caller's destinations in the order x-like, target side, per edge, att/a_src. */

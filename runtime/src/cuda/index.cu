@@ -72,14 +72,14 @@ gids_status gc_index_find(const char *op, const gids_tensor *like, const int64_t
     gc_ref flag;
     GIDS_TRY(gc_scratch(like, sizeof(unsigned long long), &flag.t));
     unsigned long long *fp = (unsigned long long *)gids_tensor_data(flag.t);
-    GC_CUDA(op, cudaMemsetAsync(fp, 0xff, sizeof *fp, 0));
-    index_range_kernel<<<gc_blocks(n), GC_THREADS>>>(v, n, size, fp);
+    GC_CUDA(op, cudaMemsetAsync(fp, 0xff, sizeof *fp, gc_stream()));
+    index_range_kernel<<<gc_blocks(n), GC_THREADS, 0, gc_stream()>>>(v, n, size, fp);
     GC_LAUNCHED(op);
     unsigned long long first = 0;
-    GC_CUDA(op, cudaMemcpy(&first, fp, sizeof first, cudaMemcpyDeviceToHost));
+    GC_CUDA(op, gc_memcpy_sync(&first, fp, sizeof first, cudaMemcpyDeviceToHost));
     if (first == ~0ull) return GIDS_OK;
     *pos = (int64_t)first;
-    GC_CUDA(op, cudaMemcpy(bad, v + *pos, sizeof *bad, cudaMemcpyDeviceToHost));
+    GC_CUDA(op, gc_memcpy_sync(bad, v + *pos, sizeof *bad, cudaMemcpyDeviceToHost));
     return GIDS_OK;
 }
 
@@ -130,20 +130,20 @@ static void launch_select(size_t es, void *o, const void *a, const gc_layout &la
     unsigned g = gc_blocks(n);
     switch (es) {
     case 1:
-        select_kernel<<<g, GC_THREADS>>>((uint8_t *)o, (const uint8_t *)a, la, ds, iv, nidx, inner,
-                                         n);
+        select_kernel<<<g, GC_THREADS, 0, gc_stream()>>>((uint8_t *)o, (const uint8_t *)a, la, ds,
+                                                         iv, nidx, inner, n);
         break;
     case 2:
-        select_kernel<<<g, GC_THREADS>>>((uint16_t *)o, (const uint16_t *)a, la, ds, iv, nidx,
-                                         inner, n);
+        select_kernel<<<g, GC_THREADS, 0, gc_stream()>>>((uint16_t *)o, (const uint16_t *)a, la, ds,
+                                                         iv, nidx, inner, n);
         break;
     case 4:
-        select_kernel<<<g, GC_THREADS>>>((uint32_t *)o, (const uint32_t *)a, la, ds, iv, nidx,
-                                         inner, n);
+        select_kernel<<<g, GC_THREADS, 0, gc_stream()>>>((uint32_t *)o, (const uint32_t *)a, la, ds,
+                                                         iv, nidx, inner, n);
         break;
     default:
-        select_kernel<<<g, GC_THREADS>>>((uint64_t *)o, (const uint64_t *)a, la, ds, iv, nidx,
-                                         inner, n);
+        select_kernel<<<g, GC_THREADS, 0, gc_stream()>>>((uint64_t *)o, (const uint64_t *)a, la, ds,
+                                                         iv, nidx, inner, n);
         break;
     }
 }
@@ -153,16 +153,20 @@ static void launch_gather(size_t es, void *o, const void *a, const gc_layout &la
     unsigned g = gc_blocks(n);
     switch (es) {
     case 1:
-        gather_kernel<<<g, GC_THREADS>>>((uint8_t *)o, (const uint8_t *)a, la, ds, iv, n);
+        gather_kernel<<<g, GC_THREADS, 0, gc_stream()>>>((uint8_t *)o, (const uint8_t *)a, la, ds,
+                                                         iv, n);
         break;
     case 2:
-        gather_kernel<<<g, GC_THREADS>>>((uint16_t *)o, (const uint16_t *)a, la, ds, iv, n);
+        gather_kernel<<<g, GC_THREADS, 0, gc_stream()>>>((uint16_t *)o, (const uint16_t *)a, la, ds,
+                                                         iv, n);
         break;
     case 4:
-        gather_kernel<<<g, GC_THREADS>>>((uint32_t *)o, (const uint32_t *)a, la, ds, iv, n);
+        gather_kernel<<<g, GC_THREADS, 0, gc_stream()>>>((uint32_t *)o, (const uint32_t *)a, la, ds,
+                                                         iv, n);
         break;
     default:
-        gather_kernel<<<g, GC_THREADS>>>((uint64_t *)o, (const uint64_t *)a, la, ds, iv, n);
+        gather_kernel<<<g, GC_THREADS, 0, gc_stream()>>>((uint64_t *)o, (const uint64_t *)a, la, ds,
+                                                         iv, n);
         break;
     }
 }
@@ -356,15 +360,16 @@ static gids_status run_sorted(const char *op, gids_tensor *self, const gids_tens
     unsigned long long *k0 = (unsigned long long *)gids_tensor_data(keys.t),
                        *k1 = (unsigned long long *)gids_tensor_data(keys2.t);
     int64_t *p0 = (int64_t *)gids_tensor_data(pos.t), *p1 = (int64_t *)gids_tensor_data(pos2.t);
-    scatter_keys<<<gc_blocks(n), GC_THREADS>>>(k0, p0, iv, p);
+    scatter_keys<<<gc_blocks(n), GC_THREADS, 0, gc_stream()>>>(k0, p0, iv, p);
     GC_LAUNCHED(op);
     int bits = gc_key_bits((uint64_t)p.max_off + 1);
     size_t bytes = 0;
-    GC_CUDA(op, cub::DeviceRadixSort::SortPairs(nullptr, bytes, k0, k1, p0, p1, n, 0, bits, 0));
+    GC_CUDA(op, cub::DeviceRadixSort::SortPairs(nullptr, bytes, k0, k1, p0, p1, n, 0, bits,
+                                                gc_stream()));
     GIDS_TRY(gc_scratch(self, bytes, &tmp.t));
     GC_CUDA(op, cub::DeviceRadixSort::SortPairs(gids_tensor_data(tmp.t), bytes, k0, k1, p0, p1, n,
-                                                0, bits, 0));
-    scatter_runs<T><<<gc_blocks(n), GC_THREADS>>>(
+                                                0, bits, gc_stream()));
+    scatter_runs<T><<<gc_blocks(n), GC_THREADS, 0, gc_stream()>>>(
         (T *)gids_tensor_data(self), (const T *)gids_tensor_data(src), k1, p1, p, alpha);
     GC_LAUNCHED(op);
     return GIDS_OK;
@@ -373,7 +378,7 @@ static gids_status run_sorted(const char *op, gids_tensor *self, const gids_tens
 template <typename T>
 static gids_status run_atomic(const char *op, gids_tensor *self, const gids_tensor *src,
                               const int64_t *iv, const sa_plan &p, T alpha) {
-    scatter_add_atomic<T><<<gc_blocks(p.n), GC_THREADS>>>(
+    scatter_add_atomic<T><<<gc_blocks(p.n), GC_THREADS, 0, gc_stream()>>>(
         (T *)gids_tensor_data(self), (const T *)gids_tensor_data(src), iv, p, alpha);
     GC_LAUNCHED(op);
     return GIDS_OK;
@@ -600,8 +605,8 @@ static gids_status overwrite_typed(const char *op, gids_tensor *self, const gids
     int64_t n = p.n;
     unsigned g = gc_blocks(n);
     if (value != nullptr) {
-        scatter_value<E><<<g, GC_THREADS>>>((E *)gids_tensor_data(self),
-                                            (const E *)gids_tensor_data(value), iv, p);
+        scatter_value<E><<<g, GC_THREADS, 0, gc_stream()>>>(
+            (E *)gids_tensor_data(self), (const E *)gids_tensor_data(value), iv, p);
         GC_LAUNCHED(op);
         return GIDS_OK;
     }
@@ -613,16 +618,17 @@ static gids_status overwrite_typed(const char *op, gids_tensor *self, const gids
     unsigned long long *k0 = (unsigned long long *)gids_tensor_data(keys.t),
                        *k1 = (unsigned long long *)gids_tensor_data(keys2.t);
     int64_t *p0 = (int64_t *)gids_tensor_data(pos.t), *p1 = (int64_t *)gids_tensor_data(pos2.t);
-    scatter_keys<<<g, GC_THREADS>>>(k0, p0, iv, p);
+    scatter_keys<<<g, GC_THREADS, 0, gc_stream()>>>(k0, p0, iv, p);
     GC_LAUNCHED(op);
     int bits = gc_key_bits((uint64_t)p.max_off + 1);
     size_t bytes = 0;
-    GC_CUDA(op, cub::DeviceRadixSort::SortPairs(nullptr, bytes, k0, k1, p0, p1, n, 0, bits, 0));
+    GC_CUDA(op, cub::DeviceRadixSort::SortPairs(nullptr, bytes, k0, k1, p0, p1, n, 0, bits,
+                                                gc_stream()));
     GIDS_TRY(gc_scratch(self, bytes, &tmp.t));
     GC_CUDA(op, cub::DeviceRadixSort::SortPairs(gids_tensor_data(tmp.t), bytes, k0, k1, p0, p1, n,
-                                                0, bits, 0));
-    scatter_last_runs<E><<<g, GC_THREADS>>>((E *)gids_tensor_data(self),
-                                            (const E *)gids_tensor_data(src), k1, p1, p);
+                                                0, bits, gc_stream()));
+    scatter_last_runs<E><<<g, GC_THREADS, 0, gc_stream()>>>(
+        (E *)gids_tensor_data(self), (const E *)gids_tensor_data(src), k1, p1, p);
     GC_LAUNCHED(op);
     return GIDS_OK;
 }

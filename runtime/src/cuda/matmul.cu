@@ -76,7 +76,7 @@ static gids_status gemm_batched(const char *op, int device, gids_dtype dt, void 
                                                     sa, &dzero, (double *)c, m, sc, nbt));
         }
     }
-    if (gc_sync_each_op) GC_CUDA(op, cudaDeviceSynchronize());
+    if (gc_sync_each_op) GC_CUDA(op, gc_sync_current());
     return GIDS_OK;
 }
 

@@ -126,7 +126,7 @@ static void launch_adam(gids_tensor *param, const gids_tensor *grad, gids_tensor
     c.decay = (T)(1.0 - cfg->lr * cfg->weight_decay);
     c.decoupled = cfg->decoupled;
     c.maximize = cfg->maximize;
-    adam_kernel<T><<<gc_blocks(n), GC_THREADS>>>(
+    adam_kernel<T><<<gc_blocks(n), GC_THREADS, 0, gc_stream()>>>(
         (T *)gids_tensor_data(param), (const T *)gids_tensor_data(grad),
         (T *)gids_tensor_data(exp_avg), (T *)gids_tensor_data(exp_avg_sq),
         cfg->amsgrad ? (T *)gids_tensor_data(max_exp_avg_sq) : nullptr, c, n);
@@ -203,8 +203,8 @@ static void launch_sgd(gids_tensor *param, const gids_tensor *grad, gids_tensor 
     c.first = cfg->first;
     /* The CPU reads the buffer only when (T)momentum != 0. */
     T *buf = c.mom != 0 ? (T *)gids_tensor_data(momentum_buf) : nullptr;
-    sgd_kernel<T><<<gc_blocks(n), GC_THREADS>>>((T *)gids_tensor_data(param),
-                                                (const T *)gids_tensor_data(grad), buf, c, n);
+    sgd_kernel<T><<<gc_blocks(n), GC_THREADS, 0, gc_stream()>>>(
+        (T *)gids_tensor_data(param), (const T *)gids_tensor_data(grad), buf, c, n);
 }
 
 gids_status gc_sgd_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *momentum_buf,

@@ -239,10 +239,11 @@ static void launch_reduce(T *o, const T *a, const gc_layout &kept, const gc_layo
     if (red_by_cols(kept, n_out, n_red)) {
         typedef typename acc_of<K, T>::A A;
         int64_t P = col_chunks(n_red), tiles = (n_out + COL_TILE - 1) / COL_TILE;
-        reduce_cols<K, T><<<dim3((unsigned)tiles, (unsigned)P), dim3(COL_TILE, COL_LANES)>>>(
-            (A *)scratch, a, red, n_out, n_red);
-        reduce_col_parts<K, T>
-            <<<gc_blocks(n_out), GC_THREADS>>>(o, (const A *)scratch, n_out, P, divisor);
+        reduce_cols<K, T>
+            <<<dim3((unsigned)tiles, (unsigned)P), dim3(COL_TILE, COL_LANES), 0, gc_stream()>>>(
+                (A *)scratch, a, red, n_out, n_red);
+        reduce_col_parts<K, T><<<gc_blocks(n_out), GC_THREADS, 0, gc_stream()>>>(
+            o, (const A *)scratch, n_out, P, divisor);
         return;
     }
     int64_t P = red_chunks(n_out, n_red);
@@ -250,15 +251,18 @@ static void launch_reduce(T *o, const T *a, const gc_layout &kept, const gc_layo
         typedef typename acc_of<K, T>::A A;
         int64_t nb = n_out * P;
         unsigned g = (unsigned)(nb < 65535 * 8 ? nb : 65535 * 8);
-        reduce_chunks<K, T><<<g, GC_THREADS>>>((A *)scratch, a, kept, red, n_out, n_red, P);
+        reduce_chunks<K, T>
+            <<<g, GC_THREADS, 0, gc_stream()>>>((A *)scratch, a, kept, red, n_out, n_red, P);
         unsigned g2 = (unsigned)(n_out < 65535 * 8 ? n_out : 65535 * 8);
-        reduce_parts<K, T><<<g2, GC_THREADS>>>(o, (const A *)scratch, n_out, P, divisor);
+        reduce_parts<K, T>
+            <<<g2, GC_THREADS, 0, gc_stream()>>>(o, (const A *)scratch, n_out, P, divisor);
     } else if (n_red >= RED_BLOCK_MIN) {
         unsigned g = (unsigned)(n_out < 65535 * 8 ? n_out : 65535 * 8);
-        reduce_block<K, T><<<g, GC_THREADS>>>(o, a, kept, red, n_out, n_red, divisor);
+        reduce_block<K, T>
+            <<<g, GC_THREADS, 0, gc_stream()>>>(o, a, kept, red, n_out, n_red, divisor);
     } else {
-        reduce_thread<K, T>
-            <<<gc_blocks(n_out), GC_THREADS>>>(o, a, kept, red, n_out, n_red, divisor);
+        reduce_thread<K, T><<<gc_blocks(n_out), GC_THREADS, 0, gc_stream()>>>(
+            o, a, kept, red, n_out, n_red, divisor);
     }
 }
 
@@ -324,9 +328,10 @@ static void launch_isum(int64_t *o, const T *a, const gc_layout &kept, const gc_
                         int64_t n_out, int64_t n_red) {
     if (n_red >= RED_BLOCK_MIN) {
         unsigned g = (unsigned)(n_out < 65535 * 8 ? n_out : 65535 * 8);
-        isum_block<T><<<g, GC_THREADS>>>(o, a, kept, red, n_out, n_red);
+        isum_block<T><<<g, GC_THREADS, 0, gc_stream()>>>(o, a, kept, red, n_out, n_red);
     } else {
-        isum_thread<T><<<gc_blocks(n_out), GC_THREADS>>>(o, a, kept, red, n_out, n_red);
+        isum_thread<T>
+            <<<gc_blocks(n_out), GC_THREADS, 0, gc_stream()>>>(o, a, kept, red, n_out, n_red);
     }
 }
 
@@ -533,20 +538,20 @@ gids_status gc_extreme_dim(gids_tensor **values, gids_tensor **indices, const gi
         const void *ap = gids_tensor_data(a);
         switch (a->dtype) {
         case GIDS_F32:
-            extreme_kernel<float><<<g, GC_THREADS>>>((float *)vp, ip, (const float *)ap, kept,
-                                                     n_out, n_red, step, is_max);
+            extreme_kernel<float><<<g, GC_THREADS, 0, gc_stream()>>>(
+                (float *)vp, ip, (const float *)ap, kept, n_out, n_red, step, is_max);
             break;
         case GIDS_F64:
-            extreme_kernel<double><<<g, GC_THREADS>>>((double *)vp, ip, (const double *)ap, kept,
-                                                      n_out, n_red, step, is_max);
+            extreme_kernel<double><<<g, GC_THREADS, 0, gc_stream()>>>(
+                (double *)vp, ip, (const double *)ap, kept, n_out, n_red, step, is_max);
             break;
         case GIDS_I64:
-            extreme_kernel<int64_t><<<g, GC_THREADS>>>((int64_t *)vp, ip, (const int64_t *)ap, kept,
-                                                       n_out, n_red, step, is_max);
+            extreme_kernel<int64_t><<<g, GC_THREADS, 0, gc_stream()>>>(
+                (int64_t *)vp, ip, (const int64_t *)ap, kept, n_out, n_red, step, is_max);
             break;
         default:
-            extreme_kernel<int32_t><<<g, GC_THREADS>>>((int32_t *)vp, ip, (const int32_t *)ap, kept,
-                                                       n_out, n_red, step, is_max);
+            extreme_kernel<int32_t><<<g, GC_THREADS, 0, gc_stream()>>>(
+                (int32_t *)vp, ip, (const int32_t *)ap, kept, n_out, n_red, step, is_max);
             break;
         }
         GC_LAUNCHED(name);
@@ -631,9 +636,10 @@ static void launch_softmax(T *y, const T *x, int64_t outer, int64_t size, int64_
                            bool log_) {
     if (inner == 1) {
         unsigned g = (unsigned)(outer < 65535 * 8 ? outer : 65535 * 8);
-        softmax_block<T><<<g, GC_THREADS>>>(y, x, outer, size, log_);
+        softmax_block<T><<<g, GC_THREADS, 0, gc_stream()>>>(y, x, outer, size, log_);
     } else {
-        softmax_thread<T><<<gc_blocks(outer * inner), GC_THREADS>>>(y, x, outer, size, inner, log_);
+        softmax_thread<T><<<gc_blocks(outer * inner), GC_THREADS, 0, gc_stream()>>>(
+            y, x, outer, size, inner, log_);
     }
 }
 

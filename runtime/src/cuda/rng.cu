@@ -66,11 +66,11 @@ gids_status gc_bernoulli_(gids_tensor *t, uint64_t seed, uint64_t offset, double
     int64_t nblocks = (int64_t)(((last - 1) >> 2) - (offset >> 2) + 1);
     unsigned g = gc_blocks(nblocks);
     if (t->dtype == GIDS_F32)
-        bernoulli_kernel<float>
-            <<<g, GC_THREADS>>>((float *)gids_tensor_data(dst), n, offset, nblocks, seed, thr);
+        bernoulli_kernel<float><<<g, GC_THREADS, 0, gc_stream()>>>((float *)gids_tensor_data(dst),
+                                                                   n, offset, nblocks, seed, thr);
     else
-        bernoulli_kernel<double>
-            <<<g, GC_THREADS>>>((double *)gids_tensor_data(dst), n, offset, nblocks, seed, thr);
+        bernoulli_kernel<double><<<g, GC_THREADS, 0, gc_stream()>>>((double *)gids_tensor_data(dst),
+                                                                    n, offset, nblocks, seed, thr);
     GC_LAUNCHED(op);
     if (dst != t) GIDS_TRY(gc_copy(t, dst));
     gc_bump_version(t); /* written in place */

@@ -142,11 +142,11 @@ gids_status gc_lstm_cell(gids_tensor **h, gids_tensor **c, gids_tensor **act,
     if (N * H > 0) {
         unsigned blocks = gc_blocks(N * H);
         if (in.dt == GIDS_F32)
-            lstm_forward<float><<<blocks, GC_THREADS>>>(
+            lstm_forward<float><<<blocks, GC_THREADS, 0, gc_stream()>>>(
                 (float *)gids_tensor_data(ho.t), (float *)gids_tensor_data(co.t),
                 (float *)gids_tensor_data(ao.t), (const float *)g, (const float *)cp, N, H);
         else
-            lstm_forward<double><<<blocks, GC_THREADS>>>(
+            lstm_forward<double><<<blocks, GC_THREADS, 0, gc_stream()>>>(
                 (double *)gids_tensor_data(ho.t), (double *)gids_tensor_data(co.t),
                 (double *)gids_tensor_data(ao.t), (const double *)g, (const double *)cp, N, H);
         GC_LAUNCHED(in.op);
@@ -182,16 +182,16 @@ gids_status gc_lstm_cell_backward(gids_tensor **g_gates, gids_tensor **g_c_prev,
     if (N * H > 0) {
         unsigned blocks = gc_blocks(N * H);
         if (in.dt == GIDS_F32)
-            lstm_backward<float><<<blocks, GC_THREADS>>>(
+            lstm_backward<float><<<blocks, GC_THREADS, 0, gc_stream()>>>(
                 (float *)gids_tensor_data(gg.t),
                 want_cp ? (float *)gids_tensor_data(gcp.t) : nullptr, (const float *)gh,
                 (const float *)gc, (const float *)a, (const float *)cp, (const float *)cv, N, H);
         else
-            lstm_backward<double>
-                <<<blocks, GC_THREADS>>>((double *)gids_tensor_data(gg.t),
-                                         want_cp ? (double *)gids_tensor_data(gcp.t) : nullptr,
-                                         (const double *)gh, (const double *)gc, (const double *)a,
-                                         (const double *)cp, (const double *)cv, N, H);
+            lstm_backward<double><<<blocks, GC_THREADS, 0, gc_stream()>>>(
+                (double *)gids_tensor_data(gg.t),
+                want_cp ? (double *)gids_tensor_data(gcp.t) : nullptr, (const double *)gh,
+                (const double *)gc, (const double *)a, (const double *)cp, (const double *)cv, N,
+                H);
         GC_LAUNCHED(in.op);
     }
     if (g_gates != nullptr) *g_gates = gg.take();

@@ -57,14 +57,14 @@ gids_status gc_scan(gids_tensor **out, const gids_tensor *a, int dim, bool prod)
         void *y = gids_tensor_data(r.t);
         const void *x = gids_tensor_data(c.t);
         if (dt == GIDS_F32)
-            sc_lines<float, double>
-                <<<g, GC_THREADS>>>((float *)y, (const float *)x, lines, size, inner, prod);
+            sc_lines<float, double><<<g, GC_THREADS, 0, gc_stream()>>>((float *)y, (const float *)x,
+                                                                       lines, size, inner, prod);
         else if (dt == GIDS_F64)
-            sc_lines<double, double>
-                <<<g, GC_THREADS>>>((double *)y, (const double *)x, lines, size, inner, prod);
+            sc_lines<double, double><<<g, GC_THREADS, 0, gc_stream()>>>(
+                (double *)y, (const double *)x, lines, size, inner, prod);
         else /* unsigned arithmetic wraps where signed overflow would be undefined, as the CPU */
-            sc_lines<int64_t, uint64_t>
-                <<<g, GC_THREADS>>>((int64_t *)y, (const int64_t *)x, lines, size, inner, prod);
+            sc_lines<int64_t, uint64_t><<<g, GC_THREADS, 0, gc_stream()>>>(
+                (int64_t *)y, (const int64_t *)x, lines, size, inner, prod);
         GC_LAUNCHED(op);
     }
     *out = r.take();

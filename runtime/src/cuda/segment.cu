@@ -53,7 +53,7 @@ gids_status gc_csr_build(const char *op, gc_csr *p, const gids_tensor *like, con
     GIDS_TRY(gids_empty(&p->perm.t, GIDS_I64, dev, 1, &n));
     int64_t *off = (int64_t *)gids_tensor_data(p->off.t);
     if (n == 0) {
-        GC_CUDA(op, cudaMemsetAsync(off, 0, (size_t)ns1 * sizeof(int64_t), 0));
+        GC_CUDA(op, cudaMemsetAsync(off, 0, (size_t)ns1 * sizeof(int64_t), gc_stream()));
         return GIDS_OK;
     }
     GIDS_TRY(gids_empty(&p->keys_sorted.t, GIDS_I64, dev, 1, &n));
@@ -63,15 +63,16 @@ gids_status gc_csr_build(const char *op, gc_csr *p, const gids_tensor *like, con
     unsigned long long *k1 = (unsigned long long *)gids_tensor_data(p->keys_sorted.t);
     int64_t *r0 = (int64_t *)gids_tensor_data(p->rows.t);
     int64_t *r1 = (int64_t *)gids_tensor_data(p->perm.t);
-    seg_iota<<<gc_blocks(n), GC_THREADS>>>(r0, n);
+    seg_iota<<<gc_blocks(n), GC_THREADS, 0, gc_stream()>>>(r0, n);
     GC_LAUNCHED(op);
     int bits = gc_key_bits((uint64_t)ns);
     size_t bytes = 0;
-    GC_CUDA(op, cub::DeviceRadixSort::SortPairs(nullptr, bytes, k0, k1, r0, r1, n, 0, bits, 0));
+    GC_CUDA(op, cub::DeviceRadixSort::SortPairs(nullptr, bytes, k0, k1, r0, r1, n, 0, bits,
+                                                gc_stream()));
     GIDS_TRY(gc_scratch(like, bytes, &p->tmp.t));
     GC_CUDA(op, cub::DeviceRadixSort::SortPairs(gids_tensor_data(p->tmp.t), bytes, k0, k1, r0, r1,
-                                                n, 0, bits, 0));
-    seg_offsets<<<gc_blocks(ns1), GC_THREADS>>>(off, k1, n, ns);
+                                                n, 0, bits, gc_stream()));
+    seg_offsets<<<gc_blocks(ns1), GC_THREADS, 0, gc_stream()>>>(off, k1, n, ns);
     GC_LAUNCHED(op);
     return GIDS_OK;
 }
@@ -178,15 +179,21 @@ static void launch_reduce(int op, T *o, int64_t *arg, const T *src, const int64_
     unsigned g = gc_blocks(ns * C);
     switch (op) {
     case K_SUM:
-        seg_reduce_kernel<K_SUM, T><<<g, GC_THREADS>>>(o, arg, src, off, perm, ns, C);
+        seg_reduce_kernel<K_SUM, T>
+            <<<g, GC_THREADS, 0, gc_stream()>>>(o, arg, src, off, perm, ns, C);
         break;
     case K_MEAN:
-        seg_reduce_kernel<K_MEAN, T><<<g, GC_THREADS>>>(o, arg, src, off, perm, ns, C);
+        seg_reduce_kernel<K_MEAN, T>
+            <<<g, GC_THREADS, 0, gc_stream()>>>(o, arg, src, off, perm, ns, C);
         break;
     case K_MAX:
-        seg_reduce_kernel<K_MAX, T><<<g, GC_THREADS>>>(o, arg, src, off, perm, ns, C);
+        seg_reduce_kernel<K_MAX, T>
+            <<<g, GC_THREADS, 0, gc_stream()>>>(o, arg, src, off, perm, ns, C);
         break;
-    default: seg_reduce_kernel<K_MIN, T><<<g, GC_THREADS>>>(o, arg, src, off, perm, ns, C); break;
+    default:
+        seg_reduce_kernel<K_MIN, T>
+            <<<g, GC_THREADS, 0, gc_stream()>>>(o, arg, src, off, perm, ns, C);
+        break;
     }
 }
 
@@ -287,13 +294,13 @@ gids_status gc_segment_softmax(gids_tensor **out, const gids_tensor *src, const 
         const int64_t *perm = (const int64_t *)gids_tensor_data(plan.perm.t);
         unsigned g = gc_blocks(num_segments * C);
         if (src->dtype == GIDS_F32)
-            seg_softmax_kernel<float><<<g, GC_THREADS>>>((float *)gids_tensor_data(o.t),
-                                                         (const float *)gids_tensor_data(c.t), off,
-                                                         perm, num_segments, C);
+            seg_softmax_kernel<float><<<g, GC_THREADS, 0, gc_stream()>>>(
+                (float *)gids_tensor_data(o.t), (const float *)gids_tensor_data(c.t), off, perm,
+                num_segments, C);
         else
-            seg_softmax_kernel<double><<<g, GC_THREADS>>>((double *)gids_tensor_data(o.t),
-                                                          (const double *)gids_tensor_data(c.t),
-                                                          off, perm, num_segments, C);
+            seg_softmax_kernel<double><<<g, GC_THREADS, 0, gc_stream()>>>(
+                (double *)gids_tensor_data(o.t), (const double *)gids_tensor_data(c.t), off, perm,
+                num_segments, C);
         GC_LAUNCHED(name);
     }
     *out = o.take();

@@ -48,19 +48,19 @@ static gids_status compact(const char *op, const gids_tensor *like, const uint8_
     GIDS_TRY(gids_empty(&num.t, GIDS_I64, gc_dev(like), 1, &one));
     int64_t *sp = (int64_t *)gids_tensor_data(sel->t), *np = (int64_t *)gids_tensor_data(num.t);
     size_t bytes = 0;
-    GC_CUDA(op, cub::DeviceSelect::Flagged(nullptr, bytes, pos, flags, sp, np, n, 0));
+    GC_CUDA(op, cub::DeviceSelect::Flagged(nullptr, bytes, pos, flags, sp, np, n, gc_stream()));
     GIDS_TRY(gc_scratch(like, bytes, &tmp.t));
-    GC_CUDA(op,
-            cub::DeviceSelect::Flagged(gids_tensor_data(tmp.t), bytes, pos, flags, sp, np, n, 0));
-    GC_CUDA(op, cudaMemcpy(count, np, sizeof *count, cudaMemcpyDeviceToHost));
+    GC_CUDA(op, cub::DeviceSelect::Flagged(gids_tensor_data(tmp.t), bytes, pos, flags, sp, np, n,
+                                           gc_stream()));
+    GC_CUDA(op, gc_memcpy_sync(count, np, sizeof *count, cudaMemcpyDeviceToHost));
     return GIDS_OK;
 }
 
 template <typename T>
 static void launch_flags(uint8_t *flags, int64_t *pos, const gids_tensor *a, const gc_layout &la,
                          int64_t n) {
-    nonzero_flags<T>
-        <<<gc_blocks(n), GC_THREADS>>>(flags, pos, (const T *)gids_tensor_data(a), la, n);
+    nonzero_flags<T><<<gc_blocks(n), GC_THREADS, 0, gc_stream()>>>(
+        flags, pos, (const T *)gids_tensor_data(a), la, n);
 }
 
 gids_status gc_nonzero(gids_tensor **out, const gids_tensor *a) {
@@ -101,7 +101,7 @@ gids_status gc_nonzero(gids_tensor **out, const gids_tensor *a) {
         nz_shape s;
         s.ndim = a->ndim;
         for (int d = 0; d < a->ndim; d++) s.shape[d] = a->shape[d];
-        nonzero_coords<<<gc_blocks(count), GC_THREADS>>>(
+        nonzero_coords<<<gc_blocks(count), GC_THREADS, 0, gc_stream()>>>(
             (int64_t *)gids_tensor_data(r.t), (const int64_t *)gids_tensor_data(sel.t), count, s);
         GC_LAUNCHED(op);
     }
@@ -147,7 +147,7 @@ gids_status gc_masked_select(gids_tensor **out, const gids_tensor *a, const gids
         GIDS_TRY(gids_empty(&pos.t, GIDS_I64, dev, 1, &n));
         uint8_t *fp = (uint8_t *)gids_tensor_data(flags.t);
         int64_t *pp = (int64_t *)gids_tensor_data(pos.t);
-        nonzero_flags<uint8_t><<<gc_blocks(n), GC_THREADS>>>(
+        nonzero_flags<uint8_t><<<gc_blocks(n), GC_THREADS, 0, gc_stream()>>>(
             fp, pp, (const uint8_t *)gids_tensor_data(mask), l[0], n);
         GC_LAUNCHED(op);
         GIDS_TRY(compact(op, a, fp, pp, n, &sel, &count));
@@ -160,20 +160,20 @@ gids_status gc_masked_select(gids_tensor **out, const gids_tensor *a, const gids
         const void *ap = gids_tensor_data(a);
         switch (es) {
         case 1:
-            gather_positions<uint8_t>
-                <<<g, GC_THREADS>>>((uint8_t *)o, (const uint8_t *)ap, l[1], sp, count);
+            gather_positions<uint8_t><<<g, GC_THREADS, 0, gc_stream()>>>(
+                (uint8_t *)o, (const uint8_t *)ap, l[1], sp, count);
             break;
         case 2:
-            gather_positions<uint16_t>
-                <<<g, GC_THREADS>>>((uint16_t *)o, (const uint16_t *)ap, l[1], sp, count);
+            gather_positions<uint16_t><<<g, GC_THREADS, 0, gc_stream()>>>(
+                (uint16_t *)o, (const uint16_t *)ap, l[1], sp, count);
             break;
         case 4:
-            gather_positions<uint32_t>
-                <<<g, GC_THREADS>>>((uint32_t *)o, (const uint32_t *)ap, l[1], sp, count);
+            gather_positions<uint32_t><<<g, GC_THREADS, 0, gc_stream()>>>(
+                (uint32_t *)o, (const uint32_t *)ap, l[1], sp, count);
             break;
         default:
-            gather_positions<uint64_t>
-                <<<g, GC_THREADS>>>((uint64_t *)o, (const uint64_t *)ap, l[1], sp, count);
+            gather_positions<uint64_t><<<g, GC_THREADS, 0, gc_stream()>>>(
+                (uint64_t *)o, (const uint64_t *)ap, l[1], sp, count);
             break;
         }
         GC_LAUNCHED(op);

@@ -117,34 +117,36 @@ static gids_status st_sort_positions(const char *op, const gids_tensor *c, int64
     uint64_t *kp0 = (uint64_t *)gids_tensor_data(k0.t), *kp1 = (uint64_t *)gids_tensor_data(k1.t);
     int64_t *pp0 = (int64_t *)gids_tensor_data(p0.t), *pp1 = (int64_t *)gids_tensor_data(p1.t);
     unsigned g = gc_blocks(total);
-    st_make_keys<T><<<g, GC_THREADS>>>(kp0, pp0, (const T *)gids_tensor_data(c), total, n, inner,
-                                       descending, fold && lane_bits > 0);
+    st_make_keys<T><<<g, GC_THREADS, 0, gc_stream()>>>(kp0, pp0, (const T *)gids_tensor_data(c),
+                                                       total, n, inner, descending,
+                                                       fold && lane_bits > 0);
     GC_LAUNCHED(op);
 
     int end1 = fold ? kb + lane_bits : kb;
     bool second = !fold; /* the lane does not fit above the key: a second sort by lane */
     size_t b1 = 0, b2 = 0;
-    GC_CUDA(op,
-            cub::DeviceRadixSort::SortPairs(nullptr, b1, kp0, kp1, pp0, pp1, total, 0, end1, 0));
+    GC_CUDA(op, cub::DeviceRadixSort::SortPairs(nullptr, b1, kp0, kp1, pp0, pp1, total, 0, end1,
+                                                gc_stream()));
     if (second)
         GC_CUDA(op, cub::DeviceRadixSort::SortPairs(nullptr, b2, kp0, kp1, pp1, pp0, total, 0,
-                                                    lane_bits, 0));
+                                                    lane_bits, gc_stream()));
     size_t bytes = b1 > b2 ? b1 : b2;
     GIDS_TRY(gc_scratch(c, bytes, &tmp.t));
     void *tp = gids_tensor_data(tmp.t);
     b1 = bytes;
-    GC_CUDA(op, cub::DeviceRadixSort::SortPairs(tp, b1, kp0, kp1, pp0, pp1, total, 0, end1, 0));
+    GC_CUDA(op, cub::DeviceRadixSort::SortPairs(tp, b1, kp0, kp1, pp0, pp1, total, 0, end1,
+                                                gc_stream()));
     if (!second) {
         *perm_data = pp1;
         keep.t = p1.take();
         return GIDS_OK;
     }
     /* by lane, stably: kp0 (free after the first sort) gets each sorted position's lane */
-    st_lane_of<<<g, GC_THREADS>>>(kp0, pp1, total, n);
+    st_lane_of<<<g, GC_THREADS, 0, gc_stream()>>>(kp0, pp1, total, n);
     GC_LAUNCHED(op);
     b2 = bytes;
-    GC_CUDA(op,
-            cub::DeviceRadixSort::SortPairs(tp, b2, kp0, kp1, pp1, pp0, total, 0, lane_bits, 0));
+    GC_CUDA(op, cub::DeviceRadixSort::SortPairs(tp, b2, kp0, kp1, pp1, pp0, total, 0, lane_bits,
+                                                gc_stream()));
     *perm_data = pp0;
     keep.t = p0.take();
     return GIDS_OK;
@@ -157,10 +159,10 @@ static gids_status st_run(const char *op, const gids_tensor *c, gids_tensor *v, 
     const int64_t *pp = nullptr;
     GIDS_TRY(st_sort_positions<T>(op, c, lanes, n, inner, descending, perm, &pp));
     int64_t nout = lanes * k;
-    st_write<T>
-        <<<gc_blocks(nout), GC_THREADS>>>(v != nullptr ? (T *)gids_tensor_data(v) : nullptr,
-                                          ix != nullptr ? (int64_t *)gids_tensor_data(ix) : nullptr,
-                                          (const T *)gids_tensor_data(c), pp, nout, n, k, inner);
+    st_write<T><<<gc_blocks(nout), GC_THREADS, 0, gc_stream()>>>(
+        v != nullptr ? (T *)gids_tensor_data(v) : nullptr,
+        ix != nullptr ? (int64_t *)gids_tensor_data(ix) : nullptr, (const T *)gids_tensor_data(c),
+        pp, nout, n, k, inner);
     GC_LAUNCHED(op);
     return GIDS_OK;
 }

@@ -65,16 +65,16 @@ static gids_status unique_typed(const char *op, const gids_tensor *c, int64_t n,
     int64_t *sp = (int64_t *)gids_tensor_data(starts.t), *gp = (int64_t *)gids_tensor_data(group.t);
     int64_t *np = (int64_t *)gids_tensor_data(num.t);
     unsigned g = gc_blocks(n);
-    uq_iota<<<g, GC_THREADS>>>(ip, n);
+    uq_iota<<<g, GC_THREADS, 0, gc_stream()>>>(ip, n);
     GC_LAUNCHED(op);
 
     /* one scratch buffer, large enough for the sort, the scan and the compactions */
     size_t b_sort = 0, b_scan = 0, b_sel = 0, b_sel2 = 0;
     GC_CUDA(op, cub::DeviceRadixSort::SortPairs(nullptr, b_sort, k0, k1, ip, pp, n, 0,
-                                                (int)(sizeof(K) * 8), 0));
-    GC_CUDA(op, cub::DeviceScan::InclusiveSum(nullptr, b_scan, sp, gp, n, 0));
-    GC_CUDA(op, cub::DeviceSelect::Flagged(nullptr, b_sel, k1, fp, k1, np, n, 0));
-    GC_CUDA(op, cub::DeviceSelect::Flagged(nullptr, b_sel2, ip, fp, ip, np, n, 0));
+                                                (int)(sizeof(K) * 8), gc_stream()));
+    GC_CUDA(op, cub::DeviceScan::InclusiveSum(nullptr, b_scan, sp, gp, n, gc_stream()));
+    GC_CUDA(op, cub::DeviceSelect::Flagged(nullptr, b_sel, k1, fp, k1, np, n, gc_stream()));
+    GC_CUDA(op, cub::DeviceSelect::Flagged(nullptr, b_sel2, ip, fp, ip, np, n, gc_stream()));
     size_t bytes = b_sort;
     for (size_t b : {b_scan, b_sel, b_sel2}) bytes = b > bytes ? b : bytes;
     GIDS_TRY(gc_scratch(c, bytes, &tmp.t));
@@ -82,35 +82,37 @@ static gids_status unique_typed(const char *op, const gids_tensor *c, int64_t n,
 
     b_sort = bytes;
     GC_CUDA(op, cub::DeviceRadixSort::SortPairs(tp, b_sort, k0, k1, ip, pp, n, 0,
-                                                (int)(sizeof(K) * 8), 0));
-    uq_starts<K><<<g, GC_THREADS>>>(fp, sp, k1, n);
+                                                (int)(sizeof(K) * 8), gc_stream()));
+    uq_starts<K><<<g, GC_THREADS, 0, gc_stream()>>>(fp, sp, k1, n);
     GC_LAUNCHED(op);
     b_scan = bytes;
-    GC_CUDA(op, cub::DeviceScan::InclusiveSum(tp, b_scan, sp, gp, n, 0));
+    GC_CUDA(op, cub::DeviceScan::InclusiveSum(tp, b_scan, sp, gp, n, gc_stream()));
     int64_t ng = 0;
-    GC_CUDA(op, cudaMemcpy(&ng, gp + n - 1, sizeof ng, cudaMemcpyDeviceToHost));
+    GC_CUDA(op, gc_memcpy_sync(&ng, gp + n - 1, sizeof ng, cudaMemcpyDeviceToHost));
 
     GIDS_TRY(gids_empty(&v.t, a->dtype, dev, 1, &ng));
     b_sel = bytes;
-    GC_CUDA(op,
-            cub::DeviceSelect::Flagged(tp, b_sel, k1, fp, (K *)gids_tensor_data(v.t), np, n, 0));
+    GC_CUDA(op, cub::DeviceSelect::Flagged(tp, b_sel, k1, fp, (K *)gids_tensor_data(v.t), np, n,
+                                           gc_stream()));
     if (counts != nullptr) {
         /* the sorted positions where runs start (the iota is free again after the sort) */
         GIDS_TRY(gids_empty(&pos.t, GIDS_I64, dev, 1, &n));
-        uq_iota<<<g, GC_THREADS>>>((int64_t *)gids_tensor_data(pos.t), n);
+        uq_iota<<<g, GC_THREADS, 0, gc_stream()>>>((int64_t *)gids_tensor_data(pos.t), n);
         GC_LAUNCHED(op);
         GIDS_TRY(gids_empty(&st.t, GIDS_I64, dev, 1, &ng));
         b_sel2 = bytes;
-        GC_CUDA(op, cub::DeviceSelect::Flagged(tp, b_sel2, (const int64_t *)gids_tensor_data(pos.t),
-                                               fp, (int64_t *)gids_tensor_data(st.t), np, n, 0));
+        GC_CUDA(op,
+                cub::DeviceSelect::Flagged(tp, b_sel2, (const int64_t *)gids_tensor_data(pos.t), fp,
+                                           (int64_t *)gids_tensor_data(st.t), np, n, gc_stream()));
         GIDS_TRY(gids_empty(&cnt.t, GIDS_I64, dev, 1, &ng));
-        uq_counts<<<gc_blocks(ng), GC_THREADS>>>((int64_t *)gids_tensor_data(cnt.t),
-                                                 (const int64_t *)gids_tensor_data(st.t), ng, n);
+        uq_counts<<<gc_blocks(ng), GC_THREADS, 0, gc_stream()>>>(
+            (int64_t *)gids_tensor_data(cnt.t), (const int64_t *)gids_tensor_data(st.t), ng, n);
         GC_LAUNCHED(op);
     }
     if (inverse != nullptr) {
         GIDS_TRY(gids_empty(&inv.t, GIDS_I64, dev, a->ndim, a->shape));
-        uq_inverse<<<g, GC_THREADS>>>((int64_t *)gids_tensor_data(inv.t), pp, gp, n);
+        uq_inverse<<<g, GC_THREADS, 0, gc_stream()>>>((int64_t *)gids_tensor_data(inv.t), pp, gp,
+                                                      n);
         GC_LAUNCHED(op);
     }
     *values = v.take();

@@ -14,6 +14,14 @@
  * integers) unless GIDS_LOOPBACK_POISON=0: a device path that reads memory it never wrote gets
  * garbage on a GPU too, and NaN shows up in a check where a lucky zero would not.  Blocks are
  * handed out at tagged addresses (LB_TAG, loopback_impl.h) unless GIDS_LOOPBACK_TAG=0.
+ *
+ * Pools per stream, as the CUDA plugin's: a block belongs to the stream current when it was
+ * allocated (lb_current_stream_id, stream.c; 0 is the default stream) and, freed, is taken again
+ * only by allocations on that stream; a destroyed stream's cached blocks are freed and its live
+ * blocks belong to the default stream from then on.  Each block carries a header (ALIGN bytes
+ * before the address handed out, not counted in the statistics) with its size, its stream and
+ * its links: the cache list while cached, the live list while allocated.  record_stream has
+ * nothing to wait for here: a loopback stream's work is done when its op returns.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -27,14 +35,17 @@
 #define LARGE_GRAIN ((size_t)2 << 20)
 #define ALIGN ((size_t)64)
 
-/* A cached block keeps its list link in its own first bytes (every block is >= 512 bytes). */
+/* The header before each block's bytes: cached blocks are on free_small_ / free_large_, live
+ * ones on live_ (doubly linked, so a free unlinks in O(1)). */
 typedef struct block {
-    struct block *next;
+    struct block *next, *prev;
     size_t size;
+    uint64_t stream; /* the id of the stream it belongs to (0: the default stream) */
 } block;
+_Static_assert(sizeof(block) <= ALIGN, "the block header must fit in ALIGN bytes");
 
 static pthread_mutex_t mu_ = PTHREAD_MUTEX_INITIALIZER;
-static block *free_small_, *free_large_;
+static block *free_small_, *free_large_, *live_;
 static int64_t allocated_, cached_, peak_;
 static int64_t limit_ = (int64_t)1 << 32; /* set by lb_alloc_init */
 static bool poison_ = true;               /* set by lb_alloc_init */
@@ -83,12 +94,31 @@ int64_t lb_free_bytes(void) {
     return f > 0 ? f : 0;
 }
 
-/* Takes the best cached block for size (caller holds mu_), or NULL. */
-static void *take_cached(size_t size) {
+static void *payload(block *b) {
+    return (char *)b + ALIGN;
+}
+
+static void link_live(block *b) {
+    b->prev = NULL;
+    b->next = live_;
+    if (live_ != NULL) live_->prev = b;
+    live_ = b;
+}
+
+static void unlink_live(block *b) {
+    if (b->prev != NULL)
+        b->prev->next = b->next;
+    else
+        live_ = b->next;
+    if (b->next != NULL) b->next->prev = b->prev;
+}
+
+/* Takes the best cached block of stream for size (caller holds mu_), or NULL. */
+static block *take_cached(size_t size, uint64_t stream) {
     block **list = size <= SMALL_MAX ? &free_small_ : &free_large_;
     block **best = NULL;
     for (block **b = list; *b != NULL; b = &(*b)->next)
-        if ((*b)->size >= size && (*b)->size <= 2 * size &&
+        if ((*b)->stream == stream && (*b)->size >= size && (*b)->size <= 2 * size &&
             (best == NULL || (*b)->size < (*best)->size))
             best = b;
     if (best == NULL) return NULL;
@@ -99,16 +129,21 @@ static void *take_cached(size_t size) {
     return got;
 }
 
-static void release_cached_locked(void) {
-    block *lists[2] = {free_small_, free_large_};
+/* Frees the cached blocks of one stream, or of every stream when all (caller holds mu_). */
+static void release_cached_locked(bool all, uint64_t stream) {
+    block **lists[2] = {&free_small_, &free_large_};
     for (int k = 0; k < 2; k++) {
-        for (block *b = lists[k], *next; b != NULL; b = next) {
-            next = b->next;
-            free(b);
+        for (block **b = lists[k]; *b != NULL;) {
+            block *x = *b;
+            if (!all && x->stream != stream) {
+                b = &x->next;
+                continue;
+            }
+            *b = x->next;
+            cached_ -= (int64_t)x->size;
+            free(x);
         }
     }
-    free_small_ = free_large_ = NULL;
-    cached_ = 0;
 }
 
 static gids_status alloc_(gids_allocator *self, int device, size_t nbytes, void **out) {
@@ -118,15 +153,20 @@ static gids_status alloc_(gids_allocator *self, int device, size_t nbytes, void 
                device);
     size_t size = rounded(nbytes);
     GIDS_CHECK(size != 0, GIDS_EOVERFLOW, "loopback alloc: %zu bytes overflows size_t", nbytes);
+    uint64_t stream = lb_current_stream_id();
     pthread_mutex_lock(&mu_);
-    void *p = take_cached(size);
+    block *p = take_cached(size, stream);
     bool fits = size <= (size_t)limit_;
     if (p == NULL && fits && allocated_ + cached_ > limit_ - (int64_t)size)
-        release_cached_locked(); /* as the CUDA plugin: give the cache back first */
+        release_cached_locked(true, 0); /* as the CUDA plugin: give the cache back first */
     fits = fits && allocated_ <= limit_ - (int64_t)size;
-    if (p == NULL && fits) {
-        p = aligned_alloc(ALIGN, size);
-        if (p != NULL) allocated_ += (int64_t)size;
+    if (p == NULL && fits && size <= SIZE_MAX - ALIGN) {
+        p = aligned_alloc(ALIGN, ALIGN + size);
+        if (p != NULL) {
+            allocated_ += (int64_t)size;
+            p->size = size;
+            p->stream = stream;
+        }
     }
     if (p == NULL) {
         int64_t a = allocated_, r = allocated_ + cached_;
@@ -136,19 +176,25 @@ static gids_status alloc_(gids_allocator *self, int device, size_t nbytes, void 
                   "allocated %lld, reserved %lld, device memory %lld (GIDS_LOOPBACK_MEMORY_MIB)",
                   nbytes, (long long)a, (long long)r, (long long)limit_);
     }
+    link_live(p);
     if (allocated_ > peak_) peak_ = allocated_;
     pthread_mutex_unlock(&mu_);
-    if (poison_) memset(p, 0xFF, size);
-    *out = lb_host(p);
+    if (poison_) memset(payload(p), 0xFF, size);
+    *out = lb_host(payload(p));
     return GIDS_OK;
 }
 
+/* The header of the block at device address ptr. */
+static block *header(const void *ptr) {
+    return (block *)((char *)lb_host(ptr) - ALIGN);
+}
+
 static void free_(gids_allocator *self, int device, void *ptr, size_t nbytes) {
-    (void)self, (void)device;
+    (void)self, (void)device, (void)nbytes;
     if (ptr == NULL) return;
-    block *b = lb_host(ptr);
-    b->size = rounded(nbytes);
+    block *b = header(ptr);
     pthread_mutex_lock(&mu_);
+    unlink_live(b);
     block **list = b->size <= SMALL_MAX ? &free_small_ : &free_large_;
     b->next = *list;
     *list = b;
@@ -169,7 +215,24 @@ void lb_alloc_stats_get(lb_alloc_stats *out) {
 
 void lb_alloc_reset(void) {
     pthread_mutex_lock(&mu_);
-    release_cached_locked();
+    release_cached_locked(true, 0);
     peak_ = allocated_;
     pthread_mutex_unlock(&mu_);
+}
+
+void lb_alloc_drop_stream(uint64_t stream) {
+    pthread_mutex_lock(&mu_);
+    release_cached_locked(false, stream);
+    for (block *b = live_; b != NULL; b = b->next)
+        if (b->stream == stream) b->stream = 0;
+    pthread_mutex_unlock(&mu_);
+}
+
+bool lb_alloc_owns(const void *ptr) {
+    pthread_mutex_lock(&mu_);
+    block *h = header(ptr);
+    bool found = false;
+    for (block *b = live_; b != NULL && !found; b = b->next) found = b == h;
+    pthread_mutex_unlock(&mu_);
+    return found;
 }

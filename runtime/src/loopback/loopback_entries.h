@@ -59,7 +59,21 @@
     X(scatter_scalar_, 1)                                                                          \
     X(sort, 1)                                                                                     \
     X(topk, 1)                                                                                     \
-    X(scan, 1)
+    X(scan, 1)                                                                                     \
+    X(stream_create, 1)                                                                            \
+    X(stream_destroy, 1)                                                                           \
+    X(stream_set, 1)                                                                               \
+    X(stream_get, 1)                                                                               \
+    X(stream_synchronize, 1)                                                                       \
+    X(stream_query, 1)                                                                             \
+    X(stream_wait_event, 1)                                                                        \
+    X(event_create, 1)                                                                             \
+    X(event_record, 1)                                                                             \
+    X(event_synchronize, 1)                                                                        \
+    X(event_query, 1)                                                                              \
+    X(event_elapsed, 1)                                                                            \
+    X(event_destroy, 1)                                                                            \
+    X(record_stream, 1)
 
 typedef struct lb_entry {
     const char *name;

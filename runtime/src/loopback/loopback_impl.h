@@ -45,8 +45,13 @@ typedef struct lb_alloc_stats {
     int64_t allocated, reserved, peak;
 } lb_alloc_stats;
 void lb_alloc_stats_get(lb_alloc_stats *out);
-/* Frees every cached block and brings the peak down to what is allocated now. */
+/* Frees every cached block (every stream's) and brings the peak down to what is allocated now. */
 void lb_alloc_reset(void);
+/* Frees the cached blocks of stream (an id, stream.c); its live blocks go to the default
+ * stream's pool when freed. */
+void lb_alloc_drop_stream(uint64_t stream);
+/* Whether ptr (a device address) is a live block of this allocator. */
+bool lb_alloc_owns(const void *ptr);
 /* Reads GIDS_LOOPBACK_MEMORY_MIB (the device's memory, default a quarter of the host's RAM),
  * GIDS_LOOPBACK_POISON and GIDS_LOOPBACK_TAG. */
 gids_status lb_alloc_init(void);
@@ -60,6 +65,39 @@ gids_status lb_info(char *buf, size_t n);
 gids_status lb_synchronize(int device);
 gids_status lb_memory(int device, gids_gpu_memory *out);
 gids_status lb_reset(int device);
+
+/* ---- streams and events (stream.c): gids_backend's ABI 6 entries ----
+ * A loopback stream is an in-order queue whose work runs at once (every op has finished when it
+ * returns): synchronize returns, query says done, wait_event has nothing to wait for.  An event
+ * records the host's monotonic clock; elapsed time is the difference.  What streams change here
+ * is the allocator's pool (allocator.c) and the bookkeeping the Lua API shows. */
+struct gids_stream {
+    int device;
+    int priority;
+    unsigned flags;
+    uint64_t id; /* never reused; 0 is the default stream */
+};
+struct gids_event {
+    int device;
+    bool timing, recorded;
+    double ms; /* the host's monotonic clock at the last record */
+};
+/* The id of the calling thread's current stream (0: the default stream). */
+uint64_t lb_current_stream_id(void);
+gids_status lb_stream_create(gids_stream **out, int device, int priority, unsigned flags);
+gids_status lb_stream_destroy(gids_stream *s);
+gids_status lb_stream_set(int device, gids_stream *s);
+gids_status lb_stream_get(int device, gids_stream **out);
+gids_status lb_stream_synchronize(int device, gids_stream *s);
+gids_status lb_stream_query(int device, gids_stream *s, bool *done);
+gids_status lb_stream_wait_event(int device, gids_stream *s, gids_event *e);
+gids_status lb_event_create(gids_event **out, int device, bool timing);
+gids_status lb_event_record(gids_event *e, int device, gids_stream *s);
+gids_status lb_event_synchronize(gids_event *e);
+gids_status lb_event_query(gids_event *e, bool *done);
+gids_status lb_event_elapsed(const gids_event *start, const gids_event *end, double *ms);
+gids_status lb_event_destroy(gids_event *e);
+gids_status lb_record_stream(const gids_tensor *t, gids_stream *s);
 
 /* ---- aliases (alias.c) ----
  * The CPU view of a call's tensors: device tensors become CPU tensors over the same bytes

@@ -1,0 +1,247 @@
+/* stream.cu -- streams and events (gids_backend's ABI 6 entries) and the calling thread's
+ * current stream per device, which every op of the plugin issues its work on (gc_stream).
+ *
+ * A thread starts with no stream set on any device: the legacy default stream (0), where every
+ * op ran before streams existed, so a program that never sets one issues exactly the calls it
+ * issued before.  Streams are created blocking unless GIDS_STREAM_NONBLOCKING is asked for:
+ * their work and the legacy default stream's are then ordered by CUDA itself, which keeps a
+ * program that mixes the two (a tensor made on the default stream, read on a side stream) safe
+ * without events.  Handles are plain heap objects: the allocator keys its pools by the stream's
+ * id, which unlike a cudaStream_t is never handed out twice.
+ */
+#include <atomic>
+#include <new>
+
+#include "cuda_impl.h"
+
+static thread_local gids_stream *current_[GC_MAX_DEVICES];
+static std::atomic<uint64_t> next_id_{1}; /* 0 is the legacy default stream */
+
+gids_stream *gc_current(int device) {
+    return device >= 0 && device < GC_MAX_DEVICES ? current_[device] : nullptr;
+}
+
+cudaStream_t gc_stream_on(int device) {
+    gids_stream *s = gc_current(device);
+    return s != nullptr ? s->s : 0;
+}
+
+cudaStream_t gc_stream(void) {
+    int d = 0;
+    if (cudaGetDevice(&d) != cudaSuccess) {
+        cudaGetLastError();
+        return 0; /* the op's own next CUDA call reports the failure */
+    }
+    return gc_stream_on(d);
+}
+
+cudaError_t gc_memcpy_sync(void *dst, const void *src, size_t n, cudaMemcpyKind kind) {
+    cudaStream_t s = gc_stream();
+    if (s == 0) return cudaMemcpy(dst, src, n, kind);
+    cudaError_t e = cudaMemcpyAsync(dst, src, n, kind, s);
+    return e != cudaSuccess ? e : cudaStreamSynchronize(s);
+}
+
+cudaError_t gc_sync_current(void) {
+    cudaStream_t s = gc_stream();
+    return s == 0 ? cudaDeviceSynchronize() : cudaStreamSynchronize(s);
+}
+
+/* The device exists and s (when not NULL) was made for it. */
+static gids_status check_pair(const char *op, int device, const gids_stream *s) {
+    GIDS_TRY(gc_check_device(op, device));
+    GIDS_CHECK(s == nullptr || s->device == device, GIDS_EINVAL,
+               "%s: the stream belongs to cuda:%d, not to cuda:%d", op, s->device, device);
+    return GIDS_OK;
+}
+
+static cudaStream_t raw(const gids_stream *s) {
+    return s != nullptr ? s->s : 0;
+}
+
+/* done <- whether a query found the work finished; cudaErrorNotReady is no error. */
+static gids_status query_result(const char *op, cudaError_t e, const char *call, bool *done) {
+    if (e == cudaErrorNotReady) {
+        cudaGetLastError(); /* NotReady must not surface as a later op's error */
+        *done = false;
+        return GIDS_OK;
+    }
+    if (e != cudaSuccess) return gc_cuda_fail(op, e, call, __FILE__, __LINE__);
+    *done = true;
+    return GIDS_OK;
+}
+
+/* ---------------------------------------------------------------- streams */
+gids_status gc_stream_create(gids_stream **out, int device, int priority, unsigned flags) {
+    const char *op = "gpu stream create";
+    GIDS_CHECK(out != nullptr, GIDS_EINVAL, "%s: out is NULL", op);
+    *out = nullptr;
+    GIDS_TRY(gc_check_device(op, device));
+    GIDS_CHECK((flags & ~GIDS_STREAM_NONBLOCKING) == 0, GIDS_EINVAL,
+               "%s: unknown flags 0x%x (expected 0 or GIDS_STREAM_NONBLOCKING)", op, flags);
+    GC_CUDA(op, cudaSetDevice(device));
+    int least = 0, greatest = 0; /* CUDA: lower numbers are higher priorities */
+    GC_CUDA(op, cudaDeviceGetStreamPriorityRange(&least, &greatest));
+    GIDS_CHECK(priority <= least && priority >= greatest, GIDS_EINVAL,
+               "%s: priority %d is outside cuda:%d's range %d (highest) to %d (lowest)", op,
+               priority, device, greatest, least);
+    cudaStream_t cs = nullptr;
+    GC_CUDA(op, cudaStreamCreateWithPriority(&cs,
+                                             flags & GIDS_STREAM_NONBLOCKING ? cudaStreamNonBlocking
+                                                                             : cudaStreamDefault,
+                                             priority));
+    gids_stream *s = new (std::nothrow) gids_stream{device, cs, next_id_.fetch_add(1)};
+    if (s == nullptr) {
+        cudaStreamDestroy(cs);
+        GIDS_FAIL(GIDS_ENOMEM, "%s: out of host memory for the handle", op);
+    }
+    *out = s;
+    return GIDS_OK;
+}
+
+gids_status gc_stream_destroy(gids_stream *s) {
+    const char *op = "gpu stream destroy";
+    if (s == nullptr) return GIDS_OK;
+    /* The handle is gone whatever fails below (STEAL); the first failure is reported. */
+    if (current_[s->device] == s) current_[s->device] = nullptr;
+    gids_status st = GIDS_OK;
+    cudaError_t e = cudaSetDevice(s->device);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(s->s);
+    if (e != cudaSuccess) st = gc_cuda_fail(op, e, "cudaStreamSynchronize", __FILE__, __LINE__);
+    /* Its work is done (or the context is lost and no work will run): its blocks are free. */
+    gids_status dst = gc_alloc_drop_stream(s);
+    if (st == GIDS_OK) st = dst;
+    e = cudaStreamDestroy(s->s);
+    if (e != cudaSuccess && st == GIDS_OK)
+        st = gc_cuda_fail(op, e, "cudaStreamDestroy", __FILE__, __LINE__);
+    delete s;
+    return st;
+}
+
+gids_status gc_stream_set(int device, gids_stream *s) {
+    GIDS_TRY(check_pair("gpu stream set", device, s));
+    current_[device] = s;
+    return GIDS_OK;
+}
+
+gids_status gc_stream_get(int device, gids_stream **out) {
+    GIDS_CHECK(out != nullptr, GIDS_EINVAL, "gpu stream get: out is NULL");
+    GIDS_TRY(gc_check_device("gpu stream get", device));
+    *out = current_[device];
+    return GIDS_OK;
+}
+
+gids_status gc_stream_synchronize(int device, gids_stream *s) {
+    const char *op = "gpu stream synchronize";
+    GIDS_TRY(check_pair(op, device, s));
+    GC_CUDA(op, cudaSetDevice(device));
+    GC_CUDA(op, cudaStreamSynchronize(raw(s)));
+    return GIDS_OK;
+}
+
+gids_status gc_stream_query(int device, gids_stream *s, bool *done) {
+    const char *op = "gpu stream query";
+    GIDS_CHECK(done != nullptr, GIDS_EINVAL, "%s: done is NULL", op);
+    GIDS_TRY(check_pair(op, device, s));
+    GC_CUDA(op, cudaSetDevice(device));
+    return query_result(op, cudaStreamQuery(raw(s)), "cudaStreamQuery", done);
+}
+
+gids_status gc_stream_wait_event(int device, gids_stream *s, gids_event *e) {
+    const char *op = "gpu stream wait_event";
+    GIDS_CHECK(e != nullptr, GIDS_EINVAL, "%s: event is NULL", op);
+    GIDS_TRY(check_pair(op, device, s));
+    GC_CUDA(op, cudaSetDevice(device));
+    GC_CUDA(op, cudaStreamWaitEvent(raw(s), e->e, 0));
+    return GIDS_OK;
+}
+
+/* ---------------------------------------------------------------- events */
+gids_status gc_event_create(gids_event **out, int device, bool timing) {
+    const char *op = "gpu event create";
+    GIDS_CHECK(out != nullptr, GIDS_EINVAL, "%s: out is NULL", op);
+    *out = nullptr;
+    GIDS_TRY(gc_check_device(op, device));
+    GC_CUDA(op, cudaSetDevice(device));
+    cudaEvent_t ce = nullptr;
+    GC_CUDA(op, cudaEventCreateWithFlags(&ce, timing ? cudaEventDefault : cudaEventDisableTiming));
+    gids_event *e = new (std::nothrow) gids_event{device, ce, timing, false};
+    if (e == nullptr) {
+        cudaEventDestroy(ce);
+        GIDS_FAIL(GIDS_ENOMEM, "%s: out of host memory for the handle", op);
+    }
+    *out = e;
+    return GIDS_OK;
+}
+
+gids_status gc_event_record(gids_event *e, int device, gids_stream *s) {
+    const char *op = "gpu event record";
+    GIDS_CHECK(e != nullptr, GIDS_EINVAL, "%s: event is NULL", op);
+    GIDS_TRY(check_pair(op, device, s));
+    GIDS_CHECK(e->device == device, GIDS_EINVAL,
+               "%s: the event belongs to cuda:%d, the stream to cuda:%d", op, e->device, device);
+    GC_CUDA(op, cudaSetDevice(device));
+    GC_CUDA(op, cudaEventRecord(e->e, raw(s)));
+    e->recorded = true;
+    return GIDS_OK;
+}
+
+gids_status gc_event_synchronize(gids_event *e) {
+    const char *op = "gpu event synchronize";
+    GIDS_CHECK(e != nullptr, GIDS_EINVAL, "%s: event is NULL", op);
+    GC_CUDA(op, cudaEventSynchronize(e->e));
+    return GIDS_OK;
+}
+
+gids_status gc_event_query(gids_event *e, bool *done) {
+    const char *op = "gpu event query";
+    GIDS_CHECK(e != nullptr && done != nullptr, GIDS_EINVAL, "%s: event or done is NULL", op);
+    return query_result(op, cudaEventQuery(e->e), "cudaEventQuery", done);
+}
+
+gids_status gc_event_elapsed(const gids_event *start, const gids_event *end, double *ms) {
+    const char *op = "gpu event elapsed_time";
+    GIDS_CHECK(start != nullptr && end != nullptr && ms != nullptr, GIDS_EINVAL,
+               "%s: start, end or ms is NULL", op);
+    GIDS_CHECK(start->timing && end->timing, GIDS_EINVAL,
+               "%s: the %s event was created without timing (Event{timing = true})", op,
+               start->timing ? "end" : "start");
+    GIDS_CHECK(start->recorded && end->recorded, GIDS_EINVAL, "%s: the %s event was never recorded",
+               op, start->recorded ? "end" : "start");
+    GIDS_CHECK(start->device == end->device, GIDS_EINVAL,
+               "%s: the events belong to cuda:%d and cuda:%d, not one device", op, start->device,
+               end->device);
+    float f = 0;
+    cudaError_t e = cudaEventElapsedTime(&f, start->e, end->e);
+    if (e == cudaErrorNotReady) {
+        cudaGetLastError();
+        GIDS_FAIL(GIDS_EINVAL,
+                  "%s: the events' work has not finished yet; synchronize the end event first", op);
+    }
+    if (e != cudaSuccess) return gc_cuda_fail(op, e, "cudaEventElapsedTime", __FILE__, __LINE__);
+    *ms = (double)f;
+    return GIDS_OK;
+}
+
+gids_status gc_event_destroy(gids_event *e) {
+    if (e == nullptr) return GIDS_OK;
+    cudaError_t err = cudaEventDestroy(e->e); /* returns at once; CUDA frees it once complete */
+    delete e;
+    if (err != cudaSuccess)
+        return gc_cuda_fail("gpu event destroy", err, "cudaEventDestroy", __FILE__, __LINE__);
+    return GIDS_OK;
+}
+
+/* ---------------------------------------------------------------- tensors */
+gids_status gc_record_stream(const gids_tensor *t, gids_stream *s) {
+    const char *op = "record_stream";
+    GIDS_CHECK(t != nullptr, GIDS_EINVAL, "%s: tensor is NULL", op);
+    if (!gc_is_cuda(t)) {
+        char buf[16];
+        GIDS_FAIL(GIDS_EDEVICE, "%s: expected a CUDA tensor, got one on %s", op,
+                  gids_device_str(gc_dev(t), buf, sizeof buf));
+    }
+    int device = gc_dev(t).index;
+    GIDS_TRY(check_pair(op, device, s));
+    return gc_alloc_record_stream(t->storage->data, device, s);
+}

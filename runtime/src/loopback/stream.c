@@ -1,0 +1,169 @@
+/* stream.c -- the loopback device's streams and events (gids_backend's ABI 6 entries), with the
+ * CUDA plugin's checks and messages (runtime/src/cuda/stream.cu) and CPU semantics
+ * (loopback_impl.h): the work of a stream runs at once, an event is a host timestamp.  The
+ * current stream is per thread, as on CUDA; there is one device.  Priorities are checked against
+ * the range an H100 reports, -5 (highest) to 0 (lowest), and otherwise ignored.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "loopback_impl.h"
+
+#define LB_PRIORITY_HIGHEST (-5)
+#define LB_PRIORITY_LOWEST 0
+
+static _Thread_local gids_stream *current_;
+static atomic_uint_least64_t next_id_ = 1; /* 0 is the default stream */
+
+uint64_t lb_current_stream_id(void) {
+    return current_ != NULL ? current_->id : 0;
+}
+
+static gids_status check_device(const char *op, int device) {
+    GIDS_CHECK(device == 0, GIDS_EDEVICE,
+               "%s: device cuda:%d does not exist (1 CUDA device found: the loopback device)", op,
+               device);
+    return GIDS_OK;
+}
+
+static gids_status check_pair(const char *op, int device, const gids_stream *s) {
+    GIDS_TRY(check_device(op, device));
+    GIDS_CHECK(s == NULL || s->device == device, GIDS_EINVAL,
+               "%s: the stream belongs to cuda:%d, not to cuda:%d", op, s->device, device);
+    return GIDS_OK;
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+/* ---------------------------------------------------------------- streams */
+gids_status lb_stream_create(gids_stream **out, int device, int priority, unsigned flags) {
+    const char *op = "gpu stream create";
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", op);
+    *out = NULL;
+    GIDS_TRY(check_device(op, device));
+    GIDS_CHECK((flags & ~GIDS_STREAM_NONBLOCKING) == 0, GIDS_EINVAL,
+               "%s: unknown flags 0x%x (expected 0 or GIDS_STREAM_NONBLOCKING)", op, flags);
+    GIDS_CHECK(priority <= LB_PRIORITY_LOWEST && priority >= LB_PRIORITY_HIGHEST, GIDS_EINVAL,
+               "%s: priority %d is outside cuda:%d's range %d (highest) to %d (lowest)", op,
+               priority, device, LB_PRIORITY_HIGHEST, LB_PRIORITY_LOWEST);
+    gids_stream *s = malloc(sizeof *s);
+    GIDS_CHECK(s != NULL, GIDS_ENOMEM, "%s: out of host memory for the handle", op);
+    *s = (gids_stream){device, priority, flags, atomic_fetch_add(&next_id_, 1)};
+    *out = s;
+    return GIDS_OK;
+}
+
+gids_status lb_stream_destroy(gids_stream *s) {
+    if (s == NULL) return GIDS_OK;
+    if (current_ == s) current_ = NULL;
+    lb_alloc_drop_stream(s->id); /* its work is done: every op finished when it returned */
+    free(s);
+    return GIDS_OK;
+}
+
+gids_status lb_stream_set(int device, gids_stream *s) {
+    GIDS_TRY(check_pair("gpu stream set", device, s));
+    current_ = s;
+    return GIDS_OK;
+}
+
+gids_status lb_stream_get(int device, gids_stream **out) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "gpu stream get: out is NULL");
+    GIDS_TRY(check_device("gpu stream get", device));
+    *out = current_;
+    return GIDS_OK;
+}
+
+gids_status lb_stream_synchronize(int device, gids_stream *s) {
+    return check_pair("gpu stream synchronize", device, s);
+}
+
+gids_status lb_stream_query(int device, gids_stream *s, bool *done) {
+    GIDS_CHECK(done != NULL, GIDS_EINVAL, "gpu stream query: done is NULL");
+    GIDS_TRY(check_pair("gpu stream query", device, s));
+    *done = true;
+    return GIDS_OK;
+}
+
+gids_status lb_stream_wait_event(int device, gids_stream *s, gids_event *e) {
+    GIDS_CHECK(e != NULL, GIDS_EINVAL, "gpu stream wait_event: event is NULL");
+    return check_pair("gpu stream wait_event", device, s);
+}
+
+/* ---------------------------------------------------------------- events */
+gids_status lb_event_create(gids_event **out, int device, bool timing) {
+    const char *op = "gpu event create";
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", op);
+    *out = NULL;
+    GIDS_TRY(check_device(op, device));
+    gids_event *e = malloc(sizeof *e);
+    GIDS_CHECK(e != NULL, GIDS_ENOMEM, "%s: out of host memory for the handle", op);
+    *e = (gids_event){device, timing, false, 0.0};
+    *out = e;
+    return GIDS_OK;
+}
+
+gids_status lb_event_record(gids_event *e, int device, gids_stream *s) {
+    const char *op = "gpu event record";
+    GIDS_CHECK(e != NULL, GIDS_EINVAL, "%s: event is NULL", op);
+    GIDS_TRY(check_pair(op, device, s));
+    GIDS_CHECK(e->device == device, GIDS_EINVAL,
+               "%s: the event belongs to cuda:%d, the stream to cuda:%d", op, e->device, device);
+    e->ms = now_ms();
+    e->recorded = true;
+    return GIDS_OK;
+}
+
+gids_status lb_event_synchronize(gids_event *e) {
+    GIDS_CHECK(e != NULL, GIDS_EINVAL, "gpu event synchronize: event is NULL");
+    return GIDS_OK;
+}
+
+gids_status lb_event_query(gids_event *e, bool *done) {
+    GIDS_CHECK(e != NULL && done != NULL, GIDS_EINVAL, "gpu event query: event or done is NULL");
+    *done = true;
+    return GIDS_OK;
+}
+
+gids_status lb_event_elapsed(const gids_event *start, const gids_event *end, double *ms) {
+    const char *op = "gpu event elapsed_time";
+    GIDS_CHECK(start != NULL && end != NULL && ms != NULL, GIDS_EINVAL,
+               "%s: start, end or ms is NULL", op);
+    GIDS_CHECK(start->timing && end->timing, GIDS_EINVAL,
+               "%s: the %s event was created without timing (Event{timing = true})", op,
+               start->timing ? "end" : "start");
+    GIDS_CHECK(start->recorded && end->recorded, GIDS_EINVAL, "%s: the %s event was never recorded",
+               op, start->recorded ? "end" : "start");
+    GIDS_CHECK(start->device == end->device, GIDS_EINVAL,
+               "%s: the events belong to cuda:%d and cuda:%d, not one device", op, start->device,
+               end->device);
+    *ms = end->ms - start->ms;
+    return GIDS_OK;
+}
+
+gids_status lb_event_destroy(gids_event *e) {
+    free(e);
+    return GIDS_OK;
+}
+
+/* ---------------------------------------------------------------- tensors */
+gids_status lb_record_stream(const gids_tensor *t, gids_stream *s) {
+    const char *op = "record_stream";
+    GIDS_CHECK(t != NULL, GIDS_EINVAL, "%s: tensor is NULL", op);
+    if (t->storage->device.type != GIDS_CUDA) {
+        char buf[16];
+        GIDS_FAIL(GIDS_EDEVICE, "%s: expected a CUDA tensor, got one on %s", op,
+                  gids_device_str(t->storage->device, buf, sizeof buf));
+    }
+    GIDS_TRY(check_pair(op, t->storage->device.index, s));
+    GIDS_CHECK(lb_alloc_owns(t->storage->data), GIDS_EINVAL,
+               "%s: the tensor's memory is not a block of cuda:0's caching allocator (memory "
+               "wrapped from elsewhere is the caller's to keep alive)",
+               op);
+    return GIDS_OK; /* the stream's work is already done: nothing to wait for at free time */
+}
