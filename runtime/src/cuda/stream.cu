@@ -15,7 +15,15 @@
 #include "cuda_impl.h"
 
 static thread_local gids_stream *current_[GC_MAX_DEVICES];
+/* How many of current_ are set: 0 on a thread that never set a stream, whose ops then skip the
+ * cudaGetDevice of gc_stream. */
+static thread_local int n_set_;
 static std::atomic<uint64_t> next_id_{1}; /* 0 is the legacy default stream */
+
+static void set_current(int device, gids_stream *s) {
+    n_set_ += (s != nullptr) - (current_[device] != nullptr);
+    current_[device] = s;
+}
 
 gids_stream *gc_current(int device) {
     return device >= 0 && device < GC_MAX_DEVICES ? current_[device] : nullptr;
@@ -27,6 +35,7 @@ cudaStream_t gc_stream_on(int device) {
 }
 
 cudaStream_t gc_stream(void) {
+    if (n_set_ == 0) return 0;
     int d = 0;
     if (cudaGetDevice(&d) != cudaSuccess) {
         cudaGetLastError();
@@ -103,7 +112,7 @@ gids_status gc_stream_destroy(gids_stream *s) {
     const char *op = "gpu stream destroy";
     if (s == nullptr) return GIDS_OK;
     /* The handle is gone whatever fails below (STEAL); the first failure is reported. */
-    if (current_[s->device] == s) current_[s->device] = nullptr;
+    if (current_[s->device] == s) set_current(s->device, nullptr);
     gids_status st = GIDS_OK;
     cudaError_t e = cudaSetDevice(s->device);
     if (e == cudaSuccess) e = cudaStreamSynchronize(s->s);
@@ -120,7 +129,7 @@ gids_status gc_stream_destroy(gids_stream *s) {
 
 gids_status gc_stream_set(int device, gids_stream *s) {
     GIDS_TRY(check_pair("gpu stream set", device, s));
-    current_[device] = s;
+    set_current(device, s);
     return GIDS_OK;
 }
 
