@@ -204,8 +204,9 @@ gids_status alloc_(gids_allocator *self, int device, size_t nbytes, void **out) 
 std::vector<cudaEvent_t> events_for(int device, const live_block &b) {
     std::vector<cudaEvent_t> evs;
     int prev = -1;
-    if (cudaGetDevice(&prev) != cudaSuccess) prev = -1;
-    cudaSetDevice(device);
+    bool failed = cudaGetDevice(&prev) != cudaSuccess;
+    if (failed) prev = -1;
+    failed = cudaSetDevice(device) != cudaSuccess || failed;
     for (const owner &o : b.other) {
         cudaEvent_t e = nullptr;
         if (cudaEventCreateWithFlags(&e, cudaEventDisableTiming) == cudaSuccess &&
@@ -213,11 +214,14 @@ std::vector<cudaEvent_t> events_for(int device, const live_block &b) {
             evs.push_back(e);
             continue;
         }
+        failed = true;
         if (e != nullptr) cudaEventDestroy(e);
         cudaStreamSynchronize(o.s);
     }
-    if (prev >= 0) cudaSetDevice(prev);
-    cudaGetLastError(); /* a failure here must not surface as the next op's error */
+    if (prev >= 0 && prev != device) failed = cudaSetDevice(prev) != cudaSuccess || failed;
+    /* A failure here must not surface as the next op's error; without one, an error an op has
+     * yet to check is left alone. */
+    if (failed) cudaGetLastError();
     return evs;
 }
 
