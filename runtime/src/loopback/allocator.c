@@ -117,10 +117,12 @@ static void unlink_live(block *b) {
 static block *take_cached(size_t size, uint64_t stream) {
     block **list = size <= SMALL_MAX ? &free_small_ : &free_large_;
     block **best = NULL;
-    for (block **b = list; *b != NULL; b = &(*b)->next)
+    for (block **b = list; *b != NULL; b = &(*b)->next) {
         if ((*b)->stream == stream && (*b)->size >= size && (*b)->size <= 2 * size &&
             (best == NULL || (*b)->size < (*best)->size))
             best = b;
+        if (best != NULL && (*best)->size == size) break; /* none can fit better */
+    }
     if (best == NULL) return NULL;
     block *got = *best;
     *best = got->next;
