@@ -18,7 +18,8 @@
  *     :close(); field device.
  *   gpu.current_stream(device?), gpu.default_stream(device?), gpu.set_stream(s),
  *   gpu.with_stream(s, fn, ...) -> fn's results (the previous stream comes back even when fn
- *   raises; the error is raised again as it was).  tensor:record_stream(s).
+ *   raises; the error is raised again as it was; fn runs in a lua_pcall, so it must not yield).
+ *   tensor:record_stream(s).
  *
  * Devices are CUDA ordinals (0-based), as gpu.memory's.  The current stream is the calling OS
  * thread's, per device; every op on that device is issued on it.  A stream set current is kept
