@@ -349,8 +349,12 @@ describe("argument counts", function()
     full.cpu = function() return m22() end
     -- t:cuda() can only succeed where a GPU is: spec/gpu/gpu_check.lua covers it there.
     full.cuda = has_gpu and function() return m22(), 0 end or nil
+    -- t:record_stream(s) needs a device stream: spec/core/gpu_stream_spec.lua covers it.
+    full.record_stream = has_gpu and function()
+      return m22():cuda(), graphids.gpu.current_stream()
+    end or nil
     for _, name in ipairs(sorted_functions(core.Tensor)) do
-      if name ~= "cuda" or has_gpu then
+      if (name ~= "cuda" and name ~= "record_stream") or has_gpu then
         assert(full[name], "no full call listed for Tensor:" .. name)
         check(name, core.Tensor[name], full[name])
       end
