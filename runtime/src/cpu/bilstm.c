@@ -252,6 +252,16 @@ static void fill_rows(const seq *q, void *p, int64_t nb, int64_t ld, const void 
     }
 }
 
+/* NEW: a 1-D scratch tensor of n elements of the call's dtype, from the tensor allocator (whose
+ * block cache hands the same memory back every step: the large LSTMs' scratch runs to hundreds
+ * of MB, which malloc would map and page-fault afresh at each call); NULL when out of memory. */
+static gids_tensor *scratch_tensor(const seq *q, int64_t n) {
+    gids_tensor *t = NULL;
+    int64_t len = n > 0 ? n : 1;
+    if (gids_empty_named(q->op, &t, q->dt, GIDS_DEVICE_CPU, 1, &len) != GIDS_OK) return NULL;
+    return t;
+}
+
 /* The whole forward of rows [n0, n1), in torch's order of the terms: gates = (x W_ih^T + b_ih)
  * + (h W_hh^T + b_hh), so the rounding follows PyTorch's: the input projections with b_ih (one
  * GEMM per direction over all steps when the block is every row, else one per direction and
@@ -262,11 +272,12 @@ static void forward_rows(const seq *q, void *A, void *O, void *Cs, int64_t n0, i
                          bool *ok) {
     int64_t T = q->T, N = q->N, C = q->C, H = q->H, nb = n1 - n0;
     bool bias = q->w[2] != NULL;
-    void *rec = malloc((size_t)(2 * nb * 4 * H > 0 ? 2 * nb * 4 * H : 1) * q->es);
-    if (rec == NULL) {
+    gids_tensor *rec_t = scratch_tensor(q, 2 * nb * 4 * H);
+    if (rec_t == NULL) {
         *ok = false;
         return;
     }
+    void *rec = gids_tensor_data(rec_t);
     for (int d = 0; d < 2; d++) {
         const void *b_ih = q->w[4 * d + 2];
         for (int64_t t = 0; t < T && bias; t++)
@@ -298,7 +309,7 @@ static void forward_rows(const seq *q, void *A, void *O, void *Cs, int64_t n0, i
         }
         cells_forward(q, A, O, Cs, s, n0, n1, par, add, rs);
     }
-    free(rec);
+    gids_tensor_release(rec_t);
 }
 
 /* Runs fn over the blocks of rows: one call with par when the block is every row, else the
@@ -536,12 +547,18 @@ gids_status gids_bilstm_backward(gids_tensor **g_x, gids_tensor *g_w[8], const b
         st = gids_empty_named(q.op, g_x, q.dt, GIDS_DEVICE_CPU, 3, xs);
     bool want_b = want_w[2] || want_w[3] || want_w[6] || want_w[7];
     scratch sc = {.nchunks = (N + CHUNK_ROWS - 1) / CHUNK_ROWS};
+    gids_tensor *block = NULL;
     if (st == GIDS_OK) {
-        size_t n = (size_t)(3 * N * 2 * H + H + (want_b ? sc.nchunks * 8 * H : 0));
-        sc.block = calloc(n, q.es);
-        if (sc.block == NULL)
-            st = gids_error_set(GIDS_ENOMEM, __FILE__, __LINE__,
-                                "bilstm_backward: cannot allocate %zu bytes of scratch", n * q.es);
+        /* dh and the dc pair are written before they are read; the zero row and the bias
+         * partial sums start at zero */
+        int64_t n = 3 * N * 2 * H + H + (want_b ? sc.nchunks * 8 * H : 0);
+        block = scratch_tensor(&q, n);
+        if (block == NULL) st = GIDS_ENOMEM;
+    }
+    if (st == GIDS_OK) {
+        sc.block = gids_tensor_data(block);
+        memset(AT(&q, sc.block, 3 * N * 2 * H), 0,
+               (size_t)(H + (want_b ? sc.nchunks * 8 * H : 0)) * q.es);
         sc.dh = sc.block;
         sc.dc[0] = AT(&q, sc.block, N * 2 * H);
         sc.dc[1] = AT(&q, sc.block, 2 * N * 2 * H);
@@ -553,7 +570,7 @@ gids_status gids_bilstm_backward(gids_tensor **g_x, gids_tensor *g_w[8], const b
         FOR_BLOCKS(&q, backward_rows(&q, &sc, GO, A, Cs, G, gx, n0, n1, par));
         st = weight_grads(&q, &sc, G, O, g_w, want_w);
     }
-    free(sc.block);
+    gids_tensor_release(block);
     gids_tensor_release(dG);
     seq_release(&q);
     if (st != GIDS_OK) {
