@@ -41,6 +41,12 @@ function S.gat_id_encoder(a)
   return a.graphs == "portable" and { p_unk_graph = 0.5 } or {}
 end
 
+-- The fusion states' per-capture calibration share (state_calibration): the portable graphs'
+-- calibration share, 0 (off) for the reference's graphs.
+function S.state_calibration(a)
+  return a.graphs == "portable" and GRAPHS.portable.calibration or 0
+end
+
 local function graphs_mode(a)
   local g = GRAPHS[a.graphs]
   if g == nil then

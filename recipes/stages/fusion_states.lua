@@ -18,5 +18,7 @@ return function(tla)
     max_train = S.settings(a).fusion_max_train or 0,
     -- portable graphs: train and val states also with every id unknown (docs/orchestration.md)
     unknown_id_view = a.graphs == "portable",
+    -- portable graphs: each capture's anomaly-detector columns on the train captures' scale
+    calibration = S.state_calibration(a),
   }
 end

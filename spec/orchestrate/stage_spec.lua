@@ -126,6 +126,25 @@ describe("graphids.orchestrate.stage", function()
     -- every id unknown, with the same label; test sets as captured only
     local n_train = dm.cache.train_index:numel()
     assert.is_true(manifest.unknown_id_view)
+    -- and each capture's VGAE columns calibrated by its first tenth of windows
+    assert.equal(0.1, manifest.calibration)
+    assert.equal(7, #manifest.calibration_reference.median)
+    local first = assert(gio.load_safetensors(gio.join(spec.out_dir, "test_" .. dm.test_names[1] ..
+      ".safetensors")))
+    local rows, starts, files = first.states:totable(), first.window_start:totable(),
+      first.source_file:totable()
+    local idx = {}
+    for i = 1, #rows do
+      if files[i] == 0 then idx[#idx + 1] = i end
+    end
+    table.sort(idx, function(a, b) return starts[a] < starts[b] or (starts[a] == starts[b] and a < b) end)
+    local errs = {}
+    for k = 1, math.ceil(0.1 * #idx) do errs[k] = rows[idx[k]][1] end
+    table.sort(errs)
+    local pos = 1 + (#errs - 1) * 0.5
+    local median = errs[math.floor(pos)] + (errs[math.ceil(pos)] - errs[math.floor(pos)]) * (pos % 1)
+    local want = manifest.calibration_reference.median[1]
+    assert.near(want, median, 1e-4 * (1 + math.abs(want)))
     assert.equal(2 * n_train, manifest.rows.train)
     assert.equal(dm.cache.tests[dm.test_names[1]].num_graphs, manifest.rows[dm.test_names[1]])
     local tr = assert(gio.load_safetensors(gio.join(spec.out_dir, "train.safetensors")))
@@ -161,6 +180,10 @@ describe("graphids.orchestrate.stage", function()
     plain.unknown_id_view = false
     assert.same({ false, "the states were extracted with unknown_id_view = true" },
       { fs.is_complete(spec.out_dir, plain) })
+    local uncalibrated = config.thaw(spec)
+    uncalibrated.calibration = 0
+    assert.same({ false, "the states were extracted with calibration = 0.1" },
+      { fs.is_complete(spec.out_dir, uncalibrated) })
     -- states of another checkpoint are stale
     local other = config.thaw(spec)
     other.gat_ckpt = vgae.ckpt_file

@@ -13,6 +13,9 @@
 -- id errors are then high for every window, attack or not, and a fusion policy trained only on
 -- known-id states reads that as "attack".  With the unknown-id view it sees such states with
 -- their true labels and learns when the VGAE's id errors carry no information.
+-- calibration = share (> 0; the recipes' portable graphs: 0.1) maps the anomaly detector's
+-- columns of every capture file onto the training files' scale, each file by its own first
+-- share of windows (graphids.orchestrate.state_calibration); 0 leaves the states as extracted.
 local graphids = require "graphids"
 local U = require "graphids.nn._util"
 local gio = require "graphids.io"
@@ -24,7 +27,7 @@ local M = {}
 M.MARKER = ".extract_complete"
 
 local SPEC = { kind = "extract", identity = {}, vgae_ckpt = "", gat_ckpt = "", out_dir = "", data = {},
-  max_train = 0, unknown_id_view = false }
+  max_train = 0, unknown_id_view = false, calibration = 0 }
 
 -- The validated spec of an extract recipe (a table with run_dir = out_dir for the pipeline).
 function M.resolve(path, tla)
@@ -37,6 +40,10 @@ function M.resolve(path, tla)
     if s[k] == "" then
       error(string.format("fusion_states recipe %s: '%s' is required", file, k), 0)
     end
+  end
+  if type(s.calibration) ~= "number" or s.calibration < 0 or s.calibration > 1 then
+    error(string.format("fusion_states recipe %s: 'calibration' must be a share in [0, 1] " ..
+      "(0 = off), got %s", file, tostring(s.calibration)), 0)
   end
   s.run_dir, s.recipe, s.tla = s.out_dir, file, tla or {}
   s.stage_name = "fusion_states"
@@ -64,6 +71,9 @@ function M.is_complete(out_dir, spec)
   if spec and (manifest.unknown_id_view == true) ~= (spec.unknown_id_view == true) then
     return false, "the states were extracted with unknown_id_view = " ..
       tostring(manifest.unknown_id_view == true)
+  end
+  if spec and (manifest.calibration or 0) ~= (spec.calibration or 0) then
+    return false, "the states were extracted with calibration = " .. tostring(manifest.calibration or 0)
   end
   return true, "fusion states complete"
 end
@@ -141,13 +151,19 @@ function M.extract(spec, opts)
     os.remove(marker)
   end
   local gen = graphids.Generator(d.seed or 42)
-  local rows = {}
+  local rows, reference = {}, nil
+  local share = spec.calibration or 0
+  local SC = require "graphids.orchestrate.state_calibration"
   local splits = { "train", "val" }
   for _, n in ipairs(dm.test_names) do splits[#splits + 1] = n end
   for i, split in ipairs(splits) do
     local loader = split == "train" and train_loader(dm, spec.max_train, d.seed or 42)
       or dm:eval_loader(split)
     local out = extract_split(loader, vgae, gat, gen, spec.unknown_id_view and i <= 2)
+    if share > 0 then
+      reference = reference or SC.reference(out, share) -- train comes first
+      out.states = SC.apply(out, reference, share)
+    end
     local file = i <= 2 and split or ("test_" .. split)
     local ok, err = gio.save_safetensors(gio.join(spec.out_dir, file .. ".safetensors"), out,
       { format = "pt" })
@@ -159,7 +175,7 @@ function M.extract(spec, opts)
   end
   local manifest = { test_names = require("graphids.json").array(dm.test_names), rows = rows,
     vgae_ckpt = spec.vgae_ckpt, gat_ckpt = spec.gat_ckpt, vocab_digest = digest, state_dim = 15,
-    unknown_id_view = spec.unknown_id_view,
+    unknown_id_view = spec.unknown_id_view, calibration = share, calibration_reference = reference,
     vgae_ckpt_sha256 = ckpt_digest(spec.vgae_ckpt), gat_ckpt_sha256 = ckpt_digest(spec.gat_ckpt) }
   local ok, err = gio.write_json(gio.join(spec.out_dir, "manifest.json"), manifest)
   if not ok then
