@@ -411,6 +411,46 @@ TEST(large_blocks_are_cached_and_reused) {
     gids_memory_set_cache_limit(cpu, old);
 }
 
+/* A full cache evicts its oldest blocks for a newly freed one: blocks of a finished workload
+ * must not keep the next workload's blocks out (each of them would be faulted in afresh). */
+TEST(full_cache_evicts_oldest_blocks) {
+    gids_device cpu = GIDS_DEVICE_CPU;
+    gids_memory_empty_cache(cpu);
+    int64_t old = gids_memory_cache_limit(cpu);
+    gids_memory_set_cache_limit(cpu, 8 << 20); /* room for two 4 MiB blocks */
+    gids_mem_stats st;
+    int64_t n4 = 1 << 20, n3 = 3 << 18; /* 4 MiB and 3 MiB of f32 */
+    gids_tensor *a = NULL, *b = NULL, *c = NULL;
+    CHECK_OK(gids_empty(&a, GIDS_F32, cpu, 1, &n4));
+    CHECK_OK(gids_empty(&b, GIDS_F32, cpu, 1, &n4));
+    void *second = b->storage->data;
+    gids_tensor_release(a); /* cached first: the oldest */
+    gids_tensor_release(b);
+    gids_memory_stats(cpu, &st);
+    CHECK(st.cached_bytes == 8 << 20);
+    /* a 3 MiB block of another workload evicts the oldest 4 MiB block and is kept */
+    CHECK_OK(gids_empty(&c, GIDS_F32, cpu, 1, &n3));
+    void *third = c->storage->data;
+    gids_tensor_release(c);
+    gids_memory_stats(cpu, &st);
+    CHECK(st.cached_bytes == 7 << 20);
+    CHECK_OK(gids_empty(&c, GIDS_F32, cpu, 1, &n3));
+    CHECK(c->storage->data == third);
+    CHECK_OK(gids_empty(&b, GIDS_F32, cpu, 1, &n4));
+    CHECK(b->storage->data == second); /* the newer 4 MiB block survived */
+    gids_tensor_release(b);
+    gids_tensor_release(c);
+    /* a block larger than the whole limit is not cached and evicts nothing */
+    int64_t n16 = 4 << 20;
+    CHECK_OK(gids_empty(&a, GIDS_F32, cpu, 1, &n16));
+    gids_tensor_release(a);
+    gids_memory_stats(cpu, &st);
+    CHECK(st.cached_bytes == 7 << 20);
+    gids_memory_set_cache_limit(cpu, old);
+    gids_memory_stats(cpu, &st);
+    CHECK(st.cached_bytes == 0);
+}
+
 int main(void) {
     RUN(status_names_and_messages);
     RUN(dtype_parse_size_promote);
@@ -429,5 +469,6 @@ int main(void) {
     RUN(bernoulli_is_split_invariant);
     RUN(allocation_failure_runs_pressure_handler_then_retries_once);
     RUN(large_blocks_are_cached_and_reused);
+    RUN(full_cache_evicts_oldest_blocks);
     return check_summary("tensor");
 }
