@@ -135,7 +135,8 @@ static l_stream *check_stream(lua_State *L, int i, const char *fname) {
     if (u == NULL)
         l_error(L, "%s: argument #%d must be a graphids.gpu.Stream, got %s", fname, i,
                 type_name(L, i));
-    if (u->closed) l_error(L, "%s: the stream is closed", fname);
+    else if (u->closed)
+        l_error(L, "%s: the stream is closed", fname);
     return u;
 }
 
@@ -144,7 +145,8 @@ static l_event *check_event(lua_State *L, int i, const char *fname) {
     if (u == NULL)
         l_error(L, "%s: argument #%d must be a graphids.gpu.Event, got %s", fname, i,
                 type_name(L, i));
-    if (u->closed) l_error(L, "%s: the event is closed", fname);
+    else if (u->closed)
+        l_error(L, "%s: the event is closed", fname);
     return u;
 }
 
