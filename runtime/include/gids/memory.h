@@ -50,7 +50,9 @@ void gids_memory_reset_peak(gids_device dev);
 /* The CPU allocator keeps freed blocks of 1 MiB and more (up to a byte limit) and hands them
  * out again for the same rounded size: glibc gives such blocks back to the kernel on free, so
  * without the cache a loop producing a 64 MB tensor per step page-faults every page every step.
- * empty_cache returns every kept block; set_cache_limit(0) disables keeping. */
+ * The limit defaults to a quarter of the machine's memory; a freed block that does not fit
+ * evicts the oldest kept ones.  empty_cache returns every kept block; set_cache_limit(0)
+ * disables keeping. */
 void gids_memory_empty_cache(gids_device dev);
 void gids_memory_set_cache_limit(gids_device dev, int64_t bytes);
 int64_t gids_memory_cache_limit(gids_device dev);
