@@ -115,17 +115,23 @@ static int64_t cpu_cache_bytes_(void) {
     return b;
 }
 
+/* Removes entry i (the last one takes its place) and returns its block; cache_.mu held. */
+static void *cache_remove_locked_(int i) {
+    void *p = cache_.ptr[i];
+    cache_.bytes -= (int64_t)cache_.size[i];
+    cache_.n--;
+    cache_.ptr[i] = cache_.ptr[cache_.n];
+    cache_.size[i] = cache_.size[cache_.n];
+    cache_.stamp[i] = cache_.stamp[cache_.n];
+    return p;
+}
+
 static void *cache_take_(size_t size) {
     void *p = NULL;
     pthread_mutex_lock(&cache_.mu);
     for (int i = cache_.n - 1; i >= 0; i--)
         if (cache_.size[i] == size) {
-            p = cache_.ptr[i];
-            cache_.bytes -= (int64_t)size;
-            cache_.n--;
-            cache_.ptr[i] = cache_.ptr[cache_.n];
-            cache_.size[i] = cache_.size[cache_.n];
-            cache_.stamp[i] = cache_.stamp[cache_.n];
+            p = cache_remove_locked_(i);
             break;
         }
     pthread_mutex_unlock(&cache_.mu);
@@ -144,12 +150,7 @@ static bool cache_put_(void *p, size_t size) {
             int old = 0;
             for (int i = 1; i < cache_.n; i++)
                 if (cache_.stamp[i] < cache_.stamp[old]) old = i;
-            evicted[nev++] = cache_.ptr[old];
-            cache_.bytes -= (int64_t)cache_.size[old];
-            cache_.n--;
-            cache_.ptr[old] = cache_.ptr[cache_.n];
-            cache_.size[old] = cache_.size[cache_.n];
-            cache_.stamp[old] = cache_.stamp[cache_.n];
+            evicted[nev++] = cache_remove_locked_(old);
         }
         cache_.ptr[cache_.n] = p;
         cache_.size[cache_.n] = size;
