@@ -131,14 +131,11 @@ $(LOOPBACK_SO): $(LOOPBACK_OBJ)
 build: $(LOOPBACK_SO)
 
 # Their specs load it, so the runtime is linked whole and exported (-Wl,-E) for the plugin.
-$(BUILD)/asan/test_loopback: spec/c/test_loopback.c spec/c/check.h $(ASAN_A) $(LOOPBACK_SO)
+LOOPBACK_CTESTS := $(addprefix $(BUILD)/asan/,test_loopback test_stream test_autocast)
+$(LOOPBACK_CTESTS): $(BUILD)/asan/%: spec/c/%.c spec/c/check.h $(ASAN_A) $(LOOPBACK_SO)
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(ASANF) -Ispec/c -DLOOPBACK_SO='"$(abspath $(LOOPBACK_SO))"' \
 	  -DSOURCE_ROOT='"$(abspath .)"' $< \
-	  -Wl,--whole-archive $(ASAN_A) -Wl,--no-whole-archive -o $@ $(LINK) -Wl,-E
-$(BUILD)/asan/test_stream: spec/c/test_stream.c spec/c/check.h $(ASAN_A) $(LOOPBACK_SO)
-	@mkdir -p $(@D)
-	$(CC) $(BASE) $(ASANF) -Ispec/c -DLOOPBACK_SO='"$(abspath $(LOOPBACK_SO))"' $< \
 	  -Wl,--whole-archive $(ASAN_A) -Wl,--no-whole-archive -o $@ $(LINK) -Wl,-E
 
 # ---------------------------------------------------------------- tests

@@ -12,14 +12,28 @@
  * other op, every other dtype and the CPU are unaffected (on the CPU autocast is a no-op: it has
  * no half storage).  docs/amp.md says why the results are f32 rather than torch's half.
  * The plain ops of ops.h never consult the state.
+ *
+ * The cast cache (torch's autocast weight cache): while autocast is on, those products cast an
+ * operand whose storage is a parameter's (a leaf that requires grad, or a view autograd recorded
+ * of one, such as the w:t() of a Linear) through a per-thread cache, so a weight used by several
+ * products of one forward is cast once.  An entry holds the cast and a reference to the source's
+ * storage; it is keyed by the storage, its version counter, the view (dtype, offset, shape,
+ * strides) and the target dtype, so an in-place write to the weight inside the region (an
+ * optimizer step) makes the next use cast afresh.  Activations are never cached.  The cache is
+ * emptied when autocast is turned off (gids_set_autocast(GIDS_F32), which the Lua binding does
+ * when the outermost region ends, and also on entering an autocast("f32") region inside one) and
+ * by gids_set_autocast_cache_enabled(false).  It is per thread: a thread must turn autocast off
+ * before it ends, or its entries leak.  Results are bitwise those without the cache.
  */
 #ifndef GIDS_AMP_H
 #define GIDS_AMP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "gids/dtype.h"
 #include "gids/status.h"
+#include "gids/tensor.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -31,6 +45,21 @@ bool gids_autocast_enabled(void);
 /* GIDS_F16 or GIDS_BF16 turns autocast on for the calling thread, GIDS_F32 turns it off; any
  * other dtype is EINVAL and leaves the state as it was. */
 gids_status gids_set_autocast(gids_dtype dt);
+
+/* NEW in *out: t cast to dt (gids_to_dtype), through the calling thread's cast cache while
+ * autocast is on and the cache enabled: a second call for the same view of an unchanged storage
+ * returns the same tensor.  Any tensor gives the right result; pass only parameters (as
+ * ag_linalg.c does), since every entry lives until autocast is turned off.  The result is shared
+ * with the cache: never write to it. */
+gids_status gids_autocast_cast(gids_tensor **out, const gids_tensor *t, gids_dtype dt);
+/* The number of casts the calling thread's cache holds. */
+size_t gids_autocast_cache_size(void);
+/* Drops every entry of the calling thread's cache. */
+void gids_autocast_cache_clear(void);
+/* On by default (torch.is_autocast_cache_enabled); turning it off also clears it.  Returns the
+ * previous setting. */
+bool gids_set_autocast_cache_enabled(bool on);
+bool gids_autocast_cache_enabled(void);
 
 #ifdef __cplusplus
 }

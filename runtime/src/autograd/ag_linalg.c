@@ -13,7 +13,9 @@
  * before anything sums them.  The casts live inside the one node rather than as ToCopy nodes
  * around a half product because the CUDA backend has no f16/bf16 reduction or elementwise
  * kernels: a batch-broadcast gradient summed in half, or addmm's alpha applied in half, would
- * fail; this way every step but the two products runs in f32.
+ * fail; this way every step but the two products runs in f32.  A parameter operand is cast
+ * through the autocast cache (gids/amp.h), so a weight used by several products of a region is
+ * cast once; the backward reads the saved casts and casts no operand again.
  */
 #include "formula_impl.h"
 #include "gids/amp.h"
@@ -113,14 +115,33 @@ static gids_dtype autocast_for_(int nin, const gids_tensor *const *ins) {
     return dt;
 }
 
+/* Whether t's storage is a parameter's: t is a leaf that requires grad, or autograd recorded it
+ * as a one-input op of such a leaf that shares the leaf's storage, i.e. a view (the w:t() that
+ * F.linear passes to addmm).  Only these go through the autocast cache (gids/amp.h): an
+ * activation is used once and caching it would only hold its memory until the region ends. */
+static bool is_parameter_(const gids_tensor *t) {
+    const gids_ag_meta *m = t->autograd;
+    if (m == NULL) return false;
+    if (m->grad_fn == NULL) return m->requires_grad;
+    const gids_node *n = m->grad_fn;
+    if (n->nin != 1 || n->next[0].node == NULL) return false;
+    const gids_tensor *leaf = n->next[0].node->leaf; /* set on AccumulateGrad nodes only */
+    return leaf != NULL && leaf->storage == t->storage;
+}
+
+/* NEW in *out: t cast to half, through the autocast cache when t is a parameter's view. */
+static gids_status half_operand_(gids_tensor **out, const gids_tensor *t, gids_dtype half) {
+    return is_parameter_(t) ? gids_autocast_cast(out, t, half) : gids_to_dtype(out, t, half);
+}
+
 /* *out = f32(prod(half(a), half(b))); *a16 and *b16 (NEW, NULL on entry) get the half operands
  * for the node to save; the caller releases them on every path. */
 static gids_status half_product_(gids_tensor **out, product_fn prod, gids_dtype half,
                                  const gids_tensor *a, const gids_tensor *b, gids_tensor **a16,
                                  gids_tensor **b16) {
     gids_tensor *p = NULL;
-    gids_status st = gids_to_dtype(a16, a, half);
-    if (st == GIDS_OK) st = gids_to_dtype(b16, b, half);
+    gids_status st = half_operand_(a16, a, half);
+    if (st == GIDS_OK) st = half_operand_(b16, b, half);
     if (st == GIDS_OK) st = prod(&p, *a16, *b16);
     if (st == GIDS_OK) st = gids_to_dtype(out, p, GIDS_F32);
     gids_tensor_release(p);

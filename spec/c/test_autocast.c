@@ -1,0 +1,253 @@
+/* test_autocast.c -- the autocast cast cache (gids/amp.h, runtime/src/core/autocast.c,
+ * ag_linalg.c) on the loopback device, where autocast runs (the CPU has no half storage, and
+ * autocast is a no-op there): a weight used by several products of one region is cast once (the
+ * second product allocates one tensor fewer and the cache holds one entry per view), a recorded
+ * view of a parameter (w:t()) is cached, activations, frozen weights and non-view results of a
+ * parameter are not, the cache empties when autocast is turned off, an in-place write to the
+ * weight inside the region gives the new values, each thread has its own cache, and gradients
+ * are bitwise those without the cache.
+ *
+ * Built like test_loopback (Makefile): the runtime linked whole and exported with -Wl,-E, the
+ * plugin's path in LOOPBACK_SO. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "helpers.h"
+
+#define DEV ((gids_device){GIDS_CUDA, 0})
+
+/* A [r, c] device tensor of deterministic values (multiples of 1/8: exact in f16 and bf16 for
+ * small r*c), a leaf that requires grad when grad is true. */
+static gids_tensor *dev_values(int64_t r, int64_t c, int seed, bool grad) {
+    float *v = malloc(sizeof(float) * (size_t)(r * c));
+    for (int64_t i = 0; i < r * c; i++) v[i] = (float)((i * 7 + seed * 3) % 17 - 8) / 8.0f;
+    gids_tensor *h = from(GIDS_F32, 2, (int64_t[]){r, c}, v), *d = NULL;
+    free(v);
+    CHECK_OK(gids_to_device(&d, h, DEV));
+    gids_tensor_release(h);
+    if (grad && d != NULL) CHECK_OK(gids_set_requires_grad(d, true));
+    return d;
+}
+
+/* Device allocations so far (every storage on cuda:0). */
+static int64_t device_allocs(void) {
+    gids_mem_stats s;
+    gids_memory_stats(DEV, &s);
+    return s.total_allocs;
+}
+
+/* Whether a and b (any device) hold the same dtype, shape and values, bit for bit. */
+static bool same_bits(const gids_tensor *a, const gids_tensor *b) {
+    if (a == NULL || b == NULL || a->dtype != b->dtype) return false;
+    gids_tensor *fa = NULL, *fb = NULL, *ha = NULL, *hb = NULL, *ca = NULL, *cb = NULL;
+    CHECK_OK(gids_to_dtype(&fa, a, GIDS_F32)); /* exact for half; the CPU holds no half */
+    CHECK_OK(gids_to_dtype(&fb, b, GIDS_F32));
+    CHECK_OK(gids_to_device(&ha, fa, GIDS_DEVICE_CPU));
+    CHECK_OK(gids_to_device(&hb, fb, GIDS_DEVICE_CPU));
+    gids_tensor_release(fa), gids_tensor_release(fb);
+    CHECK_OK(gids_contiguous(&ca, ha));
+    CHECK_OK(gids_contiguous(&cb, hb));
+    bool ok = ca->dtype == cb->dtype && ca->ndim == cb->ndim &&
+              memcmp(ca->shape, cb->shape, sizeof(int64_t) * (size_t)ca->ndim) == 0 &&
+              memcmp(gids_tensor_data(ca), gids_tensor_data(cb),
+                     (size_t)gids_tensor_numel(ca) * gids_dtype_size(ca->dtype)) == 0;
+    gids_tensor_release(ha), gids_tensor_release(hb), gids_tensor_release(ca);
+    gids_tensor_release(cb);
+    return ok;
+}
+
+TEST(a_weight_used_twice_in_a_region_is_cast_once) {
+    gids_tensor *x = dev_values(4, 8, 1, false), *w = dev_values(8, 6, 2, true);
+    gids_tensor *y1 = NULL, *y2 = NULL, *c1 = NULL, *c2 = NULL;
+    CHECK_OK(gids_set_autocast(GIDS_BF16));
+    CHECK(gids_autocast_cache_size() == 0);
+    int64_t a0 = device_allocs();
+    CHECK_OK(gids_ag_mm(&y1, x, w));
+    int64_t a1 = device_allocs();
+    CHECK(gids_autocast_cache_size() == 1); /* w, not x (x requires no grad: an input) */
+    CHECK_OK(gids_ag_mm(&y2, x, w));
+    int64_t a2 = device_allocs();
+    CHECK(gids_autocast_cache_size() == 1);
+    CHECK(a2 - a1 == (a1 - a0) - 1); /* the same work but w's cast */
+    CHECK(same_bits(y1, y2));
+    /* the cached cast itself: the same tensor for the same view of an unchanged weight */
+    CHECK_OK(gids_autocast_cast(&c1, w, GIDS_BF16));
+    CHECK_OK(gids_autocast_cast(&c2, w, GIDS_BF16));
+    CHECK(c1 != NULL && c1 == c2 && c1->dtype == GIDS_BF16);
+    gids_tensor_release(c2), c2 = NULL;
+    CHECK_OK(gids_autocast_cast(&c2, w, GIDS_F16)); /* another dtype: another entry */
+    CHECK(c2 != NULL && c2 != c1 && c2->dtype == GIDS_F16);
+    CHECK(gids_autocast_cache_size() == 2);
+    CHECK_OK(gids_set_autocast(GIDS_F32));
+    CHECK(gids_autocast_cache_size() == 0); /* emptied on leaving the region */
+    gids_tensor_release(c1), gids_tensor_release(c2);
+    gids_tensor_release(y1), gids_tensor_release(y2), gids_tensor_release(x),
+        gids_tensor_release(w);
+}
+
+TEST(without_the_cache_every_product_casts_its_weight) {
+    gids_tensor *x = dev_values(4, 8, 1, false), *w = dev_values(8, 6, 2, true);
+    gids_tensor *y1 = NULL, *y2 = NULL, *c1 = NULL, *c2 = NULL;
+    CHECK(gids_set_autocast_cache_enabled(false) == true);
+    CHECK(!gids_autocast_cache_enabled());
+    CHECK_OK(gids_set_autocast(GIDS_F16));
+    int64_t a0 = device_allocs();
+    CHECK_OK(gids_ag_mm(&y1, x, w));
+    int64_t a1 = device_allocs();
+    CHECK_OK(gids_ag_mm(&y2, x, w));
+    CHECK(device_allocs() - a1 == a1 - a0);
+    CHECK(gids_autocast_cache_size() == 0);
+    CHECK_OK(gids_autocast_cast(&c1, w, GIDS_F16));
+    CHECK_OK(gids_autocast_cast(&c2, w, GIDS_F16));
+    CHECK(c1 != c2 && same_bits(c1, c2));
+    CHECK_OK(gids_set_autocast(GIDS_F32));
+    CHECK(gids_set_autocast_cache_enabled(true) == false);
+    /* autocast off: a plain cast, nothing kept */
+    gids_tensor_release(c1), c1 = NULL;
+    CHECK_OK(gids_autocast_cast(&c1, w, GIDS_F16));
+    CHECK(c1 != NULL && gids_autocast_cache_size() == 0);
+    CHECK_ERR(gids_autocast_cast(NULL, w, GIDS_F16), GIDS_EINVAL,
+              "autocast cast: out or t is NULL");
+    gids_tensor_release(c1), gids_tensor_release(c2);
+    gids_tensor_release(y1), gids_tensor_release(y2), gids_tensor_release(x),
+        gids_tensor_release(w);
+}
+
+TEST(a_recorded_view_of_a_weight_is_cached_and_activations_are_not) {
+    gids_tensor *x0 = dev_values(4, 8, 1, true), *w = dev_values(6, 8, 2, true);
+    gids_tensor *frozen = dev_values(8, 6, 3, false), *b = dev_values(1, 6, 4, true);
+    gids_tensor *x = NULL, *wt = NULL, *wt2 = NULL, *w2 = NULL, *y[5] = {0};
+    CHECK_OK(gids_set_autocast(GIDS_BF16));
+    CHECK_OK(gids_ag_unary(&x, GIDS_RELU, x0)); /* an activation: a non-leaf of new storage */
+    CHECK_OK(gids_ag_transpose(&wt, w, 0, 1));  /* F.linear's w:t() */
+    CHECK_OK(gids_ag_addmm(&y[0], b, x, wt, 1.0, 1.0));
+    CHECK(gids_autocast_cache_size() == 1);     /* wt only: x is an activation */
+    CHECK_OK(gids_ag_transpose(&wt2, w, 0, 1)); /* a new view handle, the same view */
+    CHECK_OK(gids_ag_mm(&y[1], x, wt2));
+    CHECK(gids_autocast_cache_size() == 1);
+    CHECK_OK(gids_ag_mm(&y[2], x, frozen)); /* a leaf that requires no grad: not a parameter */
+    CHECK(gids_autocast_cache_size() == 1);
+    CHECK_OK(gids_ag_binary_scalar(&w2, GIDS_MUL, wt, gids_scalar_f(2.0), false));
+    CHECK_OK(gids_ag_mm(&y[3], x, w2)); /* computed from w, but new storage: an activation */
+    CHECK(gids_autocast_cache_size() == 1);
+    CHECK_OK(gids_ag_mm(&y[4], x0, wt)); /* x0: a leaf that requires grad, cached as any */
+    CHECK(gids_autocast_cache_size() == 2);
+    CHECK_OK(gids_set_autocast(GIDS_F32));
+    CHECK(gids_autocast_cache_size() == 0);
+    for (int i = 0; i < 5; i++) gids_tensor_release(y[i]);
+    gids_tensor_release(x0), gids_tensor_release(w), gids_tensor_release(frozen);
+    gids_tensor_release(b), gids_tensor_release(x), gids_tensor_release(wt);
+    gids_tensor_release(wt2), gids_tensor_release(w2);
+}
+
+TEST(an_in_place_write_to_the_weight_inside_the_region_gives_the_new_values) {
+    gids_tensor *x = dev_values(4, 8, 1, false), *w = dev_values(8, 6, 2, true);
+    gids_tensor *y1 = NULL, *y2 = NULL, *want = NULL;
+    CHECK_OK(gids_set_autocast(GIDS_BF16));
+    CHECK_OK(gids_ag_mm(&y1, x, w));
+    CHECK_OK(gids_binary_scalar_into(w, GIDS_MUL, w, gids_scalar_f(2.0), false)); /* a step */
+    CHECK_OK(gids_ag_mm(&y2, x, w));
+    CHECK(gids_autocast_cache_size() == 1); /* the stale entry replaced, not added to */
+    CHECK_OK(gids_binary_scalar(&want, GIDS_MUL, y1, gids_scalar_f(2.0), false));
+    CHECK(same_bits(y2, want)); /* exact: doubling is exact in bf16 and f32 */
+    CHECK(!same_bits(y2, y1));
+    CHECK_OK(gids_set_autocast(GIDS_F32));
+    gids_tensor_release(y1), gids_tensor_release(y2), gids_tensor_release(want);
+    gids_tensor_release(x), gids_tensor_release(w);
+}
+
+/* Three products sharing w (two through one recorded view, one directly), summed, backward:
+ * the gradients of w, x and the bias, as CPU tensors in g[0..3). */
+static void grads_of_a_shared_weight(bool cache, gids_tensor **g) {
+    gids_tensor *x = dev_values(5, 8, 1, true), *w = dev_values(8, 8, 2, true);
+    gids_tensor *b = dev_values(1, 8, 3, true), *wt = NULL, *p[3] = {0}, *s1 = NULL, *s2 = NULL,
+                *loss = NULL;
+    gids_set_autocast_cache_enabled(cache);
+    CHECK_OK(gids_set_autocast(GIDS_F16));
+    CHECK_OK(gids_ag_transpose(&wt, w, 0, 1));
+    CHECK_OK(gids_ag_addmm(&p[0], b, x, wt, 1.0, 0.5));
+    CHECK_OK(gids_ag_mm(&p[1], p[0], wt));
+    CHECK_OK(gids_ag_matmul(&p[2], p[1], w));
+    CHECK(gids_autocast_cache_size() == (cache ? 3u : 0u)); /* x (a leaf), wt, w */
+    CHECK_OK(gids_set_autocast(GIDS_F32));
+    CHECK_OK(gids_ag_binary(&s1, GIDS_ADD, p[0], p[2]));
+    CHECK_OK(gids_ag_reduce(&loss, GIDS_SUM, s1, 0, NULL, false));
+    CHECK_OK(gids_backward(loss, NULL, false));
+    const gids_tensor *src[3] = {gids_grad(w), gids_grad(x), gids_grad(b)};
+    for (int i = 0; i < 3; i++) {
+        g[i] = NULL;
+        CHECK(src[i] != NULL);
+        if (src[i] != NULL) CHECK_OK(gids_to_device(&g[i], src[i], GIDS_DEVICE_CPU));
+    }
+    gids_set_autocast_cache_enabled(true);
+    for (int i = 0; i < 3; i++) gids_tensor_release(p[i]);
+    gids_tensor_release(s1), gids_tensor_release(s2), gids_tensor_release(loss);
+    gids_tensor_release(wt), gids_tensor_release(x), gids_tensor_release(w), gids_tensor_release(b);
+}
+
+TEST(gradients_are_bitwise_those_without_the_cache) {
+    gids_tensor *with[3], *without[3];
+    grads_of_a_shared_weight(true, with);
+    grads_of_a_shared_weight(false, without);
+    for (int i = 0; i < 3; i++) {
+        CHECK(same_bits(with[i], without[i]));
+        gids_tensor_release(with[i]), gids_tensor_release(without[i]);
+    }
+}
+
+typedef struct {
+    const gids_tensor *w;
+    size_t size_inside, size_after;
+    bool same_as_main;
+    const gids_tensor *main_cast;
+} thread_cache;
+
+static void *cast_in_another_thread(void *arg) {
+    thread_cache *c = arg;
+    gids_tensor *cast = NULL;
+    if (gids_set_autocast(GIDS_BF16) != GIDS_OK) return NULL;
+    if (gids_autocast_cast(&cast, c->w, GIDS_BF16) == GIDS_OK) {
+        c->size_inside = gids_autocast_cache_size();
+        c->same_as_main = cast == c->main_cast;
+    }
+    gids_tensor_release(cast);
+    gids_set_autocast(GIDS_F32); /* a thread turns autocast off before it ends */
+    c->size_after = gids_autocast_cache_size();
+    return NULL;
+}
+
+TEST(each_thread_has_its_own_cache) {
+    gids_tensor *w = dev_values(8, 6, 2, true), *mine = NULL;
+    CHECK_OK(gids_set_autocast(GIDS_BF16));
+    CHECK_OK(gids_autocast_cast(&mine, w, GIDS_BF16));
+    thread_cache c = {w, 99, 99, true, mine};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, cast_in_another_thread, &c) == 0);
+    CHECK(pthread_join(th, NULL) == 0);
+    CHECK(c.size_inside == 1 && !c.same_as_main && c.size_after == 0);
+    CHECK(gids_autocast_cache_size() == 1); /* this thread's entry untouched */
+    CHECK_OK(gids_set_autocast(GIDS_F32));
+    gids_tensor_release(mine), gids_tensor_release(w);
+}
+
+int main(void) {
+    setenv("GIDS_CUDA_PLUGIN", LOOPBACK_SO, 1);
+    unsetenv("GIDS_LOOPBACK_DISABLE");
+    unsetenv("GIDS_LOOPBACK_MEMORY_MIB");
+    if (gids_backend_load() != GIDS_OK) {
+        fprintf(stderr, "FAIL loading %s: %s\n", LOOPBACK_SO, gids_error_message());
+        check_failed_++;
+        return check_summary("autocast");
+    }
+    RUN(a_weight_used_twice_in_a_region_is_cast_once);
+    RUN(without_the_cache_every_product_casts_its_weight);
+    RUN(a_recorded_view_of_a_weight_is_cached_and_activations_are_not);
+    RUN(an_in_place_write_to_the_weight_inside_the_region_gives_the_new_values);
+    RUN(gradients_are_bitwise_those_without_the_cache);
+    RUN(each_thread_has_its_own_cache);
+    CHECK(gids_autocast_cache_size() == 0);
+    CHECK_OK(gids_backend_get(GIDS_CUDA)->reset(-1)); /* cached blocks back before the leak check */
+    return check_summary("autocast");
+}
