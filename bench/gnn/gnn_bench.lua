@@ -11,7 +11,8 @@
 -- shared); GNN_ROUNDS (default 1) repeats that pair and reports the medians of the times and
 -- of the per-round ratios.  GNN_REPS / GNN_WARMUP set the timed and warm-up steps (default 5 /
 -- 2; the large model at 1024 graphs takes 3 / 1); GNN_ROWS (comma-separated names) runs only
--- those rows.
+-- those rows.  After each large row, gnn_gat_large_b{B}_floor_ms: the GEMM floor of that step
+-- on this machine and the best ratio it allows (lstm_gemm_floor below).
 package.path = "bench/gnn/?.lua;" .. package.path
 local graphids = require "graphids"
 local system = require "system" -- luasystem (a busted dependency): a monotonic wall clock
@@ -94,19 +95,54 @@ end
 
 local only = os.getenv("GNN_ROWS")
 
--- ROUNDS pairs of (peer, ours) timings of one row; prints the row.
+local function selected(name)
+  return not only or ("," .. only .. ","):find("," .. name .. ",", 1, true) ~= nil
+end
+
+-- ROUNDS pairs of (peer, ours) timings of one row; prints the row.  Returns the peer's median
+-- ms (nil without a peer or when the row is not selected).
 local function row(name, make_step, reps, warmup, what, g)
-  if only and not ("," .. only .. ","):find("," .. name .. ",", 1, true) then
-    return
+  if not selected(name) then
+    return nil
   end
-  local ours, ratios = {}, {}
+  local ours, ratios, peers = {}, {}, {}
   for r = 1, ROUNDS do
     local p = peer_ms(name)
     ours[r] = median_ms(make_step(), reps, warmup)
-    if p then ratios[#ratios + 1] = p / ours[r] end
+    if p then
+      ratios[#ratios + 1] = p / ours[r]
+      peers[#peers + 1] = p
+    end
   end
   local ratio = #ratios > 0 and string.format("%.3f", median(ratios)) or "-"
   print(string.format("%s %.3f ms %s 2.0 (%s; %s)", name, median(ours), ratio, what, sources[g]))
+  io.stdout:flush()
+  return #peers > 0 and median(peers) or nil
+end
+
+-- The hardware floor of the large model's step: the FLOPs of its jumping-knowledge LSTM alone
+-- (bidirectional, T = num_layers steps over N nodes, input C = heads * hidden, hidden
+-- H = T * C / 2), forward and backward with the zero-state steps' recurrent GEMMs skipped, at
+-- the sgemm rate this machine reaches on the LSTM's input projection ([T*N, C] x [C, 8H], the
+-- biggest GEMM of the step, measured here through graphids.matmul).  The convolutions' and the
+-- head's GEMMs and every elementwise pass are left out, so the true floor is higher: the
+-- printed ratio (peer time / floor) bounds from above what any implementation could reach on
+-- this machine at f32.
+local function lstm_gemm_floor(name, b, cfg, peer, g)
+  if not selected(name) then return end
+  local T, N, C = cfg.num_layers, b.x:size(1), cfg.heads * cfg.hidden
+  local H = T * C // 2
+  local f_in = 2.0 * T * N * C * 8 * H -- both directions' input projections
+  local f_rec = 2.0 * 2 * (T - 1) * N * H * 4 * H -- both directions' recurrent GEMMs
+  local flops = 3 * (f_in + f_rec) -- forward; backward: d input, d w_ih, d w_hh, d h
+  local a, w = graphids.randn({ T * N, C }), graphids.randn({ C, 8 * H })
+  local ms = median_ms(function() graphids.matmul(a, w) end, 3, 1)
+  local rate = f_in / (ms * 1e6) -- GFLOP/s
+  local floor_ms = flops / (rate * 1e6)
+  print(string.format("%s %.3f ms %s 2.0 (best possible: %.1f GFLOP of JK-LSTM GEMMs at the " ..
+    "measured sgemm rate %.1f GFLOP/s; ratio = peer time / this floor, an upper bound; %s)",
+    name, floor_ms, peer and string.format("%.3f", peer / floor_ms) or "-", flops / 1e9, rate,
+    sources[g]))
   io.stdout:flush()
 end
 
@@ -141,8 +177,13 @@ for _, g in ipairs(SIZES) do
   for _, size in ipairs({ "small", "large" }) do
     local reps, warm = REPS, WARMUP
     if size == "large" and g >= 1024 then reps, warm = math.min(REPS, 3), math.min(WARMUP, 1) end
-    row(string.format("gnn_gat_%s_b%d_ms", size, g), function() return model_step(b, size) end,
-      reps, warm, string.format("GAT %s train step (JK lstm, Adam)", size), g)
+    local name = string.format("gnn_gat_%s_b%d_ms", size, g)
+    local peer = row(name, function() return model_step(b, size) end, reps, warm,
+      string.format("GAT %s train step (JK lstm, Adam)", size), g)
+    if size == "large" then
+      lstm_gemm_floor(string.format("gnn_gat_large_b%d_floor_ms", g), b,
+        models.presets.gat.large({ num_ids = graphs.num_ids(b) }), peer, g)
+    end
   end
 end
 gio.remove_tree(tmp)
