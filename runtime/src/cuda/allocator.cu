@@ -28,9 +28,7 @@
 
 #include "cuda_impl.h"
 
-#define SMALL_MAX ((size_t)1 << 20)
-#define SMALL_GRAIN ((size_t)512)
-#define LARGE_GRAIN ((size_t)2 << 20)
+#define SMALL_MAX GIDS_ALLOC_SMALL_MAX /* backend_common.h: the loopback's size classes too */
 
 namespace {
 
@@ -75,13 +73,6 @@ pool *pool_of(int device) {
     std::lock_guard<std::mutex> g(pools_mu_);
     if (pools_[device] == nullptr) pools_[device] = new pool();
     return pools_[device];
-}
-
-size_t rounded(size_t n) {
-    size_t g = n <= SMALL_MAX ? SMALL_GRAIN : LARGE_GRAIN;
-    if (n == 0) return SMALL_GRAIN; /* a zero-byte request still gets a unique pointer */
-    if (n > SIZE_MAX - g) return 0;
-    return (n + g - 1) / g * g;
 }
 
 void cache_locked(pool *p, uint64_t home, void *ptr, size_t size) {
@@ -152,7 +143,7 @@ gids_status alloc_(gids_allocator *self, int device, size_t nbytes, void **out) 
     pool *p = pool_of(device);
     GIDS_CHECK(p != nullptr, GIDS_EDEVICE, "cuda alloc: device cuda:%d is out of range (0..%d)",
                device, GC_MAX_DEVICES - 1);
-    size_t size = rounded(nbytes);
+    size_t size = gids_alloc_rounded(nbytes);
     GIDS_CHECK(size != 0, GIDS_EOVERFLOW, "cuda alloc: %zu bytes overflows size_t", nbytes);
     gids_stream *cur = gc_current(device);
     owner home = {cur != nullptr ? cur->id : 0, cur != nullptr ? cur->s : 0};

@@ -205,8 +205,8 @@ static size_t nbytes_of(const gids_tensor *t) {
 }
 
 static gids_status check_copy(gids_tensor *dst, const gids_tensor *src) {
-    GIDS_CHECK(dst != nullptr && src != nullptr, GIDS_EINVAL, "copy_: %s is NULL",
-               dst == nullptr ? "dst" : "src");
+    GIDS_TRY(gids_check_given("copy_", dst != nullptr, "dst"));
+    GIDS_TRY(gids_check_given("copy_", src != nullptr, "src"));
     GIDS_CHECK(supported_dtype(dst->dtype) && supported_dtype(src->dtype), GIDS_EUNSUPPORTED,
                "copy_: %s -> %s is not supported on CUDA", gids_dtype_name(src->dtype),
                gids_dtype_name(dst->dtype));

@@ -23,6 +23,8 @@
 #include "gids/status.h"
 #include "gids/tensor.h"
 
+#include "../backend_common.h"
+
 #define GC_MAX_DEVICES 16 /* the runtime keeps counters for cuda:0..15 */
 #define GC_THREADS 256
 

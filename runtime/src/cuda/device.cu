@@ -19,11 +19,7 @@ static int device_count_(void) {
 }
 
 gids_status gc_check_device(const char *op, int device) {
-    int n = device_count_();
-    GIDS_CHECK(device >= 0 && device < n, GIDS_EDEVICE,
-               "%s: device cuda:%d does not exist (%d CUDA device%s found)", op, device, n,
-               n == 1 ? "" : "s");
-    return GIDS_OK;
+    return gids_check_device_in(op, device, device_count_(), "");
 }
 
 gids_status gc_use_device(const char *op, const gids_tensor *t) {
@@ -130,7 +126,7 @@ static void append(char *buf, size_t n, size_t *at, const char *fmt, ...) {
 }
 
 static gids_status info_(char *buf, size_t n) {
-    GIDS_CHECK(buf != nullptr && n > 0, GIDS_EINVAL, "gpu info: buffer is NULL or empty");
+    GIDS_TRY(gids_check_info_buffer(buf, n));
     buf[0] = 0;
     size_t at = 0;
     int drv = 0, rt = 0, bl_major = 0, bl_minor = 0, bl_patch = 0;
@@ -163,7 +159,7 @@ static gids_status synchronize_(int device) {
 }
 
 static gids_status memory_(int device, gids_gpu_memory *out) {
-    GIDS_CHECK(out != nullptr, GIDS_EINVAL, "gpu memory: out is NULL");
+    GIDS_TRY(gids_check_given("gpu memory", out != nullptr, "out"));
     GIDS_TRY(gc_check_device("gpu memory", device));
     gc_alloc_stats st;
     gc_alloc_stats_get(device, &st);

@@ -59,9 +59,11 @@ cudaError_t gc_sync_current(void) {
 /* The device exists and s (when not NULL) was made for it. */
 static gids_status check_pair(const char *op, int device, const gids_stream *s) {
     GIDS_TRY(gc_check_device(op, device));
-    GIDS_CHECK(s == nullptr || s->device == device, GIDS_EINVAL,
-               "%s: the stream belongs to cuda:%d, not to cuda:%d", op, s->device, device);
-    return GIDS_OK;
+    return gids_check_stream_of(op, device, s != nullptr, s != nullptr ? s->device : device);
+}
+
+static gids_event_facts facts(const gids_event *e) {
+    return gids_event_facts{e->device, e->timing, e->recorded};
 }
 
 static cudaStream_t raw(const gids_stream *s) {
@@ -83,17 +85,14 @@ static gids_status query_result(const char *op, cudaError_t e, const char *call,
 /* ---------------------------------------------------------------- streams */
 gids_status gc_stream_create(gids_stream **out, int device, int priority, unsigned flags) {
     const char *op = "gpu stream create";
-    GIDS_CHECK(out != nullptr, GIDS_EINVAL, "%s: out is NULL", op);
+    GIDS_TRY(gids_check_given(op, out != nullptr, "out"));
     *out = nullptr;
     GIDS_TRY(gc_check_device(op, device));
-    GIDS_CHECK((flags & ~GIDS_STREAM_NONBLOCKING) == 0, GIDS_EINVAL,
-               "%s: unknown flags 0x%x (expected 0 or GIDS_STREAM_NONBLOCKING)", op, flags);
+    GIDS_TRY(gids_check_stream_flags(op, flags));
     GC_CUDA(op, cudaSetDevice(device));
     int least = 0, greatest = 0; /* CUDA: lower numbers are higher priorities */
     GC_CUDA(op, cudaDeviceGetStreamPriorityRange(&least, &greatest));
-    GIDS_CHECK(priority <= least && priority >= greatest, GIDS_EINVAL,
-               "%s: priority %d is outside cuda:%d's range %d (highest) to %d (lowest)", op,
-               priority, device, greatest, least);
+    GIDS_TRY(gids_check_stream_priority(op, device, priority, greatest, least));
     cudaStream_t cs = nullptr;
     GC_CUDA(op, cudaStreamCreateWithPriority(&cs,
                                              flags & GIDS_STREAM_NONBLOCKING ? cudaStreamNonBlocking
@@ -134,7 +133,7 @@ gids_status gc_stream_set(int device, gids_stream *s) {
 }
 
 gids_status gc_stream_get(int device, gids_stream **out) {
-    GIDS_CHECK(out != nullptr, GIDS_EINVAL, "gpu stream get: out is NULL");
+    GIDS_TRY(gids_check_given("gpu stream get", out != nullptr, "out"));
     GIDS_TRY(gc_check_device("gpu stream get", device));
     *out = current_[device];
     return GIDS_OK;
@@ -150,7 +149,7 @@ gids_status gc_stream_synchronize(int device, gids_stream *s) {
 
 gids_status gc_stream_query(int device, gids_stream *s, bool *done) {
     const char *op = "gpu stream query";
-    GIDS_CHECK(done != nullptr, GIDS_EINVAL, "%s: done is NULL", op);
+    GIDS_TRY(gids_check_given(op, done != nullptr, "done"));
     GIDS_TRY(check_pair(op, device, s));
     GC_CUDA(op, cudaSetDevice(device));
     return query_result(op, cudaStreamQuery(raw(s)), "cudaStreamQuery", done);
@@ -158,7 +157,7 @@ gids_status gc_stream_query(int device, gids_stream *s, bool *done) {
 
 gids_status gc_stream_wait_event(int device, gids_stream *s, gids_event *e) {
     const char *op = "gpu stream wait_event";
-    GIDS_CHECK(e != nullptr, GIDS_EINVAL, "%s: event is NULL", op);
+    GIDS_TRY(gids_check_given(op, e != nullptr, "event"));
     GIDS_TRY(check_pair(op, device, s));
     GC_CUDA(op, cudaSetDevice(device));
     GC_CUDA(op, cudaStreamWaitEvent(raw(s), e->e, 0));
@@ -168,7 +167,7 @@ gids_status gc_stream_wait_event(int device, gids_stream *s, gids_event *e) {
 /* ---------------------------------------------------------------- events */
 gids_status gc_event_create(gids_event **out, int device, bool timing) {
     const char *op = "gpu event create";
-    GIDS_CHECK(out != nullptr, GIDS_EINVAL, "%s: out is NULL", op);
+    GIDS_TRY(gids_check_given(op, out != nullptr, "out"));
     *out = nullptr;
     GIDS_TRY(gc_check_device(op, device));
     GC_CUDA(op, cudaSetDevice(device));
@@ -185,10 +184,9 @@ gids_status gc_event_create(gids_event **out, int device, bool timing) {
 
 gids_status gc_event_record(gids_event *e, int device, gids_stream *s) {
     const char *op = "gpu event record";
-    GIDS_CHECK(e != nullptr, GIDS_EINVAL, "%s: event is NULL", op);
+    GIDS_TRY(gids_check_given(op, e != nullptr, "event"));
     GIDS_TRY(check_pair(op, device, s));
-    GIDS_CHECK(e->device == device, GIDS_EINVAL,
-               "%s: the event belongs to cuda:%d, the stream to cuda:%d", op, e->device, device);
+    GIDS_TRY(gids_check_event_of(op, e->device, device));
     GC_CUDA(op, cudaSetDevice(device));
     GC_CUDA(op, cudaEventRecord(e->e, raw(s)));
     e->recorded = true;
@@ -197,29 +195,22 @@ gids_status gc_event_record(gids_event *e, int device, gids_stream *s) {
 
 gids_status gc_event_synchronize(gids_event *e) {
     const char *op = "gpu event synchronize";
-    GIDS_CHECK(e != nullptr, GIDS_EINVAL, "%s: event is NULL", op);
+    GIDS_TRY(gids_check_given(op, e != nullptr, "event"));
     GC_CUDA(op, cudaEventSynchronize(e->e));
     return GIDS_OK;
 }
 
 gids_status gc_event_query(gids_event *e, bool *done) {
     const char *op = "gpu event query";
-    GIDS_CHECK(e != nullptr && done != nullptr, GIDS_EINVAL, "%s: event or done is NULL", op);
+    GIDS_TRY(gids_check_given(op, e != nullptr && done != nullptr, "event or done"));
     return query_result(op, cudaEventQuery(e->e), "cudaEventQuery", done);
 }
 
 gids_status gc_event_elapsed(const gids_event *start, const gids_event *end, double *ms) {
     const char *op = "gpu event elapsed_time";
-    GIDS_CHECK(start != nullptr && end != nullptr && ms != nullptr, GIDS_EINVAL,
-               "%s: start, end or ms is NULL", op);
-    GIDS_CHECK(start->timing && end->timing, GIDS_EINVAL,
-               "%s: the %s event was created without timing (Event{timing = true})", op,
-               start->timing ? "end" : "start");
-    GIDS_CHECK(start->recorded && end->recorded, GIDS_EINVAL, "%s: the %s event was never recorded",
-               op, start->recorded ? "end" : "start");
-    GIDS_CHECK(start->device == end->device, GIDS_EINVAL,
-               "%s: the events belong to cuda:%d and cuda:%d, not one device", op, start->device,
-               end->device);
+    GIDS_TRY(gids_check_given(op, start != nullptr && end != nullptr && ms != nullptr,
+                              "start, end or ms"));
+    GIDS_TRY(gids_check_elapsed(op, facts(start), facts(end)));
     float f = 0;
     cudaError_t e = cudaEventElapsedTime(&f, start->e, end->e);
     if (e == cudaErrorNotReady) {
@@ -244,12 +235,7 @@ gids_status gc_event_destroy(gids_event *e) {
 /* ---------------------------------------------------------------- tensors */
 gids_status gc_record_stream(const gids_tensor *t, gids_stream *s) {
     const char *op = "record_stream";
-    GIDS_CHECK(t != nullptr, GIDS_EINVAL, "%s: tensor is NULL", op);
-    if (!gc_is_cuda(t)) {
-        char buf[16];
-        GIDS_FAIL(GIDS_EDEVICE, "%s: expected a CUDA tensor, got one on %s", op,
-                  gids_device_str(gc_dev(t), buf, sizeof buf));
-    }
+    GIDS_TRY(gids_check_record_stream_tensor(op, t));
     int device = gc_dev(t).index;
     GIDS_TRY(check_pair(op, device, s));
     return gc_alloc_record_stream(t->storage->data, device, s);

@@ -30,9 +30,7 @@
 
 #include "loopback_impl.h"
 
-#define SMALL_MAX ((size_t)1 << 20)
-#define SMALL_GRAIN ((size_t)512)
-#define LARGE_GRAIN ((size_t)2 << 20)
+#define SMALL_MAX GIDS_ALLOC_SMALL_MAX /* backend_common.h: the CUDA plugin's size classes */
 #define ALIGN ((size_t)64)
 
 /* The header before each block's bytes: cached blocks are on free_small_ / free_large_, live
@@ -50,13 +48,6 @@ static int64_t allocated_, cached_, peak_;
 static int64_t limit_ = (int64_t)1 << 32; /* set by lb_alloc_init */
 static bool poison_ = true;               /* set by lb_alloc_init */
 bool lb_tagged = true;
-
-static size_t rounded(size_t n) {
-    size_t g = n <= SMALL_MAX ? SMALL_GRAIN : LARGE_GRAIN;
-    if (n == 0) return SMALL_GRAIN; /* a zero-byte request still gets a unique pointer */
-    if (n > SIZE_MAX - g) return 0;
-    return (n + g - 1) / g * g;
-}
 
 static int64_t host_ram(void) {
     long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
@@ -153,7 +144,7 @@ static gids_status alloc_(gids_allocator *self, int device, size_t nbytes, void 
     GIDS_CHECK(device == 0, GIDS_EDEVICE,
                "loopback alloc: device cuda:%d does not exist (the loopback device is cuda:0)",
                device);
-    size_t size = rounded(nbytes);
+    size_t size = gids_alloc_rounded(nbytes);
     GIDS_CHECK(size != 0, GIDS_EOVERFLOW, "loopback alloc: %zu bytes overflows size_t", nbytes);
     uint64_t stream = lb_current_stream_id();
     pthread_mutex_lock(&mu_);

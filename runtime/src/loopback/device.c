@@ -8,15 +8,12 @@ int lb_device_count(void) {
     return 1;
 }
 
-static gids_status check_device(const char *op, int device) {
-    GIDS_CHECK(device == 0, GIDS_EDEVICE,
-               "%s: device cuda:%d does not exist (1 CUDA device found: the loopback device)", op,
-               device);
-    return GIDS_OK;
+gids_status lb_check_device(const char *op, int device) {
+    return gids_check_device_in(op, device, 1, ": the loopback device");
 }
 
 gids_status lb_info(char *buf, size_t n) {
-    GIDS_CHECK(buf != NULL && n > 0, GIDS_EINVAL, "gpu info: buffer is NULL or empty");
+    GIDS_TRY(gids_check_info_buffer(buf, n));
     snprintf(buf, n,
              "loopback (CPU) device: graphids_loopback.so stands in for the CUDA plugin; device "
              "ops run the runtime's CPU ops on host memory\n"
@@ -27,12 +24,12 @@ gids_status lb_info(char *buf, size_t n) {
 }
 
 gids_status lb_synchronize(int device) {
-    return check_device("gpu synchronize", device); /* every op has finished when it returns */
+    return lb_check_device("gpu synchronize", device); /* every op has finished when it returns */
 }
 
 gids_status lb_memory(int device, gids_gpu_memory *out) {
-    GIDS_CHECK(out != NULL, GIDS_EINVAL, "gpu memory: out is NULL");
-    GIDS_TRY(check_device("gpu memory", device));
+    GIDS_TRY(gids_check_given("gpu memory", out != NULL, "out"));
+    GIDS_TRY(lb_check_device("gpu memory", device));
     lb_alloc_stats st;
     lb_alloc_stats_get(&st);
     out->allocated = st.allocated;
@@ -46,7 +43,7 @@ gids_status lb_memory(int device, gids_gpu_memory *out) {
 /* As the CUDA plugin's reset: cached blocks go back, the peaks (the allocator's and the
  * runtime's counter) come down to what is live.  device -1: every device. */
 gids_status lb_reset(int device) {
-    if (device != -1) GIDS_TRY(check_device("gpu reset", device));
+    if (device != -1) GIDS_TRY(lb_check_device("gpu reset", device));
     lb_alloc_reset();
     gids_memory_reset_peak(LB_DEVICE);
     return GIDS_OK;

@@ -5,8 +5,8 @@
 #include "loopback_impl.h"
 
 gids_status lb_copy(gids_tensor *dst, const gids_tensor *src) {
-    GIDS_CHECK(dst != NULL && src != NULL, GIDS_EINVAL, "copy_: %s is NULL",
-               dst == NULL ? "dst" : "src");
+    GIDS_TRY(gids_check_given("copy_", dst != NULL, "dst"));
+    GIDS_TRY(gids_check_given("copy_", src != NULL, "src"));
     if (lb_is_half(dst->dtype) || lb_is_half(src->dtype)) return lb_copy_half(dst, src);
     return lb_copy_host(dst, src);
 }

@@ -20,6 +20,8 @@
 #include "gids/status.h"
 #include "gids/tensor.h"
 
+#include "../backend_common.h"
+
 #define LB_DEVICE ((gids_device){GIDS_CUDA, 0})
 /* Most tensors one backend entry takes (gat_attention_backward: 9). */
 #define LB_MAX_ARGS 12
@@ -60,6 +62,8 @@ int64_t lb_total_bytes(void);
 int64_t lb_free_bytes(void);
 
 /* ---- device entries (device.c) ---- */
+/* device is 0, the loopback's one device (EDEVICE naming op otherwise). */
+gids_status lb_check_device(const char *op, int device);
 int lb_device_count(void);
 gids_status lb_info(char *buf, size_t n);
 gids_status lb_synchronize(int device);

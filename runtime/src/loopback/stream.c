@@ -1,5 +1,5 @@
 /* stream.c -- the loopback device's streams and events (gids_backend's ABI 6 entries), with the
- * CUDA plugin's checks and messages (runtime/src/cuda/stream.cu) and CPU semantics
+ * CUDA plugin's checks and messages (runtime/src/backend_common.h) and CPU semantics
  * (loopback_impl.h): the work of a stream runs at once, an event is a host timestamp.  The
  * current stream is per thread, as on CUDA; there is one device.  Priorities are checked against
  * the range an H100 reports, -5 (highest) to 0 (lowest), and otherwise ignored.
@@ -20,18 +20,13 @@ uint64_t lb_current_stream_id(void) {
     return current_ != NULL ? current_->id : 0;
 }
 
-static gids_status check_device(const char *op, int device) {
-    GIDS_CHECK(device == 0, GIDS_EDEVICE,
-               "%s: device cuda:%d does not exist (1 CUDA device found: the loopback device)", op,
-               device);
-    return GIDS_OK;
+static gids_status check_pair(const char *op, int device, const gids_stream *s) {
+    GIDS_TRY(lb_check_device(op, device));
+    return gids_check_stream_of(op, device, s != NULL, s != NULL ? s->device : device);
 }
 
-static gids_status check_pair(const char *op, int device, const gids_stream *s) {
-    GIDS_TRY(check_device(op, device));
-    GIDS_CHECK(s == NULL || s->device == device, GIDS_EINVAL,
-               "%s: the stream belongs to cuda:%d, not to cuda:%d", op, s->device, device);
-    return GIDS_OK;
+static gids_event_facts facts(const gids_event *e) {
+    return (gids_event_facts){e->device, e->timing, e->recorded};
 }
 
 static double now_ms(void) {
@@ -43,14 +38,12 @@ static double now_ms(void) {
 /* ---------------------------------------------------------------- streams */
 gids_status lb_stream_create(gids_stream **out, int device, int priority, unsigned flags) {
     const char *op = "gpu stream create";
-    GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", op);
+    GIDS_TRY(gids_check_given(op, out != NULL, "out"));
     *out = NULL;
-    GIDS_TRY(check_device(op, device));
-    GIDS_CHECK((flags & ~GIDS_STREAM_NONBLOCKING) == 0, GIDS_EINVAL,
-               "%s: unknown flags 0x%x (expected 0 or GIDS_STREAM_NONBLOCKING)", op, flags);
-    GIDS_CHECK(priority <= LB_PRIORITY_LOWEST && priority >= LB_PRIORITY_HIGHEST, GIDS_EINVAL,
-               "%s: priority %d is outside cuda:%d's range %d (highest) to %d (lowest)", op,
-               priority, device, LB_PRIORITY_HIGHEST, LB_PRIORITY_LOWEST);
+    GIDS_TRY(lb_check_device(op, device));
+    GIDS_TRY(gids_check_stream_flags(op, flags));
+    GIDS_TRY(
+        gids_check_stream_priority(op, device, priority, LB_PRIORITY_HIGHEST, LB_PRIORITY_LOWEST));
     gids_stream *s = malloc(sizeof *s);
     GIDS_CHECK(s != NULL, GIDS_ENOMEM, "%s: out of host memory for the handle", op);
     *s = (gids_stream){device, priority, flags, atomic_fetch_add(&next_id_, 1)};
@@ -73,8 +66,8 @@ gids_status lb_stream_set(int device, gids_stream *s) {
 }
 
 gids_status lb_stream_get(int device, gids_stream **out) {
-    GIDS_CHECK(out != NULL, GIDS_EINVAL, "gpu stream get: out is NULL");
-    GIDS_TRY(check_device("gpu stream get", device));
+    GIDS_TRY(gids_check_given("gpu stream get", out != NULL, "out"));
+    GIDS_TRY(lb_check_device("gpu stream get", device));
     *out = current_;
     return GIDS_OK;
 }
@@ -84,23 +77,23 @@ gids_status lb_stream_synchronize(int device, gids_stream *s) {
 }
 
 gids_status lb_stream_query(int device, gids_stream *s, bool *done) {
-    GIDS_CHECK(done != NULL, GIDS_EINVAL, "gpu stream query: done is NULL");
+    GIDS_TRY(gids_check_given("gpu stream query", done != NULL, "done"));
     GIDS_TRY(check_pair("gpu stream query", device, s));
     *done = true;
     return GIDS_OK;
 }
 
 gids_status lb_stream_wait_event(int device, gids_stream *s, gids_event *e) {
-    GIDS_CHECK(e != NULL, GIDS_EINVAL, "gpu stream wait_event: event is NULL");
+    GIDS_TRY(gids_check_given("gpu stream wait_event", e != NULL, "event"));
     return check_pair("gpu stream wait_event", device, s);
 }
 
 /* ---------------------------------------------------------------- events */
 gids_status lb_event_create(gids_event **out, int device, bool timing) {
     const char *op = "gpu event create";
-    GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", op);
+    GIDS_TRY(gids_check_given(op, out != NULL, "out"));
     *out = NULL;
-    GIDS_TRY(check_device(op, device));
+    GIDS_TRY(lb_check_device(op, device));
     gids_event *e = malloc(sizeof *e);
     GIDS_CHECK(e != NULL, GIDS_ENOMEM, "%s: out of host memory for the handle", op);
     *e = (gids_event){device, timing, false, 0.0};
@@ -110,38 +103,28 @@ gids_status lb_event_create(gids_event **out, int device, bool timing) {
 
 gids_status lb_event_record(gids_event *e, int device, gids_stream *s) {
     const char *op = "gpu event record";
-    GIDS_CHECK(e != NULL, GIDS_EINVAL, "%s: event is NULL", op);
+    GIDS_TRY(gids_check_given(op, e != NULL, "event"));
     GIDS_TRY(check_pair(op, device, s));
-    GIDS_CHECK(e->device == device, GIDS_EINVAL,
-               "%s: the event belongs to cuda:%d, the stream to cuda:%d", op, e->device, device);
+    GIDS_TRY(gids_check_event_of(op, e->device, device));
     e->ms = now_ms();
     e->recorded = true;
     return GIDS_OK;
 }
 
 gids_status lb_event_synchronize(gids_event *e) {
-    GIDS_CHECK(e != NULL, GIDS_EINVAL, "gpu event synchronize: event is NULL");
-    return GIDS_OK;
+    return gids_check_given("gpu event synchronize", e != NULL, "event");
 }
 
 gids_status lb_event_query(gids_event *e, bool *done) {
-    GIDS_CHECK(e != NULL && done != NULL, GIDS_EINVAL, "gpu event query: event or done is NULL");
+    GIDS_TRY(gids_check_given("gpu event query", e != NULL && done != NULL, "event or done"));
     *done = true;
     return GIDS_OK;
 }
 
 gids_status lb_event_elapsed(const gids_event *start, const gids_event *end, double *ms) {
     const char *op = "gpu event elapsed_time";
-    GIDS_CHECK(start != NULL && end != NULL && ms != NULL, GIDS_EINVAL,
-               "%s: start, end or ms is NULL", op);
-    GIDS_CHECK(start->timing && end->timing, GIDS_EINVAL,
-               "%s: the %s event was created without timing (Event{timing = true})", op,
-               start->timing ? "end" : "start");
-    GIDS_CHECK(start->recorded && end->recorded, GIDS_EINVAL, "%s: the %s event was never recorded",
-               op, start->recorded ? "end" : "start");
-    GIDS_CHECK(start->device == end->device, GIDS_EINVAL,
-               "%s: the events belong to cuda:%d and cuda:%d, not one device", op, start->device,
-               end->device);
+    GIDS_TRY(gids_check_given(op, start != NULL && end != NULL && ms != NULL, "start, end or ms"));
+    GIDS_TRY(gids_check_elapsed(op, facts(start), facts(end)));
     *ms = end->ms - start->ms;
     return GIDS_OK;
 }
@@ -154,12 +137,7 @@ gids_status lb_event_destroy(gids_event *e) {
 /* ---------------------------------------------------------------- tensors */
 gids_status lb_record_stream(const gids_tensor *t, gids_stream *s) {
     const char *op = "record_stream";
-    GIDS_CHECK(t != NULL, GIDS_EINVAL, "%s: tensor is NULL", op);
-    if (t->storage->device.type != GIDS_CUDA) {
-        char buf[16];
-        GIDS_FAIL(GIDS_EDEVICE, "%s: expected a CUDA tensor, got one on %s", op,
-                  gids_device_str(t->storage->device, buf, sizeof buf));
-    }
+    GIDS_TRY(gids_check_record_stream_tensor(op, t));
     GIDS_TRY(check_pair(op, t->storage->device.index, s));
     GIDS_CHECK(lb_alloc_owns(t->storage->data), GIDS_EINVAL,
                "%s: the tensor's memory is not a block of cuda:0's caching allocator (memory "
