@@ -41,6 +41,12 @@ function S.gat_id_encoder(a)
   return a.graphs == "portable" and { p_unk_graph = 0.5 } or {}
 end
 
+-- The supervised GAT stages' weight averaging (callbacks.ema; docs/trainer.md, "Weight
+-- averaging"): the validation, the checkpoints and the fitted model use the moving average of
+-- the weights over about the last 100 optimizer steps, which removed the seed-to-seed swings of
+-- the GAT's test accuracy on hcrl_sa.
+S.GAT_EMA = { decay = 0.99 }
+
 -- The fusion states' per-capture calibration share (state_calibration): the portable graphs'
 -- calibration share, 0 (off) for the reference's graphs.
 function S.state_calibration(a)
@@ -64,7 +70,7 @@ S.data_args = data_args
 
 -- spec: stage, variant, family key of the epochs table (default stage), model ({class_path,
 -- init_args}), fusion (bool), data (extra GraphDataModule options, or a full data block for
--- fusion), distillation (model.distillation).
+-- fusion), distillation (model.distillation), ema (callbacks.ema: weight averaging, or nil).
 function S.stage(a, spec)
   local st = S.settings(a)
   local fusion = spec.fusion == true
@@ -91,6 +97,7 @@ function S.stage(a, spec)
       checkpoint = monitor,
       early_stopping = merge(monitor, { patience = fusion and st.patience.fusion or st.patience.graph }),
       lr_monitor = not fusion,
+      ema = spec.ema,
     },
   }
 end

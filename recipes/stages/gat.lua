@@ -11,5 +11,6 @@ return function(tla)
     stage = "gat", variant = a.loss,
     model = P.graph("gat", a.scale, { loss_fn = a.loss, conv_type = a.conv_type,
       id_encoder_kwargs = S.gat_id_encoder(a) }),
+    ema = S.GAT_EMA,
   })
 end

@@ -14,5 +14,6 @@ return function(tla)
     stage = "gat_kd", variant = "student_" .. a.loss,
     model = P.graph("student", a.scale, { loss_fn = a.loss, id_encoder_kwargs = S.gat_id_encoder(a) }),
     distillation = { teacher_ckpt = a.teacher_ckpt, T = a.T, alpha = a.alpha },
+    ema = S.GAT_EMA,
   })
 end

@@ -63,6 +63,30 @@ describe("graphids.config", function()
     assert.equal("benign", config.resolve("recipes/stages/vgae.lua").validated.data.init_args.label_filter)
   end)
 
+  it("gives the GAT stages weight averaging, which build_run turns into the callback", function()
+    local inst = require "graphids.orchestrate.instantiate"
+    local function ema_of(run)
+      for _, c in ipairs(run.trainer.callbacks) do
+        if c.state_key == "EMAWeightAveraging" then return c end
+      end
+    end
+    local r = config.resolve("recipes/stages/gat.lua")
+    assert.same({ decay = 0.99, update_every_n_steps = 1, update_starting_at_step = 0 },
+      config.thaw(r.validated.callbacks.ema))
+    local c = ema_of(inst.build_run(r))
+    assert.equal(0.99, c.decay)
+    local kd = config.resolve("recipes/stages/gat_kd.lua", { tla = { teacher_ckpt = "t" } })
+    assert.equal(0.99, kd.validated.callbacks.ema.decay)
+    -- the other stages have none; --set adds one, with defaults for what it leaves out
+    local v = config.resolve("recipes/stages/vgae.lua")
+    assert.is_nil(v.validated.callbacks.ema)
+    assert.is_nil(ema_of(inst.build_run(v)))
+    v = config.resolve("recipes/stages/vgae.lua", { set = { { "callbacks.ema.decay", 0.5 } } })
+    c = ema_of(inst.build_run(v))
+    assert.equal(0.5, c.decay)
+    assert.equal(1, c.every)
+  end)
+
   it("parses --set / --tla values as JSON, else as strings", function()
     local k, v = config.parse_kv("a.b.c=5")
     assert.equal("a.b.c", k)
@@ -101,6 +125,12 @@ describe("graphids.config", function()
       { { { "trainer.max_epochs", -1 } }, "'trainer.max_epochs' must be an integer >= 0, got %-1" },
       { { { "trainer.max_epochs", 2.5 } }, "'trainer.max_epochs' must be an integer >= 0, got 2.5" },
       { { { "callbacks.early_stopping.patience", 0 } }, "patience' must be an integer >= 1" },
+      { { { "callbacks.ema.decay", 1 } }, "'callbacks.ema.decay' must be a number in %[0, 1%), got 1" },
+      { { { "callbacks.ema.decya", 0.9 } },
+        "unknown key 'callbacks.ema.decya' %(did you mean 'callbacks.ema.decay'" },
+      { { { "callbacks.ema.update_every_n_steps", 0 } },
+        "'callbacks.ema.update_every_n_steps' must be an integer >= 1, got 0" },
+      { { { "callbacks.ema", 0.99 } }, "'callbacks.ema' must be a table" },
       { { { "trainer.gradient_clip_val", -1 } }, "'trainer.gradient_clip_val' must be a number > 0" },
       { { { "trainer.progress", "loud" } },
         "'trainer.progress' must be one of auto, bar, lines, off, got 'loud'" },

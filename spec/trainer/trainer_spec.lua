@@ -116,10 +116,12 @@ describe("graphids.trainer", function()
     local t = Trainer { max_epochs = 2, progress = "off", default_root_dir = dir,
       callbacks = { mc, rec, Probe() } }
     t:fit(model(), dm())
+    -- each epoch writes best (an improvement, or the first) and last: two on_save_checkpoint
     assert.same({ "on_fit_start:0", "on_train_epoch_start:0", "on_validation_epoch_start:0",
-      "on_validation_epoch_end:0", "on_train_epoch_end:0", "on_train_epoch_start:1",
-      "on_validation_epoch_start:1", "on_validation_epoch_end:1", "on_train_epoch_end:1",
-      "on_fit_end:2" }, rec.calls)
+      "on_validation_epoch_end:0", "on_train_epoch_end:0", "on_save_checkpoint:0",
+      "on_save_checkpoint:0", "on_train_epoch_start:1", "on_validation_epoch_start:1",
+      "on_validation_epoch_end:1", "on_train_epoch_end:1", "on_save_checkpoint:1",
+      "on_save_checkpoint:1", "on_fit_end:2" }, rec.calls)
     assert.same({ "probe", "checkpoint", "probe", "checkpoint" }, order)
   end)
 

@@ -324,7 +324,9 @@ end
 local JSON_KEYS = { "hyper_parameters", "metrics", "callbacks", "loader", "trainer", "scheduler" }
 
 -- Writes a checkpoint.  c fields (all optional but model):
---   model (StateDict or name -> tensor), optimizer (optimizer:state_dict()), scheduler
+--   model (StateDict or name -> tensor), current_model (the same, the weights training
+--   continues from when `model` holds averaged ones: EMAWeightAveraging), optimizer
+--   (optimizer:state_dict()), scheduler
 --   (scheduler:state_dict()), rng (name -> 16-byte generator state string), epoch, global_step,
 --   class_path, hyper_parameters, metrics (name -> number), callbacks (state_key -> JSON-able),
 --   loader (data-module state), trainer (JSON-able loop state), config_digest, tracking_run_id.
@@ -335,6 +337,11 @@ function M.save(path, c)
   local tensors = {}
   for _, e in ipairs(entries(c.model)) do
     tensors["model." .. e[1]] = cpu(e[2])
+  end
+  if c.current_model ~= nil then
+    for _, e in ipairs(entries(c.current_model)) do
+      tensors["current_model." .. e[1]] = cpu(e[2])
+    end
   end
   local meta = {
     format = "pt",
@@ -369,7 +376,8 @@ end
 
 -- Reads and verifies a checkpoint.  Returns a table: path, sidecar ("verified" | "missing"),
 -- metadata (the raw strings), tensors (all, memory-mapped), model (name -> tensor, prefix
--- stripped), optimizer (a state dict or nil), rng (name -> state string), format_version,
+-- stripped), current_model (likewise, or nil: only checkpoints of a weight-averaging fit have
+-- it), optimizer (a state dict or nil), rng (name -> state string), format_version,
 -- epoch, global_step, class_path, hyper_parameters, metrics, callbacks, loader, trainer,
 -- scheduler, config_digest, runtime_version, tracking_run_id.
 -- A missing file, a digest mismatch or a malformed file raise with the path in the message.
@@ -400,9 +408,13 @@ function M.load(path)
   c.format_version = math.tointeger(version)
   for name, t in pairs(tensors) do
     local p = name:match("^model%.(.+)$")
+    local q = name:match("^current_model%.(.+)$")
     local r = name:match("^rng%.(.+)$")
     if p then
       c.model[p] = t
+    elseif q then
+      c.current_model = c.current_model or {}
+      c.current_model[q] = t
     elseif r then
       c.rng[r] = string.char(table.unpack(t:totable()))
     end

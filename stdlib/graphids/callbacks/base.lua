@@ -7,7 +7,10 @@
 -- trainer.epoch, trainer.global_step, trainer.callback_metrics, trainer.should_stop):
 --   on_fit_start, on_train_epoch_start, on_train_batch_end(trainer, logs, batch_index),
 --   on_validation_epoch_start, on_validation_epoch_end, on_train_epoch_end, on_fit_end,
---   on_test_start, on_test_end(trainer, metrics), on_exception(trainer, err).
+--   on_test_start, on_test_end(trainer, metrics), on_exception(trainer, err),
+--   on_save_checkpoint(trainer, contents) (may change the table handed to ckpt.save),
+--   on_load_checkpoint(trainer, c) (resuming: c is ckpt.load's table, before the trainer
+--   restores the weights from c.current_model or c.model).
 -- A callback with resume state defines state_key (unique among the trainer's callbacks),
 -- state_dict() (JSON-able) and load_state_dict(state); the trainer saves it in every
 -- checkpoint and restores it on resume.
@@ -17,7 +20,7 @@ local Callback = class("Callback")
 
 Callback.HOOKS = { "on_fit_start", "on_train_epoch_start", "on_train_batch_end",
   "on_validation_epoch_start", "on_validation_epoch_end", "on_train_epoch_end", "on_fit_end",
-  "on_test_start", "on_test_end", "on_exception" }
+  "on_test_start", "on_test_end", "on_exception", "on_save_checkpoint", "on_load_checkpoint" }
 
 for _, h in ipairs(Callback.HOOKS) do
   Callback[h] = function() end

@@ -14,7 +14,8 @@
 --   model           {class_path, init_args, distillation?}: init_args checked against the
 --                   class's hyper-parameters (num_ids may be left out: it comes from the data)
 --   callbacks       {checkpoint = {monitor, mode}, early_stopping = {monitor, mode, patience,
---                   min_delta}, lr_monitor = bool}
+--                   min_delta}, lr_monitor = bool, ema = {decay, update_every_n_steps,
+--                   update_starting_at_step} (absent = no weight averaging)}
 -- Cross-field rules (the reference's): checkpoint and early-stopping monitor/mode agree; fusion
 -- models monitor val_acc/max, the others val_loss/min; the data module fits the model family.
 local U = require "graphids.nn._util"
@@ -39,7 +40,9 @@ local SECTIONS = {
   model = { class_path = "", init_args = {}, distillation = N },
   ["model.distillation"] = { teacher_ckpt = "", T = 4.0, alpha = 0.7, latent_weight = 1.0,
     recon_weight = 1.0 },
-  callbacks = { checkpoint = {}, early_stopping = {}, lr_monitor = false },
+  -- ema absent by default, so configurations without it keep their digests
+  callbacks = { checkpoint = {}, early_stopping = {}, lr_monitor = false, ema = N },
+  ["callbacks.ema"] = { decay = 0.999, update_every_n_steps = 1, update_starting_at_step = 0 },
   ["callbacks.checkpoint"] = { monitor = "val_loss", mode = "min" },
   ["callbacks.early_stopping"] = { monitor = "val_loss", mode = "min", patience = 10, min_delta = 0.0 },
 }
@@ -222,6 +225,17 @@ local function validate_callbacks(c, fusion)
       fusion and "fusion" or "graph", want[1], want[2], ck.monitor, ck.mode))
   end
   c.checkpoint, c.early_stopping = ck, es
+  if c.ema ~= nil then
+    local e = section("callbacks.ema", c.ema, SECTIONS["callbacks.ema"])
+    if type(e.decay) ~= "number" or not (e.decay >= 0 and e.decay < 1) then
+      fail("'callbacks.ema.decay' must be a number in [0, 1), got " .. tostring(e.decay))
+    end
+    e.update_every_n_steps = as_int(e.update_every_n_steps)
+    e.update_starting_at_step = as_int(e.update_starting_at_step)
+    int_at_least("callbacks.ema.update_every_n_steps", e.update_every_n_steps, 1)
+    int_at_least("callbacks.ema.update_starting_at_step", e.update_starting_at_step, 0)
+    c.ema = e
+  end
 end
 
 local function validate_trainer(t)

@@ -107,6 +107,11 @@ local function callbacks_of(v, run_dir)
   if c.lr_monitor then
     list[#list + 1] = cb.LearningRateMonitor()
   end
+  if c.ema ~= nil then
+    list[#list + 1] = cb.EMAWeightAveraging { decay = c.ema.decay,
+      update_every_n_steps = c.ema.update_every_n_steps,
+      update_starting_at_step = c.ema.update_starting_at_step }
+  end
   -- Without a run dir there is no checkpoint callback at all: nothing may be written.
   if run_dir ~= nil and v.trainer.enable_checkpointing then
     list[#list + 1] = cb.ModelCheckpoint { monitor = c.checkpoint.monitor, mode = c.checkpoint.mode }

@@ -204,7 +204,7 @@ function Trainer:save_checkpoint(path)
   for _, c in ipairs(self.callbacks) do
     if c.state_key then callbacks[c.state_key] = c:state_dict() end
   end
-  return ckpt.save(path, {
+  local contents = {
     model = self.model:state_dict(),
     optimizer = self.optimizer and self.optimizer:state_dict() or nil,
     scheduler = self.scheduler and self.scheduler:state_dict() or nil,
@@ -218,7 +218,9 @@ function Trainer:save_checkpoint(path)
     trainer = { next_epoch = self.epoch + 1, should_stop = self.should_stop, max_epochs = self.max_epochs,
       scaler = self.scaler and self.scaler:state_dict() or nil },
     config_digest = self.config_digest, tracking_run_id = self.tracking_run_id,
-  })
+  }
+  self:_hook("on_save_checkpoint", contents)
+  return ckpt.save(path, contents)
 end
 
 -- The optimizer state of a checkpoint (CPU tensors) moved to the devices of the parameters
@@ -257,7 +259,10 @@ function Trainer:_restore(c)
   if self.scaler then
     need(tstate.scaler, "grad scaler state ('trainer.scaler': it was not written with precision '16-mixed')")
   end
-  self.model:load_state_dict(c.model)
+  -- a weight-averaging fit saved the average as `model` and the weights it trains as
+  -- `current_model` (callbacks/weight_averaging.lua): training continues from the latter
+  self:_hook("on_load_checkpoint", c)
+  self.model:load_state_dict(c.current_model or c.model)
   if self.optimizer then
     self.optimizer:load_state_dict(to_param_devices(self.optimizer, c.optimizer))
   end
