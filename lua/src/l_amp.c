@@ -6,6 +6,10 @@
  *                                         must stay in f32)
  *   graphids.is_autocast_enabled()        true inside an autocast("f16"|"bf16") region
  *   graphids.autocast_dtype()             "f16", "bf16", or nil when off
+ *   graphids.is_autocast_cache_enabled()  the cast cache (gids/amp.h; torch's names): a
+ *   graphids.set_autocast_cache_enabled(b)  parameter is cast once per region; the setter
+ *   graphids.clear_autocast_cache()         returns the previous setting
+ *   graphids.autocast_cache_size()        the calling thread's cached casts
  *
  * On the CPU autocast changes nothing (no half storage there); the GradScaler and the trainer's
  * `precision` option are Lua (graphids.amp, graphids.trainer).
@@ -43,10 +47,39 @@ static int a_autocast_dtype(lua_State *L) {
     return 1;
 }
 
+static int a_is_autocast_cache_enabled(lua_State *L) {
+    l_checkend(L, 0, "is_autocast_cache_enabled");
+    lua_pushboolean(L, gids_autocast_cache_enabled());
+    return 1;
+}
+
+static int a_set_autocast_cache_enabled(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TBOOLEAN);
+    l_checkend(L, 1, "set_autocast_cache_enabled");
+    lua_pushboolean(L, gids_set_autocast_cache_enabled(lua_toboolean(L, 1)));
+    return 1;
+}
+
+static int a_clear_autocast_cache(lua_State *L) {
+    l_checkend(L, 0, "clear_autocast_cache");
+    gids_autocast_cache_clear();
+    return 0;
+}
+
+static int a_autocast_cache_size(lua_State *L) {
+    l_checkend(L, 0, "autocast_cache_size");
+    lua_pushinteger(L, (lua_Integer)gids_autocast_cache_size());
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {
     {"autocast", a_autocast},
     {"is_autocast_enabled", a_is_autocast_enabled},
     {"autocast_dtype", a_autocast_dtype},
+    {"is_autocast_cache_enabled", a_is_autocast_cache_enabled},
+    {"set_autocast_cache_enabled", a_set_autocast_cache_enabled},
+    {"clear_autocast_cache", a_clear_autocast_cache},
+    {"autocast_cache_size", a_autocast_cache_size},
     {NULL, NULL},
 };
 

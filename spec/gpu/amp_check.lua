@@ -285,6 +285,37 @@ check("autocast: a Linear's output and gradients are f32, within half tolerance 
   assert(not graphids.is_autocast_enabled(), "autocast left on")
 end)
 
+check("autocast: a Linear's weight is cast once per region (the cast cache), and the cache can be off",
+  function()
+    local lin = nn.Linear(64, 32)
+    lin:to(D)
+    local x = graphids.randn(50, 64):to(D)
+    -- on the device the weight's cast is cached (x is an activation, the bias no product operand);
+    -- in a dry run on the CPU autocast is a no-op and casts nothing
+    local want = T.dry and 0 or 1
+    local function twice()
+      local a = lin(x)
+      local n1 = graphids.autocast_cache_size()
+      local b = lin(x)
+      return n1, graphids.autocast_cache_size(), a, b
+    end
+    assert(graphids.is_autocast_cache_enabled(), "the cache is on by default")
+    local n1, n2, a, b = graphids.autocast("bf16", twice)
+    assert(n1 == want and n2 == want, string.format("cache sizes %d, %d, expected %d", n1, n2, want))
+    assert(graphids.equal(a:cpu(), b:cpu()), "the cached cast gave another product")
+    assert(graphids.autocast_cache_size() == 0, "the cache outlived the region")
+    assert(graphids.set_autocast_cache_enabled(false) == true, "the setter returns the previous value")
+    local m1, m2, c = graphids.autocast("bf16", twice)
+    assert(graphids.set_autocast_cache_enabled(true) == false)
+    assert(m1 == 0 and m2 == 0, "casts cached with the cache off")
+    assert(graphids.equal(a:cpu(), c:cpu()), "the product differs without the cache")
+    graphids.autocast("bf16", function()
+      lin(x)
+      graphids.clear_autocast_cache()
+      assert(graphids.autocast_cache_size() == 0, "clear_autocast_cache left entries")
+    end)
+  end)
+
 check("autocast: batched matmul with a broadcast weight and bmm, forward and backward", function()
   local a = graphids.randn(4, 10, 16):to(D):requires_grad_()
   local w = graphids.randn(16, 8):to(D):requires_grad_()
