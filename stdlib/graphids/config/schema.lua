@@ -227,13 +227,13 @@ local function validate_callbacks(c, fusion)
   c.checkpoint, c.early_stopping = ck, es
   if c.ema ~= nil then
     local e = section("callbacks.ema", c.ema, SECTIONS["callbacks.ema"])
-    if type(e.decay) ~= "number" or not (e.decay >= 0 and e.decay < 1) then
-      fail("'callbacks.ema.decay' must be a number in [0, 1), got " .. tostring(e.decay))
-    end
     e.update_every_n_steps = as_int(e.update_every_n_steps)
     e.update_starting_at_step = as_int(e.update_starting_at_step)
-    int_at_least("callbacks.ema.update_every_n_steps", e.update_every_n_steps, 1)
-    int_at_least("callbacks.ema.update_starting_at_step", e.update_starting_at_step, 0)
+    -- the values are checked by constructing the callback: one set of rules, as for data modules
+    local ok, err = pcall(require("graphids.callbacks.weight_averaging"), e)
+    if not ok then
+      fail("'callbacks.ema': " .. tostring(err):gsub("^[^:]*:%d+: ", ""))
+    end
     c.ema = e
   end
 end
