@@ -132,7 +132,7 @@ build: $(LOOPBACK_SO)
 
 # Their specs load it, so the runtime is linked whole and exported (-Wl,-E) for the plugin.
 LOOPBACK_CTESTS := $(addprefix $(BUILD)/asan/,test_loopback test_stream test_autocast)
-$(LOOPBACK_CTESTS): $(BUILD)/asan/%: spec/c/%.c spec/c/check.h $(ASAN_A) $(LOOPBACK_SO)
+$(LOOPBACK_CTESTS): $(BUILD)/asan/%: spec/c/%.c spec/c/check.h spec/c/loopback_load.h $(ASAN_A) $(LOOPBACK_SO)
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(ASANF) -Ispec/c -DLOOPBACK_SO='"$(abspath $(LOOPBACK_SO))"' \
 	  -DSOURCE_ROOT='"$(abspath .)"' $< \

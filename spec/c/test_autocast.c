@@ -15,6 +15,7 @@
 
 #include "check.h"
 #include "helpers.h"
+#include "loopback_load.h"
 
 #define DEV ((gids_device){GIDS_CUDA, 0})
 
@@ -233,14 +234,7 @@ TEST(each_thread_has_its_own_cache) {
 }
 
 int main(void) {
-    setenv("GIDS_CUDA_PLUGIN", LOOPBACK_SO, 1);
-    unsetenv("GIDS_LOOPBACK_DISABLE");
-    unsetenv("GIDS_LOOPBACK_MEMORY_MIB");
-    if (gids_backend_load() != GIDS_OK) {
-        fprintf(stderr, "FAIL loading %s: %s\n", LOOPBACK_SO, gids_error_message());
-        check_failed_++;
-        return check_summary("autocast");
-    }
+    if (!load_loopback(NULL)) return check_summary("autocast");
     RUN(a_weight_used_twice_in_a_region_is_cast_once);
     RUN(without_the_cache_every_product_casts_its_weight);
     RUN(a_recorded_view_of_a_weight_is_cached_and_activations_are_not);

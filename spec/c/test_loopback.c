@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "helpers.h"
+#include "loopback_load.h"
 
 #include "../../runtime/src/loopback/loopback_entries.h"
 
@@ -471,18 +472,7 @@ TEST(the_entry_list_agrees_with_the_cuda_plugins_table) {
 }
 
 int main(void) {
-    setenv("GIDS_CUDA_PLUGIN", LOOPBACK_SO, 1);
-    setenv("GIDS_LOOPBACK_DISABLE", "unique", 1);
-    unsetenv("GIDS_LOOPBACK_ALL");
-    unsetenv("GIDS_LOOPBACK_POISON");
-    unsetenv("GIDS_LOOPBACK_TAG");
-    unsetenv("GIDS_LOOPBACK_MEMORY_MIB");
-    gids_status st = gids_backend_load();
-    if (st != GIDS_OK) {
-        fprintf(stderr, "FAIL loading %s: %s\n", LOOPBACK_SO, gids_error_message());
-        check_failed_++;
-        return check_summary("loopback");
-    }
+    if (!load_loopback("unique")) return check_summary("loopback");
     be_ = gids_backend_get(GIDS_CUDA);
     RUN(loads_as_the_cuda_plugin_with_one_loopback_device);
     RUN(round_trips_keep_the_bits_of_every_dtype_contiguous_and_strided);

@@ -18,6 +18,7 @@
 
 #include "check.h"
 #include "helpers.h"
+#include "loopback_load.h"
 
 #include "../../runtime/src/loopback/loopback_impl.h"
 
@@ -305,16 +306,7 @@ TEST(a_block_freed_on_a_stream_is_reused_by_that_stream_only) {
 }
 
 int main(void) {
-    setenv("GIDS_CUDA_PLUGIN", LOOPBACK_SO, 1);
-    unsetenv("GIDS_LOOPBACK_DISABLE");
-    unsetenv("GIDS_LOOPBACK_TAG");
-    unsetenv("GIDS_LOOPBACK_MEMORY_MIB");
-    gids_status st = gids_backend_load();
-    if (st != GIDS_OK) {
-        fprintf(stderr, "FAIL loading %s: %s\n", LOOPBACK_SO, gids_error_message());
-        check_failed_++;
-        return check_summary("stream");
-    }
+    if (!load_loopback(NULL)) return check_summary("stream");
     be_ = gids_backend_get(GIDS_CUDA);
     RUN(streams_are_made_with_checked_priorities_and_flags_and_destroyed);
     RUN(the_current_stream_is_set_per_thread_and_destroying_it_restores_the_default);
