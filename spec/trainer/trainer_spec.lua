@@ -23,22 +23,7 @@ local function dm(opts)
   return tiny.DataModule(opts or { n = 48, batch_size = 8, seed = 2 })
 end
 
-local function weights(m)
-  local out = {}
-  for _, k in ipairs(m:state_dict():keys()) do
-    out[k] = m:state_dict():get(k):clone()
-  end
-  return out
-end
-
-local function same_weights(a, b)
-  for k, t in pairs(a) do
-    if not graphids.equal(t, b[k]) then
-      return false, k
-    end
-  end
-  return true
-end
+local weights, same_weights = tiny.weights, tiny.same_weights
 
 -- Records every hook call in order.
 local Recorder = class("Recorder", cb.Callback)

@@ -1,7 +1,6 @@
 -- weight_averaging_spec.lua -- graphids.callbacks.EMAWeightAveraging with the real trainer on the
 -- spec-local tiny MLP: the average's arithmetic, validation on the average, the fitted model,
 -- checkpoint contents, exact resume, the update schedule, option errors.
-local graphids = require "graphids"
 local class = require "graphids.class"
 local gio = require "graphids.io"
 local ckpt = require "graphids.ckpt"
@@ -20,28 +19,7 @@ local function dm()
   return tiny.DataModule({ n = 48, batch_size = 8, seed = 2 })
 end
 
--- name -> clone of every state entry
-local function snapshot(m)
-  local sd, out = m:state_dict(), {}
-  for _, k in ipairs(sd:keys()) do
-    out[k] = sd:get(k):clone()
-  end
-  return out
-end
-
-local function same(a, b)
-  local n = 0
-  for k, t in pairs(a) do
-    n = n + 1
-    if b[k] == nil or not graphids.equal(t, b[k]) then
-      return false, k
-    end
-  end
-  for k in pairs(b) do
-    if a[k] == nil then return false, k end
-  end
-  return n > 0
-end
+local snapshot, same = tiny.weights, tiny.same_weights
 
 -- Records the weights after every optimizer step and at each epoch's end.  Callbacks run in
 -- list order: put it before the averaging callback.

@@ -104,6 +104,33 @@ function M.metrics(out)
     mean_score = out.scores:to("f64"):sum():item() / n }
 end
 
+-- ---------------------------------------------------------------- state comparisons
+
+-- name -> clone of every state entry of module m (a snapshot that later steps do not change).
+function M.weights(m)
+  local sd, out = m:state_dict(), {}
+  for _, k in ipairs(sd:keys()) do
+    out[k] = sd:get(k):clone()
+  end
+  return out
+end
+
+-- Whether two name -> tensor tables hold the same names and bitwise equal tensors (and are not
+-- empty); false and the first differing name otherwise.
+function M.same_weights(a, b)
+  local n = 0
+  for k, t in pairs(a) do
+    n = n + 1
+    if b[k] == nil or not graphids.equal(t, b[k]) then
+      return false, k
+    end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false, k end
+  end
+  return n > 0
+end
+
 -- ---------------------------------------------------------------- data
 
 local Loader = class("TinyLoader")
