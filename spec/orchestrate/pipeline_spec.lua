@@ -95,6 +95,20 @@ describe("graphids.orchestrate.pipeline", function()
     assert.truthy(table_text:find("broken%s+failed"), table_text)
   end)
 
+  it("widens the stage column of the results to the longest stage name", function()
+    local out = {}
+    pipeline.print_results({ { name = "vgae", status = "ok", seconds = 1 },
+      { name = "vgae_fold_sonata_x", status = "skipped" } },
+      { write = function(_, ...) for _, s in ipairs({ ... }) do out[#out + 1] = s end end })
+    local text = table.concat(out)
+    local a = text:match("\n(  vgae +)ok ")
+    local b = text:match("\n(  vgae_fold_sonata_x +)skipped ")
+    assert.truthy(a and b, text)
+    assert.equal(#a, #b)
+    local h = text:match("\n(  stage +)status ")
+    assert.equal(#a, #h)
+  end)
+
   it("skips completed stages, evaluates trained ones and resumes interrupted fits", function()
     local p = pipeline.load(path, { lake_root = lake })
     local actions = {}

@@ -140,10 +140,12 @@ end
 function M.print_plan(p, out)
   out = out or io.stdout
   out:write(string.format("pipeline %s (%d stages, executor local)\n", p.name, #p.stages))
-  for _, r in ipairs(M.plan(p)) do
+  local rows, width = M.plan(p), 14
+  for _, r in ipairs(rows) do width = math.max(width, #r.name) end
+  for _, r in ipairs(rows) do
     local deps = #r.deps > 0 and ("  after " .. table.concat(r.deps, ", ")) or ""
-    out:write(string.format("  %-14s %-9s %s%s\n      %s\n", r.name, r.action, r.reason, deps,
-      tostring(r.run_dir)))
+    out:write(string.format("  %-" .. width .. "s %-9s %s%s\n      %s\n", r.name, r.action, r.reason,
+      deps, tostring(r.run_dir)))
   end
 end
 
@@ -250,27 +252,30 @@ end
 
 function M.print_results(results, out)
   out = out or io.stdout
+  local width = 14 -- the stage column fits the longest name
+  for _, r in ipairs(results) do width = math.max(width, #r.name) end
+  local col = "  %-" .. width .. "s "
   out:write("\nresults (pooled over the test sets; F1 = macro F1 for classifiers, F1 at the validation " ..
     "threshold for anomaly detectors)\n")
-  out:write(string.format("  %-14s %-8s %7s %7s %7s %9s\n", "stage", "status", "acc", "F1", "AUROC",
+  out:write(string.format(col .. "%-8s %7s %7s %7s %9s\n", "stage", "status", "acc", "F1", "AUROC",
     "time(s)"))
   for _, r in ipairs(results) do
     local acc, f1, auroc = M.headline(r.metrics, "test/")
-    out:write(string.format("  %-14s %-8s %7s %7s %7s %9s\n", r.name, r.status, num(acc), num(f1), num(auroc),
+    out:write(string.format(col .. "%-8s %7s %7s %7s %9s\n", r.name, r.status, num(acc), num(f1), num(auroc),
       r.seconds and string.format("%.1f", r.seconds) or "-"))
   end
   out:write("\nper test set\n")
   for _, r in ipairs(results) do
     for _, s in ipairs(test_sets(r.metrics)) do
       local acc, f1, auroc = M.headline(r.metrics, "test/" .. s .. "/")
-      out:write(string.format("  %-14s %-40s %7s %7s %7s\n", r.name, s, num(acc), num(f1), num(auroc)))
+      out:write(string.format(col .. "%-40s %7s %7s %7s\n", r.name, s, num(acc), num(f1), num(auroc)))
     end
   end
   out:write("\nartifacts\n")
   for _, r in ipairs(results) do
-    out:write(string.format("  %-14s %s\n", r.name, tostring(r.run_dir)))
+    out:write(string.format(col .. "%s\n", r.name, tostring(r.run_dir)))
     if r.status == "failed" or r.status == "blocked" then
-      out:write(string.format("  %-14s %s: %s\n", "", r.status, tostring(r.error)))
+      out:write(string.format(col .. "%s: %s\n", "", r.status, tostring(r.error)))
     end
   end
 end
