@@ -57,6 +57,40 @@ describe("JumpingKnowledge lstm on the CPU", function()
     end)
   end
 
+  -- The backward writes the gate gradients over the saved gates ([2, layers, N, 4H]) when the
+  -- graph is not retained: the same gradients, bit for bit, with that buffer's size less at peak.
+  it("reuses the saved gates for their gradients unless the graph is retained", function()
+    local n, channels, layers = 4000, 16, 3
+    local hidden = layers * channels // 2
+    local gate_bytes = 2 * layers * n * 4 * hidden * 4
+    graphids.manual_seed(5)
+    local jk = nn.JumpingKnowledge("lstm", { channels = channels, num_layers = layers })
+    local xs = {}
+    for i = 1, layers do xs[i] = graphids.randn({ n, channels }):requires_grad_(true) end
+    local w = graphids.randn({ n, channels })
+    local function backward_peak(retain)
+      jk:zero_grad()
+      for _, x in ipairs(xs) do x.grad = nil end
+      local loss = (jk(xs) * w):sum()
+      collectgarbage()
+      graphids.reset_peak_memory()
+      local before = graphids.memory().current_bytes
+      loss:backward(nil, { retain_graph = retain })
+      local peak = graphids.memory().peak_bytes - before
+      if retain then -- a retained graph still has its gates: a second backward works
+        loss:backward(nil, { retain_graph = false })
+      end
+      return peak, grads(jk, xs)
+    end
+    local kept_peak, g_kept = backward_peak(true)
+    local peak, g = backward_peak(false)
+    assert.is_true(kept_peak - peak >= gate_bytes, string.format(
+      "peak %d bytes with the graph retained, %d without; the gates take %d", kept_peak, peak, gate_bytes))
+    for i = 1, #g do -- the retained run added two backwards
+      assert.is_true(graphids.equal(g_kept[i], g[i] * 2), "gradient " .. i)
+    end
+  end)
+
   it("bilstm refuses a bad shape, a partial bias set and a stray argument", function()
     local x = graphids.randn({ 2, 3, 4 })
     local wi, wh, b = graphids.randn({ 8, 4 }), graphids.randn({ 8, 2 }), graphids.randn({ 8 })

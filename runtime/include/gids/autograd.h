@@ -95,6 +95,12 @@ gids_status gids_node_save(gids_node *n, int slot, const gids_tensor *t);
 /* BORROW: the tensor saved in slot i.  ESTATE when saved tensors were already released by an
  * earlier backward, or when t was modified in place since it was saved. */
 gids_status gids_node_saved(gids_node *n, int slot, const gids_tensor **out);
+/* BORROW: the tensor saved in slot i as scratch the formula may overwrite, or NULL.  Non-NULL
+ * only while the engine runs n in a backward that frees n's saved tensors right after it (no
+ * retain_graph) and when nothing else holds the tensor or its storage, so no one can read the
+ * overwritten values.  A formula uses it to put a result of the same size in place of a saved
+ * buffer it reads for the last time. */
+gids_tensor *gids_node_saved_scratch(gids_node *n, int slot);
 /* Shape of input j as recorded (for sum_to and zeros of the right shape). */
 void gids_node_input_shape(const gids_node *n, int j, int *ndim, const int64_t **shape);
 gids_dtype gids_node_input_dtype(const gids_node *n, int j);

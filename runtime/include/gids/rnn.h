@@ -76,6 +76,15 @@ gids_status gids_bilstm_backward(gids_tensor **g_x, gids_tensor *g_w[8], const b
                                  const gids_tensor *g_out, const gids_tensor *x,
                                  const gids_tensor *const w[8], const gids_tensor *out,
                                  const gids_tensor *act, const gids_tensor *c);
+/* The same, writing the gate gradients over act's elements instead of a buffer of act's size (a
+ * gigabyte and more for the large GAT's jumping knowledge at 1024 graphs): for a caller that
+ * never reads act again, such as the autograd node when the graph is not retained.  act's
+ * contents are undefined afterwards and its version is bumped. */
+gids_status gids_bilstm_backward_consume(gids_tensor **g_x, gids_tensor *g_w[8],
+                                         const bool want_w[8], const gids_tensor *g_out,
+                                         const gids_tensor *x, const gids_tensor *const w[8],
+                                         const gids_tensor *out, gids_tensor *act,
+                                         const gids_tensor *c);
 
 /* gids_bilstm recording one BiLSTMBackward node over x and the weights when grad mode is on and
  * any of them requires grad. */

@@ -70,8 +70,14 @@ static gids_status bilstm_backward_(gids_node *n, gids_tensor *const *grad_out,
     for (int k = 0; k < 8; k++)
         want[k] = (k % 4 < 2 || *has_bias) && gids_node_needs_grad(n, BILSTM_W_INPUT[k]);
     gids_tensor *gx = NULL, *gw[8] = {NULL};
-    gids_status st = gids_bilstm_backward(gids_node_needs_grad(n, 0) ? &gx : NULL, gw, want,
-                                          grad_out[0], x, w, out, act, c);
+    gids_tensor **want_x = gids_node_needs_grad(n, 0) ? &gx : NULL;
+    /* the activated gates are read for the last time here: when the graph is not retained the
+     * gate gradients take their place (act is the largest buffer of the op, [2, T, N, 4H]) */
+    gids_tensor *scratch = gids_node_saved_scratch(n, 1);
+    gids_status st =
+        scratch != NULL
+            ? gids_bilstm_backward_consume(want_x, gw, want, grad_out[0], x, w, out, scratch, c)
+            : gids_bilstm_backward(want_x, gw, want, grad_out[0], x, w, out, act, c);
     ag_give(&s, n, 0, ag_own(&s, st, gx), grad_in);
     for (int k = 0; k < 8; k++)
         if (want[k]) ag_give(&s, n, BILSTM_W_INPUT[k], ag_own(&s, st, gw[k]), grad_in);

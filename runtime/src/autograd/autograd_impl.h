@@ -48,7 +48,8 @@ struct gids_node {
     gids_edge *next;         /* [nin] */
     gids_input_info *inputs; /* [nin] */
     gids_saved saved[GIDS_NODE_MAX_SAVED];
-    bool released; /* saved tensors freed by a backward without retain_graph */
+    bool released;  /* saved tensors freed by a backward without retain_graph */
+    bool consuming; /* set while fn runs in such a backward (gids_node_saved_scratch) */
     void *ctx;
     void (*ctx_free)(void *ctx);
     gids_tensor *leaf; /* AccumulateGrad: the leaf (owned) */

@@ -209,7 +209,9 @@ static gids_status run_node_(table *t, heap *ready, slot *s, bool retain_graph) 
     bool any = false;
     for (int k = 0; k < n->nout; k++) any = any || s->grads[k] != NULL;
     if (any) {
+        n->consuming = !retain_graph;
         st = n->fn(n, s->grads, grad_in);
+        n->consuming = false;
         if (st != GIDS_OK && strncmp(gids_error_message(), n->name, strlen(n->name)) != 0)
             gids_error_prefix(st, "%s", n->name);
     }

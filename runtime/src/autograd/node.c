@@ -193,6 +193,18 @@ gids_status gids_node_saved(gids_node *n, int slot, const gids_tensor **out) {
     return GIDS_OK;
 }
 
+gids_tensor *gids_node_saved_scratch(gids_node *n, int slot) {
+    if (!n->consuming || n->released || slot < 0 || slot >= GIDS_NODE_MAX_SAVED) return NULL;
+    gids_tensor *t = n->saved[slot].t;
+    if (t == NULL || __atomic_load_n(&t->refcount, __ATOMIC_ACQUIRE) != 1 ||
+        __atomic_load_n(&t->storage->refcount, __ATOMIC_ACQUIRE) != 1)
+        return NULL;
+    /* the saved version check still applies: scratch is only handed out for intact values */
+    if (__atomic_load_n(&t->storage->version, __ATOMIC_RELAXED) != n->saved[slot].version)
+        return NULL;
+    return t;
+}
+
 void gids_node_input_shape(const gids_node *n, int j, int *ndim, const int64_t **shape) {
     *ndim = n->inputs[j].ndim;
     *shape = n->inputs[j].shape;

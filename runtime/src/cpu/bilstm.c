@@ -395,9 +395,13 @@ typedef struct {
             for (int64_t n = n0; n < n1; n++) {                                                    \
                 int64_t st = n * 2 * H + d * H; /* scratch rows */                                 \
                 int64_t g = GR(q, d, t[d], n);                                                     \
-                bwd_row_##sfx(H, (const TY *)w->dh + st, later ? dc_in + st : zero, act + g,       \
-                              earlier ? c + SR(q, d, tp[d], n) : zero, c + SR(q, d, t[d], n),      \
-                              dG + g, dc_out + st);                                                \
+                const TY *gh = (const TY *)w->dh + st, *gc = later ? dc_in + st : zero;            \
+                const TY *cp = earlier ? c + SR(q, d, tp[d], n) : zero,                            \
+                         *cn = c + SR(q, d, t[d], n);                                              \
+                if (act == dG) /* the gate gradients overwrite the gates */                        \
+                    bwd_row_inplace_##sfx(H, gh, gc, dG + g, cp, cn, dc_out + st);                 \
+                else                                                                               \
+                    bwd_row_##sfx(H, gh, gc, act + g, cp, cn, dG + g, dc_out + st);                \
                 if (bpart != NULL)                                                                 \
                     for (int64_t k = 0; k < 4 * H; k++) bpart[d * 4 * H + k] += dG[g + k];         \
             }                                                                                      \
@@ -523,10 +527,12 @@ static gids_status weight_grads(const seq *q, const scratch *w, const void *G, c
     return GIDS_OK;
 }
 
-gids_status gids_bilstm_backward(gids_tensor **g_x, gids_tensor *g_w[8], const bool want_w[8],
-                                 const gids_tensor *g_out, const gids_tensor *x,
-                                 const gids_tensor *const w[8], const gids_tensor *out,
-                                 const gids_tensor *act, const gids_tensor *c) {
+/* The backward; with consume, the gate gradients are written over act's elements (or over the
+ * contiguous copy take() made of them) instead of a new buffer of their size. */
+static gids_status backward_(gids_tensor **g_x, gids_tensor *g_w[8], const bool want_w[8],
+                             const gids_tensor *g_out, const gids_tensor *x,
+                             const gids_tensor *const w[8], const gids_tensor *out,
+                             gids_tensor *act, const gids_tensor *c, bool consume) {
     GIDS_CHECK(g_w != NULL && want_w != NULL, GIDS_EINVAL,
                "bilstm_backward: g_w and want_w must not be NULL");
     if (g_x != NULL) *g_x = NULL;
@@ -542,7 +548,7 @@ gids_status gids_bilstm_backward(gids_tensor **g_x, gids_tensor *g_w[8], const b
     if (st == GIDS_OK) st = take(&q, "c", c, 4, cs, &Cs);
     if (st == GIDS_OK && g_out != NULL) st = take(&q, "g_out", g_out, 3, os, &GO);
     gids_tensor *dG = NULL;
-    if (st == GIDS_OK) st = gids_empty_named(q.op, &dG, q.dt, GIDS_DEVICE_CPU, 4, as);
+    if (st == GIDS_OK && !consume) st = gids_empty_named(q.op, &dG, q.dt, GIDS_DEVICE_CPU, 4, as);
     if (st == GIDS_OK && g_x != NULL)
         st = gids_empty_named(q.op, g_x, q.dt, GIDS_DEVICE_CPU, 3, xs);
     bool want_b = want_w[2] || want_w[3] || want_w[6] || want_w[7];
@@ -566,7 +572,9 @@ gids_status gids_bilstm_backward(gids_tensor **g_x, gids_tensor *g_w[8], const b
         sc.bpart = want_b ? AT(&q, sc.block, 3 * N * 2 * H + H) : NULL;
     }
     if (st == GIDS_OK) {
-        void *G = gids_tensor_data(dG), *gx = g_x != NULL ? gids_tensor_data(*g_x) : NULL;
+        void *G = consume ? (void *)A : gids_tensor_data(dG);
+        void *gx = g_x != NULL ? gids_tensor_data(*g_x) : NULL;
+        if (consume) gids_tensor_bump_version(act); /* its gates are gone */
         FOR_BLOCKS(&q, backward_rows(&q, &sc, GO, A, Cs, G, gx, n0, n1, par));
         st = weight_grads(&q, &sc, G, O, g_w, want_w);
     }
@@ -584,4 +592,20 @@ gids_status gids_bilstm_backward(gids_tensor **g_x, gids_tensor *g_w[8], const b
         }
     }
     return st;
+}
+
+gids_status gids_bilstm_backward(gids_tensor **g_x, gids_tensor *g_w[8], const bool want_w[8],
+                                 const gids_tensor *g_out, const gids_tensor *x,
+                                 const gids_tensor *const w[8], const gids_tensor *out,
+                                 const gids_tensor *act, const gids_tensor *c) {
+    /* act is only read when not consumed */
+    return backward_(g_x, g_w, want_w, g_out, x, w, out, (gids_tensor *)act, c, false);
+}
+
+gids_status gids_bilstm_backward_consume(gids_tensor **g_x, gids_tensor *g_w[8],
+                                         const bool want_w[8], const gids_tensor *g_out,
+                                         const gids_tensor *x, const gids_tensor *const w[8],
+                                         const gids_tensor *out, gids_tensor *act,
+                                         const gids_tensor *c) {
+    return backward_(g_x, g_w, want_w, g_out, x, w, out, act, c, true);
 }

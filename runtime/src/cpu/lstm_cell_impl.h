@@ -4,10 +4,13 @@
  * fwd_row_inplace_<sfx>(H, a, cp, h, c): a holds the [4H] pre-activations (i, f, g, o) and
  * receives the activated gates, cp the [H] previous cell state (NULL: zeros), h and c the [H]
  * results; the sequence op activates its gate buffer in place.  fwd_row_<sfx> is the same with
- * the pre-activations read from g (a copy first: one loop body for both).  bwd_row_<sfx>(H, gh, gc,
- * a, cp, c, gg, gcp): gradients of h and c in, of the gates and c_prev out; every operand is there
- * (callers substitute zeros), so the loop has no branch and vectorises.  f32 uses the branch-free
- * activations of fastmath_impl.h.
+ * the pre-activations read from g (a copy first: one loop body for both).
+ * bwd_row_inplace_<sfx>(H, gh, gc, ag, cp, c, gcp): gradients of h and c in, of c_prev out; ag
+ * holds the activated gates and receives their gradients (the sequence op's backward, whose gate
+ * buffer is not read again).  bwd_row_<sfx>(H, gh, gc, a, cp, c, gg, gcp) is the same with the
+ * gates left in a (a copy to gg first).  Every operand is there (callers substitute zeros), so
+ * the loop has no branch and vectorises.  f32 uses the branch-free activations of
+ * fastmath_impl.h.
  */
 #ifndef GIDS_LSTM_CELL_IMPL_H
 #define GIDS_LSTM_CELL_IMPL_H
@@ -47,11 +50,11 @@
     }                                                                                              \
     /* dc = g_c + g_h * o * (1 - tanh(c)^2) reaches c_prev through f and the gates through         \
      * the derivatives of their activations. */                                                    \
-    static GIDS_LSTM_HOT void bwd_row_##sfx(                                                       \
-        int64_t H, const T *restrict gh, const T *restrict gc, const T *restrict a,                \
-        const T *restrict cp, const T *restrict c, T *restrict gg, T *restrict gcp) {              \
+    static GIDS_LSTM_HOT void bwd_row_inplace_##sfx(                                               \
+        int64_t H, const T *restrict gh, const T *restrict gc, T *restrict gg,                     \
+        const T *restrict cp, const T *restrict c, T *restrict gcp) {                              \
         for (int64_t k = 0; k < H; k++) {                                                          \
-            T i = a[k], f = a[H + k], g = a[2 * H + k], o = a[3 * H + k];                          \
+            T i = gg[k], f = gg[H + k], g = gg[2 * H + k], o = gg[3 * H + k];                      \
             T tc = TANH(c[k]);                                                                     \
             T dc = gc[k] + gh[k] * o * ((T)1 - tc * tc);                                           \
             gg[k] = dc * g * i * ((T)1 - i);                                                       \
@@ -60,6 +63,12 @@
             gg[3 * H + k] = gh[k] * tc * o * ((T)1 - o);                                           \
             gcp[k] = dc * f;                                                                       \
         }                                                                                          \
+    }                                                                                              \
+    static inline void bwd_row_##sfx(int64_t H, const T *restrict gh, const T *restrict gc,        \
+                                     const T *restrict a, const T *restrict cp,                    \
+                                     const T *restrict c, T *restrict gg, T *restrict gcp) {       \
+        memcpy(gg, a, (size_t)(4 * H) * sizeof(T));                                                \
+        bwd_row_inplace_##sfx(H, gh, gc, gg, cp, c, gcp);                                          \
     }
 
 static inline double gids_lstm_sigmoid_d(double x) {
