@@ -188,10 +188,22 @@ describe("fusion policies", function()
     end
     mlp:eval()
     assert.is_true(mlp:validation_step(data).val_acc > 0.95)
+    -- the weighted average starts at alpha = 0.5 over the two attack scores and learns to
+    -- lean on the GAT's p1, which carries the labels here (the anomaly columns are noise)
     local wa = models.resolve("graphids.models.fusion.WeightedAvgFusion")({})
     assert.equal(1, wa:num_parameters())
     local r = wa:test_step(data)
-    local s = FC.normalize(data.states)
-    h.near(r.scores:totable(), ((s:select(2, 8) + s:select(2, 15)) * 0.5):totable(), 1e-6)
+    local anomaly, p1 = FC.scores(FC.normalize(data.states))
+    h.near(r.scores:totable(), ((anomaly + p1) * 0.5):totable(), 1e-6)
+    local before = wa:validation_step(data).val_acc
+    local wopt = wa:configure_optimizers()
+    for _ = 1, 200 do
+      wopt:zero_grad()
+      wa:training_step(data):backward()
+      wopt:step()
+    end
+    assert.is_true(wa.weight:item() > 1, "alpha moved towards the GAT: w = " .. wa.weight:item())
+    local after = wa:validation_step(data).val_acc
+    assert.is_true(after > 0.95 and after > before, string.format("val_acc %.3f -> %.3f", before, after))
   end)
 end)

@@ -322,8 +322,14 @@ describe("nn.functional binary cross-entropy", function()
       graphids.tensor({ 1.0, 0.0 }, F64), { reduction = "none" }):totable(), { 100, 100 }, 0)
     errors("binary_cross_entropy: all elements of input should be between 0 and 1",
       F.binary_cross_entropy, graphids.tensor({ 1.5 }), graphids.tensor({ 1.0 }))
-    assert.is_true(gradcheck(function(a) return F.binary_cross_entropy(a, t) end,
-      { p:clone():requires_grad_() }))
+    assert.is_true(gradcheck(function(a, b) return F.binary_cross_entropy(a, b) end,
+      { p:clone():requires_grad_(), t:clone():requires_grad_() }))
+    -- torch's gradient where an input is exactly 0 or 1: (x - t) / max(x (1 - x), 1e-12), not
+    -- the NaN of the composed log and clamp
+    local x = graphids.tensor({ 0.0, 1.0, 0.5, 1.0 }, F64):requires_grad_()
+    F.binary_cross_entropy(x, graphids.tensor({ 1.0, 0.0, 1.0, 1.0 }, F64), { reduction = "sum" })
+      :backward()
+    assert.same({ -1e12, 1e12, -2, 0 }, x.grad:totable())
   end)
 
   it("binary_cross_entropy_with_logits is stable and weights positives", function()

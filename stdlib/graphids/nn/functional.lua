@@ -481,6 +481,31 @@ end
 
 -- -w * (t * log(x) + (1 - t) * log(1 - x)), each log clamped at -100 (as torch).
 -- input: probabilities in [0, 1]; target: same shape.  opts: weight (broadcasts), reduction.
+-- The elementwise loss -(t log x + (1 - t) log(1 - x)), each log clamped at -100 (torch's), with
+-- torch's gradient (x - t) / max(x (1 - x), 1e-12).  Composed from log and clamp, the gradient
+-- at x = 0 or 1 is 0 * inf = NaN (clamp passes nothing where log(0) = -inf, log's derivative
+-- is inf): a score that reaches 0 or 1 exactly, as a fused probability does, then turned every
+-- weight it reached into NaN.
+local BCE = graphids.autograd.Function {
+  name = "BinaryCrossEntropy",
+  forward = function(ctx, x, t)
+    ctx:save_for_backward(x, t)
+    local lx, l1x = graphids.clamp(x:log(), -100, nil), graphids.clamp((1 - x):log(), -100, nil)
+    return -(t * lx + (1 - t) * l1x)
+  end,
+  backward = function(ctx, grad)
+    local x, t = table.unpack(ctx.saved_tensors)
+    local gx, gt
+    if ctx.needs_input_grad[1] then
+      gx = grad * (x - t) / graphids.clamp(x * (1 - x), 1e-12, nil)
+    end
+    if ctx.needs_input_grad[2] then
+      gt = grad * (graphids.clamp((1 - x):log(), -100, nil) - graphids.clamp(x:log(), -100, nil))
+    end
+    return gx, gt
+  end,
+}
+
 function F.binary_cross_entropy(input, target, opts)
   local o = U.options("binary_cross_entropy", opts, { weight = NONE, reduction = "mean" })
   local fname = "binary_cross_entropy"
@@ -494,8 +519,7 @@ function F.binary_cross_entropy(input, target, opts)
       error("binary_cross_entropy: all elements of input should be between 0 and 1", 2)
     end
   end
-  local loss = -(target * graphids.clamp(input:log(), -100, nil) +
-    (1 - target) * graphids.clamp((1 - input):log(), -100, nil))
+  local loss = BCE(input, target)
   if o.weight ~= nil then
     loss = loss * o.weight
   end

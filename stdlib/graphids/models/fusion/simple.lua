@@ -4,8 +4,11 @@
 --   local loss, logs = m:training_step({ states = s, labels = y })
 -- MLPFusion: 15 -> hidden[1] -> hidden[2] -> 1 (ReLU, dropout), BCE with logits on the label,
 -- score = sigmoid(logit), Adam.
--- WeightedAvgFusion: one scalar w; alpha = sigmoid(w); score = (1 - alpha) conf_vgae + alpha
--- conf_gat (the normalised confidence columns, as the reference); BCE on the score; Adam.
+-- WeightedAvgFusion: one scalar w; alpha = sigmoid(w); score = (1 - alpha) anomaly + alpha
+-- gat_prob, the two detectors' attack scores (FC.scores; the RL policies' fused score with one
+-- alpha for every window); BCE on the score; Adam.  Departure: the reference averaged the two
+-- confidence columns, which are high for a confident "normal" as for a confident "attack", so
+-- its score was no attack score (on hcrl_sa it classified 15-26% of the windows right).
 local graphids = require "graphids"
 local nn = require "graphids.nn"
 local F = require "graphids.nn.functional"
@@ -89,8 +92,8 @@ function WAvg:__init(hp)
 end
 
 function WAvg:forward(states)
-  local alpha = self.weight:sigmoid()
-  return states:select(2, FC.VGAE_CONF) * (1 - alpha) + states:select(2, FC.GAT_CONF) * alpha
+  -- (1 - alpha) + alpha rounds to just above 1 for some alpha: keep BCE's input in [0, 1]
+  return FC.fused(states, self.weight:sigmoid()):clamp(0, 1)
 end
 
 function WAvg:_score_loss(batch)
