@@ -433,6 +433,51 @@ static void check_bilstm_threads(int64_t T, int64_t N, int64_t C, int64_t H) {
     free_case(&k);
 }
 
+/* The consuming backward (gate gradients over act) gives the plain backward's results bit for
+ * bit, from a contiguous act and from a strided copy, in both paths; it refuses an act that
+ * shares memory with another operand. */
+static void check_consume(int64_t T, int64_t N, int64_t C, int64_t H) {
+    lstm_case k = make_case(GIDS_F64, T, N, C, H, true);
+    const gids_tensor *const *w = (const gids_tensor *const *)k.w;
+    int64_t os[3] = {T, N, 2 * H}, wide[4] = {2, T, N, 4 * H + 3};
+    gids_tensor *go = wave_nd(GIDS_F64, 3, os, 0.4, 1.0), *out, *act, *c, *big, *strided;
+    CHECK_OK(gids_bilstm(&out, &act, &c, k.x, w));
+    bool all[8] = {true, true, true, true, true, true, true, true};
+    gids_tensor *ref[9] = {NULL}, *got[9] = {NULL};
+    CHECK_OK(gids_bilstm_backward(&ref[0], &ref[1], all, go, k.x, w, out, act, c));
+    CHECK_OK(gids_zeros(&big, GIDS_F64, GIDS_DEVICE_CPU, 4, wide));
+    CHECK_OK(gids_narrow(&strided, big, 3, 0, 4 * H));
+    CHECK_OK(gids_copy_(strided, act));
+    for (int pass = 0; pass < 2; pass++) {
+        gids_tensor *a = pass == 0 ? act : strided;
+        CHECK_OK(gids_bilstm_backward_consume(&got[0], &got[1], all, go, k.x, w, out, a, c));
+        for (int j = 0; j < 9; j++) {
+            size_t bytes = (size_t)gids_tensor_numel(ref[j]) * 8;
+            if (memcmp(gids_tensor_data(ref[j]), gids_tensor_data(got[j]), bytes) != 0)
+                CHECK_FAIL_("H %lld, %s act: gradient %d differs from the plain backward's",
+                            (long long)H, pass == 0 ? "contiguous" : "strided", j);
+            gids_tensor_release(got[j]);
+            got[j] = NULL;
+        }
+    }
+    /* g_out over act's memory */
+    gids_tensor *alias;
+    CHECK_OK(gids_tensor_from_storage(&alias, act->storage, GIDS_F64, 3, os,
+                                      (int64_t[]){N * 2 * H, 2 * H, 1}, 0));
+    CHECK_ERR(gids_bilstm_backward_consume(&got[0], &got[1], all, alias, k.x, w, out, act, c),
+              GIDS_EINVAL, "act shares its memory with g_out");
+    gids_tensor_release(alias);
+    for (int j = 0; j < 9; j++) gids_tensor_release(ref[j]);
+    gids_tensor *ts[6] = {go, out, act, c, big, strided};
+    for (int i = 0; i < 6; i++) gids_tensor_release(ts[i]);
+    free_case(&k);
+}
+
+TEST(bilstm_consuming_backward_equals_the_plain_one) {
+    check_consume(3, 300, 4, 6);  /* row blocks */
+    check_consume(3, 40, 8, 150); /* one block */
+}
+
 TEST(bilstm_gives_bit_identical_results_for_1_and_4_threads) {
     check_bilstm_threads(3, 1000, 16, 8);  /* row blocks */
     check_bilstm_threads(3, 700, 16, 160); /* one block, threaded BLAS and cells */
@@ -450,5 +495,6 @@ int main(void) {
     RUN(bilstm_backward_computes_only_what_is_wanted);
     RUN(bilstm_rejects_bad_shapes_dtypes_and_partial_biases);
     RUN(bilstm_gives_bit_identical_results_for_1_and_4_threads);
+    RUN(bilstm_consuming_backward_equals_the_plain_one);
     return check_summary("rnn");
 }

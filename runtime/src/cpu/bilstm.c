@@ -611,5 +611,15 @@ gids_status gids_bilstm_backward_consume(gids_tensor **g_x, gids_tensor *g_w[8],
                                          const gids_tensor *x, const gids_tensor *const w[8],
                                          const gids_tensor *out, gids_tensor *act,
                                          const gids_tensor *c) {
+    /* the gate gradients go over act's memory: no operand still to be read may share it */
+    const gids_tensor *ops[12] = {g_out, x, out, c};
+    for (int k = 0; w != NULL && k < 8; k++) ops[4 + k] = w[k];
+    static const char *const names[12] = {"g_out", "x",    "out",    "c",      "w_ih",   "w_hh",
+                                          "b_ih",  "b_hh", "w_ih_r", "w_hh_r", "b_ih_r", "b_hh_r"};
+    for (int k = 0; act != NULL && k < 12; k++)
+        GIDS_CHECK(ops[k] == NULL || ops[k]->storage != act->storage, GIDS_EINVAL,
+                   "bilstm_backward_consume: act shares its memory with %s, which the gate "
+                   "gradients written over act would overwrite",
+                   names[k]);
     return backward_(g_x, g_w, want_w, g_out, x, w, out, act, c, true);
 }

@@ -479,13 +479,12 @@ function F.focal_loss(input, target, opts)
   return reduce(loss, o.reduction)
 end
 
--- -w * (t * log(x) + (1 - t) * log(1 - x)), each log clamped at -100 (as torch).
--- input: probabilities in [0, 1]; target: same shape.  opts: weight (broadcasts), reduction.
 -- The elementwise loss -(t log x + (1 - t) log(1 - x)), each log clamped at -100 (torch's), with
 -- torch's gradient (x - t) / max(x (1 - x), 1e-12).  Composed from log and clamp, the gradient
 -- at x = 0 or 1 is 0 * inf = NaN (clamp passes nothing where log(0) = -inf, log's derivative
 -- is inf): a score that reaches 0 or 1 exactly, as a fused probability does, then turned every
--- weight it reached into NaN.
+-- weight it reached into NaN.  The target's gradient is that of the clamped forward (torch's
+-- -logit(x) is infinite at 0 and 1).
 local BCE = graphids.autograd.Function {
   name = "BinaryCrossEntropy",
   forward = function(ctx, x, t)
@@ -506,6 +505,8 @@ local BCE = graphids.autograd.Function {
   end,
 }
 
+-- -w * (t * log(x) + (1 - t) * log(1 - x)), each log clamped at -100 (as torch).
+-- input: probabilities in [0, 1]; target: same shape.  opts: weight (broadcasts), reduction.
 function F.binary_cross_entropy(input, target, opts)
   local o = U.options("binary_cross_entropy", opts, { weight = NONE, reduction = "mean" })
   local fname = "binary_cross_entropy"

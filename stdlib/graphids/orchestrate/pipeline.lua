@@ -20,6 +20,11 @@ local fstates = require "graphids.orchestrate.fusion_states"
 
 local M = {}
 
+-- s left-aligned in a column of `width` characters (string.format's widths stop at 99).
+local function pad(s, width)
+  return s .. string.rep(" ", width - #s)
+end
+
 local NODE_KEYS = { name = true, recipe = true, tla = true, inputs = true, needs = true, set = true }
 
 local function check_nodes(file, stages)
@@ -144,7 +149,7 @@ function M.print_plan(p, out)
   for _, r in ipairs(rows) do width = math.max(width, #r.name) end
   for _, r in ipairs(rows) do
     local deps = #r.deps > 0 and ("  after " .. table.concat(r.deps, ", ")) or ""
-    out:write(string.format("  %-" .. width .. "s %-9s %s%s\n      %s\n", r.name, r.action, r.reason,
+    out:write(string.format("  %s %-9s %s%s\n      %s\n", pad(r.name, width), r.action, r.reason,
       deps, tostring(r.run_dir)))
   end
 end
@@ -254,28 +259,28 @@ function M.print_results(results, out)
   out = out or io.stdout
   local width = 14 -- the stage column fits the longest name
   for _, r in ipairs(results) do width = math.max(width, #r.name) end
-  local col = "  %-" .. width .. "s "
+  local function col(name) return "  " .. pad(name, width) .. " " end
   out:write("\nresults (pooled over the test sets; F1 = macro F1 for classifiers, F1 at the validation " ..
     "threshold for anomaly detectors)\n")
-  out:write(string.format(col .. "%-8s %7s %7s %7s %9s\n", "stage", "status", "acc", "F1", "AUROC",
+  out:write(col("stage") .. string.format("%-8s %7s %7s %7s %9s\n", "status", "acc", "F1", "AUROC",
     "time(s)"))
   for _, r in ipairs(results) do
     local acc, f1, auroc = M.headline(r.metrics, "test/")
-    out:write(string.format(col .. "%-8s %7s %7s %7s %9s\n", r.name, r.status, num(acc), num(f1), num(auroc),
+    out:write(col(r.name) .. string.format("%-8s %7s %7s %7s %9s\n", r.status, num(acc), num(f1), num(auroc),
       r.seconds and string.format("%.1f", r.seconds) or "-"))
   end
   out:write("\nper test set\n")
   for _, r in ipairs(results) do
     for _, s in ipairs(test_sets(r.metrics)) do
       local acc, f1, auroc = M.headline(r.metrics, "test/" .. s .. "/")
-      out:write(string.format(col .. "%-40s %7s %7s %7s\n", r.name, s, num(acc), num(f1), num(auroc)))
+      out:write(col(r.name) .. string.format("%-40s %7s %7s %7s\n", s, num(acc), num(f1), num(auroc)))
     end
   end
   out:write("\nartifacts\n")
   for _, r in ipairs(results) do
-    out:write(string.format(col .. "%s\n", r.name, tostring(r.run_dir)))
+    out:write(col(r.name) .. tostring(r.run_dir) .. "\n")
     if r.status == "failed" or r.status == "blocked" then
-      out:write(string.format(col .. "%s: %s\n", "", r.status, tostring(r.error)))
+      out:write(col("") .. string.format("%s: %s\n", r.status, tostring(r.error)))
     end
   end
 end
