@@ -407,11 +407,11 @@ TEST(bilstm_rejects_bad_shapes_dtypes_and_partial_biases) {
 }
 
 /* forward and every gradient with 1 and with 4 threads, compared bit for bit */
-static void check_bilstm_threads(int64_t T, int64_t N, int64_t C, int64_t H) {
-    lstm_case k = make_case(GIDS_F32, T, N, C, H, true);
+static void check_bilstm_threads(gids_dtype dt, int64_t T, int64_t N, int64_t C, int64_t H) {
+    lstm_case k = make_case(dt, T, N, C, H, true);
     const gids_tensor *const *w = (const gids_tensor *const *)k.w;
     int64_t os[3] = {T, N, 2 * H};
-    gids_tensor *go = wave_nd(GIDS_F32, 3, os, 0.4, 1.0);
+    gids_tensor *go = wave_nd(dt, 3, os, 0.4, 1.0);
     gids_tensor *r[2][12] = {{NULL}};
     bool all[8] = {true, true, true, true, true, true, true, true};
     int old = gids_get_num_threads();
@@ -423,9 +423,10 @@ static void check_bilstm_threads(int64_t T, int64_t N, int64_t C, int64_t H) {
     }
     gids_set_num_threads(old);
     for (int j = 0; j < 12; j++) {
-        size_t bytes = (size_t)gids_tensor_numel(r[0][j]) * 4;
+        size_t bytes = (size_t)gids_tensor_numel(r[0][j]) * gids_dtype_size(dt);
         if (memcmp(gids_tensor_data(r[0][j]), gids_tensor_data(r[1][j]), bytes) != 0)
-            CHECK_FAIL_("H %lld: result %d differs between 1 and 4 threads", (long long)H, j);
+            CHECK_FAIL_("%s, H %lld: result %d differs between 1 and 4 threads",
+                        gids_dtype_name(dt), (long long)H, j);
     }
     for (int t = 0; t < 2; t++)
         for (int j = 0; j < 12; j++) gids_tensor_release(r[t][j]);
@@ -479,8 +480,12 @@ TEST(bilstm_consuming_backward_equals_the_plain_one) {
 }
 
 TEST(bilstm_gives_bit_identical_results_for_1_and_4_threads) {
-    check_bilstm_threads(3, 1000, 16, 8);  /* row blocks */
-    check_bilstm_threads(3, 700, 16, 160); /* one block, threaded BLAS and cells */
+    for (int i = 0; i < 2; i++) {
+        gids_dtype dt = i == 0 ? GIDS_F32 : GIDS_F64;
+        check_bilstm_threads(dt, 3, 1000, 16, 8);  /* row blocks */
+        check_bilstm_threads(dt, 3, 150, 48, 72);  /* one block, one row block of products */
+        check_bilstm_threads(dt, 3, 1400, 16, 160); /* one block, several row blocks, cells */
+    }
 }
 
 int main(void) {

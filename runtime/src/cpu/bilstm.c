@@ -169,6 +169,36 @@ static void gemm(const seq *q, bool ta, bool tb, int64_t M, int64_t Nc, int64_t 
                     beta, Cm, (int)ldc);
 }
 
+/* The backward's products over every row (gemm_rows): at most ROW_BLOCKS blocks of rows, each
+ * of at least ROW_BLOCK_MIN rows and a multiple of 64. */
+#define ROW_BLOCKS 16
+#define ROW_BLOCK_MIN 512
+
+/* gemm with A and Cm not transposed, over many rows.  With par (the one-block path, where BLAS
+ * would thread the product) the rows run in blocks fixed by M alone, each one single-threaded
+ * GEMM inside an active parallel region: OpenBLAS's threaded dgemm split the rows where the
+ * thread count said, and rows on either side of a split rounded differently (every f64
+ * gradient differed between 1 and 4 threads in the last bits).  Few, tall blocks: each one
+ * packs the whole right operand again. */
+static void gemm_rows(const seq *q, bool par, int64_t M, int64_t Nc, int64_t K, const void *A,
+                      int64_t lda, const void *B, int64_t ldb, double beta, void *Cm, int64_t ldc) {
+    if (!par) {
+        gemm(q, false, false, M, Nc, K, A, lda, B, ldb, beta, Cm, ldc);
+        return;
+    }
+    int64_t nblk = M / ROW_BLOCK_MIN;
+    nblk = nblk < 1 ? 1 : nblk > ROW_BLOCKS ? ROW_BLOCKS : nblk;
+    int64_t rows = ((M + nblk - 1) / nblk + 63) / 64 * 64;
+    nblk = (M + rows - 1) / rows;
+    int nt = gids_get_num_threads();
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int64_t b = 0; b < nblk; b++) {
+        int64_t r0 = b * rows, m = M - r0 < rows ? M - r0 : rows;
+        gemm(q, false, false, m, Nc, K, AT(q, A, r0 * lda), lda, B, ldb, beta, AT(q, Cm, r0 * ldc),
+             ldc);
+    }
+}
+
 /* Output rows per block of a weight gradient's GEMM (see gemm_wgrads).  Every block's GEMM packs
  * the whole K x Nc right operand again, so few tall blocks: with 64 rows, the large GAT's JK at
  * 1024 graphs (4H = 1536, K = 115 500 rows) packed its inputs 24 times per product and the
@@ -431,7 +461,7 @@ static void cells_backward(const seq *q, const scratch *w, int cur, const void *
 /* dh rows [n0, n1) <- g_out rows of step s (zeros without g_out) + the recurrent gradient of
  * the later step of each direction (dG_later W_hh). */
 static void step_dh(const seq *q, const scratch *w, const void *g_out, const void *dG, int64_t s,
-                    int64_t n0, int64_t n1) {
+                    int64_t n0, int64_t n1, bool par) {
     int64_t T = q->T, H = q->H, nb = n1 - n0;
     int64_t tf = s, tr = T - 1 - s;
     bool later = s < T - 1;
@@ -449,10 +479,10 @@ static void step_dh(const seq *q, const scratch *w, const void *g_out, const voi
         memset(dh, 0, (size_t)(nb * 2 * H) * q->es);
     }
     if (!later) return;
-    gemm(q, false, false, nb, H, 4 * H, AT(q, dG, GR(q, 0, tf + 1, n0)), 4 * H, q->w[1], H, beta,
-         dh, 2 * H);
-    gemm(q, false, false, nb, H, 4 * H, AT(q, dG, GR(q, 1, tr - 1, n0)), 4 * H, q->w[5], H, beta,
-         AT(q, dh, H), 2 * H);
+    gemm_rows(q, par, nb, H, 4 * H, AT(q, dG, GR(q, 0, tf + 1, n0)), 4 * H, q->w[1], H, beta, dh,
+              2 * H);
+    gemm_rows(q, par, nb, H, 4 * H, AT(q, dG, GR(q, 1, tr - 1, n0)), 4 * H, q->w[5], H, beta,
+              AT(q, dh, H), 2 * H);
 }
 
 /* The backward of rows [n0, n1): the steps in reverse (dG, the c gradients, the bias partial
@@ -462,15 +492,15 @@ static void backward_rows(const seq *q, const scratch *w, const void *g_out, con
     int64_t T = q->T, N = q->N, C = q->C, H = q->H, nb = n1 - n0;
     int cur = 0;
     for (int64_t s = T - 1; s >= 0; s--) {
-        step_dh(q, w, g_out, dG, s, n0, n1);
+        step_dh(q, w, g_out, dG, s, n0, n1, par);
         cells_backward(q, w, cur, act, c, dG, s, n0, n1, par);
         cur = 1 - cur;
     }
     if (gx == NULL) return;
     for (int d = 0; d < 2; d++) {
         if (nb == N)
-            gemm(q, false, false, T * N, C, 4 * H, AT(q, dG, GR(q, d, 0, 0)), 4 * H, q->w[4 * d], C,
-                 d == 0 ? 0.0 : 1.0, gx, C);
+            gemm_rows(q, par, T * N, C, 4 * H, AT(q, dG, GR(q, d, 0, 0)), 4 * H, q->w[4 * d], C,
+                      d == 0 ? 0.0 : 1.0, gx, C);
         else
             for (int64_t t = 0; t < T; t++)
                 gemm(q, false, false, nb, C, 4 * H, AT(q, dG, GR(q, d, t, n0)), 4 * H, q->w[4 * d],
