@@ -482,8 +482,8 @@ TEST(bilstm_consuming_backward_equals_the_plain_one) {
 TEST(bilstm_gives_bit_identical_results_for_1_and_4_threads) {
     for (int i = 0; i < 2; i++) {
         gids_dtype dt = i == 0 ? GIDS_F32 : GIDS_F64;
-        check_bilstm_threads(dt, 3, 1000, 16, 8);  /* row blocks */
-        check_bilstm_threads(dt, 3, 150, 48, 72);  /* one block, one row block of products */
+        check_bilstm_threads(dt, 3, 1000, 16, 8);   /* row blocks */
+        check_bilstm_threads(dt, 3, 150, 48, 72);   /* one block, one row block of products */
         check_bilstm_threads(dt, 3, 1400, 16, 160); /* one block, several row blocks, cells */
     }
 }
