@@ -176,16 +176,21 @@ describe("fusion policies", function()
     end
   end)
 
+  -- steps full-batch steps of the model's own optimizer, as the trainer takes them
+  local function train(m, data, steps)
+    local opt = m:configure_optimizers()
+    for _ = 1, steps do
+      opt:zero_grad()
+      m:training_step(data):backward()
+      opt:step()
+    end
+  end
+
   it("MLP and weighted average train with the trainer's optimizer", function()
     graphids.manual_seed(5)
     local data = separable(512, 3)
     local mlp = models.resolve("graphids.models.fusion.MLPFusion")(models.presets.fusion.mlp())
-    local opt = mlp:configure_optimizers()
-    for _ = 1, 60 do
-      opt:zero_grad()
-      mlp:training_step(data):backward()
-      opt:step()
-    end
+    train(mlp, data, 60)
     mlp:eval()
     assert.is_true(mlp:validation_step(data).val_acc > 0.95)
     -- the weighted average starts at alpha = 0.5 over the two attack scores and learns to
@@ -196,12 +201,7 @@ describe("fusion policies", function()
     local anomaly, p1 = FC.scores(FC.normalize(data.states))
     h.near(r.scores:totable(), ((anomaly + p1) * 0.5):totable(), 1e-6)
     local before = wa:validation_step(data).val_acc
-    local wopt = wa:configure_optimizers()
-    for _ = 1, 200 do
-      wopt:zero_grad()
-      wa:training_step(data):backward()
-      wopt:step()
-    end
+    train(wa, data, 200)
     assert.is_true(wa.weight:item() > 1, "alpha moved towards the GAT: w = " .. wa.weight:item())
     local after = wa:validation_step(data).val_acc
     assert.is_true(after > 0.95 and after > before, string.format("val_acc %.3f -> %.3f", before, after))
