@@ -70,11 +70,13 @@ S.data_args = data_args
 
 -- spec: stage, variant, family key of the epochs table (default stage), model ({class_path,
 -- init_args}), fusion (bool), data (extra GraphDataModule options, or a full data block for
--- fusion), distillation (model.distillation), ema (callbacks.ema: weight averaging, or nil).
+-- fusion), distillation (model.distillation), ema (callbacks.ema: weight averaging, or nil),
+-- monitor ({monitor, mode} of the checkpoint and early stopping: the model class's MONITOR,
+-- default val_loss/min).
 function S.stage(a, spec)
   local st = S.settings(a)
   local fusion = spec.fusion == true
-  local monitor = fusion and { monitor = "val_acc", mode = "max" } or { monitor = "val_loss", mode = "min" }
+  local monitor = spec.monitor or { monitor = "val_loss", mode = "min" }
   local run_dir = S.run_dir(a, spec.stage, spec.variant)
   local model = merge(spec.model, spec.distillation and { distillation = spec.distillation } or nil)
   return {

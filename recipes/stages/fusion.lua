@@ -1,13 +1,15 @@
 -- recipes/stages/fusion.lua -- fusion of the VGAE and GAT experts over the 15-D states written
 -- by the fusion_states stage.
 --   graphids fit --config recipes/stages/fusion.lua --tla method=mlp --tla states_dir=lake/.../seed_42
--- TLAs: the common ones, method (bandit | dqn | mlp | weighted_avg), states_dir (required).
--- Monitors val_acc/max (the reference's fusion rule); no gradient clipping.
+-- TLAs: the common ones, method (weighted_avg, the default | bandit | dqn | mlp), states_dir
+-- (required).
+-- The RL policies (dqn, bandit) monitor val_acc/max, the supervised ones (mlp, weighted_avg)
+-- val_loss/min (docs/recipes.md, "Fusion monitors"); no gradient clipping.
 local S = import("../lib/stage.lua")
 local P = import("../presets/models.lua")
 
 return function(tla)
-  local a = arguments(tla, S.args({ method = "mlp", states_dir = "" }))
+  local a = arguments(tla, S.args({ method = "weighted_avg", states_dir = "" }))
   if a.states_dir == "" then
     error("fusion needs --tla states_dir=<the fusion_states stage's run dir>")
   end
@@ -16,6 +18,7 @@ return function(tla)
   local rl = a.method == "dqn" or a.method == "bandit"
   return S.stage(a, {
     stage = "fusion", variant = a.method, fusion = true,
+    monitor = rl and { monitor = "val_acc", mode = "max" } or nil,
     model = P.fusion(a.method),
     data_block = {
       class_path = "graphids.orchestrate.fusion_data.FusionDataModule",

@@ -53,10 +53,15 @@ describe("graphids.config", function()
       "L/synthetic/gat/focal/seed_3",
       "L/synthetic/gat_kd/student_focal/seed_3", "L/synthetic/fusion/dqn/seed_3",
       "L/synthetic/fusion/weighted_avg/seed_3" }, dirs)
-    local f = config.resolve("recipes/stages/fusion.lua", { tla = { states_dir = "s" } }).validated
-    assert.equal("val_acc", f.callbacks.checkpoint.monitor)
-    assert.equal("max", f.callbacks.early_stopping.mode)
-    assert.is_nil(f.trainer.gradient_clip_val)
+    -- the RL policies follow val_acc, the supervised fusions (default mlp) their loss
+    for method, want in pairs({ mlp = "val_loss/min", weighted_avg = "val_loss/min", dqn = "val_acc/max",
+      bandit = "val_acc/max" }) do
+      local f = config.resolve("recipes/stages/fusion.lua", { tla = { states_dir = "s", method = method } })
+        .validated
+      assert.equal(want, f.callbacks.checkpoint.monitor .. "/" .. f.callbacks.checkpoint.mode, method)
+      assert.equal(want, f.callbacks.early_stopping.monitor .. "/" .. f.callbacks.early_stopping.mode, method)
+      assert.is_nil(f.trainer.gradient_clip_val)
+    end
     local kd = config.resolve("recipes/stages/gat_kd.lua", { tla = { teacher_ckpt = "t" } }).validated
     assert.equal("t", kd.model.distillation.teacher_ckpt)
     assert.equal(4.0, kd.model.distillation.T)
@@ -143,7 +148,7 @@ describe("graphids.config", function()
         "monitors val_acc/min but callbacks.early_stopping " ..
         "monitors val_loss/min" },
       { { { "callbacks.checkpoint.monitor", "val_acc" }, { "callbacks.early_stopping.monitor", "val_acc" } },
-        "graph models must monitor val_loss/min" },
+        "graphids.models.GATClassifier must monitor val_loss/min" },
       { { { "model.class_path", "graphids.models.GATClasifier" } }, "unknown class path " ..
         "'graphids.models.GATClasifier' %(closest: graphids.models.GATClassifier" },
       { { { "data.class_path", "graphids.data.GraphDataModul" } },
@@ -157,12 +162,17 @@ describe("graphids.config", function()
       assert.truthy(err:find(c[2]), "expected /" .. c[2] .. "/ in: " .. err)
       assert.truthy(err:find("^invalid configuration: "), err)
     end
-    -- fusion models monitor val_acc/max
-    local err = resolve_err({ { "callbacks.checkpoint.monitor", "val_loss" }, { "callbacks.checkpoint.mode",
-      "min" },
-      { "callbacks.early_stopping.monitor", "val_loss" }, { "callbacks.early_stopping.mode", "min" } },
-      { states_dir = "s" }, "recipes/stages/fusion.lua")
-    assert.truthy(err:find("fusion models must monitor val_acc/max"), err)
+    -- each model class names its monitor: the RL policies val_acc/max, the others val_loss/min
+    local to_loss = { { "callbacks.checkpoint.monitor", "val_loss" }, { "callbacks.checkpoint.mode", "min" },
+      { "callbacks.early_stopping.monitor", "val_loss" }, { "callbacks.early_stopping.mode", "min" } }
+    local err = resolve_err(to_loss, { states_dir = "s", method = "bandit" }, "recipes/stages/fusion.lua")
+    assert.truthy(err:find("graphids.models.fusion.BanditFusion must monitor val_acc/max, " ..
+      "callbacks.checkpoint has val_loss/min", 1, true), err)
+    local to_acc = { { "callbacks.checkpoint.monitor", "val_acc" }, { "callbacks.checkpoint.mode", "max" },
+      { "callbacks.early_stopping.monitor", "val_acc" }, { "callbacks.early_stopping.mode", "max" } }
+    err = resolve_err(to_acc, { states_dir = "s", method = "weighted_avg" }, "recipes/stages/fusion.lua")
+    assert.truthy(err:find("graphids.models.fusion.WeightedAvgFusion must monitor val_loss/min", 1, true),
+      err)
     -- a fusion model on graph data
     err = resolve_err({ { "model.class_path", "graphids.models.fusion.MLPFusion" }, { "model.init_args",
       {} } })

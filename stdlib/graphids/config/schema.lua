@@ -16,8 +16,10 @@
 --   callbacks       {checkpoint = {monitor, mode}, early_stopping = {monitor, mode, patience,
 --                   min_delta}, lr_monitor = bool, ema = {decay, update_every_n_steps,
 --                   update_starting_at_step} (absent = no weight averaging)}
--- Cross-field rules (the reference's): checkpoint and early-stopping monitor/mode agree; fusion
--- models monitor val_acc/max, the others val_loss/min; the data module fits the model family.
+-- Cross-field rules: checkpoint and early-stopping monitor/mode agree; the monitor is the model
+-- class's MONITOR (the RL fusion policies val_acc/max, every other model val_loss/min; the
+-- reference had every fusion model on val_acc, docs/recipes.md says why not here); the data module
+-- fits the model family.
 local U = require "graphids.nn._util"
 local N = U.NONE
 
@@ -120,6 +122,7 @@ local function suggest(name, list)
   return best
 end
 
+-- Returns the model class.
 local function validate_model(m)
   check_class_block("model", m)
   local models = require "graphids.models"
@@ -165,6 +168,7 @@ local function validate_model(m)
     end
     m.distillation = d
   end
+  return cls
 end
 
 local function validate_data(d)
@@ -205,7 +209,7 @@ local function validate_data(d)
   end
 end
 
-local function validate_callbacks(c, fusion)
+local function validate_callbacks(c, model_cls)
   local ck = section("callbacks.checkpoint", c.checkpoint, SECTIONS["callbacks.checkpoint"])
   local es = section("callbacks.early_stopping", c.early_stopping, SECTIONS["callbacks.early_stopping"])
   one_of("callbacks.checkpoint.mode", ck.mode, { "min", "max" })
@@ -219,10 +223,10 @@ local function validate_callbacks(c, fusion)
     fail(string.format("callbacks.checkpoint monitors %s/%s but callbacks.early_stopping monitors %s/%s; " ..
       "they must agree", ck.monitor, ck.mode, es.monitor, es.mode))
   end
-  local want = fusion and { "val_acc", "max" } or { "val_loss", "min" }
+  local want = model_cls.MONITOR
   if ck.monitor ~= want[1] or ck.mode ~= want[2] then
-    fail(string.format("%s models must monitor %s/%s, callbacks.checkpoint has %s/%s",
-      fusion and "fusion" or "graph", want[1], want[2], ck.monitor, ck.mode))
+    fail(string.format("%s must monitor %s/%s, callbacks.checkpoint has %s/%s",
+      model_cls.class_path, want[1], want[2], ck.monitor, ck.mode))
   end
   c.checkpoint, c.early_stopping = ck, es
   if c.ema ~= nil then
@@ -287,7 +291,7 @@ function M.validate(rendered)
   validate_trainer(cfg.trainer)
   cfg.data = section("data", cfg.data, SECTIONS.data)
   cfg.model = section("model", cfg.model, SECTIONS.model)
-  validate_model(cfg.model)
+  local model_cls = validate_model(cfg.model)
   validate_data(cfg.data)
   local fusion = cfg.model.class_path:find(".models.fusion", 1, true) ~= nil
   local fusion_data = cfg.data.class_path:find("fusion", 1, true) ~= nil
@@ -296,7 +300,7 @@ function M.validate(rendered)
       fusion and "the fusion" or "a graph", cfg.data.class_path))
   end
   cfg.callbacks = section("callbacks", cfg.callbacks, SECTIONS.callbacks)
-  validate_callbacks(cfg.callbacks, fusion)
+  validate_callbacks(cfg.callbacks, model_cls)
   return cfg
 end
 

@@ -34,6 +34,9 @@ local DEFAULTS = {
 }
 
 local Bandit = B.model_class("BanditFusion", "graphids.models.fusion.BanditFusion", DEFAULTS)
+-- A policy has no validation loss (its training loss fits the rewards of the actions it chose,
+-- not the labels): checkpoints and early stopping follow its validation accuracy.
+Bandit.MONITOR = { "val_acc", "max" }
 Bandit.automatic_optimization = false
 
 function Bandit:__init(hp)

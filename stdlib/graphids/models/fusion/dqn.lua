@@ -37,6 +37,9 @@ local DEFAULTS = {
 }
 
 local DQN = B.model_class("DQNFusion", "graphids.models.fusion.DQNFusion", DEFAULTS)
+-- A policy has no validation loss (its training loss fits the rewards of the actions it chose,
+-- not the labels): checkpoints and early stopping follow its validation accuracy.
+DQN.MONITOR = { "val_acc", "max" }
 DQN.automatic_optimization = false
 
 function DQN:__init(hp)
