@@ -1,11 +1,11 @@
 /* test_autocast.c -- the autocast cast cache (gids/amp.h, runtime/src/core/autocast.c,
  * ag_linalg.c) on the loopback device, where autocast runs (the CPU has no half storage, and
  * autocast is a no-op there): a weight used by several products of one region is cast once (the
- * second product allocates one tensor fewer and the cache holds one entry per view), a recorded
- * view of a parameter (w:t()) is cached, activations, frozen weights and non-view results of a
- * parameter are not, the cache empties when autocast is turned off, an in-place write to the
- * weight inside the region gives the new values, each thread has its own cache, and gradients
- * are bitwise those without the cache.
+ * second product allocates one tensor fewer and the cache holds one entry per view), a view of
+ * a parameter (w:t()) is cached, recorded or made under no_grad, activations, frozen weights and
+ * non-view results of a parameter are not, the cache empties when autocast is turned off, an
+ * in-place write to the weight inside the region gives the new values, each thread has its own
+ * cache, and gradients are bitwise those without the cache.
  *
  * Built like test_loopback (Makefile): the runtime linked whole and exported with -Wl,-E, the
  * plugin's path in LOOPBACK_SO. */
@@ -143,6 +143,38 @@ TEST(a_recorded_view_of_a_weight_is_cached_and_activations_are_not) {
     gids_tensor_release(wt2), gids_tensor_release(w2);
 }
 
+/* Evaluation: under no_grad the view w:t() records nothing, yet it is a parameter's memory and
+ * is cast once per region; a weight frozen later is not cached. */
+TEST(a_view_of_a_weight_made_under_no_grad_is_cached) {
+    gids_tensor *x = dev_values(4, 8, 1, false), *w = dev_values(6, 8, 2, true);
+    gids_tensor *b = dev_values(1, 6, 3, true), *wt = NULL, *wt2 = NULL, *y[3] = {0};
+    bool was = gids_set_grad_enabled(false);
+    CHECK_OK(gids_set_autocast(GIDS_BF16));
+    CHECK_OK(gids_ag_transpose(&wt, w, 0, 1));
+    CHECK(wt != NULL && wt->autograd == NULL); /* no autograd link to w */
+    int64_t a0 = device_allocs();
+    CHECK_OK(gids_ag_addmm(&y[0], b, x, wt, 1.0, 1.0));
+    int64_t a1 = device_allocs();
+    CHECK(gids_autocast_cache_size() == 1);     /* wt, not x (an input) */
+    CHECK_OK(gids_ag_transpose(&wt2, w, 0, 1)); /* the next batch's view */
+    CHECK_OK(gids_ag_addmm(&y[1], b, x, wt2, 1.0, 1.0));
+    int64_t a2 = device_allocs();
+    CHECK(gids_autocast_cache_size() == 1);
+    CHECK(a2 - a1 == (a1 - a0) - 1); /* the same work but w's cast */
+    CHECK(same_bits(y[0], y[1]));
+    CHECK_OK(gids_set_autocast(GIDS_F32));
+    CHECK_OK(gids_set_requires_grad(w, false)); /* frozen: its memory is no parameter's now */
+    CHECK_OK(gids_set_autocast(GIDS_BF16));
+    CHECK_OK(gids_ag_addmm(&y[2], b, x, wt, 1.0, 1.0));
+    CHECK(gids_autocast_cache_size() == 0);
+    CHECK(same_bits(y[0], y[2]));
+    CHECK_OK(gids_set_autocast(GIDS_F32));
+    gids_set_grad_enabled(was);
+    for (int i = 0; i < 3; i++) gids_tensor_release(y[i]);
+    gids_tensor_release(x), gids_tensor_release(w), gids_tensor_release(b);
+    gids_tensor_release(wt), gids_tensor_release(wt2);
+}
+
 TEST(an_in_place_write_to_the_weight_inside_the_region_gives_the_new_values) {
     gids_tensor *x = dev_values(4, 8, 1, false), *w = dev_values(8, 6, 2, true);
     gids_tensor *y1 = NULL, *y2 = NULL, *want = NULL;
@@ -238,6 +270,7 @@ int main(void) {
     RUN(a_weight_used_twice_in_a_region_is_cast_once);
     RUN(without_the_cache_every_product_casts_its_weight);
     RUN(a_recorded_view_of_a_weight_is_cached_and_activations_are_not);
+    RUN(a_view_of_a_weight_made_under_no_grad_is_cached);
     RUN(an_in_place_write_to_the_weight_inside_the_region_gives_the_new_values);
     RUN(gradients_are_bitwise_those_without_the_cache);
     RUN(each_thread_has_its_own_cache);

@@ -14,8 +14,9 @@
  * The plain ops of ops.h never consult the state.
  *
  * The cast cache (torch's autocast weight cache): while autocast is on, those products cast an
- * operand whose storage is a parameter's (a leaf that requires grad, or a view autograd recorded
- * of one, such as the w:t() of a Linear) through a per-thread cache, so a weight used by several
+ * operand whose storage is a parameter's (a leaf that requires grad, or any view of one, such as
+ * the w:t() of a Linear, made with or without grad mode: gids_storage.grad_leaf) through a
+ * per-thread cache, so a weight used by several
  * products of one forward is cast once.  An entry holds the cast and a reference to the source's
  * storage; it is keyed by the storage, its version counter, the view (dtype, offset, shape,
  * strides) and the target dtype, so an in-place write to the weight inside the region (an

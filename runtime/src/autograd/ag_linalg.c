@@ -115,18 +115,12 @@ static gids_dtype autocast_for_(int nin, const gids_tensor *const *ins) {
     return dt;
 }
 
-/* Whether t's storage is a parameter's: t is a leaf that requires grad, or autograd recorded it
- * as a one-input op of such a leaf that shares the leaf's storage, i.e. a view (the w:t() that
- * F.linear passes to addmm).  Only these go through the autocast cache (gids/amp.h): an
- * activation is used once and caching it would only hold its memory until the region ends. */
+/* Whether t is a view of a parameter's memory: a leaf that requires grad, or any view of one
+ * (the w:t() that F.linear passes to addmm), with or without grad mode (the storage's mark,
+ * gids/memory.h).  Only these go through the autocast cache (gids/amp.h): an activation is used
+ * once and caching it would only hold its memory until the region ends. */
 static bool is_parameter_(const gids_tensor *t) {
-    const gids_ag_meta *m = t->autograd;
-    if (m == NULL) return false;
-    if (m->grad_fn == NULL) return m->requires_grad;
-    const gids_node *n = m->grad_fn;
-    if (n->nin != 1 || n->next[0].node == NULL) return false;
-    const gids_tensor *leaf = n->next[0].node->leaf; /* set on AccumulateGrad nodes only */
-    return leaf != NULL && leaf->storage == t->storage;
+    return t->storage->grad_leaf;
 }
 
 /* NEW in *out: t cast to half, through the autocast cache when t is a parameter's view. */

@@ -65,6 +65,7 @@ gids_status gids_set_requires_grad(gids_tensor *t, bool on) {
     gids_ag_meta *m = gids_ag_meta_get(t);
     if (m == NULL) GIDS_FAIL(GIDS_ENOMEM, "requires_grad: out of memory");
     m->requires_grad = on;
+    t->storage->grad_leaf = on;
     return GIDS_OK;
 }
 
