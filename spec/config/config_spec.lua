@@ -53,7 +53,13 @@ describe("graphids.config", function()
       "L/synthetic/gat/focal/seed_3",
       "L/synthetic/gat_kd/student_focal/seed_3", "L/synthetic/fusion/dqn/seed_3",
       "L/synthetic/fusion/weighted_avg/seed_3" }, dirs)
-    -- the RL policies follow val_acc, the supervised fusions (default mlp) their loss
+    -- the default fusion is the weighted average, in the stage recipe and in the pipeline
+    assert.equal("graphids.models.fusion.WeightedAvgFusion",
+      config.resolve("recipes/stages/fusion.lua", { tla = { states_dir = "s" } }).validated.model.class_path)
+    local pipeline = require "graphids.orchestrate.pipeline"
+    local pipe = pipeline.load("recipes/pipelines/graphids.lua", { lake_root = "L" })
+    assert.equal("L/synthetic/fusion/weighted_avg/seed_42", pipe.stages[#pipe.stages].run_dir)
+    -- the RL policies follow val_acc, the supervised fusions their loss
     for method, want in pairs({ mlp = "val_loss/min", weighted_avg = "val_loss/min", dqn = "val_acc/max",
       bandit = "val_acc/max" }) do
       local f = config.resolve("recipes/stages/fusion.lua", { tla = { states_dir = "s", method = method } })
@@ -149,6 +155,9 @@ describe("graphids.config", function()
         "monitors val_loss/min" },
       { { { "callbacks.checkpoint.monitor", "val_acc" }, { "callbacks.early_stopping.monitor", "val_acc" } },
         "graphids.models.GATClassifier must monitor val_loss/min" },
+      { { { "model.class_path", "graphids.models.losses.FocalLoss" }, { "model.init_args", {} } },
+        "'model.class_path': graphids.models.losses.FocalLoss is not a model class %(one of " ..
+        "graphids.models.DGI, graphids.models.GATClassifier," },
       { { { "model.class_path", "graphids.models.GATClasifier" } }, "unknown class path " ..
         "'graphids.models.GATClasifier' %(closest: graphids.models.GATClassifier" },
       { { { "data.class_path", "graphids.data.GraphDataModul" } },

@@ -118,6 +118,15 @@ describe("graphids.orchestrate.pipeline", function()
     local teacher_dir, student_dir = p.stages[1].run_dir, p.stages[2].run_dir
     local best = gio.join(teacher_dir, "checkpoints/best_model.safetensors")
     local best_bytes = proc.slurp(best)
+    -- a checkpoint trained under another configuration is still reused, and the reason says so
+    local digest = p.stages[1].resolved.config_digest
+    p.stages[1].resolved.config_digest = string.rep("0", 64)
+    local action, why = pipeline.decide(p.stages[1])
+    assert.equal("skip", action)
+    assert.truthy(why:find(".test_complete and best checkpoint exist; its checkpoint was trained with " ..
+      "another configuration (config digest " .. digest:sub(1, 12) .. ", now 000000000000): delete " ..
+      teacher_dir .. " to run it again", 1, true), why)
+    p.stages[1].resolved.config_digest = digest
 
     -- trained but not tested: evaluate only (the checkpoint is not rewritten)
     os.remove(gio.join(teacher_dir, ".test_complete"))

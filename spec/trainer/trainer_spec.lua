@@ -225,6 +225,23 @@ describe("graphids.trainer", function()
     for _, f in ipairs({ "best_model.safetensors", "last.safetensors", "best_model.safetensors.sha256" }) do
       assert(proc.slurp(gio.join(ref, "checkpoints", f)) == proc.slurp(gio.join(run, "checkpoints", f)), f)
     end
+    -- resumed with another monitor: the saved best and patience belong to no callback, and it says so
+    local lines = {}
+    local acc = { monitor = "val_acc", mode = "max" }
+    local t3 = Trainer { max_epochs = 6, default_root_dir = gio.join(dir, "run3"), progress = "off",
+      log = function(s) lines[#lines + 1] = s end,
+      callbacks = { cb.ModelCheckpoint(acc),
+        cb.EarlyStopping { monitor = "val_acc", mode = "max", patience = 2 } } }
+    t3:fit(model({ noise = 0.5 }), dm(), { ckpt_path = gio.join(run, "checkpoints/last.safetensors") })
+    local said = {}
+    for _, l in ipairs(lines) do
+      if l:find("^resume: ") then said[#said + 1] = l end
+    end
+    assert.same({
+      "resume: the checkpoint's EarlyStopping{monitor=val_loss,mode=min} state matches no callback of " ..
+        "this fit (a changed monitor?); it is not restored",
+      "resume: the checkpoint's ModelCheckpoint{monitor=val_loss,mode=min} state matches no callback of " ..
+        "this fit (a changed monitor?); it is not restored" }, said)
   end)
 
   it("refuses a missing, corrupt or incompatible ckpt_path before writing anything", function()

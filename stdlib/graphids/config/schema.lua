@@ -122,6 +122,15 @@ local function suggest(name, list)
   return best
 end
 
+-- The registered class paths that name models (those with a MONITOR), sorted.
+local function model_paths(models)
+  local out = {}
+  for _, p in ipairs(models.class_paths()) do
+    if models.resolve(p).MONITOR ~= nil then out[#out + 1] = p end
+  end
+  return out
+end
+
 -- Returns the model class.
 local function validate_model(m)
   check_class_block("model", m)
@@ -129,6 +138,10 @@ local function validate_model(m)
   local ok, cls = pcall(models.resolve, m.class_path)
   if not ok then
     fail(string.format("'model.class_path': %s", tostring(cls):gsub("^.-resolve: ", "")))
+  end
+  if cls.MONITOR == nil then -- a loss, id encoder or distillation part: registered, not a model
+    fail(string.format("'model.class_path': %s is not a model class (one of %s)", m.class_path,
+      table.concat(model_paths(models), ", ")))
   end
   local defaults = {}
   for k, v in pairs(cls.DEFAULTS or {}) do

@@ -159,12 +159,13 @@ end
 -- A new class deriving from parent (default Model) with its class path and defaults.
 -- cls.new(hp) is the same as cls(hp).
 -- MONITOR is the {metric, mode} the checkpoint and early-stopping callbacks must watch for the
--- class (config cross-field rule): val_loss/min, unless the class says otherwise.
+-- class (config cross-field rule): the parent's, else val_loss/min, unless the class says
+-- otherwise.
 function B.model_class(name, class_path, defaults, parent)
   local cls = class(name, parent or Model)
   cls.class_path = class_path
   cls.DEFAULTS = defaults
-  cls.MONITOR = { "val_loss", "min" }
+  cls.MONITOR = parent and parent.MONITOR or { "val_loss", "min" }
   cls.new = function(hp) return cls(hp) end
   return cls
 end

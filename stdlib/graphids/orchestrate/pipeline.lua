@@ -91,6 +91,24 @@ local function resolve_node(n, outputs)
   return n.resolved.ckpt_file
 end
 
+-- The configuration digest the checkpoint at path was written under, or nil (unreadable, or
+-- written without one).  Only the header is read (memory-mapped).
+local function ckpt_digest(path)
+  local _, meta = gio.load_safetensors(path, { mmap = true })
+  local d = type(meta) == "table" and meta.config_digest or nil
+  return d ~= "" and d or nil
+end
+
+-- A stage's action keeps what it reuses; when the checkpoint was written under another
+-- configuration (a changed recipe default, TLA or --set), the reason says so, and how to redo it.
+local function note_config(r, path, action, why)
+  local d = ckpt_digest(path)
+  if d == nil or d == r.config_digest then return action, why end
+  return action, string.format("%s; its checkpoint was trained with another configuration " ..
+    "(config digest %s, now %s): delete %s to run it again", why, d:sub(1, 12),
+    r.config_digest:sub(1, 12), r.run_dir)
+end
+
 -- The action of a stage and why, from what is on disk.
 function M.decide(n)
   if n.kind == "extract" then
@@ -104,13 +122,13 @@ function M.decide(n)
   local has = function(p) return gio.exists(gio.join(r.run_dir, p)) end
   local best = gio.exists(r.ckpt_file)
   if best and has(".test_complete") then
-    return "skip", ".test_complete and best checkpoint exist"
+    return note_config(r, r.ckpt_file, "skip", ".test_complete and best checkpoint exist")
   end
   if best and has(".train_complete") then
-    return "evaluate", "trained (.train_complete) but not tested"
+    return note_config(r, r.ckpt_file, "evaluate", "trained (.train_complete) but not tested")
   end
   if gio.exists(r.last_ckpt) then
-    return "resume", "checkpoints/last exists without .train_complete"
+    return note_config(r, r.last_ckpt, "resume", "checkpoints/last exists without .train_complete")
   end
   return "run", "no checkpoint"
 end

@@ -268,10 +268,19 @@ function Trainer:_restore(c)
   end
   if self.scheduler then self.scheduler:load_state_dict(c.scheduler) end
   if self.scaler then self.scaler:load_state_dict(tstate.scaler) end
-  local saved = c.callbacks or {}
+  local saved, claimed = c.callbacks or {}, {}
   for _, cb in ipairs(self.callbacks) do
     if cb.state_key and saved[cb.state_key] ~= nil then
       cb:load_state_dict(saved[cb.state_key])
+      claimed[cb.state_key] = true
+    end
+  end
+  -- a state no callback claims (a changed monitor renames the key) restarts that bookkeeping:
+  -- the best value and patience count from the resumed epoch on, so say it
+  for _, key in ipairs(U.sorted_keys(saved)) do
+    if not claimed[key] then
+      say(self, string.format("resume: the checkpoint's %s state matches no callback of this fit " ..
+        "(a changed monitor?); it is not restored", key))
     end
   end
   if c.loader and self.datamodule.load_state_dict then
