@@ -207,6 +207,41 @@ describe("graphids.orchestrate.stage", function()
     assert.is_number(m["test/threshold"])
   end)
 
+  it("changes a finished run's record and results only once a new fit starts", function()
+    local refit_lake = gio.join(tmp, "lake_refit")
+    local r = resolve("gat", "gat", nil, { lake_root = refit_lake })
+    local run = stage.build(r)
+    stage.train(run, r, { write_run_files = true })
+    stage.evaluate(run, r, { write_run_files = true })
+    local resolved_json = gio.join(r.run_dir, "resolved.json")
+    local record = proc.slurp(resolved_json)
+    -- a test under other overrides keeps the record of how the weights were trained
+    local other = resolve("gat", "gat", { { "trainer.log_every_n_steps", 7 } }, { lake_root = refit_lake })
+    stage.evaluate(stage.build(other), other, { write_run_files = true })
+    assert.equal(record, proc.slurp(resolved_json))
+    -- a fit refused when the trainer builds its optimizer: the finished run is as it was
+    local before = tiny.snapshot(r.run_dir, true)
+    local bad = resolve("gat", "gat", { { "model.init_args.lr", -1 } }, { lake_root = refit_lake })
+    local ok, err = pcall(stage.train, stage.build(bad), bad, { write_run_files = true })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("Adam: option 'lr' must be >= 0", 1, true), err)
+    assert.equal(before, tiny.snapshot(r.run_dir, true))
+    -- a fit that starts takes the run over at once: failing in its first epoch, it leaves no
+    -- marker or metrics of the previous model, and the record is its own
+    local again = resolve("gat", "gat", { { "trainer.max_epochs", 3 } }, { lake_root = refit_lake })
+    local run3 = stage.build(again)
+    local crash = require("graphids.callbacks").Callback()
+    function crash.on_train_epoch_end() error("simulated crash", 0) end
+    table.insert(run3.trainer.callbacks, crash)
+    ok, err = pcall(stage.train, run3, again, { write_run_files = true })
+    assert.is_false(ok)
+    assert.equal("simulated crash", err)
+    for _, f in ipairs({ ".train_complete", ".test_complete", "test_metrics.json" }) do
+      assert.is_false(gio.exists(gio.join(r.run_dir, f)), f)
+    end
+    assert.equal(3, assert(gio.read_json(resolved_json)).trainer.max_epochs)
+  end)
+
   it("refuses a checkpoint of another model before testing or resuming, writing nothing", function()
     local r = resolve("gat", "gat")
     local vgae_ckpt = resolve("vgae", "vgae").ckpt_file

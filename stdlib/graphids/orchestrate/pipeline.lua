@@ -177,12 +177,6 @@ local function read_metrics(run_dir)
   return gio.read_json(gio.join(run_dir, "test_metrics.json"))
 end
 
-local function clear_markers(run_dir)
-  for _, m in ipairs({ ".train_complete", ".test_complete" }) do
-    os.remove(gio.join(run_dir, m))
-  end
-end
-
 -- The job of one stage: resolve is done; this writes the run files, builds, trains (or
 -- resumes) and evaluates.  Returns the metrics.
 local function job_fn(n, action, opts)
@@ -196,9 +190,7 @@ local function job_fn(n, action, opts)
   return function()
     local r = n.resolved
     if r.run_dir then config.ensure_run_dir(r.run_dir) end
-    if r.run_dir and (action == "run" or action == "resume") then
-      clear_markers(r.run_dir)
-    end
+    -- (a fit removes the previous run's markers when it commits: stage.train)
     local art = stage.build(r)
     if action == "run" or action == "resume" then
       stage.train(art, r, { resume_from = action == "resume" and r.last_ckpt or nil, write_run_files = true })

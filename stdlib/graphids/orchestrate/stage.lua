@@ -113,11 +113,34 @@ local function save_split_predictions(artifacts, resolved)
   end
 end
 
+-- The results a new fit makes stale: both markers and the test metrics.  Removed when the fit
+-- commits, so a run dir never reports an old model's test as the new one's.
+local STALE = { M.MARKERS.train, M.MARKERS.test, "test_metrics.json" }
+
+-- A callback whose on_fit_start commits the fit in run_dir: it writes the run files (when
+-- asked) and removes the previous run's results.  It runs after every other callback's
+-- on_fit_start and after the trainer built the optimizer, so a fit refused before that (a bad
+-- learning rate, a checkpoint folder locked by another run) leaves a finished run's record and
+-- results as they were.
+local function committer(resolved, write_run_files)
+  local c = require("graphids.callbacks").Callback()
+  function c.on_fit_start()
+    if write_run_files then require("graphids.config").write_run_files(resolved) end
+    for _, name in ipairs(STALE) do
+      local path = gio.join(resolved.run_dir, name)
+      if gio.exists(path) and not os.remove(path) then
+        error(string.format("cannot remove %s, a result of the previous run", path), 0)
+      end
+    end
+  end
+  return c
+end
+
 -- Fits the model.  opts.resume_from: a checkpoint to resume from (checked against the model and
--- the data's vocabulary first).  opts.write_run_files: write resolved.json and overrides.json
--- once the checks passed (a refused run leaves the run dir's files as they were).  The tracking
--- run is opened before fit and closed in every case.  Returns the best checkpoint path (nil
--- without a run dir).
+-- the data's vocabulary first).  opts.write_run_files: write resolved.json and overrides.json.
+-- The run dir's record changes only when the fit commits (committer above).  The tracking run
+-- is opened before fit and closed in every case.  Returns the best checkpoint path (nil without
+-- a run dir).
 function M.train(artifacts, resolved, opts)
   opts = U.options("stage.train", opts, { resume_from = U.NONE, write_run_files = false })
   local run_dir = resolved.run_dir
@@ -126,16 +149,19 @@ function M.train(artifacts, resolved, opts)
   if opts.resume_from ~= nil then
     compat(opts.resume_from, artifacts, resolved, "resume")
   end
-  if opts.write_run_files then
-    require("graphids.config").write_run_files(resolved)
-  end
+  local callbacks = artifacts.trainer.callbacks
+  local commit = run_dir ~= nil and committer(resolved, opts.write_run_files) or nil
+  callbacks[#callbacks + 1] = commit
   local h = tracking.start_fit(resolved)
   if h and h.callback then
-    table.insert(artifacts.trainer.callbacks, 1, h.callback)
+    table.insert(callbacks, 1, h.callback)
   end
   local t0 = graphids.clock()
   local ok, err = pcall(artifacts.trainer.fit, artifacts.trainer, artifacts.model, artifacts.datamodule,
     { ckpt_path = opts.resume_from })
+  for i = #callbacks, 1, -1 do
+    if callbacks[i] == commit then table.remove(callbacks, i) end
+  end
   tracking.end_fit(h, ok, err)
   if not ok then
     tracking.event(run_dir, "stage_failed", { level = "error", stage = resolved.stage_name, phase = "fit",
@@ -171,7 +197,8 @@ function M.json_metrics(m)
 end
 
 -- Tests on every test set (weights from opts.ckpt_path, else resolved.ckpt_file, else the
--- model in memory).  opts.write_run_files as for train.  Writes
+-- model in memory).  opts.write_run_files: write resolved.json and overrides.json when the run
+-- dir has none (a fit's record, which says how the weights were trained, is kept).  Writes
 -- predictions/test/<set>.safetensors, test_metrics.json, the .test_complete marker and the
 -- test-phase tracking row.  Returns the metrics (test/<metric> pooled, test/<set>/<metric> per
 -- set).
@@ -183,7 +210,7 @@ function M.evaluate(artifacts, resolved, opts)
   if path ~= nil then
     compat(path, artifacts, resolved, "test")
   end
-  if opts.write_run_files then
+  if opts.write_run_files and run_dir ~= nil and not gio.exists(gio.join(run_dir, "resolved.json")) then
     require("graphids.config").write_run_files(resolved)
   end
   local trainer = artifacts.trainer
