@@ -17,7 +17,11 @@ function S.args(extra)
 end
 
 function S.run_dir(a, stage, variant)
-  return string.format("%s/%s/%s/%s/seed_%d", a.lake_root, a.dataset, stage, variant, a.seed)
+  local root = a.lake_root:gsub("(.)/+$", "%1")
+  if root == "" then
+    error("lake_root is empty: name the folder that holds the runs (default 'lake')", 0)
+  end
+  return string.format("%s/%s/%s/%s/seed_%d", root, a.dataset, stage, variant, a.seed)
 end
 
 -- The dataset's training settings (presets/datasets.lua).
@@ -56,7 +60,7 @@ end
 local function graphs_mode(a)
   local g = GRAPHS[a.graphs]
   if g == nil then
-    error("graphs must be 'portable' or 'reference', got '" .. tostring(a.graphs) .. "'")
+    error("graphs must be 'portable' or 'reference', got '" .. tostring(a.graphs) .. "'", 0)
   end
   return g
 end

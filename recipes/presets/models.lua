@@ -25,7 +25,7 @@ function M.graph(family, scale, overrides)
     return { class_path = CLASS.gat, init_args = model_preset("gat", "small", merge(STUDENT, overrides)) }
   end
   if CLASS[family] == nil then
-    error("no model family '" .. tostring(family) .. "' (gat, vgae, dgi, student)")
+    error("no model family '" .. tostring(family) .. "' (gat, vgae, dgi, student)", 0)
   end
   return { class_path = CLASS[family], init_args = model_preset(family, scale, overrides) }
 end
@@ -33,7 +33,7 @@ end
 -- {class_path, init_args} of a fusion method.
 function M.fusion(method, overrides)
   if FUSION[method] == nil then
-    error("unknown fusion method '" .. tostring(method) .. "' (bandit, dqn, mlp, weighted_avg)")
+    error("unknown fusion method '" .. tostring(method) .. "' (bandit, dqn, mlp, weighted_avg)", 0)
   end
   return { class_path = FUSION[method], init_args = model_preset("fusion", method, overrides) }
 end

@@ -11,7 +11,7 @@ local P = import("../presets/models.lua")
 return function(tla)
   local a = arguments(tla, S.args({ method = "weighted_avg", states_dir = "" }))
   if a.states_dir == "" then
-    error("fusion needs --tla states_dir=<the fusion_states stage's run dir>")
+    error("fusion needs --tla states_dir=<the fusion_states stage's run dir>", 0)
   end
   local st = S.settings(a)
   -- RL methods see one "episode" of states per step, the others plain minibatches.

@@ -67,6 +67,24 @@ describe("graphids fit|test|pipeline|runs", function()
       "--tla", "data_root=" .. gio.join(tmp, "none") })
     assert.equal(1, rc)
     assert.truthy(err:find("the dataset folder .* does not exist"), err)
+    -- an error raised inside the runtime's modules reaches the user without their source position
+    _, err, rc = proc.run({ "fit", "--config", "recipes/stages/gat.lua", "--tla", "lake_root=" .. lake,
+      "--set", 'model.init_args.pool_aggrs="mean"', "--set", "trainer.progress=off" })
+    assert.equal(1, rc)
+    assert.equal("graphids fit: GATClassifier: hyper-parameter 'pool_aggrs' must be a table, got mean\n", err)
+  end)
+
+  it("strips only the runtime's own source positions, and reports Ctrl-C as status 130", function()
+    local A = require "graphids.orchestrate.cliargs"
+    local dir = package.searchpath("graphids", package.path):match("^(.*/)init%.lua$")
+    assert.equal("interrupted!", A.user_message(dir .. "trainer/init.lua:363: interrupted!"))
+    assert.equal("recipes/stages/mine.lua:3: boom", A.user_message("recipes/stages/mine.lua:3: boom"))
+    local real = io.stderr
+    io.stderr = { write = function() end } -- luacheck: ignore 122
+    local interrupted = A.fail("fit", dir .. "trainer/init.lua:363: interrupted!")
+    local failed = A.fail("fit", "boom")
+    io.stderr = real -- luacheck: ignore 122
+    assert.same({ 130, 1 }, { interrupted, failed })
   end)
 
   it("fits and tests a stage, then lists, shows and compares the run", function()

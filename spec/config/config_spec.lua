@@ -133,8 +133,8 @@ describe("graphids.config", function()
         "'data.init_args.batch_size'" },
       { { { "callbakcs", {} } }, "unknown key 'callbakcs' %(did you mean 'callbacks'" },
       { { { "trainer.max_epochs", "ten" } }, "'trainer.max_epochs' must be a number" },
-      { { { "trainer.max_epochs", -1 } }, "'trainer.max_epochs' must be an integer >= 0, got %-1" },
-      { { { "trainer.max_epochs", 2.5 } }, "'trainer.max_epochs' must be an integer >= 0, got 2.5" },
+      { { { "trainer.max_epochs", 0 } }, "'trainer.max_epochs' must be an integer >= 1, got 0" },
+      { { { "trainer.max_epochs", 2.5 } }, "'trainer.max_epochs' must be an integer >= 1, got 2.5" },
       { { { "callbacks.early_stopping.patience", 0 } }, "patience' must be an integer >= 1" },
       { { { "callbacks.ema.decay", 1 } },
         "'callbacks.ema': EMAWeightAveraging: decay must be a number in %[0, 1%), got 1" },
@@ -193,6 +193,15 @@ describe("graphids.config", function()
     assert.truthy(err:find("unknown argument 'datset' %(did you mean 'dataset'%?%)"), err)
     err = resolve_err(nil, { seed = "forty" })
     assert.truthy(err:find("argument 'seed' must be a number"), err)
+    err = resolve_err(nil, { seed = 1.5 })
+    assert.truthy(err:find("recipe recipes/stages/gat.lua: top-level argument 'seed' must be an integer, " ..
+      "got 1.5", 1, true), err)
+    assert.equal("L/synthetic/gat/focal/seed_100",
+      config.resolve("recipes/stages/gat.lua", { tla = { seed = 1e2, lake_root = "L//" } }).run_dir)
+    err = resolve_err(nil, { lake_root = "" })
+    assert.equal("lake_root is empty: name the folder that holds the runs (default 'lake')", err)
+    err = resolve_err(nil, { scale = "huge" })
+    assert.truthy(err:find("no model preset gat.huge (scales: large, small)", 1, true), err)
     err = resolve_err(nil, nil, "recipes/stages/nope.lua")
     assert.truthy(err:find("recipe 'recipes/stages/nope.lua' not found"), err)
     err = resolve_err(nil, { dataset = "hcrl_sa", data_root = gio.join(tmp, "nowhere") })

@@ -83,6 +83,17 @@ local function arguments(file)
     if not ok then
       error((tostring(res):gsub("unknown option", "unknown argument"):gsub("option '", "argument '")), 0)
     end
+    -- an argument whose default is an integer takes integral numbers only (--tla seed=1e2 is 100)
+    for k, v in pairs(res) do
+      if math.type(defs[k]) == "integer" and math.type(v) == "float" then
+        local i = math.tointeger(v)
+        if i == nil then
+          error(string.format("recipe %s: top-level argument '%s' must be an integer, got %s", file, k,
+            tostring(v)), 0)
+        end
+        res[k] = i
+      end
+    end
     return res
   end
 end
@@ -110,7 +121,9 @@ local function load_file(path, state)
     local P = require "graphids.models.presets"
     local fam = P[family]
     if fam == nil or fam[scale] == nil then
-      error(string.format("recipe %s: no model preset %s.%s", path, tostring(family), tostring(scale)), 2)
+      local known = fam and table.concat(U.sorted_keys(fam), ", ") or table.concat(U.sorted_keys(P), ", ")
+      error(string.format("recipe %s: no model preset %s.%s (%s: %s)", path, tostring(family),
+        tostring(scale), fam and "scales" or "families", known), 0)
     end
     return fam[scale](overrides)
   end

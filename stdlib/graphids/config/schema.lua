@@ -258,7 +258,7 @@ end
 local function validate_trainer(t)
   t.max_epochs = as_int(t.max_epochs)
   t.log_every_n_steps = as_int(t.log_every_n_steps)
-  int_at_least("trainer.max_epochs", t.max_epochs, 0)
+  int_at_least("trainer.max_epochs", t.max_epochs, 1) -- the models' schedules span max_epochs
   int_at_least("trainer.log_every_n_steps", t.log_every_n_steps, 1)
   if t.max_time ~= nil and not (type(t.max_time) == "number" and t.max_time > 0) then
     fail("'trainer.max_time' must be a number of seconds > 0, got " .. tostring(t.max_time))

@@ -84,9 +84,30 @@ function M.usage_error(cmd, msg, usage)
 end
 
 -- Prints an error (no traceback: these are user-facing) and returns 1.
+-- The folder of the graphids Lua modules, as error positions spell it ("/x/stdlib/graphids/").
+local function stdlib_dir()
+  local init = package.searchpath("graphids", package.path)
+  return init and init:match("^(.*/)init%.lua$") or nil
+end
+
+-- err without a leading position inside the runtime's own modules ("/x/stdlib/graphids/
+-- trainer/init.lua:363: "): it tells a user nothing and hides the message.  Positions in a
+-- recipe stay (the user wrote that file).
+function M.user_message(err)
+  local msg = tostring(err)
+  local dir = stdlib_dir()
+  if dir and msg:sub(1, #dir) == dir then
+    msg = msg:gsub("^[^:\n]*%.lua:%d+: ", "", 1)
+  end
+  return msg
+end
+
+-- Reports a failed command on stderr; the exit status: 130 for a Ctrl-C (as a shell reports
+-- SIGINT), else 1.
 function M.fail(cmd, err)
-  io.stderr:write(string.format("graphids %s: %s\n", cmd, tostring(err)))
-  return 1
+  local msg = M.user_message(err)
+  io.stderr:write(string.format("graphids %s: %s\n", cmd, msg))
+  return msg == "interrupted!" and 130 or 1
 end
 
 return M
