@@ -123,9 +123,9 @@ describe("graphids.track.rest", function()
   end)
 
   it("retries a refused connection max_retries times, then names the endpoint", function()
-    local sleeps = {}
+    local sleeps, told = {}, {}
     local r = assert(Rest.new("http://127.0.0.1:1/", { max_retries = 3, backoff_factor = 0.5,
-      backoff_jitter = 0,
+      backoff_jitter = 0, notify = function(line) told[#told + 1] = line end,
       sleep = function(s) sleeps[#sleeps + 1] = s end }))
     local v, err, code = r:call("POST", "runs/create", { a = 1 })
     assert.is_nil(v)
@@ -134,6 +134,11 @@ describe("graphids.track.rest", function()
       "http://127.0.0.1:1/api/2.0/mlflow/runs/create", err)
     assert.matches("after 3 retries", err)
     assert.same({ 0, 1, 2 }, sleeps)
+    -- said once, when the retries begin, with how long they may take
+    assert.equal(1, #told)
+    assert.truthy(told[1]:find("^MLflow POST runs/create: EIO: http: POST "), told[1])
+    assert.truthy(told[1]:find("; retrying up to 3 times over about 3 s (MLFLOW_HTTP_REQUEST_MAX_RETRIES, " ..
+      "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR)", 1, true), told[1])
   end)
 
   it("builds Basic and Bearer authorization as MLflow does", function()

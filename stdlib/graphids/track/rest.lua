@@ -65,7 +65,9 @@ local function env_num(name, default, lo, hi)
 end
 
 -- opts (all optional, for tests): max_retries, backoff_factor, backoff_jitter, timeout, sleep
--- (a function(seconds)); the environment supplies the rest.
+-- (a function(seconds)), notify (a function(line) told once per call when it starts retrying;
+-- default: a line on stderr, so minutes of retries are not silent); the environment supplies
+-- the rest.
 function Rest.new(uri, opts)
   opts = opts or {}
   local ok, self = pcall(function()
@@ -76,6 +78,7 @@ function Rest.new(uri, opts)
     s.backoff_jitter = opts.backoff_jitter or env_num("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", 1.0, 0, 120)
     s.timeout = opts.timeout or env_num("MLFLOW_HTTP_REQUEST_TIMEOUT", 120, 0.001, 86400)
     s.sleep = opts.sleep or core.sleep
+    s.notify = opts.notify or function(line) io.stderr:write("graphids: tracking: ", line, "\n") end
     s.insecure_tls = env_bool("MLFLOW_TRACKING_INSECURE_TLS")
     s.ca_file = os.getenv("MLFLOW_TRACKING_SERVER_CERT_PATH")
     if s.ca_file == "" then s.ca_file = nil end
@@ -163,6 +166,14 @@ function Rest:call(method, endpoint, args)
         last[1] = last[1] .. string.format(" (after %d retries)", self.max_retries)
       end
       return nil, last[1], last[2]
+    end
+    if attempt == 1 then
+      local total = 0
+      for n = 1, self.max_retries do total = total + math.min(self.backoff_factor * 2 ^ (n - 1), 120) end
+      total = total - math.min(self.backoff_factor, 120) -- no wait before the first retry
+      self.notify(string.format("%s; retrying up to %d times over about %.0f s " ..
+        "(MLFLOW_HTTP_REQUEST_MAX_RETRIES, MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR)", last[1],
+        self.max_retries, total))
     end
     self.sleep(self:backoff(attempt, retry_after))
   end
