@@ -223,6 +223,11 @@ describe("graphids.data cache", function()
     assert.matches("another build is running", e)
     held:unlock()
     assert.is_table(data.build_cache("synthetic", opts({ lock_timeout = 0.1 })))
+    -- a lock that cannot be opened (here a folder in its place) is no other build
+    local odd = opts({ lake_root = gio.join(dir, "odd_lake") })
+    assert(gio.mkdir_p(gio.join(data.cache_dir("synthetic", odd), ".lock")))
+    e = err_of(data.build_cache, "synthetic", odd)
+    assert.matches("lock: cannot open '.*%.lock': Is a directory$", e)
   end)
 
   it("leaves no usable cache behind when a build fails", function()

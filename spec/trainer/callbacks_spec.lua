@@ -5,6 +5,7 @@
 local graphids = require "graphids"
 local optim = require "graphids.optim"
 local cb = require "graphids.callbacks"
+local gio = require "graphids.io"
 local proc = require "trainer.support.proc"
 
 -- A stand-in trainer recording checkpoint writes.
@@ -97,6 +98,14 @@ describe("graphids.callbacks", function()
       b:on_exception(fake(dir), "boom")
       a:on_fit_start(t)
       a:on_fit_end(t)
+      -- a lock that cannot be taken for another reason says that reason, not "another run"
+      local odd = gio.join(dir, "odd")
+      assert(gio.mkdir_p(gio.join(odd, "checkpoints", ".lock")))
+      local ok, err = pcall(cb.ModelCheckpoint().on_fit_start, cb.ModelCheckpoint(), fake(odd))
+      assert.is_false(ok)
+      local want = "ModelCheckpoint: cannot lock '" .. odd .. "/checkpoints': EIO: lock: cannot open"
+      assert.truthy(err:find(want, 1, true), err)
+      assert.falsy(err:find("another run", 1, true), err)
     end)
 
     it("refuses bad options", function()

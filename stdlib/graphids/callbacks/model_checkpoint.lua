@@ -55,8 +55,9 @@ function ModelCheckpoint:on_fit_start(trainer)
     -- The kernel drops the flock when its process dies, so a killed run never blocks a resume.
     local lk, lerr = gio.lock(gio.join(self.dirpath, ".lock"), { exclusive = true, timeout = 0 })
     if not lk then
-      error(string.format("ModelCheckpoint: '%s' is in use by another run (%s)", self.dirpath,
-        tostring(lerr)), 0)
+      local held = tostring(lerr):find("held by another process", 1, true)
+      error(string.format(held and "ModelCheckpoint: '%s' is in use by another run (%s)" or
+        "ModelCheckpoint: cannot lock '%s': %s", self.dirpath, tostring(lerr)), 0)
     end
     self._lock = lk
     ckpt.remove_stale(self.dirpath)

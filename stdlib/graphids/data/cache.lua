@@ -445,7 +445,9 @@ local function lock_dir(dir, exclusive, o)
   assert(gio.mkdir_p(dir))
   local lk, err = gio.lock(gio.join(dir, ".lock"), { exclusive = exclusive, timeout = o.lock_timeout })
   if lk == nil then
-    error(string.format("dataset cache %s: %s (another build is running?)", dir, err), 0)
+    -- only a lock that is held means another build; anything else (a read-only folder) says why
+    local held = tostring(err):find("held by another process", 1, true)
+    error(string.format("dataset cache %s: %s%s", dir, err, held and " (another build is running?)" or ""), 0)
   end
   return lk
 end
