@@ -71,7 +71,8 @@ describe("graphids fit|test|pipeline|runs", function()
     _, err, rc = proc.run({ "fit", "--config", "recipes/stages/gat.lua", "--tla", "lake_root=" .. lake,
       "--set", 'model.init_args.pool_aggrs="mean"', "--set", "trainer.progress=off" })
     assert.equal(1, rc)
-    assert.equal("graphids fit: GATClassifier: hyper-parameter 'pool_aggrs' must be a table, got mean\n", err)
+    assert.equal("graphids fit: GATClassifier: hyper-parameter 'pool_aggrs' must be a table, " ..
+      "got 'mean' (a string)\n", err)
   end)
 
   it("strips only the runtime's own source positions, and reports Ctrl-C as status 130", function()
@@ -123,6 +124,17 @@ describe("graphids fit|test|pipeline|runs", function()
     _, err, rc = proc.run({ "runs", "show", tmp })
     assert.equal(1, rc)
     assert.truthy(err:find("is not a run dir"), err)
+    out, err, rc = proc.run({ "runs", "compare", "--lake-root", lake, "--metric", "test/nope" })
+    assert.equal(0, rc, err)
+    assert.truthy(out:find("(no tested run has the metric test/nope)", 1, true), out)
+    -- a source that is not there is an error, not an empty listing
+    local missing = gio.join(tmp, "missing")
+    _, err, rc = proc.run({ "runs", "list", "--lake-root", missing })
+    assert.equal(1, rc)
+    assert.truthy(err:find("the lake root " .. missing .. " is not a folder", 1, true), err)
+    _, err, rc = proc.run({ "track", "sync", missing })
+    assert.equal(1, rc)
+    assert.truthy(err:find(missing .. ": not a folder", 1, true), err)
     assert.equal(before, tiny.snapshot(run_dir, true))
   end)
 

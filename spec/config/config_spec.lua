@@ -112,10 +112,21 @@ describe("graphids.config", function()
     assert.has_error(function() config.parse_kv("a..b=1") end)
   end)
 
-  it("applies overrides at dotted paths, creating tables and replacing non-tables, in order", function()
-    local t = { a = { b = 1 }, s = "x" }
-    config.apply_overrides(t, { { "a.c.d", 2 }, { "s.t", 3 }, { "a.b", 4 }, { "a.b", 5 } })
-    assert.same({ a = { b = 5, c = { d = 2 } }, s = { t = 3 } }, t)
+  it("applies overrides at dotted paths, creating tables, in order; never through a value or list", function()
+    local t = { a = { b = 1 }, s = "x", n = json.null, l = { "p", "q" } }
+    config.apply_overrides(t, { { "a.c.d", 2 }, { "n.t", 3 }, { "a.b", 4 }, { "a.b", 5 } })
+    assert.same({ a = { b = 5, c = { d = 2 } }, s = "x", n = { t = 3 }, l = { "p", "q" } }, t)
+    for key, want in pairs({
+      ["s.t"] = "cannot set 's.t': 's' is a string, not a table",
+      ["l.x"] = "cannot set 'l.x': 'l' is a list; set it whole (--set 'l=[...]')",
+      ["l.1"] = "cannot set 'l.1': a list element cannot be set alone; set the list whole (--set 'l=[...]')",
+      ["a.c.2.x"] = "cannot set 'a.c.2.x': a list element cannot be set alone; set the list whole " ..
+        "(--set 'a.c=[...]')" }) do
+      local ok, err = pcall(config.apply_overrides, t, { { key, 1 } })
+      assert.is_false(ok)
+      assert.equal(want, err)
+    end
+    assert.equal("x", t.s)
     local r = config.resolve("recipes/stages/gat.lua", { set = { { "trainer.max_epochs", 3 },
       { "model.init_args.hidden", 16 }, { "trainer.gradient_clip_val", json.null } } })
     assert.equal(3, r.validated.trainer.max_epochs)
@@ -134,6 +145,8 @@ describe("graphids.config", function()
       { { { "callbakcs", {} } }, "unknown key 'callbakcs' %(did you mean 'callbacks'" },
       { { { "trainer.max_epochs", "ten" } }, "'trainer.max_epochs' must be a number" },
       { { { "trainer.max_epochs", 0 } }, "'trainer.max_epochs' must be an integer >= 1, got 0" },
+      { { { "trainer.max_epochs", "1" } }, "'trainer.max_epochs' must be a number, got '1' %(a string%)" },
+      { { { "trainer.progress", { 1, 2 } } }, "'trainer.progress' must be a string, got a table %[1,2%]" },
       { { { "trainer.max_epochs", 2.5 } }, "'trainer.max_epochs' must be an integer >= 1, got 2.5" },
       { { { "callbacks.early_stopping.patience", 0 } }, "patience' must be an integer >= 1" },
       { { { "callbacks.ema.decay", 1 } },
@@ -204,6 +217,8 @@ describe("graphids.config", function()
     assert.truthy(err:find("no model preset gat.huge (scales: large, small)", 1, true), err)
     err = resolve_err(nil, nil, "recipes/stages/nope.lua")
     assert.truthy(err:find("recipe 'recipes/stages/nope.lua' not found"), err)
+    err = resolve_err(nil, nil, "recipes/pipelines")
+    assert.equal("recipe 'recipes/pipelines' is a folder; name a recipe file (it holds graphids.lua)", err)
     err = resolve_err(nil, { dataset = "hcrl_sa", data_root = gio.join(tmp, "nowhere") })
     assert.truthy(err:find("the dataset folder " .. gio.join(tmp, "nowhere/hcrl_sa"):gsub("%p", "%%%0") ..
       " does not exist"), err)

@@ -64,7 +64,11 @@ local function collect(o)
   local want = { dataset = o["--dataset"], stage = o["--stage"] }
   local uri = tracking_uri(o)
   if uri == nil then
-    return runs.filter(runs.scan(lake_root(o)), want), "under " .. lake_root(o)
+    local root = lake_root(o)
+    if not require("graphids.io").is_dir(root) then
+      return nil, string.format("the lake root %s is not a folder (--lake-root, $GRAPHIDS_LAKE_ROOT)", root)
+    end
+    return runs.filter(runs.scan(root), want), "under " .. root
   end
   local src, err = require("graphids.track.query").open(uri)
   if src == nil then return nil, err end
@@ -210,7 +214,11 @@ local function compare(o, json)
     io.stdout:write(string.format("  %-4d %-10s %-8s %-14s %3d %9.5f %9.5f %9.5f %9.5f\n", i,
       tostring(g.dataset), tostring(g.stage), tostring(g.variant), g.n, g.mean, g.std, g.min, g.max))
   end
-  if #rows == 0 then io.stdout:write("  (no tested runs)\n") end
+  if #rows == 0 then
+    local tested = runs.leaderboard(rs, {})
+    io.stdout:write(#tested > 0 and o["--metric"] and
+      string.format("  (no tested run has the metric %s)\n", o["--metric"]) or "  (no tested runs)\n")
+  end
   return 0
 end
 

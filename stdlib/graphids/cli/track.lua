@@ -57,7 +57,12 @@ function M.main(args)
   end
   local failed, total_sent, total_left = 0, 0, 0
   for _, dir in ipairs(dirs) do
-    local sent, err, s2, left = spool.sync(dir, { uri = uri })
+    local sent, err, s2, left
+    if require("graphids.io").is_dir(dir) then
+      sent, err, s2, left = spool.sync(dir, { uri = uri })
+    else
+      err, s2, left = "not a folder", 0, 0
+    end
     if sent then
       io.stdout:write(string.format("%s: %d event%s delivered\n", dir, sent, sent == 1 and "" or "s"))
       total_sent = total_sent + sent

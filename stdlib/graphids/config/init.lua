@@ -39,20 +39,36 @@ function M.parse_kv(s)
   return k, v
 end
 
--- Writes value at the dotted path of t, creating intermediate tables (a non-table intermediate
--- is replaced).  Changes t in place and returns it.
+-- Writes value at the dotted path of t, creating the missing (or null) intermediate tables.
+-- A path through a value that is no table (`trainer.max_epochs.x`), or into a list
+-- (`model.init_args.pool_aggrs.1`: a list is set whole), is an error naming the path.  Changes
+-- t in place and returns it.
 function M.set_path(t, key, value)
   local parts = {}
   for p in key:gmatch("[^.]+") do
     parts[#parts + 1] = p
   end
+  for i, p in ipairs(parts) do
+    if p:match("^%d+$") and i > 1 then
+      local list = table.concat(parts, ".", 1, i - 1)
+      error(string.format("cannot set '%s': a list element cannot be set alone; set the list whole " ..
+        "(--set '%s=[...]')", key, list), 0)
+    end
+  end
   local cur = t
   for i = 1, #parts - 1 do
-    local p = parts[i]
-    if type(cur[p]) ~= "table" or cur[p] == json.null then
-      cur[p] = {}
+    local p, here = parts[i], table.concat(parts, ".", 1, i)
+    local v = cur[p]
+    if v == nil or v == json.null then
+      v = {}
+      cur[p] = v
+    elseif type(v) ~= "table" then
+      error(string.format("cannot set '%s': '%s' is a %s, not a table", key, here, type(v)), 0)
+    elseif v[1] ~= nil or json.is_array(v) then
+      error(string.format("cannot set '%s': '%s' is a list; set it whole (--set '%s=[...]')", key, here,
+        here), 0)
     end
-    cur = cur[p]
+    cur = v
   end
   cur[parts[#parts]] = value
   return t

@@ -43,6 +43,15 @@ function M.find(path)
       end
     end
   end
+  if gio.is_dir(path) then
+    local files = {}
+    for _, e in ipairs(gio.list_dir(path) or {}) do
+      if e:match("%.lua$") then files[#files + 1] = e end
+    end
+    table.sort(files)
+    error(string.format("recipe '%s' is a folder; name a recipe file (%s)", path,
+      #files > 0 and "it holds " .. table.concat(files, ", ") or "it holds no .lua file"), 0)
+  end
   error(string.format("recipe '%s' not found (looked for %s)", path, table.concat(tried, ", ")), 0)
 end
 

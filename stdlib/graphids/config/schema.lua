@@ -79,7 +79,7 @@ end
 
 local function int_at_least(path, v, lo)
   if math.type(v) ~= "integer" or v < lo then
-    fail(string.format("'%s' must be an integer >= %d, got %s", path, lo, tostring(v)))
+    fail(string.format("'%s' must be an integer >= %d, got %s", path, lo, U.describe(v)))
   end
 end
 

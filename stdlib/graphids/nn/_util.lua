@@ -55,6 +55,24 @@ U.edit_distance = distance
 -- With several bad keys the first in sorted order is named, whatever pairs() gives.  level is
 -- error()'s level as seen from the caller of U.options (default 2: the caller's caller).
 -- Returns a new table with every default filled in (NONE becomes nil).
+-- v as an error message shows a value a user gave: a string quoted and named (a JSON "64" is
+-- '64' (a string), not the number), an object by its class name, a plain table as JSON (cut at
+-- 60 characters: "a table [1,2]"), null as null.
+function U.describe(v)
+  if type(v) == "string" then return "'" .. v .. "' (a string)" end
+  if type(v) ~= "table" then
+    return (type(v) == "number" or type(v) == "boolean" or v == nil) and tostring(v) or "a " .. type(v)
+  end
+  local json = require "graphids.json"
+  if v == json.null then return "null" end
+  local mt = getmetatable(v)
+  local name = type(mt) == "table" and rawget(mt, "__name")
+  if type(name) == "string" then return "a " .. name end
+  local ok, text = pcall(json.encode, v)
+  if not ok then return "a table" end
+  return "a table " .. (#text > 60 and text:sub(1, 57) .. "..." or text)
+end
+
 function U.options(fname, opts, defaults, level)
   level = (level or 2) + 1
   local out = {}
@@ -86,7 +104,7 @@ function U.options(fname, opts, defaults, level)
   local d = defaults[key]
   if d ~= nil then
     error(string.format("%s: option '%s' must be a %s, got %s", fname, key, type(d),
-      tostring(opts[key])), level)
+      U.describe(opts[key])), level)
   end
   local allowed = sorted_keys(defaults)
   local best, bestd = nil, math.huge

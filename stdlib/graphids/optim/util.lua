@@ -26,14 +26,8 @@ function M.raise(msg)
   error(msg, level)
 end
 
--- A value as an error message shows it.
-function M.describe(v)
-  if type(v) == "string" then return "'" .. v .. "' (a string)" end
-  if type(v) == "number" or type(v) == "boolean" or v == nil then return tostring(v) end
-  local mt = getmetatable(v)
-  local name = type(mt) == "table" and rawget(mt, "__name")
-  return "a " .. (type(name) == "string" and name or type(v))
-end
+-- A value as an error message shows it (one rule for the whole runtime).
+M.describe = require("graphids.nn._util").describe
 
 local function edit_distance(a, b)
   local prev = {}
