@@ -75,6 +75,23 @@ describe("graphids fit|test|pipeline|runs", function()
       "got 'mean' (a string)\n", err)
   end)
 
+  it("refuses a tracking URI no store can take before the fit starts, and records why", function()
+    local own = gio.join(tmp, "lake_uri")
+    local args = cat({ "fit", "--config", "recipes/stages/gat.lua", "--tla", "lake_root=" .. own },
+      sets("gat"))
+    local words = { "MLFLOW_TRACKING_URI=bogus://x", proc.q(proc.host) }
+    for _, a in ipairs(args) do words[#words + 1] = proc.q(a) end
+    local p = io.popen(table.concat(words, " ") .. " 2>&1; echo rc=$?")
+    local out = p:read("a")
+    p:close()
+    assert.truthy(out:find("graphids fit: MLFLOW_TRACKING_URI: tracking URI 'bogus://x' is not supported", 1,
+      true), out)
+    assert.truthy(out:find("rc=1\n$"), out)
+    local run_dir = gio.join(own, "synthetic/gat/focal/seed_42")
+    assert.is_false(gio.exists(gio.join(run_dir, "checkpoints")))
+    assert.truthy(proc.slurp(gio.join(run_dir, "traces.jsonl")):find('"event":"stage_failed"', 1, true))
+  end)
+
   it("strips only the runtime's own source positions, and reports Ctrl-C as status 130", function()
     local A = require "graphids.orchestrate.cliargs"
     local dir = package.searchpath("graphids", package.path):match("^(.*/)init%.lua$")

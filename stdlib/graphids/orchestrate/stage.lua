@@ -149,6 +149,14 @@ function M.train(artifacts, resolved, opts)
   if opts.resume_from ~= nil then
     compat(opts.resume_from, artifacts, resolved, "resume")
   end
+  if run_dir ~= nil then
+    local ok, err = pcall(tracking.check_uri)
+    if not ok then
+      tracking.event(run_dir, "stage_failed", { level = "error", stage = resolved.stage_name, phase = "fit",
+        error = tostring(err) })
+      error(err, 0)
+    end
+  end
   local callbacks = artifacts.trainer.callbacks
   local commit = run_dir ~= nil and committer(resolved, opts.write_run_files) or nil
   callbacks[#callbacks + 1] = commit

@@ -84,6 +84,16 @@ end
 
 -- Opens the fit run and returns a handle whose callback logs the epochs into it and closes it
 -- at fit end or on an exception; nil without a run dir.
+-- Raises when $MLFLOW_TRACKING_URI names a store no client can take: a configuration error,
+-- not a tracking failure to spool (that spool could never be sent).
+function M.check_uri()
+  local env = os.getenv("MLFLOW_TRACKING_URI")
+  if env ~= nil and env ~= "" then
+    local kind, msg = require("graphids.track.mlflow").classify(env)
+    if kind == nil then error("MLFLOW_TRACKING_URI: " .. msg, 0) end
+  end
+end
+
 function M.start_fit(resolved)
   if resolved.run_dir == nil then
     return nil

@@ -180,21 +180,26 @@ function M.tracking_uri(opts)
   return uri
 end
 
--- The store for a URI: http(s):// -> REST, file: or a plain path -> FileStore; anything else
--- (sqlite:, postgresql:, databricks, ...) is refused with the way out.  Returns store or
--- nil, message.
-function M.store(opts)
-  local uri = M.tracking_uri(opts)
-  if uri:match("^https?://") then
-    return require("graphids.track.rest").new(uri, opts)
-  end
+-- What a URI names: "rest", uri; "file", path; or nil, message for a scheme this runtime
+-- does not speak (sqlite:, postgresql:, databricks, ...), with the way out.
+function M.classify(uri)
+  if uri:match("^https?://") then return "rest", uri end
   local path = uri:match("^file://(/.*)$") or uri:match("^file:(/[^/].*)$") or uri:match("^file:([^/].*)$")
   if path == nil and not uri:match("^[%a][%w+.%-]*:") then path = uri end
   if path == nil then
     return nil, string.format("tracking URI '%s' is not supported: use http(s)://host:port of an " ..
       "mlflow server, or file:/path (or a plain path) for a local FileStore", uri)
   end
-  return require("graphids.track.filestore").new(path)
+  return "file", path
+end
+
+-- The store for a URI: http(s):// -> REST, file: or a plain path -> FileStore; anything else
+-- is refused (classify).  Returns store or nil, message.
+function M.store(opts)
+  local kind, where = M.classify(M.tracking_uri(opts))
+  if kind == nil then return nil, where end
+  if kind == "rest" then return require("graphids.track.rest").new(where, opts) end
+  return require("graphids.track.filestore").new(where)
 end
 
 return M
