@@ -102,6 +102,9 @@ lua_Integer l_optint(lua_State *L, int idx, const char *key, lua_Integer def);
 double l_optnum(lua_State *L, int idx, const char *key, double def);
 int l_optbool(lua_State *L, int idx, const char *key, int def);
 const char *l_optstr(lua_State *L, int idx, const char *key, const char *def);
+/* The path string at arg; one holding a NUL byte raises (C would silently use what precedes
+ * it, another file). */
+const char *l_checkpath(lua_State *L, int arg);
 gids_dtype l_optdtype(lua_State *L, int idx, const char *key, gids_dtype def);
 /* opts.requires_grad at idx (absent: false).  When true, makes t -- a tensor just created, so a
  * leaf -- require grad; a non-float t raises "zeros: requires_grad=true needs a float dtype ...".

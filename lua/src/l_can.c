@@ -157,7 +157,7 @@ static void push_report(lua_State *L, const gids_can_read_report *r) {
 
 /* read_can(path [, opts]) -> frames, report */
 static int l_read_can(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = l_checkpath(L, 1);
     l_checkend(L, 2, "read_can");
     gids_can_read_opts o;
     read_options(L, 2, &o, "read_can");
@@ -180,7 +180,7 @@ static int l_read_can_many(lua_State *L) {
         if (lua_geti(L, 1, i + 1) != LUA_TSTRING)
             luaL_error(L, "read_can_many: paths[%d] must be a string, got %s", i + 1,
                        luaL_typename(L, -1));
-        paths[i] = lua_tostring(L, -1); /* kept alive by the paths table */
+        paths[i] = l_checkpath(L, -1); /* kept alive by the paths table */
         lua_pop(L, 1);
     }
     gids_can_read_report *reps = lua_newuserdatauv(L, sizeof *reps * (size_t)(n ? n : 1), 0);
@@ -278,7 +278,7 @@ static void check_range(lua_State *L, int arg, int64_t n, int64_t *from, int64_t
 /* frames:write_csv(path [, i, j]) writes the canonical CSV. */
 static int f_write_csv(lua_State *L) {
     gids_can_frames *f = &check_handle(L, 1)->f;
-    const char *path = luaL_checkstring(L, 2);
+    const char *path = l_checkpath(L, 2);
     int64_t from, to;
     check_range(L, 3, f->n, &from, &to, "write_csv");
     l_check(L, gids_can_write_csv(path, f, from, to));
@@ -345,7 +345,7 @@ static int l_can_simulate(lua_State *L) {
 
 /* can_simulate_dataset(dir, {seed=, frames=}) -> {files=, frames=, attack_frames=} */
 static int l_can_simulate_dataset(lua_State *L) {
-    const char *dir = luaL_checkstring(L, 1);
+    const char *dir = l_checkpath(L, 1);
     l_checkend(L, 2, "can_simulate_dataset");
     l_checkopts(L, 2, "can_simulate_dataset", simset_opts);
     gids_can_sim_opts o;

@@ -57,7 +57,7 @@ static const char **sorted_keys(lua_State *L, int idx, const char *what, int64_t
 }
 
 static int l_save_safetensors(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = l_checkpath(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
     l_checkend(L, 3, "save_safetensors");
@@ -101,7 +101,7 @@ static int stfile_gc(lua_State *L) {
 
 static int l_load_safetensors(lua_State *L) {
     static const char *const opts[] = {"mmap", NULL};
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = l_checkpath(L, 1);
     l_checkopts(L, 2, "load_safetensors", opts);
     bool map = l_optbool(L, 2, "mmap", 1);
     l_checkend(L, 2, "load_safetensors");
@@ -128,7 +128,7 @@ static int l_load_safetensors(lua_State *L) {
 }
 
 static int l_atomic_write(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = l_checkpath(L, 1);
     size_t n;
     const char *data = luaL_checklstring(L, 2, &n);
     l_checkend(L, 2, "atomic_write");
@@ -165,7 +165,7 @@ static int lock_tostring(lua_State *L) {
 
 static int l_lock_new(lua_State *L) {
     static const char *const opts[] = {"exclusive", "timeout", NULL};
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = l_checkpath(L, 1);
     l_checkopts(L, 2, "lock", opts);
     bool exclusive = l_optbool(L, 2, "exclusive", 1);
     double timeout = l_optnum(L, 2, "timeout", -1);
@@ -181,7 +181,7 @@ static int l_lock_new(lua_State *L) {
 /* ---------------------------------------------------------------- file system */
 
 static int l_mkdir_p(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = l_checkpath(L, 1);
     l_checkend(L, 1, "mkdir_p");
     gids_status s = gids_mkdir_p(path);
     if (s != GIDS_OK) return io_result(L, s);
@@ -190,7 +190,7 @@ static int l_mkdir_p(lua_State *L) {
 }
 
 static int l_remove_tree(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = l_checkpath(L, 1);
     l_checkend(L, 1, "remove_tree");
     gids_status s = gids_remove_tree(path);
     if (s != GIDS_OK) return io_result(L, s);
@@ -212,7 +212,7 @@ static int names_gc(lua_State *L) {
 }
 
 static int l_list_dir(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = l_checkpath(L, 1);
     l_checkend(L, 1, "list_dir");
     l_names *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->names = NULL;
@@ -233,7 +233,7 @@ static int l_list_dir(lua_State *L) {
 
 /* {type = "file" | "dir" | "other", size = bytes, mtime = seconds}, or nil when missing. */
 static int l_stat(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = l_checkpath(L, 1);
     l_checkend(L, 1, "stat");
     gids_file_info st;
     gids_status s = gids_file_stat(path, &st);

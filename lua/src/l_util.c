@@ -15,6 +15,18 @@ const char *l_fname(lua_State *L) {
     return "?";
 }
 
+const char *l_checkpath(lua_State *L, int arg) {
+    size_t n = 0;
+    const char *s = luaL_checklstring(L, arg, &n);
+    if (strlen(s) != n) {
+        const char *f = l_fname(L);
+        luaL_error(L, "%s%sargument #%d: the path holds a NUL byte at %d ('%s' would be used)",
+                   strcmp(f, "?") != 0 ? f : "", strcmp(f, "?") != 0 ? ": " : "", arg,
+                   (int)strlen(s), s);
+    }
+    return s;
+}
+
 int l_error(lua_State *L, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

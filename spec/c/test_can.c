@@ -84,6 +84,18 @@ TEST(empty_and_header_only_files_are_clear_errors) {
     CHECK_BAD("timestamp,arbitration_id,data_field,attack\n", "t.csv: no CAN frames (1 lines, a "
                                                               "header only)");
     CHECK_BAD("hello world\n", "t.csv:1:1: cannot tell the log format from 'hello world'");
+    /* found by fuzzing: CR-only line endings read as one header line ("a header only") */
+    CHECK_BAD("timestamp,arbitration_id,data_field,attack\r1.0,110,D01C,0\r",
+              "t.csv: lines end with CR alone; convert the line endings to LF or CRLF");
+}
+
+/* A spreadsheet export starts with a UTF-8 byte-order mark: it is not part of the header. */
+TEST(a_byte_order_mark_is_skipped) {
+    gids_can_frames f;
+    CHECK_OK(rd("\xEF\xBB\xBFtimestamp,arbitration_id,data_field,attack\n1.0,110,D01C,0\n", NULL,
+                &f, NULL));
+    CHECK(f.n == 1 && f.id[0] == 0x110);
+    gids_can_frames_free(&f);
 }
 
 TEST(lenient_skips_counts_and_reports_malformed_rows) {
@@ -419,6 +431,7 @@ int main(void) {
     RUN(reads_the_canonical_csv_with_hex_ids_of_any_width);
     RUN(each_malformed_row_names_file_line_and_column);
     RUN(empty_and_header_only_files_are_clear_errors);
+    RUN(a_byte_order_mark_is_skipped);
     RUN(lenient_skips_counts_and_reports_malformed_rows);
     RUN(small_steps_back_in_time_are_tolerated_and_counted);
     RUN(reads_candump_logs_and_labels_them_by_rule);

@@ -254,6 +254,10 @@ TEST(refuses_every_malformed_header_with_a_precise_message) {
          "header line 3, column"},
         {"{\"a\\q\":{}}", 0, "unknown escape"},
         {"{\"\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", 4, "empty tensor name"},
+        /* no elements, but strides past int64 (found by fuzzing: a signed overflow) */
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[0,1099511627776,1099511627776],"
+         "\"data_offsets\":[0,0]}}",
+         0, "shape overflows"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_st(tpath("bad.safetensors"), cases[i].header, cases[i].ndata);
@@ -283,10 +287,34 @@ TEST(refuses_bad_length_prefixes_and_missing_files) {
               "header length 100 runs past the end of the file (12 bytes)");
     CHECK_ERR(gids_safetensors_load(&r, tpath("none.safetensors"), true), GIDS_EIO, "cannot open");
     CHECK_ERR(gids_safetensors_load(&r, tmpdir, true), GIDS_EIO, "not a regular file");
+    /* a FIFO is refused at once (opening one for reading used to wait for a writer) */
+    CHECK(mkfifo(tpath("fifo.safetensors"), 0600) == 0);
+    CHECK_ERR(gids_safetensors_load(&r, tpath("fifo.safetensors"), false), GIDS_EIO,
+              "not a regular file");
     write_st(tpath("empty.safetensors"), "{}", 0);
     CHECK_OK(gids_safetensors_load(&r, tpath("empty.safetensors"), true));
     CHECK(r.n == 0 && r.nmeta == 0);
     gids_safetensors_free(&r);
+}
+
+/* A BOOL byte other than 0 or 1 would read as true in one kernel and as itself in another. */
+TEST(refuses_bool_bytes_other_than_0_and_1) {
+    const char *header = "{\"a\":{\"dtype\":\"BOOL\",\"shape\":[4],\"data_offsets\":[0,4]}}";
+    size_t hl = strlen(header);
+    unsigned char b[128] = {0};
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    memcpy(b + 8, header, hl);
+    const unsigned char good[4] = {0, 1, 1, 0}, bad[4] = {0, 1, 2, 255};
+    gids_safetensors r;
+    memcpy(b + 8 + hl, good, 4);
+    write_raw(tpath("bool.safetensors"), b, 8 + hl + 4);
+    CHECK_OK(gids_safetensors_load(&r, tpath("bool.safetensors"), true));
+    gids_safetensors_free(&r);
+    memcpy(b + 8 + hl, bad, 4);
+    write_raw(tpath("bool.safetensors"), b, 8 + hl + 4);
+    for (int map = 0; map < 2; map++)
+        CHECK_ERR(gids_safetensors_load(&r, tpath("bool.safetensors"), map), GIDS_EFORMAT,
+                  "tensor 'a' (BOOL) holds byte 2 at element 2; BOOL bytes must be 0 or 1");
 }
 
 TEST(save_refuses_bad_names_duplicates_and_leaves_the_old_file) {
@@ -452,6 +480,7 @@ int main(void) {
     RUN(refuses_every_malformed_header_with_a_precise_message);
     RUN(refuses_bad_length_prefixes_and_missing_files);
     RUN(survives_random_corruption_of_a_valid_file);
+    RUN(refuses_bool_bytes_other_than_0_and_1);
     RUN(save_refuses_bad_names_duplicates_and_leaves_the_old_file);
     RUN(atomic_write_replaces_the_file_and_leaves_no_temp_file);
     RUN(a_second_exclusive_lock_times_out_with_a_clear_error);

@@ -72,6 +72,10 @@ TEST(empty_rejects_bad_shapes) {
     int64_t neg[2] = {3, -1}, huge[3] = {INT64_MAX / 2, 4, 2};
     CHECK_ERR(gids_empty(&t, GIDS_F32, GIDS_DEVICE_CPU, 2, neg), GIDS_EINVAL, "negative size -1");
     CHECK_ERR(gids_empty(&t, GIDS_F32, GIDS_DEVICE_CPU, 3, huge), GIDS_EOVERFLOW, "int64");
+    /* no elements, yet strides past int64: refused, not a signed overflow */
+    int64_t zero_huge[3] = {0, (int64_t)1 << 40, (int64_t)1 << 40};
+    CHECK_ERR(gids_empty(&t, GIDS_F32, GIDS_DEVICE_CPU, 3, zero_huge), GIDS_EOVERFLOW,
+              "its elements or strides overflow int64");
     CHECK_ERR(gids_empty(&t, GIDS_F16, GIDS_DEVICE_CPU, 1, neg), GIDS_EDTYPE, "GPU storage");
     CHECK(t == NULL);
 }

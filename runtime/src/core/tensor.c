@@ -9,16 +9,20 @@
 #include "gids/tensor.h"
 
 gids_status gids_shape_numel(const char *op, int ndim, const int64_t *shape, int64_t *out) {
-    int64_t n = 1;
+    /* span: the product of the sizes above 1, which the contiguous strides reach; it must fit
+     * too, or a shape with a 0 among huge sizes (no elements) would overflow its strides */
+    int64_t n = 1, span = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) {
             char buf[160];
             GIDS_FAIL(GIDS_EINVAL, "%s: negative size %lld in shape %s", op, (long long)shape[i],
                       gids_shape_str(ndim, shape, buf, sizeof buf));
         }
-        if (!gids_mul_ok(n, shape[i], &n)) {
+        if (!gids_mul_ok(n, shape[i], &n) ||
+            !gids_mul_ok(span, shape[i] > 1 ? shape[i] : 1, &span)) {
             char buf[160];
-            GIDS_FAIL(GIDS_EOVERFLOW, "%s: shape %s has more elements than fit in int64", op,
+            GIDS_FAIL(GIDS_EOVERFLOW,
+                      "%s: shape %s is too large: its elements or strides overflow int64", op,
                       gids_shape_str(ndim, shape, buf, sizeof buf));
         }
     }

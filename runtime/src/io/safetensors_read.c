@@ -166,6 +166,24 @@ static gids_status load_read(gids_safetensors *out, const st_header *h, int fd, 
     return GIDS_OK;
 }
 
+/* Every BOOL tensor holds bytes 0 and 1 only: another byte would read as true in one kernel and
+ * as itself in another (sum, casts), so a file carrying one is refused, naming the place. */
+static gids_status check_bools(const gids_safetensors *out, const char *path) {
+    for (int64_t i = 0; i < out->n; i++) {
+        const gids_tensor *t = out->tensors[i];
+        if (t == NULL || t->dtype != GIDS_BOOL) continue;
+        const unsigned char *b = gids_tensor_data(t);
+        int64_t n = gids_tensor_numel(t);
+        for (int64_t k = 0; k < n; k++)
+            if (b[k] > 1)
+                GIDS_FAIL(GIDS_EFORMAT,
+                          "safetensors: '%s': tensor '%s' (BOOL) holds byte %u at element %lld; "
+                          "BOOL bytes must be 0 or 1",
+                          path, out->names[i], (unsigned)b[k], (long long)k);
+    }
+    return GIDS_OK;
+}
+
 /* Moves names and metadata out of h into out (h keeps nothing to free twice). */
 static gids_status take_names(gids_safetensors *out, st_header *h) {
     out->names = calloc((size_t)(h->n ? h->n : 1), sizeof *out->names);
@@ -220,6 +238,7 @@ static gids_status load_fd(gids_safetensors *out, int fd, const char *path, bool
     if (s == GIDS_OK)
         s = map ? load_mapped(out, &h, fd, path, 8 + hlen, file_len)
                 : load_read(out, &h, fd, path, 8 + hlen);
+    if (s == GIDS_OK) s = check_bools(out, path);
     st_header_free(&h);
     return s;
 }
@@ -227,7 +246,9 @@ static gids_status load_fd(gids_safetensors *out, int fd, const char *path, bool
 gids_status gids_safetensors_load(gids_safetensors *out, const char *path, bool map) {
     memset(out, 0, sizeof *out);
     if (path == NULL) GIDS_FAIL(GIDS_EINVAL, "safetensors: path is NULL");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO opens at once and is refused below as no regular file, instead of
+     * blocking for a writer; reads of a regular file ignore the flag */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) GIDS_FAIL(GIDS_EIO, "safetensors: cannot open '%s': %s", path, strerror(errno));
     gids_status s = load_fd(out, fd, path, map);
     close(fd); /* a mapping outlives its descriptor */

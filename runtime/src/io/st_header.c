@@ -428,8 +428,10 @@ static gids_status check_layout(cursor *c, st_header *h, uint64_t data_len) {
     for (int64_t i = 0; i < h->n; i++) {
         st_entry *e = &h->entries[i];
         uint64_t bytes = gids_dtype_size(e->dtype);
+        int64_t span = 1; /* the product of the sizes above 1: the outermost stride's reach */
         for (int d = 0; d < e->ndim; d++) {
-            if (__builtin_mul_overflow(bytes, (uint64_t)e->shape[d], &bytes))
+            if (__builtin_mul_overflow(bytes, (uint64_t)e->shape[d], &bytes) ||
+                __builtin_mul_overflow(span, e->shape[d] > 1 ? e->shape[d] : 1, &span))
                 BAD_AT(c, c->start + e->pos, "tensor '%s': shape overflows 64 bits", e->name);
         }
         if (bytes != e->end - e->begin) {
