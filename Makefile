@@ -82,9 +82,12 @@ $(LIB_A): $(RUNTIME_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(LIB_SO): $(RUNTIME_OBJ)
+# Exports: runtime/exports.map (the C API and the Lua entry point only).
+EXPORTS := -Wl,--version-script=runtime/exports.map
+
+$(LIB_SO): $(RUNTIME_OBJ) runtime/exports.map
 	@mkdir -p $(@D)
-	$(CC) -shared -o $@ $^ -Wl,-soname,libgraphids.so $(LINK)
+	$(CC) -shared -o $@ $(RUNTIME_OBJ) -Wl,-soname,libgraphids.so $(EXPORTS) $(LINK)
 
 # ---------------------------------------------------------------- Lua module and host
 $(BUILD)/obj/lua/%.o: lua/%.c
@@ -96,9 +99,9 @@ $(BUILD)/obj/lua/host/host.o: BASE += -DGIDS_SOURCE_STDLIB='"$(abspath stdlib)"'
 
 # -z nodelete: Lua unloads C modules when its state closes, but OpenMP and OpenBLAS worker threads
 # outlive that; unloading the code they came from crashes the process at exit.
-$(CORE_SO): $(BIND_OBJ) $(LIB_A)
+$(CORE_SO): $(BIND_OBJ) $(LIB_A) runtime/exports.map
 	@mkdir -p $(@D)
-	$(CC) -shared -o $@ $(BIND_OBJ) $(LIB_A) $(LINK) -Wl,-z,nodelete
+	$(CC) -shared -o $@ $(BIND_OBJ) $(LIB_A) $(LINK) $(EXPORTS) -Wl,-z,nodelete
 
 $(HOST): $(HOST_OBJ) $(BIND_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
