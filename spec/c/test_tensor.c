@@ -455,7 +455,28 @@ TEST(full_cache_evicts_oldest_blocks) {
     CHECK(st.cached_bytes == 0);
 }
 
+/* A NULL where a tensor, shape or configuration is expected is EINVAL naming it, never a crash
+ * (found by an embedding audit); retain and release ignore NULL alike. */
+TEST(null_arguments_are_einval) {
+    gids_tensor *o = NULL, *a = NULL;
+    int64_t sh[2] = {2, 2};
+    CHECK_OK(gids_ones(&a, GIDS_F32, GIDS_DEVICE_CPU, 2, sh));
+    CHECK_ERR(gids_matmul(&o, NULL, a), GIDS_EINVAL, "matmul: arg 1 is NULL");
+    CHECK_ERR(gids_zeros(&o, GIDS_F32, GIDS_DEVICE_CPU, 2, NULL), GIDS_EINVAL,
+              "zeros: shape is NULL for 2 dims");
+    CHECK_ERR(gids_backward(NULL, NULL, false), GIDS_EINVAL, "backward: root 0 is NULL");
+    CHECK_ERR(gids_set_requires_grad(NULL, true), GIDS_EINVAL, "requires_grad: the tensor is NULL");
+    CHECK_ERR(gids_adam_step_(a, a, a, a, NULL, NULL), GIDS_EINVAL, "adam_step_: cfg is NULL");
+    CHECK_ERR(gids_sgd_step_(a, a, NULL, NULL), GIDS_EINVAL, "sgd_step_: cfg is NULL");
+    gids_tensor_retain(NULL);
+    gids_tensor_release(NULL);
+    gids_safetensors_free(NULL);
+    CHECK(o == NULL);
+    gids_tensor_release(a);
+}
+
 int main(void) {
+    RUN(null_arguments_are_einval);
     RUN(status_names_and_messages);
     RUN(dtype_parse_size_promote);
     RUN(storage_counters_follow_tensors);

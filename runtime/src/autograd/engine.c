@@ -273,6 +273,9 @@ static gids_status root_grad_(gids_tensor **out, const gids_tensor *root, const 
 gids_status gids_backward_multi(int n, gids_tensor *const *roots, const gids_tensor *const *grads,
                                 bool retain_graph) {
     if (n < 1 || n > 64) GIDS_FAIL(GIDS_EINVAL, "backward: %d roots (1..64 supported)", n);
+    GIDS_CHECK(roots != NULL, GIDS_EINVAL, "backward: roots is NULL");
+    for (int i = 0; i < n; i++)
+        GIDS_CHECK(roots[i] != NULL, GIDS_EINVAL, "backward: root %d is NULL", i);
     gids_node *nodes[64];
     for (int i = 0; i < n; i++)
         if (!gids_requires_grad(roots[i]))

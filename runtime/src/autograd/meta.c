@@ -53,6 +53,7 @@ bool gids_is_leaf(const gids_tensor *t) {
 }
 
 gids_status gids_set_requires_grad(gids_tensor *t, bool on) {
+    GIDS_CHECK(t != NULL, GIDS_EINVAL, "requires_grad: the tensor is NULL");
     if (!gids_is_leaf(t))
         GIDS_FAIL(GIDS_ESTATE,
                   "requires_grad: only leaf tensors can be switched; this one comes from %s "

@@ -12,6 +12,7 @@ gids_status gids_shape_numel(const char *op, int ndim, const int64_t *shape, int
     /* span: the product of the sizes above 1, which the contiguous strides reach; it must fit
      * too, or a shape with a 0 among huge sizes (no elements) would overflow its strides */
     int64_t n = 1, span = 1;
+    GIDS_CHECK(shape != NULL || ndim == 0, GIDS_EINVAL, "%s: shape is NULL for %d dims", op, ndim);
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) {
             char buf[160];
@@ -136,6 +137,7 @@ gids_status gids_tensor_from_storage(gids_tensor **out, gids_storage *s, gids_dt
 }
 
 void gids_tensor_retain(gids_tensor *t) {
+    if (t == NULL) return; /* as release: NULL is ignored */
     __atomic_add_fetch(&t->refcount, 1, __ATOMIC_RELAXED);
 }
 
@@ -219,6 +221,7 @@ gids_status gids_broadcast_shapes(const char *op, int na, const int64_t *a, int 
 
 /* ---- checks shared by the kernels ---- */
 gids_status gids_check_cpu(const char *op, const char *arg, const gids_tensor *t) {
+    GIDS_CHECK(t != NULL, GIDS_EINVAL, "%s: %s is NULL", op, arg);
     if (t->storage->device.type != GIDS_CPU) {
         char buf[16];
         GIDS_FAIL(GIDS_EDEVICE, "%s: %s is on %s, expected cpu (move it with :to(\"cpu\"))", op,

@@ -71,6 +71,7 @@ static gids_status check_param_(const char *op, const gids_tensor *param) {
 gids_status gids_adam_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *exp_avg,
                             gids_tensor *exp_avg_sq, gids_tensor *max_exp_avg_sq,
                             const gids_adam_cfg *cfg) {
+    GIDS_CHECK(cfg != NULL, GIDS_EINVAL, "adam_step_: cfg is NULL");
     const char *op = cfg->decoupled ? "adamw_step_" : "adam_step_";
     GIDS_ON_DEVICE(op, adam_step_, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq)
     (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, cfg);
@@ -124,6 +125,7 @@ gids_status gids_adam_step_(gids_tensor *param, const gids_tensor *grad, gids_te
 
 gids_status gids_sgd_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *momentum_buf,
                            const gids_sgd_cfg *cfg) {
+    GIDS_CHECK(cfg != NULL, GIDS_EINVAL, "sgd_step_: cfg is NULL");
     const char *op = "sgd_step_";
     GIDS_ON_DEVICE(op, sgd_step_, param, grad, momentum_buf)(param, grad, momentum_buf, cfg);
     GIDS_TRY(check_param_(op, param));

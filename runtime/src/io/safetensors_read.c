@@ -257,6 +257,7 @@ gids_status gids_safetensors_load(gids_safetensors *out, const char *path, bool 
 }
 
 void gids_safetensors_free(gids_safetensors *f) {
+    if (f == NULL) return;
     for (int64_t i = 0; i < f->n; i++) {
         if (f->tensors) gids_tensor_release(f->tensors[i]);
         if (f->names) free(f->names[i]);
