@@ -14,7 +14,7 @@ static int l_sha256(lua_State *L) {
 }
 
 static int l_sha256_file(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = l_checkpath(L, 1);
     l_checkend(L, 1, "sha256_file");
     char hex[GIDS_SHA256_HEX_SIZE];
     gids_status s = gids_sha256_file_hex(hex, path);

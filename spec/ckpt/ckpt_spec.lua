@@ -159,6 +159,44 @@ describe("graphids.ckpt", function()
     ckpt.save(path, contents(m, opt, sched))
     os.remove(path .. ".sha256")
     assert.equal("missing", ckpt.load(path).sidecar)
+    -- a sidecar that is there but cannot be read is no "missing" one: the load would go unverified
+    assert(gio.mkdir_p(path .. ".sha256"))
+    assert.error_matches(function() ckpt.load(path) end,
+      "its sidecar '.*c.safetensors.sha256' cannot be read %(a dir, not a file%)")
+    proc.rmtree(path .. ".sha256")
+  end)
+
+  it("refuses made-up counts, metadata of the wrong kind and malformed generator states", function()
+    local m, opt, sched = model_and_opt()
+    local path = gio.join(dir, "meta.safetensors")
+    ckpt.save(path, contents(m, opt, sched))
+    local tensors, meta = gio.load_safetensors(path)
+    local function with(key, value, tensor_name, tensor)
+      local t2, m2 = {}, {}
+      for k, v in pairs(tensors) do t2[k] = v end
+      for k, v in pairs(meta) do m2[k] = v end
+      if key then m2[key] = value end
+      if tensor_name then t2[tensor_name] = tensor end
+      local p = gio.join(dir, "edited.safetensors")
+      os.remove(p .. ".sha256")
+      assert(gio.save_safetensors(p, t2, m2)) -- another writer: no sidecar
+      local ok, err = pcall(ckpt.load, p)
+      assert.is_false(ok)
+      return err
+    end
+    for _, v in ipairs({ "1.5", "-4", "0x10", "", "1e300" }) do
+      local want = "metadata 'epoch' must be an integer >= 0, got '" .. v .. "'"
+      assert.truthy(with("epoch", v):find(want, 1, true))
+    end
+    assert.truthy(with("global_step", ""):find("metadata 'global_step' must be an integer >= 0", 1, true))
+    assert.truthy(with("graphids_format_version", "0.5"):find("'graphids_format_version' must be an integer",
+      1, true))
+    assert.truthy(with("hyper_parameters", "5"):find(
+      "metadata 'hyper_parameters' must be a JSON object, got 5", 1, true))
+    assert.truthy(with("trainer", "[1,2]"):find("metadata 'trainer' must be a JSON object", 1, true))
+    local err = with(nil, nil, "rng.trainer", graphids.tensor({ 1.5, 300 }))
+    assert.truthy(err:find("tensor 'rng.trainer' must be a 1-D u8 tensor of a generator state, " ..
+      "got f32 [2]", 1, true), err)
   end)
 
   it("names a missing checkpoint and a directory", function()

@@ -26,6 +26,7 @@
 local graphids = require "graphids"
 local gio = require "graphids.io"
 local json = require "graphids.json"
+local U = require "graphids.nn._util"
 
 local M = {}
 
@@ -53,11 +54,19 @@ local function pending_path(path)
   return gio.join(dir, "." .. name .. ".pending")
 end
 
--- The digests a sidecar lists (in order), or nil when there is none.
+-- The digests a sidecar lists (in order), or nil when there is none.  A sidecar that exists
+-- but cannot be read (a folder, no permission) is an error, not "no sidecar": that would load
+-- the file unverified.
 local function read_sidecar(path)
-  local text = gio.read_file(M.sidecar_path(path))
-  if text == nil then
+  local side = M.sidecar_path(path)
+  local st = gio.stat(side)
+  if st == nil then
     return nil
+  end
+  local text, err = gio.read_file(side)
+  if st.type ~= "file" or text == nil then
+    error(string.format("checkpoint '%s': its sidecar '%s' cannot be read (%s)", path, side,
+      st.type ~= "file" and ("a " .. st.type .. ", not a file") or tostring(err)), 0)
   end
   local out = {}
   for line in text:gmatch("[^\n]+") do
@@ -132,7 +141,10 @@ function M.verify(path)
   if listed == nil then
     return "missing"
   end
-  local got = graphids.sha256_file(path)
+  local got, herr = graphids.sha256_file(path)
+  if got == nil then
+    error(string.format("checkpoint '%s': cannot hash it to check its sidecar: %s", path, tostring(herr)), 0)
+  end
   for _, d in ipairs(listed) do
     if d == got then
       return "verified"
@@ -400,12 +412,23 @@ function M.load(path)
   meta = meta or {}
   local c = { path = path, sidecar = sidecar, metadata = meta, tensors = tensors, model = {},
     rng = {} }
-  local version = tonumber(meta.graphids_format_version or "0")
-  if version == nil or version > M.FORMAT_VERSION then
+  -- A count in the metadata is a decimal integer >= 0 ("0x10", "1.5", "-4" and "" are refused:
+  -- a file from another writer or edited by hand must not load with a count made up).
+  local function count(key, default)
+    local text = meta[key]
+    if text == nil then return default end
+    if not text:match("^%d+$") or math.tointeger(tonumber(text)) == nil then
+      error(string.format("checkpoint '%s': metadata '%s' must be an integer >= 0, got '%s'", path, key,
+        text), 0)
+    end
+    return math.tointeger(tonumber(text))
+  end
+  local version = count("graphids_format_version", 0)
+  if version > M.FORMAT_VERSION then
     error(string.format("checkpoint '%s' has format version %s; this runtime reads up to %d",
       path, tostring(meta.graphids_format_version), M.FORMAT_VERSION), 0)
   end
-  c.format_version = math.tointeger(version)
+  c.format_version = version
   for name, t in pairs(tensors) do
     local p = name:match("^model%.(.+)$")
     local q = name:match("^current_model%.(.+)$")
@@ -416,11 +439,16 @@ function M.load(path)
       c.current_model = c.current_model or {}
       c.current_model[q] = t
     elseif r then
-      c.rng[r] = string.char(table.unpack(t:totable()))
+      -- a generator state is a 1-D u8 tensor of its bytes (M.save)
+      if t.dtype ~= "u8" or t.ndim ~= 1 then
+        error(string.format("checkpoint '%s': tensor 'rng.%s' must be a 1-D u8 tensor of a generator " ..
+          "state, got %s %s", path, r, t.dtype, U.shape_str(t)), 0)
+      end
+      c.rng[r] = t:tobytes()
     end
   end
-  c.epoch = math.tointeger(tonumber(meta.epoch or "0"))
-  c.global_step = math.tointeger(tonumber(meta.global_step or "0"))
+  c.epoch = count("epoch", 0)
+  c.global_step = count("global_step", 0)
   c.class_path = meta.class_path ~= "" and meta.class_path or nil
   c.config_digest = meta.config_digest ~= "" and meta.config_digest or nil
   c.runtime_version = meta.runtime_version
@@ -430,6 +458,10 @@ function M.load(path)
       local ok, v = pcall(decode, meta[k])
       if not ok then
         error(string.format("checkpoint '%s': metadata '%s' is not valid JSON: %s", path, k, v), 0)
+      end
+      if type(v) ~= "table" or json.is_array(v) or v[1] ~= nil then
+        error(string.format("checkpoint '%s': metadata '%s' must be a JSON object, got %s", path, k,
+          U.describe(v)), 0)
       end
       c[k] = v
     end
