@@ -214,6 +214,32 @@ describe("graphids.data cache", function()
       err_of(data.load_cache, "synthetic", opts()))
   end)
 
+  it("names a graph file whose layout is damaged when it loads, not at a later batch", function()
+    local c = data.build_cache("synthetic", opts({ force = true }))
+    local dir = data.cache_dir("synthetic", opts())
+    local name = c.splits[c.test_sets[1]].file
+    local file = gio.join(dir, name)
+    local t, meta = gio.load_safetensors(file)
+    local copy = {}
+    for k, v in pairs(t) do copy[k] = v:clone() end
+    local last = copy.edge_index:size(2)
+    copy.edge_index:select(1, 1):narrow(1, last, 1):fill_(1e9) -- an endpoint far outside its graph
+    assert(gio.save_safetensors(file, copy, meta))
+    data.clear_cache_memo()
+    local e = err_of(data.load_cache, "synthetic", opts())
+    assert.matches("dataset cache .*: .*" .. name:gsub("%p", "%%%0") .. ": .*edge.*rebuild it", e)
+    -- a train file without its split indices
+    data.build_cache("synthetic", opts({ force = true }))
+    local tfile = gio.join(dir, c.splits.train.file)
+    t, meta = gio.load_safetensors(tfile)
+    copy = {}
+    for k, v in pairs(t) do if k ~= "val_index" then copy[k] = v:clone() end end
+    assert(gio.save_safetensors(tfile, copy, meta))
+    data.clear_cache_memo()
+    assert.matches("has no train_index or val_index; rebuild it",
+      err_of(data.load_cache, "synthetic", opts()))
+  end)
+
   it("waits for the build lock and times out with a clear error", function()
     local dir = data.cache_dir("synthetic", opts())
     assert(gio.mkdir_p(dir))

@@ -238,6 +238,20 @@ local function load_set(path)
   if set.num_graphs == nil or set.node_ptr:size(1) ~= set.num_graphs + 1 then
     return nil, path .. ": num_graphs metadata does not match node_ptr"
   end
+  -- the whole layout (dtypes, shapes, pointers, every edge inside its graph) once per load:
+  -- a damaged file is named here, not at the batch that happens to pick a bad graph
+  local ok, err = pcall(graphids.graph_set_validate, set)
+  if not ok then
+    return nil, path .. ": " .. tostring(err):gsub("^.-graph_set_validate: ", "")
+  end
+  for _, name in ipairs({ "train_index", "val_index" }) do
+    local ix = t[name]
+    if ix ~= nil and (ix.dtype ~= "i64" or ix.ndim ~= 1 or
+        (ix:numel() > 0 and (ix:min():item() < 0 or ix:max():item() >= set.num_graphs))) then
+      return nil, string.format("%s: %s must be a 1-D i64 tensor of graph indices in [0, %d)", path, name,
+        set.num_graphs)
+    end
+  end
   return set, t
 end
 
@@ -561,6 +575,10 @@ function M.load_cache(dataset, opts)
     return set, extra
   end
   local train, extra = must(meta.splits.train.file)
+  if extra.train_index == nil or extra.val_index == nil then
+    error(string.format("dataset cache %s: %s has no train_index or val_index; rebuild it: %s", dir,
+      meta.splits.train.file, cli_command("rebuild", dataset, o)), 0)
+  end
   local c = {
     dataset = dataset, dir = dir, metadata = meta, num_ids = meta.num_ids, train = train,
     train_index = extra.train_index, val_index = extra.val_index, tests = {}, test_names = {},
