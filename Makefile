@@ -184,11 +184,13 @@ LUADIR  = $(DESTDIR)$(PREFIX)/share/lua/5.4
 CMODDIR = $(DESTDIR)$(PREFIX)/lib/lua/5.4
 
 install: all
-	@DESTDIR="$(DESTDIR)" tools/install.sh "$(PREFIX)" "$(BUILD)"
+	@DESTDIR="$(DESTDIR)" BLAS_LIBS="$(BLAS_LIBS)" tools/install.sh "$(PREFIX)" "$(BUILD)"
 
+# Everything tools/install.sh writes.
 uninstall:
 	rm -rf $(LUADIR)/graphids $(CMODDIR)/graphids $(DESTDIR)$(PREFIX)/include/gids \
 	  $(DESTDIR)$(PREFIX)/bin/graphids $(DESTDIR)$(PREFIX)/lib/libgraphids.* \
+	  $(DESTDIR)$(PREFIX)/lib/graphids_cuda.so $(DESTDIR)$(PREFIX)/share/graphids \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/graphids.pc
 
 # ---------------------------------------------------------------- hygiene

@@ -65,7 +65,7 @@ Description: tensor runtime for graph-based CAN-bus intrusion detection
 Version: $version
 Cflags: -I\${includedir}
 Libs: -L\${libdir} -lgraphids
-Libs.private: -lopenblas -lcurl -lgomp -lm -lpthread -ldl
+Libs.private: ${BLAS_LIBS:--lopenblas} -lcurl -lgomp -lm -lpthread -ldl
 PC
 
 echo "installed graphids $version into $dest"

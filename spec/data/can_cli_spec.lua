@@ -133,6 +133,7 @@ describe("graphids data simulate", function()
     so, se, rc = run({ "data", "simulate", "--out", a, "--seed", "5", "--frames", "3000" })
     assert.are.equal(0, rc, se)
     assert.truthy(so:find("16 files, 48000 frames", 1, true), so)
+    b = b .. "/nested/dir" -- the folder and its parents are created as needed
     _, se, rc = run({ "data", "simulate", "--out", b, "--seed", "5", "--frames", "3000" })
     assert.are.equal(0, rc, se)
     _, se, rc = run({ "data", "simulate", "--out", c, "--seed", "6", "--frames", "3000" })

@@ -101,4 +101,11 @@ int main(void) {
     assert.are.equal(0, rc, out)
     assert.matches("^%d+%.%d+%.%d+ 4\n$", out)
   end)
+
+  it("uninstalls everything it installed", function()
+    local out, rc = sh(("make --no-print-directory uninstall PREFIX=%s BUILD=%s"):format(q(prefix), q(build)))
+    assert(rc == 0, "make uninstall failed:\n" .. out)
+    local left = sh("find " .. q(prefix) .. " -type f ! -name 't.c' ! -name t")
+    assert.equal("", left)
+  end)
 end)

@@ -58,6 +58,7 @@ describe("nn.Linear", function()
     assert.same({ { -2, 4 } }, nb(graphids.tensor({ { 1.0, 2, 3 } })):totable())
     assert.is_nil(nb.bias)
     assert.same({ "weight" }, nb:state_dict():keys())
+    assert.error_matches(function() m("x") end, "linear: input must be a Tensor, got 'x' %(a string%)")
   end)
 
   it("starts U(-1/sqrt(in), 1/sqrt(in)) for weight and bias", function()

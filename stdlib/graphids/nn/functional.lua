@@ -51,6 +51,9 @@ end
 
 -- x @ weight^T + bias.  x is [..., in], weight [out, in], bias [out] or nil.
 function F.linear(x, weight, bias)
+  if not U.is_tensor(x) then
+    error("linear: input must be a Tensor, got " .. U.describe(x), 2)
+  end
   local nd = x.ndim
   if nd == 2 then
     if bias ~= nil then

@@ -55,6 +55,11 @@ function M.main(args)
   end
   local data = require "graphids.data"
   local t0 = os.clock()
+  local made, merr = require("graphids.io").mkdir_p(opts.out) -- "created as needed", parents too
+  if not made then
+    io.stderr:write("graphids data simulate: cannot create ", opts.out, ": ", tostring(merr), "\n")
+    return 1
+  end
   local ok, report = pcall(data.simulate, opts)
   if not ok then
     io.stderr:write("graphids data simulate: ", (tostring(report):gsub("^[^\n]-%.lua:%d+: ", "")), "\n")
