@@ -468,6 +468,12 @@ TEST(null_arguments_are_einval) {
     CHECK_ERR(gids_set_requires_grad(NULL, true), GIDS_EINVAL, "requires_grad: the tensor is NULL");
     CHECK_ERR(gids_adam_step_(a, a, a, a, NULL, NULL), GIDS_EINVAL, "adam_step_: cfg is NULL");
     CHECK_ERR(gids_sgd_step_(a, a, NULL, NULL), GIDS_EINVAL, "sgd_step_: cfg is NULL");
+    /* a device that does not exist is named, an unknown device type as what it is */
+    CHECK_ERR(gids_zeros(&o, GIDS_F32, (gids_device){GIDS_CPU, 7}, 2, sh), GIDS_EDEVICE,
+              "device cpu:7 does not exist");
+    char buf[32];
+    CHECK(strcmp(gids_device_str((gids_device){(gids_device_type)5, 0}, buf, sizeof buf),
+                 "device type 5") == 0);
     gids_tensor_retain(NULL);
     gids_tensor_release(NULL);
     gids_safetensors_free(NULL);

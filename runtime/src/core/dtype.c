@@ -113,7 +113,9 @@ gids_status gids_device_parse(const char *s, gids_device *out) {
 char *gids_device_str(gids_device d, char *buf, size_t n) {
     if (d.type == GIDS_CPU)
         snprintf(buf, n, "cpu");
-    else
+    else if (d.type == GIDS_CUDA)
         snprintf(buf, n, "cuda:%d", d.index);
+    else
+        snprintf(buf, n, "device type %d", (int)d.type);
     return buf;
 }

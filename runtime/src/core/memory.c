@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core_impl.h"
+#include "gids/backend.h"
 #include "gids/memory.h"
 
 #define SLOTS 17 /* slot 0: CPU; slots 1..16: cuda:0..15 */
@@ -238,7 +239,15 @@ void *gids_memory_pressure_ctx(void) {
 
 /* ---- storage ---- */
 gids_status gids_storage_new(gids_storage **out, gids_device dev, size_t nbytes) {
+    GIDS_CHECK(dev.type != GIDS_CPU || dev.index == 0, GIDS_EDEVICE,
+               "storage: device cpu:%d does not exist (the CPU is device 0)", dev.index);
     gids_allocator *a = gids_allocator_get(dev.type);
+    if (a == NULL && dev.type == GIDS_CUDA) {
+        /* The first CUDA tensor of a C program loads the plugin here (Lua loads it earlier), and
+         * a plugin that cannot load says why instead of "no allocator". */
+        GIDS_TRY(gids_backend_load());
+        a = gids_allocator_get(dev.type);
+    }
     if (a == NULL) {
         char buf[16];
         GIDS_FAIL(GIDS_EDEVICE, "storage: no allocator for device %s (is the CUDA plugin loaded?)",
