@@ -194,6 +194,11 @@ describe("graphids.ckpt", function()
     assert.truthy(with("hyper_parameters", "5"):find(
       "metadata 'hyper_parameters' must be a JSON object, got 5", 1, true))
     assert.truthy(with("trainer", "[1,2]"):find("metadata 'trainer' must be a JSON object", 1, true))
+    assert.truthy(with("optimizer", '{"state":{"abc":{}}}'):find(
+      "optimizer state: state key: 'abc' is no parameter index", 1, true))
+    assert.truthy(with("optimizer", '5'):find("optimizer state: the metadata must be a JSON object", 1, true))
+    assert.truthy(with(nil, nil, "optimizer.state.99999999999999999999.x", graphids.zeros(1)):find(
+      "'99999999999999999999' is no parameter index", 1, true))
     local err = with(nil, nil, "rng.trainer", graphids.tensor({ 1.5, 300 }))
     assert.truthy(err:find("tensor 'rng.trainer' must be a 1-D u8 tensor of a generator state, " ..
       "got f32 [2]", 1, true), err)

@@ -315,14 +315,28 @@ end
 
 local function unpack_optimizer(text, tensors, path)
   local doc = decode(text)
+  local function bad(what)
+    error(string.format("checkpoint '%s': optimizer state: %s", path, what), 0)
+  end
+  if type(doc) ~= "table" or doc[1] ~= nil then bad("the metadata must be a JSON object") end
+  if doc.state ~= nil and (type(doc.state) ~= "table" or doc.state[1] ~= nil) then
+    bad("'state' must be an object of parameter index -> state")
+  end
+  -- a parameter index: a decimal integer >= 0 that fits (optimizer.state.<i>.<key>, state keys)
+  local function index(text_i, where)
+    local i = text_i:match("^%d+$") and math.tointeger(tonumber(text_i))
+    if not i or i > 2 ^ 31 then bad(string.format("%s: '%s' is no parameter index", where, text_i)) end
+    return i + 1
+  end
   local state = {}
   for k, st in pairs(doc.state or {}) do
-    state[math.tointeger(tonumber(k)) + 1] = st
+    if type(st) ~= "table" then bad(string.format("the state of parameter %s is not an object", k)) end
+    state[index(k, "state key")] = st
   end
   for name, t in pairs(tensors) do
-    local i, key = name:match("^optimizer%.state%.(%d+)%.(.+)$")
+    local i, key = name:match("^optimizer%.state%.([^.]+)%.(.+)$")
     if i then
-      local pos = math.tointeger(tonumber(i)) + 1
+      local pos = index(i, "tensor '" .. name .. "'")
       state[pos] = state[pos] or {}
       state[pos][key] = t
     elseif name:match("^optimizer%.") then
@@ -469,7 +483,9 @@ function M.load(path)
   if meta.optimizer then
     local ok, v = pcall(unpack_optimizer, meta.optimizer, tensors, path)
     if not ok then
-      error(string.format("checkpoint '%s': bad optimizer state: %s", path, v), 0)
+      v = tostring(v)
+      error(v:find("^checkpoint '") and v or
+        string.format("checkpoint '%s': bad optimizer state: %s", path, v), 0)
     end
     c.optimizer = v
   end
