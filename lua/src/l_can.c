@@ -180,7 +180,11 @@ static int l_read_can_many(lua_State *L) {
         if (lua_geti(L, 1, i + 1) != LUA_TSTRING)
             luaL_error(L, "read_can_many: paths[%d] must be a string, got %s", i + 1,
                        luaL_typename(L, -1));
-        paths[i] = l_checkpath(L, -1); /* kept alive by the paths table */
+        size_t len = 0;
+        paths[i] = lua_tolstring(L, -1, &len); /* kept alive by the paths table */
+        if (strlen(paths[i]) != len)
+            luaL_error(L, "read_can_many: paths[%d] holds a NUL byte at %d ('%s' would be used)",
+                       i + 1, (int)strlen(paths[i]), paths[i]);
         lua_pop(L, 1);
     }
     gids_can_read_report *reps = lua_newuserdatauv(L, sizeof *reps * (size_t)(n ? n : 1), 0);

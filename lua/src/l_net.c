@@ -149,7 +149,7 @@ static int l_http_request(lua_State *L) {
 
 static int l_append_file(lua_State *L) {
     static const char *const allowed[] = {"sync", NULL};
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = l_checkpath(L, 1);
     size_t n;
     const char *data = luaL_checklstring(L, 2, &n);
     l_checkend(L, 3, "append_file");

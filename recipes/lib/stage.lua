@@ -16,12 +16,17 @@ function S.args(extra)
   return merge(ARGS, extra)
 end
 
-function S.run_dir(a, stage, variant)
+-- The lake root without trailing slashes ("lake/" and "lake" are one lake); empty is an error.
+function S.lake_root(a)
   local root = a.lake_root:gsub("(.)/+$", "%1")
   if root == "" then
     error("lake_root is empty: name the folder that holds the runs (default 'lake')", 0)
   end
-  return string.format("%s/%s/%s/%s/seed_%d", root, a.dataset, stage, variant, a.seed)
+  return root
+end
+
+function S.run_dir(a, stage, variant)
+  return string.format("%s/%s/%s/%s/seed_%d", S.lake_root(a), a.dataset, stage, variant, a.seed)
 end
 
 -- The dataset's training settings (presets/datasets.lua).
@@ -66,7 +71,7 @@ local function graphs_mode(a)
 end
 
 local function data_args(a, extra)
-  local d = merge({ dataset = a.dataset, lake_root = a.lake_root, seed = a.seed }, graphs_mode(a))
+  local d = merge({ dataset = a.dataset, lake_root = S.lake_root(a), seed = a.seed }, graphs_mode(a))
   if a.data_root ~= "" then d.data_root = a.data_root end
   return merge(d, extra)
 end

@@ -468,6 +468,11 @@ TEST(null_arguments_are_einval) {
     CHECK_ERR(gids_set_requires_grad(NULL, true), GIDS_EINVAL, "requires_grad: the tensor is NULL");
     CHECK_ERR(gids_adam_step_(a, a, a, a, NULL, NULL), GIDS_EINVAL, "adam_step_: cfg is NULL");
     CHECK_ERR(gids_sgd_step_(a, a, NULL, NULL), GIDS_EINVAL, "sgd_step_: cfg is NULL");
+    CHECK_ERR(gids_index_select(&o, a, 0, NULL), GIDS_EINVAL, "index_select: index is NULL");
+    CHECK_ERR(gids_contiguous(&o, NULL), GIDS_EINVAL, "contiguous: the tensor is NULL");
+    CHECK_ERR(gids_clone(&o, NULL), GIDS_EINVAL, "clone: the tensor is NULL");
+    CHECK_ERR(gids_to_device(&o, NULL, GIDS_DEVICE_CPU), GIDS_EINVAL, "to: the tensor is NULL");
+    CHECK_ERR(gids_copy_(a, NULL), GIDS_EINVAL, "copy_: the source is NULL");
     /* a device that does not exist is named, an unknown device type as what it is */
     CHECK_ERR(gids_zeros(&o, GIDS_F32, (gids_device){GIDS_CPU, 7}, 2, sh), GIDS_EDEVICE,
               "device cpu:7 does not exist");

@@ -164,6 +164,13 @@ describe("graphids.ckpt", function()
     assert.error_matches(function() ckpt.load(path) end,
       "its sidecar '.*c.safetensors.sha256' cannot be read %(a dir, not a file%)")
     proc.rmtree(path .. ".sha256")
+    -- nor is one whose status cannot be read
+    local a, b = path .. ".sha256", path .. ".loop"
+    assert(os.execute("ln -s " .. b .. " " .. a .. " && ln -s " .. a .. " " .. b))
+    assert.error_matches(function() ckpt.load(path) end,
+      "its sidecar '.*' cannot be read %(EIO: stat: .*symbolic links")
+    os.remove(a)
+    os.remove(b)
   end)
 
   it("refuses made-up counts, metadata of the wrong kind and malformed generator states", function()

@@ -97,12 +97,18 @@ describe("graphids fit|test|pipeline|runs", function()
     local dir = package.searchpath("graphids", package.path):match("^(.*/)init%.lua$")
     assert.equal("interrupted!", A.user_message(dir .. "trainer/init.lua:363: interrupted!"))
     assert.equal("recipes/stages/mine.lua:3: boom", A.user_message("recipes/stages/mine.lua:3: boom"))
+    -- Lua cuts a long source name to "..." and its tail (a deep install prefix)
+    local full = dir .. "trainer/init.lua"
+    assert.equal("boom", A.user_message("..." .. full:sub(-57) .. ":9: boom"))
+    local other = ".../elsewhere/trainer/init.lua:9: boom"
+    assert.equal(other, A.user_message(other))
     local real = io.stderr
     io.stderr = { write = function() end } -- luacheck: ignore 122
     local interrupted = A.fail("fit", dir .. "trainer/init.lua:363: interrupted!")
     local failed = A.fail("fit", "boom")
+    local in_recipe = A.fail("fit", "recipes/stages/mine.lua:3: interrupted!")
     io.stderr = real -- luacheck: ignore 122
-    assert.same({ 130, 1 }, { interrupted, failed })
+    assert.same({ 130, 1, 130 }, { interrupted, failed, in_recipe })
   end)
 
   it("fits and tests a stage, then lists, shows and compares the run", function()

@@ -119,14 +119,18 @@ describe("graphids.config", function()
     for key, want in pairs({
       ["s.t"] = "cannot set 's.t': 's' is a string, not a table",
       ["l.x"] = "cannot set 'l.x': 'l' is a list; set it whole (--set 'l=[...]')",
-      ["l.1"] = "cannot set 'l.1': a list element cannot be set alone; set the list whole (--set 'l=[...]')",
-      ["a.c.2.x"] = "cannot set 'a.c.2.x': a list element cannot be set alone; set the list whole " ..
-        "(--set 'a.c=[...]')" }) do
+      ["l.1"] = "cannot set 'l.1': 'l' is a list; set it whole (--set 'l=[...]')",
+      ["s.1"] = "cannot set 's.1': 's' is a string, not a table",
+      -- a number under a key not there yet would make a map of "1": the list was meant
+      ["m.1"] = "cannot set 'm.1': 'm' is a list; set it whole (--set 'm=[...]')" }) do
       local ok, err = pcall(config.apply_overrides, t, { { key, 1 } })
       assert.is_false(ok)
       assert.equal(want, err)
     end
     assert.equal("x", t.s)
+    -- a digit key of an existing map is just a key
+    config.apply_overrides(t, { { "a.c.2", 7 } })
+    assert.equal(7, t.a.c["2"])
     local r = config.resolve("recipes/stages/gat.lua", { set = { { "trainer.max_epochs", 3 },
       { "model.init_args.hidden", 16 }, { "trainer.gradient_clip_val", json.null } } })
     assert.equal(3, r.validated.trainer.max_epochs)

@@ -236,10 +236,14 @@ describe("graphids.orchestrate.stage", function()
     ok, err = pcall(stage.train, run3, again, { write_run_files = true })
     assert.is_false(ok)
     assert.equal("simulated crash", err)
-    for _, f in ipairs({ ".train_complete", ".test_complete", "test_metrics.json" }) do
+    for _, f in ipairs({ ".train_complete", ".test_complete", "test_metrics.json", "predictions" }) do
       assert.is_false(gio.exists(gio.join(r.run_dir, f)), f)
     end
     assert.equal(3, assert(gio.read_json(resolved_json)).trainer.max_epochs)
+    -- the checkpoints there are the new fit's (the old finished `last` would have been resumed)
+    local ckpt = require "graphids.ckpt"
+    local last = ckpt.load(gio.join(r.run_dir, "checkpoints/last.safetensors"))
+    assert.equal(again.config_digest, last.config_digest)
   end)
 
   it("refuses a checkpoint of another model before testing or resuming, writing nothing", function()

@@ -137,8 +137,8 @@ describe("graphids.track.rest", function()
     -- said once, when the retries begin, with how long they may take
     assert.equal(1, #told)
     assert.truthy(told[1]:find("^MLflow POST runs/create: EIO: http: POST "), told[1])
-    assert.truthy(told[1]:find("; retrying up to 3 times over about 3 s (MLFLOW_HTTP_REQUEST_MAX_RETRIES, " ..
-      "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR)", 1, true), told[1])
+    assert.truthy(told[1]:find("; retrying up to 3 times over about 3 s of waits, plus up to 120 s a try " ..
+      "(MLFLOW_HTTP_REQUEST_MAX_RETRIES, _BACKOFF_FACTOR, _TIMEOUT)", 1, true), told[1])
   end)
 
   it("builds Basic and Bearer authorization as MLflow does", function()

@@ -239,9 +239,23 @@ describe("graphids.trainer", function()
     end
     assert.same({
       "resume: the checkpoint's EarlyStopping{monitor=val_loss,mode=min} state matches no callback of " ..
-        "this fit (a changed monitor?); it is not restored",
+        "this fit (a changed monitor or a removed callback?); it is not restored",
       "resume: the checkpoint's ModelCheckpoint{monitor=val_loss,mode=min} state matches no callback of " ..
-        "this fit (a changed monitor?); it is not restored" }, said)
+        "this fit (a changed monitor or a removed callback?); it is not restored" }, said)
+    -- without a log function (the CLI's case) it is a warning on stderr, even with progress off
+    local err_lines, real = {}, io.stderr
+    local function capture(_, ...) err_lines[#err_lines + 1] = table.concat({ ... }) end
+    io.stderr = { write = capture } -- luacheck: ignore 122
+    local t4 = Trainer { max_epochs = 6, default_root_dir = gio.join(dir, "run4"), progress = "off",
+      callbacks = { cb.ModelCheckpoint(acc),
+        cb.EarlyStopping { monitor = "val_acc", mode = "max", patience = 2 } } }
+    local ok, err = pcall(t4.fit, t4, model({ noise = 0.5 }), dm(),
+      { ckpt_path = gio.join(run, "checkpoints/last.safetensors") })
+    io.stderr = real -- luacheck: ignore 122
+    assert(ok, err)
+    assert.equal(2, #err_lines)
+    assert.truthy(err_lines[1]:find("^graphids: warning: resume: the checkpoint's EarlyStopping"),
+      err_lines[1])
   end)
 
   it("refuses a missing, corrupt or incompatible ckpt_path before writing anything", function()

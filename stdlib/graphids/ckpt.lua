@@ -59,8 +59,11 @@ end
 -- the file unverified.
 local function read_sidecar(path)
   local side = M.sidecar_path(path)
-  local st = gio.stat(side)
+  local st, serr = gio.stat(side)
   if st == nil then
+    if serr ~= nil then -- there, but its status cannot be read (a symlink loop, no permission)
+      error(string.format("checkpoint '%s': its sidecar '%s' cannot be read (%s)", path, side, serr), 0)
+    end
     return nil
   end
   local text, err = gio.read_file(side)

@@ -129,6 +129,7 @@ const char *gids_backend_status(void) {
 }
 
 gids_status gids_to_device(gids_tensor **out, const gids_tensor *t, gids_device dev) {
+    GIDS_CHECK(t != NULL, GIDS_EINVAL, "to: the tensor is NULL");
     if (gids_device_eq(gids_tensor_device(t), dev)) {
         gids_tensor_retain((gids_tensor *)t);
         *out = (gids_tensor *)t;

@@ -82,6 +82,8 @@ static const gids_iter_fn cast_table_[6][6] = {
 };
 
 gids_status gids_copy_(gids_tensor *dst, const gids_tensor *src) {
+    GIDS_CHECK(dst != NULL && src != NULL, GIDS_EINVAL, "copy_: %s is NULL",
+               dst == NULL ? "the destination" : "the source");
     GIDS_TRY(gids_check_writable("copy_", dst));
     if (!gids_is_cpu(dst) || !gids_is_cpu(src)) {
         /* Between the CPU and a device, or on one device: the device's backend moves it. */
@@ -109,6 +111,7 @@ gids_status gids_copy_(gids_tensor *dst, const gids_tensor *src) {
 }
 
 gids_status gids_clone(gids_tensor **out, const gids_tensor *t) {
+    GIDS_CHECK(t != NULL, GIDS_EINVAL, "clone: the tensor is NULL");
     gids_tensor *r = NULL;
     if (gids_is_cpu(t)) GIDS_TRY(gids_check_cpu_dtype("clone", "tensor", t));
     GIDS_TRY(gids_empty_like(&r, t));
@@ -122,6 +125,7 @@ gids_status gids_clone(gids_tensor **out, const gids_tensor *t) {
 }
 
 gids_status gids_contiguous(gids_tensor **out, const gids_tensor *t) {
+    GIDS_CHECK(t != NULL, GIDS_EINVAL, "contiguous: the tensor is NULL");
     if (gids_tensor_is_contiguous(t)) {
         gids_tensor_retain((gids_tensor *)t);
         *out = (gids_tensor *)t;

@@ -65,6 +65,7 @@ gids_status gids_index_select(gids_tensor **out, const gids_tensor *a, int dim,
     const char *op = "index_select";
     GIDS_ON_DEVICE(op, index_select, a, index)(out, a, dim, index);
     GIDS_TRY(check_input(op, a));
+    GIDS_CHECK(index != NULL, GIDS_EINVAL, "index_select: index is NULL");
     int d = 0;
     GIDS_TRY(gids_normalize_dim(op, dim, a->ndim, &d));
     char sh[128];

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../io/io_impl.h"
+
 #include "can_parse.h"
 
 void gids_can_read_opts_init(gids_can_read_opts *o) {
@@ -151,9 +153,10 @@ gids_status gids_can_read_buffer(const char *text, int64_t len, const char *name
     /* A UTF-8 byte-order mark (spreadsheet exports write one) is no part of the first field. */
     if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3;
     /* Lines ended by CR alone (classic Mac) would read as one long header line: say so. */
-    const char *nl = memchr(p, '\n', (size_t)(end - p)), *cr = memchr(p, '\r', (size_t)(end - p));
-    GIDS_CHECK(!(cr != NULL && (nl == NULL || cr + 1 < nl) && cr + 1 < end && cr[1] != '\n'),
-               GIDS_EFORMAT,
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *cr =
+        memchr(p, '\r', (size_t)((nl != NULL ? nl : end) - p)); /* the first line only */
+    GIDS_CHECK(!(cr != NULL && cr + 1 < end && cr[1] != '\n'), GIDS_EFORMAT,
                "%s: lines end with CR alone; convert the line endings to LF or CRLF (e.g. "
                "tr '\\r' '\\n')",
                name);
@@ -250,9 +253,8 @@ gids_status gids_can_read(const char *path, const gids_can_read_opts *opts, gids
                           gids_can_read_report *report) {
     gids_can_frames_init(out);
     GIDS_CHECK(path != NULL, GIDS_EINVAL, "read_can: path is NULL");
-    /* O_NONBLOCK: a FIFO opens at once and is refused below as no regular file, instead of
-     * blocking for a writer; reads of a regular file ignore the flag */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    /* a FIFO opens at once and is refused below as no regular file (io_impl.h) */
+    int fd = io_open_for_reading(path);
     GIDS_CHECK(fd >= 0, GIDS_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {

@@ -2,6 +2,7 @@
  * and recursive removal (cache rebuilds). */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,4 +141,17 @@ gids_status gids_remove_tree(const char *path) {
     if (unlink(path) != 0)
         GIDS_FAIL(GIDS_EIO, "remove_tree: cannot remove '%s': %s", path, strerror(errno));
     return GIDS_OK;
+}
+
+int io_open_for_reading(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0 && (errno == EWOULDBLOCK || errno == EAGAIN)) {
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    if (fd >= 0) {
+        int flags = fcntl(fd, F_GETFL);
+        if (flags >= 0) (void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    }
+    return fd;
 }

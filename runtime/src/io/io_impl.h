@@ -7,6 +7,13 @@
 
 #include "gids/io.h"
 
+/* A descriptor of path opened for reading that is safe to fstat and refuse before any read: a
+ * FIFO opens at once instead of waiting for a writer (O_NONBLOCK), and the flag is cleared
+ * after the open so reads of a regular file behave as usual; an open refused with EWOULDBLOCK
+ * (a file under a lease) is retried without the flag when the path is a regular file.  -1 with
+ * errno set on failure. */
+int io_open_for_reading(const char *path);
+
 /* One tensor entry of a safetensors header, as parsed (not yet checked against the file). */
 typedef struct st_entry {
     char *name;

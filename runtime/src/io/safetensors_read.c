@@ -246,9 +246,8 @@ static gids_status load_fd(gids_safetensors *out, int fd, const char *path, bool
 gids_status gids_safetensors_load(gids_safetensors *out, const char *path, bool map) {
     memset(out, 0, sizeof *out);
     if (path == NULL) GIDS_FAIL(GIDS_EINVAL, "safetensors: path is NULL");
-    /* O_NONBLOCK: a FIFO opens at once and is refused below as no regular file, instead of
-     * blocking for a writer; reads of a regular file ignore the flag */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    /* a FIFO opens at once and is refused below as no regular file (io_impl.h) */
+    int fd = io_open_for_reading(path);
     if (fd < 0) GIDS_FAIL(GIDS_EIO, "safetensors: cannot open '%s': %s", path, strerror(errno));
     gids_status s = load_fd(out, fd, path, map);
     close(fd); /* a mapping outlives its descriptor */

@@ -40,33 +40,35 @@ function M.parse_kv(s)
 end
 
 -- Writes value at the dotted path of t, creating the missing (or null) intermediate tables.
--- A path through a value that is no table (`trainer.max_epochs.x`), or into a list
--- (`model.init_args.pool_aggrs.1`: a list is set whole), is an error naming the path.  Changes
--- t in place and returns it.
+-- A path through a value that is no table (`trainer.max_epochs.x`) or into a list
+-- (`model.init_args.pool_aggrs.1`: a list is set whole) is an error naming the path; so is a
+-- number segment under a key that is not there yet (it would make a map of "1", never a list).
+-- Changes t in place and returns it.
 function M.set_path(t, key, value)
   local parts = {}
   for p in key:gmatch("[^.]+") do
     parts[#parts + 1] = p
   end
-  for i, p in ipairs(parts) do
-    if p:match("^%d+$") and i > 1 then
-      local list = table.concat(parts, ".", 1, i - 1)
-      error(string.format("cannot set '%s': a list element cannot be set alone; set the list whole " ..
-        "(--set '%s=[...]')", key, list), 0)
-    end
+  local function list_error(upto)
+    local here = table.concat(parts, ".", 1, upto)
+    error(string.format("cannot set '%s': '%s' is a list; set it whole (--set '%s=[...]')", key, here,
+      here), 0)
   end
-  local cur = t
-  for i = 1, #parts - 1 do
-    local p, here = parts[i], table.concat(parts, ".", 1, i)
+  local cur, created = t, false
+  for i = 1, #parts do
+    local p = parts[i]
+    if i > 1 and (cur[1] ~= nil or json.is_array(cur)) then list_error(i - 1) end
+    if i > 1 and created and p:match("^%d+$") then list_error(i - 1) end
+    if i == #parts then break end
     local v = cur[p]
     if v == nil or v == json.null then
-      v = {}
+      v, created = {}, true
       cur[p] = v
     elseif type(v) ~= "table" then
-      error(string.format("cannot set '%s': '%s' is a %s, not a table", key, here, type(v)), 0)
-    elseif v[1] ~= nil or json.is_array(v) then
-      error(string.format("cannot set '%s': '%s' is a list; set it whole (--set '%s=[...]')", key, here,
-        here), 0)
+      error(string.format("cannot set '%s': '%s' is a %s, not a table", key,
+        table.concat(parts, ".", 1, i), type(v)), 0)
+    else
+      created = false
     end
     cur = v
   end

@@ -50,11 +50,6 @@ local function distance(a, b)
 end
 U.edit_distance = distance
 
--- opts (nil or a table) checked against defaults: an unknown key raises naming the nearest
--- allowed key (or listing them); a value whose type differs from a non-NONE default's raises.
--- With several bad keys the first in sorted order is named, whatever pairs() gives.  level is
--- error()'s level as seen from the caller of U.options (default 2: the caller's caller).
--- Returns a new table with every default filled in (NONE becomes nil).
 -- v as an error message shows a value a user gave: a string quoted and named (a JSON "64" is
 -- '64' (a string), not the number), an object by its class name, a plain table as JSON (cut at
 -- 60 characters: "a table [1,2]"), null as null.
@@ -73,6 +68,11 @@ function U.describe(v)
   return "a table " .. (#text > 60 and text:sub(1, 57) .. "..." or text)
 end
 
+-- opts (nil or a table) checked against defaults: an unknown key raises naming the nearest
+-- allowed key (or listing them); a value whose type differs from a non-NONE default's raises.
+-- With several bad keys the first in sorted order is named, whatever pairs() gives.  level is
+-- error()'s level as seen from the caller of U.options (default 2: the caller's caller).
+-- Returns a new table with every default filled in (NONE becomes nil).
 function U.options(fname, opts, defaults, level)
   level = (level or 2) + 1
   local out = {}

@@ -26,7 +26,8 @@ function M.raise(msg)
   error(msg, level)
 end
 
--- A value as an error message shows it (one rule for the whole runtime).
+-- A value as an error message shows it (the rule of U.describe, which the option checks and the
+-- configuration share).
 M.describe = require("graphids.nn._util").describe
 
 local function edit_distance(a, b)

@@ -83,7 +83,6 @@ function M.usage_error(cmd, msg, usage)
   return 2
 end
 
--- Prints an error (no traceback: these are user-facing) and returns 1.
 -- The folder of the graphids Lua modules, as error positions spell it ("/x/stdlib/graphids/").
 local function stdlib_dir()
   local init = package.searchpath("graphids", package.path)
@@ -96,18 +95,33 @@ end
 function M.user_message(err)
   local msg = tostring(err)
   local dir = stdlib_dir()
-  if dir and msg:sub(1, #dir) == dir then
-    msg = msg:gsub("^[^:\n]*%.lua:%d+: ", "", 1)
+  if dir == nil then return msg end
+  local src = msg:match("^([^:\n]*%.lua):%d+: ")
+  if src == nil then return msg end
+  local ours = src:sub(1, #dir) == dir
+  if not ours and src:sub(1, 3) == "..." then
+    -- Lua cut a long source name to its tail: ours when some module path under dir ends so
+    local tail = src:sub(4)
+    for i in tail:gmatch("()/") do
+      local rel = tail:sub(i + 1)
+      local f = io.open(dir .. rel, "r")
+      if f then
+        f:close()
+        ours = (dir .. rel):sub(-#tail) == tail
+        if ours then break end
+      end
+    end
   end
-  return msg
+  return ours and (msg:gsub("^[^:\n]*%.lua:%d+: ", "", 1)) or msg
 end
 
--- Reports a failed command on stderr; the exit status: 130 for a Ctrl-C (as a shell reports
--- SIGINT), else 1.
+-- Reports a failed command on stderr (no traceback: these are user-facing); the exit status:
+-- 130 for a Ctrl-C (the host raises "interrupted!" wherever the code was; a shell reports
+-- SIGINT so), else 1.
 function M.fail(cmd, err)
   local msg = M.user_message(err)
   io.stderr:write(string.format("graphids %s: %s\n", cmd, msg))
-  return msg == "interrupted!" and 130 or 1
+  return msg:match("interrupted!$") and 130 or 1
 end
 
 return M

@@ -15,6 +15,7 @@
 -- A failed stage stops its dependants (blocked) and leaves every other stage's results as they are.
 local U = require "graphids.nn._util"
 local gio = require "graphids.io"
+local json = require "graphids.json"
 local config = require "graphids.config"
 local fstates = require "graphids.orchestrate.fusion_states"
 
@@ -91,22 +92,54 @@ local function resolve_node(n, outputs)
   return n.resolved.ckpt_file
 end
 
--- The configuration digest the checkpoint at path was written under, or nil (unreadable, or
--- written without one).  Only the header is read (memory-mapped).
-local function ckpt_digest(path)
-  local _, meta = gio.load_safetensors(path, { mmap = true })
-  local d = type(meta) == "table" and meta.config_digest or nil
-  return d ~= "" and d or nil
+-- Keys of a configuration that change how a run is shown or where files are, not what is
+-- trained: a change in them does not make a run dir stale.
+local PRESENTATIONAL = {
+  ["trainer.progress"] = true, ["trainer.log_every_n_steps"] = true, ["trainer.device"] = true,
+  ["trainer.default_root_dir"] = true, ["data.init_args.lake_root"] = true,
+  ["data.init_args.data_root"] = true,
+}
+
+-- dotted key -> JSON text of every leaf of t (lists are leaves).
+local function flatten(t, prefix, out)
+  for k, v in pairs(t) do
+    local key = prefix and (prefix .. "." .. tostring(k)) or tostring(k)
+    if type(v) == "table" and v ~= json.null and v[1] == nil and not json.is_array(v) and next(v) ~= nil then
+      flatten(v, key, out)
+    else
+      out[key] = json.encode(v)
+    end
+  end
+  return out
 end
 
--- A stage's action keeps what it reuses; when the checkpoint was written under another
--- configuration (a changed recipe default, TLA or --set), the reason says so, and how to redo it.
-local function note_config(r, path, action, why)
-  local d = ckpt_digest(path)
-  if d == nil or d == r.config_digest then return action, why end
-  return action, string.format("%s; its checkpoint was trained with another configuration " ..
-    "(config digest %s, now %s): delete %s to run it again", why, d:sub(1, 12),
-    r.config_digest:sub(1, 12), r.run_dir)
+-- The keys (up to three, sorted, "and N more") whose values differ between the run dir's
+-- resolved.json (the configuration its fit committed) and the stage's, presentational ones left
+-- out; nil when they agree or there is no record to compare.
+local function config_changes(r)
+  local stored = gio.read_json(gio.join(r.run_dir, "resolved.json"))
+  if type(stored) ~= "table" then return nil end
+  local a, b = flatten(stored, nil, {}), flatten(config.thaw(r.validated), nil, {})
+  local diff = {}
+  for k in pairs(a) do
+    if not PRESENTATIONAL[k] and a[k] ~= b[k] then diff[#diff + 1] = k end
+  end
+  for k in pairs(b) do
+    if not PRESENTATIONAL[k] and a[k] == nil then diff[#diff + 1] = k end
+  end
+  if #diff == 0 then return nil end
+  table.sort(diff)
+  local shown = table.concat(diff, ", ", 1, math.min(3, #diff))
+  return #diff > 3 and string.format("%s and %d more", shown, #diff - 3) or shown
+end
+
+-- A stage's action keeps what it reuses; when the run dir's fit was configured otherwise (a
+-- changed recipe default, TLA or --set), the reason names the keys and how to redo it.
+local function note_config(r, action, why)
+  local changed = config_changes(r)
+  if changed == nil then return action, why end
+  return action, string.format("%s; it was trained with another configuration (%s): delete %s " ..
+    "to run it again", why, changed, r.run_dir)
 end
 
 -- The action of a stage and why, from what is on disk.
@@ -122,13 +155,13 @@ function M.decide(n)
   local has = function(p) return gio.exists(gio.join(r.run_dir, p)) end
   local best = gio.exists(r.ckpt_file)
   if best and has(".test_complete") then
-    return note_config(r, r.ckpt_file, "skip", ".test_complete and best checkpoint exist")
+    return note_config(r, "skip", ".test_complete and best checkpoint exist")
   end
   if best and has(".train_complete") then
-    return note_config(r, r.ckpt_file, "evaluate", "trained (.train_complete) but not tested")
+    return note_config(r, "evaluate", "trained (.train_complete) but not tested")
   end
   if gio.exists(r.last_ckpt) then
-    return note_config(r, r.last_ckpt, "resume", "checkpoints/last exists without .train_complete")
+    return note_config(r, "resume", "checkpoints/last exists without .train_complete")
   end
   return "run", "no checkpoint"
 end

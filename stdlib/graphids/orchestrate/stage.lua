@@ -113,23 +113,50 @@ local function save_split_predictions(artifacts, resolved)
   end
 end
 
--- The results a new fit makes stale: both markers and the test metrics.  Removed when the fit
--- commits, so a run dir never reports an old model's test as the new one's.
+-- A tracking URI no store can take is refused before the phase runs (tracking.check_uri), and
+-- recorded in the trace.
+local function check_tracking_uri(resolved, phase)
+  if resolved.run_dir == nil then return end
+  local ok, err = pcall(tracking.check_uri)
+  if not ok then
+    tracking.event(resolved.run_dir, "stage_failed", { level = "error", stage = resolved.stage_name,
+      phase = phase, error = tostring(err) })
+    error(err, 0)
+  end
+end
+
+-- The results a new fit makes stale: both markers and the test metrics; a fresh fit (not a
+-- resume) also the previous run's checkpoints and prediction sidecars, or a crash in its first
+-- epoch would leave the old `last` for the next run to "resume" into a finished old model.
 local STALE = { M.MARKERS.train, M.MARKERS.test, "test_metrics.json" }
+local STALE_FRESH = { "checkpoints/best_model.safetensors", "checkpoints/best_model.safetensors.sha256",
+  "checkpoints/last.safetensors", "checkpoints/last.safetensors.sha256" }
 
 -- A callback whose on_fit_start commits the fit in run_dir: it writes the run files (when
 -- asked) and removes the previous run's results.  It runs after every other callback's
 -- on_fit_start and after the trainer built the optimizer, so a fit refused before that (a bad
 -- learning rate, a checkpoint folder locked by another run) leaves a finished run's record and
 -- results as they were.
-local function committer(resolved, write_run_files)
+local function committer(resolved, write_run_files, fresh)
   local c = require("graphids.callbacks").Callback()
+  local function remove(path)
+    if not gio.exists(path) then return end
+    local ok, err = os.remove(path)
+    if not ok then
+      error(string.format("cannot remove %s, a result of the previous run: %s", path, tostring(err)), 0)
+    end
+  end
   function c.on_fit_start()
     if write_run_files then require("graphids.config").write_run_files(resolved) end
-    for _, name in ipairs(STALE) do
-      local path = gio.join(resolved.run_dir, name)
-      if gio.exists(path) and not os.remove(path) then
-        error(string.format("cannot remove %s, a result of the previous run", path), 0)
+    for _, name in ipairs(STALE) do remove(gio.join(resolved.run_dir, name)) end
+    if fresh then
+      for _, name in ipairs(STALE_FRESH) do remove(gio.join(resolved.run_dir, name)) end
+      local preds = gio.join(resolved.run_dir, "predictions")
+      if gio.exists(preds) then
+        local ok, err = gio.remove_tree(preds)
+        if not ok then
+          error(string.format("cannot remove %s, a result of the previous run: %s", preds, tostring(err)), 0)
+        end
       end
     end
   end
@@ -149,16 +176,9 @@ function M.train(artifacts, resolved, opts)
   if opts.resume_from ~= nil then
     compat(opts.resume_from, artifacts, resolved, "resume")
   end
-  if run_dir ~= nil then
-    local ok, err = pcall(tracking.check_uri)
-    if not ok then
-      tracking.event(run_dir, "stage_failed", { level = "error", stage = resolved.stage_name, phase = "fit",
-        error = tostring(err) })
-      error(err, 0)
-    end
-  end
+  check_tracking_uri(resolved, "fit")
   local callbacks = artifacts.trainer.callbacks
-  local commit = run_dir ~= nil and committer(resolved, opts.write_run_files) or nil
+  local commit = run_dir ~= nil and committer(resolved, opts.write_run_files, opts.resume_from == nil) or nil
   callbacks[#callbacks + 1] = commit
   local h = tracking.start_fit(resolved)
   if h and h.callback then
@@ -218,6 +238,7 @@ function M.evaluate(artifacts, resolved, opts)
   if path ~= nil then
     compat(path, artifacts, resolved, "test")
   end
+  check_tracking_uri(resolved, "test")
   if opts.write_run_files and run_dir ~= nil and not gio.exists(gio.join(run_dir, "resolved.json")) then
     require("graphids.config").write_run_files(resolved)
   end

@@ -171,9 +171,9 @@ function Rest:call(method, endpoint, args)
       local total = 0
       for n = 1, self.max_retries do total = total + math.min(self.backoff_factor * 2 ^ (n - 1), 120) end
       total = total - math.min(self.backoff_factor, 120) -- no wait before the first retry
-      self.notify(string.format("%s; retrying up to %d times over about %.0f s " ..
-        "(MLFLOW_HTTP_REQUEST_MAX_RETRIES, MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR)", last[1],
-        self.max_retries, total))
+      self.notify(string.format("%s; retrying up to %d times over about %.0f s of waits, plus up " ..
+        "to %.0f s a try (MLFLOW_HTTP_REQUEST_MAX_RETRIES, _BACKOFF_FACTOR, _TIMEOUT)", last[1],
+        self.max_retries, total, self.timeout))
     end
     self.sleep(self:backoff(attempt, retry_after))
   end

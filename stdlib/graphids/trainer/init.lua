@@ -276,11 +276,13 @@ function Trainer:_restore(c)
     end
   end
   -- a state no callback claims (a changed monitor renames the key) restarts that bookkeeping:
-  -- the best value and patience count from the resumed epoch on, so say it
+  -- the best value and patience count from the resumed epoch on, so say it (a warning: on
+  -- stderr whatever the progress mode, or to opts.log)
   for _, key in ipairs(U.sorted_keys(saved)) do
     if not claimed[key] then
-      say(self, string.format("resume: the checkpoint's %s state matches no callback of this fit " ..
-        "(a changed monitor?); it is not restored", key))
+      local msg = string.format("resume: the checkpoint's %s state matches no callback of this fit " ..
+        "(a changed monitor or a removed callback?); it is not restored", key)
+      if self.log then self.log(msg) else io.stderr:write("graphids: warning: ", msg, "\n") end
     end
   end
   if c.loader and self.datamodule.load_state_dict then
