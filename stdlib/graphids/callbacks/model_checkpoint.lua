@@ -53,10 +53,10 @@ function ModelCheckpoint:on_fit_start(trainer)
     -- resumed run end up as an uninterrupted run leaves them.
     -- One writer per directory: a second run into it would interleave its files with ours.
     -- The kernel drops the flock when its process dies, so a killed run never blocks a resume.
-    local lk, lerr = gio.lock(gio.join(self.dirpath, ".lock"), { exclusive = true, timeout = 0 })
+    local lk, lerr, code = gio.lock(gio.join(self.dirpath, ".lock"), { exclusive = true, timeout = 0 })
     if not lk then
-      local held = tostring(lerr):find("held by another process", 1, true)
-      error(string.format(held and "ModelCheckpoint: '%s' is in use by another run (%s)" or
+      -- only a held lock (ESTATE) means another run; anything else (a read-only folder) says why
+      error(string.format(code == "ESTATE" and "ModelCheckpoint: '%s' is in use by another run (%s)" or
         "ModelCheckpoint: cannot lock '%s': %s", self.dirpath, tostring(lerr)), 0)
     end
     self._lock = lk

@@ -457,11 +457,12 @@ end
 
 local function lock_dir(dir, exclusive, o)
   assert(gio.mkdir_p(dir))
-  local lk, err = gio.lock(gio.join(dir, ".lock"), { exclusive = exclusive, timeout = o.lock_timeout })
+  local lk, err, code = gio.lock(gio.join(dir, ".lock"), { exclusive = exclusive, timeout = o.lock_timeout })
   if lk == nil then
-    -- only a lock that is held means another build; anything else (a read-only folder) says why
-    local held = tostring(err):find("held by another process", 1, true)
-    error(string.format("dataset cache %s: %s%s", dir, err, held and " (another build is running?)" or ""), 0)
+    -- only a lock that is held (ESTATE) means another build; anything else (a read-only folder)
+    -- says why
+    local hint = code == "ESTATE" and " (another build is running?)" or ""
+    error(string.format("dataset cache %s: %s%s", dir, err, hint), 0)
   end
   return lk
 end
