@@ -125,38 +125,32 @@ local function check_tracking_uri(resolved, phase)
   end
 end
 
--- The results a new fit makes stale: both markers and the test metrics; a fresh fit (not a
--- resume) also the previous run's checkpoints and prediction sidecars, or a crash in its first
--- epoch would leave the old `last` for the next run to "resume" into a finished old model.
-local STALE = { M.MARKERS.train, M.MARKERS.test, "test_metrics.json" }
-local STALE_FRESH = { "checkpoints/best_model.safetensors", "checkpoints/best_model.safetensors.sha256",
-  "checkpoints/last.safetensors", "checkpoints/last.safetensors.sha256" }
-
 -- A callback whose on_fit_start commits the fit in run_dir: it writes the run files (when
--- asked) and removes the previous run's results.  It runs after every other callback's
--- on_fit_start and after the trainer built the optimizer, so a fit refused before that (a bad
--- learning rate, a checkpoint folder locked by another run) leaves a finished run's record and
--- results as they were.
+-- asked) and removes what the new fit makes stale: both markers and the test metrics, and for a
+-- fresh fit (not a resume) the previous run's best and last checkpoints with their sidecars and
+-- its prediction sidecars, or a crash in the first epoch would leave the old `last` for the next
+-- run to "resume" into a finished old model.  It runs after every other callback's on_fit_start
+-- and after the trainer built the optimizer, so a fit refused before that (a bad learning rate,
+-- a checkpoint folder locked by another run) leaves a finished run's record and results as they
+-- were.
 local function committer(resolved, write_run_files, fresh)
-  local c = require("graphids.callbacks").Callback()
-  local function remove(path)
-    if not gio.exists(path) then return end
-    local ok, err = os.remove(path)
-    if not ok then
-      error(string.format("cannot remove %s, a result of the previous run: %s", path, tostring(err)), 0)
+  local dir = resolved.run_dir
+  local stale = { gio.join(dir, M.MARKERS.train), gio.join(dir, M.MARKERS.test),
+    gio.join(dir, "test_metrics.json") }
+  if fresh then
+    for _, p in ipairs({ resolved.ckpt_file, resolved.last_ckpt }) do
+      stale[#stale + 1] = p
+      stale[#stale + 1] = ckpt.sidecar_path(p)
     end
+    stale[#stale + 1] = gio.join(dir, "predictions")
   end
+  local c = require("graphids.callbacks").Callback()
   function c.on_fit_start()
     if write_run_files then require("graphids.config").write_run_files(resolved) end
-    for _, name in ipairs(STALE) do remove(gio.join(resolved.run_dir, name)) end
-    if fresh then
-      for _, name in ipairs(STALE_FRESH) do remove(gio.join(resolved.run_dir, name)) end
-      local preds = gio.join(resolved.run_dir, "predictions")
-      if gio.exists(preds) then
-        local ok, err = gio.remove_tree(preds)
-        if not ok then
-          error(string.format("cannot remove %s, a result of the previous run: %s", preds, tostring(err)), 0)
-        end
+    for _, path in ipairs(stale) do
+      local ok, err = gio.remove_tree(path) -- a file or a folder; absent is fine
+      if not ok then
+        error(string.format("cannot remove %s, a result of the previous run: %s", path, tostring(err)), 0)
       end
     end
   end

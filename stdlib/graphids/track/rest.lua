@@ -106,14 +106,15 @@ function Rest:describe()
 end
 
 -- Seconds before retry n (1-based), as urllib3's Retry.get_backoff_time.
-function Rest:backoff(n, retry_after)
+-- (jitter = false: without the random part, for the announced total)
+function Rest:backoff(n, retry_after, jitter)
   if retry_after then
     local s = tonumber(retry_after)
     if s and s >= 0 then return math.min(s, 120) end
   end
   if n <= 1 then return 0 end
   local t = self.backoff_factor * 2 ^ (n - 1)
-  if self.backoff_jitter > 0 then t = t + math.random() * self.backoff_jitter end
+  if jitter ~= false and self.backoff_jitter > 0 then t = t + math.random() * self.backoff_jitter end
   return math.min(t, 120)
 end
 
@@ -169,8 +170,7 @@ function Rest:call(method, endpoint, args)
     end
     if attempt == 1 then
       local total = 0
-      for n = 1, self.max_retries do total = total + math.min(self.backoff_factor * 2 ^ (n - 1), 120) end
-      total = total - math.min(self.backoff_factor, 120) -- no wait before the first retry
+      for n = 1, self.max_retries do total = total + self:backoff(n, nil, false) end
       self.notify(string.format("%s; retrying up to %d times over about %.0f s of waits, plus up " ..
         "to %.0f s a try (MLFLOW_HTTP_REQUEST_MAX_RETRIES, _BACKOFF_FACTOR, _TIMEOUT)", last[1],
         self.max_retries, total, self.timeout))
