@@ -286,14 +286,9 @@ gids_device l_check_device(lua_State *L, const char *name, const char *fname) {
         gids_error_clear();
         l_error(L, "%s: unknown device '%s' (expected 'cpu', 'cuda' or 'cuda:N')", fname, name);
     }
-    if (dev.type != GIDS_CPU) {
-        if (gids_backend_load() != GIDS_OK)
-            l_error(L, "%s: device '%s' is not available: %s", fname, name, gids_error_message());
-        int n = gids_backend_get(dev.type)->device_count();
-        if (dev.index >= n)
-            l_error(L, "%s: device '%s' does not exist (%d CUDA device%s)", fname, name, n,
-                    n == 1 ? "" : "s");
-    }
+    if (dev.type != GIDS_CPU && gids_backend_load() != GIDS_OK)
+        l_error(L, "%s: device '%s' is not available: %s", fname, name, gids_error_message());
+    l_check(L, gids_device_check(fname, dev));
     return dev;
 }
 

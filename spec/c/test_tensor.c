@@ -476,6 +476,13 @@ TEST(null_arguments_are_einval) {
     /* a device that does not exist is named, an unknown device type as what it is */
     CHECK_ERR(gids_zeros(&o, GIDS_F32, (gids_device){GIDS_CPU, 7}, 2, sh), GIDS_EDEVICE,
               "device cpu:7 does not exist");
+    CHECK_ERR(gids_to_device(&o, a, (gids_device){GIDS_CPU, 1}), GIDS_EDEVICE,
+              "to: device cpu:1 does not exist");
+    gids_storage *ws = NULL;
+    float host[2];
+    CHECK_ERR(gids_storage_wrap(&ws, (gids_device){GIDS_CPU, 2}, host, sizeof host, NULL, NULL),
+              GIDS_EDEVICE, "storage: device cpu:2 does not exist");
+    CHECK(ws == NULL);
     char buf[32];
     CHECK(strcmp(gids_device_str((gids_device){(gids_device_type)5, 0}, buf, sizeof buf),
                  "device type 5") == 0);

@@ -236,6 +236,10 @@ gids_status gids_backend_load(void);
 /* BORROW: where the plugin was loaded from, or the reason it was not ("" before a load). */
 const char *gids_backend_status(void);
 
+/* EDEVICE unless dev exists: the CPU is device 0; a CUDA index loads the plugin and must be
+ * below its device count.  op names the caller in the message. */
+gids_status gids_device_check(const char *op, gids_device dev);
+
 /* NEW: t copied to dev (t itself, retained, when already there). */
 gids_status gids_to_device(gids_tensor **out, const gids_tensor *t, gids_device dev);
 

@@ -128,20 +128,32 @@ const char *gids_backend_status(void) {
     return load_msg_;
 }
 
+gids_status gids_device_check(const char *op, gids_device dev) {
+    char buf[32];
+    if (dev.type == GIDS_CPU) {
+        GIDS_CHECK(dev.index == 0, GIDS_EDEVICE,
+                   "%s: device cpu:%d does not exist (the CPU is "
+                   "device 0)",
+                   op, dev.index);
+        return GIDS_OK;
+    }
+    GIDS_CHECK(dev.type == GIDS_CUDA, GIDS_EDEVICE, "%s: no such device (%s)", op,
+               gids_device_str(dev, buf, sizeof buf));
+    GIDS_TRY(gids_backend_load());
+    int n = gids_backend_get(dev.type)->device_count();
+    GIDS_CHECK(dev.index >= 0 && dev.index < n, GIDS_EDEVICE,
+               "%s: device cuda:%d does not exist (%d CUDA device%s)", op, dev.index, n,
+               n == 1 ? "" : "s");
+    return GIDS_OK;
+}
+
 gids_status gids_to_device(gids_tensor **out, const gids_tensor *t, gids_device dev) {
     GIDS_CHECK(t != NULL, GIDS_EINVAL, "to: the tensor is NULL");
+    GIDS_TRY(gids_device_check("to", dev));
     if (gids_device_eq(gids_tensor_device(t), dev)) {
         gids_tensor_retain((gids_tensor *)t);
         *out = (gids_tensor *)t;
         return GIDS_OK;
-    }
-    if (dev.type != GIDS_CPU) {
-        GIDS_TRY(gids_backend_load());
-        const gids_backend *b = gids_backend_get(dev.type);
-        int n = b->device_count();
-        if (dev.index < 0 || dev.index >= n)
-            GIDS_FAIL(GIDS_EDEVICE, "to: device cuda:%d does not exist (%d CUDA device%s)",
-                      dev.index, n, n == 1 ? "" : "s");
     }
     GIDS_TRY(gids_empty_named("to", out, t->dtype, dev, t->ndim, t->shape));
     gids_status st = gids_copy_(*out, t);

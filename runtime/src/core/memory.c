@@ -239,8 +239,8 @@ void *gids_memory_pressure_ctx(void) {
 
 /* ---- storage ---- */
 gids_status gids_storage_new(gids_storage **out, gids_device dev, size_t nbytes) {
-    GIDS_CHECK(dev.type != GIDS_CPU || dev.index == 0, GIDS_EDEVICE,
-               "storage: device cpu:%d does not exist (the CPU is device 0)", dev.index);
+    /* a CUDA index is checked by its allocator: a device count per allocation would cost */
+    if (dev.type == GIDS_CPU) GIDS_TRY(gids_device_check("storage", dev));
     gids_allocator *a = gids_allocator_get(dev.type);
     if (a == NULL && dev.type == GIDS_CUDA) {
         /* The first CUDA tensor of a C program loads the plugin here (Lua loads it earlier), and
@@ -292,6 +292,7 @@ gids_status gids_storage_new(gids_storage **out, gids_device dev, size_t nbytes)
 
 gids_status gids_storage_wrap(gids_storage **out, gids_device dev, void *data, size_t nbytes,
                               void (*deleter)(void *, void *), void *ctx) {
+    GIDS_TRY(gids_device_check("storage", dev));
     gids_storage *s = calloc(1, sizeof *s);
     if (s == NULL) GIDS_FAIL(GIDS_ENOMEM, "storage: out of memory for the storage header");
     s->refcount = 1;
