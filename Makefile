@@ -77,10 +77,16 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(CFLAGS) -c $< -o $@
 
+# The static library is one prelinked object whose only global names are the C API's (gids_*):
+# an internal name (can_*, win_*, st_header_*, ...) cannot collide with a program that links it,
+# as runtime/exports.map keeps them out of the shared objects.
+LIB_O := $(BUILD)/obj/graphids_runtime.o
 $(LIB_A): $(RUNTIME_OBJ)
 	@mkdir -p $(@D)
 	@rm -f $@
-	ar rcs $@ $^
+	$(LD) -r -o $(LIB_O) $^
+	objcopy --wildcard --keep-global-symbol='gids_*' $(LIB_O)
+	ar rcs $@ $(LIB_O)
 
 # Exports: runtime/exports.map (the C API and the Lua entry point only).
 EXPORTS := -Wl,--version-script=runtime/exports.map
@@ -105,7 +111,7 @@ $(CORE_SO): $(BIND_OBJ) $(LIB_A) runtime/exports.map
 
 $(HOST): $(HOST_OBJ) $(BIND_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $(HOST_OBJ) $(BIND_OBJ) $(LIB_A) $(LUA_LIBS) -lreadline $(LINK) -Wl,-E
+	$(CC) -o $@ $(HOST_OBJ) $(BIND_OBJ) $(LIB_A) $(LUA_LIBS) -lreadline $(LINK) -Wl,-E $(EXPORTS)
 
 # ---------------------------------------------------------------- CUDA plugin (optional)
 cuda:
