@@ -122,7 +122,12 @@ describe("graphids.config", function()
       ["l.1"] = "cannot set 'l.1': 'l' is a list; set it whole (--set 'l=[...]')",
       ["s.1"] = "cannot set 's.1': 's' is a string, not a table",
       -- a number under a key not there yet would make a map of "1": the list was meant
-      ["m.1"] = "cannot set 'm.1': 'm' is a list; set it whole (--set 'm=[...]')" }) do
+      ["m.1"] = "cannot set 'm.1': 'm' is a list; set it whole (--set 'm=[...]')",
+      -- the identity would label the run as another than its run dir and seed say
+      ["identity.seed"] = "cannot set 'identity.seed': the identity comes from the recipe's " ..
+        "top-level arguments, which also name the run dir and the seed (--tla dataset=, seed=, scale=, ...)",
+      ["identity"] = "cannot set 'identity': the identity comes from the recipe's top-level " ..
+        "arguments, which also name the run dir and the seed (--tla dataset=, seed=, scale=, ...)" }) do
       local ok, err = pcall(config.apply_overrides, t, { { key, 1 } })
       assert.is_false(ok)
       assert.equal(want, err)

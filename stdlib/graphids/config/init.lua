@@ -100,8 +100,19 @@ local function override_list(set)
   return list
 end
 
+-- The identity is who the run is (listings, tracking tags, the pipeline's decisions); recipes
+-- derive it from the top-level arguments that also name the run dir and the seeds, so an
+-- override of it alone would label one run as another.
+local function check_not_identity(key)
+  if key == "identity" or key:match("^identity%.") then
+    error(string.format("cannot set '%s': the identity comes from the recipe's top-level " ..
+      "arguments, which also name the run dir and the seed (--tla dataset=, seed=, scale=, ...)", key), 0)
+  end
+end
+
 function M.apply_overrides(rendered, set)
   for _, kv in ipairs(override_list(set)) do
+    check_not_identity(kv[1])
     -- (json.null kept as itself: validation reads it as "unset")
     M.set_path(rendered, kv[1], kv[2] == json.null and json.null or recipe.deep_copy(kv[2]))
   end
