@@ -173,4 +173,39 @@ describe("graphids fit|test|pipeline|runs", function()
     end
     assert.is_false(gio.exists(dry))
   end)
+
+  it("--dry-run exits 1 naming a dataset without its train folders and a checkpoint it cannot resume",
+    function()
+    local root, dlake = gio.join(tmp, "dry_data"), gio.join(tmp, "dry_lake")
+    assert(gio.mkdir_p(gio.join(root, "hcrl_sa")))
+    local out, err, rc = proc.run({ "pipeline", "recipes/pipelines/graphids.lua", "--tla", "dataset=hcrl_sa",
+      "--data-root", root, "--lake-root", dlake, "--dry-run" })
+    assert.equal(1, rc, out .. err)
+    assert.truthy(err:find("stage 'vgae': dataset 'hcrl_sa': train folder " .. gio.join(root, "hcrl_sa",
+      "train_01_attack_free") .. " is missing", 1, true), err)
+    assert.is_false(gio.exists(dlake))
+    -- an interrupted fit whose last checkpoint is damaged: the plan says resume, the check why not
+    local last = gio.join(dlake, "synthetic", "gat", "focal", "seed_42", "checkpoints", "last.safetensors")
+    assert(gio.mkdir_p(last:match("^(.*)/")))
+    assert(gio.write_json(last, { not_a = "checkpoint" }))
+    out, err, rc = proc.run({ "pipeline", "recipes/pipelines/graphids.lua", "--lake-root", dlake,
+      "--dry-run" })
+    assert.equal(1, rc, out .. err)
+    assert.truthy(out:find("gat%s+resume"), out)
+    assert.truthy(err:find("stage 'gat': cannot resume: ", 1, true), err)
+    assert.truthy(err:find(last, 1, true), err)
+    assert.is_nil(err:find("stage 'vgae'", 1, true), err) -- the simulated data is generated at run time
+  end)
+
+  it("refuses --lake-root and --tla lake_root that disagree, rather than drop one", function()
+    local a, b = gio.join(tmp, "lake_a"), gio.join(tmp, "lake_b")
+    local _, err, rc = proc.run({ "pipeline", "recipes/pipelines/graphids.lua", "--lake-root", a,
+      "--tla", "lake_root=" .. b, "--dry-run" })
+    assert.are_not.equal(0, rc)
+    assert.truthy(err:find("--lake-root " .. a .. " and --tla lake_root=" .. b .. " disagree", 1, true), err)
+    local out, err2, rc2 = proc.run({ "pipeline", "recipes/pipelines/graphids.lua", "--data-root", a,
+      "--tla", "data_root=" .. a, "--lake-root", b, "--dry-run" })
+    assert.equal(0, rc2, err2) -- the same value twice is no conflict
+    assert.truthy(out:find(b .. "/", 1, true), out)
+  end)
 end)

@@ -38,6 +38,18 @@ describe("graphids.orchestrate.stage", function()
     assert.equal(before, tiny.snapshot(tmp))
   end)
 
+  it("names a run dir it cannot create before the data is read", function()
+    local file = gio.join(tmp, "a_file")
+    assert(gio.write_json(file, {}))
+    local other = gio.join(tmp, "other_lake")
+    local r = resolve("gat", "gat", { { "trainer.default_root_dir", gio.join(file, "run") } },
+      { lake_root = other })
+    local ok, err = pcall(stage.build, r)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("cannot create the run dir " .. gio.join(file, "run"), 1, true), err)
+    assert.is_false(gio.exists(other)) -- no dataset cache was built for it
+  end)
+
   it("trains and evaluates a GAT with every file of a run dir", function()
     local r = resolve("gat", "gat")
     config.write_run_files(r)

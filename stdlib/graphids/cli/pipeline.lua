@@ -1,7 +1,8 @@
 -- graphids.cli.pipeline -- `graphids pipeline PIPELINE.lua [--tla k=v]... [--data-root D]
 -- [--lake-root L] [--dry-run]`: run a DAG of stages with skip/resume, then print the results
 -- table (accuracy, F1, AUROC, time per stage; per test set) and where the artifacts are.
--- Exit codes: 0 every stage ok or skipped, 1 a stage failed (or the pipeline is invalid), 2 usage.
+-- Exit codes: 0 every stage ok or skipped, 1 a stage failed (or the pipeline is invalid, or a
+-- dry run found a problem), 2 usage.
 local A = require "graphids.orchestrate.cliargs"
 
 local M = {}
@@ -21,7 +22,9 @@ options:
                       lake_root, fusion_method, loss); VALUE is JSON, else a string; repeatable
   --data-root DIR     the same as --tla data_root=DIR
   --lake-root DIR     the same as --tla lake_root=DIR (run dirs, caches; default ./lake)
-  --dry-run           print the plan (what each stage would do, and why) and stop
+  --dry-run           print the plan (what each stage would do, and why) and stop; exit 1
+                      when a stage's dataset is missing or a checkpoint it would resume or
+                      evaluate is unreadable or of another model
   --traceback         keep Lua tracebacks in stage errors
   -h, --help          this text
 
@@ -38,14 +41,28 @@ function M.main(args)
   if path == nil then return A.usage_error("pipeline", "missing PIPELINE.lua", USAGE) end
   local tla, terr = A.kv_table(o["--tla"])
   if not tla then return A.usage_error("pipeline", terr, USAGE) end
-  if o["--data-root"] then tla.data_root = o["--data-root"] end
-  if o["--lake-root"] then tla.lake_root = o["--lake-root"] end
+  -- --data-root and --lake-root are shorthands of the TLAs: both given with different values
+  -- would leave one silently ignored
+  for _, k in ipairs({ "data_root", "lake_root" }) do
+    local flag = "--" .. k:gsub("_", "-")
+    if o[flag] then
+      if tla[k] ~= nil and tla[k] ~= o[flag] then
+        return A.usage_error("pipeline", string.format("%s %s and --tla %s=%s disagree; give one",
+          flag, o[flag], k, tostring(tla[k])), USAGE)
+      end
+      tla[k] = o[flag]
+    end
+  end
   local pipeline = require "graphids.orchestrate.pipeline"
   local ok, p = pcall(pipeline.load, path, tla)
   if not ok then return A.fail("pipeline", p) end
   pipeline.print_plan(p)
   if o["--dry-run"] then
-    return 0
+    local problems = pipeline.check(p)
+    for _, q in ipairs(problems) do
+      io.stderr:write(string.format("graphids pipeline: stage '%s': %s\n", q.stage, q.problem))
+    end
+    return #problems > 0 and 1 or 0
   end
   local t0 = require("graphids").clock()
   local ex = require("graphids.orchestrate.executor").local_executor { traceback = o["--traceback"] }

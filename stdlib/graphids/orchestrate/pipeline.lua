@@ -182,6 +182,51 @@ function M.load(path, tla)
   return { name = p.name or file, file = file, stages = p.stages }
 end
 
+-- What a run would trip over, found without running (--dry-run): the dataset of each graph stage
+-- (its folder, train sub-folders and captures; a simulated dataset still to be generated is
+-- fine) and the checkpoint each stage would resume or evaluate (readable, and of the stage's
+-- model: class, id encoder, parameter names and shapes).  Returns {stage = name, problem =
+-- message} rows in stage order, empty when none.
+local function dataset_problem(d, seen)
+  local catalog = require "graphids.data.catalog"
+  local key = table.concat({ tostring(d.dataset), tostring(d.data_root), tostring(d.lake_root) }, "\0")
+  if seen[key] == nil then
+    local ok, err = pcall(function()
+      local opts = { data_root = d.data_root, lake_root = d.lake_root, catalog = d.catalog }
+      local entry = catalog.dataset_info(d.dataset, opts)
+      if entry.simulated then return end -- found or generated at build
+      catalog.resolve_dataset(d.dataset, opts)
+    end)
+    seen[key] = false
+    if not ok then seen[key] = require("graphids.orchestrate.cliargs").user_message(err) end
+  end
+  return seen[key] or nil
+end
+
+function M.check(p)
+  local ckpt = require "graphids.ckpt"
+  local problems, seen = {}, {}
+  local function add(n, msg) problems[#problems + 1] = { stage = n.name, problem = msg } end
+  for _, n in ipairs(p.stages) do
+    if n.kind ~= "extract" then
+      local r = n.resolved
+      local data = r.validated.data
+      if data.class_path:find("fusion", 1, true) == nil then
+        local msg = dataset_problem(data.init_args, seen)
+        if msg then add(n, msg) end
+      end
+      local action = M.decide(n)
+      local path = (action == "resume" and r.last_ckpt) or ((action == "evaluate" or action == "skip")
+        and r.ckpt_file) or nil
+      if path then
+        local ok, err = pcall(ckpt.check_compat, path, r)
+        if not ok then add(n, string.format("cannot %s: %s", action, tostring(err))) end
+      end
+    end
+  end
+  return problems
+end
+
 -- The plan: per stage {name, kind, action, reason, run_dir, deps}.
 function M.plan(p)
   local rows = {}
@@ -222,7 +267,6 @@ local function job_fn(n, action, opts)
   end
   return function()
     local r = n.resolved
-    if r.run_dir then config.ensure_run_dir(r.run_dir) end
     -- (a fit removes the previous run's markers when it commits: stage.train)
     local art = stage.build(r)
     if action == "run" or action == "resume" then

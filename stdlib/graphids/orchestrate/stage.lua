@@ -27,7 +27,12 @@ local function is_fusion(resolved)
 end
 
 -- Frees what a previous stage left (Lua garbage, device caches, peak statistics), then builds.
+-- The run dir is created first: one that cannot be (read-only, under a file) is named before
+-- the data is read or a dataset cache built.
 function M.build(resolved)
+  if resolved.run_dir ~= nil then
+    require("graphids.config").ensure_run_dir(resolved.run_dir)
+  end
   collectgarbage("collect")
   graphids.gpu.reset()
   return inst.build_run(resolved)
