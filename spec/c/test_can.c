@@ -166,6 +166,14 @@ TEST(reads_candump_logs_and_labels_them_by_rule) {
     CHECK_BAD("(1.0) can0 123##1AA\n", "t.csv:1:16: CAN FD frames");
     CHECK_BAD("(1.0) can0 123#00\n(1.1) can0 123\n", "t.csv:2:15: missing '#'");
     CHECK_BAD("(1.0 can0 123#00\n", "t.csv:1:17: missing ')'");
+    /* a remote request may name its length, nothing else */
+    CHECK_OK(rd("(1.0) can0 123#R4\n(1.1) can0 123#r\n", &o, &f, &r));
+    CHECK(f.n == 2 && f.dlc[0] == 0 && f.dlc[1] == 0);
+    gids_can_frames_free(&f);
+    CHECK_BAD("(1.0) can0 123#R9\n",
+              "t.csv:1:17: a remote request is ID#R or ID#R<DLC 0-8>, got 'R9'");
+    CHECK_BAD("(1.0) can0 123#RTR\n",
+              "t.csv:1:17: a remote request is ID#R or ID#R<DLC 0-8>, got 'RTR'");
     /* Ids match on value and width: 00000000 is the extended id 0, not the 11-bit 0. */
     CHECK_OK(gids_can_rule_parse("00000000", &rules[0]));
     o.nrules = 1;
@@ -248,6 +256,9 @@ TEST(reads_a_column_mapped_csv_with_quotes_and_decimal_ids) {
               "t.csv:2:6: bad decimal digit 'A' in CAN id");
     CHECK_BAD("timestamp,can_id,data,label\n0.1,12,0102\n", "t.csv:2:12: missing column 4");
     CHECK_BAD("time_s,ident,bytes\n0.1,12,0102\n", "t.csv:1:1: header has no timestamp column");
+    /* two columns of the picked name: which one is meant cannot be told */
+    CHECK_BAD("timestamp,can_id,data,label,data\n0.1,12,0102,normal,0304\n",
+              "t.csv:1:29: header has two columns named 'data' (3 and 5)");
     /* Names given explicitly, hex ids. */
     gids_can_read_opts o;
     gids_can_read_opts_init(&o);

@@ -45,12 +45,20 @@ static int same_name(const char *s, const char *e, const char *name) {
     return (size_t)(e - s) == n && strncasecmp(s, name, n) == 0;
 }
 
-/* Index of the first header field named one of `names` (NULL-terminated), or -1. */
+/* Index of the header field named the first of `names` (NULL-terminated) that the header has,
+ * or -1 when it has none; -2 with e filled when two fields carry that name, since the reader
+ * could only guess which one is meant. */
 static int find(const char *const *hs, const char *const *he, int n, const char *const *names,
-                const char **found) {
+                const char **found, can_perr *e) {
     for (const char *const *nm = names; *nm; nm++)
         for (int i = 0; i < n; i++)
             if (same_name(hs[i], he[i], *nm)) {
+                for (int j = i + 1; j < n; j++)
+                    if (same_name(hs[j], he[j], *nm)) {
+                        can_bad(e, hs[j], "header has two columns named '%s' (%d and %d)", *nm,
+                                i + 1, j + 1);
+                        return -2;
+                    }
                 if (found) *found = *nm;
                 return i;
             }
@@ -82,11 +90,12 @@ int can_columns_header(const gids_can_read_opts *o, const char *p, const char *e
                *n_label[] = {o->col_label, NULL};
     const char *idname = NULL;
     cols->ncols = n;
-    cols->ts = find(hs, he, n, o->col_ts ? n_ts : d_ts, NULL);
-    cols->id = find(hs, he, n, o->col_id ? n_id : d_id, &idname);
-    cols->data = find(hs, he, n, o->col_data ? n_data : d_data, NULL);
-    cols->dlc = find(hs, he, n, o->col_dlc ? n_dlc : d_dlc, NULL);
-    cols->label = find(hs, he, n, o->col_label ? n_label : d_label, NULL);
+    if ((cols->ts = find(hs, he, n, o->col_ts ? n_ts : d_ts, NULL, e)) == -2 ||
+        (cols->id = find(hs, he, n, o->col_id ? n_id : d_id, &idname, e)) == -2 ||
+        (cols->data = find(hs, he, n, o->col_data ? n_data : d_data, NULL, e)) == -2 ||
+        (cols->dlc = find(hs, he, n, o->col_dlc ? n_dlc : d_dlc, NULL, e)) == -2 ||
+        (cols->label = find(hs, he, n, o->col_label ? n_label : d_label, NULL, e)) == -2)
+        return -1;
     if (cols->ts < 0)
         return can_bad(e, p, "header has no timestamp column (looked for %s)",
                        o->col_ts ? o->col_ts : "timestamp, ts, time");

@@ -85,7 +85,12 @@ int can_line_candump(const can_columns *cols, const char *p, const char *end, ca
     const char *d = hash + 1;
     if (d < we && *d == '#') return can_bad(e, d, "CAN FD frames (ID##...) are not supported");
     if (d < we && (*d == 'R' || *d == 'r')) {
-        row->dlc = 0; /* remote request: no payload on the wire */
+        /* remote request: no payload on the wire; candump may print the requested length as
+         * one digit after the R (123#R4) */
+        if (we - d > 2 || (we - d == 2 && !(d[1] >= '0' && d[1] <= '8')))
+            return can_bad(e, d + 1, "a remote request is ID#R or ID#R<DLC 0-8>, got '%.*s'",
+                           (int)(we - hash - 1), hash + 1);
+        row->dlc = 0;
     } else if (can_scan_payload(d, we, row->data, &row->dlc, "data", e)) {
         return CAN_ROW_BAD;
     }
