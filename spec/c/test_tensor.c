@@ -138,6 +138,14 @@ TEST(expand_squeeze_unsqueeze_flatten) {
     CHECK_OK(gids_flatten(&f, e, 0, -1));
     CHECK(f->ndim == 1 && f->shape[0] == 24 && at(f, 23) == 2.0);
     CHECK_ERR(gids_unsqueeze(&s, a, 3), GIDS_EINDEX, "dim 3 out of range");
+    /* errors name the op called, not the helper that failed */
+    gids_tensor *v = NULL, *huge = NULL;
+    CHECK_ERR(gids_as_strided(&v, a, 1, (int64_t[]){4}, (int64_t[]){1}, 0), GIDS_EINDEX,
+              "as_strided: view reaches element 3");
+    CHECK_OK(gids_expand(&huge, u, 3, (int64_t[]){1 << 20, -1, 1 << 30}));
+    CHECK_ERR(gids_contiguous(&v, huge), GIDS_ENOMEM, "contiguous: a [1048576,3,1073741824] f32");
+    CHECK(v == NULL);
+    gids_tensor_release(huge);
     gids_tensor_release(a), gids_tensor_release(u), gids_tensor_release(e);
     gids_tensor_release(s), gids_tensor_release(f);
 }

@@ -110,11 +110,13 @@ gids_status gids_copy_(gids_tensor *dst, const gids_tensor *src) {
     return GIDS_OK;
 }
 
-gids_status gids_clone(gids_tensor **out, const gids_tensor *t) {
-    GIDS_CHECK(t != NULL, GIDS_EINVAL, "clone: the tensor is NULL");
+/* A dense copy of t; op names the caller in errors (an out-of-memory copy of a huge broadcast
+ * view says "contiguous:", not the allocator's name). */
+static gids_status clone_named_(const char *op, gids_tensor **out, const gids_tensor *t) {
+    GIDS_CHECK(t != NULL, GIDS_EINVAL, "%s: the tensor is NULL", op);
     gids_tensor *r = NULL;
-    if (gids_is_cpu(t)) GIDS_TRY(gids_check_cpu_dtype("clone", "tensor", t));
-    GIDS_TRY(gids_empty_like(&r, t));
+    if (gids_is_cpu(t)) GIDS_TRY(gids_check_cpu_dtype(op, "tensor", t));
+    GIDS_TRY(gids_empty_named(op, &r, t->dtype, t->storage->device, t->ndim, t->shape));
     gids_status s = gids_copy_(r, t);
     if (s != GIDS_OK) {
         gids_tensor_release(r);
@@ -124,6 +126,10 @@ gids_status gids_clone(gids_tensor **out, const gids_tensor *t) {
     return GIDS_OK;
 }
 
+gids_status gids_clone(gids_tensor **out, const gids_tensor *t) {
+    return clone_named_("clone", out, t);
+}
+
 gids_status gids_contiguous(gids_tensor **out, const gids_tensor *t) {
     GIDS_CHECK(t != NULL, GIDS_EINVAL, "contiguous: the tensor is NULL");
     if (gids_tensor_is_contiguous(t)) {
@@ -131,7 +137,7 @@ gids_status gids_contiguous(gids_tensor **out, const gids_tensor *t) {
         *out = (gids_tensor *)t;
         return GIDS_OK;
     }
-    return gids_clone(out, t);
+    return clone_named_("contiguous", out, t);
 }
 
 gids_status gids_to_dtype(gids_tensor **out, const gids_tensor *t, gids_dtype dt) {

@@ -48,6 +48,10 @@ static inline bool gids_add_ok(int64_t a, int64_t b, int64_t *out) {
 }
 
 /* gids_empty with `op` naming the caller in its messages. */
+/* gids_tensor_from_storage with op naming the caller in its errors (as_strided). */
+gids_status gids_from_storage_named(const char *op, gids_tensor **out, gids_storage *s,
+                                    gids_dtype dt, int ndim, const int64_t *shape,
+                                    const int64_t *stride, int64_t offset);
 gids_status gids_empty_named(const char *op, gids_tensor **out, gids_dtype dt, gids_device dev,
                              int ndim, const int64_t *shape);
 

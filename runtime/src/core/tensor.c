@@ -102,30 +102,29 @@ gids_status gids_empty_like(gids_tensor **out, const gids_tensor *t) {
     return gids_empty(out, t->dtype, t->storage->device, t->ndim, t->shape);
 }
 
-gids_status gids_tensor_from_storage(gids_tensor **out, gids_storage *s, gids_dtype dt, int ndim,
-                                     const int64_t *shape, const int64_t *stride, int64_t offset) {
+gids_status gids_from_storage_named(const char *op, gids_tensor **out, gids_storage *s,
+                                    gids_dtype dt, int ndim, const int64_t *shape,
+                                    const int64_t *stride, int64_t offset) {
     if (ndim < 0 || ndim > GIDS_MAX_DIMS)
-        GIDS_FAIL(GIDS_EINVAL, "from_storage: %d dims, at most %d supported", ndim, GIDS_MAX_DIMS);
-    if ((unsigned)dt >= GIDS_NDTYPES)
-        GIDS_FAIL(GIDS_EDTYPE, "from_storage: invalid dtype %d", (int)dt);
-    if (offset < 0) GIDS_FAIL(GIDS_EINVAL, "from_storage: negative offset %lld", (long long)offset);
+        GIDS_FAIL(GIDS_EINVAL, "%s: %d dims, at most %d supported", op, ndim, GIDS_MAX_DIMS);
+    if ((unsigned)dt >= GIDS_NDTYPES) GIDS_FAIL(GIDS_EDTYPE, "%s: invalid dtype %d", op, (int)dt);
+    if (offset < 0) GIDS_FAIL(GIDS_EINVAL, "%s: negative offset %lld", op, (long long)offset);
     int64_t n;
-    GIDS_TRY(gids_shape_numel("from_storage", ndim, shape, &n));
+    GIDS_TRY(gids_shape_numel(op, ndim, shape, &n));
     /* Highest element reached must lie inside the storage (negative strides are not allowed). */
     int64_t last = offset;
     for (int i = 0; i < ndim && n > 0; i++) {
         int64_t step;
         if (stride[i] < 0)
-            GIDS_FAIL(GIDS_EINVAL, "from_storage: negative stride %lld at dim %d",
-                      (long long)stride[i], i);
+            GIDS_FAIL(GIDS_EINVAL, "%s: negative stride %lld at dim %d", op, (long long)stride[i],
+                      i);
         if (!gids_mul_ok(shape[i] - 1, stride[i], &step) || !gids_add_ok(last, step, &last))
-            GIDS_FAIL(GIDS_EOVERFLOW, "from_storage: extent overflows int64");
+            GIDS_FAIL(GIDS_EOVERFLOW, "%s: extent overflows int64", op);
     }
     int64_t need;
     if (n > 0 &&
         (!gids_mul_ok(last + 1, (int64_t)gids_dtype_size(dt), &need) || (uint64_t)need > s->nbytes))
-        GIDS_FAIL(GIDS_EINDEX,
-                  "from_storage: view reaches element %lld but the storage holds %zu bytes",
+        GIDS_FAIL(GIDS_EINDEX, "%s: view reaches element %lld but the storage holds %zu bytes", op,
                   (long long)last, s->nbytes);
     GIDS_TRY(new_handle_(out, s, dt, ndim));
     for (int i = 0; i < ndim; i++) {
@@ -134,6 +133,11 @@ gids_status gids_tensor_from_storage(gids_tensor **out, gids_storage *s, gids_dt
     }
     (*out)->offset = offset;
     return GIDS_OK;
+}
+
+gids_status gids_tensor_from_storage(gids_tensor **out, gids_storage *s, gids_dtype dt, int ndim,
+                                     const int64_t *shape, const int64_t *stride, int64_t offset) {
+    return gids_from_storage_named("from_storage", out, s, dt, ndim, shape, stride, offset);
 }
 
 void gids_tensor_retain(gids_tensor *t) {

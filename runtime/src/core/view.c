@@ -253,5 +253,7 @@ gids_status gids_flatten(gids_tensor **out, const gids_tensor *t, int start_dim,
 
 gids_status gids_as_strided(gids_tensor **out, const gids_tensor *t, int ndim, const int64_t *shape,
                             const int64_t *stride, int64_t offset) {
-    return alias_(out, t, ndim, shape, stride, offset);
+    GIDS_CHECK(t != NULL, GIDS_EINVAL, "as_strided: the tensor is NULL");
+    return gids_from_storage_named("as_strided", out, t->storage, t->dtype, ndim, shape, stride,
+                                   offset);
 }
