@@ -56,7 +56,10 @@ describe("graphids.orchestrate.stage", function()
     local run = stage.build(r)
     assert.equal(run.datamodule.num_ids, run.model.hp.num_ids)
     assert.equal("focal", run.model.hp.loss_fn)
+    local callbacks = { table.unpack(run.trainer.callbacks) }
     local best = stage.train(run, r)
+    -- the fit's own callbacks (tracking, commit) leave with it
+    assert.same(callbacks, run.trainer.callbacks)
     assert.equal(r.ckpt_file, best)
     assert.is_true(gio.exists(best))
     assert.is_true(gio.exists(gio.join(r.run_dir, ".train_complete")))

@@ -186,8 +186,11 @@ function M.train(artifacts, resolved, opts)
   local t0 = graphids.clock()
   local ok, err = pcall(artifacts.trainer.fit, artifacts.trainer, artifacts.model, artifacts.datamodule,
     { ckpt_path = opts.resume_from })
+  -- both belong to this fit: a later fit of the same trainer (a REPL session) must neither
+  -- commit this run's files nor log into its closed tracking run
+  local track_cb = h and h.callback
   for i = #callbacks, 1, -1 do
-    if callbacks[i] == commit then table.remove(callbacks, i) end
+    if callbacks[i] == commit or callbacks[i] == track_cb then table.remove(callbacks, i) end
   end
   tracking.end_fit(h, ok, err)
   if not ok then
