@@ -48,7 +48,12 @@ typedef struct gids_device {
     int index;
 } gids_device;
 
+/* (C++ has no compound literals: the headers serve C++ programs too, warning-free.) */
+#ifdef __cplusplus
+#define GIDS_DEVICE_CPU (gids_device{GIDS_CPU, 0})
+#else
 #define GIDS_DEVICE_CPU ((gids_device){GIDS_CPU, 0})
+#endif
 bool gids_device_eq(gids_device a, gids_device b);
 /* Parses "cpu", "cuda", "cuda:N". */
 gids_status gids_device_parse(const char *s, gids_device *out);
@@ -64,10 +69,12 @@ typedef struct gids_scalar {
 } gids_scalar;
 
 static inline gids_scalar gids_scalar_i(int64_t v) {
-    return (gids_scalar){true, v, (double)v};
+    gids_scalar s = {true, v, (double)v};
+    return s;
 }
 static inline gids_scalar gids_scalar_f(double v) {
-    return (gids_scalar){false, (int64_t)0, v};
+    gids_scalar s = {false, (int64_t)0, v};
+    return s;
 }
 /* The dtype a tensor of dtype `t` gets when combined with scalar `s` (PyTorch rules: an integer
  * tensor with a float scalar becomes f32; otherwise the tensor's dtype wins). */
