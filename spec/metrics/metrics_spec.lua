@@ -92,6 +92,9 @@ describe("graphids.metrics", function()
       errors("no samples", metrics.classification, graphids.zeros({ 0, 3 }), long({}))
       errors("probs_or_logits holds NaN %(first at row 2, 0%-based%)", metrics.classification,
         graphids.tensor({ { 0.5, 0.5 }, { 0.1, 0.9 }, { 0.2, 0 / 0 } }), long({ 0, 1, 1 }))
+      -- an infinite logit has no softmax: named, not reported as a NaN confidence later
+      errors("probs_or_logits holds an infinite value %(first at row 1, 0%-based%)", metrics.classification,
+        graphids.tensor({ { 0.5, 0.5 }, { -math.huge, 0.9 }, { 0.2, 3 } }), long({ 0, 1, 1 }))
     end)
   end)
 

@@ -162,6 +162,12 @@ local function as_probs(fname, x, k, input)
     error(string.format("%s: probs_or_logits holds NaN (first at row %d, 0-based)", fname,
       #x.shape == 1 and first or first // x.shape[2]), 3)
   end
+  if lo == -math.huge or hi == math.huge then
+    -- an infinite logit has no softmax (inf - inf): named here, not as a NaN downstream
+    local first = x:abs():eq(math.huge):view(-1):long():argmax():item()
+    error(string.format("%s: probs_or_logits holds an infinite value (first at row %d, 0-based)",
+      fname, #x.shape == 1 and first or first // x.shape[2]), 3)
+  end
   if input == "auto" then
     -- torchmetrics' rule: values outside [0, 1] mean logits.
     input = (lo < 0 or hi > 1) and "logits" or "probs"
