@@ -38,7 +38,8 @@ describe("graphids.data cache", function()
 
   it("builds the versioned layout with a metadata file of the documented schema", function()
     local meta = data.build_cache("synthetic", opts())
-    local dir = gio.join(lake, "cache", "v" .. data.PREPROCESSING_VERSION, "synthetic")
+    local dir = gio.join(lake, "cache", "v" .. data.PREPROCESSING_VERSION, "synthetic",
+      "w100-s100-val0.2-seed42-vocab_all-node_fold-scaler_train")
     assert.equal(dir, data.cache_dir("synthetic", opts()))
     assert.same({ ".lock", "cache_metadata.json", "scaler.safetensors",
       "test_test_01_known_vehicle_known_attack.safetensors",
@@ -127,15 +128,39 @@ describe("graphids.data cache", function()
     assert.equal(72, m3.splits.train.num_graphs + m3.splits.val.num_graphs)
   end)
 
-  it("refuses a cache built with other invariants, naming the rebuild command", function()
-    data.build_cache("synthetic", opts())
-    local e = err_of(data.load_cache, "synthetic", opts({ window_size = 50, seed = 7 }))
-    assert.matches("was built with window_size=100 %(requested 50%), seed=42 %(requested 7%)", e)
+  it("keeps a cache per set of parameters side by side: seeds, strides and graph modes", function()
+    local a = data.load_cache("synthetic", opts())
+    local b = data.load_cache("synthetic", opts({ seed = 7 }))
+    local c = data.load_cache("synthetic", opts({ stride = 50, vocab_from = "benign", node_by_id = true,
+      scaler = "per_file", calibration = 0.5 }))
+    assert.are_not.equal(a.dir, b.dir)
+    assert.equal("w100-s100-val0.2-seed7-vocab_all-node_fold-scaler_train", b.dir:match("[^/]+$"))
+    assert.equal("w100-s50-val0.2-seed42-vocab_benign-node_by_id-scaler_per_file_0.5", c.dir:match("[^/]+$"))
+    -- the same graphs, another split; the seed-42 cache was not rebuilt for seed 7
+    assert.equal(a.train.num_graphs, b.train.num_graphs)
+    assert.are_not.same(a.val_index:totable(), b.val_index:totable())
+    data.clear_cache_memo()
+    assert.equal(a.metadata.built_at, data.load_cache("synthetic", opts()).metadata.built_at)
+    local rows = data.list_caches({ lake_root = lake })
+    assert.equal(3, #rows)
+    for i = 2, #rows do assert.is_true(rows[i - 1].variant < rows[i].variant) end
+    assert.equal(0, #data.list_caches({ lake_root = lake, dataset = "hcrl_sa" }))
+  end)
+
+  it("refuses a cache whose metadata disagrees with its folder, naming the rebuild command", function()
+    data.build_cache("synthetic", opts({ window_size = 50, seed = 7 }))
+    -- a folder copied or renamed by hand: its metadata says other parameters than its name
+    local from = data.cache_dir("synthetic", opts({ window_size = 50, seed = 7 }))
+    local to = data.cache_dir("synthetic", opts())
+    assert(gio.mkdir_p(to:match("^(.*)/")))
+    assert(os.rename(from, to))
+    local e = err_of(data.load_cache, "synthetic", opts())
+    assert.matches("was built with window_size=50 %(requested 100%), seed=7 %(requested 42%)", e)
     assert.matches("rebuild it: graphids data rebuild %-%-dataset synthetic %-%-lake%-root "
       .. lake:gsub("%p", "%%%0"), e)
-    assert.matches("%-%-window%-size 50 %-%-stride 100 %-%-val%-fraction 0.2 %-%-seed 7", e)
-    e = err_of(data.build_cache, "synthetic", opts({ val_fraction = 0.5 }))
-    assert.matches("val_fraction=0.2 %(requested 0.5%)", e)
+    assert.matches("%-%-window%-size 100 %-%-stride 100 %-%-val%-fraction 0.2 %-%-seed 42", e)
+    e = err_of(data.build_cache, "synthetic", opts())
+    assert.matches("window_size=50 %(requested 100%)", e)
   end)
 
   it("builds with a benign vocabulary, a node per CAN id and per-capture scaling", function()
@@ -173,10 +198,9 @@ describe("graphids.data cache", function()
     -- columns that vary inside the calibration windows are centred (constant ones stay as is)
     assert.is_true(xm:narrow(1, 25, 1):abs():item() < 1e-4) -- entropy_mean
     assert.is_true(xm:narrow(1, 32, 1):abs():item() < 1e-4) -- node_iat_mean
-    -- a cache of these settings refuses a request with the reference's, naming both
-    local e = err_of(data.load_cache, "synthetic", opts({ scaler = "per_file", calibration = 0.5 }))
-    assert.matches("vocab_from=benign %(requested all%), node_by_id=true %(requested false%)", e)
-    assert.matches("%-%-scaler per_file %-%-calibration 0.5", e)
+    -- the reference's graphs live beside these, untouched
+    assert.equal(ref.metadata.built_at, data.load_cache("synthetic", opts()).metadata.built_at)
+    assert.matches("%-%-scaler per_file %-%-calibration 0.5", select(2, data.inspect_cache("hcrl_sa", o)))
   end)
 
   it("names a bad vocab_from, scaler or calibration", function()
@@ -349,21 +373,29 @@ return { synthetic = { train = { "train_01_attack_free", "train_02_with_attacks"
     assert.matches("train%s+20 graphs", out)
     assert.matches("val%s+4 graphs", out)
     assert.matches("test_01_known_vehicle_known_attack%s+16 graphs", out)
+    local default = "synthetic/w100-s100-val0.2-seed42-vocab_all-node_fold-scaler_train"
     out, rc = run(env .. "inspect --dataset synthetic --json --lake-root " .. lake)
     assert.equal("0", rc, out)
-    assert.equal(24, json.decode(out).splits.train.num_graphs + json.decode(out).splits.val.num_graphs)
+    local m = json.decode(out)[default]
+    assert.equal(24, m.splits.train.num_graphs + m.splits.val.num_graphs)
+    out, rc = run(env .. "inspect --dataset synthetic --seed 42 --json --lake-root " .. lake)
+    assert.equal("0", rc, out)
+    assert.equal(20, json.decode(out).splits.train.num_graphs) -- one cache selected: itself
     out, rc = run(env .. "inspect --lake-root " .. lake)
     assert.equal("0", rc, out)
     assert.matches("dataset synthetic, preprocessing v", out)
     out, rc = run(env .. "inspect --lake-root " .. gio.join(lake, "none"))
     assert.equal("1", rc)
     assert.matches("no dataset caches under", out)
+    -- other parameters: another cache beside the first
     out, rc = run(env .. "build --dataset synthetic -q --stride 50 --lake-root " .. lake)
-    assert.equal("1", rc)
-    assert.matches("rebuild it: graphids data rebuild %-%-dataset synthetic", out)
+    assert.equal("0", rc, out)
+    assert.matches("window 100 / stride 50", out)
     out, rc = run(env .. "rebuild --dataset synthetic -q --stride 50 --lake-root " .. lake)
     assert.equal("0", rc, out)
     assert.matches("window 100 / stride 50", out)
+    out = run(env .. "inspect --lake-root " .. lake)
+    assert.matches("stride 100.*stride 50", out)
     -- two builds at once: one builds, the other waits for the lock and finds the cache done
     local lake2 = gio.join(lake, "two")
     local both = string.format("(%sbuild --dataset synthetic --lake-root %s >%s/a.log 2>&1 & " ..
@@ -380,11 +412,11 @@ return { synthetic = { train = { "train_01_attack_free", "train_02_with_attacks"
       "--scaler per_file --calibration 0.25 --lake-root " .. lake)
     assert.equal("0", rc, out)
     out = run(env .. "inspect --dataset synthetic --json --lake-root " .. lake)
-    local m = json.decode(out)
+    m = json.decode(out)["synthetic/w100-s100-val0.2-seed42-vocab_benign-node_by_id-scaler_per_file_0.25"]
     assert.same({ "benign", true, "per_file", 0.25 }, { m.vocab_from, m.node_by_id, m.scaler, m.calibration })
-    out, rc = run(env .. "build --dataset synthetic -q --lake-root " .. lake)
-    assert.equal("1", rc)
-    assert.matches("vocab_from=benign %(requested all%)", out)
+    out, rc = run(env .. "build --dataset synthetic --lake-root " .. lake)
+    assert.equal("0", rc, out)
+    assert.matches("is up to date", out)
     out, rc = run(env .. "build --dataset synthetic -q --scaler file --lake-root " .. lake)
     assert.equal("1", rc)
     assert.matches("scaler must be 'train' or 'per_file', got 'file'", out)
@@ -392,6 +424,9 @@ return { synthetic = { train = { "train_01_attack_free", "train_02_with_attacks"
     assert.equal("2", rc)
     assert.matches("%-%-dataset NAME is required", out)
     out, rc = run(env .. "inspect --dataset hcrl_ch --lake-root " .. lake)
+    assert.equal("1", rc)
+    assert.matches("no dataset caches of hcrl_ch under .*graphids data build %-%-dataset hcrl_ch", out)
+    out, rc = run(env .. "inspect --dataset hcrl_ch --stride 50 --lake-root " .. lake)
     assert.equal("1", rc)
     assert.matches("no dataset cache at .*graphids data build %-%-dataset hcrl_ch", out)
     out, rc = run(env .. "build --dataset nope --lake-root " .. lake)

@@ -6,7 +6,7 @@
 --   c.train (graph set: train + val graphs), c.train_index, c.val_index (i64 graph numbers),
 --   c.tests[name] (graph sets), c.test_names (sorted), c.num_ids, c.metadata
 --
--- Layout (docs/data.md): <lake_root>/cache/v<PREPROCESSING_VERSION>/<dataset>/
+-- Layout (docs/data.md): <lake_root>/cache/v<PREPROCESSING_VERSION>/<dataset>/<variant>/
 --   train.safetensors            every train-folder graph (scaled) + train_index, val_index
 --   test_<sub-folder>.safetensors  one per present test sub-folder (scaled with the train scaler,
 --                                  or per capture file with scaler = "per_file")
@@ -78,10 +78,31 @@ local function say(o, fmt, ...)
   end
 end
 
--- <lake_root>/cache/v<version>/<dataset>
+-- The folder name of a cache's parameters: every invariant of the build (the preprocessing
+-- version is the folder above), so caches of several seeds, strides or graph modes live side
+-- by side in one lake (each seed's train/val split, and with scaler = "train" its scaling, are
+-- its own).  w100-s100-val0.2-seed42-vocab_all-node_fold-scaler_train.
+local function num(v)
+  return string.format("%.6g", v)
+end
+
+local function variant_of(o)
+  return string.format("w%d-s%d-val%s-seed%d-vocab_%s-%s-%s", o.window_size, o.stride,
+    num(o.val_fraction), o.seed, o.vocab_from, o.node_by_id and "node_by_id" or "node_fold",
+    o.scaler == "per_file" and ("scaler_per_file_" .. num(o.calibration)) or "scaler_train")
+end
+
+function M.cache_variant(opts)
+  return variant_of(options("cache_variant", opts))
+end
+
+local function dir_of(dataset, o)
+  return gio.join(o.lake_root, "cache", "v" .. M.PREPROCESSING_VERSION, dataset, variant_of(o))
+end
+
+-- <lake_root>/cache/v<version>/<dataset>/<variant>
 function M.cache_dir(dataset, opts)
-  local o = options("cache_dir", opts)
-  return gio.join(o.lake_root, "cache", "v" .. M.PREPROCESSING_VERSION, dataset)
+  return dir_of(dataset, options("cache_dir", opts))
 end
 
 -- ---------------------------------------------------------------- the window builder
@@ -470,9 +491,7 @@ end
 local memo = {}
 
 local function memo_key(dataset, o)
-  return table.concat({ o.lake_root, dataset, "w" .. o.window_size, "s" .. o.stride,
-    "v" .. tostring(o.val_fraction), "seed" .. o.seed, o.vocab_from, tostring(o.node_by_id), o.scaler,
-    tostring(o.calibration) }, "|")
+  return dir_of(dataset, o)
 end
 
 -- Removes every file of a cache dir but its lock (held by the caller).
@@ -491,7 +510,7 @@ end
 function M.build_cache(dataset, opts)
   local o = options("build_cache", opts)
   catalog.dataset_info(dataset, o)
-  local dir = gio.join(o.lake_root, "cache", "v" .. M.PREPROCESSING_VERSION, dataset)
+  local dir = dir_of(dataset, o)
   local _ <close> = lock_dir(dir, true, o)
   local meta = read_metadata(dir)
   if meta and not o.force then
@@ -524,7 +543,7 @@ end
 -- The metadata of an existing cache, or nil, message.
 function M.inspect_cache(dataset, opts)
   local o = options("inspect_cache", opts)
-  local dir = gio.join(o.lake_root, "cache", "v" .. M.PREPROCESSING_VERSION, dataset)
+  local dir = dir_of(dataset, o)
   local ok, meta = pcall(read_metadata, dir)
   if not ok then
     return nil, meta
@@ -535,6 +554,34 @@ function M.inspect_cache(dataset, opts)
   return meta, dir
 end
 
+-- Every cache under the lake root whose metadata reads, of one dataset (opts.dataset) or all:
+-- {dataset, variant, dir, metadata} rows sorted by dataset, then variant.  opts: lake_root,
+-- dataset.
+function M.list_caches(opts)
+  opts = opts or {}
+  local root = gio.join(catalog.lake_root({ lake_root = opts.lake_root }), "cache",
+    "v" .. M.PREPROCESSING_VERSION)
+  local function sorted_dirs(dir)
+    local names = {}
+    for _, n in ipairs(gio.list_dir(dir) or {}) do
+      if n:sub(1, 1) ~= "." and gio.is_dir(gio.join(dir, n)) then names[#names + 1] = n end
+    end
+    table.sort(names)
+    return names
+  end
+  local rows = {}
+  for _, ds in ipairs(opts.dataset and { opts.dataset } or sorted_dirs(root)) do
+    for _, v in ipairs(sorted_dirs(gio.join(root, ds))) do
+      local dir = gio.join(root, ds, v)
+      local ok, meta = pcall(read_metadata, dir)
+      if ok and meta ~= nil then
+        rows[#rows + 1] = { dataset = ds, variant = v, dir = dir, metadata = meta }
+      end
+    end
+  end
+  return rows, root
+end
+
 -- load_cache(dataset, opts) -> DatasetCache (memoised per lake root, dataset and parameters).
 -- Builds first when there is no cache (opts.build = false makes that an error).
 function M.load_cache(dataset, opts)
@@ -543,7 +590,7 @@ function M.load_cache(dataset, opts)
   if memo[key] and not o.force then
     return memo[key]
   end
-  local dir = gio.join(o.lake_root, "cache", "v" .. M.PREPROCESSING_VERSION, dataset)
+  local dir = dir_of(dataset, o)
   local meta = read_metadata(dir)
   if meta == nil or o.force or not complete(dir, meta) then
     if not o.build then

@@ -32,9 +32,10 @@ local USAGE = [[
 usage: graphids data build --dataset NAME [options]
 
 Reads the dataset's captures, builds the window graphs, fits the vocabulary and scaler on the
-train part and writes the cache under <lake-root>/cache/v<version>/<NAME>/.  A complete cache
-with the same parameters is left as it is; one with other parameters is an error (use
-`graphids data rebuild`).
+train part and writes the cache under <lake-root>/cache/v<version>/<NAME>/<parameters>/ (a
+folder per set of parameters, w100-s100-val0.2-seed42-...: several seeds or graph modes share a
+lake).  A complete cache with these parameters is left as it is (`graphids data rebuild`
+builds it again).
 
 ]] .. M.OPTIONS
 

@@ -1,5 +1,5 @@
--- graphids.cli.data.inspect -- `graphids data inspect --dataset NAME [--json]`: the metadata of a
--- built dataset cache, as a summary or as its full JSON.
+-- graphids.cli.data.inspect -- `graphids data inspect [--dataset NAME] [options] [--json]`: the
+-- metadata of the built dataset caches (or of the one the options select), as summaries or JSON.
 local build = require "graphids.cli.data.build"
 
 local M = {}
@@ -7,36 +7,35 @@ local M = {}
 M.summary = "show a dataset cache's parameters and per-split statistics"
 
 local USAGE = [[
-usage: graphids data inspect [--dataset NAME] [--lake-root DIR] [--json]
+usage: graphids data inspect [--dataset NAME] [--lake-root DIR] [cache options] [--json]
 
 Prints the cache's invariants and, per split (train, val, each test set), the graph count,
-node/edge count statistics and attack balance.  --json prints cache_metadata.json itself.
-Without --dataset, every cache of this preprocessing version under the lake root.  Exits 1 when
-there is no cache.
+node/edge count statistics and attack balance.  With cache options (--seed, --stride, ...) the
+one cache built with them; without, every cache of this preprocessing version under the lake
+root (of NAME only with --dataset).  --json prints cache_metadata.json itself for one cache, and
+for a listing an object of them keyed by <dataset>/<parameters folder>.  Exits 1 when there is
+no cache.
 
-]] .. build.OPTIONS .. "  --json                 the metadata as JSON\n"
+]] .. build.OPTIONS:gsub(" %(required%)", "") .. "  --json                 the metadata as JSON\n"
 
--- Every dataset cache of this version under the lake root (sorted by dataset name).
-local function list_all(data, copts, as_json)
-  local gio = require "graphids.io"
-  local root = gio.join(data.lake_root(copts), "cache", "v" .. data.PREPROCESSING_VERSION)
-  local all, found = {}, 0
-  for _, name in ipairs(gio.list_dir(root) or {}) do
-    local meta, dir = data.inspect_cache(name, copts)
-    if meta then
-      found = found + 1
-      all[name] = meta
-      if not as_json then
-        build.print_summary(meta, dir, io.stdout)
-      end
-    end
-  end
-  if found == 0 then
-    io.stderr:write("graphids data inspect: no dataset caches under ", root, "\n")
+-- The parameters that select one cache (cli.data.build's options besides the roots).
+local SELECTORS = { "window_size", "stride", "val_fraction", "seed", "vocab_from", "node_by_id", "scaler",
+  "calibration" }
+
+-- Every cache under the lake root (of one dataset when given).
+local function list_all(data, o, copts)
+  local rows, root = data.list_caches({ lake_root = copts.lake_root, dataset = o.dataset })
+  if #rows == 0 then
+    io.stderr:write("graphids data inspect: no dataset caches", o.dataset and (" of " .. o.dataset) or "",
+      " under ", root, o.dataset and ("; build one: graphids data build --dataset " .. o.dataset) or "", "\n")
     return 1
   end
-  if as_json then
+  if o.json then
+    local all = {}
+    for _, r in ipairs(rows) do all[r.dataset .. "/" .. r.variant] = r.metadata end
     io.stdout:write(require("graphids.json").encode(all, { indent = 2 }), "\n")
+  else
+    for _, r in ipairs(rows) do build.print_summary(r.metadata, r.dir, io.stdout) end
   end
   return 0
 end
@@ -54,8 +53,14 @@ function M.main(args)
   local data = require "graphids.data"
   local copts = build.cache_opts(o)
   copts.log = nil
+  local selected = false
+  for _, k in ipairs(SELECTORS) do selected = selected or o[k] ~= nil end
+  if not selected then
+    return list_all(data, o, copts)
+  end
   if o.dataset == nil then
-    return list_all(data, copts, o.json)
+    io.stderr:write("graphids data inspect: cache options select one cache of one dataset: add --dataset\n")
+    return 2
   end
   local ok, meta, dir = pcall(data.inspect_cache, o.dataset, copts)
   if not ok or meta == nil then
