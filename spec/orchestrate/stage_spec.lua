@@ -8,6 +8,14 @@ local config = require "graphids.config"
 local stage = require "graphids.orchestrate.stage"
 local proc = require "trainer.support.proc"
 local tiny = require "orchestrate.support.tiny"
+local json = require "graphids.json"
+
+local function sorted_keys(set)
+  local out = {}
+  for k in pairs(set) do out[#out + 1] = k end
+  table.sort(out)
+  return out
+end
 
 describe("graphids.orchestrate.stage", function()
   local tmp, lake
@@ -48,6 +56,20 @@ describe("graphids.orchestrate.stage", function()
     assert.is_false(ok)
     assert.truthy(tostring(err):find("cannot create the run dir " .. gio.join(file, "run"), 1, true), err)
     assert.is_false(gio.exists(other)) -- no dataset cache was built for it
+  end)
+
+  it("does not call a run tested when its dataset has no test set", function()
+    local cat = { synthetic = { train = tiny.CATALOG.synthetic.train, test = {}, simulated = true,
+      frames = 1500, seed = 11 } }
+    local r = resolve("gat", "gat", { { "data.init_args.catalog", cat } },
+      { lake_root = gio.join(tmp, "notest") })
+    local run = stage.build(r)
+    stage.train(run, r)
+    local ok, err = pcall(stage.evaluate, run, r)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("nothing to test: the data module has no test set", 1, true), err)
+    assert.is_false(gio.exists(gio.join(r.run_dir, ".test_complete")))
+    assert.is_false(gio.exists(gio.join(r.run_dir, "test_metrics.json")))
   end)
 
   it("trains and evaluates a GAT with every file of a run dir", function()
@@ -93,6 +115,37 @@ describe("graphids.orchestrate.stage", function()
     for _, ev in ipairs({ "stage_train", "save_predictions", "stage_train_complete", "stage_test",
       "stage_complete" }) do
       assert.truthy(traces:find('"event":"' .. ev .. '"', 1, true), ev)
+    end
+    -- the spans nest: stage(fit) > fit > epoch, stage(fit) > save_predictions(train, val),
+    -- stage(test) > test, save_predictions(test); each closed "ok"
+    local spans, by_id = {}, {}
+    for line in traces:gmatch("[^\n]+") do
+      local rec = json.decode(line)
+      if rec.event == "span_start" then
+        by_id[rec.span_id] = rec
+      elseif rec.event == "span_end" then
+        assert.equal("ok", rec.status, line)
+        local start = by_id[rec.span_id]
+        spans[#spans + 1] = { name = rec.span, parent = rec.parent_id and by_id[rec.parent_id],
+          fields = start }
+      end
+    end
+    local function path(sp)
+      local parts = { sp.name .. (sp.fields.phase and ("(" .. sp.fields.phase .. ")") or "")
+        .. (sp.fields.split and ("(" .. sp.fields.split .. ")") or "") }
+      local up = sp.parent
+      while up do
+        table.insert(parts, 1, up.span .. (up.phase and ("(" .. up.phase .. ")") or ""))
+        up = up.parent_id and by_id[up.parent_id]
+      end
+      return table.concat(parts, " > ")
+    end
+    local seen = {}
+    for _, sp in ipairs(spans) do seen[path(sp)] = true end
+    for _, want in ipairs({ "stage(fit)", "stage(fit) > fit", "stage(fit) > fit > epoch",
+      "stage(fit) > save_predictions(train)", "stage(fit) > save_predictions(val)", "stage(test)",
+      "stage(test) > test", "stage(test) > save_predictions(test)" }) do
+      assert.is_true(seen[want], want .. " in " .. table.concat(sorted_keys(seen), ", "))
     end
     assert.is_true(gio.exists(gio.join(r.run_dir, "resolved.json")))
     -- a fit run and a test run in the lake's MLflow store, tagged with the run dir
@@ -292,5 +345,15 @@ describe("graphids.orchestrate.stage", function()
     -- the refusals are recorded in the run's trace
     local traces = proc.slurp(gio.join(r.run_dir, "traces.jsonl"))
     assert.truthy(traces:find('"event":"stage_failed"', 1, true))
+    -- and on the stage span's end line, with the message
+    local failed = 0
+    for line in traces:gmatch("[^\n]+") do
+      local rec = json.decode(line)
+      if rec.event == "span_end" and rec.span == "stage" and rec.status == "error" then
+        assert.truthy(rec.error:find("not compatible", 1, true), line)
+        failed = failed + 1
+      end
+    end
+    assert.is_true(failed >= 3, failed .. " failed stage spans")
   end)
 end)

@@ -111,10 +111,12 @@ local function save_split_predictions(artifacts, resolved)
   load_weights(artifacts, (best and gio.exists(best)) and best or nil)
   for _, split in ipairs({ "train", "val" }) do
     local path = gio.join(resolved.run_dir, "predictions", split .. ".safetensors")
-    local out = predict(model, dm:eval_loader(split), artifacts.trainer)
-    write_sidecar(path, out)
-    tracking.event(resolved.run_dir, "save_predictions", { split = split, path = path,
-      n = out.labels:numel() })
+    tracking.span(resolved.run_dir, "save_predictions", { split = split, path = path }, function()
+      local out = predict(model, dm:eval_loader(split), artifacts.trainer)
+      write_sidecar(path, out)
+      tracking.event(resolved.run_dir, "save_predictions", { split = split, path = path,
+        n = out.labels:numel() })
+    end)
   end
 end
 
@@ -167,8 +169,7 @@ end
 -- The run dir's record changes only when the fit commits (committer above).  The tracking run
 -- is opened before fit and closed in every case.  Returns the best checkpoint path (nil without
 -- a run dir).
-function M.train(artifacts, resolved, opts)
-  opts = U.options("stage.train", opts, { resume_from = U.NONE, write_run_files = false })
+local function train(artifacts, resolved, opts)
   local run_dir = resolved.run_dir
   tracking.event(run_dir, "stage_train", { stage = resolved.stage_name, run_dir = run_dir,
     resume_from = opts.resume_from })
@@ -232,8 +233,7 @@ end
 -- predictions/test/<set>.safetensors, test_metrics.json, the .test_complete marker and the
 -- test-phase tracking row.  Returns the metrics (test/<metric> pooled, test/<set>/<metric> per
 -- set).
-function M.evaluate(artifacts, resolved, opts)
-  opts = U.options("stage.evaluate", opts, { ckpt_path = U.NONE, write_run_files = false })
+local function evaluate(artifacts, resolved, opts)
   local run_dir = resolved.run_dir
   local path = opts.ckpt_path or resolved.ckpt_file
   tracking.event(run_dir, "stage_test", { stage = resolved.stage_name, ckpt = path })
@@ -250,8 +250,15 @@ function M.evaluate(artifacts, resolved, opts)
   if type(artifacts.model.calibrate) == "function" and load_weights(artifacts, path) then
     test_path = nil
   end
-  local ok, metrics = pcall(trainer.test, trainer, artifacts.model, artifacts.datamodule,
+  local ok, metrics = pcall(tracking.span, run_dir, "test", { ckpt = test_path }, trainer.test, trainer,
+    artifacts.model, artifacts.datamodule,
     { ckpt_path = test_path, metrics = is_fusion(resolved) and fusion_metrics or nil })
+  if ok and next(trainer.test_outputs or {}) == nil then
+    -- a dataset without test captures: "tested" with no metrics would let the pipeline skip the
+    -- stage for good
+    ok, metrics = false, "nothing to test: the data module has no test set (a dataset needs at " ..
+      "least one test sub-folder holding captures)"
+  end
   if not ok then
     tracking.event(run_dir, "stage_failed", { level = "error", stage = resolved.stage_name, phase = "test",
       error = tostring(metrics) })
@@ -260,15 +267,18 @@ function M.evaluate(artifacts, resolved, opts)
   if run_dir ~= nil then
     local threshold = metrics["test/threshold"]
     local names = {}
-    for name, out in pairs(trainer.test_outputs or {}) do
-      names[#names + 1] = name
-      if out.preds == nil and threshold ~= nil and graphids.is_tensor(out.scores) then
-        -- anomaly scores: the decision at the threshold fitted on validation
-        out.preds = out.scores:ge(threshold):long()
-      end
-      write_sidecar(gio.join(run_dir, "predictions", "test", name .. ".safetensors"), out)
-    end
+    for name in pairs(trainer.test_outputs) do names[#names + 1] = name end
     table.sort(names)
+    tracking.span(run_dir, "save_predictions", { split = "test" }, function()
+      for _, name in ipairs(names) do
+        local out = trainer.test_outputs[name]
+        if out.preds == nil and threshold ~= nil and graphids.is_tensor(out.scores) then
+          -- anomaly scores: the decision at the threshold fitted on validation
+          out.preds = out.scores:ge(threshold):long()
+        end
+        write_sidecar(gio.join(run_dir, "predictions", "test", name .. ".safetensors"), out)
+      end
+    end)
     tracking.event(run_dir, "save_test_predictions", { sets = json.array(names),
       dir = gio.join(run_dir, "predictions", "test") })
     local okw, err = gio.write_json(gio.join(run_dir, "test_metrics.json"), M.json_metrics(metrics))
@@ -280,6 +290,20 @@ function M.evaluate(artifacts, resolved, opts)
   end
   tracking.event(run_dir, "stage_complete", { stage = resolved.stage_name })
   return metrics
+end
+
+-- The verbs, each inside a "stage" span of the run's trace (the fit, epoch, test and
+-- save_predictions spans nest in it; a failure is on its end line before it propagates).
+function M.train(artifacts, resolved, opts)
+  opts = U.options("stage.train", opts, { resume_from = U.NONE, write_run_files = false })
+  return tracking.span(resolved.run_dir, "stage", { stage = resolved.stage_name, phase = "fit" }, train,
+    artifacts, resolved, opts)
+end
+
+function M.evaluate(artifacts, resolved, opts)
+  opts = U.options("stage.evaluate", opts, { ckpt_path = U.NONE, write_run_files = false })
+  return tracking.span(resolved.run_dir, "stage", { stage = resolved.stage_name, phase = "test" }, evaluate,
+    artifacts, resolved, opts)
 end
 
 return M

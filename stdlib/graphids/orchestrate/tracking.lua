@@ -4,6 +4,7 @@
 -- traced or tracked.
 --   local tr = require "graphids.orchestrate.tracking"
 --   tr.event(run_dir, "stage_train", {stage = "gat"})
+--   tr.span(run_dir, "stage", {stage = "gat", phase = "fit"}, fn, ...)  -- fn's results
 --   local h = tr.start_fit(resolved)   -- opens the fit run; h.callback feeds and closes it
 --   tr.end_fit(h, ok)                  -- always: closes the run if the callback could not
 --   tr.log_test(resolved, metrics)     -- the separate test-phase run row
@@ -45,6 +46,22 @@ function M.event(run_dir, event, fields)
   end
   local ok, err = pcall(function() M.tracer(run_dir):event(event, f, level) end)
   if not ok then warn("event " .. event, err) end
+end
+
+-- Runs fn(...) inside a span of run_dir/traces.jsonl and returns its results; an error is
+-- recorded on the span's end line (status "error", the message) and raised again unchanged.
+-- Spans nest: the trainer's fit and epoch spans (the tracking callback) open inside a stage's.
+-- Without a run dir fn just runs.
+function M.span(run_dir, name, fields, fn, ...)
+  if run_dir == nil then
+    return fn(...)
+  end
+  local ok, tracer = pcall(M.tracer, run_dir)
+  if not ok then
+    warn("span " .. name, tracer)
+    return fn(...)
+  end
+  return tracer:span(name, fields, fn, ...)
 end
 
 -- experiment, run_name, tags, params and lake root of a resolved config.
