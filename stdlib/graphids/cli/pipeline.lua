@@ -19,7 +19,8 @@ stage blocks the stages that depend on it; the others run.
 
 options:
   --tla KEY=VALUE     a top-level argument of the pipeline (dataset, seed, scale, data_root,
-                      lake_root, fusion_method, loss); VALUE is JSON, else a string; repeatable
+                      lake_root, graphs, fusion_method, loss, kd); VALUE is JSON, else a
+                      string; repeatable
   --data-root DIR     the same as --tla data_root=DIR
   --lake-root DIR     the same as --tla lake_root=DIR (run dirs, caches; default ./lake)
   --dry-run           print the plan (what each stage would do, and why) and stop; exit 1
