@@ -301,6 +301,18 @@ describe("graphids.data cache", function()
       err_of(data.build_cache, "hcrl_sa", { lake_root = lake, data_root = root }))
     assert.same({ ".lock" }, gio.list_dir(dir))
     assert.matches("unknown dataset 'nope'", err_of(data.build_cache, "nope", { lake_root = lake }))
+    -- a rebuild that fails keeps the cache that was there
+    local good = data.build_cache("synthetic", opts())
+    local sdir = data.cache_dir("synthetic", opts())
+    local files = gio.list_dir(sdir)
+    local broken = { synthetic = { train = { "train_01_attack_free" }, simulated = true, frames = 600,
+      seed = 3 } }
+    assert(gio.mkdir_p(gio.join(root, "synthetic")))
+    assert.matches("train folder .* is missing", err_of(data.rebuild_cache, "synthetic",
+      { lake_root = lake, data_root = root, catalog = broken }))
+    assert.same(files, gio.list_dir(sdir))
+    data.clear_cache_memo()
+    assert.equal(good.built_at, data.load_cache("synthetic", opts()).metadata.built_at)
     assert.matches("unknown option 'windows'", err_of(data.build_cache, "hcrl_sa", { windows = 3 }))
     gio.remove_tree(root)
   end)

@@ -494,13 +494,23 @@ local function memo_key(dataset, o)
   return dir_of(dataset, o)
 end
 
--- Removes every file of a cache dir but its lock (held by the caller).
-local function clear_dir(dir)
+
+-- Moves a complete build from staging into dir, replacing what was there.  The metadata marks a
+-- cache complete, so the old one's goes first and the new one's last: a crash in between leaves
+-- an incomplete cache (rebuilt on next use), never a mix that looks usable.
+local function install(dir, staging)
+  local meta = "cache_metadata.json"
+  assert(gio.remove_tree(gio.join(dir, meta)))
   for _, n in ipairs(assert(gio.list_dir(dir))) do
-    if n ~= ".lock" then
-      assert(gio.remove_tree(gio.join(dir, n)))
-    end
+    if n ~= ".lock" and n ~= ".building" then assert(gio.remove_tree(gio.join(dir, n))) end
   end
+  local names = assert(gio.list_dir(staging))
+  table.sort(names, function(a, b) return (a == meta) == (b == meta) and a < b or b == meta end)
+  for _, n in ipairs(names) do
+    local ok, err = os.rename(gio.join(staging, n), gio.join(dir, n))
+    if not ok then error(string.format("dataset cache %s: cannot move %s into place: %s", dir, n, err), 0) end
+  end
+  assert(gio.remove_tree(staging))
 end
 
 -- build_cache(dataset, opts) -> metadata.  Builds unless a complete cache with the same
@@ -520,13 +530,19 @@ function M.build_cache(dataset, opts)
       return meta
     end
   end
-  clear_dir(dir)
   memo[memo_key(dataset, o)] = nil
-  local ok, res = pcall(build_locked, dataset, dir, o)
+  -- Built in <dir>/.building and moved in only when complete: a failed rebuild (a data root
+  -- that is gone, a malformed capture) keeps the cache that was there, and no failure leaves a
+  -- half-built cache that looks usable.
+  local staging = gio.join(dir, ".building")
+  assert(gio.remove_tree(staging))
+  assert(gio.mkdir_p(staging))
+  local ok, res = pcall(build_locked, dataset, staging, o)
   if not ok then
-    clear_dir(dir) -- never leave a half-built cache that looks usable
+    gio.remove_tree(staging)
     error(res, 0)
   end
+  install(dir, staging)
   return res
 end
 
