@@ -372,6 +372,55 @@ local function check_invariants(dir, meta, dataset, o)
   end
 end
 
+-- The fields every reader of cache_metadata.json relies on, checked once where it is read: a
+-- damaged or hand-edited file is named with the key at fault, not met as a nil deep in a
+-- summary or a load.  (A file of another schema version is left to check_invariants, which
+-- names the versions.)
+local STAT_KEYS = { "min", "max", "mean", "p95", "p99" }
+
+local function check_metadata(path, meta)
+  local function bad(key, want, v)
+    error(string.format("dataset cache metadata %s: '%s' must be %s, got %s (a damaged file: rebuild " ..
+      "the cache, graphids data rebuild)", path, key, want, v == nil and "nothing" or json.encode(v)), 0)
+  end
+  if type(meta) ~= "table" or json.is_array(meta) then bad("(the document)", "an object", meta) end
+  if meta.metadata_schema_version ~= SCHEMA_VERSION then return end
+  local function int(key, v, min)
+    if math.type(v) ~= "integer" or v < min then bad(key, "an integer >= " .. min, v) end
+  end
+  for _, k in ipairs({ "window_size", "stride", "num_ids" }) do int(k, meta[k], 1) end
+  int("seed", meta.seed, math.mininteger)
+  if type(meta.val_fraction) ~= "number" then bad("val_fraction", "a number", meta.val_fraction) end
+  for _, k in ipairs({ "dataset", "vocab_digest", "preprocessing_version" }) do
+    if type(meta[k]) ~= "string" then bad(k, "a string", meta[k]) end
+  end
+  local tests = meta.test_sets
+  if type(tests) ~= "table" or (next(tests) ~= nil and not json.is_array(tests)) then
+    bad("test_sets", "a list of names", tests)
+  end
+  if type(meta.splits) ~= "table" or json.is_array(meta.splits) then bad("splits", "an object", meta.splits) end
+  local names = { "train", "val" }
+  for i, t in ipairs(tests) do
+    if type(t) ~= "string" then bad("test_sets[" .. i .. "]", "a name", t) end
+    names[#names + 1] = t
+  end
+  for _, name in ipairs(names) do
+    local sp, key = meta.splits[name], "splits." .. name
+    if type(sp) ~= "table" then bad(key, "an object", sp) end
+    int(key .. ".num_graphs", sp.num_graphs, 0)
+    if name ~= "val" and type(sp.file) ~= "string" then bad(key .. ".file", "a file name", sp.file) end
+    if type(sp.attack_balance) ~= "table" then bad(key .. ".attack_balance", "an object", sp.attack_balance) end
+    for _, c in ipairs({ "node_count", "edge_count" }) do
+      local st = type(sp.graph_stats) == "table" and sp.graph_stats[c] or nil
+      for _, k in ipairs(STAT_KEYS) do
+        if type(st) ~= "table" or type(st[k]) ~= "number" then
+          bad(key .. ".graph_stats." .. c .. "." .. k, "a number", type(st) == "table" and st[k] or nil)
+        end
+      end
+    end
+  end
+end
+
 local function read_metadata(dir)
   local path = gio.join(dir, "cache_metadata.json")
   if not gio.exists(path) then
@@ -381,6 +430,7 @@ local function read_metadata(dir)
   if meta == nil then
     error("dataset cache metadata " .. err, 0)
   end
+  check_metadata(path, meta)
   return meta
 end
 
@@ -522,8 +572,10 @@ function M.build_cache(dataset, opts)
   catalog.dataset_info(dataset, o)
   local dir = dir_of(dataset, o)
   local _ <close> = lock_dir(dir, true, o)
-  local meta = read_metadata(dir)
-  if meta and not o.force then
+  -- (a rebuild replaces a cache whose metadata is damaged; a plain build names the damage)
+  local okm, meta = pcall(read_metadata, dir)
+  if not okm and not o.force then error(meta, 0) end
+  if meta and okm and not o.force then
     check_invariants(dir, meta, dataset, o)
     if complete(dir, meta) then
       say(o, "cache %s is up to date", dir)
@@ -570,9 +622,33 @@ function M.inspect_cache(dataset, opts)
   return meta, dir
 end
 
--- Every cache under the lake root whose metadata reads, of one dataset (opts.dataset) or all:
--- {dataset, variant, dir, metadata} rows sorted by dataset, then variant.  opts: lake_root,
--- dataset.
+-- What is wrong with a cache whose metadata reads, without loading it: files the metadata
+-- names that are missing or whose size is not the one recorded.  A list of messages, empty
+-- when none.
+function M.cache_problems(dir, meta)
+  local out = {}
+  for _, f in ipairs({ "vocab.json", "scaler.safetensors" }) do
+    if not gio.exists(gio.join(dir, f)) then out[#out + 1] = f .. " is missing" end
+  end
+  local names = {}
+  for name in pairs(meta.splits) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    local sp = meta.splits[name]
+    local st = sp.file and gio.stat(gio.join(dir, sp.file))
+    if sp.file and not st then
+      out[#out + 1] = sp.file .. " is missing"
+    elseif st and sp.bytes_on_disk and st.size ~= sp.bytes_on_disk then
+      out[#out + 1] = string.format("%s is %d bytes, the metadata says %d", sp.file, st.size, sp.bytes_on_disk)
+    end
+  end
+  return out
+end
+
+-- Every cache folder under the lake root holding metadata, of one dataset (opts.dataset) or
+-- all: {dataset, variant, dir, metadata, problems} rows sorted by dataset, then variant
+-- (metadata nil when it does not read; problems: cache_problems, or why it does not read).
+-- opts: lake_root, dataset.
 function M.list_caches(opts)
   opts = opts or {}
   local root = gio.join(catalog.lake_root({ lake_root = opts.lake_root }), "cache",
@@ -590,8 +666,11 @@ function M.list_caches(opts)
     for _, v in ipairs(sorted_dirs(gio.join(root, ds))) do
       local dir = gio.join(root, ds, v)
       local ok, meta = pcall(read_metadata, dir)
-      if ok and meta ~= nil then
-        rows[#rows + 1] = { dataset = ds, variant = v, dir = dir, metadata = meta }
+      if not ok then
+        rows[#rows + 1] = { dataset = ds, variant = v, dir = dir, problems = { tostring(meta) } }
+      elseif meta ~= nil then
+        rows[#rows + 1] = { dataset = ds, variant = v, dir = dir, metadata = meta,
+          problems = M.cache_problems(dir, meta) }
       end
     end
   end

@@ -13,8 +13,9 @@ Prints the cache's invariants and, per split (train, val, each test set), the gr
 node/edge count statistics and attack balance.  With cache options (--seed, --stride, ...) the
 one cache built with them; without, every cache of this preprocessing version under the lake
 root (of NAME only with --dataset).  --json prints cache_metadata.json itself for one cache, and
-for a listing an object of them keyed by <dataset>/<parameters folder>.  Exits 1 when there is
-no cache.
+for a listing an object of them keyed by <dataset>/<parameters folder>.  Checks each cache's
+files against its metadata (present, of the recorded size) without loading them.  Exits 1 when
+there is no cache or one is damaged (each problem named on stderr).
 
 ]] .. build.OPTIONS:gsub(" %(required%)", "") .. "  --json                 the metadata as JSON\n"
 
@@ -30,12 +31,29 @@ local function list_all(data, o, copts)
       " under ", root, o.dataset and ("; build one: graphids data build --dataset " .. o.dataset) or "", "\n")
     return 1
   end
+  local damaged = 0
+  for _, r in ipairs(rows) do
+    for _, p in ipairs(r.problems) do
+      io.stderr:write("graphids data inspect: ", r.dir, ": ", build.clean(p), "\n")
+    end
+    if #r.problems > 0 then damaged = damaged + 1 end
+  end
   if o.json then
     local all = {}
-    for _, r in ipairs(rows) do all[r.dataset .. "/" .. r.variant] = r.metadata end
+    for _, r in ipairs(rows) do
+      if r.metadata then all[r.dataset .. "/" .. r.variant] = r.metadata end
+    end
     io.stdout:write(require("graphids.json").encode(all, { indent = 2 }), "\n")
   else
-    for _, r in ipairs(rows) do build.print_summary(r.metadata, r.dir, io.stdout) end
+    for _, r in ipairs(rows) do
+      if r.metadata then build.print_summary(r.metadata, r.dir, io.stdout) end
+    end
+  end
+  if damaged > 0 then
+    io.stderr:write(string.format("graphids data inspect: %d damaged cache%s: rebuild %s (graphids data " ..
+      "rebuild) or delete %s\n", damaged, damaged == 1 and "" or "s", damaged == 1 and "it" or "them",
+      damaged == 1 and "its folder" or "their folders"))
+    return 1
   end
   return 0
 end
@@ -72,7 +90,9 @@ function M.main(args)
   else
     build.print_summary(meta, dir, io.stdout)
   end
-  return 0
+  local problems = data.cache_problems(dir, meta)
+  for _, p in ipairs(problems) do io.stderr:write("graphids data inspect: ", dir, ": ", p, "\n") end
+  return #problems > 0 and 1 or 0
 end
 
 return M
