@@ -398,7 +398,9 @@ local function check_metadata(path, meta)
   if type(tests) ~= "table" or (next(tests) ~= nil and not json.is_array(tests)) then
     bad("test_sets", "a list of names", tests)
   end
-  if type(meta.splits) ~= "table" or json.is_array(meta.splits) then bad("splits", "an object", meta.splits) end
+  if type(meta.splits) ~= "table" or json.is_array(meta.splits) then
+    bad("splits", "an object", meta.splits)
+  end
   local names = { "train", "val" }
   for i, t in ipairs(tests) do
     if type(t) ~= "string" then bad("test_sets[" .. i .. "]", "a name", t) end
@@ -409,7 +411,9 @@ local function check_metadata(path, meta)
     if type(sp) ~= "table" then bad(key, "an object", sp) end
     int(key .. ".num_graphs", sp.num_graphs, 0)
     if name ~= "val" and type(sp.file) ~= "string" then bad(key .. ".file", "a file name", sp.file) end
-    if type(sp.attack_balance) ~= "table" then bad(key .. ".attack_balance", "an object", sp.attack_balance) end
+    if type(sp.attack_balance) ~= "table" then
+      bad(key .. ".attack_balance", "an object", sp.attack_balance)
+    end
     for _, c in ipairs({ "node_count", "edge_count" }) do
       local st = type(sp.graph_stats) == "table" and sp.graph_stats[c] or nil
       for _, k in ipairs(STAT_KEYS) do
@@ -639,7 +643,8 @@ function M.cache_problems(dir, meta)
     if sp.file and not st then
       out[#out + 1] = sp.file .. " is missing"
     elseif st and sp.bytes_on_disk and st.size ~= sp.bytes_on_disk then
-      out[#out + 1] = string.format("%s is %d bytes, the metadata says %d", sp.file, st.size, sp.bytes_on_disk)
+      out[#out + 1] = string.format("%s is %d bytes, the metadata says %d", sp.file, st.size,
+        sp.bytes_on_disk)
     end
   end
   return out
