@@ -5,6 +5,7 @@ local gio = require "graphids.io"
 local json = require "graphids.json"
 local proc = require "trainer.support.proc"
 local tiny = require "orchestrate.support.tiny"
+local specenv = require "specenv"
 
 local function sets(family, extra)
   local args = {}
@@ -158,6 +159,29 @@ describe("graphids fit|test|pipeline|runs", function()
     _, err, rc = proc.run({ "track", "sync", missing })
     assert.equal(1, rc)
     assert.truthy(err:find(missing .. ": not a folder", 1, true), err)
+    -- a positional source is refused, not ignored for ./lake
+    _, err, rc = proc.run({ "runs", "list", lake })
+    assert.equal(2, rc)
+    assert.truthy(err:find("unexpected argument '" .. lake .. "' (name the source with --lake-root", 1, true),
+      err)
+    -- damaged run files: the run is listed as damaged and each file named, not hidden
+    local copy = gio.join(lake, "synthetic", "gat", "broken", "seed_42")
+    assert(os.execute("mkdir -p " .. specenv.quote(copy) .. " && cp " .. specenv.quote(run_dir) ..
+      "/resolved.json " .. specenv.quote(copy) .. "/ && printf '[1,' > " .. specenv.quote(copy) ..
+      "/test_metrics.json"))
+    out, err, rc = proc.run({ "runs", "list", "--lake-root", lake })
+    assert.equal(0, rc, err)
+    assert.truthy(out:find("synthetic%s+gat%s+small%s+focal%s+42%s+damaged"), out)
+    assert.truthy(err:find("damaged: " .. copy .. "/test_metrics.json", 1, true), err)
+    out, err, rc = proc.run({ "runs", "show", copy })
+    assert.equal(1, rc)
+    assert.truthy(out:find("status    damaged", 1, true), out)
+    assert.truthy(err:find(copy .. "/test_metrics.json", 1, true), err)
+    assert(gio.write_json(gio.join(copy, "resolved.json"), { 1, 2 }))
+    _, err, rc = proc.run({ "runs", "show", copy })
+    assert.equal(1, rc)
+    assert.truthy(err:find("resolved.json: not a JSON object", 1, true), err)
+    assert(gio.remove_tree(gio.join(lake, "synthetic", "gat", "broken")))
     assert.equal(before, tiny.snapshot(run_dir, true))
   end)
 

@@ -2,7 +2,8 @@
 -- or the runs of a tracking store (MLflow FileStore or server), hold (status, headline metrics)
 -- and a leaderboard over seeds.  Both sources give the same records
 -- (graphids.orchestrate.runs), so the tables and the --json output are the same.
--- Exit codes: 0 ok, 1 an error (a run dir that is not one, a store that cannot be read), 2 usage.
+-- Exit codes: 0 ok, 1 an error (a run dir that is not one or is damaged, a store that cannot be
+-- read), 2 usage.
 local A = require "graphids.orchestrate.cliargs"
 
 local M = {}
@@ -10,9 +11,10 @@ local M = {}
 M.summary = "list, show and compare runs (leaderboard) from run dirs or the tracking store"
 
 local USAGE = [[
-usage: graphids runs list    [SOURCE] [--dataset D] [--stage S] [--json]
+usage: graphids runs list    [--lake-root DIR | --tracking-uri URI] [--dataset D] [--stage S] [--json]
        graphids runs show    RUN_DIR | RUN_ID [--tracking-uri URI] [--json]
-       graphids runs compare [SOURCE] [--dataset D] [--stage S] [--metric KEY] [--json]
+       graphids runs compare [--lake-root DIR | --tracking-uri URI] [--dataset D] [--stage S]
+                             [--metric KEY] [--json]
 
 list      every run (<lake>/<dataset>/<stage>/<variant>/seed_<N>) with its status (tested,
           trained, incomplete) and pooled test accuracy, F1 and AUROC
@@ -22,7 +24,7 @@ show      one run: identity, status, files (or its MLflow runs), every test metr
 compare   a leaderboard: tested runs grouped by dataset/stage/variant, mean +- std over seeds of
           KEY (default test/f1_macro, or test/f1 for anomaly detectors), best first
 
-SOURCE (run dirs unless a tracking URI is given or set):
+The source (run dirs unless a tracking URI is given or set):
   --lake-root DIR      the run dirs under DIR (default $GRAPHIDS_LAKE_ROOT or ./lake)
   --tracking-uri URI   the runs that graphids logged to an MLflow store: http(s)://host:port
                        (an mlflow server), file:/path or a plain path (a FileStore such as
@@ -101,6 +103,9 @@ local function list(o, json)
       fmt(f1), fmt(auroc)))
   end
   io.stdout:write(string.format("%d run(s) %s\n", #rs, where))
+  for _, r in ipairs(rs) do
+    for _, p in ipairs(r.problems or {}) do io.stderr:write("graphids runs list: damaged: ", p, "\n") end
+  end
   return 0
 end
 
@@ -131,7 +136,7 @@ end
 
 local function show_json(r, json)
   local out = { dir = r.dir or json.null, status = r.status, identity = r.identity,
-    metrics = r.metrics or json.null, config = r.config }
+    metrics = r.metrics or json.null, config = r.config, problems = json.array(r.problems or {}) }
   if r.uri then
     for _, k in ipairs({ "uri", "experiment", "experiment_id", "run_id", "test_run_id", "tracking_status",
       "parent_run_id" }) do
@@ -161,7 +166,7 @@ local function show(o, json)
   if r == nil then return A.fail("runs show", err) end
   if o["--json"] then
     show_json(r, json)
-    return 0
+    return #(r.problems or {}) > 0 and 1 or 0
   end
   local id = r.identity
   io.stdout:write(string.format("run       %s\n", tostring(r.dir or "-")))
@@ -178,6 +183,7 @@ local function show(o, json)
       io.stdout:write(string.format("  %-38s %s\n", f, here))
     end
   end
+  for _, p in ipairs(r.problems or {}) do io.stderr:write("graphids runs show: damaged: ", p, "\n") end
   if r.metrics then
     io.stdout:write("metrics\n")
     local keys = {}
@@ -189,7 +195,7 @@ local function show(o, json)
         or "null"))
     end
   end
-  return 0
+  return #(r.problems or {}) > 0 and 1 or 0
 end
 
 local function compare(o, json)
@@ -234,6 +240,13 @@ function M.main(args)
   if o["--experiment"] and tracking_uri(o) == nil then
     return A.usage_error("runs", "--experiment needs a tracking URI (--tracking-uri or $MLFLOW_TRACKING_URI)",
       USAGE)
+  end
+  if (sub == "list" or sub == "compare") and o.positional[2] ~= nil then
+    return A.usage_error("runs " .. sub, string.format("unexpected argument '%s' (name the source with " ..
+      "--lake-root DIR or --tracking-uri URI)", o.positional[2]), USAGE)
+  end
+  for _, k in ipairs({ "--lake-root", "--tracking-uri" }) do
+    if o[k] == "" then return A.usage_error("runs", k .. " is empty", USAGE) end
   end
   local json = require "graphids.json"
   if sub == "list" then return list(o, json) end

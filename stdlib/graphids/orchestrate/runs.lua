@@ -25,16 +25,39 @@ local function status_of(dir)
   return "incomplete"
 end
 
--- One run dir: {dir, identity, status, metrics (test_metrics.json or nil), config}; nil when dir
--- holds no resolved.json.
+-- A JSON object file: the table; nil when absent; false, message when it does not read as one.
+local function read_object(path)
+  if not gio.exists(path) then return nil end
+  local v, err = gio.read_json(path)
+  if v == nil then return false, tostring(err) end
+  if type(v) ~= "table" or json.is_array(v) then
+    return false, path .. ": not a JSON object (" .. json.encode(v):sub(1, 40) .. ")"
+  end
+  return v
+end
+
+-- One run dir: {dir, identity, status, metrics (test_metrics.json or nil), config, problems};
+-- nil when dir holds no resolved.json.  A run file that exists but does not read (truncated,
+-- not an object, a folder) makes the status "damaged" and is named in problems, rather than
+-- hiding the run or showing it without its record.
 function M.read(dir)
-  local cfg = gio.read_json(gio.join(dir, "resolved.json"))
+  local cfg, err = read_object(gio.join(dir, "resolved.json"))
   if cfg == nil then
     return nil
   end
-  local id = type(cfg.identity) == "table" and cfg.identity or {}
-  return { dir = dir, identity = id, status = status_of(dir), config = cfg,
-    metrics = gio.read_json(gio.join(dir, "test_metrics.json")) }
+  local problems = {}
+  if cfg == false then
+    problems[#problems + 1], cfg = err, {}
+  elseif type(cfg.identity) ~= "table" then
+    problems[#problems + 1] = gio.join(dir, "resolved.json") .. ": no identity object"
+  end
+  local metrics, merr = read_object(gio.join(dir, "test_metrics.json"))
+  if metrics == false then
+    problems[#problems + 1], metrics = merr, nil
+  end
+  return { dir = dir, identity = type(cfg.identity) == "table" and cfg.identity or {},
+    status = #problems > 0 and "damaged" or status_of(dir), config = cfg, metrics = metrics,
+    problems = problems }
 end
 
 -- Every run dir under root, sorted by path (the cache and raw folders are not descended).
