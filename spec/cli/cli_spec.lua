@@ -219,6 +219,26 @@ describe("graphids fit|test|pipeline|runs", function()
     assert.truthy(err:find("stage 'gat': cannot resume: ", 1, true), err)
     assert.truthy(err:find(last, 1, true), err)
     assert.is_nil(err:find("stage 'vgae'", 1, true), err) -- the simulated data is generated at run time
+    -- a bad hyper-parameter value and a lake root under a file: named per stage, before any run
+    out, err, rc = proc.run({ "pipeline", "recipes/pipelines/graphids.lua", "--lake-root", dlake,
+      "--tla", "loss=bogus", "--dry-run" })
+    assert.equal(1, rc, out .. err)
+    assert.truthy(err:find("stage 'gat': GATClassifier: hyper-parameter 'loss_fn' must be one of ce, " ..
+      "focal, weighted_ce, got bogus", 1, true), err)
+    local file = gio.join(tmp, "dry_file")
+    assert(gio.write_json(file, {}))
+    out, err, rc = proc.run({ "pipeline", "recipes/pipelines/graphids.lua", "--lake-root", file,
+      "--dry-run" })
+    assert.equal(1, rc, out .. err)
+    assert.truthy(err:find("stage 'vgae': cannot create the run dir " .. file ..
+      "/synthetic/vgae/vgae/seed_42: " .. file .. " is not a folder", 1, true), err)
+    -- fit checks the hyper-parameters before it reads data or creates the run dir
+    local flake = gio.join(tmp, "fit_bogus")
+    out, err, rc = proc.run({ "fit", "--config", "recipes/stages/gat.lua", "--tla", "lake_root=" .. flake,
+      "--tla", "loss=bogus" })
+    assert.equal(1, rc, out)
+    assert.truthy(err:find("hyper-parameter 'loss_fn' must be one of", 1, true), err)
+    assert.is_false(gio.exists(flake))
   end)
 
   it("refuses --lake-root and --tla lake_root that disagree, rather than drop one", function()

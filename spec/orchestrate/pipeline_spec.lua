@@ -151,9 +151,12 @@ describe("graphids.orchestrate.pipeline", function()
     local traces = proc.slurp(gio.join(student_dir, "traces.jsonl"))
     assert.truthy(traces:find('"resume_from":"' .. gio.join(student_dir, "checkpoints/last.safetensors"), 1,
       true))
-    -- a finished stage whose checkpoint vanished is run again
+    -- a finished stage whose best checkpoint vanished is run again, even with its last one there
+    -- (a resume from the final epoch would end at once without a best checkpoint)
     local p2 = pipeline.load(path, { lake_root = lake })
     os.remove(gio.join(teacher_dir, "checkpoints/best_model.safetensors"))
+    assert.same({ "run", "its best checkpoint is missing (.train_complete without it): trains again" },
+      { pipeline.decide(p2.stages[1]) })
     os.remove(gio.join(teacher_dir, "checkpoints/last.safetensors"))
     assert.equal("run", (pipeline.decide(p2.stages[1])))
   end)

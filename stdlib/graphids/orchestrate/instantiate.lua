@@ -119,6 +119,23 @@ local function callbacks_of(v, run_dir)
   return list
 end
 
+-- Checks the model block's hyper-parameter values (enums, ranges: what the schema leaves to the
+-- model) by building the model once with a stand-in vocabulary size, before any data is read:
+-- a bad loss name fails here, not after the dataset cache was built.  The global RNG is put
+-- back, so the check leaves the run's initialisation as it was.
+function M.check_model(validated)
+  local m = validated.model
+  local cls = models.resolve(m.class_path)
+  local hp = config.thaw(m.init_args)
+  if cls.DEFAULTS and cls.DEFAULTS.num_ids ~= nil and hp.num_ids == nil then
+    hp.num_ids = 2 -- the data module's count comes at build
+  end
+  local state = graphids.get_rng_state()
+  local ok, err = pcall(cls, hp)
+  graphids.set_rng_state(state)
+  if not ok then error(err, 0) end
+end
+
 -- GPU state is the caller's (stage.build resets it first).  Returns {trainer, model,
 -- datamodule}.
 function M.build_run(resolved)

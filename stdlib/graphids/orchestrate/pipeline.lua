@@ -160,6 +160,11 @@ function M.decide(n)
   if best and has(".train_complete") then
     return note_config(r, "evaluate", "trained (.train_complete) but not tested")
   end
+  if has(".train_complete") then
+    -- a finished fit whose best checkpoint is gone: its last one is at the final epoch, so a
+    -- resume would end at once with no best checkpoint to test
+    return "run", "its best checkpoint is missing (.train_complete without it): trains again"
+  end
   if gio.exists(r.last_ckpt) then
     return note_config(r, "resume", "checkpoints/last exists without .train_complete")
   end
@@ -182,11 +187,12 @@ function M.load(path, tla)
   return { name = p.name or file, file = file, stages = p.stages }
 end
 
--- What a run would trip over, found without running (--dry-run): the dataset of each graph stage
--- (its folder, train sub-folders and captures; a simulated dataset still to be generated is
--- fine) and the checkpoint each stage would resume or evaluate (readable, and of the stage's
--- model: class, id encoder, parameter names and shapes).  Returns {stage = name, problem =
--- message} rows in stage order, empty when none.
+-- What a run would trip over, found without running (--dry-run): each stage's model
+-- hyper-parameters (instantiate.check_model), its run dir (creatable), the dataset of each
+-- graph stage (its folder, train sub-folders and captures; a simulated dataset still to be
+-- generated is fine) and the checkpoint each stage would resume or evaluate (readable, and of
+-- the stage's model: class, id encoder, parameter names and shapes).  Returns {stage = name,
+-- problem = message} rows in stage order, empty when none.
 local function dataset_problem(d, seen)
   local catalog = require "graphids.data.catalog"
   local key = table.concat({ tostring(d.dataset), tostring(d.data_root), tostring(d.lake_root) }, "\0")
@@ -203,6 +209,25 @@ local function dataset_problem(d, seen)
   return seen[key] or nil
 end
 
+-- Why the run dir (and its checkpoints folder) could not be created, or nil: checked without
+-- creating anything, from the nearest part of the path that exists.
+local function run_dir_problem(run_dir)
+  for _, p in ipairs({ gio.join(run_dir, "checkpoints"), run_dir }) do
+    local st = gio.stat(p)
+    if st and st.type ~= "dir" then return p .. " exists and is not a folder" end
+  end
+  local up = run_dir
+  while true do
+    up = up:match("^(.*)/[^/]+$")
+    if up == nil or up == "" then return nil end
+    local st = gio.stat(up)
+    if st then
+      if st.type == "dir" then return nil end
+      return string.format("cannot create the run dir %s: %s is not a folder", run_dir, up)
+    end
+  end
+end
+
 function M.check(p)
   local ckpt = require "graphids.ckpt"
   local problems, seen = {}, {}
@@ -210,6 +235,10 @@ function M.check(p)
   for _, n in ipairs(p.stages) do
     if n.kind ~= "extract" then
       local r = n.resolved
+      local okm, merr = pcall(require("graphids.orchestrate.instantiate").check_model, r.validated)
+      if not okm then add(n, require("graphids.orchestrate.cliargs").user_message(merr)) end
+      local rmsg = r.run_dir and run_dir_problem(r.run_dir)
+      if rmsg then add(n, rmsg) end
       local data = r.validated.data
       if data.class_path:find("fusion", 1, true) == nil then
         local msg = dataset_problem(data.init_args, seen)

@@ -27,9 +27,11 @@ local function is_fusion(resolved)
 end
 
 -- Frees what a previous stage left (Lua garbage, device caches, peak statistics), then builds.
--- The run dir is created first: one that cannot be (read-only, under a file) is named before
--- the data is read or a dataset cache built.
+-- Checked first, before the data is read or a dataset cache built: the model's hyper-parameter
+-- values (a bad loss name leaves nothing behind), then the run dir, created here (one that
+-- cannot be, read-only or under a file, is named).
 function M.build(resolved)
+  inst.check_model(resolved.validated)
   if resolved.run_dir ~= nil then
     require("graphids.config").ensure_run_dir(resolved.run_dir)
   end
