@@ -74,6 +74,19 @@ describe("graphids fit|test|pipeline|runs", function()
     assert.equal(1, rc)
     assert.equal("graphids fit: GATClassifier: hyper-parameter 'pool_aggrs' must be a table, " ..
       "got 'mean' (a string)\n", err)
+    -- a checkpoint that is not there is named before any data is read or folder made
+    local nolake = gio.join(tmp, "lake_nockpt")
+    _, err, rc = proc.run({ "test", "--config", "recipes/stages/gat.lua", "--tla", "lake_root=" .. nolake })
+    assert.equal(1, rc)
+    assert.truthy(err:find("checkpoint '" .. nolake .. "/synthetic/gat/focal/seed_42/checkpoints/" ..
+      "best_model.safetensors' does not exist (train the stage first", 1, true), err)
+    for _, verb in ipairs({ "test", "fit" }) do
+      _, err, rc = proc.run({ verb, "--config", "recipes/stages/gat.lua", "--tla", "lake_root=" .. nolake,
+        "--ckpt-path", gio.join(tmp, "absent.safetensors") })
+      assert.equal(1, rc)
+      assert.truthy(err:find("absent.safetensors' does not exist", 1, true), err)
+    end
+    assert.is_false(gio.exists(nolake))
   end)
 
   it("refuses a tracking URI no store can take before the fit starts, and records why", function()

@@ -52,10 +52,14 @@ function M.main(args)
     if is_config then return A.fail("fit", rerr) end
     return A.usage_error("fit", rerr, USAGE)
   end
+  local resume = o["--ckpt-path"]
+  if resume ~= nil and not require("graphids.io").exists(resume) then
+    return A.fail("fit", string.format("checkpoint '%s' does not exist", resume)) -- before any data is read
+  end
   local ok, res = pcall(function()
     local stage = require "graphids.orchestrate.stage"
     local art = stage.build(r)
-    return stage.train(art, r, { resume_from = o["--ckpt-path"], write_run_files = true })
+    return stage.train(art, r, { resume_from = resume, write_run_files = true })
   end)
   if not ok then return A.fail("fit", res) end
   io.stdout:write(string.format("trained %s; best checkpoint: %s\n", r.stage_name, tostring(res

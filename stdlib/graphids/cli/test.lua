@@ -31,6 +31,12 @@ function M.main(args)
     if is_config then return A.fail("test", rerr) end
     return A.usage_error("test", rerr, USAGE)
   end
+  -- a checkpoint that is not there is named before any data is read
+  local path = o["--ckpt-path"] or r.ckpt_file
+  if path ~= nil and not require("graphids.io").exists(path) then
+    return A.fail("test", string.format("checkpoint '%s' does not exist%s", path, o["--ckpt-path"] and ""
+      or " (train the stage first: graphids fit with the same arguments)"))
+  end
   local ok, res = pcall(function()
     local stage = require "graphids.orchestrate.stage"
     local art = stage.build(r)
