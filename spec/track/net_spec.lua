@@ -102,9 +102,22 @@ describe("graphids track (command)", function()
     rc, out = run(host .. " track sync " .. dir)
     assert.equal(1, rc)
     assert.matches("tracking_spool.jsonl:2: not a spooled tracking event", out)
+    assert.matches("%(0 delivered, 2 left in", out) -- what the file holds, not 0
     f = io.open(dir .. "/tracking_spool.jsonl")
     assert.equal('{"op":"update_run"}\nnot json\n', f:read("a")) -- untouched
     f:close()
+    -- a spool path that is a folder is named, not a Lua traceback
+    os.remove(dir .. "/tracking_spool.jsonl")
+    os.execute("mkdir " .. dir .. "/tracking_spool.jsonl")
+    rc, out = run(host .. " track sync " .. dir)
+    assert.equal(1, rc)
+    assert.matches("tracking_spool.jsonl is not a file", out)
+    assert.is_nil(out:find("traceback", 1, true))
+    -- an empty spool file is removed
+    os.execute("rmdir " .. dir .. "/tracking_spool.jsonl && touch " .. dir .. "/tracking_spool.jsonl")
+    rc = run(host .. " track sync " .. dir)
+    assert.equal(0, rc)
+    assert.is_nil(io.open(dir .. "/tracking_spool.jsonl"))
     os.execute("rm -rf " .. dir)
   end)
 end)

@@ -32,25 +32,33 @@ function M.append(run_dir, ev)
   return core.append_file(M.path(run_dir), line .. "\n", { sync = true })
 end
 
--- The events of a spool file, in order; nil, message naming file and line for a bad line.
+-- The events of a spool file, in order; nil, message naming file and line for a bad line (or
+-- a spool path that is not a file), and the number of events the file holds (its non-empty
+-- lines: what is left undelivered).
 function M.read(run_dir)
   local path = M.path(run_dir)
-  local f = io.open(path, "rb")
-  if not f then return {} end
-  local evs, n = {}, 0
-  for line in f:lines() do
+  local st = core.stat(path)
+  if st == nil then return {} end
+  if st.type ~= "file" then return nil, path .. " is not a file", 0 end
+  local f, err = io.open(path, "rb")
+  if not f then return nil, tostring(err), 0 end
+  local text = f:read("a")
+  f:close()
+  if text == nil then return nil, path .. ": cannot be read", 0 end
+  local evs, n, bad, lines = {}, 0, nil, 0
+  for line in text:gmatch("([^\n]*)\n?") do
     n = n + 1
     if line ~= "" then
+      lines = lines + 1
       local ok, ev = pcall(json.decode, line)
-      if not ok or type(ev) ~= "table" or type(ev.op) ~= "string" then
-        f:close()
-        return nil, string.format("%s:%d: not a spooled tracking event (%s)", path, n,
+      if bad == nil and (not ok or type(ev) ~= "table" or type(ev.op) ~= "string") then
+        bad = string.format("%s:%d: not a spooled tracking event (%s)", path, n,
           ok and "no 'op'" or tostring(ev))
       end
       evs[#evs + 1] = ev
     end
   end
-  f:close()
+  if bad then return nil, bad, lines end
   return evs
 end
 
@@ -133,8 +141,12 @@ end
 -- nil, message, delivered, remaining.
 function M.sync(run_dir, opts)
   opts = opts or {}
-  local evs, err = M.read(run_dir)
-  if not evs then return nil, err, 0, 0 end
+  local evs, err, held = M.read(run_dir)
+  if not evs then return nil, err, 0, held end
+  if #evs == 0 then
+    rewrite(run_dir, evs, 1, {}) -- an empty spool file goes too
+    return 0, 0
+  end
   local stores, ids = {}, {}
   for i, ev in ipairs(evs) do
     local uri = opts.uri or ev.uri
