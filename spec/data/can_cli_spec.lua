@@ -169,6 +169,7 @@ describe("graphids data simulate", function()
       { { "--out", "x", "--frames", "0" }, "--frames: '0' must be an integer >= 1" },
       { { "--out", "x", "--seed", "-1" }, "--seed: '-1' must be an integer >= 0" },
       { { "--out" }, "--out needs a value" },
+      { { "--out", "" }, "--out is empty" },
       { { "--out", "x", "extra" }, "unknown argument 'extra'" },
     }) do
       local args = { "data", "simulate" }

@@ -53,6 +53,9 @@ function M.main(args)
   if opts.out == nil then
     return usage_error("missing --out DIR")
   end
+  if opts.out == "" then
+    return usage_error("--out is empty")
+  end
   local data = require "graphids.data"
   local t0 = os.clock()
   local made, merr = require("graphids.io").mkdir_p(opts.out) -- "created as needed", parents too
