@@ -321,20 +321,25 @@ int host_repl(lua_State *L) {
         history_path = hist;
         printf("graphids %s (%s) -- Ctrl-D exits\n", gids_version(), LUA_VERSION);
     }
+    int failed = 0;
     for (;;) {
         int base = lua_gettop(L);
         int status = read_entry(L, tty);
         if (status == -1) break;
         if (status == -2) continue;
         if (status == LUA_OK) status = host_docall(L, 0, LUA_MULTRET);
-        if (status == LUA_OK)
+        if (status == LUA_OK) {
             print_results(L, base);
-        else
+        } else {
             host_report(L, status);
+            failed = 1;
+        }
         lua_settop(L, base);
         fflush(stdout);
     }
     if (hist != NULL) history_truncate_file(hist, HISTORY_LINES);
     clear_matches();
-    return 0;
+    /* Piped input (graphids < session.lua) runs entry by entry like a typed session, but a
+     * script's caller must see that an entry failed; an interactive session always ends 0. */
+    return !tty && failed ? 1 : 0;
 }
