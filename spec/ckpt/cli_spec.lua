@@ -60,8 +60,11 @@ describe("graphids ckpt inspect", function()
       assert.equal(2, rc, table.concat(args, " "))
       assert.truthy(err:find("usage: graphids ckpt inspect FILE", 1, true))
     end
-    local out, _, rc = proc.run({ "ckpt", "--help" })
-    assert.equal(0, rc)
-    assert.truthy(out:find("usage:", 1, true))
+    for _, args in ipairs({ { "ckpt", "--help" }, { "ckpt", "inspect", "--help" },
+      { "ckpt", "inspect", "-h" } }) do
+      local out, _, rc = proc.run(args)
+      assert.equal(0, rc, table.concat(args, " "))
+      assert.truthy(out:find("usage:", 1, true))
+    end
   end)
 end)

@@ -110,6 +110,9 @@ function M.main(args)
     local a = args[i]
     if a == "--json" then
       as_json = true
+    elseif a == "--help" or a == "-h" then
+      io.stdout:write(USAGE)
+      return 0
     elseif a:sub(1, 1) == "-" then
       io.stderr:write("graphids ckpt inspect: unknown option '", a, "'\n", USAGE)
       return 2
