@@ -1,6 +1,7 @@
 /* l_gpu.c -- graphids.gpu: the CUDA devices as the runtime sees them.
  *
  *   graphids.gpu.is_available()        true when the plugin loads and finds a device
+ *   graphids.gpu.check_device(name [, what])  name if usable, else raises why ("what: ...")
  *   graphids.gpu.status()              where the plugin was loaded from, or why not
  *   graphids.gpu.device_count()
  *   graphids.gpu.info()                driver, runtime and library versions; one line per device
@@ -33,6 +34,17 @@ static int g_is_available(lua_State *L) {
     l_checkend(L, 0, "gpu.is_available");
     lua_pushboolean(L, gids_backend_load() == GIDS_OK);
     gids_error_clear();
+    return 1;
+}
+
+/* gpu.check_device(name [, what]): name ("cpu", "cuda", "cuda:N") if that device can be used,
+ * else raises why, prefixed with `what` (default "device"): a configuration names its key. */
+static int g_check_device(lua_State *L) {
+    const char *name = luaL_checkstring(L, 1);
+    const char *what = luaL_optstring(L, 2, "device");
+    l_checkend(L, 2, "gpu.check_device");
+    l_check_device(L, name, what);
+    lua_settop(L, 1);
     return 1;
 }
 
@@ -109,6 +121,7 @@ static int g_synchronize(lua_State *L) {
 
 static const luaL_Reg funcs[] = {
     {"is_available", g_is_available},
+    {"check_device", g_check_device},
     {"status", g_status},
     {"device_count", g_device_count},
     {"info", g_info},

@@ -149,7 +149,12 @@ describe("creation functions", function()
     if not graphids.gpu.is_available() then -- with a GPU, spec/gpu/gpu_check.lua covers this
       errors("zeros: device 'cuda' is not available: " .. graphids.gpu.status():gsub("%p", "%%%0"),
         graphids.zeros, 2, { device = "cuda" })
+      -- the same check on its own, prefixed with what names the device (a configuration key)
+      errors("^trainer.device: device 'cuda:1' is not available: ", graphids.gpu.check_device, "cuda:1",
+        "trainer.device")
     end
+    assert.are.equal("cpu", graphids.gpu.check_device("cpu"))
+    errors("^device: unknown device 'gpu'", graphids.gpu.check_device, "gpu")
     errors("zeros: unknown device 'gpu'", graphids.zeros, 2, { device = "gpu" })
   end)
 end)

@@ -32,6 +32,10 @@ end
 -- cannot be, read-only or under a file, is named).
 function M.build(resolved)
   inst.check_model(resolved.validated)
+  local device = resolved.validated.trainer.device
+  if device ~= nil and device ~= "cpu" then
+    graphids.gpu.check_device(device, "trainer.device") -- named before the data lands on it
+  end
   if resolved.run_dir ~= nil then
     require("graphids.config").ensure_run_dir(resolved.run_dir)
   end
