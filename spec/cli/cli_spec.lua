@@ -116,13 +116,17 @@ describe("graphids fit|test|pipeline|runs", function()
     assert.equal("boom", A.user_message("..." .. full:sub(-57) .. ":9: boom"))
     local other = ".../elsewhere/trainer/init.lua:9: boom"
     assert.equal(other, A.user_message(other))
-    local real = io.stderr
-    io.stderr = { write = function() end } -- luacheck: ignore 122
+    local real, said = io.stderr, {}
+    io.stderr = { write = function(_, s) said[#said + 1] = s end } -- luacheck: ignore 122
     local interrupted = A.fail("fit", dir .. "trainer/init.lua:363: interrupted!")
     local failed = A.fail("fit", "boom")
     local in_recipe = A.fail("fit", "recipes/stages/mine.lua:3: interrupted!")
+    local in_module = A.fail("fit", "model.jk: " .. dir .. "nn/gnn/jumping_knowledge.lua:96: interrupted!")
     io.stderr = real -- luacheck: ignore 122
-    assert.same({ 130, 1, 130 }, { interrupted, failed, in_recipe })
+    assert.same({ 130, 1, 130, 130 }, { interrupted, failed, in_recipe, in_module })
+    -- where the signal landed is not news to the user
+    assert.same({ "graphids fit: interrupted\n", "graphids fit: boom\n", "graphids fit: interrupted\n",
+      "graphids fit: interrupted\n" }, said)
   end)
 
   it("fits and tests a stage, then lists, shows and compares the run", function()

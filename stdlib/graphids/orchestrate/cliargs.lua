@@ -120,8 +120,13 @@ end
 -- SIGINT so), else 1.
 function M.fail(cmd, err)
   local msg = M.user_message(err)
+  if msg:match("interrupted!$") then
+    -- where the signal landed (a module's name, a source line) says nothing to the user
+    io.stderr:write(string.format("graphids %s: interrupted\n", cmd))
+    return 130
+  end
   io.stderr:write(string.format("graphids %s: %s\n", cmd, msg))
-  return msg:match("interrupted!$") and 130 or 1
+  return 1
 end
 
 return M
