@@ -26,6 +26,14 @@ local SELECTORS = { "window_size", "stride", "val_fraction", "seed", "vocab_from
 -- Every cache under the lake root (of one dataset when given).
 local function list_all(data, o, copts)
   local rows, root = data.list_caches({ lake_root = copts.lake_root, dataset = o.dataset })
+  if #rows == 0 and o.dataset ~= nil then
+    -- an unknown name gets the catalog's list, not an invitation to build it
+    local known, err = pcall(require("graphids.data.catalog").dataset_info, o.dataset, copts)
+    if not known then
+      io.stderr:write("graphids data inspect: ", build.clean(err), "\n")
+      return 1
+    end
+  end
   if #rows == 0 then
     io.stderr:write("graphids data inspect: no dataset caches", o.dataset and (" of " .. o.dataset) or "",
       " under ", root, o.dataset and ("; build one: graphids data build --dataset " .. o.dataset) or "", "\n")
