@@ -269,6 +269,12 @@ TEST(reads_a_column_mapped_csv_with_quotes_and_decimal_ids) {
     CHECK_OK(rd("time_s,ident,bytes\n0.1,12,0102\n", &o, &f, &r));
     CHECK(f.n == 1 && f.id[0] == 0x12 && f.dlc[0] == 2);
     gids_can_frames_free(&f);
+    /* an id base is for this format only: elsewhere it would be ignored without a word */
+    gids_can_read_opts_init(&o);
+    o.id_base = 10;
+    CHECK_ERR(rd("timestamp,arbitration_id,data_field,attack\n1.0,0C1,0011,0\n", &o, &f, &r),
+              GIDS_EINVAL,
+              "t.csv: id_base applies to the columns format, and this file reads as csv");
 }
 
 /* The fast path must give exactly strtod's double for every timestamp shape it accepts. */

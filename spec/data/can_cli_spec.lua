@@ -91,6 +91,8 @@ describe("graphids data convert", function()
       { { "a", "b", "c" }, "unexpected argument 'c'" },
       { { "--speed", "a", "b" }, "unknown option '--speed'" },
       { { "--id-base", "7", "a", "b" }, "--id-base: '7' must be 10 or 16" },
+      { { "--format", "csv", "--format", "csv", "a", "b" }, "--format is given twice" },
+      { { "--format", "csv", "--id-base", "10", "a", "b" }, "--id-base applies to the columns format only" },
       { { "--attack-frame", "115", "a", "b" }, "--attack-frame: '115' must be ID#DATA" },
       { { "a", "b", "--format" }, "--format needs a value" },
     }) do

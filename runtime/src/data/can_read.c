@@ -181,6 +181,10 @@ gids_status gids_can_read_buffer(const char *text, int64_t len, const char *name
                    name, (long long)lineno, (int)(le - ls < 60 ? le - ls : 60), ls);
     }
     r->format = fmt;
+    /* an id base for a format whose ids have a fixed base would be silently ignored */
+    GIDS_CHECK(o->id_base == 0 || fmt == GIDS_CAN_FMT_COLUMNS, GIDS_EINVAL,
+               "%s: id_base applies to the columns format, and this file reads as %s", name,
+               gids_can_format_name(fmt));
     can_columns cols = {-1, -1, -1, -1, -1, 0, 16};
     can_perr e = {NULL, ""};
     if (fmt == GIDS_CAN_FMT_COLUMNS && can_columns_header(o, ls, le, &cols, &e) != 0)

@@ -56,12 +56,17 @@ function M.parse(args, spec)
 end
 
 -- "k=v" strings -> {k = value} (JSON-decoded, else the string); a repeated key: the last wins.
+-- A top-level argument is one value: the same key twice is refused (which one was meant?),
+-- unlike --set, whose overrides apply in order.
 function M.kv_table(list)
-  local t = {}
+  local t, given = {}, {}
   for _, s in ipairs(list or {}) do
     local ok, k, v = pcall(config.parse_kv, s)
     if not ok then return nil, tostring(k):gsub("^[^:]*:%d+: ", "") end
-    t[k] = v
+    if given[k] then
+      return nil, string.format("--tla %s is given twice (%s and %s); give it once", k, given[k], s)
+    end
+    t[k], given[k] = v, s
   end
   return t
 end

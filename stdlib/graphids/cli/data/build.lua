@@ -67,6 +67,9 @@ function M.parse(args, extra_flags, dataset_optional)
       if v == nil then
         return nil, a .. " needs a value"
       end
+      if o[key] ~= nil then
+        return nil, a .. " is given twice; give it once"
+      end
       i = i + 1
       if INT[a] then
         o[key] = math.tointeger(tonumber(v))

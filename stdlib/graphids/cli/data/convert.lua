@@ -60,6 +60,10 @@ function M.main(args)
       if v == nil then
         return usage_error(a .. " needs a value")
       end
+      local key = a:sub(3):gsub("%-", "_")
+      if a ~= "--attack-frame" and a ~= "--attack-id" and opts[key] ~= nil then
+        return usage_error(a .. " is given twice; give it once") -- (the rules repeat by design)
+      end
       if a == "--format" then
         opts.format = v
       elseif a == "--time-tolerance" then
@@ -96,6 +100,9 @@ function M.main(args)
   if #pos ~= 2 then
     return usage_error(#pos < 2 and "missing " .. (#pos == 0 and "IN and OUT" or "OUT")
       or "unexpected argument '" .. pos[3] .. "'")
+  end
+  if opts.id_base ~= nil and opts.format ~= nil and opts.format ~= "columns" then
+    return usage_error("--id-base applies to the columns format only, not " .. opts.format)
   end
   if #frames_rules > 0 then
     opts.attack_frames = frames_rules
