@@ -80,13 +80,16 @@ $(BUILD)/obj/%.o: %.c
 # The static library is one prelinked object whose only global names are the C API's (gids_*):
 # an internal name (can_*, win_*, st_header_*, ...) cannot collide with a program that links it,
 # as runtime/exports.map keeps them out of the shared objects.
+# (A program linking it gets the whole runtime, so it links the runtime's libraries too:
+# pkg-config --static --libs graphids.)
+OBJCOPY ?= objcopy
 LIB_O := $(BUILD)/obj/graphids_runtime.o
 $(LIB_A): $(RUNTIME_OBJ)
 	@mkdir -p $(@D)
 	@rm -f $@
 	$(LD) -r -o $(LIB_O) $^
-	objcopy --wildcard --keep-global-symbol='gids_*' $(LIB_O)
-	ar rcs $@ $(LIB_O)
+	$(OBJCOPY) --wildcard --keep-global-symbol='gids_*' $(LIB_O)
+	$(AR) rcs $@ $(LIB_O)
 
 # Exports: runtime/exports.map (the C API and the Lua entry point only).
 EXPORTS := -Wl,--version-script=runtime/exports.map
