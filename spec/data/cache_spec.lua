@@ -145,6 +145,26 @@ describe("graphids.data cache", function()
     assert.equal(3, #rows)
     for i = 2, #rows do assert.is_true(rows[i - 1].variant < rows[i].variant) end
     assert.equal(0, #data.list_caches({ lake_root = lake, dataset = "hcrl_sa" }))
+    -- folder names keep every parameter value apart, and a calibration only goes with per_file
+    assert.are_not.equal(data.cache_variant(opts({ val_fraction = 0.1 + 0.2 })),
+      data.cache_variant(opts({ val_fraction = 0.3 })))
+    assert.matches("calibration applies to scaler = 'per_file' only",
+      err_of(data.load_cache, "synthetic", opts({ calibration = 0.5 })))
+    -- damaged metadata: named (no nil deep in a summary), rebuilt by force, a stale layout flagged
+    local mpath = gio.join(a.dir, "cache_metadata.json")
+    assert(gio.write_json(mpath, {}))
+    data.clear_cache_memo()
+    assert.matches("'metadata_schema_version' must be an integer, got nothing %(a damaged file; rebuild " ..
+      "it: graphids data rebuild", err_of(data.load_cache, "synthetic", opts()))
+    local row = data.list_caches({ lake_root = lake })[1]
+    assert.is_nil(row.metadata)
+    assert.matches("must be an integer", row.problems[1])
+    assert.equal(1, data.load_cache("synthetic", opts({ force = true })).metadata.metadata_schema_version)
+    local flat = gio.join(lake, "cache", "v" .. data.PREPROCESSING_VERSION, "synthetic",
+      "cache_metadata.json")
+    assert(gio.write_json(flat, { metadata_schema_version = 1 }))
+    rows = data.list_caches({ lake_root = lake })
+    assert.matches("a cache of the old layout", rows[1].problems[1])
   end)
 
   it("refuses a cache whose metadata disagrees with its folder, naming the rebuild command", function()
@@ -462,7 +482,7 @@ return { synthetic = { train = { "train_01_attack_free", "train_02_with_attacks"
     assert.matches("1 damaged cache", out)
     out, rc = run(env .. "build --dataset synthetic -q --lake-root " .. lake)
     assert.equal("1", rc, out)
-    assert.matches("a damaged file: rebuild the cache", out)
+    assert.matches("a damaged file; rebuild it: graphids data rebuild %-%-dataset synthetic", out)
     out, rc = run(env .. "rebuild --dataset synthetic -q --lake-root " .. lake)
     assert.equal("0", rc, out)
     local f = assert(io.open(gio.join(dir, "train.safetensors"), "r+b"))

@@ -68,6 +68,10 @@ local function options(fname, opts)
   if o.vocab_from ~= "all" and o.vocab_from ~= "benign" then
     error(fname .. ": vocab_from must be 'all' or 'benign', got '" .. tostring(o.vocab_from) .. "'", 3)
   end
+  if o.scaler == "train" and o.calibration ~= 1.0 then
+    error(fname .. ": calibration applies to scaler = 'per_file' only (got " .. tostring(o.calibration) ..
+      " with scaler = 'train')", 3)
+  end
   o.lake_root = catalog.lake_root(o)
   return o
 end
@@ -83,7 +87,9 @@ end
 -- by side in one lake (each seed's train/val split, and with scaler = "train" its scaling, are
 -- its own).  w100-s100-val0.2-seed42-vocab_all-node_fold-scaler_train.
 local function num(v)
-  return string.format("%.6g", v)
+  local s = string.format("%.6g", v)
+  if tonumber(s) ~= v then s = string.format("%.17g", v) end -- 0.1 + 0.2 is not 0.3's folder
+  return s
 end
 
 local function variant_of(o)
@@ -327,7 +333,7 @@ local function cli_command(verb, dataset, o)
     parts[#parts + 1] = "--data-root " .. root
   end
   parts[#parts + 1] = string.format("--window-size %d --stride %d --val-fraction %s --seed %d",
-    o.window_size, o.stride, tostring(o.val_fraction), o.seed)
+    o.window_size, o.stride, num(o.val_fraction), o.seed)
   if o.vocab_from ~= "all" then
     parts[#parts + 1] = "--vocab-from " .. o.vocab_from
   end
@@ -338,7 +344,7 @@ local function cli_command(verb, dataset, o)
     parts[#parts + 1] = "--scaler " .. o.scaler
   end
   if o.calibration ~= 1.0 then
-    parts[#parts + 1] = "--calibration " .. tostring(o.calibration)
+    parts[#parts + 1] = "--calibration " .. num(o.calibration)
   end
   return table.concat(parts, " ")
 end
@@ -378,13 +384,20 @@ end
 -- names the versions.)
 local STAT_KEYS = { "min", "max", "mean", "p95", "p99" }
 
-local function check_metadata(path, meta)
+local function check_metadata(path, meta, fix)
+  fix = fix or ("delete its folder or rebuild it: graphids data rebuild with the parameters its " ..
+    "folder name lists")
   local function bad(key, want, v)
-    error(string.format("dataset cache metadata %s: '%s' must be %s, got %s (a damaged file: rebuild " ..
-      "the cache, graphids data rebuild)", path, key, want, v == nil and "nothing" or json.encode(v)), 0)
+    error(string.format("dataset cache metadata %s: '%s' must be %s, got %s (a damaged file; %s)", path, key,
+      want, v == nil and "nothing" or json.encode(v), fix), 0)
   end
   if type(meta) ~= "table" or json.is_array(meta) then bad("(the document)", "an object", meta) end
-  if meta.metadata_schema_version ~= SCHEMA_VERSION then return end
+  local version = meta.metadata_schema_version
+  if math.type(version) ~= "integer" then bad("metadata_schema_version", "an integer", version) end
+  if version ~= SCHEMA_VERSION then
+    error(string.format("dataset cache metadata %s has metadata schema %d, this graphids reads %d; %s", path,
+      version, SCHEMA_VERSION, fix), 0)
+  end
   local function int(key, v, min)
     if math.type(v) ~= "integer" or v < min then bad(key, "an integer >= " .. min, v) end
   end
@@ -425,7 +438,9 @@ local function check_metadata(path, meta)
   end
 end
 
-local function read_metadata(dir)
+-- fix: what the error tells the user to do (the rebuild command, when the caller knows the
+-- cache's parameters).
+local function read_metadata(dir, fix)
   local path = gio.join(dir, "cache_metadata.json")
   if not gio.exists(path) then
     return nil
@@ -434,7 +449,7 @@ local function read_metadata(dir)
   if meta == nil then
     error("dataset cache metadata " .. err, 0)
   end
-  check_metadata(path, meta)
+  check_metadata(path, meta, fix)
   return meta
 end
 
@@ -577,7 +592,7 @@ function M.build_cache(dataset, opts)
   local dir = dir_of(dataset, o)
   local _ <close> = lock_dir(dir, true, o)
   -- (a rebuild replaces a cache whose metadata is damaged; a plain build names the damage)
-  local okm, meta = pcall(read_metadata, dir)
+  local okm, meta = pcall(read_metadata, dir, "rebuild it: " .. cli_command("rebuild", dataset, o))
   if not okm and not o.force then error(meta, 0) end
   if meta and okm and not o.force then
     check_invariants(dir, meta, dataset, o)
@@ -616,7 +631,7 @@ end
 function M.inspect_cache(dataset, opts)
   local o = options("inspect_cache", opts)
   local dir = dir_of(dataset, o)
-  local ok, meta = pcall(read_metadata, dir)
+  local ok, meta = pcall(read_metadata, dir, "rebuild it: " .. cli_command("rebuild", dataset, o))
   if not ok then
     return nil, meta
   end
@@ -668,6 +683,12 @@ function M.list_caches(opts)
   end
   local rows = {}
   for _, ds in ipairs(opts.dataset and { opts.dataset } or sorted_dirs(root)) do
+    if gio.exists(gio.join(root, ds, "cache_metadata.json")) then
+      -- the layout before per-parameter folders: never read again, so say it takes disk
+      rows[#rows + 1] = { dataset = ds, variant = "", dir = gio.join(root, ds), problems = {
+        "a cache of the old layout (files straight in the dataset folder), unused since caches " ..
+        "live in a folder per set of parameters: delete its files" } }
+    end
     for _, v in ipairs(sorted_dirs(gio.join(root, ds))) do
       local dir = gio.join(root, ds, v)
       local ok, meta = pcall(read_metadata, dir)
@@ -691,15 +712,18 @@ function M.load_cache(dataset, opts)
     return memo[key]
   end
   local dir = dir_of(dataset, o)
-  local meta = read_metadata(dir)
-  if meta == nil or o.force or not complete(dir, meta) then
+  local fix = "rebuild it: " .. cli_command("rebuild", dataset, o)
+  -- (damaged metadata: force rebuilds it, anything else names it)
+  local okm, meta = pcall(read_metadata, dir, fix)
+  if not okm and not o.force then error(meta, 0) end
+  if not okm or meta == nil or o.force or not complete(dir, meta) then
     if not o.build then
       error("no dataset cache at " .. dir .. "; build it: " .. cli_command("build", dataset, o), 0)
     end
     M.build_cache(dataset, o)
   end
   local _ <close> = lock_dir(dir, false, o)
-  meta = read_metadata(dir)
+  meta = read_metadata(dir, fix)
   if meta == nil then
     error("dataset cache " .. dir .. " vanished while loading; " .. cli_command("build", dataset, o), 0)
   end
