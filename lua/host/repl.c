@@ -243,6 +243,14 @@ static read_result append_line(lua_State *L, int tty) {
     return READ_LINE;
 }
 
+/* The input ended inside an entry ("for i = 1, 3 do" and no end): a syntax error, reported
+ * like any other, so a piped script cut short does not pass for a complete one. */
+static int unfinished(lua_State *L, read_result r) {
+    if (r != READ_EOF) return -2;
+    lua_pushliteral(L, "stdin: the input ended inside an unfinished entry");
+    return LUA_ERRSYNTAX;
+}
+
 /* Reads one entry (possibly several lines) and loads it; leaves the chunk or an error on the
  * stack.  Returns the load status, or -1 at end of input, or -2 when Ctrl-C dropped it. */
 static int read_entry(lua_State *L, int tty) {
@@ -261,7 +269,7 @@ static int read_entry(lua_State *L, int tty) {
         lua_remove(L, -2); /* the `return` text */
         if (!incomplete(L, status)) break;
         lua_pop(L, 1);
-        if ((r = append_line(L, tty)) != READ_LINE) return r == READ_EOF ? -1 : -2;
+        if ((r = append_line(L, tty)) != READ_LINE) return unfinished(L, r);
     }
     if (status != LUA_OK) {
         lua_pop(L, 1);
@@ -271,7 +279,7 @@ static int read_entry(lua_State *L, int tty) {
             status = luaL_loadbuffer(L, code, len, "=stdin");
             if (!incomplete(L, status)) break;
             lua_pop(L, 1);
-            if ((r = append_line(L, tty)) != READ_LINE) return r == READ_EOF ? -1 : -2;
+            if ((r = append_line(L, tty)) != READ_LINE) return unfinished(L, r);
         }
     }
     if (tty && lua_rawlen(L, -2) > 0) remember(lua_tostring(L, -2));

@@ -215,6 +215,11 @@ print(graphids.tensor({{1, 2}, {3, 4}}):t():totable()[1][2])
       assert.are.equal(1, rc)
       assert.matches("first", err)
       assert.are.equal("still here\n", out)
+      -- input cut short inside an entry is an error too, not a clean end
+      out, err, rc = graphids("", "x = 1\nfor i = 1, 3 do\n")
+      assert.are.equal(1, rc)
+      assert.matches("the input ended inside an unfinished entry", err)
+      assert.are.equal("", out)
     end)
   end)
 
