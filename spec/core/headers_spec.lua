@@ -33,7 +33,9 @@ describe("the public headers", function()
       for _, h in ipairs(list) do
         local src = tmp .. "/one." .. c[3]
         local f = assert(io.open(src, "w"))
-        f:write("#include <" .. h .. ">\nint main(void) { return 0; }\n")
+        -- (the macros are used too: GIDS_DEVICE_CPU has a C++ form of its own)
+        f:write("#include <" .. h .. ">\nint main(void) {\n#ifdef GIDS_DEVICE_CPU\n" ..
+          "  gids_device d = GIDS_DEVICE_CPU;\n  (void)d;\n#endif\n  return 0;\n}\n")
         f:close()
         local out, ok = sh(table.concat({ c[1], c[2], "-pedantic -Wall -Wextra -Werror -Iruntime/include -c",
           env.quote(src), "-o", env.quote(tmp .. "/one.o") }, " "))

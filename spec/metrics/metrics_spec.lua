@@ -92,9 +92,18 @@ describe("graphids.metrics", function()
       errors("no samples", metrics.classification, graphids.zeros({ 0, 3 }), long({}))
       errors("probs_or_logits holds NaN %(first at row 2, 0%-based%)", metrics.classification,
         graphids.tensor({ { 0.5, 0.5 }, { 0.1, 0.9 }, { 0.2, 0 / 0 } }), long({ 0, 1, 1 }))
-      -- an infinite logit has no softmax: named, not reported as a NaN confidence later
-      errors("probs_or_logits holds an infinite value %(first at row 1, 0%-based%)", metrics.classification,
-        graphids.tensor({ { 0.5, 0.5 }, { -math.huge, 0.9 }, { 0.2, 3 } }), long({ 0, 1, 1 }))
+      -- a row without a softmax (a +inf, or -inf throughout) is named, not reported as a NaN
+      -- confidence later; a -inf beside finite logits, or a 1-D score at +-inf, is well defined
+      errors("probs_or_logits row 1 has no softmax", metrics.classification,
+        graphids.tensor({ { 0.5, 0.5 }, { math.huge, 0.9 }, { 0.2, 3 } }), long({ 0, 1, 1 }))
+      errors("probs_or_logits row 2 has no softmax", metrics.classification,
+        graphids.tensor({ { 0.5, 0.5 }, { 2, 0.9 }, { -math.huge, -math.huge } }), long({ 0, 1, 1 }))
+      local ok = metrics.classification(graphids.tensor({ { 0.5, 0.5 }, { -math.huge, 0.9 }, { 0.2, 3 } }),
+        long({ 0, 1, 1 }))
+      assert.equal(1, ok.accuracy)
+      ok = metrics.classification(graphids.tensor({ -math.huge, math.huge, 3 }), long({ 0, 1, 1 }),
+        { input = "logits" })
+      assert.equal(1, ok.accuracy)
     end)
   end)
 

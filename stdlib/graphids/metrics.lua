@@ -162,11 +162,14 @@ local function as_probs(fname, x, k, input)
     error(string.format("%s: probs_or_logits holds NaN (first at row %d, 0-based)", fname,
       #x.shape == 1 and first or first // x.shape[2]), 3)
   end
-  if lo == -math.huge or hi == math.huge then
-    -- an infinite logit has no softmax (inf - inf): named here, not as a NaN downstream
-    local first = x:abs():eq(math.huge):view(-1):long():argmax():item()
-    error(string.format("%s: probs_or_logits holds an infinite value (first at row %d, 0-based)",
-      fname, #x.shape == 1 and first or first // x.shape[2]), 3)
+  if #x.shape == 2 and (hi == math.huge or lo == -math.huge) then
+    -- a row's softmax is undefined with a +inf (inf - inf) or when every entry is -inf; a -inf
+    -- beside finite ones is a probability of 0, and a 1-D score's sigmoid is 0 or 1 at +-inf
+    local bad = x:eq(math.huge):long():sum(2):gt(0):logical_or(x:eq(-math.huge):long():sum(2):eq(x.shape[2]))
+    if bad:any():item() then
+      error(string.format("%s: probs_or_logits row %d has no softmax (a +inf, or -inf in every column)",
+        fname, bad:long():argmax():item()), 3)
+    end
   end
   if input == "auto" then
     -- torchmetrics' rule: values outside [0, 1] mean logits.

@@ -55,9 +55,9 @@ function M.parse(args, spec)
   return o
 end
 
--- "k=v" strings -> {k = value} (JSON-decoded, else the string); a repeated key: the last wins.
--- A top-level argument is one value: the same key twice is refused (which one was meant?),
--- unlike --set, whose overrides apply in order.
+-- "k=v" strings -> {k = value} (JSON-decoded, else the string), or nil, message.  A top-level
+-- argument is one value: the same key twice is refused (which one was meant?), unlike --set,
+-- whose overrides apply in order.
 function M.kv_table(list)
   local t, given = {}, {}
   for _, s in ipairs(list or {}) do

@@ -262,8 +262,8 @@ local function evaluate(artifacts, resolved, opts)
   if ok and next(trainer.test_outputs or {}) == nil then
     -- a dataset without test captures: "tested" with no metrics would let the pipeline skip the
     -- stage for good
-    ok, metrics = false, "nothing to test: the data module has no test set (a dataset needs at " ..
-      "least one test sub-folder holding captures)"
+    ok, metrics = false, "nothing to test: the data module gave no test window (a dataset needs a " ..
+      "test sub-folder whose captures hold at least one window)"
   end
   if not ok then
     tracking.event(run_dir, "stage_failed", { level = "error", stage = resolved.stage_name, phase = "test",

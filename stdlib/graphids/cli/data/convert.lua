@@ -101,7 +101,8 @@ function M.main(args)
     return usage_error(#pos < 2 and "missing " .. (#pos == 0 and "IN and OUT" or "OUT")
       or "unexpected argument '" .. pos[3] .. "'")
   end
-  if opts.id_base ~= nil and opts.format ~= nil and opts.format ~= "columns" then
+  local fixed_base = opts.format ~= nil and opts.format ~= "columns" and opts.format ~= "auto"
+  if opts.id_base ~= nil and fixed_base then
     return usage_error("--id-base applies to the columns format only, not " .. opts.format)
   end
   if #frames_rules > 0 then
