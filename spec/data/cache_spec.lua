@@ -400,100 +400,76 @@ return { synthetic = { train = { "train_01_attack_free", "train_02_with_attacks"
   test = { "test_01_known_vehicle_known_attack" }, simulated = true, frames = 400, seed = 1 } }
 ]]))
     local env = "GRAPHIDS_CATALOG=" .. catalog .. " " .. bin .. " data "
-    local out, rc = run(env .. "build --dataset synthetic -q --lake-root " .. lake)
-    assert.equal("0", rc, out)
-    assert.matches("train%s+20 graphs", out)
-    assert.matches("val%s+4 graphs", out)
-    assert.matches("test_01_known_vehicle_known_attack%s+16 graphs", out)
+    -- runs `graphids data ARGS --lake-root L`; checks its exit code and that its output matches
+    -- each pattern; returns the output
+    local function expect(args, root, code, ...)
+      local cmd = env .. args .. " --lake-root " .. root
+      local o, c = run(cmd)
+      assert.equal(code, c, cmd .. "\n" .. tostring(o))
+      for _, pattern in ipairs({ ... }) do assert.matches(pattern, o) end
+      return o
+    end
+    expect("build --dataset synthetic -q", lake, "0", "train%s+20 graphs", "val%s+4 graphs",
+      "test_01_known_vehicle_known_attack%s+16 graphs")
     local default = "synthetic/w100-s100-val0.2-seed42-vocab_all-node_fold-scaler_train"
-    out, rc = run(env .. "inspect --dataset synthetic --json --lake-root " .. lake)
-    assert.equal("0", rc, out)
-    local m = json.decode(out)[default]
+    local m = json.decode(expect("inspect --dataset synthetic --json", lake, "0"))[default]
     assert.equal(24, m.splits.train.num_graphs + m.splits.val.num_graphs)
-    out, rc = run(env .. "inspect --dataset synthetic --seed 42 --json --lake-root " .. lake)
-    assert.equal("0", rc, out)
-    assert.equal(20, json.decode(out).splits.train.num_graphs) -- one cache selected: itself
-    out, rc = run(env .. "inspect --lake-root " .. lake)
-    assert.equal("0", rc, out)
-    assert.matches("dataset synthetic, preprocessing v", out)
-    out, rc = run(env .. "inspect --lake-root " .. gio.join(lake, "none"))
-    assert.equal("1", rc)
-    assert.matches("no dataset caches under", out)
+    local one = json.decode(expect("inspect --dataset synthetic --seed 42 --json", lake, "0"))
+    assert.equal(20, one.splits.train.num_graphs) -- one cache selected: itself
+    expect("inspect", lake, "0", "dataset synthetic, preprocessing v")
+    expect("inspect", gio.join(lake, "none"), "1", "no dataset caches under")
     -- other parameters: another cache beside the first
-    out, rc = run(env .. "build --dataset synthetic -q --stride 50 --lake-root " .. lake)
-    assert.equal("0", rc, out)
-    assert.matches("window 100 / stride 50", out)
-    out, rc = run(env .. "rebuild --dataset synthetic -q --stride 50 --lake-root " .. lake)
-    assert.equal("0", rc, out)
-    assert.matches("window 100 / stride 50", out)
-    out = run(env .. "inspect --lake-root " .. lake)
-    assert.matches("stride 100.*stride 50", out)
+    expect("build --dataset synthetic -q --stride 50", lake, "0", "window 100 / stride 50")
+    expect("rebuild --dataset synthetic -q --stride 50", lake, "0", "window 100 / stride 50")
+    expect("inspect", lake, "0", "stride 100.*stride 50")
     -- two builds at once: one builds, the other waits for the lock and finds the cache done
     local lake2 = gio.join(lake, "two")
     local both = string.format("(%sbuild --dataset synthetic --lake-root %s >%s/a.log 2>&1 & " ..
       "%sbuild --dataset synthetic --lake-root %s >%s/b.log 2>&1 & wait)", env, lake2, lake, env, lake2, lake)
-    out, rc = run(both)
+    local out, rc = run(both)
     assert.equal("0", rc, out)
     local logs = gio.read_file(gio.join(lake, "a.log")) .. gio.read_file(gio.join(lake, "b.log"))
     local _, builds = logs:gsub("building synthetic", "")
     local _, fresh = logs:gsub("is up to date", "")
     assert.equal(1, builds, logs)
     assert.equal(1, fresh, logs)
-    -- the portable-graph options: the rebuild command the error names carries them back
-    out, rc = run(env .. "rebuild --dataset synthetic -q --vocab-from benign --node-by-id " ..
-      "--scaler per_file --calibration 0.25 --lake-root " .. lake)
-    assert.equal("0", rc, out)
-    out = run(env .. "inspect --dataset synthetic --json --lake-root " .. lake)
-    m = json.decode(out)["synthetic/w100-s100-val0.2-seed42-vocab_benign-node_by_id-scaler_per_file_0.25"]
+    -- the portable-graph options: a cache of their own
+    expect("rebuild --dataset synthetic -q --vocab-from benign --node-by-id --scaler per_file " ..
+      "--calibration 0.25", lake, "0")
+    m = json.decode(expect("inspect --dataset synthetic --json", lake, "0"))[
+      "synthetic/w100-s100-val0.2-seed42-vocab_benign-node_by_id-scaler_per_file_0.25"]
     assert.same({ "benign", true, "per_file", 0.25 }, { m.vocab_from, m.node_by_id, m.scaler, m.calibration })
-    out, rc = run(env .. "build --dataset synthetic --lake-root " .. lake)
-    assert.equal("0", rc, out)
-    assert.matches("is up to date", out)
-    out, rc = run(env .. "build --dataset synthetic -q --scaler file --lake-root " .. lake)
-    assert.equal("1", rc)
-    assert.matches("scaler must be 'train' or 'per_file', got 'file'", out)
-    out, rc = run(env .. "build --lake-root " .. lake)
-    assert.equal("2", rc)
-    assert.matches("%-%-dataset NAME is required", out)
-    out, rc = run(env .. "build --dataset synthetic --dataset hcrl_sa --lake-root " .. lake)
-    assert.equal("2", rc)
-    assert.matches("%-%-dataset is given twice; give it once", out)
-    out, rc = run(env .. "inspect --dataset synthetic --lake-root " .. gio.join(lake, "empty"))
-    assert.equal("1", rc)
-    assert.matches("no dataset caches of synthetic under .*graphids data build %-%-dataset synthetic", out)
-    out, rc = run(env .. "inspect --dataset bogus --lake-root " .. lake)
-    assert.equal("1", rc)
-    assert.matches("unknown dataset 'bogus'; known datasets: synthetic", out)
-    out, rc = run(env .. "inspect --dataset synthetic --stride 30 --lake-root " .. lake)
-    assert.equal("1", rc)
-    assert.matches("no dataset cache at .*graphids data build %-%-dataset synthetic", out)
-    out, rc = run(env .. "build --dataset nope --lake-root " .. lake)
-    assert.equal("1", rc)
-    assert.matches("unknown dataset 'nope'", out)
+    expect("build --dataset synthetic", lake, "0", "is up to date")
+    -- refusals
+    expect("build --dataset synthetic -q --scaler file", lake, "1",
+      "scaler must be 'train' or 'per_file', got 'file'")
+    expect("build", lake, "2", "%-%-dataset NAME is required")
+    expect("build --dataset synthetic --dataset hcrl_sa", lake, "2",
+      "%-%-dataset is given twice; give it once")
+    expect("inspect --dataset bogus", lake, "1", "unknown dataset 'bogus'; known datasets: synthetic")
+    expect("inspect --dataset synthetic --stride 30", lake, "1",
+      "no dataset cache at .*graphids data build %-%-dataset synthetic")
+    expect("inspect --dataset synthetic", gio.join(lake, "empty"), "1",
+      "no dataset caches of synthetic under .*graphids data build %-%-dataset synthetic")
+    expect("build --dataset nope", lake, "1", "unknown dataset 'nope'")
     -- damage: metadata with a field of the wrong shape, a truncated graph file, a missing vocab
     local dir = gio.join(lake, "cache", "v1", default)
     local mpath = gio.join(dir, "cache_metadata.json")
     local meta = assert(gio.read_json(mpath))
     meta.splits.val.graph_stats = nil
     assert(gio.write_json(mpath, meta))
-    out, rc = run(env .. "inspect --lake-root " .. lake)
-    assert.equal("1", rc, out)
-    assert.matches("'splits.val.graph_stats.node_count.min' must be a number, got nothing", out)
-    assert.matches("1 damaged cache", out)
-    out, rc = run(env .. "build --dataset synthetic -q --lake-root " .. lake)
-    assert.equal("1", rc, out)
-    assert.matches("a damaged file; rebuild it: graphids data rebuild %-%-dataset synthetic", out)
-    out, rc = run(env .. "rebuild --dataset synthetic -q --lake-root " .. lake)
-    assert.equal("0", rc, out)
+    expect("inspect", lake, "1", "'splits.val.graph_stats.node_count.min' must be a number, got nothing",
+      "1 damaged cache")
+    expect("build --dataset synthetic -q", lake, "1",
+      "a damaged file; rebuild it: graphids data rebuild %-%-dataset synthetic")
+    expect("rebuild --dataset synthetic -q", lake, "0")
     local f = assert(io.open(gio.join(dir, "train.safetensors"), "r+b"))
     local size = f:seek("end")
     f:close()
     assert(os.execute("truncate -s 1000 " .. specenv.quote(gio.join(dir, "train.safetensors"))))
     assert(os.remove(gio.join(dir, "vocab.json")))
-    out, rc = run(env .. "inspect --dataset synthetic --seed 42 --lake-root " .. lake)
-    assert.equal("1", rc, out)
-    assert.matches("train.safetensors is 1000 bytes, the metadata says " .. size, out)
-    assert.matches("vocab.json is missing", out)
+    expect("inspect --dataset synthetic --seed 42", lake, "1",
+      "train.safetensors is 1000 bytes, the metadata says " .. size, "vocab.json is missing")
     gio.remove_tree(lake)
   end)
 end)
