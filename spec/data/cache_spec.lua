@@ -282,6 +282,19 @@ describe("graphids.data cache", function()
     data.clear_cache_memo()
     assert.matches("has no train_index or val_index; rebuild it",
       err_of(data.load_cache, "synthetic", opts()))
+    -- a label or a node id the models cannot index with
+    for _, case in ipairs({ { "y", 7, "y holds values outside %[0, 1%] %(0%.%.7%)" },
+      { "node_id", 1000000, "node_id holds values outside %[0, %d+%] %(0%.%.1000000%)" } }) do
+      data.build_cache("synthetic", opts({ force = true }))
+      t, meta = gio.load_safetensors(file)
+      copy = {}
+      for k, v in pairs(t) do copy[k] = v:clone() end
+      copy[case[1]]:narrow(1, 1, 1):fill_(case[2])
+      assert(gio.save_safetensors(file, copy, meta))
+      data.clear_cache_memo()
+      assert.matches(name:gsub("%p", "%%%0") .. ": " .. case[3] .. "; rebuild it",
+        err_of(data.load_cache, "synthetic", opts()))
+    end
   end)
 
   it("waits for the build lock and times out with a clear error", function()

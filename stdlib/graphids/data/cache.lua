@@ -744,6 +744,15 @@ function M.load_cache(dataset, opts)
       error(string.format("dataset cache %s: %s; rebuild it: %s", dir, extra,
         cli_command("rebuild", dataset, o)), 0)
     end
+    -- values the models index with: a label outside {0, 1} or a node id outside the vocabulary
+    -- is named here, with its file, not as an out-of-bounds error inside a loss or an embedding
+    for _, c in ipairs({ { "y", 1 }, { "node_id", meta.num_ids - 1 } }) do
+      local t = set[c[1]]
+      if t:numel() > 0 and (t:min():item() < 0 or t:max():item() > c[2]) then
+        error(string.format("dataset cache %s: %s: %s holds values outside [0, %d] (%d..%d); rebuild it: %s",
+          dir, path, c[1], c[2], t:min():item(), t:max():item(), cli_command("rebuild", dataset, o)), 0)
+      end
+    end
     return set, extra
   end
   local train, extra = must(meta.splits.train.file)
