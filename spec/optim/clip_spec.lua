@@ -70,7 +70,10 @@ describe("graphids.optim.clip_grad_norm_", function()
     local ps = params_with_grads()
     h.errors("clip_grad_norm_: unknown option 'norm' %(did you mean 'norm_type'%?%)",
       optim.clip_grad_norm_, ps, 1, { norm = 2 })
-    h.errors("clip_grad_norm_: max_norm must be a number, got nil", optim.clip_grad_norm_, ps)
+    h.errors("clip_grad_norm_: max_norm must be a number >= 0, got nil", optim.clip_grad_norm_, ps)
+    -- a negative bound would turn the step into gradient ascent; NaN would skip the clip
+    h.errors("clip_grad_norm_: max_norm must be a number >= 0, got %-1", optim.clip_grad_norm_, ps, -1)
+    h.errors("clip_grad_norm_: max_norm must be a number >= 0, got %-?nan", optim.clip_grad_norm_, ps, 0 / 0)
     h.errors("clip_grad_norm_: parameter 2 is 'x' %(a string%), expected a tensor",
       optim.clip_grad_norm_, { ps[1], "x" }, 1)
   end)
@@ -84,5 +87,6 @@ describe("graphids.optim.clip_grad_value_", function()
     assert.same({ -0.5, 0.25, 0.5 }, a.grad:totable())
     assert.is_nil(b.grad)
     h.errors("clip_grad_value_: clip_value must be a number", optim.clip_grad_value_, { a })
+    h.errors("clip_grad_value_: clip_value must be a number >= 0, got %-1", optim.clip_grad_value_, { a }, -1)
   end)
 end)

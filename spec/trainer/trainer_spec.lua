@@ -128,11 +128,12 @@ describe("graphids.trainer", function()
     end
   end)
 
-  it("steps the scheduler only in epochs where the optimizer stepped", function()
+  it("steps the scheduler only where the optimizer stepped; an empty train split is an error", function()
     local d = dm({ n = 0, batch_size = 8, seed = 2 })
     local t = Trainer { max_epochs = 3, progress = "off" }
-    local ok = pcall(t.fit, t, model(), d)
-    assert.is_true(ok)
+    local ok, err = pcall(t.fit, t, model(), d)
+    assert.is_false(ok) -- a fit that trains nothing must not pass for one that did
+    assert.truthy(tostring(err):find("epoch 0 gave no training batch", 1, true), err)
     assert.equal(0, t.scheduler.last_epoch)
     assert.equal(0, t.global_step)
     local t2 = Trainer { max_epochs = 3, progress = "off" }

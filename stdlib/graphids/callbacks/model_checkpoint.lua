@@ -4,7 +4,9 @@
 --   cb.ModelCheckpoint{monitor = "val_loss", mode = "min"}   -- <root>/checkpoints/best_model.safetensors
 -- Options: monitor ("val_loss"), mode ("min" | "max"), dirpath (default
 -- <trainer.default_root_dir>/checkpoints; with neither nothing is written but the best score is
--- still tracked), filename ("best_model"), save_last (true: last.safetensors every epoch).
+-- still tracked), filename ("best_model"), save_last (true: last.safetensors every epoch),
+-- overwrite (false: a fresh fit refuses a folder that holds an earlier fit's best or last file;
+-- the stage verbs pass true, their commit removes the stale files first).
 -- At each epoch end the best file is written first and last second: `last` is the commit point
 -- of an epoch, so a run killed between the two resumes from the previous `last`, replays the
 -- epoch and writes the same best file again.  The trainer runs ModelCheckpoint after the other
@@ -20,13 +22,21 @@ local Callback = require "graphids.callbacks.base"
 local ModelCheckpoint = class("ModelCheckpoint", Callback)
 
 local DEFAULTS = { monitor = "val_loss", mode = "min", dirpath = U.NONE, filename = "best_model",
-  save_last = true }
+  save_last = true, overwrite = false }
 
 function ModelCheckpoint:__init(opts)
   local o = U.options("ModelCheckpoint", opts, DEFAULTS, U.CTOR)
   Callback.check_mode("ModelCheckpoint", o.mode)
+  if type(o.filename) ~= "string" or o.filename == "" or o.filename:find("/", 1, true) or
+      o.filename == "last" then
+    error("ModelCheckpoint: filename must be a file name other than 'last' (the last checkpoint's), got " ..
+      tostring(o.filename), U.CTOR)
+  end
+  if o.dirpath ~= nil and type(o.dirpath) ~= "string" then
+    error("ModelCheckpoint: dirpath must be a string, got " .. type(o.dirpath), U.CTOR)
+  end
   self.monitor, self.mode, self.dirpath = o.monitor, o.mode, o.dirpath
-  self.filename, self.save_last = o.filename, o.save_last
+  self.filename, self.save_last, self.overwrite = o.filename, o.save_last, o.overwrite
   self.state_key = string.format("ModelCheckpoint{monitor=%s,mode=%s}", o.monitor, o.mode)
   self.best_score, self.best_epoch = nil, nil
   self.is_checkpoint = true
@@ -38,6 +48,13 @@ end
 
 function ModelCheckpoint:last_model_path()
   return self.dirpath and gio.join(self.dirpath, "last.safetensors") or nil
+end
+
+local function unlock(self)
+  if self._lock then
+    self._lock:unlock()
+    self._lock = nil
+  end
 end
 
 function ModelCheckpoint:on_fit_start(trainer)
@@ -63,13 +80,23 @@ function ModelCheckpoint:on_fit_start(trainer)
     ckpt.remove_stale(self.dirpath)
     ckpt.settle(self:best_model_path())
     ckpt.settle(self:last_model_path())
-  end
-end
-
-local function unlock(self)
-  if self._lock then
-    self._lock:unlock()
-    self._lock = nil
+    local best, last = self:best_model_path(), self:last_model_path()
+    if trainer.resumed_from == nil and not self.overwrite and gio.exists(last) then
+      -- a fresh fit would replace an earlier fit's best model with its own first epoch.  (`last`
+      -- is an epoch's commit point: a best file without it is a first epoch that died, which
+      -- the new fit replays.)
+      unlock(self)
+      error(string.format("ModelCheckpoint: '%s' holds the checkpoints of an earlier fit " ..
+        "(last.safetensors%s); resume from them (ckpt_path), remove them, or pass overwrite = true",
+        self.dirpath, gio.exists(best) and ", " .. best:match("[^/]+$") or ""), 0)
+    elseif trainer.resumed_from ~= nil and self.best_score ~= nil and not gio.exists(best) then
+      -- resumed into another folder: the best file is the old run's; track the best afresh, so
+      -- best_model_path() names a file this fit writes
+      self.best_score, self.best_epoch = nil, nil
+      local msg = string.format("resume: %s has no best checkpoint (the resumed run's is elsewhere); the " ..
+        "best is tracked from this fit's epochs", self.dirpath)
+      if trainer.log then trainer.log(msg) else io.stderr:write("graphids: warning: ", msg, "\n") end
+    end
   end
 end
 

@@ -64,6 +64,11 @@ function GAT:__init(hp)
   C.check_conv_type(name, hp.conv_type)
   B.one_of(name, "jk_mode", hp.jk_mode, { "lstm", "cat", "max" })
   B.one_of(name, "loss_fn", hp.loss_fn, { "ce", "focal", "weighted_ce" })
+  if not (type(hp.loss_weight) == "number" and hp.loss_weight > 0 and hp.loss_weight < math.huge) then
+    -- (a weight of 0 or below makes the weighted loss NaN or negative mid-fit)
+    error(string.format("%s: hyper-parameter 'loss_weight' must be a finite number > 0, got %s", name,
+      tostring(hp.loss_weight)), 0)
+  end
   if #hp.pool_aggrs < 1 then
     error("GATClassifier: hyper-parameter 'pool_aggrs' must list at least one aggregation", 0)
   end

@@ -44,8 +44,9 @@ function M.clip_grad_norm_(params, max_norm, opts)
   local norm_type = norm_type_of(fname, opts.norm_type)
   local error_if_nonfinite = util.boolean(fname, "error_if_nonfinite", opts.error_if_nonfinite,
     false)
-  if type(max_norm) ~= "number" then
-    util.raise(string.format("%s: max_norm must be a number, got %s", fname,
+  -- (a negative bound would flip the gradient into ascent, NaN would skip the clip unnoticed)
+  if type(max_norm) ~= "number" or not (max_norm >= 0) then -- luacheck: ignore 581 (NaN must fail too)
+    util.raise(string.format("%s: max_norm must be a number >= 0, got %s", fname,
       util.describe(max_norm)))
   end
   local grads = grads_of(fname, params)
@@ -70,8 +71,8 @@ end
 -- Clamps every grad in place to [-clip_value, clip_value].
 function M.clip_grad_value_(params, clip_value)
   local fname = "clip_grad_value_"
-  if type(clip_value) ~= "number" then
-    util.raise(string.format("%s: clip_value must be a number, got %s", fname,
+  if type(clip_value) ~= "number" or not (clip_value >= 0) then -- luacheck: ignore 581
+    util.raise(string.format("%s: clip_value must be a number >= 0, got %s", fname,
       util.describe(clip_value)))
   end
   local grads = grads_of(fname, params)

@@ -114,7 +114,9 @@ local function callbacks_of(v, run_dir)
   end
   -- Without a run dir there is no checkpoint callback at all: nothing may be written.
   if run_dir ~= nil and v.trainer.enable_checkpointing then
-    list[#list + 1] = cb.ModelCheckpoint { monitor = c.checkpoint.monitor, mode = c.checkpoint.mode }
+    -- (overwrite: the stage's commit removes a previous run's checkpoints when the fit starts)
+    list[#list + 1] = cb.ModelCheckpoint { monitor = c.checkpoint.monitor, mode = c.checkpoint.mode,
+      overwrite = true }
   end
   return list
 end

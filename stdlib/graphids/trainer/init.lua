@@ -72,8 +72,31 @@ function Trainer:__init(opts)
   self.config_digest, self.tracking_run_id, self.log = o.config_digest, o.tracking_run_id, o.log
   self.progress_mode, self.log_every_n_steps = o.progress, o.log_every_n_steps
   self.scheduler_monitor = o.scheduler_monitor
+  if type(self.log) ~= "nil" and type(self.log) ~= "function" then
+    error("Trainer: log must be a function of a line, got " .. type(self.log), U.CTOR)
+  end
+  if math.type(o.log_every_n_steps) ~= "integer" or o.log_every_n_steps < 1 then
+    error("Trainer: log_every_n_steps must be an integer >= 1, got " .. tostring(o.log_every_n_steps),
+      U.CTOR)
+  end
+  local dev = o.device
+  if type(dev) ~= "string" or not (dev == "cpu" or dev == "cuda" or dev:match("^cuda:%d+$")) then
+    error("Trainer: device must be 'cpu', 'cuda' or 'cuda:N', got " .. tostring(o.device), U.CTOR)
+  end
+  for _, k in ipairs({ "default_root_dir", "config_digest", "tracking_run_id" }) do
+    if o[k] ~= nil and type(o[k]) ~= "string" then
+      error(string.format("Trainer: %s must be a string, got %s", k, type(o[k])), U.CTOR)
+    end
+  end
+  -- a list: a lone callback (or a map of them) would be silently skipped by ipairs
+  local list = o.callbacks or {}
+  local n = 0
+  for _ in pairs(type(list) == "table" and list or {}) do n = n + 1 end
+  if type(list) ~= "table" or class.isinstance(list, Callback) or #list ~= n then
+    error("Trainer: callbacks must be a list of callbacks ({cb, ...}), got " .. class.name_of(list), U.CTOR)
+  end
   local cbs, keys, has_ckpt = {}, {}, false
-  for i, c in ipairs(o.callbacks or {}) do
+  for i, c in ipairs(list) do
     if not class.isinstance(c, Callback) then
       error(string.format("Trainer: callbacks[%d] is not a graphids.callbacks.Callback (got %s)", i,
         class.name_of(c)), U.CTOR)
@@ -84,6 +107,14 @@ function Trainer:__init(opts)
       end
       keys[c.state_key] = true
     end
+    -- a callback holds its fit's state (best score, patience, a checkpoint folder bound at its
+    -- setup): shared by two trainers, the second would run on the first one's
+    local owner = rawget(c, "_trainer")
+    if owner ~= nil and owner ~= self then
+      error(string.format("Trainer: callbacks[%d] (%s) already belongs to another Trainer; make a new " ..
+        "one", i, class.name_of(c)), U.CTOR)
+    end
+    rawset(c, "_trainer", self)
     has_ckpt = has_ckpt or c.is_checkpoint == true
     cbs[#cbs + 1] = c
   end
@@ -259,6 +290,11 @@ function Trainer:_restore(c)
   if self.scaler then
     need(tstate.scaler, "grad scaler state ('trainer.scaler': it was not written with precision '16-mixed')")
   end
+  -- the data module's state first: it checks that the checkpoint's split is this one's (seed,
+  -- sizes), and a refusal must leave the model and the callbacks as they were
+  if c.loader and self.datamodule.load_state_dict then
+    self.datamodule:load_state_dict(c.loader)
+  end
   -- a weight-averaging fit saved the average as `model` and the weights it trains as
   -- `current_model` (callbacks/weight_averaging.lua): training continues from the latter
   self:_hook("on_load_checkpoint", c)
@@ -284,9 +320,6 @@ function Trainer:_restore(c)
         "(a changed monitor or a removed callback?); it is not restored", key)
       if self.log then self.log(msg) else io.stderr:write("graphids: warning: ", msg, "\n") end
     end
-  end
-  if c.loader and self.datamodule.load_state_dict then
-    self.datamodule:load_state_dict(c.loader)
   end
   self.generator:set_state(rng)
   if c.rng.default then graphids.set_rng_state(c.rng.default) end
@@ -427,6 +460,11 @@ function Trainer:_fit_loop()
     self.callback_metrics = {}
     self:_hook("on_train_epoch_start")
     local train_mean, stepped = self:_train_epoch()
+    if not stepped and self.global_step == 0 then
+      -- nothing trained: a fit that "succeeds" with its initial weights would hide it
+      error(string.format("Trainer:fit: epoch %d gave no training batch (an empty train split, or every " ..
+        "graph skipped by the batching budget?)", self.epoch), 0)
+    end
     local val_mean = self:_validate()
     train_mean:into(self.callback_metrics)
     val_mean:into(self.callback_metrics)
@@ -459,8 +497,14 @@ function Trainer:fit(model, datamodule, opts)
   if type(datamodule) ~= "table" or type(datamodule.train_batches) ~= "function" then
     error("Trainer:fit: datamodule must provide train_batches(), next_epoch() and val_loader()", 2)
   end
+  if self.fitted and o.ckpt_path == nil then
+    -- its callbacks hold the first fit's state (best score, patience count, best checkpoint)
+    error("Trainer:fit: this Trainer has fitted before and its callbacks keep that fit's state; " ..
+      "make a new Trainer (with new callbacks), or resume with ckpt_path", 2)
+  end
   if datamodule.setup then datamodule:setup() end
   local resume = o.ckpt_path and load_checked(o.ckpt_path, model, datamodule, "fit") or nil
+  self.fitted = true
   self.model, self.datamodule = model, datamodule
   if self.device ~= "cpu" then model:to(self.device) end
   local opt, sched = model:configure_optimizers({ max_epochs = self.max_epochs })
@@ -477,6 +521,7 @@ function Trainer:fit(model, datamodule, opts)
   self.scaler = self.precision == "16-mixed" and amp.GradScaler() or nil
   self.epoch, self.global_step, self.should_stop = 0, 0, false
   self.callback_metrics, self.history, self.stopped_by_time = {}, {}, false
+  self.resumed_from = nil
   if resume then
     self:_restore(resume)
   elseif datamodule.state_dict and datamodule.load_state_dict then

@@ -1,0 +1,97 @@
+-- misuse_spec.lua -- the Trainer refuses what an API audit found it took silently: a callback
+-- list shared by two trainers, a second fresh fit of one trainer, a fresh fit over an earlier
+-- fit's checkpoints, a lone callback or a map where the list belongs, options of the wrong kind;
+-- a refused resume leaves the model as it was; resuming into another folder tracks its own best.
+local gio = require "graphids.io"
+local ckpt = require "graphids.ckpt"
+local cb = require "graphids.callbacks"
+local Trainer = require("graphids.trainer").Trainer
+local tiny = require "trainer.support.tiny"
+local proc = require "trainer.support.proc"
+
+local function model(seed)
+  return tiny.MLP({ in_dim = 4, hidden = 8, seed = seed or 3 })
+end
+
+local function dm(seed)
+  return tiny.DataModule({ n = 48, batch_size = 8, seed = seed or 2 })
+end
+
+local function err_of(fn, ...)
+  local ok, err = pcall(fn, ...)
+  assert.is_false(ok, "expected an error")
+  return tostring(err)
+end
+
+describe("Trainer misuse", function()
+  local dir
+  before_each(function() dir = proc.tmpdir() end)
+  after_each(function() proc.rmtree(dir) end)
+
+  it("refuses options of the wrong kind at construction", function()
+    for _, case in ipairs({
+      { { callbacks = cb.EarlyStopping {} }, "callbacks must be a list of callbacks" },
+      { { callbacks = { es = cb.EarlyStopping {} } }, "callbacks must be a list of callbacks" },
+      { { device = "gpu" }, "device must be 'cpu', 'cuda' or 'cuda:N', got gpu" },
+      { { log_every_n_steps = 0 }, "log_every_n_steps must be an integer >= 1, got 0" },
+      { { log = "x" }, "log must be a function of a line, got string" },
+      { { default_root_dir = 5 }, "default_root_dir must be a string, got number" },
+      { { config_digest = { a = 1 } }, "config_digest must be a string, got table" },
+    }) do
+      assert.matches("Trainer: " .. case[2]:gsub("[%(%)%.%-%[%]']", "%%%0"), err_of(Trainer, case[1]))
+    end
+    assert.matches("filename must be a file name other than 'last'",
+      err_of(cb.ModelCheckpoint, { filename = "last" }))
+  end)
+
+  it("refuses callbacks that already belong to another trainer", function()
+    local cbs = { cb.EarlyStopping { patience = 1 } }
+    Trainer { max_epochs = 1, progress = "off", callbacks = cbs }
+    assert.matches("callbacks%[1%] %(EarlyStopping%) already belongs to another Trainer",
+      err_of(Trainer, { max_epochs = 1, progress = "off", callbacks = cbs }))
+  end)
+
+  it("refuses a second fresh fit of one trainer, and a fresh fit over an earlier fit's files", function()
+    local root = gio.join(dir, "run")
+    local t = Trainer { max_epochs = 2, default_root_dir = root, progress = "off" }
+    t:fit(model(), dm())
+    local best = gio.join(root, "checkpoints", "best_model.safetensors")
+    local before = proc.slurp(best)
+    assert.matches("this Trainer has fitted before", err_of(t.fit, t, model(9), dm()))
+    -- a new trainer into the same folder: the earlier best model is not replaced
+    local t2 = Trainer { max_epochs = 1, default_root_dir = root, progress = "off" }
+    assert.matches("holds the checkpoints of an earlier fit %(last.safetensors, best_model.safetensors%)",
+      err_of(t2.fit, t2, model(9), dm()))
+    assert.equal(before, proc.slurp(best))
+    -- resuming it is fine, and so is asking to overwrite
+    local t3 = Trainer { max_epochs = 3, default_root_dir = root, progress = "off" }
+    t3:fit(model(), dm(), { ckpt_path = gio.join(root, "checkpoints", "last.safetensors") })
+    assert.equal(3, t3.epoch)
+    local t4 = Trainer { max_epochs = 1, default_root_dir = root, progress = "off",
+      callbacks = { cb.ModelCheckpoint { overwrite = true } } }
+    t4:fit(model(9), dm())
+    assert.equal(0, ckpt.load(best).epoch)
+  end)
+
+  it("leaves the model as it was when a resume is refused by the data module", function()
+    local root = gio.join(dir, "a")
+    Trainer { max_epochs = 1, default_root_dir = root, progress = "off" }:fit(model(), dm())
+    local m = model(5)
+    local w = tiny.weights(m)
+    local t = Trainer { max_epochs = 2, progress = "off" }
+    assert.matches("seed mismatch", err_of(t.fit, t, m, dm(7),
+      { ckpt_path = gio.join(root, "checkpoints", "last.safetensors") }))
+    assert.is_true(tiny.same_weights(w, tiny.weights(m)))
+  end)
+
+  it("tracks the best afresh when resumed into a folder without the best file", function()
+    local src = gio.join(dir, "src")
+    Trainer { max_epochs = 2, default_root_dir = src, progress = "off" }:fit(model(), dm())
+    local said = {}
+    local t = Trainer { max_epochs = 3, default_root_dir = gio.join(dir, "new"), progress = "off",
+      log = function(line) said[#said + 1] = line end }
+    t:fit(model(), dm(), { ckpt_path = gio.join(src, "checkpoints", "last.safetensors") })
+    assert.is_true(gio.exists(t:checkpoint_callback():best_model_path()))
+    assert.matches("has no best checkpoint %(the resumed run's is elsewhere%)", table.concat(said, "\n"))
+  end)
+end)
