@@ -302,7 +302,16 @@ function Trainer:_restore(c)
   if self.optimizer then
     self.optimizer:load_state_dict(to_param_devices(self.optimizer, c.optimizer))
   end
-  if self.scheduler then self.scheduler:load_state_dict(c.scheduler) end
+  if self.scheduler then
+    self.scheduler:load_state_dict(c.scheduler)
+    if math.type(tstate.max_epochs) == "integer" and tstate.max_epochs ~= self.max_epochs then
+      -- the restored schedule is the checkpoint's: it was built for its max_epochs (a cosine
+      -- schedule past its end runs at its last rate)
+      local msg = string.format("resume: the checkpoint's learning-rate schedule was built for " ..
+        "max_epochs = %d, this fit has %d; the restored schedule is kept", tstate.max_epochs, self.max_epochs)
+      if self.log then self.log(msg) else io.stderr:write("graphids: warning: ", msg, "\n") end
+    end
+  end
   if self.scaler then self.scaler:load_state_dict(tstate.scaler) end
   local saved, claimed = c.callbacks or {}, {}
   for _, cb in ipairs(self.callbacks) do
