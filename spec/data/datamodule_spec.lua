@@ -265,6 +265,8 @@ describe("graphids.data.GraphDataModule", function()
     assert.matches("batching must be 'fixed' or 'budget'", err_of(data.GraphDataModule, { batching = "x" }))
     assert.matches("label_filter must be nil or 'benign'",
       err_of(data.GraphDataModule, { label_filter = "y" }))
+    assert.matches("eval_batch_size must be an integer >= 1, got 0",
+      err_of(data.GraphDataModule, { eval_batch_size = 0 }))
     local dm = data.GraphDataModule { dataset = "synthetic", lake_root = lake, catalog = CAT }
     assert.matches("call setup%(%) first", err_of(dm.train_loader, dm))
     dm:setup()

@@ -45,6 +45,10 @@ function GraphDataModule:__init(opts)
   if math.type(o.batch_size) ~= "integer" or o.batch_size < 1 then
     error("GraphDataModule: batch_size must be an integer >= 1, got " .. tostring(o.batch_size), U.CTOR)
   end
+  if o.eval_batch_size ~= nil and (math.type(o.eval_batch_size) ~= "integer" or o.eval_batch_size < 1) then
+    error("GraphDataModule: eval_batch_size must be an integer >= 1, got " .. tostring(o.eval_batch_size),
+      U.CTOR)
+  end
   if o.label_filter ~= nil and o.label_filter ~= "benign" then
     error("GraphDataModule: label_filter must be nil or 'benign', got '" .. tostring(o.label_filter) .. "'",
       U.CTOR)
