@@ -44,6 +44,14 @@ describe("Trainer misuse", function()
       err_of(cb.ModelCheckpoint, { filename = "last" }))
   end)
 
+  it("names a class passed where its instance belongs", function()
+    local t = Trainer { max_epochs = 1, progress = "off" }
+    assert.matches("model is the class TinyMLP, not an instance: build one",
+      err_of(t.fit, t, tiny.MLP, dm()))
+    assert.matches("datamodule is the class TinyDataModule, not an instance",
+      err_of(t.fit, t, model(), tiny.DataModule))
+  end)
+
   it("refuses callbacks that already belong to another trainer", function()
     local cbs = { cb.EarlyStopping { patience = 1 } }
     Trainer { max_epochs = 1, progress = "off", callbacks = cbs }
@@ -64,7 +72,7 @@ describe("Trainer misuse", function()
       err_of(t2.fit, t2, model(9), dm()))
     assert.equal(before, proc.slurp(best))
     -- resuming it is fine, and so is asking to overwrite
-    local t3 = Trainer { max_epochs = 3, default_root_dir = root, progress = "off" }
+    local t3 = Trainer { max_epochs = 3, default_root_dir = root, progress = "off", log = function() end }
     t3:fit(model(), dm(), { ckpt_path = gio.join(root, "checkpoints", "last.safetensors") })
     assert.equal(3, t3.epoch)
     local t4 = Trainer { max_epochs = 1, default_root_dir = root, progress = "off",

@@ -351,10 +351,20 @@ end
 
 -- ---------------------------------------------------------------- fit
 
+-- A class passed where its instance belongs (it has the methods, so it would pass the checks
+-- below and fail deep inside) is named.
+local function not_a_class(v, what, fname)
+  if type(v) == "table" and rawget(v, "__index") == v and rawget(v, "__name") then
+    error(string.format("Trainer:%s: %s is the class %s, not an instance: build one (%s{...})", fname,
+      what, v.__name, v.__name), 0)
+  end
+end
+
 local function check_model(model, fname, needs)
   if type(model) ~= "table" then
     error(string.format("Trainer:%s: model must be a model object, got %s", fname, type(model)), 0)
   end
+  not_a_class(model, "model", fname)
   for _, m in ipairs(needs) do
     if type(model[m]) ~= "function" then
       error(string.format("Trainer:%s: model %s has no %s() (the step API, docs/models.md)", fname,
@@ -503,6 +513,7 @@ end
 function Trainer:fit(model, datamodule, opts)
   local o = U.options("Trainer:fit", opts, { ckpt_path = U.NONE })
   check_model(model, "fit", { "training_step", "validation_step", "configure_optimizers", "parameters" })
+  not_a_class(datamodule, "datamodule", "fit")
   if type(datamodule) ~= "table" or type(datamodule.train_batches) ~= "function" then
     error("Trainer:fit: datamodule must provide train_batches(), next_epoch() and val_loader()", 2)
   end
