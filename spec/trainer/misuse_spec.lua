@@ -52,6 +52,16 @@ describe("Trainer misuse", function()
       err_of(t.fit, t, model(), tiny.DataModule))
   end)
 
+  it("names a metric function that is not one, or returns no table", function()
+    local root = gio.join(dir, "m")
+    Trainer { max_epochs = 1, default_root_dir = root, progress = "off" }:fit(model(), dm())
+    local t = Trainer { progress = "off" }
+    assert.matches("opts.metrics must be a function of the outputs, got number",
+      err_of(t.test, t, model(), dm(), { metrics = 5 }))
+    assert.matches("the metric function returned nil, not a table of metrics",
+      err_of(t.test, t, model(), dm(), { metrics = function() end }))
+  end)
+
   it("refuses callbacks that already belong to another trainer", function()
     local cbs = { cb.EarlyStopping { patience = 1 } }
     Trainer { max_epochs = 1, progress = "off", callbacks = cbs }

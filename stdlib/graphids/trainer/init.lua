@@ -646,7 +646,12 @@ end
 -- the outputs hold probs [N,K], otherwise the threshold set with the threshold fitted on the
 -- validation outputs (test_step over the val loader), never on the test labels.
 local function metric_fn(self, model, datamodule, given)
-  if given then return given end
+  if given ~= nil then
+    if type(given) ~= "function" then
+      error("Trainer:test: opts.metrics must be a function of the outputs, got " .. type(given), 0)
+    end
+    return given
+  end
   if type(model.test_metrics) == "function" then
     return function(out) return model:test_metrics(out) end
   end
@@ -691,6 +696,9 @@ function Trainer:test(model, datamodule, opts)
   self:_hook("on_test_start")
   local result, per_set, names = {}, {}, {}
   local function put(prefix, m)
+    if type(m) ~= "table" then
+      error("Trainer:test: the metric function returned " .. type(m) .. ", not a table of metrics", 0)
+    end
     for k, v in pairs(m) do
       if type(v) == "number" then result[prefix .. k] = v end
     end
@@ -703,11 +711,14 @@ function Trainer:test(model, datamodule, opts)
       put("test/" .. name .. "/", fn(out))
     end
   end
-  if #names > 0 then
-    local pooled = {}
-    for _, name in ipairs(names) do pooled[#pooled + 1] = per_set[name] end
-    put("test/", fn(concat_outputs(pooled)))
+  if #names == 0 then
+    -- "tested" with no metrics would pass for a result (a pipeline would skip the stage for good)
+    error("Trainer:test: nothing to test: the data module gave no test window (a dataset needs a test " ..
+      "sub-folder whose captures hold at least one window)", 0)
   end
+  local pooled = {}
+  for _, name in ipairs(names) do pooled[#pooled + 1] = per_set[name] end
+  put("test/", fn(concat_outputs(pooled)))
   self.test_outputs = per_set
   self:_hook("on_test_end", result)
   return result
