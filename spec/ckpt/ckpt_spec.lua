@@ -176,6 +176,17 @@ describe("graphids.ckpt", function()
   it("refuses made-up counts, metadata of the wrong kind and malformed generator states", function()
     local m, opt, sched = model_and_opt()
     local path = gio.join(dir, "meta.safetensors")
+    -- save refuses what load would: a file it writes is one load takes
+    for _, case in ipairs({ { "epoch", "three", "epoch must be an integer >= 0, got three" },
+      { "global_step", -1, "global_step must be an integer >= 0, got %-1" },
+      { "class_path", 5, "class_path must be a string, got number" } }) do
+      local c = contents(m, opt, sched)
+      c[case[1]] = case[2]
+      local ok, err = pcall(ckpt.save, path, c)
+      assert.is_false(ok)
+      assert.matches("ckpt.save: " .. case[3], err)
+      assert.is_false(gio.exists(path))
+    end
     ckpt.save(path, contents(m, opt, sched))
     local tensors, meta = gio.load_safetensors(path)
     local function with(key, value, tensor_name, tensor)

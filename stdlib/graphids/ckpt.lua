@@ -363,6 +363,18 @@ local JSON_KEYS = { "hyper_parameters", "metrics", "callbacks", "loader", "train
 function M.save(path, c)
   assert(type(path) == "string", "ckpt.save: path must be a string")
   assert(type(c) == "table" and c.model ~= nil, "ckpt.save: contents need a model state dict")
+  -- what load checks, checked here too: a file this writes must be one load takes
+  for _, k in ipairs({ "epoch", "global_step" }) do
+    local v = c[k]
+    if v ~= nil and (math.type(v) ~= "integer" or v < 0) then
+      error(string.format("ckpt.save: %s must be an integer >= 0, got %s", k, tostring(v)), 2)
+    end
+  end
+  for _, k in ipairs({ "class_path", "config_digest", "tracking_run_id" }) do
+    if c[k] ~= nil and type(c[k]) ~= "string" then
+      error(string.format("ckpt.save: %s must be a string, got %s", k, type(c[k])), 2)
+    end
+  end
   local tensors = {}
   for _, e in ipairs(entries(c.model)) do
     tensors["model." .. e[1]] = cpu(e[2])
