@@ -144,6 +144,10 @@ describe("graphids.optim.Optimizer", function()
     h.errors("SGD: param group 1: unknown param group key 'moment' %(did you mean 'momentum'%?%)",
       optim.SGD, { { params = { p }, moment = 0.9 } })
     h.errors("AdamW: option 'lr' must be >= 0, got %-0.1", optim.AdamW, { p }, { lr = -0.1 })
+    -- an infinite rate or decay turns the weights to inf in one step
+    h.errors("Adam: option 'lr' must be finite, got inf", optim.Adam, { p }, { lr = math.huge })
+    h.errors("SGD: option 'weight_decay' must be finite, got inf", optim.SGD, { p },
+      { lr = 0.1, weight_decay = math.huge })
     h.errors("SGD: param group 1: option 'lr' must be >= 0, got %-1", optim.SGD,
       { { params = { p }, lr = -1 } })
     h.errors("Adam: option 'lr' must be a number, got '0.1' %(a string%)", optim.Adam, { p },

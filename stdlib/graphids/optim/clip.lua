@@ -32,7 +32,7 @@ end
 local function norm_type_of(fname, v)
   if v == "inf" then return math.huge end
   if v == "-inf" then return -math.huge end
-  return util.number(fname, "norm_type", v, 2)
+  return util.number(fname, "norm_type", v, 2, { infinite = true }) -- (inf: the max norm)
 end
 
 -- Scales the grads in place so that their total norm is at most max_norm; returns the total

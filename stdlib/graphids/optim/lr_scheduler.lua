@@ -191,7 +191,7 @@ StepLR.STATE_KEYS = state_keys({ "step_size", "gamma" })
 function StepLR:__init(optimizer, ...)
   local a = read_args("StepLR", { "step_size" }, { "gamma", "last_epoch" }, ...)
   self.step_size = util.integer("StepLR", "step_size", a.step_size, nil, 1)
-  self.gamma = util.number("StepLR", "gamma", a.gamma, 0.1)
+  self.gamma = util.number("StepLR", "gamma", a.gamma, 0.1, { min = 0 })
   LRScheduler.__init(self, optimizer, a.last_epoch)
 end
 
@@ -227,7 +227,7 @@ function MultiStepLR:__init(optimizer, ...)
     self.milestones[i] = util.integer("MultiStepLR", "milestones", ms[i])
   end
   table.sort(self.milestones)
-  self.gamma = util.number("MultiStepLR", "gamma", a.gamma, 0.1)
+  self.gamma = util.number("MultiStepLR", "gamma", a.gamma, 0.1, { min = 0 })
   LRScheduler.__init(self, optimizer, a.last_epoch)
 end
 
@@ -261,7 +261,7 @@ ExponentialLR.STATE_KEYS = state_keys({ "gamma" })
 
 function ExponentialLR:__init(optimizer, ...)
   local a = read_args("ExponentialLR", { "gamma" }, { "last_epoch" }, ...)
-  self.gamma = util.number("ExponentialLR", "gamma", a.gamma)
+  self.gamma = util.number("ExponentialLR", "gamma", a.gamma, nil, { min = 0 })
   LRScheduler.__init(self, optimizer, a.last_epoch)
 end
 

@@ -85,13 +85,15 @@ local function fail(fname, key, expected, v)
 end
 M.fail = fail
 
--- A number option (default when nil), not NaN; limits.min / limits.max are inclusive,
+-- A number option (default when nil), not NaN and finite unless limits.infinite (an inf lr or
+-- weight decay turns the weights to inf in one step); limits.min / limits.max are inclusive,
 -- limits.above / limits.below exclusive.
 function M.number(fname, key, v, default, limits)
   if v == nil then v = default end
   if type(v) ~= "number" then fail(fname, key, "a number", v) end
   if v ~= v then fail(fname, key, "a number (not NaN)", v) end
   limits = limits or {}
+  if not limits.infinite and (v == math.huge or v == -math.huge) then fail(fname, key, "finite", v) end
   if limits.min ~= nil and v < limits.min then fail(fname, key, ">= " .. limits.min, v) end
   if limits.max ~= nil and v > limits.max then fail(fname, key, "<= " .. limits.max, v) end
   if limits.above ~= nil and v <= limits.above then fail(fname, key, "> " .. limits.above, v) end
