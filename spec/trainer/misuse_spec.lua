@@ -62,6 +62,19 @@ describe("Trainer misuse", function()
       err_of(t.test, t, model(), dm(), { metrics = function() end }))
   end)
 
+  it("names a logged value that is not a scalar", function()
+    local m = model()
+    local step = m.training_step
+    rawset(m, "training_step", function(self, batch, ctx)
+      local loss, logs = step(self, batch, ctx)
+      logs.margins = require("graphids").ones(3)
+      return loss, logs
+    end)
+    local t = Trainer { max_epochs = 1, progress = "off" }
+    assert.matches("training_step logged 'margins' as a tensor of 3 elements; logged values must be scalars",
+      err_of(t.fit, t, m, dm()))
+  end)
+
   it("refuses callbacks that already belong to another trainer", function()
     local cbs = { cb.EarlyStopping { patience = 1 } }
     Trainer { max_epochs = 1, progress = "off", callbacks = cbs }

@@ -175,6 +175,10 @@ function Mean:add(trainer, logs, n, where)
   for _, k in ipairs(U.sorted_keys(logs)) do
     local v = logs[k]
     if graphids.is_tensor(v) then
+      if v:numel() ~= 1 then
+        error(string.format("%s logged '%s' as a tensor of %d elements; logged values must be scalars",
+          where, k, v:numel()), 0)
+      end
       v = v:item()
     end
     if type(v) ~= "number" then
