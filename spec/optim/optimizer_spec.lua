@@ -144,6 +144,8 @@ describe("graphids.optim.Optimizer", function()
     h.errors("SGD: param group 1: unknown param group key 'moment' %(did you mean 'momentum'%?%)",
       optim.SGD, { { params = { p }, moment = 0.9 } })
     h.errors("AdamW: option 'lr' must be >= 0, got %-0.1", optim.AdamW, { p }, { lr = -0.1 })
+    h.errors("SGD: params is a module; pass its parameters: SGD%(module:parameters%(%), ...%)", optim.SGD,
+      require("graphids.nn").Linear(2, 2), { lr = 0.1 })
     -- an infinite rate or decay turns the weights to inf in one step
     h.errors("Adam: option 'lr' must be finite, got inf", optim.Adam, { p }, { lr = math.huge })
     h.errors("SGD: option 'weight_decay' must be finite, got inf", optim.SGD, { p },

@@ -73,6 +73,9 @@ function Optimizer:__init(params, opts)
     raise(string.format("%s: params must be a list of tensors or of param groups, got %s", name,
       util.describe(params)))
   end
+  if #params == 0 and type(params.parameters) == "function" then
+    raise(name .. ": params is a module; pass its parameters: " .. name .. "(module:parameters(), ...)")
+  end
   if #params == 0 then raise(name .. ": optimizer got an empty parameter list") end
   if is_group_list(params) then
     for i = 1, #params do
