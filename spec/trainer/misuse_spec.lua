@@ -75,6 +75,13 @@ describe("Trainer misuse", function()
       err_of(t.fit, t, m, dm()))
   end)
 
+  it("names a save before any fit and a compatibility check without a checkpoint", function()
+    local t = Trainer { progress = "off" }
+    assert.matches("nothing to save before a fit", err_of(t.save_checkpoint, t, gio.join(dir, "x.safetensors")))
+    assert.matches("expected a checkpoint path or a ckpt.load%(%) result, got nil",
+      err_of(ckpt.check_compat, nil, model()))
+  end)
+
   it("refuses callbacks that already belong to another trainer", function()
     local cbs = { cb.EarlyStopping { patience = 1 } }
     Trainer { max_epochs = 1, progress = "off", callbacks = cbs }

@@ -571,6 +571,8 @@ end
 function M.check_compat(c, target, opts)
   if type(c) == "string" then
     c = M.load(c)
+  elseif type(c) ~= "table" then
+    error("ckpt.check_compat: expected a checkpoint path or a ckpt.load() result, got " .. type(c), 2)
   end
   opts = opts or {}
   local t = describe_target(target)

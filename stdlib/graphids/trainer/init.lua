@@ -235,6 +235,9 @@ end
 -- Writes a checkpoint of the current state at path (after an epoch's callbacks have run: the
 -- next epoch to run is self.epoch + 1).
 function Trainer:save_checkpoint(path)
+  if self.model == nil or self.datamodule == nil then
+    error("Trainer:save_checkpoint: nothing to save before a fit (the trainer holds no model yet)", 2)
+  end
   local callbacks = {}
   for _, c in ipairs(self.callbacks) do
     if c.state_key then callbacks[c.state_key] = c:state_dict() end
