@@ -77,7 +77,8 @@ describe("Trainer misuse", function()
 
   it("names a save before any fit and a compatibility check without a checkpoint", function()
     local t = Trainer { progress = "off" }
-    assert.matches("nothing to save before a fit", err_of(t.save_checkpoint, t, gio.join(dir, "x.safetensors")))
+    assert.matches("nothing to save before a fit",
+      err_of(t.save_checkpoint, t, gio.join(dir, "x.safetensors")))
     assert.matches("expected a checkpoint path or a ckpt.load%(%) result, got nil",
       err_of(ckpt.check_compat, nil, model()))
   end)
