@@ -83,6 +83,14 @@ describe("Trainer misuse", function()
       err_of(ckpt.check_compat, nil, model()))
   end)
 
+  it("names configure_optimizers results that are not an optimizer and a scheduler", function()
+    local m = model()
+    rawset(m, "configure_optimizers", function() return "adam", "cosine" end)
+    local t = Trainer { max_epochs = 1, progress = "off" }
+    assert.matches("configure_optimizers%(%) must return an optimizer %(with step and zero_grad%), got string",
+      err_of(t.fit, t, m, dm()))
+  end)
+
   it("refuses callbacks that already belong to another trainer", function()
     local cbs = { cb.EarlyStopping { patience = 1 } }
     Trainer { max_epochs = 1, progress = "off", callbacks = cbs }

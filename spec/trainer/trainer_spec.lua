@@ -242,7 +242,9 @@ describe("graphids.trainer", function()
       "resume: the checkpoint's EarlyStopping{monitor=val_loss,mode=min} state matches no callback of " ..
         "this fit (a changed monitor or a removed callback?); it is not restored",
       "resume: the checkpoint's ModelCheckpoint{monitor=val_loss,mode=min} state matches no callback of " ..
-        "this fit (a changed monitor or a removed callback?); it is not restored" }, said)
+        "this fit (a changed monitor or a removed callback?); it is not restored",
+      -- (that run had ended: resuming it trains nothing, and it says so)
+      "resume: the checkpoint is at its end (next epoch 6, max_epochs 6); nothing to train" }, said)
     -- without a log function (the CLI's case) it is a warning on stderr, even with progress off
     local err_lines, real = {}, io.stderr
     local function capture(_, ...) err_lines[#err_lines + 1] = table.concat({ ... }) end
@@ -254,9 +256,10 @@ describe("graphids.trainer", function()
       { ckpt_path = gio.join(run, "checkpoints/last.safetensors") })
     io.stderr = real -- luacheck: ignore 122
     assert(ok, err)
-    assert.equal(2, #err_lines)
+    assert.equal(3, #err_lines) -- the two states and "nothing to train"
     assert.truthy(err_lines[1]:find("^graphids: warning: resume: the checkpoint's EarlyStopping"),
       err_lines[1])
+    assert.truthy(err_lines[3]:find("nothing to train", 1, true), err_lines[3])
   end)
 
   it("refuses a missing, corrupt or incompatible ckpt_path before writing anything", function()

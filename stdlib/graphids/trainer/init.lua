@@ -538,6 +538,14 @@ function Trainer:fit(model, datamodule, opts)
   if opt == nil then
     error("Trainer:fit: configure_optimizers() returned no optimizer", 0)
   end
+  if type(opt) ~= "table" or type(opt.step) ~= "function" or type(opt.zero_grad) ~= "function" then
+    error("Trainer:fit: configure_optimizers() must return an optimizer (with step and zero_grad), got " ..
+      class.name_of(opt), 0)
+  end
+  if sched ~= nil and (type(sched) ~= "table" or type(sched.step) ~= "function") then
+    error("Trainer:fit: configure_optimizers()'s second result must be a scheduler (with step), got " ..
+      class.name_of(sched), 0)
+  end
   self.optimizer, self.scheduler = opt, sched
   if model.automatic_optimization == false then
     -- A model that optimizes itself steps the optimizer the trainer gave it (model.optimizer), so
@@ -551,6 +559,12 @@ function Trainer:fit(model, datamodule, opts)
   self.resumed_from = nil
   if resume then
     self:_restore(resume)
+    if self.epoch >= self.max_epochs or self.should_stop then
+      -- a finished run resumed: say why nothing trains rather than return as if it had
+      local msg = string.format("resume: the checkpoint is at its end (next epoch %d, max_epochs %d%s); " ..
+        "nothing to train", self.epoch, self.max_epochs, self.should_stop and ", stopped early" or "")
+      if self.log then self.log(msg) else io.stderr:write("graphids: ", msg, "\n") end
+    end
   elseif datamodule.state_dict and datamodule.load_state_dict then
     -- A fresh fit starts the data at epoch 0, whatever a previous fit left in the module.
     local st = datamodule:state_dict()
