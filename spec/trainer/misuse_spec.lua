@@ -87,8 +87,8 @@ describe("Trainer misuse", function()
     local m = model()
     rawset(m, "configure_optimizers", function() return "adam", "cosine" end)
     local t = Trainer { max_epochs = 1, progress = "off" }
-    assert.matches("configure_optimizers%(%) must return an optimizer %(with step and zero_grad%), got string",
-      err_of(t.fit, t, m, dm()))
+    assert.matches("configure_optimizers%(%) must return an optimizer %(with step and zero_grad%), " ..
+      "got string", err_of(t.fit, t, m, dm()))
   end)
 
   it("refuses callbacks that already belong to another trainer", function()
