@@ -8,6 +8,7 @@ local cb = require "graphids.callbacks"
 local Trainer = require("graphids.trainer").Trainer
 local tiny = require "trainer.support.tiny"
 local proc = require "trainer.support.proc"
+local err_of = require("specenv").err_of
 
 local function model(seed)
   return tiny.MLP({ in_dim = 4, hidden = 8, seed = seed or 3 })
@@ -17,11 +18,6 @@ local function dm(seed)
   return tiny.DataModule({ n = 48, batch_size = 8, seed = seed or 2 })
 end
 
-local function err_of(fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  return tostring(err)
-end
 
 describe("Trainer misuse", function()
   local dir
