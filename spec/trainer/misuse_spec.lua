@@ -38,6 +38,12 @@ describe("Trainer misuse", function()
     end
     assert.matches("filename must be a file name other than 'last'",
       err_of(cb.ModelCheckpoint, { filename = "last" }))
+    assert.matches("two checkpoint callbacks write into one folder %(r/checkpoints%)",
+      err_of(Trainer, { default_root_dir = "r", callbacks = { cb.ModelCheckpoint {},
+        cb.ModelCheckpoint { monitor = "val_acc", mode = "max" } } }))
+    -- (without a folder they only track their best scores: fine)
+    Trainer { callbacks = { cb.ModelCheckpoint {}, cb.ModelCheckpoint { monitor = "val_acc",
+      mode = "max" } } }
   end)
 
   it("names a class passed where its instance belongs", function()

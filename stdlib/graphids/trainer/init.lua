@@ -121,6 +121,19 @@ function Trainer:__init(opts)
   if o.enable_checkpointing and not has_ckpt and o.default_root_dir then
     cbs[#cbs + 1] = ModelCheckpoint()
   end
+  -- each checkpoint callback locks its folder for the fit: two on one folder would meet as
+  -- "another run" at the fit's start
+  local folders = {}
+  for _, c in ipairs(cbs) do
+    local d = c.is_checkpoint and (c.dirpath or (o.default_root_dir and o.default_root_dir .. "/checkpoints"))
+    if d then -- (without a folder a checkpoint callback only tracks its best score)
+      if folders[d] then
+        error("Trainer: two checkpoint callbacks write into one folder (" .. d .. "); give them distinct " ..
+          "dirpath", U.CTOR)
+      end
+      folders[d] = true
+    end
+  end
   -- Checkpoint callbacks run after the others (stable order otherwise): what they save must
   -- include the state the others reached this epoch.
   local ordered = {}
