@@ -95,7 +95,7 @@ function ModelCheckpoint:on_fit_start(trainer)
       self.best_score, self.best_epoch = nil, nil
       local msg = string.format("resume: %s has no best checkpoint (the resumed run's is elsewhere); the " ..
         "best is tracked from this fit's epochs", self.dirpath)
-      if trainer.log then trainer.log(msg) else io.stderr:write("graphids: warning: ", msg, "\n") end
+      trainer:warn(msg)
     end
   end
 end

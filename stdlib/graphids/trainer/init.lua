@@ -170,6 +170,12 @@ local function say(self, msg)
   end
 end
 
+-- A warning: to opts.log when given, else on stderr whatever the progress mode (a resume that
+-- restores less than it might, or nothing at all, must not pass unseen).
+function Trainer:warn(msg)
+  if self.log then self.log(msg) else io.stderr:write("graphids: warning: ", msg, "\n") end
+end
+
 -- ---------------------------------------------------------------- metrics of an epoch
 
 -- Graph-weighted means of logged values, in Lua doubles (the order of the batches is fixed, so
@@ -329,7 +335,7 @@ function Trainer:_restore(c)
       -- schedule past its end runs at its last rate)
       local msg = string.format("resume: the checkpoint's learning-rate schedule was built for " ..
         "max_epochs = %d, this fit has %d; the restored schedule is kept", tstate.max_epochs, self.max_epochs)
-      if self.log then self.log(msg) else io.stderr:write("graphids: warning: ", msg, "\n") end
+      self:warn(msg)
     end
   end
   if self.scaler then self.scaler:load_state_dict(tstate.scaler) end
@@ -347,7 +353,7 @@ function Trainer:_restore(c)
     if not claimed[key] then
       local msg = string.format("resume: the checkpoint's %s state matches no callback of this fit " ..
         "(a changed monitor or a removed callback?); it is not restored", key)
-      if self.log then self.log(msg) else io.stderr:write("graphids: warning: ", msg, "\n") end
+      self:warn(msg)
     end
   end
   self.generator:set_state(rng)
@@ -576,7 +582,7 @@ function Trainer:fit(model, datamodule, opts)
       -- a finished run resumed: say why nothing trains rather than return as if it had
       local msg = string.format("resume: the checkpoint is at its end (next epoch %d, max_epochs %d%s); " ..
         "nothing to train", self.epoch, self.max_epochs, self.should_stop and ", stopped early" or "")
-      if self.log then self.log(msg) else io.stderr:write("graphids: ", msg, "\n") end
+      self:warn(msg)
     end
   elseif datamodule.state_dict and datamodule.load_state_dict then
     -- A fresh fit starts the data at epoch 0, whatever a previous fit left in the module.
