@@ -9,7 +9,7 @@ HOST=$1 BDIR=$2 SIZE=${3:-large} G=${4:-1024}
 OUT=${OUT:-/tmp}
 GNN_DEVICE=cuda GNN_BATCH_DIR="$BDIR" GNN_REPS=5 timeout 120 "$HOST" run bench/gnn/gnn_profile.lua \
   1 "$SIZE" "$G" 2>&1 | tee "$OUT/profile.txt"
-GAT_ROWS="gpu_gat_${SIZE}_b${G}" GAT_STEPS=1 timeout 300 ncu --metrics gpu__time_duration.sum \
+GAT_ROWS="gpu_gat_${SIZE}_b${G}" GAT_STEPS=1 timeout 150 ncu --clock-control none --metrics gpu__time_duration.sum \
   --csv "$HOST" run bench/gpu/gat_step.lua "$BDIR" >"$OUT/kernels.csv" 2>"$OUT/ncu.err"
 echo "ncu exit $?; $(grep -c gpu__time_duration "$OUT/kernels.csv") kernels"
 # CSV rows: ..."Kernel Name",..."Metric Name","Metric Unit","Metric Value" (ns or us)

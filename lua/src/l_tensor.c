@@ -61,12 +61,15 @@ static int t_index(lua_State *L) {
     l_tensor *u = lua_touserdata(L, 1);
     int prop = strcmp(k, "shape") == 0 || strcmp(k, "dtype") == 0 || strcmp(k, "ndim") == 0 ||
                strcmp(k, "device") == 0;
-    if (!prop && strcmp(k, "requires_grad") != 0 && strcmp(k, "grad") != 0 &&
+    bool version = strcmp(k, "_version") == 0;
+    if (!prop && !version && strcmp(k, "requires_grad") != 0 && strcmp(k, "grad") != 0 &&
         strcmp(k, "grad_fn") != 0 && strcmp(k, "is_leaf") != 0)
         return 1;
     if (u->t == NULL) return l_error(L, "attempt to use a freed tensor (reading '%s')", k);
     const gids_tensor *t = u->t;
-    if (!prop)
+    if (version) /* torch's t._version: the in-place writes to its memory so far */
+        lua_pushinteger(L, (lua_Integer)__atomic_load_n(&t->storage->version, __ATOMIC_RELAXED));
+    else if (!prop)
         l_autograd_getfield(L, u->t, k);
     else if (k[0] == 's')
         push_dims(L, t->ndim, t->shape);

@@ -64,6 +64,23 @@ describe("graphids.tensor", function()
   end)
 end)
 
+describe("t._version", function()
+  it("counts the in-place writes to a tensor's memory, through any view, as torch's", function()
+    local t = graphids.zeros(4)
+    local v0 = t._version
+    assert.are.equal("number", math.type(v0) and "number")
+    local view = t:narrow(1, 2, 2)
+    t:add_(1)
+    assert.is_true(t._version > v0)
+    local v1 = t._version
+    view:fill_(3)
+    assert.is_true(t._version > v1 and view._version == t._version)
+    local _ = t + 1 -- out of place: no write
+    assert.are.equal(view._version, t._version)
+    assert.has_error(function() t._version = 0 end)
+  end)
+end)
+
 describe("creation functions", function()
   it("zeros/ones/empty take varargs or a table shape and a dtype option", function()
     local z = graphids.zeros(2, 3)

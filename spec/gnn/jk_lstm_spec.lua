@@ -1,7 +1,7 @@
--- jk_lstm_spec.lua -- JumpingKnowledge's lstm mode on the CPU runs the fused bidirectional LSTM
--- (core.bilstm); it must give what nn.LSTM's step-by-step path gives (the path of other
--- devices, and the one the PyG fixtures pin), values and every gradient, on enough nodes for
--- the op's row blocks; and core.bilstm checks its arguments.
+-- jk_lstm_spec.lua -- JumpingKnowledge's lstm mode runs the fused bidirectional LSTM
+-- (core.bilstm, on the CPU and on a GPU: spec/gpu/fused_check.lua compares the two); it must
+-- give what nn.LSTM's step-by-step path gives (the one the PyG fixtures pin), values and every
+-- gradient, on enough nodes for the op's row blocks; and core.bilstm checks its arguments.
 local graphids = require "graphids"
 local core = require "graphids.core"
 local nn = require "graphids.nn"
@@ -29,7 +29,7 @@ local function run(jk, xs, f, w)
   return y, grads(jk, xs)
 end
 
-describe("JumpingKnowledge lstm on the CPU", function()
+describe("JumpingKnowledge lstm", function()
   for _, case in ipairs({
     { dtype = "f64", n = 300, channels = 4, layers = 3, tol = 1e-12 },  -- row blocks
     { dtype = "f64", n = 150, channels = 48, layers = 3, tol = 1e-12 }, -- one block (H 72)

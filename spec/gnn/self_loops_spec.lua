@@ -56,6 +56,48 @@ describe("replace_self_loops", function()
     assert.is_true(ea.grad:abs():sum():item() > 0)
   end)
 
+  -- Every attention layer of a model gets the same edge_index and edge_attr: the last self-loop
+  -- form is handed out again, but never after an in-place write to any of its tensors, for
+  -- another node count or fill, or for an edge_attr that records gradients.
+  it("C.replace_self_loops hands out its last result again only for the same, unchanged inputs",
+    function()
+      local e = ei:clone()
+      local ea = graphids.randn({ 60, 3 }, { generator = gen })
+      local e1, a1 = C.replace_self_loops(e, ea, 25)
+      local e2, a2 = C.replace_self_loops(e, ea, 25)
+      assert.is_true(rawequal(e1, e2) and rawequal(a1, a2))
+      assert.is_false(rawequal(e1, (C.replace_self_loops(e, ea, 26))))
+      assert.is_false(rawequal(e1, (C.replace_self_loops(e, ea, 25, "max"))))
+      C.replace_self_loops(e, ea, 25)
+      ea:mul_(2)
+      local e3, a3 = C.replace_self_loops(e, ea, 25)
+      local e0, a0 = composed(e, ea, 25)
+      assert.is_false(rawequal(a3, a1))
+      assert.is_true(graphids.equal(e3, e0) and graphids.equal(a3, a0))
+      e:narrow(2, 1, 1):fill_(24)
+      local e4, a4 = C.replace_self_loops(e, ea, 25)
+      e0, a0 = composed(e, ea, 25)
+      assert.is_true(graphids.equal(e4, e0) and graphids.equal(a4, a0))
+      a4:zero_() -- a write to the handed-out result: made again
+      local _, a5 = C.replace_self_loops(e, ea, 25)
+      assert.is_true(graphids.equal(a5, a0))
+      local eg = ea:clone():requires_grad_(true)
+      local _, g1 = C.replace_self_loops(e, eg, 25)
+      local _, g2 = C.replace_self_loops(e, eg, 25)
+      assert.is_false(rawequal(g1, g2))
+    end)
+
+  it("a layer checks an edge_index again after an in-place write to it", function()
+    local conv = nn.GATv2Conv(4, 3, { heads = 2 })
+    local x = graphids.randn({ 25, 4 }, { generator = gen })
+    local e = ei:clone()
+    conv(x, e)
+    conv(x, e)
+    e:narrow(2, 1, 1):fill_(30)
+    assert.has_error(function() conv(x, e) end,
+      "GATv2Conv: edge_index holds node 30, out of range [0, 25) for x with 25 nodes")
+  end)
+
   it("refuses a node out of range", function()
     assert.has_error(function() core.graph_replace_self_loops(ei, nil, 10) end)
   end)

@@ -232,6 +232,73 @@ for _, dt in ipairs({ "f32", "f64" }) do
   end)
 end
 
+-- ---------------------------------------------------------------- bidirectional sequence LSTM
+
+-- core.bilstm (runtime/src/cuda/bilstm.cu) against the CPU's: the output and the gradients of x
+-- and all eight weights, with and without biases, one step and three, x strided, and the
+-- backward both writing over the saved gates (graph not retained) and into its own buffer.
+for _, dt in ipairs({ "f32", "f64" }) do
+  check("bilstm forward and backward match the CPU (" .. dt .. ")", function()
+    local Nr, C, Hd = 37, 20, 13
+    local function case(Tn, bias, strided, retain)
+      local x = graphids.randn(Tn, Nr, C):to(dt)
+      local w = {}
+      for d = 0, 1 do
+        w[4 * d + 1] = (graphids.randn(4 * Hd, C) * 0.3):to(dt)
+        w[4 * d + 2] = (graphids.randn(4 * Hd, Hd) * 0.3):to(dt)
+        w[4 * d + 3] = bias and graphids.randn(4 * Hd):to(dt) or nil
+        w[4 * d + 4] = bias and graphids.randn(4 * Hd):to(dt) or nil
+      end
+      local wo = graphids.randn(Tn, Nr, 2 * Hd):to(dt)
+      local function run(dev)
+        local xb = leaf(strided and x:transpose(1, 2):contiguous() or x, dev)
+        local xi = strided and xb:transpose(1, 2) or xb
+        local ws = {}
+        for k = 1, 8 do ws[k] = leaf(w[k], dev) end
+        local out = core.bilstm(xi, table.unpack(ws, 1, 8))
+        ;(out * wo:to(dev)):sum():backward(nil, { retain_graph = retain })
+        local r = { out = out, x = xb.grad }
+        for k = 1, 8 do r[k] = ws[k] and ws[k].grad or nil end
+        return r
+      end
+      local g, c = run(D), run("cpu")
+      local what = string.format("(T=%d, bias=%s, strided=%s, retain=%s)", Tn, tostring(bias),
+        tostring(strided), tostring(retain))
+      for _, k in ipairs({ "out", "x", 1, 2, 3, 4, 5, 6, 7, 8 }) do
+        if c[k] ~= nil or g[k] ~= nil then
+          close(g[k], c[k], tol_of(dt, 1e-4), tostring(k) .. " " .. what)
+        end
+      end
+    end
+    case(3, true, false, false)
+    case(3, true, true, true)
+    case(1, true, false, false)
+    case(4, false, false, true)
+  end)
+end
+
+check("JumpingKnowledge lstm matches the CPU (forward and gradients)", function()
+  local n, channels, layers = 300, 16, 3
+  local jk = graphids.nn.JumpingKnowledge("lstm", { channels = channels, num_layers = layers })
+  local jd = graphids.nn.JumpingKnowledge("lstm", { channels = channels, num_layers = layers })
+  jd:load_state_dict(jk:state_dict())
+  jd:to(D)
+  local xs, xd = {}, {}
+  for i = 1, layers do
+    xs[i] = graphids.randn(n, channels):requires_grad_()
+    xd[i] = xs[i]:detach():to(D):requires_grad_()
+  end
+  local w = graphids.randn(n, channels)
+  local yc, yd = jk(xs), jd(xd)
+  ;(yc * w):sum():backward()
+  ;(yd * w:to(D)):sum():backward()
+  close(yd, yc, 1e-4, "output")
+  for i = 1, layers do close(xd[i].grad, xs[i].grad, 1e-4, "x" .. i .. " grad") end
+  local pd = {}
+  for name, p in jd:named_parameters() do pd[name] = p end
+  for name, p in jk:named_parameters() do close(pd[name].grad, p.grad, 1e-4, name .. " grad") end
+end)
+
 -- ---------------------------------------------------------------- matmul
 
 check("matmul with batch dims and 1-D operands matches the CPU", function()

@@ -32,7 +32,7 @@
 extern "C" {
 #endif
 
-#define GIDS_BACKEND_ABI 6
+#define GIDS_BACKEND_ABI 7
 
 /* ABI 6: streams and events (docs/cuda.md "Streams and events").  Opaque handles, defined by the
  * backend that makes them; a handle of one backend means nothing to another. */
@@ -221,6 +221,17 @@ typedef struct gids_backend {
      * freed, the allocator reuses it only after the work issued on s by then has finished.  The
      * stream it was allocated on needs no record. */
     gids_status (*record_stream)(const gids_tensor *t, gids_stream *s);
+
+    /* ---- ABI 7: the bidirectional sequence LSTM (gids/rnn.h) ---- */
+    /* gids_bilstm */
+    gids_status (*bilstm)(gids_tensor **out, gids_tensor **act, gids_tensor **c,
+                          const gids_tensor *x, const gids_tensor *const w[8]);
+    /* gids_bilstm_backward, and gids_bilstm_backward_consume with consume true (the gate
+     * gradients written over act, whose version the runtime has bumped already). */
+    gids_status (*bilstm_backward)(gids_tensor **g_x, gids_tensor *g_w[8], const bool want_w[8],
+                                   const gids_tensor *g_out, const gids_tensor *x,
+                                   const gids_tensor *const w[8], const gids_tensor *out,
+                                   gids_tensor *act, const gids_tensor *c, bool consume);
 } gids_backend;
 
 /* The plugin's entry point (exported by graphids_cuda.so under this name). */

@@ -63,7 +63,8 @@ gids_status gids_ag_lstm_cell(gids_tensor **h, gids_tensor **c, const gids_tenso
  * backward batches the same way: the weight and input gradients are one GEMM each over all
  * steps.  gids_bilstm gives *out [T, N, 2H], and *act [2, T, N, 4H] (each direction's
  * activated gates) and *c [2, T, N, H] (its cell states) for the backward.  Results do not
- * depend on the thread count.  Arguments as gids_lstm_cell (f32 or f64, CPU); x and the weights
+ * depend on the thread count.  Arguments as gids_lstm_cell (f32 or f64), on the CPU or a CUDA
+ * device (runtime/src/cuda/bilstm.cu: the same layout and products); x and the weights
  * may have any strides (copied when not contiguous).
  * Ownership: results NEW, inputs BORROWed. */
 gids_status gids_bilstm(gids_tensor **out, gids_tensor **act, gids_tensor **c, const gids_tensor *x,

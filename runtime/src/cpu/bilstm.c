@@ -32,6 +32,7 @@
 #include "gids/runtime.h"
 
 #include "../core/core_impl.h"
+#include "../core/dispatch_impl.h"
 #include "lstm_cell_impl.h"
 
 /* The checked operands of one call. */
@@ -372,6 +373,9 @@ gids_status gids_bilstm(gids_tensor **out, gids_tensor **act, gids_tensor **c, c
     GIDS_CHECK(out != NULL && act != NULL && c != NULL, GIDS_EINVAL,
                "bilstm: out, act and c must not be NULL");
     *out = *act = *c = NULL;
+    GIDS_CHECK(w != NULL, GIDS_EINVAL, "bilstm: w is NULL");
+    GIDS_ON_DEVICE("bilstm", bilstm, x, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7])
+    (out, act, c, x, w);
     seq q = {.op = "bilstm"};
     GIDS_TRY(prepare(&q, x, w, true));
     int64_t T = q.T, N = q.N, H = q.H;
@@ -571,6 +575,11 @@ static gids_status backward_(gids_tensor **g_x, gids_tensor *g_w[8], const bool 
                "bilstm_backward: g_w and want_w must not be NULL");
     if (g_x != NULL) *g_x = NULL;
     for (int k = 0; k < 8; k++) g_w[k] = NULL;
+    GIDS_CHECK(w != NULL, GIDS_EINVAL, "bilstm_backward: w is NULL");
+    if (consume && act != NULL) gids_tensor_bump_version(act); /* its gates are about to go */
+    GIDS_ON_DEVICE("bilstm_backward", bilstm_backward, x, w[0], w[1], w[2], w[3], w[4], w[5], w[6],
+                   w[7], g_out, out, act, c)
+    (g_x, g_w, want_w, g_out, x, w, out, act, c, consume);
     seq q = {.op = "bilstm_backward"};
     GIDS_TRY(prepare(&q, x, w, false));
     int64_t T = q.T, N = q.N, C = q.C, H = q.H;
@@ -608,7 +617,6 @@ static gids_status backward_(gids_tensor **g_x, gids_tensor *g_w[8], const bool 
     if (st == GIDS_OK) {
         void *G = consume ? (void *)A : gids_tensor_data(dG);
         void *gx = g_x != NULL ? gids_tensor_data(*g_x) : NULL;
-        if (consume) gids_tensor_bump_version(act); /* its gates are gone */
         FOR_BLOCKS(&q, backward_rows(&q, &sc, GO, A, Cs, G, gx, n0, n1, par));
         st = weight_grads(&q, &sc, G, O, g_w, want_w);
     }

@@ -267,6 +267,12 @@ gids_status gc_scatter_(gids_tensor *self, int dim, const gids_tensor *index,
                         const gids_tensor *src);
 gids_status gc_scatter_scalar_(gids_tensor *self, int dim, const gids_tensor *index,
                                gids_scalar value);
+gids_status gc_bilstm(gids_tensor **out, gids_tensor **act, gids_tensor **c, const gids_tensor *x,
+                      const gids_tensor *const w[8]);
+gids_status gc_bilstm_backward(gids_tensor **g_x, gids_tensor *g_w[8], const bool want_w[8],
+                               const gids_tensor *g_out, const gids_tensor *x,
+                               const gids_tensor *const w[8], const gids_tensor *out,
+                               gids_tensor *act, const gids_tensor *c, bool consume);
 
 /* One entry per line, in gids_backend's order (NULL: the runtime reports the op as unavailable). */
 const gids_backend gc_backend = {
@@ -330,4 +336,6 @@ const gids_backend gc_backend = {
     gc_event_elapsed,            /* event_elapsed */
     gc_event_destroy,            /* event_destroy */
     gc_record_stream,            /* record_stream */
+    gc_bilstm,                   /* bilstm */
+    gc_bilstm_backward,          /* bilstm_backward */
 };

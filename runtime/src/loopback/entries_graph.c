@@ -155,6 +155,33 @@ gids_status lb_lstm_cell_backward(gids_tensor **g_gates, gids_tensor **g_c_prev,
     return LB_DONE(x, st, g_gates, g_c_prev);
 }
 
+gids_status lb_bilstm(gids_tensor **out, gids_tensor **act, gids_tensor **c, const gids_tensor *x,
+                      const gids_tensor *const w[8]) {
+    GIDS_CHECK(w != NULL, GIDS_EINVAL, "bilstm: w is NULL");
+    lb_args a;
+    LB_IN(a, "bilstm", x, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]);
+    gids_status st = gids_bilstm(out, act, c, a.cpu[0], (const gids_tensor *const *)&a.cpu[1]);
+    return LB_DONE(a, st, out, act, c);
+}
+
+gids_status lb_bilstm_backward(gids_tensor **g_x, gids_tensor *g_w[8], const bool want_w[8],
+                               const gids_tensor *g_out, const gids_tensor *x,
+                               const gids_tensor *const w[8], const gids_tensor *out,
+                               gids_tensor *act, const gids_tensor *c, bool consume) {
+    GIDS_CHECK(w != NULL && g_w != NULL, GIDS_EINVAL, "bilstm_backward: w and g_w must not be NULL");
+    lb_args a;
+    LB_IN(a, "bilstm_backward", x, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], g_out, out, act,
+          c);
+    const gids_tensor *const *cw = (const gids_tensor *const *)&a.cpu[1];
+    gids_status st =
+        consume ? gids_bilstm_backward_consume(g_x, g_w, want_w, a.cpu[9], a.cpu[0], cw, a.cpu[10],
+                                               a.cpu[11], a.cpu[12])
+                : gids_bilstm_backward(g_x, g_w, want_w, a.cpu[9], a.cpu[0], cw, a.cpu[10],
+                                       a.cpu[11], a.cpu[12]);
+    return LB_DONE(a, st, g_x, &g_w[0], &g_w[1], &g_w[2], &g_w[3], &g_w[4], &g_w[5], &g_w[6],
+                   &g_w[7]);
+}
+
 gids_status lb_nonzero(gids_tensor **out, const gids_tensor *a) {
     lb_args x;
     LB_IN(x, "nonzero", a);

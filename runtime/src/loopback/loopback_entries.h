@@ -73,7 +73,9 @@
     X(event_query, 1)                                                                              \
     X(event_elapsed, 1)                                                                            \
     X(event_destroy, 1)                                                                            \
-    X(record_stream, 1)
+    X(record_stream, 1)                                                                            \
+    X(bilstm, 1)                                                                                   \
+    X(bilstm_backward, 1)
 
 typedef struct lb_entry {
     const char *name;

@@ -24,7 +24,7 @@
 
 #define LB_DEVICE ((gids_device){GIDS_CUDA, 0})
 /* Most tensors one backend entry takes (gat_attention_backward: 9). */
-#define LB_MAX_ARGS 12
+#define LB_MAX_ARGS 16
 
 /* ---- allocator (allocator.c) ----
  * A device block's address, as the runtime sees it (storage->data), has bit 62 set: not a
@@ -219,6 +219,12 @@ gids_status lb_lstm_cell_backward(gids_tensor **g_gates, gids_tensor **g_c_prev,
                                   const gids_tensor *g_h, const gids_tensor *g_c,
                                   const gids_tensor *act, const gids_tensor *c_prev,
                                   const gids_tensor *c);
+gids_status lb_bilstm(gids_tensor **out, gids_tensor **act, gids_tensor **c, const gids_tensor *x,
+                      const gids_tensor *const w[8]);
+gids_status lb_bilstm_backward(gids_tensor **g_x, gids_tensor *g_w[8], const bool want_w[8],
+                               const gids_tensor *g_out, const gids_tensor *x,
+                               const gids_tensor *const w[8], const gids_tensor *out,
+                               gids_tensor *act, const gids_tensor *c, bool consume);
 gids_status lb_extreme_dim(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
                            int dim, bool keepdim, bool is_max);
 gids_status lb_bernoulli_(gids_tensor *t, uint64_t seed, uint64_t offset, double p);

@@ -80,9 +80,19 @@ end
 
 -- edge_index: [2, E] i64 (or i32) with every node number in [0, num_nodes).  Checked here,
 -- before any message is formed, so a bad edge names the layer instead of an inner op.
+-- edge_index tensors already found in range for a node count, with their version then: every
+-- layer of a model checks the same edge_index, and the check reads its min and max back to
+-- the host (on a GPU two waits for the device per layer).  Weak keys: an entry goes with its
+-- tensor; an in-place write changes the version and the next call checks again.
+local in_range = setmetatable({}, { __mode = "k" })
+
 function C.check_edge_index(fname, edge_index, num_nodes, level)
   level = level or 3
   G._check_edge_index(fname, edge_index, level)
+  local seen = in_range[edge_index]
+  if seen and seen.n == num_nodes and seen.v == edge_index._version then
+    return edge_index
+  end
   if edge_index:numel() > 0 then
     local lo, hi = edge_index:min():item(), edge_index:max():item()
     if lo < 0 or hi >= num_nodes then
@@ -91,6 +101,7 @@ function C.check_edge_index(fname, edge_index, num_nodes, level)
         "nodes", fname, bad, num_nodes, num_nodes), level)
     end
   end
+  in_range[edge_index] = { n = num_nodes, v = edge_index._version }
   return edge_index
 end
 
@@ -199,18 +210,55 @@ function C.check_heads_opts(fname, in_channels, out_channels, o)
   end
 end
 
+-- The last self-loop form made: every attention layer of a model gets the same edge_index and
+-- edge_attr, and on a GPU the dozen ops of the replacement (a nonzero that waits for the device
+-- among them) cost each layer more time than its attention.  Used again only for the same
+-- edge_index, edge_attr, node count and fill, with every tensor at the version it had (no
+-- in-place write since), and never for an edge_attr that records gradients (its result belongs
+-- to one autograd graph).  One slot with weak values: it holds no batch in memory (a collected
+-- tensor empties its field, and the next call makes the form again).
+local last_loops = setmetatable({}, { __mode = "v" })
+
+local function reuse_loops(edge_index, edge_attr, num_nodes, fill_value)
+  local m = last_loops
+  -- rawequal: a tensor's == compares elements
+  if not rawequal(m.ei, edge_index) or not rawequal(m.ea, edge_attr) or m.ei_out == nil or m.n ~= num_nodes
+    or m.fill ~= fill_value or m.v ~= edge_index._version or m.ei_out._version ~= m.ei_v
+    or (edge_attr ~= nil and (m.ea_out == nil or m.ea_v ~= edge_attr._version
+      or m.ea_out._version ~= m.ea_out_v)) then
+    return nil
+  end
+  return m.ei_out, m.ea_out
+end
+
+local function keep_loops(edge_index, edge_attr, num_nodes, fill_value, ei, ea)
+  local m = last_loops
+  m.ei, m.ea, m.ei_out, m.ea_out = edge_index, edge_attr, ei, ea
+  m.n, m.fill, m.v, m.ei_v = num_nodes, fill_value, edge_index._version, ei._version
+  m.ea_v, m.ea_out_v = edge_attr and edge_attr._version, ea and ea._version
+end
+
 -- PyG's self-loop handling of the attention layers: drop the existing loops (and their
 -- attributes), then append one loop per node whose attribute is fill_value.  The default fill
 -- ("mean") on the CPU is one call (core.graph_replace_self_loops: the same edges and bits, a
 -- dozen fewer dispatches a layer) unless edge_attr needs a gradient (the composed ops carry it).
 function C.replace_self_loops(edge_index, edge_attr, num_nodes, fill_value)
+  local graded = edge_attr ~= nil and edge_attr.requires_grad and graphids.is_grad_enabled()
+  if not graded then
+    local ei, ea = reuse_loops(edge_index, edge_attr, num_nodes, fill_value)
+    if ei then return ei, ea end
+  end
+  local ei, ea
   if (fill_value == nil or fill_value == "mean") and edge_index.dtype == "i64"
     and edge_index.device == "cpu" and (edge_attr == nil or (edge_attr.device == "cpu"
-      and not (edge_attr.requires_grad and graphids.is_grad_enabled()))) then
-    return core.graph_replace_self_loops(edge_index, edge_attr, num_nodes)
+      and not graded)) then
+    ei, ea = core.graph_replace_self_loops(edge_index, edge_attr, num_nodes)
+  else
+    ei, ea = G.remove_self_loops(edge_index, edge_attr)
+    ei, ea = G.add_self_loops(ei, ea, num_nodes, fill_value)
   end
-  local ei, ea = G.remove_self_loops(edge_index, edge_attr)
-  return G.add_self_loops(ei, ea, num_nodes, fill_value)
+  if not graded then keep_loops(edge_index, edge_attr, num_nodes, fill_value, ei, ea) end
+  return ei, ea
 end
 
 -- [N, H, C] -> [N, H*C] (concat) or [N, C] (mean over heads), as the PyG attention layers end.

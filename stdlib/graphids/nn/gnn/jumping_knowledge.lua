@@ -80,14 +80,16 @@ local function check_list(self, xs)
   end
 end
 
--- The lstm mode's scores on the CPU: the layers time-major ([layers, N, channels], so each
--- layer is one contiguous block) through core.bilstm, the whole bidirectional LSTM in one op
--- (its input projections and gradients batched over the layers, no per-step ops).  Returns
--- the softmax over the layers, [layers, N], and the stacked layers.
+-- The lstm mode's scores: the layers time-major ([layers, N, channels], so each layer is one
+-- contiguous block) through core.bilstm, the whole bidirectional LSTM in one op on the CPU and
+-- on a GPU (its input projections and gradients batched over the layers, no per-step ops; on
+-- an H100 nn.LSTM's per-step ops, stacks and concatenations cost the large GAT at 1024 graphs
+-- several milliseconds a step).  Returns the softmax over the layers, [layers, N], and the
+-- stacked layers.
 local LSTM_PARAMS = { "weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
   "weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse", "bias_hh_l0_reverse" }
 
-local function lstm_attention_cpu(self, xs)
+local function lstm_attention(self, xs)
   local x = graphids.stack(xs, 1)                         -- [layers, N, channels]
   local w = {}
   for i, name in ipairs(LSTM_PARAMS) do
@@ -106,17 +108,8 @@ function JumpingKnowledge:forward(xs)
   elseif self.mode == "max" then
     return (graphids.stack(xs, last + 1):max(last + 1))
   end
-  if xs[1].device == "cpu" then
-    local alpha, x = lstm_attention_cpu(self, xs)
-    return (x * alpha:unsqueeze(3)):sum(1)
-  end
-  local x = graphids.stack(xs, 2)                         -- [N, layers, channels]
-  local h = self.lstm(x)                                  -- [N, layers, 2 * hidden]
-  local alpha = self.att(h):squeeze(3):softmax(2)         -- [N, layers]
-  -- The weighted sum over the layers as one batched product [N, 1, layers] @ [N, layers, C]:
-  -- a broadcast multiply and a sum (and three passes over [N, layers, C] in the backward) cost
-  -- 1.6 ms of the large GAT's step at 1024 graphs on an H100.
-  return graphids.matmul(alpha:unsqueeze(2), x):squeeze(2)
+  local alpha, x = lstm_attention(self, xs)
+  return (x * alpha:unsqueeze(3)):sum(1)
 end
 
 function JumpingKnowledge:extra_repr()

@@ -1,0 +1,411 @@
+/* bilstm.cu -- the bidirectional sequence LSTM (gids/rnn.h: gids_bilstm) on CUDA tensors, in the
+ * CPU's layout (runtime/src/cpu/bilstm.c):
+ *   act [2, T, N, 4H]  each direction's gates, activated in place by the cells (and, in the
+ *                      backward, their gradients dG, in place when consumed)
+ *   c [2, T, N, H]     each direction's cell states
+ *   out [T, N, 2H]     the forward direction's h in columns 0:H, the reverse's in H:2H
+ * Step s runs the forward direction at t = s and the reverse at t = T-1-s.
+ *
+ * Why one op instead of nn.LSTM's per-step ops (the large GAT's jumping knowledge at 1024 graphs
+ * on an H100, TF32): the per-step ops stacked each direction's outputs and concatenated the two
+ * (five copies of [T, N, H..2H]), summed the input gradients of the two directions and of each
+ * step's two products in separate kernels (six passes over [N, 2H]), and ran the weight
+ * gradients as one product per step.  Here:
+ *   - one input-projection GEMM per direction over all T * N rows, the recurrent products
+ *     accumulated into the gate rows by the GEMM itself (beta = 1), h written by the cell
+ *     straight into its half of out (no copies);
+ *   - in the backward, one cell launch per step for both directions that reads g_out and the
+ *     recurrent gradient in place, the input gradient as two GEMMs over all rows (the second
+ *     accumulating), the weight gradients one GEMM each over all steps, and the bias gradient
+ *     one column sum of dG per direction.
+ * The gates add their biases in the cell (b_ih + b_hh on top of x W_ih^T + h W_hh^T), so the
+ * rounding differs from the CPU's (x W_ih^T + b_ih) + (h W_hh^T + b_hh) in the last bits.
+ * Every element of a cell is computed by one thread and every GEMM is cuBLAS's deterministic
+ * one, so results repeat exactly from run to run.
+ */
+#include <limits.h>
+#include <string.h>
+
+#include "cuda_impl.h"
+
+namespace {
+
+template <typename T> __device__ __forceinline__ T sig(T x);
+template <> __device__ __forceinline__ float sig<float>(float x) {
+    return 1.0f / (1.0f + expf(-x));
+}
+template <> __device__ __forceinline__ double sig<double>(double x) {
+    return 1.0 / (1.0 + exp(-x));
+}
+template <typename T> __device__ __forceinline__ T th(T x);
+template <> __device__ __forceinline__ float th<float>(float x) {
+    return tanhf(x);
+}
+template <> __device__ __forceinline__ double th<double>(double x) {
+    return tanh(x);
+}
+
+/* Shapes a cell launch needs, by value. */
+struct dims {
+    int64_t T, N, H;
+};
+
+/* The cells of step s, both directions: gates (in act, with the recurrent product already added)
+ * plus the biases (b[d] = {b_ih, b_hh} of direction d, NULL: none), activated in place; c and
+ * h (into out) written. */
+template <typename T>
+__global__ void cells_fwd(T *act, T *out, T *c, const T *b_ih0, const T *b_hh0, const T *b_ih1,
+                          const T *b_hh1, int64_t s, dims z) {
+    const int64_t NH = z.N * z.H, total = 2 * NH, H = z.H;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        const int d = i >= NH;
+        const int64_t r = i - d * NH, n = r / H, k = r - n * H;
+        const int64_t t = d == 0 ? s : z.T - 1 - s, tp = d == 0 ? s - 1 : z.T - s;
+        T *a = act + ((d * z.T + t) * z.N + n) * 4 * H;
+        const T *bi = d == 0 ? b_ih0 : b_ih1, *bh = d == 0 ? b_hh0 : b_hh1;
+        T gi = a[k], gf = a[H + k], gg = a[2 * H + k], go = a[3 * H + k];
+        if (bi != nullptr) {
+            gi += bi[k] + bh[k];
+            gf += bi[H + k] + bh[H + k];
+            gg += bi[2 * H + k] + bh[2 * H + k];
+            go += bi[3 * H + k] + bh[3 * H + k];
+        }
+        const T iv = sig<T>(gi), fv = sig<T>(gf), gv = th<T>(gg), ov = sig<T>(go);
+        a[k] = iv;
+        a[H + k] = fv;
+        a[2 * H + k] = gv;
+        a[3 * H + k] = ov;
+        const T cv = s > 0 ? fv * c[((d * z.T + tp) * z.N + n) * H + k] + iv * gv : iv * gv;
+        c[((d * z.T + t) * z.N + n) * H + k] = cv;
+        out[(t * z.N + n) * 2 * H + d * H + k] = ov * th<T>(cv);
+    }
+}
+
+/* The cells' backward of step s, both directions.  The gradient reaching h is g_out's (NULL:
+ * none) plus, below the last step, the recurrent one in dh [N, 2H]; dc_in [N, 2H] holds the c
+ * gradient from the later step (read below the last step), dc_out receives the earlier step's.
+ * The gate gradients go to dG (which may be act itself: each thread reads its four gates before
+ * writing their gradients). */
+template <typename T>
+__global__ void cells_bwd(T *dG, T *dc_out, const T *act, const T *c, const T *g_out, const T *dh,
+                          const T *dc_in, int64_t s, dims z) {
+    const int64_t NH = z.N * z.H, total = 2 * NH, H = z.H;
+    const bool later = s < z.T - 1, earlier = s > 0;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        const int d = i >= NH;
+        const int64_t r = i - d * NH, n = r / H, k = r - n * H;
+        const int64_t t = d == 0 ? s : z.T - 1 - s, tp = d == 0 ? s - 1 : z.T - s;
+        const int64_t row = (d * z.T + t) * z.N + n, sc = n * 2 * H + d * H + k;
+        const T *a = act + row * 4 * H;
+        T *g = dG + row * 4 * H;
+        const T iv = a[k], fv = a[H + k], gv = a[2 * H + k], ov = a[3 * H + k];
+        T gh = g_out != nullptr ? g_out[(t * z.N + n) * 2 * H + d * H + k] : (T)0;
+        if (later) gh += dh[sc];
+        const T gc = later ? dc_in[sc] : (T)0;
+        const T cp = earlier ? c[((d * z.T + tp) * z.N + n) * H + k] : (T)0;
+        const T tc = th<T>(c[row * H + k]);
+        const T dc = gc + gh * ov * ((T)1 - tc * tc);
+        g[k] = dc * gv * iv * ((T)1 - iv);
+        g[H + k] = dc * cp * fv * ((T)1 - fv);
+        g[2 * H + k] = dc * iv * ((T)1 - gv * gv);
+        g[3 * H + k] = gh * tc * ov * ((T)1 - ov);
+        dc_out[sc] = dc * fv;
+    }
+}
+
+const char *const W_NAMES[8] = {"w_ih", "w_hh", "b_ih", "b_hh", "w_ih_r", "w_hh_r", "b_ih_r", "b_hh_r"};
+
+/* The checked operands of one call (the CPU's checks, runtime/src/cpu/bilstm.c). */
+struct seq {
+    const char *op;
+    gids_dtype dt;
+    gids_device dev;
+    size_t es;
+    int64_t T, N, C, H;
+    const void *x;
+    const void *w[8]; /* biases NULL when absent or not read */
+    gc_ref held[16];
+    int nheld = 0;
+    cublasHandle_t blas = nullptr;
+};
+
+/* t on the call's device and dtype, of the given shape; *data its elements, contiguous (a copy
+ * held by q when t is strided); *held (when not NULL) the contiguous tensor. */
+gids_status take(seq *q, const char *name, const gids_tensor *t, int ndim, const int64_t *shape,
+                 const void **data, gids_tensor **held = nullptr) {
+    char a[96], b[96];
+    GIDS_CHECK(t != nullptr, GIDS_EINVAL, "%s: %s is NULL", q->op, name);
+    GIDS_CHECK(gc_is_cuda(t) && gc_dev(t).index == q->dev.index, GIDS_EDEVICE,
+               "%s: %s is not on cuda:%d with x", q->op, name, q->dev.index);
+    GIDS_CHECK(t->dtype == q->dt, GIDS_EDTYPE, "%s: %s has dtype %s, expected %s", q->op, name,
+               gids_dtype_name(t->dtype), gids_dtype_name(q->dt));
+    bool same = t->ndim == ndim;
+    for (int k = 0; same && k < ndim; k++) same = t->shape[k] == shape[k];
+    GIDS_CHECK(same, GIDS_ESHAPE, "%s: %s has shape %s, expected %s", q->op, name,
+               gids_shape_str(t->ndim, t->shape, a, sizeof a),
+               gids_shape_str(ndim, shape, b, sizeof b));
+    GIDS_CHECK(q->nheld < 16, GIDS_EINVAL, "%s: too many operands", q->op);
+    gc_ref &r = q->held[q->nheld++];
+    GIDS_TRY(gc_contiguous_as(q->op, &r.t, t, q->dt));
+    *data = gids_tensor_data(r.t);
+    if (held != nullptr) *held = r.t;
+    return GIDS_OK;
+}
+
+gids_status prepare(seq *q, const gids_tensor *x, const gids_tensor *const w[8], bool biases) {
+    char a[96];
+    GIDS_CHECK(x != nullptr, GIDS_EINVAL, "%s: x is NULL", q->op);
+    GIDS_CHECK(w != nullptr, GIDS_EINVAL, "%s: w is NULL", q->op);
+    GIDS_TRY(gc_use_device(q->op, x));
+    GIDS_CHECK(x->dtype == GIDS_F32 || x->dtype == GIDS_F64, GIDS_EDTYPE,
+               "%s: x must be f32 or f64, got %s", q->op, gids_dtype_name(x->dtype));
+    GIDS_CHECK(x->ndim == 3 && x->shape[0] >= 1, GIDS_ESHAPE,
+               "%s: x must have shape [T >= 1, N, C], got %s", q->op,
+               gids_shape_str(x->ndim, x->shape, a, sizeof a));
+    GIDS_CHECK(w[0] != nullptr, GIDS_EINVAL, "%s: w_ih is NULL", q->op);
+    GIDS_CHECK(w[0]->ndim == 2 && w[0]->shape[0] >= 4 && w[0]->shape[0] % 4 == 0, GIDS_ESHAPE,
+               "%s: w_ih must have shape [4 * hidden, C], got %s", q->op,
+               gids_shape_str(w[0]->ndim, w[0]->shape, a, sizeof a));
+    q->dt = x->dtype;
+    q->dev = gc_dev(x);
+    q->es = gids_dtype_size(x->dtype);
+    q->T = x->shape[0];
+    q->N = x->shape[1];
+    q->C = x->shape[2];
+    q->H = w[0]->shape[0] / 4;
+    GIDS_CHECK(q->T * q->N <= INT_MAX && q->C <= INT_MAX && 8 * q->H <= INT_MAX, GIDS_ESHAPE,
+               "%s: x %s or hidden %lld too large for cuBLAS", q->op,
+               gids_shape_str(x->ndim, x->shape, a, sizeof a), (long long)q->H);
+    int64_t xs[3] = {q->T, q->N, q->C};
+    GIDS_TRY(take(q, "x", x, 3, xs, &q->x));
+    bool has_b = w[2] != nullptr || w[3] != nullptr || w[6] != nullptr || w[7] != nullptr;
+    for (int k = 0; k < 8; k++) {
+        bool is_bias = k % 4 >= 2;
+        q->w[k] = nullptr;
+        if (is_bias && !(biases && has_b)) continue;
+        int64_t shape[2] = {4 * q->H, k % 4 == 1 ? q->H : q->C};
+        GIDS_CHECK(w[k] != nullptr, GIDS_EINVAL,
+                   "%s: %s is NULL (the biases are all given or all NULL)", q->op, W_NAMES[k]);
+        GIDS_TRY(take(q, W_NAMES[k], w[k], is_bias ? 1 : 2, shape, &q->w[k]));
+    }
+    return gc_cublas_handle(q->op, q->dev.index, &q->blas);
+}
+
+/* Element `off` of the buffer p. */
+inline void *at(const seq *q, const void *p, int64_t off) {
+    return (char *)p + off * (int64_t)q->es;
+}
+/* Element offsets of (direction d, step t, node n) in act / dG and in c. */
+inline int64_t GR(const seq *q, int d, int64_t t, int64_t n) {
+    return ((d * q->T + t) * q->N + n) * 4 * q->H;
+}
+
+/* Cm[M, Nc] (row stride ldc) <- op(A) op(B) + beta Cm, every operand row-major (op transposes
+ * when ta / tb).  cuBLAS is column-major: Cm^T = op(B)^T op(A)^T, a row-major matrix's memory
+ * being its transpose's.  K = 0 with beta 0 zeroes Cm. */
+gids_status gemm(const seq *q, bool ta, bool tb, int64_t M, int64_t Nc, int64_t K, const void *A,
+                 int64_t lda, const void *B, int64_t ldb, double beta, void *Cm, int64_t ldc) {
+    if (M == 0 || Nc == 0) return GIDS_OK;
+    if (K == 0) {
+        if (beta == 0.0)
+            GC_CUDA(q->op, cudaMemset2DAsync(Cm, (size_t)ldc * q->es, 0, (size_t)Nc * q->es,
+                                             (size_t)M, gc_stream()));
+        return GIDS_OK;
+    }
+    cublasOperation_t oa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, ob = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    if (q->dt == GIDS_F32) {
+        float one = 1.0f, be = (float)beta;
+        GC_CUBLAS(q->op, cublasSgemm(q->blas, ob, oa, (int)Nc, (int)M, (int)K, &one,
+                                     (const float *)B, (int)ldb, (const float *)A, (int)lda, &be,
+                                     (float *)Cm, (int)ldc));
+    } else {
+        double one = 1.0;
+        GC_CUBLAS(q->op, cublasDgemm(q->blas, ob, oa, (int)Nc, (int)M, (int)K, &one,
+                                     (const double *)B, (int)ldb, (const double *)A, (int)lda,
+                                     &beta, (double *)Cm, (int)ldc));
+    }
+    if (gc_sync_each_op) GC_CUDA(q->op, gc_sync_current());
+    return GIDS_OK;
+}
+
+/* A new contiguous tensor of the call's dtype and device. */
+gids_status make(const seq *q, gids_tensor **out, int ndim, const int64_t *shape) {
+    return gids_empty(out, q->dt, q->dev, ndim, shape);
+}
+
+gids_status launch_fwd(const seq *q, void *A, void *O, void *Cs, int64_t s) {
+    dims z = {q->T, q->N, q->H};
+    unsigned blocks = gc_blocks(2 * q->N * q->H);
+    if (q->dt == GIDS_F32) {
+        const float *const *b = (const float *const *)q->w;
+        cells_fwd<float><<<blocks, GC_THREADS, 0, gc_stream()>>>(
+            (float *)A, (float *)O, (float *)Cs, b[2], b[3], b[6], b[7], s, z);
+    } else {
+        const double *const *b = (const double *const *)q->w;
+        cells_fwd<double><<<blocks, GC_THREADS, 0, gc_stream()>>>(
+            (double *)A, (double *)O, (double *)Cs, b[2], b[3], b[6], b[7], s, z);
+    }
+    GC_LAUNCHED(q->op);
+    return GIDS_OK;
+}
+
+gids_status forward(const seq *q, void *A, void *O, void *Cs) {
+    int64_t T = q->T, N = q->N, C = q->C, H = q->H;
+    /* the input projections of every step: [T * N, C] x W_ih^T -> act[d] */
+    for (int d = 0; d < 2; d++)
+        GIDS_TRY(gemm(q, false, true, T * N, 4 * H, C, q->x, C, q->w[4 * d], C, 0.0,
+                      at(q, A, GR(q, d, 0, 0)), 4 * H));
+    for (int64_t s = 0; s < T; s++) {
+        if (s > 0) {
+            /* + h_prev W_hh^T, h_prev read in place from its half of out (row stride 2H) */
+            int64_t tp[2] = {s - 1, T - s}, t[2] = {s, T - 1 - s};
+            for (int d = 0; d < 2; d++)
+                GIDS_TRY(gemm(q, false, true, N, 4 * H, H, at(q, O, (tp[d] * N) * 2 * H + d * H),
+                              2 * H, q->w[4 * d + 1], H, 1.0, at(q, A, GR(q, d, t[d], 0)), 4 * H));
+        }
+        GIDS_TRY(launch_fwd(q, A, O, Cs, s));
+    }
+    return GIDS_OK;
+}
+
+gids_status launch_bwd(const seq *q, void *G, void *dc_out, const void *A, const void *Cs,
+                       const void *GO, const void *dh, const void *dc_in, int64_t s) {
+    dims z = {q->T, q->N, q->H};
+    unsigned blocks = gc_blocks(2 * q->N * q->H);
+    if (q->dt == GIDS_F32)
+        cells_bwd<float><<<blocks, GC_THREADS, 0, gc_stream()>>>(
+            (float *)G, (float *)dc_out, (const float *)A, (const float *)Cs, (const float *)GO,
+            (const float *)dh, (const float *)dc_in, s, z);
+    else
+        cells_bwd<double><<<blocks, GC_THREADS, 0, gc_stream()>>>(
+            (double *)G, (double *)dc_out, (const double *)A, (const double *)Cs,
+            (const double *)GO, (const double *)dh, (const double *)dc_in, s, z);
+    GC_LAUNCHED(q->op);
+    return GIDS_OK;
+}
+
+/* NEW [4H]: the column sums of direction d's gate gradients, the bias gradient. */
+gids_status bias_grad(const seq *q, gids_tensor *dG, int d, gids_tensor **out) {
+    gc_ref sel, flat;
+    GIDS_TRY(gids_select(&sel.t, dG, 0, d));
+    int64_t shape[2] = {q->T * q->N, 4 * q->H};
+    GIDS_TRY(gids_view(&flat.t, sel.t, 2, shape));
+    int dim0 = 0;
+    return gc_reduce(out, GIDS_SUM, flat.t, 1, &dim0, false);
+}
+
+} // namespace
+
+gids_status gc_bilstm(gids_tensor **out, gids_tensor **act, gids_tensor **c, const gids_tensor *x,
+                      const gids_tensor *const w[8]) {
+    GIDS_CHECK(out != nullptr && act != nullptr && c != nullptr, GIDS_EINVAL,
+               "bilstm: out, act and c must not be NULL");
+    *out = *act = *c = nullptr;
+    seq q;
+    q.op = "bilstm";
+    GIDS_TRY(prepare(&q, x, w, true));
+    int64_t T = q.T, N = q.N, H = q.H;
+    int64_t as[4] = {2, T, N, 4 * H}, cs[4] = {2, T, N, H}, os[3] = {T, N, 2 * H};
+    gc_ref A, O, Cs;
+    GIDS_TRY(make(&q, &A.t, 4, as));
+    GIDS_TRY(make(&q, &O.t, 3, os));
+    GIDS_TRY(make(&q, &Cs.t, 4, cs));
+    if (N > 0 && H > 0)
+        GIDS_TRY(forward(&q, gids_tensor_data(A.t), gids_tensor_data(O.t), gids_tensor_data(Cs.t)));
+    *out = O.take();
+    *act = A.take();
+    *c = Cs.take();
+    return GIDS_OK;
+}
+
+gids_status gc_bilstm_backward(gids_tensor **g_x, gids_tensor *g_w[8], const bool want_w[8],
+                               const gids_tensor *g_out, const gids_tensor *x,
+                               const gids_tensor *const w[8], const gids_tensor *out,
+                               gids_tensor *act, const gids_tensor *c, bool consume) {
+    GIDS_CHECK(g_w != nullptr && want_w != nullptr, GIDS_EINVAL,
+               "bilstm_backward: g_w and want_w must not be NULL");
+    if (g_x != nullptr) *g_x = nullptr;
+    for (int k = 0; k < 8; k++) g_w[k] = nullptr;
+    seq q;
+    q.op = "bilstm_backward";
+    GIDS_TRY(prepare(&q, x, w, false));
+    int64_t T = q.T, N = q.N, C = q.C, H = q.H;
+    int64_t as[4] = {2, T, N, 4 * H}, cs[4] = {2, T, N, H}, os[3] = {T, N, 2 * H},
+            xs[3] = {T, N, C};
+    const void *A = nullptr, *O = nullptr, *Cs = nullptr, *GO = nullptr;
+    gids_tensor *act_c = nullptr; /* act, contiguous (itself, or a copy q holds) */
+    GIDS_TRY(take(&q, "act", act, 4, as, &A, &act_c));
+    GIDS_TRY(take(&q, "out", out, 3, os, &O));
+    GIDS_TRY(take(&q, "c", c, 4, cs, &Cs));
+    if (g_out != nullptr) GIDS_TRY(take(&q, "g_out", g_out, 3, os, &GO));
+    /* the gate gradients: over act's elements when consumed, else a buffer of their own */
+    gc_ref dG, gx, scratch;
+    if (consume) {
+        gids_tensor_retain(act_c);
+        dG.t = act_c;
+    } else {
+        GIDS_TRY(make(&q, &dG.t, 4, as));
+    }
+    if (g_x != nullptr) GIDS_TRY(make(&q, &gx.t, 3, xs));
+    /* dh [N, 2H] (the recurrent gradient reaching each step's h), dc [2][N, 2H] (the c
+     * gradient from the later step to the earlier one: they swap each step) */
+    int64_t ss = 3 * N * 2 * H > 0 ? 3 * N * 2 * H : 1;
+    GIDS_TRY(make(&q, &scratch.t, 1, &ss));
+    void *G = gids_tensor_data(dG.t), *dh = gids_tensor_data(scratch.t);
+    void *dc[2] = {at(&q, dh, N * 2 * H), at(&q, dh, 2 * N * 2 * H)};
+    gc_ref gw[8];
+    if (N > 0 && H > 0) {
+        int cur = 0;
+        for (int64_t s = T - 1; s >= 0; s--) {
+            if (s < T - 1) {
+                /* dh = dG of the later step (t + 1 forward, t - 1 reverse) W_hh */
+                GIDS_TRY(gemm(&q, false, false, N, H, 4 * H, at(&q, G, GR(&q, 0, s + 1, 0)), 4 * H,
+                              q.w[1], H, 0.0, dh, 2 * H));
+                GIDS_TRY(gemm(&q, false, false, N, H, 4 * H, at(&q, G, GR(&q, 1, T - 2 - s, 0)),
+                              4 * H, q.w[5], H, 0.0, at(&q, dh, H), 2 * H));
+            }
+            GIDS_TRY(launch_bwd(&q, G, dc[1 - cur], A, Cs, GO, dh, dc[cur], s));
+            cur = 1 - cur;
+        }
+    }
+    if (g_x != nullptr) {
+        /* g_x = dG W_ih + dG_r W_ih_r over every row of every step */
+        for (int d = 0; d < 2; d++)
+            GIDS_TRY(gemm(&q, false, false, T * N, C, 4 * H, at(&q, G, GR(&q, d, 0, 0)), 4 * H,
+                          q.w[4 * d], C, d == 0 ? 0.0 : 1.0, gids_tensor_data(gx.t), C));
+    }
+    for (int d = 0; d < 2; d++) {
+        if (want_w[4 * d]) {
+            int64_t s2[2] = {4 * H, C};
+            GIDS_TRY(make(&q, &gw[4 * d].t, 2, s2));
+            GIDS_TRY(gemm(&q, true, false, 4 * H, C, T * N, at(&q, G, GR(&q, d, 0, 0)), 4 * H, q.x,
+                          C, 0.0, gids_tensor_data(gw[4 * d].t), C));
+        }
+        if (want_w[4 * d + 1]) {
+            /* the steps with a previous state: dG of steps 1..T-1 (forward) or 0..T-2 (reverse)
+             * against h of steps 0..T-2 or 1..T-1, read from out's half (row stride 2H) */
+            int64_t s2[2] = {4 * H, H};
+            GIDS_TRY(make(&q, &gw[4 * d + 1].t, 2, s2));
+            GIDS_TRY(gemm(&q, true, false, 4 * H, H, (T - 1) * N,
+                          at(&q, G, GR(&q, d, d == 0 ? 1 : 0, 0)), 4 * H,
+                          at(&q, O, (d == 0 ? 0 : N * 2 * H) + d * H), 2 * H, 0.0,
+                          gids_tensor_data(gw[4 * d + 1].t), H));
+        }
+        /* b_ih and b_hh enter the gates as one sum: the same gradient */
+        if (want_w[4 * d + 2] || want_w[4 * d + 3]) {
+            gc_ref b;
+            GIDS_TRY(bias_grad(&q, dG.t, d, &b.t));
+            int64_t n4 = 4 * H;
+            for (int k = 2; k < 4; k++) {
+                if (!want_w[4 * d + k]) continue;
+                GIDS_TRY(make(&q, &gw[4 * d + k].t, 1, &n4));
+                GIDS_TRY(gc_copy(gw[4 * d + k].t, b.t));
+            }
+        }
+    }
+    if (g_x != nullptr) *g_x = gx.take();
+    for (int k = 0; k < 8; k++) g_w[k] = gw[k].take();
+    return GIDS_OK;
+}
