@@ -4,8 +4,11 @@
  * nil
  *   local out = core.bilstm(x, w_ih, w_hh, b_ih, b_hh, w_ih_r, w_hh_r, b_ih_r, b_hh_r)
  *                                                -- x [T, N, C] -> out [T, N, 2H]; biases nil: none
+ *   local y = core.jk_sum(x, alpha)              -- x [T, N, C], alpha [T, N] -> [N, C]:
+ *                                                -- sum over t of alpha[t, n] * x[t, n, c]
  *
- * Each records one node (LSTMCellBackward, BiLSTMBackward) when an input requires grad.
+ * Each records one node (LSTMCellBackward, BiLSTMBackward, JKSumBackward) when an input requires
+ * grad.
  */
 #include "binding.h"
 #include "gids/rnn.h"
@@ -31,8 +34,18 @@ static int l_bilstm(lua_State *L) {
     return 1;
 }
 
+static int l_jk_sum(lua_State *L) {
+    gids_tensor *x = l_checktensor(L, 1);
+    gids_tensor *alpha = l_checktensor(L, 2);
+    l_checkend(L, 2, "jk_sum");
+    l_tensor *out = l_newtensor(L);
+    l_check(L, gids_ag_jk_sum(&out->t, x, alpha));
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {
     {"bilstm", l_bilstm},
+    {"jk_sum", l_jk_sum},
     {"lstm_cell", l_lstm_cell},
     {NULL, NULL},
 };

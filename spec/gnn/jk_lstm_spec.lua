@@ -112,4 +112,43 @@ describe("JumpingKnowledge lstm", function()
     local out = core.bilstm(x, wi, wh, nil, nil, wi, wh, nil, nil)
     assert.are.same({ 2, 3, 4 }, out.shape)
   end)
+
+  -- core.jk_sum is the weighted sum over the layers that ends the lstm mode.
+  it("jk_sum is the composed broadcast multiply and sum, with central-difference gradients",
+    function()
+      local gen = graphids.Generator(3)
+      for _, dt in ipairs({ "f32", "f64" }) do
+        local x = graphids.randn({ 3, 40, 7 }, { dtype = dt, generator = gen })
+        local a = graphids.randn({ 3, 40 }, { dtype = dt, generator = gen })
+        local want = (x * a:unsqueeze(3)):sum(1)
+        local tol = dt == "f32" and 1e-6 or 1e-14
+        assert.is_true(graphids.allclose(core.jk_sum(x, a), want, { rtol = tol, atol = tol }))
+        -- strided operands give the same
+        local xs = x:transpose(1, 2):contiguous():transpose(1, 2)
+        local as = a:t():contiguous():t()
+        assert.is_true(graphids.equal(core.jk_sum(xs, as), core.jk_sum(x, a)))
+      end
+      local x = graphids.randn({ 3, 6, 5 }, { dtype = "f64", generator = gen }):requires_grad_(true)
+      local a = graphids.randn({ 3, 6 }, { dtype = "f64", generator = gen }):requires_grad_(true)
+      assert.is_true(graphids.autograd.gradcheck(core.jk_sum, { x, a, n = 2 }))
+      -- only one input recording gradients
+      local xd = x:detach()
+      local y = core.jk_sum(xd, a)
+      y:sum():backward()
+      assert.is_true(graphids.allclose(a.grad, xd:sum(3), { rtol = 1e-12, atol = 1e-12 }))
+      assert.is_nil(xd.grad)
+    end)
+
+  it("jk_sum refuses mismatched shapes and dtypes", function()
+    local x, a = graphids.randn({ 3, 4, 5 }), graphids.randn({ 3, 4 })
+    assert.has_error(function() core.jk_sum(graphids.randn({ 4, 5 }), a) end,
+      "jk_sum: x must have shape [T, N, C], got [4,5]")
+    assert.has_error(function() core.jk_sum(x, graphids.randn({ 4, 3 })) end,
+      "jk_sum: alpha has shape [4,3], expected [3,4]")
+    assert.has_error(function() core.jk_sum(x, a:to("f64")) end,
+      "jk_sum: alpha has dtype f64, expected f32 (that of x)")
+    assert.has_error(function() core.jk_sum(x:to("i64"), a) end,
+      "jk_sum: x must be f32 or f64, got i64")
+    assert.has_error(function() core.jk_sum(x, a, a) end)
+  end)
 end)

@@ -277,6 +277,29 @@ for _, dt in ipairs({ "f32", "f64" }) do
   end)
 end
 
+for _, dt in ipairs({ "f32", "f64" }) do
+  check("jk_sum forward and backward match the CPU (" .. dt .. ")", function()
+    local x, a = graphids.randn(3, 301, 70):to(dt), graphids.randn(3, 301):to(dt)
+    local wo = graphids.randn(301, 70):to(dt)
+    for _, want in ipairs({ { true, true }, { true, false }, { false, true } }) do
+      local function run(dev)
+        local xl = want[1] and leaf(x, dev) or x:to(dev)
+        local al = want[2] and leaf(a, dev) or a:to(dev)
+        local y = core.jk_sum(xl, al)
+        ;(y * wo:to(dev)):sum():backward()
+        return { y = y, x = want[1] and xl.grad or nil, a = want[2] and al.grad or nil }
+      end
+      local g, c = run(D), run("cpu")
+      for _, k in ipairs({ "y", "x", "a" }) do
+        if c[k] ~= nil or g[k] ~= nil then
+          close(g[k], c[k], tol_of(dt, 1e-6), string.format("%s (x grad %s, alpha grad %s)", k,
+            tostring(want[1]), tostring(want[2])))
+        end
+      end
+    end
+  end)
+end
+
 check("JumpingKnowledge lstm matches the CPU (forward and gradients)", function()
   local n, channels, layers = 300, 16, 3
   local jk = graphids.nn.JumpingKnowledge("lstm", { channels = channels, num_layers = layers })

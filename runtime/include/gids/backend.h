@@ -222,7 +222,8 @@ typedef struct gids_backend {
      * stream it was allocated on needs no record. */
     gids_status (*record_stream)(const gids_tensor *t, gids_stream *s);
 
-    /* ---- ABI 7: the bidirectional sequence LSTM (gids/rnn.h) ---- */
+    /* ---- ABI 7: the bidirectional sequence LSTM and the jumping-knowledge sum (gids/rnn.h) ----
+     */
     /* gids_bilstm */
     gids_status (*bilstm)(gids_tensor **out, gids_tensor **act, gids_tensor **c,
                           const gids_tensor *x, const gids_tensor *const w[8]);
@@ -232,6 +233,10 @@ typedef struct gids_backend {
                                    const gids_tensor *g_out, const gids_tensor *x,
                                    const gids_tensor *const w[8], const gids_tensor *out,
                                    gids_tensor *act, const gids_tensor *c, bool consume);
+    /* gids_jk_sum, gids_jk_sum_backward */
+    gids_status (*jk_sum)(gids_tensor **out, const gids_tensor *x, const gids_tensor *alpha);
+    gids_status (*jk_sum_backward)(gids_tensor **g_x, gids_tensor **g_alpha, const gids_tensor *g,
+                                   const gids_tensor *x, const gids_tensor *alpha);
 } gids_backend;
 
 /* The plugin's entry point (exported by graphids_cuda.so under this name). */

@@ -109,3 +109,29 @@ gids_status gids_ag_bilstm(gids_tensor **out, const gids_tensor *x, const gids_t
     gids_tensor_release(c);
     return st;
 }
+
+/* ---------------------------------------------------------------- jumping-knowledge sum */
+
+/* Inputs: 0 x, 1 alpha.  Saved: 0 x, 1 alpha. */
+static gids_status jk_sum_backward_(gids_node *n, gids_tensor *const *grad_out,
+                                    gids_tensor **grad_in) {
+    ag_scope s = AG_SCOPE;
+    const gids_tensor *x = ag_saved(&s, n, 0), *alpha = ag_saved(&s, n, 1);
+    if (s.st != GIDS_OK || grad_out[0] == NULL) return ag_finish(&s, NULL, NULL);
+    gids_tensor *gx = NULL, *ga = NULL;
+    gids_status st =
+        gids_jk_sum_backward(gids_node_needs_grad(n, 0) ? &gx : NULL,
+                             gids_node_needs_grad(n, 1) ? &ga : NULL, grad_out[0], x, alpha);
+    ag_give(&s, n, 0, ag_own(&s, st, gx), grad_in);
+    ag_give(&s, n, 1, ag_own(&s, st, ga), grad_in);
+    return ag_finish(&s, NULL, NULL);
+}
+
+gids_status gids_ag_jk_sum(gids_tensor **out, const gids_tensor *x, const gids_tensor *alpha) {
+    const gids_tensor *ins[2] = {x, alpha};
+    if (!gids_ag_should_record(2, ins)) return gids_jk_sum(out, x, alpha);
+    GIDS_TRY(gids_jk_sum(out, x, alpha));
+    ag_node_spec r = {
+        .name = "JKSumBackward", .op = "jk_sum", .fn = jk_sum_backward_, .save = {x, alpha}};
+    return ag_record(&r, 2, ins, 1, out);
+}

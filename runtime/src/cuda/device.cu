@@ -273,6 +273,9 @@ gids_status gc_bilstm_backward(gids_tensor **g_x, gids_tensor *g_w[8], const boo
                                const gids_tensor *g_out, const gids_tensor *x,
                                const gids_tensor *const w[8], const gids_tensor *out,
                                gids_tensor *act, const gids_tensor *c, bool consume);
+gids_status gc_jk_sum(gids_tensor **out, const gids_tensor *x, const gids_tensor *alpha);
+gids_status gc_jk_sum_backward(gids_tensor **g_x, gids_tensor **g_alpha, const gids_tensor *g,
+                               const gids_tensor *x, const gids_tensor *alpha);
 
 /* One entry per line, in gids_backend's order (NULL: the runtime reports the op as unavailable). */
 const gids_backend gc_backend = {
@@ -338,4 +341,6 @@ const gids_backend gc_backend = {
     gc_record_stream,            /* record_stream */
     gc_bilstm,                   /* bilstm */
     gc_bilstm_backward,          /* bilstm_backward */
+    gc_jk_sum,                   /* jk_sum */
+    gc_jk_sum_backward,          /* jk_sum_backward */
 };

@@ -168,18 +168,32 @@ gids_status lb_bilstm_backward(gids_tensor **g_x, gids_tensor *g_w[8], const boo
                                const gids_tensor *g_out, const gids_tensor *x,
                                const gids_tensor *const w[8], const gids_tensor *out,
                                gids_tensor *act, const gids_tensor *c, bool consume) {
-    GIDS_CHECK(w != NULL && g_w != NULL, GIDS_EINVAL, "bilstm_backward: w and g_w must not be NULL");
+    GIDS_CHECK(w != NULL && g_w != NULL, GIDS_EINVAL,
+               "bilstm_backward: w and g_w must not be NULL");
     lb_args a;
     LB_IN(a, "bilstm_backward", x, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], g_out, out, act,
           c);
     const gids_tensor *const *cw = (const gids_tensor *const *)&a.cpu[1];
-    gids_status st =
-        consume ? gids_bilstm_backward_consume(g_x, g_w, want_w, a.cpu[9], a.cpu[0], cw, a.cpu[10],
-                                               a.cpu[11], a.cpu[12])
-                : gids_bilstm_backward(g_x, g_w, want_w, a.cpu[9], a.cpu[0], cw, a.cpu[10],
-                                       a.cpu[11], a.cpu[12]);
+    gids_status st = consume ? gids_bilstm_backward_consume(g_x, g_w, want_w, a.cpu[9], a.cpu[0],
+                                                            cw, a.cpu[10], a.cpu[11], a.cpu[12])
+                             : gids_bilstm_backward(g_x, g_w, want_w, a.cpu[9], a.cpu[0], cw,
+                                                    a.cpu[10], a.cpu[11], a.cpu[12]);
     return LB_DONE(a, st, g_x, &g_w[0], &g_w[1], &g_w[2], &g_w[3], &g_w[4], &g_w[5], &g_w[6],
                    &g_w[7]);
+}
+
+gids_status lb_jk_sum(gids_tensor **out, const gids_tensor *x, const gids_tensor *alpha) {
+    lb_args a;
+    LB_IN(a, "jk_sum", x, alpha);
+    return LB_DONE(a, gids_jk_sum(out, a.cpu[0], a.cpu[1]), out);
+}
+
+gids_status lb_jk_sum_backward(gids_tensor **g_x, gids_tensor **g_alpha, const gids_tensor *g,
+                               const gids_tensor *x, const gids_tensor *alpha) {
+    lb_args a;
+    LB_IN(a, "jk_sum_backward", g, x, alpha);
+    gids_status st = gids_jk_sum_backward(g_x, g_alpha, a.cpu[0], a.cpu[1], a.cpu[2]);
+    return LB_DONE(a, st, g_x, g_alpha);
 }
 
 gids_status lb_nonzero(gids_tensor **out, const gids_tensor *a) {

@@ -75,7 +75,9 @@
     X(event_destroy, 1)                                                                            \
     X(record_stream, 1)                                                                            \
     X(bilstm, 1)                                                                                   \
-    X(bilstm_backward, 1)
+    X(bilstm_backward, 1)                                                                          \
+    X(jk_sum, 1)                                                                                   \
+    X(jk_sum_backward, 1)
 
 typedef struct lb_entry {
     const char *name;

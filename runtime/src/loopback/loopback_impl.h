@@ -225,6 +225,9 @@ gids_status lb_bilstm_backward(gids_tensor **g_x, gids_tensor *g_w[8], const boo
                                const gids_tensor *g_out, const gids_tensor *x,
                                const gids_tensor *const w[8], const gids_tensor *out,
                                gids_tensor *act, const gids_tensor *c, bool consume);
+gids_status lb_jk_sum(gids_tensor **out, const gids_tensor *x, const gids_tensor *alpha);
+gids_status lb_jk_sum_backward(gids_tensor **g_x, gids_tensor **g_alpha, const gids_tensor *g,
+                               const gids_tensor *x, const gids_tensor *alpha);
 gids_status lb_extreme_dim(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
                            int dim, bool keepdim, bool is_max);
 gids_status lb_bernoulli_(gids_tensor *t, uint64_t seed, uint64_t offset, double p);
