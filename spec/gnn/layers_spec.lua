@@ -169,6 +169,17 @@ describe("graph layers: bad input", function()
       "MultiAggregation: mode 'proj' needs mode_kwargs in_channels and out_channels")
   end)
 
+  it("pools check a batch vector again after an in-place write to it", function()
+    local b = graphids.tensor({ 0, 0, 1, 1, 1, 2, 2 }, { dtype = "i64" })
+    assert.are.same({ 3, 5 }, nn.global_mean_pool(x, b).shape)
+    assert.are.same({ 3, 5 }, nn.global_mean_pool(x, b).shape) -- the checked bounds reused
+    b:narrow(1, 7, 1):fill_(5)
+    assert.are.same({ 6, 5 }, nn.global_mean_pool(x, b).shape)
+    b:narrow(1, 1, 1):fill_(-1)
+    assert.has_error(function() nn.global_mean_pool(x, b) end,
+      "global_mean_pool: batch holds -1, out of range [0, 6)")
+  end)
+
   it("pools and GraphNorm check the batch vector", function()
     local b = graphids.tensor({ 0, 0, 1, 1, 1, 2, 2 }, { dtype = "i64" })
     assert.has_error(function() nn.global_mean_pool(x, b, 2) end,

@@ -31,16 +31,22 @@
 
 namespace {
 
+/* The gate functions.  f32 uses the hardware exponential and a fast division (sigmoid within a
+ * few 1e-7 relative for gates in the usual range, tanh(x) = 2 sigmoid(2x) - 1 within about 1e-7
+ * absolute): with libm's expf, IEEE division and tanhf the forward cells were bound by their
+ * arithmetic (0.67 ms a step on an H100 and on an H200 alike, where the backward, with more
+ * bytes and one tanhf, took 0.49 ms on the H200).  The CPU's f32 functions are approximations
+ * too (within 2e-7); f64 stays libm's. */
 template <typename T> __device__ __forceinline__ T sig(T x);
 template <> __device__ __forceinline__ float sig<float>(float x) {
-    return 1.0f / (1.0f + expf(-x));
+    return __fdividef(1.0f, 1.0f + __expf(-x));
 }
 template <> __device__ __forceinline__ double sig<double>(double x) {
     return 1.0 / (1.0 + exp(-x));
 }
 template <typename T> __device__ __forceinline__ T th(T x);
 template <> __device__ __forceinline__ float th<float>(float x) {
-    return tanhf(x);
+    return 2.0f * sig<float>(2.0f * x) - 1.0f;
 }
 template <> __device__ __forceinline__ double th<double>(double x) {
     return tanh(x);

@@ -80,10 +80,10 @@ end
 
 -- edge_index: [2, E] i64 (or i32) with every node number in [0, num_nodes).  Checked here,
 -- before any message is formed, so a bad edge names the layer instead of an inner op.
--- edge_index tensors already found in range for a node count, with their version then: every
--- layer of a model checks the same edge_index, and the check reads its min and max back to
--- the host (on a GPU two waits for the device per layer).  Weak keys: an entry goes with its
--- tensor; an in-place write changes the version and the next call checks again.
+-- Index tensors already checked, with their version then: every layer of a model checks the
+-- same edge_index (and the pooling the same batch vector), and the check reads the min and max
+-- back to the host (on a GPU two waits for the device each time).  Weak keys: an entry goes
+-- with its tensor; an in-place write changes the version and the next call checks again.
 local in_range = setmetatable({}, { __mode = "k" })
 
 function C.check_edge_index(fname, edge_index, num_nodes, level)
@@ -151,8 +151,12 @@ function C.check_batch(fname, batch, num_rows, size, what, size_name)
       what, num_rows, shape_str(batch)), 3)
   end
   local lo, hi = 0, -1
-  if num_rows > 0 then
+  local seen = in_range[batch]
+  if seen and seen.rows == num_rows and seen.v == batch._version then
+    lo, hi = seen.lo, seen.hi -- the same batch vector, unchanged: no second wait for the device
+  elseif num_rows > 0 then
     lo, hi = batch:min():item(), batch:max():item()
+    in_range[batch] = { rows = num_rows, v = batch._version, lo = lo, hi = hi }
   end
   if size == nil then
     size = hi + 1
