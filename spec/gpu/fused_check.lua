@@ -182,6 +182,28 @@ check("fused attention without edges gives zeros, and forward-only calls work", 
   close(a2, a3, 2e-5, "alpha without autograd")
 end)
 
+-- The plugin keeps the last edge grouping for the next call on the same edge_index (the layers
+-- of a model, each one's backward); an in-place write to the edge_index must make it anew.
+check("attention reuses its plan only for an unchanged edge_index", function()
+  local ins = gatv2_inputs("f32", 16, true, false, false)
+  local ei = graph(N, E)
+  local ed = ei:to(D)
+  local function on(e, dev)
+    return (core.graph_gatv2_attention(ins.xl:to(dev), ins.xr:to(dev), ins.edge_proj:to(dev),
+      ins.att:to(dev), e, N, 0.2, nil))
+  end
+  close(on(ed, D), on(ei, "cpu"), 2e-5, "first call")
+  close(on(ed, D), on(ei, "cpu"), 2e-5, "same edge_index again")
+  local moved = ei:clone()
+  moved:narrow(1, 2, 1):copy_(ei:narrow(1, 2, 1) * -1 + (N - 6)) -- every target elsewhere
+  ed:copy_(moved:to(D))
+  close(on(ed, D), on(moved, "cpu"), 2e-5, "after an in-place write")
+  ed:narrow(1, 2, 1):fill_(N)
+  local ok, err = pcall(on, ed, D)
+  assert(not ok and tostring(err):match("edge_index target " .. N .. " of edge 0 is out of range"),
+    tostring(err))
+end)
+
 check("fused attention range-checks edge_index on the GPU with the CPU's message", function()
   local x, as, ad = graphids.randn(7, 2, 5):to(D), graphids.randn(7, 2):to(D),
     graphids.randn(7, 2):to(D)

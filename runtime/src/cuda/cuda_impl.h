@@ -120,6 +120,8 @@ gids_status gc_use_device(const char *op, const gids_tensor *t);
 gids_status gc_cublas_handle(const char *op, int device, cublasHandle_t *out);
 /* Drops the device's cuBLAS and cuBLASLt handles and the cuBLASLt workspace (gpu.reset). */
 void gc_cublas_destroy(int device);
+/* Drops the device's memo of the last graph attention plan (graph_attention.cu; gpu.reset). */
+void gc_attention_plans_drop(int device);
 
 /* The device's cuBLASLt handle with a GC_LT_WORKSPACE-byte workspace (cudaMalloc'd outside the
  * caching allocator, so not in its statistics; freed by reset), created on first use; tf32 is

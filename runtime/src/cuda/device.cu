@@ -186,6 +186,7 @@ static gids_status reset_(int device) {
     GC_CUDA("gpu reset", cudaSetDevice(device));
     GC_CUDA("gpu reset", cudaDeviceSynchronize());
     gc_cublas_destroy(device);
+    gc_attention_plans_drop(device);
     GIDS_TRY(gc_alloc_release_cached(device));
     gc_alloc_reset_peak(device);
     gids_memory_reset_peak(gids_device{GIDS_CUDA, device});

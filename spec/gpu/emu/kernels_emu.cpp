@@ -112,25 +112,39 @@ template <typename F> static void launch_groups(int G, F &&kernel) {
     }
 }
 
-/* att_forward / att_backward_dst with G lanes a group, G one of the launcher's sizes or 1. */
+/* The forward kernel the launcher picks for C (graph_attention.cu, launch_group): the one-walk
+ * kernel with R channels a lane while C <= 4 G, else att_forward. */
+template <bool V2, int G, typename T> static void fwd_as_launched(const att_args<T> &a) {
+    if (a.C <= G)
+        att_forward_walk<V2, G, 1, T>(a);
+    else if (a.C <= 2 * G)
+        att_forward_walk<V2, G, 2, T>(a);
+    else if (a.C <= 4 * G)
+        att_forward_walk<V2, G, 4, T>(a);
+    else
+        att_forward<V2, G, T>(a);
+}
+
+/* The forward (as launched) / att_backward_dst with G lanes a group, G one of the launcher's
+ * sizes or 1. */
 template <bool V2, typename T> static void run_pairs(int G, bool fwd, const att_args<T> &a) {
     switch (G) {
     case 1:
-        launch_groups(1, [&] { fwd ? att_forward<V2, 1, T>(a) : att_backward_dst<V2, 1, T>(a); });
+        launch_groups(1, [&] { fwd ? fwd_as_launched<V2, 1, T>(a) : att_backward_dst<V2, 1, T>(a); });
         break;
     case 4:
-        launch_groups(4, [&] { fwd ? att_forward<V2, 4, T>(a) : att_backward_dst<V2, 4, T>(a); });
+        launch_groups(4, [&] { fwd ? fwd_as_launched<V2, 4, T>(a) : att_backward_dst<V2, 4, T>(a); });
         break;
     case 8:
-        launch_groups(8, [&] { fwd ? att_forward<V2, 8, T>(a) : att_backward_dst<V2, 8, T>(a); });
+        launch_groups(8, [&] { fwd ? fwd_as_launched<V2, 8, T>(a) : att_backward_dst<V2, 8, T>(a); });
         break;
     case 16:
         launch_groups(16,
-                      [&] { fwd ? att_forward<V2, 16, T>(a) : att_backward_dst<V2, 16, T>(a); });
+                      [&] { fwd ? fwd_as_launched<V2, 16, T>(a) : att_backward_dst<V2, 16, T>(a); });
         break;
     default:
         launch_groups(32,
-                      [&] { fwd ? att_forward<V2, 32, T>(a) : att_backward_dst<V2, 32, T>(a); });
+                      [&] { fwd ? fwd_as_launched<V2, 32, T>(a) : att_backward_dst<V2, 32, T>(a); });
         break;
     }
 }
