@@ -77,6 +77,9 @@ GRAPHIDS_ALLOW_TF32=1 GAT_ROWS=$rows GAT_SUFFIX=_tf32 timeout 120 "$HOST" run \
 # Mixed precision: the forward under bf16 autocast on both sides (_bf16).
 GAT_AUTOCAST=bf16 GAT_ROWS=$rows GAT_SUFFIX=_bf16 timeout 120 "$HOST" run \
   bench/gpu/gat_step.lua "$bdir" 2>&1 | tee -a "$ours" | log
+# The same without autocast's cast cache (each parameter cast at every use): what the cache saves.
+GAT_AUTOCAST=bf16 GAT_AUTOCAST_CACHE=0 GAT_ROWS=$rows GAT_SUFFIX=_bf16_nocache timeout 120 \
+  "$HOST" run bench/gpu/gat_step.lua "$bdir" 2>&1 | tee -a "$ours" | log
 for mode in TF32:_tf32 STRICT_F32:_f32strict AUTOCAST=bf16:_bf16; do
   setting=${mode%%:*}
   [[ $setting == *=* ]] || setting="$setting=1"
@@ -97,7 +100,8 @@ done
                if (o in ours) row(p, ours[o], peer[p]) } }' \
     "$peer" "$ours" | sort -s -k1,1
   grep -E ' error |^gpu_gat_curve' "$ours"
-  grep -E '^gpu_memory|^gpu_(gat|gatv2|lstm)_' "$ours"
+  grep -E '^gpu_memory|^gpu_(gat|gatv2|lstm)_' "$ours" | grep -v '_nocache'
+  grep -E '_bf16(_nocache)?_ms' "$ours"
   grep -E '^[a-z]+: [0-9]+ passed|^probe ' "${OUT:-/dev/null}/gpu-check.log" 2>/dev/null || true
 } | tee "${OUT:+$OUT/summary.txt}" | log
 rm -f "$ours" "$peer"

@@ -43,6 +43,9 @@ if AUTOCAST == "" then AUTOCAST = nil end
 if AUTOCAST ~= nil and AUTOCAST ~= "bf16" and AUTOCAST ~= "f16" then
   error("GAT_AUTOCAST must be bf16 or f16, got '" .. AUTOCAST .. "'", 0)
 end
+-- GAT_AUTOCAST_CACHE=0: autocast casts each parameter at every use, as before the cast cache
+-- (gids/amp.h), for the row that measures what the cache saves.
+if os.getenv("GAT_AUTOCAST_CACHE") == "0" then graphids.set_autocast_cache_enabled(false) end
 
 local function load_batch(g)
   return graphs.load(dir, g)

@@ -46,6 +46,20 @@ print(string.format("gpu_copy_d2d_gbs %.1f GB/s", 2 * 2 ^ 30 / t * 1e-9))
 
 t = median_s(function() local _ = x:sum() end)
 print(string.format("gpu_sum_1gib_gbs %.1f GB/s", 2 ^ 30 / t * 1e-9))
+-- Softmax and activations, bytes read plus written, on random data: the plain kernels cuDNN
+-- would replace (docs/cuda.md: they are kept where they run as fast as PyTorch's own).
+x, y = nil, nil
+local r = graphids.randn(262144, 1024, { device = "cuda" }) -- 1 GiB, rows of 1024
+t = median_s(function() local _ = r:softmax(2) end)
+print(string.format("gpu_softmax_rows1024_gbs %.1f GB/s", 2 * 2 ^ 30 / t * 1e-9))
+local r3 = r:view(-1, 4) -- rows of 4 (the JK scores' size class)
+t = median_s(function() local _ = r3:softmax(2) end)
+print(string.format("gpu_softmax_rows4_gbs %.1f GB/s", 2 * 2 ^ 30 / t * 1e-9))
+for _, f in ipairs({ "relu", "sigmoid", "tanh", "elu" }) do
+  t = median_s(function() local _ = r[f](r) end)
+  print(string.format("gpu_%s_1gib_gbs %.1f GB/s", f, 2 * 2 ^ 30 / t * 1e-9))
+end
+r, r3 = nil, nil
 
 local m = graphids.gpu.memory()
 print(string.format("gpu_memory_before_reset allocated=%d reserved=%d peak=%d", m.allocated,

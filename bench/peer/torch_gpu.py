@@ -39,6 +39,17 @@ def main():
     print(f"gpu_copy_d2d_gbs {2 * 2 ** 30 / t * 1e-9:.1f} GB/s")
     t = median_s(lambda: x.sum())
     print(f"gpu_sum_1gib_gbs {2 ** 30 / t * 1e-9:.1f} GB/s")
+    del x, y
+    r = torch.randn(262144, 1024, device="cuda")
+    t = median_s(lambda: torch.softmax(r, 1))
+    print(f"gpu_softmax_rows1024_gbs {2 * 2 ** 30 / t * 1e-9:.1f} GB/s")
+    r4 = r.view(-1, 4)
+    t = median_s(lambda: torch.softmax(r4, 1))
+    print(f"gpu_softmax_rows4_gbs {2 * 2 ** 30 / t * 1e-9:.1f} GB/s")
+    for name, f in (("relu", torch.relu), ("sigmoid", torch.sigmoid), ("tanh", torch.tanh),
+                    ("elu", torch.nn.functional.elu)):
+        t = median_s(lambda: f(r))
+        print(f"gpu_{name}_1gib_gbs {2 * 2 ** 30 / t * 1e-9:.1f} GB/s")
 
 
 if __name__ == "__main__":

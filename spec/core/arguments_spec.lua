@@ -273,6 +273,7 @@ local data_calls = {
     return graphids.ones(2, 1, 3), w_ih, w_hh, b, b, w_ih, w_hh, b, b
   end,
   graph_replace_self_loops = function() return ei(), graphids.ones(2, 3), 2 end,
+  jk_sum = function() return graphids.ones(2, 3, 4), graphids.ones(2, 3) end,
 }
 for name, fn in pairs(data_calls) do
   full[name] = fn
