@@ -135,6 +135,12 @@ check("softmax and log_softmax match the CPU", function()
     close(x:cuda():softmax(d), x:softmax(d), 1e-6, "softmax")
     close(x:cuda():log_softmax(d), x:log_softmax(d), 1e-5, "log_softmax")
   end
+  -- short rows take a thread each, longer ones a block (reduce.cu, SOFTMAX_THREAD_ROW)
+  for _, cols in ipairs({ 1, 4, 32, 33 }) do
+    local r = graphids.randn(301, cols) * 4
+    close(r:cuda():softmax(2), r:softmax(2), 1e-6, "softmax, rows of " .. cols)
+    close(r:cuda():log_softmax(2), r:log_softmax(2), 1e-5, "log_softmax, rows of " .. cols)
+  end
 end)
 
 check("mm and addmm through cuBLAS match the CPU", function()
