@@ -63,13 +63,13 @@ static void seq_release(seq *q) {
 static const char *const W_NAMES[8] = {"w_ih",   "w_hh",   "b_ih",   "b_hh",
                                        "w_ih_r", "w_hh_r", "b_ih_r", "b_hh_r"};
 
-/* Checks t is a CPU tensor of the call's dtype with the given shape; *data gets its elements,
- * contiguous (a copy held by q when t is strided). */
-static gids_status take(seq *q, const char *name, const gids_tensor *t, int ndim,
-                        const int64_t *shape, const void **data) {
+/* Checks t (not NULL) has the call's dtype and the given shape, on any device: the checks run
+ * before an op is handed to a device backend, so every device gives these messages (the CUDA
+ * entries trust them). */
+static gids_status check_operand(const seq *q, const char *name, const gids_tensor *t, int ndim,
+                                 const int64_t *shape) {
     char a[96], b[96];
     GIDS_CHECK(t != NULL, GIDS_EINVAL, "%s: %s is NULL", q->op, name);
-    if (!gids_is_cpu(t)) return gids_no_kernel(q->op, t);
     GIDS_CHECK(t->dtype == q->dt, GIDS_EDTYPE, "%s: %s has dtype %s, expected %s", q->op, name,
                gids_dtype_name(t->dtype), gids_dtype_name(q->dt));
     bool same = t->ndim == ndim;
@@ -77,6 +77,12 @@ static gids_status take(seq *q, const char *name, const gids_tensor *t, int ndim
     GIDS_CHECK(same, GIDS_ESHAPE, "%s: %s has shape %s, expected %s", q->op, name,
                gids_shape_str(t->ndim, t->shape, a, sizeof a),
                gids_shape_str(ndim, shape, b, sizeof b));
+    return GIDS_OK;
+}
+
+/* *data: t's elements, contiguous (a copy held by q when t is strided); t is a checked CPU
+ * tensor. */
+static gids_status take(seq *q, const gids_tensor *t, const void **data) {
     gids_tensor *cc = NULL;
     GIDS_TRY(gids_contiguous(&cc, t));
     q->held[q->nheld++] = cc;
@@ -84,14 +90,14 @@ static gids_status take(seq *q, const char *name, const gids_tensor *t, int ndim
     return GIDS_OK;
 }
 
-/* x [T, N, C] and the weights; biases are checked when given (all four or none) unless
- * `biases` is false (the backward never reads them). */
-static gids_status prepare_(seq *q, const gids_tensor *x, const gids_tensor *const w[8],
-                            bool biases) {
+/* x [T, N, C] and the weights: dtype, sizes and shapes, on any device (q gets them).  Biases
+ * are checked when given (all four or none) unless `biases` is false (the backward never reads
+ * them). */
+static gids_status check_seq(seq *q, const gids_tensor *x, const gids_tensor *const w[8],
+                             bool biases) {
     char a[96];
     GIDS_CHECK(x != NULL, GIDS_EINVAL, "%s: x is NULL", q->op);
     GIDS_CHECK(w != NULL, GIDS_EINVAL, "%s: w is NULL", q->op);
-    if (!gids_is_cpu(x)) return gids_no_kernel(q->op, x);
     GIDS_CHECK(x->dtype == GIDS_F32 || x->dtype == GIDS_F64, GIDS_EDTYPE,
                "%s: x must be f32 or f64, got %s", q->op, gids_dtype_name(x->dtype));
     GIDS_CHECK(x->ndim == 3 && x->shape[0] >= 1, GIDS_ESHAPE,
@@ -112,17 +118,40 @@ static gids_status prepare_(seq *q, const gids_tensor *x, const gids_tensor *con
                    8 * q->H <= INT_MAX,
                GIDS_ESHAPE, "%s: x %s or hidden %lld too large for BLAS", q->op,
                gids_shape_str(x->ndim, x->shape, a, sizeof a), (long long)q->H);
-    int64_t xs[3] = {q->T, q->N, q->C};
-    GIDS_TRY(take(q, "x", x, 3, xs, &q->x));
     bool has_b = w[2] != NULL || w[3] != NULL || w[6] != NULL || w[7] != NULL;
     for (int k = 0; k < 8; k++) {
         bool is_bias = k % 4 >= 2;
-        q->w[k] = NULL;
         if (is_bias && !(biases && has_b)) continue;
         int64_t shape[2] = {4 * q->H, k % 4 == 1 ? q->H : q->C};
         GIDS_CHECK(w[k] != NULL, GIDS_EINVAL,
                    "%s: %s is NULL (the biases are all given or all NULL)", q->op, W_NAMES[k]);
-        GIDS_TRY(take(q, W_NAMES[k], w[k], is_bias ? 1 : 2, shape, &q->w[k]));
+        GIDS_TRY(check_operand(q, W_NAMES[k], w[k], is_bias ? 1 : 2, shape));
+    }
+    return GIDS_OK;
+}
+
+/* The backward's further operands: act, out, c and g_out (NULL: none), after check_seq. */
+static gids_status check_saved(const seq *q, const gids_tensor *g_out, const gids_tensor *out,
+                               const gids_tensor *act, const gids_tensor *c) {
+    int64_t as[4] = {2, q->T, q->N, 4 * q->H}, cs[4] = {2, q->T, q->N, q->H},
+            os[3] = {q->T, q->N, 2 * q->H};
+    GIDS_TRY(check_operand(q, "act", act, 4, as));
+    GIDS_TRY(check_operand(q, "out", out, 3, os));
+    GIDS_TRY(check_operand(q, "c", c, 4, cs));
+    if (g_out != NULL) GIDS_TRY(check_operand(q, "g_out", g_out, 3, os));
+    return GIDS_OK;
+}
+
+/* The checked operands' CPU data (q->w[k] NULL for the biases not read). */
+static gids_status prepare_(seq *q, const gids_tensor *x, const gids_tensor *const w[8],
+                            bool biases) {
+    GIDS_TRY(check_seq(q, x, w, biases));
+    GIDS_TRY(take(q, x, &q->x));
+    bool has_b = w[2] != NULL || w[3] != NULL || w[6] != NULL || w[7] != NULL;
+    for (int k = 0; k < 8; k++) {
+        q->w[k] = NULL;
+        if (k % 4 >= 2 && !(biases && has_b)) continue;
+        GIDS_TRY(take(q, w[k], &q->w[k]));
     }
     bool small = q->T * CHUNK_ROWS * 8 * q->H * (int64_t)q->es <= BLOCK_BYTES;
     q->ob = small && q->N > CHUNK_ROWS ? CHUNK_ROWS : q->N;
@@ -373,10 +402,10 @@ gids_status gids_bilstm(gids_tensor **out, gids_tensor **act, gids_tensor **c, c
     GIDS_CHECK(out != NULL && act != NULL && c != NULL, GIDS_EINVAL,
                "bilstm: out, act and c must not be NULL");
     *out = *act = *c = NULL;
-    GIDS_CHECK(w != NULL, GIDS_EINVAL, "bilstm: w is NULL");
+    seq q = {.op = "bilstm"};
+    GIDS_TRY(check_seq(&q, x, w, true));
     GIDS_ON_DEVICE("bilstm", bilstm, x, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7])
     (out, act, c, x, w);
-    seq q = {.op = "bilstm"};
     GIDS_TRY(prepare(&q, x, w, true));
     int64_t T = q.T, N = q.N, H = q.H;
     int64_t as[4] = {2, T, N, 4 * H}, cs[4] = {2, T, N, H}, os[3] = {T, N, 2 * H};
@@ -575,21 +604,21 @@ static gids_status backward_(gids_tensor **g_x, gids_tensor *g_w[8], const bool 
                "bilstm_backward: g_w and want_w must not be NULL");
     if (g_x != NULL) *g_x = NULL;
     for (int k = 0; k < 8; k++) g_w[k] = NULL;
-    GIDS_CHECK(w != NULL, GIDS_EINVAL, "bilstm_backward: w is NULL");
-    if (consume && act != NULL) gids_tensor_bump_version(act); /* its gates are about to go */
+    seq q = {.op = "bilstm_backward"};
+    GIDS_TRY(check_seq(&q, x, w, false));
+    GIDS_TRY(check_saved(&q, g_out, out, act, c));
+    if (consume) gids_tensor_bump_version(act); /* its gates are about to go */
     GIDS_ON_DEVICE("bilstm_backward", bilstm_backward, x, w[0], w[1], w[2], w[3], w[4], w[5], w[6],
                    w[7], g_out, out, act, c)
     (g_x, g_w, want_w, g_out, x, w, out, act, c, consume);
-    seq q = {.op = "bilstm_backward"};
     GIDS_TRY(prepare(&q, x, w, false));
     int64_t T = q.T, N = q.N, C = q.C, H = q.H;
-    int64_t as[4] = {2, T, N, 4 * H}, cs[4] = {2, T, N, H}, os[3] = {T, N, 2 * H},
-            xs[3] = {T, N, C};
+    int64_t as[4] = {2, T, N, 4 * H}, xs[3] = {T, N, C};
     const void *A = NULL, *O = NULL, *Cs = NULL, *GO = NULL;
-    gids_status st = take(&q, "act", act, 4, as, &A);
-    if (st == GIDS_OK) st = take(&q, "out", out, 3, os, &O);
-    if (st == GIDS_OK) st = take(&q, "c", c, 4, cs, &Cs);
-    if (st == GIDS_OK && g_out != NULL) st = take(&q, "g_out", g_out, 3, os, &GO);
+    gids_status st = take(&q, act, &A);
+    if (st == GIDS_OK) st = take(&q, out, &O);
+    if (st == GIDS_OK) st = take(&q, c, &Cs);
+    if (st == GIDS_OK && g_out != NULL) st = take(&q, g_out, &GO);
     gids_tensor *dG = NULL;
     if (st == GIDS_OK && !consume) st = gids_empty_named(q.op, &dG, q.dt, GIDS_DEVICE_CPU, 4, as);
     if (st == GIDS_OK && g_x != NULL)

@@ -24,8 +24,11 @@ static void jk_release(jk_in *in) {
     in->nheld = 0;
 }
 
-static gids_status take(jk_in *in, const char *name, const gids_tensor *t, int ndim,
-                        const int64_t *shape, const void **data) {
+/* t (not NULL) has the call's dtype and the given shape, on any device: checked before a call
+ * is handed to a device backend, so every device gives these messages (the CUDA entries trust
+ * them). */
+static gids_status check_operand(const jk_in *in, const char *name, const gids_tensor *t, int ndim,
+                                 const int64_t *shape) {
     char a[96], b[96];
     GIDS_CHECK(t != NULL, GIDS_EINVAL, "%s: %s is NULL", in->op, name);
     GIDS_CHECK(t->dtype == in->dt, GIDS_EDTYPE, "%s: %s has dtype %s, expected %s (that of x)",
@@ -35,16 +38,12 @@ static gids_status take(jk_in *in, const char *name, const gids_tensor *t, int n
     GIDS_CHECK(same, GIDS_ESHAPE, "%s: %s has shape %s, expected %s", in->op, name,
                gids_shape_str(t->ndim, t->shape, a, sizeof a),
                gids_shape_str(ndim, shape, b, sizeof b));
-    gids_tensor *c = NULL;
-    GIDS_TRY(gids_contiguous(&c, t));
-    in->held[in->nheld++] = c;
-    *data = gids_tensor_data(c);
     return GIDS_OK;
 }
 
 /* x [T, N, C] fixes the dtype and sizes; alpha [T, N]; g [N, C] when given. */
-static gids_status prepare_(jk_in *in, const gids_tensor *x, const gids_tensor *alpha,
-                            const gids_tensor *g) {
+static gids_status check_args(jk_in *in, const gids_tensor *x, const gids_tensor *alpha,
+                              const gids_tensor *g) {
     char a[96];
     GIDS_CHECK(x != NULL, GIDS_EINVAL, "%s: x is NULL", in->op);
     GIDS_CHECK(x->dtype == GIDS_F32 || x->dtype == GIDS_F64, GIDS_EDTYPE,
@@ -55,16 +54,26 @@ static gids_status prepare_(jk_in *in, const gids_tensor *x, const gids_tensor *
     in->T = x->shape[0];
     in->N = x->shape[1];
     in->C = x->shape[2];
-    int64_t xs[3] = {in->T, in->N, in->C}, as[2] = {in->T, in->N}, gs[2] = {in->N, in->C};
-    GIDS_TRY(take(in, "x", x, 3, xs, &in->x));
-    GIDS_TRY(take(in, "alpha", alpha, 2, as, &in->a));
-    if (g != NULL) GIDS_TRY(take(in, "g", g, 2, gs, &in->g));
+    int64_t as[2] = {in->T, in->N}, gs[2] = {in->N, in->C};
+    GIDS_TRY(check_operand(in, "alpha", alpha, 2, as));
+    if (g != NULL) GIDS_TRY(check_operand(in, "g", g, 2, gs));
+    return GIDS_OK;
+}
+
+/* The checked CPU operands' contiguous data (copies held when strided). */
+static gids_status take(jk_in *in, const gids_tensor *t, const void **data) {
+    gids_tensor *c = NULL;
+    GIDS_TRY(gids_contiguous(&c, t));
+    in->held[in->nheld++] = c;
+    *data = gids_tensor_data(c);
     return GIDS_OK;
 }
 
 static gids_status prepare(jk_in *in, const gids_tensor *x, const gids_tensor *alpha,
                            const gids_tensor *g) {
-    gids_status st = prepare_(in, x, alpha, g);
+    gids_status st = take(in, x, &in->x);
+    if (st == GIDS_OK) st = take(in, alpha, &in->a);
+    if (st == GIDS_OK && g != NULL) st = take(in, g, &in->g);
     if (st != GIDS_OK) jk_release(in);
     return st;
 }
@@ -110,8 +119,9 @@ JK_BWD(double, f64)
 gids_status gids_jk_sum(gids_tensor **out, const gids_tensor *x, const gids_tensor *alpha) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "jk_sum: out is NULL");
     *out = NULL;
-    GIDS_ON_DEVICE("jk_sum", jk_sum, x, alpha)(out, x, alpha);
     jk_in in = {.op = "jk_sum"};
+    GIDS_TRY(check_args(&in, x, alpha, NULL));
+    GIDS_ON_DEVICE("jk_sum", jk_sum, x, alpha)(out, x, alpha);
     GIDS_TRY(prepare(&in, x, alpha, NULL));
     int64_t os[2] = {in.N, in.C};
     gids_status st = gids_empty_named(in.op, out, in.dt, GIDS_DEVICE_CPU, 2, os);
@@ -130,8 +140,9 @@ gids_status gids_jk_sum_backward(gids_tensor **g_x, gids_tensor **g_alpha, const
     if (g_x != NULL) *g_x = NULL;
     if (g_alpha != NULL) *g_alpha = NULL;
     GIDS_CHECK(g != NULL, GIDS_EINVAL, "jk_sum_backward: g is NULL");
-    GIDS_ON_DEVICE("jk_sum_backward", jk_sum_backward, g, x, alpha)(g_x, g_alpha, g, x, alpha);
     jk_in in = {.op = "jk_sum_backward"};
+    GIDS_TRY(check_args(&in, x, alpha, g));
+    GIDS_ON_DEVICE("jk_sum_backward", jk_sum_backward, g, x, alpha)(g_x, g_alpha, g, x, alpha);
     GIDS_TRY(prepare(&in, x, alpha, g));
     int64_t xs[3] = {in.T, in.N, in.C}, as[2] = {in.T, in.N};
     gids_status st = GIDS_OK;

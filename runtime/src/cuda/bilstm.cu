@@ -24,8 +24,6 @@
  * Every element of a cell is computed by one thread, the bias partials are fixed by the shapes
  * and every GEMM is cuBLAS's deterministic one, so results repeat exactly from run to run.
  */
-#include <limits.h>
-#include <string.h>
 
 #include "cuda_impl.h"
 
@@ -136,9 +134,9 @@ __global__ void cells_bwd(T *dG, T *dc_out, T *part, const T *act, const T *c, c
     }
 }
 
-const char *const W_NAMES[8] = {"w_ih", "w_hh", "b_ih", "b_hh", "w_ih_r", "w_hh_r", "b_ih_r", "b_hh_r"};
-
-/* The checked operands of one call (the CPU's checks, runtime/src/cpu/bilstm.c). */
+/* The operands of one call.  gids_bilstm and gids_bilstm_backward (runtime/src/cpu/bilstm.c)
+ * check every dtype, shape and NULL before handing the call here, and the dispatch that every
+ * tensor is on this device: what is left is their contiguous data. */
 struct seq {
     const char *op;
     gids_dtype dt;
@@ -152,22 +150,9 @@ struct seq {
     cublasHandle_t blas = nullptr;
 };
 
-/* t on the call's device and dtype, of the given shape; *data its elements, contiguous (a copy
- * held by q when t is strided); *held (when not NULL) the contiguous tensor. */
-gids_status take(seq *q, const char *name, const gids_tensor *t, int ndim, const int64_t *shape,
-                 const void **data, gids_tensor **held = nullptr) {
-    char a[96], b[96];
-    GIDS_CHECK(t != nullptr, GIDS_EINVAL, "%s: %s is NULL", q->op, name);
-    GIDS_CHECK(gc_is_cuda(t) && gc_dev(t).index == q->dev.index, GIDS_EDEVICE,
-               "%s: %s is not on cuda:%d with x", q->op, name, q->dev.index);
-    GIDS_CHECK(t->dtype == q->dt, GIDS_EDTYPE, "%s: %s has dtype %s, expected %s", q->op, name,
-               gids_dtype_name(t->dtype), gids_dtype_name(q->dt));
-    bool same = t->ndim == ndim;
-    for (int k = 0; same && k < ndim; k++) same = t->shape[k] == shape[k];
-    GIDS_CHECK(same, GIDS_ESHAPE, "%s: %s has shape %s, expected %s", q->op, name,
-               gids_shape_str(t->ndim, t->shape, a, sizeof a),
-               gids_shape_str(ndim, shape, b, sizeof b));
-    GIDS_CHECK(q->nheld < 16, GIDS_EINVAL, "%s: too many operands", q->op);
+/* *data: t's elements, contiguous (a copy held by q when t is strided); *held (when not NULL)
+ * the contiguous tensor. */
+gids_status take(seq *q, const gids_tensor *t, const void **data, gids_tensor **held = nullptr) {
     gc_ref &r = q->held[q->nheld++];
     GIDS_TRY(gc_contiguous_as(q->op, &r.t, t, q->dt));
     *data = gids_tensor_data(r.t);
@@ -176,19 +161,7 @@ gids_status take(seq *q, const char *name, const gids_tensor *t, int ndim, const
 }
 
 gids_status prepare(seq *q, const gids_tensor *x, const gids_tensor *const w[8], bool biases) {
-    char a[96];
-    GIDS_CHECK(x != nullptr, GIDS_EINVAL, "%s: x is NULL", q->op);
-    GIDS_CHECK(w != nullptr, GIDS_EINVAL, "%s: w is NULL", q->op);
     GIDS_TRY(gc_use_device(q->op, x));
-    GIDS_CHECK(x->dtype == GIDS_F32 || x->dtype == GIDS_F64, GIDS_EDTYPE,
-               "%s: x must be f32 or f64, got %s", q->op, gids_dtype_name(x->dtype));
-    GIDS_CHECK(x->ndim == 3 && x->shape[0] >= 1, GIDS_ESHAPE,
-               "%s: x must have shape [T >= 1, N, C], got %s", q->op,
-               gids_shape_str(x->ndim, x->shape, a, sizeof a));
-    GIDS_CHECK(w[0] != nullptr, GIDS_EINVAL, "%s: w_ih is NULL", q->op);
-    GIDS_CHECK(w[0]->ndim == 2 && w[0]->shape[0] >= 4 && w[0]->shape[0] % 4 == 0, GIDS_ESHAPE,
-               "%s: w_ih must have shape [4 * hidden, C], got %s", q->op,
-               gids_shape_str(w[0]->ndim, w[0]->shape, a, sizeof a));
     q->dt = x->dtype;
     q->dev = gc_dev(x);
     q->es = gids_dtype_size(x->dtype);
@@ -196,20 +169,12 @@ gids_status prepare(seq *q, const gids_tensor *x, const gids_tensor *const w[8],
     q->N = x->shape[1];
     q->C = x->shape[2];
     q->H = w[0]->shape[0] / 4;
-    GIDS_CHECK(q->T * q->N <= INT_MAX && q->C <= INT_MAX && 8 * q->H <= INT_MAX, GIDS_ESHAPE,
-               "%s: x %s or hidden %lld too large for cuBLAS", q->op,
-               gids_shape_str(x->ndim, x->shape, a, sizeof a), (long long)q->H);
-    int64_t xs[3] = {q->T, q->N, q->C};
-    GIDS_TRY(take(q, "x", x, 3, xs, &q->x));
-    bool has_b = w[2] != nullptr || w[3] != nullptr || w[6] != nullptr || w[7] != nullptr;
+    GIDS_TRY(take(q, x, &q->x));
+    bool has_b = w[2] != nullptr;
     for (int k = 0; k < 8; k++) {
-        bool is_bias = k % 4 >= 2;
         q->w[k] = nullptr;
-        if (is_bias && !(biases && has_b)) continue;
-        int64_t shape[2] = {4 * q->H, k % 4 == 1 ? q->H : q->C};
-        GIDS_CHECK(w[k] != nullptr, GIDS_EINVAL,
-                   "%s: %s is NULL (the biases are all given or all NULL)", q->op, W_NAMES[k]);
-        GIDS_TRY(take(q, W_NAMES[k], w[k], is_bias ? 1 : 2, shape, &q->w[k]));
+        if (k % 4 >= 2 && !(biases && has_b)) continue;
+        GIDS_TRY(take(q, w[k], &q->w[k]));
     }
     return gc_cublas_handle(q->op, q->dev.index, &q->blas);
 }
@@ -358,14 +323,13 @@ gids_status gc_bilstm_backward(gids_tensor **g_x, gids_tensor *g_w[8], const boo
     q.op = "bilstm_backward";
     GIDS_TRY(prepare(&q, x, w, false));
     int64_t T = q.T, N = q.N, C = q.C, H = q.H;
-    int64_t as[4] = {2, T, N, 4 * H}, cs[4] = {2, T, N, H}, os[3] = {T, N, 2 * H},
-            xs[3] = {T, N, C};
+    int64_t as[4] = {2, T, N, 4 * H}, xs[3] = {T, N, C};
     const void *A = nullptr, *O = nullptr, *Cs = nullptr, *GO = nullptr;
     gids_tensor *act_c = nullptr; /* act, contiguous (itself, or a copy q holds) */
-    GIDS_TRY(take(&q, "act", act, 4, as, &A, &act_c));
-    GIDS_TRY(take(&q, "out", out, 3, os, &O));
-    GIDS_TRY(take(&q, "c", c, 4, cs, &Cs));
-    if (g_out != nullptr) GIDS_TRY(take(&q, "g_out", g_out, 3, os, &GO));
+    GIDS_TRY(take(&q, act, &A, &act_c));
+    GIDS_TRY(take(&q, out, &O));
+    GIDS_TRY(take(&q, c, &Cs));
+    if (g_out != nullptr) GIDS_TRY(take(&q, g_out, &GO));
     /* the gate gradients: over act's elements when consumed, else a buffer of their own */
     gc_ref dG, gx, scratch;
     if (consume) {

@@ -51,6 +51,9 @@ __global__ void jk_bwd(T *gx, T *ga, const T *g, const T *x, const T *a, int64_t
     }
 }
 
+/* The operands of one call.  gids_jk_sum and gids_jk_sum_backward (runtime/src/cpu/jk_sum.c)
+ * check every dtype, shape and NULL before handing the call here, and the dispatch that every
+ * tensor is on this device: what is left is their contiguous data. */
 struct jk_call {
     const char *op;
     gids_dtype dt;
@@ -60,19 +63,7 @@ struct jk_call {
     int nheld = 0;
 };
 
-gids_status take(jk_call *in, const char *name, const gids_tensor *t, int ndim,
-                 const int64_t *shape, const void **data) {
-    char a[96], b[96];
-    GIDS_CHECK(t != nullptr, GIDS_EINVAL, "%s: %s is NULL", in->op, name);
-    GIDS_CHECK(gc_is_cuda(t) && gc_dev(t).index == in->dev.index, GIDS_EDEVICE,
-               "%s: %s is not on cuda:%d with x", in->op, name, in->dev.index);
-    GIDS_CHECK(t->dtype == in->dt, GIDS_EDTYPE, "%s: %s has dtype %s, expected %s (that of x)",
-               in->op, name, gids_dtype_name(t->dtype), gids_dtype_name(in->dt));
-    bool same = t->ndim == ndim;
-    for (int k = 0; same && k < ndim; k++) same = t->shape[k] == shape[k];
-    GIDS_CHECK(same, GIDS_ESHAPE, "%s: %s has shape %s, expected %s", in->op, name,
-               gids_shape_str(t->ndim, t->shape, a, sizeof a),
-               gids_shape_str(ndim, shape, b, sizeof b));
+gids_status take(jk_call *in, const gids_tensor *t, const void **data) {
     gc_ref &r = in->held[in->nheld++];
     GIDS_TRY(gc_contiguous_as(in->op, &r.t, t, in->dt));
     *data = gids_tensor_data(r.t);
@@ -81,22 +72,15 @@ gids_status take(jk_call *in, const char *name, const gids_tensor *t, int ndim,
 
 gids_status prepare(jk_call *in, const gids_tensor *x, const gids_tensor *alpha,
                     const gids_tensor *g, const void **xp, const void **ap, const void **gp) {
-    char a[96];
-    GIDS_CHECK(x != nullptr, GIDS_EINVAL, "%s: x is NULL", in->op);
     GIDS_TRY(gc_use_device(in->op, x));
-    GIDS_CHECK(x->dtype == GIDS_F32 || x->dtype == GIDS_F64, GIDS_EDTYPE,
-               "%s: x must be f32 or f64, got %s", in->op, gids_dtype_name(x->dtype));
-    GIDS_CHECK(x->ndim == 3, GIDS_ESHAPE, "%s: x must have shape [T, N, C], got %s", in->op,
-               gids_shape_str(x->ndim, x->shape, a, sizeof a));
     in->dt = x->dtype;
     in->dev = gc_dev(x);
     in->T = x->shape[0];
     in->N = x->shape[1];
     in->C = x->shape[2];
-    int64_t xs[3] = {in->T, in->N, in->C}, as[2] = {in->T, in->N}, gs[2] = {in->N, in->C};
-    GIDS_TRY(take(in, "x", x, 3, xs, xp));
-    GIDS_TRY(take(in, "alpha", alpha, 2, as, ap));
-    if (g != nullptr) GIDS_TRY(take(in, "g", g, 2, gs, gp));
+    GIDS_TRY(take(in, x, xp));
+    GIDS_TRY(take(in, alpha, ap));
+    if (g != nullptr) GIDS_TRY(take(in, g, gp));
     return GIDS_OK;
 }
 
@@ -134,7 +118,6 @@ gids_status gc_jk_sum_backward(gids_tensor **g_x, gids_tensor **g_alpha, const g
     if (g_alpha != nullptr) *g_alpha = nullptr;
     jk_call in;
     in.op = "jk_sum_backward";
-    GIDS_CHECK(g != nullptr, GIDS_EINVAL, "jk_sum_backward: g is NULL");
     const void *xp = nullptr, *ap = nullptr, *gp = nullptr;
     GIDS_TRY(prepare(&in, x, alpha, g, &xp, &ap, &gp));
     int64_t xs[3] = {in.T, in.N, in.C}, as[2] = {in.T, in.N};
