@@ -122,6 +122,13 @@ function JumpingKnowledge:forward(xs)
     return lstm_autocast(self, xs)
   end
   local alpha, x = lstm_attention(self, xs)
+  if x.device == "cpu" then
+    -- On the CPU the composed sum measured faster over a whole step, though the fused op is
+    -- faster alone: with it the large GAT at 1024 graphs on two cores took 10.3 s a step
+    -- instead of 8.7, its next forward page-faulting in about 1.2 GB more of fresh memory
+    -- (the block cache's reuse changed; not yet understood).
+    return (x * alpha:unsqueeze(3)):sum(1)
+  end
   return core.jk_sum(x, alpha) -- sum over the layers of alpha * x, one pass
 end
 
