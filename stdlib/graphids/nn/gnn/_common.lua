@@ -78,14 +78,14 @@ function C.check_x(fname, x, in_channels, what, level)
   return x:size(1)
 end
 
--- edge_index: [2, E] i64 (or i32) with every node number in [0, num_nodes).  Checked here,
--- before any message is formed, so a bad edge names the layer instead of an inner op.
 -- Index tensors already checked, with their version then: every layer of a model checks the
 -- same edge_index (and the pooling the same batch vector), and the check reads the min and max
 -- back to the host (on a GPU two waits for the device each time).  Weak keys: an entry goes
 -- with its tensor; an in-place write changes the version and the next call checks again.
 local in_range = setmetatable({}, { __mode = "k" })
 
+-- edge_index: [2, E] i64 (or i32) with every node number in [0, num_nodes).  Checked here,
+-- before any message is formed, so a bad edge names the layer instead of an inner op.
 function C.check_edge_index(fname, edge_index, num_nodes, level)
   level = level or 3
   G._check_edge_index(fname, edge_index, level)
@@ -226,8 +226,8 @@ local last_loops = setmetatable({}, { __mode = "v" })
 local function reuse_loops(edge_index, edge_attr, num_nodes, fill_value)
   local m = last_loops
   -- rawequal: a tensor's == compares elements
-  if not rawequal(m.ei, edge_index) or not rawequal(m.ea, edge_attr) or m.ei_out == nil or m.n ~= num_nodes
-    or m.fill ~= fill_value or m.v ~= edge_index._version or m.ei_out._version ~= m.ei_v
+  if not rawequal(m.ei, edge_index) or not rawequal(m.ea, edge_attr) or m.ei_out == nil
+    or m.n ~= num_nodes or m.fill ~= fill_value or m.v ~= edge_index._version or m.ei_out._version ~= m.ei_v
     or (edge_attr ~= nil and (m.ea_out == nil or m.ea_v ~= edge_attr._version
       or m.ea_out._version ~= m.ea_out_v)) then
     return nil
