@@ -125,8 +125,9 @@ function JumpingKnowledge:forward(xs)
   if x.device == "cpu" then
     -- On the CPU the composed sum measured faster over a whole step, though the fused op is
     -- faster alone: with it the large GAT at 1024 graphs on two cores took 10.3 s a step
-    -- instead of 8.7, its next forward page-faulting in about 1.2 GB more of fresh memory
-    -- (the block cache's reuse changed; not yet understood).
+    -- instead of 8.7.  The cause is when the GC runs (lua/src/l_util.c's pacing): with one
+    -- handle fewer per step its collections fell mid-forward, and every other step carried
+    -- 2 GB of the last one's garbage (peak 7.3 GB instead of 5.4, fresh pages faulted in).
     return (x * alpha:unsqueeze(3)):sum(1)
   end
   return core.jk_sum(x, alpha) -- sum over the layers of alpha * x, one pass
