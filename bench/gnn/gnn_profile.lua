@@ -6,6 +6,7 @@
 -- submodules, timed by wrapping their forward), the loss, the backward and the Adam step.
 -- GNN_DEVICE=cuda runs it on the GPU, synchronising around each timed part; GNN_BATCH_DIR reads
 -- the batch from bench/gpu/write_batches.lua's files (the GPU machine has no data).
+-- GNN_MEMORY=1 prints each step's peak memory (see memory() below).
 package.path = "bench/gnn/?.lua;" .. package.path
 local graphids = require "graphids"
 local models = require "graphids.models"
@@ -61,7 +62,20 @@ wrap("jk", m.jk)
 if m.jk.lstm then wrap("jk.lstm", m.jk.lstm) end
 for i, layer in ipairs(m.fc_layers) do wrap("fc" .. i, layer) end
 
+-- GNN_MEMORY=1: each step's peak bytes (CPU: since the step began; GPU: the running peak,
+-- as graphids.gpu has no peak reset short of gpu.reset) and what stays allocated after it.
+local trace_memory = os.getenv("GNN_MEMORY") == "1"
+local function memory()
+  if device == "cpu" then
+    local s = graphids.memory()
+    return s.peak_bytes, s.current_bytes
+  end
+  local s = graphids.gpu.memory()
+  return s.peak, s.allocated
+end
+
 local function step(record)
+  if trace_memory and device == "cpu" then graphids.reset_peak_memory() end
   local t0 = now()
   opt:zero_grad()
   local logits = m(b)
@@ -72,6 +86,11 @@ local function step(record)
   local t3 = now()
   opt:step()
   local t4 = now()
+  if trace_memory then
+    local peak, current = memory()
+    print(string.format("  memory: peak %.0f MiB, %.0f MiB after the step", peak / 2 ^ 20,
+      current / 2 ^ 20))
+  end
   if record then
     add("forward (all)", (t1 - t0) * 1e3)
     add("loss", (t2 - t1) * 1e3)

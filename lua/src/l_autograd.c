@@ -41,6 +41,7 @@ static int run_backward(lua_State *L, int n, gids_tensor *const *roots,
     current_call = &call;
     gids_status s = gids_backward_multi(n, roots, grads, retain_graph);
     current_call = prev;
+    if (s == GIDS_OK) l_heap_after_backward(L);
     if (s != GIDS_OK && call.err_at != 0) {
         luaL_where(L, 1);
         lua_pushvalue(L, call.err_at);

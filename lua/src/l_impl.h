@@ -34,6 +34,8 @@ void l_check_sizes(lua_State *L, int n, const int64_t *shape, const char *fname)
 /* Heap tracking (l_util.c): the soft limit in bytes, per Lua state. */
 int64_t l_heap_soft_limit(lua_State *L);
 void l_heap_set_soft_limit(lua_State *L, int64_t bytes);
+/* After a backward: a full collection when the bytes grew by the slack since the last one. */
+void l_heap_after_backward(lua_State *L);
 
 /* Address of the element at the (0-based) coordinates idx of a CPU tensor. */
 void *l_elem_ptr(const gids_tensor *t, const int64_t *idx);

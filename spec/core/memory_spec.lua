@@ -141,6 +141,31 @@ describe("heap tracking", function()
     end, "gc_soft_limit: bytes must be >= 0, got %-1")
   end)
 
+  -- A paced collection that finds a step's activations live waits for a quarter of them as
+  -- garbage next; the end of a backward collects the step's garbage anyway (l_util.c).
+  it("collects a step's garbage at the end of its backward", function()
+    graphids.gc_soft_limit(8 * MB)
+    local w = graphids.ones(4, { requires_grad = true })
+    local base = graphids.memory().current_bytes
+    local live = graphids.empty(32 * MB) -- 128 MB: collected around, survives; next at +32 MB
+    for _ = 1, 4 do
+      local _ = graphids.empty(MB) -- 16 MB of garbage: over the 8 MB slack, under the trigger
+    end
+    live = nil -- luacheck: ignore 311 (the activations, released by the backward)
+    local before = graphids.memory().current_bytes - base
+    assert.is_true(before >= 144 * MB, ("before %d MB"):format(before // MB))
+    local loss = (w * 2):sum()
+    loss:backward()
+    local after = graphids.memory().current_bytes - base
+    assert.is_true(after <= MB, ("after the backward %d MB"):format(after // MB))
+    -- less new garbage than the slack stays until later: no collection at every small step
+    local _ = graphids.empty(MB // 2)
+    _ = nil -- luacheck: ignore 311
+    loss = (w * 3):sum()
+    loss:backward()
+    assert.is_true(graphids.memory().current_bytes - base >= 2 * MB, "collected below the slack")
+  end)
+
   it("does not collect tensors that are still referenced", function()
     graphids.gc_soft_limit(8 * MB)
     local keep = {}

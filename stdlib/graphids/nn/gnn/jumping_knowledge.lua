@@ -122,14 +122,6 @@ function JumpingKnowledge:forward(xs)
     return lstm_autocast(self, xs)
   end
   local alpha, x = lstm_attention(self, xs)
-  if x.device == "cpu" then
-    -- On the CPU the composed sum measured faster over a whole step, though the fused op is
-    -- faster alone: with it the large GAT at 1024 graphs on two cores took 10.3 s a step
-    -- instead of 8.7.  The cause is when the GC runs (lua/src/l_util.c's pacing): with one
-    -- handle fewer per step its collections fell mid-forward, and every other step carried
-    -- 2 GB of the last one's garbage (peak 7.3 GB instead of 5.4, fresh pages faulted in).
-    return (x * alpha:unsqueeze(3)):sum(1)
-  end
   return core.jk_sum(x, alpha) -- sum over the layers of alpha * x, one pass
 end
 
