@@ -80,7 +80,7 @@ typedef struct l_heap {
     int64_t soft_limit;
     int64_t trigger;
     int64_t device_trigger; /* device bytes (all GPUs together) that start the next collection */
-    int64_t survived, device_survived; /* bytes live after the last collection (either kind) */
+    int64_t step_live, device_step_live; /* bytes live between steps (l_heap_after_backward) */
 } l_heap;
 
 /* 64 MiB: garbage that waits for a collection cannot give its blocks back, so a training step
@@ -109,7 +109,7 @@ static l_heap *heap_get(lua_State *L) {
     h->soft_limit = L_HEAP_DEFAULT_LIMIT;
     h->trigger = L_HEAP_DEFAULT_LIMIT;
     h->device_trigger = L_HEAP_DEVICE_SLACK;
-    h->survived = h->device_survived = 0;
+    h->step_live = h->device_step_live = 0;
     lua_rawsetp(L, LUA_REGISTRYINDEX, &heap_key);
     return h;
 }
@@ -124,12 +124,13 @@ void l_heap_set_soft_limit(lua_State *L, int64_t bytes) {
     h->trigger = bytes;
 }
 
-/* A full collection, then the next triggers from what survived it. */
+/* A full collection, then the next triggers from what survived it.  Less live than the
+ * between-steps mark lowers the mark (a model was dropped). */
 static void heap_collect(lua_State *L, l_heap *h) {
     lua_gc(L, LUA_GCCOLLECT);
     int64_t after = gids_memory_cpu_bytes(), dev = gids_memory_device_bytes();
-    h->survived = after;
-    h->device_survived = dev;
+    if (after < h->step_live) h->step_live = after;
+    if (dev < h->device_step_live) h->device_step_live = dev;
     h->trigger = after + (after / 4 > h->soft_limit ? after / 4 : h->soft_limit);
     h->device_trigger = dev + (dev / 4 > L_HEAP_DEVICE_SLACK ? dev / 4 : L_HEAP_DEVICE_SLACK);
 }
@@ -146,14 +147,18 @@ static void heap_track(lua_State *L) {
  * again, so every other step of the large GAT at 1024 graphs carried the previous step's 2 GB
  * (CPU peaks alternating 5.9 and 7.3 GB, against 5.0 with this) on fresh, page-faulting memory.
  * The end of a backward is where a step's garbage is complete (PyTorch frees it there by
- * reference count): collect there whenever the bytes grew by the slack since the last
- * collection, so a step that allocates little (a small MLP) is not collected every time. */
+ * reference count): collect there whenever the bytes grew by the slack since what was live
+ * after the last such collection, so a step that allocates little (a small MLP) is not
+ * collected every time.  Not relative to the mid-forward collections: the backward frees the
+ * tensors only the graph held, so its end can find fewer bytes than one of those left. */
 void l_heap_after_backward(lua_State *L) {
     l_heap *h = heap_get(L);
-    if (gids_memory_cpu_bytes() - h->survived <= h->soft_limit &&
-        gids_memory_device_bytes() - h->device_survived <= L_HEAP_DEVICE_SLACK)
+    if (gids_memory_cpu_bytes() - h->step_live <= h->soft_limit &&
+        gids_memory_device_bytes() - h->device_step_live <= L_HEAP_DEVICE_SLACK)
         return;
     heap_collect(L, h);
+    h->step_live = gids_memory_cpu_bytes();
+    h->device_step_live = gids_memory_device_bytes();
 }
 
 /* ---------------------------------------------------------------- tensor handles */
