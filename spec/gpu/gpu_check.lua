@@ -73,6 +73,28 @@ check("unary ops match the CPU", function()
   end
 end)
 
+check("16-byte packs: tails, unaligned views and compare results match the CPU", function()
+  -- contiguous, aligned float operands take gc_map1/gc_map2 (cuda_impl.h); a view starting one
+  -- element in is not 16-byte aligned and takes the layout loop
+  for _, dt in ipairs({ "f32", "f64" }) do
+    for _, n in ipairs({ 1, 3, 4, 5, 8, 1023, 4099 }) do
+      local x, y = graphids.randn(n + 1):to(dt), graphids.randn(n + 1):to(dt)
+      local gx, gy = x:cuda(), y:cuda()
+      local what = string.format("%s n=%d", dt, n)
+      for _, k in ipairs({ 1, 2 }) do -- k = 1 aligned, k = 2 one element in
+        local a, b, ga, gb = x:narrow(1, k, n), y:narrow(1, 1, n), gx:narrow(1, k, n),
+            gy:narrow(1, 1, n)
+        close(ga:sigmoid(), a:sigmoid(), 2e-6, "sigmoid " .. what)
+        close(ga:elu(0.5), a:elu(0.5), 2e-6, "elu " .. what)
+        close(ga * gb, a * b, 1e-6, "mul " .. what)
+        close(ga * 3 + 1, a * 3 + 1, 1e-6, "scalar ops " .. what)
+        assert(graphids.equal(ga:gt(gb):cpu(), a:gt(b)), "gt " .. what)
+        assert(graphids.equal(ga:isnan():cpu(), a:isnan()), "isnan " .. what)
+      end
+    end
+  end
+end)
+
 check("reductions over dims match the CPU", function()
   local x = graphids.randn(37, 65, 129)
   for _, op in ipairs({ "sum", "mean", "amax", "amin" }) do
@@ -135,8 +157,9 @@ check("softmax and log_softmax match the CPU", function()
     close(x:cuda():softmax(d), x:softmax(d), 1e-6, "softmax")
     close(x:cuda():log_softmax(d), x:log_softmax(d), 1e-5, "log_softmax")
   end
-  -- short rows take a thread each, longer ones a block (reduce.cu, SOFTMAX_THREAD_ROW)
-  for _, cols in ipairs({ 1, 4, 32, 33 }) do
+  -- rows of up to 32 take a thread each, up to 1024 a warp (each size class of the lanes'
+  -- registers), longer ones a block (softmax.cu)
+  for _, cols in ipairs({ 1, 4, 32, 33, 64, 65, 200, 513, 1024, 1025, 3000 }) do
     local r = graphids.randn(301, cols) * 4
     close(r:cuda():softmax(2), r:softmax(2), 1e-6, "softmax, rows of " .. cols)
     close(r:cuda():log_softmax(2), r:log_softmax(2), 1e-5, "log_softmax, rows of " .. cols)

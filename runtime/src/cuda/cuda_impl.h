@@ -227,6 +227,66 @@ __device__ __forceinline__ void gc_elementwise(int64_t n, L load, S store) {
     for (; i < n; i += step) store(i, load(i));
 }
 
+/* -- vector map */
+/* Operands that are all contiguous and aligned take 16 bytes a load and a store (V elements of
+ * the widest operand type), one pack a thread per round, with the tail after the last whole
+ * pack taken an element a thread.  The scalar loop above moves 4 bytes an instruction and
+ * computes a 64-bit offset an element: relu over 1 GiB of f32 ran at 3.0 TB/s on an H200,
+ * where PyTorch's vectorised kernel and our own device copy reached 4.0-4.2. */
+template <typename T, int V> struct alignas(sizeof(T) * V) gc_pack { T v[V]; };
+
+/* Elements a pack: 16 bytes of the widest of the types (4 for f32, 2 for f64); a constant,
+ * not a function, so that kernels may use it. */
+template <typename... Ts> struct gc_widest { static constexpr size_t size = 1; };
+template <typename T, typename... Ts> struct gc_widest<T, Ts...> {
+    static constexpr size_t rest = gc_widest<Ts...>::size;
+    static constexpr size_t size = sizeof(T) > rest ? sizeof(T) : rest;
+};
+template <typename... Ts> constexpr int gc_vec_width = (int)(16 / gc_widest<Ts...>::size);
+
+/* o[i] = f(a[i]) for i < n. */
+template <int V, typename TO, typename TA, typename F>
+__device__ __forceinline__ void gc_map1(TO *o, const TA *a, int64_t n, F f) {
+    const int64_t step = (int64_t)gridDim.x * blockDim.x;
+    const int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, packs = n / V;
+    for (int64_t p = tid; p < packs; p += step) {
+        gc_pack<TA, V> x = ((const gc_pack<TA, V> *)a)[p];
+        gc_pack<TO, V> r;
+#pragma unroll
+        for (int k = 0; k < V; k++) r.v[k] = f(x.v[k]);
+        ((gc_pack<TO, V> *)o)[p] = r;
+    }
+    for (int64_t i = packs * V + tid; i < n; i += step) o[i] = f(a[i]);
+}
+
+/* o[i] = f(a[i], b[i]) for i < n. */
+template <int V, typename TO, typename TA, typename TB, typename F>
+__device__ __forceinline__ void gc_map2(TO *o, const TA *a, const TB *b, int64_t n, F f) {
+    const int64_t step = (int64_t)gridDim.x * blockDim.x;
+    const int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, packs = n / V;
+    for (int64_t p = tid; p < packs; p += step) {
+        gc_pack<TA, V> x = ((const gc_pack<TA, V> *)a)[p];
+        gc_pack<TB, V> y = ((const gc_pack<TB, V> *)b)[p];
+        gc_pack<TO, V> r;
+#pragma unroll
+        for (int k = 0; k < V; k++) r.v[k] = f(x.v[k], y.v[k]);
+        ((gc_pack<TO, V> *)o)[p] = r;
+    }
+    for (int64_t i = packs * V + tid; i < n; i += step) o[i] = f(a[i], b[i]);
+}
+/* -- end vector map */
+
+/* Whether an operand with layout l (from gc_layouts) at p can take packs of `bytes`: one flat
+ * contiguous dim, p aligned to the pack (a view may start anywhere in its storage). */
+static inline bool gc_vec_ok(const gc_layout &l, const void *p, size_t bytes) {
+    return l.ndim == 1 && l.stride[0] == 1 && (uintptr_t)p % bytes == 0;
+}
+
+/* Grid for the vector map over n elements in packs of V. */
+static inline unsigned gc_vec_blocks(int64_t n, int V) {
+    return gc_blocks((n + V - 1) / V);
+}
+
 /* Owns a tensor reference for the length of a scope (error paths release it). */
 struct gc_ref {
     gids_tensor *t = nullptr;

@@ -7,7 +7,8 @@
  * integer arithmetic wraps (through uint64), integer fmod / remainder / floor_divide by zero is
  * the CPU's EINVAL (a device flag read back after the kernel), bool arithmetic stays bool.
  * f16 / bf16 compute dtypes are refused as on the CPU.  Broadcast and strided inputs are read
- * through gc_layout (int64 index math).
+ * through gc_layout (int64 index math); float ops on contiguous, aligned operands move 16-byte
+ * packs (gc_map1 / gc_map2).
  */
 #include <math.h>
 
@@ -243,6 +244,20 @@ __global__ void binary_scalar_kernel(TO *o, gc_layout lo, const T *a, gc_layout 
         [&](int64_t i, TO v) { o[gc_offset(lo, i)] = v; });
 }
 
+/* Float ops on contiguous, aligned operands: 16-byte packs (cuda_impl.h, gc_map1/gc_map2). */
+template <int OP, typename T, typename TO>
+__global__ void binary_vec_kernel(TO *o, const T *a, const T *b, int64_t n) {
+    gc_map2<gc_vec_width<T, TO>>(o, a, b, n,
+                                   [](T x, T y) { return (TO)bin<OP, T>(x, y, nullptr); });
+}
+
+template <int OP, typename T, typename TO>
+__global__ void binary_scalar_vec_kernel(TO *o, const T *a, T s, bool reversed, int64_t n) {
+    gc_map1<gc_vec_width<T, TO>>(o, a, n, [=](T x) {
+        return (TO)(reversed ? bin<OP, T>(s, x, nullptr) : bin<OP, T>(x, s, nullptr));
+    });
+}
+
 /* Operands of one launch: out, a and b (b NULL for the scalar form) with their layouts. */
 struct ew_args {
     gids_tensor *out;
@@ -292,6 +307,21 @@ template <int OP, typename T> static void launch_binary(const ew_args &x) {
         typedef typename std::conditional<pred, uint8_t, T>::type TO;
         TO *o = (TO *)gids_tensor_data(x.out);
         const T *a = (const T *)gids_tensor_data(x.a);
+        if constexpr (is_flt<T>::value) {
+            constexpr int V = gc_vec_width<T, TO>;
+            const T *b = x.b != nullptr ? (const T *)gids_tensor_data(x.b) : nullptr;
+            if (gc_vec_ok(x.lo, o, V * sizeof(TO)) && gc_vec_ok(x.la, a, V * sizeof(T)) &&
+                (b == nullptr || gc_vec_ok(x.lb, b, V * sizeof(T)))) {
+                if (b != nullptr)
+                    binary_vec_kernel<OP, T, TO>
+                        <<<gc_vec_blocks(x.n, V), GC_THREADS, 0, gc_stream()>>>(o, a, b, x.n);
+                else
+                    binary_scalar_vec_kernel<OP, T, TO>
+                        <<<gc_vec_blocks(x.n, V), GC_THREADS, 0, gc_stream()>>>(
+                            o, a, scalar_as<T>(x.s), x.reversed, x.n);
+                return;
+            }
+        }
         if (x.b != nullptr)
             binary_kernel<OP, T, TO><<<gc_blocks(x.n), GC_THREADS, 0, gc_stream()>>>(
                 o, x.lo, a, x.la, (const T *)gids_tensor_data(x.b), x.lb, x.n, x.flag);
@@ -544,6 +574,11 @@ __global__ void unary_kernel(TO *o, gc_layout lo, const T *a, gc_layout la, int6
         [&](int64_t i, TO v) { o[gc_offset(lo, i)] = v; });
 }
 
+template <int OP, typename T, typename TO>
+__global__ void unary_vec_kernel(TO *o, const T *a, int64_t n) {
+    gc_map1<gc_vec_width<T, TO>>(o, a, n, [](T x) { return (TO)un<OP, T>(x); });
+}
+
 struct un_args {
     gids_tensor *out;
     const gids_tensor *a;
@@ -556,8 +591,18 @@ template <int OP, typename T> static void launch_unary(const un_args &x) {
         constexpr bool pred =
             OP == GIDS_LOGICAL_NOT || OP == GIDS_ISNAN || OP == GIDS_ISINF || OP == GIDS_ISFINITE;
         typedef typename std::conditional<pred, uint8_t, T>::type TO;
-        unary_kernel<OP, T, TO><<<gc_blocks(x.n), GC_THREADS, 0, gc_stream()>>>(
-            (TO *)gids_tensor_data(x.out), x.lo, (const T *)gids_tensor_data(x.a), x.la, x.n);
+        TO *o = (TO *)gids_tensor_data(x.out);
+        const T *a = (const T *)gids_tensor_data(x.a);
+        if constexpr (is_flt<T>::value) {
+            constexpr int V = gc_vec_width<T, TO>;
+            if (gc_vec_ok(x.lo, o, V * sizeof(TO)) && gc_vec_ok(x.la, a, V * sizeof(T))) {
+                unary_vec_kernel<OP, T, TO>
+                    <<<gc_vec_blocks(x.n, V), GC_THREADS, 0, gc_stream()>>>(o, a, x.n);
+                return;
+            }
+        }
+        unary_kernel<OP, T, TO><<<gc_blocks(x.n), GC_THREADS, 0, gc_stream()>>>(o, x.lo, a, x.la,
+                                                                                 x.n);
     }
 }
 

@@ -1,6 +1,6 @@
-/* kernels_emu.cpp -- runs the bodies of the plugin's graph attention, LSTM cell and bernoulli_
- * kernels on the CPU (compiled as host C++ by spec/gpu/emu/run.sh, which cuts them out of
- * runtime/src/cuda/ .cu files) and compares them with the CPU runtime's ops.  For a machine without
+/* kernels_emu.cpp -- runs the bodies of the plugin's graph attention, LSTM cell, bernoulli_ and
+ * softmax kernels and its vector map on the CPU (compiled as host C++ by spec/gpu/emu/run.sh,
+ * which cuts them out of runtime/src/cuda/ files) and compares them with the CPU runtime's ops.  For a machine without
  * a GPU: it checks the kernels' index arithmetic, pass structure and formulas, not the CUDA
  * machinery (launches, shuffles, CUB, cuBLAS), which only the spec/gpu check scripts on a GPU
  * cover.
@@ -8,7 +8,8 @@
  * Emulation: a launch covers a small grid (2 blocks of 32 threads) so that every grid-stride
  * loop wraps.  Kernels whose threads are independent run thread after thread; the attention
  * kernels' lane groups run as G concurrent threads meeting at each shuffle and __syncwarp,
- * with G = 1 and with the launcher's group size for C.
+ * with G = 1 and with the launcher's group size for C; the softmax warp kernel's 32 lanes the
+ * same way.
  * Exit status 0 when everything matches; one line per mismatch otherwise.
  */
 #include <algorithm>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "gids/graph.h"
+#include "gids/ops.h"
 #include "gids/rng.h"
 #include "gids/rnn.h"
 #include "gids/tensor.h"
@@ -74,9 +76,12 @@ static inline uint32_t __umulhi(uint32_t a, uint32_t b) {
     return (uint32_t)(((uint64_t)a * b) >> 32);
 }
 
+#include "vector_map.inc"
+
 #include "attention.inc"
 #include "rng.inc"
 #include "rnn.inc"
+#include "softmax.inc"
 
 /* Every (block, thread) of a 2 x 32 grid in turn: for kernels whose threads are independent. */
 template <typename F> static void launch(F &&kernel) {
@@ -358,6 +363,96 @@ template <typename T> static void lstm_case(bool with_cprev) {
     for (gids_tensor *t : all) gids_tensor_release(t);
 }
 
+/* ---------------------------------------------------------------- softmax */
+/* Whether got matches want elementwise: the same NaNs, else within tol as compare(). */
+template <typename T>
+static void compare_nan(const char *what, const T *got, const gids_tensor *want, double tol) {
+    int64_t n = gids_tensor_numel(want);
+    const T *w = (const T *)gids_tensor_data(want);
+    std::vector<T> g(got, got + n), v(w, w + n);
+    for (int64_t i = 0; i < n; i++) {
+        if ((g[i] != g[i]) != (v[i] != v[i])) {
+            std::printf("FAIL %s: element %lld is %g, expected %g\n", what, (long long)i,
+                        (double)g[i], (double)v[i]);
+            failures++;
+            return;
+        }
+        if (g[i] != g[i]) g[i] = v[i] = 0;
+    }
+    gids_tensor *tv = tensor_of(v, {n});
+    compare(what, g.data(), tv, tol);
+    gids_tensor_release(tv);
+}
+
+/* [outer, size, inner] through the kernel softmax.cu's launcher picks, against the CPU's;
+ * special: row 1 holds a NaN, row 2 is all -inf, row 3 has some -inf. */
+template <typename T>
+static void softmax_case(int64_t outer, int64_t size, int64_t inner, bool log_, bool special) {
+    const double tol = sizeof(T) == 4 ? 1e-6 : 1e-12;
+    char what[120];
+    std::snprintf(what, sizeof what, "%s %s [%lld, %lld, %lld]%s", log_ ? "log_softmax" : "softmax",
+                  sizeof(T) == 4 ? "f32" : "f64", (long long)outer, (long long)size,
+                  (long long)inner, special ? " with NaN and -inf" : "");
+    std::vector<T> x = randv<T>(outer * size * inner);
+    for (auto &v : x) v *= 4;
+    if (special && outer >= 4 && inner == 1) {
+        x[1 * size + size / 2] = (T)NAN;
+        for (int64_t k = 0; k < size; k++) x[2 * size + k] = (T)-INFINITY;
+        for (int64_t k = 0; k < size; k += 3) x[3 * size + k] = (T)-INFINITY;
+    }
+    gids_tensor *tx = tensor_of(x, {outer, size, inner}), *want = nullptr;
+    must(log_ ? gids_log_softmax(&want, tx, 1) : gids_softmax(&want, tx, 1), "softmax");
+    std::vector<T> y(x.size(), (T)-7);
+    if (inner > 1 || size <= SOFTMAX_THREAD_ROW) {
+        launch([&] { softmax_thread<T>(y.data(), x.data(), outer, size, inner, log_); });
+    } else {
+        auto warp = [&](auto e) {
+            constexpr int E = decltype(e)::value;
+            launch_groups(32, [&] { softmax_warp<T, E>(y.data(), x.data(), outer, (int)size, log_); });
+        };
+        if (size <= 64)
+            warp(std::integral_constant<int, 2>());
+        else if (size <= 128)
+            warp(std::integral_constant<int, 4>());
+        else if (size <= 256)
+            warp(std::integral_constant<int, 8>());
+        else if (size <= 512)
+            warp(std::integral_constant<int, 16>());
+        else if (size <= 32 * SOFTMAX_WARP_ELEMS)
+            warp(std::integral_constant<int, SOFTMAX_WARP_ELEMS>());
+        else
+            return; /* the block kernel: GPU checks only */
+    }
+    compare_nan(what, y.data(), want, tol);
+    gids_tensor_release(tx);
+    gids_tensor_release(want);
+}
+
+/* ---------------------------------------------------------------- vector map */
+/* gc_map1 / gc_map2 (cuda_impl.h) over n elements: packs, then the tail, every element once. */
+template <typename T, typename TO> static void vector_map_case(int64_t n) {
+    constexpr int V = gc_vec_width<T, TO>;
+    std::vector<T> a = randv<T>((size_t)n), b = randv<T>((size_t)n);
+    /* heap buffers of whole packs, aligned as the plugin's gc_vec_ok requires */
+    std::vector<gc_pack<TO, V>> o1((size_t)(n / V + 1)), o2((size_t)(n / V + 1));
+    std::vector<gc_pack<T, V>> pa((size_t)(n / V + 1)), pb((size_t)(n / V + 1));
+    if (n > 0) std::memcpy(pa.data(), a.data(), (size_t)n * sizeof(T));
+    if (n > 0) std::memcpy(pb.data(), b.data(), (size_t)n * sizeof(T));
+    TO *r1 = (TO *)o1.data(), *r2 = (TO *)o2.data();
+    std::fill(r1, r1 + n, (TO)7);
+    std::fill(r2, r2 + n, (TO)7);
+    const T *ap = (const T *)pa.data(), *bp = (const T *)pb.data();
+    launch([&] { gc_map1<V>(r1, ap, n, [](T x) { return (TO)(x > 0); }); });
+    launch([&] { gc_map2<V>(r2, ap, bp, n, [](T x, T y) { return (TO)(x < y); }); });
+    for (int64_t i = 0; i < n; i++)
+        if (r1[i] != (TO)(a[i] > 0) || r2[i] != (TO)(a[i] < b[i])) {
+            std::printf("FAIL vector map %zu-byte in, %zu-byte out, n=%lld: element %lld\n",
+                        sizeof(T), sizeof(TO), (long long)n, (long long)i);
+            failures++;
+            return;
+        }
+}
+
 /* ---------------------------------------------------------------- bernoulli_ */
 static void bernoulli_case(int64_t n, uint64_t offset, double p) {
     gids_generator gen;
@@ -403,6 +498,21 @@ int main(int argc, char **argv) {
     for (bool cp : {false, true}) {
         lstm_case<float>(cp);
         lstm_case<double>(cp);
+    }
+    for (int64_t n : {0, 1, 3, 4, 5, 7, 8, 9, 63, 64, 65, 127, 128, 129, 255, 256, 257, 1000}) {
+        vector_map_case<float, float>(n);
+        vector_map_case<float, uint8_t>(n);
+        vector_map_case<double, double>(n);
+        vector_map_case<double, uint8_t>(n);
+    }
+    for (bool log_ : {false, true}) {
+        for (int64_t size : {1, 4, 32, 33, 64, 65, 100, 128, 129, 256, 257, 512, 513, 1000, 1024})
+            for (bool special : {false, true}) {
+                softmax_case<float>(5, size, 1, log_, special);
+                softmax_case<double>(5, size, 1, log_, special);
+            }
+        softmax_case<float>(3, 7, 5, log_, false);
+        softmax_case<double>(3, 7, 5, log_, false);
     }
     for (int64_t n : {1, 3, 4, 5, 1000, 4099})
         for (uint64_t off : {0ull, 1ull, 3ull, (1ull << 34) + 2})

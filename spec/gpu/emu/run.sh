@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# spec/gpu/emu/run.sh [BUILD] -- runs the CUDA plugin's graph attention, LSTM cell and
-# bernoulli_ kernel bodies on the CPU against the runtime's CPU ops (kernels_emu.cpp says how),
-# for a machine without a GPU.  Needs g++ and a built $BUILD/lib/libgraphids.so (default build).
+# spec/gpu/emu/run.sh [BUILD] -- runs the CUDA plugin's graph attention, LSTM cell, bernoulli_
+# and softmax kernel bodies and its vector map on the CPU against the runtime's CPU ops
+# (kernels_emu.cpp says how), for a machine without a GPU.  Needs g++ and a built
+# $BUILD/lib/libgraphids.so (default build).
 # The kernels are cut out of runtime/src/cuda/*.cu between their section comments; a cut that
 # comes out empty (a renamed section) is an error, not a silent pass.
 set -euo pipefail
@@ -18,7 +19,15 @@ sed -n '/#include "cuda_impl.h"/,/-- arguments/p' $src/rnn.cu | sed '1d;$d' >"$t
 # rng.cu: the Philox rounds and the kernel, up to the entry point
 sed -n '/^\/\* Philox 4x32-10/,/^gids_status gc_bernoulli_/p' $src/rng.cu | sed '$d' \
   >"$tmp/rng.inc"
-for f in attention rnn rng; do
+# softmax.cu: its thread and warp kernels and the launcher's row limits (the block kernel's
+# __syncthreads is not emulated)
+{ sed -n '/-- kernels \*\//,/-- block kernel \*\//p' $src/softmax.cu | sed '$d'
+  grep -E '^#define SOFTMAX_(THREAD_ROW|WARP_ELEMS)' $src/softmax.cu; } >"$tmp/softmax.inc"
+# cuda_impl.h: the vector map (gc_map1, gc_map2) the elementwise kernels use
+sed -n '/-- vector map \*\//,/-- end vector map \*\//p' runtime/src/cuda/cuda_impl.h \
+  >"$tmp/vector_map.inc"
+grep -q gc_map2 "$tmp/vector_map.inc" || { echo "emu: no vector map cut out of cuda_impl.h"; exit 1; }
+for f in attention rnn rng softmax; do
   grep -q __global__ "$tmp/$f.inc" || { echo "emu: no kernel cut out of $f (sections renamed?)"; exit 1; }
 done
 [ -e "$BUILD/lib/libgraphids.so" ] || { echo "emu: $BUILD/lib/libgraphids.so not built"; exit 1; }
