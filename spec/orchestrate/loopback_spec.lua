@@ -5,7 +5,8 @@
 --   CPU; graphids.equal / allclose and < / <= of device tensors (results in device memory);
 --   the stage verbs on the trainer's device: a GAT fit (gradient clipping, the train/val
 --   prediction sidecars) and test, a VGAE and a DGI fit and test (their calibration on the
---   benign training graphs after fit and after the checkpoint's load).
+--   benign training graphs after fit and after the checkpoint's load); Trainer:predict of a CPU
+--   model on a device trainer.
 local gio = require "graphids.io"
 local proc = require "trainer.support.proc"
 local skip = require "skip"
@@ -114,6 +115,30 @@ assert(#keys > 0, "no pooled test metrics")
 print(arg[2] .. " ok " .. table.concat(keys, ","))
 ]]
 
+-- Trainer:predict with a CPU model and a device trainer: the model goes to the device first
+-- (as fit and test move it), and the outputs come back to the CPU equal to a CPU trainer's.
+-- arg[1]: the lake, arg[2]: the --set pairs as JSON.
+local PREDICT = [[
+local graphids = require "graphids"
+local config = require "graphids.config"
+local json = require "graphids.json"
+local stage = require "graphids.orchestrate.stage"
+local Trainer = require("graphids.trainer").Trainer
+local r = config.resolve("recipes/stages/gat.lua", { tla = { lake_root = arg[1] }, set = json.decode(arg[2]) })
+local a = stage.build(r)
+local dm = a.datamodule
+if dm.setup then dm:setup() end
+local want = Trainer({ progress = "off" }):predict(a.model, dm:val_loader())
+local got = Trainer({ progress = "off", device = "cuda" }):predict(a.model, dm:val_loader())
+for _, p in ipairs(a.model:parameters()) do
+  assert(p.device == "cuda:0", "a parameter on " .. p.device)
+end
+assert(got.scores.device == "cpu", "scores on " .. got.scores.device)
+assert(graphids.allclose(got.scores, want.scores, { rtol = 1e-5, atol = 1e-6 }), "device scores differ")
+assert(graphids.equal(got.window_start, want.window_start), "window starts differ")
+print("predict ok " .. got.scores:numel())
+]]
+
 describe("the loopback device", function()
   local tmp
   setup(function() tmp = proc.tmpdir() end)
@@ -123,6 +148,13 @@ describe("the loopback device", function()
     local out, rc = on_loopback(tmp, OPS)
     assert.equal(0, rc, out)
     assert.truthy(out:find("ops ok", 1, true), out)
+  end)
+
+  it("predicts with a CPU model on a device trainer, moving the model as fit and test do", function()
+    local set = tiny.set("gat", {})
+    local out, rc = on_loopback(tmp, PREDICT, { gio.join(tmp, "lake_predict"), json.encode(set) })
+    assert.equal(0, rc, out)
+    assert.truthy(out:find("predict ok %d+"), out)
   end)
 
   for _, case in ipairs({ { "gat", "gat" }, { "vgae", "vgae" }, { "dgi", "vgae" } }) do

@@ -552,7 +552,7 @@ function Trainer:fit(model, datamodule, opts)
   local resume = o.ckpt_path and load_checked(o.ckpt_path, model, datamodule, "fit") or nil
   self.fitted = true
   self.model, self.datamodule = model, datamodule
-  if self.device ~= "cpu" then model:to(self.device) end
+  Device.model(model, self.device)
   local opt, sched = model:configure_optimizers({ max_epochs = self.max_epochs })
   if opt == nil then
     error("Trainer:fit: configure_optimizers() returned no optimizer", 0)
@@ -663,6 +663,7 @@ function Trainer:predict(model, loader)
   if type(loader) ~= "table" or type(loader.iter) ~= "function" then
     error("Trainer:predict: loader must have iter() (a graphids.data loader)", 2)
   end
+  Device.model(model, self.device) -- as fit and test: the batches go there too
   self.generator = self.generator or graphids.Generator(self.seed)
   return run_predict(self, model, loader, "predict_step")
 end
@@ -729,7 +730,7 @@ function Trainer:test(model, datamodule, opts)
     local c = load_checked(o.ckpt_path, model, datamodule, "test")
     model:load_state_dict(c.model)
   end
-  if self.device ~= "cpu" then model:to(self.device) end
+  Device.model(model, self.device)
   self.model, self.datamodule = model, datamodule
   self.generator = graphids.Generator(self.seed)
   local fn = metric_fn(self, model, datamodule, o.metrics)
