@@ -124,7 +124,8 @@ local config = require "graphids.config"
 local json = require "graphids.json"
 local stage = require "graphids.orchestrate.stage"
 local Trainer = require("graphids.trainer").Trainer
-local r = config.resolve("recipes/stages/gat.lua", { tla = { lake_root = arg[1] }, set = json.decode(arg[2]) })
+local r = config.resolve("recipes/stages/gat.lua",
+  { tla = { lake_root = arg[1] }, set = json.decode(arg[2]) })
 local a = stage.build(r)
 local dm = a.datamodule
 if dm.setup then dm:setup() end
