@@ -95,6 +95,19 @@ describe("graphids.track.query (FileStore)", function()
     assert.equal(want, err)
   end)
 
+  it("names a run's meta.yaml without a run status", function()
+    for i, text in ipairs({ "garbage\n", "status: 9\n" }) do
+      local copy = gio.join(tmp, "badmeta" .. i)
+      os.execute(string.format("cp -r %s %s", proc.q(root), proc.q(copy)))
+      proc.spit(gio.join(copy, exp, id, "meta.yaml"), text)
+      local list, err = assert(query.open(copy)):search()
+      assert.is_nil(list)
+      local want = string.format("FileStore %s: %s/%s/%s/meta.yaml: 'status' is %s, not one of " ..
+        "MLflow's run status codes (1-5)", copy, copy, exp, id, i == 1 and "missing" or "'9'")
+      assert.equal(want, err)
+    end
+  end)
+
   it("refuses a folder that is not a FileStore", function()
     local src, err = query.open(tmp)
     assert.is_nil(src)

@@ -141,9 +141,15 @@ function FileSource:_run(exp, run_id, want)
   local tags = read_tree(gio.join(dir, "tags"))
   if not matches(tags, want) then return nil end
   local code = meta_int(meta, "status")
+  if STATUS_NAME[code] == nil then
+    -- a damaged or foreign meta.yaml: named, as an unreadable metric line is
+    error(string.format("%s: 'status' is %s, not one of MLflow's run status codes (1-5)",
+      gio.join(dir, "meta.yaml"), yaml_get(meta, "status") and ("'" .. yaml_get(meta, "status") .. "'")
+        or "missing"), 0)
+  end
   return {
     run_id = run_id, experiment_id = exp.id, experiment = exp.name, run_name = yaml_get(meta, "run_name"),
-    status = STATUS_NAME[code] or tostring(yaml_get(meta, "status")),
+    status = STATUS_NAME[code],
     start_time = meta_int(meta, "start_time"), end_time = meta_int(meta, "end_time"),
     tags = tags, params = read_tree(gio.join(dir, "params")),
     metrics = read_metrics(gio.join(dir, "metrics")),
