@@ -52,7 +52,7 @@ describe("graphids.data catalog", function()
       { table.unpack(data.ATTACK_TYPES, 1, 6) })
   end)
 
-  it("refuses unknown names, missing roots and folders, and empty files", function()
+  it("refuses unknown names, missing roots, folders and catalogs, and empty files", function()
     assert.matches("unknown dataset 'hcrl'; known datasets: hcrl_ch, hcrl_sa, set_01",
       err_of(data.resolve_dataset, "hcrl", { data_root = "/nonexistent" }))
     local old = os.getenv("GRAPHIDS_DATA_ROOT")
@@ -71,6 +71,11 @@ describe("graphids.data catalog", function()
     assert.matches("DoS%-x.csv is empty %(0 bytes%)",
       err_of(data.resolve_dataset, "hcrl_sa", { data_root = root }))
     assert.matches("unknown option 'root'", err_of(data.resolve_dataset, "hcrl_sa", { root = root }))
+    -- a catalog option that names nothing says so (not "set GRAPHIDS_CATALOG")
+    assert.matches("dataset catalog " .. root .. "/x.lua %(the catalog option%) does not exist",
+      err_of(data.resolve_dataset, "synthetic", { lake_root = root, catalog = root .. "/x.lua" }))
+    assert.matches("catalog must be a table or the path of a Lua file returning one, got number",
+      err_of(data.resolve_dataset, "synthetic", { lake_root = root, catalog = 3 }))
     gio.remove_tree(root)
   end)
 

@@ -130,7 +130,13 @@ function M.dataset_catalog(opts)
   if c == nil and cached_catalog then
     return cached_catalog
   end
+  if c ~= nil and type(c) ~= "string" then
+    error("catalog must be a table or the path of a Lua file returning one, got " .. type(c), 2)
+  end
   local path = c or default_catalog_path()
+  if c ~= nil and not gio.exists(c) then
+    error("dataset catalog " .. c .. " (the catalog option) does not exist", 2)
+  end
   if path == nil or not gio.exists(path) then
     error("dataset catalog not found (looked for " .. tostring(path) ..
       "); set GRAPHIDS_CATALOG to recipes/datasets.lua", 2)
