@@ -5,16 +5,20 @@
  * a parameter (w:t()) is cached, recorded or made under no_grad, activations, frozen weights and
  * non-view results of a parameter are not, the cache empties when autocast is turned off, an
  * in-place write to the weight inside the region gives the new values, each thread has its own
- * cache, and gradients are bitwise those without the cache.
+ * cache, and gradients are bitwise those without the cache; bilstm, which has no half kernel,
+ * runs its forward and backward with TF32 products.
  *
  * Built like test_loopback (Makefile): the runtime linked whole and exported with -Wl,-E, the
  * plugin's path in LOOPBACK_SO. */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "helpers.h"
+#include "gids/rnn.h"
+#include "../../runtime/src/loopback/loopback_entries.h"
 #include "loopback_load.h"
 
 #define DEV ((gids_device){GIDS_CUDA, 0})
@@ -265,6 +269,41 @@ TEST(each_thread_has_its_own_cache) {
     gids_tensor_release(mine), gids_tensor_release(w);
 }
 
+/* bilstm has no half kernel: under autocast its forward runs with TF32 products (the setting
+ * the CUDA plugin's GEMMs follow), and so does its backward, which the node runs with the
+ * setting recorded at the forward although the region has ended.  Without autocast neither. */
+TEST(bilstm_under_autocast_runs_both_passes_with_tf32_products) {
+    lb_tf32_seen_fn seen = (lb_tf32_seen_fn)dlsym(RTLD_DEFAULT, LB_TF32_SYMBOL);
+    CHECK(seen != NULL);
+    if (seen == NULL) return;
+    const int64_t T = 2, N = 3, C = 4, H = 2;
+    gids_tensor *x2 = dev_values(T * N, C, 1, false), *x = NULL;
+    CHECK_OK(gids_view(&x, x2, 3, (int64_t[]){T, N, C}));
+    const gids_tensor *w[8] = {NULL};
+    gids_tensor *ws[4];
+    for (int k = 0; k < 4; k++) ws[k] = dev_values(4 * H, k % 2 ? H : C, k + 2, true);
+    w[0] = ws[0], w[1] = ws[1], w[4] = ws[2], w[5] = ws[3]; /* no biases */
+    for (int autocast = 1; autocast >= 0; autocast--) {
+        seen(); /* cleared */
+        gids_tensor *out = NULL, *g = NULL;
+        if (autocast) CHECK_OK(gids_set_autocast(GIDS_BF16));
+        CHECK_OK(gids_ag_bilstm(&out, x, w));
+        CHECK_OK(gids_set_autocast(GIDS_F32));
+        CHECK(!gids_tf32_products()); /* restored after the forward */
+        CHECK(seen() == (autocast ? 1u : 0u));
+        if (out == NULL) break;
+        CHECK_OK(gids_full(&g, GIDS_F32, DEV, 3, out->shape, gids_scalar_f(1.0)));
+        CHECK_OK(gids_backward(out, g, false));
+        CHECK(!gids_tf32_products()); /* and after the backward */
+        CHECK(seen() == (autocast ? 2u : 0u));
+        CHECK(gids_grad(ws[0]) != NULL && gids_grad(ws[3]) != NULL);
+        for (int k = 0; k < 4; k++) CHECK_OK(gids_set_grad(ws[k], NULL));
+        gids_tensor_release(out), gids_tensor_release(g);
+    }
+    for (int k = 0; k < 4; k++) gids_tensor_release(ws[k]);
+    gids_tensor_release(x), gids_tensor_release(x2);
+}
+
 int main(void) {
     if (!load_loopback(NULL)) return check_summary("autocast");
     RUN(a_weight_used_twice_in_a_region_is_cast_once);
@@ -274,6 +313,7 @@ int main(void) {
     RUN(an_in_place_write_to_the_weight_inside_the_region_gives_the_new_values);
     RUN(gradients_are_bitwise_those_without_the_cache);
     RUN(each_thread_has_its_own_cache);
+    RUN(bilstm_under_autocast_runs_both_passes_with_tf32_products);
     CHECK(gids_autocast_cache_size() == 0);
     CHECK_OK(gids_backend_get(GIDS_CUDA)->reset(-1)); /* cached blocks back before the leak check */
     return check_summary("autocast");

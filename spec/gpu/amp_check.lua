@@ -1,9 +1,9 @@
 -- amp_check.lua -- mixed precision on the GPU: f16/bf16 conversions (exact round trips, the
 -- rounding of hand-picked values against PyTorch's bit patterns, zeros/ones/full/empty made on
 -- the device, fill, the CPU refusing half storage), half mm / addmm / bmm / matmul against the
--- f32 CPU product, bmm of f32 CUDA tensors, autocast forward and backward of a Linear and of
--- batched products against f32, and 20 steps of "16-mixed" training (GradScaler directly, then
--- through the Trainer) whose loss falls.
+-- f32 CPU product, bmm of f32 CUDA tensors, autocast forward and backward of a Linear, of
+-- batched products and of bilstm (TF32 products) against f32, and 20 steps of "16-mixed"
+-- training (GradScaler directly, then through the Trainer) whose loss falls.
 -- Run by tools/gpu-check.sh; ends with "amp: N passed, M failed".  Without a GPU it prints
 -- "skipped: <reason>".  GRAPHIDS_GPU_DRYRUN=1 runs what the CPU can (autocast there is a no-op,
 -- the CPU has no half storage: the half checks are left out, and say so).
@@ -281,6 +281,38 @@ check("autocast: a Linear's output and gradients are f32, within half tolerance 
     if not T.dry then -- the product really ran in half
       assert(not graphids.equal(y:cpu(), y0:cpu()), dt .. ": autocast output equals the f32 one bit for bit")
     end
+  end
+  assert(not graphids.is_autocast_enabled(), "autocast left on")
+end)
+
+-- bilstm has no half kernel: under autocast its f32 GEMMs run in TF32 (10 mantissa bits),
+-- through cublasGemmEx for those calls only (bilstm.cu); a wrong operand or leading dimension
+-- there would be off by O(1), the TF32 rounding by about 1e-3.
+check("autocast: bilstm runs TF32 products within 5e-3 of f32, forward and backward", function()
+  local core = require "graphids.core"
+  local steps, n, c, h = 3, 40, 24, 16
+  local x = graphids.randn(steps, n, c):to(D)
+  local shapes = { { 4 * h, c }, { 4 * h, h }, { 4 * h }, { 4 * h } }
+  local w = {}
+  for i = 1, 8 do
+    w[i] = (graphids.randn(shapes[(i - 1) % 4 + 1]) * 0.3):to(D):requires_grad_()
+  end
+  local go = graphids.randn(steps, n, 2 * h):to(D)
+  local function run(dt)
+    for _, p in ipairs(w) do p.grad = nil end
+    local xg = x:detach():requires_grad_()
+    local function fwd() return core.bilstm(xg, table.unpack(w, 1, 8)) end
+    local out = dt and graphids.autocast(dt, fwd) or fwd()
+    ;(out * go):sum():backward()
+    return { out:detach(), xg.grad, w[1].grad, w[2].grad, w[3].grad, w[5].grad, w[6].grad }
+  end
+  local ref = run(nil)
+  local got = run("bf16")
+  local names = { "output", "grad x", "grad w_ih", "grad w_hh", "grad b_ih", "grad w_ih_reverse",
+    "grad w_hh_reverse" }
+  for i, name in ipairs(names) do
+    assert(got[i].dtype == "f32", name .. " must stay f32")
+    close(got[i], ref[i]:cpu(), 5e-3, "bilstm under autocast: " .. name)
   end
   assert(not graphids.is_autocast_enabled(), "autocast left on")
 end)

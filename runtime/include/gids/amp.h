@@ -47,6 +47,14 @@ bool gids_autocast_enabled(void);
  * other dtype is EINVAL and leaves the state as it was. */
 gids_status gids_set_autocast(gids_dtype dt);
 
+/* TF32 products for an op that has no f16/bf16 kernel (the CUDA bilstm): while set on the
+ * calling thread, such an op may run its f32 GEMMs on the tensor cores in TF32 (10 mantissa
+ * bits, more than bf16's 7), as if GRAPHIDS_ALLOW_TF32=1 were set for it alone.  gids_ag_bilstm
+ * sets it for its forward while autocast is on and records it for its backward, which runs
+ * outside the autocast region.  Off by default; returns the previous setting. */
+bool gids_set_tf32_products(bool on);
+bool gids_tf32_products(void);
+
 /* NEW in *out: t cast to dt (gids_to_dtype), through the calling thread's cast cache while
  * autocast is on and the cache enabled: a second call for the same view of an unchanged storage
  * returns the same tensor.  Any tensor gives the right result; pass only parameters (as

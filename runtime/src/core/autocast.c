@@ -1,4 +1,5 @@
-/* autocast.c -- the per-thread autocast state and its cast cache (gids/amp.h).
+/* autocast.c -- the per-thread autocast state, its cast cache and the TF32-products setting
+ * (gids/amp.h).
  *
  * Thread-local like grad mode: a training loop on one thread never changes the products another
  * thread computes.  Zero-initialised storage is GIDS_F32, i.e. off.
@@ -28,6 +29,7 @@ typedef struct cast_entry {
 } cast_entry;
 
 static _Thread_local gids_dtype autocast_ = GIDS_F32;
+static _Thread_local bool tf32_products_;
 static _Thread_local bool cache_on_ = true;
 static _Thread_local cast_entry *cache_;
 static _Thread_local size_t cache_n_, cache_cap_;
@@ -46,6 +48,16 @@ gids_status gids_set_autocast(gids_dtype dt) {
     autocast_ = dt;
     if (dt == GIDS_F32) gids_autocast_cache_clear();
     return GIDS_OK;
+}
+
+bool gids_set_tf32_products(bool on) {
+    bool prev = tf32_products_;
+    tf32_products_ = on;
+    return prev;
+}
+
+bool gids_tf32_products(void) {
+    return tf32_products_;
 }
 
 /* ---------------------------------------------------------------- the cast cache */

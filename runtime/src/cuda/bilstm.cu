@@ -23,7 +23,12 @@
  * rounding differs from the CPU's (x W_ih^T + b_ih) + (h W_hh^T + b_hh) in the last bits.
  * Every element of a cell is computed by one thread, the bias partials are fixed by the shapes
  * and every GEMM is cuBLAS's deterministic one, so results repeat exactly from run to run.
+ * Under autocast (gids_tf32_products, set by gids_ag_bilstm for both passes) the f32 GEMMs run
+ * in TF32: the op has no half kernel, and TF32 keeps more mantissa than the bf16 autocast
+ * gives the other products.
  */
+
+#include "gids/amp.h"
 
 #include "cuda_impl.h"
 
@@ -148,6 +153,7 @@ struct seq {
     gc_ref held[16];
     int nheld = 0;
     cublasHandle_t blas = nullptr;
+    bool tf32 = false; /* f32 GEMMs in TF32: gids_tf32_products (autocast, gids/amp.h) */
 };
 
 /* *data: t's elements, contiguous (a copy held by q when t is strided); *held (when not NULL)
@@ -176,6 +182,7 @@ gids_status prepare(seq *q, const gids_tensor *x, const gids_tensor *const w[8],
         if (k % 4 >= 2 && !(biases && has_b)) continue;
         GIDS_TRY(take(q, w[k], &q->w[k]));
     }
+    q->tf32 = q->dt == GIDS_F32 && gids_tf32_products();
     return gc_cublas_handle(q->op, q->dev.index, &q->blas);
 }
 
@@ -201,7 +208,15 @@ gids_status gemm(const seq *q, bool ta, bool tb, int64_t M, int64_t Nc, int64_t 
         return GIDS_OK;
     }
     cublasOperation_t oa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, ob = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
-    if (q->dt == GIDS_F32) {
+    if (q->dt == GIDS_F32 && q->tf32) {
+        /* under autocast (the op has no half kernel): TF32 for this call whatever the handle's
+         * math mode (GRAPHIDS_ALLOW_TF32), without touching the shared handle */
+        float one = 1.0f, be = (float)beta;
+        GC_CUBLAS(q->op, cublasGemmEx(q->blas, ob, oa, (int)Nc, (int)M, (int)K, &one, B,
+                                      CUDA_R_32F, (int)ldb, A, CUDA_R_32F, (int)lda, &be, Cm,
+                                      CUDA_R_32F, (int)ldc, CUBLAS_COMPUTE_32F_FAST_TF32,
+                                      CUBLAS_GEMM_DEFAULT));
+    } else if (q->dt == GIDS_F32) {
         float one = 1.0f, be = (float)beta;
         GC_CUBLAS(q->op, cublasSgemm(q->blas, ob, oa, (int)Nc, (int)M, (int)K, &one,
                                      (const float *)B, (int)ldb, (const float *)A, (int)lda, &be,

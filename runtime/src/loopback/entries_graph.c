@@ -1,6 +1,7 @@
 /* entries_graph.c -- the loopback backend's indexing, segment, optimizer, fused graph attention,
  * LSTM cell and selection entries: each runs the public CPU op on aliases of its device tensors
  * (alias.c); in-place entries write through the aliases. */
+#include "gids/amp.h"
 #include "gids/graph.h"
 #include "gids/optim.h"
 #include "gids/rnn.h"
@@ -155,9 +156,22 @@ gids_status lb_lstm_cell_backward(gids_tensor **g_gates, gids_tensor **g_c_prev,
     return LB_DONE(x, st, g_gates, g_c_prev);
 }
 
+/* What the bilstm entries saw of gids_tf32_products (the setting the CUDA plugin's GEMMs
+ * follow): bit 0 a forward under it, bit 1 a backward; read and cleared by the exported
+ * LB_TF32_SYMBOL, for the specs.  One process-wide word: the specs that read it are
+ * single-threaded. */
+static unsigned tf32_seen_;
+
+__attribute__((visibility("default"))) unsigned gids_loopback_tf32_seen(void) {
+    unsigned s = tf32_seen_;
+    tf32_seen_ = 0;
+    return s;
+}
+
 gids_status lb_bilstm(gids_tensor **out, gids_tensor **act, gids_tensor **c, const gids_tensor *x,
                       const gids_tensor *const w[8]) {
     GIDS_CHECK(w != NULL, GIDS_EINVAL, "bilstm: w is NULL");
+    if (gids_tf32_products()) tf32_seen_ |= 1u;
     lb_args a;
     LB_IN(a, "bilstm", x, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]);
     gids_status st = gids_bilstm(out, act, c, a.cpu[0], (const gids_tensor *const *)&a.cpu[1]);
@@ -170,6 +184,7 @@ gids_status lb_bilstm_backward(gids_tensor **g_x, gids_tensor *g_w[8], const boo
                                gids_tensor *act, const gids_tensor *c, bool consume) {
     GIDS_CHECK(w != NULL && g_w != NULL, GIDS_EINVAL,
                "bilstm_backward: w and g_w must not be NULL");
+    if (gids_tf32_products()) tf32_seen_ |= 2u;
     lb_args a;
     LB_IN(a, "bilstm_backward", x, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], g_out, out, act,
           c);

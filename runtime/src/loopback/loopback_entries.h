@@ -91,4 +91,9 @@ typedef struct lb_entry {
 typedef const lb_entry *(*lb_entries_fn)(int *n);
 #define LB_ENTRIES_SYMBOL "gids_loopback_entries"
 
+/* What the bilstm entries saw of gids_tf32_products since the last call (bit 0 forward, bit 1
+ * backward), cleared by the call; exported under this name. */
+typedef unsigned (*lb_tf32_seen_fn)(void);
+#define LB_TF32_SYMBOL "gids_loopback_tf32_seen"
+
 #endif
