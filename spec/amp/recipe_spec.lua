@@ -26,12 +26,14 @@ describe("trainer.precision in a recipe", function()
   teardown(function() proc.rmtree(tmp) end)
 
   it("reaches the Trainer that build_run makes; absent is 32", function()
-    local run = inst.build_run(config.resolve(RECIPE))
+    -- build_run builds the stage's data: into the spec's own lake, not ./lake
+    local tla = { lake_root = gio.join(tmp, "built") }
+    local run = inst.build_run(config.resolve(RECIPE, { tla = tla }))
     assert.equal("32", run.trainer.precision)
     assert.is_nil(run.trainer.autocast_dtype)
     -- nothing touches the device until fit, so a CUDA trainer can be built without a GPU
     for _, pd in ipairs({ { "bf16-mixed", "bf16" }, { "16-mixed", "f16" } }) do
-      local r = config.resolve(RECIPE, { set = { { "trainer.precision", pd[1] },
+      local r = config.resolve(RECIPE, { tla = tla, set = { { "trainer.precision", pd[1] },
         { "trainer.device", "cuda" } } })
       run = inst.build_run(r)
       assert.equal(pd[1], run.trainer.precision)

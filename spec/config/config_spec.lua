@@ -81,7 +81,9 @@ describe("graphids.config", function()
         if c.state_key == "EMAWeightAveraging" then return c end
       end
     end
-    local r = config.resolve("recipes/stages/gat.lua")
+    -- build_run builds the stage's data: into the spec's own lake, not ./lake
+    local tla = { lake_root = gio.join(tmp, "lake") }
+    local r = config.resolve("recipes/stages/gat.lua", { tla = tla })
     assert.same({ decay = 0.99, update_every_n_steps = 1, update_starting_at_step = 0 },
       config.thaw(r.validated.callbacks.ema))
     local c = ema_of(inst.build_run(r))
@@ -89,10 +91,10 @@ describe("graphids.config", function()
     local kd = config.resolve("recipes/stages/gat_kd.lua", { tla = { teacher_ckpt = "t" } })
     assert.equal(0.99, kd.validated.callbacks.ema.decay)
     -- the other stages have none; --set adds one, with defaults for what it leaves out
-    local v = config.resolve("recipes/stages/vgae.lua")
+    local v = config.resolve("recipes/stages/vgae.lua", { tla = tla })
     assert.is_nil(v.validated.callbacks.ema)
     assert.is_nil(ema_of(inst.build_run(v)))
-    v = config.resolve("recipes/stages/vgae.lua", { set = { { "callbacks.ema.decay", 0.5 } } })
+    v = config.resolve("recipes/stages/vgae.lua", { tla = tla, set = { { "callbacks.ema.decay", 0.5 } } })
     c = ema_of(inst.build_run(v))
     assert.equal(0.5, c.decay)
     assert.equal(1, c.every)
