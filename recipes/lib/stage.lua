@@ -98,6 +98,7 @@ function S.stage(a, spec)
       default_root_dir = run_dir,
       progress = "auto",
       log_every_n_steps = fusion and 10 or 50,
+      device = a.device,
     },
     data = spec.data_block or {
       class_path = "graphids.data.GraphDataModule",

@@ -20,5 +20,6 @@ return function(tla)
     unknown_id_view = a.graphs == "portable",
     -- portable graphs: each capture's anomaly-detector columns on the train captures' scale
     calibration = S.state_calibration(a),
+    device = a.device,
   }
 end

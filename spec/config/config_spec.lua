@@ -172,6 +172,8 @@ describe("graphids.config", function()
       { { { "trainer.gradient_clip_val", -1 } }, "'trainer.gradient_clip_val' must be a number > 0" },
       { { { "trainer.progress", "loud" } },
         "'trainer.progress' must be one of auto, bar, lines, off, got 'loud'" },
+      { { { "trainer.device", "gpu" } }, "'trainer.device' must be 'cpu' or 'cuda%[:N%]', got 'gpu'" },
+      { { { "trainer.device", "cuda:" } }, "'trainer.device' must be 'cpu' or 'cuda%[:N%]', got 'cuda:'" },
       { { { "callbacks.checkpoint.mode", "maximum" } },
         "'callbacks.checkpoint.mode' must be one of min, max" },
       { { { "callbacks.checkpoint.monitor", "val_acc" } },
@@ -244,6 +246,24 @@ describe("graphids.config", function()
     proc.spit(p, "return {")
     err = resolve_err(nil, nil, p)
     assert.truthy(err:find("^recipe " .. p:gsub("%p", "%%%0")), err)
+  end)
+
+  it("passes the device TLA to the trainer and the extract stage, outside the run dir", function()
+    local cpu = config.resolve("recipes/stages/gat.lua")
+    local gpu = config.resolve("recipes/stages/gat.lua", { tla = { device = "cuda:1" } })
+    assert.equal("cpu", cpu.validated.trainer.device)
+    assert.equal("cuda:1", gpu.validated.trainer.device)
+    assert.equal(cpu.run_dir, gpu.run_dir)
+    local err = resolve_err(nil, { device = "gpu" })
+    assert.truthy(err:find("'trainer.device' must be 'cpu' or 'cuda[:N]', got 'gpu'", 1, true), err)
+    local fs = require "graphids.orchestrate.fusion_states"
+    local tla = { vgae_ckpt = "v.ckpt", gat_ckpt = "g.ckpt", device = "cuda" }
+    assert.equal("cuda", fs.resolve("recipes/stages/fusion_states.lua", tla).device)
+    tla.device = "cuda:x"
+    local ok, e = pcall(fs.resolve, "recipes/stages/fusion_states.lua", tla)
+    assert.is_false(ok)
+    assert.truthy(tostring(e):find("'device' must be 'cpu', 'cuda' or 'cuda:N', got 'cuda:x' (a string)",
+      1, true), tostring(e))
   end)
 
   it("gives a read-only validated view; thaw() copies it", function()

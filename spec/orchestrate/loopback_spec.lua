@@ -6,7 +6,8 @@
 --   the stage verbs on the trainer's device: a GAT fit (gradient clipping, the train/val
 --   prediction sidecars) and test, a VGAE and a DGI fit and test (their calibration on the
 --   benign training graphs after fit and after the checkpoint's load); Trainer:predict of a CPU
---   model on a device trainer.
+--   model on a device trainer; the fusion states extracted on the device (as on the CPU) and
+--   every fusion method fitted and tested there.
 local gio = require "graphids.io"
 local proc = require "trainer.support.proc"
 local skip = require "skip"
@@ -140,6 +141,55 @@ assert(graphids.equal(got.window_start, want.window_start), "window starts diffe
 print("predict ok " .. got.scores:numel())
 ]]
 
+-- The extract stage and every fusion method on the device: a GAT and a VGAE fitted on the CPU,
+-- their fusion states extracted on the CPU and on the device (the same states), then each fusion
+-- method fitted and tested with --tla device=cuda (the pipeline's way to run on a GPU).
+-- arg[1]: the lake, arg[2]: the GAT's --set pairs, arg[3]: the VGAE's, arg[4]: the data keys
+-- of the extract spec, all as JSON.
+local FUSION = [[
+local graphids = require "graphids"
+local config = require "graphids.config"
+local json = require "graphids.json"
+local gio = require "graphids.io"
+local stage = require "graphids.orchestrate.stage"
+local fs = require "graphids.orchestrate.fusion_states"
+local lake = arg[1]
+local function fit(name, set)
+  local r = config.resolve("recipes/stages/" .. name .. ".lua", { tla = { lake_root = lake }, set = set })
+  stage.train(stage.build(r), r)
+  return r.ckpt_file
+end
+local gat, vgae = fit("gat", json.decode(arg[2])), fit("vgae", json.decode(arg[3]))
+local states = {}
+for _, device in ipairs({ "cpu", "cuda" }) do
+  local spec = fs.resolve("recipes/stages/fusion_states.lua",
+    { lake_root = lake, vgae_ckpt = vgae, gat_ckpt = gat, device = device })
+  config.apply_overrides(spec, json.decode(arg[4]))
+  spec.out_dir = gio.join(lake, "states_" .. device)
+  fs.extract(spec)
+  states[device] = spec.out_dir
+end
+for _, file in ipairs({ "train", "val" }) do
+  local c = assert(gio.load_safetensors(gio.join(states.cpu, file .. ".safetensors")))
+  local d = assert(gio.load_safetensors(gio.join(states.cuda, file .. ".safetensors")))
+  assert(d.states.device == "cpu", "saved states on " .. d.states.device)
+  assert(graphids.allclose(d.states, c.states, { rtol = 1e-4, atol = 1e-5 }),
+    file .. ": device states differ from the CPU's")
+  assert(graphids.equal(d.labels, c.labels) and graphids.equal(d.id_view, c.id_view), file .. " labels")
+end
+for _, method in ipairs({ "weighted_avg", "bandit", "mlp", "dqn" }) do
+  local r = config.resolve("recipes/stages/fusion.lua", {
+    tla = { lake_root = lake, states_dir = states.cuda, method = method, device = "cuda" },
+    set = { { "trainer.max_epochs", 1 }, { "trainer.progress", "off" } } })
+  assert(r.validated.trainer.device == "cuda", "the device TLA did not reach the trainer")
+  local run = stage.build(r)
+  stage.train(run, r)
+  local m = stage.evaluate(run, r)
+  assert(type(m["test/accuracy"]) == "number", method .. ": no pooled test accuracy")
+  print(method .. " ok " .. m["test/accuracy"])
+end
+]]
+
 describe("the loopback device", function()
   local tmp
   setup(function() tmp = proc.tmpdir() end)
@@ -156,6 +206,21 @@ describe("the loopback device", function()
     local out, rc = on_loopback(tmp, PREDICT, { gio.join(tmp, "lake_predict"), json.encode(set) })
     assert.equal(0, rc, out)
     assert.truthy(out:find("predict ok %d+"), out)
+  end)
+
+  it("extracts fusion states and fits every fusion method with --tla device=cuda", function()
+    local data = {}
+    for _, kv in ipairs(tiny.set("gat")) do
+      local k = kv[1]:match("^data%.init_args%.(.+)$")
+      if k then data[#data + 1] = { "data." .. k, kv[2] } end
+    end
+    local one = { { "trainer.max_epochs", 1 } }
+    local out, rc = on_loopback(tmp, FUSION, { gio.join(tmp, "lake_fusion"),
+      json.encode(tiny.set("gat", one)), json.encode(tiny.set("vgae", one)), json.encode(data) })
+    assert.equal(0, rc, out)
+    for _, method in ipairs({ "weighted_avg", "bandit", "mlp", "dqn" }) do
+      assert.truthy(out:find(method .. " ok %d"), out)
+    end
   end)
 
   for _, case in ipairs({ { "gat", "gat" }, { "vgae", "vgae" }, { "dgi", "vgae" } }) do

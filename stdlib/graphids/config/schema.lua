@@ -269,7 +269,7 @@ local function validate_trainer(t)
       tostring(t.gradient_clip_val))
   end
   one_of("trainer.progress", t.progress, { "auto", "bar", "lines", "off" })
-  if not (t.device == "cpu" or t.device:match("^cuda:?%d*$")) then
+  if not require("graphids.trainer.device").valid(t.device) then
     fail("'trainer.device' must be 'cpu' or 'cuda[:N]', got '" .. t.device .. "'")
   end
   if t.precision ~= nil then

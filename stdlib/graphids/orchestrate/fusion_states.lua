@@ -16,18 +16,20 @@
 -- calibration = share (> 0; the recipes' portable graphs: 0.1) maps the anomaly detector's
 -- columns of every capture file onto the training files' scale, each file by its own first
 -- share of windows (graphids.orchestrate.state_calibration); 0 leaves the states as extracted.
+-- device ("cpu", "cuda", "cuda:N") runs both experts there; the states are saved from the CPU.
 local graphids = require "graphids"
 local U = require "graphids.nn._util"
 local gio = require "graphids.io"
 local ckpt = require "graphids.ckpt"
 local config = require "graphids.config"
+local Device = require "graphids.trainer.device"
 
 local M = {}
 
 M.MARKER = ".extract_complete"
 
 local SPEC = { kind = "extract", identity = {}, vgae_ckpt = "", gat_ckpt = "", out_dir = "", data = {},
-  max_train = 0, unknown_id_view = false, calibration = 0 }
+  max_train = 0, unknown_id_view = false, calibration = 0, device = "cpu" }
 
 -- The validated spec of an extract recipe (a table with run_dir = out_dir for the pipeline).
 function M.resolve(path, tla)
@@ -44,6 +46,10 @@ function M.resolve(path, tla)
   if type(s.calibration) ~= "number" or s.calibration < 0 or s.calibration > 1 then
     error(string.format("fusion_states recipe %s: 'calibration' must be a share in [0, 1] " ..
       "(0 = off), got %s", file, tostring(s.calibration)), 0)
+  end
+  if not Device.valid(s.device) then
+    error(string.format("fusion_states recipe %s: 'device' must be 'cpu', 'cuda' or 'cuda:N', got %s",
+      file, U.describe(s.device)), 0)
   end
   s.run_dir, s.recipe, s.tla = s.out_dir, file, tla or {}
   s.stage_name = "fusion_states"
@@ -83,13 +89,15 @@ local function unknown_ids(batch)
   return setmetatable({ node_id = graphids.zeros_like(batch.node_id) }, { __index = batch })
 end
 
-local function extract_split(loader, vgae, gat, gen, with_unknown_view)
+-- The states of every graph of loader: the experts run on device (batch there, states back on the
+-- CPU); labels, window starts and source files come from the CPU batch.
+local function extract_split(loader, vgae, gat, gen, with_unknown_view, device)
   local parts = { states = {}, labels = {}, window_start = {}, source_file = {}, id_view = {} }
-  local function add(batch, view)
+  local function add(batch, on_device, view)
     local ctx = { generator = gen }
-    local fv = vgae:extract_features(batch, ctx)
-    local fg = gat:extract_features(batch, ctx)
-    parts.states[#parts.states + 1] = graphids.cat({ fv:float(), fg:float() }, 2)
+    local fv = vgae:extract_features(on_device, ctx)
+    local fg = gat:extract_features(on_device, ctx)
+    parts.states[#parts.states + 1] = graphids.cat({ fv:float(), fg:float() }, 2):cpu()
     parts.labels[#parts.labels + 1] = batch.y
     parts.window_start[#parts.window_start + 1] = batch.window_start
     parts.source_file[#parts.source_file + 1] = batch.source_file
@@ -97,9 +105,10 @@ local function extract_split(loader, vgae, gat, gen, with_unknown_view)
   end
   graphids.no_grad(function()
     for batch in loader:iter(0) do
-      add(batch, 0)
+      local on_device = Device.batch(batch, device)
+      add(batch, on_device, 0)
       if with_unknown_view then
-        add(unknown_ids(batch), 1)
+        add(batch, unknown_ids(on_device), 1)
       end
     end
   end)
@@ -140,6 +149,8 @@ function M.extract(spec, opts)
   local vgae = inst.load_model(spec.vgae_ckpt, { vocab_digest = digest, what = "fusion_states vgae_ckpt" })
   local gat = inst.load_model(spec.gat_ckpt, { vocab_digest = digest, what = "fusion_states gat_ckpt",
     class_path = "graphids.models.GATClassifier" })
+  Device.model(vgae, spec.device)
+  Device.model(gat, spec.device)
   -- the state layout is 8 anomaly-detector columns then 7 GAT columns
   if vgae.class_path ~= "graphids.models.VGAE" and vgae.class_path ~= "graphids.models.DGI" then
     error(string.format("fusion_states: vgae_ckpt %s holds a %s; expected a graphids.models.VGAE (or DGI)",
@@ -159,7 +170,7 @@ function M.extract(spec, opts)
   for i, split in ipairs(splits) do
     local loader = split == "train" and train_loader(dm, spec.max_train, d.seed or 42)
       or dm:eval_loader(split)
-    local out = extract_split(loader, vgae, gat, gen, spec.unknown_id_view and i <= 2)
+    local out = extract_split(loader, vgae, gat, gen, spec.unknown_id_view and i <= 2, spec.device)
     if share > 0 then
       reference = reference or SC.reference(out, share) -- train comes first
       out.states = SC.apply(out, reference, share)

@@ -10,6 +10,13 @@ local graphids = require "graphids"
 
 local M = {}
 
+-- true when device names a device a trainer (or the extract stage) can run on: "cpu", "cuda"
+-- or "cuda:N".  Whether that device exists is found when the model is moved there.
+function M.valid(device)
+  return type(device) == "string" and (device == "cpu" or device == "cuda" or
+    device:match("^cuda:%d+$") ~= nil)
+end
+
 -- The model on device (moved in place; the trainer does the same at fit and test).
 function M.model(model, device)
   if device ~= "cpu" then
