@@ -457,6 +457,10 @@ return { synthetic = { train = { "train_01_attack_free", "train_02_with_attacks"
     expect("build --dataset synthetic -q --scaler file", lake, "1",
       "scaler must be 'train' or 'per_file', got 'file'")
     expect("build", lake, "2", "%-%-dataset NAME is required")
+    expect("build --dataset synthetic --stride 0", lake, "2", "%-%-stride: '0' must be an integer >= 1")
+    expect("build --dataset synthetic --window-size 2.5", lake, "2",
+      "%-%-window%-size: '2.5' must be an integer >= 1")
+    expect("inspect --seed -1", lake, "2", "%-%-seed: '%-1' must be an integer >= 0")
     expect("build --dataset synthetic --dataset hcrl_sa", lake, "2",
       "%-%-dataset is given twice; give it once")
     expect("inspect --dataset bogus", lake, "1", "unknown dataset 'bogus'; known datasets: synthetic")

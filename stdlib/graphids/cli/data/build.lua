@@ -40,6 +40,9 @@ builds it again).
 ]] .. M.OPTIONS
 
 local INT = { ["--window-size"] = "window_size", ["--stride"] = "stride", ["--seed"] = "seed" }
+-- The smallest value of each integer option: a value below it is a usage error (exit 2) here,
+-- not a failure of the build it would start.
+local INT_MIN = { ["--window-size"] = 1, ["--stride"] = 1, ["--seed"] = 0 }
 local NUM = { ["--val-fraction"] = "val_fraction", ["--lock-timeout"] = "lock_timeout",
   ["--calibration"] = "calibration" }
 local STR = { ["--dataset"] = "dataset", ["--data-root"] = "data_root", ["--lake-root"] = "lake_root",
@@ -73,8 +76,8 @@ function M.parse(args, extra_flags, dataset_optional)
       i = i + 1
       if INT[a] then
         o[key] = math.tointeger(tonumber(v))
-        if o[key] == nil then
-          return nil, a .. ": '" .. v .. "' is not an integer"
+        if o[key] == nil or o[key] < INT_MIN[a] then
+          return nil, a .. ": '" .. v .. "' must be an integer >= " .. INT_MIN[a]
         end
       elseif NUM[a] then
         o[key] = tonumber(v)
