@@ -26,6 +26,10 @@ done
 mkdir -p .gpu-carry/bin
 strip -o .gpu-carry/bin/graphids "$BUILD/bin/graphids"
 strip --strip-debug -o "$dest/graphids_cuda.so" "$BUILD/lib/graphids_cuda.so"
+# cuDNN's softmax and activations beside ours (bench/peer/cudnn_ops.cu; a peer, not the runtime):
+# the GPU machine's libcudnn.so.9 comes with PyTorch's wheels.
+nvcc -std=c++17 -O2 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+  -o .gpu-carry/bin/cudnn_ops bench/peer/cudnn_ops.cu -lcudnn
 # The GAT step benchmark's batches (real windows when ../shared's data is here): the GPU machine
 # has no copy of the data.
 "$BUILD/bin/graphids" run bench/gpu/write_batches.lua .gpu-carry/batches

@@ -4,7 +4,8 @@
 # none is present, then: graphids version and gpu info, the CPU/GPU parity specs
 # (spec/gpu/*_check.lua), and the GPU benchmarks beside PyTorch
 # (bench/gpu, bench/peer): matmul, copies, the fused ops, and the GAT classifier's training
-# step on the batches tools/gpu-carry.sh wrote (.gpu-carry/batches) beside PyTorch Geometric.
+# step on the batches tools/gpu-carry.sh wrote (.gpu-carry/batches) beside PyTorch Geometric,
+# and last the whole pipeline with --tla device=cuda on the simulator's data.
 # Every step has a time limit, so one hung kernel cannot eat the machine's lease.
 # Everything goes to stdout and, when $OUT is set, to $OUT/gpu-check.log and $OUT/summary.txt.
 set -uo pipefail
@@ -59,6 +60,16 @@ timeout 120 "$HOST" run bench/gpu/fused_bench.lua 2>&1 | tee -a "$ours" | log
 GRAPHIDS_ALLOW_TF32=1 timeout 60 "$HOST" run bench/gpu/gpu_bench.lua 2>&1 | grep tf32 \
   | tee -a "$ours" | log
 timeout 120 python3 bench/peer/torch_gpu.py 2>&1 | tee "$peer" | log
+# cuDNN's softmax and activations on the same inputs (bench/peer/cudnn_ops.cu), with the
+# libcudnn.so.9 of PyTorch's wheels.
+cudnn=$(mktemp)
+if [ -x "$CARRY/bin/cudnn_ops" ]; then
+  cudnn_dir=$(dirname "$(timeout 30 find /opt /usr/local /usr/lib -name libcudnn.so.9 2>/dev/null | head -n 1)")
+  LD_LIBRARY_PATH="$cudnn_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" timeout 60 "$CARRY/bin/cudnn_ops" \
+    2>&1 | tee "$cudnn" | log
+else
+  echo "gpu-check: no carried cudnn_ops (tools/gpu-carry.sh builds it); no cuDNN rows" | log
+fi
 bdir="$CARRY/batches"
 if [ ! -d "$bdir" ]; then
   bdir=$(mktemp -d)
@@ -87,6 +98,15 @@ for mode in TF32:_tf32 STRICT_F32:_f32strict AUTOCAST=bf16:_bf16; do
     PYTHONUNBUFFERED=1 timeout 120 python3 bench/peer/gnn_pyg.py 1 "$bdir" 2>&1 \
     | tee -a "$peer" | log
 done
+# The whole pipeline on the GPU (every stage's model, the fusion states and every test set), on
+# the simulator's data: its results table, and whether it ran to the end.
+echo "== The pipeline on the GPU (synthetic data, --tla device=cuda)" | log
+plake=$(mktemp -d)
+timeout 200 "$HOST" pipeline recipes/pipelines/graphids.lua --tla device=cuda --lake-root "$plake" \
+  2>&1 | log
+prc=${PIPESTATUS[0]}
+echo "probe pipeline_on_gpu rc=$prc" | log
+[ "$prc" -eq 0 ] || status=1
 {
   # Throughputs and memory: graphids / torch.  Times (_ms): torch / graphids, the speed-up.
   printf '\n%-34s %12s %12s %8s\n' benchmark graphids torch ratio
@@ -99,10 +119,15 @@ done
        END { for (p in peer) if (p ~ /_f32strict_/) { o = p; sub(/_f32strict/, "", o)
                if (o in ours) row(p, ours[o], peer[p]) } }' \
     "$peer" "$ours" | sort -s -k1,1
+  # ours beside cuDNN's on the same inputs: ratio = graphids / cuDNN (GB/s)
+  awk 'NR == FNR { if ($1 ~ /^cudnn_/) c[substr($1, 7)] = $2; next }
+       $1 ~ /^gpu_/ { k = substr($1, 5); if (k in c) printf "%-34s %12s %12s %8.3f (cuDNN)\n", $1, $2, c[k], $2 / c[k] }' \
+    "$cudnn" "$ours"
+  grep -E '^cudnn_version|^cudnn_ops:' "$cudnn"
   grep -E ' error |^gpu_gat_curve' "$ours"
   grep -E '^gpu_memory|^gpu_(gat|gatv2|lstm)_' "$ours" | grep -v '_nocache'
   grep -E '_bf16(_nocache)?_ms' "$ours"
   grep -E '^[a-z]+: [0-9]+ passed|^probe ' "${OUT:-/dev/null}/gpu-check.log" 2>/dev/null || true
 } | tee "${OUT:+$OUT/summary.txt}" | log
-rm -f "$ours" "$peer"
+rm -f "$ours" "$peer" "$cudnn"
 exit $status
