@@ -4,9 +4,10 @@
 -- several shapes, every dtype with keys (f32, f64, i64, i32, u8, bool), and the backward of
 -- sort, topk, cumsum and cumprod through autograd.  Every result must be the CPU's exactly:
 -- indices, values (NaN where the CPU has NaN, the sign of every zero) and scans (the same adds in
--- the same order).  Run by tools/gpu-check.sh on a machine with a GPU and by spec/gpu/loopback.sh
--- on the loopback device; prints one line per failure and ends with "sort: N passed, M failed".
--- Without a GPU it prints "skipped: <reason>" and exits 0.
+-- the same order), except float scans of long lines along the last dim, which run in chunks
+-- (close to the CPU's, and the same on every run).  Run by tools/gpu-check.sh on a machine with
+-- a GPU and by spec/gpu/loopback.sh on the loopback device; prints one line per failure and
+-- ends with "sort: N passed, M failed".  Without a GPU it prints "skipped: <reason>" and exits 0.
 local graphids = require "graphids"
 
 local dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "spec/gpu"
@@ -210,17 +211,43 @@ check("cumsum and cumprod give the CPU's bits for every dtype, shape and dim", f
   end
 end)
 
-check("integer scans wrap in i64 as on the CPU; a long line; non-contiguous input", function()
+check("integer scans wrap in i64 as on the CPU; non-contiguous input", function()
   local big = graphids.randint(1000000, 3000000, { 4, 20 })
   same(big:to(D):cumprod(2), big:cumprod(2), "i64 cumprod past 2^63")
   local b32 = big:to("i32")
   same(b32:to(D):cumprod(2), b32:cumprod(2), "i32 cumprod (accumulates in i64)")
-  local long = graphids.randn(50000)
-  same(long:to(D):cumsum(1), long:cumsum(1), "f32 cumsum of 50000 elements")
   local xt = graphids.randn(40, 30)
   same(xt:to(D):t():cumsum(1), xt:t():cumsum(1), "cumsum of a transposed view")
   local z = graphids.tensor(4.0)
   same(z:to(D):cumprod(1), z:cumprod(1), "0-d cumprod")
+end)
+
+-- Lines of SCAN_CHUNKED_MIN (512) elements or more along the last dim scan in chunks: integers
+-- give the CPU's values exactly (wrapping), floats the CPU's f64 sums regrouped (within a few
+-- f64 roundings; f32 results within one f32 rounding; relative to the largest value).
+check("long lines along the last dim scan in chunks: exact for integers, close for floats", function()
+  for _, shape in ipairs({ { 50000 }, { 3, 512 }, { 7, 2049 }, { 2, 100000 } }) do
+    local what = shape_str(shape)
+    local i = graphids.randint(-1000, 1000, shape)
+    same(i:to(D):cumsum(-1), i:cumsum(-1), "i64 cumsum " .. what)
+    local odd = graphids.randint(0, 2000000, shape) * 2 + 1
+    same(odd:to(D):cumprod(-1), odd:cumprod(-1), "i64 cumprod " .. what .. " (wraps)")
+    same(odd:int():to(D):cumsum(-1), odd:int():cumsum(-1), "i32 cumsum " .. what)
+    for _, dt in ipairs({ "f32", "f64" }) do
+      local x = graphids.randn(shape):to(dt)
+      local tol = dt == "f32" and 2e-7 or 1e-12
+      T.close(x:to(D):cumsum(-1), x:cumsum(-1), tol, dt .. " cumsum " .. what)
+      local near1 = graphids.rand(shape):to(dt) * 0.002 + 0.999
+      T.close(near1:to(D):cumprod(-1), near1:cumprod(-1), tol, dt .. " cumprod " .. what)
+    end
+  end
+  local x = graphids.randn(4, 5000):to(D)
+  T.identical(x:cumsum(2), x:cumsum(2), "chunked cumsum on two runs")
+end)
+
+check("integer scans wrap: past 2^63 along other dims too", function()
+  local big = graphids.randint(1000000, 3000000, { 20, 4 })
+  same(big:to(D):cumprod(1), big:cumprod(1), "i64 cumprod past 2^63 along dim 1")
 end)
 
 check("sort and scans give the same bits on two runs", function()

@@ -1,5 +1,5 @@
 /* kernels_emu.cpp -- runs the bodies of the plugin's graph attention, LSTM cell, bernoulli_ and
- * softmax kernels and its vector map on the CPU (compiled as host C++ by spec/gpu/emu/run.sh,
+ * softmax kernels, its chunked scan and its vector map on the CPU (compiled as host C++ by spec/gpu/emu/run.sh,
  * which cuts them out of runtime/src/cuda/ files) and compares them with the CPU runtime's ops.  For a machine without
  * a GPU: it checks the kernels' index arithmetic, pass structure and formulas, not the CUDA
  * machinery (launches, shuffles, CUB, cuBLAS), which only the spec/gpu check scripts on a GPU
@@ -9,7 +9,7 @@
  * loop wraps.  Kernels whose threads are independent run thread after thread; the attention
  * kernels' lane groups run as G concurrent threads meeting at each shuffle and __syncwarp,
  * with G = 1 and with the launcher's group size for C; the softmax warp kernel's 32 lanes the
- * same way.
+ * same way; the chunked scan's blocks with all their threads concurrent (__syncthreads).
  * Exit status 0 when everything matches; one line per mismatch otherwise.
  */
 #include <algorithm>
@@ -21,6 +21,7 @@
 #include <mutex>
 #include <numeric>
 #include <string>
+#include <type_traits>
 #include <thread>
 #include <vector>
 
@@ -72,6 +73,23 @@ template <typename T> static inline T __shfl_xor_sync(unsigned, T v, int o, int 
     group_barrier.wait(); /* every lane has read before the next shuffle writes */
     return r;
 }
+/* Block-wide kernels (the chunked scan): every thread of the block runs concurrently, meeting
+ * at __syncthreads and at the shuffles; __shared__ arrays are statics, one block at a time. */
+#define __shared__ static
+static inline void __syncthreads() {
+    group_barrier.wait();
+}
+static unsigned char up_slot[1024][8];
+template <typename T> static inline T __shfl_up_sync(unsigned, T v, int delta) {
+    static_assert(sizeof(T) <= 8, "shuffle of at most 8 bytes");
+    unsigned t = threadIdx.x, lane = t & 31;
+    std::memcpy(up_slot[t], &v, sizeof v);
+    group_barrier.wait();
+    T r = v;
+    if ((int)lane >= delta) std::memcpy(&r, up_slot[t - (unsigned)delta], sizeof r);
+    group_barrier.wait(); /* every thread has read before the next shuffle writes */
+    return r;
+}
 static inline uint32_t __umulhi(uint32_t a, uint32_t b) {
     return (uint32_t)(((uint64_t)a * b) >> 32);
 }
@@ -82,6 +100,7 @@ static inline uint32_t __umulhi(uint32_t a, uint32_t b) {
 #include "rng.inc"
 #include "rnn.inc"
 #include "softmax.inc"
+#include "scan.inc"
 
 /* Every (block, thread) of a 2 x 32 grid in turn: for kernels whose threads are independent. */
 template <typename F> static void launch(F &&kernel) {
@@ -114,6 +133,23 @@ template <typename F> static void launch_groups(int G, F &&kernel) {
                 });
             for (auto &th : lanes) th.join();
         }
+    }
+}
+
+/* A grid of `blocks` blocks of `threads` threads, a block at a time, its threads concurrent. */
+template <typename F> static void launch_block(unsigned threads, unsigned blocks, F &&kernel) {
+    blockDim.x = threads;
+    gridDim.x = blocks;
+    group_barrier.n = (int)threads;
+    for (unsigned b = 0; b < blocks; b++) {
+        blockIdx.x = b;
+        std::vector<std::thread> ts;
+        for (unsigned t = 0; t < threads; t++)
+            ts.emplace_back([&, t] {
+                threadIdx.x = t;
+                kernel();
+            });
+        for (auto &th : ts) th.join();
     }
 }
 
@@ -170,6 +206,9 @@ template <> gids_dtype dt_of<float>() {
 }
 template <> gids_dtype dt_of<double>() {
     return GIDS_F64;
+}
+template <> gids_dtype dt_of<int64_t>() {
+    return GIDS_I64;
 }
 
 /* NEW: a CPU tensor holding v. */
@@ -428,6 +467,51 @@ static void softmax_case(int64_t outer, int64_t size, int64_t inner, bool log_, 
     gids_tensor_release(want);
 }
 
+/* ---------------------------------------------------------------- chunked scan */
+/* cumsum / cumprod of [lines, size] through scan.cu's chunked passes with blocks of `threads`
+ * (its launcher's choice for the size, or smaller to get several chunks a line), against the
+ * CPU's: integers exactly (wrapping), floats within the f64 sums' regrouping. */
+template <typename T, typename ACC>
+static void scan_case(int64_t lines, int64_t size, unsigned threads, bool prod) {
+    char what[120];
+    std::snprintf(what, sizeof what, "chunked %s %s [%lld, %lld], %u threads",
+                  prod ? "cumprod" : "cumsum", sizeof(T) == 4 ? "f32" : std::is_integral<T>::value ? "i64" : "f64",
+                  (long long)lines, (long long)size, threads);
+    std::vector<T> x((size_t)(lines * size));
+    for (auto &v : x) {
+        double u = uniform();
+        if (std::is_integral<T>::value) /* large odd factors: products wrap past 2^63 */
+            v = (T)(prod ? (int64_t)(u * 2e6) * 2 + 1 : (int64_t)(u * 2001) - 1000);
+        else
+            v = (T)(prod ? 0.99 + 0.02 * u : u * 4 - 2);
+    }
+    gids_tensor *tx = tensor_of(x, {lines, size}), *want = nullptr;
+    must(prod ? gids_cumprod(&want, tx, 1) : gids_cumsum(&want, tx, 1), "scan");
+    int64_t len = (int64_t)threads * SCAN_ELEMS, chunks = (size + len - 1) / len;
+    unsigned blocks = (unsigned)(lines * chunks);
+    std::vector<T> y(x.size(), (T)-7);
+    std::vector<ACC> totals(blocks), carry(blocks);
+    if (chunks > 1) {
+        launch_block(threads, blocks,
+                     [&] { sc_chunk_totals<T, ACC>(totals.data(), x.data(), size, chunks, prod); });
+        launch([&] { sc_chunk_carries<ACC>(carry.data(), totals.data(), lines, chunks, prod); });
+    }
+    launch_block(threads, blocks, [&] {
+        sc_chunk_scan<T, ACC>(y.data(), x.data(), chunks > 1 ? carry.data() : nullptr, size, chunks,
+                              prod);
+    });
+    if (std::is_integral<T>::value) {
+        if (std::memcmp(y.data(), gids_tensor_data(want), y.size() * sizeof(T)) != 0) {
+            std::printf("FAIL %s: not the CPU's values\n", what);
+            failures++;
+        }
+    } else {
+        compare(what, y.data(), want, sizeof(T) == 4 ? 1e-6 : 1e-13);
+    }
+    gids_tensor_release(tx);
+    gids_tensor_release(want);
+}
+
 /* ---------------------------------------------------------------- vector map */
 /* gc_map1 / gc_map2 (cuda_impl.h) over n elements: packs, then the tail, every element once. */
 template <typename T, typename TO> static void vector_map_case(int64_t n) {
@@ -477,7 +561,8 @@ static void bernoulli_case(int64_t n, uint64_t offset, double p) {
     gids_tensor_release(t);
 }
 
-/* argv[1] "groups": only the attention cases with the launcher's group sizes (the TSan run). */
+/* argv[1] "groups": only the attention cases with the launcher's group sizes and the chunked
+ * scan (the TSan run). */
 int main(int argc, char **argv) {
     bool groups_only = argc > 1 && std::strcmp(argv[1], "groups") == 0;
     /* each C with one-lane groups and with the launcher's group size (group_size) */
@@ -490,6 +575,15 @@ int main(int argc, char **argv) {
                     attention_case<float>(G, v2, C, edge, scale, galpha);
                     attention_case<double>(G, v2, C, edge, scale, galpha);
                 }
+    /* the chunked scan's blocks run their threads concurrently: also a TSan case */
+    for (bool prod : {false, true}) {
+        /* one chunk a line; several (the last one partial); a line of one full chunk */
+        for (auto shape : {std::pair<int64_t, unsigned>{100, 32}, {1300, 64}, {512, 64}, {2000, 32}}) {
+            scan_case<float, double>(3, shape.first, shape.second, prod);
+            scan_case<double, double>(3, shape.first, shape.second, prod);
+            scan_case<int64_t, uint64_t>(3, shape.first, shape.second, prod);
+        }
+    }
     if (groups_only) {
         std::printf("emu: lane groups %s (%d mismatches)\n", failures ? "FAILED" : "match the CPU",
                     failures);

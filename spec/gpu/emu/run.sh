@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# spec/gpu/emu/run.sh [BUILD] -- runs the CUDA plugin's graph attention, LSTM cell, bernoulli_
-# and softmax kernel bodies and its vector map on the CPU against the runtime's CPU ops
-# (kernels_emu.cpp says how), for a machine without a GPU.  Needs g++ and a built
+# spec/gpu/emu/run.sh [BUILD] -- runs the CUDA plugin's graph attention, LSTM cell, bernoulli_,
+# softmax and chunked scan kernel bodies and its vector map on the CPU against the runtime's
+# CPU ops (kernels_emu.cpp says how), for a machine without a GPU.  Needs g++ and a built
 # $BUILD/lib/libgraphids.so (default build).
 # The kernels are cut out of runtime/src/cuda/*.cu between their section comments; a cut that
 # comes out empty (a renamed section) is an error, not a silent pass.
@@ -23,11 +23,14 @@ sed -n '/^\/\* Philox 4x32-10/,/^gids_status gc_bernoulli_/p' $src/rng.cu | sed 
 # __syncthreads is not emulated)
 { sed -n '/-- kernels \*\//,/-- block kernel \*\//p' $src/softmax.cu | sed '$d'
   grep -E '^#define SOFTMAX_(THREAD_ROW|WARP_ELEMS)' $src/softmax.cu; } >"$tmp/softmax.inc"
+# scan.cu: its kernels (between "scan kernels" and "launches") and the chunk sizes
+{ grep -E '^#define SCAN_' $src/scan.cu
+  sed -n '/-- scan kernels \*\//,/-- launches \*\//p' $src/scan.cu | sed '$d'; } >"$tmp/scan.inc"
 # cuda_impl.h: the vector map (gc_map1, gc_map2) the elementwise kernels use
 sed -n '/-- vector map \*\//,/-- end vector map \*\//p' runtime/src/cuda/cuda_impl.h \
   >"$tmp/vector_map.inc"
 grep -q gc_map2 "$tmp/vector_map.inc" || { echo "emu: no vector map cut out of cuda_impl.h"; exit 1; }
-for f in attention rnn rng softmax; do
+for f in attention rnn rng softmax scan; do
   grep -q __global__ "$tmp/$f.inc" || { echo "emu: no kernel cut out of $f (sections renamed?)"; exit 1; }
 done
 [ -e "$BUILD/lib/libgraphids.so" ] || { echo "emu: $BUILD/lib/libgraphids.so not built"; exit 1; }
