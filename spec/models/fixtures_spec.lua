@@ -67,16 +67,30 @@ end
 -- relative error means nothing; those must stay below ZERO in absolute value instead.
 local ZERO = 1e-8
 
+-- A parameter's gradient is a sum of terms as large as the model's largest gradients, so its
+-- rounding error (f32, and BLAS kernels that differ by CPU: OpenBLAS picks them at run time) is
+-- on their scale, not on its own: a gradient that cancels to a thousandth of the largest one
+-- is compared relative to a hundredth of that largest one instead (one of the GAT's attention
+-- vectors came out within 3e-10 of PyG's on one CPU, 1.4e-5 of its own 2.3e-5 magnitude).
+local GRAD_FLOOR = 1e-2
+
 local function check_grads(errs, t, m)
+  local largest = 0
+  for name in m:named_parameters() do
+    local want = t["grad.param." .. name]
+    if want then largest = math.max(largest, want:abs():amax():item()) end
+  end
   for name, p in m:named_parameters() do
     local want = t["grad.param." .. name]
-    if want and want:abs():amax():item() <= ZERO then
+    local scale = want and want:abs():amax():item()
+    if want and scale <= ZERO then
       local got = p.grad and p.grad:abs():amax():item() or 0
       if got > ZERO then
         errs[#errs + 1] = string.format("grad.param.%s: %.3g, expected ~0", name, got)
       end
     elseif want then
-      fx.check(errs, "grad.param." .. name, p.grad, want)
+      fx.check(errs, "grad.param." .. name, p.grad, want,
+        fx.TOL * math.max(1, GRAD_FLOOR * largest / scale))
     end
   end
 end
