@@ -2,7 +2,11 @@
  * log_softmax, cumsum and cumprod: finite differences over dim lists (all, one, several,
  * negative), keepdim, transposed inputs and 0-d inputs; then the points finite differences
  * cannot judge: ties (even split for amax, the returned index for max_dim), zeros for prod and
- * cumprod, zero variance and the zero vector. */
+ * cumprod, zero variance and the zero vector; the fused softmax backward against the composed
+ * form it replaced. */
+#include <math.h>
+#include <string.h>
+
 #include "gradcheck.h"
 #include "helpers.h"
 
@@ -278,6 +282,106 @@ TEST(an_f32_input_gets_an_f32_gradient) {
     gids_tensor_release(o), gids_tensor_release(y), gids_tensor_release(x);
 }
 
+/* ---------------------------------------------------------------- the fused softmax backward */
+/* The composed form gids_softmax_backward replaced (ag_scan.c before it): softmax
+ * y * (g - sum(g * y)), log_softmax g - exp(y) * sum(g), sums along dim with keepdim. */
+static gids_tensor *composed_softmax_backward(const gids_tensor *g, const gids_tensor *y, int dim,
+                                              bool log_) {
+    gids_tensor *a = NULL, *b = NULL, *c = NULL, *r = NULL;
+    if (log_) {
+        CHECK_OK(gids_reduce(&a, GIDS_SUM, g, 1, &dim, true));
+        CHECK_OK(gids_unary(&b, GIDS_EXP, y));
+        CHECK_OK(gids_binary(&c, GIDS_MUL, b, a));
+        CHECK_OK(gids_binary(&r, GIDS_SUB, g, c));
+    } else {
+        CHECK_OK(gids_binary(&a, GIDS_MUL, g, y));
+        CHECK_OK(gids_reduce(&b, GIDS_SUM, a, 1, &dim, true));
+        CHECK_OK(gids_binary(&c, GIDS_SUB, g, b));
+        CHECK_OK(gids_binary(&r, GIDS_MUL, y, c));
+    }
+    gids_tensor_release(a), gids_tensor_release(b), gids_tensor_release(c);
+    return r;
+}
+
+/* Largest |a - b| over max(1, max |b|), both contiguous f32 of n elements. */
+static double rel_diff_f32(const gids_tensor *a, const gids_tensor *b, int64_t n) {
+    const float *p = gids_tensor_data(a), *q = gids_tensor_data(b);
+    double d = 0, scale = 1;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)p[i] - (double)q[i]);
+        d = e > d || e != e ? e : d;
+        scale = fabs((double)q[i]) > scale ? fabs((double)q[i]) : scale;
+    }
+    return d / scale;
+}
+
+/* f32 rows shorter than 64 along the last dim and every slice across it: the composed form's
+ * bits (libm's exp); rows of 64 and more (the vectorised exp): within 1e-6 of it. */
+TEST(softmax_backward_keeps_the_composed_forms_bits) {
+    const int64_t cols[] = {2, 5, 63, 64, 2049};
+    for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++) {
+        int64_t shape[2] = {37, cols[k]}, n = 37 * cols[k];
+        gids_tensor *x = NULL, *g = NULL;
+        CHECK_OK(gids_randn(&x, NULL, GIDS_F32, 2, shape));
+        CHECK_OK(gids_randn(&g, NULL, GIDS_F32, 2, shape));
+        for (int log_ = 0; log_ < 2; log_++)
+            for (int dim = 0; dim < 2; dim++) {
+                gids_tensor *y = NULL, *fused = NULL;
+                CHECK_OK(log_ ? gids_log_softmax(&y, x, dim) : gids_softmax(&y, x, dim));
+                CHECK_OK(gids_softmax_backward(&fused, g, y, dim, log_));
+                gids_tensor *want = composed_softmax_backward(g, y, dim, log_);
+                bool exact = dim == 0 || cols[k] < 64;
+                if (exact)
+                    CHECK(memcmp(gids_tensor_data(fused), gids_tensor_data(want),
+                                 (size_t)n * sizeof(float)) == 0);
+                else
+                    CHECK(rel_diff_f32(fused, want, n) <= 1e-6);
+                if (check_test_failed_)
+                    fprintf(stderr, "  (%s, %lld columns, dim %d)\n",
+                            log_ ? "log_softmax" : "softmax", (long long)cols[k], dim);
+                gids_tensor_release(y), gids_tensor_release(fused), gids_tensor_release(want);
+            }
+        gids_tensor_release(x), gids_tensor_release(g);
+    }
+}
+
+/* -inf logits give probability 0 and a zero gradient; a NaN row stays NaN; bad arguments are
+ * refused naming what is wrong. */
+TEST(softmax_backward_edges_and_refusals) {
+    int64_t shape[2] = {2, 70};
+    float xs[140], gs[140];
+    for (int i = 0; i < 140; i++) xs[i] = (float)(i % 7) * 0.5f, gs[i] = (float)(i % 5) - 2;
+    xs[3] = -INFINITY; /* row 0: one -inf logit */
+    xs[70 + 9] = NAN;  /* row 1: NaN */
+    gids_tensor *x = from(GIDS_F32, 2, shape, xs), *g = from(GIDS_F32, 2, shape, gs), *y = NULL;
+    for (int log_ = 0; log_ < 2; log_++) {
+        gids_tensor *r = NULL;
+        CHECK_OK(log_ ? gids_log_softmax(&y, x, 1) : gids_softmax(&y, x, 1));
+        CHECK_OK(gids_softmax_backward(&r, g, y, 1, log_));
+        const float *rp = gids_tensor_data(r);
+        /* softmax: y = 0 there, so 0; log_softmax: g - 0 * sum = g */
+        CHECK(rp[3] == (log_ ? gs[3] : 0.0f));
+        CHECK(rp[70] != rp[70] && rp[139] != rp[139]);
+        gids_tensor_release(r), gids_tensor_release(y);
+    }
+    gids_tensor *o = NULL, *i = NULL, *d = NULL, *short_ = NULL;
+    CHECK_OK(gids_to_dtype(&d, g, GIDS_F64));
+    CHECK_ERR(gids_softmax_backward(&o, d, x, 1, true), GIDS_EDTYPE,
+              "log_softmax_backward: grad and result must be float tensors of one dtype, got f64 "
+              "and f32");
+    CHECK_OK(gids_to_dtype(&i, g, GIDS_I64));
+    CHECK_ERR(gids_softmax_backward(&o, i, i, 1, false), GIDS_EDTYPE,
+              "softmax_backward: grad and result must be float tensors");
+    CHECK_OK(gids_narrow(&short_, g, 1, 0, 69));
+    CHECK_ERR(gids_softmax_backward(&o, short_, x, 1, false), GIDS_ESHAPE,
+              "softmax_backward: grad has shape [2,69], the result [2,70]");
+    CHECK_ERR(gids_softmax_backward(&o, g, x, 2, false), GIDS_EINDEX,
+              "softmax_backward: dim 2 out of range");
+    CHECK_ERR(gids_softmax_backward(NULL, g, x, 1, false), GIDS_EINVAL, "out is NULL");
+    gids_tensor_release(d), gids_tensor_release(i), gids_tensor_release(short_);
+    gids_tensor_release(x), gids_tensor_release(g);
+}
+
 int main(void) {
     RUN(reductions_match_finite_differences_over_dim_lists);
     RUN(prod_is_exact_with_zeros);
@@ -291,5 +395,7 @@ int main(void) {
     RUN(cumprod_is_exact_with_zeros);
     RUN(max_dim_sends_the_gradient_to_the_returned_index);
     RUN(an_f32_input_gets_an_f32_gradient);
+    RUN(softmax_backward_keeps_the_composed_forms_bits);
+    RUN(softmax_backward_edges_and_refusals);
     return check_summary("ag_reduce");
 }

@@ -32,7 +32,7 @@
 extern "C" {
 #endif
 
-#define GIDS_BACKEND_ABI 7
+#define GIDS_BACKEND_ABI 8
 
 /* ABI 6: streams and events (docs/cuda.md "Streams and events").  Opaque handles, defined by the
  * backend that makes them; a handle of one backend means nothing to another. */
@@ -237,6 +237,10 @@ typedef struct gids_backend {
     gids_status (*jk_sum)(gids_tensor **out, const gids_tensor *x, const gids_tensor *alpha);
     gids_status (*jk_sum_backward)(gids_tensor **g_x, gids_tensor **g_alpha, const gids_tensor *g,
                                    const gids_tensor *x, const gids_tensor *alpha);
+    /* ---- ABI 8: softmax's backward in one op ---- */
+    /* gids_softmax_backward */
+    gids_status (*softmax_backward)(gids_tensor **out, const gids_tensor *g, const gids_tensor *y,
+                                    int dim, bool log);
 } gids_backend;
 
 /* The plugin's entry point (exported by graphids_cuda.so under this name). */

@@ -156,6 +156,11 @@ gids_status gids_argmin(gids_tensor **out, const gids_tensor *a, int dim, bool k
 /* Numerically stable (max subtracted). Float inputs only. */
 gids_status gids_softmax(gids_tensor **out, const gids_tensor *a, int dim);
 gids_status gids_log_softmax(gids_tensor **out, const gids_tensor *a, int dim);
+/* Their input gradient from the output gradient g and the result y (one float dtype and shape):
+ * softmax (log_ false) y * (g - sum(g * y)), log_softmax (log_ true) g - exp(y) * sum(g), the
+ * sums along dim (f64 on the CPU).  One pass where autograd had composed five ops. */
+gids_status gids_softmax_backward(gids_tensor **out, const gids_tensor *g, const gids_tensor *y,
+                                  int dim, bool log_);
 /* Inclusive prefix sum / product along dim (integers accumulate in i64). */
 gids_status gids_cumsum(gids_tensor **out, const gids_tensor *a, int dim);
 gids_status gids_cumprod(gids_tensor **out, const gids_tensor *a, int dim);

@@ -81,22 +81,17 @@ gids_status gids_ag_min_dim(gids_tensor **values, gids_tensor **indices, const g
 }
 
 /* ---------------------------------------------------------------- softmax, log_softmax */
-/* Saved: the result y in slot 0.  softmax: y (g - sum(g y)); log_softmax: g - exp(y) sum(g). */
+/* Saved: the result y in slot 0.  softmax: y (g - sum(g y)); log_softmax: g - exp(y) sum(g),
+ * one op (gids_softmax_backward: on the CPU the composed form's bits where exp is libm's). */
 static gids_status softmax_backward_(gids_node *n, gids_tensor *const *grad_out,
                                      gids_tensor **grad_in, bool log) {
     const dim_ctx *c = gids_node_ctx(n);
-    const gids_tensor *g = grad_out[0];
     ag_scope s = AG_SCOPE;
     const gids_tensor *y = ag_saved(&s, n, 0);
-    gids_tensor *r;
-    if (log) {
-        gids_tensor *sum = ag_red(&s, GIDS_SUM, g, 1, &c->dim, true);
-        r = ag_bin(&s, GIDS_SUB, g, ag_bin(&s, GIDS_MUL, ag_un(&s, GIDS_EXP, y), sum));
-    } else {
-        gids_tensor *dot = ag_red(&s, GIDS_SUM, ag_bin(&s, GIDS_MUL, g, y), 1, &c->dim, true);
-        r = ag_bin(&s, GIDS_MUL, y, ag_bin(&s, GIDS_SUB, g, dot));
-    }
-    ag_give(&s, n, 0, r, grad_in);
+    if (s.st != GIDS_OK || grad_out[0] == NULL) return ag_finish(&s, NULL, NULL);
+    gids_tensor *r = NULL;
+    gids_status st = gids_softmax_backward(&r, grad_out[0], y, c->dim, log);
+    ag_give(&s, n, 0, ag_own(&s, st, r), grad_in);
     return ag_finish(&s, NULL, NULL);
 }
 

@@ -18,6 +18,7 @@
 
 #include "../core/core_impl.h"
 #include "elementwise_impl.h"
+#include "sum_impl.h"
 
 #define RED_BLOCK 32768
 #define RED_TILE 256
@@ -68,21 +69,13 @@ typedef struct red_job {
 
 /* ---------------------------------------------------------------- typed folds */
 /* Folds n elements at stride st (elements) into acc.  Contiguous sums keep 8 partial sums so
- * the loop vectorises; their order of combination is fixed. */
-#define FOLD_FLOAT(fname, TY)                                                                      \
+ * the loop vectorises; their order of combination is fixed (sum_impl.h). */
+#define FOLD_FLOAT(fname, TY, SUM8)                                                                \
     GIDS_HOT static double fname(gids_red_kind k, double acc, const TY *p, int64_t n,              \
                                  int64_t st) {                                                     \
         switch (k) {                                                                               \
         case GIDS_RED_SUM:                                                                         \
-            if (st == 1) {                                                                         \
-                double l[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                            \
-                int64_t i = 0;                                                                     \
-                for (; i + 8 <= n; i += 8)                                                         \
-                    for (int j = 0; j < 8; j++) l[j] += (double)p[i + j];                          \
-                double s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));      \
-                for (; i < n; i++) s += (double)p[i];                                              \
-                return acc + s;                                                                    \
-            }                                                                                      \
+            if (st == 1) return acc + SUM8(p, n);                                                  \
             for (int64_t i = 0; i < n; i++) acc += (double)p[i * st];                              \
             return acc;                                                                            \
         case GIDS_RED_PROD:                                                                        \
@@ -111,8 +104,8 @@ typedef struct red_job {
         }                                                                                          \
         return acc;                                                                                \
     }
-FOLD_FLOAT(fold_f32, float)
-FOLD_FLOAT(fold_f64, double)
+FOLD_FLOAT(fold_f32, float, gids_sum8_f32)
+FOLD_FLOAT(fold_f64, double, gids_sum8_f64)
 
 static int64_t fold_i64(gids_red_kind k, int64_t acc, const int64_t *p, int64_t n, int64_t st) {
     uint64_t u = (uint64_t)acc; /* wrapping arithmetic, as torch */

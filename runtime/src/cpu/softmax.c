@@ -2,13 +2,61 @@
  *
  * Each slice along the dim is handled on its own: max, then the sum of exp(x - max) in f64,
  * then the outputs.  Slices are independent, so the split over threads cannot change a result.
- * A slice holding NaN gives NaN; an all -inf slice gives NaN, as torch.
+ * A slice holding NaN or +inf gives NaN; an all -inf slice gives NaN, as torch.
+ *
+ * f32 slices of 64 or more along the last dim (contiguous rows: the VGAE's id logits) take a
+ * path that vectorises: exp(x - max) <= 1 in float arithmetic (fastmath_impl.h's Cephes expf, about
+ * 1 ulp), written into the output row and summed in f64 by eight accumulators in a fixed
+ * order (sum_impl.h).  libm's scalar exp in double made a row of 2049 logits cost 4 us (a [2988,
+ * 2049] log_softmax 11.7 ms on two cores, the VGAE's id classifier).  Other slices keep libm.
  */
 #include <math.h>
 
 #include "../core/core_impl.h"
 #include "../core/dispatch_impl.h"
 #include "elementwise_impl.h"
+#include "fastmath_impl.h"
+#include "sum_impl.h"
+
+/* Rows shorter than this keep libm's exp in double: they cost little either way, and the
+ * two-class logits of the GAT classifiers keep the CPU's bits from before the fast path. */
+#define FAST_ROW_MIN 64
+
+/* e^d for d <= 0 (x - max): below the range of gids_clamped_expf_ the true value is under
+ * 1.2e-38 and is flushed to 0, so -inf entries give exactly 0; NaN stays NaN. */
+static inline float exp_nonpositive_f32(float d) {
+    float e = gids_clamped_expf_(d);
+    e = d == d ? e : d;
+    return d < -87.33654f ? 0.0f : e;
+}
+
+/* One contiguous f32 row of n elements.  The max ignores NaN (a select that vectorises); a NaN,
+ * a +inf (inf - inf) or an all -inf row (-inf - -inf) then puts a NaN into the sum, and the
+ * row becomes NaN, as torch. */
+GIDS_HOT static void row_f32(const float *x, float *y, int64_t n, bool log_) {
+    float mx[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                   -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int j = 0; j < 8; j++) mx[j] = x[k + j] > mx[j] ? x[k + j] : mx[j];
+    for (; k < n; k++) mx[0] = x[k] > mx[0] ? x[k] : mx[0];
+    float m = mx[0];
+    for (int j = 1; j < 8; j++) m = mx[j] > m ? mx[j] : m;
+    for (k = 0; k < n; k++) y[k] = exp_nonpositive_f32(x[k] - m);
+    double sum = gids_sum8_f32(y, n);
+    if (sum != sum) {
+        for (k = 0; k < n; k++) y[k] = NAN;
+        return;
+    }
+    if (log_) {
+        double ls = log(sum),
+               md = (double)m; /* (x - m) - ls: m + ls would round away small terms */
+        for (k = 0; k < n; k++) y[k] = (float)(((double)x[k] - md) - ls);
+    } else {
+        double inv = 1.0 / sum;
+        for (k = 0; k < n; k++) y[k] = (float)((double)y[k] * inv);
+    }
+}
 
 /* One slice: size elements at stride `inner`, starting at x / y. */
 #define SOFTMAX_SLICE(fname, TY)                                                                   \
@@ -36,7 +84,9 @@ SOFTMAX_SLICE(slice_f64, double)
 static void slice_at(gids_dtype dt, const void *x, void *y, int64_t s, int64_t size, int64_t inner,
                      bool log_) {
     int64_t base = (s / inner) * size * inner + s % inner;
-    if (dt == GIDS_F32)
+    if (dt == GIDS_F32 && inner == 1 && size >= FAST_ROW_MIN)
+        row_f32((const float *)x + base, (float *)y + base, size, log_);
+    else if (dt == GIDS_F32)
         slice_f32((const float *)x + base, (float *)y + base, size, inner, log_);
     else
         slice_f64((const double *)x + base, (double *)y + base, size, inner, log_);
@@ -71,6 +121,117 @@ static gids_status softmax_run(gids_tensor **out, const char *op, const gids_ten
         softmax_all(a->dtype, gids_tensor_data(c), gids_tensor_data(r), outer, size, inner, log_);
     }
     gids_tensor_release(c);
+    if (st != GIDS_OK) {
+        gids_tensor_release(r);
+        return st;
+    }
+    *out = r;
+    return GIDS_OK;
+}
+
+/* ---------------------------------------------------------------- backward */
+/* The input gradient of one slice (size elements at stride inner) from the output gradient g
+ * and the forward's result y, in the arithmetic of the composed form it replaces
+ * (ag_scan.c's formulas before this op): the sum in f64 as sum() folds it (sum_impl.h for
+ * contiguous rows, in order otherwise), rounded to TY, then each element in TY:
+ *   softmax:      r = y * (g - sum(g * y))        log_softmax:  r = g - exp(y) * sum(g)
+ * so a contiguous row's result has the composed form's bits wherever exp is libm's.  scratch
+ * holds size elements (the products g * y). */
+#define SOFTMAX_BW_SLICE(fname, TY, SUM8, EXP)                                                     \
+    GIDS_HOT static void fname(const TY *g, const TY *y, TY *r, int64_t size, int64_t inner,       \
+                               bool log_) {                                                        \
+        double acc = 0;                                                                            \
+        if (log_) {                                                                                \
+            if (inner == 1)                                                                        \
+                acc = SUM8(g, size);                                                               \
+            else                                                                                   \
+                for (int64_t k = 0; k < size; k++) acc += (double)g[k * inner];                    \
+            TY s = (TY)acc;                                                                        \
+            for (int64_t k = 0; k < size; k++) {                                                   \
+                TY t = EXP(y[k * inner]) * s;                                                      \
+                r[k * inner] = g[k * inner] - t;                                                   \
+            }                                                                                      \
+            return;                                                                                \
+        }                                                                                          \
+        if (inner == 1) {                                                                          \
+            for (int64_t k = 0; k < size; k++) r[k] = g[k] * y[k]; /* the products, then */        \
+            acc = SUM8(r, size);                                   /* their sum */                 \
+        } else {                                                                                   \
+            for (int64_t k = 0; k < size; k++) {                                                   \
+                TY p = g[k * inner] * y[k * inner];                                                \
+                acc += (double)p;                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        TY dot = (TY)acc;                                                                          \
+        for (int64_t k = 0; k < size; k++) {                                                       \
+            TY d = g[k * inner] - dot;                                                             \
+            r[k * inner] = y[k * inner] * d;                                                       \
+        }                                                                                          \
+    }
+
+static inline float libm_expf(float v) {
+    return expf(v);
+}
+SOFTMAX_BW_SLICE(bw_slice_f32, float, gids_sum8_f32, libm_expf)
+/* e^y of a log-probability y <= 0: the forward's vectorising exp */
+SOFTMAX_BW_SLICE(bw_row_fast_f32, float, gids_sum8_f32, exp_nonpositive_f32)
+SOFTMAX_BW_SLICE(bw_slice_f64, double, gids_sum8_f64, exp)
+
+static void bw_slice_at(gids_dtype dt, const void *g, const void *y, void *r, int64_t s,
+                        int64_t size, int64_t inner, bool log_) {
+    int64_t base = (s / inner) * size * inner + s % inner;
+    if (dt == GIDS_F64)
+        bw_slice_f64((const double *)g + base, (const double *)y + base, (double *)r + base, size,
+                     inner, log_);
+    else if (inner == 1 && size >= FAST_ROW_MIN)
+        bw_row_fast_f32((const float *)g + base, (const float *)y + base, (float *)r + base, size,
+                        inner, log_);
+    else
+        bw_slice_f32((const float *)g + base, (const float *)y + base, (float *)r + base, size,
+                     inner, log_);
+}
+
+gids_status gids_softmax_backward(gids_tensor **out, const gids_tensor *g, const gids_tensor *y,
+                                  int dim, bool log_) {
+    const char *op = log_ ? "log_softmax_backward" : "softmax_backward";
+    GIDS_ON_DEVICE(op, softmax_backward, g, y)(out, g, y, dim, log_);
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", op);
+    GIDS_TRY(gids_ew_check_input(op, "grad", g));
+    GIDS_TRY(gids_ew_check_input(op, "result", y));
+    GIDS_CHECK(gids_dtype_is_float(y->dtype) && g->dtype == y->dtype, GIDS_EDTYPE,
+               "%s: grad and result must be float tensors of one dtype, got %s and %s", op,
+               gids_dtype_name(g->dtype), gids_dtype_name(y->dtype));
+    bool same = g->ndim == y->ndim;
+    for (int d = 0; same && d < g->ndim; d++) same = g->shape[d] == y->shape[d];
+    if (!same) {
+        char a[160], b[160];
+        GIDS_FAIL(GIDS_ESHAPE, "%s: grad has shape %s, the result %s", op,
+                  gids_shape_str(g->ndim, g->shape, a, sizeof a),
+                  gids_shape_str(y->ndim, y->shape, b, sizeof b));
+    }
+    int d0;
+    GIDS_TRY(gids_normalize_dim(op, dim, y->ndim, &d0));
+    int64_t outer, size, inner;
+    gids_ew_split_dim(y, d0, &outer, &size, &inner);
+    gids_tensor *gc = NULL, *yc = NULL, *r = NULL;
+    gids_status st = gids_contiguous(&gc, g);
+    if (st == GIDS_OK) st = gids_contiguous(&yc, y);
+    if (st == GIDS_OK) st = gids_empty(&r, y->dtype, GIDS_DEVICE_CPU, y->ndim, y->shape);
+    if (st == GIDS_OK && gids_tensor_numel(y) > 0) {
+        const void *gp = gids_tensor_data(gc), *yp = gids_tensor_data(yc);
+        void *rp = gids_tensor_data(r);
+        int nt = gids_threads_for(outer * size * inner);
+        if (nt <= 1) {
+            for (int64_t s = 0; s < outer * inner; s++)
+                bw_slice_at(y->dtype, gp, yp, rp, s, size, inner, log_);
+        } else {
+#pragma omp parallel for schedule(static) num_threads(nt)
+            for (int64_t s = 0; s < outer * inner; s++)
+                bw_slice_at(y->dtype, gp, yp, rp, s, size, inner, log_);
+        }
+    }
+    gids_tensor_release(gc);
+    gids_tensor_release(yc);
     if (st != GIDS_OK) {
         gids_tensor_release(r);
         return st;

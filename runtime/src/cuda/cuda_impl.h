@@ -152,6 +152,8 @@ gids_status gc_unary(gids_tensor **out, gids_unop op, const gids_tensor *a);
 gids_status gc_reduce(gids_tensor **out, gids_redop op, const gids_tensor *a, int ndims,
                       const int *dims, bool keepdim);
 gids_status gc_softmax(gids_tensor **out, const gids_tensor *a, int dim, bool log);
+gids_status gc_softmax_backward(gids_tensor **out, const gids_tensor *g, const gids_tensor *y,
+                                int dim, bool log);
 gids_status gc_mm(gids_tensor **out, const gids_tensor *a, const gids_tensor *b);
 gids_status gc_addmm(gids_tensor **out, const gids_tensor *bias, const gids_tensor *a,
                      const gids_tensor *b, double beta, double alpha);

@@ -344,4 +344,5 @@ const gids_backend gc_backend = {
     gc_bilstm_backward,          /* bilstm_backward */
     gc_jk_sum,                   /* jk_sum */
     gc_jk_sum_backward,          /* jk_sum_backward */
+    gc_softmax_backward,         /* softmax_backward */
 };

@@ -13,7 +13,8 @@
  *   - softmax_warp: a warp a row of up to 32 * SOFTMAX_WARP_ELEMS, held in registers (one read
  *     and one write per element, reductions by shuffles);
  *   - softmax_block: a block a longer row (three passes, the row's re-reads from cache).
- * Reductions run in a fixed order, so a result is the same from run to run.
+ * Reductions run in a fixed order, so a result is the same from run to run.  The backward
+ * (gc_softmax_backward) has a thread kernel and a warp kernel of the same shapes.
  */
 #include <math.h>
 
@@ -111,6 +112,49 @@ __global__ void softmax_warp(T *y, const T *x, int64_t rows, int size, bool log_
     }
 }
 
+/* The backward, from the output gradient g and the result y: softmax r = y (g - sum(g y)),
+ * log_softmax r = g - exp(y) sum(g), the sum in the input's type as the forward's.
+ * softmax_bw_thread: a thread a slice (inner > 1, short rows); softmax_bw_warp: a warp a
+ * contiguous row of any length, its lanes striding it twice (the sum, then the outputs; the
+ * second read from cache). */
+template <typename T>
+__device__ __forceinline__ T sm_bw_out(T g, T y, T s, bool log_) {
+    return log_ ? g - sm_exp(y) * s : y * (g - s);
+}
+
+template <typename T>
+__global__ void softmax_bw_thread(T *r, const T *g, const T *y, int64_t outer, int64_t size,
+                                  int64_t inner, bool log_) {
+    for (int64_t sl = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; sl < outer * inner;
+         sl += (int64_t)gridDim.x * blockDim.x) {
+        int64_t base = (sl / inner) * size * inner + sl % inner;
+        T s = 0;
+        for (int64_t k = 0; k < size; k++) {
+            int64_t i = base + k * inner;
+            s += log_ ? g[i] : g[i] * y[i];
+        }
+        for (int64_t k = 0; k < size; k++) {
+            int64_t i = base + k * inner;
+            r[i] = sm_bw_out(g[i], y[i], s, log_);
+        }
+    }
+}
+
+template <typename T>
+__global__ void softmax_bw_warp(T *r, const T *g, const T *y, int64_t rows, int64_t size,
+                                bool log_) {
+    const int lane = (int)(threadIdx.x & 31u);
+    const int64_t per_block = blockDim.x / 32, warps = (int64_t)gridDim.x * per_block;
+    for (int64_t row = blockIdx.x * per_block + threadIdx.x / 32; row < rows; row += warps) {
+        const T *gs = g + row * size, *ys = y + row * size;
+        T *rs = r + row * size;
+        T s = 0;
+        for (int64_t c = lane; c < size; c += 32) s += log_ ? gs[c] : gs[c] * ys[c];
+        s = warp_sum(s);
+        for (int64_t c = lane; c < size; c += 32) rs[c] = sm_bw_out(gs[c], ys[c], s, log_);
+    }
+}
+
 /* ---------------------------------------------------------------- block kernel */
 /* The fold of one value a thread over the block: warps by shuffles, then the warps' results in
  * warp order (every thread reads them all, so every thread ends with the same bits). */
@@ -180,6 +224,63 @@ static void launch_softmax(T *y, const T *x, int64_t outer, int64_t size, int64_
         unsigned g = (unsigned)(outer < 65535 * 8 ? outer : 65535 * 8);
         softmax_block<T><<<g, GC_THREADS, 0, gc_stream()>>>(y, x, outer, size, log_);
     }
+}
+
+template <typename T>
+static void launch_softmax_backward(T *r, const T *g, const T *y, int64_t outer, int64_t size,
+                                    int64_t inner, bool log_) {
+    if (inner > 1 || size <= SOFTMAX_THREAD_ROW) {
+        softmax_bw_thread<T><<<gc_blocks(outer * inner), GC_THREADS, 0, gc_stream()>>>(
+            r, g, y, outer, size, inner, log_);
+    } else {
+        const int64_t per_block = GC_THREADS / 32;
+        int64_t b = (outer + per_block - 1) / per_block;
+        unsigned grid = (unsigned)(b < (int64_t)gc_grid_cap ? b : gc_grid_cap);
+        softmax_bw_warp<T><<<grid, GC_THREADS, 0, gc_stream()>>>(r, g, y, outer, size, log_);
+    }
+}
+
+gids_status gc_softmax_backward(gids_tensor **out, const gids_tensor *g, const gids_tensor *y,
+                                int dim, bool log_) {
+    const char *name = log_ ? "log_softmax_backward" : "softmax_backward";
+    GIDS_CHECK(out != nullptr, GIDS_EINVAL, "%s: out is NULL", name);
+    GIDS_CHECK(g != nullptr && y != nullptr, GIDS_EINVAL, "%s: a tensor is NULL", name);
+    GIDS_CHECK((y->dtype == GIDS_F32 || y->dtype == GIDS_F64) && g->dtype == y->dtype,
+               GIDS_EUNSUPPORTED,
+               "%s: grad and result must be f32 or f64 of one dtype on CUDA, got %s and %s", name,
+               gids_dtype_name(g->dtype), gids_dtype_name(y->dtype));
+    bool same = g->ndim == y->ndim;
+    for (int d = 0; same && d < g->ndim; d++) same = g->shape[d] == y->shape[d];
+    if (!same) {
+        char a[160], b[160];
+        GIDS_FAIL(GIDS_ESHAPE, "%s: grad has shape %s, the result %s", name,
+                  gids_shape_str(g->ndim, g->shape, a, sizeof a),
+                  gids_shape_str(y->ndim, y->shape, b, sizeof b));
+    }
+    int d0;
+    GIDS_TRY(gids_normalize_dim(name, dim, y->ndim, &d0));
+    int64_t outer = 1, size = y->ndim == 0 ? 1 : y->shape[d0], inner = 1;
+    for (int d = 0; d < d0; d++) outer *= y->shape[d];
+    for (int d = d0 + 1; d < y->ndim; d++) inner *= y->shape[d];
+    gc_ref gc, yc, r;
+    GIDS_TRY(gc_contiguous_as(name, &gc.t, g, g->dtype));
+    GIDS_TRY(gc_contiguous_as(name, &yc.t, y, y->dtype));
+    GIDS_TRY(gids_empty(&r.t, y->dtype, gc_dev(y), y->ndim, y->shape));
+    if (gids_tensor_numel(y) > 0) {
+        if (y->dtype == GIDS_F32)
+            launch_softmax_backward<float>((float *)gids_tensor_data(r.t),
+                                           (const float *)gids_tensor_data(gc.t),
+                                           (const float *)gids_tensor_data(yc.t), outer, size,
+                                           inner, log_);
+        else
+            launch_softmax_backward<double>((double *)gids_tensor_data(r.t),
+                                            (const double *)gids_tensor_data(gc.t),
+                                            (const double *)gids_tensor_data(yc.t), outer, size,
+                                            inner, log_);
+        GC_LAUNCHED(name);
+    }
+    *out = r.take();
+    return GIDS_OK;
 }
 
 gids_status gc_softmax(gids_tensor **out, const gids_tensor *a, int dim, bool log_) {

@@ -52,6 +52,13 @@ gids_status lb_softmax(gids_tensor **out, const gids_tensor *a, int dim, bool lo
     return LB_DONE(x, st, out);
 }
 
+gids_status lb_softmax_backward(gids_tensor **out, const gids_tensor *g, const gids_tensor *y,
+                                int dim, bool log) {
+    lb_args x;
+    LB_IN(x, log ? "log_softmax_backward" : "softmax_backward", g, y);
+    return LB_DONE(x, gids_softmax_backward(out, x.cpu[0], x.cpu[1], dim, log), out);
+}
+
 gids_status lb_mm(gids_tensor **out, const gids_tensor *a, const gids_tensor *b) {
     if (lb_is_half(a->dtype) || lb_is_half(b->dtype))
         return lb_product_half("mm", out, NULL, a, b, 0.0, 1.0);

@@ -77,7 +77,8 @@
     X(bilstm, 1)                                                                                   \
     X(bilstm_backward, 1)                                                                          \
     X(jk_sum, 1)                                                                                   \
-    X(jk_sum_backward, 1)
+    X(jk_sum_backward, 1)                                                                          \
+    X(softmax_backward, 1)
 
 typedef struct lb_entry {
     const char *name;

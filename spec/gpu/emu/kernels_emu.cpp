@@ -1,5 +1,5 @@
 /* kernels_emu.cpp -- runs the bodies of the plugin's graph attention, LSTM cell, bernoulli_ and
- * softmax kernels, its chunked scan and its vector map on the CPU (compiled as host C++ by spec/gpu/emu/run.sh,
+ * softmax kernels (forward and backward), its chunked scan and its vector map on the CPU (compiled as host C++ by spec/gpu/emu/run.sh,
  * which cuts them out of runtime/src/cuda/ files) and compares them with the CPU runtime's ops.  For a machine without
  * a GPU: it checks the kernels' index arithmetic, pass structure and formulas, not the CUDA
  * machinery (launches, shuffles, CUB, cuBLAS), which only the spec/gpu check scripts on a GPU
@@ -467,6 +467,34 @@ static void softmax_case(int64_t outer, int64_t size, int64_t inner, bool log_, 
     gids_tensor_release(want);
 }
 
+/* The backward kernels softmax.cu launches for [outer, size, inner] (a thread a slice for
+ * inner > 1 or rows of up to SOFTMAX_THREAD_ROW, else a warp a row), against the CPU's
+ * gids_softmax_backward; y is the forward's result. */
+template <typename T>
+static void softmax_bw_case(int64_t outer, int64_t size, int64_t inner, bool log_) {
+    const double tol = sizeof(T) == 4 ? 2e-6 : 1e-12;
+    char what[120];
+    std::snprintf(what, sizeof what, "%s backward %s [%lld, %lld, %lld]",
+                  log_ ? "log_softmax" : "softmax", sizeof(T) == 4 ? "f32" : "f64",
+                  (long long)outer, (long long)size, (long long)inner);
+    std::vector<T> x = randv<T>(outer * size * inner), g = randv<T>(outer * size * inner);
+    gids_tensor *tx = tensor_of(x, {outer, size, inner}), *tg = tensor_of(g, {outer, size, inner});
+    gids_tensor *ty = nullptr, *want = nullptr;
+    must(log_ ? gids_log_softmax(&ty, tx, 1) : gids_softmax(&ty, tx, 1), "softmax");
+    must(gids_softmax_backward(&want, tg, ty, 1, log_), "softmax_backward");
+    const T *y = (const T *)gids_tensor_data(ty);
+    std::vector<T> r(x.size(), (T)-7);
+    if (inner > 1 || size <= SOFTMAX_THREAD_ROW)
+        launch([&] { softmax_bw_thread<T>(r.data(), g.data(), y, outer, size, inner, log_); });
+    else
+        launch_groups(32, [&] { softmax_bw_warp<T>(r.data(), g.data(), y, outer, size, log_); });
+    compare(what, r.data(), want, tol);
+    gids_tensor_release(tx);
+    gids_tensor_release(tg);
+    gids_tensor_release(ty);
+    gids_tensor_release(want);
+}
+
 /* ---------------------------------------------------------------- chunked scan */
 /* cumsum / cumprod of [lines, size] through scan.cu's chunked passes with blocks of `threads`
  * (its launcher's choice for the size, or smaller to get several chunks a line), against the
@@ -607,6 +635,12 @@ int main(int argc, char **argv) {
             }
         softmax_case<float>(3, 7, 5, log_, false);
         softmax_case<double>(3, 7, 5, log_, false);
+        for (int64_t size : {2, 32, 33, 100, 2049}) {
+            softmax_bw_case<float>(5, size, 1, log_);
+            softmax_bw_case<double>(5, size, 1, log_);
+        }
+        softmax_bw_case<float>(3, 7, 5, log_);
+        softmax_bw_case<double>(3, 7, 5, log_);
     }
     for (int64_t n : {1, 3, 4, 5, 1000, 4099})
         for (uint64_t off : {0ull, 1ull, 3ull, (1ull << 34) + 2})
