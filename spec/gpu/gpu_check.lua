@@ -166,6 +166,27 @@ check("softmax and log_softmax match the CPU", function()
   end
 end)
 
+-- The backward is one op on each side (gids_softmax_backward): a thread a slice across a dim
+-- or for rows of up to 32, a warp a longer row (softmax.cu).
+check("the softmax and log_softmax backward match the CPU", function()
+  for _, shape in ipairs({ { 300, 2 }, { 301, 33 }, { 37, 2049 }, { 4, 7, 5 } }) do
+    for _, log_ in ipairs({ false, true }) do
+      for _, d in ipairs({ 1, -1 }) do
+        local x, w = graphids.randn(shape) * 3, graphids.randn(shape)
+        local grads = {}
+        for _, dev in ipairs({ "cpu", "cuda" }) do
+          local xd = x:to(dev):detach():requires_grad_()
+          local y = log_ and xd:log_softmax(d) or xd:softmax(d)
+          ;(y * w:to(dev)):sum():backward()
+          grads[dev] = xd.grad
+        end
+        close(grads.cuda, grads.cpu, 1e-5, string.format("%s backward [%s] dim %d",
+          log_ and "log_softmax" or "softmax", table.concat(shape, ","), d))
+      end
+    end
+  end
+end)
+
 check("mm and addmm through cuBLAS match the CPU", function()
   for _, dt in ipairs({ "f32", "f64" }) do
     local a, b = graphids.randn(300, 200):to(dt), graphids.randn(200, 150):to(dt)
