@@ -14,7 +14,7 @@
         int64_t i = 0;                                                                             \
         for (; i + 8 <= n; i += 8)                                                                 \
             for (int j = 0; j < 8; j++) l[j] += (double)p[i + j];                                  \
-        double s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));             \
+        double s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));              \
         for (; i < n; i++) s += (double)p[i];                                                      \
         return s;                                                                                  \
     }
