@@ -204,16 +204,18 @@ static void gemm(const seq *q, bool ta, bool tb, int64_t M, int64_t Nc, int64_t 
 #define ROW_BLOCKS 16
 #define ROW_BLOCK_MIN 512
 
-/* gemm with A and Cm not transposed, over many rows.  With par (the one-block path, where BLAS
- * would thread the product) the rows run in blocks fixed by M alone, each one single-threaded
- * GEMM inside an active parallel region: OpenBLAS's threaded dgemm split the rows where the
- * thread count said, and rows on either side of a split rounded differently (every f64
- * gradient differed between 1 and 4 threads in the last bits).  Few, tall blocks: each one
- * packs the whole right operand again. */
-static void gemm_rows(const seq *q, bool par, int64_t M, int64_t Nc, int64_t K, const void *A,
-                      int64_t lda, const void *B, int64_t ldb, double beta, void *Cm, int64_t ldc) {
+/* gemm with A and Cm not transposed (B transposed when tb), over many rows.  With par (the
+ * one-block path, where BLAS would thread the product) the rows run in blocks fixed by M alone,
+ * each one single-threaded GEMM inside an active parallel region: OpenBLAS's threaded GEMMs
+ * split the rows where the thread count said, and rows on either side of a split rounded
+ * differently (every f64 gradient differed between 1 and 4 threads in the last bits; on a Zen 5
+ * CPU, where OpenBLAS 0.3.21 runs its Haswell kernels, the f32 forward's products too).  Few,
+ * tall blocks: each one packs the whole right operand again. */
+static void gemm_rows(const seq *q, bool par, bool tb, int64_t M, int64_t Nc, int64_t K,
+                      const void *A, int64_t lda, const void *B, int64_t ldb, double beta, void *Cm,
+                      int64_t ldc) {
     if (!par) {
-        gemm(q, false, false, M, Nc, K, A, lda, B, ldb, beta, Cm, ldc);
+        gemm(q, false, tb, M, Nc, K, A, lda, B, ldb, beta, Cm, ldc);
         return;
     }
     int64_t nblk = M / ROW_BLOCK_MIN;
@@ -224,7 +226,7 @@ static void gemm_rows(const seq *q, bool par, int64_t M, int64_t Nc, int64_t K, 
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
     for (int64_t b = 0; b < nblk; b++) {
         int64_t r0 = b * rows, m = M - r0 < rows ? M - r0 : rows;
-        gemm(q, false, false, m, Nc, K, AT(q, A, r0 * lda), lda, B, ldb, beta, AT(q, Cm, r0 * ldc),
+        gemm(q, false, tb, m, Nc, K, AT(q, A, r0 * lda), lda, B, ldb, beta, AT(q, Cm, r0 * ldc),
              ldc);
     }
 }
@@ -347,8 +349,8 @@ static void forward_rows(const seq *q, void *A, void *O, void *Cs, int64_t n0, i
         for (int64_t t = 0; t < T && bias; t++)
             fill_rows(q, AT(q, A, GR(q, d, t, n0)), nb, 4 * H, b_ih);
         if (nb == N)
-            gemm(q, false, true, T * N, 4 * H, C, q->x, C, q->w[4 * d], C, bias ? 1.0 : 0.0,
-                 AT(q, A, GR(q, d, 0, 0)), 4 * H);
+            gemm_rows(q, par, true, T * N, 4 * H, C, q->x, C, q->w[4 * d], C, bias ? 1.0 : 0.0,
+                      AT(q, A, GR(q, d, 0, 0)), 4 * H);
         else
             for (int64_t t = 0; t < T; t++)
                 gemm(q, false, true, nb, 4 * H, C, AT(q, q->x, (t * N + n0) * C), C, q->w[4 * d], C,
@@ -362,8 +364,8 @@ static void forward_rows(const seq *q, void *A, void *O, void *Cs, int64_t n0, i
             for (int d = 0; d < 2; d++) {
                 void *r = AT(q, rec, d * nb * 4 * H);
                 if (bias) fill_rows(q, r, nb, 4 * H, q->w[4 * d + 3]);
-                gemm(q, false, true, nb, 4 * H, H, AT(q, O, OR(q, d, tp[d], n0)), 2 * H,
-                     q->w[4 * d + 1], H, bias ? 1.0 : 0.0, r, 4 * H);
+                gemm_rows(q, par, true, nb, 4 * H, H, AT(q, O, OR(q, d, tp[d], n0)), 2 * H,
+                          q->w[4 * d + 1], H, bias ? 1.0 : 0.0, r, 4 * H);
                 add[d] = r;
             }
             rs = 4 * H;
@@ -512,9 +514,9 @@ static void step_dh(const seq *q, const scratch *w, const void *g_out, const voi
         memset(dh, 0, (size_t)(nb * 2 * H) * q->es);
     }
     if (!later) return;
-    gemm_rows(q, par, nb, H, 4 * H, AT(q, dG, GR(q, 0, tf + 1, n0)), 4 * H, q->w[1], H, beta, dh,
-              2 * H);
-    gemm_rows(q, par, nb, H, 4 * H, AT(q, dG, GR(q, 1, tr - 1, n0)), 4 * H, q->w[5], H, beta,
+    gemm_rows(q, par, false, nb, H, 4 * H, AT(q, dG, GR(q, 0, tf + 1, n0)), 4 * H, q->w[1], H, beta,
+              dh, 2 * H);
+    gemm_rows(q, par, false, nb, H, 4 * H, AT(q, dG, GR(q, 1, tr - 1, n0)), 4 * H, q->w[5], H, beta,
               AT(q, dh, H), 2 * H);
 }
 
@@ -532,8 +534,8 @@ static void backward_rows(const seq *q, const scratch *w, const void *g_out, con
     if (gx == NULL) return;
     for (int d = 0; d < 2; d++) {
         if (nb == N)
-            gemm_rows(q, par, T * N, C, 4 * H, AT(q, dG, GR(q, d, 0, 0)), 4 * H, q->w[4 * d], C,
-                      d == 0 ? 0.0 : 1.0, gx, C);
+            gemm_rows(q, par, false, T * N, C, 4 * H, AT(q, dG, GR(q, d, 0, 0)), 4 * H, q->w[4 * d],
+                      C, d == 0 ? 0.0 : 1.0, gx, C);
         else
             for (int64_t t = 0; t < T; t++)
                 gemm(q, false, false, nb, C, 4 * H, AT(q, dG, GR(q, d, t, n0)), 4 * H, q->w[4 * d],
