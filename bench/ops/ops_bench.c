@@ -3,6 +3,7 @@
  *   matmul  gids_mm 1024^3 f32          vs cblas_sgemm called directly      (target >= 0.95)
  *   add     gids_binary ADD, 16M f32    vs memcpy moving the same bytes     (target >= 0.5)
  *   sum     gids_reduce SUM, 16M f32    vs memcpy moving the same bytes     (target >= 0.5)
+ *   log_softmax over [2988, 2049] f32, and its backward, vs memcpy          (target >= 0.25)
  *
  * Each figure is the median of REPS timed runs after one warm-up; a kernel and its reference are
  * timed alternately inside one loop, so load from other processes hits both alike.  Bandwidth
@@ -118,6 +119,37 @@ int main(void) {
     double sum_gbs = 4.0 * (double)m / t_sum * 1e-9;
     printf("sum_16M_gbs %.2f GB/s %.3f 0.5 (memcpy %.2f GB/s)\n", sum_gbs, sum_gbs / copy2_gbs,
            copy2_gbs);
+
+    /* ---- log_softmax over rows of 2049 (a classifier over 2048 CAN ids and UNK) and its
+     * backward, vs memcpy of the bytes each must move: the forward reads the logits and writes
+     * the result (8 bytes an element), the backward reads the gradient and the result and
+     * writes the input's gradient (12). */
+    int64_t ls_shape[2] = {2988, 2049}, ls_n = 2988 * 2049;
+    gids_tensor *lx = NULL, *lg = NULL, *ly = NULL, *lr = NULL;
+    OK(gids_randn(&lx, &g, GIDS_F32, 2, ls_shape));
+    OK(gids_randn(&lg, &g, GIDS_F32, 2, ls_shape));
+    size_t ls_bytes = (size_t)ls_n * 4;
+    double t_copy3, t_ls, t_copy4, t_lsb;
+    TIME_PAIR(t_copy3, memcpy(dst, src, 2 * ls_bytes), t_ls, {
+        gids_tensor_release(ly);
+        ly = NULL;
+        OK(gids_log_softmax(&ly, lx, 1));
+    });
+    double copy3_gbs = 4.0 * (double)ls_bytes / t_copy3 * 1e-9;
+    double ls_gbs = 8.0 * (double)ls_n / t_ls * 1e-9;
+    printf("log_softmax_rows2049_gbs %.2f GB/s %.3f 0.25 (memcpy %.2f GB/s)\n", ls_gbs,
+           ls_gbs / copy3_gbs, copy3_gbs);
+    TIME_PAIR(t_copy4, memcpy(dst, src, 3 * ls_bytes), t_lsb, {
+        gids_tensor_release(lr);
+        lr = NULL;
+        OK(gids_softmax_backward(&lr, lg, ly, 1, true));
+    });
+    double copy4_gbs = 6.0 * (double)ls_bytes / t_copy4 * 1e-9;
+    double lsb_gbs = 12.0 * (double)ls_n / t_lsb * 1e-9;
+    printf("log_softmax_backward_rows2049_gbs %.2f GB/s %.3f 0.25 (memcpy %.2f GB/s)\n", lsb_gbs,
+           lsb_gbs / copy4_gbs, copy4_gbs);
+    gids_tensor_release(lx), gids_tensor_release(lg), gids_tensor_release(ly),
+        gids_tensor_release(lr);
 
     free(src), free(dst);
     gids_tensor_release(a), gids_tensor_release(b), gids_tensor_release(c),

@@ -36,6 +36,13 @@ def main():
     t = median_time(lambda: x.sum())
     print(f"sum_16M_gbs {4.0 * m / t * 1e-9:.2f} GB/s")
 
+    lx, lg = torch.randn(2988, 2049), torch.randn(2988, 2049)
+    ly = torch.log_softmax(lx, 1)
+    t = median_time(lambda: torch.log_softmax(lx, 1))
+    print(f"log_softmax_rows2049_gbs {8.0 * lx.numel() / t * 1e-9:.2f} GB/s")
+    t = median_time(lambda: torch._log_softmax_backward_data(lg, ly, 1, torch.float32))
+    print(f"log_softmax_backward_rows2049_gbs {12.0 * lx.numel() / t * 1e-9:.2f} GB/s")
+
     s1, s2 = torch.ones(1), torch.ones(1)
     calls = 200000
 

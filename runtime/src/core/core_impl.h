@@ -86,6 +86,17 @@ void gids_mem_count_tensor(gids_device dev, int delta);
 #define GIDS_HOT
 #endif
 
+/* Loops that are mostly float arithmetic (the polynomial exp, sigmoid and tanh of
+ * fastmath_impl.h: about 25 operations an element) are also cloned for x86-64-v3 (AVX2 with
+ * FMA) and v4 (AVX-512), which the loader picks where the machine has them.  ISO C's default
+ * -ffp-contract=off keeps every clone's results the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(GIDS_NO_CLONES)
+#define GIDS_HOT_MATH                                                                              \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "avx2", "default")))
+#else
+#define GIDS_HOT_MATH GIDS_HOT
+#endif
+
 /* Number of OpenMP threads to use for a loop of n elements (1 below the grain). */
 int gids_threads_for(int64_t n);
 

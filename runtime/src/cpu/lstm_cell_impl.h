@@ -21,17 +21,10 @@
 #include "fastmath_impl.h"
 
 /* The cell loops are mostly activation arithmetic (about 25 float operations per sigmoid or
- * tanh): besides GIDS_HOT's AVX2 they are cloned for x86-64-v3 (AVX2 with FMA) and v4
- * (AVX-512), which the loader picks where the machine has them. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(GIDS_NO_CLONES)
-#define GIDS_LSTM_HOT                                                                              \
-    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "avx2", "default")))
-#else
-#define GIDS_LSTM_HOT GIDS_HOT
-#endif
+ * tanh): GIDS_HOT_MATH's clones (core_impl.h). */
 
 #define GIDS_LSTM_CELL_KERNELS(T, sfx, SIG, TANH)                                                  \
-    static GIDS_LSTM_HOT void fwd_row_inplace_##sfx(                                               \
+    static GIDS_HOT_MATH void fwd_row_inplace_##sfx(                                               \
         int64_t H, T *restrict a, const T *restrict cp, T *restrict h, T *restrict c) {            \
         for (int64_t k = 0; k < 2 * H; k++) a[k] = SIG(a[k]); /* i and f */                        \
         for (int64_t k = 0; k < H; k++) a[2 * H + k] = TANH(a[2 * H + k]);                         \
@@ -50,7 +43,7 @@
     }                                                                                              \
     /* dc = g_c + g_h * o * (1 - tanh(c)^2) reaches c_prev through f and the gates through         \
      * the derivatives of their activations. */                                                    \
-    static GIDS_LSTM_HOT void bwd_row_inplace_##sfx(                                               \
+    static GIDS_HOT_MATH void bwd_row_inplace_##sfx(                                               \
         int64_t H, const T *restrict gh, const T *restrict gc, T *restrict gg,                     \
         const T *restrict cp, const T *restrict c, T *restrict gcp) {                              \
         for (int64_t k = 0; k < H; k++) {                                                          \
