@@ -403,17 +403,26 @@ TEST(errors_name_shapes_and_dtypes) {
     gids_tensor_release(b);
 }
 
-TEST(large_mm_matches_reference_and_is_thread_count_independent) {
+/* With 1 and with 2 threads the product matches the reference, and two runs at one thread count
+ * give the same bits.  Not the same bits across thread counts: OpenBLAS's threading rounds some
+ * shapes per thread count, which docs/architecture.md ("Determinism") names as the exception;
+ * this shape agreed on a Zen 4 CPU and differed on a Zen 5, where OpenBLAS 0.3.21 runs its
+ * Haswell kernels. */
+TEST(large_mm_matches_reference_and_is_reproducible_per_thread_count) {
     int64_t sa[2] = {130, 70}, sb[2] = {70, 90};
-    gids_tensor *a = randn(GIDS_F32, 2, sa), *b = randn(GIDS_F32, 2, sb), *c1 = NULL, *c2 = NULL;
-    gids_set_num_threads(1);
-    CHECK_OK(gids_mm(&c1, a, b));
-    gids_set_num_threads(2);
-    CHECK_OK(gids_mm(&c2, a, b));
-    CHECK(memcmp(gids_tensor_data(c1), gids_tensor_data(c2), 130 * 90 * 4) == 0);
-    check_mm_ref(c1, a, b, 1e-4);
-    gids_tensor_release(c1);
-    gids_tensor_release(c2);
+    gids_tensor *a = randn(GIDS_F32, 2, sa), *b = randn(GIDS_F32, 2, sb);
+    int old = gids_get_num_threads();
+    for (int nt = 1; nt <= 2; nt++) {
+        gids_tensor *c1 = NULL, *c2 = NULL;
+        gids_set_num_threads(nt);
+        CHECK_OK(gids_mm(&c1, a, b));
+        CHECK_OK(gids_mm(&c2, a, b));
+        CHECK(memcmp(gids_tensor_data(c1), gids_tensor_data(c2), 130 * 90 * 4) == 0);
+        check_mm_ref(c1, a, b, 1e-4);
+        gids_tensor_release(c1);
+        gids_tensor_release(c2);
+    }
+    gids_set_num_threads(old);
     gids_tensor_release(a);
     gids_tensor_release(b);
 }
@@ -428,6 +437,6 @@ int main(void) {
     RUN(empty_inner_dim_gives_zeros_or_scaled_bias);
     RUN(mm_into_writes_any_destination_layout);
     RUN(errors_name_shapes_and_dtypes);
-    RUN(large_mm_matches_reference_and_is_thread_count_independent);
+    RUN(large_mm_matches_reference_and_is_reproducible_per_thread_count);
     return check_summary("matmul");
 }
