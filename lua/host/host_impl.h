@@ -1,5 +1,6 @@
 /* host_impl.h -- internal to the `graphids` host program (lua/host/): the shared pieces of the
- * CLI (main.c), the Lua state set-up and protected calls (host.c) and the REPL (repl.c).
+ * CLI (main.c), the Lua state set-up and protected calls (host.c), the REPL (repl.c) and
+ * OpenMP's waiting (omp_env.c).
  */
 #ifndef GIDS_HOST_IMPL_H
 #define GIDS_HOST_IMPL_H
@@ -33,6 +34,11 @@ int host_require_graphids(lua_State *L);
 void host_print_version(lua_State *L);
 /* `graphids gpu info`: the backend's report, or why there is no GPU (exit code). */
 int host_gpu_info(void);
+
+/* Unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set, sets GOMP_SPINCOUNT=10000 and executes the
+ * program again with argv (libgomp reads its environment only when it is loaded; omp_env.c
+ * says why).  Returns only when nothing was to be done or the exec failed. */
+void host_tune_openmp(char **argv);
 
 /* The interactive loop; returns the process exit code. */
 int host_repl(lua_State *L);

@@ -39,7 +39,8 @@ static const char usage[] =
     "\n"
     "Environment: LUA_PATH / LUA_CPATH are honoured (the graphids stdlib comes first);\n"
     "GRAPHIDS_STDLIB overrides where the stdlib is found; GRAPHIDS_HISTORY names the REPL\n"
-    "history file (default ~/.graphids_history); OMP_NUM_THREADS sets the CPU threads.\n";
+    "history file (default ~/.graphids_history); OMP_NUM_THREADS sets the CPU threads;\n"
+    "GOMP_SPINCOUNT (10000 unless it or OMP_WAIT_POLICY is set) how long a waiting thread spins.\n";
 
 static int usage_error(const char *fmt, const char *what) {
     fprintf(stderr, "graphids: ");
@@ -152,6 +153,7 @@ static int dispatch(lua_State *L, int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    host_tune_openmp(argv);
     lua_State *L = host_newstate();
     if (L == NULL) {
         fprintf(stderr, "graphids: cannot create a Lua state (out of memory)\n");

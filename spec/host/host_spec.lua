@@ -95,6 +95,27 @@ describe("graphids host", function()
     end)
   end)
 
+  describe("OpenMP's waiting", function()
+    -- libgomp reads its environment when it is loaded, so the program sets GOMP_SPINCOUNT and
+    -- executes itself again (lua/host/omp_env.c); a script, its arguments and its stdin are the
+    -- same in the second run.
+    local probe = q("print(os.getenv('GOMP_SPINCOUNT'), os.getenv('OMP_WAIT_POLICY'), ...)")
+    it("spins 10000 iterations unless OMP_WAIT_POLICY or GOMP_SPINCOUNT says otherwise", function()
+      local out, err, rc = sh("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT " .. q(host) .. " -e " ..
+        probe .. " a 'b c'")
+      assert.are.equal("", err)
+      assert.are.equal(0, rc)
+      assert.are.equal("10000\tnil\ta\tb c\n", out)
+      out = sh("env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=PASSIVE " .. q(host) .. " -e " .. probe)
+      assert.are.equal("nil\tPASSIVE\n", out)
+      out = sh("env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=7 " .. q(host) .. " -e " .. probe)
+      assert.are.equal("7\tnil\n", out)
+      out = sh("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT " .. q(host) .. " run - x",
+        "print(os.getenv('GOMP_SPINCOUNT'), ...)\n")
+      assert.are.equal("10000\tx\n", out) -- the script read from stdin after the second start
+    end)
+  end)
+
   describe("run FILE", function()
     it("runs a script with arg and ... as lua5.4 does, from any directory", function()
       local path = tmpfile([[
