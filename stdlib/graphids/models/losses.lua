@@ -166,7 +166,6 @@ function M.neighbour_loss(logits, node_id, edge_index, num_ids, neg_ids)
   end
   local neg_loss
   if neg_ids ~= nil and neg_ids:numel() > 0 then
-    local k = neg_ids:size(2)
     local neg_keys = (graphids.arange(N):to(neg_ids.device):unsqueeze(2) * num_ids + neg_ids)
       :reshape({ -1 })
     local keep = neg_keys
