@@ -177,10 +177,12 @@ run: all
 	@$(HOST) pipeline recipes/pipelines/graphids.lua
 
 bench: all
-	@$(MAKE) --no-print-directory -C . $(BUILD)/bench/ops_bench
+	@$(MAKE) --no-print-directory -C . $(BUILD)/bench/ops_bench $(BUILD)/bench/parse_bench
 	@BUILD=$(BUILD) tools/run-bench.sh
 
-$(BUILD)/bench/ops_bench: bench/ops/ops_bench.c $(LIB_A)
+# The C benchmarks link the whole runtime, so its libraries too ($(LINK): the OpenMP OpenBLAS
+# by its path, which a machine without the -dev package's libopenblas.so link still has).
+$(BUILD)/bench/%: bench/*/%.c $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(BASE) -O3 -march=native $< $(LIB_A) -o $@ $(LINK)
 
