@@ -406,8 +406,8 @@ TEST(errors_name_shapes_and_dtypes) {
 /* With 1 and with 2 threads the product matches the reference, and two runs at one thread count
  * give the same bits.  Not the same bits across thread counts: OpenBLAS's threading rounds some
  * shapes per thread count, which docs/architecture.md ("Determinism") names as the exception;
- * this shape agreed on a Zen 4 CPU and differed on a Zen 5, where OpenBLAS 0.3.21 runs its
- * Haswell kernels. */
+ * this shape agreed with OpenBLAS's AVX-512 kernels and differed with its Haswell ones
+ * (OPENBLAS_CORETYPE=Haswell, as one test machine's environment set). */
 TEST(large_mm_matches_reference_and_is_reproducible_per_thread_count) {
     int64_t sa[2] = {130, 70}, sb[2] = {70, 90};
     gids_tensor *a = randn(GIDS_F32, 2, sa), *b = randn(GIDS_F32, 2, sb);

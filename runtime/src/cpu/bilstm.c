@@ -208,8 +208,8 @@ static void gemm(const seq *q, bool ta, bool tb, int64_t M, int64_t Nc, int64_t 
  * one-block path, where BLAS would thread the product) the rows run in blocks fixed by M alone,
  * each one single-threaded GEMM inside an active parallel region: OpenBLAS's threaded GEMMs
  * split the rows where the thread count said, and rows on either side of a split rounded
- * differently (every f64 gradient differed between 1 and 4 threads in the last bits; on a Zen 5
- * CPU, where OpenBLAS 0.3.21 runs its Haswell kernels, the f32 forward's products too).  Few,
+ * differently (every f64 gradient differed between 1 and 4 threads in the last bits; with
+ * OpenBLAS's Haswell kernels, OPENBLAS_CORETYPE=Haswell, the f32 forward's products too).  Few,
  * tall blocks: each one packs the whole right operand again. */
 static void gemm_rows(const seq *q, bool par, bool tb, int64_t M, int64_t Nc, int64_t K,
                       const void *A, int64_t lda, const void *B, int64_t ldb, double beta, void *Cm,
