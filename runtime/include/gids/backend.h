@@ -238,7 +238,7 @@ typedef struct gids_backend {
     gids_status (*jk_sum_backward)(gids_tensor **g_x, gids_tensor **g_alpha, const gids_tensor *g,
                                    const gids_tensor *x, const gids_tensor *alpha);
     /* ---- ABI 8: softmax's backward in one op ---- */
-    /* gids_softmax_backward */
+    /* gids_softmax_backward, its arguments checked by the runtime (dim normalised) */
     gids_status (*softmax_backward)(gids_tensor **out, const gids_tensor *g, const gids_tensor *y,
                                     int dim, bool log);
 } gids_backend;

@@ -195,10 +195,10 @@ static void bw_slice_at(gids_dtype dt, const void *g, const void *y, void *r, in
 gids_status gids_softmax_backward(gids_tensor **out, const gids_tensor *g, const gids_tensor *y,
                                   int dim, bool log_) {
     const char *op = log_ ? "log_softmax_backward" : "softmax_backward";
-    GIDS_ON_DEVICE(op, softmax_backward, g, y)(out, g, y, dim, log_);
+    /* The arguments are checked here for every device; a backend gets them valid. */
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", op);
-    GIDS_TRY(gids_ew_check_input(op, "grad", g));
-    GIDS_TRY(gids_ew_check_input(op, "result", y));
+    GIDS_CHECK(g != NULL && y != NULL, GIDS_EINVAL, "%s: %s is NULL", op,
+               g == NULL ? "grad" : "result");
     GIDS_CHECK(gids_dtype_is_float(y->dtype) && g->dtype == y->dtype, GIDS_EDTYPE,
                "%s: grad and result must be float tensors of one dtype, got %s and %s", op,
                gids_dtype_name(g->dtype), gids_dtype_name(y->dtype));
@@ -212,6 +212,9 @@ gids_status gids_softmax_backward(gids_tensor **out, const gids_tensor *g, const
     }
     int d0;
     GIDS_TRY(gids_normalize_dim(op, dim, y->ndim, &d0));
+    GIDS_ON_DEVICE(op, softmax_backward, g, y)(out, g, y, d0, log_);
+    GIDS_TRY(gids_ew_check_input(op, "grad", g));
+    GIDS_TRY(gids_ew_check_input(op, "result", y));
     int64_t outer, size, inner;
     gids_ew_split_dim(y, d0, &outer, &size, &inner);
     gids_tensor *gc = NULL, *yc = NULL, *r = NULL;

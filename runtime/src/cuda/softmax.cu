@@ -240,28 +240,26 @@ static void launch_softmax_backward(T *r, const T *g, const T *y, int64_t outer,
     }
 }
 
+/* t (f32 or f64 here) as [outer, size, inner] around dim. */
+static gids_status sm_split(const char *name, const gids_tensor *t, int dim, int64_t *outer,
+                            int64_t *size, int64_t *inner) {
+    GIDS_CHECK(t->dtype == GIDS_F32 || t->dtype == GIDS_F64, GIDS_EUNSUPPORTED,
+               "%s: dtype %s is not supported on CUDA yet (f32 and f64 only)", name,
+               gids_dtype_name(t->dtype));
+    int d0;
+    GIDS_TRY(gids_normalize_dim(name, dim, t->ndim, &d0));
+    *outer = 1, *size = t->ndim == 0 ? 1 : t->shape[d0], *inner = 1;
+    for (int d = 0; d < d0; d++) *outer *= t->shape[d];
+    for (int d = d0 + 1; d < t->ndim; d++) *inner *= t->shape[d];
+    return GIDS_OK;
+}
+
+/* The runtime (softmax.c) has checked the arguments: one float dtype, one shape, dim in range. */
 gids_status gc_softmax_backward(gids_tensor **out, const gids_tensor *g, const gids_tensor *y,
                                 int dim, bool log_) {
     const char *name = log_ ? "log_softmax_backward" : "softmax_backward";
-    GIDS_CHECK(out != nullptr, GIDS_EINVAL, "%s: out is NULL", name);
-    GIDS_CHECK(g != nullptr && y != nullptr, GIDS_EINVAL, "%s: a tensor is NULL", name);
-    GIDS_CHECK((y->dtype == GIDS_F32 || y->dtype == GIDS_F64) && g->dtype == y->dtype,
-               GIDS_EUNSUPPORTED,
-               "%s: grad and result must be f32 or f64 of one dtype on CUDA, got %s and %s", name,
-               gids_dtype_name(g->dtype), gids_dtype_name(y->dtype));
-    bool same = g->ndim == y->ndim;
-    for (int d = 0; same && d < g->ndim; d++) same = g->shape[d] == y->shape[d];
-    if (!same) {
-        char a[160], b[160];
-        GIDS_FAIL(GIDS_ESHAPE, "%s: grad has shape %s, the result %s", name,
-                  gids_shape_str(g->ndim, g->shape, a, sizeof a),
-                  gids_shape_str(y->ndim, y->shape, b, sizeof b));
-    }
-    int d0;
-    GIDS_TRY(gids_normalize_dim(name, dim, y->ndim, &d0));
-    int64_t outer = 1, size = y->ndim == 0 ? 1 : y->shape[d0], inner = 1;
-    for (int d = 0; d < d0; d++) outer *= y->shape[d];
-    for (int d = d0 + 1; d < y->ndim; d++) inner *= y->shape[d];
+    int64_t outer = 0, size = 0, inner = 0;
+    GIDS_TRY(sm_split(name, y, dim, &outer, &size, &inner));
     gc_ref gc, yc, r;
     GIDS_TRY(gc_contiguous_as(name, &gc.t, g, g->dtype));
     GIDS_TRY(gc_contiguous_as(name, &yc.t, y, y->dtype));
@@ -290,14 +288,8 @@ gids_status gc_softmax(gids_tensor **out, const gids_tensor *a, int dim, bool lo
     GIDS_CHECK(gids_dtype_is_float(a->dtype), GIDS_EDTYPE,
                "%s: input must be a float tensor (f32 or f64), got %s", name,
                gids_dtype_name(a->dtype));
-    GIDS_CHECK(a->dtype == GIDS_F32 || a->dtype == GIDS_F64, GIDS_EUNSUPPORTED,
-               "%s: dtype %s is not supported on CUDA yet (f32 and f64 only)", name,
-               gids_dtype_name(a->dtype));
-    int d0;
-    GIDS_TRY(gids_normalize_dim(name, dim, a->ndim, &d0));
-    int64_t outer = 1, size = a->ndim == 0 ? 1 : a->shape[d0], inner = 1;
-    for (int d = 0; d < d0; d++) outer *= a->shape[d];
-    for (int d = d0 + 1; d < a->ndim; d++) inner *= a->shape[d];
+    int64_t outer = 0, size = 0, inner = 0;
+    GIDS_TRY(sm_split(name, a, dim, &outer, &size, &inner));
     gc_ref c, r;
     GIDS_TRY(gc_contiguous_as(name, &c.t, a, a->dtype));
     GIDS_TRY(gids_empty(&r.t, a->dtype, gc_dev(a), a->ndim, a->shape));
