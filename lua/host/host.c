@@ -220,6 +220,10 @@ void host_print_version(lua_State *L) {
     printf("BLAS: %s\n", gids_blas_info());
     printf("threads: %d (OpenMP; OMP_NUM_THREADS or graphids.set_num_threads to change)\n",
            gids_get_num_threads());
+    /* what libgomp was loaded with (omp_env.c sets the spin count when neither is set) */
+    const char *policy = getenv("OMP_WAIT_POLICY"), *spin = getenv("GOMP_SPINCOUNT");
+    printf("waiting threads: OMP_WAIT_POLICY=%s GOMP_SPINCOUNT=%s\n", policy ? policy : "(unset)",
+           spin ? spin : "(unset)");
     char dir[PATH_MAX];
     const char *sd = stdlib_dir(dir, sizeof dir);
     char *real = sd != NULL ? realpath(sd, NULL) : NULL;
