@@ -4,6 +4,8 @@
  *
  *   graphids._adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq_or_nil,
  *       {lr=, beta1=, beta2=, eps=, weight_decay=, step=, decoupled=, amsgrad=, maximize=})
+ *   graphids._adam_steps(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs_or_nil, steps,
+ *       {lr=, beta1=, ...})                          -- lists: one call for many parameters
  *   graphids._sgd_step(param, grad, momentum_buf_or_nil,
  *       {lr=, momentum=, dampening=, weight_decay=, nesterov=, maximize=, first=})
  */
@@ -41,6 +43,66 @@ static int l_adam_step(lua_State *L) {
     return 0;
 }
 
+/* The tensors of list `arg` (a sequence of n tensors) into out[0..n), each checked. */
+static void tensor_list(lua_State *L, int arg, int n, gids_tensor **out, const char *fname,
+                        const char *what) {
+    luaL_checktype(L, arg, LUA_TTABLE);
+    if ((int)lua_rawlen(L, arg) != n)
+        luaL_error(L, "%s: %s holds %d entries, expected %d (one per parameter)", fname, what,
+                   (int)lua_rawlen(L, arg), n);
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, arg, i + 1);
+        out[i] = l_checktensor(L, -1);
+        lua_pop(L, 1);
+    }
+}
+
+/* graphids._adam_steps(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs_or_nil, steps, cfg):
+ * gids_adam_steps_ over lists (cfg as _adam_step's, without step; steps: one per parameter). */
+static int l_adam_steps(lua_State *L) {
+    const char *fname = "_adam_steps";
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int n = (int)lua_rawlen(L, 1);
+    luaL_checktype(L, 7, LUA_TTABLE);
+    l_checkopts(L, 7, fname, adam_opts);
+    l_checkend(L, 7, fname);
+    gids_adam_cfg cfg = {
+        .lr = l_optnum(L, 7, "lr", 1e-3),
+        .beta1 = l_optnum(L, 7, "beta1", 0.9),
+        .beta2 = l_optnum(L, 7, "beta2", 0.999),
+        .eps = l_optnum(L, 7, "eps", 1e-8),
+        .weight_decay = l_optnum(L, 7, "weight_decay", 0.0),
+        .step = 1,
+        .decoupled = l_optbool(L, 7, "decoupled", 0),
+        .amsgrad = l_optbool(L, 7, "amsgrad", 0),
+        .maximize = l_optbool(L, 7, "maximize", 0),
+    };
+    /* five tensor lists and the steps in one userdata block, freed by the GC on any error */
+    size_t bytes = (size_t)(n > 0 ? n : 1) * (5 * sizeof(gids_tensor *) + sizeof(int64_t));
+    gids_tensor **t = lua_newuserdatauv(L, bytes, 0);
+    gids_tensor **p = t, **g = t + n, **m = t + 2 * n, **v = t + 3 * n, **vmax = t + 4 * n;
+    int64_t *steps = (int64_t *)(t + 5 * n);
+    tensor_list(L, 1, n, p, fname, "params");
+    tensor_list(L, 2, n, g, fname, "grads");
+    tensor_list(L, 3, n, m, fname, "exp_avgs");
+    tensor_list(L, 4, n, v, fname, "exp_avg_sqs");
+    if (!lua_isnil(L, 5)) tensor_list(L, 5, n, vmax, fname, "max_exp_avg_sqs");
+    luaL_checktype(L, 6, LUA_TTABLE);
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, 6, i + 1);
+        int ok = 0;
+        steps[i] = (int64_t)lua_tointegerx(L, -1, &ok);
+        if (!ok) luaL_error(L, "%s: steps[%d] must be an integer", fname, i + 1);
+        lua_pop(L, 1);
+    }
+    /* updates in place: the optimizers run them under no_grad */
+    for (int i = 0; i < n; i++)
+        l_check_inplace(L, fname, p[i], 1, (const gids_tensor *const *)&g[i]);
+    l_check(L, gids_adam_steps_(n, p, (const gids_tensor *const *)g, m, v,
+                                lua_isnil(L, 5) ? NULL : vmax, steps, &cfg));
+    return 0;
+}
+
 static const char *const sgd_opts[] = {"lr",       "momentum", "dampening", "weight_decay",
                                        "nesterov", "maximize", "first",     NULL};
 
@@ -66,6 +128,7 @@ static int l_sgd_step(lua_State *L) {
 
 static const luaL_Reg funcs[] = {
     {"_adam_step", l_adam_step},
+    {"_adam_steps", l_adam_steps},
     {"_sgd_step", l_sgd_step},
     {NULL, NULL},
 };

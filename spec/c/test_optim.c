@@ -1,4 +1,8 @@
-/* test_optim.c -- the fused optimizer updates against their formulas written out by hand. */
+/* test_optim.c -- the fused optimizer updates against their formulas written out by hand, and
+ * Adam over a list of parameters against one update at a time. */
+#include <math.h>
+#include <string.h>
+
 #include "check.h"
 #include "gids/optim.h"
 
@@ -92,11 +96,85 @@ TEST(state_must_match_the_parameter) {
     gids_tensor_release(p), gids_tensor_release(g), gids_tensor_release(f);
 }
 
+/* n fresh f64 tensors of the given sizes, deterministic values (|v| for second moments). */
+static void fill_list(gids_tensor **t, int n, const int64_t *sizes, double seed, bool positive) {
+    for (int i = 0; i < n; i++) {
+        double buf[64];
+        for (int64_t j = 0; j < sizes[i]; j++) {
+            double x = sin(seed + 1.7 * (double)i + 0.37 * (double)j);
+            buf[j] = positive ? fabs(x) : x;
+        }
+        t[i] = vec((int)sizes[i], buf);
+    }
+}
+
+/* Adam over a list: each parameter at its own step gets the bits of gids_adam_step_ on it
+ * alone, for Adam, AdamW and amsgrad; a bad update anywhere in the list is refused, naming it,
+ * before any parameter changes. */
+TEST(adam_steps_match_one_update_at_a_time) {
+    enum { N = 4 };
+    const int64_t sizes[N] = {5, 1, 64, 0};
+    const int64_t steps[N] = {1, 9, 3, 2};
+    for (int variant = 0; variant < 3; variant++) {
+        gids_adam_cfg cfg = {.lr = 0.01,
+                             .beta1 = 0.9,
+                             .beta2 = 0.999,
+                             .eps = 1e-8,
+                             .weight_decay = 0.05,
+                             .decoupled = variant == 1,
+                             .amsgrad = variant == 2};
+        gids_tensor *a[5][N], *b[5][N]; /* p, g, m, v, vmax: the list's and the one-by-one's */
+        for (int k = 0; k < 5; k++) {
+            fill_list(a[k], N, sizes, 0.3 * k, k >= 3);
+            fill_list(b[k], N, sizes, 0.3 * k, k >= 3);
+        }
+        CHECK_OK(gids_adam_steps_(N, a[0], (const gids_tensor *const *)a[1], a[2], a[3],
+                                  cfg.amsgrad ? a[4] : NULL, steps, &cfg));
+        for (int i = 0; i < N; i++) {
+            gids_adam_cfg one = cfg;
+            one.step = steps[i];
+            CHECK_OK(gids_adam_step_(b[0][i], b[1][i], b[2][i], b[3][i],
+                                     cfg.amsgrad ? b[4][i] : NULL, &one));
+            for (int k = 0; k < 5; k++)
+                CHECK(memcmp(gids_tensor_data(a[k][i]), gids_tensor_data(b[k][i]),
+                             (size_t)sizes[i] * sizeof(double)) == 0);
+        }
+        for (int k = 0; k < 5; k++)
+            for (int i = 0; i < N; i++) gids_tensor_release(a[k][i]), gids_tensor_release(b[k][i]);
+    }
+    /* refusals: the third update's grad has another shape; a step of 0; amsgrad without its
+     * list; nothing has moved */
+    gids_tensor *t[5][N];
+    for (int k = 0; k < 5; k++) fill_list(t[k], N, sizes, 0.3 * k, k >= 3);
+    double p0 = at(t[0][0], 0);
+    gids_tensor *bad = vec(3, (double[]){1, 2, 3}), *keep = t[1][2];
+    t[1][2] = bad;
+    gids_adam_cfg cfg = {.lr = 0.01, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
+    CHECK_ERR(
+        gids_adam_steps_(N, t[0], (const gids_tensor *const *)t[1], t[2], t[3], NULL, steps, &cfg),
+        GIDS_ESHAPE, "adam_steps_: update 3: grad has shape [3], expected the parameter's [64]");
+    t[1][2] = keep;
+    CHECK(at(t[0][0], 0) == p0);
+    CHECK_ERR(gids_adam_steps_(N, t[0], (const gids_tensor *const *)t[1], t[2], t[3], NULL,
+                               (const int64_t[]){1, 0, 1, 1}, &cfg),
+              GIDS_EINVAL, "adam_steps_: update 2: step must be >= 1, got 0");
+    cfg.amsgrad = true;
+    CHECK_ERR(
+        gids_adam_steps_(N, t[0], (const gids_tensor *const *)t[1], t[2], t[3], NULL, steps, &cfg),
+        GIDS_EINVAL, "adam_steps_: amsgrad needs max_exp_avg_sqs");
+    CHECK(at(t[0][0], 0) == p0);
+    CHECK_OK(gids_adam_steps_(0, NULL, NULL, NULL, NULL, NULL, NULL, &cfg)); /* nothing to do */
+    gids_tensor_release(bad);
+    for (int k = 0; k < 5; k++)
+        for (int i = 0; i < N; i++) gids_tensor_release(t[k][i]);
+}
+
 int main(void) {
     RUN(adam_first_step_moves_by_lr_times_sign);
     RUN(adamw_decays_the_parameter_adam_the_gradient);
     RUN(amsgrad_keeps_the_largest_second_moment);
     RUN(sgd_momentum_and_nesterov);
     RUN(state_must_match_the_parameter);
+    RUN(adam_steps_match_one_update_at_a_time);
     return check_summary("optim");
 }

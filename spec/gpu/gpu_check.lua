@@ -355,6 +355,42 @@ check("an AdamW step on GPU parameters equals the CPU's", function()
   close(run("cuda"), run("cpu"), 1e-5, "parameters after 5 AdamW steps")
 end)
 
+-- Adam over a list on the device (gids_adam_steps_: one launch for up to 48 parameters) gives
+-- the same bits as one parameter at a time: 60 parameters (two launches), f32 and f64 mixed,
+-- an empty one, each at its own step, with amsgrad.
+check("Adam over a list of device parameters equals one update at a time", function()
+  graphids.manual_seed(5)
+  local n = 60
+  local lists = { {}, {}, {}, {}, {} }
+  local steps = {}
+  for i = 1, n do
+    local size = i == 7 and 0 or (i * 37) % 3000 + 1
+    local dt = i % 3 == 0 and "f64" or "f32"
+    for k = 1, 5 do
+      local t = graphids.randn(size):to(dt)
+      lists[k][i] = k >= 4 and t:abs():cuda() or t:cuda()
+    end
+    steps[i] = i % 5 + 1
+  end
+  local one = {}
+  for k = 1, 5 do
+    one[k] = {}
+    for i = 1, n do one[k][i] = lists[k][i]:clone() end
+  end
+  local cfg = { lr = 1e-2, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.1,
+    decoupled = true, amsgrad = true }
+  graphids._adam_steps(lists[1], lists[2], lists[3], lists[4], lists[5], steps, cfg)
+  for i = 1, n do
+    local c = {}
+    for key, v in pairs(cfg) do c[key] = v end
+    c.step = steps[i]
+    graphids._adam_step(one[1][i], one[2][i], one[3][i], one[4][i], one[5][i], c)
+    for _, k in ipairs({ 1, 3, 4, 5 }) do
+      T.identical(lists[k][i], one[k][i], string.format("update %d, state %d", i, k))
+    end
+  end
+end)
+
 -- A short training run: the same model and data on the CPU and on the GPU give the same loss
 -- curve within float tolerance (issue: "a short training run matching the CPU run").
 local function train_curve(dev, loss_name)

@@ -32,7 +32,7 @@
 extern "C" {
 #endif
 
-#define GIDS_BACKEND_ABI 8
+#define GIDS_BACKEND_ABI 9
 
 /* ABI 6: streams and events (docs/cuda.md "Streams and events").  Opaque handles, defined by the
  * backend that makes them; a handle of one backend means nothing to another. */
@@ -241,6 +241,12 @@ typedef struct gids_backend {
     /* gids_softmax_backward, its arguments checked by the runtime (dim normalised) */
     gids_status (*softmax_backward)(gids_tensor **out, const gids_tensor *g, const gids_tensor *y,
                                     int dim, bool log);
+    /* ---- ABI 9: Adam over a list of parameters ---- */
+    /* gids_adam_steps_, its arguments checked by the runtime (n >= 1, one device) */
+    gids_status (*adam_steps_)(int n, gids_tensor *const *params, const gids_tensor *const *grads,
+                               gids_tensor *const *exp_avgs, gids_tensor *const *exp_avg_sqs,
+                               gids_tensor *const *max_exp_avg_sqs, const int64_t *steps,
+                               const gids_adam_cfg *cfg);
 } gids_backend;
 
 /* The plugin's entry point (exported by graphids_cuda.so under this name). */

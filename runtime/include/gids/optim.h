@@ -34,6 +34,16 @@ gids_status gids_adam_step_(gids_tensor *param, const gids_tensor *grad, gids_te
                             gids_tensor *exp_avg_sq, gids_tensor *max_exp_avg_sq,
                             const gids_adam_cfg *cfg);
 
+/* Adam / AdamW over n parameters at once, each updated as gids_adam_step_ would with
+ * cfg->step = steps[i] (the same bits).  Every tensor is checked before any changes: the four
+ * (five with amsgrad) of each update on the first parameter's device, of its parameter's shape
+ * and dtype, contiguous.  On a GPU one kernel launch updates many parameters, where one call
+ * per parameter launched one kernel each.  max_exp_avg_sqs is NULL unless cfg->amsgrad. */
+gids_status gids_adam_steps_(int n, gids_tensor *const *params, const gids_tensor *const *grads,
+                             gids_tensor *const *exp_avgs, gids_tensor *const *exp_avg_sqs,
+                             gids_tensor *const *max_exp_avg_sqs, const int64_t *steps,
+                             const gids_adam_cfg *cfg);
+
 typedef struct gids_sgd_cfg {
     double lr, momentum, dampening, weight_decay;
     bool nesterov, maximize;

@@ -103,6 +103,79 @@ gids_status gids_adam_step_(gids_tensor *param, const gids_tensor *grad, gids_te
     return GIDS_OK;
 }
 
+/* The checks of gids_adam_steps_, for any device: update i's tensors present, of its
+ * parameter's shape and dtype, contiguous, on the first parameter's device. */
+static gids_status check_update_(const char *op, int i, const char *what, const gids_tensor *t,
+                                 const gids_tensor *param, gids_device dev) {
+    GIDS_CHECK(t != NULL, GIDS_EINVAL, "%s: update %d: %s is NULL", op, i + 1, what);
+    char a[160], b[160];
+    if (!gids_device_eq(gids_tensor_device(t), dev))
+        GIDS_FAIL(GIDS_EDEVICE, "%s: update %d: %s is on %s, the first parameter on %s", op, i + 1,
+                  what, gids_device_str(gids_tensor_device(t), a, sizeof a),
+                  gids_device_str(dev, b, sizeof b));
+    bool same = t->ndim == param->ndim;
+    for (int d = 0; same && d < t->ndim; d++) same = t->shape[d] == param->shape[d];
+    GIDS_CHECK(same, GIDS_ESHAPE, "%s: update %d: %s has shape %s, expected the parameter's %s", op,
+               i + 1, what, gids_shape_str(t->ndim, t->shape, a, sizeof a),
+               gids_shape_str(param->ndim, param->shape, b, sizeof b));
+    GIDS_CHECK(t->dtype == param->dtype, GIDS_EDTYPE, "%s: update %d: %s has dtype %s, expected %s",
+               op, i + 1, what, gids_dtype_name(t->dtype), gids_dtype_name(param->dtype));
+    GIDS_CHECK(gids_tensor_is_contiguous(t), GIDS_EINVAL, "%s: update %d: %s must be contiguous",
+               op, i + 1, what);
+    return GIDS_OK;
+}
+
+gids_status gids_adam_steps_(int n, gids_tensor *const *params, const gids_tensor *const *grads,
+                             gids_tensor *const *exp_avgs, gids_tensor *const *exp_avg_sqs,
+                             gids_tensor *const *max_exp_avg_sqs, const int64_t *steps,
+                             const gids_adam_cfg *cfg) {
+    GIDS_CHECK(cfg != NULL, GIDS_EINVAL, "adam_steps_: cfg is NULL");
+    const char *op = cfg->decoupled ? "adamw_steps_" : "adam_steps_";
+    GIDS_CHECK(n >= 0, GIDS_EINVAL, "%s: n must be >= 0, got %d", op, n);
+    if (n == 0) return GIDS_OK;
+    GIDS_CHECK(params != NULL && grads != NULL && exp_avgs != NULL && exp_avg_sqs != NULL &&
+                   steps != NULL,
+               GIDS_EINVAL, "%s: a list is NULL", op);
+    GIDS_CHECK(!cfg->amsgrad || max_exp_avg_sqs != NULL, GIDS_EINVAL,
+               "%s: amsgrad needs max_exp_avg_sqs", op);
+    GIDS_CHECK(cfg->lr >= 0 && cfg->eps >= 0 && cfg->beta1 >= 0 && cfg->beta1 < 1 &&
+                   cfg->beta2 >= 0 && cfg->beta2 < 1,
+               GIDS_EINVAL,
+               "%s: need lr >= 0, eps >= 0 and betas in [0, 1), got lr %g eps %g betas %g %g", op,
+               cfg->lr, cfg->eps, cfg->beta1, cfg->beta2);
+    GIDS_CHECK(params[0] != NULL, GIDS_EINVAL, "%s: update 1: param is NULL", op);
+    gids_device dev = gids_tensor_device(params[0]);
+    for (int i = 0; i < n; i++) {
+        const gids_tensor *p = params[i];
+        GIDS_TRY(check_update_(op, i, "param", p, p != NULL ? p : params[0], dev));
+        GIDS_CHECK(p->dtype == GIDS_F32 || p->dtype == GIDS_F64, GIDS_EDTYPE,
+                   "%s: update %d: parameters must be f32 or f64, got %s", op, i + 1,
+                   gids_dtype_name(p->dtype));
+        GIDS_TRY(check_update_(op, i, "grad", grads[i], p, dev));
+        GIDS_TRY(check_update_(op, i, "exp_avg", exp_avgs[i], p, dev));
+        GIDS_TRY(check_update_(op, i, "exp_avg_sq", exp_avg_sqs[i], p, dev));
+        if (cfg->amsgrad)
+            GIDS_TRY(check_update_(op, i, "max_exp_avg_sq", max_exp_avg_sqs[i], p, dev));
+        GIDS_CHECK(steps[i] >= 1, GIDS_EINVAL, "%s: update %d: step must be >= 1, got %lld", op,
+                   i + 1, (long long)steps[i]);
+    }
+    if (dev.type != GIDS_CPU) {
+        const gids_backend *be = NULL;
+        GIDS_TRY(gids_dispatch_backend(op, 1, (const gids_tensor *const[]){params[0]}, &be));
+        if (be->adam_steps_ != NULL)
+            return be->adam_steps_(n, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps,
+                                   cfg);
+    }
+    /* The CPU, or a backend without the list entry: one update after another. */
+    for (int i = 0; i < n; i++) {
+        gids_adam_cfg one = *cfg;
+        one.step = steps[i];
+        GIDS_TRY(gids_adam_step_(params[i], grads[i], exp_avgs[i], exp_avg_sqs[i],
+                                 cfg->amsgrad ? max_exp_avg_sqs[i] : NULL, &one));
+    }
+    return GIDS_OK;
+}
+
 #define SGD_LOOP(T)                                                                                \
     do {                                                                                           \
         T *p = gids_tensor_data(param),                                                            \

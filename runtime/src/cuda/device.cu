@@ -218,6 +218,10 @@ gids_status gc_where(gids_tensor **out, const gids_tensor *cond, const gids_tens
 gids_status gc_adam_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *exp_avg,
                           gids_tensor *exp_avg_sq, gids_tensor *max_exp_avg_sq,
                           const gids_adam_cfg *cfg);
+gids_status gc_adam_steps_(int n, gids_tensor *const *params, const gids_tensor *const *grads,
+                           gids_tensor *const *exp_avgs, gids_tensor *const *exp_avg_sqs,
+                           gids_tensor *const *max_exp_avg_sqs, const int64_t *steps,
+                           const gids_adam_cfg *cfg);
 gids_status gc_sgd_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *momentum_buf,
                          const gids_sgd_cfg *cfg);
 
@@ -345,4 +349,5 @@ const gids_backend gc_backend = {
     gc_jk_sum,                   /* jk_sum */
     gc_jk_sum_backward,          /* jk_sum_backward */
     gc_softmax_backward,         /* softmax_backward */
+    gc_adam_steps_,              /* adam_steps_ */
 };

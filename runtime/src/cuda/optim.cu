@@ -88,44 +88,81 @@ template <typename T> struct adam_scalars {
     bool decoupled, maximize;
 };
 
+/* Element i of one parameter's update (the CPU's arithmetic, rounded step by step). */
+template <typename T>
+__device__ __forceinline__ void adam_elem(T *p, const T *g, T *m, T *v, T *vmax,
+                                          const adam_scalars<T> &c, T bc2_sqrt, T step_size,
+                                          int64_t i) {
+    T gi = c.maximize ? -g[i] : g[i];
+    T pi = p[i];
+    if (c.wd != 0) {
+        if (c.decoupled)
+            pi = mul_rn(pi, c.decay);
+        else
+            gi = add_rn(gi, mul_rn(c.wd, pi));
+    }
+    T mi = add_rn(m[i], mul_rn(c.one_b1, sub_rn(gi, m[i])));
+    T vi = add_rn(mul_rn(v[i], c.b2), mul_rn(mul_rn(c.one_b2, gi), gi));
+    m[i] = mi;
+    v[i] = vi;
+    if (vmax != nullptr) vi = vmax[i] = max_(vmax[i], vi);
+    T denom = add_rn(div_rn(sqrt_rn(vi), bc2_sqrt), c.eps);
+    p[i] = sub_rn(pi, mul_rn(step_size, div_rn(mi, denom)));
+}
+
 template <typename T>
 __global__ void adam_kernel(T *p, const T *g, T *m, T *v, T *vmax, adam_scalars<T> c, int64_t n) {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-         i += (int64_t)gridDim.x * blockDim.x) {
-        T gi = c.maximize ? -g[i] : g[i];
-        T pi = p[i];
-        if (c.wd != 0) {
-            if (c.decoupled)
-                pi = mul_rn(pi, c.decay);
-            else
-                gi = add_rn(gi, mul_rn(c.wd, pi));
-        }
-        T mi = add_rn(m[i], mul_rn(c.one_b1, sub_rn(gi, m[i])));
-        T vi = add_rn(mul_rn(v[i], c.b2), mul_rn(mul_rn(c.one_b2, gi), gi));
-        m[i] = mi;
-        v[i] = vi;
-        if (vmax != nullptr) vi = vmax[i] = max_(vmax[i], vi);
-        T denom = add_rn(div_rn(sqrt_rn(vi), c.bc2_sqrt), c.eps);
-        p[i] = sub_rn(pi, mul_rn(c.step_size, div_rn(mi, denom)));
-    }
+         i += (int64_t)gridDim.x * blockDim.x)
+        adam_elem(p, g, m, v, vmax, c, c.bc2_sqrt, c.step_size, i);
+}
+
+/* Up to ADAM_LIST parameters in one launch, passed by value (3.3 KiB for f64, under the 4 KiB
+ * of kernel parameters): parameter k owns blocks [first[k], first[k + 1]), each block
+ * ADAM_BLOCK_ELEMS consecutive elements of it. */
+#define ADAM_LIST 48
+#define ADAM_BLOCK_ELEMS (4 * GC_THREADS)
+template <typename T> struct adam_list {
+    T *p[ADAM_LIST], *m[ADAM_LIST], *v[ADAM_LIST], *vmax[ADAM_LIST];
+    const T *g[ADAM_LIST];
+    int64_t n[ADAM_LIST];
+    T bc2_sqrt[ADAM_LIST], step_size[ADAM_LIST];
+    int first[ADAM_LIST + 1];
+    int count;
+};
+
+template <typename T> __global__ void adam_list_kernel(adam_list<T> l, adam_scalars<T> c) {
+    int k = 0;
+    while (k + 1 < l.count && (int)blockIdx.x >= l.first[k + 1]) k++;
+    int64_t start = (int64_t)(blockIdx.x - l.first[k]) * ADAM_BLOCK_ELEMS;
+    int64_t end = start + ADAM_BLOCK_ELEMS < l.n[k] ? start + ADAM_BLOCK_ELEMS : l.n[k];
+    for (int64_t i = start + threadIdx.x; i < end; i += blockDim.x)
+        adam_elem(l.p[k], l.g[k], l.m[k], l.v[k], l.vmax[k], c, l.bc2_sqrt[k], l.step_size[k], i);
+}
+
+/* ---------------------------------------------------------------- Adam launches */
+/* Scalars in double, rounded once, as torch computes them in Python; bc2_sqrt and step_size
+ * are those of step `step`. */
+template <typename T> static adam_scalars<T> adam_scalars_of(const gids_adam_cfg *cfg, int64_t step) {
+    adam_scalars<T> c;
+    c.b2 = (T)cfg->beta2;
+    c.eps = (T)cfg->eps;
+    c.wd = (T)cfg->weight_decay;
+    c.one_b1 = (T)(1.0 - cfg->beta1);
+    c.one_b2 = (T)(1.0 - cfg->beta2);
+    c.bc2_sqrt = (T)sqrt(1.0 - pow(cfg->beta2, (double)step));
+    c.step_size = (T)(cfg->lr / (1.0 - pow(cfg->beta1, (double)step)));
+    c.decay = (T)(1.0 - cfg->lr * cfg->weight_decay);
+    c.decoupled = cfg->decoupled;
+    c.maximize = cfg->maximize;
+    return c;
 }
 
 template <typename T>
 static void launch_adam(gids_tensor *param, const gids_tensor *grad, gids_tensor *exp_avg,
                         gids_tensor *exp_avg_sq, gids_tensor *max_exp_avg_sq,
                         const gids_adam_cfg *cfg, int64_t n) {
-    adam_scalars<T> c;
-    /* Scalars in double, rounded once, as torch computes them in Python. */
-    c.b2 = (T)cfg->beta2;
-    c.eps = (T)cfg->eps;
-    c.wd = (T)cfg->weight_decay;
-    c.one_b1 = (T)(1.0 - cfg->beta1);
-    c.one_b2 = (T)(1.0 - cfg->beta2);
-    c.bc2_sqrt = (T)sqrt(1.0 - pow(cfg->beta2, (double)cfg->step));
-    c.step_size = (T)(cfg->lr / (1.0 - pow(cfg->beta1, (double)cfg->step)));
-    c.decay = (T)(1.0 - cfg->lr * cfg->weight_decay);
-    c.decoupled = cfg->decoupled;
-    c.maximize = cfg->maximize;
+    adam_scalars<T> c = adam_scalars_of<T>(cfg, cfg->step);
     adam_kernel<T><<<gc_blocks(n), GC_THREADS, 0, gc_stream()>>>(
         (T *)gids_tensor_data(param), (const T *)gids_tensor_data(grad),
         (T *)gids_tensor_data(exp_avg), (T *)gids_tensor_data(exp_avg_sq),
@@ -165,6 +202,78 @@ gids_status gc_adam_step_(gids_tensor *param, const gids_tensor *grad, gids_tens
     bump_version(exp_avg);
     bump_version(exp_avg_sq);
     if (cfg->amsgrad) bump_version(max_exp_avg_sq);
+    return GIDS_OK;
+}
+
+/* Parameters [i0, i1) of one dtype, ADAM_LIST at a time. */
+template <typename T>
+static void launch_adam_list(int i0, int i1, gids_tensor *const *params,
+                             const gids_tensor *const *grads, gids_tensor *const *exp_avgs,
+                             gids_tensor *const *exp_avg_sqs, gids_tensor *const *max_exp_avg_sqs,
+                             const int64_t *steps, const gids_adam_cfg *cfg) {
+    adam_scalars<T> c = adam_scalars_of<T>(cfg, 1);
+    for (int lo = i0; lo < i1; lo += ADAM_LIST) {
+        adam_list<T> l;
+        l.count = 0;
+        l.first[0] = 0;
+        for (int i = lo; i < i1 && i < lo + ADAM_LIST; i++) {
+            int64_t n = gids_tensor_numel(params[i]);
+            if (n == 0) continue;
+            int k = l.count++;
+            adam_scalars<T> ck = adam_scalars_of<T>(cfg, steps[i]);
+            l.p[k] = (T *)gids_tensor_data(params[i]);
+            l.g[k] = (const T *)gids_tensor_data(grads[i]);
+            l.m[k] = (T *)gids_tensor_data(exp_avgs[i]);
+            l.v[k] = (T *)gids_tensor_data(exp_avg_sqs[i]);
+            l.vmax[k] = cfg->amsgrad ? (T *)gids_tensor_data(max_exp_avg_sqs[i]) : nullptr;
+            l.n[k] = n;
+            l.bc2_sqrt[k] = ck.bc2_sqrt;
+            l.step_size[k] = ck.step_size;
+            l.first[k + 1] = l.first[k] + (int)((n + ADAM_BLOCK_ELEMS - 1) / ADAM_BLOCK_ELEMS);
+        }
+        if (l.count > 0)
+            adam_list_kernel<T><<<(unsigned)l.first[l.count], GC_THREADS, 0, gc_stream()>>>(l, c);
+    }
+}
+
+/* The runtime (cpu/optim.c) has checked every update: one device, f32 or f64 parameters, each
+ * update's tensors of its parameter's shape and dtype, contiguous.  Runs of one dtype go to
+ * the list kernel; a parameter too large for a block count in an int takes its own launch. */
+gids_status gc_adam_steps_(int n, gids_tensor *const *params, const gids_tensor *const *grads,
+                           gids_tensor *const *exp_avgs, gids_tensor *const *exp_avg_sqs,
+                           gids_tensor *const *max_exp_avg_sqs, const int64_t *steps,
+                           const gids_adam_cfg *cfg) {
+    const char *op = cfg->decoupled ? "adamw_steps_" : "adam_steps_";
+    GIDS_TRY(gc_use_device(op, params[0]));
+    const int64_t big = (int64_t)ADAM_BLOCK_ELEMS * (INT32_MAX / (2 * ADAM_LIST));
+    for (int i0 = 0; i0 < n;) {
+        int i1 = i0;
+        while (i1 < n && params[i1]->dtype == params[i0]->dtype &&
+               gids_tensor_numel(params[i1]) < big)
+            i1++;
+        if (i1 == i0) { /* a huge parameter: the one-parameter kernel */
+            gids_adam_cfg one = *cfg;
+            one.step = steps[i0];
+            GIDS_TRY(gc_adam_step_(params[i0], grads[i0], exp_avgs[i0], exp_avg_sqs[i0],
+                                   cfg->amsgrad ? max_exp_avg_sqs[i0] : nullptr, &one));
+            i0++;
+            continue;
+        }
+        if (params[i0]->dtype == GIDS_F32)
+            launch_adam_list<float>(i0, i1, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs,
+                                    steps, cfg);
+        else
+            launch_adam_list<double>(i0, i1, params, grads, exp_avgs, exp_avg_sqs,
+                                     max_exp_avg_sqs, steps, cfg);
+        GC_LAUNCHED(op);
+        for (int i = i0; i < i1; i++) {
+            bump_version(params[i]);
+            bump_version(exp_avgs[i]);
+            bump_version(exp_avg_sqs[i]);
+            if (cfg->amsgrad) bump_version(max_exp_avg_sqs[i]);
+        }
+        i0 = i1;
+    }
     return GIDS_OK;
 }
 

@@ -73,6 +73,21 @@ gids_status lb_adam_step_(gids_tensor *param, const gids_tensor *grad, gids_tens
                            gids_adam_step_(x.cpu[0], x.cpu[1], x.cpu[2], x.cpu[3], x.cpu[4], cfg));
 }
 
+/* The list as the plugin gets it, each update through the one-parameter entry (the loopback
+ * counts no launches). */
+gids_status lb_adam_steps_(int n, gids_tensor *const *params, const gids_tensor *const *grads,
+                           gids_tensor *const *exp_avgs, gids_tensor *const *exp_avg_sqs,
+                           gids_tensor *const *max_exp_avg_sqs, const int64_t *steps,
+                           const gids_adam_cfg *cfg) {
+    for (int i = 0; i < n; i++) {
+        gids_adam_cfg one = *cfg;
+        one.step = steps[i];
+        GIDS_TRY(lb_adam_step_(params[i], grads[i], exp_avgs[i], exp_avg_sqs[i],
+                               cfg->amsgrad ? max_exp_avg_sqs[i] : NULL, &one));
+    }
+    return GIDS_OK;
+}
+
 gids_status lb_sgd_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *momentum_buf,
                          const gids_sgd_cfg *cfg) {
     lb_args x;

@@ -78,7 +78,8 @@
     X(bilstm_backward, 1)                                                                          \
     X(jk_sum, 1)                                                                                   \
     X(jk_sum_backward, 1)                                                                          \
-    X(softmax_backward, 1)
+    X(softmax_backward, 1)                                                                         \
+    X(adam_steps_, 1)
 
 typedef struct lb_entry {
     const char *name;

@@ -186,6 +186,10 @@ gids_status lb_segment_softmax(gids_tensor **out, const gids_tensor *src, const 
 gids_status lb_adam_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *exp_avg,
                           gids_tensor *exp_avg_sq, gids_tensor *max_exp_avg_sq,
                           const gids_adam_cfg *cfg);
+gids_status lb_adam_steps_(int n, gids_tensor *const *params, const gids_tensor *const *grads,
+                           gids_tensor *const *exp_avgs, gids_tensor *const *exp_avg_sqs,
+                           gids_tensor *const *max_exp_avg_sqs, const int64_t *steps,
+                           const gids_adam_cfg *cfg);
 gids_status lb_sgd_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *momentum_buf,
                          const gids_sgd_cfg *cfg);
 gids_status lb_matmul(gids_tensor **out, const gids_tensor *a, const gids_tensor *b);

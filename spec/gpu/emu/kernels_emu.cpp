@@ -1,5 +1,6 @@
 /* kernels_emu.cpp -- runs the bodies of the plugin's graph attention, LSTM cell, bernoulli_ and
- * softmax kernels (forward and backward), its chunked scan and its vector map on the CPU (compiled as host C++ by spec/gpu/emu/run.sh,
+ * softmax kernels (forward and backward), its chunked scan, its Adam list kernel and its vector
+ * map on the CPU (compiled as host C++ by spec/gpu/emu/run.sh,
  * which cuts them out of runtime/src/cuda/ files) and compares them with the CPU runtime's ops.  For a machine without
  * a GPU: it checks the kernels' index arithmetic, pass structure and formulas, not the CUDA
  * machinery (launches, shuffles, CUB, cuBLAS), which only the spec/gpu check scripts on a GPU
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "gids/graph.h"
+#include "gids/optim.h"
 #include "gids/ops.h"
 #include "gids/rng.h"
 #include "gids/rnn.h"
@@ -101,6 +103,19 @@ static inline uint32_t __umulhi(uint32_t a, uint32_t b) {
 #include "rnn.inc"
 #include "softmax.inc"
 #include "scan.inc"
+/* optim.cu's correctly rounded intrinsics: plain IEEE operations in host code (no contraction
+ * into FMAs: -ffp-contract=off in run.sh) */
+static inline float __fadd_rn(float a, float b) { return a + b; }
+static inline float __fsub_rn(float a, float b) { return a - b; }
+static inline float __fmul_rn(float a, float b) { return a * b; }
+static inline float __fdiv_rn(float a, float b) { return a / b; }
+static inline float __fsqrt_rn(float a) { return std::sqrt(a); }
+static inline double __dadd_rn(double a, double b) { return a + b; }
+static inline double __dsub_rn(double a, double b) { return a - b; }
+static inline double __dmul_rn(double a, double b) { return a * b; }
+static inline double __ddiv_rn(double a, double b) { return a / b; }
+static inline double __dsqrt_rn(double a) { return std::sqrt(a); }
+#include "adam.inc"
 
 /* Every (block, thread) of a 2 x 32 grid in turn: for kernels whose threads are independent. */
 template <typename F> static void launch(F &&kernel) {
@@ -495,6 +510,71 @@ static void softmax_bw_case(int64_t outer, int64_t size, int64_t inner, bool log
     gids_tensor_release(want);
 }
 
+/* ---------------------------------------------------------------- Adam over a list */
+/* adam_list_kernel over parameters of the given sizes (one of them empty, as the launcher
+ * skips), each at its own step, against gids_adam_step_ on the CPU one parameter at a time:
+ * the same bits. */
+template <typename T> static void adam_list_case(bool amsgrad, bool decoupled) {
+    const std::vector<int64_t> sizes = {1000, 1, 3000, 1024};
+    const int64_t steps[4] = {1, 7, 3, 120};
+    gids_adam_cfg cfg = {.lr = 3e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
+                         .weight_decay = 0.01, .step = 1, .decoupled = decoupled,
+                         .amsgrad = amsgrad, .maximize = false};
+    std::vector<std::vector<T>> st[5]; /* p, g, m, v, vmax */
+    adam_list<T> l;
+    l.count = 0;
+    l.first[0] = 0;
+    adam_scalars<T> c = {};
+    for (size_t i = 0; i < sizes.size(); i++) {
+        for (auto &s5 : st) s5.push_back(randv<T>((size_t)sizes[i]));
+        for (auto &x : st[3].back()) x = std::fabs(x); /* second moments are >= 0 */
+        for (auto &x : st[4].back()) x = std::fabs(x);
+    }
+    /* the GPU side: copies of every state through the list kernel */
+    std::vector<std::vector<T>> gpu[5];
+    for (int s5 = 0; s5 < 5; s5++) gpu[s5] = st[s5];
+    for (size_t i = 0; i < sizes.size(); i++) {
+        int k = l.count++;
+        double bc2 = std::sqrt(1.0 - std::pow(cfg.beta2, (double)steps[i]));
+        l.p[k] = gpu[0][i].data(), l.g[k] = gpu[1][i].data(), l.m[k] = gpu[2][i].data();
+        l.v[k] = gpu[3][i].data(), l.vmax[k] = amsgrad ? gpu[4][i].data() : nullptr;
+        l.n[k] = sizes[i];
+        l.bc2_sqrt[k] = (T)bc2;
+        l.step_size[k] = (T)(cfg.lr / (1.0 - std::pow(cfg.beta1, (double)steps[i])));
+        l.first[k + 1] = l.first[k] + (int)((sizes[i] + ADAM_BLOCK_ELEMS - 1) / ADAM_BLOCK_ELEMS);
+    }
+    c.b2 = (T)cfg.beta2, c.eps = (T)cfg.eps, c.wd = (T)cfg.weight_decay;
+    c.one_b1 = (T)(1.0 - cfg.beta1), c.one_b2 = (T)(1.0 - cfg.beta2);
+    c.decay = (T)(1.0 - cfg.lr * cfg.weight_decay), c.decoupled = decoupled, c.maximize = false;
+    blockDim.x = 32;
+    gridDim.x = (unsigned)l.first[l.count];
+    for (unsigned b = 0; b < gridDim.x; b++) {
+        blockIdx.x = b;
+        for (unsigned t = 0; t < blockDim.x; t++) {
+            threadIdx.x = t;
+            adam_list_kernel<T>(l, c);
+        }
+    }
+    for (size_t i = 0; i < sizes.size(); i++) {
+        gids_tensor *t[5];
+        for (int s5 = 0; s5 < 5; s5++) t[s5] = tensor_of(st[s5][i], {sizes[i]});
+        gids_adam_cfg one = cfg;
+        one.step = steps[i];
+        must(gids_adam_step_(t[0], t[1], t[2], t[3], amsgrad ? t[4] : nullptr, &one), "adam_step_");
+        for (int s5 : {0, 2, 3, 4}) {
+            if (s5 == 4 && !amsgrad) continue;
+            if (std::memcmp(gids_tensor_data(t[s5]), gpu[s5][i].data(),
+                            (size_t)sizes[i] * sizeof(T)) != 0) {
+                std::printf("FAIL adam list %s amsgrad %d decoupled %d: parameter %zu, state %d "
+                            "differs from the CPU's\n",
+                            sizeof(T) == 4 ? "f32" : "f64", amsgrad, decoupled, i, s5);
+                failures++;
+            }
+        }
+        for (auto *x : t) gids_tensor_release(x);
+    }
+}
+
 /* ---------------------------------------------------------------- chunked scan */
 /* cumsum / cumprod of [lines, size] through scan.cu's chunked passes with blocks of `threads`
  * (its launcher's choice for the size, or smaller to get several chunks a line), against the
@@ -642,6 +722,11 @@ int main(int argc, char **argv) {
         softmax_bw_case<float>(3, 7, 5, log_);
         softmax_bw_case<double>(3, 7, 5, log_);
     }
+    for (bool amsgrad : {false, true})
+        for (bool decoupled : {false, true}) {
+            adam_list_case<float>(amsgrad, decoupled);
+            adam_list_case<double>(amsgrad, decoupled);
+        }
     for (int64_t n : {1, 3, 4, 5, 1000, 4099})
         for (uint64_t off : {0ull, 1ull, 3ull, (1ull << 34) + 2})
             for (double p : {0.0, 0.3, 0.5, 1.0}) bernoulli_case(n, off, p);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # spec/gpu/emu/run.sh [BUILD] -- runs the CUDA plugin's graph attention, LSTM cell, bernoulli_,
-# softmax and chunked scan kernel bodies and its vector map on the CPU against the runtime's
-# CPU ops (kernels_emu.cpp says how), for a machine without a GPU.  Needs g++ and a built
+# softmax, chunked scan and Adam list kernel bodies and its vector map on the CPU against the
+# runtime's CPU ops (kernels_emu.cpp says how), for a machine without a GPU.  Needs g++ and a built
 # $BUILD/lib/libgraphids.so (default build).
 # The kernels are cut out of runtime/src/cuda/*.cu between their section comments; a cut that
 # comes out empty (a renamed section) is an error, not a silent pass.
@@ -26,18 +26,23 @@ sed -n '/^\/\* Philox 4x32-10/,/^gids_status gc_bernoulli_/p' $src/rng.cu | sed 
 # scan.cu: its kernels (between "scan kernels" and "launches") and the chunk sizes
 { grep -E '^#define SCAN_' $src/scan.cu
   sed -n '/-- scan kernels \*\//,/-- launches \*\//p' $src/scan.cu | sed '$d'; } >"$tmp/scan.inc"
+# optim.cu: its rounded arithmetic and the Adam kernels (up to "Adam launches")
+{ echo '#define GC_THREADS 256'
+  sed -n '/-- rounded arithmetic \*\//,/-- checks (as the CPU) \*\//p' $src/optim.cu | sed '$d'
+  sed -n '/-- Adam \/ AdamW \*\//,/-- Adam launches \*\//p' $src/optim.cu | sed '$d'; } \
+  >"$tmp/adam.inc"
 # cuda_impl.h: the vector map (gc_map1, gc_map2) the elementwise kernels use
 sed -n '/-- vector map \*\//,/-- end vector map \*\//p' runtime/src/cuda/cuda_impl.h \
   >"$tmp/vector_map.inc"
 grep -q gc_map2 "$tmp/vector_map.inc" || { echo "emu: no vector map cut out of cuda_impl.h"; exit 1; }
-for f in attention rnn rng softmax scan; do
+for f in attention rnn rng softmax scan adam; do
   grep -q __global__ "$tmp/$f.inc" || { echo "emu: no kernel cut out of $f (sections renamed?)"; exit 1; }
 done
 [ -e "$BUILD/lib/libgraphids.so" ] || { echo "emu: $BUILD/lib/libgraphids.so not built"; exit 1; }
 # Twice: under ASan/UBSan (bounds, leaks), then under TSan, where a missing __syncwarp between
 # a lane's write and another lane's read is a reported race (one OpenMP thread: the CPU
 # reference's runtime is not instrumented).
-flags=(-std=c++17 -O1 -g -Wall -Wno-unknown-pragmas -Iruntime/include -I"$tmp"
+flags=(-std=c++17 -O1 -g -ffp-contract=off -Wall -Wno-unknown-pragmas -Iruntime/include -I"$tmp"
   spec/gpu/emu/kernels_emu.cpp -L"$BUILD/lib" -lgraphids -Wl,-rpath,"$PWD/$BUILD/lib" -pthread)
 g++ "${flags[@]}" -fsanitize=address,undefined -fno-sanitize-recover=undefined -o "$tmp/emu_asan"
 g++ "${flags[@]}" -fsanitize=thread -o "$tmp/emu_tsan"
