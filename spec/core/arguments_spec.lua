@@ -119,6 +119,10 @@ local others = {
     return vec(), vec(), graphids.zeros(3), graphids.zeros(3), graphids.zeros(3),
       { lr = 0.1, step = 1, amsgrad = true }
   end,
+  _adam_steps = function()
+    return { vec() }, { vec() }, { graphids.zeros(3) }, { graphids.zeros(3) }, { graphids.zeros(3) },
+      { 1 }, { lr = 0.1, amsgrad = true }
+  end,
   clock = function() return end,
   _sgd_step = function() return vec(), vec(), graphids.zeros(3), { lr = 0.1, momentum = 0.9 } end,
   split = function() return vec(), { 1, 2 }, 1 end,
