@@ -19,24 +19,29 @@ static gids_tensor *opt_tensor(lua_State *L, int i) {
 static const char *const adam_opts[] = {"lr",   "beta1",     "beta2",   "eps",      "weight_decay",
                                         "step", "decoupled", "amsgrad", "maximize", NULL};
 
+/* The Adam options table at arg, the last argument of fname (`step` defaults to 1). */
+static gids_adam_cfg adam_cfg(lua_State *L, int arg, const char *fname) {
+    luaL_checktype(L, arg, LUA_TTABLE);
+    l_checkopts(L, arg, fname, adam_opts);
+    l_checkend(L, arg, fname);
+    return (gids_adam_cfg){
+        .lr = l_optnum(L, arg, "lr", 1e-3),
+        .beta1 = l_optnum(L, arg, "beta1", 0.9),
+        .beta2 = l_optnum(L, arg, "beta2", 0.999),
+        .eps = l_optnum(L, arg, "eps", 1e-8),
+        .weight_decay = l_optnum(L, arg, "weight_decay", 0.0),
+        .step = l_optint(L, arg, "step", 1),
+        .decoupled = l_optbool(L, arg, "decoupled", 0),
+        .amsgrad = l_optbool(L, arg, "amsgrad", 0),
+        .maximize = l_optbool(L, arg, "maximize", 0),
+    };
+}
+
 static int l_adam_step(lua_State *L) {
     const char *fname = "_adam_step";
     gids_tensor *p = l_checktensor(L, 1), *g = l_checktensor(L, 2), *m = l_checktensor(L, 3);
     gids_tensor *v = l_checktensor(L, 4), *vmax = opt_tensor(L, 5);
-    luaL_checktype(L, 6, LUA_TTABLE);
-    l_checkopts(L, 6, fname, adam_opts);
-    l_checkend(L, 6, fname);
-    gids_adam_cfg cfg = {
-        .lr = l_optnum(L, 6, "lr", 1e-3),
-        .beta1 = l_optnum(L, 6, "beta1", 0.9),
-        .beta2 = l_optnum(L, 6, "beta2", 0.999),
-        .eps = l_optnum(L, 6, "eps", 1e-8),
-        .weight_decay = l_optnum(L, 6, "weight_decay", 0.0),
-        .step = l_optint(L, 6, "step", 1),
-        .decoupled = l_optbool(L, 6, "decoupled", 0),
-        .amsgrad = l_optbool(L, 6, "amsgrad", 0),
-        .maximize = l_optbool(L, 6, "maximize", 0),
-    };
+    gids_adam_cfg cfg = adam_cfg(L, 6, fname);
     /* an update in place: the optimizers run it under no_grad */
     l_check_inplace(L, fname, p, 1, (const gids_tensor *const *)&g);
     l_check(L, gids_adam_step_(p, g, m, v, vmax, &cfg));
@@ -58,25 +63,12 @@ static void tensor_list(lua_State *L, int arg, int n, gids_tensor **out, const c
 }
 
 /* graphids._adam_steps(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs_or_nil, steps, cfg):
- * gids_adam_steps_ over lists (cfg as _adam_step's, without step; steps: one per parameter). */
+ * gids_adam_steps_ over lists (cfg as _adam_step's, its step unused; steps: one per parameter). */
 static int l_adam_steps(lua_State *L) {
     const char *fname = "_adam_steps";
     luaL_checktype(L, 1, LUA_TTABLE);
     int n = (int)lua_rawlen(L, 1);
-    luaL_checktype(L, 7, LUA_TTABLE);
-    l_checkopts(L, 7, fname, adam_opts);
-    l_checkend(L, 7, fname);
-    gids_adam_cfg cfg = {
-        .lr = l_optnum(L, 7, "lr", 1e-3),
-        .beta1 = l_optnum(L, 7, "beta1", 0.9),
-        .beta2 = l_optnum(L, 7, "beta2", 0.999),
-        .eps = l_optnum(L, 7, "eps", 1e-8),
-        .weight_decay = l_optnum(L, 7, "weight_decay", 0.0),
-        .step = 1,
-        .decoupled = l_optbool(L, 7, "decoupled", 0),
-        .amsgrad = l_optbool(L, 7, "amsgrad", 0),
-        .maximize = l_optbool(L, 7, "maximize", 0),
-    };
+    gids_adam_cfg cfg = adam_cfg(L, 7, fname); /* its step is steps[i] for parameter i */
     /* five tensor lists and the steps in one userdata block, freed by the GC on any error */
     size_t bytes = (size_t)(n > 0 ? n : 1) * (5 * sizeof(gids_tensor *) + sizeof(int64_t));
     gids_tensor **t = lua_newuserdatauv(L, bytes, 0);
