@@ -11,7 +11,8 @@
 --     opt:step()
 --     sched:step()
 --   end
--- Each optimizer's update is one fused C call per parameter (graphids._adam_step, _sgd_step).
+-- Updates are fused C calls: Adam/AdamW one per device for all parameters (graphids._adam_steps),
+-- SGD one per parameter (graphids._sgd_step).
 -- Optimizer is the base class for new optimizers (see optim/optimizer.lua).
 local clip = require "graphids.optim.clip"
 
