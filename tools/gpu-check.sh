@@ -2,10 +2,11 @@
 # make check-gpu: the GPU checks, meant for a machine with an NVIDIA GPU (the `device` machine).
 # It uses a build carried from the development machine (tools/gpu-carry.sh) or builds here when
 # none is present, then: graphids version and gpu info, the CPU/GPU parity specs
-# (spec/gpu/*_check.lua), and the GPU benchmarks beside PyTorch
-# (bench/gpu, bench/peer): matmul, copies, the fused ops, and the GAT classifier's training
-# step on the batches tools/gpu-carry.sh wrote (.gpu-carry/batches) beside PyTorch Geometric,
-# and last the whole pipeline with --tla device=cuda on the simulator's data.
+# (spec/gpu/*_check.lua), the whole pipeline with --tla device=cuda on the simulator's data
+# (correctness first, so a slow benchmark cannot crowd it out), and last the GPU benchmarks
+# beside PyTorch (bench/gpu, bench/peer): matmul, copies, the fused ops, and the GAT
+# classifier's training step on the batches tools/gpu-carry.sh wrote (.gpu-carry/batches)
+# beside PyTorch Geometric.
 # Every step has a time limit, so one hung kernel cannot eat the machine's lease.
 # Everything goes to stdout and, when $OUT is set, to $OUT/gpu-check.log and $OUT/summary.txt.
 set -uo pipefail
@@ -50,6 +51,16 @@ for spec in spec/gpu/*_check.lua; do
   GRAPHIDS_CUDA_SYNC=1 timeout 150 "$HOST" run "$spec" 2>&1 | log
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 done
+
+# The whole pipeline on the GPU (every stage's model, the fusion states and every test set), on
+# the simulator's data: its results table, and whether it ran to the end.
+echo "== The pipeline on the GPU (synthetic data, --tla device=cuda)" | log
+plake=$(mktemp -d)
+timeout 200 "$HOST" pipeline recipes/pipelines/graphids.lua --tla device=cuda --lake-root "$plake" \
+  2>&1 | log
+prc=${PIPESTATUS[0]}
+echo "probe pipeline_on_gpu rc=$prc" | log
+[ "$prc" -eq 0 ] || status=1
 
 echo "== GPU benchmarks (graphids, then PyTorch on the same device)" | log
 ours=$(mktemp) peer=$(mktemp)
@@ -98,15 +109,6 @@ for mode in TF32:_tf32 STRICT_F32:_f32strict AUTOCAST=bf16:_bf16; do
     PYTHONUNBUFFERED=1 timeout 120 python3 bench/peer/gnn_pyg.py 1 "$bdir" 2>&1 \
     | tee -a "$peer" | log
 done
-# The whole pipeline on the GPU (every stage's model, the fusion states and every test set), on
-# the simulator's data: its results table, and whether it ran to the end.
-echo "== The pipeline on the GPU (synthetic data, --tla device=cuda)" | log
-plake=$(mktemp -d)
-timeout 200 "$HOST" pipeline recipes/pipelines/graphids.lua --tla device=cuda --lake-root "$plake" \
-  2>&1 | log
-prc=${PIPESTATUS[0]}
-echo "probe pipeline_on_gpu rc=$prc" | log
-[ "$prc" -eq 0 ] || status=1
 {
   # Throughputs and memory: graphids / torch.  Times (_ms): torch / graphids, the speed-up.
   printf '\n%-34s %12s %12s %8s\n' benchmark graphids torch ratio
@@ -130,4 +132,5 @@ echo "probe pipeline_on_gpu rc=$prc" | log
   grep -E '^[a-z]+: [0-9]+ passed|^probe ' "${OUT:-/dev/null}/gpu-check.log" 2>/dev/null || true
 } | tee "${OUT:+$OUT/summary.txt}" | log
 rm -f "$ours" "$peer" "$cudnn"
+echo "gpu-check: ${SECONDS} s, status $status" | log
 exit $status
