@@ -2,19 +2,25 @@
  *
  * Each slice of `size` elements at stride `inner` (the input made contiguous, [outer, size,
  * inner]) gets its max, the sum of exp(x - max), then its outputs, as the CPU's softmax.c.  The
- * arithmetic is the input's type, float for f32 as PyTorch's kernels: the CPU sums an f32 slice
- * in double, which costs the GPU a double exp an element (rows of 1024 ran at a quarter of
- * PyTorch's rate) for differences far inside gpu_check's 1e-6.  A slice holding NaN gives NaN,
- * an all -inf slice NaN (exp(-inf - -inf)), as on the CPU.
+ * exponentials are the input's type (a double exp an element cost the GPU three quarters of
+ * PyTorch's rate for rows of 1024); their sum is a double, as on the CPU, except for rows of up
+ * to 32, where a lane adds one term and the lanes fold them pairwise, or a lane adds a row of
+ * up to 4 (at most five roundings either way).  An f32 running sum over a slice of 300 had put
+ * the GPU 1.3e-6 off the CPU (an H100).  A slice holding NaN gives NaN, an all -inf slice NaN
+ * (exp(-inf - -inf)), as on the CPU.
  *
- * Three kernels by the shape of a slice:
+ * Kernels by the shape of a slice:
  *   - softmax_thread: a thread a slice, for inner > 1 (neighbouring threads read neighbouring
- *     columns) and for rows of up to SOFTMAX_THREAD_ROW elements;
- *   - softmax_warp: a warp a row of up to 32 * SOFTMAX_WARP_ELEMS, held in registers (one read
- *     and one write per element, reductions by shuffles);
- *   - softmax_block: a block a longer row (three passes, the row's re-reads from cache).
+ *     columns);
+ *   - softmax_rows: G lanes a contiguous row, each holding E of its elements in registers (one
+ *     read and one write per element, folds by shuffles within the G lanes): a lane a row of up
+ *     to 4 (no shuffles; on an H100 rows of 4 moved 2110 GB/s with 4 lanes a row), else G the
+ *     power of two >= size up to 32; a warp takes 32 / G rows at once, so its loads of short
+ *     rows are one contiguous stretch;
+ *   - softmax_block: a block a row longer than 32 * SOFTMAX_ROW_ELEMS (three passes, the row's
+ *     re-reads from cache).
  * Reductions run in a fixed order, so a result is the same from run to run.  The backward
- * (gc_softmax_backward) has a thread kernel and a warp kernel of the same shapes.
+ * (gc_softmax_backward) has a thread kernel and a row kernel of the same kinds.
  */
 #include <math.h>
 
@@ -42,12 +48,22 @@ template <typename T> __device__ __forceinline__ T sm_max(T a, T b) {
     return (b > a || b != b) ? b : a;
 }
 
-template <typename T>
-__device__ __forceinline__ T sm_out(T x, T m, T inv_sum, T log_sum, bool log_) {
-    return log_ ? (x - m) - log_sum : sm_exp(x - m) * inv_sum;
+/* Butterfly folds over the G lanes of a group (G a power of two, the groups aligned within the
+ * warp): every lane ends with the same bits (a + b and b + a round alike), so the lanes'
+ * outputs agree.  Every lane of the warp must take part. */
+template <int G, typename T> __device__ __forceinline__ T group_max(T v) {
+#pragma unroll
+    for (int o = G / 2; o > 0; o /= 2) v = sm_max(v, __shfl_xor_sync(0xffffffffu, v, o, G));
+    return v;
 }
 
-/* inner > 1, or short rows: one thread per slice. */
+template <int G, typename T> __device__ __forceinline__ T group_sum(T v) {
+#pragma unroll
+    for (int o = G / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o, G);
+    return v;
+}
+
+/* inner > 1: one thread per slice. */
 template <typename T>
 __global__ void softmax_thread(T *y, const T *x, int64_t outer, int64_t size, int64_t inner,
                                bool log_) {
@@ -58,65 +74,66 @@ __global__ void softmax_thread(T *y, const T *x, int64_t outer, int64_t size, in
         T *ys = y + base;
         T m = (T)-INFINITY;
         for (int64_t k = 0; k < size; k++) m = sm_max(m, xs[k * inner]);
-        T sum = 0;
-        for (int64_t k = 0; k < size; k++) sum += sm_exp(xs[k * inner] - m);
-        T inv = (T)1 / sum, ls = sm_log(sum);
-        for (int64_t k = 0; k < size; k++) ys[k * inner] = sm_out(xs[k * inner], m, inv, ls, log_);
+        double sum = 0;
+        for (int64_t k = 0; k < size; k++) sum += (double)sm_exp(xs[k * inner] - m);
+        T inv = (T)(1.0 / sum), ls = (T)log(sum);
+        for (int64_t k = 0; k < size; k++) {
+            T d = xs[k * inner] - m;
+            ys[k * inner] = log_ ? d - ls : sm_exp(d) * inv;
+        }
     }
 }
 
-/* Butterfly reductions over the 32 lanes: every lane ends with the same bits (a + b and b + a
- * round alike), so the lanes' outputs agree. */
-template <typename T> __device__ __forceinline__ T warp_max(T v) {
-#pragma unroll
-    for (int o = 16; o > 0; o /= 2) v = sm_max(v, __shfl_xor_sync(0xffffffffu, v, o, 32));
-    return v;
-}
-
-template <typename T> __device__ __forceinline__ T warp_sum(T v) {
-#pragma unroll
-    for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o, 32);
-    return v;
-}
-
-/* Contiguous rows of SOFTMAX_THREAD_ROW < size <= 32 * E: a warp a row, lane l holding columns
- * l, l + 32, ..., l + 32 (E - 1) in registers.  Rows of 1024 had taken a block each, whose 256
- * threads met at sixteen barriers a row to fold four elements apiece. */
-template <typename T, int E>
-__global__ void softmax_warp(T *y, const T *x, int64_t rows, int size, bool log_) {
-    const int lane = (int)(threadIdx.x & 31u);
-    const int64_t per_block = blockDim.x / 32, warps = (int64_t)gridDim.x * per_block;
-    for (int64_t row = blockIdx.x * per_block + threadIdx.x / 32; row < rows; row += warps) {
+/* Contiguous rows of up to G * E elements, G lanes a row: lane l of a group holds columns l,
+ * l + G, ..., l + G (E - 1).  The loop runs by warps (every lane of a warp shuffles, including
+ * those of a group past the last row), and softmax keeps each exponential in its register for
+ * the output. */
+template <typename T, int E, int G>
+__global__ void softmax_rows(T *y, const T *x, int64_t rows, int size, bool log_) {
+    /* the sum's type: the input's where a lane adds at most a few terms of its own */
+    using A = typename std::conditional<E == 1 || (G == 1 && E <= 4), T, double>::type;
+    constexpr int per_warp = 32 / G;
+    const int lane = (int)(threadIdx.x & (unsigned)(G - 1));
+    const int64_t warp = blockIdx.x * (int64_t)(blockDim.x / 32) + threadIdx.x / 32;
+    const int64_t warps = (int64_t)gridDim.x * (blockDim.x / 32);
+    for (int64_t first = warp * per_warp; first < rows; first += warps * per_warp) {
+        const int64_t row = first + (int64_t)((threadIdx.x & 31u) / G);
+        const bool live = row < rows;
         const T *xs = x + row * size;
-        T *ys = y + row * size;
         T v[E];
         T m = (T)-INFINITY;
 #pragma unroll
         for (int k = 0; k < E; k++) {
-            int c = lane + 32 * k;
-            v[k] = c < size ? xs[c] : (T)-INFINITY;
+            int c = lane + G * k;
+            v[k] = live && c < size ? xs[c] : (T)-INFINITY;
             m = sm_max(m, v[k]);
         }
-        m = warp_max(m);
-        T sum = 0;
-#pragma unroll
-        for (int k = 0; k < E; k++)
-            if (lane + 32 * k < size) sum += sm_exp(v[k] - m);
-        sum = warp_sum(sum);
-        T inv = (T)1 / sum, ls = sm_log(sum);
+        m = group_max<G>(m);
+        A sum = 0;
 #pragma unroll
         for (int k = 0; k < E; k++) {
-            int c = lane + 32 * k;
-            if (c < size) ys[c] = sm_out(v[k], m, inv, ls, log_);
+            T e = sm_exp(v[k] - m);
+            if (lane + G * k < size) sum += (A)e;
+            v[k] = log_ ? v[k] - m : e;
+        }
+        sum = group_sum<G>(sum);
+        if (!live) continue;
+        /* only the one needed: a double log a lane would cost rows of 4 more than their reads */
+        T inv = log_ ? (T)0 : (T)((A)1 / sum), ls = log_ ? (T)sm_log(sum) : (T)0;
+        T *ys = y + row * size;
+#pragma unroll
+        for (int k = 0; k < E; k++) {
+            int c = lane + G * k;
+            if (c < size) ys[c] = log_ ? v[k] - ls : v[k] * inv;
         }
     }
 }
 
 /* The backward, from the output gradient g and the result y: softmax r = y (g - sum(g y)),
- * log_softmax r = g - exp(y) sum(g), the sum in the input's type as the forward's.
- * softmax_bw_thread: a thread a slice (inner > 1, short rows); softmax_bw_warp: a warp a
- * contiguous row of any length, its lanes striding it twice (the sum, then the outputs; the
- * second read from cache). */
+ * log_softmax r = g - exp(y) sum(g), the sum a double as the CPU's.  softmax_bw_thread: a
+ * thread a slice (inner > 1); softmax_bw_rows: G lanes a contiguous row of any length (the
+ * forward's groups), striding it twice (the sum, then the outputs; the second read from
+ * cache). */
 template <typename T>
 __device__ __forceinline__ T sm_bw_out(T g, T y, T s, bool log_) {
     return log_ ? g - sm_exp(y) * s : y * (g - s);
@@ -128,11 +145,12 @@ __global__ void softmax_bw_thread(T *r, const T *g, const T *y, int64_t outer, i
     for (int64_t sl = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; sl < outer * inner;
          sl += (int64_t)gridDim.x * blockDim.x) {
         int64_t base = (sl / inner) * size * inner + sl % inner;
-        T s = 0;
+        double acc = 0;
         for (int64_t k = 0; k < size; k++) {
             int64_t i = base + k * inner;
-            s += log_ ? g[i] : g[i] * y[i];
+            acc += log_ ? (double)g[i] : (double)(g[i] * y[i]);
         }
+        T s = (T)acc;
         for (int64_t k = 0; k < size; k++) {
             int64_t i = base + k * inner;
             r[i] = sm_bw_out(g[i], y[i], s, log_);
@@ -140,18 +158,23 @@ __global__ void softmax_bw_thread(T *r, const T *g, const T *y, int64_t outer, i
     }
 }
 
-template <typename T>
-__global__ void softmax_bw_warp(T *r, const T *g, const T *y, int64_t rows, int64_t size,
+template <typename T, int G>
+__global__ void softmax_bw_rows(T *r, const T *g, const T *y, int64_t rows, int64_t size,
                                 bool log_) {
-    const int lane = (int)(threadIdx.x & 31u);
-    const int64_t per_block = blockDim.x / 32, warps = (int64_t)gridDim.x * per_block;
-    for (int64_t row = blockIdx.x * per_block + threadIdx.x / 32; row < rows; row += warps) {
+    constexpr int per_warp = 32 / G;
+    const int lane = (int)(threadIdx.x & (unsigned)(G - 1));
+    const int64_t warp = blockIdx.x * (int64_t)(blockDim.x / 32) + threadIdx.x / 32;
+    const int64_t warps = (int64_t)gridDim.x * (blockDim.x / 32);
+    for (int64_t first = warp * per_warp; first < rows; first += warps * per_warp) {
+        const int64_t row = first + (int64_t)((threadIdx.x & 31u) / G);
+        const int64_t n = row < rows ? size : 0; /* a group past the last row only shuffles */
         const T *gs = g + row * size, *ys = y + row * size;
+        double acc = 0;
+        for (int64_t c = lane; c < n; c += G)
+            acc += log_ ? (double)gs[c] : (double)(gs[c] * ys[c]);
+        T s = (T)group_sum<G>(acc);
         T *rs = r + row * size;
-        T s = 0;
-        for (int64_t c = lane; c < size; c += 32) s += log_ ? gs[c] : gs[c] * ys[c];
-        s = warp_sum(s);
-        for (int64_t c = lane; c < size; c += 32) rs[c] = sm_bw_out(gs[c], ys[c], s, log_);
+        for (int64_t c = lane; c < n; c += G) rs[c] = sm_bw_out(gs[c], ys[c], s, log_);
     }
 }
 
@@ -159,7 +182,7 @@ __global__ void softmax_bw_warp(T *r, const T *g, const T *y, int64_t rows, int6
 /* The fold of one value a thread over the block: warps by shuffles, then the warps' results in
  * warp order (every thread reads them all, so every thread ends with the same bits). */
 template <bool MAX, typename T> __device__ __forceinline__ T block_fold(T v, T *part) {
-    v = MAX ? warp_max(v) : warp_sum(v);
+    v = MAX ? group_max<32>(v) : group_sum<32>(v);
     if ((threadIdx.x & 31u) == 0) part[threadIdx.x / 32] = v;
     __syncthreads();
     T r = part[0];
@@ -168,76 +191,105 @@ template <bool MAX, typename T> __device__ __forceinline__ T block_fold(T v, T *
     return r;
 }
 
-/* Contiguous rows longer than the warp kernel takes: a block a row, three passes (the second
+/* Contiguous rows longer than softmax_rows takes: a block a row, three passes (the second
  * and third read the row back from cache). */
 template <typename T>
 __global__ void softmax_block(T *y, const T *x, int64_t rows, int64_t size, bool log_) {
-    __shared__ T part[GC_THREADS / 32];
+    __shared__ T max_part[GC_THREADS / 32];
+    __shared__ double sum_part[GC_THREADS / 32];
     for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
         const T *xs = x + row * size;
         T *ys = y + row * size;
         T m = (T)-INFINITY;
         for (int64_t k = threadIdx.x; k < size; k += blockDim.x) m = sm_max(m, xs[k]);
-        m = block_fold<true>(m, part);
-        T sum = 0;
-        for (int64_t k = threadIdx.x; k < size; k += blockDim.x) sum += sm_exp(xs[k] - m);
-        sum = block_fold<false>(sum, part);
-        T inv = (T)1 / sum, ls = sm_log(sum);
-        for (int64_t k = threadIdx.x; k < size; k += blockDim.x)
-            ys[k] = sm_out(xs[k], m, inv, ls, log_);
+        m = block_fold<true>(m, max_part);
+        double sum = 0;
+        for (int64_t k = threadIdx.x; k < size; k += blockDim.x) sum += (double)sm_exp(xs[k] - m);
+        sum = block_fold<false>(sum, sum_part);
+        T inv = (T)(1.0 / sum), ls = (T)log(sum);
+        for (int64_t k = threadIdx.x; k < size; k += blockDim.x) {
+            T d = xs[k] - m;
+            ys[k] = log_ ? d - ls : sm_exp(d) * inv;
+        }
     }
 }
 
 /* ---------------------------------------------------------------- launches */
-/* Rows up to this long take a thread each even when contiguous: a block per row of 4 left 252
- * of its 256 threads idle through sixteen barriers (14 GB/s on an H200 for [268M, 4] f32,
- * where PyTorch moved 2930). */
-#define SOFTMAX_THREAD_ROW 32
-/* Elements a lane holds in softmax_warp at most: rows of up to 1024. */
-#define SOFTMAX_WARP_ELEMS 32
+/* Elements a lane holds in softmax_rows at most: rows of up to 32 * SOFTMAX_ROW_ELEMS (1024);
+ * longer rows take a block each. */
+#define SOFTMAX_ROW_ELEMS 32
 
-template <typename T, int E>
-static void launch_warp(T *y, const T *x, int64_t rows, int64_t size, bool log_) {
-    const int64_t per_block = GC_THREADS / 32;
-    int64_t b = (rows + per_block - 1) / per_block;
-    unsigned g = (unsigned)(b < (int64_t)gc_grid_cap ? b : gc_grid_cap);
-    softmax_warp<T, E><<<g, GC_THREADS, 0, gc_stream()>>>(y, x, rows, (int)size, log_);
+/* The grid for a kernel whose warps take 32 / G rows at a time. */
+static unsigned rows_grid(int64_t rows, int G) {
+    const int64_t rows_per_block = (GC_THREADS / 32) * (32 / G);
+    int64_t b = (rows + rows_per_block - 1) / rows_per_block;
+    return (unsigned)(b < (int64_t)gc_grid_cap ? b : gc_grid_cap);
+}
+
+template <typename T, int E, int G>
+static void launch_rows(T *y, const T *x, int64_t rows, int64_t size, bool log_) {
+    softmax_rows<T, E, G>
+        <<<rows_grid(rows, G), GC_THREADS, 0, gc_stream()>>>(y, x, rows, (int)size, log_);
 }
 
 template <typename T>
 static void launch_softmax(T *y, const T *x, int64_t outer, int64_t size, int64_t inner,
                            bool log_) {
-    if (inner > 1 || size <= SOFTMAX_THREAD_ROW) {
+    if (inner > 1)
         softmax_thread<T><<<gc_blocks(outer * inner), GC_THREADS, 0, gc_stream()>>>(
             y, x, outer, size, inner, log_);
-    } else if (size <= 64) {
-        launch_warp<T, 2>(y, x, outer, size, log_);
-    } else if (size <= 128) {
-        launch_warp<T, 4>(y, x, outer, size, log_);
-    } else if (size <= 256) {
-        launch_warp<T, 8>(y, x, outer, size, log_);
-    } else if (size <= 512) {
-        launch_warp<T, 16>(y, x, outer, size, log_);
-    } else if (size <= 32 * SOFTMAX_WARP_ELEMS) {
-        launch_warp<T, SOFTMAX_WARP_ELEMS>(y, x, outer, size, log_);
-    } else {
+    else if (size == 1)
+        launch_rows<T, 1, 1>(y, x, outer, size, log_);
+    else if (size == 2)
+        launch_rows<T, 2, 1>(y, x, outer, size, log_);
+    else if (size <= 4)
+        launch_rows<T, 4, 1>(y, x, outer, size, log_);
+    else if (size <= 8)
+        launch_rows<T, 1, 8>(y, x, outer, size, log_);
+    else if (size <= 16)
+        launch_rows<T, 1, 16>(y, x, outer, size, log_);
+    else if (size <= 32)
+        launch_rows<T, 1, 32>(y, x, outer, size, log_);
+    else if (size <= 64)
+        launch_rows<T, 2, 32>(y, x, outer, size, log_);
+    else if (size <= 128)
+        launch_rows<T, 4, 32>(y, x, outer, size, log_);
+    else if (size <= 256)
+        launch_rows<T, 8, 32>(y, x, outer, size, log_);
+    else if (size <= 512)
+        launch_rows<T, 16, 32>(y, x, outer, size, log_);
+    else if (size <= 32 * SOFTMAX_ROW_ELEMS)
+        launch_rows<T, SOFTMAX_ROW_ELEMS, 32>(y, x, outer, size, log_);
+    else {
         unsigned g = (unsigned)(outer < 65535 * 8 ? outer : 65535 * 8);
         softmax_block<T><<<g, GC_THREADS, 0, gc_stream()>>>(y, x, outer, size, log_);
     }
 }
 
+template <typename T, int G>
+static void launch_bw_rows(T *r, const T *g, const T *y, int64_t rows, int64_t size, bool log_) {
+    softmax_bw_rows<T, G><<<rows_grid(rows, G), GC_THREADS, 0, gc_stream()>>>(r, g, y, rows,
+                                                                               size, log_);
+}
+
 template <typename T>
 static void launch_softmax_backward(T *r, const T *g, const T *y, int64_t outer, int64_t size,
                                     int64_t inner, bool log_) {
-    if (inner > 1 || size <= SOFTMAX_THREAD_ROW) {
+    if (inner > 1)
         softmax_bw_thread<T><<<gc_blocks(outer * inner), GC_THREADS, 0, gc_stream()>>>(
             r, g, y, outer, size, inner, log_);
-    } else {
-        const int64_t per_block = GC_THREADS / 32;
-        int64_t b = (outer + per_block - 1) / per_block;
-        unsigned grid = (unsigned)(b < (int64_t)gc_grid_cap ? b : gc_grid_cap);
-        softmax_bw_warp<T><<<grid, GC_THREADS, 0, gc_stream()>>>(r, g, y, outer, size, log_);
-    }
+    else if (size == 1)
+        launch_bw_rows<T, 1>(r, g, y, outer, size, log_);
+    else if (size == 2)
+        launch_bw_rows<T, 2>(r, g, y, outer, size, log_);
+    else if (size <= 4)
+        launch_bw_rows<T, 4>(r, g, y, outer, size, log_);
+    else if (size <= 8)
+        launch_bw_rows<T, 8>(r, g, y, outer, size, log_);
+    else if (size <= 16)
+        launch_bw_rows<T, 16>(r, g, y, outer, size, log_);
+    else
+        launch_bw_rows<T, 32>(r, g, y, outer, size, log_);
 }
 
 /* t (f32 or f64 here) as [outer, size, inner] around dim. */

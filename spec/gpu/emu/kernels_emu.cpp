@@ -9,8 +9,8 @@
  * Emulation: a launch covers a small grid (2 blocks of 32 threads) so that every grid-stride
  * loop wraps.  Kernels whose threads are independent run thread after thread; the attention
  * kernels' lane groups run as G concurrent threads meeting at each shuffle and __syncwarp,
- * with G = 1 and with the launcher's group size for C; the softmax warp kernel's 32 lanes the
- * same way; the chunked scan's blocks with all their threads concurrent (__syncthreads).
+ * with G = 1 and with the launcher's group size for C; the softmax row kernels' warps (32
+ * lanes, their groups of G within) the same way; the chunked scan's blocks with all their threads concurrent (__syncthreads).
  * Exit status 0 when everything matches; one line per mismatch otherwise.
  */
 #include <algorithm>
@@ -67,8 +67,10 @@ static double group_slot[32];
 static inline void __syncwarp(unsigned) {
     group_barrier.wait();
 }
+/* width: segments of that many lanes; o < width keeps lane ^ o within the lane's segment. */
 template <typename T> static inline T __shfl_xor_sync(unsigned, T v, int o, int width) {
-    int lane = (int)(threadIdx.x & (unsigned)(width - 1));
+    int lane = (int)(threadIdx.x & 31u);
+    if (o >= width) std::abort(); /* the emulator's own check: no kernel shuffles across */
     group_slot[lane] = (double)v; /* exact for float and double */
     group_barrier.wait();
     T r = (T)group_slot[lane ^ o];
@@ -457,33 +459,45 @@ static void softmax_case(int64_t outer, int64_t size, int64_t inner, bool log_, 
     gids_tensor *tx = tensor_of(x, {outer, size, inner}), *want = nullptr;
     must(log_ ? gids_log_softmax(&want, tx, 1) : gids_softmax(&want, tx, 1), "softmax");
     std::vector<T> y(x.size(), (T)-7);
-    if (inner > 1 || size <= SOFTMAX_THREAD_ROW) {
+    /* softmax.cu's launch_softmax, kernel by kernel */
+    auto rows = [&](auto e, auto g) {
+        constexpr int E = decltype(e)::value, G = decltype(g)::value;
+        launch_groups(32, [&] { softmax_rows<T, E, G>(y.data(), x.data(), outer, (int)size, log_); });
+    };
+    using std::integral_constant;
+    if (inner > 1)
         launch([&] { softmax_thread<T>(y.data(), x.data(), outer, size, inner, log_); });
-    } else {
-        auto warp = [&](auto e) {
-            constexpr int E = decltype(e)::value;
-            launch_groups(32, [&] { softmax_warp<T, E>(y.data(), x.data(), outer, (int)size, log_); });
-        };
-        if (size <= 64)
-            warp(std::integral_constant<int, 2>());
-        else if (size <= 128)
-            warp(std::integral_constant<int, 4>());
-        else if (size <= 256)
-            warp(std::integral_constant<int, 8>());
-        else if (size <= 512)
-            warp(std::integral_constant<int, 16>());
-        else if (size <= 32 * SOFTMAX_WARP_ELEMS)
-            warp(std::integral_constant<int, SOFTMAX_WARP_ELEMS>());
-        else
-            return; /* the block kernel: GPU checks only */
-    }
+    else if (size == 1)
+        rows(integral_constant<int, 1>(), integral_constant<int, 1>());
+    else if (size == 2)
+        rows(integral_constant<int, 2>(), integral_constant<int, 1>());
+    else if (size <= 4)
+        rows(integral_constant<int, 4>(), integral_constant<int, 1>());
+    else if (size <= 8)
+        rows(integral_constant<int, 1>(), integral_constant<int, 8>());
+    else if (size <= 16)
+        rows(integral_constant<int, 1>(), integral_constant<int, 16>());
+    else if (size <= 32)
+        rows(integral_constant<int, 1>(), integral_constant<int, 32>());
+    else if (size <= 64)
+        rows(integral_constant<int, 2>(), integral_constant<int, 32>());
+    else if (size <= 128)
+        rows(integral_constant<int, 4>(), integral_constant<int, 32>());
+    else if (size <= 256)
+        rows(integral_constant<int, 8>(), integral_constant<int, 32>());
+    else if (size <= 512)
+        rows(integral_constant<int, 16>(), integral_constant<int, 32>());
+    else if (size <= 32 * SOFTMAX_ROW_ELEMS)
+        rows(integral_constant<int, SOFTMAX_ROW_ELEMS>(), integral_constant<int, 32>());
+    else
+        return; /* the block kernel: GPU checks only */
     compare_nan(what, y.data(), want, tol);
     gids_tensor_release(tx);
     gids_tensor_release(want);
 }
 
 /* The backward kernels softmax.cu launches for [outer, size, inner] (a thread a slice for
- * inner > 1 or rows of up to SOFTMAX_THREAD_ROW, else a warp a row), against the CPU's
+ * inner > 1, else G lanes a row), against the CPU's
  * gids_softmax_backward; y is the forward's result. */
 template <typename T>
 static void softmax_bw_case(int64_t outer, int64_t size, int64_t inner, bool log_) {
@@ -499,10 +513,25 @@ static void softmax_bw_case(int64_t outer, int64_t size, int64_t inner, bool log
     must(gids_softmax_backward(&want, tg, ty, 1, log_), "softmax_backward");
     const T *y = (const T *)gids_tensor_data(ty);
     std::vector<T> r(x.size(), (T)-7);
-    if (inner > 1 || size <= SOFTMAX_THREAD_ROW)
+    auto rows = [&](auto lanes) {
+        constexpr int G = decltype(lanes)::value;
+        launch_groups(32, [&] { softmax_bw_rows<T, G>(r.data(), g.data(), y, outer, size, log_); });
+    };
+    using std::integral_constant;
+    if (inner > 1)
         launch([&] { softmax_bw_thread<T>(r.data(), g.data(), y, outer, size, inner, log_); });
+    else if (size == 1)
+        rows(integral_constant<int, 1>());
+    else if (size == 2)
+        rows(integral_constant<int, 2>());
+    else if (size <= 4)
+        rows(integral_constant<int, 4>());
+    else if (size <= 8)
+        rows(integral_constant<int, 8>());
+    else if (size <= 16)
+        rows(integral_constant<int, 16>());
     else
-        launch_groups(32, [&] { softmax_bw_warp<T>(r.data(), g.data(), y, outer, size, log_); });
+        rows(integral_constant<int, 32>());
     compare(what, r.data(), want, tol);
     gids_tensor_release(tx);
     gids_tensor_release(tg);
@@ -708,14 +737,15 @@ int main(int argc, char **argv) {
         vector_map_case<double, uint8_t>(n);
     }
     for (bool log_ : {false, true}) {
-        for (int64_t size : {1, 4, 32, 33, 64, 65, 100, 128, 129, 256, 257, 512, 513, 1000, 1024})
+        for (int64_t size : {1, 2, 3, 4, 5, 8, 9, 16, 17, 32, 33, 64, 65, 100, 128, 129, 256, 257,
+                             512, 513, 1000, 1024})
             for (bool special : {false, true}) {
                 softmax_case<float>(5, size, 1, log_, special);
                 softmax_case<double>(5, size, 1, log_, special);
             }
         softmax_case<float>(3, 7, 5, log_, false);
         softmax_case<double>(3, 7, 5, log_, false);
-        for (int64_t size : {2, 32, 33, 100, 2049}) {
+        for (int64_t size : {1, 2, 3, 4, 5, 9, 17, 32, 33, 100, 2049}) {
             softmax_bw_case<float>(5, size, 1, log_);
             softmax_bw_case<double>(5, size, 1, log_);
         }
