@@ -72,8 +72,13 @@ cudaStream_t gc_stream_on(int device);
 /* The same for the current CUDA device (the op's: every entry makes its device current first). */
 cudaStream_t gc_stream(void);
 /* A copy the host waits for: cudaMemcpy on the legacy default stream (as before streams), else
- * cudaMemcpyAsync on the current stream followed by a wait for that stream only. */
-cudaError_t gc_memcpy_sync(void *dst, const void *src, size_t n, cudaMemcpyKind kind);
+ * cudaMemcpyAsync on the current stream followed by a wait for that stream only.  Each one
+ * stalls the queue of launches, so GRAPHIDS_CUDA_SYNC_DEBUG=warn prints every one with the
+ * place that asked for it (PyTorch's set_sync_debug_mode("warn")). */
+cudaError_t gc_memcpy_sync_at(void *dst, const void *src, size_t n, cudaMemcpyKind kind,
+                              const char *file, int line);
+#define gc_memcpy_sync(dst, src, n, kind) gc_memcpy_sync_at(dst, src, n, kind, __FILE__, __LINE__)
+extern bool gc_warn_syncs;
 /* GRAPHIDS_CUDA_SYNC=1's wait after an op: the device on the legacy default stream (as before
  * streams), else the current stream. */
 cudaError_t gc_sync_current(void);

@@ -73,6 +73,8 @@ gids_status gc_cublas_fail(const char *op, cublasStatus_t e, const char *call, c
 extern "C" __attribute__((visibility("default"))) gids_status gids_cuda_plugin_init(void) {
     const char *sync = getenv("GRAPHIDS_CUDA_SYNC");
     gc_sync_each_op = sync != NULL && strcmp(sync, "1") == 0;
+    const char *debug = getenv("GRAPHIDS_CUDA_SYNC_DEBUG");
+    gc_warn_syncs = debug != NULL && strcmp(debug, "warn") == 0;
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess) {

@@ -44,7 +44,16 @@ cudaStream_t gc_stream(void) {
     return gc_stream_on(d);
 }
 
-cudaError_t gc_memcpy_sync(void *dst, const void *src, size_t n, cudaMemcpyKind kind) {
+bool gc_warn_syncs = false;
+
+cudaError_t gc_memcpy_sync_at(void *dst, const void *src, size_t n, cudaMemcpyKind kind,
+                              const char *file, int line) {
+    if (gc_warn_syncs) {
+        static std::atomic<unsigned long> waits{0};
+        const char *base = strrchr(file, '/');
+        fprintf(stderr, "graphids cuda: the host waits for the device at %s:%d (%zu bytes; wait %lu)\n",
+                base ? base + 1 : file, line, n, ++waits);
+    }
     cudaStream_t s = gc_stream();
     if (s == 0) return cudaMemcpy(dst, src, n, kind);
     cudaError_t e = cudaMemcpyAsync(dst, src, n, kind, s);
