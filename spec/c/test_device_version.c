@@ -44,7 +44,10 @@ static gids_status bytes_fill(gids_tensor *t, gids_scalar value) {
     return GIDS_OK;
 }
 
+static uint64_t copy_saw_version; /* dst's version when the backend's copy ran */
+
 static gids_status bytes_copy(gids_tensor *dst, const gids_tensor *src) {
+    copy_saw_version = dst->storage->version;
     GIDS_TRY(need_f32_contiguous(dst));
     GIDS_TRY(need_f32_contiguous(src));
     GIDS_CHECK(gids_tensor_numel(dst) == gids_tensor_numel(src), GIDS_EUNSUPPORTED,
@@ -103,11 +106,25 @@ TEST(copy_into_a_device_tensor_bumps_its_version) {
     gids_tensor_release(t);
 }
 
+/* The backend's copy runs at the version the new contents will have, so it can note facts about
+ * them (the CUDA plugin keeps an i64 tensor's range for its index checks, index_range.cu). */
+TEST(a_device_copy_runs_at_the_bumped_version) {
+    gids_tensor *src = vec_f32(2, (float[]){4, 5}), *t = device_f32(2);
+    if (t == NULL) return;
+    uint64_t before = t->storage->version;
+    CHECK_OK(gids_copy_(t, src));
+    CHECK(copy_saw_version > before);
+    CHECK(copy_saw_version == t->storage->version);
+    gids_tensor_release(src);
+    gids_tensor_release(t);
+}
+
 int main(void) {
     gids_allocator_register(GIDS_CUDA, &allocator_);
     gids_backend_register(GIDS_CUDA, &backend_);
     RUN(fill_of_a_device_tensor_bumps_its_version);
     RUN(a_failed_device_fill_leaves_the_version);
+    RUN(a_device_copy_runs_at_the_bumped_version);
     RUN(copy_into_a_device_tensor_bumps_its_version);
     return check_summary("device_version");
 }

@@ -10,6 +10,8 @@ if not T.available() then
   return
 end
 local check, close = T.check, T.close
+-- the loopback device (graphids_loopback.so, make test) runs CPU ops: no kernels, no waits
+local loopback = tostring(graphids.gpu.info()):match("loopback") ~= nil
 
 graphids.manual_seed(7)
 print(graphids.gpu.info())
@@ -157,19 +159,20 @@ check("softmax and log_softmax match the CPU", function()
     close(x:cuda():softmax(d), x:softmax(d), 1e-6, "softmax")
     close(x:cuda():log_softmax(d), x:log_softmax(d), 1e-5, "log_softmax")
   end
-  -- rows of up to 32 take a thread each, up to 1024 a warp (each size class of the lanes'
-  -- registers), longer ones a block (softmax.cu)
-  for _, cols in ipairs({ 1, 4, 32, 33, 64, 65, 200, 513, 1024, 1025, 3000 }) do
+  -- rows of up to 32 take a group of lanes of the next power of two, up to 1024 a warp (each
+  -- size class of the lanes' registers), longer ones a block (softmax.cu); 301 rows leave a
+  -- warp's last groups past the end
+  for _, cols in ipairs({ 1, 2, 3, 4, 5, 9, 17, 32, 33, 64, 65, 200, 513, 1024, 1025, 3000 }) do
     local r = graphids.randn(301, cols) * 4
     close(r:cuda():softmax(2), r:softmax(2), 1e-6, "softmax, rows of " .. cols)
     close(r:cuda():log_softmax(2), r:log_softmax(2), 1e-5, "log_softmax, rows of " .. cols)
   end
 end)
 
--- The backward is one op on each side (gids_softmax_backward): a thread a slice across a dim
--- or for rows of up to 32, a warp a longer row (softmax.cu).
+-- The backward is one op on each side (gids_softmax_backward): a thread a slice across a dim,
+-- a group of lanes a row (the power of two >= its length, at most a warp) (softmax.cu).
 check("the softmax and log_softmax backward match the CPU", function()
-  for _, shape in ipairs({ { 300, 2 }, { 301, 33 }, { 37, 2049 }, { 4, 7, 5 } }) do
+  for _, shape in ipairs({ { 300, 2 }, { 301, 5 }, { 301, 33 }, { 37, 2049 }, { 4, 7, 5 } }) do
     for _, log_ in ipairs({ false, true }) do
       for _, d in ipairs({ 1, -1 }) do
         local x, w = graphids.randn(shape) * 3, graphids.randn(shape)
@@ -321,6 +324,83 @@ check("index_select, gather, scatter_add_, index_add_ and cat match the CPU", fu
   close(graphids.cat({ a:cuda(), a:cuda() }, 1), graphids.cat({ a, a }, 1), 0, "cat dim 1")
 end)
 
+-- The range of an index is kept after its first check (index_range.cu): later checks of the
+-- same values compare on the host, so they must still catch a smaller bound, an in-place write
+-- (any op's), and a view of other values of the same memory.
+check("kept index ranges still catch every bad index", function()
+  local x = graphids.randn(50, 4):cuda()
+  local idx = graphids.tensor({ 3, 0, 49, 3, 17 }):cuda()
+  close(x:index_select(1, idx), x:cpu():index_select(1, idx:cpu()), 0, "first check")
+  close(x:index_select(1, idx), x:cpu():index_select(1, idx:cpu()), 0, "kept range")
+  local small = graphids.randn(20, 4):cuda()
+  local ok, err = pcall(function() return small:index_select(1, idx) end)
+  assert(not ok and tostring(err):match("index 49 out of range %[0, 20%) at position 2"),
+    "a smaller bound: " .. tostring(err))
+  idx:narrow(1, 2, 1):fill_(-1) -- in place on the device
+  ok, err = pcall(function() return x:index_select(1, idx) end)
+  assert(not ok and tostring(err):match("index %-1 out of range %[0, 50%) at position 1"),
+    "after fill_: " .. tostring(err))
+  idx:copy_(graphids.tensor({ 1, 2, 3, 4, 55 }):cuda())
+  ok, err = pcall(function() return x:index_select(1, idx) end)
+  assert(not ok and tostring(err):match("index 55 out of range %[0, 50%) at position 4"),
+    "after copy_: " .. tostring(err))
+  local both = graphids.tensor({ 1, 2, 3, 4, 60 }):cuda()
+  close(x:index_select(1, both:narrow(1, 1, 4)), x:cpu():index_select(1, graphids.tensor({ 1, 2, 3, 4 })), 0,
+    "a view's range")
+  ok, err = pcall(function() return x:index_select(1, both) end)
+  assert(not ok and tostring(err):match("index 60 out of range"), "the whole tensor: " .. tostring(err))
+  local s = graphids.randn(5, 3):cuda()
+  local seg = graphids.tensor({ 0, 2, 2, 1, 0 }):cuda()
+  close(graphids.segment_sum(s, seg, 3), graphids.segment_sum(s:cpu(), seg:cpu(), 3), 1e-6, "segments")
+  ok, err = pcall(graphids.segment_sum, s, seg, 2)
+  assert(not ok and tostring(err):match("out of range"), "segments, a smaller count: " .. tostring(err))
+  graphids.gpu.reset() -- drops the kept ranges
+  close(x:index_select(1, both:narrow(1, 1, 4)), x:cpu():index_select(1, graphids.tensor({ 1, 2, 3, 4 })), 0,
+    "after reset")
+end)
+
+-- How often the checks wait for the device, from GRAPHIDS_CUDA_SYNC_DEBUG=warn in a child:
+-- never for an index copied from the host (its range comes with the copy), once for an index
+-- made on the device, however often it is used.
+local WAITS_CHILD = [[
+local graphids = require "graphids"
+local function mark(s) io.stdout:write(s, "\n"); io.stdout:flush() end
+local x = graphids.randn(50, 4):cuda()
+local idx = graphids.tensor({ 3, 0, 49, 3, 17 }):cuda()
+mark("phase uploaded")
+for _ = 1, 4 do local _ = x:index_select(1, idx) end
+mark("phase derived")
+local d = idx + 0
+for _ = 1, 4 do local _ = x:index_select(1, d) end
+mark("phase end")
+]]
+
+check("index checks wait once per index made on the device, never for one from the host", function()
+  if loopback then return end
+  local host = arg and arg[-2]
+  assert(host and arg[-1] == "run", "not started by `graphids run`")
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(WAITS_CHILD)
+  f:close()
+  local p = assert(io.popen(string.format(
+    "env -u GRAPHIDS_CUDA_SYNC GRAPHIDS_CUDA_SYNC_DEBUG=warn %q run %q 2>&1", host, path)))
+  local out = p:read("a")
+  local ok = p:close()
+  os.remove(path)
+  assert(ok and out:find("phase end", 1, true), "the child failed:\n" .. out)
+  local counts, phase = {}, nil
+  for line in out:gmatch("[^\n]+") do
+    phase = line:match("^phase (%a+)") or phase
+    if phase and line:find("waits for the device at index_range.cu", 1, true) then
+      counts[phase] = (counts[phase] or 0) + 1
+    end
+  end
+  assert((counts.uploaded or 0) == 0, "an index from the host waited:\n" .. out)
+  assert(counts.derived == 1, "an index made on the device waited " .. tostring(counts.derived)
+    .. " times in 4 uses:\n" .. out)
+end)
+
 check("segment ops over an unsorted index match the CPU", function()
   local src = graphids.randn(1000, 8)
   local index = graphids.randint(0, 97, { 1000 })
@@ -469,7 +549,6 @@ end)
 -- A dtype a kernel does not take gives an error naming the op, the dtype and CUDA.  The
 -- loopback device runs the CPU op for every dtype, so only a real GPU shows this (the
 -- loopback's own C spec checks EUNSUPPORTED for an entry it leaves out).
-local loopback = tostring(graphids.gpu.info()):match("loopback") ~= nil
 check("an op without a device kernel says so", function()
   if loopback then return end
   local ok, err = pcall(function()

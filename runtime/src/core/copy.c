@@ -90,9 +90,10 @@ gids_status gids_copy_(gids_tensor *dst, const gids_tensor *src) {
         const gids_tensor *dev = gids_is_cpu(dst) ? src : dst;
         const gids_backend *be = gids_backend_get(gids_tensor_device(dev).type);
         if (be == NULL || be->copy == NULL) return gids_no_kernel("copy_", dev);
-        GIDS_TRY(be->copy(dst, src));
+        /* Before the copy: the backend may note facts about the new contents at the version
+         * they will have (the CUDA plugin keeps an i64 tensor's range for its index checks). */
         gids_tensor_bump_version(dst);
-        return GIDS_OK;
+        return be->copy(dst, src);
     }
     if (gids_may_overlap(dst, src)) {
         /* dst would overwrite elements of src before they are read (t:copy_(t:t())). */

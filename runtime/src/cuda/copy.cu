@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "cuda_impl.h"
+#include "gc_index.h" /* gc_index_range_note */
 #include "half_impl.h"
 
 /* ---------------------------------------------------------------- layouts */
@@ -316,6 +317,10 @@ static gids_status copy_h2d(gids_tensor *dst, const gids_tensor *src) {
     if (dst->dtype == src->dtype && same_shape(dst, src) && gids_tensor_is_contiguous(dst)) {
         GC_CUDA("copy_", gc_memcpy_sync(gids_tensor_data(dst), gids_tensor_data(host.t),
                                         nbytes_of(dst), cudaMemcpyHostToDevice));
+        /* an index on its way to the device: its range, so its checks need not wait */
+        if (dst->dtype == GIDS_I64)
+            gc_index_range_note(dst, (const int64_t *)gids_tensor_data(host.t),
+                                gids_tensor_numel(dst));
         return GIDS_OK;
     }
     GIDS_TRY(gids_empty(&staged.t, src->dtype, gc_dev(dst), src->ndim, src->shape));

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cuda_impl.h"
+#include "gc_index.h" /* gc_index_ranges_drop; it includes cuda_impl.h */
 
 static int device_count_(void) {
     int n = 0;
@@ -187,6 +187,7 @@ static gids_status reset_(int device) {
     GC_CUDA("gpu reset", cudaDeviceSynchronize());
     gc_cublas_destroy(device);
     gc_attention_plans_drop(device);
+    gc_index_ranges_drop(device);
     GIDS_TRY(gc_alloc_release_cached(device));
     gc_alloc_reset_peak(device);
     gids_memory_reset_peak(gids_device{GIDS_CUDA, device});

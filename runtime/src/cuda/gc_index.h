@@ -1,10 +1,12 @@
 /* gc_index.h -- internal: index tensors on the device, shared by index.cu and segment.cu.
  *
  * An index is read as a contiguous i64 tensor on its device (converted from i32 there); its
- * values are range-checked by a kernel that records the first offending position with
- * atomicMin, which the host then reads back with the offending value, so the EINDEX message is
- * the CPU's ("op: index 7 out of range [0, 5) at position 3 (0-based)", coordinates for a
- * multi-dim index) and names the same (first) position.
+ * values are range-checked on the device (index_range.cu): their least and greatest value, read
+ * back and kept for the next check of the same values, and when one is out of range a kernel
+ * that records the first offending position with atomicMin, which the host then reads back with
+ * the offending value, so the EINDEX message is the CPU's ("op: index 7 out of range [0, 5) at
+ * position 3 (0-based)", coordinates for a multi-dim index) and names the same (first)
+ * position.
  */
 #ifndef GIDS_CUDA_GC_INDEX_H
 #define GIDS_CUDA_GC_INDEX_H
@@ -21,15 +23,22 @@ gids_status gc_index_i64(const char *op, const char *arg, const gids_tensor *ind
                          gids_tensor **out);
 
 /* EINDEX unless every value of idx (contiguous i64 on the device, n values, laid out in the
- * row-major shape (ndim, shape)) is in [0, size).  Synchronises with the device. */
+ * row-major shape (ndim, shape)) is in [0, size).  Synchronises with the device unless the
+ * range of these values is kept (index_range.cu). */
 gids_status gc_index_check(const char *op, const gids_tensor *idx, int64_t size, int ndim,
                            const int64_t *shape);
 
 /* *pos: the first position i in [0, n) whose value v[i] (device memory, i64) is outside
- * [0, size), and *bad that value; *pos = -1 when every value is in range.  like: any tensor on
- * v's device (for the scratch flag).  Synchronises with the device. */
+ * [0, size), and *bad that value; *pos = -1 when every value is in range.  like: the tensor v
+ * points into (its storage and version identify the values for the kept range).  Synchronises
+ * with the device unless the range of these values is kept (index_range.cu). */
 gids_status gc_index_find(const char *op, const gids_tensor *like, const int64_t *v, int64_t n,
                           int64_t size, int64_t *pos, int64_t *bad);
+/* Keeps the range of the n i64 values at host, just copied into the whole of t (contiguous,
+ * on a CUDA device, its version already bumped for the copy): copy.cu's host-to-device path. */
+void gc_index_range_note(const gids_tensor *t, const int64_t *host, int64_t n);
+/* Forgets the ranges kept for device (gpu.reset()). */
+void gc_index_ranges_drop(int device);
 
 /* Rows grouped by an index (CSR): rows perm[off[s] .. off[s + 1]) have index value s, in row
  * order within a segment (a stable radix sort), for n values in [0, ns) already range-checked.

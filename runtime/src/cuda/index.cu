@@ -52,35 +52,9 @@ gids_status gc_index_i64(const char *op, const char *arg, const gids_tensor *ind
     return GIDS_OK;
 }
 
-__global__ void index_range_kernel(const int64_t *v, int64_t n, int64_t size,
-                                   unsigned long long *first) {
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-         i += (int64_t)gridDim.x * blockDim.x)
-        if (v[i] < 0 || v[i] >= size) atomicMin(first, (unsigned long long)i);
-}
-
 gids_status gc_scratch(const gids_tensor *t, size_t nbytes, gids_tensor **out) {
     int64_t n = (int64_t)(nbytes > 0 ? nbytes : 1);
     return gids_empty(out, GIDS_U8, gc_dev(t), 1, &n);
-}
-
-gids_status gc_index_find(const char *op, const gids_tensor *like, const int64_t *v, int64_t n,
-                          int64_t size, int64_t *pos, int64_t *bad) {
-    *pos = -1;
-    *bad = 0;
-    if (n <= 0) return GIDS_OK;
-    gc_ref flag;
-    GIDS_TRY(gc_scratch(like, sizeof(unsigned long long), &flag.t));
-    unsigned long long *fp = (unsigned long long *)gids_tensor_data(flag.t);
-    GC_CUDA(op, cudaMemsetAsync(fp, 0xff, sizeof *fp, gc_stream()));
-    index_range_kernel<<<gc_blocks(n), GC_THREADS, 0, gc_stream()>>>(v, n, size, fp);
-    GC_LAUNCHED(op);
-    unsigned long long first = 0;
-    GC_CUDA(op, gc_memcpy_sync(&first, fp, sizeof first, cudaMemcpyDeviceToHost));
-    if (first == ~0ull) return GIDS_OK;
-    *pos = (int64_t)first;
-    GC_CUDA(op, gc_memcpy_sync(bad, v + *pos, sizeof *bad, cudaMemcpyDeviceToHost));
-    return GIDS_OK;
 }
 
 gids_status gc_index_check(const char *op, const gids_tensor *idx, int64_t size, int ndim,
