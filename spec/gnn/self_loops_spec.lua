@@ -87,6 +87,72 @@ describe("replace_self_loops", function()
       assert.is_false(rawequal(g1, g2))
     end)
 
+  -- For an edge_attr that records gradients the edges are kept (loop_edges) and only the
+  -- loops' attributes are made anew: the composed form's values and gradients, bit for bit.
+  it("an edge_attr that records gradients: the same edges handed out, the attributes anew",
+    function()
+      local e = ei:clone()
+      local w = graphids.randn({ 60, 3 }, { generator = gen })
+      for _, fill in ipairs({ "mean", "max", 0.5 }) do
+        local eg = w:clone():requires_grad_(true)
+        local e1, a1 = C.replace_self_loops(e, eg, 25, fill)
+        local e2, a2 = C.replace_self_loops(e, eg, 25, fill)
+        assert.is_true(rawequal(e1, e2))
+        assert.is_false(rawequal(a1, a2))
+        local ref = w:clone():requires_grad_(true)
+        local e0, a0 = G.add_self_loops(G.remove_self_loops(e, ref), nil, 25, fill)
+        assert.is_true(graphids.equal(e1, e0))
+        assert.is_nil(a0)
+        local kept, attr = G.remove_self_loops(e, ref)
+        local _, want = G.add_self_loops(kept, attr, 25, fill)
+        assert.is_true(graphids.equal(a1, want))
+        local up = graphids.randn(a1.shape, { generator = gen })
+        ;(a1 * up):sum():backward()
+        ;(want * up):sum():backward()
+        assert.is_true(graphids.equal(eg.grad, ref.grad))
+      end
+      -- without any loop to drop: the kept edges are all of them
+      local noloop = graphids.tensor({ { 0, 1, 2 }, { 1, 2, 0 } })
+      local eg = graphids.randn({ 3, 2 }, { generator = gen }):requires_grad_(true)
+      local e5, a5 = C.replace_self_loops(noloop, eg, 3)
+      local e6, a6 = G.add_self_loops(noloop, eg, 3)
+      assert.is_true(graphids.equal(e5, e6) and graphids.equal(a5, a6))
+      -- an in-place write to the edge_index or to the handed-out edges: made again
+      local first = C.replace_self_loops(e, w:clone():requires_grad_(true), 25)
+      e:narrow(2, 1, 1):fill_(24)
+      local after = C.replace_self_loops(e, w:clone():requires_grad_(true), 25)
+      assert.is_false(rawequal(first, after))
+      assert.is_true(graphids.equal(after, (G.add_self_loops(G.remove_self_loops(e), nil, 25))))
+      after:narrow(2, 1, 1):fill_(3)
+      local again = C.replace_self_loops(e, w:clone():requires_grad_(true), 25)
+      assert.is_false(rawequal(again, after))
+      assert.is_true(graphids.equal(again, (G.add_self_loops(G.remove_self_loops(e), nil, 25))))
+    end)
+
+  -- The forms are held for as long as their edge_index lives, through collections (weak values
+  -- had lost them to the GC in the middle of a step on a GPU), and no longer.
+  it("keeps the last forms through a collection, and drops them with their edge_index", function()
+    local e = ei:clone()
+    local ea = graphids.randn({ 60, 3 }, { generator = gen })
+    local eg = ea:clone():requires_grad_(true)
+    local held = setmetatable({ (C.replace_self_loops(e, ea, 25)), (C.replace_self_loops(e, eg, 25)) },
+      { __mode = "v" })
+    collectgarbage("collect")
+    collectgarbage("collect")
+    assert.is_true(rawequal(held[1], (C.replace_self_loops(e, ea, 25))))
+    assert.is_true(rawequal(held[2], (C.replace_self_loops(e, eg, 25))))
+    local gone = setmetatable({}, { __mode = "v" })
+    do
+      local e2 = ei:clone()
+      gone[1] = C.replace_self_loops(e2, ea, 25)
+      gone[2] = C.replace_self_loops(e2, eg, 25)
+    end
+    collectgarbage("collect")
+    collectgarbage("collect")
+    assert.is_nil(gone[1])
+    assert.is_nil(gone[2])
+  end)
+
   it("a layer checks an edge_index again after an in-place write to it", function()
     local conv = nn.GATv2Conv(4, 3, { heads = 2 })
     local x = graphids.randn({ 25, 4 }, { generator = gen })

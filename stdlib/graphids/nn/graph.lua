@@ -158,9 +158,37 @@ end
 
 local FILL_REDUCE = { mean = true, sum = true, add = true, max = true, min = true }
 
--- Appends one loop (i, i) per node after the existing edges (PyG's order).  The loops'
--- edge_attr rows: fill_value "mean" (default; or "sum", "max", "min") reduces the attributes
--- of each node's incoming edges (0 for a node without any), a number fills every column.
+-- The edge_attr rows of the loops add_self_loops appends to the edges (edge_attr, one row per
+-- edge, whose targets are dst): fill_value "mean" (default; or "sum", "max", "min") reduces
+-- the attributes of each node's incoming edges (0 for a node without any), a number fills every
+-- column.  [num_nodes, ...].  Split out so that the attention layers can keep the index part of
+-- the self-loop form across calls and make only this part anew (nn/gnn/_common.lua).
+function G.self_loop_attr(edge_attr, dst, num_nodes, fill_value, fname, level)
+  fname, level = fname or "self_loop_attr", (level or 1) + 1
+  check_tensor(fname, edge_attr, "edge_attr", level)
+  if edge_attr:dim() < 1 or edge_attr:size(1) ~= dst:numel() then
+    error(string.format("%s: edge_attr has shape %s, expected %d rows (one per edge)", fname,
+      shape_str(edge_attr), dst:numel()), level)
+  end
+  if fill_value == nil then
+    fill_value = "mean"
+  end
+  if type(fill_value) == "string" then
+    if not FILL_REDUCE[fill_value] then
+      error(fname .. ": fill_value must be a number or one of mean, sum, max, min, got "
+        .. fill_value, level)
+    end
+    return G.scatter(edge_attr, dst, num_nodes, fill_value)
+  elseif type(fill_value) == "number" then
+    local shape = edge_attr:size()
+    shape[1] = num_nodes
+    return graphids.full(shape, fill_value, { dtype = edge_attr.dtype, device = edge_attr.device })
+  end
+  error(fname .. ": fill_value must be a number or a string, got " .. type(fill_value), level)
+end
+
+-- Appends one loop (i, i) per node after the existing edges (PyG's order), and their edge_attr
+-- rows (G.self_loop_attr).
 function G.add_self_loops(edge_index, edge_attr, num_nodes, fill_value)
   local _, dst = check_edge_index("add_self_loops", edge_index, 2)
   if num_nodes == nil then
@@ -174,29 +202,7 @@ function G.add_self_loops(edge_index, edge_attr, num_nodes, fill_value)
   if edge_attr == nil then
     return ei, nil
   end
-  check_tensor("add_self_loops", edge_attr, "edge_attr", 2)
-  if edge_attr:dim() < 1 or edge_attr:size(1) ~= edge_index:size(2) then
-    error(string.format("add_self_loops: edge_attr has shape %s, expected %d rows (one per edge)",
-      shape_str(edge_attr), edge_index:size(2)), 2)
-  end
-  if fill_value == nil then
-    fill_value = "mean"
-  end
-  local loop_attr
-  if type(fill_value) == "string" then
-    if not FILL_REDUCE[fill_value] then
-      error("add_self_loops: fill_value must be a number or one of mean, sum, max, min, got "
-        .. fill_value, 2)
-    end
-    loop_attr = G.scatter(edge_attr, dst, num_nodes, fill_value)
-  elseif type(fill_value) == "number" then
-    local shape = edge_attr:size()
-    shape[1] = num_nodes
-    loop_attr = graphids.full(shape, fill_value, { dtype = edge_attr.dtype,
-      device = edge_attr.device })
-  else
-    error("add_self_loops: fill_value must be a number or a string, got " .. type(fill_value), 2)
-  end
+  local loop_attr = G.self_loop_attr(edge_attr, dst, num_nodes, fill_value, "add_self_loops", 2)
   return ei, graphids.cat({ edge_attr, loop_attr }, 1)
 end
 

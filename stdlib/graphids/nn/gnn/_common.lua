@@ -214,21 +214,37 @@ function C.check_heads_opts(fname, in_channels, out_channels, o)
   end
 end
 
+-- One slot keyed by an edge_index: the value is held for as long as that edge_index lives (a
+-- weak key, an ephemeron), and putting a new one drops the old.  Weak values had emptied the
+-- slot in the middle of a step on a GPU, where the device-memory pacing collects often: every
+-- layer of every step then made its form again (measured on an H100, the large GAT at 1024
+-- graphs: eight waits for the device a layer).  The slot holds no batch longer than the batch
+-- itself lives.
+local function last_of_edges()
+  local slot = setmetatable({}, { __mode = "k" })
+  return {
+    get = function(edge_index) return slot[edge_index] end,
+    put = function(edge_index, form)
+      for k in pairs(slot) do slot[k] = nil end -- at most one entry
+      slot[edge_index] = form
+    end,
+  }
+end
+
 -- The last self-loop form made: every attention layer of a model gets the same edge_index and
 -- edge_attr, and on a GPU the dozen ops of the replacement (a nonzero that waits for the device
 -- among them) cost each layer more time than its attention.  Used again only for the same
 -- edge_index, edge_attr, node count and fill, with every tensor at the version it had (no
 -- in-place write since), and never for an edge_attr that records gradients (its result belongs
--- to one autograd graph).  One slot with weak values: it holds no batch in memory (a collected
--- tensor empties its field, and the next call makes the form again).
-local last_loops = setmetatable({}, { __mode = "v" })
+-- to one autograd graph; see last_edges).
+local last_loops = last_of_edges()
 
 local function reuse_loops(edge_index, edge_attr, num_nodes, fill_value)
-  local m = last_loops
+  local m = last_loops.get(edge_index)
   -- rawequal: a tensor's == compares elements
-  if not rawequal(m.ei, edge_index) or not rawequal(m.ea, edge_attr) or m.ei_out == nil
-    or m.n ~= num_nodes or m.fill ~= fill_value or m.v ~= edge_index._version or m.ei_out._version ~= m.ei_v
-    or (edge_attr ~= nil and (m.ea_out == nil or m.ea_v ~= edge_attr._version
+  if m == nil or not rawequal(m.ea, edge_attr) or m.n ~= num_nodes or m.fill ~= fill_value
+    or m.v ~= edge_index._version or m.ei_out._version ~= m.ei_v
+    or (edge_attr ~= nil and (m.ea_v ~= edge_attr._version
       or m.ea_out._version ~= m.ea_out_v)) then
     return nil
   end
@@ -236,18 +252,52 @@ local function reuse_loops(edge_index, edge_attr, num_nodes, fill_value)
 end
 
 local function keep_loops(edge_index, edge_attr, num_nodes, fill_value, ei, ea)
-  local m = last_loops
-  m.ei, m.ea, m.ei_out, m.ea_out = edge_index, edge_attr, ei, ea
-  m.n, m.fill, m.v, m.ei_v = num_nodes, fill_value, edge_index._version, ei._version
-  m.ea_v, m.ea_out_v = edge_attr and edge_attr._version, ea and ea._version
+  last_loops.put(edge_index, { ea = edge_attr, ei_out = ei, ea_out = ea, n = num_nodes,
+    fill = fill_value, v = edge_index._version, ei_v = ei._version,
+    ea_v = edge_attr and edge_attr._version, ea_out_v = ea and ea._version })
+end
+
+-- The edges of the last self-loop form made for an edge_attr that records gradients: its
+-- loops' attributes belong to one autograd graph and are made at every call, but the edges are
+-- the same for every layer and every step over a batch, and making them waits for the device
+-- on a GPU (a nonzero, a range check).  Used again only for the same edge_index, node count and
+-- versions.
+local last_edges = last_of_edges()
+
+-- The edge_index with its loops replaced, the positions of the kept edges (nil: all of them)
+-- and their targets.
+local function loop_edges(edge_index, num_nodes)
+  local m = last_edges.get(edge_index)
+  if m ~= nil and m.n == num_nodes and m.v == edge_index._version
+    and m.ei_out._version == m.ei_out_v and m.dst._version == m.dst_v
+    and (m.kept == nil or m.kept._version == m.kept_v) then
+    return m.ei_out, m.kept, m.dst
+  end
+  local positions = graphids.arange(edge_index:size(2), { device = edge_index.device })
+  local ei, kept = G.remove_self_loops(edge_index, positions)
+  if rawequal(ei, edge_index) then kept = nil end
+  local ei_out = G.add_self_loops(ei, nil, num_nodes)
+  local dst = ei:select(1, 2)
+  last_edges.put(edge_index, { n = num_nodes, v = edge_index._version, ei_out = ei_out,
+    ei_out_v = ei_out._version, dst = dst, dst_v = dst._version, kept = kept,
+    kept_v = kept and kept._version })
+  return ei_out, kept, dst
 end
 
 -- PyG's self-loop handling of the attention layers: drop the existing loops (and their
 -- attributes), then append one loop per node whose attribute is fill_value.  The default fill
 -- ("mean") on the CPU is one call (core.graph_replace_self_loops: the same edges and bits, a
--- dozen fewer dispatches a layer) unless edge_attr needs a gradient (the composed ops carry it).
+-- dozen fewer dispatches a layer) unless edge_attr needs a gradient (the composed ops carry it:
+-- the kept edges' rows, then the loops' rows from G.self_loop_attr, on edges from loop_edges).
 function C.replace_self_loops(edge_index, edge_attr, num_nodes, fill_value)
   local graded = edge_attr ~= nil and edge_attr.requires_grad and graphids.is_grad_enabled()
+  if graded and num_nodes ~= nil and edge_attr:dim() >= 1 and edge_index:dim() == 2
+    and edge_attr:size(1) == edge_index:size(2) then
+    local ei, kept, dst = loop_edges(edge_index, num_nodes)
+    local ea = kept and edge_attr:index_select(1, kept) or edge_attr
+    return ei, graphids.cat({ ea, G.self_loop_attr(ea, dst, num_nodes, fill_value,
+      "add_self_loops", 2) }, 1)
+  end
   if not graded then
     local ei, ea = reuse_loops(edge_index, edge_attr, num_nodes, fill_value)
     if ei then return ei, ea end
