@@ -92,6 +92,18 @@ describe("graph self-loops", function()
     assert.is_nil(none)
   end)
 
+  it("self_loop_attr gives the loops' rows alone, and names a row count that does not fit", function()
+    local ea = T({ { 1, 0 }, { 2, 0 }, { 3, 3 }, { 4, 1 }, { 6, 1 } })
+    local dst = T(EI, "i64"):select(1, 2)
+    assert.is_true(G.self_loop_attr(ea, dst, 4) == T({ { 0, 0 }, { 2, 1 }, { 5, 1 }, { 0, 0 } }))
+    assert.is_true(G.self_loop_attr(ea, dst, 4, "max") == T({ { 0, 0 }, { 3, 3 }, { 6, 1 }, { 0, 0 } }))
+    assert.is_true(G.self_loop_attr(ea, dst, 4, 7.5) == graphids.full({ 4, 2 }, 7.5))
+    assert.has_error(function() G.self_loop_attr(ea:narrow(1, 1, 4), dst, 4) end,
+      "self_loop_attr: edge_attr has shape [4, 2], expected 5 rows (one per edge)")
+    assert.has_error(function() G.self_loop_attr(ea, dst, 4, "median") end,
+      "self_loop_attr: fill_value must be a number or one of mean, sum, max, min, got median")
+  end)
+
   it("add_self_loops on a graph with no edges gives only the loops", function()
     local ei, a = G.add_self_loops(graphids.zeros({ 2, 0 }, { dtype = "i64" }),
       graphids.zeros({ 0, 3 }), 2)
