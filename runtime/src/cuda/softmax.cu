@@ -17,7 +17,7 @@
  *     to 4 (no shuffles; on an H100 rows of 4 moved 2110 GB/s with 4 lanes a row), else G the
  *     power of two >= size up to 32; a warp takes 32 / G rows at once, so its loads of short
  *     rows are one contiguous stretch;
- *   - softmax_block: a block a row longer than 32 * SOFTMAX_ROW_ELEMS (three passes, the row's
+ *   - softmax_block: a block a row longer than 1024 (three passes, the row's
  *     re-reads from cache).
  * Reductions run in a fixed order, so a result is the same from run to run.  The backward
  * (gc_softmax_backward) has a thread kernel and a row kernel of the same kinds.
@@ -62,6 +62,15 @@ template <int G, typename T> __device__ __forceinline__ T group_sum(T v) {
     for (int o = G / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o, G);
     return v;
 }
+
+/* softmax_rows' shape classes, shortest rows first: rows of up to MAX elements take E elements
+ * a lane and G lanes a row; longer rows take softmax_block.  One list for the launcher and the
+ * kernel emulator (spec/gpu/emu), so the two cannot drift apart. */
+#define SOFTMAX_ROW_CLASSES(X)                                                                     \
+    X(1, 1, 1) X(2, 2, 1) X(4, 4, 1) X(8, 1, 8) X(16, 1, 16) X(32, 1, 32) X(64, 2, 32)           \
+        X(128, 4, 32) X(256, 8, 32) X(512, 16, 32) X(1024, 32, 32)
+/* softmax_bw_rows': rows of up to MAX elements take G lanes, longer ones a warp. */
+#define SOFTMAX_BW_ROW_CLASSES(X) X(1, 1) X(2, 2) X(4, 4) X(8, 8) X(16, 16)
 
 /* inner > 1: one thread per slice. */
 template <typename T>
@@ -215,10 +224,6 @@ __global__ void softmax_block(T *y, const T *x, int64_t rows, int64_t size, bool
 }
 
 /* ---------------------------------------------------------------- launches */
-/* Elements a lane holds in softmax_rows at most: rows of up to 32 * SOFTMAX_ROW_ELEMS (1024);
- * longer rows take a block each. */
-#define SOFTMAX_ROW_ELEMS 32
-
 /* The grid for a kernel whose warps take 32 / G rows at a time. */
 static unsigned rows_grid(int64_t rows, int G) {
     const int64_t rows_per_block = (GC_THREADS / 32) * (32 / G);
@@ -232,38 +237,30 @@ static void launch_rows(T *y, const T *x, int64_t rows, int64_t size, bool log_)
         <<<rows_grid(rows, G), GC_THREADS, 0, gc_stream()>>>(y, x, rows, (int)size, log_);
 }
 
+/* softmax_rows of the first class that takes rows of `size`; false when none does. */
+template <typename T>
+static bool rows_by_class(T *y, const T *x, int64_t rows, int64_t size, bool log_) {
+#define SM_ROWS(MAX, E, G)                                                                         \
+    if (size <= MAX) {                                                                             \
+        launch_rows<T, E, G>(y, x, rows, size, log_);                                              \
+        return true;                                                                               \
+    }
+    SOFTMAX_ROW_CLASSES(SM_ROWS)
+#undef SM_ROWS
+    return false;
+}
+
 template <typename T>
 static void launch_softmax(T *y, const T *x, int64_t outer, int64_t size, int64_t inner,
                            bool log_) {
-    if (inner > 1)
+    if (inner > 1) {
         softmax_thread<T><<<gc_blocks(outer * inner), GC_THREADS, 0, gc_stream()>>>(
             y, x, outer, size, inner, log_);
-    else if (size == 1)
-        launch_rows<T, 1, 1>(y, x, outer, size, log_);
-    else if (size == 2)
-        launch_rows<T, 2, 1>(y, x, outer, size, log_);
-    else if (size <= 4)
-        launch_rows<T, 4, 1>(y, x, outer, size, log_);
-    else if (size <= 8)
-        launch_rows<T, 1, 8>(y, x, outer, size, log_);
-    else if (size <= 16)
-        launch_rows<T, 1, 16>(y, x, outer, size, log_);
-    else if (size <= 32)
-        launch_rows<T, 1, 32>(y, x, outer, size, log_);
-    else if (size <= 64)
-        launch_rows<T, 2, 32>(y, x, outer, size, log_);
-    else if (size <= 128)
-        launch_rows<T, 4, 32>(y, x, outer, size, log_);
-    else if (size <= 256)
-        launch_rows<T, 8, 32>(y, x, outer, size, log_);
-    else if (size <= 512)
-        launch_rows<T, 16, 32>(y, x, outer, size, log_);
-    else if (size <= 32 * SOFTMAX_ROW_ELEMS)
-        launch_rows<T, SOFTMAX_ROW_ELEMS, 32>(y, x, outer, size, log_);
-    else {
-        unsigned g = (unsigned)(outer < 65535 * 8 ? outer : 65535 * 8);
-        softmax_block<T><<<g, GC_THREADS, 0, gc_stream()>>>(y, x, outer, size, log_);
+        return;
     }
+    if (rows_by_class(y, x, outer, size, log_)) return;
+    unsigned g = (unsigned)(outer < 65535 * 8 ? outer : 65535 * 8);
+    softmax_block<T><<<g, GC_THREADS, 0, gc_stream()>>>(y, x, outer, size, log_);
 }
 
 template <typename T, int G>
@@ -273,23 +270,25 @@ static void launch_bw_rows(T *r, const T *g, const T *y, int64_t rows, int64_t s
 }
 
 template <typename T>
+static void bw_rows_by_class(T *r, const T *g, const T *y, int64_t rows, int64_t size, bool log_) {
+#define SM_BW_ROWS(MAX, G)                                                                         \
+    if (size <= MAX) {                                                                             \
+        launch_bw_rows<T, G>(r, g, y, rows, size, log_);                                           \
+        return;                                                                                    \
+    }
+    SOFTMAX_BW_ROW_CLASSES(SM_BW_ROWS)
+#undef SM_BW_ROWS
+    launch_bw_rows<T, 32>(r, g, y, rows, size, log_);
+}
+
+template <typename T>
 static void launch_softmax_backward(T *r, const T *g, const T *y, int64_t outer, int64_t size,
                                     int64_t inner, bool log_) {
     if (inner > 1)
         softmax_bw_thread<T><<<gc_blocks(outer * inner), GC_THREADS, 0, gc_stream()>>>(
             r, g, y, outer, size, inner, log_);
-    else if (size == 1)
-        launch_bw_rows<T, 1>(r, g, y, outer, size, log_);
-    else if (size == 2)
-        launch_bw_rows<T, 2>(r, g, y, outer, size, log_);
-    else if (size <= 4)
-        launch_bw_rows<T, 4>(r, g, y, outer, size, log_);
-    else if (size <= 8)
-        launch_bw_rows<T, 8>(r, g, y, outer, size, log_);
-    else if (size <= 16)
-        launch_bw_rows<T, 16>(r, g, y, outer, size, log_);
     else
-        launch_bw_rows<T, 32>(r, g, y, outer, size, log_);
+        bw_rows_by_class(r, g, y, outer, size, log_);
 }
 
 /* t (f32 or f64 here) as [outer, size, inner] around dim. */

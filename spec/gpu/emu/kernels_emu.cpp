@@ -459,38 +459,20 @@ static void softmax_case(int64_t outer, int64_t size, int64_t inner, bool log_, 
     gids_tensor *tx = tensor_of(x, {outer, size, inner}), *want = nullptr;
     must(log_ ? gids_log_softmax(&want, tx, 1) : gids_softmax(&want, tx, 1), "softmax");
     std::vector<T> y(x.size(), (T)-7);
-    /* softmax.cu's launch_softmax, kernel by kernel */
-    auto rows = [&](auto e, auto g) {
-        constexpr int E = decltype(e)::value, G = decltype(g)::value;
-        launch_groups(32, [&] { softmax_rows<T, E, G>(y.data(), x.data(), outer, (int)size, log_); });
-    };
-    using std::integral_constant;
-    if (inner > 1)
+    /* softmax.cu's launch_softmax: the thread kernel, else the first row class that fits */
+    bool ran = false;
+    if (inner > 1) {
         launch([&] { softmax_thread<T>(y.data(), x.data(), outer, size, inner, log_); });
-    else if (size == 1)
-        rows(integral_constant<int, 1>(), integral_constant<int, 1>());
-    else if (size == 2)
-        rows(integral_constant<int, 2>(), integral_constant<int, 1>());
-    else if (size <= 4)
-        rows(integral_constant<int, 4>(), integral_constant<int, 1>());
-    else if (size <= 8)
-        rows(integral_constant<int, 1>(), integral_constant<int, 8>());
-    else if (size <= 16)
-        rows(integral_constant<int, 1>(), integral_constant<int, 16>());
-    else if (size <= 32)
-        rows(integral_constant<int, 1>(), integral_constant<int, 32>());
-    else if (size <= 64)
-        rows(integral_constant<int, 2>(), integral_constant<int, 32>());
-    else if (size <= 128)
-        rows(integral_constant<int, 4>(), integral_constant<int, 32>());
-    else if (size <= 256)
-        rows(integral_constant<int, 8>(), integral_constant<int, 32>());
-    else if (size <= 512)
-        rows(integral_constant<int, 16>(), integral_constant<int, 32>());
-    else if (size <= 32 * SOFTMAX_ROW_ELEMS)
-        rows(integral_constant<int, SOFTMAX_ROW_ELEMS>(), integral_constant<int, 32>());
-    else
-        return; /* the block kernel: GPU checks only */
+        ran = true;
+    }
+#define SM_ROWS(MAX, E, G)                                                                         \
+    if (!ran && size <= MAX) {                                                                     \
+        launch_groups(32, [&] { softmax_rows<T, E, G>(y.data(), x.data(), outer, (int)size, log_); }); \
+        ran = true;                                                                                \
+    }
+    SOFTMAX_ROW_CLASSES(SM_ROWS)
+#undef SM_ROWS
+    if (!ran) return; /* the block kernel: GPU checks only */
     compare_nan(what, y.data(), want, tol);
     gids_tensor_release(tx);
     gids_tensor_release(want);
@@ -513,25 +495,21 @@ static void softmax_bw_case(int64_t outer, int64_t size, int64_t inner, bool log
     must(gids_softmax_backward(&want, tg, ty, 1, log_), "softmax_backward");
     const T *y = (const T *)gids_tensor_data(ty);
     std::vector<T> r(x.size(), (T)-7);
-    auto rows = [&](auto lanes) {
-        constexpr int G = decltype(lanes)::value;
-        launch_groups(32, [&] { softmax_bw_rows<T, G>(r.data(), g.data(), y, outer, size, log_); });
-    };
-    using std::integral_constant;
-    if (inner > 1)
+    /* softmax.cu's launch_softmax_backward: the thread kernel, else the first row class that
+     * fits, else a warp a row */
+    bool ran = false;
+    if (inner > 1) {
         launch([&] { softmax_bw_thread<T>(r.data(), g.data(), y, outer, size, inner, log_); });
-    else if (size == 1)
-        rows(integral_constant<int, 1>());
-    else if (size == 2)
-        rows(integral_constant<int, 2>());
-    else if (size <= 4)
-        rows(integral_constant<int, 4>());
-    else if (size <= 8)
-        rows(integral_constant<int, 8>());
-    else if (size <= 16)
-        rows(integral_constant<int, 16>());
-    else
-        rows(integral_constant<int, 32>());
+        ran = true;
+    }
+#define SM_BW_ROWS(MAX, G)                                                                         \
+    if (!ran && size <= MAX) {                                                                     \
+        launch_groups(32, [&] { softmax_bw_rows<T, G>(r.data(), g.data(), y, outer, size, log_); });  \
+        ran = true;                                                                                \
+    }
+    SOFTMAX_BW_ROW_CLASSES(SM_BW_ROWS)
+#undef SM_BW_ROWS
+    if (!ran) launch_groups(32, [&] { softmax_bw_rows<T, 32>(r.data(), g.data(), y, outer, size, log_); });
     compare(what, r.data(), want, tol);
     gids_tensor_release(tx);
     gids_tensor_release(tg);

@@ -19,10 +19,10 @@ sed -n '/#include "cuda_impl.h"/,/-- arguments/p' $src/rnn.cu | sed '1d;$d' >"$t
 # rng.cu: the Philox rounds and the kernel, up to the entry point
 sed -n '/^\/\* Philox 4x32-10/,/^gids_status gc_bernoulli_/p' $src/rng.cu | sed '$d' \
   >"$tmp/rng.inc"
-# softmax.cu: its thread and row kernels and the launcher's row limit (the block kernel's
-# __syncthreads is not emulated)
-{ sed -n '/-- kernels \*\//,/-- block kernel \*\//p' $src/softmax.cu | sed '$d'
-  grep -E '^#define SOFTMAX_ROW_ELEMS' $src/softmax.cu; } >"$tmp/softmax.inc"
+# softmax.cu: its thread and row kernels and the row classes the launcher picks from (the block
+# kernel's __syncthreads is not emulated)
+sed -n '/-- kernels \*\//,/-- block kernel \*\//p' $src/softmax.cu | sed '$d' >"$tmp/softmax.inc"
+grep -q SOFTMAX_ROW_CLASSES "$tmp/softmax.inc" || { echo "emu: no softmax row classes cut out"; exit 1; }
 # scan.cu: its kernels (between "scan kernels" and "launches") and the chunk sizes
 { grep -E '^#define SCAN_' $src/scan.cu
   sed -n '/-- scan kernels \*\//,/-- launches \*\//p' $src/scan.cu | sed '$d'; } >"$tmp/scan.inc"
