@@ -205,7 +205,7 @@ uninstall:
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/graphids.pc
 
 # ---------------------------------------------------------------- hygiene
-C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+C_FILES = $(shell git ls-files '*.c' '*.h' '*.cu' '*.cpp' 2>/dev/null)
 
 fmt:
 	@tools/deps.sh --lint

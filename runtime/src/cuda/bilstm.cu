@@ -106,7 +106,8 @@ __global__ void cells_bwd(T *dG, T *dc_out, T *part, const T *act, const T *c, c
                           const T *dh, const T *dc_in, int64_t s, dims z) {
     const int d = blockIdx.y;
     const int64_t H = z.H, t = d == 0 ? s : z.T - 1 - s, tp = d == 0 ? s - 1 : z.T - s;
-    const bool later = s < z.T - 1, earlier = s > 0;
+    const bool later = s < z.T - 1;
+    const bool earlier = s > 0;
     for (int64_t k = threadIdx.x; k < H; k += blockDim.x) {
         T acc[4] = {0, 0, 0, 0};
         for (int64_t n = blockIdx.x; n < z.N; n += gridDim.x) {
@@ -212,15 +213,14 @@ gids_status gemm(const seq *q, bool ta, bool tb, int64_t M, int64_t Nc, int64_t 
         /* under autocast (the op has no half kernel): TF32 for this call whatever the handle's
          * math mode (GRAPHIDS_ALLOW_TF32), without touching the shared handle */
         float one = 1.0f, be = (float)beta;
-        GC_CUBLAS(q->op, cublasGemmEx(q->blas, ob, oa, (int)Nc, (int)M, (int)K, &one, B,
-                                      CUDA_R_32F, (int)ldb, A, CUDA_R_32F, (int)lda, &be, Cm,
-                                      CUDA_R_32F, (int)ldc, CUBLAS_COMPUTE_32F_FAST_TF32,
-                                      CUBLAS_GEMM_DEFAULT));
+        GC_CUBLAS(q->op, cublasGemmEx(q->blas, ob, oa, (int)Nc, (int)M, (int)K, &one, B, CUDA_R_32F,
+                                      (int)ldb, A, CUDA_R_32F, (int)lda, &be, Cm, CUDA_R_32F,
+                                      (int)ldc, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT));
     } else if (q->dt == GIDS_F32) {
         float one = 1.0f, be = (float)beta;
-        GC_CUBLAS(q->op, cublasSgemm(q->blas, ob, oa, (int)Nc, (int)M, (int)K, &one,
-                                     (const float *)B, (int)ldb, (const float *)A, (int)lda, &be,
-                                     (float *)Cm, (int)ldc));
+        GC_CUBLAS(q->op,
+                  cublasSgemm(q->blas, ob, oa, (int)Nc, (int)M, (int)K, &one, (const float *)B,
+                              (int)ldb, (const float *)A, (int)lda, &be, (float *)Cm, (int)ldc));
     } else {
         double one = 1.0;
         GC_CUBLAS(q->op, cublasDgemm(q->blas, ob, oa, (int)Nc, (int)M, (int)K, &one,

@@ -248,7 +248,7 @@ __global__ void binary_scalar_kernel(TO *o, gc_layout lo, const T *a, gc_layout 
 template <int OP, typename T, typename TO>
 __global__ void binary_vec_kernel(TO *o, const T *a, const T *b, int64_t n) {
     gc_map2<gc_vec_width<T, TO>>(o, a, b, n,
-                                   [](T x, T y) { return (TO)bin<OP, T>(x, y, nullptr); });
+                                 [](T x, T y) { return (TO)bin<OP, T>(x, y, nullptr); });
 }
 
 template <int OP, typename T, typename TO>
@@ -601,8 +601,8 @@ template <int OP, typename T> static void launch_unary(const un_args &x) {
                 return;
             }
         }
-        unary_kernel<OP, T, TO><<<gc_blocks(x.n), GC_THREADS, 0, gc_stream()>>>(o, x.lo, a, x.la,
-                                                                                 x.n);
+        unary_kernel<OP, T, TO>
+            <<<gc_blocks(x.n), GC_THREADS, 0, gc_stream()>>>(o, x.lo, a, x.la, x.n);
     }
 }
 

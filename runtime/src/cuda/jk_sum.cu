@@ -104,8 +104,8 @@ gids_status gc_jk_sum(gids_tensor **out, const gids_tensor *x, const gids_tensor
                 in.C);
         else
             jk_fwd<double><<<blocks, GC_THREADS, 0, gc_stream()>>>(
-                (double *)gids_tensor_data(o.t), (const double *)xp, (const double *)ap, in.T,
-                in.N, in.C);
+                (double *)gids_tensor_data(o.t), (const double *)xp, (const double *)ap, in.T, in.N,
+                in.C);
         GC_LAUNCHED(in.op);
     }
     *out = o.take();
@@ -132,8 +132,8 @@ gids_status gc_jk_sum_backward(gids_tensor **g_x, gids_tensor **g_alpha, const g
         void *gap = ga.t != nullptr && in.C > 0 ? gids_tensor_data(ga.t) : nullptr;
         if (in.dt == GIDS_F32)
             jk_bwd<float><<<blocks, 32 * JK_WARPS, 0, gc_stream()>>>(
-                (float *)gxp, (float *)gap, (const float *)gp, (const float *)xp,
-                (const float *)ap, in.T, in.N, in.C);
+                (float *)gxp, (float *)gap, (const float *)gp, (const float *)xp, (const float *)ap,
+                in.T, in.N, in.C);
         else
             jk_bwd<double><<<blocks, 32 * JK_WARPS, 0, gc_stream()>>>(
                 (double *)gxp, (double *)gap, (const double *)gp, (const double *)xp,

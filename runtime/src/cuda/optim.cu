@@ -143,7 +143,8 @@ template <typename T> __global__ void adam_list_kernel(adam_list<T> l, adam_scal
 /* ---------------------------------------------------------------- Adam launches */
 /* Scalars in double, rounded once, as torch computes them in Python; bc2_sqrt and step_size
  * are those of step `step`. */
-template <typename T> static adam_scalars<T> adam_scalars_of(const gids_adam_cfg *cfg, int64_t step) {
+template <typename T>
+static adam_scalars<T> adam_scalars_of(const gids_adam_cfg *cfg, int64_t step) {
     adam_scalars<T> c;
     c.b2 = (T)cfg->beta2;
     c.eps = (T)cfg->eps;
@@ -263,8 +264,8 @@ gids_status gc_adam_steps_(int n, gids_tensor *const *params, const gids_tensor 
             launch_adam_list<float>(i0, i1, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs,
                                     steps, cfg);
         else
-            launch_adam_list<double>(i0, i1, params, grads, exp_avgs, exp_avg_sqs,
-                                     max_exp_avg_sqs, steps, cfg);
+            launch_adam_list<double>(i0, i1, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs,
+                                     steps, cfg);
         GC_LAUNCHED(op);
         for (int i = i0; i < i1; i++) {
             bump_version(params[i]);

@@ -20,9 +20,9 @@
  */
 #include "cuda_impl.h"
 
-#define SCAN_ELEMS 8            /* consecutive elements a thread holds in the chunked scan */
-#define SCAN_MAX_THREADS 256    /* a chunk: up to 256 x 8 = 2048 elements */
-#define SCAN_CHUNKED_MIN 512    /* lines at least this long along the last dim scan in chunks */
+#define SCAN_ELEMS 8         /* consecutive elements a thread holds in the chunked scan */
+#define SCAN_MAX_THREADS 256 /* a chunk: up to 256 x 8 = 2048 elements */
+#define SCAN_CHUNKED_MIN 512 /* lines at least this long along the last dim scan in chunks */
 
 /* -- scan kernels */
 template <typename ACC> __device__ __forceinline__ ACC sc_op(ACC a, ACC b, bool prod) {
@@ -66,7 +66,8 @@ __device__ ACC sc_chunk(T *y, const T *x, int64_t n, ACC carry, bool prod) {
         ACC u = __shfl_up_sync(0xffffffffu, s, o);
         if (lane >= o) s = sc_op(u, s, prod);
     }
-    ACC before = __shfl_up_sync(0xffffffffu, s, 1); /* the lanes before this one (lane 0: its own) */
+    /* the lanes before this one (lane 0: its own) */
+    ACC before = __shfl_up_sync(0xffffffffu, s, 1);
     if (lane == 31) warp_total[w] = s;
     __syncthreads();
     ACC prefix = carry;
@@ -124,7 +125,8 @@ template <typename T, typename ACC>
 static gids_status sc_chunked(const char *op, const gids_tensor *like, T *y, const T *x,
                               int64_t lines, int64_t size, bool prod, gids_dtype acc_dtype) {
     int64_t per = (size + SCAN_ELEMS - 1) / SCAN_ELEMS;
-    unsigned threads = per >= SCAN_MAX_THREADS ? SCAN_MAX_THREADS : (unsigned)((per + 31) / 32 * 32);
+    unsigned threads =
+        per >= SCAN_MAX_THREADS ? SCAN_MAX_THREADS : (unsigned)((per + 31) / 32 * 32);
     int64_t len = (int64_t)threads * SCAN_ELEMS, chunks = (size + len - 1) / len;
     GIDS_CHECK(lines <= INT32_MAX / chunks, GIDS_EUNSUPPORTED,
                "%s: %lld lines of %lld elements need more than 2^31 blocks", op, (long long)lines,
@@ -139,8 +141,8 @@ static gids_status sc_chunked(const char *op, const gids_tensor *like, T *y, con
     GIDS_TRY(gids_empty(&buf.t, acc_dtype, gc_dev(like), 1, &n2));
     ACC *totals = (ACC *)gids_tensor_data(buf.t), *carry = totals + blocks;
     sc_chunk_totals<T, ACC><<<blocks, threads, 0, gc_stream()>>>(totals, x, size, chunks, prod);
-    sc_chunk_carries<ACC><<<gc_blocks(lines), GC_THREADS, 0, gc_stream()>>>(carry, totals, lines,
-                                                                             chunks, prod);
+    sc_chunk_carries<ACC>
+        <<<gc_blocks(lines), GC_THREADS, 0, gc_stream()>>>(carry, totals, lines, chunks, prod);
     sc_chunk_scan<T, ACC><<<blocks, threads, 0, gc_stream()>>>(y, x, carry, size, chunks, prod);
     return GIDS_OK;
 }

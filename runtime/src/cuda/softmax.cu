@@ -66,9 +66,11 @@ template <int G, typename T> __device__ __forceinline__ T group_sum(T v) {
 /* softmax_rows' shape classes, shortest rows first: rows of up to MAX elements take E elements
  * a lane and G lanes a row; longer rows take softmax_block.  One list for the launcher and the
  * kernel emulator (spec/gpu/emu), so the two cannot drift apart. */
+// clang-format off
 #define SOFTMAX_ROW_CLASSES(X)                                                                     \
     X(1, 1, 1) X(2, 2, 1) X(4, 4, 1) X(8, 1, 8) X(16, 1, 16) X(32, 1, 32) X(64, 2, 32)           \
-        X(128, 4, 32) X(256, 8, 32) X(512, 16, 32) X(1024, 32, 32)
+    X(128, 4, 32) X(256, 8, 32) X(512, 16, 32) X(1024, 32, 32)
+// clang-format on
 /* softmax_bw_rows': rows of up to MAX elements take G lanes, longer ones a warp. */
 #define SOFTMAX_BW_ROW_CLASSES(X) X(1, 1) X(2, 2) X(4, 4) X(8, 8) X(16, 16)
 
@@ -143,8 +145,7 @@ __global__ void softmax_rows(T *y, const T *x, int64_t rows, int size, bool log_
  * thread a slice (inner > 1); softmax_bw_rows: G lanes a contiguous row of any length (the
  * forward's groups), striding it twice (the sum, then the outputs; the second read from
  * cache). */
-template <typename T>
-__device__ __forceinline__ T sm_bw_out(T g, T y, T s, bool log_) {
+template <typename T> __device__ __forceinline__ T sm_bw_out(T g, T y, T s, bool log_) {
     return log_ ? g - sm_exp(y) * s : y * (g - s);
 }
 
@@ -179,8 +180,7 @@ __global__ void softmax_bw_rows(T *r, const T *g, const T *y, int64_t rows, int6
         const int64_t n = row < rows ? size : 0; /* a group past the last row only shuffles */
         const T *gs = g + row * size, *ys = y + row * size;
         double acc = 0;
-        for (int64_t c = lane; c < n; c += G)
-            acc += log_ ? (double)gs[c] : (double)(gs[c] * ys[c]);
+        for (int64_t c = lane; c < n; c += G) acc += log_ ? (double)gs[c] : (double)(gs[c] * ys[c]);
         T s = (T)group_sum<G>(acc);
         T *rs = r + row * size;
         for (int64_t c = lane; c < n; c += G) rs[c] = sm_bw_out(gs[c], ys[c], s, log_);
@@ -265,8 +265,8 @@ static void launch_softmax(T *y, const T *x, int64_t outer, int64_t size, int64_
 
 template <typename T, int G>
 static void launch_bw_rows(T *r, const T *g, const T *y, int64_t rows, int64_t size, bool log_) {
-    softmax_bw_rows<T, G><<<rows_grid(rows, G), GC_THREADS, 0, gc_stream()>>>(r, g, y, rows,
-                                                                               size, log_);
+    softmax_bw_rows<T, G>
+        <<<rows_grid(rows, G), GC_THREADS, 0, gc_stream()>>>(r, g, y, rows, size, log_);
 }
 
 template <typename T>
@@ -317,15 +317,13 @@ gids_status gc_softmax_backward(gids_tensor **out, const gids_tensor *g, const g
     GIDS_TRY(gids_empty(&r.t, y->dtype, gc_dev(y), y->ndim, y->shape));
     if (gids_tensor_numel(y) > 0) {
         if (y->dtype == GIDS_F32)
-            launch_softmax_backward<float>((float *)gids_tensor_data(r.t),
-                                           (const float *)gids_tensor_data(gc.t),
-                                           (const float *)gids_tensor_data(yc.t), outer, size,
-                                           inner, log_);
+            launch_softmax_backward<float>(
+                (float *)gids_tensor_data(r.t), (const float *)gids_tensor_data(gc.t),
+                (const float *)gids_tensor_data(yc.t), outer, size, inner, log_);
         else
-            launch_softmax_backward<double>((double *)gids_tensor_data(r.t),
-                                            (const double *)gids_tensor_data(gc.t),
-                                            (const double *)gids_tensor_data(yc.t), outer, size,
-                                            inner, log_);
+            launch_softmax_backward<double>(
+                (double *)gids_tensor_data(r.t), (const double *)gids_tensor_data(gc.t),
+                (const double *)gids_tensor_data(yc.t), outer, size, inner, log_);
         GC_LAUNCHED(name);
     }
     *out = r.take();

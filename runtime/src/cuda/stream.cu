@@ -51,7 +51,8 @@ cudaError_t gc_memcpy_sync_at(void *dst, const void *src, size_t n, cudaMemcpyKi
     if (gc_warn_syncs) {
         static std::atomic<unsigned long> waits{0};
         const char *base = strrchr(file, '/');
-        fprintf(stderr, "graphids cuda: the host waits for the device at %s:%d (%zu bytes; wait %lu)\n",
+        fprintf(stderr,
+                "graphids cuda: the host waits for the device at %s:%d (%zu bytes; wait %lu)\n",
                 base ? base + 1 : file, line, n, ++waits);
     }
     cudaStream_t s = gc_stream();

@@ -1,17 +1,18 @@
 /* kernels_emu.cpp -- runs the bodies of the plugin's graph attention, LSTM cell, bernoulli_ and
  * softmax kernels (forward and backward), its chunked scan, its Adam list kernel and its vector
  * map on the CPU (compiled as host C++ by spec/gpu/emu/run.sh,
- * which cuts them out of runtime/src/cuda/ files) and compares them with the CPU runtime's ops.  For a machine without
- * a GPU: it checks the kernels' index arithmetic, pass structure and formulas, not the CUDA
- * machinery (launches, shuffles, CUB, cuBLAS), which only the spec/gpu check scripts on a GPU
- * cover.
+ * which cuts them out of runtime/src/cuda/ files) and compares them with the CPU runtime's ops. For
+ * a machine without a GPU: it checks the kernels' index arithmetic, pass structure and formulas,
+ * not the CUDA machinery (launches, shuffles, CUB, cuBLAS), which only the spec/gpu check scripts
+ * on a GPU cover.
  *
  * Emulation: a launch covers a small grid (2 blocks of 32 threads) so that every grid-stride
  * loop wraps.  Kernels whose threads are independent run thread after thread; the attention
  * kernels' lane groups run as G concurrent threads meeting at each shuffle and __syncwarp,
  * with G = 1 and with the launcher's group size for C; the softmax row kernels' warps (32
- * lanes, their groups of G within) the same way; the chunked scan's blocks with all their threads concurrent (__syncthreads).
- * Exit status 0 when everything matches; one line per mismatch otherwise.
+ * lanes, their groups of G within) the same way; the chunked scan's blocks with all their threads
+ * concurrent (__syncthreads). Exit status 0 when everything matches; one line per mismatch
+ * otherwise.
  */
 #include <algorithm>
 #include <cmath>
@@ -107,16 +108,36 @@ static inline uint32_t __umulhi(uint32_t a, uint32_t b) {
 #include "scan.inc"
 /* optim.cu's correctly rounded intrinsics: plain IEEE operations in host code (no contraction
  * into FMAs: -ffp-contract=off in run.sh) */
-static inline float __fadd_rn(float a, float b) { return a + b; }
-static inline float __fsub_rn(float a, float b) { return a - b; }
-static inline float __fmul_rn(float a, float b) { return a * b; }
-static inline float __fdiv_rn(float a, float b) { return a / b; }
-static inline float __fsqrt_rn(float a) { return std::sqrt(a); }
-static inline double __dadd_rn(double a, double b) { return a + b; }
-static inline double __dsub_rn(double a, double b) { return a - b; }
-static inline double __dmul_rn(double a, double b) { return a * b; }
-static inline double __ddiv_rn(double a, double b) { return a / b; }
-static inline double __dsqrt_rn(double a) { return std::sqrt(a); }
+static inline float __fadd_rn(float a, float b) {
+    return a + b;
+}
+static inline float __fsub_rn(float a, float b) {
+    return a - b;
+}
+static inline float __fmul_rn(float a, float b) {
+    return a * b;
+}
+static inline float __fdiv_rn(float a, float b) {
+    return a / b;
+}
+static inline float __fsqrt_rn(float a) {
+    return std::sqrt(a);
+}
+static inline double __dadd_rn(double a, double b) {
+    return a + b;
+}
+static inline double __dsub_rn(double a, double b) {
+    return a - b;
+}
+static inline double __dmul_rn(double a, double b) {
+    return a * b;
+}
+static inline double __ddiv_rn(double a, double b) {
+    return a / b;
+}
+static inline double __dsqrt_rn(double a) {
+    return std::sqrt(a);
+}
 #include "adam.inc"
 
 /* Every (block, thread) of a 2 x 32 grid in turn: for kernels whose threads are independent. */
@@ -188,21 +209,24 @@ template <bool V2, int G, typename T> static void fwd_as_launched(const att_args
 template <bool V2, typename T> static void run_pairs(int G, bool fwd, const att_args<T> &a) {
     switch (G) {
     case 1:
-        launch_groups(1, [&] { fwd ? fwd_as_launched<V2, 1, T>(a) : att_backward_dst<V2, 1, T>(a); });
+        launch_groups(1,
+                      [&] { fwd ? fwd_as_launched<V2, 1, T>(a) : att_backward_dst<V2, 1, T>(a); });
         break;
     case 4:
-        launch_groups(4, [&] { fwd ? fwd_as_launched<V2, 4, T>(a) : att_backward_dst<V2, 4, T>(a); });
+        launch_groups(4,
+                      [&] { fwd ? fwd_as_launched<V2, 4, T>(a) : att_backward_dst<V2, 4, T>(a); });
         break;
     case 8:
-        launch_groups(8, [&] { fwd ? fwd_as_launched<V2, 8, T>(a) : att_backward_dst<V2, 8, T>(a); });
+        launch_groups(8,
+                      [&] { fwd ? fwd_as_launched<V2, 8, T>(a) : att_backward_dst<V2, 8, T>(a); });
         break;
     case 16:
-        launch_groups(16,
-                      [&] { fwd ? fwd_as_launched<V2, 16, T>(a) : att_backward_dst<V2, 16, T>(a); });
+        launch_groups(
+            16, [&] { fwd ? fwd_as_launched<V2, 16, T>(a) : att_backward_dst<V2, 16, T>(a); });
         break;
     default:
-        launch_groups(32,
-                      [&] { fwd ? fwd_as_launched<V2, 32, T>(a) : att_backward_dst<V2, 32, T>(a); });
+        launch_groups(
+            32, [&] { fwd ? fwd_as_launched<V2, 32, T>(a) : att_backward_dst<V2, 32, T>(a); });
         break;
     }
 }
@@ -467,7 +491,8 @@ static void softmax_case(int64_t outer, int64_t size, int64_t inner, bool log_, 
     }
 #define SM_ROWS(MAX, E, G)                                                                         \
     if (!ran && size <= MAX) {                                                                     \
-        launch_groups(32, [&] { softmax_rows<T, E, G>(y.data(), x.data(), outer, (int)size, log_); }); \
+        launch_groups(32,                                                                          \
+                      [&] { softmax_rows<T, E, G>(y.data(), x.data(), outer, (int)size, log_); }); \
         ran = true;                                                                                \
     }
     SOFTMAX_ROW_CLASSES(SM_ROWS)
@@ -504,12 +529,15 @@ static void softmax_bw_case(int64_t outer, int64_t size, int64_t inner, bool log
     }
 #define SM_BW_ROWS(MAX, G)                                                                         \
     if (!ran && size <= MAX) {                                                                     \
-        launch_groups(32, [&] { softmax_bw_rows<T, G>(r.data(), g.data(), y, outer, size, log_); });  \
+        launch_groups(32,                                                                          \
+                      [&] { softmax_bw_rows<T, G>(r.data(), g.data(), y, outer, size, log_); });   \
         ran = true;                                                                                \
     }
     SOFTMAX_BW_ROW_CLASSES(SM_BW_ROWS)
 #undef SM_BW_ROWS
-    if (!ran) launch_groups(32, [&] { softmax_bw_rows<T, 32>(r.data(), g.data(), y, outer, size, log_); });
+    if (!ran)
+        launch_groups(32,
+                      [&] { softmax_bw_rows<T, 32>(r.data(), g.data(), y, outer, size, log_); });
     compare(what, r.data(), want, tol);
     gids_tensor_release(tx);
     gids_tensor_release(tg);
@@ -524,9 +552,15 @@ static void softmax_bw_case(int64_t outer, int64_t size, int64_t inner, bool log
 template <typename T> static void adam_list_case(bool amsgrad, bool decoupled) {
     const std::vector<int64_t> sizes = {1000, 1, 3000, 1024};
     const int64_t steps[4] = {1, 7, 3, 120};
-    gids_adam_cfg cfg = {.lr = 3e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
-                         .weight_decay = 0.01, .step = 1, .decoupled = decoupled,
-                         .amsgrad = amsgrad, .maximize = false};
+    gids_adam_cfg cfg = {.lr = 3e-3,
+                         .beta1 = 0.9,
+                         .beta2 = 0.999,
+                         .eps = 1e-8,
+                         .weight_decay = 0.01,
+                         .step = 1,
+                         .decoupled = decoupled,
+                         .amsgrad = amsgrad,
+                         .maximize = false};
     std::vector<std::vector<T>> st[5]; /* p, g, m, v, vmax */
     adam_list<T> l;
     l.count = 0;
@@ -590,7 +624,10 @@ template <typename T, typename ACC>
 static void scan_case(int64_t lines, int64_t size, unsigned threads, bool prod) {
     char what[120];
     std::snprintf(what, sizeof what, "chunked %s %s [%lld, %lld], %u threads",
-                  prod ? "cumprod" : "cumsum", sizeof(T) == 4 ? "f32" : std::is_integral<T>::value ? "i64" : "f64",
+                  prod ? "cumprod" : "cumsum",
+                  sizeof(T) == 4               ? "f32"
+                  : std::is_integral<T>::value ? "i64"
+                                               : "f64",
                   (long long)lines, (long long)size, threads);
     std::vector<T> x((size_t)(lines * size));
     for (auto &v : x) {
@@ -693,7 +730,8 @@ int main(int argc, char **argv) {
     /* the chunked scan's blocks run their threads concurrently: also a TSan case */
     for (bool prod : {false, true}) {
         /* one chunk a line; several (the last one partial); a line of one full chunk */
-        for (auto shape : {std::pair<int64_t, unsigned>{100, 32}, {1300, 64}, {512, 64}, {2000, 32}}) {
+        for (auto shape :
+             {std::pair<int64_t, unsigned>{100, 32}, {1300, 64}, {512, 64}, {2000, 32}}) {
             scan_case<float, double>(3, shape.first, shape.second, prod);
             scan_case<double, double>(3, shape.first, shape.second, prod);
             scan_case<int64_t, uint64_t>(3, shape.first, shape.second, prod);
@@ -715,8 +753,8 @@ int main(int argc, char **argv) {
         vector_map_case<double, uint8_t>(n);
     }
     for (bool log_ : {false, true}) {
-        for (int64_t size : {1, 2, 3, 4, 5, 8, 9, 16, 17, 32, 33, 64, 65, 100, 128, 129, 256, 257,
-                             512, 513, 1000, 1024})
+        for (int64_t size : {1,  2,  3,   4,   5,   8,   9,   16,  17,  32,   33,
+                             64, 65, 100, 128, 129, 256, 257, 512, 513, 1000, 1024})
             for (bool special : {false, true}) {
                 softmax_case<float>(5, size, 1, log_, special);
                 softmax_case<double>(5, size, 1, log_, special);
