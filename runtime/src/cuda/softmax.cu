@@ -74,6 +74,19 @@ template <int G, typename T> __device__ __forceinline__ T group_sum(T v) {
 /* softmax_bw_rows': rows of up to MAX elements take G lanes, longer ones a warp. */
 #define SOFTMAX_BW_ROW_CLASSES(X) X(1, 1) X(2, 2) X(4, 4) X(8, 8) X(16, 16)
 
+/* A thread's place in the row kernels: G lanes a row, a warp 32 / G rows at a time.  The
+ * kernels loop by warps: the first row of this thread's warp, the stride to its next rows, this
+ * thread's row within them and its lane in the row's group. */
+template <int G> struct row_groups {
+    int64_t first, step, offset;
+    int lane;
+    __device__ row_groups()
+        : first((blockIdx.x * (int64_t)(blockDim.x / 32) + threadIdx.x / 32) * (32 / G)),
+          step((int64_t)gridDim.x * (blockDim.x / 32) * (32 / G)),
+          offset((int64_t)((threadIdx.x & 31u) / G)), lane((int)(threadIdx.x & (unsigned)(G - 1))) {
+    }
+};
+
 /* inner > 1: one thread per slice. */
 template <typename T>
 __global__ void softmax_thread(T *y, const T *x, int64_t outer, int64_t size, int64_t inner,
@@ -103,12 +116,10 @@ template <typename T, int E, int G>
 __global__ void softmax_rows(T *y, const T *x, int64_t rows, int size, bool log_) {
     /* the sum's type: the input's where a lane adds at most a few terms of its own */
     using A = typename std::conditional<E == 1 || (G == 1 && E <= 4), T, double>::type;
-    constexpr int per_warp = 32 / G;
-    const int lane = (int)(threadIdx.x & (unsigned)(G - 1));
-    const int64_t warp = blockIdx.x * (int64_t)(blockDim.x / 32) + threadIdx.x / 32;
-    const int64_t warps = (int64_t)gridDim.x * (blockDim.x / 32);
-    for (int64_t first = warp * per_warp; first < rows; first += warps * per_warp) {
-        const int64_t row = first + (int64_t)((threadIdx.x & 31u) / G);
+    const row_groups<G> q;
+    for (int64_t first = q.first; first < rows; first += q.step) {
+        const int64_t row = first + q.offset;
+        const int lane = q.lane;
         const bool live = row < rows;
         const T *xs = x + row * size;
         T v[E];
@@ -171,12 +182,10 @@ __global__ void softmax_bw_thread(T *r, const T *g, const T *y, int64_t outer, i
 template <typename T, int G>
 __global__ void softmax_bw_rows(T *r, const T *g, const T *y, int64_t rows, int64_t size,
                                 bool log_) {
-    constexpr int per_warp = 32 / G;
-    const int lane = (int)(threadIdx.x & (unsigned)(G - 1));
-    const int64_t warp = blockIdx.x * (int64_t)(blockDim.x / 32) + threadIdx.x / 32;
-    const int64_t warps = (int64_t)gridDim.x * (blockDim.x / 32);
-    for (int64_t first = warp * per_warp; first < rows; first += warps * per_warp) {
-        const int64_t row = first + (int64_t)((threadIdx.x & 31u) / G);
+    const row_groups<G> q;
+    for (int64_t first = q.first; first < rows; first += q.step) {
+        const int64_t row = first + q.offset;
+        const int lane = q.lane;
         const int64_t n = row < rows ? size : 0; /* a group past the last row only shuffles */
         const T *gs = g + row * size, *ys = y + row * size;
         double acc = 0;

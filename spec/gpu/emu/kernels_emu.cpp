@@ -108,36 +108,18 @@ static inline uint32_t __umulhi(uint32_t a, uint32_t b) {
 #include "scan.inc"
 /* optim.cu's correctly rounded intrinsics: plain IEEE operations in host code (no contraction
  * into FMAs: -ffp-contract=off in run.sh) */
-static inline float __fadd_rn(float a, float b) {
-    return a + b;
-}
-static inline float __fsub_rn(float a, float b) {
-    return a - b;
-}
-static inline float __fmul_rn(float a, float b) {
-    return a * b;
-}
-static inline float __fdiv_rn(float a, float b) {
-    return a / b;
-}
-static inline float __fsqrt_rn(float a) {
-    return std::sqrt(a);
-}
-static inline double __dadd_rn(double a, double b) {
-    return a + b;
-}
-static inline double __dsub_rn(double a, double b) {
-    return a - b;
-}
-static inline double __dmul_rn(double a, double b) {
-    return a * b;
-}
-static inline double __ddiv_rn(double a, double b) {
-    return a / b;
-}
-static inline double __dsqrt_rn(double a) {
-    return std::sqrt(a);
-}
+// clang-format off
+static inline float __fadd_rn(float a, float b) { return a + b; }
+static inline float __fsub_rn(float a, float b) { return a - b; }
+static inline float __fmul_rn(float a, float b) { return a * b; }
+static inline float __fdiv_rn(float a, float b) { return a / b; }
+static inline float __fsqrt_rn(float a) { return std::sqrt(a); }
+static inline double __dadd_rn(double a, double b) { return a + b; }
+static inline double __dsub_rn(double a, double b) { return a - b; }
+static inline double __dmul_rn(double a, double b) { return a * b; }
+static inline double __ddiv_rn(double a, double b) { return a / b; }
+static inline double __dsqrt_rn(double a) { return std::sqrt(a); }
+// clang-format on
 #include "adam.inc"
 
 /* Every (block, thread) of a 2 x 32 grid in turn: for kernels whose threads are independent. */
