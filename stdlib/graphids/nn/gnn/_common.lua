@@ -218,7 +218,7 @@ end
 -- weak key, an ephemeron), and putting a new one drops the old.  Weak values had emptied the
 -- slot in the middle of a step on a GPU, where the device-memory pacing collects often: every
 -- layer of every step then made its form again (measured on an H100, the large GAT at 1024
--- graphs: eight waits for the device a layer).  The slot holds no batch longer than the batch
+-- graphs: eight or nine waits for the device a layer).  The slot holds no batch longer than the batch
 -- itself lives.
 local function last_of_edges()
   local slot = setmetatable({}, { __mode = "k" })
