@@ -201,6 +201,23 @@ describe("graphids.trainer", function()
     assert.equal("on_exception:0", rec.calls[#rec.calls])
   end)
 
+  it("reads the logged values after the backward and before the optimizer step", function()
+    -- the weights after the last good step, and whether each parameter had a gradient then
+    local Snap = class("Snap", cb.Callback)
+    function Snap.on_train_batch_end(s, trainer)
+      s.w = weights(trainer.model)
+    end
+    local snap = Snap()
+    local m = model({ nan_at = 4 })
+    local t = Trainer { max_epochs = 2, progress = "off", callbacks = { snap } }
+    assert.error_matches(function() t:fit(m, dm()) end, "metric 'train_loss' is NaN")
+    -- the NaN step's backward ran (zero_grad had set every gradient to nil), its update did not
+    for name, p in m:named_parameters() do
+      assert(p.grad ~= nil, name .. ": the NaN step's backward did not run before the read")
+    end
+    assert.is_true(same_weights(snap.w, weights(m)))
+  end)
+
   it("resumes from last after a crash to the uninterrupted run's weights and files", function()
     local ref = gio.join(dir, "ref")
     local function callbacks(extra)

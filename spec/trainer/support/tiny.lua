@@ -62,9 +62,9 @@ function MLP:training_step(batch, ctx)
   rawset(self, "calls", self.calls + 1)
   local logits = self:forward(batch.x, ctx)
   local loss = F.cross_entropy(logits, batch.y)
-  local logged = loss:item()
+  local logged = loss:detach() -- a 0-d tensor, as the real models log (the trainer reads it)
   if self.nan_at and self.calls == self.nan_at then
-    logged = 0 / 0
+    logged = graphids.tensor(0 / 0)
   end
   local acc = logits:argmax(2):eq(batch.y):sum():item() / batch.num_graphs
   if rawget(self, "automatic_optimization") == false then

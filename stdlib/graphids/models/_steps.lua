@@ -1,7 +1,7 @@
 -- graphids.models._steps -- what the step API of every graph model shares: the step context,
 -- batch checks, accuracy, logged loss parts and the Adam + cosine optimizer.
 --   S.enter_step(model, ctx)           -- ctx.generator drives this step's random draws
---   local acc = S.accuracy(logits, y)
+--   local acc = S.accuracy(logits, y)     -- a 0-d tensor: logged values stay on the device
 --   Model.configure_optimizers = S.adam_cosine  -- Adam(hp.lr, hp.weight_decay) + cosine
 -- ctx (the trainer's): generator (graphids.Generator or nil for the default stream), device,
 -- epoch.  Every field is optional.
@@ -44,13 +44,24 @@ function S.check_batch(name, batch, needs_edge_attr)
   end
 end
 
--- Fraction of rows whose argmax equals the label (a Lua number; 0 for an empty batch).
-function S.accuracy(logits, y)
-  local n = y:numel()
+-- Logged values are 0-d tensors on the step's device, not Lua numbers: reading one waits for
+-- the device, and a read between the forward and the backward would leave the device idle
+-- while the host queues the backward.  The trainer reads them after the backward
+-- (docs/trainer.md); anyone else calls :item().
+
+-- Share of predictions equal to their label, a 0-d f64 tensor (count / n in f64, the same
+-- number as the division on the host); 0 for no labels.
+function S.hit_rate(preds, labels)
+  local n = labels:numel()
   if n == 0 then
-    return 0
+    return graphids.zeros({}, { dtype = "f64", device = labels.device })
   end
-  return logits:argmax(2):eq(y):sum():item() / n
+  return preds:eq(labels):sum():to("f64"):div(n)
+end
+
+-- Share of rows whose argmax equals the label (S.hit_rate).
+function S.accuracy(logits, y)
+  return S.hit_rate(logits:argmax(2), y)
 end
 
 -- parts (name -> 0-d tensor or number) logged as prefix .. name, in sorted order.
@@ -60,7 +71,7 @@ function S.add_parts(logs, prefix, parts)
   end
   for _, k in ipairs(U.sorted_keys(parts)) do
     local v = parts[k]
-    logs[prefix .. k] = U.is_tensor(v) and v:item() or v
+    logs[prefix .. k] = U.is_tensor(v) and v:detach() or v
   end
 end
 

@@ -71,13 +71,13 @@ end
 function DGI:training_step(batch, ctx)
   local c = S.enter_step(self, ctx)
   local loss = self:loss(self(batch, c), batch)
-  return loss, { train_loss = loss:item() }
+  return loss, { train_loss = loss:detach() }
 end
 
 function DGI:validation_step(batch, ctx)
   local c = S.enter_step(self, ctx)
   return graphids.no_grad(function()
-    return { val_loss = self:loss(self(batch, c), batch):item() }
+    return { val_loss = self:loss(self(batch, c), batch) }
   end)
 end
 

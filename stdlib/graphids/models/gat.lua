@@ -162,7 +162,7 @@ function GAT:training_step(batch, ctx)
   S.enter_step(self, ctx)
   local logits = self(batch)
   local loss, parts = self:_loss(batch, logits)
-  local logs = { train_loss = loss:item(), train_acc = S.accuracy(logits, batch.y) }
+  local logs = { train_loss = loss:detach(), train_acc = S.accuracy(logits, batch.y) }
   S.add_parts(logs, "train_", parts)
   return loss, logs
 end
@@ -172,7 +172,7 @@ function GAT:validation_step(batch, ctx)
   return graphids.no_grad(function()
     local logits = self(batch)
     local loss, parts = self:_loss(batch, logits)
-    local logs = { val_loss = loss:item(), val_acc = S.accuracy(logits, batch.y) }
+    local logs = { val_loss = loss, val_acc = S.accuracy(logits, batch.y) }
     S.add_parts(logs, "val_", parts)
     return logs
   end)

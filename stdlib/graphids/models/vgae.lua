@@ -214,7 +214,7 @@ end
 function VGAE:training_step(batch, ctx)
   local c = S.enter_step(self, ctx)
   local loss, parts = self.loss_fn(self(batch, c), batch, c)
-  local logs = { train_loss = loss:item() }
+  local logs = { train_loss = loss:detach() }
   S.add_parts(logs, "train_", parts)
   return loss, logs
 end
@@ -223,7 +223,7 @@ function VGAE:validation_step(batch, ctx)
   local c = S.enter_step(self, ctx)
   return graphids.no_grad(function()
     local loss, parts = self.loss_fn(self(batch, c), batch, c)
-    local logs = { val_loss = loss:item() }
+    local logs = { val_loss = loss }
     S.add_parts(logs, "val_", parts)
     return logs
   end)

@@ -184,7 +184,7 @@ local Mean = {}
 Mean.__index = Mean
 
 local function new_mean()
-  return setmetatable({ sum = {}, weight = {} }, Mean)
+  return setmetatable({ sum = {}, weight = {}, last = {} }, Mean)
 end
 
 function Mean:add(trainer, logs, n, where)
@@ -210,7 +210,22 @@ function Mean:add(trainer, logs, n, where)
     end
     self.sum[k] = (self.sum[k] or 0) + v * n
     self.weight[k] = (self.weight[k] or 0) + n
+    self.last[k] = v
   end
+end
+
+-- Validation defers its reads to the end of the pass (settle), so its batches follow each other
+-- on the device without a wait between them; the sums come out the same (batch order).
+function Mean:defer(logs, n, where)
+  self.pending = self.pending or {}
+  self.pending[#self.pending + 1] = { logs, n, where }
+end
+
+function Mean:settle(trainer)
+  for _, p in ipairs(self.pending or {}) do
+    self:add(trainer, p[1], p[2], p[3])
+  end
+  self.pending = nil
 end
 
 function Mean:into(out)
@@ -436,12 +451,17 @@ function Trainer:_train_epoch()
       error("Trainer: training_step must return a loss tensor, got " .. type(loss), 0)
     end
     local n = batch_size(batch)
-    mean:add(self, logs or {}, n, "training_step")
-    if not manual then
+    -- The logged values are read (a wait for the device) once the backward is queued, not
+    -- between forward and backward, and before the optimizer step, so a NaN stops the fit with
+    -- the weights of the last good step.
+    if manual then
+      mean:add(self, logs or {}, n, "training_step")
+    else
       local scaler = self.scaler
       if scaler then
         -- gradients of loss * scale, back to true size before clipping; an inf/NaN skips the step
         scaler:scale(loss):backward()
+        mean:add(self, logs or {}, n, "training_step")
         if self.gradient_clip_val then
           scaler:unscale_(opt)
           optim.clip_grad_norm_(params, self.gradient_clip_val)
@@ -450,6 +470,7 @@ function Trainer:_train_epoch()
         scaler:update()
       else
         loss:backward()
+        mean:add(self, logs or {}, n, "training_step")
         if self.gradient_clip_val then
           optim.clip_grad_norm_(params, self.gradient_clip_val)
         end
@@ -459,7 +480,7 @@ function Trainer:_train_epoch()
     stepped = true
     self.global_step = self.global_step + 1
     self:_hook("on_train_batch_end", logs, i)
-    self.progress:step(i, logs and tonumber(logs.train_loss) or loss:item(), n)
+    self.progress:step(i, mean.last.train_loss or loss:detach(), n)
   end
   dm:next_epoch()
   return mean, stepped
@@ -477,9 +498,10 @@ function Trainer:_validate()
     for batch in val:iter(0) do
       batch = on_device(self, batch)
       local logs = run_step(self, model, "validation_step", batch, ctx)
-      mean:add(self, logs, batch_size(batch), "validation_step")
+      mean:defer(logs, batch_size(batch), "validation_step")
     end
   end)
+  mean:settle(self)
   model:train()
   return mean
 end

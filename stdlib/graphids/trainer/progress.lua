@@ -4,6 +4,7 @@
 --   local P = require "graphids.trainer.progress"
 --   local p = P.new{mode = "auto", every = 50}          -- "auto" | "bar" | "lines" | "off"
 --   p:epoch_start(epoch, max_epochs, nbatches); p:step(i, loss, graphs); p:epoch_end(metrics)
+-- (loss: a number, or a 0-d tensor, read only when a line shows it)
 local M = {}
 M.__index = M
 
@@ -60,7 +61,9 @@ function M:line(i)
   end
   parts[#parts + 1] = string.format("step %d/%s", i, self.nbatches and tostring(self.nbatches) or "?")
   if self.loss then
-    parts[#parts + 1] = string.format("loss %.4f", self.loss)
+    -- a tensor when the step logged no train_loss: read only when shown
+    local l = type(self.loss) == "number" and self.loss or self.loss:item()
+    parts[#parts + 1] = string.format("loss %.4f", l)
   end
   parts[#parts + 1] = string.format("%.0f graphs/s", rate)
   if eta then

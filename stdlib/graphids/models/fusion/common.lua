@@ -17,6 +17,7 @@
 local graphids = require "graphids"
 local U = require "graphids.nn._util"
 local class = require "graphids.class"
+local S = require "graphids.models._steps"
 
 local M = {}
 
@@ -239,10 +240,9 @@ function M.check_batch(name, batch)
   M.check_states(name, batch.states, batch.labels)
 end
 
--- Accuracy of 0/1 predictions against labels.
+-- Accuracy of 0/1 predictions against labels: a 0-d f64 tensor (S.hit_rate).
 function M.accuracy(preds, labels)
-  local n = labels:numel()
-  return n == 0 and 0 or preds:eq(labels):sum():item() / n
+  return S.hit_rate(preds, labels)
 end
 
 return M

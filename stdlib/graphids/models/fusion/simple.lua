@@ -23,7 +23,7 @@ local function steps(cls, name)
     FC.check_batch(name, batch)
     local _ = ctx
     local score, loss = self:_score_loss(batch)
-    return loss, { train_loss = loss:item(),
+    return loss, { train_loss = loss:detach(),
       train_acc = FC.accuracy(FC.decide(score), batch.labels:long()) }
   end
 
@@ -31,7 +31,7 @@ local function steps(cls, name)
     FC.check_batch(name, batch)
     return graphids.no_grad(function()
       local score, loss = self:_score_loss(batch)
-      return { val_loss = loss:item(),
+      return { val_loss = loss,
         val_acc = FC.accuracy(FC.decide(score), batch.labels:long()) }
     end)
   end
