@@ -8,6 +8,9 @@
  *   graphids.gpu.memory(device?)       {allocated, reserved, peak, free, total} in bytes
  *   graphids.gpu.reset(device?)        full Lua GC, then the backend's reset (DESIGN §3)
  *   graphids.gpu.synchronize(device?)  waits for every stream of the device
+ *   graphids.gpu.waits()               how many times the host has waited for a device so far
+ *                                      (read values back, synchronised): a step that reads
+ *                                      nothing back keeps the GPU's queue full
  *   streams and events: l_gpu_stream.c (Stream, Event, current_stream, set_stream, ...)
  *
  * Without a GPU, is_available() is false and reset() is a cheap no-op that returns false and
@@ -119,6 +122,17 @@ static int g_synchronize(lua_State *L) {
     return 0;
 }
 
+static int g_waits(lua_State *L) {
+    l_checkend(L, 0, "gpu.waits");
+    const gids_backend *b = backend(L, "waits");
+    if (b->waits == NULL)
+        return l_error(L, "gpu.waits: the %s plugin does not count waits", b->name);
+    int64_t n = 0;
+    l_check(L, b->waits(&n));
+    lua_pushinteger(L, (lua_Integer)n);
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {
     {"is_available", g_is_available},
     {"check_device", g_check_device},
@@ -128,6 +142,7 @@ static const luaL_Reg funcs[] = {
     {"memory", g_memory},
     {"reset", g_reset},
     {"synchronize", g_synchronize},
+    {"waits", g_waits},
     {NULL, NULL},
 };
 

@@ -1,6 +1,6 @@
 /* l_index.c -- index_select, gather, scatter(_), scatter_add(_), index_add(_), masked_fill(_),
- * masked_select and nonzero.  Dims are 1-based; index tensors hold 0-based positions.  The
- * out-of-place forms record autograd nodes (index tensors are never differentiated; a fill
+ * masked_select, nonzero and int_range.  Dims are 1-based; index tensors hold 0-based positions.
+ * The out-of-place forms record autograd nodes (index tensors are never differentiated; a fill
  * value given as a tensor is read as a number, so it gets no gradient). */
 #include "binding.h"
 
@@ -179,6 +179,19 @@ static int l_nonzero(lua_State *L) {
     return 1;
 }
 
+/* t:int_range() -> lo, hi: the least and greatest value of an i64 or i32 tensor as Lua
+ * integers (0, -1 for an empty one), for range checks before an index is used.  On a GPU it
+ * waits for the device only when the device does not keep these values' range (gids/ops.h). */
+static int l_int_range(lua_State *L) {
+    gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 1, "int_range");
+    int64_t lo = 0, hi = -1;
+    l_check(L, gids_int_range(t, &lo, &hi));
+    lua_pushinteger(L, (lua_Integer)lo);
+    lua_pushinteger(L, (lua_Integer)hi);
+    return 2;
+}
+
 static const luaL_Reg funcs[] = {
     {"index_select", l_index_select},
     {"gather", l_gather},
@@ -192,6 +205,7 @@ static const luaL_Reg funcs[] = {
     {"masked_fill_", l_masked_fill_},
     {"masked_select", l_masked_select},
     {"nonzero", l_nonzero},
+    {"int_range", l_int_range},
     {NULL, NULL},
 };
 

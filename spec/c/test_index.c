@@ -1,4 +1,5 @@
-/* test_index.c -- index_select, gather, scatter family, index_add, masked ops and nonzero:
+/* test_index.c -- index_select, gather, scatter family, index_add, masked ops, nonzero and
+ * int_range:
  * values against hand computation, strided inputs, determinism and every error path. */
 #include <stdlib.h>
 
@@ -336,6 +337,32 @@ TEST(masked_fill_and_select_broadcast_the_mask) {
     gids_tensor_release(a);
 }
 
+TEST(int_range_gives_the_least_and_greatest_value) {
+    int64_t v[6] = {4, -7, 9, 0, 9, 2}, s23[2] = {2, 3}, lo = 1, hi = 1;
+    gids_tensor *a = from(GIDS_I64, 2, s23, v), *t = NULL, *c = NULL, *e = NULL, *f = NULL;
+    CHECK_OK(gids_int_range(a, &lo, &hi));
+    CHECK(lo == -7 && hi == 9);
+    CHECK_OK(gids_transpose(&t, a, 0, 1)); /* strided */
+    CHECK_OK(gids_int_range(t, &lo, &hi));
+    CHECK(lo == -7 && hi == 9);
+    CHECK_OK(gids_to_dtype(&c, a, GIDS_I32));
+    CHECK_OK(gids_int_range(c, &lo, &hi));
+    CHECK(lo == -7 && hi == 9);
+    int64_t zero = 0;
+    CHECK_OK(gids_empty(&e, GIDS_I64, GIDS_DEVICE_CPU, 1, &zero));
+    CHECK_OK(gids_int_range(e, &lo, &hi));
+    CHECK(lo == 0 && hi == -1); /* an empty range */
+    CHECK_OK(gids_to_dtype(&f, a, GIDS_F32));
+    CHECK_ERR(gids_int_range(f, &lo, &hi), GIDS_EDTYPE,
+              "int_range: input must be an i64 or i32 index tensor, got f32");
+    CHECK_ERR(gids_int_range(a, NULL, &hi), GIDS_EINVAL, "must not be NULL");
+    gids_tensor_release(f);
+    gids_tensor_release(e);
+    gids_tensor_release(c);
+    gids_tensor_release(t);
+    gids_tensor_release(a);
+}
+
 TEST(nonzero_lists_coordinates_in_row_major_order) {
     float v[6] = {0, 1.5f, 0, NAN, -2, 0};
     int64_t s23[2] = {2, 3};
@@ -388,5 +415,6 @@ int main(void) {
     RUN(accumulation_is_deterministic_across_thread_counts);
     RUN(masked_fill_and_select_broadcast_the_mask);
     RUN(nonzero_lists_coordinates_in_row_major_order);
+    RUN(int_range_gives_the_least_and_greatest_value);
     return check_summary("index");
 }

@@ -446,8 +446,8 @@ TEST(the_entry_list_agrees_with_the_cuda_plugins_table) {
     if (fn == NULL) return;
     int n = 0;
     const lb_entry *e = fn(&n);
-    cuda_item items[64];
-    int m = read_cuda_table(items, 64);
+    cuda_item items[128];
+    int m = read_cuda_table(items, 128);
     if (m != n)
         CHECK_FAIL_("device.cu's gc_backend has %d entries (%d: unreadable), the list %d", m, m, n);
     size_t ptr = sizeof(void (*)(void));

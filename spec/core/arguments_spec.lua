@@ -55,6 +55,7 @@ for _, name in ipairs({ "float", "double", "long", "int", "byte", "bool", "numel
   "is_contiguous", "totable", "tobytes", "clone", "contiguous", "t", "zero_", "free", "nonzero" }) do
   full[name] = function() return m22() end
 end
+full.int_range = function() return long({ 3, 1 }) end
 for _, name in ipairs({ "zeros_like", "ones_like", "empty_like", "rand_like", "randn_like" }) do
   full[name] = function() return m22(), {} end
 end
@@ -381,6 +382,7 @@ describe("argument counts", function()
       calls.memory = function() return 0 end
       calls.reset = function() return 0 end
       calls.synchronize = function() return 0 end
+      calls.waits = function() end
     else
       calls.reset = function() return 0 end -- a no-op returning false without a GPU
     end

@@ -642,6 +642,37 @@ for _, fam in ipairs({ { "gat", "GATClassifier" }, { "vgae", "VGAE" }, { "dgi", 
   end
 end
 
+-- A GAT training step reads nothing back: the batch's index tensors came from the host with
+-- their ranges (so every range check answers on the host), the loss and accuracy it logs stay on
+-- the device, and no op sizes its result from device values.  A wait would leave the GPU idle
+-- while the host queues what follows (docs/cuda.md, "Waits for the device").
+check("a GAT training step waits for the device nowhere once its forms are made", function()
+  local models = require "graphids.models"
+  graphids.manual_seed(3)
+  local m = models.GATClassifier(models.presets.gat.small({ num_ids = 10 }))
+  m:to(D)
+  local b = {}
+  for k, v in pairs(model_batch(10)) do
+    b[k] = type(v) == "userdata" and v:to(D) or v
+  end
+  local opt = graphids.optim.Adam(m:parameters(), { lr = 1e-3 })
+  local gen = graphids.Generator(1)
+  local function step()
+    opt:zero_grad()
+    local loss, logs = m:training_step(b, { generator = gen })
+    loss:backward()
+    opt:step()
+    return logs
+  end
+  step() -- the first makes the self-loop forms and reads the ranges of what it made
+  local w0 = graphids.gpu.waits()
+  local logs
+  for _ = 1, 3 do logs = step() end
+  local waits = graphids.gpu.waits() - w0
+  assert(waits == 0, waits .. " waits in three steps")
+  assert(logs.train_loss:item() > 0 and logs.train_acc:item() >= 0, "the logged values read back")
+end)
+
 -- The fusion policies over 15-D states: an episode of training and a test step on the device.
 check("the fusion policies train and test on the GPU", function()
   local models = require "graphids.models"

@@ -359,6 +359,40 @@ check("kept index ranges still catch every bad index", function()
     "after reset")
 end)
 
+check("int_range reads a range once and keeps it until the values change", function()
+  local function waits_of(f)
+    local w0 = graphids.gpu.waits()
+    local a, b = f()
+    return graphids.gpu.waits() - w0, a, b
+  end
+  local host = graphids.tensor({ 5, -3, 7, 2, 7 })
+  local up = host:cuda() -- an upload waits (the copy) and brings its range along
+  local w, lo, hi = waits_of(function() return up:int_range() end)
+  assert(w == 0 and lo == -3 and hi == 7, string.format("uploaded: %d waits, [%d, %d]", w, lo, hi))
+  local d = up * 2
+  w, lo, hi = waits_of(function() return d:int_range() end)
+  assert(w == 1 and lo == -6 and hi == 14, string.format("made on the device: %d waits, [%d, %d]",
+    w, lo, hi))
+  w = waits_of(function() return d:int_range() end)
+  assert(w == 0, "the second look waited " .. w .. " times")
+  d:narrow(1, 2, 1):fill_(-40) -- in place: the kept range is stale
+  w, lo, hi = waits_of(function() return d:int_range() end)
+  assert(w == 1 and lo == -40 and hi == 14, string.format("after fill_: %d waits, [%d, %d]", w, lo,
+    hi))
+  -- a part of a kept tensor gets its own least and greatest value, not the whole one's
+  lo, hi = d:narrow(1, 3, 2):int_range()
+  assert(lo == 4 and hi == 14, string.format("a view: [%d, %d]", lo, hi))
+  lo, hi = host:to("i32"):cuda():int_range()
+  assert(lo == -3 and hi == 7, "i32")
+  lo, hi = graphids.zeros({ 0 }, { dtype = "i64", device = "cuda" }):int_range()
+  assert(lo == 0 and hi == -1, "empty")
+  assert(waits_of(function() return graphids.gpu.synchronize() end) == 1, "synchronize is a wait")
+  assert(waits_of(function() return d:sum():item() end) == 1, "item is a wait")
+  graphids.gpu.reset()
+  w = waits_of(function() return up:int_range() end)
+  assert(w == 1, "after reset (the ranges dropped): " .. w .. " waits")
+end)
+
 -- How often the checks wait for the device, from GRAPHIDS_CUDA_SYNC_DEBUG=warn in a child:
 -- never for an index copied from the host (its range comes with the copy), once for an index
 -- made on the device, however often it is used.

@@ -3,7 +3,6 @@
 -- same batch (parallel edges, self-loops, isolated nodes, a one-node graph) and the same
 -- training-step draws give the same forward outputs, losses, parameter gradients, eval scores
 -- and fusion features within relative error 1e-5 (f32), and the same parameter names and count.
-local graphids = require "graphids"
 local cjson = require "cjson"
 local fx = require "fixtures"
 local safetensors = require "safetensors"

@@ -32,7 +32,7 @@
 extern "C" {
 #endif
 
-#define GIDS_BACKEND_ABI 9
+#define GIDS_BACKEND_ABI 10
 
 /* ABI 6: streams and events (docs/cuda.md "Streams and events").  Opaque handles, defined by the
  * backend that makes them; a handle of one backend means nothing to another. */
@@ -247,6 +247,12 @@ typedef struct gids_backend {
                                gids_tensor *const *exp_avgs, gids_tensor *const *exp_avg_sqs,
                                gids_tensor *const *max_exp_avg_sqs, const int64_t *steps,
                                const gids_adam_cfg *cfg);
+    /* ---- ABI 10: index ranges without a wait, and the count of waits ---- */
+    /* gids_int_range of a tensor with at least one element, its dtype checked by the runtime */
+    gids_status (*int_range)(const gids_tensor *t, int64_t *lo, int64_t *hi);
+    /* *count: how many times this process's host has waited for the backend's devices so far
+     * (reading values back, synchronising); graphids.gpu.waits() */
+    gids_status (*waits)(int64_t *count);
 } gids_backend;
 
 /* The plugin's entry point (exported by graphids_cuda.so under this name). */

@@ -207,6 +207,14 @@ gids_status gids_masked_fill(gids_tensor **out, const gids_tensor *self, const g
 gids_status gids_masked_select(gids_tensor **out, const gids_tensor *a, const gids_tensor *mask);
 /* [count, ndim] i64 coordinates of non-zero elements, row-major order. */
 gids_status gids_nonzero(gids_tensor **out, const gids_tensor *a);
+/* The least and the greatest value of an index tensor (i64 or i32, any shape and strides), on
+ * the host; an empty tensor gives *lo = 0, *hi = -1.  For the range checks of labels, ids and
+ * edges before an op uses them.  On a device the values are read back (a wait for the device)
+ * unless the device kept their range: the CUDA plugin keeps the ranges it has read of contiguous
+ * i64 tensors, and those of i64 tensors copied whole from the host, until the memory is written
+ * (docs/cuda.md, "Waits for the device"), so a batch's index tensors are checked without
+ * waiting. */
+gids_status gids_int_range(const gids_tensor *t, int64_t *lo, int64_t *hi);
 
 /* ---------------------------------------------------------------- sorting, counting */
 /* Always stable (ties keep input order; `stable` is accepted for torch's signature); NaN sorts

@@ -1,4 +1,4 @@
-/* index.c -- index_select and gather, plus the index helpers of index_impl.h.
+/* index.c -- index_select and gather, int_range, plus the index helpers of index_impl.h.
  *
  * Every index value is checked against its range before anything is written, so a bad index
  * leaves no half-filled result and names the first offending position.  Copies are pure
@@ -40,6 +40,32 @@ gids_status gids_index_check_range(const char *op, const int64_t *v, int64_t n, 
         GIDS_FAIL(GIDS_EINDEX, "%s: index %lld out of range [0, %lld) at position %s (0-based)", op,
                   (long long)v[i], (long long)size, pos);
     }
+    return GIDS_OK;
+}
+
+gids_status gids_int_range(const gids_tensor *t, int64_t *lo, int64_t *hi) {
+    const char *op = "int_range";
+    GIDS_CHECK(t != NULL && lo != NULL && hi != NULL, GIDS_EINVAL,
+               "int_range: t, lo and hi must not be NULL");
+    *lo = 0;
+    *hi = -1;
+    GIDS_CHECK(t->dtype == GIDS_I64 || t->dtype == GIDS_I32, GIDS_EDTYPE,
+               "int_range: input must be an i64 or i32 index tensor, got %s",
+               gids_dtype_name(t->dtype));
+    int64_t n = gids_tensor_numel(t);
+    if (n == 0) return GIDS_OK;
+    GIDS_ON_DEVICE(op, int_range, t)(t, lo, hi);
+    gids_tensor *c = NULL;
+    GIDS_TRY(gids_index_to_i64(op, "input", t, &c));
+    const int64_t *v = gids_tensor_data(c);
+    int64_t a = v[0], b = v[0];
+    for (int64_t i = 1; i < n; i++) {
+        a = v[i] < a ? v[i] : a;
+        b = v[i] > b ? v[i] : b;
+    }
+    gids_tensor_release(c);
+    *lo = a;
+    *hi = b;
     return GIDS_OK;
 }
 

@@ -165,24 +165,23 @@ static gids_status bincount_scan(const gids_tensor *a, int64_t *max_out) {
 }
 
 /* bincount off the CPU: a segment sum of ones (or of the weights), in f64 so that counts up to
- * 2^53 are exact; the range is read back first (a negative value is an error, as on the CPU). */
+ * 2^53 are exact; the range comes first (a negative value is an error, as on the CPU), from
+ * gids_int_range, which need not wait for the device (a mean's backward counts the rows of
+ * each segment of the same batch vector at every step). */
 static gids_status bincount_device(gids_tensor **out, const gids_tensor *a,
                                    const gids_tensor *weights, int64_t minlength) {
     gids_device dev = gids_tensor_device(a);
     int64_t n = a->shape[0], lo = 0, hi = -1;
-    if (n > 0) {
-        gids_tensor *m = NULL;
-        GIDS_TRY(gids_reduce(&m, GIDS_AMIN, a, 0, NULL, false));
-        gids_status st = gids_tensor_get_i64(m, 0, &lo);
-        gids_tensor_release(m);
+    if (a->dtype == GIDS_U8) {
+        gids_tensor *w = NULL;
+        GIDS_TRY(gids_to_dtype(&w, a, GIDS_I64));
+        gids_status st = gids_int_range(w, &lo, &hi);
+        gids_tensor_release(w);
         GIDS_TRY(st);
-        GIDS_CHECK(lo >= 0, GIDS_EINVAL, "bincount: input has a negative value %lld",
-                   (long long)lo);
-        GIDS_TRY(gids_reduce(&m, GIDS_AMAX, a, 0, NULL, false));
-        st = gids_tensor_get_i64(m, 0, &hi);
-        gids_tensor_release(m);
-        GIDS_TRY(st);
+    } else {
+        GIDS_TRY(gids_int_range(a, &lo, &hi));
     }
+    GIDS_CHECK(lo >= 0, GIDS_EINVAL, "bincount: input has a negative value %lld", (long long)lo);
     GIDS_CHECK(hi < INT64_MAX, GIDS_EOVERFLOW,
                "bincount: value %lld gives a result length that overflows int64", (long long)hi);
     int64_t len = hi + 1 > minlength ? hi + 1 : minlength;
@@ -191,7 +190,14 @@ static gids_status bincount_device(gids_tensor **out, const gids_tensor *a,
                                                      : GIDS_F64;
     enum { IDX, SRC, SUM, NT };
     gids_tensor *t[NT] = {NULL};
-    gids_status st = gids_to_dtype(&t[IDX], a, GIDS_I64);
+    /* the index as it is (its kept range serves the segment sum's check too), u8 widened */
+    gids_status st = GIDS_OK;
+    if (a->dtype == GIDS_U8) {
+        st = gids_to_dtype(&t[IDX], a, GIDS_I64);
+    } else {
+        gids_tensor_retain((gids_tensor *)a);
+        t[IDX] = (gids_tensor *)a;
+    }
     if (st == GIDS_OK)
         st = weights == NULL ? gids_full(&t[SRC], GIDS_F64, dev, 1, &n, gids_scalar_f(1.0))
                              : gids_to_dtype(&t[SRC], weights, GIDS_F64);

@@ -260,6 +260,7 @@ gids_status gc_contiguous_as(const char *op, gids_tensor **out, const gids_tenso
  * between the streams, and the temporaries on either side are free to reuse when it returns. */
 static gids_status peer_copy(void *dst, int dd, const void *src, int sd, size_t n) {
     cudaStream_t ss = gc_stream_on(sd), ds = gc_stream_on(dd);
+    gc_waited();
     if (ss == 0 && ds == 0) {
         GC_CUDA("copy_", cudaMemcpyPeer(dst, dd, src, sd, n));
         return GIDS_OK;

@@ -79,6 +79,11 @@ cudaError_t gc_memcpy_sync_at(void *dst, const void *src, size_t n, cudaMemcpyKi
                               const char *file, int line);
 #define gc_memcpy_sync(dst, src, n, kind) gc_memcpy_sync_at(dst, src, n, kind, __FILE__, __LINE__)
 extern bool gc_warn_syncs;
+/* Counts one wait of the host for the device (gids_backend.waits, graphids.gpu.waits()): every
+ * call above, synchronisations the user asks for, and the copies between devices.  Returns the
+ * count so far. */
+int64_t gc_waited(void);
+gids_status gc_waits(int64_t *count);
 /* GRAPHIDS_CUDA_SYNC=1's wait after an op: the device on the legacy default stream (as before
  * streams), else the current stream. */
 cudaError_t gc_sync_current(void);

@@ -154,6 +154,7 @@ static gids_status info_(char *buf, size_t n) {
 static gids_status synchronize_(int device) {
     GIDS_TRY(gc_check_device("gpu synchronize", device));
     GC_CUDA("gpu synchronize", cudaSetDevice(device));
+    gc_waited();
     GC_CUDA("gpu synchronize", cudaDeviceSynchronize());
     return GIDS_OK;
 }
@@ -351,4 +352,6 @@ const gids_backend gc_backend = {
     gc_jk_sum_backward,          /* jk_sum_backward */
     gc_softmax_backward,         /* softmax_backward */
     gc_adam_steps_,              /* adam_steps_ */
+    gc_int_range,                /* int_range */
+    gc_waits,                    /* waits */
 };

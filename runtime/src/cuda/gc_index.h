@@ -34,6 +34,9 @@ gids_status gc_index_check(const char *op, const gids_tensor *idx, int64_t size,
  * with the device unless the range of these values is kept (index_range.cu). */
 gids_status gc_index_find(const char *op, const gids_tensor *like, const int64_t *v, int64_t n,
                           int64_t size, int64_t *pos, int64_t *bad);
+/* gids_int_range on a CUDA tensor (i64 or i32, at least one element): from a kept range, else
+ * read back (a wait) and kept when t is a contiguous i64 tensor. */
+gids_status gc_int_range(const gids_tensor *t, int64_t *lo, int64_t *hi);
 /* Keeps the range of the n i64 values at host, just copied into the whole of t (contiguous,
  * on a CUDA device, its version already bumped for the copy): copy.cu's host-to-device path. */
 void gc_index_range_note(const gids_tensor *t, const int64_t *host, int64_t n);

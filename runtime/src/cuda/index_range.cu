@@ -13,12 +13,15 @@
  * out of range then takes the kernel that finds its first position, for the CPU's message.
  * An i64 tensor copied whole from the host gets its range from the host copy on the way
  * (gc_index_range_note): a batch moved to the GPU for a training step is then checked without
- * any wait.
+ * any wait.  gids_int_range (gc_int_range) answers from the same ranges: the Lua checks of
+ * labels, ids and edges read their bounds through it.  The table is kept_ranges.h's, shared with
+ * the loopback device.
  * Raw references, released by hand (a static gc_ref would release them after the CUDA context
  * is gone at exit); gpu.reset() drops them.
  */
 #include <mutex>
 
+#include "../kept_ranges.h"
 #include "gc_index.h"
 
 /* ---------------------------------------------------------------- kernels */
@@ -57,59 +60,30 @@ __global__ void index_first_bad_kernel(const int64_t *v, int64_t n, int64_t size
 }
 
 /* ---------------------------------------------------------------- kept ranges */
-#define RANGE_SLOTS 8 /* per device: a step's index tensors (edges, batch, ids) and spares */
-/* Ranges of more values are not kept: an entry holds its tensor's memory until it is replaced
- * (8 entries of up to 32 MiB), and a check of so many values costs little beside the op. */
-#define RANGE_KEEP_MAX ((int64_t)1 << 22)
-
-struct kept_range {
-    gids_tensor *t = nullptr; /* the tensor v points into, retained */
-    const int64_t *v = nullptr;
-    int64_t n = 0;
-    uint64_t version = 0;
-    int64_t lo = 0, hi = 0;
-    uint64_t used = 0; /* when last found: a new range replaces the least recently used */
-};
-static kept_range kept[GC_MAX_DEVICES][RANGE_SLOTS];
-static uint64_t use_clock;
+/* kept_ranges.h holds the table (shared with the loopback device); one per device, one lock. */
+static gids_kept_ranges kept[GC_MAX_DEVICES];
 static std::mutex kept_lock;
 
 void gc_index_ranges_drop(int device) {
     std::lock_guard<std::mutex> lk(kept_lock);
     if (device < 0 || device >= GC_MAX_DEVICES) return;
-    for (kept_range &k : kept[device]) {
-        gids_tensor_release(k.t);
-        k = kept_range();
-    }
+    gids_kept_clear(&kept[device]);
 }
 
-/* A kept range of values that include the n at v (the same ones, or a tensor they are part
- * of, such as an edge_index whose rows are checked one by one): bounds of theirs. */
-static bool lookup(int dev, const gids_tensor *like, const int64_t *v, int64_t n, int64_t *lo,
-                   int64_t *hi) {
+static bool keepable(int dev, int64_t n) {
+    return dev >= 0 && dev < GC_MAX_DEVICES && n <= GIDS_KEPT_MAX;
+}
+
+static bool lookup(int dev, const gids_tensor *like, const int64_t *v, int64_t n, bool exact,
+                   int64_t *lo, int64_t *hi) {
     std::lock_guard<std::mutex> lk(kept_lock);
-    for (kept_range &k : kept[dev])
-        if (k.t != nullptr && k.t->storage == like->storage && v >= k.v && v + n <= k.v + k.n &&
-            k.version == like->storage->version) {
-            k.used = ++use_clock;
-            *lo = k.lo;
-            *hi = k.hi;
-            return true;
-        }
-    return false;
+    return gids_kept_find(&kept[dev], like, v, n, exact, lo, hi);
 }
 
 static void keep(int dev, const gids_tensor *like, const int64_t *v, int64_t n, uint64_t version,
                  int64_t lo, int64_t hi) {
     std::lock_guard<std::mutex> lk(kept_lock);
-    /* the least recently used entry (an empty one first): the batch's index tensors, found at
-     * every step, outlive the one-off ones a step makes */
-    kept_range *k = &kept[dev][0];
-    for (kept_range &c : kept[dev])
-        if (c.used < k->used) k = &c;
-    gids_tensor_release(k->t);
-    gids_tensor_retain(const_cast<gids_tensor *>(like));
-    *k = kept_range{const_cast<gids_tensor *>(like), v, n, version, lo, hi, ++use_clock};
+    gids_kept_put(&kept[dev], like, v, n, version, lo, hi);
 }
 
 /* ---------------------------------------------------------------- the check */
@@ -145,32 +119,41 @@ static gids_status first_bad(const char *op, const gids_tensor *like, const int6
     return GIDS_OK;
 }
 
+/* Bounds of the n values at v: kept (of exactly these values when `exact`, else possibly of
+ * values around them), or their least and greatest read from the device and kept. */
+static gids_status bounds(const char *op, const gids_tensor *like, const int64_t *v, int64_t n,
+                          bool exact, int64_t *lo, int64_t *hi) {
+    const int dev = gc_dev(like).index;
+    if (keepable(dev, n) && lookup(dev, like, v, n, exact, lo, hi)) return GIDS_OK;
+    uint64_t version = gids_kept_version(like);
+    GIDS_TRY(device_minmax(op, like, v, n, lo, hi));
+    if (keepable(dev, n)) keep(dev, like, v, n, version, *lo, *hi);
+    return GIDS_OK;
+}
+
 gids_status gc_index_find(const char *op, const gids_tensor *like, const int64_t *v, int64_t n,
                           int64_t size, int64_t *pos, int64_t *bad) {
     *pos = -1;
     *bad = 0;
     if (n <= 0) return GIDS_OK;
-    const int dev = gc_dev(like).index;
-    const bool keepable = dev >= 0 && dev < GC_MAX_DEVICES && n <= RANGE_KEEP_MAX;
     int64_t lo = 0, hi = 0;
-    if (keepable && lookup(dev, like, v, n, &lo, &hi) && lo >= 0 && hi < size) return GIDS_OK;
-    /* the version before the read: a write enqueued meanwhile on another thread makes the entry
-     * stale rather than wrong */
-    uint64_t version = __atomic_load_n(&like->storage->version, __ATOMIC_RELAXED);
-    GIDS_TRY(device_minmax(op, like, v, n, &lo, &hi));
-    if (keepable) keep(dev, like, v, n, version, lo, hi);
+    GIDS_TRY(bounds(op, like, v, n, false, &lo, &hi));
     if (lo >= 0 && hi < size) return GIDS_OK;
     return first_bad(op, like, v, n, size, pos, bad);
 }
 
+gids_status gc_int_range(const gids_tensor *t, int64_t *lo, int64_t *hi) {
+    const char *op = "int_range";
+    GC_CUDA(op, cudaSetDevice(gc_dev(t).index));
+    gc_ref idx; /* an i32 or strided tensor: read as a contiguous i64 copy (not kept) */
+    GIDS_TRY(gc_index_i64(op, "input", t, false, &idx.t));
+    return bounds(op, idx.t, (const int64_t *)gids_tensor_data(idx.t), gids_tensor_numel(idx.t),
+                  true, lo, hi);
+}
+
 void gc_index_range_note(const gids_tensor *t, const int64_t *host, int64_t n) {
     const int dev = gc_dev(t).index;
-    if (n <= 0 || n > RANGE_KEEP_MAX || dev < 0 || dev >= GC_MAX_DEVICES) return;
-    int64_t lo = host[0], hi = host[0];
-    for (int64_t i = 1; i < n; i++) {
-        lo = host[i] < lo ? host[i] : lo;
-        hi = host[i] > hi ? host[i] : hi;
-    }
-    keep(dev, t, (const int64_t *)gids_tensor_data(t), n,
-         __atomic_load_n(&t->storage->version, __ATOMIC_RELAXED), lo, hi);
+    if (!keepable(dev, n)) return;
+    std::lock_guard<std::mutex> lk(kept_lock);
+    gids_kept_note(&kept[dev], t, host, n);
 }

@@ -45,15 +45,26 @@ cudaStream_t gc_stream(void) {
 }
 
 bool gc_warn_syncs = false;
+static std::atomic<int64_t> waits_{0};
+
+int64_t gc_waited(void) {
+    return waits_.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+gids_status gc_waits(int64_t *count) {
+    GIDS_TRY(gids_check_given("gpu waits", count != nullptr, "count"));
+    *count = waits_.load(std::memory_order_relaxed);
+    return GIDS_OK;
+}
 
 cudaError_t gc_memcpy_sync_at(void *dst, const void *src, size_t n, cudaMemcpyKind kind,
                               const char *file, int line) {
+    int64_t w = gc_waited();
     if (gc_warn_syncs) {
-        static std::atomic<unsigned long> waits{0};
         const char *base = strrchr(file, '/');
         fprintf(stderr,
-                "graphids cuda: the host waits for the device at %s:%d (%zu bytes; wait %lu)\n",
-                base ? base + 1 : file, line, n, ++waits);
+                "graphids cuda: the host waits for the device at %s:%d (%zu bytes; wait %lld)\n",
+                base ? base + 1 : file, line, n, (long long)w);
     }
     cudaStream_t s = gc_stream();
     if (s == 0) return cudaMemcpy(dst, src, n, kind);
@@ -62,6 +73,7 @@ cudaError_t gc_memcpy_sync_at(void *dst, const void *src, size_t n, cudaMemcpyKi
 }
 
 cudaError_t gc_sync_current(void) {
+    gc_waited();
     cudaStream_t s = gc_stream();
     return s == 0 ? cudaDeviceSynchronize() : cudaStreamSynchronize(s);
 }
@@ -153,6 +165,7 @@ gids_status gc_stream_synchronize(int device, gids_stream *s) {
     const char *op = "gpu stream synchronize";
     GIDS_TRY(check_pair(op, device, s));
     GC_CUDA(op, cudaSetDevice(device));
+    gc_waited();
     GC_CUDA(op, cudaStreamSynchronize(raw(s)));
     return GIDS_OK;
 }
@@ -206,6 +219,7 @@ gids_status gc_event_record(gids_event *e, int device, gids_stream *s) {
 gids_status gc_event_synchronize(gids_event *e) {
     const char *op = "gpu event synchronize";
     GIDS_TRY(gids_check_given(op, e != nullptr, "event"));
+    gc_waited();
     GC_CUDA(op, cudaEventSynchronize(e->e));
     return GIDS_OK;
 }

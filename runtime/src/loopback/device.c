@@ -24,7 +24,9 @@ gids_status lb_info(char *buf, size_t n) {
 }
 
 gids_status lb_synchronize(int device) {
-    return lb_check_device("gpu synchronize", device); /* every op has finished when it returns */
+    GIDS_TRY(lb_check_device("gpu synchronize", device)); /* every op has finished already */
+    lb_waited();
+    return GIDS_OK;
 }
 
 gids_status lb_memory(int device, gids_gpu_memory *out) {
@@ -44,6 +46,7 @@ gids_status lb_memory(int device, gids_gpu_memory *out) {
  * runtime's counter) come down to what is live.  device -1: every device. */
 gids_status lb_reset(int device) {
     if (device != -1) GIDS_TRY(lb_check_device("gpu reset", device));
+    lb_ranges_drop(); /* first: they hold tensors whose blocks go back with the cache */
     lb_alloc_reset();
     gids_memory_reset_peak(LB_DEVICE);
     return GIDS_OK;

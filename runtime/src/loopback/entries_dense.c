@@ -7,8 +7,18 @@
 gids_status lb_copy(gids_tensor *dst, const gids_tensor *src) {
     GIDS_TRY(gids_check_given("copy_", dst != NULL, "dst"));
     GIDS_TRY(gids_check_given("copy_", src != NULL, "src"));
+    bool to_host = src->storage->device.type == GIDS_CUDA && dst->storage->device.type == GIDS_CPU;
+    bool from_host =
+        src->storage->device.type == GIDS_CPU && dst->storage->device.type == GIDS_CUDA;
+    /* the CUDA plugin's copies to and from the host both wait for the device (copy.cu) */
+    if (to_host || from_host) lb_waited();
     if (lb_is_half(dst->dtype) || lb_is_half(src->dtype)) return lb_copy_half(dst, src);
-    return lb_copy_host(dst, src);
+    GIDS_TRY(lb_copy_host(dst, src));
+    /* as the CUDA plugin: a whole i64 tensor moved to the device brings its range along */
+    if (from_host && src->dtype == dst->dtype && gids_tensor_numel(src) == gids_tensor_numel(dst) &&
+        src->ndim == dst->ndim)
+        lb_range_note(dst);
+    return GIDS_OK;
 }
 
 gids_status lb_fill(gids_tensor *t, gids_scalar value) {

@@ -228,12 +228,14 @@ gids_status lb_jk_sum_backward(gids_tensor **g_x, gids_tensor **g_alpha, const g
 
 gids_status lb_nonzero(gids_tensor **out, const gids_tensor *a) {
     lb_args x;
+    lb_waited(); /* on a GPU the host reads the result's size back */
     LB_IN(x, "nonzero", a);
     return LB_DONE(x, gids_nonzero(out, x.cpu[0]), out);
 }
 
 gids_status lb_masked_select(gids_tensor **out, const gids_tensor *a, const gids_tensor *mask) {
     lb_args x;
+    lb_waited(); /* on a GPU the host reads the result's size back */
     LB_IN(x, "masked_select", a, mask);
     return LB_DONE(x, gids_masked_select(out, x.cpu[0], x.cpu[1]), out);
 }
@@ -241,6 +243,7 @@ gids_status lb_masked_select(gids_tensor **out, const gids_tensor *a, const gids
 gids_status lb_unique(gids_tensor **values, gids_tensor **inverse, gids_tensor **counts,
                       const gids_tensor *a) {
     lb_args x;
+    lb_waited(); /* on a GPU the host reads the result's size back */
     LB_IN(x, "unique", a);
     return LB_DONE(x, gids_unique(values, inverse, counts, x.cpu[0]), values, inverse, counts);
 }

@@ -79,7 +79,9 @@
     X(jk_sum, 1)                                                                                   \
     X(jk_sum_backward, 1)                                                                          \
     X(softmax_backward, 1)                                                                         \
-    X(adam_steps_, 1)
+    X(adam_steps_, 1)                                                                              \
+    X(int_range, 1)                                                                                \
+    X(waits, 1)
 
 typedef struct lb_entry {
     const char *name;

@@ -70,6 +70,17 @@ gids_status lb_synchronize(int device);
 gids_status lb_memory(int device, gids_gpu_memory *out);
 gids_status lb_reset(int device);
 
+/* ---- waits and kept index ranges (waits.c) ---- */
+/* Counts one wait of the host for the device (a read back, a synchronisation). */
+void lb_waited(void);
+gids_status lb_waits(int64_t *count);
+gids_status lb_int_range(const gids_tensor *t, int64_t *lo, int64_t *hi);
+/* Keeps dst's range after a whole copy from the host into it (an i64 contiguous device tensor;
+ * anything else is ignored), as the CUDA plugin's host-to-device copy does. */
+void lb_range_note(const gids_tensor *dst);
+/* Forgets the kept ranges (gpu.reset()). */
+void lb_ranges_drop(void);
+
 /* ---- streams and events (stream.c): gids_backend's ABI 6 entries ----
  * A loopback stream is an in-order queue whose work runs at once (every op has finished when it
  * returns): synchronize returns, query says done, wait_event has nothing to wait for.  An event

@@ -73,7 +73,9 @@ gids_status lb_stream_get(int device, gids_stream **out) {
 }
 
 gids_status lb_stream_synchronize(int device, gids_stream *s) {
-    return check_pair("gpu stream synchronize", device, s);
+    GIDS_TRY(check_pair("gpu stream synchronize", device, s));
+    lb_waited();
+    return GIDS_OK;
 }
 
 gids_status lb_stream_query(int device, gids_stream *s, bool *done) {
@@ -112,7 +114,9 @@ gids_status lb_event_record(gids_event *e, int device, gids_stream *s) {
 }
 
 gids_status lb_event_synchronize(gids_event *e) {
-    return gids_check_given("gpu event synchronize", e != NULL, "event");
+    GIDS_TRY(gids_check_given("gpu event synchronize", e != NULL, "event"));
+    lb_waited();
+    return GIDS_OK;
 }
 
 gids_status lb_event_query(gids_event *e, bool *done) {

@@ -94,22 +94,22 @@ end
 
 function Lookup:forward(node_id, graph_of)
   local ids = check_ids("LookupIdEncoder", node_id)
-  if ids:numel() > 0 then
-    local neg = ids:lt(0)
-    if neg:any():item() then
-      local v, pos = first_bad(ids, neg)
-      error(string.format("LookupIdEncoder: node_id %d at position %d is negative", v, pos), 0)
-    end
+  -- the bounds first (int_range: no wait for a GPU when the ids came from the host), the
+  -- masks only when an id is out of range
+  local lo, hi = ids:int_range()
+  if lo < 0 then
+    local v, pos = first_bad(ids, ids:lt(0))
+    error(string.format("LookupIdEncoder: node_id %d at position %d is negative", v, pos), 0)
+  end
+  if hi >= self.num_ids then
     local over = ids:ge(self.num_ids)
-    if over:any():item() then
-      if self.oov == "unk" then
-        ids = ids:masked_fill(over, M.UNK_INDEX)
-      else
-        local v, pos = first_bad(ids, over)
-        error(string.format("LookupIdEncoder: node_id %d at position %d is outside the " ..
-          "vocabulary (num_ids %d); build the encoder with oov = 'unk' to map unknown ids " ..
-          "to UNK (0)", v, pos, self.num_ids), 0)
-      end
+    if self.oov == "unk" then
+      ids = ids:masked_fill(over, M.UNK_INDEX)
+    else
+      local v, pos = first_bad(ids, over)
+      error(string.format("LookupIdEncoder: node_id %d at position %d is outside the " ..
+        "vocabulary (num_ids %d); build the encoder with oov = 'unk' to map unknown ids " ..
+        "to UNK (0)", v, pos, self.num_ids), 0)
     end
   end
   if self.training and self.p_unk_drop > 0 and ids:numel() > 0 then
@@ -123,7 +123,8 @@ function Lookup:forward(node_id, graph_of)
         "vector, %d entries) as the second argument, got %s", ids:numel(),
         U.is_tensor(graph_of) and U.shape_str(graph_of) or type(graph_of)), 0)
     end
-    local ng = graph_of:max():item() + 1
+    local _, last = graph_of:int_range()
+    local ng = last + 1
     local drop = graphids.rand({ ng }, { generator = self.generator }):lt(self.p_unk_graph)
       :to(ids.device):index_select(1, graph_of)
     ids = ids:masked_fill(drop, M.UNK_INDEX)
@@ -188,12 +189,9 @@ end
 -- divisor's sign, so buckets are in [0, num_buckets)).
 function Hash:buckets(node_id)
   local ids = check_ids("HashIdEncoder", node_id)
-  if ids:numel() > 0 then
-    local neg = ids:lt(0)
-    if neg:any():item() then
-      local v, pos = first_bad(ids, neg)
-      error(string.format("HashIdEncoder: node_id %d at position %d is negative", v, pos), 0)
-    end
+  if (ids:int_range()) < 0 then
+    local v, pos = first_bad(ids, ids:lt(0))
+    error(string.format("HashIdEncoder: node_id %d at position %d is negative", v, pos), 0)
   end
   local offsets = self._hash_offsets
   return (ids:unsqueeze(2) * M.KNUTH_MULT + offsets:to(ids.device)):remainder(self.num_buckets)

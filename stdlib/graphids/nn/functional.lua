@@ -246,11 +246,10 @@ function F.one_hot(t, num_classes)
   if t.dtype ~= "i64" and t.dtype ~= "i32" then
     error("one_hot: input must be an i64 or i32 tensor, got " .. t.dtype, 2)
   end
-  local lo = t:numel() > 0 and t:amin():item() or 0
+  local lo, hi = t:int_range() -- 0, -1 when empty
   if lo < 0 then
     error("one_hot: class values must be non-negative, got " .. lo, 2)
   end
-  local hi = t:numel() > 0 and t:amax():item() or -1
   num_classes = num_classes or -1
   if num_classes == -1 then
     num_classes = hi + 1
@@ -288,14 +287,13 @@ local function check_targets(fname, target, C, ignore_index, level)
     error(string.format("%s: class targets must be i64 or i32, got %s (for class probabilities " ..
       "give a float target of the input's shape)", fname, target.dtype), level)
   end
-  if target:numel() == 0 then
-    return
+  -- int_range: a batch's labels moved to a GPU are checked there without a wait (their range
+  -- came along with the copy); only targets that hold ignore_index are read back whole.
+  local lo, hi = target:int_range()
+  if (lo < 0 or hi >= C) and (lo == ignore_index or hi == ignore_index) then
+    local host = target.device == "cpu" and target or target:cpu()
+    lo, hi = graphids.where(host:ne(ignore_index), host, 0):int_range()
   end
-  -- The range is read on the CPU: the values must come back to the host for the error anyway,
-  -- and integer reductions have no GPU kernel yet.
-  local host = target.device == "cpu" and target or target:cpu()
-  local safe = graphids.where(host:ne(ignore_index), host, 0)
-  local lo, hi = safe:amin():item(), safe:amax():item()
   if lo < 0 or hi >= C then
     error(string.format("%s: target %d is out of bounds for %d classes", fname,
       lo < 0 and lo or hi, C), level)

@@ -56,18 +56,13 @@ G._check_edge_index = check_edge_index
 
 -- max(index) + 1, or 0 for an empty index (PyG's maybe_num_nodes).
 local function infer_count(index)
-  if index:numel() == 0 then
-    return 0
-  end
-  return index:max():item() + 1
+  local _, hi = index:int_range() -- -1 when empty
+  return hi + 1
 end
 
 -- Checks every value of an index against [0, n); the message names the first bad position.
 local function check_range(fname, index, n, what, level)
-  if index:numel() == 0 then
-    return
-  end
-  local lo, hi = index:min():item(), index:max():item()
+  local lo, hi = index:int_range() -- 0, -1 when empty
   if lo < 0 or hi >= n then
     local bad = index:lt(0):logical_or(index:ge(n)):nonzero():select(1, 1):item()
     error(string.format("%s: %s value %d out of range [0, %d) at position %d (0-based)", fname,

@@ -93,13 +93,11 @@ function C.check_edge_index(fname, edge_index, num_nodes, level)
   if seen and seen.n == num_nodes and seen.v == edge_index._version then
     return edge_index
   end
-  if edge_index:numel() > 0 then
-    local lo, hi = edge_index:min():item(), edge_index:max():item()
-    if lo < 0 or hi >= num_nodes then
-      local bad = lo < 0 and lo or hi
-      error(string.format("%s: edge_index holds node %d, out of range [0, %d) for x with %d " ..
-        "nodes", fname, bad, num_nodes, num_nodes), level)
-    end
+  local lo, hi = edge_index:int_range()
+  if lo < 0 or hi >= num_nodes then
+    local bad = lo < 0 and lo or hi
+    error(string.format("%s: edge_index holds node %d, out of range [0, %d) for x with %d " ..
+      "nodes", fname, bad, num_nodes, num_nodes), level)
   end
   in_range[edge_index] = { n = num_nodes, v = edge_index._version }
   return edge_index
@@ -155,7 +153,7 @@ function C.check_batch(fname, batch, num_rows, size, what, size_name)
   if seen and seen.rows == num_rows and seen.v == batch._version then
     lo, hi = seen.lo, seen.hi -- the same batch vector, unchanged: no second wait for the device
   elseif num_rows > 0 then
-    lo, hi = batch:min():item(), batch:max():item()
+    lo, hi = batch:int_range()
     in_range[batch] = { rows = num_rows, v = batch._version, lo = lo, hi = hi }
   end
   if size == nil then
