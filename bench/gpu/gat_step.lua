@@ -4,6 +4,7 @@
 --   graphids run bench/gpu/gat_step.lua BATCH_DIR      (batch_{32,1024}.safetensors, written by
 --                                                        bench/gpu/write_batches.lua)
 -- Rows: gpu_gat_{small,large}_b{B}_ms (median of REPS steps after warm-up, synchronised) and
+-- gpu_gat_{small,large}_b{B}_waits (the waits for the device a step made, gpu.waits()),
 -- gpu_gat_{small,large}_b{B}_peak_mib (the allocator's peak over those steps, the model,
 -- optimizer state and batch included: gpu.reset() first makes the peak the live bytes).  A row
 -- that fails prints "<name> error <message>" and the others still run.  GAT_ROWS=name,...
@@ -51,18 +52,22 @@ local function load_batch(g)
   return graphs.load(dir, g)
 end
 
+-- The median step time, and the waits for the device a step made (graphids.gpu.waits(), less
+-- the synchronisation that ends each timed step).
 local function median_ms(step)
   for _ = 1, WARMUP do step() end
   graphids.gpu.synchronize()
   local runs = {}
+  local w0 = graphids.gpu.waits()
   for r = 1, REPS do
     local t0 = graphids.clock()
     step()
     graphids.gpu.synchronize()
     runs[r] = (graphids.clock() - t0) * 1e3
   end
+  local waits = (graphids.gpu.waits() - w0 - REPS) / REPS
   table.sort(runs)
-  return runs[(REPS + 1) // 2]
+  return runs[(REPS + 1) // 2], waits
 end
 
 -- A model, its optimizer and a step closure on device; the same weights for the same seed.
@@ -95,8 +100,9 @@ local function time_row(b, size, name)
   local ok, err = pcall(function()
     local step = setup(b, size, "cuda")
     graphids.gpu.reset()
-    local ms = median_ms(step)
+    local ms, waits = median_ms(step)
     print(string.format("%s_ms %.3f ms", name, ms))
+    print(string.format("%s_waits %.1f per step", name, waits))
     print(string.format("%s_peak_mib %.1f MiB", name, graphids.gpu.memory().peak / 2 ^ 20))
   end)
   if not ok then print(name .. " error " .. tostring(err)) end

@@ -1,8 +1,9 @@
 /* backend_common.h -- internal: what the CUDA plugin (runtime/src/cuda/) and the loopback device
  * (runtime/src/loopback/) must agree on, written once: the argument checks the two restate
  * (devices, the info buffer, copy_'s and backend ABI 6's stream and event entries), with their
- * messages (specs match them, on the loopback and on a GPU), and the caching allocator's size
- * classes (the loopback's statistics move as a GPU's).
+ * messages (specs match them, on the loopback and on a GPU), the caching allocator's size
+ * classes (the loopback's statistics move as a GPU's) and the largest upload that does not wait
+ * (the loopback's count of waits moves as a GPU's).
  *
  * Each backend defines its own gids_stream and gids_event, so the checks take the fields they
  * read (a device, whether an event was made with timing or recorded), never the handles.  Static
@@ -33,6 +34,13 @@ static inline size_t gids_alloc_rounded(size_t n) {
     if (n > SIZE_MAX - g) return 0;
     return (n + g - 1) / g * g;
 }
+
+/* ---------------------------------------------------------------- uploads */
+/* Uploads of up to PINNED_MAX_COPY bytes go through page-locked staging and do not wait for the
+ * device (runtime/src/cuda/pinned.cu; the loopback counts larger ones as waits); the staging
+ * blocks of a process hold at most PINNED_POOL_MAX bytes. */
+#define GIDS_PINNED_MAX_COPY ((size_t)16 << 20)
+#define GIDS_PINNED_POOL_MAX ((size_t)256 << 20)
 
 /* ---------------------------------------------------------------- arguments */
 /* "op: what is NULL" when !present (what: "out", "event", "event or done", ...). */

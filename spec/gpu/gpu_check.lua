@@ -393,6 +393,31 @@ check("int_range reads a range once and keeps it until the values change", funct
   assert(w == 1, "after reset (the ranges dropped): " .. w .. " waits")
 end)
 
+check("uploads do not wait for the device and keep their values when the host's change", function()
+  local x = graphids.randn(512, 512):cuda()
+  local busy = x
+  for _ = 1, 20 do busy = busy:mm(x):tanh() end -- work queued ahead of the uploads
+  local hosts, devs = {}, {}
+  local w0 = graphids.gpu.waits()
+  for i = 1, 40 do -- more uploads in flight than a handful of staging blocks
+    hosts[i] = graphids.full({ 256, 256 }, i)
+    devs[i] = hosts[i]:cuda()
+    hosts[i]:fill_(-1) -- the host's buffer changes at once: the upload must have its own copy
+  end
+  local w = graphids.gpu.waits() - w0
+  assert(w == 0, w .. " waits for 40 uploads of 256 KiB")
+  for i = 1, 40 do
+    assert(graphids.equal(devs[i]:cpu(), graphids.full({ 256, 256 }, i)), "upload " .. i)
+  end
+  assert(busy:isfinite():all():item(), "the queued work")
+  local big = graphids.zeros(17, 2 ^ 18) -- 17 MiB: past the staging limit, a plain wait
+  w0 = graphids.gpu.waits()
+  local _ = big:cuda()
+  assert(graphids.gpu.waits() - w0 == 1, "a large upload waits")
+  graphids.gpu.reset() -- frees the staging blocks; uploads still work after it
+  assert(graphids.equal(graphids.arange(10):cuda():cpu(), graphids.arange(10)), "after reset")
+end)
+
 -- How often the checks wait for the device, from GRAPHIDS_CUDA_SYNC_DEBUG=warn in a child:
 -- never for an index copied from the host (its range comes with the copy), once for an index
 -- made on the device, however often it is used.

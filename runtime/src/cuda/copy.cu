@@ -1,12 +1,12 @@
 /* copy.cu -- copies host<->device and device<->device, fill, and the layout helper.
  *
- * A copy between views of the same dtype, both contiguous and of one shape, is one cudaMemcpy
- * (pageable host memory: no pinned staging yet; on a stream other than the default, an async
- * copy on it that is waited for, gc_memcpy_sync).  Anything else runs a kernel on the device that
- * reads src strided and broadcast to dst's shape, converts the dtype and writes dst strided; host
- * data is first staged into a contiguous device buffer, and device results bound for a strided
- * host view into a contiguous host buffer.  Conversions follow the CPU's (core/copy.c): bool <-
- * x != 0, integer <- float truncates toward zero and saturates (NaN -> 0).
+ * A copy between views of the same dtype, both contiguous and of one shape, is one copy: an
+ * upload through page-locked staging that the host does not wait for (pinned.cu, gc_upload), a
+ * download waited for (gc_memcpy_sync: the host needs the values).  Anything else runs a kernel on
+ * the device that reads src strided and broadcast to dst's shape, converts the dtype and writes dst
+ * strided; host data is first staged into a contiguous device buffer, and device results bound for
+ * a strided host view into a contiguous host buffer.  Conversions follow the CPU's (core/copy.c):
+ * bool <- x != 0, integer <- float truncates toward zero and saturates (NaN -> 0).
  *
  * f16 and bf16 (GPU storage only) convert as PyTorch does: every conversion goes through f32,
  * and f32 -> f16/bf16 rounds to nearest even (__float2half_rn, __float2bfloat16_rn).  A double
@@ -316,8 +316,8 @@ static gids_status copy_h2d(gids_tensor *dst, const gids_tensor *src) {
     gc_ref host, staged;
     GIDS_TRY(gids_contiguous(&host.t, src));
     if (dst->dtype == src->dtype && same_shape(dst, src) && gids_tensor_is_contiguous(dst)) {
-        GC_CUDA("copy_", gc_memcpy_sync(gids_tensor_data(dst), gids_tensor_data(host.t),
-                                        nbytes_of(dst), cudaMemcpyHostToDevice));
+        GIDS_TRY(
+            gc_upload("copy_", gids_tensor_data(dst), gids_tensor_data(host.t), nbytes_of(dst)));
         /* an index on its way to the device: its range, so its checks need not wait */
         if (dst->dtype == GIDS_I64)
             gc_index_range_note(dst, (const int64_t *)gids_tensor_data(host.t),
@@ -325,8 +325,8 @@ static gids_status copy_h2d(gids_tensor *dst, const gids_tensor *src) {
         return GIDS_OK;
     }
     GIDS_TRY(gids_empty(&staged.t, src->dtype, gc_dev(dst), src->ndim, src->shape));
-    GC_CUDA("copy_", gc_memcpy_sync(gids_tensor_data(staged.t), gids_tensor_data(host.t),
-                                    nbytes_of(staged.t), cudaMemcpyHostToDevice));
+    GIDS_TRY(gc_upload("copy_", gids_tensor_data(staged.t), gids_tensor_data(host.t),
+                       nbytes_of(staged.t)));
     return device_copy(dst, staged.t);
 }
 

@@ -84,6 +84,12 @@ extern bool gc_warn_syncs;
  * count so far. */
 int64_t gc_waited(void);
 gids_status gc_waits(int64_t *count);
+/* n bytes from host memory src to device memory dst on the current stream, through page-locked
+ * staging (pinned.cu): the host does not wait for the device, and src may be reused on return;
+ * past the staging limits, a copy that waits (gc_memcpy_sync). */
+gids_status gc_upload(const char *op, void *dst, const void *src, size_t n);
+/* Frees device's staging blocks (gpu.reset(), after its synchronisation). */
+void gc_pinned_release(int device);
 /* GRAPHIDS_CUDA_SYNC=1's wait after an op: the device on the legacy default stream (as before
  * streams), else the current stream. */
 cudaError_t gc_sync_current(void);

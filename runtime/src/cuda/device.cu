@@ -189,6 +189,7 @@ static gids_status reset_(int device) {
     gc_cublas_destroy(device);
     gc_attention_plans_drop(device);
     gc_index_ranges_drop(device);
+    gc_pinned_release(device);
     GIDS_TRY(gc_alloc_release_cached(device));
     gc_alloc_reset_peak(device);
     gids_memory_reset_peak(gids_device{GIDS_CUDA, device});

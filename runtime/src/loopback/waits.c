@@ -3,8 +3,9 @@
  * (kept_ranges.h), so that a spec on the loopback device sees the waits a GPU run would make:
  * graphids.gpu.waits() over a training step.
  *
- * Counted as the CUDA plugin counts them: every copy between the host and the device (reading
- * values back, and uploads, which wait for the copy to finish), every synchronisation asked for,
+ * Counted as the CUDA plugin counts them: every read of values back to the host, uploads past
+ * the page-locked staging's limit (GIDS_PINNED_MAX_COPY; the CUDA plugin's staging pool can also
+ * fill up, which is not modelled here), every synchronisation asked for,
  * the ops whose result size the host reads back (nonzero, masked_select, unique), and an int_range
  * whose values' range is not kept.  Not counted here: the range checks inside index ops (gather,
  * scatter, segment and attention ops) and the zero-divisor check of integer division, which wait on
