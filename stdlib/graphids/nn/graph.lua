@@ -185,19 +185,27 @@ end
 -- Appends one loop (i, i) per node after the existing edges (PyG's order), and their edge_attr
 -- rows (G.self_loop_attr).
 function G.add_self_loops(edge_index, edge_attr, num_nodes, fill_value)
-  local _, dst = check_edge_index("add_self_loops", edge_index, 2)
+  check_edge_index("add_self_loops", edge_index, 2)
   if num_nodes == nil then
     num_nodes = infer_count(edge_index)
   end
   check_count("add_self_loops", num_nodes, "num_nodes", 2)
   check_range("add_self_loops", edge_index:view(-1), num_nodes, "edge_index", 2)
+  return G._append_self_loops(edge_index, edge_attr, num_nodes, fill_value, 3)
+end
+
+-- add_self_loops for edges already known to be in [0, num_nodes) (the conv layers check their
+-- edge_index against x; the edges remove_self_loops kept of it are a new tensor at every batch,
+-- whose range check would wait for a GPU).  level: where a bad fill_value's error points.
+function G._append_self_loops(edge_index, edge_attr, num_nodes, fill_value, level)
   local loop = graphids.arange(num_nodes, { dtype = edge_index.dtype,
     device = edge_index.device })
   local ei = graphids.cat({ edge_index, graphids.stack({ loop, loop }) }, 2)
   if edge_attr == nil then
     return ei, nil
   end
-  local loop_attr = G.self_loop_attr(edge_attr, dst, num_nodes, fill_value, "add_self_loops", 2)
+  local loop_attr = G.self_loop_attr(edge_attr, edge_index:select(1, 2), num_nodes, fill_value,
+    "add_self_loops", level or 2)
   return ei, graphids.cat({ edge_attr, loop_attr }, 1)
 end
 

@@ -274,7 +274,7 @@ local function loop_edges(edge_index, num_nodes)
   local positions = graphids.arange(edge_index:size(2), { device = edge_index.device })
   local ei, kept = G.remove_self_loops(edge_index, positions)
   if rawequal(ei, edge_index) then kept = nil end
-  local ei_out = G.add_self_loops(ei, nil, num_nodes)
+  local ei_out = G._append_self_loops(ei, nil, num_nodes) -- edge_index checked by the layer
   local dst = ei:select(1, 2)
   last_edges.put(edge_index, { n = num_nodes, v = edge_index._version, ei_out = ei_out,
     ei_out_v = ei_out._version, dst = dst, dst_v = dst._version, kept = kept,
@@ -283,7 +283,8 @@ local function loop_edges(edge_index, num_nodes)
 end
 
 -- PyG's self-loop handling of the attention layers: drop the existing loops (and their
--- attributes), then append one loop per node whose attribute is fill_value.  The default fill
+-- attributes), then append one loop per node whose attribute is fill_value.  edge_index must
+-- have been checked against num_nodes (C.check_edge_index).  The default fill
 -- ("mean") on the CPU is one call (core.graph_replace_self_loops: the same edges and bits, a
 -- dozen fewer dispatches a layer) unless edge_attr needs a gradient (the composed ops carry it:
 -- the kept edges' rows, then the loops' rows from G.self_loop_attr, on edges from loop_edges).
@@ -307,7 +308,7 @@ function C.replace_self_loops(edge_index, edge_attr, num_nodes, fill_value)
     ei, ea = core.graph_replace_self_loops(edge_index, edge_attr, num_nodes)
   else
     ei, ea = G.remove_self_loops(edge_index, edge_attr)
-    ei, ea = G.add_self_loops(ei, ea, num_nodes, fill_value)
+    ei, ea = G._append_self_loops(ei, ea, num_nodes, fill_value, 3)
   end
   if not graded then keep_loops(edge_index, edge_attr, num_nodes, fill_value, ei, ea) end
   return ei, ea
