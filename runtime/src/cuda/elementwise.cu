@@ -368,10 +368,12 @@ static void dispatch_binary_dt(gids_dtype dt, gids_binop op, const ew_args &x) {
 }
 
 /* Runs the launch; for integer fmod / remainder / floor_divide a device flag catches a zero
- * divisor, read back after the kernel (the CPU's error, and no result). */
-static gids_status run_binary(const char *name, gids_binop op, gids_dtype compute, ew_args &x) {
+ * divisor, read back after the kernel (the CPU's error, and no result): a wait for the device,
+ * so not when the divisor is a number the host knows is not 0 (`divisor_nonzero`). */
+static gids_status run_binary(const char *name, gids_binop op, gids_dtype compute, ew_args &x,
+                              bool divisor_nonzero) {
     gc_ref flag;
-    if (int_divides(op, compute)) {
+    if (int_divides(op, compute) && !divisor_nonzero) {
         int64_t one[1] = {1};
         GIDS_TRY(gids_empty(&flag.t, GIDS_I32, gc_dev(x.out), 0, one));
         x.flag = (int *)gids_tensor_data(flag.t);
@@ -423,7 +425,7 @@ gids_status gc_binary(gids_tensor **out, gids_binop op, const gids_tensor *a,
         gc_layout l[3];
         gc_layouts(3, ts, nd, shape, l);
         x.out = r.t, x.a = ca.t, x.b = cb.t, x.lo = l[0], x.la = l[1], x.lb = l[2];
-        GIDS_TRY(run_binary(name, op, compute, x));
+        GIDS_TRY(run_binary(name, op, compute, x, false));
     }
     *out = r.take();
     return GIDS_OK;
@@ -451,7 +453,9 @@ gids_status gc_binary_scalar(gids_tensor **out, gids_binop op, const gids_tensor
         gids_dtype sd = scalar_dtype(a, s);
         x.s = wrap_scalar(s, sd);
         x.reversed = reversed;
-        GIDS_TRY(run_binary(name, op, compute, x));
+        /* an integer divisor is the number wrapped into the compute dtype (x.s, a's own
+         * integer dtype or i64), unless reversed */
+        GIDS_TRY(run_binary(name, op, compute, x, !reversed && x.s.is_int && x.s.i != 0));
     }
     *out = r.take();
     return GIDS_OK;

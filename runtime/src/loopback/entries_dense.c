@@ -34,14 +34,22 @@ gids_status lb_binary(gids_tensor **out, gids_binop op, const gids_tensor *a,
                       const gids_tensor *b) {
     lb_args x;
     LB_IN(x, gids_binop_name(op), a, b);
-    return LB_DONE(x, gids_binary(out, op, x.cpu[0], x.cpu[1]), out);
+    GIDS_TRY(LB_DONE(x, gids_binary(out, op, x.cpu[0], x.cpu[1]), out));
+    lb_division_seen(op, *out, false);
+    return GIDS_OK;
 }
 
 gids_status lb_binary_scalar(gids_tensor **out, gids_binop op, const gids_tensor *a, gids_scalar s,
                              bool reversed) {
     lb_args x;
     LB_IN(x, gids_binop_name(op), a);
-    return LB_DONE(x, gids_binary_scalar(out, op, x.cpu[0], s, reversed), out);
+    GIDS_TRY(LB_DONE(x, gids_binary_scalar(out, op, x.cpu[0], s, reversed), out));
+    /* the number wrapped into the result's integer dtype, as the CUDA plugin judges it */
+    int64_t w = s.i;
+    if ((*out)->dtype == GIDS_I32) w = (int32_t)(uint32_t)(uint64_t)s.i;
+    if ((*out)->dtype == GIDS_U8) w = (uint8_t)(uint64_t)s.i;
+    lb_division_seen(op, *out, !reversed && s.is_int && w != 0);
+    return GIDS_OK;
 }
 
 gids_status lb_unary(gids_tensor **out, gids_unop op, const gids_tensor *a) {

@@ -80,6 +80,14 @@ gids_status lb_int_range(const gids_tensor *t, int64_t *lo, int64_t *hi);
 void lb_range_note(const gids_tensor *dst);
 /* Forgets the kept ranges (gpu.reset()). */
 void lb_ranges_drop(void);
+/* The CUDA plugin's range check of the n index values at element offset of t before an op
+ * reads them: a wait unless a range around them is kept, then kept. */
+void lb_index_seen(const gids_tensor *t, int64_t offset, int64_t n);
+/* The same for both rows of a [2, E] edge_index (the fused attention's check). */
+void lb_edges_seen(const gids_tensor *edge_index);
+/* The CUDA plugin's zero-divisor check of an integer fmod, remainder or floor_divide with
+ * result out: a wait unless the divisor is a number known to be nonzero. */
+void lb_division_seen(gids_binop op, const gids_tensor *out, bool divisor_nonzero);
 
 /* ---- streams and events (stream.c): gids_backend's ABI 6 entries ----
  * A loopback stream is an in-order queue whose work runs at once (every op has finished when it

@@ -7,9 +7,11 @@
  * the page-locked staging's limit (GIDS_PINNED_MAX_COPY; the CUDA plugin's staging pool can also
  * fill up, which is not modelled here), every synchronisation asked for,
  * the ops whose result size the host reads back (nonzero, masked_select, unique), and an int_range
- * whose values' range is not kept.  Not counted here: the range checks inside index ops (gather,
- * scatter, segment and attention ops) and the zero-divisor check of integer division, which wait on
- * a GPU when their index or divisor is not kept; spec/gpu/gpu_check.lua counts those on a GPU.
+ * whose values' range is not kept, the range checks of index ops (gather, scatter, segment and
+ * attention ops) whose index's range is not kept, and the zero-divisor check of an integer fmod,
+ * remainder or floor_divide whose divisor is not a number known to be nonzero.  Not modelled:
+ * the fused attention's kept plans (a GPU that reuses one checks nothing), which only remove
+ * waits.
  */
 #include <pthread.h>
 
@@ -65,4 +67,41 @@ gids_status lb_int_range(const gids_tensor *t, int64_t *lo, int64_t *hi) {
         pthread_mutex_unlock(&lock_);
     }
     return GIDS_OK;
+}
+
+void lb_index_seen(const gids_tensor *t, int64_t offset, int64_t n) {
+    if (n <= 0) return;
+    if (t->dtype != GIDS_I64 || !gids_tensor_is_contiguous(t)) {
+        lb_waited(); /* the CUDA plugin checks a fresh contiguous i64 copy: never kept */
+        return;
+    }
+    const int64_t *v = (const int64_t *)gids_tensor_data(t) + offset;
+    int64_t lo = 0, hi = 0;
+    pthread_mutex_lock(&lock_);
+    if (!gids_kept_find(&kept_, t, v, n, false, &lo, &hi)) {
+        uint64_t version = gids_kept_version(t);
+        const int64_t *h = (const int64_t *)lb_data(t) + offset;
+        lo = hi = h[0];
+        for (int64_t i = 1; i < n; i++) {
+            lo = h[i] < lo ? h[i] : lo;
+            hi = h[i] > hi ? h[i] : hi;
+        }
+        gids_kept_put(&kept_, t, v, n, version, lo, hi);
+        lb_waited();
+    }
+    pthread_mutex_unlock(&lock_);
+}
+
+void lb_division_seen(gids_binop op, const gids_tensor *out, bool divisor_nonzero) {
+    bool divides = op == GIDS_FMOD || op == GIDS_REMAINDER || op == GIDS_FLOOR_DIVIDE;
+    if (divides && out != NULL && !gids_dtype_is_float(out->dtype) && gids_tensor_numel(out) > 0 &&
+        !divisor_nonzero)
+        lb_waited();
+}
+
+void lb_edges_seen(const gids_tensor *edge_index) {
+    if (edge_index == NULL || edge_index->ndim != 2 || edge_index->shape[0] != 2) return;
+    int64_t E = edge_index->shape[1];
+    lb_index_seen(edge_index, E, E); /* targets first, as the CUDA plugin */
+    lb_index_seen(edge_index, 0, E);
 }

@@ -290,6 +290,9 @@ local function check_targets(fname, target, C, ignore_index, level)
   -- int_range: a batch's labels moved to a GPU are checked there without a wait (their range
   -- came along with the copy); only targets that hold ignore_index are read back whole.
   local lo, hi = target:int_range()
+  -- whether an entry may hold ignore_index (when none can, the target itself is the index the
+  -- loss gathers with: its range is known, a copy's would be read again on a GPU)
+  local may_ignore = target:numel() > 0 and lo <= ignore_index and ignore_index <= hi
   if (lo < 0 or hi >= C) and (lo == ignore_index or hi == ignore_index) then
     local host = target.device == "cpu" and target or target:cpu()
     lo, hi = graphids.where(host:ne(ignore_index), host, 0):int_range()
@@ -298,14 +301,15 @@ local function check_targets(fname, target, C, ignore_index, level)
     error(string.format("%s: target %d is out of bounds for %d classes", fname,
       lo < 0 and lo or hi, C), level)
   end
+  return may_ignore
 end
 
--- Shared by nll_loss and cross_entropy: logp [M, C] log-probabilities, target [M] class ids.
--- Returns the per-element weighted loss [M], the per-element weights [M] (0 where ignored),
--- and safe (target with ignored entries set to 0).
-local function nll_rows(logp, target, weight, ignore_index)
+-- Shared by nll_loss and cross_entropy: logp [M, C] log-probabilities, target [M] class ids
+-- (may_ignore: some may be ignore_index, check_targets' answer).  Returns the per-element
+-- weighted loss [M], the per-element weights [M] (0 where ignored) and which are not ignored.
+local function nll_rows(logp, target, weight, ignore_index, may_ignore)
   local valid = target:ne(ignore_index)
-  local safe = graphids.where(valid, target, 0):long()
+  local safe = may_ignore and graphids.where(valid, target, 0):long() or target:long()
   local picked = logp:gather(2, safe:unsqueeze(2)):squeeze(2)
   local w
   if weight ~= nil then
@@ -370,8 +374,9 @@ function F.nll_loss(input, target, opts)
   check_class_input("nll_loss", input, target)
   local C = input.ndim == 1 and input.shape[1] or input.shape[2]
   check_weight("nll_loss", o.weight, C)
-  check_targets("nll_loss", target, C, o.ignore_index, 2)
-  local loss, w = nll_rows(flatten_classes(input), target:reshape(-1), o.weight, o.ignore_index)
+  local may_ignore = check_targets("nll_loss", target, C, o.ignore_index, 2)
+  local loss, w = nll_rows(flatten_classes(input), target:reshape(-1), o.weight, o.ignore_index,
+    may_ignore)
   return class_reduce(loss, w, o.reduction, target.shape)
 end
 
@@ -429,9 +434,9 @@ function F.cross_entropy(input, target, opts)
   end
 
   check_class_input(fname, input, target)
-  check_targets(fname, target, C, o.ignore_index, 2)
+  local may_ignore = check_targets(fname, target, C, o.ignore_index, 2)
   local t = target:reshape(-1)
-  local loss, w, valid = nll_rows(logp, t, o.weight, o.ignore_index)
+  local loss, w, valid = nll_rows(logp, t, o.weight, o.ignore_index, may_ignore)
   if eps > 0 then
     local smooth
     if o.weight ~= nil then
