@@ -242,6 +242,14 @@ describe("VGAE steps", function()
     local want = (out.cont:select(2, 1) - b.x:select(2, 1)):square():mean():item()
     local L = require "graphids.models.losses"
     h.near(L.masked_mse(out.cont, b.x, mask):item(), want, 1e-6)
+    -- an empty mask: the MSE over every entry, with a finite gradient
+    local cont = out.cont:detach():requires_grad_()
+    local none = graphids.zeros({ b.num_nodes, 35 }, { dtype = "bool" })
+    local l = L.masked_mse(cont, b.x, none)
+    h.near(l:item(), (cont - b.x):square():mean():item(), 1e-6)
+    l:backward()
+    assert.is_true(cont.grad:isfinite():all():item())
+    h.near(cont.grad:totable(), ((cont - b.x) * (2 / cont:numel())):detach():totable(), 1e-6)
   end)
 
   it("the negative-sampled neighbour loss excludes true neighbours", function()

@@ -136,17 +136,16 @@ function VGAETaskLoss:hparams()
 end
 
 -- Reconstruction MSE on the masked entries only (GraphMAE); without a mask (or an empty one)
--- over every entry.
+-- over every entry.  The count stays on the device (reading it would wait for a GPU between
+-- the forward and the backward): an empty mask selects the full MSE with where, and the masked
+-- sum is divided by at least 1 so the branch not taken has a finite gradient (0).
 function M.masked_mse(cont, x, mask)
   if mask == nil then
     return F.mse_loss(cont, x)
   end
-  local count = mask:sum():item()
-  if count == 0 then
-    return F.mse_loss(cont, x)
-  end
+  local count = mask:sum()
   local se = (cont - x):square():masked_fill(mask:logical_not(), 0)
-  return se:sum() / count
+  return graphids.where(count:gt(0), se:sum() / count:clamp(1), F.mse_loss(cont, x))
 end
 
 -- Negative-sampled neighbour BCE (the reference's neighborhood_loss_negsampled): positives are
