@@ -59,6 +59,7 @@ struct gids_stream {
     int device;
     cudaStream_t s;
     uint64_t id; /* never reused (a cudaStream_t may be, after a destroy): the allocator's key */
+    bool nonblocking;
 };
 struct gids_event {
     int device;
@@ -84,9 +85,15 @@ extern bool gc_warn_syncs;
  * count so far. */
 int64_t gc_waited(void);
 gids_status gc_waits(int64_t *count);
+/* Whether work queued now on the current stream of device is ordered before whatever any
+ * stream issues later: the current stream is the legacy default stream (CUDA orders blocking
+ * streams after it) and the device has no nonblocking stream.  An upload left queued is then
+ * as complete, for every later op, as one the host waited for. */
+bool gc_queued_is_seen_everywhere(int device);
 /* n bytes from host memory src to device memory dst on the current stream, through page-locked
  * staging (pinned.cu): the host does not wait for the device, and src may be reused on return;
- * past the staging limits, a copy that waits (gc_memcpy_sync). */
+ * past the staging limits, or where another stream could read dst before the copy has run
+ * (gc_queued_is_seen_everywhere), a copy that waits (gc_memcpy_sync). */
 gids_status gc_upload(const char *op, void *dst, const void *src, size_t n);
 /* Frees device's staging blocks (gpu.reset(), after its synchronisation). */
 void gc_pinned_release(int device);

@@ -6,7 +6,11 @@
  * mask or permutation drawn on the CPU, left the GPU idle once per upload while the host queued
  * the work that followed.  Here an upload of up to GIDS_PINNED_MAX_COPY bytes is copied by the
  * host into a page-locked block and queued from there on the current stream (cudaMemcpyAsync),
- * and the host moves on; the stream orders it before the ops that read the destination.
+ * and the host moves on; the stream orders it before the ops that read the destination.  Only
+ * on the legacy default stream of a device without nonblocking streams, where CUDA orders
+ * every stream's later work after it (gc_queued_is_seen_everywhere): an upload stays as
+ * complete, for every op issued after it, as one the host waited for, so code that uploads on
+ * one stream and reads on another (correct while uploads waited) stays correct.
  *
  * A block is used again once the event recorded after its copy has completed (cudaEventQuery,
  * never a wait): the smallest ready block of the device that holds the bytes, else a new one
@@ -95,9 +99,9 @@ block *take(int device, size_t n) {
 } // namespace
 
 gids_status gc_upload(const char *op, void *dst, const void *src, size_t n) {
-    if (enabled() && n > 0 && n <= GIDS_PINNED_MAX_COPY) {
-        int device = 0;
-        GC_CUDA(op, cudaGetDevice(&device));
+    int device = 0;
+    GC_CUDA(op, cudaGetDevice(&device));
+    if (enabled() && n > 0 && n <= GIDS_PINNED_MAX_COPY && gc_queued_is_seen_everywhere(device)) {
         std::lock_guard<std::mutex> g(mu_);
         block *b = take(device, n);
         if (b != nullptr) {

@@ -44,6 +44,14 @@ cudaStream_t gc_stream(void) {
     return gc_stream_on(d);
 }
 
+/* Live nonblocking streams per device (gc_queued_is_seen_everywhere). */
+static std::atomic<int> nonblocking_[GC_MAX_DEVICES];
+
+bool gc_queued_is_seen_everywhere(int device) {
+    return device >= 0 && device < GC_MAX_DEVICES && gc_stream_on(device) == 0 &&
+           nonblocking_[device].load() == 0;
+}
+
 bool gc_warn_syncs = false;
 static std::atomic<int64_t> waits_{0};
 
@@ -120,11 +128,13 @@ gids_status gc_stream_create(gids_stream **out, int device, int priority, unsign
                                              flags & GIDS_STREAM_NONBLOCKING ? cudaStreamNonBlocking
                                                                              : cudaStreamDefault,
                                              priority));
-    gids_stream *s = new (std::nothrow) gids_stream{device, cs, next_id_.fetch_add(1)};
+    bool nb = (flags & GIDS_STREAM_NONBLOCKING) != 0;
+    gids_stream *s = new (std::nothrow) gids_stream{device, cs, next_id_.fetch_add(1), nb};
     if (s == nullptr) {
         cudaStreamDestroy(cs);
         GIDS_FAIL(GIDS_ENOMEM, "%s: out of host memory for the handle", op);
     }
+    if (nb) nonblocking_[device].fetch_add(1);
     *out = s;
     return GIDS_OK;
 }
@@ -134,6 +144,7 @@ gids_status gc_stream_destroy(gids_stream *s) {
     if (s == nullptr) return GIDS_OK;
     /* The handle is gone whatever fails below (STEAL); the first failure is reported. */
     if (current_[s->device] == s) set_current(s->device, nullptr);
+    if (s->nonblocking) nonblocking_[s->device].fetch_sub(1);
     gids_status st = GIDS_OK;
     cudaError_t e = cudaSetDevice(s->device);
     if (e == cudaSuccess) e = cudaStreamSynchronize(s->s);

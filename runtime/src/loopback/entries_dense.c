@@ -11,9 +11,10 @@ gids_status lb_copy(gids_tensor *dst, const gids_tensor *src) {
     bool from_host =
         src->storage->device.type == GIDS_CPU && dst->storage->device.type == GIDS_CUDA;
     /* as the CUDA plugin (copy.cu): a download waits for the device, an upload only past the
-     * page-locked staging's limit (pinned.cu) */
+     * page-locked staging's limit or off the default stream (pinned.cu) */
     size_t up = from_host ? (size_t)gids_tensor_numel(src) * gids_dtype_size(src->dtype) : 0;
-    if (to_host || up > GIDS_PINNED_MAX_COPY) lb_waited();
+    if (to_host || (from_host && (up > GIDS_PINNED_MAX_COPY || !lb_queued_is_seen_everywhere())))
+        lb_waited();
     if (lb_is_half(dst->dtype) || lb_is_half(src->dtype)) return lb_copy_half(dst, src);
     GIDS_TRY(lb_copy_host(dst, src));
     /* as the CUDA plugin: a whole i64 tensor moved to the device brings its range along */

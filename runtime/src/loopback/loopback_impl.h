@@ -107,6 +107,9 @@ struct gids_event {
 };
 /* The id of the calling thread's current stream (0: the default stream). */
 uint64_t lb_current_stream_id(void);
+/* As the CUDA plugin's gc_queued_is_seen_everywhere: the current stream is the default one and
+ * no nonblocking stream exists (the CUDA plugin leaves an upload queued only then). */
+bool lb_queued_is_seen_everywhere(void);
 gids_status lb_stream_create(gids_stream **out, int device, int priority, unsigned flags);
 gids_status lb_stream_destroy(gids_stream *s);
 gids_status lb_stream_set(int device, gids_stream *s);

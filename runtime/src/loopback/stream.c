@@ -15,9 +15,14 @@
 
 static _Thread_local gids_stream *current_;
 static atomic_uint_least64_t next_id_ = 1; /* 0 is the default stream */
+static atomic_int nonblocking_;            /* live nonblocking streams */
 
 uint64_t lb_current_stream_id(void) {
     return current_ != NULL ? current_->id : 0;
+}
+
+bool lb_queued_is_seen_everywhere(void) {
+    return current_ == NULL && atomic_load(&nonblocking_) == 0;
 }
 
 static gids_status check_pair(const char *op, int device, const gids_stream *s) {
@@ -47,6 +52,7 @@ gids_status lb_stream_create(gids_stream **out, int device, int priority, unsign
     gids_stream *s = malloc(sizeof *s);
     GIDS_CHECK(s != NULL, GIDS_ENOMEM, "%s: out of host memory for the handle", op);
     *s = (gids_stream){device, priority, flags, atomic_fetch_add(&next_id_, 1)};
+    if (flags & GIDS_STREAM_NONBLOCKING) atomic_fetch_add(&nonblocking_, 1);
     *out = s;
     return GIDS_OK;
 }
@@ -54,6 +60,7 @@ gids_status lb_stream_create(gids_stream **out, int device, int priority, unsign
 gids_status lb_stream_destroy(gids_stream *s) {
     if (s == NULL) return GIDS_OK;
     if (current_ == s) current_ = NULL;
+    if (s->flags & GIDS_STREAM_NONBLOCKING) atomic_fetch_sub(&nonblocking_, 1);
     lb_alloc_drop_stream(s->id); /* its work is done: every op finished when it returned */
     free(s);
     return GIDS_OK;
