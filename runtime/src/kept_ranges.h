@@ -9,8 +9,9 @@
  * it describes, and the entry holds a reference to t, so the memory cannot be freed and handed
  * to another tensor while it is kept.  A range check may use the range of values around the
  * ones it checks (an edge_index row inside the whole edge_index: bounds of a superset are
- * bounds); gids_int_range, which promises the least and the greatest value, only the range of
- * exactly these values.
+ * bounds), and bounds noted by the runtime for an op's result (gids_range_note: the rows an
+ * index_select took from a tensor of known range lie in that range); gids_int_range, which
+ * promises the least and the greatest value, only the range read of exactly these values.
  *
  * Not thread-safe: the backend holds its own lock around each call.  Static inline, in C11 and
  * C++17 alike; both plugins resolve gids_tensor_retain/release from the process.
@@ -23,9 +24,9 @@
 
 #include "gids/tensor.h"
 
-/* Per device: a training step's index tensors (edges, batch vector, ids, labels, self-loop
- * forms) and spares; the least recently used entry gives way. */
-#define GIDS_KEPT_SLOTS 16
+/* Per device: a training step's index tensors (edges, batch vector, ids, labels, the self-loop
+ * forms and what they are made of) and spares; the least recently used entry gives way. */
+#define GIDS_KEPT_SLOTS 32
 /* Ranges of more values are not kept: an entry pins its tensor's memory until it is replaced,
  * and a check of so many values costs little beside the op that reads them. */
 #define GIDS_KEPT_MAX ((int64_t)1 << 22)
@@ -36,6 +37,7 @@ typedef struct gids_kept_range {
     int64_t n;
     uint64_t version;
     int64_t lo, hi;
+    bool exact;    /* lo and hi are the least and greatest value (else bounds) */
     uint64_t used; /* when last found or kept */
 } gids_kept_range;
 
@@ -56,7 +58,8 @@ static inline bool gids_kept_find(gids_kept_ranges *k, const gids_tensor *like, 
                                   int64_t n, bool exact, int64_t *lo, int64_t *hi) {
     for (int i = 0; i < GIDS_KEPT_SLOTS; i++) {
         gids_kept_range *e = &k->slot[i];
-        bool covers = exact ? v == e->v && n == e->n : v >= e->v && v + n <= e->v + e->n;
+        bool covers =
+            exact ? e->exact && v == e->v && n == e->n : v >= e->v && v + n <= e->v + e->n;
         if (e->t != NULL && e->t->storage == like->storage && covers &&
             e->version == gids_kept_version(like)) {
             e->used = ++k->clock;
@@ -68,9 +71,10 @@ static inline bool gids_kept_find(gids_kept_ranges *k, const gids_tensor *like, 
     return false;
 }
 
-/* Keeps [lo, hi] for the n values at v in like's memory, as they were at version. */
+/* Keeps [lo, hi] for the n values at v in like's memory, as they were at version: their least
+ * and greatest value when `exact`, else bounds. */
 static inline void gids_kept_put(gids_kept_ranges *k, const gids_tensor *like, const int64_t *v,
-                                 int64_t n, uint64_t version, int64_t lo, int64_t hi) {
+                                 int64_t n, uint64_t version, int64_t lo, int64_t hi, bool exact) {
     if (n <= 0 || n > GIDS_KEPT_MAX) return;
     gids_kept_range *e = &k->slot[0]; /* the least recently used (a free slot has used 0) */
     for (int i = 1; i < GIDS_KEPT_SLOTS; i++)
@@ -83,6 +87,7 @@ static inline void gids_kept_put(gids_kept_ranges *k, const gids_tensor *like, c
     e->version = version;
     e->lo = lo;
     e->hi = hi;
+    e->exact = exact;
     e->used = ++k->clock;
 }
 
@@ -97,7 +102,15 @@ static inline void gids_kept_note(gids_kept_ranges *k, const gids_tensor *like, 
         hi = host[i] > hi ? host[i] : hi;
     }
     gids_kept_put(k, like, (const int64_t *)gids_tensor_data(like), n, gids_kept_version(like), lo,
-                  hi);
+                  hi, true);
+}
+
+/* Whether t's values are one stretch of i64 memory a range can be kept for (its data and
+ * count in *v, *n). */
+static inline bool gids_kept_region(const gids_tensor *t, const int64_t **v, int64_t *n) {
+    *n = gids_tensor_numel(t);
+    *v = (const int64_t *)gids_tensor_data(t);
+    return t->dtype == GIDS_I64 && *n > 0 && *n <= GIDS_KEPT_MAX && gids_tensor_is_contiguous(t);
 }
 
 /* Forgets every range (gpu.reset()). */

@@ -582,8 +582,8 @@ end
 -- graphs, on the CPU and on the GPU from the same seeds.  A step that fails on the GPU is
 -- reported as a probe line (an op without a kernel yet, docs/cuda.md), not as a failure; a step
 -- that runs must give the CPU's loss and gradients.
-local function model_batch(num_ids)
-  local g = graphids.Generator(1)
+local function model_batch(num_ids, seed)
+  local g = graphids.Generator(seed or 1)
   local xs, eis, eas, ids, bs, ptr, ys = {}, {}, {}, {}, {}, { 0 }, {}
   local off = 0
   for i, n in ipairs({ 5, 4, 1, 7, 12 }) do
@@ -646,7 +646,7 @@ end
 -- their ranges (so every range check answers on the host), the loss and accuracy it logs stay on
 -- the device, and no op sizes its result from device values.  A wait would leave the GPU idle
 -- while the host queues what follows (docs/cuda.md, "Waits for the device").
-check("a GAT training step waits for the device nowhere once its forms are made", function()
+check("a GAT training step waits for the device nowhere once its forms are made, once a new batch", function()
   local models = require "graphids.models"
   graphids.manual_seed(3)
   local m = models.GATClassifier(models.presets.gat.small({ num_ids = 10 }))
@@ -671,6 +671,19 @@ check("a GAT training step waits for the device nowhere once its forms are made"
   local waits = graphids.gpu.waits() - w0
   assert(waits == 0, waits .. " waits in three steps")
   assert(logs.train_loss:item() > 0 and logs.train_acc:item() >= 0, "the logged values read back")
+  -- a new batch each step, as in training: only nonzero's count (the kept edges of the
+  -- self-loop form) is read; the indexes made from the batch's have bounds (core/ranges.c)
+  for seed = 2, 4 do
+    local nb = {}
+    for k, v in pairs(model_batch(10, seed)) do
+      nb[k] = type(v) == "userdata" and v:to(D) or v
+    end
+    b = nb
+    w0 = graphids.gpu.waits()
+    step()
+    waits = graphids.gpu.waits() - w0
+    assert(waits == 1, waits .. " waits in a step over a new batch (seed " .. seed .. ")")
+  end
 end)
 
 -- The fusion policies over 15-D states: an episode of training and a test step on the device.

@@ -393,6 +393,52 @@ check("int_range reads a range once and keeps it until the values change", funct
   assert(w == 1, "after reset (the ranges dropped): " .. w .. " waits")
 end)
 
+check("indexes made from indexes of known range are checked without a wait", function()
+  local function waits_of(f)
+    local w0 = graphids.gpu.waits()
+    f()
+    return graphids.gpu.waits() - w0
+  end
+  local x = graphids.randn(50, 4):cuda()
+  local idx = graphids.tensor({ 3, 0, 49, 3, 17 }):cuda() -- uploaded: its range is known
+  local picked, filled, joined, chosen, nz
+  local w = waits_of(function()
+    picked = idx:index_select(1, graphids.tensor({ 4, 1 }):cuda()) -- some of idx's values
+    filled = graphids.full({ 3 }, 7, { dtype = "i64", device = "cuda" })
+    joined = graphids.cat({ picked, filled })
+    chosen = graphids.where(graphids.tensor({ true, false, true }):cuda(), filled,
+      graphids.cat({ picked, idx:narrow(1, 1, 1) }))
+    for _, t in ipairs({ picked, filled, joined, chosen }) do
+      local _ = x:index_select(1, t)
+    end
+  end)
+  assert(w == 0, w .. " waits for indexes made from known ones")
+  w = waits_of(function()
+    nz = graphids.tensor({ true, false, true, true }):cuda():nonzero():select(2, 1)
+    local _ = x:index_select(1, nz) -- below the mask's length
+  end)
+  assert(w == 1, w .. " waits: nonzero's count, and no check of its result")
+  close(x:index_select(1, joined), x:cpu():index_select(1, graphids.tensor({ 17, 0, 7, 7, 7 })),
+    0, "the values")
+  -- bounds are never the answer to a failing check: the exact values are read and named
+  local small = graphids.randn(10, 4):cuda()
+  local ok, err = pcall(function() return small:index_select(1, joined) end)
+  assert(not ok and tostring(err):match("index 17 out of range %[0, 10%) at position 0"),
+    "a bound that does not fit: " .. tostring(err))
+  -- bounds [0, 49] do not fit 20 rows, picked's values (17, 0) do: read once, then kept
+  local twenty = graphids.randn(20, 4):cuda()
+  w = waits_of(function() local _ = twenty:index_select(1, picked) end)
+  assert(w == 1, "loose bounds: " .. w .. " waits")
+  w = waits_of(function() local _ = twenty:index_select(1, picked) end)
+  assert(w == 0, "the exact range kept: " .. w .. " waits")
+  -- nor are they int_range's answer: the least and greatest value, read once
+  w = waits_of(function()
+    local lo, hi = chosen:int_range() -- {7, 0, 7}: its bounds are [0, 49]
+    assert(lo == 0 and hi == 7, string.format("int_range [%d, %d]", lo, hi))
+  end)
+  assert(w == 1, "int_range of noted bounds waited " .. w .. " times")
+end)
+
 check("uploads do not wait for the device and keep their values when the host's change", function()
   local x = graphids.randn(512, 512):cuda()
   local busy = x

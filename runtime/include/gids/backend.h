@@ -247,12 +247,19 @@ typedef struct gids_backend {
                                gids_tensor *const *exp_avgs, gids_tensor *const *exp_avg_sqs,
                                gids_tensor *const *max_exp_avg_sqs, const int64_t *steps,
                                const gids_adam_cfg *cfg);
-    /* ---- ABI 10: index ranges without a wait, and the count of waits ---- */
+    /* ---- ABI 10: index ranges without a wait, bounds carried through ops, the count of waits ----
+     */
     /* gids_int_range of a tensor with at least one element, its dtype checked by the runtime */
     gids_status (*int_range)(const gids_tensor *t, int64_t *lo, int64_t *hi);
     /* *count: how many times this process's host has waited for the backend's devices so far
      * (reading values back, synchronising); graphids.gpu.waits() */
     gids_status (*waits)(int64_t *count);
+    /* Bounds of the values of t (a contiguous i64 tensor with at least one element) that the
+     * backend knows without reading them (a kept range of them or of values around them). */
+    bool (*range_known)(const gids_tensor *t, int64_t *lo, int64_t *hi);
+    /* Every value of t (as above) lies in [lo, hi], by how the runtime made t: bounds for its
+     * later range checks (core/ranges.c). */
+    void (*range_note)(const gids_tensor *t, int64_t lo, int64_t hi);
 } gids_backend;
 
 /* The plugin's entry point (exported by graphids_cuda.so under this name). */

@@ -195,6 +195,7 @@ gids_status gids_fill_(gids_tensor *t, gids_scalar value) {
         /* autograd compares versions: a fill_ of a saved device tensor must show, as on the CPU */
         GIDS_TRY(fill_device(t, value));
         gids_tensor_bump_version(t);
+        if (value.is_int) gids_range_note(t, value.i, value.i); /* ranges.c: after the bump */
         return GIDS_OK;
     }
     const gids_tensor *ops[1] = {t};

@@ -71,6 +71,12 @@ gids_status gids_dispatch_backend(const char *op, int n, const gids_tensor *cons
 /* EUNSUPPORTED: `op` has no kernel on the device of t. */
 gids_status gids_no_kernel(const char *op, const gids_tensor *t);
 
+/* Bounds of device index values carried through ops (ranges.c): every value of t lies in
+ * [lo, hi]; out's values are some of the n inputs' values.  Both do nothing off a device, for
+ * tensors other than contiguous i64 ones, and where an input's bounds are unknown. */
+void gids_range_note(const gids_tensor *t, int64_t lo, int64_t hi);
+void gids_range_follow(const gids_tensor *out, int n, const gids_tensor *const *ins);
+
 /* Frees a tensor's autograd state (autograd/meta.c), on its last release. */
 void gids_ag_meta_free(void *meta);
 

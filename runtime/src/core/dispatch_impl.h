@@ -22,13 +22,18 @@ static inline bool gids_any_device(int n, const gids_tensor *const *ts) {
 }
 
 #define GIDS_ON_DEVICE(name, field, ...)                                                           \
+    GIDS_DEVICE_BACKEND(name, field, __VA_ARGS__);                                                 \
+    if (gids_be_ != NULL) return gids_be_->field
+
+/* GIDS_ON_DEVICE without the call: gids_be_ is the backend whose `field` runs the op (NULL when
+ * every tensor named is on the CPU), for an op that does more after the backend's call. */
+#define GIDS_DEVICE_BACKEND(name, field, ...)                                                      \
     const gids_tensor *const gids_dts_[] = {__VA_ARGS__};                                          \
     const int gids_dn_ = (int)(sizeof gids_dts_ / sizeof gids_dts_[0]);                            \
     const gids_backend *gids_be_ = NULL;                                                           \
     if (gids_any_device(gids_dn_, gids_dts_)) {                                                    \
         GIDS_TRY(gids_dispatch_backend((name), gids_dn_, gids_dts_, &gids_be_));                   \
         if (gids_be_->field == NULL) return gids_no_kernel((name), gids_dts_[0]);                  \
-    }                                                                                              \
-    if (gids_be_ != NULL) return gids_be_->field
+    }
 
 #endif

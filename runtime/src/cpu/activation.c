@@ -199,7 +199,12 @@ WHERE_KERNEL(where_8, uint64_t)
 gids_status gids_where(gids_tensor **out, const gids_tensor *cond, const gids_tensor *a,
                        const gids_tensor *b) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "where: out is NULL");
-    GIDS_ON_DEVICE("where", where, cond, a, b)(out, cond, a, b);
+    GIDS_DEVICE_BACKEND("where", where, cond, a, b);
+    if (gids_be_ != NULL) {
+        GIDS_TRY(gids_be_->where(out, cond, a, b));
+        gids_range_follow(*out, 2, (const gids_tensor *const[]){a, b}); /* ranges.c */
+        return GIDS_OK;
+    }
     GIDS_TRY(gids_ew_check_input("where", "condition", cond));
     GIDS_TRY(gids_ew_check_input("where", "arg 2", a));
     GIDS_TRY(gids_ew_check_input("where", "arg 3", b));

@@ -89,7 +89,12 @@ gids_status gids_index_select(gids_tensor **out, const gids_tensor *a, int dim,
                               const gids_tensor *index) {
     *out = NULL;
     const char *op = "index_select";
-    GIDS_ON_DEVICE(op, index_select, a, index)(out, a, dim, index);
+    GIDS_DEVICE_BACKEND(op, index_select, a, index);
+    if (gids_be_ != NULL) {
+        GIDS_TRY(gids_be_->index_select(out, a, dim, index));
+        gids_range_follow(*out, 1, &a); /* some of a's values (ranges.c) */
+        return GIDS_OK;
+    }
     GIDS_TRY(check_input(op, a));
     GIDS_CHECK(index != NULL, GIDS_EINVAL, "index_select: index is NULL");
     int d = 0;
@@ -143,7 +148,12 @@ gids_status gids_gather(gids_tensor **out, const gids_tensor *a, int dim,
                         const gids_tensor *index) {
     *out = NULL;
     const char *op = "gather";
-    GIDS_ON_DEVICE(op, gather, a, index)(out, a, dim, index);
+    GIDS_DEVICE_BACKEND(op, gather, a, index);
+    if (gids_be_ != NULL) {
+        GIDS_TRY(gids_be_->gather(out, a, dim, index));
+        gids_range_follow(*out, 1, &a); /* some of a's values (ranges.c) */
+        return GIDS_OK;
+    }
     GIDS_TRY(check_input(op, a));
     int d = 0;
     GIDS_TRY(gids_normalize_dim(op, dim, a->ndim, &d));

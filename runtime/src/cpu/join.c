@@ -89,6 +89,7 @@ gids_status gids_cat(gids_tensor **out, int n, const gids_tensor *const *ts, int
         gids_tensor_release(r);
         return st;
     }
+    if (on_device) gids_range_follow(r, n, ts); /* the inputs' values (core/ranges.c) */
     *out = r;
     return GIDS_OK;
 }

@@ -250,7 +250,14 @@ gids_status gids_masked_select(gids_tensor **out, const gids_tensor *a, const gi
 gids_status gids_nonzero(gids_tensor **out, const gids_tensor *a) {
     *out = NULL;
     const char *op = "nonzero";
-    GIDS_ON_DEVICE(op, nonzero, a)(out, a);
+    GIDS_DEVICE_BACKEND(op, nonzero, a);
+    if (gids_be_ != NULL) {
+        GIDS_TRY(gids_be_->nonzero(out, a));
+        int64_t most = 0; /* coordinates: each below its dim's size (ranges.c) */
+        for (int d = 0; d < a->ndim; d++) most = a->shape[d] > most ? a->shape[d] : most;
+        gids_range_note(*out, 0, most - 1);
+        return GIDS_OK;
+    }
     GIDS_TRY(check_input(op, "input", a));
     walk w;
     GIDS_TRY(walk_init(&w, op, a->ndim, a->shape));

@@ -355,4 +355,6 @@ const gids_backend gc_backend = {
     gc_adam_steps_,              /* adam_steps_ */
     gc_int_range,                /* int_range */
     gc_waits,                    /* waits */
+    gc_range_known,              /* range_known */
+    gc_range_note,               /* range_note */
 };

@@ -37,6 +37,9 @@ gids_status gc_index_find(const char *op, const gids_tensor *like, const int64_t
 /* gids_int_range on a CUDA tensor (i64 or i32, at least one element): from a kept range, else
  * read back (a wait) and kept when t is a contiguous i64 tensor. */
 gids_status gc_int_range(const gids_tensor *t, int64_t *lo, int64_t *hi);
+/* backend ABI 10's range_known and range_note (gids/backend.h), from the kept ranges. */
+bool gc_range_known(const gids_tensor *t, int64_t *lo, int64_t *hi);
+void gc_range_note(const gids_tensor *t, int64_t lo, int64_t hi);
 /* Keeps the range of the n i64 values at host, just copied into the whole of t (contiguous,
  * on a CUDA device, its version already bumped for the copy): copy.cu's host-to-device path. */
 void gc_index_range_note(const gids_tensor *t, const int64_t *host, int64_t n);

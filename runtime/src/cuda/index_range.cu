@@ -14,7 +14,9 @@
  * An i64 tensor copied whole from the host gets its range from the host copy on the way
  * (gc_index_range_note): a batch moved to the GPU for a training step is then checked without
  * any wait.  gids_int_range (gc_int_range) answers from the same ranges: the Lua checks of
- * labels, ids and edges read their bounds through it.  The table is kept_ranges.h's, shared with
+ * labels, ids and edges read their bounds through it.  The runtime notes bounds of the results
+ * of the ops that make indexes from indexes (gc_range_note; core/ranges.c), which the checks use
+ * too.  The table is kept_ranges.h's, shared with
  * the loopback device.
  * Raw references, released by hand (a static gc_ref would release them after the CUDA context
  * is gone at exit); gpu.reset() drops them.
@@ -83,7 +85,7 @@ static bool lookup(int dev, const gids_tensor *like, const int64_t *v, int64_t n
 static void keep(int dev, const gids_tensor *like, const int64_t *v, int64_t n, uint64_t version,
                  int64_t lo, int64_t hi) {
     std::lock_guard<std::mutex> lk(kept_lock);
-    gids_kept_put(&kept[dev], like, v, n, version, lo, hi);
+    gids_kept_put(&kept[dev], like, v, n, version, lo, hi, true);
 }
 
 /* ---------------------------------------------------------------- the check */
@@ -137,7 +139,12 @@ gids_status gc_index_find(const char *op, const gids_tensor *like, const int64_t
     *bad = 0;
     if (n <= 0) return GIDS_OK;
     int64_t lo = 0, hi = 0;
-    GIDS_TRY(bounds(op, like, v, n, false, &lo, &hi));
+    const int dev = gc_dev(like).index;
+    /* bounds of these values or of values around them, or noted for how they were made, when
+     * they fit; else the least and greatest of exactly these (kept, or read and kept) */
+    if (keepable(dev, n) && lookup(dev, like, v, n, false, &lo, &hi) && lo >= 0 && hi < size)
+        return GIDS_OK;
+    GIDS_TRY(bounds(op, like, v, n, true, &lo, &hi));
     if (lo >= 0 && hi < size) return GIDS_OK;
     return first_bad(op, like, v, n, size, pos, bad);
 }
@@ -156,4 +163,20 @@ void gc_index_range_note(const gids_tensor *t, const int64_t *host, int64_t n) {
     if (!keepable(dev, n)) return;
     std::lock_guard<std::mutex> lk(kept_lock);
     gids_kept_note(&kept[dev], t, host, n);
+}
+
+bool gc_range_known(const gids_tensor *t, int64_t *lo, int64_t *hi) {
+    const int64_t *v = nullptr;
+    int64_t n = 0;
+    const int dev = gc_dev(t).index;
+    return gids_kept_region(t, &v, &n) && keepable(dev, n) && lookup(dev, t, v, n, false, lo, hi);
+}
+
+void gc_range_note(const gids_tensor *t, int64_t lo, int64_t hi) {
+    const int64_t *v = nullptr;
+    int64_t n = 0;
+    const int dev = gc_dev(t).index;
+    if (!gids_kept_region(t, &v, &n) || !keepable(dev, n)) return;
+    std::lock_guard<std::mutex> lk(kept_lock);
+    gids_kept_put(&kept[dev], t, v, n, gids_kept_version(t), lo, hi, false);
 }

@@ -20,7 +20,7 @@ gids_status lb_copy(gids_tensor *dst, const gids_tensor *src) {
     /* as the CUDA plugin: a whole i64 tensor moved to the device brings its range along */
     if (from_host && src->dtype == dst->dtype && gids_tensor_numel(src) == gids_tensor_numel(dst) &&
         src->ndim == dst->ndim)
-        lb_range_note(dst);
+        lb_range_uploaded(dst);
     return GIDS_OK;
 }
 

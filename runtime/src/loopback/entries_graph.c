@@ -10,14 +10,14 @@
 gids_status lb_index_select(gids_tensor **out, const gids_tensor *a, int dim,
                             const gids_tensor *index) {
     lb_args x;
-    lb_index_seen(index, 0, gids_tensor_numel(index));
+    lb_index_seen(index, 0, gids_tensor_numel(index), lb_dim_size(a, dim));
     LB_IN(x, "index_select", a, index);
     return LB_DONE(x, gids_index_select(out, x.cpu[0], dim, x.cpu[1]), out);
 }
 
 gids_status lb_gather(gids_tensor **out, const gids_tensor *a, int dim, const gids_tensor *index) {
     lb_args x;
-    lb_index_seen(index, 0, gids_tensor_numel(index));
+    lb_index_seen(index, 0, gids_tensor_numel(index), lb_dim_size(a, dim));
     LB_IN(x, "gather", a, index);
     return LB_DONE(x, gids_gather(out, x.cpu[0], dim, x.cpu[1]), out);
 }
@@ -25,7 +25,7 @@ gids_status lb_gather(gids_tensor **out, const gids_tensor *a, int dim, const gi
 gids_status lb_scatter_add_(gids_tensor *self, int dim, const gids_tensor *index,
                             const gids_tensor *src) {
     lb_args x;
-    lb_index_seen(index, 0, gids_tensor_numel(index));
+    lb_index_seen(index, 0, gids_tensor_numel(index), lb_dim_size(self, dim));
     LB_IN(x, "scatter_add_", self, index, src);
     return LB_DONE_INPLACE(x, gids_scatter_add_(x.cpu[0], dim, x.cpu[1], x.cpu[2]));
 }
@@ -33,7 +33,7 @@ gids_status lb_scatter_add_(gids_tensor *self, int dim, const gids_tensor *index
 gids_status lb_index_add_(gids_tensor *self, int dim, const gids_tensor *index,
                           const gids_tensor *src, double alpha) {
     lb_args x;
-    lb_index_seen(index, 0, gids_tensor_numel(index));
+    lb_index_seen(index, 0, gids_tensor_numel(index), lb_dim_size(self, dim));
     LB_IN(x, "index_add_", self, index, src);
     return LB_DONE_INPLACE(x, gids_index_add_(x.cpu[0], dim, x.cpu[1], x.cpu[2], alpha));
 }
@@ -41,7 +41,7 @@ gids_status lb_index_add_(gids_tensor *self, int dim, const gids_tensor *index,
 gids_status lb_scatter_(gids_tensor *self, int dim, const gids_tensor *index,
                         const gids_tensor *src) {
     lb_args x;
-    lb_index_seen(index, 0, gids_tensor_numel(index));
+    lb_index_seen(index, 0, gids_tensor_numel(index), lb_dim_size(self, dim));
     LB_IN(x, "scatter_", self, index, src);
     return LB_DONE_INPLACE(x, gids_scatter_(x.cpu[0], dim, x.cpu[1], x.cpu[2]));
 }
@@ -49,7 +49,7 @@ gids_status lb_scatter_(gids_tensor *self, int dim, const gids_tensor *index,
 gids_status lb_scatter_scalar_(gids_tensor *self, int dim, const gids_tensor *index,
                                gids_scalar value) {
     lb_args x;
-    lb_index_seen(index, 0, gids_tensor_numel(index));
+    lb_index_seen(index, 0, gids_tensor_numel(index), lb_dim_size(self, dim));
     LB_IN(x, "scatter_", self, index);
     return LB_DONE_INPLACE(x, gids_scatter_scalar_(x.cpu[0], dim, x.cpu[1], value));
 }
@@ -58,7 +58,7 @@ gids_status lb_segment_reduce(gids_tensor **out, gids_tensor **arg, gids_segop o
                               const gids_tensor *src, const gids_tensor *index,
                               int64_t num_segments) {
     lb_args x;
-    lb_index_seen(index, 0, gids_tensor_numel(index));
+    lb_index_seen(index, 0, gids_tensor_numel(index), num_segments);
     LB_IN(x, "segment_reduce", src, index);
     return LB_DONE(x, gids_segment_reduce(out, arg, op, x.cpu[0], x.cpu[1], num_segments), out,
                    arg);
@@ -67,7 +67,7 @@ gids_status lb_segment_reduce(gids_tensor **out, gids_tensor **arg, gids_segop o
 gids_status lb_segment_softmax(gids_tensor **out, const gids_tensor *src, const gids_tensor *index,
                                int64_t num_segments) {
     lb_args x;
-    lb_index_seen(index, 0, gids_tensor_numel(index));
+    lb_index_seen(index, 0, gids_tensor_numel(index), num_segments);
     LB_IN(x, "segment_softmax", src, index);
     return LB_DONE(x, gids_segment_softmax(out, x.cpu[0], x.cpu[1], num_segments), out);
 }
@@ -109,7 +109,7 @@ gids_status lb_gat_attention(gids_tensor **out, gids_tensor **alpha, const gids_
                              int64_t num_nodes, double negative_slope,
                              const gids_tensor *dropout_scale) {
     lb_args c;
-    lb_edges_seen(edge_index);
+    lb_edges_seen(edge_index, num_nodes);
     LB_IN(c, "gat_attention", x, a_src, a_dst, a_edge, edge_index, dropout_scale);
     gids_status st = gids_gat_attention(out, alpha, c.cpu[0], c.cpu[1], c.cpu[2], c.cpu[3],
                                         c.cpu[4], num_nodes, negative_slope, c.cpu[5]);
@@ -125,7 +125,7 @@ gids_status lb_gat_attention_backward(gids_tensor **g_x, gids_tensor **g_a_src,
                                       double negative_slope, const gids_tensor *dropout_scale,
                                       const gids_tensor *alpha) {
     lb_args c;
-    lb_edges_seen(edge_index);
+    lb_edges_seen(edge_index, num_nodes);
     LB_IN(c, "gat_attention_backward", g_out, g_alpha, x, a_src, a_dst, a_edge, edge_index,
           dropout_scale, alpha);
     gids_status st = gids_gat_attention_backward(
@@ -140,7 +140,7 @@ gids_status lb_gatv2_attention(gids_tensor **out, gids_tensor **alpha, const gid
                                int64_t num_nodes, double negative_slope,
                                const gids_tensor *dropout_scale) {
     lb_args c;
-    lb_edges_seen(edge_index);
+    lb_edges_seen(edge_index, num_nodes);
     LB_IN(c, "gatv2_attention", xl, xr, edge_proj, att, edge_index, dropout_scale);
     gids_status st = gids_gatv2_attention(out, alpha, c.cpu[0], c.cpu[1], c.cpu[2], c.cpu[3],
                                           c.cpu[4], num_nodes, negative_slope, c.cpu[5]);
@@ -156,7 +156,7 @@ gids_status lb_gatv2_attention_backward(gids_tensor **g_xl, gids_tensor **g_xr,
                                         double negative_slope, const gids_tensor *dropout_scale,
                                         const gids_tensor *alpha) {
     lb_args c;
-    lb_edges_seen(edge_index);
+    lb_edges_seen(edge_index, num_nodes);
     LB_IN(c, "gatv2_attention_backward", g_out, g_alpha, xl, xr, edge_proj, att, edge_index,
           dropout_scale, alpha);
     gids_status st = gids_gatv2_attention_backward(

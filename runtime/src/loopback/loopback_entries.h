@@ -81,7 +81,9 @@
     X(softmax_backward, 1)                                                                         \
     X(adam_steps_, 1)                                                                              \
     X(int_range, 1)                                                                                \
-    X(waits, 1)
+    X(waits, 1)                                                                                    \
+    X(range_known, 1)                                                                              \
+    X(range_note, 1)
 
 typedef struct lb_entry {
     const char *name;

@@ -77,14 +77,20 @@ gids_status lb_waits(int64_t *count);
 gids_status lb_int_range(const gids_tensor *t, int64_t *lo, int64_t *hi);
 /* Keeps dst's range after a whole copy from the host into it (an i64 contiguous device tensor;
  * anything else is ignored), as the CUDA plugin's host-to-device copy does. */
-void lb_range_note(const gids_tensor *dst);
+void lb_range_uploaded(const gids_tensor *dst);
 /* Forgets the kept ranges (gpu.reset()). */
 void lb_ranges_drop(void);
-/* The CUDA plugin's range check of the n index values at element offset of t before an op
- * reads them: a wait unless a range around them is kept, then kept. */
-void lb_index_seen(const gids_tensor *t, int64_t offset, int64_t n);
+/* The CUDA plugin's range check against [0, size) of the n index values at element offset of t
+ * before an op reads them: no wait when kept bounds around them fit or their range is kept,
+ * else a wait and their range kept. */
+void lb_index_seen(const gids_tensor *t, int64_t offset, int64_t n, int64_t size);
 /* The same for both rows of a [2, E] edge_index (the fused attention's check). */
-void lb_edges_seen(const gids_tensor *edge_index);
+void lb_edges_seen(const gids_tensor *edge_index, int64_t num_nodes);
+/* The size of t's dim (negative from the end; a 0-d tensor's is 1), -1 when there is none. */
+int64_t lb_dim_size(const gids_tensor *t, int dim);
+/* gids_backend's range_known and range_note, from the kept ranges. */
+bool lb_range_known(const gids_tensor *t, int64_t *lo, int64_t *hi);
+void lb_range_note(const gids_tensor *t, int64_t lo, int64_t hi);
 /* The CUDA plugin's zero-divisor check of an integer fmod, remainder or floor_divide with
  * result out: a wait unless the divisor is a number known to be nonzero. */
 void lb_division_seen(gids_binop op, const gids_tensor *out, bool divisor_nonzero);

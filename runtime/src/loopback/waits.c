@@ -38,7 +38,7 @@ void lb_ranges_drop(void) {
     pthread_mutex_unlock(&lock_);
 }
 
-void lb_range_note(const gids_tensor *dst) {
+void lb_range_uploaded(const gids_tensor *dst) {
     if (dst->storage->device.type != GIDS_CUDA || dst->dtype != GIDS_I64 ||
         !gids_tensor_is_contiguous(dst))
         return;
@@ -63,13 +63,13 @@ gids_status lb_int_range(const gids_tensor *t, int64_t *lo, int64_t *hi) {
     GIDS_TRY(LB_DONE_INPLACE(x, gids_int_range(x.cpu[0], lo, hi)));
     if (whole) {
         pthread_mutex_lock(&lock_);
-        gids_kept_put(&kept_, t, v, n, version, *lo, *hi);
+        gids_kept_put(&kept_, t, v, n, version, *lo, *hi, true);
         pthread_mutex_unlock(&lock_);
     }
     return GIDS_OK;
 }
 
-void lb_index_seen(const gids_tensor *t, int64_t offset, int64_t n) {
+void lb_index_seen(const gids_tensor *t, int64_t offset, int64_t n, int64_t size) {
     if (n <= 0) return;
     if (t->dtype != GIDS_I64 || !gids_tensor_is_contiguous(t)) {
         lb_waited(); /* the CUDA plugin checks a fresh contiguous i64 copy: never kept */
@@ -78,7 +78,9 @@ void lb_index_seen(const gids_tensor *t, int64_t offset, int64_t n) {
     const int64_t *v = (const int64_t *)gids_tensor_data(t) + offset;
     int64_t lo = 0, hi = 0;
     pthread_mutex_lock(&lock_);
-    if (!gids_kept_find(&kept_, t, v, n, false, &lo, &hi)) {
+    /* as gc_index_find: any bounds that fit, else the exact range, kept or read */
+    bool fits = gids_kept_find(&kept_, t, v, n, false, &lo, &hi) && lo >= 0 && hi < size;
+    if (!fits && !gids_kept_find(&kept_, t, v, n, true, &lo, &hi)) {
         uint64_t version = gids_kept_version(t);
         const int64_t *h = (const int64_t *)lb_data(t) + offset;
         lo = hi = h[0];
@@ -86,7 +88,7 @@ void lb_index_seen(const gids_tensor *t, int64_t offset, int64_t n) {
             lo = h[i] < lo ? h[i] : lo;
             hi = h[i] > hi ? h[i] : hi;
         }
-        gids_kept_put(&kept_, t, v, n, version, lo, hi);
+        gids_kept_put(&kept_, t, v, n, version, lo, hi, true);
         lb_waited();
     }
     pthread_mutex_unlock(&lock_);
@@ -99,9 +101,34 @@ void lb_division_seen(gids_binop op, const gids_tensor *out, bool divisor_nonzer
         lb_waited();
 }
 
-void lb_edges_seen(const gids_tensor *edge_index) {
+void lb_edges_seen(const gids_tensor *edge_index, int64_t num_nodes) {
     if (edge_index == NULL || edge_index->ndim != 2 || edge_index->shape[0] != 2) return;
     int64_t E = edge_index->shape[1];
-    lb_index_seen(edge_index, E, E); /* targets first, as the CUDA plugin */
-    lb_index_seen(edge_index, 0, E);
+    lb_index_seen(edge_index, E, E, num_nodes); /* targets first, as the CUDA plugin */
+    lb_index_seen(edge_index, 0, E, num_nodes);
+}
+
+int64_t lb_dim_size(const gids_tensor *t, int dim) {
+    if (t == NULL) return -1;
+    if (dim < 0) dim += t->ndim;
+    return dim >= 0 && dim < t->ndim ? t->shape[dim] : (t->ndim == 0 ? 1 : -1);
+}
+
+bool lb_range_known(const gids_tensor *t, int64_t *lo, int64_t *hi) {
+    const int64_t *v = NULL;
+    int64_t n = 0;
+    if (!gids_kept_region(t, &v, &n)) return false;
+    pthread_mutex_lock(&lock_);
+    bool found = gids_kept_find(&kept_, t, v, n, false, lo, hi);
+    pthread_mutex_unlock(&lock_);
+    return found;
+}
+
+void lb_range_note(const gids_tensor *t, int64_t lo, int64_t hi) {
+    const int64_t *v = NULL;
+    int64_t n = 0;
+    if (!gids_kept_region(t, &v, &n)) return;
+    pthread_mutex_lock(&lock_);
+    gids_kept_put(&kept_, t, v, n, gids_kept_version(t), lo, hi, false);
+    pthread_mutex_unlock(&lock_);
 }
