@@ -686,6 +686,35 @@ check("a GAT training step waits for the device nowhere once its forms are made,
   end
 end)
 
+-- The VGAE and DGI steps: the DGI reads nothing back; the VGAE's loss reads the count of the
+-- negative samples that are not true neighbours (masked_select) and checks its total is finite.
+check("VGAE and DGI training steps wait only where the VGAE loss reads", function()
+  local models = require "graphids.models"
+  for _, fam in ipairs({ { "dgi", "DGI", 0 }, { "vgae", "VGAE", 2 } }) do
+    graphids.manual_seed(3)
+    local m = models[fam[2]](models.presets[fam[1]].small({ num_ids = 10 }))
+    m:to(D)
+    local b = {}
+    for k, v in pairs(model_batch(10)) do
+      b[k] = type(v) == "userdata" and v:to(D) or v
+    end
+    local opt = graphids.optim.Adam(m:parameters(), { lr = 1e-3 })
+    local gen = graphids.Generator(1)
+    local function step()
+      opt:zero_grad()
+      local loss = m:training_step(b, { generator = gen })
+      loss:backward()
+      opt:step()
+    end
+    step()
+    local w0 = graphids.gpu.waits()
+    for _ = 1, 3 do step() end
+    local waits = (graphids.gpu.waits() - w0) / 3
+    assert(waits == fam[3], string.format("%s: %g waits a step, expected %d", fam[2], waits,
+      fam[3]))
+  end
+end)
+
 -- The fusion policies over 15-D states: an episode of training and a test step on the device.
 check("the fusion policies train and test on the GPU", function()
   local models = require "graphids.models"

@@ -408,11 +408,17 @@ check("indexes made from indexes of known range are checked without a wait", fun
     joined = graphids.cat({ picked, filled })
     chosen = graphids.where(graphids.tensor({ true, false, true }):cuda(), filled,
       graphids.cat({ picked, idx:narrow(1, 1, 1) }))
-    for _, t in ipairs({ picked, filled, joined, chosen }) do
+    local keys = (idx * 3 + idx - 2):remainder(7) -- interval arithmetic, then [0, 6]
+    local kept = idx:masked_select(graphids.tensor({ true, false, true, false, true }):cuda())
+    for _, t in ipairs({ picked, filled, joined, chosen, keys, kept }) do
       local _ = x:index_select(1, t)
     end
   end)
-  assert(w == 0, w .. " waits for indexes made from known ones")
+  assert(w == 1, w .. " waits for indexes made from known ones (masked_select's count: 1)")
+  -- arithmetic whose bounds do not fit is read and checked exactly
+  local ok0, err0 = pcall(function() return x:index_select(1, idx * 1000 - 3000) end)
+  assert(not ok0 and tostring(err0):match("index %-3000 out of range %[0, 50%) at position 1"),
+    "a product out of range: " .. tostring(err0))
   w = waits_of(function()
     nz = graphids.tensor({ true, false, true, true }):cuda():nonzero():select(2, 1)
     local _ = x:index_select(1, nz) -- below the mask's length

@@ -76,6 +76,10 @@ gids_status gids_no_kernel(const char *op, const gids_tensor *t);
  * tensors other than contiguous i64 ones, and where an input's bounds are unknown. */
 void gids_range_note(const gids_tensor *t, int64_t lo, int64_t hi);
 void gids_range_follow(const gids_tensor *out, int n, const gids_tensor *const *ins);
+/* out = a op b, or a op s when b is NULL (s op a when reversed): interval arithmetic for add,
+ * sub, mul, and the range of a remainder by a positive divisor. */
+void gids_range_binary(const gids_tensor *out, gids_binop op, const gids_tensor *a,
+                       const gids_tensor *b, gids_scalar s, bool reversed);
 
 /* Frees a tensor's autograd state (autograd/meta.c), on its last release. */
 void gids_ag_meta_free(void *meta);

@@ -10,8 +10,13 @@
  *   index_select, gather          within the source's bounds (they pick some of its values)
  *   where(c, a, b), cat(...)      within the union of the inputs' bounds
  *   nonzero(a)                    within [0, largest dim of a - 1]
+ *   masked_select(a, m)           within a's bounds
+ *   a + b, a - b, a * b           interval arithmetic on the bounds (none when it could
+ *                                 overflow: the device's i64 arithmetic wraps)
+ *   remainder(a, d), d >= 1       within [0, d_hi - 1]; fmod too when a >= 0
  * An attention layer's edges with their self-loops replaced (the kept edges picked by nonzero,
- * then the node numbers appended), built at every new batch, are then checked without a wait.
+ * then the node numbers appended), built at every new batch, and the VGAE's (node, id) keys
+ * (node * num_ids + id) are then checked without a wait.
  * Only for contiguous i64 results, and only where every input's bounds are known.
  */
 #include "core_impl.h"
@@ -49,4 +54,53 @@ void gids_range_follow(const gids_tensor *out, int n, const gids_tensor *const *
         any = true;
     }
     if (any) be->range_note(out, lo, hi);
+}
+
+/* The bounds of a tensor operand (range_known) or of an integer number (b == NULL). */
+static bool operand(const gids_backend *be, const gids_tensor *t, gids_scalar s, int64_t *lo,
+                    int64_t *hi) {
+    if (t == NULL) {
+        *lo = *hi = s.i;
+        return s.is_int;
+    }
+    return range_backend(t) == be && gids_tensor_numel(t) > 0 && gids_tensor_is_contiguous(t) &&
+           be->range_known(t, lo, hi);
+}
+
+void gids_range_binary(const gids_tensor *out, gids_binop op, const gids_tensor *a,
+                       const gids_tensor *b, gids_scalar s, bool reversed) {
+    const gids_backend *be = range_backend(out);
+    if (be == NULL || !has_values(out)) return;
+    int64_t xl, xh, yl, yh, lo, hi;
+    /* x op y, in the op's order */
+    const gids_tensor *x = reversed ? b : a, *y = reversed ? a : b;
+    if (!operand(be, x, s, &xl, &xh) || !operand(be, y, s, &yl, &yh)) return;
+    bool over = false;
+    switch (op) {
+    case GIDS_ADD:
+        over = __builtin_add_overflow(xl, yl, &lo) || __builtin_add_overflow(xh, yh, &hi);
+        break;
+    case GIDS_SUB:
+        over = __builtin_sub_overflow(xl, yh, &lo) || __builtin_sub_overflow(xh, yl, &hi);
+        break;
+    case GIDS_MUL: {
+        int64_t c[4];
+        over = __builtin_mul_overflow(xl, yl, &c[0]) || __builtin_mul_overflow(xl, yh, &c[1]) ||
+               __builtin_mul_overflow(xh, yl, &c[2]) || __builtin_mul_overflow(xh, yh, &c[3]);
+        lo = hi = c[0];
+        for (int i = 1; i < 4; i++) {
+            lo = c[i] < lo ? c[i] : lo;
+            hi = c[i] > hi ? c[i] : hi;
+        }
+        break;
+    }
+    case GIDS_REMAINDER: /* takes the divisor's sign */
+    case GIDS_FMOD:      /* takes the dividend's */
+        if (yl < 1 || (op == GIDS_FMOD && xl < 0)) return;
+        lo = 0;
+        hi = yh - 1;
+        break;
+    default: return;
+    }
+    if (!over) be->range_note(out, lo, hi);
 }

@@ -280,7 +280,12 @@ static gids_status check_pair(const char *name, const gids_tensor *a, const gids
 gids_status gids_binary(gids_tensor **out, gids_binop op, const gids_tensor *a,
                         const gids_tensor *b) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", gids_binop_name(op));
-    GIDS_ON_DEVICE(gids_binop_name(op), binary, a, b)(out, op, a, b);
+    GIDS_DEVICE_BACKEND(gids_binop_name(op), binary, a, b);
+    if (gids_be_ != NULL) {
+        GIDS_TRY(gids_be_->binary(out, op, a, b));
+        gids_range_binary(*out, op, a, b, gids_scalar_i(0), false); /* core/ranges.c */
+        return GIDS_OK;
+    }
     GIDS_TRY(check_pair(gids_binop_name(op), a, b));
     return binary_run(out, NULL, op, a, b, gids_ew_promote_tensors(a, b));
 }
@@ -312,7 +317,12 @@ static gids_status binary_scalar_run(gids_tensor **out, gids_tensor *dst, gids_b
 gids_status gids_binary_scalar(gids_tensor **out, gids_binop op, const gids_tensor *a,
                                gids_scalar s, bool reversed) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", gids_binop_name(op));
-    GIDS_ON_DEVICE(gids_binop_name(op), binary_scalar, a)(out, op, a, s, reversed);
+    GIDS_DEVICE_BACKEND(gids_binop_name(op), binary_scalar, a);
+    if (gids_be_ != NULL) {
+        GIDS_TRY(gids_be_->binary_scalar(out, op, a, s, reversed));
+        gids_range_binary(*out, op, a, NULL, s, reversed); /* core/ranges.c */
+        return GIDS_OK;
+    }
     return binary_scalar_run(out, NULL, op, a, s, reversed);
 }
 

@@ -206,7 +206,12 @@ static void walk_operand(walk *w, int k, const gids_tensor *t) {
 gids_status gids_masked_select(gids_tensor **out, const gids_tensor *a, const gids_tensor *mask) {
     *out = NULL;
     const char *op = "masked_select";
-    GIDS_ON_DEVICE(op, masked_select, a, mask)(out, a, mask);
+    GIDS_DEVICE_BACKEND(op, masked_select, a, mask);
+    if (gids_be_ != NULL) {
+        GIDS_TRY(gids_be_->masked_select(out, a, mask));
+        gids_range_follow(*out, 1, &a); /* some of a's values (core/ranges.c) */
+        return GIDS_OK;
+    }
     GIDS_TRY(check_input(op, "input", a));
     GIDS_TRY(check_mask(op, mask));
     int nb = 0;
