@@ -642,46 +642,51 @@ for _, fam in ipairs({ { "gat", "GATClassifier" }, { "vgae", "VGAE" }, { "dgi", 
   end
 end
 
+-- A training step of a graph model on the device (zero_grad, training step, backward, Adam),
+-- over the batch `t.batch` (t.on_batch(seed) moves model_batch(10, seed) there), and the
+-- waits for the device it made (graphids.gpu.waits()).
+local function device_stepper(family, cls)
+  local models = require "graphids.models"
+  graphids.manual_seed(3)
+  local m = models[cls](models.presets[family].small({ num_ids = 10 }))
+  m:to(D)
+  local t = { opt = graphids.optim.Adam(m:parameters(), { lr = 1e-3 }) }
+  local gen = graphids.Generator(1)
+  function t.on_batch(seed)
+    t.batch = {}
+    for k, v in pairs(model_batch(10, seed)) do
+      t.batch[k] = type(v) == "userdata" and v:to(D) or v
+    end
+  end
+  function t.step()
+    local w0 = graphids.gpu.waits()
+    t.opt:zero_grad()
+    local loss, logs = m:training_step(t.batch, { generator = gen })
+    loss:backward()
+    t.opt:step()
+    return graphids.gpu.waits() - w0, logs
+  end
+  t.on_batch(1)
+  return t
+end
+
 -- A GAT training step reads nothing back: the batch's index tensors came from the host with
 -- their ranges (so every range check answers on the host), the loss and accuracy it logs stay on
 -- the device, and no op sizes its result from device values.  A wait would leave the GPU idle
 -- while the host queues what follows (docs/cuda.md, "Waits for the device").
 check("a GAT training step waits for the device nowhere once its forms are made, once a new batch", function()
-  local models = require "graphids.models"
-  graphids.manual_seed(3)
-  local m = models.GATClassifier(models.presets.gat.small({ num_ids = 10 }))
-  m:to(D)
-  local b = {}
-  for k, v in pairs(model_batch(10)) do
-    b[k] = type(v) == "userdata" and v:to(D) or v
+  local t = device_stepper("gat", "GATClassifier")
+  t.step() -- the first makes the self-loop forms and reads the ranges of what it made
+  for i = 1, 3 do
+    local waits, logs = t.step()
+    assert(waits == 0, waits .. " waits in step " .. i .. " over the same batch")
+    assert(logs.train_loss:item() > 0 and logs.train_acc:item() >= 0, "the logged values")
   end
-  local opt = graphids.optim.Adam(m:parameters(), { lr = 1e-3 })
-  local gen = graphids.Generator(1)
-  local function step()
-    opt:zero_grad()
-    local loss, logs = m:training_step(b, { generator = gen })
-    loss:backward()
-    opt:step()
-    return logs
-  end
-  step() -- the first makes the self-loop forms and reads the ranges of what it made
-  local w0 = graphids.gpu.waits()
-  local logs
-  for _ = 1, 3 do logs = step() end
-  local waits = graphids.gpu.waits() - w0
-  assert(waits == 0, waits .. " waits in three steps")
-  assert(logs.train_loss:item() > 0 and logs.train_acc:item() >= 0, "the logged values read back")
   -- a new batch each step, as in training: only nonzero's count (the kept edges of the
   -- self-loop form) is read; the indexes made from the batch's have bounds (core/ranges.c)
   for seed = 2, 4 do
-    local nb = {}
-    for k, v in pairs(model_batch(10, seed)) do
-      nb[k] = type(v) == "userdata" and v:to(D) or v
-    end
-    b = nb
-    w0 = graphids.gpu.waits()
-    step()
-    waits = graphids.gpu.waits() - w0
+    t.on_batch(seed)
+    local waits = t.step()
     assert(waits == 1, waits .. " waits in a step over a new batch (seed " .. seed .. ")")
   end
 end)
@@ -689,29 +694,14 @@ end)
 -- The VGAE and DGI steps: the DGI reads nothing back; the VGAE's loss reads the count of the
 -- negative samples that are not true neighbours (masked_select) and checks its total is finite.
 check("VGAE and DGI training steps wait only where the VGAE loss reads", function()
-  local models = require "graphids.models"
   for _, fam in ipairs({ { "dgi", "DGI", 0 }, { "vgae", "VGAE", 2 } }) do
-    graphids.manual_seed(3)
-    local m = models[fam[2]](models.presets[fam[1]].small({ num_ids = 10 }))
-    m:to(D)
-    local b = {}
-    for k, v in pairs(model_batch(10)) do
-      b[k] = type(v) == "userdata" and v:to(D) or v
+    local t = device_stepper(fam[1], fam[2])
+    t.step()
+    for i = 1, 3 do
+      local waits = t.step()
+      assert(waits == fam[3], string.format("%s, step %d: %d waits, expected %d", fam[2], i,
+        waits, fam[3]))
     end
-    local opt = graphids.optim.Adam(m:parameters(), { lr = 1e-3 })
-    local gen = graphids.Generator(1)
-    local function step()
-      opt:zero_grad()
-      local loss = m:training_step(b, { generator = gen })
-      loss:backward()
-      opt:step()
-    end
-    step()
-    local w0 = graphids.gpu.waits()
-    for _ = 1, 3 do step() end
-    local waits = (graphids.gpu.waits() - w0) / 3
-    assert(waits == fam[3], string.format("%s: %g waits a step, expected %d", fam[2], waits,
-      fam[3]))
   end
 end)
 
