@@ -705,6 +705,29 @@ check("VGAE and DGI training steps wait only where the VGAE loss reads", functio
   end
 end)
 
+-- The trainer reads a step's logged values (a loss and an accuracy on the device) in one copy
+-- after the backward: one wait a step for a model whose step reads nothing itself.
+check("the trainer reads a step's logged values in one copy", function()
+  package.path = dir .. "/../?.lua;" .. package.path
+  local tiny = require "trainer.support.tiny"
+  local Trainer = require("graphids.trainer").Trainer
+  local Callback = require "graphids.callbacks.base"
+  local Probe = require("graphids.class")("Probe", Callback)
+  local at = {}
+  function Probe.on_train_batch_end()
+    at[#at + 1] = graphids.gpu.waits()
+  end
+  local t = Trainer { max_epochs = 1, progress = "off", device = D, callbacks = { Probe() },
+    enable_checkpointing = false }
+  t:fit(tiny.MLP { in_dim = 4, hidden = 8, seed = 3 }, tiny.DataModule { n = 48, batch_size = 8,
+    seed = 2 })
+  assert(#at == 6, #at .. " steps")
+  for i = 2, #at do
+    assert(at[i] - at[i - 1] == 1, (at[i] - at[i - 1]) .. " waits in step " .. i)
+  end
+  assert(t.callback_metrics.train_loss > 0 and t.callback_metrics.train_acc >= 0, "metrics")
+end)
+
 -- The fusion policies over 15-D states: an episode of training and a test step on the device.
 check("the fusion policies train and test on the GPU", function()
   local models = require "graphids.models"

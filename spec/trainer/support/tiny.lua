@@ -66,7 +66,8 @@ function MLP:training_step(batch, ctx)
   if self.nan_at and self.calls == self.nan_at then
     logged = graphids.tensor(0 / 0)
   end
-  local acc = logits:argmax(2):eq(batch.y):sum():item() / batch.num_graphs
+  -- a 0-d f64 tensor, as the real models log (count / n in f64: the host's number)
+  local acc = logits:argmax(2):eq(batch.y):sum():to("f64"):div(batch.num_graphs)
   if rawget(self, "automatic_optimization") == false then
     local opt = rawget(self, "optimizer")
     opt:zero_grad()
