@@ -419,6 +419,14 @@ check("indexes made from indexes of known range are checked without a wait", fun
   local ok0, err0 = pcall(function() return x:index_select(1, idx * 1000 - 3000) end)
   assert(not ok0 and tostring(err0):match("index %-3000 out of range %[0, 50%) at position 1"),
     "a product out of range: " .. tostring(err0))
+  -- a negative factor swaps the ends; the values are right
+  local flipped = idx * -1 + 49
+  close(x:index_select(1, flipped), x:cpu():index_select(1, graphids.tensor({ 46, 49, 0, 46, 32 })),
+    0, "49 - idx")
+  -- a product that overflows i64 gets no bounds (the device wraps it): read, and refused
+  ok0, err0 = pcall(function() return x:index_select(1, idx * (1 << 62) + 1) end)
+  assert(not ok0 and tostring(err0):match("out of range %[0, 50%)"),
+    "an overflowing product: " .. tostring(err0))
   w = waits_of(function()
     nz = graphids.tensor({ true, false, true, true }):cuda():nonzero():select(2, 1)
     local _ = x:index_select(1, nz) -- below the mask's length
