@@ -28,8 +28,11 @@
  * forms and what they are made of) and spares; the least recently used entry gives way. */
 #define GIDS_KEPT_SLOTS 32
 /* Ranges of more values are not kept: an entry pins its tensor's memory until it is replaced,
- * and a check of so many values costs little beside the op that reads them. */
+ * and a check of so many values costs little beside the op that reads them.  The values whose
+ * memory the entries of a device pin stay within GIDS_KEPT_BYTES: the least recently used
+ * entries give way first. */
 #define GIDS_KEPT_MAX ((int64_t)1 << 22)
+#define GIDS_KEPT_BYTES ((int64_t)256 << 20)
 
 typedef struct gids_kept_range {
     gids_tensor *t; /* retained; NULL: a free slot */
@@ -44,7 +47,16 @@ typedef struct gids_kept_range {
 typedef struct gids_kept_ranges {
     gids_kept_range slot[GIDS_KEPT_SLOTS];
     uint64_t clock;
+    int64_t bytes; /* of the values the entries stand for */
 } gids_kept_ranges;
+
+/* Frees slot e. */
+static inline void gids_kept_drop(gids_kept_ranges *k, gids_kept_range *e) {
+    if (e->t != NULL) k->bytes -= e->n * (int64_t)sizeof(int64_t);
+    gids_tensor_release(e->t);
+    e->t = NULL;
+    e->used = 0;
+}
 
 /* The storage version of t now (read before the values are, so that a write enqueued meanwhile
  * makes the entry stale rather than wrong). */
@@ -79,7 +91,17 @@ static inline void gids_kept_put(gids_kept_ranges *k, const gids_tensor *like, c
     gids_kept_range *e = &k->slot[0]; /* the least recently used (a free slot has used 0) */
     for (int i = 1; i < GIDS_KEPT_SLOTS; i++)
         if (k->slot[i].used < e->used) e = &k->slot[i];
-    gids_tensor_release(e->t);
+    gids_kept_drop(k, e);
+    int64_t add = n * (int64_t)sizeof(int64_t);
+    while (k->bytes + add > GIDS_KEPT_BYTES) { /* the next least recently used give way */
+        gids_kept_range *old = NULL;
+        for (int i = 0; i < GIDS_KEPT_SLOTS; i++)
+            if (k->slot[i].t != NULL && (old == NULL || k->slot[i].used < old->used))
+                old = &k->slot[i];
+        if (old == NULL) break;
+        gids_kept_drop(k, old);
+    }
+    k->bytes += add;
     gids_tensor_retain((gids_tensor *)like);
     e->t = (gids_tensor *)like;
     e->v = v;
@@ -115,11 +137,7 @@ static inline bool gids_kept_region(const gids_tensor *t, const int64_t **v, int
 
 /* Forgets every range (gpu.reset()). */
 static inline void gids_kept_clear(gids_kept_ranges *k) {
-    for (int i = 0; i < GIDS_KEPT_SLOTS; i++) {
-        gids_tensor_release(k->slot[i].t);
-        k->slot[i].t = NULL;
-        k->slot[i].used = 0;
-    }
+    for (int i = 0; i < GIDS_KEPT_SLOTS; i++) gids_kept_drop(k, &k->slot[i]);
     k->clock = 0;
 }
 
