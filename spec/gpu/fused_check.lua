@@ -707,7 +707,7 @@ end)
 
 -- The trainer reads a step's logged values (a loss and an accuracy on the device) in one copy
 -- after the backward: one wait a step for a model whose step reads nothing itself.
-check("the trainer reads a step's logged values in one copy", function()
+check("the trainer reads a step's logged values in one copy, and predictions once a key", function()
   package.path = dir .. "/../?.lua;" .. package.path
   local tiny = require "trainer.support.tiny"
   local Trainer = require("graphids.trainer").Trainer
@@ -719,13 +719,25 @@ check("the trainer reads a step's logged values in one copy", function()
   end
   local t = Trainer { max_epochs = 1, progress = "off", device = D, callbacks = { Probe() },
     enable_checkpointing = false }
-  t:fit(tiny.MLP { in_dim = 4, hidden = 8, seed = 3 }, tiny.DataModule { n = 48, batch_size = 8,
-    seed = 2 })
+  local model, dm = tiny.MLP { in_dim = 4, hidden = 8, seed = 3 },
+    tiny.DataModule { n = 48, batch_size = 8, seed = 2 }
+  t:fit(model, dm)
   assert(#at == 6, #at .. " steps")
   for i = 2, #at do
     assert(at[i] - at[i - 1] == 1, (at[i] - at[i - 1]) .. " waits in step " .. i)
   end
   assert(t.callback_metrics.train_loss > 0 and t.callback_metrics.train_acc >= 0, "metrics")
+  -- predictions stay on the device until the end: one move to the host per key (scores,
+  -- preds, labels, window_start, source_file), not one per batch and key
+  local w0 = graphids.gpu.waits()
+  local out = t:predict(model, dm:val_loader())
+  local waits = graphids.gpu.waits() - w0
+  local keys = 0
+  for _, v in pairs(out) do
+    assert(v.device == "cpu" and v:size(1) == 24, "24 rows of each output on the host")
+    keys = keys + 1
+  end
+  assert(keys == 5 and waits == keys, waits .. " waits for three batches of " .. keys .. " outputs")
 end)
 
 -- The fusion policies over 15-D states: an episode of training and a test step on the device.

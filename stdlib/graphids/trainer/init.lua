@@ -656,7 +656,9 @@ end
 
 -- ---------------------------------------------------------------- test and predict
 
--- The tensors of a list of per-batch tables, concatenated key by key (CPU).
+-- The tensors of a list of per-batch tables, concatenated key by key (CPU).  A key whose parts
+-- all live on one device is concatenated there and moved in one copy (each move to the host
+-- waits for the device: one per key, not one per batch and key).
 local function concat_outputs(list)
   local keys = {}
   for _, out in ipairs(list) do
@@ -666,12 +668,20 @@ local function concat_outputs(list)
   end
   local res = {}
   for _, k in ipairs(U.sorted_keys(keys)) do
-    local parts = {}
+    local parts, device = {}, nil
     for _, out in ipairs(list) do
       local v = out[k]
-      if v ~= nil then parts[#parts + 1] = v:detach():to("cpu") end
+      if v ~= nil then
+        parts[#parts + 1] = v:detach()
+        device = (device == nil or device == v.device) and v.device or false
+      end
     end
-    res[k] = #parts == 1 and parts[1] or graphids.cat(parts, 1)
+    if device == "cpu" or device == false then
+      for i, v in ipairs(parts) do parts[i] = v:to("cpu") end
+      res[k] = #parts == 1 and parts[1] or graphids.cat(parts, 1)
+    else
+      res[k] = (#parts == 1 and parts[1] or graphids.cat(parts, 1)):to("cpu")
+    end
   end
   return res
 end
