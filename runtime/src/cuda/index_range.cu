@@ -154,8 +154,10 @@ gids_status gc_int_range(const gids_tensor *t, int64_t *lo, int64_t *hi) {
     GC_CUDA(op, cudaSetDevice(gc_dev(t).index));
     gc_ref idx; /* an i32 or strided tensor: read as a contiguous i64 copy (not kept) */
     GIDS_TRY(gc_index_i64(op, "input", t, false, &idx.t));
-    return bounds(op, idx.t, (const int64_t *)gids_tensor_data(idx.t), gids_tensor_numel(idx.t),
-                  true, lo, hi);
+    const int64_t *v = (const int64_t *)gids_tensor_data(idx.t);
+    int64_t n = gids_tensor_numel(idx.t);
+    if (idx.t != t) return device_minmax(op, idx.t, v, n, lo, hi); /* a copy: nothing to keep */
+    return bounds(op, idx.t, v, n, true, lo, hi);
 }
 
 void gc_index_range_note(const gids_tensor *t, const int64_t *host, int64_t n) {
