@@ -113,16 +113,22 @@ static inline void gids_kept_put(gids_kept_ranges *k, const gids_tensor *like, c
     e->used = ++k->clock;
 }
 
+/* The least and the greatest of the n >= 1 values at host. */
+static inline void gids_kept_minmax(const int64_t *host, int64_t n, int64_t *lo, int64_t *hi) {
+    *lo = *hi = host[0];
+    for (int64_t i = 1; i < n; i++) {
+        *lo = host[i] < *lo ? host[i] : *lo;
+        *hi = host[i] > *hi ? host[i] : *hi;
+    }
+}
+
 /* Keeps the range of the n values at host (just copied whole into like, whose version the copy
  * has bumped already): a tensor moved to the device brings its range along. */
 static inline void gids_kept_note(gids_kept_ranges *k, const gids_tensor *like, const int64_t *host,
                                   int64_t n) {
     if (n <= 0 || n > GIDS_KEPT_MAX) return;
-    int64_t lo = host[0], hi = host[0];
-    for (int64_t i = 1; i < n; i++) {
-        lo = host[i] < lo ? host[i] : lo;
-        hi = host[i] > hi ? host[i] : hi;
-    }
+    int64_t lo = 0, hi = 0;
+    gids_kept_minmax(host, n, &lo, &hi);
     gids_kept_put(k, like, (const int64_t *)gids_tensor_data(like), n, gids_kept_version(like), lo,
                   hi, true);
 }

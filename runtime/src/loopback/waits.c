@@ -82,12 +82,7 @@ void lb_index_seen(const gids_tensor *t, int64_t offset, int64_t n, int64_t size
     bool fits = gids_kept_find(&kept_, t, v, n, false, &lo, &hi) && lo >= 0 && hi < size;
     if (!fits && !gids_kept_find(&kept_, t, v, n, true, &lo, &hi)) {
         uint64_t version = gids_kept_version(t);
-        const int64_t *h = (const int64_t *)lb_data(t) + offset;
-        lo = hi = h[0];
-        for (int64_t i = 1; i < n; i++) {
-            lo = h[i] < lo ? h[i] : lo;
-            hi = h[i] > hi ? h[i] : hi;
-        }
+        gids_kept_minmax((const int64_t *)lb_data(t) + offset, n, &lo, &hi);
         gids_kept_put(&kept_, t, v, n, version, lo, hi, true);
         lb_waited();
     }
