@@ -179,6 +179,24 @@ describe("graphids.data.GraphDataModule", function()
     assert.matches("saved with label_filter benign", err_of(dm2.load_state_dict, dm2, other))
   end)
 
+  it("refuses a resume position that is not a count or lies past the epoch's end", function()
+    local dm = dm_with()
+    local st = dm:state_dict()
+    st.position = -1
+    assert.matches("position must be an integer >= 0, got %-1", err_of(dm.load_state_dict, dm, st))
+    st.position, st.epoch = 0, 1.5
+    assert.matches("epoch must be an integer >= 0, got 1.5", err_of(dm.load_state_dict, dm, st))
+    local n = #dm:train_loader():epoch_plan(0)
+    st.epoch, st.position = 0, n + 1
+    dm:load_state_dict(st)
+    assert.matches("batch position " .. (n + 1) .. " is outside epoch 0, which has " .. n .. " batches",
+      err_of(dm.train_batches, dm))
+    -- the end of the epoch itself is a valid position: nothing is left to serve
+    st.position = n
+    dm:load_state_dict(st)
+    assert.is_nil(dm:train_batches()())
+  end)
+
   it("packs train batches under node and edge budgets, skipping and counting oversize graphs", function()
     local dm = dm_with({ batching = "budget", node_budget = 200, edge_budget = 400 })
     local L = dm:train_loader()

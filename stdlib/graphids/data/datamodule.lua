@@ -227,6 +227,12 @@ function GraphDataModule:load_state_dict(st)
         "data module has %s %s", k, tostring(st[k]), k, tostring(mine[k])), 2)
     end
   end
+  for _, k in ipairs({ "epoch", "position" }) do
+    if math.type(st[k]) ~= "integer" or st[k] < 0 then
+      error(string.format("GraphDataModule:load_state_dict: %s must be an integer >= 0, got %s", k,
+        tostring(st[k])), 2)
+    end
+  end
   self.epoch, self.position = st.epoch, st.position
 end
 

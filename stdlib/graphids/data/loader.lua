@@ -200,9 +200,16 @@ end
 
 -- Iterator over the Batches of an epoch from position start (1-based batch number, default 1):
 -- `for batch, i in loader:iter(epoch) do`.
+-- A start past the end (a resume position saved under another train set or batch size) is an
+-- error: it would silently skip the rest of the epoch.
 function Loader:iter(epoch, start)
   local plan = self:epoch_plan(epoch)
-  local i = (start or 1) - 1
+  start = start or 1
+  if math.type(start) ~= "integer" or start < 1 or start > #plan + 1 then
+    error(string.format("%s: batch position %s is outside epoch %s, which has %d batches",
+      self.name, tostring(start - 1), tostring(epoch), #plan), 2)
+  end
+  local i = start - 1
   return function()
     i = i + 1
     if plan[i] == nil then
