@@ -1,7 +1,8 @@
 -- misuse_spec.lua -- the Trainer refuses what an API audit found it took silently: a callback
 -- list shared by two trainers, a second fresh fit of one trainer, a fresh fit over an earlier
--- fit's checkpoints, a lone callback or a map where the list belongs, options of the wrong kind;
--- a refused resume leaves the model as it was; resuming into another folder tracks its own best.
+-- fit's checkpoints, a lone callback or a map where the list belongs, options of the wrong kind,
+-- two callbacks that cannot run together; a refused resume leaves the model as it was; resuming
+-- into another folder tracks its own best.
 local gio = require "graphids.io"
 local ckpt = require "graphids.ckpt"
 local cb = require "graphids.callbacks"
@@ -98,6 +99,16 @@ describe("Trainer misuse", function()
     Trainer { max_epochs = 1, progress = "off", callbacks = cbs }
     assert.matches("callbacks%[1%] %(EarlyStopping%) already belongs to another Trainer",
       err_of(Trainer, { max_epochs = 1, progress = "off", callbacks = cbs }))
+  end)
+
+  it("refuses callbacks that cannot run together, naming both and why", function()
+    assert.matches("callbacks%[2%] %(SVDDCalibration%) cannot run beside callbacks%[1%] " ..
+      "%(EMAWeightAveraging%): the centre would be fitted on the trained weights",
+      err_of(Trainer, { max_epochs = 1, progress = "off",
+        callbacks = { cb.EMAWeightAveraging {}, cb.SVDDCalibration {} } }))
+    -- each alone is fine
+    Trainer { max_epochs = 1, progress = "off", callbacks = { cb.SVDDCalibration {} } }
+    Trainer { max_epochs = 1, progress = "off", callbacks = { cb.EMAWeightAveraging {} } }
   end)
 
   it("refuses a second fresh fit of one trainer, and a fresh fit over an earlier fit's files", function()

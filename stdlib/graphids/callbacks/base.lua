@@ -13,7 +13,8 @@
 --   restores the weights from c.current_model or c.model).
 -- A callback with resume state defines state_key (unique among the trainer's callbacks),
 -- state_dict() (JSON-able) and load_state_dict(state); the trainer saves it in every
--- checkpoint and restores it on resume.
+-- checkpoint and restores it on resume.  A callback that cannot run beside another names it
+-- in CONFLICTS (class name -> reason), and the Trainer refuses the pair when it is built.
 local class = require "graphids.class"
 
 local Callback = class("Callback")
@@ -28,6 +29,9 @@ end
 
 -- nil: the callback keeps no state across a resume.
 Callback.state_key = nil
+
+-- Callbacks this one cannot run beside: class name -> why.  The Trainer refuses the pair.
+Callback.CONFLICTS = {}
 
 function Callback.state_dict()
   return nil

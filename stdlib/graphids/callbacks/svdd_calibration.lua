@@ -17,6 +17,13 @@ local Device = require "graphids.trainer.device"
 
 local SVDDCalibration = class("SVDDCalibration", Callback)
 
+-- The centre is fitted on the weights being trained, while under weight averaging validation
+-- and checkpoints hold the average: every saved centre would belong to other weights.
+SVDDCalibration.CONFLICTS = {
+  EMAWeightAveraging = "the centre would be fitted on the trained weights while validation and " ..
+    "checkpoints hold their average",
+}
+
 function SVDDCalibration:__init(opts)
   local o = U.options("SVDDCalibration", opts, { every_epoch = true }, U.CTOR)
   self.every_epoch = o.every_epoch

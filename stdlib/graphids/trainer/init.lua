@@ -118,6 +118,15 @@ function Trainer:__init(opts)
     has_ckpt = has_ckpt or c.is_checkpoint == true
     cbs[#cbs + 1] = c
   end
+  for i, a in ipairs(cbs) do
+    for j, b in ipairs(cbs) do
+      local why = a.CONFLICTS[class.name_of(b)]
+      if i ~= j and why then
+        error(string.format("Trainer: callbacks[%d] (%s) cannot run beside callbacks[%d] (%s): %s", i,
+          class.name_of(a), j, class.name_of(b), why), U.CTOR)
+      end
+    end
+  end
   if o.enable_checkpointing and not has_ckpt and o.default_root_dir then
     cbs[#cbs + 1] = ModelCheckpoint()
   end
