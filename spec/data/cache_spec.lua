@@ -334,6 +334,11 @@ describe("graphids.data cache", function()
       err_of(data.build_cache, "hcrl_sa", { lake_root = lake, data_root = root }))
     assert.same({ ".lock" }, gio.list_dir(dir))
     assert.matches("unknown dataset 'nope'", err_of(data.build_cache, "nope", { lake_root = lake }))
+    -- a first build against a data root without the dataset makes no cache folder at all
+    local fresh = tmpdir()
+    assert.matches("folder .*/nowhere/hcrl_sa not found", err_of(data.build_cache, "hcrl_sa",
+      { lake_root = fresh, data_root = gio.join(root, "nowhere") }))
+    assert.same({}, gio.list_dir(fresh))
     -- a rebuild that fails keeps the cache that was there
     local good = data.build_cache("synthetic", opts())
     local sdir = data.cache_dir("synthetic", opts())

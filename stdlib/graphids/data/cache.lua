@@ -469,10 +469,15 @@ local function utc_now()
   return os.date("!%Y-%m-%dT%H:%M:%SZ")
 end
 
-local function build_locked(dataset, dir, o)
-  local t0, wall0 = os.clock(), graphids.clock()
-  local ds = catalog.resolve_dataset(dataset, { data_root = o.data_root, lake_root = o.lake_root,
+local function resolve(dataset, o)
+  return catalog.resolve_dataset(dataset, { data_root = o.data_root, lake_root = o.lake_root,
     catalog = o.catalog })
+end
+
+-- ds: the resolved captures, or nil to resolve them here.
+local function build_locked(dataset, ds, dir, o)
+  local t0, wall0 = os.clock(), graphids.clock()
+  ds = ds or resolve(dataset, o)
   say(o, "building %s from %s (%d train files, %d test sets)", dataset, ds.dir, #ds.train, #ds.tests)
   local meta = {
     metadata_schema_version = SCHEMA_VERSION, format = "graphids-dataset-cache", dataset = dataset,
@@ -590,6 +595,10 @@ function M.build_cache(dataset, opts)
   local o = options("build_cache", opts)
   catalog.dataset_info(dataset, o)
   local dir = dir_of(dataset, o)
+  -- A first build finds the captures before it makes the cache folder, so a wrong data root or
+  -- a missing train folder leaves no empty folder behind.  (An existing cache is checked first:
+  -- one that is up to date needs no captures.)
+  local ds = not gio.is_dir(dir) and resolve(dataset, o) or nil
   local _ <close> = lock_dir(dir, true, o)
   -- (a rebuild replaces a cache whose metadata is damaged; a plain build names the damage)
   local okm, meta = pcall(read_metadata, dir, "rebuild it: " .. cli_command("rebuild", dataset, o))
@@ -608,7 +617,7 @@ function M.build_cache(dataset, opts)
   local staging = gio.join(dir, ".building")
   assert(gio.remove_tree(staging))
   assert(gio.mkdir_p(staging))
-  local ok, res = pcall(build_locked, dataset, staging, o)
+  local ok, res = pcall(build_locked, dataset, ds, staging, o)
   if not ok then
     gio.remove_tree(staging)
     error(res, 0)
