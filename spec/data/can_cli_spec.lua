@@ -165,6 +165,32 @@ describe("graphids data simulate", function()
     os.execute("rm -rf " .. q(a) .. " " .. q(b) .. " " .. q(c))
   end)
 
+  it("replaces its own files in an existing folder, keeps the others, and leaves it as it was " ..
+    "when it fails", function()
+    local d = tmpdir()
+    assert(io.open(d .. "/mine.csv", "w")):close()
+    local _, se, rc = run({ "data", "simulate", "--out", d, "--frames", "500" })
+    assert.are.equal(0, rc, se)
+    local first = slurp(d .. "/train_01_attack_free/attack-free-v1.csv")
+    _, se, rc = run({ "data", "simulate", "--out", d, "--frames", "400", "--seed", "3" })
+    assert.are.equal(0, rc, se)
+    assert.are_not.equal(first, slurp(d .. "/train_01_attack_free/attack-free-v1.csv"))
+    assert.are.equal("", slurp(d .. "/mine.csv"))
+    -- a file where a capture folder goes: nothing moves, the message names it, and no staging
+    -- folder is left behind
+    local e = tmpdir()
+    assert(io.open(e .. "/train_02_with_attacks", "w")):close()
+    _, se, rc = run({ "data", "simulate", "--out", e, "--frames", "400" })
+    assert.are.equal(1, rc, se)
+    assert.truthy(se:find("train_02_with_attacks is in the way: it must be a folder", 1, true), se)
+    local p = io.popen("ls -A " .. q(e))
+    local left = p:read("a")
+    p:close()
+    assert.are.equal("train_02_with_attacks\n", left)
+    assert.are.equal("", slurp(e .. "/train_02_with_attacks"))
+    os.execute("rm -rf " .. q(d) .. " " .. q(e))
+  end)
+
   it("gives usage errors exit code 2", function()
     for _, case in ipairs({
       { {}, "missing --out DIR" },

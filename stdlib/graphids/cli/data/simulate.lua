@@ -22,6 +22,35 @@ local function usage_error(msg)
   return 2
 end
 
+-- Calls f(from, to, is_dir) for every entry under src (sorted, folders before their contents)
+-- with its place under dst.
+local function walk(src, dst, f)
+  local gio = require "graphids.io"
+  local names = assert(gio.list_dir(src))
+  table.sort(names)
+  for _, n in ipairs(names) do
+    local from, to = gio.join(src, n), gio.join(dst, n)
+    local dir = gio.is_dir(from)
+    f(from, to, dir)
+    if dir then walk(from, to, f) end
+  end
+end
+
+-- Moves every file under src to the same place under dst, replacing files of those names and
+-- leaving any other file in dst alone.  Every place is checked before anything moves, so a
+-- file where a folder goes (or the reverse) fails with dst as it was.
+local function move_into(src, dst)
+  local gio = require "graphids.io"
+  walk(src, dst, function(_, to, dir)
+    if gio.exists(to) and gio.is_dir(to) ~= dir then
+      error(string.format("%s is in the way: it must be a %s", to, dir and "folder" or "file"), 0)
+    end
+  end)
+  walk(src, dst, function(from, to, dir)
+    if dir then assert(gio.mkdir_p(to)) else assert(os.rename(from, to)) end
+  end)
+end
+
 function M.main(args)
   local opts = {}
   local i = 1
@@ -57,18 +86,30 @@ function M.main(args)
     return usage_error("--out is empty")
   end
   local data = require "graphids.data"
+  local gio = require "graphids.io"
   local t0 = os.clock()
-  local made, merr = require("graphids.io").mkdir_p(opts.out) -- "created as needed", parents too
+  local out = opts.out
+  local existed = gio.is_dir(out)
+  -- Written into a staging folder inside out and moved into place when complete: a failure
+  -- (disk full, a path that is a file) leaves out as it was, and removes it if it was made here.
+  local staging = gio.join(out, ".simulating")
+  local made, merr = gio.mkdir_p(staging) -- "created as needed", parents too
   if not made then
-    io.stderr:write("graphids data simulate: cannot create ", opts.out, ": ", tostring(merr), "\n")
+    io.stderr:write("graphids data simulate: cannot create ", out, ": ", tostring(merr), "\n")
     return 1
   end
-  local ok, report = pcall(data.simulate, opts)
+  local ok, report = pcall(function()
+    local r = data.simulate { out = staging, seed = opts.seed, frames = opts.frames }
+    move_into(staging, out)
+    return r
+  end)
+  gio.remove_tree(staging)
   if not ok then
+    if not existed then gio.remove_tree(out) end
     io.stderr:write("graphids data simulate: ", (tostring(report):gsub("^[^\n]-%.lua:%d+: ", "")), "\n")
     return 1
   end
-  io.stdout:write(string.format("%s: %d files, %d frames (%d attack), %.2f s CPU\n", opts.out,
+  io.stdout:write(string.format("%s: %d files, %d frames (%d attack), %.2f s CPU\n", out,
     report.files, report.frames, report.attack_frames, os.clock() - t0))
   return 0
 end
