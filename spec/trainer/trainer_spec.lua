@@ -333,6 +333,18 @@ describe("graphids.trainer", function()
       assert.is_number(def[k], k)
     end
     assert.equal(def["test/set_a/threshold"], def["test/set_b/threshold"])
+    -- No validation graphs: only the threshold-free set, and a warning (once) saying why.
+    local none = dm():setup()
+    local empty = none:val_loader()
+    function empty.iter() return function() return nil end end
+    function none.val_loader() return empty end
+    local said = {}
+    local free = Trainer { progress = "off", log = function(msg) said[#said + 1] = msg end }:test(m, none)
+    assert.is_number(free["test/auroc"])
+    assert.is_nil(free["test/threshold"])
+    assert.is_nil(free["test/set_b/f1"])
+    assert.equal(1, #said)
+    assert.matches("no validation scores to fit the anomaly threshold on", said[1])
   end)
 
   it("predicts per-graph outputs with window_start and writes prediction files", function()

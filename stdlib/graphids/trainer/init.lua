@@ -763,7 +763,7 @@ local function metric_fn(self, model, datamodule, given)
   end
   local metrics = require "graphids.metrics"
   local of_outputs = metrics.of_outputs
-  local val
+  local val, warned
   return function(out)
     local probs = out.probs
     if graphids.is_tensor(probs) and probs.ndim == 2 then
@@ -772,8 +772,14 @@ local function metric_fn(self, model, datamodule, given)
     if val == nil and datamodule.val_loader then
       val = run_predict(self, model, datamodule:val_loader(), "test_step")
     end
-    if val and graphids.is_tensor(val.scores) then
+    if val and graphids.is_tensor(val.scores) and val.scores:numel() > 0 then
       return of_outputs(out, { val = { scores = val.scores, labels = val.labels } })
+    end
+    if not warned then
+      -- say why the threshold metrics are missing rather than leave the keys out silently
+      warned = true
+      self:warn("test: no validation scores to fit the anomaly threshold on (val_fraction = 0?); " ..
+        "only the threshold-free metrics (auroc, ap, operating points) are reported")
     end
     return of_outputs(out)
   end
