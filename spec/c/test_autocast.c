@@ -3,7 +3,8 @@
  * autocast is a no-op there): a weight used by several products of one region is cast once (the
  * second product allocates one tensor fewer and the cache holds one entry per view), a view of
  * a parameter (w:t()) is cached, recorded or made under no_grad, activations, frozen weights and
- * non-view results of a parameter are not, the cache empties when autocast is turned off, an
+ * non-view results of a parameter are not, the parameter mark counts the leaves over a memory
+ * (freezing one alias keeps another's), the cache empties when autocast is turned off, an
  * in-place write to the weight inside the region gives the new values, each thread has its own
  * cache, and gradients are bitwise those without the cache; bilstm, which has no half kernel,
  * runs its forward and backward with TF32 products.
@@ -179,6 +180,36 @@ TEST(a_view_of_a_weight_made_under_no_grad_is_cached) {
     gids_tensor_release(wt), gids_tensor_release(wt2);
 }
 
+/* Two leaves over one memory (a parameter and an alias of it): freezing or freeing the alias
+ * leaves the parameter's mark, so its casts stay cached; freezing both clears it. */
+TEST(the_parameter_mark_counts_the_leaves_over_a_memory) {
+    gids_tensor *x = dev_values(4, 8, 1, false), *w = dev_values(8, 6, 2, true);
+    gids_tensor *alias = NULL, *y = NULL;
+    CHECK_OK(gids_tensor_from_storage(&alias, w->storage, w->dtype, w->ndim, w->shape, w->stride,
+                                      w->offset));
+    CHECK_OK(gids_set_requires_grad(alias, true));
+    CHECK(w->storage->grad_leaves == 2);
+    CHECK_OK(gids_set_requires_grad(alias, true)); /* already on: counted once */
+    CHECK(w->storage->grad_leaves == 2);
+    CHECK_OK(gids_set_requires_grad(alias, false));
+    CHECK(w->storage->grad_leaves == 1);
+    CHECK_OK(gids_set_autocast(GIDS_BF16));
+    CHECK_OK(gids_ag_mm(&y, x, w));
+    CHECK(gids_autocast_cache_size() == 1); /* w is still a parameter */
+    CHECK_OK(gids_set_autocast(GIDS_F32));
+    gids_tensor_release(y), y = NULL;
+    CHECK_OK(gids_set_requires_grad(alias, true));
+    gids_tensor_release(alias); /* freed while requiring grad: counts itself out */
+    CHECK(w->storage->grad_leaves == 1);
+    CHECK_OK(gids_set_requires_grad(w, false));
+    CHECK(w->storage->grad_leaves == 0);
+    CHECK_OK(gids_set_autocast(GIDS_BF16));
+    CHECK_OK(gids_ag_mm(&y, x, w));
+    CHECK(gids_autocast_cache_size() == 0); /* frozen: no parameter's memory now */
+    CHECK_OK(gids_set_autocast(GIDS_F32));
+    gids_tensor_release(y), gids_tensor_release(x), gids_tensor_release(w);
+}
+
 TEST(an_in_place_write_to_the_weight_inside_the_region_gives_the_new_values) {
     gids_tensor *x = dev_values(4, 8, 1, false), *w = dev_values(8, 6, 2, true);
     gids_tensor *y1 = NULL, *y2 = NULL, *want = NULL;
@@ -310,6 +341,7 @@ int main(void) {
     RUN(without_the_cache_every_product_casts_its_weight);
     RUN(a_recorded_view_of_a_weight_is_cached_and_activations_are_not);
     RUN(a_view_of_a_weight_made_under_no_grad_is_cached);
+    RUN(the_parameter_mark_counts_the_leaves_over_a_memory);
     RUN(an_in_place_write_to_the_weight_inside_the_region_gives_the_new_values);
     RUN(gradients_are_bitwise_those_without_the_cache);
     RUN(each_thread_has_its_own_cache);

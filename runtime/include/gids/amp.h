@@ -15,7 +15,7 @@
  *
  * The cast cache (torch's autocast weight cache): while autocast is on, those products cast an
  * operand whose storage is a parameter's (a leaf that requires grad, or any view of one, such as
- * the w:t() of a Linear, made with or without grad mode: gids_storage.grad_leaf) through a
+ * the w:t() of a Linear, made with or without grad mode: gids_storage.grad_leaves) through a
  * per-thread cache, so a weight used by several
  * products of one forward is cast once.  An entry holds the cast and a reference to the source's
  * storage; it is keyed by the storage, its version counter, the view (dtype, offset, shape,

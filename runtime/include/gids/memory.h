@@ -81,10 +81,12 @@ struct gids_storage {
     bool inline_data;          /* a small CPU block allocated together with this header */
     void (*deleter)(void *data, void *ctx); /* wrapped memory: called on last release */
     void *deleter_ctx;
-    /* Set while a leaf over this memory requires grad (gids_set_requires_grad): marks a
-     * parameter's memory for the autocast cast cache (gids/amp.h), including views made under
-     * no_grad, which carry no autograd link back to their leaf. */
-    bool grad_leaf;
+    /* How many live leaf tensors over this memory require grad (gids_set_requires_grad; a leaf
+     * freed while requiring grad counts itself out): nonzero marks a parameter's memory for the
+     * autocast cast cache (gids/amp.h), including views made under no_grad, which carry no
+     * autograd link back to their leaf.  A count, so that freezing one of two leaves over the
+     * same memory leaves the other's mark. */
+    uint32_t grad_leaves;
 };
 
 /* NEW: storage of nbytes on dev (contents undefined). */

@@ -120,7 +120,7 @@ static gids_dtype autocast_for_(int nin, const gids_tensor *const *ins) {
  * gids/memory.h).  Only these go through the autocast cache (gids/amp.h): an activation is used
  * once and caching it would only hold its memory until the region ends. */
 static bool is_parameter_(const gids_tensor *t) {
-    return t->storage->grad_leaf;
+    return __atomic_load_n(&t->storage->grad_leaves, __ATOMIC_RELAXED) > 0;
 }
 
 /* NEW in *out: t cast to half, through the autocast cache when t is a parameter's view. */

@@ -17,6 +17,7 @@
 
 typedef struct gids_ag_meta {
     bool requires_grad;
+    bool counts_leaf; /* counted in storage->grad_leaves (a leaf switched on by requires_grad) */
     gids_tensor *grad;
     gids_node *grad_fn; /* owned reference; NULL for leaves */
     int32_t output_nr;
@@ -58,7 +59,7 @@ struct gids_node {
 /* The meta of t, created (zeroed) when missing; NULL only when out of memory. */
 gids_ag_meta *gids_ag_meta_get(gids_tensor *t);
 /* Called by gids_tensor_release on the last reference. */
-void gids_ag_meta_free(void *meta);
+void gids_ag_meta_free(void *meta, gids_storage *s);
 
 void gids_node_retain(gids_node *n);
 /* The AccumulateGrad node of a leaf that requires grad (NEW reference). */

@@ -34,9 +34,10 @@ gids_ag_meta *gids_ag_meta_get(gids_tensor *t) {
     return t->autograd;
 }
 
-void gids_ag_meta_free(void *meta) {
+void gids_ag_meta_free(void *meta, gids_storage *s) {
     gids_ag_meta *m = meta;
     if (m == NULL) return;
+    if (m->counts_leaf) __atomic_sub_fetch(&s->grad_leaves, 1, __ATOMIC_RELAXED);
     gids_tensor_release(m->grad);
     gids_node_release(m->grad_fn);
     free(m);
@@ -66,7 +67,13 @@ gids_status gids_set_requires_grad(gids_tensor *t, bool on) {
     gids_ag_meta *m = gids_ag_meta_get(t);
     if (m == NULL) GIDS_FAIL(GIDS_ENOMEM, "requires_grad: out of memory");
     m->requires_grad = on;
-    t->storage->grad_leaf = on;
+    if (m->counts_leaf != on) {
+        m->counts_leaf = on;
+        if (on)
+            __atomic_add_fetch(&t->storage->grad_leaves, 1, __ATOMIC_RELAXED);
+        else
+            __atomic_sub_fetch(&t->storage->grad_leaves, 1, __ATOMIC_RELAXED);
+    }
     return GIDS_OK;
 }
 

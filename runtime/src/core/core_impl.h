@@ -82,7 +82,7 @@ void gids_range_binary(const gids_tensor *out, gids_binop op, const gids_tensor 
                        const gids_tensor *b, gids_scalar s, bool reversed);
 
 /* Frees a tensor's autograd state (autograd/meta.c), on its last release. */
-void gids_ag_meta_free(void *meta);
+void gids_ag_meta_free(void *meta, gids_storage *s);
 
 /* Live-tensor counter of a device (tensor.c). */
 void gids_mem_count_tensor(gids_device dev, int delta);

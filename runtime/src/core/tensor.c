@@ -149,7 +149,7 @@ void gids_tensor_release(gids_tensor *t) {
     if (t == NULL) return;
     if (__atomic_sub_fetch(&t->refcount, 1, __ATOMIC_ACQ_REL) != 0) return;
     gids_mem_count_tensor(t->storage->device, -1);
-    if (t->autograd != NULL) gids_ag_meta_free(t->autograd);
+    if (t->autograd != NULL) gids_ag_meta_free(t->autograd, t->storage);
     gids_storage_release(t->storage);
     free(t);
 }
