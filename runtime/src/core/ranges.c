@@ -71,7 +71,7 @@ void gids_range_binary(const gids_tensor *out, gids_binop op, const gids_tensor 
                        const gids_tensor *b, gids_scalar s, bool reversed) {
     const gids_backend *be = range_backend(out);
     if (be == NULL || !has_values(out)) return;
-    int64_t xl, xh, yl, yh, lo, hi;
+    int64_t xl, xh, yl, yh, lo = 0, hi = -1; /* (set by every case that notes a range) */
     /* x op y, in the op's order */
     const gids_tensor *x = reversed ? b : a, *y = reversed ? a : b;
     if (!operand(be, x, s, &xl, &xh) || !operand(be, y, s, &yl, &yh)) return;
