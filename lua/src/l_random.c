@@ -345,4 +345,7 @@ void l_open_random(lua_State *L, int module, int methods) {
     lua_pop(L, 1);
     l_setfuncs(L, module, module_funcs);
     l_setfuncs(L, methods, tensor_methods);
+    /* what get_state returns and set_state takes, for readers of saved states (ckpt.lua) */
+    lua_pushinteger(L, STATE_BYTES);
+    lua_setfield(L, module, "GENERATOR_STATE_BYTES");
 }

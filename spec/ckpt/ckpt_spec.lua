@@ -117,6 +117,16 @@ describe("graphids.ckpt", function()
       "sha256 mismatch: the file hashes to %x+, its sidecar")
     proc.spit(path .. ".sha256", "not a digest\n")
     assert.error_matches(function() ckpt.load(path) end, "sidecar .* is malformed")
+    -- the right digest with garbage after it, or no file name, is no sha256sum line either
+    ckpt.save(path, contents(m, opt, sched))
+    local line = proc.slurp(path .. ".sha256")
+    local hex = line:sub(1, 64)
+    for _, bad in ipairs({ hex .. "zzzz\n", hex .. "\n", hex .. "  \n" }) do
+      proc.spit(path .. ".sha256", bad)
+      assert.error_matches(function() ckpt.load(path) end, "sidecar .* is malformed %(line")
+    end
+    proc.spit(path .. ".sha256", hex .. " *c.safetensors\n") -- sha256sum's binary mode
+    assert.equal("verified", ckpt.load(path).sidecar)
   end)
 
   it("accepts either complete version while a write is in flight (two-line sidecar)", function()
@@ -218,8 +228,18 @@ describe("graphids.ckpt", function()
     assert.truthy(with(nil, nil, "optimizer.state.99999999999999999999.x", graphids.zeros(1)):find(
       "'99999999999999999999' is no parameter index", 1, true))
     local err = with(nil, nil, "rng.trainer", graphids.tensor({ 1.5, 300 }))
-    assert.truthy(err:find("tensor 'rng.trainer' must be a 1-D u8 tensor of a generator state, " ..
-      "got f32 [2]", 1, true), err)
+    assert.truthy(err:find("tensor 'rng.trainer' must be a u8 [16] generator state, got f32 [2]", 1,
+      true), err)
+    err = with(nil, nil, "rng.trainer", graphids.zeros(3, { dtype = "u8" }))
+    assert.truthy(err:find("tensor 'rng.trainer' must be a u8 [16] generator state, got u8 [3]", 1,
+      true), err)
+    -- null and [] are no objects (both decode to tables)
+    for _, v in ipairs({ "null", "[]" }) do
+      err = with("trainer", v)
+      assert.truthy(err:find("metadata 'trainer' must be a JSON object, got " ..
+        (v == "null" and "null" or "an array"), 1, true), err)
+    end
+    assert.truthy(with("metrics", "null"):find("metadata 'metrics' must be a JSON object", 1, true))
   end)
 
   it("names a missing checkpoint and a directory", function()

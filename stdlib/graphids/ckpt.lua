@@ -73,10 +73,11 @@ local function read_sidecar(path)
   end
   local out = {}
   for line in text:gmatch("[^\n]+") do
-    local hex = line:match("^(%x+)")
-    if hex == nil or #hex ~= 64 then
-      error(string.format("checkpoint '%s': sidecar '%s' is malformed (line '%s' does not start " ..
-        "with a 64-digit hex SHA-256)", path, M.sidecar_path(path), line), 0)
+    -- sha256sum's format: the digest, a space, a space or '*' (binary mode), the file's name
+    local hex = line:match("^(" .. string.rep("%x", 64) .. ") [ *]%S")
+    if hex == nil then
+      error(string.format("checkpoint '%s': sidecar '%s' is malformed (line '%s' is not a 64-digit " ..
+        "hex SHA-256, two spaces and a file name)", path, M.sidecar_path(path), line), 0)
     end
     out[#out + 1] = hex:lower()
   end
@@ -239,6 +240,9 @@ local function tag_nonfinite(v)
   end
   return out
 end
+
+-- (for writers of JSON that must take such state too: graphids ckpt inspect --json)
+M.tag_nonfinite = tag_nonfinite
 
 local UNTAG = { nan = 0 / 0, inf = math.huge, ["-inf"] = -math.huge }
 
@@ -469,9 +473,10 @@ function M.load(path)
       c.current_model[q] = t
     elseif r then
       -- a generator state is a 1-D u8 tensor of its bytes (M.save)
-      if t.dtype ~= "u8" or t.ndim ~= 1 then
-        error(string.format("checkpoint '%s': tensor 'rng.%s' must be a 1-D u8 tensor of a generator " ..
-          "state, got %s %s", path, r, t.dtype, U.shape_str(t)), 0)
+      local n = graphids.GENERATOR_STATE_BYTES
+      if t.dtype ~= "u8" or t.ndim ~= 1 or t:numel() ~= n then
+        error(string.format("checkpoint '%s': tensor 'rng.%s' must be a u8 [%d] generator state, " ..
+          "got %s %s", path, r, n, t.dtype, U.shape_str(t)), 0)
       end
       c.rng[r] = t:tobytes()
     end
@@ -484,15 +489,16 @@ function M.load(path)
   c.tracking_run_id = meta.tracking_run_id ~= "" and meta.tracking_run_id or nil
   for _, k in ipairs(JSON_KEYS) do
     if meta[k] then
-      local ok, v = pcall(decode, meta[k])
+      local ok, raw = pcall(json.decode, meta[k])
       if not ok then
-        error(string.format("checkpoint '%s': metadata '%s' is not valid JSON: %s", path, k, v), 0)
+        error(string.format("checkpoint '%s': metadata '%s' is not valid JSON: %s", path, k, raw), 0)
       end
-      if type(v) ~= "table" or json.is_array(v) or v[1] ~= nil then
+      -- (checked before plain() strips the marks: null and [] are tables too)
+      if type(raw) ~= "table" or raw == json.null or json.is_array(raw) or raw[1] ~= nil then
         error(string.format("checkpoint '%s': metadata '%s' must be a JSON object, got %s", path, k,
-          U.describe(v)), 0)
+          raw == json.null and "null" or json.is_array(raw) and "an array" or U.describe(raw)), 0)
       end
-      c[k] = v
+      c[k] = untag_nonfinite(plain(raw))
     end
   end
   if meta.optimizer then
@@ -514,7 +520,7 @@ local function canon(v)
     return "(none)"
   end
   if type(v) == "table" then
-    return json.encode(next(v) == nil and json.object() or v)
+    return encode(next(v) == nil and json.object() or v)
   end
   return tostring(v)
 end

@@ -52,7 +52,7 @@ local function fmt_value(v)
     return "(none)"
   end
   if type(v) == "table" then
-    return json.encode(v)
+    return json.encode(ckpt.tag_nonfinite(v))
   end
   if math.type(v) == "float" then
     return string.format("%.8g", v)
@@ -87,7 +87,7 @@ local function print_text(d, out)
     end
   end
   if d.scheduler ~= json.null then
-    out:write("scheduler:\n  ", json.encode(d.scheduler), "\n")
+    out:write("scheduler:\n  ", fmt_value(d.scheduler), "\n")
   end
   out:write("tensors:\n")
   for _, t in ipairs(d.tensors) do
@@ -134,7 +134,8 @@ function M.main(args)
   end
   local d = M.describe(c)
   if as_json then
-    io.stdout:write(json.encode(d, { indent = 2 }), "\n")
+    -- NaN and infinities (a best score of inf, a NaN loss) as {"$float": "nan"}, as saved
+    io.stdout:write(json.encode(ckpt.tag_nonfinite(d), { indent = 2 }), "\n")
   else
     print_text(d, io.stdout)
   end
