@@ -1,8 +1,9 @@
 -- misuse_spec.lua -- the Trainer refuses what an API audit found it took silently: a callback
 -- list shared by two trainers, a second fresh fit of one trainer, a fresh fit over an earlier
 -- fit's checkpoints, a lone callback or a map where the list belongs, options of the wrong kind,
--- two callbacks that cannot run together; a refused resume leaves the model as it was; resuming
--- into another folder tracks its own best.
+-- two callbacks that cannot run together; a refused resume (the data module's split, a bad
+-- trainer or callback state) leaves the model as it was; resuming into another folder tracks its
+-- own best.
 local gio = require "graphids.io"
 local ckpt = require "graphids.ckpt"
 local cb = require "graphids.callbacks"
@@ -142,6 +143,43 @@ describe("Trainer misuse", function()
     assert.matches("seed mismatch", err_of(t.fit, t, m, dm(7),
       { ckpt_path = gio.join(root, "checkpoints", "last.safetensors") }))
     assert.is_true(tiny.same_weights(w, tiny.weights(m)))
+  end)
+
+  it("names a checkpoint's bad trainer or callback state before restoring anything", function()
+    local json = require "graphids.json"
+    local root = gio.join(dir, "a")
+    Trainer { max_epochs = 1, default_root_dir = root, progress = "off",
+      callbacks = { cb.EarlyStopping { patience = 2 } } }:fit(model(), dm())
+    local tensors, meta = gio.load_safetensors(gio.join(root, "checkpoints", "last.safetensors"))
+    local es = "EarlyStopping{monitor=val_loss,mode=min}"
+    local function edited(key, edit)
+      local m2 = {}
+      for k, v in pairs(meta) do m2[k] = v end
+      local doc = json.decode(meta[key])
+      edit(doc)
+      m2[key] = json.encode(doc)
+      local p = gio.join(dir, "edited.safetensors")
+      assert(gio.save_safetensors(p, tensors, m2)) -- another writer: no sidecar
+      return p
+    end
+    for _, case in ipairs({
+      { "trainer", function(d) d.next_epoch = nil end, "trainer state: 'next_epoch' must be an " ..
+        "integer >= 0, got nil" },
+      { "trainer", function(d) d.next_epoch = -5 end, "'next_epoch' must be an integer >= 0, got %-5" },
+      { "trainer", function(d) d.next_epoch = "abc" end, "got 'abc' %(a string%)" },
+      { "trainer", function(d) d.should_stop = 1 end, "'should_stop' must be a boolean, got 1" },
+      { "callbacks", function(d) d[es].wait_count = "x" end, "callback state 'EarlyStopping{monitor=" ..
+        "val_loss,mode=min}': 'wait_count' must be an integer >= 0, got 'x' %(a string%)" },
+      { "callbacks", function(d) d[es].best_score = true end, "'best_score' must be a number or " ..
+        "absent, got true" },
+    }) do
+      local m = model(5)
+      local w = tiny.weights(m)
+      local t = Trainer { max_epochs = 3, progress = "off", callbacks = { cb.EarlyStopping { patience = 2 } } }
+      local err = err_of(t.fit, t, m, dm(), { ckpt_path = edited(case[1], case[2]) })
+      assert.matches("checkpoint '.*edited.safetensors': .*" .. case[3], err)
+      assert.is_true(tiny.same_weights(w, tiny.weights(m)))
+    end
   end)
 
   it("tracks the best afresh when resumed into a folder without the best file", function()

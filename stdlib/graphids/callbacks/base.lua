@@ -16,6 +16,7 @@
 -- checkpoint and restores it on resume.  A callback that cannot run beside another names it
 -- in CONFLICTS (class name -> reason), and the Trainer refuses the pair when it is built.
 local class = require "graphids.class"
+local U = require "graphids.nn._util"
 
 local Callback = class("Callback")
 
@@ -38,6 +39,35 @@ function Callback.state_dict()
 end
 
 function Callback.load_state_dict() end
+
+-- Raises (a plain message) when st is not a state this callback can restore; the Trainer calls
+-- it for every callback before a resume restores anything.  The default takes anything.
+function Callback.check_state() end
+
+-- For check_state: st must be a table whose fields have the kinds listed, {name, kind} with
+-- kind "number" (inf and NaN included: saved states hold them), "count" (an integer >= 0), or
+-- either with a trailing "?" (nil allowed too).
+function Callback.check_fields(st, fields)
+  if type(st) ~= "table" then
+    error("the state must be a table, got " .. type(st), 0)
+  end
+  for _, f in ipairs(fields) do
+    local v, kind = st[f[1]], f[2]
+    local ok
+    if v == nil then
+      ok = kind:sub(-1) == "?"
+    elseif kind:find("^number") then
+      ok = type(v) == "number"
+    else
+      ok = math.type(v) == "integer" and v >= 0
+    end
+    if not ok then
+      error(string.format("'%s' must be %s, got %s", f[1],
+        (kind:find("^number") and "a number" or "an integer >= 0") .. (kind:sub(-1) == "?" and " or absent" or ""),
+        v == nil and "nothing" or U.describe(v)), 0)
+    end
+  end
+end
 
 -- mode "min" | "max" checked, for the monitor-driven callbacks.
 function Callback.check_mode(name, mode)

@@ -52,7 +52,13 @@ function EarlyStopping:state_dict()
     stopped_epoch = self.stopped_epoch, patience = self.patience }
 end
 
+function EarlyStopping.check_state(st)
+  Callback.check_fields(st, { { "best_score", "number?" }, { "wait_count", "count" },
+    { "stopped_epoch", "count?" } })
+end
+
 function EarlyStopping:load_state_dict(st)
+  self.check_state(st)
   self.best_score, self.wait_count, self.stopped_epoch = st.best_score, st.wait_count, st.stopped_epoch
 end
 

@@ -140,7 +140,12 @@ function ModelCheckpoint:state_dict()
     mode = self.mode }
 end
 
+function ModelCheckpoint.check_state(st)
+  Callback.check_fields(st, { { "best_score", "number?" }, { "best_epoch", "count?" } })
+end
+
 function ModelCheckpoint:load_state_dict(st)
+  self.check_state(st)
   self.best_score, self.best_epoch = st.best_score, st.best_epoch
 end
 

@@ -170,8 +170,13 @@ function EMA:state_dict()
   return { n_averaged = self.n_averaged, decay = self.decay }
 end
 
+function EMA.check_state(st)
+  Callback.check_fields(st, { { "n_averaged", "count?" } })
+end
+
 function EMA:load_state_dict(st)
-  self.n_averaged = math.tointeger(st.n_averaged) or 0
+  self.check_state(st)
+  self.n_averaged = st.n_averaged or 0
 end
 
 return EMA

@@ -346,6 +346,32 @@ local function to_param_devices(opt, sd)
   return sd
 end
 
+-- The trainer's and the callbacks' saved state, checked before a resume restores anything: a
+-- checkpoint edited by hand or from another writer is named here, not an epoch later.
+local function check_resume_state(c, tstate, callbacks)
+  local function bad(what, msg)
+    error(string.format("checkpoint '%s': %s: %s", c.path, what, msg), 0)
+  end
+  local e = tstate.next_epoch
+  if math.type(e) ~= "integer" or e < 0 then
+    bad("trainer state", "'next_epoch' must be an integer >= 0, got " .. U.describe(e))
+  end
+  if tstate.should_stop ~= nil and type(tstate.should_stop) ~= "boolean" then
+    bad("trainer state", "'should_stop' must be a boolean, got " .. U.describe(tstate.should_stop))
+  end
+  if tstate.max_epochs ~= nil and math.type(tstate.max_epochs) ~= "integer" then
+    bad("trainer state", "'max_epochs' must be an integer, got " .. U.describe(tstate.max_epochs))
+  end
+  local saved = c.callbacks or {}
+  for _, cb in ipairs(callbacks) do
+    local st = cb.state_key and saved[cb.state_key]
+    if st ~= nil then
+      local ok, err = pcall(cb.check_state, st)
+      if not ok then bad("callback state '" .. cb.state_key .. "'", tostring(err)) end
+    end
+  end
+end
+
 -- Restores everything a checkpoint holds.  What resuming needs is checked before anything is
 -- restored (the compatibility guard ran before: shapes, class, vocabulary); no file is written.
 function Trainer:_restore(c)
@@ -364,6 +390,7 @@ function Trainer:_restore(c)
   if self.scaler then
     need(tstate.scaler, "grad scaler state ('trainer.scaler': it was not written with precision '16-mixed')")
   end
+  check_resume_state(c, tstate, self.callbacks)
   -- the data module's state first: it checks that the checkpoint's split is this one's (seed,
   -- sizes), and a refusal must leave the model and the callbacks as they were
   if c.loader and self.datamodule.load_state_dict then
