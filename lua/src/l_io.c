@@ -38,6 +38,21 @@ static int cmp_cstr(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The string at idx as a C string; raises when it holds a NUL byte, which the C side would read
+ * as its end (a value cut short, silently).  key: the value's key, or NULL for a key itself. */
+static const char *c_string(lua_State *L, int idx, const char *what, const char *key) {
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    if (strlen(s) != len) {
+        if (key == NULL)
+            luaL_error(L, "save_safetensors: a %s key holds a NUL byte at %d", what,
+                       (int)strlen(s));
+        luaL_error(L, "save_safetensors: %s['%s'] holds a NUL byte at %d", what, key,
+                   (int)strlen(s));
+    }
+    return s;
+}
+
 /* The string keys of the table at idx, sorted, in a GC-owned array pushed on the stack.  Keys
  * stay valid while the table lives (it holds them).  Raises on a non-string key. */
 static const char **sorted_keys(lua_State *L, int idx, const char *what, int64_t *n_out) {
@@ -49,7 +64,7 @@ static const char **sorted_keys(lua_State *L, int idx, const char *what, int64_t
         if (lua_type(L, -2) != LUA_TSTRING)
             luaL_error(L, "save_safetensors: %s keys must be strings, got a %s", what,
                        luaL_typename(L, -2));
-        keys[i++] = lua_tostring(L, -2);
+        keys[i++] = c_string(L, -2, what, NULL);
     }
     qsort(keys, (size_t)n, sizeof *keys, cmp_cstr);
     *n_out = n;
@@ -84,7 +99,7 @@ static int l_save_safetensors(lua_State *L) {
                            "save_safetensors: metadata['%s'] is a %s; safetensors metadata "
                            "values are strings (encode structured values as JSON)",
                            mk[i], luaL_typename(L, -1));
-            mv[i] = lua_tostring(L, -1);
+            mv[i] = c_string(L, -1, "metadata", mk[i]);
             lua_pop(L, 1); /* the metadata table still holds the string */
         }
     }

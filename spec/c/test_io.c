@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -37,6 +38,12 @@ static void write_st(const char *path, const char *header, size_t ndata) {
     memcpy(b + 8, header, hl);
     write_raw(path, b, n);
     free(b);
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static unsigned char *slurp(const char *path, size_t *n) {
@@ -238,6 +245,9 @@ TEST(refuses_every_malformed_header_with_a_precise_message) {
          8, "tensor name 'a' appears twice"},
         {"{\"__metadata__\":{\"k\":1}}", 0, "__metadata__ value of a key must be a string"},
         {"{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0, "__metadata__ key 'k' appears twice"},
+        /* the later of two keys apart is named, at its own place */
+        {"{\"__metadata__\":{\"k\":\"1\",\"j\":\"0\",\"k\":\"2\"}}", 0,
+         "column 34: __metadata__ key 'k' appears twice"},
         {"{\"a\xff\":{}}", 0, "invalid UTF-8"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1]}}", 0, "tensor 'a' has no data_offsets"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4,
@@ -333,11 +343,45 @@ TEST(save_refuses_bad_names_duplicates_and_leaves_the_old_file) {
               "metadata key 'k' given twice");
     CHECK_ERR(gids_safetensors_save(tpath("nodir/x.safetensors"), 1, one, ts, 0, NULL, NULL),
               GIDS_EIO, "cannot create a temp file beside");
+    /* what the reader would refuse is not written: invalid UTF-8, a header over the limit */
+    const char *bad_name[] = {"w\xff"}, *bk[] = {"k\xc0\x80"}, *bv[] = {"ok\xed\xa0\x80"};
+    CHECK_ERR(gids_safetensors_save(tpath("keep.safetensors"), 1, bad_name, ts, 0, NULL, NULL),
+              GIDS_EINVAL, "tensor 0's name is not valid UTF-8 (byte 1)");
+    CHECK_ERR(gids_safetensors_save(tpath("keep.safetensors"), 1, one, ts, 1, bk, mv), GIDS_EINVAL,
+              "metadata key 0 is not valid UTF-8 (byte 1)");
+    CHECK_ERR(gids_safetensors_save(tpath("keep.safetensors"), 1, one, ts, 1, mk, bv), GIDS_EINVAL,
+              "metadata value of 'k' is not valid UTF-8 (byte 2)");
+    char *huge = malloc(GIDS_SAFETENSORS_MAX_HEADER + 1);
+    memset(huge, 'x', GIDS_SAFETENSORS_MAX_HEADER);
+    huge[GIDS_SAFETENSORS_MAX_HEADER] = '\0';
+    const char *hv[] = {huge};
+    CHECK_ERR(gids_safetensors_save(tpath("keep.safetensors"), 1, one, ts, 1, mk, hv), GIDS_EINVAL,
+              "over the format's limit of 100000000");
+    free(huge);
     size_t n = 0;
     unsigned char *b = slurp(tpath("keep.safetensors"), &n);
     CHECK(n == 3 && b && memcmp(b, "old", 3) == 0);
     free(b);
     gids_tensor_release(w);
+}
+
+/* Duplicate metadata keys are found by sorting: 200k keys take well under a second (comparing
+ * each with every earlier one took 37 s). */
+TEST(many_metadata_keys_load_quickly) {
+    enum { K = 200000 };
+    size_t cap = (size_t)K * 16 + 64, n = 0;
+    char *h = malloc(cap);
+    n += (size_t)snprintf(h + n, cap - n, "{\"__metadata__\":{");
+    for (int i = 0; i < K; i++) n += (size_t)snprintf(h + n, cap - n, "%s\"k%d\":\"\"", i ? "," : "", i);
+    n += (size_t)snprintf(h + n, cap - n, "}}");
+    write_st(tpath("keys.safetensors"), h, 0);
+    free(h);
+    double t0 = now_s();
+    gids_safetensors r;
+    CHECK_OK(gids_safetensors_load(&r, tpath("keys.safetensors"), true));
+    CHECK(r.nmeta == K);
+    CHECK(now_s() - t0 < 5.0);
+    gids_safetensors_free(&r);
 }
 
 /* Random byte edits of a valid file (header and data) must either load or fail with EFORMAT:
@@ -479,6 +523,7 @@ int main(void) {
     RUN(widens_f16_and_bf16_to_f32_exactly);
     RUN(refuses_every_malformed_header_with_a_precise_message);
     RUN(refuses_bad_length_prefixes_and_missing_files);
+    RUN(many_metadata_keys_load_quickly);
     RUN(survives_random_corruption_of_a_valid_file);
     RUN(refuses_bool_bytes_other_than_0_and_1);
     RUN(save_refuses_bad_names_duplicates_and_leaves_the_old_file);

@@ -91,6 +91,22 @@ describe("graphids safetensors I/O", function()
     ok, err = pcall(function() return require("graphids.data").read_can(bad .. "\0x.csv") end)
     assert.is_false(ok)
     assert.truthy(err:find("the path holds a NUL byte", 1, true), err)
+    -- so does a NUL in a name or a metadata value: C would cut it short, silently
+    local w = graphids.zeros(1)
+    for _, case in ipairs({
+      { { w = w }, { x = "abc\0def" }, "metadata['x'] holds a NUL byte at 3" },
+      { { w = w }, { ["k\0"] = "v" }, "a metadata key holds a NUL byte at 1" },
+      { { ["w\0x"] = w }, nil, "a tensor key holds a NUL byte at 1" },
+    }) do
+      ok, err = pcall(gio.save_safetensors, gio.join(dir, "nul.safetensors"), case[1], case[2])
+      assert.is_false(ok)
+      assert.truthy(err:find("save_safetensors: " .. case[3], 1, true), err)
+    end
+    assert.is_false(gio.exists(gio.join(dir, "nul.safetensors")))
+    -- and a value that is not UTF-8, which the reader would refuse
+    ok, err = pcall(gio.save_safetensors, gio.join(dir, "nul.safetensors"), { w = w }, { x = "\xff" })
+    assert.is_false(ok)
+    assert.truthy(err:find("metadata value of 'x' is not valid UTF-8 (byte 0)", 1, true), err)
   end)
 
   it("reads files written by the Python safetensors package and writes files it reads", function()

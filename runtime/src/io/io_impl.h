@@ -28,6 +28,7 @@ typedef struct st_header {
     st_entry *entries;
     int64_t n, cap;
     char **meta_keys, **meta_values;
+    size_t *meta_pos; /* byte position of each key in the header (for messages) */
     int64_t nmeta, meta_cap;
     bool meta_seen;
 } st_header;
@@ -40,6 +41,12 @@ typedef struct st_header {
 gids_status st_header_parse(st_header *h, const char *path, const char *text, size_t len,
                             uint64_t data_len);
 void st_header_free(st_header *h);
+
+/* Length of the UTF-8 sequence at s (0 when invalid: overlong, surrogate, > U+10FFFF). */
+size_t st_utf8_len(const unsigned char *s, const unsigned char *end);
+/* The byte offset of the first invalid UTF-8 sequence of the C string s, or -1 when it is valid:
+ * the writer refuses what the reader would (JSON strings are UTF-8). */
+int64_t st_utf8_invalid_at(const char *s);
 
 /* The dtype of a safetensors name ("F32"); false for names this runtime has no dtype for. */
 bool st_dtype_parse(const char *name, gids_dtype *out);

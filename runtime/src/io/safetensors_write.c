@@ -136,6 +136,11 @@ static gids_status check_args(const char *path, int64_t n, const char *const *na
                       "safetensors save '%s': tensor '%s' is on %s; move it to the CPU first", path,
                       names[i], gids_device_str(t->storage->device, d, sizeof d));
         }
+        int64_t bad = st_utf8_invalid_at(names[i]);
+        if (bad >= 0)
+            GIDS_FAIL(GIDS_EINVAL,
+                      "safetensors save '%s': tensor %lld's name is not valid UTF-8 (byte %lld)",
+                      path, (long long)i, (long long)bad);
         if (gids_safetensors_dtype_name(t->dtype) == NULL)
             GIDS_FAIL(GIDS_EDTYPE, "safetensors save '%s': tensor '%s' has dtype %s", path,
                       names[i], gids_dtype_name(t->dtype));
@@ -148,6 +153,15 @@ static gids_status check_args(const char *path, int64_t n, const char *const *na
         if (mk[i] == NULL || mv[i] == NULL)
             GIDS_FAIL(GIDS_EINVAL, "safetensors save '%s': metadata entry %lld is NULL", path,
                       (long long)i);
+        int64_t bk = st_utf8_invalid_at(mk[i]), bv = bk < 0 ? st_utf8_invalid_at(mv[i]) : -1;
+        if (bk >= 0)
+            GIDS_FAIL(GIDS_EINVAL,
+                      "safetensors save '%s': metadata key %lld is not valid UTF-8 (byte %lld)", path,
+                      (long long)i, (long long)bk);
+        if (bv >= 0)
+            GIDS_FAIL(GIDS_EINVAL,
+                      "safetensors save '%s': metadata value of '%s' is not valid UTF-8 (byte %lld)",
+                      path, mk[i], (long long)bv);
         for (int64_t j = 0; j < i; j++)
             if (strcmp(mk[i], mk[j]) == 0)
                 GIDS_FAIL(GIDS_EINVAL, "safetensors save '%s': metadata key '%s' given twice", path,
@@ -192,6 +206,12 @@ static gids_status build_header(sbuf *b, item *items, int64_t n, int64_t nmeta,
     puts_(b, "}");
     while (b->n % 8) puts_(b, " ");
     if (b->oom) GIDS_FAIL(GIDS_ENOMEM, "safetensors save: out of memory for the header");
+    /* a file every reader (this one and the Python package) would refuse is not written */
+    if (b->n > GIDS_SAFETENSORS_MAX_HEADER)
+        GIDS_FAIL(GIDS_EINVAL,
+                  "safetensors save: the header would be %zu bytes, over the format's limit of %d "
+                  "(metadata too large: keep large values in tensors or beside the file)",
+                  b->n, GIDS_SAFETENSORS_MAX_HEADER);
     return GIDS_OK;
 }
 

@@ -67,7 +67,7 @@ static gids_status expect(cursor *c, char ch, const char *context) {
 }
 
 /* Length of the UTF-8 sequence at s (0 when invalid: overlong, surrogate, > U+10FFFF). */
-static size_t utf8_len(const unsigned char *s, const unsigned char *end) {
+size_t st_utf8_len(const unsigned char *s, const unsigned char *end) {
     unsigned c = s[0];
     size_t n;
     unsigned min;
@@ -88,6 +88,16 @@ static size_t utf8_len(const unsigned char *s, const unsigned char *end) {
     }
     if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
     return n;
+}
+
+int64_t st_utf8_invalid_at(const char *s) {
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+    for (const unsigned char *q = p; q < end;) {
+        size_t k = st_utf8_len(q, end);
+        if (k == 0) return (int64_t)(q - p);
+        q += k;
+    }
+    return -1;
 }
 
 static size_t put_utf8(char *o, unsigned cp) {
@@ -152,7 +162,7 @@ static gids_status parse_string(cursor *c, char **out, const char *context) {
             BAD_AT(c, c->p, "control character 0x%02x inside a string %s", ch, context);
         }
         if (ch != '\\') {
-            size_t k = utf8_len((const unsigned char *)c->p, (const unsigned char *)c->end);
+            size_t k = st_utf8_len((const unsigned char *)c->p, (const unsigned char *)c->end);
             if (k == 0) {
                 free(buf);
                 BAD_AT(c, c->p, "invalid UTF-8 inside a string %s", context);
@@ -276,6 +286,32 @@ bool st_dtype_parse(const char *name, gids_dtype *out) {
     return false;
 }
 
+typedef struct meta_ref {
+    const char *key;
+    size_t pos;
+} meta_ref;
+
+static int by_key(const void *a, const void *b) {
+    return strcmp(((const meta_ref *)a)->key, ((const meta_ref *)b)->key);
+}
+
+/* Duplicate keys found by sorting, as for tensor names: comparing each key with every earlier
+ * one let a hostile header of 100k keys take seconds (hours at the header size limit). */
+static gids_status check_meta_unique(cursor *c, const st_header *h) {
+    if (h->nmeta < 2) return GIDS_OK;
+    meta_ref *r = malloc((size_t)h->nmeta * sizeof *r);
+    if (r == NULL) GIDS_FAIL(GIDS_ENOMEM, "safetensors: out of memory for metadata");
+    for (int64_t i = 0; i < h->nmeta; i++) r[i] = (meta_ref){h->meta_keys[i], h->meta_pos[i]};
+    qsort(r, (size_t)h->nmeta, sizeof *r, by_key);
+    int64_t dup = -1;
+    for (int64_t i = 1; i < h->nmeta && dup < 0; i++)
+        if (strcmp(r[i - 1].key, r[i].key) == 0) dup = r[i - 1].pos > r[i].pos ? i - 1 : i;
+    meta_ref later = dup >= 0 ? r[dup] : (meta_ref){NULL, 0};
+    free(r);
+    if (dup >= 0) BAD_AT(c, c->start + later.pos, "__metadata__ key '%s' appears twice", later.key);
+    return GIDS_OK;
+}
+
 static gids_status parse_metadata(cursor *c, st_header *h, const char *at) {
     if (h->meta_seen) BAD_AT(c, at, "\"__metadata__\" appears twice");
     h->meta_seen = true;
@@ -294,18 +330,14 @@ static gids_status parse_metadata(cursor *c, st_header *h, const char *at) {
             if (k) h->meta_keys = k;
             char **v = k ? realloc(h->meta_values, (size_t)cap * sizeof *v) : NULL;
             if (v) h->meta_values = v;
-            if (!k || !v) GIDS_FAIL(GIDS_ENOMEM, "safetensors: out of memory for metadata");
+            size_t *p = v ? realloc(h->meta_pos, (size_t)cap * sizeof *p) : NULL;
+            if (p) h->meta_pos = p;
+            if (!k || !v || !p) GIDS_FAIL(GIDS_ENOMEM, "safetensors: out of memory for metadata");
             h->meta_cap = cap;
         }
         const char *key_at = (skip_ws(c), c->p);
         char *key = NULL, *val = NULL;
         GIDS_TRY(parse_string(c, &key, "as a __metadata__ key"));
-        for (int64_t i = 0; i < h->nmeta; i++) {
-            if (strcmp(h->meta_keys[i], key) == 0) {
-                free(key);
-                BAD_AT(c, key_at, "__metadata__ key '%s' appears twice", h->meta_keys[i]);
-            }
-        }
         gids_status s = expect(c, ':', "after a __metadata__ key");
         if (s == GIDS_OK) {
             skip_ws(c);
@@ -321,11 +353,12 @@ static gids_status parse_metadata(cursor *c, st_header *h, const char *at) {
             free(key);
             return s;
         }
+        h->meta_pos[h->nmeta] = (size_t)(key_at - c->start);
         h->meta_keys[h->nmeta] = key;
         h->meta_values[h->nmeta++] = val;
         GIDS_TRY(next_member(c, &more, ctx));
     }
-    return GIDS_OK;
+    return check_meta_unique(c, h);
 }
 
 static gids_status parse_tensor(cursor *c, st_entry *e) {
@@ -542,5 +575,6 @@ void st_header_free(st_header *h) {
     free(h->entries);
     free(h->meta_keys);
     free(h->meta_values);
+    free(h->meta_pos);
     memset(h, 0, sizeof *h);
 }
