@@ -372,7 +372,8 @@ TEST(many_metadata_keys_load_quickly) {
     size_t cap = (size_t)K * 16 + 64, n = 0;
     char *h = malloc(cap);
     n += (size_t)snprintf(h + n, cap - n, "{\"__metadata__\":{");
-    for (int i = 0; i < K; i++) n += (size_t)snprintf(h + n, cap - n, "%s\"k%d\":\"\"", i ? "," : "", i);
+    for (int i = 0; i < K; i++)
+        n += (size_t)snprintf(h + n, cap - n, "%s\"k%d\":\"\"", i ? "," : "", i);
     n += (size_t)snprintf(h + n, cap - n, "}}");
     write_st(tpath("keys.safetensors"), h, 0);
     free(h);

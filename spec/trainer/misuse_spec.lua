@@ -175,7 +175,8 @@ describe("Trainer misuse", function()
     }) do
       local m = model(5)
       local w = tiny.weights(m)
-      local t = Trainer { max_epochs = 3, progress = "off", callbacks = { cb.EarlyStopping { patience = 2 } } }
+      local t = Trainer { max_epochs = 3, progress = "off",
+        callbacks = { cb.EarlyStopping { patience = 2 } } }
       local err = err_of(t.fit, t, m, dm(), { ckpt_path = edited(case[1], case[2]) })
       assert.matches("checkpoint '.*edited.safetensors': .*" .. case[3], err)
       assert.is_true(tiny.same_weights(w, tiny.weights(m)))

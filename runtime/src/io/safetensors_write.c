@@ -156,12 +156,13 @@ static gids_status check_args(const char *path, int64_t n, const char *const *na
         int64_t bk = st_utf8_invalid_at(mk[i]), bv = bk < 0 ? st_utf8_invalid_at(mv[i]) : -1;
         if (bk >= 0)
             GIDS_FAIL(GIDS_EINVAL,
-                      "safetensors save '%s': metadata key %lld is not valid UTF-8 (byte %lld)", path,
-                      (long long)i, (long long)bk);
+                      "safetensors save '%s': metadata key %lld is not valid UTF-8 (byte %lld)",
+                      path, (long long)i, (long long)bk);
         if (bv >= 0)
-            GIDS_FAIL(GIDS_EINVAL,
-                      "safetensors save '%s': metadata value of '%s' is not valid UTF-8 (byte %lld)",
-                      path, mk[i], (long long)bv);
+            GIDS_FAIL(
+                GIDS_EINVAL,
+                "safetensors save '%s': metadata value of '%s' is not valid UTF-8 (byte %lld)",
+                path, mk[i], (long long)bv);
         for (int64_t j = 0; j < i; j++)
             if (strcmp(mk[i], mk[j]) == 0)
                 GIDS_FAIL(GIDS_EINVAL, "safetensors save '%s': metadata key '%s' given twice", path,
