@@ -90,6 +90,30 @@ describe("graphids fit|test|pipeline|runs", function()
       assert.equal(1, rc)
       assert.truthy(err:find("absent.safetensors' does not exist", 1, true), err)
     end
+    -- without a run dir there is no best checkpoint: freshly initialised weights are not tested
+    for _, none in ipairs({ 'trainer.default_root_dir=""', "trainer.default_root_dir=null" }) do
+      _, err, rc = proc.run({ "test", "--config", "recipes/stages/gat.lua", "--tla", "lake_root=" .. nolake,
+        "--set", none })
+      assert.equal(1, rc, none)
+      assert.equal("graphids test: nothing to test: the configuration has no run dir " ..
+        "(trainer.default_root_dir is empty), so there is no best checkpoint; give --ckpt-path\n", err)
+    end
+    -- a pipeline or an extract stage is not a stage fit or test can run
+    _, err, rc = proc.run({ "fit", "--config", "recipes/pipelines/graphids.lua", "--tla",
+      "lake_root=" .. nolake })
+    assert.equal(1, rc)
+    assert.truthy(err:find("is a pipeline (it has 'stages'), not a stage: run it with graphids pipeline", 1,
+      true), err)
+    _, err, rc = proc.run({ "test", "--config", "recipes/stages/fusion_states.lua", "--tla",
+      "lake_root=" .. nolake })
+    assert.equal(1, rc)
+    assert.truthy(err:find("is an extract stage (kind = \"extract\"), which trains nothing", 1, true), err)
+    -- a value that starts like JSON and does not parse is a usage error, not a string
+    _, err, rc = proc.run({ "fit", "--config", "recipes/stages/gat.lua", "--tla", "lake_root=" .. nolake,
+      "--set", 'model.init_args.pool_aggrs=["mean",]' })
+    assert.equal(2, rc)
+    assert.truthy(err:find("bad value for 'model.init_args.pool_aggrs': [\"mean\",] is not valid JSON " ..
+      "(line 1, column 9: trailing comma before ']')", 1, true), err)
     assert.is_false(gio.exists(nolake))
   end)
 

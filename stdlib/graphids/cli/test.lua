@@ -31,6 +31,12 @@ function M.main(args)
     if is_config then return A.fail("test", rerr) end
     return A.usage_error("test", rerr, USAGE)
   end
+  -- without a run dir there is no best checkpoint: the model just built would be tested, and
+  -- its random weights reported as the stage's metrics
+  if o["--ckpt-path"] == nil and r.run_dir == nil then
+    return A.fail("test", "nothing to test: the configuration has no run dir (trainer.default_root_dir " ..
+      "is empty), so there is no best checkpoint; give --ckpt-path")
+  end
   -- a checkpoint that is not there is named before any data is read
   local path = o["--ckpt-path"] or r.ckpt_file
   if path ~= nil and not require("graphids.io").exists(path) then
