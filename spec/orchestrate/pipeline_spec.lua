@@ -183,4 +183,40 @@ describe("graphids.orchestrate.pipeline", function()
       "set = {{'trainer.max_epoch', 1}}}}}")
     assert.truthy(err:find("stage 'a': invalid configuration: unknown key 'trainer.max_epoch'"), err)
   end)
+
+  it("refuses stage members of the wrong shape and a set on an extract stage, rather than drop them",
+    function()
+    local function load_err(stages)
+      local p = gio.join(tmp, "shape.lua")
+      proc.spit(p, "return {stages = {{name = 'gat', recipe = 'stages/gat.lua'}, " .. stages .. "}}")
+      local ok, err = pcall(pipeline.load, p)
+      assert.is_false(ok, "expected an error for " .. stages)
+      return tostring(err)
+    end
+    local cases = {
+      -- a single name is not a list: the ordering it asked for would be lost
+      { "{name = 'v', recipe = 'stages/vgae.lua', needs = 'gat'}",
+        "stage 'v': 'needs' must be a list of stage names ({\"gat\"}), got 'gat' (a string)" },
+      { "{name = 'v', recipe = 'stages/vgae.lua', needs = {'gat', 3}}",
+        "stage 'v': 'needs' must be a list of stage names ({\"gat\"}), got a table [\"gat\",3]" },
+      { "{name = 'kd', recipe = 'stages/gat_kd.lua', inputs = {'gat'}}",
+        "stage 'kd': 'inputs' must be a table of TLA name = upstream stage, got a table [\"gat\"]" },
+      { "{name = 'v', recipe = 'stages/vgae.lua', tla = 'seed=1'}",
+        "stage 'v': 'tla' must be a table of top-level arguments, got 'seed=1' (a string)" },
+      { "{name = 'v', recipe = 'stages/vgae.lua', set = 'trainer.max_epochs=1'}",
+        "stage 'v': 'set' must be a list of {key, value} or a map, got 'trainer.max_epochs=1' (a string)" },
+      -- a map entry beside the list would be dropped unseen
+      { "{name = 'v', recipe = 'stages/vgae.lua', set = {['trainer.max_epochs'] = 1, " ..
+        "{'trainer.max_epochs', 2}}}", "stage 'v': config: set must be a list of {key, value} pairs or a " ..
+        "map of keys, not both (found the key trainer.max_epochs beside the list)" },
+      -- an extract stage has no configuration for a set to reach: its options are TLAs
+      { "{name = 'v', recipe = 'stages/vgae.lua'}, {name = 'fs', recipe = 'stages/fusion_states.lua', " ..
+        "inputs = {vgae_ckpt = 'v', gat_ckpt = 'gat'}, set = {batch_size = 7}}",
+        "stage 'fs': 'set' applies to training stages; an extract stage takes its options as TLAs" },
+    }
+    for _, c in ipairs(cases) do
+      local err = load_err(c[1])
+      assert.truthy(err:find(c[2], 1, true), "expected '" .. c[2] .. "' in: " .. err)
+    end
+  end)
 end)

@@ -28,6 +28,35 @@ end
 
 local NODE_KEYS = { name = true, recipe = true, tla = true, inputs = true, needs = true, set = true }
 
+-- The optional members of a stage have a shape each; one of another shape (`needs = "gat"`,
+-- `inputs = {"gat"}`) would otherwise be read as empty, its dependency silently lost.
+local function check_node_types(file, n)
+  local function bad(key, want, v)
+    error(string.format("pipeline %s: stage '%s': '%s' must be %s, got %s", file, n.name, key, want,
+      U.describe(v)), 0)
+  end
+  local function is_map(v)
+    return type(v) == "table" and v[1] == nil
+  end
+  if n.tla ~= nil and not is_map(n.tla) then bad("tla", "a table of top-level arguments", n.tla) end
+  if n.set ~= nil and type(n.set) ~= "table" then bad("set", "a list of {key, value} or a map", n.set) end
+  if n.inputs ~= nil then
+    if not is_map(n.inputs) then bad("inputs", "a table of TLA name = upstream stage", n.inputs) end
+    for k, v in pairs(n.inputs) do
+      if type(k) ~= "string" or type(v) ~= "string" then
+        bad("inputs", "a table of TLA name = upstream stage", n.inputs)
+      end
+    end
+  end
+  if n.needs ~= nil then
+    local ok = type(n.needs) == "table"
+    for k, v in pairs(ok and n.needs or {}) do
+      if math.type(k) ~= "integer" or k < 1 or k > #n.needs or type(v) ~= "string" then ok = false end
+    end
+    if not ok then bad("needs", "a list of stage names ({\"gat\"})", n.needs) end
+  end
+end
+
 local function check_nodes(file, stages)
   if type(stages) ~= "table" or stages[1] == nil then
     error(string.format("pipeline %s: 'stages' must be a non-empty list", file), 0)
@@ -43,6 +72,7 @@ local function check_nodes(file, stages)
           "(name, recipe, tla, inputs, needs, set)", file, n.name, tostring(k)), 0)
       end
     end
+    check_node_types(file, n)
     if seen[n.name] then
       error(string.format("pipeline %s: two stages are named '%s'", file, n.name), 0)
     end
@@ -80,6 +110,10 @@ local function resolve_node(n, outputs)
   end
   local rendered, file = config.render(n.recipe, tla)
   if rendered.kind == "extract" then
+    -- its options are TLAs: it has no validated configuration for a --set to reach
+    if n.set ~= nil and next(n.set) ~= nil then
+      error("'set' applies to training stages; an extract stage takes its options as TLAs (tla = {...})", 0)
+    end
     n.kind = "extract"
     n.spec = fstates.resolve(file, tla)
     n.run_dir = n.spec.out_dir
