@@ -77,11 +77,16 @@ local function data_args(a, extra)
 end
 S.data_args = data_args
 
+-- The configuration keys every stage derives from the TLAs that name its run dir and identity;
+-- `derived` in a rendered stage maps them to their TLA, and graphids.config refuses a --set that
+-- changes one (the TLA changes the value, the run dir and the identity together).
+local DERIVED = { ["data.init_args.dataset"] = "dataset", ["data.init_args.seed"] = "seed" }
+
 -- spec: stage, variant, family key of the epochs table (default stage), model ({class_path,
 -- init_args}), fusion (bool), data (extra GraphDataModule options, or a full data block for
 -- fusion), distillation (model.distillation), ema (callbacks.ema: weight averaging, or nil),
 -- monitor ({monitor, mode} of the checkpoint and early stopping: the model class's MONITOR,
--- default val_loss/min).
+-- default val_loss/min), derived (the key the variant is made from -> its TLA).
 function S.stage(a, spec)
   local st = S.settings(a)
   local fusion = spec.fusion == true
@@ -111,6 +116,7 @@ function S.stage(a, spec)
       lr_monitor = not fusion,
       ema = spec.ema,
     },
+    derived = merge(DERIVED, spec.derived),
   }
 end
 

@@ -20,6 +20,7 @@ return function(tla)
     stage = "fusion", variant = a.method, fusion = true,
     monitor = rl and { monitor = "val_acc", mode = "max" } or nil,
     model = P.fusion(a.method),
+    derived = { ["model.class_path"] = "method" },
     data_block = {
       class_path = "graphids.orchestrate.fusion_data.FusionDataModule",
       init_args = { states_dir = a.states_dir, seed = a.seed,

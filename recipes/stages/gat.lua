@@ -12,5 +12,6 @@ return function(tla)
     model = P.graph("gat", a.scale, { loss_fn = a.loss, conv_type = a.conv_type,
       id_encoder_kwargs = S.gat_id_encoder(a) }),
     ema = S.GAT_EMA,
+    derived = { ["model.init_args.loss_fn"] = "loss" },
   })
 end

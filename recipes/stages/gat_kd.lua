@@ -15,5 +15,6 @@ return function(tla)
     model = P.graph("student", a.scale, { loss_fn = a.loss, id_encoder_kwargs = S.gat_id_encoder(a) }),
     distillation = { teacher_ckpt = a.teacher_ckpt, T = a.T, alpha = a.alpha },
     ema = S.GAT_EMA,
+    derived = { ["model.init_args.loss_fn"] = "loss" },
   })
 end

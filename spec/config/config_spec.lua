@@ -114,6 +114,70 @@ describe("graphids.config", function()
     assert.has_error(function() config.parse_kv("a..b=1") end)
   end)
 
+  it("refuses a --set value that starts like JSON but does not parse, quoting the problem", function()
+    for text, want in pairs({
+      ['k="gat'] = "bad value for 'k': \"gat is not valid JSON (line 1, column 1: unterminated string)",
+      ['k={"a":1,"a":2}'] = "bad value for 'k': {\"a\":1,\"a\":2} is not valid JSON (line 1, column 8: " ..
+        "duplicate key \"a\")",
+      ['k=["mean",]'] = "bad value for 'k': [\"mean\",] is not valid JSON (line 1, column 9: trailing " ..
+        "comma before ']')",
+    }) do
+      local ok, err = pcall(config.parse_kv, text)
+      assert.is_false(ok, text)
+      assert.equal(want, err)
+    end
+    -- plain words (and words that only contain a bracket or quote) stay strings
+    assert.equal("gatv2", select(2, config.parse_kv("k=gatv2")))
+    assert.equal('a"b', select(2, config.parse_kv('k=a"b')))
+    assert.equal("", select(2, config.parse_kv("k=")))
+  end)
+
+  it("keeps a null inside a --set or --tla value as unset, and refuses one inside a list", function()
+    local _, v = config.parse_kv('callbacks.ema={"decay":null,"update_every_n_steps":2}')
+    local r = config.resolve("recipes/stages/gat.lua", { set = { { "callbacks.ema", v } } })
+    assert.equal(0.999, r.validated.callbacks.ema.decay) -- the default, not a table
+    assert.equal(2, r.validated.callbacks.ema.update_every_n_steps)
+    -- a null TLA is one not given
+    r = config.resolve("recipes/stages/gat.lua", { tla = { dataset = json.null, loss = json.null } })
+    assert.equal("lake/synthetic/gat/focal/seed_42", r.run_dir)
+    local aggrs = select(2, config.parse_kv('x=["mean",null]'))
+    local err = resolve_err({ { "model.init_args.pool_aggrs", aggrs } })
+    assert.equal("invalid configuration: 'model.init_args.pool_aggrs' holds null at index 2; a list " ..
+      "cannot leave an item unset (give the list without it)", err)
+    err = resolve_err(nil, { graphs = { "portable", json.null } })
+    assert.equal("recipe recipes/stages/gat.lua: top-level argument 'graphs' holds null at index 2; " ..
+      "a list cannot leave an item unset (give the list without it)", err)
+  end)
+
+  it("refuses --set of the keys a recipe derives from the TLAs that name its run", function()
+    local cases = {
+      { "recipes/stages/gat.lua", {}, { "data.init_args.dataset", "hcrl_sa" }, "dataset" },
+      { "recipes/stages/gat.lua", {}, { "data.init_args.seed", 7 }, "seed" },
+      { "recipes/stages/gat.lua", {}, { "model.init_args.loss_fn", "ce" }, "loss" },
+      { "recipes/stages/gat_kd.lua", { teacher_ckpt = "t" }, { "model.init_args.loss_fn", "ce" }, "loss" },
+      { "recipes/stages/fusion.lua", { states_dir = "s" },
+        { "model.class_path", "graphids.models.fusion.MLPFusion" }, "method" },
+    }
+    for _, c in ipairs(cases) do
+      local err = resolve_err({ c[3] }, c[2], c[1])
+      assert.equal(string.format("cannot set '%s': the recipe derives it from its top-level argument " ..
+        "'%s', which also names the run dir and the identity; use --tla %s=VALUE", c[3][1], c[4], c[4]), err)
+    end
+    -- a whole table that drops or changes one is the same override
+    local err = resolve_err({ { "data.init_args", { dataset = "hcrl_sa", batch_size = 8 } } })
+    assert.truthy(err:find("cannot set 'data.init_args.dataset' (by --set data.init_args): the recipe " ..
+      "derives it from its top-level argument 'dataset'", 1, true), err)
+    err = resolve_err({ { "model", { class_path = "graphids.models.GATClassifier", init_args = {} } } })
+    assert.truthy(err:find("cannot set 'model.init_args.loss_fn' (by --set model)", 1, true), err)
+    -- the TLA changes them with the run dir; the same value, and every other key, can be set
+    local r = config.resolve("recipes/stages/gat.lua", { tla = { loss = "ce", seed = 7 },
+      set = { { "model.init_args.loss_fn", "ce" }, { "data.init_args.batch_size", 8 },
+        { "seed_everything", 1042 } } })
+    assert.equal("lake/synthetic/gat/ce/seed_7", r.run_dir)
+    assert.equal(1042, r.validated.seed_everything)
+    assert.is_nil(r.rendered.derived) -- no configuration key
+  end)
+
   it("applies overrides at dotted paths, creating tables, in order; never through a value or list", function()
     local t = { a = { b = 1 }, s = "x", n = json.null, l = { "p", "q" } }
     config.apply_overrides(t, { { "a.c.d", 2 }, { "n.t", 3 }, { "a.b", 4 }, { "a.b", 5 } })
@@ -124,7 +188,11 @@ describe("graphids.config", function()
       ["l.1"] = "cannot set 'l.1': 'l' is a list; set it whole (--set 'l=[...]')",
       ["s.1"] = "cannot set 's.1': 's' is a string, not a table",
       -- a number under a key not there yet would make a map of "1": the list was meant
-      ["m.1"] = "cannot set 'm.1': 'm' is a list; set it whole (--set 'm=[...]')",
+      ["m.1"] = "cannot set 'm.1': 'm' is not set, and a number key would make it a map of \"1\", " ..
+        "not a list; set the list whole (--set 'm=[...]')",
+      -- also below a table the same path just created
+      ["a.e.x.1"] = "cannot set 'a.e.x.1': 'a.e.x' is not set, and a number key would make it a map " ..
+        "of \"1\", not a list; set the list whole (--set 'a.e.x=[...]')",
       -- the identity would label the run as another than its run dir and seed say
       ["identity.seed"] = "cannot set 'identity.seed': the identity comes from the recipe's " ..
         "top-level arguments, which also name the run dir and the seed (--tla dataset=, seed=, scale=, ...)",
@@ -181,22 +249,64 @@ describe("graphids.config", function()
         "monitors val_loss/min" },
       { { { "callbacks.checkpoint.monitor", "val_acc" }, { "callbacks.early_stopping.monitor", "val_acc" } },
         "graphids.models.GATClassifier must monitor val_loss/min" },
-      { { { "model.class_path", "graphids.models.losses.FocalLoss" }, { "model.init_args", {} } },
+      { { { "model.class_path", "graphids.models.losses.FocalLoss" },
+        { "model.init_args", { loss_fn = "focal" } } },
         "'model.class_path': graphids.models.losses.FocalLoss is not a model class %(one of " ..
         "graphids.models.DGI, graphids.models.GATClassifier," },
       { { { "model.class_path", "graphids.models.GATClasifier" } }, "unknown class path " ..
         "'graphids.models.GATClasifier' %(closest: graphids.models.GATClassifier" },
       { { { "data.class_path", "graphids.data.GraphDataModul" } },
         "did you mean 'graphids.data.GraphDataModule'" },
-      { { { "data.init_args.dataset", "hcrl_xx" } }, "'data.init_args.dataset': unknown dataset 'hcrl_xx'" },
       { { { "data.init_args.batching", "none" } }, "'data.init_args': GraphDataModule: batching must be" },
-      { { { "model.init_args.num_ids", 3 }, { "model", 5 } }, "'model' must be a table" },
+      { { { "callbacks.lr_monitor", true }, { "callbacks", 5 } }, "'callbacks' must be a table" },
     }
     for _, c in ipairs(cases) do
       local err = resolve_err(c[1])
       assert.truthy(err:find(c[2]), "expected /" .. c[2] .. "/ in: " .. err)
       assert.truthy(err:find("^invalid configuration: "), err)
     end
+    -- the same, compared whole: each was a raw Lua error, a late failure or a silent change
+    local whole = {
+      -- a fit without checkpoints would empty a run dir and still mark it trained
+      { { { "trainer.enable_checkpointing", false } }, "'trainer.enable_checkpointing' = false needs no " ..
+        "run dir: a run dir's tests, resumes and the pipeline's decisions read its checkpoints (set " ..
+        "trainer.default_root_dir=\"\" to train without writing anything)" },
+      { { { "trainer.precision", { 1 } } },
+        "'trainer.precision' must be one of 32, bf16-mixed, 16-mixed, got a table [1]" },
+      { { { "trainer.precision", true } },
+        "'trainer.precision' must be one of 32, bf16-mixed, 16-mixed, got true" },
+      { { { "model.class_path", "graphids." } },
+        "'model.class_path' must be dotted names under graphids with no empty part, " ..
+        "got 'graphids.'" },
+      { { { "data.class_path", "graphids.data." } },
+        "'data.class_path' must be dotted names under graphids with no empty part, " ..
+        "got 'graphids.data.'" },
+      { { { "model.init_args.id_encoder_class_path", "graphids." } },
+        "'model.init_args.id_encoder_class_path' must be dotted names under graphids " ..
+        "with no empty part, got 'graphids.'" },
+      { { { "model.init_args.id_encoder_class_path", "graphids.models.id_encoder.Lookup" } },
+        "'model.init_args.id_encoder_class_path': unknown class path 'graphids.models.id_encoder.Lookup' " ..
+        "(closest: " },
+      -- JSON has no infinity: resolved.json could not be written
+      { { { "trainer.max_time", math.huge } }, "'trainer.max_time' must be a finite number, got inf" },
+      { { { "trainer.gradient_clip_val", math.huge } },
+        "'trainer.gradient_clip_val' must be a finite number, got inf" },
+      { { { "callbacks.early_stopping.min_delta", math.huge } },
+        "'callbacks.early_stopping.min_delta' must be a finite number, got inf" },
+      { { { "model.init_args.lr", -math.huge } }, "'model.init_args.lr' must be a finite number, got -inf" },
+      { { { "model.init_args.lr", 0 / 0 } }, "'model.init_args.lr' must be a finite number, got nan" },
+      -- options for Lua callers only
+      { { { "data.init_args.cache", {} } },
+        "'data.init_args.cache' cannot be configured: cache is an option for Lua callers (a loaded " ..
+        "dataset cache)" },
+      { { { "data.init_args.log", 1 } }, "'data.init_args.log' cannot be configured: log is an option for " ..
+        "Lua callers (a function of one message)" },
+    }
+    for _, c in ipairs(whole) do
+      assert.equal("invalid configuration: " .. c[2], resolve_err(c[1]):sub(1, #c[2] + 23))
+    end
+    assert.equal("invalid configuration: 'model.distillation.T' must be a finite number, got inf",
+      resolve_err(nil, { teacher_ckpt = "t", T = math.huge }, "recipes/stages/gat_kd.lua"))
     -- each model class names its monitor: the RL policies val_acc/max, the others val_loss/min
     local to_loss = { { "callbacks.checkpoint.monitor", "val_loss" }, { "callbacks.checkpoint.mode", "min" },
       { "callbacks.early_stopping.monitor", "val_loss" }, { "callbacks.early_stopping.mode", "min" } }
@@ -208,9 +318,9 @@ describe("graphids.config", function()
     err = resolve_err(to_acc, { states_dir = "s", method = "weighted_avg" }, "recipes/stages/fusion.lua")
     assert.truthy(err:find("graphids.models.fusion.WeightedAvgFusion must monitor val_loss/min", 1, true),
       err)
-    -- a fusion model on graph data
+    -- a fusion model on graph data (the VGAE's recipe: the GAT's derives its loss from a TLA)
     err = resolve_err({ { "model.class_path", "graphids.models.fusion.MLPFusion" }, { "model.init_args",
-      {} } })
+      {} } }, nil, "recipes/stages/vgae.lua")
     assert.truthy(err:find("needs the fusion data module"), err)
   end)
 
@@ -224,6 +334,9 @@ describe("graphids.config", function()
       "got 1.5", 1, true), err)
     assert.equal("L/synthetic/gat/focal/seed_100",
       config.resolve("recipes/stages/gat.lua", { tla = { seed = 1e2, lake_root = "L//" } }).run_dir)
+    err = resolve_err(nil, { dataset = "hcrl_xx" })
+    assert.truthy(err:find("invalid configuration: 'data.init_args.dataset': unknown dataset 'hcrl_xx'", 1,
+      true), err)
     err = resolve_err(nil, { lake_root = "" })
     assert.equal("lake_root is empty: name the folder that holds the runs (default 'lake')", err)
     err = resolve_err(nil, { scale = "huge" })
@@ -264,6 +377,32 @@ describe("graphids.config", function()
     assert.is_false(ok)
     assert.truthy(tostring(e):find("'device' must be 'cpu', 'cuda' or 'cuda:N', got 'cuda:x' (a string)",
       1, true), tostring(e))
+  end)
+
+  it("takes JSON numbers for the precision \"32\" and integral floats for integer data options", function()
+    local r = config.resolve("recipes/stages/gat.lua", { set = { { "trainer.precision", 32 },
+      { "data.init_args.batch_size", 32.0 }, { "data.init_args.eval_batch_size", 64.0 },
+      { "data.init_args.calibration", 1.0 } } })
+    assert.equal("32", r.validated.trainer.precision)
+    assert.equal("integer", math.type(r.validated.data.init_args.batch_size))
+    assert.equal(64, r.validated.data.init_args.eval_batch_size)
+    assert.equal("integer", math.type(r.validated.data.init_args.eval_batch_size))
+    assert.equal("float", math.type(r.validated.data.init_args.calibration)) -- a float option stays one
+    local f = config.resolve("recipes/stages/fusion.lua", { tla = { states_dir = "s" },
+      set = { { "data.init_args.batch_size", 16.0 } } })
+    assert.equal("integer", math.type(f.validated.data.init_args.batch_size))
+    local err = resolve_err({ { "data.init_args.batch_size", 32.5 } })
+    assert.truthy(err:find("batch_size must be an integer >= 1, got 32.5", 1, true), err)
+  end)
+
+  it("names a pipeline or extract recipe given where a training stage is expected", function()
+    local err = resolve_err(nil, nil, "recipes/pipelines/graphids.lua")
+    assert.equal("recipe recipes/pipelines/graphids.lua is a pipeline (it has 'stages'), not a stage: " ..
+      "run it with graphids pipeline recipes/pipelines/graphids.lua", err)
+    err = resolve_err(nil, { vgae_ckpt = "v", gat_ckpt = "g" }, "recipes/stages/fusion_states.lua")
+    assert.equal("recipe recipes/stages/fusion_states.lua is an extract stage (kind = \"extract\"), which " ..
+      "trains nothing: it runs as a stage of a pipeline (graphids pipeline " ..
+      "recipes/pipelines/graphids.lua)", err)
   end)
 
   it("gives a read-only validated view; thaw() copies it", function()

@@ -10,6 +10,7 @@ local json = require "graphids.json"
 local gio = require "graphids.io"
 local recipe = require "graphids.config.recipe"
 local schema = require "graphids.config.schema"
+local U = require "graphids.nn._util"
 
 local M = {}
 
@@ -19,7 +20,9 @@ M.merge = recipe.merge
 M.render = recipe.render
 M.find_recipe = recipe.find
 
--- "a.b.c=VALUE" -> "a.b.c", value: VALUE decoded as JSON, else kept as the string.
+-- "a.b.c=VALUE" -> "a.b.c", value: VALUE decoded as JSON, else kept as the string.  A VALUE
+-- that starts like JSON (a quote, '[' or '{') and does not parse is an error quoting the JSON
+-- problem: kept as a string, a typo in a list or an object would reach the run unnoticed.
 function M.parse_kv(s)
   if type(s) ~= "string" then
     error("expected KEY=VALUE, got " .. type(s), 2)
@@ -35,6 +38,10 @@ function M.parse_kv(s)
   if ok then
     -- plain(): no json.array/object marks, so the value merges like recipe data
     return k, require("graphids.ckpt").plain(val)
+  end
+  if v:match('^%s*["%[{]') then
+    error(string.format("bad value for '%s': %s is not valid JSON (%s)", k, v,
+      tostring(val):gsub("^json: ", "")), 0)
   end
   return k, v
 end
@@ -54,11 +61,16 @@ function M.set_path(t, key, value)
     error(string.format("cannot set '%s': '%s' is a list; set it whole (--set '%s=[...]')", key, here,
       here), 0)
   end
+  local function new_list_error(upto)
+    local here = table.concat(parts, ".", 1, upto)
+    error(string.format("cannot set '%s': '%s' is not set, and a number key would make it a map of " ..
+      "\"%s\", not a list; set the list whole (--set '%s=[...]')", key, here, parts[upto + 1], here), 0)
+  end
   local cur, created = t, false
   for i = 1, #parts do
     local p = parts[i]
     if i > 1 and (cur[1] ~= nil or json.is_array(cur)) then list_error(i - 1) end
-    if i > 1 and created and p:match("^%d+$") then list_error(i - 1) end
+    if i > 1 and created and p:match("^%d+$") then new_list_error(i - 1) end
     if i == #parts then break end
     local v = cur[p]
     if v == nil or v == json.null then
@@ -77,23 +89,31 @@ function M.set_path(t, key, value)
 end
 
 -- pairs: a list of {key, value} (applied in order) or a map key -> value (applied in sorted
--- key order, so the result never depends on pairs()).
+-- key order, so the result never depends on pairs()).  A table that mixes the two is refused:
+-- the entries of the other form would be dropped unseen.
 local function override_list(set)
   if set == nil then return {} end
   if type(set) ~= "table" then
-    error("config: set must be a list of {key, value} pairs or a map, got " .. type(set), 3)
+    error("config: set must be a list of {key, value} pairs or a map, got " .. U.describe(set), 0)
   end
-  local list = {}
-  if set[1] ~= nil then
+  local list, keys, n = {}, {}, #set
+  for k in pairs(set) do
+    if math.type(k) ~= "integer" or k < 1 or k > n then
+      if n > 0 or type(k) ~= "string" then
+        error(string.format("config: set must be a list of {key, value} pairs or a map of keys, " ..
+          "not both (found the key %s beside the list)", tostring(k)), 0)
+      end
+      keys[#keys + 1] = k
+    end
+  end
+  if n > 0 then
     for i, kv in ipairs(set) do
       if type(kv) ~= "table" or type(kv[1]) ~= "string" then
-        error(string.format("config: set[%d] must be {key, value}", i), 3)
+        error(string.format("config: set[%d] must be {key, value}, got %s", i, U.describe(kv)), 0)
       end
       list[#list + 1] = { kv[1], kv[2] }
     end
   else
-    local keys = {}
-    for k in pairs(set) do keys[#keys + 1] = k end
     table.sort(keys)
     for _, k in ipairs(keys) do list[#list + 1] = { k, set[k] } end
   end
@@ -110,11 +130,75 @@ local function check_not_identity(key)
   end
 end
 
+-- The value at the dotted path of t, or nil.
+local function get_path(t, key)
+  local cur = t
+  for p in key:gmatch("[^.]+") do
+    if type(cur) ~= "table" or cur == json.null then return nil end
+    cur = cur[p]
+  end
+  return cur
+end
+
+-- A stage recipe lists under `derived` (config key -> top-level argument) the keys it derives
+-- from the arguments that name its run dir and identity (the dataset, the seed, the variant's
+-- loss or method).  Removes the list from rendered (it is no configuration key) and returns it,
+-- as {key, tla} pairs sorted by key, keeping only the keys the recipe did set.
+local function take_derived(rendered)
+  local d = rendered.derived
+  rendered.derived = nil
+  if d == nil then return {} end
+  if type(d) ~= "table" then
+    error("recipe: 'derived' must map configuration keys to top-level arguments, got " .. U.describe(d), 0)
+  end
+  local out = {}
+  for _, key in ipairs(U.sorted_keys(d)) do
+    if type(key) ~= "string" or type(d[key]) ~= "string" then
+      error(string.format("recipe: 'derived' must map configuration keys to top-level arguments, " ..
+        "got %s = %s", U.describe(key), U.describe(d[key])), 0)
+    end
+    if get_path(rendered, key) ~= nil then out[#out + 1] = { key, d[key] } end
+  end
+  return out
+end
+
+-- Deep equality of plain values.
+local function same(a, b)
+  if type(a) ~= "table" or type(b) ~= "table" then return a == b end
+  for k, x in pairs(a) do
+    if not same(x, b[k]) then return false end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false end
+  end
+  return true
+end
+
+-- An override that changed a derived key would train one thing into the run dir (and under the
+-- identity) of another: `--set data.init_args.dataset=hcrl_sa` into .../synthetic/...; the
+-- top-level argument changes the value, the run dir and the identity together.  over: the key of
+-- the override just applied (a table set whole changes the keys below it).
+local function check_derived(rendered, derived, before, over)
+  for i, d in ipairs(derived) do
+    if not same(get_path(rendered, d[1]), before[i]) then
+      local by = over == d[1] and "" or string.format(" (by --set %s)", over)
+      error(string.format("cannot set '%s'%s: the recipe derives it from its top-level argument " ..
+        "'%s', which also names the run dir and the identity; use --tla %s=VALUE", d[1], by, d[2],
+        d[2]), 0)
+    end
+  end
+end
+
+-- Applies the overrides in order to rendered (in place) and returns it.  Values are copied with
+-- json.null kept as itself, at any depth: validation reads a null as "unset".
 function M.apply_overrides(rendered, set)
+  local derived = take_derived(rendered)
+  local before = {}
+  for i, d in ipairs(derived) do before[i] = recipe.copy_value(get_path(rendered, d[1])) end
   for _, kv in ipairs(override_list(set)) do
     check_not_identity(kv[1])
-    -- (json.null kept as itself: validation reads it as "unset")
-    M.set_path(rendered, kv[1], kv[2] == json.null and json.null or recipe.deep_copy(kv[2]))
+    M.set_path(rendered, kv[1], recipe.copy_value(kv[2]))
+    check_derived(rendered, derived, before, kv[1])
   end
   return rendered
 end
@@ -159,6 +243,7 @@ end
 -- Builds a ResolvedConfig from an already rendered table (overrides applied).
 function M.from_rendered(rendered, opts)
   opts = opts or {}
+  take_derived(rendered) -- (apply_overrides took it already, unless it was not called)
   local validated = schema.validate(rendered)
   local root = validated.trainer.default_root_dir
   local run_dir = (root ~= nil and root ~= "") and root or nil
@@ -181,6 +266,19 @@ function M.from_rendered(rendered, opts)
   }
 end
 
+-- A pipeline or extract-stage recipe given where a training stage is expected would fail on
+-- its first key ("unknown key 'name'"); say what it is and what runs it.
+local function check_stage_recipe(rendered, file)
+  if rendered.stages ~= nil then
+    error(string.format("recipe %s is a pipeline (it has 'stages'), not a stage: run it with " ..
+      "graphids pipeline %s", file, file), 0)
+  end
+  if rendered.kind == "extract" then
+    error(string.format("recipe %s is an extract stage (kind = \"extract\"), which trains nothing: " ..
+      "it runs as a stage of a pipeline (graphids pipeline recipes/pipelines/graphids.lua)", file), 0)
+  end
+end
+
 -- Renders the recipe at path with opts.tla, applies opts.set, validates.  Writes nothing.
 function M.resolve(path, opts)
   opts = opts or {}
@@ -190,6 +288,7 @@ function M.resolve(path, opts)
     end
   end
   local rendered, file = recipe.render(path, opts.tla)
+  check_stage_recipe(rendered, file)
   M.apply_overrides(rendered, opts.set)
   local stem = opts.stage_name
   return M.from_rendered(rendered, { stage_name = stem, recipe = file, tla = opts.tla, set = opts.set })

@@ -16,6 +16,7 @@
 local U = require "graphids.nn._util"
 local gio = require "graphids.io"
 local paths = require "graphids.paths"
+local json = require "graphids.json"
 
 local M = {}
 
@@ -57,6 +58,33 @@ end
 
 local deep_copy = U.deep_copy
 M.deep_copy = deep_copy
+
+-- A copy of override data (a --set or --tla value) that keeps json.null as itself at any depth:
+-- deep_copy would make the sentinel an empty table, a value where the user asked for none.
+function M.copy_value(v)
+  if type(v) ~= "table" or v == json.null then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = M.copy_value(x) end
+  return out
+end
+
+-- v without its nulls: a null member of a map is left out (unset: its default applies); a null
+-- in a list is an error naming its path (a list is set whole, and a hole would shift or cut
+-- it).  path names v in the message.  Returns nil for a null v itself.
+function M.drop_null(v, path)
+  if type(v) ~= "table" then return v end
+  if v == json.null then return nil end
+  local out = {}
+  for k, x in pairs(v) do
+    local here = path == "" and tostring(k) or path .. "." .. tostring(k)
+    if x == json.null and math.type(k) == "integer" then
+      error(string.format("'%s' holds null at index %d; a list cannot leave an item unset (give the " ..
+        "list without it)", path, k), 0)
+    end
+    out[k] = M.drop_null(x, here)
+  end
+  return out
+end
 
 local function is_array(t)
   return type(t) == "table" and (next(t) == nil or t[1] ~= nil)
@@ -161,9 +189,14 @@ function M.render(path, tla)
   local file = M.find(path)
   local state = { cache = {}, loading = {} }
   local v = load_file(file, state)
-  tla = tla or {}
+  -- a null TLA is one not given (its default applies), as a null --set unsets a key
+  local okn, args = pcall(M.drop_null, tla or {}, "")
+  if not okn then
+    error(string.format("recipe %s: top-level argument %s", file, tostring(args)), 0)
+  end
+  tla = args
   if type(v) == "function" then
-    local ok, res = pcall(v, deep_copy(tla))
+    local ok, res = pcall(v, tla)
     if not ok then
       error(tostring(res), 0)
     end

@@ -99,15 +99,25 @@ local function as_int(v)
   return v
 end
 
+-- A class path is dotted names under graphids ("graphids.models.GATClassifier"); "graphids."
+-- or "graphids..X" name nothing, and the lookups' suggestions need a last name.
+local function check_class_path(key, v)
+  if type(v) ~= "string" or v == "" then
+    fail(string.format("'%s' must be a non-empty string, got %s", key, U.describe(v)))
+  end
+  if not v:match("^graphids%.") then
+    fail(string.format("'%s' must name a graphids class, got '%s'", key, v))
+  end
+  if not v:match("^[%w_]+%.[%w_.]*[%w_]$") or v:find("..", 1, true) then
+    fail(string.format("'%s' must be dotted names under graphids with no empty part, got '%s'",
+      key, v))
+  end
+end
+
 local function check_class_block(path, b)
-  if type(b.class_path) ~= "string" or b.class_path == "" then
-    fail(string.format("'%s.class_path' must be a non-empty string", path))
-  end
+  check_class_path(path .. ".class_path", b.class_path)
   if type(b.init_args) ~= "table" then
-    fail(string.format("'%s.init_args' must be a table, got %s", path, type(b.init_args)))
-  end
-  if not b.class_path:match("^graphids%.") then
-    fail(string.format("'%s.class_path' must name a graphids class, got '%s'", path, b.class_path))
+    fail(string.format("'%s.init_args' must be a table, got %s", path, U.describe(b.init_args)))
   end
 end
 
@@ -115,7 +125,7 @@ local function suggest(name, list)
   local best, bestd = nil, math.huge
   for _, p in ipairs(list) do
     -- common suffix length as a cheap closeness measure for dotted class paths
-    local a, b = name:match("([^.]+)$"):lower(), p:match("([^.]+)$"):lower()
+    local a, b = (name:match("([^.]+)$") or name):lower(), p:match("([^.]+)$"):lower()
     local d = (a == b) and 0 or (a:find(b, 1, true) or b:find(a, 1, true)) and 1 or 2
     if d < bestd then best, bestd = p, d end
   end
@@ -129,6 +139,20 @@ local function model_paths(models)
     if models.resolve(p).MONITOR ~= nil then out[#out + 1] = p end
   end
   return out
+end
+
+-- The class paths among a model's hyper-parameters (id_encoder_class_path) name registered
+-- classes: checked here, so the error names the key (the model would only say which path).
+local function check_part_class_paths(init_args, cls)
+  local models = require "graphids.models"
+  for _, k in ipairs(U.sorted_keys(init_args)) do
+    if type(k) == "string" and k:match("class_path$") and type((cls.DEFAULTS or {})[k]) == "string" then
+      local key = "model.init_args." .. k
+      check_class_path(key, init_args[k])
+      local ok, err = pcall(models.resolve, init_args[k])
+      if not ok then fail(string.format("'%s': %s", key, tostring(err):gsub("^.-resolve: ", ""))) end
+    end
+  end
 end
 
 -- Returns the model class.
@@ -157,6 +181,7 @@ local function validate_model(m)
     end
   end
   section("model.init_args", m.init_args, defaults)
+  check_part_class_paths(m.init_args, cls)
   -- section() filled in the defaults; keep only what the config gave (the model fills the rest,
   -- and hparams() records them in the checkpoint).
   local given = {}
@@ -184,6 +209,30 @@ local function validate_model(m)
   return cls
 end
 
+-- The data module's options that only a Lua caller can give (a built cache, a log function): a
+-- configuration is JSON data, and such a value would fail later with a raw Lua error.
+local function check_lua_only(cls, init_args)
+  for _, k in ipairs(U.sorted_keys(init_args)) do
+    if (cls.LUA_ONLY or {})[k] then
+      fail(string.format("'data.init_args.%s' cannot be configured: %s is an option for Lua callers " ..
+        "(%s)", k, k, cls.LUA_ONLY[k]))
+    end
+  end
+end
+
+-- Integral floats become integers where the data module's default is an integer (as for the
+-- model's hyper-parameters) or where it has none: its numeric options without a default are
+-- counts (eval_batch_size, node_budget, edge_budget).  A float default (val_fraction,
+-- calibration) keeps the float.
+local function data_ints(cls, init_args)
+  local defaults = cls.DEFAULTS or {}
+  for k, v in pairs(init_args) do
+    if math.type(defaults[k]) == "integer" or defaults[k] == N then
+      init_args[k] = as_int(v)
+    end
+  end
+end
+
 local function validate_data(d)
   check_class_block("data", d)
   local entry = M.DATA_CLASSES[d.class_path]
@@ -193,6 +242,8 @@ local function validate_data(d)
       suggest(d.class_path, names)))
   end
   local cls = require(entry[1])[entry[2]]
+  check_lua_only(cls, d.init_args)
+  data_ints(cls, d.init_args)
   local ok, err = pcall(cls, d.init_args)
   if not ok then
     local msg = tostring(err):gsub("^[^:]*:%d+: ", "")
@@ -260,6 +311,13 @@ local function validate_trainer(t)
   t.log_every_n_steps = as_int(t.log_every_n_steps)
   int_at_least("trainer.max_epochs", t.max_epochs, 1) -- the models' schedules span max_epochs
   int_at_least("trainer.log_every_n_steps", t.log_every_n_steps, 1)
+  -- a run dir's tests, resumes and the pipeline's decisions read its checkpoints: a fit that wrote
+  -- none would still mark the run trained (and a fresh fit removes the previous checkpoints)
+  if t.enable_checkpointing == false and t.default_root_dir ~= "" then
+    fail("'trainer.enable_checkpointing' = false needs no run dir: a run dir's tests, resumes and the " ..
+      "pipeline's decisions read its checkpoints (set trainer.default_root_dir=\"\" to train without " ..
+      "writing anything)")
+  end
   if t.max_time ~= nil and not (type(t.max_time) == "number" and t.max_time > 0) then
     fail("'trainer.max_time' must be a number of seconds > 0, got " .. tostring(t.max_time))
   end
@@ -273,21 +331,37 @@ local function validate_trainer(t)
     fail("'trainer.device' must be 'cpu' or 'cuda[:N]', got '" .. t.device .. "'")
   end
   if t.precision ~= nil then
-    local _, err = require("graphids.amp").precision_autocast(t.precision, t.device)
+    -- --set trainer.precision=32 decodes as the JSON number; it means the precision "32"
+    if t.precision == 32 then t.precision = "32" end
+    local amp = require "graphids.amp"
+    if type(t.precision) ~= "string" then
+      fail(string.format("'trainer.precision' must be one of %s, got %s", table.concat(amp.PRECISIONS, ", "),
+        U.describe(t.precision)))
+    end
+    local _, err = amp.precision_autocast(t.precision, t.device)
     if err then fail("'trainer.precision' " .. err) end
   end
 end
 
--- Drops json.null values (an explicit null in a --set means "unset").
+-- Drops json.null values at any depth (an explicit null in a --set means "unset"); a null in a
+-- list is an error naming it.
 local function strip_null(v)
-  if type(v) ~= "table" then return v end
-  local json = require "graphids.json"
-  if v == json.null then return nil end
-  local out = {}
-  for k, x in pairs(v) do
-    if x ~= json.null then out[k] = strip_null(x) end
+  local ok, res = pcall(require("graphids.config.recipe").drop_null, v, "")
+  if not ok then fail(tostring(res)) end
+  return res
+end
+
+-- JSON has no infinity or NaN: such a number (--set trainer.max_time=1e999) would pass the
+-- range checks and fail when resolved.json is written, so it is refused here, with its key.
+local function check_finite(v, path)
+  if type(v) == "number" and (v ~= v or v == math.huge or v == -math.huge) then
+    fail(string.format("'%s' must be a finite number, got %s", path, v ~= v and "nan" or tostring(v)))
   end
-  return out
+  if type(v) == "table" then
+    for k, x in pairs(v) do
+      check_finite(x, path == "" and tostring(k) or path .. "." .. tostring(k))
+    end
+  end
 end
 
 -- A validated, normalised deep copy of rendered (defaults filled in for the sections above).
@@ -295,7 +369,9 @@ function M.validate(rendered)
   if type(rendered) ~= "table" then
     fail("the configuration must be a table, got " .. type(rendered))
   end
-  local cfg = section("", strip_null(rendered), SECTIONS[""])
+  local plain = strip_null(rendered)
+  check_finite(plain, "")
+  local cfg = section("", plain, SECTIONS[""])
   cfg.seed_everything = as_int(cfg.seed_everything)
   int_at_least("seed_everything", cfg.seed_everything, 0)
   cfg.identity = section("identity", cfg.identity, SECTIONS.identity)

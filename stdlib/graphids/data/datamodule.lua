@@ -33,6 +33,11 @@ local DEFAULTS = {
   cache = U.NONE, log = U.NONE,
 }
 
+-- For graphids.config.schema: the options (an integral float where the default is an integer
+-- is taken as the integer), and those only a Lua caller can give: a configuration is JSON data.
+GraphDataModule.DEFAULTS = DEFAULTS
+GraphDataModule.LUA_ONLY = { cache = "a loaded dataset cache", log = "a function of one message" }
+
 function GraphDataModule:__init(opts)
   local o = U.options("GraphDataModule", opts, DEFAULTS, U.CTOR)
   if o.batching ~= "fixed" and o.batching ~= "budget" then

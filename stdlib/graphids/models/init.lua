@@ -49,7 +49,8 @@ function M.resolve(class_path)
   local entry = CLASSES[class_path]
   if entry == nil then
     local scored = {}
-    local last = class_path:match("([^.]+)$"):lower()
+    -- (a path ending in "." has no last name: the whole path is compared)
+    local last = (class_path:match("([^.]+)$") or class_path):lower()
     for _, p in ipairs(M.class_paths()) do
       local d = math.min(distance(class_path, p), distance(last, p:match("([^.]+)$"):lower()))
       scored[#scored + 1] = { p, d }

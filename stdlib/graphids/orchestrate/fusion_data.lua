@@ -19,6 +19,7 @@ M.FusionDataModule = FusionDataModule
 
 local DEFAULTS = { states_dir = "", seed = 42, batch_size = 128, eval_batch_size = U.NONE }
 local FIELDS = { "states", "labels", "window_start", "source_file" }
+FusionDataModule.DEFAULTS = DEFAULTS -- (graphids.config.schema reads the integer options)
 
 function FusionDataModule:__init(opts)
   local o = U.options("FusionDataModule", opts, DEFAULTS, U.CTOR)
