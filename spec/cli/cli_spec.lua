@@ -177,6 +177,16 @@ describe("graphids fit|test|pipeline|runs", function()
       { "--ckpt-path", gio.join(run_dir, "checkpoints/best_model.safetensors") }))
     assert.equal(1, rc)
     assert.truthy(err:find("Re-train or point at a compatible checkpoint", 1, true), err)
+    -- another run's checkpoint: its metrics are printed, and the run dir of seed 5, which never
+    -- trained, is not made (it would list as tested with seed 42's numbers)
+    local best = gio.join(run_dir, "checkpoints/best_model.safetensors")
+    out, err, rc = proc.run(cat({ "test", "--config", "recipes/stages/gat.lua", "--tla", "lake_root=" .. lake,
+      "--tla", "seed=5", "--json", "--ckpt-path", best }, sets("gat")))
+    assert.equal(0, rc, err)
+    assert.is_number(json.decode(out)["test/accuracy"])
+    assert.truthy(err:find(best .. " is not a checkpoint of " .. gio.join(lake, "synthetic/gat/focal/seed_5") ..
+      ": its metrics are printed, not recorded there", 1, true), err)
+    assert.is_false(gio.exists(gio.join(lake, "synthetic/gat/focal/seed_5")))
 
     out, err, rc = proc.run({ "runs", "list", "--lake-root", lake })
     assert.equal(0, rc, err)

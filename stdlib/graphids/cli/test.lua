@@ -21,6 +21,24 @@ predictions/test/<set>.safetensors, test_metrics.json and .test_complete into th
     "test this checkpoint instead of the run dir's best one") ..
   "  --json              print the metrics as one JSON object\n"
 
+-- Whether the checkpoint at path is one of the run dir's own (its best or last, by content).
+local function is_own_checkpoint(r, path)
+  local graphids, gio = require "graphids", require "graphids.io"
+  local got = graphids.sha256_file(path)
+  for _, own in ipairs({ r.ckpt_file, r.last_ckpt }) do
+    if own and gio.exists(own) and graphids.sha256_file(own) == got then return true end
+  end
+  return false
+end
+
+-- r without its run dir: what stage.evaluate then writes is nothing at all.
+local function without_run_dir(r)
+  local out = {}
+  for k, v in pairs(r) do out[k] = v end
+  out.run_dir, out.ckpt_file, out.last_ckpt = nil, nil, nil
+  return out
+end
+
 function M.main(args)
   local spec = { value = fit.SPEC.value, multi = fit.SPEC.multi, flag = { "--json" } }
   local o, err = A.parse(args, spec)
@@ -42,6 +60,13 @@ function M.main(args)
   if path ~= nil and not require("graphids.io").exists(path) then
     return A.fail("test", string.format("checkpoint '%s' does not exist%s", path, o["--ckpt-path"] and ""
       or " (train the stage first: graphids fit with the same arguments)"))
+  end
+  -- Another run's checkpoint (--ckpt-path of seed 42 under --tla seed=5): its metrics are not this
+  -- run dir's, and recorded there they would mark a run that never trained as tested.
+  if o["--ckpt-path"] ~= nil and r.run_dir ~= nil and not is_own_checkpoint(r, path) then
+    io.stderr:write(string.format("graphids test: %s is not a checkpoint of %s: its metrics are " ..
+      "printed, not recorded there\n", path, r.run_dir))
+    r = without_run_dir(r)
   end
   local ok, res = pcall(function()
     local stage = require "graphids.orchestrate.stage"
