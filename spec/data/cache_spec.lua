@@ -334,6 +334,24 @@ describe("graphids.data cache", function()
       err_of(data.build_cache, "hcrl_sa", { lake_root = lake, data_root = root }))
     assert.same({ ".lock" }, gio.list_dir(dir))
     assert.matches("unknown dataset 'nope'", err_of(data.build_cache, "nope", { lake_root = lake }))
+    -- an attack capture whose format has no labels (candump) would build as all normal traffic
+    local unl = tmpdir()
+    for _, sub in ipairs({ "train_01_attack_free", "train_02_with_attacks" }) do
+      assert(gio.mkdir_p(gio.join(unl, "hcrl_sa", sub)))
+    end
+    local lines = { "timestamp,arbitration_id,data_field,attack" }
+    local dump = {}
+    for i = 1, 200 do
+      lines[#lines + 1] = string.format("%.3f,%03X,0011,0", i / 1000, 0x100 + i % 7)
+      dump[#dump + 1] = string.format("(%.3f) can0 %03X#0011", i / 1000, i % 3 == 0 and 0 or 0x100 + i % 7)
+    end
+    assert(gio.atomic_write(gio.join(unl, "hcrl_sa/train_01_attack_free/attack-free-a.csv"),
+      table.concat(lines, "\n") .. "\n"))
+    assert(gio.atomic_write(gio.join(unl, "hcrl_sa/train_02_with_attacks/DoS-a.log"),
+      table.concat(dump, "\n") .. "\n"))
+    assert.matches("DoS%-a.log is named as a dos capture but its format %(candump%) has no labels, so " ..
+      "all 200 frames would count as normal traffic; label it first",
+      err_of(data.build_cache, "hcrl_sa", { lake_root = tmpdir(), data_root = unl }))
     -- a first build against a data root without the dataset makes no cache folder at all
     local fresh = tmpdir()
     assert.matches("folder .*/nowhere/hcrl_sa not found", err_of(data.build_cache, "hcrl_sa",

@@ -52,7 +52,7 @@ describe("graphids.data catalog", function()
       { table.unpack(data.ATTACK_TYPES, 1, 6) })
   end)
 
-  it("refuses unknown names, missing roots, folders and catalogs, and empty files", function()
+  it("refuses unknown names, missing roots, folders and catalogs, empty files and dangling links", function()
     assert.matches("unknown dataset 'hcrl'; known datasets: hcrl_ch, hcrl_sa, set_01",
       err_of(data.resolve_dataset, "hcrl", { data_root = "/nonexistent" }))
     local old = os.getenv("GRAPHIDS_DATA_ROOT")
@@ -69,6 +69,11 @@ describe("graphids.data catalog", function()
     assert.matches("no capture files", err_of(data.resolve_dataset, "hcrl_sa", { data_root = root }))
     assert(gio.atomic_write(gio.join(root, "hcrl_sa/train_02_with_attacks/DoS-x.csv"), ""))
     assert.matches("DoS%-x.csv is empty %(0 bytes%)",
+      err_of(data.resolve_dataset, "hcrl_sa", { data_root = root }))
+    assert(gio.atomic_write(gio.join(root, "hcrl_sa/train_02_with_attacks/DoS-x.csv"), "1.0,316,AA,1\n"))
+    -- a link to a capture that is gone is named, not left out
+    assert(os.execute("ln -s /nonexistent/x.csv " .. gio.join(root, "hcrl_sa/train_02_with_attacks/zzz.csv")))
+    assert.matches("capture file .*zzz.csv cannot be read %(it is listed but does not resolve",
       err_of(data.resolve_dataset, "hcrl_sa", { data_root = root }))
     assert.matches("unknown option 'root'", err_of(data.resolve_dataset, "hcrl_sa", { root = root }))
     -- a catalog option that names nothing says so (not "set GRAPHIDS_CATALOG")

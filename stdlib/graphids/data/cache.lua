@@ -300,18 +300,33 @@ local function free_frames(list)
   end
 end
 
+-- The log formats that carry no attack labels (docs/data-formats.md): every frame reads as 0.
+local UNLABELLED_FORMATS = { candump = true, ["candump-ta"] = true, ["hcrl-txt"] = true }
+
 local function read_split(files)
   local data_can = require "graphids.data.can"
   local paths, codes, names = {}, {}, {}
   for i, f in ipairs(files) do
     paths[i], codes[i], names[i] = f.path, f.attack_type, f.name
   end
-  local frames = data_can.read_can_many(paths)
+  local frames, reports = data_can.read_can_many(paths)
   local rows = 0
   for i, fr in ipairs(frames) do
     if #fr == 0 then
       free_frames(frames)
       error(string.format("capture file %s holds no frames", paths[i]), 0)
+    end
+    -- A capture named for an attack in a log format without labels (candump, hcrl-txt) would
+    -- train and score as all normal traffic.  (A labelled capture may hold no attack frame: the
+    -- first rows of an attack capture, before its first attack.)
+    if codes[i] ~= 0 and reports[i].labeled == 0 and UNLABELLED_FORMATS[reports[i].format] then
+      local n = #fr
+      free_frames(frames)
+      error(string.format("capture file %s is named as a %s capture but its format (%s) has no " ..
+        "labels, so all %d frames would count as normal traffic; label it first, e.g. graphids data " ..
+        "convert %s OUT.csv --attack-id ID (docs/data-formats.md, \"Labels for unlabeled logs\")",
+        paths[i], catalog.ATTACK_TYPES[codes[i]] or tostring(codes[i]), tostring(reports[i].format),
+        n, paths[i]), 0)
     end
     rows = rows + #fr
   end

@@ -207,9 +207,15 @@ local function list_captures(dir, rel)
   local files = {}
   for _, n in ipairs(names) do
     local path = gio.join(dir, n)
-    local st = gio.stat(path)
+    local st, serr = gio.stat(path)
     local ext = n:match("%.([^.]+)$")
-    if st and st.type == "file" and n:sub(1, 1) ~= "." and ext and CAPTURE_EXT[ext:lower()] then
+    local capture = n:sub(1, 1) ~= "." and ext and CAPTURE_EXT[ext:lower()]
+    if capture and st == nil then
+      -- listed but not there: a link to a file that is gone would leave the capture out unseen
+      error(string.format("capture file %s cannot be read (%s)", path,
+        serr or "it is listed but does not resolve: a dangling symbolic link?"), 0)
+    end
+    if capture and st.type == "file" then
       if st.size == 0 then
         error(string.format("capture file %s is empty (0 bytes): remove it or replace it", path), 0)
       end
