@@ -161,6 +161,43 @@ describe("graphids.orchestrate.pipeline", function()
     assert.equal("run", (pipeline.decide(p2.stages[1])))
   end)
 
+  it("trains a stage again when an input changed since it was trained, not when it came back the same",
+    function()
+    -- (the previous test left the teacher without checkpoints and the student trained on it)
+    local p = pipeline.load(path, { lake_root = lake })
+    local teacher, student = p.stages[1], p.stages[2]
+    local rec = gio.read_json(gio.join(student.run_dir, "inputs.json"))
+    assert.matches("^%x+$", rec.teacher_ckpt)
+    assert.same({ "run", "its input teacher_ckpt (stage 'teacher') changed since it was trained: trains again" },
+      { pipeline.decide(student) })
+    local rows = {}
+    for _, row in ipairs(pipeline.plan(p)) do rows[row.name] = row end
+    assert.equal("run", rows.teacher.action)
+    assert.equal("run", rows.student.action)
+    -- the teacher trains first and, deterministic, gives back the very checkpoint the student
+    -- was trained on: the student is kept
+    local by = quiet_run(p)
+    assert.equal("ok", by.teacher.status)
+    assert.equal(rec.teacher_ckpt, proc.slurp(gio.join(teacher.run_dir,
+      "checkpoints/best_model.safetensors.sha256")):match("^%x+"))
+    assert.equal("skip", by.student.action)
+    -- a teacher trained otherwise (another learning rate, in another lake) put in its place:
+    -- the student trains again and records its new input
+    local other = pipeline.load(write_pipeline(tmp, { { "model.init_args.lr", 0.05 } }, "other.lua"),
+      { lake_root = gio.join(tmp, "lake2") })
+    quiet_run(other)
+    for _, f in ipairs({ "best_model.safetensors", "best_model.safetensors.sha256" }) do
+      proc.spit(gio.join(teacher.run_dir, "checkpoints", f),
+        proc.slurp(gio.join(other.stages[1].run_dir, "checkpoints", f)))
+    end
+    assert.equal("run", (pipeline.decide(student)))
+    by = quiet_run(p)
+    assert.equal("skip", by.teacher.action)
+    assert.equal("run", by.student.action)
+    assert.equal("ok", by.student.status)
+    assert.equal("skip", (pipeline.decide(student)))
+  end)
+
   it("refuses bad pipelines at load, naming the stage", function()
     local function load_err(text)
       local p = gio.join(tmp, "bad.lua")

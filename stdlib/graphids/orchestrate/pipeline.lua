@@ -11,10 +11,15 @@
 --             experts' checkpoints are those the states were extracted from)
 --   evaluate  .train_complete and the checkpoint exist, the test phase did not finish
 --   resume    checkpoints/last exists without .train_complete (a fit was interrupted)
---   run       nothing usable exists
+--   run       nothing usable exists, or an input changed since the stage was trained: a fit
+--             records its inputs' digests in <run_dir>/inputs.json (an upstream checkpoint's
+--             sha256, an extract stage's manifest's), so a fusion trained on the states of
+--             another GAT is trained again, not reused
 -- A failed stage stops its dependants (blocked) and leaves every other stage's results as they are.
+local graphids = require "graphids"
 local U = require "graphids.nn._util"
 local gio = require "graphids.io"
+local ckpt = require "graphids.ckpt"
 local json = require "graphids.json"
 local config = require "graphids.config"
 local fstates = require "graphids.orchestrate.fusion_states"
@@ -176,6 +181,52 @@ local function note_config(r, action, why)
     "to run it again", why, changed, r.run_dir)
 end
 
+-- ---------------------------------------------------------------- the inputs a fit used
+
+M.INPUTS_FILE = "inputs.json"
+
+-- What an upstream stage's output is now, by content (nil when there is none yet): the digest
+-- its best checkpoint's sidecar lists, or for an extract stage the sha256 of its manifest (which
+-- lists the experts' checkpoint digests).
+local function output_digest(up)
+  if up.kind == "extract" then
+    local path = gio.join(up.run_dir, "manifest.json")
+    return gio.exists(path) and graphids.sha256_file(path) or nil
+  end
+  local path = up.resolved.ckpt_file
+  if path == nil or not gio.exists(path) then return nil end
+  local text = gio.read_file(ckpt.sidecar_path(path))
+  return text and text:match("^(%x+)") or graphids.sha256_file(path)
+end
+
+-- input TLA -> digest of the upstream output it names, now.
+local function input_digests(n)
+  local out = {}
+  for _, k in ipairs(U.sorted_keys(n.upstream or {})) do out[k] = output_digest(n.upstream[k]) end
+  return out
+end
+
+-- The inputs (as "TLA (stage 'x')") whose upstream output differs from what the run dir's fit
+-- recorded; nil when none differs or nothing was recorded (a run dir from before the record).
+local function changed_inputs(n)
+  local rec = gio.read_json(gio.join(n.run_dir, M.INPUTS_FILE))
+  if type(rec) ~= "table" then return nil end
+  local now, changed = input_digests(n), {}
+  for _, k in ipairs(U.sorted_keys(n.upstream or {})) do
+    if rec[k] ~= now[k] then changed[#changed + 1] = string.format("%s (stage '%s')", k, n.inputs[k]) end
+  end
+  return #changed > 0 and table.concat(changed, ", ") or nil
+end
+
+-- Records the inputs a fit of n used (after it trained, before its test).
+local function record_inputs(n)
+  if n.upstream == nil or next(n.upstream) == nil or n.run_dir == nil then return end
+  local ok, err = gio.write_json(gio.join(n.run_dir, M.INPUTS_FILE), input_digests(n))
+  if not ok then
+    error(string.format("cannot write %s/%s: %s", n.run_dir, M.INPUTS_FILE, tostring(err)), 0)
+  end
+end
+
 -- The action of a stage and why, from what is on disk.
 function M.decide(n)
   if n.kind == "extract" then
@@ -187,6 +238,10 @@ function M.decide(n)
     return "run", "no run dir (nothing can be reused)"
   end
   local has = function(p) return gio.exists(gio.join(r.run_dir, p)) end
+  local changed = changed_inputs(n)
+  if changed then
+    return "run", "its input " .. changed .. " changed since it was trained: trains again"
+  end
   local best = gio.exists(r.ckpt_file)
   if best and has(".test_complete") then
     return note_config(r, "skip", ".test_complete and best checkpoint exist")
@@ -209,7 +264,7 @@ end
 function M.load(path, tla)
   local p, file = config.render(path, tla)
   check_nodes(file, p.stages)
-  local outputs = {}
+  local outputs, by_name = {}, {}
   for _, n in ipairs(p.stages) do
     local ok, out = pcall(resolve_node, n, outputs)
     if not ok then
@@ -217,6 +272,9 @@ function M.load(path, tla)
     end
     outputs[n.name] = out
     n.output = out
+    n.upstream = {}
+    for k, up in pairs(n.inputs or {}) do n.upstream[k] = by_name[up] end
+    by_name[n.name] = n
   end
   return { name = p.name or file, file = file, stages = p.stages }
 end
@@ -263,7 +321,6 @@ local function run_dir_problem(run_dir)
 end
 
 function M.check(p)
-  local ckpt = require "graphids.ckpt"
   local problems, seen = {}, {}
   local function add(n, msg) problems[#problems + 1] = { stage = n.name, problem = msg } end
   for _, n in ipairs(p.stages) do
@@ -290,11 +347,22 @@ function M.check(p)
   return problems
 end
 
--- The plan: per stage {name, kind, action, reason, run_dir, deps}.
+-- The plan: per stage {name, kind, action, reason, run_dir, deps}.  A stage whose input comes
+-- from a stage that trains (or extracts) first will see a new input, unless that stage gives
+-- back the same bytes: it is planned to run.
 function M.plan(p)
-  local rows = {}
+  local rows, trains = {}, {}
   for _, n in ipairs(p.stages) do
     local action, reason = M.decide(n)
+    local first
+    for _, k in ipairs(U.sorted_keys(n.inputs or {})) do
+      if trains[n.inputs[k]] then first = first or n.inputs[k] end
+    end
+    if first and action ~= "run" then
+      action, reason = "run", string.format("its input stage '%s' runs first, so it runs again " ..
+        "(skipped after all if that stage gives back the same output)", first)
+    end
+    trains[n.name] = action == "run" or action == "resume"
     rows[#rows + 1] = { name = n.name, kind = n.kind, action = action, reason = reason, run_dir = n.run_dir,
       deps = n.deps }
   end
@@ -334,6 +402,7 @@ local function job_fn(n, action, opts)
     local art = stage.build(r)
     if action == "run" or action == "resume" then
       stage.train(art, r, { resume_from = action == "resume" and r.last_ckpt or nil, write_run_files = true })
+      record_inputs(n)
     end
     return stage.evaluate(art, r, { write_run_files = true })
   end
