@@ -184,8 +184,9 @@ describe("graphids fit|test|pipeline|runs", function()
       "--tla", "seed=5", "--json", "--ckpt-path", best }, sets("gat")))
     assert.equal(0, rc, err)
     assert.is_number(json.decode(out)["test/accuracy"])
-    assert.truthy(err:find(best .. " is not a checkpoint of " .. gio.join(lake, "synthetic/gat/focal/seed_5") ..
-      ": its metrics are printed, not recorded there", 1, true), err)
+    local seed5 = gio.join(lake, "synthetic/gat/focal/seed_5")
+    assert.truthy(err:find(best .. " is not a checkpoint of " .. seed5 .. ": its metrics are printed, not " ..
+      "recorded there", 1, true), err)
     assert.is_false(gio.exists(gio.join(lake, "synthetic/gat/focal/seed_5")))
 
     out, err, rc = proc.run({ "runs", "list", "--lake-root", lake })

@@ -168,8 +168,8 @@ describe("graphids.orchestrate.pipeline", function()
     local teacher, student = p.stages[1], p.stages[2]
     local rec = gio.read_json(gio.join(student.run_dir, "inputs.json"))
     assert.matches("^%x+$", rec.teacher_ckpt)
-    assert.same({ "run", "its input teacher_ckpt (stage 'teacher') changed since it was trained: trains again" },
-      { pipeline.decide(student) })
+    assert.same({ "run", "its input teacher_ckpt (stage 'teacher') changed since it was trained: trains " ..
+      "again" }, { pipeline.decide(student) })
     local rows = {}
     for _, row in ipairs(pipeline.plan(p)) do rows[row.name] = row end
     assert.equal("run", rows.teacher.action)

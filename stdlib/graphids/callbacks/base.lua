@@ -62,8 +62,8 @@ function Callback.check_fields(st, fields)
       ok = math.type(v) == "integer" and v >= 0
     end
     if not ok then
-      error(string.format("'%s' must be %s, got %s", f[1],
-        (kind:find("^number") and "a number" or "an integer >= 0") .. (kind:sub(-1) == "?" and " or absent" or ""),
+      local want = kind:find("^number") and "a number" or "an integer >= 0"
+      error(string.format("'%s' must be %s%s, got %s", f[1], want, kind:sub(-1) == "?" and " or absent" or "",
         v == nil and "nothing" or U.describe(v)), 0)
     end
   end
