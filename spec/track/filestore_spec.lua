@@ -6,6 +6,21 @@ local server = require "track.mlflow_server"
 local track = require "graphids.track"
 local filestore = require "graphids.track.filestore"
 
+local spool = require "graphids.track.spool"
+
+-- Runs fn with stderr and stdout captured; returns what each got.
+local function capture(fn)
+  local olderr, oldout, err, out = io.stderr, io.stdout, {}, {}
+  local function sink(buf)
+    return { write = function(_, ...) for _, x in ipairs({ ... }) do buf[#buf + 1] = x end end }
+  end
+  io.stderr, io.stdout = sink(err), sink(out) -- luacheck: ignore
+  local ok, e = pcall(fn)
+  io.stderr, io.stdout = olderr, oldout -- luacheck: ignore
+  assert(ok, e)
+  return table.concat(err), table.concat(out)
+end
+
 local function read(path)
   local f = assert(io.open(path, "rb"))
   local s = f:read("a")
@@ -238,6 +253,130 @@ for r in c.search_runs([e.experiment_id]):
     local fs = assert(filestore.new(root))
     local exp = assert(fs:find_experiment("e"))
     assert.equal(parent.key, read(root .. "/" .. exp .. "/" .. child.key .. "/tags/mlflow.parentRunId"))
+  end)
+
+  it("refuses one bad request without giving up on the store (a param changed: HTTP 400's case)", function()
+    local root, run_dir = dir .. "/mlruns", dir .. "/run"
+    local run, test
+    local err = capture(function()
+      run = track.start_fit_run(run_dir, { uri = root, experiment = "e", params = { lr = 0.1 } })
+      run:log_params({ lr = 0.2 }) -- refused: params cannot change
+      run:log_metrics({ loss = 1 }, 0)
+      run:finish("FINISHED")
+      test = track.log_test_run(run_dir, { uri = root, experiment = "e", metrics = { acc = 1 } })
+    end)
+    assert.matches("graphids: warning: " .. root:gsub("%p", "%%%0") .. " refused log_batch: FileStore: " ..
+      "param 'lr' of run %x+ is already '0.1'; changing param values is not allowed %(new value '0.2'%); " ..
+      "the event is set aside in " .. spool.rejected_path(run_dir):gsub("%p", "%%%0") .. "\n$", err)
+    assert.is_nil(run.spooling)
+    assert.is_nil(test.spooling)
+    assert.is_nil(core.stat(spool.path(run_dir)))
+    local base = root .. "/" .. assert(filestore.new(root):find_experiment("e"))
+    assert.equal("0.1", read(base .. "/" .. run.run_id .. "/params/lr"))
+    assert.matches("^%d+ 1.0 0\n$", read(base .. "/" .. run.run_id .. "/metrics/loss"))
+    assert.matches("\nstatus: 3\n", read(base .. "/" .. test.run_id .. "/meta.yaml"))
+    local rejected = require("graphids.json").decode(read(spool.rejected_path(run_dir)))
+    assert.same({ "log_batch", "lr", "0.2", run.run_id }, { rejected.op, rejected.params[1].key,
+      rejected.params[1].value, rejected.run_id })
+    assert.matches("changing param values is not allowed", rejected.rejected)
+    assert.matches('"event":"tracking_refused"', read(run_dir .. "/traces.jsonl"))
+  end)
+
+  it("sets aside a spooled event the store refuses and delivers the ones after it", function()
+    local root = dir .. "/blocked/mlruns"
+    local f = assert(io.open(dir .. "/blocked", "w"))
+    f:close()
+    local run_dir = dir .. "/run"
+    local run
+    capture(function()
+      run = track.start_fit_run(run_dir, { uri = "file:" .. root, experiment = "e", params = { a = 1 } })
+      run:log_params({ a = 2 }) -- a resumed config, say: refused at sync time
+      run:log_metrics({ loss = 1 }, 0)
+      run:finish("FINISHED")
+    end)
+    assert.equal(5, #assert(spool.read(run_dir)))
+    os.remove(dir .. "/blocked")
+    track.reset_failures()
+    local code
+    local err, out = capture(function() code = require("graphids.cli.track").main({ "sync", run_dir }) end)
+    assert.equal(1, code) -- not everything went in
+    assert.matches(run_dir:gsub("%p", "%%%0") .. ": event 3 %(log_batch%) refused: FileStore: " ..
+      "param 'a' of run %x+ is already '1'", err)
+    local rejected_path = spool.rejected_path(run_dir)
+    assert.matches("4 events delivered, 1 set aside in " .. rejected_path:gsub("%p", "%%%0"), out)
+    assert.matches("1 run dir, 4 events delivered, 0 left, 1 set aside\n$", out)
+    assert.is_nil(core.stat(spool.path(run_dir)))
+    local rejected = require("graphids.json").decode(read(spool.rejected_path(run_dir)))
+    assert.same({ "a", "2" }, { rejected.params[1].key, rejected.params[1].value })
+    local base = root .. "/" .. assert(filestore.new(root):find_experiment("e")) .. "/" .. run.key
+    assert.equal("1", read(base .. "/params/a"))
+    assert.matches("^%d+ 1.0 0\n$", read(base .. "/metrics/loss"))
+    assert.matches("\nstatus: 3\n", read(base .. "/meta.yaml"))
+  end)
+
+  it("refuses a batch whose keys clash as file and folder before writing any of it", function()
+    local fs = assert(filestore.new(dir .. "/mlruns"))
+    local exp = assert(fs:get_or_create_experiment("e"))
+    local id = assert(fs:create_run({ experiment_id = exp, run_name = "r", tags = {} }))
+    local base = dir .. "/mlruns/" .. exp .. "/" .. id
+    local function m(key) return { key = key, value = 1.0, timestamp = 1, step = 0 } end
+    local ok, err, code, status = fs:log_batch(id, { metrics = { m("b"), m("a"), m("a/b") } })
+    assert.is_nil(ok)
+    assert.equal("FileStore: metrics of run " .. id .. ": key 'a' is also a folder of keys", err)
+    assert.same({ "INVALID_PARAMETER_VALUE", 400 }, { code, status })
+    assert.same({}, core.list_dir(base .. "/metrics")) -- not even "b"
+    assert(fs:log_batch(id, { metrics = { m("c") }, tags = { { key = "t", value = "v" } } }))
+    ok, err = fs:log_batch(id, { metrics = { m("d"), m("c/x") } })
+    assert.is_nil(ok)
+    assert.equal("FileStore: metrics of run " .. id .. ": key 'c' is already a key and cannot hold sub-keys",
+      err)
+    ok, err = fs:log_batch(id, { tags = { { key = "t/u", value = "v" } }, metrics = { m("d") } })
+    assert.is_nil(ok)
+    assert.matches("tags of run %x+: key 't' is already a key", err)
+    assert.same({ "c" }, core.list_dir(base .. "/metrics"))
+    assert.equal(1, #assert(read(base .. "/metrics/c")):gsub("[^\n]", ""))
+  end)
+
+  it("records a relative FileStore URI as an absolute path, so sync can run anywhere", function()
+    -- a relative path from this folder to a blocked store under dir
+    local depth = select(2, os.getenv("PWD"):gsub("/[^/]+", ""))
+    local rel = string.rep("../", depth) .. dir:sub(2) .. "/blocked/mlruns"
+    local f = assert(io.open(dir .. "/blocked", "w"))
+    f:close()
+    local run_dir = dir .. "/run"
+    local run
+    local err = capture(function()
+      run = track.start_fit_run(run_dir, { uri = rel, experiment = "e" })
+      run:finish()
+    end)
+    local abs = os.getenv("PWD") .. "/" .. rel
+    assert.equal(abs, run.uri)
+    assert.matches("tracking to " .. abs:gsub("%p", "%%%0") .. " failed", err)
+    for _, ev in ipairs(assert(spool.read(run_dir))) do assert.equal(abs, ev.uri) end
+  end)
+
+  it("spools and delivers values and run dirs that are not UTF-8, with U+FFFD", function()
+    local root = dir .. "/blocked/mlruns"
+    local f = assert(io.open(dir .. "/blocked", "w"))
+    f:close()
+    local run_dir = dir .. "/caf\xe9"
+    local run
+    capture(function()
+      run = track.start_fit_run(run_dir, { uri = root, experiment = "e", run_name = "r\xe9",
+        params = { name = "caf\xe9" } })
+      run:log_metrics({ loss = 1 }, 0)
+      run:finish()
+    end)
+    local evs = assert(spool.read(run_dir))
+    assert.same({ "create_run", "log_batch", "log_batch", "update_run" },
+      { evs[1].op, evs[2].op, evs[3].op, evs[4].op })
+    os.remove(dir .. "/blocked")
+    track.reset_failures()
+    assert.same({ 4, 0, 0 }, { spool.sync(run_dir) })
+    local base = root .. "/" .. assert(filestore.new(root):find_experiment("e")) .. "/" .. run.key
+    assert.equal("caf\u{FFFD}", read(base .. "/params/name"))
+    assert.equal("r\u{FFFD}", read(base .. "/tags/mlflow.runName"))
+    assert.equal(dir .. "/caf\u{FFFD}", read(base .. "/tags/graphids.run_dir"))
   end)
 
   it("tracks nothing at all without a run dir", function()

@@ -1,10 +1,13 @@
 """A stand-in for fault cases a real MLflow server cannot produce on demand (spec/track).
 
-    python flaky_proxy.py PORT_FILE UPSTREAM FAILURES STATUS
+    python flaky_proxy.py PORT_FILE UPSTREAM FAILURES STATUS [BODY [PATH [forward]]]
 
 Listens on a free loopback port (written to PORT_FILE), answers the first FAILURES requests
-with STATUS (and Retry-After: 0; STATUS 200 sends an HTML page instead of JSON), then forwards every request to UPSTREAM (a real mlflow
-server) and relays its answer.  FAILURES = -1 fails forever.  Each request line is appended to
+with STATUS (and Retry-After: 0; STATUS 200 sends an HTML page instead of JSON), then forwards
+every request to UPSTREAM (a real mlflow server) and relays its answer.  BODY, when given,
+is sent instead as the failing answer (JSON: a server answering garbage); PATH limits the
+failures to requests whose path contains it (the others are forwarded); "forward" sends the
+failing requests upstream all the same (the server did the work, its answer was lost).  FAILURES = -1 fails forever.  Each request line is appended to
 PORT_FILE + ".log" as "<status> <method> <path> <authorization>" so specs can count tries and
 check headers.
 """
@@ -14,6 +17,9 @@ import urllib.error
 import urllib.request
 
 port_file, upstream, failures, status = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+body_arg = sys.argv[5].encode() if len(sys.argv) > 5 else None
+path_arg = sys.argv[6] if len(sys.argv) > 6 else None
+forward = len(sys.argv) > 7 and sys.argv[7] == "forward"
 count = [0]
 
 
@@ -21,14 +27,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _handle(self):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else None
-        count[0] += 1
         auth = self.headers.get("Authorization") or "-"
-        if failures < 0 or count[0] <= failures:
-            if status == 200:  # an auth proxy's login page: a 200 that is not MLflow's JSON
-                code, data, ctype = 200, b"<html><body>Please log in</body></html>", "text/html"
-            else:
-                code, data, ctype = status, b'{"error_code":"TEMPORARILY_UNAVAILABLE","message":"flaky"}', "application/json"
-        else:
+        matches = path_arg is None or path_arg in self.path
+        if matches:
+            count[0] += 1
+        failing = matches and (failures < 0 or count[0] <= failures)
+        if not failing or forward:
             req = urllib.request.Request(upstream + self.path, data=body, method=self.command)
             for k in ("Content-Type", "Authorization"):
                 if self.headers.get(k):
@@ -38,6 +42,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     code, data, ctype = r.status, r.read(), r.headers.get("Content-Type", "")
             except urllib.error.HTTPError as e:
                 code, data, ctype = e.code, e.read(), e.headers.get("Content-Type", "")
+        if failing:
+            if body_arg is not None:
+                code, data, ctype = status, body_arg, "application/json"
+            elif status == 200:  # an auth proxy's login page: a 200 that is not MLflow's JSON
+                code, data, ctype = 200, b"<html><body>Please log in</body></html>", "text/html"
+            else:
+                code, data, ctype = status, b'{"error_code":"TEMPORARILY_UNAVAILABLE","message":"flaky"}', "application/json"
         with open(port_file + ".log", "a") as f:
             f.write("%d %s %s %s\n" % (code, self.command, self.path, auth))
         self.send_response(code)

@@ -13,6 +13,28 @@ describe("graphids.track.mlflow", function()
     assert.equal("_", mlflow.sanitize_key("//"))
     assert.equal(250, #mlflow.sanitize_key(string.rep("k", 300)))
     assert.matches("^[%w_%./ :%-]+$", mlflow.sanitize_key("\0\n\t%$#"))
+    -- the cut to 250 can leave a "." or ".." segment at the end: MLflow refuses those keys
+    local x = string.rep("x", 247)
+    assert.equal(x, mlflow.sanitize_key(x .. "/..y"))
+    assert.equal("a/" .. string.rep("x", 246), mlflow.sanitize_key("a/" .. string.rep("x", 246) .. "/.y"))
+    for _, k in ipairs({ x .. "/..y", string.rep("x", 248) .. "/.y", string.rep("a/", 124) .. "..b" }) do
+      local s = mlflow.sanitize_key(k)
+      assert.is_true(#s <= 250)
+      for seg in (s .. "/"):gmatch("([^/]*)/") do
+        assert.is_true(seg ~= "" and seg ~= "." and seg ~= "..", s)
+      end
+    end
+  end)
+
+  it("replaces bytes that are not UTF-8 with U+FFFD (JSON cannot carry them)", function()
+    assert.equal("caf\u{FFFD}", mlflow.utf8_clean("caf\xe9"))
+    local r = string.rep("\u{FFFD}", 2)
+    assert.equal("a" .. r .. "b" .. r, mlflow.utf8_clean("a\xff\xc3b\xed\xa0")) -- each bad byte
+    assert.equal("é\u{1F600}", mlflow.utf8_clean("é\u{1F600}"))
+    local p = mlflow.flatten({ name = "caf\xe9", list = { "\xff" } })
+    assert.same({ { key = "list", value = '["\u{FFFD}"]' }, { key = "name", value = "caf\u{FFFD}" } }, p)
+    assert.equal("/lake/\u{FFFD}", mlflow.tag_list({ ["graphids.run_dir"] = "/lake/\xe9" })[1].value)
+    assert.truthy(json.encode(mlflow.tag_list({ x = "\xe9\xe8" })))
   end)
 
   it("cuts values by code points, not bytes", function()
@@ -69,6 +91,46 @@ describe("graphids.track.mlflow", function()
     local s, err = mlflow.store({ uri = "sqlite:///mlflow.db" })
     assert.is_nil(s)
     assert.matches("not supported: use http%(s%)://", err)
+  end)
+
+  it("refuses a mistyped URL instead of taking it as a FileStore path", function()
+    for uri, why in pairs({
+      ["http://"] = "has no host", ["https:///x"] = "has no host", ["http://?a=1"] = "has no host",
+      ["http//127.0.0.1:5077"] = "looks like a mistyped URL", ["HTTPS//h"] = "looks like a mistyped URL",
+      ["http:/127.0.0.1:5077"] = "looks like a mistyped URL",
+    }) do
+      local kind, err = mlflow.classify(uri)
+      assert.is_nil(kind, uri)
+      assert.equal(string.format("tracking URI '%s' %s: use http(s)://host:port", uri, why), err)
+      assert.is_nil(mlflow.store({ uri = uri }))
+    end
+    local r, err = Rest.new("http://")
+    assert.is_nil(r)
+    assert.matches("has no host", err)
+    -- paths stay paths, even odd ones
+    for _, uri in ipairs({ "mlruns", "./http/x", "httpdocs//mlruns", "/abs/p", "file:rel", "file:///abs" }) do
+      assert.equal("file", (mlflow.classify(uri)), uri)
+    end
+    assert.equal("rest", (mlflow.classify("http://h:5000/prefix")))
+  end)
+
+  it("makes a relative FileStore URI absolute, leaving the others as they are", function()
+    local cwd = os.getenv("PWD")
+    assert.equal(cwd .. "/lake/mlruns", mlflow.absolute_uri("lake/mlruns"))
+    assert.equal("file:" .. cwd .. "/m", mlflow.absolute_uri("file:m"))
+    for _, uri in ipairs({ "/abs/m", "file:/abs/m", "file:///abs/m", "http://h:1", "sqlite:///x" }) do
+      assert.equal(uri, mlflow.absolute_uri(uri))
+    end
+  end)
+
+  it("tells a refused request from a store that is down", function()
+    assert.is_true(mlflow.refused("INVALID_PARAMETER_VALUE", 400))
+    assert.is_true(mlflow.refused("RESOURCE_DOES_NOT_EXIST", 404))
+    for _, c in ipairs({ { "ENDPOINT_NOT_FOUND", 404 }, { "HTTP_404", 404 }, { "UNAUTHENTICATED", 401 },
+      { "PERMISSION_DENIED", 403 }, { "HTTP_408", 408 }, { "REQUEST_LIMIT_EXCEEDED", 429 },
+      { "INTERNAL_ERROR", 500 }, { "CONNECTION_ERROR", nil }, { "BAD_RESPONSE", 200 } }) do
+      assert.is_false(mlflow.refused(c[1], c[2]), c[1])
+    end
   end)
 end)
 

@@ -97,14 +97,14 @@ describe("graphids track (command)", function()
     assert.equal(0, rc)
     assert.matches("0 events delivered", out)
     local f = io.open(dir .. "/tracking_spool.jsonl", "w")
-    f:write('{"op":"update_run"}\nnot json\n')
+    f:write('{"op":"update_run","run_key":"ab12","status":"FINISHED"}\nnot json\n')
     f:close()
     rc, out = run(host .. " track sync " .. dir)
     assert.equal(1, rc)
     assert.matches("tracking_spool.jsonl:2: not a spooled tracking event", out)
     assert.matches("%(0 delivered, 2 left in", out) -- what the file holds, not 0
     f = io.open(dir .. "/tracking_spool.jsonl")
-    assert.equal('{"op":"update_run"}\nnot json\n', f:read("a")) -- untouched
+    assert.equal('{"op":"update_run","run_key":"ab12","status":"FINISHED"}\nnot json\n', f:read("a"))
     f:close()
     -- a spool path that is a folder is named, not a Lua traceback
     os.remove(dir .. "/tracking_spool.jsonl")

@@ -19,10 +19,18 @@ local function capture_stderr(fn)
   return table.concat(buf)
 end
 
-local function start_proxy(srv, failures, status)
-  local pf = srv.dir .. "/proxy" .. failures .. "_" .. status
-  local pid = server.spawn(string.format("%s spec/track/flaky_proxy.py %s %s %d %d", srv.python, pf, srv.url,
-    failures, status), pf .. ".out")
+-- A proxy in front of srv failing `failures` requests (-1: all) with `status`; body (JSON) is
+-- then the answer, path limits the failures to the requests whose path contains it, and
+-- forward = "forward" sends them to srv all the same (an answer lost on the way back).
+local proxies = 0
+local function start_proxy(srv, failures, status, body, path, forward)
+  proxies = proxies + 1
+  local pf = srv.dir .. "/proxy" .. proxies
+  -- (spawn runs the command inside '...': double quotes here)
+  local extra = body and string.format(' "%s" "%s" %s', (body:gsub('"', '\\"')), path or "",
+    forward or "") or ""
+  local pid = server.spawn(string.format("%s spec/track/flaky_proxy.py %s %s %d %d%s", srv.python, pf,
+    srv.url, failures, status, extra), pf .. ".out")
   for _ = 1, 100 do
     if core.stat(pf) then break end
     core.sleep(0.05)
@@ -236,6 +244,118 @@ out = [len(r.data.metrics), len(r.data.params), r.data.metrics["m2500"], r.data.
     for _ in pairs(runs) do n = n + 1 end
     assert.equal(1, n)
     assert.same({ "KILLED", { { 0, 1.0 } } }, { runs[run.key].status, runs[run.key].hist })
+  end)
+
+  it("takes a 400 as that request's error: set aside, and later events and runs still go in", function()
+    if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
+    local run_dir = dir .. "/refused"
+    local run, test
+    local err = capture_stderr(function()
+      run = track.start_fit_run(run_dir, { uri = srv.url, experiment = "graphids/refused", run_name = "r",
+        params = { lr = 0.1 }, store_opts = FAST })
+      run:log_params({ lr = 0.2 })
+      run:log_metrics({ loss = 1 }, 0)
+      run:finish("FINISHED")
+      test = track.log_test_run(run_dir, { uri = srv.url, experiment = "graphids/refused", run_name = "r",
+        metrics = { acc = 1 }, store_opts = FAST })
+    end)
+    assert.matches("refused log_batch: MLflow POST runs/log%-batch: INVALID_PARAMETER_VALUE: .* " ..
+      "%(HTTP 400%); the event is set aside in " .. spool.rejected_path(run_dir):gsub("%p", "%%%0"), err)
+    assert.is_nil(err:find("spooled", 1, true))
+    assert.same({ false, false }, { run.spooling or false, test.spooling or false })
+    assert.is_nil(core.stat(spool.path(run_dir)))
+    local runs = runs_of(srv, "graphids/refused")
+    assert.same({ "FINISHED", { lr = "0.1" }, { { 0, 1.0 } } }, { runs[run.key].status, runs[run.key].params,
+      runs[run.key].hist })
+    assert.same({ "FINISHED", { acc = 1.0 } }, { runs[test.key].status, runs[test.key].metrics })
+    local rejected = require("graphids.json").decode(io.open(spool.rejected_path(run_dir)):read("l"))
+    assert.same({ "lr", "0.2" }, { rejected.params[1].key, rejected.params[1].value })
+  end)
+
+  it("resumes a run with a changed param as a tag (MLflow params cannot change)", function()
+    if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
+    local run_dir = dir .. "/resumed"
+    local opts = { uri = srv.url, experiment = "graphids/resumed", run_name = "r", store_opts = FAST }
+    local run, again
+    local err = capture_stderr(function()
+      opts.params = { lr = 0.1, epochs = 5 }
+      run = track.start_fit_run(run_dir, opts)
+      run:log_metrics({ loss = 1 }, 0)
+      run:finish("FAILED")
+      opts.params, opts.resume = { lr = 0.1, epochs = 10, extra = "x" }, run:ref()
+      again = track.start_fit_run(run_dir, opts)
+      again:log_metrics({ loss = 0.5 }, 1)
+      again:finish("FINISHED")
+    end)
+    assert.equal(run.run_id, again.run_id)
+    assert.matches("param 'epochs' of run " .. run.run_id .. " is '5' and MLflow params cannot " ..
+      "change; the resumed value '10' is logged as the tag graphids.resumed_param.epochs", err)
+    assert.is_nil(err:find("refused", 1, true))
+    assert.is_nil(core.stat(spool.rejected_path(run_dir)))
+    local r = runs_of(srv, "graphids/resumed")[run.key]
+    assert.same({ "FINISHED", { lr = "0.1", epochs = "5", extra = "x" }, "10", { { 0, 1.0 }, { 1, 0.5 } } },
+      { r.status, r.params, r.tags["graphids.resumed_param.epochs"], r.hist })
+  end)
+
+  it("names a server's unexpected answers, and sync goes on with the other run dirs", function()
+    if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
+    local Rest = require "graphids.track.rest"
+    local cases = {
+      { "{}", nil, "MLflow: unexpected answer from experiments/get%-by%-name: {}$" },
+      { "{}", "experiments/create", "MLflow: unexpected answer from experiments/create: {}$" },
+      { '{"run": null}', "runs/create", 'MLflow: unexpected answer from runs/create: {"run":null}$' },
+      { '{"runs": [{}]}', "runs/search", 'MLflow: unexpected answer from runs/search: {"runs":%[{}%]}$' },
+    }
+    for i, c in ipairs(cases) do
+      local proxy = start_proxy(srv, -1, 200, c[1], c[2])
+      local store = assert(Rest.new(proxy.url, FAST))
+      local ev = { op = "create_run", run_key = "ab" .. i, experiment = "graphids/garbage" .. i, tags = {} }
+      local ok, err, code = spool.apply(store, ev, {}, c[2] ~= "runs/search")
+      server.kill(proxy.pid)
+      assert.is_nil(ok)
+      assert.matches(c[3], err)
+      assert.equal("BAD_RESPONSE", code)
+    end
+    -- two run dirs: the first one's server answers garbage, the second one's is fine
+    local proxy = start_proxy(srv, -1, 200, '{"run": null}', "runs/create")
+    local bad, good = dir .. "/garbage", dir .. "/fine"
+    for d, uri in pairs({ [bad] = proxy.url, [good] = srv.url }) do
+      local key = d == bad and "aa" or "bb"
+      assert(spool.append(d, { op = "create_run", run_key = key, uri = uri, experiment = "graphids/two",
+        tags = {} }))
+      assert(spool.append(d, { op = "update_run", run_key = key, uri = uri, status = "FINISHED" }))
+    end
+    local cli = require "graphids.cli.track"
+    local code
+    local oldout, out = io.stdout, {}
+    io.stdout = { write = function(_, ...) for _, x in ipairs({ ... }) do out[#out + 1] = x end end } -- luacheck: ignore
+    local err = capture_stderr(function() code = cli.main({ "sync", bad, good }) end)
+    io.stdout = oldout -- luacheck: ignore
+    server.kill(proxy.pid)
+    assert.equal(1, code)
+    assert.matches(bad:gsub("%p", "%%%0") .. ": event 1 %(create_run%): MLflow: unexpected answer from " ..
+      'runs/create: {"run":null} %(0 delivered, 2 left in', err)
+    assert.matches(good:gsub("%p", "%%%0") .. ": 2 events delivered", table.concat(out))
+    assert.equal("FINISHED", runs_of(srv, "graphids/two").bb.status)
+  end)
+
+  it("does not create a run twice when the answer to its create was lost (503 after the work)", function()
+    if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
+    local proxy = start_proxy(srv, 1, 503, '{"error_code":"TEMPORARILY_UNAVAILABLE","message":"lost"}',
+      "runs/create", "forward")
+    local run
+    local err = capture_stderr(function()
+      run = track.start_fit_run(dir .. "/lost", { uri = proxy.url, experiment = "graphids/lost",
+        run_name = "r", store_opts = FAST })
+      run:finish()
+    end)
+    server.kill(proxy.pid)
+    assert.matches("MLflow POST runs/create: TEMPORARILY_UNAVAILABLE: lost %(HTTP 503%); retrying", err)
+    assert.is_nil(run.spooling)
+    assert.equal(1, server.query(srv.url, [[
+out = len(c.search_runs([c.get_experiment_by_name("graphids/lost").experiment_id], run_view_type=3))]]))
+    local runs = runs_of(srv, "graphids/lost") -- by run key
+    assert.same({ run.run_id, "FINISHED" }, { runs[run.key].id, runs[run.key].status })
   end)
 
   it("keeps undelivered events when sync fails, and names the reason", function()

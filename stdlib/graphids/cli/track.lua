@@ -3,9 +3,11 @@
 --   graphids track sync lake/hcrl_sa/ablations/gat/base/seed_0
 --   graphids track sync runs/* --uri http://mlflow.example:5000
 -- Each event goes to the URI it was meant for unless --uri says otherwise; delivery is in order
--- and stops at a run's first failure, keeping what was not delivered (running it again is
--- safe: a run is created once).  Exit codes: 0 everything delivered (or nothing to do), 1 some
--- events remain, 2 usage errors.
+-- and stops at a run dir's first failure of the store, keeping what was not delivered (running
+-- it again is safe: a run is created once); an event the store refuses (HTTP 4xx) is set aside
+-- in RUN_DIR/tracking_spool.rejected.jsonl.  A failing run dir never stops the others.
+-- Exit codes: 0 everything delivered (or nothing to do), 1 some events remain or were set
+-- aside, 2 usage errors.
 local spool = require "graphids.track.spool"
 
 local M = {}
@@ -14,10 +16,37 @@ M.summary = "sync RUN_DIR... [--uri URI]: deliver spooled MLflow events"
 
 local USAGE = [[
 usage: graphids track sync RUN_DIR... [--uri URI]
-  Sends the events in RUN_DIR/tracking_spool.jsonl to MLflow and removes what was delivered.
+  Sends the events in RUN_DIR/tracking_spool.jsonl to MLflow and removes what was delivered;
+  events the store refuses are moved to RUN_DIR/tracking_spool.rejected.jsonl.
   --uri URI   send everything to URI (http(s)://host:port or file:/path) instead of the
               URI each event was recorded for
 ]]
+
+-- Syncs one run dir, adding to total; false when events are left.  A Lua error (a bug, a
+-- store answering garbage) is reported for this dir and the next ones still go.
+local function sync_dir(dir, uri, total)
+  local r
+  if require("graphids.io").is_dir(dir) then
+    r = table.pack(pcall(spool.sync, dir, { uri = uri }))
+    if not r[1] then r = { true, nil, tostring(r[2]), 0, 0, 0 } end
+  else
+    r = { true, nil, "not a folder", 0, 0, 0 }
+  end
+  local sent = r[2]
+  local aside = (sent and r[4] or r[6]) or 0
+  total.aside = total.aside + aside
+  local set = aside > 0 and string.format(", %d set aside in %s", aside, spool.rejected_path(dir)) or ""
+  if sent then
+    io.stdout:write(string.format("%s: %d event%s delivered%s\n", dir, sent, sent == 1 and "" or "s", set))
+    total.sent = total.sent + sent
+    return true
+  end
+  local err, s2, left = r[3], r[4], r[5]
+  total.sent, total.left = total.sent + s2, total.left + left
+  io.stderr:write(string.format("graphids track sync: %s: %s (%d delivered, %d left in %s%s)\n", dir,
+    tostring(err), s2, left, spool.path(dir), set))
+  return false
+end
 
 function M.main(args)
   local sub = args[1]
@@ -55,28 +84,14 @@ function M.main(args)
     io.stderr:write("graphids track sync: missing RUN_DIR\n", USAGE)
     return 2
   end
-  local failed, total_sent, total_left = 0, 0, 0
+  local failed, total = 0, { sent = 0, left = 0, aside = 0 }
   for _, dir in ipairs(dirs) do
-    local sent, err, s2, left
-    if require("graphids.io").is_dir(dir) then
-      sent, err, s2, left = spool.sync(dir, { uri = uri })
-    else
-      err, s2, left = "not a folder", 0, 0
-    end
-    if sent then
-      io.stdout:write(string.format("%s: %d event%s delivered\n", dir, sent, sent == 1 and "" or "s"))
-      total_sent = total_sent + sent
-    else
-      failed = failed + 1
-      total_sent, total_left = total_sent + s2, total_left + left
-      io.stderr:write(string.format("graphids track sync: %s: %s (%d delivered, %d left in %s)\n", dir,
-        tostring(err), s2, left, spool.path(dir)))
-    end
+    if not sync_dir(dir, uri, total) then failed = failed + 1 end
   end
-  io.stdout:write(string.format("%d run dir%s, %d event%s delivered, %d left\n", #dirs,
-    #dirs == 1 and "" or "s",
-    total_sent, total_sent == 1 and "" or "s", total_left))
-  return failed > 0 and 1 or 0
+  io.stdout:write(string.format("%d run dir%s, %d event%s delivered, %d left%s\n", #dirs,
+    #dirs == 1 and "" or "s", total.sent, total.sent == 1 and "" or "s", total.left,
+    total.aside > 0 and string.format(", %d set aside", total.aside) or ""))
+  return (failed > 0 or total.aside > 0) and 1 or 0
 end
 
 return M

@@ -10,7 +10,8 @@
 --   <root>/<exp_id>/<run_id>/metrics/<key> lines "<timestamp_ms> <value> <step>", appended
 -- meta.yaml, params and tags are replaced atomically; a metric line is one append(2), so a crash
 -- never leaves a malformed file.  Keys with "/" become sub-folders, as in MLflow.
--- Methods as graphids.track.mlflow describes; each returns nil, message on failure.
+-- Methods as graphids.track.mlflow describes; each returns nil, message on failure (and the
+-- code and status MLflow would answer when a batch is refused for what it holds).
 local core = require "graphids.core"
 local mlflow = require "graphids.track.mlflow"
 
@@ -83,23 +84,11 @@ local function write_file(path, data)
   ensure(core.atomic_write(path, data))
 end
 
--- Absolute form of a path (artifact URIs must be absolute file:// URIs).
-local function absolute(path)
-  if path:sub(1, 1) == "/" then return path end
-  local cwd = os.getenv("PWD")
-  if cwd == nil or cwd == "" then
-    local p = io.popen("pwd")
-    cwd = p and p:read("l") or "."
-    if p then p:close() end
-  end
-  return (cwd .. "/" .. path):gsub("/%./", "/"):gsub("/%.$", "")
-end
-
 function FileStore.new(root)
   if type(root) ~= "string" or root == "" then
     return nil, "FileStore: root must be a non-empty path"
   end
-  local self = setmetatable({ root = absolute(root), exp_cache = {}, run_exp = {} }, FileStore)
+  local self = setmetatable({ root = mlflow.absolute_path(root), exp_cache = {}, run_exp = {} }, FileStore)
   return self
 end
 
@@ -241,18 +230,61 @@ local function metric_line(m)
   return string.format("%d %s %d\n", m.timestamp, mlflow.float_text(m.value), m.step or 0)
 end
 
+-- A refusal of the batch itself (MLflow's INVALID_PARAMETER_VALUE, HTTP 400): the store is
+-- fine, sending the batch again cannot succeed (graphids.track.mlflow.refused).
+local function refuse(fmt, ...)
+  return nil, "FileStore: " .. string.format(fmt, ...), "INVALID_PARAMETER_VALUE", 400
+end
+
+-- Why the keys of one kind (metrics, params, tags) cannot all be files under base, or nil:
+-- "a" and "a/b" cannot both exist, in the batch or with what the run already holds.
+local function key_clash(base, list)
+  local files, dirs = {}, {}
+  for _, e in ipairs(list or {}) do
+    files[e.key] = true
+    local prefix = e.key:match("^(.*)/[^/]*$")
+    while prefix do
+      dirs[prefix] = true
+      prefix = prefix:match("^(.*)/[^/]*$")
+    end
+  end
+  for k in pairs(files) do
+    local st = core.stat(join(base, k))
+    if dirs[k] or (st and st.type ~= "file") then return k .. "' is also a folder of keys" end
+  end
+  for d in pairs(dirs) do
+    local st = core.stat(join(base, d))
+    if st and st.type ~= "dir" then return d .. "' is already a key and cannot hold sub-keys" end
+  end
+  return nil
+end
+
+-- Everything that could refuse the batch is checked before anything is written, so a refused
+-- batch changes nothing (a half-applied one would duplicate metric lines when sent again).
+local function check_batch(dir, run_id, batch)
+  for _, kind in ipairs({ "params", "tags", "metrics" }) do
+    local why = key_clash(join(dir, kind), batch[kind])
+    if why then return refuse("%s of run %s: key '%s", kind, run_id, why) end
+  end
+  for _, p in ipairs(batch.params or {}) do
+    local old = read(join(dir, "params", p.key))
+    if old ~= nil and old ~= p.value then
+      return refuse("param '%s' of run %s is already '%s'; changing param values is not allowed " ..
+        "(new value '%s')", p.key, run_id, old, p.value)
+    end
+  end
+  return true
+end
+
 function FileStore:log_batch(run_id, batch)
+  local dir, err = guarded(run_dir, self, run_id)
+  if not dir then return nil, err end
+  local ok, why, code, status = check_batch(dir, run_id, batch)
+  if not ok then return nil, why, code, status end
   return guarded(function()
-    local dir = run_dir(self, run_id)
     for _, p in ipairs(batch.params or {}) do
       local path = join(dir, "params", p.key)
-      local old = read(path)
-      if old == nil then
-        write_file(path, p.value)
-      elseif old ~= p.value then
-        error(string.format("param '%s' of run %s is already '%s'; changing param values is not allowed " ..
-          "(new value '%s')", p.key, run_id, old, p.value), 0)
-      end
+      if read(path) == nil then write_file(path, p.value) end
     end
     write_tags(dir, batch.tags)
     for _, m in ipairs(batch.metrics or {}) do
@@ -262,6 +294,16 @@ function FileStore:log_batch(run_id, batch)
       ensure(core.append_file(path, metric_line(m)))
     end
     return true
+  end)
+end
+
+-- {key = value} of the params among keys that run_id has.
+function FileStore:get_params(run_id, keys)
+  return guarded(function()
+    local dir = run_dir(self, run_id)
+    local out = {}
+    for _, k in ipairs(keys) do out[k] = read(join(dir, "params", k)) end
+    return out
   end)
 end
 

@@ -13,7 +13,10 @@
 -- else a FileStore under <lake_root>/mlruns (opts.lake_root, $GRAPHIDS_LAKE_ROOT, "lake").
 -- A tracking failure never fails training: the first failing call of a run prints one warning
 -- (stderr and a "tracking_failed" trace event), and that event and every later one of the run
--- go to run_dir/tracking_spool.jsonl, delivered later by `graphids track sync RUN_DIR`.  With
+-- go to run_dir/tracking_spool.jsonl, delivered later by `graphids track sync RUN_DIR`.  A
+-- request the store refuses for what it holds (a 4xx answer, graphids.track.mlflow.refused)
+-- is no failure of the store: that event alone is set aside in
+-- run_dir/tracking_spool.rejected.jsonl, with a warning, and the run goes on.  With
 -- run_dir == nil nothing is tracked at all (a no-op run).
 local core = require "graphids.core"
 local mlflow = require "graphids.track.mlflow"
@@ -98,7 +101,9 @@ local function open_run(run_dir, opts, phase)
   if run_dir == nil and phase ~= "parent" then return noop_run() end
   local self = setmetatable({ run_dir = run_dir, key = mlflow.new_run_id(), phase = phase }, Run)
   self.tracer = opts.tracer or traces.open(run_dir)
-  self.uri = mlflow.tracking_uri(opts)
+  -- absolute: `graphids track sync` may run from another folder than training
+  self.uri = mlflow.absolute_uri(mlflow.tracking_uri(opts))
+  self.experiment = mlflow.utf8_clean(opts.experiment or "Default")
   local store, err = mlflow.store({ uri = self.uri, lake_root = opts.lake_root })
   if store and opts.store_opts and store.max_retries then
     for k, v in pairs(opts.store_opts) do store[k] = v end
@@ -113,8 +118,9 @@ local function open_run(run_dir, opts, phase)
     local env = os.getenv("MLFLOW_PARENT_RUN_ID")
     if env and env ~= "" then parent = env end
   end
-  local ev = { op = "create_run", experiment = opts.experiment or "Default",
-    run_name = opts.run_name, start_time = mlflow.now_ms(), tags = mlflow.tag_list(tags) }
+  local ev = { op = "create_run", experiment = self.experiment,
+    run_name = opts.run_name and mlflow.utf8_clean(tostring(opts.run_name)), start_time = mlflow.now_ms(),
+    tags = mlflow.tag_list(tags) }
   if type(parent) == "string" then
     ev.parent_id = parent
   elseif type(parent) == "table" and not parent.noop then
@@ -145,8 +151,41 @@ local function open_run(run_dir, opts, phase)
   else
     self:_emit(ev, fresh)
   end
-  if opts.params then self:log_params(opts.params) end
+  if opts.params then
+    if opts.resume ~= nil then
+      self:_log_resumed_params(opts.params)
+    else
+      self:log_params(opts.params)
+    end
+  end
   return self
+end
+
+-- MLflow params cannot change: a resumed run logs only the params the run does not hold yet,
+-- and one whose value changed (a longer max_epochs) as the tag graphids.resumed_param.<key>,
+-- with a warning, instead of a request the store refuses.
+function Run:_log_resumed_params(params)
+  local list = mlflow.flatten(params)
+  if self.spooling or not self.run_id or #list == 0 then return self:log_params(params) end
+  local keys = {}
+  for i, p in ipairs(list) do keys[i] = p.key end
+  local ok, held = pcall(self.store.get_params, self.store, self.run_id, keys)
+  if not ok or type(held) ~= "table" then return self:log_params(params) end -- the log decides
+  local new, changed = {}, {}
+  for _, p in ipairs(list) do
+    local old = held[p.key]
+    if old == nil then
+      new[#new + 1] = p
+    elseif old ~= p.value then
+      local tag = mlflow.sanitize_key("graphids.resumed_param." .. p.key)
+      changed[#changed + 1] = { key = tag, value = p.value }
+      io.stderr:write(string.format("graphids: warning: param '%s' of run %s is '%s' and MLflow params " ..
+        "cannot change; the resumed value '%s' is logged as the tag %s\n", p.key, self.run_id, old,
+        p.value, tag))
+    end
+  end
+  if #new > 0 then self:_emit({ op = "log_batch", params = new }) end
+  if #changed > 0 then self:_emit({ op = "log_batch", tags = changed }) end
 end
 
 -- What a checkpoint keeps to log to this run again after a resume (opts.resume): the run id,
@@ -168,10 +207,31 @@ function Run:_fail(err, ev)
   self:_spool(ev)
 end
 
+-- The store refused this one event (a 4xx answer: mlflow.refused): sending it again cannot
+-- succeed, so it is set aside, with a warning, and tracking goes on (the store is fine).
+function Run:_refuse(err, ev)
+  if ev.op == "create_run" then self.create_refused = true end
+  local where = "nowhere (no run directory)"
+  if self.run_dir then
+    local saved, serr = spool.set_aside(self.run_dir, self:_record(ev), err)
+    where = saved or ("nowhere (" .. tostring(serr) .. ")")
+  end
+  io.stderr:write(string.format("graphids: warning: %s refused %s: %s; the event is set aside in %s\n",
+    tostring(self.uri), ev.op, tostring(err), where))
+  self.tracer:warning("tracking_refused", { error = tostring(err), uri = self.uri, op = ev.op })
+end
+
+-- ev with what a later delivery needs: the run's key and URI, and its run id or experiment (a
+-- sync finds the run by key when its create_run was delivered by an earlier sync).
+function Run:_record(ev)
+  ev.run_key, ev.uri = self.key, self.uri
+  if ev.op ~= "create_run" then ev.run_id, ev.experiment = self.run_id, self.experiment end
+  return ev
+end
+
 function Run:_spool(ev)
   if not self.run_dir then return end
-  ev.run_key, ev.uri = self.key, self.uri
-  ev.run_id = ev.op ~= "create_run" and self.run_id or nil
+  self:_record(ev)
   local ok, err = spool.append(self.run_dir, ev)
   if not ok then
     io.stderr:write("graphids: warning: cannot spool a tracking event: ", tostring(err), "\n")
@@ -181,13 +241,21 @@ end
 function Run:_emit(ev, fresh)
   if self.noop then return end
   if self.spooling then return self:_spool(ev) end
+  if self.create_refused then -- its run does not exist: nothing of it can be delivered
+    if self.run_dir then
+      spool.set_aside(self.run_dir, self:_record(ev), "the run's create_run was refused")
+    end
+    return
+  end
   ev.run_key, ev.uri = self.key, self.uri
   local ids = { [self.key] = self.run_id }
-  local ok, res, err = pcall(spool.apply, self.store, ev, ids, fresh ~= false and ev.op == "create_run")
+  local first = fresh ~= false and ev.op == "create_run"
+  local ok, res, err, code, status = pcall(spool.apply, self.store, ev, ids, first)
   if ok and res then
     self.run_id = ids[self.key]
     return
   end
+  if ok and mlflow.refused(code, status) then return self:_refuse(err, ev) end
   self:_fail(ok and err or res, ev)
 end
 

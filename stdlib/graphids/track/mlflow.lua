@@ -10,8 +10,9 @@
 --   assert(store:update_run(run_id, "FINISHED", mlflow.now_ms()))
 --
 -- Both stores (graphids.track.filestore, graphids.track.rest) have these methods plus
--- find_run(experiment_id, tag_key, tag_value); each returns its result, or nil, message on any
--- failure (never raises for a tracking problem).  Limits are MLflow 3.x's
+-- find_run(experiment_id, tag_key, tag_value) and get_params(run_id, keys); each returns its
+-- result, or nil, message, code, status on any failure (never raises for a tracking problem;
+-- status is the HTTP status MLflow answers, see refused()).  Limits are MLflow 3.x's
 -- (mlflow/utils/validation.py): keys at most 250 characters of [A-Za-z0-9_./ :-] forming a
 -- normalised relative path, param values 6000 and tag values 8000 characters.
 local core = require "graphids.core"
@@ -36,18 +37,48 @@ end
 -- A key MLflow accepts, from any string: "@" becomes "_at_" (as the reference did), other
 -- characters outside [A-Za-z0-9_./ :-] become "_", empty, "." and ".." path segments and
 -- leading/trailing "/" are dropped, and the result is cut to 250 characters.
-function M.sanitize_key(k)
-  local s = tostring(k):gsub("@", "_at_"):gsub("[^%w_%./ :%-]", "_")
+local function path_segments(s)
   local segs = {}
   for seg in s:gmatch("[^/]+") do
     if seg ~= "." and seg ~= ".." then segs[#segs + 1] = seg end
   end
-  s = table.concat(segs, "/")
+  return table.concat(segs, "/")
+end
+
+function M.sanitize_key(k)
+  local s = path_segments(tostring(k):gsub("@", "_at_"):gsub("[^%w_%./ :%-]", "_"))
+  -- the cut can end the key in a new "." or ".." segment ("x/..y" -> "x/."): MLflow refuses
+  -- such a key, so the segments are checked again after it
+  if #s > M.MAX_KEY then s = path_segments(s:sub(1, M.MAX_KEY)) end
   if s == "" then s = "_" end
-  if #s > M.MAX_KEY then
-    s = s:sub(1, M.MAX_KEY):gsub("/+$", "")
-  end
   return s
+end
+
+-- s with every byte that is not part of valid UTF-8 replaced by U+FFFD: MLflow's JSON (and
+-- the spool's) must be UTF-8, and a Latin-1 run dir or config value would otherwise make the
+-- whole event impossible to send or spool.
+function M.utf8_clean(s)
+  if utf8.len(s) then return s end
+  local out, pos = {}, 1
+  while true do
+    local n, bad = utf8.len(s, pos)
+    if n then
+      out[#out + 1] = s:sub(pos)
+      return table.concat(out)
+    end
+    out[#out + 1] = s:sub(pos, bad - 1) .. "\u{FFFD}"
+    pos = bad + 1
+  end
+end
+
+-- A copy of v with utf8_clean applied to every string in it, keys included (tables keep their
+-- metatables: json.array marks).
+function M.clean_strings(v)
+  if type(v) == "string" then return M.utf8_clean(v) end
+  if type(v) ~= "table" or v == json.null then return v end
+  local out = {}
+  for k, x in pairs(v) do out[M.clean_strings(k)] = M.clean_strings(x) end
+  return setmetatable(out, getmetatable(v))
 end
 
 -- s cut to n characters (code points when s is UTF-8, as Python's len counts; bytes otherwise).
@@ -65,17 +96,17 @@ end
 function M.value_text(v)
   if v == nil or v == json.null then return "" end
   local t = type(v)
-  if t == "string" then return v end
+  if t == "string" then return M.utf8_clean(v) end
   if t == "number" then
     if math.type(v) == "integer" then return tostring(v) end
     return M.float_text(v)
   end
   if t == "boolean" then return tostring(v) end
   if t == "table" then
-    local ok, s = pcall(json.encode, require("graphids.track.traces").plain(v))
+    local ok, s = pcall(json.encode, require("graphids.track.traces").plain(M.clean_strings(v)))
     if ok then return s end
   end
-  return tostring(v)
+  return M.utf8_clean(tostring(v))
 end
 
 -- The shortest %.Ng (15..17) that reads back to the same double; non-finite as Python prints
@@ -166,6 +197,19 @@ function M.metric_list(t, step, timestamp)
   return unique(out)
 end
 
+-- Statuses that say nothing about the request itself: credentials (401, 403, 407) and
+-- "try again" (408, 429) concern every request to the store.
+local STORE_WIDE = { [401] = true, [403] = true, [407] = true, [408] = true, [429] = true }
+
+-- Whether a store's failure (code, status: the 3rd and 4th results of a store method) refused
+-- that one request for what it holds (a param logged again with another value, a run that is
+-- gone): sending it again cannot succeed, but the store is fine for other requests.  A 404
+-- without MLflow's RESOURCE_DOES_NOT_EXIST is a wrong URL, not a missing run: store-wide.
+function M.refused(code, status)
+  if type(status) ~= "number" or status < 400 or status >= 500 or STORE_WIDE[status] then return false end
+  return status ~= 404 or code == "RESOURCE_DOES_NOT_EXIST"
+end
+
 -- The tracking URI in use: opts.uri, else $MLFLOW_TRACKING_URI, else file:<lake_root>/mlruns.
 function M.tracking_uri(opts)
   opts = opts or {}
@@ -183,7 +227,18 @@ end
 -- What a URI names: "rest", uri; "file", path; or nil, message for a scheme this runtime
 -- does not speak (sqlite:, postgresql:, databricks, ...), with the way out.
 function M.classify(uri)
-  if uri:match("^https?://") then return "rest", uri end
+  if uri:match("^[Hh][Tt][Tt][Pp][Ss]?://") then
+    -- without a host, curl would fail at every request and the spool could never be sent
+    if not uri:match("^%a+://[^/?#]+") then
+      return nil, string.format("tracking URI '%s' has no host: use http(s)://host:port", uri)
+    end
+    return "rest", uri
+  end
+  -- "http//host:5000" (a ':' lost) is a valid relative path, but taking it as one would
+  -- silently log to a FileStore under ./http/ instead of the server
+  if uri:match("^[Hh][Tt][Tt][Pp][Ss]?//") or uri:match("^[Hh][Tt][Tt][Pp][Ss]?:/[^/]") then
+    return nil, string.format("tracking URI '%s' looks like a mistyped URL: use http(s)://host:port", uri)
+  end
   local path = uri:match("^file://(/.*)$") or uri:match("^file:(/[^/].*)$") or uri:match("^file:([^/].*)$")
   if path == nil and not uri:match("^[%a][%w+.%-]*:") then path = uri end
   if path == nil then
@@ -191,6 +246,28 @@ function M.classify(uri)
       "mlflow server, or file:/path (or a plain path) for a local FileStore", uri)
   end
   return "file", path
+end
+
+-- Absolute form of a path (artifact URIs must be absolute file:// URIs, and a spooled URI must
+-- name the same store when `graphids track sync` runs from another folder).
+function M.absolute_path(path)
+  if path:sub(1, 1) == "/" then return path end
+  local cwd = os.getenv("PWD")
+  if cwd == nil or cwd == "" then
+    local p = io.popen("pwd")
+    cwd = p and p:read("l") or "."
+    if p then p:close() end
+  end
+  return (cwd .. "/" .. path):gsub("/%./", "/"):gsub("/%.$", "")
+end
+
+-- uri with a relative FileStore path made absolute (file:rel -> file:/cwd/rel, rel -> /cwd/rel);
+-- other URIs as they are.
+function M.absolute_uri(uri)
+  local kind, path = M.classify(uri)
+  if kind ~= "file" or path:sub(1, 1) == "/" then return uri end
+  local abs = M.absolute_path(path)
+  return uri:match("^file:") and ("file:" .. abs) or abs
 end
 
 -- The store for a URI: http(s):// -> REST, file: or a plain path -> FileStore; anything else

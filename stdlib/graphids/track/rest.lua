@@ -13,7 +13,10 @@
 --     error carrying the start of the body (an auth proxy's HTML page);
 --   * log-batch requests are split within MLflow's limits: 1000 metrics, 100 params, 100 tags,
 --     1000 entities and under 1 MB of JSON each.
--- Methods as graphids.track.mlflow describes; failures return nil, message, error_code.
+--   * a 200 answer without what the endpoint promises ({} from a proxy, {"run": null}) is an
+--     error quoting the body, never a run id "nil" or a raised Lua error.
+-- Methods as graphids.track.mlflow describes; failures return nil, message, error_code, status
+-- (the HTTP status; nil when no answer came).
 local core = require "graphids.core"
 local json = require "graphids.json"
 
@@ -22,6 +25,7 @@ Rest.__index = Rest
 Rest.__name = "graphids.track.RestStore"
 
 local RETRY_STATUS = { [408] = true, [429] = true, [500] = true, [502] = true, [503] = true, [504] = true }
+local RUN_KEY_TAG = "graphids.run_key" -- graphids.track.spool's client id of a run
 local MAX_BATCH_BYTES = 900000 -- MLflow refuses 1e6; the margin covers the envelope
 
 local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -71,6 +75,9 @@ end
 function Rest.new(uri, opts)
   opts = opts or {}
   local ok, self = pcall(function()
+    if not uri:match("^%a+://[^/?#]+") then
+      error(string.format("tracking URI '%s' has no host: use http(s)://host:port", uri), 0)
+    end
     local s = setmetatable({ uri = uri:gsub("/+$", ""), exp_cache = {} }, Rest)
     s.base = s.uri .. "/api/2.0/mlflow/"
     s.max_retries = opts.max_retries or math.floor(env_num("MLFLOW_HTTP_REQUEST_MAX_RETRIES", 7, 0, 100))
@@ -123,8 +130,18 @@ local function snippet(body)
   return #body > 200 and body:sub(1, 200) .. "..." or body
 end
 
--- One call: value (decoded JSON object), or nil, message, error_code.
-function Rest:call(method, endpoint, args)
+-- args as JSON; strings that are not UTF-8 (a Latin-1 run dir) get U+FFFD instead of failing
+-- the whole request.
+local function encode_body(args)
+  local ok, body = pcall(json.encode, args or {})
+  if ok then return body end
+  return json.encode(require("graphids.track.mlflow").clean_strings(args))
+end
+
+-- One call: value (decoded JSON object), or nil, message, error_code, status.  before_retry
+-- (optional) is asked before each retry; a value it returns is the call's answer (a request
+-- that may have been done though its answer was lost).
+function Rest:call(method, endpoint, args, before_retry)
   local url, body = self.base .. endpoint, nil
   if method == "GET" then
     local q = {}
@@ -133,7 +150,7 @@ function Rest:call(method, endpoint, args)
     end
     if #q > 0 then url = url .. "?" .. table.concat(q, "&") end
   else
-    body = json.encode(args or {})
+    body = encode_body(args)
   end
   local attempt = 0
   while true do
@@ -158,7 +175,7 @@ function Rest:call(method, endpoint, args)
         last = { string.format("MLflow %s %s: HTTP %d: %s", method, endpoint, status, snippet(text)),
           "HTTP_" .. status }
       end
-      if not RETRY_STATUS[status] then return nil, last[1], last[2] end
+      if not RETRY_STATUS[status] then return nil, last[1], last[2], status end
       retry_after = headers and headers["retry-after"]
     end
     attempt = attempt + 1
@@ -166,7 +183,7 @@ function Rest:call(method, endpoint, args)
       if self.max_retries > 0 then
         last[1] = last[1] .. string.format(" (after %d retries)", self.max_retries)
       end
-      return nil, last[1], last[2]
+      return nil, last[1], last[2], status
     end
     if attempt == 1 then
       local total = 0
@@ -176,31 +193,58 @@ function Rest:call(method, endpoint, args)
         self.max_retries, total, self.timeout))
     end
     self.sleep(self:backoff(attempt, retry_after))
+    local done = before_retry and before_retry()
+    if done then return done end
   end
 end
 
 -- ---------------------------------------------------------------- the store interface
 
+-- The error for a 200 answer that lacks what the endpoint promises.
+local function unexpected(endpoint, v)
+  local ok, text = pcall(json.encode, v)
+  return nil, string.format("MLflow: unexpected answer from %s: %s", endpoint,
+    snippet(ok and text or tostring(v))), "BAD_RESPONSE"
+end
+
+-- A non-empty string or number id (MLflow sends ids as strings; tolerate numbers).
+local function id_of(x)
+  if (type(x) == "string" and x ~= "") or math.type(x) == "integer" then return tostring(x) end
+  return nil
+end
+
+local function field(v, ...)
+  for _, k in ipairs({ ... }) do
+    if type(v) ~= "table" then return nil end
+    v = v[k]
+  end
+  return v
+end
+
 function Rest:get_or_create_experiment(name)
   if self.exp_cache[name] then return self.exp_cache[name] end
   for _ = 1, 2 do -- a create that races another client's create reads the name again
-    local v, err, code = self:call("GET", "experiments/get-by-name", { experiment_name = name })
-    if v and v.experiment then
+    local v, err, code, status = self:call("GET", "experiments/get-by-name", { experiment_name = name })
+    if v then
+      local id = id_of(field(v, "experiment", "experiment_id"))
+      if not id then return unexpected("experiments/get-by-name", v) end
       if v.experiment.lifecycle_stage == "deleted" then
         return nil, string.format("MLflow: experiment '%s' (%s) is deleted; restore it or pick another name",
-          name, tostring(v.experiment.experiment_id))
+          name, id)
       end
-      self.exp_cache[name] = tostring(v.experiment.experiment_id)
-      return self.exp_cache[name]
+      self.exp_cache[name] = id
+      return id
     elseif code ~= "RESOURCE_DOES_NOT_EXIST" then
-      return nil, err, code
+      return nil, err, code, status
     end
-    v, err, code = self:call("POST", "experiments/create", { name = name })
+    v, err, code, status = self:call("POST", "experiments/create", { name = name })
     if v then
-      self.exp_cache[name] = tostring(v.experiment_id)
-      return self.exp_cache[name]
+      local id = id_of(v.experiment_id)
+      if not id then return unexpected("experiments/create", v) end
+      self.exp_cache[name] = id
+      return id
     elseif code ~= "RESOURCE_ALREADY_EXISTS" then
-      return nil, err, code
+      return nil, err, code, status
     end
   end
   return nil, "MLflow: experiment '" .. name .. "' could be neither found nor created"
@@ -212,20 +256,56 @@ local function kv_array(list)
   return out
 end
 
+-- A create whose answer was lost (a 503 from a proxy, a timeout) may have created the run:
+-- before a retry, the run is looked up by its graphids.run_key tag, so it is not made twice.
 function Rest:create_run(spec)
-  local v, err, code = self:call("POST", "runs/create", { experiment_id = tostring(spec.experiment_id),
-    run_name = spec.run_name, start_time = spec.start_time, tags = kv_array(spec.tags) })
-  if not v then return nil, err, code end
-  return v.run.info.run_id
+  local key
+  for _, t in ipairs(spec.tags or {}) do
+    if t.key == RUN_KEY_TAG then key = t.value end
+  end
+  local function created()
+    if not key then return nil end
+    -- one try: the create's own retries already wait for a server that is down
+    local saved = self.max_retries
+    self.max_retries = 0
+    local ok, id = pcall(self.find_run, self, spec.experiment_id, RUN_KEY_TAG, key)
+    self.max_retries = saved
+    return ok and id and { run = { info = { run_id = id } } } or nil
+  end
+  local v, err, code, status = self:call("POST", "runs/create", {
+    experiment_id = tostring(spec.experiment_id), run_name = spec.run_name, start_time = spec.start_time,
+    tags = kv_array(spec.tags) }, created)
+  if not v then return nil, err, code, status end
+  local id = id_of(field(v, "run", "info", "run_id"))
+  if not id then return unexpected("runs/create", v) end
+  return id
 end
 
 function Rest:find_run(exp, key, value)
-  local v, err, code = self:call("POST", "runs/search", { experiment_ids = json.array({ tostring(exp) }),
+  local v, err, code, status = self:call("POST", "runs/search", {
+    experiment_ids = json.array({ tostring(exp) }),
     filter = string.format("tags.`%s` = '%s'", key, tostring(value):gsub("'", "\\'")),
     run_view_type = "ALL", max_results = 1 })
-  if not v then return nil, err, code end
-  local run = v.runs and v.runs[1]
-  return run and run.info.run_id or false
+  if not v then return nil, err, code, status end
+  if v.runs == nil then return false end -- MLflow leaves out an empty list
+  local run = field(v, "runs", 1)
+  if run == nil and type(v.runs) == "table" then return false end
+  local id = id_of(field(run, "info", "run_id"))
+  if not id then return unexpected("runs/search", v) end
+  return id
+end
+
+-- {key = value} of the params among keys that run_id has (runs/get).
+function Rest:get_params(run_id, keys)
+  local v, err, code, status = self:call("GET", "runs/get", { run_id = run_id })
+  if not v then return nil, err, code, status end
+  if type(field(v, "run", "info")) ~= "table" then return unexpected("runs/get", v) end
+  local want, out = {}, {}
+  for _, k in ipairs(keys) do want[k] = true end
+  for _, p in ipairs(field(v, "run", "data", "params") or {}) do
+    if type(p) == "table" and want[p.key] then out[p.key] = p.value end
+  end
+  return out
 end
 
 -- Non-finite values as the strings the proto3 JSON mapping reads ("NaN", "Infinity").
@@ -268,16 +348,16 @@ end
 function Rest:log_batch(run_id, batch)
   for _, chunk in ipairs(Rest.split_batch(batch)) do
     chunk.run_id = run_id
-    local v, err, code = self:call("POST", "runs/log-batch", chunk)
-    if not v then return nil, err, code end
+    local v, err, code, status = self:call("POST", "runs/log-batch", chunk)
+    if not v then return nil, err, code, status end
   end
   return true
 end
 
 function Rest:update_run(run_id, status, end_time)
-  local v, err, code = self:call("POST", "runs/update",
+  local v, err, code, http = self:call("POST", "runs/update",
     { run_id = run_id, status = status, end_time = end_time })
-  if not v then return nil, err, code end
+  if not v then return nil, err, code, http end
   return true
 end
 

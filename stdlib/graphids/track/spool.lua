@@ -1,15 +1,22 @@
 -- graphids.track.spool -- tracking events that could not be delivered, kept in
 -- run_dir/tracking_spool.jsonl (one JSON event per line, appended whole), and their replay.
 --   spool.append(run_dir, {op = "log_batch", run_key = k, uri = u, metrics = {...}})
---   local sent, left = spool.sync(run_dir)            -- or nil, message (the rest stays)
+--   local sent, left, aside = spool.sync(run_dir)  -- or nil, message, sent, left, aside
 --
 -- Events: create_run {run_key, experiment, run_name, start_time, tags, parent_key, parent_id},
--- log_batch {run_key, run_id?, metrics, params, tags}, update_run {run_key, run_id?, status,
--- end_time}; each records the tracking `uri` it was meant for.  `run_key` is the client's id of
--- a run (32 hex), also sent as the tag graphids.run_key, so a replay finds a run that an
--- earlier, interrupted delivery created instead of creating it twice.  Delivery goes in file
--- order and stops at the first failure; what was delivered is removed (the remaining events
--- are rewritten atomically after each one), so running sync again is always safe.
+-- log_batch {run_key, run_id?, experiment?, metrics, params, tags}, update_run {run_key, run_id?,
+-- experiment?, status, end_time}; each records the tracking `uri` it was meant for.  `run_key`
+-- is the client's id of a run (32 hex), also sent as the tag graphids.run_key, so a replay
+-- finds a run that an earlier, interrupted delivery created instead of creating it twice.
+-- Delivery goes in file order and stops at the first failure of the store; what was delivered
+-- is removed, so running sync again is always safe.  An event the store refuses for what it
+-- holds (HTTP 4xx: a param changed on resume) can never be delivered: it is set aside in
+-- run_dir/tracking_spool.rejected.jsonl, with the reason, instead of blocking every later one.
+--
+-- A training process may append while `graphids track sync` runs: both hold an exclusive
+-- flock on run_dir/tracking_spool.lock around each append and each rewrite, and a rewrite
+-- keeps every line appended after sync read the file.  A second sync of the same run dir is
+-- refused (run_dir/tracking_spool.sync.lock) instead of delivering the same events twice.
 local core = require "graphids.core"
 local json = require "graphids.json"
 local mlflow = require "graphids.track.mlflow"
@@ -17,50 +24,175 @@ local mlflow = require "graphids.track.mlflow"
 local M = {}
 
 M.FILE = "tracking_spool.jsonl"
+M.REJECTED = "tracking_spool.rejected.jsonl"
+M.LOCK = "tracking_spool.lock"
+M.SYNC_LOCK = "tracking_spool.sync.lock"
 M.RUN_KEY_TAG = "graphids.run_key"
+-- The spool lock is only held for file operations (never across a request), so a wait this
+-- long means something is wrong; the caller then warns instead of blocking training.
+M.LOCK_TIMEOUT = 60
 
 function M.path(run_dir)
   return run_dir .. "/" .. M.FILE
 end
 
+function M.rejected_path(run_dir)
+  return run_dir .. "/" .. M.REJECTED
+end
+
+-- fn(...) while holding the spool lock of run_dir; its results, or nil, message.
+local function with_lock(run_dir, fn, ...)
+  local lk, err = core.lock(run_dir .. "/" .. M.LOCK, { exclusive = true, timeout = M.LOCK_TIMEOUT })
+  if not lk then return nil, "spool: " .. tostring(err) end
+  local res = table.pack(pcall(fn, ...))
+  lk:unlock()
+  if not res[1] then return nil, "spool: " .. tostring(res[2]) end
+  return table.unpack(res, 2, res.n)
+end
+
+-- One event as a spool line (no newline); invalid UTF-8 becomes U+FFFD rather than losing the
+-- event.
+local function encode(ev)
+  local plain = require("graphids.track.traces").plain
+  return json.encode(plain(mlflow.clean_strings(ev)))
+end
+
 -- Appends one event (fsynced: the spool is the only copy).  Returns true or nil, message.
 function M.append(run_dir, ev)
-  local ok, line = pcall(json.encode, require("graphids.track.traces").plain(ev))
+  local ok, line = pcall(encode, ev)
   if not ok then return nil, "spool: " .. tostring(line) end
   local made, err = core.mkdir_p(run_dir)
   if not made then return nil, err end
-  return core.append_file(M.path(run_dir), line .. "\n", { sync = true })
+  return with_lock(run_dir, core.append_file, M.path(run_dir), line .. "\n", { sync = true })
+end
+
+-- Keeps an event that the store refused (never to be sent as it is), with the reason, in
+-- run_dir/tracking_spool.rejected.jsonl.  Returns the file's path, or nil, message.
+function M.set_aside(run_dir, ev, reason)
+  local copy = {}
+  for k, v in pairs(ev) do copy[k] = v end
+  copy.rejected = tostring(reason)
+  local ok, line = pcall(encode, copy)
+  if not ok then return nil, "spool: " .. tostring(line) end
+  local made, err = core.mkdir_p(run_dir)
+  if not made then return nil, err end
+  local wrote, werr = core.append_file(M.rejected_path(run_dir), line .. "\n", { sync = true })
+  if not wrote then return nil, werr end
+  return M.rejected_path(run_dir)
+end
+
+-- ---------------------------------------------------------------- the shape of an event
+
+-- Metric values in a spool are JSON, where non-finite numbers are strings.
+local NONFINITE = { NaN = 0 / 0, Infinity = math.huge, ["-Infinity"] = -math.huge }
+
+-- A JSON array, or a Lua sequence (events built in this process).
+local function is_list(t)
+  if type(t) ~= "table" or json.is_array(t) then return type(t) == "table" end
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n == #t
+end
+
+local function opt(v, kind)
+  return v == nil or type(v) == kind
+end
+
+local function kv_ok(e)
+  return type(e) == "table" and type(e.key) == "string" and type(e.value) == "string"
+end
+
+local function metric_ok(e)
+  return type(e) == "table" and type(e.key) == "string" and type(e.timestamp) == "number"
+    and (type(e.value) == "number" or NONFINITE[e.value] ~= nil)
+    and opt(e.step, "number")
+end
+
+local LISTS = { metrics = { metric_ok, "{key, value, timestamp, step}" }, params = { kv_ok, "{key, value}" },
+  tags = { kv_ok, "{key, value}" } }
+
+local function check_list(ev, name)
+  local v = ev[name]
+  if v == nil then return nil end
+  local ok, what = LISTS[name][1], LISTS[name][2]
+  if not is_list(v) then
+    return string.format("'%s' must be a list of %s, got %s", name, what, type(v))
+  end
+  for i, e in ipairs(v) do
+    if not ok(e) then return string.format("'%s' item %d is not a %s", name, i, what) end
+  end
+  return nil
+end
+
+-- Why ev is not an event this module wrote (nil when it is): a line that is valid JSON but of
+-- another shape would otherwise be "delivered" as nothing and deleted.
+function M.check_event(ev)
+  if type(ev) ~= "table" or json.is_array(ev) then return "not a JSON object" end
+  if ev.op ~= "create_run" and ev.op ~= "log_batch" and ev.op ~= "update_run" then
+    return ev.op == nil and "no 'op'" or ("unknown op '" .. tostring(ev.op) .. "'")
+  end
+  if type(ev.run_key) ~= "string" or not ev.run_key:match("^%x+$") then
+    return "'run_key' must be hex text"
+  end
+  for _, k in ipairs({ "uri", "run_id", "experiment", "run_name", "parent_id", "parent_key" }) do
+    if not opt(ev[k], "string") then return string.format("'%s' must be text, got %s", k, type(ev[k])) end
+  end
+  for _, k in ipairs({ "start_time", "end_time" }) do
+    if not opt(ev[k], "number") then return string.format("'%s' must be a number, got %s", k, type(ev[k])) end
+  end
+  if ev.op == "create_run" and type(ev.experiment) ~= "string" then
+    return "create_run without 'experiment'"
+  end
+  if ev.op == "update_run" and not mlflow.STATUS[ev.status] then
+    return "update_run 'status' must be a run status, got " .. tostring(ev.status)
+  end
+  return check_list(ev, "metrics") or check_list(ev, "params") or check_list(ev, "tags")
+end
+
+-- The events of a spool text, in order, with their lines; the first bad line (file:line: why)
+-- and the number of events (non-empty lines).
+local function parse(text, path)
+  local evs, lines, n, bad = {}, {}, 0, nil
+  for line in text:gmatch("([^\n]*)\n?") do
+    n = n + 1
+    if line ~= "" then
+      local ok, ev = pcall(json.decode, line)
+      local why = ok and M.check_event(ev) or (not ok and tostring(ev))
+      if bad == nil and why then
+        bad = string.format("%s:%d: not a spooled tracking event (%s)", path, n, why)
+      end
+      evs[#evs + 1], lines[#lines + 1] = ev, line
+    end
+  end
+  return evs, lines, bad
+end
+
+-- The spool's text ("" when there is none), or nil, message.
+local function read_text(run_dir)
+  local path = M.path(run_dir)
+  local st = core.stat(path)
+  if st == nil then return "" end
+  if st.type ~= "file" then return nil, path .. " is not a file" end
+  local f, err = io.open(path, "rb")
+  if not f then return nil, tostring(err) end
+  local text = f:read("a")
+  f:close()
+  if text == nil then return nil, path .. ": cannot be read" end
+  return text
 end
 
 -- The events of a spool file, in order; nil, message naming file and line for a bad line (or
 -- a spool path that is not a file), and the number of events the file holds (its non-empty
 -- lines: what is left undelivered).
 function M.read(run_dir)
-  local path = M.path(run_dir)
-  local st = core.stat(path)
-  if st == nil then return {} end
-  if st.type ~= "file" then return nil, path .. " is not a file", 0 end
-  local f, err = io.open(path, "rb")
-  if not f then return nil, tostring(err), 0 end
-  local text = f:read("a")
-  f:close()
-  if text == nil then return nil, path .. ": cannot be read", 0 end
-  local evs, n, bad, lines = {}, 0, nil, 0
-  for line in text:gmatch("([^\n]*)\n?") do
-    n = n + 1
-    if line ~= "" then
-      lines = lines + 1
-      local ok, ev = pcall(json.decode, line)
-      if bad == nil and (not ok or type(ev) ~= "table" or type(ev.op) ~= "string") then
-        bad = string.format("%s:%d: not a spooled tracking event (%s)", path, n,
-          ok and "no 'op'" or tostring(ev))
-      end
-      evs[#evs + 1] = ev
-    end
-  end
-  if bad then return nil, bad, lines end
+  local text, err = read_text(run_dir)
+  if not text then return nil, err, 0 end
+  local evs, _, bad = parse(text, M.path(run_dir))
+  if bad then return nil, bad, #evs end
   return evs
 end
+
+-- ---------------------------------------------------------------- delivery
 
 local function list(t)
   local out = {}
@@ -68,8 +200,6 @@ local function list(t)
   return out
 end
 
--- Metric values in a spool are JSON, where non-finite numbers are strings.
-local NONFINITE = { NaN = 0 / 0, Infinity = math.huge, ["-Infinity"] = -math.huge }
 local function metrics_of(ev)
   local out = {}
   for _, m in ipairs(ev.metrics or {}) do
@@ -79,98 +209,208 @@ local function metrics_of(ev)
   return out
 end
 
--- Delivers one event to store.  ids maps run_key -> run id (filled by create_run); `fresh`
--- says the run cannot exist yet (first delivery in the process that made it), which skips
--- the search for an earlier delivery.  Returns true or nil, message.
-function M.apply(store, ev, ids, fresh)
-  if ev.op == "create_run" then
-    local exp, err = store:get_or_create_experiment(ev.experiment)
-    if not exp then return nil, err end
-    local found = false
-    if not fresh then
-      found, err = store:find_run(exp, M.RUN_KEY_TAG, ev.run_key)
-      if found == nil then return nil, err end
-    end
-    if found then
-      ids[ev.run_key] = found
-      return true
-    end
-    local tags = list(ev.tags)
-    tags[#tags + 1] = { key = M.RUN_KEY_TAG, value = ev.run_key }
-    local parent = ev.parent_id or (ev.parent_key and ids[ev.parent_key])
-    if not parent and ev.parent_key then
-      -- a parent spooled elsewhere (its own run dir) and delivered since: found by its key
-      parent = store:find_run(exp, M.RUN_KEY_TAG, ev.parent_key) or nil
-    end
-    if parent then tags[#tags + 1] = { key = "mlflow.parentRunId", value = parent } end
-    local id
-    id, err = store:create_run { experiment_id = exp, run_name = ev.run_name, start_time = ev.start_time,
-      tags = tags, run_id = store.root and ev.run_key or nil }
-    if not id then return nil, err end
-    ids[ev.run_key] = id
+-- An event that cannot be sent as it is: refused like a 4xx answer (mlflow.refused).
+local function refuse(fmt, ...)
+  return nil, "spool: " .. string.format(fmt, ...), "INVALID_SPOOL_EVENT", 400
+end
+
+local function create_run(store, ev, ids, fresh)
+  local exp, err, code, status = store:get_or_create_experiment(ev.experiment)
+  if not exp then return nil, err, code, status end
+  local found = false
+  if not fresh then
+    found, err, code, status = store:find_run(exp, M.RUN_KEY_TAG, ev.run_key)
+    if found == nil then return nil, err, code, status end
+  end
+  if found then
+    ids[ev.run_key] = found
     return true
   end
-  local run_id = ev.run_id or ids[ev.run_key]
-  if run_id == nil then
-    return nil, string.format("spool: %s for run key %s, whose run was never created", ev.op,
-      tostring(ev.run_key))
+  local tags = list(ev.tags)
+  tags[#tags + 1] = { key = M.RUN_KEY_TAG, value = ev.run_key }
+  local parent = ev.parent_id or (ev.parent_key and ids[ev.parent_key])
+  if not parent and ev.parent_key then
+    -- a parent spooled elsewhere (its own run dir) and delivered since: found by its key
+    parent = store:find_run(exp, M.RUN_KEY_TAG, ev.parent_key) or nil
   end
+  if parent then tags[#tags + 1] = { key = "mlflow.parentRunId", value = parent } end
+  local id
+  id, err, code, status = store:create_run { experiment_id = exp, run_name = ev.run_name,
+    start_time = ev.start_time, tags = tags, run_id = store.root and ev.run_key or nil }
+  if not id then return nil, err, code, status end
+  ids[ev.run_key] = id
+  return true
+end
+
+-- The run id of a later event: recorded, created earlier in this delivery, or (when the
+-- event names its experiment) found by its key, since its create_run may have been delivered
+-- and removed by an earlier sync while training went on appending.
+local function run_id_of(store, ev, ids)
+  local id = ev.run_id or ids[ev.run_key]
+  if id == false then
+    return refuse("%s for run key %s, whose create_run was set aside", ev.op, ev.run_key)
+  end
+  if id then return id end
+  if ev.experiment then
+    local exp, err, code, status = store:get_or_create_experiment(ev.experiment)
+    if not exp then return nil, err, code, status end
+    id, err, code, status = store:find_run(exp, M.RUN_KEY_TAG, ev.run_key)
+    if id == nil then return nil, err, code, status end
+    if id then
+      ids[ev.run_key] = id
+      return id
+    end
+  end
+  return refuse("%s for run key %s, whose run was never created", ev.op, ev.run_key)
+end
+
+-- Delivers one event to store.  ids maps run_key -> run id (filled by create_run; false for
+-- a run whose create_run was refused); `fresh` says the run cannot exist yet (first delivery
+-- in the process that made it), which skips the search for an earlier delivery.  Returns true
+-- or nil, message, code, status (graphids.track.mlflow.refused tells a refused event).
+function M.apply(store, ev, ids, fresh)
+  if ev.op == "create_run" then return create_run(store, ev, ids, fresh) end
+  local run_id, err, code, status = run_id_of(store, ev, ids)
+  if not run_id then return nil, err, code, status end
   if ev.op == "log_batch" then
     return store:log_batch(run_id, { metrics = metrics_of(ev), params = ev.params, tags = ev.tags })
   elseif ev.op == "update_run" then
     return store:update_run(run_id, ev.status, ev.end_time)
   end
-  return nil, "spool: unknown event op '" .. tostring(ev.op) .. "'"
+  return refuse("unknown event op '%s'", tostring(ev.op))
 end
 
-local function rewrite(run_dir, evs, from, ids)
-  if from > #evs then
-    return os.remove(M.path(run_dir)) or not core.stat(M.path(run_dir))
+-- ---------------------------------------------------------------- sync
+
+-- Counts the events (non-empty lines) of a text.
+local function count(text)
+  local n = 0
+  for _ in text:gmatch("[^\n]+") do n = n + 1 end
+  return n
+end
+
+-- Drops the first delivered event of the spool, under the lock.  snap.head is the text the
+-- spool starts with (the events of snap not yet removed); whatever follows it was appended
+-- since and is kept as it is.  Later events of a run created by this sync get its run id.
+local function drop_first(run_dir, snap, ids)
+  return with_lock(run_dir, function()
+    local text = assert(read_text(run_dir))
+    if text:sub(1, #snap.head) ~= snap.head then
+      error(M.path(run_dir) .. " was changed by another process during the sync", 0)
+    end
+    local tail = text:sub(#snap.head + 1)
+    snap.next = snap.next + 1
+    local lines = {}
+    for i = snap.next, #snap.evs do
+      local ev = snap.evs[i]
+      if ev.op ~= "create_run" and ev.run_id == nil and ids[ev.run_key] then
+        ev.run_id = ids[ev.run_key]
+        snap.lines[i] = encode(ev)
+      end
+      lines[#lines + 1] = snap.lines[i] .. "\n"
+    end
+    snap.head = table.concat(lines)
+    local rest = snap.head .. tail
+    if rest:match("^%s*$") then
+      local ok, err = os.remove(M.path(run_dir))
+      if not ok and core.stat(M.path(run_dir)) then error(err, 0) end
+    else
+      assert(core.atomic_write(M.path(run_dir), rest))
+    end
+    return count(tail)
+  end)
+end
+
+-- The spool as it is now (under the lock): {evs, lines, head, next}, or nil, message, events.
+local function snapshot(run_dir)
+  local text, err = with_lock(run_dir, read_text, run_dir)
+  if not text then return nil, err, 0 end
+  local evs, lines, bad = parse(text, M.path(run_dir))
+  if bad then return nil, bad, #evs end
+  return { evs = evs, lines = lines, head = text, next = 1 }
+end
+
+local function store_for(state, ev)
+  local uri = state.opts.uri or ev.uri
+  local store = state.stores[uri or ""]
+  if store then return store end
+  local so = {}
+  for k, v in pairs(state.opts.store_opts or {}) do so[k] = v end
+  so.uri = uri
+  local err
+  store, err = mlflow.store(so)
+  if not store then return nil, err end
+  state.stores[uri or ""] = store
+  return store
+end
+
+-- Delivers one event: true, or nil, message, refused (the event itself was refused).
+local function deliver(state, ev)
+  local store, err = store_for(state, ev)
+  if not store then return nil, err, false end
+  local ok, res, msg, code, status = pcall(M.apply, store, ev, state.ids)
+  if not ok then return nil, "spool: " .. tostring(res), false end
+  if res then return true end
+  return nil, tostring(msg), mlflow.refused(code, status)
+end
+
+local function sync_locked(run_dir, opts)
+  local state = { opts = opts, stores = {}, ids = {}, sent = 0, aside = 0 }
+  local notify = opts.notify or function(line) io.stderr:write("graphids track sync: ", line, "\n") end
+  while true do -- again for what training appended meanwhile
+    local snap, err, held = snapshot(run_dir)
+    if not snap then return nil, err, state.sent, held, state.aside end
+    if #snap.evs == 0 then -- an empty spool file goes too, unless an event came meanwhile
+      local appended, derr = drop_first(run_dir, snap, state.ids)
+      if appended == nil then return nil, derr, state.sent, 0, state.aside end
+      if appended == 0 then return state.sent, 0, state.aside end
+    end
+    for i, ev in ipairs(snap.evs) do
+      local ok, why, refused = deliver(state, ev)
+      local where
+      if refused then
+        if ev.op == "create_run" then state.ids[ev.run_key] = false end
+        where, err = M.set_aside(run_dir, ev, why)
+        if not where then -- kept in the spool rather than lost
+          refused, why = false, why .. " (and it cannot be set aside: " .. tostring(err) .. ")"
+        end
+      end
+      if not ok and not refused then
+        local now = read_text(run_dir)
+        local left = now and count(now) or (#snap.evs - i + 1)
+        return nil, string.format("event %d (%s): %s", i, ev.op, why), state.sent, left, state.aside
+      end
+      if refused then
+        state.aside = state.aside + 1
+        notify(string.format("%s: event %d (%s) refused: %s; set aside in %s", run_dir, i, ev.op, why, where))
+      else
+        state.sent = state.sent + 1
+      end
+      local dropped, derr = drop_first(run_dir, snap, state.ids)
+      if not dropped then
+        return nil, "spool: cannot rewrite " .. M.path(run_dir) .. ": " .. tostring(derr), state.sent,
+          #snap.evs - i, state.aside
+      end
+    end
   end
-  local lines = {}
-  for i = from, #evs do
-    local ev = evs[i]
-    if ev.op ~= "create_run" and ev.run_id == nil and ids[ev.run_key] then ev.run_id = ids[ev.run_key] end
-    lines[#lines + 1] = json.encode(ev)
-  end
-  return core.atomic_write(M.path(run_dir), table.concat(lines, "\n") .. "\n")
 end
 
 -- Replays the spool of run_dir.  opts.uri sends everything there instead of each event's own
--- URI; opts.store_opts go to the stores (retry settings).  Returns delivered, remaining or
--- nil, message, delivered, remaining.
+-- URI; opts.store_opts go to the stores (retry settings); opts.notify(line) is told of each
+-- event set aside (default: stderr).  Returns delivered, remaining, set_aside, or nil, message,
+-- delivered, remaining, set_aside.
 function M.sync(run_dir, opts)
   opts = opts or {}
-  local evs, err, held = M.read(run_dir)
-  if not evs then return nil, err, 0, held end
-  if #evs == 0 then
-    rewrite(run_dir, evs, 1, {}) -- an empty spool file goes too
-    return 0, 0
+  if not core.stat(M.path(run_dir)) then return 0, 0, 0 end
+  local guard, err = core.lock(run_dir .. "/" .. M.SYNC_LOCK, { exclusive = true, timeout = 0 })
+  if not guard then
+    return nil, "another graphids track sync is delivering this spool (" .. tostring(err) .. ")", 0,
+      count(read_text(run_dir) or ""), 0
   end
-  local stores, ids = {}, {}
-  for i, ev in ipairs(evs) do
-    local uri = opts.uri or ev.uri
-    local store = stores[uri or ""]
-    if store == nil then
-      local so = {}
-      for k, v in pairs(opts.store_opts or {}) do so[k] = v end
-      so.uri = uri
-      store, err = mlflow.store(so)
-      if not store then return nil, err, i - 1, #evs - i + 1 end
-      stores[uri or ""] = store
-    end
-    local ok
-    ok, err = M.apply(store, ev, ids)
-    if not ok then
-      rewrite(run_dir, evs, i, ids)
-      return nil, string.format("event %d (%s): %s", i, ev.op, tostring(err)), i - 1, #evs - i + 1
-    end
-    local wrote, werr = rewrite(run_dir, evs, i + 1, ids)
-    if not wrote then
-      return nil, "spool: cannot rewrite " .. M.path(run_dir) .. ": " .. tostring(werr), i, #evs - i
-    end
-  end
-  return #evs, 0
+  local res = table.pack(pcall(sync_locked, run_dir, opts))
+  guard:unlock()
+  if not res[1] then return nil, "spool: " .. tostring(res[2]), 0, count(read_text(run_dir) or ""), 0 end
+  return table.unpack(res, 2, res.n)
 end
 
 return M

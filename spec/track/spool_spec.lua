@@ -1,0 +1,157 @@
+-- graphids.track.spool against a FileStore: events appended while a sync runs (in this process
+-- and from another one), spool lines of the wrong shape, and a second sync of the same spool.
+local core = require "graphids.core"
+local json = require "graphids.json"
+local mlflow = require "graphids.track.mlflow"
+local server = require "track.mlflow_server"
+local spool = require "graphids.track.spool"
+local filestore = require "graphids.track.filestore"
+
+local KEY = "0123456789abcdef0123456789abcdef"
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function lines_of(text)
+  local out = {}
+  for l in (text or ""):gmatch("[^\n]+") do out[#out + 1] = l end
+  return out
+end
+
+-- A spool of one run for the FileStore at root: created, one metric, finished.
+local function spool_run(run_dir, root)
+  assert(spool.append(run_dir, { op = "create_run", run_key = KEY, uri = root, experiment = "e", tags = {} }))
+  assert(spool.append(run_dir, { op = "log_batch", run_key = KEY, uri = root, experiment = "e",
+    metrics = { { key = "loss", value = 1.0, timestamp = 1, step = 0 } } }))
+  assert(spool.append(run_dir, { op = "update_run", run_key = KEY, uri = root, experiment = "e",
+    status = "FINISHED", end_time = 2 }))
+end
+
+local function metric_lines(root, key)
+  local fs = assert(filestore.new(root))
+  local exp = assert(fs:find_experiment("e"))
+  return lines_of(read(root .. "/" .. exp .. "/" .. KEY .. "/metrics/" .. key))
+end
+
+describe("graphids.track.spool", function()
+  local dir
+  before_each(function()
+    dir = server.tmpdir()
+  end)
+  after_each(function()
+    os.execute("rm -rf " .. dir)
+  end)
+
+  it("keeps an event that training appends while sync delivers the spool", function()
+    local run_dir, root = dir .. "/run", dir .. "/mlruns"
+    spool_run(run_dir, root)
+    -- the store of the sync appends to the spool in the middle of the delivery, as a training
+    -- process still logging to this run dir does
+    local real, appended = mlflow.store, false
+    mlflow.store = function(o) -- luacheck: ignore
+      local s = assert(real(o))
+      s.log_batch = function(self, ...)
+        if not appended then
+          appended = true
+          assert(spool.append(run_dir, { op = "log_batch", run_key = KEY, uri = root, experiment = "e",
+            metrics = { { key = "late", value = 42.0, timestamp = 3, step = 9 } } }))
+        end
+        return filestore.log_batch(self, ...)
+      end
+      return s
+    end
+    local ok, sent, left, aside = pcall(spool.sync, run_dir)
+    mlflow.store = real -- luacheck: ignore
+    assert(ok, sent)
+    assert.same({ 4, 0, 0 }, { sent, left, aside })
+    assert.is_nil(core.stat(spool.path(run_dir)))
+    assert.matches("^3 42.0 9$", metric_lines(root, "late")[1])
+  end)
+
+  it("loses no event appended by another process during repeated syncs", function()
+    local run_dir, root = dir .. "/run", dir .. "/mlruns"
+    assert(spool.append(run_dir, { op = "create_run", run_key = KEY, uri = root, experiment = "e",
+      tags = {} }))
+    local script = dir .. "/writer.lua"
+    local f = assert(io.open(script, "w"))
+    f:write(string.format([[
+      package.path = "stdlib/?.lua;stdlib/?/init.lua;" .. package.path
+      local core, spool = require "graphids.core", require "graphids.track.spool"
+      for i = 1, 200 do
+        assert(spool.append(%q, { op = "log_batch", run_key = %q, uri = %q, experiment = "e",
+          metrics = { { key = "m", value = i + 0.0, timestamp = i, step = i } } }))
+        if i %% 20 == 0 then core.sleep(0.01) end
+      end
+      io.open(%q, "w"):close()
+    ]], run_dir, KEY, root, dir .. "/done"))
+    f:close()
+    local cpath = (os.getenv("GRAPHIDS_BUILD") or "build") .. "/lua/?.so"
+    local writer = io.popen(string.format("LUA_CPATH='%s' lua5.4 %s 2>&1", cpath, script))
+    local failures = {}
+    repeat
+      local done = core.stat(dir .. "/done") ~= nil
+      local sent, err = spool.sync(run_dir)
+      if not sent then failures[#failures + 1] = err end
+    until done
+    local out = writer:read("a")
+    assert.is_true(writer:close(), out)
+    assert.same({}, failures)
+    assert.is_nil(core.stat(spool.path(run_dir)))
+    local steps = {}
+    for _, l in ipairs(metric_lines(root, "m")) do steps[#steps + 1] = tonumber(l:match("(%d+)$")) end
+    table.sort(steps)
+    local want = {}
+    for i = 1, 200 do want[i] = i end
+    assert.same(want, steps) -- each once: none lost, none delivered twice
+  end)
+
+  it("refuses a line of the wrong shape with file and line, delivering nothing", function()
+    local run_dir, root = dir .. "/run", dir .. "/mlruns"
+    spool_run(run_dir, root)
+    local f = assert(io.open(spool.path(run_dir), "a"))
+    f:write(json.encode({ op = "log_batch", run_key = KEY, metrics = "zzz" }), "\n")
+    f:close()
+    local before = read(spool.path(run_dir))
+    local sent, err, delivered, left = spool.sync(run_dir)
+    assert.is_nil(sent)
+    assert.equal(spool.path(run_dir) .. ":4: not a spooled tracking event ('metrics' must be a list of " ..
+      "{key, value, timestamp, step}, got string)", err)
+    assert.same({ 0, 4 }, { delivered, left })
+    assert.equal(before, read(spool.path(run_dir)))
+    assert.is_nil(core.stat(root))
+    -- each wrong field is named
+    local cases = {
+      { { op = "log_batch", run_key = KEY, params = { { key = "a", value = 1 } } },
+        "'params' item 1 is not a" },
+      { { op = "log_batch", run_key = KEY, metrics = { { key = "a", value = "x", timestamp = 1 } } },
+        "'metrics' item 1 is not a" },
+      { { op = "update_run", run_key = KEY, status = "DONE" },
+        "update_run 'status' must be a run status, got DONE" },
+      { { op = "create_run", run_key = KEY }, "create_run without 'experiment'" },
+      { { op = "log_batch", run_key = "../x" }, "'run_key' must be hex text" },
+      { { op = "drop_run", run_key = KEY }, "unknown op 'drop_run'" },
+      { json.array({ 1 }), "not a JSON object" },
+    }
+    for _, c in ipairs(cases) do
+      assert.equal(c[2], (spool.check_event(c[1]) or ""):sub(1, #c[2]))
+    end
+    assert.is_nil(spool.check_event({ op = "update_run", run_key = KEY, status = "KILLED" }))
+  end)
+
+  it("refuses a second sync of the same spool while one runs", function()
+    local run_dir, root = dir .. "/run", dir .. "/mlruns"
+    spool_run(run_dir, root)
+    local held = assert(core.lock(run_dir .. "/" .. spool.SYNC_LOCK, { exclusive = true, timeout = 0 }))
+    local sent, err, delivered, left = spool.sync(run_dir)
+    held:unlock()
+    assert.is_nil(sent)
+    assert.matches("^another graphids track sync is delivering this spool", err)
+    assert.same({ 0, 3 }, { delivered, left })
+    assert.same({ 3, 0, 0 }, { spool.sync(run_dir) })
+  end)
+end)
