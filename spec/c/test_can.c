@@ -68,6 +68,10 @@ TEST(each_malformed_row_names_file_line_and_column) {
     ROW("inf,100,00,0", "t.csv:3:1: bad timestamp: 'i' is not a number");
     ROW("1.5e400,100,00,0", "t.csv:3:1: timestamp 1.5e400 must be a finite number >= 0");
     ROW("-1.5,100,00,0", "t.csv:3:1: timestamp -1.5 must be a finite number >= 0");
+    /* finite but no capture time: the window features of such gaps overflow to inf/NaN */
+    ROW("4e38,100,00,0", "t.csv:3:1: timestamp 4e38 is past 1e+12 s");
+    ROW("1e160,100,00,0", "t.csv:3:1: timestamp 1e160 is past 1e+12 s");
+    ROW("1000000000000.5,100,00,0", "t.csv:3:1: timestamp 1000000000000.5 is past 1e+12 s");
     ROW("1.1,,00,0", "t.csv:3:5: empty CAN id");
     ROW("1.1,123456789,00,0", "t.csv:3:5: CAN id '123456789' has 9 hex digits");
     ROW("1.1,3FFFFFFF,00,0", "exceeds 29 bits");
@@ -234,6 +238,12 @@ TEST(reads_both_hcrl_car_hacking_formats) {
     CHECK_OK(rd("Timestamp: 1.0   ID: 0350  100  DLC: 8\n", NULL, &f, &r));
     CHECK(f.n == 1 && f.id[0] == 0x350 && f.dlc[0] == 0);
     gids_can_frames_free(&f);
+    /* the remote request's DLC ends the row; the RTR field is text, not a number */
+    CHECK_BAD("Timestamp: 1.0   ID: 0350  100  DLC: 2  00 11\n",
+              "t.csv:1:41: a remote request (RTR 100) has no bytes after its DLC");
+    CHECK_BAD("Timestamp: 1.0   ID: 0350  0  DLC: 1  00\n",
+              "t.csv:1:28: RTR field must be 000 (data frame) or 100 (remote request), got '0'");
+    CHECK_BAD("Timestamp: 1.0   ID: 0350  0100  DLC: 1  00\n", "got '0100'");
     CHECK_BAD("Timestamp: 1.0   ID: 0350  010  DLC: 1  00\n",
               "t.csv:1:28: RTR field must be 000 (data frame) or 100 (remote request), got '010'");
 }
@@ -256,6 +266,11 @@ TEST(reads_a_column_mapped_csv_with_quotes_and_decimal_ids) {
               "t.csv:2:6: bad decimal digit 'A' in CAN id");
     CHECK_BAD("timestamp,can_id,data,label\n0.1,12,0102\n", "t.csv:2:12: missing column 4");
     CHECK_BAD("time_s,ident,bytes\n0.1,12,0102\n", "t.csv:1:1: header has no timestamp column");
+    /* tabs around names and labels are trimmed like spaces */
+    CHECK_OK(rd("timestamp,\tcan_id\t,data, label\t\n0.1,12,0102,\tnormal\t\n0.2,12,0102,x\n", NULL,
+                &f, &r));
+    CHECK(f.n == 2 && f.id[0] == 12 && f.attack[0] == 0 && f.attack[1] == 1);
+    gids_can_frames_free(&f);
     /* two columns of the picked name: which one is meant cannot be told */
     CHECK_BAD("timestamp,can_id,data,label,data\n0.1,12,0102,normal,0304\n",
               "t.csv:1:29: header has two columns named 'data' (3 and 5)");
@@ -268,6 +283,16 @@ TEST(reads_a_column_mapped_csv_with_quotes_and_decimal_ids) {
     o.col_data = "bytes";
     CHECK_OK(rd("time_s,ident,bytes\n0.1,12,0102\n", &o, &f, &r));
     CHECK(f.n == 1 && f.id[0] == 0x12 && f.dlc[0] == 2);
+    gids_can_frames_free(&f);
+    /* two roles on one column: one of them would never be read */
+    o.col_label = "time_s";
+    CHECK_ERR(rd("time_s,ident,bytes\n0.1,12,0102\n", &o, &f, &r), GIDS_EFORMAT,
+              "t.csv:1:1: column 1 ('time_s') is mapped to both ts and label");
+    gids_can_frames_free(&f);
+    o.col_label = NULL;
+    o.col_dlc = "bytes";
+    CHECK_ERR(rd("time_s,ident,bytes\n0.1,12,0102\n", &o, &f, &r), GIDS_EFORMAT,
+              "t.csv:1:14: column 3 ('bytes') is mapped to both data and dlc");
     gids_can_frames_free(&f);
     /* an id base is for this format only: elsewhere it would be ignored without a word */
     gids_can_read_opts_init(&o);
@@ -341,6 +366,19 @@ TEST(write_then_read_gives_identical_frames) {
     CHECK_ERR(gids_can_write_csv(path, &f, 0, 1), GIDS_EINVAL, "does not fit its 11-bit id");
     CHECK_ERR(gids_can_write_csv(path, &f, 2, 9), GIDS_EINDEX, "rows [2, 9) out of range");
     CHECK_ERR(gids_can_write_csv("/nonexistent/dir/x.csv", &f, 1, 2), GIDS_EIO, "cannot create");
+    /* Timestamps the readers refuse are not written (1e32 overran the 40-byte field, writing a
+     * NUL into the file); the largest accepted one round-trips. */
+    f.id[0] = 0x316;
+    f.ts[0] = 1e32;
+    CHECK_ERR(gids_can_write_csv(path, &f, 0, 1), GIDS_EINVAL,
+              "write_csv: frame 0 has timestamp 1e+32, outside [0, 1e+12] s");
+    f.ts[0] = -1.0;
+    CHECK_ERR(gids_can_write_csv(path, &f, 0, 1), GIDS_EINVAL, "frame 0 has timestamp -1");
+    f.ts[0] = GIDS_CAN_TS_MAX;
+    CHECK_OK(gids_can_write_csv(path, &f, 0, 1));
+    CHECK_OK(gids_can_read(path, NULL, &g, NULL));
+    CHECK(g.n == 1 && g.ts[0] == GIDS_CAN_TS_MAX);
+    gids_can_frames_free(&g);
     remove(path);
     gids_can_frames_free(&f);
 }

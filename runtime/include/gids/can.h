@@ -26,6 +26,10 @@ extern "C" {
 #define GIDS_CAN_MAX_DLC 8
 /* flags bit: the id is a 29-bit (extended) id; written with 8 hex digits, else 3. */
 #define GIDS_CAN_EXTENDED 0x1u
+/* Largest timestamp the readers accept and the writer writes, in seconds: about 31,700 years,
+ * far past any epoch time (~1.7e9) or uptime counter.  Larger finite values are corrupt fields,
+ * and their gaps and squared gaps overflow the window features to inf/NaN. */
+#define GIDS_CAN_TS_MAX 1e12
 
 typedef struct gids_can_frames {
     int64_t n;       /* frames held */
@@ -146,7 +150,8 @@ gids_status gids_can_read_many(const char *const *paths, int n, const gids_can_r
  * The canonical CSV: header "timestamp,arbitration_id,data_field,attack"; ids as 3 uppercase hex
  * digits (8 when extended); payload as 2*dlc uppercase hex digits; timestamps with the fewest
  * decimals from 6 to 9 that read back to the same double (%.17g when none does); attack 0/1.
- * Rows [from, to) of f.  BORROW. */
+ * Rows [from, to) of f.  EINVAL for a timestamp outside [0, GIDS_CAN_TS_MAX] (the readers would
+ * refuse it).  BORROW. */
 gids_status gids_can_write_csv(const char *path, const gids_can_frames *f, int64_t from,
                                int64_t to);
 

@@ -38,9 +38,11 @@ static const char *next_field(const char *p, const char *end, const char **fs, c
     return *fe;
 }
 
+/* Names and labels compare without surrounding blanks: spaces and tabs alike (a tab-padded
+ * export's " label\t" is the label column). */
 static int same_name(const char *s, const char *e, const char *name) {
-    while (s < e && *s == ' ') s++;
-    while (e > s && e[-1] == ' ') e--;
+    while (s < e && (*s == ' ' || *s == '\t')) s++;
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t')) e--;
     size_t n = strlen(name);
     return (size_t)(e - s) == n && strncasecmp(s, name, n) == 0;
 }
@@ -109,6 +111,17 @@ int can_columns_header(const gids_can_read_opts *o, const char *p, const char *e
         return can_bad(e, p, "header has no column named %s", o->col_dlc);
     if (o->col_label && cols->label < 0)
         return can_bad(e, p, "header has no column named %s", o->col_label);
+    /* One column read as two roles: the row parser takes the first role that matches, so the
+     * other would silently never be read (an explicit mapping such as {ts=t, label=t}). */
+    const int role_col[5] = {cols->ts, cols->id, cols->data, cols->dlc, cols->label};
+    static const char *const role[5] = {"ts", "id", "data", "dlc", "label"};
+    for (int a = 0; a < 5; a++)
+        for (int b = a + 1; b < 5; b++)
+            if (role_col[a] >= 0 && role_col[a] == role_col[b]) {
+                int c = role_col[a], len = (int)(he[c] - hs[c]);
+                return can_bad(e, hs[c], "column %d ('%.*s%s') is mapped to both %s and %s", c + 1,
+                               len > 40 ? 40 : len, hs[c], len > 40 ? "..." : "", role[a], role[b]);
+            }
     cols->id_base = o->id_base ? o->id_base : strcmp(idname, "can_id") == 0 ? 10 : 16;
     return 0;
 }

@@ -1,6 +1,7 @@
 /* can_lines.c -- line parsers of the fixed-layout CAN log formats (see can_parse.h and
  * docs/data-formats.md): the canonical CSV, candump -l, candump -ta, and the two HCRL
  * Car-Hacking formats.  Each checks every field and names the first bad character. */
+#include <stdbool.h>
 #include <string.h>
 
 #include "can_parse.h"
@@ -203,21 +204,26 @@ int can_line_hcrl_txt(const can_columns *cols, const char *p, const char *end, c
     const char *w = skip_blanks(q, end), *we = word_end(w, end);
     if (can_scan_id(w, we, &row->id, &row->flags, e)) return CAN_ROW_BAD;
     const char *r = skip_blanks(we, end), *re = word_end(r, end);
-    unsigned rtr = 0;
-    if (can_scan_uint(r, re, 111, &rtr, "RTR field", e)) return CAN_ROW_BAD;
-    /* The field is a bit pattern with only these two values in the captures; anything else is a
-     * damaged row, not a data frame. */
-    if (rtr != 0 && rtr != 100)
+    /* The field is a bit pattern with only these two spellings in the captures; anything else
+     * ("0", "0100", "00a") is a damaged row, not a data frame: compared as text, not as a
+     * number. */
+    bool is_data = re - r == 3 && memcmp(r, "000", 3) == 0;
+    bool is_remote = re - r == 3 && memcmp(r, "100", 3) == 0;
+    if (!is_data && !is_remote) {
+        int n = re - r > 20 ? 20 : (int)(re - r);
         return can_bad(e, r,
-                       "RTR field must be 000 (data frame) or 100 (remote request), got '%.*s'",
-                       (int)(re - r), r);
+                       "RTR field must be 000 (data frame) or 100 (remote request), got '%.*s%s'",
+                       n, r, n < re - r ? "..." : "");
+    }
     q = expect(re, end, "DLC:");
     if (q == NULL) return can_bad(e, skip_blanks(re, end), "expected 'DLC:'");
     const char *d = skip_blanks(q, end), *de = word_end(d, end);
     unsigned dlc = 0;
     if (can_scan_uint(d, de, GIDS_CAN_MAX_DLC, &dlc, "DLC", e)) return CAN_ROW_BAD;
     row->attack = 0;
-    if (rtr == 100) { /* a remote request carries no bytes whatever its DLC says */
+    if (is_remote) { /* a remote request carries no bytes whatever its DLC says */
+        const char *x = skip_blanks(de, end);
+        if (x != end) return can_bad(e, x, "a remote request (RTR 100) has no bytes after its DLC");
         row->dlc = 0;
         return CAN_ROW_OK;
     }

@@ -79,7 +79,7 @@ int can_scan_byte(const char *p, const char *end, uint8_t *out, can_perr *e);
 /* Timestamp in [p, end): decimal seconds.  Exact fast path: when the digits fit in 2^53 and at
  * most 22 of them follow the point, mantissa / 10^k is one correctly rounded IEEE division, the
  * same double strtod gives; anything else (exponents, more digits) goes through strtod.
- * Must be finite and >= 0. */
+ * Must be finite, >= 0 and <= GIDS_CAN_TS_MAX. */
 int can_scan_ts(const char *p, const char *end, double *ts, can_perr *e);
 /* A small decimal integer (DLC, RTR columns) in [p, end), at most `max`. */
 int can_scan_uint(const char *p, const char *end, unsigned max, unsigned *out, const char *what,

@@ -118,6 +118,12 @@ static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                  1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
+static int ts_too_large(const char *p, const char *end, can_perr *e) {
+    int n = end - p > 40 ? 40 : (int)(end - p); /* digits only: checked or scanned before */
+    return can_bad(e, p, "timestamp %.*s%s is past %g s (about 31,700 years): not a capture time",
+                   n, p, n < end - p ? "..." : "", GIDS_CAN_TS_MAX);
+}
+
 int can_scan_ts(const char *p, const char *end, double *ts, can_perr *e) {
     if (p == end) return can_bad(e, p, "empty timestamp");
     /* Integer digits, then fraction digits: two tight loops.  Past 19 digits m wraps (unsigned,
@@ -133,7 +139,9 @@ int can_scan_ts(const char *p, const char *end, double *ts, can_perr *e) {
         ndig += frac;
     }
     if (q == end && ndig > 0 && ndig <= 19 && m <= (1ull << 53) && frac <= 22) {
-        *ts = frac > 0 ? (double)m / POW10[frac] : (double)m;
+        double v = frac > 0 ? (double)m / POW10[frac] : (double)m;
+        if (v > GIDS_CAN_TS_MAX) return ts_too_large(p, end, e);
+        *ts = v;
         return CAN_ROW_OK;
     }
     /* The slow path: strtod on a NUL-terminated copy, which must consume the whole field.
@@ -154,6 +162,7 @@ int can_scan_ts(const char *p, const char *end, double *ts, can_perr *e) {
     if (*stop) return can_bad(e, p + (stop - buf), "bad character %s in timestamp", show(*stop, b));
     if (!isfinite(v) || v < 0)
         return can_bad(e, p, "timestamp %s must be a finite number >= 0", buf);
+    if (v > GIDS_CAN_TS_MAX) return ts_too_large(p, end, e);
     *ts = v;
     return CAN_ROW_OK;
 }

@@ -37,11 +37,13 @@ static int put_ts(char *o, double ts) {
         uint64_t m = (uint64_t)llround(scaled);
         if ((double)m / POW10[k] == ts) return put_fixed(o, m, k);
     }
+    /* ts is in [0, GIDS_CAN_TS_MAX] (checked by the caller), so these fit in the 40 bytes; a
+     * truncated result (len >= 40) would leave the row's length wrong, so it is never kept. */
     for (int k = 6; k <= 9; k++) {
         int len = snprintf(o, 40, "%.*f", k, ts);
-        if (strtod(o, NULL) == ts) return len;
+        if (len > 0 && len < 40 && strtod(o, NULL) == ts) return len;
     }
-    return snprintf(o, 40, "%.17g", ts);
+    return snprintf(o, 40, "%.17g", ts); /* at most 24 characters */
 }
 
 static int put_row(char *o, const gids_can_frames *f, int64_t i) {
@@ -68,9 +70,13 @@ gids_status gids_can_write_csv(const char *path, const gids_can_frames *f, int64
                "write_csv: rows [%lld, %lld) out of range for %lld frames", (long long)from,
                (long long)to, (long long)f->n);
     for (int64_t i = from; i < to; i++) {
-        GIDS_CHECK(f->dlc[i] <= GIDS_CAN_MAX_DLC && f->attack[i] <= 1 && isfinite(f->ts[i]),
-                   GIDS_EINVAL, "write_csv: frame %lld has dlc %u, attack %u, ts %g", (long long)i,
-                   f->dlc[i], f->attack[i], f->ts[i]);
+        GIDS_CHECK(f->dlc[i] <= GIDS_CAN_MAX_DLC && f->attack[i] <= 1, GIDS_EINVAL,
+                   "write_csv: frame %lld has dlc %u, attack %u", (long long)i, f->dlc[i],
+                   f->attack[i]);
+        /* the range the readers accept, so every file written reads back */
+        GIDS_CHECK(f->ts[i] >= 0 && f->ts[i] <= GIDS_CAN_TS_MAX, GIDS_EINVAL,
+                   "write_csv: frame %lld has timestamp %g, outside [0, %.0e] s", (long long)i,
+                   f->ts[i], GIDS_CAN_TS_MAX);
         GIDS_CHECK((f->flags[i] & GIDS_CAN_EXTENDED) ? f->id[i] <= 0x1FFFFFFFu : f->id[i] <= 0x7FFu,
                    GIDS_EINVAL, "write_csv: frame %lld: id 0x%X does not fit its %s id",
                    (long long)i, (unsigned)f->id[i],
