@@ -183,6 +183,62 @@ TEST(a_gradient_passed_through_a_view_is_copied_into_grad) {
     gids_tensor_release(x), gids_tensor_release(v), gids_tensor_release(w);
 }
 
+static gids_status noop_backward_(gids_node *n, gids_tensor *const *go, gids_tensor **gi) {
+    (void)n, (void)go, (void)gi;
+    return GIDS_OK;
+}
+
+TEST(node_record_refuses_what_backward_could_not_run) {
+    gids_tensor *x = vec64(3, (double[]){1, 2, 3}, true), *y = vec64(3, (double[]){0, 0, 0}, false);
+    const gids_tensor *ins[1] = {x};
+    gids_tensor *outs[1] = {y};
+    gids_node *n = NULL;
+    CHECK_ERR(gids_node_record(&n, "Custom", NULL, 1, ins, 1, outs, 0, NULL), GIDS_EINVAL,
+              "Custom: node_record: backward function fn is NULL");
+    CHECK_ERR(gids_node_record(&n, "Custom", noop_backward_, 1, NULL, 1, outs, 0, NULL),
+              GIDS_EINVAL, "Custom: node_record: inputs is NULL with nin = 1");
+    CHECK_ERR(gids_node_record(&n, "Custom", noop_backward_, -1, ins, 1, outs, 0, NULL),
+              GIDS_EINVAL, "nin = -1 and nout = 1 must not be negative");
+    CHECK_ERR(gids_node_record(&n, "Custom", noop_backward_, 1, ins, 2, NULL, 0, NULL), GIDS_EINVAL,
+              "outputs is NULL with nout = 2");
+    CHECK_ERR(gids_node_record(&n, NULL, noop_backward_, 1, ins, 1, outs, 0, NULL), GIDS_EINVAL,
+              "node_record: name is NULL");
+    CHECK(n == NULL && gids_is_leaf(y)); /* nothing was recorded */
+    CHECK_OK(gids_node_record(&n, "Custom", noop_backward_, 1, ins, 1, outs, 0, NULL));
+    /* input numbers outside [0, nin) read as absent inputs instead of past the arrays */
+    int nd = 7;
+    const int64_t *sh = NULL;
+    gids_node_input_shape(n, 3, &nd, &sh);
+    CHECK(nd == -1 && sh != NULL);
+    gids_node_input_shape(n, -1, &nd, &sh);
+    CHECK(nd == -1);
+    gids_node_input_shape(n, 0, &nd, &sh);
+    CHECK(nd == 1 && sh[0] == 3);
+    CHECK(gids_node_input_dtype(n, 1) == GIDS_NDTYPES && gids_node_input_dtype(n, 0) == GIDS_F64);
+    CHECK(!gids_node_needs_grad(n, 5) && gids_node_needs_grad(n, 0));
+    CHECK_ERR(gids_node_save(n, 0, NULL), GIDS_EINVAL, "Custom: node_save: tensor for slot 0");
+    gids_node_release(n);
+    gids_tensor_release(x), gids_tensor_release(y);
+}
+
+TEST(sum_to_refuses_sizes_that_broadcasting_cannot_explain) {
+    gids_tensor *g = NULL, *o = NULL;
+    CHECK_OK(gids_zeros(&g, GIDS_F32, GIDS_DEVICE_CPU, 2, (int64_t[]){2, 3}));
+    CHECK_ERR(gids_sum_to(&o, g, 2, (int64_t[]){4, 3}), GIDS_ESHAPE,
+              "sum_to: gradient [2,3] does not reduce to the target [4,3] (gradient size 2 "
+              "meets target size 4");
+    /* same element count: a view would have hidden the mismatch */
+    CHECK_ERR(gids_sum_to(&o, g, 2, (int64_t[]){3, 2}), GIDS_ESHAPE, "does not reduce");
+    CHECK_ERR(gids_sum_to(&o, NULL, 1, (int64_t[]){3}), GIDS_EINVAL, "sum_to: gradient is NULL");
+    CHECK(o == NULL);
+    CHECK_OK(gids_sum_to(&o, g, 2, (int64_t[]){1, 3}));
+    CHECK(o->shape[0] == 1 && o->shape[1] == 3);
+    gids_tensor_release(o), o = NULL;
+    CHECK_OK(gids_sum_to(&o, g, 1, (int64_t[]){1}));
+    CHECK(o->ndim == 1 && o->shape[0] == 1);
+    gids_tensor_release(o), gids_tensor_release(g);
+}
+
 int main(void) {
     RUN(mul_gives_the_other_factor_and_accumulates);
     RUN(broadcast_gradients_sum_to_the_input_shape);
@@ -192,5 +248,7 @@ int main(void) {
     RUN(leaf_gradients_are_never_shared);
     RUN(binary_formulas_match_finite_differences);
     RUN(a_gradient_passed_through_a_view_is_copied_into_grad);
+    RUN(node_record_refuses_what_backward_could_not_run);
+    RUN(sum_to_refuses_sizes_that_broadcasting_cannot_explain);
     return check_summary("autograd");
 }

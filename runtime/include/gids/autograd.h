@@ -82,7 +82,9 @@ bool gids_ag_should_record(int n, const gids_tensor *const *inputs);
 
 /* NEW node named `name` (a static string) whose edges lead to the inputs that require grad,
  * with ctx_size zeroed bytes of context (ctx_free, when given, runs on it when the node dies).
- * The outputs become non-leaf tensors requiring grad with this node as grad_fn. */
+ * The outputs become non-leaf tensors requiring grad with this node as grad_fn.  EINVAL for a
+ * NULL name or fn, a negative nin or nout, or NULL inputs / outputs with a positive count
+ * (entries of the arrays may be NULL). */
 gids_status gids_node_record(gids_node **out, const char *name, gids_backward_fn fn, int nin,
                              const gids_tensor *const *inputs, int nout,
                              gids_tensor *const *outputs, size_t ctx_size,
@@ -101,7 +103,8 @@ gids_status gids_node_saved(gids_node *n, int slot, const gids_tensor **out);
  * overwritten values.  A formula uses it to put a result of the same size in place of a saved
  * buffer it reads for the last time. */
 gids_tensor *gids_node_saved_scratch(gids_node *n, int slot);
-/* Shape of input j as recorded (for sum_to and zeros of the right shape). */
+/* Shape of input j as recorded (for sum_to and zeros of the right shape).  For j outside
+ * [0, nin) or a NULL n: *ndim = -1, input_dtype GIDS_NDTYPES and needs_grad false. */
 void gids_node_input_shape(const gids_node *n, int j, int *ndim, const int64_t **shape);
 gids_dtype gids_node_input_dtype(const gids_node *n, int j);
 /* Whether input j needs a gradient (lets formulas skip work). */

@@ -71,6 +71,7 @@ static gids_status record_(gids_tensor **out, const gids_tensor *t, const char *
 static const view_ctx reshape_ctx_ = {.kind = V_RESHAPE}, pass_ctx_ = {.kind = V_PASS};
 
 gids_status gids_ag_view(gids_tensor **out, const gids_tensor *t, int ndim, const int64_t *shape) {
+    GIDS_CHECK_ARG(out, "view", "out");
     gids_status st = gids_view(out, t, ndim, shape);
     return record_(out, t, "view", "ViewBackward", &reshape_ctx_, st);
 }

@@ -344,13 +344,28 @@ gids_status gids_ag_input_grad(gids_tensor **out, const gids_node *n, int j, con
 }
 
 gids_status gids_sum_to(gids_tensor **out, const gids_tensor *g, int ndim, const int64_t *shape) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "sum_to: out is NULL");
+    GIDS_CHECK(g != NULL, GIDS_EINVAL, "sum_to: gradient is NULL");
+    GIDS_CHECK(ndim >= 0 && ndim <= GIDS_MAX_DIMS, GIDS_EINVAL,
+               "sum_to: target has %d dims, expected 0..%d", ndim, GIDS_MAX_DIMS);
+    GIDS_CHECK(ndim == 0 || shape != NULL, GIDS_EINVAL, "sum_to: shape is NULL with %d dims", ndim);
     int lead = g->ndim - ndim, dims[GIDS_MAX_DIMS], nd = 0;
-    if (lead < 0) {
-        char a[160], b[160];
+    char a[160], b[160];
+    if (lead < 0)
         GIDS_FAIL(GIDS_ESHAPE, "sum_to: gradient %s has fewer dims than the target %s",
                   gids_shape_str(g->ndim, g->shape, a, sizeof a),
                   gids_shape_str(ndim, shape, b, sizeof b));
-    }
+    /* Only broadcasting is undone: each target size equals the gradient's or is 1 (a mismatch
+     * means the gradient belongs to another tensor, and the view below would only catch it when
+     * the element counts differ). */
+    for (int d = lead; d < g->ndim; d++)
+        if (shape[d - lead] != g->shape[d] && shape[d - lead] != 1)
+            GIDS_FAIL(GIDS_ESHAPE,
+                      "sum_to: gradient %s does not reduce to the target %s (gradient size %lld "
+                      "meets target size %lld; each target size must be equal or 1)",
+                      gids_shape_str(g->ndim, g->shape, a, sizeof a),
+                      gids_shape_str(ndim, shape, b, sizeof b), (long long)g->shape[d],
+                      (long long)shape[d - lead]);
     for (int d = 0; d < g->ndim; d++)
         if (d < lead || (shape[d - lead] == 1 && g->shape[d] != 1)) dims[nd++] = d;
     if (nd == 0 && lead == 0) {

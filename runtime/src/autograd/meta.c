@@ -44,11 +44,13 @@ void gids_ag_meta_free(void *meta, gids_storage *s) {
 }
 
 bool gids_requires_grad(const gids_tensor *t) {
+    if (t == NULL) return false;
     const gids_ag_meta *m = t->autograd;
     return m != NULL && (m->requires_grad || m->grad_fn != NULL);
 }
 
 bool gids_is_leaf(const gids_tensor *t) {
+    if (t == NULL) return false; /* not a tensor, so not a leaf either */
     const gids_ag_meta *m = t->autograd;
     return m == NULL || m->grad_fn == NULL;
 }
@@ -78,11 +80,13 @@ gids_status gids_set_requires_grad(gids_tensor *t, bool on) {
 }
 
 gids_tensor *gids_grad(const gids_tensor *t) {
+    if (t == NULL) return NULL;
     const gids_ag_meta *m = t->autograd;
     return m != NULL ? m->grad : NULL;
 }
 
 gids_status gids_set_grad(gids_tensor *t, gids_tensor *grad) {
+    GIDS_CHECK_ARG(t, "grad", "the tensor");
     if (grad != NULL) {
         bool same = grad->ndim == t->ndim;
         for (int d = 0; same && d < t->ndim; d++) same = grad->shape[d] == t->shape[d];
@@ -106,11 +110,14 @@ gids_status gids_set_grad(gids_tensor *t, gids_tensor *grad) {
 }
 
 const char *gids_grad_fn_name(const gids_tensor *t) {
+    if (t == NULL) return NULL;
     const gids_ag_meta *m = t->autograd;
     return m != NULL && m->grad_fn != NULL ? m->grad_fn->name : NULL;
 }
 
 gids_status gids_detach(gids_tensor **out, const gids_tensor *t) {
+    GIDS_CHECK_ARG(out, "detach", "out");
+    GIDS_CHECK_ARG(t, "detach", "the tensor");
     return gids_tensor_from_storage(out, t->storage, t->dtype, t->ndim, t->shape, t->stride,
                                     t->offset);
 }

@@ -110,7 +110,17 @@ gids_status gids_node_record(gids_node **out, const char *name, gids_backward_fn
                              const gids_tensor *const *inputs, int nout,
                              gids_tensor *const *outputs, size_t ctx_size,
                              void (*ctx_free)(void *ctx)) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "node_record: out is NULL");
     *out = NULL;
+    /* everything the engine later calls or indexes is checked here, where the caller is named */
+    GIDS_CHECK(name != NULL, GIDS_EINVAL, "node_record: name is NULL");
+    GIDS_CHECK(fn != NULL, GIDS_EINVAL, "%s: node_record: backward function fn is NULL", name);
+    GIDS_CHECK(nin >= 0 && nout >= 0, GIDS_EINVAL,
+               "%s: node_record: nin = %d and nout = %d must not be negative", name, nin, nout);
+    GIDS_CHECK(nin == 0 || inputs != NULL, GIDS_EINVAL,
+               "%s: node_record: inputs is NULL with nin = %d", name, nin);
+    GIDS_CHECK(nout == 0 || outputs != NULL, GIDS_EINVAL,
+               "%s: node_record: outputs is NULL with nout = %d", name, nout);
     gids_node *n = node_alloc_(name, fn, nin, nout);
     if (n == NULL) GIDS_FAIL(GIDS_ENOMEM, "%s: out of memory for an autograd node", name);
     if (ctx_size > 0 && (n->ctx = calloc(1, ctx_size)) == NULL) {
@@ -156,13 +166,15 @@ gids_status gids_node_record(gids_node **out, const char *name, gids_backward_fn
 }
 
 void *gids_node_ctx(gids_node *n) {
-    return n->ctx;
+    return n != NULL ? n->ctx : NULL;
 }
 const char *gids_node_name(const gids_node *n) {
-    return n->name;
+    return n != NULL ? n->name : NULL;
 }
 
 gids_status gids_node_save(gids_node *n, int slot, const gids_tensor *t) {
+    GIDS_CHECK(n != NULL, GIDS_EINVAL, "node_save: node is NULL");
+    GIDS_CHECK(t != NULL, GIDS_EINVAL, "%s: node_save: tensor for slot %d is NULL", n->name, slot);
     if (slot < 0 || slot >= GIDS_NODE_MAX_SAVED)
         GIDS_FAIL(GIDS_EINVAL, "%s: saved-tensor slot %d out of range [0, %d)", n->name, slot,
                   GIDS_NODE_MAX_SAVED);
@@ -175,6 +187,7 @@ gids_status gids_node_save(gids_node *n, int slot, const gids_tensor *t) {
 }
 
 gids_status gids_node_saved(gids_node *n, int slot, const gids_tensor **out) {
+    GIDS_CHECK(n != NULL && out != NULL, GIDS_EINVAL, "node_saved: node or out is NULL");
     if (n->released)
         GIDS_FAIL(GIDS_ESTATE,
                   "%s: its saved tensors were freed by an earlier backward; pass "
@@ -194,7 +207,8 @@ gids_status gids_node_saved(gids_node *n, int slot, const gids_tensor **out) {
 }
 
 gids_tensor *gids_node_saved_scratch(gids_node *n, int slot) {
-    if (!n->consuming || n->released || slot < 0 || slot >= GIDS_NODE_MAX_SAVED) return NULL;
+    if (n == NULL || !n->consuming || n->released || slot < 0 || slot >= GIDS_NODE_MAX_SAVED)
+        return NULL;
     gids_tensor *t = n->saved[slot].t;
     if (t == NULL || __atomic_load_n(&t->refcount, __ATOMIC_ACQUIRE) != 1 ||
         __atomic_load_n(&t->storage->refcount, __ATOMIC_ACQUIRE) != 1)
@@ -205,15 +219,24 @@ gids_tensor *gids_node_saved_scratch(gids_node *n, int slot) {
     return t;
 }
 
+/* These accessors have no status to return: an input number outside [0, nin) (or a NULL node)
+ * reads as an input that is absent -- no dims, an invalid dtype, no gradient needed -- rather
+ * than past the end of the node's arrays. */
+static bool has_input_(const gids_node *n, int j) {
+    return n != NULL && j >= 0 && j < n->nin;
+}
+
 void gids_node_input_shape(const gids_node *n, int j, int *ndim, const int64_t **shape) {
-    *ndim = n->inputs[j].ndim;
-    *shape = n->inputs[j].shape;
+    static const int64_t none_[1] = {0};
+    bool ok = has_input_(n, j);
+    if (ndim != NULL) *ndim = ok ? n->inputs[j].ndim : -1;
+    if (shape != NULL) *shape = ok ? n->inputs[j].shape : none_;
 }
 
 gids_dtype gids_node_input_dtype(const gids_node *n, int j) {
-    return n->inputs[j].dtype;
+    return has_input_(n, j) ? n->inputs[j].dtype : GIDS_NDTYPES;
 }
 
 bool gids_node_needs_grad(const gids_node *n, int j) {
-    return n->next[j].node != NULL;
+    return has_input_(n, j) && n->next[j].node != NULL;
 }
