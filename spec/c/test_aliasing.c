@@ -42,6 +42,68 @@ TEST(scatter_and_index_add_read_src_before_writing_self) {
     gids_tensor_release(u);
 }
 
+/* An index sharing self's memory is read whole before any write: the writes must not change the
+ * positions later elements go to (they were range-checked before; a changed one overflowed). */
+TEST(scatter_and_index_add_read_an_index_aliasing_self_first) {
+    int64_t n = 4;
+    int64_t sv[4] = {1000, 7, 0, 0}, iv[4] = {1, 0, 0, 0};
+    gids_tensor *src = NULL, *self = NULL;
+    CHECK_OK(gids_from_buffer(&src, GIDS_I64, 1, &n, sv));
+    CHECK_OK(gids_from_buffer(&self, GIDS_I64, 1, &n, iv));
+    CHECK_OK(gids_scatter_(self, 0, self, src));
+    double set[4] = {0, 1000, 0, 0}; /* the last write to 0 is src[3] */
+    for (int i = 0; i < 4; i++) CHECK(at(self, i) == set[i]);
+    gids_tensor_release(self), self = NULL;
+    CHECK_OK(gids_from_buffer(&self, GIDS_I64, 1, &n, iv));
+    CHECK_OK(gids_scatter_add_(self, 0, self, src));
+    double add[4] = {8, 1000, 0, 0};
+    for (int i = 0; i < 4; i++) CHECK(at(self, i) == add[i]);
+    gids_tensor_release(self), self = NULL;
+    CHECK_OK(gids_from_buffer(&self, GIDS_I64, 1, &n, iv));
+    CHECK_OK(gids_index_add_(self, 0, self, src, 1.0));
+    for (int i = 0; i < 4; i++) CHECK(at(self, i) == add[i]);
+    gids_tensor_release(self), gids_tensor_release(src);
+}
+
+TEST(scatter_needs_a_src_and_a_fitting_value) {
+    gids_tensor *a = NULL, *ix = NULL;
+    int64_t s23[2] = {2, 3};
+    CHECK_OK(gids_zeros(&a, GIDS_U8, GIDS_DEVICE_CPU, 2, s23));
+    CHECK_OK(gids_zeros(&ix, GIDS_I64, GIDS_DEVICE_CPU, 2, s23));
+    CHECK_ERR(gids_scatter_(a, 1, ix, NULL), GIDS_EINVAL, "scatter_: src is NULL");
+    CHECK_ERR(gids_scatter_add_(a, 1, ix, NULL), GIDS_EINVAL, "scatter_add_: src is NULL");
+    CHECK_ERR(gids_scatter_(a, 1, NULL, a), GIDS_EINVAL, "scatter_: index is NULL");
+    CHECK_ERR(gids_scatter_(NULL, 1, ix, a), GIDS_EINVAL, "scatter_: self is NULL");
+    CHECK_ERR(gids_index_add_(a, 0, NULL, a, 1.0), GIDS_EINVAL, "index_add_: index is NULL");
+    CHECK_ERR(gids_scatter_scalar_(a, 1, ix, gids_scalar_i(300)), GIDS_EINVAL,
+              "scatter_: value 300 does not fit in u8 [0, 255]");
+    CHECK_ERR(gids_scatter_scalar_(a, 1, ix, gids_scalar_f(1e300)), GIDS_EINVAL,
+              "does not fit in u8");
+    for (int i = 0; i < 6; i++) CHECK(at(a, i) == 0.0);
+    gids_tensor_release(a), gids_tensor_release(ix);
+}
+
+/* A mask that is a broadcast view of self is read whole before self is filled. */
+TEST(masked_fill_reads_a_mask_aliasing_self_first) {
+    gids_tensor *self = NULL, *n1 = NULL, *m = NULL;
+    CHECK_OK(gids_from_buffer(&self, GIDS_BOOL, 1, (int64_t[]){4}, (uint8_t[]){1, 1, 1, 1}));
+    CHECK_OK(gids_narrow(&n1, self, 0, 0, 1));
+    CHECK_OK(gids_expand(&m, n1, 1, (int64_t[]){4}));
+    CHECK_OK(gids_masked_fill_(self, m, gids_scalar_i(0)));
+    for (int i = 0; i < 4; i++) CHECK(at(self, i) == 0.0); /* mask was all true */
+    gids_tensor *u = NULL, *i32 = NULL, *all = NULL;
+    CHECK_OK(gids_full(&all, GIDS_BOOL, GIDS_DEVICE_CPU, 1, (int64_t[]){3}, gids_scalar_i(1)));
+    CHECK_OK(gids_zeros(&u, GIDS_U8, GIDS_DEVICE_CPU, 1, (int64_t[]){3}));
+    CHECK_OK(gids_zeros(&i32, GIDS_I32, GIDS_DEVICE_CPU, 1, (int64_t[]){3}));
+    CHECK_ERR(gids_masked_fill_(u, all, gids_scalar_i(300)), GIDS_EINVAL,
+              "masked_fill_: value 300 does not fit in u8 [0, 255]");
+    CHECK_ERR(gids_masked_fill_(i32, all, gids_scalar_f(1e300)), GIDS_EINVAL,
+              "masked_fill_: value 1e+300 does not fit in i32");
+    CHECK(at(u, 0) == 0.0 && at(i32, 0) == 0.0);
+    gids_tensor_release(self), gids_tensor_release(n1), gids_tensor_release(m);
+    gids_tensor_release(u), gids_tensor_release(i32), gids_tensor_release(all);
+}
+
 TEST(expanded_targets_are_refused) {
     gids_tensor *z = NULL, *e = NULL, *one = NULL;
     CHECK_OK(gids_zeros(&z, GIDS_F32, GIDS_DEVICE_CPU, 1, (int64_t[]){1}));
@@ -90,6 +152,9 @@ int main(void) {
     RUN(copy_from_own_transpose_reads_before_writing);
     RUN(copy_between_shifted_narrows_of_one_tensor);
     RUN(scatter_and_index_add_read_src_before_writing_self);
+    RUN(scatter_and_index_add_read_an_index_aliasing_self_first);
+    RUN(scatter_needs_a_src_and_a_fitting_value);
+    RUN(masked_fill_reads_a_mask_aliasing_self_first);
     RUN(expanded_targets_are_refused);
     RUN(values_must_fit_integer_dtypes);
     RUN(allocation_failures_name_the_creating_function);

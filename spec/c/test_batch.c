@@ -86,6 +86,11 @@ TEST(rejects_bad_indices_and_bad_sets_naming_field_graph_and_value) {
     CHECK_ERR(gids_graph_batch_collate(&b, &s, (int64_t[]){0}, 0), GIDS_EINVAL,
               "a batch needs at least 1 graph, got 0");
     CHECK(b.x == NULL); /* untouched on failure */
+    int64_t g = s.num_graphs;
+    s.num_graphs = INT64_MAX; /* its ptrs would hold INT64_MAX + 1 entries */
+    CHECK_ERR(gids_graph_set_validate(&s), GIDS_EINVAL,
+              "num_graphs must be in [0, INT64_MAX), got 9223372036854775807");
+    s.num_graphs = g;
 
     /* a target of graph 2 beyond its 2 nodes */
     int64_t *ei = gids_tensor_data(s.edge_index);

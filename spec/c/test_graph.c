@@ -240,6 +240,11 @@ TEST(replace_self_loops_mean_by_hand) {
     gids_tensor *ei = edges(), *oi = NULL, *oa = NULL;
     int64_t as[2] = {E, 2};
     gids_tensor *ea = vals(2, as, 0.3, false);
+    gids_tensor *oi2 = NULL, *oa2 = NULL;
+    CHECK_ERR(gids_replace_self_loops_mean(&oi2, &oa2, ei, NULL, INT64_MAX), GIDS_EOVERFLOW,
+              "replace_self_loops: 4 kept edges plus num_nodes 9223372036854775807 self-loops "
+              "overflow");
+    CHECK(oi2 == NULL && oa2 == NULL);
     CHECK_OK(gids_replace_self_loops_mean(&oi, &oa, ei, ea, N));
     const int64_t want_i[16] = {0, 2, 1, 0, 0, 1, 2, 3, /* targets */ 1, 1, 0, 1, 0, 1, 2, 3};
     CHECK(oi->shape[0] == 2 && oi->shape[1] == 8 && same_i(oi, 16, want_i));

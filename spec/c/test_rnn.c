@@ -373,6 +373,13 @@ TEST(bilstm_rejects_bad_shapes_dtypes_and_partial_biases) {
     const gids_tensor *const *cw = (const gids_tensor *const *)w;
     CHECK_ERR(gids_bilstm(&out, &act, &c, x2, cw), GIDS_ESHAPE,
               "bilstm: x must have shape [T >= 1, N, C], got [3,2]");
+    /* a hidden size whose 8 * H overflows: the size check must not overflow itself */
+    gids_tensor *xe = NULL, *huge = NULL;
+    CHECK_OK(gids_zeros(&xe, GIDS_F32, GIDS_DEVICE_CPU, 3, (int64_t[]){1, 1, 0}));
+    CHECK_OK(gids_zeros(&huge, GIDS_F32, GIDS_DEVICE_CPU, 2, (int64_t[]){1LL << 62, 0}));
+    CHECK_ERR(gids_bilstm(&out, &act, &c, xe, (const gids_tensor *[8]){huge}), GIDS_ESHAPE,
+              "hidden 1152921504606846976 too large for BLAS");
+    gids_tensor_release(xe), gids_tensor_release(huge);
     gids_tensor *bad = wave(GIDS_F64, 8, 3, 0, 1);
     w[5] = bad;
     CHECK_ERR(gids_bilstm(&out, &act, &c, k.x, cw), GIDS_ESHAPE,

@@ -481,6 +481,43 @@ TEST(null_arguments_are_einval) {
     CHECK_ERR(gids_clone(&o, NULL), GIDS_EINVAL, "clone: the tensor is NULL");
     CHECK_ERR(gids_to_device(&o, NULL, GIDS_DEVICE_CPU), GIDS_EINVAL, "to: the tensor is NULL");
     CHECK_ERR(gids_copy_(a, NULL), GIDS_EINVAL, "copy_: the source is NULL");
+    /* views, creation, autograd accessors and the index ops name the NULL argument */
+    int64_t s32[2] = {3, 2};
+    CHECK_ERR(gids_view(&o, NULL, 2, s32), GIDS_EINVAL, "view: the tensor is NULL");
+    CHECK_ERR(gids_reshape(&o, NULL, 2, s32), GIDS_EINVAL, "reshape: the tensor is NULL");
+    CHECK_ERR(gids_permute(&o, NULL, (int[]){1, 0}), GIDS_EINVAL, "permute: the tensor is NULL");
+    CHECK_ERR(gids_transpose(&o, NULL, 0, 1), GIDS_EINVAL, "transpose: the tensor is NULL");
+    CHECK_ERR(gids_narrow(&o, NULL, 0, 0, 1), GIDS_EINVAL, "narrow: the tensor is NULL");
+    CHECK_ERR(gids_select(&o, NULL, 0, 0), GIDS_EINVAL, "select: the tensor is NULL");
+    CHECK_ERR(gids_expand(&o, NULL, 2, s32), GIDS_EINVAL, "expand: the tensor is NULL");
+    CHECK_ERR(gids_squeeze(&o, NULL, 0), GIDS_EINVAL, "squeeze: the tensor is NULL");
+    CHECK_ERR(gids_unsqueeze(&o, NULL, 0), GIDS_EINVAL, "unsqueeze: the tensor is NULL");
+    CHECK_ERR(gids_flatten(&o, NULL, 0, 1), GIDS_EINVAL, "flatten: the tensor is NULL");
+    CHECK_ERR(gids_view(NULL, a, 1, (int64_t[]){4}), GIDS_EINVAL, "view: out is NULL");
+    CHECK_ERR(gids_to_dtype(&o, NULL, GIDS_F64), GIDS_EINVAL, "to_dtype: the tensor is NULL");
+    CHECK_ERR(gids_fill_(NULL, gids_scalar_i(0)), GIDS_EINVAL, "fill_: the target is NULL");
+    CHECK_ERR(gids_empty_like(&o, NULL), GIDS_EINVAL, "empty_like: the tensor is NULL");
+    CHECK_ERR(gids_tensor_get_i64(a, 0, NULL), GIDS_EINVAL, "get: out is NULL");
+    CHECK_ERR(gids_empty(NULL, GIDS_F32, GIDS_DEVICE_CPU, 2, sh), GIDS_EINVAL,
+              "empty: out is NULL");
+    CHECK_ERR(gids_randint(NULL, NULL, GIDS_I64, 0, 5, 2, sh), GIDS_EINVAL, "randint: out is NULL");
+    CHECK_ERR(gids_uniform_(NULL, NULL, 0, 1), GIDS_EINVAL, "uniform_: tensor is NULL");
+    CHECK_ERR(gids_normal_(NULL, NULL, 0, 1), GIDS_EINVAL, "normal_: tensor is NULL");
+    CHECK_ERR(gids_detach(&o, NULL), GIDS_EINVAL, "detach: the tensor is NULL");
+    CHECK_ERR(gids_set_grad(NULL, a), GIDS_EINVAL, "grad: the tensor is NULL");
+    CHECK_ERR(gids_ag_view(&o, NULL, 2, s32), GIDS_EINVAL, "view: the tensor is NULL");
+    CHECK_ERR(gids_gather(&o, a, 0, NULL), GIDS_EINVAL, "gather: index is NULL");
+    CHECK_ERR(gids_gather(NULL, a, 0, a), GIDS_EINVAL, "gather: out is NULL");
+    CHECK_ERR(gids_index_select(NULL, a, 0, a), GIDS_EINVAL, "index_select: out is NULL");
+    CHECK_ERR(gids_mm(NULL, a, a), GIDS_EINVAL, "mm: out is NULL");
+    CHECK_ERR(gids_scatter(NULL, a, 0, a, a), GIDS_EINVAL, "scatter: out is NULL");
+    CHECK_ERR(gids_cat(&o, 1, NULL, 0), GIDS_EINVAL, "cat: the list is NULL with 1 tensors");
+    gids_tensor *parts[1];
+    CHECK_ERR(gids_split(parts, 1, NULL, (int64_t[]){1}, 0), GIDS_EINVAL,
+              "split: the tensor is NULL");
+    CHECK(gids_tensor_numel(NULL) == 0 && gids_tensor_data(NULL) == NULL);
+    CHECK(gids_grad(NULL) == NULL && !gids_requires_grad(NULL) && !gids_is_leaf(NULL));
+    CHECK(gids_grad_fn_name(NULL) == NULL);
     /* a device that does not exist is named, an unknown device type as what it is */
     CHECK_ERR(gids_zeros(&o, GIDS_F32, (gids_device){GIDS_CPU, 7}, 2, sh), GIDS_EDEVICE,
               "device cpu:7 does not exist");
@@ -501,8 +538,80 @@ TEST(null_arguments_are_einval) {
     gids_tensor_release(a);
 }
 
+/* Sizes, strides, steps and dims at the edges of int64 and of the dim range: each is a precise
+ * error (these were signed overflows, an out-of-bounds clone, or silently accepted). */
+TEST(edge_sizes_and_dims_are_errors_not_ub) {
+    gids_tensor *t = NULL, *v = NULL, *o = NULL, *z = NULL, *e = NULL;
+    CHECK_OK(gids_zeros(&t, GIDS_F32, GIDS_DEVICE_CPU, 1, (int64_t[]){4}));
+    /* empty views: strides and offset are still checked */
+    CHECK_ERR(gids_as_strided(&v, t, 2, (int64_t[]){0, 3}, (int64_t[]){1, INT64_MAX}, 0),
+              GIDS_EOVERFLOW, "as_strided: extent overflows int64 (stride 9223372036854775807");
+    CHECK_ERR(gids_as_strided(&v, t, 1, (int64_t[]){0}, (int64_t[]){1}, INT64_MAX / 2),
+              GIDS_EOVERFLOW, "as_strided: offset 4611686018427387903 overflows int64 in bytes");
+    CHECK_ERR(gids_as_strided(&v, t, 2, (int64_t[]){0, 3}, (int64_t[]){-5, 1}, 0), GIDS_EINVAL,
+              "as_strided: negative stride -5 at dim 0");
+    CHECK(v == NULL);
+    CHECK_OK(gids_zeros(&e, GIDS_F32, GIDS_DEVICE_CPU, 1, (int64_t[]){0}));
+    CHECK_ERR(gids_view(&o, e, 3, (int64_t[]){0, 1LL << 40, 1LL << 40}), GIDS_EOVERFLOW,
+              "view: shape [0,1099511627776,1099511627776] is too large");
+    /* arange, var, randint at the int64 edges */
+    CHECK_OK(
+        gids_arange(&o, GIDS_I64, gids_scalar_i(0), gids_scalar_i(-10), gids_scalar_i(INT64_MIN)));
+    CHECK(o->shape[0] == 1);
+    gids_tensor_release(o), o = NULL;
+    CHECK_ERR(
+        gids_arange(&o, GIDS_I64, gids_scalar_i(0), gids_scalar_i(INT64_MIN), gids_scalar_i(-1)),
+        GIDS_EOVERFLOW, "arange: 9223372036854775808 elements");
+    CHECK_ERR(gids_var(&o, t, 0, NULL, INT64_MIN, false), GIDS_EINVAL,
+              "var: correction -9223372036854775808 is out of range for 4 reduced elements");
+    gids_generator g;
+    gids_generator_init(&g, 1);
+    CHECK_OK(gids_randint(&o, &g, GIDS_I64, INT64_MIN, INT64_MAX, 1, (int64_t[]){64}));
+    gids_tensor_release(o), o = NULL;
+    CHECK_ERR(gids_uniform_(t, &g, -INFINITY, INFINITY), GIDS_EINVAL,
+              "uniform_: low -inf and high inf must be finite");
+    CHECK_ERR(gids_uniform_(t, &g, -1e308, 1e308), GIDS_EINVAL, "high - low");
+    CHECK_ERR(gids_eye(&o, GIDS_F32, 3, -5), GIDS_EINVAL, "eye: m = -5 columns must be >= 0");
+    CHECK_OK(gids_eye(&o, GIDS_F32, 3, -1));
+    CHECK(o->shape[0] == 3 && o->shape[1] == 3);
+    gids_tensor_release(o), o = NULL;
+    /* dims of a 0-d tensor are -1..0, for every view op */
+    CHECK_OK(gids_zeros(&z, GIDS_F32, GIDS_DEVICE_CPU, 0, NULL));
+    CHECK_ERR(gids_transpose(&o, z, 5, 7), GIDS_EINDEX, "transpose: dim 5 out of range");
+    CHECK_ERR(gids_squeeze(&o, z, 5), GIDS_EINDEX, "squeeze: dim 5 out of range");
+    CHECK_ERR(gids_flatten(&o, z, 3, 9), GIDS_EINDEX, "flatten: dim 3 out of range");
+    CHECK(o == NULL);
+    CHECK_OK(gids_transpose(&o, z, 0, -1));
+    gids_tensor_release(o), o = NULL;
+    /* messages say what was given */
+    gids_tensor *a = NULL;
+    CHECK_OK(gids_zeros(&a, GIDS_F32, GIDS_DEVICE_CPU, 2, (int64_t[]){2, 3}));
+    CHECK_ERR(gids_expand(&o, a, 9, (int64_t[]){1, 1, 1, 1, 1, 1, 1, 2, 3}), GIDS_EINVAL,
+              "expand: target has 9 dims, at most 8 supported");
+    CHECK_ERR(gids_unsqueeze(&o, a, 4), GIDS_EINDEX,
+              "unsqueeze: dim 4 out of range for inserting a dim into a tensor of 2 dims (valid "
+              "-3..2)");
+    CHECK_ERR(gids_stack(&o, 1, (const gids_tensor *[]){a}, 3), GIDS_EINDEX,
+              "stack: dim 3 out of range for inserting a dim into a tensor of 2 dims");
+    CHECK_ERR(gids_narrow(&o, a, 1, -10, 1), GIDS_EINDEX, "narrow: range start -10 length 1");
+    /* float -> integer reads saturate (NaN -> 0) instead of an undefined cast */
+    gids_tensor *f = NULL;
+    CHECK_OK(gids_from_buffer(&f, GIDS_F64, 1, (int64_t[]){3}, (double[]){1e300, -1e300, NAN}));
+    int64_t x = 0;
+    CHECK_OK(gids_tensor_get_i64(f, 0, &x));
+    CHECK(x > INT64_MAX / 2);
+    CHECK_OK(gids_tensor_get_i64(f, 1, &x));
+    CHECK(x == INT64_MIN);
+    CHECK_OK(gids_tensor_get_i64(f, 2, &x));
+    CHECK(x == 0);
+    CHECK(o == NULL);
+    gids_tensor_release(f), gids_tensor_release(a), gids_tensor_release(z);
+    gids_tensor_release(e), gids_tensor_release(t);
+}
+
 int main(void) {
     RUN(null_arguments_are_einval);
+    RUN(edge_sizes_and_dims_are_errors_not_ub);
     RUN(status_names_and_messages);
     RUN(dtype_parse_size_promote);
     RUN(storage_counters_follow_tensors);

@@ -53,6 +53,7 @@ void gids_tensor_retain(gids_tensor *t);
 void gids_tensor_release(gids_tensor *t); /* NULL is ignored */
 
 /* ---- queries (all BORROW) ---- */
+/* 0 for a NULL t (as gids_tensor_data gives NULL): queries have no status to return. */
 int64_t gids_tensor_numel(const gids_tensor *t);
 bool gids_tensor_is_contiguous(const gids_tensor *t);
 /* Address of element 0 (storage data + offset * element size). */
@@ -112,6 +113,7 @@ gids_status gids_arange(gids_tensor **out, gids_dtype dt, gids_scalar start, gid
                         gids_scalar step);
 gids_status gids_linspace(gids_tensor **out, gids_dtype dt, double start, double end,
                           int64_t steps);
+/* n x m identity; m = -1 means m = n (any other negative m is EINVAL). */
 gids_status gids_eye(gids_tensor **out, gids_dtype dt, int64_t n, int64_t m);
 /* Copies numel(shape) elements of dtype dt from data (CPU memory). */
 gids_status gids_from_buffer(gids_tensor **out, gids_dtype dt, int ndim, const int64_t *shape,

@@ -142,6 +142,8 @@ gids_status gids_contiguous(gids_tensor **out, const gids_tensor *t) {
 }
 
 gids_status gids_to_dtype(gids_tensor **out, const gids_tensor *t, gids_dtype dt) {
+    GIDS_CHECK_ARG(out, "to_dtype", "out");
+    GIDS_CHECK_ARG(t, "to_dtype", "the tensor");
     gids_tensor *r = NULL;
     if (gids_is_cpu(t)) GIDS_TRY(gids_check_cpu_dtype("to_dtype", "tensor", t));
     GIDS_TRY(gids_empty_named("to_dtype", &r, dt, t->storage->device, t->ndim, t->shape));

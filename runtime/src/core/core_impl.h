@@ -7,6 +7,11 @@
 #include "gids/ops.h"
 #include "gids/tensor.h"
 
+/* EINVAL "op: what is NULL" unless p is set: the entry check for a pointer argument, so a NULL
+ * operand is a status naming it rather than a crash. */
+#define GIDS_CHECK_ARG(p, op, what)                                                                \
+    GIDS_CHECK((p) != NULL, GIDS_EINVAL, "%s: %s is NULL", (op), (what))
+
 /* Marks t's storage as written in place (autograd checks saved tensors against it). */
 static inline void gids_tensor_bump_version(gids_tensor *t) {
     __atomic_add_fetch(&t->storage->version, 1, __ATOMIC_RELAXED);
@@ -31,6 +36,10 @@ bool gids_may_overlap(const gids_tensor *dst, const gids_tensor *in);
  * u8 [0, 255]"); floats are checked after truncation toward zero.  Float and bool dtypes take
  * any value. */
 gids_status gids_check_fits(const char *op, gids_dtype dt, gids_scalar v);
+
+/* gids_normalize_dim for the position of a dim inserted into a tensor of ndim dims (unsqueeze,
+ * stack): valid -(ndim + 1)..ndim, and the message names the tensor's own dim count. */
+gids_status gids_normalize_new_dim(const char *op, int dim, int ndim, int *out);
 
 /* Reads element i of a contiguous buffer of dtype dt as double / int64 (for slow paths). */
 double gids_load_f64(const void *base, gids_dtype dt, int64_t i);

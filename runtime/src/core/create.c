@@ -53,8 +53,14 @@ gids_status gids_arange(gids_tensor **out, gids_dtype dt, gids_scalar start, gid
         if ((span > 0) != (step.i > 0) && span != 0)
             GIDS_FAIL(GIDS_EINVAL, "arange: step %lld points away from end (start %lld, end %lld)",
                       (long long)step.i, (long long)start.i, (long long)end.i);
-        int64_t a = span < 0 ? -span : span, b = step.i < 0 ? -step.i : step.i;
-        n = a / b + (a % b != 0);
+        /* magnitudes in unsigned: -INT64_MIN does not fit in int64 */
+        uint64_t a = span < 0 ? 0 - (uint64_t)span : (uint64_t)span,
+                 b = step.i < 0 ? 0 - (uint64_t)step.i : (uint64_t)step.i, m = a / b + (a % b != 0);
+        if (m > (uint64_t)INT64_MAX)
+            GIDS_FAIL(GIDS_EOVERFLOW, "arange: %llu elements (start %lld, end %lld, step %lld)",
+                      (unsigned long long)m, (long long)start.i, (long long)end.i,
+                      (long long)step.i);
+        n = (int64_t)m;
     } else {
         double s = sd_(start), e = sd_(end), st = sd_(step);
         if (st == 0.0 || !isfinite(s) || !isfinite(e) || !isfinite(st))
@@ -97,6 +103,9 @@ gids_status gids_linspace(gids_tensor **out, gids_dtype dt, double start, double
 }
 
 gids_status gids_eye(gids_tensor **out, gids_dtype dt, int64_t n, int64_t m) {
+    /* -1 alone stands for "m = n"; any other negative count is a mistake, not a square */
+    GIDS_CHECK(m >= -1, GIDS_EINVAL, "eye: m = %lld columns must be >= 0 (or -1 for m = n)",
+               (long long)m);
     int64_t shape[2] = {n, m < 0 ? n : m};
     GIDS_TRY(gids_zeros_named("eye", out, dt, GIDS_DEVICE_CPU, 2, shape));
     int64_t k = shape[0] < shape[1] ? shape[0] : shape[1];

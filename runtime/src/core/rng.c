@@ -75,7 +75,9 @@ static void value_(const draw *d, const uint32_t r[4], double *f, int64_t *i) {
         *f = d->a + d->b * sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
         break;
     }
-    case K_INT: *i = d->lo + (int64_t)((((uint64_t)r[0] << 32) | r[1]) % d->range); break;
+    case K_INT: /* unsigned sum: lo + offset may pass INT64_MAX in between (full i64 range) */
+        *i = (int64_t)((uint64_t)d->lo + ((((uint64_t)r[0] << 32) | r[1]) % d->range));
+        break;
     case K_BERNOULLI: break; /* drawn four to a block by bernoulli_generate_ */
     }
 }
@@ -304,14 +306,22 @@ gids_status gids_randperm(gids_tensor **out, gids_generator *g, int64_t n) {
 }
 
 gids_status gids_uniform_(gids_tensor *t, gids_generator *g, double low, double high) {
+    GIDS_CHECK(t != NULL, GIDS_EINVAL, "uniform_: tensor is NULL");
     GIDS_TRY(need_float_("uniform_", t->dtype));
     if (!(low <= high))
         GIDS_FAIL(GIDS_EINVAL, "uniform_: low %g must not exceed high %g", low, high);
+    /* low + (high - low) * u: an infinite bound or width gives inf * 0 = NaN */
+    if (!isfinite(low) || !isfinite(high))
+        GIDS_FAIL(GIDS_EINVAL, "uniform_: low %g and high %g must be finite", low, high);
+    if (!isfinite(high - low))
+        GIDS_FAIL(GIDS_EINVAL, "uniform_: the width high - low (%g - %g) overflows a double", high,
+                  low);
     draw d = {K_UNIFORM, low, high, 0, 0};
     return fill_(t, g, &d, "uniform_");
 }
 
 gids_status gids_normal_(gids_tensor *t, gids_generator *g, double mean, double std) {
+    GIDS_CHECK(t != NULL, GIDS_EINVAL, "normal_: tensor is NULL");
     GIDS_TRY(need_float_("normal_", t->dtype));
     if (!(std >= 0.0)) GIDS_FAIL(GIDS_EINVAL, "normal_: std must be >= 0, got %g", std);
     draw d = {K_NORMAL, mean, std, 0, 0};

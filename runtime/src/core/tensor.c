@@ -46,6 +46,7 @@ static gids_status new_handle_(gids_tensor **out, gids_storage *s, gids_dtype dt
 
 gids_status gids_empty_named(const char *op, gids_tensor **out, gids_dtype dt, gids_device dev,
                              int ndim, const int64_t *shape) {
+    GIDS_CHECK_ARG(out, op, "out");
     if (ndim < 0 || ndim > GIDS_MAX_DIMS)
         GIDS_FAIL(GIDS_EINVAL, "%s: %d dims requested, at most %d supported", op, ndim,
                   GIDS_MAX_DIMS);
@@ -99,6 +100,7 @@ gids_status gids_zeros_named(const char *op, gids_tensor **out, gids_dtype dt, g
 }
 
 gids_status gids_empty_like(gids_tensor **out, const gids_tensor *t) {
+    GIDS_CHECK_ARG(t, "empty_like", "the tensor");
     return gids_empty(out, t->dtype, t->storage->device, t->ndim, t->shape);
 }
 
@@ -111,19 +113,27 @@ gids_status gids_from_storage_named(const char *op, gids_tensor **out, gids_stor
     if (offset < 0) GIDS_FAIL(GIDS_EINVAL, "%s: negative offset %lld", op, (long long)offset);
     int64_t n;
     GIDS_TRY(gids_shape_numel(op, ndim, shape, &n));
-    /* Highest element reached must lie inside the storage (negative strides are not allowed). */
-    int64_t last = offset;
-    for (int i = 0; i < ndim && n > 0; i++) {
+    /* Highest element reached must lie inside the storage (negative strides are not allowed).
+     * Signs and overflow are checked for empty views too: kernels still scale their strides and
+     * offset to bytes (an empty view with stride INT64_MAX overflowed in clone). */
+    int64_t last = offset, es = (int64_t)gids_dtype_size(dt), bytes;
+    GIDS_CHECK(ndim == 0 || stride != NULL, GIDS_EINVAL, "%s: stride is NULL with %d dims", op,
+               ndim);
+    for (int i = 0; i < ndim; i++) {
         int64_t step;
         if (stride[i] < 0)
             GIDS_FAIL(GIDS_EINVAL, "%s: negative stride %lld at dim %d", op, (long long)stride[i],
                       i);
-        if (!gids_mul_ok(shape[i] - 1, stride[i], &step) || !gids_add_ok(last, step, &last))
-            GIDS_FAIL(GIDS_EOVERFLOW, "%s: extent overflows int64", op);
+        if (!gids_mul_ok(shape[i] > 0 ? shape[i] - 1 : 0, stride[i], &step) ||
+            !gids_add_ok(last, step, &last) || !gids_mul_ok(stride[i], es, &bytes))
+            GIDS_FAIL(GIDS_EOVERFLOW,
+                      "%s: extent overflows int64 (stride %lld over size %lld at dim %d)", op,
+                      (long long)stride[i], (long long)shape[i], i);
     }
-    int64_t need;
-    if (n > 0 &&
-        (!gids_mul_ok(last + 1, (int64_t)gids_dtype_size(dt), &need) || (uint64_t)need > s->nbytes))
+    if (!gids_mul_ok(last + 1, es, &bytes))
+        GIDS_FAIL(GIDS_EOVERFLOW, "%s: offset %lld overflows int64 in bytes", op,
+                  (long long)offset);
+    if (n > 0 && (uint64_t)bytes > s->nbytes)
         GIDS_FAIL(GIDS_EINDEX, "%s: view reaches element %lld but the storage holds %zu bytes", op,
                   (long long)last, s->nbytes);
     GIDS_TRY(new_handle_(out, s, dt, ndim));
@@ -155,6 +165,7 @@ void gids_tensor_release(gids_tensor *t) {
 }
 
 int64_t gids_tensor_numel(const gids_tensor *t) {
+    if (t == NULL) return 0; /* no status to return: NULL holds no elements */
     int64_t n = 1;
     for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
     return n;
@@ -172,6 +183,7 @@ bool gids_tensor_is_contiguous(const gids_tensor *t) {
 }
 
 void *gids_tensor_data(const gids_tensor *t) {
+    if (t == NULL) return NULL;
     return (char *)t->storage->data + t->offset * (int64_t)gids_dtype_size(t->dtype);
 }
 
@@ -185,6 +197,17 @@ gids_status gids_normalize_dim(const char *op, int dim, int ndim, int *out) {
     if (d < 0 || d >= n)
         GIDS_FAIL(GIDS_EINDEX, "%s: dim %d out of range for a tensor of %d dims (valid %d..%d)", op,
                   dim, ndim, -n, n - 1);
+    *out = d;
+    return GIDS_OK;
+}
+
+gids_status gids_normalize_new_dim(const char *op, int dim, int ndim, int *out) {
+    int n = ndim + 1, d = dim < 0 ? dim + n : dim;
+    if (d < 0 || d >= n)
+        GIDS_FAIL(GIDS_EINDEX,
+                  "%s: dim %d out of range for inserting a dim into a tensor of %d dims (valid "
+                  "%d..%d)",
+                  op, dim, ndim, -n, n - 1);
     *out = d;
     return GIDS_OK;
 }
@@ -243,6 +266,7 @@ gids_status gids_check_cpu_dtype(const char *op, const char *arg, const gids_ten
 }
 
 gids_status gids_check_index_dtype(const char *op, const char *arg, const gids_tensor *t) {
+    GIDS_CHECK(t != NULL, GIDS_EINVAL, "%s: %s is NULL", op, arg);
     if (t->dtype != GIDS_I64 && t->dtype != GIDS_I32)
         GIDS_FAIL(GIDS_EDTYPE, "%s: %s must be an i64 or i32 index tensor, got %s", op, arg,
                   gids_dtype_name(t->dtype));
@@ -250,6 +274,7 @@ gids_status gids_check_index_dtype(const char *op, const char *arg, const gids_t
 }
 
 gids_status gids_check_writable(const char *op, const gids_tensor *t) {
+    GIDS_CHECK_ARG(t, op, "the target");
     char sh[128];
     for (int d = 0; d < t->ndim; d++)
         GIDS_CHECK(t->stride[d] != 0 || t->shape[d] <= 1, GIDS_EINVAL,
@@ -290,6 +315,14 @@ gids_status gids_check_fits(const char *op, gids_dtype dt, gids_scalar v) {
 }
 
 /* ---- scalar access for slow paths ---- */
+
+/* Float -> integer as copy.c converts: truncation, saturation at [lo, hi], NaN -> 0 (a plain C
+ * cast of an out-of-range float is undefined).  hi for i64 is the largest double below 2^63. */
+static int64_t sat_(double v, double lo, double hi) {
+    return isnan(v) ? 0 : v <= lo ? (int64_t)lo : v >= hi ? (int64_t)hi : (int64_t)v;
+}
+#define SAT_I64(v) sat_((v), -9223372036854775808.0, 9223372036854774784.0)
+
 double gids_load_f64(const void *base, gids_dtype dt, int64_t i) {
     switch (dt) {
     case GIDS_F32: return ((const float *)base)[i];
@@ -304,8 +337,8 @@ double gids_load_f64(const void *base, gids_dtype dt, int64_t i) {
 
 int64_t gids_load_i64(const void *base, gids_dtype dt, int64_t i) {
     switch (dt) {
-    case GIDS_F32: return (int64_t)((const float *)base)[i];
-    case GIDS_F64: return (int64_t)((const double *)base)[i];
+    case GIDS_F32: return SAT_I64(((const float *)base)[i]);
+    case GIDS_F64: return SAT_I64(((const double *)base)[i]);
     case GIDS_I64: return ((const int64_t *)base)[i];
     case GIDS_I32: return ((const int32_t *)base)[i];
     case GIDS_U8: return ((const uint8_t *)base)[i];
@@ -318,9 +351,9 @@ void gids_store_f64(void *base, gids_dtype dt, int64_t i, double v) {
     switch (dt) {
     case GIDS_F32: ((float *)base)[i] = (float)v; break;
     case GIDS_F64: ((double *)base)[i] = v; break;
-    case GIDS_I64: ((int64_t *)base)[i] = (int64_t)v; break;
-    case GIDS_I32: ((int32_t *)base)[i] = (int32_t)v; break;
-    case GIDS_U8: ((uint8_t *)base)[i] = (uint8_t)(int64_t)v; break;
+    case GIDS_I64: ((int64_t *)base)[i] = SAT_I64(v); break;
+    case GIDS_I32: ((int32_t *)base)[i] = (int32_t)sat_(v, -2147483648.0, 2147483647.0); break;
+    case GIDS_U8: ((uint8_t *)base)[i] = (uint8_t)sat_(v, 0.0, 255.0); break;
     case GIDS_BOOL: ((uint8_t *)base)[i] = v != 0.0; break;
     default: break;
     }
@@ -387,6 +420,7 @@ gids_status gids_tensor_get(const gids_tensor *t, int64_t flat, double *out) {
 }
 
 gids_status gids_tensor_get_i64(const gids_tensor *t, int64_t flat, int64_t *out) {
+    GIDS_CHECK_ARG(out, "get", "out");
     gids_tensor *host = NULL;
     const char *data = NULL;
     int64_t off = 0;

@@ -7,12 +7,15 @@
 /* A handle sharing t's storage; the caller fills in shape/stride/offset. */
 static gids_status alias_(gids_tensor **out, const gids_tensor *t, int ndim, const int64_t *shape,
                           const int64_t *stride, int64_t offset) {
+    GIDS_CHECK_ARG(out, "view", "out");
     return gids_tensor_from_storage(out, t->storage, t->dtype, ndim, shape, stride, offset);
 }
 
 /* Resolves a single -1 in `shape` against numel; checks the element count. */
 static gids_status infer_shape_(const char *op, const gids_tensor *t, int ndim, const int64_t *in,
                                 int64_t *shape) {
+    GIDS_CHECK_ARG(t, op, "the tensor");
+    GIDS_CHECK(ndim <= 0 || in != NULL, GIDS_EINVAL, "%s: shape is NULL with %d dims", op, ndim);
     if (ndim < 0 || ndim > GIDS_MAX_DIMS)
         GIDS_FAIL(GIDS_EINVAL, "%s: %d dims requested, at most %d supported", op, ndim,
                   GIDS_MAX_DIMS);
@@ -44,7 +47,9 @@ static gids_status infer_shape_(const char *op, const gids_tensor *t, int ndim, 
                   gids_shape_str(ndim, in, a, sizeof a), (long long)numel,
                   gids_shape_str(t->ndim, t->shape, b, sizeof b));
     }
-    return GIDS_OK;
+    /* An empty tensor matches any shape with a 0, however large the other sizes: their
+     * contiguous strides must still fit in int64 (view_strides_ multiplies them out). */
+    return gids_shape_numel(op, ndim, shape, &known);
 }
 
 /* Strides for `shape` over t's memory, or false when t's layout cannot express it (the
@@ -108,6 +113,8 @@ gids_status gids_reshape(gids_tensor **out, const gids_tensor *t, int ndim, cons
 }
 
 gids_status gids_permute(gids_tensor **out, const gids_tensor *t, const int *perm) {
+    GIDS_CHECK_ARG(t, "permute", "the tensor");
+    GIDS_CHECK(t->ndim == 0 || perm != NULL, GIDS_EINVAL, "permute: perm is NULL");
     int64_t shape[GIDS_MAX_DIMS], stride[GIDS_MAX_DIMS];
     bool seen[GIDS_MAX_DIMS] = {false};
     for (int i = 0; i < t->ndim; i++) {
@@ -123,10 +130,12 @@ gids_status gids_permute(gids_tensor **out, const gids_tensor *t, const int *per
 }
 
 gids_status gids_transpose(gids_tensor **out, const gids_tensor *t, int d0, int d1) {
+    GIDS_CHECK_ARG(t, "transpose", "the tensor");
     int a, b;
-    if (t->ndim == 0) return alias_(out, t, 0, t->shape, t->stride, t->offset);
+    /* checked before the 0-d shortcut: a 0-d tensor takes dims -1..0 only, as the other ops */
     GIDS_TRY(gids_normalize_dim("transpose", d0, t->ndim, &a));
     GIDS_TRY(gids_normalize_dim("transpose", d1, t->ndim, &b));
+    if (t->ndim == 0) return alias_(out, t, 0, t->shape, t->stride, t->offset);
     int64_t shape[GIDS_MAX_DIMS], stride[GIDS_MAX_DIMS];
     memcpy(shape, t->shape, sizeof shape);
     memcpy(stride, t->stride, sizeof stride);
@@ -137,14 +146,16 @@ gids_status gids_transpose(gids_tensor **out, const gids_tensor *t, int d0, int 
 
 gids_status gids_narrow(gids_tensor **out, const gids_tensor *t, int dim, int64_t start,
                         int64_t length) {
+    GIDS_CHECK_ARG(t, "narrow", "the tensor");
     int d;
     if (t->ndim == 0) GIDS_FAIL(GIDS_EINDEX, "narrow: cannot narrow a 0-d tensor");
     GIDS_TRY(gids_normalize_dim("narrow", dim, t->ndim, &d));
-    int64_t size = t->shape[d];
+    int64_t size = t->shape[d], given = start;
     if (start < 0) start += size;
+    /* the message shows the start as given: -10, not the -7 it became counted from the end */
     if (start < 0 || length < 0 || start > size || length > size - start)
         GIDS_FAIL(GIDS_EINDEX, "narrow: range start %lld length %lld exceeds size %lld of dim %d",
-                  (long long)start, (long long)length, (long long)size, dim);
+                  (long long)given, (long long)length, (long long)size, dim);
     int64_t shape[GIDS_MAX_DIMS];
     memcpy(shape, t->shape, sizeof shape);
     shape[d] = length;
@@ -152,6 +163,7 @@ gids_status gids_narrow(gids_tensor **out, const gids_tensor *t, int dim, int64_
 }
 
 gids_status gids_select(gids_tensor **out, const gids_tensor *t, int dim, int64_t index) {
+    GIDS_CHECK_ARG(t, "select", "the tensor");
     int d;
     if (t->ndim == 0) GIDS_FAIL(GIDS_EINDEX, "select: cannot select from a 0-d tensor");
     GIDS_TRY(gids_normalize_dim("select", dim, t->ndim, &d));
@@ -168,8 +180,13 @@ gids_status gids_select(gids_tensor **out, const gids_tensor *t, int dim, int64_
 }
 
 gids_status gids_expand(gids_tensor **out, const gids_tensor *t, int ndim, const int64_t *shape) {
+    GIDS_CHECK_ARG(t, "expand", "the tensor");
     char a[160], b[160];
-    if (ndim < t->ndim || ndim > GIDS_MAX_DIMS)
+    if (ndim > GIDS_MAX_DIMS)
+        GIDS_FAIL(GIDS_EINVAL, "expand: target has %d dims, at most %d supported", ndim,
+                  GIDS_MAX_DIMS);
+    GIDS_CHECK(ndim <= 0 || shape != NULL, GIDS_EINVAL, "expand: shape is NULL with %d dims", ndim);
+    if (ndim < t->ndim)
         GIDS_FAIL(GIDS_ESHAPE, "expand: target %s has fewer dims than the tensor %s",
                   gids_shape_str(ndim, shape, a, sizeof a),
                   gids_shape_str(t->ndim, t->shape, b, sizeof b));
@@ -202,10 +219,10 @@ gids_status gids_expand(gids_tensor **out, const gids_tensor *t, int ndim, const
 }
 
 gids_status gids_squeeze(gids_tensor **out, const gids_tensor *t, int dim) {
+    GIDS_CHECK_ARG(t, "squeeze", "the tensor");
     int64_t shape[GIDS_MAX_DIMS], stride[GIDS_MAX_DIMS];
     int d = -1, k = 0;
-    if (dim != GIDS_ALL_DIMS && t->ndim > 0)
-        GIDS_TRY(gids_normalize_dim("squeeze", dim, t->ndim, &d));
+    if (dim != GIDS_ALL_DIMS) GIDS_TRY(gids_normalize_dim("squeeze", dim, t->ndim, &d));
     for (int j = 0; j < t->ndim; j++) {
         bool drop = t->shape[j] == 1 && (dim == GIDS_ALL_DIMS || j == d);
         if (!drop) shape[k] = t->shape[j], stride[k++] = t->stride[j];
@@ -214,11 +231,12 @@ gids_status gids_squeeze(gids_tensor **out, const gids_tensor *t, int dim) {
 }
 
 gids_status gids_unsqueeze(gids_tensor **out, const gids_tensor *t, int dim) {
+    GIDS_CHECK_ARG(t, "unsqueeze", "the tensor");
     int d;
     if (t->ndim >= GIDS_MAX_DIMS)
         GIDS_FAIL(GIDS_EINVAL, "unsqueeze: tensor already has the maximum of %d dims",
                   GIDS_MAX_DIMS);
-    GIDS_TRY(gids_normalize_dim("unsqueeze", dim, t->ndim + 1, &d));
+    GIDS_TRY(gids_normalize_new_dim("unsqueeze", dim, t->ndim, &d));
     int64_t shape[GIDS_MAX_DIMS], stride[GIDS_MAX_DIMS];
     for (int j = 0, k = 0; j <= t->ndim; j++) {
         if (j == d) {
@@ -232,13 +250,14 @@ gids_status gids_unsqueeze(gids_tensor **out, const gids_tensor *t, int dim) {
 }
 
 gids_status gids_flatten(gids_tensor **out, const gids_tensor *t, int start_dim, int end_dim) {
+    GIDS_CHECK_ARG(t, "flatten", "the tensor");
+    int s, e;
+    GIDS_TRY(gids_normalize_dim("flatten", start_dim, t->ndim, &s));
+    GIDS_TRY(gids_normalize_dim("flatten", end_dim, t->ndim, &e));
     if (t->ndim == 0) {
         int64_t one = 1;
         return gids_reshape(out, t, 1, &one);
     }
-    int s, e;
-    GIDS_TRY(gids_normalize_dim("flatten", start_dim, t->ndim, &s));
-    GIDS_TRY(gids_normalize_dim("flatten", end_dim, t->ndim, &e));
     if (s > e)
         GIDS_FAIL(GIDS_EINVAL, "flatten: start dim %d comes after end dim %d", start_dim, end_dim);
     int64_t shape[GIDS_MAX_DIMS];

@@ -114,8 +114,9 @@ static gids_status check_seq(seq *q, const gids_tensor *x, const gids_tensor *co
     q->C = x->shape[2];
     q->H = w[0]->shape[0] / 4;
     int64_t rows = 0;
+    /* H <= INT_MAX / 8 first: 8 * H itself overflows for a huge w_ih */
     GIDS_CHECK(gids_mul_ok(q->T, q->N, &rows) && rows <= INT_MAX && q->C <= INT_MAX &&
-                   8 * q->H <= INT_MAX,
+                   q->H <= INT_MAX / 8,
                GIDS_ESHAPE, "%s: x %s or hidden %lld too large for BLAS", q->op,
                gids_shape_str(x->ndim, x->shape, a, sizeof a), (long long)q->H);
     bool has_b = w[2] != NULL || w[3] != NULL || w[6] != NULL || w[7] != NULL;

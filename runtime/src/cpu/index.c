@@ -87,8 +87,9 @@ static gids_status check_input(const char *op, const gids_tensor *a) {
 
 gids_status gids_index_select(gids_tensor **out, const gids_tensor *a, int dim,
                               const gids_tensor *index) {
-    *out = NULL;
     const char *op = "index_select";
+    GIDS_CHECK_ARG(out, op, "out");
+    *out = NULL;
     GIDS_DEVICE_BACKEND(op, index_select, a, index);
     if (gids_be_ != NULL) {
         GIDS_TRY(gids_be_->index_select(out, a, dim, index));
@@ -146,8 +147,9 @@ gids_status gids_index_select(gids_tensor **out, const gids_tensor *a, int dim,
 
 gids_status gids_gather(gids_tensor **out, const gids_tensor *a, int dim,
                         const gids_tensor *index) {
-    *out = NULL;
     const char *op = "gather";
+    GIDS_CHECK_ARG(out, op, "out");
+    *out = NULL;
     GIDS_DEVICE_BACKEND(op, gather, a, index);
     if (gids_be_ != NULL) {
         GIDS_TRY(gids_be_->gather(out, a, dim, index));
@@ -155,6 +157,7 @@ gids_status gids_gather(gids_tensor **out, const gids_tensor *a, int dim,
         return GIDS_OK;
     }
     GIDS_TRY(check_input(op, a));
+    GIDS_CHECK_ARG(index, op, "index");
     int d = 0;
     GIDS_TRY(gids_normalize_dim(op, dim, a->ndim, &d));
     char si[128], sa[128];

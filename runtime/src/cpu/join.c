@@ -30,8 +30,10 @@ static gids_status check_list(const char *op, int n, const gids_tensor *const *t
 }
 
 gids_status gids_cat(gids_tensor **out, int n, const gids_tensor *const *ts, int dim) {
-    *out = NULL;
     const char *op = "cat";
+    GIDS_CHECK_ARG(out, op, "out");
+    *out = NULL;
+    GIDS_CHECK(n <= 0 || ts != NULL, GIDS_EINVAL, "cat: the list is NULL with %d tensors", n);
     /* Any device: the result is filled through gids_copy_, which hands device copies (with
      * strides and dtype conversion) to the device's backend; only the device must be shared. */
     bool on_device = gids_any_device(n, ts);
@@ -110,8 +112,8 @@ gids_status gids_stack(gids_tensor **out, int n, const gids_tensor *const *ts, i
                    gids_shape_str(t->ndim, t->shape, sa, sizeof sa));
     }
     int d = 0;
-    /* the new dim may sit after the last one: normalise against ndim + 1 */
-    GIDS_TRY(gids_normalize_dim(op, dim, ref->ndim + 1, &d));
+    /* the new dim may sit after the last one */
+    GIDS_TRY(gids_normalize_new_dim(op, dim, ref->ndim, &d));
     GIDS_CHECK(ref->ndim + 1 <= GIDS_MAX_DIMS, GIDS_ESHAPE,
                "stack: result would have %d dims, max %d", ref->ndim + 1, GIDS_MAX_DIMS);
     gids_tensor **views = calloc((size_t)n, sizeof *views);
@@ -127,8 +129,11 @@ gids_status gids_stack(gids_tensor **out, int n, const gids_tensor *const *ts, i
 gids_status gids_split(gids_tensor **outs, int n, const gids_tensor *t, const int64_t *sizes,
                        int dim) {
     const char *op = "split";
+    GIDS_CHECK(n <= 0 || (outs != NULL && sizes != NULL), GIDS_EINVAL,
+               "split: outs or sizes is NULL with %d parts", n);
     for (int i = 0; i < n; i++) outs[i] = NULL;
     GIDS_CHECK(n > 0, GIDS_EINVAL, "split: expected at least 1 size, got %d", n);
+    GIDS_CHECK_ARG(t, op, "the tensor");
     int d = 0;
     GIDS_TRY(gids_normalize_dim(op, dim, t->ndim, &d));
     GIDS_CHECK(t->ndim > 0, GIDS_ESHAPE, "split: cannot split a 0-d tensor");

@@ -55,17 +55,26 @@ static gids_status masked_fill_impl(const char *op, gids_tensor *self, const gid
         GIDS_FAIL(GIDS_ESHAPE, "%s: mask of shape %s does not broadcast to self %s", op,
                   gids_shape_str(mask->ndim, mask->shape, sm, sizeof sm),
                   gids_shape_str(self->ndim, self->shape, ss, sizeof ss));
+    /* as fill_: a value outside an integer dtype's range would wrap (300 -> 44 in u8) */
+    GIDS_TRY(gids_check_fits(op, self->dtype, value));
     fill_ctx c = {{0}, gids_dtype_size(self->dtype)};
     if (value.is_int)
         gids_store_i64(c.value, self->dtype, 0, value.i);
     else
         gids_store_f64(c.value, self->dtype, 0, value.f);
-    const gids_tensor *ops[2] = {self, mask};
+    /* A mask sharing self's memory in another layout (a broadcast narrow of self) would be read
+     * after some of its elements were filled: read it from a copy, as binary_into does. */
+    gids_tensor *mcopy = NULL;
+    if (gids_may_overlap(self, mask)) GIDS_TRY(gids_clone(&mcopy, mask));
+    const gids_tensor *ops[2] = {self, mcopy != NULL ? mcopy : mask};
     gids_iter it;
-    GIDS_TRY(gids_iter_init(&it, op, 2, ops));
-    gids_iter_run(&it, fill_kernel, &c);
-    gids_tensor_bump_version(self);
-    return GIDS_OK;
+    st = gids_iter_init(&it, op, 2, ops);
+    if (st == GIDS_OK) {
+        gids_iter_run(&it, fill_kernel, &c);
+        gids_tensor_bump_version(self);
+    }
+    gids_tensor_release(mcopy);
+    return st;
 }
 
 /* Off the CPU: where(mask, value, self), with value a 0-d tensor of self's dtype on self's
@@ -87,6 +96,7 @@ static gids_status masked_fill_device(gids_tensor **out, const char *op, const g
 
 gids_status gids_masked_fill_(gids_tensor *self, const gids_tensor *mask, gids_scalar value) {
     const char *op = "masked_fill_";
+    GIDS_CHECK(self != NULL, GIDS_EINVAL, "%s: self is NULL", op);
     if (gids_any_device(2, (const gids_tensor *const[]){self, mask})) {
         gids_tensor *r = NULL;
         GIDS_TRY(gids_check_writable(op, self));

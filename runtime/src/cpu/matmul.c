@@ -312,6 +312,7 @@ gids_status gids_mm_into(gids_tensor *dst, const gids_tensor *a, const gids_tens
 }
 
 gids_status gids_mm(gids_tensor **out, const gids_tensor *a, const gids_tensor *b) {
+    GIDS_CHECK_ARG(out, "mm", "out");
     *out = NULL;
     GIDS_ON_DEVICE("mm", mm, a, b)(out, a, b);
     GIDS_TRY(check_pair("mm", a, b));

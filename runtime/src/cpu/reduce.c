@@ -215,6 +215,15 @@ static gids_status variance_device(gids_tensor **out, const gids_tensor *a, int 
     return st;
 }
 
+/* max(0, n - correction); a correction so negative that n - correction overflows is EINVAL. */
+static gids_status dof_(const char *op, int64_t n, int64_t correction, int64_t *dof) {
+    if (__builtin_sub_overflow(n, correction, dof))
+        GIDS_FAIL(GIDS_EINVAL, "%s: correction %lld is out of range for %lld reduced elements", op,
+                  (long long)correction, (long long)n);
+    if (*dof < 0) *dof = 0;
+    return GIDS_OK;
+}
+
 static gids_status variance(gids_tensor **out, const char *op, const gids_tensor *a, int ndims,
                             const int *dims, int64_t correction, bool keepdim, bool take_sqrt) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", op);
@@ -223,15 +232,16 @@ static gids_status variance(gids_tensor **out, const char *op, const gids_tensor
         GIDS_TRY(need_float(op, a));
         uint32_t m;
         GIDS_TRY(gids_red_dim_mask(op, a->ndim, ndims, dims, &m));
-        int64_t n = reduced_count(a, m) - correction;
-        return variance_device(out, a, ndims, dims, n < 0 ? 0 : n, keepdim, take_sqrt);
+        int64_t n;
+        GIDS_TRY(dof_(op, reduced_count(a, m), correction, &n));
+        return variance_device(out, a, ndims, dims, n, keepdim, take_sqrt);
     }
     GIDS_TRY(gids_ew_check_input(op, "arg 1", a));
     GIDS_TRY(need_float(op, a));
     uint32_t mask;
     GIDS_TRY(gids_red_dim_mask(op, a->ndim, ndims, dims, &mask));
-    int64_t dof = reduced_count(a, mask) - correction;
-    if (dof < 0) dof = 0;
+    int64_t dof;
+    GIDS_TRY(dof_(op, reduced_count(a, mask), correction, &dof));
     enum { MEAN, D, SQ, S, V, NT };
     gids_tensor *t[NT] = {NULL};
     gids_status st = engine(&t[MEAN], op, GIDS_RED_SUM, a, mask, true, a->dtype, true);

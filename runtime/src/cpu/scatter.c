@@ -204,16 +204,33 @@ static gids_status check_alpha(const char *op, gids_dtype dt, double alpha, sc_p
     return GIDS_OK;
 }
 
+/* index as contiguous i64, copied when it shares memory with self: the kernels read index while
+ * writing self, so a write could change an index after its range was checked (and send a later
+ * write out of bounds).  Reading a copy makes the result as if index had been read whole first. */
+static gids_status index_i64_unaliased(const char *op, const gids_tensor *self,
+                                       const gids_tensor *index, gids_tensor **idx) {
+    GIDS_TRY(gids_index_to_i64(op, "index", index, idx));
+    if ((*idx)->storage != self->storage) return GIDS_OK;
+    gids_tensor *copy = NULL;
+    gids_status st = gids_clone(&copy, *idx);
+    gids_tensor_release(*idx);
+    *idx = copy;
+    return st;
+}
+
 /* Shared body of scatter_, scatter_scalar_ and scatter_add_ (src NULL for the scalar form). */
 static gids_status scatter_impl(const char *op, int kind, gids_tensor *self, int dim,
                                 const gids_tensor *index, const gids_tensor *src,
                                 gids_scalar value) {
     int d = 0;
     GIDS_TRY(check_self(op, self, dim, &d));
-    if (src) GIDS_TRY(check_src(op, self, src));
+    GIDS_TRY(gids_check_cpu(op, "index", index));
+    if (kind != SC_FILL) GIDS_TRY(check_src(op, self, src)); /* NULL src: EINVAL */
+    /* as fill_: a value outside an integer dtype's range would be a wrapped or undefined cast */
+    if (kind == SC_FILL) GIDS_TRY(gids_check_fits(op, self->dtype, value));
     GIDS_TRY(check_scatter_shapes(op, self, d, index, src));
     gids_tensor *idx = NULL;
-    GIDS_TRY(gids_index_to_i64(op, "index", index, &idx));
+    GIDS_TRY(index_i64_unaliased(op, self, index, &idx));
     sc_plan p = {0};
     p.kind = kind;
     p.dt = self->dtype;
@@ -260,7 +277,7 @@ static gids_status scatter_impl(const char *op, int kind, gids_tensor *self, int
 static gids_status unalias_src(const gids_tensor *self, const gids_tensor **src,
                                gids_tensor **copy) {
     *copy = NULL;
-    if (*src == NULL || (*src)->storage != self->storage) return GIDS_OK;
+    if (self == NULL || *src == NULL || (*src)->storage != self->storage) return GIDS_OK;
     GIDS_TRY(gids_clone(copy, *src));
     *src = *copy;
     return GIDS_OK;
@@ -297,6 +314,7 @@ static gids_status index_add_impl(const char *op, gids_tensor *self, int dim,
     int d = 0;
     GIDS_TRY(check_self(op, self, dim, &d));
     GIDS_TRY(check_src(op, self, src));
+    GIDS_TRY(gids_check_cpu(op, "index", index));
     char si[128], so[128];
     GIDS_CHECK(index->ndim <= 1, GIDS_ESHAPE, "%s: index has shape %s, expected 1-D", op,
                gids_shape_str(index->ndim, index->shape, si, sizeof si));
@@ -319,7 +337,7 @@ static gids_status index_add_impl(const char *op, gids_tensor *self, int dim,
     GIDS_CHECK(self->ndim > 0 || n == 1, GIDS_ESHAPE,
                "%s: a 0-d self takes exactly 1 index, got %lld", op, (long long)n);
     gids_tensor *idx = NULL;
-    GIDS_TRY(gids_index_to_i64(op, "index", index, &idx));
+    GIDS_TRY(index_i64_unaliased(op, self, index, &idx));
     sc_plan p = {0};
     p.kind = SC_ADD;
     p.dt = self->dtype;
@@ -377,6 +395,7 @@ static bool on_device3(const gids_tensor *a, const gids_tensor *b, const gids_te
 
 gids_status gids_scatter(gids_tensor **out, const gids_tensor *self, int dim,
                          const gids_tensor *index, const gids_tensor *src) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "scatter: out is NULL");
     *out = NULL;
     gids_tensor *c = NULL;
     GIDS_TRY(gids_clone(&c, self));
@@ -386,6 +405,7 @@ gids_status gids_scatter(gids_tensor **out, const gids_tensor *self, int dim,
 
 gids_status gids_scatter_add(gids_tensor **out, const gids_tensor *self, int dim,
                              const gids_tensor *index, const gids_tensor *src) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "scatter_add: out is NULL");
     *out = NULL;
     gids_tensor *c = NULL;
     GIDS_TRY(gids_clone(&c, self));
@@ -396,6 +416,7 @@ gids_status gids_scatter_add(gids_tensor **out, const gids_tensor *self, int dim
 
 gids_status gids_index_add(gids_tensor **out, const gids_tensor *self, int dim,
                            const gids_tensor *index, const gids_tensor *src, double alpha) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "index_add: out is NULL");
     *out = NULL;
     gids_tensor *c = NULL;
     GIDS_TRY(gids_clone(&c, self));

@@ -95,7 +95,12 @@ gids_status gids_replace_self_loops_mean(gids_tensor **out_index, gids_tensor **
     const int64_t *ei = gids_tensor_data(eic);
     int64_t E = edge_index->shape[1], N = num_nodes, kept = 0;
     for (int64_t k = 0; k < E; k++) kept += ei[k] != ei[E + k];
-    int64_t is[2] = {2, kept + N};
+    int64_t is[2] = {2, 0};
+    if (!gids_add_ok(kept, N, &is[1])) { /* kept + N edges; then 2 * that is checked by empty */
+        gids_tensor_release(eic);
+        GIDS_FAIL(GIDS_EOVERFLOW, OP ": %lld kept edges plus num_nodes %lld self-loops overflow",
+                  (long long)kept, (long long)N);
+    }
     gids_status st = gids_empty_named(OP, out_index, GIDS_I64, GIDS_DEVICE_CPU, 2, is);
     if (st == GIDS_OK) {
         int64_t *o = gids_tensor_data(*out_index), n = 0, W = kept + N;

@@ -59,8 +59,9 @@ static gids_status check_opt(const char *op, const char *name, const gids_tensor
 /* Dtypes and shapes of every field, and the two ptrs' ends.  Fills v. */
 static gids_status check_layout(const char *op, const gids_graph_set *s, set_view *v) {
     GIDS_CHECK(s != NULL, GIDS_EINVAL, "%s: set is NULL", op);
-    GIDS_CHECK(s->num_graphs >= 0, GIDS_EINVAL, "%s: num_graphs must be >= 0, got %lld", op,
-               (long long)s->num_graphs);
+    /* < INT64_MAX: the ptr vectors hold num_graphs + 1 entries */
+    GIDS_CHECK(s->num_graphs >= 0 && s->num_graphs < INT64_MAX, GIDS_EINVAL,
+               "%s: num_graphs must be in [0, INT64_MAX), got %lld", op, (long long)s->num_graphs);
     int64_t G = s->num_graphs, g1[1] = {G + 1}, gv[1] = {G};
     GIDS_CHECK(s->x != NULL && s->edge_index != NULL, GIDS_EINVAL, "%s: the set has no '%s'", op,
                s->x == NULL ? "x" : "edge_index");
