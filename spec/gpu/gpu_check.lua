@@ -317,6 +317,16 @@ check("index_select, gather, scatter_add_, index_add_ and cat match the CPU", fu
   s0g:scatter_add_(1, sidx:cuda(), ssrc:cuda())
   s0:scatter_add_(1, sidx, ssrc)
   close(s0g, s0, 1e-6, "scatter_add_")
+  -- an index that is self itself: read whole first on every device (the kernels would read
+  -- indices that other threads are overwriting)
+  for _, op in ipairs({ "scatter_", "scatter_add_" }) do
+    local h = graphids.tensor({ 1, 0, 0, 0 })
+    local g = h:cuda()
+    local hs, gs = graphids.tensor({ 1000, 7, 0, 0 }), graphids.tensor({ 1000, 7, 0, 0 }):cuda()
+    h[op](h, 1, h, hs)
+    g[op](g, 1, g, gs)
+    close(g, h, 0, op .. " with an index aliasing self")
+  end
   local ok, err = pcall(function() return x:cuda():index_select(1, graphids.tensor({ 50 }):cuda()) end)
   assert(not ok and tostring(err):match("out of range"), "index range check: " .. tostring(err))
   local a, b = graphids.randn(3, 4), graphids.randn(3, 2):double()

@@ -204,20 +204,6 @@ static gids_status check_alpha(const char *op, gids_dtype dt, double alpha, sc_p
     return GIDS_OK;
 }
 
-/* index as contiguous i64, copied when it shares memory with self: the kernels read index while
- * writing self, so a write could change an index after its range was checked (and send a later
- * write out of bounds).  Reading a copy makes the result as if index had been read whole first. */
-static gids_status index_i64_unaliased(const char *op, const gids_tensor *self,
-                                       const gids_tensor *index, gids_tensor **idx) {
-    GIDS_TRY(gids_index_to_i64(op, "index", index, idx));
-    if ((*idx)->storage != self->storage) return GIDS_OK;
-    gids_tensor *copy = NULL;
-    gids_status st = gids_clone(&copy, *idx);
-    gids_tensor_release(*idx);
-    *idx = copy;
-    return st;
-}
-
 /* Shared body of scatter_, scatter_scalar_ and scatter_add_ (src NULL for the scalar form). */
 static gids_status scatter_impl(const char *op, int kind, gids_tensor *self, int dim,
                                 const gids_tensor *index, const gids_tensor *src,
@@ -230,7 +216,7 @@ static gids_status scatter_impl(const char *op, int kind, gids_tensor *self, int
     if (kind == SC_FILL) GIDS_TRY(gids_check_fits(op, self->dtype, value));
     GIDS_TRY(check_scatter_shapes(op, self, d, index, src));
     gids_tensor *idx = NULL;
-    GIDS_TRY(index_i64_unaliased(op, self, index, &idx));
+    GIDS_TRY(gids_index_to_i64(op, "index", index, &idx));
     sc_plan p = {0};
     p.kind = kind;
     p.dt = self->dtype;
@@ -271,41 +257,66 @@ static gids_status scatter_impl(const char *op, int kind, gids_tensor *self, int
 
 /* ---------------------------------------------------------------- public API */
 
-/* A src sharing memory with self would be read after some of its elements were written (the
- * kernels go in parallel): such a src is read from a copy, so the result is as if src had been
- * read whole first (numpy.add.at semantics).  *copy is NULL when src is used as it is. */
-static gids_status unalias_src(const gids_tensor *self, const gids_tensor **src,
-                               gids_tensor **copy) {
-    *copy = NULL;
-    if (self == NULL || *src == NULL || (*src)->storage != self->storage) return GIDS_OK;
-    GIDS_TRY(gids_clone(copy, *src));
-    *src = *copy;
+/* An index or src sharing memory with self would be read after some of self's elements were
+ * written (the kernels go in parallel, on every device): a write could change an index after its
+ * range was checked and send a later write out of bounds.  Such an operand is read from a copy,
+ * so the result is as if it had been read whole first (numpy.add.at semantics).  The copies (NULL
+ * when an operand is used as it is) are released by the caller. */
+static gids_status unalias(const gids_tensor *self, const gids_tensor **index,
+                           const gids_tensor **src, gids_tensor *copies[2]) {
+    const gids_tensor **ops[2] = {index, src};
+    copies[0] = copies[1] = NULL;
+    for (int i = 0; i < 2; i++) {
+        if (self == NULL || *ops[i] == NULL || (*ops[i])->storage != self->storage) continue;
+        GIDS_TRY(gids_clone(&copies[i], *ops[i]));
+        *ops[i] = copies[i];
+    }
     return GIDS_OK;
+}
+
+static gids_status scatter_on(gids_tensor *self, int dim, const gids_tensor *index,
+                              const gids_tensor *src) {
+    GIDS_ON_DEVICE("scatter_", scatter_, self, index, src)(self, dim, index, src);
+    return scatter_impl("scatter_", SC_SET, self, dim, index, src, gids_scalar_i(0));
+}
+
+static gids_status scatter_scalar_on(gids_tensor *self, int dim, const gids_tensor *index,
+                                     gids_scalar value) {
+    GIDS_ON_DEVICE("scatter_", scatter_scalar_, self, index)(self, dim, index, value);
+    return scatter_impl("scatter_", SC_FILL, self, dim, index, NULL, value);
+}
+
+static gids_status scatter_add_on(gids_tensor *self, int dim, const gids_tensor *index,
+                                  const gids_tensor *src) {
+    GIDS_ON_DEVICE("scatter_add_", scatter_add_, self, index, src)(self, dim, index, src);
+    return scatter_impl("scatter_add_", SC_ADD, self, dim, index, src, gids_scalar_i(0));
 }
 
 gids_status gids_scatter_(gids_tensor *self, int dim, const gids_tensor *index,
                           const gids_tensor *src) {
-    GIDS_ON_DEVICE("scatter_", scatter_, self, index, src)(self, dim, index, src);
-    gids_tensor *copy = NULL;
-    GIDS_TRY(unalias_src(self, &src, &copy));
-    gids_status st = scatter_impl("scatter_", SC_SET, self, dim, index, src, gids_scalar_i(0));
-    gids_tensor_release(copy);
+    gids_tensor *copies[2];
+    GIDS_TRY(unalias(self, &index, &src, copies));
+    gids_status st = scatter_on(self, dim, index, src);
+    gids_tensor_release(copies[0]), gids_tensor_release(copies[1]);
     return st;
 }
 
 gids_status gids_scatter_scalar_(gids_tensor *self, int dim, const gids_tensor *index,
                                  gids_scalar value) {
-    GIDS_ON_DEVICE("scatter_", scatter_scalar_, self, index)(self, dim, index, value);
-    return scatter_impl("scatter_", SC_FILL, self, dim, index, NULL, value);
+    const gids_tensor *none = NULL;
+    gids_tensor *copies[2];
+    GIDS_TRY(unalias(self, &index, &none, copies));
+    gids_status st = scatter_scalar_on(self, dim, index, value);
+    gids_tensor_release(copies[0]);
+    return st;
 }
 
 gids_status gids_scatter_add_(gids_tensor *self, int dim, const gids_tensor *index,
                               const gids_tensor *src) {
-    GIDS_ON_DEVICE("scatter_add_", scatter_add_, self, index, src)(self, dim, index, src);
-    gids_tensor *copy = NULL;
-    GIDS_TRY(unalias_src(self, &src, &copy));
-    gids_status st = scatter_impl("scatter_add_", SC_ADD, self, dim, index, src, gids_scalar_i(0));
-    gids_tensor_release(copy);
+    gids_tensor *copies[2];
+    GIDS_TRY(unalias(self, &index, &src, copies));
+    gids_status st = scatter_add_on(self, dim, index, src);
+    gids_tensor_release(copies[0]), gids_tensor_release(copies[1]);
     return st;
 }
 
@@ -337,7 +348,7 @@ static gids_status index_add_impl(const char *op, gids_tensor *self, int dim,
     GIDS_CHECK(self->ndim > 0 || n == 1, GIDS_ESHAPE,
                "%s: a 0-d self takes exactly 1 index, got %lld", op, (long long)n);
     gids_tensor *idx = NULL;
-    GIDS_TRY(index_i64_unaliased(op, self, index, &idx));
+    GIDS_TRY(gids_index_to_i64(op, "index", index, &idx));
     sc_plan p = {0};
     p.kind = SC_ADD;
     p.dt = self->dtype;
@@ -367,13 +378,18 @@ static gids_status index_add_impl(const char *op, gids_tensor *self, int dim,
     return GIDS_OK;
 }
 
+static gids_status index_add_on(gids_tensor *self, int dim, const gids_tensor *index,
+                                const gids_tensor *src, double alpha) {
+    GIDS_ON_DEVICE("index_add_", index_add_, self, index, src)(self, dim, index, src, alpha);
+    return index_add_impl("index_add_", self, dim, index, src, alpha);
+}
+
 gids_status gids_index_add_(gids_tensor *self, int dim, const gids_tensor *index,
                             const gids_tensor *src, double alpha) {
-    GIDS_ON_DEVICE("index_add_", index_add_, self, index, src)(self, dim, index, src, alpha);
-    gids_tensor *copy = NULL;
-    GIDS_TRY(unalias_src(self, &src, &copy));
-    gids_status st = index_add_impl("index_add_", self, dim, index, src, alpha);
-    gids_tensor_release(copy);
+    gids_tensor *copies[2];
+    GIDS_TRY(unalias(self, &index, &src, copies));
+    gids_status st = index_add_on(self, dim, index, src, alpha);
+    gids_tensor_release(copies[0]), gids_tensor_release(copies[1]);
     return st;
 }
 
