@@ -9,13 +9,7 @@ local filestore = require "graphids.track.filestore"
 
 local KEY = "0123456789abcdef0123456789abcdef"
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = require("graphids.io").read_file -- (nil when the file is not there)
 
 local function lines_of(text)
   local out = {}
