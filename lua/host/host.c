@@ -43,15 +43,17 @@ static int is_file(const char *path) {
 /* The stdlib root (the directory holding graphids/init.lua): $GRAPHIDS_STDLIB, else the
  * install layout (<exe>/../share/lua/5.4 for <prefix>/bin/graphids), else the source tree of
  * a build (<exe>/../../stdlib for build/bin/graphids, or the tree the program was built from,
- * for a build directory elsewhere).  NULL when none has it. */
+ * for a build directory elsewhere).  NULL when none has it (a $GRAPHIDS_STDLIB without
+ * graphids/init.lua included: the user chose it, so the others are not tried). */
 static const char *stdlib_dir(char *out, size_t n) {
+    char probe[PATH_MAX + 64];
     const char *env = getenv("GRAPHIDS_STDLIB");
     if (env != NULL && env[0] != '\0') {
         snprintf(out, n, "%s", env);
-        return out;
+        snprintf(probe, sizeof probe, "%s/graphids/init.lua", out);
+        return is_file(probe) ? out : NULL;
     }
     static const char *const rel[] = {"/../share/lua/5.4", "/../../stdlib"};
-    char probe[PATH_MAX + 64];
     for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
         snprintf(out, n, "%s%s", host_exe_dir(), rel[i]);
         snprintf(probe, sizeof probe, "%s/graphids/init.lua", out);
@@ -63,6 +65,21 @@ static const char *stdlib_dir(char *out, size_t n) {
     if (is_file(probe)) return out;
 #endif
     return NULL;
+}
+
+const char *host_stdlib_missing(char *buf, size_t n) {
+    char dir[PATH_MAX];
+    if (stdlib_dir(dir, sizeof dir) != NULL) return NULL;
+    const char *env = getenv("GRAPHIDS_STDLIB");
+    if (env != NULL && env[0] != '\0')
+        snprintf(buf, n,
+                 "the stdlib at $GRAPHIDS_STDLIB (%s) was not found: it has no "
+                 "graphids/init.lua",
+                 env);
+    else
+        snprintf(buf, n, "the graphids stdlib was not found beside %s (set GRAPHIDS_STDLIB)",
+                 host_exe_dir());
+    return buf;
 }
 
 /* Puts `first` in front of package[field] (LUA_PATH / LUA_CPATH entries stay, after it). */
@@ -125,9 +142,11 @@ static void stop_hook(lua_State *L, lua_Debug *ar) {
 static volatile sig_atomic_t sigint_count;
 
 /* As lua.c, the first Ctrl-C sets a hook that raises "interrupted!" at the next Lua
- * instruction.  A long C kernel (a big matmul) cannot be stopped half-way, so further presses
- * only say so; a session is not lost to an impatient second press.  The fourth press in one
- * call takes the default action, for a C call that would never return. */
+ * instruction.  A long C kernel (a big matmul) cannot be stopped half-way, so the second press
+ * only says so: a second press often comes right after the first, before anything could be
+ * seen, and killing the process then would lose a REPL session (its variables, its loaded
+ * data) to impatience.  The fourth press in one call takes the default action, for a C call
+ * that would never return; the message of the second says so (docs/lua-api.md, "The REPL"). */
 static void on_sigint(int sig) {
     static const char wait_msg[] = "\ngraphids: stopping when the running C operation returns "
                                    "(Ctrl-C twice more quits)\n";
@@ -182,6 +201,13 @@ int host_require_graphids(lua_State *L) {
     lua_pushliteral(L, "graphids");
     int status = host_docall(L, 1, 1);
     if (status == LUA_OK) lua_setglobal(L, "graphids");
+    char why[PATH_MAX + 128];
+    if (status != LUA_OK && host_stdlib_missing(why, sizeof why) != NULL) {
+        /* require's message lists a dozen paths and does not say which one was meant */
+        fprintf(stderr, "graphids: %s\n", why);
+        lua_pop(L, 1);
+        return status;
+    }
     return host_report(L, status);
 }
 
@@ -224,10 +250,12 @@ void host_print_version(lua_State *L) {
     const char *policy = getenv("OMP_WAIT_POLICY"), *spin = getenv("GOMP_SPINCOUNT");
     printf("waiting threads: OMP_WAIT_POLICY=%s GOMP_SPINCOUNT=%s\n", policy ? policy : "(unset)",
            spin ? spin : "(unset)");
-    char dir[PATH_MAX];
+    char dir[PATH_MAX], why[PATH_MAX + 128];
     const char *sd = stdlib_dir(dir, sizeof dir);
     char *real = sd != NULL ? realpath(sd, NULL) : NULL;
-    printf("stdlib: %s\n", real != NULL ? real : "not found (set GRAPHIDS_STDLIB)");
+    printf("stdlib: %s\n", real != NULL ? real
+                           : sd != NULL ? sd
+                                        : host_stdlib_missing(why, sizeof why));
     free(real);
     print_cuda_plugin();
 }

@@ -21,13 +21,18 @@ lua_State *host_newstate(void);
  * slash; "" when it cannot be found. */
 const char *host_exe_dir(void);
 
+/* NULL when the stdlib is found, else why not (in buf): $GRAPHIDS_STDLIB names a folder
+ * without graphids/init.lua, or no default place has it. */
+const char *host_stdlib_missing(char *buf, size_t n);
+
 /* lua_pcall with a traceback message handler and Ctrl-C turned into an "interrupted!" error
  * for the duration of the call. */
 int host_docall(lua_State *L, int narg, int nres);
 /* Prints the error at the top of the stack (if status != LUA_OK) to stderr and pops it. */
 int host_report(lua_State *L, int status);
 
-/* Sets the global `graphids` to require("graphids"); reports and returns the status. */
+/* Sets the global `graphids` to require("graphids"); reports and returns the status (an
+ * error naming the stdlib when it is missing). */
 int host_require_graphids(lua_State *L);
 
 /* Writes the `graphids version` report to stdout. */

@@ -11,6 +11,7 @@
  *
  * Exit codes: 0 success, 1 a Lua error (its traceback goes to stderr), 2 a bad command line.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,11 +43,51 @@ static const char usage[] =
     "history file (default ~/.graphids_history); OMP_NUM_THREADS sets the CPU threads;\n"
     "GOMP_SPINCOUNT (10000 unless it or OMP_WAIT_POLICY is set) how long a waiting thread spins.\n";
 
+/* The commands, for "did you mean" (the Lua ones are those the usage lists). */
+static const char *const commands[] = {"run",      "version", "gpu",  "help", "fit",  "test",
+                                       "pipeline", "runs",    "data", "ckpt", "track"};
+
+/* Edit distance (Levenshtein) of two short words; longer ones count as far apart. */
+static size_t edit_distance(const char *a, const char *b) {
+    size_t na = strlen(a), nb = strlen(b), row[33];
+    if (na > 32 || nb > 32) return (size_t)-1;
+    for (size_t j = 0; j <= nb; j++) row[j] = j;
+    for (size_t i = 1; i <= na; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= nb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[nb];
+}
+
+/* The command nearest to word, or NULL: within the distance graphids.orchestrate.cliargs
+ * .suggest allows (1 up to 4 letters, 2 up to 8, else 3), so both sides suggest alike. */
+static const char *nearest_command(const char *word) {
+    size_t len = strlen(word), limit = len <= 4 ? 1 : len <= 8 ? 2 : 3, best_d = (size_t)-1;
+    const char *best = NULL;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        size_t d =
+            len > 2 && strncmp(commands[i], word, len) == 0 ? 1 : edit_distance(word, commands[i]);
+        if (d < best_d) best = commands[i], best_d = d;
+    }
+    return best_d <= limit ? best : NULL;
+}
+
 static int usage_error(const char *fmt, const char *what) {
     fprintf(stderr, "graphids: ");
     fprintf(stderr, fmt, what);
     fprintf(stderr, "\n%s", usage);
     return HOST_EXIT_USAGE;
+}
+
+static int is_help(const char *arg) {
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
 }
 
 /* The global `arg` as lua.c builds it: arg[0] is the script, arg[1..] its arguments, negative
@@ -102,6 +143,12 @@ static int run_lua_command(lua_State *L, const char *cmd, char **argv, int argc)
     lua_call(L, 2, 1);
     int found = !lua_isnil(L, -1);
     lua_pop(L, 2);
+    char why[PATH_MAX + 128];
+    if (!found && host_stdlib_missing(why, sizeof why) != NULL) {
+        /* not an unknown command: no command written in Lua can be found */
+        fprintf(stderr, "graphids: %s: %s\n", cmd, why);
+        return HOST_EXIT_ERROR;
+    }
     if (!found) return -1;
     if (host_require_graphids(L) != LUA_OK) return HOST_EXIT_ERROR;
     lua_getglobal(L, "require");
@@ -124,6 +171,13 @@ static int run_lua_command(lua_State *L, const char *cmd, char **argv, int argc)
 static int dispatch(lua_State *L, int argc, char **argv) {
     if (argc < 2) return host_repl(L);
     const char *cmd = argv[1];
+    /* `run --help`, `version --help`, `gpu --help`: the usage (a script named --help would
+     * have to be run as ./--help) */
+    if (argc == 3 && is_help(argv[2]) &&
+        (strcmp(cmd, "run") == 0 || strcmp(cmd, "version") == 0 || strcmp(cmd, "gpu") == 0)) {
+        fputs(usage, stdout);
+        return 0;
+    }
     if (strcmp(cmd, "run") == 0) {
         if (argc < 3) return usage_error("%s: missing FILE.lua", "run");
         return run_file(L, argv, argc);
@@ -138,8 +192,10 @@ static int dispatch(lua_State *L, int argc, char **argv) {
         return 0;
     }
     if (strcmp(cmd, "gpu") == 0) {
-        if (argc != 3 || strcmp(argv[2], "info") != 0)
-            return usage_error("%s: expected 'gpu info'", argc > 2 ? argv[2] : "gpu");
+        if (argc < 3) return usage_error("%s: missing subcommand (expected 'gpu info')", "gpu");
+        if (strcmp(argv[2], "info") != 0)
+            return usage_error("gpu: unknown subcommand '%s' (expected 'gpu info')", argv[2]);
+        if (argc > 3) return usage_error("gpu info takes no arguments, got '%s'", argv[3]);
         return host_gpu_info();
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
@@ -149,6 +205,12 @@ static int dispatch(lua_State *L, int argc, char **argv) {
     if (cmd[0] == '-') return usage_error("unknown option '%s'", cmd);
     int code = run_lua_command(L, cmd, argv, argc);
     if (code >= 0) return code;
+    const char *near = nearest_command(cmd);
+    if (near != NULL) {
+        fprintf(stderr, "graphids: unknown command '%s' (did you mean '%s'?)\n%s", cmd, near,
+                usage);
+        return HOST_EXIT_USAGE;
+    }
     return usage_error("unknown command '%s'", cmd);
 }
 

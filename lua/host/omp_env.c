@@ -11,15 +11,45 @@
  * it.  A Lua interpreter or a C program that loads graphids itself must set it in its own
  * environment (docs/development.md).
  */
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "host_impl.h"
 
+/* The first start's stderr, kept open across the exec under this descriptor number. */
+#define SAVED_STDERR_ENV "GRAPHIDS_REEXEC_STDERR"
+
 void host_tune_openmp(char **argv) {
+    /* What libgomp says while it loads (an OMP_NUM_THREADS it ignores: "Invalid value for
+     * environment variable") it says in the first start and again in the second, which has
+     * the same environment.  So the second start loads with stderr on /dev/null and gets the
+     * real one back here, before main does anything: the message is printed once, and the
+     * variables (and so the thread count) stay as the user set them. */
+    const char *saved = getenv(SAVED_STDERR_ENV);
+    if (saved != NULL) {
+        int fd = atoi(saved);
+        if (fd > STDERR_FILENO && dup2(fd, STDERR_FILENO) == STDERR_FILENO) close(fd);
+        unsetenv(SAVED_STDERR_ENV);
+        return;
+    }
     if (getenv("OMP_WAIT_POLICY") != NULL || getenv("GOMP_SPINCOUNT") != NULL) return;
     if (setenv("GOMP_SPINCOUNT", "10000", 1) != 0) return;
+    int keep = fcntl(STDERR_FILENO, F_DUPFD, 3); /* no FD_CLOEXEC: it survives the exec */
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    char num[16];
+    if (keep >= 0 && null >= 0 && dup2(null, STDERR_FILENO) == STDERR_FILENO) {
+        snprintf(num, sizeof num, "%d", keep);
+        setenv(SAVED_STDERR_ENV, num, 1);
+    }
+    if (null >= 0) close(null);
     execv("/proc/self/exe", argv);
     /* No exec (no /proc): this run keeps libgomp's defaults; its child processes get the
      * variable. */
+    if (keep >= 0) {
+        dup2(keep, STDERR_FILENO);
+        close(keep);
+    }
+    unsetenv(SAVED_STDERR_ENV);
 }

@@ -201,30 +201,44 @@ static int incomplete(lua_State *L, int status) {
     return len >= k && strcmp(msg + len - k, eof) == 0;
 }
 
-static void print_results(lua_State *L, int base) {
+/* Writes s with its length: a Lua string may hold NUL bytes ("a\0b"), which %s would cut. */
+static void write_string(lua_State *L, int idx) {
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    if (s != NULL) fwrite(s, 1, len, stdout);
+}
+
+/* Prints the values above base; returns LUA_OK, or the status of a display that failed (a
+ * __tostring that raises), which is reported and counts as a failed entry. */
+static int print_results(lua_State *L, int base) {
     int n = lua_gettop(L) - base;
-    if (n <= 0) return;
+    if (n <= 0) return LUA_OK;
     if (helpers_ref != LUA_NOREF) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, helpers_ref);
         lua_getfield(L, -1, "show");
         lua_remove(L, -2);
         lua_insert(L, base + 1);
-        if (host_docall(L, n, 1) == LUA_OK) {
-            const char *s = lua_tostring(L, -1);
-            if (s != NULL) printf("%s\n", s);
-            lua_settop(L, base);
-            return;
+        int status = host_docall(L, n, 1);
+        if (status == LUA_OK) {
+            if (lua_type(L, -1) == LUA_TSTRING) {
+                write_string(L, -1);
+                fputc('\n', stdout);
+            }
+        } else {
+            host_report(L, status);
         }
-        host_report(L, LUA_ERRRUN);
         lua_settop(L, base);
-        return;
+        return status;
     }
     for (int i = base + 1; i <= base + n; i++) {
-        printf(i > base + 1 ? "\t%s" : "%s", luaL_tolstring(L, i, NULL));
+        if (i > base + 1) fputc('\t', stdout);
+        luaL_tolstring(L, i, NULL);
+        write_string(L, -1);
         lua_pop(L, 1);
     }
     printf("\n");
     lua_settop(L, base);
+    return LUA_OK;
 }
 
 /* Reads a continuation line and appends it to the entry at the top of the stack (which is
@@ -337,7 +351,7 @@ int host_repl(lua_State *L) {
         if (status == -2) continue;
         if (status == LUA_OK) status = host_docall(L, 0, LUA_MULTRET);
         if (status == LUA_OK) {
-            print_results(L, base);
+            if (print_results(L, base) != LUA_OK) failed = 1;
         } else {
             host_report(L, status);
             failed = 1;

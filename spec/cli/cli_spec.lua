@@ -53,6 +53,13 @@ describe("graphids fit|test|pipeline|runs", function()
     _, err, rc = proc.run({ "runs", "frobnicate" })
     assert.equal(2, rc)
     assert.truthy(err:find("unknown subcommand 'frobnicate'"), err)
+    -- only the listed subcommands: "init" is graphids.cli.data itself, ".build" a module path
+    for _, c in ipairs({ { "", "''" }, { "init", "'init'" }, { ".build", "'.build' (did you mean 'build'?)" },
+      { "convrt", "'convrt' (did you mean 'convert'?)" } }) do
+      _, err, rc = proc.run({ "data", c[1] })
+      assert.equal(2, rc, c[1])
+      assert.equal("graphids data: unknown subcommand " .. c[2], err:match("^[^\n]*"))
+    end
   end)
 
   it("exits 1 with the key path for a bad configuration or recipe", function()
@@ -237,8 +244,52 @@ describe("graphids fit|test|pipeline|runs", function()
     _, err, rc = proc.run({ "runs", "show", copy })
     assert.equal(1, rc)
     assert.truthy(err:find("resolved.json: not a JSON object", 1, true), err)
+    -- a damaged run with readable, tested metrics has no identity: it is not ranked as "nil nil nil"
+    assert(os.execute("cp " .. specenv.quote(run_dir) .. "/test_metrics.json " .. specenv.quote(run_dir) ..
+      "/.test_complete " .. specenv.quote(copy) .. "/"))
+    out, err, rc = proc.run({ "runs", "compare", "--lake-root", lake, "--json" })
+    assert.equal(0, rc, err)
+    assert.same({ "focal" }, { json.decode(out)[1].variant, json.decode(out)[2] })
     assert(gio.remove_tree(gio.join(lake, "synthetic", "gat", "broken")))
     assert.equal(before, tiny.snapshot(run_dir, true))
+  end)
+
+  it("runs: a non-finite leaderboard value prints as null or nan, an unexpected error as one line", function()
+    local cli = require "graphids.cli.runs"
+    local runs = require "graphids.orchestrate.runs"
+    local function rec(variant, seed, f1)
+      return { dir = variant .. seed, status = "tested", metrics = { ["test/f1_macro"] = f1 }, problems = {},
+        identity = { dataset = "d", stage = "gat", variant = variant, seed = seed } }
+    end
+    local records = { rec("nan", 1, math.huge), rec("nan", 2, -math.huge), rec("ok", 1, 0.5) }
+    local scan = runs.scan
+    local said = { out = {}, err = {} }
+    local real_out, real_err = io.stdout, io.stderr
+    local function sink(t)
+      return { write = function(_, ...) table.move({ ... }, 1, select("#", ...), #t + 1, t) end }
+    end
+    local function call(args)
+      said.out, said.err = {}, {}
+      io.stdout, io.stderr = sink(said.out), sink(said.err) -- luacheck: ignore 122
+      local ok, rc = pcall(cli.main, args)
+      io.stdout, io.stderr = real_out, real_err -- luacheck: ignore 122
+      assert(ok, rc)
+      return rc, table.concat(said.out), table.concat(said.err)
+    end
+    runs.scan = function() return records end
+    local rc, out, err = call({ "compare", "--lake-root", tmp, "--json" })
+    assert.equal(0, rc, err)
+    local rows = json.decode(out)
+    assert.same({ "ok", "nan" }, { rows[1].variant, rows[2].variant })
+    assert.same({ json.null, json.null, json.null }, { rows[2].mean, rows[2].std, rows[2].max })
+    rc, out = call({ "compare", "--lake-root", tmp })
+    assert.equal(0, rc)
+    assert.truthy(out:find("2%s+d%s+gat%s+nan%s+2%s+nan%s+nan%s+%-inf%s+inf\n"), out)
+    runs.scan = function() error(tmp .. "/x/resolved.json: something unforeseen", 0) end
+    rc, out, err = call({ "list", "--lake-root", tmp, "--json" })
+    runs.scan = scan
+    assert.same({ 1, "", "graphids runs list: " .. tmp .. "/x/resolved.json: something unforeseen\n" },
+      { rc, out, err })
   end)
 
   it("prints the pipeline plan with --dry-run and writes nothing", function()

@@ -114,6 +114,17 @@ describe("graphids host", function()
         "print(os.getenv('GOMP_SPINCOUNT'), ...)\n")
       assert.are.equal("10000\tx\n", out) -- the script read from stdin after the second start
     end)
+
+    it("prints libgomp's warning for a bad OMP_NUM_THREADS once, and keeps the value and stderr", function()
+      local out, err, rc = sh("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_NUM_THREADS=abc " .. q(host) ..
+        " -e " .. q("print(os.getenv('OMP_NUM_THREADS'), os.getenv('GRAPHIDS_REEXEC_STDERR')) " ..
+        "io.stderr:write('script says\\n')"))
+      assert.are.equal(0, rc, err)
+      assert.are.equal("abc\tnil\n", out)
+      local _, warnings = err:gsub("Invalid value for environment variable OMP_NUM_THREADS", "")
+      assert.are.equal(1, warnings, err)
+      assert.matches("script says\n$", err)
+    end)
   end)
 
   describe("run FILE", function()
@@ -172,11 +183,29 @@ print(graphids.tensor({{1, 2}, {3, 4}}):t():totable()[1][2])
         or cuda:match("^not available: the CUDA plugin %S+ found no usable GPU: "), cuda)
     end)
 
-    it("help prints the commands", function()
+    it("help prints the commands, as --help after run, version and gpu does", function()
       local out, _, rc = graphids("help")
       assert.are.equal(0, rc)
       assert.matches("run FILE%.lua", out)
       assert.matches("%-e CODE", out)
+      for _, args in ipairs({ "run --help", "version --help", "gpu --help", "gpu -h" }) do
+        local o, err, code = graphids(args)
+        assert.are.equal(0, code, args .. ": " .. err)
+        assert.are.equal(out, o, args)
+      end
+    end)
+
+    it("names a GRAPHIDS_STDLIB without the stdlib, not an unknown command", function()
+      local env = "GRAPHIDS_STDLIB=/nonexistent/stdlib "
+      local want = "the stdlib at $GRAPHIDS_STDLIB (/nonexistent/stdlib) was not found: it has no " ..
+        "graphids/init.lua"
+      local out, err, rc = sh(env .. q(host) .. " runs list")
+      assert.are.same({ "", "graphids: runs: " .. want .. "\n", 1 }, { out, err, rc })
+      out, err, rc = sh(env .. q(host) .. " -e 1")
+      assert.are.same({ "", "graphids: " .. want .. "\n", 1 }, { out, err, rc })
+      out, err, rc = sh(env .. q(host) .. " version")
+      assert.are.equal(0, rc, err)
+      assert.truthy(out:find("\nstdlib: " .. want .. "\n", 1, true), out)
     end)
   end)
 
@@ -187,6 +216,10 @@ print(graphids.tensor({{1, 2}, {3, 4}}):t():totable()[1][2])
       { "run", "run: missing FILE%.lua" },
       { "-e", "%-e: missing CODE" },
       { "version extra", "version takes no arguments, got 'extra'" },
+      { "gpu info extra", "gpu info takes no arguments, got 'extra'" },
+      { "gpu inof", "gpu: unknown subcommand 'inof' %(expected 'gpu info'%)" },
+      { "fitt", "unknown command 'fitt' %(did you mean 'fit'%?%)" },
+      { "pipelin", "unknown command 'pipelin' %(did you mean 'pipeline'%?%)" },
     }
     for _, c in ipairs(cases) do
       it("'" .. c[1] .. "' exits 2 with a message and the usage", function()
@@ -233,6 +266,20 @@ print(graphids.tensor({{1, 2}, {3, 4}}):t():totable()[1][2])
       assert.are.equal("10 20 30 \n7\n42\n", out)
     end)
 
+    it("prints strings with NUL bytes whole", function()
+      local out, err, rc = graphids("", "'a\\0b', 'c'\n")
+      assert.are.equal(0, rc, err)
+      assert.are.equal("a\0b\tc\n", out)
+    end)
+
+    it("exits 1 when showing a value failed, as when running an entry failed", function()
+      local bad = "setmetatable({}, {__tostring = function() error('no show') end})\n"
+      local out, err, rc = graphids("", bad .. "print('still here')\n")
+      assert.are.equal(1, rc)
+      assert.matches("no show", err)
+      assert.are.equal("still here\n", out)
+    end)
+
     it("reports an error and keeps going, then exits 1 so a script's caller sees it", function()
       local out, err, rc = graphids("", "error('first')\nprint('still here')\n")
       assert.are.equal(1, rc)
@@ -264,6 +311,16 @@ print(graphids.tensor({{1, 2}, {3, 4}}):t():totable()[1][2])
       assert.matches("'alive'", h)
       assert.is_falsy(h:find("cancelled", 1, true))
     end)
+
+    it("survives a second Ctrl-C in a long C call (it says so) and quits on the fourth", function()
+      if skip.unless(has_pexpect, "python3 with pexpect is not available to drive a terminal") then
+        return
+      end
+      local out, err, rc = sh(("GRAPHIDS_HISTORY= python3 spec/host/repl_sigint_pty.py %s"):format(q(host)))
+      assert.are.equal("", err)
+      assert.are.equal(0, rc, out)
+      assert.matches("ok", out)
+    end)
   end)
 end)
 
@@ -287,6 +344,29 @@ describe("graphids.repl", function()
       long[i] = i * 1000
     end
     assert.matches("^{\n  1000,\n  2000,", repl.show(long))
+  end)
+
+  it("shows the first max_items keys of a big table in order without sorting them all", function()
+    local calls = 0
+    local mt = { __tostring = function(s)
+      calls = calls + 1
+      return string.format("k%06d", s.i)
+    end }
+    local t = {}
+    for i = 10000, 1, -1 do
+      t[setmetatable({ i = i }, mt)] = i
+    end
+    local shown = repl.show(t)
+    assert.matches("^{\n  %[k000001%] = 1,\n  %[k000002%] = 2,\n", shown)
+    assert.matches("\n  %[k000100%] = 100,\n  %.%.%.\n}$", shown)
+    -- sorting all 10 000 keys compares (and so names) each key about 28 times
+    assert.is_true(calls < 40000, calls .. " __tostring calls")
+    local mixed = { "a", "b", z = 1, y = 2, [10] = 3, [2.5] = 4 }
+    repl.max_items = 4
+    local ok, res = pcall(repl.show, mixed)
+    repl.max_items = 100
+    assert(ok, res)
+    assert.are.equal('{"a", "b", [2.5] = 4, [10] = 3, ...}', res)
   end)
 
   it("shows tensors in full at the top and by their summary line inside tables", function()

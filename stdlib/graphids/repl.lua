@@ -34,6 +34,41 @@ local function key_less(a, b)
   return tostring(a) < tostring(b)
 end
 
+-- The first k of the non-array keys of t (those outside 1..n) in key_less order, and how many
+-- there are.  A table of a million keys shows 100: a max-heap of the k least seen so far costs
+-- n log k comparisons, where sorting every key to show a few took seconds.
+local function first_keys(t, n, k)
+  local heap, count = {}, 0
+  local function sift_down(i)
+    while true do
+      local l, r, top = 2 * i, 2 * i + 1, i
+      if l <= #heap and key_less(heap[top], heap[l]) then top = l end
+      if r <= #heap and key_less(heap[top], heap[r]) then top = r end
+      if top == i then return end
+      heap[i], heap[top] = heap[top], heap[i]
+      i = top
+    end
+  end
+  for key in pairs(t) do
+    if not (math.type(key) == "integer" and key >= 1 and key <= n) then
+      count = count + 1
+      if #heap < k then
+        heap[#heap + 1] = key
+        local i = #heap -- sift up: the greatest key stays at the root
+        while i > 1 and key_less(heap[i // 2], heap[i]) do
+          heap[i], heap[i // 2] = heap[i // 2], heap[i]
+          i = i // 2
+        end
+      elseif k > 0 and key_less(key, heap[1]) then
+        heap[1] = key
+        sift_down(1)
+      end
+    end
+  end
+  table.sort(heap, key_less)
+  return heap, count
+end
+
 local format
 
 local function format_table(t, depth, seen, indent)
@@ -48,23 +83,13 @@ local function format_table(t, depth, seen, indent)
   for i = 1, math.min(n, M.max_items) do
     parts[#parts + 1] = format(t[i], depth + 1, seen, indent .. "  ")
   end
-  local keys = {}
-  for k in pairs(t) do
-    if not (math.type(k) == "integer" and k >= 1 and k <= n) then
-      keys[#keys + 1] = k
-    end
-  end
-  table.sort(keys, key_less)
-  for i = 1, #keys do
-    if #parts >= M.max_items then
-      break
-    end
-    local k = keys[i]
+  local keys, nkeys = first_keys(t, n, math.max(M.max_items - #parts, 0))
+  for _, k in ipairs(keys) do
     local ks = is_identifier(k) and k or "[" .. format(k, depth + 1, seen, indent) .. "]"
     parts[#parts + 1] = ks .. " = " .. format(t[k], depth + 1, seen, indent .. "  ")
   end
   seen[t] = nil
-  if n + #keys > #parts then
+  if n + nkeys > #parts then
     parts[#parts + 1] = "..."
   end
   if #parts == 0 then

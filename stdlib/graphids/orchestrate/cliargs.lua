@@ -6,8 +6,22 @@
 --   local tla = A.kv_table(o["--tla"])   -- {k = decoded value}; set = A.kv_list(o["--set"])
 -- Usage errors return nil, message (the commands exit with 2).  `--opt=value` is accepted too.
 local config = require "graphids.config"
+local edit_distance = require("graphids.nn._util").edit_distance
 
 local M = {}
+
+-- " (did you mean 'x'?)" naming the candidate nearest to word (an abbreviation, or an edit
+-- distance that grows with the word's length), else "".
+function M.suggest(word, candidates)
+  local best, best_d = nil, math.huge
+  for _, name in ipairs(candidates) do
+    local d = (#word > 2 and name:sub(1, #word) == word) and 1 or edit_distance(word, name)
+    if d < best_d then best, best_d = name, d end
+  end
+  local limit = #word <= 4 and 1 or (#word <= 8 and 2 or 3)
+  if best ~= nil and best_d <= limit then return " (did you mean '" .. best .. "'?)" end
+  return ""
+end
 
 local function set_of(list)
   local s = {}
@@ -43,7 +57,11 @@ function M.parse(args, spec)
         o[name] = v
       end
     elseif a:sub(1, 1) == "-" and a ~= "-" then
-      return nil, "unknown option '" .. a .. "'"
+      local known = { "--help" }
+      for _, field in ipairs({ "value", "multi", "flag" }) do
+        table.move(spec[field] or {}, 1, #(spec[field] or {}), #known + 1, known)
+      end
+      return nil, "unknown option '" .. a .. "'" .. M.suggest(name, known)
     else
       o.positional[#o.positional + 1] = a
     end

@@ -54,6 +54,12 @@ function M.read(dir)
   local metrics, merr = read_object(gio.join(dir, "test_metrics.json"))
   if metrics == false then
     problems[#problems + 1], metrics = merr, nil
+  elseif metrics then
+    -- the runtime writes a non-finite value as null; a file that holds one anyway (1e999 reads
+    -- as inf) gets null too, as a tracking record does, so it neither ranks nor breaks --json
+    for k, v in pairs(metrics) do
+      if type(v) == "number" and not M.finite(v) then metrics[k] = json.null end
+    end
   end
   return { dir = dir, identity = type(cfg.identity) == "table" and cfg.identity or {},
     status = #problems > 0 and "damaged" or status_of(dir), config = cfg, metrics = metrics,
@@ -97,6 +103,10 @@ function M.filter(list, want)
   return out
 end
 
+function M.finite(v)
+  return v == v and v ~= math.huge and v ~= -math.huge
+end
+
 -- The default headline metric of a run: macro F1 for classifiers, F1 for anomaly detectors.
 function M.metric_of(r, metric)
   local m = r.metrics
@@ -111,12 +121,14 @@ function M.metric_of(r, metric)
 end
 
 -- Rows {dataset, stage, variant, n, mean, std, min, max, seeds} over the tested runs, grouped by
--- (dataset, stage, variant), best mean first (ties by name).
+-- (dataset, stage, variant), best mean first (ties by name; a NaN mean last).  Only status
+-- "tested" counts: a run re-fitted after its test ("trained") still holds the old weights' metrics
+-- (test_metrics.json, or its tracking store's test run), and a "damaged" run has no identity.
 function M.leaderboard(list, opts)
   opts = opts or {}
   local groups, keys = {}, {}
   for _, r in ipairs(list) do
-    local v = M.metric_of(r, opts.metric)
+    local v = r.status == "tested" and M.metric_of(r, opts.metric) or nil
     if v ~= nil then
       local id = r.identity
       local key = table.concat({ tostring(id.dataset), tostring(id.stage), tostring(id.variant) }, "/")
@@ -142,8 +154,12 @@ function M.leaderboard(list, opts)
     g.key = key
     rows[#rows + 1] = g
   end
+  -- a NaN mean (+inf and -inf in one group) compares false both ways: an invalid order for
+  -- table.sort, and it would land anywhere
   table.sort(rows, function(a, b)
-    if a.mean ~= b.mean then return a.mean > b.mean end
+    local na, nb = a.mean ~= a.mean, b.mean ~= b.mean
+    if na ~= nb then return nb end
+    if not na and a.mean ~= b.mean then return a.mean > b.mean end
     return a.key < b.key
   end)
   return rows
@@ -163,8 +179,7 @@ end
 local function test_metrics(run)
   local out = {}
   for k, v in pairs(run.metrics) do
-    local finite = v == v and v ~= math.huge and v ~= -math.huge
-    out[metric_name(k)] = finite and v or json.null
+    out[metric_name(k)] = M.finite(v) and v or json.null
   end
   return out
 end

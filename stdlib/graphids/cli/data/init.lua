@@ -33,9 +33,14 @@ function M.main(args)
     usage(name and io.stdout or io.stderr)
     return name and 0 or 2
   end
-  local mod = load(name)
+  -- only the listed names: any other would reach require ("" or ".build" names a file, "init"
+  -- this module)
+  local known = false
+  for _, sub in ipairs(SUBCOMMANDS) do known = known or sub == name end
+  local mod = known and load(name) or nil
   if mod == nil then
-    io.stderr:write("graphids data: unknown subcommand '", name, "'\n\n")
+    local hint = require("graphids.orchestrate.cliargs").suggest(name, SUBCOMMANDS)
+    io.stderr:write("graphids data: unknown subcommand '", name, "'", hint, "\n\n")
     usage(io.stderr)
     return 2
   end

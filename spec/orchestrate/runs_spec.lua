@@ -1,0 +1,57 @@
+-- runs_spec.lua -- graphids.orchestrate.runs without the host: the leaderboard ranks only tested
+-- runs (not a run re-fitted after its test, nor a damaged one), orders a NaN mean last, and a
+-- run dir's non-finite metric reads as null, as a tracking record's does.
+local gio = require "graphids.io"
+local json = require "graphids.json"
+local proc = require "trainer.support.proc"
+local runs = require "graphids.orchestrate.runs"
+
+local function rec(variant, seed, status, f1)
+  return { identity = { dataset = "d", stage = "gat", variant = variant, seed = seed }, status = status,
+    metrics = { ["test/f1_macro"] = f1 } }
+end
+
+describe("graphids.orchestrate.runs.leaderboard", function()
+  it("ranks only tested runs: a re-fitted (trained) or damaged run's metrics are not its weights'", function()
+    local rows = runs.leaderboard({ rec("a", 0, "tested", 0.75), rec("a", 1, "trained", 0.25),
+      rec("a", 2, "incomplete", 0.25),
+      { identity = {}, status = "damaged", metrics = { ["test/f1_macro"] = 0.5 } } })
+    assert.equal(1, #rows)
+    assert.same({ "d", "gat", "a", 1, 0.75, { 0 } }, { rows[1].dataset, rows[1].stage, rows[1].variant,
+      rows[1].n, rows[1].mean, rows[1].seeds })
+  end)
+
+  it("orders a NaN mean (+inf and -inf in one group) last, the others best first", function()
+    local list = { rec("nan", 0, "tested", math.huge), rec("nan", 1, "tested", -math.huge),
+      rec("low", 0, "tested", 0.25), rec("inf", 0, "tested", math.huge), rec("high", 0, "tested", 0.75) }
+    for _ = 1, 2 do
+      local order = {}
+      for i, g in ipairs(runs.leaderboard(list)) do order[i] = g.variant end
+      assert.same({ "inf", "high", "low", "nan" }, order)
+      list = { list[5], list[4], list[3], list[2], list[1] } -- the input order does not matter
+    end
+  end)
+end)
+
+describe("graphids.orchestrate.runs.read", function()
+  local tmp
+  setup(function() tmp = proc.tmpdir() end)
+  teardown(function() proc.rmtree(tmp) end)
+
+  it("reads a non-finite metric of test_metrics.json (1e999) as null, as the tracking records do", function()
+    local dir = gio.join(tmp, "d/gat/a/seed_0")
+    assert(gio.mkdir_p(dir))
+    assert(gio.write_json(gio.join(dir, "resolved.json"), { identity = { dataset = "d", stage = "gat",
+      variant = "a", seed = 0 } }))
+    local f = assert(io.open(gio.join(dir, "test_metrics.json"), "w"))
+    f:write('{"test/f1_macro": 1e999, "test/auroc": -1e999, "test/accuracy": 0.5}')
+    f:close()
+    assert(io.open(gio.join(dir, ".test_complete"), "w")):close()
+    local r = runs.read(dir)
+    assert.equal("tested", r.status)
+    assert.same({ ["test/f1_macro"] = json.null, ["test/auroc"] = json.null, ["test/accuracy"] = 0.5 },
+      r.metrics)
+    assert.same({}, runs.leaderboard({ r }))
+    assert.equal(0.5, runs.leaderboard({ r }, { metric = "test/accuracy" })[1].mean)
+  end)
+end)
