@@ -208,6 +208,21 @@ static void write_string(lua_State *L, int idx) {
     if (s != NULL) fwrite(s, 1, len, stdout);
 }
 
+/* The display without graphids.repl (a stdlib without it): the values' tostring, tab-separated,
+ * as the stand-alone lua shows them.  Called protected: a __tostring may raise. */
+static int show_plain(lua_State *L) {
+    int n = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= n; i++) {
+        if (i > 1) luaL_addchar(&b, '\t');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    return 1;
+}
+
 /* Prints the values above base; returns LUA_OK, or the status of a display that failed (a
  * __tostring that raises), which is reported and counts as a failed entry. */
 static int print_results(lua_State *L, int base) {
@@ -217,28 +232,21 @@ static int print_results(lua_State *L, int base) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, helpers_ref);
         lua_getfield(L, -1, "show");
         lua_remove(L, -2);
-        lua_insert(L, base + 1);
-        int status = host_docall(L, n, 1);
-        if (status == LUA_OK) {
-            if (lua_type(L, -1) == LUA_TSTRING) {
-                write_string(L, -1);
-                fputc('\n', stdout);
-            }
-        } else {
-            host_report(L, status);
+    } else {
+        lua_pushcfunction(L, show_plain);
+    }
+    lua_insert(L, base + 1);
+    int status = host_docall(L, n, 1);
+    if (status == LUA_OK) {
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            write_string(L, -1);
+            fputc('\n', stdout);
         }
-        lua_settop(L, base);
-        return status;
+    } else {
+        host_report(L, status);
     }
-    for (int i = base + 1; i <= base + n; i++) {
-        if (i > base + 1) fputc('\t', stdout);
-        luaL_tolstring(L, i, NULL);
-        write_string(L, -1);
-        lua_pop(L, 1);
-    }
-    printf("\n");
     lua_settop(L, base);
-    return LUA_OK;
+    return status;
 }
 
 /* Reads a continuation line and appends it to the entry at the top of the stack (which is

@@ -280,6 +280,20 @@ print(graphids.tensor({{1, 2}, {3, 4}}):t():totable()[1][2])
       assert.are.equal("still here\n", out)
     end)
 
+    it("shows values without graphids.repl too, a raising __tostring reported (it aborted)", function()
+      -- a stdlib without repl.lua: every other module linked in from the real one
+      local dir = os.tmpname() .. ".stdlib"
+      assert(os.execute("mkdir -p " .. q(dir .. "/graphids") .. " && for f in stdlib/graphids/*; do " ..
+        "[ \"$(basename $f)\" = repl.lua ] || ln -s \"$PWD/$f\" " .. q(dir .. "/graphids") .. "/; done"))
+      local bad = "setmetatable({}, {__tostring = function() error('no show') end})\n"
+      local out, err, rc = sh("GRAPHIDS_STDLIB=" .. q(dir) .. " " .. q(host), bad .. "1, 'a'\n")
+      os.execute("rm -rf " .. q(dir))
+      assert.are.equal(1, rc, err)
+      assert.matches("REPL helpers unavailable", err)
+      assert.matches("no show", err)
+      assert.are.equal("1\ta\n", out)
+    end)
+
     it("reports an error and keeps going, then exits 1 so a script's caller sees it", function()
       local out, err, rc = graphids("", "error('first')\nprint('still here')\n")
       assert.are.equal(1, rc)
