@@ -16,7 +16,8 @@ local function reference(p, steps, cfg, decoupled)
     local g = 2 * p
     if cfg.maximize then g = -g end
     if decoupled then p = p * (1 - lr * wd) else g = g + wd * p end
-    m = m + (1 - b1) * (g - m)
+    -- torch's exp_avg.lerp_(g, 1 - b1): from the far end when the weight is >= 0.5
+    m = (1 - b1) >= 0.5 and g - (g - m) * (1 - (1 - b1)) or m + (1 - b1) * (g - m)
     v = v * b2 + (1 - b2) * g * g
     vmax = math.max(vmax, v)
     local denom = math.sqrt(cfg.amsgrad and vmax or v) / math.sqrt(1 - b2 ^ t) + eps
@@ -44,6 +45,20 @@ local function expect(Opt, cfg, steps, decoupled, tol)
 end
 
 describe("graphids.optim.Adam", function()
+  it("keeps the grad exactly as the first moment when beta1 = 0 (torch's lerp from the far end)", function()
+    local graphids = require "graphids"
+    for _, dtype in ipairs({ "f32", "f64" }) do
+      local p = graphids.zeros(1, { dtype = dtype }):requires_grad_()
+      local opt = optim.Adam({ p }, { lr = 0.1, betas = { 0, 0.999 } })
+      for _, g in ipairs({ 1.0, 1e-3 }) do
+        p.grad = graphids.tensor({ g }, { dtype = dtype })
+        opt:step()
+      end
+      -- m + 1 * (g - m) would round: 0.0009999871 in f32
+      assert.equal(graphids.tensor({ 1e-3 }, { dtype = dtype }):item(), opt.state[p].exp_avg:item())
+    end
+  end)
+
   it("moves each parameter by about lr against the sign of its grad on the first step", function()
     -- m = 0.1 g, v = 0.001 g^2; bias-corrected m / (sqrt(v) + eps) = g / (|g| + eps)
     local p, opt = run(optim.Adam, { lr = 0.1 }, 1)

@@ -102,6 +102,32 @@ describe("graphids.optim.lr_scheduler", function()
       assert.equal(12, s.last_epoch)
     end)
 
+  it("SequentialLR: a milestone of 0 starts the second scheduler at once (torch)", function()
+    local opt = sgd(0.1)
+    local e = sched.ExponentialLR(opt, 0.8)
+    local lin = sched.LinearLR(opt, { start_factor = 0.5, total_iters = 3 })
+    local s = sched.SequentialLR(opt, { e, lin }, { 0 })
+    h.near(lrs(s, 4), { 0.05, 0.1 * (0.5 + 0.5 / 3), 0.1 * (0.5 + 1 / 3), 0.1, 0.1 }, TOL)
+  end)
+
+  it("ReduceLROnPlateau floors a param group added later with a single min_lr, and refuses a " ..
+    "list that names no floor for it", function()
+    local opt = sgd(0.05)
+    local s = sched.ReduceLROnPlateau(opt, { patience = 0, factor = 0.1, min_lr = 0.01 })
+    s:step(1.0)
+    s:step(1.0)
+    opt:add_param_group({ params = { common.param({ 2.0 }) }, lr = 0.05 })
+    s:step(1.0)
+    s:step(1.0)
+    h.near(s:get_last_lr(), { 0.01, 0.01 }, TOL)
+    local opt2 = sgd(0.05)
+    local s2 = sched.ReduceLROnPlateau(opt2, { patience = 0, min_lr = { 0.01 } })
+    s2:step(1.0)
+    opt2:add_param_group({ params = { common.param({ 2.0 }) }, lr = 0.05 })
+    h.errors("ReduceLROnPlateau: min_lr lists 1 values but the optimizer now has 2 param groups",
+      s2.step, s2, 1.0)
+  end)
+
   it("ReduceLROnPlateau (max, abs) takes one-element tensors as metrics", function()
     local opt = sgd(0.1)
     local s = sched.ReduceLROnPlateau(opt, { mode = "max", threshold_mode = "abs", threshold = 0.5,

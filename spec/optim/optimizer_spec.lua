@@ -172,6 +172,9 @@ describe("graphids.optim.Optimizer", function()
     h.errors("SGD: param group 2: parameter 1 appears more than once", optim.SGD,
       { { params = { p } }, { params = { p } } })
     h.errors("SGD: params must be a list of tensors or of param groups, got nil", optim.SGD, nil)
+    -- a transposed leaf would only fail at its first step, inside the fused update
+    local t = require("graphids").randn({ 4, 3 }):t():requires_grad_()
+    h.errors("Adam: parameter 1 %(shape %[3,4%]%) is not contiguous", optim.Adam, { t })
   end)
 
   it("keys state dicts by parameter position across groups, with each group's options", function()

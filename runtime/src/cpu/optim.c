@@ -46,6 +46,10 @@ static gids_status check_param_(const char *op, const gids_tensor *param) {
         /* Scalars are computed in double and rounded once, as torch computes them in Python. */   \
         const T b2 = (T)cfg->beta2, eps = (T)cfg->eps, wd = (T)cfg->weight_decay;                  \
         const T one_b1 = (T)(1.0 - cfg->beta1), one_b2 = (T)(1.0 - cfg->beta2);                    \
+        /* torch's lerp_(grad, 1 - beta1): from the far end when the weight is >= 0.5, so that     \
+         * beta1 = 0 gives the grad exactly */                                                     \
+        const bool far = one_b1 >= (T)0.5;                                                         \
+        const T rest = (T)1 - one_b1;                                                              \
         const T bc2_sqrt = (T)sqrt(1.0 - pow(cfg->beta2, (double)cfg->step));                      \
         const T step_size = (T)(cfg->lr / (1.0 - pow(cfg->beta1, (double)cfg->step)));             \
         const T decay = (T)(1.0 - cfg->lr * cfg->weight_decay);                                    \
@@ -59,7 +63,7 @@ static gids_status check_param_(const char *op, const gids_tensor *param) {
                 else                                                                               \
                     gi = gi + wd * p[i];                                                           \
             }                                                                                      \
-            m[i] = m[i] + one_b1 * (gi - m[i]);                                                    \
+            m[i] = far ? gi - (gi - m[i]) * rest : m[i] + one_b1 * (gi - m[i]);                    \
             v[i] = v[i] * b2 + one_b2 * gi * gi;                                                   \
             T vi = v[i];                                                                           \
             if (vmax) vi = vmax[i] = FMAX(vmax[i], v[i]);                                          \

@@ -85,7 +85,8 @@ static gids_status check_like_(const char *op, const char *what, const gids_tens
 /* ---------------------------------------------------------------- Adam / AdamW */
 template <typename T> struct adam_scalars {
     T b2, eps, wd, one_b1, one_b2, bc2_sqrt, step_size, decay;
-    bool decoupled, maximize;
+    T rest; /* 1 - one_b1: torch's lerp from the far end when one_b1 >= 0.5 (the CPU's) */
+    bool decoupled, maximize, far;
 };
 
 /* Element i of one parameter's update (the CPU's arithmetic, rounded step by step). */
@@ -101,7 +102,8 @@ __device__ __forceinline__ void adam_elem(T *p, const T *g, T *m, T *v, T *vmax,
         else
             gi = add_rn(gi, mul_rn(c.wd, pi));
     }
-    T mi = add_rn(m[i], mul_rn(c.one_b1, sub_rn(gi, m[i])));
+    T mi = c.far ? sub_rn(gi, mul_rn(sub_rn(gi, m[i]), c.rest))
+                 : add_rn(m[i], mul_rn(c.one_b1, sub_rn(gi, m[i])));
     T vi = add_rn(mul_rn(v[i], c.b2), mul_rn(mul_rn(c.one_b2, gi), gi));
     m[i] = mi;
     v[i] = vi;
@@ -150,6 +152,8 @@ static adam_scalars<T> adam_scalars_of(const gids_adam_cfg *cfg, int64_t step) {
     c.eps = (T)cfg->eps;
     c.wd = (T)cfg->weight_decay;
     c.one_b1 = (T)(1.0 - cfg->beta1);
+    c.far = c.one_b1 >= (T)0.5;
+    c.rest = (T)1 - c.one_b1;
     c.one_b2 = (T)(1.0 - cfg->beta2);
     c.bc2_sqrt = (T)sqrt(1.0 - pow(cfg->beta2, (double)step));
     c.step_size = (T)(cfg->lr / (1.0 - pow(cfg->beta1, (double)step)));

@@ -411,11 +411,16 @@ function SequentialLR:__init(optimizer, ...)
   self.last_epoch = last_epoch + 1
   self.optimizer = optimizer
   -- back to the initial lrs, undo the step each scheduler took when it was built, and start
-  -- the first one
+  -- the one whose epochs these are: schedulers[k + 1] runs from epoch milestones[k] on, so a
+  -- milestone of 0 starts the second one (as torch's bisect_right)
   for _, group in ipairs(optimizer.param_groups) do group.lr = group.initial_lr end
   for _, s in ipairs(self._schedulers) do s.last_epoch = s.last_epoch - 1 end
-  self._schedulers[1]:_initial_step()
-  self._last_lr = self._schedulers[1]:get_last_lr()
+  local first = 1
+  for _, m in ipairs(self._milestones) do
+    if m <= self.last_epoch then first = first + 1 end
+  end
+  self._schedulers[first]:_initial_step()
+  self._last_lr = self._schedulers[first]:get_last_lr()
 end
 
 function SequentialLR:step(epoch)
@@ -489,6 +494,9 @@ function ReduceLROnPlateau:__init(optimizer, ...)
   else
     local m = util.number(name, "min_lr", a.min_lr, 0)
     for i = 1, ngroups do self.min_lrs[i] = m end
+    -- (as torch's default_min_lr: also the floor of a param group added later; not part of
+    -- the state, which the constructor's arguments rebuild)
+    self.default_min_lr = m
   end
   self.patience = util.integer(name, "patience", a.patience, 10, 0)
   self.cooldown = util.integer(name, "cooldown", a.cooldown, 0, 0)
@@ -553,9 +561,19 @@ function ReduceLROnPlateau:step(metrics, epoch)
 end
 
 function ReduceLROnPlateau:_reduce_lr()
-  for i, group in ipairs(self.optimizer.param_groups) do
+  local groups = self.optimizer.param_groups
+  if #self.min_lrs ~= #groups then
+    -- a param group added since: a single min_lr floors it too; a list names no floor for it
+    if self.default_min_lr == nil then
+      raise(string.format("ReduceLROnPlateau: min_lr lists %d values but the optimizer now has %d " ..
+        "param groups (one was added after the scheduler was built); give min_lr as one number, or " ..
+        "build the scheduler after adding the group", #self.min_lrs, #groups))
+    end
+    for i = 1, #groups do self.min_lrs[i] = self.min_lrs[i] or self.default_min_lr end
+  end
+  for i, group in ipairs(groups) do
     local old = group.lr
-    local new = math.max(old * self.factor, self.min_lrs[i] or 0)
+    local new = math.max(old * self.factor, self.min_lrs[i])
     if old - new > self.eps then group.lr = new end
   end
 end

@@ -90,6 +90,10 @@ function Optimizer:__init(params, opts)
   end
 end
 
+local function shape_str(t)
+  return "[" .. table.concat(t.shape, ",") .. "]"
+end
+
 -- The parameters of a group as a fresh list, each checked: a tensor, a leaf, requiring grad,
 -- and in no group yet.
 local function collect_params(self, list, at)
@@ -123,6 +127,12 @@ local function collect_params(self, list, at)
     if seen[p] then
       raise(string.format("%s: %sparameter %d appears more than once (in this group or in " ..
         "another group)", name, at, i))
+    end
+    -- the fused updates write a parameter and its state as one block of memory; a strided view
+    -- (a transposed leaf) would only fail at the first step, far from here
+    if not p:is_contiguous() then
+      raise(string.format("%s: %sparameter %d (shape %s) is not contiguous; optimize a contiguous " ..
+        "leaf, e.g. t:contiguous():detach():requires_grad_()", name, at, i, shape_str(p)))
     end
     seen[p] = true
     out[i] = p
@@ -235,10 +245,6 @@ function Optimizer:state_dict()
     end
   end)
   return sd
-end
-
-local function shape_str(t)
-  return "[" .. table.concat(t.shape, ",") .. "]"
 end
 
 local function same_shape(a, b)
