@@ -365,6 +365,30 @@ TEST(bilstm_backward_computes_only_what_is_wanted) {
     free_case(&k);
 }
 
+/* No nodes (a batch of node-less graphs): empty results, zero weight gradients of the weights'
+ * shapes; it divided by zero in the row blocking and killed the process. */
+TEST(bilstm_takes_zero_rows) {
+    for (int pass = 0; pass < 2; pass++) {
+        lstm_case k = make_case(pass ? GIDS_F32 : GIDS_F64, 3, 0, 2, 2, true);
+        const gids_tensor *const *w = (const gids_tensor *const *)k.w;
+        gids_tensor *out = NULL, *act = NULL, *c = NULL, *gx = NULL, *gw[8];
+        CHECK_OK(gids_bilstm(&out, &act, &c, k.x, w));
+        CHECK(out->ndim == 3 && out->shape[0] == 3 && out->shape[1] == 0 && out->shape[2] == 4);
+        bool all[8] = {true, true, true, true, true, true, true, true};
+        CHECK_OK(gids_bilstm_backward(&gx, gw, all, out, k.x, w, out, act, c));
+        CHECK(gids_tensor_numel(gx) == 0);
+        for (int j = 0; j < 8; j++) {
+            CHECK(gw[j] != NULL && gw[j]->shape[0] == 8);
+            CHECK(gw[j]->ndim == (j % 4 < 2 ? 2 : 1));
+            for (int64_t i = 0; i < gids_tensor_numel(gw[j]); i++) CHECK(at(gw[j], i) == 0.0);
+            gids_tensor_release(gw[j]);
+        }
+        gids_tensor *ts[] = {out, act, c, gx};
+        for (int i = 0; i < 4; i++) gids_tensor_release(ts[i]);
+        free_case(&k);
+    }
+}
+
 TEST(bilstm_rejects_bad_shapes_dtypes_and_partial_biases) {
     lstm_case k = make_case(GIDS_F64, 2, 3, 2, 2, true);
     gids_tensor *out = NULL, *act = NULL, *c = NULL, *x2 = wave(GIDS_F64, 3, 2, 0, 1);
@@ -505,6 +529,7 @@ int main(void) {
     RUN(bilstm_matches_textbook_loops_in_both_paths);
     RUN(bilstm_gradients_match_central_differences);
     RUN(bilstm_backward_computes_only_what_is_wanted);
+    RUN(bilstm_takes_zero_rows);
     RUN(bilstm_rejects_bad_shapes_dtypes_and_partial_biases);
     RUN(bilstm_gives_bit_identical_results_for_1_and_4_threads);
     RUN(bilstm_consuming_backward_equals_the_plain_one);

@@ -99,6 +99,19 @@ describe("JumpingKnowledge lstm", function()
     end
   end)
 
+  it("takes a batch of no nodes: an empty output and zero gradients (it killed the process)",
+    function()
+      local jk = nn.JumpingKnowledge("lstm", { channels = 3, num_layers = 2 })
+      local xs = { graphids.randn(0, 3):requires_grad_(), graphids.randn(0, 3):requires_grad_() }
+      local y = jk(xs)
+      assert.same({ 0, 3 }, y.shape)
+      y:sum():backward()
+      assert.same({ 0, 3 }, xs[1].grad.shape)
+      for _, p in ipairs(jk:parameters()) do
+        assert.equal(0, p.grad:abs():sum():item())
+      end
+    end)
+
   it("bilstm refuses a bad shape, a partial bias set and a stray argument", function()
     local x = graphids.randn({ 2, 3, 4 })
     local wi, wh, b = graphids.randn({ 8, 4 }), graphids.randn({ 8, 2 }), graphids.randn({ 8 })

@@ -400,6 +400,43 @@ static void forward_rows(const seq *q, void *A, void *O, void *Cs, int64_t n0, i
         }                                                                                          \
     } while (0)
 
+/* No rows (N = 0: a batch of node-less graphs) or no steps: empty results on x's device, on
+ * every device, without a kernel (the row blocking divided by zero; a GPU launch of 0 blocks is
+ * an invalid configuration).  The weight gradients wanted are zeros. */
+static gids_status forward_empty(const seq *q, const gids_tensor *x, gids_tensor **out,
+                                 gids_tensor **act, gids_tensor **c) {
+    int64_t as[4] = {2, q->T, q->N, 4 * q->H}, cs[4] = {2, q->T, q->N, q->H},
+            os[3] = {q->T, q->N, 2 * q->H};
+    gids_device dev = gids_tensor_device(x);
+    gids_status st = gids_empty_named(q->op, act, q->dt, dev, 4, as);
+    if (st == GIDS_OK) st = gids_empty_named(q->op, out, q->dt, dev, 3, os);
+    if (st == GIDS_OK) st = gids_empty_named(q->op, c, q->dt, dev, 4, cs);
+    if (st != GIDS_OK) {
+        gids_tensor_release(*act), gids_tensor_release(*out), gids_tensor_release(*c);
+        *out = *act = *c = NULL;
+    }
+    return st;
+}
+
+static gids_status backward_empty(const seq *q, const gids_tensor *x, const gids_tensor *const w[8],
+                                  const bool want_w[8], gids_tensor **g_x, gids_tensor *g_w[8]) {
+    int64_t xs[3] = {q->T, q->N, q->C};
+    gids_device dev = gids_tensor_device(x);
+    gids_status st = GIDS_OK;
+    if (g_x != NULL) st = gids_empty_named(q->op, g_x, q->dt, dev, 3, xs);
+    for (int k = 0; k < 8 && st == GIDS_OK; k++) {
+        if (!want_w[k]) continue;
+        /* (the backward is handed no bias, which it never reads: [4H]) */
+        int64_t shape[2] = {4 * q->H, k % 4 == 1 ? q->H : q->C};
+        st = gids_zeros(&g_w[k], q->dt, dev, k % 4 < 2 ? 2 : 1, shape);
+    }
+    if (st != GIDS_OK) {
+        if (g_x != NULL) gids_tensor_release(*g_x), *g_x = NULL;
+        for (int k = 0; k < 8; k++) gids_tensor_release(g_w[k]), g_w[k] = NULL;
+    }
+    return st;
+}
+
 gids_status gids_bilstm(gids_tensor **out, gids_tensor **act, gids_tensor **c, const gids_tensor *x,
                         const gids_tensor *const w[8]) {
     GIDS_CHECK(out != NULL && act != NULL && c != NULL, GIDS_EINVAL,
@@ -407,6 +444,7 @@ gids_status gids_bilstm(gids_tensor **out, gids_tensor **act, gids_tensor **c, c
     *out = *act = *c = NULL;
     seq q = {.op = "bilstm"};
     GIDS_TRY(check_seq(&q, x, w, true));
+    if (q.T * q.N == 0) return forward_empty(&q, x, out, act, c);
     GIDS_ON_DEVICE("bilstm", bilstm, x, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7])
     (out, act, c, x, w);
     GIDS_TRY(prepare(&q, x, w, true));
@@ -610,6 +648,7 @@ static gids_status backward_(gids_tensor **g_x, gids_tensor *g_w[8], const bool 
     seq q = {.op = "bilstm_backward"};
     GIDS_TRY(check_seq(&q, x, w, false));
     GIDS_TRY(check_saved(&q, g_out, out, act, c));
+    if (q.T * q.N == 0) return backward_empty(&q, x, w, want_w, g_x, g_w);
     if (consume) gids_tensor_bump_version(act); /* its gates are about to go */
     GIDS_ON_DEVICE("bilstm_backward", bilstm_backward, x, w[0], w[1], w[2], w[3], w[4], w[5], w[6],
                    w[7], g_out, out, act, c)
