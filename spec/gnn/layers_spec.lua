@@ -132,6 +132,17 @@ describe("graph layers: bad input", function()
     end
   end)
 
+  it("GATConv and GATv2Conv take an i32 edge_index as the i64 one (the fused kernels refused it)",
+    function()
+      graphids.manual_seed(3)
+      for _, L in ipairs({ "GATConv", "GATv2Conv" }) do
+        local layer = nn[L](5, 4, { heads = 2, edge_dim = 3 })
+        local x, ea = graphids.randn(3, 5), graphids.randn(3, 3)
+        local ei = graphids.tensor({ { 0, 1, 2 }, { 1, 0, 0 } })
+        assert.is_true(graphids.equal(layer(x, ei:int(), ea), layer(x, ei, ea)), L)
+      end
+    end)
+
   it("GATConv ignores edge_attr without edge_dim, as PyG", function()
     local m = nn.GATConv(5, 4)
     assert.are.equal(0, max_abs_diff(m(x, ei), m(x, ei, graphids.randn(12, 9))))

@@ -312,6 +312,12 @@ end
 -- [N, H, C] and alpha [E, H] (before dropout).  opts: negative_slope=0.2, dropout=0,
 -- training=false, generator (for the dropout mask, drawn as F.dropout draws it), fused=true
 -- (false: the composed reference).
+-- The fused attention kernels take an i64 edge_index; an i32 one (which the checks accept, as
+-- every other graph op does) is widened for them.
+local function i64(edge_index)
+  return edge_index.dtype == "i32" and edge_index:long() or edge_index
+end
+
 function G.gatv2_attention(xl, xr, edge_proj, att, edge_index, num_nodes, opts)
   local E = is_tensor(edge_index) and edge_index:dim() == 2 and edge_index:size(2) or 0
   check_attention_args("gatv2_attention", xl, {
@@ -326,7 +332,7 @@ function G.gatv2_attention(xl, xr, edge_proj, att, edge_index, num_nodes, opts)
       { negative_slope = o.negative_slope, dropout = o.dropout, training = o.training,
         generator = o.generator })
   end
-  return core.graph_gatv2_attention(xl, xr, edge_proj, att, edge_index, num_nodes,
+  return core.graph_gatv2_attention(xl, xr, edge_proj, att, i64(edge_index), num_nodes,
     o.negative_slope, dropout_scale(o, E, xl:size(2), xl))
 end
 
@@ -350,7 +356,7 @@ function G.gat_attention(x, a_src, a_dst, a_edge, edge_index, num_nodes, opts)
       { negative_slope = o.negative_slope, dropout = o.dropout, training = o.training,
         generator = o.generator })
   end
-  return core.graph_gat_attention(x, a_src, a_dst, a_edge, edge_index, num_nodes,
+  return core.graph_gat_attention(x, a_src, a_dst, a_edge, i64(edge_index), num_nodes,
     o.negative_slope, dropout_scale(o, E, x:size(2), x))
 end
 
