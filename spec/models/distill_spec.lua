@@ -115,4 +115,32 @@ describe("distill.attach", function()
     h.errors("no distillation for graphids.models.DGI", D.attach,
       models.DGI(P.dgi.small({ num_ids = 6 })), models.DGI(P.dgi.small({ num_ids = 6 })))
   end)
+
+  it("leaves a checkpoint a plain model of the student's class and hyper-parameters can load",
+    function()
+      local models = require "graphids.models"
+      local P = models.presets
+      local ckpt = require "graphids.ckpt"
+      local dir = os.tmpname() .. ".d"
+      assert(require("graphids.io").mkdir_p(dir))
+      local cases = {
+        { models.GATClassifier(P.gat.small({ num_ids = 6, loss_fn = "weighted_ce" })),
+          models.GATClassifier(P.gat.large({ num_ids = 6 })) },
+        { models.VGAE(P.vgae.small({ num_ids = 6 })), models.VGAE(P.vgae.large({ num_ids = 6 })) },
+      }
+      for i, c in ipairs(cases) do
+        local s = D.attach(c[1], c[2])
+        local path = dir .. "/s" .. i .. ".safetensors"
+        ckpt.save(path, { model = s:state_dict(), class_path = s.class_path,
+          hyper_parameters = s:hparams() })
+        local plain = require("graphids.orchestrate.instantiate").load_model(path)
+        assert.equal(s.class_path, plain.class_path)
+        local mine, theirs = plain:state_dict(), s:state_dict()
+        for _, name in ipairs(mine:keys()) do
+          local src = theirs:get(name) or theirs:get((name:gsub("^loss_fn%.", "loss_fn.base_loss.")))
+          assert.is_true(graphids.equal(mine:get(name), src), name)
+        end
+      end
+      os.execute("rm -rf " .. dir)
+    end)
 end)

@@ -143,6 +143,26 @@ M.FeatureDistillation = Feat
 -- Wraps the student's loss in the distillation its family uses (the reference's build_loss):
 -- soft labels for a GATClassifier, features for a VGAE; the teacher must be of the student's
 -- class.  opts go to the wrapper.  Returns the student.
+-- A distilled student's state as its plain model holds it: the wrapped loss's state
+-- (loss_fn.base_loss.*: a weighted CE's class weights) back under loss_fn.*, the training-only
+-- projection (loss_fn.projection.*) dropped.  A checkpoint keeps the distilled state (a resume
+-- needs the projection); a model rebuilt from its class path and hyper-parameters to run (a
+-- fusion expert, a later teacher) loads this.  Returns the state and whether it changed.
+function M.plain_state(state)
+  local out, changed = {}, false
+  for k, v in pairs(state) do
+    local rest = k:match("^loss_fn%.base_loss%.(.+)$")
+    if rest ~= nil then
+      out["loss_fn." .. rest], changed = v, true
+    elseif k:match("^loss_fn%.projection%.") then
+      changed = true
+    else
+      out[k] = v
+    end
+  end
+  return out, changed
+end
+
 function M.attach(student, teacher, opts)
   local path = student.class_path
   if teacher == nil or teacher.class_path ~= path then

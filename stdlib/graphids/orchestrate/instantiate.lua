@@ -46,7 +46,8 @@ function M.load_model(path, opts)
       path, c.class_path, opts.class_path), 0)
   end
   local m = models.instantiate(c.class_path, hp)
-  m:load_state_dict(c.model)
+  -- (a distilled student's checkpoint holds its distillation's loss state too)
+  m:load_state_dict((require("graphids.models.distill").plain_state(c.model)))
   m:eval()
   return m, c
 end
