@@ -220,8 +220,23 @@ describe("nn.functional.focal_loss", function()
       1e-12)
   end)
 
+  it("gives a certain, right prediction a zero gradient below gamma 1 (it was NaN, as in torch)",
+    function()
+      for _, dt in ipairs({ "f32", "f64" }) do
+        local x = graphids.tensor({ { 30, -30 }, { 0.3, 0.1 } }, { dtype = dt }):requires_grad_()
+        local loss = F.focal_loss(x, long({ 0, 1 }), { gamma = 0.5 })
+        loss:backward()
+        local g = x.grad:totable()
+        for _, row in ipairs(g) do
+          for _, v in ipairs(row) do assert.is_true(v == v, dt .. ": a NaN gradient") end
+        end
+        near(g[1], { 0, 0 }, 1e-30)
+        assert.is_true(math.abs(g[2][1]) > 0.1)
+      end
+    end)
+
   it("passes gradcheck", function()
-    for _, g in ipairs({ 0, 1, 2 }) do
+    for _, g in ipairs({ 0, 0.5, 1, 2 }) do
       assert.is_true(gradcheck(function(x) return F.focal_loss(x, long(TARGET), { gamma = g }) end,
         { logits():requires_grad_() }), "gamma " .. g)
     end

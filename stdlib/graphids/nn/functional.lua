@@ -467,7 +467,13 @@ function F.focal_loss(input, target, opts)
   local loss = ce
   if o.gamma ~= 0 then
     local pt = (-ce):exp()
-    loss = (1 - pt):pow(o.gamma) * ce
+    local base = 1 - pt
+    -- Below gamma 1 the derivative of base^gamma is infinite at base 0 (a certain, right
+    -- prediction), and inf * (CE = 0) made the whole row's gradient NaN (as in torch); the true
+    -- gradient there is 0.  A floor far below any f32 or f64 base near 0 keeps it finite and
+    -- leaves every value as it was.
+    if o.gamma < 1 then base = base:clamp(1e-30, nil) end
+    loss = base:pow(o.gamma) * ce
   end
   if o.alpha ~= nil then
     if type(o.alpha) == "number" then
