@@ -233,6 +233,46 @@ describe("VGAE steps", function()
     assert.same({ 3 }, m:score_difficulty(b).shape)
   end)
 
+  it("draws every number of a step from the step's generator, the decoder's dropout included",
+    function()
+      local m = models.VGAE(small("vgae"))
+      local b = graphs.batch({ num_ids = NUM_IDS })
+      local losses = {}
+      for i, seed in ipairs({ 1, 99 }) do
+        graphids.manual_seed(seed) -- the default stream differs; the step must not read it
+        losses[i] = m:training_step(b, { generator = graphids.Generator(7) }):item()
+      end
+      assert.equal(losses[1], losses[2])
+    end)
+
+  it("trains and scores ids past the vocabulary that its id encoder takes, as UNK in its heads",
+    function()
+      for _, kw in ipairs({ { id_encoder_kwargs = { oov = "unk" } },
+        { id_encoder_class_path = "graphids.models.id_encoder.HashIdEncoder",
+          id_encoder_kwargs = { k = 2, num_buckets_factor = 4 } } }) do
+        local m = models.VGAE(small("vgae", kw))
+        local b = graphs.batch({ num_ids = NUM_IDS })
+        local unk = graphs.batch({ num_ids = NUM_IDS })
+        b.node_id:narrow(1, 1, 1):fill_(NUM_IDS + 3) -- an id the vocabulary never saw
+        unk.node_id:narrow(1, 1, 1):fill_(0)
+        local loss = m:training_step(b, { generator = graphids.Generator(2) })
+        if kw.id_encoder_class_path == nil then -- the lookup encoder reads it as UNK too
+          assert.equal(m:training_step(unk, { generator = graphids.Generator(2) }):item(), loss:item())
+        end
+        m:eval()
+        assert.same({ 3 }, m:test_step(b).scores.shape)
+        assert.same({ 3, 8 }, m:extract_features(b).shape)
+      end
+    end)
+
+  it("extracts finite features with a latent of one dimension (its spread column was NaN)", function()
+    local m = models.VGAE(small("vgae", { latent_dim = 1 }))
+    m:eval()
+    local f = m:extract_features(graphs.batch({ num_ids = NUM_IDS }))
+    assert.is_true(f:isfinite():all():item())
+    assert.same({ 0, 0, 0 }, f:select(2, 5):totable())
+  end)
+
   it("masks the features in training: the reconstruction loss reads masked entries only", function()
     local m = models.VGAE(small("vgae", { dropout = 0.0 }))
     local b = graphs.batch({ num_ids = NUM_IDS })

@@ -122,7 +122,10 @@ function S.feature_rows(head, z, batch, tail)
     cols[#cols + 1] = c
   end
   cols[#cols + 1] = G.scatter(z:mean(2), b, n, "mean")
-  cols[#cols + 1] = G.scatter(z:std(2), b, n, "mean")
+  -- (one latent dimension has no spread: 0, where the unbiased std would be NaN)
+  local spread = z:size(2) > 1 and z:std(2) or graphids.zeros({ z:size(1) }, { dtype = z.dtype,
+    device = z.device })
+  cols[#cols + 1] = G.scatter(spread, b, n, "mean")
   cols[#cols + 1] = G.scatter(z:amax(2), b, n, "max")
   cols[#cols + 1] = G.scatter(z:amin(2), b, n, "min")
   for _, c in ipairs(tail) do

@@ -184,18 +184,20 @@ function M.neighbour_loss(logits, node_id, edge_index, num_ids, neg_ids)
   return (pos_loss or zero) + (neg_loss or zero)
 end
 
--- outputs: the table VGAE:forward returns ({cont, canid_logits, nbr_logits, z, kl, mask}).
+-- outputs: the table VGAE:forward returns ({cont, canid_logits, nbr_logits, ids, z, kl, mask}).
 -- ctx.neg_ids: the negative ids to use ([N, k_neg] i64); drawn from ctx.generator otherwise.
 function VGAETaskLoss:forward(out, batch, ctx)
   ctx = ctx or {}
   local recon = M.masked_mse(out.cont, batch.x, out.mask)
-  local canid = F.cross_entropy(out.canid_logits, batch.node_id)
+  -- (out.ids: the ids of the heads, unknown ones as UNK; batch.node_id for other callers)
+  local ids = out.ids or batch.node_id
+  local canid = F.cross_entropy(out.canid_logits, ids)
   local neg_ids = ctx.neg_ids
   if neg_ids == nil and self.k_neg > 0 then
     neg_ids = graphids.randint(self.num_ids, { out.nbr_logits:size(1), self.k_neg },
       { generator = ctx.generator }):to(out.nbr_logits.device)
   end
-  local nbr = M.neighbour_loss(out.nbr_logits, batch.node_id, batch.edge_index, self.num_ids,
+  local nbr = M.neighbour_loss(out.nbr_logits, ids, batch.edge_index, self.num_ids,
     neg_ids)
   local kl = out.kl
   local total = recon + canid * self.canid_weight + nbr * self.nbr_weight + kl * self.kl_weight

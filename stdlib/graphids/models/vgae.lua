@@ -31,6 +31,7 @@ local S = require "graphids.models._steps"
 local IE = require "graphids.models.input_encoder"
 local L = require "graphids.models.losses"
 local U = require "graphids.nn._util"
+local class = require "graphids.class"
 
 local M = {}
 
@@ -196,6 +197,31 @@ function VGAE:decode(z, batch)
   return x
 end
 
+-- The ids the CAN-id and neighbour heads are trained and scored on: an id past the vocabulary,
+-- which the id encoder took (oov = "unk", or a hash encoder), is UNK (0) there too; those heads
+-- have num_ids classes.  (An encoder with oov = "error" has refused such an id already.)
+local function head_ids(self, node_id)
+  local _, hi = node_id:int_range()
+  if hi < self.hp.num_ids then return node_id end
+  return graphids.where(node_id:ge(self.hp.num_ids), 0, node_id)
+end
+
+-- The neighbourhood decoder module by module, its dropouts drawing from the step's generator as
+-- every other draw of the step does (nn.Dropout would take the default stream); the Sequential
+-- stays, so the parameter names are the reference's.
+local function decode_neighbours(self, z, ctx)
+  local seq = self.neighborhood_decoder
+  for _, name in ipairs(seq._children) do
+    local m = rawget(seq, name)
+    if class.isinstance(m, nn.Dropout) then
+      z = F.dropout(z, m.p, self.training, { generator = ctx.generator })
+    else
+      z = m(z)
+    end
+  end
+  return z
+end
+
 function VGAE:forward(batch, ctx)
   S.check_batch("VGAE", batch, self.uses_edge_attr)
   ctx = ctx or { generator = rawget(self, "generator") }
@@ -207,7 +233,7 @@ function VGAE:forward(batch, ctx)
   end
   local z, mu, logvar, kl = self:encode(x, batch, ctx)
   return { cont = self:decode(z, batch), canid_logits = self.canid_classifier(z),
-    nbr_logits = self.neighborhood_decoder(z), z = z, mu = mu, logvar = logvar, kl = kl,
+    nbr_logits = decode_neighbours(self, z, ctx), ids = head_ids(self, batch.node_id), z = z, mu = mu, logvar = logvar, kl = kl,
     mask = mask }
 end
 
@@ -245,8 +271,8 @@ end
 function VGAE:node_errors(batch)
   local out = self(batch, {})
   local mse = (out.cont - batch.x):square():mean(2)
-  local ce = F.cross_entropy(out.canid_logits, batch.node_id, { reduction = "none" })
-  local targets = M.neighbour_targets(batch.node_id, batch.edge_index, self.hp.num_ids,
+  local ce = F.cross_entropy(out.canid_logits, out.ids, { reduction = "none" })
+  local targets = M.neighbour_targets(out.ids, batch.edge_index, self.hp.num_ids,
     out.nbr_logits.dtype)
   local bce = F.binary_cross_entropy_with_logits(out.nbr_logits, targets, { reduction = "none" })
     :mean(2)
