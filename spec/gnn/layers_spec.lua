@@ -137,9 +137,9 @@ describe("graph layers: bad input", function()
       graphids.manual_seed(3)
       for _, L in ipairs({ "GATConv", "GATv2Conv" }) do
         local layer = nn[L](5, 4, { heads = 2, edge_dim = 3 })
-        local x, ea = graphids.randn(3, 5), graphids.randn(3, 3)
-        local ei = graphids.tensor({ { 0, 1, 2 }, { 1, 0, 0 } })
-        assert.is_true(graphids.equal(layer(x, ei:int(), ea), layer(x, ei, ea)), L)
+        local feats, ea = graphids.randn(3, 5), graphids.randn(3, 3)
+        local edges = graphids.tensor({ { 0, 1, 2 }, { 1, 0, 0 } })
+        assert.is_true(graphids.equal(layer(feats, edges:int(), ea), layer(feats, edges, ea)), L)
       end
     end)
 

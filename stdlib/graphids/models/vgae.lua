@@ -233,8 +233,8 @@ function VGAE:forward(batch, ctx)
   end
   local z, mu, logvar, kl = self:encode(x, batch, ctx)
   return { cont = self:decode(z, batch), canid_logits = self.canid_classifier(z),
-    nbr_logits = decode_neighbours(self, z, ctx), ids = head_ids(self, batch.node_id), z = z, mu = mu, logvar = logvar, kl = kl,
-    mask = mask }
+    nbr_logits = decode_neighbours(self, z, ctx), ids = head_ids(self, batch.node_id), z = z,
+    mu = mu, logvar = logvar, kl = kl, mask = mask }
 end
 
 function VGAE:training_step(batch, ctx)
