@@ -195,6 +195,10 @@ static int dispatch(lua_State *L, int argc, char **argv) {
         if (argc < 3) return usage_error("%s: missing subcommand (expected 'gpu info')", "gpu");
         if (strcmp(argv[2], "info") != 0)
             return usage_error("gpu: unknown subcommand '%s' (expected 'gpu info')", argv[2]);
+        if (argc == 4 && is_help(argv[3])) {
+            fputs(usage, stdout);
+            return 0;
+        }
         if (argc > 3) return usage_error("gpu info takes no arguments, got '%s'", argv[3]);
         return host_gpu_info();
     }

@@ -45,6 +45,11 @@ describe("graphids fit|test|pipeline|runs", function()
     _, err, rc = proc.run({ "fit" })
     assert.equal(2, rc)
     assert.truthy(err:find("%-%-config is required"), err)
+    -- --data-root and --lake-root are the TLAs' shorthands, as for pipeline
+    _, err, rc = proc.run({ "test", "--config", "recipes/stages/gat.lua", "--data-root", "/a",
+      "--tla", "data_root=/b" })
+    assert.equal(2, rc)
+    assert.truthy(err:find("--data-root /a and --tla data_root=/b disagree; give one", 1, true), err)
     _, err, rc = proc.run({ "fit", "--config", "recipes/stages/gat.lua", "--set", "novalue" })
     assert.equal(2, rc)
     assert.truthy(err:find("expected KEY=VALUE, got 'novalue'"), err)
@@ -173,7 +178,8 @@ describe("graphids fit|test|pipeline|runs", function()
     assert.truthy(out:find("best checkpoint: " .. run_dir .. "/checkpoints/best_model.safetensors", 1,
       true), out)
     assert.is_true(gio.exists(gio.join(run_dir, ".train_complete")))
-    out, err, rc = proc.run(cat({ "test" }, base, sets("gat"), { "--json" }))
+    out, err, rc = proc.run(cat({ "test", "--config", "recipes/stages/gat.lua", "--lake-root", lake },
+      sets("gat"), { "--json" }))
     assert.equal(0, rc, err)
     local m = json.decode(out)
     assert.is_number(m["test/test_01_known_vehicle_known_attack/accuracy"])

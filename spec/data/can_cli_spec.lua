@@ -208,6 +208,14 @@ describe("graphids data simulate", function()
     end
   end)
 
+  it("creates the dataset folder and its parents from Lua too", function()
+    local d = tmpdir() .. "/a/b"
+    local r = data.simulate({ out = d, frames = 300 })
+    assert.are.equal(16, r.files)
+    assert.truthy(slurp(d .. "/train_01_attack_free/attack-free-v1.csv"))
+    os.execute("rm -rf " .. q(d:match("^(.*)/a/b$")))
+  end)
+
   it("simulates one capture from Lua", function()
     local f = data.simulate_capture({ attack = "gear", seed = 2, frames = 2000 })
     assert.are.equal(2000, #f)

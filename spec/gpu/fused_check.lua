@@ -674,7 +674,7 @@ end
 -- their ranges (so every range check answers on the host), the loss and accuracy it logs stay on
 -- the device, and no op sizes its result from device values.  A wait would leave the GPU idle
 -- while the host queues what follows (docs/cuda.md, "Waits for the device").
-check("a GAT training step waits for the device nowhere once its forms are made, once a new batch", function()
+T.device_check("a GAT training step waits for the device nowhere once its forms are made, once a new batch", function()
   local t = device_stepper("gat", "GATClassifier")
   t.step() -- the first makes the self-loop forms and reads the ranges of what it made
   for i = 1, 3 do
@@ -693,7 +693,7 @@ end)
 
 -- The VGAE and DGI steps: the DGI reads nothing back; the VGAE's loss reads the count of the
 -- negative samples that are not true neighbours (masked_select) and checks its total is finite.
-check("VGAE and DGI training steps wait only where the VGAE loss reads", function()
+T.device_check("VGAE and DGI training steps wait only where the VGAE loss reads", function()
   for _, fam in ipairs({ { "dgi", "DGI", 0 }, { "vgae", "VGAE", 2 } }) do
     local t = device_stepper(fam[1], fam[2])
     t.step()
@@ -707,7 +707,7 @@ end)
 
 -- The trainer reads a step's logged values (a loss and an accuracy on the device) in one copy
 -- after the backward: one wait a step for a model whose step reads nothing itself.
-check("the trainer reads a step's logged values in one copy, and predictions once a key", function()
+T.device_check("the trainer reads a step's logged values in one copy, and predictions once a key", function()
   package.path = dir .. "/../?.lua;" .. package.path
   local tiny = require "trainer.support.tiny"
   local Trainer = require("graphids.trainer").Trainer

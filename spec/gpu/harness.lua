@@ -3,6 +3,7 @@
 -- packages).  Loaded with dofile; returns a table:
 --   local T = dofile(dir .. "/harness.lua")("fused")   -- the summary line's name
 --   T.check("what", function() ... end)                -- an error inside is one failure
+--   T.device_check("what", function() ... end)         -- T.check, not run in a dry run
 --   T.close(gpu_tensor, cpu_tensor, tol, "what")       -- same shape, relative error <= tol
 --   T.finish()                                         -- prints "fused: N passed, M failed", exits
 --   T.dev                                              -- "cuda", or "cpu" in a dry run
@@ -31,6 +32,16 @@ return function(name)
       T.failed = T.failed + 1
       print("FAIL " .. what .. ": " .. tostring(err))
     end
+  end
+
+  -- A check of what only a device has (its count of waits, its memory): run as T.check, and in
+  -- a dry run (the CPU) named as not run, counted neither way.
+  function T.device_check(what, fn)
+    if dry then
+      print("not run in a dry run (it needs a device): " .. what)
+      return
+    end
+    T.check(what, fn)
   end
 
   -- Largest |a - b| relative to max(1, max |b|) over all elements (a on any device, b on the

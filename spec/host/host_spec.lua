@@ -183,12 +183,12 @@ print(graphids.tensor({{1, 2}, {3, 4}}):t():totable()[1][2])
         or cuda:match("^not available: the CUDA plugin %S+ found no usable GPU: "), cuda)
     end)
 
-    it("help prints the commands, as --help after run, version and gpu does", function()
+    it("help prints the commands, as --help after run, version, gpu and gpu info does", function()
       local out, _, rc = graphids("help")
       assert.are.equal(0, rc)
       assert.matches("run FILE%.lua", out)
       assert.matches("%-e CODE", out)
-      for _, args in ipairs({ "run --help", "version --help", "gpu --help", "gpu -h" }) do
+      for _, args in ipairs({ "run --help", "version --help", "gpu --help", "gpu -h", "gpu info --help" }) do
         local o, err, code = graphids(args)
         assert.are.equal(0, code, args .. ": " .. err)
         assert.are.equal(out, o, args)

@@ -11,14 +11,17 @@ M.OPTIONS = [[
 options:
   --config RECIPE     a recipe file (recipes/stages/gat.lua, or stages/gat.lua under recipes/)
   --tla KEY=VALUE     a top-level argument of the recipe (dataset, seed, scale, data_root,
-                      lake_root, and the recipe's own); VALUE is JSON, else a string; repeatable
+                      lake_root, graphs, device, and the recipe's own); VALUE is JSON, else a
+                      string; repeatable
   --set A.B.C=VALUE   override one key of the rendered configuration; repeatable
+]] .. A.ROOT_HELP .. [[
   --ckpt-path P       resume from this checkpoint (checked against the model and vocabulary)
   -h, --help          this text
 ]]
 
 local USAGE = [[
-usage: graphids fit --config RECIPE [--tla KEY=VALUE]... [--set A.B=VALUE]... [--ckpt-path P]
+usage: graphids fit --config RECIPE [--tla KEY=VALUE]... [--set A.B=VALUE]... [--data-root DIR]
+                    [--lake-root DIR] [--ckpt-path P]
 
 Renders the recipe with its top-level arguments, applies the overrides, validates the result
 and trains.  The run dir (trainer.default_root_dir) receives resolved.json, overrides.json,
@@ -26,7 +29,7 @@ checkpoints/, predictions/{train,val}.safetensors, traces.jsonl and .train_compl
 
 ]] .. M.OPTIONS
 
-M.SPEC = { value = { "--config", "--ckpt-path" }, multi = { "--tla", "--set" } }
+M.SPEC = { value = { "--config", "--ckpt-path", "--data-root", "--lake-root" }, multi = { "--tla", "--set" } }
 
 -- The ResolvedConfig of parsed options, or nil, message.
 function M.resolve(o)
@@ -35,6 +38,7 @@ function M.resolve(o)
     return nil, "--config is required"
   end
   local tla, e1 = A.kv_table(o["--tla"])
+  if tla then tla, e1 = A.root_shorthands(o, tla) end
   if not tla then return nil, e1 end
   local set, e2 = A.kv_list(o["--set"])
   if not set then return nil, e2 end

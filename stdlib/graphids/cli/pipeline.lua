@@ -19,10 +19,9 @@ stage blocks the stages that depend on it; the others run.
 
 options:
   --tla KEY=VALUE     a top-level argument of the pipeline (dataset, seed, scale, data_root,
-                      lake_root, graphs, fusion_method, loss, kd); VALUE is JSON, else a
-                      string; repeatable
-  --data-root DIR     the same as --tla data_root=DIR
-  --lake-root DIR     the same as --tla lake_root=DIR (run dirs, caches; default ./lake)
+                      lake_root, graphs, device, fusion_method, loss, kd); VALUE is JSON,
+                      else a string; repeatable
+]] .. A.ROOT_HELP .. [[
   --dry-run           print the plan (what each stage would do, and why) and stop; exit 1
                       when a stage's dataset is missing or a checkpoint it would resume or
                       evaluate is unreadable or of another model
@@ -42,18 +41,9 @@ function M.main(args)
   if path == nil then return A.usage_error("pipeline", "missing PIPELINE.lua", USAGE) end
   local tla, terr = A.kv_table(o["--tla"])
   if not tla then return A.usage_error("pipeline", terr, USAGE) end
-  -- --data-root and --lake-root are shorthands of the TLAs: both given with different values
-  -- would leave one silently ignored
-  for _, k in ipairs({ "data_root", "lake_root" }) do
-    local flag = "--" .. k:gsub("_", "-")
-    if o[flag] then
-      if tla[k] ~= nil and tla[k] ~= o[flag] then
-        return A.usage_error("pipeline", string.format("%s %s and --tla %s=%s disagree; give one",
-          flag, o[flag], k, tostring(tla[k])), USAGE)
-      end
-      tla[k] = o[flag]
-    end
-  end
+  local rerr
+  tla, rerr = A.root_shorthands(o, tla)
+  if not tla then return A.usage_error("pipeline", rerr, USAGE) end
   local pipeline = require "graphids.orchestrate.pipeline"
   local ok, p = pcall(pipeline.load, path, tla)
   if not ok then return A.fail("pipeline", p) end

@@ -10,7 +10,8 @@ local M = {}
 M.summary = "test one stage's checkpoint on every test set"
 
 local USAGE = [[
-usage: graphids test --config RECIPE [--tla KEY=VALUE]... [--set A.B=VALUE]... [--ckpt-path P] [--json]
+usage: graphids test --config RECIPE [--tla KEY=VALUE]... [--set A.B=VALUE]... [--data-root DIR]
+                     [--lake-root DIR] [--ckpt-path P] [--json]
 
 Tests the stage's best checkpoint (<run dir>/checkpoints/best_model.safetensors, or P) on every
 test set after checking it against the configured model and the data's vocabulary.  Writes

@@ -45,7 +45,8 @@ end
 local SIM_OPTS = { out = U.NONE, seed = U.NONE, frames = U.NONE }
 
 -- simulate{out = DIR, seed = 0, frames = 25000} -> {files=, frames=, attack_frames=}: writes a
--- dataset in the hcrl_sa layout (frames per file).
+-- dataset in the hcrl_sa layout (frames per file); DIR and its parents are created as needed,
+-- as `graphids data simulate` does.
 function M.simulate(opts)
   if type(opts) ~= "table" then
     error("simulate: expected an options table {out = DIR, seed =, frames =}, got " .. type(opts), 2)
@@ -54,6 +55,8 @@ function M.simulate(opts)
   if type(o.out) ~= "string" then
     error("simulate: option out (the dataset folder) must be a string", 2)
   end
+  local made, err = require("graphids.io").mkdir_p(o.out)
+  if not made then error("simulate: cannot create " .. o.out .. ": " .. tostring(err), 2) end
   return core.can_simulate_dataset(o.out, { seed = o.seed, frames = o.frames })
 end
 

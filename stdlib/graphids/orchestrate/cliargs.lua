@@ -89,6 +89,28 @@ function M.kv_table(list)
   return t
 end
 
+-- --data-root and --lake-root (parsed options o) are shorthands of the TLAs data_root and
+-- lake_root, merged into tla; both given with different values would leave one silently
+-- ignored.  Returns tla, or nil, message.
+M.ROOT_OPTIONS = { "--data-root", "--lake-root" }
+M.ROOT_HELP = [[
+  --data-root DIR     the same as --tla data_root=DIR (the folder holding <dataset>/)
+  --lake-root DIR     the same as --tla lake_root=DIR (run dirs, caches; default ./lake)
+]]
+function M.root_shorthands(o, tla)
+  for _, k in ipairs({ "data_root", "lake_root" }) do
+    local flag = "--" .. k:gsub("_", "-")
+    if o[flag] then
+      if tla[k] ~= nil and tla[k] ~= o[flag] then
+        return nil, string.format("%s %s and --tla %s=%s disagree; give one", flag, o[flag], k,
+          tostring(tla[k]))
+      end
+      tla[k] = o[flag]
+    end
+  end
+  return tla
+end
+
 -- "a.b=v" strings -> {{"a.b", value}...} in order.
 function M.kv_list(list)
   local out = {}
