@@ -13,6 +13,7 @@
 -- callbacks, so the state they saved (early-stopping counter, stop flag) is this epoch's.
 -- While a fit runs it holds an exclusive lock on <dirpath>/.lock: a second run into the same
 -- directory fails at its start instead of interleaving checkpoints.
+local graphids = require "graphids"
 local class = require "graphids.class"
 local U = require "graphids.nn._util"
 local gio = require "graphids.io"
@@ -57,6 +58,16 @@ local function unlock(self)
   end
 end
 
+-- Whether the checkpoint at path is one of this folder's (its last or best file, by content):
+-- a resume from it continues this folder's run.
+local function holds(self, path)
+  local got = graphids.sha256_file(path)
+  for _, own in ipairs({ self:last_model_path(), self:best_model_path() }) do
+    if got ~= nil and gio.exists(own) and graphids.sha256_file(own) == got then return true end
+  end
+  return false
+end
+
 function ModelCheckpoint:on_fit_start(trainer)
   if self.dirpath == nil and trainer.default_root_dir then
     self.dirpath = gio.join(trainer.default_root_dir, "checkpoints")
@@ -89,13 +100,22 @@ function ModelCheckpoint:on_fit_start(trainer)
       error(string.format("ModelCheckpoint: '%s' holds the checkpoints of an earlier fit " ..
         "(last.safetensors%s); resume from them (ckpt_path), remove them, or pass overwrite = true",
         self.dirpath, gio.exists(best) and ", " .. best:match("[^/]+$") or ""), 0)
-    elseif trainer.resumed_from ~= nil and self.best_score ~= nil and not gio.exists(best) then
-      -- resumed into another folder: the best file is the old run's; track the best afresh, so
-      -- best_model_path() names a file this fit writes
-      self.best_score, self.best_epoch = nil, nil
-      local msg = string.format("resume: %s has no best checkpoint (the resumed run's is elsewhere); the " ..
-        "best is tracked from this fit's epochs", self.dirpath)
-      trainer:warn(msg)
+    elseif trainer.resumed_from ~= nil and not holds(self, trainer.resumed_from) then
+      -- resumed into another folder: the resumed run's best file is elsewhere.  Files of another
+      -- fit here would be taken for this one's (its best named by best_model_path()).
+      if not self.overwrite and (gio.exists(last) or gio.exists(best)) then
+        unlock(self)
+        error(string.format("ModelCheckpoint: resuming %s into '%s', which holds the checkpoints of " ..
+          "another fit; resume into its own folder, an empty one, or pass overwrite = true",
+          trainer.resumed_from, self.dirpath), 0)
+      end
+      if self.best_score ~= nil then
+        -- track the best afresh, so best_model_path() names a file this fit writes
+        self.best_score, self.best_epoch = nil, nil
+        local msg = string.format("resume: %s has no best checkpoint (the resumed run's is elsewhere); " ..
+          "the best is tracked from this fit's epochs", self.dirpath)
+        trainer:warn(msg)
+      end
     end
   end
 end
@@ -118,12 +138,22 @@ local function improved(self, v)
   return v > self.best_score
 end
 
-function ModelCheckpoint:on_train_epoch_end(trainer)
+-- Whether this epoch is the best yet, recorded in the state.  The trainer asks every
+-- checkpoint callback before any of them writes (so each file holds every callback's state of
+-- this epoch); on_train_epoch_end asks itself when called alone.
+function ModelCheckpoint:judge_epoch(trainer)
   local v = Callback.monitored("ModelCheckpoint", trainer, self.monitor)
   local better = improved(self, v)
   if better then
     self.best_score, self.best_epoch = v, trainer.epoch
   end
+  self._judged = { epoch = trainer.epoch, better = better }
+end
+
+function ModelCheckpoint:on_train_epoch_end(trainer)
+  if self._judged == nil or self._judged.epoch ~= trainer.epoch then self:judge_epoch(trainer) end
+  local better = self._judged.better
+  self._judged = nil
   if self.dirpath == nil then
     return
   end

@@ -85,7 +85,8 @@ function S.adam_cosine(model, opts)
     weight_decay = model.hp.weight_decay })
   local sched
   if o.max_epochs ~= nil then
-    sched = optim.lr_scheduler.CosineAnnealingLR(opt, o.max_epochs)
+    -- (a fit of 0 epochs trains nothing; its schedule still needs a period >= 1)
+    sched = optim.lr_scheduler.CosineAnnealingLR(opt, math.max(o.max_epochs, 1))
   end
   return opt, sched
 end

@@ -299,8 +299,10 @@ local function hyper_parameters(self)
   return hp
 end
 
--- Writes a checkpoint of the current state at path (after an epoch's callbacks have run: the
--- next epoch to run is self.epoch + 1).
+-- Writes a checkpoint of the current state at path.  At an epoch's end (its callbacks) the next
+-- epoch is self.epoch + 1; anywhere else (mid-epoch, after fit) the epoch counter has moved on
+-- already, or the epoch is unfinished: the next epoch to run is self.epoch, from the data
+-- module's position.
 function Trainer:save_checkpoint(path)
   if self.model == nil or self.datamodule == nil then
     error("Trainer:save_checkpoint: nothing to save before a fit (the trainer holds no model yet)", 2)
@@ -309,18 +311,19 @@ function Trainer:save_checkpoint(path)
   for _, c in ipairs(self.callbacks) do
     if c.state_key then callbacks[c.state_key] = c:state_dict() end
   end
+  local next_epoch = self._in_epoch_end and self.epoch + 1 or self.epoch
   local contents = {
     model = self.model:state_dict(),
     optimizer = self.optimizer and self.optimizer:state_dict() or nil,
     scheduler = self.scheduler and self.scheduler:state_dict() or nil,
     rng = { trainer = self.generator:get_state(), default = graphids.get_rng_state() },
-    epoch = self.epoch, global_step = self.global_step,
+    epoch = math.max(next_epoch - 1, 0), global_step = self.global_step,
     class_path = self.model.class_path,
     hyper_parameters = hyper_parameters(self),
     metrics = self.callback_metrics,
     callbacks = callbacks,
     loader = self.datamodule.state_dict and self.datamodule:state_dict() or nil,
-    trainer = { next_epoch = self.epoch + 1, should_stop = self.should_stop, max_epochs = self.max_epochs,
+    trainer = { next_epoch = next_epoch, should_stop = self.should_stop, max_epochs = self.max_epochs,
       scaler = self.scaler and self.scaler:state_dict() or nil },
     config_digest = self.config_digest, tracking_run_id = self.tracking_run_id,
   }
@@ -540,7 +543,7 @@ function Trainer:_train_epoch()
     stepped = true
     self.global_step = self.global_step + 1
     self:_hook("on_train_batch_end", logs, i)
-    self.progress:step(i, mean.last.train_loss or loss:detach(), n)
+    self.progress:step(i, mean.last.train_loss or loss:detach(), n, self.global_step)
   end
   dm:next_epoch()
   return mean, stepped
@@ -551,6 +554,7 @@ function Trainer:_validate()
   local mean = new_mean()
   local val = dm.val_loader and dm:val_loader() or nil
   if val == nil then return mean end
+  mean.validated = true
   self:_hook("on_validation_epoch_start")
   model:eval()
   local ctx = ctx_of(self)
@@ -586,8 +590,10 @@ function Trainer:_fit_loop()
   while self.epoch < self.max_epochs and not self.should_stop and not self.stopped_by_time do
     self.callback_metrics = {}
     self:_hook("on_train_epoch_start")
+    -- (a resume at the end of an epoch's batches has none left to run in it)
+    local from_start = (self.datamodule.position or 0) == 0
     local train_mean, stepped = self:_train_epoch()
-    if not stepped and self.global_step == 0 then
+    if not stepped and from_start then
       -- nothing trained: a fit that "succeeds" with its initial weights would hide it
       error(string.format("Trainer:fit: epoch %d gave no training batch (an empty train split, or every " ..
         "graph skipped by the batching budget?)", self.epoch), 0)
@@ -595,7 +601,8 @@ function Trainer:_fit_loop()
     local val_mean = self:_validate()
     train_mean:into(self.callback_metrics)
     val_mean:into(self.callback_metrics)
-    self:_hook("on_validation_epoch_end")
+    -- (the end hook pairs with the start hook, which only a validation pass calls)
+    if val_mean.validated then self:_hook("on_validation_epoch_end") end
     if stepped and self.scheduler then
       self:_step_scheduler()
     end
@@ -603,7 +610,14 @@ function Trainer:_fit_loop()
     for k, v in pairs(self.callback_metrics) do snapshot[k] = v end
     self.history[#self.history + 1] = snapshot
     self.progress:epoch_end(self.callback_metrics)
+    -- Every checkpoint callback judges the epoch before any writes: a file one of them writes
+    -- holds the others' state of this epoch, as the files of an uninterrupted run do.
+    for _, c in ipairs(self.callbacks) do
+      if c.is_checkpoint and c.judge_epoch then c:judge_epoch(self) end
+    end
+    self._in_epoch_end = true
     self:_hook("on_train_epoch_end")
+    self._in_epoch_end = false
     self.epoch = self.epoch + 1
     -- max_time is checked between epochs (a checkpoint is an epoch's end): the time of this
     -- fit call only, so a resumed run gets max_time again.

@@ -1,0 +1,147 @@
+-- semantics_spec.lua -- what a review of the trainer against its docs found (2026-11-27): two
+-- checkpoint callbacks resume exactly, a resume into a folder of another fit is refused, an
+-- empty epoch after the first is an error, a checkpoint saved after fit resumes at the next
+-- epoch, progress lines count the fit's steps, the validation hooks pair, and a graph model fits
+-- zero epochs.
+local graphids = require "graphids"
+local class = require "graphids.class"
+local gio = require "graphids.io"
+local ckpt = require "graphids.ckpt"
+local cb = require "graphids.callbacks"
+local Trainer = require("graphids.trainer").Trainer
+local tiny = require "trainer.support.tiny"
+local proc = require "trainer.support.proc"
+local err_of = require("specenv").err_of
+
+local function model(hp)
+  hp = hp or {}
+  hp.in_dim, hp.hidden, hp.seed = hp.in_dim or 4, hp.hidden or 8, hp.seed or 3
+  return tiny.MLP(hp)
+end
+
+local function dm()
+  return tiny.DataModule({ n = 44, batch_size = 8, seed = 2 }) -- 6 batches an epoch
+end
+
+-- A model whose validation gives the scripted val_loss and val_acc of each epoch.
+local function scripted(loss, acc)
+  local m = model()
+  rawset(m, "validation_step", function(_, _, ctx)
+    return { val_loss = loss[ctx.epoch + 1], val_acc = acc and acc[ctx.epoch + 1] or 0 }
+  end)
+  return m
+end
+
+-- Raises after the fit's global step k.
+local Stop = class("Stop", cb.Callback)
+function Stop:__init(k) self.k = k end
+function Stop:on_train_batch_end(t)
+  if t.global_step == self.k then error("stop at step " .. self.k, 0) end
+end
+
+describe("trainer semantics", function()
+  local dir
+  before_each(function() dir = proc.tmpdir() end)
+  after_each(function() proc.rmtree(dir) end)
+
+  it("resumes two checkpoint callbacks exactly: each file holds the other's state of its epoch",
+    function()
+      local loss, acc = { 1.0, 0.8, 0.7, 0.6 }, { 0.1, 0.9, 0.5, 0.6 }
+      local function cbs(root, extra)
+        local list = { cb.ModelCheckpoint { dirpath = gio.join(root, "A") },
+          cb.ModelCheckpoint { dirpath = gio.join(root, "B"), monitor = "val_acc", mode = "max" } }
+        list[#list + 1] = extra
+        return list
+      end
+      local ref = gio.join(dir, "ref")
+      Trainer { max_epochs = 4, progress = "off", callbacks = cbs(ref) }:fit(scripted(loss, acc), dm())
+      local run = gio.join(dir, "run")
+      local t1 = Trainer { max_epochs = 4, progress = "off", callbacks = cbs(run, Stop(15)) }
+      assert.matches("stop at step 15", err_of(t1.fit, t1, scripted(loss, acc), dm()))
+      local t2 = Trainer { max_epochs = 4, progress = "off", callbacks = cbs(run) }
+      t2:fit(scripted(loss, acc), dm(), { ckpt_path = gio.join(run, "A", "last.safetensors") })
+      for _, f in ipairs({ "A/best_model.safetensors", "B/best_model.safetensors", "B/last.safetensors" }) do
+        assert.equal(proc.slurp(gio.join(ref, f)), proc.slurp(gio.join(run, f)), f)
+      end
+    end)
+
+  it("refuses to resume into a folder that holds another fit's checkpoints", function()
+    local a, b = gio.join(dir, "a"), gio.join(dir, "b")
+    Trainer { max_epochs = 2, default_root_dir = a, progress = "off" }:fit(model(), dm())
+    Trainer { max_epochs = 1, default_root_dir = b, progress = "off" }:fit(model({ seed = 5 }), dm())
+    local before = proc.slurp(gio.join(b, "checkpoints", "last.safetensors"))
+    local t = Trainer { max_epochs = 3, default_root_dir = b, progress = "off" }
+    assert.matches("which holds the checkpoints of another fit",
+      err_of(t.fit, t, model(), dm(), { ckpt_path = gio.join(a, "checkpoints", "last.safetensors") }))
+    assert.equal(before, proc.slurp(gio.join(b, "checkpoints", "last.safetensors")))
+    -- its own folder, from its last file: the same fit goes on
+    local t2 = Trainer { max_epochs = 3, default_root_dir = a, progress = "off" }
+    t2:fit(model(), dm(), { ckpt_path = gio.join(a, "checkpoints", "last.safetensors") })
+    assert.equal(3, t2.epoch)
+  end)
+
+  it("refuses an epoch after the first that gives no training batch", function()
+    local d = dm()
+    local batches = d.train_batches
+    rawset(d, "train_batches", function(self)
+      if self.epoch >= 1 then return function() return nil end end
+      return batches(self)
+    end)
+    local t = Trainer { max_epochs = 3, progress = "off" }
+    assert.matches("epoch 1 gave no training batch", err_of(t.fit, t, model(), d))
+  end)
+
+  it("saves a checkpoint after fit that resumes at the next epoch", function()
+    local t = Trainer { max_epochs = 2, progress = "off" }
+    t:fit(model(), dm())
+    local p = gio.join(dir, "after.safetensors")
+    t:save_checkpoint(p)
+    local c = ckpt.load(p)
+    assert.same({ 1, 2, 2 }, { c.epoch, c.trainer.next_epoch, c.loader.epoch })
+    local t2 = Trainer { max_epochs = 4, progress = "off" }
+    t2:fit(model(), dm(), { ckpt_path = p })
+    assert.same({ 4, 24 }, { t2.epoch, t2.global_step })
+  end)
+
+  it("writes a progress line every log_every_n_steps steps of the fit, across epochs", function()
+    local lines = {}
+    local out = { write = function(_, ...) for _, s in ipairs({ ... }) do lines[#lines + 1] = s end end,
+      flush = function() end }
+    local Progress = require "graphids.trainer.progress"
+    local new = Progress.new
+    Progress.new = function(o) o.out = out return new(o) end
+    local ok, err = pcall(function()
+      Trainer { max_epochs = 3, progress = "lines", log_every_n_steps = 10 }:fit(model(), dm())
+    end)
+    Progress.new = new
+    assert(ok, err)
+    local steps = 0
+    for _, l in ipairs(lines) do
+      if l:match("^epoch %d+/3 step ") then steps = steps + 1 end
+    end
+    assert.equal(1, steps) -- 18 steps of 6 an epoch: the 10th
+  end)
+
+  it("calls on_validation_epoch_end only after its start, when there is a validation pass", function()
+    local calls = {}
+    local Rec = class("Rec", cb.Callback)
+    function Rec.on_validation_epoch_start() calls[#calls + 1] = "start" end
+    function Rec.on_validation_epoch_end() calls[#calls + 1] = "end" end
+    local d = dm()
+    rawset(d, "val_loader", function() return nil end)
+    Trainer { max_epochs = 2, progress = "off", callbacks = { Rec() } }:fit(model(), d)
+    assert.same({}, calls)
+    Trainer { max_epochs = 1, progress = "off", callbacks = { Rec() } }:fit(model(), dm())
+    assert.same({ "start", "end" }, calls)
+  end)
+
+  it("fits a graph model for zero epochs (a cosine schedule of period 1)", function()
+    local models = require "graphids.models"
+    local m = models.GATClassifier(models.presets.gat.small({ num_ids = 10 }))
+    local t = Trainer { max_epochs = 0, progress = "off" }
+    local d = { train_batches = function() return function() return nil end end, next_epoch = function() end }
+    t:fit(m, d)
+    assert.equal(0, t.global_step)
+    assert.is_true(graphids.is_tensor(t.scheduler.optimizer.param_groups[1].params[1]))
+  end)
+end)
