@@ -674,7 +674,8 @@ end
 -- their ranges (so every range check answers on the host), the loss and accuracy it logs stay on
 -- the device, and no op sizes its result from device values.  A wait would leave the GPU idle
 -- while the host queues what follows (docs/cuda.md, "Waits for the device").
-T.device_check("a GAT training step waits for the device nowhere once its forms are made, once a new batch", function()
+T.device_check("a GAT training step waits for the device nowhere once its forms are made, once a " ..
+  "new batch", function()
   local t = device_stepper("gat", "GATClassifier")
   t.step() -- the first makes the self-loop forms and reads the ranges of what it made
   for i = 1, 3 do
