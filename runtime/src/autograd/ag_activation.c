@@ -2,8 +2,8 @@
  * clamp, where.
  *
  * Conventions at the kinks are torch's: leaky_relu and elu take the negative side at x = 0,
- * clamp passes the gradient where min <= x <= max (both ends included), softplus is exactly
- * linear where beta * x exceeds the threshold.  where's condition is never differentiable.
+ * clamp passes the gradient where min < x < max (strictly inside: torch 2.15's), softplus is
+ * exactly linear where beta * x exceeds the threshold.  where's condition is never differentiable.
  */
 #include "formula_impl.h"
 
@@ -31,9 +31,10 @@ static gids_tensor *act_formula_(ag_scope *s, const act_ctx *c, const gids_tenso
     }
     case ACT_CLAMP: {
         gids_tensor *in = NULL;
-        if (c->has_min) in = ag_bins(s, GIDS_GE, x, c->p0);
+        /* strictly inside the bounds (torch 2.15): an input at a bound gets no gradient */
+        if (c->has_min) in = ag_bins(s, GIDS_GT, x, c->p0);
         if (c->has_max) {
-            gids_tensor *le = ag_bins(s, GIDS_LE, x, c->p1);
+            gids_tensor *le = ag_bins(s, GIDS_LT, x, c->p1);
             in = in != NULL ? ag_bin(s, GIDS_LOGICAL_AND, in, le) : le;
         }
         return ag_mask(s, in, g);

@@ -67,11 +67,14 @@ static void tensor_grads_(ag_scope *s, gids_binop op, const gids_tensor *g, cons
         break;
     case GIDS_POW: {
         /* a^b: b a^(b-1) and a^b log a; torch's convention makes the b-gradient 0 where a == 0
-         * and b >= 0 (the limit of a^b log a), not NaN. */
-        if (ga)
-            *ga = ag_bin(
-                s, GIDS_MUL, g,
-                ag_bin(s, GIDS_MUL, b, ag_bin(s, GIDS_POW, a, ag_bins(s, GIDS_SUB, b, 1.0))));
+         * and b >= 0 (the limit of a^b log a), not NaN, and the a-gradient 0 where b == 0 (a^0
+         * is 1 whatever a; b a^(b-1) would be 0 * inf at a == 0). */
+        if (ga) {
+            gids_tensor *d =
+                ag_bin(s, GIDS_MUL, b, ag_bin(s, GIDS_POW, a, ag_bins(s, GIDS_SUB, b, 1.0)));
+            d = ag_where(s, ag_bins(s, GIDS_EQ, b, 0.0), ag_zeros_like(s, d), d);
+            *ga = ag_bin(s, GIDS_MUL, g, d);
+        }
         if (gb) {
             gids_tensor *t =
                 ag_bin(s, GIDS_MUL, ag_bin(s, GIDS_MUL, g, out), ag_un(s, GIDS_LOG, a));
@@ -106,7 +109,10 @@ static void tensor_grads_(ag_scope *s, gids_binop op, const gids_tensor *g, cons
                                      ag_bin(s, GIDS_DIV, a, b))));
         break;
     case GIDS_ATAN2: {
+        /* b / r and -a / r with r = a^2 + b^2; at the origin (r == 0) 0 and -0, as torch, not
+         * 0 / 0 */
         gids_tensor *r = ag_bin(s, GIDS_ADD, ag_bin(s, GIDS_MUL, a, a), ag_bin(s, GIDS_MUL, b, b));
+        r = ag_bin(s, GIDS_ADD, r, ag_cast(s, ag_bins(s, GIDS_EQ, r, 0.0), r->dtype)); /* 0 -> 1 */
         if (ga) *ga = ag_bin(s, GIDS_MUL, g, ag_bin(s, GIDS_DIV, b, r));
         if (gb) *gb = ag_bin(s, GIDS_MUL, g, ag_un(s, GIDS_NEG, ag_bin(s, GIDS_DIV, a, r)));
         break;

@@ -93,8 +93,9 @@ gids_status gids_linspace(gids_tensor **out, gids_dtype dt, double start, double
     GIDS_TRY(gids_empty_named("linspace", out, dt, GIDS_DEVICE_CPU, 1, &steps));
     void *d = (*out)->storage->data;
     double step = steps > 1 ? (end - start) / (double)(steps - 1) : 0.0;
-    /* Fill the second half from the end (as PyTorch) so the last value is exactly `end`. */
-    int64_t half = steps / 2;
+    /* Fill the second half from the end (as PyTorch) so the last value is exactly `end`; one
+     * step is `start` (torch's linspace(a, b, 1) is [a]). */
+    int64_t half = steps == 1 ? 1 : steps / 2;
     for (int64_t i = 0; i < steps; i++) {
         double v = i < half ? start + step * (double)i : end - step * (double)(steps - 1 - i);
         gids_store_f64(d, dt, i, v);

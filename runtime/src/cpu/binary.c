@@ -121,6 +121,21 @@ static inline float fremainderf(float a, float b) {
     return r;
 }
 
+/* Float floor division as torch's div_floor_floating (and Python's //): from fmod, not
+ * floor(a / b), whose rounded quotient is off by one where the remainder is near b (1.0 // 0.1
+ * is 9, floor(1.0 / 0.1) 10): a == b * (a // b) + remainder(a, b) holds. */
+#define FLOORDIV_FLOAT(T, FMOD, FLOOR, COPYSIGN)                                                   \
+    static inline T floordiv_##T(T a, T b) {                                                       \
+        if (b == 0) return a / b;                                                                  \
+        T mod = FMOD(a, b), div = (a - mod) / b;                                                   \
+        if (mod != 0 && ((b < 0) != (mod < 0))) div -= (T)1;                                       \
+        if (div == 0) return COPYSIGN((T)0, a / b);                                                \
+        T fl = FLOOR(div);                                                                         \
+        return div - fl > (T)0.5 ? fl + (T)1 : fl;                                                 \
+    }
+FLOORDIV_FLOAT(float, fmodf, floorf, copysignf)
+FLOORDIV_FLOAT(double, fmod, floor, copysign)
+
 /* ---------------------------------------------------------------- kernels */
 #define BIN_KERNEL(fname, TI, TO, EXPR)                                                            \
     GIDS_HOT static void fname(void *ctx, int64_t n, char **p, const int64_t *s) {                 \
@@ -177,7 +192,7 @@ BIN_KERNEL(remainder_i64, int64_t, int64_t, iremainder(a_, b_, ctx))
 BIN_KERNEL(remainder_i32, int32_t, int32_t, iremainder(a_, b_, ctx))
 BIN_KERNEL(remainder_u8, uint8_t, uint8_t, iremainder(a_, b_, ctx))
 BIN_FLOAT(atan2, atan2f(a_, b_), atan2(a_, b_))
-BIN_FLOAT(floordiv, floorf(a_ / b_), floor(a_ / b_))
+BIN_FLOAT(floordiv, floordiv_float(a_, b_), floordiv_double(a_, b_))
 BIN_KERNEL(floordiv_i64, int64_t, int64_t, ifloordiv(a_, b_, ctx))
 BIN_KERNEL(floordiv_i32, int32_t, int32_t, ifloordiv(a_, b_, ctx))
 BIN_KERNEL(floordiv_u8, uint8_t, uint8_t, ifloordiv(a_, b_, ctx))

@@ -121,6 +121,16 @@ __device__ __forceinline__ int64_t iremainder(int64_t a, int64_t b, int *flag) {
 }
 
 /* Division rounding toward minus infinity; INT64_MIN / -1 wraps. */
+/* Float floor division as the CPU's (binary.c): from fmod, not floor(a / b). */
+template <typename T> __device__ __forceinline__ T floordiv_flt(T a, T b) {
+    if (b == 0) return a / b;
+    T mod = fmod(a, b), div = (a - mod) / b;
+    if (mod != 0 && ((b < 0) != (mod < 0))) div -= (T)1;
+    if (div == 0) return copysign((T)0, a / b);
+    T fl = floor(div);
+    return div - fl > (T)0.5 ? fl + (T)1 : fl;
+}
+
 __device__ __forceinline__ int64_t ifloordiv(int64_t a, int64_t b, int *flag) {
     if (b == 0) {
         *flag = 1;
@@ -182,8 +192,8 @@ template <int OP, typename T> __device__ __forceinline__ auto bin(T a, T b, int 
             return r;
         } else if constexpr (OP == GIDS_ATAN2)
             return D ? (T)atan2((double)a, (double)b) : (T)atan2f((float)a, (float)b);
-        else /* GIDS_FLOOR_DIVIDE */
-            return D ? (T)floor((double)(a / b)) : (T)floorf((float)(a / b));
+        else /* GIDS_FLOOR_DIVIDE: the CPU's (torch's) from fmod, not floor(a / b) */
+            return floordiv_flt(a, b);
     } else if constexpr (std::is_same<T, bool>::value) {
         if constexpr (OP == GIDS_ADD || OP == GIDS_MAXIMUM)
             return (bool)(a || b);

@@ -322,7 +322,11 @@ end
 
 local function class_reduce(loss, w, reduction, out_shape)
   if reduction == "mean" then
-    return loss:sum() / w:sum()
+    -- Every target ignored: the mean is NaN (0 / 0, as torch), but its gradient 0, not
+    -- inf * 0 = NaN in every input: the division reads a floor, and the NaN is added on.
+    local total = w:sum()
+    local none = graphids.where(total:eq(0), 0 / 0, 0):to(loss.dtype)
+    return loss:sum() / total:clamp(1e-30, nil) + none
   elseif reduction == "sum" then
     return loss:sum()
   end

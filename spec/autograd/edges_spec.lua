@@ -1,0 +1,66 @@
+-- edges_spec.lua -- values and gradients at the edges of an op's domain, as torch 2.15 gives
+-- them (found by a differential review against it, 2026-11-27): pow with a zero exponent,
+-- clamp at its bounds, atan2 at the origin, a mean cross entropy with every target ignored,
+-- float floor division, and linspace of one step.
+local graphids = require "graphids"
+local F = require "graphids.nn.functional"
+
+local function grad_of(values, f)
+  local x = graphids.tensor(values, { dtype = "f64" }):requires_grad_()
+  f(x):sum():backward()
+  return x.grad:totable()
+end
+
+describe("gradients at the edges", function()
+  it("pow with exponent 0 has a zero gradient at a base of 0, not 0 * inf", function()
+    assert.same({ 0, 0 }, grad_of({ 0, 2 }, function(x) return x ^ 0 end))
+    assert.same({ 0, 0 }, grad_of({ 0, 2 }, function(x) return x ^ graphids.zeros(2, { dtype = "f64" }) end))
+    -- elsewhere b a^(b-1) as before
+    assert.same({ 0, 4 }, grad_of({ 0, 2 }, function(x) return x ^ 2 end))
+  end)
+
+  it("clamp passes the gradient strictly inside its bounds", function()
+    assert.same({ 0, 1, 0 }, grad_of({ 0, 0.5, 1 }, function(x) return x:clamp(0, 1) end))
+    assert.same({ 0, 1, 1 }, grad_of({ 0, 0.5, 1 }, function(x) return x:clamp(0, nil) end))
+    assert.same({ 1, 1, 0 }, grad_of({ 0, 0.5, 1 }, function(x) return x:clamp(nil, 1) end))
+  end)
+
+  it("atan2 at the origin has gradients 0 and -0, not 0 / 0", function()
+    local a = graphids.tensor({ 0.0, 1.0 }, { dtype = "f64" }):requires_grad_()
+    local b = graphids.tensor({ 0.0, 1.0 }, { dtype = "f64" }):requires_grad_()
+    graphids.atan2(a, b):sum():backward()
+    assert.same({ 0, 0.5 }, a.grad:totable())
+    assert.same({ 0, -0.5 }, b.grad:totable())
+    assert.equal(-math.huge, 1 / b.grad:totable()[1]) -- -0
+  end)
+
+  it("a mean cross entropy with every target ignored is NaN with zero gradients", function()
+    local x = graphids.randn(3, 4):requires_grad_()
+    local loss = F.cross_entropy(x, graphids.full({ 3 }, -100))
+    assert.is_true(loss:item() ~= loss:item())
+    loss:backward()
+    assert.equal(0, x.grad:abs():sum():item())
+    -- with some targets kept the mean is the sum over them by their count, as before
+    local y = graphids.randn(3, 4)
+    local t = graphids.tensor({ 1, -100, 2 })
+    assert.equal(F.cross_entropy(y, t, { reduction = "sum" }):item() / 2, F.cross_entropy(y, t):item())
+  end)
+end)
+
+describe("values at the edges", function()
+  it("floor-divides floats as Python and torch: from fmod, so a == b (a // b) + a % b", function()
+    local a = graphids.tensor({ 1.0, 7.0, -7.0, 7.5, -0.5, -3.5, 1 / 0 }, { dtype = "f64" })
+    local b = graphids.tensor({ 0.1, 2.0, 2.0, -2.0, 3.0, 1 / 0, 2.0 }, { dtype = "f64" })
+    local q = (a // b):totable()
+    assert.same({ 9, 3, -4, -4, -1, -1 }, { q[1], q[2], q[3], q[4], q[5], q[6] })
+    assert.is_true(q[7] ~= q[7]) -- inf // 2 is NaN
+    local r = a:remainder(b):totable()
+    local av, bv = a:totable(), b:totable()
+    for i = 1, 5 do assert.near(av[i], bv[i] * q[i] + r[i], 1e-12) end
+  end)
+
+  it("linspace of one step is the start", function()
+    assert.same({ 0 }, graphids.linspace(0, 1, 1):totable())
+    assert.same({ 0, 0.5, 1 }, graphids.linspace(0, 1, 3):totable())
+  end)
+end)
