@@ -97,6 +97,10 @@ bool gc_queued_is_seen_everywhere(int device);
 gids_status gc_upload(const char *op, void *dst, const void *src, size_t n);
 /* Frees device's staging blocks (gpu.reset(), after its synchronisation). */
 void gc_pinned_release(int device);
+/* Holds the uploads' lock: a nonblocking stream being created (stream.cu) is counted and
+ * ordered after the uploads already queued while no upload decides to queue (pinned.cu). */
+void gc_upload_lock(void);
+void gc_upload_unlock(void);
 /* GRAPHIDS_CUDA_SYNC=1's wait after an op: the device on the legacy default stream (as before
  * streams), else the current stream. */
 cudaError_t gc_sync_current(void);

@@ -24,16 +24,18 @@ gids_status gc_index_i64(const char *op, const char *arg, const gids_tensor *ind
 
 /* EINDEX unless every value of idx (contiguous i64 on the device, n values, laid out in the
  * row-major shape (ndim, shape)) is in [0, size).  Synchronises with the device unless the
- * range of these values is kept (index_range.cu). */
-gids_status gc_index_check(const char *op, const gids_tensor *idx, int64_t size, int ndim,
-                           const int64_t *shape);
+ * range of these values is kept (index_range.cu).  given: the caller's index that idx was made
+ * from (gc_index_i64): a range read back is kept only when idx is that tensor itself, not a
+ * temporary copy no later op will look up (it would only take a slot and hold its memory). */
+gids_status gc_index_check(const char *op, const gids_tensor *idx, const gids_tensor *given,
+                           int64_t size, int ndim, const int64_t *shape);
 
 /* *pos: the first position i in [0, n) whose value v[i] (device memory, i64) is outside
  * [0, size), and *bad that value; *pos = -1 when every value is in range.  like: the tensor v
  * points into (its storage and version identify the values for the kept range).  Synchronises
  * with the device unless the range of these values is kept (index_range.cu). */
 gids_status gc_index_find(const char *op, const gids_tensor *like, const int64_t *v, int64_t n,
-                          int64_t size, int64_t *pos, int64_t *bad);
+                          int64_t size, bool keep, int64_t *pos, int64_t *bad);
 /* gids_int_range on a CUDA tensor (i64 or i32, at least one element): from a kept range, else
  * read back (a wait) and kept when t is a contiguous i64 tensor. */
 gids_status gc_int_range(const gids_tensor *t, int64_t *lo, int64_t *hi);

@@ -356,6 +356,7 @@ struct att_call {
     const void *gout = nullptr, *galpha = nullptr, *alpha = nullptr;
     const int64_t *src = nullptr, *dst = nullptr;
     gc_ref ei;
+    bool ei_given; /* ei is the caller's edge_index itself (not an i64 or contiguous copy) */
     gc_csr by_dst, by_src;
 };
 
@@ -412,6 +413,7 @@ static gids_status start(att_call *in, const gids_tensor *x, const gids_tensor *
     in->nheld = 1;
     in->x = gids_tensor_data(in->held[0].t);
     GIDS_TRY(gc_contiguous_as(in->op, &in->ei.t, edge_index, GIDS_I64));
+    in->ei_given = in->ei.t == edge_index; /* else a copy: its range is not kept */
     in->src = (const int64_t *)gids_tensor_data(in->ei.t);
     in->dst = in->src + in->E;
     return GIDS_OK;
@@ -454,7 +456,7 @@ static gids_status check_v1(att_call *in, const gids_tensor *x, const gids_tenso
 /* Range-checks one row of edge_index (targets first, as the CPU) with the CPU's message. */
 static gids_status check_row(att_call *in, const int64_t *row, const char *what) {
     int64_t pos = -1, bad = 0;
-    GIDS_TRY(gc_index_find(in->op, in->ei.t, row, in->E, in->N, &pos, &bad));
+    GIDS_TRY(gc_index_find(in->op, in->ei.t, row, in->E, in->N, in->ei_given, &pos, &bad));
     GIDS_CHECK(pos < 0, GIDS_EINDEX,
                "%s: edge_index %s %lld of edge %lld is out of range [0, %lld) (num_nodes)", in->op,
                what, (long long)bad, (long long)pos, (long long)in->N);
@@ -473,7 +475,7 @@ struct plan_memo {
     gids_tensor *ei = nullptr; /* the contiguous i64 edge_index the plan was made for */
     uint64_t version = 0;
     int64_t N = 0;
-    cudaStream_t stream = nullptr;
+    uint64_t stream = 0; /* the stream's id (0: legacy): a cudaStream_t value can be reused */
     gids_tensor *dst_off = nullptr, *dst_perm = nullptr, *src_off = nullptr, *src_perm = nullptr;
 };
 static plan_memo memos[GC_MAX_DEVICES];
@@ -490,11 +492,22 @@ void gc_attention_plans_drop(int device) {
     if (device >= 0 && device < GC_MAX_DEVICES) memo_clear(&memos[device]);
 }
 
+/* The id of the current stream of the current device (0: the legacy default stream). */
+static uint64_t stream_id() {
+    int d = 0;
+    if (cudaGetDevice(&d) != cudaSuccess) {
+        cudaGetLastError();
+        return UINT64_MAX; /* fits no memo; the op's next CUDA call reports the failure */
+    }
+    const gids_stream *s = gc_current(d);
+    return s != nullptr ? s->id : 0;
+}
+
 static bool memo_fits(const plan_memo *m, const att_call *in) {
     const gids_tensor *t = in->ei.t;
     return m->ei != nullptr && m->ei->storage == t->storage && m->ei->offset == t->offset &&
            m->ei->shape[1] == t->shape[1] && m->version == t->storage->version && m->N == in->N &&
-           m->stream == gc_stream();
+           m->stream == stream_id();
 }
 
 static gids_tensor *retained(gids_tensor *t) {
@@ -530,7 +543,7 @@ static gids_status plan(att_call *in, bool by_source) {
         m->ei = retained(in->ei.t);
         m->version = in->ei.t->storage->version;
         m->N = in->N;
-        m->stream = gc_stream();
+        m->stream = stream_id();
         m->dst_off = retained(in->by_dst.off.t);
         m->dst_perm = retained(in->by_dst.perm.t);
     }

@@ -57,11 +57,11 @@ gids_status gc_scratch(const gids_tensor *t, size_t nbytes, gids_tensor **out) {
     return gids_empty(out, GIDS_U8, gc_dev(t), 1, &n);
 }
 
-gids_status gc_index_check(const char *op, const gids_tensor *idx, int64_t size, int ndim,
-                           const int64_t *shape) {
+gids_status gc_index_check(const char *op, const gids_tensor *idx, const gids_tensor *given,
+                           int64_t size, int ndim, const int64_t *shape) {
     int64_t i = -1, bad = 0;
     GIDS_TRY(gc_index_find(op, idx, (const int64_t *)gids_tensor_data(idx), gids_tensor_numel(idx),
-                           size, &i, &bad));
+                           size, idx == given, &i, &bad));
     if (i < 0) return GIDS_OK;
     char pos[160];
     if (ndim <= 1) {
@@ -184,7 +184,7 @@ static gids_status index_select_(gids_tensor **out, const gids_tensor *a, int di
     gc_ref idx, r;
     GIDS_TRY(gc_index_i64(op, "index", index, false, &idx.t));
     int64_t size = a->ndim > 0 ? a->shape[d] : 1;
-    GIDS_TRY(gc_index_check(op, idx.t, size, 1, nullptr));
+    GIDS_TRY(gc_index_check(op, idx.t, index, size, 1, nullptr));
     int64_t shape[GIDS_MAX_DIMS];
     memcpy(shape, a->shape, sizeof(int64_t) * (size_t)a->ndim);
     if (a->ndim > 0) shape[d] = nidx;
@@ -226,7 +226,7 @@ static gids_status gather_(gids_tensor **out, const gids_tensor *a, int dim,
     gc_ref idx, r;
     GIDS_TRY(gc_index_i64(op, "index", index, false, &idx.t));
     int64_t size = a->ndim > 0 ? a->shape[d] : 1;
-    GIDS_TRY(gc_index_check(op, idx.t, size, idx.t->ndim, idx.t->shape));
+    GIDS_TRY(gc_index_check(op, idx.t, index, size, idx.t->ndim, idx.t->shape));
     GIDS_TRY(gids_empty(&r.t, a->dtype, gc_dev(a), index->ndim, index->shape));
     int64_t n = gids_tensor_numel(r.t);
     if (n > 0) {
@@ -478,7 +478,7 @@ static gids_status scatter_add__(gids_tensor *self, int dim, const gids_tensor *
     gc_ref idx, copy;
     GIDS_TRY(gc_index_i64(op, "index", index, index->storage == self->storage, &idx.t));
     int64_t size = self->ndim > 0 ? self->shape[d] : 1;
-    GIDS_TRY(gc_index_check(op, idx.t, size, idx.t->ndim, idx.t->shape));
+    GIDS_TRY(gc_index_check(op, idx.t, index, size, idx.t->ndim, idx.t->shape));
     const gids_tensor *s = nullptr;
     GIDS_TRY(unalias(op, self, src, &copy, &s));
     int nd = self->ndim;
@@ -529,7 +529,7 @@ static gids_status index_add__(gids_tensor *self, int dim, const gids_tensor *in
     gc_ref idx, copy;
     GIDS_TRY(gc_index_i64(op, "index", index, index->storage == self->storage, &idx.t));
     int64_t size = self->ndim > 0 ? self->shape[d] : 1;
-    GIDS_TRY(gc_index_check(op, idx.t, size, 1, nullptr));
+    GIDS_TRY(gc_index_check(op, idx.t, index, size, 1, nullptr));
     GIDS_TRY(check_alpha(op, self->dtype, alpha));
     const gids_tensor *s = nullptr;
     GIDS_TRY(unalias(op, self, src, &copy, &s));
@@ -623,7 +623,7 @@ static gids_status scatter_overwrite(const char *op, gids_tensor *self, int dim,
     gc_ref idx, copy, val;
     GIDS_TRY(gc_index_i64(op, "index", index, index->storage == self->storage, &idx.t));
     int64_t size = self->ndim > 0 ? self->shape[d] : 1;
-    GIDS_TRY(gc_index_check(op, idx.t, size, idx.t->ndim, idx.t->shape));
+    GIDS_TRY(gc_index_check(op, idx.t, index, size, idx.t->ndim, idx.t->shape));
     const gids_tensor *s = nullptr;
     if (src != nullptr) {
         GIDS_TRY(unalias(op, self, src, &copy, &s));

@@ -124,17 +124,17 @@ static gids_status first_bad(const char *op, const gids_tensor *like, const int6
 /* Bounds of the n values at v: kept (of exactly these values when `exact`, else possibly of
  * values around them), or their least and greatest read from the device and kept. */
 static gids_status bounds(const char *op, const gids_tensor *like, const int64_t *v, int64_t n,
-                          bool exact, int64_t *lo, int64_t *hi) {
+                          bool exact, bool may_keep, int64_t *lo, int64_t *hi) {
     const int dev = gc_dev(like).index;
     if (keepable(dev, n) && lookup(dev, like, v, n, exact, lo, hi)) return GIDS_OK;
     uint64_t version = gids_kept_version(like);
     GIDS_TRY(device_minmax(op, like, v, n, lo, hi));
-    if (keepable(dev, n)) keep(dev, like, v, n, version, *lo, *hi);
+    if (may_keep && keepable(dev, n)) keep(dev, like, v, n, version, *lo, *hi);
     return GIDS_OK;
 }
 
 gids_status gc_index_find(const char *op, const gids_tensor *like, const int64_t *v, int64_t n,
-                          int64_t size, int64_t *pos, int64_t *bad) {
+                          int64_t size, bool may_keep, int64_t *pos, int64_t *bad) {
     *pos = -1;
     *bad = 0;
     if (n <= 0) return GIDS_OK;
@@ -144,7 +144,7 @@ gids_status gc_index_find(const char *op, const gids_tensor *like, const int64_t
      * they fit; else the least and greatest of exactly these (kept, or read and kept) */
     if (keepable(dev, n) && lookup(dev, like, v, n, false, &lo, &hi) && lo >= 0 && hi < size)
         return GIDS_OK;
-    GIDS_TRY(bounds(op, like, v, n, true, &lo, &hi));
+    GIDS_TRY(bounds(op, like, v, n, true, may_keep, &lo, &hi));
     if (lo >= 0 && hi < size) return GIDS_OK;
     return first_bad(op, like, v, n, size, pos, bad);
 }
@@ -156,8 +156,7 @@ gids_status gc_int_range(const gids_tensor *t, int64_t *lo, int64_t *hi) {
     GIDS_TRY(gc_index_i64(op, "input", t, false, &idx.t));
     const int64_t *v = (const int64_t *)gids_tensor_data(idx.t);
     int64_t n = gids_tensor_numel(idx.t);
-    if (idx.t != t) return device_minmax(op, idx.t, v, n, lo, hi); /* a copy: nothing to keep */
-    return bounds(op, idx.t, v, n, true, lo, hi);
+    return bounds(op, idx.t, v, n, true, idx.t == t, lo, hi); /* a copy: nothing to keep */
 }
 
 void gc_index_range_note(const gids_tensor *t, const int64_t *host, int64_t n) {

@@ -98,16 +98,32 @@ block *take(int device, size_t n) {
 
 } // namespace
 
+void gc_upload_lock(void) {
+    mu_.lock();
+}
+
+void gc_upload_unlock(void) {
+    mu_.unlock();
+}
+
 gids_status gc_upload(const char *op, void *dst, const void *src, size_t n) {
     int device = 0;
     GC_CUDA(op, cudaGetDevice(&device));
-    if (enabled() && n > 0 && n <= GIDS_PINNED_MAX_COPY && gc_queued_is_seen_everywhere(device)) {
+    if (enabled() && n > 0 && n <= GIDS_PINNED_MAX_COPY) {
+        /* The check under the lock a nonblocking stream's creation takes (stream.cu): a stream
+         * made after it is ordered after this copy; one made before it makes the copy wait. */
         std::lock_guard<std::mutex> g(mu_);
-        block *b = take(device, n);
+        block *b = gc_queued_is_seen_everywhere(device) ? take(device, n) : nullptr;
         if (b != nullptr) {
             memcpy(b->p, src, n);
             GC_CUDA(op, cudaMemcpyAsync(dst, b->p, n, cudaMemcpyHostToDevice, gc_stream()));
-            GC_CUDA(op, cudaEventRecord(b->done, gc_stream()));
+            cudaError_t re = cudaEventRecord(b->done, gc_stream());
+            if (re != cudaSuccess) {
+                /* no event marks the copy's end: wait for it, or the next take() could hand the
+                 * block out and overwrite it mid-transfer */
+                cudaStreamSynchronize(gc_stream());
+                return gc_cuda_fail(op, re, "cudaEventRecord", __FILE__, __LINE__);
+            }
             b->queued = true;
             return GIDS_OK;
         }

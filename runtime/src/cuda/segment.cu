@@ -85,7 +85,7 @@ struct seg_plan : gc_csr {
 static gids_status seg_plan_build(const char *op, seg_plan *p, const gids_tensor *src,
                                   const gids_tensor *index, int64_t ns) {
     GIDS_TRY(gc_index_i64(op, "index", index, false, &p->keys.t));
-    GIDS_TRY(gc_index_check(op, p->keys.t, ns, 1, nullptr));
+    GIDS_TRY(gc_index_check(op, p->keys.t, index, ns, 1, nullptr));
     return gc_csr_build(op, p, src, (const int64_t *)gids_tensor_data(p->keys.t), index->shape[0],
                         ns);
 }

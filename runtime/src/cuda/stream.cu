@@ -75,7 +75,12 @@ cudaError_t gc_memcpy_sync_at(void *dst, const void *src, size_t n, cudaMemcpyKi
                 base ? base + 1 : file, line, n, (long long)w);
     }
     cudaStream_t s = gc_stream();
-    if (s == 0) return cudaMemcpy(dst, src, n, kind);
+    if (s == 0) {
+        /* From pageable memory cudaMemcpy may return once the bytes are staged, before the DMA
+         * lands: a nonblocking stream (not ordered after the legacy one) could read dst first. */
+        cudaError_t e = cudaMemcpy(dst, src, n, kind);
+        return e != cudaSuccess || kind != cudaMemcpyHostToDevice ? e : cudaStreamSynchronize(0);
+    }
     cudaError_t e = cudaMemcpyAsync(dst, src, n, kind, s);
     return e != cudaSuccess ? e : cudaStreamSynchronize(s);
 }
@@ -134,7 +139,25 @@ gids_status gc_stream_create(gids_stream **out, int device, int priority, unsign
         cudaStreamDestroy(cs);
         GIDS_FAIL(GIDS_ENOMEM, "%s: out of host memory for the handle", op);
     }
-    if (nb) nonblocking_[device].fetch_add(1);
+    if (nb) {
+        /* CUDA does not order a nonblocking stream after the legacy stream: uploads left
+         * queued there (pinned.cu) before it existed would race its first kernels.  It waits
+         * for them once, and later uploads see it counted (under the same lock). */
+        gc_upload_lock();
+        nonblocking_[device].fetch_add(1);
+        cudaEvent_t ev = nullptr;
+        cudaError_t e = cudaEventCreateWithFlags(&ev, cudaEventDisableTiming);
+        if (e == cudaSuccess) e = cudaEventRecord(ev, cudaStreamLegacy);
+        if (e == cudaSuccess) e = cudaStreamWaitEvent(cs, ev, 0);
+        if (ev != nullptr) cudaEventDestroy(ev); /* freed once the wait is done */
+        gc_upload_unlock();
+        if (e != cudaSuccess) {
+            gids_status st = gc_cuda_fail(
+                op, e, "cudaStreamWaitEvent (order after the legacy stream)", __FILE__, __LINE__);
+            gc_stream_destroy(s);
+            return st;
+        }
+    }
     *out = s;
     return GIDS_OK;
 }
