@@ -148,4 +148,81 @@ describe("graphids.track.spool", function()
     assert.same({ 0, 3 }, { delivered, left })
     assert.same({ 3, 0, 0 }, { spool.sync(run_dir) })
   end)
+  it("sets aside an event for a FileStore run that is gone and delivers the ones after it", function()
+    local run_dir, root = dir .. "/run", dir .. "/mlruns"
+    assert(spool.append(run_dir, { op = "create_run", run_key = KEY, uri = root, experiment = "e",
+      tags = {} }))
+    assert(spool.append(run_dir, { op = "log_batch", run_key = KEY, run_id = ("f"):rep(32), uri = root,
+      metrics = { { key = "lost", value = 1.0, timestamp = 1, step = 0 } } }))
+    assert(spool.append(run_dir, { op = "update_run", run_key = KEY, uri = root, experiment = "e",
+      status = "FINISHED", end_time = 2 }))
+    local said = {}
+    assert.same({ 2, 0, 1 }, { spool.sync(run_dir, { notify = function(l) said[#said + 1] = l end }) })
+    assert.matches("run 'f+' not found under .*mlruns", said[1])
+    local exp = assert(filestore.new(root):find_experiment("e"))
+    assert.equal(tostring(mlflow.STATUS.FINISHED), read(root .. "/" .. exp .. "/" .. KEY .. "/meta.yaml")
+      :match("\nstatus: (%d+)"))
+  end)
+
+  it("repeats the last event of a killed sync harmlessly and removes its temporary files", function()
+    local run_dir, root = dir .. "/run", dir .. "/mlruns"
+    spool_run(run_dir, root)
+    assert(spool.append(run_dir, { op = "log_batch", run_key = KEY, uri = root, experiment = "e",
+      params = { { key = "p", value = "new" } } }))
+    -- the sync that was killed: it delivered everything, set the last event aside (a param
+    -- the run holds with another value), and removed nothing from the spool
+    local evs = assert(spool.read(run_dir))
+    local fs, ids = assert(filestore.new(root)), {}
+    for i = 1, 3 do assert(spool.apply(fs, evs[i], ids)) end
+    assert(fs:log_batch(ids[KEY], { params = { { key = "p", value = "old" } } }))
+    local _, why = spool.apply(fs, evs[4], ids)
+    assert(spool.set_aside(run_dir, evs[4], why))
+    local stale = run_dir .. "/." .. spool.FILE .. ".tmp-999999999-0"
+    assert(core.atomic_write(stale, "half a rewrite"))
+    assert.same({ 3, 0, 1 }, { spool.sync(run_dir, { notify = function() end }) })
+    assert.same({ "1 1.0 0" }, metric_lines(root, "loss"))
+    assert.equal(1, #lines_of(read(spool.rejected_path(run_dir))))
+    assert.is_nil(core.stat(stale))
+  end)
+
+  it("reports a lock file it cannot open as such, with the events left", function()
+    local run_dir, root = dir .. "/run", dir .. "/mlruns"
+    spool_run(run_dir, root)
+    -- a lock file that cannot be opened for writing (as another user's 0644 one; root ignores
+    -- modes, a folder does not)
+    assert(core.mkdir_p(run_dir .. "/" .. spool.SYNC_LOCK))
+    local sent, err, delivered, left = spool.sync(run_dir)
+    assert.is_nil(sent)
+    assert.matches("cannot take the sync lock of .*" .. spool.SYNC_LOCK .. ".*Is a directory", err)
+    assert.same({ 0, 3 }, { delivered, left })
+    os.execute("rmdir " .. run_dir .. "/" .. spool.SYNC_LOCK)
+    assert(os.remove(run_dir .. "/" .. spool.LOCK))
+    assert(core.mkdir_p(run_dir .. "/" .. spool.LOCK))
+    sent, err, delivered, left = spool.sync(run_dir)
+    assert.is_nil(sent)
+    assert.matches(spool.LOCK .. "'?: Is a directory", err)
+    assert.same({ 0, 3 }, { delivered, left })
+  end)
+
+  it("keeps a child run waiting in its spool until its parent's run dir is synced", function()
+    local parent_dir, child_dir, root = dir .. "/parent", dir .. "/child", dir .. "/mlruns"
+    local PKEY = ("a"):rep(32)
+    assert(spool.append(parent_dir, { op = "create_run", run_key = PKEY, uri = root, experiment = "e",
+      tags = {} }))
+    assert(spool.append(child_dir, { op = "create_run", run_key = KEY, uri = root, experiment = "e",
+      tags = {}, parent_key = PKEY, parent_dir = parent_dir }))
+    assert(spool.append(child_dir, { op = "update_run", run_key = KEY, uri = root, experiment = "e",
+      status = "FINISHED", end_time = 2 }))
+    local sent, err, delivered, left = spool.sync(child_dir)
+    assert.is_nil(sent)
+    local want = "waiting for parent run (run key " .. PKEY .. "): sync its run dir " .. parent_dir
+      .. " first"
+    assert.truthy(err:find(want, 1, true), err)
+    assert.same({ 0, 2 }, { delivered, left })
+    assert.same({ 1, 0, 0 }, { spool.sync(parent_dir) })
+    assert.same({ 2, 0, 0 }, { spool.sync(child_dir) })
+    local fs = assert(filestore.new(root))
+    local exp = assert(fs:find_experiment("e"))
+    assert.equal(PKEY, read(root .. "/" .. exp .. "/" .. KEY .. "/tags/mlflow.parentRunId"))
+  end)
 end)

@@ -92,10 +92,16 @@ function FileStore.new(root)
   return self
 end
 
--- Runs fn under pcall so that file errors become nil, message.
+-- Runs fn under pcall so that file errors become nil, message.  An error raised as
+-- {message, code, status} keeps the code and status MLflow would answer (a run that is gone:
+-- graphids.track.mlflow.refused sets that one event aside instead of blocking the spool).
 local function guarded(fn, ...)
   local res = table.pack(pcall(fn, ...))
-  if not res[1] then return nil, "FileStore: " .. tostring(res[2]) end
+  if not res[1] then
+    local e = res[2]
+    if type(e) == "table" then return nil, "FileStore: " .. tostring(e[1]), e[2], e[3] end
+    return nil, "FileStore: " .. tostring(e)
+  end
   return table.unpack(res, 2, res.n)
 end
 
@@ -168,7 +174,10 @@ local function run_dir(self, run_id)
         break
       end
     end
-    if exp == nil then error(string.format("run '%s' not found under %s", run_id, self.root), 0) end
+    if exp == nil then -- as MLflow's server answers: the request is refused, not the store
+      error({ string.format("run '%s' not found under %s", run_id, self.root), "RESOURCE_DOES_NOT_EXIST",
+        404 }, 0)
+    end
     self.run_exp[run_id] = exp
   end
   return join(self.root, exp, run_id), exp
@@ -230,6 +239,17 @@ local function metric_line(m)
   return string.format("%d %s %d\n", m.timestamp, mlflow.float_text(m.value), m.step or 0)
 end
 
+-- The last line of a file with its newline (nil when there is none); reads only the end.
+local function last_line(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local size = f:seek("end") or 0
+  f:seek("set", math.max(0, size - 512))
+  local tail = f:read("a") or ""
+  f:close()
+  return tail:match("([^\n]*\n)$")
+end
+
 -- A refusal of the batch itself (MLflow's INVALID_PARAMETER_VALUE, HTTP 400): the store is
 -- fine, sending the batch again cannot succeed (graphids.track.mlflow.refused).
 local function refuse(fmt, ...)
@@ -277,10 +297,10 @@ local function check_batch(dir, run_id, batch)
 end
 
 function FileStore:log_batch(run_id, batch)
-  local dir, err = guarded(run_dir, self, run_id)
-  if not dir then return nil, err end
-  local ok, why, code, status = check_batch(dir, run_id, batch)
-  if not ok then return nil, why, code, status end
+  local dir, err, code, status = guarded(run_dir, self, run_id)
+  if not dir then return nil, err, code, status end
+  local ok, why, rcode, rstatus = check_batch(dir, run_id, batch)
+  if not ok then return nil, why, rcode, rstatus end
   return guarded(function()
     for _, p in ipairs(batch.params or {}) do
       local path = join(dir, "params", p.key)
@@ -291,7 +311,10 @@ function FileStore:log_batch(run_id, batch)
       local path = join(dir, "metrics", m.key)
       local parent = path:match("^(.*)/[^/]+$")
       mkdir(parent)
-      ensure(core.append_file(path, metric_line(m)))
+      -- a sync killed between sending a batch and removing it from the spool sends it again:
+      -- the point it already wrote last is not written twice
+      local line = metric_line(m)
+      if last_line(path) ~= line then ensure(core.append_file(path, line)) end
     end
     return true
   end)

@@ -124,7 +124,8 @@ local function open_run(run_dir, opts, phase)
   if type(parent) == "string" then
     ev.parent_id = parent
   elseif type(parent) == "table" and not parent.noop then
-    ev.parent_id, ev.parent_key = parent.run_id, parent.key
+    -- parent_dir: where the parent's own spool is, for a child synced before it
+    ev.parent_id, ev.parent_key, ev.parent_dir = parent.run_id, parent.key, parent.run_dir
   end
   local since = down[self.uri]
   if store and since and core.wall_time() - since < M.DOWN_FOR then

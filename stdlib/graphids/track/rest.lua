@@ -139,8 +139,9 @@ local function encode_body(args)
 end
 
 -- One call: value (decoded JSON object), or nil, message, error_code, status.  before_retry
--- (optional) is asked before each retry; a value it returns is the call's answer (a request
--- that may have been done though its answer was lost).
+-- (optional) is asked before each retry, with the last failure's code and status; a value it
+-- returns is the call's answer (a request that may have been done though its answer was
+-- lost), and nil, false skips sending the request this time (the try still counts).
 function Rest:call(method, endpoint, args, before_retry)
   local url, body = self.base .. endpoint, nil
   if method == "GET" then
@@ -152,13 +153,17 @@ function Rest:call(method, endpoint, args, before_retry)
   else
     body = encode_body(args)
   end
-  local attempt = 0
+  local attempt, send, last, status = 0, true, nil, nil
   while true do
-    local status, text, headers = core.http_request { method = method, url = url, headers = self.headers,
-      body = body, timeout = self.timeout, insecure_tls = self.insecure_tls, ca_file = self.ca_file,
-      client_cert = self.client_cert }
-    local retry_after, last
-    if status == nil then
+    local text, headers, retry_after
+    if send then
+      status, text, headers = core.http_request { method = method, url = url, headers = self.headers,
+        body = body, timeout = self.timeout, insecure_tls = self.insecure_tls, ca_file = self.ca_file,
+        client_cert = self.client_cert }
+    end
+    if not send then -- nothing sent: the last failure stands
+      last = { last[1], last[2] }
+    elseif status == nil then
       last = { string.format("MLflow %s %s: %s", method, endpoint, text), "CONNECTION_ERROR" }
       if headers == "EINVAL" then return nil, last[1], last[2] end
     elseif status == 200 then
@@ -193,8 +198,11 @@ function Rest:call(method, endpoint, args, before_retry)
         self.max_retries, total, self.timeout))
     end
     self.sleep(self:backoff(attempt, retry_after))
-    local done = before_retry and before_retry()
-    if done then return done end
+    if before_retry then
+      local done, again = before_retry(last[2], status, text)
+      if done then return done end
+      send = again ~= false
+    end
   end
 end
 
@@ -258,19 +266,29 @@ end
 
 -- A create whose answer was lost (a 503 from a proxy, a timeout) may have created the run:
 -- before a retry, the run is looked up by its graphids.run_key tag, so it is not made twice.
+-- Only a lookup that answers "no such run" lets the create be sent again; a failed lookup is
+-- itself retried (same backoff).  After a timeout (curl 28) or a 504, the first create may
+-- still be on its way to the store, so a "no" proves nothing: the create is not sent again by
+-- this call, which fails after its retries (the event is spooled, and `graphids track sync`
+-- looks the run up again before creating it).
 function Rest:create_run(spec)
   local key
   for _, t in ipairs(spec.tags or {}) do
     if t.key == RUN_KEY_TAG then key = t.value end
   end
-  local function created()
+  local in_flight = false
+  local function created(code, status, text)
     if not key then return nil end
+    if code == "CONNECTION_ERROR" and tostring(text):find("curl 28", 1, true) or status == 504 then
+      in_flight = true
+    end
     -- one try: the create's own retries already wait for a server that is down
     local saved = self.max_retries
     self.max_retries = 0
     local ok, id = pcall(self.find_run, self, spec.experiment_id, RUN_KEY_TAG, key)
     self.max_retries = saved
-    return ok and id and { run = { info = { run_id = id } } } or nil
+    if ok and id then return { run = { info = { run_id = id } } } end
+    return nil, ok and id == false and not in_flight
   end
   local v, err, code, status = self:call("POST", "runs/create", {
     experiment_id = tostring(spec.experiment_id), run_name = spec.run_name, start_time = spec.start_time,

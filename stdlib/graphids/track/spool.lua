@@ -3,7 +3,8 @@
 --   spool.append(run_dir, {op = "log_batch", run_key = k, uri = u, metrics = {...}})
 --   local sent, left, aside = spool.sync(run_dir)  -- or nil, message, sent, left, aside
 --
--- Events: create_run {run_key, experiment, run_name, start_time, tags, parent_key, parent_id},
+-- Events: create_run {run_key, experiment, run_name, start_time, tags, parent_key, parent_id,
+-- parent_dir},
 -- log_batch {run_key, run_id?, experiment?, metrics, params, tags}, update_run {run_key, run_id?,
 -- experiment?, status, end_time}; each records the tracking `uri` it was meant for.  `run_key`
 -- is the client's id of a run (32 hex), also sent as the tag graphids.run_key, so a replay
@@ -17,6 +18,10 @@
 -- flock on run_dir/tracking_spool.lock around each append and each rewrite, and a rewrite
 -- keeps every line appended after sync read the file.  A second sync of the same run dir is
 -- refused (run_dir/tracking_spool.sync.lock) instead of delivering the same events twice.
+-- A sync killed between delivering (or setting aside) an event and removing it from the spool
+-- repeats that one event: a create finds its run by key, params, tags and a status are the
+-- same again, a FileStore skips a metric point it already holds last, and a set-aside line
+-- equal to the last one in the rejected file is not written again.
 local core = require "graphids.core"
 local json = require "graphids.json"
 local mlflow = require "graphids.track.mlflow"
@@ -57,6 +62,17 @@ local function encode(ev)
   return json.encode(plain(mlflow.clean_strings(ev)))
 end
 
+-- The last line of a file (nil when there is none); reads only the end.
+local function last_line(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local size = f:seek("end") or 0
+  f:seek("set", math.max(0, size - 65536))
+  local tail = f:read("a") or ""
+  f:close()
+  return tail:match("([^\n]*)\n$")
+end
+
 -- Appends one event (fsynced: the spool is the only copy).  Returns true or nil, message.
 function M.append(run_dir, ev)
   local ok, line = pcall(encode, ev)
@@ -71,11 +87,25 @@ end
 function M.set_aside(run_dir, ev, reason)
   local copy = {}
   for k, v in pairs(ev) do copy[k] = v end
+  copy.run_id = nil -- compared without it: a sync fills it in for the events of its runs
+  local ok, plain_line = pcall(encode, copy)
+  copy.run_id = ev.run_id
+  if not ok then return nil, "spool: " .. tostring(plain_line) end
   copy.rejected = tostring(reason)
-  local ok, line = pcall(encode, copy)
+  local line
+  ok, line = pcall(encode, copy)
   if not ok then return nil, "spool: " .. tostring(line) end
   local made, err = core.mkdir_p(run_dir)
   if not made then return nil, err end
+  -- the same event as the last one set aside: a sync killed before it removed that event from
+  -- the spool, repeated now (a second copy would say nothing more)
+  local last = last_line(M.rejected_path(run_dir))
+  local dok, prev = pcall(json.decode, last or "")
+  if dok and type(prev) == "table" and not json.is_array(prev) then
+    prev.rejected, prev.run_id = nil, nil
+    local eok, prev_line = pcall(encode, prev)
+    if eok and prev_line == plain_line then return M.rejected_path(run_dir) end
+  end
   local wrote, werr = core.append_file(M.rejected_path(run_dir), line .. "\n", { sync = true })
   if not wrote then return nil, werr end
   return M.rejected_path(run_dir)
@@ -134,7 +164,8 @@ function M.check_event(ev)
   if type(ev.run_key) ~= "string" or not ev.run_key:match("^%x+$") then
     return "'run_key' must be hex text"
   end
-  for _, k in ipairs({ "uri", "run_id", "experiment", "run_name", "parent_id", "parent_key" }) do
+  for _, k in ipairs({ "uri", "run_id", "experiment", "run_name", "parent_id", "parent_key",
+    "parent_dir" }) do
     if not opt(ev[k], "string") then return string.format("'%s' must be text, got %s", k, type(ev[k])) end
   end
   for _, k in ipairs({ "start_time", "end_time" }) do
@@ -233,6 +264,12 @@ local function create_run(store, ev, ids, fresh)
     -- a parent spooled elsewhere (its own run dir) and delivered since: found by its key
     parent = store:find_run(exp, M.RUN_KEY_TAG, ev.parent_key) or nil
   end
+  if not parent and ev.parent_key then
+    -- created without it, the run would lose its parent link for good: it waits, with its
+    -- events, in this spool (a failure of delivery, not a refusal) until the parent exists
+    return nil, string.format("waiting for parent run (run key %s): sync its run dir %s first", ev.parent_key,
+      ev.parent_dir or "(not recorded)"), "WAITING_FOR_PARENT"
+  end
   if parent then tags[#tags + 1] = { key = "mlflow.parentRunId", value = parent } end
   local id
   id, err, code, status = store:create_run { experiment_id = exp, run_name = ev.run_name,
@@ -321,10 +358,15 @@ local function drop_first(run_dir, snap, ids)
   end)
 end
 
+-- The events left in the spool (its non-empty lines; 0 when it cannot be read).
+local function left_in(run_dir)
+  return count(read_text(run_dir) or "")
+end
+
 -- The spool as it is now (under the lock): {evs, lines, head, next}, or nil, message, events.
 local function snapshot(run_dir)
   local text, err = with_lock(run_dir, read_text, run_dir)
-  if not text then return nil, err, 0 end
+  if not text then return nil, err, left_in(run_dir) end
   local evs, lines, bad = parse(text, M.path(run_dir))
   if bad then return nil, bad, #evs end
   return { evs = evs, lines = lines, head = text, next = 1 }
@@ -354,7 +396,19 @@ local function deliver(state, ev)
   return nil, tostring(msg), mlflow.refused(code, status)
 end
 
+-- Removes the temporary files of spool rewrites (.tracking_spool.jsonl.tmp-PID-N) whose
+-- writer is dead (killed mid-rewrite); only a sync rewrites the spool, and this one holds the
+-- sync lock, so a live PID is another process's by reuse, and its file is left alone.
+local function remove_stale_tmp(run_dir)
+  local prefix = "." .. M.FILE .. ".tmp-"
+  for _, name in ipairs(core.list_dir(run_dir) or {}) do
+    local pid = name:sub(1, #prefix) == prefix and name:sub(#prefix + 1):match("^(%d+)%-%d+$")
+    if pid and not core.stat("/proc/" .. pid) then os.remove(run_dir .. "/" .. name) end
+  end
+end
+
 local function sync_locked(run_dir, opts)
+  remove_stale_tmp(run_dir)
   local state = { opts = opts, stores = {}, ids = {}, sent = 0, aside = 0 }
   local notify = opts.notify or function(line) io.stderr:write("graphids track sync: ", line, "\n") end
   while true do -- again for what training appended meanwhile
@@ -404,12 +458,16 @@ function M.sync(run_dir, opts)
   if not core.stat(M.path(run_dir)) then return 0, 0, 0 end
   local guard, err = core.lock(run_dir .. "/" .. M.SYNC_LOCK, { exclusive = true, timeout = 0 })
   if not guard then
-    return nil, "another graphids track sync is delivering this spool (" .. tostring(err) .. ")", 0,
-      count(read_text(run_dir) or ""), 0
+    local why = tostring(err)
+    if not why:find("is held by another process", 1, true) then -- not a sync: a lock file that
+      -- cannot be opened (left by another user of a shared run dir), named with the errno text
+      return nil, "spool: cannot take the sync lock of " .. run_dir .. ": " .. why, 0, left_in(run_dir), 0
+    end
+    return nil, "another graphids track sync is delivering this spool (" .. why .. ")", 0, left_in(run_dir), 0
   end
   local res = table.pack(pcall(sync_locked, run_dir, opts))
   guard:unlock()
-  if not res[1] then return nil, "spool: " .. tostring(res[2]), 0, count(read_text(run_dir) or ""), 0 end
+  if not res[1] then return nil, "spool: " .. tostring(res[2]), 0, left_in(run_dir), 0 end
   return table.unpack(res, 2, res.n)
 end
 
