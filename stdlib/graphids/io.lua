@@ -64,6 +64,19 @@ function M.read_file(path)
   return s
 end
 
+-- The last complete line of a file, without its newline (nil when the file is missing or ends
+-- in no newline), reading only its last `max` bytes (default 64 KiB): an appender's check of
+-- what it wrote last, without reading a long log.
+function M.last_line(path, max)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local size = f:seek("end") or 0
+  f:seek("set", math.max(0, size - (max or 65536)))
+  local tail = f:read("a") or ""
+  f:close()
+  return tail:match("([^\n]*)\n$")
+end
+
 -- value -> JSON text (sorted keys, 2-space indent, final newline), written atomically.
 function M.write_json(path, value)
   return core.atomic_write(path, json.encode(value, { indent = 2 }) .. "\n")

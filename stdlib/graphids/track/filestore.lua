@@ -239,17 +239,6 @@ local function metric_line(m)
   return string.format("%d %s %d\n", m.timestamp, mlflow.float_text(m.value), m.step or 0)
 end
 
--- The last line of a file with its newline (nil when there is none); reads only the end.
-local function last_line(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local size = f:seek("end") or 0
-  f:seek("set", math.max(0, size - 512))
-  local tail = f:read("a") or ""
-  f:close()
-  return tail:match("([^\n]*\n)$")
-end
-
 -- A refusal of the batch itself (MLflow's INVALID_PARAMETER_VALUE, HTTP 400): the store is
 -- fine, sending the batch again cannot succeed (graphids.track.mlflow.refused).
 local function refuse(fmt, ...)
@@ -314,7 +303,9 @@ function FileStore:log_batch(run_id, batch)
       -- a sync killed between sending a batch and removing it from the spool sends it again:
       -- the point it already wrote last is not written twice
       local line = metric_line(m)
-      if last_line(path) ~= line then ensure(core.append_file(path, line)) end
+      if require("graphids.io").last_line(path, 512) ~= line:sub(1, -2) then
+        ensure(core.append_file(path, line))
+      end
     end
     return true
   end)

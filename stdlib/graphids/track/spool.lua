@@ -62,17 +62,6 @@ local function encode(ev)
   return json.encode(plain(mlflow.clean_strings(ev)))
 end
 
--- The last line of a file (nil when there is none); reads only the end.
-local function last_line(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local size = f:seek("end") or 0
-  f:seek("set", math.max(0, size - 65536))
-  local tail = f:read("a") or ""
-  f:close()
-  return tail:match("([^\n]*)\n$")
-end
-
 -- Appends one event (fsynced: the spool is the only copy).  Returns true or nil, message.
 function M.append(run_dir, ev)
   local ok, line = pcall(encode, ev)
@@ -99,7 +88,7 @@ function M.set_aside(run_dir, ev, reason)
   if not made then return nil, err end
   -- the same event as the last one set aside: a sync killed before it removed that event from
   -- the spool, repeated now (a second copy would say nothing more)
-  local last = last_line(M.rejected_path(run_dir))
+  local last = require("graphids.io").last_line(M.rejected_path(run_dir))
   local dok, prev = pcall(json.decode, last or "")
   if dok and type(prev) == "table" and not json.is_array(prev) then
     prev.rejected, prev.run_id = nil, nil
