@@ -4,13 +4,13 @@
 
 #include <stdint.h>
 
+#include "../backend_common.h"
 #include "gids/ops.h"
 #include "gids/tensor.h"
 
 /* EINVAL "op: what is NULL" unless p is set: the entry check for a pointer argument, so a NULL
- * operand is a status naming it rather than a crash. */
-#define GIDS_CHECK_ARG(p, op, what)                                                                \
-    GIDS_CHECK((p) != NULL, GIDS_EINVAL, "%s: %s is NULL", (op), (what))
+ * operand is a status naming it rather than a crash (the plugins' gids_check_given). */
+#define GIDS_CHECK_ARG(p, op, what) GIDS_TRY(gids_check_given((op), (p) != NULL, (what)))
 
 /* Marks t's storage as written in place (autograd checks saved tensors against it). */
 static inline void gids_tensor_bump_version(gids_tensor *t) {
