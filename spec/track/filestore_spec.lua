@@ -34,6 +34,13 @@ local function fake_trainer(ckpt)
     checkpoint_callback = function() return { best_model_path = function() return ckpt end } end }
 end
 
+-- A FileStore root under dir that cannot be made (a file stands where its parent goes), so
+-- every event spools; os.remove(dir .. "/blocked") unblocks it.
+local function blocked_store(dir)
+  assert(io.open(dir .. "/blocked", "w")):close()
+  return dir .. "/blocked/mlruns"
+end
+
 describe("graphids.track FileStore", function()
   local dir
   before_each(function()
@@ -145,9 +152,7 @@ for r in c.search_runs([e.experiment_id]):
 
   it("spools when the store cannot be written, and sync delivers once it can", function()
     -- a regular file where the store's folder should be: even root cannot write there
-    local root = dir .. "/blocked/mlruns"
-    local f = assert(io.open(dir .. "/blocked", "w"))
-    f:close()
+    local root = blocked_store(dir)
     local run_dir = dir .. "/run"
     local old = io.stderr
     local buf = {}
@@ -206,9 +211,7 @@ for r in c.search_runs([e.experiment_id]):
   end)
 
   it("resumes a run that exists only in a spool without creating it twice", function()
-    local root = dir .. "/blocked/mlruns"
-    local f = assert(io.open(dir .. "/blocked", "w"))
-    f:close()
+    local root = blocked_store(dir)
     local run
     local old = io.stderr
     io.stderr = { write = function() end } -- luacheck: ignore
@@ -235,9 +238,7 @@ for r in c.search_runs([e.experiment_id]):
   end)
 
   it("links a child to a parent that was spooled in another run dir", function()
-    local root = dir .. "/blocked/mlruns"
-    local f = assert(io.open(dir .. "/blocked", "w"))
-    f:close()
+    local root = blocked_store(dir)
     local old = io.stderr
     io.stderr = { write = function() end } -- luacheck: ignore
     local parent = track.parent_run({ uri = "file:" .. root, experiment = "e", run_dir = dir .. "/group" })
@@ -283,9 +284,7 @@ for r in c.search_runs([e.experiment_id]):
   end)
 
   it("sets aside a spooled event the store refuses and delivers the ones after it", function()
-    local root = dir .. "/blocked/mlruns"
-    local f = assert(io.open(dir .. "/blocked", "w"))
-    f:close()
+    local root = blocked_store(dir)
     local run_dir = dir .. "/run"
     local run
     capture(function()
@@ -356,9 +355,7 @@ for r in c.search_runs([e.experiment_id]):
   end)
 
   it("spools and delivers values and run dirs that are not UTF-8, with U+FFFD", function()
-    local root = dir .. "/blocked/mlruns"
-    local f = assert(io.open(dir .. "/blocked", "w"))
-    f:close()
+    local root = blocked_store(dir)
     local run_dir = dir .. "/caf\xe9"
     local run
     capture(function()

@@ -140,6 +140,18 @@ end
 
 -- Verifies path against its sidecar.  Returns "verified", or "missing" when there is no sidecar
 -- (a file from another writer); raises naming both digests on a mismatch.
+-- Whether the file at path holds the bytes of one of the files named after it (those that
+-- exist; nil skipped): a checkpoint is a run's own by content, whatever path names it.
+function M.same_as_any(path, ...)
+  local got = graphids.sha256_file(path)
+  if got == nil then return false end
+  for i = 1, select("#", ...) do
+    local own = select(i, ...)
+    if own ~= nil and gio.exists(own) and graphids.sha256_file(own) == got then return true end
+  end
+  return false
+end
+
 function M.verify(path)
   local listed = read_sidecar(path)
   if listed == nil then

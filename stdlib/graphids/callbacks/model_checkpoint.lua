@@ -13,7 +13,6 @@
 -- callbacks, so the state they saved (early-stopping counter, stop flag) is this epoch's.
 -- While a fit runs it holds an exclusive lock on <dirpath>/.lock: a second run into the same
 -- directory fails at its start instead of interleaving checkpoints.
-local graphids = require "graphids"
 local class = require "graphids.class"
 local U = require "graphids.nn._util"
 local gio = require "graphids.io"
@@ -61,11 +60,7 @@ end
 -- Whether the checkpoint at path is one of this folder's (its last or best file, by content):
 -- a resume from it continues this folder's run.
 local function holds(self, path)
-  local got = graphids.sha256_file(path)
-  for _, own in ipairs({ self:last_model_path(), self:best_model_path() }) do
-    if got ~= nil and gio.exists(own) and graphids.sha256_file(own) == got then return true end
-  end
-  return false
+  return ckpt.same_as_any(path, self:last_model_path(), self:best_model_path())
 end
 
 function ModelCheckpoint:on_fit_start(trainer)

@@ -24,12 +24,7 @@ predictions/test/<set>.safetensors, test_metrics.json and .test_complete into th
 
 -- Whether the checkpoint at path is one of the run dir's own (its best or last, by content).
 local function is_own_checkpoint(r, path)
-  local graphids, gio = require "graphids", require "graphids.io"
-  local got = graphids.sha256_file(path)
-  for _, own in ipairs({ r.ckpt_file, r.last_ckpt }) do
-    if own and gio.exists(own) and graphids.sha256_file(own) == got then return true end
-  end
-  return false
+  return require("graphids.ckpt").same_as_any(path, r.ckpt_file, r.last_ckpt)
 end
 
 -- r without its run dir: what stage.evaluate then writes is nothing at all.
