@@ -40,7 +40,7 @@ describe("graphids runs --tracking-uri (FileStore)", function()
     assert.equal(support.without_footer(text), support.without_footer(tracked))
     assert.truthy(tracked:find("7 run(s) in file://" .. store, 1, true), tracked)
     for _, pat in ipairs({ "gat%s+small%s+focal%s+0%s+tested%s+0%.9000%s+0%.8750%s+0%.9500",
-      "gat%s+small%s+focal%s+2%s+trained", "gat%s+small%s+focal%s+3%s+trained%s+0%.5000",
+      "gat%s+small%s+focal%s+2%s+trained", "gat%s+small%s+focal%s+3%s+trained%s+%-%s+%-%s+%-%s*\n",
       "dgi%s+small%s+dgi%s+0%s+incomplete", "vgae%s+small%s+vgae%s+0%s+tested%s+%-%s+0%.7500",
       "gat%s+small%s+ce%s+5%s+tested%s+%d%.%d+%s+%d%.%d+%s+%d%.%d+" }) do
       assert.truthy(tracked:find(pat), pat .. " in:\n" .. tracked)
@@ -97,6 +97,28 @@ describe("graphids runs --tracking-uri (FileStore)", function()
     local trained = json.decode(ok(NO_ENV, { "runs", "show", gio.join(lake, "synthetic/gat/focal/seed_2"),
       "--tracking-uri", store, "--json" }))
     assert.same({ "trained", json.null }, { trained.status, trained.test_run_id })
+    -- seed 3, fitted again after its test: its old metrics are shown as such, from either source
+    local refit = gio.join(lake, "synthetic/gat/focal/seed_3")
+    local function args(list, extra)
+      local out = { table.unpack(list) }
+      table.move(extra, 1, #extra, #out + 1, out)
+      return out
+    end
+    for _, src in ipairs({ { show = {}, list = { "--lake-root", lake } },
+      { show = { "--tracking-uri", store }, list = { "--tracking-uri", store } } }) do
+      local r = json.decode(ok(NO_ENV, args({ "runs", "show", refit, "--json" }, src.show)))
+      assert.same({ "trained", true, 0.5 }, { r.status, r.stale_metrics, r.metrics["test/accuracy"] })
+      local shown = ok(NO_ENV, args({ "runs", "show", refit }, src.show))
+      local heading = "\nmetrics   of a test before the last fit (graphids test again for this fit's)\n"
+      assert.truthy(shown:find(heading, 1, true), shown)
+      local stale = {}
+      local listed = json.decode(ok(NO_ENV, args({ "runs", "list", "--json", "--stage", "gat" }, src.list)))
+      for _, l in ipairs(listed) do
+        stale[l.identity.seed] = l.stale_metrics
+      end
+      assert.same({ [0] = false, [1] = false, [2] = false, [3] = true, [5] = false }, stale)
+    end
+    assert.is_false(json.decode(ok(NO_ENV, { "runs", "show", dir, "--json" })).stale_metrics)
   end)
 
   it("shows a real fit and test with the same metrics as its test_metrics.json", function()

@@ -17,7 +17,8 @@ usage: graphids runs list    [--lake-root DIR | --tracking-uri URI] [--dataset D
                              [--metric KEY] [--json]
 
 list      every run (<lake>/<dataset>/<stage>/<variant>/seed_<N>) with its status (tested,
-          trained, incomplete) and pooled test accuracy, F1 and AUROC
+          trained, incomplete) and pooled test accuracy, F1 and AUROC (none for a run fitted
+          again since its test: its old metrics, marked so, are in show and --json)
 show      one run: identity, status, files (or its MLflow runs), every test metric (pooled and
           per test set); with a tracking URI, RUN_ID is the id of its fit or test run, and a
           RUN_DIR is looked up by the graphids.run_dir tag (then on disk)
@@ -101,7 +102,7 @@ local function list(o, json)
     local out = {}
     for i, r in ipairs(rs) do
       out[i] = { dir = r.dir or json.null, status = r.status, identity = r.identity,
-        metrics = r.metrics or json.null }
+        metrics = r.metrics or json.null, stale_metrics = r.stale_metrics }
     end
     io.stdout:write(json.encode(json.array(out)), "\n")
     return 0
@@ -110,7 +111,8 @@ local function list(o, json)
     "variant", "seed", "status", "acc", "F1", "AUROC"))
   for _, r in ipairs(rs) do
     local id = r.identity
-    local acc, f1, auroc = pipeline.headline(r.metrics, "test/")
+    -- (a run fitted again since its test: its old metrics are not this run's; runs show has them)
+    local acc, f1, auroc = pipeline.headline(not r.stale_metrics and r.metrics or nil, "test/")
     io.stdout:write(string.format("%-10s %-8s %-7s %-14s %-5s %-10s %7s %7s %7s\n", tostring(id.dataset),
       tostring(id.stage), tostring(id.scale), tostring(id.variant), tostring(id.seed), r.status, fmt(acc),
       fmt(f1), fmt(auroc)))
@@ -149,7 +151,8 @@ end
 
 local function show_json(r, json)
   local out = { dir = r.dir or json.null, status = r.status, identity = r.identity,
-    metrics = r.metrics or json.null, config = r.config, problems = json.array(r.problems or {}) }
+    metrics = r.metrics or json.null, stale_metrics = r.stale_metrics, config = r.config,
+    problems = json.array(r.problems or {}) }
   if r.uri then
     for _, k in ipairs({ "uri", "experiment", "experiment_id", "run_id", "test_run_id", "tracking_status",
       "parent_run_id" }) do
@@ -198,7 +201,8 @@ local function show(o, json)
   end
   for _, p in ipairs(r.problems or {}) do io.stderr:write("graphids runs show: damaged: ", p, "\n") end
   if r.metrics then
-    io.stdout:write("metrics\n")
+    local STALE = "metrics   of a test before the last fit (graphids test again for this fit's)\n"
+    io.stdout:write(r.stale_metrics and STALE or "metrics\n")
     local keys = {}
     for k in pairs(r.metrics) do keys[#keys + 1] = k end
     table.sort(keys)

@@ -7,7 +7,8 @@
 --   local rs = assert(runs.scan_tracking(src, {dataset = "hcrl_sa"}))   -- the same records
 -- A run dir is a folder holding resolved.json, at most 5 levels below the root
 -- (<lake_root>/<dataset>/<stage>/<variant>/seed_<N>).  Status: "tested" (.test_complete),
--- "trained" (.train_complete), "incomplete" (neither).
+-- "trained" (.train_complete), "incomplete" (neither).  stale_metrics: the record holds test
+-- metrics but is not "tested" (fitted again since), so they describe earlier weights.
 -- From a tracking store, one record stands for the runs that graphids.orchestrate.tracking
 -- logged for one run dir (tag graphids.run_dir): the latest fit run and the latest test run.
 -- Status: "tested" when that test run FINISHED and started after the fit run (a re-fit clears
@@ -18,6 +19,12 @@ local json = require "graphids.json"
 local M = {}
 
 M.MAX_DEPTH = 5
+
+-- Whether a record's test metrics are those of weights it no longer holds: a run fitted again
+-- after its test keeps the old test_metrics.json (and test run) until it is tested again.
+function M.stale(status, metrics)
+  return metrics ~= nil and (status == "trained" or status == "incomplete")
+end
 
 local function status_of(dir)
   if gio.exists(gio.join(dir, ".test_complete")) then return "tested" end
@@ -61,8 +68,9 @@ function M.read(dir)
       if type(v) == "number" and not M.finite(v) then metrics[k] = json.null end
     end
   end
+  local status = #problems > 0 and "damaged" or status_of(dir)
   return { dir = dir, identity = type(cfg.identity) == "table" and cfg.identity or {},
-    status = #problems > 0 and "damaged" or status_of(dir), config = cfg, metrics = metrics,
+    status = status, config = cfg, metrics = metrics, stale_metrics = M.stale(status, metrics),
     problems = problems }
 end
 
@@ -242,9 +250,10 @@ local function record_of(g, uri)
   elseif fit and fit.status == "FINISHED" then
     status = "trained"
   end
+  local metrics = test and test_metrics(test) or nil
   return {
     dir = main.tags["graphids.run_dir"], identity = identity_of(main.tags), status = status,
-    metrics = test and test_metrics(test) or nil, config = M.unflatten(main.params),
+    metrics = metrics, stale_metrics = M.stale(status, metrics), config = M.unflatten(main.params),
     -- where the record came from (runs show prints these)
     uri = uri, experiment = main.experiment, experiment_id = main.experiment_id,
     run_id = fit and fit.run_id or nil, test_run_id = test and test.run_id or nil,
