@@ -1,7 +1,8 @@
 -- edges_spec.lua -- values and gradients at the edges of an op's domain, as torch 2.15 gives
 -- them (found by a differential review against it, 2026-11-27): pow with a zero exponent,
 -- clamp at its bounds, atan2 at the origin, a mean cross entropy with every target ignored,
--- float floor division, and linspace of one step.
+-- NaN through maximum/minimum, amax/amin and a clamp bound, float floor division, and linspace
+-- of one step.
 local graphids = require "graphids"
 local F = require "graphids.nn.functional"
 
@@ -23,6 +24,48 @@ describe("gradients at the edges", function()
     assert.same({ 0, 1, 0 }, grad_of({ 0, 0.5, 1 }, function(x) return x:clamp(0, 1) end))
     assert.same({ 0, 1, 1 }, grad_of({ 0, 0.5, 1 }, function(x) return x:clamp(0, nil) end))
     assert.same({ 1, 1, 0 }, grad_of({ 0, 0.5, 1 }, function(x) return x:clamp(nil, 1) end))
+  end)
+
+  it("maximum and minimum give the gradient to both operands where either is NaN", function()
+    local nan = 0 / 0
+    for _, op in ipairs({ "maximum", "minimum" }) do
+      local a = graphids.tensor({ 1, nan, 3, 2 }, { dtype = "f64" }):requires_grad_()
+      local b = graphids.tensor({ 2, 2, nan, 2 }, { dtype = "f64" }):requires_grad_()
+      graphids[op](a, b):sum():backward()
+      local win = op == "maximum" and { 0, 1, 1, 0.5 } or { 1, 1, 1, 0.5 }
+      local other = op == "maximum" and { 1, 1, 1, 0.5 } or { 0, 1, 1, 0.5 }
+      assert.same(win, a.grad:totable(), op)
+      assert.same(other, b.grad:totable(), op)
+      -- the loser's zero is +0, as torch's
+      local lost = op == "maximum" and a.grad:totable()[1] or b.grad:totable()[1]
+      assert.equal(math.huge, 1 / lost, op)
+    end
+  end)
+
+  it("amax and amin make the gradient of a slice whose extreme is NaN NaN, and share ties", function()
+    local nan = 0 / 0
+    for _, op in ipairs({ "amax", "amin" }) do
+      local x = graphids.tensor({ { 1, nan, 3 }, { 5, 1, 5 } }, { dtype = "f64" }):requires_grad_()
+      x[op](x, 2):sum():backward()
+      local g = x.grad:totable()
+      for j = 1, 3 do assert.is_true(g[1][j] ~= g[1][j], op) end
+      assert.same(op == "amax" and { 0.5, 0, 0.5 } or { 0, 1, 0 }, g[2], op)
+    end
+  end)
+
+  it("a NaN clamp bound makes every element NaN with zero gradients, as torch", function()
+    local nan = 0 / 0
+    for _, bounds in ipairs({ { nan, nil }, { nil, nan }, { 0, nan }, { nan, 1 } }) do
+      local x = graphids.tensor({ 0.25, 0.5, 2 }, { dtype = "f64" }):requires_grad_()
+      local y = x:clamp(bounds[1], bounds[2])
+      for _, v in ipairs(y:totable()) do assert.is_true(v ~= v) end
+      y:sum():backward()
+      assert.same({ 0, 0, 0 }, x.grad:totable())
+    end
+    -- an integer tensor with a NaN bound becomes float (the bound's type), as torch
+    local i = graphids.tensor({ 1, 2 }):clamp(nan)
+    assert.equal("f32", i.dtype)
+    assert.is_true(i:totable()[1] ~= i:totable()[1])
   end)
 
   it("atan2 at the origin has gradients 0 and -0, not 0 / 0", function()

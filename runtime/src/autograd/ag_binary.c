@@ -24,6 +24,13 @@ static bool differentiable_(gids_binop op) {
     }
 }
 
+/* An operand's share of a maximum/minimum gradient: g (1 - lost - tie / 2), computed as
+ * g - g (lost + tie / 2) so that the losing operand gets +0, not -0. */
+static gids_tensor *extreme_share_(ag_scope *s, const gids_tensor *g, const gids_tensor *lost,
+                                   const gids_tensor *half) {
+    return ag_bin(s, GIDS_SUB, g, ag_bin(s, GIDS_MUL, g, ag_bin(s, GIDS_ADD, lost, half)));
+}
+
 static const char *const backward_names_[GIDS_NBINOPS] = {
     [GIDS_ADD] = "AddBackward",
     [GIDS_SUB] = "SubBackward",
@@ -86,16 +93,13 @@ static void tensor_grads_(ag_scope *s, gids_binop op, const gids_tensor *g, cons
     }
     case GIDS_MAXIMUM:
     case GIDS_MINIMUM: {
-        /* The gradient goes to the chosen operand, split in half on ties (as torch). */
-        gids_binop win = op == GIDS_MAXIMUM ? GIDS_GT : GIDS_LT;
+        /* As torch: the gradient goes to the chosen operand, split in half on ties, and to both
+         * where either is NaN (neither loses a comparison with NaN). */
+        gids_binop lose = op == GIDS_MAXIMUM ? GIDS_LT : GIDS_GT;
         gids_tensor *half =
             ag_bins(s, GIDS_MUL, ag_cast(s, ag_bin(s, GIDS_EQ, a, b), g->dtype), 0.5);
-        if (ga)
-            *ga = ag_bin(s, GIDS_MUL, g,
-                         ag_bin(s, GIDS_ADD, ag_cast(s, ag_bin(s, win, a, b), g->dtype), half));
-        if (gb)
-            *gb = ag_bin(s, GIDS_MUL, g,
-                         ag_bin(s, GIDS_ADD, ag_cast(s, ag_bin(s, win, b, a), g->dtype), half));
+        if (ga) *ga = extreme_share_(s, g, ag_cast(s, ag_bin(s, lose, a, b), g->dtype), half);
+        if (gb) *gb = extreme_share_(s, g, ag_cast(s, ag_bin(s, lose, b, a), g->dtype), half);
         break;
     }
     case GIDS_FMOD:

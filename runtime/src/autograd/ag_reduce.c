@@ -90,12 +90,14 @@ static gids_tensor *prod_grad_(ag_scope *s, const gids_tensor *gk, const gids_te
     return ag_bin(s, GIDS_MUL, gk, d);
 }
 
-/* amax/amin: the gradient shared evenly by the elements equal to the extreme. */
+/* amax/amin: the gradient shared evenly by the elements equal to the extreme, multiplied in as
+ * torch does (g / ties * hit): a NaN extreme equals no element, so 0 ties make its whole slice
+ * NaN, as in torch, where a mask would hide it as zeros. */
 static gids_tensor *extreme_grad_(ag_scope *s, const gids_tensor *gk, const gids_tensor *x,
                                   const gids_tensor *yk, const red_geom *r) {
-    gids_tensor *hit = ag_bin(s, GIDS_EQ, x, yk);
-    gids_tensor *ties = sum_keep_(s, ag_cast(s, hit, gk->dtype), r);
-    return ag_mask(s, hit, ag_bin(s, GIDS_DIV, gk, ties));
+    gids_tensor *hit = ag_cast(s, ag_bin(s, GIDS_EQ, x, yk), gk->dtype);
+    gids_tensor *ties = sum_keep_(s, hit, r);
+    return ag_bin(s, GIDS_MUL, ag_bin(s, GIDS_DIV, gk, ties), hit);
 }
 
 static gids_tensor *redop_grad_(ag_scope *s, gids_redop op, const gids_tensor *gk,

@@ -112,9 +112,20 @@ static double scalar_f(gids_scalar s) {
     return s.is_int ? (double)s.i : s.f;
 }
 
+static int is_nan_bound(const gids_scalar *b) {
+    return b != NULL && !b->is_int && isnan(b->f);
+}
+
 gids_status gids_clamp(gids_tensor **out, const gids_tensor *a, const gids_scalar *min,
                        const gids_scalar *max) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "clamp: out is NULL");
+    if (is_nan_bound(min) || is_nan_bound(max)) {
+        /* A NaN bound makes every element NaN, as torch.clamp (the kernels' comparisons would
+         * ignore it); decided here so that every device agrees. */
+        GIDS_TRY(gids_ew_check_input("clamp", "arg 1", a));
+        gids_dtype dt = gids_promote(a->dtype, gids_ew_scalar_dtype(a->dtype, gids_scalar_f(NAN)));
+        return gids_full(out, dt, gids_tensor_device(a), a->ndim, a->shape, gids_scalar_f(NAN));
+    }
     GIDS_ON_DEVICE("clamp", clamp, a)(out, a, min, max);
     GIDS_TRY(gids_ew_check_input("clamp", "arg 1", a));
     GIDS_CHECK(min || max, GIDS_EINVAL, "clamp: at least one of min and max must be given");
