@@ -257,3 +257,25 @@ describe("nn.GRU", function()
     assert.is_true(modcheck.gradcheck(m, { modcheck.input(2, 3, 3), modcheck.input(4, 2, 2) }))
   end)
 end)
+
+describe("nn.LSTM and nn.GRU on a one-step sequence from the zero state", function()
+  it("give every W_hh a zero gradient, as torch (an optimizer steps it), and the same output", function()
+    for _, mode in ipairs({ "LSTM", "GRU" }) do
+      local m = nn[mode](3, 2, { num_layers = 2, bidirectional = true, dtype = "f64" })
+      local x = graphids.randn(1, 2, 3, F64)
+      local out = m(x)
+      out:sum():backward()
+      local names = { "weight_hh_l0", "weight_hh_l0_reverse", "weight_hh_l1", "weight_hh_l1_reverse" }
+      for _, name in ipairs(names) do
+        local g = rawget(m, name).grad
+        assert.is_not_nil(g, mode .. " " .. name)
+        assert.same({ 2 * (mode == "LSTM" and 4 or 3), 2 }, g.shape)
+        assert.equal(0, g:abs():sum():item(), mode .. " " .. name)
+      end
+      near(out:totable(), ref(m, x:totable()), 1e-12)
+      -- without grad mode nothing is added
+      local y = graphids.no_grad(function() return m(x) end)
+      near(y:totable(), out:totable(), 1e-12)
+    end
+  end)
+end)

@@ -167,6 +167,13 @@ local function run_direction(self, x, names, tdim, reverse, h, c)
   if reverse then
     first, last, step = T, 1, -1
   end
+  local w_hh = rawget(self, names[2])
+  if h == nil and T == 1 and w_hh.requires_grad and graphids.is_grad_enabled() then
+    -- A one-step sequence from the zero state never reaches W_hh on the paths below; torch
+    -- multiplies its zero h0 in and gives W_hh a zero gradient, which an optimizer then steps
+    -- (AdamW decays it), so here too.
+    h = graphids.zeros({ x.shape[tdim == 1 and 2 or 1], H }, { dtype = x.dtype, device = x.device })
+  end
   if self.mode == "LSTM" and x.device == "cpu" then
     return run_lstm_fused(self, x, names, tdim, first, last, step, h, c)
   elseif self.mode == "LSTM" then
