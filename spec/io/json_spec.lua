@@ -91,6 +91,13 @@ describe("graphids.json", function()
       assert.matches("^json: line %d+, column %d+: ", e)
     end
     assert.matches("nesting deeper", err_of(json.decode, string.rep("[", 600)))
+    -- 512 levels, empty or holding a value, and not one more
+    for _, inner in ipairs({ "", "1", "{}" }) do
+      local levels = inner == "{}" and 511 or 512
+      assert.equal("table", type(json.decode(("["):rep(levels) .. inner .. ("]"):rep(levels))))
+      assert.matches("line 1, column 513: nesting deeper than 512 levels",
+        err_of(json.decode, ("["):rep(levels + 1) .. inner .. ("]"):rep(levels + 1)))
+    end
   end)
 
   it("round-trips random documents byte for byte", function()

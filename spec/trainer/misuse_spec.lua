@@ -32,6 +32,7 @@ describe("Trainer misuse", function()
       { { callbacks = { es = cb.EarlyStopping {} } }, "callbacks must be a list of callbacks" },
       { { device = "gpu" }, "device must be 'cpu', 'cuda' or 'cuda:N', got gpu" },
       { { log_every_n_steps = 0 }, "log_every_n_steps must be an integer >= 1, got 0" },
+      { { progress = "verbose" }, "progress must be 'auto', 'bar', 'lines' or 'off', got 'verbose'" },
       { { log = "x" }, "log must be a function of a line, got string" },
       { { default_root_dir = 5 }, "default_root_dir must be a string, got number" },
       { { config_digest = { a = 1 } }, "config_digest must be a string, got table" },

@@ -412,12 +412,14 @@ end
 
 local MAX_DEPTH = 512
 
+-- depth: the arrays and objects around the value (0 at the top).  An array or object at depth
+-- 512 would be the 513th level, empty or not.
 decode_value = function(s, i, depth)
-  if depth > MAX_DEPTH then
-    fail(s, i, "nesting deeper than %d levels", MAX_DEPTH)
-  end
   i = skip_ws(s, i)
   local c = s:sub(i, i)
+  if (c == "{" or c == "[") and depth >= MAX_DEPTH then
+    fail(s, i, "nesting deeper than %d levels", MAX_DEPTH)
+  end
   if c == "{" then
     return decode_object(s, i, depth)
   elseif c == "[" then

@@ -72,6 +72,8 @@ function Trainer:__init(opts)
   self.config_digest, self.tracking_run_id, self.log = o.config_digest, o.tracking_run_id, o.log
   self.progress_mode, self.log_every_n_steps = o.progress, o.log_every_n_steps
   self.scheduler_monitor = o.scheduler_monitor
+  local mode_err = Progress.mode_error(o.progress)
+  if mode_err then error("Trainer: " .. mode_err, U.CTOR) end
   if type(self.log) ~= "nil" and type(self.log) ~= "function" then
     error("Trainer: log must be a function of a line, got " .. type(self.log), U.CTOR)
   end

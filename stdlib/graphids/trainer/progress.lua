@@ -19,14 +19,19 @@ end
 local clock = require("graphids").clock
 M.clock = clock
 
+-- nil when mode is a progress mode, else the message (the Trainer checks it at construction).
+function M.mode_error(mode)
+  if mode == "auto" or mode == "bar" or mode == "lines" or mode == "off" then return nil end
+  return "progress must be 'auto', 'bar', 'lines' or 'off', got '" .. tostring(mode) .. "'"
+end
+
 function M.new(opts)
   opts = opts or {}
   local mode = opts.mode or "auto"
+  local err = M.mode_error(mode)
+  if err then error("Trainer: " .. err, 3) end
   if mode == "auto" then
     mode = stdout_is_tty() and "bar" or "lines"
-  end
-  if mode ~= "bar" and mode ~= "lines" and mode ~= "off" then
-    error("Trainer: progress must be 'auto', 'bar', 'lines' or 'off', got '" .. tostring(mode) .. "'", 3)
   end
   return setmetatable({ mode = mode, every = opts.every or 50, out = opts.out or io.stdout }, M)
 end
