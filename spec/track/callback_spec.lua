@@ -82,6 +82,35 @@ describe("graphids.track.Callback", function()
     assert.equal("number", type(recs[3].train_loss))
   end)
 
+  it("traces a resumed fit's checkpoint and next epoch inside its fit span", function()
+    local ok, err, _, run_dir, trainer = fit(dir)
+    assert(ok, err)
+    local last = trainer:checkpoint_callback():last_model_path()
+    local warned = {}
+    local resumed = T.Trainer({ max_epochs = 4, default_root_dir = run_dir, progress = "off",
+      log = function(line) warned[#warned + 1] = line end,
+      callbacks = { track.Callback({ run_dir = run_dir, uri = "file:" .. dir .. "/mlruns", experiment = "cb",
+        run_name = "tiny" }) } })
+    local data = tiny.DataModule({ n = 32, batch_size = 8, seed = 2 })
+    resumed:fit(tiny.MLP({ in_dim = 4, hidden = 8, seed = 3 }), data, { ckpt_path = last })
+    local recs, fit_spans = {}, {}
+    for l in io.lines(run_dir .. "/traces.jsonl") do
+      local r = json.decode(l)
+      recs[#recs + 1] = r
+      if r.event == "span_start" and r.span == "fit" then fit_spans[#fit_spans + 1] = r end
+    end
+    local ev
+    for _, r in ipairs(recs) do
+      if r.event == "resumed_from_checkpoint" then
+        assert.is_nil(ev, "one event")
+        ev = r
+      end
+    end
+    assert.is_not_nil(ev)
+    assert.same({ last, 3, 12, fit_spans[2].span_id }, { ev.path, ev.epoch, ev.global_step, ev.parent_id })
+    assert.matches("schedule was built for max_epochs = 3", table.concat(warned, "\n"))
+  end)
+
   it("ends the run FAILED with the error when the fit fails, and the error propagates", function()
     local ok, err, run, run_dir = fit(dir, Boom())
     assert.is_false(ok)

@@ -3,7 +3,8 @@
 --                                     run_name = "gat_seed0", params = cfg, tags = {...}}
 --   (or {run = an open graphids.track run}; {resume = ref} logs to the run of a checkpoint's
 --   tracking reference, Run:ref())
--- on_fit_start opens the fit run (unless one was given) and traces a "fit" span;
+-- on_fit_start opens the fit run (unless one was given) and traces a "fit" span (and, for a
+-- resumed fit, a resumed_from_checkpoint event with the checkpoint and its next epoch);
 -- on_train_epoch_start opens an "epoch" span; on_train_epoch_end logs the epoch's numeric
 -- trainer.callback_metrics with step = epoch (the validation metrics are in them by then, so
 -- on_validation_epoch_end logs nothing) and closes the span with them; on_test_start /
@@ -45,6 +46,11 @@ function TrackCallback:on_fit_start(trainer)
     self.run = require("graphids.track").start_fit_run(self.opts.run_dir, o)
   end
   self.span = self.tracer:start_span("fit", { max_epochs = trainer.max_epochs, start_epoch = trainer.epoch })
+  if trainer.resumed_from ~= nil then
+    -- (the trainer has restored it by now: epoch is the next one to train)
+    self.tracer:event("resumed_from_checkpoint", { path = trainer.resumed_from, epoch = trainer.epoch,
+      global_step = trainer.global_step })
+  end
 end
 
 local function numeric(t)
