@@ -92,6 +92,21 @@ describe("graphids runs --tracking-uri (FileStore)", function()
       "model     graphids.models.GATClassifier" }) do
       assert.truthy(text:find(line, 1, true), line .. " in:\n" .. text)
     end
+    -- the run dir spelled otherwise than the fit spelled it (the tag) finds the same runs
+    local up = ("../"):rep(select(2, (os.getenv("PWD") or "."):gsub("/[^/]+", "")))
+    for _, spelled in ipairs({ dir:gsub("/synthetic/", "//synthetic/./"), up .. dir:sub(2) .. "/" }) do
+      local out, err, rc = run(NO_ENV, { "runs", "show", spelled, "--tracking-uri", store, "--json" })
+      assert.same({ 0, "" }, { rc, err }, spelled)
+      assert.same(rec, json.decode(out), spelled)
+    end
+    -- a run dir the store has no run for: said on stderr, then the run dir's own record
+    local elsewhere = gio.join(tmp, "elsewhere")
+    os.execute("cp -r " .. dir .. " " .. elsewhere)
+    local alone, note, code = run(NO_ENV, { "runs", "show", elsewhere, "--tracking-uri", store, "--json" })
+    assert.equal(0, code)
+    local want = "graphids runs show: file://%s has no run logged for %s; showing the run dir\n"
+    assert.equal(string.format(want, store, elsewhere), note)
+    assert.equal(elsewhere, json.decode(alone).dir)
     local disk = ok(NO_ENV, { "runs", "show", dir })
     assert.equal(disk:match("\nmetrics\n.*$"), text:match("\nmetrics\n.*$"))
     local trained = json.decode(ok(NO_ENV, { "runs", "show", gio.join(lake, "synthetic/gat/focal/seed_2"),

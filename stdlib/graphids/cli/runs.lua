@@ -10,11 +10,12 @@ local M = {}
 
 M.summary = "list, show and compare runs (leaderboard) from run dirs or the tracking store"
 
-local USAGE = [[
-usage: graphids runs list    [--lake-root DIR | --tracking-uri URI] [--dataset D] [--stage S] [--json]
+local USAGE = [==[
+usage: graphids runs list    [--lake-root DIR | --tracking-uri URI [--experiment NAME]] [--dataset D]
+                             [--stage S] [--json]
        graphids runs show    RUN_DIR | RUN_ID [--tracking-uri URI] [--json]
-       graphids runs compare [--lake-root DIR | --tracking-uri URI] [--dataset D] [--stage S]
-                             [--metric KEY] [--json]
+       graphids runs compare [--lake-root DIR | --tracking-uri URI [--experiment NAME]] [--dataset D]
+                             [--stage S] [--metric KEY] [--json]
 
 list      every run (<lake>/<dataset>/<stage>/<variant>/seed_<N>) with its status (tested,
           trained, incomplete) and pooled test accuracy, F1 and AUROC (none for a run fitted
@@ -41,7 +42,7 @@ options:
 A tracking run is the fit run and the test run logged for one run dir (status "tested" when the
 test run finished after the fit); the metrics are the test run's.  A server that does not answer
 is tried 3 times, 10 s each (MLFLOW_HTTP_REQUEST_MAX_RETRIES / _TIMEOUT change that).
-]]
+]==]
 
 local function fmt(v)
   if type(v) ~= "number" then return "   -   " end
@@ -145,6 +146,8 @@ local function find(o, ref)
       return nil, string.format("%s has no run with the id or run dir '%s' (and it is not a run dir here)",
         src.uri, ref)
     end
+    io.stderr:write(string.format("graphids runs show: %s has no run logged for %s; showing the run dir\n",
+      src.uri, ref))
   end
   return r
 end

@@ -336,7 +336,34 @@ function M.read_tracking(src, ref)
   end
   local list, err = src:search({ tags = tags })
   if list == nil then return nil, err end
+  if #list == 0 and tags["graphids.run_dir"] == ref then
+    -- the tag holds the run dir as the fit spelled it (lake/x or /abs/lake/x): compare the
+    -- absolute forms (a relative one taken from this folder)
+    local all, aerr = src:search({})
+    if all == nil then return nil, aerr end
+    local want = M.same_dir_key(ref)
+    list = {}
+    for _, r in ipairs(all) do
+      local dir = r.tags["graphids.run_dir"]
+      if dir ~= nil and M.same_dir_key(dir) == want then list[#list + 1] = r end
+    end
+  end
   return M.from_tracking(list, src.uri)[1] or false
+end
+
+-- A folder path's absolute form with empty, "." and ".." components folded (lexically), so
+-- that two spellings of one run dir compare equal (relative ones are taken from this process's
+-- folder).
+function M.same_dir_key(path)
+  local parts = {}
+  for part in require("graphids.track.mlflow").absolute_path(path):gmatch("[^/]+") do
+    if part == ".." then
+      parts[#parts] = nil
+    elseif part ~= "." then
+      parts[#parts + 1] = part
+    end
+  end
+  return "/" .. table.concat(parts, "/")
 end
 
 return M
