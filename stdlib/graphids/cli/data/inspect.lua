@@ -46,15 +46,16 @@ local function list_all(data, o, copts)
     end
     if #r.problems > 0 then damaged = damaged + 1 end
   end
+  -- a damaged cache is named above, not listed: its metadata may describe files it lacks
   if o.json then
     local all = {}
     for _, r in ipairs(rows) do
-      if r.metadata then all[r.dataset .. "/" .. r.variant] = r.metadata end
+      if r.metadata and #r.problems == 0 then all[r.dataset .. "/" .. r.variant] = r.metadata end
     end
     io.stdout:write(require("graphids.json").encode(all, { indent = 2 }), "\n")
   else
     for _, r in ipairs(rows) do
-      if r.metadata then build.print_summary(r.metadata, r.dir, io.stdout) end
+      if r.metadata and #r.problems == 0 then build.print_summary(r.metadata, r.dir, io.stdout) end
     end
   end
   if damaged > 0 then
