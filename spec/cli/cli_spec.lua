@@ -309,6 +309,18 @@ describe("graphids fit|test|pipeline|runs", function()
       assert.truthy(out:find(pat), pat .. " in:\n" .. out)
     end
     assert.is_false(gio.exists(dry))
+    -- $GRAPHIDS_LAKE_ROOT is the lake root unless --lake-root (or --tla lake_root=) names one, as
+    -- for the data, runs and track commands
+    local host = require("track.runs_support").host
+    local envlake = gio.join(tmp, "env_lake")
+    for _, case in ipairs({ { {}, envlake }, { { "--lake-root", dry }, dry },
+      { { "--tla", "lake_root=" .. dry }, dry } }) do
+      local args = { "pipeline", "recipes/pipelines/graphids.lua", "--dry-run", table.unpack(case[1]) }
+      out, err, rc = host({ GRAPHIDS_LAKE_ROOT = envlake }, args)
+      assert.equal(0, rc, err)
+      assert.truthy(out:find(case[2] .. "/synthetic/vgae/vgae/seed_42", 1, true), out)
+    end
+    assert.is_false(gio.exists(envlake))
   end)
 
   it("--dry-run exits 1 naming a dataset without its train folders and a checkpoint it cannot resume",
