@@ -171,13 +171,47 @@ describe("graphids.amp.GradScaler", function()
     assert.equal(1, s:get_scale())
   end)
 
-  it("does not take a grown scale that would be inf", function()
-    local s = amp.GradScaler { init_scale = 1e308, growth_interval = 1 }
+  it("keeps the scale in f32, as torch's scale tensor: a grown scale past its range is not taken", function()
+    local s = amp.GradScaler { init_scale = 2 ^ 127, growth_interval = 1 }
     local _, opt = param_with_grad({ 0 }, { 0 })
     s:step(opt)
     s:update()
-    assert.equal(1e308, s:get_scale())
+    assert.equal(2 ^ 127, s:get_scale()) -- 2^128 is inf in f32 (torch: 1.7014118346046923e+38)
     assert.equal(0, s:get_growth_tracker())
+    -- backing off below f32's smallest subnormal reaches 0, as torch's
+    local tiny_scale = amp.GradScaler { init_scale = 2 ^ -148 }
+    for _ = 1, 2 do
+      local _, o = param_with_grad({ 0 }, { 0 / 0 })
+      tiny_scale:step(o)
+      tiny_scale:update()
+    end
+    assert.equal(0, tiny_scale:get_scale())
+    -- a scale that is no f32 is rounded to one, at construction, in update() and at load
+    local odd = amp.GradScaler { init_scale = 0.1 }
+    assert.equal(string.unpack("f", string.pack("f", 0.1)), odd:get_scale())
+    odd:update(1 / 3)
+    assert.equal(string.unpack("f", string.pack("f", 1 / 3)), odd:get_scale())
+  end)
+
+  it("refuses to step an optimizer none of whose parameters has a gradient, as torch", function()
+    local s = amp.GradScaler()
+    local p = graphids.tensor({ 1 }, { dtype = "f32", requires_grad = true })
+    local opt = optim.SGD({ p }, { lr = 1.0 })
+    assert.has_error(function() s:step(opt) end, "GradScaler:step: no inf checks were recorded for this " ..
+      "optimizer (none of its parameters has a gradient)")
+    assert.equal(1, p:item())
+  end)
+
+  it("names the caller's line for a bad value, and a string as a string", function()
+    local ok, err = pcall(function()
+      local s = amp.GradScaler { init_scale = 0 } -- (not a tail call: its line is the one named)
+      return s
+    end)
+    assert.is_false(ok)
+    assert.matches("^[^:]*amp_spec%.lua:%d+: GradScaler: init_scale must be a finite number > 0, got 0$", err)
+    local sc = amp.GradScaler()
+    assert.has_error(function() sc:update("8") end,
+      "GradScaler: new_scale must be a finite number > 0, got '8' (a string)")
   end)
 
   it("refuses calls out of order, as torch", function()
@@ -268,10 +302,19 @@ describe("graphids.amp.GradScaler", function()
     sd.extra = nil
     sd.scale = "x"
     assert.has_error(function() s:load_state_dict(sd) end,
-      "GradScaler:load_state_dict: 'scale' must be a number, got x")
+      "GradScaler:load_state_dict: 'scale' must be a number, got 'x' (a string)")
     sd.scale = 1
-    sd.growth_interval = 0.5
-    assert.has_error(function() s:load_state_dict(sd) end)
+    for _, case in ipairs({ { "growth_interval", 0.5, "'growth_interval' must be an integer >= 1, got 0.5" },
+      { "_growth_tracker", -1, "'_growth_tracker' must be an integer >= 0, got -1" },
+      { "growth_factor", 1, "'growth_factor' must be a finite number > 1, got 1" },
+      { "backoff_factor", 1.5, "'backoff_factor' must be between 0 and 1, got 1.5" },
+      { "scale", 0 / 0, "'scale' must be a finite number > 0, got " .. tostring(0 / 0) } }) do
+      local bad = s:state_dict()
+      bad[case[1]] = case[2]
+      assert.has_error(function() s:load_state_dict(bad) end, "GradScaler:load_state_dict: " .. case[3])
+      assert.equal(case[3], amp.GradScaler.state_error(bad))
+    end
+    assert.is_nil(amp.GradScaler.state_error(s:state_dict()))
     amp.GradScaler { enabled = false }:load_state_dict({})
   end)
 end)

@@ -2,8 +2,11 @@
 -- rounding of hand-picked values against PyTorch's bit patterns, zeros/ones/full/empty made on
 -- the device, fill, the CPU refusing half storage), half mm / addmm / bmm / matmul against the
 -- f32 CPU product, bmm of f32 CUDA tensors, autocast forward and backward of a Linear, of
--- batched products and of bilstm (TF32 products) against f32, and 20 steps of "16-mixed"
--- training (GradScaler directly, then through the Trainer) whose loss falls.
+-- batched products and of bilstm (TF32 products) against f32, 20 steps of "16-mixed"
+-- training (GradScaler directly, then through the Trainer) whose loss falls, and the Trainer's
+-- use of the scaler: clipping the optimizer's parameters after unscaling (the steps equal
+-- "32"'s), a bad scaler state refused before a resume changes the model, no scaler for manual
+-- optimization; GradScaler.unscale_ over gradients on two devices.
 -- Run by tools/gpu-check.sh; ends with "amp: N passed, M failed".  Without a GPU it prints
 -- "skipped: <reason>".  GRAPHIDS_GPU_DRYRUN=1 runs what the CPU can (autocast there is a no-op,
 -- the CPU has no half storage: the half checks are left out, and say so).
@@ -449,17 +452,13 @@ function Reg:configure_optimizers()
   return optim.Adam(self:parameters(), { lr = 3e-2 })
 end
 
-check("Trainer precision 16-mixed: 5 epochs of 4 steps, the loss falls, the scaler is used", function()
-  if T.dry then
-    print("dry run: Trainer 16-mixed needs a CUDA device (an error on the CPU); left out")
-    return
-  end
-  local x, y = regression(128)
+-- A data module of the 4 regression batches above (one validation batch of all of them).
+local function reg_data(x, y)
   local batches = {}
   for i = 1, 4 do
     batches[i] = { x = x:narrow(1, (i - 1) * 32 + 1, 32), y = y:narrow(1, (i - 1) * 32 + 1, 32) }
   end
-  local dm = {
+  return {
     train_batches = function()
       local i = 0
       return function()
@@ -480,6 +479,15 @@ check("Trainer precision 16-mixed: 5 epochs of 4 steps, the loss falls, the scal
       end }
     end,
   }
+end
+
+check("Trainer precision 16-mixed: 5 epochs of 4 steps, the loss falls, the scaler is used", function()
+  if T.dry then
+    print("dry run: Trainer 16-mixed needs a CUDA device (an error on the CPU); left out")
+    return
+  end
+  local x, y = regression(128)
+  local dm = reg_data(x, y)
   local Trainer = require("graphids.trainer").Trainer
   local t = Trainer { max_epochs = 5, precision = "16-mixed", device = D, progress = "off",
     enable_checkpointing = false }
@@ -492,6 +500,116 @@ check("Trainer precision 16-mixed: 5 epochs of 4 steps, the loss falls, the scal
   assert(t.global_step == 20, "global_step " .. t.global_step)
   print(string.format("amp: Trainer 16-mixed val_loss %.4g -> %.4g, scale %g", h[1].val_loss,
     h[5].val_loss, t.scaler:get_scale()))
+end)
+
+-- Reg whose optimizer holds the last layer only: the first layer's gradients are computed but
+-- never stepped or unscaled.
+local RegHead = class("AmpCheckRegressionHead", Reg)
+function RegHead:configure_optimizers()
+  return optim.SGD(self.net[3]:parameters(), { lr = 1e-2 })
+end
+
+check("16-mixed clips the optimizer's parameters only, after unscaling: the step is 32's", function()
+  if T.dry then
+    print("dry run: Trainer 16-mixed needs a CUDA device; left out")
+    return
+  end
+  -- targets a hundredth of the size: no f16 overflow at the default scale, so both runs take the
+  -- same 4 steps
+  local x, y = regression(128)
+  y = y * 0.01
+  local Trainer = require("graphids.trainer").Trainer
+  local moved = {}
+  for _, precision in ipairs({ "32", "16-mixed" }) do
+    local m = RegHead()
+    local w0 = m.net[3].weight:detach():cpu()
+    local t = Trainer { max_epochs = 1, precision = precision, device = D, progress = "off",
+      enable_checkpointing = false, gradient_clip_val = 0.5 }
+    t:fit(m, reg_data(x, y))
+    assert(t.scaler == nil or t.scaler:get_scale() == 65536, precision .. ": a step was skipped")
+    moved[precision] = (m.net[3].weight:detach():cpu() - w0):norm():item()
+  end
+  -- the same steps to the rounding of f16 products; a norm taken over gradients still scaled
+  -- (the first layer's, outside the optimizer, times 65536) made the 16-mixed steps ~1e-4 of 32's
+  local r = moved["16-mixed"] / moved["32"]
+  assert(r > 0.95 and r < 1.05, string.format("16-mixed moved the weights %.4g, 32 %.4g",
+    moved["16-mixed"], moved["32"]))
+end)
+
+check("a resume whose scaler state is bad is refused before the model changes", function()
+  if T.dry then
+    print("dry run: Trainer 16-mixed needs a CUDA device; left out")
+    return
+  end
+  local x, y = regression(128)
+  local Trainer = require("graphids.trainer").Trainer
+  local root = os.tmpname()
+  os.remove(root)
+  local t = Trainer { max_epochs = 1, precision = "16-mixed", device = D, progress = "off",
+    default_root_dir = root }
+  t:fit(Reg(), reg_data(x, y))
+  t.scaler.growth_tracker = -1
+  local bad = root .. "/bad.safetensors"
+  t:save_checkpoint(bad)
+  graphids.manual_seed(99)
+  local fresh = Reg()
+  local before = fresh.net[1].weight:detach():cpu()
+  local t2 = Trainer { max_epochs = 2, precision = "16-mixed", device = D, progress = "off",
+    enable_checkpointing = false, log = function() end }
+  local ok, err = pcall(t2.fit, t2, fresh, reg_data(x, y), { ckpt_path = bad })
+  os.execute("rm -rf '" .. root .. "'")
+  assert(not ok, "the resume was taken")
+  local want = "checkpoint '" .. bad .. "': grad scaler state ('trainer.scaler'): '_growth_tracker' must " ..
+    "be an integer >= 0, got -1"
+  assert(tostring(err):find(want, 1, true), tostring(err))
+  assert(graphids.equal(fresh.net[1].weight:detach():cpu(), before), "the refused resume changed the model")
+end)
+
+check("16-mixed with manual optimization: autocast, no scaler (none checkpointed)", function()
+  if T.dry then
+    print("dry run: Trainer 16-mixed needs a CUDA device; left out")
+    return
+  end
+  local x, y = regression(128)
+  local Manual = class("AmpCheckManual", Reg)
+  Manual.automatic_optimization = false
+  function Manual:training_step(b)
+    local opt = self.optimizer
+    opt:zero_grad()
+    local loss = mse(self(b.x), b.y)
+    loss:backward()
+    opt:step()
+    return loss:detach(), { train_loss = loss:item() }
+  end
+  local Trainer = require("graphids.trainer").Trainer
+  local t = Trainer { max_epochs = 1, precision = "16-mixed", device = D, progress = "off",
+    enable_checkpointing = false }
+  t:fit(Manual(), reg_data(x, y))
+  assert(t.scaler == nil, "a scaler was made for a model that runs its own backward")
+end)
+
+check("GradScaler.unscale_ over parameters on two devices (one inf check per device)", function()
+  local a = graphids.tensor({ 1, 2 }, { dtype = "f32", requires_grad = true })
+  local b = graphids.tensor({ 1, 2 }, { dtype = "f32" }):to(D):requires_grad_()
+  a.grad = graphids.tensor({ 2, 4 }, { dtype = "f32" })
+  b.grad = graphids.tensor({ 2, 4 }, { dtype = "f32" }):to(D)
+  local opt = optim.SGD({ a, b }, { lr = 1.0 })
+  local s = amp.GradScaler { init_scale = 2 }
+  s:unscale_(opt)
+  assert(s:found_inf(opt) == false, "found inf")
+  same_list(a.grad:totable(), { 1, 2 }, "cpu grad")
+  same_list(b.grad:cpu():totable(), { 1, 2 }, "device grad")
+  s:step(opt)
+  s:update()
+  -- a NaN on the device only: that step is skipped, the scale halves
+  a.grad = graphids.tensor({ 2, 4 }, { dtype = "f32" })
+  b.grad = graphids.tensor({ 0 / 0, 1 }, { dtype = "f32" }):to(D)
+  local a_before = a:detach():clone()
+  s:step(opt)
+  assert(s:found_inf(opt) == true, "the NaN on the device was missed")
+  assert(graphids.equal(a:detach(), a_before), "a step was taken")
+  s:update()
+  assert(s:get_scale() == 1, "scale " .. s:get_scale())
 end)
 
 -- ---------------------------------------------------------------- speed probe (a GPU only)

@@ -10,9 +10,11 @@
 -- The semantics are torch.amp.GradScaler's: the same defaults, the same update rule (a grown
 -- scale that would be inf is not taken), the same state_dict keys (scale, growth_factor,
 -- backoff_factor, growth_interval, _growth_tracker) and the same errors for calls out of order.
--- The scale is a Lua number (f64; powers of two stay exact), so reading it never synchronises
--- the GPU; finding inf/NaN costs one read of a count per unscale_.  A disabled scaler passes
--- everything through (scale returns the loss, step just steps).
+-- The scale is a Lua number holding the f32 value torch's scale tensor holds (every new scale is
+-- rounded to f32: a grown scale past f32's range is inf and not taken, a backed-off one can reach
+-- 0 as torch's does), so reading it never synchronises the GPU; finding inf/NaN costs one read
+-- of a count per device per unscale_.  A disabled scaler passes everything through (scale
+-- returns the loss, step just steps).
 local graphids = require "graphids"
 local class = require "graphids.class"
 local U = require "graphids.nn._util"
@@ -54,10 +56,16 @@ local DEFAULTS = {
 -- The per-optimizer stage within one iteration (torch's OptState).
 local READY, UNSCALED, STEPPED = "ready", "unscaled", "stepped"
 
+-- level: the caller's error level (this function adds its own frame).
 local function positive(name, v, level)
   if type(v) ~= "number" or not (v > 0) or v == math.huge then -- luacheck: ignore 581 (NaN fails)
-    error(string.format("GradScaler: %s must be a finite number > 0, got %s", name, tostring(v)), level)
+    error(string.format("GradScaler: %s must be a finite number > 0, got %s", name, U.describe(v)), level + 1)
   end
+end
+
+-- x rounded to f32 (torch keeps the scale in an f32 tensor): inf past f32's range, 0 below it.
+local function f32(x)
+  return (string.unpack("f", string.pack("f", x)))
 end
 
 function GradScaler:__init(opts)
@@ -76,7 +84,7 @@ function GradScaler:__init(opts)
       U.CTOR)
   end
   self.enabled = o.enabled
-  self.scale_value = o.init_scale + 0.0
+  self.scale_value = f32(o.init_scale)
   self.growth_factor, self.backoff_factor = o.growth_factor + 0.0, o.backoff_factor + 0.0
   self.growth_interval = o.growth_interval
   self.growth_tracker = 0
@@ -134,24 +142,35 @@ function GradScaler:unscale_(opt)
   elseif st.stage == STEPPED then
     error("GradScaler:unscale_: called after step() (call update() first)", 2)
   end
-  -- 1/scale: exact for the powers of two the scale normally is (torch rounds it to f32).
-  local inv = 1.0 / self.scale_value
-  local finite, total = nil, 0
+  -- 1/scale as torch takes it (the f32 reciprocal; exact for the powers of two the scale
+  -- normally is).
+  local inv = f32(1.0 / self.scale_value)
+  local grads = {}
+  for _, group in ipairs(opt.param_groups) do
+    for _, p in ipairs(group.params) do
+      if p.grad ~= nil then grads[#grads + 1] = p.grad end
+    end
+  end
+  -- finite counts per device (torch keeps its inf checks per device too), each read once at
+  -- the end: one synchronisation per device
+  local finite, devices, total = {}, {}, 0
   graphids.no_grad(function()
-    for _, group in ipairs(opt.param_groups) do
-      for _, p in ipairs(group.params) do
-        local g = p.grad
-        if g ~= nil then
-          g:mul_(inv)
-          -- a count on the device per gradient, read once at the end: one synchronisation
-          local c = g:isfinite():sum()
-          finite = finite == nil and c or finite + c
-          total = total + g:numel()
-        end
+    for _, g in ipairs(grads) do
+      g:mul_(inv)
+      local d, c = g.device, g:isfinite():sum()
+      if finite[d] == nil then
+        devices[#devices + 1] = d
+        finite[d] = c
+      else
+        finite[d] = finite[d] + c
       end
+      total = total + g:numel()
     end
   end)
-  st.found_inf = finite ~= nil and finite:item() ~= total
+  local count = 0
+  for _, d in ipairs(devices) do count = count + finite[d]:item() end
+  st.checked = #grads > 0
+  st.found_inf = count ~= total
   st.stage = UNSCALED
 end
 
@@ -165,6 +184,12 @@ function GradScaler:step(opt, ...)
     error("GradScaler:step: already called on this optimizer since the last update()", 2)
   end
   if st.stage == READY then self:unscale_(opt) end
+  if not st.checked then
+    -- (torch: "No inf checks were recorded for this optimizer."): stepping it would step nothing
+    -- and count as a clean iteration towards growing the scale
+    error("GradScaler:step: no inf checks were recorded for this optimizer (none of its " ..
+      "parameters has a gradient)", 2)
+  end
   local ret
   if not st.found_inf then ret = opt:step(...) end
   st.stage = STEPPED
@@ -185,7 +210,7 @@ function GradScaler:update(new_scale)
   if not self.enabled then return end
   if new_scale ~= nil then
     positive("new_scale", new_scale, 2)
-    self.scale_value = new_scale + 0.0
+    self.scale_value = f32(new_scale)
   else
     local any, found = false, false
     for _, st in pairs(self.per_opt) do -- order-free: only an "or" over the optimizers
@@ -199,12 +224,12 @@ function GradScaler:update(new_scale)
         "unscale_() first)", 2)
     end
     if found then
-      self.scale_value = self.scale_value * self.backoff_factor
+      self.scale_value = f32(self.scale_value * self.backoff_factor)
       self.growth_tracker = 0
     else
       local n = self.growth_tracker + 1
       if n == self.growth_interval then
-        local grown = self.scale_value * self.growth_factor
+        local grown = f32(self.scale_value * self.growth_factor)
         if grown ~= math.huge then self.scale_value = grown end
         n = 0
       end
@@ -226,33 +251,51 @@ end
 
 local SD_KEYS = { "_growth_tracker", "backoff_factor", "growth_factor", "growth_interval", "scale" }
 
-function GradScaler:load_state_dict(sd)
-  if not self.enabled then return end
+-- nil when sd is an enabled scaler's state dict, else what is wrong with it (the trainer checks
+-- a checkpoint's before a resume restores anything).
+function GradScaler.state_error(sd)
   if type(sd) ~= "table" or next(sd) == nil then
-    error("GradScaler:load_state_dict: the state dict is empty, possibly saved from a disabled " ..
-      "GradScaler", 2)
+    return "the state dict is empty, possibly saved from a disabled GradScaler"
   end
   local known = {}
   for _, k in ipairs(SD_KEYS) do
     known[k] = true
     if type(sd[k]) ~= "number" then
-      error(string.format("GradScaler:load_state_dict: '%s' must be a number, got %s", k,
-        tostring(sd[k])), 2)
+      return string.format("'%s' must be a number, got %s", k, U.describe(sd[k]))
     end
   end
   for _, k in ipairs(U.sorted_keys(sd)) do
     if not known[k] then
-      error(string.format("GradScaler:load_state_dict: unknown key '%s' (expected %s)", tostring(k),
-        table.concat(SD_KEYS, ", ")), 2)
+      return string.format("unknown key '%s' (expected %s)", tostring(k), table.concat(SD_KEYS, ", "))
     end
   end
-  positive("scale", sd.scale, 2)
-  local gi, gt = math.tointeger(sd.growth_interval), math.tointeger(sd._growth_tracker)
-  if gi == nil or gi < 1 or gt == nil or gt < 0 then
-    error("GradScaler:load_state_dict: growth_interval and _growth_tracker must be integers", 2)
+  local checks = { { "scale", 0 }, { "growth_factor", 1 } }
+  for _, c in ipairs(checks) do
+    local v = sd[c[1]]
+    if not (v > c[2]) or v == math.huge then -- luacheck: ignore 581 (NaN fails)
+      return string.format("'%s' must be a finite number > %d, got %s", c[1], c[2], U.describe(v))
+    end
   end
+  if not (sd.backoff_factor > 0 and sd.backoff_factor < 1) then
+    return "'backoff_factor' must be between 0 and 1, got " .. U.describe(sd.backoff_factor)
+  end
+  local gi, gt = math.tointeger(sd.growth_interval), math.tointeger(sd._growth_tracker)
+  if gi == nil or gi < 1 then
+    return "'growth_interval' must be an integer >= 1, got " .. U.describe(sd.growth_interval)
+  end
+  if gt == nil or gt < 0 then
+    return "'_growth_tracker' must be an integer >= 0, got " .. U.describe(sd._growth_tracker)
+  end
+  return nil
+end
+
+function GradScaler:load_state_dict(sd)
+  if not self.enabled then return end
+  local err = GradScaler.state_error(sd)
+  if err then error("GradScaler:load_state_dict: " .. err, 2) end
+  local gi, gt = math.tointeger(sd.growth_interval), math.tointeger(sd._growth_tracker)
   -- JSON gives 65536 back as an integer: the scale and factors are floats again here
-  self.scale_value = sd.scale + 0.0
+  self.scale_value = f32(sd.scale)
   self.growth_factor, self.backoff_factor = sd.growth_factor + 0.0, sd.backoff_factor + 0.0
   self.growth_interval, self.growth_tracker = gi, gt
 end

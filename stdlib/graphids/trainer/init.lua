@@ -333,13 +333,21 @@ function Trainer:save_checkpoint(path)
   return ckpt.save(path, contents)
 end
 
+-- The parameters of opt's groups, in order: the positions of its state dict, and the ones
+-- gradient clipping takes (as Lightning's: a parameter outside the optimizer is not stepped, and
+-- its gradient, which GradScaler:unscale_ leaves scaled, must not enter the norm).
+local function optimizer_params(opt)
+  local out = {}
+  for _, g in ipairs(opt and opt.param_groups or {}) do
+    for _, p in ipairs(g.params) do out[#out + 1] = p end
+  end
+  return out
+end
+
 -- The optimizer state of a checkpoint (CPU tensors) moved to the devices of the parameters
 -- they belong to (positions count through the groups in order, as state_dict() numbers them).
 local function to_param_devices(opt, sd)
-  local params = {}
-  for _, g in ipairs(opt.param_groups) do
-    for _, p in ipairs(g.params) do params[#params + 1] = p end
-  end
+  local params = optimizer_params(opt)
   for pos, st in pairs(sd.state) do
     local p = params[pos]
     if p ~= nil and p.device ~= "cpu" then
@@ -394,6 +402,10 @@ function Trainer:_restore(c)
   if self.scheduler then need(c.scheduler, "scheduler state") end
   if self.scaler then
     need(tstate.scaler, "grad scaler state ('trainer.scaler': it was not written with precision '16-mixed')")
+    local err = amp.GradScaler.state_error(tstate.scaler)
+    if err then
+      error(string.format("checkpoint '%s': grad scaler state ('trainer.scaler'): %s", path, err), 0)
+    end
   end
   check_resume_state(c, tstate, self.callbacks)
   -- the data module's state first: it checks that the checkpoint's split is this one's (seed,
@@ -498,7 +510,7 @@ end
 
 function Trainer:_train_epoch()
   local model, dm, opt = self.model, self.datamodule, self.optimizer
-  local params = model:parameters()
+  local params = optimizer_params(opt)
   local mean = new_mean()
   local stepped = false
   local loader_len
@@ -670,7 +682,9 @@ function Trainer:fit(model, datamodule, opts)
     rawset(model, "optimizer", opt)
   end
   self.generator = graphids.Generator(self.seed)
-  self.scaler = self.precision == "16-mixed" and amp.GradScaler() or nil
+  -- (a model that optimizes itself runs its own backward: autocast, but no scaler)
+  self.scaler = self.precision == "16-mixed" and model.automatic_optimization ~= false and amp.GradScaler()
+    or nil
   self.epoch, self.global_step, self.should_stop = 0, 0, false
   self.callback_metrics, self.history, self.stopped_by_time = {}, {}, false
   self.resumed_from = nil
