@@ -45,7 +45,9 @@ status=0
 } 2>&1 | log
 # Every spec/gpu/*_check.lua: gpu_check (copies, elementwise, reductions, BLAS, index/segment
 # ops, optimizers, allocator), fused_check (graph attention, LSTM cell, batched matmul, the
-# models' steps), amp_check (mixed precision), ...
+# models' steps, the fusion policies), grad_check (op gradients, i32 indexes, empty inputs),
+# train_check (the optimizers over several steps, the losses and norms, the real GAT's loss
+# curve), amp_check (mixed precision), sort_check, stream_check.
 for spec in spec/gpu/*_check.lua; do
   echo "== GPU specs: $spec" | log
   GRAPHIDS_CUDA_SYNC=1 timeout 150 "$HOST" run "$spec" 2>&1 | log

@@ -5,6 +5,10 @@
 --   T.check("what", function() ... end)                -- an error inside is one failure
 --   T.device_check("what", function() ... end)         -- T.check, not run in a dry run
 --   T.close(gpu_tensor, cpu_tensor, tol, "what")       -- same shape, relative error <= tol
+--   T.rel_close(gpu_tensor, cpu_tensor, rtol, "what", floor) -- error relative to the CPU's own
+--                                                      -- scale max(max |cpu|, floor), not max(1, ...)
+--   T.parity("what", { x, w, ... }, fn, opts)         -- fn(...) on the device and on the CPU:
+--                                                      -- outputs and input gradients (rel_close)
 --   T.finish()                                         -- prints "fused: N passed, M failed", exits
 --   T.dev                                              -- "cuda", or "cpu" in a dry run
 -- GRAPHIDS_GPU_DRYRUN=1 runs a script with T.dev = "cpu" (CPU against CPU): on a machine without
@@ -61,7 +65,8 @@ return function(name)
     assert(sa == sb, string.format("%s: shape [%s], expected [%s]", what or "result", sa, sb))
   end
 
-  function T.close(a, b, tol, what)
+  -- a on the device (the GPU, or the CPU in a dry run), b on the CPU, same shape and dtype.
+  local function comparable(a, b, what)
     assert(a ~= nil, (what or "result") .. " is nil on the GPU")
     assert(b ~= nil, (what or "result") .. " is nil on the CPU")
     assert(dry or a.device:match("^cuda"),
@@ -69,8 +74,127 @@ return function(name)
     T.same_shape(a, b, what)
     assert(a.dtype == b.dtype, string.format("%s: dtype %s, expected %s", what or "result",
       a.dtype, b.dtype))
+  end
+
+  function T.close(a, b, tol, what)
+    comparable(a, b, what)
     local e = T.maxerr(a, b)
     assert(e <= tol, string.format("%s: relative error %.3g > %.3g", what or "values", e, tol))
+  end
+
+  -- Largest |a - b| relative to b's own scale, max(max |b|, floor) (floor default 1e-30): a
+  -- result far below 1 (a small gradient) is held to rtol of itself, where T.close would let
+  -- anything below tol pass, zeros included.  NaN anywhere (in a but not b) fails.
+  function T.rel_err(a, b, floor)
+    a, b = a:detach(), b:detach()
+    if b:numel() == 0 then
+      return 0
+    end
+    local bd = b:double()
+    local d = (a:cpu():double() - bd):abs():amax():item()
+    local scale = math.max(bd:abs():amax():item(), floor or 1e-30)
+    if d ~= d then
+      return math.huge
+    end
+    return d / scale
+  end
+
+  function T.rel_close(a, b, rtol, what, floor)
+    comparable(a, b, what)
+    local e = T.rel_err(a, b, floor)
+    assert(e <= rtol, string.format("%s: error %.3g of its own scale > %.3g (max |cpu| %.3g)",
+      what or "values", e, rtol, b:numel() > 0 and b:detach():double():abs():amax():item() or 0))
+  end
+
+  local function is_float(t)
+    return t.dtype == "f32" or t.dtype == "f64"
+  end
+
+  -- fn(...) over inputs (a list: tensors, given to fn on the device and on the CPU, and other
+  -- values as they are) on both devices: every output equal within rtol of its own scale
+  -- (integer outputs exactly), and the gradient of sum_k sum(out_k * w_k) (w_k fixed random
+  -- weights) with respect to every float input equal within rtol of its own scale.  opts:
+  -- rtol (default 2e-5 when the first float input is f32, else 1e-10), floor (T.rel_err's),
+  -- nograd = { [i] = true } (inputs that need no gradient), n (the count of inputs, when the
+  -- list has holes).
+  function T.parity(what, inputs, fn, opts)
+    opts = opts or {}
+    local n = opts.n or #inputs
+    local rtol = opts.rtol
+    if rtol == nil then
+      rtol = 1e-10
+      for i = 1, n do
+        local v = inputs[i]
+        if graphids.is_tensor(v) and is_float(v) then
+          rtol = v.dtype == "f32" and 2e-5 or 1e-10
+          break
+        end
+      end
+    end
+    local weights
+    local function run(dev)
+      local args, leaves = {}, {}
+      for i = 1, n do
+        local v = inputs[i]
+        if graphids.is_tensor(v) then
+          local moved = dev == "cpu" and v:detach():clone() or v:detach():to(dev)
+          if is_float(v) and not (opts.nograd and opts.nograd[i]) then
+            moved:requires_grad_()
+            leaves[i] = moved
+          end
+          args[i] = moved
+        else
+          args[i] = v
+        end
+      end
+      local outs = table.pack(fn(table.unpack(args, 1, n)))
+      if weights == nil then
+        weights = {}
+        for k = 1, outs.n do
+          local o = outs[k]
+          if graphids.is_tensor(o) and is_float(o) then
+            weights[k] = graphids.randn(o.shape):to(o.dtype)
+          end
+        end
+      end
+      local loss
+      for k = 1, outs.n do
+        local o = outs[k]
+        if weights[k] ~= nil and o.requires_grad then
+          local part = (o * weights[k]:to(dev)):sum()
+          loss = loss and loss + part or part
+        end
+      end
+      if loss ~= nil then
+        loss:backward()
+      end
+      return outs, leaves
+    end
+    local co, cl = run("cpu")
+    local go, gl = run(T.dev)
+    assert(go.n == co.n, string.format("%s: %d outputs, expected %d", what, go.n, co.n))
+    for k = 1, co.n do
+      local c, g = co[k], go[k]
+      if graphids.is_tensor(c) then
+        assert(graphids.is_tensor(g), string.format("%s: output %d is not a tensor", what, k))
+        if is_float(c) then
+          T.rel_close(g, c, rtol, string.format("%s: output %d", what, k), opts.floor)
+        else
+          T.close(g, c, 0, string.format("%s: output %d", what, k))
+        end
+      end
+    end
+    for i = 1, n do
+      if cl[i] ~= nil then
+        local cg, gg = cl[i].grad, gl[i].grad
+        assert((cg == nil) == (gg == nil), string.format("%s: gradient of input %d is %s on " ..
+          "the device, %s on the CPU", what, i, gg and "set" or "nil", cg and "set" or "nil"))
+        if cg ~= nil then
+          T.rel_close(gg, cg, rtol, string.format("%s: gradient of input %d", what, i),
+            opts.floor)
+        end
+      end
+    end
   end
 
   -- Bit-identical (two GPU runs of one op).
