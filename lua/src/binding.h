@@ -110,6 +110,9 @@ gids_dtype l_optdtype(lua_State *L, int idx, const char *key, gids_dtype def);
  * leaf -- require grad; a non-float t raises "zeros: requires_grad=true needs a float dtype ...".
  */
 void l_finish_created(lua_State *L, int idx, l_tensor *u, const char *fname);
+/* l_finish_created, with the tensor converted to dt after its move (before requires_grad): how
+ * a half tensor is made, filled in f32 on the CPU and converted on its device. */
+void l_finish_created_as(lua_State *L, int idx, l_tensor *u, const char *fname, gids_dtype dt);
 /* Generator from opts.generator (a graphids.Generator) or the default one. */
 gids_generator *l_optgenerator(lua_State *L, int idx);
 

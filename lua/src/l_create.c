@@ -147,15 +147,29 @@ static gids_dtype infer_dtype(int kinds) {
     return GIDS_F32; /* empty, as torch.tensor({}) */
 }
 
+/* The dtype a tensor of dtype dt is filled in on the CPU: f32 for a half dtype, which only a
+ * device holds (converted there by l_finish_created_as); a half dtype for the CPU is refused
+ * here, naming tensor rather than the empty it would fail in. */
+static gids_dtype fill_dtype(lua_State *L, gids_dtype dt, gids_device dev) {
+    if (!gids_dtype_is_half(dt)) return dt;
+    if (dev.type == GIDS_CPU)
+        l_error(L,
+                "tensor: dtype %s is a GPU storage type: give device = 'cuda' (or make an f32 "
+                "tensor on the CPU)",
+                gids_dtype_name(dt));
+    return GIDS_F32;
+}
+
 static int c_tensor(lua_State *L) {
     l_checkend(L, 2, "tensor"); /* first: the settop below would drop extra arguments */
     int t = lua_type(L, 1);
     gids_tensor *src = l_totensor(L, 1);
+    gids_device dev = GIDS_DEVICE_CPU;
     if (src != NULL) {
-        gids_dtype dt = creation_opts(L, 2, "tensor", src->dtype, NULL);
+        gids_dtype dt = creation_opts(L, 2, "tensor", src->dtype, &dev);
         l_tensor *u = l_newtensor(L);
-        l_check(L, gids_to_dtype(&u->t, src, dt));
-        l_finish_created(L, 2, u, "tensor");
+        l_check(L, gids_to_dtype(&u->t, src, fill_dtype(L, dt, dev)));
+        l_finish_created_as(L, 2, u, "tensor", dt);
         return 1;
     }
     if (t != LUA_TTABLE && t != LUA_TNUMBER && t != LUA_TBOOLEAN)
@@ -177,7 +191,8 @@ static int c_tensor(lua_State *L) {
         nest_scan(L, &n, 0);
     else
         n.kinds = t == LUA_TBOOLEAN ? K_BOOL : (lua_isinteger(L, 1) ? K_INT : K_FLOAT);
-    n.dt = creation_opts(L, 2, "tensor", infer_dtype(n.kinds), NULL);
+    gids_dtype want = creation_opts(L, 2, "tensor", infer_dtype(n.kinds), &dev);
+    n.dt = fill_dtype(L, want, dev);
     l_tensor *u = l_newtensor(L);
     l_check(L, gids_empty(&u->t, n.dt, GIDS_DEVICE_CPU, n.ndim, n.shape));
     n.out = gids_tensor_data(u->t);
@@ -188,7 +203,7 @@ static int c_tensor(lua_State *L) {
     else
         store_value(L, &n, 0);
     lua_pop(L, 1);
-    l_finish_created(L, 2, u, "tensor");
+    l_finish_created_as(L, 2, u, "tensor", want);
     return 1;
 }
 

@@ -489,6 +489,10 @@ gids_dtype l_optdtype(lua_State *L, int idx, const char *key, gids_dtype def) {
 }
 
 void l_finish_created(lua_State *L, int idx, l_tensor *u, const char *fname) {
+    l_finish_created_as(L, idx, u, fname, u->t->dtype);
+}
+
+void l_finish_created_as(lua_State *L, int idx, l_tensor *u, const char *fname, gids_dtype dt) {
     idx = lua_absindex(L, idx);
     /* {device=...}: made on the CPU (so random draws equal the CPU's), then moved. */
     const char *dev_name = lua_type(L, idx) == LUA_TTABLE ? l_optstr(L, idx, "device", NULL) : NULL;
@@ -498,6 +502,12 @@ void l_finish_created(lua_State *L, int idx, l_tensor *u, const char *fname) {
         l_check(L, gids_to_device(&moved, u->t, dev));
         gids_tensor_release(u->t);
         u->t = moved;
+    }
+    if (u->t->dtype != dt) {
+        gids_tensor *converted = NULL;
+        l_check(L, gids_to_dtype(&converted, u->t, dt));
+        gids_tensor_release(u->t);
+        u->t = converted;
     }
     gids_tensor *t = u->t;
     int t_type = getopt_field(L, idx, "requires_grad");

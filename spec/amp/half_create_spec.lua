@@ -38,6 +38,16 @@ describe("half dtypes on the CPU", function()
       :totable())
   end)
 
+  it("tensor refuses them without a device, naming itself", function()
+    for _, dt in ipairs({ "f16", "bf16" }) do
+      local why = "tensor: dtype " .. dt .. " is a GPU storage type: give device = 'cuda' (or make an f32 " ..
+        "tensor on the CPU)"
+      fails_with(why, graphids.tensor, { 1.5, 2 }, { dtype = dt })
+      fails_with(why, graphids.tensor, { 1.5, 2 }, { dtype = dt, device = "cpu" })
+      fails_with(why, graphids.tensor, graphids.zeros(2), { dtype = dt })
+    end
+  end)
+
   it("to() names the half dtypes in its error", function()
     fails_with("to: 'banana' is neither a dtype (f32, f64, i64, i32, u8, bool; f16, bf16 on a CUDA " ..
       "device) nor a device (cpu, cuda, cuda:N)", graphids.zeros(2).to, graphids.zeros(2), "banana")

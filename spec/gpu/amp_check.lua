@@ -73,6 +73,14 @@ else
     end
     -- the largest finite values of each
     same_list(values(graphids.tensor({ 65504, -65504 }):to(D):to("f16")), { 65504, -65504 }, "f16 max")
+    -- graphids.tensor with a half dtype and a device: filled in f32, rounded on the device (from
+    -- a table and from a CPU tensor), a leaf when asked to require grad
+    for _, src in ipairs({ { 1 + 2 ^ -9, -3 }, graphids.tensor({ 1 + 2 ^ -9, -3 }, { dtype = "f64" }) }) do
+      local h = graphids.tensor(src, { dtype = "bf16", device = D, requires_grad = true })
+      assert(h.dtype == "bf16" and h.device:match("^cuda") and h.requires_grad and h.is_leaf,
+        "tensor: " .. h.dtype .. " on " .. h.device)
+      same_list(values(h:detach()), { 1, -3 }, "tensor bf16 (rounded to nearest)")
+    end
     same_list(values(graphids.tensor({ 3.3895313892515355e38 }):to(D):to("bf16")),
       { 3.3895313892515355e38 }, "bf16 max")
     -- f16 <-> bf16 directly (through f32)
@@ -382,6 +390,25 @@ check("autocast leaves f64 products and the CPU alone", function()
   assert(r.dtype == "f64", "f64 product became " .. r.dtype)
   assert(graphids.equal(r:cpu(), graphids.mm(a, b)) or T.maxerr(r, graphids.mm(a, b)) < 1e-12,
     "f64 product changed under autocast")
+end)
+
+check("a half tensor used twice: its two half gradients add (in f32, rounded once), as torch", function()
+  if T.dry then
+    print("dry run: half storage needs a GPU; left out")
+    return
+  end
+  graphids.manual_seed(31)
+  local x0 = graphids.randn(4, 3)
+  for _, dt in ipairs(HALF) do
+    local x = x0:to(D):requires_grad_()
+    local xh = x:to(dt) -- (in the graph: x requires grad)
+    graphids.mm(xh, xh:t()):to("f32"):sum():backward()
+    assert(x.grad ~= nil and x.grad.dtype == "f32", dt .. ": x.grad " .. tostring(x.grad and x.grad.dtype))
+    -- d/dx sum(x x^T) = 2 * (sum of the rows) broadcast: the rows' sum of the half-rounded x
+    local hr = x0:to(D):to(dt):to("f32"):cpu()
+    local want = hr:sum(1, { keepdim = true }):expand(4, 3) * 2
+    close(x.grad, want, TOL_ROUNDED[dt] * 4, dt .. " gradient")
+  end
 end)
 
 -- ---------------------------------------------------------------- 16-mixed training

@@ -39,6 +39,8 @@ const char *gids_dtype_name(gids_dtype dt);
 /* Accepts the names above and the PyTorch spellings ("float32", "float", "int64", "long", ...). */
 gids_status gids_dtype_parse(const char *name, gids_dtype *out);
 bool gids_dtype_is_float(gids_dtype dt);
+/* f16 or bf16: GPU storage dtypes without arithmetic of their own (docs/amp.md). */
+bool gids_dtype_is_half(gids_dtype dt);
 bool gids_dtype_is_int(gids_dtype dt); /* i64 i32 u8 (not bool) */
 gids_dtype gids_promote(gids_dtype a, gids_dtype b);
 

@@ -149,13 +149,30 @@ static gids_node *pop_(heap *h) {
 
 /* ---------------------------------------------------------------- gradients */
 /* *acc += g (STEAL g).  The sum is a new tensor: an accumulated gradient may be shared. */
+/* NEW *sum = a + b in a's dtype.  Half storage has no arithmetic (docs/amp.md): two half
+ * gradients (a half tensor used twice) are added in f32 and rounded back once, which is what
+ * torch's half add computes. */
+static gids_status add_grads_(gids_tensor **sum, const gids_tensor *a, const gids_tensor *b) {
+    if (!gids_dtype_is_half(a->dtype) && !gids_dtype_is_half(b->dtype))
+        return gids_binary(sum, GIDS_ADD, a, b);
+    gids_tensor *wa = NULL, *wb = NULL, *s = NULL;
+    gids_status st = gids_to_dtype(&wa, a, GIDS_F32);
+    if (st == GIDS_OK) st = gids_to_dtype(&wb, b, GIDS_F32);
+    if (st == GIDS_OK) st = gids_binary(&s, GIDS_ADD, wa, wb);
+    if (st == GIDS_OK) st = gids_to_dtype(sum, s, a->dtype);
+    gids_tensor_release(wa);
+    gids_tensor_release(wb);
+    gids_tensor_release(s);
+    return st;
+}
+
 static gids_status accumulate_(gids_tensor **acc, gids_tensor *g) {
     if (*acc == NULL) {
         *acc = g;
         return GIDS_OK;
     }
     gids_tensor *sum = NULL;
-    gids_status st = gids_binary(&sum, GIDS_ADD, *acc, g);
+    gids_status st = add_grads_(&sum, *acc, g);
     gids_tensor_release(g);
     if (st != GIDS_OK) return st;
     gids_tensor_release(*acc);

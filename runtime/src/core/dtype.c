@@ -51,6 +51,10 @@ bool gids_dtype_is_float(gids_dtype dt) {
     return dt == GIDS_F32 || dt == GIDS_F64 || dt == GIDS_F16 || dt == GIDS_BF16;
 }
 
+bool gids_dtype_is_half(gids_dtype dt) {
+    return dt == GIDS_F16 || dt == GIDS_BF16;
+}
+
 bool gids_dtype_is_int(gids_dtype dt) {
     return dt == GIDS_I64 || dt == GIDS_I32 || dt == GIDS_U8;
 }

@@ -81,7 +81,7 @@ static gids_status gemm(const char *op, gids_tensor *C, const gids_tensor *A, co
                "%s: operand layout not readable by cuBLAS after packing", op);
     int m = (int)C->shape[0], n = (int)C->shape[1], k = (int)A->shape[1];
     int ldc = n > 1 ? n : 1;
-    if (gc_is_half(C->dtype)) {
+    if (gids_dtype_is_half(C->dtype)) {
         float al = (float)alpha, be = (float)beta;
         cudaDataType_t t = gc_cuda_type(C->dtype);
         GC_CUBLAS(op, cublasGemmEx(h, opb, opa, n, m, k, &al, b.p, t, ldb, a.p, t, lda, &be,
@@ -252,7 +252,7 @@ static gids_status check_pair(const char *op, const gids_tensor *a, const gids_t
                   gids_shape_str(a->ndim, a->shape, sa, sizeof sa), (long long)a->shape[1],
                   (long long)b->shape[0]);
     }
-    GIDS_CHECK(a->dtype == GIDS_F32 || a->dtype == GIDS_F64 || gc_is_half(a->dtype),
+    GIDS_CHECK(a->dtype == GIDS_F32 || a->dtype == GIDS_F64 || gids_dtype_is_half(a->dtype),
                GIDS_EUNSUPPORTED,
                "%s: dtype %s is not supported on CUDA yet (f32, f64, f16 and bf16 only)", op,
                gids_dtype_name(a->dtype));

@@ -12,10 +12,6 @@
 
 #include "gids/dtype.h"
 
-static inline bool gc_is_half(gids_dtype dt) {
-    return dt == GIDS_F16 || dt == GIDS_BF16;
-}
-
 /* cuBLAS's name of a half dtype (only called with f16 or bf16). */
 static inline cudaDataType_t gc_cuda_type(gids_dtype dt) {
     return dt == GIDS_F16 ? CUDA_R_16F : CUDA_R_16BF;

@@ -60,7 +60,7 @@ static gids_status gemm_batched(const char *op, int device, gids_dtype dt, void 
         const char *b = (const char *)B + (size_t)(b0 * sb) * es;
         char *c = (char *)C + (size_t)(b0 * sc) * es;
         const float one = 1.0f, zero = 0.0f; /* f32 scales for f32, f16 and bf16 */
-        if (gc_is_half(dt)) {
+        if (gids_dtype_is_half(dt)) {
             cudaDataType_t t = gc_cuda_type(dt);
             GC_CUBLAS(op, cublasGemmStridedBatchedEx(h, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &one, b,
                                                      t, m, sb, a, t, k, sa, &zero, c, t, m, sc, nbt,
@@ -94,7 +94,7 @@ static gids_status check_args(const char *op, const gids_tensor *a, const gids_t
                "%s: both arguments need at least 1 dim, got arg 1 %s and arg 2 %s", op,
                gids_shape_str(a->ndim, a->shape, sa, sizeof sa),
                gids_shape_str(b->ndim, b->shape, sb, sizeof sb));
-    GIDS_CHECK(a->dtype == GIDS_F32 || a->dtype == GIDS_F64 || gc_is_half(a->dtype),
+    GIDS_CHECK(a->dtype == GIDS_F32 || a->dtype == GIDS_F64 || gids_dtype_is_half(a->dtype),
                GIDS_EUNSUPPORTED,
                "%s: dtype %s is not supported on CUDA yet (f32, f64, f16 and bf16 only)", op,
                gids_dtype_name(a->dtype));

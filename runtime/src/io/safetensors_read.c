@@ -64,10 +64,6 @@ static float bf16_to_f32(uint16_t h) {
     return f;
 }
 
-static bool is_half(gids_dtype dt) {
-    return dt == GIDS_F16 || dt == GIDS_BF16;
-}
-
 /* NEW *out: f32 tensor of e's shape from the little-endian half values at src. */
 static gids_status widen_half(gids_tensor **out, const st_entry *e, const unsigned char *src) {
     GIDS_TRY(gids_empty(out, GIDS_F32, GIDS_DEVICE_CPU, e->ndim, e->shape));
@@ -126,7 +122,7 @@ static gids_status load_mapped(gids_safetensors *out, const st_header *h, int fd
             acc *= e->shape[d] > 0 ? e->shape[d] : 1;
         }
         bool aligned = st && ((uintptr_t)st->data + e->begin) % es == 0;
-        if (is_half(e->dtype)) {
+        if (gids_dtype_is_half(e->dtype)) {
             s = widen_half(&out->tensors[i], e, (const unsigned char *)st->data + e->begin);
         } else if (e->end == e->begin || !aligned) {
             /* Empty tensors need no bytes; misaligned ones get a copy. */
@@ -147,7 +143,7 @@ static gids_status load_read(gids_safetensors *out, const st_header *h, int fd, 
                              uint64_t data_off) {
     for (int64_t i = 0; i < h->n; i++) {
         const st_entry *e = &h->entries[i];
-        if (is_half(e->dtype)) {
+        if (gids_dtype_is_half(e->dtype)) {
             size_t nb = (size_t)(e->end - e->begin);
             unsigned char *raw = malloc(nb ? nb : 1);
             if (raw == NULL)

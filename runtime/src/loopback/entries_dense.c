@@ -15,7 +15,8 @@ gids_status lb_copy(gids_tensor *dst, const gids_tensor *src) {
     size_t up = from_host ? (size_t)gids_tensor_numel(src) * gids_dtype_size(src->dtype) : 0;
     if (to_host || (from_host && (up > GIDS_PINNED_MAX_COPY || !lb_queued_is_seen_everywhere())))
         lb_waited();
-    if (lb_is_half(dst->dtype) || lb_is_half(src->dtype)) return lb_copy_half(dst, src);
+    if (gids_dtype_is_half(dst->dtype) || gids_dtype_is_half(src->dtype))
+        return lb_copy_half(dst, src);
     GIDS_TRY(lb_copy_host(dst, src));
     /* as the CUDA plugin: a whole i64 tensor moved to the device brings its range along */
     if (from_host && src->dtype == dst->dtype && gids_tensor_numel(src) == gids_tensor_numel(dst) &&
@@ -25,7 +26,7 @@ gids_status lb_copy(gids_tensor *dst, const gids_tensor *src) {
 }
 
 gids_status lb_fill(gids_tensor *t, gids_scalar value) {
-    if (lb_is_half(t->dtype)) return lb_fill_half(t, value);
+    if (gids_dtype_is_half(t->dtype)) return lb_fill_half(t, value);
     lb_args x;
     LB_IN(x, "fill_", t);
     return LB_DONE_INPLACE(x, gids_fill_(x.cpu[0], value));
@@ -81,7 +82,7 @@ gids_status lb_softmax_backward(gids_tensor **out, const gids_tensor *g, const g
 }
 
 gids_status lb_mm(gids_tensor **out, const gids_tensor *a, const gids_tensor *b) {
-    if (lb_is_half(a->dtype) || lb_is_half(b->dtype))
+    if (gids_dtype_is_half(a->dtype) || gids_dtype_is_half(b->dtype))
         return lb_product_half("mm", out, NULL, a, b, 0.0, 1.0);
     lb_args x;
     LB_IN(x, "mm", a, b);
@@ -90,7 +91,8 @@ gids_status lb_mm(gids_tensor **out, const gids_tensor *a, const gids_tensor *b)
 
 gids_status lb_addmm(gids_tensor **out, const gids_tensor *bias, const gids_tensor *a,
                      const gids_tensor *b, double beta, double alpha) {
-    if (lb_is_half(a->dtype) || lb_is_half(b->dtype) || lb_is_half(bias->dtype))
+    if (gids_dtype_is_half(a->dtype) || gids_dtype_is_half(b->dtype) ||
+        gids_dtype_is_half(bias->dtype))
         return lb_product_half("addmm", out, bias, a, b, beta, alpha);
     lb_args x;
     LB_IN(x, "addmm", bias, a, b);
@@ -98,7 +100,7 @@ gids_status lb_addmm(gids_tensor **out, const gids_tensor *bias, const gids_tens
 }
 
 gids_status lb_matmul(gids_tensor **out, const gids_tensor *a, const gids_tensor *b) {
-    if (lb_is_half(a->dtype) || lb_is_half(b->dtype))
+    if (gids_dtype_is_half(a->dtype) || gids_dtype_is_half(b->dtype))
         return lb_product_half("matmul", out, NULL, a, b, 0.0, 1.0);
     lb_args x;
     LB_IN(x, "matmul", a, b);

@@ -8,10 +8,6 @@
 
 #include "loopback_impl.h"
 
-bool lb_is_half(gids_dtype dt) {
-    return dt == GIDS_F16 || dt == GIDS_BF16;
-}
-
 static uint16_t f32_to_f16(float f) {
     uint32_t x;
     memcpy(&x, &f, 4);
@@ -93,7 +89,7 @@ static void f32_to_half_into(gids_tensor *dst, const gids_tensor *src) {
 static gids_status as_f32(gids_tensor **out, const gids_tensor *t) {
     *out = NULL;
     if (t == NULL) return GIDS_OK;
-    if (lb_is_half(t->dtype)) return half_to_f32(out, t);
+    if (gids_dtype_is_half(t->dtype)) return half_to_f32(out, t);
     lb_args x;
     LB_IN(x, "to_dtype", t);
     gids_status st = gids_to_dtype(out, x.cpu[0], GIDS_F32);
@@ -103,7 +99,7 @@ static gids_status as_f32(gids_tensor **out, const gids_tensor *t) {
 gids_status lb_copy_half(gids_tensor *dst, const gids_tensor *src) {
     gids_tensor *s32 = NULL, *e = NULL, *c = NULL;
     gids_status st = as_f32(&s32, src);
-    if (st == GIDS_OK && !lb_is_half(dst->dtype)) {
+    if (st == GIDS_OK && !gids_dtype_is_half(dst->dtype)) {
         lb_args x;
         st = lb_open(&x, "copy_", 1, (const gids_tensor *const[]){dst});
         if (st == GIDS_OK) st = LB_DONE_INPLACE(x, gids_copy_(x.cpu[0], s32));

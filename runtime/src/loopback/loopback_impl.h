@@ -168,7 +168,6 @@ gids_status lb_copy_host(gids_tensor *dst, const gids_tensor *src);
 #define LB_DONE_INPLACE(x, st) lb_finish(&(x), (st), 0, NULL)
 
 /* ---- f16 / bf16, which the CPU cannot hold (half.c) ---- */
-bool lb_is_half(gids_dtype dt);
 /* dst <- src where either is half: through f32, rounding to nearest even. */
 gids_status lb_copy_half(gids_tensor *dst, const gids_tensor *src);
 gids_status lb_fill_half(gids_tensor *t, gids_scalar value);
