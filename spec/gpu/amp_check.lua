@@ -508,14 +508,22 @@ local function reg_data(x, y)
   }
 end
 
-check("Trainer precision 16-mixed: 5 epochs of 4 steps, the loss falls, the scaler is used", function()
-  if T.dry then
-    print("dry run: Trainer 16-mixed needs a CUDA device (an error on the CPU); left out")
-    return
-  end
-  local x, y = regression(128)
+-- A check of the Trainer in "16-mixed", which needs a CUDA device (an error on the CPU): left
+-- out of a dry run.  fn gets the regression data and the Trainer class.
+local function trainer_check(what, fn)
+  check(what, function()
+    if T.dry then
+      print("dry run: Trainer 16-mixed needs a CUDA device (an error on the CPU); left out: " .. what)
+      return
+    end
+    local x, y = regression(128)
+    fn(x, y, require("graphids.trainer").Trainer)
+  end)
+end
+
+trainer_check("Trainer precision 16-mixed: 5 epochs of 4 steps, the loss falls, the scaler is used",
+  function(x, y, Trainer)
   local dm = reg_data(x, y)
-  local Trainer = require("graphids.trainer").Trainer
   local t = Trainer { max_epochs = 5, precision = "16-mixed", device = D, progress = "off",
     enable_checkpointing = false }
   t:fit(Reg(), dm)
@@ -536,16 +544,11 @@ function RegHead:configure_optimizers()
   return optim.SGD(self.net[3]:parameters(), { lr = 1e-2 })
 end
 
-check("16-mixed clips the optimizer's parameters only, after unscaling: the step is 32's", function()
-  if T.dry then
-    print("dry run: Trainer 16-mixed needs a CUDA device; left out")
-    return
-  end
+trainer_check("16-mixed clips the optimizer's parameters only, after unscaling: the step is 32's",
+  function(x, y, Trainer)
   -- targets a hundredth of the size: no f16 overflow at the default scale, so both runs take the
   -- same 4 steps
-  local x, y = regression(128)
   y = y * 0.01
-  local Trainer = require("graphids.trainer").Trainer
   local moved = {}
   for _, precision in ipairs({ "32", "16-mixed" }) do
     local m = RegHead()
@@ -563,13 +566,8 @@ check("16-mixed clips the optimizer's parameters only, after unscaling: the step
     moved["16-mixed"], moved["32"]))
 end)
 
-check("a resume whose scaler state is bad is refused before the model changes", function()
-  if T.dry then
-    print("dry run: Trainer 16-mixed needs a CUDA device; left out")
-    return
-  end
-  local x, y = regression(128)
-  local Trainer = require("graphids.trainer").Trainer
+trainer_check("a resume whose scaler state is bad is refused before the model changes",
+  function(x, y, Trainer)
   local root = os.tmpname()
   os.remove(root)
   local t = Trainer { max_epochs = 1, precision = "16-mixed", device = D, progress = "off",
@@ -592,12 +590,8 @@ check("a resume whose scaler state is bad is refused before the model changes", 
   assert(graphids.equal(fresh.net[1].weight:detach():cpu(), before), "the refused resume changed the model")
 end)
 
-check("16-mixed with manual optimization: autocast, no scaler (none checkpointed)", function()
-  if T.dry then
-    print("dry run: Trainer 16-mixed needs a CUDA device; left out")
-    return
-  end
-  local x, y = regression(128)
+trainer_check("16-mixed with manual optimization: autocast, no scaler (none checkpointed)",
+  function(x, y, Trainer)
   local Manual = class("AmpCheckManual", Reg)
   Manual.automatic_optimization = false
   function Manual:training_step(b)
@@ -608,7 +602,6 @@ check("16-mixed with manual optimization: autocast, no scaler (none checkpointed
     opt:step()
     return loss:detach(), { train_loss = loss:item() }
   end
-  local Trainer = require("graphids.trainer").Trainer
   local t = Trainer { max_epochs = 1, precision = "16-mixed", device = D, progress = "off",
     enable_checkpointing = false }
   t:fit(Manual(), reg_data(x, y))
