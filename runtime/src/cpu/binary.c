@@ -28,9 +28,11 @@ static gids_status binop_dtypes(gids_binop op, gids_dtype p, gids_dtype *compute
                                 gids_dtype *result) {
     const char *name = gids_binop_name(op);
     GIDS_CHECK((unsigned)op < GIDS_NBINOPS, GIDS_EINVAL, "binary: unknown op %d", (int)op);
-    GIDS_CHECK(p != GIDS_F16 && p != GIDS_BF16, GIDS_EDTYPE,
-               "%s: dtype %s is a GPU storage type, not supported on the CPU", name,
-               gids_dtype_name(p));
+    /* (device tensors too: this plan is every device's, and no device computes in half) */
+    GIDS_CHECK(!gids_dtype_is_half(p), GIDS_EDTYPE,
+               "%s: dtype %s is a storage-only dtype (copies, conversions and matrix products take "
+               "it); convert to f32 first",
+               name, gids_dtype_name(p));
     *compute = p;
     *result = p;
     switch (op) {

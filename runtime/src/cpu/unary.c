@@ -184,9 +184,11 @@ static gids_status unop_plan(gids_unop op, gids_dtype in, gids_dtype *compute, g
                              plan_kind *kind) {
     GIDS_CHECK((unsigned)op < GIDS_NUNOPS, GIDS_EINVAL, "unary: unknown op %d", (int)op);
     const char *name = gids_unop_name(op);
-    GIDS_CHECK(in != GIDS_F16 && in != GIDS_BF16, GIDS_EDTYPE,
-               "%s: dtype %s is a GPU storage type, not supported on the CPU", name,
-               gids_dtype_name(in));
+    /* (device tensors too: this plan is every device's, and no device computes in half) */
+    GIDS_CHECK(!gids_dtype_is_half(in), GIDS_EDTYPE,
+               "%s: dtype %s is a storage-only dtype (copies, conversions and matrix products take "
+               "it); convert to f32 first",
+               name, gids_dtype_name(in));
     *compute = *result = in;
     *kind = PLAN_KERNEL;
     if (op == GIDS_LOGICAL_NOT) {

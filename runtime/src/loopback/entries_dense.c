@@ -34,6 +34,7 @@ gids_status lb_fill(gids_tensor *t, gids_scalar value) {
 
 gids_status lb_binary(gids_tensor **out, gids_binop op, const gids_tensor *a,
                       const gids_tensor *b) {
+    GIDS_TRY(lb_refuse_binary(op, a, b));
     lb_args x;
     LB_IN(x, gids_binop_name(op), a, b);
     GIDS_TRY(LB_DONE(x, gids_binary(out, op, x.cpu[0], x.cpu[1]), out));
@@ -43,6 +44,7 @@ gids_status lb_binary(gids_tensor **out, gids_binop op, const gids_tensor *a,
 
 gids_status lb_binary_scalar(gids_tensor **out, gids_binop op, const gids_tensor *a, gids_scalar s,
                              bool reversed) {
+    GIDS_TRY(lb_refuse_binary_scalar(op, a, s));
     lb_args x;
     LB_IN(x, gids_binop_name(op), a);
     GIDS_TRY(LB_DONE(x, gids_binary_scalar(out, op, x.cpu[0], s, reversed), out));
@@ -55,6 +57,7 @@ gids_status lb_binary_scalar(gids_tensor **out, gids_binop op, const gids_tensor
 }
 
 gids_status lb_unary(gids_tensor **out, gids_unop op, const gids_tensor *a) {
+    GIDS_TRY(lb_refuse_unary(op, a));
     lb_args x;
     LB_IN(x, gids_unop_name(op), a);
     return LB_DONE(x, gids_unary(out, op, x.cpu[0]), out);
@@ -62,12 +65,14 @@ gids_status lb_unary(gids_tensor **out, gids_unop op, const gids_tensor *a) {
 
 gids_status lb_reduce(gids_tensor **out, gids_redop op, const gids_tensor *a, int ndims,
                       const int *dims, bool keepdim) {
+    GIDS_TRY(lb_refuse_reduce(op, a));
     lb_args x;
     LB_IN(x, gids_redop_name(op), a);
     return LB_DONE(x, gids_reduce(out, op, x.cpu[0], ndims, dims, keepdim), out);
 }
 
 gids_status lb_softmax(gids_tensor **out, const gids_tensor *a, int dim, bool log) {
+    GIDS_TRY(lb_refuse_softmax(log ? "log_softmax" : "softmax", a));
     lb_args x;
     LB_IN(x, log ? "log_softmax" : "softmax", a);
     gids_status st = log ? gids_log_softmax(out, x.cpu[0], dim) : gids_softmax(out, x.cpu[0], dim);
@@ -76,12 +81,14 @@ gids_status lb_softmax(gids_tensor **out, const gids_tensor *a, int dim, bool lo
 
 gids_status lb_softmax_backward(gids_tensor **out, const gids_tensor *g, const gids_tensor *y,
                                 int dim, bool log) {
+    GIDS_TRY(lb_refuse_softmax(log ? "log_softmax_backward" : "softmax_backward", y));
     lb_args x;
     LB_IN(x, log ? "log_softmax_backward" : "softmax_backward", g, y);
     return LB_DONE(x, gids_softmax_backward(out, x.cpu[0], x.cpu[1], dim, log), out);
 }
 
 gids_status lb_mm(gids_tensor **out, const gids_tensor *a, const gids_tensor *b) {
+    GIDS_TRY(lb_refuse_mm("mm", a, b));
     if (gids_dtype_is_half(a->dtype) || gids_dtype_is_half(b->dtype))
         return lb_product_half("mm", out, NULL, a, b, 0.0, 1.0);
     lb_args x;
@@ -91,6 +98,7 @@ gids_status lb_mm(gids_tensor **out, const gids_tensor *a, const gids_tensor *b)
 
 gids_status lb_addmm(gids_tensor **out, const gids_tensor *bias, const gids_tensor *a,
                      const gids_tensor *b, double beta, double alpha) {
+    GIDS_TRY(lb_refuse_mm("addmm", a, b));
     if (gids_dtype_is_half(a->dtype) || gids_dtype_is_half(b->dtype) ||
         gids_dtype_is_half(bias->dtype))
         return lb_product_half("addmm", out, bias, a, b, beta, alpha);
@@ -100,6 +108,7 @@ gids_status lb_addmm(gids_tensor **out, const gids_tensor *bias, const gids_tens
 }
 
 gids_status lb_matmul(gids_tensor **out, const gids_tensor *a, const gids_tensor *b) {
+    GIDS_TRY(lb_refuse_matmul(a, b));
     if (gids_dtype_is_half(a->dtype) || gids_dtype_is_half(b->dtype))
         return lb_product_half("matmul", out, NULL, a, b, 0.0, 1.0);
     lb_args x;
@@ -108,18 +117,22 @@ gids_status lb_matmul(gids_tensor **out, const gids_tensor *a, const gids_tensor
 }
 
 gids_status lb_leaky_relu(gids_tensor **out, const gids_tensor *a, double negative_slope) {
+    GIDS_TRY(lb_refuse_activation("leaky_relu", a));
     lb_args x;
     LB_IN(x, "leaky_relu", a);
     return LB_DONE(x, gids_leaky_relu(out, x.cpu[0], negative_slope), out);
 }
 
 gids_status lb_elu(gids_tensor **out, const gids_tensor *a, double alpha) {
+    GIDS_TRY(lb_refuse_activation("elu", a));
     lb_args x;
     LB_IN(x, "elu", a);
     return LB_DONE(x, gids_elu(out, x.cpu[0], alpha), out);
 }
 
 gids_status lb_softplus(gids_tensor **out, const gids_tensor *a, double beta, double threshold) {
+    /* the CUDA plugin checks beta first (the CPU's EINVAL) */
+    if (beta != 0 && beta == beta) GIDS_TRY(lb_refuse_activation("softplus", a));
     lb_args x;
     LB_IN(x, "softplus", a);
     return LB_DONE(x, gids_softplus(out, x.cpu[0], beta, threshold), out);
@@ -127,6 +140,7 @@ gids_status lb_softplus(gids_tensor **out, const gids_tensor *a, double beta, do
 
 gids_status lb_clamp(gids_tensor **out, const gids_tensor *a, const gids_scalar *min,
                      const gids_scalar *max) {
+    GIDS_TRY(lb_refuse_clamp(a, min, max));
     lb_args x;
     LB_IN(x, "clamp", a);
     return LB_DONE(x, gids_clamp(out, x.cpu[0], min, max), out);
@@ -141,6 +155,7 @@ gids_status lb_where(gids_tensor **out, const gids_tensor *cond, const gids_tens
 
 gids_status lb_extreme_dim(gids_tensor **values, gids_tensor **indices, const gids_tensor *a,
                            int dim, bool keepdim, bool is_max) {
+    GIDS_TRY(lb_refuse_extreme_dim(is_max, a));
     lb_args x;
     LB_IN(x, is_max ? "max" : "min", a);
     gids_status st = is_max ? gids_max_dim(values, indices, x.cpu[0], dim, keepdim)
@@ -150,6 +165,7 @@ gids_status lb_extreme_dim(gids_tensor **values, gids_tensor **indices, const gi
 
 /* The CPU's draw from a generator at (seed, offset); the runtime advances its own generator. */
 gids_status lb_bernoulli_(gids_tensor *t, uint64_t seed, uint64_t offset, double p) {
+    GIDS_TRY(lb_refuse_bernoulli(t, p));
     gids_generator g = {seed, offset};
     lb_args x;
     LB_IN(x, "bernoulli_", t);
@@ -159,6 +175,7 @@ gids_status lb_bernoulli_(gids_tensor *t, uint64_t seed, uint64_t offset, double
 /* sort and argsort (values NULL); the CPU's sort is always stable, as the backend's contract. */
 gids_status lb_sort(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int dim,
                     bool descending) {
+    GIDS_TRY(lb_refuse_one(LB_R_SIX, values ? "sort" : "argsort", a));
     lb_args x;
     LB_IN(x, values ? "sort" : "argsort", a);
     gids_status st = values ? gids_sort(values, indices, x.cpu[0], dim, descending, true)
@@ -168,12 +185,14 @@ gids_status lb_sort(gids_tensor **values, gids_tensor **indices, const gids_tens
 
 gids_status lb_topk(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int64_t k,
                     int dim, bool largest) {
+    GIDS_TRY(lb_refuse_one(LB_R_SIX, "topk", a));
     lb_args x;
     LB_IN(x, "topk", a);
     return LB_DONE(x, gids_topk(values, indices, x.cpu[0], k, dim, largest, true), values, indices);
 }
 
 gids_status lb_scan(gids_tensor **out, const gids_tensor *a, int dim, bool prod) {
+    GIDS_TRY(lb_refuse_one(LB_R_SIX, prod ? "cumprod" : "cumsum", a));
     lb_args x;
     LB_IN(x, prod ? "cumprod" : "cumsum", a);
     gids_status st = prod ? gids_cumprod(out, x.cpu[0], dim) : gids_cumsum(out, x.cpu[0], dim);

@@ -24,6 +24,7 @@ gids_status lb_gather(gids_tensor **out, const gids_tensor *a, int dim, const gi
 
 gids_status lb_scatter_add_(gids_tensor *self, int dim, const gids_tensor *index,
                             const gids_tensor *src) {
+    GIDS_TRY(lb_refuse_add("scatter_add_", self, index, src));
     lb_args x;
     lb_index_seen(index, 0, gids_tensor_numel(index), lb_dim_size(self, dim));
     LB_IN(x, "scatter_add_", self, index, src);
@@ -32,6 +33,7 @@ gids_status lb_scatter_add_(gids_tensor *self, int dim, const gids_tensor *index
 
 gids_status lb_index_add_(gids_tensor *self, int dim, const gids_tensor *index,
                           const gids_tensor *src, double alpha) {
+    GIDS_TRY(lb_refuse_add("index_add_", self, index, src));
     lb_args x;
     lb_index_seen(index, 0, gids_tensor_numel(index), lb_dim_size(self, dim));
     LB_IN(x, "index_add_", self, index, src);
@@ -57,6 +59,7 @@ gids_status lb_scatter_scalar_(gids_tensor *self, int dim, const gids_tensor *in
 gids_status lb_segment_reduce(gids_tensor **out, gids_tensor **arg, gids_segop op,
                               const gids_tensor *src, const gids_tensor *index,
                               int64_t num_segments) {
+    GIDS_TRY(lb_refuse_segment((int)op, src, index, num_segments));
     lb_args x;
     lb_index_seen(index, 0, gids_tensor_numel(index), num_segments);
     LB_IN(x, "segment_reduce", src, index);
@@ -66,6 +69,7 @@ gids_status lb_segment_reduce(gids_tensor **out, gids_tensor **arg, gids_segop o
 
 gids_status lb_segment_softmax(gids_tensor **out, const gids_tensor *src, const gids_tensor *index,
                                int64_t num_segments) {
+    GIDS_TRY(lb_refuse_segment(-1, src, index, num_segments));
     lb_args x;
     lb_index_seen(index, 0, gids_tensor_numel(index), num_segments);
     LB_IN(x, "segment_softmax", src, index);
@@ -239,6 +243,7 @@ gids_status lb_jk_sum_backward(gids_tensor **g_x, gids_tensor **g_alpha, const g
 }
 
 gids_status lb_nonzero(gids_tensor **out, const gids_tensor *a) {
+    GIDS_TRY(lb_refuse_one(LB_R_NONZERO, "nonzero", a));
     lb_args x;
     lb_waited(); /* on a GPU the host reads the result's size back */
     LB_IN(x, "nonzero", a);
@@ -254,6 +259,7 @@ gids_status lb_masked_select(gids_tensor **out, const gids_tensor *a, const gids
 
 gids_status lb_unique(gids_tensor **values, gids_tensor **inverse, gids_tensor **counts,
                       const gids_tensor *a) {
+    GIDS_TRY(lb_refuse_one(LB_R_UNIQUE, "unique", a));
     lb_args x;
     lb_waited(); /* on a GPU the host reads the result's size back */
     LB_IN(x, "unique", a);

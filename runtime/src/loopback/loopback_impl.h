@@ -176,6 +176,46 @@ gids_status lb_fill_half(gids_tensor *t, gids_scalar value);
 gids_status lb_product_half(const char *op, gids_tensor **out, const gids_tensor *bias,
                             const gids_tensor *a, const gids_tensor *b, double beta, double alpha);
 
+/* ---- what the CUDA plugin refuses in the entries it has (refusals.c) ----
+ * Each returns GIDS_OK, or the CUDA plugin's EUNSUPPORTED (or, for binary and unary ops, its
+ * EDTYPE) with its message, for the arguments of the entry it is named after; GIDS_OK always once
+ * lb_refusals_init(true) lifted them (GIDS_LOOPBACK_ALL=1). */
+typedef enum lb_refusal {
+    LB_R_FLOAT,          /* f32, f64 */
+    LB_R_CLAMP,          /* f32, f64, i64, i32, u8 */
+    LB_R_PRODUCT,        /* f32, f64, f16, bf16 */
+    LB_R_ADD,            /* f32, f64, i64, i32 */
+    LB_R_REDUCE_SUM,     /* f32, f64, i64, i32, u8, bool */
+    LB_R_REDUCE_EXTREME, /* f32, f64, i64, i32 */
+    LB_R_REDUCE_FLOAT,   /* f32, f64 */
+    LB_R_EXTREME_DIM,    /* f32, f64, i64, i32 */
+    LB_R_SIX,            /* f32, f64, i64, i32, u8, bool: sort, argsort, topk, cumsum, cumprod */
+    LB_R_NONZERO,        /* as LB_R_SIX, with no list in the message */
+    LB_R_UNIQUE,         /* i64, i32, u8, bool */
+    LB_NREFUSALS
+} lb_refusal;
+void lb_refusals_init(bool lifted);
+/* op's refusal of dtype dt under rule. */
+gids_status lb_refuse(lb_refusal rule, const char *op, gids_dtype dt);
+/* lb_refuse of a's dtype; GIDS_OK for a NULL a (the CPU op reports it). */
+gids_status lb_refuse_one(lb_refusal rule, const char *op, const gids_tensor *a);
+gids_status lb_refuse_binary(gids_binop op, const gids_tensor *a, const gids_tensor *b);
+gids_status lb_refuse_binary_scalar(gids_binop op, const gids_tensor *a, gids_scalar s);
+gids_status lb_refuse_unary(gids_unop op, const gids_tensor *a);
+gids_status lb_refuse_activation(const char *op, const gids_tensor *a);
+gids_status lb_refuse_clamp(const gids_tensor *a, const gids_scalar *min, const gids_scalar *max);
+gids_status lb_refuse_reduce(gids_redop op, const gids_tensor *a);
+gids_status lb_refuse_extreme_dim(bool is_max, const gids_tensor *a);
+gids_status lb_refuse_softmax(const char *op, const gids_tensor *t);
+gids_status lb_refuse_mm(const char *op, const gids_tensor *a, const gids_tensor *b);
+gids_status lb_refuse_matmul(const gids_tensor *a, const gids_tensor *b);
+gids_status lb_refuse_add(const char *op, const gids_tensor *self, const gids_tensor *index,
+                          const gids_tensor *src);
+/* op: a gids_segop, or -1 for segment_softmax. */
+gids_status lb_refuse_segment(int op, const gids_tensor *src, const gids_tensor *index,
+                              int64_t num_segments);
+gids_status lb_refuse_bernoulli(const gids_tensor *t, double p);
+
 /* ---- compute entries (entries_*.c) ---- */
 gids_status lb_copy(gids_tensor *dst, const gids_tensor *src);
 gids_status lb_fill(gids_tensor *t, gids_scalar value);

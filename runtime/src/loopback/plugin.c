@@ -1,9 +1,13 @@
 /* plugin.c -- the loopback plugin's entry point: registers the host-memory allocator and the
- * backend for GIDS_CUDA, with the entries the CUDA plugin lacks left NULL (loopback_entries.h).
+ * backend for GIDS_CUDA, with the entries the CUDA plugin lacks left NULL (loopback_entries.h)
+ * and, inside the entries it has, what it refuses refused alike (refusals.c).
  *
  * Environment, read once at load:
- *   GIDS_LOOPBACK_ALL=1            fill every entry, also those the CUDA plugin lacks (to see
- *                                  what else a device run would hit once they exist)
+ *   GIDS_LOOPBACK_ALL=1            fill every entry, also those the CUDA plugin lacks, and
+ *                                  compute what the CUDA plugin's entries refuse (the dtypes
+ *                                  and reductions its kernels lack, refusals.c): to see what
+ *                                  else a device run would hit once they exist.  Without it
+ *                                  those are refused with the CUDA plugin's code and message.
  *   GIDS_LOOPBACK_DISABLE=a,b      leave these entries NULL too (as a CUDA build without them)
  *   GIDS_LOOPBACK_POISON=0         do not fill new device blocks with 0xFF (allocator.c)
  *   GIDS_LOOPBACK_MEMORY_MIB=N     the device's memory (default a quarter of the host's RAM)
@@ -71,6 +75,7 @@ __attribute__((visibility("default"))) gids_status gids_cuda_plugin_init(void) {
     const char *all = getenv("GIDS_LOOPBACK_ALL");
     bool fill_all = all != NULL && strcmp(all, "1") == 0;
     for (int k = 0; k < N_ENTRIES; k++) entries_[k].present = fill_all || entries_[k].in_cuda;
+    lb_refusals_init(fill_all);
     const char *off = getenv("GIDS_LOOPBACK_DISABLE");
     if (off != NULL) GIDS_TRY(apply_disable(off));
     GIDS_TRY(lb_alloc_init());
