@@ -6,7 +6,8 @@
 -- training (GradScaler directly, then through the Trainer) whose loss falls, and the Trainer's
 -- use of the scaler: clipping the optimizer's parameters after unscaling (the steps equal
 -- "32"'s), a bad scaler state refused before a resume changes the model, no scaler for manual
--- optimization; GradScaler.unscale_ over gradients on two devices.
+-- optimization; GradScaler.unscale_ over gradients on two devices; half elements moved by
+-- index_select, gather, masked_select, where and scatter_.
 -- Run by tools/gpu-check.sh; ends with "amp: N passed, M failed".  Without a GPU it prints
 -- "skipped: <reason>".  GRAPHIDS_GPU_DRYRUN=1 runs what the CPU can (autocast there is a no-op,
 -- the CPU has no half storage: the half checks are left out, and say so).
@@ -390,6 +391,39 @@ check("autocast leaves f64 products and the CPU alone", function()
   assert(r.dtype == "f64", "f64 product became " .. r.dtype)
   assert(graphids.equal(r:cpu(), graphids.mm(a, b)) or T.maxerr(r, graphids.mm(a, b)) < 1e-12,
     "f64 product changed under autocast")
+end)
+
+check("index_select, gather, masked_select, where and scatter_ move half elements unchanged", function()
+  if T.dry then
+    print("dry run: half storage needs a GPU; left out")
+    return
+  end
+  graphids.manual_seed(37)
+  local x32 = graphids.randn(3, 4)
+  local mask = graphids.tensor({ { true, false, true, false }, { false, true, true, false },
+    { true, true, false, true } })
+  local idx = graphids.tensor({ 2, 0, 2, 1 })
+  local gidx = graphids.tensor({ { 3, 0 }, { 1, 1 }, { 2, 3 } })
+  local sidx = graphids.tensor({ { 3, 2, 1, 0 }, { 0, 1, 2, 3 }, { 1, 0, 3, 2 } })
+  for _, dt in ipairs(HALF) do
+    -- the half values themselves (x32 rounded once), on the CPU in f32 as the reference
+    local xh = x32:to(D):to(dt)
+    local ref = values(xh)
+    local r = graphids.tensor(ref):view(3, 4)
+    local function same(got, want, what)
+      assert(got.dtype == dt and got.device:match("^cuda"), what .. ": " .. got.dtype .. " on " .. got.device)
+      local flat = got:to("f32"):cpu():reshape({ -1 })
+      same_list(flat:totable(), want:reshape({ -1 }):totable(), dt .. " " .. what)
+    end
+    same(xh:index_select(1, idx:to(D)), r:index_select(1, idx), "index_select")
+    same(xh:gather(2, gidx:to(D)), r:gather(2, gidx), "gather")
+    same(xh:masked_select(mask:to(D)), r:masked_select(mask), "masked_select")
+    same(graphids.where(mask:to(D), xh, graphids.zeros(3, 4, { dtype = dt, device = D })),
+      graphids.where(mask, r, graphids.zeros(3, 4)), "where")
+    local y = graphids.zeros(3, 4, { dtype = dt, device = D })
+    y:scatter_(2, sidx:to(D), xh)
+    same(y, graphids.zeros(3, 4):scatter_(2, sidx, r), "scatter_")
+  end
 end)
 
 check("a half tensor used twice: its two half gradients add (in f32, rounded once), as torch", function()

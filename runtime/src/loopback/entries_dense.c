@@ -148,6 +148,8 @@ gids_status lb_clamp(gids_tensor **out, const gids_tensor *a, const gids_scalar 
 
 gids_status lb_where(gids_tensor **out, const gids_tensor *cond, const gids_tensor *a,
                      const gids_tensor *b) {
+    if (a != NULL && b != NULL && gids_dtype_is_half(gids_promote(a->dtype, b->dtype)))
+        return lb_half_move(LB_MOVE_WHERE, out, a, b, cond, 0);
     lb_args x;
     LB_IN(x, "where", cond, a, b);
     return LB_DONE(x, gids_where(out, x.cpu[0], x.cpu[1], x.cpu[2]), out);

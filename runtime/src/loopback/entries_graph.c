@@ -11,6 +11,8 @@ gids_status lb_index_select(gids_tensor **out, const gids_tensor *a, int dim,
                             const gids_tensor *index) {
     lb_args x;
     lb_index_seen(index, 0, gids_tensor_numel(index), lb_dim_size(a, dim));
+    if (gids_dtype_is_half(a->dtype))
+        return lb_half_move(LB_MOVE_INDEX_SELECT, out, a, NULL, index, dim);
     LB_IN(x, "index_select", a, index);
     return LB_DONE(x, gids_index_select(out, x.cpu[0], dim, x.cpu[1]), out);
 }
@@ -18,6 +20,7 @@ gids_status lb_index_select(gids_tensor **out, const gids_tensor *a, int dim,
 gids_status lb_gather(gids_tensor **out, const gids_tensor *a, int dim, const gids_tensor *index) {
     lb_args x;
     lb_index_seen(index, 0, gids_tensor_numel(index), lb_dim_size(a, dim));
+    if (gids_dtype_is_half(a->dtype)) return lb_half_move(LB_MOVE_GATHER, out, a, NULL, index, dim);
     LB_IN(x, "gather", a, index);
     return LB_DONE(x, gids_gather(out, x.cpu[0], dim, x.cpu[1]), out);
 }
@@ -44,6 +47,7 @@ gids_status lb_scatter_(gids_tensor *self, int dim, const gids_tensor *index,
                         const gids_tensor *src) {
     lb_args x;
     lb_index_seen(index, 0, gids_tensor_numel(index), lb_dim_size(self, dim));
+    if (gids_dtype_is_half(self->dtype)) return lb_half_scatter_(self, dim, index, src);
     LB_IN(x, "scatter_", self, index, src);
     return LB_DONE_INPLACE(x, gids_scatter_(x.cpu[0], dim, x.cpu[1], x.cpu[2]));
 }
@@ -253,6 +257,8 @@ gids_status lb_nonzero(gids_tensor **out, const gids_tensor *a) {
 gids_status lb_masked_select(gids_tensor **out, const gids_tensor *a, const gids_tensor *mask) {
     lb_args x;
     lb_waited(); /* on a GPU the host reads the result's size back */
+    if (gids_dtype_is_half(a->dtype))
+        return lb_half_move(LB_MOVE_MASKED_SELECT, out, a, NULL, mask, 0);
     LB_IN(x, "masked_select", a, mask);
     return LB_DONE(x, gids_masked_select(out, x.cpu[0], x.cpu[1]), out);
 }

@@ -149,3 +149,70 @@ gids_status lb_product_half(const char *op, gids_tensor **out, const gids_tensor
     for (int k = 0; k < 3; k++) gids_tensor_release(w[k]);
     return st;
 }
+
+/* ---- elements moved, not computed: what the CUDA plugin does by element size for any dtype,
+ * half included, done here on the values widened to f32 and narrowed back (both exact) */
+
+static const char *const move_names_[] = {
+    [LB_MOVE_INDEX_SELECT] = "index_select",
+    [LB_MOVE_GATHER] = "gather",
+    [LB_MOVE_MASKED_SELECT] = "masked_select",
+    [LB_MOVE_WHERE] = "where",
+};
+
+gids_status lb_half_move(lb_move_op op, gids_tensor **out, const gids_tensor *a,
+                         const gids_tensor *b, const gids_tensor *aux, int dim) {
+    gids_dtype dt = b == NULL ? a->dtype : gids_promote(a->dtype, b->dtype); /* the result's */
+    GIDS_CHECK(gids_dtype_is_half(dt), GIDS_EINVAL, "%s: no half operand to move (loopback)",
+               move_names_[op]);
+    gids_tensor *wa = NULL, *wb = NULL, *r = NULL;
+    gids_status st = as_f32(&wa, a);
+    if (st == GIDS_OK) st = as_f32(&wb, b);
+    lb_args x;
+    bool open = false;
+    if (st == GIDS_OK) {
+        st = lb_open(&x, move_names_[op], 1, (const gids_tensor *const[]){aux});
+        open = st == GIDS_OK;
+    }
+    if (st == GIDS_OK) {
+        switch (op) {
+        case LB_MOVE_INDEX_SELECT: st = gids_index_select(&r, wa, dim, x.cpu[0]); break;
+        case LB_MOVE_GATHER: st = gids_gather(&r, wa, dim, x.cpu[0]); break;
+        case LB_MOVE_MASKED_SELECT: st = gids_masked_select(&r, wa, x.cpu[0]); break;
+        case LB_MOVE_WHERE: st = gids_where(&r, x.cpu[0], wa, wb); break;
+        }
+    }
+    if (open) st = lb_finish(&x, st, 0, NULL);
+    if (st == GIDS_OK) st = gids_empty(out, dt, LB_DEVICE, r->ndim, r->shape);
+    if (st == GIDS_OK) f32_to_half_into(*out, r);
+    gids_tensor_release(r);
+    gids_tensor_release(wb);
+    gids_tensor_release(wa);
+    return st;
+}
+
+gids_status lb_half_scatter_(gids_tensor *self, int dim, const gids_tensor *index,
+                             const gids_tensor *src) {
+    GIDS_CHECK(src->dtype == self->dtype, GIDS_EDTYPE,
+               "scatter_: self has dtype %s, src %s; half operands need one dtype",
+               gids_dtype_name(self->dtype), gids_dtype_name(src->dtype));
+    gids_tensor *ws = NULL, *wsrc = NULL;
+    gids_status st = as_f32(&ws, self);
+    if (st == GIDS_OK) st = as_f32(&wsrc, src);
+    lb_args x;
+    bool open = false;
+    if (st == GIDS_OK) {
+        st = lb_open(&x, "scatter_", 1, (const gids_tensor *const[]){index});
+        open = st == GIDS_OK;
+    }
+    if (st == GIDS_OK) st = gids_scatter_(ws, dim, x.cpu[0], wsrc);
+    if (open) st = lb_finish(&x, st, 0, NULL);
+    if (st == GIDS_OK) {
+        f32_to_half_into(self, ws);
+        /* an in-place write: its version bump, as lb_finish carries the CPU op's over */
+        __atomic_add_fetch(&self->storage->version, 1, __ATOMIC_RELAXED);
+    }
+    gids_tensor_release(wsrc);
+    gids_tensor_release(ws);
+    return st;
+}

@@ -171,6 +171,20 @@ gids_status lb_copy_host(gids_tensor *dst, const gids_tensor *src);
 /* dst <- src where either is half: through f32, rounding to nearest even. */
 gids_status lb_copy_half(gids_tensor *dst, const gids_tensor *src);
 gids_status lb_fill_half(gids_tensor *t, gids_scalar value);
+/* Half operands of ops that only move elements, which the CUDA plugin takes for any dtype (by
+ * element size) and the CPU ops refuse: NEW in *out, index_select / gather of a along dim by the
+ * index aux, masked_select of a by the mask aux, where(aux, a, b) (b NULL but for where); and
+ * scatter_ of src into self in place. */
+typedef enum lb_move_op {
+    LB_MOVE_INDEX_SELECT,
+    LB_MOVE_GATHER,
+    LB_MOVE_MASKED_SELECT,
+    LB_MOVE_WHERE
+} lb_move_op;
+gids_status lb_half_move(lb_move_op op, gids_tensor **out, const gids_tensor *a,
+                         const gids_tensor *b, const gids_tensor *aux, int dim);
+gids_status lb_half_scatter_(gids_tensor *self, int dim, const gids_tensor *index,
+                             const gids_tensor *src);
 /* NEW in *out: op ("mm", "addmm" or "matmul"; bias NULL but for addmm) of half operands, as the
  * CPU's f32 product of their widened values rounded to their dtype. */
 gids_status lb_product_half(const char *op, gids_tensor **out, const gids_tensor *bias,
