@@ -393,11 +393,9 @@ check("autocast leaves f64 products and the CPU alone", function()
     "f64 product changed under autocast")
 end)
 
-check("index_select, gather, masked_select, where and scatter_ move half elements unchanged", function()
-  if T.dry then
-    print("dry run: half storage needs a GPU; left out")
-    return
-  end
+-- (these two need half storage: device checks, not run in a dry run)
+T.device_check("index_select, gather, masked_select, where and scatter_ move half elements unchanged",
+  function()
   graphids.manual_seed(37)
   local x32 = graphids.randn(3, 4)
   local mask = graphids.tensor({ { true, false, true, false }, { false, true, true, false },
@@ -426,11 +424,8 @@ check("index_select, gather, masked_select, where and scatter_ move half element
   end
 end)
 
-check("a half tensor used twice: its two half gradients add (in f32, rounded once), as torch", function()
-  if T.dry then
-    print("dry run: half storage needs a GPU; left out")
-    return
-  end
+T.device_check("a half tensor used twice: its two half gradients add (in f32, rounded once), as torch",
+  function()
   graphids.manual_seed(31)
   local x0 = graphids.randn(4, 3)
   for _, dt in ipairs(HALF) do
