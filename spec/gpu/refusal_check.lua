@@ -136,21 +136,13 @@ end)
 
 dcheck("segment ops refuse integer and half src", function()
   local idx = graphids.tensor({ 0, 1, 1, 2 }):long():to(D)
-  refuses("segment_sum i64", dtype_msg("segment_sum", "i64", FLOAT_ONLY), function()
-    return graphids.segment_sum(dev("i64"), idx, 3)
-  end)
-  refuses("segment_max i32", dtype_msg("segment_max", "i32", FLOAT_ONLY), function()
-    return graphids.segment_max(dev("i32"), idx, 3)
-  end)
-  refuses("segment_min u8", dtype_msg("segment_min", "u8", FLOAT_ONLY), function()
-    return graphids.segment_min(dev("u8"), idx, 3)
-  end)
-  refuses("segment_mean f16", dtype_msg("segment_mean", "f16", FLOAT_ONLY), function()
-    return graphids.segment_mean(dev("f16"), idx, 3)
-  end)
-  refuses("segment_softmax bf16", dtype_msg("segment_softmax", "bf16", FLOAT_ONLY), function()
-    return graphids.segment_softmax(dev("bf16"), idx, 3)
-  end)
+  for _, case in ipairs({ { "segment_sum", "i64" }, { "segment_max", "i32" }, { "segment_min", "u8" },
+    { "segment_mean", "f16" }, { "segment_softmax", "bf16" } }) do
+    local op, dt = case[1], case[2]
+    refuses(op .. " " .. dt, dtype_msg(op, dt, FLOAT_ONLY), function()
+      return graphids[op](dev(dt), idx, 3)
+    end)
+  end
 end)
 
 -- ---------------------------------------------------------------- rng.cu, select.cu, sort.cu,
