@@ -50,12 +50,14 @@ void gc_layouts(int n, const gids_tensor *const *ts, int nd, const int64_t *shap
         }
     }
     /* The dividers of gc_offset's 32-bit path: shift = ceil(log2(size)),
-     * magic = 2^32 * (2^shift - size) / size + 1 (fits 32 bits for sizes below 2^31). */
+     * magic = 2^32 * (2^shift - size) / size + 1 (fits 32 bits for sizes below 2^31).  A shape
+     * with a 0 has no element to place and no divider (its division would trap: SIGFPE); callers
+     * may ask for the layout of an empty operand before they look at its count. */
     int64_t total = 1;
     for (int d = 0; d < r; d++) total *= sh[d];
     uint32_t magic[GIDS_MAX_DIMS] = {0}, shift[GIDS_MAX_DIMS] = {0};
     bool fast = total < ((int64_t)1 << 31);
-    for (int d = 0; fast && d < r; d++) {
+    for (int d = 0; fast && total > 0 && d < r; d++) {
         uint32_t s = 0;
         while (((uint64_t)1 << s) < (uint64_t)sh[d]) s++;
         shift[d] = s;

@@ -100,6 +100,7 @@ static inline uint32_t __umulhi(uint32_t a, uint32_t b) {
 }
 
 #include "vector_map.inc"
+#include "layouts.inc"
 
 #include "attention.inc"
 #include "rng.inc"
@@ -671,6 +672,59 @@ template <typename T, typename TO> static void vector_map_case(int64_t n) {
         }
 }
 
+/* ---------------------------------------------------------------- layouts */
+/* gc_layouts + gc_offset over every row-major position of shape: the offset of the operand
+ * given by its (right-aligned, broadcast where 1) strides, on the 32-bit magic-number path and
+ * on the 64-bit one.  A shape with a 0 gets a layout without a division (it used to trap with
+ * SIGFPE, which killed the process: empty operands reach gc_layouts before their count is
+ * looked at). */
+static void layout_case(std::vector<int64_t> shape, std::vector<int64_t> tshape,
+                        std::vector<int64_t> tstride) {
+    gids_tensor t = {};
+    t.ndim = (int32_t)tshape.size();
+    for (size_t d = 0; d < tshape.size(); d++) t.shape[d] = tshape[d], t.stride[d] = tstride[d];
+    const gids_tensor *ts[1] = {&t};
+    gc_layout l;
+    int nd = (int)shape.size();
+    gc_layouts(1, ts, nd, shape.data(), &l);
+    int64_t n = 1;
+    for (int64_t v : shape) n *= v;
+    for (bool fast : {true, false}) {
+        gc_layout k = l;
+        if (!fast)
+            k.fast = false;
+        else if (!k.fast)
+            continue;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t want = 0, rest = i;
+            for (int d = nd - 1; d >= 0; d--) {
+                int64_t c = rest % shape[d];
+                rest /= shape[d];
+                int td = d - (nd - t.ndim);
+                if (td >= 0 && t.shape[td] != 1) want += c * t.stride[td];
+            }
+            if (gc_offset(k, i) != want) {
+                std::printf("FAIL layout of %d dims (%s path): position %lld at %lld, want %lld\n",
+                            nd, fast ? "32-bit" : "64-bit", (long long)i,
+                            (long long)gc_offset(k, i), (long long)want);
+                failures++;
+                return;
+            }
+        }
+    }
+}
+
+static void layout_cases() {
+    layout_case({7, 5}, {7, 5}, {5, 1});                      /* contiguous: one flat dim */
+    layout_case({7, 5}, {5, 7}, {1, 5});                      /* transposed */
+    layout_case({3, 6, 5}, {6, 1}, {1, 1});                   /* broadcast both ways */
+    layout_case({2, 3, 4, 5}, {2, 3, 4, 5}, {120, 5, 30, 1}); /* permuted, a merge among them */
+    layout_case({1000, 3}, {1000, 3}, {6, 2});                /* strided rows and columns */
+    layout_case({4, 0, 3}, {4, 0, 3}, {0, 3, 1});             /* empty: no division */
+    layout_case({0}, {0}, {1});
+    layout_case({5, 0}, {1}, {1});
+}
+
 /* ---------------------------------------------------------------- bernoulli_ */
 static void bernoulli_case(int64_t n, uint64_t offset, double p) {
     gids_generator gen;
@@ -734,6 +788,7 @@ int main(int argc, char **argv) {
         vector_map_case<double, double>(n);
         vector_map_case<double, uint8_t>(n);
     }
+    layout_cases();
     for (bool log_ : {false, true}) {
         for (int64_t size : {1,  2,  3,   4,   5,   8,   9,   16,  17,  32,   33,
                              64, 65, 100, 128, 129, 256, 257, 512, 513, 1000, 1024})

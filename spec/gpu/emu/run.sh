@@ -35,6 +35,13 @@ grep -q SOFTMAX_ROW_CLASSES "$tmp/softmax.inc" || { echo "emu: no softmax row cl
 sed -n '/-- vector map \*\//,/-- end vector map \*\//p' runtime/src/cuda/cuda_impl.h \
   >"$tmp/vector_map.inc"
 grep -q gc_map2 "$tmp/vector_map.inc" || { echo "emu: no vector map cut out of cuda_impl.h"; exit 1; }
+# cuda_impl.h's gc_layout and gc_offset, and copy.cu's gc_layouts (the strided index math of
+# every elementwise, copy and index kernel)
+{ sed -n '/A view.s shape and element strides/,/^void gc_layouts(/p' runtime/src/cuda/cuda_impl.h
+  sed -n '/-- layouts \*\//,/-- conversion kernels \*\//p' $src/copy.cu | sed '$d'; } \
+  >"$tmp/layouts.inc"
+grep -q 'gc_layouts(int n' "$tmp/layouts.inc" && grep -q 'gc_offset' "$tmp/layouts.inc" \
+  || { echo "emu: no layouts cut out of cuda_impl.h and copy.cu"; exit 1; }
 for f in attention rnn rng softmax scan adam; do
   grep -q __global__ "$tmp/$f.inc" || { echo "emu: no kernel cut out of $f (sections renamed?)"; exit 1; }
 done
