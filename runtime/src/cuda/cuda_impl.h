@@ -102,7 +102,7 @@ void gc_pinned_release(int device);
 void gc_upload_lock(void);
 void gc_upload_unlock(void);
 /* GRAPHIDS_CUDA_SYNC=1's wait after an op: the device on the legacy default stream (as before
- * streams), else the current stream. */
+ * streams), else the current stream.  Not counted as one of gpu.waits(). */
 cudaError_t gc_sync_current(void);
 /* EDEVICE naming op unless 0 <= device < the device count. */
 gids_status gc_check_device(const char *op, int device);
