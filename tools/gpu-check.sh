@@ -48,10 +48,19 @@ status=0
 # models' steps, the fusion policies), grad_check (op gradients, i32 indexes, empty inputs),
 # train_check (the optimizers over several steps, the losses and norms, the real GAT's loss
 # curve), amp_check (mixed precision), sort_check, stream_check.
+# A script killed by a signal (a fault in a kernel or the plugin) is run again with each check
+# named before it runs (GRAPHIDS_CHECK_TRACE=1), so the log says which check it died in.
 for spec in spec/gpu/*_check.lua; do
   echo "== GPU specs: $spec" | log
   GRAPHIDS_CUDA_SYNC=1 timeout 150 "$HOST" run "$spec" 2>&1 | log
-  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  rc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] && continue
+  status=1
+  echo "probe $spec exited with status $rc" | log
+  if [ "$rc" -gt 128 ] && [ "$rc" -ne 137 ]; then
+    GRAPHIDS_CHECK_TRACE=1 GRAPHIDS_CUDA_SYNC=1 timeout 150 "$HOST" run "$spec" 2>&1 \
+      | tail -n 8 | sed 's/^/  traced: /' | log
+  fi
 done
 
 # The whole pipeline on the GPU (every stage's model, the fusion states and every test set), on

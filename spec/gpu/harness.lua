@@ -28,13 +28,25 @@ return function(name)
     return false
   end
 
+  -- GRAPHIDS_CHECK_TRACE=1 names each check before it runs.  Every line is flushed at once:
+  -- a script that dies in a kernel or the plugin (a signal) would otherwise lose what its
+  -- buffered output held, and the log would not say where it stopped.
+  local trace = os.getenv("GRAPHIDS_CHECK_TRACE") == "1"
+  local function say(line)
+    io.stdout:write(line, "\n")
+    io.stdout:flush()
+  end
+
   function T.check(what, fn)
+    if trace then
+      say("check: " .. what)
+    end
     local ok, err = pcall(fn)
     if ok then
       T.passed = T.passed + 1
     else
       T.failed = T.failed + 1
-      print("FAIL " .. what .. ": " .. tostring(err))
+      say("FAIL " .. what .. ": " .. tostring(err))
     end
   end
 
