@@ -11,11 +11,16 @@
  *   graphids.gpu.waits()               how many times the host has waited for a device so far
  *                                      (read values back, synchronised): a step that reads
  *                                      nothing back keeps the GPU's queue full
+ *   graphids.gpu.rnn_tf32()            whether the fused LSTM (the JK LSTM's bilstm) runs its f32
+ *   graphids.gpu.set_rnn_tf32(b)       device products in TF32 (torch's cudnn.rnn.fp32_precision
+ *                                      "tf32", PyTorch's default); off unless GRAPHIDS_RNN_TF32=1;
+ *                                      the setter returns the previous setting (gids/amp.h)
  *   streams and events: l_gpu_stream.c (Stream, Event, current_stream, set_stream, ...)
  *
  * Without a GPU, is_available() is false and reset() is a cheap no-op that returns false and
  * the reason; the other functions raise that reason.
  */
+#include "gids/amp.h"
 #include "l_impl.h"
 
 /* The backend, or a Lua error with the loader's reason. */
@@ -133,6 +138,19 @@ static int g_waits(lua_State *L) {
     return 1;
 }
 
+static int g_rnn_tf32(lua_State *L) {
+    l_checkend(L, 0, "gpu.rnn_tf32");
+    lua_pushboolean(L, gids_rnn_tf32());
+    return 1;
+}
+
+static int g_set_rnn_tf32(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TBOOLEAN);
+    l_checkend(L, 1, "gpu.set_rnn_tf32");
+    lua_pushboolean(L, gids_set_rnn_tf32(lua_toboolean(L, 1)));
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {
     {"is_available", g_is_available},
     {"check_device", g_check_device},
@@ -143,6 +161,8 @@ static const luaL_Reg funcs[] = {
     {"reset", g_reset},
     {"synchronize", g_synchronize},
     {"waits", g_waits},
+    {"rnn_tf32", g_rnn_tf32},
+    {"set_rnn_tf32", g_set_rnn_tf32},
     {NULL, NULL},
 };
 

@@ -302,11 +302,14 @@ TEST(each_thread_has_its_own_cache) {
 
 /* bilstm has no half kernel: under autocast its forward runs with TF32 products (the setting
  * the CUDA plugin's GEMMs follow), and so does its backward, which the node runs with the
- * setting recorded at the forward although the region has ended.  Without autocast neither. */
-TEST(bilstm_under_autocast_runs_both_passes_with_tf32_products) {
+ * setting recorded at the forward although the region has ended.  gids_set_rnn_tf32 (the user's
+ * choice of TF32 for this op, torch's cudnn.rnn.fp32_precision) does the same outside autocast,
+ * its backward following the forward's setting too.  With neither, neither pass. */
+TEST(bilstm_under_autocast_or_rnn_tf32_runs_both_passes_with_tf32_products) {
     lb_tf32_seen_fn seen = (lb_tf32_seen_fn)dlsym(RTLD_DEFAULT, LB_TF32_SYMBOL);
     CHECK(seen != NULL);
     if (seen == NULL) return;
+    CHECK(!gids_rnn_tf32()); /* off unless GRAPHIDS_RNN_TF32=1 (unset in make test) */
     const int64_t T = 2, N = 3, C = 4, H = 2;
     gids_tensor *x2 = dev_values(T * N, C, 1, false), *x = NULL;
     CHECK_OK(gids_view(&x, x2, 3, (int64_t[]){T, N, C}));
@@ -314,23 +317,27 @@ TEST(bilstm_under_autocast_runs_both_passes_with_tf32_products) {
     gids_tensor *ws[4];
     for (int k = 0; k < 4; k++) ws[k] = dev_values(4 * H, k % 2 ? H : C, k + 2, true);
     w[0] = ws[0], w[1] = ws[1], w[4] = ws[2], w[5] = ws[3]; /* no biases */
-    for (int autocast = 1; autocast >= 0; autocast--) {
+    enum { AUTOCAST, RNN_TF32, NEITHER };
+    for (int mode = AUTOCAST; mode <= NEITHER; mode++) {
         seen(); /* cleared */
         gids_tensor *out = NULL, *g = NULL;
-        if (autocast) CHECK_OK(gids_set_autocast(GIDS_BF16));
+        if (mode == AUTOCAST) CHECK_OK(gids_set_autocast(GIDS_BF16));
+        if (mode == RNN_TF32) CHECK(!gids_set_rnn_tf32(true));
         CHECK_OK(gids_ag_bilstm(&out, x, w));
         CHECK_OK(gids_set_autocast(GIDS_F32));
-        CHECK(!gids_tf32_products()); /* restored after the forward */
-        CHECK(seen() == (autocast ? 1u : 0u));
+        if (mode == RNN_TF32) CHECK(gids_set_rnn_tf32(false)); /* off before the backward */
+        CHECK(!gids_tf32_products());                          /* restored after the forward */
+        CHECK(seen() == (mode != NEITHER ? 1u : 0u));
         if (out == NULL) break;
         CHECK_OK(gids_full(&g, GIDS_F32, DEV, 3, out->shape, gids_scalar_f(1.0)));
         CHECK_OK(gids_backward(out, g, false));
         CHECK(!gids_tf32_products()); /* and after the backward */
-        CHECK(seen() == (autocast ? 2u : 0u));
+        CHECK(seen() == (mode != NEITHER ? 2u : 0u));
         CHECK(gids_grad(ws[0]) != NULL && gids_grad(ws[3]) != NULL);
         for (int k = 0; k < 4; k++) CHECK_OK(gids_set_grad(ws[k], NULL));
         gids_tensor_release(out), gids_tensor_release(g);
     }
+    CHECK(!gids_rnn_tf32());
     for (int k = 0; k < 4; k++) gids_tensor_release(ws[k]);
     gids_tensor_release(x), gids_tensor_release(x2);
 }
@@ -345,7 +352,7 @@ int main(void) {
     RUN(an_in_place_write_to_the_weight_inside_the_region_gives_the_new_values);
     RUN(gradients_are_bitwise_those_without_the_cache);
     RUN(each_thread_has_its_own_cache);
-    RUN(bilstm_under_autocast_runs_both_passes_with_tf32_products);
+    RUN(bilstm_under_autocast_or_rnn_tf32_runs_both_passes_with_tf32_products);
     CHECK(gids_autocast_cache_size() == 0);
     CHECK_OK(gids_backend_get(GIDS_CUDA)->reset(-1)); /* cached blocks back before the leak check */
     return check_summary("autocast");

@@ -2,7 +2,8 @@
 -- rounding of hand-picked values against PyTorch's bit patterns, zeros/ones/full/empty made on
 -- the device, fill, the CPU refusing half storage), half mm / addmm / bmm / matmul against the
 -- f32 CPU product, bmm of f32 CUDA tensors, autocast forward and backward of a Linear, of
--- batched products and of bilstm (TF32 products) against f32, 20 steps of "16-mixed"
+-- batched products and of bilstm (TF32 products, under autocast and with gpu.set_rnn_tf32)
+-- against f32, 20 steps of "16-mixed"
 -- training (GradScaler directly, then through the Trainer) whose loss falls, and the Trainer's
 -- use of the scaler: clipping the optimizer's parameters after unscaling (the steps equal
 -- "32"'s), a bad scaler state refused before a resume changes the model, no scaler for manual
@@ -299,8 +300,11 @@ end)
 
 -- bilstm has no half kernel: under autocast its f32 GEMMs run in TF32 (10 mantissa bits),
 -- through cublasGemmEx for those calls only (bilstm.cu); a wrong operand or leading dimension
--- there would be off by O(1), the TF32 rounding by about 1e-3.
-check("autocast: bilstm runs TF32 products within 5e-3 of f32, forward and backward", function()
+-- there would be off by O(1), the TF32 rounding by about 1e-3.  gpu.set_rnn_tf32(true) (torch's
+-- cudnn.rnn.fp32_precision "tf32") takes the same path outside autocast; on a GPU its results
+-- must differ from f32's (else the setting did nothing there).
+local real_gpu = not T.dry and not graphids.gpu.info():match("^loopback")
+local function bilstm_runs(how)
   local core = require "graphids.core"
   local steps, n, c, h = 3, 40, 24, 16
   local x = graphids.randn(steps, n, c):to(D)
@@ -310,24 +314,47 @@ check("autocast: bilstm runs TF32 products within 5e-3 of f32, forward and backw
     w[i] = (graphids.randn(shapes[(i - 1) % 4 + 1]) * 0.3):to(D):requires_grad_()
   end
   local go = graphids.randn(steps, n, 2 * h):to(D)
-  local function run(dt)
+  local function run(mode)
     for _, p in ipairs(w) do p.grad = nil end
     local xg = x:detach():requires_grad_()
     local function fwd() return core.bilstm(xg, table.unpack(w, 1, 8)) end
-    local out = dt and graphids.autocast(dt, fwd) or fwd()
+    local out
+    if mode == "bf16" then
+      out = graphids.autocast("bf16", fwd)
+    elseif mode == "rnn_tf32" then
+      local prev = graphids.gpu.set_rnn_tf32(true)
+      out = fwd()
+      graphids.gpu.set_rnn_tf32(prev) -- the backward follows the forward's setting
+    else
+      out = fwd()
+    end
     ;(out * go):sum():backward()
     return { out:detach(), xg.grad, w[1].grad, w[2].grad, w[3].grad, w[5].grad, w[6].grad }
   end
   local ref = run(nil)
-  local got = run("bf16")
+  local got = run(how)
   local names = { "output", "grad x", "grad w_ih", "grad w_hh", "grad b_ih", "grad w_ih_reverse",
     "grad w_hh_reverse" }
+  local differs = false
   for i, name in ipairs(names) do
     assert(got[i].dtype == "f32", name .. " must stay f32")
-    close(got[i], ref[i]:cpu(), 5e-3, "bilstm under autocast: " .. name)
+    close(got[i], ref[i]:cpu(), 5e-3, "bilstm (" .. how .. "): " .. name)
+    differs = differs or not graphids.equal(got[i]:cpu(), ref[i]:cpu())
   end
+  assert(differs or not real_gpu, "bilstm (" .. how .. "): bit for bit f32's: no TF32 products")
   assert(not graphids.is_autocast_enabled(), "autocast left on")
+end
+
+check("autocast: bilstm runs TF32 products within 5e-3 of f32, forward and backward", function()
+  bilstm_runs("bf16")
 end)
+
+check("gpu.set_rnn_tf32(true): bilstm runs TF32 products outside autocast, forward and backward",
+  function()
+    local before = graphids.gpu.rnn_tf32()
+    bilstm_runs("rnn_tf32")
+    assert(graphids.gpu.rnn_tf32() == before, "the setting restored")
+  end)
 
 check("autocast: a Linear's weight is cast once per region (the cast cache), and the cache can be off",
   function()

@@ -55,6 +55,15 @@ gids_status gids_set_autocast(gids_dtype dt);
 bool gids_set_tf32_products(bool on);
 bool gids_tf32_products(void);
 
+/* The fused bidirectional LSTM's f32 precision outside autocast (torch's
+ * torch.backends.cudnn.rnn.fp32_precision, for the op that takes cuDNN's RNN's place): when on,
+ * gids_ag_bilstm runs its f32 device GEMMs in TF32 as under autocast; off (IEEE f32), they stay
+ * f32 unless GRAPHIDS_ALLOW_TF32=1.  Process-wide; off unless GRAPHIDS_RNN_TF32=1 is set when it
+ * is first read, since TF32 is the user's choice here (PyTorch's default is on, so
+ * `set_rnn_tf32(true)` gives a PyTorch program's precision).  Returns the previous setting. */
+bool gids_set_rnn_tf32(bool on);
+bool gids_rnn_tf32(void);
+
 /* NEW in *out: t cast to dt (gids_to_dtype), through the calling thread's cast cache while
  * autocast is on and the cache enabled: a second call for the same view of an unchanged storage
  * returns the same tensor.  Any tensor gives the right result; pass only parameters (as

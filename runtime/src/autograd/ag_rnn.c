@@ -58,8 +58,8 @@ gids_status gids_ag_lstm_cell(gids_tensor **h, gids_tensor **c, const gids_tenso
  * not needed). */
 static const int BILSTM_W_INPUT[8] = {1, 2, 5, 6, 3, 4, 7, 8}; /* input number of w[k] */
 
-/* The node's ctx: whether the biases are inputs; whether the forward ran under autocast (its
- * backward then runs with TF32 products too, gids/amp.h). */
+/* The node's ctx: whether the biases are inputs; whether the forward ran with TF32 products
+ * (under autocast, or with gids_rnn_tf32 on: its backward then runs with them too, gids/amp.h). */
 typedef struct bilstm_ctx {
     bool has_bias, tf32;
 } bilstm_ctx;
@@ -96,8 +96,9 @@ static gids_status bilstm_backward_(gids_node *n, gids_tensor *const *grad_out,
 gids_status gids_ag_bilstm(gids_tensor **out, const gids_tensor *x, const gids_tensor *const w[8]) {
     GIDS_CHECK(out != NULL && w != NULL, GIDS_EINVAL, "bilstm: out and w must not be NULL");
     *out = NULL;
-    /* autocast has no half kernel to give this op: its products go TF32 instead (gids/amp.h) */
-    bilstm_ctx ctx = {.has_bias = w[2] != NULL, .tf32 = gids_autocast_enabled()};
+    /* autocast has no half kernel to give this op: its products go TF32 instead, as they do
+     * when the user chose TF32 for it (gids_rnn_tf32, gids/amp.h) */
+    bilstm_ctx ctx = {.has_bias = w[2] != NULL, .tf32 = gids_autocast_enabled() || gids_rnn_tf32()};
     const gids_tensor *ins[9] = {x, w[0], w[1], w[4], w[5], w[2], w[3], w[6], w[7]};
     int nin = ctx.has_bias ? 9 : 5;
     gids_tensor *act = NULL, *c = NULL;

@@ -1,5 +1,5 @@
-/* autocast.c -- the per-thread autocast state, its cast cache and the TF32-products setting
- * (gids/amp.h).
+/* autocast.c -- the per-thread autocast state, its cast cache, the TF32-products setting and
+ * the fused LSTM's f32 precision (gids/amp.h).
  *
  * Thread-local like grad mode: a training loop on one thread never changes the products another
  * thread computes.  Zero-initialised storage is GIDS_F32, i.e. off.
@@ -12,6 +12,7 @@
  * target dtype.  A lookup is a linear scan: a model has tens of parameters, and comparing the
  * storage pointer first rejects almost every entry at once.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,26 @@ bool gids_set_tf32_products(bool on) {
 
 bool gids_tf32_products(void) {
     return tf32_products_;
+}
+
+/* -1 until first read or set: then GRAPHIDS_RNN_TF32=1 decides the first value. */
+static atomic_int rnn_tf32_ = -1;
+
+bool gids_rnn_tf32(void) {
+    int v = atomic_load(&rnn_tf32_);
+    if (v < 0) {
+        const char *env = getenv("GRAPHIDS_RNN_TF32");
+        int want = env != NULL && strcmp(env, "1") == 0;
+        atomic_compare_exchange_strong(&rnn_tf32_, &v, want); /* a racing set_ wins */
+        v = atomic_load(&rnn_tf32_);
+    }
+    return v == 1;
+}
+
+bool gids_set_rnn_tf32(bool on) {
+    bool prev = gids_rnn_tf32();
+    atomic_store(&rnn_tf32_, on ? 1 : 0);
+    return prev;
 }
 
 /* ---------------------------------------------------------------- the cast cache */

@@ -1,0 +1,50 @@
+-- rnn_tf32_spec.lua -- graphids.gpu.rnn_tf32 / set_rnn_tf32 (gids/amp.h): the fused LSTM's f32
+-- precision, torch's cudnn.rnn.fp32_precision.  Off unless GRAPHIDS_RNN_TF32=1 (read in child
+-- hosts, since the environment is read once per process); the setter returns the previous
+-- setting and checks its argument.  That the bilstm's forward and backward then run with TF32
+-- products is spec/c/test_autocast.c's (on the loopback device).
+local graphids = require "graphids"
+local gio = require "graphids.io"
+local h = require "helpers"
+local proc = require "trainer.support.proc"
+
+local gpu = graphids.gpu
+
+-- What `gpu.rnn_tf32()` says first in a child host with the environment prefix env.
+local function first_read(env)
+  local dir = proc.tmpdir()
+  local script = gio.join(dir, "read.lua")
+  proc.spit(script, 'io.write(tostring(require("graphids").gpu.rnn_tf32()))')
+  local p = io.popen(("env -u GRAPHIDS_RNN_TF32 %s %s run %s 2>&1"):format(env, proc.q(proc.host),
+    proc.q(script)))
+  local out = p:read("a")
+  p:close()
+  proc.rmtree(dir)
+  return out
+end
+
+describe("gpu.rnn_tf32", function()
+  it("is off unless GRAPHIDS_RNN_TF32=1", function()
+    assert.equal("false", first_read(""))
+    assert.equal("true", first_read("GRAPHIDS_RNN_TF32=1"))
+    assert.equal("false", first_read("GRAPHIDS_RNN_TF32=0"))
+    assert.equal("false", first_read("GRAPHIDS_RNN_TF32=yes"))
+  end)
+
+  it("set_rnn_tf32 returns the previous setting, without a device too", function()
+    local before = gpu.rnn_tf32()
+    assert.equal(before, gpu.set_rnn_tf32(true))
+    assert.is_true(gpu.rnn_tf32())
+    assert.is_true(gpu.set_rnn_tf32(false))
+    assert.is_false(gpu.rnn_tf32())
+    assert.is_false(gpu.set_rnn_tf32(before))
+    assert.equal(before, gpu.rnn_tf32())
+  end)
+
+  it("checks its arguments", function()
+    h.errors("boolean expected, got string", gpu.set_rnn_tf32, "tf32")
+    h.errors("boolean expected, got no value", gpu.set_rnn_tf32)
+    h.errors("gpu.set_rnn_tf32: unexpected argument #2", gpu.set_rnn_tf32, true, 1)
+    h.errors("gpu.rnn_tf32: unexpected argument #1", gpu.rnn_tf32, true)
+  end)
+end)
