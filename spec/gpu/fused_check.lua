@@ -628,9 +628,11 @@ end
 -- Each gradient is held to its own scale (T.rel_close), not to max(1, max |cpu|): the models'
 -- gradients are 1e-5..1e-1, so an absolute bound would pass a small one that came out zero.
 -- 2e-3 of that scale leaves room for f32 sums in another order (cuBLAS, the fused attention,
--- the segment reductions; no TF32 here).  The floor, 1e-4 of the model's largest gradient,
+-- the segment reductions; no TF32 here).  The floor, 1e-3 of the model's largest gradient,
 -- covers the gradients that are zero in exact arithmetic and so only rounding noise (a conv's
 -- bias before a norm, the JK attention's bias before its softmax): no relative bound applies.
+-- (With 1e-4 the VGAE's first encoder bias, 9e-9 on the CPU, failed one run in three on an
+-- H200: 3e-7 of the largest gradient off, its atomic sums added in another order.)
 local MODEL_RTOL = 2e-3
 
 for _, fam in ipairs({ { "gat", "GATClassifier" }, { "vgae", "VGAE" }, { "dgi", "DGI" } }) do
@@ -648,7 +650,7 @@ for _, fam in ipairs({ { "gat", "GATClassifier" }, { "vgae", "VGAE" }, { "dgi", 
     for i = 1, #gc do
       assert(gg[i][1] == gc[i][1], "parameter order")
       if gc[i][2] ~= nil or gg[i][2] ~= nil then
-        T.rel_close(gg[i][2], gc[i][2], MODEL_RTOL, "gradient of " .. gc[i][1], 1e-4 * top)
+        T.rel_close(gg[i][2], gc[i][2], MODEL_RTOL, "gradient of " .. gc[i][1], 1e-3 * top)
       end
     end
   end)
