@@ -107,6 +107,11 @@ GNN_DEVICE=cuda PYTHONUNBUFFERED=1 timeout 180 python3 bench/peer/gnn_pyg.py 1 "
 rows=gpu_gat_small_b1024,gpu_gat_large_b1024
 GRAPHIDS_ALLOW_TF32=1 GAT_ROWS=$rows GAT_SUFFIX=_tf32 timeout 120 "$HOST" run \
   bench/gpu/gat_step.lua "$bdir" 2>&1 | tee -a "$ours" | log
+# PyTorch's default precision on both sides (_rnntf32 beside PyTorch's default rows): products
+# in strict f32, the LSTM in TF32 (cuDNN's RNN in PyTorch; gpu.set_rnn_tf32 / GRAPHIDS_RNN_TF32
+# for our fused LSTM).
+GRAPHIDS_RNN_TF32=1 GAT_ROWS=$rows GAT_SUFFIX=_rnntf32 timeout 120 "$HOST" run \
+  bench/gpu/gat_step.lua "$bdir" 2>&1 | tee -a "$ours" | log
 # Mixed precision: the forward under bf16 autocast on both sides (_bf16).
 GAT_AUTOCAST=bf16 GAT_ROWS=$rows GAT_SUFFIX=_bf16 timeout 120 "$HOST" run \
   bench/gpu/gat_step.lua "$bdir" 2>&1 | tee -a "$ours" | log
@@ -123,12 +128,14 @@ done
 {
   # Throughputs and memory: graphids / torch.  Times (_ms): torch / graphids, the speed-up.
   printf '\n%-34s %12s %12s %8s\n' benchmark graphids torch ratio
-  # A peer row NAME_f32strict_X is set beside our NAME_X (our f32 is always strict).
+  # A peer row NAME_f32strict_X is set beside our NAME_X (our f32 is always strict); our
+  # NAME_rnntf32_X beside the peer's NAME_X (PyTorch's default precision).
   awk 'function row(name, ours, theirs) {
          if (name ~ /_ms$/) printf "%-34s %12s %12s %8.3f speed-up\n", name, ours, theirs, theirs / ours
          else printf "%-34s %12s %12s %8.3f\n", name, ours, theirs, ours / theirs }
        NR == FNR { peer[$1] = $2; next }
-       { ours[$1] = $2; if ($1 in peer) row($1, $2, peer[$1]) }
+       { ours[$1] = $2; if ($1 in peer) row($1, $2, peer[$1])
+         else if ($1 ~ /_rnntf32_/) { b = $1; sub(/_rnntf32/, "", b); if (b in peer) row($1, $2, peer[b]) } }
        END { for (p in peer) if (p ~ /_f32strict_/) { o = p; sub(/_f32strict/, "", o)
                if (o in ours) row(p, ours[o], peer[p]) } }' \
     "$peer" "$ours" | sort -s -k1,1
