@@ -224,6 +224,21 @@ check("addmm's fused bias (vector, [1, n], strided matrix, beta) matches the CPU
   local v, at = graphids.randn(384), a:t():contiguous():t() -- a column-major operand
   close(graphids.addmm(v:cuda(), at:cuda(), b:cuda()), graphids.addmm(v, at, b), 1e-5,
     "vector bias with a column-major operand")
+  -- views at odd element offsets of device tensors: pointers aligned to 4 bytes only, which the
+  -- epilogue's bias and the operands must be read with (a kernel that assumed 16 would read
+  -- the wrong elements or fault)
+  local wide_bias, wide_a = graphids.randn(386):cuda(), graphids.randn(3000, 97):cuda()
+  local odd_b = graphids.randn(96, 383)
+  local views = {
+    { wide_bias:narrow(1, 2, 384), a:cuda(), b:cuda(), "vector bias at an odd offset" },
+    { v:cuda(), wide_a:narrow(2, 2, 96), b:cuda(), "left operand at an odd offset" },
+    { wide_bias:narrow(1, 2, 383), wide_a:narrow(2, 2, 96), odd_b:cuda(),
+      "n = 383, bias and left operand at odd offsets" },
+  }
+  for _, c in ipairs(views) do
+    local g = graphids.addmm(c[1], c[2], c[3])
+    close(g, graphids.addmm(c[1]:cpu(), c[2]:cpu(), c[3]:cpu()), 1e-5, c[4])
+  end
 end)
 
 -- Backward formulas that build position tensors (scatter's surviving writes, masked_select):
