@@ -1,7 +1,8 @@
 /* backend_common.h -- internal: what the CUDA plugin (runtime/src/cuda/) and the loopback device
  * (runtime/src/loopback/) must agree on, written once: the argument checks the two restate
  * (devices, the info buffer, copy_'s and backend ABI 6's stream and event entries), with their
- * messages (specs match them, on the loopback and on a GPU), the caching allocator's size
+ * messages (specs match them, on the loopback and on a GPU), the dtypes each family of CUDA
+ * kernels has and the message refusing the others, the caching allocator's size
  * classes (the loopback's statistics move as a GPU's) and the largest upload that does not wait
  * (the loopback's count of waits moves as a GPU's).
  *
@@ -41,6 +42,89 @@ static inline size_t gids_alloc_rounded(size_t n) {
  * blocks of a process hold at most PINNED_POOL_MAX bytes. */
 #define GIDS_PINNED_MAX_COPY ((size_t)16 << 20)
 #define GIDS_PINNED_POOL_MAX ((size_t)256 << 20)
+
+/* ---------------------------------------------------------------- dtype refusals */
+/* The dtypes each family of the CUDA plugin's kernels has, and the message that refuses the
+ * others: "<op>: dtype <d> is not supported on CUDA yet<tail>".  The CUDA plugin refuses with
+ * these; the loopback device refuses the same calls with them (runtime/src/loopback/
+ * refusals.c), so a device path a GPU run would stop on stops on the CPU too, with the same
+ * text (spec/gpu/refusal_check.lua pins it on both). */
+typedef enum gids_dtype_rule {
+    GIDS_DR_FLOAT,          /* f32, f64: activations, softmax, segment ops, bernoulli_ */
+    GIDS_DR_CLAMP,          /* f32, f64, i64, i32, u8 */
+    GIDS_DR_PRODUCT,        /* f32, f64, f16, bf16: mm, addmm, matmul, bmm */
+    GIDS_DR_ADD,            /* f32, f64, i64, i32: scatter_add_, index_add_ */
+    GIDS_DR_REDUCE_SUM,     /* f32, f64, i64, i32, u8, bool */
+    GIDS_DR_REDUCE_EXTREME, /* f32, f64, i64, i32: amax, amin */
+    GIDS_DR_REDUCE_FLOAT,   /* f32, f64: mean */
+    GIDS_DR_EXTREME_DIM,    /* f32, f64, i64, i32: max, min along a dim */
+    GIDS_DR_SIX,            /* f32, f64, i64, i32, u8, bool: sort, argsort, topk, cumsum, cumprod */
+    GIDS_DR_NONZERO,        /* as GIDS_DR_SIX, with no list in the message */
+    GIDS_DR_UNIQUE,         /* i64, i32, u8, bool */
+} gids_dtype_rule;
+
+#define GIDS_DR_BIT(dt) (1u << (unsigned)(dt))
+#define GIDS_DR_FLOATS (GIDS_DR_BIT(GIDS_F32) | GIDS_DR_BIT(GIDS_F64))
+#define GIDS_DR_INTS (GIDS_DR_BIT(GIDS_I64) | GIDS_DR_BIT(GIDS_I32))
+#define GIDS_DR_SIX_DTYPES                                                                         \
+    (GIDS_DR_FLOATS | GIDS_DR_INTS | GIDS_DR_BIT(GIDS_U8) | GIDS_DR_BIT(GIDS_BOOL))
+
+/* The dtypes rule r admits (bit dt set: dtype dt has a kernel). */
+static inline unsigned gids_dtype_rule_admitted(gids_dtype_rule r) {
+    switch (r) {
+    case GIDS_DR_CLAMP: return GIDS_DR_FLOATS | GIDS_DR_INTS | GIDS_DR_BIT(GIDS_U8);
+    case GIDS_DR_PRODUCT: return GIDS_DR_FLOATS | GIDS_DR_BIT(GIDS_F16) | GIDS_DR_BIT(GIDS_BF16);
+    case GIDS_DR_ADD:
+    case GIDS_DR_REDUCE_EXTREME:
+    case GIDS_DR_EXTREME_DIM: return GIDS_DR_FLOATS | GIDS_DR_INTS;
+    case GIDS_DR_REDUCE_SUM:
+    case GIDS_DR_SIX:
+    case GIDS_DR_NONZERO: return GIDS_DR_SIX_DTYPES;
+    case GIDS_DR_UNIQUE: return GIDS_DR_INTS | GIDS_DR_BIT(GIDS_U8) | GIDS_DR_BIT(GIDS_BOOL);
+    case GIDS_DR_FLOAT:
+    case GIDS_DR_REDUCE_FLOAT: break;
+    }
+    return GIDS_DR_FLOATS;
+}
+
+/* The end of rule r's message: the dtypes that have a kernel. */
+static inline const char *gids_dtype_rule_tail(gids_dtype_rule r) {
+    switch (r) {
+    case GIDS_DR_CLAMP: return " (f32, f64, i64, i32 and u8 only)";
+    case GIDS_DR_PRODUCT: return " (f32, f64, f16 and bf16 only)";
+    case GIDS_DR_ADD: return " (f32, f64, i64 and i32 only)";
+    case GIDS_DR_REDUCE_SUM:
+    case GIDS_DR_REDUCE_EXTREME:
+    case GIDS_DR_REDUCE_FLOAT:
+        return " (f32 and f64; amax and amin also i64 and i32; sum also i64, i32, u8 and bool)";
+    case GIDS_DR_EXTREME_DIM: return " (f32, f64, i64 and i32)";
+    case GIDS_DR_SIX: return " (f32, f64, i64, i32, u8 and bool)";
+    case GIDS_DR_NONZERO: return "";
+    case GIDS_DR_UNIQUE: return " (i64, i32, u8 and bool)";
+    case GIDS_DR_FLOAT: break;
+    }
+    return " (f32 and f64 only)";
+}
+
+/* EUNSUPPORTED naming op and dt unless rule r admits dt. */
+static inline gids_status gids_refuse_dtype(gids_dtype_rule r, const char *op, gids_dtype dt) {
+    GIDS_CHECK((unsigned)dt < 32 && (gids_dtype_rule_admitted(r) & GIDS_DR_BIT(dt)),
+               GIDS_EUNSUPPORTED, "%s: dtype %s is not supported on CUDA yet%s", op,
+               gids_dtype_name(dt), gids_dtype_rule_tail(r));
+    return GIDS_OK;
+}
+
+/* A reduction: sum, mean, amax and amin have kernels (a mean of integers is the caller's EDTYPE,
+ * checked before this), each in its rule's dtypes. */
+static inline gids_status gids_refuse_reduce(gids_redop op, const char *name, gids_dtype dt) {
+    GIDS_CHECK(op == GIDS_SUM || op == GIDS_MEAN || op == GIDS_AMAX || op == GIDS_AMIN,
+               GIDS_EUNSUPPORTED, "%s: has no CUDA kernel in this build (sum, mean, amax, amin do)",
+               name);
+    return gids_refuse_dtype(op == GIDS_SUM    ? GIDS_DR_REDUCE_SUM
+                             : op == GIDS_MEAN ? GIDS_DR_REDUCE_FLOAT
+                                               : GIDS_DR_REDUCE_EXTREME,
+                             name, dt);
+}
 
 /* ---------------------------------------------------------------- arguments */
 /* "op: what is NULL" when !present (what: "out", "event", "event or done", ...). */

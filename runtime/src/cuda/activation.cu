@@ -95,9 +95,7 @@ static gids_status run_activation(gids_tensor **out, const char *name, const gid
     GIDS_CHECK(out != nullptr, GIDS_EINVAL, "%s: out is NULL", name);
     GIDS_CHECK(a != nullptr, GIDS_EINVAL, "%s: arg 1 is NULL", name);
     gids_dtype dt = gids_dtype_is_float(a->dtype) ? a->dtype : GIDS_F32;
-    GIDS_CHECK(dt == GIDS_F32 || dt == GIDS_F64, GIDS_EUNSUPPORTED,
-               "%s: dtype %s is not supported on CUDA yet (f32 and f64 only)", name,
-               gids_dtype_name(a->dtype));
+    GIDS_TRY(gids_refuse_dtype(GIDS_DR_FLOAT, name, dt)); /* dt is a->dtype where refused */
     GIDS_TRY(gc_use_device(name, a));
     gc_ref ca, r;
     GIDS_TRY(as_dtype(name, &ca.t, a, dt));
@@ -165,11 +163,7 @@ gids_status gc_clamp(gids_tensor **out, const gids_tensor *a, const gids_scalar 
     if (min) dt = gids_promote(dt, scalar_dtype(a->dtype, *min));
     if (max) dt = gids_promote(dt, scalar_dtype(a->dtype, *max));
     if (dt == GIDS_BOOL) dt = GIDS_I64;
-    GIDS_CHECK(dt == GIDS_F32 || dt == GIDS_F64 || dt == GIDS_I64 || dt == GIDS_I32 ||
-                   dt == GIDS_U8,
-               GIDS_EUNSUPPORTED,
-               "clamp: dtype %s is not supported on CUDA yet (f32, f64, i64, i32 and u8 only)",
-               gids_dtype_name(dt));
+    GIDS_TRY(gids_refuse_dtype(GIDS_DR_CLAMP, "clamp", dt));
 
     /* Integer bounds are limited to the element type's range first (u8 clamp(-5, 3) is
      * clamp(0, 3), not a wrapped bound). */

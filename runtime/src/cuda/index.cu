@@ -391,12 +391,7 @@ static gids_status check_add_src(const char *op, const gids_tensor *self, const 
 }
 
 static gids_status check_add_dtype(const char *op, const gids_tensor *self) {
-    gids_dtype dt = self->dtype;
-    GIDS_CHECK(dt == GIDS_F32 || dt == GIDS_F64 || dt == GIDS_I64 || dt == GIDS_I32,
-               GIDS_EUNSUPPORTED,
-               "%s: dtype %s is not supported on CUDA yet (f32, f64, i64 and i32 only)", op,
-               gids_dtype_name(dt));
-    return GIDS_OK;
+    return gids_refuse_dtype(GIDS_DR_ADD, op, self->dtype);
 }
 
 static gids_status check_alpha(const char *op, gids_dtype dt, double alpha) {

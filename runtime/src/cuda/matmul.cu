@@ -94,11 +94,7 @@ static gids_status check_args(const char *op, const gids_tensor *a, const gids_t
                "%s: both arguments need at least 1 dim, got arg 1 %s and arg 2 %s", op,
                gids_shape_str(a->ndim, a->shape, sa, sizeof sa),
                gids_shape_str(b->ndim, b->shape, sb, sizeof sb));
-    GIDS_CHECK(a->dtype == GIDS_F32 || a->dtype == GIDS_F64 || gids_dtype_is_half(a->dtype),
-               GIDS_EUNSUPPORTED,
-               "%s: dtype %s is not supported on CUDA yet (f32, f64, f16 and bf16 only)", op,
-               gids_dtype_name(a->dtype));
-    return GIDS_OK;
+    return gids_refuse_dtype(GIDS_DR_PRODUCT, op, a->dtype);
 }
 
 gids_status gc_matmul(gids_tensor **out, const gids_tensor *a, const gids_tensor *b) {

@@ -402,20 +402,12 @@ gids_status gc_reduce(gids_tensor **out, gids_redop op, const gids_tensor *a, in
     const char *name = gids_redop_name(op);
     GIDS_CHECK(out != nullptr, GIDS_EINVAL, "%s: out is NULL", name);
     GIDS_CHECK(a != nullptr, GIDS_EINVAL, "%s: arg 1 is NULL", name);
-    GIDS_CHECK(op == GIDS_SUM || op == GIDS_MEAN || op == GIDS_AMAX || op == GIDS_AMIN,
-               GIDS_EUNSUPPORTED, "%s: has no CUDA kernel in this build (sum, mean, amax, amin do)",
-               name);
     GIDS_CHECK(op != GIDS_MEAN || gids_dtype_is_float(a->dtype), GIDS_EDTYPE,
                "%s: input must be a float tensor (f32 or f64), got %s", name,
                gids_dtype_name(a->dtype));
-    bool extreme = op == GIDS_AMAX || op == GIDS_AMIN;
-    bool int_in = a->dtype == GIDS_I64 || a->dtype == GIDS_I32;
-    bool int_sum = op == GIDS_SUM && (int_in || a->dtype == GIDS_U8 || a->dtype == GIDS_BOOL);
-    GIDS_CHECK(a->dtype == GIDS_F32 || a->dtype == GIDS_F64 || (extreme && int_in) || int_sum,
-               GIDS_EUNSUPPORTED,
-               "%s: dtype %s is not supported on CUDA yet (f32 and f64; amax and amin also i64 "
-               "and i32; sum also i64, i32, u8 and bool)",
-               name, gids_dtype_name(a->dtype));
+    GIDS_TRY(gids_refuse_reduce(op, name, a->dtype));
+    /* a sum of integers (or bools) accumulates and returns i64 */
+    bool int_sum = op == GIDS_SUM && !gids_dtype_is_float(a->dtype);
     uint32_t mask = 0;
     GIDS_TRY(dim_mask(name, a->ndim, ndims, dims, &mask));
     int64_t shape[GIDS_MAX_DIMS];
@@ -500,11 +492,7 @@ gids_status gc_extreme_dim(gids_tensor **values, gids_tensor **indices, const gi
     if (values != nullptr) *values = nullptr;
     if (indices != nullptr) *indices = nullptr;
     GIDS_CHECK(a != nullptr, GIDS_EINVAL, "%s: arg 1 is NULL", name);
-    GIDS_CHECK(a->dtype == GIDS_F32 || a->dtype == GIDS_F64 || a->dtype == GIDS_I64 ||
-                   a->dtype == GIDS_I32,
-               GIDS_EUNSUPPORTED,
-               "%s: dtype %s is not supported on CUDA yet (f32, f64, i64 and i32)", name,
-               gids_dtype_name(a->dtype));
+    GIDS_TRY(gids_refuse_dtype(GIDS_DR_EXTREME_DIM, name, a->dtype));
     int d0 = 0;
     GIDS_TRY(gids_normalize_dim(name, dim, a->ndim, &d0));
     uint32_t mask = a->ndim == 0 ? 0 : 1u << d0;

@@ -47,9 +47,7 @@ gids_status gc_bernoulli_(gids_tensor *t, uint64_t seed, uint64_t offset, double
     const char *op = "bernoulli_";
     GIDS_CHECK(t != nullptr, GIDS_EINVAL, "%s: tensor is NULL", op);
     GIDS_CHECK(p >= 0.0 && p <= 1.0, GIDS_EINVAL, "%s: p must be in [0, 1], got %g", op, p);
-    GIDS_CHECK(t->dtype == GIDS_F32 || t->dtype == GIDS_F64, GIDS_EUNSUPPORTED,
-               "%s: dtype %s is not supported on CUDA yet (f32 and f64 only)", op,
-               gids_dtype_name(t->dtype));
+    GIDS_TRY(gids_refuse_dtype(GIDS_DR_FLOAT, op, t->dtype));
     GIDS_TRY(gids_check_writable(op, t));
     GIDS_TRY(gc_use_device(op, t));
     int64_t n = gids_tensor_numel(t);

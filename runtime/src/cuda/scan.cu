@@ -153,11 +153,7 @@ gids_status gc_scan(gids_tensor **out, const gids_tensor *a, int dim, bool prod)
     *out = nullptr;
     GIDS_CHECK(a != nullptr, GIDS_EINVAL, "%s: arg 1 is NULL", op);
     gids_dtype in = a->dtype;
-    GIDS_CHECK(in == GIDS_F32 || in == GIDS_F64 || in == GIDS_I64 || in == GIDS_I32 ||
-                   in == GIDS_U8 || in == GIDS_BOOL,
-               GIDS_EUNSUPPORTED,
-               "%s: dtype %s is not supported on CUDA yet (f32, f64, i64, i32, u8 and bool)", op,
-               gids_dtype_name(in));
+    GIDS_TRY(gids_refuse_dtype(GIDS_DR_SIX, op, in));
     int d = 0;
     GIDS_TRY(gids_normalize_dim(op, dim, a->ndim, &d));
     GIDS_TRY(gc_use_device(op, a));

@@ -216,10 +216,7 @@ static gids_status seg_check(const char *op, const gids_tensor *src, const gids_
 }
 
 static gids_status check_float_src(const char *op, const gids_tensor *src) {
-    GIDS_CHECK(src->dtype == GIDS_F32 || src->dtype == GIDS_F64, GIDS_EUNSUPPORTED,
-               "%s: dtype %s is not supported on CUDA yet (f32 and f64 only)", op,
-               gids_dtype_name(src->dtype));
-    return GIDS_OK;
+    return gids_refuse_dtype(GIDS_DR_FLOAT, op, src->dtype);
 }
 
 /* ---------------------------------------------------------------- entries */

@@ -69,10 +69,7 @@ gids_status gc_nonzero(gids_tensor **out, const gids_tensor *a) {
     *out = nullptr;
     GIDS_CHECK(a != nullptr, GIDS_EINVAL, "%s: input is NULL", op);
     gids_dtype dt = a->dtype;
-    GIDS_CHECK(dt == GIDS_F32 || dt == GIDS_F64 || dt == GIDS_I64 || dt == GIDS_I32 ||
-                   dt == GIDS_U8 || dt == GIDS_BOOL,
-               GIDS_EUNSUPPORTED, "%s: dtype %s is not supported on CUDA yet", op,
-               gids_dtype_name(dt));
+    GIDS_TRY(gids_refuse_dtype(GIDS_DR_NONZERO, op, dt));
     GIDS_TRY(gc_use_device(op, a));
     int64_t n = gids_tensor_numel(a), count = 0;
     gids_device dev = gc_dev(a);

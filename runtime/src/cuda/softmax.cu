@@ -303,9 +303,7 @@ static void launch_softmax_backward(T *r, const T *g, const T *y, int64_t outer,
 /* t (f32 or f64 here) as [outer, size, inner] around dim. */
 static gids_status sm_split(const char *name, const gids_tensor *t, int dim, int64_t *outer,
                             int64_t *size, int64_t *inner) {
-    GIDS_CHECK(t->dtype == GIDS_F32 || t->dtype == GIDS_F64, GIDS_EUNSUPPORTED,
-               "%s: dtype %s is not supported on CUDA yet (f32 and f64 only)", name,
-               gids_dtype_name(t->dtype));
+    GIDS_TRY(gids_refuse_dtype(GIDS_DR_FLOAT, name, t->dtype));
     int d0;
     GIDS_TRY(gids_normalize_dim(name, dim, t->ndim, &d0));
     *outer = 1, *size = t->ndim == 0 ? 1 : t->shape[d0], *inner = 1;

@@ -172,11 +172,7 @@ static gids_status st_run(const char *op, const gids_tensor *c, gids_tensor *v, 
 static gids_status st_check(const char *op, const gids_tensor *a, int dim, int *d, int64_t *n) {
     GIDS_CHECK(a != nullptr, GIDS_EINVAL, "%s: input is NULL", op);
     gids_dtype dt = a->dtype;
-    GIDS_CHECK(dt == GIDS_F32 || dt == GIDS_F64 || dt == GIDS_I64 || dt == GIDS_I32 ||
-                   dt == GIDS_U8 || dt == GIDS_BOOL,
-               GIDS_EUNSUPPORTED,
-               "%s: dtype %s is not supported on CUDA yet (f32, f64, i64, i32, u8 and bool)", op,
-               gids_dtype_name(dt));
+    GIDS_TRY(gids_refuse_dtype(GIDS_DR_SIX, op, dt));
     GIDS_TRY(gids_normalize_dim(op, dim, a->ndim, d));
     *n = a->ndim == 0 ? 1 : a->shape[*d];
     return GIDS_OK;

@@ -130,10 +130,7 @@ gids_status gc_unique(gids_tensor **values, gids_tensor **inverse, gids_tensor *
     if (counts != nullptr) *counts = nullptr;
     GIDS_CHECK(a != nullptr, GIDS_EINVAL, "%s: input is NULL", op);
     gids_dtype dt = a->dtype;
-    GIDS_CHECK(dt == GIDS_I64 || dt == GIDS_I32 || dt == GIDS_U8 || dt == GIDS_BOOL,
-               GIDS_EUNSUPPORTED,
-               "%s: dtype %s is not supported on CUDA yet (i64, i32, u8 and bool)", op,
-               gids_dtype_name(dt));
+    GIDS_TRY(gids_refuse_dtype(GIDS_DR_UNIQUE, op, dt));
     GIDS_TRY(gc_use_device(op, a));
     int64_t n = gids_tensor_numel(a);
     if (n == 0) {

@@ -177,7 +177,7 @@ gids_status lb_bernoulli_(gids_tensor *t, uint64_t seed, uint64_t offset, double
 /* sort and argsort (values NULL); the CPU's sort is always stable, as the backend's contract. */
 gids_status lb_sort(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int dim,
                     bool descending) {
-    GIDS_TRY(lb_refuse_one(LB_R_SIX, values ? "sort" : "argsort", a));
+    GIDS_TRY(lb_refuse_one(GIDS_DR_SIX, values ? "sort" : "argsort", a));
     lb_args x;
     LB_IN(x, values ? "sort" : "argsort", a);
     gids_status st = values ? gids_sort(values, indices, x.cpu[0], dim, descending, true)
@@ -187,14 +187,14 @@ gids_status lb_sort(gids_tensor **values, gids_tensor **indices, const gids_tens
 
 gids_status lb_topk(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int64_t k,
                     int dim, bool largest) {
-    GIDS_TRY(lb_refuse_one(LB_R_SIX, "topk", a));
+    GIDS_TRY(lb_refuse_one(GIDS_DR_SIX, "topk", a));
     lb_args x;
     LB_IN(x, "topk", a);
     return LB_DONE(x, gids_topk(values, indices, x.cpu[0], k, dim, largest, true), values, indices);
 }
 
 gids_status lb_scan(gids_tensor **out, const gids_tensor *a, int dim, bool prod) {
-    GIDS_TRY(lb_refuse_one(LB_R_SIX, prod ? "cumprod" : "cumsum", a));
+    GIDS_TRY(lb_refuse_one(GIDS_DR_SIX, prod ? "cumprod" : "cumsum", a));
     lb_args x;
     LB_IN(x, prod ? "cumprod" : "cumsum", a);
     gids_status st = prod ? gids_cumprod(out, x.cpu[0], dim) : gids_cumsum(out, x.cpu[0], dim);

@@ -247,7 +247,7 @@ gids_status lb_jk_sum_backward(gids_tensor **g_x, gids_tensor **g_alpha, const g
 }
 
 gids_status lb_nonzero(gids_tensor **out, const gids_tensor *a) {
-    GIDS_TRY(lb_refuse_one(LB_R_NONZERO, "nonzero", a));
+    GIDS_TRY(lb_refuse_one(GIDS_DR_NONZERO, "nonzero", a));
     lb_args x;
     lb_waited(); /* on a GPU the host reads the result's size back */
     LB_IN(x, "nonzero", a);
@@ -265,7 +265,7 @@ gids_status lb_masked_select(gids_tensor **out, const gids_tensor *a, const gids
 
 gids_status lb_unique(gids_tensor **values, gids_tensor **inverse, gids_tensor **counts,
                       const gids_tensor *a) {
-    GIDS_TRY(lb_refuse_one(LB_R_UNIQUE, "unique", a));
+    GIDS_TRY(lb_refuse_one(GIDS_DR_UNIQUE, "unique", a));
     lb_args x;
     lb_waited(); /* on a GPU the host reads the result's size back */
     LB_IN(x, "unique", a);

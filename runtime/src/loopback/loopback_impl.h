@@ -194,25 +194,12 @@ gids_status lb_product_half(const char *op, gids_tensor **out, const gids_tensor
  * Each returns GIDS_OK, or the CUDA plugin's EUNSUPPORTED (or, for binary and unary ops, its
  * EDTYPE) with its message, for the arguments of the entry it is named after; GIDS_OK always once
  * lb_refusals_init(true) lifted them (GIDS_LOOPBACK_ALL=1). */
-typedef enum lb_refusal {
-    LB_R_FLOAT,          /* f32, f64 */
-    LB_R_CLAMP,          /* f32, f64, i64, i32, u8 */
-    LB_R_PRODUCT,        /* f32, f64, f16, bf16 */
-    LB_R_ADD,            /* f32, f64, i64, i32 */
-    LB_R_REDUCE_SUM,     /* f32, f64, i64, i32, u8, bool */
-    LB_R_REDUCE_EXTREME, /* f32, f64, i64, i32 */
-    LB_R_REDUCE_FLOAT,   /* f32, f64 */
-    LB_R_EXTREME_DIM,    /* f32, f64, i64, i32 */
-    LB_R_SIX,            /* f32, f64, i64, i32, u8, bool: sort, argsort, topk, cumsum, cumprod */
-    LB_R_NONZERO,        /* as LB_R_SIX, with no list in the message */
-    LB_R_UNIQUE,         /* i64, i32, u8, bool */
-    LB_NREFUSALS
-} lb_refusal;
+/* The rules and their messages: backend_common.h (gids_dtype_rule), the CUDA plugin's own. */
 void lb_refusals_init(bool lifted);
 /* op's refusal of dtype dt under rule. */
-gids_status lb_refuse(lb_refusal rule, const char *op, gids_dtype dt);
+gids_status lb_refuse(gids_dtype_rule rule, const char *op, gids_dtype dt);
 /* lb_refuse of a's dtype; GIDS_OK for a NULL a (the CPU op reports it). */
-gids_status lb_refuse_one(lb_refusal rule, const char *op, const gids_tensor *a);
+gids_status lb_refuse_one(gids_dtype_rule rule, const char *op, const gids_tensor *a);
 gids_status lb_refuse_binary(gids_binop op, const gids_tensor *a, const gids_tensor *b);
 gids_status lb_refuse_binary_scalar(gids_binop op, const gids_tensor *a, gids_scalar s);
 gids_status lb_refuse_unary(gids_unop op, const gids_tensor *a);

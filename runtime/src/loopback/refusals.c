@@ -4,11 +4,11 @@
  * pin the message: spec/gpu/refusal_check.lua).  GIDS_LOOPBACK_ALL=1 lifts these refusals, as
  * it fills the entries the CUDA plugin lacks (plugin.c).
  *
- * THE TABLE (rules_) holds each refusal's admitted dtypes and the parenthesis its message ends
- * with; every message is "<op>: dtype <d> is not supported on CUDA yet<tail>" but the
- * reductions', "<op>: has no CUDA kernel in this build (sum, mean, amax, amin do)".  The
- * lb_refuse_* functions (one per entry or family) hold each entry's conditions, taken from
- * runtime/src/cuda/<file>.cu (named at each): whoever changes a refusal there changes it here.
+ * The rules (each family's admitted dtypes and its message) are the CUDA plugin's own,
+ * written once in backend_common.h (gids_dtype_rule, gids_refuse_dtype, gids_refuse_reduce).
+ * The lb_refuse_* functions (one per entry or family) hold each entry's conditions, taken from
+ * runtime/src/cuda/<file>.cu (named at each): whoever changes where a refusal is asked there
+ * changes it here.
  *
  * Order: the CUDA plugin checks an entry's arguments before refusing a dtype.  Each function
  * below restates the cheap ones of those checks (NULL, dtype agreement, the index's dtype, the
@@ -32,36 +32,8 @@ void lb_refusals_init(bool lifted) {
     on_ = !lifted;
 }
 
-#define B(dt) (1u << (dt))
-#define FLOATS (B(GIDS_F32) | B(GIDS_F64))
-#define INTS (B(GIDS_I64) | B(GIDS_I32))
-#define SIX (FLOATS | INTS | B(GIDS_U8) | B(GIDS_BOOL))
-#define HALVES (B(GIDS_F16) | B(GIDS_BF16))
-
-static const char REDUCE_TAIL[] =
-    " (f32 and f64; amax and amin also i64 and i32; sum also i64, i32, u8 and bool)";
-
-static const struct {
-    unsigned admitted; /* bit dt: dtype dt has a kernel */
-    const char *tail;  /* the message's end */
-} rules_[LB_NREFUSALS] = {
-    [LB_R_FLOAT] = {FLOATS, " (f32 and f64 only)"},
-    [LB_R_CLAMP] = {FLOATS | INTS | B(GIDS_U8), " (f32, f64, i64, i32 and u8 only)"},
-    [LB_R_PRODUCT] = {FLOATS | HALVES, " (f32, f64, f16 and bf16 only)"},
-    [LB_R_ADD] = {FLOATS | INTS, " (f32, f64, i64 and i32 only)"},
-    [LB_R_REDUCE_SUM] = {SIX, REDUCE_TAIL},
-    [LB_R_REDUCE_EXTREME] = {FLOATS | INTS, REDUCE_TAIL},
-    [LB_R_REDUCE_FLOAT] = {FLOATS, REDUCE_TAIL},
-    [LB_R_EXTREME_DIM] = {FLOATS | INTS, " (f32, f64, i64 and i32)"},
-    [LB_R_SIX] = {SIX, " (f32, f64, i64, i32, u8 and bool)"},
-    [LB_R_NONZERO] = {SIX, ""},
-    [LB_R_UNIQUE] = {INTS | B(GIDS_U8) | B(GIDS_BOOL), " (i64, i32, u8 and bool)"},
-};
-
-gids_status lb_refuse(lb_refusal rule, const char *op, gids_dtype dt) {
-    if (!on_ || (unsigned)dt >= 32 || (rules_[rule].admitted & B(dt))) return GIDS_OK;
-    GIDS_FAIL(GIDS_EUNSUPPORTED, "%s: dtype %s is not supported on CUDA yet%s", op,
-              gids_dtype_name(dt), rules_[rule].tail);
+gids_status lb_refuse(gids_dtype_rule rule, const char *op, gids_dtype dt) {
+    return on_ ? gids_refuse_dtype(rule, op, dt) : GIDS_OK;
 }
 
 static bool is_index(const gids_tensor *t) {
@@ -108,7 +80,7 @@ gids_status lb_refuse_unary(gids_unop op, const gids_tensor *a) {
 /* leaky_relu, elu, softplus: an integer input is computed in f32; f16 and bf16 are refused. */
 gids_status lb_refuse_activation(const char *op, const gids_tensor *a) {
     if (a == NULL || !gids_dtype_is_float(a->dtype)) return GIDS_OK;
-    return lb_refuse(LB_R_FLOAT, op, a->dtype);
+    return lb_refuse(GIDS_DR_FLOAT, op, a->dtype);
 }
 
 /* The dtype clamp computes in: the input's promoted with each bound's, bool as i64. */
@@ -118,26 +90,20 @@ gids_status lb_refuse_clamp(const gids_tensor *a, const gids_scalar *min, const 
     if (min) dt = gids_promote(dt, gids_promote_scalar(a->dtype, *min));
     if (max) dt = gids_promote(dt, gids_promote_scalar(a->dtype, *max));
     if (dt == GIDS_BOOL) dt = GIDS_I64;
-    return lb_refuse(LB_R_CLAMP, "clamp", dt);
+    return lb_refuse(GIDS_DR_CLAMP, "clamp", dt);
 }
 
 /* ---------------------------------------------------------------- reduce.cu */
 gids_status lb_refuse_reduce(gids_redop op, const gids_tensor *a) {
     const char *name = gids_redop_name(op);
     if (!on_ || a == NULL) return GIDS_OK;
-    GIDS_CHECK(op == GIDS_SUM || op == GIDS_MEAN || op == GIDS_AMAX || op == GIDS_AMIN,
-               GIDS_EUNSUPPORTED, "%s: has no CUDA kernel in this build (sum, mean, amax, amin do)",
-               name);
     if (op == GIDS_MEAN && !gids_dtype_is_float(a->dtype)) return GIDS_OK; /* the CPU's EDTYPE */
-    lb_refusal rule = op == GIDS_SUM    ? LB_R_REDUCE_SUM
-                      : op == GIDS_MEAN ? LB_R_REDUCE_FLOAT
-                                        : LB_R_REDUCE_EXTREME;
-    return lb_refuse(rule, name, a->dtype);
+    return gids_refuse_reduce(op, name, a->dtype);
 }
 
 gids_status lb_refuse_extreme_dim(bool is_max, const gids_tensor *a) {
     if (a == NULL) return GIDS_OK;
-    return lb_refuse(LB_R_EXTREME_DIM, is_max ? "max" : "min", a->dtype);
+    return lb_refuse(GIDS_DR_EXTREME_DIM, is_max ? "max" : "min", a->dtype);
 }
 
 /* ---------------------------------------------------------------- softmax.cu */
@@ -145,7 +111,7 @@ gids_status lb_refuse_extreme_dim(bool is_max, const gids_tensor *a) {
  * runtime has checked that grad and result are floats of one dtype): f32 and f64. */
 gids_status lb_refuse_softmax(const char *op, const gids_tensor *t) {
     if (t == NULL || !gids_dtype_is_float(t->dtype)) return GIDS_OK;
-    return lb_refuse(LB_R_FLOAT, op, t->dtype);
+    return lb_refuse(GIDS_DR_FLOAT, op, t->dtype);
 }
 
 /* ---------------------------------------------------------------- blas.cu, matmul.cu */
@@ -154,7 +120,7 @@ gids_status lb_refuse_mm(const char *op, const gids_tensor *a, const gids_tensor
     if (a == NULL || b == NULL || a->dtype == GIDS_BOOL || a->dtype != b->dtype || a->ndim != 2 ||
         b->ndim != 2 || a->shape[1] != b->shape[0])
         return GIDS_OK;
-    return lb_refuse(LB_R_PRODUCT, op, a->dtype);
+    return lb_refuse(GIDS_DR_PRODUCT, op, a->dtype);
 }
 
 /* matmul and bmm (matmul.cu's check_args, which names the op matmul for both). */
@@ -162,7 +128,7 @@ gids_status lb_refuse_matmul(const gids_tensor *a, const gids_tensor *b) {
     if (a == NULL || b == NULL || a->dtype == GIDS_BOOL || a->dtype != b->dtype || a->ndim < 1 ||
         b->ndim < 1)
         return GIDS_OK;
-    return lb_refuse(LB_R_PRODUCT, "matmul", a->dtype);
+    return lb_refuse(GIDS_DR_PRODUCT, "matmul", a->dtype);
 }
 
 /* ---------------------------------------------------------------- index.cu */
@@ -171,7 +137,7 @@ gids_status lb_refuse_add(const char *op, const gids_tensor *self, const gids_te
                           const gids_tensor *src) {
     if (self == NULL || src == NULL || src->dtype != self->dtype || !is_index(index))
         return GIDS_OK;
-    return lb_refuse(LB_R_ADD, op, self->dtype);
+    return lb_refuse(GIDS_DR_ADD, op, self->dtype);
 }
 
 /* ---------------------------------------------------------------- segment.cu */
@@ -186,17 +152,17 @@ gids_status lb_refuse_segment(int op, const gids_tensor *src, const gids_tensor 
         src->dtype == GIDS_BOOL)
         return GIDS_OK;
     if ((op == -1 || op == GIDS_SEG_MEAN) && !gids_dtype_is_float(src->dtype)) return GIDS_OK;
-    return lb_refuse(LB_R_FLOAT, op == -1 ? "segment_softmax" : names[op], src->dtype);
+    return lb_refuse(GIDS_DR_FLOAT, op == -1 ? "segment_softmax" : names[op], src->dtype);
 }
 
 /* ---------------------------------------------------------------- rng.cu, select.cu, unique.cu,
  * sort.cu, scan.cu */
 gids_status lb_refuse_bernoulli(const gids_tensor *t, double p) {
     if (t == NULL || !(p >= 0.0 && p <= 1.0)) return GIDS_OK;
-    return lb_refuse(LB_R_FLOAT, "bernoulli_", t->dtype);
+    return lb_refuse(GIDS_DR_FLOAT, "bernoulli_", t->dtype);
 }
 
-gids_status lb_refuse_one(lb_refusal rule, const char *op, const gids_tensor *a) {
+gids_status lb_refuse_one(gids_dtype_rule rule, const char *op, const gids_tensor *a) {
     if (a == NULL) return GIDS_OK;
     return lb_refuse(rule, op, a->dtype);
 }
