@@ -232,6 +232,17 @@ else
       assert(ad.dtype == dt, "addmm result dtype " .. ad.dtype)
       close(ad:to("f32"), graphids.addmm(rounded(bias, dt), rounded(a, dt), rounded(b, dt),
         { beta = 2, alpha = 0.5 }), TOL_ROUNDED[dt], dt .. " addmm")
+      -- an inner dim of 0: beta * bias alone (scaled in f32 and rounded once: half storage has
+      -- no arithmetic kernel of its own), and a 0-d bias
+      local bias43 = graphids.randn(4, 3)
+      local none = graphids.addmm(bias43:to(D):to(dt), graphids.zeros(4, 0):to(D):to(dt),
+        graphids.zeros(0, 3):to(D):to(dt), { beta = 0.5 })
+      assert(none.dtype == dt, "addmm inner 0 result dtype " .. none.dtype)
+      close(none:to("f32"), (rounded(bias43, dt) * 0.5):to(D):to(dt):to("f32"):cpu(), 0,
+        dt .. " addmm with inner dim 0, beta 0.5")
+      local scalar_bias = graphids.addmm(graphids.tensor(1.5):to(D):to(dt), ha, hb)
+      close(scalar_bias:to("f32"), graphids.addmm(graphids.tensor(1.5), rounded(a, dt), rounded(b, dt)),
+        TOL_ROUNDED[dt], dt .. " addmm with a 0-d bias")
       -- bmm and matmul with batch dims, broadcast batches and 1-D operands
       local x3, y3 = graphids.randn(3, 17, 32), graphids.randn(3, 32, 9)
       close(graphids.bmm(x3:to(D):to(dt), y3:to(D):to(dt)):to("f32"),

@@ -234,6 +234,7 @@ check("addmm's fused bias (vector, [1, n], strided matrix, beta) matches the CPU
     { v:cuda(), wide_a:narrow(2, 2, 96), b:cuda(), "left operand at an odd offset" },
     { wide_bias:narrow(1, 2, 383), wide_a:narrow(2, 2, 96), odd_b:cuda(),
       "n = 383, bias and left operand at odd offsets" },
+    { graphids.tensor(1.5):cuda(), a:cuda(), b:cuda(), "a 0-d bias (the copy path)" },
   }
   for _, c in ipairs(views) do
     local g = graphids.addmm(c[1], c[2], c[3])

@@ -139,10 +139,15 @@ static gids_status addmm_lt(gids_tensor *D, const gids_tensor *bias, const gids_
     int64_t m = D->shape[0], n = D->shape[1], k = A->shape[1];
     if (D->dtype != GIDS_F32 || m <= 0 || n <= 0 || k <= 0 || beta == 0.0) return GIDS_OK;
     /* A bias vector (1-D [n], or [1, n]) goes to the epilogue, which adds it unscaled; a full
-     * [m, n] bias with unit column stride is C. */
-    bool vec = beta == 1.0 && bias->shape[bias->ndim - 1] == n &&
+     * [m, n] bias with unit column stride is C; a 0-d one takes the copy path.  The heuristic is
+     * told the operands' alignments but has no setting for the bias pointer's, which an
+     * epilogue may read in 16-byte vectors (an H200 read a bias at an odd offset right, which
+     * other architectures need not), so a bias vector not aligned to 16 bytes takes the copy
+     * path too. */
+    bool vec = beta == 1.0 && bias->ndim >= 1 && bias->shape[bias->ndim - 1] == n &&
                (bias->ndim == 1 || bias->shape[0] == 1) &&
-               (n == 1 || bias->stride[bias->ndim - 1] == 1);
+               (n == 1 || bias->stride[bias->ndim - 1] == 1) &&
+               alignment_of(gids_tensor_data(bias)) >= 16;
     int64_t ldc = 0;
     if (!vec) {
         if (bias->ndim != 2 || bias->shape[0] != m || bias->shape[1] != n) return GIDS_OK;
@@ -252,10 +257,7 @@ static gids_status check_pair(const char *op, const gids_tensor *a, const gids_t
                   gids_shape_str(a->ndim, a->shape, sa, sizeof sa), (long long)a->shape[1],
                   (long long)b->shape[0]);
     }
-    GIDS_CHECK(a->dtype == GIDS_F32 || a->dtype == GIDS_F64 || gids_dtype_is_half(a->dtype),
-               GIDS_EUNSUPPORTED,
-               "%s: dtype %s is not supported on CUDA yet (f32, f64, f16 and bf16 only)", op,
-               gids_dtype_name(a->dtype));
+    GIDS_TRY(gids_refuse_dtype(GIDS_DR_PRODUCT, op, a->dtype));
     int64_t n = a->shape[0], k = a->shape[1], m = b->shape[1];
     GIDS_CHECK(n <= INT_MAX && k <= INT_MAX && m <= INT_MAX, GIDS_EOVERFLOW,
                "%s: sizes n=%lld k=%lld m=%lld exceed the cuBLAS limit %d", op, (long long)n,
@@ -310,10 +312,21 @@ gids_status gc_addmm(gids_tensor **out, const gids_tensor *bias, const gids_tens
         } else if (beta == 0.0) {
             GIDS_TRY(gc_fill(c.t, gids_scalar_f(0.0)));
         } else if (beta != 1.0) {
-            gc_ref scaled;
-            GIDS_TRY(gc_binary_scalar(&scaled.t, GIDS_MUL, c.t, gids_scalar_f(beta), false));
-            *out = scaled.take();
-            return GIDS_OK;
+            /* beta * bias.  f16 and bf16 have no arithmetic kernel (storage only): in f32,
+             * rounded once on the way back, as cuBLAS would scale C with its f32 compute. */
+            gc_ref wide, scaled;
+            const gids_tensor *src = c.t;
+            if (gids_dtype_is_half(c.t->dtype)) {
+                GIDS_TRY(gids_empty(&wide.t, GIDS_F32, gc_dev(a), 2, shape));
+                GIDS_TRY(gc_copy(wide.t, c.t));
+                src = wide.t;
+            }
+            GIDS_TRY(gc_binary_scalar(&scaled.t, GIDS_MUL, src, gids_scalar_f(beta), false));
+            if (src == c.t) {
+                *out = scaled.take();
+                return GIDS_OK;
+            }
+            GIDS_TRY(gc_copy(c.t, scaled.t));
         }
     }
     *out = c.take();
