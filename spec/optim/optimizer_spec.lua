@@ -282,6 +282,28 @@ describe("graphids.optim.Optimizer", function()
       opt, sd)
     h.errors("Adam:load_state_dict: unknown key 'groups'", opt.load_state_dict, opt,
       { groups = {}, state = {} })
+    -- a parameter's state without what Adam's step reads is refused here, not at that step
+    sd.param_groups[1].lr = 0.1
+    local kept = opt.state[a].exp_avg:clone()
+    for _, k in ipairs({ "exp_avg", "exp_avg_sq", "step" }) do
+      local partial = opt:state_dict()
+      partial.state[1][k] = nil
+      h.errors("Adam:load_state_dict: state of parameter 1 misses '" .. k .. "' %(a state holds " ..
+        "step, exp_avg, exp_avg_sq%)", opt.load_state_dict, opt, partial)
+    end
+    assert.is_true(graphids.equal(kept, opt.state[a].exp_avg))
+  end)
+
+  it("a SequentialLR refusing its second scheduler's state leaves the first as it was", function()
+    local p = param({ 1.0 })
+    local opt = optim.SGD({ p }, { lr = 1 })
+    local sched = optim.lr_scheduler
+    local seq = sched.SequentialLR(opt, { sched.StepLR(opt, 2), sched.StepLR(opt, 3) }, { 2 })
+    local sd = seq:state_dict()
+    sd._schedulers[1].last_epoch = 7
+    sd._schedulers[2].bogus = 1
+    h.errors("StepLR:load_state_dict: unknown key 'bogus'", seq.load_state_dict, seq, sd)
+    assert.equal(0, seq._schedulers[1].last_epoch)
   end)
 
   it("prints its class and groups", function()

@@ -2,8 +2,9 @@
 -- list shared by two trainers, a second fresh fit of one trainer, a fresh fit over an earlier
 -- fit's checkpoints, a lone callback or a map where the list belongs, options of the wrong kind,
 -- two callbacks that cannot run together; a refused resume (the data module's split, a bad
--- trainer or callback state) leaves the model as it was; resuming into another folder tracks its
--- own best.
+-- trainer, callback, optimizer or scheduler state) leaves the model as it was; resuming into
+-- another folder tracks its own best.
+local graphids = require "graphids"
 local gio = require "graphids.io"
 local ckpt = require "graphids.ckpt"
 local cb = require "graphids.callbacks"
@@ -180,6 +181,48 @@ describe("Trainer misuse", function()
         callbacks = { cb.EarlyStopping { patience = 2 } } }
       local err = err_of(t.fit, t, m, dm(), { ckpt_path = edited(case[1], case[2]) })
       assert.matches("checkpoint '.*edited.safetensors': .*" .. case[3], err)
+      assert.is_true(tiny.same_weights(w, tiny.weights(m)))
+    end
+  end)
+
+  -- The optimizer's and the scheduler's states are checked with the rest: the model (restored
+  -- before them) must not change when they are refused, and a state missing what the first
+  -- step needs is refused at the resume, not with a Lua error at that step.
+  it("names a checkpoint's bad optimizer or scheduler state before restoring anything", function()
+    local json = require "graphids.json"
+    local root = gio.join(dir, "a")
+    Trainer { max_epochs = 1, default_root_dir = root, progress = "off" }:fit(model(), dm())
+    local tensors, meta = gio.load_safetensors(gio.join(root, "checkpoints", "last.safetensors"))
+    local function edited(edit_tensors, key, edit)
+      local t2, m2 = {}, {}
+      for k, v in pairs(tensors) do t2[k] = v end
+      for k, v in pairs(meta) do m2[k] = v end
+      if edit_tensors then edit_tensors(t2) end
+      if key then
+        local doc = json.decode(meta[key])
+        edit(doc)
+        m2[key] = json.encode(doc)
+      end
+      local p = gio.join(dir, "edited.safetensors")
+      assert(gio.save_safetensors(p, t2, m2)) -- another writer: no sidecar
+      return p
+    end
+    for _, case in ipairs({
+      { function(t) t["optimizer.state.0.exp_avg"] = graphids.zeros(3, 3) end, nil, nil,
+        "optimizer state: Adam:load_state_dict: state of parameter 1: 'exp_avg' has shape %[3,3%]" },
+      { function(t) t["optimizer.state.0.exp_avg"] = nil end, nil, nil,
+        "optimizer state: Adam:load_state_dict: state of parameter 1 misses 'exp_avg'" },
+      { nil, "optimizer", function(d) d.state["0"].step = nil end,
+        "state of parameter 1 misses 'step'" },
+      { nil, "optimizer", function(d) d.param_groups[1].lr = "x" end, "optimizer state: .*lr" },
+      { nil, "scheduler", function(d) d.bogus = 1 end,
+        "scheduler state: CosineAnnealingLR:load_state_dict: unknown key 'bogus'" },
+    }) do
+      local m = model(5)
+      local w = tiny.weights(m)
+      local t = Trainer { max_epochs = 3, progress = "off" }
+      local err = err_of(t.fit, t, m, dm(), { ckpt_path = edited(case[1], case[2], case[3]) })
+      assert.matches("checkpoint '.*edited.safetensors': .*" .. case[4], err)
       assert.is_true(tiny.same_weights(w, tiny.weights(m)))
     end
   end)

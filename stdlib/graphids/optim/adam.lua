@@ -15,6 +15,9 @@ Adam.HYPER = { "lr", "betas", "eps", "weight_decay", "amsgrad", "maximize" }
 Adam.DEFAULTS = { lr = 1e-3, betas = { 0.9, 0.999 }, eps = 1e-8, weight_decay = 0,
   amsgrad = false, maximize = false }
 Adam.STATE_KEYS = { "step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq" }
+-- what a parameter's saved state must hold (max_exp_avg_sq starts at zeros when amsgrad is
+-- turned on for a state saved without it)
+Adam.REQUIRED_STATE = { "step", "exp_avg", "exp_avg_sq" }
 Adam.DECOUPLED = false
 
 function Adam._check_group(_, group, fname)

@@ -155,6 +155,11 @@ function LRScheduler:state_dict()
 end
 
 function LRScheduler:load_state_dict(sd)
+  self:_prepare_load(sd)()
+end
+
+-- Checks sd as load_state_dict does, changing nothing; returns the function that installs it.
+function LRScheduler:_prepare_load(sd)
   local fname = self.__name .. ":load_state_dict"
   if type(sd) ~= "table" then
     raise(string.format("%s: expected a state dict table, got %s", fname, util.describe(sd)))
@@ -170,7 +175,11 @@ function LRScheduler:load_state_dict(sd)
         ngroups, type(sd[k]) == "table" and #sd[k] .. " values" or util.describe(sd[k])))
     end
   end
-  for _, k in ipairs(self.STATE_KEYS) do self[k] = util.copy(sd[k]) end
+  local new = {}
+  for _, k in ipairs(self.STATE_KEYS) do new[k] = util.copy(sd[k]) end
+  return function()
+    for _, k in ipairs(self.STATE_KEYS) do self[k] = new[k] end
+  end
 end
 
 -- The names of the state keys of a subclass: the base's, then `extra`.
@@ -447,6 +456,11 @@ function SequentialLR:state_dict()
 end
 
 function SequentialLR:load_state_dict(sd)
+  self:_prepare_load(sd)()
+end
+
+-- Every scheduler's state checked before any is installed.
+function SequentialLR:_prepare_load(sd)
   local fname = "SequentialLR:load_state_dict"
   if type(sd) ~= "table" then
     raise(string.format("%s: expected a state dict table, got %s", fname, util.describe(sd)))
@@ -456,10 +470,13 @@ function SequentialLR:load_state_dict(sd)
     raise(string.format("%s: the state dict must hold the state of %d schedulers", fname,
       #self._schedulers))
   end
-  for i, s in ipairs(self._schedulers) do s:load_state_dict(sd._schedulers[i]) end
-  self.last_epoch = sd.last_epoch
-  self._milestones = util.copy(sd._milestones)
-  self._last_lr = util.copy(sd._last_lr)
+  local installs = {}
+  for i, s in ipairs(self._schedulers) do installs[i] = s:_prepare_load(sd._schedulers[i]) end
+  local last_epoch, milestones, last_lr = sd.last_epoch, util.copy(sd._milestones), util.copy(sd._last_lr)
+  return function()
+    for _, install in ipairs(installs) do install() end
+    self.last_epoch, self._milestones, self._last_lr = last_epoch, milestones, last_lr
+  end
 end
 
 -- ---------------------------------------------------------------- ReduceLROnPlateau

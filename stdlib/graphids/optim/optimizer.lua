@@ -265,6 +265,12 @@ local function load_param_state(self, fname, pos, p, saved)
   end
   util.check_options(string.format("%s: state of parameter %d", fname, pos), saved,
     self.STATE_KEYS, "state key")
+  for _, k in ipairs(self.REQUIRED_STATE or {}) do
+    if saved[k] == nil then
+      raise(string.format("%s: state of parameter %d misses '%s' (a state holds %s)", fname, pos, k,
+        table.concat(self.REQUIRED_STATE, ", ")))
+    end
+  end
   local st = {}
   for _, k in ipairs(self.STATE_KEYS) do
     local v = saved[k]
@@ -292,6 +298,13 @@ end
 -- Restores a state dict from state_dict() (of an optimizer of the same kind, over parameters
 -- of the same shapes in the same groups).  Everything is checked before anything changes.
 function Optimizer:load_state_dict(sd)
+  self:_prepare_load(sd)()
+end
+
+-- Checks sd as load_state_dict does and copies its tensors, changing nothing; returns the
+-- function that installs it.  The trainer checks every part of a checkpoint this way before it
+-- restores any (a refused resume leaves the model, the optimizer and the schedule as they were).
+function Optimizer:_prepare_load(sd)
   local fname = self.__name .. ":load_state_dict"
   if type(sd) ~= "table" then
     raise(string.format("%s: expected a state dict table, got %s", fname, util.describe(sd)))
@@ -350,11 +363,13 @@ function Optimizer:load_state_dict(sd)
       new_state[p] = load_param_state(self, fname, pos, p, state[pos])
     end
   end)
-  for gi, group in ipairs(self.param_groups) do
-    for _, k in ipairs(self.HYPER) do group[k] = new_groups[gi][k] end
-    for _, k in ipairs(EXTRA_GROUP_KEYS) do group[k] = new_groups[gi][k] end
+  return function()
+    for gi, group in ipairs(self.param_groups) do
+      for _, k in ipairs(self.HYPER) do group[k] = new_groups[gi][k] end
+      for _, k in ipairs(EXTRA_GROUP_KEYS) do group[k] = new_groups[gi][k] end
+    end
+    self.state = new_state
   end
-  self.state = new_state
 end
 
 local function show(v)

@@ -348,9 +348,10 @@ end
 -- they belong to (positions count through the groups in order, as state_dict() numbers them).
 local function to_param_devices(opt, sd)
   local params = optimizer_params(opt)
-  for pos, st in pairs(sd.state) do
+  -- a malformed state is left as it is, for the optimizer's check to name
+  for pos, st in pairs(type(sd) == "table" and type(sd.state) == "table" and sd.state or {}) do
     local p = params[pos]
-    if p ~= nil and p.device ~= "cpu" then
+    if p ~= nil and p.device ~= "cpu" and type(st) == "table" then
       for k, v in pairs(st) do
         if graphids.is_tensor(v) then st[k] = v:to(p.device) end
       end
@@ -408,6 +409,22 @@ function Trainer:_restore(c)
     end
   end
   check_resume_state(c, tstate, self.callbacks)
+  -- the optimizer's and the scheduler's states checked (and their tensors copied) before
+  -- anything is restored: a refusal leaves the model, the optimizer and the schedule as they were
+  local function prepared(what, obj, sd)
+    if obj._prepare_load == nil then -- a user's own kind: its load_state_dict, when its turn comes
+      return function() obj:load_state_dict(sd) end
+    end
+    local ok, install = pcall(obj._prepare_load, obj, sd)
+    if not ok then
+      error(string.format("checkpoint '%s': %s: %s", path, what,
+        (tostring(install):gsub("^[^:\n]*%.lua:%d+: ", "", 1))), 0)
+    end
+    return install
+  end
+  local install_opt = self.optimizer and prepared("optimizer state", self.optimizer,
+    to_param_devices(self.optimizer, c.optimizer))
+  local install_sched = self.scheduler and prepared("scheduler state", self.scheduler, c.scheduler)
   -- the data module's state first: it checks that the checkpoint's split is this one's (seed,
   -- sizes), and a refusal must leave the model and the callbacks as they were
   if c.loader and self.datamodule.load_state_dict then
@@ -417,11 +434,9 @@ function Trainer:_restore(c)
   -- `current_model` (callbacks/weight_averaging.lua): training continues from the latter
   self:_hook("on_load_checkpoint", c)
   self.model:load_state_dict(c.current_model or c.model)
-  if self.optimizer then
-    self.optimizer:load_state_dict(to_param_devices(self.optimizer, c.optimizer))
-  end
-  if self.scheduler then
-    self.scheduler:load_state_dict(c.scheduler)
+  if install_opt then install_opt() end
+  if install_sched then
+    install_sched()
     if math.type(tstate.max_epochs) == "integer" and tstate.max_epochs ~= self.max_epochs then
       -- the restored schedule is the checkpoint's: it was built for its max_epochs (a cosine
       -- schedule past its end runs at its last rate)
