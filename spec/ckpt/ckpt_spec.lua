@@ -227,6 +227,14 @@ describe("graphids.ckpt", function()
     assert.truthy(with("optimizer", '5'):find("optimizer state: the metadata must be a JSON object", 1, true))
     assert.truthy(with(nil, nil, "optimizer.state.99999999999999999999.x", graphids.zeros(1)):find(
       "'99999999999999999999' is no parameter index", 1, true))
+    -- "00" would be parameter 0 a second time: indexes are written as state_dict writes them
+    assert.truthy(with(nil, nil, "optimizer.state.00.exp_avg", graphids.zeros(1)):find(
+      "tensor 'optimizer.state.00.exp_avg': '00' is no parameter index", 1, true))
+    assert.truthy(with("optimizer", (meta.optimizer:gsub('"state":{', '"state":{"00":{"step":9},', 1)))
+      :find("state key: '00' is no parameter index", 1, true))
+    -- a state value given both as metadata and as a tensor
+    assert.truthy(with("optimizer", (meta.optimizer:gsub('"step":', '"exp_avg":7,"step":', 1))):find(
+      "tensor 'optimizer.state.0.exp_avg': parameter 0's 'exp_avg' is also in the metadata", 1, true))
     local err = with(nil, nil, "rng.trainer", graphids.tensor({ 1.5, 300 }))
     assert.truthy(err:find("tensor 'rng.trainer' must be a u8 [16] generator state, got f32 [2]", 1,
       true), err)

@@ -76,6 +76,8 @@ describe("graphids.json", function()
       { "NaN", "expected a value, found 'NaN'" },
       { "[tru]", "expected a value, found 'tru'" },
       { '"a\tb"', "control character 0x09" },
+      { '"a\0b"', "control character 0x00" },
+      { '"a\31b"', "control character 0x1f" },
       { '"\\x"', "unknown escape" },
       { '"\\ud834"', "unpaired surrogate" },
       { '"abc', "unterminated string" },
@@ -90,6 +92,9 @@ describe("graphids.json", function()
       assert(e:find(c[2], 1, true) or e:find(c[2]), string.format("%q: %s lacks %s", c[1], e, c[2]))
       assert.matches("^json: line %d+, column %d+: ", e)
     end
+    -- DEL (0x7f) is no control character to JSON (RFC 8259): it may stand unescaped, as
+    -- Python's json.dumps(ensure_ascii=False) writes it
+    assert.equal("a\127b", json.decode('"a\127b"'))
     assert.matches("nesting deeper", err_of(json.decode, string.rep("[", 600)))
     -- 512 levels, empty or holding a value, and not one more
     for _, inner in ipairs({ "", "1", "{}" }) do

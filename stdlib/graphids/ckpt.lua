@@ -341,9 +341,10 @@ local function unpack_optimizer(text, tensors, path)
   if doc.state ~= nil and (type(doc.state) ~= "table" or doc.state[1] ~= nil) then
     bad("'state' must be an object of parameter index -> state")
   end
-  -- a parameter index: a decimal integer >= 0 that fits (optimizer.state.<i>.<key>, state keys)
+  -- a parameter index: a decimal integer >= 0 that fits, written as state_dict writes it (no
+  -- leading zeros: "0" and "00" would name one parameter twice)
   local function index(text_i, where)
-    local i = text_i:match("^%d+$") and math.tointeger(tonumber(text_i))
+    local i = (text_i == "0" or text_i:match("^[1-9]%d*$")) and math.tointeger(tonumber(text_i))
     if not i or i > 2 ^ 31 then bad(string.format("%s: '%s' is no parameter index", where, text_i)) end
     return i + 1
   end
@@ -357,6 +358,9 @@ local function unpack_optimizer(text, tensors, path)
     if i then
       local pos = index(i, "tensor '" .. name .. "'")
       state[pos] = state[pos] or {}
+      if state[pos][key] ~= nil then
+        bad(string.format("tensor '%s': parameter %s's '%s' is also in the metadata", name, i, key))
+      end
       state[pos][key] = t
     elseif name:match("^optimizer%.") then
       error(string.format("checkpoint '%s': unexpected optimizer tensor '%s'", path, name), 0)

@@ -275,7 +275,7 @@ local function decode_string(s, i)
   -- s:sub(i, i) == '"'
   local out, j = {}, i + 1
   while true do
-    local run_end = s:find('["\\%c]', j)
+    local run_end = s:find('["\\\0-\31]', j) -- DEL (0x7f, in %c) may stand unescaped (RFC 8259)
     if not run_end then
       fail(s, i, "unterminated string")
     end
