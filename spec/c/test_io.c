@@ -281,6 +281,23 @@ TEST(refuses_every_malformed_header_with_a_precise_message) {
     }
 }
 
+/* The element count is taken before the bytes, as the reference reader does: a shape with a 0
+ * holds no bytes wherever the 0 stands (the bytes counted dim by dim overflowed on [2^62, 0]
+ * and not on [0, 2^62]). */
+TEST(zero_element_shapes_load_wherever_the_zero_stands) {
+    static const char *const headers[] = {
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,0],\"data_offsets\":[0,0]}}",
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[0,4611686018427387904],\"data_offsets\":[0,0]}}",
+    };
+    for (int i = 0; i < 2; i++) {
+        write_st(tpath("zero.safetensors"), headers[i], 0);
+        gids_safetensors r;
+        CHECK_OK(gids_safetensors_load(&r, tpath("zero.safetensors"), i == 0));
+        CHECK(r.n == 1 && gids_tensor_numel(r.tensors[0]) == 0);
+        gids_safetensors_free(&r);
+    }
+}
+
 TEST(refuses_bad_length_prefixes_and_missing_files) {
     gids_safetensors r;
     write_raw(tpath("short.safetensors"), "abc", 3);
@@ -523,6 +540,7 @@ int main(void) {
     RUN(copies_a_tensor_whose_offset_is_misaligned_for_its_dtype);
     RUN(widens_f16_and_bf16_to_f32_exactly);
     RUN(refuses_every_malformed_header_with_a_precise_message);
+    RUN(zero_element_shapes_load_wherever_the_zero_stands);
     RUN(refuses_bad_length_prefixes_and_missing_files);
     RUN(many_metadata_keys_load_quickly);
     RUN(survives_random_corruption_of_a_valid_file);

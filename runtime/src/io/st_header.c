@@ -460,13 +460,17 @@ static gids_status check_empty(const cursor *c, uint64_t data_len) {
 static gids_status check_layout(cursor *c, st_header *h, uint64_t data_len) {
     for (int64_t i = 0; i < h->n; i++) {
         st_entry *e = &h->entries[i];
-        uint64_t bytes = gids_dtype_size(e->dtype);
+        /* the element count first, then the bytes, as the reference reader: a shape with a 0 holds
+         * no bytes wherever the 0 stands ([2^62, 0] and [0, 2^62] alike) */
+        uint64_t count = 1, bytes = 0;
         int64_t span = 1; /* the product of the sizes above 1: the outermost stride's reach */
         for (int d = 0; d < e->ndim; d++) {
-            if (__builtin_mul_overflow(bytes, (uint64_t)e->shape[d], &bytes) ||
+            if (__builtin_mul_overflow(count, (uint64_t)e->shape[d], &count) ||
                 __builtin_mul_overflow(span, e->shape[d] > 1 ? e->shape[d] : 1, &span))
                 BAD_AT(c, c->start + e->pos, "tensor '%s': shape overflows 64 bits", e->name);
         }
+        if (__builtin_mul_overflow(count, (uint64_t)gids_dtype_size(e->dtype), &bytes))
+            BAD_AT(c, c->start + e->pos, "tensor '%s': shape overflows 64 bits", e->name);
         if (bytes != e->end - e->begin) {
             char sh[128];
             gids_shape_str(e->ndim, e->shape, sh, sizeof sh);
