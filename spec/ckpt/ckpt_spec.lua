@@ -189,7 +189,14 @@ describe("graphids.ckpt", function()
     -- save refuses what load would: a file it writes is one load takes
     for _, case in ipairs({ { "epoch", "three", "epoch must be an integer >= 0, got three" },
       { "global_step", -1, "global_step must be an integer >= 0, got %-1" },
-      { "class_path", 5, "class_path must be a string, got number" } }) do
+      { "class_path", 5, "class_path must be a string, got number" },
+      { "metrics", { 1, 2 }, "metrics must be a table of name %-> value %(a JSON object%), got" },
+      { "callbacks", 5, "callbacks must be a table of name %-> value %(a JSON object%), got 5" },
+      { "loader", { "a" }, "loader must be a table of name %-> value" },
+      { "rng", { trainer = "short" }, "rng.trainer must be a 16%-byte generator state" },
+      { "rng", { trainer = 5 },
+        "rng.trainer must be a 16%-byte generator state %(Generator:get_state%(%)%), got 5" },
+      { "rng", "x", "rng must be a table of name %-> generator state" } }) do
       local c = contents(m, opt, sched)
       c[case[1]] = case[2]
       local ok, err = pcall(ckpt.save, path, c)

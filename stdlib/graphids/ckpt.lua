@@ -395,6 +395,26 @@ function M.save(path, c)
       error(string.format("ckpt.save: %s must be a string, got %s", k, type(c[k])), 2)
     end
   end
+  -- each JSON part is an object (load refuses an array), and is written, not dropped
+  for _, k in ipairs(JSON_KEYS) do
+    local v = c[k]
+    if v ~= nil and (type(v) ~= "table" or v[1] ~= nil or json.is_array(v)) then
+      error(string.format("ckpt.save: %s must be a table of name -> value (a JSON object), got %s", k,
+        U.describe(v)), 2)
+    end
+  end
+  if c.rng ~= nil then
+    if type(c.rng) ~= "table" then
+      error("ckpt.save: rng must be a table of name -> generator state, got " .. U.describe(c.rng), 2)
+    end
+    for _, name in ipairs(sorted_keys(c.rng)) do
+      local st = c.rng[name]
+      if type(st) ~= "string" or #st ~= graphids.GENERATOR_STATE_BYTES then
+        error(string.format("ckpt.save: rng.%s must be a %d-byte generator state " ..
+          "(Generator:get_state()), got %s", name, graphids.GENERATOR_STATE_BYTES, U.describe(st)), 2)
+      end
+    end
+  end
   local tensors = {}
   for _, e in ipairs(entries(c.model)) do
     tensors["model." .. e[1]] = cpu(e[2])
