@@ -11,6 +11,7 @@ local class = require "graphids.class"
 local U = require "graphids.nn._util"
 local gio = require "graphids.io"
 local loader = require "graphids.data.loader"
+local fusion_states = require "graphids.orchestrate.fusion_states"
 
 local M = {}
 
@@ -35,17 +36,39 @@ function FusionDataModule:__init(opts)
   self.epoch, self.position = 0, 0
 end
 
-local function load_split(dir, name)
+local INTEGER = { i64 = true, i32 = true }
+
+-- A split's file as fusion_states writes it: states [N, state_dim] (f32 or f64), and labels
+-- (0 or 1), window_start and source_file of N rows each (integers), or an error naming the file
+-- and the tensor: rows would otherwise be dropped or misread without a word.
+local function load_split(dir, name, state_dim)
   local path = gio.join(dir, name .. ".safetensors")
   local t, err = gio.load_safetensors(path)
   if t == nil then
     error(string.format("FusionDataModule: cannot read %s: %s (run the fusion_states stage first)", path,
       tostring(err)), 0)
   end
+  local function bad(f, what)
+    error(string.format("FusionDataModule: %s: tensor '%s' %s", path, f, what), 0)
+  end
   for _, f in ipairs(FIELDS) do
     if t[f] == nil then
       error(string.format("FusionDataModule: %s has no '%s' tensor", path, f), 0)
     end
+  end
+  local st = t.states
+  if st.ndim ~= 2 or st.shape[2] ~= state_dim or not (st.dtype == "f32" or st.dtype == "f64") then
+    bad("states", string.format("must be f32 [N, %d], got %s %s", state_dim, st.dtype, U.shape_str(st)))
+  end
+  local n = st.shape[1]
+  for _, f in ipairs({ "labels", "window_start", "source_file" }) do
+    local v = t[f]
+    if v.ndim ~= 1 or v.shape[1] ~= n or not INTEGER[v.dtype] then
+      bad(f, string.format("must be i64 [%d] (one per state), got %s %s", n, v.dtype, U.shape_str(v)))
+    end
+  end
+  if n > 0 and (t.labels:amin():item() < 0 or t.labels:amax():item() > 1) then
+    bad("labels", "must hold 0 (benign) or 1 (attack) only")
   end
   return t
 end
@@ -55,16 +78,20 @@ function FusionDataModule:setup()
     return self
   end
   local dir = self.opts.states_dir
-  local manifest, err = gio.read_json(gio.join(dir, "manifest.json"))
+  local mpath = gio.join(dir, "manifest.json")
+  local manifest, err = gio.read_json(mpath)
   if manifest == nil then
     error(string.format("FusionDataModule: %s has no fusion states (%s); run the fusion_states stage first",
       dir, tostring(err)), 0)
   end
-  self.splits = { train = load_split(dir, "train"), val = load_split(dir, "val") }
+  local merr = fusion_states.manifest_error(manifest)
+  if merr then error(string.format("FusionDataModule: %s: %s", mpath, merr), 0) end
+  local dim = manifest.state_dim or 15
+  self.splits = { train = load_split(dir, "train", dim), val = load_split(dir, "val", dim) }
   self.test_names = {}
   for i, name in ipairs(manifest.test_names or {}) do
     self.test_names[i] = name
-    self.splits[name] = load_split(dir, "test_" .. name)
+    self.splits[name] = load_split(dir, "test_" .. name, dim)
   end
   self.manifest = manifest
   return self

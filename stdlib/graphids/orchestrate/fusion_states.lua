@@ -62,12 +62,44 @@ local function ckpt_digest(path)
   return text and text:match("^(%x+)") or nil
 end
 
+-- Why a decoded manifest.json is not one extract writes, or nil: an object whose test_names is
+-- a list of names and whose state_dim, when present, a positive integer.
+function M.manifest_error(manifest)
+  if type(manifest) ~= "table" or manifest[1] ~= nil or require("graphids.json").is_array(manifest) then
+    return "must be a JSON object, got " .. U.describe(manifest)
+  end
+  local names = manifest.test_names
+  if names ~= nil then
+    if type(names) ~= "table" then
+      return "'test_names' must be a list of test set names, got " .. U.describe(names)
+    end
+    for k, v in pairs(names) do
+      if math.type(k) ~= "integer" or type(v) ~= "string" or v == "" then
+        return "'test_names' must be a list of test set names, got " .. U.describe(v) .. " at " ..
+          U.describe(k)
+      end
+    end
+  end
+  local dim = manifest.state_dim
+  if dim ~= nil and (math.type(dim) ~= "integer" or dim < 1) then
+    return "'state_dim' must be an integer >= 1, got " .. U.describe(dim)
+  end
+  return nil
+end
+
 -- true when out_dir holds complete states extracted from the checkpoints of spec as they are
 -- now; false and the reason otherwise (a re-trained expert makes the states stale).
 function M.is_complete(out_dir, spec)
   local manifest = gio.read_json(gio.join(out_dir, "manifest.json"))
   if not gio.exists(gio.join(out_dir, M.MARKER)) or manifest == nil then
     return false, "no complete fusion states"
+  end
+  local merr = M.manifest_error(manifest)
+  if merr then return false, "its manifest.json " .. merr end
+  if manifest.vgae_ckpt_sha256 == nil or manifest.gat_ckpt_sha256 == nil then
+    if spec and (ckpt_digest(spec.vgae_ckpt) or ckpt_digest(spec.gat_ckpt)) then
+      return false, "its manifest.json names no checkpoint digests"
+    end
   end
   for _, k in ipairs(spec and { "vgae_ckpt", "gat_ckpt" } or {}) do
     if manifest[k .. "_sha256"] ~= ckpt_digest(spec[k]) then

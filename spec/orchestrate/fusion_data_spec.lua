@@ -1,0 +1,93 @@
+-- fusion_data_spec.lua -- FusionDataModule reads the files fusion_states writes, and refuses
+-- ones that are not (rows that do not line up, the wrong state width, labels other than 0/1, a
+-- manifest that is no object or whose test_names is no list), naming the file and the tensor:
+-- such rows were dropped or misread silently.  fusion_states.is_complete says no to such a
+-- manifest.
+local graphids = require "graphids"
+local gio = require "graphids.io"
+local proc = require "trainer.support.proc"
+local FusionDataModule = require("graphids.orchestrate.fusion_data").FusionDataModule
+local fs = require "graphids.orchestrate.fusion_states"
+
+local function split(n, over)
+  local t = {
+    states = graphids.rand(n, 15),
+    labels = graphids.tensor({ 0, 1, 0, 1, 1, 0, 0, 1, 0, 1 }):narrow(1, 1, n),
+    window_start = graphids.arange(n),
+    source_file = graphids.zeros({ n }, { dtype = "i64" }),
+  }
+  for k, v in pairs(over or {}) do t[k] = v end
+  return t
+end
+
+-- A states folder: train, val and one test set, manifest.json and the marker; `edit` changes
+-- the train tensors or the manifest first.
+local function folder(edit_train, manifest)
+  local dir = proc.tmpdir()
+  assert(gio.save_safetensors(gio.join(dir, "train.safetensors"), split(10, edit_train)))
+  assert(gio.save_safetensors(gio.join(dir, "val.safetensors"), split(4)))
+  assert(gio.save_safetensors(gio.join(dir, "test_a.safetensors"), split(6)))
+  local json = require "graphids.json"
+  local text = manifest or json.encode({ test_names = json.array({ "a" }), state_dim = 15 })
+  local f = assert(io.open(gio.join(dir, "manifest.json"), "w"))
+  f:write(text)
+  f:close()
+  local m = assert(io.open(gio.join(dir, fs.MARKER), "w"))
+  m:close()
+  return dir
+end
+
+local function refused(dir)
+  local ok, err = pcall(function() return FusionDataModule { states_dir = dir, batch_size = 4 }:setup() end)
+  assert.is_false(ok)
+  return tostring(err)
+end
+
+describe("FusionDataModule", function()
+  it("reads a folder as fusion_states writes it", function()
+    local dir = folder()
+    local dm = FusionDataModule { states_dir = dir, batch_size = 4 }:setup()
+    assert.same({ "a" }, dm.test_names)
+    local rows = 0
+    for batch in dm:train_batches() do rows = rows + batch.labels:numel() end
+    assert.equal(10, rows)
+    assert.is_true((fs.is_complete(dir)))
+    proc.rmtree(dir)
+  end)
+
+  it("refuses tensors that do not line up, naming the file and the tensor", function()
+    for _, case in ipairs({
+      { { states = graphids.rand(12, 15) },
+        "tensor 'labels' must be i64 %[12%] %(one per state%), got i64 %[10%]" },
+      { { labels = graphids.zeros({ 12 }, { dtype = "i64" }) }, "tensor 'labels' must be i64 %[10%]" },
+      { { states = graphids.rand(10, 3) }, "tensor 'states' must be f32 %[N, 15%], got f32 %[10, 3%]" },
+      { { labels = graphids.full({ 10 }, 2.7) },
+        "tensor 'labels' must be i64 %[10%] %(one per state%), got f32" },
+      { { labels = graphids.full({ 10 }, 2, { dtype = "i64" }) },
+        "tensor 'labels' must hold 0 %(benign%) or 1" },
+      { { window_start = graphids.zeros(10, 2) }, "tensor 'window_start' must be i64 %[10%]" },
+    }) do
+      local dir = folder(case[1])
+      local err = refused(dir)
+      assert.matches("train%.safetensors: " .. case[2], err)
+      proc.rmtree(dir)
+    end
+  end)
+
+  it("refuses a manifest that is no object or lists no names, and is_complete says why", function()
+    for _, case in ipairs({
+      { "5", "must be a JSON object, got 5" },
+      { "[]", "must be a JSON object" },
+      { '{"test_names":"abc"}', "'test_names' must be a list of test set names, got 'abc'" },
+      { '{"test_names":[1]}', "'test_names' must be a list of test set names, got 1" },
+      { '{"state_dim":0}', "'state_dim' must be an integer >= 1, got 0" },
+    }) do
+      local dir = folder(nil, case[2] and case[1])
+      assert.matches("manifest%.json: " .. case[2], refused(dir))
+      local ok, why = fs.is_complete(dir)
+      assert.is_false(ok)
+      assert.matches("its manifest%.json " .. case[2], why)
+      proc.rmtree(dir)
+    end
+  end)
+end)
