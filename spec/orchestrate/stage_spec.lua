@@ -312,6 +312,29 @@ describe("graphids.orchestrate.stage", function()
     local ckpt = require "graphids.ckpt"
     local last = ckpt.load(gio.join(r.run_dir, "checkpoints/last.safetensors"))
     assert.equal(again.config_digest, last.config_digest)
+    -- that interrupted fit cannot be tested into the run dir: it would be called tested (its
+    -- intermediate best's metrics) and the pipeline would skip it
+    ok, err = pcall(stage.evaluate, stage.build(again), again, { write_run_files = true })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("has no finished fit (no .train_complete", 1, true), err)
+    assert.is_false(gio.exists(gio.join(r.run_dir, ".test_complete")))
+    assert.is_false(gio.exists(gio.join(r.run_dir, "test_metrics.json")))
+  end)
+
+  it("a resume removes the old model's test results with its metrics", function()
+    local rlake = gio.join(tmp, "lake_resume")
+    local r = resolve("gat", "gat", nil, { lake_root = rlake })
+    local run = stage.build(r)
+    stage.train(run, r, { write_run_files = true })
+    stage.evaluate(run, r, { write_run_files = true })
+    assert.is_true(gio.exists(gio.join(r.run_dir, "predictions", "test")))
+    local longer = resolve("gat", "gat", { { "trainer.max_epochs", 3 } }, { lake_root = rlake })
+    stage.train(stage.build(longer), longer, { resume_from = r.last_ckpt, write_run_files = true })
+    assert.is_true(gio.exists(gio.join(r.run_dir, ".train_complete")))
+    for _, f in ipairs({ ".test_complete", "test_metrics.json", "predictions/test" }) do
+      assert.is_false(gio.exists(gio.join(r.run_dir, f)), f)
+    end
+    assert.is_true(gio.exists(gio.join(r.run_dir, "predictions", "val.safetensors")))
   end)
 
   it("refuses a checkpoint of another model before testing or resuming, writing nothing", function()

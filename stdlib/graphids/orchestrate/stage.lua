@@ -139,17 +139,18 @@ local function check_tracking_uri(resolved, phase)
 end
 
 -- A callback whose on_fit_start commits the fit in run_dir: it writes the run files (when
--- asked) and removes what the new fit makes stale: both markers and the test metrics, and for a
--- fresh fit (not a resume) the previous run's best and last checkpoints with their sidecars and
--- its prediction sidecars, or a crash in the first epoch would leave the old `last` for the next
--- run to "resume" into a finished old model.  It runs after every other callback's on_fit_start
--- and after the trainer built the optimizer, so a fit refused before that (a bad learning rate,
--- a checkpoint folder locked by another run) leaves a finished run's record and results as they
--- were.
+-- asked) and removes what the new fit makes stale: both markers, the test metrics and test
+-- predictions, and for a fresh fit (not a resume) the previous run's best and last checkpoints
+-- with their sidecars and its prediction sidecars, or a crash in the first epoch would leave
+-- the old `last` for the next run to "resume" into a finished old model.  It runs after every
+-- other callback's on_fit_start and after the trainer built the optimizer, so a fit refused
+-- before that (a bad learning rate, a checkpoint folder locked by another run) leaves a
+-- finished run's record and results as they were.
 local function committer(resolved, write_run_files, fresh)
   local dir = resolved.run_dir
+  -- the old model's test results go with every fit, a resume's too (its model changes)
   local stale = { gio.join(dir, M.MARKERS.train), gio.join(dir, M.MARKERS.test),
-    gio.join(dir, "test_metrics.json") }
+    gio.join(dir, "test_metrics.json"), gio.join(dir, "predictions", "test") }
   if fresh then
     for _, p in ipairs({ resolved.ckpt_file, resolved.last_ckpt }) do
       stale[#stale + 1] = p
@@ -242,6 +243,14 @@ end
 local function evaluate(artifacts, resolved, opts)
   local run_dir = resolved.run_dir
   local path = opts.ckpt_path or resolved.ckpt_file
+  -- metrics recorded in the run dir are its fit's: an interrupted fit's best (or one still
+  -- running, whose commit removed the marker) would be marked tested and then skipped
+  if run_dir ~= nil and not gio.exists(gio.join(run_dir, M.MARKERS.train)) then
+    error(string.format("%s has no finished fit (no %s: the fit was interrupted, or is still " ..
+      "running); finish it first (graphids fit with the same arguments and --ckpt-path %s), " ..
+      "then test", run_dir, M.MARKERS.train,
+      resolved.last_ckpt or "<run dir>/checkpoints/last.safetensors"), 0)
+  end
   tracking.event(run_dir, "stage_test", { stage = resolved.stage_name, ckpt = path })
   if path ~= nil then
     compat(path, artifacts, resolved, "test")
