@@ -294,6 +294,23 @@ describe("graphids.orchestrate.stage", function()
     assert.is_false(ok)
     assert.truthy(tostring(err):find("Adam: option 'lr' must be >= 0", 1, true), err)
     assert.equal(before, tiny.snapshot(r.run_dir, true))
+    -- settings that would fail only in the first forward or at the first epoch's end, after the
+    -- commit, are refused when the stage is built
+    for _, case in ipairs({
+      { "model.init_args.edge_dim", 3, "model.init_args.edge_dim is 3 but the dataset's graphs have 11" },
+      { "model.init_args.in_channels", 3, "model.init_args.in_channels is 3 but the dataset's graphs " ..
+        "have 35 node features" },
+      { "data.init_args.val_fraction", 0, "callbacks.checkpoint.monitor is 'val_loss', but the data " ..
+        "module has no validation graphs" },
+    }) do
+      local wrong = resolve("gat", "gat", { { case[1], case[2] } }, { lake_root = refit_lake })
+      ok, err = pcall(function()
+        return stage.train(stage.build(wrong), wrong, { write_run_files = true })
+      end)
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find(case[3], 1, true), err)
+      assert.equal(before, tiny.snapshot(r.run_dir, true))
+    end
     -- a fit that starts takes the run over at once: failing in its first epoch, it leaves no
     -- marker or metrics of the previous model, and the record is its own
     local again = resolve("gat", "gat", { { "trainer.max_epochs", 3 } }, { lake_root = refit_lake })

@@ -75,6 +75,15 @@ local function model_of(v, dm)
     end
     hp.num_ids = dm.num_ids
   end
+  -- the graphs' widths, checked here: a mismatch would fail only in the first forward, after the
+  -- fit committed (removing a finished run's results)
+  for _, w in ipairs({ { "in_channels", "node features" }, { "edge_dim", "edge features" } }) do
+    local k = w[1]
+    if math.type(hp[k]) == "integer" and math.type(dm[k]) == "integer" and hp[k] ~= dm[k] then
+      error(string.format("model.init_args.%s is %d but the dataset's graphs have %d %s", k, hp[k],
+        dm[k], w[2]), 0)
+    end
+  end
   local model = cls(hp)
   -- The reference silently trained every GAT arm with plain CE: check that the loss named in
   -- the configuration is the one the model trains.
@@ -139,6 +148,21 @@ function M.check_model(validated)
   if not ok then error(err, 0) end
 end
 
+-- A metric monitored on validation needs validation graphs: without them the fit would fail at
+-- its first epoch's end, after it committed (removing a finished run's results).
+local function check_monitors(v, dm)
+  local c = v.callbacks
+  local val = dm.cache and dm.cache.val_index
+  if val == nil or val:numel() > 0 then return end
+  for _, m in ipairs({ { "callbacks.checkpoint.monitor", c.checkpoint.monitor },
+    { "callbacks.early_stopping.monitor", c.early_stopping.monitor } }) do
+    if type(m[2]) == "string" and m[2]:match("^val") then
+      error(string.format("%s is '%s', but the data module has no validation graphs " ..
+        "(data.init_args.val_fraction = %s)", m[1], m[2], tostring(v.data.init_args.val_fraction)), 0)
+    end
+  end
+end
+
 -- GPU state is the caller's (stage.build resets it first).  Returns {trainer, model,
 -- datamodule}.
 function M.build_run(resolved)
@@ -146,6 +170,7 @@ function M.build_run(resolved)
   graphids.manual_seed(v.seed_everything)
   local dm = data_module(config.thaw(v.data))
   local model = model_of(v, dm)
+  check_monitors(v, dm)
   local t = v.trainer
   local trainer = Trainer {
     max_epochs = t.max_epochs, max_time = t.max_time, gradient_clip_val = t.gradient_clip_val,
