@@ -338,6 +338,22 @@ describe("graphids.orchestrate.stage", function()
     assert.is_false(gio.exists(gio.join(r.run_dir, "test_metrics.json")))
   end)
 
+  it("a resume from another run's checkpoint removes this run dir's old checkpoints", function()
+    local lake_a, lake_r = gio.join(tmp, "lake_foreign_a"), gio.join(tmp, "lake_foreign_r")
+    local a = resolve("gat", "gat", nil, { lake_root = lake_a })
+    stage.train(stage.build(a), a, { write_run_files = true })
+    local r = resolve("gat", "gat", { { "trainer.max_epochs", 1 } }, { lake_root = lake_r })
+    stage.train(stage.build(r), r, { write_run_files = true })
+    assert.is_true(gio.exists(r.last_ckpt))
+    -- a's checkpoint is at its end: nothing trains, and r's 1-epoch files must not pass for
+    -- this fit's best and last
+    local again = resolve("gat", "gat", nil, { lake_root = lake_r })
+    stage.train(stage.build(again), again, { resume_from = a.last_ckpt, write_run_files = true })
+    assert.is_false(gio.exists(r.last_ckpt))
+    assert.is_false(gio.exists(r.ckpt_file))
+    assert.is_true(gio.exists(gio.join(r.run_dir, ".train_complete")))
+  end)
+
   it("a resume removes the old model's test results with its metrics", function()
     local rlake = gio.join(tmp, "lake_resume")
     local r = resolve("gat", "gat", nil, { lake_root = rlake })

@@ -185,7 +185,11 @@ local function train(artifacts, resolved, opts)
   end
   check_tracking_uri(resolved, "fit")
   local callbacks = artifacts.trainer.callbacks
-  local commit = run_dir ~= nil and committer(resolved, opts.write_run_files, opts.resume_from == nil) or nil
+  -- a resume from another run's checkpoint leaves this run dir's checkpoints another fit's:
+  -- they go as for a fresh fit (kept, they would pass for this fit's best and last)
+  local fresh = opts.resume_from == nil or
+    not ckpt.same_as_any(opts.resume_from, resolved.ckpt_file, resolved.last_ckpt)
+  local commit = run_dir ~= nil and committer(resolved, opts.write_run_files, fresh) or nil
   callbacks[#callbacks + 1] = commit
   local h = tracking.start_fit(resolved)
   if h and h.callback then
