@@ -201,6 +201,15 @@ describe("graphids fit|test|pipeline|runs", function()
     assert.truthy(err:find(best .. " is not a checkpoint of " .. seed5 .. ": its metrics are printed, not " ..
       "recorded there", 1, true), err)
     assert.is_false(gio.exists(gio.join(lake, "synthetic/gat/focal/seed_5")))
+    -- other data than the fit's (another window size): printed, not recorded as the run's
+    local recorded = proc.slurp(gio.join(run_dir, "test_metrics.json"))
+    out, err, rc = proc.run(cat({ "test", "--config", "recipes/stages/gat.lua", "--lake-root", lake },
+      sets("gat", { { "data.init_args.window_size", 50 }, { "data.init_args.stride", 50 } }), { "--json" }))
+    assert.equal(0, rc, err)
+    assert.is_number(json.decode(out)["test/accuracy"])
+    assert.truthy(err:find(run_dir .. " was trained with other settings (data.init_args.stride, " ..
+      "data.init_args.window_size): the metrics are printed, not recorded there", 1, true), err)
+    assert.equal(recorded, proc.slurp(gio.join(run_dir, "test_metrics.json")))
 
     out, err, rc = proc.run({ "runs", "list", "--lake-root", lake })
     assert.equal(0, rc, err)

@@ -64,10 +64,19 @@ function M.main(args)
       "printed, not recorded there\n", path, r.run_dir))
     r = without_run_dir(r)
   end
+  -- Other data or another model than the run dir's fit had (--set data.init_args.window_size=50):
+  -- the metrics measure something its record does not say, so they are not recorded there.
+  local record = require "graphids.orchestrate.record"
+  local changed = record.changes(r, record.TESTED)
+  if changed ~= nil then
+    io.stderr:write(string.format("graphids test: %s was trained with other settings (%s): the " ..
+      "metrics are printed, not recorded there\n", r.run_dir, changed))
+    r = without_run_dir(r)
+  end
   local ok, res = pcall(function()
     local stage = require "graphids.orchestrate.stage"
     local art = stage.build(r)
-    return stage.evaluate(art, r, { ckpt_path = o["--ckpt-path"], write_run_files = true })
+    return stage.evaluate(art, r, { ckpt_path = path, write_run_files = true })
   end)
   if not ok then return A.fail("test", res) end
   local metrics = require "graphids.metrics"

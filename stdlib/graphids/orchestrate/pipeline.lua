@@ -20,9 +20,9 @@ local graphids = require "graphids"
 local U = require "graphids.nn._util"
 local gio = require "graphids.io"
 local ckpt = require "graphids.ckpt"
-local json = require "graphids.json"
 local config = require "graphids.config"
 local fstates = require "graphids.orchestrate.fusion_states"
+local record = require "graphids.orchestrate.record"
 
 local M = {}
 
@@ -131,51 +131,10 @@ local function resolve_node(n, outputs)
   return n.resolved.ckpt_file
 end
 
--- Keys of a configuration that change how a run is shown or where files are, not what is
--- trained: a change in them does not make a run dir stale.
-local PRESENTATIONAL = {
-  ["trainer.progress"] = true, ["trainer.log_every_n_steps"] = true, ["trainer.device"] = true,
-  ["trainer.default_root_dir"] = true, ["data.init_args.lake_root"] = true,
-  ["data.init_args.data_root"] = true,
-}
-
--- dotted key -> JSON text of every leaf of t (lists are leaves).
-local function flatten(t, prefix, out)
-  for k, v in pairs(t) do
-    local key = prefix and (prefix .. "." .. tostring(k)) or tostring(k)
-    if type(v) == "table" and v ~= json.null and v[1] == nil and not json.is_array(v) and next(v) ~= nil then
-      flatten(v, key, out)
-    else
-      out[key] = json.encode(v)
-    end
-  end
-  return out
-end
-
--- The keys (up to three, sorted, "and N more") whose values differ between the run dir's
--- resolved.json (the configuration its fit committed) and the stage's, presentational ones left
--- out; nil when they agree or there is no record to compare.
-local function config_changes(r)
-  local stored = gio.read_json(gio.join(r.run_dir, "resolved.json"))
-  if type(stored) ~= "table" then return nil end
-  local a, b = flatten(stored, nil, {}), flatten(config.thaw(r.validated), nil, {})
-  local diff = {}
-  for k in pairs(a) do
-    if not PRESENTATIONAL[k] and a[k] ~= b[k] then diff[#diff + 1] = k end
-  end
-  for k in pairs(b) do
-    if not PRESENTATIONAL[k] and a[k] == nil then diff[#diff + 1] = k end
-  end
-  if #diff == 0 then return nil end
-  table.sort(diff)
-  local shown = table.concat(diff, ", ", 1, math.min(3, #diff))
-  return #diff > 3 and string.format("%s and %d more", shown, #diff - 3) or shown
-end
-
 -- A stage's action keeps what it reuses; when the run dir's fit was configured otherwise (a
 -- changed recipe default, TLA or --set), the reason names the keys and how to redo it.
 local function note_config(r, action, why)
-  local changed = config_changes(r)
+  local changed = record.changes(r, record.TRAINED)
   if changed == nil then return action, why end
   return action, string.format("%s; it was trained with another configuration (%s): delete %s " ..
     "to run it again", why, changed, r.run_dir)
