@@ -301,6 +301,9 @@ describe("graphids.config", function()
         "dataset cache)" },
       { { { "data.init_args.log", 1 } }, "'data.init_args.log' cannot be configured: log is an option for " ..
         "Lua callers (a function of one message)" },
+      -- paths read before the data module checks them (io.join named no key)
+      { { { "data.init_args.data_root", 5 } }, "'data.init_args.data_root' must be a string, got 5" },
+      { { { "data.init_args.lake_root", true } }, "'data.init_args.lake_root' must be a string, got true" },
     }
     for _, c in ipairs(whole) do
       assert.equal("invalid configuration: " .. c[2], resolve_err(c[1]):sub(1, #c[2] + 23))

@@ -255,6 +255,12 @@ local function validate_data(d)
     fail("'data.init_args': " .. msg)
   end
   local a = d.init_args
+  -- (read as paths and names before the data module would check them: io.join named no key)
+  for _, k in ipairs({ "data_root", "lake_root", "dataset" }) do
+    if a[k] ~= nil and type(a[k]) ~= "string" then
+      fail(string.format("'data.init_args.%s' must be a string, got %s", k, U.describe(a[k])))
+    end
+  end
   if d.class_path == "graphids.data.GraphDataModule" then
     local catalog = require "graphids.data.catalog"
     local okc, cerr = pcall(catalog.dataset_info, a.dataset or "synthetic", { catalog = a.catalog })
