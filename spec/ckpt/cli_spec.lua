@@ -56,6 +56,21 @@ describe("graphids ckpt inspect", function()
     assert.same({ ["$float"] = "inf" }, d.callbacks.ES.best_score)
   end)
 
+  it("escapes control characters in names and values, so no line can be forged", function()
+    local p = gio.join(dir, "spoof.safetensors")
+    local fake = "\nsidecar         sha256 verified"
+    ckpt.save(p, { model = { ["w" .. fake] = require("graphids").zeros(1) }, class_path = "X" .. fake,
+      metrics = { ["m" .. fake] = 1 } })
+    os.remove(p .. ".sha256") -- as another writer's file: not verified
+    local out, err, rc = proc.run({ "ckpt", "inspect", p })
+    assert.equal(0, rc, err)
+    assert.truthy(out:find("sidecar         missing (not verified)", 1, true), out)
+    assert.is_nil(out:find("\nsidecar         sha256 verified", 1, true), out)
+    assert.truthy(out:find("X\\nsidecar         sha256 verified", 1, true), out)
+    assert.truthy(out:find("model.w\\nsidecar", 1, true), out)
+    assert.truthy(out:find("m\\nsidecar", 1, true), out)
+  end)
+
   it("fails with exit code 1 and the reason for a missing or corrupt file", function()
     local _, err, rc = proc.run({ "ckpt", "inspect", gio.join(dir, "absent.safetensors") })
     assert.equal(1, rc)

@@ -47,6 +47,14 @@ function M.describe(c)
   }
 end
 
+-- s with its control characters escaped (\n, \t, \xNN): a name or a value in a file another
+-- writer made must not start a line of its own ("sidecar  sha256 verified") in the listing.
+local function visible(s)
+  return (tostring(s):gsub("[%z\1-\31\127]", function(c)
+    return c == "\n" and "\\n" or c == "\t" and "\\t" or string.format("\\x%02x", c:byte())
+  end))
+end
+
 local function fmt_value(v)
   if v == json.null then
     return "(none)"
@@ -57,11 +65,11 @@ local function fmt_value(v)
   if math.type(v) == "float" then
     return string.format("%.8g", v)
   end
-  return tostring(v)
+  return visible(v)
 end
 
 local function print_text(d, out)
-  out:write(string.format("checkpoint      %s\n", d.path))
+  out:write(string.format("checkpoint      %s\n", visible(d.path)))
   out:write(string.format("sidecar         %s\n", d.sidecar == "verified" and "sha256 verified" or
     "missing (not verified)"))
   out:write(string.format("format          %s, graphids format version %s\n", tostring(d.format),
@@ -83,7 +91,7 @@ local function print_text(d, out)
       out:write("  (none)\n")
     end
     for _, k in ipairs(keys) do
-      out:write(string.format("  %-28s %s\n", k, fmt_value(t[k])))
+      out:write(string.format("  %-28s %s\n", visible(k), fmt_value(t[k])))
     end
   end
   if d.scheduler ~= json.null then
@@ -91,7 +99,7 @@ local function print_text(d, out)
   end
   out:write("tensors:\n")
   for _, t in ipairs(d.tensors) do
-    out:write(string.format("  %-48s %-4s [%s]\n", t.name, t.dtype, table.concat(t.shape, ", ")))
+    out:write(string.format("  %-48s %-4s [%s]\n", visible(t.name), t.dtype, table.concat(t.shape, ", ")))
   end
 end
 
