@@ -239,6 +239,17 @@ describe("graphids.ckpt", function()
       "tensor 'optimizer.state.00.exp_avg': '00' is no parameter index", 1, true))
     assert.truthy(with("optimizer", (meta.optimizer:gsub('"state":{', '"state":{"00":{"step":9},', 1)))
       :find("state key: '00' is no parameter index", 1, true))
+    -- the weights training continues from must mirror the model's
+    assert.truthy(with(nil, nil, "current_model.fc1.weight", graphids.zeros(5, 5)):find(
+      "tensor 'current_model.fc1.bias' is missing, expected [5] as in the other weights", 1, true))
+    -- a tensor no part reads, and counts padded with zeros, are refused, not taken
+    for _, name in ipairs({ "modle.weight", "junk", "model." }) do
+      assert.truthy(with(nil, nil, name, graphids.zeros(1)):find("tensor '" .. name .. "' belongs to no " ..
+        "part of a checkpoint", 1, true), name)
+    end
+    assert.truthy(with("epoch", "007"):find("metadata 'epoch' must be an integer >= 0, got '007'", 1, true))
+    assert.truthy(with("graphids_format_version", "01"):find("'graphids_format_version' must be an " ..
+      "integer >= 0, got '01'", 1, true))
     -- a state value given both as metadata and as a tensor
     assert.truthy(with("optimizer", (meta.optimizer:gsub('"step":', '"exp_avg":7,"step":', 1))):find(
       "tensor 'optimizer.state.0.exp_avg': parameter 0's 'exp_avg' is also in the metadata", 1, true))

@@ -486,7 +486,7 @@ function M.load(path)
   local function count(key, default)
     local text = meta[key]
     if text == nil then return default end
-    if not text:match("^%d+$") or math.tointeger(tonumber(text)) == nil then
+    if not (text == "0" or text:match("^[1-9]%d*$")) or math.tointeger(tonumber(text)) == nil then
       error(string.format("checkpoint '%s': metadata '%s' must be an integer >= 0, got '%s'", path, key,
         text), 0)
     end
@@ -515,6 +515,23 @@ function M.load(path)
           "got %s %s", path, r, n, t.dtype, U.shape_str(t)), 0)
       end
       c.rng[r] = t:tobytes()
+    elseif not name:match("^optimizer%.") then -- (optimizer tensors: unpack_optimizer below)
+      -- a tensor no part reads ("modle.weight", "model.") would be dropped without a word
+      error(string.format("checkpoint '%s': tensor '%s' belongs to no part of a checkpoint (its " ..
+        "name must start with model., current_model., optimizer.state. or rng.)", path, name), 0)
+    end
+  end
+  -- the weights training continues from mirror the model's, name for name and shape for shape
+  if c.current_model ~= nil then
+    local sides = { { c.model, c.current_model, "current_model" }, { c.current_model, c.model, "model" } }
+    for _, side in ipairs(sides) do
+      for _, n in ipairs(sorted_keys(side[1])) do
+        local t, other = side[1][n], side[2][n]
+        if other == nil or U.shape_str(other) ~= U.shape_str(t) then
+          error(string.format("checkpoint '%s': tensor '%s.%s' is %s, expected %s as in the other weights",
+            path, side[3], n, other and U.shape_str(other) or "missing", U.shape_str(t)), 0)
+        end
+      end
     end
   end
   c.epoch = count("epoch", 0)
