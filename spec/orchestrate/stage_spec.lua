@@ -275,12 +275,18 @@ describe("graphids.orchestrate.stage", function()
     assert.is_number(m["test/threshold"])
   end)
 
-  it("changes a finished run's record and results only once a new fit starts", function()
-    local refit_lake = gio.join(tmp, "lake_refit")
-    local r = resolve("gat", "gat", nil, { lake_root = refit_lake })
+  -- A fitted and tested GAT run in a lake of its own under tmp.
+  local function tested_run(lake_name)
+    local r = resolve("gat", "gat", nil, { lake_root = gio.join(tmp, lake_name) })
     local run = stage.build(r)
     stage.train(run, r, { write_run_files = true })
     stage.evaluate(run, r, { write_run_files = true })
+    return r
+  end
+
+  it("changes a finished run's record and results only once a new fit starts", function()
+    local refit_lake = gio.join(tmp, "lake_refit")
+    local r = tested_run("lake_refit")
     local resolved_json = gio.join(r.run_dir, "resolved.json")
     local record = proc.slurp(resolved_json)
     -- a test under other overrides keeps the record of how the weights were trained
@@ -356,10 +362,7 @@ describe("graphids.orchestrate.stage", function()
 
   it("a resume removes the old model's test results with its metrics", function()
     local rlake = gio.join(tmp, "lake_resume")
-    local r = resolve("gat", "gat", nil, { lake_root = rlake })
-    local run = stage.build(r)
-    stage.train(run, r, { write_run_files = true })
-    stage.evaluate(run, r, { write_run_files = true })
+    local r = tested_run("lake_resume")
     assert.is_true(gio.exists(gio.join(r.run_dir, "predictions", "test")))
     local longer = resolve("gat", "gat", { { "trainer.max_epochs", 3 } }, { lake_root = rlake })
     stage.train(stage.build(longer), longer, { resume_from = r.last_ckpt, write_run_files = true })
