@@ -134,6 +134,13 @@ describe("GATClassifier steps", function()
     assert.is_true(f:select(2, 7):ge(0):all():item() and f:select(2, 7):le(1):all():item())
   end)
 
+  it("names id_encoder_kwargs in an error of the id encoder it builds", function()
+    local ok, err = pcall(models.GATClassifier, small("gat", { id_encoder_kwargs = { bogus = 1 } }))
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("id_encoder_kwargs: LookupIdEncoder.from_vocab_size: unknown " ..
+      "option 'bogus'", 1, true), tostring(err))
+  end)
+
   it("gives the same training step for the same generator", function()
     local m = models.GATClassifier(small("gat", { id_encoder_kwargs = { p_unk_drop = 0.3 } }))
     local b = graphs.batch({ num_ids = NUM_IDS })

@@ -63,7 +63,12 @@ function M.build_id_encoder(hp)
     -- integral floats (kwargs read back from JSON) as integers: k, seed, num_buckets
     kw[k] = math.type(v) == "float" and math.tointeger(v) or v
   end
-  return cls.from_vocab_size(hp.num_ids, kw)
+  -- its errors name the hyper-parameter they came from (an unknown option is a key of it)
+  local ok, enc = pcall(cls.from_vocab_size, hp.num_ids, kw)
+  if not ok then
+    error("id_encoder_kwargs: " .. tostring(enc):gsub("^[^\n]-%.lua:%d+: ", ""), 0)
+  end
+  return enc
 end
 
 return M
