@@ -169,6 +169,10 @@ describe("graphids.config", function()
       "derives it from its top-level argument 'dataset'", 1, true), err)
     err = resolve_err({ { "model", { class_path = "graphids.models.GATClassifier", init_args = {} } } })
     assert.truthy(err:find("cannot set 'model.init_args.loss_fn' (by --set model)", 1, true), err)
+    -- a value where the table of keys holding one was: that is what is named
+    err = resolve_err({ { "model.init_args", 5 } })
+    assert.equal("invalid configuration: 'model.init_args' must be a table of keys, got 5 (set its keys: " ..
+      "--set model.init_args.KEY=VALUE)", err)
     -- the TLA changes them with the run dir; the same value, and every other key, can be set
     local r = config.resolve("recipes/stages/gat.lua", { tla = { loss = "ce", seed = 7 },
       set = { { "model.init_args.loss_fn", "ce" }, { "data.init_args.batch_size", 8 },

@@ -181,6 +181,12 @@ end
 local function check_derived(rendered, derived, before, over)
   for i, d in ipairs(derived) do
     if not same(get_path(rendered, d[1]), before[i]) then
+      local v = get_path(rendered, over)
+      if over ~= d[1] and (type(v) ~= "table" or v[1] ~= nil or json.is_array(v)) then
+        -- the table holding the derived key was replaced by a value: that is what to name
+        error(string.format("invalid configuration: '%s' must be a table of keys, got %s (set its " ..
+          "keys: --set %s.KEY=VALUE)", over, U.describe(v), over), 0)
+      end
       local by = over == d[1] and "" or string.format(" (by --set %s)", over)
       error(string.format("cannot set '%s'%s: the recipe derives it from its top-level argument " ..
         "'%s', which also names the run dir and the identity; use --tla %s=VALUE", d[1], by, d[2],
