@@ -267,6 +267,12 @@ describe("graphids fit|test|pipeline|runs", function()
     assert.same({ "focal" }, { json.decode(out)[1].variant, json.decode(out)[2] })
     assert(gio.remove_tree(gio.join(lake, "synthetic", "gat", "broken")))
     assert.equal(before, tiny.snapshot(run_dir, true))
+    -- a fresh fit over the finished run says that it replaces it, and how to continue it instead
+    _, err, rc = proc.run(cat({ "fit" }, base, sets("gat")))
+    assert.equal(0, rc, err)
+    assert.truthy(err:find("graphids fit: " .. run_dir .. " holds a finished fit; this fresh fit replaces " ..
+      "its checkpoints and results once it starts (to continue it instead: --ckpt-path " .. run_dir ..
+      "/checkpoints/last.safetensors)", 1, true), err)
   end)
 
   it("runs: a non-finite leaderboard value prints as null or nan, an unexpected error as one line", function()

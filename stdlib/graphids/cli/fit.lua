@@ -60,6 +60,15 @@ function M.main(args)
   if resume ~= nil and not require("graphids.io").exists(resume) then
     return A.fail("fit", string.format("checkpoint '%s' does not exist", resume)) -- before any data is read
   end
+  -- A fresh fit replaces what the run dir holds once it starts (docs/orchestration.md, "train"):
+  -- said before, so that a finished or interrupted run is not lost without a word.
+  local gio = require "graphids.io"
+  if resume == nil and r.run_dir ~= nil and r.last_ckpt ~= nil and gio.exists(r.last_ckpt) then
+    local finished = gio.exists(gio.join(r.run_dir, ".train_complete"))
+    io.stderr:write(string.format("graphids fit: %s holds %s fit; this fresh fit replaces its " ..
+      "checkpoints and results once it starts (to continue it instead: --ckpt-path %s)\n", r.run_dir,
+      finished and "a finished" or "an interrupted", r.last_ckpt))
+  end
   local ok, res = pcall(function()
     local stage = require "graphids.orchestrate.stage"
     local art = stage.build(r)
