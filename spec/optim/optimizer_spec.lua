@@ -304,6 +304,15 @@ describe("graphids.optim.Optimizer", function()
     sd._schedulers[2].bogus = 1
     h.errors("StepLR:load_state_dict: unknown key 'bogus'", seq.load_state_dict, seq, sd)
     assert.equal(0, seq._schedulers[1].last_epoch)
+    -- its own keys too: without them the first step() failed with a Lua error
+    local fresh = seq:state_dict()
+    fresh.last_epoch = nil
+    h.errors("SequentialLR:load_state_dict: 'last_epoch' must be an integer, got nil", seq.load_state_dict,
+      seq, fresh)
+    fresh = seq:state_dict()
+    fresh._milestones = { 1, 2 }
+    h.errors("SequentialLR:load_state_dict: '_milestones' must list 1 milestones", seq.load_state_dict, seq,
+      fresh)
   end)
 
   it("prints its class and groups", function()

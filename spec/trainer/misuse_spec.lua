@@ -227,6 +227,38 @@ describe("Trainer misuse", function()
     end
   end)
 
+  -- What the checks before a restore must not take away: a scheduler subclass's own
+  -- load_state_dict is still called, and on_load_checkpoint's edits of the optimizer state count.
+  it("a resume still calls a subclass's load_state_dict and takes on_load_checkpoint's edits", function()
+    local class = require "graphids.class"
+    local optim = require "graphids.optim"
+    local S = optim.lr_scheduler
+    local Mine = class("MineCosine", S.CosineAnnealingLR)
+    local called = 0
+    function Mine:load_state_dict(sd)
+      called = called + 1
+      S.CosineAnnealingLR.load_state_dict(self, sd)
+    end
+    local Sub = class("SubMLP", tiny.MLP)
+    Sub.class_path = tiny.MLP.class_path
+    function Sub:configure_optimizers(opts)
+      local opt = optim.Adam(self:parameters(), { lr = 0.05 })
+      return opt, Mine(opt, opts.max_epochs)
+    end
+    local root = gio.join(dir, "sub")
+    Trainer { max_epochs = 1, default_root_dir = root, progress = "off" }:fit(Sub { in_dim = 4, hidden = 8,
+      seed = 3 }, dm())
+    local Edit = class("EditLr", cb.Callback)
+    local seen
+    function Edit.on_load_checkpoint(_, _, c) c.optimizer.param_groups[1].lr = 0.123 end
+    function Edit.on_fit_start(_, t) seen = t.optimizer.param_groups[1].lr end
+    local t = Trainer { max_epochs = 2, progress = "off", callbacks = { Edit() } }
+    t:fit(Sub { in_dim = 4, hidden = 8, seed = 3 }, dm(),
+      { ckpt_path = gio.join(root, "checkpoints", "last.safetensors") })
+    assert.equal(1, called)
+    assert.equal(0.123, seen)
+  end)
+
   it("tracks the best afresh when resumed into a folder without the best file", function()
     local src = gio.join(dir, "src")
     Trainer { max_epochs = 2, default_root_dir = src, progress = "off" }:fit(model(), dm())

@@ -157,6 +157,7 @@ end
 function LRScheduler:load_state_dict(sd)
   self:_prepare_load(sd)()
 end
+LRScheduler._stock_load = LRScheduler.load_state_dict
 
 -- Checks sd as load_state_dict does, changing nothing; returns the function that installs it.
 function LRScheduler:_prepare_load(sd)
@@ -458,6 +459,7 @@ end
 function SequentialLR:load_state_dict(sd)
   self:_prepare_load(sd)()
 end
+SequentialLR._stock_load = SequentialLR.load_state_dict
 
 -- Every scheduler's state checked before any is installed.
 function SequentialLR:_prepare_load(sd)
@@ -470,8 +472,20 @@ function SequentialLR:_prepare_load(sd)
     raise(string.format("%s: the state dict must hold the state of %d schedulers", fname,
       #self._schedulers))
   end
+  if math.type(sd.last_epoch) ~= "integer" then
+    raise(string.format("%s: 'last_epoch' must be an integer, got %s", fname, util.describe(sd.last_epoch)))
+  end
+  if type(sd._milestones) ~= "table" or #sd._milestones ~= #self._schedulers - 1 then
+    raise(string.format("%s: '_milestones' must list %d milestones, got %s", fname, #self._schedulers - 1,
+      util.describe(sd._milestones)))
+  end
+  local ngroups = #self.optimizer.param_groups
+  if type(sd._last_lr) ~= "table" or #sd._last_lr ~= ngroups then
+    raise(string.format("%s: '_last_lr' must list one value per param group (%d), got %s", fname, ngroups,
+      util.describe(sd._last_lr)))
+  end
   local installs = {}
-  for i, s in ipairs(self._schedulers) do installs[i] = s:_prepare_load(sd._schedulers[i]) end
+  for i, s in ipairs(self._schedulers) do installs[i] = util.prepare_load(s, sd._schedulers[i]) end
   local last_epoch, milestones, last_lr = sd.last_epoch, util.copy(sd._milestones), util.copy(sd._last_lr)
   return function()
     for _, install in ipairs(installs) do install() end

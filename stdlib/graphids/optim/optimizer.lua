@@ -300,6 +300,7 @@ end
 function Optimizer:load_state_dict(sd)
   self:_prepare_load(sd)()
 end
+Optimizer._stock_load = Optimizer.load_state_dict
 
 -- Checks sd as load_state_dict does and copies its tensors, changing nothing; returns the
 -- function that installs it.  The trainer checks every part of a checkpoint this way before it

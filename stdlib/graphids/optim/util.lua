@@ -8,6 +8,16 @@ local M = {}
 
 -- Raises msg at the position of the first caller outside graphids.optim and the class helper,
 -- so that "train.lua:12: AdamW: ..." points at the user's line, as the binding's errors do.
+-- The install function of obj's state sd (an optimizer or a scheduler), checked now: obj's
+-- _prepare_load when its load_state_dict is the stock one built on it (class._stock_load); a
+-- subclass's own load_state_dict otherwise, run when installed (its checks come then).
+function M.prepare_load(obj, sd)
+  if obj._prepare_load ~= nil and obj._stock_load ~= nil and obj.load_state_dict == obj._stock_load then
+    return obj:_prepare_load(sd)
+  end
+  return function() obj:load_state_dict(sd) end
+end
+
 function M.raise(msg)
   local level = 2
   while true do

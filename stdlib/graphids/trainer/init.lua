@@ -409,13 +409,19 @@ function Trainer:_restore(c)
     end
   end
   check_resume_state(c, tstate, self.callbacks)
-  -- the optimizer's and the scheduler's states checked (and their tensors copied) before
-  -- anything is restored: a refusal leaves the model, the optimizer and the schedule as they were
+  -- the data module's state first: it checks that the checkpoint's split is this one's (seed,
+  -- sizes), and a refusal must leave the model and the callbacks as they were
+  if c.loader and self.datamodule.load_state_dict then
+    self.datamodule:load_state_dict(c.loader)
+  end
+  -- a weight-averaging fit saved the average as `model` and the weights it trains as
+  -- `current_model` (callbacks/weight_averaging.lua): training continues from the latter
+  self:_hook("on_load_checkpoint", c)
+  -- the optimizer's and the scheduler's states (as the hook left them) checked, their tensors
+  -- copied, before the model is restored: a refusal leaves the model, the optimizer and the
+  -- schedule as they were (a subclass's own load_state_dict runs at its install instead)
   local function prepared(what, obj, sd)
-    if obj._prepare_load == nil then -- a user's own kind: its load_state_dict, when its turn comes
-      return function() obj:load_state_dict(sd) end
-    end
-    local ok, install = pcall(obj._prepare_load, obj, sd)
+    local ok, install = pcall(require("graphids.optim.util").prepare_load, obj, sd)
     if not ok then
       error(string.format("checkpoint '%s': %s: %s", path, what,
         (tostring(install):gsub("^[^:\n]*%.lua:%d+: ", "", 1))), 0)
@@ -425,14 +431,6 @@ function Trainer:_restore(c)
   local install_opt = self.optimizer and prepared("optimizer state", self.optimizer,
     to_param_devices(self.optimizer, c.optimizer))
   local install_sched = self.scheduler and prepared("scheduler state", self.scheduler, c.scheduler)
-  -- the data module's state first: it checks that the checkpoint's split is this one's (seed,
-  -- sizes), and a refusal must leave the model and the callbacks as they were
-  if c.loader and self.datamodule.load_state_dict then
-    self.datamodule:load_state_dict(c.loader)
-  end
-  -- a weight-averaging fit saved the average as `model` and the weights it trains as
-  -- `current_model` (callbacks/weight_averaging.lua): training continues from the latter
-  self:_hook("on_load_checkpoint", c)
   self.model:load_state_dict(c.current_model or c.model)
   if install_opt then install_opt() end
   if install_sched then
