@@ -239,6 +239,23 @@ describe("graphids.ckpt", function()
       "tensor 'optimizer.state.00.exp_avg': '00' is no parameter index", 1, true))
     assert.truthy(with("optimizer", (meta.optimizer:gsub('"state":{', '"state":{"00":{"step":9},', 1)))
       :find("state key: '00' is no parameter index", 1, true))
+    -- optimizer tensors without the optimizer metadata they belong to are refused, not dropped
+    assert.truthy(with("optimizer", nil, "optimizer.bogus", graphids.zeros(1)):find(
+      "tensor 'optimizer.bogus' has no optimizer metadata to belong to", 1, true))
+    -- among several stray tensors the first by name is named, on every load
+    do
+      local t2, m2 = {}, {}
+      for k, v in pairs(tensors) do t2[k] = v end
+      for k, v in pairs(meta) do m2[k] = v end
+      for _, n in ipairs({ "zz", "junk", "ema.d", "y", "extra.b" }) do t2[n] = graphids.zeros(1) end
+      local p = gio.join(dir, "strays.safetensors")
+      assert(gio.save_safetensors(p, t2, m2))
+      for _ = 1, 5 do
+        local ok, e = pcall(ckpt.load, p)
+        assert.is_false(ok)
+        assert.truthy(tostring(e):find("tensor 'ema.d' belongs to no part", 1, true), e)
+      end
+    end
     -- the weights training continues from must mirror the model's
     assert.truthy(with(nil, nil, "current_model.fc1.weight", graphids.zeros(5, 5)):find(
       "tensor 'current_model.fc1.bias' is missing, expected [5] as in the other weights", 1, true))

@@ -69,6 +69,13 @@ describe("graphids ckpt inspect", function()
     assert.truthy(out:find("X\\nsidecar         sha256 verified", 1, true), out)
     assert.truthy(out:find("model.w\\nsidecar", 1, true), out)
     assert.truthy(out:find("m\\nsidecar", 1, true), out)
+    -- and the format field, written by another writer
+    local tensors, meta = gio.load_safetensors(p)
+    meta.format = "pt" .. fake
+    assert(gio.save_safetensors(p, tensors, meta))
+    out, err, rc = proc.run({ "ckpt", "inspect", p })
+    assert.equal(0, rc, err)
+    assert.is_nil(out:find("\nsidecar         sha256 verified", 1, true), out)
   end)
 
   it("fails with exit code 1 and the reason for a missing or corrupt file", function()

@@ -267,6 +267,11 @@ describe("graphids fit|test|pipeline|runs", function()
     assert.same({ "focal" }, { json.decode(out)[1].variant, json.decode(out)[2] })
     assert(gio.remove_tree(gio.join(lake, "synthetic", "gat", "broken")))
     assert.equal(before, tiny.snapshot(run_dir, true))
+    -- how the data is fed is no other data: a test with another eval batch size is recorded
+    _, err, rc = proc.run(cat({ "test", "--config", "recipes/stages/gat.lua", "--lake-root", lake },
+      sets("gat", { { "data.init_args.eval_batch_size", 7 } }), { "--json" }))
+    assert.equal(0, rc, err)
+    assert.is_nil(err:find("not recorded", 1, true), err)
     -- a fresh fit over the finished run says that it replaces it, and how to continue it instead
     _, err, rc = proc.run(cat({ "fit" }, base, sets("gat")))
     assert.equal(0, rc, err)

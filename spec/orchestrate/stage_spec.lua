@@ -317,6 +317,10 @@ describe("graphids.orchestrate.stage", function()
       assert.truthy(tostring(err):find(case[3], 1, true), err)
       assert.equal(before, tiny.snapshot(r.run_dir, true))
     end
+    -- a convolution that reads no edge features ignores edge_dim: not refused
+    local plain = resolve("gat", "gat", { { "model.init_args.conv_type", "gat" },
+      { "model.init_args.edge_dim", 5 } }, { lake_root = gio.join(tmp, "lake_plain_gat") })
+    assert.is_table(stage.build(plain).model)
     -- a fit that starts takes the run over at once: failing in its first epoch, it leaves no
     -- marker or metrics of the previous model, and the record is its own
     local again = resolve("gat", "gat", { { "trainer.max_epochs", 3 } }, { lake_root = refit_lake })

@@ -349,11 +349,13 @@ local function unpack_optimizer(text, tensors, path)
     return i + 1
   end
   local state = {}
-  for k, st in pairs(doc.state or {}) do
+  for _, k in ipairs(sorted_keys(doc.state or {})) do -- sorted: the first bad one named is always the same
+    local st = doc.state[k]
     if type(st) ~= "table" then bad(string.format("the state of parameter %s is not an object", k)) end
     state[index(k, "state key")] = st
   end
-  for name, t in pairs(tensors) do
+  for _, name in ipairs(sorted_keys(tensors)) do
+    local t = tensors[name]
     local i, key = name:match("^optimizer%.state%.([^.]+)%.(.+)$")
     if i then
       local pos = index(i, "tensor '" .. name .. "'")
@@ -498,7 +500,8 @@ function M.load(path)
       path, tostring(meta.graphids_format_version), M.FORMAT_VERSION), 0)
   end
   c.format_version = version
-  for name, t in pairs(tensors) do
+  for _, name in ipairs(sorted_keys(tensors)) do -- sorted: a refusal names the same tensor every time
+    local t = tensors[name]
     local p = name:match("^model%.(.+)$")
     local q = name:match("^current_model%.(.+)$")
     local r = name:match("^rng%.(.+)$")
@@ -515,7 +518,12 @@ function M.load(path)
           "got %s %s", path, r, n, t.dtype, U.shape_str(t)), 0)
       end
       c.rng[r] = t:tobytes()
-    elseif not name:match("^optimizer%.") then -- (optimizer tensors: unpack_optimizer below)
+    elseif name:match("^optimizer%.") then
+      if meta.optimizer == nil then -- unpack_optimizer (below) reads them only beside their metadata
+        error(string.format("checkpoint '%s': tensor '%s' has no optimizer metadata to belong to", path,
+          name), 0)
+      end
+    else
       -- a tensor no part reads ("modle.weight", "model.") would be dropped without a word
       error(string.format("checkpoint '%s': tensor '%s' belongs to no part of a checkpoint (its " ..
         "name must start with model., current_model., optimizer.state. or rng.)", path, name), 0)

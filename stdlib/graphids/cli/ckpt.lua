@@ -72,7 +72,7 @@ local function print_text(d, out)
   out:write(string.format("checkpoint      %s\n", visible(d.path)))
   out:write(string.format("sidecar         %s\n", d.sidecar == "verified" and "sha256 verified" or
     "missing (not verified)"))
-  out:write(string.format("format          %s, graphids format version %s\n", tostring(d.format),
+  out:write(string.format("format          %s, graphids format version %s\n", visible(d.format),
     tostring(d.format_version)))
   out:write(string.format("class_path      %s\n", fmt_value(d.class_path)))
   out:write(string.format("epoch           %d (global step %d)\n", d.epoch, d.global_step))

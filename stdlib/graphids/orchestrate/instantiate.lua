@@ -77,9 +77,12 @@ local function model_of(v, dm)
   end
   -- the graphs' widths, checked here: a mismatch would fail only in the first forward, after the
   -- fit committed (removing a finished run's results)
+  -- (edge_dim only where the convolution reads edge features: a GAT layer without them ignores it)
+  local reads_edges = hp.conv_type == nil or require("graphids.models._conv").uses_edge_attr(hp.conv_type)
   for _, w in ipairs({ { "in_channels", "node features" }, { "edge_dim", "edge features" } }) do
     local k = w[1]
-    if math.type(hp[k]) == "integer" and math.type(dm[k]) == "integer" and hp[k] ~= dm[k] then
+    if (k ~= "edge_dim" or reads_edges) and math.type(hp[k]) == "integer" and math.type(dm[k]) == "integer"
+      and hp[k] ~= dm[k] then
       error(string.format("model.init_args.%s is %d but the dataset's graphs have %d %s", k, hp[k],
         dm[k], w[2]), 0)
     end

@@ -24,8 +24,17 @@ function M.TRAINED(key)
   return not PRESENTATIONAL[key]
 end
 
+-- How the data is fed, not which: a test with another batch size measures the same windows.
+local LOADING = {
+  ["data.init_args.batch_size"] = true, ["data.init_args.eval_batch_size"] = true,
+  ["data.init_args.shuffle"] = true, ["data.init_args.batching"] = true,
+  ["data.init_args.node_budget"] = true, ["data.init_args.edge_budget"] = true,
+  ["data.init_args.device"] = true,
+}
+
 function M.TESTED(key)
-  return not PRESENTATIONAL[key] and (key:match("^data%.") ~= nil or key:match("^model%.") ~= nil)
+  return not PRESENTATIONAL[key] and not LOADING[key] and
+    (key:match("^data%.") ~= nil or key:match("^model%.") ~= nil)
 end
 
 -- dotted key -> JSON text of every leaf of t (lists are leaves).
