@@ -132,7 +132,7 @@ static void read_options(lua_State *L, int idx, gids_can_read_opts *o, const cha
 }
 
 static void push_report(lua_State *L, const gids_can_read_report *r) {
-    lua_createtable(L, 0, 9);
+    lua_createtable(L, 0, 10);
     lua_pushstring(L, gids_can_format_name(r->format));
     lua_setfield(L, -2, "format");
     lua_pushinteger(L, r->lines);
@@ -147,6 +147,8 @@ static void push_report(lua_State *L, const gids_can_read_report *r) {
     lua_setfield(L, -2, "max_backstep");
     lua_pushinteger(L, r->labeled);
     lua_setfield(L, -2, "labeled");
+    lua_pushboolean(L, r->has_labels);
+    lua_setfield(L, -2, "has_labels");
     lua_createtable(L, r->nerrors, 0);
     for (int i = 0; i < r->nerrors; i++) {
         lua_pushstring(L, r->errors[i]);

@@ -77,6 +77,22 @@ TEST(each_malformed_row_names_file_line_and_column) {
     ROW("1.1,3FFFFFFF,00,0", "exceeds 29 bits");
     ROW("0.5,100,00,0", "t.csv:3:1: time steps back 0.5 s");
 #undef ROW
+    /* a long path keeps the whole message (the report's kept copies are what is cut) */
+    {
+        char name[400];
+        memset(name, 'd', sizeof name - 1);
+        name[sizeof name - 1] = 0;
+        gids_can_frames f;
+        const char *text = "1.0,316,AA,0\n0.5,316,AA,0\n";
+        CHECK(gids_can_read_buffer(text, (int64_t)strlen(text), name, NULL, &f, NULL) ==
+              GIDS_EFORMAT);
+        CHECK(strstr(gids_error_message(), "tolerance 0.001 s)") != NULL);
+        gids_can_frames_free(&f);
+    }
+    /* timestamps as the file wrote them, not as their doubles print */
+    CHECK_BAD(
+        "1522004165.100000,316,AA,0\n1522004165.000000,316,AA,0\n",
+        "t.csv:2:1: time steps back 0.1 s (timestamp 1522004165 after 1522004165.1 on line 1;");
 }
 
 TEST(empty_and_header_only_files_are_clear_errors) {
@@ -266,6 +282,20 @@ TEST(reads_a_column_mapped_csv_with_quotes_and_decimal_ids) {
               "t.csv:2:6: bad decimal digit 'A' in CAN id");
     CHECK_BAD("timestamp,can_id,data,label\n0.1,12,0102\n", "t.csv:2:12: missing column 4");
     CHECK_BAD("time_s,ident,bytes\n0.1,12,0102\n", "t.csv:1:1: header has no timestamp column");
+    /* numbers are labels by value, names case aside; a missing value is malformed */
+    CHECK_OK(rd("time,id,data,label\n1.0,316,AABB,0.0\n1.1,316,AABB,False\n1.2,316,AABB,-0\n"
+                "1.3,316,AABB,1.0\n1.4,316,AABB,TRUE\n1.5,316,AABB,r\n1.6,316,AABB,2\n",
+                NULL, &f, &r));
+    CHECK(f.n == 7 && r.labeled == 3 && r.has_labels == 1);
+    CHECK(!f.attack[0] && !f.attack[1] && !f.attack[2] && f.attack[3] && f.attack[4]);
+    CHECK(!f.attack[5] && f.attack[6]);
+    gids_can_frames_free(&f);
+    CHECK_BAD("time,id,data,label\n1.0,316,AABB,NaN\n",
+              "t.csv:2:14: label 'NaN' is not a label (a missing value?)");
+    /* without a label column every frame is normal traffic, and the report says so */
+    CHECK_OK(rd("time,id,data\n1.0,316,AABB\n", NULL, &f, &r));
+    CHECK(f.n == 1 && r.labeled == 0 && r.has_labels == 0);
+    gids_can_frames_free(&f);
     /* tabs around names and labels are trimmed like spaces */
     CHECK_OK(rd("timestamp,\tcan_id\t,data, label\t\n0.1,12,0102,\tnormal\t\n0.2,12,0102,x\n", NULL,
                 &f, &r));

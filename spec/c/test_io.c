@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -504,6 +505,39 @@ TEST(a_second_exclusive_lock_times_out_with_a_clear_error) {
     CHECK_ERR(gids_lock_acquire(&a, tpath("nodir/.lock"), true, 0), GIDS_EIO, "cannot open");
 }
 
+/* In a child that cannot write the lock file (root drops to nobody, anyone else makes it
+ * read-only): 0 when a shared lock is taken, 1 when an exclusive one is refused, else 2. */
+static int lock_read_only_child(const char *path) {
+    if (geteuid() != 0) {
+        if (chmod(path, 0444) != 0) return 4;
+    } else if (setgid(65534) != 0 || setuid(65534) != 0) {
+        return 3;
+    }
+    int fd = -1;
+    if (gids_lock_acquire(&fd, path, false, 0) != GIDS_OK || fd < 0) return 2;
+    gids_lock_release(fd);
+    if (gids_lock_acquire(&fd, path, true, 0) != GIDS_EIO) return 1;
+    return 0;
+}
+
+TEST(a_shared_lock_needs_no_write_access_to_the_lock_file) {
+    /* a read-only lake (published, or another user's) must still load */
+    CHECK_OK(gids_mkdir_p(tpath("ro")));
+    int fd = -1;
+    CHECK_OK(gids_lock_acquire(&fd, tpath("ro/.lock"), true, 0));
+    gids_lock_release(fd);
+    CHECK(chmod(tmpdir, 0755) == 0 && chmod(tpath("ro"), 0755) == 0);
+    const char *path = tpath("ro/.lock");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) _exit(lock_read_only_child(path));
+    int status = -1;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    chmod(path, 0644);
+    CHECK_ERR(gids_lock_acquire(NULL, path, false, 0), GIDS_EINVAL, "fd_out is NULL");
+}
+
 TEST(mkdir_p_list_dir_stat_and_remove_tree) {
     CHECK_OK(gids_mkdir_p(tpath("t/a/b/c/")));
     CHECK_OK(gids_mkdir_p(tpath("t/a/b/c")));
@@ -548,6 +582,7 @@ int main(void) {
     RUN(save_refuses_bad_names_duplicates_and_leaves_the_old_file);
     RUN(atomic_write_replaces_the_file_and_leaves_no_temp_file);
     RUN(a_second_exclusive_lock_times_out_with_a_clear_error);
+    RUN(a_shared_lock_needs_no_write_access_to_the_lock_file);
     RUN(mkdir_p_list_dir_stat_and_remove_tree);
     gids_remove_tree(tmpdir);
     return check_summary("io");

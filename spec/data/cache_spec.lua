@@ -7,6 +7,7 @@ local specenv = require "specenv"
 
 local REAL = specenv.DATA
 local tmpdir, err_of = specenv.tmpdir, specenv.err_of
+local function print_nothing() end
 
 -- A small simulated dataset: 6 train captures and 2 test sets of 600 frames each.
 local CAT = {
@@ -258,6 +259,48 @@ describe("graphids.data cache", function()
       err_of(data.load_cache, "synthetic", opts()))
   end)
 
+  it("refuses metadata that disagrees with the files it describes, or a cache of another dataset", function()
+    data.build_cache("synthetic", opts())
+    local dir = data.cache_dir("synthetic", opts())
+    local path = gio.join(dir, "cache_metadata.json")
+    local good = assert(gio.read_json(path))
+    local names = good.test_sets
+    local function edited(fn, want)
+      local m = assert(gio.read_json(path))
+      fn(m)
+      assert(gio.write_json(path, m))
+      data.clear_cache_memo()
+      assert.matches(want .. ".- %(cache_metadata.json edited by hand%?%); rebuild it: graphids data rebuild",
+        err_of(data.load_cache, "synthetic", opts()))
+      assert(gio.write_json(path, good))
+    end
+    edited(function(m) m.num_ids = m.num_ids + 1 end, "num_ids is %d+ but vocab.json holds %d+ ids")
+    edited(function(m) m.splits[names[1]].file = "test_" .. names[2] .. ".safetensors" end,
+      "splits." .. names[1] .. ".file is 'test_" .. names[2] .. ".safetensors', the build writes")
+    edited(function(m) m.splits.train.num_graphs = 5 end, "splits.train.num_graphs is 5 but its file holds %d+")
+    edited(function(m) m.splits.val.num_graphs = m.splits.val.num_graphs + 1 end, "splits.val.num_graphs")
+    edited(function(m) m.splits[names[2]].num_graphs = 0 end, "splits." .. names[2] .. ".num_graphs is 0")
+    edited(function(m) m.test_sets = json.array({ names[1] }) end,
+      "splits holds '" .. names[2] .. "', which test_sets does not list")
+    local vpath = gio.join(dir, "vocab.json")
+    local v = assert(gio.read_json(vpath))
+    v.num_ids = v.num_ids + 1
+    assert(gio.write_json(vpath, v))
+    assert.matches("vocab.json's digest, num_ids or ids disagree with its entries",
+      err_of(data.load_cache, "synthetic", opts()))
+    v.num_ids = v.num_ids - 1
+    assert(gio.write_json(vpath, v))
+    data.clear_cache_memo()
+    assert.equal(good.num_ids, data.load_cache("synthetic", opts()).num_ids)
+    -- the folder copied under another dataset's name is that dataset's cache, not this one's
+    local CAT2 = { synthetic = CAT.synthetic, other = CAT.synthetic }
+    local odir = data.cache_dir("other", { lake_root = lake, catalog = CAT2 })
+    assert(gio.mkdir_p(odir:match("^(.*)/")))
+    assert(os.execute("cp -r '" .. dir .. "' '" .. odir .. "'"))
+    assert.matches("holds dataset 'synthetic', not 'other' %(a folder copied or renamed by hand%?%)",
+      err_of(data.load_cache, "other", { lake_root = lake, catalog = CAT2 }))
+  end)
+
   it("names a graph file whose layout is damaged when it loads, not at a later batch", function()
     local c = data.build_cache("synthetic", opts({ force = true }))
     local dir = data.cache_dir("synthetic", opts())
@@ -320,10 +363,13 @@ describe("graphids.data cache", function()
     end
     assert(gio.atomic_write(gio.join(root, "hcrl_sa/train_01_attack_free/attack-free-a.csv"),
       "timestamp,arbitration_id,data_field,attack\n1.0,0C1,0011,0\n1.5,XYZ,00,0\n"))
+    assert(gio.atomic_write(gio.join(root, "hcrl_sa/train_02_with_attacks/DoS-a.csv"),
+      "timestamp,arbitration_id,data_field,attack\n1.0,000,0011,1\n"))
     local e = err_of(data.build_cache, "hcrl_sa", { lake_root = lake, data_root = root })
     assert.matches("attack%-free%-a.csv:3", e)
     local dir = data.cache_dir("hcrl_sa", { lake_root = lake })
-    assert.same({ ".lock" }, gio.list_dir(dir))
+    -- a failed first build leaves the lake as it was: no cache folder, no lock file
+    assert.same({}, gio.list_dir(lake))
     assert.matches("no dataset cache at", select(2, data.inspect_cache("hcrl_sa", { lake_root = lake })))
     local csv = gio.join(root, "hcrl_sa/train_01_attack_free/attack-free-a.csv")
     assert(gio.atomic_write(csv, "timestamp,arbitration_id,data_field,attack\n"))
@@ -331,8 +377,13 @@ describe("graphids.data cache", function()
       { lake_root = lake, data_root = root }))
     assert(gio.atomic_write(csv, "timestamp,arbitration_id,data_field,attack\n1.0,0C1,0011,0\n"))
     assert.matches("the train captures give no graph with window_size=100, stride=100",
-      err_of(data.build_cache, "hcrl_sa", { lake_root = lake, data_root = root }))
-    assert.same({ ".lock" }, gio.list_dir(dir))
+      err_of(data.build_cache, "hcrl_sa", { lake_root = lake, data_root = root, log = print_nothing }))
+    assert.same({}, gio.list_dir(lake))
+    -- a folder the lake had before is kept, empty or not
+    assert(gio.mkdir_p(gio.join(lake, "cache")))
+    err_of(data.build_cache, "hcrl_sa", { lake_root = lake, data_root = root, log = print_nothing })
+    assert.same({ "cache" }, gio.list_dir(lake))
+    assert.is_false(gio.is_dir(dir))
     assert.matches("unknown dataset 'nope'", err_of(data.build_cache, "nope", { lake_root = lake }))
     -- an attack capture whose format has no labels (candump) would build as all normal traffic
     local unl = tmpdir()
@@ -349,9 +400,16 @@ describe("graphids.data cache", function()
       table.concat(lines, "\n") .. "\n"))
     assert(gio.atomic_write(gio.join(unl, "hcrl_sa/train_02_with_attacks/DoS-a.log"),
       table.concat(dump, "\n") .. "\n"))
-    assert.matches("DoS%-a.log is named as a dos capture but its format %(candump%) has no labels, so " ..
+    assert.matches("DoS%-a.log is named as a dos capture but carries no labels %(format candump%), so " ..
       "all 200 frames would count as normal traffic; label it first",
       err_of(data.build_cache, "hcrl_sa", { lake_root = tmpdir(), data_root = unl }))
+    -- so would a CSV whose header has no label column
+    assert(os.remove(gio.join(unl, "hcrl_sa/train_02_with_attacks/DoS-a.log")))
+    assert(gio.atomic_write(gio.join(unl, "hcrl_sa/train_02_with_attacks/DoS-a.csv"),
+      table.concat(lines, "\n"):gsub("timestamp,arbitration_id,data_field,attack", "time,id,data")
+        :gsub(",0\n", "\n"):gsub(",0$", "") .. "\n"))
+    assert.matches("DoS%-a.csv is named as a dos capture but carries no labels %(format columns without " ..
+      "a label column%)", err_of(data.build_cache, "hcrl_sa", { lake_root = tmpdir(), data_root = unl }))
     -- a first build against a data root without the dataset makes no cache folder at all
     local fresh = tmpdir()
     assert.matches("folder .*/nowhere/hcrl_sa not found", err_of(data.build_cache, "hcrl_sa",
@@ -370,6 +428,38 @@ describe("graphids.data cache", function()
     data.clear_cache_memo()
     assert.equal(good.built_at, data.load_cache("synthetic", opts()).metadata.built_at)
     assert.matches("unknown option 'windows'", err_of(data.build_cache, "hcrl_sa", { windows = 3 }))
+    gio.remove_tree(root)
+  end)
+
+  it("names a capture that gives no graph, and refuses a test set without graphs", function()
+    local root = tmpdir()
+    local function capture(rel, n)
+      local lines = { "timestamp,arbitration_id,data_field,attack" }
+      for i = 1, n do
+        lines[#lines + 1] = string.format("%.3f,%03X,0011,0", i / 1000, 0x100 + i % 7)
+      end
+      assert(gio.mkdir_p(gio.join(root, "hcrl_sa", rel:match("^(.*)/"))))
+      assert(gio.atomic_write(gio.join(root, "hcrl_sa", rel), table.concat(lines, "\n") .. "\n"))
+    end
+    capture("train_01_attack_free/attack-free-a.csv", 400)
+    capture("train_01_attack_free/attack-free-b.csv", 50)
+    capture("train_02_with_attacks/DoS-a.csv", 300)
+    capture("test_01_known_vehicle_known_attack/DoS-t.csv", 60)
+    local said = {}
+    local o = { lake_root = lake, data_root = root, log = function(m) said[#said + 1] = m end }
+    assert.matches("test set test_01_known_vehicle_known_attack gives no graph with window_size=100, " ..
+      "stride=100", err_of(data.build_cache, "hcrl_sa", o))
+    local warned = table.concat(said, "\n")
+    assert.matches("warning: capture train_01_attack_free/attack%-free%-b.csv gives no graph with " ..
+      "window_size=100, stride=100 %(50 frames", warned)
+    assert.matches("warning: capture test_01_known_vehicle_known_attack/DoS%-t.csv gives no graph", warned)
+    assert.is_nil(warned:find("attack-free-a.csv", 1, true))
+    assert.same({}, gio.list_dir(lake))
+    capture("test_01_known_vehicle_known_attack/DoS-t.csv", 250)
+    said = {}
+    local meta = data.build_cache("hcrl_sa", o)
+    assert.equal(2, meta.splits.test_01_known_vehicle_known_attack.num_graphs)
+    assert.matches("attack%-free%-b.csv gives no graph", table.concat(said, "\n"))
     gio.remove_tree(root)
   end)
 

@@ -63,10 +63,20 @@ describe("graphids.data catalog", function()
     assert.matches("folder " .. root .. "/hcrl_sa not found",
       err_of(data.resolve_dataset, "hcrl_sa", { data_root = root }))
     assert(gio.mkdir_p(gio.join(root, "hcrl_sa/train_01_attack_free")))
+    assert.matches("train folder .*train_01_attack_free holds no capture files",
+      err_of(data.resolve_dataset, "hcrl_sa", { data_root = root }))
+    -- one train folder with captures is not enough: the other's traffic would be missing
+    assert(gio.atomic_write(gio.join(root, "hcrl_sa/train_01_attack_free/normal.csv"), "1.0,316,AA,0\n"))
     assert.matches("train folder .*train_02_with_attacks is missing",
       err_of(data.resolve_dataset, "hcrl_sa", { data_root = root }))
     assert(gio.mkdir_p(gio.join(root, "hcrl_sa/train_02_with_attacks")))
-    assert.matches("no capture files", err_of(data.resolve_dataset, "hcrl_sa", { data_root = root }))
+    assert.matches("train folder .*train_02_with_attacks holds no capture files",
+      err_of(data.resolve_dataset, "hcrl_sa", { data_root = root }))
+    -- a folder named like a capture is named, not skipped
+    assert(gio.mkdir_p(gio.join(root, "hcrl_sa/train_02_with_attacks/DoS-dir.csv")))
+    assert.matches("capture file .*DoS%-dir.csv is a folder, not a regular file",
+      err_of(data.resolve_dataset, "hcrl_sa", { data_root = root }))
+    assert(gio.remove_tree(gio.join(root, "hcrl_sa/train_02_with_attacks/DoS-dir.csv")))
     assert(gio.atomic_write(gio.join(root, "hcrl_sa/train_02_with_attacks/DoS-x.csv"), ""))
     assert.matches("DoS%-x.csv is empty %(0 bytes%)",
       err_of(data.resolve_dataset, "hcrl_sa", { data_root = root }))

@@ -127,6 +127,8 @@ typedef struct gids_can_read_report {
     int64_t backsteps;      /* rows earlier than a previous row, within the tolerance */
     double max_backstep;    /* seconds, the largest of those steps */
     int64_t labeled;        /* frames marked as attacks */
+    int has_labels;         /* 1 when the frames carry labels: a label column (csv, hcrl-csv,
+                             * columns with one) or rules; 0 when every frame reads as normal */
     int nerrors;            /* messages kept in errors[] (the first GIDS_CAN_REPORT_ERRORS) */
     char errors[GIDS_CAN_REPORT_ERRORS][192];
 } gids_can_read_report;

@@ -1,7 +1,9 @@
 /* can_columns.c -- the column-mapped CSV format: a header names the columns, the reader picks
  * timestamp, id, payload and optionally DLC and label by name; any other column is ignored.
  * Fields may be quoted ("Engine Hours, Revolutions").  See docs/data-formats.md. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -126,12 +128,30 @@ int can_columns_header(const gids_can_read_opts *o, const char *p, const char *e
     return 0;
 }
 
-/* Label text: 0, normal, benign and R are normal traffic; any other non-empty text (1, T,
- * attack, high_torque_command, ...) marks an attack. */
+/* Label text, case aside: a number (0 and 0.0 normal, any other attack), normal, benign, R and
+ * false are normal traffic; any other non-empty text (T, true, attack, high_torque_command, ...)
+ * marks an attack, as labelling tools write attack names.  (A pandas or bool export writes 0.0
+ * or False for normal frames: read as attacks they would label a whole capture an attack.) */
 static int scan_label(const char *p, const char *end, uint8_t *attack, can_perr *e) {
     if (p == end) return can_bad(e, p, "empty label");
-    *attack = !(same_name(p, end, "0") || same_name(p, end, "normal") ||
-                same_name(p, end, "benign") || same_name(p, end, "R"));
+    char num[64];
+    size_t n = (size_t)(end - p);
+    if (n < sizeof num) {
+        memcpy(num, p, n);
+        num[n] = 0;
+        char *stop;
+        double v = strtod(num, &stop);
+        while (*stop == ' ' || *stop == '\t') stop++;
+        if (stop != num && *stop == 0) {
+            /* pandas writes a missing label as NaN */
+            if (!isfinite(v))
+                return can_bad(e, p, "label '%s' is not a label (a missing value?)", num);
+            *attack = v != 0.0;
+            return CAN_ROW_OK;
+        }
+    }
+    *attack = !(same_name(p, end, "normal") || same_name(p, end, "benign") ||
+                same_name(p, end, "R") || same_name(p, end, "false"));
     return CAN_ROW_OK;
 }
 

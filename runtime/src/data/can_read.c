@@ -107,10 +107,13 @@ static int64_t count_lines(const char *p, const char *end) {
     return n;
 }
 
-/* Seconds for messages: nanosecond resolution without trailing zeros ("0.5", "1.001"). */
+/* A timestamp for messages as the file most likely wrote it: the fewest decimals (up to 9) that
+ * read back to the same double ("1522004165.1", not the double's "1522004165.099999905"). */
 static const char *seconds(char buf[40], double t) {
-    int n = snprintf(buf, 40, "%.9f", t);
-    while (n > 2 && buf[n - 1] == '0' && buf[n - 2] != '.') buf[--n] = 0;
+    for (int d = 0; d <= 9; d++) {
+        snprintf(buf, 40, "%.*f", d, t);
+        if (strtod(buf, NULL) == t) return buf;
+    }
     return buf;
 }
 
@@ -122,7 +125,8 @@ static int matches(const gids_can_rule *r, const can_row *row) {
 /* Keeps a lenient reader's message (the first few only). */
 static void keep_error(gids_can_read_report *r, const char *msg) {
     if (r->nerrors < GIDS_CAN_REPORT_ERRORS)
-        snprintf(r->errors[r->nerrors++], sizeof r->errors[0], "%s", msg);
+        snprintf(r->errors[r->nerrors++], sizeof r->errors[0], "%.*s", (int)sizeof r->errors[0] - 1,
+                 msg);
 }
 
 static gids_status check_opts(const gids_can_read_opts *o) {
@@ -190,6 +194,8 @@ gids_status gids_can_read_buffer(const char *text, int64_t len, const char *name
     if (fmt == GIDS_CAN_FMT_COLUMNS && can_columns_header(o, ls, le, &cols, &e) != 0)
         GIDS_FAIL(GIDS_EFORMAT, "%s:%lld:%lld: %s", name, (long long)lineno,
                   (long long)(e.at - ls + 1), e.msg);
+    r->has_labels = fmt == GIDS_CAN_FMT_CSV || fmt == GIDS_CAN_FMT_HCRL_CSV ||
+                    (fmt == GIDS_CAN_FMT_COLUMNS && cols.label >= 0) || o->nrules > 0;
     if (!is_header(fmt, ls, le)) { /* the first line is a row: parse it in the loop */
         p = ls;
         lineno--;
@@ -211,15 +217,18 @@ gids_status gids_can_read_buffer(const char *text, int64_t len, const char *name
         memset(&row, 0, sizeof row);
         int rc = parse(&cols, ls, le, &row, &e);
         if (rc == CAN_ROW_OK && row.ts < maxts - o->time_tolerance) {
-            char a[40], b[40], c[40];
+            char a[40], b[40];
+            /* the step is a difference of doubles: three digits say it */
             rc = can_bad(&e, ls,
-                         "time steps back %s s (timestamp %s after %s on line %lld; "
+                         "time steps back %.3g s (timestamp %s after %s on line %lld; "
                          "tolerance %g s)",
-                         seconds(c, maxts - row.ts), seconds(a, row.ts), seconds(b, maxts),
-                         (long long)maxline, o->time_tolerance);
+                         maxts - row.ts, seconds(a, row.ts), seconds(b, maxts), (long long)maxline,
+                         o->time_tolerance);
         }
         if (rc == CAN_ROW_BAD) {
-            char msg[sizeof r->errors[0]];
+            /* whole for the error (a long path must not cut off the reason); the report keeps
+             * its first sizeof r->errors[0] bytes */
+            char msg[1024];
             snprintf(msg, sizeof msg, "%s:%lld:%lld: %s", name, (long long)lineno,
                      (long long)(e.at - ls + 1), e.msg);
             if (!o->lenient) GIDS_FAIL(GIDS_EFORMAT, "%s", msg);

@@ -17,9 +17,14 @@ static double now_s(void) {
 }
 
 gids_status gids_lock_acquire(int *fd_out, const char *path, bool exclusive, double timeout_s) {
+    if (fd_out == NULL) GIDS_FAIL(GIDS_EINVAL, "lock: fd_out is NULL");
     *fd_out = -1;
     if (path == NULL || path[0] == '\0') GIDS_FAIL(GIDS_EINVAL, "lock: empty path");
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    /* A reader of a read-only folder (a published lake, another user's) takes its shared lock
+     * on the existing file: flock needs no write access. */
+    if (fd < 0 && !exclusive && (errno == EACCES || errno == EROFS || errno == EPERM))
+        fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) GIDS_FAIL(GIDS_EIO, "lock: cannot open '%s': %s", path, strerror(errno));
     int op = (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
     double deadline = now_s() + timeout_s;

@@ -45,33 +45,48 @@ local DEFAULTS = {
   lock_timeout = 600, log = U.NONE, build = true, force = false,
 }
 
-local function options(fname, opts)
-  local o = U.options(fname, opts, DEFAULTS, 3)
+-- Checks the options that make a cache (window_size, stride, val_fraction, seed, scaler,
+-- calibration, vocab_from) as fname at error level `level`; also what GraphDataModule checks
+-- when it is made, so a configuration names a bad value before any data is read.
+function M.check_options(fname, o, level)
   if math.type(o.window_size) ~= "integer" or o.window_size < 1 then
-    error(fname .. ": window_size must be an integer >= 1, got " .. tostring(o.window_size), 3)
+    error(fname .. ": window_size must be an integer >= 1, got " .. tostring(o.window_size), level)
   end
   if math.type(o.stride) ~= "integer" or o.stride < 1 then
-    error(fname .. ": stride must be an integer >= 1, got " .. tostring(o.stride), 3)
+    error(fname .. ": stride must be an integer >= 1, got " .. tostring(o.stride), level)
   end
-  if not (o.val_fraction >= 0 and o.val_fraction < 1) then
-    error(fname .. ": val_fraction must be in [0, 1), got " .. tostring(o.val_fraction), 3)
+  if not (type(o.val_fraction) == "number" and o.val_fraction >= 0 and o.val_fraction < 1) then
+    error(fname .. ": val_fraction must be in [0, 1), got " .. tostring(o.val_fraction), level)
   end
   if math.type(o.seed) ~= "integer" then
-    error(fname .. ": seed must be an integer, got " .. tostring(o.seed), 3)
+    error(fname .. ": seed must be an integer, got " .. tostring(o.seed), level)
   end
   if o.scaler ~= "train" and o.scaler ~= "per_file" then
-    error(fname .. ": scaler must be 'train' or 'per_file', got '" .. tostring(o.scaler) .. "'", 3)
+    error(fname .. ": scaler must be 'train' or 'per_file', got '" .. tostring(o.scaler) .. "'", level)
   end
   if not (type(o.calibration) == "number" and o.calibration > 0 and o.calibration <= 1) then
-    error(fname .. ": calibration must be in (0, 1], got " .. tostring(o.calibration), 3)
+    error(fname .. ": calibration must be in (0, 1], got " .. tostring(o.calibration), level)
   end
   if o.vocab_from ~= "all" and o.vocab_from ~= "benign" then
-    error(fname .. ": vocab_from must be 'all' or 'benign', got '" .. tostring(o.vocab_from) .. "'", 3)
+    error(fname .. ": vocab_from must be 'all' or 'benign', got '" .. tostring(o.vocab_from) .. "'", level)
   end
   if o.scaler == "train" and o.calibration ~= 1.0 then
     error(fname .. ": calibration applies to scaler = 'per_file' only (got " .. tostring(o.calibration) ..
-      " with scaler = 'train')", 3)
+      " with scaler = 'train')", level)
   end
+  if type(o.node_by_id) ~= "boolean" then
+    error(fname .. ": node_by_id must be true or false, got " .. tostring(o.node_by_id), level)
+  end
+end
+
+local function options(fname, opts)
+  local o = U.options(fname, opts, DEFAULTS, 3)
+  M.check_options(fname, o, 4)
+  if not (type(o.lock_timeout) == "number" and o.lock_timeout >= 0) then
+    error(fname .. ": lock_timeout must be a number of seconds >= 0, got " .. tostring(o.lock_timeout), 3)
+  end
+  -- -0.0 names the same cache as 0 (its folder name would print "-0")
+  o.val_fraction = o.val_fraction + 0.0
   o.lake_root = catalog.lake_root(o)
   return o
 end
@@ -118,10 +133,37 @@ local function make_vocab(frames_list, o)
   return W.Vocabulary.from_frames(frames_list, { benign_only = o.vocab_from == "benign" })
 end
 
-local function build_set(frames_list, codes, vocab, o)
-  return W.build_windows { files = frames_list, attack_types = codes, vocab = vocab,
-    window = o.window_size, stride = o.stride, node_by_id = o.node_by_id }
+-- A warning is always shown: on the build's log, else on stderr.
+local function warn(o, fmt, ...)
+  local msg = "warning: " .. string.format(fmt, ...)
+  if o.log then
+    o.log(msg)
+  else
+    io.stderr:write(msg, "\n")
+  end
 end
+
+-- The graphs of a split's captures; a capture that gives none (shorter than a window, or windows
+-- without edges) is named, since its frames would drop out of the split unseen.
+local function build_set(frames_list, codes, names, vocab, o)
+  local set = W.build_windows { files = frames_list, attack_types = codes, vocab = vocab,
+    window = o.window_size, stride = o.stride, node_by_id = o.node_by_id }
+  local per_file = {}
+  for _, f in ipairs(set.source_file:totable()) do
+    per_file[f + 1] = (per_file[f + 1] or 0) + 1
+  end
+  for i, fr in ipairs(frames_list) do
+    if per_file[i] == nil then
+      warn(o, "capture %s gives no graph with window_size=%d, stride=%d (%d frames: shorter than a " ..
+        "window, or every window without an edge); its frames are left out", names[i], o.window_size,
+        o.stride, #fr)
+    end
+  end
+  return set
+end
+
+local NO_GRAPH_HINT = "(files shorter than a window, or windows of fewer than 2 frames, which have " ..
+  "no edge?)"
 
 local function split(num_graphs, o)
   return W.split_train_val(num_graphs, { val_fraction = o.val_fraction, seed = o.seed })
@@ -300,9 +342,6 @@ local function free_frames(list)
   end
 end
 
--- The log formats that carry no attack labels (docs/data-formats.md): every frame reads as 0.
-local UNLABELLED_FORMATS = { candump = true, ["candump-ta"] = true, ["hcrl-txt"] = true }
-
 local function read_split(files)
   local data_can = require "graphids.data.can"
   local paths, codes, names = {}, {}, {}
@@ -316,16 +355,17 @@ local function read_split(files)
       free_frames(frames)
       error(string.format("capture file %s holds no frames", paths[i]), 0)
     end
-    -- A capture named for an attack in a log format without labels (candump, hcrl-txt) would
-    -- train and score as all normal traffic.  (A labelled capture may hold no attack frame: the
-    -- first rows of an attack capture, before its first attack.)
-    if codes[i] ~= 0 and reports[i].labeled == 0 and UNLABELLED_FORMATS[reports[i].format] then
+    -- A capture named for an attack whose file carries no labels (candump, hcrl-txt, a columns
+    -- CSV without a label column) would train and score as all normal traffic.  (A labelled
+    -- capture may hold no attack frame: the first rows of an attack capture.)
+    if codes[i] ~= 0 and not reports[i].has_labels then
       local n = #fr
       free_frames(frames)
-      error(string.format("capture file %s is named as a %s capture but its format (%s) has no " ..
-        "labels, so all %d frames would count as normal traffic; label it first, e.g. graphids data " ..
+      error(string.format("capture file %s is named as a %s capture but carries no labels (format " ..
+        "%s), so all %d frames would count as normal traffic; label it first, e.g. graphids data " ..
         "convert %s OUT.csv --attack-id ID (docs/data-formats.md, \"Labels for unlabeled logs\")",
-        paths[i], catalog.ATTACK_TYPES[codes[i]] or tostring(codes[i]), tostring(reports[i].format),
+        paths[i], catalog.ATTACK_TYPES[codes[i]] or tostring(codes[i]),
+        reports[i].format .. (reports[i].format == "columns" and " without a label column" or ""),
         n, paths[i]), 0)
     end
     rows = rows + #fr
@@ -375,6 +415,13 @@ local function check_invariants(dir, meta, dataset, o)
   if meta.metadata_schema_version ~= SCHEMA_VERSION then
     error(string.format("dataset cache %s has metadata schema %s, this graphids reads %d; rebuild " ..
       "it: %s", dir, tostring(meta.metadata_schema_version), SCHEMA_VERSION,
+      cli_command("rebuild", dataset, o)), 0)
+  end
+  if meta.dataset ~= dataset then
+    -- the folder name says which dataset a cache holds only by where it sits: a copied or
+    -- renamed folder would load the other dataset's graphs under this one's name
+    error(string.format("dataset cache %s holds dataset '%s', not '%s' (a folder copied or renamed " ..
+      "by hand?); remove it or build it: %s", dir, tostring(meta.dataset), dataset,
       cli_command("rebuild", dataset, o)), 0)
   end
   local want, diffs = requested(o), {}
@@ -510,11 +557,11 @@ local function build_locked(dataset, ds, dir, o)
   -- train + val: one set, split by index
   local frames, codes, names, rows = read_split(ds.train)
   local vocab = make_vocab(frames, o)
-  local set = build_set(frames, codes, vocab, o)
+  local set = build_set(frames, codes, names, vocab, o)
   free_frames(frames)
   if set.num_graphs == 0 then
     error(string.format("dataset '%s': the train captures give no graph with window_size=%d, " ..
-      "stride=%d (files shorter than a window?)", dataset, o.window_size, o.stride), 0)
+      "stride=%d %s", dataset, o.window_size, o.stride, NO_GRAPH_HINT), 0)
   end
   local train_index, val_index = split(set.num_graphs, o)
   local sc = fit_scaler(set, train_index)
@@ -543,8 +590,14 @@ local function build_locked(dataset, ds, dir, o)
   -- one set per present test sub-folder, same vocabulary and scaler
   for _, t in ipairs(ds.tests) do
     local tframes, tcodes, tnames, trows = read_split(t.files)
-    local tset = build_set(tframes, tcodes, vocab, o)
+    local tset = build_set(tframes, tcodes, tnames, vocab, o)
     free_frames(tframes)
+    if tset.num_graphs == 0 then
+      -- a test set without graphs has no metrics: every later test of it would fail or mislead
+      free_set(tset)
+      error(string.format("dataset '%s': test set %s gives no graph with window_size=%d, stride=%d %s",
+        dataset, t.name, o.window_size, o.stride, NO_GRAPH_HINT), 0)
+    end
     apply_scaling(tset, sc, o)
     local file = "test_" .. t.name .. ".safetensors"
     local tb = save_set(gio.join(dir, file), tset, nil, { source_files = json.encode(json.array(tnames)) })
@@ -575,6 +628,16 @@ local function lock_dir(dir, exclusive, o)
     error(string.format("dataset cache %s: %s%s", dir, err, hint), 0)
   end
   return lk
+end
+
+-- The folders of path (deepest first, path included) that do not exist yet.
+local function missing_dirs(path)
+  local out = {}
+  while path ~= "" and path ~= "." and path ~= "/" and not gio.is_dir(path) do
+    out[#out + 1] = path
+    path = path:match("^(.*)/[^/]*$") or ""
+  end
+  return out
 end
 
 local memo = {}
@@ -614,6 +677,7 @@ function M.build_cache(dataset, opts)
   -- a missing train folder leaves no empty folder behind.  (An existing cache is checked first:
   -- one that is up to date needs no captures.)
   local ds = not gio.is_dir(dir) and resolve(dataset, o) or nil
+  local made = missing_dirs(dir)
   local _ <close> = lock_dir(dir, true, o)
   -- (a rebuild replaces a cache whose metadata is damaged; a plain build names the damage)
   local okm, meta = pcall(read_metadata, dir, "rebuild it: " .. cli_command("rebuild", dataset, o))
@@ -635,6 +699,13 @@ function M.build_cache(dataset, opts)
   local ok, res = pcall(build_locked, dataset, ds, staging, o)
   if not ok then
     gio.remove_tree(staging)
+    if #made > 0 then
+      -- a failed first build leaves the lake as it found it: the folders it made go, the cache
+      -- folder with its lock file.  (A second first build waiting on that lock gets it on the
+      -- removed file and builds on; only a third arriving meanwhile could overlap it.)
+      gio.remove_tree(dir)
+      for i = 2, #made do os.remove(made[i]) end -- each only when empty
+    end
     error(res, 0)
   end
   install(dir, staging)
@@ -762,6 +833,49 @@ function M.load_cache(dataset, opts)
     error(string.format("dataset cache %s: vocab.json: %s; rebuild it: %s", dir, tostring(vocab),
       cli_command("rebuild", dataset, o)), 0)
   end
+  local function damaged(fmt, ...)
+    error(string.format("dataset cache %s: %s (cache_metadata.json edited by hand?); rebuild it: %s",
+      dir, string.format(fmt, ...), cli_command("rebuild", dataset, o)), 0)
+  end
+  -- vocab.json's summary fields must say what its entries say (the entries are what loads)
+  local same_ids = type(vdoc.ids) == "table" and #vdoc.ids == #vocab.ids
+  for i = 1, same_ids and #vocab.ids or 0 do
+    same_ids = same_ids and vdoc.ids[i] == vocab.ids[i]
+  end
+  if vdoc.digest ~= meta.vocab_digest or vdoc.num_ids ~= vocab.num_ids or not same_ids then
+    error(string.format("dataset cache %s: vocab.json's digest, num_ids or ids disagree with its " ..
+      "entries (edited by hand?); rebuild it: %s", dir, cli_command("rebuild", dataset, o)), 0)
+  end
+  if meta.num_ids ~= vocab.num_ids then
+    -- num_ids sizes the models' id embeddings: it must be the vocabulary's
+    damaged("num_ids is %d but vocab.json holds %d ids", meta.num_ids, vocab.num_ids)
+  end
+  -- The build names every file, so a name other than its own is a swap; every split the
+  -- metadata lists is one the loader hands out.
+  local function expect_file(name, want)
+    if meta.splits[name].file ~= want then
+      damaged("splits.%s.file is '%s', the build writes '%s'", name, meta.splits[name].file, want)
+    end
+  end
+  expect_file("train", "train.safetensors")
+  local listed = {}
+  for _, name in ipairs(meta.test_sets) do
+    listed[name] = true
+    expect_file(name, "test_" .. name .. ".safetensors")
+  end
+  local split_names = {}
+  for name in pairs(meta.splits) do split_names[#split_names + 1] = name end
+  table.sort(split_names)
+  for _, name in ipairs(split_names) do
+    if name ~= "train" and name ~= "val" and not listed[name] then
+      damaged("splits holds '%s', which test_sets does not list", name)
+    end
+  end
+  local function check_count(name, n)
+    if meta.splits[name].num_graphs ~= n then
+      damaged("splits.%s.num_graphs is %d but its file holds %d", name, meta.splits[name].num_graphs, n)
+    end
+  end
   local function must(path)
     local set, extra = load_set(gio.join(dir, path))
     if set == nil then
@@ -784,6 +898,8 @@ function M.load_cache(dataset, opts)
     error(string.format("dataset cache %s: %s has no train_index or val_index; rebuild it: %s", dir,
       meta.splits.train.file, cli_command("rebuild", dataset, o)), 0)
   end
+  check_count("train", extra.train_index:numel())
+  check_count("val", extra.val_index:numel())
   local c = {
     dataset = dataset, dir = dir, metadata = meta, num_ids = meta.num_ids, train = train,
     train_index = extra.train_index, val_index = extra.val_index, tests = {}, test_names = {},
@@ -792,6 +908,7 @@ function M.load_cache(dataset, opts)
   for i, name in ipairs(meta.test_sets or {}) do
     c.test_names[i] = name
     c.tests[name] = must(meta.splits[name].file)
+    check_count(name, c.tests[name].num_graphs)
   end
   memo[key] = c
   return c

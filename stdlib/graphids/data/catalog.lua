@@ -215,7 +215,12 @@ local function list_captures(dir, rel)
       error(string.format("capture file %s cannot be read (%s)", path,
         serr or "it is listed but does not resolve: a dangling symbolic link?"), 0)
     end
-    if capture and st.type == "file" then
+    if capture and st.type ~= "file" then
+      -- a folder or pipe named like a capture would otherwise drop out of the split unseen
+      error(string.format("capture file %s is %s, not a regular file: rename or remove it", path,
+        st.type == "dir" and "a folder" or "a pipe, socket or device"), 0)
+    end
+    if capture then
       if st.size == 0 then
         error(string.format("capture file %s is empty (0 bytes): remove it or replace it", path), 0)
       end
@@ -284,14 +289,17 @@ function M.resolve_dataset(name, opts)
       error(string.format("dataset '%s': train folder %s is missing", name, sd), 0)
     end
     ds.train_dirs[#ds.train_dirs + 1] = sub
-    for _, f in ipairs(list_captures(sd, sub)) do
+    local files = list_captures(sd, sub)
+    -- each train folder holds its own traffic (a vehicle, an attack): an empty one would train
+    -- a model that never saw it
+    if #files == 0 then
+      error(string.format("dataset '%s': train folder %s holds no capture files (*.csv, *.log)",
+        name, sd), 0)
+    end
+    for _, f in ipairs(files) do
       ds.train[#ds.train + 1] = f
       ds.raw_bytes = ds.raw_bytes + f.size
     end
-  end
-  if #ds.train == 0 then
-    error(string.format("dataset '%s': no capture files (*.csv, *.log) in %s/{%s}", name, dir,
-      table.concat(entry.train, ",")), 0)
   end
   for _, sub in ipairs(entry.test or {}) do
     local sd = gio.join(dir, sub)

@@ -54,6 +54,9 @@ function GraphDataModule:__init(opts)
     error("GraphDataModule: eval_batch_size must be an integer >= 1, got " .. tostring(o.eval_batch_size),
       U.CTOR)
   end
+  if o.cache == nil then
+    cache.check_options("GraphDataModule", o, U.CTOR + 1)
+  end
   if o.label_filter ~= nil and o.label_filter ~= "benign" then
     error("GraphDataModule: label_filter must be nil or 'benign', got '" .. tostring(o.label_filter) .. "'",
       U.CTOR)
