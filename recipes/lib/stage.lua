@@ -25,8 +25,19 @@ function S.lake_root(a)
   return root
 end
 
-function S.run_dir(a, stage, variant)
-  return string.format("%s/%s/%s/%s/seed_%d", S.lake_root(a), a.dataset, stage, variant, a.seed)
+-- The variant a run dir and the identity name: the stage's own (the loss, the method), plus the
+-- model scale and the graph mode when they are not the defaults, so a large model or the
+-- reference's graphs never train into (or are taken from) the default run's folder.
+function S.variant(a, base)
+  local v = base
+  if a.scale ~= ARGS.scale then v = v .. "_" .. a.scale end
+  if a.graphs ~= ARGS.graphs then v = v .. "_" .. a.graphs .. "_graphs" end
+  return v
+end
+
+-- base: the stage's variant without the scale and graph mode (S.variant adds them).
+function S.run_dir(a, stage, base)
+  return string.format("%s/%s/%s/%s/seed_%d", S.lake_root(a), a.dataset, stage, S.variant(a, base), a.seed)
 end
 
 -- The dataset's training settings (presets/datasets.lua).
@@ -94,8 +105,8 @@ function S.stage(a, spec)
   local run_dir = S.run_dir(a, spec.stage, spec.variant)
   local model = merge(spec.model, spec.distillation and { distillation = spec.distillation } or nil)
   return {
-    identity = { dataset = a.dataset, stage = spec.stage, variant = spec.variant, seed = a.seed,
-      scale = a.scale },
+    identity = { dataset = a.dataset, stage = spec.stage, variant = S.variant(a, spec.variant),
+      seed = a.seed, scale = a.scale },
     seed_everything = a.seed,
     trainer = {
       max_epochs = st.epochs[spec.epochs or spec.stage],

@@ -9,8 +9,8 @@ return function(tla)
   local a = arguments(tla, S.args({ vgae_ckpt = "", gat_ckpt = "", batch_size = 256 }))
   return {
     kind = "extract",
-    identity = { dataset = a.dataset, stage = "fusion_states", variant = "vgae_gat", seed = a.seed,
-      scale = a.scale },
+    identity = { dataset = a.dataset, stage = "fusion_states", variant = S.variant(a, "vgae_gat"),
+      seed = a.seed, scale = a.scale },
     vgae_ckpt = a.vgae_ckpt,
     gat_ckpt = a.gat_ckpt,
     out_dir = S.run_dir(a, "fusion_states", "vgae_gat"),

@@ -31,7 +31,15 @@ describe("graphids.config", function()
 
     local r2 = config.resolve("stages/gat.lua", { tla = { dataset = "hcrl_ch", seed = 7, scale = "large",
       lake_root = "/x/lake", loss = "ce" } })
-    assert.equal("/x/lake/hcrl_ch/gat/ce/seed_7", r2.run_dir)
+    -- a scale or graph mode other than the default names its own variant
+    assert.equal("/x/lake/hcrl_ch/gat/ce_large/seed_7", r2.run_dir)
+    assert.equal("ce_large", r2.validated.identity.variant)
+    local r3 = config.resolve("stages/gat.lua", { tla = { graphs = "reference", lake_root = "/x/lake" } })
+    assert.equal("/x/lake/synthetic/gat/focal_reference_graphs/seed_42", r3.run_dir)
+    local r4 = require("graphids.config.recipe").render("stages/fusion_states.lua", { scale = "large",
+      lake_root = "/x/lake", vgae_ckpt = "v", gat_ckpt = "g" })
+    assert.equal("vgae_gat_large", r4.identity.variant)
+    assert.equal("/x/lake/synthetic/fusion_states/vgae_gat_large/seed_42", r4.out_dir)
     assert.equal(64, r2.validated.model.init_args.hidden) -- the large preset
     assert.equal("ce", r2.validated.model.init_args.loss_fn)
     assert.equal(7, r2.validated.data.init_args.seed)
@@ -180,6 +188,20 @@ describe("graphids.config", function()
     assert.equal("lake/synthetic/gat/ce/seed_7", r.run_dir)
     assert.equal(1042, r.validated.seed_everything)
     assert.is_nil(r.rendered.derived) -- no configuration key
+    -- the run dir itself: only "" (write nothing) may replace it
+    err = resolve_err({ { "trainer.default_root_dir", "lake/synthetic/gat/ce/seed_7" } })
+    assert.truthy(err:find("cannot set 'trainer.default_root_dir': the recipe names the run dir from its " ..
+      "top-level arguments", 1, true), err)
+    err = resolve_err({ { "trainer", { max_epochs = 1 } } })
+    assert.truthy(err:find("cannot set 'trainer.default_root_dir' (by --set trainer)", 1, true), err)
+    r = config.resolve("recipes/stages/gat.lua", { set = { { "trainer.default_root_dir", "" } } })
+    assert.is_nil(r.run_dir)
+    -- 'derived' is no configuration key: a --set of it is named, not dropped
+    for _, kv in ipairs({ { "derived", {} }, { "derived.x", 1 } }) do
+      assert.equal(string.format("invalid configuration: unknown key '%s' ('derived' is a recipe's list " ..
+        "of the keys it derives from its top-level arguments, not a configuration key)", kv[1]),
+        resolve_err({ kv }))
+    end
   end)
 
   it("applies overrides at dotted paths, creating tables, in order; never through a value or list", function()

@@ -128,6 +128,11 @@ local function check_not_identity(key)
     error(string.format("cannot set '%s': the identity comes from the recipe's top-level " ..
       "arguments, which also name the run dir and the seed (--tla dataset=, seed=, scale=, ...)", key), 0)
   end
+  -- (a recipe's list of derived keys, taken before the overrides: a --set of it would vanish)
+  if key == "derived" or key:match("^derived%.") then
+    error(string.format("invalid configuration: unknown key '%s' ('derived' is a recipe's list of the " ..
+      "keys it derives from its top-level arguments, not a configuration key)", key), 0)
+  end
 end
 
 -- The value at the dotted path of t, or nil.
@@ -138,6 +143,20 @@ local function get_path(t, key)
     cur = cur[p]
   end
   return cur
+end
+
+-- The run dir comes from the top-level arguments, like the identity: a --set of it alone would
+-- train one run into another's folder.  "" (train without writing anything) stays allowed.
+local RUN_DIR_KEY = "trainer.default_root_dir"
+local function check_run_dir(rendered, before, over)
+  local now = get_path(rendered, RUN_DIR_KEY)
+  if now ~= before and now ~= "" then
+    local by = over == RUN_DIR_KEY and "" or string.format(" (by --set %s)", over)
+    error(string.format("cannot set '%s'%s: the recipe names the run dir from its top-level arguments " ..
+      "(lake_root, dataset, seed, scale, graphs and the stage's variant); use --tla lake_root=DIR to put " ..
+      "runs elsewhere, or --set %s='\"\"' to train without writing anything", RUN_DIR_KEY, by,
+      RUN_DIR_KEY), 0)
+  end
 end
 
 -- A stage recipe lists under `derived` (config key -> top-level argument) the keys it derives
@@ -201,10 +220,12 @@ function M.apply_overrides(rendered, set)
   local derived = take_derived(rendered)
   local before = {}
   for i, d in ipairs(derived) do before[i] = recipe.copy_value(get_path(rendered, d[1])) end
+  local run_dir = get_path(rendered, RUN_DIR_KEY)
   for _, kv in ipairs(override_list(set)) do
     check_not_identity(kv[1])
     M.set_path(rendered, kv[1], recipe.copy_value(kv[2]))
     check_derived(rendered, derived, before, kv[1])
+    check_run_dir(rendered, run_dir, kv[1])
   end
   return rendered
 end
