@@ -277,7 +277,8 @@ describe("graphids.data cache", function()
     edited(function(m) m.num_ids = m.num_ids + 1 end, "num_ids is %d+ but vocab.json holds %d+ ids")
     edited(function(m) m.splits[names[1]].file = "test_" .. names[2] .. ".safetensors" end,
       "splits." .. names[1] .. ".file is 'test_" .. names[2] .. ".safetensors', the build writes")
-    edited(function(m) m.splits.train.num_graphs = 5 end, "splits.train.num_graphs is 5 but its file holds %d+")
+    edited(function(m) m.splits.train.num_graphs = 5 end,
+      "splits.train.num_graphs is 5 but its file holds %d+")
     edited(function(m) m.splits.val.num_graphs = m.splits.val.num_graphs + 1 end, "splits.val.num_graphs")
     edited(function(m) m.splits[names[2]].num_graphs = 0 end, "splits." .. names[2] .. ".num_graphs is 0")
     edited(function(m) m.test_sets = json.array({ names[1] }) end,
