@@ -37,6 +37,10 @@ end
 
 -- base: the stage's variant without the scale and graph mode (S.variant adds them).
 function S.run_dir(a, stage, base)
+  -- (the seed also seeds everything: seed_everything's rule, named by the argument given)
+  if a.seed < 0 then
+    error("seed must be an integer >= 0 (--tla seed), got " .. a.seed, 0)
+  end
   return string.format("%s/%s/%s/%s/seed_%d", S.lake_root(a), a.dataset, stage, S.variant(a, base), a.seed)
 end
 

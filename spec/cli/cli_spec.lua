@@ -42,6 +42,11 @@ describe("graphids fit|test|pipeline|runs", function()
     _, err, rc = proc.run({ "fit", "--bogus" })
     assert.equal(2, rc)
     assert.truthy(err:find("unknown option '%-%-bogus'"), err)
+    -- a top-level argument given as an option is named as one (not "did you mean '--set'")
+    _, err, rc = proc.run({ "fit", "--seed", "5" })
+    assert.equal(2, rc)
+    assert.truthy(err:find("unknown option '%-%-seed' %('seed' is a top%-level argument of the recipe: " ..
+      "%-%-tla seed=VALUE%)"), err)
     _, err, rc = proc.run({ "fit" })
     assert.equal(2, rc)
     assert.truthy(err:find("%-%-config is required"), err)
@@ -120,6 +125,19 @@ describe("graphids fit|test|pipeline|runs", function()
       "lake_root=" .. nolake })
     assert.equal(1, rc)
     assert.truthy(err:find("is an extract stage (kind = \"extract\"), which trains nothing", 1, true), err)
+    -- and the other way round: a stage is no pipeline
+    _, err, rc = proc.run({ "pipeline", "recipes/stages/gat.lua", "--dry-run" })
+    assert.equal(1, rc)
+    assert.equal("graphids pipeline: recipe recipes/stages/gat.lua is a stage, not a pipeline (it has no " ..
+      "'stages'): run it with graphids fit --config recipes/stages/gat.lua\n", err)
+    _, err, rc = proc.run({ "pipeline", "recipes/stages/fusion_states.lua", "--dry-run" })
+    assert.equal(1, rc)
+    assert.truthy(err:find("is an extract stage, not a pipeline", 1, true), err)
+    -- [] is a list, not the empty table of keys that would turn weight averaging on
+    _, err, rc = proc.run({ "fit", "--config", "recipes/stages/gat.lua", "--tla", "lake_root=" .. nolake,
+      "--set", "callbacks.ema=[]" })
+    assert.equal(1, rc)
+    assert.truthy(err:find("'callbacks.ema' must be a table of keys, got a list", 1, true), err)
     -- a value that starts like JSON and does not parse is a usage error, not a string
     _, err, rc = proc.run({ "fit", "--config", "recipes/stages/gat.lua", "--tla", "lake_root=" .. nolake,
       "--set", 'model.init_args.pool_aggrs=["mean",]' })

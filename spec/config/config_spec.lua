@@ -204,6 +204,20 @@ describe("graphids.config", function()
     end
   end)
 
+  it("takes a float setting written without its point as the float: one value, one digest", function()
+    local a = config.resolve("recipes/stages/gat.lua", { set = { { "model.init_args.focal_gamma", 2 },
+      { "data.init_args.val_fraction", 0 }, { "callbacks.early_stopping.min_delta", 0 } } })
+    local b = config.resolve("recipes/stages/gat.lua", { set = { { "model.init_args.focal_gamma", 2.0 },
+      { "data.init_args.val_fraction", 0.0 }, { "callbacks.early_stopping.min_delta", 0.0 } } })
+    assert.equal("float", math.type(a.validated.model.init_args.focal_gamma))
+    assert.equal("float", math.type(a.validated.data.init_args.val_fraction))
+    assert.equal("float", math.type(a.validated.callbacks.early_stopping.min_delta))
+    assert.equal(b.config_digest, a.config_digest)
+    -- and an integer setting written with its point is the integer
+    local c = config.resolve("recipes/stages/gat.lua", { set = { { "model.init_args.hidden", 24.0 } } })
+    assert.equal("integer", math.type(c.validated.model.init_args.hidden))
+  end)
+
   it("applies overrides at dotted paths, creating tables, in order; never through a value or list", function()
     local t = { a = { b = 1 }, s = "x", n = json.null, l = { "p", "q" } }
     config.apply_overrides(t, { { "a.c.d", 2 }, { "n.t", 3 }, { "a.b", 4 }, { "a.b", 5 } })
@@ -255,13 +269,13 @@ describe("graphids.config", function()
       { { { "trainer.max_epochs", 2.5 } }, "'trainer.max_epochs' must be an integer >= 1, got 2.5" },
       { { { "callbacks.early_stopping.patience", 0 } }, "patience' must be an integer >= 1" },
       { { { "callbacks.ema.decay", 1 } },
-        "'callbacks.ema': EMAWeightAveraging: decay must be a number in %[0, 1%), got 1" },
+        "'callbacks.ema.decay' must be a number in %[0, 1%), got 1" },
       { { { "callbacks.ema.decya", 0.9 } },
         "unknown key 'callbacks.ema.decya' %(did you mean 'callbacks.ema.decay'" },
       { { { "callbacks.ema.update_every_n_steps", 0 } },
-        "'callbacks.ema': EMAWeightAveraging: update_every_n_steps must be an integer >= 1, got 0" },
+        "'callbacks.ema.update_every_n_steps' must be an integer >= 1, got 0" },
       { { { "callbacks.ema.update_starting_at_step", 2.5 } },
-        "'callbacks.ema': EMAWeightAveraging: update_starting_at_step must be an integer >= 0, got 2.5" },
+        "'callbacks.ema.update_starting_at_step' must be an integer >= 0, got 2.5" },
       { { { "callbacks.ema", 0.99 } }, "'callbacks.ema' must be a table" },
       { { { "trainer.gradient_clip_val", -1 } }, "'trainer.gradient_clip_val' must be a number > 0" },
       { { { "trainer.progress", "loud" } },
@@ -283,8 +297,26 @@ describe("graphids.config", function()
         "'graphids.models.GATClasifier' %(closest: graphids.models.GATClassifier" },
       { { { "data.class_path", "graphids.data.GraphDataModul" } },
         "did you mean 'graphids.data.GraphDataModule'" },
-      { { { "data.init_args.batching", "none" } }, "'data.init_args': GraphDataModule: batching must be" },
+      { { { "data.init_args.batching", "none" } }, "'data.init_args.batching' must be 'fixed' or 'budget'" },
+      -- the dataset cache's own options, named before any data is read
+      { { { "data.init_args.window_size", 0 } }, "'data.init_args.window_size' must be an integer >= 1" },
+      { { { "data.init_args.val_fraction", 1.5 } }, "'data.init_args.val_fraction' must be in %[0, 1%)" },
+      { { { "data.init_args.scaler", "global" } }, "'data.init_args.scaler' must be 'train' or 'per_file'" },
+      { { { "data.init_args.node_by_id", "yes" } }, "'data.init_args.node_by_id' must be a boolean" },
+      { { { "data.init_args.batching", "budget" } },
+        "'data.init_args.batching' = 'budget' needs node_budget and edge_budget" },
       { { { "callbacks.lr_monitor", true }, { "callbacks", 5 } }, "'callbacks' must be a table" },
+      -- a short key is not two edits from anything: the keys are listed, less the Lua-only ones
+      { { { "data.init_args.lr", 1 } }, "unknown key 'data.init_args.lr' %(allowed: batch_size, batching, " ..
+        "calibration, catalog, data_root, dataset, device, edge_budget, eval_batch_size, label_filter, " ..
+        "lake_root, node_budget, node_by_id, scaler, seed, shuffle, stride, val_fraction, vocab_from, " ..
+        "window_size%)$" },
+      { { { "model.init_args.bs", 1 } }, "unknown key 'model.init_args.bs' %(allowed: conv_type," },
+      { { { "seed", 1 } }, "unknown key 'seed' %('seed' is a top%-level argument of the recipe: %-%-tla " ..
+        "seed=VALUE%)$" },
+      { { { "dataset", "hcrl_sa" } }, "'dataset' is a top%-level argument of the recipe" },
+      { { { "model.class_path", "graphids.models.GAT" } }, "unknown class path 'graphids.models.GAT' " ..
+        "%(closest: graphids.models.GATClassifier, graphids.models.VGAE, graphids.models.DGI%)$" },
     }
     for _, c in ipairs(cases) do
       local err = resolve_err(c[1])
@@ -356,6 +388,11 @@ describe("graphids.config", function()
   it("rejects bad TLAs, missing recipes and dataset folders that do not exist", function()
     local err = resolve_err(nil, { datset = "x" })
     assert.truthy(err:find("unknown argument 'datset' %(did you mean 'dataset'%?%)"), err)
+    -- a null is an argument not given, but a misspelt name is still named
+    err = resolve_err(nil, { datset = json.null })
+    assert.truthy(err:find("unknown argument 'datset' %(did you mean 'dataset'%?%)"), err)
+    assert.equal("lake/synthetic/gat/focal/seed_42",
+      config.resolve("recipes/stages/gat.lua", { tla = { dataset = json.null } }).run_dir)
     err = resolve_err(nil, { seed = "forty" })
     assert.truthy(err:find("argument 'seed' must be a number"), err)
     err = resolve_err(nil, { seed = 1.5 })
@@ -366,6 +403,9 @@ describe("graphids.config", function()
     err = resolve_err(nil, { dataset = "hcrl_xx" })
     assert.truthy(err:find("invalid configuration: 'data.init_args.dataset': unknown dataset 'hcrl_xx'", 1,
       true), err)
+    -- a negative seed is named by the argument given, not by the keys it sets
+    err = resolve_err(nil, { seed = -1 })
+    assert.equal("seed must be an integer >= 0 (--tla seed), got -1", err)
     err = resolve_err(nil, { lake_root = "" })
     assert.equal("lake_root is empty: name the folder that holds the runs (default 'lake')", err)
     err = resolve_err(nil, { scale = "huge" })
@@ -421,7 +461,7 @@ describe("graphids.config", function()
       set = { { "data.init_args.batch_size", 16.0 } } })
     assert.equal("integer", math.type(f.validated.data.init_args.batch_size))
     local err = resolve_err({ { "data.init_args.batch_size", 32.5 } })
-    assert.truthy(err:find("batch_size must be an integer >= 1, got 32.5", 1, true), err)
+    assert.truthy(err:find("'data.init_args.batch_size' must be an integer >= 1, got 32.5", 1, true), err)
   end)
 
   it("names a pipeline or extract recipe given where a training stage is expected", function()

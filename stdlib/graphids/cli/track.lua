@@ -58,27 +58,21 @@ function M.main(args)
     io.stderr:write("graphids track: unknown subcommand '", sub, "'\n", USAGE)
     return 2
   end
-  local dirs, uri = {}, nil
-  local i = 2
-  while i <= #args do
-    local a = args[i]
-    if a == "--uri" then
-      uri = args[i + 1]
-      if uri == nil or uri == "" then
-        io.stderr:write("graphids track sync: --uri needs a value\n", USAGE)
-        return 2
-      end
-      i = i + 1
-    elseif a == "--help" or a == "-h" then
-      io.stdout:write(USAGE)
-      return 0
-    elseif a:sub(1, 1) == "-" then
-      io.stderr:write("graphids track sync: unknown option '", a, "'\n", USAGE)
-      return 2
-    else
-      dirs[#dirs + 1] = a
-    end
-    i = i + 1
+  -- (the parser of every other command: --uri=URI, a --uri given twice named)
+  local o, perr = require("graphids.orchestrate.cliargs").parse(table.move(args, 2, #args, 1, {}),
+    { value = { "--uri" }, positional = math.huge })
+  if o == nil then
+    io.stderr:write("graphids track sync: ", perr, "\n", USAGE)
+    return 2
+  end
+  if o.help then
+    io.stdout:write(USAGE)
+    return 0
+  end
+  local dirs, uri = o.positional, o["--uri"]
+  if uri == "" then
+    io.stderr:write("graphids track sync: --uri needs a value\n", USAGE)
+    return 2
   end
   if #dirs == 0 then
     io.stderr:write("graphids track sync: missing RUN_DIR\n", USAGE)

@@ -36,7 +36,9 @@ function M.parse_kv(s)
   end
   local ok, val = pcall(json.decode, v)
   if ok then
-    -- plain(): no json.array/object marks, so the value merges like recipe data
+    -- plain(): no json.array/object marks, so the value merges like recipe data; but [] keeps
+    -- its mark, being otherwise {} (an empty table of keys: callbacks.ema=[] would turn it on)
+    if json.is_array(val) and next(val) == nil then return k, json.array({}) end
     return k, require("graphids.ckpt").plain(val)
   end
   if v:match('^%s*["%[{]') then
@@ -146,11 +148,13 @@ local function get_path(t, key)
 end
 
 -- The run dir comes from the top-level arguments, like the identity: a --set of it alone would
--- train one run into another's folder.  "" (train without writing anything) stays allowed.
+-- train one run into another's folder.  "" or null (train without writing anything) stays allowed.
 local RUN_DIR_KEY = "trainer.default_root_dir"
 local function check_run_dir(rendered, before, over)
   local now = get_path(rendered, RUN_DIR_KEY)
-  if now ~= before and now ~= "" then
+  -- (null unsets it, which is "": allowed on the key itself, not as a table replaced whole)
+  local unset = now == "" or ((now == nil or now == json.null) and over == RUN_DIR_KEY)
+  if now ~= before and not unset then
     local by = over == RUN_DIR_KEY and "" or string.format(" (by --set %s)", over)
     error(string.format("cannot set '%s'%s: the recipe names the run dir from its top-level arguments " ..
       "(lake_root, dataset, seed, scale, graphs and the stage's variant); use --tla lake_root=DIR to put " ..

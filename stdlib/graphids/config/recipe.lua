@@ -65,7 +65,8 @@ function M.copy_value(v)
   if type(v) ~= "table" or v == json.null then return v end
   local out = {}
   for k, x in pairs(v) do out[k] = M.copy_value(x) end
-  return out
+  -- (a JSON list stays one: [] is no table of keys)
+  return json.is_array(v) and json.array(out) or out
 end
 
 -- v without its nulls: a null member of a map is left out (unset: its default applies); a null
@@ -83,7 +84,7 @@ function M.drop_null(v, path)
     end
     out[k] = M.drop_null(x, here)
   end
-  return out
+  return json.is_array(v) and json.array(out) or out
 end
 
 local function is_array(t)
@@ -114,9 +115,15 @@ function M.merge(...)
 end
 
 -- tla completed with defs; unknown names and mistyped values raise (message names the recipe).
-local function arguments(file)
+local function arguments(file, state)
   return function(tla, defs)
-    local ok, res = pcall(U.options, "recipe " .. file .. ": top-level argument", tla or {}, defs, -1)
+    -- a null argument is one not given, but its name must still be one the recipe takes
+    local probe = {}
+    for _, name in ipairs(state.null_args or {}) do
+      if defs[name] == nil then probe[name] = true end
+    end
+    local ok, res = pcall(U.options, "recipe " .. file .. ": top-level argument",
+      next(probe) ~= nil and probe or tla or {}, defs, -1)
     if not ok then
       error((tostring(res):gsub("unknown option", "unknown argument"):gsub("option '", "argument '")), 0)
     end
@@ -153,7 +160,7 @@ local function load_file(path, state)
   end
   env.os = { getenv = os.getenv }
   env.merge = M.merge
-  env.arguments = arguments(path)
+  env.arguments = arguments(path, state)
   env.model_preset = function(family, scale, overrides)
     local P = require "graphids.models.presets"
     local fam = P[family]
@@ -190,6 +197,10 @@ function M.render(path, tla)
   local state = { cache = {}, loading = {} }
   local v = load_file(file, state)
   -- a null TLA is one not given (its default applies), as a null --set unsets a key
+  state.null_args = {}
+  for _, k in ipairs(U.sorted_keys(tla or {})) do
+    if tla[k] == json.null then state.null_args[#state.null_args + 1] = k end
+  end
   local okn, args = pcall(M.drop_null, tla or {}, "")
   if not okn then
     error(string.format("recipe %s: top-level argument %s", file, tostring(args)), 0)

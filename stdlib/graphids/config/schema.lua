@@ -53,14 +53,35 @@ local function fail(msg)
   error("invalid configuration: " .. msg, 0)
 end
 
+-- The top-level arguments every recipe takes (recipes/lib/args.lua): named as such when given
+-- as a configuration key (--set seed=1) or as an option (--seed 1).
+M.COMMON_ARGS = { "dataset", "seed", "scale", "data_root", "lake_root", "graphs", "device" }
+
+function M.top_level_hint(name)
+  for _, a in ipairs(M.COMMON_ARGS) do
+    if a == name then
+      return string.format(" ('%s' is a top-level argument of the recipe: --tla %s=VALUE)", name, name)
+    end
+  end
+  return nil
+end
+
 -- U.options with the section's full path in the message ("trainer: unknown option 'x' (did you
 -- mean 'y'?)" becomes "unknown key 'trainer.x' (did you mean 'trainer.y'?)").
 local function section(path, t, defaults)
   if t ~= nil and type(t) ~= "table" then
     fail(string.format("'%s' must be a table, got %s", path, type(t)))
   end
+  -- a JSON list ([] included) is no table of keys: --set callbacks.ema=[] would turn it on
+  if t ~= nil and require("graphids.json").is_array(t) then
+    fail(string.format("'%s' must be a table of keys, got a list", path))
+  end
   local ok, res = pcall(U.options, path, t, defaults, -1)
   if ok then
+    -- a float setting written without its point (2 for 2.0) is the float: one value, one encoding
+    for k, d in pairs(defaults) do
+      if math.type(d) == "float" and math.type(res[k]) == "integer" then res[k] = res[k] + 0.0 end
+    end
     return res
   end
   local msg = tostring(res)
@@ -68,13 +89,25 @@ local function section(path, t, defaults)
   local key, rest = msg:match(": unknown option '([^']*)'(.*)$")
   if key then
     rest = rest:gsub("did you mean '([^']*)'", function(s) return "did you mean '" .. pre .. s .. "'" end)
-    fail(string.format("unknown key '%s%s'%s", pre, key, rest))
+    fail(string.format("unknown key '%s%s'%s", pre, key, pre == "" and M.top_level_hint(key) or rest))
   end
   local k2, want, got = msg:match(": option '([^']*)' must be a (%a+), got (.*)$")
   if k2 then
     fail(string.format("'%s%s' must be a %s, got %s", pre, k2, want, got))
   end
   fail(msg)
+end
+
+-- A constructor's refusal ("GraphDataModule: batch_size must be ...") under the key path of the
+-- option it names ('data.init_args.batch_size' must be ...); prefix alone when it names none.
+local function fail_ctor(prefix, err, keys)
+  local msg = tostring(err):gsub("^[^:]*:%d+: ", "")
+  local key, rest = msg:match("^[%w_.]+: option '([%w_]+)' (.*)$")
+  if not key then key, rest = msg:match("^[%w_.]+: ([%w_]+) (.*)$") end
+  if key and keys[key] ~= nil then
+    fail(string.format("'%s.%s' %s", prefix, key, rest))
+  end
+  fail(string.format("'%s': %s", prefix, msg))
 end
 
 local function int_at_least(path, v, lo)
@@ -155,11 +188,21 @@ local function check_part_class_paths(init_args, cls)
   end
 end
 
+-- v as the kind of number its default is: 2.0 for a float default given 2 (JSON and the
+-- command line write a float without its point), the integer for an integer default given an
+-- integral float.  The same setting then encodes the same (the record's comparison, the config
+-- digest) however it was written.
+local function as_default_kind(default, v)
+  if math.type(default) == "integer" then return as_int(v) end
+  if math.type(default) == "float" and math.type(v) == "integer" then return v + 0.0 end
+  return v
+end
+
 -- Returns the model class.
 local function validate_model(m)
   check_class_block("model", m)
   local models = require "graphids.models"
-  local ok, cls = pcall(models.resolve, m.class_path)
+  local ok, cls = pcall(models.resolve, m.class_path, model_paths(models))
   if not ok then
     fail(string.format("'model.class_path': %s", tostring(cls):gsub("^.-resolve: ", "")))
   end
@@ -186,7 +229,7 @@ local function validate_model(m)
   -- and hparams() records them in the checkpoint).
   local given = {}
   for k, v in pairs(m.init_args) do
-    given[k] = math.type(cls.DEFAULTS[k]) == "integer" and as_int(v) or v
+    given[k] = as_default_kind(cls.DEFAULTS[k], v)
   end
   m.init_args = given
   if m.distillation ~= nil then
@@ -229,6 +272,8 @@ local function data_ints(cls, init_args)
   for k, v in pairs(init_args) do
     if math.type(defaults[k]) == "integer" or defaults[k] == N then
       init_args[k] = as_int(v)
+    else
+      init_args[k] = as_default_kind(defaults[k], v)
     end
   end
 end
@@ -250,9 +295,17 @@ local function validate_data(d)
     local key, rest = msg:match("unknown option '([^']*)'(.*)$")
     if key then
       rest = rest:gsub("did you mean '([^']*)'", "did you mean 'data.init_args.%1'")
+      -- (the options only a Lua caller can give are no configuration keys)
+      rest = rest:gsub("%(allowed: ([^)]*)%)", function(list)
+        local keep = {}
+        for name in list:gmatch("[^, ]+") do
+          if not (cls.LUA_ONLY or {})[name] then keep[#keep + 1] = name end
+        end
+        return "(allowed: " .. table.concat(keep, ", ") .. ")"
+      end)
       fail(string.format("unknown key 'data.init_args.%s'%s", key, rest))
     end
-    fail("'data.init_args': " .. msg)
+    fail_ctor("data.init_args", msg, cls.DEFAULTS or {})
   end
   local a = d.init_args
   -- (read as paths and names before the data module would check them: io.join named no key)
@@ -306,7 +359,7 @@ local function validate_callbacks(c, model_cls)
     -- the values are checked by constructing the callback: one set of rules, as for data modules
     local ok, err = pcall(require("graphids.callbacks.weight_averaging"), e)
     if not ok then
-      fail("'callbacks.ema': " .. tostring(err):gsub("^[^:]*:%d+: ", ""))
+      fail_ctor("callbacks.ema", err, SECTIONS["callbacks.ema"])
     end
     c.ema = e
   end

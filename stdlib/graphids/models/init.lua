@@ -41,8 +41,9 @@ end
 
 local distance = U.edit_distance
 
--- The class of a class path; an unknown path raises listing the closest registered ones.
-function M.resolve(class_path)
+-- The class of a class path; an unknown path raises listing the closest registered ones (of
+-- `among`, a list of class paths, when given: the models alone, for a model's class path).
+function M.resolve(class_path, among)
   if type(class_path) ~= "string" then
     error("graphids.models.resolve: class_path must be a string, got " .. type(class_path), 2)
   end
@@ -51,8 +52,11 @@ function M.resolve(class_path)
     local scored = {}
     -- (a path ending in "." has no last name: the whole path is compared)
     local last = (class_path:match("([^.]+)$") or class_path):lower()
-    for _, p in ipairs(M.class_paths()) do
-      local d = math.min(distance(class_path, p), distance(last, p:match("([^.]+)$"):lower()))
+    for _, p in ipairs(among or M.class_paths()) do
+      local plast = p:match("([^.]+)$"):lower()
+      local d = math.min(distance(class_path, p), distance(last, plast))
+      -- a name the class's name begins with ("GAT" for "GATClassifier") is as close as one edit
+      if #last > 2 and plast:sub(1, #last) == last then d = math.min(d, 1) end
       scored[#scored + 1] = { p, d }
     end
     table.sort(scored, function(a, b) return a[2] < b[2] or (a[2] == b[2] and a[1] < b[1]) end)

@@ -109,14 +109,15 @@ function U.options(fname, opts, defaults, level)
   local allowed = sorted_keys(defaults)
   local best, bestd = nil, math.huge
   for _, name in ipairs(allowed) do
-    -- a prefix ("ignore" for "ignore_index") counts as a near miss
-    local dist = (name:sub(1, #key) == key or key:sub(1, #name) == name) and 1
-      or distance(key, name)
+    -- a prefix of three letters or more ("ignore" for "ignore_index") counts as a near miss
+    local short, long = #key < #name and key or name, #key < #name and name or key
+    local dist = (#short > 2 and long:sub(1, #short) == short) and 1 or distance(key, name)
     if dist < bestd then
       best, bestd = name, dist
     end
   end
-  if best and bestd <= 2 then
+  -- the edits allowed grow with the key: two edits turn any two-letter key into another
+  if best and bestd <= (#key <= 4 and 1 or (#key <= 8 and 2 or 3)) then
     error(string.format("%s: unknown option '%s' (did you mean '%s'?)", fname, key, best), level)
   end
   error(string.format("%s: unknown option '%s' (allowed: %s)", fname, key,

@@ -61,7 +61,8 @@ function M.parse(args, spec)
       for _, field in ipairs({ "value", "multi", "flag" }) do
         table.move(spec[field] or {}, 1, #(spec[field] or {}), #known + 1, known)
       end
-      return nil, "unknown option '" .. a .. "'" .. M.suggest(name, known)
+      local hint = require("graphids.config.schema").top_level_hint(name:gsub("^%-%-", ""):gsub("-", "_"))
+      return nil, "unknown option '" .. a .. "'" .. (hint or M.suggest(name, known))
     else
       o.positional[#o.positional + 1] = a
     end

@@ -222,6 +222,14 @@ end
 -- Loads and resolves a pipeline recipe (nothing is written).  Returns {name, file, stages}.
 function M.load(path, tla)
   local p, file = config.render(path, tla)
+  -- (the reverse of fit's "is a pipeline, not a stage")
+  if p.stages == nil and p.kind == "extract" then
+    error(string.format("recipe %s is an extract stage, not a pipeline (it has no 'stages'): it runs " ..
+      "as a stage of a pipeline (recipes/pipelines/graphids.lua)", file), 0)
+  elseif p.stages == nil and (p.trainer ~= nil or p.model ~= nil) then
+    error(string.format("recipe %s is a stage, not a pipeline (it has no 'stages'): run it with " ..
+      "graphids fit --config %s", file, file), 0)
+  end
   check_nodes(file, p.stages)
   local outputs, by_name = {}, {}
   for _, n in ipairs(p.stages) do
