@@ -10,8 +10,11 @@
  * failures -- a missing or corrupt file, a lock held elsewhere, a read-only directory -- return
  * nil, "<CODE>: <message>", "<CODE>" (STYLE: the caller decides whether that is fatal).
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "binding.h"
 #include "gids/io.h"
@@ -269,7 +272,22 @@ static int l_stat(lua_State *L) {
     return 1;
 }
 
+/* The process's working folder as the kernel has it: $PWD is what a shell last set, and a
+ * program started with another folder (subprocess.run(cwd=...)) inherits the parent's. */
+static int l_getcwd(lua_State *L) {
+    l_checkend(L, 0, "getcwd");
+    char buf[PATH_MAX];
+    if (getcwd(buf, sizeof buf) == NULL) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "getcwd: %s", strerror(errno));
+        return 2;
+    }
+    lua_pushstring(L, buf);
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {
+    {"getcwd", l_getcwd},
     {"save_safetensors", l_save_safetensors},
     {"load_safetensors", l_load_safetensors},
     {"atomic_write", l_atomic_write},

@@ -5,9 +5,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -166,6 +169,44 @@ TEST(appends_whole_records_and_names_a_bad_path) {
     CHECK_ERR(gids_append_file("", "a", 1, false), GIDS_EINVAL, "path is empty");
 }
 
+/* In a child whose file-size limit cuts a record short (a full disk's short write): 0 when the
+ * short write is reported and leaves the file as it was, so the next record starts clean. */
+static int short_write_child(const char *path) {
+    signal(SIGXFSZ, SIG_IGN); /* over the limit: a short write, then EFBIG, not a signal */
+    if (gids_append_file(path, "0123456789\n", 11, false) != GIDS_OK) return 2;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_FSIZE, &rl) != 0) return 3;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = 16;
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) return 3;
+    if (gids_append_file(path, "abcdefghij\n", 11, false) != GIDS_EIO) return 4;
+    if (strstr(gids_error_message(), "short write") == NULL) return 5;
+    rl.rlim_cur = was;
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) return 3;
+    if (gids_append_file(path, "next\n", 5, false) != GIDS_OK) return 6;
+    return 0;
+}
+
+TEST(a_short_write_leaves_no_partial_record) {
+    char path[] = "/tmp/gids_test_net_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) return;
+    close(fd);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) _exit(short_write_child(path));
+    int status = -1;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    FILE *f = fopen(path, "rb");
+    char buf[64] = {0};
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) fclose(f);
+    CHECK(n == 16 && strcmp(buf, "0123456789\nnext\n") == 0);
+    unlink(path);
+}
+
 int main(void) {
     RUN(rejects_bad_requests_before_any_io);
     RUN(a_malformed_url_is_einval_naming_it);
@@ -173,5 +214,6 @@ int main(void) {
     RUN(a_silent_server_times_out_as_eio);
     RUN(one_exchange_sends_and_receives_everything);
     RUN(appends_whole_records_and_names_a_bad_path);
+    RUN(a_short_write_leaves_no_partial_record);
     return check_summary("net");
 }

@@ -372,6 +372,27 @@ describe("graphids.orchestrate.stage", function()
       assert.is_false(gio.exists(gio.join(r.run_dir, f)), f)
     end
     assert.is_true(gio.exists(gio.join(r.run_dir, "predictions", "val.safetensors")))
+    -- the resume logged into the fit's own tracking run: one run, FINISHED, its checkpoints
+    -- naming it (a crash would otherwise leave a RUNNING run beside a new one)
+    local ckpt = require "graphids.ckpt"
+    local ref = ckpt.load(r.last_ckpt).tracking_run_id
+    assert.is_string(ref)
+    local runs, loss = {}, nil
+    local store = gio.join(rlake, "mlruns")
+    for _, e in ipairs(gio.list_dir(store)) do
+      if e:match("^%d+$") then
+        for _, id in ipairs(gio.list_dir(gio.join(store, e))) do
+          local path = gio.join(store, e, id, "metrics", "train_loss")
+          if gio.exists(path) then runs[#runs + 1], loss = id, path end
+        end
+      end
+    end
+    assert.same({ ref }, runs)
+    local steps = {}
+    for line in gio.read_file(loss):gmatch("[^\n]+") do
+      steps[#steps + 1] = line
+    end
+    assert.equal(3, #steps) -- epochs 1 and 2 from the fit, 3 from the resume
   end)
 
   it("refuses a checkpoint of another model before testing or resuming, writing nothing", function()

@@ -336,9 +336,78 @@ for r in c.search_runs([e.experiment_id]):
     assert.equal(1, #assert(read(base .. "/metrics/c")):gsub("[^\n]", ""))
   end)
 
+  it("refuses keys and ids that would name files outside the run, as MLflow's server refuses them", function()
+    local root = dir .. "/mlruns_keys"
+    local fs = assert(filestore.new(root))
+    local exp = assert(fs:get_or_create_experiment("e"))
+    local id = assert(fs:create_run({ experiment_id = exp, run_name = "r", tags = {} }))
+    local meta = read(root .. "/" .. exp .. "/" .. id .. "/meta.yaml")
+    local function m(key) return { key = key, value = 1.0, timestamp = 1, step = 0 } end
+    local bad = { "../meta.yaml", "../../../../escaped", "..foo", "a/./b", "/abs", "a//b", "x\n" }
+    for _, key in ipairs(bad) do
+      local ok, err, code, status = fs:log_batch(id, { metrics = { m("fine"), m(key) } })
+      assert.is_nil(ok, key)
+      assert.matches("metrics of run " .. id .. ": key \"", err)
+      assert.same({ "INVALID_PARAMETER_VALUE", 400 }, { code, status })
+      ok, err = fs:log_batch(id, { tags = { { key = key, value = "hacked: 1\n" } } })
+      assert.is_nil(ok, key)
+      assert.matches("tags of run " .. id .. ": key \"", err)
+    end
+    assert.equal(meta, read(root .. "/" .. exp .. "/" .. id .. "/meta.yaml"))
+    assert.same({}, core.list_dir(root .. "/" .. exp .. "/" .. id .. "/metrics"))
+    assert.is_nil(core.stat(dir .. "/escaped"))
+    -- ids from a spool name folders too
+    local ok, err = fs:log_batch("../" .. exp, { metrics = { m("a") } })
+    assert.is_nil(ok)
+    assert.matches("run id \"%.%./" .. exp .. "\" is not an id of this store", err)
+    ok, err = fs:create_run({ experiment_id = "../x", run_name = "r", tags = {} })
+    assert.is_nil(ok)
+    assert.matches("experiment id \"%.%./x\" is not an id", err)
+    ok, err = fs:create_run({ experiment_id = exp, run_name = "r", tags = { { key = "../t", value = "v" } } })
+    assert.is_nil(ok)
+    assert.matches("tag key \"%.%./t\" is not a plain relative path", err)
+  end)
+
+  it("writes run names with control characters so that they read back whole", function()
+    local root = dir .. "/mlruns_names"
+    local fs = assert(filestore.new(root))
+    local exp = assert(fs:get_or_create_experiment("e"))
+    for _, name in ipairs({ "bad\1name", "two\nlines", "tab\there", 'q"uote\\back', "it's", "plain" }) do
+      local id = assert(fs:create_run({ experiment_id = exp, run_name = name, tags = {} }))
+      local text = read(root .. "/" .. exp .. "/" .. id .. "/meta.yaml")
+      assert.equal(name, filestore.yaml_get(text, "run_name"))
+      assert.is_nil(text:find("\1", 1, true)) -- YAML readers refuse raw control characters
+    end
+  end)
+
+  it("creates an experiment once when several processes ask for it at the same moment", function()
+    local root = dir .. "/mlruns_race"
+    local script = dir .. "/race.lua"
+    local f = assert(io.open(script, "w"))
+    f:write(string.format([[
+local fs = assert(require("graphids.track.filestore").new(%q))
+io.write(assert(fs:get_or_create_experiment("graphids/synthetic/gat")))
+]], root))
+    f:close()
+    local host = (os.getenv("GRAPHIDS_BUILD") or "build") .. "/bin/graphids"
+    local cmd = {}
+    for i = 1, 12 do cmd[i] = string.format("%s run %s > %s/race_%d.out &", host, script, dir, i) end
+    assert(os.execute(table.concat(cmd, " ") .. " wait"))
+    local ids = {}
+    for i = 1, 12 do ids[read(string.format("%s/race_%d.out", dir, i))] = true end
+    local n = 0
+    for _ in pairs(ids) do n = n + 1 end
+    assert.equal(1, n)
+    local exps = {}
+    for _, d in ipairs(core.list_dir(root)) do
+      if d:match("^%d+$") and d ~= "0" then exps[#exps + 1] = d end
+    end
+    assert.equal(1, #exps)
+  end)
+
   it("records a relative FileStore URI as an absolute path, so sync can run anywhere", function()
     -- a relative path from this folder to a blocked store under dir
-    local depth = select(2, os.getenv("PWD"):gsub("/[^/]+", ""))
+    local depth = select(2, core.getcwd():gsub("/[^/]+", ""))
     local rel = string.rep("../", depth) .. dir:sub(2) .. "/blocked/mlruns"
     local f = assert(io.open(dir .. "/blocked", "w"))
     f:close()
@@ -348,7 +417,7 @@ for r in c.search_runs([e.experiment_id]):
       run = track.start_fit_run(run_dir, { uri = rel, experiment = "e" })
       run:finish()
     end)
-    local abs = os.getenv("PWD") .. "/" .. rel
+    local abs = core.getcwd() .. "/" .. rel
     assert.equal(abs, run.uri)
     assert.matches("tracking to " .. abs:gsub("%p", "%%%0") .. " failed", err)
     for _, ev in ipairs(assert(spool.read(run_dir))) do assert.equal(abs, ev.uri) end

@@ -11,6 +11,27 @@ describe("graphids.track.mlflow", function()
     assert.equal("x/y", mlflow.sanitize_key("x/../y"))
     assert.equal("caf___ok-1 :2", mlflow.sanitize_key("café!ok-1 :2")) -- é is two bytes
     assert.equal("_", mlflow.sanitize_key("//"))
+    -- MLflow refuses a key whose path begins with "..": it names something outside the run
+    assert.equal("_..foo", mlflow.sanitize_key("..foo"))
+    assert.equal("_...", mlflow.sanitize_key("..."))
+    assert.equal("_..a/b", mlflow.sanitize_key("..a/b"))
+    for _, k in ipairs({ "val/f1@0.5", "/a//./b/", "..foo", "...", string.rep("..x/", 100) }) do
+      assert.is_nil(mlflow.key_problem(mlflow.sanitize_key(k)), k)
+    end
+    assert.matches("not a plain relative path", mlflow.key_problem("..foo"))
+    assert.matches("holds the character", mlflow.key_problem("a@b"))
+  end)
+
+  it("makes a relative store path absolute from the process's folder, not a stale $PWD", function()
+    local core = require "graphids.core"
+    assert.equal(core.getcwd() .. "/x/y", mlflow.absolute_path("./x/y"))
+    local host = (os.getenv("GRAPHIDS_BUILD") or "build") .. "/bin/graphids"
+    if host:sub(1, 1) ~= "/" then host = core.getcwd() .. "/" .. host end
+    local p = assert(io.popen("cd /tmp && PWD=/elsewhere " .. host ..
+      " run - <<'EOF'\nio.write(require('graphids.track.mlflow').absolute_path('lake/mlruns'))\nEOF"))
+    local out = p:read("a")
+    p:close()
+    assert.equal("/tmp/lake/mlruns", out)
     assert.equal(250, #mlflow.sanitize_key(string.rep("k", 300)))
     assert.matches("^[%w_%./ :%-]+$", mlflow.sanitize_key("\0\n\t%$#"))
     -- the cut to 250 can leave a "." or ".." segment at the end: MLflow refuses those keys

@@ -95,6 +95,14 @@ describe("graphids.track.query (FileStore)", function()
     assert.equal(want, err)
   end)
 
+  it("reads MLflow's older two-field metric lines as step 0", function()
+    local copy = gio.join(tmp, "twofield")
+    os.execute(string.format("cp -r %s %s", proc.q(root), proc.q(copy)))
+    proc.spit(gio.join(copy, exp, id, "metrics", "old"), "100 0.5\n200 0.25\n")
+    local run = assert(assert(query.open(copy)):get_run(id))
+    assert.equal(0.25, run.metrics.old)
+  end)
+
   it("names a run's meta.yaml without a run status", function()
     for i, text in ipairs({ "garbage\n", "status: 9\n" }) do
       local copy = gio.join(tmp, "badmeta" .. i)

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gids/io.h"
@@ -20,6 +21,13 @@ gids_status gids_append_file(const char *path, const void *data, size_t n, bool 
     } while (w < 0 && errno == EINTR);
     int err = errno;
     if (w < 0 || (size_t)w != n) {
+        /* A partial record would be glued to the next one into a line no reader can parse:
+         * cut it off again, unless another writer has appended after it meanwhile. */
+        struct stat st;
+        off_t end = w > 0 ? lseek(fd, 0, SEEK_CUR) : -1;
+        if (end >= w && fstat(fd, &st) == 0 && st.st_size == end && ftruncate(fd, end - w) != 0) {
+            /* (the short write is what is reported either way) */
+        }
         close(fd);
         if (w < 0)
             GIDS_FAIL(GIDS_EIO, "append_file: cannot write %zu bytes to '%s': %s", n, path,

@@ -191,7 +191,14 @@ local function train(artifacts, resolved, opts)
     not ckpt.same_as_any(opts.resume_from, resolved.ckpt_file, resolved.last_ckpt)
   local commit = run_dir ~= nil and committer(resolved, opts.write_run_files, fresh) or nil
   callbacks[#callbacks + 1] = commit
-  local h = tracking.start_fit(resolved)
+  -- a resume of this run dir's own fit logs into its tracking run again (the reference its
+  -- checkpoint holds), so a crash leaves one run, not a RUNNING one beside a new one
+  local resume_ref
+  if not fresh then
+    local okc, c = pcall(ckpt.load, opts.resume_from)
+    resume_ref = okc and c.tracking_run_id or nil
+  end
+  local h = tracking.start_fit(resolved, { resume = resume_ref, trainer = artifacts.trainer })
   if h and h.callback then
     table.insert(callbacks, 1, h.callback)
   end

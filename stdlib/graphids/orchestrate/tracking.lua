@@ -111,13 +111,19 @@ function M.check_uri()
   end
 end
 
-function M.start_fit(resolved)
+-- opts: resume (the run reference a resumed checkpoint holds: that run is logged to again,
+-- RUNNING, rather than a new one opened beside a run a crash left RUNNING), trainer (its
+-- tracking_run_id is set to the run's reference for the checkpoints of this fit, and put back
+-- by end_fit).
+function M.start_fit(resolved, opts)
   if resolved.run_dir == nil then
     return nil
   end
+  opts = opts or {}
   local ok, cb = pcall(function()
     local o = identity(resolved)
     o.tracer = M.tracer(resolved.run_dir)
+    o.resume = opts.resume
     -- the run is opened here, before fit (a fit that fails while starting still has its row)
     local run = track().start_fit_run(resolved.run_dir, o)
     return track().Callback { run = run, tracer = o.tracer }
@@ -126,7 +132,12 @@ function M.start_fit(resolved)
     warn("start_fit", cb)
     return {}
   end
-  return { callback = Guarded(cb) }
+  local h = { callback = Guarded(cb), trainer = opts.trainer }
+  if opts.trainer then
+    h.old_ref = opts.trainer.tracking_run_id
+    opts.trainer.tracking_run_id = cb.run:ref()
+  end
+  return h
 end
 
 -- The safety net after fit: a run the callback left open (a failure before on_fit_start, or
@@ -135,6 +146,7 @@ function M.end_fit(h, ok)
   if h == nil or h.callback == nil then
     return
   end
+  if h.trainer then h.trainer.tracking_run_id = h.old_ref end
   local run = h.callback.inner.run
   if run and not run.finished then
     local okf, err = pcall(run.finish, run, ok and "FINISHED" or "FAILED")

@@ -31,11 +31,47 @@ local function read(path)
   return s
 end
 
--- A YAML scalar as yaml.safe_dump would accept back: strings single-quoted ('' escapes ').
+-- A YAML scalar as yaml.safe_dump would accept back: strings single-quoted ('' escapes '), or
+-- double-quoted with escapes when they hold a control character (a newline would split the line,
+-- and YAML readers refuse the others raw).
+local DQ_ESC = { ["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n", ["\t"] = "\\t", ["\r"] = "\\r" }
 local function yq(v)
   if v == nil then return "null" end
   if type(v) == "number" then return string.format("%d", v) end
-  return "'" .. tostring(v):gsub("'", "''") .. "'"
+  local s = tostring(v)
+  if s:find("[%c]") then
+    return '"' .. s:gsub('[%c\\"]', function(c)
+      return DQ_ESC[c] or string.format("\\x%02X", c:byte())
+    end) .. '"'
+  end
+  return "'" .. s:gsub("'", "''") .. "'"
+end
+
+-- The text of a double-quoted YAML scalar's escapes (those yq and yaml.safe_dump write).
+local DQ_UNESC = { n = "\n", t = "\t", r = "\r", ['"'] = '"', ["\\"] = "\\", ["/"] = "/", ["0"] = "\0",
+  a = "\a", b = "\b", e = "\27", f = "\f", v = "\v", [" "] = " " }
+local DQ_HEX = { x = 2, u = 4, U = 8 }
+local function unescape_dq(s)
+  local out, i = {}, 1
+  while i <= #s do
+    local c = s:sub(i, i)
+    if c == "\\" and i < #s then
+      local e = s:sub(i + 1, i + 1)
+      local w = DQ_HEX[e]
+      local hex = w and s:sub(i + 2, i + 1 + w)
+      if w and #hex == w and not hex:find("%X") then
+        out[#out + 1] = utf8.char(tonumber(hex, 16))
+        i = i + 2 + w
+      else
+        out[#out + 1] = DQ_UNESC[e] or ("\\" .. e)
+        i = i + 2
+      end
+    else
+      out[#out + 1] = c
+      i = i + 1
+    end
+  end
+  return table.concat(out)
 end
 
 -- Keys sorted, as yaml.safe_dump writes them.
@@ -60,7 +96,7 @@ local function yaml_get(text, key)
   local v = text:match("\n" .. key .. ": *([^\n]*)") or text:match("^" .. key .. ": *([^\n]*)")
   if v == nil then return nil end
   if v:sub(1, 1) == "'" then return (v:sub(2, -2):gsub("''", "'")) end
-  if v:sub(1, 1) == '"' then return (v:sub(2, -2):gsub('\\"', '"')) end
+  if v:sub(1, 1) == '"' then return unescape_dq(v:sub(2, -2)) end
   return v
 end
 FileStore.yaml_get = yaml_get -- for the read side (graphids.track.query)
@@ -99,8 +135,10 @@ local function guarded(fn, ...)
   local res = table.pack(pcall(fn, ...))
   if not res[1] then
     local e = res[2]
-    if type(e) == "table" then return nil, "FileStore: " .. tostring(e[1]), e[2], e[3] end
-    return nil, "FileStore: " .. tostring(e)
+    -- (a message from a nested guarded call has its prefix already)
+    local function prefixed(m) return (m:match("^FileStore: ") and "" or "FileStore: ") .. m end
+    if type(e) == "table" then return nil, prefixed(tostring(e[1])), e[2], e[3] end
+    return nil, prefixed(tostring(e))
   end
   return table.unpack(res, 2, res.n)
 end
@@ -152,6 +190,11 @@ function FileStore:get_or_create_experiment(name)
   if self.exp_cache[name] then return self.exp_cache[name] end
   return guarded(function()
     ensure(self:init_root())
+    -- Find-then-create under a lock: seeds launched together (an array job) would each create
+    -- the experiment, and MLflow's lookup by name would see one of them.  (A dotfile: MLflow
+    -- reads experiments from the numbered folders only.)
+    local _ <close> = assert(core.lock(join(self.root, ".graphids_experiments.lock"),
+      { exclusive = true, timeout = 60 }))
     local id, stage = self:find_experiment(name)
     if id and stage ~= "active" then
       error(string.format("experiment '%s' (%s) is deleted; restore it or pick another name", name, id), 0)
@@ -165,7 +208,17 @@ function FileStore:get_or_create_experiment(name)
   end)
 end
 
+-- Run and experiment ids name folders: anything but letters and digits (a spool edited by hand:
+-- "../x") is refused as MLflow's server refuses an id it does not know.
+local function check_id(what, id, pattern)
+  if type(id) ~= "string" or not id:match(pattern) then
+    error({ string.format("%s %q is not an id of this store", what, tostring(id)),
+      "INVALID_PARAMETER_VALUE", 400 }, 0)
+  end
+end
+
 local function run_dir(self, run_id)
+  check_id("run id", run_id, "^%w+$")
   local exp = self.run_exp[run_id]
   if exp == nil then
     for _, d in ipairs(core.list_dir(self.root) or {}) do
@@ -194,6 +247,14 @@ function FileStore:create_run(spec)
   return guarded(function()
     local run_id = spec.run_id or mlflow.new_run_id()
     local exp = tostring(spec.experiment_id)
+    check_id("run id", run_id, "^%w+$")
+    check_id("experiment id", exp, "^%d+$")
+    for _, t in ipairs(spec.tags or {}) do
+      local why = mlflow.key_problem(t.key)
+      if why then
+        error({ string.format("tag key %q %s", tostring(t.key), why), "INVALID_PARAMETER_VALUE", 400 }, 0)
+      end
+    end
     local dir = join(self.root, exp, run_id)
     if core.stat(join(dir, "meta.yaml")) then
       error(string.format("run '%s' already exists in experiment %s", run_id, exp), 0)
@@ -271,6 +332,13 @@ end
 -- Everything that could refuse the batch is checked before anything is written, so a refused
 -- batch changes nothing (a half-applied one would duplicate metric lines when sent again).
 local function check_batch(dir, run_id, batch)
+  -- keys name files under the run: one MLflow refuses could reach outside it ("../meta.yaml")
+  for _, kind in ipairs({ "params", "tags", "metrics" }) do
+    for _, e in ipairs(batch[kind] or {}) do
+      local why = mlflow.key_problem(e.key)
+      if why then return refuse("%s of run %s: key %q %s", kind, run_id, tostring(e.key), why) end
+    end
+  end
   for _, kind in ipairs({ "params", "tags", "metrics" }) do
     local why = key_clash(join(dir, kind), batch[kind])
     if why then return refuse("%s of run %s: key '%s", kind, run_id, why) end

@@ -45,13 +45,35 @@ local function path_segments(s)
   return table.concat(segs, "/")
 end
 
+-- MLflow refuses a key whose normalised path begins with ".." ("..foo", "../x"): it would name
+-- a file outside the run.
+local function leading_dots(s)
+  return s:sub(1, 2) == ".." and "_" .. s or s
+end
+
 function M.sanitize_key(k)
   local s = path_segments(tostring(k):gsub("@", "_at_"):gsub("[^%w_%./ :%-]", "_"))
   -- the cut can end the key in a new "." or ".." segment ("x/..y" -> "x/."): MLflow refuses
   -- such a key, so the segments are checked again after it
-  if #s > M.MAX_KEY then s = path_segments(s:sub(1, M.MAX_KEY)) end
+  s = leading_dots(s)
+  if #s > M.MAX_KEY then s = leading_dots(path_segments(s:sub(1, M.MAX_KEY))):sub(1, M.MAX_KEY) end
   if s == "" then s = "_" end
   return s
+end
+
+-- Why MLflow would refuse k as a metric, param or tag key, or nil: sanitize_key's output never
+-- is; a key written by hand into a spool or given to a store directly may be.
+function M.key_problem(k)
+  if type(k) ~= "string" or k == "" then return "must be a non-empty string" end
+  if #k > M.MAX_KEY then return string.format("is longer than %d characters", M.MAX_KEY) end
+  local bad = k:match("[^%w_%./ :%-]")
+  if bad then return string.format("holds the character %q (letters, digits, _ . / - : and space)", bad) end
+  if k:sub(1, 1) == "/" or k:sub(-1) == "/" or k:find("//", 1, true) or path_segments(k) ~= k
+    or k:sub(1, 2) == ".." then
+    return "is not a plain relative path (no leading, trailing or double '/', no '.' or '..' part, " ..
+      "no leading '..')"
+  end
+  return nil
 end
 
 -- s with every byte that is not part of valid UTF-8 replaced by U+FFFD: MLflow's JSON (and
@@ -252,13 +274,9 @@ end
 -- name the same store when `graphids track sync` runs from another folder).
 function M.absolute_path(path)
   if path:sub(1, 1) == "/" then return path end
-  local cwd = os.getenv("PWD")
-  if cwd == nil or cwd == "" then
-    local p = io.popen("pwd")
-    cwd = p and p:read("l") or "."
-    if p then p:close() end
-  end
-  return (cwd .. "/" .. path):gsub("/%./", "/"):gsub("/%.$", "")
+  -- (the kernel's folder, not $PWD: a program started elsewhere inherits its parent's $PWD)
+  local cwd = core.getcwd() or "."
+  return ((cwd .. "/" .. path):gsub("/%./", "/"):gsub("/%.$", ""))
 end
 
 -- uri with a relative FileStore path made absolute (file:rel -> file:/cwd/rel, rel -> /cwd/rel);

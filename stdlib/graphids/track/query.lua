@@ -100,6 +100,11 @@ local function read_metrics(dir)
     for line in text:gmatch("[^\n]+") do
       n = n + 1
       local ts, v, step = line:match("^(%-?%d+) (%S+) (%-?%d+)%s*$")
+      -- (MLflow's FileStore reads the older "<timestamp> <value>" lines as step 0)
+      if ts == nil then
+        ts, v = line:match("^(%-?%d+) (%S+)%s*$")
+        step = "0"
+      end
       local value = v and metric_value(v)
       if value == nil then
         error(string.format("%s/%s:%d: not a metric line '<timestamp> <value> <step>': '%s'", dir, key, n,
