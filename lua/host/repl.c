@@ -280,7 +280,8 @@ static int read_entry(lua_State *L, int tty) {
     read_result r = read_line(tty, PROMPT1, &line);
     if (r == READ_EOF) return -1;
     if (r == READ_CANCEL) return -2;
-    lua_pushstring(L, line);
+    /* "=expr" is "return expr", as in lua.c (Lua 5.1's habit, still typed) */
+    lua_pushstring(L, line[0] == '=' ? line + 1 : line);
     free(line);
     int status;
     /* An expression prints its value: try the entry as `return <entry>` first, and keep

@@ -49,6 +49,9 @@ l_tensor *l_newtensor(lua_State *L);
 /* Raises the runtime's message as a Lua error when s != GIDS_OK; returns 0 otherwise. Release
  * every temporary before calling it with a failing status. */
 int l_check_status(lua_State *L, gids_status s);
+/* As l_check_status, naming fname where the runtime's message names `inner`, the call fname
+ * made ("copy_: ..." of clamp_ becomes "clamp_: ..."). */
+int l_check_status_as(lua_State *L, gids_status s, const char *fname, const char *inner);
 /* Runs a full collection and gives the allocator's cached blocks back (memory pressure). */
 void l_collect(lua_State *L);
 /* l_check(L, runtime_call(...)): runs the call; when it fails for lack of memory, runs a full

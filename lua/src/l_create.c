@@ -56,6 +56,25 @@ static void nest_scan(lua_State *L, nest *n, int depth) {
         l_error(L, "tensor: ragged nesting at %s: expected %I elements, got %I",
                 depth == 0 ? "the top level" : path_str(L, n, depth), (lua_Integer)n->shape[depth],
                 (lua_Integer)len);
+    /* Only the keys 1..len are read: any other ({[1]=1, [3]=3}, {x=1}) would be dropped. */
+    lua_pushnil(L);
+    while (lua_next(L, -2) != 0) {
+        lua_pop(L, 1);
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > len) {
+            const char *key = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
+                              : lua_isinteger(L, -1)
+                                  ? lua_pushfstring(L, "%I", lua_tointeger(L, -1))
+                                  : luaL_typename(L, -1);
+            const char *where = depth == 0 ? "the top level" : path_str(L, n, depth);
+            if (len == 0)
+                l_error(L, "tensor: the table at %s has the key %s: a tensor is made from lists",
+                        where, key);
+            l_error(L,
+                    "tensor: the table at %s has the key %s: a list of %I elements takes the "
+                    "keys 1..%I only (a map, or a list with a hole?)",
+                    where, key, (lua_Integer)len, (lua_Integer)len);
+        }
+    }
     for (int64_t i = 1; i <= len; i++) {
         n->pos[depth] = i;
         int t = lua_rawgeti(L, -1, (lua_Integer)i);

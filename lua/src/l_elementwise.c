@@ -243,7 +243,7 @@ static int finish_inplace(lua_State *L, const char *fname) {
                    "%s: the result has dtype %s and cannot be written in place into a tensor of "
                    "dtype %s",
                    fname, gids_dtype_name(r->dtype), gids_dtype_name(a->dtype));
-    l_check(L, gids_copy_(a, r));
+    l_check_status_as(L, gids_copy_(a, r), fname, "copy_");
     lua_pushvalue(L, 1);
     return 1;
 }

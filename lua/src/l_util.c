@@ -55,6 +55,15 @@ int l_check_status(lua_State *L, gids_status s) {
     return l_error(L, "%s", msg);
 }
 
+int l_check_status_as(lua_State *L, gids_status s, const char *fname, const char *inner) {
+    if (s == GIDS_OK) return 0;
+    const char *msg = gids_error_message();
+    size_t n = strlen(inner);
+    if (msg != NULL && strncmp(msg, inner, n) == 0 && msg[n] == ':')
+        return l_error(L, "%s%s", fname, msg + n);
+    return l_check_status(L, s);
+}
+
 /* A short description of the value at i for messages: "2.5", "'abc'", "a table". */
 static const char *describe(lua_State *L, int i) {
     switch (lua_type(L, i)) {

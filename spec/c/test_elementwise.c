@@ -184,8 +184,16 @@ TEST(integer_arithmetic_wraps_and_divides_safely) {
     CHECK_OK(gids_binary_scalar(&o, GIDS_POW, b, gids_scalar_i(-1), true)); /* (-1) ** b */
     CHECK(at_i(o, 0) == -1 && at_i(o, 1) == -1 && at_i(o, 2) == 1);
     gids_tensor_release(o);
-    CHECK_OK(gids_binary_scalar(&o, GIDS_POW, b, gids_scalar_i(-1), false)); /* b ** -1 */
-    CHECK(at_i(o, 0) == 1 && at_i(o, 1) == -1 && at_i(o, 2) == 0);
+    /* b ** -1 has no integer result (2 ** -1 is 0.5): refused, as torch and numpy refuse it */
+    o = NULL;
+    CHECK_ERR(gids_binary_scalar(&o, GIDS_POW, b, gids_scalar_i(-1), false), GIDS_EINVAL,
+              "pow: an integer tensor (i64) to a negative integer power (-1) is not an integer");
+    CHECK(o == NULL);
+    CHECK_ERR(gids_binary_scalar_into(b, GIDS_POW, b, gids_scalar_i(-2), false), GIDS_EINVAL,
+              "negative integer power (-2)");
+    CHECK_OK(gids_binary_scalar(&o, GIDS_POW, b, gids_scalar_f(-1.0), false)); /* a float result */
+    CHECK(gids_dtype_is_float(o->dtype) && at(o, 0) == 1.0 && at(o, 1) == -1.0 &&
+          at(o, 2) == -0.5 && at(o, 3) == 0.5);
     gids_tensor_release(o);
     /* u8 wraps modulo 256 */
     uint8_t uv[2] = {250, 3};

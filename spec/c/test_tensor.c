@@ -4,6 +4,9 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "gids/can.h"
+#include "gids/graph.h"
+#include "gids/io.h"
 
 static gids_tensor *arange_f32(int64_t n) {
     gids_tensor *t = NULL;
@@ -609,6 +612,64 @@ TEST(edge_sizes_and_dims_are_errors_not_ub) {
     gids_tensor_release(e), gids_tensor_release(t);
 }
 
+/* The runtime never aborts: a NULL out or input pointer is EINVAL naming it, as for every other
+ * bad argument (a program embedding the library must survive its own mistakes). */
+TEST(null_pointers_are_einval_not_a_crash) {
+    gids_tensor *a = arange_f32(4), *m = NULL, *idx = NULL;
+    CHECK_OK(gids_reshape(&m, a, 2, (const int64_t[]){2, 2}));
+    CHECK_OK(gids_zeros(&idx, GIDS_I64, GIDS_DEVICE_CPU, 1, (const int64_t[]){4}));
+    const gids_tensor *two[2] = {a, a};
+    int64_t sh[1] = {4}, st[1] = {1}, n64 = 0;
+    char **names = NULL;
+    gids_file_info fi;
+    gids_storage *s = NULL;
+    CHECK_ERR(gids_contiguous(NULL, a), GIDS_EINVAL, "contiguous: out is NULL");
+    CHECK_ERR(gids_clone(NULL, a), GIDS_EINVAL, "clone: out is NULL");
+    CHECK_ERR(gids_matmul(NULL, m, m), GIDS_EINVAL, "matmul: out is NULL");
+    CHECK_ERR(gids_ag_matmul(NULL, m, m), GIDS_EINVAL, "matmul: out is NULL");
+    CHECK_ERR(gids_addmm(NULL, a, m, m, 1, 1), GIDS_EINVAL, "addmm: out is NULL");
+    CHECK_ERR(gids_masked_fill(NULL, a, a, gids_scalar_f(0)), GIDS_EINVAL,
+              "masked_fill: out is NULL");
+    CHECK_ERR(gids_masked_select(NULL, a, a), GIDS_EINVAL, "masked_select: out is NULL");
+    CHECK_ERR(gids_nonzero(NULL, a), GIDS_EINVAL, "nonzero: out is NULL");
+    CHECK_ERR(gids_bincount(NULL, idx, NULL, 0), GIDS_EINVAL, "bincount: out is NULL");
+    CHECK_ERR(gids_stack(NULL, 2, two, 0), GIDS_EINVAL, "stack: out is NULL");
+    CHECK_ERR(gids_segment_reduce(NULL, NULL, GIDS_SEG_SUM, a, idx, 1), GIDS_EINVAL,
+              "segment_reduce: out is NULL");
+    CHECK_ERR(gids_segment_softmax(NULL, a, idx, 1), GIDS_EINVAL, "segment_softmax: out is NULL");
+    CHECK_ERR(gids_gatv2_attention(NULL, NULL, a, a, NULL, a, idx, 4, 0.2, NULL), GIDS_EINVAL,
+              "gatv2_attention: out and alpha must not be NULL");
+    CHECK_ERR(gids_as_strided(NULL, a, 1, sh, st, 0), GIDS_EINVAL, "as_strided: out is NULL");
+    CHECK_ERR(gids_tensor_get(a, 0, NULL), GIDS_EINVAL, "tensor_get: out is NULL");
+    CHECK_ERR(gids_normalize_dim("op", 0, 1, NULL), GIDS_EINVAL, "normalize_dim: out is NULL");
+    CHECK_ERR(gids_shape_numel("op", 1, sh, NULL), GIDS_EINVAL, "shape_numel: out is NULL");
+    CHECK_ERR(gids_broadcast_shapes("op", 1, sh, 1, sh, NULL, NULL), GIDS_EINVAL,
+              "op: the output shape is NULL");
+    CHECK_ERR(gids_dtype_parse("f32", NULL), GIDS_EINVAL, "dtype_parse: out is NULL");
+    CHECK_ERR(gids_storage_new(NULL, GIDS_DEVICE_CPU, 16), GIDS_EINVAL, "storage: out is NULL");
+    CHECK_ERR(gids_storage_wrap(&s, GIDS_DEVICE_CPU, NULL, 16, NULL, NULL), GIDS_EINVAL,
+              "storage: data is NULL with 16 bytes");
+    CHECK(s == NULL);
+    gids_tensor *t = NULL;
+    CHECK_ERR(gids_tensor_from_storage(&t, NULL, GIDS_F32, 1, sh, st, 0), GIDS_EINVAL,
+              "from_storage: the storage is NULL");
+    CHECK_ERR(gids_list_dir("/tmp", NULL, &n64), GIDS_EINVAL, "list_dir: names_out is NULL");
+    CHECK_ERR(gids_list_dir(NULL, &names, &n64), GIDS_EINVAL, "list_dir: empty path");
+    CHECK_ERR(gids_file_stat(NULL, &fi), GIDS_EINVAL, "stat: empty path");
+    CHECK_ERR(gids_file_stat("/tmp", NULL), GIDS_EINVAL, "stat: out is NULL");
+    CHECK_ERR(gids_remove_tree(NULL), GIDS_EINVAL, "remove_tree: empty path");
+    CHECK_ERR(gids_can_frames_reserve(NULL, 10), GIDS_EINVAL, "can_frames_reserve: f is NULL");
+    CHECK_ERR(gids_safetensors_save("/tmp/gids_never.safetensors", 1, NULL, NULL, 0, NULL, NULL),
+              GIDS_EINVAL, "a name, tensor or metadata array is NULL");
+    CHECK_ERR(gids_safetensors_load(NULL, "/tmp/x.safetensors", false), GIDS_EINVAL,
+              "safetensors_load: out is NULL");
+    CHECK_ERR(gids_atomic_write("/tmp/gids_never", NULL, 1), GIDS_EINVAL,
+              "data is NULL with 1 bytes");
+    gids_tensor_release(a);
+    gids_tensor_release(m);
+    gids_tensor_release(idx);
+}
+
 int main(void) {
     RUN(null_arguments_are_einval);
     RUN(edge_sizes_and_dims_are_errors_not_ub);
@@ -630,5 +691,6 @@ int main(void) {
     RUN(allocation_failure_runs_pressure_handler_then_retries_once);
     RUN(large_blocks_are_cached_and_reused);
     RUN(full_cache_evicts_oldest_blocks);
+    RUN(null_pointers_are_einval_not_a_crash);
     return check_summary("tensor");
 }

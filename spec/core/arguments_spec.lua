@@ -240,6 +240,7 @@ local data_calls = {
   mkdir_p = function() return path("d/e") end,
   list_dir = function() return scratch end,
   stat = function() return scratch end,
+  getcwd = function() end,
   remove_tree = function()
     assert(core.mkdir_p(path("r/s")))
     return path("r")
@@ -427,5 +428,35 @@ describe("argument counts", function()
       local c <close> = vec()
       assert.equal(3, c:numel())
     end
+  end)
+  it("names the op the caller called and the value at fault", function()
+    local nn = require "graphids.nn"
+    -- an in-place activation that cannot write its target names itself, not the copy it makes
+    errors("^clamp_: the target of shape %[2,3%] is expanded", function()
+      graphids.zeros(1, 3):expand(2, 3):clamp_(1, 2)
+    end)
+    errors("leaky_relu_: the target", function() graphids.zeros(1, 3):expand(2, 3):leaky_relu_(0.1) end)
+    errors("max: cannot reduce over an empty dim", function() graphids.zeros(0):max() end)
+    errors("expand: size %-5 in %[%-5,2,3%] is not allowed", function()
+      graphids.zeros(2, 3):expand(-5, 2, 3)
+    end)
+    errors("does not fit in i64 %[%-9223372036854775808, 9223372036854775807%]", function()
+      graphids.zeros(3, { dtype = "i64" }):fill_(1e30)
+    end)
+    errors("does not fit in u8 %[0, 255%]", function() graphids.zeros(3, { dtype = "u8" }):fill_(256) end)
+    -- an integer to a negative integer power has no integer result
+    errors("pow: an integer tensor %(i64%) to a negative integer power %(%-1%) is not an integer",
+      function() return graphids.tensor({ 2 }) ^ -1 end)
+    assert.equal(0.5, (graphids.tensor({ 2 }) ^ -1.0):item())
+    assert.equal(4, (graphids.tensor({ 2 }) ^ 2):item())
+    -- NaN is no probability and no mean
+    errors("Dropout: probability has to be between 0 and 1", function() nn.Dropout(0 / 0) end)
+    errors("dropout: probability has to be between 0 and 1", function()
+      nn.functional.dropout(graphids.ones(4), 0 / 0, true)
+    end)
+    errors("normal_: mean must be finite", function() graphids.zeros(3):normal_(0 / 0, 1) end)
+    errors("normal_: std must be a finite number >= 0", function()
+      graphids.zeros(3):normal_(0, math.huge)
+    end)
   end)
 end)

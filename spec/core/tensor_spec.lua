@@ -61,6 +61,12 @@ describe("graphids.tensor", function()
       { dtype = "u8" })
     errors("tensor: value .* does not fit in i64", graphids.tensor, { 1e300 }, { dtype = "i64" })
     errors("table, number or boolean expected", graphids.tensor, "abc")
+    -- keys other than 1..N would be dropped: named instead
+    errors("tensor: the table at the top level has the key 3: a list of 1 elements takes the keys 1..1",
+      graphids.tensor, { [1] = 1, [3] = 3 })
+    errors("tensor: the table at the top level has the key x: a tensor is made from lists",
+      graphids.tensor, { x = 1 })
+    errors("tensor: the table at %[2%] has the key x", graphids.tensor, { { 1, 2 }, { 3, 4, x = 5 } })
   end)
 end)
 

@@ -241,11 +241,13 @@ print(graphids.tensor({{1, 2}, {3, 4}}):t():totable()[1][2])
         "x.shape",
         "'text', 3",
         "{a = 1, 2}",
+        "=x.shape[1] * 10", -- lua.c's "=expr"
         "",
       }, "\n"))
       assert.are.equal(0, rc)
       assert.are.equal("", err)
-      assert.are.equal("2\n[[0, 1],\n [2, 3]]\n[graphids.Tensor i64 2x2]\n{2, 2}\ntext\t3\n{2, a = 1}\n", out)
+      assert.are.equal("2\n[[0, 1],\n [2, 3]]\n[graphids.Tensor i64 2x2]\n{2, 2}\ntext\t3\n{2, a = 1}\n" ..
+        "20\n", out)
     end)
 
     it("continues incomplete statements and expressions on the next lines", function()

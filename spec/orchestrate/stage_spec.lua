@@ -372,10 +372,9 @@ describe("graphids.orchestrate.stage", function()
       assert.is_false(gio.exists(gio.join(r.run_dir, f)), f)
     end
     assert.is_true(gio.exists(gio.join(r.run_dir, "predictions", "val.safetensors")))
-    -- the resume logged into the fit's own tracking run: one run, FINISHED, its checkpoints
-    -- naming it (a crash would otherwise leave a RUNNING run beside a new one)
-    local ckpt = require "graphids.ckpt"
-    local ref = ckpt.load(r.last_ckpt).tracking_run_id
+    -- the resume logged into the fit's own tracking run, which the run dir names: one run
+    -- (a killed fit would otherwise leave a RUNNING run beside a new one)
+    local ref = gio.read_json(gio.join(r.run_dir, "tracking_run.json")).fit
     assert.is_string(ref)
     local runs, loss = {}, nil
     local store = gio.join(rlake, "mlruns")

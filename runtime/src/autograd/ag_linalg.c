@@ -194,6 +194,7 @@ static gids_status product_(gids_tensor **out, const char *op, const char *name,
 }
 
 gids_status gids_ag_matmul(gids_tensor **out, const gids_tensor *a, const gids_tensor *b) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "matmul: out is NULL");
     return product_(out, "matmul", "MatmulBackward", gids_matmul, a, b);
 }
 

@@ -114,6 +114,7 @@ gids_status gids_copy_(gids_tensor *dst, const gids_tensor *src) {
 /* A dense copy of t; op names the caller in errors (an out-of-memory copy of a huge broadcast
  * view says "contiguous:", not the allocator's name). */
 static gids_status clone_named_(const char *op, gids_tensor **out, const gids_tensor *t) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", op);
     GIDS_CHECK(t != NULL, GIDS_EINVAL, "%s: the tensor is NULL", op);
     gids_tensor *r = NULL;
     if (gids_is_cpu(t)) GIDS_TRY(gids_check_cpu_dtype(op, "tensor", t));
@@ -132,6 +133,7 @@ gids_status gids_clone(gids_tensor **out, const gids_tensor *t) {
 }
 
 gids_status gids_contiguous(gids_tensor **out, const gids_tensor *t) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "contiguous: out is NULL");
     GIDS_CHECK(t != NULL, GIDS_EINVAL, "contiguous: the tensor is NULL");
     if (gids_tensor_is_contiguous(t)) {
         gids_tensor_retain((gids_tensor *)t);

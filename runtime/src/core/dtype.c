@@ -23,6 +23,7 @@ const char *gids_dtype_name(gids_dtype dt) {
 }
 
 gids_status gids_dtype_parse(const char *name, gids_dtype *out) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "dtype_parse: out is NULL");
     static const struct {
         const char *alias;
         gids_dtype dt;

@@ -239,6 +239,7 @@ void *gids_memory_pressure_ctx(void) {
 
 /* ---- storage ---- */
 gids_status gids_storage_new(gids_storage **out, gids_device dev, size_t nbytes) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "storage: out is NULL");
     /* a CUDA index is checked by its allocator: a device count per allocation would cost */
     if (dev.type == GIDS_CPU) GIDS_TRY(gids_device_check("storage", dev));
     gids_allocator *a = gids_allocator_get(dev.type);
@@ -292,6 +293,9 @@ gids_status gids_storage_new(gids_storage **out, gids_device dev, size_t nbytes)
 
 gids_status gids_storage_wrap(gids_storage **out, gids_device dev, void *data, size_t nbytes,
                               void (*deleter)(void *, void *), void *ctx) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "storage: out is NULL");
+    GIDS_CHECK(data != NULL || nbytes == 0, GIDS_EINVAL, "storage: data is NULL with %zu bytes",
+               nbytes);
     GIDS_TRY(gids_device_check("storage", dev));
     gids_storage *s = calloc(1, sizeof *s);
     if (s == NULL) GIDS_FAIL(GIDS_ENOMEM, "storage: out of memory for the storage header");

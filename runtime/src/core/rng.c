@@ -323,7 +323,9 @@ gids_status gids_uniform_(gids_tensor *t, gids_generator *g, double low, double 
 gids_status gids_normal_(gids_tensor *t, gids_generator *g, double mean, double std) {
     GIDS_CHECK(t != NULL, GIDS_EINVAL, "normal_: tensor is NULL");
     GIDS_TRY(need_float_("normal_", t->dtype));
-    if (!(std >= 0.0)) GIDS_FAIL(GIDS_EINVAL, "normal_: std must be >= 0, got %g", std);
+    if (!(std >= 0.0 && std < INFINITY))
+        GIDS_FAIL(GIDS_EINVAL, "normal_: std must be a finite number >= 0, got %g", std);
+    if (!isfinite(mean)) GIDS_FAIL(GIDS_EINVAL, "normal_: mean must be finite, got %g", mean);
     draw d = {K_NORMAL, mean, std, 0, 0};
     return fill_(t, g, &d, "normal_");
 }

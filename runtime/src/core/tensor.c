@@ -9,6 +9,7 @@
 #include "gids/tensor.h"
 
 gids_status gids_shape_numel(const char *op, int ndim, const int64_t *shape, int64_t *out) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "shape_numel: out is NULL");
     /* span: the product of the sizes above 1, which the contiguous strides reach; it must fit
      * too, or a shape with a 0 among huge sizes (no elements) would overflow its strides */
     int64_t n = 1, span = 1;
@@ -107,6 +108,9 @@ gids_status gids_empty_like(gids_tensor **out, const gids_tensor *t) {
 gids_status gids_from_storage_named(const char *op, gids_tensor **out, gids_storage *s,
                                     gids_dtype dt, int ndim, const int64_t *shape,
                                     const int64_t *stride, int64_t offset) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", op);
+    GIDS_CHECK(s != NULL, GIDS_EINVAL, "%s: the storage is NULL", op);
+    GIDS_CHECK(shape != NULL || ndim == 0, GIDS_EINVAL, "%s: shape is NULL", op);
     if (ndim < 0 || ndim > GIDS_MAX_DIMS)
         GIDS_FAIL(GIDS_EINVAL, "%s: %d dims, at most %d supported", op, ndim, GIDS_MAX_DIMS);
     if ((unsigned)dt >= GIDS_NDTYPES) GIDS_FAIL(GIDS_EDTYPE, "%s: invalid dtype %d", op, (int)dt);
@@ -192,6 +196,7 @@ gids_device gids_tensor_device(const gids_tensor *t) {
 }
 
 gids_status gids_normalize_dim(const char *op, int dim, int ndim, int *out) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "normalize_dim: out is NULL");
     int n = ndim > 0 ? ndim : 1;
     int d = dim < 0 ? dim + n : dim;
     if (d < 0 || d >= n)
@@ -225,6 +230,7 @@ char *gids_shape_str(int ndim, const int64_t *shape, char *buf, size_t n) {
 
 gids_status gids_broadcast_shapes(const char *op, int na, const int64_t *a, int nb,
                                   const int64_t *b, int *nout, int64_t *out) {
+    GIDS_CHECK(nout != NULL && out != NULL, GIDS_EINVAL, "%s: the output shape is NULL", op);
     int n = na > nb ? na : nb;
     int64_t tmp[GIDS_MAX_DIMS];
     for (int i = 0; i < n; i++) {
@@ -295,23 +301,24 @@ bool gids_may_overlap(const gids_tensor *dst, const gids_tensor *in) {
 }
 
 gids_status gids_check_fits(const char *op, gids_dtype dt, gids_scalar v) {
-    double lo, hi;
+    int64_t lo, hi; /* (the bounds print as integers: INT64_MAX as a double reads ...808) */
     switch (dt) {
-    case GIDS_I64: lo = -9223372036854775808.0, hi = 9223372036854775807.0; break;
-    case GIDS_I32: lo = -2147483648.0, hi = 2147483647.0; break;
-    case GIDS_U8: lo = 0.0, hi = 255.0; break;
+    case GIDS_I64: lo = INT64_MIN, hi = INT64_MAX; break;
+    case GIDS_I32: lo = INT32_MIN, hi = INT32_MAX; break;
+    case GIDS_U8: lo = 0, hi = 255; break;
     default: return GIDS_OK;
     }
     if (v.is_int) {
-        if (dt == GIDS_I64 || (v.i >= (int64_t)lo && v.i <= (int64_t)hi)) return GIDS_OK;
-        GIDS_FAIL(GIDS_EINVAL, "%s: value %lld does not fit in %s [%.0f, %.0f]", op, (long long)v.i,
-                  gids_dtype_name(dt), lo, hi);
+        if (dt == GIDS_I64 || (v.i >= lo && v.i <= hi)) return GIDS_OK;
+        GIDS_FAIL(GIDS_EINVAL, "%s: value %lld does not fit in %s [%lld, %lld]", op, (long long)v.i,
+                  gids_dtype_name(dt), (long long)lo, (long long)hi);
     }
     double t = trunc(v.f);
-    /* hi + 1 is exact for every bound here, so t < hi + 1 accepts exactly the values <= hi. */
-    if (isfinite(t) && t >= lo && t < hi + 1.0) return GIDS_OK;
-    GIDS_FAIL(GIDS_EINVAL, "%s: value %g does not fit in %s [%.0f, %.0f]", op, v.f,
-              gids_dtype_name(dt), lo, hi);
+    /* hi + 1 is exact for every bound here (2^63, 2^31, 256), so t < hi + 1 accepts exactly the
+     * values <= hi. */
+    if (isfinite(t) && t >= (double)lo && t < (double)hi + 1.0) return GIDS_OK;
+    GIDS_FAIL(GIDS_EINVAL, "%s: value %g does not fit in %s [%lld, %lld]", op, v.f,
+              gids_dtype_name(dt), (long long)lo, (long long)hi);
 }
 
 /* ---- scalar access for slow paths ---- */
@@ -410,6 +417,7 @@ static gids_status locate_(const gids_tensor *t, int64_t flat, gids_tensor **hos
 }
 
 gids_status gids_tensor_get(const gids_tensor *t, int64_t flat, double *out) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "tensor_get: out is NULL");
     gids_tensor *host = NULL;
     const char *data = NULL;
     int64_t off = 0;

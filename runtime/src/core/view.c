@@ -197,8 +197,9 @@ gids_status gids_expand(gids_tensor **out, const gids_tensor *t, int ndim, const
         int64_t want = shape[i];
         if (j < 0) {
             if (want < 0)
-                GIDS_FAIL(GIDS_EINVAL, "expand: size -1 in %s is not allowed for a new leading dim",
-                          gids_shape_str(ndim, shape, a, sizeof a));
+                GIDS_FAIL(GIDS_EINVAL,
+                          "expand: size %lld in %s is not allowed for a new leading dim",
+                          (long long)want, gids_shape_str(ndim, shape, a, sizeof a));
             nshape[i] = want, nstride[i] = 0;
         } else if (want == -1 || want == t->shape[j]) {
             nshape[i] = t->shape[j], nstride[i] = t->stride[j];
@@ -272,6 +273,7 @@ gids_status gids_flatten(gids_tensor **out, const gids_tensor *t, int start_dim,
 
 gids_status gids_as_strided(gids_tensor **out, const gids_tensor *t, int ndim, const int64_t *shape,
                             const int64_t *stride, int64_t offset) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "as_strided: out is NULL");
     GIDS_CHECK(t != NULL, GIDS_EINVAL, "as_strided: the tensor is NULL");
     return gids_from_storage_named("as_strided", out, t->storage, t->dtype, ndim, shape, stride,
                                    offset);

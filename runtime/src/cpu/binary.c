@@ -331,9 +331,24 @@ static gids_status binary_scalar_run(gids_tensor **out, gids_tensor *dst, gids_b
     return st;
 }
 
+/* An integer tensor to a negative integer power has no integer result (2 ^ -1 is 0.5): refused,
+ * as torch refuses it, rather than truncated to 0.  (A float exponent gives a float result.) */
+static gids_status check_int_pow(gids_binop op, const gids_tensor *a, gids_scalar s,
+                                 bool reversed) {
+    if (op == GIDS_POW && !reversed && s.is_int && s.i < 0 && a != NULL &&
+        gids_dtype_is_int(a->dtype))
+        GIDS_FAIL(
+            GIDS_EINVAL,
+            "pow: an integer tensor (%s) to a negative integer power (%lld) is not an integer; "
+            "use a float tensor or exponent",
+            gids_dtype_name(a->dtype), (long long)s.i);
+    return GIDS_OK;
+}
+
 gids_status gids_binary_scalar(gids_tensor **out, gids_binop op, const gids_tensor *a,
                                gids_scalar s, bool reversed) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", gids_binop_name(op));
+    GIDS_TRY(check_int_pow(op, a, s, reversed));
     GIDS_DEVICE_BACKEND(gids_binop_name(op), binary_scalar, a);
     if (gids_be_ != NULL) {
         GIDS_TRY(gids_be_->binary_scalar(out, op, a, s, reversed));
@@ -346,6 +361,7 @@ gids_status gids_binary_scalar(gids_tensor **out, gids_binop op, const gids_tens
 gids_status gids_binary_scalar_into(gids_tensor *dst, gids_binop op, const gids_tensor *a,
                                     gids_scalar s, bool reversed) {
     GIDS_CHECK(dst != NULL, GIDS_EINVAL, "%s: output is NULL", gids_binop_name(op));
+    GIDS_TRY(check_int_pow(op, a, s, reversed));
     if (gids_any_device(2, (const gids_tensor *const[]){dst, a})) {
         gids_tensor *r = NULL;
         GIDS_TRY(gids_binary_scalar(&r, op, a, s, reversed));

@@ -477,6 +477,8 @@ gids_status gids_gatv2_attention(gids_tensor **out, gids_tensor **alpha, const g
                                  const gids_tensor *att, const gids_tensor *edge_index,
                                  int64_t num_nodes, double negative_slope,
                                  const gids_tensor *dropout_scale) {
+    GIDS_CHECK(out != NULL && alpha != NULL, GIDS_EINVAL,
+               "gatv2_attention: out and alpha must not be NULL");
     GIDS_ON_DEVICE("gatv2_attention", gatv2_attention, xl, xr, edge_proj, att, edge_index,
                    dropout_scale)
     (out, alpha, xl, xr, edge_proj, att, edge_index, num_nodes, negative_slope, dropout_scale);

@@ -97,6 +97,7 @@ gids_status gids_cat(gids_tensor **out, int n, const gids_tensor *const *ts, int
 }
 
 gids_status gids_stack(gids_tensor **out, int n, const gids_tensor *const *ts, int dim) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "stack: out is NULL");
     *out = NULL;
     const char *op = "stack";
     /* Views and cat: a list on a device goes through cat's device path. */

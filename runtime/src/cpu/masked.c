@@ -122,6 +122,7 @@ gids_status gids_masked_fill_(gids_tensor *self, const gids_tensor *mask, gids_s
 /* Out of place the result takes the broadcast shape of self and mask (as torch). */
 gids_status gids_masked_fill(gids_tensor **out, const gids_tensor *self, const gids_tensor *mask,
                              gids_scalar value) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "masked_fill: out is NULL");
     *out = NULL;
     const char *op = "masked_fill";
     if (gids_any_device(2, (const gids_tensor *const[]){self, mask}))
@@ -214,6 +215,7 @@ static void walk_operand(walk *w, int k, const gids_tensor *t) {
 /* ---------------------------------------------------------------- masked_select */
 
 gids_status gids_masked_select(gids_tensor **out, const gids_tensor *a, const gids_tensor *mask) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "masked_select: out is NULL");
     *out = NULL;
     const char *op = "masked_select";
     GIDS_DEVICE_BACKEND(op, masked_select, a, mask);
@@ -263,6 +265,7 @@ gids_status gids_masked_select(gids_tensor **out, const gids_tensor *a, const gi
 /* ---------------------------------------------------------------- nonzero */
 
 gids_status gids_nonzero(gids_tensor **out, const gids_tensor *a) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "nonzero: out is NULL");
     *out = NULL;
     const char *op = "nonzero";
     GIDS_DEVICE_BACKEND(op, nonzero, a);

@@ -342,6 +342,7 @@ static gids_status check_int_coef(const char *op, gids_dtype dt, const char *nam
 
 gids_status gids_addmm(gids_tensor **out, const gids_tensor *bias, const gids_tensor *a,
                        const gids_tensor *b, double beta, double alpha) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "addmm: out is NULL");
     *out = NULL;
     GIDS_ON_DEVICE("addmm", addmm, bias, a, b)(out, bias, a, b, beta, alpha);
     GIDS_TRY(check_pair("addmm", a, b));
@@ -521,6 +522,7 @@ gids_status gids_bmm(gids_tensor **out, const gids_tensor *a, const gids_tensor 
 }
 
 gids_status gids_matmul(gids_tensor **out, const gids_tensor *a, const gids_tensor *b) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "matmul: out is NULL");
     *out = NULL;
     GIDS_ON_DEVICE("matmul", matmul, a, b)(out, a, b);
     GIDS_TRY(check_pair("matmul", a, b));

@@ -407,6 +407,7 @@ static const char *const seg_op_names[] = {"segment_sum", "segment_mean", "segme
 gids_status gids_segment_reduce(gids_tensor **out, gids_tensor **arg, gids_segop op,
                                 const gids_tensor *src, const gids_tensor *index,
                                 int64_t num_segments) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "segment_reduce: out is NULL");
     GIDS_ON_DEVICE("segment_reduce", segment_reduce, src, index)
     (out, arg, op, src, index, num_segments);
     GIDS_CHECK(op >= GIDS_SEG_SUM && op <= GIDS_SEG_MIN, GIDS_EINVAL,
@@ -462,6 +463,7 @@ done:
 
 gids_status gids_segment_softmax(gids_tensor **out, const gids_tensor *src,
                                  const gids_tensor *index, int64_t num_segments) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "segment_softmax: out is NULL");
     const char *name = "segment_softmax";
     GIDS_ON_DEVICE(name, segment_softmax, src, index)(out, src, index, num_segments);
     GIDS_TRY(seg_check(name, src, index, num_segments));

@@ -209,6 +209,7 @@ static gids_status bincount_device(gids_tensor **out, const gids_tensor *a,
 
 gids_status gids_bincount(gids_tensor **out, const gids_tensor *a, const gids_tensor *weights,
                           int64_t minlength) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "bincount: out is NULL");
     char sa[96], sw[96];
     GIDS_CHECK(a != NULL, GIDS_EINVAL, "bincount: input is NULL");
     bool on_device = gids_any_device(2, (const gids_tensor *const[]){a, weights});

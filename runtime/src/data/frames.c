@@ -27,6 +27,7 @@ static int grow(void **col, int64_t cap, size_t width) {
 }
 
 gids_status gids_can_frames_reserve(gids_can_frames *f, int64_t cap) {
+    GIDS_CHECK(f != NULL, GIDS_EINVAL, "can_frames_reserve: f is NULL");
     GIDS_CHECK(cap >= 0, GIDS_EINVAL, "gids_can_frames_reserve: cap %lld must be >= 0",
                (long long)cap);
     if (cap <= f->cap) return GIDS_OK;

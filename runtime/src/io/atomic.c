@@ -68,6 +68,8 @@ gids_status gids_atomic_open(gids_atomic_file *f, const char *path) {
 }
 
 gids_status gids_atomic_append(gids_atomic_file *f, const void *data, size_t n) {
+    GIDS_CHECK(f != NULL, GIDS_EINVAL, "atomic write: the file is NULL");
+    GIDS_CHECK(data != NULL || n == 0, GIDS_EINVAL, "atomic write: data is NULL with %zu bytes", n);
     if (f->fd < 0) GIDS_FAIL(GIDS_ESTATE, "atomic write: the file is not open");
     const char *p = data;
     while (n > 0) {

@@ -55,8 +55,11 @@ void gids_list_dir_free(char **names, int64_t n) {
 }
 
 gids_status gids_list_dir(const char *path, char ***names_out, int64_t *n_out) {
+    GIDS_CHECK(names_out != NULL, GIDS_EINVAL, "list_dir: names_out is NULL");
+    GIDS_CHECK(n_out != NULL, GIDS_EINVAL, "list_dir: n_out is NULL");
     *names_out = NULL;
     *n_out = 0;
+    GIDS_CHECK(path != NULL && path[0] != '\0', GIDS_EINVAL, "list_dir: empty path");
     DIR *d = opendir(path);
     if (d == NULL) GIDS_FAIL(GIDS_EIO, "list_dir: cannot open '%s': %s", path, strerror(errno));
     char **names = NULL;
@@ -96,7 +99,9 @@ oom:
 }
 
 gids_status gids_file_stat(const char *path, gids_file_info *out) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "stat: out is NULL");
     memset(out, 0, sizeof *out);
+    GIDS_CHECK(path != NULL && path[0] != '\0', GIDS_EINVAL, "stat: empty path");
     struct stat sb;
     if (stat(path, &sb) != 0) {
         if (errno == ENOENT || errno == ENOTDIR) return GIDS_OK;
@@ -111,6 +116,7 @@ gids_status gids_file_stat(const char *path, gids_file_info *out) {
 }
 
 gids_status gids_remove_tree(const char *path) {
+    GIDS_CHECK(path != NULL && path[0] != '\0', GIDS_EINVAL, "remove_tree: empty path");
     struct stat sb;
     if (lstat(path, &sb) != 0) {
         if (errno == ENOENT) return GIDS_OK;

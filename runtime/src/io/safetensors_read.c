@@ -240,6 +240,7 @@ static gids_status load_fd(gids_safetensors *out, int fd, const char *path, bool
 }
 
 gids_status gids_safetensors_load(gids_safetensors *out, const char *path, bool map) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "safetensors_load: out is NULL");
     memset(out, 0, sizeof *out);
     if (path == NULL) GIDS_FAIL(GIDS_EINVAL, "safetensors: path is NULL");
     /* a FIFO opens at once and is refused below as no regular file (io_impl.h) */

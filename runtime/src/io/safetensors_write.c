@@ -121,6 +121,9 @@ static gids_status check_args(const char *path, int64_t n, const char *const *na
                   "safetensors save '%s': negative count (%lld tensors, %lld "
                   "metadata)",
                   path, (long long)n, (long long)nmeta);
+    if ((n > 0 && (names == NULL || tensors == NULL)) || (nmeta > 0 && (mk == NULL || mv == NULL)))
+        GIDS_FAIL(GIDS_EINVAL, "safetensors save '%s': a name, tensor or metadata array is NULL",
+                  path);
     for (int64_t i = 0; i < n; i++) {
         if (names[i] == NULL || names[i][0] == '\0' || strcmp(names[i], "__metadata__") == 0)
             GIDS_FAIL(GIDS_EINVAL,

@@ -117,7 +117,7 @@ function U.options(fname, opts, defaults, level)
     end
   end
   -- the edits allowed grow with the key: two edits turn any two-letter key into another
-  if best and bestd <= (#key <= 4 and 1 or (#key <= 8 and 2 or 3)) then
+  if best and bestd <= (#key <= 3 and 1 or (#key <= 8 and 2 or 3)) then
     error(string.format("%s: unknown option '%s' (did you mean '%s'?)", fname, key, best), level)
   end
   error(string.format("%s: unknown option '%s' (allowed: %s)", fname, key,

@@ -19,7 +19,7 @@ function Dropout:__init(p, opts)
   end
   local o = U.options("Dropout", opts, { p = 0.5 }, U.CTOR)
   p = p or o.p
-  if type(p) ~= "number" or p < 0 or p > 1 then
+  if type(p) ~= "number" or not (p >= 0 and p <= 1) then -- (NaN fails too)
     error("Dropout: probability has to be between 0 and 1, but got " .. tostring(p), U.CTOR)
   end
   self.p = p

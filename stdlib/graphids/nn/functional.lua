@@ -120,7 +120,7 @@ end
 function F.dropout(x, p, training, opts)
   local o = U.options("dropout", opts, { generator = NONE })
   p = p or 0.5
-  if type(p) ~= "number" or p < 0 or p > 1 then
+  if type(p) ~= "number" or not (p >= 0 and p <= 1) then -- (NaN fails too)
     error("dropout: probability has to be between 0 and 1, but got " .. tostring(p), 2)
   end
   if training == false or p == 0 then

@@ -167,6 +167,8 @@ local function committer(resolved, write_run_files, fresh)
         error(string.format("cannot remove %s, a result of the previous run: %s", path, tostring(err)), 0)
       end
     end
+    -- c.fit_run: this fit's tracking run, set once it is open (tracking.record_fit_run)
+    tracking.record_fit_run(dir, c.fit_run)
   end
   return c
 end
@@ -191,14 +193,10 @@ local function train(artifacts, resolved, opts)
     not ckpt.same_as_any(opts.resume_from, resolved.ckpt_file, resolved.last_ckpt)
   local commit = run_dir ~= nil and committer(resolved, opts.write_run_files, fresh) or nil
   callbacks[#callbacks + 1] = commit
-  -- a resume of this run dir's own fit logs into its tracking run again (the reference its
-  -- checkpoint holds), so a crash leaves one run, not a RUNNING one beside a new one
-  local resume_ref
-  if not fresh then
-    local okc, c = pcall(ckpt.load, opts.resume_from)
-    resume_ref = okc and c.tracking_run_id or nil
-  end
-  local h = tracking.start_fit(resolved, { resume = resume_ref, trainer = artifacts.trainer })
+  -- a resume of this run dir's own fit logs into its tracking run again, so a killed fit leaves
+  -- one run, not a RUNNING one beside a new one
+  local h = tracking.start_fit(resolved, { resume = not fresh and tracking.fit_run_ref(run_dir) or nil })
+  if commit and h then commit.fit_run = h.ref end
   if h and h.callback then
     table.insert(callbacks, 1, h.callback)
   end

@@ -14,6 +14,7 @@
 local class = require "graphids.class"
 local config = require "graphids.config"
 local Callback = require "graphids.callbacks.base"
+local gio = require "graphids.io"
 
 local M = {}
 
@@ -111,10 +112,19 @@ function M.check_uri()
   end
 end
 
--- opts: resume (the run reference a resumed checkpoint holds: that run is logged to again,
--- RUNNING, rather than a new one opened beside a run a crash left RUNNING), trainer (its
--- tracking_run_id is set to the run's reference for the checkpoints of this fit, and put back
--- by end_fit).
+-- The run dir's file naming its fit's tracking run (Run:ref()), for a resume to log into it again.
+-- Beside the checkpoints, not in them: a checkpoint's bytes (and so its hash, which the pipeline
+-- compares) must not depend on a run id drawn at random.
+M.FIT_RUN_FILE = "tracking_run.json"
+
+-- The reference of the fit run recorded in run_dir, or nil.
+function M.fit_run_ref(run_dir)
+  local doc = run_dir and gio.read_json(gio.join(run_dir, M.FIT_RUN_FILE))
+  return type(doc) == "table" and type(doc.fit) == "string" and doc.fit or nil
+end
+
+-- opts.resume: the reference of the run to log into again (RUNNING), rather than opening a new
+-- one beside the run a killed fit left RUNNING.
 function M.start_fit(resolved, opts)
   if resolved.run_dir == nil then
     return nil
@@ -132,12 +142,18 @@ function M.start_fit(resolved, opts)
     warn("start_fit", cb)
     return {}
   end
-  local h = { callback = Guarded(cb), trainer = opts.trainer }
-  if opts.trainer then
-    h.old_ref = opts.trainer.tracking_run_id
-    opts.trainer.tracking_run_id = cb.run:ref()
-  end
-  return h
+  return { callback = Guarded(cb), ref = cb.run:ref() }
+end
+
+-- Records ref (Run:ref() of the fit's run; nil: none) as run_dir's fit run, when the fit commits
+-- to the run dir.  A failure to write it is a warning: tracking never fails a fit.
+function M.record_fit_run(run_dir, ref)
+  local path = gio.join(run_dir, M.FIT_RUN_FILE)
+  local ok, err = pcall(function()
+    if ref == nil then return assert(gio.remove_tree(path)) end
+    return assert(gio.write_json(path, { fit = ref }))
+  end)
+  if not ok then warn("record_fit_run", err) end
 end
 
 -- The safety net after fit: a run the callback left open (a failure before on_fit_start, or
@@ -146,7 +162,6 @@ function M.end_fit(h, ok)
   if h == nil or h.callback == nil then
     return
   end
-  if h.trainer then h.trainer.tracking_run_id = h.old_ref end
   local run = h.callback.inner.run
   if run and not run.finished then
     local okf, err = pcall(run.finish, run, ok and "FINISHED" or "FAILED")
