@@ -190,6 +190,15 @@ describe("gradcheck", function()
     assert.matches("gradcheck: input 1, element 1 of 6", msg)
   end)
 
+  it("gives gelu's gradient at 0 and at subnormal inputs, where gelu(x) / x underflows", function()
+    local vals = { 0.0, -0.0, 1e-45, -1e-45, 1e-40, -1.2e-38, 1e-30 }
+    for _, dt in ipairs({ "f32", "f64" }) do
+      local x = graphids.tensor(vals, { dtype = dt, requires_grad = true })
+      g.gelu(x):sum():backward()
+      for i, v in ipairs(x.grad:totable()) do assert.equal(0.5, v, dt .. " " .. vals[i]) end
+    end
+  end)
+
   it("leaves the inputs and their gradients as they were", function()
     local x = R(2, 2)
     local before = x:clone()

@@ -126,6 +126,23 @@ describe("var and std", function()
     near(graphids.std(a:t(), 1):totable(), a:std(2):totable(), 1e-15)
   end)
 
+  it("stay accurate in f32 when the mean is large against the spread", function()
+    -- rows of 100 + 1e-3 noise: the f32 mean's rounding error would bias the sum of squares
+    local g = graphids.Generator(7)
+    local x = graphids.randn({ 8, 4096 }, { generator = g }):mul(1e-3):add(100)
+    local exact = x:double():var(2):totable()
+    local got, sd = x:var(2):totable(), x:std(2):totable()
+    for i = 1, 8 do
+      assert.is_true(math.abs(got[i] - exact[i]) <= 2e-7 * exact[i], tostring(got[i] / exact[i] - 1))
+      assert.is_true(math.abs(sd[i] - math.sqrt(exact[i])) <= 2e-7 * math.sqrt(exact[i]))
+    end
+    local all = x:double():var():item()
+    assert.is_true(math.abs(x:var():item() - all) <= 2e-7 * all)
+    -- a constant row has no variance, not a rounding residue below zero
+    assert.equal(0, graphids.full({ 1000 }, 0.1):var():item())
+    assert.equal(0, graphids.full({ 1000 }, 0.1):std():item())
+  end)
+
   it("need float inputs", function()
     errors("std: input must be a float tensor", function() return graphids.tensor({ 1, 2 }):std() end)
     errors("var: unknown option 'ddof'", function() return a:var(1, { ddof = 1 }) end)

@@ -91,9 +91,10 @@ static gids_tensor *formula_(ag_scope *s, gids_unop op, const gids_tensor *g, co
     case GIDS_RELU: return ag_mask(s, ag_bins(s, GIDS_GT, y, 0.0), g);
     case GIDS_GELU: {
         /* Phi(x) + x phi(x).  ops.h has no erf, but gelu(x) = x Phi(x) gives Phi back from the
-         * saved result; Phi(0) = 1/2 where the quotient is 0/0. */
-        gids_tensor *cdf = ag_where(s, ag_bins(s, GIDS_EQ, x, 0.0), ag_scalar(s, 0.5, g),
-                                    ag_bin(s, GIDS_DIV, y, x));
+         * saved result; near 0 (|x| < 1e-20) Phi is 1/2 to 1e-20, where the quotient would be 0/0
+         * or read a result that underflowed to a subnormal (x = 1.4e-45 gave Phi = 0). */
+        gids_tensor *cdf = ag_where(s, ag_bins(s, GIDS_LT, ag_un(s, GIDS_ABS, x), 1e-20),
+                                    ag_scalar(s, 0.5, g), ag_bin(s, GIDS_DIV, y, x));
         gids_tensor *pdf = ag_bins(
             s, GIDS_MUL, ag_un(s, GIDS_EXP, ag_bins(s, GIDS_MUL, ag_un(s, GIDS_SQUARE, x), -0.5)),
             0.5 * M_2_SQRTPI * M_SQRT1_2);
