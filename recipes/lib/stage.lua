@@ -35,6 +35,12 @@ function S.variant(a, base)
   return v
 end
 
+-- The variant of a stage downstream of the GAT (fusion states, fusion): base, plus the GAT's
+-- loss when it is not the default, so pipelines with two losses keep their fusions apart.
+function S.expert_variant(a, base)
+  return a.loss ~= "focal" and (base .. "_" .. a.loss) or base
+end
+
 -- base: the stage's variant without the scale and graph mode (S.variant adds them).
 function S.run_dir(a, stage, base)
   -- (the seed also seeds everything: seed_everything's rule, named by the argument given)

@@ -15,9 +15,11 @@ return function(tla)
   local stages = {
     { name = "vgae", recipe = "stages/vgae.lua", tla = common },
     { name = "gat", recipe = "stages/gat.lua", tla = merge(common, { loss = a.loss }) },
-    { name = "fusion_states", recipe = "stages/fusion_states.lua", tla = common,
+    -- (the loss names the fusion stages' variants too: two losses' pipelines share no folder)
+    { name = "fusion_states", recipe = "stages/fusion_states.lua", tla = merge(common, { loss = a.loss }),
       inputs = { vgae_ckpt = "vgae", gat_ckpt = "gat" } },
-    { name = "fusion", recipe = "stages/fusion.lua", tla = merge(common, { method = a.fusion_method }),
+    { name = "fusion", recipe = "stages/fusion.lua",
+      tla = merge(common, { method = a.fusion_method, loss = a.loss }),
       inputs = { states_dir = "fusion_states" } },
   }
   if a.kd then

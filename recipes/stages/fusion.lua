@@ -2,14 +2,14 @@
 -- by the fusion_states stage.
 --   graphids fit --config recipes/stages/fusion.lua --tla method=mlp --tla states_dir=lake/.../seed_42
 -- TLAs: the common ones, method (weighted_avg, the default | bandit | dqn | mlp), states_dir
--- (required).
+-- (required), loss (the loss of the GAT whose states it fuses: names the variant when not focal).
 -- The RL policies (dqn, bandit) monitor val_acc/max, the supervised ones (mlp, weighted_avg)
 -- val_loss/min (docs/recipes.md, "Fusion monitors"); no gradient clipping.
 local S = import("../lib/stage.lua")
 local P = import("../presets/models.lua")
 
 return function(tla)
-  local a = arguments(tla, S.args({ method = "weighted_avg", states_dir = "" }))
+  local a = arguments(tla, S.args({ method = "weighted_avg", states_dir = "", loss = "focal" }))
   if a.states_dir == "" then
     error("fusion needs --tla states_dir=<the fusion_states stage's run dir>", 0)
   end
@@ -17,7 +17,7 @@ return function(tla)
   -- RL methods see one "episode" of states per step, the others plain minibatches.
   local rl = a.method == "dqn" or a.method == "bandit"
   return S.stage(a, {
-    stage = "fusion", variant = a.method, fusion = true,
+    stage = "fusion", variant = S.expert_variant(a, a.method), fusion = true,
     monitor = rl and { monitor = "val_acc", mode = "max" } or nil,
     model = P.fusion(a.method),
     derived = { ["model.class_path"] = "method" },

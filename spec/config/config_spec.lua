@@ -40,6 +40,13 @@ describe("graphids.config", function()
       lake_root = "/x/lake", vgae_ckpt = "v", gat_ckpt = "g" })
     assert.equal("vgae_gat_large", r4.identity.variant)
     assert.equal("/x/lake/synthetic/fusion_states/vgae_gat_large/seed_42", r4.out_dir)
+    -- the fusion stages carry the GAT's loss when it is not the default
+    local r5 = require("graphids.config.recipe").render("stages/fusion_states.lua", { loss = "ce",
+      lake_root = "/x/lake", vgae_ckpt = "v", gat_ckpt = "g" })
+    assert.equal("/x/lake/synthetic/fusion_states/vgae_gat_ce/seed_42", r5.out_dir)
+    local r6 = config.resolve("stages/fusion.lua",
+      { tla = { loss = "ce", lake_root = "/x/lake", states_dir = "s" } })
+    assert.equal("/x/lake/synthetic/fusion/weighted_avg_ce/seed_42", r6.run_dir)
     assert.equal(64, r2.validated.model.init_args.hidden) -- the large preset
     assert.equal("ce", r2.validated.model.init_args.loss_fn)
     assert.equal(7, r2.validated.data.init_args.seed)

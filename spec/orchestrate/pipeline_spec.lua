@@ -256,4 +256,94 @@ describe("graphids.orchestrate.pipeline", function()
       assert.truthy(err:find(c[2], 1, true), "expected '" .. c[2] .. "' in: " .. err)
     end
   end)
+  it("refuses a stage another process runs, and a rewrite of an output a stage reads", function()
+    local l = gio.join(tmp, "lake_locks")
+    local p = pipeline.load(path, { lake_root = l })
+    local teacher, student = p.stages[1], p.stages[2]
+    -- another pipeline holds the teacher's run dir: the teacher fails naming it, the student
+    -- (its dependant) is blocked, the independent stages still run
+    assert(gio.mkdir_p(teacher.run_dir))
+    local lk = assert(gio.lock(gio.join(teacher.run_dir, ".stage.lock"), { exclusive = true }))
+    local by = quiet_run(p)
+    lk:unlock()
+    assert.equal("failed", by.teacher.status)
+    assert.truthy(by.teacher.error:find("stage 'teacher': its run dir " .. teacher.run_dir ..
+      " is in use by another process (another pipeline on this lake?)", 1, true), by.teacher.error)
+    assert.equal("blocked", by.student.status)
+    assert.is_false(gio.exists(gio.join(teacher.run_dir, ".train_complete")))
+    -- a process rewriting the teacher's output (an exclusive holder) while the student would
+    -- read it fails the student, not the teacher
+    by = quiet_run(p)
+    assert.equal("ok", by.teacher.status)
+    assert(gio.remove_tree(student.run_dir))
+    lk = assert(gio.lock(gio.join(teacher.run_dir, ".stage.lock"), { exclusive = true }))
+    by = quiet_run(p)
+    lk:unlock()
+    assert.equal("skipped", by.teacher.status)
+    assert.equal("failed", by.student.status)
+    assert.truthy(by.student.error:find("its input teacher_ckpt's run dir " .. teacher.run_dir ..
+      " is in use by another process", 1, true), by.student.error)
+    -- the locks are the job's only: afterwards the student runs
+    by = quiet_run(p)
+    assert.equal("ok", by.student.status)
+  end)
+
+  it("fails a stage whose checkpoint is damaged instead of skipping it, as the plan's check does", function()
+    local l = gio.join(tmp, "lake_damaged")
+    local p = pipeline.load(path, { lake_root = l })
+    quiet_run(p)
+    local teacher = p.stages[1]
+    local best = teacher.resolved.ckpt_file
+    local bytes = proc.slurp(best)
+    local last = #bytes - 10
+    local flipped = string.char((bytes:byte(last) + 1) % 256)
+    proc.spit(best, bytes:sub(1, last - 1) .. flipped .. bytes:sub(last + 1))
+    local problems = pipeline.check(p)
+    assert.equal("teacher", problems[1].stage)
+    assert.truthy(problems[1].problem:find("cannot skip", 1, true), problems[1].problem)
+    local by, log = quiet_run(p)
+    assert.equal("failed", by.teacher.status)
+    assert.truthy(by.teacher.error:find("cannot skip: .*sha256"), by.teacher.error)
+    assert.truthy(log:find("== teacher: FAILED: cannot skip", 1, true), log)
+    assert.equal("blocked", by.student.status)
+    local traces = proc.slurp(gio.join(teacher.run_dir, "traces.jsonl"))
+    assert.truthy(traces:find('"event":"stage_failed"', 1, true))
+  end)
+
+  it("records a fit's inputs when it commits; a record that does not read counts as changed", function()
+    local l = gio.join(tmp, "lake_inputs")
+    local p = pipeline.load(path, { lake_root = l })
+    quiet_run(p)
+    local student = p.stages[2]
+    local rec_path = gio.join(student.run_dir, "inputs.json")
+    local rec = proc.slurp(rec_path)
+    -- a damaged record cannot vouch for the teacher: the student trains again
+    proc.spit(rec_path, rec:sub(1, 10))
+    local action, why = pipeline.decide(student)
+    assert.equal("run", action)
+    assert.truthy(why:find("its record " .. rec_path .. " does not read", 1, true), why)
+    -- a fit killed after it committed left the record of the inputs it was training on: the
+    -- record is written by the commit (stage.train's on_commit), not after the fit
+    local stage = require "graphids.orchestrate.stage"
+    local train = stage.train
+    proc.spit(rec_path, '{"teacher_ckpt":"0000"}')
+    stage.train = function(_, _, opts)
+      opts.on_commit()
+      error("killed", 0)
+    end
+    local ok, by = pcall(quiet_run, p)
+    stage.train = train
+    assert(ok, by)
+    assert.equal("failed", by.student.status)
+    assert.equal(rec, proc.slurp(rec_path))
+  end)
+
+  it("names a stage that fails while it is built in its traces", function()
+    local l = gio.join(tmp, "lake_build")
+    local p = pipeline.load(path, { lake_root = l })
+    local by = quiet_run(p)
+    assert.equal("failed", by.broken.status)
+    local traces = proc.slurp(gio.join(p.stages[3].run_dir, "traces.jsonl"))
+    assert.truthy(traces:find('"phase":"build"', 1, true), traces)
+  end)
 end)

@@ -54,4 +54,18 @@ describe("graphids.orchestrate.runs.read", function()
     assert.same({}, runs.leaderboard({ r }))
     assert.equal(0.5, runs.leaderboard({ r }, { metric = "test/accuracy" })[1].mean)
   end)
+  it("lists a run dir that lost its resolved.json as damaged, naming the file", function()
+    local dir = gio.join(tmp, "d/gat/b/seed_0")
+    assert(gio.mkdir_p(gio.join(dir, "checkpoints")))
+    assert(io.open(gio.join(dir, ".test_complete"), "w")):close()
+    local r = runs.read(dir)
+    assert.equal("damaged", r.status)
+    assert.truthy(r.problems[1]:find(gio.join(dir, "resolved.json") .. ": missing", 1, true), r.problems[1])
+    local found = false
+    for _, x in ipairs(runs.scan(tmp)) do found = found or x.dir == dir end
+    assert.is_true(found)
+    -- a folder that is no run dir is not one
+    assert(gio.mkdir_p(gio.join(tmp, "d/gat/empty")))
+    assert.is_nil(runs.read(gio.join(tmp, "d/gat/empty")))
+  end)
 end)

@@ -23,6 +23,7 @@ local ckpt = require "graphids.ckpt"
 local config = require "graphids.config"
 local fstates = require "graphids.orchestrate.fusion_states"
 local record = require "graphids.orchestrate.record"
+local tracking = require "graphids.orchestrate.tracking"
 
 local M = {}
 
@@ -168,8 +169,13 @@ end
 -- The inputs (as "TLA (stage 'x')") whose upstream output differs from what the run dir's fit
 -- recorded; nil when none differs or nothing was recorded (a run dir from before the record).
 local function changed_inputs(n)
-  local rec = gio.read_json(gio.join(n.run_dir, M.INPUTS_FILE))
-  if type(rec) ~= "table" then return nil end
+  local path = gio.join(n.run_dir, M.INPUTS_FILE)
+  if not gio.exists(path) then return nil end
+  local rec, err = gio.read_json(path)
+  if type(rec) ~= "table" then
+    -- a damaged record cannot vouch for the inputs: as if they changed
+    return string.format("(its record %s does not read: %s)", path, tostring(err or "not an object"))
+  end
   local now, changed = input_digests(n), {}
   for _, k in ipairs(U.sorted_keys(n.upstream or {})) do
     if rec[k] ~= now[k] then changed[#changed + 1] = string.format("%s (stage '%s')", k, n.inputs[k]) end
@@ -287,6 +293,19 @@ local function run_dir_problem(run_dir)
   end
 end
 
+-- Why the checkpoint that action reuses (resume: last, evaluate and skip: best) cannot be
+-- reused (damaged: its sha256 sidecar disagrees; another model or vocabulary), or nil.  The
+-- plan (check) and the run ask the same question, so they agree.
+local function reuse_problem(n, action)
+  local r = n.resolved
+  local path = (action == "resume" and r.last_ckpt) or ((action == "evaluate" or action == "skip")
+    and r.ckpt_file) or nil
+  if path == nil then return nil end
+  local ok, err = pcall(ckpt.check_compat, path, r)
+  if ok then return nil end
+  return string.format("cannot %s: %s", action, tostring(err))
+end
+
 function M.check(p)
   local problems, seen = {}, {}
   local function add(n, msg) problems[#problems + 1] = { stage = n.name, problem = msg } end
@@ -302,13 +321,8 @@ function M.check(p)
         local msg = dataset_problem(data.init_args, seen)
         if msg then add(n, msg) end
       end
-      local action = M.decide(n)
-      local path = (action == "resume" and r.last_ckpt) or ((action == "evaluate" or action == "skip")
-        and r.ckpt_file) or nil
-      if path then
-        local ok, err = pcall(ckpt.check_compat, path, r)
-        if not ok then add(n, string.format("cannot %s: %s", action, tostring(err))) end
-      end
+      local why = reuse_problem(n, M.decide(n))
+      if why then add(n, why) end
     end
   end
   return problems
@@ -348,9 +362,54 @@ function M.print_plan(p, out)
   end
 end
 
+-- The run dir's test metrics; nil, message when the file does not read.
 local function read_metrics(run_dir)
   if run_dir == nil then return nil end
-  return gio.read_json(gio.join(run_dir, "test_metrics.json"))
+  local v, err = gio.read_json(gio.join(run_dir, "test_metrics.json"))
+  if type(v) ~= "table" then return nil, tostring(err or "not a JSON object") end
+  return v
+end
+
+-- The lock file of a stage's run dir (docs/orchestration.md, "Files of a run dir").
+M.STAGE_LOCK = ".stage.lock"
+
+-- Two pipelines on one lake (another loss, another method) share stages: a stage's run dir is
+-- written by one job at a time, and the outputs it reads are not rewritten while it reads them
+-- (an extract rewriting the fusion states under a fusion that trains and tests on them).  An
+-- exclusive lock on its own run dir, shared ones on its inputs'; held ones come back as a list.
+-- A lock held elsewhere fails the stage at once, naming it.
+local function take_stage_locks(n)
+  local held = {}
+  local function take(dir, exclusive, what)
+    if dir == nil then return end -- (no run dir: nothing is written or read back)
+    local ok, err = gio.mkdir_p(dir)
+    local lk, code
+    if ok then
+      lk, err, code = gio.lock(gio.join(dir, M.STAGE_LOCK), { exclusive = exclusive, timeout = 0 })
+    end
+    if not lk then
+      for _, h in ipairs(held) do h:unlock() end
+      error(string.format("stage '%s': %s %s %s", n.name, what, dir, code == "ESTATE" and
+        "is in use by another process (another pipeline on this lake?); run this one when it is done"
+        or ("cannot be locked: " .. tostring(err))), 0)
+    end
+    held[#held + 1] = lk
+  end
+  take(n.run_dir, true, "its run dir")
+  for _, k in ipairs(U.sorted_keys(n.upstream or {})) do
+    take(n.upstream[k].run_dir, false, string.format("its input %s's run dir", k))
+  end
+  return held
+end
+
+local function with_stage_locks(n, fn)
+  return function()
+    local held = take_stage_locks(n)
+    local res = table.pack(pcall(fn))
+    for _, h in ipairs(held) do h:unlock() end
+    if not res[1] then error(res[2], 0) end
+    return table.unpack(res, 2, res.n)
+  end
 end
 
 -- The job of one stage: resolve is done; this writes the run files, builds, trains (or
@@ -358,21 +417,29 @@ end
 local function job_fn(n, action, opts)
   local stage = require "graphids.orchestrate.stage"
   if n.kind == "extract" then
-    return function()
+    return with_stage_locks(n, function()
       fstates.extract(n.spec, { log = opts.log })
       return nil
-    end
+    end)
   end
-  return function()
+  return with_stage_locks(n, function()
     local r = n.resolved
     -- (a fit removes the previous run's markers when it commits: stage.train)
-    local art = stage.build(r)
+    local okb, art = pcall(stage.build, r)
+    if not okb then
+      -- a stage that fails while it is built has its trace too (the fit's own failures are
+      -- traced by stage.train)
+      tracking.event(r.run_dir, "stage_failed", { level = "error", stage = r.stage_name, phase = "build",
+        error = tostring(art) })
+      error(art, 0)
+    end
     if action == "run" or action == "resume" then
-      stage.train(art, r, { resume_from = action == "resume" and r.last_ckpt or nil, write_run_files = true })
-      record_inputs(n)
+      -- the inputs are recorded as the fit commits: a killed fit resumes on the same inputs
+      stage.train(art, r, { resume_from = action == "resume" and r.last_ckpt or nil, write_run_files = true,
+        on_commit = function() record_inputs(n) end })
     end
     return stage.evaluate(art, r, { write_run_files = true })
-  end
+  end)
 end
 
 -- Runs the pipeline.  opts: executor (default local), log (function of a line; default
@@ -391,12 +458,21 @@ function M.run(p, opts)
     for _, up in ipairs(n.deps) do
       if status[up] == "failed" or status[up] == "blocked" then blocked = up break end
     end
+    local unusable = not blocked and n.kind == "train" and reuse_problem(n, action)
     if blocked then
       res.status, res.error = "blocked", "upstream stage '" .. blocked .. "' did not complete"
       log(string.format("== %s: blocked (%s)", n.name, res.error))
+    elseif unusable then
+      -- (a damaged checkpoint is named here, not skipped and met later in a dependant)
+      res.status, res.error = "failed", unusable
+      log(string.format("== %s: FAILED: %s", n.name, unusable))
+      tracking.event(n.run_dir, "stage_failed", { level = "error", stage = n.name, phase = action,
+        error = unusable })
     elseif action == "skip" then
-      res.status, res.metrics = "skipped", read_metrics(n.kind == "train" and n.run_dir or nil)
+      local merr
+      res.status, res.metrics, merr = "skipped", read_metrics(n.kind == "train" and n.run_dir or nil)
       log(string.format("== %s: skip (%s)", n.name, reason))
+      if merr then log(string.format("== %s: warning: its metrics do not read: %s", n.name, merr)) end
     else
       log(string.format("== %s: %s (%s) -> %s", n.name, action, reason, tostring(n.run_dir)))
       local t0 = require("graphids").clock()

@@ -12,10 +12,14 @@ local M = {}
 
 -- Keys of a configuration that change how a run is shown or where files are, not what is
 -- trained: a change in them does not make a run dir stale.
+-- The paths of upstream outputs (a teacher checkpoint, the fusion states) are there too: they
+-- move with the lake (a relative lake root, a copied lake), and what they hold is compared by
+-- content (the pipeline's inputs.json digests, a teacher's own checks).
 local PRESENTATIONAL = {
   ["trainer.progress"] = true, ["trainer.log_every_n_steps"] = true, ["trainer.device"] = true,
   ["trainer.default_root_dir"] = true, ["data.init_args.lake_root"] = true,
-  ["data.init_args.data_root"] = true,
+  ["data.init_args.data_root"] = true, ["model.distillation.teacher_ckpt"] = true,
+  ["data.init_args.states_dir"] = true,
 }
 
 -- Filters for changes(): what changes what is trained; what changes what a test measures (the

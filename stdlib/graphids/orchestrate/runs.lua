@@ -47,10 +47,21 @@ end
 -- nil when dir holds no resolved.json.  A run file that exists but does not read (truncated,
 -- not an object, a folder) makes the status "damaged" and is named in problems, rather than
 -- hiding the run or showing it without its record.
+-- What marks a folder as a run dir besides its resolved.json.
+local RUN_FILES = { ".train_complete", ".test_complete", "test_metrics.json", "checkpoints" }
+
 function M.read(dir)
   local cfg, err = read_object(gio.join(dir, "resolved.json"))
   if cfg == nil then
-    return nil
+    -- a run dir that lost its record is named, not hidden
+    for _, f in ipairs(RUN_FILES) do
+      if gio.exists(gio.join(dir, f)) then
+        cfg, err = false, gio.join(dir, "resolved.json") .. ": missing (the run's record; its " .. f ..
+          " is there)"
+        break
+      end
+    end
+    if cfg == nil then return nil end
   end
   local problems = {}
   if cfg == false then

@@ -146,7 +146,7 @@ end
 -- other callback's on_fit_start and after the trainer built the optimizer, so a fit refused
 -- before that (a bad learning rate, a checkpoint folder locked by another run) leaves a
 -- finished run's record and results as they were.
-local function committer(resolved, write_run_files, fresh)
+local function committer(resolved, write_run_files, fresh, on_commit)
   local dir = resolved.run_dir
   -- the old model's test results go with every fit, a resume's too (its model changes)
   local stale = { gio.join(dir, M.MARKERS.train), gio.join(dir, M.MARKERS.test),
@@ -169,12 +169,16 @@ local function committer(resolved, write_run_files, fresh)
     end
     -- c.fit_run: this fit's tracking run, set once it is open (tracking.record_fit_run)
     tracking.record_fit_run(dir, c.fit_run)
+    -- what else the caller records with the fit (the pipeline: the inputs it trains on)
+    if on_commit then on_commit() end
   end
   return c
 end
 
 -- Fits the model.  opts.resume_from: a checkpoint to resume from (checked against the model and
 -- the data's vocabulary first).  opts.write_run_files: write resolved.json and overrides.json.
+-- opts.on_commit: a function called when the fit commits to the run dir (after the previous
+-- run's results are removed), to record what else belongs to this fit.
 -- The run dir's record changes only when the fit commits (committer above).  The tracking run
 -- is opened before fit and closed in every case.  Returns the best checkpoint path (nil without
 -- a run dir).
@@ -191,7 +195,7 @@ local function train(artifacts, resolved, opts)
   -- they go as for a fresh fit (kept, they would pass for this fit's best and last)
   local fresh = opts.resume_from == nil or
     not ckpt.same_as_any(opts.resume_from, resolved.ckpt_file, resolved.last_ckpt)
-  local commit = run_dir ~= nil and committer(resolved, opts.write_run_files, fresh) or nil
+  local commit = run_dir ~= nil and committer(resolved, opts.write_run_files, fresh, opts.on_commit) or nil
   callbacks[#callbacks + 1] = commit
   -- a resume of this run dir's own fit logs into its tracking run again, so a killed fit leaves
   -- one run, not a RUNNING one beside a new one
@@ -313,7 +317,7 @@ end
 -- The verbs, each inside a "stage" span of the run's trace (the fit, epoch, test and
 -- save_predictions spans nest in it; a failure is on its end line before it propagates).
 function M.train(artifacts, resolved, opts)
-  opts = U.options("stage.train", opts, { resume_from = U.NONE, write_run_files = false })
+  opts = U.options("stage.train", opts, { resume_from = U.NONE, write_run_files = false, on_commit = U.NONE })
   return tracking.span(resolved.run_dir, "stage", { stage = resolved.stage_name, phase = "fit" }, train,
     artifacts, resolved, opts)
 end
