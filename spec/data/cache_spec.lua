@@ -177,6 +177,16 @@ describe("graphids.data cache", function()
     assert(os.rename(from, to))
     local e = err_of(data.load_cache, "synthetic", opts())
     assert.matches("was built with window_size=50 %(requested 100%), seed=7 %(requested 42%)", e)
+    -- inspect and the listing say so too: what they pass, a load takes
+    local meta, ierr = data.inspect_cache("synthetic", opts())
+    assert.is_nil(meta)
+    assert.matches("was built with window_size=50 %(requested 100%)", ierr)
+    local listed = data.list_caches({ lake_root = lake })[1]
+    assert.matches("its folder is named w100%-s100%-val0.2%-seed42%-.* but its metadata says " ..
+      "w50%-s100%-val0.2%-seed7%-.* %(copied or renamed by hand%?%)", listed.problems[1])
+    -- the hint for a dataset of real captures names the data root it needs
+    assert.matches("build it: graphids data build %-%-dataset hcrl_sa %-%-lake%-root .* %-%-data%-root %S+",
+      select(2, data.inspect_cache("hcrl_sa", { lake_root = lake, seed = 3 })))
     assert.matches("rebuild it: graphids data rebuild %-%-dataset synthetic %-%-lake%-root "
       .. lake:gsub("%p", "%%%0"), e)
     assert.matches("%-%-window%-size 100 %-%-stride 100 %-%-val%-fraction 0.2 %-%-seed 42", e)

@@ -346,4 +346,15 @@ describe("graphids.orchestrate.pipeline", function()
     local traces = proc.slurp(gio.join(p.stages[3].run_dir, "traces.jsonl"))
     assert.truthy(traces:find('"phase":"build"', 1, true), traces)
   end)
+  it("checks in the plan the device every stage would run on", function()
+    local p = pipeline.load("recipes/pipelines/graphids.lua", { lake_root = gio.join(tmp, "lake_dev"),
+      device = "cuda:7" })
+    local problems = pipeline.check(p)
+    local named = {}
+    for _, pr in ipairs(problems) do
+      if pr.problem:find("device 'cuda:7'", 1, true) then named[#named + 1] = pr.stage end
+    end
+    assert.same({ "vgae", "gat", "gat_kd", "fusion_states", "fusion" }, named)
+    assert.is_false(gio.exists(gio.join(tmp, "lake_dev")))
+  end)
 end)

@@ -386,6 +386,10 @@ local function cli_command(verb, dataset, o)
   local root = catalog.data_root(o)
   if root then
     parts[#parts + 1] = "--data-root " .. root
+  else
+    -- a dataset of real captures needs its root: a placeholder the user sees to fill in
+    local ok, info = pcall(catalog.dataset_info, dataset, o)
+    if ok and not info.simulated then parts[#parts + 1] = "--data-root DIR" end
   end
   parts[#parts + 1] = string.format("--window-size %d --stride %d --val-fraction %s --seed %d",
     o.window_size, o.stride, num(o.val_fraction), o.seed)
@@ -733,6 +737,9 @@ function M.inspect_cache(dataset, opts)
   if meta == nil then
     return nil, "no dataset cache at " .. dir .. "; build it: " .. cli_command("build", dataset, o)
   end
+  -- (what a load would refuse, inspect names too)
+  local okc, cerr = pcall(check_invariants, dir, meta, dataset, o)
+  if not okc then return nil, tostring(cerr) end
   return meta, dir
 end
 
@@ -741,6 +748,21 @@ end
 -- when none.
 function M.cache_problems(dir, meta)
   local out = {}
+  -- the folder's names say which dataset and parameters it holds: metadata that says other
+  -- ones is a folder copied or renamed by hand, which a load refuses
+  local variant, dataset = dir:match("([^/]+)$"), dir:match("([^/]+)/[^/]+$")
+  local okv, want = pcall(variant_of, { window_size = meta.window_size, stride = meta.stride,
+    val_fraction = meta.val_fraction, seed = meta.seed, vocab_from = meta.vocab_from or LEGACY.vocab_from,
+    node_by_id = meta.node_by_id == nil and LEGACY.node_by_id or meta.node_by_id,
+    scaler = meta.scaler or LEGACY.scaler, calibration = meta.calibration or LEGACY.calibration })
+  if okv and variant ~= want then
+    out[#out + 1] = string.format("its folder is named %s but its metadata says %s (copied or renamed " ..
+      "by hand?)", variant, want)
+  end
+  if meta.dataset ~= dataset then
+    out[#out + 1] = string.format("it sits under dataset %s but its metadata says %s", tostring(dataset),
+      tostring(meta.dataset))
+  end
   for _, f in ipairs({ "vocab.json", "scaler.safetensors" }) do
     if not gio.exists(gio.join(dir, f)) then out[#out + 1] = f .. " is missing" end
   end

@@ -310,6 +310,13 @@ function M.check(p)
   local problems, seen = {}, {}
   local function add(n, msg) problems[#problems + 1] = { stage = n.name, problem = msg } end
   for _, n in ipairs(p.stages) do
+    -- the device each stage runs on (--tla device=cuda on a machine without one), as build checks it
+    local device = n.kind == "extract" and n.spec.device or n.resolved.validated.trainer.device
+    if device ~= nil and device ~= "cpu" then
+      local okd, derr = pcall(graphids.gpu.check_device, device,
+        n.kind == "extract" and "device" or "trainer.device")
+      if not okd then add(n, require("graphids.orchestrate.cliargs").user_message(derr)) end
+    end
     if n.kind ~= "extract" then
       local r = n.resolved
       local okm, merr = pcall(require("graphids.orchestrate.instantiate").check_model, r.validated)
