@@ -1,6 +1,7 @@
 /* test_tensor.c -- the core: status messages, dtypes, storage counters, views, copies,
  * creation and the Philox generator. */
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "check.h"
@@ -614,6 +615,42 @@ TEST(edge_sizes_and_dims_are_errors_not_ub) {
 
 /* The runtime never aborts: a NULL out or input pointer is EINVAL naming it, as for every other
  * bad argument (a program embedding the library must survive its own mistakes). */
+/* Threads drawing from the default generator at once (two Lua states of one embedding program)
+ * each take their own counters: none is lost, so no two draws share their numbers. */
+TEST(concurrent_draws_from_the_default_generator_never_share_counters) {
+    gids_manual_seed(5);
+    const int nthreads = 4, draws = 3000;
+    int failures = 0;
+#pragma omp parallel for num_threads(nthreads) reduction(+ : failures)
+    for (int k = 0; k < nthreads; k++) {
+        for (int i = 0; i < draws; i++) {
+            gids_tensor *t = NULL;
+            if (gids_rand(&t, NULL, GIDS_F32, 1, (const int64_t[]){4}) != GIDS_OK) failures++;
+            gids_tensor_release(t);
+        }
+    }
+    CHECK(failures == 0);
+    CHECK(gids_default_generator()->offset == (uint64_t)nthreads * draws * 4);
+    gids_manual_seed(0);
+}
+
+static void *read_threads(void *out) {
+    *(int *)out = gids_get_num_threads();
+    return NULL;
+}
+
+/* set_num_threads is process-wide: another OS thread (a second Lua state) sees it too, not the
+ * OpenMP setting it was started with. */
+TEST(set_num_threads_reaches_every_thread) {
+    int was = gids_get_num_threads(), seen = 0;
+    gids_set_num_threads(3);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, read_threads, &seen) == 0);
+    CHECK(pthread_join(th, NULL) == 0);
+    CHECK(seen == 3);
+    gids_set_num_threads(was);
+}
+
 TEST(null_pointers_are_einval_not_a_crash) {
     gids_tensor *a = arange_f32(4), *m = NULL, *idx = NULL;
     CHECK_OK(gids_reshape(&m, a, 2, (const int64_t[]){2, 2}));
@@ -692,5 +729,7 @@ int main(void) {
     RUN(large_blocks_are_cached_and_reused);
     RUN(full_cache_evicts_oldest_blocks);
     RUN(null_pointers_are_einval_not_a_crash);
+    RUN(set_num_threads_reaches_every_thread);
+    RUN(concurrent_draws_from_the_default_generator_never_share_counters);
     return check_summary("tensor");
 }

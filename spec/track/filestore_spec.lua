@@ -368,6 +368,26 @@ for r in c.search_runs([e.experiment_id]):
     assert.matches("tag key \"%.%./t\" is not a plain relative path", err)
   end)
 
+  it("stages param and tag files outside params/ and tags/, where a leftover would read as a key", function()
+    local root = dir .. "/mlruns_staging"
+    local fs = assert(filestore.new(root))
+    local exp = assert(fs:get_or_create_experiment("e"))
+    local id = assert(fs:create_run({ experiment_id = exp, run_name = "r",
+      tags = { { key = "a/b", value = "t" } } }))
+    assert(fs:log_batch(id, { params = { { key = "lr", value = "0.1" }, { key = "model/x", value = "1" } },
+      tags = { { key = "t2", value = "v" } } }))
+    local run = root .. "/" .. exp .. "/" .. id
+    -- what a kill between the temporary file and its rename leaves: in the staging folder only
+    for _, sub in ipairs({ "params", "params/model", "tags", "tags/a" }) do
+      for _, name in ipairs(core.list_dir(run .. "/" .. sub)) do
+        assert.is_nil(name:match("^%."), sub .. "/" .. name)
+      end
+    end
+    assert.same({}, core.list_dir(run .. "/.graphids_tmp"))
+    assert.equal("0.1", read(run .. "/params/lr"))
+    assert.equal("t", read(run .. "/tags/a/b"))
+  end)
+
   it("writes run names with control characters so that they read back whole", function()
     local root = dir .. "/mlruns_names"
     local fs = assert(filestore.new(root))

@@ -3,6 +3,7 @@
  * Counters are atomics so that any thread may allocate; peak is maintained with a CAS loop.
  * Wrapped (caller-owned) memory is not counted: the statistics describe what graphids holds.
  */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -173,7 +174,14 @@ static void cache_empty_(void) {
 }
 
 void gids_memory_empty_cache(gids_device dev) {
-    if (dev.type == GIDS_CPU) cache_empty_();
+    if (dev.type != GIDS_CPU) return;
+    cache_empty_();
+#ifdef __GLIBC__
+    /* glibc raises its mmap threshold after the first large free, so later blocks of 1-32 MiB
+     * come from the heap and free() keeps their pages: RSS stayed at a fit's peak (500 MB after
+     * 100 x 4 MB tensors, 12 MB with trimming).  Giving the cache back means giving them back. */
+    malloc_trim(0);
+#endif
 }
 
 void gids_memory_set_cache_limit(gids_device dev, int64_t bytes) {

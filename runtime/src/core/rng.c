@@ -47,8 +47,15 @@ void gids_manual_seed(uint64_t seed) {
     gids_generator_init(&default_, seed);
 }
 
-static void block_(const gids_generator *g, uint64_t i, uint32_t out[4]) {
-    uint64_t c = g->offset + i;
+/* Takes n counters of g for one draw: [returned, returned + n).  Atomic, so that draws from the
+ * default generator in several threads (two Lua states of one embedding program) never share
+ * their numbers; which thread's draw comes first is then theirs to order. */
+static uint64_t reserve_(gids_generator *g, uint64_t n) {
+    return __atomic_fetch_add(&g->offset, n, __ATOMIC_RELAXED);
+}
+
+/* The block at counter c. */
+static void block_(const gids_generator *g, uint64_t c, uint32_t out[4]) {
     uint32_t ctr[4] = {(uint32_t)c, (uint32_t)(c >> 32), 0, 0};
     uint32_t key[2] = {(uint32_t)g->seed, (uint32_t)(g->seed >> 32)};
     gids_philox4x32(ctr, key, out);
@@ -167,7 +174,8 @@ static philox_blocks_fn philox_blocks(void) {
  * the threads, and each element depends only on its counter, so any split gives the same bits. */
 static void bernoulli_generate_(void *dst, gids_dtype dt, int64_t n, gids_generator *g, double p) {
     uint64_t thr = p >= 1.0 ? (uint64_t)1 << 32 : (uint64_t)ldexp(p, 32);
-    uint64_t first = g->offset, last = g->offset + (uint64_t)n; /* counters [first, last) */
+    uint64_t first = reserve_(g, (uint64_t)n),
+             last = first + (uint64_t)n; /* counters [first, last) */
     int64_t nblocks = n == 0 ? 0 : (int64_t)(((last - 1) >> 2) - (first >> 2) + 1);
     int64_t ngroups = (nblocks + PB - 1) / PB;
     uint32_t key[2] = {(uint32_t)g->seed, (uint32_t)(g->seed >> 32)};
@@ -198,7 +206,6 @@ static void bernoulli_generate_(void *dst, gids_dtype dt, int64_t n, gids_genera
                     gids_store_f64(dst, dt, i, on ? 1.0 : 0.0);
             }
     }
-    g->offset += (uint64_t)n;
 }
 
 /* Writes n values into a contiguous buffer of dtype dt, then advances the generator. */
@@ -207,13 +214,14 @@ static void generate_(void *dst, gids_dtype dt, int64_t n, gids_generator *g, co
         bernoulli_generate_(dst, dt, n, g, d->a);
         return;
     }
+    uint64_t base = reserve_(g, (uint64_t)n);
     int nt = gids_threads_for(n);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t i = 0; i < n; i++) {
         uint32_t r[4];
         double f = 0.0;
         int64_t v = 0;
-        block_(g, (uint64_t)i, r);
+        block_(g, base + (uint64_t)i, r);
         value_(d, r, &f, &v);
         if (d->k == K_INT)
             gids_store_i64(dst, dt, i, v);
@@ -222,7 +230,6 @@ static void generate_(void *dst, gids_dtype dt, int64_t n, gids_generator *g, co
         else
             gids_store_f64(dst, dt, i, f);
     }
-    g->offset += (uint64_t)n;
 }
 
 /* Fills t (any layout): straight into its memory when contiguous, else through a temporary. */
@@ -294,14 +301,14 @@ gids_status gids_randperm(gids_tensor **out, gids_generator *g, int64_t n) {
     int64_t *p = (*out)->storage->data;
     for (int64_t i = 0; i < n; i++) p[i] = i;
     /* Fisher-Yates; swap i uses block i so the permutation is a function of (seed, offset). */
+    uint64_t base = reserve_(g, (uint64_t)n);
     for (int64_t i = n - 1; i > 0; i--) {
         uint32_t r[4];
-        block_(g, (uint64_t)i, r);
+        block_(g, base + (uint64_t)i, r);
         int64_t j = (int64_t)((((uint64_t)r[0] << 32) | r[1]) % (uint64_t)(i + 1));
         int64_t tmp = p[i];
         p[i] = p[j], p[j] = tmp;
     }
-    g->offset += (uint64_t)n;
     return GIDS_OK;
 }
 
@@ -341,9 +348,7 @@ gids_status gids_bernoulli_(gids_tensor *t, gids_generator *g, double p) {
         GIDS_TRY(gids_dispatch_backend("bernoulli_", 1, ts, &be));
         if (be->bernoulli_ == NULL) return gids_no_kernel("bernoulli_", t);
         if (g == NULL) g = gids_default_generator();
-        GIDS_TRY(be->bernoulli_(t, g->seed, g->offset, p));
-        g->offset += (uint64_t)gids_tensor_numel(t);
-        return GIDS_OK;
+        return be->bernoulli_(t, g->seed, reserve_(g, (uint64_t)gids_tensor_numel(t)), p);
     }
     draw d = {K_BERNOULLI, p, 0, 0, 0};
     return fill_(t, g, &d, "bernoulli_");

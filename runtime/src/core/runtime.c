@@ -20,19 +20,27 @@ const char *gids_blas_info(void) {
     return buf;
 }
 
+/* The threads set by gids_set_num_threads (0: never set, OpenMP's default).  Kept here, not
+ * only in OpenMP's setting, which belongs to the thread that set it: another OS thread (a second
+ * Lua state of an embedding program) would keep its own while BLAS took the new one.  Every
+ * parallel loop of the runtime names its team size from it. */
+static int threads_;
+
 int gids_get_num_threads(void) {
-    return omp_get_max_threads();
+    int n = __atomic_load_n(&threads_, __ATOMIC_RELAXED);
+    return n > 0 ? n : omp_get_max_threads();
 }
 
 void gids_set_num_threads(int n) {
     if (n < 1) n = 1;
+    __atomic_store_n(&threads_, n, __ATOMIC_RELAXED);
     omp_set_num_threads(n);
     openblas_set_num_threads(n);
 }
 
 int gids_threads_for(int64_t n) {
     if (n < GIDS_PARALLEL_GRAIN) return 1;
-    int nt = omp_get_max_threads();
+    int nt = gids_get_num_threads();
     int64_t useful = n / GIDS_PARALLEL_GRAIN;
     return useful < nt ? (int)useful : nt;
 }

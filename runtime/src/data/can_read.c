@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../io/io_impl.h"
+#include "gids/runtime.h"
 
 #include "can_parse.h"
 
@@ -326,7 +327,7 @@ gids_status gids_can_read_many(const char *const *paths, int n, const gids_can_r
     }
     qsort(order, (size_t)n, sizeof *order, larger_first);
     /* The error message is thread-local: each task copies its own for the caller. */
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for num_threads(gids_get_num_threads()) schedule(dynamic, 1)
     for (int k = 0; k < n; k++) {
         int i = order[k].index;
         st[i] = gids_can_read(paths[i], opts, &out[i], reports ? &reports[i] : NULL);

@@ -24,6 +24,7 @@
 
 #include "gids/can.h"
 #include "gids/rng.h"
+#include "gids/runtime.h"
 
 /* ------------------------------------------------------------------ random stream */
 
@@ -354,7 +355,7 @@ gids_status gids_can_simulate_dataset(const char *dir, const gids_can_sim_opts *
     gids_status st[NFILES];
     char msg[NFILES][512];
     int64_t frames[NFILES], attacks[NFILES];
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for num_threads(gids_get_num_threads()) schedule(dynamic, 1)
     for (int i = 0; i < NFILES; i++) {
         gids_can_sim_opts fo = *o;
         fo.vehicle = LAYOUT[i].vehicle;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../core/core_impl.h"
+#include "gids/runtime.h"
 #include "gids/tensor.h"
 #include "gids/windows.h"
 
@@ -32,7 +33,7 @@ static gids_status chunked(double *out, const float *t, int64_t f, const int64_t
     int64_t nchunks = (n + CHUNK - 1) / CHUNK;
     double *part = calloc((size_t)(nchunks > 0 ? nchunks : 1) * (size_t)f, sizeof *part);
     if (part == NULL) GIDS_FAIL(GIDS_ENOMEM, "scaler_fit: out of memory");
-#pragma omp parallel for schedule(static) if (nchunks >= 8)
+#pragma omp parallel for num_threads(gids_get_num_threads()) schedule(static) if (nchunks >= 8)
     for (int64_t ch = 0; ch < nchunks; ch++)
         sum_rows(part + ch * f, t, f, ptr, graphs, ch * CHUNK,
                  (ch + 1) * CHUNK < n ? (ch + 1) * CHUNK : n, mean);
@@ -118,7 +119,8 @@ gids_status gids_scaler_apply_(gids_tensor *table, const gids_tensor *mean,
     GIDS_TRY(check_vector("std", std, f));
     float *t = gids_tensor_data(table);
     const float *m = gids_tensor_data(mean), *s = gids_tensor_data(std);
-#pragma omp parallel for schedule(static) if (rows * f >= (1 << 18))
+#pragma omp parallel for num_threads(gids_get_num_threads())                                       \
+    schedule(static) if (rows * f >= (1 << 18))
     for (int64_t r = 0; r < rows; r++)
         for (int64_t c = 0; c < f; c++) t[r * f + c] = (t[r * f + c] - m[c]) / s[c];
     gids_tensor_bump_version(table);

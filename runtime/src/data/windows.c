@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gids/runtime.h"
 #include "gids/tensor.h"
 #include "gids/windows.h"
 #include "win_impl.h"
@@ -106,7 +107,7 @@ gids_status gids_build_windows(gids_graph_set *out, const gids_can_frames *const
     int64_t *wfile = malloc((size_t)(nw > 0 ? nw : 1) * sizeof *wfile);
     int64_t *wstart = malloc((size_t)(nw > 0 ? nw : 1) * sizeof *wstart);
     int64_t *nodes_of = malloc((size_t)(nw > 0 ? nw : 1) * sizeof *nodes_of);
-    int nthreads = nw >= PARALLEL_MIN_WINDOWS ? omp_get_max_threads() : 1;
+    int nthreads = nw >= PARALLEL_MIN_WINDOWS ? gids_get_num_threads() : 1;
     win_scratch *scr = calloc((size_t)nthreads, sizeof *scr);
     if (wfile == NULL || wstart == NULL || nodes_of == NULL || scr == NULL) {
         st = gids_error_set(GIDS_ENOMEM, __FILE__, __LINE__,

@@ -689,6 +689,8 @@ function M.build_cache(dataset, opts)
   if meta and okm and not o.force then
     check_invariants(dir, meta, dataset, o)
     if complete(dir, meta) then
+      -- a rebuild killed mid-way left its staging folder: under this lock no build is running
+      assert(gio.remove_tree(gio.join(dir, ".building")))
       say(o, "cache %s is up to date", dir)
       return meta
     end

@@ -236,9 +236,27 @@ local function run_dir(self, run_id)
   return join(self.root, exp, run_id), exp
 end
 
+-- A param or tag file of the run at dir, replaced atomically by way of the run's own staging
+-- folder: atomic_write's temporary file sits beside its target, and one left in params/ or tags/
+-- by a killed process would read as a param or tag of that name in MLflow.  (MLflow reads the
+-- run folder's meta.yaml and its known sub-folders only.)
+local function write_run_file(dir, path, data)
+  local staging = join(dir, ".graphids_tmp")
+  mkdir(staging)
+  local tmp = join(staging, mlflow.new_run_id())
+  ensure(core.atomic_write(tmp, data))
+  local ok, err = os.rename(tmp, path)
+  if not ok then
+    os.remove(tmp)
+    error(string.format("cannot move %s into place: %s", path, tostring(err)), 0)
+  end
+end
+
 local function write_tags(dir, tags)
   for _, t in ipairs(tags or {}) do
-    write_file(join(dir, "tags", t.key), t.value)
+    local path = join(dir, "tags", t.key)
+    mkdir(path:match("^(.*)/[^/]+$"))
+    write_run_file(dir, path, t.value)
   end
 end
 
@@ -268,13 +286,15 @@ function FileStore:create_run(spec)
     local tags = { { key = "mlflow.runName", value = spec.run_name or run_id },
       { key = "mlflow.user", value = user } }
     for _, t in ipairs(spec.tags or {}) do tags[#tags + 1] = t end
-    write_tags(dir, tags)
+    -- meta.yaml first: a run folder without it breaks MLflow's listing of the whole experiment,
+    -- while a run a kill left without its tags is only a run without tags
     write_file(join(dir, "meta.yaml"), yaml_dump({
       artifact_uri = "file://" .. join(dir, "artifacts"), deleted_time = false, end_time = false,
       entry_point_name = "", experiment_id = exp, lifecycle_stage = "active", run_id = run_id,
       run_name = spec.run_name or run_id, run_uuid = run_id, source_name = "", source_type = 4,
       source_version = "", start_time = spec.start_time or mlflow.now_ms(),
       status = mlflow.STATUS.RUNNING, tags = {}, user_id = user }))
+    write_tags(dir, tags)
     self.run_exp[run_id] = exp
     return run_id
   end)
@@ -361,7 +381,10 @@ function FileStore:log_batch(run_id, batch)
   return guarded(function()
     for _, p in ipairs(batch.params or {}) do
       local path = join(dir, "params", p.key)
-      if read(path) == nil then write_file(path, p.value) end
+      if read(path) == nil then
+        mkdir(path:match("^(.*)/[^/]+$"))
+        write_run_file(dir, path, p.value)
+      end
     end
     write_tags(dir, batch.tags)
     for _, m in ipairs(batch.metrics or {}) do
