@@ -50,12 +50,35 @@ typedef struct l_event {
     bool timing, closed;
 } l_event;
 
-/* The backend with streams, or a Lua error naming fname and why not. */
+/* The backend with streams, or a Lua error naming fname and why not.  Streams and events are
+ * one group: every entry is called somewhere below, so a plugin missing any of them (backend.h:
+ * NULL is EUNSUPPORTED) has no streams, rather than a call through NULL later. */
 static const gids_backend *stream_backend(lua_State *L, const char *fname) {
     if (gids_backend_load() != GIDS_OK) l_error(L, "%s: %s", fname, gids_error_message());
     const gids_backend *b = gids_backend_get(GIDS_CUDA);
-    if (b->stream_create == NULL || b->event_create == NULL || b->record_stream == NULL)
-        l_error(L, "%s: the CUDA plugin (%s) has no streams", fname, gids_backend_status());
+    const struct {
+        const char *name;
+        bool present;
+    } need[] = {
+        {"stream_create", b->stream_create != NULL},
+        {"stream_destroy", b->stream_destroy != NULL},
+        {"stream_set", b->stream_set != NULL},
+        {"stream_get", b->stream_get != NULL},
+        {"stream_synchronize", b->stream_synchronize != NULL},
+        {"stream_query", b->stream_query != NULL},
+        {"stream_wait_event", b->stream_wait_event != NULL},
+        {"event_create", b->event_create != NULL},
+        {"event_record", b->event_record != NULL},
+        {"event_synchronize", b->event_synchronize != NULL},
+        {"event_query", b->event_query != NULL},
+        {"event_elapsed", b->event_elapsed != NULL},
+        {"event_destroy", b->event_destroy != NULL},
+        {"record_stream", b->record_stream != NULL},
+    };
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        if (!need[i].present)
+            l_error(L, "%s: the CUDA plugin (%s) has no streams (no %s entry)", fname,
+                    gids_backend_status(), need[i].name);
     return b;
 }
 

@@ -164,4 +164,24 @@ describe("gpu streams on the loopback device", function()
     local out, rc = on_loopback(NO_ENTRIES, "GIDS_LOOPBACK_DISABLE=stream_create ")
     assert(rc == 0 and out:find("no streams: ok", 1, true), out)
   end)
+
+  it("say so, naming it, when the plugin lacks any one of the group's entries", function()
+    -- each was a call through NULL (a crash) in the method that needs it
+    local src = [[
+local gpu = require("graphids").gpu
+for _, f in ipairs({ gpu.Event, gpu.current_stream, function() gpu.set_stream(gpu.Stream()) end,
+    function() gpu.Stream():synchronize() end }) do
+  local ok, err = pcall(f)
+  assert(not ok and tostring(err):find("has no streams (no " .. arg[1] .. " entry)", 1, true), tostring(err))
+end
+print("named: ok")
+]]
+    for _, entry in ipairs({ "event_record", "stream_get", "stream_set", "stream_synchronize", "stream_query",
+      "stream_wait_event", "event_synchronize", "event_query", "event_elapsed", "event_destroy",
+      "stream_destroy" }) do
+      local out, rc = on_loopback(src:gsub("arg%[1%]", string.format("%q", entry)),
+        "GIDS_LOOPBACK_DISABLE=" .. entry .. " ")
+      assert(rc == 0 and out:find("named: ok", 1, true), entry .. ": " .. out)
+    end
+  end)
 end)
