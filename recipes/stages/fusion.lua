@@ -23,7 +23,7 @@ return function(tla)
     derived = { ["model.class_path"] = "method" },
     data_block = {
       class_path = "graphids.orchestrate.fusion_data.FusionDataModule",
-      init_args = { states_dir = a.states_dir, seed = a.seed,
+      init_args = { states_dir = a.states_dir, seed = a.seed, dataset = a.dataset,
         batch_size = rl and 20000 or st.fusion_batch_size },
     },
   })

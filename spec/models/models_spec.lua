@@ -132,6 +132,12 @@ describe("GATClassifier steps", function()
     h.near((f:select(2, 1) + f:select(2, 2)):totable(), { 1, 1, 1 }, 1e-6)
     h.near(f:select(2, 2):totable(), t.scores:totable(), 1e-6)
     assert.is_true(f:select(2, 7):ge(0):all():item() and f:select(2, 7):le(1):all():item())
+    -- an embedding of width 1 has no spread: 0, not the unbiased std's NaN
+    local thin = models.GATClassifier(small("gat", { hidden = 1, heads = 1 }))
+    thin:eval()
+    local tf = thin:extract_features(b)
+    assert.equal(tf:numel(), tf:isfinite():sum():item())
+    assert.same({ 0, 0, 0 }, tf:select(2, 4):totable())
   end)
 
   it("names id_encoder_kwargs in an error of the id encoder it builds", function()

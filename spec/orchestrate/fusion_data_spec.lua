@@ -44,6 +44,41 @@ local function refused(dir)
 end
 
 describe("FusionDataModule", function()
+  it("refuses an unfinished extraction, rows other than the manifest's, and non-finite states", function()
+    local json = require "graphids.json"
+    local dir = folder(nil, json.encode({ test_names = json.array({ "a" }), state_dim = 15,
+      rows = { train = 10, val = 4, a = 6 } }))
+    assert.same({ "a" }, FusionDataModule { states_dir = dir, batch_size = 4 }:setup().test_names)
+    -- a test file of another extraction (other rows) put in place of this one's
+    assert(gio.save_safetensors(gio.join(dir, "test_a.safetensors"), split(5)))
+    assert.truthy(refused(dir):find("test_a.safetensors: tensor 'states' has 5 rows but the manifest says 6",
+      1, true))
+    assert(gio.save_safetensors(gio.join(dir, "test_a.safetensors"), split(6)))
+    -- a NaN state names its file, not a loss or a metric later
+    local st = graphids.rand(6, 15)
+    st:narrow(1, 2, 1):fill_(0 / 0)
+    assert(gio.save_safetensors(gio.join(dir, "test_a.safetensors"), split(6, { states = st })))
+    assert.truthy(refused(dir):find("test_a.safetensors: tensor 'states' holds a NaN or infinite value", 1,
+      true))
+    assert(gio.save_safetensors(gio.join(dir, "test_a.safetensors"), split(6)))
+    -- states of another dataset (the manifest names it) are not this fusion's
+    local m = gio.read_json(gio.join(dir, "manifest.json"))
+    m.dataset = "hcrl_sa"
+    assert(gio.write_json(gio.join(dir, "manifest.json"), m))
+    local ok, err = pcall(function()
+      return FusionDataModule { states_dir = dir, batch_size = 4, dataset = "set_01" }:setup()
+    end)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("holds states of dataset 'hcrl_sa', not 'set_01'", 1, true),
+      tostring(err))
+    assert.same({ "a" }, FusionDataModule { states_dir = dir, batch_size = 4, dataset = "hcrl_sa" }:setup()
+      .test_names)
+    -- the marker is written last: without it the files may be a killed extraction's
+    assert(os.remove(gio.join(dir, fs.MARKER)))
+    assert.truthy(refused(dir):find("holds no .extract_complete: its extraction did not finish", 1, true))
+    proc.rmtree(dir)
+  end)
+
   it("reads a folder as fusion_states writes it", function()
     local dir = folder()
     local dm = FusionDataModule { states_dir = dir, batch_size = 4 }:setup()

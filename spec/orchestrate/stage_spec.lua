@@ -234,6 +234,23 @@ describe("graphids.orchestrate.stage", function()
       assert.equal(dm.cache.tests[set].num_graphs, t.preds:numel())
       assert.is_true(graphids.equal(dm.cache.tests[set].window_start, t.window_start))
     end
+    -- states without a validation row: the monitor is named when the stage is built, before a
+    -- fit would commit (and remove a finished fusion's results)
+    local novalid = gio.join(tmp, "states_novalid")
+    assert(os.execute("cp -r '" .. spec.out_dir .. "' '" .. novalid .. "'"))
+    local val = assert(gio.load_safetensors(gio.join(novalid, "val.safetensors")))
+    for k, v in pairs(val) do val[k] = v:narrow(1, 1, 0):clone() end
+    assert(gio.save_safetensors(gio.join(novalid, "val.safetensors"), val))
+    local man = gio.read_json(gio.join(novalid, "manifest.json"))
+    man.rows.val = 0
+    assert(gio.write_json(gio.join(novalid, "manifest.json"), man))
+    local r0 = config.resolve("recipes/stages/fusion.lua", {
+      tla = { lake_root = gio.join(tmp, "lake_novalid"), states_dir = novalid },
+      set = { { "trainer.max_epochs", 2 }, { "trainer.progress", "off" } } })
+    local okb, berr = pcall(stage.build, r0)
+    assert.is_false(okb)
+    assert.truthy(tostring(berr):find("callbacks.checkpoint.monitor is 'val_loss', but the data module " ..
+      "has no validation states (" .. novalid .. "/val.safetensors has no row)", 1, true), tostring(berr))
     -- a seeded sample of the train graphs
     local sample = config.thaw(spec)
     sample.max_train, sample.out_dir = 10, gio.join(tmp, "states_sample")
@@ -305,6 +322,8 @@ describe("graphids.orchestrate.stage", function()
         "have 35 node features" },
       { "data.init_args.val_fraction", 0, "callbacks.checkpoint.monitor is 'val_loss', but the data " ..
         "module has no validation graphs" },
+      { "model.init_args.num_classes", 1, "model.init_args.num_classes is 1 but the dataset's labels need " ..
+        "2 classes" },
     }) do
       local wrong = resolve("gat", "gat", { { case[1], case[2] } }, { lake_root = refit_lake })
       ok, err = pcall(function()
@@ -392,6 +411,17 @@ describe("graphids.orchestrate.stage", function()
       steps[#steps + 1] = line
     end
     assert.equal(3, #steps) -- epochs 1 and 2 from the fit, 3 from the resume
+  end)
+
+  it("refuses a distillation teacher of another class count when the student is built", function()
+    local l = gio.join(tmp, "lake_kd_classes")
+    local teacher = resolve("gat", "gat", { { "model.init_args.num_classes", 3 } }, { lake_root = l })
+    stage.train(stage.build(teacher), teacher)
+    local student = resolve("gat_kd", "gat", nil, { lake_root = l, teacher_ckpt = teacher.ckpt_file })
+    local ok, err = pcall(stage.build, student)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("distillation teacher " .. teacher.ckpt_file .. " gives 3 classes, " ..
+      "the student (model.init_args.num_classes) 2", 1, true), tostring(err))
   end)
 
   it("refuses a checkpoint of another model before testing or resuming, writing nothing", function()

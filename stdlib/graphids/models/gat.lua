@@ -203,7 +203,11 @@ function GAT:extract_features(batch, ctx)
     local p = logits:softmax(2)
     local ent = -(p * (p + 1e-8):log()):sum(2)
     local conf = (1 - ent / math.log(2)):clamp(0, 1)
-    return graphids.stack({ p:select(2, 1), p:select(2, 2), emb:mean(2), emb:std(2),
+    -- (an embedding of width 1 has no spread: 0, where the unbiased std would be NaN, as the
+    -- VGAE's and DGI's features do)
+    local spread = emb:size(2) > 1 and emb:std(2) or graphids.zeros({ emb:size(1) },
+      { dtype = emb.dtype, device = emb.device })
+    return graphids.stack({ p:select(2, 1), p:select(2, 2), emb:mean(2), spread,
       emb:amax(2), emb:amin(2), conf }, 2)
   end)
 end

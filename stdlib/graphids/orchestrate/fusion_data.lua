@@ -18,7 +18,9 @@ local M = {}
 local FusionDataModule = class("FusionDataModule")
 M.FusionDataModule = FusionDataModule
 
-local DEFAULTS = { states_dir = "", seed = 42, batch_size = 128, eval_batch_size = U.NONE }
+-- dataset: the dataset the fusion is of; states extracted from another one's are refused (their
+-- manifest names theirs; states from before that record are taken as they are).
+local DEFAULTS = { states_dir = "", seed = 42, batch_size = 128, eval_batch_size = U.NONE, dataset = U.NONE }
 local FIELDS = { "states", "labels", "window_start", "source_file" }
 FusionDataModule.DEFAULTS = DEFAULTS -- (graphids.config.schema reads the integer options)
 
@@ -41,7 +43,7 @@ local INTEGER = { i64 = true, i32 = true }
 -- A split's file as fusion_states writes it: states [N, state_dim] (f32 or f64), and labels
 -- (0 or 1), window_start and source_file of N rows each (integers), or an error naming the file
 -- and the tensor: rows would otherwise be dropped or misread without a word.
-local function load_split(dir, name, state_dim)
+local function load_split(dir, name, state_dim, want_rows)
   local path = gio.join(dir, name .. ".safetensors")
   local t, err = gio.load_safetensors(path)
   if t == nil then
@@ -70,6 +72,15 @@ local function load_split(dir, name, state_dim)
   if n > 0 and (t.labels:amin():item() < 0 or t.labels:amax():item() > 1) then
     bad("labels", "must hold 0 (benign) or 1 (attack) only")
   end
+  -- the manifest's count: a file of another extraction put in its place has other rows
+  if math.type(want_rows) == "integer" and n ~= want_rows then
+    bad("states", string.format("has %d rows but the manifest says %d (a file of another extraction?)",
+      n, want_rows))
+  end
+  -- a NaN state would surface only as a loss or metric error naming no file
+  if n > 0 and t.states:isfinite():sum():item() ~= t.states:numel() then
+    bad("states", "holds a NaN or infinite value (an expert's features overflowed?)")
+  end
   return t
 end
 
@@ -86,12 +97,24 @@ function FusionDataModule:setup()
   end
   local merr = fusion_states.manifest_error(manifest)
   if merr then error(string.format("FusionDataModule: %s: %s", mpath, merr), 0) end
+  local want = self.opts.dataset
+  if want ~= nil and manifest.dataset ~= nil and manifest.dataset ~= want then
+    error(string.format("FusionDataModule: %s holds states of dataset '%s', not '%s' (states_dir names " ..
+      "another dataset's fusion_states run dir?)", dir, manifest.dataset, want), 0)
+  end
+  -- the extraction writes its marker last: without it the files may be a killed run's
+  if not gio.exists(gio.join(dir, fusion_states.MARKER)) then
+    error(string.format("FusionDataModule: %s holds no %s: its extraction did not finish; run the " ..
+      "fusion_states stage again", dir, fusion_states.MARKER), 0)
+  end
   local dim = manifest.state_dim or 15
-  self.splits = { train = load_split(dir, "train", dim), val = load_split(dir, "val", dim) }
+  local rows = type(manifest.rows) == "table" and manifest.rows or {}
+  self.splits = { train = load_split(dir, "train", dim, rows.train),
+    val = load_split(dir, "val", dim, rows.val) }
   self.test_names = {}
   for i, name in ipairs(manifest.test_names or {}) do
     self.test_names[i] = name
-    self.splits[name] = load_split(dir, "test_" .. name, dim)
+    self.splits[name] = load_split(dir, "test_" .. name, dim, rows[name])
   end
   self.manifest = manifest
   return self

@@ -80,6 +80,9 @@ function M.manifest_error(manifest)
       end
     end
   end
+  if manifest.dataset ~= nil and (type(manifest.dataset) ~= "string" or manifest.dataset == "") then
+    return "'dataset' must be a dataset name, got " .. U.describe(manifest.dataset)
+  end
   local dim = manifest.state_dim
   if dim ~= nil and (math.type(dim) ~= "integer" or dim < 1) then
     return "'state_dim' must be an integer >= 1, got " .. U.describe(dim)
@@ -217,6 +220,7 @@ function M.extract(spec, opts)
     if opts.log then opts.log(string.format("fusion_states: %s: %d states", split, rows[split])) end
   end
   local manifest = { test_names = require("graphids.json").array(dm.test_names), rows = rows,
+    dataset = d.dataset or "synthetic",
     vgae_ckpt = spec.vgae_ckpt, gat_ckpt = spec.gat_ckpt, vocab_digest = digest, state_dim = 15,
     unknown_id_view = spec.unknown_id_view, calibration = share, calibration_reference = reference,
     vgae_ckpt_sha256 = ckpt_digest(spec.vgae_ckpt), gat_ckpt_sha256 = ckpt_digest(spec.gat_ckpt) }

@@ -87,6 +87,12 @@ local function model_of(v, dm)
         dm[k], w[2]), 0)
     end
   end
+  -- a classifier needs a class for every label of the data (checked here for the same reason)
+  if math.type(hp.num_classes) == "integer" and math.type(dm.num_classes) == "integer"
+    and hp.num_classes < dm.num_classes then
+    error(string.format("model.init_args.num_classes is %d but the dataset's labels need %d classes",
+      hp.num_classes, dm.num_classes), 0)
+  end
   local model = cls(hp)
   -- The reference silently trained every GAT arm with plain CE: check that the loss named in
   -- the configuration is the one the model trains.
@@ -100,6 +106,12 @@ local function model_of(v, dm)
     local teacher = M.load_model(kd.teacher_ckpt, { vocab_digest = M.vocab_digest(dm),
       class_path = m.class_path,
       what = "distillation teacher" })
+    -- soft labels over other classes would fail only in the first step, after the commit
+    local tk, sk = teacher.hp and teacher.hp.num_classes, model.hp and model.hp.num_classes
+    if tk ~= nil and sk ~= nil and tk ~= sk then
+      error(string.format("distillation teacher %s gives %d classes, the student (model.init_args." ..
+        "num_classes) %d", kd.teacher_ckpt, tk, sk), 0)
+    end
     local opts = { alpha = kd.alpha }
     if m.class_path == "graphids.models.GATClassifier" then
       opts.T = kd.T
@@ -155,13 +167,16 @@ end
 -- its first epoch's end, after it committed (removing a finished run's results).
 local function check_monitors(v, dm)
   local c = v.callbacks
-  local val = dm.cache and dm.cache.val_index
+  -- (the graph data module's validation graphs, or the fusion states' val split)
+  local val = (dm.cache and dm.cache.val_index) or (dm.splits and dm.splits.val and dm.splits.val.labels)
   if val == nil or val:numel() > 0 then return end
   for _, m in ipairs({ { "callbacks.checkpoint.monitor", c.checkpoint.monitor },
     { "callbacks.early_stopping.monitor", c.early_stopping.monitor } }) do
     if type(m[2]) == "string" and m[2]:match("^val") then
-      error(string.format("%s is '%s', but the data module has no validation graphs " ..
-        "(data.init_args.val_fraction = %s)", m[1], m[2], tostring(v.data.init_args.val_fraction)), 0)
+      error(string.format("%s is '%s', but the data module has no validation %s", m[1], m[2],
+        dm.cache and string.format("graphs (data.init_args.val_fraction = %s)",
+          tostring(v.data.init_args.val_fraction)) or
+        string.format("states (%s/val.safetensors has no row)", tostring(v.data.init_args.states_dir))), 0)
     end
   end
 end
