@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gids/runtime.h"
 #include "host_impl.h"
 
 static const char usage[] =
@@ -219,6 +220,12 @@ static int dispatch(lua_State *L, int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    /* a switch with a value it does not take is a usage error, said before anything runs (the
+     * module refuses it too, for other Lua programs) */
+    if (gids_check_env() != GIDS_OK) {
+        fprintf(stderr, "graphids: %s\n", gids_error_message());
+        return HOST_EXIT_USAGE;
+    }
     host_tune_openmp(argv);
     lua_State *L = host_newstate();
     if (L == NULL) {

@@ -18,6 +18,8 @@ void l_open_amp(lua_State *L, int module, int methods); /* l_amp.c: autocast sta
 
 int luaopen_graphids_core(lua_State *L) {
     promote_symbols();
+    /* a switch set to a value it does not take would be silently off: refused at require */
+    if (gids_check_env() != GIDS_OK) return luaL_error(L, "%s", gids_error_message());
     lua_newtable(L);
     int module = lua_gettop(L);
     lua_newtable(L);

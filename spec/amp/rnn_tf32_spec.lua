@@ -28,7 +28,23 @@ describe("gpu.rnn_tf32", function()
     assert.equal("false", first_read(""))
     assert.equal("true", first_read("GRAPHIDS_RNN_TF32=1"))
     assert.equal("false", first_read("GRAPHIDS_RNN_TF32=0"))
-    assert.equal("false", first_read("GRAPHIDS_RNN_TF32=yes"))
+    -- a value it does not take is refused, not silently off (gids_check_env)
+    assert.equal("graphids: environment variable GRAPHIDS_RNN_TF32 is 'yes'; it takes 0 or 1 (or unset)\n",
+      first_read("GRAPHIDS_RNN_TF32=yes"))
+  end)
+
+  it("refuses every switch set to a value it does not take", function()
+    for _, e in ipairs({ "GRAPHIDS_ALLOW_TF32=true", "GRAPHIDS_CUDA_SYNC=2", "GRAPHIDS_CUDA_SYNC_DEBUG=1",
+      "GRAPHIDS_DETERMINISTIC=on", "GRAPHIDS_CUDA_PINNED=off", "GIDS_LOOPBACK_ALL=yes",
+      "GIDS_LOOPBACK_POISON=false", "GIDS_LOOPBACK_TAG=x" }) do
+      local name, value = e:match("^([^=]+)=(.*)$")
+      assert.truthy(first_read(e):find("environment variable " .. name .. " is '" .. value .. "'", 1, true),
+        e)
+    end
+    for _, e in ipairs({ "GRAPHIDS_CUDA_SYNC_DEBUG=warn", "GRAPHIDS_CUDA_PINNED=0",
+      "GRAPHIDS_ALLOW_TF32=" }) do
+      assert.equal("false", first_read(e), e)
+    end
   end)
 
   it("set_rnn_tf32 returns the previous setting, without a device too", function()

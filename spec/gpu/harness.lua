@@ -15,8 +15,16 @@
 -- a GPU it checks that the script itself runs (its API calls, shapes and bookkeeping).
 local graphids = require "graphids"
 
+-- A 0/1 switch of the environment; another value is an error, not silently off.
+local function switch(var)
+  local v = os.getenv(var)
+  if v == nil or v == "" or v == "0" then return false end
+  if v == "1" then return true end
+  error(string.format("%s is '%s'; it takes 0 or 1 (or unset)", var, v), 0)
+end
+
 return function(name)
-  local dry = os.getenv("GRAPHIDS_GPU_DRYRUN") == "1"
+  local dry = switch("GRAPHIDS_GPU_DRYRUN")
   local T = { passed = 0, failed = 0, dry = dry, dev = dry and "cpu" or "cuda" }
 
   -- Whether the script should run here: a GPU, or a dry run; prints why not.
@@ -31,7 +39,7 @@ return function(name)
   -- GRAPHIDS_CHECK_TRACE=1 names each check before it runs.  Every line is flushed at once:
   -- a script that dies in a kernel or the plugin (a signal) would otherwise lose what its
   -- buffered output held, and the log would not say where it stopped.
-  local trace = os.getenv("GRAPHIDS_CHECK_TRACE") == "1"
+  local trace = switch("GRAPHIDS_CHECK_TRACE")
   local function say(line)
     io.stdout:write(line, "\n")
     io.stdout:flush()

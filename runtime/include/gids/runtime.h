@@ -6,6 +6,8 @@
 #ifndef GIDS_RUNTIME_H
 #define GIDS_RUNTIME_H
 
+#include "gids/status.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -21,6 +23,11 @@ const char *gids_blas_info(void);
 /* Threads used by the CPU kernels (OpenMP) and by BLAS. */
 int gids_get_num_threads(void);
 void gids_set_num_threads(int n);
+/* EINVAL naming the first of graphids' environment switches (GRAPHIDS_RNN_TF32,
+ * GRAPHIDS_ALLOW_TF32, GRAPHIDS_CUDA_SYNC, ...) set to a value it does not take: each reads
+ * "1" as on and anything else as off, so `=yes` or `=true` would be silently off.  Empty is unset.
+ * The Lua module checks them when it opens. */
+gids_status gids_check_env(void);
 
 #ifdef __cplusplus
 }
