@@ -225,7 +225,12 @@ static void print_cuda_plugin(void) {
 }
 
 int host_gpu_info(void) {
-    if (gids_backend_load() != GIDS_OK) {
+    gids_status st = gids_backend_load();
+    if (st == GIDS_EINVAL) { /* a plugin named or found that is broken: not "no GPU" */
+        fprintf(stderr, "graphids: gpu info: %s\n", gids_error_message());
+        return HOST_EXIT_ERROR;
+    }
+    if (st != GIDS_OK) {
         printf("no GPU: %s\n", gids_error_message());
         return 0;
     }

@@ -398,10 +398,22 @@ static bool tensors_equal(lua_State *L, gids_tensor *a, gids_tensor *b) {
     return r;
 }
 
+/* Two tensors compared by fname are on one device (else the inner op's message would name it). */
+static void same_device(lua_State *L, const gids_tensor *a, const gids_tensor *b,
+                        const char *fname) {
+    gids_device da = a->storage->device, db = b->storage->device;
+    if (da.type != db.type || da.index != db.index) {
+        char x[32], y[32];
+        luaL_error(L, "%s: tensors on different devices (%s and %s)", fname,
+                   gids_device_str(da, x, sizeof x), gids_device_str(db, y, sizeof y));
+    }
+}
+
 /* equal(a, b): same shape and every element equal (NaN is never equal). */
 static int l_equal(lua_State *L) {
     gids_tensor *a = l_checktensor(L, 1), *b = l_checktensor(L, 2);
     l_checkend(L, 2, "equal");
+    same_device(L, a, b, "equal");
     lua_pushboolean(L, tensors_equal(L, a, b));
     return 1;
 }
@@ -413,6 +425,7 @@ static int l_allclose(lua_State *L) {
     static const char *const allowed[] = {"rtol", "atol", "equal_nan", NULL};
     l_checkopts(L, 3, "allclose", allowed);
     l_checkend(L, 3, "allclose");
+    same_device(L, a, b, "allclose");
     double rtol = l_optnum(L, 3, "rtol", 1e-5), atol = l_optnum(L, 3, "atol", 1e-8);
     int equal_nan = l_optbool(L, 3, "equal_nan", 0);
     lua_settop(L, 3);

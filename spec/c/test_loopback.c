@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "gids/autograd.h"
 #include "helpers.h"
 #include "loopback_load.h"
 
@@ -339,6 +340,9 @@ TEST(mixing_a_cpu_and_a_device_tensor_is_edevice_naming_both) {
     CHECK_ERR(gids_to_device(&o, c, (gids_device){GIDS_CUDA, 3}), GIDS_EDEVICE,
               "cuda:3 does not exist");
     CHECK(o == NULL);
+    /* a gradient on another device is refused where it is set, not in the next backward */
+    CHECK_ERR(gids_set_grad(d, c), GIDS_EDEVICE, "grad: a gradient on cpu for a tensor on cuda:0");
+    CHECK(gids_grad(d) == NULL);
     /* The in-place forms run out of place on the device and copy into the output: an output on
      * another device is refused, not copied across (the CPU output keeps its values). */
     CHECK_ERR(gids_unary_into(c, GIDS_EXP, d), GIDS_EDEVICE, "output is on cpu");

@@ -7,7 +7,6 @@
 local graphids = require "graphids"
 local gio = require "graphids.io"
 local h = require "helpers"
-local proc = require "trainer.support.proc"
 local skip = require "skip"
 
 local gpu = graphids.gpu
@@ -40,24 +39,9 @@ describe("gpu streams and events", function()
   end)
 end)
 
-local build = os.getenv("GRAPHIDS_BUILD") or "build"
-local plugin = (build:sub(1, 1) == "/" and build or proc.cwd .. "/" .. build)
-  .. "/lib/graphids_loopback.so"
-
--- Runs src in a child host on the loopback device with extra environment `env` ("" or
--- "NAME=value "); returns its output and exit code.
-local function on_loopback(src, env)
-  local dir = os.tmpname() .. ".d"
-  assert(os.execute("mkdir -p " .. proc.q(dir)))
-  local script = gio.join(dir, "script.lua")
-  proc.spit(script, src)
-  local p = io.popen(("cd %s && %sGIDS_CUDA_PLUGIN=%s %s run %s 2>&1; echo \"rc=$?\"")
-    :format(proc.q(proc.cwd), env or "", proc.q(plugin), proc.q(proc.host), proc.q(script)))
-  local out = p:read("a")
-  p:close()
-  os.execute("rm -rf " .. proc.q(dir))
-  return (out:gsub("rc=%d+\n$", "")), tonumber(out:match("rc=(%d+)\n$"))
-end
+local lb = require "loopback"
+local plugin = lb.plugin
+local on_loopback = lb.run
 
 local CALLS = [[
 local graphids = require "graphids"

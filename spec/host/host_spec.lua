@@ -209,6 +209,17 @@ print(graphids.tensor({{1, 2}, {3, 4}}):t():totable()[1][2])
     end)
   end)
 
+  it("gpu info exits 1 for a GIDS_CUDA_PLUGIN that does not load, 0 on a machine without a GPU", function()
+    local out, err, rc = sh("GIDS_CUDA_PLUGIN=/nonexistent/plugin.so " .. q(host) .. " gpu info")
+    assert.are.same({ "", 1 }, { out, rc })
+    assert.matches("^graphids: gpu info: GIDS_CUDA_PLUGIN=/nonexistent/plugin.so does not load", err)
+    -- a library that is no plugin (no entry point) is a broken setting too
+    out, err, rc = sh("GIDS_CUDA_PLUGIN=" .. q(host:gsub("bin/graphids$", "lib/libgraphids.so")) .. " " ..
+      q(host) .. " gpu info")
+    assert.are.equal(1, rc, out)
+    assert.matches("has no entry point", err)
+  end)
+
   describe("bad command lines", function()
     local cases = {
       { "frobnicate", "unknown command 'frobnicate'" },

@@ -195,7 +195,14 @@ describe("graphids.nn.Module", function()
     assert.equal("f32", net.scale.dtype)
     net:to("cpu")
     errors("not available", net.to, net, "cuda")
-    errors("to: only float dtypes", net.to, net, "i64")
+    errors("to: 'i64' %(a string%) is neither a device %(cpu, cuda, cuda:N%) nor a module dtype %(f32, f64",
+      net.to, net, "i64")
+    -- a mistyped device is not taken for a dtype, and a half dtype is named as such
+    errors("to: 'cuda:x' %(a string%) is neither a device", net.to, net, "cuda:x")
+    errors("nor a module dtype %(f32, f64; mixed precision is the trainer's precision option%)", net.to, net,
+      "bf16")
+    errors("to: device must be cpu, cuda or cuda:N, got 'gpu'", net.to, net, { device = "gpu" })
+    errors("^to: device 'cuda' is not available", net.to, net, "cuda")
   end)
 
   it("applies a function children first and clears gradients with zero_grad", function()

@@ -99,6 +99,13 @@ gids_status gids_set_grad(gids_tensor *t, gids_tensor *grad) {
         if (grad->dtype != t->dtype)
             GIDS_FAIL(GIDS_EDTYPE, "grad: a gradient of dtype %s for a tensor of dtype %s",
                       gids_dtype_name(grad->dtype), gids_dtype_name(t->dtype));
+        /* (else it surfaces in the next backward or optimizer step, naming neither) */
+        gids_device gd = grad->storage->device, td = t->storage->device;
+        if (gd.type != td.type || gd.index != td.index) {
+            char a[32], b[32];
+            GIDS_FAIL(GIDS_EDEVICE, "grad: a gradient on %s for a tensor on %s",
+                      gids_device_str(gd, a, sizeof a), gids_device_str(td, b, sizeof b));
+        }
     }
     if (grad == NULL && t->autograd == NULL) return GIDS_OK;
     gids_ag_meta *m = gids_ag_meta_get(t);

@@ -58,7 +58,9 @@ static void load_(void) {
     if (env != NULL && env[0] != '\0') {
         h = dlopen(env, RTLD_NOW | RTLD_GLOBAL);
         if (h == NULL) {
-            load_status_ = GIDS_EDEVICE;
+            /* EINVAL, not EDEVICE: a setting of the user's that is wrong, not a machine without
+             * a GPU (graphids gpu info exits 1 for it) */
+            load_status_ = GIDS_EINVAL;
             snprintf(load_msg_, sizeof load_msg_, "GIDS_CUDA_PLUGIN=%s does not load: %s", env,
                      dlerror());
             return;
@@ -95,7 +97,7 @@ static void load_(void) {
     }
     gids_plugin_init_fn init = (gids_plugin_init_fn)dlsym(h, GIDS_CUDA_PLUGIN_INIT);
     if (init == NULL) {
-        load_status_ = GIDS_EDEVICE;
+        load_status_ = GIDS_EINVAL; /* not a plugin: a broken setup */
         snprintf(load_msg_, sizeof load_msg_, "%s has no entry point %s", path,
                  GIDS_CUDA_PLUGIN_INIT);
         return;
@@ -109,9 +111,18 @@ static void load_(void) {
     }
     const gids_backend *b = gids_backend_get(GIDS_CUDA);
     if (b == NULL || b->abi != GIDS_BACKEND_ABI) {
-        load_status_ = GIDS_EDEVICE;
-        snprintf(load_msg_, sizeof load_msg_, "%s registered no backend of ABI %d", path,
-                 GIDS_BACKEND_ABI);
+        load_status_ = GIDS_EINVAL; /* a plugin of another build: a broken setup */
+        if (b == NULL)
+            snprintf(load_msg_, sizeof load_msg_,
+                     "%s registered no backend (this runtime needs ABI %d)", path,
+                     GIDS_BACKEND_ABI);
+        else
+            snprintf(
+                load_msg_, sizeof load_msg_,
+                "%s registered a backend of ABI %d; this runtime needs ABI %d (rebuild the plugin)",
+                path, b->abi, GIDS_BACKEND_ABI);
+        /* a table of another ABI must not stay reachable through gids_backend_get */
+        gids_backend_register(GIDS_CUDA, NULL);
         return;
     }
     load_status_ = GIDS_OK;

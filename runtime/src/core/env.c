@@ -9,14 +9,14 @@ static const struct {
     const char *name;
     const char *values[3];
 } SWITCHES[] = {
-    {"GRAPHIDS_RNN_TF32", {"0", "1", NULL}},       /* core/autocast.c */
-    {"GRAPHIDS_ALLOW_TF32", {"0", "1", NULL}},     /* cuda/device.cu */
-    {"GRAPHIDS_CUDA_SYNC", {"0", "1", NULL}},      /* cuda/plugin.cu */
+    {"GRAPHIDS_RNN_TF32", {"0", "1", NULL}},   /* core/autocast.c */
+    {"GRAPHIDS_ALLOW_TF32", {"0", "1", NULL}}, /* cuda/device.cu */
+    {"GRAPHIDS_CUDA_SYNC", {"0", "1", NULL}},  /* cuda/plugin.cu */
     {"GRAPHIDS_CUDA_SYNC_DEBUG", {"0", "warn", NULL}},
-    {"GRAPHIDS_DETERMINISTIC", {"0", "1", NULL}},  /* cuda/index.cu */
-    {"GRAPHIDS_CUDA_PINNED", {"0", "1", NULL}},    /* cuda/pinned.cu (on unless 0) */
-    {"GIDS_LOOPBACK_ALL", {"0", "1", NULL}},       /* loopback/plugin.c */
-    {"GIDS_LOOPBACK_POISON", {"0", "1", NULL}},    /* loopback/allocator.c (on unless 0) */
+    {"GRAPHIDS_DETERMINISTIC", {"0", "1", NULL}}, /* cuda/index.cu */
+    {"GRAPHIDS_CUDA_PINNED", {"0", "1", NULL}},   /* cuda/pinned.cu (on unless 0) */
+    {"GIDS_LOOPBACK_ALL", {"0", "1", NULL}},      /* loopback/plugin.c */
+    {"GIDS_LOOPBACK_POISON", {"0", "1", NULL}},   /* loopback/allocator.c (on unless 0) */
     {"GIDS_LOOPBACK_TAG", {"0", "1", NULL}},
 };
 
@@ -25,9 +25,11 @@ gids_status gids_check_env(void) {
         const char *v = getenv(SWITCHES[i].name);
         if (v == NULL || v[0] == '\0') continue;
         int ok = 0;
-        for (int k = 0; SWITCHES[i].values[k] != NULL; k++) ok |= strcmp(v, SWITCHES[i].values[k]) == 0;
+        for (int k = 0; SWITCHES[i].values[k] != NULL; k++)
+            ok |= strcmp(v, SWITCHES[i].values[k]) == 0;
         if (!ok)
-            GIDS_FAIL(GIDS_EINVAL, "environment variable %s is '%.40s'; it takes %s or %s (or unset)",
+            GIDS_FAIL(GIDS_EINVAL,
+                      "environment variable %s is '%.40s'; it takes %s or %s (or unset)",
                       SWITCHES[i].name, v, SWITCHES[i].values[0], SWITCHES[i].values[1]);
     }
     return GIDS_OK;

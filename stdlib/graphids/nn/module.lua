@@ -387,6 +387,9 @@ function Module:requires_grad_(on)
 end
 
 local DEVICES = { cpu = true, cuda = true }
+-- The dtypes a module's parameters take (and their aliases): half ones are autocast's business.
+local MODULE_DTYPES = { f32 = "f32", float32 = "f32", float = "f32", f64 = "f64", float64 = "f64",
+  double = "f64" }
 
 local function is_device(s)
   return type(s) == "string" and (DEVICES[s] or s:match("^cuda:%d+$") ~= nil)
@@ -417,13 +420,20 @@ function Module:to(a, b)
   end
   local dev
   if device ~= nil then
-    dev = graphids.empty(0, { device = device }).device -- raises for a device this build cannot use
+    if not is_device(device) then
+      error(string.format("to: device must be cpu, cuda or cuda:N, got %s", U.describe(device)), 2)
+    end
+    -- (a device this build or machine cannot use: the binding says why, under to's name)
+    local ok, t = pcall(graphids.empty, 0, { device = device })
+    if not ok then error("to: " .. tostring(t):gsub("^.-empty: ", ""), 2) end
+    dev = t.device
   end
   local target
   if dtype ~= nil then
-    target = graphids.empty(0, { dtype = dtype }).dtype
-    if target ~= "f32" and target ~= "f64" then
-      error("to: only float dtypes are allowed for a module, got " .. tostring(dtype), 2)
+    target = MODULE_DTYPES[dtype]
+    if target == nil then
+      error(string.format("to: %s is neither a device (cpu, cuda, cuda:N) nor a module dtype (f32, f64; " ..
+        "mixed precision is the trainer's precision option)", U.describe(dtype)), 2)
     end
   end
   if dev == nil and target == nil then
