@@ -822,6 +822,45 @@ function M.list_caches(opts)
   return rows, root
 end
 
+-- The metadata against the files it describes, before they are trusted: vocab.json's summary
+-- fields against its entries (vocab, what loads), num_ids against the vocabulary, every split's
+-- file name against the one the build writes, and every split against test_sets.  damaged(fmt,
+-- ...) raises naming the cache.
+local function check_record(meta, vdoc, vocab, damaged, vocab_damaged)
+  local same_ids = type(vdoc.ids) == "table" and #vdoc.ids == #vocab.ids
+  for i = 1, same_ids and #vocab.ids or 0 do
+    same_ids = same_ids and vdoc.ids[i] == vocab.ids[i]
+  end
+  if vdoc.digest ~= meta.vocab_digest or vdoc.num_ids ~= vocab.num_ids or not same_ids then
+    vocab_damaged()
+  end
+  if meta.num_ids ~= vocab.num_ids then
+    -- num_ids sizes the models' id embeddings: it must be the vocabulary's
+    damaged("num_ids is %d but vocab.json holds %d ids", meta.num_ids, vocab.num_ids)
+  end
+  -- The build names every file, so a name other than its own is a swap; every split the
+  -- metadata lists is one the loader hands out.
+  local function expect_file(name, want)
+    if meta.splits[name].file ~= want then
+      damaged("splits.%s.file is '%s', the build writes '%s'", name, meta.splits[name].file, want)
+    end
+  end
+  expect_file("train", "train.safetensors")
+  local listed = {}
+  for _, name in ipairs(meta.test_sets) do
+    listed[name] = true
+    expect_file(name, "test_" .. name .. ".safetensors")
+  end
+  local split_names = {}
+  for name in pairs(meta.splits) do split_names[#split_names + 1] = name end
+  table.sort(split_names)
+  for _, name in ipairs(split_names) do
+    if name ~= "train" and name ~= "val" and not listed[name] then
+      damaged("splits holds '%s', which test_sets does not list", name)
+    end
+  end
+end
+
 -- load_cache(dataset, opts) -> DatasetCache (memoised per lake root, dataset and parameters).
 -- Builds first when there is no cache (opts.build = false makes that an error).
 function M.load_cache(dataset, opts)
@@ -861,40 +900,10 @@ function M.load_cache(dataset, opts)
     error(string.format("dataset cache %s: %s (cache_metadata.json edited by hand?); rebuild it: %s",
       dir, string.format(fmt, ...), cli_command("rebuild", dataset, o)), 0)
   end
-  -- vocab.json's summary fields must say what its entries say (the entries are what loads)
-  local same_ids = type(vdoc.ids) == "table" and #vdoc.ids == #vocab.ids
-  for i = 1, same_ids and #vocab.ids or 0 do
-    same_ids = same_ids and vdoc.ids[i] == vocab.ids[i]
-  end
-  if vdoc.digest ~= meta.vocab_digest or vdoc.num_ids ~= vocab.num_ids or not same_ids then
+  check_record(meta, vdoc, vocab, damaged, function()
     error(string.format("dataset cache %s: vocab.json's digest, num_ids or ids disagree with its " ..
       "entries (edited by hand?); rebuild it: %s", dir, cli_command("rebuild", dataset, o)), 0)
-  end
-  if meta.num_ids ~= vocab.num_ids then
-    -- num_ids sizes the models' id embeddings: it must be the vocabulary's
-    damaged("num_ids is %d but vocab.json holds %d ids", meta.num_ids, vocab.num_ids)
-  end
-  -- The build names every file, so a name other than its own is a swap; every split the
-  -- metadata lists is one the loader hands out.
-  local function expect_file(name, want)
-    if meta.splits[name].file ~= want then
-      damaged("splits.%s.file is '%s', the build writes '%s'", name, meta.splits[name].file, want)
-    end
-  end
-  expect_file("train", "train.safetensors")
-  local listed = {}
-  for _, name in ipairs(meta.test_sets) do
-    listed[name] = true
-    expect_file(name, "test_" .. name .. ".safetensors")
-  end
-  local split_names = {}
-  for name in pairs(meta.splits) do split_names[#split_names + 1] = name end
-  table.sort(split_names)
-  for _, name in ipairs(split_names) do
-    if name ~= "train" and name ~= "val" and not listed[name] then
-      damaged("splits holds '%s', which test_sets does not list", name)
-    end
-  end
+  end)
   local function check_count(name, n)
     if meta.splits[name].num_graphs ~= n then
       damaged("splits.%s.num_graphs is %d but its file holds %d", name, meta.splits[name].num_graphs, n)
