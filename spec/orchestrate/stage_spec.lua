@@ -422,6 +422,19 @@ describe("graphids.orchestrate.stage", function()
     assert.is_false(ok)
     assert.truthy(tostring(err):find("distillation teacher " .. teacher.ckpt_file .. " gives 3 classes, " ..
       "the student (model.init_args.num_classes) 2", 1, true), tostring(err))
+    -- a teacher of another seed's split is named: it has seen the student's validation graphs
+    local t2 = resolve("gat", "gat", nil, { lake_root = l })
+    stage.train(stage.build(t2), t2)
+    local s7 = resolve("gat_kd", "gat", nil, { lake_root = l, teacher_ckpt = t2.ckpt_file, seed = 7 })
+    local said = {}
+    local stderr = io.stderr
+    local sink = { write = function(_, ...) for _, x in ipairs({ ... }) do said[#said + 1] = x end end }
+    io.stderr = sink -- luacheck: ignore
+    local okb, berr = pcall(stage.build, s7)
+    io.stderr = stderr -- luacheck: ignore
+    assert(okb, berr)
+    assert.truthy(table.concat(said):find("was trained on seed 42's train/val split, the student uses " ..
+      "seed 7's", 1, true), table.concat(said))
   end)
 
   it("refuses a checkpoint of another model before testing or resuming, writing nothing", function()

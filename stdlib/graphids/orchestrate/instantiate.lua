@@ -103,9 +103,17 @@ local function model_of(v, dm)
   end
   local kd = m.distillation
   if kd ~= nil then
-    local teacher = M.load_model(kd.teacher_ckpt, { vocab_digest = M.vocab_digest(dm),
+    local teacher, tc = M.load_model(kd.teacher_ckpt, { vocab_digest = M.vocab_digest(dm),
       class_path = m.class_path,
       what = "distillation teacher" })
+    -- a teacher fitted on another seed's split has seen the student's validation graphs: the
+    -- student's validation (its checkpoint choice, early stopping) would flatter it
+    local tseed, sseed = type(tc.loader) == "table" and tc.loader.seed, dm.opts and dm.opts.seed
+    if math.type(tseed) == "integer" and math.type(sseed) == "integer" and tseed ~= sseed then
+      io.stderr:write(string.format("graphids: warning: distillation teacher %s was trained on seed %d's " ..
+        "train/val split, the student uses seed %d's: the student's validation graphs were among the " ..
+        "teacher's training graphs\n", kd.teacher_ckpt, tseed, sseed))
+    end
     -- soft labels over other classes would fail only in the first step, after the commit
     local tk, sk = teacher.hp and teacher.hp.num_classes, model.hp and model.hp.num_classes
     if tk ~= nil and sk ~= nil and tk ~= sk then
