@@ -66,6 +66,25 @@ function M.top_level_hint(name)
   return nil
 end
 
+-- Integral floats (JSON numbers read back, `--set x=3.0`) become integers where an integer is
+-- required; other values are left for the checks to name.
+local function as_int(v)
+  if math.type(v) == "float" and v == math.floor(v) and v >= math.mininteger and v <= math.maxinteger then
+    return math.tointeger(v)
+  end
+  return v
+end
+
+-- v as the kind of number its default is: 2.0 for a float default given 2 (JSON and the
+-- command line write a float without its point), the integer for an integer default given an
+-- integral float.  The same setting then encodes the same (the record's comparison, the config
+-- digest) however it was written.
+local function as_default_kind(default, v)
+  if math.type(default) == "integer" then return as_int(v) end
+  if math.type(default) == "float" and math.type(v) == "integer" then return v + 0.0 end
+  return v
+end
+
 -- U.options with the section's full path in the message ("trainer: unknown option 'x' (did you
 -- mean 'y'?)" becomes "unknown key 'trainer.x' (did you mean 'trainer.y'?)").
 local function section(path, t, defaults)
@@ -78,10 +97,8 @@ local function section(path, t, defaults)
   end
   local ok, res = pcall(U.options, path, t, defaults, -1)
   if ok then
-    -- a float setting written without its point (2 for 2.0) is the float: one value, one encoding
-    for k, d in pairs(defaults) do
-      if math.type(d) == "float" and math.type(res[k]) == "integer" then res[k] = res[k] + 0.0 end
-    end
+    -- each number as the kind its default is: one setting, one encoding however it was written
+    for k, d in pairs(defaults) do res[k] = as_default_kind(d, res[k]) end
     return res
   end
   local msg = tostring(res)
@@ -123,14 +140,6 @@ local function one_of(path, v, allowed)
   fail(string.format("'%s' must be one of %s, got '%s'", path, table.concat(allowed, ", "), tostring(v)))
 end
 
--- Integral floats (JSON numbers read back, `--set x=3.0`) become integers where an integer is
--- required; other values are left for the checks to name.
-local function as_int(v)
-  if math.type(v) == "float" and v == math.floor(v) and v >= math.mininteger and v <= math.maxinteger then
-    return math.tointeger(v)
-  end
-  return v
-end
 
 -- A class path is dotted names under graphids ("graphids.models.GATClassifier"); "graphids."
 -- or "graphids..X" name nothing, and the lookups' suggestions need a last name.
@@ -188,15 +197,6 @@ local function check_part_class_paths(init_args, cls)
   end
 end
 
--- v as the kind of number its default is: 2.0 for a float default given 2 (JSON and the
--- command line write a float without its point), the integer for an integer default given an
--- integral float.  The same setting then encodes the same (the record's comparison, the config
--- digest) however it was written.
-local function as_default_kind(default, v)
-  if math.type(default) == "integer" then return as_int(v) end
-  if math.type(default) == "float" and math.type(v) == "integer" then return v + 0.0 end
-  return v
-end
 
 -- Returns the model class.
 local function validate_model(m)
@@ -266,15 +266,11 @@ end
 -- Integral floats become integers where the data module's default is an integer (as for the
 -- model's hyper-parameters) or where it has none: its numeric options without a default are
 -- counts (eval_batch_size, node_budget, edge_budget).  A float default (val_fraction,
--- calibration) keeps the float.
+-- calibration) makes an integer given for it the float.
 local function data_ints(cls, init_args)
   local defaults = cls.DEFAULTS or {}
   for k, v in pairs(init_args) do
-    if math.type(defaults[k]) == "integer" or defaults[k] == N then
-      init_args[k] = as_int(v)
-    else
-      init_args[k] = as_default_kind(defaults[k], v)
-    end
+    init_args[k] = defaults[k] == N and as_int(v) or as_default_kind(defaults[k], v)
   end
 end
 
