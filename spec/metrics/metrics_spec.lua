@@ -40,6 +40,40 @@ describe("graphids.metrics", function()
       assert.is_not_nil(one["precision@0.95recall"])
     end)
 
+    it("ranks the curves of logits by log-odds, so confident windows keep their order", function()
+      -- f32 probabilities round to exactly 1 past a logit gap of about 17: the four attacks
+      -- and the benign window at 18 would tie, AUROC 0.75; by log-odds all are apart
+      local gap = graphids.tensor({ 18, 20, 25, 30, -3 }, { dtype = "f32" })
+      local y = long({ 0, 1, 1, 1, 0 })
+      local logits = graphids.stack({ graphids.zeros({ 5 }), gap }, 2)
+      for _, x in ipairs({ logits, gap }) do
+        local m = metrics.classification(x, y, { input = "logits" })
+        assert.equal(1, m.auroc)
+        assert.equal(1, m.ap)
+        assert.equal(1, m.auroc_class_0)
+        assert.equal(0.8, m.accuracy) -- 18 is predicted an attack
+      end
+      -- three classes: class c's log-odds against the other two columns
+      local z3 = graphids.tensor({ { 0, 40, 0 }, { 0, 45, 0 }, { 0, 41, 41 }, { 0, 0, 5 } },
+        { dtype = "f32" })
+      local m3 = metrics.classification(z3, long({ 0, 1, 2, 2 }))
+      assert.equal(1, m3.auroc_class_1) -- 45 above 40 and the 41 beside an equal 41
+      -- probabilities are ranked as given (scikit-learn's roc_auc_score of those values),
+      -- while the operating points stay thresholds on the probability either way
+      local p = metrics.classification(logits:softmax(2), y, { input = "probs" })
+      assert.equal(0.75, p.auroc)
+      local l = metrics.classification(logits, y)
+      assert.equal(p["threshold@0.95recall"], l["threshold@0.95recall"])
+      assert.equal(p["precision@0.95recall"], l["precision@0.95recall"])
+    end)
+
+    it("takes 1 - p of a 1-D probability in f64, so class 0 keeps what class 1 has", function()
+      local m = metrics.classification(graphids.tensor({ 1e-9, 2e-8, 0.9, 0.95 }), long({ 0, 1, 1, 1 }))
+      assert.equal(1, m.auroc_class_1)
+      assert.equal(1, m.auroc_class_0)
+      assert.equal(1, m.ap_class_0)
+    end)
+
     it("prefixes every key, the confusion matrix included", function()
       local m = metrics.classification(graphids.tensor(PROBS), long(LABELS),
         { prefix = metrics.prefix("test", "set_01") })
@@ -82,7 +116,8 @@ describe("graphids.metrics", function()
       errors("has 3 columns, expected num_classes = 4", metrics.classification, p, y,
         { num_classes = 4 })
       errors("labels%[1%] = 5 is outside %[0, 3%)", metrics.classification, p, long({ 1, 5, 0, 0 }))
-      errors("labels has 3 elements, expected 4", metrics.classification, p, long({ 1, 0, 0 }))
+      errors("^metrics.classification: labels has 3 elements, expected 4 %(one per row",
+        metrics.classification, p, long({ 1, 0, 0 }))
       errors("input must be 'auto', 'probs' or 'logits'", metrics.classification, p, y,
         { input = "prob" })
       errors("input = 'probs' but the values span %[0.1%d*, 1.5%]", metrics.classification,
@@ -160,6 +195,15 @@ describe("graphids.metrics", function()
       assert.same(full, m)
     end)
 
+    it("ranks by the logits when the outputs hold them beside the probabilities", function()
+      local logits = graphids.tensor({ { 0, 18 }, { 0, 20 }, { 0, 25 }, { 0, -3 } }, { dtype = "f32" })
+      local y = long({ 0, 1, 1, 0 })
+      local m = metrics.of_outputs({ probs = logits:softmax(2), logits = logits, labels = y })
+      assert.equal(1, m.auroc)
+      assert.equal(0.75, m.accuracy)
+      assert.is_true(metrics.of_outputs({ probs = logits:softmax(2), labels = y }).auroc < 1)
+    end)
+
     it("never fits a threshold on the test labels", function()
       local s, y = graphids.tensor({ 0.1, 0.6, 0.7, 0.9 }), long({ 0, 0, 1, 1 })
       local m = metrics.of_outputs({ scores = s, labels = y })
@@ -230,6 +274,14 @@ describe("graphids.metrics", function()
         graphids.tensor({ { 0.2, 0.3, 0.5 } }), long({ 0 }))
       errors("labels must be %[N%] with N = 1", acc.add, acc, graphids.tensor({ { 0.5, 0.5 } }),
         long({ 0, 1 }))
+      errors("batch 2: scores must be %[N%] or %[N,K%], got 0 dims", acc.add, acc, graphids.tensor(0.5),
+        long({ 0 }))
+      errors("batch 2: labels must be integer class ids, got f32", acc.add, acc,
+        graphids.tensor({ { 0.5, 0.5 } }), graphids.tensor({ 0.0 }))
+      -- batches are counted as added, not as kept (tensors() merges them into one)
+      acc:add(graphids.tensor({ { 0.4, 0.6 } }), long({ 1 }))
+      acc:tensors()
+      errors("batch 3 has scores f32 1x3", acc.add, acc, graphids.tensor({ { 0.2, 0.3, 0.5 } }), long({ 0 }))
     end)
   end)
 

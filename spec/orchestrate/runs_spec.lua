@@ -33,6 +33,24 @@ describe("graphids.orchestrate.runs.leaderboard", function()
   end)
 end)
 
+describe("graphids.orchestrate.runs.best_end", function()
+  it("ranks a loss, an error or ece lowest first, every other metric highest first", function()
+    for _, k in ipairs({ "test/ece", "val_loss", "test/set_01/recon_error", "test/mse", "Test/FPR" }) do
+      assert.equal("low", runs.best_end(k), k)
+    end
+    for _, k in ipairs({ "test/f1_macro", "test/auroc", "test/accuracy", "test/precision@0.95recall" }) do
+      assert.equal("high", runs.best_end(k), k)
+    end
+    local function ece(variant, v)
+      return { identity = { dataset = "d", stage = "gat", variant = variant, seed = 0 }, status = "tested",
+        metrics = { ["test/ece"] = v } }
+    end
+    local list = { ece("bad", 0.35), ece("good", 0.015) }
+    assert.equal("good", runs.leaderboard(list, { metric = "test/ece" })[1].variant)
+    assert.equal("bad", runs.leaderboard(list, { metric = "test/ece", best = "high" })[1].variant)
+  end)
+end)
+
 describe("graphids.orchestrate.runs.read", function()
   local tmp
   setup(function() tmp = proc.tmpdir() end)

@@ -22,6 +22,8 @@ M.ECE_BINS = 15
 M.MIN_RECALL = 0.95
 M.MIN_PRECISION = 0.99
 
+local DBL_MAX = 1.7976931348623157e308
+
 -- ---------------------------------------------------------------- helpers
 
 -- opts checked against the option names of `allowed` (name -> U.NONE: every option is
@@ -150,7 +152,31 @@ local function class_suffixes(fname, names, k)
   return out
 end
 
--- probs [N,K] (or [N] positive-class values for K = 2) -> [N,K] probabilities.
+-- The ranking score of class c for its one-vs-rest AUROC and AP: the class's log-odds in f64
+-- when x holds logits (z_c - logsumexp of the other columns; z for a 1-D score), else the
+-- probability as given (-p for class 0 of a 1-D probability, its exact reverse).  Probabilities
+-- computed in f32 round to exactly 1 once a logit gap passes about 17, so every confident
+-- window would tie at 1.0 and lose its order; the log-odds keep it (a monotone map of the
+-- exact probability, so the AUROC is roc_auc_score's on the exact softmax).
+local function rank_scores(x, k, logits)
+  -- the curves take finite scores: +-inf (a 1-D logit, or a -inf logit beside finite ones)
+  -- ranks first or last, level with the largest finite score on ties
+  local d, out = x:double():clamp(-DBL_MAX, DBL_MAX), {}
+  if #x.shape == 1 then return { d:neg(), d } end
+  for c = 1, k do
+    if logits then
+      local others = d:clone()
+      others:select(2, c):fill_(-math.huge)
+      out[c] = d:select(2, c):sub(others:logsumexp(2)):clamp(-DBL_MAX, DBL_MAX)
+    else
+      out[c] = d:select(2, c)
+    end
+  end
+  return out
+end
+
+-- probs [N,K] (or [N] positive-class values for K = 2) -> [N,K] probabilities, the per-class
+-- ranking scores of rank_scores, and whether x held logits.
 local function as_probs(fname, x, k, input)
   if input ~= "auto" and input ~= "probs" and input ~= "logits" then
     error(string.format("%s: input must be 'auto', 'probs' or 'logits', got %s", fname,
@@ -182,10 +208,11 @@ local function as_probs(fname, x, k, input)
     if k ~= 2 then
       error(string.format("%s: 1-D scores need num_classes = 2, got %d", fname, k), 3)
     end
-    local p = input == "logits" and x:sigmoid() or x
-    return core.stack({ p:neg():add(1), p }, 2)
+    -- in f64: 1 - p of an f32 p is exact there, and an f32 sigmoid saturates at 1
+    local p = input == "logits" and x:double():sigmoid() or x:double()
+    return core.stack({ p:neg():add(1), p }, 2), rank_scores(x, k, input == "logits"), input == "logits"
   end
-  return input == "logits" and x:softmax(2) or x
+  return input == "logits" and x:softmax(2) or x, rank_scores(x, k, input == "logits"), input == "logits"
 end
 
 function M.classification(x, labels, opts)
@@ -202,6 +229,10 @@ function M.classification(x, labels, opts)
     error(string.format("%s: probs_or_logits must be f32 or f64, got %s", fname, x.dtype), 2)
   end
   if x.shape[1] == 0 then error(fname .. ": no samples (probs_or_logits has 0 rows)", 2) end
+  if #labels.shape ~= 1 or labels.shape[1] ~= x.shape[1] then
+    error(string.format("%s: labels has %d elements%s, expected %d (one per row of probs_or_logits)",
+      fname, labels:numel(), #labels.shape == 1 and "" or " in " .. #labels.shape .. " dims", x.shape[1]), 2)
+  end
   local k = opts.num_classes or (nd == 2 and x.shape[2] or 2)
   if math.type(k) ~= "integer" or k < 2 then
     error(string.format("%s: num_classes must be an integer >= 2, got %s", fname, tostring(k)), 2)
@@ -213,7 +244,7 @@ function M.classification(x, labels, opts)
   local prefix = opts.prefix or ""
   local min_recall = opts.min_recall or M.MIN_RECALL
   local min_precision = opts.min_precision or M.MIN_PRECISION
-  local probs = as_probs(fname, x, k, opts.input or "auto")
+  local probs, rank, from_logits = as_probs(fname, x, k, opts.input or "auto")
   local suffix = class_suffixes(fname, opts.class_names, k)
 
   local preds = probs:argmax(2)
@@ -242,9 +273,19 @@ function M.classification(x, labels, opts)
   local count = { auroc = 0, ap = 0 }
   local binary
   for c = 0, k - 1 do
-    local s = core.metrics_binary(probs:select(2, c + 1), labels, {
-      num_classes = k, positive = c, min_recall = min_recall, min_precision = min_precision })
-    if c == 1 then binary = s end
+    local bopts = { num_classes = k, positive = c, min_recall = min_recall, min_precision = min_precision }
+    local s = core.metrics_binary(rank[c + 1], labels, bopts)
+    if c == 1 then
+      -- the operating points are thresholds on the probability a caller sees, whatever ranked
+      binary = s
+      if from_logits then
+        local p = core.metrics_binary(probs:select(2, 2), labels, bopts)
+        for _, key in ipairs({ "precision_at_recall", "threshold_at_recall", "recall_at_precision",
+          "threshold_at_precision" }) do
+          binary[key] = p[key]
+        end
+      end
+    end
     for _, name in ipairs({ "auroc", "ap" }) do
       local v = s[name]
       put(out, prefix, string.format("%s_class_%s", name, suffix[c + 1]), v)
@@ -340,7 +381,8 @@ local OUTPUTS_OPTS = { threshold = U.NONE, val = U.NONE, num_classes = U.NONE,
 
 -- Metrics of one set of test_step outputs, name -> number: graphids.trainer's default metric
 -- function (used when the model has no test_metrics).  outputs.probs ([N,K]) selects the
--- classifier set; otherwise outputs.scores are anomaly scores: with opts.val = {scores =,
+-- classifier set (outputs.logits [N,K], when present, instead: the same set with the curves
+-- ranked by log-odds); otherwise outputs.scores are anomaly scores: with opts.val = {scores =,
 -- labels =} (validation outputs) the threshold set is fitted on them, with opts.threshold it is
 -- used as given, and with neither only the threshold-free metrics (auroc, ap, operating points,
 -- ece) are returned -- never a threshold fitted on the test labels.
@@ -349,6 +391,11 @@ function M.of_outputs(outputs, opts)
   opts = check_opts(fname, opts, OUTPUTS_OPTS)
   if type(outputs) ~= "table" or not is_tensor(outputs.labels) then
     error(fname .. ": outputs must be a table with a labels tensor (a test_step's result)", 2)
+  end
+  -- logits rank the AUROC and AP curves finer than f32 probabilities (rank_scores)
+  if is_tensor(outputs.logits) and #outputs.logits.shape == 2 then
+    return M.scalars(M.classification(outputs.logits, outputs.labels,
+      { input = "logits", num_classes = opts.num_classes, class_names = opts.class_names }))
   end
   if is_tensor(outputs.probs) and #outputs.probs.shape == 2 then
     return M.scalars(M.classification(outputs.probs, outputs.labels,
@@ -497,7 +544,7 @@ function Accumulator:__init()
 end
 
 function Accumulator:reset()
-  self._scores, self._labels, self._n = {}, {}, 0
+  self._scores, self._labels, self._n, self._batches = {}, {}, 0, 0
   self._cat = nil
 end
 
@@ -505,10 +552,18 @@ function Accumulator:add(scores, labels)
   local fname = "Accumulator:add"
   check_tensor(fname, "scores", scores)
   check_tensor(fname, "labels", labels)
-  local b = #self._scores + 1
+  local b = self._batches + 1 -- not #self._scores: tensors() merges the batches into one
+  if #scores.shape ~= 1 and #scores.shape ~= 2 then
+    error(string.format("%s: batch %d: scores must be [N] or [N,K], got %d dims", fname, b,
+      #scores.shape), 2)
+  end
   if #labels.shape ~= 1 or scores.shape[1] ~= labels.shape[1] then
     error(string.format("%s: batch %d: labels must be [N] with N = %d rows of scores", fname, b,
       scores.shape[1]), 2)
+  end
+  if labels.dtype:match("^f") or labels.dtype == "bf16" then
+    error(string.format("%s: batch %d: labels must be integer class ids, got %s", fname, b,
+      labels.dtype), 2)
   end
   local first = self._scores[1]
   if first then
@@ -523,7 +578,7 @@ function Accumulator:add(scores, labels)
   -- Copies: the caller may reuse its batch buffers.
   self._scores[b] = cpu(scores):clone()
   self._labels[b] = cpu(labels):clone()
-  self._n = self._n + scores.shape[1]
+  self._n, self._batches = self._n + scores.shape[1], b
   self._cat = nil
 end
 

@@ -15,7 +15,7 @@ usage: graphids runs list    [--lake-root DIR | --tracking-uri URI [--experiment
                              [--stage S] [--json]
        graphids runs show    RUN_DIR | RUN_ID [--tracking-uri URI] [--json]
        graphids runs compare [--lake-root DIR | --tracking-uri URI [--experiment NAME]] [--dataset D]
-                             [--stage S] [--metric KEY] [--json]
+                             [--stage S] [--metric KEY] [--best high|low] [--json]
 
 list      every run (<lake>/<dataset>/<stage>/<variant>/seed_<N>) with its status (tested,
           trained, incomplete) and pooled test accuracy, F1 and AUROC (none for a run fitted
@@ -24,7 +24,8 @@ show      one run: identity, status, files (or its MLflow runs), every test metr
           per test set); with a tracking URI, RUN_ID is the id of its fit or test run, and a
           RUN_DIR is looked up by the graphids.run_dir tag (then on disk)
 compare   a leaderboard: tested runs grouped by dataset/stage/variant, mean +- std over seeds of
-          KEY (default test/f1_macro, or test/f1 for anomaly detectors), best first
+          KEY (default test/f1_macro, or test/f1 for anomaly detectors), best first: the
+          lowest for a loss, an error or ece (the key's last part), else the highest
 
 The source (run dirs unless a tracking URI is given or set):
   --lake-root DIR      the run dirs under DIR (default $GRAPHIDS_LAKE_ROOT or ./lake)
@@ -36,6 +37,7 @@ The source (run dirs unless a tracking URI is given or set):
 options:
   --dataset D, --stage S   keep only these runs
   --metric KEY      the metric to rank by (a key of test_metrics.json, e.g. test/auroc)
+  --best high|low   which end of the metric ranks first (default: from its name, above)
   --json            machine-readable output
   -h, --help        this text
 
@@ -222,7 +224,12 @@ local function compare(o, json)
   local runs = require "graphids.orchestrate.runs"
   local rs, where = collect(o)
   if rs == nil then return A.fail("runs compare", where) end
-  local rows = runs.leaderboard(rs, { metric = o["--metric"] })
+  local best = o["--best"]
+  if best ~= nil and best ~= "high" and best ~= "low" then
+    return A.usage_error("runs", "--best must be high or low, got '" .. best .. "'", USAGE)
+  end
+  best = best or runs.best_end(o["--metric"])
+  local rows = runs.leaderboard(rs, { metric = o["--metric"], best = best })
   if o["--json"] then
     local out = {}
     for i, g in ipairs(rows) do
@@ -232,8 +239,8 @@ local function compare(o, json)
     io.stdout:write(json.encode(json.array(out)), "\n")
     return 0
   end
-  io.stdout:write(string.format("leaderboard by %s\n", o["--metric"]
-    or "test/f1_macro (test/f1 for detectors)"))
+  io.stdout:write(string.format("leaderboard by %s, %s first\n", o["--metric"]
+    or "test/f1_macro (test/f1 for detectors)", best == "low" and "lowest" or "highest"))
   io.stdout:write(string.format("  %-4s %-10s %-8s %-14s %3s %9s %9s %9s %9s\n", "rank", "dataset", "stage",
     "variant", "n", "mean", "std", "min", "max"))
   for i, g in ipairs(rows) do
@@ -256,12 +263,13 @@ local SUBCOMMANDS = { "list", "show", "compare" }
 local APPLIES = {
   list = { "--lake-root", "--tracking-uri", "--experiment", "--dataset", "--stage", "--json" },
   show = { "--tracking-uri", "--json" },
-  compare = { "--lake-root", "--tracking-uri", "--experiment", "--dataset", "--stage", "--metric", "--json" },
+  compare = { "--lake-root", "--tracking-uri", "--experiment", "--dataset", "--stage", "--metric", "--best",
+    "--json" },
 }
 
 local function main(args)
   local o, err = A.parse(args, { value = { "--lake-root", "--tracking-uri", "--experiment", "--dataset",
-    "--stage", "--metric" }, flag = { "--json" }, positional = 2 })
+    "--stage", "--metric", "--best" }, flag = { "--json" }, positional = 2 })
   if not o then return A.usage_error("runs", err, USAGE) end
   local sub = o.positional[1]
   if o.help or sub == "help" then io.stdout:write(USAGE) return 0 end

@@ -178,13 +178,16 @@ function GAT:validation_step(batch, ctx)
   end)
 end
 
--- scores: P(attack) (1 - P(class 0)), preds: argmax class, labels: batch.y.
+-- scores: P(attack) (1 - P(class 0)), preds: argmax class, labels: batch.y, probs: the
+-- softmax, logits: what it was taken of (the metrics rank by them: an f32 probability is
+-- exactly 1 for every window past a logit gap of about 17).
 function GAT:test_step(batch, ctx)
   S.enter_step(self, ctx)
   return graphids.no_grad(function()
-    local probs = self(batch):softmax(2)
+    local logits = self(batch)
+    local probs = logits:softmax(2)
     return { scores = 1 - probs:select(2, 1), preds = probs:argmax(2), labels = batch.y,
-      probs = probs }
+      probs = probs, logits = logits }
   end)
 end
 

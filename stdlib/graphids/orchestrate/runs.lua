@@ -139,8 +139,20 @@ function M.metric_of(r, metric)
   return type(v) == "number" and v or nil
 end
 
+-- Which end of a metric is best: "low" for losses, errors and calibration error (the last part
+-- of the key: *loss*, *error*, ece, mse, mae, fpr), "high" for every other (accuracy, F1,
+-- AUROC, ...).  A threshold has no better end; it ranks high first like the rest.
+function M.best_end(metric)
+  local name = tostring(metric or ""):match("([^/]*)$"):lower()
+  for _, pat in ipairs({ "loss", "error", "^ece", "^mse", "^mae", "^fpr" }) do
+    if name:find(pat) then return "low" end
+  end
+  return "high"
+end
+
 -- Rows {dataset, stage, variant, n, mean, std, min, max, seeds} over the tested runs, grouped by
--- (dataset, stage, variant), best mean first (ties by name; a NaN mean last).  Only status
+-- (dataset, stage, variant), best mean first (opts.best = "high" or "low", default
+-- M.best_end(opts.metric); ties by name; a NaN mean last).  Only status
 -- "tested" counts: a run re-fitted after its test ("trained") still holds the old weights' metrics
 -- (test_metrics.json, or its tracking store's test run), and a "damaged" run has no identity.
 function M.leaderboard(list, opts)
@@ -173,12 +185,16 @@ function M.leaderboard(list, opts)
     g.key = key
     rows[#rows + 1] = g
   end
+  local low = (opts.best or M.best_end(opts.metric)) == "low"
   -- a NaN mean (+inf and -inf in one group) compares false both ways: an invalid order for
   -- table.sort, and it would land anywhere
   table.sort(rows, function(a, b)
     local na, nb = a.mean ~= a.mean, b.mean ~= b.mean
     if na ~= nb then return nb end
-    if not na and a.mean ~= b.mean then return a.mean > b.mean end
+    if not na and a.mean ~= b.mean then
+      if low then return a.mean < b.mean end
+      return a.mean > b.mean
+    end
     return a.key < b.key
   end)
   return rows

@@ -232,9 +232,8 @@ end
 -- F1, AUROC ...) at the policy's own 0.5 decision, as for the GAT.
 local function fusion_metrics(out)
   local metrics = require "graphids.metrics"
-  local p = out.scores:float()
-  local probs = graphids.stack({ p:neg():add(1), p }, 2)
-  return metrics.scalars(metrics.classification(probs, out.labels, { input = "probs" }))
+  -- 1-D: the classifier set reads it as the columns 1 - p, p, taken in f64
+  return metrics.scalars(metrics.classification(out.scores, out.labels, { input = "probs" }))
 end
 
 -- metrics as JSON can hold them: a non-finite value (an operating point that was never
