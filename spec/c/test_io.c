@@ -359,6 +359,19 @@ TEST(save_refuses_bad_names_duplicates_and_leaves_the_old_file) {
     const char *one[] = {"w"}, *mk[] = {"k", "k"}, *mv[] = {"1", "2"};
     CHECK_ERR(gids_safetensors_save(tpath("keep.safetensors"), 1, one, ts, 2, mk, mv), GIDS_EINVAL,
               "metadata key 'k' given twice");
+    /* a duplicate far apart among many names, in either list (found by sorting) */
+    enum { MANY = 5000 };
+    static char many_buf[MANY][16];
+    static const char *many[MANY], *many_v[MANY];
+    static const gids_tensor *many_t[MANY];
+    for (int i = 0; i < MANY; i++) {
+        snprintf(many_buf[i], sizeof many_buf[i], "t%04d", i == MANY - 1 ? 7 : i);
+        many[i] = many_buf[i], many_v[i] = "v", many_t[i] = w;
+    }
+    CHECK_ERR(gids_safetensors_save(tpath("keep.safetensors"), MANY, many, many_t, 0, NULL, NULL),
+              GIDS_EINVAL, "tensor name 't0007' given twice");
+    CHECK_ERR(gids_safetensors_save(tpath("keep.safetensors"), 1, one, ts, MANY, many, many_v),
+              GIDS_EINVAL, "metadata key 't0007' given twice");
     CHECK_ERR(gids_safetensors_save(tpath("nodir/x.safetensors"), 1, one, ts, 0, NULL, NULL),
               GIDS_EIO, "cannot create a temp file beside");
     /* what the reader would refuse is not written: invalid UTF-8, a header over the limit */

@@ -163,6 +163,18 @@ describe("graphids.ckpt", function()
     assert.is_false(ckpt.settle(gio.join(dir, "absent.safetensors")))
   end)
 
+  it("says why a sidecar could not be written, and keeps the file it had", function()
+    local path = gio.join(dir, "w.safetensors")
+    ckpt.write_verified(path, function(p) assert(gio.atomic_write(p, "first")) end)
+    os.remove(path .. ".sha256")
+    assert(gio.mkdir_p(gio.join(path .. ".sha256", "x")))
+    assert.error_matches(function()
+      ckpt.write_verified(path, function(p) assert(gio.atomic_write(p, "second")) end)
+    end, "checkpoint sidecar '.*w.safetensors.sha256': EIO: atomic write .*: rename: Is a directory")
+    assert.equal("first", proc.slurp(path))
+    proc.rmtree(path .. ".sha256")
+  end)
+
   it("loads a file without a sidecar and says it was not verified", function()
     local m, opt, sched = model_and_opt()
     local path = gio.join(dir, "c.safetensors")
@@ -174,6 +186,11 @@ describe("graphids.ckpt", function()
     assert.error_matches(function() ckpt.load(path) end,
       "its sidecar '.*c.safetensors.sha256' cannot be read %(a dir, not a file%)")
     proc.rmtree(path .. ".sha256")
+    -- a FIFO is named without being opened (a read would wait for a writer forever)
+    assert(os.execute("mkfifo " .. path .. ".sha256"))
+    assert.error_matches(function() ckpt.load(path) end,
+      "its sidecar '.*c.safetensors.sha256' cannot be read %(a FIFO, socket or device, not a file%)")
+    os.remove(path .. ".sha256")
     -- nor is one whose status cannot be read
     local a, b = path .. ".sha256", path .. ".loop"
     assert(os.execute("ln -s " .. b .. " " .. a .. " && ln -s " .. a .. " " .. b))

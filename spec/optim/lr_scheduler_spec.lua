@@ -251,4 +251,40 @@ describe("graphids.optim.lr_scheduler", function()
     h.errors("StepLR:load_state_dict: unknown key 'T_max'", a.load_state_dict, a,
       sched.CosineAnnealingLR(sgd(0.1), 3):state_dict())
   end)
+
+  it("refuses a state dict value of the wrong type or range before installing anything", function()
+    local makers = {
+      function(o) return sched.StepLR(o, 2) end,
+      function(o) return sched.MultiStepLR(o, { 2, 4 }) end,
+      function(o) return sched.ExponentialLR(o, 0.5) end,
+      function(o) return sched.CosineAnnealingLR(o, 5) end,
+      function(o) return sched.LinearLR(o) end,
+      function(o) return sched.ReduceLROnPlateau(o, { patience = 1 }) end,
+    }
+    for _, make in ipairs(makers) do
+      local good = make(sgd(0.1)):state_dict()
+      -- every key: a string where its value belongs is named (a damaged checkpoint)
+      for k in pairs(good) do
+        local s = make(sgd(0.1))
+        local before = s:state_dict()
+        local bad = s:state_dict()
+        bad[k] = "x"
+        h.errors(s.__name .. ":load_state_dict: .*'" .. k .. "'", s.load_state_dict, s, bad)
+        assert.same(before, s:state_dict(), k)
+      end
+    end
+    local s = sched.CosineAnnealingLR(sgd(0.1), 5)
+    for k, v in pairs({ T_max = -3, last_epoch = 1.5, _step_count = -7, base_lrs = { 0 / 0 } }) do
+      local bad = s:state_dict()
+      bad[k] = v
+      h.errors("CosineAnnealingLR:load_state_dict: the state dict's '" .. k .. "' must be", s.load_state_dict,
+        s, bad)
+    end
+    local o = sgd(0.1)
+    local q = sched.SequentialLR(o, { sched.LinearLR(o), sched.StepLR(o, 2) }, { 2 })
+    local bad = q:state_dict()
+    bad._milestones = { "2" }
+    h.errors("SequentialLR:load_state_dict: the state dict's '_milestones' must be a list of integers",
+      q.load_state_dict, q, bad)
+  end)
 end)

@@ -66,10 +66,15 @@ local function read_sidecar(path)
     end
     return nil
   end
+  -- the type first: reading a FIFO would block until a writer came
+  if st.type ~= "file" then
+    error(string.format("checkpoint '%s': its sidecar '%s' cannot be read (%s, not a file)", path, side,
+      st.type == "dir" and "a dir" or "a FIFO, socket or device"), 0)
+  end
   local text, err = gio.read_file(side)
-  if st.type ~= "file" or text == nil then
+  if text == nil then
     error(string.format("checkpoint '%s': its sidecar '%s' cannot be read (%s)", path, side,
-      st.type ~= "file" and ("a " .. st.type .. ", not a file") or tostring(err)), 0)
+      tostring(err)), 0)
   end
   local out = {}
   for line in text:gmatch("[^\n]+") do
@@ -127,7 +132,8 @@ function M.write_verified(path, write_fn)
     end
   end
   local side = M.sidecar_path(path)
-  check(gio.atomic_write(side, sidecar_text(name, digests)), nil, "checkpoint sidecar '" .. side .. "'")
+  local sok, serr = gio.atomic_write(side, sidecar_text(name, digests))
+  check(sok, serr, "checkpoint sidecar '" .. side .. "'")
   local ok, err = os.rename(pending, path)
   if not ok then
     error(string.format("checkpoint '%s': cannot rename '%s' over it: %s", path, pending, tostring(err)), 0)

@@ -359,7 +359,9 @@ local function decode_number(s, i)
       return v, j
     end
   end
-  return tonumber(text) + 0.0, j
+  -- math.tointeger's refusal above leaves a float; `+ 0.0` would turn -0.0 into 0.0
+  local v = tonumber(text)
+  return math.type(v) == "float" and v or v + 0.0, j
 end
 
 local function decode_array(s, i, depth)

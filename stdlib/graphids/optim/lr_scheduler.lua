@@ -159,6 +159,65 @@ function LRScheduler:load_state_dict(sd)
 end
 LRScheduler._stock_load = LRScheduler.load_state_dict
 
+-- What each state key must hold (the same name means the same thing in every scheduler, and
+-- the constructors' bounds): a checker returns nil for a good value, else what it must be.  A
+-- damaged checkpoint is refused before anything is installed, not once a step does arithmetic
+-- on a string, and an out-of-range value (T_max = -3) never drives a schedule.
+local function integer_rule(min)
+  return function(v)
+    if math.type(v) ~= "integer" or v < min then return "an integer >= " .. min end
+  end
+end
+local function number_rule(limits, what)
+  return function(v)
+    if type(v) ~= "number" or v ~= v or (not limits.infinite and (v == math.huge or v == -math.huge))
+        or (limits.min and v < limits.min) or (limits.max and v > limits.max)
+        or (limits.above and v <= limits.above) or (limits.below and v >= limits.below) then
+      return what
+    end
+  end
+end
+local function list_rule(item, what)
+  return function(v)
+    if type(v) ~= "table" then return what end
+    for i = 1, #v do
+      if item(v[i]) then return what end
+    end
+  end
+end
+local function choice_rule(a, b)
+  return function(v)
+    if v ~= a and v ~= b then return string.format("'%s' or '%s'", a, b) end
+  end
+end
+local LR = number_rule({ min = 0 }, "a finite number >= 0")
+local STATE_RULES = {
+  base_lrs = list_rule(LR, "a list of finite numbers >= 0"),
+  _last_lr = list_rule(LR, "a list of finite numbers >= 0"),
+  min_lrs = list_rule(LR, "a list of finite numbers >= 0"),
+  last_epoch = integer_rule(-1),
+  _step_count = integer_rule(0),
+  step_size = integer_rule(1),
+  gamma = number_rule({ min = 0 }, "a finite number >= 0"),
+  milestones = list_rule(integer_rule(math.mininteger), "a list of integers"),
+  T_max = integer_rule(1),
+  eta_min = number_rule({}, "a finite number"),
+  start_factor = number_rule({ above = 0, max = 1 }, "a number in (0, 1]"),
+  end_factor = number_rule({ min = 0, max = 1 }, "a number in [0, 1]"),
+  total_iters = integer_rule(1),
+  factor = number_rule({ below = 1 }, "a finite number < 1"),
+  patience = integer_rule(0),
+  cooldown = integer_rule(0),
+  cooldown_counter = integer_rule(0),
+  num_bad_epochs = integer_rule(0),
+  mode = choice_rule("min", "max"),
+  threshold_mode = choice_rule("rel", "abs"),
+  threshold = number_rule({}, "a finite number"),
+  eps = number_rule({}, "a finite number"),
+  best = number_rule({ infinite = true }, "a number (not NaN)"),
+  mode_worse = number_rule({ infinite = true }, "a number (not NaN)"),
+}
+
 -- Checks sd as load_state_dict does, changing nothing; returns the function that installs it.
 function LRScheduler:_prepare_load(sd)
   local fname = self.__name .. ":load_state_dict"
@@ -174,6 +233,13 @@ function LRScheduler:_prepare_load(sd)
     if sd[k] ~= nil and (type(sd[k]) ~= "table" or #sd[k] ~= ngroups) then
       raise(string.format("%s: '%s' must list one value per param group (%d), got %s", fname, k,
         ngroups, type(sd[k]) == "table" and #sd[k] .. " values" or util.describe(sd[k])))
+    end
+  end
+  for _, k in ipairs(self.STATE_KEYS) do
+    local want = STATE_RULES[k] and STATE_RULES[k](sd[k])
+    if want then
+      raise(string.format("%s: the state dict's '%s' must be %s, got %s", fname, k, want,
+        util.describe(sd[k])))
     end
   end
   local new = {}
@@ -483,6 +549,13 @@ function SequentialLR:_prepare_load(sd)
   if type(sd._last_lr) ~= "table" or #sd._last_lr ~= ngroups then
     raise(string.format("%s: '_last_lr' must list one value per param group (%d), got %s", fname, ngroups,
       util.describe(sd._last_lr)))
+  end
+  for k, rule in pairs({ _milestones = STATE_RULES.milestones, _last_lr = STATE_RULES._last_lr }) do
+    local want = rule(sd[k])
+    if want then
+      raise(string.format("%s: the state dict's '%s' must be %s, got %s", fname, k, want,
+        util.describe(sd[k])))
+    end
   end
   local installs = {}
   for i, s in ipairs(self._schedulers) do installs[i] = util.prepare_load(s, sd._schedulers[i]) end
