@@ -270,5 +270,23 @@ describe("Trainer misuse", function()
     assert.matches("has no best checkpoint %(the resumed run's is elsewhere%)", table.concat(said, "\n"))
     -- and that the restored learning-rate schedule was built for another length
     assert.matches("schedule was built for max_epochs = 2, this fit has 3", table.concat(said, "\n"))
+    -- a plateau schedule has no length to have been built for
+    local class = require "graphids.class"
+    local optim = require "graphids.optim"
+    local Plateau = class("PlateauMLP", tiny.MLP)
+    Plateau.class_path = tiny.MLP.class_path
+    function Plateau:configure_optimizers()
+      local opt = optim.Adam(self:parameters(), { lr = 0.05 })
+      return opt, optim.lr_scheduler.ReduceLROnPlateau(opt)
+    end
+    local psrc = gio.join(dir, "plateau")
+    Trainer { max_epochs = 2, default_root_dir = psrc, progress = "off", scheduler_monitor = "val_loss" }:fit(
+      Plateau { in_dim = 4, hidden = 8, seed = 3 }, dm())
+    said = {}
+    local t2 = Trainer { max_epochs = 3, progress = "off", scheduler_monitor = "val_loss",
+      log = function(line) said[#said + 1] = line end }
+    t2:fit(Plateau { in_dim = 4, hidden = 8, seed = 3 }, dm(),
+      { ckpt_path = gio.join(psrc, "checkpoints", "last.safetensors") })
+    assert.is_nil(table.concat(said, "\n"):find("schedule was built for", 1, true))
   end)
 end)

@@ -435,9 +435,10 @@ function Trainer:_restore(c)
   if install_opt then install_opt() end
   if install_sched then
     install_sched()
-    if math.type(tstate.max_epochs) == "integer" and tstate.max_epochs ~= self.max_epochs then
+    if math.type(tstate.max_epochs) == "integer" and tstate.max_epochs ~= self.max_epochs
+        and self.scheduler.__name ~= "ReduceLROnPlateau" then
       -- the restored schedule is the checkpoint's: it was built for its max_epochs (a cosine
-      -- schedule past its end runs at its last rate)
+      -- schedule past its end runs at its last rate); a plateau schedule has no horizon
       local msg = string.format("resume: the checkpoint's learning-rate schedule was built for " ..
         "max_epochs = %d, this fit has %d; the restored schedule is kept", tstate.max_epochs, self.max_epochs)
       self:warn(msg)
