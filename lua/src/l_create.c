@@ -315,8 +315,8 @@ static gids_dtype scalar_dtype(lua_State *L, int i) {
 
 static int c_full(lua_State *L) {
     if (lua_type(L, 1) != LUA_TTABLE)
-        return l_error(L, "full: shape (argument #1) must be a table such as {2, 3}, got a %s",
-                       luaL_typename(L, 1));
+        return l_error(L, "full: shape (argument #1) must be a table such as {2, 3}, got %s",
+                       l_describe(L, 1));
     int64_t shape[GIDS_MAX_DIMS];
     int n = l_checkshape(L, 1, shape, NULL, "full");
     l_check_sizes(L, n, shape, "full");

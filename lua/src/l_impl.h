@@ -20,6 +20,8 @@ const char *l_fname(lua_State *L);
 
 /* Raises "<fname>: <message>" at the Lua caller's position (as error(msg, 2) would). */
 int l_error(lua_State *L, const char *fmt, ...);
+/* The value at i as a message shows it: "2.5", "'abc' (a string)", "nil", "a table", "nothing". */
+const char *l_describe(lua_State *L, int i);
 
 /* l_optstr / l_optdtype naming the function explicitly (the binding.h forms use the name Lua
  * called the function by, which is a local's name when called through one). */

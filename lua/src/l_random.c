@@ -213,8 +213,8 @@ static int r_randint(lua_State *L) {
         shape_at = 2;
     }
     if (lua_type(L, shape_at) != LUA_TTABLE)
-        return l_error(L, "randint: shape (argument #%d) must be a table such as {2, 3}, got a %s",
-                       shape_at, luaL_typename(L, shape_at));
+        return l_error(L, "randint: shape (argument #%d) must be a table such as {2, 3}, got %s",
+                       shape_at, l_describe(L, shape_at));
     int64_t shape[GIDS_MAX_DIMS];
     int n = l_checkshape(L, shape_at, shape, NULL, "randint");
     l_check_sizes(L, n, shape, "randint");

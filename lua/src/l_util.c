@@ -64,9 +64,11 @@ int l_check_status_as(lua_State *L, gids_status s, const char *fname, const char
     return l_check_status(L, s);
 }
 
-/* A short description of the value at i for messages: "2.5", "'abc'", "a table". */
-static const char *describe(lua_State *L, int i) {
+/* A short description of the value at i for messages: "2.5", "'abc'", "a table", "nothing"
+ * (an argument not given). */
+const char *l_describe(lua_State *L, int i) {
     switch (lua_type(L, i)) {
+    case LUA_TNONE: return "nothing";
     case LUA_TNUMBER:
         if (lua_isinteger(L, i)) return lua_pushfstring(L, "%I", lua_tointeger(L, i));
         return lua_pushfstring(L, "%f", lua_tonumber(L, i));
@@ -240,7 +242,7 @@ int l_checkdim(lua_State *L, int arg, int ndim, int extra, const char *fname) {
     lua_Integer d = lua_type(L, arg) == LUA_TNUMBER ? lua_tointegerx(L, arg, &isint) : 0;
     if (!isint)
         return l_error(L, "%s: dim (argument #%d) must be an integer, got %s", fname, arg,
-                       describe(L, arg));
+                       l_describe(L, arg));
     return l_dim_to_c(L, d, ndim, extra, fname);
 }
 
@@ -254,7 +256,7 @@ static int64_t shape_entry(lua_State *L, int i, int pos, const char *fname) {
     lua_Integer v = lua_type(L, i) == LUA_TNUMBER ? lua_tointegerx(L, i, &isint) : 0;
     if (!isint)
         return l_error(L, "%s: size at position %d must be an integer, got %s", fname, pos,
-                       describe(L, i));
+                       l_describe(L, i));
     return (int64_t)v;
 }
 
@@ -388,7 +390,7 @@ void l_checkopts(lua_State *L, int idx, const char *fname, const char *const all
     idx = lua_absindex(L, idx);
     if (lua_type(L, idx) != LUA_TTABLE)
         l_error(L, "%s: options (argument #%d) must be a table, got %s", fname, idx,
-                describe(L, idx));
+                l_describe(L, idx));
     /* pairs() order varies between runs; report the smallest unknown key so the message is
      * the same every time.  The slot `w` keeps that key alive during the traversal. */
     const char *worst = NULL;
@@ -398,7 +400,7 @@ void l_checkopts(lua_State *L, int idx, const char *fname, const char *const all
     while (lua_next(L, idx) != 0) {
         lua_pop(L, 1);
         if (lua_type(L, -1) != LUA_TSTRING)
-            l_error(L, "%s: option keys must be strings, got %s", fname, describe(L, -1));
+            l_error(L, "%s: option keys must be strings, got %s", fname, l_describe(L, -1));
         const char *key = lua_tostring(L, -1);
         if (!is_allowed(key, allowed) && (worst == NULL || strcmp(key, worst) < 0)) {
             lua_pushvalue(L, -1);
@@ -420,7 +422,8 @@ static int getopt_field(lua_State *L, int idx, const char *key) {
 }
 
 static int bad_option(lua_State *L, const char *fname, const char *key, const char *expected) {
-    return l_error(L, "%s: option '%s' must be %s, got %s", fname, key, expected, describe(L, -1));
+    return l_error(L, "%s: option '%s' must be %s, got %s", fname, key, expected,
+                   l_describe(L, -1));
 }
 
 lua_Integer l_optint(lua_State *L, int idx, const char *key, lua_Integer def) {

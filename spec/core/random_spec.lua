@@ -146,8 +146,14 @@ describe("draws", function()
         assert(x == 0 or x == 1)
       end
     end
-    errors("randint: shape %(argument #3%) must be a table", function()
+    errors("randint: shape %(argument #3%) must be a table such as {2, 3}, got 3$", function()
       graphids.randint(0, 5, 3)
+    end)
+    errors("randint: shape %(argument #3%) must be a table such as {2, 3}, got nothing$", function()
+      graphids.randint(5, 3)
+    end)
+    errors("full: shape %(argument #1%) must be a table such as {2, 3}, got nil$", function()
+      graphids.full(nil, 1)
     end)
   end)
 

@@ -584,8 +584,16 @@ return { synthetic = { train = { "train_01_attack_free", "train_02_with_attacks"
     assert.same({ "benign", true, "per_file", 0.25 }, { m.vocab_from, m.node_by_id, m.scaler, m.calibration })
     expect("build --dataset synthetic", lake, "0", "is up to date")
     -- refusals
-    expect("build --dataset synthetic -q --scaler file", lake, "1",
-      "scaler must be 'train' or 'per_file', got 'file'")
+    -- a value the build would refuse is a usage error named by its flag (exit 2), like a bad integer
+    expect("build --dataset synthetic -q --scaler file", lake, "2",
+      "%-%-scaler must be 'train' or 'per_file', got 'file'")
+    expect("build --dataset synthetic --vocab-from some", lake, "2",
+      "%-%-vocab%-from must be 'all' or 'benign'")
+    expect("build --dataset synthetic --scaler per_file --calibration 2", lake, "2",
+      "%-%-calibration must be in %(0, 1%], got 2")
+    expect("inspect --val-fraction 1.5", lake, "2", "%-%-val%-fraction must be in %[0, 1%), got 1.5")
+    expect("build --dataset synthetic --lock-timeout -1", lake, "2",
+      "%-%-lock%-timeout: '%-1' must be a number of seconds >= 0")
     expect("build", lake, "2", "%-%-dataset NAME is required")
     expect("build --dataset synthetic --stride 0", lake, "2", "%-%-stride: '0' must be an integer >= 1")
     expect("build --dataset synthetic --window-size 2.5", lake, "2",

@@ -95,6 +95,7 @@ describe("graphids data convert", function()
       { { "--format", "csv", "--id-base", "10", "a", "b" }, "--id-base applies to the columns format only" },
       { { "--attack-frame", "115", "a", "b" }, "--attack-frame: '115' must be ID#DATA" },
       { { "a", "b", "--format" }, "--format needs a value" },
+      { { "--format", "candump2", "a", "b" }, "--format: 'candump2' must be one of auto, csv, candump," },
     }) do
       local args = { "data", "convert" }
       table.move(case[1], 1, #case[1], 3, args)

@@ -79,6 +79,8 @@ describe("graphids.orchestrate.runs.read", function()
     local r = runs.read(dir)
     assert.equal("damaged", r.status)
     assert.truthy(r.problems[1]:find(gio.join(dir, "resolved.json") .. ": missing", 1, true), r.problems[1])
+    -- which run it is comes from its path, so the listing can say
+    assert.same({ dataset = "d", stage = "gat", variant = "b", seed = 0 }, r.identity)
     local found = false
     for _, x in ipairs(runs.scan(tmp)) do found = found or x.dir == dir end
     assert.is_true(found)

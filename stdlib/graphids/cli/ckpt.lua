@@ -10,7 +10,21 @@ local M = {}
 
 M.summary = "inspect FILE [--json]: print a checkpoint's contents"
 
-local USAGE = "usage: graphids ckpt inspect FILE [--json]\n"
+local USAGE = [[
+usage: graphids ckpt inspect FILE [--json]
+
+Prints what a checkpoint holds: its sidecar status (verified, missing), format, class path,
+epoch and step, runtime version, config digest, tracking run, parameter count, metrics,
+hyper-parameters, callback, loader, trainer and scheduler state, and every tensor (name, dtype,
+shape).  The file is verified against its .sha256 sidecar when there is one.
+
+options:
+  --json       the same as one JSON object on stdout (NaN and infinities tagged as in the file)
+  -h, --help   this text
+
+Exit codes: 0 ok, 1 the file cannot be read (missing, sha256 mismatch, malformed: the message
+says which), 2 usage errors.
+]]
 
 local function sorted_keys(t)
   local keys = {}

@@ -10,7 +10,8 @@ local M = {}
 M.summary = "run a pipeline of stages (skip what is complete, resume what was interrupted)"
 
 local USAGE = [[
-usage: graphids pipeline PIPELINE.lua [--tla KEY=VALUE]... [--data-root DIR] [--lake-root DIR] [--dry-run]
+usage: graphids pipeline PIPELINE.lua [--tla KEY=VALUE]... [--data-root DIR] [--lake-root DIR]
+                         [--dry-run] [--traceback]
 
 Runs each stage of the pipeline in order, in this process.  A stage is skipped when its
 .test_complete marker and best checkpoint exist, resumed from checkpoints/last when a fit was

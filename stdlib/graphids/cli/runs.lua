@@ -18,8 +18,10 @@ usage: graphids runs list    [--lake-root DIR | --tracking-uri URI [--experiment
                              [--stage S] [--metric KEY] [--best high|low] [--json]
 
 list      every run (<lake>/<dataset>/<stage>/<variant>/seed_<N>) with its status (tested,
-          trained, incomplete) and pooled test accuracy, F1 and AUROC (none for a run fitted
-          again since its test: its old metrics, marked so, are in show and --json)
+          trained, incomplete, or damaged when its resolved.json or test_metrics.json does not
+          read: the reason goes to stderr) and pooled test accuracy, F1
+          and AUROC (none for a run fitted again since its test: its old metrics, marked so,
+          are in show and --json)
 show      one run: identity, status, files (or its MLflow runs), every test metric (pooled and
           per test set); with a tracking URI, RUN_ID is the id of its fit or test run, and a
           RUN_DIR is looked up by the graphids.run_dir tag (then on disk)
@@ -116,9 +118,9 @@ local function list(o, json)
     local id = r.identity
     -- (a run fitted again since its test: its old metrics are not this run's; runs show has them)
     local acc, f1, auroc = pipeline.headline(not r.stale_metrics and r.metrics or nil, "test/")
-    io.stdout:write(string.format("%-10s %-8s %-7s %-14s %-5s %-10s %7s %7s %7s\n", tostring(id.dataset),
-      tostring(id.stage), tostring(id.scale), tostring(id.variant), tostring(id.seed), r.status, fmt(acc),
-      fmt(f1), fmt(auroc)))
+    local function f(v) return v == nil and "-" or tostring(v) end
+    io.stdout:write(string.format("%-10s %-8s %-7s %-14s %-5s %-10s %7s %7s %7s\n", f(id.dataset),
+      f(id.stage), f(id.scale), f(id.variant), f(id.seed), r.status, fmt(acc), fmt(f1), fmt(auroc)))
   end
   io.stdout:write(string.format("%d run(s) %s\n", #rs, where))
   for _, r in ipairs(rs) do

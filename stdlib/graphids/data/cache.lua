@@ -49,6 +49,8 @@ local DEFAULTS = {
   lock_timeout = 600, log = U.NONE, build = true, force = false,
 }
 
+M.OPTION_DEFAULTS = DEFAULTS
+
 -- Checks the options that make a cache (window_size, stride, val_fraction, seed, scaler,
 -- calibration, vocab_from) as fname at error level `level`; also what GraphDataModule checks
 -- when it is made, so a configuration names a bad value before any data is read.

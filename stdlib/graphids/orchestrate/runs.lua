@@ -50,6 +50,14 @@ end
 -- What marks a folder as a run dir besides its resolved.json.
 local RUN_FILES = { ".train_complete", ".test_complete", "test_metrics.json", "checkpoints" }
 
+-- What a run dir's path says of its identity (<dataset>/<stage>/<variant>/seed_<N>), for a
+-- damaged run whose record does not: shown so the listing says which run it is.
+local function path_identity(dir)
+  local dataset, stage, variant, seed = dir:match("([^/]+)/([^/]+)/([^/]+)/seed_(%-?%d+)/*$")
+  if dataset == nil then return {} end
+  return { dataset = dataset, stage = stage, variant = variant, seed = math.tointeger(tonumber(seed)) }
+end
+
 function M.read(dir)
   local cfg, err = read_object(gio.join(dir, "resolved.json"))
   if cfg == nil then
@@ -80,7 +88,7 @@ function M.read(dir)
     end
   end
   local status = #problems > 0 and "damaged" or status_of(dir)
-  return { dir = dir, identity = type(cfg.identity) == "table" and cfg.identity or {},
+  return { dir = dir, identity = type(cfg.identity) == "table" and cfg.identity or path_identity(dir),
     status = status, config = cfg, metrics = metrics, stale_metrics = M.stale(status, metrics),
     problems = problems }
 end

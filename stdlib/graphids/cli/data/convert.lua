@@ -2,6 +2,13 @@
 -- to the canonical CSV (timestamp,arbitration_id,data_field,attack).
 local M = {}
 
+-- What --format names (the reader's list; a misspelt one is a usage error, exit 2).
+local FORMAT_LIST = "auto, csv, candump, candump-ta, hcrl-csv, hcrl-txt or columns"
+local FORMATS = {}
+for f in FORMAT_LIST:gmatch("[%w-]+") do
+  if f ~= "or" then FORMATS[f] = true end
+end
+
 M.summary = "convert a CAN log (candump, HCRL, CSV, ...) to the canonical CSV"
 
 local USAGE = [[
@@ -65,6 +72,9 @@ function M.main(args)
         return usage_error(a .. " is given twice; give it once") -- (the rules repeat by design)
       end
       if a == "--format" then
+        if not FORMATS[v] then
+          return usage_error("--format: '" .. v .. "' must be one of " .. FORMAT_LIST)
+        end
         opts.format = v
       elseif a == "--time-tolerance" then
         opts.time_tolerance = (v == "inf") and math.huge or tonumber(v)
