@@ -118,6 +118,12 @@ describe("backward", function()
     ;(x * 3):sum():backward()
     ;(x * x):sum():backward()
     assert.are.same({ 5, 7 }, x.grad:totable())
+    -- into the gradient in place, as torch: a handle read before the next backward follows it
+    local g = x.grad
+    ;(x * 2):sum():backward()
+    assert.are.same({ 7, 9 }, g:totable())
+    g:zero_()
+    assert.are.same({ 0, 0 }, x.grad:totable())
   end)
 
   it("runs twice over one graph only with retain_graph", function()

@@ -205,6 +205,59 @@ describe("graphids.nn.Module", function()
     errors("^to: device 'cuda' is not available", net.to, net, "cuda")
   end)
 
+  it("keeps tensors that to() does not change, and tied weights tied", function()
+    local a, b = nn.Linear(3, 3), nn.Linear(3, 3)
+    b.weight = a.weight -- tied: one tensor under two names
+    local seq = nn.Sequential(a, b)
+    local opt = graphids.optim.SGD(seq:parameters(), { lr = 0.1 })
+    local w = a.weight
+    seq:to("cpu")
+    seq:to("f32")
+    seq:float()
+    assert.is_true(rawequal(w, a.weight)) -- an optimizer built before a no-op to() still trains
+    local before = w:clone()
+    seq(graphids.randn(2, 3)):sum():backward()
+    opt:step()
+    assert.is_false(graphids.equal(before, a.weight))
+    assert.equal(3, #seq:parameters())
+    seq:to("f64")
+    assert.equal(3, #seq:parameters())
+    assert.equal(15, seq:num_parameters())
+    assert.is_true(rawequal(a.weight, b.weight))
+    graphids.no_grad(function() a.weight:fill_(7) end)
+    assert.equal(63, b.weight:sum():item())
+  end)
+
+  it("zero_grad removes gradients or zeroes them in place", function()
+    local l = nn.Linear(2, 2)
+    l(graphids.randn(3, 2)):sum():backward()
+    local g = l.weight.grad
+    l:zero_grad({ set_to_none = false })
+    assert.equal(0, g:abs():sum():item()) -- zeroed in place: the handle read before sees it
+    g:fill_(3)
+    assert.equal(12, l.weight.grad:sum():item())
+    errors("zero_grad: unknown option 'set_to_nil'", l.zero_grad, l, { set_to_nil = true })
+  end)
+
+  it("names a registered field that was assigned a value of the wrong kind", function()
+    local l = nn.Linear(2, 2)
+    l.weight = 5 -- an existing field: a plain rawset that no metamethod sees
+    errors("weight: registered as a parameter but holds 5 %(assign a tensor, or nil%)", l.parameters, l)
+    errors("weight: registered as a parameter but holds 5", l.state_dict, l)
+    local seq = nn.Sequential(nn.Linear(1, 1))
+    seq["0"] = graphids.ones(1)
+    errors("0: registered as a module but holds a tensor %(assign a Module, or nil%)", seq.modules, seq)
+  end)
+
+  it("lists a child registered twice once, and applies a function to it once", function()
+    local l = nn.Linear(2, 2)
+    local seq = nn.Sequential(l, l)
+    assert.equal(1, #seq:children())
+    local calls = 0
+    seq:apply(function() calls = calls + 1 end)
+    assert.equal(2, calls) -- l, then seq (torch's count)
+  end)
+
   it("applies a function children first and clears gradients with zero_grad", function()
     local net = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.ReLU()))
     local order = {}
@@ -252,6 +305,32 @@ describe("graphids.nn.Module", function()
     ok, err = pcall(inner[3], graphids.randn(2, 3))
     assert.is_false(ok)
     assert.not_matches("^model", err)
+    -- a forward that catches a child's error gets the message string, and what it caught
+    -- leaves no trace on a later error
+    local Fallback = class("Fallback", nn.Module)
+    function Fallback:__init()
+      nn.Module.__init(self)
+      self.fc, self.fb = nn.Linear(4, 2), nn.Linear(3, 2)
+    end
+    function Fallback:forward(x)
+      local fine, res = pcall(self.fc, x)
+      if fine then return res end
+      assert(type(res) == "string" and res:match("addmm"), tostring(res))
+      return self.fb(x)
+    end
+    local f = Fallback()
+    assert.same({ 5, 2 }, f(graphids.randn(5, 3)).shape)
+    ok, err = pcall(f, graphids.randn(5, 7))
+    assert.is_false(ok)
+    assert.matches("^model%.fb: .*addmm", err)
+    local _, n = err:gsub("model", "")
+    assert.equal(1, n)
+    -- an error object (not a string) passes through untouched
+    local Obj = class("Obj", nn.Module)
+    function Obj.forward() error({ code = 7 }) end
+    ok, err = pcall(nn.Sequential(Obj()), graphids.randn(1))
+    assert.is_false(ok)
+    assert.same({ code = 7 }, err)
   end)
 
   it("registers modules assigned to fields and refuses clashing names", function()
@@ -306,7 +385,11 @@ describe("graphids.nn containers", function()
     assert.equal(2, #seq)
     assert.equal(a, seq[1])
     assert.equal(b, seq[-1])
-    assert.is_nil(seq[3])
+    assert.is_nil(seq[3]) -- past the end is nil, as a Lua list (ipairs stops there)
+    assert.equal(a, seq[1.0])
+    errors("Sequential: index 0 is out of range %(2 children, indexed 1..2 or %-2..%-1; child '0' is %[1%]%)",
+      function() return seq[0] end)
+    errors("Sequential: index %-3 is out of range", function() return seq[-3] end)
     local x = graphids.randn(4, 2)
     assert.is_true(graphids.equal(seq(x), b(a(x))))
     local n = 0

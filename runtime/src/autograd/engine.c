@@ -197,6 +197,13 @@ static gids_status accumulate_leaf_(gids_tensor *leaf, gids_tensor *g) {
         gids_tensor_retain(g); /* only the engine held it: the leaf takes it over */
         own = g;
     }
+    if (m->grad != NULL && !gids_dtype_is_half(m->grad->dtype)) {
+        /* Into the existing gradient, as torch's AccumulateGrad without create_graph: a handle
+         * read from x.grad earlier (g = x.grad; g:zero_()) stays the gradient. */
+        gids_status st = gids_binary_into(m->grad, GIDS_ADD, m->grad, own);
+        gids_tensor_release(own);
+        return st;
+    }
     return accumulate_(&m->grad, own);
 }
 

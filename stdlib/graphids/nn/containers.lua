@@ -18,11 +18,18 @@ local function check_module(fname, m, i)
 end
 
 -- Integer keys index the children 1-based (negative from the end); other keys are methods.
+-- Index 0 and one before the first child are errors (a torch user's seq[0] would otherwise be
+-- a nil failing far away); past the end is nil, as a Lua list, which ipairs needs.
 local function indexed(cls)
   cls.__index = function(self, k)
+    if math.type(k) == "float" and math.tointeger(k) then k = math.tointeger(k) end
     if math.type(k) == "integer" then
       local names = rawget(self, "_children")
       local n = #names
+      if k == 0 or k < -n then
+        error(string.format("%s: index %d is out of range (%d children, indexed 1..%d or -%d..-1; " ..
+          "child '0' is [1])", cls.__name, k, n, n, n), 2)
+      end
       if k < 0 then
         k = n + k + 1
       end

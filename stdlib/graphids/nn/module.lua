@@ -145,13 +145,13 @@ function Module:forward()
     class.name_of(self)), 2)
 end
 
--- Errors travel up through nested module calls as a ForwardError that collects the modules
--- it passed; the outermost call turns it into one message with the path.
-local ForwardError = {}
-ForwardError.__index = ForwardError
-ForwardError.__tostring = function(e) return tostring(e.msg) end
-
+-- An error string travels up through nested module calls unchanged (a pcall between two
+-- module calls gets the string, as anywhere in Lua); beside it, `failing` records the modules
+-- it passed, innermost first, and the outermost call re-raises it prefixed with their path.
+-- A chain continues only from a direct child's call (one level deeper) with the same error:
+-- an error caught and dropped inside a forward leaves no trace on the next one.
 local depth = 0
+local failing = nil -- {msg =, level =, chain = {module, ...}}
 
 -- The name of child within parent: a direct child's name, else a descendant's dotted path.
 local function child_path(parent, child)
@@ -169,22 +169,30 @@ local function child_path(parent, child)
 end
 
 local function raise(self, err)
-  if getmetatable(err) ~= ForwardError then
-    err = setmetatable({ msg = err, chain = {} }, ForwardError)
+  if type(err) ~= "string" then
+    failing = nil
+    error(err, 0) -- an error object is the caller's own: passed on untouched
   end
-  local chain = err.chain
-  chain[#chain + 1] = self
-  if depth > 0 then
+  local level = depth -- this call's nesting (the outermost is 0)
+  if failing and failing.msg == err and failing.level == level + 1 then
+    failing.chain[#failing.chain + 1] = self
+    failing.level = level
+  else
+    failing = { msg = err, level = level, chain = { self } }
+  end
+  if level > 0 then
     error(err, 0)
   end
-  if #chain == 1 or type(err.msg) ~= "string" then
-    error(err.msg, 0)
+  local chain = failing.chain
+  failing = nil
+  if #chain == 1 then
+    error(err, 0)
   end
   local parts = { "model" }
   for i = #chain, 2, -1 do
     parts[#parts + 1] = child_path(chain[i], chain[i - 1])
   end
-  error(table.concat(parts, ".") .. ": " .. err.msg, 0)
+  error(table.concat(parts, ".") .. ": " .. err, 0)
 end
 
 local function finish(self, ok, ...)
@@ -202,6 +210,19 @@ end
 
 -- ---------------------------------------------------------------- traversal
 
+-- The value registered as `name` in m (nil allowed), checked against its kind: assigning to a
+-- field that already exists (self.weight = 5) is a plain rawset that no metamethod sees, so a
+-- wrong value is named here, where it would otherwise fail obscurely or drop out silently.
+local function registered(m, name, path, kind)
+  local v = rawget(m, name)
+  if v ~= nil and not (kind == "module" and class.isinstance(v, Module)
+        or kind ~= "module" and graphids.is_tensor(v)) then
+    error(string.format("%s: registered as a %s but holds %s (assign a %s, or nil)", path, kind,
+      graphids.is_tensor(v) and "a tensor" or U.describe(v), kind == "module" and "Module" or "tensor"), 0)
+  end
+  return v
+end
+
 -- Iterator over name, module for self and every descendant, depth-first in registration
 -- order, each module once: "" for self, then "fc", "layers", "layers.0", ...
 function Module:named_modules(opts)
@@ -216,9 +237,10 @@ function Module:named_modules(opts)
     end
     out[#out + 1] = { prefix, m }
     for _, name in ipairs(m._children) do
-      local c = rawget(m, name)
+      local path = prefix == "" and name or prefix .. "." .. name
+      local c = registered(m, name, path, "module")
       if c ~= nil then
-        walk(c, prefix == "" and name or prefix .. "." .. name)
+        walk(c, path)
       end
     end
   end
@@ -242,9 +264,10 @@ function Module:modules()
   return list
 end
 
--- Iterator over name, child for the direct children.
+-- Iterator over name, child for the direct children, each module once (a module registered
+-- under two names comes under the first, as torch's).
 function Module:named_children()
-  local i, names = 0, self._children
+  local i, names, seen = 0, self._children, {}
   return function()
     while true do
       i = i + 1
@@ -253,7 +276,8 @@ function Module:named_children()
         return nil
       end
       local c = rawget(self, name)
-      if c ~= nil then
+      if c ~= nil and not seen[c] then
+        seen[c] = true
         return name, c
       end
     end
@@ -273,7 +297,8 @@ local function named_members(self, fname, opts, list_field)
   local out, seen = {}, {}
   local function add(m, prefix)
     for _, name in ipairs(m[list_field]) do
-      local t = rawget(m, name)
+      local t = registered(m, name, prefix == "" and name or prefix .. "." .. name,
+        list_field == "_params" and "parameter" or "buffer")
       if t ~= nil and not (o.remove_duplicate and seen[t]) then
         seen[t] = true
         out[#out + 1] = { prefix == "" and name or prefix .. "." .. name, t }
@@ -367,10 +392,16 @@ function Module:apply(fn)
   return self
 end
 
--- Clears the .grad of every parameter.
-function Module:zero_grad()
+-- Clears the .grad of every parameter: removed (set_to_none = true, the default, as torch) or
+-- filled with zeros in place.
+function Module:zero_grad(opts)
+  local o = U.options("zero_grad", opts, { set_to_none = true })
   for _, p in self:named_parameters() do
-    p.grad = nil
+    if o.set_to_none then
+      p.grad = nil
+    elseif p.grad ~= nil then
+      p.grad:zero_()
+    end
   end
   return self
 end
@@ -441,30 +472,34 @@ function Module:to(a, b)
   end
   -- Parameters are replaced by new leaves (on the new device and/or in the new float dtype),
   -- keeping requires_grad and converting an existing grad; buffers move with them (integer
-  -- buffers such as num_batches_tracked change device only).  Build optimizers after to().
+  -- buffers such as num_batches_tracked change device only).  A tensor with nothing to change
+  -- stays the same object (an optimizer built before a no-op to() still trains the model),
+  -- and a tensor two modules share is converted once and stays shared (tied weights).
+  local function changes(t)
+    return (dev ~= nil and t.device ~= dev) or (target ~= nil and U.is_float(t) and t.dtype ~= target)
+  end
   local function moved(t)
     local nt = t:detach()
     if dev ~= nil and nt.device ~= dev then nt = nt:to(dev) end
     if target ~= nil and U.is_float(t) and nt.dtype ~= target then nt = nt:to(target) end
     return nt
   end
+  local done = {} -- old tensor -> its converted one
   local function convert(m, list, is_param)
     for _, name in ipairs(list) do
       local t = rawget(m, name)
-      if t ~= nil then
+      if t ~= nil and done[t] == nil and changes(t) then
         local grad = is_param and t.grad or nil
-        local rg = U.requires_grad(t)
         local nt = U.no_grad(function() return moved(t) end)
-        if not rawequal(nt, t) then -- (== compares tensor values)
-          if is_param then
-            U.as_parameter(nt, rg)
-            if grad ~= nil then
-              nt.grad = U.no_grad(function() return moved(grad) end)
-            end
+        if is_param then
+          U.as_parameter(nt, U.requires_grad(t))
+          if grad ~= nil then
+            nt.grad = U.no_grad(function() return moved(grad) end)
           end
-          rawset(m, name, nt)
         end
+        done[t] = nt
       end
+      if t ~= nil and done[t] ~= nil then rawset(m, name, done[t]) end
     end
   end
   for _, m in self:named_modules() do
@@ -487,15 +522,15 @@ end
 local function each_state(self, fn)
   local function walk(m, prefix)
     for _, name in ipairs(m._params) do
-      fn(m, name, prefix .. name, rawget(m, name))
+      fn(m, name, prefix .. name, registered(m, name, prefix .. name, "parameter"))
     end
     for _, name in ipairs(m._buffers) do
       if not m._nonpersistent[name] then
-        fn(m, name, prefix .. name, rawget(m, name))
+        fn(m, name, prefix .. name, registered(m, name, prefix .. name, "buffer"))
       end
     end
     for _, name in ipairs(m._children) do
-      local c = rawget(m, name)
+      local c = registered(m, name, prefix .. name, "module")
       if c ~= nil then
         walk(c, prefix .. name .. ".")
       end
