@@ -1,5 +1,6 @@
 /* test_matmul.c -- mm / matmul / bmm / addmm / mm_into against a naive triple loop, on
  * contiguous, transposed, narrowed and expanded operands, plus every error path. */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "check.h"
@@ -427,6 +428,55 @@ TEST(large_mm_matches_reference_and_is_reproducible_per_thread_count) {
     gids_tensor_release(b);
 }
 
+/* Threads that change the thread count while others multiply (the Lua states of an embedding
+ * program): OpenBLAS's count is process state a GEMM reads as it runs, and each GEMM of its
+ * OpenMP build resets it to the calling thread's setting; unguarded, about one product in ten
+ * came out wrong, and some runs hung. */
+enum { MT_THREADS = 4, MT_ROUNDS = 60 };
+static gids_tensor *mt_a, *mt_b, *mt_ref;
+
+static void *mt_worker(void *p) {
+    long id = *(long *)p, bad = 0;
+    for (int i = 0; i < MT_ROUNDS; i++) {
+        gids_set_num_threads((int)((id + i) % 4) + 1);
+        gids_tensor *c = NULL, *d = NULL, *mx = NULL;
+        double v = 1;
+        if (gids_matmul(&c, mt_a, mt_b) == GIDS_OK &&
+            gids_binary(&d, GIDS_SUB, c, mt_ref) == GIDS_OK &&
+            gids_unary_into(d, GIDS_ABS, d) == GIDS_OK &&
+            gids_reduce(&mx, GIDS_AMAX, d, 0, NULL, false) == GIDS_OK)
+            gids_tensor_get(mx, 0, &v);
+        bad += v > 1e-9;
+        gids_tensor_release(c);
+        gids_tensor_release(d);
+        gids_tensor_release(mx);
+    }
+    *(long *)p = bad;
+    return NULL;
+}
+
+TEST(changing_thread_counts_never_disturb_other_threads_products) {
+    int64_t sa[2] = {300, 200}, sb[2] = {200, 250};
+    mt_a = randn(GIDS_F64, 2, sa), mt_b = randn(GIDS_F64, 2, sb);
+    int old = gids_get_num_threads();
+    gids_set_num_threads(1);
+    CHECK_OK(gids_matmul(&mt_ref, mt_a, mt_b));
+    pthread_t w[MT_THREADS];
+    long arg[MT_THREADS];
+    for (int i = 0; i < MT_THREADS; i++) {
+        arg[i] = i;
+        CHECK(pthread_create(&w[i], NULL, mt_worker, &arg[i]) == 0);
+    }
+    for (int i = 0; i < MT_THREADS; i++) {
+        pthread_join(w[i], NULL);
+        CHECK(arg[i] == 0); /* wrong products of thread i */
+    }
+    gids_set_num_threads(old);
+    gids_tensor_release(mt_a);
+    gids_tensor_release(mt_b);
+    gids_tensor_release(mt_ref);
+}
+
 int main(void) {
     RUN(mm_matches_hand_computation);
     RUN(mm_takes_transposed_narrowed_and_expanded_views);
@@ -438,5 +488,6 @@ int main(void) {
     RUN(mm_into_writes_any_destination_layout);
     RUN(errors_name_shapes_and_dtypes);
     RUN(large_mm_matches_reference_and_is_reproducible_per_thread_count);
+    RUN(changing_thread_counts_never_disturb_other_threads_products);
     return check_summary("matmul");
 }

@@ -119,4 +119,9 @@ void gids_mem_count_tensor(gids_device dev, int delta);
 /* Number of OpenMP threads to use for a loop of n elements (1 below the grain). */
 int gids_threads_for(int64_t n);
 
+/* Around every BLAS call: held shared, so gids_set_num_threads never changes OpenBLAS's
+ * thread count under a running GEMM (runtime.c). */
+void gids_blas_enter(void);
+void gids_blas_leave(void);
+
 #endif

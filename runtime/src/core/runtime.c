@@ -1,5 +1,6 @@
 /* runtime.c -- version, BLAS identification and thread settings. */
 #include <omp.h>
+#include <pthread.h>
 #include <stdio.h>
 
 #include "core_impl.h"
@@ -31,11 +32,37 @@ int gids_get_num_threads(void) {
     return n > 0 ? n : omp_get_max_threads();
 }
 
+/* OpenBLAS's thread count is process state that a GEMM reads while it runs: changing it while
+ * another thread (another Lua state of an embedding program) is inside a GEMM gave wrong
+ * products and hangs.  It changes in two ways: openblas_set_num_threads, and every GEMM of the
+ * OpenMP build itself, which resets it to the calling thread's OpenMP setting when the two
+ * differ (num_cpu_avail) -- and that setting is per thread.  So GEMMs hold this lock shared and
+ * first give their thread the count OpenBLAS has, and a change holds it alone; writers are
+ * preferred, so a stream of GEMMs cannot hold a change off for ever (no thread takes it twice:
+ * each GEMM call locks around that call only). */
+static pthread_rwlock_t blas_lock_ = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+static int blas_threads_; /* what OpenBLAS was last told, written under the lock (0: nothing) */
+
+void gids_blas_enter(void) {
+    pthread_rwlock_rdlock(&blas_lock_);
+    if (blas_threads_ > 0 && !omp_in_parallel() && omp_get_max_threads() != blas_threads_)
+        omp_set_num_threads(blas_threads_);
+}
+
+void gids_blas_leave(void) {
+    pthread_rwlock_unlock(&blas_lock_);
+}
+
 void gids_set_num_threads(int n) {
     if (n < 1) n = 1;
     __atomic_store_n(&threads_, n, __ATOMIC_RELAXED);
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    pthread_rwlock_wrlock(&blas_lock_);
+    if (blas_threads_ != n) {
+        openblas_set_num_threads(n);
+        blas_threads_ = n;
+    }
+    pthread_rwlock_unlock(&blas_lock_);
 }
 
 int gids_threads_for(int64_t n) {

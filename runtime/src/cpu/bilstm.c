@@ -192,12 +192,14 @@ static void gemm(const seq *q, bool ta, bool tb, int64_t M, int64_t Nc, int64_t 
         return;
     }
     CBLAS_TRANSPOSE a = ta ? CblasTrans : CblasNoTrans, b = tb ? CblasTrans : CblasNoTrans;
+    gids_blas_enter();
     if (q->dt == GIDS_F32)
         cblas_sgemm(CblasRowMajor, a, b, (int)M, (int)Nc, (int)K, 1.0f, A, (int)lda, B, (int)ldb,
                     (float)beta, Cm, (int)ldc);
     else
         cblas_dgemm(CblasRowMajor, a, b, (int)M, (int)Nc, (int)K, 1.0, A, (int)lda, B, (int)ldb,
                     beta, Cm, (int)ldc);
+    gids_blas_leave();
 }
 
 /* The backward's products over every row (gemm_rows): at most ROW_BLOCKS blocks of rows, each

@@ -104,12 +104,14 @@ static void blas_call(gids_dtype dt, mat C, mat A, mat B, double alpha, double b
     blas_layout(A, &ta, &lda);
     blas_layout(B, &tb, &ldb);
     int ldc = (int)(C.rows == 1 ? (C.cols > 1 ? C.cols : 1) : C.rs);
+    gids_blas_enter();
     if (dt == GIDS_F32)
         cblas_sgemm(CblasRowMajor, ta, tb, (int)C.rows, (int)C.cols, (int)A.cols, (float)alpha,
                     (const void *)A.p, lda, (const void *)B.p, ldb, (float)beta, (void *)C.p, ldc);
     else
         cblas_dgemm(CblasRowMajor, ta, tb, (int)C.rows, (int)C.cols, (int)A.cols, alpha,
                     (const void *)A.p, lda, (const void *)B.p, ldb, beta, (void *)C.p, ldc);
+    gids_blas_leave();
 }
 
 static gids_status gemm_float(gids_dtype dt, mat C, mat A, mat B, double alpha, double beta,
