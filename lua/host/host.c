@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lualib.h>
@@ -132,33 +133,67 @@ lua_State *host_newstate(void) {
 /* The state a SIGINT handler may touch (only through lua_sethook, which is signal-safe). */
 static lua_State *running_L;
 
-static void stop_hook(lua_State *L, lua_Debug *ar) {
+/* Ctrl-C presses during the current call. */
+static volatile sig_atomic_t sigint_count;
+/* An interrupt is armed and has not been raised yet. */
+static volatile sig_atomic_t pending;
+
+/* Seconds code that catches "interrupted!" gets to clean up (close a tracking run, remove a
+ * temp file) before it is raised again: the stdlib guards many calls with pcall (tracking turns
+ * any error into a warning and goes on), and an interrupt caught by one of them was lost, a fit
+ * running on to the end after Ctrl-C. */
+#define REPEAT_AFTER_S 2.0
+static double raised_at;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* After an interrupt was raised: raises it again once the grace period is over, for as long as
+ * the call goes on (host_docall removes the hook when it returns). */
+static void repeat_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
-    lua_sethook(L, NULL, 0, 0);
+    if (now_s() - raised_at < REPEAT_AFTER_S) return;
+    raised_at = now_s();
     luaL_error(L, "interrupted!");
 }
 
-/* Ctrl-C presses during the current call. */
-static volatile sig_atomic_t sigint_count;
+static void stop_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    pending = 0;
+    raised_at = now_s();
+    lua_sethook(L, repeat_hook, LUA_MASKCOUNT, 10000);
+    luaL_error(L, "interrupted!");
+}
 
-/* As lua.c, the first Ctrl-C sets a hook that raises "interrupted!" at the next Lua
- * instruction.  A long C kernel (a big matmul) cannot be stopped half-way, so the second press
- * only says so: a second press often comes right after the first, before anything could be
- * seen, and killing the process then would lose a REPL session (its variables, its loaded
- * data) to impatience.  The fourth press in one call takes the default action, for a C call
- * that would never return; the message of the second says so (docs/lua-api.md, "The REPL"). */
+/* As lua.c, a Ctrl-C sets a hook that raises "interrupted!" at the next Lua instruction (and
+ * again every REPEAT_AFTER_S while the call goes on).  A long C kernel (a big matmul) cannot be
+ * stopped half-way, so a second press while the interrupt is still pending only says so: it
+ * often comes right after the first, before anything could be seen, and killing the process
+ * then would lose a REPL session (its variables, its loaded data) to impatience.  A press after
+ * the interrupt was raised (and caught by the code running) arms a new one.  The fourth press
+ * in one call takes the default action, for a C call that never returns or code that catches
+ * every interrupt; the second press's message says so (docs/lua-api.md, "The REPL"). */
 static void on_sigint(int sig) {
     static const char wait_msg[] = "\ngraphids: stopping when the running C operation returns "
                                    "(Ctrl-C twice more quits)\n";
+    static const char again_msg[] = "\ngraphids: interrupting again (Ctrl-C twice more quits)\n";
     sigint_count++;
-    if (sigint_count == 1) {
-        lua_sethook(running_L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
-    } else if (sigint_count == 2) {
-        ssize_t w = write(STDERR_FILENO, wait_msg, sizeof wait_msg - 1);
-        (void)w;
-    } else if (sigint_count >= 4) {
+    if (sigint_count >= 4) {
         signal(sig, SIG_DFL);
         raise(sig);
+        return;
+    }
+    if (sigint_count == 2) {
+        ssize_t w = pending ? write(STDERR_FILENO, wait_msg, sizeof wait_msg - 1)
+                            : write(STDERR_FILENO, again_msg, sizeof again_msg - 1);
+        (void)w;
+    }
+    if (!pending) {
+        pending = 1;
+        lua_sethook(running_L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
     }
 }
 
@@ -178,10 +213,12 @@ int host_docall(lua_State *L, int narg, int nres) {
     lua_insert(L, base);
     running_L = L;
     sigint_count = 0;
+    pending = 0;
     void (*old)(int) = signal(SIGINT, on_sigint);
     int status = lua_pcall(L, narg, nres, base);
     signal(SIGINT, old == SIG_ERR ? SIG_DFL : old);
     lua_sethook(L, NULL, 0, 0);
+    pending = 0;
     lua_remove(L, base);
     return status;
 }

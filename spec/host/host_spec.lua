@@ -339,6 +339,19 @@ print(graphids.tensor({{1, 2}, {3, 4}}):t():totable()[1][2])
       assert.is_falsy(h:find("cancelled", 1, true))
     end)
 
+    it("raises an interrupt again when the code running catches it and goes on", function()
+      -- the stdlib guards many calls with pcall (tracking turns an error into a warning): one
+      -- Ctrl-C must still stop a fit, so the interrupt comes back after a grace period
+      local code = "local n, t0 = 0, os.time(); while os.time() - t0 < 10 do " ..
+        "local ok = pcall(function() for _ = 1, 1e5 do end end); " ..
+        "if not ok then n = n + 1; io.stderr:write('caught ', n, '\\n') end; if n >= 2 then break end end"
+      local out = sh(("(%s -e %s 2>&1 & P=$!; sleep 0.5; kill -INT $P; wait $P; echo \"rc_host=$?\")"):format(
+        q(host), q(code)))
+      -- one press: caught once, raised again after the grace period and caught again (the loop
+      -- stops itself after two, so no fourth press is needed)
+      assert.matches("caught 1\ncaught 2\nrc_host=0", out)
+    end)
+
     it("survives a second Ctrl-C in a long C call (it says so) and quits on the fourth", function()
       if skip.unless(has_pexpect, "python3 with pexpect is not available to drive a terminal") then
         return
