@@ -117,6 +117,24 @@ describe("fusion policies", function()
       { states = graphids.zeros(3, 14), labels = h.long({ 0, 1, 0 }) })
   end)
 
+  it("draw every random number of a step, dropout masks too, from the step's generator", function()
+    local data = separable(300, 3)
+    for _, case in ipairs({ { "DQNFusion", models.presets.fusion.dqn() },
+      { "BanditFusion", models.presets.fusion.bandit({ retrain_every = 1 }) },
+      { "MLPFusion", models.presets.fusion.mlp() } }) do
+      local losses = {}
+      for run = 1, 2 do
+        graphids.manual_seed(1)
+        local m = models.resolve("graphids.models.fusion." .. case[1])(case[2])
+        m:train()
+        graphids.manual_seed(run * 1000) -- only the default stream differs between the runs
+        local loss = m:training_step(data, { generator = graphids.Generator(42) })
+        losses[run] = loss:item()
+      end
+      assert.equal(losses[1], losses[2], case[1])
+    end
+  end)
+
   it("DQN: epsilon decays per episode and the greedy policy learns a separable problem", function()
     graphids.manual_seed(2)
     local m = models.resolve("graphids.models.fusion.DQNFusion")(

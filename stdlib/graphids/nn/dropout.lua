@@ -25,8 +25,11 @@ function Dropout:__init(p, opts)
   self.p = p
 end
 
+-- self.generator (a plain field, nil by default: graphids' default stream) draws the masks: a
+-- model's step sets it to the step's generator (graphids.models.fusion.common.use_generator).
 function Dropout:forward(x)
-  return F.dropout(x, self.p, self.training)
+  local gen = rawget(self, "generator")
+  return F.dropout(x, self.p, self.training, gen and { generator = gen } or nil)
 end
 
 function Dropout:extra_repr()

@@ -136,7 +136,7 @@ end
 
 function Bandit:training_step(batch, ctx)
   FC.check_batch("BanditFusion", batch)
-  ctx = ctx or {}
+  local gen = FC.use_generator(self, ctx)
   local s = FC.normalize(batch.states)
   local labels = batch.labels:long()
   local z = self:embed(s)
@@ -149,7 +149,7 @@ function Bandit:training_step(batch, ctx)
   graphids.no_grad(function() self.episodes:add_(1) end)
   local logs = { train_reward = rewards:mean():item(), train_acc = FC.accuracy(preds, labels) }
   if self.episodes:item() % self.hp.retrain_every == 0 then
-    logs.train_loss = self:retrain(ctx.generator)
+    logs.train_loss = self:retrain(gen)
   end
   local loss = graphids.tensor(logs.train_loss or 0.0)
   return loss, logs

@@ -21,6 +21,18 @@ local S = require "graphids.models._steps"
 
 local M = {}
 
+-- Gives every Dropout of model the step's generator (ctx.generator), so a step's masks come
+-- from it as every other draw of the step does (docs/models.md, "Step API"), not from the
+-- default stream.  Returns ctx's generator.
+function M.use_generator(model, ctx)
+  local gen = type(ctx) == "table" and ctx.generator or nil
+  local Dropout = require("graphids.nn.dropout").Dropout
+  for _, m in ipairs(model:modules()) do
+    if class.isinstance(m, Dropout) then rawset(m, "generator", gen) end
+  end
+  return gen
+end
+
 M.STATE_DIM = 15
 M.VGAE_OFFSET, M.GAT_OFFSET = 1, 9
 M.VGAE_CONF, M.GAT_CONF = 8, 15

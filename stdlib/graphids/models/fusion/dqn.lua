@@ -74,8 +74,7 @@ end
 
 function DQN:training_step(batch, ctx)
   FC.check_batch("DQNFusion", batch)
-  ctx = ctx or {}
-  local gen = ctx.generator
+  local gen = FC.use_generator(self, ctx)
   local opt = FC.optimizer(self)
   local s = FC.normalize(batch.states)
   local labels = batch.labels:long()

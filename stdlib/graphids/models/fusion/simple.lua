@@ -21,7 +21,7 @@ local M = {}
 local function steps(cls, name)
   function cls:training_step(batch, ctx)
     FC.check_batch(name, batch)
-    local _ = ctx
+    FC.use_generator(self, ctx)
     local score, loss = self:_score_loss(batch)
     return loss, { train_loss = loss:detach(),
       train_acc = FC.accuracy(FC.decide(score), batch.labels:long()) }
