@@ -111,6 +111,8 @@ describe("graphids.callbacks", function()
     it("refuses bad options", function()
       assert.error_matches(function() cb.ModelCheckpoint { mode = "best" } end, "mode must be 'min' or 'max'")
       assert.error_matches(function() cb.ModelCheckpoint { monitr = "x" } end, "monitr")
+      assert.error_matches(function() cb.ModelCheckpoint { filename = "m-{epoch:02d}" } end,
+        "filename templates such as '{epoch}' are not supported")
     end)
   end)
 
@@ -124,6 +126,22 @@ describe("graphids.callbacks", function()
       run_epochs(c, t, "val_loss", { 0.8 })
       assert.is_true(t.should_stop)
       assert.equal(0, c.stopped_epoch)
+    end)
+
+    it("stops at once on an infinite monitored value unless check_finite is false", function()
+      local warned = {}
+      local t = fake(dir)
+      function t.warn(_, msg) warned[#warned + 1] = msg end
+      local c = cb.EarlyStopping { patience = 5 }
+      run_epochs(c, t, "val_loss", { 1.0, math.huge })
+      assert.is_true(t.should_stop)
+      assert.equal(1, c.stopped_epoch)
+      assert.matches("val_loss = inf is not finite at epoch 1; stopping", warned[1])
+      local lax, t2 = cb.EarlyStopping { patience = 5, check_finite = false }, fake(dir)
+      run_epochs(lax, t2, "val_loss", { 1.0, math.huge })
+      assert.is_false(t2.should_stop)
+      assert.error_matches(function() cb.EarlyStopping { check_finite = 1 } end,
+        "option 'check_finite' must be a boolean")
     end)
 
     it("resumes its counter and best score", function()

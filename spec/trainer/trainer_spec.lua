@@ -201,6 +201,39 @@ describe("graphids.trainer", function()
     assert.equal("on_exception:0", rec.calls[#rec.calls])
   end)
 
+  it("stops before the optimizer step on an infinite loss, logged or not", function()
+    for _, logged in ipairs({ true, false }) do
+      local m = model()
+      local orig = m.training_step
+      rawset(m, "training_step", function(self, b, ctx)
+        local loss, logs = orig(self, b, ctx)
+        if self.calls == 3 then
+          loss = loss * math.huge -- an overflowed loss: clipping its inf norm gives NaN gradients
+          logs.train_loss = logged and loss:detach() or nil
+        end
+        return loss, logs
+      end)
+      local before
+      local Snap = class("SnapInf", cb.Callback)
+      function Snap.on_train_batch_end(_, trainer) before = weights(trainer.model) end
+      local t = Trainer { max_epochs = 2, progress = "off", gradient_clip_val = 1.0, callbacks = { Snap() } }
+      assert.error_matches(function() t:fit(m, dm()) end,
+        "the loss is inf %(training_step, epoch 0, global step 2%); stopping before the optimizer step")
+      assert.is_true(same_weights(before, weights(m)))
+    end
+  end)
+
+  it("a fit that fails in its setup leaves the Trainer usable", function()
+    local m = model()
+    local orig = m.configure_optimizers
+    rawset(m, "configure_optimizers", function() error("transient", 0) end)
+    local t = Trainer { max_epochs = 1, progress = "off" }
+    assert.error_matches(function() t:fit(m, dm()) end, "transient")
+    rawset(m, "configure_optimizers", orig)
+    t:fit(m, dm())
+    assert.equal(1, t.epoch)
+  end)
+
   it("reads the logged values after the backward and before the optimizer step", function()
     -- the weights after the last good step, and whether each parameter had a gradient then
     local Snap = class("Snap", cb.Callback)

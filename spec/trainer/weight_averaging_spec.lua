@@ -153,6 +153,21 @@ describe("graphids.callbacks.EMAWeightAveraging", function()
     assert.is_true(same(last.current_model, snapshot(m)))
   end)
 
+  it("a checkpoint saved after fit holds the training weights to resume from, not the average", function()
+    local t = Trainer { max_epochs = 2, default_root_dir = dir, progress = "off",
+      callbacks = { cb.EMAWeightAveraging { decay = 0.9 } } }
+    local m = model()
+    t:fit(m, dm())
+    local after = gio.join(dir, "after.safetensors")
+    t:save_checkpoint(after)
+    local last = ckpt.load(gio.join(dir, "checkpoints/last.safetensors"))
+    local c = ckpt.load(after)
+    assert.is_true(same(last.current_model, c.current_model)) -- the weights training stopped at
+    assert.is_true(same(last.model, c.model)) -- the average
+    assert.is_false(same(c.model, c.current_model))
+    assert.is_true(same(c.model, snapshot(m))) -- the fitted model is still the average
+  end)
+
   it("rejects bad options, naming them", function()
     assert.error_matches(function() cb.EMAWeightAveraging { decay = 1 } end,
       "decay must be a number in %[0, 1%), got 1")

@@ -1,7 +1,8 @@
 -- graphids.callbacks.EarlyStopping -- stops fitting when a monitored metric has not improved by
 -- more than min_delta for `patience` epochs in a row.
 --   cb.EarlyStopping{monitor = "val_loss", mode = "min", patience = 100, min_delta = 0}
--- Improvement is strict (min: v < best - min_delta; max: v > best + min_delta).  The counter,
+-- Improvement is strict (min: v < best - min_delta; max: v > best + min_delta); with
+-- check_finite (default true, as Lightning) an infinite value stops the fit at once.  The counter,
 -- the best score and the stop decision are resume state, so a resumed run stops at the same
 -- epoch as an uninterrupted one (the reference restarted the counter).
 local class = require "graphids.class"
@@ -10,7 +11,7 @@ local Callback = require "graphids.callbacks.base"
 
 local EarlyStopping = class("EarlyStopping", Callback)
 
-local DEFAULTS = { monitor = "val_loss", mode = "min", patience = 3, min_delta = 0 }
+local DEFAULTS = { monitor = "val_loss", mode = "min", patience = 3, min_delta = 0, check_finite = true }
 
 function EarlyStopping:__init(opts)
   local o = U.options("EarlyStopping", opts, DEFAULTS, U.CTOR)
@@ -22,12 +23,22 @@ function EarlyStopping:__init(opts)
     error("EarlyStopping: min_delta must be >= 0, got " .. tostring(o.min_delta), U.CTOR)
   end
   self.monitor, self.mode, self.patience, self.min_delta = o.monitor, o.mode, o.patience, o.min_delta
+  self.check_finite = o.check_finite
   self.state_key = string.format("EarlyStopping{monitor=%s,mode=%s}", o.monitor, o.mode)
   self.best_score, self.wait_count, self.stopped_epoch = nil, 0, nil
 end
 
 function EarlyStopping:on_train_epoch_end(trainer)
   local v = Callback.monitored("EarlyStopping", trainer, self.monitor)
+  if self.check_finite and (v == math.huge or v == -math.huge) then
+    -- (Lightning's check_finite: a diverged metric stops the fit now, not after `patience`
+    -- more epochs of it; NaN never gets here, the trainer refuses it when logged)
+    self.stopped_epoch = trainer.epoch
+    trainer.should_stop = true
+    trainer:warn(string.format("EarlyStopping: %s = %s is not finite at epoch %d; stopping",
+      self.monitor, tostring(v), trainer.epoch))
+    return
+  end
   local better
   if self.best_score == nil then
     better = true

@@ -32,6 +32,11 @@ function ModelCheckpoint:__init(opts)
     error("ModelCheckpoint: filename must be a file name other than 'last' (the last checkpoint's), got " ..
       tostring(o.filename), U.CTOR)
   end
+  if o.filename:find("{", 1, true) then
+    -- a Lightning template ("m-{epoch:02d}-{val_loss:.2f}") would be written literally
+    error("ModelCheckpoint: filename templates such as '{epoch}' are not supported (one best file is " ..
+      "kept, its epoch and metrics are in the checkpoint), got " .. o.filename, U.CTOR)
+  end
   if o.dirpath ~= nil and type(o.dirpath) ~= "string" then
     error("ModelCheckpoint: dirpath must be a string, got " .. type(o.dirpath), U.CTOR)
   end

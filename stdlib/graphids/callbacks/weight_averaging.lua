@@ -128,28 +128,37 @@ function EMA:on_exception(trainer)
   swap_out(self, trainer.model)
 end
 
--- The fitted model is the averaged one.
+-- The fitted model is the averaged one.  The training weights are kept beside it: a checkpoint
+-- saved after fit must resume from them, not from the average.
 function EMA:on_fit_end(trainer)
   swap_out(self, trainer.model)
   if self.average ~= nil then
-    copy_into(entries(trainer.model), self.average)
+    local cur = entries(trainer.model)
+    self.trained = clones(cur)
+    copy_into(cur, self.average)
   end
 end
 
+local function as_map(list)
+  local out = {}
+  for _, e in ipairs(list) do
+    out[e[1]] = e[2]
+  end
+  return out
+end
+
 -- contents.model (the current weights) moves to contents.current_model; the average takes its
--- place.
+-- place.  After fit the model holds the average, and the training weights are the kept ones.
 function EMA:on_save_checkpoint(_, contents)
   if self.average == nil then return end
-  local avg = {}
-  for _, e in ipairs(self.average) do
-    avg[e[1]] = e[2]
-  end
-  contents.current_model, contents.model = contents.model, avg
+  local current = self.trained and as_map(self.trained) or contents.model
+  contents.current_model, contents.model = current, as_map(self.average)
 end
 
 -- Resuming: the checkpoint's model tensors are the average (copied: a loaded checkpoint's
 -- tensors are memory-mapped and read-only); the trainer restores current_model into the model.
 function EMA:on_load_checkpoint(trainer, c)
+  self.trained = nil
   if c.current_model == nil then
     self.average = nil
     return

@@ -562,6 +562,16 @@ function Trainer:_train_epoch()
       else
         loss:backward()
         mean:add(self, logs or {}, n, "training_step")
+        -- an infinite (or unlogged NaN) loss would step the weights to NaN (clipping an inf
+        -- norm gives NaN gradients): stop before the step, with the last good step's weights.
+        -- The logged train_loss was just read; the loss itself only when it is not logged (a
+        -- read waits for the device)
+        local lv = logs and logs.train_loss ~= nil and mean.last.train_loss or loss:detach():item()
+        if lv ~= lv or lv == math.huge or lv == -math.huge then
+          error(string.format("Trainer: the loss is %s (training_step, epoch %d, global step %d); " ..
+            "stopping before the optimizer step, with the weights of the last good step", tostring(lv),
+            self.epoch, self.global_step), 0)
+        end
         if self.gradient_clip_val then
           optim.clip_grad_norm_(params, self.gradient_clip_val)
         end
@@ -674,7 +684,6 @@ function Trainer:fit(model, datamodule, opts)
   end
   if datamodule.setup then datamodule:setup() end
   local resume = o.ckpt_path and load_checked(o.ckpt_path, model, datamodule, "fit") or nil
-  self.fitted = true
   self.model, self.datamodule = model, datamodule
   Device.model(model, self.device)
   local opt, sched = model:configure_optimizers({ max_epochs = self.max_epochs })
@@ -702,6 +711,9 @@ function Trainer:fit(model, datamodule, opts)
   self.epoch, self.global_step, self.should_stop = 0, 0, false
   self.callback_metrics, self.history, self.stopped_by_time = {}, {}, false
   self.resumed_from = nil
+  -- from here the callbacks take this fit's state (a restore, then the hooks): a failure in the
+  -- setup above (configure_optimizers) leaves the Trainer as new
+  self.fitted = true
   if resume then
     self:_restore(resume)
     if self.epoch >= self.max_epochs or self.should_stop then
