@@ -14,7 +14,8 @@ local FUSION = {
   weighted_avg = "graphids.models.fusion.WeightedAvgFusion",
 }
 
--- The student of a GAT teacher: about a twentieth of the small teacher's parameters.
+-- The student of a GAT teacher: about a fourteenth of the small teacher's parameters (15 087
+-- against 205 211 with hcrl_sa's 2 047 ids; about 1/27 without the id embeddings).
 local STUDENT = { hidden = 8, heads = 2, proj_dim = 16, embedding_dim = 4 }
 
 local M = { CLASS = CLASS, FUSION = FUSION }
