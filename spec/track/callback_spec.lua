@@ -125,4 +125,21 @@ describe("graphids.track.Callback", function()
     -- the epoch span the error interrupted is closed as an error first
     assert.same({ "span_end", "epoch", "error" }, { before.event, before.span, before.status })
   end)
+
+  it("a test failing after the fit closes its test span as an error, the run staying FINISHED", function()
+    local ok, err, run, run_dir, trainer = fit(dir)
+    assert.is_true(ok, err)
+    local m = tiny.MLP({ in_dim = 4, hidden = 8, seed = 3 })
+    rawset(m, "test_step", function() error("boom in test", 0) end)
+    local tok, terr = pcall(trainer.test, trainer, m, tiny.DataModule({ n = 32, batch_size = 8, seed = 2 }))
+    assert.is_false(tok)
+    assert.equal("boom in test", terr)
+    assert.matches("\nstatus: 3\n", read(run .. "/meta.yaml")) -- FINISHED, as the fit ended
+    assert.is_nil(read(run .. "/tags/graphids.error"))
+    local recs = {}
+    for l in io.lines(run_dir .. "/traces.jsonl") do recs[#recs + 1] = json.decode(l) end
+    local last = recs[#recs]
+    assert.same({ "span_end", "test", "error", "boom in test" },
+      { last.event, last.span, last.status, last.error })
+  end)
 end)

@@ -223,6 +223,18 @@ describe("graphids.trainer", function()
     end
   end)
 
+  it("calls on_exception when a test fails, with trainer.stage 'test', and raises the error", function()
+    local seen = {}
+    local Exc = class("ExcProbe", cb.Callback)
+    function Exc.on_exception(_, trainer, err) seen[#seen + 1] = trainer.stage .. ": " .. tostring(err) end
+    local t = Trainer { max_epochs = 1, progress = "off", callbacks = { Exc() } }
+    local m = model()
+    t:fit(m, dm())
+    rawset(m, "test_step", function() error("bad test step", 0) end)
+    assert.error_matches(function() t:test(m, dm()) end, "^bad test step$")
+    assert.same({ "test: bad test step" }, seen)
+  end)
+
   it("a fit that fails in its setup leaves the Trainer usable", function()
     local m = model()
     local orig = m.configure_optimizers

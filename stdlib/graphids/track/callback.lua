@@ -11,7 +11,8 @@
 -- on_test_end trace a "test" span (the test run itself is graphids.track.log_test_run's);
 -- on_fit_end logs peak memory (CPU, and GPU when one is used), epochs_run,
 -- the best checkpoint's path and SHA-256, and finishes the run FINISHED; on_exception records
--- the error (tag and trace) and finishes the run FAILED.  Nothing here raises for a tracking
+-- the error (tag and trace) and finishes the run FAILED (a test's error closes the test span
+-- only).  Nothing here raises for a tracking
 -- problem: the run spools instead (graphids.track).
 local class = require "graphids.class"
 local core = require "graphids.core"
@@ -114,6 +115,12 @@ function TrackCallback:on_fit_end(trainer)
 end
 
 function TrackCallback:on_exception(trainer, err)
+  if trainer.stage == "test" then
+    -- a test's failure is the test span's: the fit run it follows finished as it did
+    if self.test_span then self.test_span:finish("error", {}, err) end
+    self.test_span = nil
+    return
+  end
   if self.run then
     self.run:set_tags({ ["graphids.error"] = tostring(err) })
     self.run:finish("FAILED")

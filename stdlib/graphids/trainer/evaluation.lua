@@ -150,6 +150,23 @@ return function(Trainer, h)
     self.model, self.datamodule = model, datamodule
     self.generator = graphids.Generator(self.seed)
     local fn = metric_fn(self, model, datamodule, o.metrics)
+    self.stage = "test"
+    local ok, res = pcall(function()
+      return self:_test_sets(model, datamodule, fn)
+    end)
+    if not ok then
+      -- on_exception hooks see a test's error too (Lightning's; trainer.stage says which); one
+      -- failing itself must not hide the original
+      for _, c in ipairs(self.callbacks) do
+        pcall(c.on_exception, c, self, res)
+      end
+      error(res, 0)
+    end
+    return res
+  end
+
+  -- test()'s body from on_test_start to on_test_end: the metrics of every test set and pooled.
+  function Trainer:_test_sets(model, datamodule, fn)
     self:_hook("on_test_start")
     local result, per_set, names = {}, {}, {}
     local function put(prefix, m)

@@ -729,6 +729,7 @@ function Trainer:fit(model, datamodule, opts)
     datamodule:load_state_dict(st)
   end
   self.progress = Progress.new({ mode = self.progress_mode, every = self.log_every_n_steps })
+  self.stage = "fit" -- (what on_exception hooks read: "fit" or "test")
   local ok, err = xpcall(function()
     self:_hook("on_fit_start")
     self:_fit_loop()
