@@ -170,6 +170,8 @@ describe("Trainer misuse", function()
       { "trainer", function(d) d.next_epoch = -5 end, "'next_epoch' must be an integer >= 0, got %-5" },
       { "trainer", function(d) d.next_epoch = "abc" end, "got 'abc' %(a string%)" },
       { "trainer", function(d) d.should_stop = 1 end, "'should_stop' must be a boolean, got 1" },
+      { "trainer", function(d) d.epoch_sums = { sum = { train_loss = "x" }, weight = {} } end,
+        "'epoch_sums' must be {sum = {name = number}, weight = {name = number}}" },
       { "callbacks", function(d) d[es].wait_count = "x" end, "callback state 'EarlyStopping{monitor=" ..
         "val_loss,mode=min}': 'wait_count' must be an integer >= 0, got 'x' %(a string%)" },
       { "callbacks", function(d) d[es].best_score = true end, "'best_score' must be a number or " ..

@@ -103,6 +103,30 @@ describe("trainer semantics", function()
     assert.same({ 4, 24 }, { t2.epoch, t2.global_step })
   end)
 
+  it("a resume from a mid-epoch checkpoint reports the whole epoch's means", function()
+    local ref = Trainer { max_epochs = 2, progress = "off" }
+    ref:fit(model(), dm())
+    local p = gio.join(dir, "mid.safetensors")
+    local Mid = class("MidSave", cb.Callback)
+    function Mid.on_train_batch_end(_, t)
+      if t.global_step == 9 then -- the middle of epoch 1 (6 steps an epoch)
+        t:save_checkpoint(p)
+        error("killed", 0)
+      end
+    end
+    local t = Trainer { max_epochs = 2, progress = "off", callbacks = { Mid() } }
+    assert.matches("killed", err_of(t.fit, t, model(), dm()))
+    assert.is_table(ckpt.load(p).trainer.epoch_sums)
+    local t2 = Trainer { max_epochs = 2, progress = "off" }
+    t2:fit(model(), dm(), { ckpt_path = p })
+    assert.equal(ref.history[2].train_loss, t2.history[1].train_loss)
+    assert.equal(ref.history[2].val_loss, t2.history[1].val_loss)
+    -- a checkpoint after the fit holds none (no epoch is under way)
+    local q = gio.join(dir, "after.safetensors")
+    t2:save_checkpoint(q)
+    assert.is_nil(ckpt.load(q).trainer.epoch_sums)
+  end)
+
   it("writes a progress line every log_every_n_steps steps of the fit, across epochs", function()
     local lines = {}
     local out = { write = function(_, ...) for _, s in ipairs({ ... }) do lines[#lines + 1] = s end end,

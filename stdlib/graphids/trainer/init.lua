@@ -194,8 +194,12 @@ end
 local Mean = {}
 Mean.__index = Mean
 
-local function new_mean()
-  return setmetatable({ sum = {}, weight = {}, last = {} }, Mean)
+-- sums: a checkpoint's epoch_sums ({sum =, weight =}), the part of an epoch run before it.
+local function new_mean(sums)
+  local m = setmetatable({ sum = {}, weight = {}, last = {} }, Mean)
+  for k, v in pairs(sums and sums.sum or {}) do m.sum[k] = v end
+  for k, v in pairs(sums and sums.weight or {}) do m.weight[k] = v end
+  return m
 end
 
 -- The logged float scalars on one device (keys in order), read back in one copy: each read
@@ -263,6 +267,14 @@ function Mean:settle(trainer)
   self.pending = nil
 end
 
+-- Copies of the sums and weights so far (a mid-epoch checkpoint's epoch_sums).
+function Mean:sums()
+  local sum, weight = {}, {}
+  for k, v in pairs(self.sum) do sum[k] = v end
+  for k, v in pairs(self.weight) do weight[k] = v end
+  return { sum = sum, weight = weight }
+end
+
 function Mean:into(out)
   for k, s in pairs(self.sum) do
     local w = self.weight[k]
@@ -326,7 +338,9 @@ function Trainer:save_checkpoint(path)
     callbacks = callbacks,
     loader = self.datamodule.state_dict and self.datamodule:state_dict() or nil,
     trainer = { next_epoch = next_epoch, should_stop = self.should_stop, max_epochs = self.max_epochs,
-      scaler = self.scaler and self.scaler:state_dict() or nil },
+      scaler = self.scaler and self.scaler:state_dict() or nil,
+      -- mid-epoch: the epoch's logged sums so far, so a resume reports the whole epoch's means
+      epoch_sums = (self._epoch_mean and not self._in_epoch_end) and self._epoch_mean:sums() or nil },
     config_digest = self.config_digest, tracking_run_id = self.tracking_run_id,
   }
   self:_hook("on_save_checkpoint", contents)
@@ -375,6 +389,20 @@ local function check_resume_state(c, tstate, callbacks)
   end
   if tstate.max_epochs ~= nil and math.type(tstate.max_epochs) ~= "integer" then
     bad("trainer state", "'max_epochs' must be an integer, got " .. U.describe(tstate.max_epochs))
+  end
+  local sums = tstate.epoch_sums
+  if sums ~= nil then
+    local ok = type(sums) == "table" and type(sums.sum) == "table" and type(sums.weight) == "table"
+    for _, part in ipairs(ok and { sums.sum, sums.weight } or {}) do
+      for k, v in pairs(part) do
+        ok = ok and type(k) == "string" and type(v) == "number" and v == v
+          and v ~= math.huge and v ~= -math.huge
+      end
+    end
+    if not ok then
+      bad("trainer state", "'epoch_sums' must be {sum = {name = number}, weight = {name = number}}, got " ..
+        U.describe(sums))
+    end
   end
   local saved = c.callbacks or {}
   for _, cb in ipairs(callbacks) do
@@ -465,6 +493,7 @@ function Trainer:_restore(c)
   self.generator:set_state(rng)
   if c.rng.default then graphids.set_rng_state(c.rng.default) end
   self.epoch = tstate.next_epoch
+  self._resume_sums = tstate.epoch_sums
   self.global_step = c.global_step
   self.should_stop = tstate.should_stop == true
   self.callback_metrics = c.metrics or {}
@@ -525,7 +554,9 @@ end
 function Trainer:_train_epoch()
   local model, dm, opt = self.model, self.datamodule, self.optimizer
   local params = optimizer_params(opt)
-  local mean = new_mean()
+  local mean = new_mean(self._resume_sums)
+  self._resume_sums = nil
+  self._epoch_mean = mean -- (what a mid-epoch save_checkpoint records)
   local stepped = false
   local loader_len
   local ok_len, train_loader = pcall(dm.train_loader, dm)
@@ -584,6 +615,7 @@ function Trainer:_train_epoch()
     self.progress:step(i, mean.last.train_loss or loss:detach(), n, self.global_step)
   end
   dm:next_epoch()
+  self._epoch_mean = nil
   return mean, stepped
 end
 
