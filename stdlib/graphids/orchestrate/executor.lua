@@ -18,8 +18,17 @@ function Local:run(job)
   if gpu and gpu.reset then
     pcall(gpu.reset)
   end
+  local loaded = package.loaded["graphids.trainer"]
+  if loaded then loaded.last_error = nil end
   local ok, res = xpcall(job.fn, function(e)
     if self.traceback then
+      -- a fit re-raises its error from Trainer:fit; the frames where it happened are the
+      -- trainer's record of it
+      local T = package.loaded["graphids.trainer"]
+      local inner = T and T.last_error
+      if inner and rawequal(inner.message, e) then
+        return inner.traceback .. "\n(re-raised by Trainer:fit)"
+      end
       return debug.traceback(tostring(e), 2)
     end
     return e

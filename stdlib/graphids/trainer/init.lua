@@ -767,6 +767,9 @@ function Trainer:fit(model, datamodule, opts)
     self:_fit_loop()
     self:_hook("on_fit_end")
   end, function(e)
+    -- the failing frames (a callback, a step inside the model), which the re-raise below loses:
+    -- kept for a caller that shows tracebacks (pipeline --traceback)
+    M.last_error = { message = e, traceback = debug.traceback(tostring(e), 2) }
     return e
   end)
   if not ok then
