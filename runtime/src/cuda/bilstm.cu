@@ -176,6 +176,15 @@ gids_status prepare(seq *q, const gids_tensor *x, const gids_tensor *const w[8],
     q->N = x->shape[1];
     q->C = x->shape[2];
     q->H = w[0]->shape[0] / 4;
+    /* cuBLAS takes int sizes and leading dimensions: T * N rows (the input products, the input
+     * gradient, the weight gradients' inner size), C, and 8 * H (both directions' gates) must
+     * fit, as the CPU path checks; a wrapped size would compute part of a product silently. */
+    int64_t rows = 0;
+    char sh[96];
+    GIDS_CHECK(!__builtin_mul_overflow(q->T, q->N, &rows) && rows <= INT_MAX && q->C <= INT_MAX &&
+                   q->H <= INT_MAX / 8,
+               GIDS_EOVERFLOW, "%s: x %s or hidden %lld too large for cuBLAS (int sizes)", q->op,
+               gids_shape_str(x->ndim, x->shape, sh, sizeof sh), (long long)q->H);
     GIDS_TRY(take(q, x, &q->x));
     bool has_b = w[2] != nullptr;
     for (int k = 0; k < 8; k++) {
