@@ -156,7 +156,8 @@ describe("graphids.data.GraphDataModule", function()
     it()
     it()
     local st = dm:state_dict()
-    assert.same({ seed = 42, epoch = 2, position = 2, batching = "fixed", label_filter = "none" }, st)
+    assert.same({ seed = 42, epoch = 2, position = 2, batching = "fixed", label_filter = "none",
+      shuffle = true, batch_size = 4, dataset = "synthetic", train_graphs = 72 }, st)
     local rest = {}
     for b in it do
       rest[#rest + 1] = ids_of(b)
@@ -177,6 +178,15 @@ describe("graphids.data.GraphDataModule", function()
       err_of(dm2.load_state_dict, dm2, other))
     other.batching, other.label_filter = nil, "benign"
     assert.matches("saved with label_filter benign", err_of(dm2.load_state_dict, dm2, other))
+    -- what else cuts the train graphs into batches: another cut resumes at the wrong batch
+    for k, v in pairs({ batch_size = 8, shuffle = false, dataset = "hcrl_sa", train_graphs = 90 }) do
+      local s2 = dm2:state_dict()
+      s2[k] = v
+      assert.matches("saved with " .. k .. " " .. tostring(v), err_of(dm2.load_state_dict, dm2, s2))
+    end
+    -- an older checkpoint's state (seed, epoch, position) still loads
+    dm2:load_state_dict({ seed = 42, epoch = 1, position = 0 })
+    assert.equal(1, dm2.epoch)
   end)
 
   it("refuses a resume position that is not a count or lies past the epoch's end", function()
@@ -280,6 +290,10 @@ describe("graphids.data.GraphDataModule", function()
   it("refuses bad options and use before setup", function()
     assert.matches("unknown option 'batchsize'", err_of(data.GraphDataModule, { batchsize = 3 }))
     assert.matches("needs node_budget and edge_budget", err_of(data.GraphDataModule, { batching = "budget" }))
+    assert.matches("node_budget must be an integer >= 1, got 40.5", err_of(data.GraphDataModule,
+      { batching = "budget", node_budget = 40.5, edge_budget = 100 }))
+    assert.matches("edge_budget must be an integer >= 1, got '100' %(a string%)", err_of(data.GraphDataModule,
+      { batching = "budget", node_budget = 40, edge_budget = "100" }))
     assert.matches("batching must be 'fixed' or 'budget'", err_of(data.GraphDataModule, { batching = "x" }))
     assert.matches("label_filter must be nil or 'benign'",
       err_of(data.GraphDataModule, { label_filter = "y" }))

@@ -47,6 +47,12 @@ function GraphDataModule:__init(opts)
   if o.batching == "budget" and (o.node_budget == nil or o.edge_budget == nil) then
     error("GraphDataModule: batching = 'budget' needs node_budget and edge_budget", U.CTOR)
   end
+  for _, k in ipairs({ "node_budget", "edge_budget" }) do
+    local v = o[k]
+    if v ~= nil and (math.type(v) ~= "integer" or v < 1) then
+      error(string.format("GraphDataModule: %s must be an integer >= 1, got %s", k, U.describe(v)), U.CTOR)
+    end
+  end
   if math.type(o.batch_size) ~= "integer" or o.batch_size < 1 then
     error("GraphDataModule: batch_size must be an integer >= 1, got " .. tostring(o.batch_size), U.CTOR)
   end
@@ -217,20 +223,32 @@ function GraphDataModule:test_loaders()
   end
 end
 
--- Resume state of the train loader: the order of epoch e is a function of (seed, e), so the
--- epoch and the number of batches already consumed in it are enough.
+-- Resume state of the train loader: the order of epoch e is a function of (seed, e) and of
+-- what cuts the train graphs into batches, so the epoch and the number of batches already
+-- consumed in it are enough, beside those settings.
 function GraphDataModule:state_dict()
-  return { seed = self.opts.seed, epoch = self.epoch, position = self.position,
-    batching = self.opts.batching, label_filter = self.opts.label_filter or "none" }
+  local o = self.opts
+  local c = rawget(self, "cache")
+  return { seed = o.seed, epoch = self.epoch, position = self.position, batching = o.batching,
+    label_filter = o.label_filter or "none", shuffle = o.shuffle,
+    batch_size = o.batching == "fixed" and o.batch_size or nil,
+    node_budget = o.batching == "budget" and o.node_budget or nil,
+    edge_budget = o.batching == "budget" and o.edge_budget or nil,
+    dataset = self.dataset, train_graphs = c and c.train_index and c.train_index:numel() or nil }
 end
 
--- The position counts batches of one batch order, which seed, batching and label_filter decide:
--- a state saved under other values would resume at the wrong batch, so it is refused.
+-- The keys whose values decide the batch order the position counts in.
+local ORDER_KEYS = { "seed", "batching", "label_filter", "shuffle", "batch_size", "node_budget",
+  "edge_budget", "dataset", "train_graphs" }
+
+-- The position counts batches of one batch order, which the ORDER_KEYS decide: a state saved
+-- under other values would resume at the wrong batch (skipping or repeating graphs without a
+-- word), so it is refused.
 function GraphDataModule:load_state_dict(st)
   local mine = self:state_dict()
-  for _, k in ipairs({ "seed", "batching", "label_filter" }) do
-    -- batching and label_filter are absent from states of older checkpoints
-    if (k == "seed" or st[k] ~= nil) and st[k] ~= mine[k] then
+  for _, k in ipairs(ORDER_KEYS) do
+    -- all but seed are absent from states of older checkpoints, and train_graphs before setup
+    if (k == "seed" or (st[k] ~= nil and mine[k] ~= nil)) and st[k] ~= mine[k] then
       error(string.format("GraphDataModule:load_state_dict: state was saved with %s %s, this " ..
         "data module has %s %s", k, tostring(st[k]), k, tostring(mine[k])), 2)
     end
