@@ -167,6 +167,18 @@ static philox_blocks_fn philox_blocks(void) {
     return philox_stream1_blocks;
 }
 
+/* What one drawn element costs against one element of the grain (gids_threads_for, which
+ * counts cheap element-wise work): a Philox block per element (and a log and cos for a normal),
+ * or a quarter of a vectorised block for a Bernoulli mask.  Without it a 50k-element draw
+ * stayed on one thread. */
+#define DRAW_COST 32
+#define BERNOULLI_COST 8
+
+/* n elements of cost `cost` each, as the grain counts them. */
+static int64_t weighted_(int64_t n, int64_t cost) {
+    return n < INT64_MAX / cost ? n * cost : INT64_MAX;
+}
+
 /* Element i of a Bernoulli draw is word (c & 3) of the block at counter c >> 2 of stream 1
  * (ctr[2] = 1, so it never shares a block with the one-block-per-element stream 0), where
  * c = offset + i; it is 1 when that word is below p * 2^32.  32 bits resolve p to 2.3e-10.
@@ -180,7 +192,7 @@ static void bernoulli_generate_(void *dst, gids_dtype dt, int64_t n, gids_genera
     int64_t ngroups = (nblocks + PB - 1) / PB;
     uint32_t key[2] = {(uint32_t)g->seed, (uint32_t)(g->seed >> 32)};
     philox_blocks_fn blocks = philox_blocks();
-    int nt = gids_threads_for(n);
+    int nt = gids_threads_for(weighted_(n, BERNOULLI_COST));
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t gi = 0; gi < ngroups; gi++) {
         uint64_t blk0 = (first >> 2) + (uint64_t)gi * PB;
@@ -215,7 +227,8 @@ static void generate_(void *dst, gids_dtype dt, int64_t n, gids_generator *g, co
         return;
     }
     uint64_t base = reserve_(g, (uint64_t)n);
-    int nt = gids_threads_for(n);
+    /* (each element depends only on its counter: the thread count never changes the values) */
+    int nt = gids_threads_for(weighted_(n, DRAW_COST));
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t i = 0; i < n; i++) {
         uint32_t r[4];

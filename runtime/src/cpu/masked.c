@@ -35,6 +35,21 @@ static void fill_kernel(void *ctx, int64_t n, char **ptrs, const int64_t *stride
     const fill_ctx *c = ctx;
     char *d = ptrs[0];
     const uint8_t *m = (const uint8_t *)ptrs[1];
+    /* Contiguous 4- and 8-byte elements: a select, not a branch, which a random mask (dropout's,
+     * the VGAE's feature mask) mispredicts half the time (6x slower); the compiler makes it a
+     * vector blend.  Same bits either way. */
+    if (strides[1] == 1 && strides[0] == (int64_t)c->es && (c->es == 4 || c->es == 8)) {
+        if (c->es == 4) {
+            uint32_t v, *d4 = (uint32_t *)(void *)d;
+            memcpy(&v, c->value, 4);
+            for (int64_t i = 0; i < n; i++) d4[i] = m[i] ? v : d4[i];
+        } else {
+            uint64_t v, *d8 = (uint64_t *)(void *)d;
+            memcpy(&v, c->value, 8);
+            for (int64_t i = 0; i < n; i++) d8[i] = m[i] ? v : d8[i];
+        }
+        return;
+    }
     for (int64_t i = 0; i < n; i++, d += strides[0], m += strides[1])
         if (*m) memcpy(d, c->value, c->es);
 }
