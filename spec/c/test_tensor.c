@@ -255,6 +255,36 @@ TEST(rng_reproducible_and_thread_independent) {
     gids_tensor_release(a), gids_tensor_release(b), gids_tensor_release(c), gids_tensor_release(d);
 }
 
+/* Element i of a draw is the stream-0 Philox block at counter offset + i, whatever the group
+ * of blocks computed at once or the thread that computed it: checked against the scalar
+ * gids_philox4x32 from an offset and a length that are not multiples of a group. */
+TEST(rng_draws_element_i_from_its_own_counter) {
+    gids_generator g;
+    gids_generator_init(&g, 0x1234567890abcdefull);
+    g.offset = 0xfffffffeull; /* across the counter's 32-bit word */
+    int64_t n = 1003;
+    gids_tensor *u = NULL, *k = NULL;
+    CHECK_OK(gids_rand(&u, &g, GIDS_F64, 1, &n));
+    CHECK_OK(gids_randint(&k, &g, GIDS_I64, -5, 1000003, 1, &n));
+    const double *uv = u->storage->data;
+    const int64_t *kv = k->storage->data;
+    uint32_t key[2] = {(uint32_t)g.seed, (uint32_t)(g.seed >> 32)};
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t out[4];
+        uint64_t c = 0xfffffffeull + (uint64_t)i;
+        gids_philox4x32((uint32_t[]){(uint32_t)c, (uint32_t)(c >> 32), 0, 0}, key, out);
+        double want = (double)(((uint64_t)out[0] << 21) ^ (out[1] >> 11)) * 0x1.0p-53;
+        bad += uv[i] != want;
+        c += (uint64_t)n; /* the randint draw follows the rand draw */
+        gids_philox4x32((uint32_t[]){(uint32_t)c, (uint32_t)(c >> 32), 0, 0}, key, out);
+        int64_t wk = -5 + (int64_t)((((uint64_t)out[0] << 32) | out[1]) % 1000008u);
+        bad += kv[i] != wk;
+    }
+    CHECK(bad == 0);
+    gids_tensor_release(u), gids_tensor_release(k);
+}
+
 TEST(randint_randperm_bernoulli) {
     gids_generator g;
     gids_generator_init(&g, 1);
@@ -722,6 +752,7 @@ int main(void) {
     RUN(creation_functions);
     RUN(philox_known_answer);
     RUN(rng_reproducible_and_thread_independent);
+    RUN(rng_draws_element_i_from_its_own_counter);
     RUN(randint_randperm_bernoulli);
     RUN(bernoulli_follows_its_philox_definition);
     RUN(bernoulli_is_split_invariant);

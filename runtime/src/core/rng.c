@@ -89,16 +89,17 @@ static void value_(const draw *d, const uint32_t r[4], double *f, int64_t *i) {
     }
 }
 
-/* PB consecutive Philox blocks of stream 1 at once: the rounds run across the blocks, lane by
- * lane, so the compiler turns each round into a few vector multiplies (32 x 32 -> 64 bits)
- * instead of PB dependent scalar chains.  Bit-identical to gids_philox4x32 per block. */
+/* PB consecutive Philox blocks of a stream (ctr[2]; 0 for one block per element, 1 for the
+ * Bernoulli masks) at once: the rounds run across the blocks, lane by lane, so the compiler
+ * turns each round into a few vector multiplies (32 x 32 -> 64 bits) instead of PB dependent
+ * scalar chains.  Bit-identical to gids_philox4x32 per block. */
 #define PB 16
-GIDS_HOT static void philox_stream1_blocks(uint64_t blk0, const uint32_t key[2],
-                                           uint32_t out[4][PB]) {
+GIDS_HOT static void philox_blocks_scalar(uint64_t blk0, const uint32_t key[2], uint32_t stream,
+                                          uint32_t out[4][PB]) {
     uint32_t c0[PB], c1[PB], c2[PB], c3[PB];
     for (int j = 0; j < PB; j++) {
         uint64_t blk = blk0 + (uint64_t)j;
-        c0[j] = (uint32_t)blk, c1[j] = (uint32_t)(blk >> 32), c2[j] = 1, c3[j] = 0;
+        c0[j] = (uint32_t)blk, c1[j] = (uint32_t)(blk >> 32), c2[j] = stream, c3[j] = 0;
     }
     uint32_t k0 = key[0], k1 = key[1];
     for (int r = 0; r < 10; r++) {
@@ -118,7 +119,7 @@ GIDS_HOT static void philox_stream1_blocks(uint64_t blk0, const uint32_t key[2],
  * in a 64-bit lane, so one _mm256_mul_epu32 is four of Philox's 32 x 32 -> 64 products (the
  * compiler does not find this form on its own). */
 __attribute__((target("avx2"))) static void
-philox_stream1_blocks_avx2(uint64_t blk0, const uint32_t key[2], uint32_t out[4][PB]) {
+philox_blocks_avx2(uint64_t blk0, const uint32_t key[2], uint32_t stream, uint32_t out[4][PB]) {
     enum { R = PB / 4 };
     const __m256i m0 = _mm256_set1_epi64x(PHILOX_M0), m1 = _mm256_set1_epi64x(PHILOX_M1);
     const __m256i lo = _mm256_set1_epi64x(0xFFFFFFFFll);
@@ -129,7 +130,7 @@ philox_stream1_blocks_avx2(uint64_t blk0, const uint32_t key[2], uint32_t out[4]
                                   (long long)(uint32_t)(b + 1), (long long)(uint32_t)b);
         c1[q] = _mm256_set_epi64x((long long)((b + 3) >> 32), (long long)((b + 2) >> 32),
                                   (long long)((b + 1) >> 32), (long long)(b >> 32));
-        c2[q] = _mm256_set1_epi64x(1);
+        c2[q] = _mm256_set1_epi64x(stream);
         c3[q] = _mm256_setzero_si256();
     }
     uint32_t k0 = key[0], k1 = key[1];
@@ -157,14 +158,15 @@ philox_stream1_blocks_avx2(uint64_t blk0, const uint32_t key[2], uint32_t out[4]
 
 #endif
 
-typedef void (*philox_blocks_fn)(uint64_t blk0, const uint32_t key[2], uint32_t out[4][PB]);
+typedef void (*philox_blocks_fn)(uint64_t blk0, const uint32_t key[2], uint32_t stream,
+                                 uint32_t out[4][PB]);
 
 /* The block generator for this CPU, chosen once per draw outside its parallel loop. */
 static philox_blocks_fn philox_blocks(void) {
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx2")) return philox_stream1_blocks_avx2;
+    if (__builtin_cpu_supports("avx2")) return philox_blocks_avx2;
 #endif
-    return philox_stream1_blocks;
+    return philox_blocks_scalar;
 }
 
 /* What one drawn element costs against one element of the grain (gids_threads_for, which
@@ -197,7 +199,7 @@ static void bernoulli_generate_(void *dst, gids_dtype dt, int64_t n, gids_genera
     for (int64_t gi = 0; gi < ngroups; gi++) {
         uint64_t blk0 = (first >> 2) + (uint64_t)gi * PB;
         uint32_t r[4][PB];
-        blocks(blk0, key, r);
+        blocks(blk0, key, 1, r);
         uint64_t c0 = blk0 << 2, c1 = c0 + 4 * PB; /* this group's counters [c0, c1) */
         if (dt == GIDS_F32 && c0 >= first && c1 <= last) {
             float *o = (float *)dst + (c0 - first); /* a whole group inside the draw */
@@ -229,19 +231,28 @@ static void generate_(void *dst, gids_dtype dt, int64_t n, gids_generator *g, co
     uint64_t base = reserve_(g, (uint64_t)n);
     /* (each element depends only on its counter: the thread count never changes the values) */
     int nt = gids_threads_for(weighted_(n, DRAW_COST));
+    int64_t ngroups = (n + PB - 1) / PB;
+    uint32_t key[2] = {(uint32_t)g->seed, (uint32_t)(g->seed >> 32)};
+    philox_blocks_fn blocks = philox_blocks();
+    /* Element i takes the stream-0 block at counter base + i; PB of them come from one call. */
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t r[4];
-        double f = 0.0;
-        int64_t v = 0;
-        block_(g, base + (uint64_t)i, r);
-        value_(d, r, &f, &v);
-        if (d->k == K_INT)
-            gids_store_i64(dst, dt, i, v);
-        else if (dt == GIDS_F32)
-            ((float *)dst)[i] = (float)f;
-        else
-            gids_store_f64(dst, dt, i, f);
+    for (int64_t gi = 0; gi < ngroups; gi++) {
+        uint32_t rb[4][PB];
+        int64_t i0 = gi * PB, m = n - i0 < PB ? n - i0 : PB;
+        blocks(base + (uint64_t)i0, key, 0, rb);
+        for (int64_t j = 0; j < m; j++) {
+            uint32_t r[4] = {rb[0][j], rb[1][j], rb[2][j], rb[3][j]};
+            double f = 0.0;
+            int64_t v = 0;
+            int64_t i = i0 + j;
+            value_(d, r, &f, &v);
+            if (d->k == K_INT)
+                gids_store_i64(dst, dt, i, v);
+            else if (dt == GIDS_F32)
+                ((float *)dst)[i] = (float)f;
+            else
+                gids_store_f64(dst, dt, i, f);
+        }
     }
 }
 
