@@ -79,9 +79,16 @@ describe("graph self-loops", function()
     assert.is_nil(none)
   end)
 
-  it("add_self_loops appends one loop per node; mean fill per target node (PyG)", function()
+  it("add_self_loops appends one loop per node; fill 1 (PyG's), mean per target node, or a value", function()
     local ea = T({ { 1, 0 }, { 2, 0 }, { 3, 3 }, { 4, 1 }, { 6, 1 } })
-    local ei, a = G.add_self_loops(T(EI, "i64"), ea, 4)
+    local _, ones = G.add_self_loops(T(EI, "i64"), ea, 4)
+    assert.is_true(ones:narrow(1, 6, 4) == graphids.ones({ 4, 2 }))
+    -- PyG's keywords as an options table (PyG's positional order is fill_value, num_nodes)
+    local _, kw = G.add_self_loops(T(EI, "i64"), ea, { fill_value = 2.5, num_nodes = 4 })
+    assert.is_true(kw:narrow(1, 6, 4) == graphids.full({ 4, 2 }, 2.5))
+    assert.has_error(function() G.add_self_loops(T(EI, "i64"), ea, { fill = 1 }) end,
+      "add_self_loops: unknown option 'fill' (did you mean 'fill_value'?)")
+    local ei, a = G.add_self_loops(T(EI, "i64"), ea, 4, "mean")
     assert.is_true(ei == T({ { 0, 2, 3, 1, 2, 0, 1, 2, 3 }, { 1, 1, 1, 2, 2, 0, 1, 2, 3 } }, "i64"))
     assert.is_true(a == T({ { 1, 0 }, { 2, 0 }, { 3, 3 }, { 4, 1 }, { 6, 1 },
       { 0, 0 }, { 2, 1 }, { 5, 1 }, { 0, 0 } }))
@@ -106,9 +113,9 @@ describe("graph self-loops", function()
 
   it("add_self_loops on a graph with no edges gives only the loops", function()
     local ei, a = G.add_self_loops(graphids.zeros({ 2, 0 }, { dtype = "i64" }),
-      graphids.zeros({ 0, 3 }), 2)
+      graphids.zeros({ 0, 3 }), 2, "mean")
     assert.is_true(ei == T({ { 0, 1 }, { 0, 1 } }, "i64"))
-    assert.is_true(a == graphids.zeros({ 2, 3 }))
+    assert.is_true(a == graphids.zeros({ 2, 3 })) -- the mean over no incoming edge is 0
   end)
 
   it("rejects bad edge_index and edge_attr", function()

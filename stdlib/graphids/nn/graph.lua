@@ -2,7 +2,7 @@
 --   local G = require "graphids.nn.graph"
 --   local msg = G.gather(x, edge_index[1])                    -- rows of x at the sources
 --   local agg = G.scatter(msg, edge_index[2], n, "mean")      -- onto the targets
---   local ei, ea = G.add_self_loops(ei, ea, n, "mean")
+--   local ei, ea = G.add_self_loops(ei, ea, n, "mean")     -- (fill 1 by default, as PyG's)
 --   local out, alpha = G.gatv2_attention(xl, xr, ea_proj, att, ei, n, {negative_slope = 0.2})
 --
 -- edge_index is a [2, E] i64 tensor of 0-based node numbers (row 1 = source, row 2 = target).
@@ -183,8 +183,20 @@ function G.self_loop_attr(edge_attr, dst, num_nodes, fill_value, fname, level)
 end
 
 -- Appends one loop (i, i) per node after the existing edges (PyG's order), and their edge_attr
--- rows (G.self_loop_attr).
+-- rows (G.self_loop_attr), filled with 1 unless fill_value says otherwise (PyG's
+-- add_self_loops; its GATConv fills with "mean", which the layers pass).  PyG takes
+-- (edge_index, edge_attr, fill_value, num_nodes), usually by keyword: the options-table form
+-- G.add_self_loops(ei, ea, {fill_value =, num_nodes =}) is that call.
 function G.add_self_loops(edge_index, edge_attr, num_nodes, fill_value)
+  if type(num_nodes) == "table" then
+    if fill_value ~= nil then
+      error("add_self_loops: expected (edge_index, edge_attr, num_nodes, fill_value) or (edge_index, " ..
+        "edge_attr, {fill_value =, num_nodes =})", 2)
+    end
+    local o = U.options("add_self_loops", num_nodes, { fill_value = U.NONE, num_nodes = U.NONE }, 3)
+    num_nodes, fill_value = o.num_nodes, o.fill_value
+  end
+  if fill_value == nil then fill_value = 1.0 end
   check_edge_index("add_self_loops", edge_index, 2)
   if num_nodes == nil then
     num_nodes = infer_count(edge_index)
