@@ -18,6 +18,10 @@ graphids.__version = core.version()
 -- returns them.
 graphids.printoptions = core.printoptions
 
+-- Tensor methods composed in Lua from the core's ops (tolist, view_as, new_zeros, flip, unbind,
+-- repeat_interleave, isin, ...): graphids.tensor_extras.
+require("graphids.tensor_extras").install(graphids)
+
 -- graphids.autograd: backward, Function, detect_anomaly (C) and gradcheck (Lua); the same table
 -- as graphids.core.autograd.
 graphids.autograd = require "graphids.autograd"

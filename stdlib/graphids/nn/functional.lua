@@ -115,6 +115,25 @@ function F.log_softmax(x, dim)
   return graphids.log_softmax(x, dim)
 end
 
+-- x / max(||x||_p, eps) along dim (torch's F.normalize; dim 2 is torch's default dim=1).
+-- opts: p = 2, dim = 2, eps = 1e-12.
+function F.normalize(x, opts)
+  local o = U.options("normalize", opts, { p = 2, dim = 2, eps = 1e-12 })
+  check_tensor("normalize", x, "input")
+  return x / x:norm(o.p, o.dim, { keepdim = true }):clamp(o.eps, nil)
+end
+
+-- The cosine of x1 and x2 along dim: x1 . x2 / (max(||x1||, eps) max(||x2||, eps)), each norm
+-- clamped on its own as torch's F.cosine_similarity.  opts: dim = 2, eps = 1e-8.
+function F.cosine_similarity(x1, x2, opts)
+  local o = U.options("cosine_similarity", opts, { dim = 2, eps = 1e-8 })
+  check_tensor("cosine_similarity", x1, "x1")
+  check_tensor("cosine_similarity", x2, "x2")
+  local n1 = x1:norm(2, o.dim):clamp(o.eps, nil)
+  local n2 = x2:norm(2, o.dim):clamp(o.eps, nil)
+  return (x1 * x2):sum(o.dim) / (n1 * n2)
+end
+
 -- Zeroes each element with probability p and scales the rest by 1/(1-p) when training.
 -- F.dropout(x, p=0.5, training=true, {generator=}).
 function F.dropout(x, p, training, opts)

@@ -1,0 +1,139 @@
+-- graphids.tensor_extras -- Tensor methods a PyTorch user reaches for that compose from the
+-- core's ops (autograd follows the ops they are made of), installed on graphids.Tensor and as
+-- module functions by `require "graphids"`:
+--   t:tolist()  t:view_as(o)  t:reshape_as(o)  t:type_as(o)
+--   t:new_zeros(shape)  t:new_ones(shape)  t:new_full(shape, v)  t:new_empty(shape)
+--   t:clamp_min(v)  t:clamp_max(v)  t:unbind(dim=1)  t:flip(dims)
+--   t:repeat_interleave(repeats, dim?)  graphids.isin(elements, test_elements)
+-- Dims are 1-based, as everywhere in graphids.
+local M = {}
+
+local function fail(fname, msg)
+  error(fname .. ": " .. msg, 3)
+end
+
+local function check_dim(fname, t, dim)
+  local nd = #t.shape
+  if math.type(dim) ~= "integer" or dim == 0 or dim > nd or dim < -nd then
+    fail(fname, string.format("dim must be an integer in 1..%d or -%d..-1, got %s", nd, nd, tostring(dim)))
+  end
+  return dim < 0 and nd + dim + 1 or dim
+end
+
+local function install(graphids)
+  local T = graphids.Tensor
+  local function like(t, opts)
+    local o = { dtype = t.dtype, device = t.device }
+    for k, v in pairs(opts or {}) do o[k] = v end
+    return o
+  end
+
+  -- The values as nested Lua tables (torch's tolist; graphids' totable).
+  function T.tolist(t) return t:totable() end
+  function T.view_as(t, o) return t:view(o.shape) end
+  function T.reshape_as(t, o) return t:reshape(o.shape) end
+  function T.type_as(t, o) return t:to(o.dtype) end
+
+  -- New tensors of t's dtype and device (opts may change either).
+  function T.new_zeros(t, shape, opts) return graphids.zeros(shape, like(t, opts)) end
+  function T.new_ones(t, shape, opts) return graphids.ones(shape, like(t, opts)) end
+  function T.new_full(t, shape, v, opts) return graphids.full(shape, v, like(t, opts)) end
+  function T.new_empty(t, shape, opts) return graphids.empty(shape, like(t, opts)) end
+
+  function T.clamp_min(t, v) return t:clamp(v, nil) end
+  function T.clamp_max(t, v) return t:clamp(nil, v) end
+
+  -- The slices along dim (default 1) as a Lua list: t:select(dim, i) for i = 1..size.
+  function T.unbind(t, dim)
+    dim = check_dim("unbind", t, dim or 1)
+    local out = {}
+    for i = 1, t.shape[dim] do out[i] = t:select(dim, i) end
+    return out
+  end
+
+  -- t reversed along each of dims (a dim or a list of dims).
+  function T.flip(t, dims)
+    if type(dims) ~= "table" then dims = { dims } end
+    if #dims == 0 then fail("flip", "dims must be a dim or a non-empty list of dims") end
+    local out, seen = t, {}
+    for _, d in ipairs(dims) do
+      d = check_dim("flip", t, d)
+      if seen[d] then fail("flip", "dim " .. d .. " is given twice") end
+      seen[d] = true
+      local n = t.shape[d]
+      if n > 1 then
+        out = out:index_select(d, graphids.arange(n - 1, -1, -1, { device = t.device }))
+      end
+    end
+    return out
+  end
+
+  -- Each element (dim nil: of the flattened t) or slice along dim repeated `repeats` times in
+  -- place (torch's repeat_interleave): repeats an integer >= 0 or a 1-D integer tensor of one
+  -- count per slice.
+  function T.repeat_interleave(t, repeats, dim)
+    if dim == nil then
+      t, dim = t:reshape({ -1 }), 1
+    else
+      dim = check_dim("repeat_interleave", t, dim)
+    end
+    local n = t.shape[dim]
+    if math.type(repeats) == "integer" then
+      if repeats < 0 then fail("repeat_interleave", "repeats must be >= 0, got " .. repeats) end
+      local idx = graphids.arange(0, n, 1, { device = t.device }):view({ n, 1 }):expand({ n, repeats })
+      return t:index_select(dim, idx:reshape({ -1 }))
+    end
+    if not graphids.is_tensor(repeats) or #repeats.shape ~= 1 or repeats.dtype:match("^f")
+        or repeats.dtype == "bool" or repeats.dtype == "bf16" then
+      fail("repeat_interleave", "repeats must be an integer or a 1-D integer tensor")
+    end
+    if repeats.shape[1] ~= n then
+      fail("repeat_interleave", string.format("repeats has %d counts, the dim has %d slices",
+        repeats.shape[1], n))
+    end
+    local counts, idx = repeats:to("cpu"):totable(), {}
+    for i, c in ipairs(counts) do
+      if c < 0 then fail("repeat_interleave", "repeats[" .. i .. "] = " .. c .. " is negative") end
+      for _ = 1, c do idx[#idx + 1] = i - 1 end
+    end
+    if #idx == 0 then
+      local shape = {}
+      for i, s in ipairs(t.shape) do shape[i] = s end
+      shape[dim] = 0
+      return t:new_empty(shape)
+    end
+    return t:index_select(dim, graphids.tensor(idx, { dtype = "i64", device = t.device }))
+  end
+end
+
+-- A bool tensor of elements' shape: whether each element is in test_elements (torch.isin).
+-- Compared in blocks of rows so that memory stays near 2^22 comparisons at a time.
+function M.isin(graphids, elements, test_elements)
+  if not graphids.is_tensor(elements) or not graphids.is_tensor(test_elements) then
+    error("isin: elements and test_elements must be tensors", 3)
+  end
+  local flat, test = elements:reshape({ -1 }), test_elements:reshape({ -1 })
+  local n, m = flat.shape[1], test.shape[1]
+  if n == 0 or m == 0 then
+    return graphids.zeros(elements.shape, { dtype = "bool", device = elements.device })
+  end
+  local rows = math.max(1, (1 << 22) // m)
+  local parts = {}
+  for start = 1, n, rows do
+    local len = math.min(rows, n - start + 1)
+    local block = flat:narrow(1, start, len)
+    parts[#parts + 1] = block:view({ len, 1 }):eq(test:view({ 1, m })):any(2)
+  end
+  return graphids.cat(parts, 1):view(elements.shape)
+end
+
+function M.install(graphids)
+  install(graphids)
+  graphids.isin = function(elements, test_elements) return M.isin(graphids, elements, test_elements) end
+  graphids.Tensor.isin = graphids.isin
+  for _, name in ipairs({ "flip", "unbind", "repeat_interleave" }) do
+    graphids[name] = graphids.Tensor[name]
+  end
+end
+
+return M
