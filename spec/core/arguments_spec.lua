@@ -56,6 +56,21 @@ for _, name in ipairs({ "float", "double", "long", "int", "byte", "bool", "numel
   full[name] = function() return m22() end
 end
 full.int_range = function() return long({ 3, 1 }) end
+-- the Lua-composed methods (graphids.tensor_extras)
+full.tolist = function() return m22() end
+for _, name in ipairs({ "view_as", "reshape_as", "type_as" }) do
+  full[name] = function() return m22(), m22() end
+end
+for _, name in ipairs({ "new_zeros", "new_ones", "new_empty" }) do
+  full[name] = function() return m22(), { 2 }, {} end
+end
+full.new_full = function() return m22(), { 2 }, 1.5, {} end
+full.clamp_min = function() return m22(), 1 end
+full.clamp_max = full.clamp_min
+full.unbind = function() return m22(), 2 end
+full.flip = function() return m22(), { 1, 2 } end
+full.repeat_interleave = function() return m22(), 2, 1 end
+full.isin = function() return long({ 1, 2 }), long({ 2 }) end
 for _, name in ipairs({ "zeros_like", "ones_like", "empty_like", "rand_like", "randn_like" }) do
   full[name] = function() return m22(), {} end
 end
