@@ -44,6 +44,19 @@ describe("graphids safetensors I/O", function()
     end
   end)
 
+  it("saves a module's state dict as it is, and loads back into the module", function()
+    local nn = require "graphids.nn"
+    local m = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4))
+    local path = dir .. "/model.safetensors"
+    assert.is_true(graphids.save_safetensors(path, m:state_dict()))
+    local loaded = graphids.load_safetensors(path)
+    local m2 = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4))
+    m2:load_state_dict(loaded)
+    for name, t in m:state_dict():items() do
+      assert.is_true(graphids.equal(t, m2:state_dict():get(name)), name)
+    end
+  end)
+
   it("is graphids.io.save / graphids.io.load under its short names", function()
     local path = gio.join(dir, "short.safetensors")
     assert.is_true(graphids.io.save(path, { w = graphids.tensor({ 1, 2 }) }, { format = "pt" }))

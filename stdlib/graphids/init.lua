@@ -18,6 +18,19 @@ graphids.__version = core.version()
 -- returns them.
 graphids.printoptions = core.printoptions
 
+-- save_safetensors also takes a module's state dict (graphids.nn.StateDict, ordered), so
+-- `graphids.save_safetensors(path, model:state_dict())` is torch.save(model.state_dict(), path);
+-- graphids.load_safetensors gives a plain table that load_state_dict takes.
+graphids.save_safetensors = function(path, tensors, ...)
+  local mt = type(tensors) == "table" and getmetatable(tensors)
+  if mt and type(tensors.items) == "function" and type(tensors.keys) == "function" then
+    local plain = {}
+    for name, t in tensors:items() do plain[name] = t end
+    tensors = plain
+  end
+  return core.save_safetensors(path, tensors, ...)
+end
+
 -- Tensor methods composed in Lua from the core's ops (tolist, view_as, new_zeros, flip, unbind,
 -- repeat_interleave, isin, ...): graphids.tensor_extras.
 require("graphids.tensor_extras").install(graphids)
