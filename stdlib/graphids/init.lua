@@ -18,17 +18,9 @@ graphids.__version = core.version()
 -- returns them.
 graphids.printoptions = core.printoptions
 
--- save_safetensors also takes a module's state dict (graphids.nn.StateDict, ordered), so
--- `graphids.save_safetensors(path, model:state_dict())` is torch.save(model.state_dict(), path);
--- graphids.load_safetensors gives a plain table that load_state_dict takes.
-graphids.save_safetensors = function(path, tensors, ...)
-  local mt = type(tensors) == "table" and getmetatable(tensors)
-  if mt and type(tensors.items) == "function" and type(tensors.keys) == "function" then
-    local plain = {}
-    for name, t in tensors:items() do plain[name] = t end
-    tensors = plain
-  end
-  return core.save_safetensors(path, tensors, ...)
+-- save_safetensors also takes a module's state dict (graphids.io's, which does the work).
+graphids.save_safetensors = function(...)
+  return require("graphids.io").save_safetensors(...)
 end
 
 -- Tensor methods composed in Lua from the core's ops (tolist, view_as, new_zeros, flip, unbind,

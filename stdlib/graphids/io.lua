@@ -14,7 +14,6 @@ local core = require "graphids.core"
 local json = require "graphids.json"
 
 local M = {
-  save_safetensors = core.save_safetensors,
   load_safetensors = core.load_safetensors,
   atomic_write = core.atomic_write,
   lock = core.lock,
@@ -23,6 +22,19 @@ local M = {
   stat = core.stat,
   remove_tree = core.remove_tree,
 }
+-- core.save_safetensors, taking a module's state dict (graphids.nn.StateDict, ordered) as well
+-- as a plain table: save_safetensors(path, model:state_dict()) is torch.save(model.state_dict(),
+-- path), and load_safetensors' table is what load_state_dict takes back.
+function M.save_safetensors(path, tensors, ...)
+  local mt = type(tensors) == "table" and getmetatable(tensors)
+  if mt and type(tensors.items) == "function" and type(tensors.keys) == "function" then
+    local plain = {}
+    for name, t in tensors:items() do plain[name] = t end
+    tensors = plain
+  end
+  return core.save_safetensors(path, tensors, ...)
+end
+
 -- graphids.io.save / graphids.io.load: the names the safetensors API is known by.
 M.save = M.save_safetensors
 M.load = M.load_safetensors
