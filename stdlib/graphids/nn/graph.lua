@@ -372,4 +372,7 @@ function G.gat_attention(x, a_src, a_dst, a_edge, edge_index, num_nodes, opts)
     o.negative_slope, dropout_scale(o, E, x:size(2), x))
 end
 
+-- coalesce, to_undirected, is_undirected, sort_edge_index, dropout_edge, to_dense_batch
+require("graphids.nn.graph_utils")(G)
+
 return G
