@@ -428,6 +428,30 @@ TEST(large_mm_matches_reference_and_is_reproducible_per_thread_count) {
     gids_tensor_release(b);
 }
 
+/* A product small enough to run in row blocks on the runtime's threads (matmul.c's split),
+ * with a transposed and narrowed A and a row count that is no multiple of the blocks: every
+ * element as the naive sum, at 1 and 2 threads. */
+TEST(row_blocks_of_a_small_product_match_the_reference) {
+    int64_t sa[2] = {60, 301}, sb[2] = {60, 33};
+    gids_tensor *full_a = randn(GIDS_F32, 2, sa), *b = randn(GIDS_F32, 2, sb), *at = NULL,
+                *a = NULL;
+    CHECK_OK(gids_transpose(&at, full_a, 0, 1)); /* [301, 60], column-major */
+    CHECK_OK(gids_narrow(&a, at, 0, 3, 290));    /* rows 3..292 */
+    int old = gids_get_num_threads();
+    for (int nt = 1; nt <= 2; nt++) {
+        gids_tensor *c = NULL, *ac = NULL;
+        gids_set_num_threads(nt);
+        CHECK_OK(gids_mm(&c, a, b));
+        CHECK_OK(gids_contiguous(&ac, a));
+        check_mm_ref(c, ac, b, 1e-4);
+        gids_tensor_release(c);
+        gids_tensor_release(ac);
+    }
+    gids_set_num_threads(old);
+    gids_tensor_release(a), gids_tensor_release(at), gids_tensor_release(full_a);
+    gids_tensor_release(b);
+}
+
 /* Threads that change the thread count while others multiply (the Lua states of an embedding
  * program): OpenBLAS's count is process state a GEMM reads as it runs, and each GEMM of its
  * OpenMP build resets it to the calling thread's setting; unguarded, about one product in ten
@@ -488,6 +512,7 @@ int main(void) {
     RUN(mm_into_writes_any_destination_layout);
     RUN(errors_name_shapes_and_dtypes);
     RUN(large_mm_matches_reference_and_is_reproducible_per_thread_count);
+    RUN(row_blocks_of_a_small_product_match_the_reference);
     RUN(changing_thread_counts_never_disturb_other_threads_products);
     return check_summary("matmul");
 }
