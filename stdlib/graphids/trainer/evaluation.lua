@@ -151,17 +151,11 @@ return function(Trainer, h)
     self.generator = graphids.Generator(self.seed)
     local fn = metric_fn(self, model, datamodule, o.metrics)
     self.stage = "test"
-    local ok, res = pcall(function()
+    -- on_exception hooks see a test's error too (Lightning's)
+    local ok, res = xpcall(function()
       return self:_test_sets(model, datamodule, fn)
-    end)
-    if not ok then
-      -- on_exception hooks see a test's error too (Lightning's; trainer.stage says which); one
-      -- failing itself must not hide the original
-      for _, c in ipairs(self.callbacks) do
-        pcall(c.on_exception, c, self, res)
-      end
-      error(res, 0)
-    end
+    end, self._keep_traceback)
+    if not ok then self:_fail(res) end
     return res
   end
 

@@ -766,20 +766,26 @@ function Trainer:fit(model, datamodule, opts)
     self:_hook("on_fit_start")
     self:_fit_loop()
     self:_hook("on_fit_end")
-  end, function(e)
-    -- the failing frames (a callback, a step inside the model), which the re-raise below loses:
-    -- kept for a caller that shows tracebacks (pipeline --traceback)
-    M.last_error = { message = e, traceback = debug.traceback(tostring(e), 2) }
-    return e
-  end)
-  if not ok then
-    -- on_exception hooks see the error; one failing itself must not hide the original.
-    for _, c in ipairs(self.callbacks) do
-      pcall(c.on_exception, c, self, err)
-    end
-    error(err, 0)
-  end
+  end, Trainer._keep_traceback)
+  if not ok then self:_fail(err) end
   return self
+end
+
+-- xpcall's handler for fit and test: the failing frames (a callback, a step inside the model),
+-- which the re-raise in _fail loses, kept for a caller that shows tracebacks (pipeline
+-- --traceback).
+function Trainer._keep_traceback(e)
+  M.last_error = { message = e, traceback = debug.traceback(tostring(e), 2) }
+  return e
+end
+
+-- The on_exception hooks see err (trainer.stage says whether fit or test failed); one failing
+-- itself must not hide the original, which is raised again.
+function Trainer:_fail(err)
+  for _, c in ipairs(self.callbacks) do
+    pcall(c.on_exception, c, self, err)
+  end
+  error(err, 0)
 end
 
 -- ---------------------------------------------------------------- test and predict
