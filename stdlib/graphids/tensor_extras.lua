@@ -106,9 +106,12 @@ local function install(graphids)
       local idx = graphids.arange(0, n, 1, { device = t.device }):view({ n, 1 }):expand({ n, repeats })
       return t:index_select(dim, idx:reshape({ -1 }))
     end
-    if not graphids.is_tensor(repeats) or #repeats.shape ~= 1 or repeats.dtype:match("^f")
+    if not graphids.is_tensor(repeats) or #repeats.shape > 1 or repeats.dtype:match("^f")
         or repeats.dtype == "bool" or repeats.dtype == "bf16" then
       fail("repeat_interleave", "repeats must be an integer or a 1-D integer tensor")
+    end
+    if repeats:numel() == 1 then -- one count for every slice, as torch broadcasts it
+      return t:repeat_interleave(repeats:reshape({ -1 }):to("cpu"):totable()[1], dim)
     end
     if repeats.shape[1] ~= n then
       fail("repeat_interleave", string.format("repeats has %d counts, the dim has %d slices",

@@ -123,15 +123,21 @@ function F.normalize(x, opts)
   return x / x:norm(o.p, o.dim, { keepdim = true }):clamp(o.eps, nil)
 end
 
--- The cosine of x1 and x2 along dim: x1 . x2 / (max(||x1||, eps) max(||x2||, eps)), each norm
--- clamped on its own as torch's F.cosine_similarity.  opts: dim = 2, eps = 1e-8.
+-- The cosine of x1 and x2 along dim: sum((x1 / max(||x1||, eps)) (x2 / max(||x2||, eps))),
+-- as torch's F.cosine_similarity: the operands broadcast first, and each norm is clamped as a
+-- value only (torch clamps it under no_grad), its gradient the norm's.  opts: dim = 2, eps = 1e-8.
 function F.cosine_similarity(x1, x2, opts)
   local o = U.options("cosine_similarity", opts, { dim = 2, eps = 1e-8 })
   check_tensor("cosine_similarity", x1, "x1")
   check_tensor("cosine_similarity", x2, "x2")
-  local n1 = x1:norm(2, o.dim):clamp(o.eps, nil)
-  local n2 = x2:norm(2, o.dim):clamp(o.eps, nil)
-  return (x1 * x2):sum(o.dim) / (n1 * n2)
+  local shape = (x1 * x2).shape
+  local a, b = x1:expand(shape), x2:expand(shape)
+  local function clamped_norm(x)
+    local n = x:norm(2, o.dim, { keepdim = true })
+    local v = n:detach()
+    return n + (v:clamp(o.eps, nil) - v)
+  end
+  return ((a / clamped_norm(a)) * (b / clamped_norm(b))):sum(o.dim)
 end
 
 -- Zeroes each element with probability p and scales the rest by 1/(1-p) when training.

@@ -13,16 +13,16 @@ local U = require "graphids.nn._util"
 return function(G)
   local check_edge_index = G._check_edge_index
 
+  -- The key base: num_nodes, or max + 1; never below max + 1 (a smaller base would map two
+  -- edges to one key and back to an edge the input does not hold).
   local function count(fname, ei, num_nodes)
-    if num_nodes == nil then
-      local _, hi = ei:view(-1):int_range()
-      return hi + 1
-    end
+    local _, hi = ei:reshape({ -1 }):int_range() -- (a transposed edge_index is no view)
+    if num_nodes == nil then return hi + 1 end
     if math.type(num_nodes) ~= "integer" or num_nodes < 0 then
       error(string.format("%s: num_nodes must be a non-negative integer, got %s", fname,
         tostring(num_nodes)), 3)
     end
-    return num_nodes
+    return math.max(num_nodes, hi + 1)
   end
 
   local function check_attr(fname, ei, ea)
@@ -63,13 +63,14 @@ return function(G)
     return G.coalesce(both, attr, n, reduce)
   end
 
-  -- Whether every edge (and its attributes) has its reverse.
+  -- Whether every edge (and its attributes) has its reverse, duplicates counted (PyG's: the
+  -- sorted edges equal the sorted reversed edges).
   function G.is_undirected(edge_index, edge_attr, num_nodes)
     check_edge_index("is_undirected", edge_index, 2)
     check_attr("is_undirected", edge_index, edge_attr)
     local n = count("is_undirected", edge_index, num_nodes)
-    local a, aa = G.coalesce(edge_index, edge_attr, n)
-    local b, ba = G.coalesce(edge_index:flip(1), edge_attr, n)
+    local a, aa = G.sort_edge_index(edge_index, edge_attr, n)
+    local b, ba = G.sort_edge_index(edge_index:flip(1), edge_attr, n)
     if not graphids.equal(a, b) then return false end
     return edge_attr == nil or graphids.equal(aa, ba)
   end
@@ -90,8 +91,8 @@ return function(G)
   function G.dropout_edge(edge_index, opts)
     local o = U.options("dropout_edge", opts, { p = 0.5, training = true, generator = U.NONE })
     check_edge_index("dropout_edge", edge_index, 2)
-    if type(o.p) ~= "number" or not (o.p >= 0 and o.p < 1) then
-      error("dropout_edge: p must be a probability in [0, 1), got " .. tostring(o.p), 2)
+    if type(o.p) ~= "number" or not (o.p >= 0 and o.p <= 1) then
+      error("dropout_edge: p must be a probability in [0, 1], got " .. tostring(o.p), 2)
     end
     local E = edge_index.shape[2]
     if not o.training or o.p == 0 then
