@@ -475,3 +475,28 @@ describe("argument counts", function()
     end)
   end)
 end)
+
+describe("graphids.nn.functional and graphids.nn.graph", function()
+  it("refuse a value past a Lua function's last parameter, before anything else", function()
+    local F = require "graphids.nn.functional"
+    local G = require "graphids.nn.graph"
+    for _, mod in ipairs({ { F, "" }, { G, "" } }) do
+      local count = 0
+      for _, name in ipairs(sorted_functions(mod[1])) do
+        local f = mod[1][name]
+        -- (C functions taken over from the core, such as F.relu, are the core's: checked above)
+        if type(f) == "function" and debug.getinfo(f, "S").what == "Lua" then
+          -- nils up to 12 are no arguments; the 13th is past every function's last
+          local ok, err = pcall(f, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, 99)
+          assert(not ok and tostring(err):find(name .. ": unexpected argument #13 %(number%)"),
+            name .. ": " .. tostring(err))
+          count = count + 1
+        end
+      end
+      assert.is_true(count > 10)
+    end
+    errors("leaky_relu: unexpected argument #3 %(boolean%)", F.leaky_relu, graphids.ones(2), 0.2, true)
+    errors("softmax: unexpected argument #4 %(number%)", G.softmax, graphids.ones(2), long({ 0, 0 }), nil, 5)
+    assert.equal(2, F.leaky_relu(graphids.ones(2), 0.2, nil):sum():item()) -- a trailing nil is none
+  end)
+end)

@@ -670,4 +670,7 @@ function F.kl_div(input, target, opts)
   return reduce(loss, o.reduction)
 end
 
+-- (a value past a function's last parameter is an error, as for the core's functions)
+U.refuse_extra_arguments(F, "")
+
 return F

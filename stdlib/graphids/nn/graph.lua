@@ -375,4 +375,7 @@ end
 -- coalesce, to_undirected, is_undirected, sort_edge_index, dropout_edge, to_dense_batch
 require("graphids.nn.graph_utils")(G)
 
+-- (a value past a function's last parameter is an error, as for the core's functions)
+U.refuse_extra_arguments(G, "")
+
 return G
