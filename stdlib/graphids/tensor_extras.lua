@@ -6,18 +6,12 @@
 --   t:clamp_min(v)  t:clamp_max(v)  t:unbind(dim=1)  t:flip(dims)
 --   t:repeat_interleave(repeats, dim?)  graphids.isin(elements, test_elements)
 -- Dims are 1-based, as everywhere in graphids.
+local arity = require "graphids.arity"
+
 local M = {}
 
 local function fail(fname, msg)
   error(fname .. ": " .. msg, 3)
-end
-
--- Refuses an argument past the last one taken (as every core function does), so a misplaced
--- option is never dropped: `...` holds what follows the last.
-local function no_more(fname, last, ...)
-  if select("#", ...) > 0 then
-    error(string.format("%s: unexpected argument #%d (%s)", fname, last + 1, type((...))), 3)
-  end
 end
 
 local function check_dim(fname, t, dim)
@@ -29,7 +23,7 @@ local function check_dim(fname, t, dim)
 end
 
 local function install(graphids)
-  local T = graphids.Tensor
+  local T = {} -- (copied onto graphids.Tensor by M.install, each refusing an extra value)
   local function like(t, opts)
     local o = { dtype = t.dtype, device = t.device }
     for k, v in pairs(opts or {}) do o[k] = v end
@@ -37,35 +31,30 @@ local function install(graphids)
   end
 
   -- The values as nested Lua tables (torch's tolist; graphids' totable).
-  function T.tolist(t, ...) no_more("tolist", 1, ...) return t:totable() end
-  function T.view_as(t, o, ...) no_more("view_as", 2, ...) return t:view(o.shape) end
-  function T.reshape_as(t, o, ...) no_more("reshape_as", 2, ...) return t:reshape(o.shape) end
-  function T.type_as(t, o, ...) no_more("type_as", 2, ...) return t:to(o.dtype) end
+  function T.tolist(t) return t:totable() end
+  function T.view_as(t, o) return t:view(o.shape) end
+  function T.reshape_as(t, o) return t:reshape(o.shape) end
+  function T.type_as(t, o) return t:to(o.dtype) end
 
   -- New tensors of t's dtype and device (opts may change either).
-  function T.new_zeros(t, shape, opts, ...)
-    no_more("new_zeros", 3, ...)
+  function T.new_zeros(t, shape, opts)
     return graphids.zeros(shape, like(t, opts))
   end
-  function T.new_ones(t, shape, opts, ...)
-    no_more("new_ones", 3, ...)
+  function T.new_ones(t, shape, opts)
     return graphids.ones(shape, like(t, opts))
   end
-  function T.new_full(t, shape, v, opts, ...)
-    no_more("new_full", 4, ...)
+  function T.new_full(t, shape, v, opts)
     return graphids.full(shape, v, like(t, opts))
   end
-  function T.new_empty(t, shape, opts, ...)
-    no_more("new_empty", 3, ...)
+  function T.new_empty(t, shape, opts)
     return graphids.empty(shape, like(t, opts))
   end
 
-  function T.clamp_min(t, v, ...) no_more("clamp_min", 2, ...) return t:clamp(v, nil) end
-  function T.clamp_max(t, v, ...) no_more("clamp_max", 2, ...) return t:clamp(nil, v) end
+  function T.clamp_min(t, v) return t:clamp(v, nil) end
+  function T.clamp_max(t, v) return t:clamp(nil, v) end
 
   -- The slices along dim (default 1) as a Lua list: t:select(dim, i) for i = 1..size.
-  function T.unbind(t, dim, ...)
-    no_more("unbind", 2, ...)
+  function T.unbind(t, dim)
     dim = check_dim("unbind", t, dim or 1)
     local out = {}
     for i = 1, t.shape[dim] do out[i] = t:select(dim, i) end
@@ -73,8 +62,7 @@ local function install(graphids)
   end
 
   -- t reversed along each of dims (a dim or a list of dims).
-  function T.flip(t, dims, ...)
-    no_more("flip", 2, ...)
+  function T.flip(t, dims)
     if type(dims) ~= "table" then dims = { dims } end
     if #dims == 0 then fail("flip", "dims must be a dim or a non-empty list of dims") end
     local out, seen = t, {}
@@ -93,8 +81,7 @@ local function install(graphids)
   -- Each element (dim nil: of the flattened t) or slice along dim repeated `repeats` times in
   -- place (torch's repeat_interleave): repeats an integer >= 0 or a 1-D integer tensor of one
   -- count per slice.
-  function T.repeat_interleave(t, repeats, dim, ...)
-    no_more("repeat_interleave", 3, ...)
+  function T.repeat_interleave(t, repeats, dim)
     if dim == nil then
       t, dim = t:reshape({ -1 }), 1
     else
@@ -130,6 +117,7 @@ local function install(graphids)
     end
     return t:index_select(dim, graphids.tensor(idx, { dtype = "i64", device = t.device }))
   end
+  return T
 end
 
 -- A bool tensor of elements' shape: whether each element is in test_elements (torch.isin).
@@ -154,14 +142,14 @@ function M.isin(graphids, elements, test_elements)
 end
 
 function M.install(graphids)
-  install(graphids)
-  graphids.isin = function(elements, test_elements, ...)
-    no_more("isin", 2, ...)
+  local T = install(graphids)
+  function T.isin(elements, test_elements)
     return M.isin(graphids, elements, test_elements)
   end
-  graphids.Tensor.isin = graphids.isin
-  for _, name in ipairs({ "flip", "unbind", "repeat_interleave" }) do
-    graphids[name] = graphids.Tensor[name]
+  arity.strict_all(T, "")
+  for name, f in pairs(T) do graphids.Tensor[name] = f end
+  for _, name in ipairs({ "flip", "unbind", "repeat_interleave", "isin" }) do
+    graphids[name] = T[name]
   end
 end
 

@@ -128,31 +128,8 @@ end
 -- then the caller.
 U.CTOR = 3
 
--- Wraps every function of module table t (named prefix .. name in messages) so that a value
--- past its last parameter is refused, as every core function refuses one: a stray
--- positional value (F.leaky_relu(x, 0.2, true)) is never dropped silently.  Functions taking
--- `...` are left as they are.  The wrapper tail-calls the function, so error levels inside it
--- still point at the caller.
-function U.refuse_extra_arguments(t, prefix)
-  for _, name in ipairs(U.sorted_keys(t)) do
-    local f = t[name]
-    if type(f) == "function" then
-      local info = debug.getinfo(f, "u")
-      if not info.isvararg then
-        local n, label = info.nparams, prefix .. name
-        t[name] = function(...)
-          for i = n + 1, select("#", ...) do -- (a trailing nil is no argument)
-            if select(i, ...) ~= nil then
-              error(string.format("%s: unexpected argument #%d (%s)", label, i, type((select(i, ...)))), 2)
-            end
-          end
-          return f(...)
-        end
-      end
-    end
-  end
-  return t
-end
+-- Every function of module table t refuses a value past its last parameter (graphids.arity).
+U.refuse_extra_arguments = require("graphids.arity").strict_all
 
 function U.is_tensor(v)
   return graphids.is_tensor(v)
