@@ -12,12 +12,13 @@
  * target dtype.  A lookup is a linear scan: a model has tens of parameters, and comparing the
  * storage pointer first rejects almost every entry at once.
  */
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gids/amp.h"
 #include "gids/tensor.h"
+
+#include "core_impl.h"
 
 typedef struct cast_entry {
     gids_storage *storage; /* retained */
@@ -61,24 +62,14 @@ bool gids_tf32_products(void) {
     return tf32_products_;
 }
 
-/* -1 until first read or set: then GRAPHIDS_RNN_TF32=1 decides the first value. */
-static atomic_int rnn_tf32_ = -1;
+static gids_env_switch rnn_tf32_ = GIDS_ENV_SWITCH("GRAPHIDS_RNN_TF32");
 
 bool gids_rnn_tf32(void) {
-    int v = atomic_load(&rnn_tf32_);
-    if (v < 0) {
-        const char *env = getenv("GRAPHIDS_RNN_TF32");
-        int want = env != NULL && strcmp(env, "1") == 0;
-        atomic_compare_exchange_strong(&rnn_tf32_, &v, want); /* a racing set_ wins */
-        v = atomic_load(&rnn_tf32_);
-    }
-    return v == 1;
+    return gids_env_switch_get(&rnn_tf32_);
 }
 
 bool gids_set_rnn_tf32(bool on) {
-    bool prev = gids_rnn_tf32();
-    atomic_store(&rnn_tf32_, on ? 1 : 0);
-    return prev;
+    return gids_env_switch_set(&rnn_tf32_, on);
 }
 
 /* ---------------------------------------------------------------- the cast cache */

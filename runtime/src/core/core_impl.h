@@ -17,6 +17,18 @@ static inline void gids_tensor_bump_version(gids_tensor *t) {
     __atomic_add_fetch(&t->storage->version, 1, __ATOMIC_RELAXED);
 }
 
+/* A process-wide on/off setting whose first value comes from an environment variable ("1":
+ * on) the first time it is read or set; later sets win over it (env.c). */
+typedef struct gids_env_switch {
+    const char *env;
+    int value; /* -1 until first read or set; accessed atomically */
+} gids_env_switch;
+#define GIDS_ENV_SWITCH(name)                                                                      \
+    { (name), -1 }
+bool gids_env_switch_get(gids_env_switch *s);
+/* Returns the previous setting. */
+bool gids_env_switch_set(gids_env_switch *s, bool on);
+
 /* EDEVICE unless t is on the CPU; `op` and `arg` name the caller in the message. */
 gids_status gids_check_cpu(const char *op, const char *arg, const gids_tensor *t);
 /* EDTYPE unless t's dtype is one of the CPU dtypes (f16/bf16 are GPU only). */

@@ -4,6 +4,8 @@
 
 #include "gids/runtime.h"
 
+#include "core_impl.h"
+
 /* name, then the values it takes (NULL-ended); the readers are where the comment says. */
 static const struct {
     const char *name;
@@ -11,6 +13,7 @@ static const struct {
 } SWITCHES[] = {
     {"GRAPHIDS_RNN_TF32", {"0", "1", NULL}},   /* core/autocast.c */
     {"GRAPHIDS_ALLOW_TF32", {"0", "1", NULL}}, /* cuda/device.cu */
+    {"GRAPHIDS_GEMM_TUNE", {"0", "1", NULL}},  /* core/gemm_tuning.c */
     {"GRAPHIDS_CUDA_SYNC", {"0", "1", NULL}},  /* cuda/plugin.cu */
     {"GRAPHIDS_CUDA_SYNC_DEBUG", {"0", "warn", NULL}},
     {"GRAPHIDS_DETERMINISTIC", {"0", "1", NULL}}, /* cuda/index.cu */
@@ -33,4 +36,22 @@ gids_status gids_check_env(void) {
                       SWITCHES[i].name, v, SWITCHES[i].values[0], SWITCHES[i].values[1]);
     }
     return GIDS_OK;
+}
+
+bool gids_env_switch_get(gids_env_switch *s) {
+    int v = __atomic_load_n(&s->value, __ATOMIC_ACQUIRE);
+    if (v < 0) {
+        const char *env = getenv(s->env);
+        int want = env != NULL && strcmp(env, "1") == 0;
+        /* a racing set wins over the environment */
+        __atomic_compare_exchange_n(&s->value, &v, want, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+        v = __atomic_load_n(&s->value, __ATOMIC_ACQUIRE);
+    }
+    return v == 1;
+}
+
+bool gids_env_switch_set(gids_env_switch *s, bool on) {
+    bool prev = gids_env_switch_get(s);
+    __atomic_store_n(&s->value, on ? 1 : 0, __ATOMIC_RELEASE);
+    return prev;
 }
