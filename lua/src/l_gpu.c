@@ -15,12 +15,19 @@
  *   graphids.gpu.set_rnn_tf32(b)       device products in TF32 (torch's cudnn.rnn.fp32_precision
  *                                      "tf32", PyTorch's default); off unless GRAPHIDS_RNN_TF32=1;
  *                                      the setter returns the previous setting (gids/amp.h)
+ *   graphids.gpu.gemm_tuning()         whether each f32 device product's algorithm is chosen by
+ *   graphids.gpu.set_gemm_tuning(b)    timing, once per shape (torch.backends.cudnn.benchmark,
+ *                                      for GEMMs); off unless GRAPHIDS_GEMM_TUNE=1; the setter
+ *                                      returns the previous setting (gids/gemm_tuning.h)
+ *   graphids.gpu.tuned_gemms()         the shapes tuned so far: {device, trans, tf32, m, n, k,
+ *                                      candidates, chosen, first_ms, best_ms} each, in order
  *   streams and events: l_gpu_stream.c (Stream, Event, current_stream, set_stream, ...)
  *
  * Without a GPU, is_available() is false and reset() is a cheap no-op that returns false and
  * the reason; the other functions raise that reason.
  */
 #include "gids/amp.h"
+#include "gids/gemm_tuning.h"
 #include "l_impl.h"
 
 /* The backend, or a Lua error with the loader's reason. */
@@ -151,6 +158,50 @@ static int g_set_rnn_tf32(lua_State *L) {
     return 1;
 }
 
+static int g_gemm_tuning(lua_State *L) {
+    l_checkend(L, 0, "gpu.gemm_tuning");
+    lua_pushboolean(L, gids_gemm_tuning());
+    return 1;
+}
+
+static int g_set_gemm_tuning(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TBOOLEAN);
+    l_checkend(L, 1, "gpu.set_gemm_tuning");
+    lua_pushboolean(L, gids_set_gemm_tuning(lua_toboolean(L, 1)));
+    return 1;
+}
+
+static int g_tuned_gemms(lua_State *L) {
+    l_checkend(L, 0, "gpu.tuned_gemms");
+    backend(L, "tuned_gemms"); /* the loader's reason, named as the other functions name it */
+    int n = 0;
+    l_check(L, gids_gemm_tuned_list(NULL, 0, &n));
+    gids_gemm_tuned *recs = lua_newuserdatauv(L, sizeof *recs * (size_t)(n > 0 ? n : 1), 0);
+    int got = 0;
+    l_check(L, gids_gemm_tuned_list(recs, n, &got)); /* shapes tuned since hold past n: cut */
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n && i < got; i++) {
+        const gids_gemm_tuned *r = &recs[i];
+        lua_createtable(L, 0, 10);
+        set_int(L, "device", r->device);
+        lua_pushlstring(L, r->trans, 2);
+        lua_setfield(L, -2, "trans");
+        lua_pushboolean(L, r->tf32);
+        lua_setfield(L, -2, "tf32");
+        set_int(L, "m", r->m);
+        set_int(L, "n", r->n);
+        set_int(L, "k", r->k);
+        set_int(L, "candidates", r->candidates);
+        set_int(L, "chosen", r->chosen);
+        lua_pushnumber(L, r->first_ms);
+        lua_setfield(L, -2, "first_ms");
+        lua_pushnumber(L, r->best_ms);
+        lua_setfield(L, -2, "best_ms");
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {
     {"is_available", g_is_available},
     {"check_device", g_check_device},
@@ -163,6 +214,9 @@ static const luaL_Reg funcs[] = {
     {"waits", g_waits},
     {"rnn_tf32", g_rnn_tf32},
     {"set_rnn_tf32", g_set_rnn_tf32},
+    {"gemm_tuning", g_gemm_tuning},
+    {"set_gemm_tuning", g_set_gemm_tuning},
+    {"tuned_gemms", g_tuned_gemms},
     {NULL, NULL},
 };
 

@@ -261,9 +261,14 @@ end
 
 -- core.bilstm (runtime/src/cuda/bilstm.cu) against the CPU's: the output and the gradients of x
 -- and all eight weights, with and without biases, one step and three, x strided, and the
--- backward both writing over the saved gates (graph not retained) and into its own buffer.
-for _, dt in ipairs({ "f32", "f64" }) do
-  check("bilstm forward and backward match the CPU (" .. dt .. ")", function()
+-- backward both writing over the saved gates (graph not retained) and into its own buffer; f32
+-- again with GEMM tuning on (its GEMMs through cuBLASLt, each shape's algorithm timed).
+for _, mode in ipairs({ { "f32", false }, { "f64", false }, { "f32", true } }) do
+  local dt, tuning = mode[1], mode[2]
+  check("bilstm forward and backward match the CPU (" .. dt .. (tuning and ", GEMM tuning" or "")
+    .. ")", function()
+    local was = graphids.gpu.set_gemm_tuning(tuning)
+    local tuned_before = #graphids.gpu.tuned_gemms()
     local Nr, C, Hd = 37, 20, 13
     local function case(Tn, bias, strided, retain)
       local x = graphids.randn(Tn, Nr, C):to(dt)
@@ -299,6 +304,11 @@ for _, dt in ipairs({ "f32", "f64" }) do
     case(3, true, true, true)
     case(1, true, false, false)
     case(4, false, false, true)
+    graphids.gpu.set_gemm_tuning(was)
+    local tuned = #graphids.gpu.tuned_gemms() - tuned_before
+    -- the loopback device's products are the CPU's: it tunes nothing
+    local want_tuned = tuning and not graphids.gpu.info():match("loopback")
+    assert(want_tuned == (tuned > 0), tuned .. " shapes tuned with tuning " .. tostring(tuning))
   end)
 end
 

@@ -242,6 +242,49 @@ check("addmm's fused bias (vector, [1, n], strided matrix, beta) matches the CPU
   end
 end)
 
+-- GEMM tuning (runtime/src/cuda/gemm_lt.cu): each f32 product's algorithm timed once per shape
+-- and kept; the products stay the CPU's within f32 rounding whichever algorithm wins.
+check("GEMM tuning: products match the CPU, each shape is tuned once, reset forgets", function()
+  local gpu = graphids.gpu
+  gpu.reset()
+  local was = gpu.set_gemm_tuning(true)
+  local a, b, v = graphids.randn(3000, 96), graphids.randn(96, 384), graphids.randn(384)
+  local function products()
+    close(graphids.mm(a:cuda(), b:cuda()), graphids.mm(a, b), 1e-5, "mm")
+    close(graphids.mm(b:t():cuda(), a:t():cuda()), graphids.mm(b:t(), a:t()), 1e-5, "mm of transposes")
+    close(graphids.addmm(v:cuda(), a:cuda(), b:cuda()), graphids.addmm(v, a, b), 1e-5, "addmm vector bias")
+    local m = graphids.randn(3000, 384)
+    close(graphids.addmm(m:cuda(), a:cuda(), b:cuda(), { beta = 2 }),
+      graphids.addmm(m, a, b, { beta = 2 }), 1e-5, "addmm matrix bias")
+  end
+  products()
+  local list = gpu.tuned_gemms()
+  if loopback then
+    assert(#list == 0, "the loopback device tunes nothing")
+  else
+    assert(#list == 4, #list .. " shapes tuned, expected 4")
+    for i, r in ipairs(list) do
+      assert(r.device == 0 and r.trans:match("^[NT][NT]$") and r.tf32 == false, "record " .. i)
+      assert(r.candidates >= 1 and r.chosen >= 0 and r.chosen < r.candidates, "record " .. i)
+      assert(r.best_ms > 0 and r.best_ms <= r.first_ms, "record " .. i)
+    end
+    local seen = list[1].m * list[1].n * list[1].k
+    assert(seen == 3000 * 96 * 384, "the first record's sizes: " .. seen)
+  end
+  products() -- the same shapes: the kept algorithms, nothing tuned again
+  assert(#gpu.tuned_gemms() == #list, "same shapes tuned again")
+  -- a size in the same quarter octave (3000 and 2900 rows: 2560 .. 3071) shares the choice
+  local a2 = graphids.randn(2900, 96)
+  close(graphids.mm(a2:cuda(), b:cuda()), graphids.mm(a2, b), 1e-5, "mm, 2900 rows")
+  assert(#gpu.tuned_gemms() == #list, "a size of the same class tuned again")
+  -- products keep their values when tuning is turned off again (the heuristic's choice)
+  gpu.set_gemm_tuning(false)
+  close(graphids.mm(a:cuda(), b:cuda()), graphids.mm(a, b), 1e-5, "mm, tuning off")
+  gpu.reset()
+  assert(#gpu.tuned_gemms() == 0, "reset forgets the tuned shapes")
+  gpu.set_gemm_tuning(was)
+end)
+
 -- Backward formulas that build position tensors (scatter's surviving writes, masked_select):
 -- they are made on the gradient's device.
 check("scatter and masked_select backward on the device match the CPU", function()

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gids/gemm_tuning.h"
 #include "gids/ops.h"
 #include "gids/optim.h"
 #include "gids/tensor.h"
@@ -32,7 +33,7 @@
 extern "C" {
 #endif
 
-#define GIDS_BACKEND_ABI 10
+#define GIDS_BACKEND_ABI 11
 
 /* ABI 6: streams and events (docs/cuda.md "Streams and events").  Opaque handles, defined by the
  * backend that makes them; a handle of one backend means nothing to another. */
@@ -260,6 +261,9 @@ typedef struct gids_backend {
     /* Every value of t (as above) lies in [lo, hi], by how the runtime made t: bounds for its
      * later range checks (core/ranges.c). */
     void (*range_note)(const gids_tensor *t, int64_t lo, int64_t hi);
+    /* ---- ABI 11: GEMM algorithms chosen by timing (gids/gemm_tuning.h) ---- */
+    /* gids_gemm_tuned_list, its arguments checked by the runtime */
+    gids_status (*gemm_tuned)(gids_gemm_tuned *out, int cap, int *n);
 } gids_backend;
 
 /* The plugin's entry point (exported by graphids_cuda.so under this name). */

@@ -25,7 +25,8 @@
  * and every GEMM is cuBLAS's deterministic one, so results repeat exactly from run to run.
  * Under autocast (gids_tf32_products, set by gids_ag_bilstm for both passes) the f32 GEMMs run
  * in TF32: the op has no half kernel, and TF32 keeps more mantissa than the bf16 autocast
- * gives the other products.
+ * gives the other products.  With GEMM tuning on (gids/gemm_tuning.h) the f32 GEMMs go through
+ * cuBLASLt with the algorithm timed fastest for each shape (gemm_lt.cu).
  */
 
 #include "gids/amp.h"
@@ -218,6 +219,14 @@ gids_status gemm(const seq *q, bool ta, bool tb, int64_t M, int64_t Nc, int64_t 
         return GIDS_OK;
     }
     cublasOperation_t oa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, ob = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    if (q->dt == GIDS_F32 && gids_gemm_tuning()) { /* the algorithm timed fastest (gemm_lt.cu) */
+        gc_gemm g = {ob,       oa, (int)Nc,  (int)M,  (int)K,      B,
+                     (int)ldb, A,  (int)lda, 1.0f,    (float)beta, Cm,
+                     (int)ldc, Cm, (int)ldc, nullptr, q->tf32};
+        bool done = false;
+        GIDS_TRY(gc_gemm_lt(q->op, q->dev.index, &g, &done));
+        if (done) return GIDS_OK;
+    }
     if (q->dt == GIDS_F32 && q->tf32) {
         /* under autocast (the op has no half kernel): TF32 for this call whatever the handle's
          * math mode (GRAPHIDS_ALLOW_TF32), without touching the shared handle */

@@ -89,6 +89,14 @@ static gids_status gemm(const char *op, gids_tensor *C, const gids_tensor *A, co
                                    CUBLAS_GEMM_DEFAULT));
     } else if (C->dtype == GIDS_F32) {
         float al = (float)alpha, be = (float)beta;
+        if (gids_gemm_tuning()) { /* the algorithm timed fastest for the shape (gemm_lt.cu) */
+            void *cp = gids_tensor_data(C);
+            gc_gemm g = {opb, opa, n,  m,   k,  b.p, ldb,     a.p,  lda,
+                         al,  be,  cp, ldc, cp, ldc, nullptr, false};
+            bool done = false;
+            GIDS_TRY(gc_gemm_lt(op, device, &g, &done));
+            if (done) return GIDS_OK;
+        }
         GC_CUBLAS(op, cublasSgemm(h, opb, opa, n, m, k, &al, (const float *)b.p, ldb,
                                   (const float *)a.p, lda, &be, (float *)gids_tensor_data(C), ldc));
     } else {
@@ -107,29 +115,6 @@ static gids_status gemm(const char *op, gids_tensor *C, const gids_tensor *A, co
  * separate D, so neither needs the copy.  f32 only (the half path is cublasGemmEx's); other
  * cases, or no algorithm from the heuristic, fall back to the copy. */
 
-/* The largest power of two dividing the address, at most 256: cuBLASLt's heuristic assumes 256
- * unless told, and an algorithm chosen for an alignment the pointer lacks fails or misreads. */
-static uint32_t alignment_of(const void *p) {
-    uintptr_t a = (uintptr_t)p;
-    uint32_t r = 256;
-    while (r > 4 && a % r != 0) r /= 2;
-    return r;
-}
-
-struct lt_descs {
-    cublasLtMatmulDesc_t desc = nullptr;
-    cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr, ld = nullptr;
-    cublasLtMatmulPreference_t pref = nullptr;
-    ~lt_descs() {
-        if (pref) cublasLtMatmulPreferenceDestroy(pref);
-        if (ld) cublasLtMatrixLayoutDestroy(ld);
-        if (lc) cublasLtMatrixLayoutDestroy(lc);
-        if (lb) cublasLtMatrixLayoutDestroy(lb);
-        if (la) cublasLtMatrixLayoutDestroy(la);
-        if (desc) cublasLtMatmulDescDestroy(desc);
-    }
-};
-
 /* D (new contiguous [m, n]) = alpha * A @ B + beta * bias; *done false when this path does not
  * apply (then nothing was written). */
 static gids_status addmm_lt(gids_tensor *D, const gids_tensor *bias, const gids_tensor *A,
@@ -147,7 +132,7 @@ static gids_status addmm_lt(gids_tensor *D, const gids_tensor *bias, const gids_
     bool vec = beta == 1.0 && bias->ndim >= 1 && bias->shape[bias->ndim - 1] == n &&
                (bias->ndim == 1 || bias->shape[0] == 1) &&
                (n == 1 || bias->stride[bias->ndim - 1] == 1) &&
-               alignment_of(gids_tensor_data(bias)) >= 16;
+               gc_alignment_of(gids_tensor_data(bias)) >= 16;
     int64_t ldc = 0;
     if (!vec) {
         if (bias->ndim != 2 || bias->shape[0] != m || bias->shape[1] != n) return GIDS_OK;
@@ -155,9 +140,6 @@ static gids_status addmm_lt(gids_tensor *D, const gids_tensor *bias, const gids_
         ldc = m == 1 ? n : bias->stride[0];
         if (ldc < n || ldc > INT_MAX) return GIDS_OK;
     }
-    int device = gc_dev(D).index;
-    gc_lt lt;
-    GIDS_TRY(gc_cublaslt(op, device, &lt));
     gc_ref ra, rb;
     GIDS_TRY(readable(op, &ra.t, A));
     GIDS_TRY(readable(op, &rb.t, B));
@@ -166,68 +148,26 @@ static gids_status addmm_lt(gids_tensor *D, const gids_tensor *bias, const gids_
     int lda = 1, ldb = 1;
     if (!blas_layout(a, &opa, &lda) || !blas_layout(b, &opb, &ldb)) return GIDS_OK;
     /* Column-major, as the cuBLAS path: D^T [n, m] = B^T [n, k] A^T [k, m] (+ bias per row). */
-    lt_descs d;
-    cublasComputeType_t ct = lt.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-    GC_CUBLAS(op, cublasLtMatmulDescCreate(&d.desc, ct, CUDA_R_32F));
-    GC_CUBLAS(
-        op, cublasLtMatmulDescSetAttribute(d.desc, CUBLASLT_MATMUL_DESC_TRANSA, &opb, sizeof opb));
-    GC_CUBLAS(
-        op, cublasLtMatmulDescSetAttribute(d.desc, CUBLASLT_MATMUL_DESC_TRANSB, &opa, sizeof opa));
-    const void *bias_p = gids_tensor_data(bias);
-    if (vec) {
-        cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-        GC_CUBLAS(op, cublasLtMatmulDescSetAttribute(d.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi,
-                                                     sizeof epi));
-        GC_CUBLAS(op, cublasLtMatmulDescSetAttribute(d.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
-                                                     &bias_p, sizeof bias_p));
-    }
-    GC_CUBLAS(op, cublasLtMatrixLayoutCreate(&d.la, CUDA_R_32F, opb == CUBLAS_OP_N ? n : k,
-                                             opb == CUBLAS_OP_N ? k : n, ldb));
-    GC_CUBLAS(op, cublasLtMatrixLayoutCreate(&d.lb, CUDA_R_32F, opa == CUBLAS_OP_N ? k : m,
-                                             opa == CUBLAS_OP_N ? m : k, lda));
     void *dp = gids_tensor_data(D);
-    const void *cp = vec ? dp : bias_p;
-    GC_CUBLAS(op, cublasLtMatrixLayoutCreate(&d.lc, CUDA_R_32F, n, m, vec ? n : ldc));
-    GC_CUBLAS(op, cublasLtMatrixLayoutCreate(&d.ld, CUDA_R_32F, n, m, n));
-    GC_CUBLAS(op, cublasLtMatmulPreferenceCreate(&d.pref));
-    size_t ws = GC_LT_WORKSPACE;
-    GC_CUBLAS(op, cublasLtMatmulPreferenceSetAttribute(
-                      d.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
-    /* No in-place split-K reduction: its partial sums may land in either order. */
-    uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_MASK & ~CUBLASLT_REDUCTION_SCHEME_INPLACE;
-    GC_CUBLAS(op, cublasLtMatmulPreferenceSetAttribute(d.pref,
-                                                       CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
-                                                       &schemes, sizeof schemes));
-    const cublasLtMatmulPreferenceAttributes_t align_attr[4] = {
-        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
-    const void *ptrs[4] = {b.p, a.p, cp, dp};
-    for (int i = 0; i < 4; i++) {
-        uint32_t al = alignment_of(ptrs[i]);
-        GC_CUBLAS(op, cublasLtMatmulPreferenceSetAttribute(d.pref, align_attr[i], &al, sizeof al));
-    }
-    cublasLtMatmulHeuristicResult_t res = {};
-    int nres = 0;
-    cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(lt.handle, d.desc, d.la, d.lb, d.lc, d.ld,
-                                                       d.pref, 1, &res, &nres);
-    if (hs != CUBLAS_STATUS_SUCCESS || nres == 0) return GIDS_OK; /* the copy path does it */
-    float al = (float)alpha, be = vec ? 0.0f : (float)beta;
-    GC_CUDA(op, cudaSetDevice(device));
-    /* The handle's workspace is the legacy default stream's.  On another stream the GEMM takes
-     * its own from the caching allocator on that stream: back in that stream's pool when this
-     * returns, so only later work of the same stream reuses it. */
-    cudaStream_t st = gc_stream_on(device);
-    void *wsp = lt.workspace;
-    gc_ref wst;
-    if (st != 0) {
-        GIDS_TRY(gc_scratch(D, GC_LT_WORKSPACE, &wst.t));
-        wsp = gids_tensor_data(wst.t);
-    }
-    GC_CUBLAS(op, cublasLtMatmul(lt.handle, d.desc, &al, b.p, d.la, a.p, d.lb, &be, cp, d.lc, dp,
-                                 d.ld, &res.algo, wsp, GC_LT_WORKSPACE, st));
-    if (gc_sync_each_op) GC_CUDA(op, gc_sync_current());
-    *done = true;
-    return GIDS_OK;
+    const void *bias_p = gids_tensor_data(bias);
+    gc_gemm g = {opb,
+                 opa,
+                 (int)n,
+                 (int)m,
+                 (int)k,
+                 b.p,
+                 ldb,
+                 a.p,
+                 lda,
+                 (float)alpha,
+                 vec ? 0.0f : (float)beta,
+                 vec ? dp : bias_p,
+                 vec ? (int)n : (int)ldc,
+                 dp,
+                 (int)n,
+                 vec ? bias_p : nullptr,
+                 false};
+    return gc_gemm_lt(op, gc_dev(D).index, &g, done);
 }
 
 /* ---------------------------------------------------------------- argument checks (as the CPU) */

@@ -145,7 +145,8 @@ gids_status gc_use_device(const char *op, const gids_tensor *t);
  * to issue on the device's current stream.  One handle serves every thread: two threads must not
  * run cuBLAS work on one device at the same time (as before streams). */
 gids_status gc_cublas_handle(const char *op, int device, cublasHandle_t *out);
-/* Drops the device's cuBLAS and cuBLASLt handles and the cuBLASLt workspace (gpu.reset). */
+/* Drops the device's cuBLAS and cuBLASLt handles, the cuBLASLt workspace and the GEMM
+ * algorithms tuned on the device (gpu.reset). */
 void gc_cublas_destroy(int device);
 /* Drops the device's memo of the last graph attention plan (graph_attention.cu; gpu.reset). */
 void gc_attention_plans_drop(int device);
@@ -162,6 +163,34 @@ struct gc_lt {
     bool tf32;
 };
 gids_status gc_cublaslt(const char *op, int device, gc_lt *out);
+
+/* ---- f32 GEMMs through cuBLASLt (gemm_lt.cu) ---- */
+/* One product as cuBLAS sees it (column-major): D[m, n] = alpha op(A) op(B) + beta C, plus
+ * bias[m] down every column when bias is set; C may be D (then ldc == ldd). */
+struct gc_gemm {
+    cublasOperation_t ta, tb;
+    int m, n, k;
+    const void *A;
+    int lda;
+    const void *B;
+    int ldb;
+    float alpha, beta;
+    const void *C;
+    int ldc;
+    void *D;
+    int ldd;
+    const void *bias;
+    bool tf32; /* TF32 math for this call even without GRAPHIDS_ALLOW_TF32 */
+};
+/* Runs g on device's current stream with the algorithm tuned for its shape when GEMM tuning is
+ * on (gids/gemm_tuning.h), else the heuristic's first; *done false (nothing written) when
+ * cuBLASLt has no algorithm for it or a size is 0, and the caller's path runs. */
+gids_status gc_gemm_lt(const char *op, int device, const gc_gemm *g, bool *done);
+/* The backend's gemm_tuned entry, and gpu.reset's: forget device's tuned shapes. */
+gids_status gc_gemm_tuned(gids_gemm_tuned *out, int cap, int *n);
+void gc_gemm_tuned_drop(int device);
+/* The largest power of two dividing the address, at most 256. */
+uint32_t gc_alignment_of(const void *p);
 
 /* ---- copies (copy.cu) ---- */
 gids_status gc_copy(gids_tensor *dst, const gids_tensor *src);

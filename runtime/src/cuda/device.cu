@@ -1,6 +1,7 @@
 /* device.cu -- devices: count, the info report, synchronize, memory, reset; the backend table;
  * one cuBLAS and one cuBLASLt handle (with its workspace) per device, created on first use and
- * dropped by reset.  synchronize and reset wait for the whole device: every stream. */
+ * dropped by reset (with the GEMM algorithms tuned on the device, gemm_lt.cu).  synchronize and
+ * reset wait for the whole device: every stream. */
 #include <mutex>
 #include <stdarg.h>
 #include <stdio.h>
@@ -98,6 +99,7 @@ gids_status gc_cublaslt(const char *op, int device, gc_lt *out) {
 }
 
 void gc_cublas_destroy(int device) {
+    gc_gemm_tuned_drop(device); /* the tuned algorithms go with the handles */
     std::lock_guard<std::mutex> g(handles_mu_);
     if (device < 0 || device >= GC_MAX_DEVICES) return;
     cudaSetDevice(device);
@@ -357,4 +359,5 @@ const gids_backend gc_backend = {
     gc_waits,                    /* waits */
     gc_range_known,              /* range_known */
     gc_range_note,               /* range_note */
+    gc_gemm_tuned,               /* gemm_tuned */
 };

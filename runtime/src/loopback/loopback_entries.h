@@ -83,7 +83,8 @@
     X(int_range, 1)                                                                                \
     X(waits, 1)                                                                                    \
     X(range_known, 1)                                                                              \
-    X(range_note, 1)
+    X(range_note, 1)                                                                               \
+    X(gemm_tuned, 1)
 
 typedef struct lb_entry {
     const char *name;

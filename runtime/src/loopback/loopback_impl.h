@@ -69,6 +69,7 @@ gids_status lb_info(char *buf, size_t n);
 gids_status lb_synchronize(int device);
 gids_status lb_memory(int device, gids_gpu_memory *out);
 gids_status lb_reset(int device);
+gids_status lb_gemm_tuned(gids_gemm_tuned *out, int cap, int *n);
 
 /* ---- waits and kept index ranges (waits.c) ---- */
 /* Counts one wait of the host for the device (a read back, a synchronisation). */
