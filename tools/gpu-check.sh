@@ -119,6 +119,19 @@ GAT_AUTOCAST=bf16 GAT_ROWS=$rows GAT_SUFFIX=_bf16 timeout 120 "$HOST" run \
 # The same without autocast's cast cache (each parameter cast at every use): what the cache saves.
 GAT_AUTOCAST=bf16 GAT_AUTOCAST_CACHE=0 GAT_ROWS=$rows GAT_SUFFIX=_bf16_nocache timeout 120 \
   "$HOST" run bench/gpu/gat_step.lua "$bdir" 2>&1 | tee -a "$ours" | log
+# GEMM algorithms timed per shape on both sides (_f32tuned: strict f32, _tf32tuned: TF32):
+# ours with GRAPHIDS_GEMM_TUNE=1 (each row lists the shapes and what the timing chose), PyTorch
+# with torch.backends.cudnn.benchmark (GNN_BENCHMARK=1).
+large=gpu_gat_large_b1024
+GRAPHIDS_GEMM_TUNE=1 GAT_ROWS=$large GAT_SUFFIX=_f32tuned timeout 120 "$HOST" run \
+  bench/gpu/gat_step.lua "$bdir" 2>&1 | tee -a "$ours" | log
+GRAPHIDS_GEMM_TUNE=1 GRAPHIDS_ALLOW_TF32=1 GAT_ROWS=$large GAT_SUFFIX=_tf32tuned timeout 120 \
+  "$HOST" run bench/gpu/gat_step.lua "$bdir" 2>&1 | tee -a "$ours" | log
+for mode in STRICT_F32:_f32tuned TF32:_tf32tuned; do
+  env GNN_DEVICE=cuda "GNN_${mode%%:*}=1" GNN_BENCHMARK=1 GNN_ROWS=$large GNN_SUFFIX="${mode#*:}" \
+    PYTHONUNBUFFERED=1 timeout 120 python3 bench/peer/gnn_pyg.py 1 "$bdir" 2>&1 \
+    | tee -a "$peer" | log
+done
 for mode in TF32:_tf32 STRICT_F32:_f32strict AUTOCAST=bf16:_bf16; do
   setting=${mode%%:*}
   [[ $setting == *=* ]] || setting="$setting=1"

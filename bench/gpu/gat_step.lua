@@ -9,7 +9,8 @@
 -- optimizer state and batch included: gpu.reset() first makes the peak the live bytes).  A row
 -- that fails prints "<name> error <message>" and the others still run.  GAT_ROWS=name,...
 -- (gpu_gat_large_b1024, ...) runs only those rows, GAT_SUFFIX=s appends s to the row names
--- (gpu_gat_large_b1024_tf32_ms, for a run with GRAPHIDS_ALLOW_TF32=1).  GAT_AUTOCAST=bf16 (or
+-- (gpu_gat_large_b1024_tf32_ms, for a run with GRAPHIDS_ALLOW_TF32=1).  With GEMM tuning on
+-- (GRAPHIDS_GEMM_TUNE=1) each row also lists the shapes tuned and their timings.  GAT_AUTOCAST=bf16 (or
 -- f16, without a GradScaler: a timing only) runs each step's forward and loss under
 -- graphids.autocast (docs/amp.md), as Trainer{precision = "bf16-mixed"} does; run it with
 -- GAT_SUFFIX=_bf16.  Then "gpu_gat_curve" (with the suffix): 10 steps of the small model on 32
@@ -104,6 +105,16 @@ local function time_row(b, size, name)
     print(string.format("%s_ms %.3f ms", name, ms))
     print(string.format("%s_waits %.1f per step", name, waits))
     print(string.format("%s_peak_mib %.1f MiB", name, graphids.gpu.memory().peak / 2 ^ 20))
+    if graphids.gpu.gemm_tuning() then -- what the timing chose, shape by shape
+      local first, best = 0, 0
+      for _, r in ipairs(graphids.gpu.tuned_gemms()) do
+        print(string.format("%s_gemm %s m=%d n=%d k=%d: heuristic's first %.3f ms, chosen #%d of %d %.3f ms",
+          name, r.trans, r.m, r.n, r.k, r.first_ms, r.chosen, r.candidates, r.best_ms))
+        first, best = first + r.first_ms, best + r.best_ms
+      end
+      print(string.format("%s_gemm_total heuristic %.3f ms, tuned %.3f ms (one call of each shape)",
+        name, first, best))
+    end
   end)
   if not ok then print(name .. " error " .. tostring(err)) end
   io.stdout:flush()

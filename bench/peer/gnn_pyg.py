@@ -83,9 +83,13 @@ def gpu_main(bdir):
     lets cuDNN (the JK LSTM) use TF32 while matmuls stay f32; GNN_STRICT_F32=1 turns cuDNN's
     TF32 off too, GNN_TF32=1 turns TF32 on for both, GNN_ROWS=name,... limits the rows and
     GNN_SUFFIX=s is appended to the row names; GNN_AUTOCAST=bf16 or f16 runs the forward and
-    loss under torch.autocast (f16 without a GradScaler: a timing only)."""
+    loss under torch.autocast (f16 without a GradScaler: a timing only); GNN_BENCHMARK=1 sets
+    torch.backends.cudnn.benchmark (cuDNN times its algorithms per shape, beside graphids'
+    GRAPHIDS_GEMM_TUNE=1)."""
     if os.environ.get("GNN_STRICT_F32") == "1":
         torch.backends.cudnn.allow_tf32 = False
+    if os.environ.get("GNN_BENCHMARK") == "1":
+        torch.backends.cudnn.benchmark = True
     if os.environ.get("GNN_TF32") == "1":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
