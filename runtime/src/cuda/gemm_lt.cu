@@ -54,7 +54,7 @@ struct tune_key {
     int device;
     int ta, tb;
     bool tf32, reads_c, bias;
-    int64_t m, n, k; /* size classes */
+    int64_t m, n, k;   /* size classes */
     uint32_t align[7]; /* A, B, C, D, lda, ldb, ldc/ldd (bytes) */
     bool operator==(const tune_key &o) const {
         return device == o.device && ta == o.ta && tb == o.tb && tf32 == o.tf32 &&
@@ -111,10 +111,10 @@ gids_status make_descs(const char *op, const gc_gemm *g, bool tf32, lt_descs *d)
                                                      &g->bias, sizeof g->bias));
     }
     bool na = g->ta == CUBLAS_OP_N, nb = g->tb == CUBLAS_OP_N;
-    GC_CUBLAS(op, cublasLtMatrixLayoutCreate(&d->la, CUDA_R_32F, na ? g->m : g->k,
-                                             na ? g->k : g->m, g->lda));
-    GC_CUBLAS(op, cublasLtMatrixLayoutCreate(&d->lb, CUDA_R_32F, nb ? g->k : g->n,
-                                             nb ? g->n : g->k, g->ldb));
+    GC_CUBLAS(op, cublasLtMatrixLayoutCreate(&d->la, CUDA_R_32F, na ? g->m : g->k, na ? g->k : g->m,
+                                             g->lda));
+    GC_CUBLAS(op, cublasLtMatrixLayoutCreate(&d->lb, CUDA_R_32F, nb ? g->k : g->n, nb ? g->n : g->k,
+                                             g->ldb));
     GC_CUBLAS(op, cublasLtMatrixLayoutCreate(&d->lc, CUDA_R_32F, g->m, g->n, g->ldc));
     GC_CUBLAS(op, cublasLtMatrixLayoutCreate(&d->ld, CUDA_R_32F, g->m, g->n, g->ldd));
     GC_CUBLAS(op, cublasLtMatmulPreferenceCreate(&d->pref));
@@ -123,9 +123,9 @@ gids_status make_descs(const char *op, const gc_gemm *g, bool tf32, lt_descs *d)
                       d->pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
     /* No in-place split-K reduction: its partial sums may land in either order. */
     uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_MASK & ~CUBLASLT_REDUCTION_SCHEME_INPLACE;
-    GC_CUBLAS(op, cublasLtMatmulPreferenceSetAttribute(
-                      d->pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &schemes,
-                      sizeof schemes));
+    GC_CUBLAS(op, cublasLtMatmulPreferenceSetAttribute(d->pref,
+                                                       CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
+                                                       &schemes, sizeof schemes));
     const cublasLtMatmulPreferenceAttributes_t attr[4] = {
         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
@@ -187,15 +187,15 @@ gids_status tune(const char *op, int device, const gc_gemm *g, const lt_descs &d
     std::vector<bool> ran((size_t)nres, false);
     for (int i = 0; i < nres; i++) {
         if (res[i].workspaceSize > GC_LT_WORKSPACE) continue;
-        cublasStatus_t s = cublasLtMatmul(lt.handle, d.desc, &g->alpha, g->A, d.la, g->B, d.lb,
-                                          &g->beta, cp, d.lc, sd, d.ld, &res[i].algo, wsp,
-                                          GC_LT_WORKSPACE, st);
+        cublasStatus_t s =
+            cublasLtMatmul(lt.handle, d.desc, &g->alpha, g->A, d.la, g->B, d.lb, &g->beta, cp, d.lc,
+                           sd, d.ld, &res[i].algo, wsp, GC_LT_WORKSPACE, st);
         if (s != CUBLAS_STATUS_SUCCESS) continue; /* this candidate does not run here */
         GC_CUDA(op, cudaEventRecord(ev.e[2 * i], st));
         for (int r = 0; r < TUNE_RUNS; r++)
-            GC_CUBLAS(op, cublasLtMatmul(lt.handle, d.desc, &g->alpha, g->A, d.la, g->B, d.lb,
-                                         &g->beta, cp, d.lc, sd, d.ld, &res[i].algo, wsp,
-                                         GC_LT_WORKSPACE, st));
+            GC_CUBLAS(op,
+                      cublasLtMatmul(lt.handle, d.desc, &g->alpha, g->A, d.la, g->B, d.lb, &g->beta,
+                                     cp, d.lc, sd, d.ld, &res[i].algo, wsp, GC_LT_WORKSPACE, st));
         GC_CUDA(op, cudaEventRecord(ev.e[2 * i + 1], st));
         ran[(size_t)i] = true;
     }
