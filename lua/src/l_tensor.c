@@ -47,9 +47,23 @@ static void push_device(lua_State *L, const gids_tensor *t) {
 /* Methods are looked up first (one raw get), so method calls stay cheap; the properties are
  * computed on demand.  Every other name reads as nil (so `t.foo == nil` can probe for a
  * method), but a number key is an error: t[1] reading nil would hide a slicing mistake. */
+/* A tensor key: the Lua method `name` of the methods table (upvalue 1; graphids.tensor_extras'
+ * _getitem / _setitem, PyTorch's advanced indexing) called with the nargs values from index 1;
+ * returns its nres results. */
+static int tensor_key(lua_State *L, const char *name, int nargs, int nres) {
+    lua_pushstring(L, name);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TFUNCTION)
+        return l_error(L, "indexing a Tensor with a tensor needs require \"graphids\" "
+                          "(graphids.tensor_extras)");
+    for (int i = 1; i <= nargs; i++) lua_pushvalue(L, i);
+    lua_call(L, nargs, nres);
+    return nres;
+}
+
 static int t_index(lua_State *L) {
     lua_pushvalue(L, 2);
     if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+    if (luaL_testudata(L, 2, L_TENSOR_MT) != NULL) return tensor_key(L, "_getitem", 2, 1);
     if (lua_type(L, 2) == LUA_TNUMBER)
         return l_error(L,
                        "Tensor cannot be indexed with a number (t[%s]); use t:select(1, i) for "
@@ -82,10 +96,11 @@ static int t_index(lua_State *L) {
     return 1;
 }
 
-/* Only the autograd fields requires_grad and grad can be set: the other properties are
- * computed, and a Lua field on the handle would not follow the tensor through views and
- * copies. */
+/* Only the autograd fields requires_grad and grad can be set (and values through a tensor key,
+ * t[mask] = v): the other properties are computed, and a Lua field on the handle would not
+ * follow the tensor through views and copies. */
 static int t_newindex(lua_State *L) {
+    if (luaL_testudata(L, 2, L_TENSOR_MT) != NULL) return tensor_key(L, "_setitem", 3, 0);
     if (lua_type(L, 2) == LUA_TSTRING) {
         l_tensor *u = lua_touserdata(L, 1);
         const char *key = lua_tostring(L, 2);
@@ -630,7 +645,8 @@ void l_open_tensor(lua_State *L, int module, int methods_tbl) {
     lua_setfield(L, mt, "__gc");
     lua_pushcfunction(L, t_release);
     lua_setfield(L, mt, "__close");
-    lua_pushcfunction(L, t_newindex);
+    lua_pushvalue(L, methods_tbl);
+    lua_pushcclosure(L, t_newindex, 1);
     lua_setfield(L, mt, "__newindex");
     lua_pushcfunction(L, t_len);
     lua_setfield(L, mt, "__len");

@@ -71,6 +71,8 @@ full.unbind = function() return m22(), 2 end
 full.flip = function() return m22(), { 1, 2 } end
 full.repeat_interleave = function() return m22(), 2, 1 end
 full.isin = function() return long({ 1, 2 }), long({ 2 }) end
+full._getitem = function() return m22(), long({ 1 }) end
+full._setitem = function() return m22(), long({ 1 }), 0 end
 for _, name in ipairs({ "zeros_like", "ones_like", "empty_like", "rand_like", "randn_like" }) do
   full[name] = function() return m22(), {} end
 end
@@ -402,6 +404,10 @@ describe("argument counts", function()
     else
       calls.reset = function() return 0 end -- a no-op returning false without a GPU
     end
+    calls.gemm_tuning = function() end
+    calls.set_gemm_tuning = function() return graphids.gpu.gemm_tuning() end
+    calls.rnn_tf32 = function() end
+    calls.set_rnn_tf32 = function() return graphids.gpu.rnn_tf32() end
     for _, name in ipairs(sorted_functions(core.gpu)) do
       if calls[name] then check("gpu." .. name, core.gpu[name], calls[name]) end
     end

@@ -285,6 +285,24 @@ check("GEMM tuning: products match the CPU, each shape is tuned once, reset forg
   gpu.set_gemm_tuning(was)
 end)
 
+-- Tensor keys (graphids.tensor_extras: nonzero, index_select, scatter_ on the device), a CPU key
+-- moved to the tensor's device as torch does.
+check("tensor keys read and write device tensors as the CPU's", function()
+  local x = graphids.randn(300, 7)
+  local mask = x:select(2, 1):gt(0)
+  local idx = graphids.tensor({ 5, -1, 0, 5 }, { dtype = "i64" })
+  close(x:cuda()[mask:cuda()], x[mask], 0, "mask read")
+  close(x:cuda()[mask], x[mask], 0, "CPU mask, device tensor")
+  close(x:cuda()[idx:cuda()], x[idx], 0, "index read")
+  local g, c = x:cuda(), x:clone()
+  g[mask:cuda()] = 0
+  c[mask] = 0
+  close(g, c, 0, "mask write")
+  g[idx] = graphids.arange(7):float():cuda()
+  c[idx] = graphids.arange(7):float()
+  close(g, c, 0, "index write")
+end)
+
 -- Backward formulas that build position tensors (scatter's surviving writes, masked_select):
 -- they are made on the gradient's device.
 check("scatter and masked_select backward on the device match the CPU", function()

@@ -75,3 +75,78 @@ describe("tensor extras", function()
     helpers.near(x1.grad:select(1, 1):select(1, 1):item(), 9e7 / math.sqrt(14), 1e-9)
   end)
 end)
+
+-- Tensor keys (PyTorch's advanced indexing along the leading dims), values as torch gives them:
+-- x = torch.arange(12.).reshape(4, 3); x[torch.tensor([True, False, True, False])] etc.
+describe("tensor keys", function()
+  local function x43() return graphids.arange(12):reshape({ 4, 3 }):float() end
+  local mask = graphids.tensor({ true, false, true, false })
+
+  it("select rows by a mask of the leading dims, or elements by a mask of every dim", function()
+    local x = x43()
+    assert.same({ { 0, 1, 2 }, { 6, 7, 8 } }, x[mask]:tolist())
+    assert.same({ 6, 7, 8, 9, 10, 11 }, x[x:gt(5)]:tolist())
+    assert.same({ 0, 3 }, x[graphids.zeros({ 4 }, { dtype = "bool" })].shape)
+    local cube = graphids.arange(24):reshape({ 2, 3, 4 })
+    local m2 = graphids.tensor({ { true, false, false }, { false, false, true } })
+    assert.same({ { 0, 1, 2, 3 }, { 20, 21, 22, 23 } }, cube[m2]:tolist())
+  end)
+
+  it("select rows by 0-based indexes, negative ones from the end, keeping the index's shape", function()
+    local x = x43()
+    assert.same({ { 9, 10, 11 }, { 0, 1, 2 } }, x[long({ -1, 0 })]:tolist())
+    local r = x[graphids.tensor({ { 1, 2 }, { 3, 0 } }, { dtype = "i32" })]
+    assert.same({ 2, 2, 3 }, r.shape)
+    assert.same({ { 9, 10, 11 }, { 0, 1, 2 } }, r:select(1, 2):tolist())
+    assert.same({ 3, 4, 5 }, x[long(1)]:tolist()) -- a 0-d index: one row, as torch
+    errors("index_select: index 4 out of range", function() return x[long({ 4 })] end)
+  end)
+
+  it("give the gradient to the selected rows", function()
+    local w = graphids.randn({ 4, 3 }, { requires_grad = true })
+    w[mask]:sum():backward()
+    assert.same({ { 1, 1, 1 }, { 0, 0, 0 }, { 1, 1, 1 }, { 0, 0, 0 } }, w.grad:tolist())
+    local v = graphids.randn({ 4, 3 }, { requires_grad = true })
+    v[long({ 2, 2 })]:sum():backward() -- a row taken twice gets both gradients
+    assert.same({ { 0, 0, 0 }, { 0, 0, 0 }, { 2, 2, 2 }, { 0, 0, 0 } }, v.grad:tolist())
+  end)
+
+  it("write numbers and broadcast tensors into t's memory", function()
+    local x = x43()
+    x[mask] = 0
+    assert.same({ { 0, 0, 0 }, { 3, 4, 5 }, { 0, 0, 0 }, { 9, 10, 11 } }, x:tolist())
+    x = x43()
+    x[long({ 1, -1 })] = graphids.tensor({ -1, -2, -3 })
+    assert.same({ { 0, 1, 2 }, { -1, -2, -3 }, { 6, 7, 8 }, { -1, -2, -3 } }, x:tolist())
+    x = x43()
+    x[x:lt(3)] = graphids.tensor({ 7, 8, 9 }, { dtype = "f64" }) -- cast to x's dtype
+    assert.same({ 7, 8, 9, 3 }, x:reshape({ -1 }):narrow(1, 1, 4):tolist())
+    assert.equal("f32", x.dtype)
+    -- a view without a [rows, rest] view of its own (a transpose): written through to its base
+    local base = x43()
+    local t = base:t()
+    t[graphids.tensor({ true, false, true })] = 7
+    assert.same({ { 7, 1, 7 }, { 7, 4, 7 }, { 7, 7, 7 }, { 7, 10, 7 } }, base:tolist())
+    x = x43()
+    x[graphids.zeros({ 4 }, { dtype = "bool" })] = 5 -- nothing selected: nothing written
+    assert.same(x43():tolist(), x:tolist())
+  end)
+
+  it("name what was wrong at the indexing line", function()
+    local x = x43()
+    local line = debug.getinfo(1, "l").currentline + 1
+    local ok, err = pcall(function() return x[graphids.tensor({ true, false })] end)
+    assert.is_false(ok)
+    assert.equal("spec/ops/tensor_extras_spec.lua:" .. line .. ": t[key]: mask of shape [2] does not match "
+      .. "the leading dims of a tensor of shape [4,3]", err)
+    errors("t%[key%]: a tensor key must be a bool mask or an i64/i32 index, got f32",
+      function() return x[graphids.tensor({ 1.5 })] end)
+    errors("t%[key%] = v: value of shape %[2%] does not broadcast to %[1,3%]",
+      function() x[long({ 1 })] = graphids.ones({ 2 }) end)
+    errors("t%[key%] = v: the value must be a number, a boolean or a tensor, got string",
+      function() x[long({ 1 })] = "a" end)
+    errors("t%[key%]: a 0%-d tensor cannot be indexed with a tensor",
+      function() return graphids.tensor(1.0)[long({ 0 })] end)
+    errors("Tensor cannot be indexed with a number", function() return x[1] end)
+  end)
+end)

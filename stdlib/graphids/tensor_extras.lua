@@ -5,7 +5,8 @@
 --   t:new_zeros(shape)  t:new_ones(shape)  t:new_full(shape, v)  t:new_empty(shape)
 --   t:clamp_min(v)  t:clamp_max(v)  t:unbind(dim=1)  t:flip(dims)
 --   t:repeat_interleave(repeats, dim?)  graphids.isin(elements, test_elements)
--- Dims are 1-based, as everywhere in graphids.
+--   t[mask]  t[index]  t[mask] = v  t[index] = v    (tensor keys: PyTorch's advanced indexing)
+-- Dims are 1-based, as everywhere in graphids; index values 0-based, as in every index tensor.
 local arity = require "graphids.arity"
 
 local M = {}
@@ -117,6 +118,91 @@ local function install(graphids)
     end
     return t:index_select(dim, graphids.tensor(idx, { dtype = "i64", device = t.device }))
   end
+  -- Tensor keys, as PyTorch's advanced indexing along the leading dims (the C __index and
+  -- __newindex hand a tensor key here).  A bool mask whose shape is t's first k dims selects
+  -- those positions: t[mask] is [count, the remaining dims...] (1-D when k is all of t's dims,
+  -- torch's masked selection); an integer tensor selects rows (dim 1) by 0-based value,
+  -- negative values counting from the end: t[index] is [index's shape..., t's other dims...].
+  -- A key on another device is moved to t's, as torch takes a CPU index for a CUDA tensor.
+  -- Reads are differentiable (index_select); writes go through t's memory in place.
+  -- Raised from `depth` calls below _getitem / _setitem, pointing at the line that indexed:
+  -- error's level counts this function, those between, the method, and the C metamethod.
+  local function key_fail(fname, msg, depth)
+    error(fname .. ": " .. msg, depth + 3)
+  end
+  local function rows_of(fname, t, key)
+    if t.ndim == 0 then key_fail(fname, "a 0-d tensor cannot be indexed with a tensor", 2) end
+    if key.device ~= t.device then key = key:to(t.device) end
+    local lead, rest = {}, {}
+    if key.dtype == "bool" then
+      local k = key.ndim
+      local ok = k >= 1 and k <= t.ndim
+      for d = 1, k do ok = ok and key.shape[d] == t.shape[d] end
+      if not ok then
+        key_fail(fname, string.format("mask of shape [%s] does not match the leading dims of a tensor"
+          .. " of shape [%s]", table.concat(key.shape, ","), table.concat(t.shape, ",")), 2)
+      end
+      local p = 1
+      for d = 1, k do p = p * t.shape[d] end
+      for d = k + 1, t.ndim do rest[#rest + 1] = t.shape[d] end
+      local idx = graphids.nonzero(key:reshape({ p })):reshape({ -1 })
+      lead = { idx.shape[1] }
+      return idx, p, lead, rest
+    elseif key.dtype == "i64" or key.dtype == "i32" then
+      local n = t.shape[1]
+      local idx = key:reshape({ -1 }):long()
+      idx = graphids.where(idx:lt(0), idx + n, idx)
+      for d = 1, key.ndim do lead[d] = key.shape[d] end
+      for d = 2, t.ndim do rest[#rest + 1] = t.shape[d] end
+      return idx, n, lead, rest
+    end
+    key_fail(fname, "a tensor key must be a bool mask or an i64/i32 index, got " .. key.dtype, 2)
+  end
+  local function concat(a, b)
+    local out = {}
+    for _, v in ipairs(a) do out[#out + 1] = v end
+    for _, v in ipairs(b) do out[#out + 1] = v end
+    return out
+  end
+
+  function T._getitem(t, key)
+    local idx, p, lead, rest = rows_of("t[key]", t, key)
+    local flat = t:reshape(concat({ p }, rest))
+    return graphids.index_select(flat, 1, idx):reshape(concat(lead, rest))
+  end
+
+  function T._setitem(t, key, v)
+    local idx, p, lead, rest = rows_of("t[key] = v", t, key)
+    local r = 1
+    for _, n in ipairs(rest) do r = r * n end
+    local count = idx.shape[1]
+    if count == 0 then return end
+    local src
+    if graphids.is_tensor(v) then
+      local ok, b = pcall(function() return v:to(t.dtype):to(t.device):expand(concat(lead, rest)) end)
+      if not ok then
+        key_fail("t[key] = v", string.format("value of shape [%s] does not broadcast to [%s]",
+          table.concat(v.shape, ","), table.concat(concat(lead, rest), ",")), 1)
+      end
+      src = b:reshape({ count, r })
+    elseif type(v) == "number" or type(v) == "boolean" then
+      src = graphids.full({ count, r }, v, { dtype = t.dtype, device = t.device })
+    else
+      key_fail("t[key] = v", "the value must be a number, a boolean or a tensor, got " .. type(v), 1)
+    end
+    local index = idx:reshape({ count, 1 }):expand({ count, r })
+    -- a view of t's memory when it has one of [p, r]; else the rows are written into a copy
+    -- that is copied back, so the write always lands in t
+    local ok, view = pcall(t.view, t, { p, r })
+    if ok then
+      view:scatter_(1, index, src)
+    else
+      local c = t:contiguous():clone():view({ p, r })
+      c:scatter_(1, index, src)
+      t:copy_(c:view(t.shape))
+    end
+  end
+
   return T
 end
 
