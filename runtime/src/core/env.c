@@ -51,7 +51,6 @@ bool gids_env_switch_get(gids_env_switch *s) {
 }
 
 bool gids_env_switch_set(gids_env_switch *s, bool on) {
-    bool prev = gids_env_switch_get(s);
-    __atomic_store_n(&s->value, on ? 1 : 0, __ATOMIC_RELEASE);
-    return prev;
+    gids_env_switch_get(s); /* the environment's value first, so it is what a first set returns */
+    return __atomic_exchange_n(&s->value, on ? 1 : 0, __ATOMIC_ACQ_REL) == 1;
 }

@@ -12,7 +12,7 @@
  *
  * A shape is the key below: the transposes, the math, whether C is read and a bias added, the
  * alignments of the four pointers and of the leading dimensions, and m, n and k, each rounded
- * to a quarter octave above 1024 so that batches of varying node counts share one tuning.  A
+ * to a quarter octave above 256 so that batches of varying node counts share one tuning.  A
  * kept algorithm is checked (cublasLtMatmulAlgoCheck) for each exact shape it serves; where it
  * does not apply the heuristic's first runs that call.  The choice repeats within a process;
  * across processes another candidate may win, so results may differ in the last bits, which is
@@ -26,7 +26,8 @@
 #include "gc_index.h" /* gc_scratch; it includes cuda_impl.h */
 
 #define TUNE_CANDIDATES 16
-#define TUNE_RUNS 2 /* timed runs of each candidate, after one untimed */
+#define TUNE_RUNS 2         /* timed runs of each candidate, after one untimed */
+#define TUNE_MAX_SHAPES 512 /* past this many keys, new shapes take the heuristic's first */
 
 /* The largest power of two dividing v, at most 256 (an address or a byte count):
  * cuBLASLt's heuristic assumes 256 unless told, and an algorithm chosen for an alignment the
@@ -43,9 +44,9 @@ uint32_t gc_alignment_of(const void *p) {
 
 namespace {
 
-/* Sizes up to 1024 exactly; above, -(4 * floor(log2 v) + the next two bits): a quarter octave. */
+/* Sizes up to 256 exactly; above, -(4 * floor(log2 v) + the next two bits): a quarter octave. */
 int64_t size_class(int64_t v) {
-    if (v <= 1024) return v;
+    if (v <= 256) return v;
     int e = 63 - __builtin_clzll((unsigned long long)v);
     return -(int64_t)(4 * e + (int)((v >> (e - 2)) & 3));
 }
@@ -55,7 +56,7 @@ struct tune_key {
     int ta, tb;
     bool tf32, reads_c, bias;
     int64_t m, n, k;   /* size classes */
-    uint32_t align[7]; /* A, B, C, D, lda, ldb, ldc/ldd (bytes) */
+    uint32_t align[8]; /* A, B, C, D, lda, ldb, ldc, ldd (bytes) */
     bool operator==(const tune_key &o) const {
         return device == o.device && ta == o.ta && tb == o.tb && tf32 == o.tf32 &&
                reads_c == o.reads_c && bias == o.bias && m == o.m && n == o.n && k == o.k &&
@@ -63,8 +64,11 @@ struct tune_key {
     }
 };
 
+/* A key's outcome: the algorithm timed fastest, or (use false) none could be timed (no
+ * candidate ran, or no memory for the scratch): its calls take the heuristic's first. */
 struct tuned {
     tune_key key;
+    bool use;
     cublasLtMatmulAlgo_t algo;
     gids_gemm_tuned rec;
 };
@@ -72,10 +76,13 @@ struct tuned {
 std::mutex tuned_mu_;
 std::vector<tuned> tuned_;
 
-bool find_tuned(const tune_key &k, cublasLtMatmulAlgo_t *algo) {
+/* Whether k has an outcome (*use, *algo), or *full when no new key may be added. */
+bool find_tuned(const tune_key &k, bool *use, cublasLtMatmulAlgo_t *algo, bool *full) {
     std::lock_guard<std::mutex> g(tuned_mu_);
+    *full = tuned_.size() >= TUNE_MAX_SHAPES;
     for (const tuned &t : tuned_)
         if (t.key == k) {
+            *use = t.use;
             *algo = t.algo;
             return true;
         }
@@ -152,9 +159,8 @@ tune_key key_of(int device, const gc_gemm *g, bool tf32) {
     for (int i = 0; i < 4; i++) k.align[i] = gc_alignment_of(ptrs[i]);
     k.align[4] = align_of((uintptr_t)g->lda * 4);
     k.align[5] = align_of((uintptr_t)g->ldb * 4);
-    k.align[6] = align_of((uintptr_t)g->ldc * 4) < align_of((uintptr_t)g->ldd * 4)
-                     ? align_of((uintptr_t)g->ldc * 4)
-                     : align_of((uintptr_t)g->ldd * 4);
+    k.align[6] = align_of((uintptr_t)g->ldc * 4);
+    k.align[7] = align_of((uintptr_t)g->ldd * 4);
     return k;
 }
 
@@ -167,8 +173,11 @@ struct events {
     }
 };
 
-/* Times each of the heuristic's candidates res[0..nres) on g's operands with a scratch D of D's
- * layout, and returns the fastest in *best (*ok false when none ran). */
+/* Times each of the heuristic's candidates res[0..nres) on g's operands with a scratch output of
+ * D's layout, and returns the fastest in *best (*ok false when none ran, or no memory was left
+ * for the scratch: then nothing failed, and the caller runs the heuristic's first).  A call that
+ * accumulates in place (C is D) is timed in place on a copy of C, as some algorithms run only
+ * in place. */
 gids_status tune(const char *op, int device, const gc_gemm *g, const lt_descs &d, const gc_lt &lt,
                  cudaStream_t st, void *wsp, const cublasLtMatmulHeuristicResult_t *res, int nres,
                  cublasLtMatmulAlgo_t *best, gids_gemm_tuned *rec, bool *ok) {
@@ -177,10 +186,17 @@ gids_status tune(const char *op, int device, const gc_gemm *g, const lt_descs &d
     size_t bytes = ((size_t)g->ldd * (size_t)(g->n - 1) + (size_t)g->m) * sizeof(float);
     gc_ref scratch;
     int64_t nb = (int64_t)bytes;
-    GIDS_TRY(gids_empty(&scratch.t, GIDS_U8, gids_device{GIDS_CUDA, device}, 1, &nb));
+    if (gids_empty(&scratch.t, GIDS_U8, gids_device{GIDS_CUDA, device}, 1, &nb) != GIDS_OK) {
+        gids_error_clear(); /* tuning is an optimisation: the product itself still runs */
+        return GIDS_OK;
+    }
     void *sd = gids_tensor_data(scratch.t);
-    /* the scratch is read as C too when C is D (accumulating in place): C is then the real D */
     const void *cp = g->C;
+    if (g->C == g->D) {
+        if (g->beta != 0.0f)
+            GC_CUDA(op, cudaMemcpyAsync(sd, g->D, bytes, cudaMemcpyDeviceToDevice, st));
+        cp = sd;
+    }
     events ev;
     ev.e.assign((size_t)nres * 2, nullptr);
     for (size_t i = 0; i < ev.e.size(); i++) GC_CUDA(op, cudaEventCreate(&ev.e[i]));
@@ -190,7 +206,10 @@ gids_status tune(const char *op, int device, const gc_gemm *g, const lt_descs &d
         cublasStatus_t s =
             cublasLtMatmul(lt.handle, d.desc, &g->alpha, g->A, d.la, g->B, d.lb, &g->beta, cp, d.lc,
                            sd, d.ld, &res[i].algo, wsp, GC_LT_WORKSPACE, st);
-        if (s != CUBLAS_STATUS_SUCCESS) continue; /* this candidate does not run here */
+        if (s != CUBLAS_STATUS_SUCCESS) {
+            cudaGetLastError(); /* a failed launch must not be reported by the next op */
+            continue;           /* this candidate does not run here */
+        }
         GC_CUDA(op, cudaEventRecord(ev.e[2 * i], st));
         for (int r = 0; r < TUNE_RUNS; r++)
             GC_CUBLAS(op,
@@ -203,28 +222,44 @@ gids_status tune(const char *op, int device, const gc_gemm *g, const lt_descs &d
     for (int i = 0; i < nres; i++)
         if (ran[(size_t)i]) last = i;
     if (last < 0) return GIDS_OK;
-    gc_waited(); /* the host waits for the timings: once per new shape */
+    int64_t w = gc_waited(); /* the host waits for the timings: once per new shape */
+    if (gc_warn_syncs)
+        fprintf(stderr,
+                "graphids cuda: the host waits for the device at gemm_lt.cu (timing %d "
+                "GEMM algorithms of a new shape; wait %lld)\n",
+                nres, (long long)w);
     GC_CUDA(op, cudaEventSynchronize(ev.e[2 * last + 1]));
-    int chosen = -1, count = 0;
+    int chosen = -1;
     float best_ms = 0.0f, first_ms = -1.0f;
     for (int i = 0; i < nres; i++) {
         if (!ran[(size_t)i]) continue;
         float ms = 0.0f;
         GC_CUDA(op, cudaEventElapsedTime(&ms, ev.e[2 * i], ev.e[2 * i + 1]));
         ms /= TUNE_RUNS;
-        count++;
-        if (first_ms < 0.0f) first_ms = ms;
+        if (i == 0) first_ms = ms;
         if (chosen < 0 || ms < best_ms) {
             chosen = i;
             best_ms = ms;
         }
     }
     *best = res[chosen].algo;
-    rec->candidates = count;
+    rec->candidates = nres;
     rec->chosen = chosen;
     rec->first_ms = first_ms;
     rec->best_ms = best_ms;
     *ok = true;
+    return GIDS_OK;
+}
+
+/* The heuristic's first algorithm for d (*found false when it has none). */
+gids_status heuristic_first(const gc_lt &lt, const lt_descs &d, cublasLtMatmulAlgo_t *algo,
+                            bool *found) {
+    cublasLtMatmulHeuristicResult_t res = {};
+    int nres = 0;
+    cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(lt.handle, d.desc, d.la, d.lb, d.lc, d.ld,
+                                                       d.pref, 1, &res, &nres);
+    *found = hs == CUBLAS_STATUS_SUCCESS && nres > 0;
+    if (*found) *algo = res.algo;
     return GIDS_OK;
 }
 
@@ -251,16 +286,17 @@ gids_status gc_gemm_lt(const char *op, int device, const gc_gemm *g, bool *done)
         wsp = gids_tensor_data(wst.t);
     }
     cublasLtMatmulAlgo_t algo;
-    bool have = false;
-    tune_key key = {};
+    bool have = false, kept = false;
     if (gids_gemm_tuning()) {
-        key = key_of(device, g, tf32);
-        if (find_tuned(key, &algo)) {
+        tune_key key = key_of(device, g, tf32);
+        bool use = false, full = false;
+        if (find_tuned(key, &use, &algo, &full)) {
             cublasLtMatmulHeuristicResult_t chk = {};
-            have = cublasLtMatmulAlgoCheck(lt.handle, d.desc, d.la, d.lb, d.lc, d.ld, &algo,
+            have = use &&
+                   cublasLtMatmulAlgoCheck(lt.handle, d.desc, d.la, d.lb, d.lc, d.ld, &algo,
                                            &chk) == CUBLAS_STATUS_SUCCESS &&
                    chk.workspaceSize <= GC_LT_WORKSPACE;
-        } else {
+        } else if (!full) {
             cublasLtMatmulHeuristicResult_t res[TUNE_CANDIDATES] = {};
             int nres = 0;
             cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(
@@ -268,29 +304,36 @@ gids_status gc_gemm_lt(const char *op, int device, const gc_gemm *g, bool *done)
             if (hs != CUBLAS_STATUS_SUCCESS || nres == 0) return GIDS_OK;
             gids_gemm_tuned rec = {};
             GIDS_TRY(tune(op, device, g, d, lt, st, wsp, res, nres, &algo, &rec, &have));
-            if (have) {
-                rec.device = device;
-                rec.trans[0] = g->ta == CUBLAS_OP_N ? 'N' : 'T';
-                rec.trans[1] = g->tb == CUBLAS_OP_N ? 'N' : 'T';
-                rec.tf32 = tf32;
-                rec.m = g->m;
-                rec.n = g->n;
-                rec.k = g->k;
-                std::lock_guard<std::mutex> lock(tuned_mu_);
-                tuned_.push_back(tuned{key, algo, rec});
-            }
+            rec.device = device;
+            rec.trans[0] = g->ta == CUBLAS_OP_N ? 'N' : 'T';
+            rec.trans[1] = g->tb == CUBLAS_OP_N ? 'N' : 'T';
+            rec.tf32 = tf32;
+            rec.m = g->m;
+            rec.n = g->n;
+            rec.k = g->k;
+            std::lock_guard<std::mutex> lock(tuned_mu_);
+            tuned_.push_back(tuned{key, have, algo, rec});
         }
+        kept = have;
     }
     if (!have) {
-        cublasLtMatmulHeuristicResult_t res = {};
-        int nres = 0;
-        cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(lt.handle, d.desc, d.la, d.lb, d.lc,
-                                                           d.ld, d.pref, 1, &res, &nres);
-        if (hs != CUBLAS_STATUS_SUCCESS || nres == 0) return GIDS_OK; /* the caller's path */
-        algo = res.algo;
+        GIDS_TRY(heuristic_first(lt, d, &algo, &have));
+        if (!have) return GIDS_OK; /* the caller's path */
     }
-    GC_CUBLAS(op, cublasLtMatmul(lt.handle, d.desc, &g->alpha, g->A, d.la, g->B, d.lb, &g->beta,
-                                 g->C, d.lc, g->D, d.ld, &algo, wsp, GC_LT_WORKSPACE, st));
+    cublasStatus_t s =
+        cublasLtMatmul(lt.handle, d.desc, &g->alpha, g->A, d.la, g->B, d.lb, &g->beta, g->C, d.lc,
+                       g->D, d.ld, &algo, wsp, GC_LT_WORKSPACE, st);
+    if (s != CUBLAS_STATUS_SUCCESS && kept) {
+        /* a kept algorithm that passed its check can still refuse a call (cuBLASLt says so of
+         * cublasLtMatmulAlgoCheck): this call takes the heuristic's first */
+        cudaGetLastError();
+        GIDS_TRY(heuristic_first(lt, d, &algo, &have));
+        if (!have) return GIDS_OK;
+        s = cublasLtMatmul(lt.handle, d.desc, &g->alpha, g->A, d.la, g->B, d.lb, &g->beta, g->C,
+                           d.lc, g->D, d.ld, &algo, wsp, GC_LT_WORKSPACE, st);
+    }
+    if (s != CUBLAS_STATUS_SUCCESS)
+        return gc_cublas_fail(op, s, "cublasLtMatmul", __FILE__, __LINE__);
     if (gc_sync_each_op) GC_CUDA(op, gc_sync_current());
     *done = true;
     return GIDS_OK;
@@ -298,8 +341,13 @@ gids_status gc_gemm_lt(const char *op, int device, const gc_gemm *g, bool *done)
 
 gids_status gc_gemm_tuned(gids_gemm_tuned *out, int cap, int *n) {
     std::lock_guard<std::mutex> g(tuned_mu_);
-    *n = (int)tuned_.size();
-    for (int i = 0; i < cap && i < *n; i++) out[i] = tuned_[(size_t)i].rec;
+    int k = 0;
+    for (const tuned &t : tuned_) {
+        if (!t.use) continue; /* nothing was timed for it */
+        if (k < cap) out[k] = t.rec;
+        k++;
+    }
+    *n = k;
     return GIDS_OK;
 }
 
