@@ -359,6 +359,14 @@ def optims():
         optim_case("optim_adamw", "AdamW", {"lr": 1e-2, "weight_decay": 0.1}),
         optim_case("optim_adamw_amsgrad_eps", "AdamW",
                    {"lr": 1e-2, "weight_decay": 0.05, "amsgrad": True, "eps": 1e-6}),
+        optim_case("optim_rmsprop", "RMSprop", {"lr": 1e-2}),
+        optim_case("optim_rmsprop_centered_momentum_wd", "RMSprop",
+                   {"lr": 1e-3, "alpha": 0.9, "eps": 1e-6, "weight_decay": 1e-2, "momentum": 0.9,
+                    "centered": True}),
+        optim_case("optim_adagrad", "Adagrad", {"lr": 5e-2}),
+        optim_case("optim_adagrad_lr_decay_acc_wd", "Adagrad",
+                   {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1,
+                    "weight_decay": 1e-2, "eps": 1e-8}),
     ]
 
 

@@ -12,7 +12,7 @@
 --     sched:step()
 --   end
 -- Updates are fused C calls: Adam/AdamW one per device for all parameters (graphids._adam_steps),
--- SGD one per parameter (graphids._sgd_step).
+-- SGD one per parameter (graphids._sgd_step); RMSprop and Adagrad compose tensor ops.
 -- Optimizer is the base class for new optimizers (see optim/optimizer.lua).
 local clip = require "graphids.optim.clip"
 
@@ -21,6 +21,8 @@ return {
   SGD = require "graphids.optim.sgd",
   Adam = require "graphids.optim.adam",
   AdamW = require "graphids.optim.adamw",
+  RMSprop = require "graphids.optim.rmsprop",
+  Adagrad = require "graphids.optim.adagrad",
   lr_scheduler = require "graphids.optim.lr_scheduler",
   clip_grad_norm_ = clip.clip_grad_norm_,
   clip_grad_value_ = clip.clip_grad_value_,

@@ -8,6 +8,10 @@
 --   local cos = sched.CosineAnnealingLR(opt, 95, { eta_min = 1e-5 })
 --   local s = sched.SequentialLR(opt, { warm, cos }, { 5 })
 --   local p = sched.ReduceLROnPlateau(opt, { mode = "min", patience = 3 }); p:step(val_loss)
+--   -- per batch: the 1cycle policy, or cosine annealing with warm restarts at fractional epochs
+--   local s = sched.OneCycleLR(opt, { max_lr = 0.1, epochs = 10, steps_per_epoch = #loader })
+--   local w = sched.CosineAnnealingWarmRestarts(opt, 10, { T_mult = 2 }); w:step(epoch + i / n)
+-- Also LambdaLR, MultiplicativeLR, ConstantLR and PolynomialLR.
 --
 -- Required arguments come positionally or by name in the trailing options table; optional ones
 -- only in the table.  Semantics follow torch: constructing a scheduler records each group's
@@ -26,7 +30,7 @@ local raise = util.raise
 local M = {}
 
 -- Required arguments that are themselves lists (an empty table there is the list, not options).
-local LIST_ARGS = { milestones = true, schedulers = true }
+local LIST_ARGS = { milestones = true, schedulers = true, lr_lambda = true, max_lr = true }
 
 -- The constructor arguments after the optimizer as one table: `required` names may come
 -- positionally or in the trailing options table, `optional` names only in the table.
@@ -82,12 +86,23 @@ local function group_lrs(optimizer)
   return lrs
 end
 
+-- A copy of a state value that shares no table with it (OneCycleLR's phases are tables of
+-- named fields, which util.copy, for lists, would drop).
+local function deep_copy(v)
+  if type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = deep_copy(x) end
+  return out
+end
+
 -- ---------------------------------------------------------------- LRScheduler (base)
 
 -- Base of the epoch-driven schedulers.  A subclass sets its fields, then calls
 -- LRScheduler.__init(self, optimizer, last_epoch); it defines get_lr() (the recursive form) and
 -- may define _closed_form_lr() (the lr of each group at self.last_epoch from base_lrs).
--- STATE_KEYS lists what state_dict() saves, in order.
+-- STATE_KEYS lists what state_dict() saves, in order; RULES (optional) overrides the checks of
+-- STATE_RULES below for keys whose bounds differ in that class.  self._is_initial is true
+-- during the step the constructor takes (torch's _initial_mode).
 local LRScheduler = class("LRScheduler")
 M.LRScheduler = LRScheduler
 
@@ -119,7 +134,9 @@ end
 
 function LRScheduler:_initial_step()
   self._step_count = 0
+  self._is_initial = true
   self:step()
+  self._is_initial = false
 end
 
 function LRScheduler.get_lr(_)
@@ -150,7 +167,7 @@ end
 
 function LRScheduler:state_dict()
   local sd = {}
-  for _, k in ipairs(self.STATE_KEYS) do sd[k] = util.copy(self[k]) end
+  for _, k in ipairs(self.STATE_KEYS) do sd[k] = deep_copy(self[k]) end
   return sd
 end
 
@@ -190,6 +207,35 @@ local function choice_rule(a, b)
     if v ~= a and v ~= b then return string.format("'%s' or '%s'", a, b) end
   end
 end
+local function boolean_rule(v)
+  if type(v) ~= "boolean" then return "a boolean" end
+end
+-- OneCycleLR's phases: a list of {end_step = <number>, start_lr = <group key>, ...}.
+local PHASE_FIELDS = { "end_lr", "end_momentum", "end_step", "start_lr", "start_momentum" }
+local PHASE_GROUP_KEYS = { initial_lr = true, max_lr = true, min_lr = true, max_momentum = true,
+  base_momentum = true }
+local function phases_rule(v)
+  local what = "a list of phases {end_step = <number>, start_lr = <name>, end_lr = <name>, " ..
+      "start_momentum = <name>, end_momentum = <name>}"
+  if type(v) ~= "table" or #v < 1 then return what end
+  for k in pairs(v) do
+    if math.type(k) ~= "integer" or k < 1 or k > #v then return what end
+  end
+  for _, phase in ipairs(v) do
+    if type(phase) ~= "table" then return what end
+    local n = 0
+    for _ in pairs(phase) do n = n + 1 end
+    if n ~= #PHASE_FIELDS then return what end
+    for _, f in ipairs(PHASE_FIELDS) do
+      local x = phase[f]
+      if f == "end_step" then
+        if type(x) ~= "number" or x ~= x or x == math.huge or x == -math.huge then return what end
+      elseif not PHASE_GROUP_KEYS[x] then
+        return what
+      end
+    end
+  end
+end
 local LR = number_rule({ min = 0 }, "a finite number >= 0")
 local STATE_RULES = {
   base_lrs = list_rule(LR, "a list of finite numbers >= 0"),
@@ -216,6 +262,16 @@ local STATE_RULES = {
   eps = number_rule({}, "a finite number"),
   best = number_rule({ infinite = true }, "a number (not NaN)"),
   mode_worse = number_rule({ infinite = true }, "a number (not NaN)"),
+  power = number_rule({ min = 0 }, "a finite number >= 0"),
+  T_0 = integer_rule(1),
+  T_i = integer_rule(1),
+  T_mult = integer_rule(1),
+  T_cur = number_rule({ min = 0 }, "a finite number >= 0"),
+  total_steps = integer_rule(1),
+  _schedule_phases = phases_rule,
+  _anneal_func_type = choice_rule("cos", "linear"),
+  cycle_momentum = boolean_rule,
+  use_beta1 = boolean_rule,
 }
 
 -- Checks sd as load_state_dict does, changing nothing; returns the function that installs it.
@@ -236,14 +292,15 @@ function LRScheduler:_prepare_load(sd)
     end
   end
   for _, k in ipairs(self.STATE_KEYS) do
-    local want = STATE_RULES[k] and STATE_RULES[k](sd[k])
+    local rule = self.RULES and self.RULES[k] or STATE_RULES[k]
+    local want = rule and rule(sd[k])
     if want then
       raise(string.format("%s: the state dict's '%s' must be %s, got %s", fname, k, want,
         util.describe(sd[k])))
     end
   end
   local new = {}
-  for _, k in ipairs(self.STATE_KEYS) do new[k] = util.copy(sd[k]) end
+  for _, k in ipairs(self.STATE_KEYS) do new[k] = deep_copy(sd[k]) end
   return function()
     for _, k in ipairs(self.STATE_KEYS) do self[k] = new[k] end
   end
@@ -680,6 +737,409 @@ function ReduceLROnPlateau:_reduce_lr()
     local new = math.max(old * self.factor, self.min_lrs[i])
     if old - new > self.eps then group.lr = new end
   end
+end
+
+-- ---------------------------------------------------------------- LambdaLR, MultiplicativeLR
+
+local function is_callable(f)
+  if type(f) == "function" then return true end
+  local mt = getmetatable(f)
+  return type(mt) == "table" and mt.__call ~= nil
+end
+
+-- lr_lambda as one function per param group: a function (or a callable table) serves every
+-- group; a list must have one per group.
+local function read_lambdas(name, optimizer, f)
+  check_optimizer(name, optimizer)
+  local n = #optimizer.param_groups
+  local out = {}
+  if is_callable(f) then
+    for i = 1, n do out[i] = f end
+    return out
+  end
+  if type(f) ~= "table" then
+    util.fail(name, "lr_lambda", "a function or a list of functions (one per param group)", f)
+  end
+  if #f ~= n then
+    raise(string.format("%s: expected %d lr_lambdas (one per param group), got %d", name, n, #f))
+  end
+  for i = 1, n do
+    if not is_callable(f[i]) then
+      raise(string.format("%s: lr_lambda[%d] is %s, expected a function", name, i,
+        util.describe(f[i])))
+    end
+    out[i] = f[i]
+  end
+  return out
+end
+
+-- The factor lr_lambdas[i] gives for `epoch`, checked.
+local function lambda_factor(self, i, epoch)
+  local v = self.lr_lambdas[i](epoch)
+  if type(v) ~= "number" then
+    raise(string.format("%s: lr_lambda[%d](%d) returned %s, expected a number", self.__name, i,
+      epoch, util.describe(v)))
+  end
+  return v
+end
+
+-- lr = initial_lr * lr_lambda(epoch).  The functions are not part of the state dict (torch saves
+-- None for a function): build the scheduler with the same functions, then load the state.
+local LambdaLR = class("LambdaLR", LRScheduler)
+M.LambdaLR = LambdaLR
+
+function LambdaLR:__init(optimizer, ...)
+  local a = read_args("LambdaLR", { "lr_lambda" }, { "last_epoch" }, ...)
+  self.lr_lambdas = read_lambdas("LambdaLR", optimizer, a.lr_lambda)
+  LRScheduler.__init(self, optimizer, a.last_epoch)
+end
+
+function LambdaLR:get_lr()
+  local out = {}
+  for i, base in ipairs(self.base_lrs) do out[i] = base * lambda_factor(self, i, self.last_epoch) end
+  return out
+end
+
+-- lr = the lr in force * lr_lambda(epoch), from epoch 1 on (the constructor's step leaves the
+-- lrs as they are).  Only the recursive form exists, so step(epoch) multiplies by
+-- lr_lambda(epoch) once.
+local MultiplicativeLR = class("MultiplicativeLR", LRScheduler)
+M.MultiplicativeLR = MultiplicativeLR
+
+function MultiplicativeLR:__init(optimizer, ...)
+  local a = read_args("MultiplicativeLR", { "lr_lambda" }, { "last_epoch" }, ...)
+  self.lr_lambdas = read_lambdas("MultiplicativeLR", optimizer, a.lr_lambda)
+  LRScheduler.__init(self, optimizer, a.last_epoch)
+end
+
+function MultiplicativeLR:get_lr()
+  local lrs = group_lrs(self.optimizer)
+  if self._is_initial then return lrs end
+  for i = 1, #self.lr_lambdas do
+    if lrs[i] ~= nil then lrs[i] = lrs[i] * lambda_factor(self, i, self.last_epoch) end
+  end
+  return lrs
+end
+
+-- ---------------------------------------------------------------- ConstantLR
+
+-- lr = initial_lr * factor until epoch total_iters, then initial_lr.
+local ConstantLR = class("ConstantLR", LRScheduler)
+M.ConstantLR = ConstantLR
+ConstantLR.STATE_KEYS = state_keys({ "factor", "total_iters" })
+ConstantLR.RULES = { factor = number_rule({ above = 0, max = 1 }, "a number in (0, 1]") }
+
+function ConstantLR:__init(optimizer, ...)
+  local a = read_args("ConstantLR", {}, { "factor", "total_iters", "last_epoch" }, ...)
+  -- torch takes factor in [0, 1]; at 0 its recursive form divides by zero at total_iters
+  self.factor = util.number("ConstantLR", "factor", a.factor, 1.0 / 3, { above = 0, max = 1 })
+  self.total_iters = util.integer("ConstantLR", "total_iters", a.total_iters, 5, 1)
+  LRScheduler.__init(self, optimizer, a.last_epoch)
+end
+
+function ConstantLR:get_lr()
+  local lrs = group_lrs(self.optimizer)
+  if self.last_epoch == 0 then
+    for i = 1, #lrs do lrs[i] = lrs[i] * self.factor end
+  elseif self.last_epoch == self.total_iters then
+    for i = 1, #lrs do lrs[i] = lrs[i] * (1.0 / self.factor) end
+  end
+  return lrs
+end
+
+function ConstantLR:_closed_form_lr()
+  local out = {}
+  local f = self.factor + (self.last_epoch >= self.total_iters and 1 - self.factor or 0.0)
+  for i, base in ipairs(self.base_lrs) do out[i] = base * f end
+  return out
+end
+
+-- ---------------------------------------------------------------- PolynomialLR
+
+-- lr = initial_lr * (1 - min(epoch, total_iters) / total_iters) ^ power: 0 from total_iters on.
+local PolynomialLR = class("PolynomialLR", LRScheduler)
+M.PolynomialLR = PolynomialLR
+PolynomialLR.STATE_KEYS = state_keys({ "total_iters", "power" })
+
+function PolynomialLR:__init(optimizer, ...)
+  local a = read_args("PolynomialLR", {}, { "total_iters", "power", "last_epoch" }, ...)
+  self.total_iters = util.integer("PolynomialLR", "total_iters", a.total_iters, 5, 1)
+  self.power = util.number("PolynomialLR", "power", a.power, 1.0, { min = 0 })
+  LRScheduler.__init(self, optimizer, a.last_epoch)
+end
+
+function PolynomialLR:get_lr()
+  local lrs = group_lrs(self.optimizer)
+  local e, n = self.last_epoch, self.total_iters
+  if self._is_initial or e > n then return lrs end
+  local f = ((1.0 - e / n) / (1.0 - (e - 1) / n)) ^ self.power
+  for i = 1, #lrs do lrs[i] = lrs[i] * f end
+  return lrs
+end
+
+function PolynomialLR:_closed_form_lr()
+  local out = {}
+  local n = self.total_iters
+  for i, base in ipairs(self.base_lrs) do
+    out[i] = base * (1.0 - math.min(n, self.last_epoch) / n) ^ self.power
+  end
+  return out
+end
+
+-- ---------------------------------------------------------------- CosineAnnealingWarmRestarts
+
+-- Cosine annealing from initial_lr to eta_min over T_i epochs, then a restart at initial_lr;
+-- the first period is T_0 epochs and each next one T_mult times the last (SGDR).
+--   lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2
+-- step(epoch) takes a fractional epoch (a step per batch: epoch + i / iters); torch's closed
+-- form of where that epoch falls.  As in torch, its steps leave _step_count at 0.
+local CosineAnnealingWarmRestarts = class("CosineAnnealingWarmRestarts", LRScheduler)
+M.CosineAnnealingWarmRestarts = CosineAnnealingWarmRestarts
+CosineAnnealingWarmRestarts.STATE_KEYS = state_keys({ "T_0", "T_i", "T_mult", "eta_min", "T_cur" })
+
+function CosineAnnealingWarmRestarts:__init(optimizer, ...)
+  local name = "CosineAnnealingWarmRestarts"
+  local a = read_args(name, { "T_0" }, { "T_mult", "eta_min", "last_epoch" }, ...)
+  self.T_0 = util.integer(name, "T_0", a.T_0, nil, 1)
+  self.T_i = self.T_0
+  self.T_mult = util.integer(name, "T_mult", a.T_mult, 1, 1)
+  self.eta_min = util.number(name, "eta_min", a.eta_min, 0.0)
+  self.T_cur = util.integer(name, "last_epoch", a.last_epoch, -1, -1)
+  LRScheduler.__init(self, optimizer, a.last_epoch)
+end
+
+function CosineAnnealingWarmRestarts:get_lr()
+  local out = {}
+  local eta = self.eta_min
+  for i, base in ipairs(self.base_lrs) do
+    out[i] = eta + (base - eta) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+  end
+  return out
+end
+
+local function ipow(b, n)
+  local r = 1
+  for _ = 1, n do r = r * b end
+  return r
+end
+
+function CosineAnnealingWarmRestarts:step(epoch)
+  local name = "CosineAnnealingWarmRestarts:step"
+  if epoch ~= nil then
+    if type(epoch) ~= "number" or epoch ~= epoch or epoch == math.huge then
+      raise(string.format("%s: epoch must be a finite number, got %s", name, util.describe(epoch)))
+    end
+    if epoch < 0 then
+      raise(string.format("%s: expected a non-negative epoch, got %s", name, tostring(epoch)))
+    end
+  end
+  if epoch == nil and self.last_epoch < 0 then epoch = 0 end
+  local T_0, T_mult = self.T_0, self.T_mult
+  if epoch == nil then
+    epoch = self.last_epoch + 1
+    self.T_cur = self.T_cur + 1
+    if self.T_cur >= self.T_i then
+      self.T_cur = self.T_cur % self.T_i
+      self.T_i = self.T_i * T_mult
+    end
+  elseif epoch >= T_0 then
+    if T_mult == 1 then
+      self.T_cur = epoch % T_0
+    else
+      -- torch's int(math.log(x, T_mult)): Python's log(x) / log(base), truncated
+      local n = math.floor(math.log(epoch / T_0 * (T_mult - 1) + 1) / math.log(T_mult))
+      self.T_cur = epoch - T_0 * (ipow(T_mult, n) - 1) / (T_mult - 1)
+      self.T_i = T_0 * ipow(T_mult, n)
+    end
+  else
+    self.T_i = T_0
+    self.T_cur = epoch
+  end
+  self.last_epoch = math.floor(epoch)
+  local values = self:get_lr()
+  for i, group in ipairs(self.optimizer.param_groups) do
+    if values[i] ~= nil then group.lr = values[i] end
+  end
+  self._last_lr = group_lrs(self.optimizer)
+end
+
+-- ---------------------------------------------------------------- OneCycleLR
+
+-- The 1cycle policy (Smith & Topin), stepped once per batch: the lr rises from
+-- max_lr / div_factor to max_lr over the first pct_start of total_steps, then falls to
+-- initial_lr / final_div_factor (three_phase: back to initial_lr first, symmetrically, then to
+-- the minimum); with cycle_momentum the momentum (SGD, RMSprop) or beta1 (Adam, AdamW) moves
+-- the other way between max_momentum and base_momentum.  As in torch, each group holds its
+-- initial_lr, max_lr, min_lr, max_momentum and base_momentum (saved in the optimizer's state
+-- dict), and a step past total_steps raises.
+--   local s = sched.OneCycleLR(opt, { max_lr = 0.1, epochs = 10, steps_per_epoch = #loader })
+local OneCycleLR = class("OneCycleLR", LRScheduler)
+M.OneCycleLR = OneCycleLR
+OneCycleLR.STATE_KEYS = state_keys({ "total_steps", "_schedule_phases", "_anneal_func_type",
+  "cycle_momentum", "use_beta1" })
+-- the linear strategy's last step (step total_steps, past the last phase's end) extrapolates
+-- below min_lr, to a negative lr, as torch's does
+OneCycleLR.RULES = { _last_lr = list_rule(number_rule({}, "a finite number"), "a list of finite numbers") }
+
+-- A number, or a list of one per param group, as a list of one per param group.
+local function per_group(name, key, v, default, ngroups, limits)
+  if v == nil then v = default end
+  local out = {}
+  if type(v) == "table" and getmetatable(v) == nil then
+    if #v ~= ngroups then
+      raise(string.format("%s: %s must have the same length as optimizer.param_groups: %s has %d " ..
+        "values, param_groups has %d", name, key, key, #v, ngroups))
+    end
+    for i = 1, ngroups do out[i] = util.number(name, key, v[i], nil, limits) end
+  else
+    local x = util.number(name, key, v, nil, limits)
+    for i = 1, ngroups do out[i] = x end
+  end
+  return out
+end
+
+local function phase(end_step, start_lr, end_lr, start_m, end_m)
+  return { end_step = end_step, start_lr = start_lr, end_lr = end_lr, start_momentum = start_m,
+    end_momentum = end_m }
+end
+
+function OneCycleLR:__init(optimizer, ...)
+  local name = "OneCycleLR"
+  local a = read_args(name, { "max_lr" }, { "total_steps", "epochs", "steps_per_epoch", "pct_start",
+    "anneal_strategy", "cycle_momentum", "base_momentum", "max_momentum", "div_factor",
+    "final_div_factor", "three_phase", "last_epoch" }, ...)
+  check_optimizer(name, optimizer)
+  -- everything is checked before a group changes
+  if a.total_steps ~= nil then
+    self.total_steps = util.integer(name, "total_steps", a.total_steps, nil, 1)
+  elseif a.epochs ~= nil and a.steps_per_epoch ~= nil then
+    local epochs = util.integer(name, "epochs", a.epochs, nil, 1)
+    self.total_steps = epochs * util.integer(name, "steps_per_epoch", a.steps_per_epoch, nil, 1)
+  else
+    raise(name .. ": give total_steps, or epochs and steps_per_epoch")
+  end
+  local pct = util.number(name, "pct_start", a.pct_start, 0.3, { min = 0, max = 1 }) + 0.0
+  local n = self.total_steps
+  if util.boolean(name, "three_phase", a.three_phase, false) then
+    self._schedule_phases = {
+      phase(pct * n - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+      phase(2 * pct * n - 2, "max_lr", "initial_lr", "base_momentum", "max_momentum"),
+      phase(n - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
+    }
+  else
+    self._schedule_phases = {
+      phase(pct * n - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+      phase(n - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
+    }
+  end
+  self._anneal_func_type = util.choice(name, "anneal_strategy", a.anneal_strategy, "cos",
+    { "cos", "linear" })
+  local groups = optimizer.param_groups
+  local max_lrs = per_group(name, "max_lr", a.max_lr, nil, #groups, { min = 0 })
+  local div = util.number(name, "div_factor", a.div_factor, 25.0, { above = 0 })
+  local final_div = util.number(name, "final_div_factor", a.final_div_factor, 1e4, { above = 0 })
+  self.cycle_momentum = util.boolean(name, "cycle_momentum", a.cycle_momentum, true)
+  local max_ms, base_ms
+  if self.cycle_momentum then
+    if optimizer.defaults.momentum == nil and optimizer.defaults.betas == nil then
+      raise(string.format("%s: cycle_momentum needs an optimizer with 'momentum' or 'betas' (%s has " ..
+        "neither); pass cycle_momentum = false", name, optimizer.__name))
+    end
+    self.use_beta1 = optimizer.defaults.betas ~= nil
+    max_ms = per_group(name, "max_momentum", a.max_momentum, 0.95, #groups, { min = 0 })
+    base_ms = per_group(name, "base_momentum", a.base_momentum, 0.85, #groups, { min = 0 })
+  else
+    self.use_beta1 = false
+  end
+  local last_epoch = util.integer(name, "last_epoch", a.last_epoch, -1, -1)
+  if last_epoch == -1 then
+    for i, group in ipairs(groups) do
+      group.initial_lr = max_lrs[i] / div
+      group.max_lr = max_lrs[i]
+      group.min_lr = group.initial_lr / final_div
+      if self.cycle_momentum then
+        if self.use_beta1 then
+          group.betas = { max_ms[i], group.betas[2] }
+        else
+          group.momentum = max_ms[i]
+        end
+        group.max_momentum, group.base_momentum = max_ms[i], base_ms[i]
+      end
+    end
+  else
+    local need = { "max_lr", "min_lr" }
+    if self.cycle_momentum then need = { "max_lr", "min_lr", "max_momentum", "base_momentum" } end
+    for i, group in ipairs(groups) do
+      for _, k in ipairs(need) do
+        if group[k] == nil then
+          raise(string.format("%s: param group %d has no '%s', which resuming with last_epoch=%d " ..
+            "needs (load the optimizer's state dict first)", name, i, k, last_epoch))
+        end
+      end
+    end
+  end
+  LRScheduler.__init(self, optimizer, last_epoch)
+end
+
+local function anneal(kind, start, stop, pct)
+  if kind == "cos" then
+    return stop + (start - stop) / 2.0 * (math.cos(math.pi * pct) + 1)
+  end
+  return (stop - start) * pct + start
+end
+
+local function too_many_steps(self, step_num)
+  raise(string.format("OneCycleLR:step: tried to step %d times. The specified number of total " ..
+    "steps is %d", step_num, self.total_steps))
+end
+
+function OneCycleLR:step(epoch)
+  local next_epoch = epoch == nil and self.last_epoch + 1 or epoch
+  -- checked before the count moves: a refused step leaves the schedule as it was
+  if type(next_epoch) == "number" and next_epoch > self.total_steps then
+    too_many_steps(self, next_epoch)
+  end
+  LRScheduler.step(self, epoch)
+end
+
+function OneCycleLR:get_lr()
+  local step_num = self.last_epoch
+  if step_num > self.total_steps then too_many_steps(self, step_num) end
+  local phases, kind = self._schedule_phases, self._anneal_func_type
+  local lrs = {}
+  for gi, group in ipairs(self.optimizer.param_groups) do
+    local function get(k)
+      local v = group[k]
+      if v == nil then
+        raise(string.format("OneCycleLR: param group %d has no '%s' (was it added after the " ..
+          "scheduler was built?)", gi, k))
+      end
+      return v
+    end
+    local start_step = 0.0
+    for pi, ph in ipairs(phases) do
+      local end_step = ph.end_step
+      if step_num <= end_step or pi == #phases then
+        if end_step == start_step then
+          raise(string.format("OneCycleLR: phase %d of the schedule has no steps (it ends at step " ..
+            "%s, where it starts); change pct_start or total_steps", pi, tostring(end_step)))
+        end
+        local pct = (step_num - start_step) / (end_step - start_step)
+        lrs[gi] = anneal(kind, get(ph.start_lr), get(ph.end_lr), pct)
+        if self.cycle_momentum then
+          local m = anneal(kind, get(ph.start_momentum), get(ph.end_momentum), pct)
+          if self.use_beta1 then
+            group.betas = { m, group.betas[2] }
+          else
+            group.momentum = m
+          end
+        end
+        break
+      end
+      start_step = end_step
+    end
+  end
+  return lrs
 end
 
 return M

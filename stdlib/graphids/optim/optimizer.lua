@@ -32,8 +32,16 @@ Optimizer.HYPER = { "lr" }
 Optimizer.DEFAULTS = { lr = 1e-3 }
 Optimizer.STATE_KEYS = {}
 
--- Keys a group may hold besides its hyper-parameters: the schedulers record the starting lr.
-local EXTRA_GROUP_KEYS = { "initial_lr" }
+-- Keys a group may hold besides its hyper-parameters, set by the schedulers and saved with the
+-- groups as torch does: the starting lr, and OneCycleLR's bounds of the lr and the momentum.
+local EXTRA_GROUP_KEYS = { "initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum" }
+
+-- Raises unless every extra key of group is absent or a finite number.
+local function check_extras(group, fname)
+  for _, k in ipairs(EXTRA_GROUP_KEYS) do
+    if group[k] ~= nil then util.number(fname, k, group[k]) end
+  end
+end
 
 local function group_keys(self)
   local keys = { "params" }
@@ -167,6 +175,7 @@ function Optimizer:_add_group(group, at)
   for _, k in ipairs(EXTRA_GROUP_KEYS) do new[k] = group[k] end
   -- The defaults were checked by the constructor; a group's own values are checked here.
   if overrides then self:_check_group(new, where(self, at)) end
+  check_extras(new, where(self, at))
   self.param_groups[#self.param_groups + 1] = new
   return new
 end
@@ -339,6 +348,7 @@ function Optimizer:_prepare_load(sd)
     end
     for _, k in ipairs(EXTRA_GROUP_KEYS) do new[k] = saved[k] end
     self:_check_group(new, fname .. ": " .. at)
+    check_extras(new, fname .. ": " .. at)
     for i, pos in ipairs(saved.params) do
       if math.type(pos) ~= "integer" or by_pos[pos] ~= nil then
         raise(string.format("%s: %s: parameter position %s is not a new integer", fname, at,
@@ -389,8 +399,8 @@ function Optimizer:__tostring()
     for _, k in ipairs(self.HYPER) do
       lines[#lines + 1] = "    " .. k .. ": " .. show(group[k])
     end
-    if group.initial_lr ~= nil then
-      lines[#lines + 1] = "    initial_lr: " .. show(group.initial_lr)
+    for _, k in ipairs(EXTRA_GROUP_KEYS) do
+      if group[k] ~= nil then lines[#lines + 1] = "    " .. k .. ": " .. show(group[k]) end
     end
   end
   lines[#lines + 1] = ")"
