@@ -230,3 +230,99 @@ describe("graphids.track.rest", function()
     assert.equal("YWI=", Rest.base64("ab"))
   end)
 end)
+
+describe("graphids.track answers and URIs (review fixes)", function()
+  it("takes a 4xx whose body is not MLflow's JSON error (a proxy's page) as store-wide", function()
+    for _, st in ipairs({ 400, 404, 409, 413, 422 }) do
+      assert.is_false(mlflow.refused("HTTP_" .. st, st), st)
+      assert.is_false(mlflow.refused(nil, st), st)
+    end
+    assert.is_true(mlflow.refused("INVALID_PARAMETER_VALUE", 400))
+    assert.is_true(mlflow.refused("INVALID_SPOOL_EVENT", 400))
+    -- down for a while: no answer, or 5xx/408/429 after the retries; not a refusal or a credential error
+    for _, c in ipairs({ { "CONNECTION_ERROR", nil }, { "TEMPORARILY_UNAVAILABLE", 503 }, { "HTTP_502", 502 },
+      { "HTTP_408", 408 }, { "REQUEST_LIMIT_EXCEEDED", 429 } }) do
+      assert.is_true(mlflow.store_down(c[1], c[2]), c[1])
+    end
+    for _, c in ipairs({ { "INVALID_PARAMETER_VALUE", 400 }, { "HTTP_400", 400 }, { "UNAUTHENTICATED", 401 },
+      { "BAD_RESPONSE", 200 }, { nil, nil } }) do
+      assert.is_false(mlflow.store_down(c[1], c[2]), tostring(c[1]))
+    end
+  end)
+
+  it("drops the user-info of a URI wherever it is shown, and sends it as Basic auth", function()
+    assert.equal("http://host:5000/x", mlflow.redact_uri("http://bob:pw@host:5000/x"))
+    assert.equal("https://host", mlflow.redact_uri("https://bob@host"))
+    assert.equal("http://h/a@b", mlflow.redact_uri("http://u:p@x@h/a@b")) -- the last @ of the authority
+    for _, u in ipairs({ "http://host:1", "/abs/mlruns", "file:///x@y", "lake/mlruns" }) do
+      assert.equal(u, mlflow.redact_uri(u))
+    end
+    assert.same({ "bob", "p@ss:w" }, { mlflow.uri_credentials("http://bob:p%40ss:w@h") })
+    assert.is_nil(mlflow.uri_credentials("http://h:1/a@b"))
+    local r = assert(Rest.new("http://bob:pw@127.0.0.1:1/"))
+    assert.equal("http://127.0.0.1:1", r.uri)
+    assert.equal("http://127.0.0.1:1", r:describe())
+    if not os.getenv("MLFLOW_TRACKING_USERNAME") then
+      assert.equal("Basic " .. Rest.base64("bob:pw"), r.headers.Authorization)
+    end
+    local _, err = mlflow.classify("postgresql://bob:pw@db/x")
+    assert.is_nil(err:find("pw", 1, true))
+  end)
+
+  it("waits for a Retry-After given as an HTTP date (RFC 9110), capped", function()
+    local now = 784111777 -- Sun, 06 Nov 1994 08:49:37 GMT
+    assert.equal(now, Rest.http_date("Sun, 06 Nov 1994 08:49:37 GMT"))
+    assert.equal(now, Rest.http_date("Sunday, 06-Nov-94 08:49:37 GMT", now))
+    assert.equal(now, Rest.http_date("Sun Nov  6 08:49:37 1994"))
+    assert.equal(951782400, Rest.http_date("Tue, 29 Feb 2000 00:00:00 GMT"))
+    for _, bad in ipairs({ "soon", "Sun, 06 Nov 1994 08:49:37 CET", "", "06 Nov 1994" }) do
+      assert.is_nil(Rest.http_date(bad), bad)
+    end
+    local r = assert(Rest.new("http://127.0.0.1:1", { backoff_factor = 2, backoff_jitter = 0 }))
+    r.clock = function() return now end
+    assert.equal(30, r:backoff(1, "Sun, 06 Nov 1994 08:50:07 GMT"))
+    assert.equal(0, r:backoff(3, "Sun, 06 Nov 1994 08:00:00 GMT")) -- past: at once
+    assert.equal(120, r:backoff(1, "Mon, 07 Nov 1994 08:49:37 GMT")) -- a day: capped
+    assert.equal(8, r:backoff(3, "whenever")) -- unreadable: the usual backoff
+    -- through a call: a 503 with a date 5 s ahead waits 5 s before the retry
+    local core = require "graphids.core"
+    local real, sleeps, n = core.http_request, {}, 0
+    core.http_request = function()
+      n = n + 1
+      if n == 1 then
+        return 503, "{}", { ["retry-after"] = os.date("!%a, %d %b %Y %H:%M:%S GMT", now + 5) }
+      end
+      return 200, "{}", {}
+    end
+    local ok, v = pcall(function()
+      local c = assert(Rest.new("http://127.0.0.1:1", { max_retries = 2, notify = function() end,
+        sleep = function(s) sleeps[#sleeps + 1] = s end }))
+      c.clock = function() return now end
+      return c:call("GET", "experiments/get", {})
+    end)
+    core.http_request = real
+    assert(ok, v)
+    assert.same({}, v)
+    assert.same({ 5 }, sleeps)
+  end)
+
+  it("quotes a search filter value as MLflow reads it, without escapes", function()
+    local query = require "graphids.track.query"
+    assert.equal("'o\"k'", Rest.filter_literal('o"k'))
+    assert.equal("\"o'k\"", Rest.filter_literal("o'k"))
+    assert.equal("'a\\'", Rest.filter_literal("a\\"))
+    assert.is_nil(Rest.filter_literal("'\""))
+    local f, rest = query.tag_filter({ ["graphids.dataset"] = "o'k", ["graphids.seed"] = 1,
+      ["graphids.stage"] = "'\"" })
+    assert.equal("tags.`graphids.dataset` = \"o'k\" AND tags.`graphids.seed` = '1'", f)
+    assert.same({ ["graphids.stage"] = "'\"" }, rest)
+  end)
+
+  it("reads the SQL store's stand-in for an infinity back as one", function()
+    local query = require "graphids.track.query"
+    assert.same({ math.huge, -math.huge, 1e308, 0.5 }, { query.rest_metric_value(1.7976931348623157e308),
+      query.rest_metric_value(-1.7976931348623157e308), query.rest_metric_value(1e308),
+      query.rest_metric_value(0.5) })
+    assert.equal(math.huge, query.rest_metric_value("Infinity"))
+  end)
+end)

@@ -48,8 +48,12 @@ test run finished after the fit); the metrics are the test run's.  A server that
 is tried 3 times, 10 s each (MLFLOW_HTTP_REQUEST_MAX_RETRIES / _TIMEOUT change that).
 ]==]
 
+-- A table cell; a non-finite value (one no source should hand over: they read as null) as
+-- "nan", "inf" or "-inf" rather than printf's 309 digits of an infinity's stand-in.
 local function fmt(v)
   if type(v) ~= "number" then return "   -   " end
+  if v ~= v then return string.format("%7s", "nan") end
+  if v == math.huge or v == -math.huge then return string.format("%7s", v > 0 and "inf" or "-inf") end
   return string.format("%7.4f", v)
 end
 

@@ -11,8 +11,9 @@
 -- metrics but is not "tested" (fitted again since), so they describe earlier weights.
 -- From a tracking store, one record stands for the runs that graphids.orchestrate.tracking
 -- logged for one run dir (tag graphids.run_dir): the latest fit run and the latest test run.
--- Status: "tested" when that test run FINISHED and started after the fit run (a re-fit clears
--- the markers), "trained" when the fit run FINISHED, else "incomplete".
+-- Status: "tested" when that test run FINISHED and started after the fit run ended (a re-fit
+-- clears the markers, and so does a resumed fit, which logs into the same fit run), "trained"
+-- when the fit run FINISHED, else "incomplete".
 local gio = require "graphids.io"
 local json = require "graphids.json"
 
@@ -275,11 +276,21 @@ local function path_less(a, b)
   return #pa < #pb
 end
 
+-- The last time the fit run's weights changed: its start, its end (a resumed fit, fit
+-- --ckpt-path into the same run dir, logs into the same run, which keeps its start_time but
+-- gets a new end_time), and when it was resumed (graphids.track's graphids.resumed_time tag,
+-- while the resumed fit runs).  A test run that started before it tested older weights.
+local function fit_changed(fit)
+  local t = math.max(fit.start_time or 0, fit.end_time or 0)
+  local resumed = math.tointeger(tonumber(fit.tags["graphids.resumed_time"] or ""))
+  return resumed and math.max(t, resumed) or t
+end
+
 local function record_of(g, uri)
   local fit, test = g.fit, g.test
   local main = fit or test
   local status = "incomplete"
-  local fresh = test and (fit == nil or (test.start_time or 0) >= (fit.start_time or 0))
+  local fresh = test and (fit == nil or (test.start_time or 0) >= fit_changed(fit))
   if fresh and test.status == "FINISHED" then
     status = "tested"
   elseif fit and fit.status == "FINISHED" then

@@ -17,6 +17,7 @@ local mlflow = require "graphids.track.mlflow"
 
 local FileStore = {}
 FileStore.__index = FileStore
+local RUN_KEY_TAG = "graphids.run_key" -- graphids.track.spool's client id of a run
 FileStore.__name = "graphids.track.FileStore"
 
 local function join(...)
@@ -32,14 +33,42 @@ local function read(path)
 end
 
 -- A YAML scalar as yaml.safe_dump would accept back: strings single-quoted ('' escapes '), or
--- double-quoted with escapes when they hold a control character (a newline would split the line,
--- and YAML readers refuse the others raw).
+-- double-quoted with escapes when they hold a character that YAML readers refuse raw or read
+-- as something else: C0 controls and DEL, the C1 controls U+0080-U+009F (PyYAML's reader stops
+-- at "unacceptable character #x009f", and reads U+0085, a YAML line break, as a space), the line
+-- and paragraph separators U+2028/U+2029, the byte order mark U+FEFF and U+FFFE/U+FFFF.
 local DQ_ESC = { ["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n", ["\t"] = "\\t", ["\r"] = "\\r" }
+local function needs_escape(cp)
+  return cp < 0x20 or (cp >= 0x7F and cp <= 0x9F) or cp == 0x2028 or cp == 0x2029 or cp == 0xFEFF
+    or cp == 0xFFFE or cp == 0xFFFF
+end
 local function yq(v)
   if v == nil then return "null" end
   if type(v) == "number" then return string.format("%d", v) end
   local s = tostring(v)
-  if s:find("[%c]") then
+  if utf8.len(s) then
+    local special = false
+    for _, cp in utf8.codes(s) do
+      if needs_escape(cp) then
+        special = true
+        break
+      end
+    end
+    if special then
+      local out = {}
+      for _, cp in utf8.codes(s) do
+        local c = utf8.char(cp)
+        if DQ_ESC[c] then
+          out[#out + 1] = DQ_ESC[c]
+        elseif needs_escape(cp) then
+          out[#out + 1] = string.format(cp < 0x100 and "\\x%02X" or "\\u%04X", cp)
+        else
+          out[#out + 1] = c
+        end
+      end
+      return '"' .. table.concat(out) .. '"'
+    end
+  elseif s:find("[%c]") then -- not UTF-8 (no reader takes it whole): its ASCII controls escaped
     return '"' .. s:gsub('[%c\\"]', function(c)
       return DQ_ESC[c] or string.format("\\x%02X", c:byte())
     end) .. '"'
@@ -49,7 +78,8 @@ end
 
 -- The text of a double-quoted YAML scalar's escapes (those yq and yaml.safe_dump write).
 local DQ_UNESC = { n = "\n", t = "\t", r = "\r", ['"'] = '"', ["\\"] = "\\", ["/"] = "/", ["0"] = "\0",
-  a = "\a", b = "\b", e = "\27", f = "\f", v = "\v", [" "] = " " }
+  a = "\a", b = "\b", e = "\27", f = "\f", v = "\v", [" "] = " ", ["\t"] = "\t", N = "\u{85}", _ = "\u{A0}",
+  L = "\u{2028}", P = "\u{2029}" }
 local DQ_HEX = { x = 2, u = 4, U = 8 }
 local function unescape_dq(s)
   local out, i = {}, 1
@@ -90,13 +120,73 @@ local function yaml_dump(t)
   return table.concat(lines, "\n") .. "\n"
 end
 
+-- line without its trailing blanks; in a double-quoted scalar (dq) an escaped one ("\\ ") stays.
+local function rstrip(line, dq)
+  while line:find("[ \t]$") do
+    local body = line:sub(1, -2)
+    if dq and #body:match("\\*$") % 2 == 1 then break end
+    line = body
+  end
+  return line
+end
+
+-- The lines of a scalar folded as YAML folds a flow scalar over lines (PyYAML writes one longer
+-- than 80 columns so): each line break with the blanks around it becomes one space, or n
+-- newlines when n empty lines follow; in a double-quoted scalar a line ending in an unescaped
+-- "\\" continues without a space.
+local function fold(lines, dq)
+  local out = rstrip(lines[1], dq)
+  local i = 2
+  while i <= #lines do
+    local empty = 0
+    while i <= #lines and lines[i]:match("^[ \t]*$") do
+      empty, i = empty + 1, i + 1
+    end
+    if i > #lines then break end
+    local nxt = lines[i]:gsub("^[ \t]+", "")
+    if i < #lines then nxt = rstrip(nxt, dq) end
+    if dq and #out:match("\\*$") % 2 == 1 then
+      out = out:sub(1, -2) .. ("\n"):rep(empty) .. nxt
+    else
+      out = out .. (empty > 0 and ("\n"):rep(empty) or " ") .. nxt
+    end
+    i = i + 1
+  end
+  return out
+end
+
 -- The value of a top-level `key:` line of a meta.yaml written by MLflow or by us (plain,
--- single- or double-quoted scalars).
+-- single- or double-quoted scalars), with the indented lines that continue it (a long value
+-- that PyYAML folded).
 local function yaml_get(text, key)
-  local v = text:match("\n" .. key .. ": *([^\n]*)") or text:match("^" .. key .. ": *([^\n]*)")
-  if v == nil then return nil end
-  if v:sub(1, 1) == "'" then return (v:sub(2, -2):gsub("''", "'")) end
-  if v:sub(1, 1) == '"' then return unescape_dq(v:sub(2, -2)) end
+  local lines, first = {}, nil
+  for line in text:gmatch("[^\n]*") do
+    if first == nil then
+      local v = line:sub(1, #key + 1) == key .. ":" and line:match("^[^:]*: *(.*)$")
+      if v and line:sub(#key + 2, #key + 2):match("^[ ]?$") then
+        first = true
+        lines[1] = v
+      end
+    elseif line:match("^[ \t]") or line == "" then
+      lines[#lines + 1] = line
+    else
+      break
+    end
+  end
+  if first == nil then return nil end
+  local c = lines[1]:sub(1, 1)
+  local v = fold(lines, c == '"')
+  if c == "'" then return (v:match("^'(.*)'") or v:sub(2)):gsub("''", "'") end
+  if c == '"' then
+    -- the closing quote: the last '"' not escaped
+    local body = v:sub(2)
+    local close = #body
+    while close > 0 do
+      if body:sub(close, close) == '"' and #body:sub(1, close - 1):match("\\*$") % 2 == 0 then break end
+      close = close - 1
+    end
+    return unescape_dq(body:sub(1, close > 0 and close - 1 or #body))
+  end
   return v
 end
 FileStore.yaml_get = yaml_get -- for the read side (graphids.track.query)
@@ -260,7 +350,37 @@ local function write_tags(dir, tags)
   end
 end
 
+-- Why the keys of one kind (metrics, params, tags) cannot all be files under base, or nil:
+-- "a" and "a/b" cannot both exist, in the batch or with what the run already holds.
+local function key_clash(base, list)
+  local files, dirs = {}, {}
+  for _, e in ipairs(list or {}) do
+    files[e.key] = true
+    local prefix = e.key:match("^(.*)/[^/]*$")
+    while prefix do
+      dirs[prefix] = true
+      prefix = prefix:match("^(.*)/[^/]*$")
+    end
+  end
+  for k in pairs(files) do
+    local st = core.stat(join(base, k))
+    if dirs[k] or (st and st.type ~= "file") then return k .. "' is also a folder of keys" end
+  end
+  for d in pairs(dirs) do
+    local st = core.stat(join(base, d))
+    if st and st.type ~= "dir" then return d .. "' is already a key and cannot hold sub-keys" end
+  end
+  return nil
+end
+
 -- spec: {experiment_id=, run_name=, start_time=, tags = list, run_id = optional (a client id)}
+-- Everything that could refuse the run (a key MLflow refuses, tag keys that would be both a
+-- file and a folder: " " and " /a") is checked before anything is written, and refused as
+-- MLflow's INVALID_PARAMETER_VALUE.  The run's meta.yaml comes first, then its graphids.run_key
+-- tag, then the other tags: a create that fails part-way (a write error) leaves a run that a
+-- sync finds by its key.  A run folder with the client id spec.run_id that exists already (a
+-- create whose answer was lost, or one that failed part-way) is the run: its missing tags are
+-- written, and its id returned.
 function FileStore:create_run(spec)
   return guarded(function()
     local run_id = spec.run_id or mlflow.new_run_id()
@@ -274,18 +394,36 @@ function FileStore:create_run(spec)
       end
     end
     local dir = join(self.root, exp, run_id)
-    if core.stat(join(dir, "meta.yaml")) then
+    local exists = core.stat(join(dir, "meta.yaml")) ~= nil
+    if exists and not spec.run_id then
       error(string.format("run '%s' already exists in experiment %s", run_id, exp), 0)
     end
     local user = os.getenv("USER") or os.getenv("LOGNAME") or "unknown"
     for _, t in ipairs(spec.tags or {}) do
       if t.key == "mlflow.user" then user = t.value end
     end
+    -- the run key first (a run that a failure leaves half-written is found by it)
+    local tags, rest = {}, { { key = "mlflow.runName", value = spec.run_name or run_id },
+      { key = "mlflow.user", value = user } }
+    for _, t in ipairs(spec.tags or {}) do
+      if t.key == RUN_KEY_TAG then tags[#tags + 1] = t else rest[#rest + 1] = t end
+    end
+    for _, t in ipairs(rest) do tags[#tags + 1] = t end
+    local clash = key_clash(join(dir, "tags"), tags)
+    if clash then
+      error({ string.format("tags of run %s: key '%s", run_id, clash), "INVALID_PARAMETER_VALUE", 400 }, 0)
+    end
+    if exists then
+      local missing = {}
+      for _, t in ipairs(tags) do
+        if not core.stat(join(dir, "tags", t.key)) then missing[#missing + 1] = t end
+      end
+      write_tags(dir, missing)
+      self.run_exp[run_id] = exp
+      return run_id
+    end
     mkdir(join(dir, "artifacts"))
     for _, sub in ipairs({ "metrics", "params", "tags" }) do mkdir(join(dir, sub)) end
-    local tags = { { key = "mlflow.runName", value = spec.run_name or run_id },
-      { key = "mlflow.user", value = user } }
-    for _, t in ipairs(spec.tags or {}) do tags[#tags + 1] = t end
     -- meta.yaml first: a run folder without it breaks MLflow's listing of the whole experiment,
     -- while a run a kill left without its tags is only a run without tags
     write_file(join(dir, "meta.yaml"), yaml_dump({
@@ -324,29 +462,6 @@ end
 -- fine, sending the batch again cannot succeed (graphids.track.mlflow.refused).
 local function refuse(fmt, ...)
   return nil, "FileStore: " .. string.format(fmt, ...), "INVALID_PARAMETER_VALUE", 400
-end
-
--- Why the keys of one kind (metrics, params, tags) cannot all be files under base, or nil:
--- "a" and "a/b" cannot both exist, in the batch or with what the run already holds.
-local function key_clash(base, list)
-  local files, dirs = {}, {}
-  for _, e in ipairs(list or {}) do
-    files[e.key] = true
-    local prefix = e.key:match("^(.*)/[^/]*$")
-    while prefix do
-      dirs[prefix] = true
-      prefix = prefix:match("^(.*)/[^/]*$")
-    end
-  end
-  for k in pairs(files) do
-    local st = core.stat(join(base, k))
-    if dirs[k] or (st and st.type ~= "file") then return k .. "' is also a folder of keys" end
-  end
-  for d in pairs(dirs) do
-    local st = core.stat(join(base, d))
-    if st and st.type ~= "dir" then return d .. "' is already a key and cannot hold sub-keys" end
-  end
-  return nil
 end
 
 -- Everything that could refuse the batch is checked before anything is written, so a refused

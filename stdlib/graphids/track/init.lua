@@ -80,6 +80,8 @@ end
 -- costs minutes of backoff per call).
 local down = {}
 M.DOWN_FOR = 300
+-- The tag a resumed run gets: the time (ms) it was resumed.
+M.RESUMED_TAG = "graphids.resumed_time"
 
 -- An experiment name MLflow accepts (non-empty, one line, at most 500 characters); bad
 -- configuration is refused when the run is set up, not spooled to fail at every sync.
@@ -101,10 +103,13 @@ local function open_run(run_dir, opts, phase)
   if run_dir == nil and phase ~= "parent" then return noop_run() end
   local self = setmetatable({ run_dir = run_dir, key = mlflow.new_run_id(), phase = phase }, Run)
   self.tracer = opts.tracer or traces.open(run_dir)
-  -- absolute: `graphids track sync` may run from another folder than training
-  self.uri = mlflow.absolute_uri(mlflow.tracking_uri(opts))
+  -- absolute: `graphids track sync` may run from another folder than training; self.uri is
+  -- what is shown, traced and spooled: without the user-info of http://user:password@host
+  -- (a sync takes the credentials from its --uri or the environment)
+  local uri = mlflow.absolute_uri(mlflow.tracking_uri(opts))
+  self.uri = mlflow.redact_uri(uri)
   self.experiment = mlflow.utf8_clean(opts.experiment or "Default")
-  local store, err = mlflow.store({ uri = self.uri, lake_root = opts.lake_root })
+  local store, err = mlflow.store({ uri = uri, lake_root = opts.lake_root })
   if store and opts.store_opts and store.max_retries then
     for k, v in pairs(opts.store_opts) do store[k] = v end
   end
@@ -152,6 +157,11 @@ local function open_run(run_dir, opts, phase)
   else
     self:_emit(ev, fresh)
   end
+  if opts.resume ~= nil then
+    -- when this fit went on: a test run that started before it tested the old weights
+    -- (graphids.orchestrate.runs), though the run keeps its start_time
+    self:set_tags({ [M.RESUMED_TAG] = tostring(mlflow.now_ms()) })
+  end
   if opts.params then
     if opts.resume ~= nil then
       self:_log_resumed_params(opts.params)
@@ -196,10 +206,16 @@ function Run:ref()
   return self.run_id or ("key:" .. self.key)
 end
 
--- Starts delivering to the spool: one warning, one trace event.
-function Run:_fail(err, ev)
+-- Starts delivering to the spool: one warning, one trace event.  code and status (the store's
+-- failure) say whether the store is down (mlflow.store_down: no answer, or 5xx/408/429 after
+-- the retries): only then do later runs of this process skip it for DOWN_FOR seconds.  A
+-- request the store answered at once (a credential error, a proxy's page) costs later runs no
+-- waiting, and a healthy run elsewhere on the server must not be spooled for it.
+function Run:_fail(err, ev, code, status)
   self.spooling = true
-  if self.uri and not self.store_skipped then down[self.uri] = core.wall_time() end
+  if self.uri and not self.store_skipped and mlflow.store_down(code, status) then
+    down[self.uri] = core.wall_time()
+  end
   local where = self.run_dir and spool.path(self.run_dir) or "nowhere (no run directory)"
   io.stderr:write(string.format("graphids: warning: tracking to %s failed: %s; events are spooled to %s%s\n",
     tostring(self.uri), tostring(err), where,
@@ -257,7 +273,8 @@ function Run:_emit(ev, fresh)
     return
   end
   if ok and mlflow.refused(code, status) then return self:_refuse(err, ev) end
-  self:_fail(ok and err or res, ev)
+  if ok then return self:_fail(err, ev, code, status) end
+  self:_fail(res, ev)
 end
 
 function Run:log_metrics(metrics, step)

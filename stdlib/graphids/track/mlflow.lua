@@ -223,13 +223,58 @@ end
 -- "try again" (408, 429) concern every request to the store.
 local STORE_WIDE = { [401] = true, [403] = true, [407] = true, [408] = true, [429] = true }
 
+-- Codes that are no answer of MLflow's: graphids.track.rest's names for a transport failure,
+-- a body that is not MLflow's JSON error ("HTTP_400": a proxy's HTML page) and a bad 200.
+local function mlflow_code(code)
+  return type(code) == "string" and code ~= "" and not code:match("^HTTP_") and code ~= "CONNECTION_ERROR"
+    and code ~= "BAD_RESPONSE"
+end
+
 -- Whether a store's failure (code, status: the 3rd and 4th results of a store method) refused
 -- that one request for what it holds (a param logged again with another value, a run that is
--- gone): sending it again cannot succeed, but the store is fine for other requests.  A 404
--- without MLflow's RESOURCE_DOES_NOT_EXIST is a wrong URL, not a missing run: store-wide.
+-- gone): sending it again cannot succeed, but the store is fine for other requests.  Only an
+-- MLflow answer refuses: a 4xx whose body is not MLflow's JSON error (a proxy's "400 The plain
+-- HTTP request was sent to HTTPS port" page), like a 404 without MLflow's
+-- RESOURCE_DOES_NOT_EXIST (a wrong URL, not a missing run), says nothing of the request: it is
+-- store-wide, and the event is spooled for a later sync.
 function M.refused(code, status)
   if type(status) ~= "number" or status < 400 or status >= 500 or STORE_WIDE[status] then return false end
+  if not mlflow_code(code) then return false end
   return status ~= 404 or code == "RESOURCE_DOES_NOT_EXIST"
+end
+
+-- Whether a failure says the store is down for a while (graphids.track's DOWN_FOR): no answer
+-- came (a connection error or timeout, after the retries), or the server answered 5xx, 408 or
+-- 429 until the retries ran out.  A refusal, a credential error or a bad answer costs no
+-- waiting, so later runs try the store again at once.
+function M.store_down(code, status)
+  if code == "CONNECTION_ERROR" then return true end
+  return type(status) == "number" and (status >= 500 or status == 408 or status == 429)
+end
+
+-- uri without the user-info part (http://user:password@host -> http://host): what is shown,
+-- traced and spooled, so a password in MLFLOW_TRACKING_URI never reaches a file or a terminal.
+-- Other URIs as they are.
+function M.redact_uri(uri)
+  if type(uri) ~= "string" then return uri end
+  local scheme, auth, rest = uri:match("^(%a[%w+.%-]*://)([^/?#]*)(.*)$")
+  if not scheme then return uri end
+  local at = auth:match("^.*()@")
+  if not at then return uri end
+  return scheme .. auth:sub(at + 1) .. rest
+end
+
+-- The user-info of uri ("user", "password", percent-decoded; nil when there is none).
+function M.uri_credentials(uri)
+  local auth = type(uri) == "string" and uri:match("^%a[%w+.%-]*://([^/?#]*)") or nil
+  local info = auth and auth:match("^(.*)@")
+  if not info then return nil end
+  local function dec(s)
+    return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+  end
+  local user, pass = info:match("^([^:]*):(.*)$")
+  if not user then user = info end
+  return dec(user), pass and dec(pass) or nil
 end
 
 -- The tracking URI in use: opts.uri, else $MLFLOW_TRACKING_URI, else file:<lake_root>/mlruns.
@@ -251,21 +296,22 @@ end
 function M.classify(uri)
   if uri:match("^[Hh][Tt][Tt][Pp][Ss]?://") then
     -- without a host, curl would fail at every request and the spool could never be sent
-    if not uri:match("^%a+://[^/?#]+") then
-      return nil, string.format("tracking URI '%s' has no host: use http(s)://host:port", uri)
+    if not M.redact_uri(uri):match("^%a+://[^/?#]+") then
+      return nil, string.format("tracking URI '%s' has no host: use http(s)://host:port", M.redact_uri(uri))
     end
     return "rest", uri
   end
   -- "http//host:5000" (a ':' lost) is a valid relative path, but taking it as one would
   -- silently log to a FileStore under ./http/ instead of the server
   if uri:match("^[Hh][Tt][Tt][Pp][Ss]?//") or uri:match("^[Hh][Tt][Tt][Pp][Ss]?:/[^/]") then
-    return nil, string.format("tracking URI '%s' looks like a mistyped URL: use http(s)://host:port", uri)
+    return nil, string.format("tracking URI '%s' looks like a mistyped URL: use http(s)://host:port",
+      M.redact_uri(uri))
   end
   local path = uri:match("^file://(/.*)$") or uri:match("^file:(/[^/].*)$") or uri:match("^file:([^/].*)$")
   if path == nil and not uri:match("^[%a][%w+.%-]*:") then path = uri end
   if path == nil then
     return nil, string.format("tracking URI '%s' is not supported: use http(s)://host:port of an " ..
-      "mlflow server, or file:/path (or a plain path) for a local FileStore", uri)
+      "mlflow server, or file:/path (or a plain path) for a local FileStore", M.redact_uri(uri))
   end
   return "file", path
 end

@@ -269,10 +269,20 @@ local function kv_map(list)
   return t
 end
 
+-- MLflow's SQL store keeps an infinite metric as the largest double, +-1.7976931348623157e308
+-- (its is_nan column covers only NaN), and answers that: read back as the infinity it was.
+local DBL_MAX = 1.7976931348623157e308
+local function rest_metric_value(v)
+  local x = metric_value(v)
+  if x and x == x and math.abs(x) >= DBL_MAX then x = x > 0 and math.huge or -math.huge end
+  return x
+end
+M.rest_metric_value = rest_metric_value
+
 local function rest_run(v, names)
   local info, data = v.info or {}, v.data or {}
   local metrics = {}
-  for _, m in ipairs(data.metrics or {}) do metrics[m.key] = metric_value(m.value) end
+  for _, m in ipairs(data.metrics or {}) do metrics[m.key] = rest_metric_value(m.value) end
   local exp = tostring(info.experiment_id)
   local status = info.status
   if type(status) == "number" then status = STATUS_NAME[status] end
@@ -287,13 +297,23 @@ local function names_of(exps)
   return t
 end
 
--- An MLflow search filter: tags.`k` = 'v' AND ... (keys sorted; ' and \ escaped).
+-- An MLflow search filter: tags.`k` = 'v' AND ... (keys sorted).  MLflow reads the text between
+-- the quotes as it is, without escapes, so a value is single-quoted, or double-quoted when it
+-- holds a single quote (graphids.track.rest.filter_literal).  A value holding both cannot be
+-- said in a filter: it is left out of the filter and returned in the second result, {k = v},
+-- for the caller to match itself.
 local function tag_filter(tags)
-  local parts = {}
+  local parts, rest = {}, {}
+  local literal = require("graphids.track.rest").filter_literal
   for _, k in ipairs(mlflow.sorted_keys(tags or {})) do
-    parts[#parts + 1] = string.format("tags.`%s` = '%s'", k, (tostring(tags[k]):gsub("[\\']", "\\%0")))
+    local lit = literal(tags[k])
+    if lit then
+      parts[#parts + 1] = string.format("tags.`%s` = %s", k, lit)
+    else
+      rest[k] = tags[k]
+    end
   end
-  return table.concat(parts, " AND ")
+  return table.concat(parts, " AND "), rest
 end
 M.tag_filter = tag_filter
 
@@ -308,7 +328,8 @@ function RestSource:search(opts)
   else
     for _, e in ipairs(exps) do ids[#ids + 1] = e.id end
   end
-  local out, names, filter = {}, names_of(exps), tag_filter(opts.tags)
+  local names = names_of(exps)
+  local out, filter, unsaid = {}, tag_filter(opts.tags)
   for first = 1, #ids, M.EXPERIMENTS_PER_SEARCH do
     local last = math.min(#ids, first + M.EXPERIMENTS_PER_SEARCH - 1)
     local chunk = json.array({ table.unpack(ids, first, last) })
@@ -316,7 +337,10 @@ function RestSource:search(opts)
       filter = filter ~= "" and filter or nil, run_view_type = "ACTIVE_ONLY",
       max_results = self.page_size }, "runs")
     if list == nil then return nil, serr end
-    for _, v in ipairs(list) do out[#out + 1] = rest_run(v, names) end
+    for _, v in ipairs(list) do
+      local r = rest_run(v, names)
+      if matches(r.tags, unsaid) then out[#out + 1] = r end
+    end
   end
   table.sort(out, by_start)
   return out

@@ -1,13 +1,14 @@
 -- graphids.track.rest -- the MLflow REST API (/api/2.0/mlflow/...) over libcurl
 -- (graphids.core.http_request), with the Python client's transport rules:
 --   * POST bodies are JSON with Content-Type: application/json; GET arguments are URL-encoded;
---   * Authorization: Basic from MLFLOW_TRACKING_USERNAME + MLFLOW_TRACKING_PASSWORD, else
+--   * Authorization: Basic from MLFLOW_TRACKING_USERNAME + MLFLOW_TRACKING_PASSWORD, else from
+--     the URI's user-info (http://user:password@host; the URI is kept without it), else
 --     Bearer MLFLOW_TRACKING_TOKEN; MLFLOW_TRACKING_INSECURE_TLS (true/1) skips TLS checks,
 --     MLFLOW_TRACKING_SERVER_CERT_PATH / _CLIENT_CERT_PATH name a CA bundle / client cert;
 --   * retries on connection errors and HTTP 408/429/500/502/503/504, up to
 --     MLFLOW_HTTP_REQUEST_MAX_RETRIES (7) times, sleeping factor * 2^(n-1) + U[0, jitter)
 --     (MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR 2, _BACKOFF_JITTER 1; none before the first retry, as
---     urllib3; at most 120 s; a Retry-After header wins), each try limited to
+--     urllib3; at most 120 s; a Retry-After header, in seconds or an HTTP date, wins), each try limited to
 --     MLFLOW_HTTP_REQUEST_TIMEOUT (120) seconds;
 --   * an answer is decided by its `error_code`; a non-JSON body, even with status 200, is an
 --     error carrying the start of the body (an auth proxy's HTML page);
@@ -75,10 +76,15 @@ end
 function Rest.new(uri, opts)
   opts = opts or {}
   local ok, self = pcall(function()
-    if not uri:match("^%a+://[^/?#]+") then
-      error(string.format("tracking URI '%s' has no host: use http(s)://host:port", uri), 0)
+    -- credentials in the URI (http://user:password@host) become the Authorization header, and
+    -- the URI is kept without them: it is shown in messages, traces and spools
+    local mlflow = require "graphids.track.mlflow"
+    local uri_user, uri_pass = mlflow.uri_credentials(uri)
+    if not mlflow.redact_uri(uri):match("^%a+://[^/?#]+") then
+      error(string.format("tracking URI '%s' has no host: use http(s)://host:port",
+        mlflow.redact_uri(uri)), 0)
     end
-    local s = setmetatable({ uri = uri:gsub("/+$", ""), exp_cache = {} }, Rest)
+    local s = setmetatable({ uri = mlflow.redact_uri(uri):gsub("/+$", ""), exp_cache = {} }, Rest)
     s.base = s.uri .. "/api/2.0/mlflow/"
     s.max_retries = opts.max_retries or math.floor(env_num("MLFLOW_HTTP_REQUEST_MAX_RETRIES", 7, 0, 100))
     s.backoff_factor = opts.backoff_factor or env_num("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", 2, 0, 120)
@@ -99,6 +105,8 @@ function Rest.new(uri, opts)
     local token = os.getenv("MLFLOW_TRACKING_TOKEN")
     if user and pass and user ~= "" then
       s.headers.Authorization = "Basic " .. base64(user .. ":" .. pass)
+    elseif uri_user then -- as requests takes them from the URL (over a token header)
+      s.headers.Authorization = "Basic " .. base64(uri_user .. ":" .. (uri_pass or ""))
     elseif token and token ~= "" then
       s.headers.Authorization = "Bearer " .. token
     end
@@ -112,11 +120,54 @@ function Rest:describe()
   return self.uri
 end
 
--- Seconds before retry n (1-based), as urllib3's Retry.get_backoff_time.
+local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9, Oct = 10,
+  Nov = 11, Dec = 12 }
+
+-- Seconds since the epoch of a UTC civil time (Howard Hinnant's days_from_civil).
+local function epoch_of(y, mo, d, h, mi, sec)
+  y = mo <= 2 and y - 1 or y
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local doy = (153 * (mo + (mo > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return ((era * 146097 + doe - 719468) * 86400) + h * 3600 + mi * 60 + sec
+end
+
+-- An HTTP date (RFC 9110 5.6.7: IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT", and the obsolete
+-- RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT" and asctime "Sun Nov  6 08:49:37 1994" forms) as
+-- seconds since the epoch; nil when s is none of them.  now (seconds) places a two-digit year.
+function Rest.http_date(s, now)
+  if type(s) ~= "string" then return nil end
+  s = s:match("^%s*(.-)%s*$")
+  local d, mon, y, h, mi, sec = s:match("^%a+, (%d%d) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")
+  if not d then
+    d, mon, y, h, mi, sec = s:match("^%a+, (%d%d)%-(%a%a%a)%-(%d%d) (%d%d):(%d%d):(%d%d) GMT$")
+    if d then
+      -- a two-digit year more than 50 years ahead is the last century's
+      local this = tonumber(os.date("!%Y", math.floor(now or core.wall_time())))
+      local yy = tonumber(y) + (this // 100) * 100
+      if yy > this + 50 then yy = yy - 100 end
+      y = yy
+    end
+  end
+  if not d then mon, d, h, mi, sec, y = s:match("^%a+ (%a%a%a) +(%d%d?) (%d%d):(%d%d):(%d%d) (%d%d%d%d)$") end
+  if not d or not MONTHS[mon] then return nil end
+  d, y, h, mi, sec = tonumber(d), tonumber(y), tonumber(h), tonumber(mi), tonumber(sec)
+  if d < 1 or d > 31 or h > 23 or mi > 59 or sec > 60 then return nil end
+  return epoch_of(y, MONTHS[mon], d, h, mi, sec)
+end
+
+-- Seconds before retry n (1-based), as urllib3's Retry.get_backoff_time.  A Retry-After header
+-- (seconds, or an HTTP date) wins, at most 120 s; a date in the past means at once.
 -- (jitter = false: without the random part, for the announced total)
 function Rest:backoff(n, retry_after, jitter)
   if retry_after then
     local s = tonumber(retry_after)
+    if s == nil then
+      local now = (self.clock or core.wall_time)()
+      local at = Rest.http_date(retry_after, now)
+      if at then s = math.max(0, at - now) end
+    end
     if s and s >= 0 then return math.min(s, 120) end
   end
   if n <= 1 then return 0 end
@@ -299,10 +350,23 @@ function Rest:create_run(spec)
   return id
 end
 
+-- A string literal of MLflow's search filter for v: MLflow takes the text between the quotes
+-- as it is (no escapes: 'o\'k' would search for o\'k), so it is single-quoted unless it holds a
+-- single quote, then double-quoted; nil, why when it holds both (no literal can say it).
+function Rest.filter_literal(v)
+  v = tostring(v)
+  if not v:find("'", 1, true) then return "'" .. v .. "'" end
+  if not v:find('"', 1, true) then return '"' .. v .. '"' end
+  return nil, string.format("the value %q holds both quote characters, which MLflow's search filter " ..
+    "cannot express", v)
+end
+
 function Rest:find_run(exp, key, value)
+  local lit, why = Rest.filter_literal(value)
+  if not lit then return nil, "MLflow runs/search: " .. why, "INVALID_PARAMETER_VALUE", 400 end
   local v, err, code, status = self:call("POST", "runs/search", {
     experiment_ids = json.array({ tostring(exp) }),
-    filter = string.format("tags.`%s` = '%s'", key, tostring(value):gsub("'", "\\'")),
+    filter = string.format("tags.`%s` = %s", key, lit),
     run_view_type = "ALL", max_results = 1 })
   if not v then return nil, err, code, status end
   if v.runs == nil then return false end -- MLflow leaves out an empty list

@@ -242,7 +242,9 @@ local function create_run(store, ev, ids, fresh)
     found, err, code, status = store:find_run(exp, M.RUN_KEY_TAG, ev.run_key)
     if found == nil then return nil, err, code, status end
   end
-  if found then
+  -- (a FileStore run is named by its key: create_run completes one that a failure left
+  -- half-written, and returns it)
+  if found and not (store.root and found == ev.run_key) then
     ids[ev.run_key] = found
     return true
   end
@@ -361,8 +363,19 @@ local function snapshot(run_dir)
   return { evs = evs, lines = lines, head = text, next = 1 }
 end
 
+-- The URI to send ev to: opts.uri, else the event's own.  A spool keeps a URI without its
+-- user-info (http://user:password@host is spooled as http://host): the credentials then come
+-- from $MLFLOW_TRACKING_URI when it names the same server with them, or from
+-- MLFLOW_TRACKING_USERNAME/_PASSWORD (or _TOKEN), or from a --uri that holds them.
+local function target_uri(state, ev)
+  if state.opts.uri then return state.opts.uri end
+  local env = os.getenv("MLFLOW_TRACKING_URI")
+  if ev.uri and env and env ~= ev.uri and mlflow.redact_uri(env) == ev.uri then return env end
+  return ev.uri
+end
+
 local function store_for(state, ev)
-  local uri = state.opts.uri or ev.uri
+  local uri = target_uri(state, ev)
   local store = state.stores[uri or ""]
   if store then return store end
   local so = {}
