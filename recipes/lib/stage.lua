@@ -41,13 +41,28 @@ function S.expert_variant(a, base)
   return a.loss ~= "focal" and (base .. "_" .. a.loss) or base
 end
 
+-- The dataset names one folder of the run dir (and of the cache and the raw captures): "../x"
+-- or "a/b" would put the runs outside the lake.  Letters, digits, '_', '-' and '.', as
+-- graphids.data.catalog requires of every dataset name.
+function S.check_dataset(a)
+  local d = a.dataset
+  if d == "" or d == "." or d == ".." or not d:match("^[A-Za-z0-9_.%-]+$") then
+    error(string.format("dataset must be one folder name (letters, digits, '_', '-' and '.'; not '.' " ..
+      "or '..') (--tla dataset), got '%s'", d), 0)
+  end
+  return d
+end
+
 -- base: the stage's variant without the scale and graph mode (S.variant adds them).
 function S.run_dir(a, stage, base)
   -- (the seed also seeds everything: seed_everything's rule, named by the argument given)
   if a.seed < 0 then
     error("seed must be an integer >= 0 (--tla seed), got " .. a.seed, 0)
   end
-  return string.format("%s/%s/%s/%s/seed_%d", S.lake_root(a), a.dataset, stage, S.variant(a, base), a.seed)
+  local root = S.lake_root(a)
+  -- (the root "/" ends in its slash: "/synthetic/...", not "//synthetic/...")
+  return string.format("%s%s%s/%s/%s/seed_%d", root, root:sub(-1) == "/" and "" or "/", S.check_dataset(a),
+    stage, S.variant(a, base), a.seed)
 end
 
 -- The dataset's training settings (presets/datasets.lua).

@@ -118,14 +118,58 @@ describe("graphids.data catalog", function()
     local cat = { synthetic = { train = { "train_01_attack_free", "train_02_with_attacks" },
       test = { "test_01_known_vehicle_known_attack" }, simulated = true, frames = 300, seed = 5 } }
     local ds = data.resolve_dataset("synthetic", { lake_root = lake, catalog = cat })
-    assert.equal(gio.join(lake, "raw/synthetic"), ds.dir)
+    assert.equal(gio.join(lake, "raw/synthetic-frames300-seed5"), ds.dir)
     assert.is_true(#ds.train >= 2)
     assert.equal(1, #ds.tests)
     local first = gio.read_file(ds.train[1].path)
     gio.remove_tree(gio.join(lake, "raw"))
     local again = data.resolve_dataset("synthetic", { lake_root = lake, catalog = cat })
     assert.equal(first, gio.read_file(again.train[1].path))
-    assert.same({ ".synthetic.lock", "synthetic" }, gio.list_dir(gio.join(lake, "raw")))
+    assert.same({ ".synthetic-frames300-seed5.lock", "synthetic-frames300-seed5" },
+      gio.list_dir(gio.join(lake, "raw")))
+    gio.remove_tree(lake)
+  end)
+
+  it("keeps the captures of each simulation apart, and names a cache built from another's", function()
+    local lake = tmpdir()
+    local function cat(frames, seed)
+      return { synthetic = { train = { "train_01_attack_free", "train_02_with_attacks" },
+        test = { "test_01_known_vehicle_known_attack" }, simulated = true, frames = frames, seed = seed } }
+    end
+    local small = data.resolve_dataset("synthetic", { lake_root = lake, catalog = cat(600, 5) })
+    -- another frame count or seed is another folder, generated for it: never the first one's
+    local longer = data.resolve_dataset("synthetic", { lake_root = lake, catalog = cat(700, 5) })
+    local reseeded = data.resolve_dataset("synthetic", { lake_root = lake, catalog = cat(600, 6) })
+    assert.equal(gio.join(lake, "raw/synthetic-frames700-seed5"), longer.dir)
+    assert.equal(gio.join(lake, "raw/synthetic-frames600-seed6"), reseeded.dir)
+    assert.are_not.equal(gio.read_file(small.train[1].path), gio.read_file(longer.train[1].path))
+    assert.are_not.equal(gio.read_file(small.train[1].path), gio.read_file(reseeded.train[1].path))
+    -- the cache folder names the graph parameters only: one built from the 600-frame captures
+    -- is named for a catalog of 700 frames, and rebuilt from the 700-frame captures before a
+    -- data module of the builds reads it (stage.build, the extraction, graphids data build)
+    local copts = { lake_root = lake, catalog = cat(600, 5), window_size = 100, stride = 100,
+      val_fraction = 0.2, seed = 42, vocab_from = "benign", node_by_id = true, scaler = "per_file",
+      calibration = 0.1 }
+    data.build_cache("synthetic", copts)
+    local catalog = require "graphids.data.catalog"
+    assert.is_nil(catalog.stale_cache("synthetic", copts))
+    assert.is_nil(catalog.rebuild_stale_cache("synthetic", copts))
+    copts.catalog = cat(700, 5)
+    local dir = data.cache_dir("synthetic", copts)
+    local msg, at = catalog.stale_cache("synthetic", copts)
+    assert.equal(string.format("the dataset cache %s was built from the captures in %s, not from those " ..
+      "the catalog describes now (simulated with frames=700, seed=5: %s)", dir, small.dir, longer.dir), msg)
+    assert.equal(dir, at)
+    local said = {}
+    assert.equal(msg, catalog.rebuild_stale_cache("synthetic", copts, function(s) said[#said + 1] = s end))
+    assert.same({ msg .. ": rebuilding it from those" }, said)
+    local meta = assert(gio.read_json(gio.join(dir, "cache_metadata.json")))
+    assert.equal(longer.dir, meta.raw_dir)
+    assert.is_nil(catalog.stale_cache("synthetic", copts))
+    -- a cache of the single raw folder of earlier versions is another simulation's too
+    meta.raw_dir = gio.join(lake, "raw", "synthetic")
+    assert(gio.write_json(gio.join(dir, "cache_metadata.json"), meta))
+    assert.truthy((catalog.stale_cache("synthetic", copts)))
     gio.remove_tree(lake)
   end)
 end)

@@ -372,12 +372,15 @@ describe("graphids.orchestrate.stage", function()
     stage.train(stage.build(r), r, { write_run_files = true })
     assert.is_true(gio.exists(r.last_ckpt))
     -- a's checkpoint is at its end: nothing trains, and r's 1-epoch files must not pass for
-    -- this fit's best and last
+    -- this fit's best and last; with no best checkpoint of its own the run is not marked trained
     local again = resolve("gat", "gat", nil, { lake_root = lake_r })
-    stage.train(stage.build(again), again, { resume_from = a.last_ckpt, write_run_files = true })
+    local ok, err = pcall(stage.train, stage.build(again), again, { resume_from = a.last_ckpt,
+      write_run_files = true })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("the fit ended without its best checkpoint", 1, true), tostring(err))
     assert.is_false(gio.exists(r.last_ckpt))
     assert.is_false(gio.exists(r.ckpt_file))
-    assert.is_true(gio.exists(gio.join(r.run_dir, ".train_complete")))
+    assert.is_false(gio.exists(gio.join(r.run_dir, ".train_complete")))
   end)
 
   it("a resume removes the old model's test results with its metrics", function()

@@ -65,9 +65,12 @@ function M.main(args)
   local gio = require "graphids.io"
   if resume == nil and r.run_dir ~= nil and r.last_ckpt ~= nil and gio.exists(r.last_ckpt) then
     local finished = gio.exists(gio.join(r.run_dir, ".train_complete"))
+    -- (continued, it keeps the settings it was started with: a resume under others is refused)
+    local refused = require("graphids.orchestrate.record").resume_problem(r)
     io.stderr:write(string.format("graphids fit: %s holds %s fit; this fresh fit replaces its " ..
-      "checkpoints and results once it starts (to continue it instead: --ckpt-path %s)\n", r.run_dir,
-      finished and "a finished" or "an interrupted", r.last_ckpt))
+      "checkpoints and results once it starts (%s)\n", r.run_dir,
+      finished and "a finished" or "an interrupted",
+      refused or ("to continue it instead: --ckpt-path " .. r.last_ckpt)))
   end
   local ok, res = pcall(function()
     local stage = require "graphids.orchestrate.stage"

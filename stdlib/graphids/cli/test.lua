@@ -29,10 +29,7 @@ end
 
 -- r without its run dir: what stage.evaluate then writes is nothing at all.
 local function without_run_dir(r)
-  local out = {}
-  for k, v in pairs(r) do out[k] = v end
-  out.run_dir, out.ckpt_file, out.last_ckpt = nil, nil, nil
-  return out
+  return require("graphids.orchestrate.record").unrecorded(r)
 end
 
 function M.main(args)

@@ -5,7 +5,7 @@
 --
 -- A recipe is a Lua file that returns a table, or a function of one table of top-level
 -- arguments (TLAs) returning a table.  It runs in a small sandbox: the safe standard functions,
--- and
+-- copies of the string, table, math and utf8 libraries (a recipe cannot patch the host's), and
 --   import(path)          the value of another recipe file (relative to the importing file;
 --                         loaded once per render);
 --   arguments(tla, defs)  tla checked against defs (unknown names raise with a suggestion;
@@ -142,8 +142,10 @@ local function arguments(file, state)
   end
 end
 
-local SAFE = { "assert", "error", "ipairs", "next", "pairs", "select", "tonumber", "tostring",
-  "type", "math", "string", "table", "utf8" }
+local SAFE = { "assert", "error", "ipairs", "next", "pairs", "select", "tonumber", "tostring", "type" }
+-- The libraries a recipe gets as copies: the host's own tables, patched by a recipe
+-- (`math.type = ...`), would change every later stage's validation and the rest of the run.
+local SAFE_LIBS = { "math", "string", "table", "utf8" }
 
 local function load_file(path, state)
   if state.cache[path] ~= nil then
@@ -157,6 +159,11 @@ local function load_file(path, state)
   local env = {}
   for _, name in ipairs(SAFE) do
     env[name] = _G[name]
+  end
+  for _, name in ipairs(SAFE_LIBS) do
+    local copy = {}
+    for k, v in pairs(_G[name]) do copy[k] = v end
+    env[name] = copy
   end
   env.os = { getenv = os.getenv }
   env.merge = M.merge

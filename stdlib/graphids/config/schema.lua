@@ -137,7 +137,8 @@ local function one_of(path, v, allowed)
   for _, a in ipairs(allowed) do
     if v == a then return end
   end
-  fail(string.format("'%s' must be one of %s, got '%s'", path, table.concat(allowed, ", "), tostring(v)))
+  fail(string.format("'%s' must be one of %s, got %s", path, table.concat(allowed, ", "),
+    type(v) == "string" and ("'" .. v .. "'") or U.describe(v)))
 end
 
 
@@ -312,6 +313,21 @@ local function validate_data(d)
   end
   if d.class_path == "graphids.data.GraphDataModule" then
     local catalog = require "graphids.data.catalog"
+    -- the catalog first, entry by entry ({"synthetic": 5} or a misspelt "frams" is named with
+    -- its key, not met as a raw error or silently ignored)
+    if type(a.catalog) == "table" then
+      local problem = catalog.catalog_problem(a.catalog, "data.init_args.catalog")
+      if problem then fail(problem) end
+    elseif a.catalog ~= nil and type(a.catalog) ~= "string" then
+      fail("'data.init_args.catalog' must be a table of datasets or the path of a Lua file returning one, " ..
+        "got " .. U.describe(a.catalog))
+    else
+      local okl, lerr = pcall(catalog.dataset_catalog, { catalog = a.catalog })
+      if not okl then
+        local msg = tostring(lerr):gsub("^[^:]*:%d+: ", "")
+        fail(a.catalog ~= nil and ("'data.init_args.catalog': " .. msg) or msg)
+      end
+    end
     local okc, cerr = pcall(catalog.dataset_info, a.dataset or "synthetic", { catalog = a.catalog })
     if not okc then
       fail("'data.init_args.dataset': " .. tostring(cerr):gsub("^[^:]*:%d+: ", ""))
@@ -374,12 +390,12 @@ local function validate_trainer(t)
       "writing anything)")
   end
   if t.max_time ~= nil and not (type(t.max_time) == "number" and t.max_time > 0) then
-    fail("'trainer.max_time' must be a number of seconds > 0, got " .. tostring(t.max_time))
+    fail("'trainer.max_time' must be a number of seconds > 0, got " .. U.describe(t.max_time))
   end
   if t.gradient_clip_val ~= nil and not (type(t.gradient_clip_val) == "number"
     and t.gradient_clip_val > 0) then
     fail("'trainer.gradient_clip_val' must be a number > 0 (or absent), got " ..
-      tostring(t.gradient_clip_val))
+      U.describe(t.gradient_clip_val))
   end
   one_of("trainer.progress", t.progress, { "auto", "bar", "lines", "off" })
   if not require("graphids.trainer.device").valid(t.device) then

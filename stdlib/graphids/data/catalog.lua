@@ -107,6 +107,113 @@ function M.attack_type_code(name)
   return nil
 end
 
+-- ---------------------------------------------------------------- names and entries
+
+-- Why name cannot be a dataset name, or nil.  A dataset name is one folder name: it names
+-- <data_root>/<name>, the runs' <lake_root>/<name>/..., the cache's and the raw captures'
+-- folders, and "../x" or "a/b" would put them outside the lake.
+function M.name_problem(name)
+  if type(name) ~= "string" then
+    return "a dataset name must be a string, got " .. U.describe(name)
+  end
+  if name == "" or name == "." or name == ".." or not name:match("^[A-Za-z0-9_.%-]+$") then
+    return string.format("dataset name '%s' is not one folder name (letters, digits, '_', '-' and '.'; " ..
+      "not '.' or '..')", name)
+  end
+  return nil
+end
+
+-- The keys of a catalog entry and what each must be (check_entry).
+local ENTRY_KEYS = { source = U.NONE, train = U.NONE, test = U.NONE, simulated = U.NONE, frames = U.NONE,
+  seed = U.NONE }
+
+-- Why sub-folder list v (an entry's train or test) is not one, or nil: non-empty strings, each
+-- one folder name of the dataset's folder.
+local function folders_problem(v, key, non_empty)
+  local want = "a list of sub-folder names" .. (non_empty and " (at least one)" or "")
+  if type(v) ~= "table" or (next(v) ~= nil and v[1] == nil) then
+    return string.format("'%s' must be %s, got %s", key, want, U.describe(v))
+  end
+  local n = #v
+  for k in pairs(v) do
+    if math.type(k) ~= "integer" or k < 1 or k > n then
+      return string.format("'%s' must be %s, got %s", key, want, U.describe(v))
+    end
+  end
+  if non_empty and n == 0 then
+    return string.format("'%s' must be %s, got an empty list", key, want)
+  end
+  for i, f in ipairs(v) do
+    if type(f) ~= "string" or f == "" or f == "." or f == ".." or f:find("/", 1, true) then
+      return string.format("'%s[%d]' must be one sub-folder name (no '/', not '.' or '..'), got %s", key, i,
+        U.describe(f))
+    end
+  end
+  return nil
+end
+
+-- Why catalog entry e (at dotted path key) is not one, or nil: known keys only (a misspelt
+-- "frams" would silently leave the simulator's default), each of its type.
+local function entry_problem(e, key)
+  if type(e) ~= "table" or e[1] ~= nil then
+    return string.format("'%s' must be a table of keys (train, test, source, simulated, frames, seed), " ..
+      "got %s", key, U.describe(e))
+  end
+  local ok, err = pcall(U.options, "entry", e, ENTRY_KEYS)
+  if not ok then
+    local bad, rest = tostring(err):match("unknown option '([^']*)'(.*)$")
+    rest = (rest or ""):gsub("did you mean '([^']*)'", "did you mean '" .. key .. ".%1'")
+    return string.format("unknown key '%s.%s'%s", key, tostring(bad), rest)
+  end
+  local p = folders_problem(e.train, key .. ".train", true)
+  if p then return p end
+  if e.test ~= nil then
+    p = folders_problem(e.test, key .. ".test", false)
+    if p then return p end
+  end
+  if e.source ~= nil and type(e.source) ~= "string" then
+    return string.format("'%s.source' must be a string, got %s", key, U.describe(e.source))
+  end
+  if e.simulated ~= nil and type(e.simulated) ~= "boolean" then
+    return string.format("'%s.simulated' must be true or false, got %s", key, U.describe(e.simulated))
+  end
+  -- (integral floats are integers: a catalog read back from JSON writes 1500 as 1500.0)
+  for _, k in ipairs({ "frames", "seed" }) do
+    local v, lo = e[k], k == "frames" and 1 or 0
+    if v ~= nil and not (type(v) == "number" and v == math.floor(v) and v >= lo and v < 2 ^ 53) then
+      return string.format("'%s.%s' must be an integer >= %d, got %s", key, k, lo, U.describe(v))
+    end
+  end
+  return nil
+end
+
+-- Why cat is not a dataset catalog, or nil: a table of dataset name -> entry, every name one
+-- folder name (name_problem), every entry of known keys and types.  prefix: the dotted path
+-- that names the catalog in the message ("data.init_args.catalog"), "" for none.
+function M.catalog_problem(cat, prefix)
+  prefix = prefix or ""
+  local function at(name) return prefix == "" and name or (prefix .. "." .. name) end
+  local where = prefix == "" and "the catalog" or ("'" .. prefix .. "'")
+  if type(cat) ~= "table" or cat[1] ~= nil then
+    return string.format("%s must be a table of dataset name -> entry, got %s", where, U.describe(cat))
+  end
+  local names = {}
+  for name in pairs(cat) do
+    if type(name) ~= "string" then
+      return string.format("%s holds the key %s: dataset names are strings", where, tostring(name))
+    end
+    names[#names + 1] = name
+  end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    local p = M.name_problem(name)
+    if p then return string.format("%s: %s", where, p) end
+    p = entry_problem(cat[name], at(name))
+    if p then return p end
+  end
+  return nil
+end
+
 -- ---------------------------------------------------------------- the catalog file
 
 local function default_catalog_path()
@@ -125,6 +232,8 @@ local cached_catalog
 function M.dataset_catalog(opts)
   local c = opts and opts.catalog
   if type(c) == "table" then
+    local problem = M.catalog_problem(c, "")
+    if problem then error("dataset catalog (the catalog option): " .. problem, 2) end
     return c
   end
   if c == nil and cached_catalog then
@@ -146,7 +255,8 @@ function M.dataset_catalog(opts)
     error("dataset catalog " .. path .. ": " .. err, 2)
   end
   local cat = chunk()
-  assert(type(cat) == "table", "dataset catalog " .. path .. " must return a table")
+  local problem = M.catalog_problem(cat, "")
+  if problem then error("dataset catalog " .. path .. ": " .. problem, 2) end
   if c == nil then
     cached_catalog = cat
   end
@@ -164,7 +274,8 @@ end
 
 -- The catalog entry of name; an unknown name is an error listing the known ones.
 function M.dataset_info(name, opts)
-  assert(type(name) == "string", "dataset name must be a string")
+  local bad = M.name_problem(name)
+  if bad then error(bad, 2) end
   local cat = M.dataset_catalog(opts)
   local entry = cat[name]
   if entry == nil then
@@ -233,27 +344,42 @@ end
 
 local RESOLVE_OPTS = { data_root = U.NONE, lake_root = U.NONE, catalog = U.NONE, generate = true }
 
+-- The simulator's parameters of a simulated entry: its frames per capture and seed (the
+-- simulator's defaults, 25000 and 0, when the catalog leaves them out).
+function M.simulation(entry)
+  return { frames = math.tointeger(entry.frames or 25000), seed = math.tointeger(entry.seed or 0) }
+end
+
+-- The folder of a simulated dataset's captures in the lake: one per set of simulation
+-- parameters, <lake_root>/raw/<name>-frames<F>-seed<S>, so a catalog of other frames or another
+-- seed never reads captures generated for another (nor a cache built from them: stale_cache).
+function M.simulated_dir(name, entry, opts)
+  local sim = M.simulation(entry)
+  return gio.join(M.lake_root(opts), "raw", string.format("%s-frames%d-seed%d", name, sim.frames, sim.seed))
+end
+
 -- The folder of a dataset's raw captures.  synthetic: <data_root>/synthetic when that exists,
--- else <lake_root>/raw/synthetic, generated by the simulator (deterministic by the catalog's
--- seed) when missing and opts.generate ~= false.
+-- else simulated_dir's, generated by the simulator (deterministic by the catalog's seed) when
+-- missing and opts.generate ~= false.
 local function dataset_dir(name, entry, opts)
   local root = M.data_root(opts)
   if entry.simulated then
     if root and gio.is_dir(gio.join(root, name)) then
       return gio.join(root, name)
     end
-    local raw = gio.join(M.lake_root(opts), "raw")
-    local dir = gio.join(raw, name)
+    local dir = M.simulated_dir(name, entry, opts)
+    local raw, base = dir:match("^(.*)/([^/]+)$")
     if not gio.is_dir(dir) and opts.generate then
       -- Under a lock (two processes may ask at once), generated beside and renamed: a crash
       -- mid-way never leaves a partial raw folder.
       assert(gio.mkdir_p(raw))
-      local lk <close> = assert(gio.lock(gio.join(raw, "." .. name .. ".lock"), { timeout = 600 }))
+      local lk <close> = assert(gio.lock(gio.join(raw, "." .. base .. ".lock"), { timeout = 600 }))
       if not gio.is_dir(dir) then
         local tmp = dir .. ".partial"
         gio.remove_tree(tmp)
         assert(gio.mkdir_p(tmp))
-        require("graphids.data.can").simulate { out = tmp, seed = entry.seed or 0, frames = entry.frames }
+        local sim = M.simulation(entry)
+        require("graphids.data.can").simulate { out = tmp, seed = sim.seed, frames = sim.frames }
         assert(os.rename(tmp, dir))
       end
       lk:unlock()
@@ -265,6 +391,52 @@ local function dataset_dir(name, entry, opts)
       "config, or set GRAPHIDS_DATA_ROOT", name), 0)
   end
   return gio.join(root, name)
+end
+
+-- Why the dataset cache of name that opts (graphids.data.cache's options) name was not built
+-- from the captures the catalog gives it now, and that cache's folder; nil when none is built
+-- yet, or it was.  Only a simulated dataset taken from the lake is checked: its cache folder
+-- names the graph parameters, not the simulation's, so a cache built from another catalog's
+-- frames or seed (or from the single raw folder of earlier versions) would be read as this
+-- one's.  The builds rebuild such a cache (rebuild_stale_cache).
+function M.stale_cache(name, opts)
+  local entry = M.dataset_info(name, opts)
+  local root = M.data_root(opts)
+  if not entry.simulated or (root and gio.is_dir(gio.join(root, name))) then return nil end
+  local cache = require "graphids.data.cache"
+  local copts = {}
+  for k in pairs(cache.OPTION_DEFAULTS) do
+    if k ~= "log" and k ~= "build" and k ~= "force" then copts[k] = opts[k] end
+  end
+  local dir = cache.cache_dir(name, copts)
+  local meta = gio.read_json(gio.join(dir, "cache_metadata.json"))
+  -- (none, or one that does not read: the cache names that itself)
+  if type(meta) ~= "table" or type(meta.raw_dir) ~= "string" then return nil end
+  local want = M.simulated_dir(name, entry, opts)
+  if meta.raw_dir:match("[^/]+$") == want:match("[^/]+$") then return nil end
+  local sim = M.simulation(entry)
+  return string.format("the dataset cache %s was built from the captures in %s, not from those the " ..
+    "catalog describes now (simulated with frames=%d, seed=%d: %s)", dir, meta.raw_dir, sim.frames, sim.seed,
+    want), dir
+end
+
+-- Rebuilds the dataset cache of name that opts name when stale_cache finds it built from other
+-- captures, saying so through log (default: a warning on stderr); the captures are generated
+-- first when missing.  Returns what was stale, or nil when nothing was.  Called before a data
+-- module loads its cache (graphids.orchestrate.instantiate, the fusion states' extraction,
+-- `graphids data build`).
+function M.rebuild_stale_cache(name, opts, log)
+  local stale = M.stale_cache(name, opts)
+  if stale == nil then return nil end
+  log = log or function(msg) io.stderr:write("graphids: warning: ", msg, "\n") end
+  log(stale .. ": rebuilding it from those")
+  local cache = require "graphids.data.cache"
+  local copts = {}
+  for k in pairs(cache.OPTION_DEFAULTS) do
+    if k ~= "build" and k ~= "force" then copts[k] = opts[k] end
+  end
+  cache.rebuild_cache(name, copts)
+  return stale
 end
 
 -- resolve_dataset(name, {data_root=, lake_root=, catalog=, generate=}) ->

@@ -9,13 +9,18 @@
 -- stage (recipe rendering kind = "extract") its output folder.  Decisions per stage:
 --   skip      .test_complete and the best checkpoint exist (extract: its marker, and the
 --             experts' checkpoints are those the states were extracted from)
---   evaluate  .train_complete and the checkpoint exist, the test phase did not finish
---   resume    checkpoints/last exists without .train_complete (a fit was interrupted)
---   run       nothing usable exists, or an input changed since the stage was trained: a fit
---             records its inputs' digests in <run_dir>/inputs.json (an upstream checkpoint's
---             sha256, an extract stage's manifest's), so a fusion trained on the states of
---             another GAT is trained again, not reused
--- A failed stage stops its dependants (blocked) and leaves every other stage's results as they are.
+--   evaluate  .train_complete and the checkpoint exist, the test phase did not finish; with
+--             data or model settings other than the fit's (record.TESTED) tested as `graphids
+--             test` does, without its run dir: printed, not recorded there
+--   resume    checkpoints/last and the best checkpoint exist without .train_complete (a fit was
+--             interrupted); under another configuration than the fit's (but the budget) the
+--             stage fails: a resume finishes the fit its resolved.json records
+--   run       nothing usable exists, last without the best checkpoint, or an input changed
+--             since the stage was trained: a fit records its inputs' digests in
+--             <run_dir>/inputs.json (an upstream checkpoint's sha256, an extract stage's
+--             manifest's), so a fusion trained on the states of another GAT is trained again
+-- Two stages with one run dir are refused at load.  A failed stage stops its dependants
+-- (blocked) and leaves every other stage's results as they are.
 local graphids = require "graphids"
 local U = require "graphids.nn._util"
 local gio = require "graphids.io"
@@ -141,6 +146,14 @@ local function note_config(r, action, why)
     "to run it again", why, changed, r.run_dir)
 end
 
+-- The data or model settings (record.TESTED) in which a training stage differs from its run
+-- dir's fit, or nil: a test with them measures something the fit's record does not say, so it
+-- is run as `graphids test` runs it, printed and not recorded in the run dir.
+local function test_changes(n)
+  if n.kind ~= "train" then return nil end
+  return record.changes(n.resolved, record.TESTED)
+end
+
 -- ---------------------------------------------------------------- the inputs a fit used
 
 M.INPUTS_FILE = "inputs.json"
@@ -212,6 +225,12 @@ function M.decide(n)
     return note_config(r, "skip", ".test_complete and best checkpoint exist")
   end
   if best and has(".train_complete") then
+    local tested = test_changes(n)
+    if tested then
+      return "evaluate", string.format("trained (.train_complete) but not tested; it was trained with " ..
+        "other settings (%s): tested with these, its metrics are printed, not recorded there (delete %s " ..
+        "to run it again)", tested, r.run_dir)
+    end
     return note_config(r, "evaluate", "trained (.train_complete) but not tested")
   end
   if has(".train_complete") then
@@ -220,9 +239,33 @@ function M.decide(n)
     return "run", "its best checkpoint is missing (.train_complete without it): trains again"
   end
   if gio.exists(r.last_ckpt) then
-    return note_config(r, "resume", "checkpoints/last exists without .train_complete")
+    if not best then
+      -- a resume saves a best checkpoint only when an epoch beats the one last recorded: it
+      -- could end without one (at once, when last is at its final epoch)
+      return "run", "checkpoints/last exists without the best checkpoint: trains again"
+    end
+    local why = "checkpoints/last exists without .train_complete"
+    local refused = record.resume_problem(r)
+    if refused then
+      return "resume", string.format("%s; %s: delete %s to run it again", why, refused, r.run_dir)
+    end
+    local budget = record.changes(r, record.TRAINED)
+    if budget then
+      return "resume", string.format("%s; it goes on with the new budget (%s)", why, budget)
+    end
+    return "resume", why
   end
   return "run", "no checkpoint"
+end
+
+-- A run dir path as one folder is named: repeated slashes, "." parts and a trailing slash do not
+-- make another ("lake//x/./seed_1/" is "lake/x/seed_1").
+local function same_dir_key(path)
+  local parts = {}
+  for part in path:gmatch("[^/]+") do
+    if part ~= "." then parts[#parts + 1] = part end
+  end
+  return (path:sub(1, 1) == "/" and "/" or "") .. table.concat(parts, "/")
 end
 
 -- Loads and resolves a pipeline recipe (nothing is written).  Returns {name, file, stages}.
@@ -237,12 +280,22 @@ function M.load(path, tla)
       "graphids fit --config %s", file, file), 0)
   end
   check_nodes(file, p.stages)
-  local outputs, by_name = {}, {}
+  local outputs, by_name, by_dir = {}, {}, {}
   for _, n in ipairs(p.stages) do
     local ok, out = pcall(resolve_node, n, outputs)
     if not ok then
       error(string.format("pipeline %s: stage '%s': %s", file, n.name, tostring(out)), 0)
     end
+    -- Each stage owns its run dir: a second stage there would be planned against the first's
+    -- files (skipped as "trained with another configuration", reporting the first's metrics) or
+    -- replace them.
+    local dir = n.run_dir and same_dir_key(n.run_dir)
+    if dir and by_dir[dir] then
+      error(string.format("pipeline %s: stages '%s' and '%s' share the run dir %s; each stage needs its " ..
+        "own (another lake_root, seed, scale or variant TLA, e.g. loss)", file, by_dir[dir].name, n.name,
+        n.run_dir), 0)
+    end
+    if dir then by_dir[dir] = n end
     outputs[n.name] = out
     n.output = out
     n.upstream = {}
@@ -302,8 +355,14 @@ local function reuse_problem(n, action)
     and r.ckpt_file) or nil
   if path == nil then return nil end
   local ok, err = pcall(ckpt.check_compat, path, r)
-  if ok then return nil end
-  return string.format("cannot %s: %s", action, tostring(err))
+  if not ok then return string.format("cannot %s: %s", action, tostring(err)) end
+  -- a resume finishes the fit its record describes (stage.train refuses it too)
+  local refused = action == "resume" and record.resume_problem(r)
+  if refused then
+    return string.format("cannot resume %s: %s; delete it to train the stage with this configuration",
+      r.run_dir, refused)
+  end
+  return nil
 end
 
 function M.check(p)
@@ -431,6 +490,12 @@ local function job_fn(n, action, opts)
   end
   return with_stage_locks(n, function()
     local r = n.resolved
+    if action == "evaluate" and opts.unrecorded then
+      -- other data or another model than the fit's: tested as `graphids test` tests it, with the
+      -- run dir's best checkpoint, and nothing is written there
+      local u = record.unrecorded(r)
+      return stage.evaluate(stage.build(u), u, { ckpt_path = r.ckpt_file })
+    end
     -- (a fit removes the previous run's markers when it commits: stage.train)
     local okb, art = pcall(stage.build, r)
     if not okb then
@@ -482,12 +547,16 @@ function M.run(p, opts)
       if merr then log(string.format("== %s: warning: its metrics do not read: %s", n.name, merr)) end
     else
       log(string.format("== %s: %s (%s) -> %s", n.name, action, reason, tostring(n.run_dir)))
+      res.unrecorded = action == "evaluate" and test_changes(n) or nil
       local t0 = require("graphids").clock()
-      local ok, out = ex:run({ name = n.name, action = action, fn = job_fn(n, action, { log = log }) })
+      local ok, out = ex:run({ name = n.name, action = action,
+        fn = job_fn(n, action, { log = log, unrecorded = res.unrecorded }) })
       res.seconds = require("graphids").clock() - t0
       if ok then
         res.status, res.metrics = "ok", out
-        log(string.format("== %s: done in %.1f s", n.name, res.seconds))
+        local note = res.unrecorded and string.format(" (metrics not recorded in %s: it was trained with " ..
+          "other settings)", n.run_dir) or ""
+        log(string.format("== %s: done in %.1f s%s", n.name, res.seconds, note))
       else
         res.status, res.error = "failed", tostring(out)
         log(string.format("== %s: FAILED after %.1f s: %s", n.name, res.seconds, res.error))
@@ -535,8 +604,9 @@ function M.print_results(results, out)
     "time(s)"))
   for _, r in ipairs(results) do
     local acc, f1, auroc = M.headline(r.metrics, "test/")
-    out:write(col(r.name) .. string.format("%-8s %7s %7s %7s %9s\n", r.status, num(acc), num(f1), num(auroc),
-      r.seconds and string.format("%.1f", r.seconds) or "-"))
+    local secs = r.seconds and string.format("%.1f", r.seconds) or "-"
+    out:write(col(r.name) .. string.format("%-8s %7s %7s %7s %9s%s\n", r.status, num(acc), num(f1),
+      num(auroc), secs, r.unrecorded and "  not recorded" or ""))
   end
   out:write("\nper test set\n")
   for _, r in ipairs(results) do
@@ -550,6 +620,10 @@ function M.print_results(results, out)
     out:write(col(r.name) .. tostring(r.run_dir) .. "\n")
     if r.status == "failed" or r.status == "blocked" then
       out:write(col("") .. string.format("%s: %s\n", r.status, tostring(r.error)))
+    end
+    if r.unrecorded then
+      out:write(col("") .. string.format("not recorded: it was trained with other settings (%s); the " ..
+        "metrics above are this configuration's, its run dir keeps its fit's\n", r.unrecorded))
     end
   end
 end

@@ -2,8 +2,10 @@
 -- the fit committed) against a stage's configuration now.
 --   local record = require "graphids.orchestrate.record"
 --   record.changes(resolved, record.TRAINED)   -- "model.init_args.lr, ..." or nil
--- The pipeline names the changed keys when it reuses a run dir configured otherwise; `graphids
--- test` does not record metrics of data or a model other than the fit's into its run dir.
+--   record.unrecorded(resolved)                -- resolved without its run dir (writes nothing)
+-- The pipeline names the changed keys when it reuses a run dir configured otherwise; neither
+-- `graphids test` nor the pipeline records metrics of data or a model other than the fit's into
+-- its run dir (TESTED), and a resume refuses any change but the fit's budget (RESUMED).
 local gio = require "graphids.io"
 local json = require "graphids.json"
 local config = require "graphids.config"
@@ -39,6 +41,37 @@ local LOADING = {
 function M.TESTED(key)
   return not PRESENTATIONAL[key] and not LOADING[key] and
     (key:match("^data%.") ~= nil or key:match("^model%.") ~= nil)
+end
+
+-- How long a fit runs, which a resume may change (`graphids fit --ckpt-path last --set
+-- trainer.max_epochs=N` continues a fit for more epochs; the record then says the new budget).
+local BUDGET = { ["trainer.max_epochs"] = true, ["trainer.max_time"] = true }
+
+-- What a resume of a run dir's own fit cannot change: the weights in `last` were trained with the
+-- recorded configuration, and the rest of the fit with another would make a model that neither
+-- record describes (resolved.json kept would hide the new settings, rewritten the old ones).
+function M.RESUMED(key)
+  return M.TRAINED(key) and not BUDGET[key]
+end
+
+-- A copy of the resolved configuration r without its run dir: the stage verbs then write nothing
+-- (no marker, metrics, sidecar, trace or tracking row), as for a test whose metrics do not
+-- measure the run dir's fit.
+function M.unrecorded(r)
+  local out = {}
+  for k, v in pairs(r) do out[k] = v end
+  out.run_dir, out.ckpt_file, out.last_ckpt = nil, nil, nil
+  return out
+end
+
+-- Why a resume of r's own fit (checkpoints/last) cannot go on under r's configuration: nil, or
+-- what differs from the record its fit committed, in words.
+function M.resume_problem(r)
+  local changed = M.changes(r, M.RESUMED)
+  if changed == nil then return nil end
+  return string.format("its fit was started with another configuration (%s), and a resume continues " ..
+    "that fit with the configuration its resolved.json records (only trainer.max_epochs and " ..
+    "trainer.max_time may change)", changed)
 end
 
 -- dotted key -> JSON text of every leaf of t (lists are leaves).

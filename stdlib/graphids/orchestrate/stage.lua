@@ -15,6 +15,7 @@ local ckpt = require "graphids.ckpt"
 local json = require "graphids.json"
 local inst = require "graphids.orchestrate.instantiate"
 local tracking = require "graphids.orchestrate.tracking"
+local record = require "graphids.orchestrate.record"
 local concat_outputs = require("graphids.trainer").concat_outputs
 local D = require "graphids.trainer.device"
 
@@ -195,6 +196,16 @@ local function train(artifacts, resolved, opts)
   -- they go as for a fresh fit (kept, they would pass for this fit's best and last)
   local fresh = opts.resume_from == nil or
     not ckpt.same_as_any(opts.resume_from, resolved.ckpt_file, resolved.last_ckpt)
+  -- a resume of this run dir's own fit finishes that fit: under another configuration its record
+  -- would describe neither (kept, it hides the new settings; rewritten, the epochs before)
+  local refused = not fresh and run_dir ~= nil and record.resume_problem(resolved)
+  if refused then
+    local msg = string.format("cannot resume %s: %s; resume with that configuration, or fit without " ..
+      "--ckpt-path to train anew", run_dir, refused)
+    tracking.event(run_dir, "stage_failed", { level = "error", stage = resolved.stage_name, phase = "resume",
+      error = msg })
+    error(msg, 0)
+  end
   local commit = run_dir ~= nil and committer(resolved, opts.write_run_files, fresh, opts.on_commit) or nil
   callbacks[#callbacks + 1] = commit
   -- a resume of this run dir's own fit logs into its tracking run again, so a killed fit leaves
@@ -220,6 +231,17 @@ local function train(artifacts, resolved, opts)
     error(err, 0)
   end
   if run_dir ~= nil then
+    -- .train_complete promises the best checkpoint the stage is tested (and skipped) with: a
+    -- resume from a checkpoint at its end trains no epoch and saves none
+    if not gio.exists(resolved.ckpt_file) then
+      local msg = string.format("the fit ended without its best checkpoint %s (a resume from a checkpoint " ..
+        "at its end trains no epoch, and a fit whose %s was never better than the checkpoint's saves " ..
+        "none), so the run is not marked trained; fit anew, or resume with epochs left to train " ..
+        "(trainer.max_epochs)", resolved.ckpt_file, resolved.validated.callbacks.checkpoint.monitor)
+      tracking.event(run_dir, "stage_failed", { level = "error", stage = resolved.stage_name, phase = "fit",
+        error = msg })
+      error(msg, 0)
+    end
     save_split_predictions(artifacts, resolved)
     ckpt.touch_marker(gio.join(run_dir, M.MARKERS.train))
   end
@@ -266,6 +288,17 @@ local function evaluate(artifacts, resolved, opts)
   tracking.event(run_dir, "stage_test", { stage = resolved.stage_name, ckpt = path })
   if path ~= nil then
     compat(path, artifacts, resolved, "test")
+  end
+  -- other data or another model than the run dir's fit had: the metrics would be recorded as the
+  -- fit's (graphids test and the pipeline test such a configuration without its run dir)
+  local changed = run_dir ~= nil and record.changes(resolved, record.TESTED)
+  if changed then
+    local msg = string.format("%s was trained with other settings (%s): a test with these would be " ..
+      "recorded as its fit's; test without the run dir (graphids test prints such metrics), or delete it " ..
+      "to train with these", run_dir, changed)
+    tracking.event(run_dir, "stage_failed", { level = "error", stage = resolved.stage_name, phase = "test",
+      error = msg })
+    error(msg, 0)
   end
   check_tracking_uri(resolved, "test")
   if opts.write_run_files and run_dir ~= nil and not gio.exists(gio.join(run_dir, "resolved.json")) then

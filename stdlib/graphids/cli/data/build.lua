@@ -175,7 +175,16 @@ function M.run(args, verb, usage, force)
   local data = require "graphids.data"
   local copts = M.cache_opts(o)
   local t0 = os.time()
-  local ok, meta = pcall(force and data.rebuild_cache or data.build_cache, o.dataset, copts)
+  local ok, meta = pcall(function()
+    -- a simulated dataset's cache built from another simulation's captures is not up to date:
+    -- it is rebuilt from the captures the catalog describes, with a warning
+    if not force then
+      require("graphids.data.catalog").rebuild_stale_cache(o.dataset, copts, function(msg)
+        io.stderr:write("graphids data ", verb, ": warning: ", msg, "\n")
+      end)
+    end
+    return (force and data.rebuild_cache or data.build_cache)(o.dataset, copts)
+  end)
   if not ok then
     io.stderr:write("graphids data ", verb, ": ", M.clean(meta), "\n")
     return 1
