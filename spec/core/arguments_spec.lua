@@ -73,6 +73,71 @@ full.repeat_interleave = function() return m22(), 2, 1 end
 full.isin = function() return long({ 1, 2 }), long({ 2 }) end
 full._getitem = function() return m22(), long({ 1 }) end
 full._setitem = function() return m22(), long({ 1 }), 0 end
+-- graphids.tensor_linalg, tensor_index, tensor_shape and tensor_math (Lua-composed too; einsum,
+-- hstack and vstack are module functions only, the others Tensor methods as well)
+local function m222() return graphids.ones(2, 2, 2) end
+full.dot = function() return vec(), vec() end
+full.outer = full.dot
+full.mv = function() return m22(), graphids.tensor({ 1.0, 2 }) end
+full.addmv = function()
+  return graphids.tensor({ 1.0, 2 }), m22(), graphids.tensor({ 1.0, 2 }), { beta = 2 }
+end
+full.baddbmm = function() return m222(), m222(), m222(), { alpha = 2 } end
+for _, name in ipairs({ "tril", "triu", "diag" }) do
+  full[name] = function() return m22(), 1 end
+end
+full.trace = function() return m22() end
+full.cdist = function() return m22(), m22(), 1 end
+full.einsum = function() return "ij,jk->ik", m22(), m22() end
+for _, name in ipairs({ "index_copy", "index_copy_" }) do
+  full[name] = function() return m22(), 1, long({ 1 }), graphids.tensor({ { 5.0, 6 } }) end
+end
+for _, name in ipairs({ "index_fill", "index_fill_" }) do
+  full[name] = function() return m22(), 1, long({ 0 }), 2 end
+end
+for _, name in ipairs({ "index_put", "index_put_" }) do
+  full[name] = function() return m22(), { long({ 0 }) }, 1, true end
+end
+for _, name in ipairs({ "scatter_reduce", "scatter_reduce_" }) do
+  full[name] = function() return m22(), 1, long({ { 1, 0 } }), m22(), "amax", { include_self = false } end
+end
+full.take_along_dim = function() return m22(), long({ { 0 }, { 1 } }), 2 end
+full.argwhere = function() return m22() end
+full.count_nonzero = function() return m22(), 1 end
+for _, name in ipairs({ "searchsorted", "bucketize" }) do
+  full[name] = function() return vec(), vec(), { right = true } end
+end
+for _, name in ipairs({ "roll", "movedim", "moveaxis", "swapaxes", "swapdims" }) do
+  full[name] = function() return m22(), 1, 2 end
+end
+full.diff = function() return m22(), 1, 2, { append = m22() } end
+full.unflatten = function() return vec(), 1, { 3, 1 } end
+full.tile = function() return m22(), { 2 } end
+full.hstack = function() return { vec(), vec() } end
+full.vstack = full.hstack
+full.tensor_split = function() return vec(), 2, 1 end
+full.split_with_sizes = function() return vec(), { 1, 2 }, 1 end
+for _, name in ipairs({ "nan_to_num", "nan_to_num_" }) do
+  full[name] = function() return m22(), { nan = 0 } end
+end
+full.nansum = function() return m22(), 1, { keepdim = true } end
+full.median = full.nansum
+full.kthvalue = function() return m22(), 1, 1, { keepdim = true } end
+full.lerp = function() return m22(), m22(), 0.5 end
+for _, name in ipairs({ "hypot", "xlogy" }) do
+  full[name] = function() return m22(), m22() end
+end
+full.logit = function() return m22(), 0.1 end
+for _, name in ipairs({ "addcmul", "addcdiv", "addcmul_", "addcdiv_" }) do
+  full[name] = function() return m22(), m22(), m22(), { value = 2 } end
+end
+for _, name in ipairs({ "clip", "clip_" }) do
+  full[name] = function() return m22(), 0, 1 end
+end
+full.isclose = function() return m22(), m22(), { rtol = 1e-3 } end
+for _, name in ipairs({ "sinh", "cosh" }) do
+  full[name] = function() return m22() end
+end
 for _, name in ipairs({ "zeros_like", "ones_like", "empty_like", "rand_like", "randn_like" }) do
   full[name] = function() return m22(), {} end
 end

@@ -361,12 +361,16 @@ describe("in-place ops", function()
     pow_ = { 2 }, fmod_ = { 1.5 }, remainder_ = { "y" }, atan2_ = { "y" },
     gelu_ = { { approximate = "tanh" } }, leaky_relu_ = { 0.2 }, elu_ = { 0.5 },
     clamp_ = { -1, 1 },
+    -- the elementwise ones of graphids.tensor_math (values checked in spec/ops/tensor_math_spec.lua)
+    clip_ = { -1, 1 }, nan_to_num_ = { { nan = 0 } }, addcmul_ = { "y", "y", { value = 0.5 } },
+    addcdiv_ = { "y", "y", { value = 0.5 } },
   }
   -- The other areas' in-place methods, checked in their own specs.
   local not_elementwise = {
     fill_ = true, zero_ = true, copy_ = true, uniform_ = true, normal_ = true, bernoulli_ = true,
     scatter_ = true, scatter_add_ = true, index_add_ = true, masked_fill_ = true,
     requires_grad_ = true, -- sets the autograd flag, no values (spec/autograd)
+    index_copy_ = true, index_fill_ = true, index_put_ = true, scatter_reduce_ = true, -- (tensor_index_spec)
   }
 
   it("cover every in-place method of the elementwise ops", function()

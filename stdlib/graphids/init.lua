@@ -26,6 +26,14 @@ end
 -- Tensor methods composed in Lua from the core's ops (tolist, view_as, new_zeros, flip, unbind,
 -- repeat_interleave, isin, ...): graphids.tensor_extras.
 require("graphids.tensor_extras").install(graphids)
+-- More of PyTorch's tensor functions composed in Lua, one module per concern: linear algebra
+-- (dot, tril, diag, cdist, einsum, ...), indexing (index_copy_, index_put_, scatter_reduce,
+-- searchsorted, ...), shapes (roll, diff, movedim, tile, tensor_split, ...) and elementwise math
+-- (nan_to_num, lerp, hypot, isclose, median, kthvalue, ...).
+require("graphids.tensor_linalg").install(graphids)
+require("graphids.tensor_index").install(graphids)
+require("graphids.tensor_shape").install(graphids)
+require("graphids.tensor_math").install(graphids)
 
 -- graphids.autograd: backward, Function, detect_anomaly (C) and gradcheck (Lua); the same table
 -- as graphids.core.autograd.
