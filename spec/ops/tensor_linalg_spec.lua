@@ -26,20 +26,8 @@ local errors, near, long = helpers.errors, helpers.near, helpers.long
 local NAN, INF = 0 / 0, math.huge
 local TOL = 1e-10 -- (the values below are rounded to 12 digits)
 
-local function numel(shape)
-  local n = 1
-  for _, s in ipairs(shape) do n = n * s end
-  return n
-end
-local function seq(shape, offset)
-  return (graphids.arange(0, numel(shape), 1, { dtype = "f64" }) + (offset or 0)):reshape(shape):sin()
-    :requires_grad_()
-end
--- backward of sum(y * cos(arange)), the weights the reference used
-local function backward(y)
-  local w = graphids.arange(0, numel(y.shape), 1, { dtype = "f64" }):reshape(y.shape):cos()
-  ;(y * w):sum():backward()
-end
+local ref = require "torch_ref"
+local seq, backward = ref.seq, ref.backward
 local function f64(t) return graphids.tensor(t, { dtype = "f64" }) end
 
 local TORCH = {

@@ -25,18 +25,8 @@ local errors, near, long = helpers.errors, helpers.near, helpers.long
 
 local TOL = 1e-10 -- (the values below are rounded to 12 digits)
 
-local function numel(shape)
-  local n = 1
-  for _, s in ipairs(shape) do n = n * s end
-  return n
-end
-local function seq(shape)
-  return graphids.arange(0, numel(shape), 1, { dtype = "f64" }):reshape(shape):sin():requires_grad_()
-end
-local function backward(y)
-  local w = graphids.arange(0, numel(y.shape), 1, { dtype = "f64" }):reshape(y.shape):cos()
-  ;(y * w):sum():backward()
-end
+local ref = require "torch_ref"
+local seq, backward = ref.seq, ref.backward
 local function lists(pieces)
   local out = {}
   for i, p in ipairs(pieces) do out[i] = p:totable() end

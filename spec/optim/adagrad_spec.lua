@@ -41,28 +41,7 @@ local WANT = {
 -- torch's o.state_dict()["state"][0]["sum"] after the 20 steps of the second case.
 local SUM_20 = { 5.590884087898683, 393.82419336820328, 411.62535155246513 }
 
-local function params(dtype)
-  local o = { dtype = dtype or "f64" }
-  return { graphids.tensor({ 1.0, -2.0, 3.0 }, o):requires_grad_(),
-    graphids.tensor({ { 0.5, -0.5 }, { 1.5, 2.0 } }, o):requires_grad_() }
-end
-
-local function train(opt, ps, steps)
-  for _ = 1, steps do
-    opt:zero_grad()
-    common.quadratic(ps, { 0.5, -1.0 })
-    opt:step()
-  end
-end
-
-local function flat(ps)
-  local out = {}
-  for _, v in ipairs(ps[1]:totable()) do out[#out + 1] = v end
-  for _, row in ipairs(ps[2]:totable()) do
-    for _, v in ipairs(row) do out[#out + 1] = v end
-  end
-  return out
-end
+local params, train, flat = common.small_params, common.train_small, common.flat_small
 
 describe("graphids.optim.Adagrad", function()
   for _, case in ipairs(WANT) do

@@ -102,4 +102,30 @@ function M.same(a, b)
   end
 end
 
+-- The two parameters of the RMSprop and Adagrad references (torch's p1 [3] and p2 [2, 2]).
+function M.small_params(dtype)
+  local o = { dtype = dtype or "f64" }
+  return { graphids.tensor({ 1.0, -2.0, 3.0 }, o):requires_grad_(),
+    graphids.tensor({ { 0.5, -0.5 }, { 1.5, 2.0 } }, o):requires_grad_() }
+end
+
+-- steps of opt on the quadratic toward 0.5 and -1.0 (the references' loss).
+function M.train_small(opt, ps, steps)
+  for _ = 1, steps do
+    opt:zero_grad()
+    M.quadratic(ps, { 0.5, -1.0 })
+    opt:step()
+  end
+end
+
+-- The seven parameter values in torch's order (p1, then p2 row by row).
+function M.flat_small(ps)
+  local out = {}
+  for _, v in ipairs(ps[1]:totable()) do out[#out + 1] = v end
+  for _, row in ipairs(ps[2]:totable()) do
+    for _, v in ipairs(row) do out[#out + 1] = v end
+  end
+  return out
+end
+
 return M

@@ -52,29 +52,7 @@ local STATE_20 = {
   grad_avg = { -0.18670334094506363, -2.1287703091306276, 2.2087912098659053 },
 }
 
-local function params(dtype)
-  local o = { dtype = dtype or "f64" }
-  return { graphids.tensor({ 1.0, -2.0, 3.0 }, o):requires_grad_(),
-    graphids.tensor({ { 0.5, -0.5 }, { 1.5, 2.0 } }, o):requires_grad_() }
-end
-
-local function train(opt, ps, steps)
-  for _ = 1, steps do
-    opt:zero_grad()
-    common.quadratic(ps, { 0.5, -1.0 })
-    opt:step()
-  end
-end
-
--- The seven parameter values in torch's order (p1, then p2 row by row).
-local function flat(ps)
-  local out = {}
-  for _, v in ipairs(ps[1]:totable()) do out[#out + 1] = v end
-  for _, row in ipairs(ps[2]:totable()) do
-    for _, v in ipairs(row) do out[#out + 1] = v end
-  end
-  return out
-end
+local params, train, flat = common.small_params, common.train_small, common.flat_small
 
 describe("graphids.optim.RMSprop", function()
   for _, case in ipairs(WANT) do
