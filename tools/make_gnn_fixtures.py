@@ -11,9 +11,12 @@ The file format is tools/make_fixtures.py's (read its docstring): param.*, input
 cotangent.*, grad.input.*, grad.param.* tensors, f32 (index tensors i64), and one metadata key
 "case", a JSON object with:
   kind        "module" (a PyG layer) or "function" (global_*_pool)
-  module      the PyG class name (GATConv, GATv2Conv, TransformerConv, GCNConv, GraphNorm,
-              JumpingKnowledge, MultiAggregation) or, for kind "function", "fn" (the function)
+  module      the PyG class name (GATConv, GATv2Conv, TransformerConv, GCNConv, SAGEConv,
+              GINConv, GINEConv, GraphNorm, JumpingKnowledge, MultiAggregation) or, for kind
+              "function", "fn" (the function)
   args, kwargs  PyG's constructor arguments (Python names)
+  nn          GINConv/GINEConv: the wrapped torch.nn module, described as make_fixtures.py
+              describes one ("module", "args", "children"); it is the first constructor argument
   forward     input names in call order; a nested list is a list argument (JumpingKnowledge)
   call        extra keyword arguments of the call (size, dim_size, batch_size), or absent
   outputs     ["y"]
@@ -43,7 +46,7 @@ from safetensors.torch import save_file
 from torch_geometric import nn as gnn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_fixtures import backward_weighted, call_args, seed_for  # noqa: E402
+from make_fixtures import backward_weighted, build_module, call_args, seed_for  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 OUT = os.path.join(ROOT, "spec", "fixtures", "gnn")
@@ -184,10 +187,29 @@ def module(cls, args, kwargs=None):
             lambda: getattr(gnn, cls)(*args, **kwargs))
 
 
-def graph_inputs(graph, in_ch, edge_dim=None, weight=False):
+def gin_module(cls, nn_spec, kwargs=None):
+    """GINConv / GINEConv around a torch.nn module described as make_fixtures.py describes one
+    (the case's "nn"; the spec builds the same with graphids.nn)."""
+    kwargs = kwargs or {}
+    return ({"module": cls, "args": [], "nn": nn_spec, "kwargs": kwargs},
+            lambda: getattr(gnn, cls)(build_module(nn_spec), **kwargs))
+
+
+def mlp(i, h, o):
+    return {"module": "Sequential", "children": [
+        {"module": "Linear", "args": [i, h]}, {"module": "ReLU"},
+        {"module": "Linear", "args": [h, o]}]}
+
+
+def tied_x(n, c):
+    """Node features in {-1, 0, 1}: max/min aggregations meet ties, and extremes of exactly 0."""
+    return torch.randint(-1, 2, (n, c)).float()
+
+
+def graph_inputs(graph, in_ch, edge_dim=None, weight=False, x_fn=torch.randn):
     def make():
         ei, n = graph()
-        ins = [("x", torch.randn(n, in_ch)), ("edge_index", ei)]
+        ins = [("x", x_fn(n, in_ch)), ("edge_index", ei)]
         if edge_dim is not None:
             ins.append(("edge_attr", torch.randn(ei.size(1), edge_dim)))
         if weight:
@@ -259,6 +281,49 @@ def conv_cases(have_real):
     return cases
 
 
+def sage_gin_cases(have_real):
+    """SAGEConv, GINConv and GINEConv (appended to the "conv" group)."""
+    cases = []
+
+    def case(name, spec_build, in_ch, graph=hand_graph, edge_dim=None, x_fn=torch.randn):
+        spec, build = spec_build
+        make, fwd = graph_inputs(graph, in_ch, edge_dim, x_fn=x_fn)
+        cases.append(run_case(name, "module", spec, build, make, fwd))
+
+    case("sage_default", module("SAGEConv", [5, 4]), 5)
+    case("sage_sum_no_root", module("SAGEConv", [5, 4], {"aggr": "sum", "root_weight": False}), 5)
+    case("sage_max_ties", module("SAGEConv", [5, 4], {"aggr": "max"}), 5, x_fn=tied_x)
+    case("sage_min_ties_no_bias", module("SAGEConv", [5, 4], {"aggr": "min", "bias": False}), 5,
+         x_fn=tied_x)
+    case("sage_max_project", module("SAGEConv", [5, 4], {"aggr": "max", "project": True}), 5)
+    case("sage_project_normalize", module("SAGEConv", [5, 3],
+                                          {"project": True, "normalize": True}), 5)
+    # node 6 (isolated) and node 0 (no in-edges) give exact zero rows before the normalisation
+    case("sage_normalize_no_root_no_bias", module("SAGEConv", [5, 4], {
+        "normalize": True, "root_weight": False, "bias": False}), 5)
+    case("sage_no_edges", module("SAGEConv", [5, 4]), 5, graph=empty_edges)
+    case("sage_max_no_edges", module("SAGEConv", [5, 4], {"aggr": "max"}), 5, graph=empty_edges)
+    case("gin_default", gin_module("GINConv", mlp(5, 8, 4)), 5)
+    case("gin_train_eps", gin_module("GINConv", mlp(5, 8, 4), {"eps": 0.3, "train_eps": True}), 5)
+    case("gin_eps_buffer", gin_module("GINConv", mlp(5, 6, 3), {"eps": -0.5}), 5)
+    case("gin_linear_no_edges", gin_module("GINConv", {"module": "Linear", "args": [5, 4]}), 5,
+         graph=empty_edges)
+    case("gine_default", gin_module("GINEConv", mlp(5, 8, 4)), 5, edge_dim=5)
+    case("gine_edge_dim_train_eps", gin_module("GINEConv", mlp(5, 8, 4), {
+        "edge_dim": 3, "eps": 0.1, "train_eps": True}), 5, edge_dim=3)
+    case("gine_linear_edge_dim", gin_module("GINEConv", {"module": "Linear", "args": [5, 4]},
+                                            {"edge_dim": 2}), 5, edge_dim=2)
+    case("gine_no_edges", gin_module("GINEConv", mlp(5, 8, 4), {"edge_dim": 3}), 5,
+         graph=empty_edges, edge_dim=3)
+    if have_real:
+        # consecutive frames of one ID are parallel edges: ties in every max
+        case("real_sage_max_35_16", module("SAGEConv", [35, 16], {"aggr": "max"}), 35,
+             graph=real_window)
+        case("real_gine_35_16_e11", gin_module("GINEConv", mlp(35, 16, 16), {"edge_dim": 11}), 35,
+             graph=real_window, edge_dim=11)
+    return cases
+
+
 def batch_vector():
     """Graph 0 has 4 nodes, graph 1 none, graph 2 has 5, graph 3 none (with size 4)."""
     return torch.tensor([0, 0, 0, 0, 2, 2, 2, 2, 2], dtype=torch.long)
@@ -316,7 +381,8 @@ def main():
     have_real = real_window() is not None
     if not have_real:
         print("note: " + DATA + " is absent: the real-window cases are left out")
-    index = {"generator": "tools/make_gnn_fixtures.py", "conv": conv_cases(have_real),
+    index = {"generator": "tools/make_gnn_fixtures.py",
+             "conv": conv_cases(have_real) + sage_gin_cases(have_real),
              "other": other_cases()}
     with open(os.path.join(OUT, "index.json"), "w") as f:
         json.dump(index, f, indent=1, sort_keys=True)

@@ -1,7 +1,8 @@
 -- fixtures_spec.lua -- the graph layers of graphids.nn against PyTorch Geometric 2.8
 -- (spec/fixtures/gnn/, written by tools/make_gnn_fixtures.py): the same constructor arguments and
 -- state_dict, the same forward on the same graph (parallel edges, a self-loop, a node without
--- in-edges, an isolated node; a graph without edges; a window of real CAN traffic), then
+-- in-edges, an isolated node; a graph without edges; a window of real CAN traffic; node
+-- features in {-1, 0, 1} for ties in the max/min aggregations of SAGEConv), then
 -- backward of the same weighted sum of the output.  Output, input and parameter gradients must
 -- be within relative error 1e-5 (f32); parameter names, state_dict names and the parameter
 -- count must equal PyG's.
@@ -78,6 +79,16 @@ local function check_grad(errs, what, got, want, case)
   fx.check(errs, what, got, want)
 end
 
+-- The graphids module of a case: GINConv/GINEConv wrap the module the case's "nn" describes.
+local function build(case)
+  if case.nn then
+    local args = { fx.build(nn, case.nn) }
+    if next(case.kwargs or {}) ~= nil then args[2] = case.kwargs end
+    return nn[case.module](table.unpack(args))
+  end
+  return fx.build(nn, case)
+end
+
 local function run(name)
   local t, names, case = fx.load(DIR .. name)
   add_empty(t, names, case)
@@ -87,7 +98,7 @@ local function run(name)
     fn = nn[case.fn]
     assert(fn, "graphids.nn has no " .. case.fn)
   else
-    m = fx.build(nn, case)
+    m = build(case)
     m:load_state_dict(fx.state_dict(t, names), { strict = true })
     m:eval()
     local plist = fx.named_parameters(m)

@@ -59,6 +59,14 @@ local function conv_case(name, ctor, opts, edge_dim)
   end)
 end
 
+-- GINConv / GINEConv around an f64 MLP (tanh: no kink for the differences to straddle).
+local function gin(cls)
+  return function(i, o, opts)
+    local f64 = { dtype = "f64" }
+    return nn[cls](nn.Sequential(nn.Linear(i, 5, f64), nn.Tanh(), nn.Linear(5, o, f64)), opts)
+  end
+end
+
 describe("graph layer gradients (f64 central differences)", function()
   conv_case("GATConv, 2 heads, edge_dim, self-loops with mean fill", nn.GATConv,
     { heads = 2, edge_dim = 2 }, 2)
@@ -71,6 +79,14 @@ describe("graph layer gradients (f64 central differences)", function()
     { heads = 2, edge_dim = 2, beta = true }, 2)
   conv_case("TransformerConv, heads averaged", nn.TransformerConv, { heads = 2, concat = false })
   conv_case("GCNConv", nn.GCNConv, {})
+  conv_case("SAGEConv, mean", nn.SAGEConv, {})
+  conv_case("SAGEConv, max (parallel edges tie), project, normalize", nn.SAGEConv,
+    { aggr = "max", project = true, normalize = true })
+  conv_case("SAGEConv, min, no root weight", nn.SAGEConv, { aggr = "min", root_weight = false })
+  conv_case("GINConv, trainable eps", gin("GINConv"), { eps = 0.2, train_eps = true })
+  conv_case("GINEConv, edge_dim, trainable eps", gin("GINEConv"), { edge_dim = 2,
+    train_eps = true }, 2)
+  conv_case("GINEConv without edge_dim (edge_attr as wide as x)", gin("GINEConv"), {}, 4)
 
   it("GCNConv with edge weights (improved), including the weights' gradient", function()
     local gen = graphids.Generator(5)

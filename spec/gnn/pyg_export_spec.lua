@@ -20,10 +20,14 @@ local PY = [==[
 import json, sys, torch
 from safetensors.torch import load_file
 from torch_geometric import nn as gnn
+def mlp(s):
+    L = torch.nn.Linear
+    return torch.nn.Sequential(L(s[0], s[1]), torch.nn.ReLU(), L(s[1], s[2]))
 for i, line in enumerate(sys.stdin):
     path, case = line.split(" ", 1)
     t = load_file(path); case = json.loads(case)
-    m = getattr(gnn, case["cls"])(*case["args"], **case["kwargs"])
+    args = [mlp(case["mlp"])] if "mlp" in case else case["args"]
+    m = getattr(gnn, case["cls"])(*args, **case["kwargs"])
     m.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("param.")}, strict=True)
     m.eval()
     with torch.no_grad():
@@ -45,12 +49,24 @@ local CASES = {
   { "TransformerConv", { 5, 4 }, { heads = 2, edge_dim = 3, beta = true } },
   { "GCNConv", { 5, 4 }, { improved = true } },
   { "GraphNorm", { 5 }, {} },
+  { "SAGEConv", { 5, 4 }, { aggr = "max", project = true, normalize = true } },
+  { "SAGEConv", { 5, 4 }, { aggr = "sum", root_weight = false, bias = false } },
+  -- GINConv/GINEConv wrap Sequential(Linear(5, 8), ReLU, Linear(8, 4)) (the "mlp" sizes)
+  { "GINConv", { 5, 8, 4 }, { train_eps = true }, mlp = true },
+  { "GINConv", { 5, 8, 4 }, { eps = 0.5 }, mlp = true },
+  { "GINEConv", { 5, 8, 4 }, { edge_dim = 3, train_eps = true }, mlp = true },
 }
 
 -- Builds and randomises one case, saves it, and returns the file and the JSON case line.
 local function save_case(c, gen)
   local cls, args, kwargs = c[1], c[2], c[3]
-  local m = nn[cls](args[1], args[2], kwargs)
+  local m
+  if c.mlp then
+    m = nn[cls](nn.Sequential(nn.Linear(args[1], args[2]), nn.ReLU(), nn.Linear(args[2], args[3])),
+      kwargs)
+  else
+    m = nn[cls](args[1], args[2], kwargs)
+  end
   graphids.no_grad(function()
     for _, p in ipairs(m:parameters()) do
       p:copy_(graphids.randn(p.shape, { generator = gen }) * 0.5)
@@ -77,8 +93,8 @@ local function save_case(c, gen)
   end
   local path = os.tmpname()
   graphids.save_safetensors(path, tensors)
-  return path, cjson.encode({ cls = cls, args = args, kwargs = kwargs, forward = forward }),
-    m:num_parameters()
+  return path, cjson.encode({ cls = cls, args = not c.mlp and args or nil, mlp = c.mlp and args or nil,
+    kwargs = kwargs, forward = forward }), m:num_parameters()
 end
 
 describe("graph layers export their weights to PyTorch Geometric", function()

@@ -58,7 +58,8 @@ local shape_str = U.shape_str
 -- The input checks below raise at error() level `level` as seen from them; the default 3 is
 -- the caller of the layer method that called them directly.
 
--- Node features: a float [N, in_channels] tensor.  Returns N.
+-- Node features: a float [N, in_channels] tensor (any width when in_channels is nil: GINConv
+-- leaves the width to its nn).  Returns N.
 function C.check_x(fname, x, in_channels, what, level)
   what, level = what or "x", level or 3
   if not graphids.is_tensor(x) then
@@ -68,10 +69,10 @@ function C.check_x(fname, x, in_channels, what, level)
     error(string.format("%s: %s must be a float tensor, got %s", fname, what, x.dtype), level)
   end
   if x:dim() ~= 2 then
-    error(string.format("%s: %s must have shape [num_nodes, %d], got %s", fname, what,
-      in_channels, shape_str(x)), level)
+    error(string.format("%s: %s must have shape [num_nodes, %s], got %s", fname, what,
+      in_channels and tostring(in_channels) or "channels", shape_str(x)), level)
   end
-  if x:size(2) ~= in_channels then
+  if in_channels ~= nil and x:size(2) ~= in_channels then
     error(string.format("%s: %s has %d channels (shape %s), expected in_channels = %d", fname,
       what, x:size(2), shape_str(x), in_channels), level)
   end
@@ -167,6 +168,36 @@ function C.check_batch(fname, batch, num_rows, size, what, size_name)
       lo < 0 and lo or hi, size), 3)
   end
   return size
+end
+
+-- The max and min aggregations with the gradient of PyG on the CPU, where they are torch's
+-- scatter_reduce(include_self=False) into zeros: a target's gradient is split evenly among the
+-- messages that hold its extreme (parallel edges always tie), and the zero the reduction starts
+-- from counts as one more holder where the extreme is exactly 0.  (G.scatter gives all of it
+-- to one message; the values are the same.)
+local ScatterExtreme = graphids.autograd.Function {
+  name = "ScatterExtreme",
+  forward = function(ctx, msg, index, n, reduce)
+    local out = G.scatter(msg, index, n, reduce)
+    ctx.n = n
+    ctx:save_for_backward(msg, index, out)
+    return out
+  end,
+  backward = function(ctx, grad)
+    local msg, index, out = table.unpack(ctx.saved_tensors)
+    local hit = G.gather(out, index):eq(msg):to(msg.dtype)
+    local holders = G.scatter(hit, index, ctx.n, "sum") + out:eq(0):to(msg.dtype)
+    return hit * G.gather(grad / holders, index), nil, nil, nil
+  end,
+}
+
+-- The messages msg [E, C] reduced onto their targets index [E] (n rows; rows without messages
+-- get 0): reduce "sum" (or "add"), "mean", "max" or "min", as PyG's aggregation of that name.
+function C.aggregate(msg, index, n, reduce)
+  if reduce == "max" or reduce == "min" then
+    return ScatterExtreme(msg, index, n, reduce)
+  end
+  return G.scatter(msg, index, n, reduce)
 end
 
 -- fill_value of the self-loops' edge attributes: a number or one of PyG's reductions.

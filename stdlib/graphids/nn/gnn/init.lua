@@ -3,8 +3,8 @@
 -- layer, its options and where it departs from PyG.
 local M = {}
 
-local files = { "gat", "gatv2", "transformer", "gcn", "graph_norm", "jumping_knowledge", "pool",
-  "multi_aggregation" }
+local files = { "gat", "gatv2", "transformer", "gcn", "sage", "gin", "graph_norm",
+  "jumping_knowledge", "pool", "multi_aggregation" }
 for _, file in ipairs(files) do
   local t = require("graphids.nn.gnn." .. file)
   local names = {}
