@@ -4,23 +4,12 @@
 -- setting and checks its argument.  That the bilstm's forward and backward then run with TF32
 -- products is spec/c/test_autocast.c's (on the loopback device).
 local graphids = require "graphids"
-local gio = require "graphids.io"
 local h = require "helpers"
-local proc = require "trainer.support.proc"
 
 local gpu = graphids.gpu
 
--- What `gpu.rnn_tf32()` says first in a child host with the environment prefix env.
 local function first_read(env)
-  local dir = proc.tmpdir()
-  local script = gio.join(dir, "read.lua")
-  proc.spit(script, 'io.write(tostring(require("graphids").gpu.rnn_tf32()))')
-  local p = io.popen(("env -u GRAPHIDS_RNN_TF32 %s %s run %s 2>&1"):format(env, proc.q(proc.host),
-    proc.q(script)))
-  local out = p:read("a")
-  p:close()
-  proc.rmtree(dir)
-  return out
+  return require("env_switch").first_read("GRAPHIDS_RNN_TF32", "gpu.rnn_tf32()", env)
 end
 
 describe("gpu.rnn_tf32", function()

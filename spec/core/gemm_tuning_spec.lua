@@ -13,17 +13,8 @@ local skip = require "skip"
 
 local gpu = graphids.gpu
 
--- What `gpu.gemm_tuning()` says first in a child host with the environment prefix env.
 local function first_read(env)
-  local dir = proc.tmpdir()
-  local script = gio.join(dir, "read.lua")
-  proc.spit(script, 'io.write(tostring(require("graphids").gpu.gemm_tuning()))')
-  local p = io.popen(("env -u GRAPHIDS_GEMM_TUNE %s %s run %s 2>&1"):format(env, proc.q(proc.host),
-    proc.q(script)))
-  local out = p:read("a")
-  p:close()
-  proc.rmtree(dir)
-  return out
+  return require("env_switch").first_read("GRAPHIDS_GEMM_TUNE", "gpu.gemm_tuning()", env)
 end
 
 describe("gpu.gemm_tuning", function()

@@ -24,13 +24,7 @@ local function quiet(fn)
   assert(ok, err)
 end
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = require("graphids.io").read_file -- the text, or nil when missing
 
 -- The run folders of experiment exp under root.
 local function run_dirs(root, exp)

@@ -13,6 +13,7 @@
 -- Methods as graphids.track.mlflow describes; each returns nil, message on failure (and the
 -- code and status MLflow would answer when a batch is refused for what it holds).
 local core = require "graphids.core"
+local gio = require "graphids.io"
 local mlflow = require "graphids.track.mlflow"
 
 local FileStore = {}
@@ -24,13 +25,7 @@ local function join(...)
   return (table.concat({ ... }, "/"):gsub("//+", "/"))
 end
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = gio.read_file -- the text, or nil when missing
 
 -- A YAML scalar as yaml.safe_dump would accept back: strings single-quoted ('' escapes '), or
 -- double-quoted with escapes when they hold a character that YAML readers refuse raw or read
@@ -509,7 +504,7 @@ function FileStore:log_batch(run_id, batch)
       -- a sync killed between sending a batch and removing it from the spool sends it again:
       -- the point it already wrote last is not written twice
       local line = metric_line(m)
-      if require("graphids.io").last_line(path, 512) ~= line:sub(1, -2) then
+      if gio.last_line(path, 512) ~= line:sub(1, -2) then
         ensure(core.append_file(path, line))
       end
     end
