@@ -368,6 +368,30 @@ describe("graphids.optim.lr_scheduler after torch", function()
       opt2.load_state_dict, opt2, osd)
   end)
 
+  -- torch 2.15, each on SGD(lr=0.1) with param_groups[0]["initial_lr"] = 0.1, built with
+  -- last_epoch=2, then 4 steps: StepLR(step_size=3, gamma=0.5), MultiStepLR([3, 5], 0.5),
+  -- CosineAnnealingLR(T_max=5), ExponentialLR(gamma=0.5), LinearLR(start_factor=0.5,
+  -- total_iters=4).  The constructor's step keeps the lr of the last three (their _is_initial).
+  it("resume at last_epoch >= 0 as torch: the constructor's step keeps or moves the lr as torch's", function()
+    local cases = {
+      { function(o) return sched.StepLR(o, 3, { gamma = 0.5, last_epoch = 2 }) end,
+        { 0.05, 0.05, 0.05, 0.025, 0.025 } },
+      { function(o) return sched.MultiStepLR(o, { 3, 5 }, { gamma = 0.5, last_epoch = 2 }) end,
+        { 0.05, 0.05, 0.025, 0.025, 0.025 } },
+      { function(o) return sched.CosineAnnealingLR(o, 5, { last_epoch = 2 }) end,
+        { 0.1, 0.027639320225002, 0, 0.0095491502812526, 0.034549150281253 } },
+      { function(o) return sched.ExponentialLR(o, 0.5, { last_epoch = 2 }) end,
+        { 0.1, 0.05, 0.025, 0.0125, 0.00625 } },
+      { function(o) return sched.LinearLR(o, { start_factor = 0.5, total_iters = 4, last_epoch = 2 }) end,
+        { 0.1, 0.11428571428571, 0.11428571428571, 0.11428571428571, 0.11428571428571 } },
+    }
+    for i, c in ipairs(cases) do
+      local o = sgd(0.1)
+      o.param_groups[1].initial_lr = 0.1
+      h.near(lrs(c[1](o), 4), c[2], 1e-12, "case " .. i)
+    end
+  end)
+
   it("reject bad arguments with clear messages", function()
     local opt = sgd(0.1)
     local f = function() return 1 end

@@ -400,7 +400,8 @@ end
 
 function ExponentialLR:get_lr()
   local lrs = group_lrs(self.optimizer)
-  if self.last_epoch == 0 then return lrs end
+  -- (the constructor's step keeps the lr, as torch's, also when it resumes at last_epoch >= 0)
+  if self.last_epoch == 0 or self._is_initial then return lrs end
   for i = 1, #lrs do lrs[i] = lrs[i] * self.gamma end
   return lrs
 end
@@ -431,7 +432,7 @@ function CosineAnnealingLR:get_lr()
   local lrs = group_lrs(self.optimizer)
   local e, T, eta = self.last_epoch, self.T_max, self.eta_min
   local pi, cos = math.pi, math.cos
-  if e == 0 then return lrs end
+  if e == 0 or self._is_initial then return lrs end
   if self._step_count == 1 and e > 0 then
     for i, base in ipairs(self.base_lrs) do
       lrs[i] = eta + (base - eta) * (1 + cos(e * pi / T)) / 2
@@ -479,7 +480,7 @@ function LinearLR:get_lr()
   local s, e, n = self.start_factor, self.end_factor, self.total_iters
   if self.last_epoch == 0 then
     for i = 1, #lrs do lrs[i] = lrs[i] * s end
-  elseif self.last_epoch <= n then
+  elseif self.last_epoch <= n and not self._is_initial then
     local f = 1.0 + (e - s) / (n * s + (self.last_epoch - 1) * (e - s))
     for i = 1, #lrs do lrs[i] = lrs[i] * f end
   end
