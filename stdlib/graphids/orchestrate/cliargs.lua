@@ -96,7 +96,8 @@ end
 M.ROOT_OPTIONS = { "--data-root", "--lake-root" }
 M.ROOT_HELP = [[
   --data-root DIR     the same as --tla data_root=DIR (the folder holding <dataset>/)
-  --lake-root DIR     the same as --tla lake_root=DIR (run dirs, caches; default ./lake)
+  --lake-root DIR     the same as --tla lake_root=DIR (run dirs, caches; default
+                      $GRAPHIDS_LAKE_ROOT, else ./lake)
 ]]
 function M.root_shorthands(o, tla)
   for _, k in ipairs({ "data_root", "lake_root" }) do
