@@ -162,6 +162,25 @@ describe("graphids.optim.Optimizer", function()
       { nesterov = true, momentum = 0.9, dampening = 0.1 })
   end)
 
+  it("every optimizer checks values set on its groups by hand at step, before any change", function()
+    for _, name in ipairs({ "SGD", "Adam", "AdamW", "RMSprop", "Adagrad" }) do
+      local p, q = param({ 1.0, 2.0 }), param({ 3.0 })
+      local opt = optim[name]({ { params = { p } }, { params = { q } } }, { lr = 0.1 })
+      p.grad, q.grad = graphids.ones(2, { dtype = p.dtype }), graphids.ones(1, { dtype = q.dtype })
+      opt.param_groups[2].lr = -1
+      -- the message names the option and the group, and points at this line, not the optimizer
+      local ok, err = pcall(function() opt:step() end)
+      assert.is_false(ok)
+      assert.matches("^spec/optim/optimizer_spec%.lua:%d+: " .. name ..
+        ":step: param group 2: option 'lr' must be >= 0, got %-1$", err)
+      common.same({ param({ 1.0, 2.0 }), param({ 3.0 }) }, { p, q })
+      opt.param_groups[2].lr = 0.1
+      opt.param_groups[1].lr = "0.1"
+      h.errors(name .. ":step: param group 1: option 'lr' must be a number", function() opt:step() end)
+      common.same({ param({ 1.0, 2.0 }) }, { p })
+    end
+  end)
+
   it("rejects a single tensor, an empty list, a non-tensor and a repeated parameter", function()
     local p = param({ 1.0 })
     h.errors("SGD: params must be a list of tensors or of param groups.*wrap it in a list: {t}",

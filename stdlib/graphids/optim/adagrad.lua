@@ -41,8 +41,6 @@ function Adagrad._check_group(_, group, fname)
 end
 
 function Adagrad:_update(group)
-  -- a value set on the group by hand is checked before any parameter changes
-  self:_check_group(group, self.__name .. ":step")
   local lr, lr_decay, eps, wd = group.lr, group.lr_decay, group.eps, group.weight_decay
   local state = self.state
   for _, p in ipairs(group.params) do

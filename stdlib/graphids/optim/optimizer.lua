@@ -211,8 +211,15 @@ function Optimizer:step(closure)
     end
     loss = graphids.enable_grad(closure)
   end
+  -- values set on the groups by hand (opt.param_groups[1].lr = ...) are checked before any
+  -- parameter changes, and the error names the option and points at the caller's line
+  local groups = self.param_groups
+  for i, group in ipairs(groups) do
+    self:_check_group(group, self.__name .. ":step" ..
+      (#groups > 1 and string.format(": param group %d", i) or ""))
+  end
   graphids.no_grad(function()
-    for _, group in ipairs(self.param_groups) do self:_update(group) end
+    for _, group in ipairs(groups) do self:_update(group) end
   end)
   return loss
 end

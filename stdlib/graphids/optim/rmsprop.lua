@@ -44,8 +44,6 @@ local function lerp_(t, end_, w)
 end
 
 function RMSprop:_update(group)
-  -- a value set on the group by hand is checked before any parameter changes
-  self:_check_group(group, self.__name .. ":step")
   local zeros_like = graphids.zeros_like
   local lr, alpha, eps, wd = group.lr, group.alpha, group.eps, group.weight_decay
   local momentum, centered = group.momentum, group.centered
