@@ -288,6 +288,16 @@ describe("nn activations", function()
     errors("Softmax: dim is required", nn.Softmax)
   end)
 
+  it("Softplus takes beta and threshold positionally (torch's order) or in the options", function()
+    for _, m in ipairs({ nn.Softplus(2, 4), nn.Softplus(2, { threshold = 4 }),
+      nn.Softplus({ beta = 2, threshold = 4 }) }) do
+      assert.equal("Softplus(beta=2, threshold=4)", tostring(m))
+    end
+    assert.equal("Softplus(beta=3, threshold=20)", tostring(nn.Softplus(3)))
+    errors("Softplus: threshold must be a number, got '4'", nn.Softplus, 2, "4")
+    errors("Softplus: unknown option 'betta'", nn.Softplus, { betta = 2 })
+  end)
+
   it("pass gradcheck", function()
     for _, c in ipairs(cases) do
       assert.is_true(modcheck.gradcheck(c[1], { graphids.tensor(xs, F64):requires_grad_() }), c[3])

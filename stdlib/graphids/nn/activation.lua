@@ -1,6 +1,7 @@
 -- graphids.nn activation modules (no parameters).
 --   nn.ReLU(), nn.LeakyReLU(0.2), nn.ELU({ alpha = 1 }), nn.GELU({ approximate = "tanh" }),
---   nn.SiLU(), nn.Sigmoid(), nn.Tanh(), nn.Softplus({ beta = 1, threshold = 20 }),
+--   nn.SiLU(), nn.Sigmoid(), nn.Tanh(), nn.Softplus(1, 20) or
+--   nn.Softplus({ beta = 1, threshold = 20 }),
 --   nn.Softmax(2), nn.LogSoftmax({ dim = -1 })
 -- A numeric hyper-parameter may be given positionally or in the options table.
 local Module = require "graphids.nn.module"
@@ -93,10 +94,24 @@ M.GELU = GELU
 
 local Softplus = class("Softplus", Module)
 
-function Softplus:__init(opts)
+-- Softplus(beta, threshold), torch's order, either of them also in the options.
+function Softplus:__init(beta, threshold, opts)
   Module.__init(self)
+  if type(beta) == "table" then
+    beta, threshold, opts = nil, nil, beta
+  elseif type(threshold) == "table" then
+    threshold, opts = nil, threshold
+  end
   local o = U.options("Softplus", opts, { beta = 1.0, threshold = 20.0 }, U.CTOR)
-  self.beta, self.threshold = o.beta, o.threshold
+  if beta == nil then beta = o.beta end
+  if threshold == nil then threshold = o.threshold end
+  for _, kv in ipairs({ { "beta", beta }, { "threshold", threshold } }) do
+    if math.type(kv[2]) == nil then
+      error(string.format("Softplus: %s must be a number, got %s", kv[1], U.describe(kv[2])),
+        U.CTOR)
+    end
+  end
+  self.beta, self.threshold = beta, threshold
 end
 
 function Softplus:forward(x)
