@@ -148,5 +148,19 @@ describe("tensor keys", function()
     errors("t%[key%]: a 0%-d tensor cannot be indexed with a tensor",
       function() return graphids.tensor(1.0)[long({ 0 })] end)
     errors("Tensor cannot be indexed with a number", function() return x[1] end)
+    -- the write's own refusals point at the indexing line too, and change nothing
+    local leaf = graphids.ones({ 3 }, { requires_grad = true })
+    line = debug.getinfo(1, "l").currentline + 1
+    ok, err = pcall(function() leaf[long({ 0 })] = 5 end)
+    assert.is_false(ok)
+    assert.matches("^spec/ops/tensor_extras_spec%.lua:" .. line .. ": t%[key%] = v: scatter_: a " ..
+      "tensor that requires grad cannot be modified in place", err)
+    line = debug.getinfo(1, "l").currentline + 1
+    ok, err = pcall(function() x[long({ 7 })] = 5 end)
+    assert.is_false(ok)
+    assert.matches("^spec/ops/tensor_extras_spec%.lua:" .. line .. ": t%[key%] = v: scatter_: " ..
+      "index 7 out of range", err)
+    assert.same(x43():tolist(), x:tolist())
+    assert.same({ 1, 1, 1 }, leaf:tolist())
   end)
 end)

@@ -194,12 +194,20 @@ local function install(graphids)
     -- a view of t's memory when it has one of [p, r]; else the rows are written into a copy
     -- that is copied back, so the write always lands in t
     local ok, view = pcall(t.view, t, { p, r })
-    if ok then
-      view:scatter_(1, index, src)
-    else
-      local c = t:contiguous():clone():view({ p, r })
-      c:scatter_(1, index, src)
-      t:copy_(c:view(t.shape))
+    local wrote, err = pcall(function()
+      if ok then
+        view:scatter_(1, index, src)
+      else
+        local c = t:contiguous():clone():view({ p, r })
+        c:scatter_(1, index, src)
+        t:copy_(c:view(t.shape))
+      end
+    end)
+    -- the write's own refusal (an index out of range, a leaf that requires grad), pointing at
+    -- the line that indexed rather than at this file
+    if not wrote then
+      local msg = tostring(err):gsub("^[^\n]-:%d+: ", "", 1)
+      key_fail("t[key] = v", msg, 1)
     end
   end
 
