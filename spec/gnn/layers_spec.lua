@@ -56,7 +56,7 @@ describe("graph layers: bad input", function()
     local ea = edge_input(name, ei:size(2))
     it(name .. " refuses a float edge_index", function()
       assert.has_error(function() m(x, ei:double(), ea) end,
-        name .. ": edge_index must be an i64 tensor, got f64")
+        name .. ": edge_index must be an i64 or i32 tensor, got f64")
     end)
     it(name .. " refuses an edge_index that is not [2, E]", function()
       local bad = graphids.cat({ ei, ei:narrow(1, 1, 1) }, 1)
@@ -198,7 +198,7 @@ describe("graph layers: bad input", function()
     assert.has_error(function() nn.global_add_pool(x, b:narrow(1, 1, 6)) end,
       "global_add_pool: batch must have shape [7] (one entry per row of x), got [6]")
     assert.has_error(function() nn.global_max_pool(x, b:double()) end,
-      "global_max_pool: batch must be an i64 tensor, got f64")
+      "global_max_pool: batch must be an i64 or i32 tensor, got f64")
     assert.has_error(function() nn.GraphNorm(5)(x, b, 2) end,
       "GraphNorm: batch holds 2, out of range [0, 2)")
     assert.has_error(function() nn.global_max_pool(graphids.empty(0, 3)) end,

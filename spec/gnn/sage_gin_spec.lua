@@ -65,7 +65,7 @@ describe("SAGEConv, GINConv, GINEConv: bad input", function()
     assert.has_error(function() m(graphids.randn(N, 6), ei) end,
       "SAGEConv: x has 6 channels (shape [7, 6]), expected in_channels = 5")
     assert.has_error(function() m(x, ei:double()) end,
-      "SAGEConv: edge_index must be an i64 tensor, got f64")
+      "SAGEConv: edge_index must be an i64 or i32 tensor, got f64")
     local rows = ei:totable()
     rows[2][3] = 7
     assert.has_error(function() m(x, graphids.tensor(rows, { dtype = "i64" })) end,

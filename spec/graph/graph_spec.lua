@@ -64,7 +64,7 @@ describe("graph.degree", function()
     assert.has_error(function() G.degree(T({ 0, 4 }, "i64"), 3) end,
       "degree: index value 4 out of range [0, 3) at position 1 (0-based)")
     assert.has_error(function() G.degree(T({ 0, 1 }), 3) end,
-      "degree: index must be an i64 tensor, got f32")
+      "degree: index must be an i64 or i32 tensor, got f32")
   end)
 end)
 
@@ -120,7 +120,7 @@ describe("graph self-loops", function()
 
   it("rejects bad edge_index and edge_attr", function()
     assert.has_error(function() G.add_self_loops(T(EI), nil, 4) end,
-      "add_self_loops: edge_index must be an i64 tensor, got f32")
+      "add_self_loops: edge_index must be an i64 or i32 tensor, got f32")
     assert.has_error(function() G.add_self_loops(T({ 0, 1 }, "i64"), nil, 4) end,
       "add_self_loops: edge_index must have shape [2, E], got [2]")
     assert.has_error(function() G.add_self_loops(T(EI, "i64"), nil, 3) end,
@@ -239,7 +239,7 @@ describe("graph.gatv2_attention / gat_attention", function()
     assert.has_error(function() G.gatv2_attention(xl, xr, ep:narrow(1, 1, 4), att, T(EI, "i64"), N) end,
       "gatv2_attention: edge_proj has shape [4, 2, 3], expected 5 rows")
     assert.has_error(function() G.gatv2_attention(xl, xr, ep, att, T(EI), N) end,
-      "gatv2_attention: edge_index must be an i64 tensor, got f32")
+      "gatv2_attention: edge_index must be an i64 or i32 tensor, got f32")
     assert.has_error(function() G.gatv2_attention(xl:view(N, -1), xr, ep, att, T(EI, "i64"), N) end,
       "gatv2_attention: x must have shape [N, heads, channels], got [4, 6]")
   end)

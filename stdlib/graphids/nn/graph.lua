@@ -43,7 +43,7 @@ end
 local function check_edge_index(fname, ei, level)
   check_tensor(fname, ei, "edge_index", level + 1)
   if ei.dtype ~= "i64" and ei.dtype ~= "i32" then
-    error(string.format("%s: edge_index must be an i64 tensor, got %s", fname, ei.dtype),
+    error(string.format("%s: edge_index must be an i64 or i32 tensor, got %s", fname, ei.dtype),
       level + 1)
   end
   if ei:dim() ~= 2 or ei:size(1) ~= 2 then
@@ -119,7 +119,7 @@ end
 function G.degree(index, num_nodes, dtype)
   check_tensor("degree", index, "index", 2)
   if index.dtype ~= "i64" and index.dtype ~= "i32" then
-    error("degree: index must be an i64 tensor, got " .. index.dtype, 2)
+    error("degree: index must be an i64 or i32 tensor, got " .. index.dtype, 2)
   end
   if index:dim() ~= 1 then
     error("degree: index must be 1-D, got " .. shape_str(index), 2)

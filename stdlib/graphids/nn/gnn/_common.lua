@@ -143,7 +143,7 @@ function C.check_batch(fname, batch, num_rows, size, what, size_name)
     error(string.format("%s: %s must be a tensor or nil, got %s", fname, what, type(batch)), 3)
   end
   if batch.dtype ~= "i64" and batch.dtype ~= "i32" then
-    error(string.format("%s: %s must be an i64 tensor, got %s", fname, what, batch.dtype), 3)
+    error(string.format("%s: %s must be an i64 or i32 tensor, got %s", fname, what, batch.dtype), 3)
   end
   if batch:dim() ~= 1 or batch:size(1) ~= num_rows then
     error(string.format("%s: %s must have shape [%d] (one entry per row of x), got %s", fname,
