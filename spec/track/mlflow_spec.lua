@@ -125,6 +125,15 @@ describe("graphids.track.mlflow", function()
       assert.equal(string.format("tracking URI '%s' %s: use http(s)://host:port", uri, why), err)
       assert.is_nil(mlflow.store({ uri = uri }))
     end
+    -- a password in a mistyped URL is not echoed either
+    for _, uri in ipairs({ "http//alice:s3cret@h:5000/x", "https:/alice:s3cret@h", "http//s3cret@h" }) do
+      local _, e = mlflow.classify(uri)
+      assert.matches("looks like a mistyped URL", e)
+      assert.is_nil(e:find("s3cret", 1, true), e)
+      assert.is_truthy(e:find("h", 1, true))
+    end
+    assert.equal("tracking URI 'http//h:5000/x' looks like a mistyped URL: use http(s)://host:port",
+      select(2, mlflow.classify("http//alice:s3cret@h:5000/x")))
     local r, err = Rest.new("http://")
     assert.is_nil(r)
     assert.matches("has no host", err)

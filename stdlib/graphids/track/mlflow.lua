@@ -304,8 +304,10 @@ function M.classify(uri)
   -- "http//host:5000" (a ':' lost) is a valid relative path, but taking it as one would
   -- silently log to a FileStore under ./http/ instead of the server
   if uri:match("^[Hh][Tt][Tt][Pp][Ss]?//") or uri:match("^[Hh][Tt][Tt][Pp][Ss]?:/[^/]") then
+    -- redact_uri knows user-info only after "://": drop it here too
+    local shown = uri:gsub("^([Hh][Tt][Tt][Pp][Ss]?:?/+)[^/?#]*@", "%1")
     return nil, string.format("tracking URI '%s' looks like a mistyped URL: use http(s)://host:port",
-      M.redact_uri(uri))
+      shown)
   end
   local path = uri:match("^file://(/.*)$") or uri:match("^file:(/[^/].*)$") or uri:match("^file:([^/].*)$")
   if path == nil and not uri:match("^[%a][%w+.%-]*:") then path = uri end
