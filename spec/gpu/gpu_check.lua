@@ -37,6 +37,18 @@ check("strided and broadcast copies on the device", function()
   assert(graphids.equal(g:double():cpu(), x:double()), "f32 -> f64 on the device")
 end)
 
+check("float -> integer conversions on the device saturate as the CPU's", function()
+  local x = graphids.tensor({ 1e30, -1e30, 2 ^ 63, 0 / 0, -7.9, 300, -3 }, { dtype = "f64" })
+  for _, src in ipairs({ "f64", "f32" }) do
+    for _, dt in ipairs({ "i64", "i32", "u8" }) do
+      local want = x:to(src):to(dt)
+      local got = x:to(src):cuda():to(dt):cpu()
+      assert(graphids.equal(got, want), src .. " -> " .. dt .. ": " .. tostring(got))
+    end
+  end
+  assert(x:cuda():to("i64"):cpu():totable()[1] == math.maxinteger, "1e30 -> i64 max")
+end)
+
 check("creation with device= and printing", function()
   local z = graphids.zeros(2, 3, { device = "cuda" })
   assert(z.device == "cuda:0" and z:sum():item() == 0)

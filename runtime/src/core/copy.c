@@ -16,7 +16,7 @@
 #define CV_SAT(DT, v, lo, hi)                                                                      \
     ((DT)(isnan((double)(v)) ? 0                                                                   \
                              : ((double)(v) <= (lo) ? (lo) : ((double)(v) >= (hi) ? (hi) : (v)))))
-#define CV_I64(DT, v) CV_SAT(DT, v, -9223372036854775808.0, 9223372036854774784.0)
+#define CV_I64(DT, v) ((DT)gids_sat_i64((double)(v)))
 #define CV_I32(DT, v) CV_SAT(DT, v, -2147483648.0, 2147483647.0)
 #define CV_U8(DT, v) CV_SAT(DT, v, 0.0, 255.0)
 

@@ -324,11 +324,11 @@ gids_status gids_check_fits(const char *op, gids_dtype dt, gids_scalar v) {
 /* ---- scalar access for slow paths ---- */
 
 /* Float -> integer as copy.c converts: truncation, saturation at [lo, hi], NaN -> 0 (a plain C
- * cast of an out-of-range float is undefined).  hi for i64 is the largest double below 2^63. */
+ * cast of an out-of-range float is undefined); i64 through gids_sat_i64. */
 static int64_t sat_(double v, double lo, double hi) {
     return isnan(v) ? 0 : v <= lo ? (int64_t)lo : v >= hi ? (int64_t)hi : (int64_t)v;
 }
-#define SAT_I64(v) sat_((v), -9223372036854775808.0, 9223372036854774784.0)
+#define SAT_I64(v) gids_sat_i64(v)
 
 double gids_load_f64(const void *base, gids_dtype dt, int64_t i) {
     switch (dt) {

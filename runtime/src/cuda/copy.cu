@@ -101,6 +101,14 @@ __device__ __forceinline__ double sat(double v, double lo, double hi) {
     return isnan(v) ? 0.0 : (v <= lo ? lo : (v >= hi ? hi : v));
 }
 
+/* i64 as the CPU's gids_sat_i64: 2^63 and above give INT64_MAX exactly. */
+__device__ __forceinline__ int64_t sat_i64(double v) {
+    return isnan(v)                      ? 0
+           : v >= 9223372036854775808.0  ? INT64_MAX
+           : v <= -9223372036854775808.0 ? INT64_MIN
+                                         : (int64_t)v;
+}
+
 template <int DD, int DS>
 __device__ __forceinline__ typename ctype<DD>::T convert(typename ctype<DS>::T x) {
     typedef typename ctype<DD>::T TD;
@@ -116,7 +124,7 @@ __device__ __forceinline__ typename ctype<DD>::T convert(typename ctype<DS>::T x
     } else if constexpr (DD == GIDS_BOOL) {
         return (TD)(x != 0);
     } else if constexpr (src_float && DD == GIDS_I64) {
-        return (TD)sat((double)x, -9223372036854775808.0, 9223372036854774784.0);
+        return (TD)sat_i64((double)x);
     } else if constexpr (src_float && DD == GIDS_I32) {
         return (TD)sat((double)x, -2147483648.0, 2147483647.0);
     } else if constexpr (src_float && DD == GIDS_U8) {
@@ -407,9 +415,7 @@ gids_status gc_fill(gids_tensor *t, gids_scalar value) {
     case GIDS_F32: return launch_fill<float>(t, (float)f);
     case GIDS_F64: return launch_fill<double>(t, f);
     case GIDS_I64:
-        return launch_fill<int64_t>(
-            t, value.is_int ? value.i
-                            : (int64_t)sat_host(f, -9223372036854775808.0, 9223372036854774784.0));
+        return launch_fill<int64_t>(t, value.is_int ? value.i : (int64_t)f); /* fits: checked */
     case GIDS_I32:
         return launch_fill<int32_t>(
             t, value.is_int ? (int32_t)value.i : (int32_t)sat_host(f, -2147483648.0, 2147483647.0));
