@@ -6,7 +6,8 @@
 -- submodules, timed by wrapping their forward), the loss, the backward and the Adam step.
 -- GNN_DEVICE=cuda runs it on the GPU, synchronising around each timed part; GNN_BATCH_DIR reads
 -- the batch from bench/gpu/write_batches.lua's files (the GPU machine has no data).
--- GNN_MEMORY=1 prints each step's peak memory (see memory() below).
+-- GNN_MEMORY=1 prints each step's peak memory (see memory() below).  GNN_HOST=1 times the host
+-- alone (no synchronisation): how long the host takes to issue each part's work to the device.
 package.path = "bench/gnn/?.lua;" .. package.path
 local graphids = require "graphids"
 local models = require "graphids.models"
@@ -21,9 +22,10 @@ local REPS = tonumber(os.getenv("GNN_REPS") or "") or 7
 local device = os.getenv("GNN_DEVICE") or "cpu"
 local bdir = os.getenv("GNN_BATCH_DIR")
 
--- A wall clock that waits for the device first.
+-- A wall clock that waits for the device first (unless GNN_HOST=1).
+local sync = device ~= "cpu" and os.getenv("GNN_HOST") ~= "1"
 local function now()
-  if device ~= "cpu" then graphids.gpu.synchronize() end
+  if sync then graphids.gpu.synchronize() end
   return graphids.clock()
 end
 

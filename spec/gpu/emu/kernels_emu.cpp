@@ -782,7 +782,8 @@ int main(int argc, char **argv) {
         lstm_case<float>(cp);
         lstm_case<double>(cp);
     }
-    for (int64_t n : {0, 1, 3, 4, 5, 7, 8, 9, 63, 64, 65, 127, 128, 129, 255, 256, 257, 1000}) {
+    for (int64_t n :
+         {0, 1, 3, 4, 5, 7, 8, 9, 63, 64, 65, 127, 128, 129, 255, 256, 257, 1000, 1027, 4099}) {
         vector_map_case<float, float>(n);
         vector_map_case<float, uint8_t>(n);
         vector_map_case<double, double>(n);
