@@ -332,7 +332,9 @@ describe("tensor_math", function()
     errors("div: rounding_mode must be 'trunc' or 'floor', got 'round'", a.div, a, b,
       { rounding_mode = "round" })
     errors("div: integer division by zero", i.div, i, 0, { rounding_mode = "trunc" })
-    errors("div: unknown option 'rounding'", a.div, a, b, { rounding = "floor" })
+    errors("div: unknown option 'rounding' %(did you mean 'rounding_mode'%?%)", a.div, a, b,
+      { rounding = "floor" })
+    assert.is_true(graphids.equal(a / b, a:div(b, {}))) -- an empty options table: true division
   end)
 
   it("refuses bad arguments, naming the function", function()

@@ -150,9 +150,9 @@ local function install(graphids)
   -- zeros), and integer division by zero is an error, as torch's.
   local core_div = graphids.div
   function T.div(a, b, opts)
-    if type(opts) ~= "table" or opts.rounding_mode == nil then return core_div(a, b, opts) end
-    local o = C.options("div", opts, { rounding_mode = C.NONE }, 0)
-    local mode = o.rounding_mode
+    if opts == nil then return core_div(a, b) end
+    local mode = C.options("div", opts, { rounding_mode = C.NONE }, 0).rounding_mode
+    if mode == nil then return core_div(a, b) end
     -- an integer number beside an integer tensor stays an integer (7 // 2 is 3, an i64)
     if math.type(b) == "integer" and graphids.is_tensor(a) and not C.is_float(a) then
       b = graphids.tensor(b, { dtype = a.dtype, device = a.device })
