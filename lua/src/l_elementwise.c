@@ -50,8 +50,10 @@ static bool is_scalar(lua_State *L, int i) {
     return t == LUA_TNUMBER || t == LUA_TBOOLEAN;
 }
 
-/* Pushes x op y for the values at ix and iy (tensors, numbers or booleans). */
-static void push_binary(lua_State *L, gids_binop op, int ix, int iy, const char *fname) {
+/* Pushes x op y for the values at ix and iy (tensors, numbers or booleans); a refusal of the
+ * runtime's that names op is reported as fname's when as_fname (an op composed of others). */
+static void push_binary_as(lua_State *L, gids_binop op, int ix, int iy, const char *fname,
+                           bool as_fname) {
     /* checked before operand() turns a boolean into a tensor */
     if (is_scalar(L, ix) && is_scalar(L, iy))
         luaL_error(L, "%s: at least one operand must be a tensor, got a %s and a %s", fname,
@@ -60,12 +62,21 @@ static void push_binary(lua_State *L, gids_binop op, int ix, int iy, const char 
     gids_device dev = device_of(L, ix, iy);
     gids_tensor *a = operand(L, ix, &sx, dev, fname), *b = operand(L, iy, &sy, dev, fname);
     l_tensor *out = l_newtensor(L);
+    gids_status st;
     if (a && b)
-        l_check(L, gids_ag_binary(&out->t, op, a, b));
+        st = gids_ag_binary(&out->t, op, a, b);
     else if (a)
-        l_check(L, gids_ag_binary_scalar(&out->t, op, a, sy, false));
+        st = gids_ag_binary_scalar(&out->t, op, a, sy, false);
     else
-        l_check(L, gids_ag_binary_scalar(&out->t, op, b, sx, true));
+        st = gids_ag_binary_scalar(&out->t, op, b, sx, true);
+    if (as_fname)
+        l_check_status_as(L, st, fname, gids_binop_name(op));
+    else
+        l_check_status(L, st);
+}
+
+static void push_binary(lua_State *L, gids_binop op, int ix, int iy, const char *fname) {
+    push_binary_as(L, op, ix, iy, fname, false);
 }
 
 /* Writes a op y into a (the tensor at 1); leaves a on the top of the stack. */
@@ -160,6 +171,44 @@ static int l_add_(lua_State *L) {
 static int l_sub_(lua_State *L) {
     apply_alpha(L, "sub_");
     binary_inplace(L, GIDS_SUB, 2, "sub_");
+    return 1;
+}
+
+/* div(x, y, {rounding_mode = "trunc" | "floor"}), as torch.div: true division without it
+ * (integers give f32); "floor" is floor_divide; "trunc" rounds toward zero, for floats
+ * trunc(x / y) (no gradient through trunc, as torch's zeros), for integers (x - fmod(x, y)) //
+ * y, which is exact and stays in the integers. */
+static const char *const div_opts[] = {"rounding_mode", NULL};
+
+/* Whether the operand at i is an integer (or bool) tensor, an integer or a boolean. */
+static bool integral(lua_State *L, int i) {
+    gids_tensor *t = l_totensor(L, i);
+    if (t != NULL) return !gids_dtype_is_float(t->dtype);
+    return lua_type(L, i) == LUA_TBOOLEAN || lua_isinteger(L, i);
+}
+
+static int l_div(lua_State *L) {
+    l_checkopts(L, 3, "div", div_opts);
+    l_checkend(L, 3, "div");
+    const char *mode = lua_type(L, 3) == LUA_TTABLE ? l_optstr(L, 3, "rounding_mode", NULL) : NULL;
+    if (mode == NULL) {
+        push_binary(L, GIDS_DIV, 1, 2, "div");
+    } else if (strcmp(mode, "floor") == 0) {
+        push_binary_as(L, GIDS_FLOOR_DIVIDE, 1, 2, "div", true);
+    } else if (strcmp(mode, "trunc") != 0) {
+        return luaL_error(L, "div: rounding_mode must be 'trunc' or 'floor', got '%s'", mode);
+    } else if (integral(L, 1) && integral(L, 2)) {
+        lua_settop(L, 2);
+        push_binary_as(L, GIDS_FMOD, 1, 2, "div", true); /* 3 */
+        push_binary_as(L, GIDS_SUB, 1, 3, "div", true);  /* 4 */
+        push_binary_as(L, GIDS_FLOOR_DIVIDE, 4, 2, "div", true);
+    } else {
+        lua_settop(L, 2);
+        push_binary(L, GIDS_DIV, 1, 2, "div");
+        gids_tensor *q = l_checktensor(L, 3);
+        l_tensor *out = l_newtensor(L);
+        l_check(L, gids_ag_unary(&out->t, GIDS_TRUNC, q));
+    }
     return 1;
 }
 
@@ -529,9 +578,9 @@ static void set_both(lua_State *L, int module, int methods, const char *name) {
 }
 
 static const gids_binop binops[] = {
-    GIDS_MUL,       GIDS_DIV,   GIDS_POW,         GIDS_MAXIMUM,    GIDS_MINIMUM,     GIDS_FMOD,
-    GIDS_REMAINDER, GIDS_ATAN2, GIDS_EQ,          GIDS_NE,         GIDS_LT,          GIDS_LE,
-    GIDS_GT,        GIDS_GE,    GIDS_LOGICAL_AND, GIDS_LOGICAL_OR, GIDS_LOGICAL_XOR,
+    GIDS_MUL,   GIDS_POW,         GIDS_MAXIMUM,    GIDS_MINIMUM,     GIDS_FMOD, GIDS_REMAINDER,
+    GIDS_ATAN2, GIDS_EQ,          GIDS_NE,         GIDS_LT,          GIDS_LE,   GIDS_GT,
+    GIDS_GE,    GIDS_LOGICAL_AND, GIDS_LOGICAL_OR, GIDS_LOGICAL_XOR,
 };
 /* In-place forms (methods only). */
 static const gids_binop binops_[] = {
@@ -553,17 +602,12 @@ static const gids_unop unops_[] = {
 };
 
 static const luaL_Reg funcs[] = {
-    {"add", l_add},
-    {"sub", l_sub},
-    {"floor_divide", l_floor_divide},
-    {"gelu", l_gelu},
-    {"leaky_relu", l_leaky_relu},
-    {"elu", l_elu},
-    {"softplus", l_softplus},
-    {"clamp", l_clamp},
-    {"where", l_where},
-    {"equal", l_equal},
-    {"allclose", l_allclose},
+    {"add", l_add},     {"sub", l_sub},
+    {"div", l_div},     {"floor_divide", l_floor_divide},
+    {"gelu", l_gelu},   {"leaky_relu", l_leaky_relu},
+    {"elu", l_elu},     {"softplus", l_softplus},
+    {"clamp", l_clamp}, {"where", l_where},
+    {"equal", l_equal}, {"allclose", l_allclose},
     {NULL, NULL},
 };
 

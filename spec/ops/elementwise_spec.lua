@@ -145,6 +145,48 @@ describe("binary arithmetic", function()
       return t + 1
     end)
   end)
+
+  it("divides with torch's rounding modes, integers staying integers", function()
+    -- torch.div(a, b, rounding_mode=...) with a = [7., -7, 5, 1], b = [2., 2, -3, 0.1] (f32), and
+    -- i = [7, -7, 5, -5] (i64): floor [3, -4, -2, 9], trunc [3, -3, -1, 10];
+    -- div(i, [2, 2, -3, -3], trunc) [3, -3, -1, 1]; div(i, 2, floor) [3, -4, 2, -3] (i64);
+    -- div(i, 2.5, floor) [2., -3, 2, -2]; div(7, L([2, -2]), trunc) [3, -3] (i64)
+    local a, b = graphids.tensor({ 7.0, -7.0, 5.0, 1.0 }), graphids.tensor({ 2.0, 2.0, -3.0, 0.1 })
+    local i = graphids.tensor({ 7, -7, 5, -5 })
+    local function same(want, dtype, got)
+      assert.equal(dtype, got.dtype)
+      assert.same(want, got:totable())
+    end
+    same({ 3, -4, -2, 9 }, "f32", a:div(b, { rounding_mode = "floor" }))
+    same({ 3, -3, -1, 10 }, "f32", graphids.div(a, b, { rounding_mode = "trunc" }))
+    same({ 3, -3, -1, 1 }, "i64", i:div(graphids.tensor({ 2, 2, -3, -3 }), { rounding_mode = "trunc" }))
+    same({ 3, -4, 2, -3 }, "i64", i:div(2, { rounding_mode = "floor" }))
+    same({ 2, -3, 2, -2 }, "f32", i:div(2.5, { rounding_mode = "floor" }))
+    same({ 3, -3 }, "i64", graphids.div(7, graphids.tensor({ 2, -2 }), { rounding_mode = "trunc" }))
+    -- without the option: the core's true division, gradient and all
+    local x = graphids.tensor({ 3.0 }, { requires_grad = true })
+    x:div(2):sum():backward()
+    assert.same({ 0.5 }, x.grad:totable())
+    assert.equal("f32", i:div(2).dtype)
+    errors("div: rounding_mode must be 'trunc' or 'floor', got 'round'", a.div, a, b,
+      { rounding_mode = "round" })
+    errors("div: integer division by zero", i.div, i, 0, { rounding_mode = "trunc" })
+    errors("div: integer division by zero", i.div, i, 0, { rounding_mode = "floor" })
+    -- an integer number keeps a narrow integer tensor's dtype, as the core ops do (torch: [0])
+    same({ 0 }, "u8", graphids.tensor({ 7 }, { dtype = "u8" }):div(-2, { rounding_mode = "floor" }))
+    -- a float trunc passes zeros back, as torch's
+    local z = graphids.tensor({ 7.5, -7.5 }, { requires_grad = true })
+    z:div(2, { rounding_mode = "trunc" }):sum():backward()
+    assert.same({ 0, 0 }, z.grad:totable())
+    -- refusals point at the caller's line
+    local line = debug.getinfo(1, "l").currentline + 1
+    local ok, err = pcall(function() return a:div(graphids.ones(3)) end)
+    assert.is_false(ok)
+    assert.matches("^spec/ops/elementwise_spec%.lua:" .. line .. ": div: shapes", err)
+    errors("div: unknown option 'rounding' %(did you mean 'rounding_mode'%?%)", a.div, a, b,
+      { rounding = "floor" })
+    assert.is_true(graphids.equal(a / b, a:div(b, {}))) -- an empty options table: true division
+  end)
 end)
 
 describe("comparisons and logical ops", function()

@@ -1,9 +1,8 @@
 -- tensor_math_spec.lua -- graphids.tensor_math (nan_to_num, nansum, lerp, hypot, logit, xlogy,
--- addcmul, addcdiv, clip, isclose, median, kthvalue, sinh, cosh, div's rounding modes) against
--- PyTorch's values and gradients (torch 2.x, f64 unless said).  Dims are 1-based here, 0-based
--- in torch.  seq(shape, offset) = sin(arange(numel) + offset) on both sides; gradients are those
--- of sum(out * w), w = cos(arange(numel)) in out's shape.  TORCH holds the results of
--- (L = torch.tensor, f64):
+-- addcmul, addcdiv, clip, isclose, median, kthvalue, sinh, cosh) against PyTorch's values and
+-- gradients (torch 2.x, f64 unless said).  Dims are 1-based here, 0-based in torch.  seq(shape,
+-- offset) = sin(arange(numel) + offset) on both sides; gradients are those of sum(out * w), w =
+-- cos(arange(numel)) in out's shape.  TORCH holds the results of (L = torch.tensor, f64):
 --   torch.nan_to_num(L(v)) in f32 and f64, v = [nan, inf, -inf, 1.5, -0.0];
 --     torch.nan_to_num(L(v), nan=1.0, posinf=2.0, neginf=-3.0); its gradient
 --   torch.nansum(m), (m, 1), (m, 0, keepdim=True), m = L([[1, nan, 2], [nan, nan, 3]]);
@@ -305,36 +304,6 @@ describe("tensor_math", function()
     local big = f64({ 800 }, true) -- the result overflows; its gradient is inf, never NaN
     big:cosh():sum():backward()
     assert.same({ INF }, big.grad:totable())
-  end)
-
-  it("divides with torch's rounding modes, integers staying integers", function()
-    -- torch.div(a, b, rounding_mode=...) with a = [7., -7, 5, 1], b = [2., 2, -3, 0.1] (f32), and
-    -- i = [7, -7, 5, -5] (i64): floor [3, -4, -2, 9], trunc [3, -3, -1, 10];
-    -- div(i, [2, 2, -3, -3], trunc) [3, -3, -1, 1]; div(i, 2, floor) [3, -4, 2, -3] (i64);
-    -- div(i, 2.5, floor) [2., -3, 2, -2]; div(7, L([2, -2]), trunc) [3, -3] (i64)
-    local a, b = graphids.tensor({ 7.0, -7.0, 5.0, 1.0 }), graphids.tensor({ 2.0, 2.0, -3.0, 0.1 })
-    local i = long({ 7, -7, 5, -5 })
-    local function same(want, dtype, got)
-      assert.equal(dtype, got.dtype)
-      assert.same(want, got:totable())
-    end
-    same({ 3, -4, -2, 9 }, "f32", a:div(b, { rounding_mode = "floor" }))
-    same({ 3, -3, -1, 10 }, "f32", graphids.div(a, b, { rounding_mode = "trunc" }))
-    same({ 3, -3, -1, 1 }, "i64", i:div(long({ 2, 2, -3, -3 }), { rounding_mode = "trunc" }))
-    same({ 3, -4, 2, -3 }, "i64", i:div(2, { rounding_mode = "floor" }))
-    same({ 2, -3, 2, -2 }, "f32", i:div(2.5, { rounding_mode = "floor" }))
-    same({ 3, -3 }, "i64", graphids.div(7, long({ 2, -2 }), { rounding_mode = "trunc" }))
-    -- without the option: the core's true division, gradient and all
-    local x = graphids.tensor({ 3.0 }, { requires_grad = true })
-    x:div(2):sum():backward()
-    assert.same({ 0.5 }, x.grad:totable())
-    assert.equal("f32", i:div(2).dtype)
-    errors("div: rounding_mode must be 'trunc' or 'floor', got 'round'", a.div, a, b,
-      { rounding_mode = "round" })
-    errors("div: integer division by zero", i.div, i, 0, { rounding_mode = "trunc" })
-    errors("div: unknown option 'rounding' %(did you mean 'rounding_mode'%?%)", a.div, a, b,
-      { rounding = "floor" })
-    assert.is_true(graphids.equal(a / b, a:div(b, {}))) -- an empty options table: true division
   end)
 
   it("refuses bad arguments, naming the function", function()

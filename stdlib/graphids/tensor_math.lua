@@ -6,7 +6,6 @@
 --   addcmul(t, t1, t2, {value=1})  addcdiv(t, t1, t2, {value=1}) (and addcmul_, addcdiv_)
 --   clip(t, min, max) (and clip_: clamp's torch alias)  isclose(a, b, {rtol, atol, equal_nan})
 --   median(t, dim?, {keepdim})  kthvalue(t, k, dim=-1, {keepdim})  sinh(t)  cosh(t)
---   div(a, b, {rounding_mode = "trunc" | "floor"})
 -- Dims are 1-based; the indices returned are 0-based, as in torch.
 local C = require "graphids.tensor_checks"
 
@@ -143,34 +142,6 @@ local function install(graphids)
   -- x * log(y), 0 where x is 0 and y is not NaN (torch.xlogy); a number may stand for either.
   -- Gradients as torch's, log(y) and x / y, except where x is 0 and log(y) is not finite (y <= 0
   -- or inf): both are 0 there (torch's are NaN or infinite).
-  -- div(a, b, {rounding_mode = "trunc" | "floor"}): torch's rounding divisions; without the
-  -- option the core's true division.  "floor" is floor_divide (exact, from fmod: 1.0 // 0.1 is
-  -- 9); "trunc" rounds a / b toward zero, and for integers stays in integers, computed as
-  -- (a - fmod(a, b)) // b, which is exact.  Their results carry no gradient (torch's carries
-  -- zeros), and integer division by zero is an error, as torch's.
-  local core_div = graphids.div
-  function T.div(a, b, opts)
-    if opts == nil then return core_div(a, b) end
-    local mode = C.options("div", opts, { rounding_mode = C.NONE }, 0).rounding_mode
-    if mode == nil then return core_div(a, b) end
-    -- an integer number beside an integer tensor stays an integer (7 // 2 is 3, an i64)
-    if math.type(b) == "integer" and graphids.is_tensor(a) and not C.is_float(a) then
-      b = graphids.tensor(b, { dtype = a.dtype, device = a.device })
-    elseif math.type(a) == "integer" and graphids.is_tensor(b) and not C.is_float(b) then
-      a = graphids.tensor(a, { dtype = b.dtype, device = b.device })
-    end
-    a, b = two_operands("div", a, b, 0)
-    if mode == "floor" then return graphids.floor_divide(a, b) end
-    if mode ~= "trunc" then
-      fail("div", string.format("rounding_mode must be 'trunc' or 'floor', got %s",
-        type(mode) == "string" and "'" .. mode .. "'" or tostring(mode)), 0)
-    end
-    if C.is_float(a) or C.is_float(b) then return graphids.no_grad(core_div, a, b):trunc() end
-    local ok, q = pcall(function() return graphids.floor_divide(a - a:fmod(b), b) end)
-    if not ok then fail("div", (tostring(q):gsub("^[^\n]-:%d+: fmod: ", "", 1)), 0) end
-    return q
-  end
-
   function T.xlogy(x, y)
     x, y = two_operands("xlogy", x, y, 0)
     local off = x:eq(0):logical_and(y:le(0):logical_or(y:eq(math.huge)))
