@@ -126,11 +126,15 @@ describe("graphids.track.mlflow", function()
       assert.is_nil(mlflow.store({ uri = uri }))
     end
     -- a password in a mistyped URL is not echoed either
-    for _, uri in ipairs({ "http//alice:s3cret@h:5000/x", "https:/alice:s3cret@h", "http//s3cret@h" }) do
+    for _, uri in ipairs({ "http//alice:s3cret@h:5000/x", "https:/alice:s3cret@h", "http//s3cret@h",
+      "http//u:s3c/ret@h", "http//u:s3c#ret@h", "http//u:s3c?ret@h", "http:///u:s3cret@h",
+      "http:u:s3cret@h:5000", "postgresql:u:s3cret@h" }) do
       local _, e = mlflow.classify(uri)
-      assert.matches("looks like a mistyped URL", e)
-      assert.is_nil(e:find("s3cret", 1, true), e)
-      assert.is_truthy(e:find("h", 1, true))
+      assert.matches("tracking URI '.*h.*' ", e)
+      assert.is_nil(e:find("s3c", 1, true), e)
+      local r, e2 = Rest.new(uri)
+      assert.is_nil(r)
+      assert.is_nil(tostring(e2):find("s3c", 1, true), e2)
     end
     assert.equal("tracking URI 'http//h:5000/x' looks like a mistyped URL: use http(s)://host:port",
       select(2, mlflow.classify("http//alice:s3cret@h:5000/x")))

@@ -264,6 +264,18 @@ function M.redact_uri(uri)
   return scheme .. auth:sub(at + 1) .. rest
 end
 
+-- uri as an error message shows it: redact_uri's form, and for a malformed one that still
+-- begins like a URL (http:user:pw@host, http//user:pw@host, http:///user:pw@host) everything
+-- between its scheme and the last '@', which may hold a password.
+function M.display_uri(uri)
+  if type(uri) ~= "string" then return uri end
+  local r = M.redact_uri(uri)
+  if r ~= uri or not uri:find("@", 1, true) then return r end
+  local prefix = uri:match("^%a[%w+.%-]*:/*") or uri:match("^%a[%w+.%-]*//")
+  if prefix == nil then return uri end
+  return prefix .. uri:sub(uri:match("^.*()@") + 1)
+end
+
 -- The user-info of uri ("user", "password", percent-decoded; nil when there is none).
 function M.uri_credentials(uri)
   local auth = type(uri) == "string" and uri:match("^%a[%w+.%-]*://([^/?#]*)") or nil
@@ -297,23 +309,21 @@ function M.classify(uri)
   if uri:match("^[Hh][Tt][Tt][Pp][Ss]?://") then
     -- without a host, curl would fail at every request and the spool could never be sent
     if not M.redact_uri(uri):match("^%a+://[^/?#]+") then
-      return nil, string.format("tracking URI '%s' has no host: use http(s)://host:port", M.redact_uri(uri))
+      return nil, string.format("tracking URI '%s' has no host: use http(s)://host:port", M.display_uri(uri))
     end
     return "rest", uri
   end
   -- "http//host:5000" (a ':' lost) is a valid relative path, but taking it as one would
   -- silently log to a FileStore under ./http/ instead of the server
   if uri:match("^[Hh][Tt][Tt][Pp][Ss]?//") or uri:match("^[Hh][Tt][Tt][Pp][Ss]?:/[^/]") then
-    -- redact_uri knows user-info only after "://": drop it here too
-    local shown = uri:gsub("^([Hh][Tt][Tt][Pp][Ss]?:?/+)[^/?#]*@", "%1")
     return nil, string.format("tracking URI '%s' looks like a mistyped URL: use http(s)://host:port",
-      shown)
+      M.display_uri(uri))
   end
   local path = uri:match("^file://(/.*)$") or uri:match("^file:(/[^/].*)$") or uri:match("^file:([^/].*)$")
   if path == nil and not uri:match("^[%a][%w+.%-]*:") then path = uri end
   if path == nil then
     return nil, string.format("tracking URI '%s' is not supported: use http(s)://host:port of an " ..
-      "mlflow server, or file:/path (or a plain path) for a local FileStore", M.redact_uri(uri))
+      "mlflow server, or file:/path (or a plain path) for a local FileStore", M.display_uri(uri))
   end
   return "file", path
 end

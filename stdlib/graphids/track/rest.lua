@@ -82,7 +82,7 @@ function Rest.new(uri, opts)
     local uri_user, uri_pass = mlflow.uri_credentials(uri)
     if not mlflow.redact_uri(uri):match("^%a+://[^/?#]+") then
       error(string.format("tracking URI '%s' has no host: use http(s)://host:port",
-        mlflow.redact_uri(uri)), 0)
+        mlflow.display_uri(uri)), 0)
     end
     local s = setmetatable({ uri = mlflow.redact_uri(uri):gsub("/+$", ""), exp_cache = {} }, Rest)
     s.base = s.uri .. "/api/2.0/mlflow/"
