@@ -296,6 +296,14 @@ describe("nn activations", function()
     assert.equal("Softplus(beta=3, threshold=20)", tostring(nn.Softplus(3)))
     errors("Softplus: threshold must be a number, got '4'", nn.Softplus, 2, "4")
     errors("Softplus: unknown option 'betta'", nn.Softplus, { betta = 2 })
+    -- nothing dropped unseen: an argument after the options, a value given twice
+    errors("Softplus: unexpected argument after the options table %(7%)", nn.Softplus, { beta = 3 }, 7)
+    errors("Softplus: beta given twice", nn.Softplus, 2, { beta = 3 })
+    errors("Softplus: threshold given twice", nn.Softplus, 2, 10, { threshold = 1 })
+    errors("LeakyReLU: unexpected argument after the options table %(7%)", nn.LeakyReLU,
+      { negative_slope = 0.3 }, 7)
+    errors("LeakyReLU: negative_slope given twice", nn.LeakyReLU, 0.2, { negative_slope = 0.3 })
+    assert.equal("ELU(alpha=0.5)", tostring(nn.ELU(0.5, {})))
   end)
 
   it("pass gradcheck", function()

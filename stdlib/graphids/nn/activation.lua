@@ -36,18 +36,29 @@ simple("SiLU", F.silu)
 simple("Sigmoid", F.sigmoid)
 simple("Tanh", F.tanh)
 
+-- An argument after the options table would be dropped unseen.
+local function no_extra(name, extra)
+  if extra ~= nil then
+    error(string.format("%s: unexpected argument after the options table (%s)", name,
+      U.describe(extra)), U.CTOR + 1)
+  end
+end
+
 -- A module with one numeric hyper-parameter `key`, positional or in opts.
 local function one_param(name, key, default, fn, required)
   local cls = class(name, Module)
-  function cls:__init(v, opts)
+  function cls:__init(v, opts, extra)
     Module.__init(self)
     if type(v) == "table" then
-      v, opts = nil, v
+      v, opts, extra = nil, v, opts
     end
+    no_extra(name, extra)
     local defaults = { [key] = default == nil and U.NONE or default }
     local o = U.options(name, opts, defaults, U.CTOR)
     if v == nil then
       v = o[key]
+    elseif type(opts) == "table" and opts[key] ~= nil then
+      error(string.format("%s: %s given twice (positionally and in the options)", name, key), U.CTOR)
     end
     if v == nil and required then
       error(string.format("%s: %s is required", name, key), U.CTOR)
@@ -95,14 +106,21 @@ M.GELU = GELU
 local Softplus = class("Softplus", Module)
 
 -- Softplus(beta, threshold), torch's order, either of them also in the options.
-function Softplus:__init(beta, threshold, opts)
+function Softplus:__init(beta, threshold, opts, extra)
   Module.__init(self)
   if type(beta) == "table" then
-    beta, threshold, opts = nil, nil, beta
+    beta, threshold, opts, extra = nil, nil, beta, threshold
   elseif type(threshold) == "table" then
-    threshold, opts = nil, threshold
+    threshold, opts, extra = nil, threshold, opts
   end
+  no_extra("Softplus", extra)
   local o = U.options("Softplus", opts, { beta = 1.0, threshold = 20.0 }, U.CTOR)
+  for _, kv in ipairs({ { "beta", beta }, { "threshold", threshold } }) do
+    if kv[2] ~= nil and type(opts) == "table" and opts[kv[1]] ~= nil then
+      error(string.format("Softplus: %s given twice (positionally and in the options)", kv[1]),
+        U.CTOR)
+    end
+  end
   if beta == nil then beta = o.beta end
   if threshold == nil then threshold = o.threshold end
   for _, kv in ipairs({ { "beta", beta }, { "threshold", threshold } }) do
