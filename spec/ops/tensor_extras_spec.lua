@@ -162,5 +162,20 @@ describe("tensor keys", function()
       "index 7 out of range", err)
     assert.same(x43():tolist(), x:tolist())
     assert.same({ 1, 1, 1 }, leaf:tolist())
+    -- a read out of range, a value that does not fit, an index below -n (named as given)
+    line = debug.getinfo(1, "l").currentline + 1
+    ok, err = pcall(function() local _ = x[long({ 4 })] end)
+    assert.is_false(ok)
+    assert.matches("^spec/ops/tensor_extras_spec%.lua:" .. line .. ": t%[key%]: index_select: " ..
+      "index 4 out of range", err)
+    local u = graphids.zeros({ 3 }, { dtype = "u8" })
+    line = debug.getinfo(1, "l").currentline + 1
+    ok, err = pcall(function() u[long({ 1 })] = 300 end)
+    assert.is_false(ok)
+    assert.matches("^spec/ops/tensor_extras_spec%.lua:" .. line .. ": t%[key%] = v: full: value 300 " ..
+      "does not fit in u8", err)
+    errors("t%[key%] = v: scatter_: index %-9 out of range %[0, 4%)", function() x[long({ -9 })] = 1 end)
+    x[long({ -4 })] = 5 -- -n counts from the end: the first row
+    assert.same({ 5, 5, 5 }, x:tolist()[1])
   end)
 end)

@@ -151,7 +151,8 @@ local function install(graphids)
     elseif key.dtype == "i64" or key.dtype == "i32" then
       local n = t.shape[1]
       local idx = key:reshape({ -1 }):long()
-      idx = graphids.where(idx:lt(0), idx + n, idx)
+      -- -n..-1 count from the end; anything below stays as it is, for the range check to name
+      idx = graphids.where(idx:lt(0):logical_and(idx:ge(-n)), idx + n, idx)
       for d = 1, key.ndim do lead[d] = key.shape[d] end
       for d = 2, t.ndim do rest[#rest + 1] = t.shape[d] end
       return idx, n, lead, rest
@@ -165,10 +166,20 @@ local function install(graphids)
     return out
   end
 
+  -- fn's refusal as fname's, at the line that indexed
+  local function at_index_line(fname, fn)
+    local ok, r = pcall(fn)
+    if not ok then key_fail(fname, (tostring(r):gsub("^[^\n]-:%d+: ", "", 1)), 2) end
+    return r
+  end
+
   function T._getitem(t, key)
     local idx, p, lead, rest = rows_of("t[key]", t, key)
     local flat = t:reshape(concat({ p }, rest))
-    return graphids.index_select(flat, 1, idx):reshape(concat(lead, rest))
+    local out = at_index_line("t[key]", function()
+      return graphids.index_select(flat, 1, idx):reshape(concat(lead, rest))
+    end)
+    return out -- (not a tail call: key_fail counts this frame)
   end
 
   function T._setitem(t, key, v)
@@ -186,7 +197,9 @@ local function install(graphids)
       end
       src = b:reshape({ count, r })
     elseif type(v) == "number" or type(v) == "boolean" then
-      src = graphids.full({ count, r }, v, { dtype = t.dtype, device = t.device })
+      src = at_index_line("t[key] = v", function()
+        return graphids.full({ count, r }, v, { dtype = t.dtype, device = t.device })
+      end)
     else
       key_fail("t[key] = v", "the value must be a number, a boolean or a tensor, got " .. type(v), 1)
     end
@@ -194,7 +207,9 @@ local function install(graphids)
     -- a view of t's memory when it has one of [p, r]; else the rows are written into a copy
     -- that is copied back, so the write always lands in t
     local ok, view = pcall(t.view, t, { p, r })
-    local wrote, err = pcall(function()
+    -- the write's own refusal (an index out of range, a leaf that requires grad), at the line
+    -- that indexed rather than in this file
+    at_index_line("t[key] = v", function()
       if ok then
         view:scatter_(1, index, src)
       else
@@ -203,12 +218,6 @@ local function install(graphids)
         t:copy_(c:view(t.shape))
       end
     end)
-    -- the write's own refusal (an index out of range, a leaf that requires grad), pointing at
-    -- the line that indexed rather than at this file
-    if not wrote then
-      local msg = tostring(err):gsub("^[^\n]-:%d+: ", "", 1)
-      key_fail("t[key] = v", msg, 1)
-    end
   end
 
   return T
