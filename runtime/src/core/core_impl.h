@@ -60,7 +60,6 @@ int64_t gids_load_i64(const void *base, gids_dtype dt, int64_t i);
 void gids_store_f64(void *base, gids_dtype dt, int64_t i, double v);
 void gids_store_i64(void *base, gids_dtype dt, int64_t i, int64_t v);
 
-/* Overflow-checked int64 multiply/add: false on overflow. */
 /* A double as i64, saturating at both ends (2^63 and above give INT64_MAX: the largest double
  * below 2^63 is 1024 short of it), NaN as 0; a plain C cast of an out-of-range value is
  * undefined. */
@@ -71,6 +70,7 @@ static inline int64_t gids_sat_i64(double v) {
                                          : (int64_t)v;
 }
 
+/* Overflow-checked int64 multiply/add: false on overflow. */
 static inline bool gids_mul_ok(int64_t a, int64_t b, int64_t *out) {
     return !__builtin_mul_overflow(a, b, out);
 }
