@@ -212,6 +212,32 @@ static int l_div(lua_State *L) {
     return 1;
 }
 
+/* x:div_(y, {rounding_mode=}): div's rounding in place (x's dtype must hold the result, as in
+ * torch: an integer tensor takes a rounding mode, not a true division). */
+static int l_div_(lua_State *L) {
+    l_checkopts(L, 3, "div_", div_opts);
+    l_checkend(L, 3, "div_");
+    const char *mode = lua_type(L, 3) == LUA_TTABLE ? l_optstr(L, 3, "rounding_mode", NULL) : NULL;
+    gids_tensor *a = l_checktensor(L, 1);
+    lua_settop(L, 2);
+    if (mode == NULL) {
+        binary_inplace(L, GIDS_DIV, 2, "div_");
+    } else if (strcmp(mode, "floor") == 0) {
+        binary_inplace(L, GIDS_FLOOR_DIVIDE, 2, "div_");
+    } else if (strcmp(mode, "trunc") != 0) {
+        return luaL_error(L, "div_: rounding_mode must be 'trunc' or 'floor', got '%s'", mode);
+    } else if (integral(L, 1) && integral(L, 2)) {
+        push_binary_as(L, GIDS_FMOD, 1, 2, "div_", true); /* 3: the remainder, then x -= it */
+        binary_inplace(L, GIDS_SUB, 3, "div_");
+        lua_settop(L, 2);
+        binary_inplace(L, GIDS_FLOOR_DIVIDE, 2, "div_"); /* exact */
+    } else {
+        binary_inplace(L, GIDS_DIV, 2, "div_");
+        l_check(L, gids_unary_into(a, GIDS_TRUNC, a));
+    }
+    return 1;
+}
+
 /* floor_divide(x, y) = floor(x / y), as torch.floor_divide and Lua's //. */
 static int l_floor_divide(lua_State *L) {
     l_checkopts(L, 3, "floor_divide", no_opts);
@@ -584,7 +610,7 @@ static const gids_binop binops[] = {
 };
 /* In-place forms (methods only). */
 static const gids_binop binops_[] = {
-    GIDS_MUL, GIDS_DIV, GIDS_POW, GIDS_FMOD, GIDS_REMAINDER, GIDS_ATAN2,
+    GIDS_MUL, GIDS_POW, GIDS_FMOD, GIDS_REMAINDER, GIDS_ATAN2,
 };
 
 static const gids_unop unops[] = {
@@ -612,8 +638,14 @@ static const luaL_Reg funcs[] = {
 };
 
 static const luaL_Reg inplace_methods[] = {
-    {"add_", l_add_}, {"sub_", l_sub_},     {"gelu_", l_gelu_}, {"leaky_relu_", l_leaky_relu_},
-    {"elu_", l_elu_}, {"clamp_", l_clamp_}, {NULL, NULL},
+    {"add_", l_add_},
+    {"sub_", l_sub_},
+    {"div_", l_div_},
+    {"gelu_", l_gelu_},
+    {"leaky_relu_", l_leaky_relu_},
+    {"elu_", l_elu_},
+    {"clamp_", l_clamp_},
+    {NULL, NULL},
 };
 
 static const struct {

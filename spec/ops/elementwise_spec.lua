@@ -178,6 +178,16 @@ describe("binary arithmetic", function()
     local z = graphids.tensor({ 7.5, -7.5 }, { requires_grad = true })
     z:div(2, { rounding_mode = "trunc" }):sum():backward()
     assert.same({ 0, 0 }, z.grad:totable())
+    -- in place: div_ takes the rounding modes too, into x's dtype
+    local ii = graphids.tensor({ 7, -7, 5, -5 })
+    assert.equal(ii, ii:div_(graphids.tensor({ 2, 2, -3, -3 }), { rounding_mode = "trunc" }))
+    same({ 3, -3, -1, 1 }, "i64", ii)
+    same({ 3, -4 }, "i64", graphids.tensor({ 7, -7 }):div_(2, { rounding_mode = "floor" }))
+    same({ 3, -3 }, "f32", graphids.tensor({ 7.5, -7.5 }):div_(2, { rounding_mode = "trunc" }))
+    errors("div: result dtype f32 cannot be written into an output of dtype i64",
+      function() graphids.tensor({ 7 }):div_(2) end)
+    errors("div_: integer division by zero",
+      function() graphids.tensor({ 7 }):div_(0, { rounding_mode = "trunc" }) end)
     -- refusals point at the caller's line
     local line = debug.getinfo(1, "l").currentline + 1
     local ok, err = pcall(function() return a:div(graphids.ones(3)) end)
