@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "binding.h"
+#include "l_impl.h"
 
 /* `[dim][, opts]` from arg on: a table at arg is the options (dim takes its default), nil or
  * none is the default dim.  Returns the C dim and sets *opts to the options' index. */
@@ -71,7 +72,34 @@ static int l_topk(lua_State *L) {
     return 2;
 }
 
-static const char *const unique_opts[] = {"sorted", "return_inverse", "return_counts", NULL};
+static const char *const unique_opts[] = {"sorted", "return_inverse", "return_counts", "dim", NULL};
+
+/* unique(t, {dim = d}): the distinct slices along d, composed in Lua (graphids.unique_dim) from
+ * stable sorts; dim is checked here so that the message names the caller's line. */
+static int unique_dim(lua_State *L, gids_tensor *a, bool inv, bool cnt) {
+    lua_getfield(L, 2, "dim");
+    if (!lua_isinteger(L, -1))
+        return luaL_error(L, "unique: option 'dim' must be an integer, got %s", l_describe(L, -1));
+    int dim = l_dim_to_c(L, lua_tointeger(L, -1), a->ndim, 0, "unique");
+    for (int d = 0; d < a->ndim; d++)
+        if (d != dim && a->shape[d] == 0 && a->shape[dim] != 0)
+            return luaL_error(L,
+                              "unique: dim %d has size 0 and is not the one selected (%d), so "
+                              "there are no slices to compare (torch refuses it too)",
+                              d + 1, dim + 1);
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "graphids.unique_dim");
+    lua_call(L, 1, 1);
+    lua_pushvalue(L, 1);
+    lua_pushinteger(L, dim + 1);
+    lua_pushboolean(L, inv);
+    lua_pushboolean(L, cnt);
+    lua_call(L, 4, 3);
+    /* values, inverse, counts on the top: keep those asked for, in torch's order */
+    if (!cnt) lua_pop(L, 1);
+    if (!inv) lua_remove(L, cnt ? -2 : -1);
+    return 1 + inv + cnt;
+}
 
 /* Results in torch's order: values, then inverse and counts when asked for. */
 static int l_unique(lua_State *L) {
@@ -81,6 +109,12 @@ static int l_unique(lua_State *L) {
     /* `sorted = false` allows any order; the values always come sorted. */
     (void)l_optbool(L, 2, "sorted", 1);
     bool inv = l_optbool(L, 2, "return_inverse", 0), cnt = l_optbool(L, 2, "return_counts", 0);
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        lua_getfield(L, 2, "dim");
+        bool has_dim = !lua_isnil(L, -1);
+        lua_pop(L, 1);
+        if (has_dim) return unique_dim(L, a, inv, cnt);
+    }
     l_tensor *v = l_newtensor(L);
     l_tensor *iv = inv ? l_newtensor(L) : NULL;
     l_tensor *c = cnt ? l_newtensor(L) : NULL;

@@ -176,6 +176,45 @@ describe("graphids.unique", function()
     local a = graphids.zeros(2)
     errors("unique: unknown option 'return_index'", a.unique, a, { return_index = true })
   end)
+
+  it("takes the distinct slices along a dim in lexicographic order, as torch.unique(x, dim=)", function()
+    -- torch 2.15: x = [[1, 2, 1, 0], [3, 4, 3, 5]]; unique(x, dim=1) -> [[0, 1, 2], [5, 3, 4]],
+    -- inverse [1, 2, 1, 0], counts [1, 2, 1]; dim=0 -> x, [0, 1], [1, 1]
+    local x = graphids.tensor({ { 1, 2, 1, 0 }, { 3, 4, 3, 5 } })
+    local v, inv, cnt = graphids.unique(x, { dim = 2, return_inverse = true, return_counts = true })
+    assert.same({ { 0, 1, 2 }, { 5, 3, 4 } }, v:totable())
+    assert.same({ 1, 2, 1, 0 }, inv:totable())
+    assert.same({ 1, 2, 1 }, cnt:totable())
+    local v0, inv0 = x:unique({ dim = 1, return_inverse = true })
+    assert.same(x:totable(), v0:totable())
+    assert.same({ 0, 1 }, inv0:totable())
+    assert.same({ { 0, 1, 2 }, { 5, 3, 4 } }, x:unique({ dim = -1 }):totable())
+    local _, c2 = x:unique({ dim = 2, return_counts = true }) -- counts without the inverse
+    assert.same({ 1, 2, 1 }, c2:totable())
+    -- a 3-d input along its last dim: [[[1, 2], [1, 2]], [[0, 0], [1, 2]]] -> itself, [0, 1]
+    local y = graphids.tensor({ { { 1, 2 }, { 1, 2 } }, { { 0, 0 }, { 1, 2 } } })
+    local vy, iy = y:unique({ dim = 3, return_inverse = true })
+    assert.same(y:totable(), vy:totable())
+    assert.same({ 0, 1 }, iy:totable())
+    -- NaN rows are each their own and sort last; -0.0 equals 0.0:
+    -- [[nan, 1], [nan, 1], [0, -0]] -> [[0, -0], [nan, 1], [nan, 1]], [1, 2, 0], [1, 1, 1]
+    local f = graphids.tensor({ { nan, 1 }, { nan, 1 }, { 0, -0.0 } })
+    local vf, fi, fc = f:unique({ dim = 1, return_inverse = true, return_counts = true })
+    local rows = vf:totable()
+    assert.same({ 0, 0 }, rows[1])
+    assert.is_true(is_nan(rows[2][1]) and is_nan(rows[3][1]))
+    assert.same({ 1, 2, 0 }, fi:totable())
+    assert.same({ 1, 1, 1 }, fc:totable())
+    -- an empty dim gives empty results; a 0-sized other dim is refused, as torch's
+    local e, ei, ec = graphids.zeros(0, 3):unique({ dim = 1, return_inverse = true, return_counts = true })
+    assert.same({ 0, 3 }, e.shape)
+    assert.same({ 0 }, ei.shape)
+    assert.same({ 0 }, ec.shape)
+    errors("unique: dim 2 has size 0 and is not the one selected %(1%)", graphids.unique,
+      graphids.zeros(3, 0), { dim = 1 })
+    errors("unique: dim 3 out of range", x.unique, x, { dim = 3 })
+    errors("unique: option 'dim' must be an integer, got 'a'", x.unique, x, { dim = "a" })
+  end)
 end)
 
 describe("graphids.bincount", function()
