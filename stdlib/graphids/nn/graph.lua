@@ -375,6 +375,51 @@ end
 -- coalesce, to_undirected, is_undirected, sort_edge_index, dropout_edge, to_dense_batch
 require("graphids.nn.graph_utils")(G)
 
+-- Random edges that are neither in edge_index nor self-loops, for link-prediction negatives
+-- (PyG's negative_sampling, its "sparse" method): [2, k] i64 on edge_index's device in random
+-- order, no edge twice, k = num_neg_samples (default: the number of edges) unless the graph has
+-- fewer non-edges.  num_nodes defaults to the largest node number + 1.  opts: generator (the
+-- draws come from it, so one generator state gives one sample).  Candidates are drawn with
+-- replacement from the N * (N - 1) non-loop pairs, a few rounds at most, and the existing
+-- edges and repeats dropped; a graph so dense that ten rounds find too few returns what they
+-- found.  PyG's force_undirected and bipartite sizes are not offered.
+function G.negative_sampling(edge_index, num_nodes, num_neg_samples, opts)
+  local o = U.options("negative_sampling", opts, { generator = U.NONE }, 2)
+  local src, dst = check_edge_index("negative_sampling", edge_index, 2)
+  local dev = edge_index.device
+  if num_nodes == nil then
+    num_nodes = edge_index:numel() > 0 and edge_index:max():item() + 1 or 0
+  end
+  check_count("negative_sampling", num_nodes, "num_nodes", 2)
+  check_range("negative_sampling", edge_index:reshape({ -1 }):long(), num_nodes, "edge_index", 2)
+  local want = num_neg_samples or edge_index:size(2)
+  check_count("negative_sampling", want, "num_neg_samples", 2)
+  local N = num_nodes
+  local population = N * (N - 1)
+  return graphids.no_grad(function()
+    -- pair (r, c), r ~= c, is number r * (N - 1) + c - (c > r ? 1 : 0) of the population
+    local s, d = src:long(), dst:long()
+    local existing = (s * (N - 1) + d - d:gt(s):long()):masked_select(s:ne(d)):unique()
+    want = math.min(want, population - existing:numel())
+    local draw = { dtype = "i64", generator = o.generator }
+    local found = graphids.zeros({ 0 }, { dtype = "i64" })
+    existing = existing:cpu()
+    for _ = 1, 10 do
+      if want <= 0 or found:numel() >= want then break end
+      local k = math.ceil((want - found:numel()) * 1.5 * population / (population - existing:numel())) + 16
+      local cand = graphids.randint(0, population, { k }, draw)
+      cand = cand:masked_select(graphids.isin(cand, existing):logical_not())
+      found = graphids.cat({ found, cand }):unique()
+    end
+    local k = math.min(want, found:numel())
+    local idx = found:index_select(1, graphids.randperm(found:numel(), draw):narrow(1, 1, k))
+    local row = idx // (N - 1)
+    local col = idx % (N - 1)
+    col = col + col:ge(row):long()
+    return graphids.stack({ row, col }):to(dev)
+  end)
+end
+
 -- (a value past a function's last parameter is an error, as for the core's functions)
 U.refuse_extra_arguments(G, "")
 
