@@ -1,6 +1,7 @@
 -- graph_utils_spec.lua -- PyG's edge-list utilities (coalesce, to_undirected, is_undirected,
 -- sort_edge_index, dropout_edge, to_dense_batch) against PyG 2.8's outputs on one small graph
--- (quoted), gradients through them, and the errors.
+-- (quoted), gradients through them, and the errors; negative_sampling by its properties (its
+-- draws are not PyG's).
 local graphids = require "graphids"
 local G = require "graphids.nn.graph"
 local helpers = require "helpers"
@@ -72,5 +73,68 @@ describe("graph utilities (PyG's)", function()
     G.to_dense_batch(xr, long({ 0, 0, 1, 2, 2 })):sum():backward()
     assert.equal(10, xr.grad:sum():item())
     errors("to_dense_batch: x must be %[N, ...%]", G.to_dense_batch, x, long({ 0, 1 }))
+  end)
+end)
+
+describe("graph utilities: negative_sampling", function()
+  -- a 6-node cycle, both directions of one edge, and a self-loop
+  local ei = graphids.tensor({ { 0, 1, 2, 3, 4, 5, 1, 2 }, { 1, 2, 3, 4, 5, 0, 0, 2 } })
+
+  local function pairs_of(t)
+    local rows, out = t:totable(), {}
+    for k = 1, #rows[1] do out[#out + 1] = rows[1][k] .. ">" .. rows[2][k] end
+    return out
+  end
+
+  it("draws distinct non-edges without self-loops, as many as asked, from the generator", function()
+    local existing = {}
+    for _, p in ipairs(pairs_of(ei)) do existing[p] = true end
+    local neg = G.negative_sampling(ei, 6, 10, { generator = graphids.Generator(5) })
+    assert.same({ 2, 10 }, neg.shape)
+    assert.equal("i64", neg.dtype)
+    local seen = {}
+    for _, p in ipairs(pairs_of(neg)) do
+      local r, c = p:match("(%d+)>(%d+)")
+      assert.is_true(r ~= c, "a self-loop " .. p)
+      assert.is_nil(existing[p], "an existing edge " .. p)
+      assert.is_nil(seen[p], "drawn twice " .. p)
+      assert.is_true(tonumber(r) < 6 and tonumber(c) < 6)
+      seen[p] = true
+    end
+    -- the same generator state gives the same sample; another one another
+    local function draw(seed)
+      return G.negative_sampling(ei, 6, 10, { generator = graphids.Generator(seed) })
+    end
+    assert.is_true(graphids.equal(neg, draw(5)))
+    assert.is_false(graphids.equal(neg, draw(6)))
+  end)
+
+  it("defaults to one negative per edge over the nodes seen, and stops at the non-edges there are", function()
+    -- 6 nodes: 30 non-loop pairs, 7 of them edges (the loop 2>2 is not one of the 30)
+    assert.same({ 2, 8 }, G.negative_sampling(ei).shape)
+    local all = G.negative_sampling(ei, 6, 100)
+    assert.same({ 2, 23 }, all.shape)
+    assert.same({ 2, 0 }, G.negative_sampling(ei, 6, 0).shape)
+    assert.same({ 2, 0 }, G.negative_sampling(graphids.zeros({ 2, 0 }, { dtype = "i64" }), 1).shape)
+  end)
+
+  it("draws candidates on a graph of more than 2^22 candidate pairs", function()
+    local n = 3000 -- a ring: 3000 edges among 8 997 000 candidate pairs
+    local ring = graphids.stack({ graphids.arange(0, n), (graphids.arange(0, n) + 1) % n })
+    local neg = G.negative_sampling(ring, n, 500, { generator = graphids.Generator(1) })
+    assert.same({ 2, 500 }, neg.shape)
+    local r, c = neg:select(1, 1), neg:select(1, 2)
+    assert.is_false(r:eq(c):any():item(), "a self-loop")
+    assert.is_false(c:eq((r + 1) % n):any():item(), "a ring edge")
+    assert.equal(500, (r * n + c):unique().shape[1], "a pair drawn twice")
+  end)
+
+  it("names what was wrong, and raises num_nodes to the largest node number + 1", function()
+    assert.same({ 2, 23 }, G.negative_sampling(ei, 4, 100).shape) -- 6 nodes, as coalesce does
+    assert.has_error(function() G.negative_sampling(ei, 6, -1) end,
+      "negative_sampling: num_neg_samples must be a non-negative integer, got -1")
+    local ok, err = pcall(G.negative_sampling, ei, 6, 2, { seed = 1 })
+    assert.is_false(ok)
+    assert.matches("negative_sampling: unknown option 'seed'", err)
   end)
 end)

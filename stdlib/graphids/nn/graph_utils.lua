@@ -5,6 +5,7 @@
 --   G.is_undirected(ei, ea, n)                          -- true / false
 --   local ei, ea = G.sort_edge_index(ei, ea, n)        -- by (row, col), stable
 --   local kept, mask = G.dropout_edge(ei, {p = 0.5, training = true, generator = g})
+--   local neg = G.negative_sampling(ei, n, k, {generator = g})   -- non-edges, no self-loops
 --   local dense, mask = G.to_dense_batch(x, batch, {fill_value = 0, batch_size =, max_num_nodes =})
 -- edge_index is [2, E] i64 of 0-based node numbers; num_nodes defaults to max + 1.
 local graphids = require "graphids"
@@ -100,6 +101,51 @@ return function(G)
     end
     local keep = graphids.rand({ E }, { generator = o.generator, device = edge_index.device }):ge(o.p)
     return edge_index:index_select(2, keep:nonzero():select(2, 1)), keep
+  end
+
+  -- Random pairs that are neither edges nor self-loops, for link-prediction negatives (PyG's
+  -- negative_sampling): [2, k] i64 on edge_index's device, in random order, no pair twice,
+  -- k = num_neg_samples (default: the number of edges) unless the graph has fewer non-edges.
+  -- Pair (r, c), r ~= c, is number r * (n - 1) + c - (c > r and 1 or 0) of the n * (n - 1)
+  -- candidates.  Up to 2^22 candidates every non-edge is listed and a random subset kept (exact);
+  -- beyond, candidates are drawn with replacement, ten rounds at most, the edges and repeats
+  -- dropped (PyG's "sparse" method).  opts: generator.  No force_undirected or bipartite sizes.
+  local EXACT_UP_TO = 2 ^ 22
+  function G.negative_sampling(edge_index, num_nodes, num_neg_samples, opts)
+    local o = U.options("negative_sampling", opts, { generator = U.NONE })
+    local src, dst = check_edge_index("negative_sampling", edge_index, 2)
+    local n = count("negative_sampling", edge_index, num_nodes)
+    local want = num_neg_samples or edge_index.shape[2]
+    if math.type(want) ~= "integer" or want < 0 then
+      error("negative_sampling: num_neg_samples must be a non-negative integer, got " ..
+        tostring(want), 2)
+    end
+    local population = n * (n - 1)
+    return graphids.no_grad(function()
+      local s, d = src:long():cpu(), dst:long():cpu()
+      local existing = (s * (n - 1) + d - d:gt(s):long()):masked_select(s:ne(d)):unique()
+      want = math.min(want, population - existing.shape[1])
+      local draw = { dtype = "i64", generator = o.generator }
+      local found
+      if population <= EXACT_UP_TO then
+        found = graphids.arange(0, population)
+        found = found:masked_select(graphids.isin(found, existing):logical_not())
+      else
+        found = graphids.zeros({ 0 }, { dtype = "i64" })
+        for _ = 1, 10 do
+          if found.shape[1] >= want then break end
+          local k = math.ceil((want - found.shape[1]) * 1.5 * population /
+            (population - existing.shape[1])) + 16
+          local cand = graphids.randint(0, population, { k }, draw)
+          cand = cand:masked_select(graphids.isin(cand, existing):logical_not())
+          found = graphids.cat({ found, cand }):unique()
+        end
+      end
+      local k = math.min(want, found.shape[1])
+      local idx = found:index_select(1, graphids.randperm(found.shape[1], draw):narrow(1, 1, k))
+      local row, col = idx // (n - 1), idx % (n - 1)
+      return graphids.stack({ row, col + col:ge(row):long() }):to(edge_index.device)
+    end)
   end
 
   -- Node rows x [N, ...] of a batch (batch [N] i64 graph numbers, nondecreasing) as a dense
