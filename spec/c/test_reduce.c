@@ -436,6 +436,53 @@ TEST(softmax_and_log_softmax) {
     gids_tensor_release(a);
 }
 
+/* f32 rows of 64 or more take the vectorised path (softmax.c): each row against an f64
+ * computation, the max placed in every position class (the 32-lane body, its last lane, the
+ * tail past it), and the edge rows: a NaN or a +inf gives a NaN row, an all -inf row a NaN row,
+ * -inf and very negative entries probability exactly 0. */
+TEST(softmax_f32_long_rows) {
+    enum { R = 8, C = 70 };
+    int64_t s[2] = {R, C};
+    float v[R * C];
+    for (int i = 0; i < R * C; i++) v[i] = (float)((i * 37) % 23) * 0.25f - 3.0f;
+    /* Far above the rest: e^(x - max) of a wrong max would overflow, not just shift. */
+    v[0 * C + 5] = 150.0f;  /* max inside the first 32 lanes */
+    v[1 * C + 63] = 150.0f; /* the last lane of the second block */
+    v[2 * C + 69] = 150.0f; /* the tail, after the blocks */
+    v[3 * C + 10] = -INFINITY, v[3 * C + 11] = -1e30f, v[3 * C + 12] = -100.0f;
+    v[4 * C + 40] = NAN;
+    v[5 * C + 66] = INFINITY;
+    for (int j = 0; j < C; j++) v[6 * C + j] = -INFINITY;
+    for (int j = 0; j < C; j++) v[7 * C + j] = 88.0f + (float)j * 1e-3f; /* large, finite */
+    gids_tensor *a = from(GIDS_F32, 2, s, v);
+    for (int log_ = 0; log_ < 2; log_++) {
+        gids_tensor *o = NULL;
+        CHECK_OK(log_ ? gids_log_softmax(&o, a, 1) : gids_softmax(&o, a, 1));
+        const float *p = gids_tensor_data(o);
+        for (int r = 0; r < R; r++) {
+            const float *x = v + r * C, *y = p + r * C;
+            if (r == 4 || r == 5 || r == 6) {
+                for (int j = 0; j < C; j++)
+                    if (y[j] == y[j]) CHECK_FAIL_("row %d col %d: %g, not NaN", r, j, y[j]);
+                continue;
+            }
+            double m = -INFINITY, z = 0;
+            for (int j = 0; j < C; j++) m = x[j] > m ? x[j] : m;
+            for (int j = 0; j < C; j++) z += exp((double)x[j] - m);
+            for (int j = 0; j < C; j++) {
+                double w = log_ ? ((double)x[j] - m) - log(z) : exp((double)x[j] - m) / z;
+                double tol = 4e-7 * (fabs(w) > 1 ? fabs(w) : 1);
+                if (isinf(w) ? y[j] != w : fabs(y[j] - w) > tol)
+                    CHECK_FAIL_("%s row %d col %d: %.9g, want %.9g", log_ ? "log_softmax" : "softmax",
+                                r, j, y[j], w);
+            }
+        }
+        if (!log_) CHECK(p[3 * C + 10] == 0.0f && p[3 * C + 11] == 0.0f && p[3 * C + 12] == 0.0f);
+        gids_tensor_release(o);
+    }
+    gids_tensor_release(a);
+}
+
 TEST(cumsum_and_cumprod) {
     int64_t s[2] = {2, 3};
     gids_tensor *a = arange_nd(GIDS_F32, 2, s), *o = NULL, *t = NULL;
@@ -571,6 +618,7 @@ int main(void) {
     RUN(logsumexp_is_stable);
     RUN(max_min_dim_return_first_extreme);
     RUN(softmax_and_log_softmax);
+    RUN(softmax_f32_long_rows);
     RUN(cumsum_and_cumprod);
     RUN(big_softmax_scan_and_max_are_thread_independent);
     RUN(every_dim_subset_matches_a_naive_sum);

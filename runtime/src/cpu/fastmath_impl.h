@@ -16,21 +16,19 @@
 
 #include <stdint.h>
 
-static inline float gids_clamped_expf_(float x) {
-    /* Selects rather than fminf/fmaxf, whose NaN rules keep the loop scalar; NaN becomes 0 here
-     * and the callers pass NaN through. */
-    float xc = x < -87.33654f ? -87.33654f : x;
-    xc = xc > 88.72283f ? 88.72283f : xc;
-    xc = xc == xc ? xc : 0.0f;
+/* e^x for x in [-87.3, 88.7], where the result is a normal float.  A NaN gives NaN (the
+ * polynomial keeps it, and the power of two is made in unsigned arithmetic, so the garbage
+ * exponent a NaN yields is defined behaviour); an x outside the range must be clamped first. */
+static inline float gids_expf_in_range_(float x) {
     /* n = round(x / ln 2) without a float-to-int conversion (which also keeps loops scalar):
      * adding 1.5 * 2^23 rounds to an integer held in the low mantissa bits. */
     union {
         float f;
-        int32_t i;
-    } t = {.f = xc * 1.44269504088896341f + 12582912.0f};
-    int32_t n = t.i - 0x4B400000; /* the bits of 12582912.0f */
+        uint32_t u;
+    } t = {.f = x * 1.44269504088896341f + 12582912.0f};
+    uint32_t n = t.u - 0x4B400000u; /* the bits of 12582912.0f */
     float nf = t.f - 12582912.0f;
-    float r = xc - nf * 0.693359375f;
+    float r = x - nf * 0.693359375f;
     r = r - nf * -2.12194440e-4f;
     float y = ((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r +
                 4.1665795894e-2f) *
@@ -39,12 +37,21 @@ static inline float gids_clamped_expf_(float x) {
                   r +
               5.0000001201e-1f;
     y = y * (r * r) + r + 1.0f;
-    /* n + 127 is in [1, 254]: the bits of a normal power of two. */
+    /* In range, n + 127 is in [1, 254]: the bits of a normal power of two. */
     union {
-        int32_t i;
+        uint32_t u;
         float f;
-    } p2 = {.i = (n + 127) * (1 << 23)};
+    } p2 = {.u = (n + 127u) << 23};
     return y * p2.f;
+}
+
+static inline float gids_clamped_expf_(float x) {
+    /* Selects rather than fminf/fmaxf, whose NaN rules keep the loop scalar; NaN becomes 0 here
+     * and the callers pass NaN through. */
+    float xc = x < -87.33654f ? -87.33654f : x;
+    xc = xc > 88.72283f ? 88.72283f : xc;
+    xc = xc == xc ? xc : 0.0f;
+    return gids_expf_in_range_(xc);
 }
 
 static inline float gids_fast_sigmoidf(float x) {
