@@ -448,6 +448,36 @@ TEST(unary_float_ops_match_libm) {
     gids_tensor_release(x);
 }
 
+/* f32 sigmoid, tanh and silu take the polynomial exp (fastmath_impl.h) in vector loops: against
+ * libm in double over the clamp's edges, the two tanh branches, infinities and NaN, repeated so
+ * every element goes through the vector body, not only the scalar tail.  Results under 1e-36
+ * may be 0 (silu(-88.8) is -0, as PyTorch's vector silu; libm says -2.4e-37). */
+TEST(f32_sigmoid_tanh_silu_match_libm_at_their_edges) {
+    const float xs[] = {0.0f,    0.3f,   -0.6249f, 0.6251f, -0.9f,     2.0f,      -9.5f,
+                        20.0f,   -44.0f, 87.3f,    -87.4f,  88.8f,     -88.8f,    100.0f,
+                        -100.0f, 1e30f,  -1e30f,   INFINITY, -INFINITY, NAN};
+    enum { K = sizeof xs / sizeof xs[0], N = 4 * K };
+    float v[N];
+    for (int i = 0; i < N; i++) v[i] = xs[i % K];
+    gids_tensor *x = vec_f32(N, v), *o = NULL;
+    const gids_unop ops[3] = {GIDS_SIGMOID, GIDS_TANH, GIDS_SILU};
+    for (int k = 0; k < 3; k++) {
+        CHECK_OK(gids_unary(&o, ops[k], x));
+        const float *y = gids_tensor_data(o);
+        for (int i = 0; i < N; i++) {
+            double a = v[i], w = k == 0 ? 1 / (1 + exp(-a)) : k == 1 ? tanh(a) : a / (1 + exp(-a));
+            bool ok = isnan(w) ? isnan(y[i])
+                      : isinf(w) ? y[i] == w
+                                 : fabs(y[i] - w) <= 2e-7 * fabs(w) + 1e-36;
+            if (!ok)
+                CHECK_FAIL_("%s(%g) = %.9g, libm %.9g", gids_unop_name(ops[k]), (double)v[i],
+                            (double)y[i], w);
+        }
+        gids_tensor_release(o);
+    }
+    gids_tensor_release(x);
+}
+
 TEST(activations_match_their_formulas) {
     double xv[6] = {-30, -1, 0, 0.5, 2, 30};
     int64_t s6 = 6;
@@ -699,6 +729,7 @@ int main(void) {
     RUN(large_add_is_the_same_for_any_thread_count);
     RUN(unary_float_ops_match_libm);
     RUN(activations_match_their_formulas);
+    RUN(f32_sigmoid_tanh_silu_match_libm_at_their_edges);
     RUN(rounding_is_half_to_even_and_nan_passes_relu);
     RUN(unary_dtype_rules);
     RUN(unary_into_in_place_and_strided);

@@ -4,8 +4,9 @@
  *
  * The exponential is Cephes' expf: reduction by ln 2 split in two constants, a degree-6
  * polynomial, the power of two put straight into the exponent bits (about 1 ulp).  Its input
- * is clamped to [-87.3, 88.7], where the result is a normal float: fine for sigmoid and tanh,
- * whose results there are already 0, 1 or -1 to float precision, so it is not offered as exp.
+ * is clamped to [-87.3, 88.7]: a normal float up to 88.37, +inf (2^128) above, which is fine for
+ * sigmoid and tanh, whose results out there are already 0, 1 or -1 to float precision, so it
+ * is not offered as exp.
  * tanh: Cephes' odd polynomial below |x| 0.625, 1 - 2 / (e^2|x| + 1) above, where no
  * cancellation is left to lose digits.  Both stay within 2e-7 relative of libm and pass NaN
  * through.  Only selects, no branches (with -fno-trapping-math), so the compiler turns each
@@ -16,7 +17,7 @@
 
 #include <stdint.h>
 
-/* e^x for x in [-87.3, 88.7], where the result is a normal float.  A NaN gives NaN (the
+/* e^x for x in [-87.3, 88.7] (+inf from 88.37 up).  A NaN gives NaN (the
  * polynomial keeps it, and the power of two is made in unsigned arithmetic, so the garbage
  * exponent a NaN yields is defined behaviour); an x outside the range must be clamped first. */
 static inline float gids_expf_in_range_(float x) {
@@ -37,7 +38,7 @@ static inline float gids_expf_in_range_(float x) {
                   r +
               5.0000001201e-1f;
     y = y * (r * r) + r + 1.0f;
-    /* In range, n + 127 is in [1, 254]: the bits of a normal power of two. */
+    /* n + 127 is in [1, 255]: a normal power of two, or +inf (255) at the very top. */
     union {
         uint32_t u;
         float f;
@@ -46,11 +47,10 @@ static inline float gids_expf_in_range_(float x) {
 }
 
 static inline float gids_clamped_expf_(float x) {
-    /* Selects rather than fminf/fmaxf, whose NaN rules keep the loop scalar; NaN becomes 0 here
-     * and the callers pass NaN through. */
+    /* Selects rather than fminf/fmaxf, whose NaN rules keep the loop scalar; a NaN fails both
+     * comparisons and comes out NaN. */
     float xc = x < -87.33654f ? -87.33654f : x;
     xc = xc > 88.72283f ? 88.72283f : xc;
-    xc = xc == xc ? xc : 0.0f;
     return gids_expf_in_range_(xc);
 }
 
