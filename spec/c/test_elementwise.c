@@ -453,8 +453,8 @@ TEST(unary_float_ops_match_libm) {
  * every element goes through the vector body, not only the scalar tail.  Results under 1e-36
  * may be 0 (silu(-88.8) is -0, as PyTorch's vector silu; libm says -2.4e-37). */
 TEST(f32_sigmoid_tanh_silu_match_libm_at_their_edges) {
-    const float xs[] = {0.0f,    0.3f,   -0.6249f, 0.6251f, -0.9f,     2.0f,      -9.5f,
-                        20.0f,   -44.0f, 87.3f,    -87.4f,  88.8f,     -88.8f,    100.0f,
+    const float xs[] = {0.0f,    0.3f,   -0.6249f, 0.6251f,  -0.9f,     2.0f,   -9.5f,
+                        20.0f,   -44.0f, 87.3f,    -87.4f,   88.8f,     -88.8f, 100.0f,
                         -100.0f, 1e30f,  -1e30f,   INFINITY, -INFINITY, NAN};
     enum { K = sizeof xs / sizeof xs[0], N = 4 * K };
     float v[N];
@@ -466,7 +466,7 @@ TEST(f32_sigmoid_tanh_silu_match_libm_at_their_edges) {
         const float *y = gids_tensor_data(o);
         for (int i = 0; i < N; i++) {
             double a = v[i], w = k == 0 ? 1 / (1 + exp(-a)) : k == 1 ? tanh(a) : a / (1 + exp(-a));
-            bool ok = isnan(w) ? isnan(y[i])
+            bool ok = isnan(w)   ? isnan(y[i])
                       : isinf(w) ? y[i] == w
                                  : fabs(y[i] - w) <= 2e-7 * fabs(w) + 1e-36;
             if (!ok)

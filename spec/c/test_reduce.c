@@ -473,8 +473,8 @@ TEST(softmax_f32_long_rows) {
                 double w = log_ ? ((double)x[j] - m) - log(z) : exp((double)x[j] - m) / z;
                 double tol = 4e-7 * (fabs(w) > 1 ? fabs(w) : 1);
                 if (isinf(w) ? y[j] != w : fabs(y[j] - w) > tol)
-                    CHECK_FAIL_("%s row %d col %d: %.9g, want %.9g", log_ ? "log_softmax" : "softmax",
-                                r, j, y[j], w);
+                    CHECK_FAIL_("%s row %d col %d: %.9g, want %.9g",
+                                log_ ? "log_softmax" : "softmax", r, j, y[j], w);
             }
         }
         if (!log_) CHECK(p[3 * C + 10] == 0.0f && p[3 * C + 11] == 0.0f && p[3 * C + 12] == 0.0f);
