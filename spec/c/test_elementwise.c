@@ -448,30 +448,42 @@ TEST(unary_float_ops_match_libm) {
     gids_tensor_release(x);
 }
 
-/* f32 sigmoid, tanh and silu take the polynomial exp (fastmath_impl.h) in vector loops: against
- * libm in double over the clamp's edges, the two tanh branches, infinities and NaN, repeated so
- * every element goes through the vector body, not only the scalar tail.  Results under 1e-36
- * may be 0 (silu(-88.8) is -0, as PyTorch's vector silu; libm says -2.4e-37). */
-TEST(f32_sigmoid_tanh_silu_match_libm_at_their_edges) {
-    const float xs[] = {0.0f,    0.3f,   -0.6249f, 0.6251f,  -0.9f,     2.0f,   -9.5f,
-                        20.0f,   -44.0f, 87.3f,    -87.4f,   88.8f,     -88.8f, 100.0f,
-                        -100.0f, 1e30f,  -1e30f,   INFINITY, -INFINITY, NAN};
+/* f32 sigmoid, tanh, silu and softplus take the polynomial exp and log (fastmath_impl.h) in
+ * vector loops: against libm in double over the clamps' edges, the two tanh branches, softplus's
+ * threshold, infinities and NaN, repeated so every element goes through the vector body, not
+ * only the scalar tail.  Results under 1e-36 may be 0 (silu(-88.8) is -0, as PyTorch's vector
+ * silu; libm says -2.4e-37). */
+TEST(f32_sigmoid_tanh_silu_softplus_match_libm_at_their_edges) {
+    const float xs[] = {0.0f,   0.3f,    -0.6249f, 0.6251f, -0.9f,    2.0f,      -9.5f, -8.4285f,
+                        19.99f, 20.0f,   20.01f,   -44.0f,  87.3f,    -87.4f,    88.8f, -88.8f,
+                        100.0f, -100.0f, 1e30f,    -1e30f,  INFINITY, -INFINITY, NAN};
     enum { K = sizeof xs / sizeof xs[0], N = 4 * K };
     float v[N];
     for (int i = 0; i < N; i++) v[i] = xs[i % K];
     gids_tensor *x = vec_f32(N, v), *o = NULL;
-    const gids_unop ops[3] = {GIDS_SIGMOID, GIDS_TANH, GIDS_SILU};
-    for (int k = 0; k < 3; k++) {
-        CHECK_OK(gids_unary(&o, ops[k], x));
+    for (int k = 0; k < 5; k++) {
+        const gids_unop ops[4] = {GIDS_SIGMOID, GIDS_TANH, GIDS_SILU, GIDS_SOFTPLUS};
+        const char *name = k < 4 ? gids_unop_name(ops[k]) : "softplus(beta 2, threshold 30)";
+        if (k < 4)
+            CHECK_OK(gids_unary(&o, ops[k], x));
+        else
+            CHECK_OK(gids_softplus(&o, x, 2, 30));
         const float *y = gids_tensor_data(o);
         for (int i = 0; i < N; i++) {
-            double a = v[i], w = k == 0 ? 1 / (1 + exp(-a)) : k == 1 ? tanh(a) : a / (1 + exp(-a));
+            double a = v[i], w;
+            switch (k) {
+            case 0: w = 1 / (1 + exp(-a)); break;
+            case 1: w = tanh(a); break;
+            case 2: w = a / (1 + exp(-a)); break;
+            case 3: w = a > 20 ? a : a > 0 ? a + log1p(exp(-a)) : log1p(exp(a)); break;
+            default:
+                w = 2 * a > 30 ? a
+                               : (2 * a > 0 ? 2 * a + log1p(exp(-2 * a)) : log1p(exp(2 * a))) / 2;
+            }
             bool ok = isnan(w)   ? isnan(y[i])
                       : isinf(w) ? y[i] == w
-                                 : fabs(y[i] - w) <= 2e-7 * fabs(w) + 1e-36;
-            if (!ok)
-                CHECK_FAIL_("%s(%g) = %.9g, libm %.9g", gids_unop_name(ops[k]), (double)v[i],
-                            (double)y[i], w);
+                                 : fabs(y[i] - w) <= 4e-7 * fabs(w) + 1e-36;
+            if (!ok) CHECK_FAIL_("%s(%g) = %.9g, libm %.9g", name, (double)v[i], (double)y[i], w);
         }
         gids_tensor_release(o);
     }
@@ -729,7 +741,7 @@ int main(void) {
     RUN(large_add_is_the_same_for_any_thread_count);
     RUN(unary_float_ops_match_libm);
     RUN(activations_match_their_formulas);
-    RUN(f32_sigmoid_tanh_silu_match_libm_at_their_edges);
+    RUN(f32_sigmoid_tanh_silu_softplus_match_libm_at_their_edges);
     RUN(rounding_is_half_to_even_and_nan_passes_relu);
     RUN(unary_dtype_rules);
     RUN(unary_into_in_place_and_strided);

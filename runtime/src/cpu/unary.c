@@ -66,6 +66,14 @@ static inline bool is_pos(int64_t v) {
         GIDS_EW_UNARY_LOOP(TI, TO, EXPR);                                                          \
     }
 
+/* The polynomial f32 functions (fastmath_impl.h) are also cloned for FMA and AVX-512, with the
+ * same bits (core_impl.h, GIDS_HOT_MATH). */
+#define UN_FLOAT_MATH_T(fname, TY, EXPR)                                                           \
+    GIDS_HOT_MATH static void fname(void *ctx, int64_t n, char **p, const int64_t *s) {            \
+        (void)ctx;                                                                                 \
+        GIDS_EW_UNARY_LOOP(TY, TY, EXPR);                                                          \
+    }
+
 /* EXPR is written once for both float types: T is the element type. */
 #define UN_FLOAT(name, EXPR)                                                                       \
     UN_FLOAT_T(name##_f32, float, EXPR)                                                            \
@@ -102,9 +110,9 @@ UN_FLOAT(sin, sin(x_))
 UN_FLOAT(cos, cos(x_))
 UN_FLOAT(tan, tan(x_))
 /* f32 tanh and sigmoid vectorise through fastmath_impl.h; f64 keeps libm. */
-UN_FLOAT_T(tanh_f32, float, gids_fast_tanhf(x_))
+UN_FLOAT_MATH_T(tanh_f32, float, gids_fast_tanhf(x_))
 UN_FLOAT_T(tanh_f64, double, tanh(x_))
-UN_FLOAT_T(sigmoid_f32, float, gids_fast_sigmoidf(x_))
+UN_FLOAT_MATH_T(sigmoid_f32, float, gids_fast_sigmoidf(x_))
 UN_FLOAT_T(sigmoid_f64, double, (T)1 / ((T)1 + exp(-x_)))
 /* x < 0 rather than x > 0 so that NaN passes through, as torch.relu. */
 UN_FLOAT(relu, x_ < 0 ? (T)0 : x_)
@@ -112,8 +120,9 @@ UN_INT(relu, is_neg(x_) ? 0 : x_)
 UN_FLOAT(gelu, (T)0.5 * x_ * ((T)1 + erf(x_ * (T)0.70710678118654752440)))
 UN_FLOAT(gelu_tanh,
          (T)0.5 * x_ * ((T)1 + tanh((T)0.79788456080286535588 * (x_ + (T)0.044715 * x_ * x_ * x_))))
-UN_FLOAT(softplus, x_ > (T)20 ? x_ : log1p(exp(x_)))
-UN_FLOAT_T(silu_f32, float, x_ / (1.0f + gids_clamped_expf_(-x_)))
+UN_FLOAT_MATH_T(softplus_f32, float, x_ > 20.0f ? x_ : gids_fast_softplusf(x_))
+UN_FLOAT_T(softplus_f64, double, x_ > (T)20 ? x_ : log1p(exp(x_)))
+UN_FLOAT_MATH_T(silu_f32, float, x_ / (1.0f + gids_clamped_expf_(-x_)))
 UN_FLOAT_T(silu_f64, double, x_ / ((T)1 + exp(-x_)))
 UN_FLOAT(floor, floor(x_))
 UN_FLOAT(ceil, ceil(x_))
