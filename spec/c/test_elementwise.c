@@ -490,6 +490,22 @@ TEST(f32_sigmoid_tanh_silu_softplus_match_libm_at_their_edges) {
     gids_tensor_release(x);
 }
 
+/* A threshold the input does not reach leaves softplus to compute log(1 + e^x) where e^x
+ * overflows: the stable form gives x (torch's log1p(exp(x)) gives inf), in both float dtypes. */
+TEST(softplus_beyond_exp_range_stays_finite) {
+    double dv[3] = {800, -800, NAN};
+    float fv[3] = {95, -95, NAN};
+    int64_t s3 = 3;
+    gids_tensor *d = from(GIDS_F64, 1, &s3, dv), *f = vec_f32(3, fv), *o = NULL;
+    CHECK_OK(gids_softplus(&o, d, 1, 1e4));
+    CHECK(at(o, 0) == 800 && at(o, 1) == 0 && isnan(at(o, 2)));
+    gids_tensor_release(o);
+    CHECK_OK(gids_softplus(&o, f, 1, 1e4));
+    CHECK(at(o, 0) == 95 && at(o, 1) == 0 && isnan(at(o, 2)));
+    gids_tensor_release(o);
+    gids_tensor_release(d), gids_tensor_release(f);
+}
+
 TEST(activations_match_their_formulas) {
     double xv[6] = {-30, -1, 0, 0.5, 2, 30};
     int64_t s6 = 6;
@@ -741,6 +757,7 @@ int main(void) {
     RUN(large_add_is_the_same_for_any_thread_count);
     RUN(unary_float_ops_match_libm);
     RUN(activations_match_their_formulas);
+    RUN(softplus_beyond_exp_range_stays_finite);
     RUN(f32_sigmoid_tanh_silu_softplus_match_libm_at_their_edges);
     RUN(rounding_is_half_to_even_and_nan_passes_relu);
     RUN(unary_dtype_rules);

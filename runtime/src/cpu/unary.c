@@ -121,7 +121,7 @@ UN_FLOAT(gelu, (T)0.5 * x_ * ((T)1 + erf(x_ * (T)0.70710678118654752440)))
 UN_FLOAT(gelu_tanh,
          (T)0.5 * x_ * ((T)1 + tanh((T)0.79788456080286535588 * (x_ + (T)0.044715 * x_ * x_ * x_))))
 UN_FLOAT_MATH_T(softplus_f32, float, x_ > 20.0f ? x_ : gids_fast_softplusf(x_))
-UN_FLOAT_T(softplus_f64, double, x_ > (T)20 ? x_ : log1p(exp(x_)))
+UN_FLOAT_T(softplus_f64, double, x_ > 20.0 ? x_ : fmax(x_, 0.0) + log1p(exp(-fabs(x_))))
 UN_FLOAT_MATH_T(silu_f32, float, x_ / (1.0f + gids_clamped_expf_(-x_)))
 UN_FLOAT_T(silu_f64, double, x_ / ((T)1 + exp(-x_)))
 UN_FLOAT(floor, floor(x_))
