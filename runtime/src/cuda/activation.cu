@@ -58,10 +58,12 @@ template <int OP, typename T> __device__ __forceinline__ T act(T x, T p0, T p1) 
         return x > 0 ? x : x * p0; /* NaN stays NaN */
     } else if constexpr (OP == ACT_ELU) {
         return x > 0 ? x : p0 * (D ? (T)expm1((double)x) : (T)expm1f((float)x));
-    } else { /* softplus: linear where beta * x exceeds the threshold */
+    } else { /* softplus: linear where beta * x exceeds the threshold; below it
+              * max(y, 0) + log1p(e^-|y|), finite where e^y overflows (as the CPU's) */
         T y = x * p0;
         if (y > p1) return x;
-        T l = D ? (T)log1p(exp((double)y)) : (T)log1pf(expf((float)y));
+        T l = D ? (T)(fmax((double)y, 0.0) + log1p(exp(-fabs((double)y))))
+                : (T)(fmaxf((float)y, 0.0f) + log1pf(expf(-fabsf((float)y))));
         return l / p0;
     }
 }
