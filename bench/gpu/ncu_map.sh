@@ -11,13 +11,13 @@ OUT=${OUT:-/tmp}
 NCU=${NCU:-$(command -v ncu || echo /usr/local/cuda/bin/ncu)}
 SECTIONS=(--section SpeedOfLight --section LaunchStats --section Occupancy
   --section MemoryWorkloadAnalysis --section WarpStateStats)
-# Our relu kernel is unary_vec_kernel; PyTorch's a vectorized_elementwise_kernel.  -c 2 with
-# --launch-skip 1 takes the second launch of the matching kernels.
+# Our relu kernel is unary_vec_kernel, PyTorch's vectorized_elementwise_kernel (its randn is another);
+# --launch-skip 1 -c 1 takes the second launch of each.
 timeout 150 "$NCU" --clock-control none "${SECTIONS[@]}" -k regex:unary_vec_kernel --launch-skip 1 \
   -c 1 --csv --page details "$HOST" run bench/gpu/map_once.lua >"$OUT/ncu_map_ours.csv" \
   2>"$OUT/ncu_map_ours.err"
 echo "ncu (ours) exit $?"
-timeout 150 "$NCU" --clock-control none "${SECTIONS[@]}" -k regex:elementwise_kernel --launch-skip 1 \
+timeout 150 "$NCU" --clock-control none "${SECTIONS[@]}" -k regex:vectorized_elementwise_kernel --launch-skip 1 \
   -c 1 --csv --page details python3 bench/peer/map_once.py >"$OUT/ncu_map_torch.csv" \
   2>"$OUT/ncu_map_torch.err"
 echo "ncu (torch) exit $?"
