@@ -129,6 +129,42 @@ describe("graph utilities: negative_sampling", function()
     assert.equal(500, (r * n + c):unique().shape[1], "a pair drawn twice")
   end)
 
+  it("force_undirected: num_neg_samples // 2 unordered non-edges, each both ways", function()
+    local edge = {}
+    for _, p in ipairs(pairs_of(ei)) do
+      local r, c = p:match("(%d+)>(%d+)")
+      edge[r .. ">" .. c], edge[c .. ">" .. r] = true, true
+    end
+    local function check(neg, half)
+      local t = neg:totable()
+      assert.equal(2 * half, #t[1])
+      local seen = {}
+      for j = 1, half do
+        local r, c = t[1][j], t[2][j]
+        assert.is_true(r < c, "not in (min, max) order: " .. r .. ">" .. c)
+        assert.is_nil(edge[r .. ">" .. c], "an edge either way: " .. r .. ">" .. c)
+        assert.is_nil(seen[r .. ">" .. c], "drawn twice: " .. r .. ">" .. c)
+        seen[r .. ">" .. c] = true
+        assert.same({ c, r }, { t[1][half + j], t[2][half + j] }) -- then each reversed
+      end
+    end
+    local U = { generator = graphids.Generator(5), force_undirected = true }
+    check(G.negative_sampling(ei, 6, 11, U), 5)
+    -- 15 unordered pairs of 6 nodes, 6 of them edges (1>0 is 0>1; 2>2 a loop): 9 at most
+    check(G.negative_sampling(ei, 6, 100, { force_undirected = true }), 9)
+    local n = 3000 -- the drawn path: a ring among 4 498 500 unordered pairs
+    local ring = graphids.stack({ graphids.arange(0, n), (graphids.arange(0, n) + 1) % n })
+    local neg = G.negative_sampling(ring, n, 500,
+      { generator = graphids.Generator(1), force_undirected = true })
+    assert.same({ 2, 500 }, neg.shape)
+    local r, c = neg:select(1, 1):narrow(1, 1, 250), neg:select(1, 2):narrow(1, 1, 250)
+    assert.is_true(r:lt(c):all():item(), "not in (min, max) order")
+    assert.is_false(c:eq((r + 1) % n):any():item() or r:eq((c + 1) % n):any():item(), "a ring edge")
+    assert.equal(250, (r * n + c):unique().shape[1], "a pair drawn twice")
+    assert.has_error(function() G.negative_sampling(ei, 6, 2, { force_undirected = 1 }) end,
+      "negative_sampling: option 'force_undirected' must be a boolean, got 1")
+  end)
+
   it("names what was wrong, and raises num_nodes to the largest node number + 1", function()
     assert.same({ 2, 23 }, G.negative_sampling(ei, 4, 100).shape) -- 6 nodes, as coalesce does
     assert.has_error(function() G.negative_sampling(ei, 6, -1) end,

@@ -109,10 +109,14 @@ return function(G)
   -- Pair (r, c), r ~= c, is number r * (n - 1) + c - (c > r and 1 or 0) of the n * (n - 1)
   -- candidates.  Up to 2^22 candidates every non-edge is listed and a random subset kept (exact);
   -- beyond, candidates are drawn with replacement, ten rounds at most, the edges and repeats
-  -- dropped (PyG's "sparse" method).  opts: generator.  No force_undirected or bipartite sizes.
+  -- dropped (PyG's "sparse" method).  opts: generator, force_undirected (PyG's: pairs {r, c}
+  -- with neither direction an edge, k // 2 of them drawn, each returned both ways, the drawn
+  -- ones first; a drawn ordered pair counts as its unordered one, so each is equally likely).
+  -- No bipartite sizes.
   local EXACT_UP_TO = 2 ^ 22
   function G.negative_sampling(edge_index, num_nodes, num_neg_samples, opts)
-    local o = U.options("negative_sampling", opts, { generator = U.NONE })
+    local o = U.options("negative_sampling", opts, { generator = U.NONE,
+      force_undirected = false })
     local src, dst = check_edge_index("negative_sampling", edge_index, 2)
     local n = count("negative_sampling", edge_index, num_nodes)
     local want = num_neg_samples or edge_index.shape[2]
@@ -120,15 +124,32 @@ return function(G)
       error("negative_sampling: num_neg_samples must be a non-negative integer, got " ..
         tostring(want), 2)
     end
-    local population = n * (n - 1)
+    local undirected = o.force_undirected
+    local function encode(r, c) return r * (n - 1) + c - c:gt(r):long() end
+    local function decode(idx)
+      local r, c = idx // (n - 1), idx % (n - 1)
+      return r, c + c:ge(r):long()
+    end
+    -- A pair as the one it stands for: itself, or undirected its (min, max) order.
+    local function canonical(r, c)
+      if not undirected then return encode(r, c) end
+      return encode(graphids.minimum(r, c), graphids.maximum(r, c))
+    end
+    local population = undirected and n * (n - 1) // 2 or n * (n - 1)
+    if undirected then want = want // 2 end
     return graphids.no_grad(function()
       local s, d = src:long():cpu(), dst:long():cpu()
-      local existing = (s * (n - 1) + d - d:gt(s):long()):masked_select(s:ne(d)):unique()
+      local loop = s:eq(d)
+      local existing = canonical(s, d):masked_select(loop:logical_not()):unique()
       want = math.min(want, population - existing.shape[1])
       local draw = { dtype = "i64", generator = o.generator }
       local found
-      if population <= EXACT_UP_TO then
-        found = graphids.arange(0, population)
+      if n * (n - 1) <= EXACT_UP_TO then
+        found = graphids.arange(0, n * (n - 1))
+        if undirected then
+          local r, c = decode(found)
+          found = found:masked_select(r:lt(c))
+        end
         found = found:masked_select(graphids.isin(found, existing):logical_not())
       else
         found = graphids.zeros({ 0 }, { dtype = "i64" })
@@ -136,15 +157,18 @@ return function(G)
           if found.shape[1] >= want then break end
           local k = math.ceil((want - found.shape[1]) * 1.5 * population /
             (population - existing.shape[1])) + 16
-          local cand = graphids.randint(0, population, { k }, draw)
+          local cand = graphids.randint(0, n * (n - 1), { k }, draw)
+          if undirected then cand = canonical(decode(cand)) end
           cand = cand:masked_select(graphids.isin(cand, existing):logical_not())
           found = graphids.cat({ found, cand }):unique()
         end
       end
       local k = math.min(want, found.shape[1])
-      local idx = found:index_select(1, graphids.randperm(found.shape[1], draw):narrow(1, 1, k))
-      local row, col = idx // (n - 1), idx % (n - 1)
-      return graphids.stack({ row, col + col:ge(row):long() }):to(edge_index.device)
+      local row, col = decode(found:index_select(1, graphids.randperm(found.shape[1], draw):narrow(1, 1, k)))
+      if undirected then
+        row, col = graphids.cat({ row, col }), graphids.cat({ col, row })
+      end
+      return graphids.stack({ row, col }):to(edge_index.device)
     end)
   end
 
