@@ -382,6 +382,25 @@ TEST(softmax_backward_edges_and_refusals) {
     gids_tensor_release(x), gids_tensor_release(g);
 }
 
+/* log_softmax_backward takes any result y from a C caller: where e^y overflows f32 the
+ * gradient is -inf on a long row (the vectorised path) as on a short one (libm), not garbage. */
+TEST(log_softmax_backward_of_large_results_overflows_alike) {
+    for (int len = 8; len <= 72; len += 64) {
+        int64_t shape[2] = {1, len};
+        float ys[72], gs[72];
+        for (int i = 0; i < len; i++) ys[i] = -1.0f, gs[i] = 1.0f;
+        ys[0] = 100.0f, ys[1] = 89.0f, ys[2] = INFINITY;
+        gids_tensor *y = from(GIDS_F32, 2, shape, ys), *g = from(GIDS_F32, 2, shape, gs), *r = NULL;
+        CHECK_OK(gids_softmax_backward(&r, g, y, 1, true));
+        const float *rp = gids_tensor_data(r);
+        for (int i = 0; i < 3; i++)
+            if (!(isinf(rp[i]) && rp[i] < 0))
+                CHECK_FAIL_("row of %d, y = %g: %g, want -inf", len, (double)ys[i], (double)rp[i]);
+        CHECK_NEAR(rp[3], 1.0 - exp(-1.0) * len, 1e-4);
+        gids_tensor_release(r), gids_tensor_release(y), gids_tensor_release(g);
+    }
+}
+
 int main(void) {
     RUN(reductions_match_finite_differences_over_dim_lists);
     RUN(prod_is_exact_with_zeros);
@@ -397,5 +416,6 @@ int main(void) {
     RUN(an_f32_input_gets_an_f32_gradient);
     RUN(softmax_backward_keeps_the_composed_forms_bits);
     RUN(softmax_backward_edges_and_refusals);
+    RUN(log_softmax_backward_of_large_results_overflows_alike);
     return check_summary("ag_reduce");
 }

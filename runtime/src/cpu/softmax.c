@@ -185,8 +185,14 @@ static inline float libm_expf(float v) {
     return expf(v);
 }
 SOFTMAX_BW_SLICE(bw_slice_f32, float, gids_sum8_f32, libm_expf)
-/* e^y of a log-probability y <= 0: the forward's vectorising exp */
-SOFTMAX_BW_SLICE(bw_row_fast_f32, float, gids_sum8_f32, exp_nonpositive_f32)
+/* e^y of the result y: the forward's vectorising exp, but clamped on both sides, since a caller
+ * of gids_softmax_backward may pass any y, not only the forward's y <= 0 (above 88.7 it is
+ * +inf, as libm's on a short row); the same bits as exp_nonpositive_f32 where y <= 0. */
+static inline float exp_result_f32(float y) {
+    float e = gids_clamped_expf_(y);
+    return y < -87.33654f ? 0.0f : e;
+}
+SOFTMAX_BW_SLICE(bw_row_fast_f32, float, gids_sum8_f32, exp_result_f32)
 SOFTMAX_BW_SLICE(bw_slice_f64, double, gids_sum8_f64, exp)
 
 static void bw_slice_at(gids_dtype dt, const void *g, const void *y, void *r, int64_t s,
