@@ -179,14 +179,17 @@ describe("Batch.from_graphs", function()
 
   it("batches declared extra fields: rows concatenated, graph values stacked", function()
     local b = data.Batch.from_graphs(g2(
-      { m = T({ 1, 0 }, "bool"), ew = T({ { 7, 8 } }), s = 0.5, v = T({ 1, 2 }), n = 3 },
-      { m = T({ 1 }, "bool"), ew = graphids.zeros({ 0, 2 }), s = 2, v = T({ 3, 4 }), n = 4 }),
-      { fields = { m = "node", ew = "edge", s = "graph", v = "graph", n = "graph" } })
+      { m = T({ 1, 0 }, "bool"), ew = T({ { 7, 8 } }), s = 0.5, v = T({ 1, 2 }), n = 3,
+        z = graphids.tensor(7) },
+      { m = T({ 1 }, "bool"), ew = graphids.zeros({ 0, 2 }), s = 2, v = T({ 3, 4 }), n = 4,
+        z = graphids.tensor(8) }),
+      { fields = { m = "node", ew = "edge", s = "graph", v = "graph", n = "graph", z = "graph" } })
     assert.is_true(b.m == T({ 1, 0, 1 }, "bool"))
     assert.is_true(b.ew == T({ { 7, 8 } }))
     assert.is_true(b.s == T({ 0.5, 2 }))
     assert.is_true(b.v == T({ { 1, 2 }, { 3, 4 } }))
     assert.is_true(b.n == T({ 3, 4 }, "i64"))
+    assert.is_true(b.z == T({ 7, 8 }, "i64")) -- 0-d tensors stack to [G]
     assert.are.same({ "bool", "f32", "f32", "i64" }, { b.m.dtype, b.s.dtype, b.v.dtype, b.n.dtype })
   end)
 

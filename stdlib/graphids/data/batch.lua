@@ -234,7 +234,7 @@ local function extra_field(list, k, level)
       error(string.format("Batch.from_graphs: field %s mixes numbers and tensors", k), 3)
     end
     if level ~= "graph" or is_t then
-      if not is_t or v:dim() == 0 then
+      if not is_t or (v:dim() == 0 and level ~= "graph") then
         error(string.format("Batch.from_graphs: graph %d field %s (%s-level) must be a tensor%s, "
           .. "got %s", i, k, level, level == "graph" and "" or " with a row per " .. level,
           is_t and "a 0-d tensor" or type(v)), 3)
