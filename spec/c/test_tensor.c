@@ -334,6 +334,53 @@ TEST(randint_randperm_bernoulli) {
 /* The Bernoulli stream as documented: element i is word (c & 3) of the Philox block of counter
  * c >> 2 with ctr[2] = 1, below p 2^32, c = offset + i.  Checked against gids_philox4x32 for f32
  * and f64, 1 and 4 threads, a draw starting mid-block and ending mid-group. */
+/* A normal draw is mean + std sqrt(-2 log u1) cos(2 pi u2) of its element's block (u1 = 1 -
+ * u53 of words 0-1, u2 = u53 of words 2-3), made by rng.c in vector code (box_muller_impl.h):
+ * against that formula with glibc's log and cos, from an offset and a length that are not
+ * multiples of a group, on one thread and on four: every f32 value equal (this seed's draws
+ * hold no value on an f32 rounding boundary), every f64 value within a few ulp of the
+ * product before the mean is added. */
+TEST(normal_draws_follow_their_box_muller_definition) {
+    int64_t n = 100003;
+    for (int dt = 0; dt < 2; dt++)
+        for (int th = 1; th <= 4; th += 3) {
+            gids_set_num_threads(th);
+            gids_generator g;
+            gids_generator_init(&g, 0xfeedbeefull);
+            g.offset = 11;
+            gids_tensor *t = NULL;
+            CHECK_OK(gids_empty(&t, dt ? GIDS_F64 : GIDS_F32, GIDS_DEVICE_CPU, 1, &n));
+            CHECK_OK(gids_normal_(t, &g, 0.5, 3.0));
+            uint32_t key[2] = {0xfeedbeefu, 0};
+            int64_t bad = 0;
+            for (int64_t i = 0; i < n; i++) {
+                uint64_t c = 11 + (uint64_t)i;
+                uint32_t r[4];
+                gids_philox4x32((uint32_t[]){(uint32_t)c, (uint32_t)(c >> 32), 0, 0}, key, r);
+                double u1 = 1.0 - (double)(((uint64_t)r[0] << 21) ^ (r[1] >> 11)) * 0x1.0p-53;
+                double u2 = (double)(((uint64_t)r[2] << 21) ^ (r[3] >> 11)) * 0x1.0p-53;
+                double want = 0.5 + 3.0 * sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+                if (dt == 0) {
+                    bad += ((const float *)t->storage->data)[i] != (float)want;
+                } else {
+                    /* 4 ulp of std * sqrt(-2 log u1) (each side's log, cos and two products
+                     * round; the mean's addition may cancel most of the value) and an ulp of
+                     * the sum */
+                    double got = ((const double *)t->storage->data)[i];
+                    double prod = 3.0 * sqrt(-2.0 * log(u1));
+                    double tol = 4 * (nextafter(prod, INFINITY) - prod) +
+                                 (nextafter(fabs(want), INFINITY) - fabs(want));
+                    bad += fabs(got - want) > tol;
+                }
+            }
+            if (bad)
+                CHECK_FAIL_("%s, %d threads: %lld of %lld draws off", dt ? "f64" : "f32", th,
+                            (long long)bad, (long long)n);
+            gids_tensor_release(t);
+        }
+    gids_set_num_threads(2);
+}
+
 TEST(bernoulli_follows_its_philox_definition) {
     int64_t n = 20011;
     double p = 0.3;
@@ -769,6 +816,7 @@ int main(void) {
     RUN(rng_reproducible_and_thread_independent);
     RUN(rng_draws_element_i_from_its_own_counter);
     RUN(randint_randperm_bernoulli);
+    RUN(normal_draws_follow_their_box_muller_definition);
     RUN(bernoulli_follows_its_philox_definition);
     RUN(bernoulli_is_split_invariant);
     RUN(allocation_failure_runs_pressure_handler_then_retries_once);

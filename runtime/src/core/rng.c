@@ -13,6 +13,7 @@
 #include <immintrin.h>
 #endif
 
+#include "box_muller_impl.h"
 #include "core_impl.h"
 #include "gids/backend.h"
 #include "gids/rng.h"
@@ -77,11 +78,7 @@ typedef struct {
 static void value_(const draw *d, const uint32_t r[4], double *f, int64_t *i) {
     switch (d->k) {
     case K_UNIFORM: *f = d->a + (d->b - d->a) * u53_(r[0], r[1]); break;
-    case K_NORMAL: {
-        double u1 = 1.0 - u53_(r[0], r[1]), u2 = u53_(r[2], r[3]);
-        *f = d->a + d->b * sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
-        break;
-    }
+    case K_NORMAL: break; /* drawn PB at a time by normal_group_ */
     case K_INT: /* unsigned sum: lo + offset may pass INT64_MAX in between (full i64 range) */
         *i = (int64_t)((uint64_t)d->lo + ((((uint64_t)r[0] << 32) | r[1]) % d->range));
         break;
@@ -160,6 +157,17 @@ philox_blocks_avx2(uint64_t blk0, const uint32_t key[2], uint32_t stream, uint32
 
 typedef void (*philox_blocks_fn)(uint64_t blk0, const uint32_t key[2], uint32_t stream,
                                  uint32_t out[4][PB]);
+
+/* The PB normals mean + std sqrt(-2 log u1) cos(2 pi u2) of PB blocks, u1 = 1 - u53 of words
+ * 0-1 (in (0, 1]) and u2 = u53 of words 2-3, in double, as one vector loop (box_muller_impl.h;
+ * the f32 values of glibc's log and cos). */
+GIDS_HOT_MATH static void normal_group_(const uint32_t r[4][PB], double mean, double std,
+                                        double out[PB]) {
+    for (int j = 0; j < PB; j++) {
+        double u1 = 1.0 - u53_(r[0][j], r[1][j]), u2 = u53_(r[2][j], r[3][j]);
+        out[j] = mean + std * sqrt(-2.0 * gids_bm_log(u1)) * gids_bm_cos(2.0 * M_PI * u2);
+    }
+}
 
 /* The block generator for this CPU, chosen once per draw outside its parallel loop. */
 static philox_blocks_fn philox_blocks(void) {
@@ -240,6 +248,17 @@ static void generate_(void *dst, gids_dtype dt, int64_t n, gids_generator *g, co
         uint32_t rb[4][PB];
         int64_t i0 = gi * PB, m = n - i0 < PB ? n - i0 : PB;
         blocks(base + (uint64_t)i0, key, 0, rb);
+        if (d->k == K_NORMAL) {
+            double f[PB];
+            normal_group_(rb, d->a, d->b, f);
+            for (int64_t j = 0; j < m; j++) {
+                if (dt == GIDS_F32)
+                    ((float *)dst)[i0 + j] = (float)f[j];
+                else
+                    gids_store_f64(dst, dt, i0 + j, f[j]);
+            }
+            continue;
+        }
         for (int64_t j = 0; j < m; j++) {
             uint32_t r[4] = {rb[0][j], rb[1][j], rb[2][j], rb[3][j]};
             double f = 0.0;
