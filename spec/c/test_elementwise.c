@@ -448,42 +448,58 @@ TEST(unary_float_ops_match_libm) {
     gids_tensor_release(x);
 }
 
-/* f32 sigmoid, tanh, silu and softplus take the polynomial exp and log (fastmath_impl.h) in
- * vector loops: against libm in double over the clamps' edges, the two tanh branches, softplus's
- * threshold, infinities and NaN, repeated so every element goes through the vector body, not
- * only the scalar tail.  Results under 1e-36 may be 0 (silu(-88.8) is -0, as PyTorch's vector
- * silu; libm says -2.4e-37). */
-TEST(f32_sigmoid_tanh_silu_softplus_match_libm_at_their_edges) {
-    const float xs[] = {0.0f,   0.3f,    -0.6249f, 0.6251f, -0.9f,    2.0f,      -9.5f, -8.4285f,
-                        19.99f, 20.0f,   20.01f,   -44.0f,  87.3f,    -87.4f,    88.8f, -88.8f,
-                        100.0f, -100.0f, 1e30f,    -1e30f,  INFINITY, -INFINITY, NAN};
+/* f32 sigmoid, tanh, silu, softplus, expm1, elu and gelu_tanh take the polynomial exp and log
+ * (fastmath_impl.h) in vector loops: against libm in double over the clamps' edges, the two
+ * tanh and expm1 branches, softplus's threshold, infinities and NaN, repeated so every element
+ * goes through the vector body, not only the scalar tail.  Results under 1e-36 may be 0
+ * (silu(-88.8) is -0, as PyTorch's vector silu; libm says -2.4e-37).  gelu_tanh is held to its
+ * f32 formula with libm's tanhf (1 + tanh cancels for large negative x, in both). */
+TEST(f32_math_activations_match_libm_at_their_edges) {
+    const float xs[] = {0.0f,   0.3f,  -0.6249f, 0.6251f, -0.9f,   2.0f,     -9.5f,     -8.4285f,
+                        19.99f, 20.0f, 20.01f,   -44.0f,  87.3f,   -87.4f,   88.0f,     88.5f,
+                        88.72f, 88.8f, -88.8f,   100.0f,  -100.0f, 1e30f,    -1e30f,    0.4999f,
+                        0.5f,   -0.5f, -0.5001f, 1e-20f,  -3e-8f,  INFINITY, -INFINITY, NAN};
     enum { K = sizeof xs / sizeof xs[0], N = 4 * K };
     float v[N];
     for (int i = 0; i < N; i++) v[i] = xs[i % K];
     gids_tensor *x = vec_f32(N, v), *o = NULL;
-    for (int k = 0; k < 5; k++) {
-        const gids_unop ops[4] = {GIDS_SIGMOID, GIDS_TANH, GIDS_SILU, GIDS_SOFTPLUS};
-        const char *name = k < 4 ? gids_unop_name(ops[k]) : "softplus(beta 2, threshold 30)";
-        if (k < 4)
-            CHECK_OK(gids_unary(&o, ops[k], x));
-        else
+    const char *names[8] = {
+        "sigmoid", "tanh",     "silu",     "softplus", "softplus(beta 2, threshold 30)",
+        "expm1",   "elu(1.5)", "gelu_tanh"};
+    const gids_unop ops[8] = {GIDS_SIGMOID,  GIDS_TANH,  GIDS_SILU,  GIDS_SOFTPLUS,
+                              GIDS_SOFTPLUS, GIDS_EXPM1, GIDS_EXPM1, GIDS_GELU_TANH};
+    for (int k = 0; k < 8; k++) {
+        if (k == 4)
             CHECK_OK(gids_softplus(&o, x, 2, 30));
+        else if (k == 6)
+            CHECK_OK(gids_elu(&o, x, 1.5));
+        else
+            CHECK_OK(gids_unary(&o, ops[k], x));
         const float *y = gids_tensor_data(o);
         for (int i = 0; i < N; i++) {
-            double a = v[i], w;
+            double a = v[i], w, tol = 0;
+            float f = v[i];
             switch (k) {
             case 0: w = 1 / (1 + exp(-a)); break;
             case 1: w = tanh(a); break;
             case 2: w = a / (1 + exp(-a)); break;
             case 3: w = a > 20 ? a : a > 0 ? a + log1p(exp(-a)) : log1p(exp(a)); break;
-            default:
+            case 4:
                 w = 2 * a > 30 ? a
                                : (2 * a > 0 ? 2 * a + log1p(exp(-2 * a)) : log1p(exp(2 * a))) / 2;
+                break;
+            case 5: w = expm1(a); break;
+            case 6: w = a > 0 ? a : 1.5 * expm1(a); break;
+            default: /* 2 ulp of tanh's value, scaled by x / 2, and an ulp of the result */
+                w = 0.5f * f * (1.0f + tanhf(0.79788456f * (f + 0.044715f * f * f * f)));
+                tol = 1.2e-7 * fabs(a) + 1.2e-7 * fabs(w);
             }
-            bool ok = isnan(w)   ? isnan(y[i])
-                      : isinf(w) ? y[i] == w
-                                 : fabs(y[i] - w) <= 4e-7 * fabs(w) + 1e-36;
-            if (!ok) CHECK_FAIL_("%s(%g) = %.9g, libm %.9g", name, (double)v[i], (double)y[i], w);
+            if (tol == 0) tol = 4e-7 * fabs(w) + 1e-36;
+            bool ok = isnan(w)          ? isnan(y[i])
+                      : isinf((float)w) ? y[i] == (float)w /* past f32's range: inf */
+                                        : fabs(y[i] - w) <= tol;
+            if (!ok)
+                CHECK_FAIL_("%s(%g) = %.9g, libm %.9g", names[k], (double)v[i], (double)y[i], w);
         }
         gids_tensor_release(o);
     }
@@ -758,7 +774,7 @@ int main(void) {
     RUN(unary_float_ops_match_libm);
     RUN(activations_match_their_formulas);
     RUN(softplus_beyond_exp_range_stays_finite);
-    RUN(f32_sigmoid_tanh_silu_softplus_match_libm_at_their_edges);
+    RUN(f32_math_activations_match_libm_at_their_edges);
     RUN(rounding_is_half_to_even_and_nan_passes_relu);
     RUN(unary_dtype_rules);
     RUN(unary_into_in_place_and_strided);

@@ -51,8 +51,8 @@ static inline double gids_bm_log(double x) {
     /* a mantissa at or above sqrt(2) is halved (its exponent field 0x3fe instead of 0x3ff) */
     int64_t halve = (mant + 0x95f64) & 0x100000;
     int64_t k = (hi >> 20) - 1023 + (halve >> 20);
-    double m = bm_from_bits_(((uint64_t)(mant | (halve ^ 0x3ff00000)) << 32) |
-                             (bits & 0xffffffffu));
+    double m =
+        bm_from_bits_(((uint64_t)(mant | (halve ^ 0x3ff00000)) << 32) | (bits & 0xffffffffu));
     double f = m - 1.0;
     /* (double)k for |k| < 2^31 without a conversion instruction */
     double dk = bm_from_bits_(0x4330000000000000u + (uint64_t)(k + 2048)) - (0x1.0p52 + 2048.0);

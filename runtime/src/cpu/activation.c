@@ -27,22 +27,26 @@ typedef struct act_params {
 #define ACT_FLOAT(name, EXPR)                                                                      \
     ACT_KERNEL(name##_f32, float, EXPR)                                                            \
     ACT_KERNEL(name##_f64, double, EXPR)
-
-/* p0 = negative slope. NaN stays NaN (the comparison is false, NaN * slope is NaN). */
-ACT_FLOAT(leaky_relu, x_ > 0 ? x_ : x_ * p0)
-/* p0 = alpha. */
-ACT_FLOAT(elu, x_ > 0 ? x_ : p0 * expm1(x_))
-/* p0 = beta, p1 = threshold: linear where beta * x exceeds the threshold.  f32 takes the
- * vectorised softplus of fastmath_impl.h (libm's scalar log1pf and expf cost 8 ms a million
- * elements), cloned for FMA and AVX-512 with the same bits; it does not overflow where a
- * threshold above 88 leaves beta * x unlinearised (torch's log1p(exp()) gives inf there); f64
- * takes the same stable form with libm. */
+/* The f32 kernels built on fastmath_impl.h's polynomials, also cloned for FMA and AVX-512 with
+ * the same bits (core_impl.h, GIDS_HOT_MATH). */
 #define ACT_KERNEL_MATH(fname, TY, EXPR)                                                           \
     GIDS_HOT_MATH static void fname(void *ctx, int64_t n, char **p, const int64_t *s) {            \
         const act_params *ap_ = ctx;                                                               \
         const TY p0 = (TY)ap_->p0, p1 = (TY)ap_->p1;                                               \
+        (void)p1;                                                                                  \
         GIDS_EW_UNARY_LOOP(TY, TY, EXPR);                                                          \
     }
+
+/* p0 = negative slope. NaN stays NaN (the comparison is false, NaN * slope is NaN). */
+ACT_FLOAT(leaky_relu, x_ > 0 ? x_ : x_ * p0)
+/* p0 = alpha.  f32 takes the vectorised expm1 of fastmath_impl.h (libm's scalar expm1f made
+ * ELU 10x slower than PyTorch's). */
+ACT_KERNEL_MATH(elu_f32, float, x_ > 0 ? x_ : p0 * gids_fast_expm1f(x_))
+ACT_KERNEL(elu_f64, double, x_ > 0 ? x_ : p0 * expm1(x_))
+/* p0 = beta, p1 = threshold: linear where beta * x exceeds the threshold.  f32 takes the
+ * vectorised softplus of fastmath_impl.h (libm's scalar log1pf and expf cost 8 ms a million
+ * elements); it does not overflow where a threshold above 88 leaves beta * x unlinearised
+ * (torch's log1p(exp()) gives inf there); f64 takes the same stable form with libm. */
 ACT_KERNEL_MATH(softplus_f32, float, x_ *p0 > p1 ? x_ : gids_fast_softplusf(x_ * p0) / p0)
 ACT_KERNEL(softplus_f64, double,
            x_ *p0 > p1 ? x_ : (fmax(x_ * p0, 0.0) + log1p(exp(-fabs(x_ * p0)))) / p0)

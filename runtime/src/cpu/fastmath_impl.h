@@ -111,4 +111,23 @@ static inline float gids_fast_softplusf(float v) {
     return (v > 0.0f ? v : 0.0f) + l;
 }
 
+/* e^x - 1: below 0.5 in magnitude the Taylor series to x^8 (its first neglected term is under
+ * 1e-8 of the result), where e^x - 1 would cancel; beyond, the polynomial exp less 1, which
+ * does not cancel there.  Above 88, where the exp core would overflow early (its 2^128),
+ * e^(x - 88) e^88 (x - 88 is exact there).  About 2 ulp against libm; +inf from 88.73, -1
+ * below -87.3, NaN stays NaN.  glibc's scalar expm1f had made ELU 10x slower than PyTorch's. */
+static inline float gids_fast_expm1f(float x) {
+    float p =
+        ((((((2.4801587e-5f * x + 1.9841270e-4f) * x + 1.3888889e-3f) * x + 8.3333333e-3f) * x +
+           4.1666667e-2f) *
+              x +
+          1.6666667e-1f) *
+             x +
+         0.5f);
+    float small = x + x * x * p;
+    float top = x > 88.0f ? 1.6516363e38f : 1.0f; /* e^88, rounded */
+    float big = gids_clamped_expf_(x > 88.0f ? x - 88.0f : x) * top - 1.0f;
+    return __builtin_fabsf(x) < 0.5f ? small : big;
+}
+
 #endif

@@ -97,7 +97,8 @@ UN_INT(abs, is_neg(x_) ? 0 - U64(x_) : U64(x_))
 UN_FLOAT(sign, (T)((x_ > 0) - (x_ < 0)))
 UN_INT(sign, (is_pos(x_)) - (is_neg(x_)))
 UN_FLOAT(exp, exp(x_))
-UN_FLOAT(expm1, expm1(x_))
+UN_FLOAT_MATH_T(expm1_f32, float, gids_fast_expm1f(x_))
+UN_FLOAT_T(expm1_f64, double, expm1(x_))
 UN_FLOAT(log, log(x_))
 UN_FLOAT(log1p, log1p(x_))
 UN_FLOAT(log2, log2(x_))
@@ -118,8 +119,11 @@ UN_FLOAT_T(sigmoid_f64, double, (T)1 / ((T)1 + exp(-x_)))
 UN_FLOAT(relu, x_ < 0 ? (T)0 : x_)
 UN_INT(relu, is_neg(x_) ? 0 : x_)
 UN_FLOAT(gelu, (T)0.5 * x_ * ((T)1 + erf(x_ * (T)0.70710678118654752440)))
-UN_FLOAT(gelu_tanh,
-         (T)0.5 * x_ * ((T)1 + tanh((T)0.79788456080286535588 * (x_ + (T)0.044715 * x_ * x_ * x_))))
+UN_FLOAT_MATH_T(
+    gelu_tanh_f32, float,
+    0.5f * x_ * (1.0f + gids_fast_tanhf(0.79788456080286535588f * (x_ + 0.044715f * x_ * x_ * x_))))
+UN_FLOAT_T(gelu_tanh_f64, double,
+           0.5 * x_ * (1.0 + tanh(0.79788456080286535588 * (x_ + 0.044715 * x_ * x_ * x_))))
 UN_FLOAT_MATH_T(softplus_f32, float, x_ > 20.0f ? x_ : gids_fast_softplusf(x_))
 UN_FLOAT_T(softplus_f64, double, x_ > 20.0 ? x_ : fmax(x_, 0.0) + log1p(exp(-fabs(x_))))
 UN_FLOAT_MATH_T(silu_f32, float, x_ / (1.0f + gids_clamped_expf_(-x_)))
