@@ -448,12 +448,13 @@ TEST(unary_float_ops_match_libm) {
     gids_tensor_release(x);
 }
 
-/* f32 sigmoid, tanh, silu, softplus, expm1, elu and gelu_tanh take the polynomial exp and log
- * (fastmath_impl.h) in vector loops: against libm in double over the clamps' edges, the two
- * tanh and expm1 branches, softplus's threshold, infinities and NaN, repeated so every element
+/* f32 sigmoid, tanh, silu, softplus, expm1, elu, gelu_tanh and gelu take the polynomial exp,
+ * log and erf (fastmath_impl.h) in vector loops: against libm in double over the clamps' edges, the
+ * two tanh and expm1 branches, softplus's threshold, infinities and NaN, repeated so every element
  * goes through the vector body, not only the scalar tail.  Results under 1e-36 may be 0
  * (silu(-88.8) is -0, as PyTorch's vector silu; libm says -2.4e-37).  gelu_tanh is held to its
- * f32 formula with libm's tanhf (1 + tanh cancels for large negative x, in both). */
+ * f32 formula with libm's tanhf (1 + tanh cancels for large negative x, in both); gelu's erf
+ * is a rational approximation within about 2.5e-7 |x| of the exact value. */
 TEST(f32_math_activations_match_libm_at_their_edges) {
     const float xs[] = {0.0f,   0.3f,  -0.6249f, 0.6251f, -0.9f,   2.0f,     -9.5f,     -8.4285f,
                         19.99f, 20.0f, 20.01f,   -44.0f,  87.3f,   -87.4f,   88.0f,     88.5f,
@@ -463,12 +464,13 @@ TEST(f32_math_activations_match_libm_at_their_edges) {
     float v[N];
     for (int i = 0; i < N; i++) v[i] = xs[i % K];
     gids_tensor *x = vec_f32(N, v), *o = NULL;
-    const char *names[8] = {
-        "sigmoid", "tanh",     "silu",     "softplus", "softplus(beta 2, threshold 30)",
-        "expm1",   "elu(1.5)", "gelu_tanh"};
-    const gids_unop ops[8] = {GIDS_SIGMOID,  GIDS_TANH,  GIDS_SILU,  GIDS_SOFTPLUS,
-                              GIDS_SOFTPLUS, GIDS_EXPM1, GIDS_EXPM1, GIDS_GELU_TANH};
-    for (int k = 0; k < 8; k++) {
+    const char *names[9] = {
+        "sigmoid", "tanh",     "silu",      "softplus", "softplus(beta 2, threshold 30)",
+        "expm1",   "elu(1.5)", "gelu_tanh", "gelu"};
+    const gids_unop ops[9] = {GIDS_SIGMOID,  GIDS_TANH,      GIDS_SILU,
+                              GIDS_SOFTPLUS, GIDS_SOFTPLUS,  GIDS_EXPM1,
+                              GIDS_EXPM1,    GIDS_GELU_TANH, GIDS_GELU};
+    for (int k = 0; k < 9; k++) {
         if (k == 4)
             CHECK_OK(gids_softplus(&o, x, 2, 30));
         else if (k == 6)
@@ -490,6 +492,10 @@ TEST(f32_math_activations_match_libm_at_their_edges) {
                 break;
             case 5: w = expm1(a); break;
             case 6: w = a > 0 ? a : 1.5 * expm1(a); break;
+            case 8:
+                w = 0.5 * a * (1 + erf(a * 0.70710678118654752440));
+                tol = 3e-7 * fabs(a) + 1e-36;
+                break;
             default: /* 2 ulp of tanh's value, scaled by x / 2, and an ulp of the result */
                 w = 0.5f * f * (1.0f + tanhf(0.79788456f * (f + 0.044715f * f * f * f)));
                 tol = 1.2e-7 * fabs(a) + 1.2e-7 * fabs(w);

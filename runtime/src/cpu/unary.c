@@ -118,7 +118,8 @@ UN_FLOAT_T(sigmoid_f64, double, (T)1 / ((T)1 + exp(-x_)))
 /* x < 0 rather than x > 0 so that NaN passes through, as torch.relu. */
 UN_FLOAT(relu, x_ < 0 ? (T)0 : x_)
 UN_INT(relu, is_neg(x_) ? 0 : x_)
-UN_FLOAT(gelu, (T)0.5 * x_ * ((T)1 + erf(x_ * (T)0.70710678118654752440)))
+UN_FLOAT_MATH_T(gelu_f32, float, 0.5f * x_ * (1.0f + gids_fast_erff(x_ * 0.70710678118654752440f)))
+UN_FLOAT_T(gelu_f64, double, 0.5 * x_ * (1.0 + erf(x_ * 0.70710678118654752440)))
 UN_FLOAT_MATH_T(
     gelu_tanh_f32, float,
     0.5f * x_ * (1.0f + gids_fast_tanhf(0.79788456080286535588f * (x_ + 0.044715f * x_ * x_ * x_))))
