@@ -46,11 +46,12 @@ static inline double gids_bm_log(double x) {
                  L5 = 1.818357216161805012e-01, L6 = 1.531383769920937332e-01,
                  L7 = 1.479819860511658591e-01;
     uint64_t bits = bm_bits_(x);
+    /* (logical shifts only: x > 0, and AVX2 has no 64-bit arithmetic shift) */
     int64_t hi = (int64_t)(bits >> 32);
     int64_t mant = hi & 0x000fffff; /* the high 20 bits of the mantissa */
     /* a mantissa at or above sqrt(2) is halved (its exponent field 0x3fe instead of 0x3ff) */
     int64_t halve = (mant + 0x95f64) & 0x100000;
-    int64_t k = (hi >> 20) - 1023 + (halve >> 20);
+    int64_t k = (int64_t)((uint64_t)hi >> 20) - 1023 + (int64_t)((uint64_t)halve >> 20);
     double m =
         bm_from_bits_(((uint64_t)(mant | (halve ^ 0x3ff00000)) << 32) | (bits & 0xffffffffu));
     double f = m - 1.0;

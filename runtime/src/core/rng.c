@@ -158,14 +158,56 @@ philox_blocks_avx2(uint64_t blk0, const uint32_t key[2], uint32_t stream, uint32
 typedef void (*philox_blocks_fn)(uint64_t blk0, const uint32_t key[2], uint32_t stream,
                                  uint32_t out[4][PB]);
 
-/* The PB normals mean + std sqrt(-2 log u1) cos(2 pi u2) of PB blocks, u1 = 1 - u53 of words
- * 0-1 (in (0, 1]) and u2 = u53 of words 2-3, in double, as one vector loop (box_muller_impl.h;
- * the f32 values of glibc's log and cos). */
+/* u53_ without an integer -> double conversion, which AVX2 lacks for 64-bit lanes (a loop
+ * holding one stays scalar): the two parts, each under 2^52, as doubles by the 2^52 trick, then
+ * hi 2^-32 + (lo >> 11) 2^-53, both exact, and so is their sum (53 bits).  The same value. */
+static inline double u53_vec_(uint32_t hi, uint32_t lo) {
+    union {
+        uint64_t u;
+        double d;
+    } h = {0x4330000000000000u | hi}, l = {0x4330000000000000u | (lo >> 11)};
+    return (h.d - 0x1.0p52) * 0x1.0p-32 + (l.d - 0x1.0p52) * 0x1.0p-53;
+}
+
+/* The uniforms of a normal's block: u1 = 1 - u53 of words 0-1 (in (0, 1]), u2 = u53 of
+ * words 2-3. */
+static inline void normal_uniforms_(const uint32_t r[4][PB], int j, double *u1, double *u2) {
+    *u1 = 1.0 - u53_vec_(r[0][j], r[1][j]);
+    *u2 = u53_vec_(r[2][j], r[3][j]);
+}
+
+/* The PB normals mean + std sqrt(-2 log u1) cos(2 pi u2) of PB blocks, in double, as one vector
+ * loop (box_muller_impl.h; `omp simd`, since GCC's cost model otherwise keeps the AVX2 clones
+ * scalar).  For an f32 tensor (want_f32) each value must round as that formula with glibc's log
+ * and cos rounds: box_muller_impl.h's are within 1 ulp of them, so a double value can differ by
+ * a few ulp of std sqrt(...) (more than that of the sum, where the mean cancels it), and about
+ * one draw in 10^10 lands within that of an f32 rounding boundary (a review found them).  Those
+ * lanes -- any whose f32 rounding the bound could change -- are made again with libm. */
 GIDS_HOT_MATH static void normal_group_(const uint32_t r[4][PB], double mean, double std,
-                                        double out[PB]) {
+                                        bool want_f32, double out[PB]) {
+    double mag[PB];
+#pragma omp simd
     for (int j = 0; j < PB; j++) {
-        double u1 = 1.0 - u53_(r[0][j], r[1][j]), u2 = u53_(r[2][j], r[3][j]);
-        out[j] = mean + std * sqrt(-2.0 * gids_bm_log(u1)) * gids_bm_cos(2.0 * M_PI * u2);
+        double u1, u2;
+        normal_uniforms_(r, j, &u1, &u2);
+        double s = std * sqrt(-2.0 * gids_bm_log(u1));
+        mag[j] = fabs(s);
+        out[j] = mean + s * gids_bm_cos(2.0 * M_PI * u2);
+    }
+    if (!want_f32) return;
+    int near[PB], any = 0;
+#pragma omp simd reduction(| : any)
+    for (int j = 0; j < PB; j++) {
+        double err = 0x1.0p-48 * (mag[j] + fabs(out[j])); /* 32 ulp of each, generously */
+        near[j] = (float)(out[j] - err) != (float)(out[j] + err);
+        any |= near[j];
+    }
+    if (!any) return;
+    for (int j = 0; j < PB; j++) {
+        if (!near[j]) continue;
+        double u1, u2;
+        normal_uniforms_(r, j, &u1, &u2);
+        out[j] = mean + std * sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
     }
 }
 
@@ -250,7 +292,7 @@ static void generate_(void *dst, gids_dtype dt, int64_t n, gids_generator *g, co
         blocks(base + (uint64_t)i0, key, 0, rb);
         if (d->k == K_NORMAL) {
             double f[PB];
-            normal_group_(rb, d->a, d->b, f);
+            normal_group_(rb, d->a, d->b, dt == GIDS_F32, f);
             for (int64_t j = 0; j < m; j++) {
                 if (dt == GIDS_F32)
                     ((float *)dst)[i0 + j] = (float)f[j];
