@@ -4,10 +4,12 @@
  * A normal is sqrt(-2 log u1) cos(2 pi u2) in double, rounded to the tensor's dtype.  With
  * glibc's scalar log and cos a million f32 normals took 12 ms on two cores (PyTorch's 2.5).
  * These follow fdlibm's algorithms (Sun Microsystems, 1993), which stay within 1 ulp of the
- * correctly rounded result; measured against glibc over 2e7 draws each: at most 1 ulp, and over
- * 6.4e7 normals rounded to f32 not one value differs from the libm form's (a double result
- * 1 ulp off changes an f32 only when it lies within 1 ulp of an f32 rounding boundary, about
- * one draw in 2^29).  f64 normals differ from the libm form's in the last bit in about 6%.
+ * correctly rounded result; measured against glibc (ours, then a review's 3e8 inputs each): at
+ * most 1 ulp.  A double normal so made differs from the libm form's by a few ulp of std sqrt(...)
+ * at most; rounded to f32 that changes a value only when it lies that close to an f32 rounding
+ * boundary, about one draw in 10^10, and rng.c makes such draws again with glibc's functions,
+ * so f32 normals are the libm form's exactly.  f64 normals differ from it in the last bits in
+ * about 6% of draws.
  *
  * Every branch of the originals is a select here, and the integer <-> double conversions are
  * made with the 2^52 trick, so that AVX2 (which has no int64 -> double conversion) vectorises
