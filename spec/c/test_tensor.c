@@ -331,6 +331,17 @@ TEST(randint_randperm_bernoulli) {
     gids_tensor_release(t);
 }
 
+/* The libm form of the normal at counter c of seed (a 32-bit seed): its block's u1 and u2, and
+ * sqrt(-2 log u1) * std (*prod) before the cosine and the mean. */
+static double libm_normal(uint32_t seed, uint64_t c, double mean, double std, double *prod) {
+    uint32_t r[4];
+    gids_philox4x32((uint32_t[]){(uint32_t)c, (uint32_t)(c >> 32), 0, 0}, (uint32_t[]){seed, 0}, r);
+    double u1 = 1.0 - (double)(((uint64_t)r[0] << 21) ^ (r[1] >> 11)) * 0x1.0p-53;
+    double u2 = (double)(((uint64_t)r[2] << 21) ^ (r[3] >> 11)) * 0x1.0p-53;
+    *prod = std * sqrt(-2.0 * log(u1));
+    return mean + std * sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
 /* A normal draw is mean + std sqrt(-2 log u1) cos(2 pi u2) of its element's block (u1 = 1 -
  * u53 of words 0-1, u2 = u53 of words 2-3), made by rng.c in vector code (box_muller_impl.h):
  * against that formula with glibc's log and cos, from an offset and a length that are not
@@ -349,15 +360,9 @@ TEST(normal_draws_follow_their_box_muller_definition) {
             gids_tensor *t = NULL;
             CHECK_OK(gids_empty(&t, dt ? GIDS_F64 : GIDS_F32, GIDS_DEVICE_CPU, 1, &n));
             CHECK_OK(gids_normal_(t, &g, 0.5, 3.0));
-            uint32_t key[2] = {0xfeedbeefu, 0};
             int64_t bad = 0;
             for (int64_t i = 0; i < n; i++) {
-                uint64_t c = 11 + (uint64_t)i;
-                uint32_t r[4];
-                gids_philox4x32((uint32_t[]){(uint32_t)c, (uint32_t)(c >> 32), 0, 0}, key, r);
-                double u1 = 1.0 - (double)(((uint64_t)r[0] << 21) ^ (r[1] >> 11)) * 0x1.0p-53;
-                double u2 = (double)(((uint64_t)r[2] << 21) ^ (r[3] >> 11)) * 0x1.0p-53;
-                double want = 0.5 + 3.0 * sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+                double prod, want = libm_normal(0xfeedbeefu, 11 + (uint64_t)i, 0.5, 3.0, &prod);
                 if (dt == 0) {
                     bad += ((const float *)t->storage->data)[i] != (float)want;
                 } else {
@@ -365,7 +370,6 @@ TEST(normal_draws_follow_their_box_muller_definition) {
                      * round; the mean's addition may cancel most of the value) and an ulp of
                      * the sum */
                     double got = ((const double *)t->storage->data)[i];
-                    double prod = 3.0 * sqrt(-2.0 * log(u1));
                     double tol = 4 * (nextafter(prod, INFINITY) - prod) +
                                  (nextafter(fabs(want), INFINITY) - fabs(want));
                     bad += fabs(got - want) > tol;
@@ -385,12 +389,9 @@ TEST(normal_draws_follow_their_box_muller_definition) {
     int64_t m = 40;
     gids_tensor *t = NULL;
     CHECK_OK(gids_randn(&t, &g, GIDS_F32, 1, &m));
-    uint32_t r[4];
-    gids_philox4x32((uint32_t[]){3959700102u, 0, 0, 0}, (uint32_t[]){0xfeedbeefu, 0}, r);
-    double u1 = 1.0 - (double)(((uint64_t)r[0] << 21) ^ (r[1] >> 11)) * 0x1.0p-53;
-    double u2 = (double)(((uint64_t)r[2] << 21) ^ (r[3] >> 11)) * 0x1.0p-53;
-    float want = (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
-    CHECK(((const float *)t->storage->data)[21] == want);
+    double prod;
+    CHECK(((const float *)t->storage->data)[21] ==
+          (float)libm_normal(0xfeedbeefu, 3959700102ull, 0.0, 1.0, &prod));
     gids_tensor_release(t);
 }
 
