@@ -162,11 +162,9 @@ typedef void (*philox_blocks_fn)(uint64_t blk0, const uint32_t key[2], uint32_t 
  * holding one stays scalar): the two parts, each under 2^52, as doubles by the 2^52 trick, then
  * hi 2^-32 + (lo >> 11) 2^-53, both exact, and so is their sum (53 bits).  The same value. */
 static inline double u53_vec_(uint32_t hi, uint32_t lo) {
-    union {
-        uint64_t u;
-        double d;
-    } h = {0x4330000000000000u | hi}, l = {0x4330000000000000u | (lo >> 11)};
-    return (h.d - 0x1.0p52) * 0x1.0p-32 + (l.d - 0x1.0p52) * 0x1.0p-53;
+    double h = bm_from_bits_(0x4330000000000000u | hi) - 0x1.0p52;
+    double l = bm_from_bits_(0x4330000000000000u | (lo >> 11)) - 0x1.0p52;
+    return h * 0x1.0p-32 + l * 0x1.0p-53;
 }
 
 /* The uniforms of a normal's block: u1 = 1 - u53 of words 0-1 (in (0, 1]), u2 = u53 of
