@@ -527,6 +527,227 @@ TEST(f32_math_activations_match_libm_at_their_edges) {
     gids_tensor_release(o), gids_tensor_release(gx);
 }
 
+/* f32 exp, log, log1p, log2, sin, cos, tan and pow compute in double (vecmath_impl.h) and round
+ * once: each result is the libm double function's, rounded to f32 (the correctly rounded value
+ * but for boundary cases; bench/ops/f32_math_accuracy.c finds none in 2^32 inputs but for pow).
+ * Checked bit for bit, signs of zeros included, on every 4099th f32 bit pattern (a million
+ * inputs, every exponent, both signs, subnormals, infinities and NaNs) and at the edges: the
+ * clamps of exp, log's and log1p's domains, the trig kernels' 1.6e6 limit past which lanes go
+ * to libm, in place (the libm pass must read the input the vector loop overwrote) and strided. */
+typedef struct {
+    gids_unop op;
+    double (*ref)(double);
+} f32_ref_case;
+
+static const f32_ref_case f32_ref_cases[] = {
+    {GIDS_EXP, exp}, {GIDS_LOG, log}, {GIDS_LOG1P, log1p}, {GIDS_LOG2, log2},
+    {GIDS_SIN, sin}, {GIDS_COS, cos}, {GIDS_TAN, tan},
+};
+
+static bool same_f32_(float got, float want) {
+    return isnan(want) ? isnan(got) : got == want && !signbit(got) == !signbit(want);
+}
+
+/* Checks y[i] against the reference of x[i] for n elements read through gids_tensor_get. */
+static void check_f32_ref_(const char *what, const f32_ref_case *c, const gids_tensor *x,
+                           const gids_tensor *y, int64_t n) {
+    int64_t wrong = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float xi = (float)at(x, i), want = (float)c->ref(xi), got = (float)at(y, i);
+        if (same_f32_(got, want)) continue;
+        if (wrong++ < 3)
+            CHECK_FAIL_("%s %s(%a) = %a, libm %a", what, gids_unop_name(c->op), (double)xi,
+                        (double)got, (double)want);
+    }
+    if (wrong > 3) CHECK_FAIL_("%s %s: %lld wrong", what, gids_unop_name(c->op), (long long)wrong);
+}
+
+TEST(f32_transcendentals_round_libm_double_results) {
+    enum { STEP = 4099 };
+    int64_t n = ((int64_t)1 << 32) / STEP + 1;
+    gids_tensor *x = NULL, *y = NULL;
+    CHECK_OK(gids_empty(&x, GIDS_F32, GIDS_DEVICE_CPU, 1, &n));
+    uint32_t *bits = gids_tensor_data(x);
+    for (int64_t i = 0; i < n; i++) bits[i] = (uint32_t)(i * STEP);
+    const float edges[] = {0.0f,
+                           -0.0f,
+                           INFINITY,
+                           -INFINITY,
+                           NAN,
+                           -NAN,
+                           88.72283f,
+                           88.722839f,
+                           88.72284f,
+                           -87.33655f,
+                           -103.9720f,
+                           -103.97208f,
+                           -103.98f,
+                           -104.5f,
+                           1e-45f,
+                           -1e-45f,
+                           1.1754942e-38f,
+                           -1.0f,
+                           -0.99999994f,
+                           -1.0000001f,
+                           1e-30f,
+                           -3e-10f,
+                           2e-9f,
+                           1.0f,
+                           2.0f,
+                           0.5f,
+                           1024.0f,
+                           0x1p-126f,
+                           1.5999999e6f,
+                           1.6e6f,
+                           1.6000001e6f,
+                           -1.6e6f,
+                           1e7f,
+                           3.4e38f,
+                           -3.4e38f,
+                           1.5707964f,
+                           -1.5707964f,
+                           3.1415927f,
+                           0x1.921fb6p+20f,
+                           7.0e-39f};
+    enum { E = sizeof edges / sizeof edges[0] };
+    memcpy(gids_tensor_data(x), edges, sizeof edges); /* the first E patterns make way */
+    for (size_t k = 0; k < sizeof f32_ref_cases / sizeof f32_ref_cases[0]; k++) {
+        const f32_ref_case *c = &f32_ref_cases[k];
+        CHECK_OK(gids_unary(&y, c->op, x));
+        /* direct reads: a million gids_tensor_get calls would dominate the test */
+        const float *xv = gids_tensor_data(x), *yv = gids_tensor_data(y);
+        int64_t wrong = 0;
+        for (int64_t i = 0; i < n; i++) {
+            float want = (float)c->ref(xv[i]);
+            if (same_f32_(yv[i], want)) continue;
+            if (wrong++ < 3)
+                CHECK_FAIL_("%s(%a) = %a, libm %a", gids_unop_name(c->op), (double)xv[i],
+                            (double)yv[i], (double)want);
+        }
+        if (wrong > 3) CHECK_FAIL_("%s: %lld wrong", gids_unop_name(c->op), (long long)wrong);
+        gids_tensor_release(y);
+    }
+    gids_tensor_release(x);
+
+    /* in place and strided, with lanes past 1.6e6 among the vector lanes: a [2, 300] tensor
+     * and its transpose (stride 300 elements), each element also through unary_into on itself */
+    int64_t shape[2] = {2, 300};
+    float v[600];
+    for (int i = 0; i < 600; i++)
+        v[i] = i % 7 == 3 ? 2e6f * (float)(i + 1) : edges[i % E] - 0.37f * (float)i;
+    v[5] = INFINITY, v[301] = NAN, v[599] = -1e9f;
+    for (size_t k = 0; k < sizeof f32_ref_cases / sizeof f32_ref_cases[0]; k++) {
+        const f32_ref_case *c = &f32_ref_cases[k];
+        gids_tensor *a = from(GIDS_F32, 2, shape, v), *keep = from(GIDS_F32, 2, shape, v);
+        gids_tensor *t = NULL, *tk = NULL;
+        CHECK_OK(gids_transpose(&t, a, 0, 1));
+        CHECK_OK(gids_transpose(&tk, keep, 0, 1));
+        CHECK_OK(gids_unary(&y, c->op, t));
+        check_f32_ref_("strided", c, tk, y, 600);
+        gids_tensor_release(y);
+        CHECK_OK(gids_unary_into(a, c->op, a));
+        check_f32_ref_("in place", c, keep, a, 600);
+        gids_tensor_release(t), gids_tensor_release(tk), gids_tensor_release(a);
+        gids_tensor_release(keep);
+    }
+}
+
+/* f32 pow: e^(b log|a|) in double for finite nonzero a (negative with an integer b), libm's
+ * double pow for the other lanes; torch's special cases (pow(x, 0) = 1 even for NaN, pow(1, y) =
+ * 1, signed zeros and infinities) come from libm.  Sampled pairs match the rounded double pow
+ * but for boundary cases (3 in 2^24 pairs, 1 ulp), so at most 1 ulp and rarely. */
+TEST(f32_pow_rounds_libm_double_pow) {
+    const float sp[][3] = {
+        {0, 0, 1},
+        {0, -1, INFINITY},
+        {-0.0f, -1, -INFINITY},
+        {-0.0f, 3, -0.0f},
+        {-0.0f, 2, 0},
+        {0, 2.5f, 0},
+        {-2, 3, -8},
+        {-2, 2, 4},
+        {-2, 0.5f, NAN},
+        {NAN, 0, 1},
+        {1, NAN, 1},
+        {INFINITY, -1, 0},
+        {-INFINITY, 3, -INFINITY},
+        {-8, 1.0f / 3, NAN},
+        {2, 128, INFINITY},
+        {2, -150, 0},
+        {2, -149, 1e-45f},
+        {-1, INFINITY, 1},
+        {0.5f, INFINITY, 0},
+        {2, -INFINITY, 0},
+        {-1, 16777218.0f, 1},
+        {-2, -1, -0.5f},
+        {-1.5f, 3, -3.375f},
+        {10, -2, 0.01f},
+        {4, 0.5f, 2},
+        {-0.5f, 33554432.0f, 0},
+        {1, -1e30f, 1},
+        {NAN, 1, NAN},
+    };
+    enum { S = sizeof sp / sizeof sp[0], N = 1 << 16 };
+    static float a[N + S], b[N + S];
+    for (int i = 0; i < S; i++) a[i] = sp[i][0], b[i] = sp[i][1];
+    uint64_t r = 0x243f6a8885a308d3u;
+    for (int i = S; i < N + S; i++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        uint32_t ab = (uint32_t)(r >> 32);
+        memcpy(&a[i], &ab, sizeof ab);
+        b[i] = i % 3 ? ((float)((uint32_t)r >> 8) / 16777216.0f - 0.5f) * 60.0f
+                     : (float)((int)((uint32_t)r % 61) - 30);
+    }
+    gids_tensor *ta = vec_f32(N + S, a), *tb = vec_f32(N + S, b), *y = NULL;
+    CHECK_OK(gids_binary(&y, GIDS_POW, ta, tb));
+    const float *yv = gids_tensor_data(y);
+    for (int i = 0; i < S; i++)
+        if (!same_f32_(yv[i], sp[i][2]))
+            CHECK_FAIL_("pow(%g, %g) = %g, want %g", (double)a[i], (double)b[i], (double)yv[i],
+                        (double)sp[i][2]);
+    int off = 0;
+    for (int i = S; i < N + S; i++) {
+        float want = (float)pow(a[i], b[i]);
+        if (same_f32_(yv[i], want)) continue;
+        bool one_ulp =
+            isfinite(want) && isfinite(yv[i]) && signbit(want) == signbit(yv[i]) &&
+            (nextafterf(want, INFINITY) == yv[i] || nextafterf(want, -INFINITY) == yv[i]);
+        if (!one_ulp || ++off > 2)
+            CHECK_FAIL_("pow(%a, %a) = %a, libm %a", (double)a[i], (double)b[i], (double)yv[i],
+                        (double)want);
+    }
+    /* in place (the libm pass reads the base the vector loop overwrote): the same values */
+    CHECK_OK(gids_binary_into(ta, GIDS_POW, ta, tb));
+    const float *iv = gids_tensor_data(ta);
+    for (int i = 0; i < N + S; i++)
+        if (!same_f32_(iv[i], yv[i]))
+            CHECK_FAIL_("pow_ in place (%a, %a) = %a, out of place %a", (double)a[i], (double)b[i],
+                        (double)iv[i], (double)yv[i]);
+    gids_tensor_release(y);
+    /* a scalar exponent (2 and 3 have their own loops) and a scalar base: stride-0 operands;
+     * the bases include signed zeros, infinities and NaNs */
+    gids_tensor *base = vec_f32(N + S, a);
+    const double scalars[3] = {2.5, 2, 3};
+    for (int k = 0; k < 3; k++) {
+        CHECK_OK(gids_binary_scalar(&y, GIDS_POW, base, gids_scalar_f(scalars[k]), false));
+        for (int i = 0; i < N + S; i++) {
+            float want = (float)pow(a[i], scalars[k]), got = (float)at(y, i);
+            if (!same_f32_(got, want) && !(fabsf(got - want) <= 1.2e-7f * fabsf(want)))
+                CHECK_FAIL_("pow(%a, %g) = %a, libm %a", (double)a[i], scalars[k], (double)got,
+                            (double)want);
+        }
+        gids_tensor_release(y);
+    }
+    CHECK_OK(gids_binary_scalar(&y, GIDS_POW, tb, gids_scalar_f(-3), true));
+    for (int i = 0; i < N + S; i += 7) {
+        float want = (float)pow(-3.0, b[i]), got = (float)at(y, i);
+        if (!same_f32_(got, want) && !(fabsf(got - want) <= 1.2e-7f * fabsf(want)))
+            CHECK_FAIL_("pow(-3, %a) = %a, libm %a", (double)b[i], (double)got, (double)want);
+    }
+    gids_tensor_release(y), gids_tensor_release(base);
+    gids_tensor_release(ta), gids_tensor_release(tb);
+}
+
 /* A threshold the input does not reach leaves softplus to compute log(1 + e^x) where e^x
  * overflows: the stable form gives x (torch's log1p(exp(x)) gives inf), in both float dtypes. */
 TEST(softplus_beyond_exp_range_stays_finite) {
@@ -796,6 +1017,8 @@ int main(void) {
     RUN(activations_match_their_formulas);
     RUN(softplus_beyond_exp_range_stays_finite);
     RUN(f32_math_activations_match_libm_at_their_edges);
+    RUN(f32_transcendentals_round_libm_double_results);
+    RUN(f32_pow_rounds_libm_double_pow);
     RUN(rounding_is_half_to_even_and_nan_passes_relu);
     RUN(unary_dtype_rules);
     RUN(unary_into_in_place_and_strided);

@@ -343,7 +343,7 @@ static double libm_normal(uint32_t seed, uint64_t c, double mean, double std, do
 }
 
 /* A normal draw is mean + std sqrt(-2 log u1) cos(2 pi u2) of its element's block (u1 = 1 -
- * u53 of words 0-1, u2 = u53 of words 2-3), made by rng.c in vector code (box_muller_impl.h):
+ * u53 of words 0-1, u2 = u53 of words 2-3), made by rng.c in vector code (vecmath_impl.h):
  * against that formula with glibc's log and cos, from an offset and a length that are not
  * multiples of a group, on one thread and on four: every f32 value equal (rng.c makes again
  * with libm any value its bound could round the other way), every f64 value within a few ulp

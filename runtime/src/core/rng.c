@@ -13,7 +13,7 @@
 #include <immintrin.h>
 #endif
 
-#include "box_muller_impl.h"
+#include "vecmath_impl.h"
 #include "core_impl.h"
 #include "gids/backend.h"
 #include "gids/rng.h"
@@ -162,8 +162,8 @@ typedef void (*philox_blocks_fn)(uint64_t blk0, const uint32_t key[2], uint32_t 
  * holding one stays scalar): the two parts, each under 2^52, as doubles by the 2^52 trick, then
  * hi 2^-32 + (lo >> 11) 2^-53, both exact, and so is their sum (53 bits).  The same value. */
 static inline double u53_vec_(uint32_t hi, uint32_t lo) {
-    double h = bm_from_bits_(0x4330000000000000u | hi) - 0x1.0p52;
-    double l = bm_from_bits_(0x4330000000000000u | (lo >> 11)) - 0x1.0p52;
+    double h = gids_vm_from_bits(0x4330000000000000u | hi) - 0x1.0p52;
+    double l = gids_vm_from_bits(0x4330000000000000u | (lo >> 11)) - 0x1.0p52;
     return h * 0x1.0p-32 + l * 0x1.0p-53;
 }
 
@@ -175,9 +175,9 @@ static inline void normal_uniforms_(const uint32_t r[4][PB], int j, double *u1, 
 }
 
 /* The PB normals mean + std sqrt(-2 log u1) cos(2 pi u2) of PB blocks, in double, as one vector
- * loop (box_muller_impl.h; `omp simd`, since GCC's cost model otherwise keeps the AVX2 clones
+ * loop (vecmath_impl.h; `omp simd`, since GCC's cost model otherwise keeps the AVX2 clones
  * scalar).  For an f32 tensor (want_f32) each value must round as that formula with glibc's log
- * and cos rounds: box_muller_impl.h's are within 1 ulp of them, so a double value can differ by
+ * and cos rounds: vecmath_impl.h's are within 1 ulp of them, so a double value can differ by
  * a few ulp of std sqrt(...) (more than that of the sum, where the mean cancels it), and about
  * one draw in 10^10 lands within that of an f32 rounding boundary (a review found them).  Those
  * lanes -- any whose f32 rounding the bound could change -- are made again with libm. */
@@ -188,9 +188,9 @@ GIDS_HOT_MATH static void normal_group_(const uint32_t r[4][PB], double mean, do
     for (int j = 0; j < PB; j++) {
         double u1, u2;
         normal_uniforms_(r, j, &u1, &u2);
-        double s = std * sqrt(-2.0 * gids_bm_log(u1));
+        double s = std * sqrt(-2.0 * gids_vm_log(u1));
         mag[j] = fabs(s);
-        out[j] = mean + s * gids_bm_cos(2.0 * M_PI * u2);
+        out[j] = mean + s * gids_vm_cos(2.0 * M_PI * u2);
     }
     if (!want_f32) return;
     int near[PB], any = 0;

@@ -11,6 +11,7 @@
 #include "../core/core_impl.h"
 #include "../core/dispatch_impl.h"
 #include "../core/iter_impl.h"
+#include "../core/vecmath_impl.h"
 #include "elementwise_impl.h"
 
 static const char *const binop_names[GIDS_NBINOPS] = {
@@ -150,6 +151,56 @@ FLOORDIV_FLOAT(double, fmod, floor, copysign)
     BIN_KERNEL(name##_f32, float, float, EXPR_F)                                                   \
     BIN_KERNEL(name##_f64, double, double, EXPR_D)
 
+/* f32 pow in double (vecmath_impl.h), in blocks as the f32 sine (unary.c): a vector loop writes
+ * every lane of the block and notes whether any needs libm (infinities, NaN, a negative base
+ * with a fraction exponent), then only those lanes are made again with libm's double pow,
+ * which rounds to the same f32 as the exact result but for a few boundary cases (and gives
+ * torch's pow(NaN, 0) = 1 where glibc's powf keeps a signalling NaN). */
+#define POW_BLOCK 256
+GIDS_HOT_MATH static void pow_f32(void *ctx, int64_t n, char **p, const int64_t *s) {
+    (void)ctx;
+    /* x^2 and x^3, the commonest, by multiplying in double, where every input (signed zeros,
+     * infinities, NaN) comes out as pow's and the square is exact before its one rounding:
+     * about 20x faster than the general path (PyTorch multiplies them out in f32). */
+    if (s[2] == 0 && (*(const float *)p[2] == 2.0f || *(const float *)p[2] == 3.0f)) {
+        if (*(const float *)p[2] == 2.0f)
+            GIDS_EW_UNARY_LOOP(float, float, (double)x_ *x_);
+        else
+            GIDS_EW_UNARY_LOOP(float, float, (double)x_ *x_ *x_);
+        return;
+    }
+    const bool dense = s[0] == (int64_t)sizeof(float);
+    for (int64_t b = 0; b < n; b += POW_BLOCK) {
+        int m = n - b < POW_BLOCK ? (int)(n - b) : POW_BLOCK, redo = 0;
+        float xb[POW_BLOCK], eb[POW_BLOCK], yb[POW_BLOCK];
+        float *y = dense ? (float *)p[0] + b : yb;
+        const float *x = gids_ew_block_f32(p[1], s[1], b, m, dense ? y : NULL, xb);
+        const float *e = gids_ew_block_f32(p[2], s[2], b, m, dense ? y : NULL, eb);
+        /* one path for the whole block where its exponents allow (a scalar one always does) */
+        int nsmall = 0;
+#pragma omp simd reduction(+ : nsmall) reduction(| : redo)
+        for (int i = 0; i < m; i++) {
+            nsmall += gids_vm_pow_small(e[i]);
+            redo |= !gids_vm_powf_ok(x[i], e[i]);
+        }
+        if (nsmall == m) {
+#pragma omp simd
+            for (int i = 0; i < m; i++) y[i] = gids_vm_powf_mul(x[i], e[i]);
+        } else if (nsmall == 0) {
+#pragma omp simd
+            for (int i = 0; i < m; i++) y[i] = gids_vm_powf_exp(x[i], e[i]);
+        } else {
+#pragma omp simd
+            for (int i = 0; i < m; i++) y[i] = gids_vm_powf(x[i], e[i]);
+        }
+        if (redo)
+            for (int i = 0; i < m; i++)
+                if (!gids_vm_powf_ok(x[i], e[i])) y[i] = (float)pow((double)x[i], (double)e[i]);
+        if (!dense)
+            for (int i = 0; i < m; i++) *(float *)(p[0] + (b + i) * s[0]) = y[i];
+    }
+}
+
 /* One op over the integer types; EXPR computes in int64 / uint64. */
 #define BIN_INT(name, EXPR)                                                                        \
     BIN_KERNEL(name##_i64, int64_t, int64_t, EXPR)                                                 \
@@ -172,7 +223,7 @@ BIN_INT(sub, U64(a_) - U64(b_))
 BIN_FLOAT(mul, a_ *b_, a_ *b_)
 BIN_INT(mul, U64(a_) * U64(b_))
 BIN_FLOAT(div, a_ / b_, a_ / b_)
-BIN_FLOAT(pow, powf(a_, b_), pow(a_, b_))
+BIN_KERNEL(pow_f64, double, double, pow(a_, b_))
 BIN_INT(pow, ipow((int64_t)a_, (int64_t)b_))
 /* NaN wins, as torch.maximum / torch.minimum. */
 BIN_FLOAT(maximum, (a_ > b_ || a_ != a_) ? a_ : b_, (a_ > b_ || a_ != a_) ? a_ : b_)

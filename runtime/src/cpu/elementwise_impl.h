@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "gids/ops.h"
 #include "gids/tensor.h"
@@ -112,6 +113,28 @@ void gids_ew_split_dim(const gids_tensor *a, int dim, int64_t *outer, int64_t *s
             }                                                                                      \
         }                                                                                          \
     } while (0)
+
+/* Block kernels (the f32 sine and pow, whose vector loop is followed by a libm pass over the
+ * lanes it could not do) read an operand's block of m floats starting at element b from the
+ * returned pointer: the operand itself when it is contiguous and is not the output block `out`
+ * (NULL when the output is strided), else a copy in buf, which the libm pass can still read
+ * after the output has been written. */
+static inline const float *gids_ew_block_f32(const char *base, int64_t stride, int64_t b, int m,
+                                             const float *out, float *buf) {
+    if (stride == (int64_t)sizeof(float)) {
+        const float *x = (const float *)base + b;
+        if (x != out) return x;
+        memcpy(buf, x, (size_t)m * sizeof *buf);
+        return buf;
+    }
+    if (stride == 0) { /* a broadcast scalar: a fill, which vectorises */
+        float v = *(const float *)base;
+        for (int i = 0; i < m; i++) buf[i] = v;
+        return buf;
+    }
+    for (int i = 0; i < m; i++) buf[i] = *(const float *)(base + (b + i) * stride);
+    return buf;
+}
 
 /* Inside EXPR: `a_` and `b_` are the input elements (type TI). */
 #define GIDS_EW_BINARY_LOOP(TI, TO, EXPR)                                                          \
