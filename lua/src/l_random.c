@@ -23,8 +23,10 @@ static uint64_t get_u64(const unsigned char *p) {
 
 static void push_state(lua_State *L, const gids_generator *g) {
     unsigned char buf[STATE_BYTES];
-    put_u64(buf, g->seed);
-    put_u64(buf + 8, g->offset);
+    uint64_t seed, offset;
+    gids_generator_get_state(g, &seed, &offset);
+    put_u64(buf, seed);
+    put_u64(buf + 8, offset);
     lua_pushlstring(L, (const char *)buf, STATE_BYTES);
 }
 
@@ -36,8 +38,8 @@ static void read_state(lua_State *L, int i, gids_generator *g, const char *fname
         if (len != STATE_BYTES)
             l_error(L, "%s: a generator state is %d bytes, got %I", fname, STATE_BYTES,
                     (lua_Integer)len);
-        g->seed = get_u64((const unsigned char *)s);
-        g->offset = get_u64((const unsigned char *)s + 8);
+        gids_generator_set_state(g, get_u64((const unsigned char *)s),
+                                 get_u64((const unsigned char *)s + 8));
         return;
     }
     if (lua_type(L, i) == LUA_TTABLE) {
@@ -49,8 +51,7 @@ static void read_state(lua_State *L, int i, gids_generator *g, const char *fname
         if (!ok1 || !ok2 || off < 0)
             l_error(L, "%s: a state table must be {seed, offset} with integers, offset >= 0",
                     fname);
-        g->seed = (uint64_t)seed;
-        g->offset = (uint64_t)off;
+        gids_generator_set_state(g, (uint64_t)seed, (uint64_t)off);
         return;
     }
     luaL_typeerror(L, i, "string (16 bytes) or table {seed, offset}");
@@ -126,7 +127,9 @@ static int r_manual_seed(lua_State *L) {
 
 static int r_initial_seed(lua_State *L) {
     l_checkend(L, 0, "initial_seed");
-    lua_pushinteger(L, (lua_Integer)gids_default_generator()->seed);
+    uint64_t seed, offset;
+    gids_generator_get_state(gids_default_generator(), &seed, &offset);
+    lua_pushinteger(L, (lua_Integer)seed);
     return 1;
 }
 

@@ -2,7 +2,9 @@
  * creation and the Philox generator. */
 #include <omp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "gids/can.h"
@@ -329,6 +331,63 @@ TEST(randint_randperm_bernoulli) {
     CHECK(s > 200 && s < 300);
     CHECK_ERR(gids_bernoulli_(t, &g, 1.5), GIDS_EINVAL, "p must be in [0, 1]");
     gids_tensor_release(t);
+}
+
+/* A generator shared by threads: one reseeds it over and over (seeds 1 and 2, offset 0) while
+ * another draws permutations from it.  Each draw reads the seed once, so every permutation is
+ * that of one seed at some offset (before, randperm re-read the seed for every swap and mixed
+ * the two); the state is read and set with atomic loads and stores, free of data races. */
+enum { RESEED_N = 4096, RESEED_DRAWS = 40 };
+
+typedef struct {
+    gids_generator *g;
+    volatile int started, stop;
+} reseeder;
+
+static void *reseed_loop(void *arg) {
+    reseeder *r = arg;
+    r->started = 1;
+    for (uint64_t k = 0; !r->stop; k++) gids_generator_set_state(r->g, 1 + (k & 1), 0);
+    return NULL;
+}
+
+/* Whether p is randperm(RESEED_N) of seed 1 or 2 at an offset below RESEED_N * RESEED_DRAWS. */
+static bool is_one_seeds_perm(const int64_t *p) {
+    for (uint64_t seed = 1; seed <= 2; seed++)
+        for (uint64_t off = 0; off < (uint64_t)RESEED_N * RESEED_DRAWS; off += RESEED_N) {
+            gids_generator h;
+            gids_generator_set_state(&h, seed, off);
+            gids_tensor *t = NULL;
+            CHECK_OK(gids_randperm(&t, &h, RESEED_N));
+            bool same = memcmp(t->storage->data, p, RESEED_N * sizeof *p) == 0;
+            gids_tensor_release(t);
+            if (same) return true;
+        }
+    return false;
+}
+
+TEST(reseeding_while_another_thread_draws) {
+    gids_generator g;
+    gids_generator_init(&g, 1);
+    reseeder r = {&g, 0, 0};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, reseed_loop, &r) == 0);
+    while (!r.started) sched_yield();
+    static int64_t perms[RESEED_DRAWS][RESEED_N];
+    for (int d = 0; d < RESEED_DRAWS; d++) {
+        gids_tensor *t = NULL;
+        CHECK_OK(gids_randperm(&t, &g, RESEED_N));
+        memcpy(perms[d], t->storage->data, sizeof perms[d]);
+        gids_tensor_release(t);
+    }
+    r.stop = 1;
+    CHECK(pthread_join(th, NULL) == 0);
+    int mixed = 0;
+    for (int d = 0; d < RESEED_DRAWS; d++) mixed += !is_one_seeds_perm(perms[d]);
+    if (mixed) CHECK_FAIL_("%d of %d permutations mix two seeds", mixed, RESEED_DRAWS);
+    uint64_t seed, off;
+    gids_generator_get_state(&g, &seed, &off);
+    CHECK((seed == 1 || seed == 2) && off % RESEED_N == 0);
 }
 
 /* The libm form of the normal at counter c of seed (a 32-bit seed): its block's u1 and u2, and
@@ -833,6 +892,7 @@ int main(void) {
     RUN(rng_reproducible_and_thread_independent);
     RUN(rng_draws_element_i_from_its_own_counter);
     RUN(randint_randperm_bernoulli);
+    RUN(reseeding_while_another_thread_draws);
     RUN(normal_draws_follow_their_box_muller_definition);
     RUN(bernoulli_follows_its_philox_definition);
     RUN(bernoulli_is_split_invariant);

@@ -37,9 +37,18 @@ void gids_philox4x32(const uint32_t ctr_in[4], const uint32_t key_in[2], uint32_
 
 static gids_generator default_ = {0, 0};
 
+void gids_generator_get_state(const gids_generator *g, uint64_t *seed, uint64_t *offset) {
+    *seed = __atomic_load_n(&g->seed, __ATOMIC_RELAXED);
+    *offset = __atomic_load_n(&g->offset, __ATOMIC_RELAXED);
+}
+
+void gids_generator_set_state(gids_generator *g, uint64_t seed, uint64_t offset) {
+    __atomic_store_n(&g->seed, seed, __ATOMIC_RELAXED);
+    __atomic_store_n(&g->offset, offset, __ATOMIC_RELAXED);
+}
+
 void gids_generator_init(gids_generator *g, uint64_t seed) {
-    g->seed = seed;
-    g->offset = 0;
+    gids_generator_set_state(g, seed, 0);
 }
 gids_generator *gids_default_generator(void) {
     return &default_;
@@ -48,17 +57,25 @@ void gids_manual_seed(uint64_t seed) {
     gids_generator_init(&default_, seed);
 }
 
-/* Takes n counters of g for one draw: [returned, returned + n).  Atomic, so that draws from the
- * default generator in several threads (two Lua states of one embedding program) never share
- * their numbers; which thread's draw comes first is then theirs to order. */
-static uint64_t reserve_(gids_generator *g, uint64_t n) {
-    return __atomic_fetch_add(&g->offset, n, __ATOMIC_RELAXED);
+/* One draw's share of g: its seed, read once, and n counters [base, base + n).  Atomic, so that
+ * draws from the default generator in several threads (two Lua states of one embedding
+ * program) never share their numbers nor race with a reseed; which thread's draw comes first
+ * is then theirs to order. */
+typedef struct {
+    uint64_t seed, base;
+} reservation;
+
+static reservation reserve_(gids_generator *g, uint64_t n) {
+    reservation r;
+    r.seed = __atomic_load_n(&g->seed, __ATOMIC_RELAXED);
+    r.base = __atomic_fetch_add(&g->offset, n, __ATOMIC_RELAXED);
+    return r;
 }
 
-/* The block at counter c. */
-static void block_(const gids_generator *g, uint64_t c, uint32_t out[4]) {
+/* The block at counter c under seed. */
+static void block_(uint64_t seed, uint64_t c, uint32_t out[4]) {
     uint32_t ctr[4] = {(uint32_t)c, (uint32_t)(c >> 32), 0, 0};
-    uint32_t key[2] = {(uint32_t)g->seed, (uint32_t)(g->seed >> 32)};
+    uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
     gids_philox4x32(ctr, key, out);
 }
 
@@ -236,11 +253,11 @@ static int64_t weighted_(int64_t n, int64_t cost) {
  * the threads, and each element depends only on its counter, so any split gives the same bits. */
 static void bernoulli_generate_(void *dst, gids_dtype dt, int64_t n, gids_generator *g, double p) {
     uint64_t thr = p >= 1.0 ? (uint64_t)1 << 32 : (uint64_t)ldexp(p, 32);
-    uint64_t first = reserve_(g, (uint64_t)n),
-             last = first + (uint64_t)n; /* counters [first, last) */
+    reservation rv = reserve_(g, (uint64_t)n);
+    uint64_t first = rv.base, last = first + (uint64_t)n; /* counters [first, last) */
     int64_t nblocks = n == 0 ? 0 : (int64_t)(((last - 1) >> 2) - (first >> 2) + 1);
     int64_t ngroups = (nblocks + PB - 1) / PB;
-    uint32_t key[2] = {(uint32_t)g->seed, (uint32_t)(g->seed >> 32)};
+    uint32_t key[2] = {(uint32_t)rv.seed, (uint32_t)(rv.seed >> 32)};
     philox_blocks_fn blocks = philox_blocks();
     int nt = gids_threads_for(weighted_(n, BERNOULLI_COST));
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
@@ -276,11 +293,12 @@ static void generate_(void *dst, gids_dtype dt, int64_t n, gids_generator *g, co
         bernoulli_generate_(dst, dt, n, g, d->a);
         return;
     }
-    uint64_t base = reserve_(g, (uint64_t)n);
+    reservation rv = reserve_(g, (uint64_t)n);
+    uint64_t base = rv.base;
     /* (each element depends only on its counter: the thread count never changes the values) */
     int nt = gids_threads_for(weighted_(n, DRAW_COST));
     int64_t ngroups = (n + PB - 1) / PB;
-    uint32_t key[2] = {(uint32_t)g->seed, (uint32_t)(g->seed >> 32)};
+    uint32_t key[2] = {(uint32_t)rv.seed, (uint32_t)(rv.seed >> 32)};
     philox_blocks_fn blocks = philox_blocks();
     /* Element i takes the stream-0 block at counter base + i; PB of them come from one call. */
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
@@ -384,10 +402,10 @@ gids_status gids_randperm(gids_tensor **out, gids_generator *g, int64_t n) {
     int64_t *p = (*out)->storage->data;
     for (int64_t i = 0; i < n; i++) p[i] = i;
     /* Fisher-Yates; swap i uses block i so the permutation is a function of (seed, offset). */
-    uint64_t base = reserve_(g, (uint64_t)n);
+    reservation rv = reserve_(g, (uint64_t)n);
     for (int64_t i = n - 1; i > 0; i--) {
         uint32_t r[4];
-        block_(g, base + (uint64_t)i, r);
+        block_(rv.seed, rv.base + (uint64_t)i, r);
         int64_t j = (int64_t)((((uint64_t)r[0] << 32) | r[1]) % (uint64_t)(i + 1));
         int64_t tmp = p[i];
         p[i] = p[j], p[j] = tmp;
@@ -431,7 +449,8 @@ gids_status gids_bernoulli_(gids_tensor *t, gids_generator *g, double p) {
         GIDS_TRY(gids_dispatch_backend("bernoulli_", 1, ts, &be));
         if (be->bernoulli_ == NULL) return gids_no_kernel("bernoulli_", t);
         if (g == NULL) g = gids_default_generator();
-        return be->bernoulli_(t, g->seed, reserve_(g, (uint64_t)gids_tensor_numel(t)), p);
+        reservation rv = reserve_(g, (uint64_t)gids_tensor_numel(t));
+        return be->bernoulli_(t, rv.seed, rv.base, p);
     }
     draw d = {K_BERNOULLI, p, 0, 0, 0};
     return fill_(t, g, &d, "bernoulli_");
