@@ -14,8 +14,9 @@
  * 2^52 trick, so that AVX2 (which has no int64 <-> double conversion) vectorises a whole loop.
  * Each function states the inputs it handles; the f32 wrappers at the end handle every input,
  * with the selects for zeros, infinities and NaN, except sin, cos and tan, whose reduction holds
- * below 1.6e6 (gids_vm_trig_ok), and pow, which leaves zeros, infinities and NaN to libm
- * (gids_vm_powf_ok): the kernels redo those lanes with libm's double function.
+ * below 1.6e6 (gids_vm_trig_ok), and pow, which leaves infinities, NaN and negative bases with
+ * fraction exponents to libm (gids_vm_powf_ok): the kernels redo those lanes with libm's double
+ * function.
  */
 #ifndef GIDS_VECMATH_IMPL_H
 #define GIDS_VECMATH_IMPL_H
@@ -252,20 +253,31 @@ static inline double gids_vm_pow_mul_(double da, double db) {
     return db < 0 ? 1.0 / p : p;
 }
 
-/* |a|^b as e^(b log|a|), unsigned */
+/* |a|^b as e^(b log|a|), unsigned; a power of two to a b that makes k b an integer (2^-100 to
+ * the 1.5) is 2^(k b) exactly, since that family holds an exact f32 tie, 2^-150, which must
+ * round to 0 and which e^(b log|a|) would leave to chance. */
 static inline double gids_vm_pow_exp_(double da, double db) {
     double y = db * gids_vm_log((da > 0) & (da < INFINITY) ? da : 1.0);
     y = y < -104.0 ? -104.0 : y;
     y = y > 89.0 ? 89.0 : y;
-    return gids_vm_exp(y);
+    uint64_t bits = gids_vm_bits(da);
+    /* k, the exponent of da (a normal double: f32 subnormals are normal here) */
+    double k = gids_vm_from_bits(0x4330000000000000u | (bits >> 52)) - (0x1.0p52 + 1023.0);
+    double kb = k * db; /* exact: |k| < 150 has 8 bits, db 24 */
+    int two = ((bits << 12) == 0) & (fabs(kb) <= 1000.0) & ((kb + 0x1.8p52) - 0x1.8p52 == kb);
+    kb = kb < -1022.0 ? -1022.0 : kb; /* 2^-1022 and 2^1000 are as good as 0 and inf in f32 */
+    double p2 = gids_vm_from_bits((gids_vm_bits(kb + 0x1.8p52) + 1023u) << 52);
+    return two ? p2 : gids_vm_exp(y);
 }
 
 /* a^b from |a|^b: a zero a gives 0, inf or 1 (C's pow), and the sign is negative for a
  * negative a (-0 included) and an odd integer b. */
 static inline float gids_vm_pow_sign_(float a, float b, double r) {
     double db = b, h = 0.5 * db;
-    /* comparisons only: GCC will not vectorise a bit of an integer turned into a condition */
-    int odd = (fabs(db) < 0x1.0p24) & ((h + 0x1.8p52) - 0x1.8p52 != h);
+    /* an integer b whose half is not one (comparisons only: GCC will not vectorise a bit of an
+     * integer turned into a condition) */
+    int odd = (fabs(db) < 0x1.0p24) & ((db + 0x1.8p52) - 0x1.8p52 == db) &
+              ((h + 0x1.8p52) - 0x1.8p52 != h);
     int neg = (int64_t)gids_vm_bits((double)a) < 0;
     r = a == 0 ? (db > 0 ? 0.0 : db < 0 ? INFINITY : 1.0) : r;
     return (float)(neg & odd ? -r : r);
