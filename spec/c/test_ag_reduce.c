@@ -316,7 +316,7 @@ static double rel_diff_f32(const gids_tensor *a, const gids_tensor *b, int64_t n
 }
 
 /* f32 rows shorter than 64 along the last dim and every slice across it: the composed form's
- * bits (libm's exp); rows of 64 and more (the vectorised exp): within 1e-6 of it. */
+ * bits (the unary op's exp); rows of 64 and more (the vectorised exp): within 1e-6 of it. */
 TEST(softmax_backward_keeps_the_composed_forms_bits) {
     const int64_t cols[] = {2, 5, 63, 64, 2049};
     for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++) {

@@ -10,12 +10,14 @@
  * fixed order (sum_impl.h), cloned up to AVX-512 (GIDS_HOT_MATH).  libm's scalar exp in double
  * had made a [2988, 2049] log_softmax take 11.7 ms on two Zen 5 cores; 2.1 with the clamped
  * exp of sigmoid, 1.6 with the one-sided clamp below (2 EPYC cores; PyTorch's 1.6).  Other
- * slices keep libm.
+ * slices keep libm's exp in double in the forward, and the backward takes the unary op's f32
+ * exp (vecmath_impl.h), so both keep the bits of the composed forms.
  */
 #include <math.h>
 
 #include "../core/core_impl.h"
 #include "../core/dispatch_impl.h"
+#include "../core/vecmath_impl.h"
 #include "elementwise_impl.h"
 #include "fastmath_impl.h"
 #include "sum_impl.h"
@@ -181,10 +183,9 @@ static gids_status softmax_run(gids_tensor **out, const char *op, const gids_ten
         }                                                                                          \
     }
 
-static inline float libm_expf(float v) {
-    return expf(v);
-}
-SOFTMAX_BW_SLICE(bw_slice_f32, float, gids_sum8_f32, libm_expf)
+/* the f32 exp of the unary op (vecmath_impl.h), so a short slice's backward keeps the bits of
+ * the composed form exp(y) * ... it replaces */
+SOFTMAX_BW_SLICE(bw_slice_f32, float, gids_sum8_f32, gids_vm_expf)
 /* e^y of the result y: the forward's vectorising exp, but clamped on both sides, since a caller
  * of gids_softmax_backward may pass any y, not only the forward's y <= 0 (above 88.7 it is
  * +inf, as libm's on a short row); the same bits as exp_nonpositive_f32 where y <= 0. */
