@@ -381,6 +381,23 @@ static int l_softplus(lua_State *L) {
     return 1;
 }
 
+/* layer_norm(x, ndims, weight, bias, eps): over the last ndims dims; weight and bias may be
+ * nil, eps defaults to 1e-5 (nn.functional.layer_norm checks the shapes by name first). */
+static int l_layer_norm(lua_State *L) {
+    gids_tensor *x = l_checktensor(L, 1);
+    lua_Integer ndims = luaL_checkinteger(L, 2);
+    gids_tensor *w = lua_isnoneornil(L, 3) ? NULL : l_checktensor(L, 3);
+    gids_tensor *b = lua_isnoneornil(L, 4) ? NULL : l_checktensor(L, 4);
+    double eps = luaL_optnumber(L, 5, 1e-5);
+    l_checkend(L, 5, "layer_norm");
+    if (ndims < 1 || ndims > GIDS_MAX_DIMS)
+        luaL_error(L, "layer_norm: ndims (argument #2) must be in 1..%d, got %I", GIDS_MAX_DIMS,
+                   ndims);
+    l_tensor *out = l_newtensor(L);
+    l_check(L, gids_ag_layer_norm(&out->t, x, (int)ndims, w, b, eps));
+    return 1;
+}
+
 /* clamp(x, min, max): a nil bound is absent. */
 static int clamp_common(lua_State *L, bool inplace) {
     const char *fname = inplace ? "clamp_" : "clamp";
@@ -628,12 +645,19 @@ static const gids_unop unops_[] = {
 };
 
 static const luaL_Reg funcs[] = {
-    {"add", l_add},     {"sub", l_sub},
-    {"div", l_div},     {"floor_divide", l_floor_divide},
-    {"gelu", l_gelu},   {"leaky_relu", l_leaky_relu},
-    {"elu", l_elu},     {"softplus", l_softplus},
-    {"clamp", l_clamp}, {"where", l_where},
-    {"equal", l_equal}, {"allclose", l_allclose},
+    {"add", l_add},
+    {"sub", l_sub},
+    {"div", l_div},
+    {"floor_divide", l_floor_divide},
+    {"gelu", l_gelu},
+    {"leaky_relu", l_leaky_relu},
+    {"elu", l_elu},
+    {"softplus", l_softplus},
+    {"clamp", l_clamp},
+    {"where", l_where},
+    {"layer_norm", l_layer_norm},
+    {"equal", l_equal},
+    {"allclose", l_allclose},
     {NULL, NULL},
 };
 

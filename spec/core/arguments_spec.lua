@@ -188,6 +188,7 @@ local state = graphids.get_rng_state()
 local others = {
   masked_select = function() return m22(), mask() end,
   softplus = function() return m22(), { beta = 2 } end,
+  layer_norm = function() return m22(), 1, graphids.ones(2), graphids.zeros(2), 1e-3 end,
   where = function() return mask(), m22(), m22() end,
   allclose = function() return m22(), m22(), { rtol = 1e-3 } end,
   norm = function() return m22(), 2, 1, { keepdim = true } end,

@@ -192,6 +192,65 @@ describe("nn.LayerNorm", function()
   end)
 end)
 
+describe("layer_norm's fused CPU kernel", function()
+  -- the composition it replaces: the device path of F.layer_norm
+  local function composed(x, k, w, b, eps)
+    local dims = {}
+    for i = 1, k do
+      dims[i] = i - k - 1
+    end
+    local y = (x - x:mean(dims, { keepdim = true }))
+      * (x:var(dims, { correction = 0, keepdim = true }) + eps):rsqrt()
+    if w then y = y * w end
+    if b then y = y + b end
+    return y
+  end
+
+  local function leaves(dtype, shape, seed)
+    graphids.manual_seed(seed)
+    return graphids.randn(shape, { dtype = dtype }):requires_grad_()
+  end
+
+  it("gives the composed ops' values and gradients, with and without weight and bias", function()
+    for _, case in ipairs({ { "f64", 1e-12 }, { "f32", 2e-5 } }) do
+      local dtype, tol = case[1], case[2]
+      for k = 1, 2 do
+        local tail = k == 1 and { 9 } or { 7, 9 }
+        for affine = 0, 3 do
+          local x = leaves(dtype, { 5, 7, 9 }, 1)
+          local w = affine % 2 == 1 and leaves(dtype, tail, 2) or nil
+          local b = affine >= 2 and leaves(dtype, tail, 3) or nil
+          local y = graphids.layer_norm(x, k, w, b, 1e-3)
+          local xr, wr = x:detach():requires_grad_(), w and w:detach():requires_grad_()
+          local br = b and b:detach():requires_grad_()
+          local yr = composed(xr, k, wr, br, 1e-3)
+          near(y:totable(), yr:totable(), tol)
+          local g = graphids.randn(y.shape, { dtype = dtype })
+          y:backward(g)
+          yr:backward(g)
+          near(x.grad:totable(), xr.grad:totable(), tol * 10)
+          if w then near(w.grad:totable(), wr.grad:totable(), tol * 10) end
+          if b then near(b.grad:totable(), br.grad:totable(), tol * 10) end
+        end
+      end
+    end
+  end)
+
+  it("keeps constant rows finite and refuses bad arguments by name", function()
+    local y = graphids.layer_norm(graphids.full({ 2, 4 }, 3.0), 1)
+    assert.same({ { 0, 0, 0, 0 }, { 0, 0, 0, 0 } }, y:totable())
+    local x = graphids.zeros(5, 7, 9)
+    errors("layer_norm: weight has shape %[3%], expected the input's last 1 dims %(input %[5,7,9%]%)",
+      graphids.layer_norm, x, 1, graphids.ones(3))
+    errors("layer_norm: bias has dtype f64, the input f32", graphids.layer_norm, x, 2, nil,
+      graphids.zeros({ 7, 9 }, { dtype = "f64" }))
+    errors("layer_norm: expected a float input, got i64", graphids.layer_norm,
+      graphids.zeros({ 2, 3 }, { dtype = "i64" }), 1)
+    errors("layer_norm: normalises over the last 4 dims of a 3%-D input", graphids.layer_norm, x, 4)
+    errors("layer_norm: eps must be finite and >= 0, got %-1", graphids.layer_norm, x, 1, nil, nil, -1)
+  end)
+end)
+
 describe("nn.BatchNorm1d", function()
   it("normalises [N, C, L] per channel and tracks running statistics as torch", function()
     local bn = nn.BatchNorm1d(2, { momentum = 0.5 })

@@ -126,6 +126,9 @@ gids_status gids_ag_leaky_relu(gids_tensor **out, const gids_tensor *a, double n
 gids_status gids_ag_elu(gids_tensor **out, const gids_tensor *a, double alpha);
 gids_status gids_ag_softplus(gids_tensor **out, const gids_tensor *a, double beta,
                              double threshold);
+/* gids_layer_norm, differentiable in x, weight and bias (NULL: none). */
+gids_status gids_ag_layer_norm(gids_tensor **out, const gids_tensor *x, int ndims,
+                               const gids_tensor *weight, const gids_tensor *bias, double eps);
 gids_status gids_ag_clamp(gids_tensor **out, const gids_tensor *a, const gids_scalar *min,
                           const gids_scalar *max);
 gids_status gids_ag_where(gids_tensor **out, const gids_tensor *cond, const gids_tensor *a,

@@ -110,6 +110,15 @@ gids_status gids_elu(gids_tensor **out, const gids_tensor *a, double alpha);
 /* softplus(x) = log1p(exp(beta*x))/beta, linear above threshold (torch defaults beta 1,
  * threshold 20). */
 gids_status gids_softplus(gids_tensor **out, const gids_tensor *a, double beta, double threshold);
+/* Layer normalisation over the last ndims dims of x (CPU, f32 or f64): (x - mean) / sqrt(var +
+ * eps) with the biased variance, times weight and plus bias where given (NULL: none; each
+ * shaped as those dims), as torch.nn.functional.layer_norm.  mean and rstd (NULL: not wanted)
+ * receive NEW statistics of x's shape with the normalised dims kept as 1.  One pass over the
+ * data instead of the six of the composed ops; device tensors compose it (the Lua layer_norm
+ * does). */
+gids_status gids_layer_norm(gids_tensor **out, gids_tensor **mean, gids_tensor **rstd,
+                            const gids_tensor *x, int ndims, const gids_tensor *weight,
+                            const gids_tensor *bias, double eps);
 /* Bounds given as NULL are absent; at least one must be present. */
 gids_status gids_clamp(gids_tensor **out, const gids_tensor *a, const gids_scalar *min,
                        const gids_scalar *max);

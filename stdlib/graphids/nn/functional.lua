@@ -206,6 +206,11 @@ function F.layer_norm(x, normalized_shape, opts)
     error(string.format("layer_norm: normalized_shape [%s] does not match the trailing dims of " ..
       "the input %s", table.concat(normalized_shape, ", "), U.shape_str(x)), 2)
   end
+  -- CPU tensors take the fused kernel (one pass, its own backward); device tensors compose it
+  if x.device == "cpu" and (o.weight == nil or o.weight.device == "cpu")
+      and (o.bias == nil or o.bias.device == "cpu") then
+    return graphids.layer_norm(x, k, o.weight, o.bias, o.eps)
+  end
   local dims = trailing_dims(k)
   local mean = x:mean(dims, { keepdim = true })
   local var = x:var(dims, { correction = 0, keepdim = true })
