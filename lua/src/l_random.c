@@ -141,9 +141,9 @@ static int r_get_rng_state(lua_State *L) {
 
 static int r_set_rng_state(lua_State *L) {
     l_checkend(L, 1, "set_rng_state");
-    gids_generator g;
+    gids_generator g = {0, 0};
     read_state(L, 1, &g, "set_rng_state");
-    *gids_default_generator() = g;
+    gids_generator_set_state(gids_default_generator(), g.seed, g.offset);
     return 0;
 }
 

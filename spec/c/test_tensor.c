@@ -333,30 +333,34 @@ TEST(randint_randperm_bernoulli) {
     gids_tensor_release(t);
 }
 
-/* A generator shared by threads: one reseeds it over and over (seeds 1 and 2, offset 0) while
- * another draws permutations from it.  Each draw reads the seed once, so every permutation is
- * that of one seed at some offset (before, randperm re-read the seed for every swap and mixed
- * the two); the state is read and set with atomic loads and stores, free of data races. */
-enum { RESEED_N = 4096, RESEED_DRAWS = 40 };
+/* A generator shared by threads: one reseeds it over and over, to (seed 1, offset 0) and
+ * (seed 2, offset 2^40), while another draws permutations from it.  Every permutation must be
+ * that of one of those states at some later offset: before, randperm re-read the seed for every
+ * swap (mixing two seeds), and a draw could take the new seed with the old offset (seed 2 near
+ * offset 0, or seed 1 past 2^40).  Only a machine running both threads at once can show it. */
+enum { RESEED_N = 256, RESEED_DRAWS = 400 };
+#define RESEED_FAR ((uint64_t)1 << 40)
 
 typedef struct {
     gids_generator *g;
-    volatile int started, stop;
+    int started, stop; /* (atomic) */
 } reseeder;
 
 static void *reseed_loop(void *arg) {
     reseeder *r = arg;
-    r->started = 1;
-    for (uint64_t k = 0; !r->stop; k++) gids_generator_set_state(r->g, 1 + (k & 1), 0);
+    __atomic_store_n(&r->started, 1, __ATOMIC_RELEASE);
+    for (uint64_t k = 0; !__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE); k++)
+        gids_generator_set_state(r->g, 1 + (k & 1), k & 1 ? RESEED_FAR : 0);
     return NULL;
 }
 
-/* Whether p is randperm(RESEED_N) of seed 1 or 2 at an offset below RESEED_N * RESEED_DRAWS. */
-static bool is_one_seeds_perm(const int64_t *p) {
+/* Whether p is randperm(RESEED_N) of seed 1 from offset 0, or seed 2 from 2^40, at most
+ * RESEED_DRAWS draws on. */
+static bool is_one_states_perm(const int64_t *p) {
     for (uint64_t seed = 1; seed <= 2; seed++)
-        for (uint64_t off = 0; off < (uint64_t)RESEED_N * RESEED_DRAWS; off += RESEED_N) {
-            gids_generator h;
-            gids_generator_set_state(&h, seed, off);
+        for (uint64_t k = 0; k < RESEED_DRAWS; k++) {
+            gids_generator h = {0, 0};
+            gids_generator_set_state(&h, seed, (seed == 2 ? RESEED_FAR : 0) + k * RESEED_N);
             gids_tensor *t = NULL;
             CHECK_OK(gids_randperm(&t, &h, RESEED_N));
             bool same = memcmp(t->storage->data, p, RESEED_N * sizeof *p) == 0;
@@ -372,7 +376,7 @@ TEST(reseeding_while_another_thread_draws) {
     reseeder r = {&g, 0, 0};
     pthread_t th;
     CHECK(pthread_create(&th, NULL, reseed_loop, &r) == 0);
-    while (!r.started) sched_yield();
+    while (!__atomic_load_n(&r.started, __ATOMIC_ACQUIRE)) sched_yield();
     static int64_t perms[RESEED_DRAWS][RESEED_N];
     for (int d = 0; d < RESEED_DRAWS; d++) {
         gids_tensor *t = NULL;
@@ -380,11 +384,11 @@ TEST(reseeding_while_another_thread_draws) {
         memcpy(perms[d], t->storage->data, sizeof perms[d]);
         gids_tensor_release(t);
     }
-    r.stop = 1;
+    __atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
     CHECK(pthread_join(th, NULL) == 0);
     int mixed = 0;
-    for (int d = 0; d < RESEED_DRAWS; d++) mixed += !is_one_seeds_perm(perms[d]);
-    if (mixed) CHECK_FAIL_("%d of %d permutations mix two seeds", mixed, RESEED_DRAWS);
+    for (int d = 0; d < RESEED_DRAWS; d++) mixed += !is_one_states_perm(perms[d]);
+    if (mixed) CHECK_FAIL_("%d of %d permutations mix two states", mixed, RESEED_DRAWS);
     uint64_t seed, off;
     gids_generator_get_state(&g, &seed, &off);
     CHECK((seed == 1 || seed == 2) && off % RESEED_N == 0);

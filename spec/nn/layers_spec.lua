@@ -2,6 +2,7 @@
 -- finite-difference gradcheck (f64) of each over its input and parameters.
 local graphids = require "graphids"
 local nn = require "graphids.nn"
+local F = require "graphids.nn.functional"
 local helpers = require "helpers"
 local modcheck = require "modcheck"
 local errors, near = helpers.errors, helpers.near
@@ -247,7 +248,20 @@ describe("layer_norm's fused CPU kernel", function()
     errors("layer_norm: expected a float input, got i64", graphids.layer_norm,
       graphids.zeros({ 2, 3 }, { dtype = "i64" }), 1)
     errors("layer_norm: normalises over the last 4 dims of a 3%-D input", graphids.layer_norm, x, 4)
-    errors("layer_norm: eps must be finite and >= 0, got %-1", graphids.layer_norm, x, 1, nil, nil, -1)
+  end)
+
+  it("leaves numbers, broadcasting shapes and other dtypes to the composed ops, as before", function()
+    local x = graphids.tensor({ { 1.0, 2, 3, 4 }, { 2, 2, 2, 6 } })
+    local base = F.layer_norm(x, 4)
+    near(F.layer_norm(x, 4, { weight = 2, bias = 1 }):totable(), (base * 2 + 1):totable(), 1e-6)
+    near(F.layer_norm(x, 4, { weight = graphids.tensor({ 3.0 }) }):totable(), (base * 3):totable(),
+      1e-6)
+    local y = F.layer_norm(x:double(), 4, { weight = graphids.ones(4), bias = graphids.zeros(4) })
+    assert.equal("f64", y.dtype)
+    near(y:totable(), base:totable(), 1e-6)
+    -- eps as torch takes it: inf gives zeros (then the bias)
+    near(F.layer_norm(x, 4, { eps = math.huge, bias = graphids.ones(4) }):totable(),
+      { { 1, 1, 1, 1 }, { 1, 1, 1, 1 } }, 0)
   end)
 end)
 

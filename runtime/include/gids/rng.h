@@ -27,10 +27,10 @@ typedef struct gids_generator {
 } gids_generator;
 
 void gids_generator_init(gids_generator *g, uint64_t seed);
-/* The state, read and set field by field with atomic loads and stores, as every draw reads the
- * seed and takes its counters: a generator shared by threads (the default one, between the Lua
- * states of an embedding program) is then free of data races, and each draw uses one seed
- * throughout.  Which thread's reseed or draw comes first is the threads' to order. */
+/* The state as a pair, read and set under the lock every draw takes its seed and counters
+ * under: a generator shared by threads (the default one, between the Lua states of an
+ * embedding program) is free of data races, and a draw sees a reseed wholly or not at all.
+ * Which thread's reseed or draw comes first is the threads' to order. */
 void gids_generator_get_state(const gids_generator *g, uint64_t *seed, uint64_t *offset);
 void gids_generator_set_state(gids_generator *g, uint64_t seed, uint64_t offset);
 /* BORROW: the process-wide default generator (seed 0 until gids_manual_seed).  Threads may

@@ -8,6 +8,7 @@
  * words of a block in turn from a separate stream: still a function of (seed, offset + i).
  */
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -37,14 +38,25 @@ void gids_philox4x32(const uint32_t ctr_in[4], const uint32_t key_in[2], uint32_
 
 static gids_generator default_ = {0, 0};
 
+/* One lock over every generator's (seed, offset) pair: a draw reads the seed and takes its
+ * counters, and a set writes both, each as one step, so a draw from a generator another thread
+ * reseeds gets the pair before or after the reseed, never the new seed with the old counters.
+ * The critical sections are a few instructions, so one lock for all generators costs nothing
+ * measurable, and the public struct keeps its two fields. */
+static pthread_mutex_t state_lock_ = PTHREAD_MUTEX_INITIALIZER;
+
 void gids_generator_get_state(const gids_generator *g, uint64_t *seed, uint64_t *offset) {
-    *seed = __atomic_load_n(&g->seed, __ATOMIC_RELAXED);
-    *offset = __atomic_load_n(&g->offset, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&state_lock_);
+    *seed = g->seed;
+    *offset = g->offset;
+    pthread_mutex_unlock(&state_lock_);
 }
 
 void gids_generator_set_state(gids_generator *g, uint64_t seed, uint64_t offset) {
-    __atomic_store_n(&g->seed, seed, __ATOMIC_RELAXED);
-    __atomic_store_n(&g->offset, offset, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&state_lock_);
+    g->seed = seed;
+    g->offset = offset;
+    pthread_mutex_unlock(&state_lock_);
 }
 
 void gids_generator_init(gids_generator *g, uint64_t seed) {
@@ -57,18 +69,19 @@ void gids_manual_seed(uint64_t seed) {
     gids_generator_init(&default_, seed);
 }
 
-/* One draw's share of g: its seed, read once, and n counters [base, base + n).  Atomic, so that
- * draws from the default generator in several threads (two Lua states of one embedding
- * program) never share their numbers nor race with a reseed; which thread's draw comes first
- * is then theirs to order. */
+/* One draw's share of g: its seed and n counters [base, base + n), taken under the state lock,
+ * so that draws from the default generator in several threads (two Lua states of one embedding
+ * program) never share their numbers nor see half a reseed; which thread's draw or reseed comes
+ * first is then theirs to order. */
 typedef struct {
     uint64_t seed, base;
 } reservation;
 
 static reservation reserve_(gids_generator *g, uint64_t n) {
-    reservation r;
-    r.seed = __atomic_load_n(&g->seed, __ATOMIC_RELAXED);
-    r.base = __atomic_fetch_add(&g->offset, n, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&state_lock_);
+    reservation r = {g->seed, g->offset};
+    g->offset += n;
+    pthread_mutex_unlock(&state_lock_);
     return r;
 }
 

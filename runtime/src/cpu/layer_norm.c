@@ -86,8 +86,6 @@ gids_status gids_layer_norm(gids_tensor **out, gids_tensor **mean, gids_tensor *
                "layer_norm: expected a float input, got %s", gids_dtype_name(x->dtype));
     GIDS_CHECK(ndims >= 1 && ndims <= x->ndim, GIDS_EINVAL,
                "layer_norm: normalises over the last %d dims of a %d-D input", ndims, x->ndim);
-    GIDS_CHECK(eps >= 0 && isfinite(eps), GIDS_EINVAL,
-               "layer_norm: eps must be finite and >= 0, got %g", eps);
     GIDS_TRY(check_affine_("weight", weight, x, ndims));
     GIDS_TRY(check_affine_("bias", bias, x, ndims));
 
@@ -124,8 +122,8 @@ gids_status gids_layer_norm(gids_tensor **out, gids_tensor **mean, gids_tensor *
                 ln_rows_f64(xp, wp, bp, yp, mp, rp, r0, r1, d, eps);
         }
     } else if (st == GIDS_OK && rows > 0) {
-        /* an empty row: NaN statistics, as torch's mean of nothing */
-        st = gids_fill_(m, gids_scalar_f(NAN));
+        /* empty rows: mean 0 and rstd NaN, as torch's native_layer_norm */
+        st = gids_fill_(m, gids_scalar_f(0));
         if (st == GIDS_OK) st = gids_fill_(rs, gids_scalar_f(NAN));
     }
     gids_tensor_release(xc), gids_tensor_release(wc), gids_tensor_release(bc);

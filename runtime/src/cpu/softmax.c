@@ -149,7 +149,8 @@ static gids_status softmax_run(gids_tensor **out, const char *op, const gids_ten
  * (ag_scan.c's formulas before this op): the sum in f64 as sum() folds it (sum_impl.h for
  * contiguous rows, in order otherwise), rounded to TY, then each element in TY:
  *   softmax:      r = y * (g - sum(g * y))        log_softmax:  r = g - exp(y) * sum(g)
- * so a contiguous row's result has the composed form's bits wherever exp is libm's.  scratch
+ * so a contiguous row's result has the composed form's bits wherever exp is the unary op's
+ * (short rows, gids_vm_expf; long ones take the forward's vectorising exp instead).  scratch
  * holds size elements (the products g * y). */
 #define SOFTMAX_BW_SLICE(fname, TY, SUM8, EXP)                                                     \
     GIDS_HOT_MATH static void fname(const TY *g, const TY *y, TY *r, int64_t size, int64_t inner,  \

@@ -190,6 +190,20 @@ local function trailing_dims(k)
   return dims
 end
 
+-- Whether a layer_norm weight or bias suits the fused CPU kernel: absent, or a CPU tensor of
+-- x's dtype shaped as x's last k dims.
+local function fusable_affine(p, x, k)
+  if p == nil then return true end
+  if not graphids.is_tensor(p) or p.device ~= "cpu" or p.dtype ~= x.dtype or p:dim() ~= k then
+    return false
+  end
+  local ps, xs = p.shape, x.shape
+  for i = 1, k do
+    if ps[i] ~= xs[#xs - k + i] then return false end
+  end
+  return true
+end
+
 -- Normalises over the trailing dims given by normalized_shape (a number or a list).
 -- opts: weight, bias (normalized_shape each), eps = 1e-5.
 function F.layer_norm(x, normalized_shape, opts)
@@ -206,9 +220,10 @@ function F.layer_norm(x, normalized_shape, opts)
     error(string.format("layer_norm: normalized_shape [%s] does not match the trailing dims of " ..
       "the input %s", table.concat(normalized_shape, ", "), U.shape_str(x)), 2)
   end
-  -- CPU tensors take the fused kernel (one pass, its own backward); device tensors compose it
-  if x.device == "cpu" and (o.weight == nil or o.weight.device == "cpu")
-      and (o.bias == nil or o.bias.device == "cpu") then
+  -- CPU tensors with weight and bias of their dtype and of normalized_shape take the fused
+  -- kernel (one pass, its own backward); anything else (device tensors, numbers, broadcasting
+  -- shapes, another dtype) composes it, as before the kernel
+  if x.device == "cpu" and fusable_affine(o.weight, x, k) and fusable_affine(o.bias, x, k) then
     return graphids.layer_norm(x, k, o.weight, o.bias, o.eps)
   end
   local dims = trailing_dims(k)
