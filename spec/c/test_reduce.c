@@ -521,6 +521,44 @@ TEST(cumsum_and_cumprod) {
     gids_tensor_release(a);
 }
 
+/* Scans along either layout (rows of contiguous memory, interleaved eight at a time with a
+ * remainder group; columns in tiles) give exactly the sequential f64 running value rounded to
+ * the dtype, element by element, and integers wrap in i64. */
+TEST(cumsum_and_cumprod_are_the_sequential_f64_scan) {
+    enum { R = 13, C = 97 };
+    float v[R * C];
+    for (int i = 0; i < R * C; i++) v[i] = (float)(1.0 + 0.01 * sin(0.7 * i)) * (i % 3 ? 1 : -1);
+    int64_t rc[2] = {R, C};
+    gids_tensor *a = from(GIDS_F32, 2, rc, v), *o = NULL;
+    for (int prod = 0; prod < 2; prod++)
+        for (int dim = 0; dim < 2; dim++) {
+            CHECK_OK(prod ? gids_cumprod(&o, a, dim) : gids_cumsum(&o, a, dim));
+            const float *y = gids_tensor_data(o);
+            int lines = dim == 1 ? R : C, len = dim == 1 ? C : R;
+            for (int l = 0; l < lines; l++) {
+                double acc = prod;
+                for (int k = 0; k < len; k++) {
+                    int at_ = dim == 1 ? l * C + k : k * C + l;
+                    acc = prod ? acc * (double)v[at_] : acc + (double)v[at_];
+                    if (y[at_] != (float)acc)
+                        CHECK_FAIL_("%s dim %d line %d step %d: %.9g, want %.9g",
+                                    prod ? "cumprod" : "cumsum", dim, l, k, y[at_], (float)acc);
+                }
+            }
+            gids_tensor_release(o);
+        }
+    int64_t n2[2] = {9, 2};
+    int64_t iv[18];
+    for (int i = 0; i < 18; i++) iv[i] = i == 2 ? INT64_MAX : i;
+    gids_tensor *b = from(GIDS_I64, 2, n2, iv);
+    CHECK_OK(gids_cumsum(&o, b, 1));
+    const int64_t *q = gids_tensor_data(o);
+    CHECK(q[2] == INT64_MAX && q[3] == INT64_MIN + 2 && q[17] == 33);
+    gids_tensor_release(o);
+    gids_tensor_release(b);
+    gids_tensor_release(a);
+}
+
 /* Inputs above the parallel grain: softmax, cumsum and max_dim give the same bits with one and
  * with several threads, and cumsum's last row equals the column sums. */
 TEST(big_softmax_scan_and_max_are_thread_independent) {
@@ -530,17 +568,18 @@ TEST(big_softmax_scan_and_max_are_thread_independent) {
     gids_tensor *a = NULL;
     CHECK_OK(gids_randn(&a, &g, GIDS_F64, 2, s));
     int saved = omp_get_max_threads();
-    gids_tensor *r[2][5] = {{NULL}};
+    gids_tensor *r[2][6] = {{NULL}};
     for (int k = 0; k < 2; k++) {
         omp_set_num_threads(k == 0 ? 1 : (saved > 1 ? saved : 2));
         CHECK_OK(gids_softmax(&r[k][0], a, 1));
         CHECK_OK(gids_log_softmax(&r[k][1], a, 0));
         CHECK_OK(gids_cumsum(&r[k][2], a, 0));
         CHECK_OK(gids_max_dim(&r[k][3], &r[k][4], a, 1, false));
+        CHECK_OK(gids_cumsum(&r[k][5], a, 1));
     }
     omp_set_num_threads(saved);
-    size_t bytes[5] = {60000 * 8, 60000 * 8, 60000 * 8, 300 * 8, 300 * 8};
-    for (int i = 0; i < 5; i++)
+    size_t bytes[6] = {60000 * 8, 60000 * 8, 60000 * 8, 300 * 8, 300 * 8, 60000 * 8};
+    for (int i = 0; i < 6; i++)
         if (memcmp(gids_tensor_data(r[0][i]), gids_tensor_data(r[1][i]), bytes[i]) != 0)
             CHECK_FAIL_("output %d differs between thread counts", i);
     gids_tensor *col = NULL, *rows = NULL;
@@ -556,7 +595,7 @@ TEST(big_softmax_scan_and_max_are_thread_independent) {
     gids_tensor_release(rows);
     gids_tensor_release(col);
     for (int k = 0; k < 2; k++)
-        for (int i = 0; i < 5; i++) gids_tensor_release(r[k][i]);
+        for (int i = 0; i < 6; i++) gids_tensor_release(r[k][i]);
     gids_tensor_release(a);
 }
 
@@ -620,6 +659,7 @@ int main(void) {
     RUN(softmax_and_log_softmax);
     RUN(softmax_f32_long_rows);
     RUN(cumsum_and_cumprod);
+    RUN(cumsum_and_cumprod_are_the_sequential_f64_scan);
     RUN(big_softmax_scan_and_max_are_thread_independent);
     RUN(every_dim_subset_matches_a_naive_sum);
     return check_summary("reduce");

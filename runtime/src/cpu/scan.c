@@ -1,63 +1,131 @@
 /* scan.c -- inclusive prefix sums and products along one dim (cumsum, cumprod).
  *
  * Floats keep their dtype and accumulate in f64; integers and bool accumulate in i64 (wrapping)
- * and give i64, as torch.  A task owns one outer index and a tile of up to SCAN_TILE positions
- * of the dims after the scanned one, and walks the scanned dim in order, so memory is read
- * row by row and every element's running value is built in the same order for any thread count.
+ * and give i64, as torch.  Every element's running value is built in the scan's order, one
+ * element after another, for any thread count and either layout below, so results are the same
+ * bits as torch's sequential f64 loop.
+ *
+ * Two layouts of the contiguous [outer, size, inner] input:
+ * - inner > 1: a task owns one outer index and a tile of up to SCAN_TILE columns and walks the
+ *   scanned dim in order, so memory is read row by row and the tile's chains run side by side,
+ *   in vector lanes (x and y never overlap: y is a new tensor).
+ * - inner == 1 (the scan runs along contiguous memory): one chain per row is bound by the
+ *   latency of its add (about 4 cycles), so a task interleaves SCAN_ROWS rows, whose chains are
+ *   independent, and the core overlaps them.
  */
 #include "../core/core_impl.h"
 #include "../core/dispatch_impl.h"
 #include "elementwise_impl.h"
 
 #define SCAN_TILE 256
+#define SCAN_ROWS 8
 
-/* One task: rows k = 0..size-1 of the w columns starting at x / y (row stride `inner`). */
-#define SCAN_TASK(fname, TY, ACC, OP)                                                              \
-    static void fname(const TY *x, TY *y, int64_t size, int64_t inner, int64_t w, bool prod) {     \
+/* A tile: rows k = 0..size-1 of the w columns starting at x / y (row stride `inner`). */
+#define SCAN_TILE_TASK(fname, TY, ACC, OP, INIT)                                                   \
+    static GIDS_HOT void fname(const TY *x, TY *y, int64_t size, int64_t inner, int64_t w) {       \
         ACC acc[SCAN_TILE];                                                                        \
-        for (int64_t j = 0; j < w; j++) acc[j] = prod ? 1 : 0;                                     \
+        for (int64_t j = 0; j < w; j++) acc[j] = INIT;                                             \
         for (int64_t k = 0; k < size; k++) {                                                       \
-            for (int64_t j = 0; j < w; j++) {                                                      \
-                acc[j] = OP(acc[j], x[k * inner + j], prod);                                       \
+            GIDS_EW_SIMD for (int64_t j = 0; j < w; j++) {                                         \
+                acc[j] = acc[j] OP(ACC) x[k * inner + j];                                          \
                 y[k * inner + j] = (TY)acc[j];                                                     \
             }                                                                                      \
         }                                                                                          \
     }
 
-#define FLOAT_STEP(a, v, prod) ((prod) ? (a) * (double)(v) : (a) + (double)(v))
-#define INT_STEP(a, v, prod) ((prod) ? (a) * (uint64_t)(v) : (a) + (uint64_t)(v))
-SCAN_TASK(task_f32, float, double, FLOAT_STEP)
-SCAN_TASK(task_f64, double, double, FLOAT_STEP)
-SCAN_TASK(task_i64, int64_t, uint64_t, INT_STEP)
+/* Rows r = 0..n-1 (n <= SCAN_ROWS) of `size` contiguous elements each, interleaved.  A full
+ * group's row count is a constant so its accumulators live in registers. */
+#define SCAN_ROWS_TASK(fname, TY, ACC, OP, INIT)                                                   \
+    static void fname##_n(const TY *x, TY *y, int64_t size, int n) {                               \
+        for (int r = 0; r < n; r++) {                                                              \
+            ACC acc = INIT;                                                                        \
+            for (int64_t k = 0; k < size; k++) {                                                   \
+                acc = acc OP(ACC) x[r * size + k];                                                 \
+                y[r * size + k] = (TY)acc;                                                         \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    static void fname(const TY *x, TY *y, int64_t size, int n) {                                   \
+        if (n != SCAN_ROWS) {                                                                      \
+            fname##_n(x, y, size, n);                                                              \
+            return;                                                                                \
+        }                                                                                          \
+        ACC acc[SCAN_ROWS];                                                                        \
+        for (int r = 0; r < SCAN_ROWS; r++) acc[r] = INIT;                                         \
+        for (int64_t k = 0; k < size; k++) {                                                       \
+            for (int r = 0; r < SCAN_ROWS; r++) {                                                  \
+                acc[r] = acc[r] OP(ACC) x[r * size + k];                                           \
+                y[r * size + k] = (TY)acc[r];                                                      \
+            }                                                                                      \
+        }                                                                                          \
+    }
 
-/* Task number `task` over x and y, contiguous [outer, size, inner] of dtype dt (f32, f64 or
- * i64) cut into tiles of SCAN_TILE columns. */
-static void task_at(gids_dtype dt, const void *x, void *y, int64_t task, int64_t size,
-                    int64_t inner, bool prod) {
-    int64_t ntiles = (inner + SCAN_TILE - 1) / SCAN_TILE;
+/* Integers wrap: their accumulator is u64 (well defined on overflow), stored back as i64. */
+#define SCAN_KERNELS(sfx, TY, ACC)                                                                 \
+    SCAN_TILE_TASK(tile_sum_##sfx, TY, ACC, +, 0)                                                  \
+    SCAN_TILE_TASK(tile_prod_##sfx, TY, ACC, *, 1)                                                 \
+    SCAN_ROWS_TASK(rows_sum_##sfx, TY, ACC, +, 0)                                                  \
+    SCAN_ROWS_TASK(rows_prod_##sfx, TY, ACC, *, 1)
+SCAN_KERNELS(f32, float, double)
+SCAN_KERNELS(f64, double, double)
+SCAN_KERNELS(i64, int64_t, uint64_t)
+
+typedef struct {
+    gids_dtype dt;
+    const void *x;
+    void *y;
+    int64_t size, inner;
+    bool prod;
+} scan_job;
+
+/* Task number `task`: a tile of one outer index's columns when inner > 1, else a group of up to
+ * SCAN_ROWS rows of `outer`. */
+static void task_at(const scan_job *j, int64_t task, int64_t outer) {
+    size_t es = gids_dtype_size(j->dt);
+    if (j->inner == 1) {
+        int64_t r0 = task * SCAN_ROWS;
+        int n = outer - r0 < SCAN_ROWS ? (int)(outer - r0) : SCAN_ROWS;
+        const char *x = (const char *)j->x + (size_t)(r0 * j->size) * es;
+        char *y = (char *)j->y + (size_t)(r0 * j->size) * es;
+#define ROWS_CALL(sfx, TY)                                                                         \
+    (j->prod ? rows_prod_##sfx : rows_sum_##sfx)((const TY *)x, (TY *)y, j->size, n)
+        if (j->dt == GIDS_F32)
+            ROWS_CALL(f32, float);
+        else if (j->dt == GIDS_F64)
+            ROWS_CALL(f64, double);
+        else
+            ROWS_CALL(i64, int64_t);
+#undef ROWS_CALL
+        return;
+    }
+    int64_t ntiles = (j->inner + SCAN_TILE - 1) / SCAN_TILE;
     int64_t o = task / ntiles, j0 = (task % ntiles) * SCAN_TILE;
-    int64_t w = inner - j0 < SCAN_TILE ? inner - j0 : SCAN_TILE;
-    int64_t at = o * size * inner + j0;
-    if (dt == GIDS_F32)
-        task_f32((const float *)x + at, (float *)y + at, size, inner, w, prod);
-    else if (dt == GIDS_F64)
-        task_f64((const double *)x + at, (double *)y + at, size, inner, w, prod);
+    int64_t w = j->inner - j0 < SCAN_TILE ? j->inner - j0 : SCAN_TILE;
+    size_t at = (size_t)(o * j->size * j->inner + j0) * es;
+    const char *x = (const char *)j->x + at;
+    char *y = (char *)j->y + at;
+#define TILE_CALL(sfx, TY)                                                                         \
+    (j->prod ? tile_prod_##sfx : tile_sum_##sfx)((const TY *)x, (TY *)y, j->size, j->inner, w)
+    if (j->dt == GIDS_F32)
+        TILE_CALL(f32, float);
+    else if (j->dt == GIDS_F64)
+        TILE_CALL(f64, double);
     else
-        task_i64((const int64_t *)x + at, (int64_t *)y + at, size, inner, w, prod);
+        TILE_CALL(i64, int64_t);
+#undef TILE_CALL
 }
 
-static void scan_all(gids_dtype dt, const void *x, void *y, int64_t outer, int64_t size,
-                     int64_t inner, bool prod) {
-    int64_t ntasks = outer * ((inner + SCAN_TILE - 1) / SCAN_TILE);
-    int nt = gids_threads_for(outer * size * inner);
-    if (nt <= 1) {
-        for (int64_t t = 0; t < ntasks; t++) task_at(dt, x, y, t, size, inner, prod);
+static void scan_all(const scan_job *j, int64_t outer) {
+    int64_t ntasks = j->inner == 1 ? (outer + SCAN_ROWS - 1) / SCAN_ROWS
+                                   : outer * ((j->inner + SCAN_TILE - 1) / SCAN_TILE);
+    int nt = gids_threads_for(outer * j->size * j->inner);
+    if (nt <= 1 || ntasks == 1) {
+        for (int64_t t = 0; t < ntasks; t++) task_at(j, t, outer);
         return;
     }
 #pragma omp parallel for schedule(static) num_threads(nt)
-    for (int64_t t = 0; t < ntasks; t++) task_at(dt, x, y, t, size, inner, prod);
+    for (int64_t t = 0; t < ntasks; t++) task_at(j, t, outer);
 }
-
 static gids_status scan_run(gids_tensor **out, const char *op, const gids_tensor *a, int dim,
                             bool prod) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", op);
@@ -73,7 +141,8 @@ static gids_status scan_run(gids_tensor **out, const char *op, const gids_tensor
     if (st == GIDS_OK) st = gids_contiguous(&c, w);
     if (st == GIDS_OK) st = gids_empty(&r, dt, GIDS_DEVICE_CPU, a->ndim, a->shape);
     if (st == GIDS_OK && gids_tensor_numel(a) > 0)
-        scan_all(dt, gids_tensor_data(c), gids_tensor_data(r), outer, size, inner, prod);
+        scan_all(&(scan_job){dt, gids_tensor_data(c), gids_tensor_data(r), size, inner, prod},
+                 outer);
     gids_tensor_release(w);
     gids_tensor_release(c);
     if (st != GIDS_OK) {
