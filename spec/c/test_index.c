@@ -2,6 +2,7 @@
  * int_range:
  * values against hand computation, strided inputs, determinism and every error path. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "helpers.h"
@@ -49,6 +50,44 @@ TEST(index_select_picks_rows_and_columns) {
     gids_tensor_release(idx);
     gids_tensor_release(at_);
     gids_tensor_release(a);
+}
+
+/* Every row width (one element of 1, 4 and 8 bytes; three f32s through memcpy) along the
+ * middle dim of [3, 50, inner], with enough indices that the rows split into several chunks
+ * whose edges fall inside an outer index: each output row is the input row its index names. */
+TEST(index_select_rows_of_every_width_across_chunks) {
+    const gids_dtype dts[4] = {GIDS_U8, GIDS_I32, GIDS_F64, GIDS_F32};
+    const int64_t inners[4] = {1, 1, 1, 3};
+    enum { O = 3, S = 50, N = 7001 };
+    int64_t *iv = malloc(sizeof(int64_t) * N);
+    for (int i = 0; i < N; i++) iv[i] = (i * 37 + i / 7) % S;
+    int64_t n = N;
+    gids_tensor *idx = from(GIDS_I64, 1, &n, iv);
+    for (int k = 0; k < 4; k++) {
+        int64_t shape[3] = {O, S, inners[k]};
+        gids_tensor *a = NULL, *r = NULL;
+        CHECK_OK(gids_empty(&a, dts[k], GIDS_DEVICE_CPU, 3, shape));
+        size_t row = (size_t)inners[k] * gids_dtype_size(dts[k]);
+        unsigned char *ap = gids_tensor_data(a);
+        for (size_t b = 0; b < O * S * row; b++) ap[b] = (unsigned char)(b * 131 + b / 251);
+        CHECK_OK(gids_index_select(&r, a, 1, idx));
+        CHECK(r->shape[0] == O && r->shape[1] == N && r->shape[2] == inners[k]);
+        const unsigned char *rp = gids_tensor_data(r);
+        for (int o = 0; o < O; o++)
+            for (int l = 0; l < N; l++)
+                if (memcmp(rp + ((size_t)o * N + l) * row, ap + ((size_t)o * S + iv[l]) * row,
+                           row) != 0) {
+                    CHECK_FAIL_("%s inner %lld: output row (%d, %d) is not input row (%d, %lld)",
+                                gids_dtype_name(dts[k]), (long long)inners[k], o, l, o,
+                                (long long)iv[l]);
+                    o = O;
+                    break;
+                }
+        gids_tensor_release(r);
+        gids_tensor_release(a);
+    }
+    gids_tensor_release(idx);
+    free(iv);
 }
 
 TEST(gather_follows_torch) {
@@ -408,6 +447,7 @@ TEST(nonzero_lists_coordinates_in_row_major_order) {
 
 int main(void) {
     RUN(index_select_picks_rows_and_columns);
+    RUN(index_select_rows_of_every_width_across_chunks);
     RUN(gather_follows_torch);
     RUN(scatter_writes_and_adds_in_index_order);
     RUN(scatter_errors_leave_the_target_untouched);

@@ -85,6 +85,47 @@ static gids_status check_input(const char *op, const gids_tensor *a) {
 
 /* ---------------------------------------------------------------- index_select */
 
+/* One chunk of output rows [r0, r1) of a select over [outer, size, row bytes]: output row
+ * r = o * nidx + l copies input row o * size + iv[l].  The position (o, l) advances instead of
+ * being divided out per row, and rows of one element copy as their type, not through memcpy:
+ * selecting columns of a matrix is a row of 4 bytes per index. */
+#define SELECT_CHUNK(T)                                                                            \
+    for (int64_t r = r0; r < r1; r++) {                                                            \
+        ((T *)dp)[r] = ((const T *)sp)[o * size + iv[l]];                                          \
+        if (++l == nidx) l = 0, o++;                                                               \
+    }
+static void select_chunk(char *dp, const char *sp, const int64_t *iv, int64_t r0, int64_t r1,
+                         int64_t nidx, int64_t size, size_t row) {
+    int64_t o = r0 / nidx, l = r0 % nidx;
+    switch (row) {
+    case 1: SELECT_CHUNK(uint8_t); return;
+    case 2: SELECT_CHUNK(uint16_t); return;
+    case 4: SELECT_CHUNK(uint32_t); return;
+    case 8: SELECT_CHUNK(uint64_t); return;
+    default: break;
+    }
+    for (int64_t r = r0; r < r1; r++) {
+        memcpy(dp + (size_t)r * row, sp + (size_t)(o * size + iv[l]) * row, row);
+        if (++l == nidx) l = 0, o++;
+    }
+}
+#undef SELECT_CHUNK
+
+/* Chunks hold about GIDS_INDEX_CHUNK elements' bytes, so short rows do not make a task each. */
+static void select_rows(char *dp, const char *sp, const int64_t *iv, int64_t outer, int64_t nidx,
+                        int64_t size, size_t row) {
+    int64_t rows = outer * nidx;
+    if (rows == 0 || row == 0) return;
+    int64_t per = (int64_t)(GIDS_INDEX_CHUNK * 4 / row) + 1;
+    int64_t nchunks = (rows + per - 1) / per;
+    int nth = gids_threads_for(rows * (int64_t)row / 4);
+#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
+    for (int64_t c = 0; c < nchunks; c++) {
+        int64_t r0 = c * per, r1 = r0 + per < rows ? r0 + per : rows;
+        select_chunk(dp, sp, iv, r0, r1, nidx, size, row);
+    }
+}
+
 gids_status gids_index_select(gids_tensor **out, const gids_tensor *a, int dim,
                               const gids_tensor *index) {
     const char *op = "index_select";
@@ -121,17 +162,8 @@ gids_status gids_index_select(gids_tensor **out, const gids_tensor *a, int dim,
         int64_t outer = 1, inner = 1;
         for (int k = 0; k < d; k++) outer *= a->shape[k];
         for (int k = d + 1; k < a->ndim; k++) inner *= a->shape[k];
-        size_t es = gids_dtype_size(a->dtype);
-        size_t row = (size_t)inner * es;
-        const char *sp = gids_tensor_data(src);
-        char *dp = gids_tensor_data(res);
-        int64_t rows = outer * nidx;
-        int nth = gids_threads_for(rows * inner);
-#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
-        for (int64_t r = 0; r < rows; r++) {
-            int64_t o = r / nidx, l = r % nidx;
-            memcpy(dp + (size_t)r * row, sp + ((size_t)(o * size + iv[l])) * row, row);
-        }
+        select_rows(gids_tensor_data(res), gids_tensor_data(src), iv, outer, nidx, size,
+                    (size_t)inner * gids_dtype_size(a->dtype));
     }
     gids_tensor_release(src);
     gids_tensor_release(idx);
