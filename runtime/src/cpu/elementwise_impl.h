@@ -82,6 +82,9 @@ gids_status gids_red_dim_mask(const char *op, int ndim, int ndims, const int *di
  * size 1. Returns the number of output dims. */
 int gids_red_out_shape(const gids_tensor *a, uint32_t mask, bool keepdim, int64_t *shape);
 
+/* The error of a reduction without identity (max, argmin, ...) over an empty dim. */
+gids_status gids_red_empty_error(const char *op, const gids_tensor *a);
+
 /* Splits a's shape around dim: outer = product of sizes before, inner = product after. */
 void gids_ew_split_dim(const gids_tensor *a, int dim, int64_t *outer, int64_t *size,
                        int64_t *inner);

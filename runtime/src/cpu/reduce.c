@@ -1,5 +1,5 @@
 /* reduce.c -- reductions over dim lists (sum mean prod amax amin logsumexp any all, var/std,
- * norm) and along one dim with positions (max_dim/min_dim, argmax/argmin).
+ * norm).  Reductions along one dim with positions (max_dim, argmax, ...) are in extreme.c.
  *
  * sum/prod/amax/amin/any/all/mean run on the engine in reduce_core.c (float inputs as they are,
  * integer and bool inputs widened to i64); logsumexp, var, std and norm are composed from it and
@@ -33,7 +33,7 @@ static gids_status need_float(const char *op, const gids_tensor *a) {
     return GIDS_OK;
 }
 
-static gids_status empty_error(const char *op, const gids_tensor *a) {
+gids_status gids_red_empty_error(const char *op, const gids_tensor *a) {
     char buf[160];
     gids_shape_str(a->ndim, a->shape, buf, sizeof buf);
     GIDS_FAIL(GIDS_EINVAL,
@@ -70,7 +70,7 @@ static gids_status extreme(gids_tensor **out, const char *op, gids_red_kind kind
         int nd = gids_red_out_shape(a, mask, keepdim, shape);
         int64_t n_out = 1;
         for (int d = 0; d < nd; d++) n_out *= shape[d];
-        if (n_out > 0) return empty_error(op, a);
+        if (n_out > 0) return gids_red_empty_error(op, a);
     }
     if (gids_dtype_is_float(a->dtype) || a->dtype == GIDS_I64)
         return engine(out, op, kind, a, mask, keepdim, a->dtype, false);
@@ -371,159 +371,4 @@ gids_status gids_norm(gids_tensor **out, const gids_tensor *a, double p, int ndi
     release_all(t, NT);
     if (st == GIDS_OK) *out = r;
     return st;
-}
-
-/* ---------------------------------------------------------------- along one dim, with positions */
-typedef struct extreme_job {
-    const char *base; /* element 0 of the input (f32, f64 or i64) */
-    int nk;           /* kept dims */
-    int64_t kshape[GIDS_MAX_DIMS], kstride[GIDS_MAX_DIMS];
-    int64_t n_out, size, step; /* outputs; length and stride of the reduced dim */
-    bool is_max;
-    void *vals; /* may be NULL */
-    int64_t *idxs;
-} extreme_job;
-
-/* For output o: the first extreme along the dim, or the first NaN when there is one (as
- * torch). */
-#define EXTREME_ONE(fname, TY)                                                                     \
-    static void fname(const extreme_job *j, int64_t o) {                                           \
-        int64_t off = 0, q = o;                                                                    \
-        for (int d = j->nk - 1; d >= 0; d--) {                                                     \
-            off += (q % j->kshape[d]) * j->kstride[d];                                             \
-            q /= j->kshape[d];                                                                     \
-        }                                                                                          \
-        const TY *x = (const TY *)j->base + off;                                                   \
-        TY best = x[0];                                                                            \
-        int64_t bi = 0;                                                                            \
-        for (int64_t k = 1; k < j->size && best == best; k++) {                                    \
-            TY v = x[k * j->step];                                                                 \
-            if (v != v || (j->is_max ? v > best : v < best)) {                                     \
-                best = v;                                                                          \
-                bi = k;                                                                            \
-            }                                                                                      \
-        }                                                                                          \
-        if (j->vals) ((TY *)j->vals)[o] = best;                                                    \
-        j->idxs[o] = bi;                                                                           \
-    }
-EXTREME_ONE(extreme_f32, float)
-EXTREME_ONE(extreme_f64, double)
-EXTREME_ONE(extreme_i64, int64_t)
-
-static void extreme_one(const extreme_job *j, gids_dtype dt, int64_t o) {
-    if (dt == GIDS_F32)
-        extreme_f32(j, o);
-    else if (dt == GIDS_F64)
-        extreme_f64(j, o);
-    else
-        extreme_i64(j, o);
-}
-
-/* Outputs are independent, so the split over threads cannot change the result; small inputs
- * stay out of OpenMP (a parallel region costs more than they do). */
-static void extreme_all(const extreme_job *j, gids_dtype dt) {
-    int nt = gids_threads_for(j->n_out * j->size);
-    if (nt <= 1) {
-        for (int64_t o = 0; o < j->n_out; o++) extreme_one(j, dt, o);
-        return;
-    }
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (int64_t o = 0; o < j->n_out; o++) extreme_one(j, dt, o);
-}
-
-static gids_status extreme_dim(gids_tensor **values, gids_tensor **indices, const char *op,
-                               const gids_tensor *a, int dim, bool keepdim, bool is_max) {
-    GIDS_CHECK(values || indices, GIDS_EINVAL, "%s: both outputs are NULL", op);
-    GIDS_ON_DEVICE(op, extreme_dim, a)(values, indices, a, dim, keepdim, is_max);
-    GIDS_TRY(gids_ew_check_input(op, "arg 1", a));
-    int d0;
-    GIDS_TRY(gids_normalize_dim(op, dim, a->ndim, &d0));
-    int64_t shape[GIDS_MAX_DIMS];
-    uint32_t mask = a->ndim == 0 ? 0 : 1u << d0;
-    int nd = gids_red_out_shape(a, mask, keepdim, shape);
-    int64_t size = a->ndim == 0 ? 1 : a->shape[d0], n_out = 1;
-    for (int d = 0; d < a->ndim; d++)
-        if (d != d0) n_out *= a->shape[d];
-    if (size == 0 && n_out > 0) return empty_error(op, a);
-
-    /* Integer inputs are widened first; the strides are read from the widened copy. */
-    gids_dtype wide = gids_dtype_is_float(a->dtype) ? a->dtype : GIDS_I64;
-    gids_tensor *in = NULL, *v = NULL, *ix = NULL;
-    gids_status st = gids_ew_cast(&in, a, wide);
-    if (st == GIDS_OK && values) st = gids_empty(&v, wide, GIDS_DEVICE_CPU, nd, shape);
-    if (st == GIDS_OK) st = gids_empty(&ix, GIDS_I64, GIDS_DEVICE_CPU, nd, shape);
-    if (st == GIDS_OK && n_out > 0) {
-        extreme_job j = {.is_max = is_max, .n_out = n_out, .size = size, .step = 0};
-        for (int d = 0; d < in->ndim; d++) {
-            if (d == d0) {
-                j.step = in->stride[d];
-                continue;
-            }
-            j.kshape[j.nk] = in->shape[d];
-            j.kstride[j.nk++] = in->stride[d];
-        }
-        j.base = gids_tensor_data(in);
-        j.vals = v ? gids_tensor_data(v) : NULL;
-        j.idxs = gids_tensor_data(ix);
-        extreme_all(&j, wide);
-    }
-    if (st == GIDS_OK && v && v->dtype != a->dtype) {
-        gids_tensor *conv = NULL;
-        st = gids_to_dtype(&conv, v, a->dtype);
-        gids_tensor_release(v);
-        v = conv;
-    }
-    gids_tensor_release(in);
-    if (st != GIDS_OK) {
-        gids_tensor_release(v);
-        gids_tensor_release(ix);
-        return st;
-    }
-    if (values) *values = v;
-    if (indices)
-        *indices = ix;
-    else
-        gids_tensor_release(ix);
-    return GIDS_OK;
-}
-
-gids_status gids_max_dim(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int dim,
-                         bool keepdim) {
-    return extreme_dim(values, indices, "max", a, dim, keepdim, true);
-}
-
-gids_status gids_min_dim(gids_tensor **values, gids_tensor **indices, const gids_tensor *a, int dim,
-                         bool keepdim) {
-    return extreme_dim(values, indices, "min", a, dim, keepdim, false);
-}
-
-/* dim == GIDS_ALL_DIMS: the position in the flattened tensor. */
-static gids_status arg_extreme(gids_tensor **out, const char *op, const gids_tensor *a, int dim,
-                               bool keepdim, bool is_max) {
-    GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", op);
-    if (dim != GIDS_ALL_DIMS) return extreme_dim(NULL, out, op, a, dim, keepdim, is_max);
-    /* Over all dims: along the one dim of a flat view (extreme_dim checks and dispatches). */
-    GIDS_CHECK(a != NULL, GIDS_EINVAL, "%s: arg 1 is NULL", op);
-    int64_t flat_shape[1] = {-1}, ones[GIDS_MAX_DIMS];
-    gids_tensor *flat = NULL, *ix = NULL;
-    GIDS_TRY(gids_reshape(&flat, a, 1, flat_shape));
-    gids_status st = extreme_dim(NULL, &ix, op, flat, 0, false, is_max);
-    gids_tensor_release(flat);
-    if (st != GIDS_OK) return st;
-    if (!keepdim) {
-        *out = ix;
-        return GIDS_OK;
-    }
-    for (int d = 0; d < a->ndim; d++) ones[d] = 1;
-    st = gids_view(out, ix, a->ndim, ones);
-    gids_tensor_release(ix);
-    return st;
-}
-
-gids_status gids_argmax(gids_tensor **out, const gids_tensor *a, int dim, bool keepdim) {
-    return arg_extreme(out, "argmax", a, dim, keepdim, true);
-}
-
-gids_status gids_argmin(gids_tensor **out, const gids_tensor *a, int dim, bool keepdim) {
-    return arg_extreme(out, "argmin", a, dim, keepdim, false);
 }
