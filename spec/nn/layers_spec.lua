@@ -307,6 +307,40 @@ describe("nn.BatchNorm1d", function()
     errors("expected more than 1 value per channel when training", bn, graphids.zeros(1, 3))
   end)
 
+  it("gives an empty batch an empty result and keeps the running statistics, as torch", function()
+    local bn = nn.BatchNorm1d(3, { momentum = 0.5 })
+    bn(graphids.tensor({ { 1.0, 2, 3 }, { 3, 4, 5 } }))
+    local mean, var = bn.running_mean:totable(), bn.running_var:totable()
+    for _, x in ipairs({ graphids.zeros(0, 3), graphids.zeros(0, 3, 4), graphids.zeros(2, 3, 0) }) do
+      local y = bn(x)
+      assert.same(x.shape, y.shape)
+      assert.same(mean, bn.running_mean:totable())
+      assert.same(var, bn.running_var:totable())
+    end
+    assert.same({ 4, 0 }, nn.BatchNorm1d(0)(graphids.zeros(4, 0)).shape) -- no channel at all
+  end)
+
+  it("loads a state dict without num_batches_tracked and keeps its own count, as torch", function()
+    local src = nn.BatchNorm1d(2)
+    src(graphids.tensor({ { 1.0, 2 }, { 3, 6 } }))
+    local sd = {}
+    for _, k in ipairs({ "weight", "bias", "running_mean", "running_var" }) do
+      sd[k] = src:state_dict():get(k)
+    end
+    local dst = nn.BatchNorm1d(2)
+    dst(graphids.tensor({ { 0.0, 0 }, { 1, 1 } }))
+    dst(graphids.tensor({ { 0.0, 0 }, { 1, 1 } }))
+    local r = dst:load_state_dict(sd)
+    assert.same({}, r.missing_keys)
+    assert.same(src.running_mean:totable(), dst.running_mean:totable())
+    assert.equal(2, dst.num_batches_tracked:item())
+    sd.num_batches_tracked = graphids.tensor(7, { dtype = "i64" })
+    dst:load_state_dict(sd)
+    assert.equal(7, dst.num_batches_tracked:item())
+    sd.running_var = nil -- other buffers stay required
+    errors("Missing key%(s%) in state_dict: \"running_var\"", dst.load_state_dict, dst, sd)
+  end)
+
   it("passes gradcheck in training and eval mode", function()
     local bn = nn.BatchNorm1d(3, F64)
     set(bn, { weight = { 0.5, -1, 2 }, bias = { 0.1, 0.2, 0.3 } })

@@ -111,9 +111,34 @@ describe("nn.functional.cross_entropy", function()
     TARGET = saved
   end)
 
-  it("gives NaN for a mean over only ignored targets, as torch", function()
+  it("gives NaN for a mean over only ignored targets, as torch, with zero gradients", function()
     local l = F.cross_entropy(logits(), long({ -100, -100, -100, -100 }))
     assert.is_true(l:item() ~= l:item())
+    for _, loss in ipairs({ "cross_entropy", "focal_loss" }) do
+      local x = logits():requires_grad_()
+      F[loss](x, long({ -100, -100, -100, -100 })):backward()
+      for _, row in ipairs(x.grad:totable()) do near(row, { 0, 0, 0 }, 0) end
+    end
+  end)
+
+  it("divides the mean by any non-zero weight total, negative or tiny, as torch", function()
+    -- sum_n w[t_n] * CE_n / sum_n w[t_n]: a common factor of the weights cancels
+    local plain = F.cross_entropy(logits(), long(TARGET)):item()
+    for _, k in ipairs({ -1, 1e-31, -3e-40 }) do
+      local w = graphids.tensor({ k, k, k }, F64)
+      near(F.cross_entropy(logits(), long(TARGET), { weight = w }):item(), plain, 1e-12)
+      near(F.nll_loss(graphids.log_softmax(logits(), 2), long(TARGET), { weight = w }):item(), plain,
+        1e-12)
+    end
+    local lp = logsoftmax_rows(LOGITS)
+    local w = { 1, -3, 2 }
+    local num, den = 0, 0
+    for i = 1, 4 do
+      num = num - w[TARGET[i] + 1] * lp[i][TARGET[i] + 1]
+      den = den + w[TARGET[i] + 1]
+    end
+    near(F.cross_entropy(logits(), long(TARGET), { weight = graphids.tensor(w, F64) }):item(),
+      num / den, 1e-12)
   end)
 
   it("accepts class probabilities, with label smoothing and weights", function()
@@ -234,6 +259,13 @@ describe("nn.functional.focal_loss", function()
         assert.is_true(math.abs(g[2][1]) > 0.1)
       end
     end)
+
+  it("refuses a per-class alpha tensor with class-probability targets", function()
+    local p = graphids.tensor({ { 0.2, 0.3, 0.5 }, { 1, 0, 0 }, { 0, 1, 0 }, { 0, 0, 1 } }, F64)
+    errors("focal_loss: a per%-class alpha tensor needs class%-id targets, got f64", F.focal_loss,
+      logits(), p, { alpha = graphids.tensor({ 0.25, 0.5, 0.25 }, F64) })
+    assert.is_true(F.focal_loss(logits(), p, { alpha = 0.5 }):item() > 0)
+  end)
 
   it("passes gradcheck", function()
     for _, g in ipairs({ 0, 0.5, 1, 2 }) do

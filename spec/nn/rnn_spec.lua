@@ -204,6 +204,12 @@ describe("nn.LSTM", function()
     errors("LSTM: the initial state must be {h0, c0}", m, graphids.zeros(4, 2, 3),
       graphids.zeros(1, 2, 2))
     errors("LSTM: unknown option 'bidirectionl'", nn.LSTM, 3, 2, { bidirectionl = true })
+    errors("LSTM: expected a sequence length larger than 0, got input %[0, 2, 3%] %(time is dim 1%)",
+      m, graphids.zeros(0, 2, 3))
+    errors("GRU: expected a sequence length larger than 0, got input %[2, 0, 3%] %(time is dim 2%)",
+      nn.GRU(3, 2, { batch_first = true }), graphids.zeros(2, 0, 3))
+    errors("LSTM: expected a sequence length larger than 0, got input %[0, 3%] %(time is dim 1%)",
+      m, graphids.zeros(0, 3))
   end)
 
   it("passes gradcheck over input, initial state and parameters", function()

@@ -253,6 +253,20 @@ function F.batch_norm(x, running_mean, running_var, opts)
   local C = shape[2]
   local dims = #shape == 2 and { 1 } or { 1, 3 }
   local stat_shape = #shape == 2 and { 1, C } or { 1, C, 1 }
+  local affine = function(y)
+    if o.weight ~= nil then
+      y = y * o.weight:view(stat_shape)
+    end
+    if o.bias ~= nil then
+      y = y + o.bias:view(stat_shape)
+    end
+    return y
+  end
+  if x:numel() == 0 then
+    -- An empty batch normalises to an empty result and leaves the running statistics as they
+    -- were (as torch); its mean would be 0 / 0.
+    return affine(x:clone())
+  end
   local mean, var
   if o.training or running_mean == nil then
     local n = x:numel() // C
@@ -275,14 +289,7 @@ function F.batch_norm(x, running_mean, running_var, opts)
     mean = running_mean:view(stat_shape)
     var = running_var:view(stat_shape)
   end
-  local y = (x - mean) * (var + o.eps):rsqrt()
-  if o.weight ~= nil then
-    y = y * o.weight:view(stat_shape)
-  end
-  if o.bias ~= nil then
-    y = y + o.bias:view(stat_shape)
-  end
-  return y
+  return affine((x - mean) * (var + o.eps):rsqrt())
 end
 
 -- i64 tensor of shape t.shape..., num_classes with a 1 at each class id.
@@ -365,13 +372,18 @@ local function nll_rows(logp, target, weight, ignore_index, may_ignore)
   return -(picked * w), w, valid
 end
 
+-- sum / total, where a total of exactly 0 (every target ignored) gives NaN (0 / 0, as torch)
+-- but a gradient of 0, not inf * 0 = NaN in every input: the division then reads 1, and the NaN
+-- is added on.  Any other total divides as it is (negative or tiny class weights sum to one).
+local function mean_over(sum, total)
+  local zero = total:eq(0)
+  local none = graphids.where(zero, 0 / 0, 0):to(sum.dtype)
+  return sum / graphids.where(zero, 1, total):to(sum.dtype) + none
+end
+
 local function class_reduce(loss, w, reduction, out_shape)
   if reduction == "mean" then
-    -- Every target ignored: the mean is NaN (0 / 0, as torch), but its gradient 0, not
-    -- inf * 0 = NaN in every input: the division reads a floor, and the NaN is added on.
-    local total = w:sum()
-    local none = graphids.where(total:eq(0), 0 / 0, 0):to(loss.dtype)
-    return loss:sum() / total:clamp(1e-30, nil) + none
+    return mean_over(loss:sum(), w:sum())
   elseif reduction == "sum" then
     return loss:sum()
   end
@@ -529,13 +541,17 @@ function F.focal_loss(input, target, opts)
       loss = loss * o.alpha
     else
       check_tensor("focal_loss", o.alpha, "alpha")
+      if U.is_float(target) then
+        error("focal_loss: a per-class alpha tensor needs class-id targets, got " ..
+          target.dtype .. " (class-probability) targets; use a number alpha", 2)
+      end
       local valid = target:ne(o.ignore_index)
       local safe = graphids.where(valid, target, 0):long()
       loss = loss * o.alpha:index_select(1, safe:reshape(-1)):reshape(target.shape)
     end
   end
   if o.reduction == "mean" and not U.is_float(target) then
-    return loss:sum() / target:ne(o.ignore_index):sum():to(loss.dtype)
+    return mean_over(loss:sum(), target:ne(o.ignore_index):sum())
   end
   return reduce(loss, o.reduction)
 end

@@ -565,7 +565,8 @@ local function quote_list(keys)
 end
 
 -- Copies the tensors of sd (a StateDict or a table name -> tensor) into the parameters and
--- buffers.  With strict (default) a missing or unexpected key is an error; a shape mismatch is
+-- buffers.  With strict (default) a missing or unexpected key is an error, except a buffer its
+-- class lists in `_optional_state` (name -> true), which keeps its value; a shape mismatch is
 -- always one.  Every problem is listed in one error; nothing is copied when there is one.
 -- Returns { missing_keys = {...}, unexpected_keys = {...} }.
 function Module:load_state_dict(sd, opts)
@@ -578,7 +579,10 @@ function Module:load_state_dict(sd, opts)
     end
     expected[key] = true
     local src = sd:get(key)
-    if src == nil then
+    local optional = m._optional_state
+    if src == nil and optional and optional[name] then
+      return -- a key older checkpoints lack: the module keeps its own value (see the class)
+    elseif src == nil then
       missing[#missing + 1] = key
     elseif not graphids.is_tensor(src) then
       mismatch[#mismatch + 1] = string.format("value for %s is a %s, not a tensor", key, type(src))

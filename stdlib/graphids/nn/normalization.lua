@@ -110,6 +110,10 @@ function BatchNorm1d:__init(num_features, opts)
   self:reset_parameters()
 end
 
+-- torch loads a state dict without num_batches_tracked (one saved before the buffer existed,
+-- or written by hand) and keeps the module's count; so does load_state_dict here.
+BatchNorm1d._optional_state = { num_batches_tracked = true }
+
 function BatchNorm1d:reset_running_stats()
   if self.track_running_stats then
     U.no_grad(function()

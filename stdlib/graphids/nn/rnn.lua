@@ -239,6 +239,10 @@ function RNNBase:forward(input, hx)
   elseif self.batch_first then
     tdim = 2
   end
+  if x.shape[tdim] == 0 then
+    error(string.format("%s: expected a sequence length larger than 0, got input %s (time is " ..
+      "dim %d)", mode, U.shape_str(input), unbatched and 1 or tdim), 2)
+  end
   local N = x.shape[tdim == 1 and 2 or 1]
   local D = self.bidirectional and 2 or 1
   local H, L = self.hidden_size, self.num_layers
