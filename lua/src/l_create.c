@@ -261,7 +261,12 @@ static int c_frombytes(lua_State *L) {
         }
     }
     l_tensor *u = l_newtensor(L);
-    l_check(L, gids_from_buffer(&u->t, dt, n, shape, s));
+    gids_status st = gids_from_buffer(&u->t, dt, n, shape, s);
+    if (st == GIDS_ENOMEM) { /* as l_check: collect, then once more */
+        l_collect(L);
+        st = gids_from_buffer(&u->t, dt, n, shape, s);
+    }
+    l_check_status_as(L, st, "frombytes", "from_buffer");
     return 1;
 }
 

@@ -228,6 +228,13 @@ TEST(creation_functions) {
     CHECK_OK(gids_tensor_get_i64(t, 1, &v));
     CHECK(v == INT64_MAX - 1); /* integers stay exact */
     gids_tensor_release(t);
+    CHECK_OK(gids_from_buffer(&t, GIDS_BOOL, 1, (int64_t[]){3}, (unsigned char[]){0, 1, 1}));
+    CHECK(at(t, 0) == 0.0 && at(t, 2) == 1.0);
+    gids_tensor_release(t);
+    t = NULL;
+    CHECK_ERR(gids_from_buffer(&t, GIDS_BOOL, 1, (int64_t[]){3}, (unsigned char[]){0, 1, 255}),
+              GIDS_EINVAL, "from_buffer: bool element 2 holds byte 255; bool bytes must be 0 or 1");
+    CHECK(t == NULL);
 }
 
 /* An allocator that fails its first request, to drive the pressure handler. */

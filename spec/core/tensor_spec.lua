@@ -151,6 +151,10 @@ describe("creation functions", function()
     errors("frombytes: 32 bytes do not make a f64 tensor of shape %[3%] %(expected 24 bytes%)",
       graphids.frombytes, bytes, "f64", { 3 })
     errors("frombytes: 3 bytes are not a whole number of i32 elements", graphids.frombytes, "abc", "i32")
+    -- a bool byte other than 0 and 1 printed true, compared unequal to true and summed as 2
+    assert.are.same({ false, true, true }, graphids.frombytes("\0\1\1", "bool"):totable())
+    errors("frombytes: bool element 2 holds byte 2; bool bytes must be 0 or 1", graphids.frombytes,
+      "\0\1\2", "bool")
   end)
 
   it("is_tensor tells tensors from other values", function()

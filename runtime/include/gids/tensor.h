@@ -115,7 +115,8 @@ gids_status gids_linspace(gids_tensor **out, gids_dtype dt, double start, double
                           int64_t steps);
 /* n x m identity; m = -1 means m = n (any other negative m is EINVAL). */
 gids_status gids_eye(gids_tensor **out, gids_dtype dt, int64_t n, int64_t m);
-/* Copies numel(shape) elements of dtype dt from data (CPU memory). */
+/* Copies numel(shape) elements of dtype dt from data (CPU memory); bool bytes must be 0 or 1
+ * (EINVAL names the first other one). */
 gids_status gids_from_buffer(gids_tensor **out, gids_dtype dt, int ndim, const int64_t *shape,
                              const void *data);
 /* Fills every element (t may be strided). */

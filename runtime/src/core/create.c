@@ -117,11 +117,20 @@ gids_status gids_eye(gids_tensor **out, gids_dtype dt, int64_t n, int64_t m) {
 gids_status gids_from_buffer(gids_tensor **out, gids_dtype dt, int ndim, const int64_t *shape,
                              const void *data) {
     GIDS_TRY(gids_empty_named("from_buffer", out, dt, GIDS_DEVICE_CPU, ndim, shape));
-    if ((*out)->storage->nbytes > 0) {
-        if (data == NULL)
-            return settle_(
-                out, gids_error_set(GIDS_EINVAL, __FILE__, __LINE__, "from_buffer: data is NULL"));
-        memcpy((*out)->storage->data, data, (*out)->storage->nbytes);
-    }
+    size_t nbytes = (*out)->storage->nbytes;
+    if (nbytes > 0 && data == NULL)
+        return settle_(
+            out, gids_error_set(GIDS_EINVAL, __FILE__, __LINE__, "from_buffer: data is NULL"));
+    /* Every bool op reads a byte as 0 or not 0, but comparisons, sums and casts read its value:
+     * a 2 was true to print and not, eq(true), sum() 2.  Such bytes are refused, as the
+     * safetensors reader refuses them. */
+    const unsigned char *b = data;
+    for (size_t k = 0; dt == GIDS_BOOL && k < nbytes; k++)
+        if (b[k] > 1)
+            return settle_(out, gids_error_set(GIDS_EINVAL, __FILE__, __LINE__,
+                                               "from_buffer: bool element %zu holds byte %u; bool "
+                                               "bytes must be 0 or 1",
+                                               k, (unsigned)b[k]));
+    if (nbytes > 0) memcpy((*out)->storage->data, data, nbytes);
     return GIDS_OK;
 }
