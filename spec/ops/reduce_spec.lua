@@ -143,6 +143,16 @@ describe("var and std", function()
     assert.equal(0, graphids.full({ 1000 }, 0.1):std():item())
   end)
 
+  it("square f32 deviations in f64, so std stays finite where its square overflows f32", function()
+    near(graphids.tensor({ 1e20, -1e20 }):std():item(), 1.4142135623730951e20, 1e13)
+    near(graphids.tensor({ 3e19, -3e19 }):std():item(), 4.242640687119285e19, 1e12)
+    assert.equal(math.huge, graphids.tensor({ 1e20, -1e20 }):var():item()) -- 2e40: no f32
+    -- squares summing past f32's range: the variance itself fits
+    local x = graphids.tensor({ 1.5e19, -1.5e19 }):repeat_interleave(1000)
+    near(x:var():item() / 2.2511255627813907e38, 1, 1e-6)
+    assert.equal("f32", x:std().dtype)
+  end)
+
   it("need float inputs", function()
     errors("std: input must be a float tensor", function() return graphids.tensor({ 1, 2 }):std() end)
     errors("var: unknown option 'ddof'", function() return a:var(1, { ddof = 1 }) end)

@@ -191,8 +191,10 @@ static gids_status logsumexp(gids_tensor **out, const gids_tensor *a, uint32_t m
     return finish_keepdim(out, r, a, mask, keepdim);
 }
 
-/* Two passes: the mean, then the sum of squared deviations (accumulated in f64) divided by
- * max(0, n - correction). */
+/* Two passes: the mean (in the input's dtype), then the sum of squared deviations divided by
+ * max(0, n - correction), all in f64 from the deviations on and rounded to the input's dtype
+ * last, as torch: an f32 deviation above 1.8e19 squared to inf in f32, so std([1e20, -1e20])
+ * was inf, not 1.41e20, and a sum of squares could overflow where the variance does not. */
 /* variance off the CPU, from the public ops the backends have: mean (keepdim), a - mean, its
  * square, their sum, / dof (the backends accumulate float sums in f64, as the CPU engine). */
 /* *s <- max(0, s - s1^2 / n): the sum of squared deviations from a mean rounded to the input's
@@ -214,22 +216,19 @@ static gids_status drop_mean_error(gids_tensor *s, const gids_tensor *s1, int64_
 static gids_status variance_device(gids_tensor **out, const gids_tensor *a, int ndims,
                                    const int *dims, int64_t n, int64_t dof, bool keepdim,
                                    bool take_sqrt) {
-    enum { MEAN, D, SQ, S, S1, V, NT };
+    enum { MEAN, D0, D, SQ, S, S1, V, NT };
     gids_tensor *t[NT] = {NULL};
     gids_status st = gids_reduce(&t[MEAN], GIDS_MEAN, a, ndims, dims, true);
-    if (st == GIDS_OK) st = gids_binary(&t[D], GIDS_SUB, a, t[MEAN]);
+    if (st == GIDS_OK) st = gids_binary(&t[D0], GIDS_SUB, a, t[MEAN]);
+    if (st == GIDS_OK) st = gids_to_dtype(&t[D], t[D0], GIDS_F64);
     if (st == GIDS_OK) st = gids_unary(&t[SQ], GIDS_SQUARE, t[D]);
     if (st == GIDS_OK) st = gids_reduce(&t[S], GIDS_SUM, t[SQ], ndims, dims, keepdim);
     if (st == GIDS_OK) st = gids_reduce(&t[S1], GIDS_SUM, t[D], ndims, dims, keepdim);
     if (st == GIDS_OK) st = drop_mean_error(t[S], t[S1], n);
     if (st == GIDS_OK)
-        st = gids_binary_scalar(&t[V], GIDS_DIV, t[S], gids_scalar_f((double)dof), false);
-    if (st == GIDS_OK && take_sqrt)
-        st = gids_unary(out, GIDS_SQRT, t[V]);
-    else if (st == GIDS_OK) {
-        *out = t[V];
-        t[V] = NULL;
-    }
+        st = gids_binary_scalar_into(t[S], GIDS_DIV, t[S], gids_scalar_f((double)dof), false);
+    if (st == GIDS_OK && take_sqrt) st = gids_unary_into(t[S], GIDS_SQRT, t[S]);
+    if (st == GIDS_OK) st = gids_to_dtype(out, t[S], a->dtype);
     release_all(t, NT);
     return st;
 }
@@ -261,21 +260,20 @@ static gids_status variance(gids_tensor **out, const char *op, const gids_tensor
     GIDS_TRY(gids_red_dim_mask(op, a->ndim, ndims, dims, &mask));
     int64_t n = reduced_count(a, mask), dof;
     GIDS_TRY(dof_(op, n, correction, &dof));
-    enum { MEAN, D, SQ, S, S1, V, NT };
+    enum { MEAN, D0, D, SQ, S, S1, NT };
     gids_tensor *t[NT] = {NULL};
     gids_status st = engine(&t[MEAN], op, GIDS_RED_SUM, a, mask, true, a->dtype, true);
-    if (st == GIDS_OK) st = gids_binary(&t[D], GIDS_SUB, a, t[MEAN]);
+    if (st == GIDS_OK) st = gids_binary(&t[D0], GIDS_SUB, a, t[MEAN]);
+    if (st == GIDS_OK) st = gids_ew_cast(&t[D], t[D0], GIDS_F64);
     if (st == GIDS_OK) st = gids_unary(&t[SQ], GIDS_SQUARE, t[D]);
-    if (st == GIDS_OK) st = engine(&t[S], op, GIDS_RED_SUM, t[SQ], mask, keepdim, a->dtype, false);
-    if (st == GIDS_OK) st = engine(&t[S1], op, GIDS_RED_SUM, t[D], mask, keepdim, a->dtype, false);
+    if (st == GIDS_OK) st = engine(&t[S], op, GIDS_RED_SUM, t[SQ], mask, keepdim, GIDS_F64, false);
+    if (st == GIDS_OK) st = engine(&t[S1], op, GIDS_RED_SUM, t[D], mask, keepdim, GIDS_F64, false);
     if (st == GIDS_OK) st = drop_mean_error(t[S], t[S1], n);
     if (st == GIDS_OK)
-        st = gids_binary_scalar(&t[V], GIDS_DIV, t[S], gids_scalar_f((double)dof), false);
-    if (st == GIDS_OK && take_sqrt) st = gids_unary_into(t[V], GIDS_SQRT, t[V]);
-    gids_tensor *r = t[V];
-    t[V] = NULL;
+        st = gids_binary_scalar_into(t[S], GIDS_DIV, t[S], gids_scalar_f((double)dof), false);
+    if (st == GIDS_OK && take_sqrt) st = gids_unary_into(t[S], GIDS_SQRT, t[S]);
+    if (st == GIDS_OK) st = gids_ew_cast(out, t[S], a->dtype);
     release_all(t, NT);
-    if (st == GIDS_OK) *out = r;
     return st;
 }
 
