@@ -154,9 +154,8 @@ static int extreme_common(lua_State *L, bool is_max) {
         l_checkend(L, opts, fname);
         bool keepdim = l_optbool(L, opts, "keepdim", 0);
         l_tensor *out = l_newtensor(L);
-        l_check_status_as(
-            L, gids_ag_reduce(&out->t, is_max ? GIDS_AMAX : GIDS_AMIN, a, 0, NULL, keepdim), fname,
-            is_max ? "amax" : "amin");
+        l_check_status_as(L, gids_ag_extreme_all(&out->t, a, is_max, keepdim), fname,
+                          is_max ? "amax" : "amin");
         return 1;
     }
     int dim = l_checkdim(L, 2, a->ndim, 0, fname);

@@ -1,8 +1,8 @@
 -- edges_spec.lua -- values and gradients at the edges of an op's domain, as torch 2.15 gives
 -- them (found by a differential review against it, 2026-11-27): pow with a zero exponent,
 -- clamp at its bounds, atan2 at the origin, a mean cross entropy with every target ignored,
--- NaN through maximum/minimum, amax/amin and a clamp bound, float floor division, and linspace
--- of one step.
+-- NaN through maximum/minimum, amax/amin, max()/min() and a clamp bound, float floor division,
+-- and linspace of one step.
 local graphids = require "graphids"
 local F = require "graphids.nn.functional"
 
@@ -52,6 +52,20 @@ describe("gradients at the edges", function()
       assert.same(op == "amax" and { 0.5, 0, 0.5 } or { 0, 1, 0 }, g[2], op)
     end
   end)
+
+  it("max() and min() of every element share the gradient among the NaNs when the result is one",
+    function()
+      local nan = 0 / 0
+      for _, op in ipairs({ "max", "min" }) do
+        local x = graphids.tensor({ 1, nan, 3, nan }, { dtype = "f64" }):requires_grad_()
+        x[op](x):backward()
+        assert.same({ 0, 0.5, 0, 0.5 }, x.grad:totable(), op)
+        local y = graphids.tensor({ { 3, 1 }, { 3, 2 } }, { dtype = "f64" }):requires_grad_()
+        y[op](y):backward()
+        assert.same(op == "max" and { { 0.5, 0 }, { 0.5, 0 } } or { { 0, 1 }, { 0, 0 } },
+          y.grad:totable(), op)
+      end
+    end)
 
   it("a NaN clamp bound makes every element NaN with zero gradients, as torch", function()
     local nan = 0 / 0

@@ -136,6 +136,9 @@ gids_status gids_ag_where(gids_tensor **out, const gids_tensor *cond, const gids
 
 gids_status gids_ag_reduce(gids_tensor **out, gids_redop op, const gids_tensor *a, int ndims,
                            const int *dims, bool keepdim);
+/* max()/min() of every element: amax/amin's value; the gradient shared evenly by the elements
+ * equal to it, or by the NaN elements when it is NaN (torch's max() and min()). */
+gids_status gids_ag_extreme_all(gids_tensor **out, const gids_tensor *a, bool is_max, bool keepdim);
 gids_status gids_ag_var(gids_tensor **out, const gids_tensor *a, int ndims, const int *dims,
                         int64_t correction, bool keepdim);
 gids_status gids_ag_std(gids_tensor **out, const gids_tensor *a, int ndims, const int *dims,

@@ -4,7 +4,8 @@
  * Every formula first views the output gradient (and, where needed, the output) with the
  * reduced dims kept as size 1, so that it broadcasts against the input; with keepdim false
  * this is the unsqueeze torch does.  The conventions are torch's: amax/amin split the gradient
- * evenly among tied extremes, prod is exact with zeros in the input (no division by zero), std
+ * evenly among tied extremes (max()/min() of every element also among NaNs when the result is
+ * NaN), prod is exact with zeros in the input (no division by zero), std
  * and the 2-norm give a zero gradient where their value is 0, the 0-"norm" (a count) has a
  * zero gradient.  any/all give bool results and record nothing.
  */
@@ -12,11 +13,11 @@
 
 #include "formula_impl.h"
 
-typedef enum { RED_OP, RED_VAR, RED_STD, RED_NORM } red_kind;
+typedef enum { RED_OP, RED_VAR, RED_STD, RED_NORM, RED_ALL_EXTREME } red_kind;
 
 typedef struct {
     red_kind kind;
-    gids_redop op;      /* RED_OP */
+    gids_redop op;      /* RED_OP; RED_ALL_EXTREME: GIDS_AMAX or GIDS_AMIN */
     uint32_t mask;      /* the reduced dims of the input */
     int64_t correction; /* var, std */
     double p;           /* norm */
@@ -100,6 +101,18 @@ static gids_tensor *extreme_grad_(ag_scope *s, const gids_tensor *gk, const gids
     return ag_bin(s, GIDS_MUL, ag_bin(s, GIDS_DIV, gk, ties), hit);
 }
 
+/* max()/min() of every element, torch's evenly_distribute_backward: the gradient shared by the
+ * elements equal to the result or, when the result is NaN, by the NaN elements (amax's rule
+ * would make every element's gradient NaN there). */
+static gids_tensor *all_extreme_grad_(ag_scope *s, const gids_tensor *gk, const gids_tensor *x,
+                                      const gids_tensor *yk, const red_geom *r) {
+    gids_tensor *both_nan =
+        ag_bin(s, GIDS_LOGICAL_AND, ag_un(s, GIDS_ISNAN, x), ag_un(s, GIDS_ISNAN, yk));
+    gids_tensor *hit = ag_bin(s, GIDS_LOGICAL_OR, ag_bin(s, GIDS_EQ, x, yk), both_nan);
+    gids_tensor *ties = sum_keep_(s, ag_cast(s, hit, gk->dtype), r);
+    return ag_mask(s, hit, ag_bin(s, GIDS_DIV, gk, ties));
+}
+
 static gids_tensor *redop_grad_(ag_scope *s, gids_redop op, const gids_tensor *gk,
                                 const gids_tensor *x, const gids_tensor *yk, const red_geom *r) {
     switch (op) {
@@ -169,6 +182,7 @@ static bool needs_x_(const red_ctx *c) {
 }
 
 static bool needs_y_(const red_ctx *c) {
+    if (c->kind == RED_ALL_EXTREME) return true;
     if (c->kind == RED_OP)
         return c->op == GIDS_AMAX || c->op == GIDS_AMIN || c->op == GIDS_LOGSUMEXP;
     return c->kind == RED_STD || (c->kind == RED_NORM && c->p != 0 && c->p != 1);
@@ -190,6 +204,7 @@ static gids_status red_backward_(gids_node *n, gids_tensor *const *grad_out,
         case RED_VAR:
         case RED_STD: g = var_grad_(&s, c->kind == RED_STD, c->correction, gk, x, yk, &r); break;
         case RED_NORM: g = norm_grad_(&s, n, c->p, gk, x, yk, &r); break;
+        case RED_ALL_EXTREME: g = all_extreme_grad_(&s, gk, x, yk, &r); break;
         }
     }
     ag_give(&s, n, 0, g, grad_in);
@@ -218,6 +233,16 @@ gids_status gids_ag_reduce(gids_tensor **out, gids_redop op, const gids_tensor *
     if (!differentiable || !gids_ag_should_record(1, &a)) return GIDS_OK;
     red_ctx c = {.kind = RED_OP, .op = op};
     return red_record_(out, a, redop_backward_[op], gids_redop_name(op), &c, ndims, dims);
+}
+
+gids_status gids_ag_extreme_all(gids_tensor **out, const gids_tensor *a, bool is_max,
+                                bool keepdim) {
+    gids_redop op = is_max ? GIDS_AMAX : GIDS_AMIN;
+    GIDS_TRY(gids_reduce(out, op, a, 0, NULL, keepdim));
+    if (!gids_ag_should_record(1, &a)) return GIDS_OK;
+    red_ctx c = {.kind = RED_ALL_EXTREME, .op = op};
+    return red_record_(out, a, is_max ? "MaxBackward" : "MinBackward", gids_redop_name(op), &c, 0,
+                       NULL);
 }
 
 gids_status gids_ag_var(gids_tensor **out, const gids_tensor *a, int ndims, const int *dims,
