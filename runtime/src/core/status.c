@@ -1,5 +1,6 @@
 /* status.c -- the thread-local error message behind every gids_status. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,11 +11,23 @@
 static _Thread_local char msg_[GIDS_MSG_MAX];
 static _Thread_local char where_[128];
 
+/* glibc prints a NaN whose sign bit is set (0/0 on x86, so Lua's 0/0 too) as "-nan"; a message
+ * says "nan".  Only a number on its own is rewritten (after a space, '(', '[', ',' or '=', before
+ * the end, a space, ',', ')', ']' or ';'), so a path or quoted name holding "-nan" stays. */
+static void unsign_nans_(char *m) {
+    for (char *p = strstr(m, "-nan"); p != NULL; p = strstr(p + 1, "-nan")) {
+        bool before = p == m || strchr(" ([,=", p[-1]) != NULL;
+        bool after = p[4] == '\0' || strchr(" ,)];", p[4]) != NULL;
+        if (before && after) memmove(p, p + 1, strlen(p + 1) + 1);
+    }
+}
+
 gids_status gids_error_set(gids_status code, const char *file, int line, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg_, sizeof msg_, fmt, ap);
     va_end(ap);
+    unsign_nans_(msg_);
     const char *base = file ? strrchr(file, '/') : NULL;
     snprintf(where_, sizeof where_, "%s:%d", base ? base + 1 : (file ? file : "?"), line);
     return code;
