@@ -442,8 +442,8 @@ static gids_tensor *tensor_or_number(lua_State *L, int i, const gids_tensor *oth
         if (s.is_int && dt == GIDS_BOOL) dt = GIDS_I64;
     }
     l_tensor *z = l_newtensor(L);
-    int64_t unused = 1;
-    l_check(L, gids_full(&z->t, dt, dev, 0, &unused, s));
+    int64_t unused = 1; /* a number that does not fit the other's integer dtype names fname */
+    l_check_status_as(L, gids_full(&z->t, dt, dev, 0, &unused, s), fname, "full");
     lua_replace(L, i);
     return z->t;
 }

@@ -183,6 +183,11 @@ static int arg_common(lua_State *L, bool is_max) {
     const char *fname = is_max ? "argmax" : "argmin";
     gids_tensor *a = l_checktensor(L, 1);
     int dim = GIDS_ALL_DIMS, opts = 3;
+    if (lua_type(L, 2) == LUA_TTABLE && lua_rawlen(L, 2) > 0) /* {1} reads as options otherwise */
+        return luaL_error(L,
+                          "%s: dim must be one integer, got a list (%s takes one dim, or all "
+                          "of them without one)",
+                          fname, fname);
     if (lua_type(L, 2) == LUA_TTABLE)
         opts = 2;
     else if (!lua_isnoneornil(L, 2))

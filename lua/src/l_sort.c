@@ -80,6 +80,11 @@ static int unique_dim(lua_State *L, gids_tensor *a, bool inv, bool cnt) {
     lua_getfield(L, 2, "dim");
     if (!lua_isinteger(L, -1))
         return luaL_error(L, "unique: option 'dim' must be an integer, got %s", l_describe(L, -1));
+    if (a->ndim == 0) /* dim 1 names a 0-d tensor's element elsewhere, but it has no slices */
+        return luaL_error(L,
+                          "unique: a 0-d tensor has no dim to take slices along (got dim %I); "
+                          "call unique without dim",
+                          lua_tointeger(L, -1));
     int dim = l_dim_to_c(L, lua_tointeger(L, -1), a->ndim, 0, "unique");
     for (int d = 0; d < a->ndim; d++)
         if (d != dim && a->shape[d] == 0 && a->shape[dim] != 0)

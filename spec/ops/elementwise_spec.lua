@@ -378,6 +378,8 @@ describe("where", function()
   it("requires a bool condition and broadcastable shapes", function()
     local a = graphids.tensor({ 1.0, 2 })
     errors("where: condition must be bool %(or u8%), got f32", graphids.where, a, a, a)
+    errors("where: value %-1 does not fit in u8 %[0, 255%]", graphids.where, graphids.tensor({ true, false }),
+      graphids.tensor({ 1, 2 }, { dtype = "u8" }), -1)
     errors("where:", graphids.where, graphids.tensor({ true, false }), a, graphids.zeros(3))
   end)
 end)

@@ -255,6 +255,8 @@ describe("argmax and argmin", function()
     assert.are.same({ 3, 1 }, graphids.argmax(a:t(), 2, { keepdim = true }).shape)
     assert.are.same({ { 1 }, { 0 }, { 0 } }, graphids.argmax(a:t(), 2, { keepdim = true }):totable())
     errors("argmax: dim 3 out of range", function() return a:argmax(3) end)
+    errors("argmax: dim must be one integer, got a list", function() return a:argmax({ 1 }) end)
+    errors("argmin: dim must be one integer, got a list", function() return a:argmin({ 1, 2 }) end)
   end)
 end)
 

@@ -175,6 +175,8 @@ describe("graphids.unique", function()
   it("rejects unknown options", function()
     local a = graphids.zeros(2)
     errors("unique: unknown option 'return_index'", a.unique, a, { return_index = true })
+    errors("unique: a 0%-d tensor has no dim to take slices along %(got dim 1%)", graphids.unique,
+      graphids.tensor(3.0), { dim = 1 })
   end)
 
   it("takes the distinct slices along a dim in lexicographic order, as torch.unique(x, dim=)", function()

@@ -54,6 +54,14 @@ describe("tensor extras", function()
     assert.same({ false, false, true, true }, graphids.isin(long({ 1, 5, 7, 2 }), long({ 2, 7 })):tolist())
     assert.same({ { true, false } }, long({ { 3, 4 } }):isin(long({ 3 })):tolist())
     assert.same({ false, false }, graphids.isin(long({ 1, 2 }), long({})):tolist())
+    -- either side a number, as torch
+    assert.same({ false, false, false, true }, graphids.isin(graphids.arange(4), 3):tolist())
+    assert.same({ true, false }, long({ 0, 1 }):isin(0):tolist())
+    local one = graphids.isin(2, long({ 1, 2 }))
+    assert.same({}, one.shape)
+    assert.is_true(one:item())
+    helpers.errors("isin: elements and test_elements must be tensors %(one of them may be a number%), " ..
+      "got number and number", graphids.isin, 1, 2)
   end)
 
   it("normalizes and takes cosine similarity as torch.nn.functional", function()

@@ -338,6 +338,16 @@ describe("tensor_index", function()
 
   it("refuses bad arguments, naming the function", function()
     local x = graphids.zeros(3, 2)
+    -- errors from the parts of a composed function name it, at the caller's line
+    local u8 = graphids.zeros(2, { dtype = "u8" })
+    helpers.errors_at_caller("index_fill: value %-1 does not fit in u8", u8.index_fill, u8, 1, long({ 0 }), -1)
+    helpers.errors_at_caller("index_fill_: value %-1 does not fit in u8", u8.index_fill_, u8, 1, long({ 0 }),
+      -1)
+    local ex = graphids.zeros(1, 3):expand(2, 3)
+    helpers.errors_at_caller("index_put_: the target of shape %[2,3%] is expanded", ex.index_put_, ex,
+      { long({ 0 }) }, graphids.tensor(1.0))
+    helpers.errors_at_caller("index_put_: the target of shape %[2,3%] is expanded", ex.index_put_, ex,
+      { long({ 0 }) }, graphids.tensor(1.0), true)
     errors("index_copy_: index holds 3, out of range for a dim of size 3 %(valid: 0..2%)", x.index_copy_, x,
       1,
       long({ 3 }), graphids.zeros(1, 2))

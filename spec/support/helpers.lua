@@ -20,6 +20,21 @@ function M.errors(pattern, fn, ...)
   end, pattern)
 end
 
+-- As errors, and the message must point at the line that called fn, not inside the stdlib: a
+-- composed function names itself and its caller.  (fn is called from here, so the position is
+-- this file's.)
+function M.errors_at_caller(pattern, fn, ...)
+  local args = table.pack(...)
+  local ok, err = pcall(function()
+    local r = fn(table.unpack(args, 1, args.n)) -- not a tail call: this frame is the caller
+    return r
+  end)
+  assert(not ok, "expected an error matching " .. pattern)
+  assert(type(err) == "string" and err:find("^spec/support/helpers%.lua:%d+: ") ~= nil,
+    "the error does not point at the caller's line: " .. tostring(err))
+  assert(err:find(pattern) ~= nil, "error '" .. err .. "' does not match " .. pattern)
+end
+
 -- Nested tables of numbers equal within tol, relative to the expected magnitude (absolute
 -- below 1); NaN matches NaN.  tol defaults to 0 (exact); path names the element that differs.
 function M.near(got, want, tol, path)

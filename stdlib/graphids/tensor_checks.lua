@@ -42,6 +42,29 @@ function C.writable(fname, t, depth)
   end
 end
 
+-- The most dims a tensor has (GIDS_MAX_DIMS, runtime/include/gids/tensor.h).
+C.MAX_DIMS = 8
+
+-- A result of nd dims that a composed function would build: past MAX_DIMS the function says so
+-- itself, not a reshape inside it.
+function C.max_dims(fname, nd, depth)
+  if nd > C.MAX_DIMS then
+    C.fail(fname, string.format("the result would have %d dims; tensors have at most %d", nd,
+      C.MAX_DIMS), depth + 1)
+  end
+end
+
+-- Runs f(...) and returns its results; an error it raises ("op: message", from a part the
+-- composed function fname is built of) is raised again as fname's, at fname's caller's line.
+function C.as(fname, depth, f, ...)
+  local res = table.pack(pcall(f, ...))
+  if res[1] then return table.unpack(res, 2, res.n) end
+  local msg = res[2]
+  if type(msg) ~= "string" then error(msg, 0) end
+  msg = msg:gsub("^[^\n]-:%d+: ", ""):gsub("^[%w_]+: ", "")
+  C.fail(fname, msg, depth + 1)
+end
+
 function C.is_float(t)
   return t.dtype == "f32" or t.dtype == "f64" or t.dtype == "f16" or t.dtype == "bf16"
 end

@@ -224,10 +224,18 @@ local function install(graphids)
 end
 
 -- A bool tensor of elements' shape: whether each element is in test_elements (torch.isin).
--- Compared in blocks of rows so that memory stays near 2^22 comparisons at a time.
+-- Compared in blocks of rows so that memory stays near 2^22 comparisons at a time.  Either
+-- argument (not both) may be a number or boolean, as in torch: a number as elements gives a
+-- 0-d result.
 function M.isin(graphids, elements, test_elements)
-  if not graphids.is_tensor(elements) or not graphids.is_tensor(test_elements) then
-    error("isin: elements and test_elements must be tensors", 3)
+  local scalar = { number = true, boolean = true }
+  local te, tt = graphids.is_tensor(elements), graphids.is_tensor(test_elements)
+  if te and scalar[type(test_elements)] then return elements:eq(test_elements) end
+  if tt and scalar[type(elements)] then return test_elements:eq(elements):any() end
+  if not te or not tt then
+    error(string.format("isin: elements and test_elements must be tensors (one of them may be a " ..
+      "number), got %s and %s", te and "a tensor" or type(elements),
+      tt and "a tensor" or type(test_elements)), 3)
   end
   local flat, test = elements:reshape({ -1 }), test_elements:reshape({ -1 })
   local n, m = flat.shape[1], test.shape[1]

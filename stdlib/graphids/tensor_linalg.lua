@@ -319,6 +319,7 @@ local function install(graphids)
     for d = 1, x1.ndim - 2 do b1[d] = x1.shape[d] end
     for d = 1, x2.ndim - 2 do b2[d] = x2.shape[d] end
     C.broadcast("cdist", b1, b2, 0)
+    C.max_dims("cdist", math.max(x1.ndim, x2.ndim) + 1, 0) -- the pairwise differences take one more
     local diff = x1:unsqueeze(-2) - x2:unsqueeze(-3)
     if p == math.huge then return largest_difference(diff) end
     return diff:norm(p, -1)

@@ -158,6 +158,7 @@ local function install(graphids)
       end
     end
     if t.ndim == 0 then shape = sz end
+    C.max_dims("unflatten", #shape, 0)
     return t:reshape(shape)
   end
 
@@ -170,6 +171,7 @@ local function install(graphids)
     end
     local r = int_list("tile", "each rep", reps, 0, 0)
     local nd = math.max(#r, t.ndim)
+    C.max_dims("tile", nd, 0)
     local shape, full = {}, {}
     for d = 1, nd do
       shape[d] = t.shape[d - (nd - t.ndim)] or 1
