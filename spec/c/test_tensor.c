@@ -32,8 +32,8 @@ TEST(status_names_and_messages) {
     CHECK(strcmp(gids_error_message(), "model.convs.2: op: bad 7") == 0);
     /* a NaN with its sign bit prints as glibc's "-nan"; messages say "nan", paths keep theirs */
     double neg_nan = -fabs(NAN);
-    gids_error_set(GIDS_EINVAL, "f.c", 1, "op: got %g, [%g] in '/d/-nan/x' (=%g)", neg_nan,
-                   neg_nan, neg_nan);
+    gids_error_set(GIDS_EINVAL, "f.c", 1, "op: got %g, [%g] in '/d/-nan/x' (=%g)", neg_nan, neg_nan,
+                   neg_nan);
     CHECK(strcmp(gids_error_message(), "op: got nan, [nan] in '/d/-nan/x' (=nan)") == 0);
 }
 

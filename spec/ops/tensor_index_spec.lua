@@ -340,7 +340,8 @@ describe("tensor_index", function()
     local x = graphids.zeros(3, 2)
     -- errors from the parts of a composed function name it, at the caller's line
     local u8 = graphids.zeros(2, { dtype = "u8" })
-    helpers.errors_at_caller("index_fill: value %-1 does not fit in u8", u8.index_fill, u8, 1, long({ 0 }), -1)
+    helpers.errors_at_caller("index_fill: value %-1 does not fit in u8", u8.index_fill, u8, 1, long({ 0 }),
+      -1)
     helpers.errors_at_caller("index_fill_: value %-1 does not fit in u8", u8.index_fill_, u8, 1, long({ 0 }),
       -1)
     local ex = graphids.zeros(1, 3):expand(2, 3)

@@ -465,8 +465,8 @@ describe("tensor_linalg", function()
     errors("trace: arg 1 must be 2%-D", graphids.trace, v)
     errors("cdist: p must be a number >= 0, got %-1", graphids.cdist, m, m, -1)
     local e8 = graphids.ones(1, 1, 1, 1, 1, 1, 2, 2)
-    helpers.errors_at_caller("cdist: the result would have 9 dims; tensors have at most 8", graphids.cdist, e8,
-      e8)
+    helpers.errors_at_caller("cdist: the result would have 9 dims; tensors have at most 8", graphids.cdist,
+      e8, e8)
     errors("cdist: x1 and x2 must share a float dtype, got i64 and i64", graphids.cdist, long({ { 1 } }),
       long({ { 1 } }))
     errors("cdist: x1 %[2,3%] and x2 %[2,2%] must be", graphids.cdist, m, graphids.ones(2, 2))

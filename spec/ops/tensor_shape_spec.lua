@@ -190,8 +190,8 @@ describe("tensor_shape", function()
     errors("unflatten: only one size may be %-1", x.unflatten, x, 3, { -1, -1 })
     errors("unflatten: sizes %[3,%-1%] cannot fill dim 3 of size 4", x.unflatten, x, 3, { 3, -1 })
     local wide = graphids.ones(2, 2, 2, 2, 2, 2, 2, 4)
-    helpers.errors_at_caller("unflatten: the result would have 9 dims; tensors have at most 8", wide.unflatten,
-      wide, 8, { 2, 2 })
+    helpers.errors_at_caller("unflatten: the result would have 9 dims; tensors have at most 8",
+      wide.unflatten, wide, 8, { 2, 2 })
     helpers.errors_at_caller("tile: the result would have 9 dims; tensors have at most 8", x.tile, x,
       { 1, 1, 1, 1, 1, 1, 1, 1, 2 })
     errors("tile: each rep must be an integer >= 0, got %-1", x.tile, x, { -1 })
