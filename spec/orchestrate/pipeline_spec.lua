@@ -268,7 +268,7 @@ describe("graphids.orchestrate.pipeline", function()
     lk:unlock()
     assert.equal("failed", by.teacher.status)
     assert.truthy(by.teacher.error:find("stage 'teacher': its run dir " .. teacher.run_dir ..
-      " is in use by another process (another pipeline on this lake?)", 1, true), by.teacher.error)
+      " is in use by another process (a fit, test or pipeline of this stage)", 1, true), by.teacher.error)
     assert.equal("blocked", by.student.status)
     assert.is_false(gio.exists(gio.join(teacher.run_dir, ".train_complete")))
     -- a process rewriting the teacher's output (an exclusive holder) while the student would
@@ -286,6 +286,22 @@ describe("graphids.orchestrate.pipeline", function()
     -- the locks are the job's only: afterwards the student runs
     by = quiet_run(p)
     assert.equal("ok", by.student.status)
+  end)
+
+  it("stops at a Ctrl-C: the stages after the interrupted one are not started", function()
+    local p = pipeline.load(path, { lake_root = gio.join(tmp, "lake_interrupt") })
+    local started = {}
+    local ex = { name = "test" }
+    function ex.run(_, job)
+      started[#started + 1] = job.name
+      return false, "stdlib/graphids/trainer/init.lua:12: interrupted!" -- the host's Ctrl-C
+    end
+    local res = pipeline.run(p, { executor = ex, log = function() end })
+    assert.same({ p.stages[1].name }, started)
+    assert.is_true(res.interrupted)
+    assert.equal(#p.stages, #res)
+    for _, r in ipairs(res) do assert.equal("interrupted", r.status, r.name) end
+    assert.equal("not started: the pipeline was interrupted", res[2].error)
   end)
 
   it("fails a stage whose checkpoint is damaged instead of skipping it, as the plan's check does", function()

@@ -271,6 +271,14 @@ describe("graphids.orchestrate.stage", function()
     other.gat_ckpt = vgae.ckpt_file
     assert.same({ false, "the gat_ckpt checkpoint changed since the states were extracted" },
       { fs.is_complete(spec.out_dir, other) })
+    -- a damaged or missing states file makes them incomplete (extracted again, not skipped)
+    local val = gio.join(sample.out_dir, "val.safetensors")
+    local bytes = proc.slurp(val)
+    assert(gio.atomic_write(val, bytes:sub(1, #bytes - 7)))
+    assert.same({ false, "its val.safetensors differs from the one extracted" },
+      { fs.is_complete(sample.out_dir) })
+    assert(gio.remove_tree(val))
+    assert.same({ false, "its val.safetensors is missing" }, { fs.is_complete(sample.out_dir) })
     -- a GAT checkpoint given as the VGAE is refused, naming the argument
     spec.vgae_ckpt = gat.ckpt_file
     local ok, err = pcall(fs.extract, spec)
@@ -309,11 +317,20 @@ describe("graphids.orchestrate.stage", function()
     assert.equal(record, proc.slurp(resolved_json))
     -- a fit refused when the trainer builds its optimizer: the finished run is as it was
     local before = tiny.snapshot(r.run_dir, true)
+    local store = gio.join(refit_lake, "mlruns")
+    local store_before = tiny.snapshot(store)
     local bad = resolve("gat", "gat", { { "model.init_args.lr", -1 } }, { lake_root = refit_lake })
     local ok, err = pcall(stage.train, stage.build(bad), bad, { write_run_files = true })
     assert.is_false(ok)
     assert.truthy(tostring(err):find("Adam: option 'lr' must be >= 0", 1, true), err)
     assert.equal(before, tiny.snapshot(r.run_dir, true))
+    -- and the tracking store too: no FAILED fit run beside the finished one (it opens at commit)
+    assert.equal(store_before, tiny.snapshot(store))
+    -- a resume refused there does not reopen the finished fit run to close it FAILED
+    local bad_resume = resolve("gat", "gat", { { "model.init_args.lr", -1 } }, { lake_root = refit_lake })
+    ok = pcall(stage.train, stage.build(bad_resume), bad_resume, { resume_from = r.last_ckpt })
+    assert.is_false(ok)
+    assert.equal(store_before, tiny.snapshot(store))
     -- settings that would fail only in the first forward or at the first epoch's end, after the
     -- commit, are refused when the stage is built
     for _, case in ipairs({
@@ -362,6 +379,73 @@ describe("graphids.orchestrate.stage", function()
     assert.truthy(tostring(err):find("has no finished fit (no .train_complete", 1, true), err)
     assert.is_false(gio.exists(gio.join(r.run_dir, ".test_complete")))
     assert.is_false(gio.exists(gio.join(r.run_dir, "test_metrics.json")))
+  end)
+
+  it("refuses a fit or a test while another process holds the run dir, writing nothing", function()
+    local r = tested_run("lake_busy")
+    local before = tiny.snapshot(r.run_dir, true)
+    local lk = assert(gio.lock(gio.join(r.run_dir, stage.STAGE_LOCK), { exclusive = true }))
+    local art = stage.build(r)
+    local ok, err = pcall(stage.evaluate, art, r, { write_run_files = true })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("the run dir " .. r.run_dir .. " is in use by another process", 1, true),
+      tostring(err))
+    ok, err = pcall(stage.train, art, r, { write_run_files = true })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("is in use by another process", 1, true), tostring(err))
+    lk:unlock()
+    assert.equal(before, tiny.snapshot(r.run_dir, true))
+    -- the lock is the call's only: once it is free, the test runs (and holds it while it does)
+    assert.is_table(stage.evaluate(art, r, { write_run_files = true }))
+  end)
+
+  it("commits all or nothing: a result that cannot be moved leaves the finished run as it was", function()
+    local l = gio.join(tmp, "lake_stuck")
+    local r = tested_run("lake_stuck")
+    local before = tiny.snapshot(r.run_dir, true)
+    local rename = os.rename
+    rawset(os, "rename", function(a, b) -- predictions/test of another user, or a mount point
+      if a:find("predictions/test$") then return nil, a .. ": Permission denied" end
+      return rename(a, b)
+    end)
+    local other = resolve("gat", "gat", { { "model.init_args.focal_gamma", 1 } }, { lake_root = l })
+    local ok, err = pcall(stage.train, stage.build(other), other, { write_run_files = true })
+    rawset(os, "rename", rename)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("cannot remove " .. r.run_dir .. "/predictions/test, a result of the " ..
+      "previous run", 1, true), tostring(err))
+    -- the record, both markers, the metrics and the old checkpoints are all where they were
+    assert.equal(before, tiny.snapshot(r.run_dir, true))
+    assert.equal(2, assert(gio.read_json(gio.join(r.run_dir, "resolved.json"))).model.init_args.focal_gamma)
+    for _, e in ipairs(gio.list_dir(r.run_dir)) do assert.is_nil(e:find("^%.stale"), e) end
+  end)
+
+  it("refuses to test or resume against a record that does not read, or a missing one that differs",
+    function()
+    local l = gio.join(tmp, "lake_record")
+    local r = tested_run("lake_record")
+    local path = gio.join(r.run_dir, "resolved.json")
+    local saved = proc.slurp(path)
+    assert(gio.atomic_write(path, '{"trunc'))
+    local ok, err = pcall(stage.evaluate, stage.build(r), r, { write_run_files = true })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find(r.run_dir .. ": its record resolved.json does not read", 1, true),
+      tostring(err))
+    ok, err = pcall(stage.train, stage.build(r), r, { resume_from = r.last_ckpt, write_run_files = true })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("its record resolved.json does not read", 1, true), tostring(err))
+    assert.equal('{"trunc', proc.slurp(path))
+    -- no record at all: the checkpoint's digest decides; other data is refused, not recorded
+    assert(gio.remove_tree(path))
+    local other = resolve("gat", "gat", { { "data.init_args.window_size", 50 } }, { lake_root = l })
+    ok, err = pcall(stage.evaluate, stage.build(other), other, { write_run_files = true })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("no resolved.json records them", 1, true), tostring(err))
+    assert.is_false(gio.exists(path))
+    -- the configuration the checkpoint was trained under is tested, and its record written again
+    local same = resolve("gat", "gat", nil, { lake_root = l })
+    assert.is_table(stage.evaluate(stage.build(same), same, { write_run_files = true }))
+    assert.equal(saved, proc.slurp(path))
   end)
 
   it("a resume from another run's checkpoint removes this run dir's old checkpoints", function()
@@ -414,6 +498,25 @@ describe("graphids.orchestrate.stage", function()
       steps[#steps + 1] = line
     end
     assert.equal(3, #steps) -- epochs 1 and 2 from the fit, 3 from the resume
+  end)
+
+  it("a resume whose tracking_run.json names no run logs its epochs into a new run", function()
+    local l = gio.join(tmp, "lake_badref")
+    local r = tested_run("lake_badref")
+    assert(gio.write_json(gio.join(r.run_dir, "tracking_run.json"), { fit = "../../etc" }))
+    local longer = resolve("gat", "gat", { { "trainer.max_epochs", 3 } }, { lake_root = l })
+    stage.train(stage.build(longer), longer, { resume_from = r.last_ckpt, write_run_files = true })
+    local ref = assert(gio.read_json(gio.join(r.run_dir, "tracking_run.json"))).fit
+    assert.is_string(ref)
+    local found
+    local store = gio.join(l, "mlruns")
+    for _, e in ipairs(gio.list_dir(store)) do
+      if gio.exists(gio.join(store, e, ref, "metrics", "train_loss")) then
+        found = gio.read_file(gio.join(store, e, ref, "metrics", "train_loss"))
+      end
+    end
+    assert.is_string(found, "the new run holds the resumed epoch's metrics")
+    assert.matches("^%d+ [%d.e-]+ 2\n$", found) -- one line: step 2, the third epoch, the resume's
   end)
 
   it("refuses a distillation teacher of another class count when the student is built", function()

@@ -44,6 +44,24 @@ describe("graphids.track.traces", function()
     assert.matches('^{"epoch":3,"event":"resumed_from_checkpoint","level":"info"', first)
   end)
 
+  it("starts its first line on a line of its own after a file whose last line was cut", function()
+    assert(os.execute("mkdir -p " .. dir .. "/cut"))
+    local f = assert(io.open(dir .. "/cut/traces.jsonl", "wb"))
+    f:write('{"event":"a","level":"info"}\n{"event":"b","lev')
+    f:close()
+    local tr = traces.open(dir .. "/cut")
+    tr:event("c")
+    tr:event("d")
+    local text = assert(io.open(dir .. "/cut/traces.jsonl", "rb")):read("a")
+    local got = {}
+    for line in text:gmatch("[^\n]+") do got[#got + 1] = line end
+    assert.equal(4, #got)
+    assert.equal('{"event":"b","lev', got[2]) -- the broken line stays as it was, alone
+    assert.matches('"event":"c"', got[3])
+    assert.matches('"event":"d"', got[4])
+    assert.equal("\n", text:sub(-1))
+  end)
+
   it("keeps JSON array/object marks and stringifies other values", function()
     local v = traces.plain({ a = json.array(), o = json.object(), n = json.null, f = print,
       x = { 1, 0 / 0 } })

@@ -61,6 +61,7 @@ function M.main(args)
   local results = pipeline.run(p, { executor = ex })
   pipeline.print_results(results)
   io.stdout:write(string.format("\ntotal %.1f s\n", require("graphids").clock() - t0))
+  if results.interrupted then return 130 end -- as a shell reports a run stopped by Ctrl-C
   for _, r in ipairs(results) do
     if r.status == "failed" or r.status == "blocked" then
       return 1

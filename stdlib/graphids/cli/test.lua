@@ -64,7 +64,8 @@ function M.main(args)
   -- Other data or another model than the run dir's fit had (--set data.init_args.window_size=50):
   -- the metrics measure something its record does not say, so they are not recorded there.
   local record = require "graphids.orchestrate.record"
-  local changed = record.changes(r, record.TESTED)
+  local okc, changed = pcall(record.changes, r, record.TESTED)
+  if not okc then return A.fail("test", changed) end -- a record that does not read
   if changed ~= nil then
     io.stderr:write(string.format("graphids test: %s was trained with other settings (%s): the " ..
       "metrics are printed, not recorded there\n", r.run_dir, changed))

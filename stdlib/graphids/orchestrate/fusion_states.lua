@@ -5,8 +5,8 @@
 --   fs.extract(spec)     -- <out_dir>/{train,val,test_<set>}.safetensors, manifest.json, marker
 -- Each file: states [N,15] f32 (VGAE block then GAT block, docs/models.md), labels [N] i64,
 -- window_start, source_file (every state maps back to its window's frames), id_view (below).  The train file
--- holds every train graph (benign or not) in stored order.  manifest.json lists the test sets
--- and the two checkpoints; `.extract_complete` is written last.
+-- holds every train graph (benign or not) in stored order.  manifest.json lists the test sets,
+-- the two checkpoints and the SHA-256 of each states file; `.extract_complete` is written last.
 -- unknown_id_view = true (the recipes' portable graphs) adds to the train and val files a second
 -- state per graph computed with every node_id replaced by UNK (column id_view = 1; 0 for the
 -- graphs as captured).  On a vehicle outside the vocabulary every id is unknown: the VGAE's
@@ -116,6 +116,18 @@ function M.is_complete(out_dir, spec)
   if spec and (manifest.calibration or 0) ~= (spec.calibration or 0) then
     return false, "the states were extracted with calibration = " .. tostring(manifest.calibration or 0)
   end
+  -- the states files as extracted (manifests of earlier versions list no digests): a damaged or
+  -- replaced one is extracted again, not met later by the fusion that reads it
+  for _, file in ipairs(type(manifest.files) == "table" and U.sorted_keys(manifest.files) or {}) do
+    if type(file) ~= "string" or not file:match("^[%w_%-%.]+%.safetensors$") then
+      return false, "its manifest.json lists a states file " .. U.describe(file) .. " extract never writes"
+    end
+    local path = gio.join(out_dir, file)
+    local digest = gio.exists(path) and graphids.sha256_file(path) or nil
+    if digest ~= manifest.files[file] then
+      return false, string.format("its %s %s", file, digest and "differs from the one extracted" or "is missing")
+    end
+  end
   return true, "fusion states complete"
 end
 
@@ -200,7 +212,7 @@ function M.extract(spec, opts)
     os.remove(marker)
   end
   local gen = graphids.Generator(d.seed or 42)
-  local rows, reference = {}, nil
+  local rows, reference, files = {}, nil, {}
   local share = spec.calibration or 0
   local SC = require "graphids.orchestrate.state_calibration"
   local splits = { "train", "val" }
@@ -213,12 +225,13 @@ function M.extract(spec, opts)
       reference = reference or SC.reference(out, share) -- train comes first
       out.states = SC.apply(out, reference, share)
     end
-    local file = i <= 2 and split or ("test_" .. split)
-    local ok, err = gio.save_safetensors(gio.join(spec.out_dir, file .. ".safetensors"), out,
-      { format = "pt" })
+    local file = (i <= 2 and split or ("test_" .. split)) .. ".safetensors"
+    local path = gio.join(spec.out_dir, file)
+    local ok, err = gio.save_safetensors(path, out, { format = "pt" })
     if not ok then
       error("fusion_states: " .. tostring(err), 0)
     end
+    files[file] = graphids.sha256_file(path)
     rows[split] = out.labels:numel()
     if opts.log then opts.log(string.format("fusion_states: %s: %d states", split, rows[split])) end
   end
@@ -226,7 +239,8 @@ function M.extract(spec, opts)
     dataset = d.dataset or "synthetic",
     vgae_ckpt = spec.vgae_ckpt, gat_ckpt = spec.gat_ckpt, vocab_digest = digest, state_dim = 15,
     unknown_id_view = spec.unknown_id_view, calibration = share, calibration_reference = reference,
-    vgae_ckpt_sha256 = ckpt_digest(spec.vgae_ckpt), gat_ckpt_sha256 = ckpt_digest(spec.gat_ckpt) }
+    vgae_ckpt_sha256 = ckpt_digest(spec.vgae_ckpt), gat_ckpt_sha256 = ckpt_digest(spec.gat_ckpt),
+    files = files }
   local ok, err = gio.write_json(gio.join(spec.out_dir, "manifest.json"), manifest)
   if not ok then
     error("fusion_states: " .. tostring(err), 0)

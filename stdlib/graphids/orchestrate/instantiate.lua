@@ -162,6 +162,17 @@ end
 -- model) by building the model once with a stand-in vocabulary size, before any data is read:
 -- a bad loss name fails here, not after the dataset cache was built.  The global RNG is put
 -- back, so the check leaves the run's initialisation as it was.
+-- A model constructor's refusal as a configuration error, as the schema's are: "invalid
+-- configuration:", then the key it is about when the message names one of the init args
+-- ("hyper-parameter 'hidden'", "option 'lr'"), else model.init_args, then the message.
+local function model_error(err, hp)
+  local msg = tostring(err):gsub("^[^\n]-%.lua:%d+: ", "")
+  if msg:find("^invalid configuration: ") then return msg end
+  local name = msg:match("hyper%-parameter '([%w_]+)'") or msg:match("option '([%w_]+)'")
+  local key = (name ~= nil and hp[name] ~= nil) and ("model.init_args." .. name) or "model.init_args"
+  return string.format("invalid configuration: '%s': %s", key, msg)
+end
+
 function M.check_model(validated)
   local m = validated.model
   local cls = models.resolve(m.class_path)
@@ -172,7 +183,7 @@ function M.check_model(validated)
   local state = graphids.get_rng_state()
   local ok, err = pcall(cls, hp)
   graphids.set_rng_state(state)
-  if not ok then error(err, 0) end
+  if not ok then error(model_error(err, hp), 0) end
 end
 
 -- A metric monitored on validation needs validation graphs: without them the fit would fail at

@@ -137,10 +137,17 @@ local function resolve_node(n, outputs)
   return n.resolved.ckpt_file
 end
 
+-- record.changes, with a record that does not read taken as no change: the stage is then refused
+-- where it would reuse the run dir (reuse_problem names the file), not while it is planned.
+local function changes(r, keep)
+  local ok, changed = pcall(record.changes, r, keep)
+  return ok and changed or nil
+end
+
 -- A stage's action keeps what it reuses; when the run dir's fit was configured otherwise (a
 -- changed recipe default, TLA or --set), the reason names the keys and how to redo it.
 local function note_config(r, action, why)
-  local changed = record.changes(r, record.TRAINED)
+  local changed = changes(r, record.TRAINED)
   if changed == nil then return action, why end
   return action, string.format("%s; it was trained with another configuration (%s): delete %s " ..
     "to run it again", why, changed, r.run_dir)
@@ -151,7 +158,7 @@ end
 -- is run as `graphids test` runs it, printed and not recorded in the run dir.
 local function test_changes(n)
   if n.kind ~= "train" then return nil end
-  return record.changes(n.resolved, record.TESTED)
+  return changes(n.resolved, record.TESTED)
 end
 
 -- ---------------------------------------------------------------- the inputs a fit used
@@ -245,11 +252,11 @@ function M.decide(n)
       return "run", "checkpoints/last exists without the best checkpoint: trains again"
     end
     local why = "checkpoints/last exists without .train_complete"
-    local refused = record.resume_problem(r)
-    if refused then
+    local okr, refused = pcall(record.resume_problem, r)
+    if okr and refused then
       return "resume", string.format("%s; %s: delete %s to run it again", why, refused, r.run_dir)
     end
-    local budget = record.changes(r, record.TRAINED)
+    local budget = changes(r, record.TRAINED)
     if budget then
       return "resume", string.format("%s; it goes on with the new budget (%s)", why, budget)
     end
@@ -354,6 +361,8 @@ local function reuse_problem(n, action)
   local path = (action == "resume" and r.last_ckpt) or ((action == "evaluate" or action == "skip")
     and r.ckpt_file) or nil
   if path == nil then return nil end
+  local unreadable = record.read_problem(r)
+  if unreadable then return string.format("cannot %s: %s", action, unreadable) end
   local ok, err = pcall(ckpt.check_compat, path, r)
   if not ok then return string.format("cannot %s: %s", action, tostring(err)) end
   -- a resume finishes the fit its record describes (stage.train refuses it too)
@@ -436,28 +445,21 @@ local function read_metrics(run_dir)
   return v
 end
 
--- The lock file of a stage's run dir (docs/orchestration.md, "Files of a run dir").
-M.STAGE_LOCK = ".stage.lock"
-
 -- Two pipelines on one lake (another loss, another method) share stages: a stage's run dir is
 -- written by one job at a time, and the outputs it reads are not rewritten while it reads them
 -- (an extract rewriting the fusion states under a fusion that trains and tests on them).  An
 -- exclusive lock on its own run dir, shared ones on its inputs'; held ones come back as a list.
--- A lock held elsewhere fails the stage at once, naming it.
+-- A lock held elsewhere (another pipeline, a graphids fit or test) fails the stage at once,
+-- naming it.
 local function take_stage_locks(n)
+  local stage = require "graphids.orchestrate.stage"
   local held = {}
   local function take(dir, exclusive, what)
     if dir == nil then return end -- (no run dir: nothing is written or read back)
-    local ok, err = gio.mkdir_p(dir)
-    local lk, code
-    if ok then
-      lk, err, code = gio.lock(gio.join(dir, M.STAGE_LOCK), { exclusive = exclusive, timeout = 0 })
-    end
-    if not lk then
+    local ok, lk = pcall(stage.lock_run_dir, dir, exclusive, string.format("stage '%s': %s", n.name, what))
+    if not ok then
       for _, h in ipairs(held) do h:unlock() end
-      error(string.format("stage '%s': %s %s %s", n.name, what, dir, code == "ESTATE" and
-        "is in use by another process (another pipeline on this lake?); run this one when it is done"
-        or ("cannot be locked: " .. tostring(err))), 0)
+      error(lk, 0)
     end
     held[#held + 1] = lk
   end
@@ -508,16 +510,25 @@ local function job_fn(n, action, opts)
     if action == "run" or action == "resume" then
       -- the inputs are recorded as the fit commits: a killed fit resumes on the same inputs
       stage.train(art, r, { resume_from = action == "resume" and r.last_ckpt or nil, write_run_files = true,
-        on_commit = function() record_inputs(n) end })
+        on_commit = function() record_inputs(n) end, locked = true })
     end
-    return stage.evaluate(art, r, { write_run_files = true })
+    return stage.evaluate(art, r, { write_run_files = true, locked = true })
   end)
 end
 
 -- Runs the pipeline.  opts: executor (default local), log (function of a line; default
 -- stdout).
+-- Whether a job's error is the host's Ctrl-C ("interrupted!", graphids' own and lua.c's).
+local function is_interrupt(err)
+  return type(err) == "string" and err:find("interrupted!", 1, true) ~= nil
+end
+M.is_interrupt = is_interrupt
+
 -- Returns a list of {name, kind, action, reason, status = "ok" | "skipped" | "failed" |
--- "blocked", seconds, metrics, error, run_dir}.
+-- "blocked" | "interrupted", seconds, metrics, error, run_dir}; list.interrupted is true when
+-- Ctrl-C stopped a stage: the stages after it are not started (they are listed as
+-- "interrupted", not run), since a commit or a short stage would otherwise go ahead after the
+-- user asked to stop.
 function M.run(p, opts)
   opts = U.options("pipeline.run", opts, { executor = U.NONE, log = U.NONE })
   local ex = opts.executor or require("graphids.orchestrate.executor").local_executor()
@@ -557,6 +568,9 @@ function M.run(p, opts)
         local note = res.unrecorded and string.format(" (metrics not recorded in %s: it was trained with " ..
           "other settings)", n.run_dir) or ""
         log(string.format("== %s: done in %.1f s%s", n.name, res.seconds, note))
+      elseif is_interrupt(out) then
+        res.status, res.error = "interrupted", tostring(out)
+        log(string.format("== %s: interrupted after %.1f s", n.name, res.seconds))
       else
         res.status, res.error = "failed", tostring(out)
         log(string.format("== %s: FAILED after %.1f s: %s", n.name, res.seconds, res.error))
@@ -564,6 +578,17 @@ function M.run(p, opts)
     end
     status[n.name] = res.status
     results[#results + 1] = res
+    if res.status == "interrupted" then
+      results.interrupted = true
+      break
+    end
+  end
+  if results.interrupted then
+    for i = #results + 1, #p.stages do
+      local n = p.stages[i]
+      results[i] = { name = n.name, kind = n.kind, action = "none", status = "interrupted",
+        error = "not started: the pipeline was interrupted", run_dir = n.run_dir }
+    end
   end
   return results
 end
@@ -618,7 +643,7 @@ function M.print_results(results, out)
   out:write("\nartifacts\n")
   for _, r in ipairs(results) do
     out:write(col(r.name) .. tostring(r.run_dir) .. "\n")
-    if r.status == "failed" or r.status == "blocked" then
+    if r.status == "failed" or r.status == "blocked" or r.status == "interrupted" then
       out:write(col("") .. string.format("%s: %s\n", r.status, tostring(r.error)))
     end
     if r.unrecorded then

@@ -1,7 +1,9 @@
 -- graphids.orchestrate.record -- a run dir's record of its fit (resolved.json, the configuration
 -- the fit committed) against a stage's configuration now.
 --   local record = require "graphids.orchestrate.record"
---   record.changes(resolved, record.TRAINED)   -- "model.init_args.lr, ..." or nil
+--   record.changes(resolved, record.TRAINED)   -- "model.init_args.lr, ..." or nil (raises when
+--                                              -- resolved.json is there but does not read)
+--   record.read_problem(resolved)              -- that failure as a message, or nil
 --   record.unrecorded(resolved)                -- resolved without its run dir (writes nothing)
 -- The pipeline names the changed keys when it reuses a run dir configured otherwise; neither
 -- `graphids test` nor the pipeline records metrics of data or a model other than the fit's into
@@ -87,13 +89,52 @@ local function flatten(t, prefix, out)
   return out
 end
 
+-- The run dir's record, or nil when it has none.  One that is there but does not read is an
+-- error: taken for "no record", it let a test or resume under any settings through.
+local function stored_record(r)
+  local path = gio.join(r.run_dir, "resolved.json")
+  if not gio.exists(path) then return nil end
+  local stored, err = gio.read_json(path)
+  if type(stored) ~= "table" then
+    error(string.format("%s: its record resolved.json does not read (%s); it says how the run dir's " ..
+      "fit was configured, so nothing can be checked against it: restore it, or delete the run dir " ..
+      "to train anew", r.run_dir, tostring(err or "not a JSON object")), 0)
+  end
+  return stored
+end
+
+-- Why r's run dir record cannot be read (a message), or nil when it reads or there is none.
+function M.read_problem(r)
+  if r.run_dir == nil then return nil end
+  local ok, err = pcall(stored_record, r)
+  return not ok and tostring(err) or nil
+end
+
+-- Without a record (a fit run from Lua without write_run_files, or a deleted resolved.json), a
+-- checkpoint of the run dir still names the configuration it was trained under by digest: a
+-- different one (which may differ in any key) is reported as a change, in words.
+local function unrecorded_change(r)
+  for _, path in ipairs({ r.ckpt_file, r.last_ckpt }) do
+    if path ~= nil and gio.exists(path) then
+      local ok, _, meta = pcall(gio.load_safetensors, path)
+      local digest = ok and type(meta) == "table" and meta.config_digest or nil
+      if digest ~= nil and digest ~= "" and digest ~= r.config_digest then
+        return "no resolved.json records them, and its checkpoint was trained under another " ..
+          "configuration (config digest)"
+      end
+    end
+  end
+  return nil
+end
+
 -- The keys for which keep(key) holds (up to three, sorted, "and N more") whose values differ
--- between the run dir's resolved.json and the stage's configuration r; nil when they agree or
--- there is no record to compare.
+-- between the run dir's resolved.json and the stage's configuration r; nil when they agree.
+-- Without a record, the run dir's checkpoint digest decides (unrecorded_change); a record that
+-- does not read is an error.
 function M.changes(r, keep)
   if r.run_dir == nil then return nil end
-  local stored = gio.read_json(gio.join(r.run_dir, "resolved.json"))
-  if type(stored) ~= "table" then return nil end
+  local stored = stored_record(r)
+  if stored == nil then return unrecorded_change(r) end
   local a, b = flatten(stored, nil, {}), flatten(config.thaw(r.validated), nil, {})
   local diff = {}
   for k in pairs(a) do

@@ -23,26 +23,86 @@ local M = {}
 
 M.MARKERS = { train = ".train_complete", test = ".test_complete" }
 
+-- The lock file of a run dir (docs/orchestration.md, "Files of a run dir"): a fit or a test holds
+-- it exclusively while it runs, a pipeline stage also shared on its inputs' run dirs.
+M.STAGE_LOCK = ".stage.lock"
+
+-- Takes dir's stage lock at once (exclusive or shared), or fails naming `what` dir and why.  The
+-- kernel drops it when the process dies, so a killed run never blocks the next.
+function M.lock_run_dir(dir, exclusive, what)
+  local ok, err = gio.mkdir_p(dir)
+  local lk, code
+  if ok then
+    lk, err, code = gio.lock(gio.join(dir, M.STAGE_LOCK), { exclusive = exclusive, timeout = 0 })
+  end
+  if not lk then
+    error(string.format("%s %s %s", what, dir, code == "ESTATE" and
+      "is in use by another process (a fit, test or pipeline of this stage); run this one when it is done"
+      or ("cannot be locked: " .. tostring(err))), 0)
+  end
+  return lk
+end
+
+-- fn(...) with dir's stage lock held exclusively (nothing to hold without a run dir, or when the
+-- caller holds it already: opts.locked).  A test beside a fit of the same run dir recorded the
+-- old model's metrics as the new fit's; a fit beside a test, the reverse.
+local function locked(dir, held, fn, ...)
+  if dir == nil or held then return fn(...) end
+  local lk = M.lock_run_dir(dir, true, "the run dir")
+  local res = table.pack(pcall(fn, ...))
+  lk:unlock()
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
 local function is_fusion(resolved)
   return resolved.validated.model.class_path:find(".models.fusion", 1, true) ~= nil
+end
+
+-- The outermost folder of path (path or an ancestor) that does not exist yet, or nil.
+local function first_missing(path)
+  local missing
+  while path ~= nil and path ~= "" and not gio.exists(path) do
+    missing = path
+    path = path:match("^(.*)/[^/]+$")
+  end
+  return missing
+end
+
+-- Whether dir holds a file anywhere below it (folders alone do not count).
+local function holds_files(dir)
+  for _, e in ipairs(gio.list_dir(dir) or {}) do
+    local p = gio.join(dir, e)
+    if not gio.is_dir(p) or holds_files(p) then return true end
+  end
+  return false
 end
 
 -- Frees what a previous stage left (Lua garbage, device caches, peak statistics), then builds.
 -- Checked first, before the data is read or a dataset cache built: the model's hyper-parameter
 -- values (a bad loss name leaves nothing behind), then the run dir, created here (one that
 -- cannot be, read-only or under a file, is named).
+-- A build that fails after that (no data root, a dataset without graphs) removes the folders it
+-- created while they hold no file, so a refused stage leaves no empty run dir.
 function M.build(resolved)
   inst.check_model(resolved.validated)
   local device = resolved.validated.trainer.device
   if device ~= nil and device ~= "cpu" then
     graphids.gpu.check_device(device, "trainer.device") -- named before the data lands on it
   end
+  local created
   if resolved.run_dir ~= nil then
+    created = first_missing(resolved.run_dir)
     require("graphids.config").ensure_run_dir(resolved.run_dir)
   end
   collectgarbage("collect")
   graphids.gpu.reset()
-  return inst.build_run(resolved)
+  local ok, art = pcall(inst.build_run, resolved)
+  if not ok then
+    if created ~= nil and not holds_files(created) then gio.remove_tree(created) end
+    error(art, 0)
+  end
+  return art
 end
 
 -- Loads a checkpoint's weights (when path is given) and runs the model's post-fit calibration
@@ -139,6 +199,40 @@ local function check_tracking_uri(resolved, phase)
   end
 end
 
+-- Moves the previous run's results (paths, files or folders; absent ones are skipped) into a new
+-- folder <dir>/.stale-<n>, whose path it returns.  All or nothing: when one cannot be moved (a
+-- read-only folder, another file system) the ones already moved go back and the error names it,
+-- so a refused commit leaves the finished run's record and results as they were.  (Removed one
+-- by one after the record was rewritten, a failure half-way left a record of a fit that never
+-- ran beside the old checkpoints.)
+local function set_aside(dir, paths)
+  local trash
+  for n = 1, 1000 do
+    local candidate = gio.join(dir, string.format(".stale-%d", n))
+    if not gio.exists(candidate) then trash = candidate break end
+  end
+  local ok, err = false, "no free .stale-<n> name"
+  if trash ~= nil then ok, err = gio.mkdir_p(trash) end
+  if not ok then
+    error(string.format("cannot set aside the previous run's results in %s: %s", dir,
+      tostring(err)), 0)
+  end
+  local moved = {}
+  for i, path in ipairs(paths) do
+    if gio.exists(path) then
+      local to = gio.join(trash, tostring(i))
+      local okm, errm = os.rename(path, to)
+      if not okm then
+        for k = #moved, 1, -1 do os.rename(moved[k][2], moved[k][1]) end
+        gio.remove_tree(trash)
+        error(string.format("cannot remove %s, a result of the previous run: %s", path, tostring(errm)), 0)
+      end
+      moved[#moved + 1] = { path, to }
+    end
+  end
+  return trash
+end
+
 -- A callback whose on_fit_start commits the fit in run_dir: it writes the run files (when
 -- asked) and removes what the new fit makes stale: both markers, the test metrics and test
 -- predictions, and for a fresh fit (not a resume) the previous run's best and last checkpoints
@@ -161,15 +255,12 @@ local function committer(resolved, write_run_files, fresh, on_commit)
   end
   local c = require("graphids.callbacks").Callback()
   function c.on_fit_start()
+    local trash = set_aside(dir, stale)
     if write_run_files then require("graphids.config").write_run_files(resolved) end
-    for _, path in ipairs(stale) do
-      local ok, err = gio.remove_tree(path) -- a file or a folder; absent is fine
-      if not ok then
-        error(string.format("cannot remove %s, a result of the previous run: %s", path, tostring(err)), 0)
-      end
+    local ok, err = gio.remove_tree(trash)
+    if not ok then -- the record is right; only the old results' bytes stay behind
+      tracking.event(dir, "stale_results_kept", { level = "warning", path = trash, error = tostring(err) })
     end
-    -- c.fit_run: this fit's tracking run, set once it is open (tracking.record_fit_run)
-    tracking.record_fit_run(dir, c.fit_run)
     -- what else the caller records with the fit (the pipeline: the inputs it trains on)
     if on_commit then on_commit() end
   end
@@ -208,12 +299,13 @@ local function train(artifacts, resolved, opts)
   end
   local commit = run_dir ~= nil and committer(resolved, opts.write_run_files, fresh, opts.on_commit) or nil
   callbacks[#callbacks + 1] = commit
-  -- a resume of this run dir's own fit logs into its tracking run again, so a killed fit leaves
-  -- one run, not a RUNNING one beside a new one
+  -- the tracking run opens right after the commit (its callback comes next), so a fit refused
+  -- before it leaves the tracking store as it left the run dir; a resume of this run dir's own
+  -- fit logs into its tracking run again, so a killed fit leaves one run, not a RUNNING one
+  -- beside a new one
   local h = tracking.start_fit(resolved, { resume = not fresh and tracking.fit_run_ref(run_dir) or nil })
-  if commit and h then commit.fit_run = h.ref end
   if h and h.callback then
-    table.insert(callbacks, 1, h.callback)
+    callbacks[#callbacks + 1] = h.callback
   end
   local t0 = graphids.clock()
   local ok, err = pcall(artifacts.trainer.fit, artifacts.trainer, artifacts.model, artifacts.datamodule,
@@ -348,16 +440,19 @@ end
 
 -- The verbs, each inside a "stage" span of the run's trace (the fit, epoch, test and
 -- save_predictions spans nest in it; a failure is on its end line before it propagates).
+-- Each holds the run dir's stage lock while it runs (opts.locked: the caller holds it, as a
+-- pipeline stage does).
 function M.train(artifacts, resolved, opts)
-  opts = U.options("stage.train", opts, { resume_from = U.NONE, write_run_files = false, on_commit = U.NONE })
-  return tracking.span(resolved.run_dir, "stage", { stage = resolved.stage_name, phase = "fit" }, train,
-    artifacts, resolved, opts)
+  opts = U.options("stage.train", opts, { resume_from = U.NONE, write_run_files = false, on_commit = U.NONE,
+    locked = false })
+  return locked(resolved.run_dir, opts.locked, tracking.span, resolved.run_dir, "stage",
+    { stage = resolved.stage_name, phase = "fit" }, train, artifacts, resolved, opts)
 end
 
 function M.evaluate(artifacts, resolved, opts)
-  opts = U.options("stage.evaluate", opts, { ckpt_path = U.NONE, write_run_files = false })
-  return tracking.span(resolved.run_dir, "stage", { stage = resolved.stage_name, phase = "test" }, evaluate,
-    artifacts, resolved, opts)
+  opts = U.options("stage.evaluate", opts, { ckpt_path = U.NONE, write_run_files = false, locked = false })
+  return locked(resolved.run_dir, opts.locked, tracking.span, resolved.run_dir, "stage",
+    { stage = resolved.stage_name, phase = "test" }, evaluate, artifacts, resolved, opts)
 end
 
 return M

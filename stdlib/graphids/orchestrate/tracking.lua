@@ -5,7 +5,7 @@
 --   local tr = require "graphids.orchestrate.tracking"
 --   tr.event(run_dir, "stage_train", {stage = "gat"})
 --   tr.span(run_dir, "stage", {stage = "gat", phase = "fit"}, fn, ...)  -- fn's results
---   local h = tr.start_fit(resolved)   -- opens the fit run; h.callback feeds and closes it
+--   local h = tr.start_fit(resolved)   -- h.callback opens the fit run at on_fit_start, feeds, closes it
 --   tr.end_fit(h, ok)                  -- always: closes the run if the callback could not
 --   tr.log_test(resolved, metrics)     -- the separate test-phase run row
 -- Run identity: experiment "graphids/<dataset>/<stage>", run name
@@ -117,32 +117,48 @@ end
 -- compares) must not depend on a run id drawn at random.
 M.FIT_RUN_FILE = "tracking_run.json"
 
--- The reference of the fit run recorded in run_dir, or nil.
+-- The reference of the fit run recorded in run_dir, or nil.  One that is not a run reference
+-- (a damaged file) is a warning and nil: the resume opens a new run, which logs and spools as
+-- any, where logging into it failed and lost every event of the resumed epochs.
 function M.fit_run_ref(run_dir)
   local doc = run_dir and gio.read_json(gio.join(run_dir, M.FIT_RUN_FILE))
-  return type(doc) == "table" and type(doc.fit) == "string" and doc.fit or nil
+  local ref = type(doc) == "table" and doc.fit or nil
+  if ref == nil then return nil end
+  if type(ref) == "string" and (ref:match("^key:%x+$") or ref:match("^[%w][%w_%-]*$")) then return ref end
+  warn("resume", string.format("%s names no run (fit = %s); this fit logs into a new run",
+    gio.join(run_dir, M.FIT_RUN_FILE), require("graphids.json").encode(ref)))
+  return nil
 end
 
--- opts.resume: the reference of the run to log into again (RUNNING), rather than opening a new
--- one beside the run a killed fit left RUNNING.
+-- The handle of a fit's tracking: h.callback opens the fit run in its on_fit_start, records it
+-- as the run dir's fit run (tracking_run.json), logs the epochs and closes the run.  Placed after
+-- the commit's callback (stage.lua), it opens nothing for a fit refused before it commits (a bad
+-- learning rate, a locked checkpoint folder): the tracking store then keeps the finished run's
+-- rows as they were, as the run dir keeps its files.  opts.resume: the reference of the run to
+-- log into again (RUNNING), rather than opening a new one beside the run a killed fit left
+-- RUNNING.  nil without a run dir.
 function M.start_fit(resolved, opts)
-  if resolved.run_dir == nil then
+  local run_dir = resolved.run_dir
+  if run_dir == nil then
     return nil
   end
   opts = opts or {}
   local ok, cb = pcall(function()
     local o = identity(resolved)
-    o.tracer = M.tracer(resolved.run_dir)
-    o.resume = opts.resume
-    -- the run is opened here, before fit (a fit that fails while starting still has its row)
-    local run = track().start_fit_run(resolved.run_dir, o)
-    return track().Callback { run = run, tracer = o.tracer }
+    return track().Callback { run_dir = run_dir, experiment = o.experiment, run_name = o.run_name,
+      params = o.params, tags = o.tags, lake_root = o.lake_root, tracer = M.tracer(run_dir),
+      resume = opts.resume }
   end)
   if not ok then
     warn("start_fit", cb)
     return {}
   end
-  return { callback = Guarded(cb), ref = cb.run:ref() }
+  local g = Guarded(cb)
+  function g.on_fit_start(self, trainer)
+    Guarded.on_fit_start(self, trainer)
+    M.record_fit_run(run_dir, cb.run and cb.run:ref() or nil) -- (none when it could not open)
+  end
+  return { callback = g }
 end
 
 -- Records ref (Run:ref() of the fit's run; nil: none) as run_dir's fit run, when the fit commits

@@ -122,6 +122,17 @@ function Tracer:write(rec, sync)
     line = json.encode({ ts = out.ts, level = "error", event = "trace_encode_failed",
       error = tostring(line) })
   end
+  if not self.tail_checked then
+    -- a file whose last line was cut (outside damage, a full disk) would take this line into
+    -- the broken one: it starts on a line of its own
+    self.tail_checked = true
+    local f = io.open(self.path, "rb")
+    if f then
+      local at_end = f:seek("end", -1) and f:read(1)
+      f:close()
+      if at_end and at_end ~= "\n" then line = "\n" .. line end
+    end
+  end
   local wrote, err = core.append_file(self.path, line .. "\n", { sync = sync or false })
   if not wrote and not self.warned then
     self.warned = true
