@@ -272,12 +272,12 @@ describe("graphids.orchestrate.stage", function()
     assert.same({ false, "the gat_ckpt checkpoint changed since the states were extracted" },
       { fs.is_complete(spec.out_dir, other) })
     -- a damaged or missing states file makes them incomplete (extracted again, not skipped)
-    local val = gio.join(sample.out_dir, "val.safetensors")
-    local bytes = proc.slurp(val)
-    assert(gio.atomic_write(val, bytes:sub(1, #bytes - 7)))
+    local val_file = gio.join(sample.out_dir, "val.safetensors")
+    local bytes = proc.slurp(val_file)
+    assert(gio.atomic_write(val_file, bytes:sub(1, #bytes - 7)))
     assert.same({ false, "its val.safetensors differs from the one extracted" },
       { fs.is_complete(sample.out_dir) })
-    assert(gio.remove_tree(val))
+    assert(gio.remove_tree(val_file))
     assert.same({ false, "its val.safetensors is missing" }, { fs.is_complete(sample.out_dir) })
     -- a GAT checkpoint given as the VGAE is refused, naming the argument
     spec.vgae_ckpt = gat.ckpt_file

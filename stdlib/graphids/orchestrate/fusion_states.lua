@@ -125,7 +125,8 @@ function M.is_complete(out_dir, spec)
     local path = gio.join(out_dir, file)
     local digest = gio.exists(path) and graphids.sha256_file(path) or nil
     if digest ~= manifest.files[file] then
-      return false, string.format("its %s %s", file, digest and "differs from the one extracted" or "is missing")
+      return false, string.format("its %s %s", file,
+        digest and "differs from the one extracted" or "is missing")
     end
   end
   return true, "fusion states complete"
