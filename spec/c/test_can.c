@@ -292,6 +292,17 @@ TEST(reads_a_column_mapped_csv_with_quotes_and_decimal_ids) {
     gids_can_frames_free(&f);
     CHECK_BAD("time,id,data,label\n1.0,316,AABB,NaN\n",
               "t.csv:2:14: label 'NaN' is not a label (a missing value?)");
+    /* a blank label is as missing as an empty one (it read as 0), and a number fills its field */
+    CHECK_BAD("time,id,data,label\n1.0,316,AABB, \n", "t.csv:2:14: empty label");
+    CHECK_BAD("time,id,data,label\n1.0,316,AABB,\t \n", "t.csv:2:14: empty label");
+    CHECK_BAD("time,id,data,label\n1.0,316,AABB,\" \"\n", "empty label");
+    {
+        static const char nul[] = "time,id,data,label\n1.0,316,AABB,0\0junk\n";
+        gids_can_frames g;
+        CHECK_ERR(gids_can_read_buffer(nul, sizeof nul - 1, "t.csv", NULL, &g, NULL), GIDS_EFORMAT,
+                  "t.csv:2:14: label holds a NUL byte");
+        gids_can_frames_free(&g);
+    }
     /* without a label column every frame is normal traffic, and the report says so */
     CHECK_OK(rd("time,id,data\n1.0,316,AABB\n", NULL, &f, &r));
     CHECK(f.n == 1 && r.labeled == 0 && r.has_labels == 0);

@@ -132,17 +132,25 @@ int can_columns_header(const gids_can_read_opts *o, const char *p, const char *e
  * false are normal traffic; any other non-empty text (T, true, attack, high_torque_command, ...)
  * marks an attack, as labelling tools write attack names.  (A pandas or bool export writes 0.0
  * or False for normal frames: read as attacks they would label a whole capture an attack.) */
+/* The label between its blanks: a number (0 normal, else attack), or a word (normal, benign, R
+ * and false are normal, any other an attack).  A blank label is as empty as an empty one (read as
+ * a number it was 0: strtod converted nothing and the blanks after that were skipped), and a
+ * number must fill the field (a NUL inside ended the copy strtod read). */
 static int scan_label(const char *p, const char *end, uint8_t *attack, can_perr *e) {
-    if (p == end) return can_bad(e, p, "empty label");
+    const char *b = p, *f = end;
+    while (b < f && (*b == ' ' || *b == '\t')) b++;
+    while (f > b && (f[-1] == ' ' || f[-1] == '\t')) f--;
+    if (b == f) return can_bad(e, p, "empty label");
+    if (memchr(b, 0, (size_t)(f - b)) != NULL)
+        return can_bad(e, p, "label holds a NUL byte (not a text file?)");
     char num[64];
-    size_t n = (size_t)(end - p);
+    size_t n = (size_t)(f - b);
     if (n < sizeof num) {
-        memcpy(num, p, n);
+        memcpy(num, b, n);
         num[n] = 0;
         char *stop;
         double v = strtod(num, &stop);
-        while (*stop == ' ' || *stop == '\t') stop++;
-        if (stop != num && *stop == 0) {
+        if (stop == num + n) {
             /* pandas writes a missing label as NaN */
             if (!isfinite(v))
                 return can_bad(e, p, "label '%s' is not a label (a missing value?)", num);
@@ -150,8 +158,8 @@ static int scan_label(const char *p, const char *end, uint8_t *attack, can_perr 
             return CAN_ROW_OK;
         }
     }
-    *attack = !(same_name(p, end, "normal") || same_name(p, end, "benign") ||
-                same_name(p, end, "R") || same_name(p, end, "false"));
+    *attack = !(same_name(b, f, "normal") || same_name(b, f, "benign") || same_name(b, f, "R") ||
+                same_name(b, f, "false"));
     return CAN_ROW_OK;
 }
 
