@@ -246,6 +246,10 @@ describe("graphids.ckpt", function()
     assert.truthy(with("hyper_parameters", "5"):find(
       "metadata 'hyper_parameters' must be a JSON object, got 5", 1, true))
     assert.truthy(with("trainer", "[1,2]"):find("metadata 'trainer' must be a JSON object", 1, true))
+    -- a non-finite number's tag is an object only until it is read (then the section was a number)
+    for _, k in ipairs({ "hyper_parameters", "metrics", "trainer" }) do
+      assert.truthy(with(k, '{"$float":"nan"}'):find("metadata '" .. k .. "' must be a JSON object", 1, true))
+    end
     assert.truthy(with("optimizer", '{"state":{"abc":{}}}'):find(
       "optimizer state: state key: 'abc' is no parameter index", 1, true))
     assert.truthy(with("optimizer", '5'):find("optimizer state: the metadata must be a JSON object", 1, true))

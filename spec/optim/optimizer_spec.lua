@@ -293,6 +293,12 @@ describe("graphids.optim.Optimizer", function()
       "the parameter's %[1%]", swapped.load_state_dict, swapped, sd)
     assert.equal(0.5, swapped.param_groups[1].lr)
     assert.is_nil(next(swapped.state))
+    -- a step count near 2^63 (a damaged checkpoint) overflowed at the next step, naming neither
+    local saved_step = sd.state[1].step
+    sd.state[1].step = math.maxinteger
+    h.errors("Adam:load_state_dict: state of parameter 1: option 'step' must be an integer <= " ..
+      "9007199254740992, got 9223372036854775807", opt.load_state_dict, opt, sd)
+    sd.state[1].step = saved_step
     local sgd = optim.SGD({ param({ 1.0, 2.0 }), param({ 3.0 }) })
     h.errors("SGD:load_state_dict: param group 1: unknown param group key 'amsgrad'",
       sgd.load_state_dict, sgd, sd)

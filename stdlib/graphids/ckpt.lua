@@ -566,6 +566,11 @@ function M.load(path)
           raw == json.null and "null" or json.is_array(raw) and "an array" or U.describe(raw)), 0)
       end
       c[k] = untag_nonfinite(plain(raw))
+      -- {"$float": "nan"} is an object before the tags are read, a number after
+      if type(c[k]) ~= "table" then
+        error(string.format("checkpoint '%s': metadata '%s' must be a JSON object, got %s", path, k,
+          U.describe(c[k])), 0)
+      end
     end
   end
   if meta.optimizer then

@@ -292,8 +292,8 @@ local function load_param_state(self, fname, pos, p, saved)
     local v = saved[k]
     if k == "step" then
       if graphids.is_tensor(v) then v = v:item() end
-      if v ~= nil then
-        v = util.integer(string.format("%s: state of parameter %d", fname, pos), k, v, nil, 0)
+      if v ~= nil then -- a count of updates: one near 2^63 overflowed at the next step
+        v = util.integer(string.format("%s: state of parameter %d", fname, pos), k, v, nil, 0, 1 << 53)
       end
     elseif v ~= nil then
       if not graphids.is_tensor(v) then

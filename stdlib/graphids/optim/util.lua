@@ -112,11 +112,12 @@ function M.number(fname, key, v, default, limits)
 end
 
 -- An integer option (a float with an integral value is accepted and converted).
-function M.integer(fname, key, v, default, min)
+function M.integer(fname, key, v, default, min, max)
   if v == nil then v = default end
   local i = math.type(v) == "float" and math.tointeger(v) or v
   if math.type(i) ~= "integer" then fail(fname, key, "an integer", v) end
   if min ~= nil and i < min then fail(fname, key, "an integer >= " .. min, v) end
+  if max ~= nil and i > max then fail(fname, key, string.format("an integer <= %d", max), v) end
   return i
 end
 
