@@ -611,10 +611,32 @@ return { synthetic = { train = { "train_01_attack_free", "train_02_with_attacks"
     local dir = gio.join(lake, "cache", "v1", default)
     local mpath = gio.join(dir, "cache_metadata.json")
     local meta = assert(gio.read_json(mpath))
+    local original = assert(gio.read_file(mpath))
+    -- hand edits that stopped inspect and build with raw Lua errors (io.join, a %d format, a
+    -- concatenated null) are named by key
+    for _, c in ipairs({
+      { function(md) md.splits.val.file = json.array({}) end,
+        "'splits.val.file' must be a file name in the cache folder, got %[%]" },
+      { function(md) md.splits.train.file = "../x.safetensors" end,
+        "'splits.train.file' must be a file name" },
+      { function(md) md.splits.train.attack_balance.gear = json.null end,
+        "'splits.train.attack_balance.gear' must be an integer >= 0, got null" },
+      { function(md) md.splits.train.graph_stats.node_count.min = 1e308 end,
+        "'splits.train.graph_stats.node_count.min' must be an integer >= 0, got 1e%+308" },
+      { function(md) md.splits.train.graph_stats.edge_count.mean = -1 end,
+        "'splits.train.graph_stats.edge_count.mean' must be a finite number >= 0, got %-1" },
+    }) do
+      local md = assert(gio.read_json(mpath))
+      c[1](md)
+      assert(gio.write_json(mpath, md))
+      expect("inspect", lake, "1", c[2], "1 damaged cache")
+      expect("build --dataset synthetic -q", lake, "1", c[2])
+      assert(gio.atomic_write(mpath, original))
+    end
     meta.splits.val.graph_stats = nil
     assert(gio.write_json(mpath, meta))
-    expect("inspect", lake, "1", "'splits.val.graph_stats.node_count.min' must be a number, got nothing",
-      "1 damaged cache")
+    expect("inspect", lake, "1",
+      "'splits.val.graph_stats.node_count.min' must be an integer >= 0, got nothing", "1 damaged cache")
     expect("build --dataset synthetic -q", lake, "1",
       "a damaged file; rebuild it: graphids data rebuild %-%-dataset synthetic")
     expect("rebuild --dataset synthetic -q", lake, "0")

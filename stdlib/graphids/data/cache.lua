@@ -248,15 +248,28 @@ local function check_metadata(path, meta, fix)
     local sp, key = meta.splits[name], "splits." .. name
     if type(sp) ~= "table" then bad(key, "an object", sp) end
     int(key .. ".num_graphs", sp.num_graphs, 0)
-    if name ~= "val" and type(sp.file) ~= "string" then bad(key .. ".file", "a file name", sp.file) end
-    if type(sp.attack_balance) ~= "table" then
+    -- a file name in the cache folder (val's may be absent: no validation split); read, a list
+    -- or a path stopped every reader with an io.join error naming neither the cache nor the key
+    if (name ~= "val" or sp.file ~= nil) and
+      (type(sp.file) ~= "string" or not sp.file:match("^[%w_%-][%w_%-%.]*$")) then
+      bad(key .. ".file", "a file name in the cache folder", sp.file)
+    end
+    if type(sp.attack_balance) ~= "table" or json.is_array(sp.attack_balance) then
       bad(key .. ".attack_balance", "an object", sp.attack_balance)
+    end
+    for k, v in pairs(sp.attack_balance) do -- counts (the summary prints them)
+      if type(k) ~= "string" then bad(key .. ".attack_balance", "an object of counts", sp.attack_balance) end
+      int(key .. ".attack_balance." .. k, v, 0)
     end
     for _, c in ipairs({ "node_count", "edge_count" }) do
       local st = type(sp.graph_stats) == "table" and sp.graph_stats[c] or nil
       for _, k in ipairs(STAT_KEYS) do
-        if type(st) ~= "table" or type(st[k]) ~= "number" then
-          bad(key .. ".graph_stats." .. c .. "." .. k, "a number", type(st) == "table" and st[k] or nil)
+        local v = type(st) == "table" and st[k] or nil
+        local sk = key .. ".graph_stats." .. c .. "." .. k
+        if k == "min" or k == "max" then
+          int(sk, v, 0) -- counts
+        elseif type(v) ~= "number" or v ~= v or v < 0 or v == math.huge then
+          bad(sk, "a finite number >= 0", v)
         end
       end
     end
