@@ -292,6 +292,9 @@ TEST(reads_a_column_mapped_csv_with_quotes_and_decimal_ids) {
     gids_can_frames_free(&f);
     CHECK_BAD("time,id,data,label\n1.0,316,AABB,NaN\n",
               "t.csv:2:14: label 'NaN' is not a label (a missing value?)");
+    /* a control character quoted from the file is an escape in the message (a CR hid itself) */
+    CHECK_BAD("timestamp,arbitration_id,data_field,attack\n1.0,316,D01C,0\r\r\n",
+              "attack must be 0 or 1, got '0\\r'");
     /* a blank label is as missing as an empty one (it read as 0), and a number fills its field */
     CHECK_BAD("time,id,data,label\n1.0,316,AABB, \n", "t.csv:2:14: empty label");
     CHECK_BAD("time,id,data,label\n1.0,316,AABB,\t \n", "t.csv:2:14: empty label");

@@ -24,10 +24,27 @@ const uint8_t can_hexval[256] = {
 
 int can_bad(can_perr *e, const char *at, const char *fmt, ...) {
     e->at = at;
+    char raw[sizeof e->msg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    /* A field quoted from the file may hold control characters: a CR printed as it is made
+     * "got '0\r'" read "got '0'" on a terminal.  They are written as escapes. */
+    size_t o = 0;
+    for (const char *c = raw; *c != 0 && o + 5 < sizeof e->msg; c++) {
+        unsigned char u = (unsigned char)*c;
+        if (u == '\r' || u == '\n' || u == '\t')
+            o += (size_t)snprintf(e->msg + o, sizeof e->msg - o, "\\%c",
+                                  u == '\r'   ? 'r'
+                                  : u == '\n' ? 'n'
+                                              : 't');
+        else if (u < 0x20 || u == 0x7F)
+            o += (size_t)snprintf(e->msg + o, sizeof e->msg - o, "\\x%02X", u);
+        else
+            e->msg[o++] = (char)u;
+    }
+    e->msg[o] = 0;
     return CAN_ROW_BAD;
 }
 
