@@ -569,6 +569,9 @@ TEST(mkdir_p_list_dir_stat_and_remove_tree) {
     CHECK(st.type == GIDS_FILE_REGULAR && st.size == 2 && st.mtime > 1e9);
     CHECK_OK(gids_file_stat(tpath("t/a"), &st));
     CHECK(st.type == GIDS_FILE_DIR);
+    /* a link to nothing is there and names nothing: not "absent" */
+    CHECK(symlink(tpath("t/nowhere"), tpath("t/dangling")) == 0);
+    CHECK_ERR(gids_file_stat(tpath("t/dangling"), &st), GIDS_EIO, "is a symbolic link to nothing");
     CHECK_OK(gids_remove_tree(tpath("t")));
     CHECK_OK(gids_file_stat(tpath("t"), &st));
     CHECK(st.type == GIDS_FILE_NONE);

@@ -198,6 +198,11 @@ describe("graphids.ckpt", function()
       "its sidecar '.*' cannot be read %(EIO: stat: .*symbolic links")
     os.remove(a)
     os.remove(b)
+    -- nor a link to nothing (it was taken for no sidecar, and the load went unverified)
+    assert(os.execute("ln -s " .. b .. " " .. a))
+    assert.error_matches(function() ckpt.load(path) end,
+      "its sidecar '.*' cannot be read %(EIO: stat: '.*sha256' is a symbolic link to nothing%)")
+    os.remove(a)
   end)
 
   it("refuses made-up counts, metadata of the wrong kind and malformed generator states", function()

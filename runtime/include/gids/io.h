@@ -135,7 +135,8 @@ typedef struct gids_file_info {
     double mtime; /* seconds since the epoch */
 } gids_file_info;
 
-/* Follows symbolic links.  A missing path is GIDS_OK with type GIDS_FILE_NONE. */
+/* Follows symbolic links.  A missing path is GIDS_OK with type GIDS_FILE_NONE; a symbolic link
+ * to nothing is EIO (it is there, and what it names is not). */
 gids_status gids_file_stat(const char *path, gids_file_info *out);
 
 /* Removes path and, for a directory, everything under it (symbolic links are removed, never

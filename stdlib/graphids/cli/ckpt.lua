@@ -57,7 +57,7 @@ function M.describe(c)
     optimizer_groups = c.optimizer and c.optimizer.param_groups or json.null,
     config_digest = c.config_digest or json.null, runtime_version = c.runtime_version or json.null,
     tracking_run_id = c.tracking_run_id or json.null, model_parameters = nparams,
-    tensor_groups = groups, tensors = tensors,
+    tensor_groups = next(groups) and groups or json.object(), tensors = json.array(tensors), -- (when empty)
   }
 end
 
