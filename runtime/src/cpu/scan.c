@@ -70,6 +70,17 @@ SCAN_KERNELS(f32, float, double)
 SCAN_KERNELS(f64, double, double)
 SCAN_KERNELS(i64, int64_t, uint64_t)
 
+/* CALL(sfx, TY) for the kernels of dtype dt (f32, f64, else i64). */
+#define BY_DTYPE(dt, CALL)                                                                         \
+    do {                                                                                           \
+        if ((dt) == GIDS_F32)                                                                      \
+            CALL(f32, float);                                                                      \
+        else if ((dt) == GIDS_F64)                                                                 \
+            CALL(f64, double);                                                                     \
+        else                                                                                       \
+            CALL(i64, int64_t);                                                                    \
+    } while (0)
+
 typedef struct {
     gids_dtype dt;
     const void *x;
@@ -89,12 +100,7 @@ static void task_at(const scan_job *j, int64_t task, int64_t outer) {
         char *y = (char *)j->y + (size_t)(r0 * j->size) * es;
 #define ROWS_CALL(sfx, TY)                                                                         \
     (j->prod ? rows_prod_##sfx : rows_sum_##sfx)((const TY *)x, (TY *)y, j->size, n)
-        if (j->dt == GIDS_F32)
-            ROWS_CALL(f32, float);
-        else if (j->dt == GIDS_F64)
-            ROWS_CALL(f64, double);
-        else
-            ROWS_CALL(i64, int64_t);
+        BY_DTYPE(j->dt, ROWS_CALL);
 #undef ROWS_CALL
         return;
     }
@@ -106,12 +112,7 @@ static void task_at(const scan_job *j, int64_t task, int64_t outer) {
     char *y = (char *)j->y + at;
 #define TILE_CALL(sfx, TY)                                                                         \
     (j->prod ? tile_prod_##sfx : tile_sum_##sfx)((const TY *)x, (TY *)y, j->size, j->inner, w)
-    if (j->dt == GIDS_F32)
-        TILE_CALL(f32, float);
-    else if (j->dt == GIDS_F64)
-        TILE_CALL(f64, double);
-    else
-        TILE_CALL(i64, int64_t);
+    BY_DTYPE(j->dt, TILE_CALL);
 #undef TILE_CALL
 }
 
