@@ -317,6 +317,12 @@ describe("graphids fit|test|pipeline|runs", function()
     assert.truthy(err:find("graphids fit: " .. run_dir .. " holds a finished fit; this fresh fit replaces " ..
       "its checkpoints and results once it starts (to continue it instead: --ckpt-path " .. run_dir ..
       "/checkpoints/last.safetensors)", 1, true), err)
+    -- over a record that does not read too: a fresh fit replaces it (it stopped with a traceback)
+    assert(gio.atomic_write(gio.join(run_dir, "resolved.json"), '{"trunc'))
+    _, err, rc = proc.run(cat({ "fit" }, base, sets("gat")))
+    assert.equal(0, rc, err)
+    assert.truthy(err:find("(its record resolved.json does not read)", 1, true), err)
+    assert.is_table(gio.read_json(gio.join(run_dir, "resolved.json")))
   end)
 
   it("runs: a non-finite leaderboard value prints as null or nan, an unexpected error as one line", function()

@@ -412,15 +412,32 @@ describe("graphids.orchestrate.stage", function()
     local ok, err = pcall(stage.train, stage.build(other), other, { write_run_files = true })
     rawset(os, "rename", rename)
     assert.is_false(ok)
-    assert.truthy(tostring(err):find("cannot remove " .. r.run_dir .. "/predictions/test, a result of the " ..
-      "previous run", 1, true), tostring(err))
+    assert.truthy(tostring(err):find("cannot move " .. r.run_dir .. "/predictions/test, a result of the " ..
+      "previous run, aside", 1, true), tostring(err))
     -- the record, both markers, the metrics and the old checkpoints are all where they were
     assert.equal(before, tiny.snapshot(r.run_dir, true))
     assert.equal(2, assert(gio.read_json(gio.join(r.run_dir, "resolved.json"))).model.init_args.focal_gamma)
     for _, e in ipairs(gio.list_dir(r.run_dir)) do assert.is_nil(e:find("^%.stale"), e) end
+    -- a record that cannot be written whole (the disk full after resolved.json) puts the old
+    -- record and results back too
+    local config_mod = require "graphids.config"
+    local write = config_mod.write_run_files
+    config_mod.write_run_files = function(res)
+      assert(gio.write_json(gio.join(res.run_dir, "resolved.json"), config_mod.thaw(res.validated)))
+      error("cannot write overrides.json: No space left on device", 0)
+    end
+    ok, err = pcall(stage.train, stage.build(other), other, { write_run_files = true })
+    config_mod.write_run_files = write
+    assert.is_false(ok)
+    assert.equal("cannot write overrides.json: No space left on device", err)
+    assert.equal(before, tiny.snapshot(r.run_dir, true))
+    assert.equal(2, assert(gio.read_json(gio.join(r.run_dir, "resolved.json"))).model.init_args.focal_gamma)
+    for _, sub in ipairs({ "", "checkpoints", "predictions" }) do
+      for _, e in ipairs(gio.list_dir(gio.join(r.run_dir, sub))) do assert.is_nil(e:find("^%.stale"), e) end
+    end
   end)
 
-  it("refuses to test or resume against a record that does not read, or a missing one that differs",
+  it("refuses to test or resume against a record that does not read; without one, writes none unvouched",
     function()
     local l = gio.join(tmp, "lake_record")
     local r = tested_run("lake_record")
@@ -435,17 +452,20 @@ describe("graphids.orchestrate.stage", function()
     assert.is_false(ok)
     assert.truthy(tostring(err):find("its record resolved.json does not read", 1, true), tostring(err))
     assert.equal('{"trunc', proc.slurp(path))
-    -- no record at all: the checkpoint's digest decides; other data is refused, not recorded
+    -- no record at all (a fit run from Lua without write_run_files): nothing to compare, so
+    -- nothing is refused, but a record is written only from the configuration the checkpoint's
+    -- digest says it was trained under
     assert(gio.remove_tree(path))
-    local other = resolve("gat", "gat", { { "data.init_args.window_size", 50 } }, { lake_root = l })
-    ok, err = pcall(stage.evaluate, stage.build(other), other, { write_run_files = true })
-    assert.is_false(ok)
-    assert.truthy(tostring(err):find("no resolved.json records them", 1, true), tostring(err))
+    local other = resolve("gat", "gat", { { "trainer.log_every_n_steps", 3 } }, { lake_root = l })
+    assert.is_table(stage.evaluate(stage.build(other), other, { write_run_files = true }))
     assert.is_false(gio.exists(path))
-    -- the configuration the checkpoint was trained under is tested, and its record written again
     local same = resolve("gat", "gat", nil, { lake_root = l })
     assert.is_table(stage.evaluate(stage.build(same), same, { write_run_files = true }))
     assert.equal(saved, proc.slurp(path))
+    -- and a resume under a new budget goes on, as it does with a record
+    assert(gio.remove_tree(path))
+    local longer = resolve("gat", "gat", { { "trainer.max_epochs", 3 } }, { lake_root = l })
+    stage.train(stage.build(longer), longer, { resume_from = r.last_ckpt })
   end)
 
   it("a resume from another run's checkpoint removes this run dir's old checkpoints", function()
@@ -517,6 +537,40 @@ describe("graphids.orchestrate.stage", function()
     end
     assert.is_string(found, "the new run holds the resumed epoch's metrics")
     assert.matches("^%d+ [%d.e-]+ 2\n$", found) -- one line: step 2, the third epoch, the resume's
+  end)
+
+  it("logs an epoch's metrics before another callback fails it; moves linked checkpoints aside", function()
+    local l = gio.join(tmp, "lake_epoch_fail")
+    local r = resolve("gat", "gat", { { "trainer.max_epochs", 3 } }, { lake_root = l })
+    local art = stage.build(r)
+    local boom = require("graphids.callbacks").Callback()
+    function boom.on_train_epoch_end(_, trainer)
+      if trainer.epoch == 1 then error("a callback failed", 0) end
+    end
+    table.insert(art.trainer.callbacks, boom)
+    local ok, err = pcall(stage.train, art, r, { write_run_files = true })
+    assert.is_false(ok)
+    assert.equal("a callback failed", err)
+    local ref = assert(gio.read_json(gio.join(r.run_dir, "tracking_run.json"))).fit
+    local store, rows = gio.join(l, "mlruns"), nil
+    for _, e in ipairs(gio.list_dir(store)) do
+      local m = gio.join(store, e, ref, "metrics", "train_loss")
+      if gio.exists(m) then rows = select(2, gio.read_file(m):gsub("\n", "")) end
+    end
+    assert.equal(2, rows) -- epochs 0 and 1: the failing epoch's too
+    -- a checkpoints folder linked to another disk (/dev/shm, a tmpfs, where there is one): its
+    -- files are set aside in that folder (renamed into the run dir, they failed with EXDEV)
+    local shm = "/dev/shm/graphids_spec_" .. tostring(os.time()) .. "_" .. tostring(math.random(1 << 30))
+    local real = (gio.is_dir("/dev/shm") and gio.mkdir_p(shm)) and shm or gio.join(tmp, "ckpt_elsewhere")
+    assert(gio.mkdir_p(real))
+    local ck = gio.join(r.run_dir, "checkpoints")
+    assert(os.execute("mv " .. ck .. "/* " .. real .. "/ && rm -rf " .. ck .. " && ln -s " .. real .. " " ..
+      ck))
+    local again = resolve("gat", "gat", { { "trainer.max_epochs", 2 } }, { lake_root = l })
+    stage.train(stage.build(again), again, { write_run_files = true })
+    assert.is_true(gio.exists(gio.join(real, "best_model.safetensors")))
+    for _, e in ipairs(gio.list_dir(real)) do assert.is_nil(e:find("^%.stale"), e) end
+    proc.rmtree(real)
   end)
 
   it("refuses a distillation teacher of another class count when the student is built", function()

@@ -65,8 +65,8 @@ end
 
 local function fit(r, ok)
   local h = tracking.start_fit(r)
-  -- the trainer's call as the fit commits: the run opens there
-  h.callback:on_fit_start({ max_epochs = 1, epoch = 0 })
+  -- the commit's call (stage.lua): the run opens there
+  h.open({ max_epochs = 1, epoch = 0 })
   tracking.end_fit(h, ok)
   if ok then marker(r, "train") end
 end

@@ -66,7 +66,9 @@ function M.main(args)
   if resume == nil and r.run_dir ~= nil and r.last_ckpt ~= nil and gio.exists(r.last_ckpt) then
     local finished = gio.exists(gio.join(r.run_dir, ".train_complete"))
     -- (continued, it keeps the settings it was started with: a resume under others is refused)
-    local refused = require("graphids.orchestrate.record").resume_problem(r)
+    -- (a record that does not read is this fresh fit's to replace: no reason to refuse it here)
+    local okr, refused = pcall(require("graphids.orchestrate.record").resume_problem, r)
+    if not okr then refused = "its record resolved.json does not read" end
     io.stderr:write(string.format("graphids fit: %s holds %s fit; this fresh fit replaces its " ..
       "checkpoints and results once it starts (%s)\n", r.run_dir,
       finished and "a finished" or "an interrupted",

@@ -324,7 +324,7 @@ local function list_captures(dir, rel)
     if capture and st == nil then
       -- listed but not there: a link to a file that is gone would leave the capture out unseen
       error(string.format("capture file %s cannot be read (%s)", path,
-        serr or "it is listed but does not resolve: a dangling symbolic link?"), 0)
+        serr or "it is listed but does not resolve"), 0)
     end
     if capture and st.type ~= "file" then
       -- a folder or pipe named like a capture would otherwise drop out of the split unseen

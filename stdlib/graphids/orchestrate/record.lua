@@ -110,31 +110,30 @@ function M.read_problem(r)
   return not ok and tostring(err) or nil
 end
 
--- Without a record (a fit run from Lua without write_run_files, or a deleted resolved.json), a
--- checkpoint of the run dir still names the configuration it was trained under by digest: a
--- different one (which may differ in any key) is reported as a change, in words.
-local function unrecorded_change(r)
+-- Whether the run dir's checkpoints were trained under r's very configuration, by the digest
+-- they carry (of the whole configuration, presentation included): true, false, or nil when no
+-- checkpoint says.  Without a record it is all there is to go by; a mismatch cannot name the
+-- keys (a changed progress bar differs too), so it refuses nothing, but the record is not
+-- written from a configuration the fit may not have had (stage.evaluate).
+function M.digest_matches(r)
   for _, path in ipairs({ r.ckpt_file, r.last_ckpt }) do
     if path ~= nil and gio.exists(path) then
       local ok, _, meta = pcall(gio.load_safetensors, path)
       local digest = ok and type(meta) == "table" and meta.config_digest or nil
-      if digest ~= nil and digest ~= "" and digest ~= r.config_digest then
-        return "no resolved.json records them, and its checkpoint was trained under another " ..
-          "configuration (config digest)"
-      end
+      if digest ~= nil and digest ~= "" then return digest == r.config_digest end
     end
   end
   return nil
 end
 
 -- The keys for which keep(key) holds (up to three, sorted, "and N more") whose values differ
--- between the run dir's resolved.json and the stage's configuration r; nil when they agree.
--- Without a record, the run dir's checkpoint digest decides (unrecorded_change); a record that
--- does not read is an error.
+-- between the run dir's resolved.json and the stage's configuration r; nil when they agree or
+-- there is no record to compare (a fit run from Lua without write_run_files).  A record that
+-- is there but does not read is an error.
 function M.changes(r, keep)
   if r.run_dir == nil then return nil end
   local stored = stored_record(r)
-  if stored == nil then return unrecorded_change(r) end
+  if stored == nil then return nil end
   local a, b = flatten(stored, nil, {}), flatten(config.thaw(r.validated), nil, {})
   local diff = {}
   for k in pairs(a) do

@@ -199,49 +199,88 @@ local function check_tracking_uri(resolved, phase)
   end
 end
 
--- Moves the previous run's results (paths, files or folders; absent ones are skipped) into a new
--- folder <dir>/.stale-<n>, whose path it returns.  All or nothing: when one cannot be moved (a
--- read-only folder, another file system) the ones already moved go back and the error names it,
--- so a refused commit leaves the finished run's record and results as they were.  (Removed one
--- by one after the record was rewritten, a failure half-way left a record of a fit that never
--- ran beside the old checkpoints.)
-local function set_aside(dir, paths)
-  local trash
-  for n = 1, 1000 do
-    local candidate = gio.join(dir, string.format(".stale-%d", n))
-    if not gio.exists(candidate) then trash = candidate break end
-  end
-  local ok, err = false, "no free .stale-<n> name"
-  if trash ~= nil then ok, err = gio.mkdir_p(trash) end
-  if not ok then
-    error(string.format("cannot set aside the previous run's results in %s: %s", dir,
-      tostring(err)), 0)
-  end
-  local moved = {}
-  for i, path in ipairs(paths) do
-    if gio.exists(path) then
-      local to = gio.join(trash, tostring(i))
-      local okm, errm = os.rename(path, to)
-      if not okm then
-        for k = #moved, 1, -1 do os.rename(moved[k][2], moved[k][1]) end
-        gio.remove_tree(trash)
-        error(string.format("cannot remove %s, a result of the previous run: %s", path, tostring(errm)), 0)
-      end
-      moved[#moved + 1] = { path, to }
-    end
-  end
-  return trash
+-- The previous run's results, set aside while a fit commits.  Each result is renamed into a
+-- folder `.stale-<n>` beside it (its own folder: a checkpoints folder linked to another disk
+-- moves within that disk), all or nothing: when one cannot be moved (a folder of another user,
+-- a mount point) the ones already moved go back and the error names it, and `restore` puts them
+-- all back if the commit fails later (the record cannot be written).  So a refused commit leaves
+-- the finished run's record and results as they were.  (Removed one by one after the record was
+-- rewritten, a failure half-way left a record of a fit that never ran beside the old
+-- checkpoints.)  `.stale-*` folders a killed commit left behind go first.
+local Aside = {}
+Aside.__index = Aside
+
+local function parent_of(path)
+  return path:match("^(.*)/[^/]+$") or "."
 end
 
--- A callback whose on_fit_start commits the fit in run_dir: it writes the run files (when
--- asked) and removes what the new fit makes stale: both markers, the test metrics and test
--- predictions, and for a fresh fit (not a resume) the previous run's best and last checkpoints
--- with their sidecars and its prediction sidecars, or a crash in the first epoch would leave
--- the old `last` for the next run to "resume" into a finished old model.  It runs after every
--- other callback's on_fit_start and after the trainer built the optimizer, so a fit refused
--- before that (a bad learning rate, a checkpoint folder locked by another run) leaves a
--- finished run's record and results as they were.
-local function committer(resolved, write_run_files, fresh, on_commit)
+local function clear_leftovers(folder)
+  for _, e in ipairs(gio.list_dir(folder) or {}) do
+    if e:match("^%.stale%-%d+$") then gio.remove_tree(gio.join(folder, e)) end
+  end
+end
+
+local function set_aside(paths)
+  local self = setmetatable({ trash = {}, moved = {} }, Aside)
+  local function trash_in(folder)
+    if self.trash[folder] == nil then
+      clear_leftovers(folder)
+      local t = gio.join(folder, ".stale-1")
+      local ok, err = gio.mkdir_p(t)
+      if not ok then
+        self:restore()
+        error(string.format("cannot set aside the previous run's results in %s: %s", folder,
+          tostring(err)), 0)
+      end
+      self.trash[folder] = t
+    end
+    return self.trash[folder]
+  end
+  for i, path in ipairs(paths) do
+    if gio.exists(path) then
+      local to = gio.join(trash_in(parent_of(path)), tostring(i))
+      local ok, err = os.rename(path, to)
+      if not ok then
+        self:restore()
+        error(string.format("cannot move %s, a result of the previous run, aside: %s", path,
+          tostring(err)), 0)
+      end
+      self.moved[#self.moved + 1] = { path, to }
+    end
+  end
+  return self
+end
+
+-- Puts every result back where it was and removes the stale folders.
+function Aside:restore()
+  for k = #self.moved, 1, -1 do os.rename(self.moved[k][2], self.moved[k][1]) end
+  self.moved = {}
+  self:discard()
+end
+
+-- Deletes the results set aside (the commit went through); a folder that cannot be removed is a
+-- warning in the trace: the record is right, only the old bytes stay behind.
+function Aside:discard(dir)
+  for _, folder in ipairs(U.sorted_keys(self.trash)) do
+    local ok, err = gio.remove_tree(self.trash[folder])
+    if not ok and dir then
+      tracking.event(dir, "stale_results_kept", { level = "warning", path = self.trash[folder],
+        error = tostring(err) })
+    end
+  end
+  self.trash = {}
+end
+
+-- A callback whose on_fit_start commits the fit in run_dir: it sets aside what the new fit makes
+-- stale (both markers, the test metrics and test predictions, and for a fresh fit (not a resume)
+-- the previous run's best and last checkpoints with their sidecars and its prediction sidecars,
+-- or a crash in the first epoch would leave the old `last` for the next run to "resume" into a
+-- finished old model), writes the run files (when asked), opens the fit's tracking run
+-- (track: the handle of tracking.start_fit, whose callback otherwise waits for this), and calls
+-- on_commit.  It runs after every other callback's on_fit_start and after the trainer built the
+-- optimizer, so a fit refused before that (a bad learning rate, a checkpoint folder locked by
+-- another run) leaves a finished run's record, results and tracking rows as they were.
+local function committer(resolved, write_run_files, fresh, on_commit, track)
   local dir = resolved.run_dir
   -- the old model's test results go with every fit, a resume's too (its model changes)
   local stale = { gio.join(dir, M.MARKERS.train), gio.join(dir, M.MARKERS.test),
@@ -253,14 +292,24 @@ local function committer(resolved, write_run_files, fresh, on_commit)
     end
     stale[#stale + 1] = gio.join(dir, "predictions")
   end
+  -- the record is set aside with them: a write that fails half-way (overrides.json after
+  -- resolved.json) must not leave the new resolved.json beside the old run
+  local record_files = write_run_files and { gio.join(dir, "resolved.json"), gio.join(dir, "overrides.json") }
+    or {}
+  table.move(record_files, 1, #record_files, #stale + 1, stale)
   local c = require("graphids.callbacks").Callback()
-  function c.on_fit_start()
-    local trash = set_aside(dir, stale)
-    if write_run_files then require("graphids.config").write_run_files(resolved) end
-    local ok, err = gio.remove_tree(trash)
-    if not ok then -- the record is right; only the old results' bytes stay behind
-      tracking.event(dir, "stale_results_kept", { level = "warning", path = trash, error = tostring(err) })
+  function c.on_fit_start(_, trainer)
+    local aside = set_aside(stale)
+    if write_run_files then
+      local ok, err = pcall(require("graphids.config").write_run_files, resolved)
+      if not ok then
+        for _, f in ipairs(record_files) do gio.remove_tree(f) end -- what was written of the new one
+        aside:restore()
+        error(err, 0)
+      end
     end
+    aside:discard(dir)
+    if track and track.open then track.open(trainer) end
     -- what else the caller records with the fit (the pipeline: the inputs it trains on)
     if on_commit then on_commit() end
   end
@@ -272,7 +321,7 @@ end
 -- opts.on_commit: a function called when the fit commits to the run dir (after the previous
 -- run's results are removed), to record what else belongs to this fit.
 -- The run dir's record changes only when the fit commits (committer above).  The tracking run
--- is opened before fit and closed in every case.  Returns the best checkpoint path (nil without
+-- is opened when the fit commits and closed in every case.  Returns the best checkpoint path (nil without
 -- a run dir).
 local function train(artifacts, resolved, opts)
   local run_dir = resolved.run_dir
@@ -297,16 +346,16 @@ local function train(artifacts, resolved, opts)
       error = msg })
     error(msg, 0)
   end
-  local commit = run_dir ~= nil and committer(resolved, opts.write_run_files, fresh, opts.on_commit) or nil
-  callbacks[#callbacks + 1] = commit
-  -- the tracking run opens right after the commit (its callback comes next), so a fit refused
-  -- before it leaves the tracking store as it left the run dir; a resume of this run dir's own
-  -- fit logs into its tracking run again, so a killed fit leaves one run, not a RUNNING one
-  -- beside a new one
+  -- the tracking callback comes first (an epoch's metrics are logged before another callback
+  -- can fail), and its run opens as the fit commits, so a fit refused before that leaves the
+  -- tracking store as it left the run dir; a resume of this run dir's own fit logs into its
+  -- tracking run again, so a killed fit leaves one run, not a RUNNING one beside a new one
   local h = tracking.start_fit(resolved, { resume = not fresh and tracking.fit_run_ref(run_dir) or nil })
   if h and h.callback then
-    callbacks[#callbacks + 1] = h.callback
+    table.insert(callbacks, 1, h.callback)
   end
+  local commit = run_dir ~= nil and committer(resolved, opts.write_run_files, fresh, opts.on_commit, h) or nil
+  callbacks[#callbacks + 1] = commit
   local t0 = graphids.clock()
   local ok, err = pcall(artifacts.trainer.fit, artifacts.trainer, artifacts.model, artifacts.datamodule,
     { ckpt_path = opts.resume_from })
@@ -394,7 +443,17 @@ local function evaluate(artifacts, resolved, opts)
   end
   check_tracking_uri(resolved, "test")
   if opts.write_run_files and run_dir ~= nil and not gio.exists(gio.join(run_dir, "resolved.json")) then
-    require("graphids.config").write_run_files(resolved)
+    -- a fit run without its record: written from this configuration only when the checkpoint
+    -- says it was trained under it (else the record would claim settings the fit never had)
+    if record.digest_matches(resolved) ~= false then
+      require("graphids.config").write_run_files(resolved)
+    else
+      local msg = string.format("%s has no resolved.json, and its checkpoint was trained under another " ..
+        "configuration than this test's: the test's settings cannot be checked against the fit's, and no " ..
+        "record is written", run_dir)
+      tracking.event(run_dir, "unrecorded_fit", { level = "warning", message = msg })
+      io.stderr:write("graphids: warning: ", msg, "\n")
+    end
   end
   local trainer = artifacts.trainer
   -- (the compat check above has run: a calibrated model is tested with the weights it holds)

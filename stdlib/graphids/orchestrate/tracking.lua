@@ -130,13 +130,13 @@ function M.fit_run_ref(run_dir)
   return nil
 end
 
--- The handle of a fit's tracking: h.callback opens the fit run in its on_fit_start, records it
--- as the run dir's fit run (tracking_run.json), logs the epochs and closes the run.  Placed after
--- the commit's callback (stage.lua), it opens nothing for a fit refused before it commits (a bad
--- learning rate, a locked checkpoint folder): the tracking store then keeps the finished run's
--- rows as they were, as the run dir keeps its files.  opts.resume: the reference of the run to
--- log into again (RUNNING), rather than opening a new one beside the run a killed fit left
--- RUNNING.  nil without a run dir.
+-- The handle of a fit's tracking: h.open(trainer), called as the fit commits (stage.lua),
+-- opens the fit run and records it as the run dir's fit run (tracking_run.json); h.callback logs
+-- the epochs and closes the run (its own on_fit_start waits for h.open).  A fit refused before
+-- it commits (a bad learning rate, a locked checkpoint folder) opens nothing: the tracking store
+-- then keeps the finished run's rows as they were, as the run dir keeps its files.  opts.resume:
+-- the reference of the run to log into again (RUNNING), rather than opening a new one beside
+-- the run a killed fit left RUNNING.  nil without a run dir.
 function M.start_fit(resolved, opts)
   local run_dir = resolved.run_dir
   if run_dir == nil then
@@ -154,11 +154,12 @@ function M.start_fit(resolved, opts)
     return {}
   end
   local g = Guarded(cb)
-  function g.on_fit_start(self, trainer)
-    Guarded.on_fit_start(self, trainer)
+  function g.on_fit_start() end -- h.open does it, at the commit
+  local function open(trainer)
+    Guarded.on_fit_start(g, trainer)
     M.record_fit_run(run_dir, cb.run and cb.run:ref() or nil) -- (none when it could not open)
   end
-  return { callback = g }
+  return { callback = g, open = open }
 end
 
 -- Records ref (Run:ref() of the fit's run; nil: none) as run_dir's fit run, when the fit commits
