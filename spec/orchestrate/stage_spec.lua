@@ -319,17 +319,27 @@ describe("graphids.orchestrate.stage", function()
     local before = tiny.snapshot(r.run_dir, true)
     local store = gio.join(refit_lake, "mlruns")
     local store_before = tiny.snapshot(store)
+    -- (a bad learning rate is a configuration error when the stage is built, optimizer and all)
     local bad = resolve("gat", "gat", { { "model.init_args.lr", -1 } }, { lake_root = refit_lake })
-    local ok, err = pcall(stage.train, stage.build(bad), bad, { write_run_files = true })
+    local ok, err = pcall(stage.build, bad)
     assert.is_false(ok)
-    assert.truthy(tostring(err):find("Adam: option 'lr' must be >= 0", 1, true), err)
+    assert.truthy(tostring(err):find("invalid configuration: 'model.init_args.lr': Adam: option 'lr' must " ..
+      "be >= 0", 1, true), err)
     assert.equal(before, tiny.snapshot(r.run_dir, true))
-    -- and the tracking store too: no FAILED fit run beside the finished one (it opens at commit)
+    -- a fit refused inside fit, before its commit (the checkpoint folder locked by another run):
+    -- the run dir and the tracking store too are as they were (no FAILED fit run beside the
+    -- finished one: it opens at the commit)
+    local lk = assert(gio.lock(gio.join(r.run_dir, "checkpoints", ".lock"), { exclusive = true }))
+    local gamma1 = resolve("gat", "gat", { { "model.init_args.focal_gamma", 1 } }, { lake_root = refit_lake })
+    ok, err = pcall(stage.train, stage.build(gamma1), gamma1, { write_run_files = true })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("checkpoints", 1, true), err)
+    assert.equal(before, tiny.snapshot(r.run_dir, true))
     assert.equal(store_before, tiny.snapshot(store))
     -- a resume refused there does not reopen the finished fit run to close it FAILED
-    local bad_resume = resolve("gat", "gat", { { "model.init_args.lr", -1 } }, { lake_root = refit_lake })
-    ok = pcall(stage.train, stage.build(bad_resume), bad_resume, { resume_from = r.last_ckpt })
+    ok = pcall(stage.train, stage.build(r), r, { resume_from = r.last_ckpt })
     assert.is_false(ok)
+    lk:unlock()
     assert.equal(store_before, tiny.snapshot(store))
     -- settings that would fail only in the first forward or at the first epoch's end, after the
     -- commit, are refused when the stage is built

@@ -181,7 +181,14 @@ function M.check_model(validated)
     hp.num_ids = 2 -- the data module's count comes at build
   end
   local state = graphids.get_rng_state()
-  local ok, err = pcall(cls, hp)
+  -- the optimizer too (model.init_args.lr, weight_decay): built at fit time, it refused a bad
+  -- value by the optimizer's name only
+  local ok, err = pcall(function()
+    local model = cls(hp)
+    if type(model.configure_optimizers) == "function" then -- (as Trainer:fit calls it)
+      model:configure_optimizers({ max_epochs = validated.trainer.max_epochs })
+    end
+  end)
   graphids.set_rng_state(state)
   if not ok then error(model_error(err, hp), 0) end
 end
