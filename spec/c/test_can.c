@@ -107,6 +107,10 @@ TEST(empty_and_header_only_files_are_clear_errors) {
     /* found by fuzzing: CR-only line endings read as one header line ("a header only") */
     CHECK_BAD("timestamp,arbitration_id,data_field,attack\r1.0,110,D01C,0\r",
               "t.csv: lines end with CR alone; convert the line endings to LF or CRLF");
+    /* a stray CR before a CRLF is named as one (it was called CR-only endings; read on, it hid
+     * the label column and every frame read as normal) */
+    CHECK_BAD("timestamp,arbitration_id,data_field,attack\r\r\n1.0,316,D01C,1\r\n",
+              "t.csv:1:43: a stray CR (\\r) before the end of the first line");
 }
 
 /* A spreadsheet export starts with a UTF-8 byte-order mark: it is not part of the header. */

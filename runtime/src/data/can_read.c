@@ -157,10 +157,16 @@ gids_status gids_can_read_buffer(const char *text, int64_t len, const char *name
     const char *p = text, *end = text + len;
     /* A UTF-8 byte-order mark (spreadsheet exports write one) is no part of the first field. */
     if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3;
-    /* Lines ended by CR alone (classic Mac) would read as one long header line: say so. */
+    /* Lines ended by CR alone (classic Mac) would read as one long header line: say so.  A CR
+     * before another CR ("\r\r\n") is a stray one, which glued itself to the last column's
+     * name: "attack\r" named no label column, and every frame read as normal traffic. */
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     const char *cr =
         memchr(p, '\r', (size_t)((nl != NULL ? nl : end) - p)); /* the first line only */
+    GIDS_CHECK(!(cr != NULL && cr + 1 < end && cr[1] == '\r'), GIDS_EFORMAT,
+               "%s:1:%lld: a stray CR (\\r) before the end of the first line (\\r\\r\\n?); remove "
+               "it (e.g. tr -d '\\r')",
+               name, (long long)(cr - p + 1));
     GIDS_CHECK(!(cr != NULL && cr + 1 < end && cr[1] != '\n'), GIDS_EFORMAT,
                "%s: lines end with CR alone; convert the line endings to LF or CRLF (e.g. "
                "tr '\\r' '\\n')",
