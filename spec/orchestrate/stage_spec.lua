@@ -407,6 +407,15 @@ describe("graphids.orchestrate.stage", function()
     assert.equal(before, tiny.snapshot(r.run_dir, true))
     -- the lock is the call's only: once it is free, the test runs (and holds it while it does)
     assert.is_table(stage.evaluate(art, r, { write_run_files = true }))
+    -- a verb called inside another of the same run dir (from a fit's callback) is named as this
+    -- process's doing, not another's
+    local inner
+    local cb = require("graphids.callbacks").Callback()
+    function cb.on_train_epoch_end() inner = select(2, pcall(stage.evaluate, art, r)) end
+    table.insert(art.trainer.callbacks, cb)
+    stage.train(art, r, { write_run_files = true })
+    assert.truthy(tostring(inner):find("is in use by this process (a stage verb called inside another", 1,
+      true), tostring(inner))
   end)
 
   it("commits all or nothing: a result that cannot be moved leaves the finished run as it was", function()

@@ -27,6 +27,10 @@ M.MARKERS = { train = ".train_complete", test = ".test_complete" }
 -- it exclusively while it runs, a pipeline stage also shared on its inputs' run dirs.
 M.STAGE_LOCK = ".stage.lock"
 
+-- The run dirs whose lock this process holds through `locked` (a second lock of the same file
+-- from the same process conflicts with the first: flock locks are per open file).
+local held_here = {}
+
 -- Takes dir's stage lock at once (exclusive or shared), or fails naming `what` dir and why.  The
 -- kernel drops it when the process dies, so a killed run never blocks the next.
 function M.lock_run_dir(dir, exclusive, what)
@@ -36,9 +40,11 @@ function M.lock_run_dir(dir, exclusive, what)
     lk, err, code = gio.lock(gio.join(dir, M.STAGE_LOCK), { exclusive = exclusive, timeout = 0 })
   end
   if not lk then
-    error(string.format("%s %s %s", what, dir, code == "ESTATE" and
+    local why = held_here[dir] and
+      "is in use by this process (a stage verb called inside another of the same run dir)" or
       "is in use by another process (a fit, test or pipeline of this stage); run this one when it is done"
-      or ("cannot be locked: " .. tostring(err))), 0)
+    error(string.format("%s %s %s", what, dir, code == "ESTATE" and why or
+      ("cannot be locked: " .. tostring(err))), 0)
   end
   return lk
 end
@@ -49,7 +55,9 @@ end
 local function locked(dir, held, fn, ...)
   if dir == nil or held then return fn(...) end
   local lk = M.lock_run_dir(dir, true, "the run dir")
+  held_here[dir] = true
   local res = table.pack(pcall(fn, ...))
+  held_here[dir] = nil
   lk:unlock()
   if not res[1] then error(res[2], 0) end
   return table.unpack(res, 2, res.n)
