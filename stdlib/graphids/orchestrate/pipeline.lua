@@ -452,11 +452,11 @@ end
 -- A lock held elsewhere (another pipeline, a graphids fit or test) fails the stage at once,
 -- naming it.
 local function take_stage_locks(n)
-  local stage = require "graphids.orchestrate.stage"
+  local rd = require "graphids.orchestrate.run_dir"
   local held = {}
   local function take(dir, exclusive, what)
     if dir == nil then return end -- (no run dir: nothing is written or read back)
-    local ok, lk = pcall(stage.lock_run_dir, dir, exclusive, string.format("stage '%s': %s", n.name, what))
+    local ok, lk = pcall(rd.lock, dir, exclusive, string.format("stage '%s': %s", n.name, what))
     if not ok then
       for _, h in ipairs(held) do h:unlock() end
       error(lk, 0)

@@ -16,6 +16,7 @@ local json = require "graphids.json"
 local inst = require "graphids.orchestrate.instantiate"
 local tracking = require "graphids.orchestrate.tracking"
 local record = require "graphids.orchestrate.record"
+local rd = require "graphids.orchestrate.run_dir"
 local concat_outputs = require("graphids.trainer").concat_outputs
 local D = require "graphids.trainer.device"
 
@@ -23,67 +24,11 @@ local M = {}
 
 M.MARKERS = { train = ".train_complete", test = ".test_complete" }
 
--- The lock file of a run dir (docs/orchestration.md, "Files of a run dir"): a fit or a test holds
--- it exclusively while it runs, a pipeline stage also shared on its inputs' run dirs.
-M.STAGE_LOCK = ".stage.lock"
-
--- The run dirs whose lock this process holds through `locked` (a second lock of the same file
--- from the same process conflicts with the first: flock locks are per open file).
-local held_here = {}
-
--- Takes dir's stage lock at once (exclusive or shared), or fails naming `what` dir and why.  The
--- kernel drops it when the process dies, so a killed run never blocks the next.
-function M.lock_run_dir(dir, exclusive, what)
-  local ok, err = gio.mkdir_p(dir)
-  local lk, code
-  if ok then
-    lk, err, code = gio.lock(gio.join(dir, M.STAGE_LOCK), { exclusive = exclusive, timeout = 0 })
-  end
-  if not lk then
-    local why = held_here[dir] and
-      "is in use by this process (a stage verb called inside another of the same run dir)" or
-      "is in use by another process (a fit, test or pipeline of this stage); run this one when it is done"
-    error(string.format("%s %s %s", what, dir, code == "ESTATE" and why or
-      ("cannot be locked: " .. tostring(err))), 0)
-  end
-  return lk
-end
-
--- fn(...) with dir's stage lock held exclusively (nothing to hold without a run dir, or when the
--- caller holds it already: opts.locked).  A test beside a fit of the same run dir recorded the
--- old model's metrics as the new fit's; a fit beside a test, the reverse.
-local function locked(dir, held, fn, ...)
-  if dir == nil or held then return fn(...) end
-  local lk = M.lock_run_dir(dir, true, "the run dir")
-  held_here[dir] = true
-  local res = table.pack(pcall(fn, ...))
-  held_here[dir] = nil
-  lk:unlock()
-  if not res[1] then error(res[2], 0) end
-  return table.unpack(res, 2, res.n)
-end
+-- The lock file of a run dir (graphids.orchestrate.run_dir holds it while a verb runs).
+M.STAGE_LOCK = rd.LOCK_FILE
 
 local function is_fusion(resolved)
   return resolved.validated.model.class_path:find(".models.fusion", 1, true) ~= nil
-end
-
--- The outermost folder of path (path or an ancestor) that does not exist yet, or nil.
-local function first_missing(path)
-  local missing
-  while path ~= nil and path ~= "" and not gio.exists(path) do
-    missing = path
-    path = path:match("^(.*)/[^/]+$")
-  end
-  return missing
-end
-
--- Whether dir holds a file anywhere below it (folders alone do not count).
-local function holds_files(dir)
-  for _, e in ipairs(gio.list_dir(dir) or {}) do
-    local p = gio.join(dir, e)
-    if not gio.is_dir(p) or holds_files(p) then return true end
-  end
-  return false
 end
 
 -- Frees what a previous stage left (Lua garbage, device caches, peak statistics), then builds.
@@ -100,14 +45,14 @@ function M.build(resolved)
   end
   local created
   if resolved.run_dir ~= nil then
-    created = first_missing(resolved.run_dir)
+    created = rd.first_missing(resolved.run_dir)
     require("graphids.config").ensure_run_dir(resolved.run_dir)
   end
   collectgarbage("collect")
   graphids.gpu.reset()
   local ok, art = pcall(inst.build_run, resolved)
   if not ok then
-    if created ~= nil and not holds_files(created) then gio.remove_tree(created) end
+    if created ~= nil and not rd.holds_files(created) then gio.remove_tree(created) end
     error(art, 0)
   end
   return art
@@ -207,78 +152,6 @@ local function check_tracking_uri(resolved, phase)
   end
 end
 
--- The previous run's results, set aside while a fit commits.  Each result is renamed into a
--- folder `.stale-<n>` beside it (its own folder: a checkpoints folder linked to another disk
--- moves within that disk), all or nothing: when one cannot be moved (a folder of another user,
--- a mount point) the ones already moved go back and the error names it, and `restore` puts them
--- all back if the commit fails later (the record cannot be written).  So a refused commit leaves
--- the finished run's record and results as they were.  (Removed one by one after the record was
--- rewritten, a failure half-way left a record of a fit that never ran beside the old
--- checkpoints.)  `.stale-*` folders a killed commit left behind go first.
-local Aside = {}
-Aside.__index = Aside
-
-local function parent_of(path)
-  return path:match("^(.*)/[^/]+$") or "."
-end
-
-local function clear_leftovers(folder)
-  for _, e in ipairs(gio.list_dir(folder) or {}) do
-    if e:match("^%.stale%-%d+$") then gio.remove_tree(gio.join(folder, e)) end
-  end
-end
-
-local function set_aside(paths)
-  local self = setmetatable({ trash = {}, moved = {} }, Aside)
-  local function trash_in(folder)
-    if self.trash[folder] == nil then
-      clear_leftovers(folder)
-      local t = gio.join(folder, ".stale-1")
-      local ok, err = gio.mkdir_p(t)
-      if not ok then
-        self:restore()
-        error(string.format("cannot set aside the previous run's results in %s: %s", folder,
-          tostring(err)), 0)
-      end
-      self.trash[folder] = t
-    end
-    return self.trash[folder]
-  end
-  for i, path in ipairs(paths) do
-    if gio.exists(path) then
-      local to = gio.join(trash_in(parent_of(path)), tostring(i))
-      local ok, err = os.rename(path, to)
-      if not ok then
-        self:restore()
-        error(string.format("cannot move %s, a result of the previous run, aside: %s", path,
-          tostring(err)), 0)
-      end
-      self.moved[#self.moved + 1] = { path, to }
-    end
-  end
-  return self
-end
-
--- Puts every result back where it was and removes the stale folders.
-function Aside:restore()
-  for k = #self.moved, 1, -1 do os.rename(self.moved[k][2], self.moved[k][1]) end
-  self.moved = {}
-  self:discard()
-end
-
--- Deletes the results set aside (the commit went through); a folder that cannot be removed is a
--- warning in the trace: the record is right, only the old bytes stay behind.
-function Aside:discard(dir)
-  for _, folder in ipairs(U.sorted_keys(self.trash)) do
-    local ok, err = gio.remove_tree(self.trash[folder])
-    if not ok and dir then
-      tracking.event(dir, "stale_results_kept", { level = "warning", path = self.trash[folder],
-        error = tostring(err) })
-    end
-  end
-  self.trash = {}
-end
-
 -- A callback whose on_fit_start commits the fit in run_dir: it sets aside what the new fit makes
 -- stale (both markers, the test metrics and test predictions, and for a fresh fit (not a resume)
 -- the previous run's best and last checkpoints with their sidecars and its prediction sidecars,
@@ -307,7 +180,7 @@ local function committer(resolved, write_run_files, fresh, on_commit, track)
   table.move(record_files, 1, #record_files, #stale + 1, stale)
   local c = require("graphids.callbacks").Callback()
   function c.on_fit_start(_, trainer)
-    local aside = set_aside(stale)
+    local aside = rd.set_aside(stale)
     if write_run_files then
       local ok, err = pcall(require("graphids.config").write_run_files, resolved)
       if not ok then
@@ -316,7 +189,9 @@ local function committer(resolved, write_run_files, fresh, on_commit, track)
         error(err, 0)
       end
     end
-    aside:discard(dir)
+    for _, kept in ipairs(aside:discard()) do -- the record is right; only old bytes stay behind
+      tracking.event(dir, "stale_results_kept", { level = "warning", path = kept[1], error = kept[2] })
+    end
     if track and track.open then track.open(trainer) end
     -- what else the caller records with the fit (the pipeline: the inputs it trains on)
     if on_commit then on_commit() end
@@ -512,13 +387,13 @@ end
 function M.train(artifacts, resolved, opts)
   opts = U.options("stage.train", opts, { resume_from = U.NONE, write_run_files = false, on_commit = U.NONE,
     locked = false })
-  return locked(resolved.run_dir, opts.locked, tracking.span, resolved.run_dir, "stage",
+  return rd.with_lock(resolved.run_dir, opts.locked, tracking.span, resolved.run_dir, "stage",
     { stage = resolved.stage_name, phase = "fit" }, train, artifacts, resolved, opts)
 end
 
 function M.evaluate(artifacts, resolved, opts)
   opts = U.options("stage.evaluate", opts, { ckpt_path = U.NONE, write_run_files = false, locked = false })
-  return locked(resolved.run_dir, opts.locked, tracking.span, resolved.run_dir, "stage",
+  return rd.with_lock(resolved.run_dir, opts.locked, tracking.span, resolved.run_dir, "stage",
     { stage = resolved.stage_name, phase = "test" }, evaluate, artifacts, resolved, opts)
 end
 
