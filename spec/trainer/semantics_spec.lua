@@ -127,6 +127,69 @@ describe("trainer semantics", function()
     assert.is_nil(ckpt.load(q).trainer.epoch_sums)
   end)
 
+  it("resumes a checkpoint of an epoch's last batch with its schedule step; refuses one taken in validation",
+    function()
+      local function fit(cbs, ck)
+        local t = Trainer { max_epochs = 4, progress = "off", callbacks = cbs }
+        local ok, err = pcall(t.fit, t, model(), dm(), ck and { ckpt_path = ck } or nil)
+        return t, ok, err
+      end
+      local ref = fit({})
+      local p = gio.join(dir, "last_batch.safetensors")
+      local Last = class("LastBatchSave", cb.Callback)
+      function Last.on_train_batch_end(_, t)
+        if t.global_step == 6 then -- the last batch of epoch 0: its schedule step is still to come
+          t:save_checkpoint(p)
+          error("killed", 0)
+        end
+      end
+      fit({ Last() })
+      local t2 = fit({}, p)
+      assert.equal(ref.scheduler.last_epoch, t2.scheduler.last_epoch)
+      assert.equal(ref.optimizer.param_groups[1].lr, t2.optimizer.param_groups[1].lr)
+      assert.equal(ref.history[4].train_loss, t2.history[#t2.history].train_loss)
+      -- between an epoch's batches and its end no checkpoint can resume it: refused by name
+      local InVal = class("InValidationSave", cb.Callback)
+      function InVal.on_validation_epoch_start(_, t) t:save_checkpoint(gio.join(dir, "inval.safetensors")) end
+      local _, ok, err = fit({ InVal() })
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find("Trainer:save_checkpoint: an epoch's validation is running", 1, true),
+        tostring(err))
+    end)
+
+  it("a restore that fails is the fit's failure: on_exception runs, the data module stays", function()
+    local first = Trainer { max_epochs = 2, progress = "off", default_root_dir = gio.join(dir, "restore") }
+    first:fit(model(), dm())
+    local Bad = class("BadRestore", cb.Callback)
+    function Bad.on_load_checkpoint() error("cannot load my extra state", 0) end
+    function Bad:on_exception() self.seen = (self.seen or 0) + 1 end
+    local bad = Bad()
+    local t = Trainer { max_epochs = 3, progress = "off", callbacks = { bad } }
+    local data = dm()
+    local before = data:state_dict()
+    assert.matches("cannot load my extra state", err_of(t.fit, t, model(), data,
+      { ckpt_path = gio.join(dir, "restore", "checkpoints", "last.safetensors") }))
+    assert.equal(1, bad.seen)
+    assert.same(before, data:state_dict())
+    assert.is_false(t.fitted)
+  end)
+
+  it("a fresh fit refuses a folder with an earlier fit's best file when no last is saved", function()
+    local root = gio.join(dir, "nolast")
+    local function fresh(epochs)
+      local t = Trainer { max_epochs = epochs, progress = "off", default_root_dir = root,
+        callbacks = { cb.ModelCheckpoint { save_last = false } } }
+      return pcall(t.fit, t, model(), dm())
+    end
+    assert.is_true(fresh(2))
+    local best = gio.join(root, "checkpoints", "best_model.safetensors")
+    local bytes = assert(gio.read_file(best))
+    local ok, err = fresh(1)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("holds the checkpoints of an earlier fit", 1, true), tostring(err))
+    assert.equal(bytes, gio.read_file(best)) -- the earlier fit's best, untouched
+  end)
+
   it("writes a progress line every log_every_n_steps steps of the fit, across epochs", function()
     local lines = {}
     local out = { write = function(_, ...) for _, s in ipairs({ ... }) do lines[#lines + 1] = s end end,

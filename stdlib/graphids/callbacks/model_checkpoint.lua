@@ -92,10 +92,12 @@ function ModelCheckpoint:on_fit_start(trainer)
     ckpt.settle(self:best_model_path())
     ckpt.settle(self:last_model_path())
     local best, last = self:best_model_path(), self:last_model_path()
-    if trainer.resumed_from == nil and not self.overwrite and gio.exists(last) then
+    local earlier = gio.exists(last) or (not self.save_last and gio.exists(best))
+    if trainer.resumed_from == nil and not self.overwrite and earlier then
       -- a fresh fit would replace an earlier fit's best model with its own first epoch.  (`last`
       -- is an epoch's commit point: a best file without it is a first epoch that died, which
-      -- the new fit replays.)
+      -- the new fit replays; without save_last there is no commit point, and a best file is an
+      -- earlier fit's.)
       unlock(self)
       error(string.format("ModelCheckpoint: '%s' holds the checkpoints of an earlier fit " ..
         "(last.safetensors%s); resume from them (ckpt_path), remove them, or pass overwrite = true",

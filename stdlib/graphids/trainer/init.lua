@@ -321,6 +321,11 @@ function Trainer:save_checkpoint(path)
   if self.model == nil or self.datamodule == nil then
     error("Trainer:save_checkpoint: nothing to save before a fit (the trainer holds no model yet)", 2)
   end
+  if self._validating then
+    error("Trainer:save_checkpoint: an epoch's validation is running (its training batches are done, its " ..
+      "end is not), and a resume from here could not continue it exactly; save in on_train_batch_end " ..
+      "or on_train_epoch_end", 2)
+  end
   local callbacks = {}
   for _, c in ipairs(self.callbacks) do
     if c.state_key then callbacks[c.state_key] = c:state_dict() end
@@ -668,14 +673,20 @@ function Trainer:_fit_loop()
       error(string.format("Trainer:fit: epoch %d gave no training batch (an empty train split, or every " ..
         "graph skipped by the batching budget?)", self.epoch), 0)
     end
+    -- from here to the epoch's end its batches are done and its end is not: a checkpoint could
+    -- say neither "before" nor "after" it, so save_checkpoint refuses (a resume trained it twice)
+    self._validating = true
     local val_mean = self:_validate()
     train_mean:into(self.callback_metrics)
     val_mean:into(self.callback_metrics)
     -- (the end hook pairs with the start hook, which only a validation pass calls)
     if val_mean.validated then self:_hook("on_validation_epoch_end") end
-    if stepped and self.scheduler then
+    -- an epoch some of whose batches ran before a resume steps its schedule too (a checkpoint
+    -- of its last batch left none to run here, and the rate ran an epoch late ever after)
+    if (stepped or not from_start) and self.scheduler then
       self:_step_scheduler()
     end
+    self._validating = false
     local snapshot = { epoch = self.epoch }
     for k, v in pairs(self.callback_metrics) do snapshot[k] = v end
     self.history[#self.history + 1] = snapshot
@@ -747,7 +758,15 @@ function Trainer:fit(model, datamodule, opts)
   -- setup above (configure_optimizers) leaves the Trainer as new
   self.fitted = true
   if resume then
-    self:_restore(resume)
+    -- a restore that fails (a callback's on_load_checkpoint) is the fit's failure: on_exception
+    -- sees it, and the Trainer and the data module are left as they were
+    local dm_state = datamodule.state_dict and datamodule:state_dict() or nil
+    local okr, rerr = pcall(self._restore, self, resume)
+    if not okr then
+      if dm_state ~= nil then pcall(datamodule.load_state_dict, datamodule, dm_state) end
+      self.fitted, self.stage = false, "fit"
+      self:_fail(rerr)
+    end
     if self.epoch >= self.max_epochs or self.should_stop then
       -- a finished run resumed: say why nothing trains rather than return as if it had
       local msg = string.format("resume: the checkpoint is at its end (next epoch %d, max_epochs %d%s); " ..
