@@ -14,6 +14,7 @@
 #include "../core/core_impl.h"
 #include "../core/dispatch_impl.h"
 #include "elementwise_impl.h"
+#include "index_impl.h"
 
 #define LANES 16
 #define BLOCK 1024
@@ -33,14 +34,11 @@ typedef struct extreme_job {
 #define GT(a, b) ((a) > (b))
 #define LT(a, b) ((a) < (b))
 
-/* Offset (in elements) of output o's first input element. */
+/* Offset (in elements) of output o's first input element (once per output, row or tile). */
 static int64_t out_offset(const extreme_job *j, int64_t o) {
-    int64_t off = 0;
-    for (int d = j->nk - 1; d >= 0; d--) {
-        off += (o % j->kshape[d]) * j->kstride[d];
-        o /= j->kshape[d];
-    }
-    return off;
+    int64_t coord[GIDS_MAX_DIMS];
+    gids_unravel(o, j->nk, j->kshape, coord);
+    return gids_offset_of(j->nk, coord, j->kstride);
 }
 
 /* Outputs o0..o0+w-1 (w <= TILE) of one run of the outputs' last dim, whose first elements lie
