@@ -8,6 +8,7 @@
  *       {lr=, beta1=, ...})                          -- lists: one call for many parameters
  *   graphids._sgd_step(param, grad, momentum_buf_or_nil,
  *       {lr=, momentum=, dampening=, weight_decay=, nesterov=, maximize=, first=})
+ *   graphids.count_nonfinite({g1, g2, ...})     -- 0-d f64 on their device: the inf/NaN elements
  */
 #include "binding.h"
 #include "gids/optim.h"
@@ -118,10 +119,37 @@ static int l_sgd_step(lua_State *L) {
     return 0;
 }
 
+/* graphids.count_nonfinite(tensors): gids_count_nonfinite over a list of tensors (public: the
+ * trainer's gradient check, and any loop that wants the same without a wait). */
+static int l_count_nonfinite(lua_State *L) {
+    const char *fname = "count_nonfinite";
+    luaL_checktype(L, 1, LUA_TTABLE);
+    l_checkend(L, 1, fname);
+    lua_Unsigned len = lua_rawlen(L, 1);
+    if (len > INT32_MAX)
+        return luaL_error(L, "%s: a list of %llu tensors is too long", fname,
+                          (unsigned long long)len);
+    int n = (int)len;
+    gids_tensor **ts = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *ts, 0);
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, 1, i + 1);
+        ts[i] = l_totensor(L, -1);
+        if (ts[i] == NULL)
+            return luaL_error(L, "%s: entry %d of the list is not a live tensor (%s)", fname, i + 1,
+                              l_testtensor(L, -1) ? "freed" : luaL_typename(L, -1));
+        lua_pop(L, 1);
+    }
+    gids_tensor *out = NULL;
+    l_check(L, gids_count_nonfinite(&out, n, (const gids_tensor *const *)ts));
+    l_pushtensor(L, out);
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {
     {"_adam_step", l_adam_step},
     {"_adam_steps", l_adam_steps},
     {"_sgd_step", l_sgd_step},
+    {"count_nonfinite", l_count_nonfinite},
     {NULL, NULL},
 };
 

@@ -169,6 +169,37 @@ TEST(adam_steps_match_one_update_at_a_time) {
         for (int i = 0; i < N; i++) gids_tensor_release(t[k][i]);
 }
 
+/* The count of inf and NaN elements, by their bits: f64 and f32, contiguous and strided (a
+ * transpose walks rows of stride 3, a narrow rows of stride 1 that skip), integers holding none. */
+TEST(count_nonfinite_counts_inf_and_nan_in_every_layout) {
+    double inf = INFINITY, nan_ = NAN;
+    /* [2, 3]: row 0 holds one NaN and one -inf; row 1 one +inf */
+    gids_tensor *a = NULL, *a32 = NULL, *at_ = NULL, *col = NULL, *ints = NULL, *c = NULL;
+    CHECK_OK(gids_from_buffer(&a, GIDS_F64, 2, (const int64_t[]){2, 3},
+                              (const double[]){1, nan_, -inf, 4, inf, 6}));
+    CHECK_OK(gids_to_dtype(&a32, a, GIDS_F32));
+    CHECK_OK(gids_transpose(&at_, a32, 0, 1)); /* [3, 2], strides (1, 3) */
+    CHECK_OK(gids_narrow(&col, a, 1, 1, 1));   /* [2, 1]: nan and inf */
+    CHECK_OK(gids_from_buffer(&ints, GIDS_F64, 1, (const int64_t[]){1}, (const double[]){1}));
+    gids_tensor *ii = NULL;
+    CHECK_OK(gids_to_dtype(&ii, ints, GIDS_I64));
+    CHECK_OK(gids_count_nonfinite(&c, 5, (const gids_tensor *const[]){a, a32, at_, col, ii}));
+    CHECK(c->dtype == GIDS_F64 && c->ndim == 0);
+    CHECK(at(c, 0) == 3 + 3 + 3 + 2);
+    gids_tensor_release(c);
+    c = NULL;
+    CHECK_OK(gids_count_nonfinite(&c, 0, NULL));
+    CHECK(at(c, 0) == 0);
+    gids_tensor_release(c);
+    c = NULL;
+    CHECK_ERR(gids_count_nonfinite(&c, 2, (const gids_tensor *const[]){a, NULL}), GIDS_EINVAL,
+              "count_nonfinite: tensor 2 is NULL");
+    CHECK_ERR(gids_count_nonfinite(&c, -1, NULL), GIDS_EINVAL, "count_nonfinite: n must be >= 0");
+    CHECK(c == NULL);
+    gids_tensor *list[] = {a, a32, at_, col, ints, ii};
+    for (int i = 0; i < 6; i++) gids_tensor_release(list[i]);
+}
+
 int main(void) {
     RUN(adam_first_step_moves_by_lr_times_sign);
     RUN(adamw_decays_the_parameter_adam_the_gradient);
@@ -176,5 +207,6 @@ int main(void) {
     RUN(sgd_momentum_and_nesterov);
     RUN(state_must_match_the_parameter);
     RUN(adam_steps_match_one_update_at_a_time);
+    RUN(count_nonfinite_counts_inf_and_nan_in_every_layout);
     return check_summary("optim");
 }

@@ -208,6 +208,7 @@ local others = {
       { 1 }, { lr = 0.1, amsgrad = true }
   end,
   clock = function() return end,
+  count_nonfinite = function() return { vec(), m22() } end,
   _sgd_step = function() return vec(), vec(), graphids.zeros(3), { lr = 0.1, momentum = 0.9 } end,
   split = function() return vec(), { 1, 2 }, 1 end,
   chunk = function() return vec(), 2, 1 end,

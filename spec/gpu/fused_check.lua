@@ -765,6 +765,38 @@ T.device_check("the trainer reads a step's logged values in one copy, and predic
   assert(keys == 5 and waits == keys, waits .. " waits for three batches of " .. keys .. " outputs")
 end)
 
+-- A finite loss with a NaN gradient stops the fit on the device as on the CPU, before the
+-- optimizer step: the gradients' count comes back in the logged values' copy, so a step still
+-- waits once.
+T.device_check("the trainer stops on a NaN gradient before the step, with one wait a step", function()
+  package.path = dir .. "/../?.lua;" .. package.path
+  local tiny = require "trainer.support.tiny"
+  local Trainer = require("graphids.trainer").Trainer
+  local Callback = require "graphids.callbacks.base"
+  local Probe = require("graphids.class")("NaNGradProbe", Callback)
+  local at, before = {}, nil
+  function Probe.on_train_batch_end(_, trainer)
+    at[#at + 1] = graphids.gpu.waits()
+    before = tiny.weights(trainer.model)
+  end
+  local model = tiny.MLP { in_dim = 4, hidden = 8, seed = 3 }
+  local orig = model.training_step
+  rawset(model, "training_step", function(self, b, ctx)
+    local loss, logs = orig(self, b, ctx)
+    if self.calls == 4 then loss = loss + (self.fc2.bias * 0):sqrt():sum() end
+    return loss, logs
+  end)
+  local t = Trainer { max_epochs = 1, progress = "off", device = D, callbacks = { Probe() },
+    enable_checkpointing = false }
+  local ok, err = pcall(t.fit, t, model, tiny.DataModule { n = 48, batch_size = 8, seed = 2 })
+  assert(not ok and tostring(err):find("2 gradient values are inf or NaN", 1, true), tostring(err))
+  assert(#at == 3, #at .. " steps before the bad one")
+  for i = 2, #at do
+    assert(at[i] - at[i - 1] == 1, (at[i] - at[i - 1]) .. " waits in step " .. i)
+  end
+  assert(tiny.same_weights(before, tiny.weights(model)), "the weights of the last good step")
+end)
+
 -- The fusion policies over 15-D states: a training step and a test step on the device from the
 -- CPU's weights, seeds and generator, against the same on the CPU: the loss and every output
 -- of the test step (predictions exactly, scores within f32 rounding).

@@ -1,5 +1,6 @@
 -- optim_check.lua -- optimizers composed from tensor ops (RMSprop, Adagrad) on a device against
--- the same steps on the CPU, and a resume from a state dict on the device, run by
+-- the same steps on the CPU, a resume from a state dict on the device, and the count of inf and
+-- NaN gradients (graphids.count_nonfinite) against the CPU's, run by
 -- tools/gpu-check.sh on a GPU and by spec/gpu/loopback.sh on the loopback device (plain Lua).
 -- Prints one line per failure and ends with "optim: N passed, N failed".
 local graphids = require "graphids"
@@ -89,6 +90,38 @@ T.check("RMSprop resumes on the device from a state dict with the same bits", fu
   for i = 1, #a do
     assert(a[i]:to("cpu"):tobytes() == b[i]:to("cpu"):tobytes(), "parameter " .. i .. " differs")
   end
+end)
+
+-- 70 tensors (two launches of the list kernel, whose list holds 64), every float dtype, some
+-- strided, empty or integer, holding infs and NaNs at seeded places; sizes across a block
+-- (4 096 elements) so that several blocks add into the count.
+T.check("count_nonfinite on the device equals the CPU's over 70 tensors of every dtype and layout", function()
+  local gen = graphids.Generator(5)
+  local dtypes = T.dry and { "f32", "f64" } or { "f32", "f64", "f16", "bf16" } -- (no half on the CPU)
+  local dev_list, expected = {}, 0
+  for i = 1, 70 do
+    local n = ({ 1, 7, 300, 4097, 9000 })[i % 5 + 1]
+    local x = graphids.rand({ n }, { generator = gen })
+    local pick = graphids.rand({ n }, { generator = gen })
+    x = graphids.where(pick:lt(0.05), 0 / 0, x)
+    x = graphids.where(pick:gt(0.97), math.huge, x)
+    x = graphids.where(pick:gt(0.99), -math.huge, x)
+    expected = expected + n - x:isfinite():sum():item()
+    local d = x:to(T.dev):to(dtypes[i % #dtypes + 1])
+    if i % 7 == 0 then d = graphids.stack({ d, d }, 2):t():contiguous():t():select(2, 1) end
+    dev_list[#dev_list + 1] = d
+  end
+  dev_list[#dev_list + 1] = graphids.zeros({ 0 }):to(T.dev)
+  dev_list[#dev_list + 1] = graphids.tensor({ 1, 2 }, { dtype = "i64" }):to(T.dev)
+  local w0 = not T.dry and graphids.gpu.waits()
+  local c = graphids.count_nonfinite(dev_list)
+  if not T.dry then
+    assert(graphids.gpu.waits() == w0, "count_nonfinite waited for the device")
+    assert(c.device ~= "cpu", "the count is on " .. c.device)
+  end
+  assert(c.dtype == "f64" and c.ndim == 0, "a 0-d f64")
+  assert(expected > 100, "the case holds " .. expected .. " non-finite values")
+  assert(c:item() == expected, string.format("%s counted, %d expected", tostring(c:item()), expected))
 end)
 
 T.finish()

@@ -223,6 +223,50 @@ describe("graphids.trainer", function()
     end
   end)
 
+  it("stops before the optimizer step when a finite loss has an inf or NaN gradient, naming it", function()
+    for _, clip in ipairs({ false, 1.0 }) do
+      local m = model()
+      local orig = m.training_step
+      rawset(m, "training_step", function(self, b, ctx)
+        local loss, logs = orig(self, b, ctx)
+        if self.calls == 3 then
+          -- sqrt at 0: the value 0, the gradient inf * 0 = NaN for every element of fc2.bias
+          loss = loss + (self.fc2.bias * 0):sqrt():sum()
+        end
+        return loss, logs
+      end)
+      local before
+      local Snap = class("SnapNaNGrad", cb.Callback)
+      function Snap.on_train_batch_end(_, trainer) before = weights(trainer.model) end
+      local t = Trainer { max_epochs = 2, progress = "off", gradient_clip_val = clip or nil,
+        callbacks = { Snap() } }
+      assert.error_matches(function() t:fit(m, dm()) end,
+        "^Trainer: 2 gradient values are inf or NaN while the loss is [%d.]+ %(training_step, epoch 0, " ..
+        "global step 2%): fc2%.bias %(2 of 2%); stopping before the optimizer step, with the weights " ..
+        "of the last good step$")
+      assert.is_true(same_weights(before, weights(m)))
+    end
+  end)
+
+  it("counts inf and NaN elements of a list of tensors, on their device, without a read", function()
+    local a = graphids.tensor({ 1, 0 / 0, math.huge, -math.huge, 2 })
+    local b = graphids.tensor({ { 1, 0 / 0 }, { 3, 4 } }, { dtype = "f64" }):t() -- strided
+    local c = graphids.count_nonfinite({ a, b, graphids.tensor({ 1, 2 }, { dtype = "i64" }) })
+    assert.equal("f64", c.dtype)
+    assert.equal(0, c.ndim)
+    assert.equal(4, c:item())
+    assert.equal(0, graphids.count_nonfinite({}):item())
+    assert.equal(0, graphids.count_nonfinite({ graphids.zeros({ 0 }) }):item())
+    -- every inner row of a strided view, and none outside it
+    local x = graphids.zeros({ 6, 5 }):index_fill(1, graphids.tensor({ 2 }, { dtype = "i64" }), 0 / 0)
+    assert.equal(5, graphids.count_nonfinite({ x:t() }):item())
+    assert.equal(2, graphids.count_nonfinite({ x:narrow(2, 2, 2) }):item())
+    assert.equal(0, graphids.count_nonfinite({ x:narrow(1, 1, 2) }):item())
+    assert.error_matches(function() graphids.count_nonfinite({ a, "x" }) end,
+      "count_nonfinite: entry 2 of the list is not a live tensor %(string%)")
+    assert.error_matches(function() graphids.count_nonfinite(a) end, "table expected")
+  end)
+
   it("calls on_exception when a test fails, with trainer.stage 'test', and raises the error", function()
     local seen = {}
     local Exc = class("ExcProbe", cb.Callback)

@@ -151,26 +151,27 @@ function GradScaler:unscale_(opt)
       if p.grad ~= nil then grads[#grads + 1] = p.grad end
     end
   end
-  -- finite counts per device (torch keeps its inf checks per device too), each read once at
-  -- the end: one synchronisation per device
-  local finite, devices, total = {}, {}, 0
+  -- the inf/NaN count per device (torch keeps its inf checks per device too), one list kernel
+  -- each, read once at the end: one synchronisation per device
+  local by_device, devices = {}, {}
   graphids.no_grad(function()
     for _, g in ipairs(grads) do
       g:mul_(inv)
-      local d, c = g.device, g:isfinite():sum()
-      if finite[d] == nil then
+      local d = g.device
+      if by_device[d] == nil then
         devices[#devices + 1] = d
-        finite[d] = c
-      else
-        finite[d] = finite[d] + c
+        by_device[d] = {}
       end
-      total = total + g:numel()
+      local list = by_device[d]
+      list[#list + 1] = g
     end
   end)
+  local counts = {}
+  for i, d in ipairs(devices) do counts[i] = graphids.count_nonfinite(by_device[d]) end
   local count = 0
-  for _, d in ipairs(devices) do count = count + finite[d]:item() end
+  for _, c in ipairs(counts) do count = count + c:item() end
   st.checked = #grads > 0
-  st.found_inf = count ~= total
+  st.found_inf = count > 0
   st.stage = UNSCALED
 end
 

@@ -33,7 +33,7 @@
 extern "C" {
 #endif
 
-#define GIDS_BACKEND_ABI 11
+#define GIDS_BACKEND_ABI 12
 
 /* ABI 6: streams and events (docs/cuda.md "Streams and events").  Opaque handles, defined by the
  * backend that makes them; a handle of one backend means nothing to another. */
@@ -264,6 +264,10 @@ typedef struct gids_backend {
     /* ---- ABI 11: GEMM algorithms chosen by timing (gids/gemm_tuning.h) ---- */
     /* gids_gemm_tuned_list, its arguments checked by the runtime */
     gids_status (*gemm_tuned)(gids_gemm_tuned *out, int cap, int *n);
+    /* ---- ABI 12: the gradients' inf/NaN count (gids/optim.h) ---- */
+    /* gids_count_nonfinite, its arguments checked by the runtime (n >= 1, one device); NULL:
+     * the runtime composes it from unary, reduce and binary */
+    gids_status (*count_nonfinite)(gids_tensor **out, int n, const gids_tensor *const *ts);
 } gids_backend;
 
 /* The plugin's entry point (exported by graphids_cuda.so under this name). */

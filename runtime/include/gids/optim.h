@@ -54,6 +54,13 @@ typedef struct gids_sgd_cfg {
 gids_status gids_sgd_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *momentum_buf,
                            const gids_sgd_cfg *cfg);
 
+/* *out: NEW 0-d f64 tensor on the tensors' device, how many elements of the n tensors are inf or
+ * NaN (integer and bool tensors hold none; any shape and layout).  The tensors must share one
+ * device; n = 0 gives a CPU 0.  On a GPU the count stays there (one kernel per few dozen
+ * tensors, no wait for the device), so a training loop reads it with the step's other values:
+ * the trainer's check of every step's gradients.  Exact below 2^53. */
+gids_status gids_count_nonfinite(gids_tensor **out, int n, const gids_tensor *const *ts);
+
 #ifdef __cplusplus
 }
 #endif

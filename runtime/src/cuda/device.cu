@@ -229,6 +229,7 @@ gids_status gc_adam_steps_(int n, gids_tensor *const *params, const gids_tensor 
                            const gids_adam_cfg *cfg);
 gids_status gc_sgd_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *momentum_buf,
                          const gids_sgd_cfg *cfg);
+gids_status gc_count_nonfinite(gids_tensor **out, int n, const gids_tensor *const *ts);
 
 /* batched matmul, fused graph attention, LSTM cell, max/min along a dim, bernoulli_, nonzero,
  * masked_select, unique, scatter_ (matmul.cu, graph_attention.cu, rnn.cu, reduce.cu, rng.cu,
@@ -360,4 +361,5 @@ const gids_backend gc_backend = {
     gc_range_known,              /* range_known */
     gc_range_note,               /* range_note */
     gc_gemm_tuned,               /* gemm_tuned */
+    gc_count_nonfinite,          /* count_nonfinite */
 };

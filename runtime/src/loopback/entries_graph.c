@@ -111,6 +111,22 @@ gids_status lb_sgd_step_(gids_tensor *param, const gids_tensor *grad, gids_tenso
     return LB_DONE_INPLACE(x, gids_sgd_step_(x.cpu[0], x.cpu[1], x.cpu[2], cfg));
 }
 
+/* The CPU's count on an alias of each tensor (half ones too: it tests bits), summed and put on
+ * the device as the plugin's kernel leaves it. */
+gids_status lb_count_nonfinite(gids_tensor **out, int n, const gids_tensor *const *ts) {
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        lb_args x;
+        gids_tensor *c = NULL;
+        LB_IN(x, "count_nonfinite", ts[i]);
+        gids_status st = gids_count_nonfinite(&c, 1, (const gids_tensor *const *)x.cpu);
+        if (st == GIDS_OK) total += *(const double *)gids_tensor_data(c);
+        gids_tensor_release(c);
+        GIDS_TRY(LB_DONE_INPLACE(x, st));
+    }
+    return gids_full(out, GIDS_F64, gids_tensor_device(ts[0]), 0, NULL, gids_scalar_f(total));
+}
+
 gids_status lb_gat_attention(gids_tensor **out, gids_tensor **alpha, const gids_tensor *x,
                              const gids_tensor *a_src, const gids_tensor *a_dst,
                              const gids_tensor *a_edge, const gids_tensor *edge_index,

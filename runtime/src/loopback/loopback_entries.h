@@ -84,7 +84,8 @@
     X(waits, 1)                                                                                    \
     X(range_known, 1)                                                                              \
     X(range_note, 1)                                                                               \
-    X(gemm_tuned, 1)
+    X(gemm_tuned, 1)                                                                               \
+    X(count_nonfinite, 1)
 
 typedef struct lb_entry {
     const char *name;

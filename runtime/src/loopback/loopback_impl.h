@@ -261,6 +261,7 @@ gids_status lb_adam_steps_(int n, gids_tensor *const *params, const gids_tensor 
                            const gids_adam_cfg *cfg);
 gids_status lb_sgd_step_(gids_tensor *param, const gids_tensor *grad, gids_tensor *momentum_buf,
                          const gids_sgd_cfg *cfg);
+gids_status lb_count_nonfinite(gids_tensor **out, int n, const gids_tensor *const *ts);
 gids_status lb_matmul(gids_tensor **out, const gids_tensor *a, const gids_tensor *b);
 gids_status lb_gat_attention(gids_tensor **out, gids_tensor **alpha, const gids_tensor *x,
                              const gids_tensor *a_src, const gids_tensor *a_dst,

@@ -33,6 +33,8 @@ local optim = require "graphids.optim"
 local ckpt = require "graphids.ckpt"
 local amp = require "graphids.amp"
 local Progress = require "graphids.trainer.progress"
+local EpochMean = require "graphids.trainer.epoch_mean"
+local grad_check = require "graphids.trainer.grad_check"
 local Device = require "graphids.trainer.device"
 local Callback = require "graphids.callbacks.base"
 local ModelCheckpoint = require "graphids.callbacks.model_checkpoint"
@@ -189,99 +191,8 @@ end
 
 -- ---------------------------------------------------------------- metrics of an epoch
 
--- Graph-weighted means of logged values, in Lua doubles (the order of the batches is fixed, so
--- the sums are the same on every run).
-local Mean = {}
-Mean.__index = Mean
-
--- sums: a checkpoint's epoch_sums ({sum =, weight =}), the part of an epoch run before it.
-local function new_mean(sums)
-  local m = setmetatable({ sum = {}, weight = {}, last = {} }, Mean)
-  for k, v in pairs(sums and sums.sum or {}) do m.sum[k] = v end
-  for k, v in pairs(sums and sums.weight or {}) do m.weight[k] = v end
-  return m
-end
-
--- The logged float scalars on one device (keys in order), read back in one copy: each read
--- waits for the device, so a step's loss and accuracy cost one wait, not two.  f32 and f64
--- values are exact in f64.  name -> number; others are read one by one.
-local function read_together(logs, keys)
-  local picked, device = {}, nil
-  for _, k in ipairs(keys) do
-    local v = logs[k]
-    if graphids.is_tensor(v) and v.device ~= "cpu" and v:numel() == 1
-      and (v.dtype == "f32" or v.dtype == "f64") and (device == nil or v.device == device) then
-      device = v.device
-      picked[#picked + 1] = k
-    end
-  end
-  local got = {}
-  if #picked < 2 then return got end
-  local parts = {}
-  for i, k in ipairs(picked) do parts[i] = logs[k]:detach():reshape({ 1 }):to("f64") end
-  local host = graphids.cat(parts, 1):totable()
-  for i, k in ipairs(picked) do got[k] = host[i] end
-  return got
-end
-
-function Mean:add(trainer, logs, n, where)
-  if type(logs) ~= "table" then
-    error(string.format("%s must return a table of logged values, got %s", where, type(logs)), 0)
-  end
-  local keys = U.sorted_keys(logs)
-  local read = read_together(logs, keys)
-  for _, k in ipairs(keys) do
-    local v = read[k] or logs[k]
-    if graphids.is_tensor(v) then
-      if v:numel() ~= 1 then
-        error(string.format("%s logged '%s' as a tensor of %d elements; logged values must be scalars",
-          where, k, v:numel()), 0)
-      end
-      v = v:item()
-    end
-    if type(v) ~= "number" then
-      error(string.format("%s logged '%s' = %s; logged values must be numbers", where, k, tostring(v)), 0)
-    end
-    if v ~= v then
-      error(string.format("Trainer: metric '%s' is NaN (%s, epoch %d, global step %d); a NaN " ..
-        "metric would mislead checkpointing and early stopping", k, where, trainer.epoch,
-        trainer.global_step), 0)
-    end
-    self.sum[k] = (self.sum[k] or 0) + v * n
-    self.weight[k] = (self.weight[k] or 0) + n
-    self.last[k] = v
-  end
-end
-
--- Validation defers its reads to the end of the pass (settle), so its batches follow each other
--- on the device without a wait between them; the sums come out the same (batch order).
-function Mean:defer(logs, n, where)
-  self.pending = self.pending or {}
-  self.pending[#self.pending + 1] = { logs, n, where }
-end
-
-function Mean:settle(trainer)
-  for _, p in ipairs(self.pending or {}) do
-    self:add(trainer, p[1], p[2], p[3])
-  end
-  self.pending = nil
-end
-
--- Copies of the sums and weights so far (a mid-epoch checkpoint's epoch_sums).
-function Mean:sums()
-  local sum, weight = {}, {}
-  for k, v in pairs(self.sum) do sum[k] = v end
-  for k, v in pairs(self.weight) do weight[k] = v end
-  return { sum = sum, weight = weight }
-end
-
-function Mean:into(out)
-  for k, s in pairs(self.sum) do
-    local w = self.weight[k]
-    out[k] = w > 0 and s / w or 0 / 0
-  end
-  return out
-end
+-- (graphids.trainer.epoch_mean: the graph-weighted means, and the step's values read in one copy)
+local new_mean = EpochMean.new
 
 -- The weight of a batch in the epoch means: its graphs (num_graphs), else its labels' count
 -- (fusion batches {states, labels}), else 1.
@@ -597,7 +508,8 @@ function Trainer:_train_epoch()
         scaler:update()
       else
         loss:backward()
-        mean:add(self, logs or {}, n, "training_step")
+        -- the gradients' inf/NaN count, read in the same copy as the logged values
+        local nonfinite = mean:add(self, logs or {}, n, "training_step", grad_check.count(params))
         -- an infinite (or unlogged NaN) loss would step the weights to NaN (clipping an inf
         -- norm gives NaN gradients): stop before the step, with the last good step's weights.
         -- The logged train_loss was just read; the loss itself only when it is not logged (a
@@ -607,6 +519,13 @@ function Trainer:_train_epoch()
           error(string.format("Trainer: the loss is %s (training_step, epoch %d, global step %d); " ..
             "stopping before the optimizer step, with the weights of the last good step", tostring(lv),
             self.epoch, self.global_step), 0)
+        end
+        -- a finite loss whose backward made an inf or NaN would put it into the weights
+        if nonfinite ~= nil and nonfinite > 0 then
+          error(string.format("Trainer: %d gradient values are inf or NaN while the loss is %s " ..
+            "(training_step, epoch %d, global step %d): %s; stopping before the optimizer step, " ..
+            "with the weights of the last good step", math.tointeger(nonfinite) or nonfinite,
+            tostring(lv), self.epoch, self.global_step, grad_check.describe(model, params)), 0)
         end
         if self.gradient_clip_val then
           optim.clip_grad_norm_(params, self.gradient_clip_val)
