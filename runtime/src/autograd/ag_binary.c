@@ -48,6 +48,7 @@ typedef struct {
     gids_binop op;
     bool scalar, reversed; /* tensor op number: the number, and whether it came first */
     double s;
+    bool need_a, need_b; /* which inputs required grad when recorded (what was saved for) */
 } bin_ctx;
 
 /* d(a op b)/da * g and d(a op b)/db * g at the broadcast shape; either pointer may be NULL
@@ -125,9 +126,45 @@ static void tensor_grads_(ag_scope *s, gids_binop op, const gids_tensor *g, cons
     }
 }
 
-/* Saved: 0 = a, 1 = b (tensor form only), 2 = the result (ops whose formula uses it). */
-static bool uses_out_(gids_binop op) {
-    return op == GIDS_DIV || op == GIDS_POW;
+/* What a node saves: 0 = a (the tensor of the number form), 1 = b, 2 = the result; only what
+ * the formulas of the wanted gradients read (torch's choice too), so that an operand modified in
+ * place before the backward (a buffer, an EMA) is no error where the gradient does not read it,
+ * nothing is held alive for nothing (a sum of products would otherwise keep every operand), and
+ * a node saving nothing can run twice without retain_graph. */
+typedef struct {
+    bool a, b, out;
+} bin_saves;
+
+static bin_saves saves_(const bin_ctx *c, bool need_a, bool need_b) {
+    bin_saves v = {false, false, false};
+    if (!c->scalar) {
+        switch (c->op) {
+        case GIDS_ADD:
+        case GIDS_SUB: break;
+        case GIDS_MUL: /* g b and g a */
+            v.a = need_b;
+            v.b = need_a;
+            break;
+        case GIDS_DIV: /* g / b and -(g out) / b */
+            v.b = true;
+            v.out = need_b;
+            break;
+        case GIDS_POW: /* b a^(b-1) (where b != 0), and g out log a (where not a == 0 <= b) */
+            v.a = v.b = true;
+            v.out = need_b;
+            break;
+        case GIDS_FMOD:
+        case GIDS_REMAINDER: /* g, and -g q(a / b) */ v.a = v.b = need_b; break;
+        default: v.a = v.b = true; /* maximum, minimum, atan2: comparisons or a^2 + b^2 */
+        }
+    } else if (!c->reversed) { /* a op number: g, g s, g / s, or formulas of a */
+        v.a = c->op == GIDS_POW || c->op == GIDS_MAXIMUM || c->op == GIDS_MINIMUM ||
+              c->op == GIDS_ATAN2;
+    } else { /* number op a: the b-gradient's formula with the tensor as b */
+        v.a = c->op != GIDS_ADD && c->op != GIDS_SUB && c->op != GIDS_MUL;
+        v.out = c->op == GIDS_DIV || c->op == GIDS_POW;
+    }
+    return v;
 }
 
 static gids_status binary_backward_(gids_node *n, gids_tensor *const *grad_out,
@@ -135,16 +172,19 @@ static gids_status binary_backward_(gids_node *n, gids_tensor *const *grad_out,
     const bin_ctx *c = gids_node_ctx(n);
     const gids_tensor *g = grad_out[0];
     ag_scope s = AG_SCOPE;
-    const gids_tensor *a = ag_saved(&s, n, 0), *b = c->scalar ? NULL : ag_saved(&s, n, 1);
-    const gids_tensor *out = uses_out_(c->op) ? ag_saved(&s, n, 2) : NULL;
+    bool need_a = c->need_a, need_b = c->need_b;
+    bin_saves v = saves_(c, need_a, need_b);
+    const gids_tensor *a = v.a ? ag_saved(&s, n, 0) : NULL;
+    const gids_tensor *b = v.b ? ag_saved(&s, n, 1) : NULL;
+    const gids_tensor *out = v.out ? ag_saved(&s, n, 2) : NULL;
     gids_tensor *ga = NULL, *gb = NULL;
+    if (s.st != GIDS_OK) return ag_finish(&s, NULL, NULL);
     if (!c->scalar) {
-        tensor_grads_(&s, c->op, g, a, b, out, gids_node_needs_grad(n, 0) ? &ga : NULL,
-                      gids_node_needs_grad(n, 1) ? &gb : NULL);
+        tensor_grads_(&s, c->op, g, a, b, out, need_a ? &ga : NULL, need_b ? &gb : NULL);
     } else if (!c->reversed) {
-        tensor_grads_(&s, c->op, g, a, ag_scalar(&s, c->s, g), out, &ga, NULL);
+        tensor_grads_(&s, c->op, g, a, ag_scalar(&s, c->s, g), out, need_a ? &ga : NULL, NULL);
     } else {
-        tensor_grads_(&s, c->op, g, ag_scalar(&s, c->s, g), a, out, NULL, &ga);
+        tensor_grads_(&s, c->op, g, ag_scalar(&s, c->s, g), a, out, NULL, need_a ? &ga : NULL);
     }
     ag_give(&s, n, 0, ga, grad_in);
     ag_give(&s, n, 1, gb, grad_in);
@@ -154,13 +194,15 @@ static gids_status binary_backward_(gids_node *n, gids_tensor *const *grad_out,
 /* Records the node for out = a op b (b NULL: a op number). */
 static gids_status record_(gids_tensor **out, gids_binop op, const gids_tensor *a,
                            const gids_tensor *b, double sv, bool reversed) {
-    bin_ctx c = {op, b == NULL, reversed, sv};
+    bin_ctx c = {
+        op, b == NULL, reversed, sv, gids_requires_grad(a), b != NULL && gids_requires_grad(b)};
+    bin_saves v = saves_(&c, c.need_a, c.need_b);
     ag_node_spec r = {.name = backward_names_[op],
                       .op = gids_binop_name(op),
                       .fn = binary_backward_,
                       .ctx = &c,
                       .ctx_size = sizeof c,
-                      .save = {a, b, uses_out_(op) ? *out : NULL}};
+                      .save = {v.a ? a : NULL, v.b ? b : NULL, v.out ? *out : NULL}};
     const gids_tensor *ins[2] = {a, b};
     return ag_record(&r, b != NULL ? 2 : 1, ins, 1, out);
 }

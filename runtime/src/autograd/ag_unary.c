@@ -53,6 +53,13 @@ static bool zero_grad_(gids_unop op) {
            op == GIDS_TRUNC;
 }
 
+/* Ops whose formula reads neither input nor result: nothing is saved, so the input may be
+ * modified in place before the backward and a second backward needs no retain_graph (torch's
+ * NegBackward saves nothing either). */
+static bool saves_nothing_(gids_unop op) {
+    return zero_grad_(op) || op == GIDS_NEG;
+}
+
 typedef struct {
     gids_unop op;
 } un_ctx;
@@ -135,7 +142,7 @@ static gids_status unary_backward_(gids_node *n, gids_tensor *const *grad_out,
     const un_ctx *c = gids_node_ctx(n);
     ag_scope s = AG_SCOPE;
     const gids_tensor *x = NULL, *y = NULL;
-    if (!zero_grad_(c->op)) {
+    if (!saves_nothing_(c->op)) {
         if (uses_out_(c->op)) y = ag_saved(&s, n, 1);
         if (!uses_out_(c->op) || c->op == GIDS_GELU) x = ag_saved(&s, n, 0);
     }
@@ -152,7 +159,7 @@ gids_status gids_ag_unary(gids_tensor **out, gids_unop op, const gids_tensor *a)
                       .fn = unary_backward_,
                       .ctx = &c,
                       .ctx_size = sizeof c};
-    if (!zero_grad_(op)) {
+    if (!saves_nothing_(op)) {
         if (!uses_out_(op) || op == GIDS_GELU) r.save[0] = a;
         if (uses_out_(op)) r.save[1] = *out;
     }
