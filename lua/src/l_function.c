@@ -35,6 +35,7 @@ static const char ctx_mt_key = 'c';
 typedef struct out_info {
     int32_t ndim; /* -1: not a differentiable output (not a float tensor) */
     gids_dtype dtype;
+    gids_device device; /* where a zero gradient for it is made */
     int64_t shape[GIDS_MAX_DIMS];
 } out_info;
 
@@ -179,6 +180,13 @@ static gids_tensor *check_grad(lua_State *L, bwd_args *a, int j, int idx, const 
         backward_error(L, name, "gradient %d must be nil: argument %d of forward is not a tensor",
                        j + 1, j + 1);
     if (!gids_node_needs_grad(a->node, j)) return NULL;
+    gids_device on = gids_node_input_device(a->node, j);
+    if (!gids_device_eq(gids_tensor_device(g), on)) {
+        char got[32], exp[32];
+        backward_error(L, name, "gradient %d is on %s, expected %s (argument %d's device)", j + 1,
+                       gids_device_str(gids_tensor_device(g), got, sizeof got),
+                       gids_device_str(on, exp, sizeof exp), j + 1);
+    }
     int ndim;
     const int64_t *shape;
     gids_node_input_shape(a->node, j, &ndim, &shape);
@@ -218,7 +226,7 @@ static int pbackward(lua_State *L) {
             u->t = a->grad_out[k];
         } else { /* no path from the root reached output k: its gradient is zero */
             l_check(L,
-                    gids_zeros(&u->t, outs[k].dtype, GIDS_DEVICE_CPU, outs[k].ndim, outs[k].shape));
+                    gids_zeros(&u->t, outs[k].dtype, outs[k].device, outs[k].ndim, outs[k].shape));
         }
     }
     if (lua_pcall(L, c->nout + 1, LUA_MULTRET, 0) != LUA_OK)
@@ -312,6 +320,7 @@ static void record(lua_State *L, int s, int nin, const gids_tensor *const *ins, 
         o->ndim = outs[k] != NULL ? outs[k]->ndim : -1;
         if (outs[k] == NULL) continue;
         o->dtype = outs[k]->dtype;
+        o->device = gids_tensor_device(outs[k]);
         memcpy(o->shape, outs[k]->shape, sizeof o->shape);
     }
     for (int j = 0; j < nin; j++) fn_is_tensor(c)[j] = ins[j] != NULL;

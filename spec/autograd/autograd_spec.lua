@@ -307,6 +307,39 @@ describe("in-place ops", function()
     assert.are.same({ -0.5, -0.5 }, w.grad:totable())
   end)
 
+  it("refuse, in grad mode, a view taken under no_grad of a tensor that requires grad", function()
+    local x = leaf({ 1, 2, 3 })
+    local v = graphids.no_grad(function() return x:narrow(1, 1, 2) end)
+    errors("add_: this tensor is a view, taken under no_grad, of a tensor that requires grad",
+      v.add_, v, 100)
+    local vv = v:narrow(1, 2, 1) -- a view of that view, taken in grad mode
+    errors("mul_: this tensor is a view, taken under no_grad", vv.mul_, vv, 2)
+    assert.are.same({ 1, 2, 3 }, x:totable())
+    graphids.no_grad(function() v:add_(1) end) -- allowed where grad mode is off
+    local d = x:detach()
+    d:add_(1) -- a detached tensor is no such view (torch allows it too)
+    assert.are.same({ 3, 4, 4 }, x:totable())
+    local c = graphids.no_grad(function() return x:contiguous() end) -- x itself: no view of x
+    assert.is_true(rawequal(c, x) or c:data_ptr() == x:data_ptr())
+    x.requires_grad = false
+    x:add_(1)
+    assert.are.same({ 4, 5, 5 }, x:totable())
+  end)
+
+  it("pass relu's gradient through a NaN, as torch's threshold_backward", function()
+    local x = leaf({ 0 / 0, -1, 0, 2 })
+    x:relu():sum():backward()
+    assert.are.same({ 1, 0, 0, 1 }, x.grad:totable())
+  end)
+
+  it("give no gradient to a leaf whose requires_grad was switched off after recording", function()
+    local x = leaf({ 1, 2 })
+    local y = (x * 2):sum()
+    x.requires_grad = false
+    y:backward()
+    assert.is_nil(x.grad)
+  end)
+
   it("runs a graph that saved nothing twice without retain_graph, as torch", function()
     local x = leaf({ 1, 2 })
     local y = ((x + 1) - 2 + (-x) * 3):sum()

@@ -293,4 +293,35 @@ check("empty indexes, segment ops over no rows, products with inner dim 0 and ca
   end
 end)
 
+-- ---------------------------------------------------------------- gradients on the wrong device
+
+-- A gradient must be on its tensor's device: a root's given on another is refused, a custom
+-- Function's gradient on another is refused by name, and the zero gradient of a Function output
+-- no path reached is made on that output's device (it was made on the CPU).
+T.device_check("gradients on another device than their tensor's are refused; a Function's " ..
+  "unreached output gets a zero gradient on its own device", function()
+  local x = graphids.tensor({ 1.0, 2, 3 }):to(D):requires_grad_()
+  local dev = x.device -- (D may say "cuda"; messages name "cuda:0")
+  local ok, err = pcall(function() (x * 2):backward(graphids.ones(3)) end)
+  assert(not ok and tostring(err):find("backward: gradient on cpu for root 1 on " .. dev, 1, true),
+    tostring(err))
+  local c = graphids.tensor({ 1.0, 2, 3 }):requires_grad_()
+  ok, err = pcall(function() (c * 2):backward(graphids.ones(3):to(D)) end)
+  assert(not ok and tostring(err):find("gradient on " .. dev .. " for root 1 on cpu", 1, true),
+    tostring(err))
+  local Two = graphids.autograd.Function { name = "TwoOut",
+    forward = function(_, t) return t * 2, t * 3 end,
+    backward = function(_, g1, g2) return g1 * 2 + g2 * 3 end }
+  local _, b = Two(x)
+  b:sum():backward()
+  assert(x.grad.device == dev, "the gradient is on " .. x.grad.device)
+  close(x.grad, graphids.full({ 3 }, 3.0), 0, "the Function's gradient")
+  local Bad = graphids.autograd.Function { name = "CpuGrad",
+    forward = function(_, t) return t * 2 end,
+    backward = function() return graphids.ones(3) end }
+  ok, err = pcall(function() Bad(x):sum():backward() end)
+  assert(not ok and tostring(err):find("CpuGrad.backward: gradient 1 is on cpu, expected " .. dev,
+    1, true), tostring(err))
+end)
+
 T.finish()

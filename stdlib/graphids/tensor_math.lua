@@ -19,6 +19,20 @@ local LARGEST = { f32 = 3.4028234663852886e38, f64 = 1.7976931348623157e308 }
 -- the result does.
 local BIG = 20
 
+-- log(z / (1 - z)) with torch's gradient g / (z (1 - z)): inf at 0 and 1, where the composed
+-- division's gradient is inf * 0 = NaN.
+local logit_of = require("graphids.core").autograd.Function {
+  name = "Logit",
+  forward = function(ctx, z)
+    ctx:save_for_backward(z)
+    return (z / (1 - z)):log()
+  end,
+  backward = function(ctx, grad)
+    local z = ctx.saved_tensors[1]
+    return grad / (z * (1 - z))
+  end,
+}
+
 local function install(graphids)
   local T = {}
 
@@ -136,7 +150,7 @@ local function install(graphids)
     if eps ~= nil then
       z = graphids.where(z:lt(eps), eps, graphids.where(z:gt(1 - eps), 1 - eps, z))
     end
-    return (z / (1 - z)):log()
+    return logit_of(z)
   end
 
   -- x * log(y), 0 where x is 0 and y is not NaN (torch.xlogy); a number may stand for either.

@@ -107,6 +107,8 @@ gids_tensor *gids_node_saved_scratch(gids_node *n, int slot);
  * [0, nin) or a NULL n: *ndim = -1, input_dtype GIDS_NDTYPES and needs_grad false. */
 void gids_node_input_shape(const gids_node *n, int j, int *ndim, const int64_t **shape);
 gids_dtype gids_node_input_dtype(const gids_node *n, int j);
+/* The device of input j as recorded (the CPU for j outside [0, nin)). */
+gids_device gids_node_input_device(const gids_node *n, int j);
 /* Whether input j needs a gradient (lets formulas skip work). */
 bool gids_node_needs_grad(const gids_node *n, int j);
 

@@ -95,7 +95,8 @@ static gids_tensor *formula_(ag_scope *s, gids_unop op, const gids_tensor *g, co
     case GIDS_SIGMOID:
         return ag_bin(s, GIDS_MUL, g, ag_bin(s, GIDS_MUL, y, ag_sbin(s, GIDS_SUB, 1.0, y)));
     /* Zero where the result is <= 0 (torch's threshold_backward on the result). */
-    case GIDS_RELU: return ag_mask(s, ag_bins(s, GIDS_GT, y, 0.0), g);
+    case GIDS_RELU: /* g where not y <= 0: a NaN passes its gradient, as torch's threshold */
+        return ag_where(s, ag_bins(s, GIDS_LE, y, 0.0), ag_scalar(s, 0.0, g), g);
     case GIDS_GELU: {
         /* Phi(x) + x phi(x).  ops.h has no erf, but gelu(x) = x Phi(x) gives Phi back from the
          * saved result; near 0 (|x| < 1e-20) Phi is 1/2 to 1e-20, where the quotient would be 0/0

@@ -18,6 +18,10 @@
 typedef struct gids_ag_meta {
     bool requires_grad;
     bool counts_leaf; /* counted in storage->grad_leaves (a leaf switched on by requires_grad) */
+    /* a view taken under no_grad of a tensor that requires grad (or of such a view): modifying
+     * it in place with grad mode on would change that tensor behind autograd's back (torch
+     * refuses it too); a detach() is not one */
+    bool no_grad_view;
     gids_tensor *grad;
     gids_node *grad_fn; /* owned reference; NULL for leaves */
     int32_t output_nr;
@@ -32,6 +36,7 @@ typedef struct gids_edge {
 typedef struct gids_input_info {
     int32_t ndim;
     gids_dtype dtype;
+    gids_device device; /* a gradient for the input must be on it */
     int64_t shape[GIDS_MAX_DIMS];
 } gids_input_info;
 

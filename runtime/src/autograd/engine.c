@@ -185,6 +185,9 @@ static gids_status accumulate_(gids_tensor **acc, gids_tensor *g) {
 static gids_status accumulate_leaf_(gids_tensor *leaf, gids_tensor *g) {
     gids_ag_meta *m = gids_ag_meta_get(leaf);
     if (m == NULL) GIDS_FAIL(GIDS_ENOMEM, "backward: out of memory");
+    /* requires_grad switched off since the graph was recorded: no gradient (torch's
+     * AccumulateGrad checks it too) */
+    if (!m->requires_grad) return GIDS_OK;
     gids_tensor *own = NULL;
     if (g->dtype != leaf->dtype) {
         GIDS_TRY(gids_to_dtype(&own, g, leaf->dtype));
@@ -207,12 +210,18 @@ static gids_status accumulate_leaf_(gids_tensor *leaf, gids_tensor *g) {
     return accumulate_(&m->grad, own);
 }
 
-static gids_status check_grad_shape_(const gids_node *n, int j, const gids_tensor *g) {
+/* A gradient a formula returned for input j: of the input's shape and on its device (a
+ * gradient elsewhere would fail, or worse, land in .grad, one op later). */
+static gids_status check_grad_(const gids_node *n, int j, const gids_tensor *g) {
     const gids_input_info *in = &n->inputs[j];
+    char a[160], b[160];
+    if (!gids_device_eq(gids_tensor_device(g), in->device))
+        GIDS_FAIL(GIDS_EDEVICE, "%s: backward returned a gradient on %s for input %d on %s",
+                  n->name, gids_device_str(gids_tensor_device(g), a, sizeof a), j + 1,
+                  gids_device_str(in->device, b, sizeof b));
     bool same = g->ndim == in->ndim;
     for (int d = 0; same && d < in->ndim; d++) same = g->shape[d] == in->shape[d];
     if (same) return GIDS_OK;
-    char a[160], b[160];
     GIDS_FAIL(GIDS_ESHAPE, "%s: backward returned a gradient of shape %s for input %d of shape %s",
               n->name, gids_shape_str(g->ndim, g->shape, a, sizeof a), j + 1,
               gids_shape_str(in->ndim, in->shape, b, sizeof b));
@@ -250,7 +259,7 @@ static gids_status run_node_(table *t, heap *ready, slot *s, bool retain_graph) 
         gids_tensor *g = grad_in[j];
         grad_in[j] = NULL;
         gids_node *m = n->next[j].node;
-        if (st == GIDS_OK && g != NULL && m != NULL) st = check_grad_shape_(n, j, g);
+        if (st == GIDS_OK && g != NULL && m != NULL) st = check_grad_(n, j, g);
         if (st == GIDS_OK && g != NULL && m != NULL && gids_anomaly_enabled())
             st = gids_ag_check_nan(n->name, "the gradient of an input", g);
         if (m == NULL) {
@@ -280,6 +289,10 @@ static gids_status root_grad_(gids_tensor **out, const gids_tensor *root, const 
                       i + 1, gids_shape_str(root->ndim, root->shape, a, sizeof a));
         return gids_ones(out, root->dtype, gids_tensor_device(root), root->ndim, root->shape);
     }
+    if (!gids_device_eq(gids_tensor_device(g), gids_tensor_device(root)))
+        GIDS_FAIL(GIDS_EDEVICE, "backward: gradient on %s for root %d on %s",
+                  gids_device_str(gids_tensor_device(g), a, sizeof a), i + 1,
+                  gids_device_str(gids_tensor_device(root), b, sizeof b));
     bool same = g->ndim == root->ndim;
     for (int d = 0; same && d < g->ndim; d++) same = g->shape[d] == root->shape[d];
     if (!same)

@@ -150,6 +150,13 @@ gids_status gids_ag_check_inplace(const char *op, const gids_tensor *target, int
                   "%s: a tensor that requires grad cannot be modified in place while grad mode "
                   "is on (use the out-of-place form, or graphids.no_grad for updates)",
                   op);
+    const gids_ag_meta *m = target->autograd;
+    if (m != NULL && m->no_grad_view)
+        GIDS_FAIL(GIDS_ESTATE,
+                  "%s: this tensor is a view, taken under no_grad, of a tensor that requires "
+                  "grad; modified in place with grad mode on it would change that tensor behind "
+                  "autograd's back (modify it under graphids.no_grad, or clone it first)",
+                  op);
     for (int i = 0; i < n; i++)
         if (inputs[i] != NULL && gids_requires_grad(inputs[i]))
             GIDS_FAIL(GIDS_ESTATE,

@@ -133,6 +133,7 @@ gids_status gids_node_record(gids_node **out, const char *name, gids_backward_fn
         if (t == NULL) continue;
         n->inputs[j].ndim = t->ndim;
         n->inputs[j].dtype = t->dtype;
+        n->inputs[j].device = gids_tensor_device(t);
         memcpy(n->inputs[j].shape, t->shape, sizeof t->shape);
         if (!gids_requires_grad(t)) continue;
         const gids_ag_meta *m = t->autograd;
@@ -235,6 +236,10 @@ void gids_node_input_shape(const gids_node *n, int j, int *ndim, const int64_t *
 
 gids_dtype gids_node_input_dtype(const gids_node *n, int j) {
     return has_input_(n, j) ? n->inputs[j].dtype : GIDS_NDTYPES;
+}
+
+gids_device gids_node_input_device(const gids_node *n, int j) {
+    return has_input_(n, j) ? n->inputs[j].device : GIDS_DEVICE_CPU;
 }
 
 bool gids_node_needs_grad(const gids_node *n, int j) {
