@@ -180,6 +180,15 @@ describe("graph layers: bad input", function()
       "MultiAggregation: mode 'proj' needs mode_kwargs in_channels and out_channels")
   end)
 
+  it("MultiAggregation max/min share a tied extreme's gradient evenly, as PyG", function()
+    -- PyG 2.8.1: MultiAggregation(["max", "min"]) of these rows, summed, backward
+    local xt = graphids.tensor({ { 1, 0 }, { 1, 0 }, { 0.5, 0 } }, { dtype = "f64", requires_grad = true })
+    local y = nn.MultiAggregation({ "max", "min" })(xt, graphids.tensor({ 0, 0, 0 }, { dtype = "i64" }), 1)
+    assert.are.same({ { 1, 0, 0.5, 0 } }, y:totable())
+    y:sum():backward()
+    assert.are.same({ { 0.5, 0.5 }, { 0.5, 0.5 }, { 1, 0.5 } }, xt.grad:totable())
+  end)
+
   it("pools check a batch vector again after an in-place write to it", function()
     local b = graphids.tensor({ 0, 0, 1, 1, 1, 2, 2 }, { dtype = "i64" })
     assert.are.same({ 3, 5 }, nn.global_mean_pool(x, b).shape)

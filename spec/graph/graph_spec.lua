@@ -97,6 +97,9 @@ describe("graph self-loops", function()
     local ei3, none = G.add_self_loops(T({ { 0 }, { 1 } }, "i64"), nil, 3)
     assert.is_true(ei3 == T({ { 0, 0, 1, 2 }, { 1, 0, 1, 2 } }, "i64"))
     assert.is_nil(none)
+    -- an [E, 2] edge list transposed (no view of [2E]), as PyG takes it
+    local tr = G.add_self_loops(T({ { 0, 1 }, { 1, 2 }, { 2, 0 } }, "i64"):t(), nil, 3)
+    assert.is_true(tr == T({ { 0, 1, 2, 0, 1, 2 }, { 1, 2, 0, 0, 1, 2 } }, "i64"))
   end)
 
   it("self_loop_attr gives the loops' rows alone, and names a row count that does not fit", function()

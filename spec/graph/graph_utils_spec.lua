@@ -74,6 +74,17 @@ describe("graph utilities (PyG's)", function()
     assert.equal(10, xr.grad:sum():item())
     errors("to_dense_batch: x must be %[N, ...%]", G.to_dense_batch, x, long({ 0, 1 }))
   end)
+
+  it("refuses a negative node number, whose key would alias another edge", function()
+    -- (edge (0, -1) was re-encoded as (-1, 1) and merged with the real (-1, 1))
+    local bad = long({ { 0, 1, -1 }, { -1, 0, 1 } })
+    helpers.errors_at_caller("coalesce: edge_index value %-1 out of range %[0, 2%) at position 2 " ..
+      "%(0%-based%)", G.coalesce, bad, graphids.tensor({ 1.0, 2, 4 }))
+    errors("to_undirected: edge_index value %-1 out of range", G.to_undirected, long({ { 0 }, { -1 } }))
+    errors("sort_edge_index: edge_index value %-1", G.sort_edge_index, bad)
+    errors("is_undirected: edge_index value %-1", G.is_undirected, bad)
+    errors("negative_sampling: edge_index value %-1", G.negative_sampling, bad, 4, 1)
+  end)
 end)
 
 describe("graph utilities: negative_sampling", function()

@@ -70,6 +70,8 @@ local function check_range(fname, index, n, what, level)
   end
 end
 
+G._check_range = check_range
+
 -- Rows of x at index: x:index_select(1, index).
 function G.gather(x, index)
   check_tensor("gather", x, "x", 2)
@@ -202,7 +204,8 @@ function G.add_self_loops(edge_index, edge_attr, num_nodes, fill_value)
     num_nodes = infer_count(edge_index)
   end
   check_count("add_self_loops", num_nodes, "num_nodes", 2)
-  check_range("add_self_loops", edge_index:view(-1), num_nodes, "edge_index", 2)
+  -- (reshape: a transposed [E, 2] edge list is no view)
+  check_range("add_self_loops", edge_index:reshape({ -1 }), num_nodes, "edge_index", 2)
   return G._append_self_loops(edge_index, edge_attr, num_nodes, fill_value, 3)
 end
 

@@ -15,9 +15,15 @@ return function(G)
   local check_edge_index = G._check_edge_index
 
   -- The key base: num_nodes, or max + 1; never below max + 1 (a smaller base would map two
-  -- edges to one key and back to an edge the input does not hold).
+  -- edges to one key and back to an edge the input does not hold).  A negative node number is
+  -- an error naming it (its key would alias another edge's).
   local function count(fname, ei, num_nodes)
-    local _, hi = ei:reshape({ -1 }):int_range() -- (a transposed edge_index is no view)
+    local flat = ei:reshape({ -1 }) -- (a transposed edge_index is no view)
+    local lo, hi = flat:int_range()
+    if lo < 0 then
+      local n = math.type(num_nodes) == "integer" and math.max(num_nodes, hi + 1) or hi + 1
+      G._check_range(fname, flat, n, "edge_index", 3) -- (levels: count, the utility, its caller)
+    end
     if num_nodes == nil then return hi + 1 end
     if math.type(num_nodes) ~= "integer" or num_nodes < 0 then
       error(string.format("%s: num_nodes must be a non-negative integer, got %s", fname,

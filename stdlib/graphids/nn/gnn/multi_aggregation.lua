@@ -31,8 +31,9 @@ end
 local AGGRS = {
   sum = function(x, index, n) return G.scatter(x, index, n, "sum") end,
   mean = function(x, index, n) return G.scatter(x, index, n, "mean") end,
-  max = function(x, index, n) return G.scatter(x, index, n, "max") end,
-  min = function(x, index, n) return G.scatter(x, index, n, "min") end,
+  -- (C.aggregate: tied rows share the gradient evenly, as PyG's scatter max/min)
+  max = function(x, index, n) return C.aggregate(x, index, n, "max") end,
+  min = function(x, index, n) return C.aggregate(x, index, n, "min") end,
   var = var,
   std = function(x, index, n)
     local out = var(x, index, n):clamp(1e-5):sqrt()
