@@ -321,9 +321,21 @@ describe("in-place ops", function()
     assert.are.same({ 3, 4, 4 }, x:totable())
     local c = graphids.no_grad(function() return x:contiguous() end) -- x itself: no view of x
     assert.is_true(rawequal(c, x) or c:data_ptr() == x:data_ptr())
+    -- chunk and split make views too
+    local ch = graphids.no_grad(function() return x:chunk(3)[1] end)
+    local sp = graphids.no_grad(function() return x:split(2)[2] end)
+    errors("mul_: this tensor is a view, taken under no_grad", ch.mul_, ch, 2)
+    errors("mul_: this tensor is a view, taken under no_grad", sp.mul_, sp, 2)
+    -- a non-leaf base: refused whatever happens to the leaf later
+    local h = x * 2
+    local hv = graphids.no_grad(function() return h:narrow(1, 1, 1) end)
+    errors("add_: this tensor is a view, taken under no_grad", hv.add_, hv, 1)
+    -- decided at the write, as torch: once x no longer requires grad, its views may be written
     x.requires_grad = false
     x:add_(1)
-    assert.are.same({ 4, 5, 5 }, x:totable())
+    v:add_(1)
+    ch:mul_(2)
+    assert.are.same({ 10, 6, 5 }, x:totable())
   end)
 
   it("pass relu's gradient through a NaN, as torch's threshold_backward", function()

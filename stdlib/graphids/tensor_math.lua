@@ -20,7 +20,7 @@ local LARGEST = { f32 = 3.4028234663852886e38, f64 = 1.7976931348623157e308 }
 local BIG = 20
 
 -- log(z / (1 - z)) with torch's gradient g / (z (1 - z)): inf at 0 and 1, where the composed
--- division's gradient is inf * 0 = NaN.
+-- division's gradient is inf * 0 = NaN, and NaN outside [0, 1], where the value is NaN too.
 local logit_of = require("graphids.core").autograd.Function {
   name = "Logit",
   forward = function(ctx, z)
@@ -29,7 +29,8 @@ local logit_of = require("graphids.core").autograd.Function {
   end,
   backward = function(ctx, grad)
     local z = ctx.saved_tensors[1]
-    return grad / (z * (1 - z))
+    local d = z * (1 - z) -- below 0 exactly outside [0, 1]
+    return (grad / d):masked_fill(d:lt(0), 0 / 0)
   end,
 }
 

@@ -128,7 +128,12 @@ static gids_status split_backward_(gids_node *node, gids_tensor *const *grad_out
 gids_status gids_ag_split(gids_tensor **outs, int n, const gids_tensor *t, const int64_t *sizes,
                           int dim) {
     GIDS_TRY(gids_split(outs, n, t, sizes, dim));
-    if (!gids_ag_should_record(1, &t)) return GIDS_OK;
+    if (!gids_ag_should_record(1, &t)) {
+        /* views of t: marked as no_grad views where they are such (chunk, split) */
+        gids_status st = GIDS_OK;
+        for (int i = 0; i < n && st == GIDS_OK; i++) st = gids_ag_note_unrecorded_view(outs[i], t);
+        return st == GIDS_OK ? GIDS_OK : ag_drop(st, n, outs);
+    }
     join_ctx *c = NULL;
     size_t size = 0;
     gids_status st = ctx_new_(&c, &size, "split", n, sizes);

@@ -59,26 +59,11 @@ static gids_status view_backward_(gids_node *n, gids_tensor *const *grad_out,
     return ag_finish(&s, NULL, NULL);
 }
 
-/* Marks out, a view of t, when it is taken under no_grad of a tensor that requires grad, or of
- * such a view (gids_ag_meta.no_grad_view: in-place ops refuse it in grad mode). */
-static gids_status mark_no_grad_view_(gids_tensor *out, const gids_tensor *t) {
-    const gids_ag_meta *tm = t->autograd;
-    bool from_view = tm != NULL && tm->no_grad_view;
-    /* (contiguous, clone and to_dtype may hand back t itself, which is no view of it) */
-    if (out == t || out->storage != t->storage ||
-        !(from_view || (!gids_grad_enabled() && tm != NULL && gids_requires_grad(t))))
-        return GIDS_OK;
-    gids_ag_meta *m = gids_ag_meta_get(out);
-    if (m == NULL) GIDS_FAIL(GIDS_ENOMEM, "view: out of memory for autograd metadata");
-    m->no_grad_view = true;
-    return GIDS_OK;
-}
-
 /* Records `name` for out = op(t) when t requires grad; `st` is the status of the plain op. */
 static gids_status record_(gids_tensor **out, const gids_tensor *t, const char *op,
                            const char *name, const view_ctx *c, gids_status st) {
-    if (st == GIDS_OK && t->autograd != NULL && !gids_ag_should_record(1, &t)) {
-        st = mark_no_grad_view_(*out, t);
+    if (st == GIDS_OK && !gids_ag_should_record(1, &t)) {
+        st = gids_ag_note_unrecorded_view(*out, t);
         if (st != GIDS_OK) {
             gids_tensor_release(*out);
             *out = NULL;

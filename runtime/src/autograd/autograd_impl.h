@@ -18,10 +18,13 @@
 typedef struct gids_ag_meta {
     bool requires_grad;
     bool counts_leaf; /* counted in storage->grad_leaves (a leaf switched on by requires_grad) */
-    /* a view taken under no_grad of a tensor that requires grad (or of such a view): modifying
-     * it in place with grad mode on would change that tensor behind autograd's back (torch
-     * refuses it too); a detach() is not one */
+    /* a view taken without recording (under no_grad) of a tensor that required grad, or whose
+     * storage held a leaf that did, or of such a view; a detach() is not one.  Written in place
+     * with grad mode on it would change that tensor behind autograd's back, so in-place ops
+     * refuse it while the storage still holds a leaf that requires grad, or when the base was a
+     * non-leaf (whose requires_grad cannot be switched off) -- torch decides at the write too. */
     bool no_grad_view;
+    bool no_grad_view_of_nonleaf;
     gids_tensor *grad;
     gids_node *grad_fn; /* owned reference; NULL for leaves */
     int32_t output_nr;
@@ -60,6 +63,10 @@ struct gids_node {
     void (*ctx_free)(void *ctx);
     gids_tensor *leaf; /* AccumulateGrad: the leaf (owned) */
 };
+
+/* After a view op made out of base without recording it: marks out as a no_grad view when it
+ * is one (gids_ag_meta.no_grad_view).  ENOMEM only when the mark cannot be made. */
+gids_status gids_ag_note_unrecorded_view(gids_tensor *out, const gids_tensor *base);
 
 /* The meta of t, created (zeroed) when missing; NULL only when out of memory. */
 gids_ag_meta *gids_ag_meta_get(gids_tensor *t);

@@ -142,6 +142,22 @@ gids_status gids_ag_check_nan(const char *op, const char *what, const gids_tenso
     return GIDS_OK;
 }
 
+gids_status gids_ag_note_unrecorded_view(gids_tensor *out, const gids_tensor *base) {
+    /* (contiguous, clone and to_dtype may hand back base itself, which is no view of it; a
+     * copy has a storage of its own) */
+    if (out == base || out->storage != base->storage) return GIDS_OK;
+    const gids_ag_meta *bm = base->autograd;
+    bool nonleaf = bm != NULL && (bm->grad_fn != NULL || bm->no_grad_view_of_nonleaf);
+    bool leaf = (bm != NULL && bm->no_grad_view) ||
+                __atomic_load_n(&base->storage->grad_leaves, __ATOMIC_RELAXED) > 0;
+    if (!nonleaf && !leaf) return GIDS_OK; /* nothing that requires grad shares the memory */
+    gids_ag_meta *m = gids_ag_meta_get(out);
+    if (m == NULL) GIDS_FAIL(GIDS_ENOMEM, "view: out of memory for autograd metadata");
+    m->no_grad_view = true;
+    m->no_grad_view_of_nonleaf = nonleaf;
+    return GIDS_OK;
+}
+
 gids_status gids_ag_check_inplace(const char *op, const gids_tensor *target, int n,
                                   const gids_tensor *const *inputs) {
     if (!gids_grad_enabled()) return GIDS_OK;
@@ -151,7 +167,9 @@ gids_status gids_ag_check_inplace(const char *op, const gids_tensor *target, int
                   "is on (use the out-of-place form, or graphids.no_grad for updates)",
                   op);
     const gids_ag_meta *m = target->autograd;
-    if (m != NULL && m->no_grad_view)
+    if (m != NULL && m->no_grad_view &&
+        (m->no_grad_view_of_nonleaf ||
+         __atomic_load_n(&target->storage->grad_leaves, __ATOMIC_RELAXED) > 0))
         GIDS_FAIL(GIDS_ESTATE,
                   "%s: this tensor is a view, taken under no_grad, of a tensor that requires "
                   "grad; modified in place with grad mode on it would change that tensor behind "
