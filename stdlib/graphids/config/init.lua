@@ -5,6 +5,7 @@
 --                                                      set = {{"trainer.max_epochs", 5}}})
 --   r.rendered, r.validated (read-only), r.stage_name, r.run_dir (nil = no run dir), r.ckpt_file
 --   config.write_run_files(r)          -- resolved.json + overrides.json in r.run_dir
+--   config.thaw(r.validated), config.as_json(r.validated)   -- plain copies ([] kept by as_json)
 --   local k, v = config.parse_kv("model.init_args.lr=0.01")   -- the --set / --tla syntax
 local json = require "graphids.json"
 local gio = require "graphids.io"
@@ -236,6 +237,10 @@ end
 
 -- ---------------------------------------------------------------- read-only views
 
+-- The read-only views of empty lists: a view has no json mark of its own, and thawed unmarked,
+-- [] would be written {} to resolved.json, which reads back as another configuration (digest).
+local EMPTY_LISTS = setmetatable({}, { __mode = "k" })
+
 local function freeze(t, path)
   if type(t) ~= "table" then
     return t
@@ -244,7 +249,7 @@ local function freeze(t, path)
   for k, v in pairs(t) do
     store[k] = freeze(v, path .. tostring(k) .. ".")
   end
-  return setmetatable({}, {
+  local view = setmetatable({}, {
     __index = store,
     __newindex = function(_, k)
       error(string.format("the validated configuration is read-only (tried to set '%s%s'); change the " ..
@@ -254,19 +259,33 @@ local function freeze(t, path)
     __len = function() return #store end,
     __metatable = "read-only configuration",
   })
+  if json.is_array(t) and next(t) == nil then EMPTY_LISTS[view] = true end
+  return view
 end
 M.freeze = freeze
 
--- A plain, writable deep copy of a (possibly read-only) configuration value.
-function M.thaw(v)
+local function thaw(v, lists)
   if type(v) ~= "table" then
     return v
   end
+  if lists and (EMPTY_LISTS[v] or (json.is_array(v) and next(v) == nil)) then return json.array({}) end
   local out = {}
   for k, x in pairs(v) do
-    out[k] = M.thaw(x)
+    out[k] = thaw(x, lists)
   end
   return out
+end
+
+-- A plain, writable deep copy of a (possibly read-only) configuration value.  An empty list is
+-- a plain {} there, as the models and data modules take it.
+function M.thaw(v)
+  return thaw(v, false)
+end
+
+-- The same copy as JSON has it, an empty list marked as one (json.array): resolved.json, and
+-- what is compared with it, keep [] apart from {} as the configuration's digest does.
+function M.as_json(v)
+  return thaw(v, true)
 end
 
 -- ---------------------------------------------------------------- resolve
@@ -352,7 +371,8 @@ function M.write_run_files(r)
     set[#set + 1] = json.array({ kv[1], kv[2] == nil and json.null or kv[2] })
   end
   local tla = next(r.tla or {}) and r.tla or json.object()
-  for _, w in ipairs({ { rpath, M.thaw(r.validated) }, { opath, { tla = tla, set = json.array(set) } } }) do
+  local files = { { rpath, M.as_json(r.validated) }, { opath, { tla = tla, set = json.array(set) } } }
+  for _, w in ipairs(files) do
     local ok, err = gio.write_json(w[1], w[2])
     if not ok then
       error(string.format("cannot write %s: %s", w[1], tostring(err)), 0)

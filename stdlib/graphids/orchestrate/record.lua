@@ -134,7 +134,7 @@ function M.changes(r, keep)
   if r.run_dir == nil then return nil end
   local stored = stored_record(r)
   if stored == nil then return nil end
-  local a, b = flatten(stored, nil, {}), flatten(config.thaw(r.validated), nil, {})
+  local a, b = flatten(stored, nil, {}), flatten(config.as_json(r.validated), nil, {})
   local diff = {}
   for k in pairs(a) do
     if keep(k) and a[k] ~= b[k] then diff[#diff + 1] = k end
