@@ -47,6 +47,18 @@ describe("graphids fit|test|pipeline|runs", function()
     assert.equal(2, rc)
     assert.truthy(err:find("unknown option '%-%-seed' %('seed' is a top%-level argument of the recipe: " ..
       "%-%-tla seed=VALUE%)"), err)
+    -- the command's own option spelled otherwise first; the --tla hint only where --tla is taken
+    _, err, rc = proc.run({ "fit", "--data_root", "x" })
+    assert.equal(2, rc)
+    assert.equal("graphids fit: unknown option '--data_root' (did you mean '--data-root'?)",
+      err:match("^[^\n]*"))
+    _, err, rc = proc.run({ "runs", "list", "--lake_root", "x" })
+    assert.equal(2, rc)
+    assert.equal("graphids runs: unknown option '--lake_root' (did you mean '--lake-root'?)",
+      err:match("^[^\n]*"))
+    _, err, rc = proc.run({ "runs", "list", "--seed", "1" })
+    assert.equal(2, rc)
+    assert.equal("graphids runs: unknown option '--seed'", err:match("^[^\n]*"))
     _, err, rc = proc.run({ "fit" })
     assert.equal(2, rc)
     assert.truthy(err:find("%-%-config is required"), err)

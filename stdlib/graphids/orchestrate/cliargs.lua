@@ -29,6 +29,19 @@ local function set_of(list)
   return s
 end
 
+-- The hint for an unknown option name: the command's own option it spells differently
+-- (--data_root for --data-root) first; then, where the command takes --tla, that a top-level
+-- argument is one (--seed is --tla seed=, not "did you mean '--set'"); then the nearest option.
+local function unknown_hint(name, known, takes_tla)
+  local norm = name:lower():gsub("_", "-")
+  for _, k in ipairs(known) do
+    if k == norm then return " (did you mean '" .. k .. "'?)" end
+  end
+  local tla = norm:gsub("^%-%-", ""):gsub("-", "_")
+  local hint = takes_tla and require("graphids.config.schema").top_level_hint(tla)
+  return hint or M.suggest(name, known)
+end
+
 function M.parse(args, spec)
   local value, multi, flag = set_of(spec.value), set_of(spec.multi), set_of(spec.flag)
   local o = { positional = {} }
@@ -61,8 +74,7 @@ function M.parse(args, spec)
       for _, field in ipairs({ "value", "multi", "flag" }) do
         table.move(spec[field] or {}, 1, #(spec[field] or {}), #known + 1, known)
       end
-      local hint = require("graphids.config.schema").top_level_hint(name:gsub("^%-%-", ""):gsub("-", "_"))
-      return nil, "unknown option '" .. a .. "'" .. (hint or M.suggest(name, known))
+      return nil, "unknown option '" .. a .. "'" .. unknown_hint(name, known, multi["--tla"])
     else
       o.positional[#o.positional + 1] = a
     end
