@@ -67,6 +67,18 @@ describe("graphids fit|test|pipeline|runs", function()
       "--tla", "data_root=/b" })
     assert.equal(2, rc)
     assert.truthy(err:find("--data-root /a and --tla data_root=/b disagree; give one", 1, true), err)
+    -- the --tla value quoted as typed, and compared as typed: 3 is the option's "3"
+    for _, v in ipairs({ "null", '["a"]' }) do
+      _, err, rc = proc.run({ "fit", "--config", "recipes/stages/gat.lua", "--lake-root", "lake",
+        "--tla", "lake_root=" .. v })
+      assert.equal(2, rc)
+      assert.truthy(err:find("--lake-root lake and --tla lake_root=" .. v .. " disagree; give one", 1, true),
+        err)
+    end
+    _, err, rc = proc.run({ "fit", "--config", "recipes/stages/gat.lua", "--data-root", "3", "--tla",
+      "data_root=3", "--set", "trainer.max_epochs=0" })
+    assert.equal(1, rc)
+    assert.truthy(err:find("'trainer.max_epochs' must be an integer", 1, true), err)
     _, err, rc = proc.run({ "fit", "--config", "recipes/stages/gat.lua", "--set", "novalue" })
     assert.equal(2, rc)
     assert.truthy(err:find("expected KEY=VALUE, got 'novalue'"), err)

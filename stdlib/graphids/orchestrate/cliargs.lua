@@ -111,13 +111,20 @@ M.ROOT_HELP = [[
   --lake-root DIR     the same as --tla lake_root=DIR (run dirs, caches; default
                       $GRAPHIDS_LAKE_ROOT, else ./lake)
 ]]
+-- The two are compared as typed: the option's value is a string, and the --tla text (VALUE
+-- of k=VALUE) is quoted as given, not as the JSON value it decodes to (3, null, a list).
 function M.root_shorthands(o, tla)
   for _, k in ipairs({ "data_root", "lake_root" }) do
     local flag = "--" .. k:gsub("_", "-")
     if o[flag] then
-      if tla[k] ~= nil and tla[k] ~= o[flag] then
+      local typed
+      for _, s in ipairs(o["--tla"] or {}) do
+        local key, text = s:match("^([^=]+)=(.*)$")
+        if key == k then typed = text end
+      end
+      if tla[k] ~= nil and tla[k] ~= o[flag] and typed ~= o[flag] then
         return nil, string.format("%s %s and --tla %s=%s disagree; give one", flag, o[flag], k,
-          tostring(tla[k]))
+          typed or tostring(tla[k]))
       end
       tla[k] = o[flag]
     end
