@@ -437,6 +437,29 @@ describe("graphids.config", function()
     assert.truthy(err:find("^recipe " .. p:gsub("%p", "%%%0")), err)
   end)
 
+  it("names the recipe and the cause when a recipe fails: a cycle, a bad import, an error value", function()
+    local function err_of(name, text)
+      local p = gio.join(tmp, name .. ".lua")
+      proc.spit(p, text)
+      return resolve_err(nil, nil, p), p
+    end
+    local err, p = err_of("cycle", "local t = {} t.x = t return t")
+    assert.equal("recipe " .. p .. " returns a table that contains itself: 'x' is the returned table; " ..
+      "a configuration is a tree of values", err)
+    err, p = err_of("cycle2", "return function() local t = {a = {}} t.a.b = {c = t.a} return t end")
+    assert.equal("recipe " .. p .. " returns a table that contains itself: 'a.b.c' is 'a' again; " ..
+      "a configuration is a tree of values", err)
+    -- (a table held twice is no cycle)
+    err = err_of("shared", "local s = {} return {seed_everything = 1, trainer = {x = s, y = s}}")
+    assert.falsy(err:find("contains itself", 1, true), err)
+    err, p = err_of("import5", "return import(5)")
+    assert.truthy(err:find("recipe " .. p .. ": import takes the path of a recipe file, got 5", 1, true), err)
+    err, p = err_of("errtable", "error({})")
+    assert.equal("recipe " .. p .. " failed: it raised a table {}, not an error message", err)
+    err, p = err_of("errfn", "return function() error(nil) end")
+    assert.equal("recipe " .. p .. " failed: it raised nil, not an error message", err)
+  end)
+
   it("passes the device TLA to the trainer and the extract stage, outside the run dir", function()
     local cpu = config.resolve("recipes/stages/gat.lua")
     local gpu = config.resolve("recipes/stages/gat.lua", { tla = { device = "cuda:1" } })

@@ -142,6 +142,12 @@ local function arguments(file, state)
   end
 end
 
+-- What a recipe raised, as words: error({}) or error(nil) carries no message to print.
+local function raised(v)
+  if type(v) == "string" or type(v) == "number" then return tostring(v) end
+  return string.format("it raised %s, not an error message", U.describe(v))
+end
+
 local SAFE = { "assert", "error", "ipairs", "next", "pairs", "select", "tonumber", "tostring", "type" }
 -- The libraries a recipe gets as copies: the host's own tables, patched by a recipe
 -- (`math.type = ...`), would change every later stage's validation and the rest of the run.
@@ -179,6 +185,10 @@ local function load_file(path, state)
     return fam[scale](overrides)
   end
   env.import = function(rel)
+    if type(rel) ~= "string" or rel == "" then
+      error(string.format("recipe %s: import takes the path of a recipe file, got %s", path,
+        U.describe(rel)), 2)
+    end
     local p = rel:sub(1, 1) == "/" and rel or gio.join(dir, rel)
     if not gio.exists(p) then
       error(string.format("recipe %s: import '%s' not found (%s)", path, rel, p), 2)
@@ -191,11 +201,32 @@ local function load_file(path, state)
   end
   local ok, v = pcall(chunk)
   if not ok then
-    error(string.format("recipe %s failed: %s", path, tostring(v)), 0)
+    error(string.format("recipe %s failed: %s", path, raised(v)), 0)
   end
   state.loading[path] = nil
   state.cache[path] = v
   return v
+end
+
+-- The first table of t (keys in sorted order) that holds one of the tables around it, as its
+-- path and the path of the table it holds again; nil when t is a tree.  open: the tables from
+-- the root down to t, each with its path.
+local function cycle(t, path, open)
+  open[t] = path
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for _, k in ipairs(keys) do
+    local x = t[k]
+    if type(x) == "table" then
+      local here = path == "" and tostring(k) or path .. "." .. tostring(k)
+      if open[x] ~= nil then return here, open[x] end
+      local at, back = cycle(x, here, open)
+      if at ~= nil then return at, back end
+    end
+  end
+  open[t] = nil
+  return nil
 end
 
 -- Renders a recipe: its table, or its function applied to tla.  Returns a fresh plain table.
@@ -216,7 +247,8 @@ function M.render(path, tla)
   if type(v) == "function" then
     local ok, res = pcall(v, tla)
     if not ok then
-      error(tostring(res), 0)
+      -- (a message raised with error("...") carries the recipe's file and line already)
+      error(type(res) == "string" and res or string.format("recipe %s failed: %s", file, raised(res)), 0)
     end
     v = res
   elseif type(v) == "table" and next(tla) ~= nil then
@@ -227,6 +259,11 @@ function M.render(path, tla)
   if type(v) ~= "table" then
     error(string.format("recipe %s must return a table or a function returning one, got %s", file, type(v)),
       0)
+  end
+  local at, back = cycle(v, "", {})
+  if at ~= nil then
+    error(string.format("recipe %s returns a table that contains itself: '%s' is %s; a configuration is " ..
+      "a tree of values", file, at, back == "" and "the returned table" or "'" .. back .. "' again"), 0)
   end
   return deep_copy(v), file
 end
