@@ -146,6 +146,14 @@ describe("graphids fit|test|pipeline|runs", function()
       assert.equal(1, rc)
       assert.truthy(err:find("absent.safetensors' does not exist", 1, true), err)
     end
+    -- a file that is no checkpoint is refused as such, with no note about whose checkpoint it is
+    local notckpt = gio.join(tmp, "res.lua")
+    proc.spit(notckpt, "return {}\n")
+    _, err, rc = proc.run({ "test", "--config", "recipes/stages/gat.lua", "--tla", "lake_root=" .. nolake,
+      "--ckpt-path", notckpt })
+    assert.equal(1, rc)
+    assert.truthy(err:find("^graphids test: checkpoint '" .. notckpt:gsub("%p", "%%%0") .. "': "), err)
+    assert.falsy(err:find("is not a checkpoint of", 1, true), err)
     -- without a run dir there is no best checkpoint: freshly initialised weights are not tested
     for _, none in ipairs({ 'trainer.default_root_dir=""', "trainer.default_root_dir=null" }) do
       _, err, rc = proc.run({ "test", "--config", "recipes/stages/gat.lua", "--tla", "lake_root=" .. nolake,

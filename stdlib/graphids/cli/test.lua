@@ -57,6 +57,9 @@ function M.main(args)
   -- Another run's checkpoint (--ckpt-path of seed 42 under --tla seed=5): its metrics are not this
   -- run dir's, and recorded there they would mark a run that never trained as tested.
   if o["--ckpt-path"] ~= nil and r.run_dir ~= nil and not is_own_checkpoint(r, path) then
+    -- (a file that is no checkpoint fails here, before a note about whose checkpoint it is)
+    local okl, lerr = pcall(require("graphids.ckpt").load, path)
+    if not okl then return A.fail("test", lerr) end
     io.stderr:write(string.format("graphids test: %s is not a checkpoint of %s: its metrics are " ..
       "printed, not recorded there\n", path, r.run_dir))
     r = without_run_dir(r)
