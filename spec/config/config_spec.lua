@@ -201,6 +201,12 @@ describe("graphids.config", function()
       "top-level arguments", 1, true), err)
     err = resolve_err({ { "trainer", { max_epochs = 1 } } })
     assert.truthy(err:find("cannot set 'trainer.default_root_dir' (by --set trainer)", 1, true), err)
+    -- the table holding it replaced by a value is named as for a derived key
+    for _, v in ipairs({ 5, { 1 } }) do
+      local want = string.format("invalid configuration: 'trainer' must be a table of keys, got %s (set " ..
+        "its keys: --set trainer.KEY=VALUE)", v == 5 and "5" or "a table [1]")
+      assert.equal(want, resolve_err({ { "trainer", v } }))
+    end
     r = config.resolve("recipes/stages/gat.lua", { set = { { "trainer.default_root_dir", "" } } })
     assert.is_nil(r.run_dir)
     -- 'derived' is no configuration key: a --set of it is named, not dropped

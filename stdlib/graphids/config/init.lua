@@ -151,11 +151,23 @@ end
 -- The run dir comes from the top-level arguments, like the identity: a --set of it alone would
 -- train one run into another's folder.  "" or null (train without writing anything) stays allowed.
 local RUN_DIR_KEY = "trainer.default_root_dir"
+
+-- The override over (a key above key) replaced the table holding key by a value, not a table
+-- of keys (--set trainer=5): that is what to name, rather than key.
+local function check_replaced_table(rendered, key, over)
+  local v = get_path(rendered, over)
+  if over ~= key and (type(v) ~= "table" or v[1] ~= nil or json.is_array(v)) then
+    error(string.format("invalid configuration: '%s' must be a table of keys, got %s (set its " ..
+      "keys: --set %s.KEY=VALUE)", over, U.describe(v), over), 0)
+  end
+end
+
 local function check_run_dir(rendered, before, over)
   local now = get_path(rendered, RUN_DIR_KEY)
   -- (null unsets it, which is "": allowed on the key itself, not as a table replaced whole)
   local unset = now == "" or ((now == nil or now == json.null) and over == RUN_DIR_KEY)
   if now ~= before and not unset then
+    check_replaced_table(rendered, RUN_DIR_KEY, over)
     local by = over == RUN_DIR_KEY and "" or string.format(" (by --set %s)", over)
     error(string.format("cannot set '%s'%s: the recipe names the run dir from its top-level arguments " ..
       "(lake_root, dataset, seed, scale, graphs and the stage's variant); use --tla lake_root=DIR to put " ..
@@ -205,12 +217,7 @@ end
 local function check_derived(rendered, derived, before, over)
   for i, d in ipairs(derived) do
     if not same(get_path(rendered, d[1]), before[i]) then
-      local v = get_path(rendered, over)
-      if over ~= d[1] and (type(v) ~= "table" or v[1] ~= nil or json.is_array(v)) then
-        -- the table holding the derived key was replaced by a value: that is what to name
-        error(string.format("invalid configuration: '%s' must be a table of keys, got %s (set its " ..
-          "keys: --set %s.KEY=VALUE)", over, U.describe(v), over), 0)
-      end
+      check_replaced_table(rendered, d[1], over)
       local by = over == d[1] and "" or string.format(" (by --set %s)", over)
       error(string.format("cannot set '%s'%s: the recipe derives it from its top-level argument " ..
         "'%s', which also names the run dir and the identity; use --tla %s=VALUE", d[1], by, d[2],
