@@ -327,9 +327,13 @@ describe("graphids fit|test|pipeline|runs", function()
     assert.truthy(out:find("status    damaged", 1, true), out)
     assert.truthy(err:find(copy .. "/test_metrics.json", 1, true), err)
     assert(gio.write_json(gio.join(copy, "resolved.json"), { 1, 2 }))
-    _, err, rc = proc.run({ "runs", "show", copy })
+    out, err, rc = proc.run({ "runs", "show", copy })
     assert.equal(1, rc)
     assert.truthy(err:find("resolved.json: not a JSON object", 1, true), err)
+    -- what the record does not say is "-", as in runs list (the path says the rest)
+    assert.truthy(out:find("identity  dataset=synthetic stage=gat variant=broken seed=42 scale=-\n", 1, true),
+      out)
+    assert.truthy(out:find("\nmodel     -\n", 1, true), out)
     -- a damaged run with readable, tested metrics has no identity: it is not ranked as "nil nil nil"
     assert(os.execute("cp " .. specenv.quote(run_dir) .. "/test_metrics.json " .. specenv.quote(run_dir) ..
       "/.test_complete " .. specenv.quote(copy) .. "/"))

@@ -70,6 +70,11 @@ local function num(v, json)
   return finite and v or json.null
 end
 
+-- A table or show field: "-" for a value a damaged run does not have (not "nil").
+local function field(v)
+  return v == nil and "-" or tostring(v)
+end
+
 local function lake_root(o)
   return require("graphids.data.catalog").lake_root({ lake_root = o["--lake-root"] })
 end
@@ -122,7 +127,7 @@ local function list(o, json)
     local id = r.identity
     -- (a run fitted again since its test: its old metrics are not this run's; runs show has them)
     local acc, f1, auroc = pipeline.headline(not r.stale_metrics and r.metrics or nil, "test/")
-    local function f(v) return v == nil and "-" or tostring(v) end
+    local f = field
     io.stdout:write(string.format("%-10s %-8s %-7s %-14s %-5s %-10s %7s %7s %7s\n", f(id.dataset),
       f(id.stage), f(id.scale), f(id.variant), f(id.seed), r.status, fmt(acc), fmt(f1), fmt(auroc)))
   end
@@ -199,9 +204,9 @@ local function show(o, json)
   io.stdout:write(string.format("run       %s\n", tostring(r.dir or "-")))
   if r.uri then show_tracking(r) end
   io.stdout:write(string.format("identity  dataset=%s stage=%s variant=%s seed=%s scale=%s\n",
-    tostring(id.dataset), tostring(id.stage), tostring(id.variant), tostring(id.seed), tostring(id.scale)))
+    field(id.dataset), field(id.stage), field(id.variant), field(id.seed), field(id.scale)))
   io.stdout:write(string.format("status    %s\nmodel     %s\n", r.status,
-    tostring(type(r.config.model) == "table" and r.config.model.class_path or nil)))
+    field(type(r.config.model) == "table" and r.config.model.class_path or nil)))
   if r.uri == nil then
     local gio = require "graphids.io"
     for _, f in ipairs({ "checkpoints/best_model.safetensors", "checkpoints/last.safetensors", "predictions",
