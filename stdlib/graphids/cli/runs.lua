@@ -95,7 +95,13 @@ local function collect(o)
   local uri = tracking_uri(o)
   if uri == nil then
     local root = lake_root(o)
-    if not require("graphids.io").is_dir(root) then
+    local gio = require "graphids.io"
+    -- (an error, as a tracking store that is not there is: a misspelt root would list nothing)
+    if not gio.exists(root) then
+      return nil, string.format("the lake root %s does not exist: no run was written there (name the " ..
+        "lake with --lake-root or $GRAPHIDS_LAKE_ROOT)", root)
+    end
+    if not gio.is_dir(root) then
       return nil, string.format("the lake root %s is not a folder (--lake-root, $GRAPHIDS_LAKE_ROOT)", root)
     end
     return runs.filter(runs.scan(root), want), "under " .. root
@@ -231,6 +237,44 @@ local function show(o, json)
   return #(r.problems or {}) > 0 and 1 or 0
 end
 
+-- "; did you mean ..." naming a tested run's metric key near metric: the first of those with
+-- its last part (f1_macro: test/f1_macro, the pooled key before the per-set ones), else the
+-- nearest by spelling; "" when none is near.
+local function near_keys(rs, metric)
+  if metric == nil then return "" end
+  local have, keys = {}, {}
+  for _, r in ipairs(rs) do
+    for k in pairs(r.status == "tested" and r.metrics or {}) do
+      if not have[k] then have[k], keys[#keys + 1] = true, k end
+    end
+  end
+  local last = metric:match("([^/]*)$")
+  local near = {}
+  for _, k in ipairs(keys) do
+    if k:match("([^/]*)$") == last then near[#near + 1] = k end
+  end
+  local function parts(k) return select(2, k:gsub("/", "")) end
+  table.sort(near, function(a, b)
+    if parts(a) ~= parts(b) then return parts(a) < parts(b) end
+    return a < b
+  end)
+  if #near == 0 then
+    -- (the last part misspelt, beside the same folder: test/acuracy, not the whole key's
+    -- spelling, which would offer test/ap for test/nope)
+    local dir = metric:sub(1, #metric - #last)
+    local lasts = {}
+    for _, k in ipairs(keys) do
+      local rest = k:sub(1, #dir) == dir and k:sub(#dir + 1) or nil
+      if rest and not rest:find("/", 1, true) then lasts[#lasts + 1] = rest end
+    end
+    table.sort(lasts)
+    local name = A.suggest(last, lasts):match("'(.*)'")
+    return name and string.format("; did you mean '%s%s'?", dir, name) or ""
+  end
+  return string.format("; did you mean '%s'%s?", near[1],
+    #near > 1 and string.format(" or another of the %d keys ending /%s", #near, last) or "")
+end
+
 local function compare(o, json)
   local runs = require "graphids.orchestrate.runs"
   local rs, where = collect(o)
@@ -261,8 +305,8 @@ local function compare(o, json)
   if #rows == 0 then
     local tested = 0
     for _, r in ipairs(rs) do tested = tested + (r.status == "tested" and 1 or 0) end
-    io.stdout:write(tested > 0 and string.format("  (no tested run has the metric %s)\n", o["--metric"]
-      or "test/f1_macro or test/f1") or "  (no tested runs)\n")
+    io.stdout:write(tested > 0 and string.format("  (no tested run has the metric %s%s)\n", o["--metric"]
+      or "test/f1_macro or test/f1", near_keys(rs, o["--metric"])) or "  (no tested runs)\n")
   end
   return 0
 end
