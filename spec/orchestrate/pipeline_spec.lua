@@ -209,6 +209,10 @@ describe("graphids.orchestrate.pipeline", function()
     local err = load_err("return {stages = {{name = 'a', recipe = 'stages/gat.lua', " ..
       "inputs = {teacher_ckpt = 'b'}}}}")
     assert.truthy(err:find("stage 'a' depends on unknown stage 'b'"), err)
+    for _, dep in ipairs({ "needs = {'a'}", "inputs = {teacher_ckpt = 'a'}" }) do
+      err = load_err("return {stages = {{name = 'a', recipe = 'stages/gat.lua', " .. dep .. "}}}")
+      assert.truthy(err:find("stage 'a' depends on itself (its inputs or needs name it)", 1, true), err)
+    end
     err = load_err("return {stages = {{name = 'a', recipe = 'stages/gat.lua'}, " ..
       "{name = 'a', recipe = 'stages/gat.lua'}}}")
     assert.truthy(err:find("two stages are named 'a'"), err)

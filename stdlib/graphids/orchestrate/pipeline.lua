@@ -101,6 +101,10 @@ local function check_nodes(file, stages)
       if seen[up] == nil then
         error(string.format("pipeline %s: stage '%s' depends on unknown stage '%s'", file, n.name, up), 0)
       end
+      if up == n.name then
+        error(string.format("pipeline %s: stage '%s' depends on itself (its inputs or needs name it)",
+          file, n.name), 0)
+      end
       if seen[up] >= i then
         error(string.format("pipeline %s: stage '%s' depends on '%s', which must be declared before it",
           file, n.name, up), 0)
