@@ -441,6 +441,13 @@ describe("graphids.config", function()
     proc.spit(p, "return {")
     err = resolve_err(nil, nil, p)
     assert.truthy(err:find("^recipe " .. p:gsub("%p", "%%%0")), err)
+    -- a run's resolved.json is no recipe: named so, with how to replay the run
+    local rj = gio.join(tmp, "run", "resolved.json")
+    assert(gio.mkdir_p(gio.join(tmp, "run")))
+    proc.spit(rj, '{"seed_everything": 1}')
+    assert.equal("recipe " .. rj .. " is JSON; --config takes a Lua recipe (recipes/stages/<stage>.lua). " ..
+      "A run is replayed from its recipe with the --tla and --set its overrides.json records (" ..
+      gio.join(tmp, "run", "overrides.json") .. ")", resolve_err(nil, nil, rj))
   end)
 
   it("names the recipe and the cause when a recipe fails: a cycle, a bad import, an error value", function()

@@ -232,6 +232,14 @@ end
 -- Renders a recipe: its table, or its function applied to tla.  Returns a fresh plain table.
 function M.render(path, tla)
   local file = M.find(path)
+  -- a run's resolved.json is its record, not a recipe: it has no top-level arguments, and taken
+  -- as one it would train over the very run dir it names
+  if file:lower():match("%.json$") then
+    local dir = file:match("^(.*)/[^/]+$") or "."
+    error(string.format("recipe %s is JSON; --config takes a Lua recipe (recipes/stages/<stage>.lua). " ..
+      "A run is replayed from its recipe with the --tla and --set its overrides.json records (%s)", file,
+      gio.join(dir, "overrides.json")), 0)
+  end
   local state = { cache = {}, loading = {} }
   local v = load_file(file, state)
   -- a null TLA is one not given (its default applies), as a null --set unsets a key
