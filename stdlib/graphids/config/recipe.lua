@@ -153,6 +153,23 @@ local SAFE = { "assert", "error", "ipairs", "next", "pairs", "select", "tonumber
 -- (`math.type = ...`), would change every later stage's validation and the rest of the run.
 local SAFE_LIBS = { "math", "string", "table", "utf8" }
 
+-- path with "./" and "dir/../" folded away, for messages: an import's path is the importing
+-- file's folder joined with the relative path (recipes/stages/../presets/models.lua).
+local function tidy(path)
+  local out = {}
+  local abs = path:sub(1, 1) == "/"
+  for part in path:gmatch("[^/]+") do
+    if part == ".." and #out > 0 and out[#out] ~= ".." then
+      out[#out] = nil
+    elseif part ~= "." then
+      out[#out + 1] = part
+    end
+  end
+  local s = table.concat(out, "/")
+  if abs then return "/" .. s end
+  return s ~= "" and s or "."
+end
+
 local function load_file(path, state)
   if state.cache[path] ~= nil then
     return state.cache[path]
@@ -179,8 +196,10 @@ local function load_file(path, state)
     local fam = P[family]
     if fam == nil or fam[scale] == nil then
       local known = fam and table.concat(U.sorted_keys(fam), ", ") or table.concat(U.sorted_keys(P), ", ")
-      error(string.format("recipe %s: no model preset %s.%s (%s: %s)", path, tostring(family),
-        tostring(scale), fam and "scales" or "families", known), 0)
+      -- (the scale is what a user gives: the stage recipes take it from --tla scale)
+      error(string.format("recipe %s: no model preset %s.%s (%s: %s%s)", tidy(path), tostring(family),
+        tostring(scale), fam and "scales" or "families", known,
+        fam and "; the stage recipes take the scale from --tla scale=NAME" or ""), 0)
     end
     return fam[scale](overrides)
   end
