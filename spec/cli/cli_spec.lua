@@ -62,6 +62,15 @@ describe("graphids fit|test|pipeline|runs", function()
     _, err, rc = proc.run({ "fit" })
     assert.equal(2, rc)
     assert.truthy(err:find("%-%-config is required"), err)
+    -- an empty recipe path is a usage error that shows the value
+    for _, args in ipairs({ { "fit", "--config", "" }, { "test", "--config=" } }) do
+      _, err, rc = proc.run(args)
+      assert.equal(2, rc, args[1])
+      assert.equal("graphids " .. args[1] .. ": --config needs a recipe path, got ''", err:match("^[^\n]*"))
+    end
+    _, err, rc = proc.run({ "pipeline", "" })
+    assert.equal(2, rc)
+    assert.equal("graphids pipeline: PIPELINE.lua needs a recipe path, got ''", err:match("^[^\n]*"))
     -- --data-root and --lake-root are the TLAs' shorthands, as for pipeline
     _, err, rc = proc.run({ "test", "--config", "recipes/stages/gat.lua", "--data-root", "/a",
       "--tla", "data_root=/b" })

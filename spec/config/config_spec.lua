@@ -424,6 +424,8 @@ describe("graphids.config", function()
     err = resolve_err(nil, { scale = "huge" })
     assert.equal("recipe recipes/presets/models.lua: no model preset gat.huge (scales: large, small; the " ..
       "stage recipes take the scale from --tla scale=NAME)", err)
+    err = resolve_err(nil, nil, "")
+    assert.truthy(err:find("recipe path must be a non%-empty string, got ''$"), err)
     err = resolve_err(nil, nil, "recipes/stages/nope.lua")
     assert.truthy(err:find("recipe 'recipes/stages/nope.lua' not found"), err)
     err = resolve_err(nil, nil, "recipes/pipelines")

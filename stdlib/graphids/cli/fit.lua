@@ -37,6 +37,9 @@ function M.resolve(o)
   if o["--config"] == nil then
     return nil, "--config is required"
   end
+  if o["--config"] == "" then
+    return nil, "--config needs a recipe path, got ''"
+  end
   local tla, e1 = A.kv_table(o["--tla"])
   if tla then tla, e1 = A.root_shorthands(o, tla) end
   if not tla then return nil, e1 end

@@ -40,6 +40,7 @@ function M.main(args)
   if o.help then io.stdout:write(USAGE) return 0 end
   local path = o.positional[1]
   if path == nil then return A.usage_error("pipeline", "missing PIPELINE.lua", USAGE) end
+  if path == "" then return A.usage_error("pipeline", "PIPELINE.lua needs a recipe path, got ''", USAGE) end
   local tla, terr = A.kv_table(o["--tla"])
   if not tla then return A.usage_error("pipeline", terr, USAGE) end
   local rerr

@@ -27,7 +27,7 @@ M.root = paths.recipes_root
 -- the recipes root (with ".lua" added when missing).  A missing recipe raises naming both.
 function M.find(path)
   if type(path) ~= "string" or path == "" then
-    error("recipe path must be a non-empty string, got " .. tostring(path), 2)
+    error("recipe path must be a non-empty string, got " .. (path == "" and "''" or U.describe(path)), 2)
   end
   local tried = { path }
   if gio.exists(path) and not gio.is_dir(path) then
