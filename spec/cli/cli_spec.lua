@@ -96,6 +96,13 @@ describe("graphids fit|test|pipeline|runs", function()
     _, err, rc = proc.run({ "runs", "frobnicate" })
     assert.equal(2, rc)
     assert.truthy(err:find("unknown subcommand 'frobnicate'"), err)
+    -- data takes --opt=value as the other commands do, and a flag given a value is named so
+    for _, c in ipairs({ { { "--node-by-id=yes" }, "--node-by-id takes no value" },
+      { { "-q", "--stride=0" }, "--stride: '0' must be an integer >= 1" } }) do
+      _, err, rc = proc.run(cat({ "data", "build", "--dataset=synthetic" }, c[1]))
+      assert.equal(2, rc, c[2])
+      assert.equal("graphids data build: " .. c[2], err:match("^[^\n]*"))
+    end
     -- only the listed subcommands: "init" is graphids.cli.data itself, ".build" a module path
     for _, c in ipairs({ { "", "''" }, { "init", "'init'" }, { ".build", "'.build' (did you mean 'build'?)" },
       { "convrt", "'convrt' (did you mean 'convert'?)" } }) do

@@ -55,8 +55,15 @@ function M.parse(args, extra_flags, dataset_optional)
   local o = {}
   local i = 1
   while i <= #args do
-    local a = args[i]
+    -- `--opt=value` as for the other commands (graphids.orchestrate.cliargs)
+    local a, inline = args[i]:match("^(%-%-[%w-]+)=(.*)$")
+    a = a or args[i]
     local key = INT[a] or NUM[a] or STR[a]
+    local flag = a == "-h" or a == "--help" or a == "-q" or a == "--quiet" or
+      (extra_flags and extra_flags[a]) or FLAG[a]
+    if flag and inline then
+      return nil, a .. " takes no value"
+    end
     if a == "-h" or a == "--help" then
       o.help = true
     elseif a == "-q" or a == "--quiet" then
@@ -66,14 +73,17 @@ function M.parse(args, extra_flags, dataset_optional)
     elseif FLAG[a] then
       o[FLAG[a]] = true
     elseif key then
-      local v = args[i + 1]
+      local v = inline
       if v == nil then
-        return nil, a .. " needs a value"
+        v = args[i + 1]
+        if v == nil then
+          return nil, a .. " needs a value"
+        end
+        i = i + 1
       end
       if o[key] ~= nil then
         return nil, a .. " is given twice; give it once"
       end
-      i = i + 1
       if INT[a] then
         o[key] = math.tointeger(tonumber(v))
         if o[key] == nil or o[key] < INT_MIN[a] then
@@ -88,9 +98,9 @@ function M.parse(args, extra_flags, dataset_optional)
         o[key] = v
       end
     elseif a:sub(1, 1) == "-" then
-      return nil, "unknown option '" .. a .. "'"
+      return nil, "unknown option '" .. args[i] .. "'"
     else
-      return nil, "unexpected argument '" .. a .. "'"
+      return nil, "unexpected argument '" .. args[i] .. "'"
     end
     i = i + 1
   end
