@@ -38,6 +38,13 @@ describe("graphids fit|test|pipeline|runs", function()
       assert.equal(0, rc, err)
       assert.truthy(out:find("usage: graphids " .. cmd), out)
     end
+    -- runs --help names every last part that compare ranks lowest first (runs.best_end)
+    local help = proc.run({ "runs", "--help" })
+    local flat = help:gsub("%s+", " ")
+    assert.truthy(flat:find("lowest for a loss, an error, ece, mse, mae or fpr", 1, true), help)
+    for _, key in ipairs({ "val_loss", "test/error_rate", "test/ece", "test/mse", "test/mae", "test/fpr" }) do
+      assert.equal("low", require("graphids.orchestrate.runs").best_end(key), key)
+    end
     local _, err, rc
     _, err, rc = proc.run({ "fit", "--bogus" })
     assert.equal(2, rc)

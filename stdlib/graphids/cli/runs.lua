@@ -27,7 +27,8 @@ show      one run: identity, status, files (or its MLflow runs), every test metr
           RUN_DIR is looked up by the graphids.run_dir tag (then on disk)
 compare   a leaderboard: tested runs grouped by dataset/stage/variant, mean +- std over seeds of
           KEY (default test/f1_macro, or test/f1 for anomaly detectors), best first: the
-          lowest for a loss, an error or ece (the key's last part), else the highest
+          lowest for a loss, an error, ece, mse, mae or fpr (the key's last part), else the
+          highest
 
 The source (run dirs unless a tracking URI is given or set):
   --lake-root DIR      the run dirs under DIR (default $GRAPHIDS_LAKE_ROOT or ./lake)
