@@ -18,8 +18,8 @@
 typedef struct gids_ag_meta {
     bool requires_grad;
     bool counts_leaf; /* counted in storage->grad_leaves (a leaf switched on by requires_grad) */
-    /* a view taken without recording (under no_grad) of a tensor that required grad, or whose
-     * storage held a leaf that did, or of such a view; a detach() is not one.  Written in place
+    /* a view taken under no_grad of a tensor that required grad, or of such a view; a detach()
+     * and its views are not one.  Written in place
      * with grad mode on it would change that tensor behind autograd's back, so in-place ops
      * refuse it while the storage still holds a leaf that requires grad, or when the base was a
      * non-leaf (whose requires_grad cannot be switched off) -- torch decides at the write too. */

@@ -147,14 +147,16 @@ gids_status gids_ag_note_unrecorded_view(gids_tensor *out, const gids_tensor *ba
      * copy has a storage of its own) */
     if (out == base || out->storage != base->storage) return GIDS_OK;
     const gids_ag_meta *bm = base->autograd;
-    bool nonleaf = bm != NULL && (bm->grad_fn != NULL || bm->no_grad_view_of_nonleaf);
-    bool leaf = (bm != NULL && bm->no_grad_view) ||
-                __atomic_load_n(&base->storage->grad_leaves, __ATOMIC_RELAXED) > 0;
-    if (!nonleaf && !leaf) return GIDS_OK; /* nothing that requires grad shares the memory */
+    /* taken under no_grad of a tensor that requires grad, or a view of such a view (a view of a
+     * detach() in any mode is neither: torch lets it be written) */
+    bool of_grad = !gids_grad_enabled() && gids_requires_grad(base);
+    bool of_view = bm != NULL && bm->no_grad_view;
+    if (!of_grad && !of_view) return GIDS_OK;
     gids_ag_meta *m = gids_ag_meta_get(out);
     if (m == NULL) GIDS_FAIL(GIDS_ENOMEM, "view: out of memory for autograd metadata");
     m->no_grad_view = true;
-    m->no_grad_view_of_nonleaf = nonleaf;
+    m->no_grad_view_of_nonleaf =
+        (of_grad && bm->grad_fn != NULL) || (of_view && bm->no_grad_view_of_nonleaf);
     return GIDS_OK;
 }
 
