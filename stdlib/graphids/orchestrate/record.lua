@@ -82,6 +82,10 @@ local function flatten(t, prefix, out)
     local key = prefix and (prefix .. "." .. tostring(k)) or tostring(k)
     if type(v) == "table" and v ~= json.null and v[1] == nil and not json.is_array(v) and next(v) ~= nil then
       flatten(v, key, out)
+    elseif type(v) == "table" and v ~= json.null and next(v) == nil then
+      -- empty: [] and {} alike (a record written before resolved.json kept [] has {} where the
+      -- configuration has []; both configure the same nothing)
+      out[key] = "{}"
     else
       out[key] = json.encode(v)
     end
