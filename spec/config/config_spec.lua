@@ -209,6 +209,13 @@ describe("graphids.config", function()
     end
     r = config.resolve("recipes/stages/gat.lua", { set = { { "trainer.default_root_dir", "" } } })
     assert.is_nil(r.run_dir)
+    -- null unsets it as "" does, and the overrides after it (which leave it unset) still apply
+    for _, v in ipairs({ json.null, "" }) do
+      r = config.resolve("recipes/stages/gat.lua", { set = { { "trainer.default_root_dir", v },
+        { "trainer.max_epochs", 1 }, { "trainer", { max_epochs = 2 } } } })
+      assert.is_nil(r.run_dir)
+      assert.equal(2, r.validated.trainer.max_epochs)
+    end
     -- 'derived' is no configuration key: a --set of it is named, not dropped
     for _, kv in ipairs({ { "derived", {} }, { "derived.x", 1 } }) do
       assert.equal(string.format("invalid configuration: unknown key '%s' ('derived' is a recipe's list " ..

@@ -162,8 +162,13 @@ local function check_replaced_table(rendered, key, over)
   end
 end
 
-local function check_run_dir(rendered, before, over)
+-- before: the recipe's run dir; prev: the run dir after the overrides before this one (each was
+-- checked then).  Only an override that changes the run dir is checked: once "" or null has unset
+-- it, a later --set trainer.max_epochs=1 (or trainer={...}) leaves it unset, dropping nothing.
+local function check_run_dir(rendered, before, prev, over)
   local now = get_path(rendered, RUN_DIR_KEY)
+  local function norm(v) if v == json.null or v == "" then return nil end return v end
+  if norm(now) == norm(prev) then return now end
   -- (null unsets it, which is "": allowed on the key itself, not as a table replaced whole)
   local unset = now == "" or ((now == nil or now == json.null) and over == RUN_DIR_KEY)
   if now ~= before and not unset then
@@ -174,6 +179,7 @@ local function check_run_dir(rendered, before, over)
       "runs elsewhere, or --set %s='\"\"' to train without writing anything", RUN_DIR_KEY, by,
       RUN_DIR_KEY), 0)
   end
+  return now
 end
 
 -- A stage recipe lists under `derived` (config key -> top-level argument) the keys it derives
@@ -233,11 +239,12 @@ function M.apply_overrides(rendered, set)
   local before = {}
   for i, d in ipairs(derived) do before[i] = recipe.copy_value(get_path(rendered, d[1])) end
   local run_dir = get_path(rendered, RUN_DIR_KEY)
+  local run_dir_now = run_dir
   for _, kv in ipairs(override_list(set)) do
     check_not_identity(kv[1])
     M.set_path(rendered, kv[1], recipe.copy_value(kv[2]))
     check_derived(rendered, derived, before, kv[1])
-    check_run_dir(rendered, run_dir, kv[1])
+    run_dir_now = check_run_dir(rendered, run_dir, run_dir_now, kv[1])
   end
   return rendered
 end
