@@ -63,6 +63,14 @@ describe("graphids fit|test|pipeline|runs", function()
     assert.equal(2, rc)
     assert.equal("graphids runs: unknown option '--lake_root' (did you mean '--lake-root'?)",
       err:match("^[^\n]*"))
+    -- in the --opt=value form too: the option is named without its value
+    for _, c in ipairs({ { { "fit", "--lake_root=/tmp/x" }, "'--lake_root' (did you mean '--lake-root'?)" },
+      { { "fit", "--ckpt_path=last" }, "'--ckpt_path' (did you mean '--ckpt-path'?)" },
+      { { "fit", "--bogus=1" }, "'--bogus'" } }) do
+      _, err, rc = proc.run(c[1])
+      assert.equal(2, rc, c[2])
+      assert.equal("graphids fit: unknown option " .. c[2], err:match("^[^\n]*"))
+    end
     _, err, rc = proc.run({ "runs", "list", "--seed", "1" })
     assert.equal(2, rc)
     assert.equal("graphids runs: unknown option '--seed'", err:match("^[^\n]*"))

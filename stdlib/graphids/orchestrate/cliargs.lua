@@ -48,7 +48,8 @@ function M.parse(args, spec)
   local i = 1
   while i <= #args do
     local a = args[i]
-    local name, inline = a:match("^(%-%-[%w-]+)=(.*)$")
+    -- (the name is all before the first "=": --lake_root=x is named without its value)
+    local name, inline = a:match("^(%-%-[^=]+)=(.*)$")
     name = name or a
     if a == "-h" or a == "--help" then
       o.help = true
@@ -74,7 +75,7 @@ function M.parse(args, spec)
       for _, field in ipairs({ "value", "multi", "flag" }) do
         table.move(spec[field] or {}, 1, #(spec[field] or {}), #known + 1, known)
       end
-      return nil, "unknown option '" .. a .. "'" .. unknown_hint(name, known, multi["--tla"])
+      return nil, "unknown option '" .. name .. "'" .. unknown_hint(name, known, multi["--tla"])
     else
       o.positional[#o.positional + 1] = a
     end
