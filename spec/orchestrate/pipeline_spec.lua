@@ -242,6 +242,8 @@ describe("graphids.orchestrate.pipeline", function()
         "stage 'v': 'needs' must be a list of stage names ({\"gat\"}), got a table [\"gat\",3]" },
       { "{name = 'kd', recipe = 'stages/gat_kd.lua', inputs = {'gat'}}",
         "stage 'kd': 'inputs' must be a table of TLA name = upstream stage, got a table [\"gat\"]" },
+      -- named as the stage's member, without a position inside the runtime
+      { "{name = 'v', recipe = ''}", "stage 'v': 'recipe' must be a recipe path (stages/gat.lua), got ''" },
       { "{name = 'v', recipe = 'stages/vgae.lua', tla = 'seed=1'}",
         "stage 'v': 'tla' must be a table of top-level arguments, got 'seed=1' (a string)" },
       { "{name = 'v', recipe = 'stages/vgae.lua', set = 'trainer.max_epochs=1'}",

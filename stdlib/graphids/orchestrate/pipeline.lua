@@ -49,6 +49,8 @@ local function check_node_types(file, n)
   local function is_map(v)
     return type(v) == "table" and v[1] == nil
   end
+  -- (config.render would refuse "" as a Lua API misuse, naming no stage member)
+  if n.recipe == "" then bad("recipe", "a recipe path (stages/gat.lua)", n.recipe) end
   if n.tla ~= nil and not is_map(n.tla) then bad("tla", "a table of top-level arguments", n.tla) end
   if n.set ~= nil and type(n.set) ~= "table" then bad("set", "a list of {key, value} or a map", n.set) end
   if n.inputs ~= nil then
@@ -295,7 +297,9 @@ function M.load(path, tla)
   for _, n in ipairs(p.stages) do
     local ok, out = pcall(resolve_node, n, outputs)
     if not ok then
-      error(string.format("pipeline %s: stage '%s': %s", file, n.name, tostring(out)), 0)
+      -- (a position inside the runtime's modules is no help to the pipeline's author)
+      error(string.format("pipeline %s: stage '%s': %s", file, n.name,
+        require("graphids.orchestrate.cliargs").user_message(out)), 0)
     end
     -- Each stage owns its run dir: a second stage there would be planned against the first's
     -- files (skipped as "trained with another configuration", reporting the first's metrics) or
