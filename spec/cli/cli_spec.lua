@@ -86,6 +86,15 @@ describe("graphids fit|test|pipeline|runs", function()
     _, err, rc = proc.run({ "pipeline", "" })
     assert.equal(2, rc)
     assert.equal("graphids pipeline: PIPELINE.lua needs a recipe path, got ''", err:match("^[^\n]*"))
+    -- so is an empty path of the other commands, named (not a failed stat of "", nor " is not a run dir")
+    for _, c in ipairs({ { { "track", "sync", "" }, "graphids track sync: RUN_DIR is empty" },
+      { { "track", "sync", "x", "" }, "graphids track sync: RUN_DIR 2 of 2 is empty" },
+      { { "ckpt", "inspect", "" }, "graphids ckpt inspect: FILE is empty (name a checkpoint file)" },
+      { { "runs", "show", "" }, "graphids runs show: RUN_DIR or RUN_ID is empty" } }) do
+      _, err, rc = proc.run(c[1])
+      assert.equal(2, rc, c[2])
+      assert.equal(c[2], err:match("^[^\n]*"))
+    end
     -- --data-root and --lake-root are the TLAs' shorthands, as for pipeline
     _, err, rc = proc.run({ "test", "--config", "recipes/stages/gat.lua", "--data-root", "/a",
       "--tla", "data_root=/b" })

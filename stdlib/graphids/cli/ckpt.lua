@@ -149,6 +149,11 @@ function M.main(args)
     io.stderr:write("graphids ckpt inspect: missing FILE\n", USAGE)
     return 2
   end
+  -- (as fit's --config "": a usage error, not a failure to stat "")
+  if file == "" then
+    io.stderr:write("graphids ckpt inspect: FILE is empty (name a checkpoint file)\n", USAGE)
+    return 2
+  end
   local ok, c = pcall(ckpt.load, file)
   if not ok then
     io.stderr:write("graphids ckpt inspect: ", tostring(c), "\n")

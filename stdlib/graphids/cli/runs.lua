@@ -201,6 +201,7 @@ end
 local function show(o, json)
   local ref = o.positional[2]
   if ref == nil then return A.usage_error("runs show", "missing RUN_DIR or RUN_ID", USAGE) end
+  if ref == "" then return A.usage_error("runs show", "RUN_DIR or RUN_ID is empty", USAGE) end
   local r, err = find(o, ref)
   if r == nil then return A.fail("runs show", err) end
   if o["--json"] then

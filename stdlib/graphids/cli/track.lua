@@ -78,6 +78,14 @@ function M.main(args)
     io.stderr:write("graphids track sync: missing RUN_DIR\n", USAGE)
     return 2
   end
+  -- (a usage error before anything is sent: "" is no folder, and stat refuses it)
+  for i, dir in ipairs(dirs) do
+    if dir == "" then
+      local which = #dirs > 1 and string.format(" %d of %d", i, #dirs) or ""
+      io.stderr:write(string.format("graphids track sync: RUN_DIR%s is empty\n", which), USAGE)
+      return 2
+    end
+  end
   local failed, total = 0, { sent = 0, left = 0, aside = 0 }
   for _, dir in ipairs(dirs) do
     if not sync_dir(dir, uri, total) then failed = failed + 1 end
