@@ -453,11 +453,18 @@ describe("graphids.config", function()
     assert.truthy(err:find("^recipe " .. p:gsub("%p", "%%%0")), err)
     -- a run's resolved.json is no recipe: named so, with how to replay the run
     local rj = gio.join(tmp, "run", "resolved.json")
+    local oj = gio.join(tmp, "run", "overrides.json")
     assert(gio.mkdir_p(gio.join(tmp, "run")))
     proc.spit(rj, '{"seed_everything": 1}')
-    assert.equal("recipe " .. rj .. " is JSON; --config takes a Lua recipe (recipes/stages/<stage>.lua). " ..
-      "A run is replayed from its recipe with the --tla and --set its overrides.json records (" ..
-      gio.join(tmp, "run", "overrides.json") .. ")", resolve_err(nil, nil, rj))
+    local not_lua = "recipe %s is JSON; --config takes a Lua recipe (recipes/stages/<stage>.lua)"
+    -- an overrides.json is named only where there is one
+    assert.equal(not_lua:format(rj), resolve_err(nil, nil, rj))
+    proc.spit(oj, '{"tla": {}, "set": []}')
+    assert.equal(not_lua:format(rj) .. ". A run is replayed from its recipe with the --tla and --set its " ..
+      "overrides.json records (" .. oj .. ")", resolve_err(nil, nil, rj))
+    -- and never as the replay of itself
+    assert.equal(not_lua:format(oj) .. ". It records a run's --tla and --set: replay the run from its " ..
+      "recipe with them", resolve_err(nil, nil, oj))
   end)
 
   it("names the recipe and the cause when a recipe fails: a cycle, a bad import, an error value", function()

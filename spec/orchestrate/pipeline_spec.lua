@@ -218,6 +218,17 @@ describe("graphids.orchestrate.pipeline", function()
     assert.truthy(err:find("two stages are named 'a'"), err)
     err = load_err("return {stages = {{name = 'a', recipe = 'stages/gat.lua', recipes = 1}}}")
     assert.truthy(err:find("stage 'a' has an unknown key 'recipes'"), err)
+    -- a JSON file is no pipeline, nor a stage's recipe: each named for what it is given as
+    local rj = gio.join(tmp, "jsonrun", "resolved.json")
+    assert(gio.mkdir_p(gio.join(tmp, "jsonrun")))
+    proc.spit(rj, "{}")
+    local ok, perr = pcall(pipeline.load, rj)
+    assert.is_false(ok)
+    assert.equal("recipe " .. rj .. " is JSON; graphids pipeline takes a Lua pipeline " ..
+      "(recipes/pipelines/graphids.lua)", tostring(perr))
+    err = load_err("return {stages = {{name = 'a', recipe = '" .. rj .. "'}}}")
+    assert.truthy(err:find("stage 'a': recipe " .. rj .. " is JSON; a pipeline stage's recipe is a Lua " ..
+      "recipe (recipes/stages/<stage>.lua)", 1, true), err)
     err = load_err("return {stages = {{name = 'a', recipe = 'stages/nope.lua'}}}")
     assert.truthy(err:find("stage 'a': recipe 'stages/nope.lua' not found"), err)
     err = load_err("return {stages = {{name = 'a', recipe = 'stages/gat.lua', " ..

@@ -248,17 +248,42 @@ local function cycle(t, path, open)
   return nil
 end
 
+-- What each caller of render takes, for the message refusing a JSON file.
+local TAKES = {
+  config = "--config takes a Lua recipe (recipes/stages/<stage>.lua)",
+  pipeline = "graphids pipeline takes a Lua pipeline (recipes/pipelines/graphids.lua)",
+  stage = "a pipeline stage's recipe is a Lua recipe (recipes/stages/<stage>.lua)",
+}
+
+-- Why a JSON file is no recipe, for the caller `role` (a TAKES key), with how to replay the run
+-- it came from: its overrides.json is named only where there is one, and not when it is file.
+local function json_message(file, role)
+  local msg = string.format("recipe %s is JSON; %s", file, TAKES[role])
+  local dir, base = file:match("^(.*)/([^/]+)$")
+  dir, base = dir or ".", base or file
+  if base:lower() == "overrides.json" then
+    return msg .. ". It records a run's --tla and --set: replay the run from its recipe with them"
+  end
+  local over = gio.join(dir, "overrides.json")
+  if gio.exists(over) then
+    return string.format("%s. A run is replayed from its recipe with the --tla and --set its " ..
+      "overrides.json records (%s)", msg, over)
+  end
+  return msg
+end
+
 -- Renders a recipe: its table, or its function applied to tla.  Returns a fresh plain table.
-function M.render(path, tla)
+-- role (what the caller takes, for its messages): "config" (the default: fit's and test's
+-- --config), "pipeline" (graphids pipeline's file) or "stage" (a pipeline stage's recipe).
+function M.render(path, tla, role)
+  role = role or "config"
+  if TAKES[role] == nil then
+    error(string.format("recipe.render: unknown role '%s' (config, pipeline, stage)", tostring(role)), 2)
+  end
   local file = M.find(path)
   -- a run's resolved.json is its record, not a recipe: it has no top-level arguments, and taken
   -- as one it would train over the very run dir it names
-  if file:lower():match("%.json$") then
-    local dir = file:match("^(.*)/[^/]+$") or "."
-    error(string.format("recipe %s is JSON; --config takes a Lua recipe (recipes/stages/<stage>.lua). " ..
-      "A run is replayed from its recipe with the --tla and --set its overrides.json records (%s)", file,
-      gio.join(dir, "overrides.json")), 0)
-  end
+  if file:lower():match("%.json$") then error(json_message(file, role), 0) end
   local state = { cache = {}, loading = {} }
   local v = load_file(file, state)
   -- a null TLA is one not given (its default applies), as a null --set unsets a key

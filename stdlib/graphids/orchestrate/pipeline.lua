@@ -125,7 +125,7 @@ local function resolve_node(n, outputs)
   for _, k in ipairs(U.sorted_keys(n.inputs or {})) do
     tla[k] = outputs[n.inputs[k]]
   end
-  local rendered, file = config.render(n.recipe, tla)
+  local rendered, file = config.render(n.recipe, tla, "stage")
   if rendered.kind == "extract" then
     -- its options are TLAs: it has no validated configuration for a --set to reach
     if n.set ~= nil and next(n.set) ~= nil then
@@ -283,7 +283,7 @@ end
 
 -- Loads and resolves a pipeline recipe (nothing is written).  Returns {name, file, stages}.
 function M.load(path, tla)
-  local p, file = config.render(path, tla)
+  local p, file = config.render(path, tla, "pipeline")
   -- (the reverse of fit's "is a pipeline, not a stage")
   if p.stages == nil and p.kind == "extract" then
     error(string.format("recipe %s is an extract stage, not a pipeline (it has no 'stages'): it runs " ..
