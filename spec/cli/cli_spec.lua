@@ -452,6 +452,44 @@ describe("graphids fit|test|pipeline|runs", function()
       { rc, out, err })
   end)
 
+  it("runs: an identity field that is null, a list or an object is damage, shown as '-', never ranked",
+    function()
+    local root = gio.join(tmp, "idlake")
+    local function run(rel, identity, tested)
+      local dir = gio.join(root, rel)
+      assert(gio.mkdir_p(dir))
+      proc.spit(gio.join(dir, "resolved.json"), identity)
+      if tested then
+        proc.spit(gio.join(dir, "test_metrics.json"), '{"test/f1_macro": 0.5}')
+        proc.spit(gio.join(dir, ".test_complete"), "")
+      end
+      return dir
+    end
+    local bad = run("x/gat/a/seed_1", '{"identity": {"dataset": ["a"], "seed": null, "stage": "gat", ' ..
+      '"variant": {"k": 1}, "scale": true}}', true)
+    -- a field it lacks is no damage, and is "-" (null in --json) where compare groups by it
+    run("d/gat/b/seed_2", '{"identity": {"dataset": "d", "seed": 2, "stage": "gat"}}', true)
+    local out, err, rc = proc.run({ "runs", "list", "--lake-root", root })
+    assert.equal(0, rc, err)
+    assert.truthy(out:find("\n%-%s+gat%s+%-%s+%-%s+%-%s+damaged"), out)
+    assert.is_nil(out:find("json", 1, true), out)
+    for _, p in ipairs({ "identity.dataset is a list, not a string", "identity.seed is null, not a number",
+      "identity.variant is an object, not a string", "identity.scale is a boolean, not a string" }) do
+      assert.truthy(err:find("graphids runs list: damaged: " .. bad .. "/resolved.json: " .. p, 1, true), err)
+    end
+    out, err, rc = proc.run({ "runs", "show", bad })
+    assert.equal(1, rc, err)
+    assert.truthy(out:find("identity  dataset=- stage=gat variant=- seed=- scale=-\n", 1, true), out)
+    out, err, rc = proc.run({ "runs", "compare", "--lake-root", root })
+    assert.equal(0, rc, err)
+    assert.truthy(out:find("\n  1%s+d%s+gat%s+%-%s+1%s+0%.50000"), out)
+    assert.is_nil(out:find("  2 ", 1, true), out)
+    out, err, rc = proc.run({ "runs", "compare", "--lake-root", root, "--json" })
+    assert.equal(0, rc, err)
+    assert.same({ { dataset = "d", stage = "gat", variant = json.null, n = 1, mean = 0.5, std = 0, min = 0.5,
+      max = 0.5, seeds = { 2 } } }, json.decode(out))
+  end)
+
   it("prints the pipeline plan with --dry-run and writes nothing", function()
     local dry = gio.join(tmp, "dry")
     local out, err, rc = proc.run({ "pipeline", "recipes/pipelines/graphids.lua", "--lake-root", dry,

@@ -71,9 +71,11 @@ local function num(v, json)
   return finite and v or json.null
 end
 
--- A table or show field: "-" for a value a damaged run does not have (not "nil").
+-- A table or show field: "-" for a value a damaged run does not have (not "nil"); the records
+-- hold strings and numbers only (runs.read leaves out an identity field of another kind).
 local function field(v)
-  return v == nil and "-" or tostring(v)
+  if type(v) ~= "string" and type(v) ~= "number" then return "-" end
+  return tostring(v)
 end
 
 local function lake_root(o)
@@ -290,8 +292,12 @@ local function compare(o, json)
   if o["--json"] then
     local out = {}
     for i, g in ipairs(rows) do
-      out[i] = { dataset = g.dataset, stage = g.stage, variant = g.variant, n = g.n, mean = num(g.mean, json),
-        std = num(g.std, json), min = num(g.min, json), max = num(g.max, json), seeds = json.array(g.seeds) }
+      -- (a field a run's identity lacks is null, not a key left out or a hole in seeds)
+      local seeds = {}
+      for j = 1, g.n do seeds[j] = g.seeds[j] == nil and json.null or g.seeds[j] end
+      out[i] = { dataset = g.dataset or json.null, stage = g.stage or json.null,
+        variant = g.variant or json.null, n = g.n, mean = num(g.mean, json), std = num(g.std, json),
+        min = num(g.min, json), max = num(g.max, json), seeds = json.array(seeds) }
     end
     io.stdout:write(json.encode(json.array(out)), "\n")
     return 0
@@ -301,8 +307,8 @@ local function compare(o, json)
   io.stdout:write(string.format("  %-4s %-10s %-8s %-14s %3s %9s %9s %9s %9s\n", "rank", "dataset", "stage",
     "variant", "n", "mean", "std", "min", "max"))
   for i, g in ipairs(rows) do
-    io.stdout:write(string.format("  %-4d %-10s %-8s %-14s %3d %s %s %s %s\n", i, tostring(g.dataset),
-      tostring(g.stage), tostring(g.variant), g.n, cell(g.mean), cell(g.std), cell(g.min), cell(g.max)))
+    io.stdout:write(string.format("  %-4d %-10s %-8s %-14s %3d %s %s %s %s\n", i, field(g.dataset),
+      field(g.stage), field(g.variant), g.n, cell(g.mean), cell(g.std), cell(g.min), cell(g.max)))
   end
   if #rows == 0 then
     local tested = 0

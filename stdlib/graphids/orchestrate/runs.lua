@@ -59,6 +59,28 @@ local function path_identity(dir)
   return { dataset = dataset, stage = stage, variant = variant, seed = math.tointeger(tonumber(seed)) }
 end
 
+-- The identity fields that listings show and compare groups by.
+M.IDENTITY = { "dataset", "stage", "variant", "seed", "scale" }
+
+-- id with its fields checked: the runtime writes each as a string (the seed a number); a field
+-- of another kind (null, a list, an object, a boolean) is named in problems and left out, so
+-- that no listing prints json.null or a table's address, and no leaderboard groups by one.
+local function checked_identity(id, file, problems)
+  local out = {}
+  for k, v in pairs(id) do out[k] = v end
+  for _, k in ipairs(M.IDENTITY) do
+    local v = id[k]
+    if v ~= nil and type(v) ~= "string" and type(v) ~= "number" then
+      local what = type(v) ~= "table" and "a " .. type(v) or v == json.null and "null"
+        or (json.is_array(v) or v[1] ~= nil) and "a list" or "an object"
+      problems[#problems + 1] = string.format("%s: identity.%s is %s, not a %s", file, k, what,
+        k == "seed" and "number" or "string")
+      out[k] = nil
+    end
+  end
+  return out
+end
+
 function M.read(dir)
   local cfg, err = read_object(gio.join(dir, "resolved.json"))
   if cfg == nil then
@@ -73,10 +95,13 @@ function M.read(dir)
     if cfg == nil then return nil end
   end
   local problems = {}
+  local identity = nil
   if cfg == false then
     problems[#problems + 1], cfg = err, {}
-  elseif type(cfg.identity) ~= "table" then
+  elseif type(cfg.identity) ~= "table" or cfg.identity == json.null or json.is_array(cfg.identity) then
     problems[#problems + 1] = gio.join(dir, "resolved.json") .. ": no identity object"
+  else
+    identity = checked_identity(cfg.identity, gio.join(dir, "resolved.json"), problems)
   end
   local metrics, merr = read_object(gio.join(dir, "test_metrics.json"))
   if metrics == false then
@@ -89,7 +114,7 @@ function M.read(dir)
     end
   end
   local status = #problems > 0 and "damaged" or status_of(dir)
-  return { dir = dir, identity = type(cfg.identity) == "table" and cfg.identity or path_identity(dir),
+  return { dir = dir, identity = identity or path_identity(dir),
     status = status, config = cfg, metrics = metrics, stale_metrics = M.stale(status, metrics),
     problems = problems }
 end
@@ -210,8 +235,6 @@ function M.leaderboard(list, opts)
 end
 
 -- ------------------------------------------------------------------ from a tracking store
-
-M.IDENTITY = { "dataset", "stage", "variant", "seed", "scale" }
 
 -- MLflow keys hold no "@" (graphids.track.mlflow.sanitize_key writes "_at_"): the operating
 -- point metrics (precision@0.95recall) get their name back, so both sources use the same keys.
