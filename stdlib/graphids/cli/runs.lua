@@ -19,7 +19,8 @@ usage: graphids runs list    [--lake-root DIR | --tracking-uri URI [--experiment
 
 list      every run (<lake>/<dataset>/<stage>/<variant>/seed_<N>) with its status (tested,
           trained, incomplete, or damaged when its resolved.json or test_metrics.json does not
-          read: the reason goes to stderr) and pooled test accuracy, F1
+          read or an identity field is null, a list or an object: the reason goes to stderr)
+          and pooled test accuracy, F1
           and AUROC (none for a run fitted again since its test: its old metrics, marked so,
           are in show and --json)
 show      one run: identity, status, files (or its MLflow runs), every test metric (pooled and
