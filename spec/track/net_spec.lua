@@ -89,7 +89,7 @@ describe("graphids track (command)", function()
     -- the options parse as every command's: --uri=URI, and a --uri given twice is named
     rc, out = run(host .. " track sync x --uri a --uri b")
     assert.equal(2, rc)
-    assert.matches("%-%-uri given twice", out)
+    assert.matches("%-%-uri is given twice; give it once", out)
     rc, out = run(host .. " track sync " .. tmpdir() .. " --uri=file:" .. tmpdir())
     assert.equal(0, rc, out)
     assert.matches("0 events delivered", out)

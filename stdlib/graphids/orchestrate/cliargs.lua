@@ -1,7 +1,9 @@
--- graphids.orchestrate.cliargs -- the argument parser shared by `graphids fit|test|pipeline|runs`.
+-- graphids.orchestrate.cliargs -- the argument parser shared by `graphids fit|test|pipeline|runs|
+-- track|ckpt|data`.
 --   local A = require "graphids.orchestrate.cliargs"
 --   local o, err = A.parse(args, {value = {"--config", "--ckpt-path"}, multi = {"--tla", "--set"},
 --                                flag = {"--dry-run"}, positional = 1})
+--   (nonempty = true: an empty value of any option is a usage error, "--out is empty")
 --   o["--config"], o["--tla"] (list), o["--dry-run"] (true/nil), o[1] (positionals), o.help
 --   local tla = A.kv_table(o["--tla"])   -- {k = decoded value}; set = A.kv_list(o["--set"])
 -- Usage errors return nil, message (the commands exit with 2).  `--opt=value` is accepted too.
@@ -53,7 +55,7 @@ function M.parse(args, spec)
     name = name or a
     if a == "-h" or a == "--help" then
       o.help = true
-    elseif flag[name] then
+    elseif name == "--help" or flag[name] then
       if inline then return nil, name .. " takes no value" end
       o[name] = true
     elseif value[name] or multi[name] then
@@ -63,11 +65,12 @@ function M.parse(args, spec)
         if v == nil then return nil, name .. " needs a value" end
         i = i + 1
       end
+      if v == "" and spec.nonempty then return nil, name .. " is empty" end
       if multi[name] then
         o[name] = o[name] or {}
         o[name][#o[name] + 1] = v
       else
-        if o[name] ~= nil then return nil, name .. " given twice" end
+        if o[name] ~= nil then return nil, name .. " is given twice; give it once" end
         o[name] = v
       end
     elseif a:sub(1, 1) == "-" and a ~= "-" then
