@@ -122,11 +122,19 @@ describe("graphids fit|test|pipeline|runs", function()
     assert.truthy(err:find("unknown subcommand 'frobnicate'"), err)
     -- data takes --opt=value as the other commands do, and a flag given a value is named so
     for _, c in ipairs({ { { "--node-by-id=yes" }, "--node-by-id takes no value" },
-      { { "-q", "--stride=0" }, "--stride: '0' must be an integer >= 1" } }) do
+      { { "-q", "--stride=0" }, "--stride: '0' must be an integer >= 1" },
+      -- with the other commands' hint, and an empty value a usage error (not ./lake, not exit 1)
+      { { "--data_root", "x" }, "unknown option '--data_root' (did you mean '--data-root'?)" },
+      { { "--lake_root=x" }, "unknown option '--lake_root' (did you mean '--lake-root'?)" },
+      { { "--lake-root=" }, "--lake-root is empty" }, { { "--vocab-from=" }, "--vocab-from is empty" },
+      { { "--dataset=x" }, "--dataset is given twice; give it once" } }) do
       _, err, rc = proc.run(cat({ "data", "build", "--dataset=synthetic" }, c[1]))
       assert.equal(2, rc, c[2])
       assert.equal("graphids data build: " .. c[2], err:match("^[^\n]*"))
     end
+    _, err, rc = proc.run({ "data", "build", "--dataset=" })
+    assert.equal(2, rc)
+    assert.equal("graphids data build: --dataset is empty", err:match("^[^\n]*"))
     -- only the listed subcommands: "init" is graphids.cli.data itself, ".build" a module path
     for _, c in ipairs({ { "", "''" }, { "init", "'init'" }, { ".build", "'.build' (did you mean 'build'?)" },
       { "convrt", "'convrt' (did you mean 'convert'?)" } }) do

@@ -47,62 +47,47 @@ local NUM = { ["--val-fraction"] = "val_fraction", ["--lock-timeout"] = "lock_ti
   ["--calibration"] = "calibration" }
 local STR = { ["--dataset"] = "dataset", ["--data-root"] = "data_root", ["--lake-root"] = "lake_root",
   ["--vocab-from"] = "vocab_from", ["--scaler"] = "scaler" }
-local FLAG = { ["--node-by-id"] = "node_by_id" }
+local FLAG = { ["--node-by-id"] = "node_by_id", ["-q"] = "quiet", ["--quiet"] = "quiet" }
+-- The options in the order of the help text (the did-you-mean hint takes the first nearest).
+local OPTION_ORDER = { "--dataset", "--data-root", "--lake-root", "--window-size", "--stride",
+  "--val-fraction", "--seed", "--vocab-from", "--node-by-id", "--scaler", "--calibration", "--lock-timeout",
+  "-q", "--quiet" }
 
 -- args -> opts (cache options + dataset, quiet, json, help) or nil, message.  extra_flags:
--- {["--flag"] = key} of boolean flags; dataset_optional: --dataset may be absent.
+-- {["--flag"] = key} of boolean flags; dataset_optional: --dataset may be absent.  The options
+-- parse as every command's (graphids.orchestrate.cliargs: --opt=value, "takes no value", the
+-- did-you-mean hint); an empty value is a usage error (an empty --lake-root is not ./lake).
 function M.parse(args, extra_flags, dataset_optional)
-  local o = {}
-  local i = 1
-  while i <= #args do
-    -- `--opt=value` as for the other commands (graphids.orchestrate.cliargs)
-    local a, inline = args[i]:match("^(%-%-[%w-]+)=(.*)$")
-    a = a or args[i]
-    local key = INT[a] or NUM[a] or STR[a]
-    local flag = a == "-h" or a == "--help" or a == "-q" or a == "--quiet" or
-      (extra_flags and extra_flags[a]) or FLAG[a]
-    if flag and inline then
-      return nil, a .. " takes no value"
+  local flags, values = {}, {}
+  for _, a in ipairs(OPTION_ORDER) do
+    if FLAG[a] then flags[#flags + 1] = a else values[#values + 1] = a end
+  end
+  local keys = {}
+  for a in pairs(extra_flags or {}) do keys[#keys + 1] = a end
+  table.sort(keys)
+  table.move(keys, 1, #keys, #flags + 1, flags)
+  local p, perr = require("graphids.orchestrate.cliargs").parse(args, { value = values, flag = flags,
+    nonempty = true })
+  if p == nil then return nil, perr end
+  local o = { help = p.help }
+  for _, a in ipairs(flags) do
+    if p[a] then o[FLAG[a] or extra_flags[a]] = true end
+  end
+  for _, a in ipairs(values) do
+    local key, v = INT[a] or NUM[a] or STR[a], p[a]
+    if v ~= nil and INT[a] then
+      o[key] = math.tointeger(tonumber(v))
+      if o[key] == nil or o[key] < INT_MIN[a] then
+        return nil, a .. ": '" .. v .. "' must be an integer >= " .. INT_MIN[a]
+      end
+    elseif v ~= nil and NUM[a] then
+      o[key] = tonumber(v)
+      if o[key] == nil then
+        return nil, a .. ": '" .. v .. "' is not a number"
+      end
+    elseif v ~= nil then
+      o[key] = v
     end
-    if a == "-h" or a == "--help" then
-      o.help = true
-    elseif a == "-q" or a == "--quiet" then
-      o.quiet = true
-    elseif extra_flags and extra_flags[a] then
-      o[extra_flags[a]] = true
-    elseif FLAG[a] then
-      o[FLAG[a]] = true
-    elseif key then
-      local v = inline
-      if v == nil then
-        v = args[i + 1]
-        if v == nil then
-          return nil, a .. " needs a value"
-        end
-        i = i + 1
-      end
-      if o[key] ~= nil then
-        return nil, a .. " is given twice; give it once"
-      end
-      if INT[a] then
-        o[key] = math.tointeger(tonumber(v))
-        if o[key] == nil or o[key] < INT_MIN[a] then
-          return nil, a .. ": '" .. v .. "' must be an integer >= " .. INT_MIN[a]
-        end
-      elseif NUM[a] then
-        o[key] = tonumber(v)
-        if o[key] == nil then
-          return nil, a .. ": '" .. v .. "' is not a number"
-        end
-      else
-        o[key] = v
-      end
-    elseif a:sub(1, 1) == "-" then
-      return nil, "unknown option '" .. args[i] .. "'"
-    else
-      return nil, "unexpected argument '" .. args[i] .. "'"
-    end
-    i = i + 1
   end
   if not o.help and o.dataset == nil and not dataset_optional then
     return nil, "--dataset NAME is required"
