@@ -96,6 +96,11 @@ describe("graphids data convert", function()
       { { "--attack-frame", "115", "a", "b" }, "--attack-frame: '115' must be ID#DATA" },
       { { "a", "b", "--format" }, "--format needs a value" },
       { { "--format", "candump2", "a", "b" }, "--format: 'candump2' must be one of auto, csv, candump," },
+      -- parsed as every command's options: --opt=value, a hint, an empty value named
+      { { "a", "b", "--format=csv2" }, "--format: 'csv2' must be one of" },
+      { { "a", "b", "--formt=csv" }, "unknown option '--formt' (did you mean '--format'?)" },
+      { { "a", "b", "--lenient=1" }, "--lenient takes no value" },
+      { { "a", "b", "--attack-id=" }, "--attack-id is empty" },
     }) do
       local args = { "data", "convert" }
       table.move(case[1], 1, #case[1], 3, args)
@@ -199,7 +204,12 @@ describe("graphids data simulate", function()
       { { "--out", "x", "--seed", "-1" }, "--seed: '-1' must be an integer >= 0" },
       { { "--out" }, "--out needs a value" },
       { { "--out", "" }, "--out is empty" },
-      { { "--out", "x", "extra" }, "unknown argument 'extra'" },
+      { { "--out", "x", "extra" }, "unexpected argument 'extra'" },
+      -- parsed as every command's options: --opt=value, a hint, an empty value named
+      { { "--out=" }, "--out is empty" },
+      { { "--out=x", "--frames=0" }, "--frames: '0' must be an integer >= 1" },
+      { { "--out=x", "--frame=1" }, "unknown option '--frame' (did you mean '--frames'?)" },
+      { { "--out=x", "--out=y" }, "--out is given twice; give it once" },
     }) do
       local args = { "data", "simulate" }
       table.move(case[1], 1, #case[1], 3, args)

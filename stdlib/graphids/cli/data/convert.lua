@@ -47,69 +47,53 @@ local function parse_columns(spec)
 end
 
 function M.main(args)
-  local pos, opts = {}, {}
-  local frames_rules, id_rules = {}, {}
-  local i = 1
-  local function value()
-    i = i + 1
-    return args[i]
+  -- (the parser of every other command: --format=csv, the did-you-mean hint, an empty value
+  -- named; the attack rules repeat by design, the other options are given once)
+  local o, perr = require("graphids.orchestrate.cliargs").parse(args, { value = { "--format",
+    "--time-tolerance", "--columns", "--id-base" }, multi = { "--attack-frame", "--attack-id" },
+    flag = { "--lenient" }, positional = 2, nonempty = true })
+  if o == nil then return usage_error(perr) end
+  if o.help then
+    io.stdout:write(USAGE)
+    return 0
   end
-  while i <= #args do
-    local a = args[i]
-    if a == "-h" or a == "--help" then
-      io.stdout:write(USAGE)
-      return 0
-    elseif a == "--lenient" then
-      opts.lenient = true
-    elseif a == "--format" or a == "--time-tolerance" or a == "--attack-frame"
-      or a == "--attack-id" or a == "--columns" or a == "--id-base" then
-      local v = value()
-      if v == nil then
-        return usage_error(a .. " needs a value")
-      end
-      local key = a:sub(3):gsub("%-", "_")
-      if a ~= "--attack-frame" and a ~= "--attack-id" and opts[key] ~= nil then
-        return usage_error(a .. " is given twice; give it once") -- (the rules repeat by design)
-      end
-      if a == "--format" then
-        if not FORMATS[v] then
-          return usage_error("--format: '" .. v .. "' must be one of " .. FORMAT_LIST)
-        end
-        opts.format = v
-      elseif a == "--time-tolerance" then
-        opts.time_tolerance = (v == "inf") and math.huge or tonumber(v)
-        if opts.time_tolerance == nil or opts.time_tolerance < 0 then
-          return usage_error("--time-tolerance: '" .. v .. "' is not a number >= 0")
-        end
-      elseif a == "--attack-frame" then
-        if not v:find("#", 1, true) then
-          return usage_error("--attack-frame: '" .. v .. "' must be ID#DATA")
-        end
-        frames_rules[#frames_rules + 1] = v
-      elseif a == "--attack-id" then
-        id_rules[#id_rules + 1] = v
-      elseif a == "--columns" then
-        local cols, err = parse_columns(v)
-        if not cols then
-          return usage_error(err)
-        end
-        opts.columns = cols
-      else
-        opts.id_base = math.tointeger(tonumber(v))
-        if opts.id_base ~= 10 and opts.id_base ~= 16 then
-          return usage_error("--id-base: '" .. v .. "' must be 10 or 16")
-        end
-      end
-    elseif a:sub(1, 1) == "-" and a ~= "-" then
-      return usage_error("unknown option '" .. a .. "'")
-    else
-      pos[#pos + 1] = a
+  local pos, opts = o.positional, { lenient = o["--lenient"] }
+  local frames_rules, id_rules = o["--attack-frame"] or {}, o["--attack-id"] or {}
+  local v = o["--format"]
+  if v ~= nil then
+    if not FORMATS[v] then
+      return usage_error("--format: '" .. v .. "' must be one of " .. FORMAT_LIST)
     end
-    i = i + 1
+    opts.format = v
+  end
+  v = o["--time-tolerance"]
+  if v ~= nil then
+    opts.time_tolerance = (v == "inf") and math.huge or tonumber(v)
+    if opts.time_tolerance == nil or opts.time_tolerance < 0 then
+      return usage_error("--time-tolerance: '" .. v .. "' is not a number >= 0")
+    end
+  end
+  for _, f in ipairs(frames_rules) do
+    if not f:find("#", 1, true) then
+      return usage_error("--attack-frame: '" .. f .. "' must be ID#DATA")
+    end
+  end
+  if o["--columns"] ~= nil then
+    local cols, err = parse_columns(o["--columns"])
+    if not cols then
+      return usage_error(err)
+    end
+    opts.columns = cols
+  end
+  v = o["--id-base"]
+  if v ~= nil then
+    opts.id_base = math.tointeger(tonumber(v))
+    if opts.id_base ~= 10 and opts.id_base ~= 16 then
+      return usage_error("--id-base: '" .. v .. "' must be 10 or 16")
+    end
   end
   if #pos ~= 2 then
-    return usage_error(#pos < 2 and "missing " .. (#pos == 0 and "IN and OUT" or "OUT")
-      or "unexpected argument '" .. pos[3] .. "'")
+    return usage_error("missing " .. (#pos == 0 and "IN and OUT" or "OUT"))
   end
   local fixed_base = opts.format ~= nil and opts.format ~= "columns" and opts.format ~= "auto"
   if opts.id_base ~= nil and fixed_base then

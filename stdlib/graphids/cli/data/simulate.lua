@@ -52,38 +52,27 @@ local function move_into(src, dst)
 end
 
 function M.main(args)
-  local opts = {}
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    if a == "-h" or a == "--help" then
-      io.stdout:write(USAGE)
-      return 0
-    elseif a == "--out" or a == "--seed" or a == "--frames" then
-      local v = args[i + 1]
-      if v == nil then
-        return usage_error(a .. " needs a value")
+  -- (the parser of every other command: --out=DIR, the did-you-mean hint, "--out is empty")
+  local o, perr = require("graphids.orchestrate.cliargs").parse(args, { value = { "--out", "--seed",
+    "--frames" }, nonempty = true })
+  if o == nil then return usage_error(perr) end
+  if o.help then
+    io.stdout:write(USAGE)
+    return 0
+  end
+  local opts = { out = o["--out"] }
+  for _, a in ipairs({ "--seed", "--frames" }) do
+    local v = o[a]
+    if v ~= nil then
+      local n, least = math.tointeger(tonumber(v)), a == "--seed" and 0 or 1
+      if n == nil or n < least then
+        return usage_error(a .. ": '" .. v .. "' must be an integer >= " .. least)
       end
-      i = i + 1
-      if a == "--out" then
-        opts.out = v
-      else
-        local n = math.tointeger(tonumber(v))
-        if n == nil or n < (a == "--seed" and 0 or 1) then
-          return usage_error(a .. ": '" .. v .. "' must be an integer >= " .. (a == "--seed" and 0 or 1))
-        end
-        opts[a:sub(3)] = n
-      end
-    else
-      return usage_error("unknown argument '" .. a .. "'")
+      opts[a:sub(3)] = n
     end
-    i = i + 1
   end
   if opts.out == nil then
     return usage_error("missing --out DIR")
-  end
-  if opts.out == "" then
-    return usage_error("--out is empty")
   end
   local data = require "graphids.data"
   local gio = require "graphids.io"
