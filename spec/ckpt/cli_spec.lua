@@ -104,6 +104,13 @@ describe("graphids ckpt inspect", function()
       assert.equal(2, rc, table.concat(args, " "))
       assert.truthy(err:find("usage: graphids ckpt inspect FILE", 1, true))
     end
+    -- the options parse as every other command's
+    for _, c in ipairs({ { { "--json=1" }, "--json takes no value" },
+      { { "--jsn" }, "unknown option '--jsn' (did you mean '--json'?)" } }) do
+      local _, err, rc = proc.run({ "ckpt", "inspect", last, table.unpack(c[1]) })
+      assert.equal(2, rc, c[2])
+      assert.equal("graphids ckpt inspect: " .. c[2], err:match("^[^\n]*"))
+    end
     for _, args in ipairs({ { "ckpt", "--help" }, { "ckpt", "inspect", "--help" },
       { "ckpt", "inspect", "-h" } }) do
       local out, _, rc = proc.run(args)

@@ -127,23 +127,22 @@ function M.main(args)
     io.stderr:write("graphids ckpt: unknown subcommand '", sub, "'\n", USAGE)
     return 2
   end
-  local file, as_json
-  for i = 2, #args do
-    local a = args[i]
-    if a == "--json" then
-      as_json = true
-    elseif a == "--help" or a == "-h" then
-      io.stdout:write(USAGE)
-      return 0
-    elseif a:sub(1, 1) == "-" then
-      io.stderr:write("graphids ckpt inspect: unknown option '", a, "'\n", USAGE)
-      return 2
-    elseif file then
-      io.stderr:write("graphids ckpt inspect: one FILE expected, got '", file, "' and '", a, "'\n", USAGE)
-      return 2
-    else
-      file = a
-    end
+  -- (the parser of every other command: "--json takes no value", the did-you-mean hint)
+  local o, perr = require("graphids.orchestrate.cliargs").parse(table.move(args, 2, #args, 1, {}),
+    { flag = { "--json" }, positional = math.huge })
+  if o == nil then
+    io.stderr:write("graphids ckpt inspect: ", perr, "\n", USAGE)
+    return 2
+  end
+  if o.help then
+    io.stdout:write(USAGE)
+    return 0
+  end
+  local file, as_json = o.positional[1], o["--json"]
+  if #o.positional > 1 then
+    io.stderr:write("graphids ckpt inspect: one FILE expected, got '", file, "' and '", o.positional[2],
+      "'\n", USAGE)
+    return 2
   end
   if file == nil then
     io.stderr:write("graphids ckpt inspect: missing FILE\n", USAGE)
