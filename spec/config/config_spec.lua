@@ -202,11 +202,14 @@ describe("graphids.config", function()
     err = resolve_err({ { "trainer", { max_epochs = 1 } } })
     assert.truthy(err:find("cannot set 'trainer.default_root_dir' (by --set trainer)", 1, true), err)
     -- the table holding it replaced by a value is named as for a derived key
-    for _, v in ipairs({ 5, { 1 } }) do
+    for _, c in ipairs({ { 5, "5" }, { { 1 }, "a table [1]" }, { json.array({}), "a list" } }) do
       local want = string.format("invalid configuration: 'trainer' must be a table of keys, got %s (set " ..
-        "its keys: --set trainer.KEY=VALUE)", v == 5 and "5" or "a table [1]")
-      assert.equal(want, resolve_err({ { "trainer", v } }))
+        "its keys: --set trainer.KEY=VALUE)", c[2])
+      assert.equal(want, resolve_err({ { "trainer", c[1] } }))
     end
+    -- [] (kept a list by --set) is named "a list" wherever it is refused, as the schema names it
+    assert.equal("invalid configuration: 'trainer.max_epochs' must be a number, got a list",
+      resolve_err({ { "trainer.max_epochs", json.array({}) } }))
     r = config.resolve("recipes/stages/gat.lua", { set = { { "trainer.default_root_dir", "" } } })
     assert.is_nil(r.run_dir)
     -- null unsets it as "" does, and the overrides after it (which leave it unset) still apply

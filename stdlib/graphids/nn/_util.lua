@@ -52,7 +52,8 @@ U.edit_distance = distance
 
 -- v as an error message shows a value a user gave: a string quoted and named (a JSON "64" is
 -- '64' (a string), not the number), an object by its class name, a plain table as JSON (cut at
--- 60 characters: "a table [1,2]"), null as null.
+-- 60 characters: "a table [1,2]"), null as null.  A JSON list ([] from --set x=[], which keeps
+-- its json.array mark) is "a list", as the schema names one, not by the mark's name.
 function U.describe(v)
   if type(v) == "string" then return "'" .. v .. "' (a string)" end
   if type(v) ~= "table" then
@@ -62,10 +63,12 @@ function U.describe(v)
   if v == json.null then return "null" end
   local mt = getmetatable(v)
   local name = type(mt) == "table" and rawget(mt, "__name")
-  if type(name) == "string" then return "a " .. name end
+  local list = json.is_array(v)
+  if type(name) == "string" and not list and name ~= "json.object" then return "a " .. name end
+  if list and next(v) == nil then return "a list" end
   local ok, text = pcall(json.encode, v)
-  if not ok then return "a table" end
-  return "a table " .. (#text > 60 and text:sub(1, 57) .. "..." or text)
+  if not ok then return list and "a list" or "a table" end
+  return (list and "a list " or "a table ") .. (#text > 60 and text:sub(1, 57) .. "..." or text)
 end
 
 -- opts (nil or a table) checked against defaults: an unknown key raises naming the nearest
