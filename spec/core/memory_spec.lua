@@ -189,6 +189,31 @@ describe("heap tracking", function()
     assert.is_true(peak <= 16 * MB, ("peak %d MB"):format(peak // MB))
   end)
 
+  -- Above a 1 GiB soft limit no young collections run: a tensor held across two of them is
+  -- promoted, and once dead waits for a full collection such a limit never runs (a loop holding
+  -- each 1 MB tensor for 24 iterations held 2 GB after 2 000 of them, against 1 GB with
+  -- collection left to Lua as before).  So there, a loop's results are not freed every 8 MiB.
+  it("runs no young collections under a soft limit above 1 GiB", function()
+    local mode = collectgarbage("generational")
+    local x = graphids.randn(MB) -- 4 MB
+    local function peak_of_loop()
+      full_gc()
+      local base, peak = graphids.memory().current_bytes, 0
+      for _ = 1, 32 do
+        local _ = x:relu()
+        peak = math.max(peak, graphids.memory().current_bytes - base)
+      end
+      return peak
+    end
+    graphids.gc_soft_limit(1 << 30)
+    local at_limit = peak_of_loop()
+    graphids.gc_soft_limit((1 << 30) + 1)
+    local above = peak_of_loop()
+    collectgarbage(mode)
+    assert.is_true(at_limit <= 16 * MB, ("at 1 GiB: peak %d MB"):format(at_limit // MB))
+    assert.is_true(above >= 64 * MB, ("above 1 GiB: peak %d MB"):format(above // MB))
+  end)
+
   it("does not collect tensors that are still referenced", function()
     graphids.gc_soft_limit(8 * MB)
     local keep = {}
