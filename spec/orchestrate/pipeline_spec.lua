@@ -255,6 +255,10 @@ describe("graphids.orchestrate.pipeline", function()
         "stage 'kd': 'inputs' must be a table of TLA name = upstream stage, got a table [\"gat\"]" },
       -- named as the stage's member, without a position inside the runtime
       { "{name = 'v', recipe = ''}", "stage 'v': 'recipe' must be a recipe path (stages/gat.lua), got ''" },
+      { "{name = 'v', recipe = 5}", "stages[2]: 'recipe' must be a string, got 5" },
+      { "{recipe = 'stages/vgae.lua'}", "stages[2]: 'name' must be a string, got nil" },
+      { "'stages/vgae.lua'",
+        "stages[2] must be a table {name =, recipe =, ...}, got 'stages/vgae.lua' (a string)" },
       { "{name = 'v', recipe = 'stages/vgae.lua', tla = 'seed=1'}",
         "stage 'v': 'tla' must be a table of top-level arguments, got 'seed=1' (a string)" },
       { "{name = 'v', recipe = 'stages/vgae.lua', set = 'trainer.max_epochs=1'}",

@@ -71,7 +71,7 @@ function M.main(args)
   end
   local dirs, uri = o.positional, o["--uri"]
   if uri == "" then
-    io.stderr:write("graphids track sync: --uri needs a value\n", USAGE)
+    io.stderr:write("graphids track sync: --uri is empty (give the tracking URI)\n", USAGE)
     return 2
   end
   if #dirs == 0 then

@@ -76,8 +76,15 @@ local function check_nodes(file, stages)
   end
   local seen = {}
   for i, n in ipairs(stages) do
-    if type(n) ~= "table" or type(n.name) ~= "string" or type(n.recipe) ~= "string" then
-      error(string.format("pipeline %s: stages[%d] needs a name and a recipe", file, i), 0)
+    if type(n) ~= "table" then
+      error(string.format("pipeline %s: stages[%d] must be a table {name =, recipe =, ...}, got %s", file,
+        i, U.describe(n)), 0)
+    end
+    for _, key in ipairs({ "name", "recipe" }) do
+      if type(n[key]) ~= "string" then
+        error(string.format("pipeline %s: stages[%d]: '%s' must be a string, got %s", file, i, key,
+          U.describe(n[key])), 0)
+      end
     end
     for _, k in ipairs(U.sorted_keys(n)) do
       if not NODE_KEYS[k] then
