@@ -173,4 +173,60 @@ describe("graphids.data catalog", function()
     assert.truthy((catalog.stale_cache("synthetic", copts)))
     gio.remove_tree(lake)
   end)
+
+  -- The cache folder names the graph parameters only: captures changed since (or read from
+  -- another data root) would be served as the cache's.  The metadata records each capture's
+  -- size, and a difference makes the cache stale (a reviewer's repro: a cache of a data root's
+  -- full captures stayed 'up to date' for another root's slices, and for a deleted test set).
+  it("names a cache whose captures were changed, added, removed or read from another root", function()
+    local lake, root = tmpdir(), tmpdir()
+    local cat = { synthetic = { train = { "train_01_attack_free", "train_02_with_attacks" },
+      test = { "test_01_known_vehicle_known_attack" }, simulated = true, frames = 600, seed = 5 } }
+    local sim = data.resolve_dataset("synthetic", { lake_root = lake, catalog = cat })
+    -- the same captures under a data root of their own: <root>/synthetic
+    local mine = gio.join(root, "synthetic")
+    assert(os.execute(string.format("cp -r '%s' '%s'", sim.dir, mine)))
+    local copts = { lake_root = lake, data_root = root, catalog = cat, window_size = 100, stride = 100,
+      val_fraction = 0.2, seed = 42, vocab_from = "benign", node_by_id = true, scaler = "per_file",
+      calibration = 0.1 }
+    data.build_cache("synthetic", copts)
+    local catalog = require "graphids.data.catalog"
+    local dir = data.cache_dir("synthetic", copts)
+    local meta = assert(gio.read_json(gio.join(dir, "cache_metadata.json")))
+    local first = sim.train[1]
+    assert.equal(first.size, meta.source_bytes[first.name])
+    assert.is_nil(catalog.stale_cache("synthetic", copts))
+    -- rewritten with another length
+    local path = gio.join(mine, first.name)
+    local text = assert(gio.read_file(path))
+    local cut = text:sub(1, #text - #text:match("[^\n]*\n$"))
+    local fh = assert(io.open(path, "w"))
+    fh:write(cut)
+    fh:close()
+    local msg = catalog.stale_cache("synthetic", copts)
+    assert.equal(string.format("the dataset cache %s was built from other captures than those in %s now " ..
+      "(%s has %d bytes, %d when it was built)", dir, mine, first.name, #cut, first.size), msg)
+    -- rebuilt from them, with the warning
+    local said = {}
+    assert.equal(msg, catalog.rebuild_stale_cache("synthetic", copts, function(m) said[#said + 1] = m end))
+    assert.equal(1, #said)
+    assert.is_nil(catalog.stale_cache("synthetic", copts))
+    -- a test set's folder gone
+    local t1 = sim.tests[1]
+    gio.remove_tree(gio.join(mine, t1.name))
+    assert.truthy(catalog.stale_cache("synthetic", copts):find(t1.files[1].name .. " is gone", 1, true))
+    -- a cache without the record (built before it was kept) is not checked
+    meta = assert(gio.read_json(gio.join(dir, "cache_metadata.json")))
+    meta.source_bytes = nil
+    assert(gio.write_json(gio.join(dir, "cache_metadata.json"), meta))
+    assert.is_nil(catalog.stale_cache("synthetic", copts))
+    -- nor one whose captures cannot be resolved now (a lake moved without its data root)
+    gio.remove_tree(root)
+    meta.source_bytes = { ["train_01_attack_free/x.csv"] = 1 }
+    assert(gio.write_json(gio.join(dir, "cache_metadata.json"), meta))
+    copts.data_root = gio.join(root, "gone")
+    assert.is_nil(catalog.changed_captures("synthetic", { data_root = copts.data_root, lake_root = lake,
+      catalog = { synthetic = { train = { "train_01_attack_free" } } } }, dir, meta))
+    gio.remove_tree(lake)
+  end)
 end)

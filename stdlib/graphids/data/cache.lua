@@ -239,6 +239,17 @@ local function check_metadata(path, meta, fix)
   if type(meta.splits) ~= "table" or json.is_array(meta.splits) then
     bad("splits", "an object", meta.splits)
   end
+  -- (absent from caches built before it was recorded: their captures are not checked)
+  local sb = meta.source_bytes
+  if sb ~= nil then
+    if type(sb) ~= "table" or (next(sb) ~= nil and json.is_array(sb)) then
+      bad("source_bytes", "an object of capture file -> bytes", sb)
+    end
+    for k, v in pairs(sb) do
+      if type(k) ~= "string" then bad("source_bytes", "an object of capture file -> bytes", sb) end
+      int("source_bytes." .. k, v, 0)
+    end
+  end
   local names = { "train", "val" }
   for i, t in ipairs(tests) do
     if type(t) ~= "string" then bad("test_sets[" .. i .. "]", "a name", t) end
@@ -303,6 +314,18 @@ end
 
 -- ---------------------------------------------------------------- build
 
+-- "<sub-folder>/<file>" -> bytes of every capture of a resolved dataset (train and tests): what
+-- the metadata records, so that a cache of captures since changed, added, removed or read from
+-- another data root is found stale (catalog.stale_cache).
+function M.source_bytes(ds)
+  local out = {}
+  for _, f in ipairs(ds.train) do out[f.name] = f.size end
+  for _, t in ipairs(ds.tests) do
+    for _, f in ipairs(t.files) do out[f.name] = f.size end
+  end
+  return json.object(out)
+end
+
 local function utc_now()
   return os.date("!%Y-%m-%dT%H:%M:%SZ")
 end
@@ -324,7 +347,7 @@ local function build_locked(dataset, ds, dir, o)
     val_fraction = o.val_fraction, seed = o.seed, vocab_from = o.vocab_from,
     node_by_id = o.node_by_id, scaler = o.scaler, calibration = o.calibration,
     node_features = 35, edge_features = 11,
-    attack_types = {}, splits = {},
+    attack_types = {}, splits = {}, source_bytes = M.source_bytes(ds),
   }
   for code = 0, #catalog.ATTACK_TYPES do
     meta.attack_types[tostring(code)] = catalog.ATTACK_TYPES[code]

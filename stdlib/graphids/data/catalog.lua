@@ -395,14 +395,15 @@ end
 
 -- Why the dataset cache of name that opts (graphids.data.cache's options) name was not built
 -- from the captures the catalog gives it now, and that cache's folder; nil when none is built
--- yet, or it was.  Only a simulated dataset taken from the lake is checked: its cache folder
--- names the graph parameters, not the simulation's, so a cache built from another catalog's
--- frames or seed (or from the single raw folder of earlier versions) would be read as this
--- one's.  The builds rebuild such a cache (rebuild_stale_cache).
+-- yet, or it was.  The cache folder names the graph parameters only, so a cache of other
+-- captures would be read as this one's: a simulated dataset taken from the lake is checked by
+-- its simulation's folder (another catalog's frames or seed, or the single raw folder of
+-- earlier versions), and every dataset by its captures' names and sizes when the metadata
+-- records them (changed_captures: another data root, a capture added, removed or rewritten).
+-- The builds rebuild such a cache (rebuild_stale_cache).
 function M.stale_cache(name, opts)
   local entry = M.dataset_info(name, opts)
   local root = M.data_root(opts)
-  if not entry.simulated or (root and gio.is_dir(gio.join(root, name))) then return nil end
   local cache = require "graphids.data.cache"
   local copts = {}
   for k in pairs(cache.OPTION_DEFAULTS) do
@@ -412,12 +413,51 @@ function M.stale_cache(name, opts)
   local meta = gio.read_json(gio.join(dir, "cache_metadata.json"))
   -- (none, or one that does not read: the cache names that itself)
   if type(meta) ~= "table" or type(meta.raw_dir) ~= "string" then return nil end
-  local want = M.simulated_dir(name, entry, opts)
-  if meta.raw_dir:match("[^/]+$") == want:match("[^/]+$") then return nil end
-  local sim = M.simulation(entry)
-  return string.format("the dataset cache %s was built from the captures in %s, not from those the " ..
-    "catalog describes now (simulated with frames=%d, seed=%d: %s)", dir, meta.raw_dir, sim.frames, sim.seed,
-    want), dir
+  local simulated_here = entry.simulated and not (root and gio.is_dir(gio.join(root, name)))
+  if simulated_here then
+    local want = M.simulated_dir(name, entry, opts)
+    if meta.raw_dir:match("[^/]+$") ~= want:match("[^/]+$") then
+      local sim = M.simulation(entry)
+      return string.format("the dataset cache %s was built from the captures in %s, not from those the " ..
+        "catalog describes now (simulated with frames=%d, seed=%d: %s)", dir, meta.raw_dir, sim.frames,
+        sim.seed, want), dir
+    end
+  end
+  return M.changed_captures(name, opts, dir, meta)
+end
+
+-- The captures the catalog resolves now against the sizes a cache's metadata recorded
+-- (source_bytes; a cache built before it was recorded is not checked): a message naming the
+-- first difference and the cache folder, or nil.  Same-sized edits go unseen.  Where the
+-- captures cannot be resolved (the data root is gone, a lake moved to another machine) the
+-- cache is used as it is.
+function M.changed_captures(name, opts, dir, meta)
+  local was = meta.source_bytes
+  if type(was) ~= "table" then return nil end
+  local ok, ds = pcall(M.resolve_dataset, name, { data_root = opts.data_root, lake_root = opts.lake_root,
+    catalog = opts.catalog, generate = false })
+  if not ok then return nil end
+  local now = require("graphids.data.cache").source_bytes(ds)
+  local why
+  for _, f in ipairs(U.sorted_keys(now)) do
+    if was[f] == nil then
+      why = string.format("%s is new", f)
+    elseif was[f] ~= now[f] then
+      why = string.format("%s has %d bytes, %d when it was built", f, now[f], was[f])
+    end
+    if why then break end
+  end
+  if why == nil then
+    for _, f in ipairs(U.sorted_keys(was)) do
+      if now[f] == nil then
+        why = string.format("%s is gone", f)
+        break
+      end
+    end
+  end
+  if why == nil then return nil end
+  return string.format("the dataset cache %s was built from other captures than those in %s now (%s)", dir,
+    ds.dir, why), dir
 end
 
 -- Rebuilds the dataset cache of name that opts name when stale_cache finds it built from other
