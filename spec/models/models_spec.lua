@@ -244,6 +244,11 @@ describe("VGAE steps", function()
     assert.same({ 3, 8 }, f.shape)
     h.near(f:select(2, 8):totable(), (1 / (f:select(2, 1) + 1)):totable(), 1e-6)
     assert.same({ 3 }, m:score_difficulty(b).shape)
+    -- in eval mode whatever the model's: the same scores from training mode, which it keeps
+    local d_eval = m:score_difficulty(b)
+    m:train()
+    assert.is_true(graphids.equal(d_eval, m:score_difficulty(b)), "score_difficulty in training mode")
+    assert.is_true(m.training)
   end)
 
   it("draws every number of a step from the step's generator, the decoder's dropout included",

@@ -351,13 +351,20 @@ function VGAE:extract_features(batch, ctx)
   end)
 end
 
--- Curriculum difficulty per graph: mean node MSE + canid_weight mean CE.
+-- Curriculum difficulty per graph: mean node MSE + canid_weight mean CE, in eval mode whatever
+-- the model's mode (as the reference: in training mode the feature mask, dropout and a sampled
+-- z made it random, and drew from the default stream).
 function VGAE:score_difficulty(batch)
-  return graphids.no_grad(function()
+  local was = self.training
+  self:eval()
+  local ok, r = pcall(graphids.no_grad, function()
     local mse, ce = self:node_errors(batch)
     local b, n = batch.batch, batch.num_graphs
     return G.scatter(mse, b, n, "mean") + G.scatter(ce, b, n, "mean") * self.hp.canid_weight
   end)
+  self:train(was)
+  if not ok then error(r, 0) end
+  return r
 end
 
 VGAE.configure_optimizers = S.adam_cosine
