@@ -231,4 +231,21 @@ describe("trainer semantics", function()
     assert.equal(0, t.global_step)
     assert.is_true(graphids.is_tensor(t.scheduler.optimizer.param_groups[1].params[1]))
   end)
+  -- Lightning runs the callbacks that monitor nothing first, then EarlyStopping, then the
+  -- checkpoints, whatever the list's order: a metric a callback puts into callback_metrics in
+  -- its on_train_epoch_end can be monitored, and both monitors judge the same value.
+  it("runs the monitoring callbacks' epoch end after the others', as Lightning", function()
+    local Score = class("Score", cb.Callback)
+    function Score.on_train_epoch_end(_, t) t.callback_metrics.my_score = 10 - t.epoch end
+    local es = cb.EarlyStopping { monitor = "my_score", mode = "max", patience = 2 }
+    local mc = cb.ModelCheckpoint { monitor = "my_score", mode = "max" }
+    local t = Trainer { max_epochs = 6, progress = "off", default_root_dir = dir,
+      callbacks = { es, mc, Score() } } -- the monitors listed first
+    t:fit(model(), dm())
+    -- my_score falls from 10: the first epoch is the best, and patience 2 stops after epoch 2
+    assert.equal(3, t.epoch)
+    assert.equal(10, es.best_score)
+    assert.equal(0, mc.best_epoch)
+    assert.equal(10, mc.best_score)
+  end)
 end)

@@ -24,6 +24,7 @@ function EarlyStopping:__init(opts)
   end
   self.monitor, self.mode, self.patience, self.min_delta = o.monitor, o.mode, o.patience, o.min_delta
   self.check_finite = o.check_finite
+  self.monitors = true -- a monitoring callback: its epoch end runs after the others' (trainer)
   self.state_key = string.format("EarlyStopping{monitor=%s,mode=%s}", o.monitor, o.mode)
   self.best_score, self.wait_count, self.stopped_epoch = nil, 0, nil
 end

@@ -579,6 +579,27 @@ function Trainer:_step_scheduler()
   end
 end
 
+-- on_train_epoch_end in Lightning's order: the callbacks that monitor nothing first (a metric one
+-- of them puts into callback_metrics there can be monitored), then EarlyStopping (c.monitors),
+-- then the checkpoint callbacks, so the files they write hold this epoch's early-stopping
+-- state.  Every checkpoint callback judges the epoch before any of them writes: a file one
+-- writes holds the others' state of this epoch, as the files of an uninterrupted run do.
+function Trainer:_epoch_end_hooks()
+  local cbs = self.callbacks
+  for _, c in ipairs(cbs) do
+    if not (c.monitors or c.is_checkpoint) then c:on_train_epoch_end(self) end
+  end
+  for _, c in ipairs(cbs) do
+    if c.is_checkpoint and c.judge_epoch then c:judge_epoch(self) end
+  end
+  for _, c in ipairs(cbs) do
+    if c.monitors and not c.is_checkpoint then c:on_train_epoch_end(self) end
+  end
+  for _, c in ipairs(cbs) do
+    if c.is_checkpoint then c:on_train_epoch_end(self) end
+  end
+end
+
 function Trainer:_fit_loop()
   local t0 = graphids.clock()
   while self.epoch < self.max_epochs and not self.should_stop and not self.stopped_by_time do
@@ -610,13 +631,8 @@ function Trainer:_fit_loop()
     for k, v in pairs(self.callback_metrics) do snapshot[k] = v end
     self.history[#self.history + 1] = snapshot
     self.progress:epoch_end(self.callback_metrics)
-    -- Every checkpoint callback judges the epoch before any writes: a file one of them writes
-    -- holds the others' state of this epoch, as the files of an uninterrupted run do.
-    for _, c in ipairs(self.callbacks) do
-      if c.is_checkpoint and c.judge_epoch then c:judge_epoch(self) end
-    end
     self._in_epoch_end = true
-    self:_hook("on_train_epoch_end")
+    self:_epoch_end_hooks()
     self._in_epoch_end = false
     self.epoch = self.epoch + 1
     -- max_time is checked between epochs (a checkpoint is an epoch's end): the time of this
