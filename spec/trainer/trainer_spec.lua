@@ -502,4 +502,15 @@ describe("graphids.trainer", function()
     assert.truthy(table.concat(buf):find("\repoch 1/5 [##########..........] step 2/4", 1, true))
     assert.error_matches(function() Trainer { progress = "fancy" } end, "progress must be")
   end)
+
+  it("times the eta from the batches this run made, not those a resume found done", function()
+    local p = Progress.new({ mode = "off" })
+    p:epoch_start(0, 1, 40)
+    p:step(31, 0.5, 8) -- a resume at batch 30: the first batch this run makes is the 31st
+    local t0 = graphids.clock()
+    while graphids.clock() - t0 < 0.3 do end
+    p:step(32, 0.5, 8)
+    -- 2 batches in 0.3 s, 8 to go: about 1.2 s (0:01); counting the 30 before, 0.08 s (0:00)
+    assert.truthy(p:line(32):find("eta 0:01$"), p:line(32))
+  end)
 end)

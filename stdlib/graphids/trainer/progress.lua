@@ -50,14 +50,16 @@ M.fmt_time = fmt_time
 
 function M:epoch_start(epoch, max_epochs, nbatches)
   self.epoch, self.max_epochs, self.nbatches = epoch, max_epochs, nbatches
-  self.t0, self.graphs, self.loss = clock(), 0, nil
+  self.t0, self.graphs, self.loss, self.i0 = clock(), 0, nil, nil
 end
 
 -- The status text after step i of the epoch.
 function M:line(i)
   local dt = clock() - self.t0
   local rate = dt > 0 and self.graphs / dt or 0
-  local eta = (self.nbatches and i > 0) and dt / i * (self.nbatches - i) or nil
+  -- (i0: the batches a resume found already run this epoch, which took none of dt)
+  local ran = i - (self.i0 or 0)
+  local eta = (self.nbatches and ran > 0) and dt / ran * (self.nbatches - i) or nil
   local parts = { string.format("epoch %d/%d", self.epoch + 1, self.max_epochs) }
   if self.mode == "bar" and self.nbatches and self.nbatches > 0 then
     local w = 20
@@ -81,6 +83,7 @@ end
 -- `every` steps of the fit, as Lightning's log_every_n_steps, not of each epoch: epochs shorter
 -- than `every` batches would print none).
 function M:step(i, loss, graphs, step)
+  self.i0 = self.i0 or i - 1
   self.loss, self.graphs = loss or self.loss, self.graphs + (graphs or 0)
   if self.mode == "bar" then
     self.out:write("\r", self:line(i), "\27[K")
