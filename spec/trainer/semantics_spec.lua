@@ -80,30 +80,6 @@ describe("trainer semantics", function()
     assert.equal(3, t2.epoch)
   end)
 
-  -- A preemption's mid-epoch checkpoint, saved beside the fit's files, resumes into its own
-  -- folder (the fit's id, kept by its checkpoints, says it is this folder's run), keeping the
-  -- best model: the files end as an uninterrupted run leaves them.
-  it("resumes a mid-epoch checkpoint of the folder's own fit into it, keeping its best", function()
-    local loss = { 0.1, 0.5, 0.6 }
-    local ref, run = gio.join(dir, "ref"), gio.join(dir, "run")
-    Trainer { max_epochs = 3, default_root_dir = ref, progress = "off" }:fit(scripted(loss), dm())
-    local Preempt = class("Preempt", cb.Callback)
-    function Preempt.on_train_batch_end(_, t)
-      if t.global_step == 14 then -- mid epoch 2 (6 batches an epoch)
-        t:save_checkpoint(gio.join(run, "checkpoints", "preempt.safetensors"))
-        error("preempted", 0)
-      end
-    end
-    local t1 = Trainer { max_epochs = 3, default_root_dir = run, progress = "off", callbacks = { Preempt() } }
-    assert.matches("preempted", err_of(t1.fit, t1, scripted(loss), dm()))
-    local t2 = Trainer { max_epochs = 3, default_root_dir = run, progress = "off" }
-    t2:fit(scripted(loss), dm(), { ckpt_path = gio.join(run, "checkpoints", "preempt.safetensors") })
-    assert.equal(0, t2:checkpoint_callback().best_epoch)
-    for _, f in ipairs({ "best_model.safetensors", "last.safetensors" }) do
-      assert.equal(proc.slurp(gio.join(ref, "checkpoints", f)), proc.slurp(gio.join(run, "checkpoints", f)), f)
-    end
-  end)
-
   it("refuses an epoch after the first that gives no training batch", function()
     local d = dm()
     local batches = d.train_batches

@@ -62,15 +62,10 @@ local function unlock(self)
   end
 end
 
--- Whether the checkpoint at path continues this folder's run: it is the folder's last or best
--- file (by content), or the fit it belongs to (trainer.fit_id, which a resume restored from it)
--- wrote the folder's last file (a mid-epoch save_checkpoint elsewhere, a preemption's).
-local function holds(self, path, trainer)
-  if ckpt.same_as_any(path, self:last_model_path(), self:best_model_path()) then return true end
-  local last = self:last_model_path()
-  if trainer.fit_id == nil or not gio.exists(last) then return false end
-  local ok, c = pcall(ckpt.load, last)
-  return ok and type(c.trainer) == "table" and c.trainer.fit_id == trainer.fit_id
+-- Whether the checkpoint at path is one of this folder's (its last or best file, by content):
+-- a resume from it continues this folder's run.
+local function holds(self, path)
+  return ckpt.same_as_any(path, self:last_model_path(), self:best_model_path())
 end
 
 function ModelCheckpoint:on_fit_start(trainer)
@@ -107,7 +102,7 @@ function ModelCheckpoint:on_fit_start(trainer)
       error(string.format("ModelCheckpoint: '%s' holds the checkpoints of an earlier fit " ..
         "(last.safetensors%s); resume from them (ckpt_path), remove them, or pass overwrite = true",
         self.dirpath, gio.exists(best) and ", " .. best:match("[^/]+$") or ""), 0)
-    elseif trainer.resumed_from ~= nil and not holds(self, trainer.resumed_from, trainer) then
+    elseif trainer.resumed_from ~= nil and not holds(self, trainer.resumed_from) then
       -- resumed into another folder: the resumed run's best file is elsewhere.  Files of another
       -- fit here would be taken for this one's (its best named by best_model_path()).
       if not self.overwrite and (gio.exists(last) or gio.exists(best)) then

@@ -254,7 +254,6 @@ function Trainer:save_checkpoint(path)
     callbacks = callbacks,
     loader = self.datamodule.state_dict and self.datamodule:state_dict() or nil,
     trainer = { next_epoch = next_epoch, should_stop = self.should_stop, max_epochs = self.max_epochs,
-      fit_id = self.fit_id,
       scaler = self.scaler and self.scaler:state_dict() or nil,
       -- mid-epoch: the epoch's logged sums so far, so a resume reports the whole epoch's means
       epoch_sums = (self._epoch_mean and not self._in_epoch_end) and self._epoch_mean:sums() or nil },
@@ -307,9 +306,6 @@ local function check_resume_state(c, tstate, callbacks)
   if tstate.max_epochs ~= nil and math.type(tstate.max_epochs) ~= "integer" then
     bad("trainer state", "'max_epochs' must be an integer, got " .. U.describe(tstate.max_epochs))
   end
-  if tstate.fit_id ~= nil and (type(tstate.fit_id) ~= "string" or not tstate.fit_id:match("^%x+$")) then
-    bad("trainer state", "'fit_id' must be a string of hex digits, got " .. U.describe(tstate.fit_id))
-  end
   local sums = tstate.epoch_sums
   if sums ~= nil then
     local ok = type(sums) == "table" and type(sums.sum) == "table" and type(sums.weight) == "table"
@@ -332,21 +328,6 @@ local function check_resume_state(c, tstate, callbacks)
       if not ok then bad("callback state '" .. cb.state_key .. "'", tostring(err)) end
     end
   end
-end
-
--- The id of a fresh fit, kept by every checkpoint it writes and by its resumes: ModelCheckpoint
--- knows a mid-epoch checkpoint of the fit whose files a folder holds by it.  A digest of what
--- starts the fit (the trainer's seed and the initial weights), not a random draw: a fit run
--- again writes the same bytes, as before the id (two fits that share it are the same fit).
-local function new_fit_id(seed, model)
-  local parts = { tostring(seed) }
-  for k, t in model:state_dict():items() do -- (the model's order: the same every run)
-    if graphids.is_tensor(t) then
-      parts[#parts + 1] = k .. ":" .. t.dtype .. ":" .. table.concat(t.shape, "x") .. ":" ..
-        graphids.sha256(t:to("cpu"):contiguous():tobytes())
-    end
-  end
-  return graphids.sha256(table.concat(parts, "\n")):sub(1, 16)
 end
 
 -- Restores everything a checkpoint holds.  What resuming needs is checked before anything is
@@ -433,8 +414,6 @@ function Trainer:_restore(c)
   self.should_stop = tstate.should_stop == true
   self.callback_metrics = c.metrics or {}
   self.resumed_from = path
-  -- (a checkpoint written before fits had ids starts a lineage of its own)
-  self.fit_id = tstate.fit_id or new_fit_id(self.seed, self.model)
 end
 
 -- Loads and checks a checkpoint for model before anything is changed or written.
@@ -710,7 +689,6 @@ function Trainer:fit(model, datamodule, opts)
   self.epoch, self.global_step, self.should_stop = 0, 0, false
   self.callback_metrics, self.history, self.stopped_by_time = {}, {}, false
   self.resumed_from = nil
-  self.fit_id = new_fit_id(self.seed, model) -- (a resume takes its checkpoint's)
   -- from here the callbacks take this fit's state (a restore, then the hooks): a failure in the
   -- setup above (configure_optimizers) leaves the Trainer as new
   self.fitted = true
