@@ -364,12 +364,15 @@ describe("graphids.orchestrate.stage", function()
     local plain = resolve("gat", "gat", { { "model.init_args.conv_type", "gat" },
       { "model.init_args.edge_dim", 5 } }, { lake_root = gio.join(tmp, "lake_plain_gat") })
     assert.is_table(stage.build(plain).model)
-    -- a fit that starts takes the run over at once: failing in its first epoch, it leaves no
-    -- marker or metrics of the previous model, and the record is its own
+    -- a fit that starts takes the run over at once: failing after its first epoch (whose end
+    -- wrote its checkpoints), it leaves no marker or metrics of the previous model, and the
+    -- record is its own
     local again = resolve("gat", "gat", { { "trainer.max_epochs", 3 } }, { lake_root = refit_lake })
     local run3 = stage.build(again)
     local crash = require("graphids.callbacks").Callback()
-    function crash.on_train_epoch_end() error("simulated crash", 0) end
+    function crash.on_train_epoch_start(_, t)
+      if t.epoch == 1 then error("simulated crash", 0) end
+    end
     table.insert(run3.trainer.callbacks, crash)
     ok, err = pcall(stage.train, run3, again, { write_run_files = true })
     assert.is_false(ok)

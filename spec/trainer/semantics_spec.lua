@@ -71,7 +71,7 @@ describe("trainer semantics", function()
     Trainer { max_epochs = 1, default_root_dir = b, progress = "off" }:fit(model({ seed = 5 }), dm())
     local before = proc.slurp(gio.join(b, "checkpoints", "last.safetensors"))
     local t = Trainer { max_epochs = 3, default_root_dir = b, progress = "off" }
-    assert.matches("which holds the checkpoints of another fit",
+    assert.matches("whose checkpoints it is not among %(not, by content, its last or best file%)",
       err_of(t.fit, t, model(), dm(), { ckpt_path = gio.join(a, "checkpoints", "last.safetensors") }))
     assert.equal(before, proc.slurp(gio.join(b, "checkpoints", "last.safetensors")))
     -- its own folder, from its last file: the same fit goes on

@@ -107,15 +107,18 @@ function ModelCheckpoint:on_fit_start(trainer)
       -- fit here would be taken for this one's (its best named by best_model_path()).
       if not self.overwrite and (gio.exists(last) or gio.exists(best)) then
         unlock(self)
-        error(string.format("ModelCheckpoint: resuming %s into '%s', which holds the checkpoints of " ..
-          "another fit; resume into its own folder, an empty one, or pass overwrite = true",
+        error(string.format("ModelCheckpoint: resuming %s into '%s', whose checkpoints it is not among " ..
+          "(not, by content, its last or best file): they are another fit's, or this fit's from " ..
+          "another point (a mid-epoch save); resume from its last file, into an empty folder, or " ..
+          "pass overwrite = true (the best is then tracked from this fit's epochs)",
           trainer.resumed_from, self.dirpath), 0)
       end
       if self.best_score ~= nil then
         -- track the best afresh, so best_model_path() names a file this fit writes
         self.best_score, self.best_epoch = nil, nil
-        local msg = string.format("resume: %s has no best checkpoint (the resumed run's is elsewhere); " ..
-          "the best is tracked from this fit's epochs", self.dirpath)
+        local msg = string.format("resume: the checkpoint resumed from is not, by content, the last or " ..
+          "best file of %s, so the best file of its run is not known there; the best is tracked " ..
+          "from this fit's epochs", self.dirpath)
         trainer:warn(msg)
       end
     end
