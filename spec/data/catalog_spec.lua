@@ -211,6 +211,15 @@ describe("graphids.data catalog", function()
     assert.equal(msg, catalog.rebuild_stale_cache("synthetic", copts, function(m) said[#said + 1] = m end))
     assert.equal(1, #said)
     assert.is_nil(catalog.stale_cache("synthetic", copts))
+    -- a capture emptied: no longer a capture the build can read, so changed too
+    local f2 = gio.join(mine, sim.train[2].name)
+    local keep = assert(gio.read_file(f2))
+    assert(io.open(f2, "w")):close()
+    assert.truthy(catalog.stale_cache("synthetic", copts):find("is empty", 1, true))
+    fh = assert(io.open(f2, "w"))
+    fh:write(keep)
+    fh:close()
+    assert.is_nil(catalog.stale_cache("synthetic", copts))
     -- a test set's folder gone
     local t1 = sim.tests[1]
     gio.remove_tree(gio.join(mine, t1.name))

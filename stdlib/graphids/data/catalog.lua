@@ -434,9 +434,17 @@ end
 function M.changed_captures(name, opts, dir, meta)
   local was = meta.source_bytes
   if type(was) ~= "table" then return nil end
-  local ok, ds = pcall(M.resolve_dataset, name, { data_root = opts.data_root, lake_root = opts.lake_root,
-    catalog = opts.catalog, generate = false })
-  if not ok then return nil end
+  local ropts = { data_root = opts.data_root, lake_root = opts.lake_root, catalog = opts.catalog,
+    generate = false }
+  local ok, ds = pcall(M.resolve_dataset, name, ropts)
+  if not ok then
+    -- captures there that no longer read (a file emptied, a train folder removed) changed too;
+    -- only a folder that is not there at all leaves the cache as it is
+    local okd, folder = pcall(dataset_dir, name, M.dataset_info(name, ropts), ropts)
+    if not (okd and gio.is_dir(folder)) then return nil end
+    return string.format("the dataset cache %s was built from other captures than those in %s now (%s)",
+      dir, folder, (tostring(ds):gsub("^[^:\n]*%.lua:%d+: ", ""))), dir
+  end
   local now = require("graphids.data.cache").source_bytes(ds)
   local why
   for _, f in ipairs(U.sorted_keys(now)) do
