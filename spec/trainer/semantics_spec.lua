@@ -80,6 +80,26 @@ describe("trainer semantics", function()
     assert.equal(3, t2.epoch)
   end)
 
+  -- Lightning keeps best_model_path in its callback state: a run resumed with another filename
+  -- names the file its best went to until a better epoch comes (a reviewer's repro named a
+  -- best.safetensors that did not exist).
+  it("names the resumed run's best file when the filename changed, until a better epoch", function()
+    local loss = { 0.1, 0.5, 0.6, 0.05 }
+    Trainer { max_epochs = 2, default_root_dir = dir, progress = "off" }:fit(scripted(loss), dm())
+    local mc = cb.ModelCheckpoint { filename = "best" }
+    local t = Trainer { max_epochs = 3, default_root_dir = dir, progress = "off", callbacks = { mc } }
+    t:fit(scripted(loss), dm(), { ckpt_path = gio.join(dir, "checkpoints", "last.safetensors") })
+    assert.equal(gio.join(dir, "checkpoints", "best_model.safetensors"), mc:best_model_path())
+    assert.equal(0, mc.best_epoch)
+    -- a better epoch goes to this callback's own name
+    local mc2 = cb.ModelCheckpoint { filename = "best" }
+    local t2 = Trainer { max_epochs = 4, default_root_dir = dir, progress = "off", callbacks = { mc2 } }
+    t2:fit(scripted(loss), dm(), { ckpt_path = gio.join(dir, "checkpoints", "last.safetensors") })
+    assert.equal(gio.join(dir, "checkpoints", "best.safetensors"), mc2:best_model_path())
+    assert.equal(3, mc2.best_epoch)
+    assert.is_true(gio.exists(mc2:best_model_path()))
+  end)
+
   it("refuses an epoch after the first that gives no training batch", function()
     local d = dm()
     local batches = d.train_batches

@@ -47,8 +47,11 @@ function ModelCheckpoint:__init(opts)
   self.is_checkpoint = true
 end
 
+-- The best file: this callback's filename, or, until this fit finds a better epoch, the file a
+-- resumed run wrote its best to under another filename (_best_file, from the state).
 function ModelCheckpoint:best_model_path()
-  return self.dirpath and gio.join(self.dirpath, self.filename .. ".safetensors") or nil
+  if self.dirpath == nil then return nil end
+  return gio.join(self.dirpath, self._best_file or (self.filename .. ".safetensors"))
 end
 
 function ModelCheckpoint:last_model_path()
@@ -115,12 +118,18 @@ function ModelCheckpoint:on_fit_start(trainer)
       end
       if self.best_score ~= nil then
         -- track the best afresh, so best_model_path() names a file this fit writes
-        self.best_score, self.best_epoch = nil, nil
+        self.best_score, self.best_epoch, self._best_file = nil, nil, nil
         local msg = string.format("resume: the checkpoint resumed from is not, by content, the last or " ..
           "best file of %s, so the best file of its run is not known there; the best is tracked " ..
           "from this fit's epochs", self.dirpath)
         trainer:warn(msg)
       end
+    elseif self._best_file ~= nil and not gio.exists(self:best_model_path()) then
+      -- the resumed run's best file under its other name is gone: nothing to name as the best
+      local msg = string.format("resume: the resumed run's best file %s is not there; the best is " ..
+        "tracked from this fit's epochs", self:best_model_path())
+      self.best_score, self.best_epoch, self._best_file = nil, nil, nil
+      trainer:warn(msg)
     end
   end
 end
@@ -151,6 +160,7 @@ function ModelCheckpoint:judge_epoch(trainer)
   local better = improved(self, v)
   if better then
     self.best_score, self.best_epoch = v, trainer.epoch
+    self._best_file = nil -- (written under this callback's filename from now on)
   end
   self._judged = { epoch = trainer.epoch, better = better }
 end
@@ -171,17 +181,28 @@ function ModelCheckpoint:on_train_epoch_end(trainer)
 end
 
 function ModelCheckpoint:state_dict()
+  local best = self:best_model_path()
   return { best_score = self.best_score, best_epoch = self.best_epoch, monitor = self.monitor,
-    mode = self.mode }
+    mode = self.mode, best_file = best and best:match("[^/]+$") or nil }
 end
 
 function ModelCheckpoint.check_state(st)
   Callback.check_fields(st, { { "best_score", "number?" }, { "best_epoch", "count?" } })
+  local f = st.best_file
+  if f ~= nil and (type(f) ~= "string" or not f:match("^[%w_%-][%w_%-%.]*%.safetensors$")) then
+    error("'best_file' must be a file name ending in .safetensors, got " .. U.describe(f), 0)
+  end
 end
 
+-- A resumed run whose best went to a file of another name (a filename changed between the
+-- runs) keeps naming that file as its best until a better epoch comes (Lightning keeps the
+-- best_model_path of its state too).
 function ModelCheckpoint:load_state_dict(st)
   self.check_state(st)
   self.best_score, self.best_epoch = st.best_score, st.best_epoch
+  local own = self.filename .. ".safetensors"
+  local other = st.best_file ~= nil and st.best_file ~= own and st.best_score ~= nil
+  self._best_file = other and st.best_file or nil
 end
 
 return ModelCheckpoint
