@@ -299,6 +299,21 @@ describe("graphids.data cache", function()
     edited(function(m) m.splits[names[2]].num_graphs = 0 end, "splits." .. names[2] .. ".num_graphs is 0")
     edited(function(m) m.test_sets = json.array({ names[1] }) end,
       "splits holds '" .. names[2] .. "', which test_sets does not list")
+    -- two test files swapped (their graph counts made to agree, as when they hold as many):
+    -- each file's own record of its captures names the swap
+    do
+      local a, b = gio.join(dir, good.splits[names[1]].file), gio.join(dir, good.splits[names[2]].file)
+      local ba, bb = assert(gio.read_file(a)), assert(gio.read_file(b))
+      assert(gio.atomic_write(a, bb))
+      assert(gio.atomic_write(b, ba))
+      edited(function(m)
+        m.splits[names[1]].num_graphs, m.splits[names[2]].num_graphs =
+          good.splits[names[2]].num_graphs, good.splits[names[1]].num_graphs
+      end, good.splits[names[1]].file:gsub("%p", "%%%0") .. " was built from .-, not from the " ..
+        "captures splits%." .. names[1]:gsub("%p", "%%%0") .. "%.source_files names")
+      assert(gio.atomic_write(a, ba))
+      assert(gio.atomic_write(b, bb))
+    end
     local vpath = gio.join(dir, "vocab.json")
     local v = assert(gio.read_json(vpath))
     v.num_ids = v.num_ids + 1

@@ -721,7 +721,21 @@ function M.load_cache(dataset, opts)
     end
     return set, extra
   end
+  -- a file is its split's only if it was built from that split's captures: two test files of
+  -- one graph count swapped would otherwise serve one set's graphs as the other's
+  local function check_sources(name, set)
+    local want = meta.splits[name].source_files
+    if type(want) ~= "table" or set.source_files == nil then return end
+    local okj, got = pcall(json.decode, set.source_files)
+    local same = okj and type(got) == "table" and #got == #want
+    for i = 1, same and #want or 0 do same = same and got[i] == want[i] end
+    if not same then
+      damaged("%s was built from %s, not from the captures splits.%s.source_files names",
+        meta.splits[name].file, tostring(set.source_files), name)
+    end
+  end
   local train, extra = must(meta.splits.train.file)
+  check_sources("train", train)
   if extra.train_index == nil or extra.val_index == nil then
     error(string.format("dataset cache %s: %s has no train_index or val_index; rebuild it: %s", dir,
       meta.splits.train.file, cli_command("rebuild", dataset, o)), 0)
@@ -737,6 +751,7 @@ function M.load_cache(dataset, opts)
     c.test_names[i] = name
     c.tests[name] = must(meta.splits[name].file)
     check_count(name, c.tests[name].num_graphs)
+    check_sources(name, c.tests[name])
   end
   memo[key] = c
   return c

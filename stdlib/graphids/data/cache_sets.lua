@@ -183,7 +183,8 @@ function S.load_set(path)
   if t == nil then
     return nil, meta
   end
-  local set = { num_graphs = math.tointeger(tonumber(meta.num_graphs)) }
+  -- (source_files: the JSON list of the captures the file was built from, as save_set wrote it)
+  local set = { num_graphs = math.tointeger(tonumber(meta.num_graphs)), source_files = meta.source_files }
   for _, f in ipairs(SET_FIELDS) do
     if t[f] == nil then
       return nil, path .. ": no tensor '" .. f .. "'"
