@@ -393,6 +393,14 @@ describe("nn.functional binary cross-entropy", function()
     near(F.binary_cross_entropy_with_logits(x, t, o):totable(), want, 1e-12)
     o.reduction = "sum"
     near(F.binary_cross_entropy_with_logits(x, t, o):item(), flat_sum(want), 1e-12)
+    -- a weight that would grow the input's shape (and the mean's count) is refused, as torch
+    local x1, t1, w23 = graphids.rand(3), graphids.rand(3), graphids.rand(2, 3)
+    errors("binary_cross_entropy: weight of shape %[2,3%] does not broadcast to the input's shape %[3%]",
+      F.binary_cross_entropy, x1, t1, { weight = w23 })
+    errors("binary_cross_entropy_with_logits: pos_weight of shape %[2,3%] does not broadcast",
+      F.binary_cross_entropy_with_logits, x1, t1, { pos_weight = w23 })
+    errors("binary_cross_entropy_with_logits: weight of shape %[2,3%]",
+      F.binary_cross_entropy_with_logits, x1, t1, { weight = w23 })
     -- f32 logits far beyond exp's range stay finite
     local big = F.binary_cross_entropy_with_logits(graphids.tensor({ 200.0, -200.0 }),
       graphids.tensor({ 0.0, 1.0 }), { reduction = "none" })

@@ -262,6 +262,16 @@ describe("nn.GRU", function()
     assert.is_true(modcheck.gradcheck(m, { modcheck.input(2, 3, 3) }))
     assert.is_true(modcheck.gradcheck(m, { modcheck.input(2, 3, 3), modcheck.input(4, 2, 2) }))
   end)
+
+  it("takes an empty batch, as LSTM and torch", function()
+    local out, hn = nn.GRU(3, 4)(graphids.randn(5, 0, 3))
+    assert.same({ 5, 0, 4 }, out.shape)
+    assert.same({ 1, 0, 4 }, hn.shape)
+    local out2, hn2 = nn.GRU(3, 4, { batch_first = true, num_layers = 2 })(graphids.randn(0, 5, 3),
+      graphids.zeros(2, 0, 4))
+    assert.same({ 0, 5, 4 }, out2.shape)
+    assert.same({ 2, 0, 4 }, hn2.shape)
+  end)
 end)
 
 describe("nn.LSTM and nn.GRU on a one-step sequence from the zero state", function()

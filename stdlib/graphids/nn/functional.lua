@@ -582,6 +582,23 @@ local BCE = graphids.autograd.Function {
   end,
 }
 
+-- A weight of a pointwise loss must broadcast to the input's shape without growing it (torch:
+-- "output with shape [3] doesn't match the broadcast shape [2, 3]"): a larger one would change
+-- the loss's shape and its mean's count unseen.  level: error()'s, seen from the loss.
+local function check_loss_weight(fname, what, w, input, level)
+  if w == nil then return end
+  check_tensor(fname, w, what)
+  local ok = w.ndim <= input.ndim
+  for i = 1, ok and w.ndim or 0 do
+    local a, b = w.shape[w.ndim - i + 1], input.shape[input.ndim - i + 1]
+    ok = ok and (a == 1 or a == b)
+  end
+  if not ok then
+    error(string.format("%s: %s of shape [%s] does not broadcast to the input's shape [%s]", fname, what,
+      table.concat(w.shape, ","), table.concat(input.shape, ",")), level + 1)
+  end
+end
+
 -- -w * (t * log(x) + (1 - t) * log(1 - x)), each log clamped at -100 (as torch).
 -- input: probabilities in [0, 1]; target: same shape.  opts: weight (broadcasts), reduction.
 function F.binary_cross_entropy(input, target, opts)
@@ -591,6 +608,7 @@ function F.binary_cross_entropy(input, target, opts)
   check_tensor(fname, input, "input")
   check_tensor(fname, target, "target")
   check_same_shape(fname, input, target)
+  check_loss_weight(fname, "weight", o.weight, input, 2)
   if input:numel() > 0 then
     local lo, hi = input:amin():item(), input:amax():item()
     if not (lo >= 0 and hi <= 1) then
@@ -616,6 +634,8 @@ function F.binary_cross_entropy_with_logits(input, target, opts)
   check_tensor(fname, input, "input")
   check_tensor(fname, target, "target")
   check_same_shape(fname, input, target)
+  check_loss_weight(fname, "weight", o.weight, input, 2)
+  check_loss_weight(fname, "pos_weight", o.pos_weight, input, 2)
   -- threshold 50: softplus(z) = z beyond it to within e^-50, far below f64 rounding.
   local sp = graphids.softplus(-input, { beta = 1, threshold = 50 })
   if o.pos_weight ~= nil then

@@ -106,7 +106,8 @@ local function project(self, x, names)
   else
     proj = graphids.mm(x2, w_ih:t())
   end
-  return proj:view(shape[1], shape[2], -1)
+  -- (the width named: -1 cannot be inferred from an empty batch's 0 elements)
+  return proj:view(shape[1], shape[2], w_ih.shape[1])
 end
 
 -- One direction of one LSTM layer on the CPU, step by step: gates = [x_t, h] [W_ih, W_hh]^T + b
