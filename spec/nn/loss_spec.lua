@@ -401,6 +401,10 @@ describe("nn.functional binary cross-entropy", function()
       F.binary_cross_entropy_with_logits, x1, t1, { pos_weight = w23 })
     errors("binary_cross_entropy_with_logits: weight of shape %[2,3%]",
       F.binary_cross_entropy_with_logits, x1, t1, { weight = w23 })
+    helpers.errors_at_caller("binary_cross_entropy: weight must be a tensor, got number",
+      F.binary_cross_entropy, x1, t1, { weight = 2.0 })
+    helpers.errors_at_caller("binary_cross_entropy_with_logits: pos_weight must be a tensor, got number",
+      F.binary_cross_entropy_with_logits, x1, t1, { pos_weight = 2.0 })
     -- f32 logits far beyond exp's range stay finite
     local big = F.binary_cross_entropy_with_logits(graphids.tensor({ 200.0, -200.0 }),
       graphids.tensor({ 0.0, 1.0 }), { reduction = "none" })

@@ -100,6 +100,38 @@ describe("trainer semantics", function()
     assert.is_true(gio.exists(mc2:best_model_path()))
   end)
 
+  it("resumes a filename of any characters, and never writes over a best file it cannot name", function()
+    local loss = { 0.1, 0.5, 0.6, 0.7 }
+    local a = gio.join(dir, "a")
+    Trainer { max_epochs = 2, default_root_dir = a, progress = "off",
+      callbacks = { cb.ModelCheckpoint { filename = "best model (v2)" } } }:fit(scripted(loss), dm())
+    local mc = cb.ModelCheckpoint { filename = "best model (v2)" }
+    Trainer { max_epochs = 3, default_root_dir = a, progress = "off", callbacks = { mc } }:fit(scripted(loss),
+      dm(), { ckpt_path = gio.join(a, "checkpoints", "last.safetensors") })
+    assert.equal(0, mc.best_epoch)
+    -- a checkpoint that kept no best file's name (written before best_file), resumed under
+    -- another filename: the best is tracked afresh into a file of its own; the old one stays
+    local b = gio.join(dir, "b")
+    Trainer { max_epochs = 2, default_root_dir = b, progress = "off" }:fit(scripted(loss), dm())
+    local last = gio.join(b, "checkpoints", "last.safetensors")
+    local tensors, meta = gio.load_safetensors(last)
+    local json = require "graphids.json"
+    local cbs = json.decode(meta.callbacks)
+    for _, st in pairs(cbs) do st.best_file = nil end
+    meta.callbacks = json.encode(cbs)
+    os.remove(ckpt.sidecar_path(last)) -- (rewritten by another writer: no sidecar)
+    assert(gio.save_safetensors(last, tensors, meta))
+    local kept = proc.slurp(gio.join(b, "checkpoints", "best_model.safetensors"))
+    local said = {}
+    local mc2 = cb.ModelCheckpoint { filename = "best" }
+    Trainer { max_epochs = 3, default_root_dir = b, progress = "off", callbacks = { mc2 },
+      log = function(m) said[#said + 1] = m end }:fit(scripted(loss), dm(), { ckpt_path = last })
+    assert.matches("the resumed run's best file is not .*best%.safetensors", table.concat(said, "\n"))
+    assert.equal(2, mc2.best_epoch)
+    assert.is_true(gio.exists(gio.join(b, "checkpoints", "best.safetensors")))
+    assert.equal(kept, proc.slurp(gio.join(b, "checkpoints", "best_model.safetensors")))
+  end)
+
   it("refuses an epoch after the first that gives no training batch", function()
     local d = dm()
     local batches = d.train_batches

@@ -124,10 +124,13 @@ function ModelCheckpoint:on_fit_start(trainer)
           "from this fit's epochs", self.dirpath)
         trainer:warn(msg)
       end
-    elseif self._best_file ~= nil and not gio.exists(self:best_model_path()) then
-      -- the resumed run's best file under its other name is gone: nothing to name as the best
-      local msg = string.format("resume: the resumed run's best file %s is not there; the best is " ..
-        "tracked from this fit's epochs", self:best_model_path())
+    elseif trainer.resumed_from ~= nil and self.best_score ~= nil
+        and not gio.exists(self:best_model_path()) then
+      -- the resumed run's best is in no file this callback can name (it was written under
+      -- another filename by a checkpoint that kept no best_file, or removed): tracked afresh,
+      -- so the next best goes to a file of its own rather than over a file of unknown standing
+      local msg = string.format("resume: the resumed run's best file is not %s (another filename, or " ..
+        "removed); the best is tracked from this fit's epochs", self:best_model_path())
       self.best_score, self.best_epoch, self._best_file = nil, nil, nil
       trainer:warn(msg)
     end
@@ -188,8 +191,9 @@ end
 
 function ModelCheckpoint.check_state(st)
   Callback.check_fields(st, { { "best_score", "number?" }, { "best_epoch", "count?" } })
+  -- (any name the constructor takes for filename, with the extension: no folder in it)
   local f = st.best_file
-  if f ~= nil and (type(f) ~= "string" or not f:match("^[%w_%-][%w_%-%.]*%.safetensors$")) then
+  if f ~= nil and (type(f) ~= "string" or not f:match("^[^/]+%.safetensors$")) then
     error("'best_file' must be a file name ending in .safetensors, got " .. U.describe(f), 0)
   end
 end

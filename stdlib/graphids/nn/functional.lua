@@ -587,7 +587,9 @@ local BCE = graphids.autograd.Function {
 -- the loss's shape and its mean's count unseen.  level: error()'s, seen from the loss.
 local function check_loss_weight(fname, what, w, input, level)
   if w == nil then return end
-  check_tensor(fname, w, what)
+  if not graphids.is_tensor(w) then
+    error(string.format("%s: %s must be a tensor, got %s", fname, what, type(w)), level + 1)
+  end
   local ok = w.ndim <= input.ndim
   for i = 1, ok and w.ndim or 0 do
     local a, b = w.shape[w.ndim - i + 1], input.shape[input.ndim - i + 1]
