@@ -428,9 +428,9 @@ end
 
 -- The captures the catalog resolves now against the sizes a cache's metadata recorded
 -- (source_bytes; a cache built before it was recorded is not checked): a message naming the
--- first difference and the cache folder, or nil.  Same-sized edits go unseen.  Where the
--- captures cannot be resolved (the data root is gone, a lake moved to another machine) the
--- cache is used as it is.
+-- first difference and the cache folder, or nil.  Same-sized edits go unseen.  Captures that no
+-- longer read (an emptied file) are a difference; only a dataset folder that is gone (a lake
+-- moved without its data root) leaves the cache as it is.
 function M.changed_captures(name, opts, dir, meta)
   local was = meta.source_bytes
   if type(was) ~= "table" then return nil end
