@@ -128,16 +128,9 @@ function M.main(args)
     return 2
   end
   -- (the parser of every other command: "--json takes no value", the did-you-mean hint)
-  local o, perr = require("graphids.orchestrate.cliargs").parse(table.move(args, 2, #args, 1, {}),
-    { flag = { "--json" }, positional = math.huge })
-  if o == nil then
-    io.stderr:write("graphids ckpt inspect: ", perr, "\n", USAGE)
-    return 2
-  end
-  if o.help then
-    io.stdout:write(USAGE)
-    return 0
-  end
+  local o, rc = require("graphids.orchestrate.cliargs").parse_command("ckpt inspect",
+    table.move(args, 2, #args, 1, {}), { flag = { "--json" }, positional = math.huge }, USAGE)
+  if o == nil then return rc end
   local file, as_json = o.positional[1], o["--json"]
   if #o.positional > 1 then
     io.stderr:write("graphids ckpt inspect: one FILE expected, got '", file, "' and '", o.positional[2],

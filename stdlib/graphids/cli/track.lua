@@ -59,16 +59,9 @@ function M.main(args)
     return 2
   end
   -- (the parser of every other command: --uri=URI, a --uri given twice named)
-  local o, perr = require("graphids.orchestrate.cliargs").parse(table.move(args, 2, #args, 1, {}),
-    { value = { "--uri" }, positional = math.huge })
-  if o == nil then
-    io.stderr:write("graphids track sync: ", perr, "\n", USAGE)
-    return 2
-  end
-  if o.help then
-    io.stdout:write(USAGE)
-    return 0
-  end
+  local o, rc = require("graphids.orchestrate.cliargs").parse_command("track sync",
+    table.move(args, 2, #args, 1, {}), { value = { "--uri" }, positional = math.huge }, USAGE)
+  if o == nil then return rc end
   local dirs, uri = o.positional, o["--uri"]
   if uri == "" then
     io.stderr:write("graphids track sync: --uri is empty (give the tracking URI)\n", USAGE)

@@ -153,6 +153,18 @@ function M.usage_error(cmd, msg, usage)
   return 2
 end
 
+-- A command's arguments parsed (M.parse): the options, or nil and the exit code once the usage
+-- error (2) or the help asked for (0) is printed.
+function M.parse_command(cmd, args, spec, usage)
+  local o, err = M.parse(args, spec)
+  if o == nil then return nil, M.usage_error(cmd, err, usage) end
+  if o.help then
+    io.stdout:write(usage)
+    return nil, 0
+  end
+  return o
+end
+
 -- The folder of the graphids Lua modules, as error positions spell it ("/x/stdlib/graphids/").
 local function stdlib_dir()
   local init = package.searchpath("graphids", package.path)

@@ -49,14 +49,11 @@ end
 function M.main(args)
   -- (the parser of every other command: --format=csv, the did-you-mean hint, an empty value
   -- named; the attack rules repeat by design, the other options are given once)
-  local o, perr = require("graphids.orchestrate.cliargs").parse(args, { value = { "--format",
-    "--time-tolerance", "--columns", "--id-base" }, multi = { "--attack-frame", "--attack-id" },
-    flag = { "--lenient" }, positional = 2, nonempty = true })
-  if o == nil then return usage_error(perr) end
-  if o.help then
-    io.stdout:write(USAGE)
-    return 0
-  end
+  local o, rc = require("graphids.orchestrate.cliargs").parse_command("data convert", args,
+    { value = { "--format", "--time-tolerance", "--columns", "--id-base" },
+      multi = { "--attack-frame", "--attack-id" }, flag = { "--lenient" }, positional = 2, nonempty = true },
+    USAGE)
+  if o == nil then return rc end
   local pos, opts = o.positional, { lenient = o["--lenient"] }
   local frames_rules, id_rules = o["--attack-frame"] or {}, o["--attack-id"] or {}
   local v = o["--format"]

@@ -53,13 +53,9 @@ end
 
 function M.main(args)
   -- (the parser of every other command: --out=DIR, the did-you-mean hint, "--out is empty")
-  local o, perr = require("graphids.orchestrate.cliargs").parse(args, { value = { "--out", "--seed",
-    "--frames" }, nonempty = true })
-  if o == nil then return usage_error(perr) end
-  if o.help then
-    io.stdout:write(USAGE)
-    return 0
-  end
+  local o, rc = require("graphids.orchestrate.cliargs").parse_command("data simulate", args,
+    { value = { "--out", "--seed", "--frames" }, nonempty = true }, USAGE)
+  if o == nil then return rc end
   local opts = { out = o["--out"] }
   for _, a in ipairs({ "--seed", "--frames" }) do
     local v = o[a]
