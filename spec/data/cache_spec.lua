@@ -576,6 +576,13 @@ return { synthetic = { train = { "train_01_attack_free", "train_02_with_attacks"
     assert.equal(20, one.splits.train.num_graphs) -- one cache selected: itself
     expect("inspect", lake, "0", "dataset synthetic, preprocessing v")
     expect("inspect", gio.join(lake, "none"), "1", "no dataset caches under")
+    -- a catalog of other frames makes the cache stale: said by inspect, which changes nothing
+    local cat_text = assert(gio.read_file(catalog))
+    assert(gio.atomic_write(catalog, (cat_text:gsub("frames = 400", "frames = 500"))))
+    expect("inspect --dataset synthetic --seed 42", lake, "0", "note: the dataset cache .- was built from " ..
+      "the captures in .-synthetic%-frames400%-seed1, not from those the catalog describes now",
+      "the next `graphids data build` or stage rebuilds it")
+    assert(gio.atomic_write(catalog, cat_text))
     -- other parameters: another cache beside the first
     expect("build --dataset synthetic -q --stride 50", lake, "0", "window 100 / stride 50")
     expect("rebuild --dataset synthetic -q --stride 50", lake, "0", "window 100 / stride 50")

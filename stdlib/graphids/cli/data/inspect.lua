@@ -101,6 +101,13 @@ function M.main(args)
   end
   local problems = data.cache_problems(dir, meta)
   for _, p in ipairs(problems) do io.stderr:write("graphids data inspect: ", dir, ": ", p, "\n") end
+  -- a stale cache is sound but of other captures than the catalog's now: said, not an error
+  -- (the next build or stage rebuilds it)
+  local okc, stale = pcall(require("graphids.data.catalog").stale_cache, o.dataset, copts)
+  if okc and stale then
+    io.stderr:write("graphids data inspect: note: ", stale, "; the next `graphids data build` or stage " ..
+      "rebuilds it\n")
+  end
   return #problems > 0 and 1 or 0
 end
 
