@@ -189,7 +189,10 @@ static void heap_track(lua_State *L) {
     /* what was allocated since the last look (frees in between hide some: a lower bound) */
     if (cpu > h->seen) h->grown += cpu - h->seen;
     h->seen = cpu;
-    if (cpu <= h->young_trigger && gids_memory_device_bytes() <= h->device_trigger) return;
+    /* (the budget too: above L_HEAP_YOUNG_MAX_LIMIT the young trigger never comes) */
+    if (cpu <= h->young_trigger && h->grown <= h->budget &&
+        gids_memory_device_bytes() <= h->device_trigger)
+        return;
     /* The full collections keep their pace: by what was allocated since the last one, not by
      * what is held, which the young collections keep low while garbage old enough to have
      * been promoted (a step's activations) piles up. */

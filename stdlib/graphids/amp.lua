@@ -48,6 +48,25 @@ end
 local GradScaler = class("GradScaler")
 M.GradScaler = GradScaler
 
+-- The inf/NaN counts of tensors on several devices: one 0-d tensor per device (in the order the
+-- devices first appear), each from one graphids.count_nonfinite and not read back (the scaler's
+-- unscale_ and the Trainer's gradient check read them when they need them).
+function M.nonfinite_counts(tensors)
+  local by_device, devices = {}, {}
+  for _, t in ipairs(tensors) do
+    local d = t.device
+    if by_device[d] == nil then
+      devices[#devices + 1] = d
+      by_device[d] = {}
+    end
+    local list = by_device[d]
+    list[#list + 1] = t
+  end
+  local counts = {}
+  for i, d in ipairs(devices) do counts[i] = graphids.count_nonfinite(by_device[d]) end
+  return counts
+end
+
 local DEFAULTS = {
   init_scale = 65536.0, growth_factor = 2.0, backoff_factor = 0.5, growth_interval = 2000,
   enabled = true,
@@ -151,25 +170,13 @@ function GradScaler:unscale_(opt)
       if p.grad ~= nil then grads[#grads + 1] = p.grad end
     end
   end
+  graphids.no_grad(function()
+    for _, g in ipairs(grads) do g:mul_(inv) end
+  end)
   -- the inf/NaN count per device (torch keeps its inf checks per device too), one list kernel
   -- each, read once at the end: one synchronisation per device
-  local by_device, devices = {}, {}
-  graphids.no_grad(function()
-    for _, g in ipairs(grads) do
-      g:mul_(inv)
-      local d = g.device
-      if by_device[d] == nil then
-        devices[#devices + 1] = d
-        by_device[d] = {}
-      end
-      local list = by_device[d]
-      list[#list + 1] = g
-    end
-  end)
-  local counts = {}
-  for i, d in ipairs(devices) do counts[i] = graphids.count_nonfinite(by_device[d]) end
   local count = 0
-  for _, c in ipairs(counts) do count = count + c:item() end
+  for _, c in ipairs(M.nonfinite_counts(grads)) do count = count + c:item() end
   st.checked = #grads > 0
   st.found_inf = count > 0
   st.stage = UNSCALED

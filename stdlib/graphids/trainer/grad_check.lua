@@ -9,30 +9,21 @@
 --   local bad = grad_check.count(params)            -- 0-d tensor, or nil when no gradient
 --   grad_check.describe(model, params)              -- "encoder.lin.weight (3 of 4096), ..."
 local graphids = require "graphids"
+local amp = require "graphids.amp"
 
 local M = {}
 
 -- The inf/NaN elements of the gradients of params, as a 0-d f64 tensor on the first gradient's
 -- device (one count per device, added there), or nil when no parameter has a gradient.
 function M.count(params)
-  local by_device, devices = {}, {}
+  local grads = {}
   for _, p in ipairs(params) do
-    local g = p.grad
-    if g ~= nil then
-      local d = g.device
-      if by_device[d] == nil then
-        by_device[d] = {}
-        devices[#devices + 1] = d
-      end
-      local list = by_device[d]
-      list[#list + 1] = g
-    end
+    if p.grad ~= nil then grads[#grads + 1] = p.grad end
   end
-  if #devices == 0 then return nil end
-  local total = graphids.count_nonfinite(by_device[devices[1]])
-  for i = 2, #devices do
-    total = total + graphids.count_nonfinite(by_device[devices[i]]):to(devices[1])
-  end
+  if #grads == 0 then return nil end
+  local counts = amp.nonfinite_counts(grads)
+  local total = counts[1]
+  for i = 2, #counts do total = total + counts[i]:to(total.device) end
   return total
 end
 
