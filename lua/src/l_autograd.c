@@ -31,15 +31,29 @@ lua_State *l_main_thread(lua_State *L) {
     return m;
 }
 
-/* Runs backward from the n roots; a Lua Function's error is raised as it came, every other
- * failure with the runtime's message.  No retry on ENOMEM: leaves may already hold part of
- * the gradients, and a second run would add them twice. */
-static int run_backward(lua_State *L, int n, gids_tensor *const *roots,
-                        const gids_tensor *const *grads, bool retain_graph) {
+/* A walk of the graph from Lua: backward, or autograd.grad when `inputs` is set. */
+typedef struct graph_call {
+    int n;
+    gids_tensor *const *roots;
+    const gids_tensor *const *grads;
+    bool retain_graph;
+    int ninputs;
+    gids_tensor *const *inputs;
+    gids_tensor **out;
+    bool allow_unused;
+} graph_call;
+
+/* Runs the walk; a Lua Function's error is raised as it came, every other failure with the
+ * runtime's message.  No retry on ENOMEM: leaves may already hold part of the gradients, and
+ * a second run would add them twice. */
+static int run_graph(lua_State *L, const graph_call *g) {
     l_bwd_call call = {L, l_main_thread(L), 0};
     l_bwd_call *prev = current_call;
     current_call = &call;
-    gids_status s = gids_backward_multi(n, roots, grads, retain_graph);
+    gids_status s = g->inputs == NULL
+                        ? gids_backward_multi(g->n, g->roots, g->grads, g->retain_graph)
+                        : gids_autograd_grad(g->n, g->roots, g->grads, g->ninputs, g->inputs,
+                                             g->out, g->retain_graph, g->allow_unused);
     current_call = prev;
     if (s == GIDS_OK) l_heap_after_backward(L);
     if (s != GIDS_OK && call.err_at != 0) {
@@ -49,6 +63,12 @@ static int run_backward(lua_State *L, int n, gids_tensor *const *roots,
         return lua_error(L);
     }
     return l_check_status(L, s);
+}
+
+static int run_backward(lua_State *L, int n, gids_tensor *const *roots,
+                        const gids_tensor *const *grads, bool retain_graph) {
+    graph_call g = {n, roots, grads, retain_graph, 0, NULL, NULL, false};
+    return run_graph(L, &g);
 }
 
 static const char *const backward_opts[] = {"retain_graph", NULL};
@@ -69,25 +89,33 @@ static int t_backward(lua_State *L) {
     return run_backward(L, 1, &t, grads, retain);
 }
 
-/* The roots at arg: one Tensor or a list of 1 to 64 (the engine's limit).  Fills ts (BORROW)
+/* t:retain_grad(): a non-leaf keeps its gradient in t.grad from the next backward on. */
+static int t_retain_grad(lua_State *L) {
+    gids_tensor *t = l_checktensor(L, 1);
+    l_checkend(L, 1, "retain_grad");
+    l_check(L, gids_retain_grad(t));
+    return 0;
+}
+
+/* The tensors at arg (`what` of fname): one Tensor or a list of 1 to max.  Fills ts (BORROW)
  * and returns their number. */
-static int root_list(lua_State *L, int arg, gids_tensor **ts) {
+static int tensor_list(lua_State *L, int arg, gids_tensor **ts, int max, const char *fname,
+                       const char *what) {
     if (l_testtensor(L, arg)) {
         ts[0] = l_checktensor(L, arg);
         return 1;
     }
     if (lua_type(L, arg) != LUA_TTABLE)
-        return l_error(L,
-                       "backward: tensors (argument #1) must be a Tensor or a list of "
-                       "Tensors, got %s",
-                       luaL_typename(L, arg));
+        return l_error(L, "%s: %s (argument #%d) must be a Tensor or a list of Tensors, got %s",
+                       fname, what, arg, luaL_typename(L, arg));
     lua_Integer n = (lua_Integer)lua_rawlen(L, arg);
-    if (n < 1 || n > 64) return l_error(L, "backward: 1 to 64 tensors, got %d", (int)n);
+    if (n < 1 || n > max)
+        return l_error(L, "%s: %s: 1 to %d tensors, got %d", fname, what, max, (int)n);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_rawgeti(L, arg, i);
         ts[i - 1] = l_totensor(L, -1);
         if (ts[i - 1] == NULL)
-            return l_error(L, "backward: tensors[%d] must be a live Tensor, got %s", (int)i,
+            return l_error(L, "%s: %s[%d] must be a live Tensor, got %s", fname, what, (int)i,
                            l_testtensor(L, -1) ? "a freed tensor" : luaL_typename(L, -1));
         lua_pop(L, 1); /* the list keeps it alive */
     }
@@ -96,21 +124,19 @@ static int root_list(lua_State *L, int arg, gids_tensor **ts) {
 
 /* The gradients at arg for n roots: one Tensor (n == 1) or a list read at 1..n, nil where the
  * root's gradient is implied. */
-static void grad_list(lua_State *L, int arg, int n, gids_tensor **gs) {
+static void grad_list(lua_State *L, int arg, int n, gids_tensor **gs, const char *fname) {
     if (l_testtensor(L, arg) && n == 1) {
         gs[0] = l_checktensor(L, arg);
         return;
     }
     if (lua_type(L, arg) != LUA_TTABLE || l_testtensor(L, arg))
-        l_error(L,
-                "backward: grads (argument #2) must be a list of %d Tensors (nil allowed), "
-                "got %s",
-                n, l_testtensor(L, arg) ? "one Tensor" : luaL_typename(L, arg));
+        l_error(L, "%s: grads (argument #%d) must be a list of %d Tensors (nil allowed), got %s",
+                fname, arg, n, l_testtensor(L, arg) ? "one Tensor" : luaL_typename(L, arg));
     for (int i = 1; i <= n; i++) {
         lua_rawgeti(L, arg, i);
         gs[i - 1] = l_totensor(L, -1);
         if (gs[i - 1] == NULL && !lua_isnil(L, -1))
-            l_error(L, "backward: grads[%d] must be a live Tensor or nil, got %s", i,
+            l_error(L, "%s: grads[%d] must be a live Tensor or nil, got %s", fname, i,
                     l_testtensor(L, -1) ? "a freed tensor" : luaL_typename(L, -1));
         lua_pop(L, 1);
     }
@@ -120,16 +146,67 @@ static void grad_list(lua_State *L, int arg, int n, gids_tensor **gs) {
  * A table without a list part at 2 is the options: backward({a, b}, {retain_graph = true}). */
 static int a_backward(lua_State *L) {
     gids_tensor *roots[64], *grads[64] = {NULL};
-    int n = root_list(L, 1, roots);
+    int n = tensor_list(L, 1, roots, 64, "backward", "tensors");
     int opts = 3;
     if (lua_type(L, 2) == LUA_TTABLE && lua_rawlen(L, 2) == 0)
         opts = 2; /* (a list of nothing but nils implies every gradient, as the options do) */
     else if (!lua_isnoneornil(L, 2))
-        grad_list(L, 2, n, grads);
+        grad_list(L, 2, n, grads, "backward");
     l_checkopts(L, opts, "backward", backward_opts);
     l_checkend(L, opts, "backward");
     bool retain = l_optbool(L, opts, "retain_graph", 0);
     return run_backward(L, n, roots, (const gids_tensor *const *)grads, retain);
+}
+
+#define GRAD_MAX_INPUTS 4096
+
+static const char *const grad_opts[] = {"retain_graph", "allow_unused", NULL};
+
+/* graphids.autograd.grad(outputs, inputs, grad_outputs?, {retain_graph=false,
+ * allow_unused=false}): the gradients of the outputs with respect to the inputs, touching no
+ * .grad.  inputs a Tensor: one Tensor (or nil) back; a list: a list with nil for unused. */
+static int a_grad(lua_State *L) {
+    gids_tensor *roots[64], *grads[64] = {NULL};
+    int n = tensor_list(L, 1, roots, 64, "autograd.grad", "outputs");
+    bool one = l_testtensor(L, 2) != NULL;
+    size_t ninputs = one ? 1 : lua_type(L, 2) == LUA_TTABLE ? lua_rawlen(L, 2) : 0;
+    if (ninputs > GRAD_MAX_INPUTS) ninputs = 0; /* (tensor_list below says what is wrong) */
+    int opts = 4;
+    if (lua_type(L, 3) == LUA_TTABLE && l_testtensor(L, 3) == NULL && lua_rawlen(L, 3) == 0 &&
+        lua_isnone(L, 4))
+        opts = 3; /* grad(y, x, {retain_graph = true}) */
+    else if (!lua_isnoneornil(L, 3))
+        grad_list(L, 3, n, grads, "autograd.grad");
+    l_checkopts(L, opts, "autograd.grad", grad_opts);
+    l_checkend(L, opts, "autograd.grad");
+    bool retain = l_optbool(L, opts, "retain_graph", 0);
+    bool allow_unused = l_optbool(L, opts, "allow_unused", 0);
+    /* the inputs and results, in a userdata that lives on the stack until the call returns */
+    gids_tensor **inputs =
+        lua_newuserdatauv(L, (ninputs > 0 ? ninputs : 1) * 2 * sizeof *inputs, 0);
+    gids_tensor **out = inputs + (ninputs > 0 ? ninputs : 1);
+    int got = tensor_list(L, 2, inputs, ninputs > 0 ? (int)ninputs : GRAD_MAX_INPUTS,
+                          "autograd.grad", "inputs");
+    graph_call g = {n,   roots,       (const gids_tensor *const *)grads, retain, got, inputs,
+                    out, allow_unused};
+    run_graph(L, &g);
+    if (one) {
+        if (out[0] == NULL) {
+            lua_pushnil(L);
+        } else {
+            l_tensor *u = l_newtensor(L);
+            u->t = out[0];
+        }
+        return 1;
+    }
+    lua_createtable(L, got, 0);
+    for (int i = 0; i < got; i++) {
+        if (out[i] == NULL) continue;
+        l_tensor *u = l_newtensor(L);
+        u->t = out[i];
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
 }
 
 /* ---------------------------------------------------------------- tensor fields */
@@ -137,6 +214,8 @@ static int a_backward(lua_State *L) {
 int l_autograd_getfield(lua_State *L, gids_tensor *t, const char *k) {
     if (strcmp(k, "requires_grad") == 0) {
         lua_pushboolean(L, gids_requires_grad(t));
+    } else if (strcmp(k, "retains_grad") == 0) {
+        lua_pushboolean(L, gids_retains_grad(t));
     } else if (strcmp(k, "is_leaf") == 0) {
         lua_pushboolean(L, gids_is_leaf(t));
     } else if (strcmp(k, "grad_fn") == 0) {
@@ -270,6 +349,7 @@ static int a_is_anomaly_enabled(lua_State *L) {
 static const luaL_Reg tensor_methods[] = {
     {"requires_grad_", t_requires_grad_},
     {"backward", t_backward},
+    {"retain_grad", t_retain_grad},
     {"detach", t_detach},
     {NULL, NULL},
 };
@@ -284,6 +364,7 @@ static const luaL_Reg module_funcs[] = {
 
 static const luaL_Reg autograd_funcs[] = {
     {"backward", a_backward},
+    {"grad", a_grad},
     {"detect_anomaly", a_detect_anomaly},
     {"is_anomaly_enabled", a_is_anomaly_enabled},
     {NULL, NULL},

@@ -1,7 +1,7 @@
 /* l_tensor.c -- the graphids.Tensor handle: metatable, properties, queries, views, in-place
  * fills and copies, dtype/device conversion and export to Lua values.  Views, clone and
  * conversions record autograd nodes (gids_ag_*); the autograd fields themselves (requires_grad,
- * grad, grad_fn, is_leaf) are read and written by l_autograd.c.
+ * grad, grad_fn, is_leaf, retains_grad) are read and written by l_autograd.c.
  */
 #include <string.h>
 
@@ -77,7 +77,7 @@ static int t_index(lua_State *L) {
                strcmp(k, "device") == 0;
     bool version = strcmp(k, "_version") == 0;
     if (!prop && !version && strcmp(k, "requires_grad") != 0 && strcmp(k, "grad") != 0 &&
-        strcmp(k, "grad_fn") != 0 && strcmp(k, "is_leaf") != 0)
+        strcmp(k, "grad_fn") != 0 && strcmp(k, "is_leaf") != 0 && strcmp(k, "retains_grad") != 0)
         return 1;
     if (u->t == NULL) return l_error(L, "attempt to use a freed tensor (reading '%s')", k);
     const gids_tensor *t = u->t;
@@ -118,7 +118,7 @@ static int t_newindex(lua_State *L) {
     return l_error(L,
                    "cannot set %s: Tensor fields are read-only (shape, dtype, ndim, device); use "
                    "t:fill_, t:copy_ or t:select(...) to change values (of the autograd fields, "
-                   "requires_grad and grad can be set; grad_fn and is_leaf cannot)",
+                   "requires_grad and grad can be set; grad_fn, is_leaf and retains_grad cannot)",
                    k);
 }
 

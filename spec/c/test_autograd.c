@@ -239,6 +239,73 @@ TEST(sum_to_refuses_sizes_that_broadcasting_cannot_explain) {
     gids_tensor_release(o), gids_tensor_release(g);
 }
 
+/* autograd.grad: the asked-for gradients only, no .grad touched, and only the nodes that lead
+ * to the inputs run (the other branch saved a tensor that was since modified in place). */
+TEST(autograd_grad_returns_gradients_and_runs_only_what_leads_to_the_inputs) {
+    gids_tensor *x = vec64(3, (double[]){1, 2, 3}, true), *v = vec64(3, (double[]){1, 1, 1}, true);
+    gids_tensor *u = vec64(3, (double[]){4, 5, 6}, false), *xx = NULL, *vu = NULL, *y = NULL;
+    CHECK_OK(gids_ag_binary(&xx, GIDS_MUL, x, x));
+    CHECK_OK(gids_ag_binary(&vu, GIDS_MUL, v, u)); /* saves u */
+    CHECK_OK(gids_ag_binary(&y, GIDS_ADD, xx, vu));
+    gids_tensor *zero = NULL;
+    CHECK_OK(gids_zeros(&zero, GIDS_F64, GIDS_DEVICE_CPU, 1, (int64_t[]){3}));
+    CHECK_OK(gids_binary_into(u, GIDS_ADD, u, zero)); /* bumps u's version */
+    gids_tensor *o = ones_like(y), *g[2] = {NULL, NULL}, *in[2] = {x, xx};
+    CHECK_OK(gids_autograd_grad(1, &y, (const gids_tensor *const[]){o}, 2, in, g, true, false));
+    CHECK(at(g[0], 2) == 6.0 && at(g[1], 2) == 1.0);
+    CHECK(gids_grad(x) == NULL && gids_grad(v) == NULL);
+    /* the same walk through backward reaches v's branch and fails there */
+    CHECK_ERR(gids_backward(y, o, true), GIDS_ESTATE, "modified in place");
+    gids_tensor_release(g[0]), gids_tensor_release(g[1]);
+    /* an input the roots do not depend on */
+    gids_tensor *z = vec64(1, (double[]){1}, true), *in2[2] = {z, x};
+    CHECK_ERR(gids_autograd_grad(1, &y, (const gids_tensor *const[]){o}, 2, in2, g, true, false),
+              GIDS_ESTATE, "input 1 is not used");
+    CHECK(g[0] == NULL && g[1] == NULL);
+    CHECK_OK(gids_autograd_grad(1, &y, (const gids_tensor *const[]){o}, 2, in2, g, false, true));
+    CHECK(g[0] == NULL && at(g[1], 0) == 2.0);
+    gids_tensor_release(g[1]);
+    /* without retain_graph the nodes that ran freed their saved tensors */
+    CHECK_ERR(gids_autograd_grad(1, &y, (const gids_tensor *const[]){o}, 1, &x, g, false, false),
+              GIDS_ESTATE, "MulBackward: its saved tensors were freed");
+    CHECK_ERR(gids_autograd_grad(1, &y, (const gids_tensor *const[]){o}, 1, &u, g, false, false),
+              GIDS_ESTATE, "input 1 does not require grad");
+    gids_tensor *obj[] = {o, zero, z, y, vu, xx, u, v, x};
+    for (size_t i = 0; i < sizeof obj / sizeof *obj; i++) gids_tensor_release(obj[i]);
+}
+
+/* A root that is the input itself: the gradient passed in comes back as a copy of its own. */
+TEST(autograd_grad_of_a_leaf_by_itself_is_a_copy_of_the_given_gradient) {
+    gids_tensor *x = vec64(2, (double[]){1, 2}, true), *g = vec64(2, (double[]){3, 4}, false);
+    gids_tensor *out = NULL;
+    CHECK_OK(gids_autograd_grad(1, &x, (const gids_tensor *const[]){g}, 1, &x, &out, false, false));
+    CHECK(out != g && out->storage != g->storage && at(out, 1) == 4.0);
+    CHECK(gids_grad(x) == NULL);
+    gids_tensor_release(out), gids_tensor_release(g), gids_tensor_release(x);
+}
+
+/* retain_grad: a non-leaf keeps its gradient, which accumulates; a retained tensor that died
+ * before backward is skipped, not written. */
+TEST(retain_grad_keeps_a_non_leaf_gradient_and_survives_its_death) {
+    gids_tensor *x = vec64(2, (double[]){1, 2}, true), *a = NULL, *b = NULL;
+    CHECK_OK(gids_ag_binary_scalar(&a, GIDS_MUL, x, gids_scalar_f(2.0), false));
+    CHECK_OK(gids_retain_grad(a));
+    CHECK(gids_retains_grad(a) && !gids_retains_grad(x));
+    CHECK_OK(gids_retain_grad(x)); /* a leaf: nothing to do */
+    CHECK(!gids_retains_grad(x));
+    CHECK_OK(gids_ag_binary(&b, GIDS_MUL, a, a));
+    backward_ones(b, true);
+    CHECK(at(gids_grad(a), 1) == 8.0 && at(gids_grad(x), 1) == 16.0);
+    backward_ones(b, true);
+    CHECK(at(gids_grad(a), 1) == 16.0);
+    gids_tensor_release(a); /* b's graph still holds a's node */
+    backward_ones(b, false);
+    CHECK(at(gids_grad(x), 1) == 48.0);
+    gids_tensor *c = vec64(1, (double[]){1}, false);
+    CHECK_ERR(gids_retain_grad(c), GIDS_ESTATE, "does not require grad");
+    gids_tensor_release(c), gids_tensor_release(b), gids_tensor_release(x);
+}
+
 int main(void) {
     RUN(mul_gives_the_other_factor_and_accumulates);
     RUN(broadcast_gradients_sum_to_the_input_shape);
@@ -250,5 +317,8 @@ int main(void) {
     RUN(a_gradient_passed_through_a_view_is_copied_into_grad);
     RUN(node_record_refuses_what_backward_could_not_run);
     RUN(sum_to_refuses_sizes_that_broadcasting_cannot_explain);
+    RUN(autograd_grad_returns_gradients_and_runs_only_what_leads_to_the_inputs);
+    RUN(autograd_grad_of_a_leaf_by_itself_is_a_copy_of_the_given_gradient);
+    RUN(retain_grad_keeps_a_non_leaf_gradient_and_survives_its_death);
     return check_summary("autograd");
 }

@@ -261,6 +261,7 @@ local others = {
   set_grad_enabled = function() return graphids.is_grad_enabled() end,
   requires_grad_ = function() return m22(), true end,
   detach = function() return m22() end,
+  retain_grad = function() return graphids.ones(1, { requires_grad = true }) * 2 end,
   backward = function()
     return graphids.ones(1, { requires_grad = true }) * 2, graphids.ones(1), { retain_graph = true }
   end,
@@ -427,6 +428,10 @@ describe("argument counts", function()
         return { y }, { graphids.ones(1) }, { retain_graph = true }
       end,
       detect_anomaly = function() return false end,
+      grad = function()
+        local x = graphids.ones(1, F64_GRAD)
+        return { x * 2 }, { x }, { graphids.ones(1, { dtype = "f64" }) }, { retain_graph = true }
+      end,
       is_anomaly_enabled = function() end,
       gradcheck = function() return graphids.exp, { graphids.ones(1, F64_GRAD) }, { eps = 1e-6 } end,
       Function = function()

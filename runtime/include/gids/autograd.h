@@ -53,6 +53,11 @@ bool gids_is_leaf(const gids_tensor *t);
 gids_tensor *gids_grad(const gids_tensor *t);
 /* Replaces the gradient (grad retained; NULL clears).  Its shape must equal t's (ESHAPE). */
 gids_status gids_set_grad(gids_tensor *t, gids_tensor *grad);
+/* Makes a non-leaf keep its gradient: each later backward adds the complete gradient of t
+ * into its grad, as for a leaf (torch's retain_grad).  A no-op for a leaf; ESTATE for a tensor
+ * that does not require grad. */
+gids_status gids_retain_grad(gids_tensor *t);
+bool gids_retains_grad(const gids_tensor *t);
 /* BORROW: "MulBackward", "AccumulateGrad", or NULL for a leaf. */
 const char *gids_grad_fn_name(const gids_tensor *t);
 /* NEW: a handle on the same storage that is a leaf without requires_grad. */
@@ -64,6 +69,15 @@ gids_status gids_backward(gids_tensor *root, const gids_tensor *grad, bool retai
 /* Several roots at once (as torch.autograd.backward); grads may be NULL or hold NULLs. */
 gids_status gids_backward_multi(int n, gids_tensor *const *roots, const gids_tensor *const *grads,
                                 bool retain_graph);
+
+/* The gradients of the roots with respect to the inputs, as torch.autograd.grad: out[i] (NEW)
+ * is d(roots . grads)/d(inputs[i]), in the input's dtype.  Nothing's grad changes (leaves' and
+ * retained ones alike), and only the nodes on a path from the roots to an input run.  An input
+ * that does not require grad is ESTATE; one the roots do not depend on is ESTATE too unless
+ * allow_unused, which leaves out[i] NULL.  Roots and grads as gids_backward_multi. */
+gids_status gids_autograd_grad(int n, gids_tensor *const *roots, const gids_tensor *const *grads,
+                               int ninputs, gids_tensor *const *inputs, gids_tensor **out,
+                               bool retain_graph, bool allow_unused);
 
 /* ---------------------------------------------------------------- recording nodes
  * For the gids_ag_* forms and for functions defined outside the runtime (the Lua binding's

@@ -25,6 +25,7 @@ typedef struct gids_ag_meta {
      * non-leaf (whose requires_grad cannot be switched off) -- torch decides at the write too. */
     bool no_grad_view;
     bool no_grad_view_of_nonleaf;
+    bool retains_grad; /* a non-leaf whose grad_fn keeps its gradient here (t:retain_grad()) */
     gids_tensor *grad;
     gids_node *grad_fn; /* owned reference; NULL for leaves */
     int32_t output_nr;
@@ -42,6 +43,14 @@ typedef struct gids_input_info {
     gids_device device; /* a gradient for the input must be on it */
     int64_t shape[GIDS_MAX_DIMS];
 } gids_input_info;
+
+/* A non-leaf output that keeps its gradient (gids_retain_grad): the engine adds the output's
+ * complete gradient into meta->grad as dtype.  The meta holds the node, so the node outlives
+ * it; the meta clears its entry when it dies. */
+typedef struct gids_retained {
+    struct gids_ag_meta *meta; /* not owned; NULL when none */
+    gids_dtype dtype;
+} gids_retained;
 
 typedef struct gids_saved {
     gids_tensor *t; /* a plain handle on the saved storage (no autograd meta: no cycles) */
@@ -61,7 +70,8 @@ struct gids_node {
     bool consuming; /* set while fn runs in such a backward (gids_node_saved_scratch) */
     void *ctx;
     void (*ctx_free)(void *ctx);
-    gids_tensor *leaf; /* AccumulateGrad: the leaf (owned) */
+    gids_tensor *leaf;       /* AccumulateGrad: the leaf (owned) */
+    gids_retained *retained; /* [nout] or NULL: outputs that keep their gradient */
 };
 
 /* After a view op made out of base without recording it: marks out as a no_grad view when it
@@ -70,6 +80,8 @@ gids_status gids_ag_note_unrecorded_view(gids_tensor *out, const gids_tensor *ba
 
 /* The meta of t, created (zeroed) when missing; NULL only when out of memory. */
 gids_ag_meta *gids_ag_meta_get(gids_tensor *t);
+/* Ends m's gradient retention (its entry in its grad_fn). */
+void gids_ag_unretain(gids_ag_meta *m);
 /* Called by gids_tensor_release on the last reference. */
 void gids_ag_meta_free(void *meta, gids_storage *s);
 

@@ -16,6 +16,11 @@ typedef struct slot {
     gids_node *node;
     int32_t deps;
     gids_tensor **grads; /* [node->nout] accumulated output gradients */
+    /* gids_autograd_grad only: the node's gradients are asked for (target), some input of it
+     * leads to a target (needed: only such nodes run), and the walk that finds out */
+    bool target, needed;
+    int8_t state;   /* 0 unseen, 1 on the walk's stack, 2 done */
+    int32_t cursor; /* the next input the walk looks at */
 } slot;
 
 typedef struct table {
@@ -180,24 +185,20 @@ static gids_status accumulate_(gids_tensor **acc, gids_tensor *g) {
     return GIDS_OK;
 }
 
-/* Adds g into the leaf's .grad.  A gradient nobody else holds is kept as it is; a shared one
- * is copied first, so writing into x.grad later never changes another tensor. */
-static gids_status accumulate_leaf_(gids_tensor *leaf, gids_tensor *g) {
-    gids_ag_meta *m = gids_ag_meta_get(leaf);
-    if (m == NULL) GIDS_FAIL(GIDS_ENOMEM, "backward: out of memory");
-    /* requires_grad switched off since the graph was recorded: no gradient (torch's
-     * AccumulateGrad checks it too) */
-    if (!m->requires_grad) return GIDS_OK;
+/* Adds g into the gradient m keeps (a leaf's .grad, or a non-leaf's that retains its
+ * gradient), as dtype dt.  A gradient nobody else holds is kept as it is; a shared one is
+ * copied first, so writing into x.grad later never changes another tensor. */
+static gids_status accumulate_into_(gids_ag_meta *m, gids_dtype dt, gids_tensor *g) {
     gids_tensor *own = NULL;
-    if (g->dtype != leaf->dtype) {
-        GIDS_TRY(gids_to_dtype(&own, g, leaf->dtype));
+    if (g->dtype != dt) {
+        GIDS_TRY(gids_to_dtype(&own, g, dt));
     } else if (m->grad == NULL &&
                (g->refcount != 1 || g->storage->refcount != 1 || !gids_tensor_is_contiguous(g))) {
         /* Shared -- another handle, or a view of another tensor's memory (view formulas pass
          * the incoming gradient through): copy, so writing into .grad touches nothing else. */
         GIDS_TRY(gids_clone(&own, g));
     } else {
-        gids_tensor_retain(g); /* only the engine held it: the leaf takes it over */
+        gids_tensor_retain(g); /* only the engine held it: the meta takes it over */
         own = g;
     }
     if (m->grad != NULL && !gids_dtype_is_half(m->grad->dtype)) {
@@ -208,6 +209,26 @@ static gids_status accumulate_leaf_(gids_tensor *leaf, gids_tensor *g) {
         return st;
     }
     return accumulate_(&m->grad, own);
+}
+
+static gids_status accumulate_leaf_(gids_tensor *leaf, gids_tensor *g) {
+    gids_ag_meta *m = gids_ag_meta_get(leaf);
+    if (m == NULL) GIDS_FAIL(GIDS_ENOMEM, "backward: out of memory");
+    /* requires_grad switched off since the graph was recorded: no gradient (torch's
+     * AccumulateGrad checks it too) */
+    if (!m->requires_grad) return GIDS_OK;
+    return accumulate_into_(m, leaf->dtype, g);
+}
+
+/* The complete gradients of n's outputs that a non-leaf keeps (t:retain_grad()). */
+static gids_status keep_retained_(const gids_node *n, gids_tensor *const *grads) {
+    if (n->retained == NULL) return GIDS_OK;
+    for (int k = 0; k < n->nout; k++) {
+        gids_ag_meta *m = n->retained[k].meta;
+        if (m != NULL && grads[k] != NULL)
+            GIDS_TRY(accumulate_into_(m, n->retained[k].dtype, grads[k]));
+    }
+    return GIDS_OK;
 }
 
 /* A gradient a formula returned for input j: of the input's shape and on its device (a
@@ -228,14 +249,17 @@ static gids_status check_grad_(const gids_node *n, int j, const gids_tensor *g) 
 }
 
 /* Runs one node: calls its formula with the complete output gradients and passes what it
- * returns along its edges. */
-static gids_status run_node_(table *t, heap *ready, slot *s, bool retain_graph) {
+ * returns along its edges.  For gids_autograd_grad (`asked`) no gradient is kept anywhere and
+ * only the nodes that lead to the asked-for gradients run. */
+static gids_status run_node_(table *t, heap *ready, slot *s, bool retain_graph, bool asked) {
     gids_node *n = s->node;
     gids_status st = GIDS_OK;
+    if (asked && !s->needed) return GIDS_OK;
     if (n->leaf != NULL) {
         if (s->grads[0] != NULL) st = accumulate_leaf_(n->leaf, s->grads[0]);
         return st;
     }
+    if (!asked) GIDS_TRY(keep_retained_(n, s->grads));
     gids_tensor *stack_in[8] = {NULL};
     gids_tensor **grad_in = n->nin <= 8 ? stack_in : calloc((size_t)n->nin, sizeof *grad_in);
     if (grad_in == NULL) GIDS_FAIL(GIDS_ENOMEM, "backward: out of memory");
@@ -277,7 +301,6 @@ static gids_status run_node_(table *t, heap *ready, slot *s, bool retain_graph) 
     return st;
 }
 
-/* ---------------------------------------------------------------- entry points */
 static gids_status root_grad_(gids_tensor **out, const gids_tensor *root, const gids_tensor *g,
                               int i) {
     char a[160], b[160];
@@ -307,8 +330,81 @@ static gids_status root_grad_(gids_tensor **out, const gids_tensor *root, const 
     return gids_to_dtype(out, g, root->dtype);
 }
 
-gids_status gids_backward_multi(int n, gids_tensor *const *roots, const gids_tensor *const *grads,
-                                bool retain_graph) {
+/* ---------------------------------------------------------------- asked-for gradients */
+/* What gids_autograd_grad asks for: the gradient of input i is the complete gradient of output
+ * nr[i] of node[i] (its grad_fn, or the AccumulateGrad of a leaf), taken when that node is
+ * ready; out[i] holds it (NEW), NULL while none. */
+typedef struct asked {
+    int n;
+    gids_node *const *node;
+    int32_t *nr;
+    gids_tensor **out;
+} asked;
+
+/* Marks the asked-for nodes, then (post-order walk from the roots) every node with an input
+ * that leads to one: only those run. */
+static gids_status mark_needed_(table *t, const asked *q, int nroots, gids_node *const *roots) {
+    for (int i = 0; i < q->n; i++) {
+        slot *s = find_(t, q->node[i]);
+        if (s->node != NULL) s->target = true; /* (else the roots do not depend on it) */
+    }
+    size_t cap = 64, len = 0;
+    gids_node **stack = malloc(cap * sizeof *stack);
+    if (stack == NULL) GIDS_FAIL(GIDS_ENOMEM, "autograd.grad: out of memory for the graph");
+    for (int r = 0; r < nroots; r++) {
+        slot *rs = find_(t, roots[r]);
+        if (rs->state != 0) continue;
+        rs->state = 1;
+        stack[len++] = roots[r];
+        while (len > 0) {
+            gids_node *n = stack[len - 1];
+            slot *s = find_(t, n);
+            if (s->cursor < n->nin) {
+                gids_node *m = n->next[s->cursor++].node;
+                if (m == NULL) continue;
+                slot *ms = find_(t, m);
+                if (ms->target || ms->needed) s->needed = true;
+                if (ms->state != 0) continue; /* done (a DAG: never on the stack) */
+                if (len == cap) {
+                    gids_node **grown = realloc(stack, 2 * cap * sizeof *stack);
+                    if (grown == NULL) {
+                        free(stack);
+                        GIDS_FAIL(GIDS_ENOMEM, "autograd.grad: out of memory for the graph");
+                    }
+                    stack = grown, cap *= 2;
+                }
+                ms->state = 1;
+                stack[len++] = m;
+                continue;
+            }
+            /* every input walked: the ones pushed after their check are done now */
+            for (int j = 0; j < n->nin && !s->needed; j++) {
+                gids_node *m = n->next[j].node;
+                if (m == NULL) continue;
+                const slot *ms = find_(t, m);
+                s->needed = ms->target || ms->needed;
+            }
+            s->state = 2;
+            len--;
+        }
+    }
+    free(stack);
+    return GIDS_OK;
+}
+
+/* Takes the asked-for gradients of s's node, now complete. */
+static void take_asked_(const asked *q, const slot *s) {
+    for (int i = 0; i < q->n; i++) {
+        gids_tensor *g = q->node[i] == s->node ? s->grads[q->nr[i]] : NULL;
+        if (g == NULL || q->out[i] != NULL) continue;
+        gids_tensor_retain(g);
+        q->out[i] = g;
+    }
+}
+
+/* ---------------------------------------------------------------- entry points */
+static gids_status run_graph_(int n, gids_tensor *const *roots, const gids_tensor *const *grads,
+                              bool retain_graph, const asked *q) {
     if (n < 1 || n > 64) GIDS_FAIL(GIDS_EINVAL, "backward: %d roots (1..64 supported)", n);
     GIDS_CHECK(roots != NULL, GIDS_EINVAL, "backward: roots is NULL");
     for (int i = 0; i < n; i++)
@@ -338,6 +434,7 @@ gids_status gids_backward_multi(int n, gids_tensor *const *roots, const gids_ten
         st = gids_error_set(GIDS_ENOMEM, __FILE__, __LINE__,
                             "backward: out of memory for the graph");
     if (st == GIDS_OK) st = collect_(&t, n, nodes);
+    if (st == GIDS_OK && q != NULL) st = mark_needed_(&t, q, n, nodes);
     for (int i = 0; i < n && st == GIDS_OK; i++) {
         gids_tensor *g = NULL;
         st = root_grad_(&g, roots[i], grads ? grads[i] : NULL, i);
@@ -349,7 +446,8 @@ gids_status gids_backward_multi(int n, gids_tensor *const *roots, const gids_ten
         if (t.slots[i].node != NULL && t.slots[i].deps == 0) st = push_(&ready, t.slots[i].node);
     while (st == GIDS_OK && ready.len > 0) {
         slot *s = find_(&t, pop_(&ready));
-        st = run_node_(&t, &ready, s, retain_graph);
+        if (q != NULL && s->target) take_asked_(q, s);
+        st = run_node_(&t, &ready, s, retain_graph, q != NULL);
         for (int k = 0; k < s->node->nout; k++) {
             gids_tensor_release(s->grads[k]);
             s->grads[k] = NULL;
@@ -361,9 +459,90 @@ gids_status gids_backward_multi(int n, gids_tensor *const *roots, const gids_ten
     return st;
 }
 
+gids_status gids_backward_multi(int n, gids_tensor *const *roots, const gids_tensor *const *grads,
+                                bool retain_graph) {
+    return run_graph_(n, roots, grads, retain_graph, NULL);
+}
+
 gids_status gids_backward(gids_tensor *root, const gids_tensor *grad, bool retain_graph) {
     const gids_tensor *grads[1] = {grad};
     return gids_backward_multi(1, &root, grads, retain_graph);
+}
+
+/* out[i] (NEW) made the caller's own: of input i's dtype, and a copy when anything else holds
+ * it (a root's gradient passed in, the same input asked for twice). */
+static gids_status own_asked_(gids_tensor **out, const gids_tensor *input) {
+    gids_tensor *g = *out, *own = NULL;
+    if (g->dtype != input->dtype) {
+        GIDS_TRY(gids_to_dtype(&own, g, input->dtype));
+    } else if (g->refcount != 1 || g->storage->refcount != 1 || !gids_tensor_is_contiguous(g)) {
+        GIDS_TRY(gids_clone(&own, g));
+    } else {
+        return GIDS_OK;
+    }
+    gids_tensor_release(g);
+    *out = own;
+    return GIDS_OK;
+}
+
+gids_status gids_autograd_grad(int n, gids_tensor *const *roots, const gids_tensor *const *grads,
+                               int ninputs, gids_tensor *const *inputs, gids_tensor **out,
+                               bool retain_graph, bool allow_unused) {
+    GIDS_CHECK(ninputs >= 1 && inputs != NULL && out != NULL, GIDS_EINVAL,
+               "autograd.grad: %d inputs (at least 1, with an array for the results)", ninputs);
+    for (int i = 0; i < ninputs; i++) out[i] = NULL;
+    gids_node *node_stack[16], **node = node_stack;
+    int32_t nr_stack[16], *nr = nr_stack;
+    if (ninputs > 16) {
+        node = malloc((size_t)ninputs * sizeof *node);
+        nr = malloc((size_t)ninputs * sizeof *nr);
+    }
+    gids_status st = GIDS_OK;
+    int held = 0; /* node[0..held) are references of ours */
+    if (node == NULL || nr == NULL)
+        st = gids_error_set(GIDS_ENOMEM, __FILE__, __LINE__, "autograd.grad: out of memory");
+    for (int i = 0; i < ninputs && st == GIDS_OK; i++) {
+        const gids_tensor *x = inputs[i];
+        if (x == NULL) {
+            st = gids_error_set(GIDS_EINVAL, __FILE__, __LINE__, "autograd.grad: input %d is NULL",
+                                i + 1);
+        } else if (!gids_requires_grad(x)) {
+            st = gids_error_set(GIDS_ESTATE, __FILE__, __LINE__,
+                                "autograd.grad: input %d does not require grad, so no gradient "
+                                "flows to it",
+                                i + 1);
+        } else {
+            const gids_ag_meta *m = x->autograd;
+            nr[i] = m->grad_fn != NULL ? m->output_nr : 0;
+            if (m->grad_fn != NULL) {
+                gids_node_retain(m->grad_fn);
+                node[i] = m->grad_fn;
+            } else { /* the leaf's AccumulateGrad, which the graph uses when the leaf is in it */
+                st = gids_node_grad_accumulator(&node[i], inputs[i]);
+            }
+            if (st == GIDS_OK) held++;
+        }
+    }
+    asked q = {ninputs, node, nr, out};
+    if (st == GIDS_OK) st = run_graph_(n, roots, grads, retain_graph, &q);
+    for (int i = 0; i < ninputs && st == GIDS_OK; i++) {
+        if (out[i] != NULL)
+            st = own_asked_(&out[i], inputs[i]);
+        else if (!allow_unused)
+            st = gids_error_set(GIDS_ESTATE, __FILE__, __LINE__,
+                                "autograd.grad: input %d is not used in the graph of the "
+                                "outputs (pass allow_unused=true to get nil for it)",
+                                i + 1);
+    }
+    if (st != GIDS_OK)
+        for (int i = 0; i < ninputs; i++) {
+            gids_tensor_release(out[i]);
+            out[i] = NULL;
+        }
+    for (int i = 0; i < held; i++) gids_node_release(node[i]);
+    if (node != node_stack) free(node);
+    if (nr != nr_stack) free(nr);
+    return st;
 }
 
 /* ---------------------------------------------------------------- sum_to */

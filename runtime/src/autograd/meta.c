@@ -38,6 +38,7 @@ void gids_ag_meta_free(void *meta, gids_storage *s) {
     gids_ag_meta *m = meta;
     if (m == NULL) return;
     if (m->counts_leaf) __atomic_sub_fetch(&s->grad_leaves, 1, __ATOMIC_RELAXED);
+    gids_ag_unretain(m);
     gids_tensor_release(m->grad);
     gids_node_release(m->grad_fn);
     free(m);
@@ -114,6 +115,43 @@ gids_status gids_set_grad(gids_tensor *t, gids_tensor *grad) {
     gids_tensor_release(m->grad);
     m->grad = grad;
     return GIDS_OK;
+}
+
+void gids_ag_unretain(gids_ag_meta *m) {
+    if (!m->retains_grad) return;
+    m->retains_grad = false;
+    gids_node *n = m->grad_fn;
+    if (n != NULL && n->retained != NULL && n->retained[m->output_nr].meta == m)
+        n->retained[m->output_nr].meta = NULL;
+}
+
+gids_status gids_retain_grad(gids_tensor *t) {
+    GIDS_CHECK_ARG(t, "retain_grad", "the tensor");
+    if (!gids_requires_grad(t))
+        GIDS_FAIL(GIDS_ESTATE, "retain_grad: the tensor does not require grad, so no gradient "
+                               "reaches it");
+    gids_ag_meta *m = t->autograd;
+    gids_node *n = m->grad_fn;
+    if (n == NULL || m->retains_grad) return GIDS_OK; /* a leaf keeps its gradient anyway */
+    if (n->retained == NULL) {
+        n->retained = calloc((size_t)n->nout, sizeof *n->retained);
+        if (n->retained == NULL) GIDS_FAIL(GIDS_ENOMEM, "retain_grad: out of memory");
+    }
+    gids_retained *r = &n->retained[m->output_nr];
+    if (r->meta != NULL) /* another handle on the same output (none is made today) */
+        GIDS_FAIL(GIDS_ESTATE,
+                  "retain_grad: output %d of %s already keeps its gradient in "
+                  "another tensor",
+                  m->output_nr + 1, n->name);
+    r->meta = m;
+    r->dtype = t->dtype;
+    m->retains_grad = true;
+    return GIDS_OK;
+}
+
+bool gids_retains_grad(const gids_tensor *t) {
+    const gids_ag_meta *m = t != NULL ? t->autograd : NULL;
+    return m != NULL && m->retains_grad;
 }
 
 const char *gids_grad_fn_name(const gids_tensor *t) {

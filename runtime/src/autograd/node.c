@@ -76,6 +76,7 @@ void gids_node_release(gids_node *n) {
         }
         free(cur->next);
         free(cur->inputs);
+        free(cur->retained);
         free(cur);
         if (len == 0) break;
         cur = stack[--len];
@@ -157,6 +158,7 @@ gids_status gids_node_record(gids_node **out, const char *name, gids_backward_fn
             GIDS_FAIL(GIDS_ENOMEM, "%s: out of memory for autograd state", name);
         }
         gids_node_retain(n);
+        gids_ag_unretain(m); /* (its old grad_fn would keep adding into m->grad) */
         gids_node_release(m->grad_fn);
         m->grad_fn = n;
         m->output_nr = k;

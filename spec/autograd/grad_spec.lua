@@ -1,0 +1,190 @@
+-- grad_spec.lua -- graphids.autograd.grad (gradients with respect to chosen tensors, no .grad
+-- touched, only the nodes that lead to them run) and t:retain_grad() (a non-leaf that keeps its
+-- gradient).  Expected values are the closed forms torch gives for the same graphs.
+local graphids = require "graphids"
+local helpers = require "helpers"
+local errors = helpers.errors
+local grad = graphids.autograd.grad
+
+local F64 = { dtype = "f64" }
+
+local function leaf(values, dtype)
+  return graphids.tensor(values, { dtype = dtype or "f64", requires_grad = true })
+end
+
+describe("autograd.grad", function()
+  it("returns the gradients of the inputs and changes no .grad", function()
+    local x, w = leaf({ 1, 2, 3 }), leaf({ 0.5, -1, 2 })
+    local y = (x * x * w):sum()
+    local gs = grad(y, { x, w })
+    assert.same({ 1, -4, 12 }, gs[1]:totable()) -- 2 x w
+    assert.same({ 1, 4, 9 }, gs[2]:totable()) -- x^2
+    assert.is_nil(x.grad)
+    assert.is_nil(w.grad)
+    assert.is_false(gs[1].requires_grad)
+  end)
+
+  it("takes one input for one result, and gradients for roots of several elements", function()
+    local x = leaf({ 1, 2 })
+    local y = x * 3
+    assert.same({ 30, 60 }, grad(y, x, graphids.tensor({ 10, 20 }, F64)):totable())
+    errors("one%-element root", function() grad(x * 3, x) end)
+    -- several roots, gradients as a list with nil where one is implied
+    local a, b = (x * 2):sum(), x * x
+    local g = grad({ a, b }, { x }, { nil, graphids.ones(2, F64) })[1]
+    assert.same({ 4, 6 }, g:totable())
+  end)
+
+  it("gives the gradient of a non-leaf input, and of a leaf root by itself", function()
+    local x = leaf({ 0, 1 })
+    local h = x:exp()
+    local out = (h * 3):sum()
+    assert.same({ 3, 3 }, grad(out, h):totable())
+    local g = graphids.tensor({ 5, 7 }, F64)
+    local gx = grad(x, x, g)
+    assert.same({ 5, 7 }, gx:totable())
+    gx:fill_(0) -- the result is its own copy
+    assert.same({ 5, 7 }, g:totable())
+  end)
+
+  it("runs only the nodes that lead to the inputs", function()
+    local x, v = leaf({ 1, 2 }), leaf({ 1, 1 })
+    local u = graphids.tensor({ 4, 5 }, F64)
+    local y = (x * x):sum() + (v * u):sum() -- v * u saves u
+    u:add_(1) -- u needs no grad: the write is allowed, and v's branch can no longer run
+    assert.same({ 2, 4 }, grad(y, x, nil, { retain_graph = true }):totable())
+    errors("MulBackward: a tensor saved for backward was modified in place", function() y:backward() end)
+  end)
+
+  it("frees the saved tensors of the nodes that ran unless retain_graph", function()
+    local x = leaf({ 1, 2 })
+    local y = (x * x):sum()
+    assert.same({ 2, 4 }, grad(y, x, { retain_graph = true }):totable())
+    assert.same({ 2, 4 }, grad(y, x):totable())
+    errors("saved tensors were freed by an earlier backward", function() grad(y, x) end)
+  end)
+
+  it("refuses unused inputs unless allow_unused, and inputs that do not require grad", function()
+    local x, z = leaf({ 1, 2 }), leaf({ 3 })
+    local y = (x * 2):sum()
+    errors("autograd.grad: input 1 is not used in the graph of the outputs %(pass allow_unused=true",
+      function() grad(y, { z, x }, nil, { retain_graph = true }) end)
+    local gs = grad(y, { z, x }, nil, { allow_unused = true, retain_graph = true })
+    assert.is_nil(gs[1])
+    assert.same({ 2, 2 }, gs[2]:totable())
+    assert.is_nil(grad(y, z, { allow_unused = true }))
+    errors("input 1 does not require grad", function() grad(y, graphids.ones(2)) end)
+  end)
+
+  it("gives separate tensors for an input asked for twice, in the input's dtype", function()
+    local x = leaf({ 1, 2 }, "f32")
+    local gs = grad((x * x):sum(), { x, x })
+    assert.equal("f32", gs[1].dtype)
+    gs[1]:fill_(0)
+    assert.same({ 2, 4 }, gs[2]:totable())
+  end)
+
+  it("runs custom Functions on the way and raises their errors", function()
+    local Cube = graphids.autograd.Function {
+      name = "Cube",
+      forward = function(ctx, x)
+        ctx:save_for_backward(x)
+        return x * x * x
+      end,
+      backward = function(ctx, g)
+        local x = ctx.saved_tensors[1]
+        return g * 3 * x * x
+      end,
+    }
+    local x = leaf({ 1, 2 })
+    assert.same({ 3, 12 }, grad(Cube(x):sum(), x):totable())
+    local Bad = graphids.autograd.Function {
+      name = "Bad",
+      forward = function(_, t) return t * 1 end,
+      backward = function() error("no gradient today") end,
+    }
+    errors("no gradient today", function() grad(Bad(x):sum(), x) end)
+  end)
+
+  it("walks a chain of 20000 nodes without deep recursion", function()
+    local x = leaf({ 1 })
+    local y = x
+    for _ = 1, 20000 do y = y * 1 end
+    assert.same({ 1 }, grad(y:sum(), x):totable())
+  end)
+
+  it("gives a GAT's input gradients for attribution, as backward would, leaving the model's alone", function()
+    local models, P = require "graphids.models", require "graphids.models.presets"
+    local batch = require("models.graphs").batch({ num_ids = 10, seed = 1 })
+    graphids.manual_seed(5)
+    local model = models.GATClassifier(P.gat.small({ num_ids = 10 }))
+    model:eval()
+    local function attack_score(x)
+      return model:forward(setmetatable({ x = x }, { __index = batch })):select(2, 2):sum()
+    end
+    local x = batch.x:clone():requires_grad_()
+    local g = grad(attack_score(x), x)
+    for _, p in ipairs(model:parameters()) do
+      assert.is_nil(p.grad)
+    end
+    attack_score(x):backward()
+    assert.same(x.grad:totable(), g:totable())
+    assert.is_true(g:abs():sum():item() > 0)
+  end)
+
+  it("checks its arguments", function()
+    local x = leaf({ 1 })
+    local y = (x * 2):sum()
+    errors("autograd.grad: outputs %(argument #1%) must be a Tensor or a list of Tensors, got number",
+      function() grad(1, x) end)
+    errors("autograd.grad: inputs: 1 to 4096 tensors, got 0", function() grad(y, {}) end)
+    errors("autograd.grad: inputs%[2%] must be a live Tensor, got string", function() grad(y, { x, "x" }) end)
+    errors("unknown option 'create_graph'", function() grad(y, x, nil, { create_graph = true }) end)
+    errors("autograd.grad: grads %(argument #3%) must be a list of 2 Tensors",
+      function() grad({ y, y }, x, graphids.ones(1)) end)
+  end)
+end)
+
+describe("retain_grad", function()
+  it("keeps a non-leaf's gradient, accumulating over backward calls", function()
+    local x = leaf({ 1, 2 })
+    local a = x * 2
+    assert.is_false(a.retains_grad)
+    a:retain_grad()
+    assert.is_true(a.retains_grad)
+    local b = (a * a):sum()
+    b:backward({ retain_graph = true })
+    assert.same({ 4, 8 }, a.grad:totable()) -- 2a
+    assert.same({ 8, 16 }, x.grad:totable())
+    b:backward()
+    assert.same({ 8, 16 }, a.grad:totable())
+  end)
+
+  it("is a no-op on a leaf and refused without requires_grad", function()
+    local x = leaf({ 1 })
+    x:retain_grad()
+    assert.is_false(x.retains_grad)
+    errors("retain_grad: the tensor does not require grad", function() graphids.ones(1):retain_grad() end)
+    errors("retains_grad cannot", function() x.retains_grad = true end)
+  end)
+
+  it("is not filled by autograd.grad", function()
+    local x = leaf({ 1, 2 })
+    local a = x * 2
+    a:retain_grad()
+    grad((a * a):sum(), x)
+    assert.is_nil(a.grad)
+  end)
+
+  it("leaves the graph intact when the retaining tensor is collected first", function()
+    local x = leaf({ 1, 2 })
+    local a = x * 2
+    a:retain_grad()
+    local b = (a * a):sum()
+    a = nil -- luacheck: ignore 311
+    collectgarbage()
+    collectgarbage()
+    b:backward()
+    assert.same({ 8, 16 }, x.grad:totable())
+  end)
+end)
