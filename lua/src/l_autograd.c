@@ -372,6 +372,7 @@ static const luaL_Reg autograd_funcs[] = {
 
 void l_open_autograd(lua_State *L, int module, int methods) {
     l_setfuncs(L, methods, tensor_methods);
+    l_open_hook(L, methods);
     l_setfuncs(L, module, module_funcs);
     lua_newtable(L);
     l_setfuncs(L, -1, autograd_funcs);

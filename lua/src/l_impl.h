@@ -68,6 +68,8 @@ l_bwd_call *l_current_backward(void);
 lua_State *l_main_thread(lua_State *L);
 /* Adds Function to the graphids.autograd table at index `autograd` (l_function.c). */
 void l_open_function(lua_State *L, int autograd);
+/* Adds register_hook to the Tensor methods at index `methods` (l_hook.c). */
+void l_open_hook(lua_State *L, int methods);
 
 /* Creation functions (l_create.c) and printing (l_format.c), opened by l_open_tensor. */
 void l_open_create(lua_State *L, int module, int methods);

@@ -1,6 +1,7 @@
 -- grad_spec.lua -- graphids.autograd.grad (gradients with respect to chosen tensors, no .grad
--- touched, only the nodes that lead to them run) and t:retain_grad() (a non-leaf that keeps its
--- gradient).  Expected values are the closed forms torch gives for the same graphs.
+-- touched, only the nodes that lead to them run), t:retain_grad() (a non-leaf that keeps its
+-- gradient) and t:register_hook(fn).  Expected values are the closed forms torch gives for the
+-- same graphs.
 local graphids = require "graphids"
 local helpers = require "helpers"
 local errors = helpers.errors
@@ -186,5 +187,99 @@ describe("retain_grad", function()
     collectgarbage()
     b:backward()
     assert.same({ 8, 16 }, x.grad:totable())
+  end)
+end)
+
+describe("register_hook", function()
+  it("replaces a leaf's gradient before it is added into .grad", function()
+    local x = leaf({ 1, 2, 3 })
+    local seen
+    x:register_hook(function(g)
+      seen = g:clone()
+      return g * 10
+    end)
+    local y = (x * x):sum()
+    y:backward()
+    assert.same({ 2, 4, 6 }, seen:totable())
+    assert.same({ 20, 40, 60 }, x.grad:totable())
+  end)
+
+  it("changes a non-leaf's gradient before it flows on, and before retain_grad keeps it", function()
+    local x = leaf({ 1, 2 })
+    local a = x * 2
+    a:retain_grad()
+    a:register_hook(function(g) return g + 1 end)
+    a:register_hook(function(g) return g * 3 end) -- runs second, on the first one's result
+    local b = (a * a):sum() -- d/da = 2a = 4, 8
+    b:backward()
+    assert.same({ 15, 27 }, a.grad:totable())
+    assert.same({ 30, 54 }, x.grad:totable())
+  end)
+
+  it("keeps the gradient when the hook returns nil, and stops on remove", function()
+    local x = leaf({ 1, 2 })
+    local calls = 0
+    local function step()
+      x.grad = nil
+      local y = (x * 2):sum()
+      y:backward()
+      return x.grad:totable()
+    end
+    local h = x:register_hook(function() calls = calls + 1 end)
+    assert.same({ 2, 2 }, step())
+    assert.equal(1, calls)
+    assert.is_true(h:remove())
+    assert.is_false(h:remove())
+    step()
+    assert.equal(1, calls)
+    do
+      local scoped <close> = x:register_hook(function(g) return g * 0 end) -- luacheck: ignore 211
+      assert.same({ 0, 0 }, step())
+    end
+    assert.same({ 2, 2 }, step())
+  end)
+
+  it("applies to what autograd.grad returns", function()
+    local x = leaf({ 1, 2 })
+    local y = x * 3
+    y:register_hook(function(g) return g * 2 end)
+    assert.same({ 6, 6 }, grad(y:sum(), x):totable())
+  end)
+
+  it("raises the hook's error and refuses a gradient of another shape or a non-tensor", function()
+    local x = leaf({ 1, 2, 3 })
+    local h = x:register_hook(function() error("boom") end)
+    errors("gradient hook: .*boom", function() (x * 1):sum():backward() end)
+    h:remove()
+    h = x:register_hook(function() return graphids.ones(2, F64) end)
+    errors("a gradient hook returned %[2%] on cpu for a gradient of shape %[3%]",
+      function() (x * 1):sum():backward() end)
+    h:remove()
+    h = x:register_hook(function() return "no" end)
+    errors("gradient hook: must return a Tensor or nil, got string", function() (x * 1):sum():backward() end)
+    h:remove()
+    errors("register_hook: the tensor does not require grad", function()
+      graphids.ones(2):register_hook(print)
+    end)
+    errors("register_hook: argument #2 must be a function, got number", function() x:register_hook(1) end)
+  end)
+
+  it("lives with the graph: a handle outliving its tensor, and a graph outliving the handle", function()
+    local x = leaf({ 1, 2 })
+    local a = x * 2
+    a:register_hook(function(g) return g * 5 end) -- the handle is garbage at once
+    local b = a:sum()
+    a = nil -- luacheck: ignore 311
+    collectgarbage()
+    collectgarbage()
+    b:backward()
+    assert.same({ 10, 10 }, x.grad:totable())
+    local y = leaf({ 1 })
+    local h2 = (y * 2):register_hook(function() end)
+    y = nil -- luacheck: ignore 311
+    collectgarbage()
+    collectgarbage()
+    assert.is_true(h2:remove()) -- its graph died first: the handle's share of the list remains
+    assert.is_false(h2:remove())
   end)
 end)

@@ -306,6 +306,58 @@ TEST(retain_grad_keeps_a_non_leaf_gradient_and_survives_its_death) {
     gids_tensor_release(c), gids_tensor_release(b), gids_tensor_release(x);
 }
 
+/* Gradient hooks: a scaling hook, counted frees of its context. */
+typedef struct scale_ctx {
+    double by;
+    int *freed;
+} scale_ctx;
+
+static gids_status scale_hook(void *ctx, const gids_tensor *g, gids_tensor **replace) {
+    const scale_ctx *c = ctx;
+    return gids_binary_scalar(replace, GIDS_MUL, g, gids_scalar_f(c->by), false);
+}
+
+static void scale_free(void *ctx) {
+    scale_ctx *c = ctx;
+    (*c->freed)++;
+    free(c);
+}
+
+static scale_ctx *scale_by(double by, int *freed) {
+    scale_ctx *c = malloc(sizeof *c);
+    c->by = by;
+    c->freed = freed;
+    return c;
+}
+
+TEST(gradient_hooks_replace_gradients_and_free_their_context_once) {
+    int freed = 0;
+    gids_tensor *x = vec64(2, (double[]){1, 2}, true), *a = NULL, *b = NULL;
+    gids_hook_handle *hx = NULL, *ha = NULL;
+    CHECK_OK(gids_register_hook(x, scale_hook, scale_by(10, &freed), scale_free, &hx));
+    CHECK_OK(gids_ag_binary_scalar(&a, GIDS_MUL, x, gids_scalar_f(2.0), false));
+    CHECK_OK(gids_register_hook(a, scale_hook, scale_by(3, &freed), scale_free, &ha));
+    CHECK_OK(gids_ag_binary(&b, GIDS_MUL, a, a));
+    backward_ones(b, true); /* d/da = 2a = (4, 8), x3, x2 (a = 2x), x10 */
+    CHECK(at(gids_grad(x), 0) == 240.0 && at(gids_grad(x), 1) == 480.0);
+    CHECK(gids_hook_remove(hx) && !gids_hook_remove(hx));
+    CHECK(freed == 1);
+    gids_hook_handle_free(hx);
+    CHECK_OK(gids_set_grad(x, NULL));
+    backward_ones(b, false);
+    CHECK(at(gids_grad(x), 1) == 48.0);
+    gids_tensor_release(b), gids_tensor_release(a); /* the node with a's hook dies ... */
+    CHECK(freed == 1);                              /* ... the handle still shares the list */
+    gids_hook_handle_free(ha);
+    CHECK(freed == 2);
+    gids_tensor *c = vec64(1, (double[]){1}, false);
+    gids_hook_handle *hc = (gids_hook_handle *)1;
+    CHECK_ERR(gids_register_hook(c, scale_hook, NULL, NULL, &hc), GIDS_ESTATE,
+              "does not require grad");
+    CHECK(hc == NULL);
+    gids_tensor_release(c), gids_tensor_release(x);
+}
+
 int main(void) {
     RUN(mul_gives_the_other_factor_and_accumulates);
     RUN(broadcast_gradients_sum_to_the_input_shape);
@@ -320,5 +372,6 @@ int main(void) {
     RUN(autograd_grad_returns_gradients_and_runs_only_what_leads_to_the_inputs);
     RUN(autograd_grad_of_a_leaf_by_itself_is_a_copy_of_the_given_gradient);
     RUN(retain_grad_keeps_a_non_leaf_gradient_and_survives_its_death);
+    RUN(gradient_hooks_replace_gradients_and_free_their_context_once);
     return check_summary("autograd");
 }

@@ -262,6 +262,7 @@ local others = {
   requires_grad_ = function() return m22(), true end,
   detach = function() return m22() end,
   retain_grad = function() return graphids.ones(1, { requires_grad = true }) * 2 end,
+  register_hook = function() return graphids.ones(1, { requires_grad = true }), function() end end,
   backward = function()
     return graphids.ones(1, { requires_grad = true }) * 2, graphids.ones(1), { retain_graph = true }
   end,

@@ -58,6 +58,22 @@ gids_status gids_set_grad(gids_tensor *t, gids_tensor *grad);
  * that does not require grad. */
 gids_status gids_retain_grad(gids_tensor *t);
 bool gids_retains_grad(const gids_tensor *t);
+/* A gradient hook: sees the complete gradient of the tensor it was registered on and may
+ * store a NEW replacement of the same shape and device into *replace (NULL keeps grad).  It
+ * must not write into grad. */
+typedef gids_status (*gids_grad_hook_fn)(void *ctx, const gids_tensor *grad, gids_tensor **replace);
+typedef struct gids_hook_handle gids_hook_handle;
+/* Registers fn on t (which must require grad), as torch's register_hook: on a leaf it runs
+ * before the gradient is added into .grad (or returned by gids_autograd_grad); on a non-leaf
+ * before the gradient flows on to t's inputs (and before retain_grad keeps it).  Hooks of one
+ * tensor run in registration order, each on what the one before returned.  ctx_free (may be
+ * NULL) runs on ctx when the hook is removed or the last holder of it dies.  *handle is NEW. */
+gids_status gids_register_hook(gids_tensor *t, gids_grad_hook_fn fn, void *ctx,
+                               void (*ctx_free)(void *ctx), gids_hook_handle **handle);
+/* Removes the handle's hook; false when it was removed already. */
+bool gids_hook_remove(gids_hook_handle *h);
+/* Frees the handle (the hook stays registered). */
+void gids_hook_handle_free(gids_hook_handle *h);
 /* BORROW: "MulBackward", "AccumulateGrad", or NULL for a leaf. */
 const char *gids_grad_fn_name(const gids_tensor *t);
 /* NEW: a handle on the same storage that is a leaf without requires_grad. */

@@ -15,6 +15,28 @@
 
 #define GIDS_NODE_MAX_SAVED 8
 
+/* Gradient hooks (hooks.c): a list shared by its holder (a leaf's meta, or a node for its
+ * outputs) and the handles, freed with the last of them. */
+typedef struct gids_hook {
+    uint64_t id;
+    int32_t output_nr; /* the node output it watches (0 on a leaf) */
+    gids_grad_hook_fn fn;
+    void *ctx;
+    void (*ctx_free)(void *ctx);
+    struct gids_hook *next;
+} gids_hook;
+
+typedef struct gids_hook_list {
+    int32_t refcount;
+    gids_hook *first;
+} gids_hook_list;
+
+void gids_hook_list_release(gids_hook_list *l);
+/* Runs l's hooks on output output_nr over *g (replaced by what they return; NULL stays NULL);
+ * `where` names the node in errors. */
+gids_status gids_ag_apply_hooks(const gids_hook_list *l, int32_t output_nr, gids_tensor **g,
+                                const char *where);
+
 typedef struct gids_ag_meta {
     bool requires_grad;
     bool counts_leaf; /* counted in storage->grad_leaves (a leaf switched on by requires_grad) */
@@ -29,7 +51,8 @@ typedef struct gids_ag_meta {
     gids_tensor *grad;
     gids_node *grad_fn; /* owned reference; NULL for leaves */
     int32_t output_nr;
-    gids_node *grad_acc; /* the leaf's AccumulateGrad node, not owned */
+    gids_node *grad_acc;   /* the leaf's AccumulateGrad node, not owned */
+    gids_hook_list *hooks; /* a leaf's gradient hooks (a non-leaf's are on its grad_fn) */
 } gids_ag_meta;
 
 typedef struct gids_edge {
@@ -72,6 +95,7 @@ struct gids_node {
     void (*ctx_free)(void *ctx);
     gids_tensor *leaf;       /* AccumulateGrad: the leaf (owned) */
     gids_retained *retained; /* [nout] or NULL: outputs that keep their gradient */
+    gids_hook_list *hooks;   /* the outputs' gradient hooks, or NULL */
 };
 
 /* After a view op made out of base without recording it: marks out as a no_grad view when it

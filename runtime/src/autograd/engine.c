@@ -4,6 +4,8 @@
  * into each (its dependencies).  A node runs once every node that feeds it has run, so its
  * output gradients are complete; among ready nodes the most recently recorded runs first,
  * which makes the order -- and the floating-point sums of gradients -- the same on every run.
+ * A node's hooks see its complete output gradients before it runs; gids_autograd_grad runs the
+ * same walk, limited to the nodes that lead to the asked-for inputs.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -392,6 +394,20 @@ static gids_status mark_needed_(table *t, const asked *q, int nroots, gids_node 
     return GIDS_OK;
 }
 
+/* Runs the gradient hooks on s's complete output gradients: a leaf's (on its meta) or the
+ * node's own, per output. */
+static gids_status apply_hooks_(slot *s) {
+    const gids_node *n = s->node;
+    if (n->leaf != NULL) {
+        const gids_ag_meta *m = n->leaf->autograd;
+        if (m == NULL || !m->requires_grad) return GIDS_OK;
+        return gids_ag_apply_hooks(m->hooks, 0, &s->grads[0], "backward (a leaf's hook)");
+    }
+    for (int k = 0; k < n->nout && n->hooks != NULL; k++)
+        GIDS_TRY(gids_ag_apply_hooks(n->hooks, k, &s->grads[k], n->name));
+    return GIDS_OK;
+}
+
 /* Takes the asked-for gradients of s's node, now complete. */
 static void take_asked_(const asked *q, const slot *s) {
     for (int i = 0; i < q->n; i++) {
@@ -446,8 +462,9 @@ static gids_status run_graph_(int n, gids_tensor *const *roots, const gids_tenso
         if (t.slots[i].node != NULL && t.slots[i].deps == 0) st = push_(&ready, t.slots[i].node);
     while (st == GIDS_OK && ready.len > 0) {
         slot *s = find_(&t, pop_(&ready));
-        if (q != NULL && s->target) take_asked_(q, s);
-        st = run_node_(&t, &ready, s, retain_graph, q != NULL);
+        if (q == NULL || s->target || s->needed) st = apply_hooks_(s);
+        if (st == GIDS_OK && q != NULL && s->target) take_asked_(q, s);
+        if (st == GIDS_OK) st = run_node_(&t, &ready, s, retain_graph, q != NULL);
         for (int k = 0; k < s->node->nout; k++) {
             gids_tensor_release(s->grads[k]);
             s->grads[k] = NULL;

@@ -39,6 +39,7 @@ void gids_ag_meta_free(void *meta, gids_storage *s) {
     if (m == NULL) return;
     if (m->counts_leaf) __atomic_sub_fetch(&s->grad_leaves, 1, __ATOMIC_RELAXED);
     gids_ag_unretain(m);
+    gids_hook_list_release(m->hooks);
     gids_tensor_release(m->grad);
     gids_node_release(m->grad_fn);
     free(m);

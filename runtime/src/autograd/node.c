@@ -77,6 +77,7 @@ void gids_node_release(gids_node *n) {
         free(cur->next);
         free(cur->inputs);
         free(cur->retained);
+        gids_hook_list_release(cur->hooks);
         free(cur);
         if (len == 0) break;
         cur = stack[--len];

@@ -1,0 +1,150 @@
+/* l_hook.c -- gradient hooks from Lua: t:register_hook(fn) and the handle it returns.
+ *
+ *   local h = w:register_hook(function(g) return g:clamp(-1, 1) end)   -- clip w's gradient
+ *   loss:backward()
+ *   h:remove()                                -- or: local h <close> = w:register_hook(...)
+ *
+ * The runtime calls the hook (hook_call) during backward on the Lua thread that runs it
+ * (l_current_backward, as for custom Functions); the Lua function is held by a registry
+ * reference that is dropped when the hook is removed or its holder dies.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "l_impl.h"
+
+#define HOOK_HANDLE_MT "graphids.HookHandle"
+
+typedef struct lua_hook {
+    lua_State *main; /* to drop the registry reference, and to check the calling state */
+    int ref;
+} lua_hook;
+
+typedef struct hook_args {
+    const lua_hook *h;
+    const gids_tensor *grad;
+    gids_tensor **replace;
+} hook_args;
+
+/* Runs when the hook goes, possibly inside a __gc: only calls that cannot raise. */
+static void hook_free(void *p) {
+    lua_hook *h = p;
+    if (h->main != NULL && lua_checkstack(h->main, 2))
+        luaL_unref(h->main, LUA_REGISTRYINDEX, h->ref);
+    free(h);
+}
+
+static int phook(lua_State *L) {
+    hook_args *a = lua_touserdata(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, a->h->ref);
+    l_tensor *u = l_newtensor(L);
+    gids_tensor_retain((gids_tensor *)a->grad);
+    u->t = (gids_tensor *)a->grad;
+    lua_call(L, 1, 1);
+    if (lua_isnil(L, -1)) return 0;
+    gids_tensor *r = l_totensor(L, -1);
+    if (r == NULL)
+        return l_error(L, "gradient hook: must return a Tensor or nil, got %s",
+                       l_testtensor(L, -1) ? "a freed tensor" : luaL_typename(L, -1));
+    gids_tensor_retain(r);
+    *a->replace = r;
+    return 0;
+}
+
+static gids_status hook_call(void *ctx, const gids_tensor *grad, gids_tensor **replace) {
+    const lua_hook *h = ctx;
+    l_bwd_call *call = l_current_backward();
+    if (call == NULL || call->main != h->main)
+        GIDS_FAIL(GIDS_ESTATE, "gradient hook: a Lua hook runs only from the Lua state that "
+                               "registered it (t:backward() or graphids.autograd.*)");
+    lua_State *L = call->L;
+    if (!lua_checkstack(L, 4)) GIDS_FAIL(GIDS_ENOMEM, "gradient hook: no room on the Lua stack");
+    hook_args a = {h, grad, replace};
+    lua_pushcfunction(L, phook);
+    lua_pushlightuserdata(L, &a);
+    bool prev = gids_set_grad_enabled(false); /* as a Function's backward: nothing records */
+    int rc = lua_pcall(L, 1, 0, 0);
+    gids_set_grad_enabled(prev);
+    if (rc == LUA_OK) return GIDS_OK;
+    const char *msg = lua_tostring(L, -1);
+    if (msg != NULL && strncmp(msg, "gradient hook: ", 15) != 0) {
+        lua_pushfstring(L, "gradient hook: %s", msg); /* (lua_checkstack above left room) */
+        lua_replace(L, -2);
+        msg = lua_tostring(L, -1);
+    }
+    call->err_at = lua_gettop(L); /* stays there until run_graph raises it */
+    GIDS_FAIL(GIDS_ESTATE, "%s", msg != NULL ? msg : "a gradient hook failed");
+}
+
+/* t:register_hook(fn) -> handle */
+static int t_register_hook(lua_State *L) {
+    gids_tensor *t = l_checktensor(L, 1);
+    if (lua_type(L, 2) != LUA_TFUNCTION)
+        return l_error(L, "register_hook: argument #2 must be a function, got %s",
+                       luaL_typename(L, 2));
+    l_checkend(L, 2, "register_hook");
+    gids_hook_handle **ud = lua_newuserdatauv(L, sizeof *ud, 0);
+    *ud = NULL;
+    luaL_setmetatable(L, HOOK_HANDLE_MT);
+    lua_hook *h = malloc(sizeof *h);
+    if (h == NULL) return l_error(L, "register_hook: out of memory");
+    h->main = l_main_thread(L);
+    lua_pushvalue(L, 2);
+    h->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    gids_status st = gids_register_hook(t, hook_call, h, hook_free, ud);
+    if (st != GIDS_OK) {
+        hook_free(h);
+        return l_check_status(L, st);
+    }
+    return 1;
+}
+
+static gids_hook_handle **check_handle(lua_State *L) {
+    return luaL_checkudata(L, 1, HOOK_HANDLE_MT);
+}
+
+/* handle:remove() -> whether the hook was still there */
+static int h_remove(lua_State *L) {
+    gids_hook_handle **ud = check_handle(L);
+    l_checkend(L, 1, "remove");
+    lua_pushboolean(L, gids_hook_remove(*ud));
+    return 1;
+}
+
+/* `local h <close> = t:register_hook(fn)` removes the hook at the end of the scope. */
+static int h_close(lua_State *L) {
+    gids_hook_remove(*check_handle(L));
+    return 0;
+}
+
+static int h_gc(lua_State *L) {
+    gids_hook_handle **ud = check_handle(L);
+    gids_hook_handle_free(*ud);
+    *ud = NULL;
+    return 0;
+}
+
+static int h_tostring(lua_State *L) {
+    check_handle(L);
+    lua_pushstring(L, "graphids.HookHandle");
+    return 1;
+}
+
+void l_open_hook(lua_State *L, int methods) {
+    luaL_newmetatable(L, HOOK_HANDLE_MT);
+    lua_newtable(L);
+    lua_pushcfunction(L, h_remove);
+    lua_setfield(L, -2, "remove");
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, h_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, h_close);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, h_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushstring(L, HOOK_HANDLE_MT);
+    lua_setfield(L, -2, "__name");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, t_register_hook);
+    lua_setfield(L, methods, "register_hook");
+}
