@@ -128,6 +128,13 @@ describe("graphids.optim.lr_scheduler", function()
       s2.step, s2, 1.0)
   end)
 
+  it("ReduceLROnPlateau refuses a negative min_lr, which its state dict could not load", function()
+    h.errors("ReduceLROnPlateau: option 'min_lr' must be >= 0, got %-1",
+      sched.ReduceLROnPlateau, sgd(0.05), { min_lr = -1 })
+    h.errors("ReduceLROnPlateau: option 'min_lr' must be >= 0, got %-0.5",
+      sched.ReduceLROnPlateau, sgd(0.05), { min_lr = { -0.5 } })
+  end)
+
   it("ReduceLROnPlateau (max, abs) takes one-element tensors as metrics", function()
     local opt = sgd(0.1)
     local s = sched.ReduceLROnPlateau(opt, { mode = "max", threshold_mode = "abs", threshold = 0.5,

@@ -87,6 +87,16 @@ describe("graphids.optim.Optimizer", function()
       opt.zero_grad, opt, { set_to_nil = true })
   end)
 
+  it("zero_grad with set_to_none=false detaches a grad assigned by hand that requires grad", function()
+    local a = param({ 1.0, 2.0 })
+    local w = graphids.ones(2, { dtype = "f64", requires_grad = true })
+    a.grad = w * 3
+    local opt = optim.SGD({ a }, { lr = 0.1 })
+    opt:zero_grad({ set_to_none = false })
+    assert.same({ 0, 0 }, a.grad:totable())
+    assert.is_false(a.grad.requires_grad)
+  end)
+
   it("skips parameters without a grad and keeps no state for them", function()
     local a, b = param({ 1.0 }), param({ 5.0 })
     local opt = optim.Adam({ a, b }, { lr = 0.1 })

@@ -43,9 +43,10 @@ function P.install(M, I)
         raise(string.format("%s: expected %d min_lrs (one per param group), got %d", name, ngroups,
           #a.min_lr))
       end
-      for i = 1, ngroups do self.min_lrs[i] = util.number(name, "min_lr", a.min_lr[i]) end
+      -- (>= 0, as the state dict's rule: a floor the constructor took must load on resume)
+      for i = 1, ngroups do self.min_lrs[i] = util.number(name, "min_lr", a.min_lr[i], nil, { min = 0 }) end
     else
-      local m = util.number(name, "min_lr", a.min_lr, 0)
+      local m = util.number(name, "min_lr", a.min_lr, 0, { min = 0 })
       for i = 1, ngroups do self.min_lrs[i] = m end
       -- (as torch's default_min_lr: also the floor of a param group added later; not part of
       -- the state, which the constructor's arguments rebuild)

@@ -182,21 +182,28 @@ end
 
 function Optimizer._check_group(_, _, _) end
 
--- Sets each parameter's grad to nil (the default), or to zeros with {set_to_none=false}.
+-- Sets each parameter's grad to nil (the default), or to zeros with {set_to_none=false}.  A grad
+-- assigned by hand that requires grad is detached first, as torch's zero_grad does.
 function Optimizer:zero_grad(opts)
   util.check_options(self.__name .. ":zero_grad", opts, { "set_to_none" })
   local set_to_none = util.boolean(self.__name .. ":zero_grad", "set_to_none",
     opts and opts.set_to_none, true)
-  for _, group in ipairs(self.param_groups) do
-    for _, p in ipairs(group.params) do
-      if set_to_none then
-        p.grad = nil
-      else
+  graphids.no_grad(function()
+    for _, group in ipairs(self.param_groups) do
+      for _, p in ipairs(group.params) do
         local g = p.grad
-        if g ~= nil then g:zero_() end
+        if set_to_none then
+          p.grad = nil
+        elseif g ~= nil then
+          if g.requires_grad then
+            g = g:detach()
+            p.grad = g
+          end
+          g:zero_()
+        end
       end
     end
-  end
+  end)
 end
 
 -- One update of every parameter that has a grad (the others are skipped).  A closure, when
