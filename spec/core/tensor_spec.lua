@@ -268,6 +268,41 @@ describe("views", function()
     assert.are.same({ 0, 3, 1, 4, 2, 5 }, r:totable())
   end)
 
+  it("view and reshape never merge dims across a size-1 dim whose stride only looks contiguous", function()
+    -- [2,1,5] with strides {1,1,4}: dims 1 and 2 look contiguous pairwise, but the chunk
+    -- [1,5] spans 5 * 4 elements, not 1 (torch's computeStride)
+    local x = graphids.arange(40):view(10, 4, 1):narrow(1, 1, 5):narrow(2, 1, 2):permute(2, 3, 1)
+    assert.are.same({ 0, 4, 8, 12, 16, 1, 5, 9, 13, 17 }, x:flatten():totable())
+    assert.are.same({ { 0, 4, 8, 12, 16 }, { 1, 5, 9, 13, 17 } }, x:reshape(2, 5):totable())
+    errors("view: shape %[10%] is not compatible", x.view, x, 10)
+    assert.are.same({ 0, 4, 1, 5, 2, 6, 3, 7 },
+      graphids.arange(8):view(2, 4, 1):permute(2, 3, 1):flatten():totable())
+    -- and do merge a contiguous tensor whatever the strides of its size-1 dims
+    local d = graphids.arange(12):view(3, 4, 1):permute(1, 3, 2) -- strides {4, 1, 1}
+    assert.is_true(d:is_contiguous())
+    assert.are.same(graphids.arange(12):totable(), d:view(12):totable())
+  end)
+
+  it("reshape of random strided layouts reads what a contiguous copy holds", function()
+    local g = graphids.Generator(7)
+    local function pick(n) return graphids.randint(n, { 1 }, { generator = g }):item() + 1 end
+    for _ = 1, 300 do
+      local nd = pick(4)
+      local dims = {}
+      for i = 1, nd do dims[i] = pick(3) end
+      local t = graphids.arange(graphids.tensor(dims):prod():item() * 2):view(2, table.unpack(dims))
+      t = t:narrow(1, pick(2), 1):squeeze(1)
+      if pick(2) == 1 then t = t:unsqueeze(pick(t.ndim + 1)) end
+      local perm = graphids.randperm(t.ndim, { generator = g }):totable()
+      for i = 1, #perm do perm[i] = perm[i] + 1 end
+      t = t:permute(table.unpack(perm))
+      local want = t:contiguous():flatten():totable()
+      assert.are.same(want, t:reshape(-1):totable())
+      local ok, v = pcall(t.view, t, -1)
+      if ok then assert.are.same(want, v:totable()) end
+    end
+  end)
+
   it("transpose, t and permute swap strides without copying", function()
     local a = graphids.arange(6):view(2, 3)
     local t = a:t()

@@ -53,7 +53,12 @@ static gids_status infer_shape_(const char *op, const gids_tensor *t, int ndim, 
 }
 
 /* Strides for `shape` over t's memory, or false when t's layout cannot express it (the
- * algorithm of PyTorch's computeStride: walk chunks of t's dims that are contiguous together). */
+ * algorithm of PyTorch's computeStride).  t's dims are cut into chunks that are contiguous
+ * together -- a dim joins the chunk after it when its stride is the chunk's element count times
+ * the chunk's innermost stride (size-1 dims always join: their stride says nothing) -- and the
+ * view's dims must tile each chunk exactly, taking strides from the chunk's innermost one.
+ * Comparing a stride with its neighbour's alone would merge [2,1,5] with strides {1,1,4}
+ * across the size-1 dim and read outside the view. */
 static bool view_strides_(const gids_tensor *t, int ndim, const int64_t *shape, int64_t *stride) {
     int64_t numel = gids_tensor_numel(t);
     if (numel == 0 || t->ndim == 0) {
@@ -65,22 +70,20 @@ static bool view_strides_(const gids_tensor *t, int ndim, const int64_t *shape, 
         return true;
     }
     int view_d = ndim - 1;
-    int64_t chunk = 1, base_stride = t->stride[t->ndim - 1];
+    int64_t base_stride = t->stride[t->ndim - 1], chunk_numel = 1, view_numel = 1;
     for (int d = t->ndim - 1; d >= 0; d--) {
-        chunk *= t->shape[d];
-        if (d == 0 || (t->shape[d - 1] != 1 && t->stride[d - 1] != t->shape[d] * t->stride[d])) {
-            while (view_d >= 0 && (chunk > 1 || shape[view_d] == 1)) {
-                if (shape[view_d] == 0) return false;
-                stride[view_d] = base_stride;
-                base_stride *= shape[view_d];
-                chunk /= shape[view_d];
-                view_d--;
-            }
-            if (chunk != 1) return false;
-            if (d > 0) {
-                base_stride = t->stride[d - 1];
-                chunk = 1;
-            }
+        chunk_numel *= t->shape[d];
+        if (d > 0 && (t->shape[d - 1] == 1 || t->stride[d - 1] == chunk_numel * base_stride))
+            continue; /* dim d - 1 continues this chunk */
+        while (view_d >= 0 && (view_numel < chunk_numel || shape[view_d] == 1)) {
+            stride[view_d] = view_numel * base_stride;
+            view_numel *= shape[view_d];
+            view_d--;
+        }
+        if (view_numel != chunk_numel) return false;
+        if (d > 0) {
+            base_stride = t->stride[d - 1];
+            chunk_numel = view_numel = 1;
         }
     }
     return view_d == -1;
