@@ -84,7 +84,7 @@ static gids_status count_into(const char *op, gids_tensor **cs, int *idx, int n,
         if (exponent_mask(ts[i]->dtype) == 0 || gids_tensor_numel(ts[i]) == 0) continue;
         GIDS_CHECK(gids_tensor_numel(ts[i]) < big, GIDS_EUNSUPPORTED,
                    "%s: tensor %d has %lld elements (at most %lld)", op, i + 1,
-                   (long long)gids_tensor_numel(ts[i]), (long long)big);
+                   (long long)gids_tensor_numel(ts[i]), (long long)(big - 1));
         GIDS_TRY(gc_contiguous_as(op, &cs[m++], ts[i], ts[i]->dtype));
     }
     for (size_t size = 2; size <= 8; size *= 2) {
