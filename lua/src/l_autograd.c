@@ -179,8 +179,8 @@ static int a_grad(lua_State *L) {
         grad_list(L, 3, n, grads, "autograd.grad");
     l_checkopts(L, opts, "autograd.grad", grad_opts);
     l_checkend(L, opts, "autograd.grad");
-    bool retain = l_optbool(L, opts, "retain_graph", 0);
-    bool allow_unused = l_optbool(L, opts, "allow_unused", 0);
+    bool retain = l_optbool_named(L, opts, "retain_graph", 0, "autograd.grad");
+    bool allow_unused = l_optbool_named(L, opts, "allow_unused", 0, "autograd.grad");
     /* the inputs and results, in a userdata that lives on the stack until the call returns */
     gids_tensor **inputs =
         lua_newuserdatauv(L, (ninputs > 0 ? ninputs : 1) * 2 * sizeof *inputs, 0);

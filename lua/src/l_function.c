@@ -262,7 +262,8 @@ static gids_status fn_backward(gids_node *node, gids_tensor *const *grad_out,
     if (call == NULL || call->main != c->main)
         GIDS_FAIL(GIDS_ESTATE,
                   "%s: the backward of a Lua Function runs only from the Lua state that "
-                  "recorded it (t:backward() or graphids.autograd.backward)",
+                  "recorded it (t:backward(), graphids.autograd.backward or "
+                  "graphids.autograd.grad)",
                   gids_node_name(node));
     lua_State *L = call->L;
     if (!lua_checkstack(L, 4))

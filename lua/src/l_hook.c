@@ -34,13 +34,20 @@ static void hook_free(void *p) {
     free(h);
 }
 
+/* Calls the hook (protected by hook_call); its error comes back as the string "gradient hook:
+ * <message>", whatever value it raised. */
 static int phook(lua_State *L) {
     hook_args *a = lua_touserdata(L, 1);
     lua_rawgeti(L, LUA_REGISTRYINDEX, a->h->ref);
     l_tensor *u = l_newtensor(L);
     gids_tensor_retain((gids_tensor *)a->grad);
     u->t = (gids_tensor *)a->grad;
-    lua_call(L, 1, 1);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        const char *msg = luaL_tolstring(L, -1, NULL);
+        if (strncmp(msg, "gradient hook: ", 15) == 0) return lua_error(L);
+        lua_pushfstring(L, "gradient hook: %s", msg);
+        return lua_error(L);
+    }
     if (lua_isnil(L, -1)) return 0;
     gids_tensor *r = l_totensor(L, -1);
     if (r == NULL)
@@ -66,14 +73,12 @@ static gids_status hook_call(void *ctx, const gids_tensor *grad, gids_tensor **r
     int rc = lua_pcall(L, 1, 0, 0);
     gids_set_grad_enabled(prev);
     if (rc == LUA_OK) return GIDS_OK;
-    const char *msg = lua_tostring(L, -1);
-    if (msg != NULL && strncmp(msg, "gradient hook: ", 15) != 0) {
-        lua_pushfstring(L, "gradient hook: %s", msg); /* (lua_checkstack above left room) */
-        lua_replace(L, -2);
-        msg = lua_tostring(L, -1);
+    if (lua_type(L, -1) != LUA_TSTRING) { /* (a __tostring that raised a table, out of memory) */
+        lua_pop(L, 1);
+        lua_pushliteral(L, "gradient hook: failed with an error that is not a string");
     }
     call->err_at = lua_gettop(L); /* stays there until run_graph raises it */
-    GIDS_FAIL(GIDS_ESTATE, "%s", msg != NULL ? msg : "a gradient hook failed");
+    GIDS_FAIL(GIDS_ESTATE, "%s", lua_tostring(L, -1));
 }
 
 /* t:register_hook(fn) -> handle */

@@ -25,6 +25,8 @@ const char *l_describe(lua_State *L, int i);
 
 /* l_optstr / l_optdtype naming the function explicitly (the binding.h forms use the name Lua
  * called the function by, which is a local's name when called through one). */
+/* l_optbool naming fname in its error (a function whose Lua name is not its documented one). */
+int l_optbool_named(lua_State *L, int idx, const char *key, int def, const char *fname);
 const char *l_optstr_named(lua_State *L, int idx, const char *key, const char *def,
                            const char *fname);
 gids_dtype l_optdtype_named(lua_State *L, int idx, const char *key, gids_dtype def,

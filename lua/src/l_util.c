@@ -509,13 +509,17 @@ double l_optnum(lua_State *L, int idx, const char *key, double def) {
 }
 
 int l_optbool(lua_State *L, int idx, const char *key, int def) {
+    return l_optbool_named(L, idx, key, def, NULL);
+}
+
+int l_optbool_named(lua_State *L, int idx, const char *key, int def, const char *fname) {
     idx = lua_absindex(L, idx);
     int t = getopt_field(L, idx, key);
     if (t == LUA_TNIL) {
         lua_pop(L, 1);
         return def;
     }
-    if (t != LUA_TBOOLEAN) bad_option(L, l_fname(L), key, "a boolean");
+    if (t != LUA_TBOOLEAN) bad_option(L, fname != NULL ? fname : l_fname(L), key, "a boolean");
     int v = lua_toboolean(L, -1);
     lua_pop(L, 1);
     return v;

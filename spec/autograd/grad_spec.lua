@@ -133,6 +133,31 @@ describe("autograd.grad", function()
     assert.is_true(g:abs():sum():item() > 0)
   end)
 
+  it("keeps what it needs of a non-leaf input that a hook frees during the walk", function()
+    local x = leaf({ 1, 2 }, "f32")
+    local y = x * 2
+    local z = (y * y):sum()
+    y:register_hook(function(g)
+      y:free()
+      collectgarbage()
+      return g
+    end)
+    local g = grad(z, y)
+    assert.equal("f32", g.dtype)
+    assert.same({ 4, 8 }, g:totable())
+  end)
+
+  it("names itself in the root checks", function()
+    local x = leaf({ 1, 2 })
+    errors("autograd.grad: gradient of shape %[3%] for root 1 of shape %[%]",
+      function() grad((x * 1):sum(), x, graphids.ones(3, F64)) end)
+    errors("autograd.grad: root 1 has shape %[2%]; .*%(grad%(outputs, inputs, grads%)%)",
+      function() grad(x * 1, x) end)
+    errors("autograd.grad: option 'allow_unused' must be a boolean, got 1",
+      function() grad((x * 1):sum(), x, nil, { allow_unused = 1 }) end)
+    errors("autograd.grad: root 1 does not require grad", function() grad(graphids.ones(1), x) end)
+  end)
+
   it("checks its arguments", function()
     local x = leaf({ 1 })
     local y = (x * 2):sum()
@@ -262,6 +287,36 @@ describe("register_hook", function()
       graphids.ones(2):register_hook(print)
     end)
     errors("register_hook: argument #2 must be a function, got number", function() x:register_hook(1) end)
+    h = x:register_hook(function(g) return g:to("f32") end)
+    errors("AccumulateGrad: a gradient hook returned dtype f32 for a gradient of dtype f64",
+      function() (x * 1):sum():backward() end)
+    h:remove()
+    h = x:register_hook(function() error({ code = 1 }) end)
+    errors("gradient hook: table: ", function() (x * 1):sum():backward() end)
+    h:remove()
+    h = x:register_hook(function() error() end)
+    errors("gradient hook: nil", function() (x * 1):sum():backward() end)
+    h:remove()
+    -- after all of these, the graph machinery still works
+    local y = (x * 2):sum()
+    y:backward()
+  end)
+
+  it("runs a hook registered during backward from the next backward on, as torch", function()
+    local x = leaf({ 1, 2 })
+    local calls = 0
+    local function again(g)
+      calls = calls + 1
+      if calls < 10 then x:register_hook(again) end
+      return g
+    end
+    x:register_hook(again)
+    local y = (x * 1):sum()
+    y:backward()
+    assert.equal(1, calls)
+    y = (x * 1):sum()
+    y:backward()
+    assert.equal(3, calls) -- the first hook and the one it added
   end)
 
   it("lives with the graph: a handle outliving its tensor, and a graph outliving the handle", function()

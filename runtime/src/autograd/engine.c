@@ -303,25 +303,28 @@ static gids_status run_node_(table *t, heap *ready, slot *s, bool retain_graph, 
     return st;
 }
 
+/* fname: "backward" or "autograd.grad", for messages. */
 static gids_status root_grad_(gids_tensor **out, const gids_tensor *root, const gids_tensor *g,
-                              int i) {
+                              int i, const char *fname) {
     char a[160], b[160];
     if (g == NULL) {
         if (gids_tensor_numel(root) != 1)
             GIDS_FAIL(GIDS_EINVAL,
-                      "backward: root %d has shape %s; a gradient can be implied only for a "
-                      "one-element root, so pass one (backward(grad))",
-                      i + 1, gids_shape_str(root->ndim, root->shape, a, sizeof a));
+                      "%s: root %d has shape %s; a gradient can be implied only for a "
+                      "one-element root, so pass one (%s)",
+                      fname, i + 1, gids_shape_str(root->ndim, root->shape, a, sizeof a),
+                      strcmp(fname, "backward") == 0 ? "backward(grad)"
+                                                     : "grad(outputs, inputs, grads)");
         return gids_ones(out, root->dtype, gids_tensor_device(root), root->ndim, root->shape);
     }
     if (!gids_device_eq(gids_tensor_device(g), gids_tensor_device(root)))
-        GIDS_FAIL(GIDS_EDEVICE, "backward: gradient on %s for root %d on %s",
+        GIDS_FAIL(GIDS_EDEVICE, "%s: gradient on %s for root %d on %s", fname,
                   gids_device_str(gids_tensor_device(g), a, sizeof a), i + 1,
                   gids_device_str(gids_tensor_device(root), b, sizeof b));
     bool same = g->ndim == root->ndim;
     for (int d = 0; same && d < g->ndim; d++) same = g->shape[d] == root->shape[d];
     if (!same)
-        GIDS_FAIL(GIDS_ESHAPE, "backward: gradient of shape %s for root %d of shape %s",
+        GIDS_FAIL(GIDS_ESHAPE, "%s: gradient of shape %s for root %d of shape %s", fname,
                   gids_shape_str(g->ndim, g->shape, a, sizeof a), i + 1,
                   gids_shape_str(root->ndim, root->shape, b, sizeof b));
     if (g->dtype == root->dtype) {
@@ -334,12 +337,17 @@ static gids_status root_grad_(gids_tensor **out, const gids_tensor *root, const 
 
 /* ---------------------------------------------------------------- asked-for gradients */
 /* What gids_autograd_grad asks for: the gradient of input i is the complete gradient of output
- * nr[i] of node[i] (its grad_fn, or the AccumulateGrad of a leaf), taken when that node is
- * ready; out[i] holds it (NEW), NULL while none. */
+ * in[i].nr of in[i].node (its grad_fn, or the AccumulateGrad of a leaf), taken when that node
+ * is ready; out[i] holds it (NEW), NULL while none. */
+typedef struct asked_input {
+    gids_node *node; /* a reference of gids_autograd_grad's */
+    int32_t nr;
+    gids_dtype dtype; /* the input's (a hook may free a non-leaf input during the walk) */
+} asked_input;
+
 typedef struct asked {
     int n;
-    gids_node *const *node;
-    int32_t *nr;
+    const asked_input *in;
     gids_tensor **out;
 } asked;
 
@@ -347,7 +355,7 @@ typedef struct asked {
  * that leads to one: only those run. */
 static gids_status mark_needed_(table *t, const asked *q, int nroots, gids_node *const *roots) {
     for (int i = 0; i < q->n; i++) {
-        slot *s = find_(t, q->node[i]);
+        slot *s = find_(t, q->in[i].node);
         if (s->node != NULL) s->target = true; /* (else the roots do not depend on it) */
     }
     size_t cap = 64, len = 0;
@@ -401,7 +409,7 @@ static gids_status apply_hooks_(slot *s) {
     if (n->leaf != NULL) {
         const gids_ag_meta *m = n->leaf->autograd;
         if (m == NULL || !m->requires_grad) return GIDS_OK;
-        return gids_ag_apply_hooks(m->hooks, 0, &s->grads[0], "backward (a leaf's hook)");
+        return gids_ag_apply_hooks(m->hooks, 0, &s->grads[0], "AccumulateGrad");
     }
     for (int k = 0; k < n->nout && n->hooks != NULL; k++)
         GIDS_TRY(gids_ag_apply_hooks(n->hooks, k, &s->grads[k], n->name));
@@ -411,7 +419,7 @@ static gids_status apply_hooks_(slot *s) {
 /* Takes the asked-for gradients of s's node, now complete. */
 static void take_asked_(const asked *q, const slot *s) {
     for (int i = 0; i < q->n; i++) {
-        gids_tensor *g = q->node[i] == s->node ? s->grads[q->nr[i]] : NULL;
+        gids_tensor *g = q->in[i].node == s->node ? s->grads[q->in[i].nr] : NULL;
         if (g == NULL || q->out[i] != NULL) continue;
         gids_tensor_retain(g);
         q->out[i] = g;
@@ -421,17 +429,18 @@ static void take_asked_(const asked *q, const slot *s) {
 /* ---------------------------------------------------------------- entry points */
 static gids_status run_graph_(int n, gids_tensor *const *roots, const gids_tensor *const *grads,
                               bool retain_graph, const asked *q) {
-    if (n < 1 || n > 64) GIDS_FAIL(GIDS_EINVAL, "backward: %d roots (1..64 supported)", n);
-    GIDS_CHECK(roots != NULL, GIDS_EINVAL, "backward: roots is NULL");
+    const char *fname = q != NULL ? "autograd.grad" : "backward";
+    if (n < 1 || n > 64) GIDS_FAIL(GIDS_EINVAL, "%s: %d roots (1..64 supported)", fname, n);
+    GIDS_CHECK(roots != NULL, GIDS_EINVAL, "%s: roots is NULL", fname);
     for (int i = 0; i < n; i++)
-        GIDS_CHECK(roots[i] != NULL, GIDS_EINVAL, "backward: root %d is NULL", i);
+        GIDS_CHECK(roots[i] != NULL, GIDS_EINVAL, "%s: root %d is NULL", fname, i + 1);
     gids_node *nodes[64];
     for (int i = 0; i < n; i++)
         if (!gids_requires_grad(roots[i]))
             GIDS_FAIL(GIDS_ESTATE,
-                      "backward: root %d does not require grad (no input of it has "
+                      "%s: root %d does not require grad (no input of it has "
                       "requires_grad=true, or it was computed under no_grad)",
-                      i + 1);
+                      fname, i + 1);
     gids_status st = GIDS_OK;
     int held = 0; /* nodes[0..held) are references of ours */
     for (; held < n && st == GIDS_OK; held++) {
@@ -453,7 +462,7 @@ static gids_status run_graph_(int n, gids_tensor *const *roots, const gids_tenso
     if (st == GIDS_OK && q != NULL) st = mark_needed_(&t, q, n, nodes);
     for (int i = 0; i < n && st == GIDS_OK; i++) {
         gids_tensor *g = NULL;
-        st = root_grad_(&g, roots[i], grads ? grads[i] : NULL, i);
+        st = root_grad_(&g, roots[i], grads ? grads[i] : NULL, i, fname);
         int nr = roots[i]->autograd ? ((gids_ag_meta *)roots[i]->autograd)->output_nr : 0;
         if (nodes[i]->leaf != NULL) nr = 0;
         if (st == GIDS_OK) st = accumulate_(&find_(&t, nodes[i])->grads[nr], g);
@@ -486,12 +495,12 @@ gids_status gids_backward(gids_tensor *root, const gids_tensor *grad, bool retai
     return gids_backward_multi(1, &root, grads, retain_graph);
 }
 
-/* out[i] (NEW) made the caller's own: of input i's dtype, and a copy when anything else holds
+/* out[i] (NEW) made the caller's own: of its input's dtype, and a copy when anything else holds
  * it (a root's gradient passed in, the same input asked for twice). */
-static gids_status own_asked_(gids_tensor **out, const gids_tensor *input) {
+static gids_status own_asked_(gids_tensor **out, gids_dtype dtype) {
     gids_tensor *g = *out, *own = NULL;
-    if (g->dtype != input->dtype) {
-        GIDS_TRY(gids_to_dtype(&own, g, input->dtype));
+    if (g->dtype != dtype) {
+        GIDS_TRY(gids_to_dtype(&own, g, dtype));
     } else if (g->refcount != 1 || g->storage->refcount != 1 || !gids_tensor_is_contiguous(g)) {
         GIDS_TRY(gids_clone(&own, g));
     } else {
@@ -508,15 +517,11 @@ gids_status gids_autograd_grad(int n, gids_tensor *const *roots, const gids_tens
     GIDS_CHECK(ninputs >= 1 && inputs != NULL && out != NULL, GIDS_EINVAL,
                "autograd.grad: %d inputs (at least 1, with an array for the results)", ninputs);
     for (int i = 0; i < ninputs; i++) out[i] = NULL;
-    gids_node *node_stack[16], **node = node_stack;
-    int32_t nr_stack[16], *nr = nr_stack;
-    if (ninputs > 16) {
-        node = malloc((size_t)ninputs * sizeof *node);
-        nr = malloc((size_t)ninputs * sizeof *nr);
-    }
+    asked_input in_stack[16], *in = in_stack;
+    if (ninputs > 16) in = malloc((size_t)ninputs * sizeof *in);
     gids_status st = GIDS_OK;
-    int held = 0; /* node[0..held) are references of ours */
-    if (node == NULL || nr == NULL)
+    int held = 0; /* in[0..held).node are references of ours */
+    if (in == NULL)
         st = gids_error_set(GIDS_ENOMEM, __FILE__, __LINE__, "autograd.grad: out of memory");
     for (int i = 0; i < ninputs && st == GIDS_OK; i++) {
         const gids_tensor *x = inputs[i];
@@ -530,21 +535,22 @@ gids_status gids_autograd_grad(int n, gids_tensor *const *roots, const gids_tens
                                 i + 1);
         } else {
             const gids_ag_meta *m = x->autograd;
-            nr[i] = m->grad_fn != NULL ? m->output_nr : 0;
+            in[i].nr = m->grad_fn != NULL ? m->output_nr : 0;
+            in[i].dtype = x->dtype;
             if (m->grad_fn != NULL) {
                 gids_node_retain(m->grad_fn);
-                node[i] = m->grad_fn;
+                in[i].node = m->grad_fn;
             } else { /* the leaf's AccumulateGrad, which the graph uses when the leaf is in it */
-                st = gids_node_grad_accumulator(&node[i], inputs[i]);
+                st = gids_node_grad_accumulator(&in[i].node, inputs[i]);
             }
             if (st == GIDS_OK) held++;
         }
     }
-    asked q = {ninputs, node, nr, out};
+    asked q = {ninputs, in, out};
     if (st == GIDS_OK) st = run_graph_(n, roots, grads, retain_graph, &q);
     for (int i = 0; i < ninputs && st == GIDS_OK; i++) {
         if (out[i] != NULL)
-            st = own_asked_(&out[i], inputs[i]);
+            st = own_asked_(&out[i], in[i].dtype);
         else if (!allow_unused)
             st = gids_error_set(GIDS_ESTATE, __FILE__, __LINE__,
                                 "autograd.grad: input %d is not used in the graph of the "
@@ -556,9 +562,8 @@ gids_status gids_autograd_grad(int n, gids_tensor *const *roots, const gids_tens
             gids_tensor_release(out[i]);
             out[i] = NULL;
         }
-    for (int i = 0; i < held; i++) gids_node_release(node[i]);
-    if (node != node_stack) free(node);
-    if (nr != nr_stack) free(nr);
+    for (int i = 0; i < held; i++) gids_node_release(in[i].node);
+    if (in != in_stack) free(in);
     return st;
 }
 

@@ -89,11 +89,13 @@ void gids_hook_handle_free(gids_hook_handle *hd) {
 gids_status gids_ag_apply_hooks(const gids_hook_list *l, int32_t output_nr, gids_tensor **g,
                                 const char *where) {
     if (l == NULL || *g == NULL) return GIDS_OK;
-    /* a hook removed while another runs must not be touched, so walk by id */
-    uint64_t last = 0;
+    /* A hook removed while another runs must not be touched, so walk by id; hooks registered
+     * during the walk (ids past `end`) wait for the next backward, as torch's. */
+    uint64_t last = 0, end = __atomic_load_n(&next_id_, __ATOMIC_RELAXED);
     for (;;) {
         const gids_hook *h = l->first;
         while (h != NULL && (h->id <= last || h->output_nr != output_nr)) h = h->next;
+        if (h != NULL && h->id > end) h = NULL;
         if (h == NULL) return GIDS_OK;
         last = h->id;
         gids_tensor *r = NULL;
@@ -119,12 +121,13 @@ gids_status gids_ag_apply_hooks(const gids_hook_list *l, int32_t output_nr, gids
             gids_tensor_release(r);
             return bad;
         }
-        if (r->dtype != old->dtype) {
-            gids_tensor *conv = NULL;
-            st = gids_to_dtype(&conv, r, old->dtype);
+        if (r->dtype != old->dtype) { /* (torch refuses it too: a silent f16 would lose bits) */
+            gids_error_set(GIDS_EDTYPE, __FILE__, __LINE__,
+                           "%s: a gradient hook returned dtype %s for a gradient of dtype %s (a "
+                           "hook may change values, not the dtype)",
+                           where, gids_dtype_name(r->dtype), gids_dtype_name(old->dtype));
             gids_tensor_release(r);
-            if (st != GIDS_OK) return st;
-            r = conv;
+            return GIDS_EDTYPE;
         }
         gids_tensor_release(*g);
         *g = r;
