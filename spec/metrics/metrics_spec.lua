@@ -6,6 +6,7 @@ local graphids = require "graphids"
 local metrics = require "graphids.metrics"
 local helpers = require "helpers"
 local errors = helpers.errors
+local errors_at_caller = helpers.errors_at_caller
 
 local function long(t)
   return graphids.tensor(t, { dtype = "i64" })
@@ -173,6 +174,9 @@ describe("graphids.metrics", function()
       local y0 = long({ 0, 0, 0, 0, 0, 0 })
       errors("validation labels hold a single class %(6 negative, 0 positive%)", metrics.anomaly,
         vs, y0, vs, vy)
+      -- the hint names the functions that take the option (Trainer:test takes none: it falls back)
+      errors_at_caller("%(metrics.anomaly and metrics.of_outputs take a known one as opts.threshold%)",
+        metrics.anomaly, vs, y0, vs, vy)
       local m = metrics.anomaly(vs, y0, vs, vy, { threshold = 0.5 })
       assert.equal(0.5, m.threshold)
     end)

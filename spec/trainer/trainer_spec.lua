@@ -436,6 +436,25 @@ describe("graphids.trainer", function()
     assert.matches("no validation scores to fit the anomaly threshold on", said[1])
   end)
 
+  it("falls back to the threshold-free set when the validation labels hold a single class", function()
+    -- Youden's J needs both classes: metrics.anomaly refuses such a set, and test() takes no
+    -- threshold, so it warns once and reports the metrics that need none (as without val graphs)
+    local d = dm():setup()
+    d.vy = d.vy:mul(0)
+    local said = {}
+    local t = Trainer { progress = "off", log = function(msg) said[#said + 1] = msg end }
+    local res = t:test(model(), d)
+    for _, k in ipairs({ "test/auroc", "test/ap", "test/set_a/auroc", "test/set_b/precision@0.95recall" }) do
+      assert.is_number(res[k], k)
+    end
+    assert.is_nil(res["test/threshold"])
+    assert.is_nil(res["test/set_a/f1"])
+    assert.equal(1, #said)
+    assert.matches("the validation labels hold a single class %(24 negative, 0 positive%)", said[1])
+    assert.matches("only the threshold%-free metrics", said[1])
+    assert.is_nil(said[1]:find("opts.threshold", 1, true))
+  end)
+
   it("predicts per-graph outputs with window_start and writes prediction files", function()
     local d = dm():setup()
     local t = Trainer { progress = "off" }

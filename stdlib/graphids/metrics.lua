@@ -345,7 +345,8 @@ function M.anomaly(val_scores, val_labels, test_scores, test_labels, opts)
     thr = v.youden_threshold
     if thr ~= thr then
       error(string.format("%s: validation labels hold a single class (%d negative, %d positive); "
-        .. "Youden's J needs both (pass opts.threshold to use a known threshold)", fname,
+        .. "Youden's J needs both to fit the threshold (metrics.anomaly and metrics.of_outputs take a "
+        .. "known one as opts.threshold)", fname,
         v.negatives, v.positives), 2)
     end
   elseif type(thr) ~= "number" or thr ~= thr then

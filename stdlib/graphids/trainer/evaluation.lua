@@ -95,7 +95,9 @@ return function(Trainer, h)
   -- The metric function of test(): opts.metrics (function(outputs) -> name -> number), else the
   -- model's test_metrics(outputs), else graphids.metrics.of_outputs -- the classifier set when
   -- the outputs hold probs [N,K], otherwise the threshold set with the threshold fitted on the
-  -- validation outputs (test_step over the val loader), never on the test labels.
+  -- validation outputs (test_step over the val loader), never on the test labels.  Without
+  -- validation scores, or when their labels hold a single class (Youden's J needs both), only the
+  -- threshold-free metrics, with a warning (once) saying why.
   local function metric_fn(self, model, datamodule, given)
     if given ~= nil then
       if type(given) ~= "function" then
@@ -108,25 +110,39 @@ return function(Trainer, h)
     end
     local metrics = require "graphids.metrics"
     local of_outputs = metrics.of_outputs
-    local val, warned
+    local decided, fit_on
+    -- of_outputs' opts for the anomaly sets: {val = ...}, or nil (threshold-free) after a warning
+    local function threshold_opts()
+      if decided then return fit_on end
+      decided = true
+      local val = datamodule.val_loader and run_predict(self, model, datamodule:val_loader(), "test_step")
+      local why
+      if not (val and graphids.is_tensor(val.scores) and val.scores:numel() > 0) then
+        why = "no validation scores to fit the anomaly threshold on (val_fraction = 0?)"
+      elseif graphids.is_tensor(val.labels) then
+        -- (labels other than 0/1 go on to metrics.anomaly, whose error names them)
+        local y, n = val.labels, val.labels:numel()
+        local neg, pos = y:eq(0):long():sum():item(), y:eq(1):long():sum():item()
+        if neg + pos == n and (neg == 0 or pos == 0) then
+          why = string.format("the validation labels hold a single class (%d negative, %d positive), " ..
+            "and fitting the anomaly threshold (Youden's J) needs both", neg, pos)
+        end
+      end
+      if why then
+        -- say why the threshold metrics are missing rather than leave the keys out silently
+        self:warn("test: " .. why .. "; only the threshold-free metrics (auroc, ap, operating points) " ..
+          "are reported")
+        return nil
+      end
+      fit_on = { val = { scores = val.scores, labels = val.labels } }
+      return fit_on
+    end
     return function(out)
       local probs = out.probs
       if graphids.is_tensor(probs) and probs.ndim == 2 then
         return of_outputs(out)
       end
-      if val == nil and datamodule.val_loader then
-        val = run_predict(self, model, datamodule:val_loader(), "test_step")
-      end
-      if val and graphids.is_tensor(val.scores) and val.scores:numel() > 0 then
-        return of_outputs(out, { val = { scores = val.scores, labels = val.labels } })
-      end
-      if not warned then
-        -- say why the threshold metrics are missing rather than leave the keys out silently
-        warned = true
-        self:warn("test: no validation scores to fit the anomaly threshold on (val_fraction = 0?); " ..
-          "only the threshold-free metrics (auroc, ap, operating points) are reported")
-      end
-      return of_outputs(out)
+      return of_outputs(out, threshold_opts())
     end
   end
 
