@@ -96,6 +96,21 @@ describe("graphids.orchestrate.pipeline", function()
     assert.truthy(table_text:find("broken%s+failed"), table_text)
   end)
 
+  it("lists every test set of the results, also one with only threshold-free metrics", function()
+    -- an anomaly detector tested without a validation threshold has auroc but no accuracy
+    local out = {}
+    pipeline.print_results({ { name = "vgae", status = "ok", seconds = 1, metrics = {
+      ["test/auroc"] = 0.75, ["test/set_01/auroc"] = 0.5, ["test/set_01/ap"] = 0.25,
+      ["test/set_02/auroc"] = 1 } } },
+      { write = function(_, ...) for _, s in ipairs({ ... }) do out[#out + 1] = s end end })
+    local text = table.concat(out)
+    assert.truthy(text:find("vgae%s+ok%s+%-%s+%-%s+0%.7500"), text)
+    assert.truthy(text:find("vgae%s+set_01%s+%-%s+%-%s+0%.5000\n"), text)
+    assert.truthy(text:find("vgae%s+set_02%s+%-%s+%-%s+1%.0000\n"), text)
+    local _, rows = text:gsub("set_01", "")
+    assert.equal(1, rows)
+  end)
+
   it("widens the stage column of the results to the longest stage name", function()
     local out = {}
     local long = string.rep("x", 120) -- past string.format's widest field (99)

@@ -623,11 +623,13 @@ function M.headline(m, prefix)
   return m[prefix .. "accuracy"], f1, m[prefix .. "auroc"]
 end
 
+-- The test sets of a metrics table: every <set> of a "test/<set>/<metric>" key (not only those
+-- with an accuracy: an anomaly detector tested without a validation threshold has none).
 local function test_sets(m)
-  local sets = {}
+  local sets, seen = {}, {}
   for k in pairs(m or {}) do
-    local s = k:match("^test/([^/]+)/accuracy$")
-    if s then sets[#sets + 1] = s end
+    local s = k:match("^test/([^/]+)/[^/]+$")
+    if s and not seen[s] then sets[#sets + 1], seen[s] = s, true end
   end
   table.sort(sets)
   return sets
