@@ -172,6 +172,45 @@ describe("graphids.orchestrate.stage", function()
     end
   end)
 
+  it("evaluates a VGAE whose validation windows are all benign with the threshold-free metrics", function()
+    -- Youden's J needs both classes: the test reports what needs no threshold, and the stage
+    -- still writes test_metrics.json, the sidecars (scores, no decisions) and its marker
+    local r = resolve("vgae", "vgae", { { "trainer.max_epochs", 1 } },
+      { lake_root = gio.join(tmp, "oneclass") })
+    local run = stage.build(r)
+    stage.train(run, r)
+    local dm, val_loader = run.datamodule, run.datamodule.val_loader
+    function dm.val_loader(self)
+      local l = val_loader(self)
+      return { iter = function(_, epoch)
+        local f, st, c = l:iter(epoch)
+        return function()
+          local b = f(st, c)
+          c = b
+          if b then b.y = b.y:mul(0) end
+          return b
+        end
+      end }
+    end
+    local said = {}
+    run.trainer.log = function(msg) said[#said + 1] = msg end
+    local m = stage.evaluate(run, r)
+    assert.truthy(table.concat(said, "\n"):find("validation labels hold a single class", 1, true),
+      table.concat(said, "\n"))
+    assert.is_nil(m["test/threshold"])
+    local saved = assert(gio.read_json(gio.join(r.run_dir, "test_metrics.json")))
+    assert.is_number(saved["test/auroc"])
+    assert.is_nil(saved["test/f1"])
+    for _, set in ipairs(run.datamodule.test_names) do
+      assert.is_number(saved["test/" .. set .. "/auroc"], set)
+      local t = assert(gio.load_safetensors(gio.join(r.run_dir, "predictions", "test", set ..
+        ".safetensors")))
+      assert.is_not_nil(t.scores)
+      assert.is_nil(t.preds)
+    end
+    assert.is_true(gio.exists(gio.join(r.run_dir, ".test_complete")))
+  end)
+
   it("extracts fusion states from the VGAE and GAT runs and fuses them on the real test sets", function()
     local fs = require "graphids.orchestrate.fusion_states"
     local gat, vgae = resolve("gat", "gat"), resolve("vgae", "vgae")
