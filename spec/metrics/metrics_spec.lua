@@ -187,6 +187,34 @@ describe("graphids.metrics", function()
       errors("unknown option 'thresh'", metrics.anomaly, vs, vy, vs, vy, { thresh = 1 })
       errors("threshold must be a number", metrics.anomaly, vs, vy, vs, vy, { threshold = "x" })
     end)
+
+    it("names the argument a bad input came in, at the caller's line", function()
+      -- the runtime checks the inputs; its messages name its own parameters ("scores",
+      -- "labels"), which cannot tell the validation set from the test set
+      local bad = graphids.tensor({ 0.1, 0 / 0, 0.3 })
+      local y3 = long({ 0, 1, 0 })
+      local A, C, O = metrics.anomaly, metrics.classification, metrics.of_outputs
+      errors_at_caller("^[^ ]+ metrics%.anomaly: val_scores%[1%] is NaN", A, bad, y3, vs, vy)
+      errors_at_caller("^[^ ]+ metrics%.anomaly: test_scores%[1%] is NaN", A, vs, vy, bad, y3)
+      errors_at_caller("metrics%.anomaly: val_labels has 3 elements, expected 6 %(one per element of "
+        .. "val_scores%)", A, vs, y3, vs, vy)
+      errors_at_caller("metrics%.anomaly: test_labels has 3 elements, expected 6 %(one per element of "
+        .. "test_scores%)", A, vs, vy, vs, y3)
+      errors_at_caller("metrics%.anomaly: test_labels%[2%] = 2 is outside %[0, 2%)", A, vs, vy, vs,
+        long({ 0, 0, 2, 1, 0, 1 }))
+      errors_at_caller("metrics%.anomaly: test_scores must be f32 or f64, got i64", A, vs, vy, vy, vy)
+      local none, none_y = graphids.tensor({}), long({})
+      errors_at_caller("metrics%.anomaly: val_scores are empty", A, none, none_y, vs, vy)
+      errors_at_caller("metrics%.anomaly: test_scores are empty", A, vs, vy, none, none_y,
+        { threshold = 0.5 })
+      local p2 = graphids.tensor({ { 0.1, 0.9 }, { 0.5, 0.5 } })
+      errors_at_caller("metrics%.classification: labels%[1%] = 3 is outside %[0, 2%)", C, p2, long({ 0, 3 }))
+      errors_at_caller("metrics%.classification: labels must be an integer or bool tensor of class ids, "
+        .. "got f32", C, p2, graphids.tensor({ 0, 1 }, { dtype = "f32" }))
+      errors_at_caller("metrics%.of_outputs: outputs%.scores%[1%] is NaN", O, { scores = bad, labels = y3 })
+      errors_at_caller("metrics%.of_outputs: outputs%.labels%[0%] = 5 is outside %[0, 2%)", O,
+        { scores = vs, labels = long({ 5, 0, 1, 1, 0, 1 }) })
+    end)
   end)
 
   describe("of_outputs (metrics of test_step outputs)", function()

@@ -42,6 +42,27 @@ local function check_tensor(fname, what, v)
   end
 end
 
+-- core[op](...) on fname's inputs: the runtime checks them (shape, dtype, finite scores, class
+-- ids in range), and its error ("metrics_binary: labels has 3 elements, ...") is
+-- raised again at fname's caller as "fname: val_labels has 3 elements, ..." -- the runtime's
+-- parameter name replaced by the caller's argument (names: "scores" -> "val_scores", ...).  Call
+-- it as `local r = core_call(...)`, not in a tail call: the level counts fname's frame.
+local function core_call(fname, op, names, ...)
+  local ok, r = pcall(core[op], ...)
+  if ok then return r end
+  -- (called straight from pcall, the runtime's error carries no position)
+  local rest = type(r) == "string" and r:match("^" .. op .. ": (.*)$")
+  if not rest then error(r, 0) end -- not the runtime's check (memory, ...): as raised
+  local arg, tail = rest:match("^(%a+)(.*)$")
+  if arg and names[arg] then
+    rest = names[arg] .. tail
+    if names.scores then
+      rest = rest:gsub("%(one per score%)$", "(one per element of " .. names.scores .. ")")
+    end
+  end
+  error(fname .. ": " .. rest, 3)
+end
+
 -- A detached CPU view of t (metrics never record autograd nodes and run on the CPU).
 local function cpu(t)
   if t.detach then t = t:detach() end
@@ -248,7 +269,7 @@ function M.classification(x, labels, opts)
   local suffix = class_suffixes(fname, opts.class_names, k)
 
   local preds = probs:argmax(2)
-  local cm = core.metrics_confusion(preds, labels, k):totable()
+  local cm = core_call(fname, "metrics_confusion", { labels = "labels" }, preds, labels, k):totable()
   local out = {}
   local stats, n = per_class(cm)
   local trace = 0
@@ -318,6 +339,10 @@ end
 local ANOMALY_OPTS = { prefix = U.NONE, threshold = U.NONE, n_bins = U.NONE,
   min_recall = U.NONE, min_precision = U.NONE }
 
+-- the runtime's parameter names -> metrics.anomaly's arguments
+local VAL_NAMES = { scores = "val_scores", labels = "val_labels" }
+local TEST_NAMES = { scores = "test_scores", labels = "test_labels" }
+
 local function check_scores(fname, what, s)
   check_tensor(fname, what, s)
   s = cpu(s)
@@ -341,7 +366,7 @@ function M.anomaly(val_scores, val_labels, test_scores, test_labels, opts)
   local thr = opts.threshold
   if thr == nil then
     -- Fitted on the VALIDATION scores only (the reference fitted it on the test labels).
-    local v = core.metrics_binary(val_scores, val_labels, bopts)
+    local v = core_call(fname, "metrics_binary", VAL_NAMES, val_scores, val_labels, bopts)
     thr = v.youden_threshold
     if thr ~= thr then
       error(string.format("%s: validation labels hold a single class (%d negative, %d positive); "
@@ -352,7 +377,8 @@ function M.anomaly(val_scores, val_labels, test_scores, test_labels, opts)
   elseif type(thr) ~= "number" or thr ~= thr then
     error(string.format("%s: threshold must be a number, got %s", fname, tostring(thr)), 2)
   end
-  local cm = core.metrics_threshold_confusion(test_scores, test_labels, thr):totable()
+  local cm = core_call(fname, "metrics_threshold_confusion", TEST_NAMES, test_scores, test_labels, thr)
+    :totable()
   local tn, fp, fn, tp = cm[1][1], cm[1][2], cm[2][1], cm[2][2]
   local out = {}
   out[prefix .. "threshold"] = thr
@@ -362,7 +388,7 @@ function M.anomaly(val_scores, val_labels, test_scores, test_labels, opts)
   out[prefix .. "f1"] = ratio(2 * tp, 2 * tp + fp + fn)
   out[prefix .. "specificity"] = ratio(tn, tn + fp)
   out[prefix .. "mcc"] = mcc(cm)
-  local s = core.metrics_binary(test_scores, test_labels, bopts)
+  local s = core_call(fname, "metrics_binary", TEST_NAMES, test_scores, test_labels, bopts)
   put(out, prefix, "auroc", s.auroc)
   put(out, prefix, "ap", s.ap)
   put_operating_points(out, prefix, s)
@@ -419,8 +445,8 @@ function M.of_outputs(outputs, opts)
   end
   local scores, labels = cpu(outputs.scores), cpu(outputs.labels)
   local out = {}
-  local s = core.metrics_binary(scores, labels, { min_recall = M.MIN_RECALL,
-    min_precision = M.MIN_PRECISION })
+  local s = core_call(fname, "metrics_binary", { scores = "outputs.scores", labels = "outputs.labels" },
+    scores, labels, { min_recall = M.MIN_RECALL, min_precision = M.MIN_PRECISION })
   put(out, "", "auroc", s.auroc)
   put(out, "", "ap", s.ap)
   put_operating_points(out, "", s)
