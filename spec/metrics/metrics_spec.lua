@@ -42,8 +42,9 @@ describe("graphids.metrics", function()
     end)
 
     it("ranks the curves of logits by log-odds, so confident windows keep their order", function()
-      -- f32 probabilities round to exactly 1 past a logit gap of about 17: the four attacks
-      -- and the benign window at 18 would tie, AUROC 0.75; by log-odds all are apart
+      -- f32 probabilities round to exactly 1 past a logit gap of about 17: the three attacks
+      -- and the benign window at 18 would tie, AUROC 0.75 (4.5 of the 6 benign-attack pairs, the
+      -- benign -3 below them all); by log-odds all are apart
       local gap = graphids.tensor({ 18, 20, 25, 30, -3 }, { dtype = "f32" })
       local y = long({ 0, 1, 1, 1, 0 })
       local logits = graphids.stack({ graphids.zeros({ 5 }), gap }, 2)
