@@ -526,7 +526,12 @@ static int l_allclose(lua_State *L) {
     l_check(L, gids_to_dtype(&x->t, a, GIDS_F64));
     l_check(L, gids_to_dtype(&y->t, b, GIDS_F64));
     l_tensor *diff = l_newtensor(L);
-    l_check(L, gids_binary(&diff->t, GIDS_SUB, x->t, y->t));
+    gids_status st = gids_binary(&diff->t, GIDS_SUB, x->t, y->t);
+    if (st == GIDS_ENOMEM) {
+        l_collect(L);
+        st = gids_binary(&diff->t, GIDS_SUB, x->t, y->t);
+    }
+    l_check_status_as(L, st, "allclose", "sub"); /* shapes that do not broadcast: allclose's */
     l_check(L, gids_unary_into(diff->t, GIDS_ABS, diff->t));
     l_tensor *tol = l_newtensor(L);
     l_check(L, gids_unary(&tol->t, GIDS_ABS, y->t));

@@ -250,6 +250,7 @@ local others = {
   get_num_threads = function() end,
   set_num_threads = function() return graphids.get_num_threads() end,
   gc_soft_limit = function() return graphids.gc_soft_limit() end,
+  _named = function() return print, "f" end,
   printoptions = function() return {} end,
   is_grad_enabled = function() end,
   is_autocast_enabled = function() end,

@@ -156,12 +156,33 @@ function C.prod(list, from, to)
   return p
 end
 
--- Installs the functions of T (named in sorted order) as Tensor methods and module functions,
--- except those listed in module_only (module functions alone), each refusing a value past its
--- last parameter.
-function C.install(graphids, T, module_only)
+-- f as the public function fname: any error raised inside it (by its own checks at whatever
+-- level, or by an op it is built of, core or composed) is raised again as "fname: message" at
+-- the line that called fname, as docs/lua-api.md section 1 asks (the message less its own
+-- position and op name).  An error that is no string passes through as it is.  The wrapper is
+-- a C closure (core._named): a Lua one called in a tail call (`return graphids.flip(t, 2)`)
+-- would have lost its caller's frame, and with it the line.
+function C.wrap(f, fname)
+  return core._named(f, fname)
+end
+
+-- The functions of T each refusing a value past its last parameter (graphids.arity) and raising
+-- every error under its own name at its caller's line (C.wrap); names starting with "_" (called
+-- by the C metamethods, which place their own errors) only refuse the extra value.
+function C.strict_wrap_all(T)
   local arity = require "graphids.arity"
-  arity.strict_all(T, "")
+  for name, f in pairs(T) do
+    f = arity.strict(f, name)
+    T[name] = name:sub(1, 1) == "_" and f or C.wrap(f, name)
+  end
+  return T
+end
+
+-- Installs the functions of T (named in sorted order) as Tensor methods and module functions,
+-- except those listed in module_only (module functions alone), each wrapped by
+-- C.strict_wrap_all.
+function C.install(graphids, T, module_only)
+  C.strict_wrap_all(T)
   local only = {}
   for _, name in ipairs(module_only or {}) do only[name] = true end
   local names = {}

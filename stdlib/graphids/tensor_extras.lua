@@ -7,7 +7,7 @@
 --   t:repeat_interleave(repeats, dim?)  graphids.isin(elements, test_elements)
 --   t[mask]  t[index]  t[mask] = v  t[index] = v    (tensor keys: PyTorch's advanced indexing)
 -- Dims are 1-based, as everywhere in graphids; index values 0-based, as in every index tensor.
-local arity = require "graphids.arity"
+local C = require "graphids.tensor_checks"
 
 local M = {}
 
@@ -257,7 +257,7 @@ function M.install(graphids)
   function T.isin(elements, test_elements)
     return M.isin(graphids, elements, test_elements)
   end
-  arity.strict_all(T, "")
+  C.strict_wrap_all(T)
   for name, f in pairs(T) do graphids.Tensor[name] = f end
   for _, name in ipairs({ "flip", "unbind", "repeat_interleave", "isin" }) do
     graphids[name] = T[name]
