@@ -114,10 +114,38 @@ static int l_binop_(lua_State *L) {
     return 1;
 }
 
+/* Whether the value at i is a bool tensor or a Lua boolean / a float tensor or a Lua float. */
+static bool is_bool_operand(lua_State *L, int i) {
+    gids_tensor *t = l_totensor(L, i);
+    return t != NULL ? t->dtype == GIDS_BOOL : lua_type(L, i) == LUA_TBOOLEAN;
+}
+
+static bool is_float_operand(lua_State *L, int i) {
+    gids_tensor *t = l_totensor(L, i);
+    if (t != NULL) return gids_dtype_is_float(t->dtype);
+    return lua_type(L, i) == LUA_TNUMBER && !lua_isinteger(L, i);
+}
+
+/* sub refuses a bool operand, as torch does: the runtime refuses two (a bool result), and one
+ * would silently count true as 1. */
+static void check_sub(lua_State *L, int ix, int iy, const char *fname) {
+    bool bx = is_bool_operand(L, ix), by = is_bool_operand(L, iy);
+    if (bx && by)
+        luaL_error(L, "%s: subtraction of two bool tensors is not supported; use logical_xor",
+                   fname);
+    if (bx || by)
+        luaL_error(L,
+                   "%s: subtraction with a bool operand (argument #%d) is not supported; to "
+                   "invert a mask use logical_not",
+                   fname, bx ? ix : iy);
+}
+
 /* add/sub(x, y, {alpha=}) = x +/- alpha * y, as torch.add. */
 static const char *const alpha_opts[] = {"alpha", NULL};
 
-/* Replaces the operand at 2 by alpha * y when opts.alpha is given (and not 1). */
+/* Replaces the operand at 2 by alpha * y when opts.alpha is given (and not 1).  As torch: a
+ * float alpha needs a float result (one operand a float tensor or a Lua float), and when both
+ * operands are bool (a bool result) alpha counts as a bool, true unless 0. */
 static void apply_alpha(lua_State *L, const char *fname) {
     l_checkopts(L, 3, fname, alpha_opts);
     l_checkend(L, 3, fname);
@@ -131,8 +159,23 @@ static void apply_alpha(lua_State *L, const char *fname) {
         luaL_error(L, "%s: option 'alpha' must be a number, got %s", fname, luaL_typename(L, -1));
     int alpha_at = lua_gettop(L);
     gids_scalar alpha = l_checkscalar(L, alpha_at);
+    if (!alpha.is_int && !is_float_operand(L, 1) && !is_float_operand(L, 2))
+        luaL_error(L,
+                   "%s: option 'alpha' is a float (%f), which an integer or bool result cannot "
+                   "take; give an integer, or convert to a float dtype first",
+                   fname, lua_tonumber(L, alpha_at));
+    if (alpha.is_int && alpha.i != 0 && is_bool_operand(L, 1) && is_bool_operand(L, 2))
+        alpha.i = 1; /* a bool result: y counts as it is */
     if (alpha.is_int && alpha.i == 1) {
         lua_pop(L, 1);
+        return;
+    }
+    if (alpha.is_int && alpha.i == 0 && is_bool_operand(L, 1) && is_bool_operand(L, 2)) {
+        /* y and false: x's values in the broadcast shape, still bool */
+        lua_pushboolean(L, 0);
+        if (l_totensor(L, 2) != NULL) push_binary(L, GIDS_MUL, 2, lua_gettop(L), fname);
+        lua_replace(L, 2);
+        lua_settop(L, alpha_at - 1);
         return;
     }
     gids_scalar sy = gids_scalar_i(0);
@@ -157,6 +200,7 @@ static int l_add(lua_State *L) {
 }
 
 static int l_sub(lua_State *L) {
+    check_sub(L, 1, 2, "sub");
     apply_alpha(L, "sub");
     push_binary(L, GIDS_SUB, 1, 2, "sub");
     return 1;
@@ -169,6 +213,7 @@ static int l_add_(lua_State *L) {
 }
 
 static int l_sub_(lua_State *L) {
+    check_sub(L, 1, 2, "sub_");
     apply_alpha(L, "sub_");
     binary_inplace(L, GIDS_SUB, 2, "sub_");
     return 1;
@@ -559,6 +604,7 @@ static int l_allclose(lua_State *L) {
 /* ---------------------------------------------------------------- metamethods */
 static int mm_binop(lua_State *L) {
     gids_binop op = (gids_binop)lua_tointeger(L, lua_upvalueindex(1));
+    if (op == GIDS_SUB) check_sub(L, 1, 2, "sub");
     push_binary(L, op, 1, 2, gids_binop_name(op));
     return 1;
 }

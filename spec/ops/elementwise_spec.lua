@@ -77,7 +77,9 @@ describe("binary arithmetic", function()
     local i = graphids.tensor({ 1, 2 }) + true
     assert.are.equal("i64", i.dtype)
     assert.are.same({ 2, 3 }, i:totable())
-    assert.are.equal("i32", (graphids.tensor({ 1, 2 }, { dtype = "i32" }) - true).dtype)
+    -- torch refuses a bool operand of sub, one or two (torch.tensor([1]) - True raises)
+    errors("sub: subtraction with a bool operand %(argument #2%) is not supported",
+      function() return graphids.tensor({ 1, 2 }, { dtype = "i32" }) - true end)
     assert.are.equal("u8", (graphids.tensor({ 1, 2 }, { dtype = "u8" }) + false).dtype)
     local w = graphids.where(b, true, false)
     assert.are.equal("bool", w.dtype)
@@ -106,7 +108,34 @@ describe("binary arithmetic", function()
     assert.are.same({ 21, 42 }, graphids.add(a, b, { alpha = 2 }):totable())
     assert.are.same({ -19, -38 }, a:sub(b, { alpha = 2 }):totable())
     assert.are.same({ 7, 8 }, a:add(3, { alpha = 2 }):totable())
-    near(a:add(b, { alpha = 0.5 }):totable(), { 6, 12 })
+    near(a:float():add(b, { alpha = 0.5 }):totable(), { 6, 12 })
+    near(a:add(2.5, { alpha = 2 }):totable(), { 6, 7 })
+    -- as torch: a float alpha needs a float result (torch.add(tensor([1, 2]), tensor([1, 1]),
+    -- alpha=0.5) raises), and two bool operands give bool with alpha counted as a bool
+    -- (torch.add(tensor([True]), tensor([True]), alpha=2) is tensor([True]))
+    local float_alpha = "option 'alpha' is a float %(0.5%), which an integer or bool result cannot take"
+    errors("add: " .. float_alpha, graphids.add, a, graphids.tensor({ 1, 1 }), { alpha = 0.5 })
+    errors("add: " .. float_alpha, graphids.add, a, 2, { alpha = 0.5 })
+    errors("add: " .. float_alpha, graphids.add, 2, a, { alpha = 0.5 })
+    errors("sub_: " .. float_alpha, a.sub_, a, b, { alpha = 0.5 })
+    local t, f = graphids.tensor({ true, false }), graphids.tensor({ true, true })
+    for _, case in ipairs({ { 2, { true, true } }, { -1, { true, true } }, { 0, { true, false } } }) do
+      local r = graphids.add(t, f, { alpha = case[1] })
+      assert.are.equal("bool", r.dtype)
+      assert.are.same(case[2], r:totable())
+    end
+    assert.are.same({ false, false }, graphids.add(false, f, { alpha = 0 }):totable())
+    assert.are.same({ true, true }, t:clone():add_(true, { alpha = 3 }):totable())
+    errors("add: " .. float_alpha, graphids.add, t, f, { alpha = 0.5 })
+    local mixed = graphids.add(t, graphids.tensor({ 1, 1 }), { alpha = 2 }) -- i64: 1 + 2 * 1
+    assert.are.equal("i64", mixed.dtype)
+    assert.are.same({ 3, 2 }, mixed:totable())
+    -- sub refuses a bool operand before alpha could turn it into an integer
+    errors("sub: subtraction with a bool operand %(argument #2%)", graphids.sub, 1, t)
+    errors("sub: subtraction with a bool operand %(argument #1%)", graphids.sub, t, 1)
+    errors("sub: subtraction with a bool operand %(argument #1%)", graphids.sub, t, a, { alpha = 2 })
+    errors("sub: subtraction with a bool operand", function() return 1 - t end)
+    errors("sub_: subtraction with a bool operand", a.sub_, a:clone(), t)
     errors("add: unknown option 'alpah' %(did you mean 'alpha'%?%)", graphids.add, a, b, { alpah = 2 })
   end)
 
