@@ -160,6 +160,40 @@ describe("binary arithmetic", function()
     near((graphids.tensor({ 7.5, -7.5 }) // 2):totable(), { 3, -4 })
   end)
 
+  -- torch computes a number exponent of 0.5 as sqrt and -0.5 as rsqrt, a tensor exponent with
+  -- the C pow; they differ at -inf and -0 (torch 2.x, f32 and f64):
+  --   x = [-inf, -0.0, 0.0, -1, 4, inf]; x.pow(0.5) = [nan, -0., 0., nan, 2, inf];
+  --   x.pow(-0.5) = [nan, -inf, inf, nan, 0.5, 0]; x.pow(tensor(0.5)) = [inf, 0., 0., nan, 2, inf]
+  --   gradient of x.pow(0.5).sum() at [-inf, -0.0, 4] = [nan, -inf, 0.25]
+  it("computes pow with the number exponents 0.5 and -0.5 as sqrt and rsqrt, as torch", function()
+    local function same(want, got)
+      assert.are.equal(#want, #got)
+      for k = 1, #want do
+        local w, v = want[k], got[k]
+        if w ~= w then
+          assert(v ~= v, "element " .. k .. ": " .. v .. ", expected nan")
+        else
+          assert.are.equal(w, v)
+          assert.are.equal(1 / w, 1 / v) -- (the sign of a zero)
+        end
+      end
+    end
+    for _, dtype in ipairs({ "f32", "f64" }) do
+      local x = graphids.tensor({ -inf, -0.0, 0.0, -1, 4, inf }, { dtype = dtype })
+      same({ nan, -0.0, 0.0, nan, 2, inf }, x:pow(0.5):totable())
+      same({ nan, -0.0, 0.0, nan, 2, inf }, (x ^ 0.5):totable())
+      same({ nan, -0.0, 0.0, nan, 2, inf }, x:clone():pow_(0.5):totable())
+      same({ nan, -inf, inf, nan, 0.5, 0.0 }, x:pow(-0.5):totable())
+      same({ inf, 0.0, 0.0, nan, 2, inf }, x:pow(graphids.tensor(0.5, { dtype = dtype })):totable())
+    end
+    local i = graphids.tensor({ 4, 0 }):pow(-0.5)
+    assert.are.equal("f32", i.dtype)
+    same({ 0.5, inf }, i:totable())
+    local x = graphids.tensor({ -inf, -0.0, 4 }, { requires_grad = true })
+    x:pow(0.5):sum():backward()
+    same({ nan, -inf, 0.25 }, x.grad:totable())
+  end)
+
   it("rejects shapes that do not broadcast and bool subtraction", function()
     errors("add: shapes %[2,3%] and %[4%] do not broadcast", function()
       return graphids.zeros(2, 3) + graphids.zeros(4)

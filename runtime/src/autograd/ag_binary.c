@@ -181,6 +181,9 @@ static gids_status binary_backward_(gids_node *n, gids_tensor *const *grad_out,
     if (s.st != GIDS_OK) return ag_finish(&s, NULL, NULL);
     if (!c->scalar) {
         tensor_grads_(&s, c->op, g, a, b, out, need_a ? &ga : NULL, need_b ? &gb : NULL);
+    } else if (!c->reversed && c->op == GIDS_POW && c->s == 0.5) {
+        /* 0.5 a^-0.5 with a^-0.5 the rsqrt that pow(a, -0.5) is (binary.c), as torch's */
+        ga = ag_bin(&s, GIDS_MUL, g, ag_bins(&s, GIDS_MUL, ag_un(&s, GIDS_RSQRT, a), 0.5));
     } else if (!c->reversed) {
         tensor_grads_(&s, c->op, g, a, ag_scalar(&s, c->s, g), out, need_a ? &ga : NULL, NULL);
     } else {

@@ -396,10 +396,23 @@ static gids_status check_int_pow(gids_binop op, const gids_tensor *a, gids_scala
     return GIDS_OK;
 }
 
+/* pow(a, 0.5) and pow(a, -0.5) of a number exponent are sqrt(a) and rsqrt(a), as torch computes
+ * them (so pow(-inf, 0.5) is NaN and pow(-0, 0.5) is -0, where the C pow gives inf and +0);
+ * GIDS_NUNOPS (no op) otherwise.  A tensor exponent keeps the C pow, as in torch. */
+static gids_unop pow_as_unary(gids_binop op, const gids_tensor *a, gids_scalar s, bool reversed) {
+    if (op != GIDS_POW || reversed || s.is_int || a == NULL || gids_dtype_is_half(a->dtype))
+        return GIDS_NUNOPS;
+    if (s.f == 0.5) return GIDS_SQRT;
+    if (s.f == -0.5) return GIDS_RSQRT;
+    return GIDS_NUNOPS;
+}
+
 gids_status gids_binary_scalar(gids_tensor **out, gids_binop op, const gids_tensor *a,
                                gids_scalar s, bool reversed) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", gids_binop_name(op));
     GIDS_TRY(check_int_pow(op, a, s, reversed));
+    gids_unop u = pow_as_unary(op, a, s, reversed);
+    if (u != GIDS_NUNOPS) return gids_unary(out, u, a);
     GIDS_DEVICE_BACKEND(gids_binop_name(op), binary_scalar, a);
     if (gids_be_ != NULL) {
         GIDS_TRY(gids_be_->binary_scalar(out, op, a, s, reversed));
@@ -413,6 +426,9 @@ gids_status gids_binary_scalar_into(gids_tensor *dst, gids_binop op, const gids_
                                     gids_scalar s, bool reversed) {
     GIDS_CHECK(dst != NULL, GIDS_EINVAL, "%s: output is NULL", gids_binop_name(op));
     GIDS_TRY(check_int_pow(op, a, s, reversed));
+    gids_unop u = pow_as_unary(op, a, s, reversed);
+    if (u != GIDS_NUNOPS && gids_dtype_is_float(a->dtype) && dst->dtype == a->dtype)
+        return gids_unary_into(dst, u, a);
     if (gids_any_device(2, (const gids_tensor *const[]){dst, a})) {
         gids_tensor *r = NULL;
         GIDS_TRY(gids_binary_scalar(&r, op, a, s, reversed));
