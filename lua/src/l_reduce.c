@@ -74,7 +74,8 @@ static int l_reduce(lua_State *L) {
     return 1;
 }
 
-/* var/std(t, dims?, {correction=1, unbiased=, keepdim=false}) */
+/* var/std(t, dims?, {correction=1, unbiased=, keepdim=false}); unbiased and correction exclude
+ * each other */
 static int var_common(lua_State *L, bool take_sqrt) {
     const char *fname = take_sqrt ? "std" : "var";
     gids_tensor *a = l_checktensor(L, 1);
@@ -83,6 +84,16 @@ static int var_common(lua_State *L, bool take_sqrt) {
     static const char *const allowed[] = {"correction", "unbiased", "keepdim", NULL};
     l_checkopts(L, opts, fname, allowed);
     l_checkend(L, opts, fname);
+    if (lua_type(L, opts) == LUA_TTABLE) { /* torch refuses both too, even when they agree */
+        bool has_unbiased = lua_getfield(L, opts, "unbiased") != LUA_TNIL;
+        bool has_correction = lua_getfield(L, opts, "correction") != LUA_TNIL;
+        lua_pop(L, 2);
+        if (has_unbiased && has_correction)
+            luaL_error(L,
+                       "%s: give either option 'unbiased' or option 'correction', not both "
+                       "(unbiased=true is correction=1, unbiased=false correction=0)",
+                       fname);
+    }
     int unbiased = l_optbool(L, opts, "unbiased", 1);
     lua_Integer correction = l_optint(L, opts, "correction", unbiased ? 1 : 0);
     bool keepdim = l_optbool(L, opts, "keepdim", 0);

@@ -126,6 +126,17 @@ describe("var and std", function()
     near(graphids.std(a:t(), 1):totable(), a:std(2):totable(), 1e-15)
   end)
 
+  -- torch.var(x, 0, unbiased=False, correction=1) raises (any combination of the two does)
+  it("refuse unbiased and correction given together", function()
+    for _, fname in ipairs({ "var", "std" }) do
+      local msg = fname .. ": give either option 'unbiased' or option 'correction', not both"
+      for _, opts in ipairs({ { unbiased = false, correction = 1 }, { unbiased = true, correction = 1 } }) do
+        errors(msg, a[fname], a, 2, opts)
+        errors(msg, graphids[fname], a, opts)
+      end
+    end
+  end)
+
   it("stay accurate in f32 when the mean is large against the spread", function()
     -- rows of 100 + 1e-3 noise: the f32 mean's rounding error would bias the sum of squares
     local g = graphids.Generator(7)
