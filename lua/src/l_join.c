@@ -84,6 +84,11 @@ static int64_t checksize(lua_State *L, int arg, const char *what, const char *fn
     return (int64_t)v;
 }
 
+/* ceil(a / b) for a >= 0, b > 0, without the overflow of (a + b - 1) / b (b near INT64_MAX). */
+static int64_t ceil_div(int64_t a, int64_t b) {
+    return a / b + (a % b != 0);
+}
+
 /* split(t, size) gives chunks of `size` (the last smaller); split(t, {s1, s2, ...}) the sizes
  * given, which must add up to the size of dim. */
 static int l_split(lua_State *L) {
@@ -119,7 +124,7 @@ static int l_split(lua_State *L) {
     int64_t size = checksize(L, 2, "split size (argument #2)", "split");
     if (size < 0 || (size == 0 && total > 0))
         return luaL_error(L, "split: split size must be positive, got %I", (lua_Integer)size);
-    int64_t n = size == 0 ? 1 : (total + size - 1) / size;
+    int64_t n = size == 0 ? 1 : ceil_div(total, size);
     if (n < 1) n = 1;
     if (n > INT32_MAX / 16) return luaL_error(L, "split: %I pieces are too many", (lua_Integer)n);
     int64_t *sizes = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)n, 0);
@@ -142,8 +147,8 @@ static int l_chunk(lua_State *L) {
     if (chunks > INT32_MAX / 16)
         return luaL_error(L, "chunk: %I chunks are too many", (lua_Integer)chunks);
     int64_t total = t->shape[dim];
-    int64_t step = (total + chunks - 1) / chunks;
-    int64_t n = step == 0 ? chunks : (total + step - 1) / step;
+    int64_t step = ceil_div(total, chunks);
+    int64_t n = step == 0 ? chunks : ceil_div(total, step);
     int64_t *sizes = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)n, 0);
     for (int64_t i = 0; i < n; i++) sizes[i] = step;
     sizes[n - 1] = total - step * (n - 1);

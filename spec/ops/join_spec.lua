@@ -89,6 +89,17 @@ describe("graphids.split", function()
     errors("split: dim 2 out of range", t.split, t, 2, 2)
   end)
 
+  -- (total + size - 1) / size overflowed for a size near math.maxinteger: UBSan's signed
+  -- overflow, though the wrapped count happened to give one piece
+  it("takes a split size up to math.maxinteger: one piece", function()
+    for _, size in ipairs({ math.maxinteger, math.maxinteger - 2, 1 << 62 }) do
+      assert.same({ { 4 } }, shapes(graphids.zeros(4):split(size)))
+    end
+    assert.same({ { 0 } }, shapes(graphids.zeros(0):split(math.maxinteger)))
+    assert.same({ { 3, 2 } }, shapes(graphids.zeros(3, 2):split(math.maxinteger)))
+    assert.same({ { 4 } }, shapes(graphids.zeros(4):chunk(1)))
+  end)
+
   it("names sizes by their 1-based position and the dim 1-based", function()
     local m = graphids.zeros(3, 4)
     errors("split: size %-1 at position 2 must be >= 0", m.split, m, { 2, -1, 3 }, 2)
