@@ -5,13 +5,15 @@
  *     headers = {["Content-Type"] = "application/json"}, body = "{}", timeout = 10}
  *   -- or nil, "EIO: http: POST http://...: Couldn't connect to server (...)", "EIO"
  *   assert(core.append_file(path, line, {sync = true}))
- *   core.wall_time() --> 1764136800.123456 (seconds, microsecond resolution); core.sleep(0.5);
+ *   core.wall_time() --> 1764136800.123456 (seconds, microsecond resolution);
+ *   core.sleep(0.5) --> true (or false, seconds left: a signal cut it short);
  *   core.hostname()
  *
  * Any HTTP status is a result; only an exchange without a response is a failure (nil, message,
  * code).  `headers` of the answer is a table of lower-cased names of the final response (after
  * redirects); a repeated header's values are joined with ", ". */
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -171,14 +173,22 @@ static int l_wall_time(lua_State *L) {
     return 1;
 }
 
-/* Sleeps for the given seconds (retry backoff); an interrupted sleep resumes for the rest. */
+/* Sleeps for the given seconds (retry backoff): true, or false and the seconds left when a
+ * signal cut the sleep short.  An interrupted sleep is not resumed: a Ctrl-C lands during the
+ * retry waits of a tracking store (up to 120 s each), and the host's interrupt hook can only
+ * raise "interrupted!" once this returns to Lua. */
 static int l_sleep(lua_State *L) {
     double s = luaL_checknumber(L, 1);
     l_checkend(L, 1, "sleep");
     luaL_argcheck(L, s >= 0 && s <= 86400, 1, "seconds must be in [0, 86400]");
-    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)}, rem;
-    while (nanosleep(&ts, &rem) != 0) ts = rem;
-    return 0;
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)}, rem = {0, 0};
+    if (nanosleep(&ts, &rem) != 0 && errno == EINTR) {
+        lua_pushboolean(L, 0);
+        lua_pushnumber(L, (double)rem.tv_sec + 1e-9 * (double)rem.tv_nsec);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 static int l_hostname(lua_State *L) {

@@ -237,6 +237,22 @@ describe("graphids.track.rest", function()
       "(MLFLOW_HTTP_REQUEST_MAX_RETRIES, _BACKOFF_FACTOR, _TIMEOUT)", 1, true), told[1])
   end)
 
+  it("stops retrying when a wait is cut short by a signal (core.sleep gives false)", function()
+    local sleeps = {}
+    local r = assert(Rest.new("http://127.0.0.1:1/", { max_retries = 5, backoff_factor = 0.5,
+      backoff_jitter = 0, notify = function() end,
+      sleep = function(s)
+        sleeps[#sleeps + 1] = s
+        if #sleeps == 2 then return false, s / 2 end
+        return true
+      end }))
+    local v, err, code = r:call("POST", "runs/create", { a = 1 })
+    assert.is_nil(v)
+    assert.equal("CONNECTION_ERROR", code)
+    assert.matches("retries stopped: the wait was interrupted", err)
+    assert.same({ 0, 1 }, sleeps) -- no try after the cut wait
+  end)
+
   it("builds Basic and Bearer authorization as MLflow does", function()
     assert.equal("dXNlcjpwYXNz", Rest.base64("user:pass"))
     assert.equal("YQ==", Rest.base64("a"))

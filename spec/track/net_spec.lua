@@ -70,6 +70,35 @@ describe("graphids.core.append_file and clocks", function()
     assert.has_error(function() core.sleep(-1) end)
     assert.equal("string", type(core.hostname()))
   end)
+
+  it("stops a tracking retry wait at Ctrl-C: the event is spooled and the program ends", function()
+    -- a store with nothing listening and a 60 s wait before the second retry; SIGINT lands in it
+    local dir = tmpdir()
+    local f = assert(io.open(dir .. "/fit.lua", "w"))
+    f:write([[
+      local track = require "graphids.track"
+      track.start_fit_run(arg[1], { uri = "http://127.0.0.1:1", experiment = "e",
+        store_opts = { max_retries = 5, backoff_factor = 30, backoff_jitter = 0,
+          notify = function() io.stdout:write("waiting\n"); io.stdout:flush() end } })
+      print("went on")
+    ]])
+    f:close()
+    local t0 = core.wall_time()
+    local rc, out = run(string.format("cd %s && (timeout 50 %s/%s run %s/fit.lua %s/run & pid=$!; " ..
+      "for i in $(seq 100); do grep -q waiting %s/out 2>/dev/null && break; sleep 0.1; done; sleep 0.5; " ..
+      "kill -INT $pid; wait $pid) > %s/out 2>&1; rc=$?; cat %s/out; exit $rc", dir, core.getcwd(), host,
+      dir, dir, dir, dir, dir))
+    local dt = core.wall_time() - t0
+    assert.is_true(dt < 20, string.format("took %.1f s to stop: %s", dt, out))
+    assert.not_equal(0, rc)
+    assert.matches("interrupted", out)
+    assert.is_nil(out:find("went on", 1, true))
+    -- the event the interrupt cut off is kept for `graphids track sync`
+    local sp = assert(io.open(dir .. "/run/tracking_spool.jsonl"))
+    assert.matches('"op":"create_run"', sp:read("a"))
+    sp:close()
+    os.execute("rm -rf " .. dir)
+  end)
 end)
 
 describe("graphids track (command)", function()

@@ -28,6 +28,8 @@ local function sync_dir(dir, uri, total)
   local r
   if require("graphids.io").is_dir(dir) then
     r = table.pack(pcall(spool.sync, dir, { uri = uri }))
+    -- a Ctrl-C stops the whole sync, not this dir only
+    if not r[1] and require("graphids.track.mlflow").is_interrupt(r[2]) then error(r[2], 0) end
     if not r[1] then r = { true, nil, tostring(r[2]), 0, 0, 0 } end
   else
     r = { true, nil, "not a folder", 0, 0, 0 }

@@ -220,6 +220,7 @@ local function guarded(fn, ...)
   local res = table.pack(pcall(fn, ...))
   if not res[1] then
     local e = res[2]
+    if mlflow.is_interrupt(e) then error(e, 0) end -- a Ctrl-C is no store failure
     -- (a message from a nested guarded call has its prefix already)
     local function prefixed(m) return (m:match("^FileStore: ") and "" or "FileStore: ") .. m end
     if type(e) == "table" then return nil, prefixed(tostring(e[1])), e[2], e[3] end

@@ -181,6 +181,7 @@ function Run:_log_resumed_params(params)
   local keys = {}
   for i, p in ipairs(list) do keys[i] = p.key end
   local ok, held = pcall(self.store.get_params, self.store, self.run_id, keys)
+  if not ok and mlflow.is_interrupt(held) then error(held, 0) end
   if not ok or type(held) ~= "table" then return self:log_params(params) end -- the log decides
   local new, changed = {}, {}
   for _, p in ipairs(list) do
@@ -275,6 +276,9 @@ function Run:_emit(ev, fresh)
   if ok and mlflow.refused(code, status) then return self:_refuse(err, ev) end
   if ok then return self:_fail(err, ev, code, status) end
   self:_fail(res, ev)
+  -- a Ctrl-C (during the retry waits, say): the event is spooled, and so are the later ones of
+  -- this run (a FAILED status on the way out), and the interrupt goes on
+  if mlflow.is_interrupt(res) then error(res, 0) end
 end
 
 function Run:log_metrics(metrics, step)

@@ -219,6 +219,13 @@ function M.metric_list(t, step, timestamp)
   return unique(out)
 end
 
+-- Whether an error object caught by a pcall is the host's Ctrl-C ("interrupted!", raised
+-- by its hook wherever the code was): tracking turns other errors into warnings and goes on,
+-- but an interrupt is raised again once the event is safe, so that it stops the program at once.
+function M.is_interrupt(e)
+  return type(e) == "string" and e:match("interrupted!$") ~= nil
+end
+
 -- Statuses that say nothing about the request itself: credentials (401, 403, 407) and
 -- "try again" (408, 429) concern every request to the store.
 local STORE_WIDE = { [401] = true, [403] = true, [407] = true, [408] = true, [429] = true }

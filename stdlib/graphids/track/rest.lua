@@ -70,7 +70,8 @@ local function env_num(name, default, lo, hi)
 end
 
 -- opts (all optional, for tests): max_retries, backoff_factor, backoff_jitter, timeout, sleep
--- (a function(seconds)), notify (a function(line) told once per call when it starts retrying;
+-- (a function(seconds); false from it, as from core.sleep cut short by a signal, stops the
+-- retries), notify (a function(line) told once per call when it starts retrying;
 -- default: a line on stderr, so minutes of retries are not silent); the environment supplies
 -- the rest.
 function Rest.new(uri, opts)
@@ -248,7 +249,11 @@ function Rest:call(method, endpoint, args, before_retry)
         "to %.0f s a try (MLFLOW_HTTP_REQUEST_MAX_RETRIES, _BACKOFF_FACTOR, _TIMEOUT)", last[1],
         self.max_retries, total, self.timeout))
     end
-    self.sleep(self:backoff(attempt, retry_after))
+    -- a wait cut short by a signal (Ctrl-C: the host raises "interrupted!" as this returns)
+    -- ends the retries: the next try would only hold up the interrupt further
+    if self.sleep(self:backoff(attempt, retry_after)) == false then
+      return nil, last[1] .. " (retries stopped: the wait was interrupted)", last[2], status
+    end
     if before_retry then
       local done, again = before_retry(last[2], status, text)
       if done then return done end
@@ -338,6 +343,7 @@ function Rest:create_run(spec)
     self.max_retries = 0
     local ok, id = pcall(self.find_run, self, spec.experiment_id, RUN_KEY_TAG, key)
     self.max_retries = saved
+    if not ok and require("graphids.track.mlflow").is_interrupt(id) then error(id, 0) end
     if ok and id then return { run = { info = { run_id = id } } } end
     return nil, ok and id == false and not in_flight
   end

@@ -51,6 +51,7 @@ local function with_lock(run_dir, fn, ...)
   if not lk then return nil, "spool: " .. tostring(err) end
   local res = table.pack(pcall(fn, ...))
   lk:unlock()
+  if not res[1] and mlflow.is_interrupt(res[2]) then error(res[2], 0) end
   if not res[1] then return nil, "spool: " .. tostring(res[2]) end
   return table.unpack(res, 2, res.n)
 end
@@ -393,6 +394,7 @@ local function deliver(state, ev)
   local store, err = store_for(state, ev)
   if not store then return nil, err, false end
   local ok, res, msg, code, status = pcall(M.apply, store, ev, state.ids)
+  if not ok and mlflow.is_interrupt(res) then error(res, 0) end -- the event stays in the spool
   if not ok then return nil, "spool: " .. tostring(res), false end
   if res then return true end
   return nil, tostring(msg), mlflow.refused(code, status)
@@ -469,6 +471,7 @@ function M.sync(run_dir, opts)
   end
   local res = table.pack(pcall(sync_locked, run_dir, opts))
   guard:unlock()
+  if not res[1] and mlflow.is_interrupt(res[2]) then error(res[2], 0) end -- Ctrl-C stops the sync
   if not res[1] then return nil, "spool: " .. tostring(res[2]), 0, left_in(run_dir), 0 end
   return table.unpack(res, 2, res.n)
 end
