@@ -201,3 +201,50 @@ describe("graphids.track FileStore create_run that fails part-way", function()
     assert.same({ key }, run_dirs(root, exp))
   end)
 end)
+
+describe("graphids.track FileStore and MLflow's deleted experiments", function()
+  local dir, py, why
+  before_each(function()
+    dir = server.tmpdir()
+    py, why = server.python()
+  end)
+  after_each(function()
+    os.execute("rm -rf " .. dir)
+  end)
+
+  it("refuses an experiment name whose experiment MLflow deleted (moved to .trash) as REST does", function()
+    if skip.unless(py, "no MLflow: " .. tostring(why)) then return end
+    local root = dir .. "/mlruns"
+    local id = server.query("file://" .. root, [[
+e = c.create_experiment("graphids/gone")
+c.delete_experiment(e)
+out = e]], ALLOW)
+    assert.truthy(core.stat(root .. "/.trash/" .. id .. "/meta.yaml")) -- MLflow's layout
+    local fs = assert(filestore.new(root))
+    assert.same({ id, "deleted" }, { fs:find_experiment("graphids/gone") })
+    local ok, err = fs:get_or_create_experiment("graphids/gone")
+    assert.is_nil(ok)
+    assert.equal(string.format("FileStore: experiment 'graphids/gone' (%s) is deleted; restore it or pick " ..
+      "another name", id), err)
+    -- a fit names it: one warning, its events are spooled (as a REST store's refusal), and no
+    -- second experiment of that name appears
+    local old, buf = io.stderr, {}
+    io.stderr = { write = function(_, ...) for _, x in ipairs({ ... }) do buf[#buf + 1] = x end end } -- luacheck: ignore
+    local run_dir = dir .. "/run"
+    local run = track.start_fit_run(run_dir, { uri = "file:" .. root, experiment = "graphids/gone" })
+    run:log_metrics({ loss = 1 }, 0)
+    run:finish("FINISHED")
+    io.stderr = old -- luacheck: ignore
+    local said = table.concat(buf)
+    assert.equal(1, select(2, said:gsub("warning", "")), said)
+    assert.matches("is deleted; restore it or pick another name; events are spooled to", said)
+    assert.equal(3, #assert(spool.read(run_dir)))
+    local exps = server.query("file://" .. root,
+      "out = sorted(e.name for e in c.search_experiments(view_type=3))", ALLOW)
+    assert.same({ "Default", "graphids/gone" }, exps)
+    -- restored by MLflow, the name is the experiment again and the spool goes there
+    server.query("file://" .. root, string.format("c.restore_experiment(%q)\nout = 1", id), ALLOW)
+    assert.same({ 3, 0, 0 }, { spool.sync(run_dir) })
+    assert.equal(1, #run_dirs(root, id))
+  end)
+end)

@@ -254,15 +254,21 @@ local function new_experiment_id()
   return tostring(n % 900000000000000000 + 100000000000000000)
 end
 
+-- The id of the experiment called name and its lifecycle stage ("active" | "deleted"), or nil.
+-- MLflow's delete_experiment moves the folder to <root>/.trash/<id>: a name found there is
+-- "deleted" (MLflow's lookup by name sees deleted experiments too, and refuses to create a
+-- second one of that name).  An active one wins over a deleted one.
 function FileStore:find_experiment(name)
-  local names = core.list_dir(self.root)
-  if not names then return nil end
-  table.sort(names)
-  for _, d in ipairs(names) do
-    if d:match("^%d+$") then
-      local meta = read(join(self.root, d, "meta.yaml"))
-      if meta and yaml_get(meta, "name") == name then
-        return d, yaml_get(meta, "lifecycle_stage") or "active"
+  for _, base in ipairs({ self.root, join(self.root, ".trash") }) do
+    local names = core.list_dir(base) or {}
+    table.sort(names)
+    for _, d in ipairs(names) do
+      if d:match("^%d+$") then
+        local meta = read(join(base, d, "meta.yaml"))
+        if meta and yaml_get(meta, "name") == name then
+          local stage = base == self.root and yaml_get(meta, "lifecycle_stage") or "deleted"
+          return d, stage or "active"
+        end
       end
     end
   end
