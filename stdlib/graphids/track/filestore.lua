@@ -328,6 +328,17 @@ local function run_dir(self, run_id)
   return join(self.root, exp, run_id), exp
 end
 
+-- Refuses a run that is not active (deleted: meta.yaml's lifecycle_stage), as MLflow's
+-- FileStore does (check_run_is_active) before writing anything to it.
+local function check_active(dir, run_id)
+  local meta = read(join(dir, "meta.yaml"))
+  local stage = meta and yaml_get(meta, "lifecycle_stage") or "active"
+  if stage ~= "active" then
+    error({ string.format("The run %s must be in the 'active' state. Current state is %s.", run_id, stage),
+      "INVALID_PARAMETER_VALUE", 400 }, 0)
+  end
+end
+
 -- A param or tag file of the run at dir, replaced atomically by way of the run's own staging
 -- folder: atomic_write's temporary file sits beside its target, and one left in params/ or tags/
 -- by a killed process would read as a param or tag of that name in MLflow.  (MLflow reads the
@@ -416,6 +427,7 @@ function FileStore:create_run(spec)
       error({ string.format("tags of run %s: key '%s", run_id, clash), "INVALID_PARAMETER_VALUE", 400 }, 0)
     end
     if exists then
+      check_active(dir, run_id)
       local missing = {}
       for _, t in ipairs(tags) do
         if not core.stat(join(dir, "tags", t.key)) then missing[#missing + 1] = t end
@@ -491,7 +503,11 @@ local function check_batch(dir, run_id, batch)
 end
 
 function FileStore:log_batch(run_id, batch)
-  local dir, err, code, status = guarded(run_dir, self, run_id)
+  local dir, err, code, status = guarded(function()
+    local d = run_dir(self, run_id)
+    check_active(d, run_id)
+    return d
+  end)
   if not dir then return nil, err, code, status end
   local ok, why, rcode, rstatus = check_batch(dir, run_id, batch)
   if not ok then return nil, why, rcode, rstatus end
@@ -529,11 +545,32 @@ function FileStore:get_params(run_id, keys)
   end)
 end
 
+local STATUS_NAME = {}
+for name, n in pairs(mlflow.STATUS) do STATUS_NAME[n] = name end
+
+-- {status = "FINISHED", start_time =, end_time = (nil while none), lifecycle_stage = "active" |
+-- "deleted", resumed_time = (graphids.resumed_time, nil when not resumed)} of run_id, from its
+-- meta.yaml (MLflow's runs/get).
+function FileStore:get_run_info(run_id)
+  return guarded(function()
+    local dir = run_dir(self, run_id)
+    local meta = read(join(dir, "meta.yaml"))
+    if meta == nil then error("cannot read " .. join(dir, "meta.yaml"), 0) end
+    local status = yaml_get(meta, "status")
+    return { status = STATUS_NAME[tonumber(status)] or status,
+      start_time = tonumber((yaml_get(meta, "start_time"))),
+      end_time = tonumber((yaml_get(meta, "end_time"))),
+      lifecycle_stage = yaml_get(meta, "lifecycle_stage") or "active",
+      resumed_time = tonumber((read(join(dir, "tags", "graphids.resumed_time")))) }
+  end)
+end
+
 function FileStore:update_run(run_id, status, end_time)
   return guarded(function()
     local code = mlflow.STATUS[status]
     if code == nil then error("unknown run status '" .. tostring(status) .. "'", 0) end
     local dir = run_dir(self, run_id)
+    check_active(dir, run_id)
     local path = join(dir, "meta.yaml")
     local meta = read(path)
     if meta == nil then error("cannot read " .. path, 0) end

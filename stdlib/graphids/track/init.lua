@@ -97,6 +97,34 @@ local function noop_run()
   return setmetatable({ noop = true }, Run)
 end
 
+-- Whether the run a resume refers to (run_id, or the run tagged graphids.run_key = key in the
+-- experiment) is gone: {run_id =, why = "deleted" | "no longer there"}, false (it is there, or
+-- does not exist yet: a key whose create_run is still spooled), or nil, message, code, status
+-- when the store failed.  An answer the store refused otherwise (a 4xx) leaves the decision to
+-- the events themselves (false).
+local function resumed_run_gone(store, run_id, key, experiment)
+  local function failure(err, code, status)
+    if mlflow.refused(code, status) then return false end
+    return nil, err, code, status
+  end
+  if run_id == nil then
+    local exp, err, code, status = store:get_or_create_experiment(experiment)
+    if not exp then return failure(err, code, status) end
+    run_id, err, code, status = store:find_run(exp, spool.RUN_KEY_TAG, key)
+    if run_id == nil then return failure(err, code, status) end
+    if run_id == false then return false end
+  end
+  local info, err, code, status = store:get_run_info(run_id)
+  if not info then
+    if code == "RESOURCE_DOES_NOT_EXIST" and mlflow.refused(code, status) then
+      return { run_id = run_id, why = "no longer there" }
+    end
+    return failure(err, code, status)
+  end
+  if info.lifecycle_stage == "deleted" then return { run_id = run_id, why = "deleted" } end
+  return false
+end
+
 -- Opens a run.  kind is the graphids.phase tag ("fit" | "test" | "parent").
 local function open_run(run_dir, opts, phase)
   M.check_experiment(opts.experiment, "track")
@@ -138,8 +166,8 @@ local function open_run(run_dir, opts, phase)
       core.wall_time() - since, M.DOWN_FOR)
     self.store_skipped = true
   end
-  local fresh = true
-  if opts.resume ~= nil then
+  local fresh, resumed, create_ev, failed = true, opts.resume ~= nil, ev, nil
+  if resumed then
     -- a run reference from a checkpoint (Run:ref): log to that run again
     local ref = tostring(opts.resume)
     local key = ref:match("^key:(%x+)$")
@@ -147,23 +175,42 @@ local function open_run(run_dir, opts, phase)
       self.key, fresh = key, false -- maybe created by a sync since: found by its key
     elseif ref:match("^[%w][%w_%-]*$") then
       self.run_id = ref
-      ev = { op = "update_run", status = "RUNNING" }
+      -- (time: a late sync of this event must not set a run finished since back to RUNNING)
+      ev = { op = "update_run", status = "RUNNING", time = mlflow.now_ms() }
     else
       error("track: resume must be a run reference from Run:ref(), got '" .. ref .. "'", 3)
+    end
+    if store then
+      local gone, gerr, gcode, gstatus = resumed_run_gone(store, self.run_id, key, self.experiment)
+      if gone == nil then
+        failed = { gerr, gcode, gstatus } -- the store failed: spooled as any failure
+      elseif gone then
+        -- logging into a deleted run is refused event by event (or, in a FileStore, would write
+        -- into a run MLflow no longer shows): the fit goes on in a new run, said once
+        io.stderr:write(string.format("graphids: warning: the run %s to resume (%s) is %s in %s; " ..
+          "this fit is logged to a new run\n", gone.run_id, ref, gone.why, tostring(self.uri)))
+        self.tracer:warning("tracking_resume_new_run", { resume = ref, run_id = gone.run_id,
+          reason = gone.why, uri = self.uri })
+        tags["graphids.resumed_from_run"] = gone.run_id
+        create_ev.tags = mlflow.tag_list(tags)
+        self.run_id, self.key, ev, fresh, resumed = nil, mlflow.new_run_id(), create_ev, true, false
+      end
     end
   end
   if not store then
     self:_fail(err, ev)
+  elseif failed then
+    self:_fail(failed[1], ev, failed[2], failed[3])
   else
     self:_emit(ev, fresh)
   end
-  if opts.resume ~= nil then
+  if resumed then
     -- when this fit went on: a test run that started before it tested the old weights
     -- (graphids.orchestrate.runs), though the run keeps its start_time
     self:set_tags({ [M.RESUMED_TAG] = tostring(mlflow.now_ms()) })
   end
   if opts.params then
-    if opts.resume ~= nil then
+    if resumed then
       self:_log_resumed_params(opts.params)
     else
       self:log_params(opts.params)

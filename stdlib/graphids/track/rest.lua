@@ -396,6 +396,21 @@ function Rest:get_params(run_id, keys)
   return out
 end
 
+-- {status, start_time, end_time, lifecycle_stage, resumed_time} of run_id (runs/get; as
+-- FileStore:get_run_info).  MLflow may send int64 times as strings.
+function Rest:get_run_info(run_id)
+  local v, err, code, status = self:call("GET", "runs/get", { run_id = run_id })
+  if not v then return nil, err, code, status end
+  local info = field(v, "run", "info")
+  if type(info) ~= "table" then return unexpected("runs/get", v) end
+  local resumed
+  for _, t in ipairs(field(v, "run", "data", "tags") or {}) do
+    if type(t) == "table" and t.key == "graphids.resumed_time" then resumed = tonumber(t.value) end
+  end
+  return { status = info.status, start_time = tonumber(info.start_time), end_time = tonumber(info.end_time),
+    lifecycle_stage = info.lifecycle_stage or "active", resumed_time = resumed }
+end
+
 -- Non-finite values as the strings the proto3 JSON mapping reads ("NaN", "Infinity").
 local function metric_json(m)
   local x = m.value

@@ -6,7 +6,7 @@
 -- Events: create_run {run_key, experiment, run_name, start_time, tags, parent_key, parent_id,
 -- parent_dir},
 -- log_batch {run_key, run_id?, experiment?, metrics, params, tags}, update_run {run_key, run_id?,
--- experiment?, status, end_time}; each records the tracking `uri` it was meant for.  `run_key`
+-- experiment?, status, end_time, time}; each records the tracking `uri` it was meant for.  `run_key`
 -- is the client's id of a run (32 hex), also sent as the tag graphids.run_key, so a replay
 -- finds a run that an earlier, interrupted delivery created instead of creating it twice.
 -- Delivery goes in file order and stops at the first failure of the store; what was delivered
@@ -158,7 +158,7 @@ function M.check_event(ev)
     "parent_dir" }) do
     if not opt(ev[k], "string") then return string.format("'%s' must be text, got %s", k, type(ev[k])) end
   end
-  for _, k in ipairs({ "start_time", "end_time" }) do
+  for _, k in ipairs({ "start_time", "end_time", "time" }) do
     if not opt(ev[k], "number") then return string.format("'%s' must be a number, got %s", k, type(ev[k])) end
   end
   if ev.op == "create_run" and type(ev.experiment) ~= "string" then
@@ -293,10 +293,33 @@ local function run_id_of(store, ev, ids)
   return refuse("%s for run key %s, whose run was never created", ev.op, ev.run_key)
 end
 
+-- Whether update_run ev would move its run backwards: a late sync of an old spool (a fit that
+-- crashed while the store was down: FAILED) after the run was resumed and finished (FINISHED,
+-- later).  The event's time (its end_time, or `time` for a RUNNING one) is compared with the
+-- latest the run knows of: its end and its graphids.resumed_time tag (a resumed run may still
+-- be running, without an end).  Returns a
+-- message saying why the event is skipped, false (send it), or nil, message, code, status when
+-- the run cannot be read.  An event without a time (spooled by an older graphids) is sent.
+function M.stale_update(store, run_id, ev)
+  local at = ev.end_time or ev.time
+  if type(at) ~= "number" or not store.get_run_info then return false end
+  local info, err, code, status = store:get_run_info(run_id)
+  if not info then return nil, err, code, status end
+  local latest, what = nil, nil
+  for _, k in ipairs({ "end_time", "resumed_time" }) do
+    local t = info[k]
+    if type(t) == "number" and (latest == nil or t > latest) then latest, what = t, k end
+  end
+  if latest == nil or latest <= at then return false end
+  return string.format("update_run %s of run %s (at %d) skipped: the run is %s with a later %s (%d)",
+    tostring(ev.status), run_id, at, tostring(info.status), what, latest)
+end
+
 -- Delivers one event to store.  ids maps run_key -> run id (filled by create_run; false for
 -- a run whose create_run was refused); `fresh` says the run cannot exist yet (first delivery
 -- in the process that made it), which skips the search for an earlier delivery.  Returns true
--- or nil, message, code, status (graphids.track.mlflow.refused tells a refused event).
+-- (and a note when an update_run was skipped as stale) or nil, message, code, status
+-- (graphids.track.mlflow.refused tells a refused event).
 function M.apply(store, ev, ids, fresh)
   if ev.op == "create_run" then return create_run(store, ev, ids, fresh) end
   local run_id, err, code, status = run_id_of(store, ev, ids)
@@ -304,6 +327,9 @@ function M.apply(store, ev, ids, fresh)
   if ev.op == "log_batch" then
     return store:log_batch(run_id, { metrics = metrics_of(ev), params = ev.params, tags = ev.tags })
   elseif ev.op == "update_run" then
+    local stale, serr, scode, sstatus = M.stale_update(store, run_id, ev)
+    if stale == nil then return nil, serr, scode, sstatus end
+    if stale then return true, stale end
     return store:update_run(run_id, ev.status, ev.end_time)
   end
   return refuse("unknown event op '%s'", tostring(ev.op))
@@ -396,7 +422,10 @@ local function deliver(state, ev)
   local ok, res, msg, code, status = pcall(M.apply, store, ev, state.ids)
   if not ok and mlflow.is_interrupt(res) then error(res, 0) end -- the event stays in the spool
   if not ok then return nil, "spool: " .. tostring(res), false end
-  if res then return true end
+  if res then
+    if type(msg) == "string" and state.notify then state.notify(msg) end
+    return true
+  end
   return nil, tostring(msg), mlflow.refused(code, status)
 end
 
@@ -413,8 +442,10 @@ end
 
 local function sync_locked(run_dir, opts)
   remove_stale_tmp(run_dir)
-  local state = { opts = opts, stores = {}, ids = {}, sent = 0, aside = 0 }
   local notify = opts.notify or function(line) io.stderr:write("graphids track sync: ", line, "\n") end
+  local state = { opts = opts, stores = {}, ids = {}, sent = 0, aside = 0, notify = function(line)
+    notify(run_dir .. ": " .. line)
+  end }
   while true do -- again for what training appended meanwhile
     local snap, err, held = snapshot(run_dir)
     if not snap then return nil, err, state.sent, held, state.aside end
