@@ -9,7 +9,19 @@ describe("graphids.track.mlflow", function()
     assert.equal("val/f1_at_0.5", mlflow.sanitize_key("val/f1@0.5"))
     assert.equal("a/b", mlflow.sanitize_key("/a//./b/"))
     assert.equal("x/y", mlflow.sanitize_key("x/../y"))
-    assert.equal("caf___ok-1 :2", mlflow.sanitize_key("café!ok-1 :2")) -- é is two bytes
+    -- letters and digits of any script are key characters to MLflow (Python's \w); anything else
+    -- is one "_" per character, not per byte
+    assert.equal("café_ok-1 :2", mlflow.sanitize_key("café!ok-1 :2"))
+    assert.equal("ключ/精度_²", mlflow.sanitize_key("ключ/精度€²"))
+    assert.equal("emoji_x", mlflow.sanitize_key("emoji😀x"))
+    assert.equal("x__y", mlflow.sanitize_key("x\xff\xfey")) -- bytes that are not UTF-8: one each
+    -- Python's \w has no combining marks: MLflow refuses them
+    assert.equal("ह_न_द_", mlflow.sanitize_key("हिन्दी"))
+    -- 250 characters, not bytes, and never half a character
+    assert.equal(string.rep("я", 250), mlflow.sanitize_key(string.rep("я", 300)))
+    assert.is_nil(mlflow.key_problem("ключ/精度"))
+    assert.matches("holds the character \"€\"", mlflow.key_problem("a€"))
+    assert.matches("not UTF%-8", mlflow.key_problem("a\xff"))
     assert.equal("_", mlflow.sanitize_key("//"))
     -- MLflow refuses a key whose path begins with "..": it names something outside the run
     assert.equal("_..foo", mlflow.sanitize_key("..foo"))

@@ -358,6 +358,23 @@ out = len(c.search_runs([c.get_experiment_by_name("graphids/lost").experiment_id
     assert.same({ run.run_id, "FINISHED" }, { runs[run.key].id, runs[run.key].status })
   end)
 
+  it("logs keys in other scripts as MLflow's server takes them (letters and digits of any script)", function()
+    if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
+    local run = track.start_fit_run(dir .. "/unicode", { uri = srv.url, experiment = "graphids/unicode",
+      params = { ["скорость"] = 0.1 }, store_opts = FAST })
+    run:log_metrics({ ["ключ"] = 1.0, ["精度/召回²"] = 0.5, ["a€b"] = 2.0 }, 0)
+    run:set_tags({ ["метка"] = "x" })
+    run:finish("FINISHED")
+    assert.is_nil(core.stat(spool.path(dir .. "/unicode")))
+    assert.is_nil(core.stat(spool.rejected_path(dir .. "/unicode")))
+    local got = server.query(srv.url, string.format([[
+r = c.get_run(%q)
+out = {"m": r.data.metrics, "p": r.data.params, "t": r.data.tags.get("метка")}]], run.run_id))
+    assert.same({ ["ключ"] = 1.0, ["精度/召回²"] = 0.5, ["a_b"] = 2.0 }, got.m)
+    assert.equal("0.1", got.p["скорость"])
+    assert.equal("x", got.t)
+  end)
+
   it("keeps undelivered events when sync fails, and names the reason", function()
     if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
     local run_dir = dir .. "/stuck"

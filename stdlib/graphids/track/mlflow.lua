@@ -13,7 +13,7 @@
 -- find_run(experiment_id, tag_key, tag_value) and get_params(run_id, keys); each returns its
 -- result, or nil, message, code, status on any failure (never raises for a tracking problem;
 -- status is the HTTP status MLflow answers, see refused()).  Limits are MLflow 3.x's
--- (mlflow/utils/validation.py): keys at most 250 characters of [A-Za-z0-9_./ :-] forming a
+-- (mlflow/utils/validation.py): keys at most 250 characters of [\w./ :-] (Python's Unicode \w) forming a
 -- normalised relative path, param values 6000 and tag values 8000 characters.
 local core = require "graphids.core"
 local json = require "graphids.json"
@@ -34,9 +34,33 @@ function M.new_run_id()
   return require("graphids.track.traces").random_hex(16)
 end
 
--- A key MLflow accepts, from any string: "@" becomes "_at_" (as the reference did), other
--- characters outside [A-Za-z0-9_./ :-] become "_", empty, "." and ".." path segments and
--- leading/trailing "/" are dropped, and the result is cut to 250 characters.
+-- Whether the UTF-8 character ch may stand in a key: MLflow's check is Python's
+-- r"^[/\w.\- :]*$", and Python's \w is Unicode-aware (letters and digits of any script, "_"),
+-- so "ключ" and "精度" are keys as they are (graphids.track.unicode_word holds the ranges).
+local WORD = require "graphids.track.unicode_word"
+local function key_char(ch)
+  if #ch == 1 then return ch:match("^[%w_%./ :%-]$") ~= nil end
+  local ok, cp = pcall(utf8.codepoint, ch)
+  if not ok then return false end
+  local lo, hi = 1, #WORD // 2
+  while lo <= hi do
+    local mid = (lo + hi) // 2
+    if cp < WORD[2 * mid - 1] then
+      hi = mid - 1
+    elseif cp > WORD[2 * mid] then
+      lo = mid + 1
+    else
+      return true
+    end
+  end
+  return false
+end
+M.key_char = key_char
+
+-- A key MLflow accepts, from any string: "@" becomes "_at_" (as the reference did), each other
+-- character that is neither a letter or digit (of any script, as MLflow's \w) nor one of
+-- "_./ :-" becomes one "_" (bytes that are not UTF-8 one each), empty, "." and ".." path
+-- segments and leading/trailing "/" are dropped, and the result is cut to 250 characters.
 local function path_segments(s)
   local segs = {}
   for seg in s:gmatch("[^/]+") do
@@ -52,11 +76,16 @@ local function leading_dots(s)
 end
 
 function M.sanitize_key(k)
-  local s = path_segments(tostring(k):gsub("@", "_at_"):gsub("[^%w_%./ :%-]", "_"))
+  local s = M.utf8_clean(tostring(k):gsub("@", "_at_")):gsub(utf8.charpattern, function(ch)
+    return not key_char(ch) and "_" or nil
+  end)
+  s = path_segments(s)
   -- the cut can end the key in a new "." or ".." segment ("x/..y" -> "x/."): MLflow refuses
   -- such a key, so the segments are checked again after it
   s = leading_dots(s)
-  if #s > M.MAX_KEY then s = leading_dots(path_segments(s:sub(1, M.MAX_KEY))):sub(1, M.MAX_KEY) end
+  if utf8.len(s) > M.MAX_KEY then
+    s = M.truncate(leading_dots(path_segments(M.truncate(s, M.MAX_KEY))), M.MAX_KEY)
+  end
   if s == "" then s = "_" end
   return s
 end
@@ -65,9 +94,14 @@ end
 -- is; a key written by hand into a spool or given to a store directly may be.
 function M.key_problem(k)
   if type(k) ~= "string" or k == "" then return "must be a non-empty string" end
-  if #k > M.MAX_KEY then return string.format("is longer than %d characters", M.MAX_KEY) end
-  local bad = k:match("[^%w_%./ :%-]")
-  if bad then return string.format("holds the character %q (letters, digits, _ . / - : and space)", bad) end
+  if not utf8.len(k) then return "is not UTF-8 text" end
+  if utf8.len(k) > M.MAX_KEY then return string.format("is longer than %d characters", M.MAX_KEY) end
+  for _, c in utf8.codes(k) do
+    local ch = utf8.char(c)
+    if not key_char(ch) then
+      return string.format("holds the character %q (letters, digits, _ . / - : and space)", ch)
+    end
+  end
   if k:sub(1, 1) == "/" or k:sub(-1) == "/" or k:find("//", 1, true) or path_segments(k) ~= k
     or k:sub(1, 2) == ".." then
     return "is not a plain relative path (no leading, trailing or double '/', no '.' or '..' part, " ..
@@ -171,7 +205,7 @@ local function unique(list)
     local k, n = e.key, 1
     while seen[k] do
       n = n + 1
-      k = M.sanitize_key(e.key:sub(1, M.MAX_KEY - 1 - #tostring(n)) .. "_" .. n)
+      k = M.sanitize_key(M.truncate(e.key, M.MAX_KEY - 1 - #tostring(n)) .. "_" .. n)
     end
     seen[k], e.key = true, k
   end
