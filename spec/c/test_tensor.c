@@ -361,7 +361,7 @@ TEST(null_arguments_are_einval) {
     CHECK_ERR(gids_matmul(&o, NULL, a), GIDS_EINVAL, "matmul: arg 1 is NULL");
     CHECK_ERR(gids_zeros(&o, GIDS_F32, GIDS_DEVICE_CPU, 2, NULL), GIDS_EINVAL,
               "zeros: shape is NULL for 2 dims");
-    CHECK_ERR(gids_backward(NULL, NULL, false), GIDS_EINVAL, "backward: root 0 is NULL");
+    CHECK_ERR(gids_backward(NULL, NULL, false), GIDS_EINVAL, "backward: root 1 is NULL");
     CHECK_ERR(gids_set_requires_grad(NULL, true), GIDS_EINVAL, "requires_grad: the tensor is NULL");
     CHECK_ERR(gids_adam_step_(a, a, a, a, NULL, NULL), GIDS_EINVAL, "adam_step_: cfg is NULL");
     CHECK_ERR(gids_sgd_step_(a, a, NULL, NULL), GIDS_EINVAL, "sgd_step_: cfg is NULL");

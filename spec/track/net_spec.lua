@@ -84,9 +84,10 @@ describe("graphids.core.append_file and clocks", function()
     ]])
     f:close()
     local t0 = core.wall_time()
-    local rc, out = run(string.format("cd %s && (timeout 50 %s/%s run %s/fit.lua %s/run & pid=$!; " ..
+    local exe = host:sub(1, 1) == "/" and host or core.getcwd() .. "/" .. host
+    local rc, out = run(string.format("cd %s && (timeout 50 %s run %s/fit.lua %s/run & pid=$!; " ..
       "for i in $(seq 100); do grep -q waiting %s/out 2>/dev/null && break; sleep 0.1; done; sleep 0.5; " ..
-      "kill -INT $pid; wait $pid) > %s/out 2>&1; rc=$?; cat %s/out; exit $rc", dir, core.getcwd(), host,
+      "kill -INT $pid; wait $pid) > %s/out 2>&1; rc=$?; cat %s/out; exit $rc", dir, exe,
       dir, dir, dir, dir, dir))
     local dt = core.wall_time() - t0
     assert.is_true(dt < 20, string.format("took %.1f s to stop: %s", dt, out))
