@@ -499,6 +499,61 @@ TEST(atomic_write_replaces_the_file_and_leaves_no_temp_file) {
     CHECK(st.type == GIDS_FILE_DIR);
 }
 
+static bool file_is(const char *path, const char *text) {
+    size_t n = 0;
+    unsigned char *b = slurp(path, &n);
+    bool ok = b != NULL && n == strlen(text) && memcmp(b, text, n) == 0;
+    free(b);
+    return ok;
+}
+
+TEST(atomic_write_keeps_the_mode_and_writes_through_a_symbolic_link) {
+    CHECK_OK(gids_mkdir_p(tpath("am/real")));
+    struct stat st;
+    /* a private file stays private (and an executable one executable) */
+    CHECK_OK(gids_atomic_write(tpath("am/private"), "a", 1));
+    CHECK(chmod(tpath("am/private"), 0600) == 0);
+    CHECK_OK(gids_atomic_write(tpath("am/private"), "bb", 2));
+    CHECK(stat(tpath("am/private"), &st) == 0 && (st.st_mode & 07777) == 0600);
+    CHECK(file_is(tpath("am/private"), "bb"));
+    CHECK(chmod(tpath("am/private"), 0751) == 0);
+    CHECK_OK(gids_atomic_write(tpath("am/private"), "c", 1));
+    CHECK(stat(tpath("am/private"), &st) == 0 && (st.st_mode & 07777) == 0751);
+    /* a new file honors the umask */
+    mode_t old = umask(077);
+    CHECK_OK(gids_atomic_write(tpath("am/fresh"), "x", 1));
+    umask(old);
+    CHECK(stat(tpath("am/fresh"), &st) == 0 && (st.st_mode & 07777) == 0600);
+    /* a relative link (two hops) is written through: the link stays, the file it leads to
+     * changes and keeps its mode, and no temp file is left in either directory */
+    CHECK_OK(gids_atomic_write(tpath("am/real/ckpt"), "old", 3));
+    CHECK(chmod(tpath("am/real/ckpt"), 0640) == 0);
+    CHECK(symlink("real/ckpt", tpath("am/hop")) == 0);
+    CHECK(symlink("hop", tpath("am/link")) == 0);
+    CHECK_OK(gids_atomic_write(tpath("am/link"), "new!", 4));
+    CHECK(lstat(tpath("am/link"), &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK(lstat(tpath("am/hop"), &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK(file_is(tpath("am/real/ckpt"), "new!"));
+    CHECK(stat(tpath("am/real/ckpt"), &st) == 0 && (st.st_mode & 07777) == 0640);
+    CHECK(count_entries(tpath("am/real")) == 1);
+    CHECK(count_entries(tpath("am")) == 5); /* private fresh real hop link */
+    /* an absolute link to a file not there yet creates it */
+    CHECK(symlink(tpath("am/real/later"), tpath("am/dangling")) == 0);
+    CHECK_OK(gids_atomic_write(tpath("am/dangling"), "z", 1));
+    CHECK(lstat(tpath("am/dangling"), &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK(file_is(tpath("am/real/later"), "z"));
+    /* a failed write through a link leaves the file it leads to as it was */
+    gids_atomic_file f;
+    CHECK_OK(gids_atomic_open(&f, tpath("am/link")));
+    CHECK_OK(gids_atomic_append(&f, "partial", 7));
+    gids_atomic_abort(&f);
+    CHECK(file_is(tpath("am/real/ckpt"), "new!"));
+    CHECK(count_entries(tpath("am/real")) == 2);
+    /* a loop of links is refused */
+    CHECK(symlink("loop2", tpath("am/loop1")) == 0 && symlink("loop1", tpath("am/loop2")) == 0);
+    CHECK_ERR(gids_atomic_write(tpath("am/loop1"), "x", 1), GIDS_EIO, "too many levels");
+}
+
 TEST(a_second_exclusive_lock_times_out_with_a_clear_error) {
     int a = -1, b = -1, c = -1;
     CHECK_OK(gids_lock_acquire(&a, tpath(".lock"), true, 0));
@@ -597,6 +652,7 @@ int main(void) {
     RUN(refuses_bool_bytes_other_than_0_and_1);
     RUN(save_refuses_bad_names_duplicates_and_leaves_the_old_file);
     RUN(atomic_write_replaces_the_file_and_leaves_no_temp_file);
+    RUN(atomic_write_keeps_the_mode_and_writes_through_a_symbolic_link);
     RUN(a_second_exclusive_lock_times_out_with_a_clear_error);
     RUN(a_shared_lock_needs_no_write_access_to_the_lock_file);
     RUN(mkdir_p_list_dir_stat_and_remove_tree);

@@ -80,7 +80,10 @@ typedef struct gids_atomic_file {
     char *tmp_path;
 } gids_atomic_file;
 
-/* NEW (finish with commit or abort): creates "<dir>/.<name>.tmp-<pid>-<n>" (mode 0644). */
+/* NEW (finish with commit or abort): creates "<dir>/.<name>.tmp-<pid>-<n>" (mode 0644 less the
+ * umask, or the mode of the file it will replace).  A path that is a symbolic link is followed:
+ * the temp file goes beside the file the links lead to, and commit replaces that file (f->path
+ * is it), so the link stays a link. */
 gids_status gids_atomic_open(gids_atomic_file *f, const char *path);
 gids_status gids_atomic_append(gids_atomic_file *f, const void *data, size_t n);
 /* fsync, close, rename over path, fsync the directory.  Releases f in every case (on failure

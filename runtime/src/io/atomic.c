@@ -1,12 +1,16 @@
 /* atomic.c -- atomic file replacement: write a temp file in the target's directory (a rename
  * is atomic only within one file system), fsync it, rename it over the target, then fsync the
- * directory so the rename itself survives a crash.  Readers see the old file or the new one. */
+ * directory so the rename itself survives a crash.  Readers see the old file or the new one.
+ * A replaced file keeps its permission bits (a chmod 600 checkpoint stays private), and a path
+ * that is a symbolic link is written through: the temp file goes beside the file the link
+ * leads to and is renamed onto it, so the link stays a link (as open(path, "wb") would). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io_impl.h"
@@ -37,24 +41,76 @@ gids_status gids_fsync_dir(const char *dir) {
     return GIDS_OK;
 }
 
+/* NEW *out: the file path leads to, following symbolic links (up to 40, as the kernel does);
+ * a relative link target is taken from the link's directory.  The last link may dangle: the
+ * write then creates the file it names.  path itself when it is no link. */
+static gids_status resolve_links(const char *path, char **out) {
+    char *cur = NULL;
+    GIDS_TRY(io_strdup(&cur, path, "a path"));
+    for (int hops = 0;; hops++) {
+        struct stat st;
+        if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode)) break;
+        if (hops == 40) {
+            free(cur);
+            GIDS_FAIL(GIDS_EIO, "atomic write: '%s': too many levels of symbolic links", path);
+        }
+        size_t cap = (size_t)st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
+        char *target = malloc(cap);
+        ssize_t n = target ? readlink(cur, target, cap) : -1;
+        if (target == NULL || n < 0 || (size_t)n >= cap) {
+            int e = target == NULL ? ENOMEM : n < 0 ? errno : ENAMETOOLONG;
+            free(target);
+            free(cur);
+            GIDS_FAIL(e == ENOMEM ? GIDS_ENOMEM : GIDS_EIO,
+                      "atomic write: cannot read the symbolic link '%s': %s", path, strerror(e));
+        }
+        target[n] = '\0';
+        const char *slash = strrchr(cur, '/');
+        if (target[0] == '/' || slash == NULL) {
+            free(cur);
+            cur = target;
+            continue;
+        }
+        size_t dn = (size_t)(slash - cur) + 1, tn = (size_t)n;
+        char *next = malloc(dn + tn + 1);
+        if (next == NULL) {
+            free(target);
+            free(cur);
+            GIDS_FAIL(GIDS_ENOMEM, "atomic write: out of memory");
+        }
+        memcpy(next, cur, dn);
+        memcpy(next + dn, target, tn + 1);
+        free(target);
+        free(cur);
+        cur = next;
+    }
+    *out = cur;
+    return GIDS_OK;
+}
+
 gids_status gids_atomic_open(gids_atomic_file *f, const char *path) {
     memset(f, 0, sizeof *f);
     f->fd = -1;
     if (path == NULL || path[0] == '\0') GIDS_FAIL(GIDS_EINVAL, "atomic write: empty path");
     const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    if (base[0] == '\0')
+    if ((slash ? slash + 1 : path)[0] == '\0')
         GIDS_FAIL(GIDS_EINVAL, "atomic write: '%s' names a directory, not a file", path);
-    size_t dn = (size_t)(base - path);
-    size_t cap = strlen(path) + 64;
-    GIDS_TRY(io_strdup(&f->path, path, "a path"));
+    GIDS_TRY(resolve_links(path, &f->path));
+    const char *target = f->path; /* the file to replace: path, or where its links lead */
+    slash = strrchr(target, '/');
+    const char *base = slash ? slash + 1 : target;
+    if (base[0] == '\0') {
+        gids_atomic_abort(f);
+        GIDS_FAIL(GIDS_EINVAL, "atomic write: '%s' is a link to a directory, not a file", path);
+    }
+    size_t dn = (size_t)(base - target);
+    size_t cap = strlen(target) + 64;
     char *tmp = malloc(cap);
     if (tmp == NULL) {
-        free(f->path);
-        f->path = NULL;
+        gids_atomic_abort(f);
         GIDS_FAIL(GIDS_ENOMEM, "atomic write: out of memory");
     }
-    snprintf(tmp, cap, "%.*s.%s.tmp-%ld-%llu", (int)dn, path, base, (long)getpid(),
+    snprintf(tmp, cap, "%.*s.%s.tmp-%ld-%llu", (int)dn, target, base, (long)getpid(),
              (unsigned long long)atomic_fetch_add(&tmp_counter, 1));
     f->tmp_path = tmp;
     f->fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -63,6 +119,14 @@ gids_status gids_atomic_open(gids_atomic_file *f, const char *path) {
         gids_atomic_abort(f);
         GIDS_FAIL(GIDS_EIO, "atomic write: cannot create a temp file beside '%s': %s", path,
                   strerror(e));
+    }
+    /* A file replaced keeps its permission bits; a new one gets 0644 less the umask. */
+    struct stat st;
+    if (stat(target, &st) == 0 && S_ISREG(st.st_mode) && fchmod(f->fd, st.st_mode & 07777) != 0) {
+        int e = errno;
+        gids_atomic_abort(f);
+        GIDS_FAIL(GIDS_EIO, "atomic write: cannot give the temp file beside '%s' mode %o: %s", path,
+                  (unsigned)(st.st_mode & 07777), strerror(e));
     }
     return GIDS_OK;
 }
