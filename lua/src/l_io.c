@@ -91,6 +91,7 @@ static int l_save_safetensors(lua_State *L) {
                        names[i], luaL_typename(L, -1));
         lua_pop(L, 1);
     }
+    /* a metadata table, even an empty one, gives non-NULL keys: an empty "__metadata__" */
     const char **mk = NULL, **mv = NULL;
     if (!lua_isnoneornil(L, 3)) {
         mk = sorted_keys(L, 3, "metadata", &nmeta);

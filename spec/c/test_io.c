@@ -144,6 +144,18 @@ TEST(writes_the_layout_of_the_python_package) {
         CHECK(three == 3);
     }
     free(b);
+    /* an empty key array (Python's metadata={}) writes an empty "__metadata__"; NULL none */
+    const char *no_keys[1] = {NULL};
+    CHECK_OK(gids_safetensors_save(tpath("m0.safetensors"), 1, names, ts, 0, no_keys, no_keys));
+    b = slurp(tpath("m0.safetensors"), &n);
+    const char *want0 = "\x48\0\0\0\0\0\0\0{\"__metadata__\":{},"
+                        "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+    CHECK(b != NULL && n == 8 + 72 + 8 && memcmp(b, want0, 8 + strlen(want0 + 8)) == 0);
+    free(b);
+    gids_safetensors r;
+    CHECK_OK(gids_safetensors_load(&r, tpath("m0.safetensors"), true));
+    CHECK(r.n == 1 && r.nmeta == 0);
+    gids_safetensors_free(&r);
     gids_tensor_release(w);
     gids_tensor_release(i);
     gids_tensor_release(f);

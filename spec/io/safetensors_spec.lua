@@ -145,6 +145,8 @@ for k, v in t.items():
 with safe_open(mine, "pt") as f:
     assert f.metadata() == {"format": "pt"}, f.metadata()
 save_file(got, again, metadata={"format": "pt"})
+save_file(got, again + ".empty", metadata={})
+save_file(got, again + ".none")
 print("ok")
 ]==]))
     assert.is_true(gio.save_safetensors(mine, sample(), { format = "pt" }))
@@ -158,8 +160,14 @@ print("ok")
     for name, t in pairs(sample()) do
       assert.is_true(graphids.equal(t, back[name]), name)
     end
-    -- The same tensors and metadata give the same bytes from both writers.
+    -- The same tensors and metadata give the same bytes from both writers: an empty metadata
+    -- table is an empty "__metadata__" (Python's metadata={}), no table none.
     assert.equal(gio.read_file(mine), gio.read_file(again))
+    assert.is_true(gio.save_safetensors(mine, sample(), {}))
+    assert.equal(gio.read_file(again .. ".empty"), gio.read_file(mine))
+    assert.truthy(gio.read_file(mine):find('{"__metadata__":{},', 9, true))
+    assert.is_true(gio.save_safetensors(mine, sample()))
+    assert.equal(gio.read_file(again .. ".none"), gio.read_file(mine))
   end)
 end)
 

@@ -40,7 +40,9 @@ extern "C" {
 
 /* Writes n tensors (CPU; any strides: non-contiguous ones are copied) under the given names and
  * nmeta metadata pairs (strings) atomically to path.  Names must be unique, non-empty and not
- * "__metadata__"; so must the metadata keys.  BORROW: every argument. */
+ * "__metadata__"; so must the metadata keys.  meta_keys == NULL (nmeta 0) writes no
+ * "__metadata__"; a non-NULL meta_keys with nmeta 0 writes an empty one ("__metadata__":{}, as
+ * Python's save_file(metadata={}) does).  BORROW: every argument. */
 gids_status gids_safetensors_save(const char *path, int64_t n, const char *const *names,
                                   const gids_tensor *const *tensors, int64_t nmeta,
                                   const char *const *meta_keys, const char *const *meta_values);

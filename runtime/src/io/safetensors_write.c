@@ -195,11 +195,13 @@ static gids_status check_args(const char *path, int64_t n, const char *const *na
     return GIDS_OK;
 }
 
+/* "__metadata__" is written when there are pairs or when the caller passed an empty key array
+ * (mk != NULL): Python's save_file(metadata={}) writes "__metadata__":{}, metadata=None none. */
 static gids_status build_header(sbuf *b, item *items, int64_t n, int64_t nmeta,
                                 const char *const *mk, const char *const *mv) {
     puts_(b, "{");
     bool first = true;
-    if (nmeta > 0) {
+    if (nmeta > 0 || mk != NULL) {
         puts_(b, "\"__metadata__\":{");
         for (int64_t i = 0; i < nmeta; i++) {
             if (i) puts_(b, ",");
