@@ -17,6 +17,12 @@ local common = require "optim.common"
 if common.skip_without_grads() then return end
 local optim = require "graphids.optim"
 
+-- load_state_dict's name (a pattern) for the parameter at 0-based position i
+local function param_at(i)
+  return string.format("parameter %d %%(optimizer%%.state%%.%d, state%%[%d%%] in the state dict%%)", i, i,
+    i + 1)
+end
+
 local TOL = 1e-12
 
 local WANT = {
@@ -169,15 +175,17 @@ describe("graphids.optim.Adagrad", function()
     train(opt, ps, 2)
     local sd = opt:state_dict()
     sd.state[1].sum = nil
-    h.errors("Adagrad:load_state_dict: state of parameter 1 misses 'sum' %(a state holds step, sum%)",
+    h.errors("Adagrad:load_state_dict: state of " .. param_at(0) ..
+      " misses 'sum' %(a state holds step, sum%)",
       opt.load_state_dict, opt, sd)
     sd = opt:state_dict()
     sd.state[2].sum = graphids.zeros(4, { dtype = "f64" })
-    h.errors("Adagrad:load_state_dict: state of parameter 2: 'sum' has shape %[4%], expected the " ..
-      "parameter's %[2,2%]", opt.load_state_dict, opt, sd)
+    h.errors("Adagrad:load_state_dict: state of " .. param_at(1) .. ": 'sum' has shape %[4%], " ..
+      "expected the parameter's %[2,2%]", opt.load_state_dict, opt, sd)
     sd = opt:state_dict()
     sd.state[1].step = 1.5
-    h.errors("Adagrad:load_state_dict: state of parameter 1: option 'step' must be an integer, got 1.5",
+    h.errors("Adagrad:load_state_dict: state of " .. param_at(0) ..
+      ": option 'step' must be an integer, got 1.5",
       opt.load_state_dict, opt, sd)
     assert.equal(2, opt.state[ps[1]].step)
   end)

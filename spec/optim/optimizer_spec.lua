@@ -6,6 +6,12 @@ local common = require "optim.common"
 if common.skip_without_grads() then return end
 local optim = require "graphids.optim"
 
+-- load_state_dict's name (a pattern) for the parameter at 0-based position i
+local function param_at(i)
+  return string.format("parameter %d %%(optimizer%%.state%%.%d, state%%[%d%%] in the state dict%%)", i, i,
+    i + 1)
+end
+
 local param, quadratic = common.param, common.quadratic
 
 -- A few f32 parameters of different shapes and their quadratic targets.
@@ -299,14 +305,14 @@ describe("graphids.optim.Optimizer", function()
     h.errors("Adam:load_state_dict: the state dict has 1 param groups, this optimizer has 2",
       two.load_state_dict, two, sd)
     local swapped = optim.Adam({ param({ 3.0 }), param({ 1.0, 2.0 }) }, { lr = 0.5 })
-    h.errors("Adam:load_state_dict: state of parameter 1: 'exp_avg' has shape %[2%], expected " ..
+    h.errors("Adam:load_state_dict: state of " .. param_at(0) .. ": 'exp_avg' has shape %[2%], expected " ..
       "the parameter's %[1%]", swapped.load_state_dict, swapped, sd)
     assert.equal(0.5, swapped.param_groups[1].lr)
     assert.is_nil(next(swapped.state))
     -- a step count near 2^63 (a damaged checkpoint) overflowed at the next step, naming neither
     local saved_step = sd.state[1].step
     sd.state[1].step = math.maxinteger
-    h.errors("Adam:load_state_dict: state of parameter 1: option 'step' must be an integer <= " ..
+    h.errors("Adam:load_state_dict: state of " .. param_at(0) .. ": option 'step' must be an integer <= " ..
       "9007199254740992, got 9223372036854775807", opt.load_state_dict, opt, sd)
     sd.state[1].step = saved_step
     local sgd = optim.SGD({ param({ 1.0, 2.0 }), param({ 3.0 }) })
@@ -323,10 +329,21 @@ describe("graphids.optim.Optimizer", function()
     for _, k in ipairs({ "exp_avg", "exp_avg_sq", "step" }) do
       local partial = opt:state_dict()
       partial.state[1][k] = nil
-      h.errors("Adam:load_state_dict: state of parameter 1 misses '" .. k .. "' %(a state holds " ..
+      h.errors("Adam:load_state_dict: state of " .. param_at(0) .. " misses '" .. k .. "' %(a state holds " ..
         "step, exp_avg, exp_avg_sq%)", opt.load_state_dict, opt, partial)
     end
     assert.is_true(graphids.equal(kept, opt.state[a].exp_avg))
+    -- every message names a parameter by the position its checkpoint tensors carry
+    local extra = opt:state_dict()
+    extra.state[3] = extra.state[1]
+    h.errors("Adam:load_state_dict: the state dict has state for " .. param_at(2) ..
+      ", which no group lists", opt.load_state_dict, opt, extra)
+    extra.state[3], extra.state[2] = nil, 5
+    h.errors("Adam:load_state_dict: state of " .. param_at(1) .. " must be a table, got 5",
+      opt.load_state_dict, opt, extra)
+    extra.state[2] = { step = 1, exp_avg = 0, exp_avg_sq = 0 }
+    h.errors("Adam:load_state_dict: state of " .. param_at(1) .. ": 'exp_avg' must be a tensor",
+      opt.load_state_dict, opt, extra)
   end)
 
   it("a SequentialLR refusing its second scheduler's state leaves the first as it was", function()

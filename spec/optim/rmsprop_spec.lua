@@ -18,6 +18,12 @@ local common = require "optim.common"
 if common.skip_without_grads() then return end
 local optim = require "graphids.optim"
 
+-- load_state_dict's name (a pattern) for the parameter at 0-based position i
+local function param_at(i)
+  return string.format("parameter %d %%(optimizer%%.state%%.%d, state%%[%d%%] in the state dict%%)", i, i,
+    i + 1)
+end
+
 local TOL = 1e-12
 
 local WANT = {
@@ -178,15 +184,15 @@ describe("graphids.optim.RMSprop", function()
     train(opt, ps, 2)
     local sd = opt:state_dict()
     sd.state[1].square_avg = nil
-    h.errors("RMSprop:load_state_dict: state of parameter 1 misses 'square_avg' %(a state holds " ..
+    h.errors("RMSprop:load_state_dict: state of " .. param_at(0) .. " misses 'square_avg' %(a state holds " ..
       "step, square_avg%)", opt.load_state_dict, opt, sd)
     sd = opt:state_dict()
     sd.state[2].momentum_buffer = graphids.zeros(3, { dtype = "f64" })
-    h.errors("RMSprop:load_state_dict: state of parameter 2: 'momentum_buffer' has shape %[3%], " ..
+    h.errors("RMSprop:load_state_dict: state of " .. param_at(1) .. ": 'momentum_buffer' has shape %[3%], " ..
       "expected the parameter's %[2,2%]", opt.load_state_dict, opt, sd)
     sd = opt:state_dict()
     sd.state[1].exp_avg = sd.state[1].square_avg
-    h.errors("RMSprop:load_state_dict: state of parameter 1: unknown state key 'exp_avg'",
+    h.errors("RMSprop:load_state_dict: state of " .. param_at(0) .. ": unknown state key 'exp_avg'",
       opt.load_state_dict, opt, sd)
     sd = opt:state_dict()
     sd.param_groups[1].alpha = -0.5

@@ -13,6 +13,12 @@ local tiny = require "trainer.support.tiny"
 local proc = require "trainer.support.proc"
 local err_of = require("specenv").err_of
 
+-- load_state_dict's name (a pattern) for the parameter at 0-based position i
+local function param_at(i)
+  return string.format("parameter %d %%(optimizer%%.state%%.%d, state%%[%d%%] in the state dict%%)", i, i,
+    i + 1)
+end
+
 local function model(seed)
   return tiny.MLP({ in_dim = 4, hidden = 8, seed = seed or 3 })
 end
@@ -211,11 +217,12 @@ describe("Trainer misuse", function()
     end
     for _, case in ipairs({
       { function(t) t["optimizer.state.0.exp_avg"] = graphids.zeros(3, 3) end, nil, nil,
-        "optimizer state: Adam:load_state_dict: state of parameter 1: 'exp_avg' has shape %[3,3%]" },
+        "optimizer state: Adam:load_state_dict: state of " .. param_at(0) ..
+        ": 'exp_avg' has shape %[3,3%]" },
       { function(t) t["optimizer.state.0.exp_avg"] = nil end, nil, nil,
-        "optimizer state: Adam:load_state_dict: state of parameter 1 misses 'exp_avg'" },
+        "optimizer state: Adam:load_state_dict: state of " .. param_at(0) .. " misses 'exp_avg'" },
       { nil, "optimizer", function(d) d.state["0"].step = nil end,
-        "state of parameter 1 misses 'step'" },
+        "state of " .. param_at(0) .. " misses 'step'" },
       { nil, "optimizer", function(d) d.param_groups[1].lr = "x" end, "optimizer state: .*lr" },
       { nil, "scheduler", function(d) d.bogus = 1 end,
         "scheduler state: CosineAnnealingLR:load_state_dict: unknown key 'bogus'" },

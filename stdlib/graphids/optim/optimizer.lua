@@ -279,18 +279,24 @@ local function same_shape(a, b)
   return true
 end
 
+-- A parameter as messages name it: by torch's 0-based position, the index of its tensors in a
+-- checkpoint (optimizer.state.<i>.<key>), with the 1-based key of the Lua state dict.
+local function param_name(pos)
+  return string.format("parameter %d (optimizer.state.%d, state[%d] in the state dict)", pos - 1,
+    pos - 1, pos)
+end
+
 -- The state of one parameter from a state dict, checked against the parameter and copied
 -- (converted to its dtype, as torch does).
 local function load_param_state(self, fname, pos, p, saved)
+  local at = string.format("%s: state of %s", fname, param_name(pos))
   if type(saved) ~= "table" then
-    raise(string.format("%s: the state of parameter %d must be a table, got %s", fname, pos,
-      util.describe(saved)))
+    raise(string.format("%s must be a table, got %s", at, util.describe(saved)))
   end
-  util.check_options(string.format("%s: state of parameter %d", fname, pos), saved,
-    self.STATE_KEYS, "state key")
+  util.check_options(at, saved, self.STATE_KEYS, "state key")
   for _, k in ipairs(self.REQUIRED_STATE or {}) do
     if saved[k] == nil then
-      raise(string.format("%s: state of parameter %d misses '%s' (a state holds %s)", fname, pos, k,
+      raise(string.format("%s misses '%s' (a state holds %s)", at, k,
         table.concat(self.REQUIRED_STATE, ", ")))
     end
   end
@@ -300,16 +306,15 @@ local function load_param_state(self, fname, pos, p, saved)
     if k == "step" then
       if graphids.is_tensor(v) then v = v:item() end
       if v ~= nil then -- a count of updates: one near 2^63 overflowed at the next step
-        v = util.integer(string.format("%s: state of parameter %d", fname, pos), k, v, nil, 0, 1 << 53)
+        v = util.integer(at, k, v, nil, 0, 1 << 53)
       end
     elseif v ~= nil then
       if not graphids.is_tensor(v) then
-        raise(string.format("%s: state of parameter %d: '%s' must be a tensor, got %s", fname, pos,
-          k, util.describe(v)))
+        raise(string.format("%s: '%s' must be a tensor, got %s", at, k, util.describe(v)))
       end
       if not same_shape(v, p) then
-        raise(string.format("%s: state of parameter %d: '%s' has shape %s, expected the " ..
-          "parameter's %s", fname, pos, k, shape_str(v), shape_str(p)))
+        raise(string.format("%s: '%s' has shape %s, expected the parameter's %s", at, k,
+          shape_str(v), shape_str(p)))
       end
       v = v:to(p.dtype):clone()
     end
@@ -375,8 +380,8 @@ function Optimizer:_prepare_load(sd)
   local positions = {}
   for pos in pairs(state) do
     if by_pos[pos] == nil then
-      raise(string.format("%s: the state dict has state for parameter %s, which no group lists",
-        fname, util.describe(pos)))
+      raise(string.format("%s: the state dict has state for %s, which no group lists", fname,
+        math.type(pos) == "integer" and param_name(pos) or "parameter " .. util.describe(pos)))
     end
     positions[#positions + 1] = pos
   end
