@@ -8,7 +8,7 @@
 -- use of the scaler: clipping the optimizer's parameters after unscaling (the steps equal
 -- "32"'s), a bad scaler state refused before a resume changes the model, no scaler for manual
 -- optimization; GradScaler.unscale_ over gradients on two devices; half elements moved by
--- index_select, gather, masked_select, where and scatter_.
+-- index_select, gather, masked_select, where and scatter_; half tensors saved to safetensors.
 -- Run by tools/gpu-check.sh; ends with "amp: N passed, M failed".  Without a GPU it prints
 -- "skipped: <reason>".  GRAPHIDS_GPU_DRYRUN=1 runs what the CPU can (autocast there is a no-op,
 -- the CPU has no half storage: the half checks are left out, and say so).
@@ -192,6 +192,26 @@ else
         "cpu() of a half tensor: " .. tostring(err))
       ok = pcall(graphids.zeros, 2, { dtype = dt })
       assert(not ok, "a half tensor on the CPU was created")
+    end
+  end)
+
+  check("save_safetensors writes half tensors on the device as F16/BF16 bytes (an offset view too)",
+    function()
+    local gio = require "graphids.io"
+    local path = os.tmpname() .. ".safetensors"
+    local v = { 1.5, -96, 0.25, 0.1, -0.0, 1024 }
+    local ts = {}
+    for _, dt in ipairs(HALF) do
+      local h = graphids.tensor(v):to(D):to(dt)
+      ts[dt] = h
+      ts[dt .. "_tail"] = h:narrow(1, 3, 4) -- a view at an offset into the storage
+    end
+    assert(gio.save_safetensors(path, ts))
+    local back = assert(gio.load_safetensors(path, { mmap = false }))
+    os.remove(path)
+    for name, t in pairs(ts) do
+      assert(back[name].dtype == "f32", name .. " loads as " .. back[name].dtype)
+      same_list(back[name]:totable(), values(t), "saved " .. name)
     end
   end)
 

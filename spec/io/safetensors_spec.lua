@@ -171,6 +171,72 @@ print("ok")
   end)
 end)
 
+describe("graphids safetensors I/O of device tensors", function()
+  local lb = require "loopback"
+  -- f16/bf16 tensors live only on a device: the writer copies their bytes from it, with no
+  -- conversion (and a device tensor of any other dtype the same way)
+  it("writes f16 and bf16 tensors on cuda:0 as F16/BF16, bit for bit (loopback device)", function()
+    if skip.unless(lb.built(), "the loopback plugin is not built") then
+      return
+    end
+    local dir = tmpdir()
+    local mine, ck = gio.join(dir, "half.safetensors"), gio.join(dir, "ckpt.safetensors")
+    local out, rc = lb.run(string.format([==[
+local graphids = require "graphids"
+local gio = require "graphids.io"
+local v = { 1.5, -96, 0.25, 65504, -0.0, 1 / 0, 2 ^ -24, 0.1 }
+local h = graphids.tensor(v):to("cuda"):to("f16")
+local m = graphids.tensor({ { 1, 2, 3 }, { 4, 5, 6 } }):to("cuda"):to("bf16"):t() -- strided
+assert(h.device == "cuda:0" and not m:is_contiguous())
+assert(gio.save_safetensors(%q, { h = h, b = graphids.tensor(v):to("cuda"):to("bf16"), m = m,
+  f = graphids.tensor({ 0.5, 2 }, { dtype = "f32" }):to("cuda") }, { format = "pt" }))
+require("graphids.ckpt").save(%q, { model = { w = h } })
+print("saved")
+]==], mine, ck))
+    assert.equal(0, rc, out)
+    assert.equal("saved\n", out)
+    -- loaded back here (on the CPU: halves are widened to f32, exactly)
+    local v = { 1.5, -96, 0.25, 65504, -0.0, math.huge, 2 ^ -24 }
+    local back = gio.load_safetensors(mine)
+    assert.equal("f32", back.h.dtype)
+    local got = back.h:totable()
+    for i = 1, #v do assert.equal(v[i], got[i]) end
+    assert.equal(0.0999755859375, got[8]) -- f16's nearest to 0.1
+    assert.equal(0.10009765625, back.b:totable()[8]) -- bf16's
+    assert.same({ { 1, 4 }, { 2, 5 }, { 3, 6 } }, back.m:totable())
+    assert.same({ 0.5, 2 }, back.f:totable())
+    assert.same(back.h:totable(), require("graphids.ckpt").load(ck).model.w:totable())
+    local py = peer_python()
+    if skip.unless(py, "the peer venv with safetensors and torch is not available") then
+      return
+    end
+    -- the Python package reads the same half values, and writes the same bytes for them
+    local script = gio.join(dir, "peer.py")
+    assert(gio.atomic_write(script, [==[
+import sys, torch
+from safetensors.torch import load_file, save_file
+mine, again = sys.argv[1], sys.argv[2]
+v = [1.5, -96.0, 0.25, 65504.0, -0.0, float("inf"), 2.0 ** -24, 0.1]
+want = {"h": torch.tensor(v, dtype=torch.float16), "b": torch.tensor(v, dtype=torch.bfloat16),
+        "m": torch.tensor([[1.0, 2, 3], [4, 5, 6]], dtype=torch.bfloat16).t(),
+        "f": torch.tensor([0.5, 2.0])}
+got = load_file(mine)
+for k, w in want.items():
+    assert got[k].dtype == w.dtype and got[k].shape == w.shape, k
+    assert torch.equal(got[k].contiguous().view(torch.uint8), w.contiguous().view(torch.uint8)), k
+save_file({k: w.contiguous() for k, w in want.items()}, again, metadata={"format": "pt"})
+print("ok")
+]==]))
+    local again = gio.join(dir, "again.safetensors")
+    local p = assert(io.popen(string.format("%s %s %s %s 2>&1", py, script, mine, again)))
+    local pout = p:read("a")
+    p:close()
+    assert.equal("ok\n", pout)
+    assert.equal(gio.read_file(again), gio.read_file(mine))
+    gio.remove_tree(dir)
+  end)
+end)
+
 describe("graphids file helpers", function()
   it("writes atomically, leaving no temp file", function()
     local dir = tmpdir()

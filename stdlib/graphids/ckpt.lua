@@ -286,8 +286,10 @@ local function decode(s)
   return untag_nonfinite(plain(json.decode(s)))
 end
 
+-- A tensor to write: moved to the CPU, except f16/bf16 ones (the CPU holds no half storage),
+-- whose bytes save_safetensors copies from the device itself (an F16/BF16 file, as torch's).
 local function cpu(t)
-  if t.device ~= "cpu" then
+  if t.device ~= "cpu" and t.dtype ~= "f16" and t.dtype ~= "bf16" then
     t = t:to("cpu")
   end
   return t:detach()

@@ -38,7 +38,8 @@ extern "C" {
 
 /* ---------------------------------------------------------------- safetensors */
 
-/* Writes n tensors (CPU; any strides: non-contiguous ones are copied) under the given names and
+/* Writes n tensors (any strides: non-contiguous ones are copied; a device tensor's bytes are
+ * copied to the host, so f16/bf16 ones are written as F16/BF16) under the given names and
  * nmeta metadata pairs (strings) atomically to path.  Names must be unique, non-empty and not
  * "__metadata__"; so must the metadata keys.  meta_keys == NULL (nmeta 0) writes no
  * "__metadata__"; a non-NULL meta_keys with nmeta 0 writes an empty one ("__metadata__":{}, as

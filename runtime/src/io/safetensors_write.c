@@ -155,12 +155,6 @@ static gids_status check_args(const char *path, int64_t n, const char *const *na
         const gids_tensor *t = tensors[i];
         if (t == NULL)
             GIDS_FAIL(GIDS_EINVAL, "safetensors save '%s': tensor '%s' is NULL", path, names[i]);
-        if (t->storage->device.type != GIDS_CPU) {
-            char d[32];
-            GIDS_FAIL(GIDS_EDEVICE,
-                      "safetensors save '%s': tensor '%s' is on %s; move it to the CPU first", path,
-                      names[i], gids_device_str(t->storage->device, d, sizeof d));
-        }
         int64_t bad = st_utf8_invalid_at(names[i]);
         if (bad >= 0)
             GIDS_FAIL(GIDS_EINVAL,
@@ -242,6 +236,32 @@ static gids_status build_header(sbuf *b, item *items, int64_t n, int64_t nmeta,
     return GIDS_OK;
 }
 
+/* Appends the bytes of it->t (contiguous).  A device tensor's bytes are copied to the host
+ * first, one tensor at a time, as bytes: a u8 view of its storage copied by the device's backend
+ * into a CPU u8 buffer.  So f16 and bf16 tensors, which exist only on a device (the CPU holds no
+ * half storage), are written as they are, with no conversion. */
+static gids_status append_tensor(gids_atomic_file *f, const char *path, const item *it) {
+    const gids_tensor *t = it->t;
+    if (it->bytes == 0) return GIDS_OK;
+    if (t->storage->device.type == GIDS_CPU)
+        return gids_atomic_append(f, gids_tensor_data(t), it->bytes);
+    int64_t nb = (int64_t)it->bytes, one = 1;
+    int64_t off = t->offset * (int64_t)gids_dtype_size(t->dtype);
+    gids_tensor *raw = NULL, *host = NULL;
+    gids_status s = gids_tensor_from_storage(&raw, t->storage, GIDS_U8, 1, &nb, &one, off);
+    if (s == GIDS_OK) s = gids_empty(&host, GIDS_U8, GIDS_DEVICE_CPU, 1, &nb);
+    if (s == GIDS_OK) s = gids_copy_(host, raw);
+    if (s == GIDS_OK) s = gids_atomic_append(f, gids_tensor_data(host), it->bytes);
+    gids_tensor_release(raw);
+    gids_tensor_release(host);
+    if (s != GIDS_OK && s != GIDS_EIO) { /* EIO: the write, whose message names the file */
+        char d[32];
+        return gids_error_prefix(s, "safetensors save '%s': copying tensor '%s' from %s", path,
+                                 it->name, gids_device_str(t->storage->device, d, sizeof d));
+    }
+    return s;
+}
+
 static gids_status write_file(const char *path, const sbuf *hdr, const item *items, int64_t n) {
     gids_atomic_file f;
     GIDS_TRY(gids_atomic_open(&f, path));
@@ -250,9 +270,7 @@ static gids_status write_file(const char *path, const sbuf *hdr, const item *ite
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(hl >> (8 * i));
     gids_status s = gids_atomic_append(&f, len8, 8);
     if (s == GIDS_OK) s = gids_atomic_append(&f, hdr->p, hdr->n);
-    for (int64_t i = 0; i < n && s == GIDS_OK; i++)
-        if (items[i].bytes)
-            s = gids_atomic_append(&f, gids_tensor_data(items[i].t), items[i].bytes);
+    for (int64_t i = 0; i < n && s == GIDS_OK; i++) s = append_tensor(&f, path, &items[i]);
     if (s != GIDS_OK) {
         gids_atomic_abort(&f);
         return s;
