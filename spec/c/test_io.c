@@ -281,6 +281,12 @@ TEST(refuses_every_malformed_header_with_a_precise_message) {
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[0,1099511627776,1099511627776],"
          "\"data_offsets\":[0,0]}}",
          0, "shape overflows"},
+        /* the shape's own words for too many dims, counting them all */
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,"
+         "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}",
+         4, "column 29: tensor 'a' has a shape of 40 dims; graphids supports at most 8"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4,8]}}", 8,
+         "tensor 'a': data_offsets must be [begin, end], got 3 values"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_st(tpath("bad.safetensors"), cases[i].header, cases[i].ndata);

@@ -4,6 +4,7 @@
  * gets past this is safe to map: every tensor lies inside the data buffer, tensors tile it from
  * 0 to its end without gaps or overlaps, and each one's byte count matches its dtype and shape.
  * Messages carry the header's line and column (1-based) of the offending token. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,7 +234,8 @@ static gids_status parse_uint(cursor *c, uint64_t *out, const char *context) {
     return GIDS_OK;
 }
 
-/* '[' uint (',' uint)* ']' or '[]' into vals (at most max). */
+/* '[' uint (',' uint)* ']' or '[]': *n_out = how many values (all are checked), the first max
+ * of them in vals; the caller refuses a count over max in its own words. */
 static gids_status parse_uint_array(cursor *c, uint64_t *vals, int max, int *n_out,
                                     const char *context) {
     GIDS_TRY(expect(c, '[', context));
@@ -245,8 +247,10 @@ static gids_status parse_uint_array(cursor *c, uint64_t *vals, int max, int *n_o
         return GIDS_OK;
     }
     for (;;) {
-        if (n == max) BAD_AT(c, c->p, "more than %d values %s", max, context);
-        GIDS_TRY(parse_uint(c, &vals[n++], context));
+        uint64_t extra;
+        if (n == INT_MAX) BAD_AT(c, c->p, "too many values %s", context);
+        GIDS_TRY(parse_uint(c, n < max ? &vals[n] : &extra, context));
+        n++;
         skip_ws(c);
         if (c->p < c->end && *c->p == ',') {
             c->p++;
@@ -396,7 +400,13 @@ static gids_status parse_tensor(cursor *c, st_entry *e) {
         } else if (strcmp(key, "shape") == 0 && !have_shape) {
             free(key);
             uint64_t v[GIDS_MAX_DIMS];
-            GIDS_TRY(parse_uint_array(c, v, GIDS_MAX_DIMS, &e->ndim, ctx));
+            const char *vat = (skip_ws(c), c->p);
+            int ndim = 0;
+            GIDS_TRY(parse_uint_array(c, v, GIDS_MAX_DIMS, &ndim, ctx));
+            if (ndim > GIDS_MAX_DIMS)
+                BAD_AT(c, vat, "tensor '%s' has a shape of %d dims; graphids supports at most %d",
+                       e->name, ndim, GIDS_MAX_DIMS);
+            e->ndim = ndim;
             for (int i = 0; i < e->ndim; i++) {
                 if (v[i] > (uint64_t)INT64_MAX)
                     BAD_AT(c, key_at, "tensor '%s' has size %llu in its shape", e->name,
