@@ -373,7 +373,7 @@ TEST(save_refuses_bad_names_duplicates_and_leaves_the_old_file) {
               GIDS_EINVAL, "tensor name 'w' given twice");
     const char *meta[] = {"__metadata__"};
     CHECK_ERR(gids_safetensors_save(tpath("keep.safetensors"), 1, meta, ts, 0, NULL, NULL),
-              GIDS_EINVAL, "invalid name");
+              GIDS_EINVAL, "tensor name '__metadata__' is invalid");
     const char *one[] = {"w"}, *mk[] = {"k", "k"}, *mv[] = {"1", "2"};
     CHECK_ERR(gids_safetensors_save(tpath("keep.safetensors"), 1, one, ts, 2, mk, mv), GIDS_EINVAL,
               "metadata key 'k' given twice");
@@ -395,9 +395,9 @@ TEST(save_refuses_bad_names_duplicates_and_leaves_the_old_file) {
     /* what the reader would refuse is not written: invalid UTF-8, a header over the limit */
     const char *bad_name[] = {"w\xff"}, *bk[] = {"k\xc0\x80"}, *bv[] = {"ok\xed\xa0\x80"};
     CHECK_ERR(gids_safetensors_save(tpath("keep.safetensors"), 1, bad_name, ts, 0, NULL, NULL),
-              GIDS_EINVAL, "tensor 0's name is not valid UTF-8 (byte 1)");
+              GIDS_EINVAL, "tensor name 'w\\xff' is not valid UTF-8 (byte 1)");
     CHECK_ERR(gids_safetensors_save(tpath("keep.safetensors"), 1, one, ts, 1, bk, mv), GIDS_EINVAL,
-              "metadata key 0 is not valid UTF-8 (byte 1)");
+              "metadata key 'k\\xc0\\x80' is not valid UTF-8 (byte 1)");
     CHECK_ERR(gids_safetensors_save(tpath("keep.safetensors"), 1, one, ts, 1, mk, bv), GIDS_EINVAL,
               "metadata value of 'k' is not valid UTF-8 (byte 2)");
     char *huge = malloc(GIDS_SAFETENSORS_MAX_HEADER + 1);

@@ -134,6 +134,31 @@ static gids_status find_duplicate(const char *path, const char *const *strs, int
     return GIDS_OK;
 }
 
+/* buf <- s for a message: printable ASCII as it is, '\\' doubled, every other byte (a control
+ * character, any byte of a multi-byte or broken UTF-8 sequence) as \xNN, so an invalid name
+ * shows its exact bytes; cut with "..." when it does not fit. */
+static const char *escaped(const char *s, char *buf, size_t cap) {
+    size_t o = 0;
+    for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
+        char piece[5];
+        if (*q == '\\')
+            snprintf(piece, sizeof piece, "\\\\");
+        else if (*q >= 0x20 && *q < 0x7f)
+            snprintf(piece, sizeof piece, "%c", *q);
+        else
+            snprintf(piece, sizeof piece, "\\x%02x", *q);
+        size_t k = strlen(piece);
+        if (o + k + 4 > cap) {
+            memcpy(buf + o, "...", 4);
+            return buf;
+        }
+        memcpy(buf + o, piece, k);
+        o += k;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
 static gids_status check_args(const char *path, int64_t n, const char *const *names,
                               const gids_tensor *const *tensors, int64_t nmeta,
                               const char *const *mk, const char *const *mv) {
@@ -147,19 +172,23 @@ static gids_status check_args(const char *path, int64_t n, const char *const *na
         GIDS_FAIL(GIDS_EINVAL, "safetensors save '%s': a name, tensor or metadata array is NULL",
                   path);
     for (int64_t i = 0; i < n; i++) {
-        if (names[i] == NULL || names[i][0] == '\0' || strcmp(names[i], "__metadata__") == 0)
+        if (names[i] == NULL)
+            GIDS_FAIL(GIDS_EINVAL, "safetensors save '%s': names[%lld] is NULL", path,
+                      (long long)i);
+        if (names[i][0] == '\0' || strcmp(names[i], "__metadata__") == 0)
             GIDS_FAIL(GIDS_EINVAL,
-                      "safetensors save '%s': tensor %lld has an invalid name "
-                      "('%s'; names must be non-empty and not __metadata__)",
-                      path, (long long)i, names[i] ? names[i] : "(null)");
+                      "safetensors save '%s': tensor name '%s' is invalid (names must be "
+                      "non-empty and not __metadata__)",
+                      path, names[i]);
         const gids_tensor *t = tensors[i];
         if (t == NULL)
             GIDS_FAIL(GIDS_EINVAL, "safetensors save '%s': tensor '%s' is NULL", path, names[i]);
         int64_t bad = st_utf8_invalid_at(names[i]);
+        char shown[200];
         if (bad >= 0)
             GIDS_FAIL(GIDS_EINVAL,
-                      "safetensors save '%s': tensor %lld's name is not valid UTF-8 (byte %lld)",
-                      path, (long long)i, (long long)bad);
+                      "safetensors save '%s': tensor name '%s' is not valid UTF-8 (byte %lld)",
+                      path, escaped(names[i], shown, sizeof shown), (long long)bad);
         if (gids_safetensors_dtype_name(t->dtype) == NULL)
             GIDS_FAIL(GIDS_EDTYPE, "safetensors save '%s': tensor '%s' has dtype %s", path,
                       names[i], gids_dtype_name(t->dtype));
@@ -173,10 +202,11 @@ static gids_status check_args(const char *path, int64_t n, const char *const *na
             GIDS_FAIL(GIDS_EINVAL, "safetensors save '%s': metadata entry %lld is NULL", path,
                       (long long)i);
         int64_t bk = st_utf8_invalid_at(mk[i]), bv = bk < 0 ? st_utf8_invalid_at(mv[i]) : -1;
+        char shown[200];
         if (bk >= 0)
             GIDS_FAIL(GIDS_EINVAL,
-                      "safetensors save '%s': metadata key %lld is not valid UTF-8 (byte %lld)",
-                      path, (long long)i, (long long)bk);
+                      "safetensors save '%s': metadata key '%s' is not valid UTF-8 (byte %lld)",
+                      path, escaped(mk[i], shown, sizeof shown), (long long)bk);
         if (bv >= 0)
             GIDS_FAIL(
                 GIDS_EINVAL,
