@@ -157,6 +157,26 @@ static int l_atomic_write(lua_State *L) {
     return 1;
 }
 
+static int l_resolve_links(lua_State *L) {
+    const char *path = l_checkpath(L, 1);
+    l_checkend(L, 1, "resolve_links");
+    char *out = NULL;
+    gids_status s = gids_resolve_links(path, &out);
+    if (s != GIDS_OK) return io_result(L, s);
+    lua_pushstring(L, out);
+    free(out);
+    return 1;
+}
+
+static int l_replace_file(lua_State *L) {
+    const char *src = l_checkpath(L, 1), *dst = l_checkpath(L, 2);
+    l_checkend(L, 2, "replace_file");
+    gids_status s = gids_replace_file(src, dst);
+    if (s != GIDS_OK) return io_result(L, s);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* ---------------------------------------------------------------- locks */
 
 typedef struct l_lock {
@@ -292,6 +312,8 @@ static const luaL_Reg funcs[] = {
     {"save_safetensors", l_save_safetensors},
     {"load_safetensors", l_load_safetensors},
     {"atomic_write", l_atomic_write},
+    {"resolve_links", l_resolve_links},
+    {"replace_file", l_replace_file},
     {"lock", l_lock_new},
     {"mkdir_p", l_mkdir_p},
     {"remove_tree", l_remove_tree},

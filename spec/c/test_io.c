@@ -567,9 +567,23 @@ TEST(atomic_write_keeps_the_mode_and_writes_through_a_symbolic_link) {
     gids_atomic_abort(&f);
     CHECK(file_is(tpath("am/real/ckpt"), "new!"));
     CHECK(count_entries(tpath("am/real")) == 2);
+    /* what ckpt.save's last step uses: resolve, then rename a finished file onto the target,
+     * which keeps its mode */
+    char *resolved = NULL;
+    CHECK_OK(gids_resolve_links(tpath("am/link"), &resolved));
+    CHECK(resolved != NULL && strcmp(resolved, tpath("am/real/ckpt")) == 0);
+    free(resolved);
+    write_raw(tpath("am/real/.pending"), "via replace", 11);
+    CHECK_OK(gids_replace_file(tpath("am/real/.pending"), tpath("am/link")));
+    CHECK(file_is(tpath("am/real/ckpt"), "via replace"));
+    CHECK(stat(tpath("am/real/ckpt"), &st) == 0 && (st.st_mode & 07777) == 0640);
+    CHECK(lstat(tpath("am/link"), &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK_ERR(gids_replace_file(tpath("am/real/.gone"), tpath("am/link")), GIDS_EIO,
+              "No such file");
     /* a loop of links is refused */
     CHECK(symlink("loop2", tpath("am/loop1")) == 0 && symlink("loop1", tpath("am/loop2")) == 0);
     CHECK_ERR(gids_atomic_write(tpath("am/loop1"), "x", 1), GIDS_EIO, "too many levels");
+    CHECK_ERR(gids_resolve_links(tpath("am/loop1"), &resolved), GIDS_EIO, "too many levels");
 }
 
 TEST(a_second_exclusive_lock_times_out_with_a_clear_error) {

@@ -106,6 +106,29 @@ describe("graphids.ckpt", function()
     assert.equal(proc.slurp(a), proc.slurp(b))
   end)
 
+  it("keeps a replaced file's mode and writes through a symbolic link, sidecar and all", function()
+    local real, link = gio.join(dir, "real.safetensors"), gio.join(dir, "link.safetensors")
+    local function mode(p)
+      local h = assert(io.popen("stat -c '%a %F' " .. proc.q(p)))
+      local out = h:read("a")
+      h:close()
+      return out
+    end
+    ckpt.save(real, { model = { w = graphids.zeros(2) } })
+    assert(os.execute("chmod 600 " .. proc.q(real) .. " && ln -s real.safetensors " .. proc.q(link)))
+    ckpt.save(real, { model = { w = graphids.ones(2) } })
+    assert.equal("600 regular file\n", mode(real)) -- a private checkpoint stays private
+    ckpt.save(link, { model = { w = graphids.ones(3) } })
+    assert.equal("symbolic link\n", mode(link):match(" (.*)")) -- still a link
+    assert.equal("600 regular file\n", mode(real))
+    assert.same({ 1, 1, 1 }, ckpt.load(real).model.w:totable())
+    -- one sidecar, beside the file: both names verify against it
+    assert.equal("verified", ckpt.load(link).sidecar)
+    assert.equal("verified", ckpt.load(real).sidecar)
+    assert.same({ "link.safetensors", "real.safetensors", "real.safetensors.sha256" }, gio.list_dir(dir))
+    assert.truthy(proc.slurp(real .. ".sha256"):find("  real.safetensors\n", 1, true))
+  end)
+
   it("refuses a file that does not match its sidecar, naming both digests", function()
     local m, opt, sched = model_and_opt()
     local path = gio.join(dir, "c.safetensors")

@@ -45,8 +45,14 @@ local function split_path(path)
   return dir == "" and "/" or dir, name
 end
 
+-- The sidecar lies beside the file itself: a checkpoint reached through a symbolic link is
+-- written and verified with the sidecar of the file the link leads to.
+local function resolved(path)
+  return gio.resolve_links(path) or path -- nil for a loop of links: path's own
+end
+
 function M.sidecar_path(path)
-  return path .. ".sha256"
+  return resolved(path) .. ".sha256"
 end
 
 local function pending_path(path)
@@ -110,8 +116,12 @@ end
 -- Writes FILE through write_fn(tmp_path) (which must write a complete file at tmp_path
 -- atomically) with the protocol of the header comment.  Returns the new digest.
 function M.write_verified(path, write_fn)
-  local _, name = split_path(path)
-  local pending = pending_path(path)
+  -- A path that is a symbolic link is written through (the link stays): the pending file goes
+  -- beside the file it leads to, and the rename onto that file keeps its permission bits (a
+  -- chmod 600 checkpoint stays private).  The sidecar goes beside that file too.
+  local target = resolved(path)
+  local _, name = split_path(target)
+  local pending = pending_path(target)
   write_fn(pending)
   local new = graphids.sha256_file(pending)
   local digests = { new }
@@ -134,7 +144,7 @@ function M.write_verified(path, write_fn)
   local side = M.sidecar_path(path)
   local sok, serr = gio.atomic_write(side, sidecar_text(name, digests))
   check(sok, serr, "checkpoint sidecar '" .. side .. "'")
-  local ok, err = os.rename(pending, path)
+  local ok, err = gio.replace_file(pending, target)
   if not ok then
     error(string.format("checkpoint '%s': cannot rename '%s' over it: %s", path, pending, tostring(err)), 0)
   end
@@ -191,7 +201,7 @@ function M.settle(path)
     return false
   end
   M.verify(path)
-  local _, name = split_path(path)
+  local _, name = split_path(resolved(path))
   local ok, err = gio.atomic_write(M.sidecar_path(path), sidecar_text(name, { graphids.sha256_file(path) }))
   check(ok, err, "checkpoint sidecar '" .. M.sidecar_path(path) .. "'")
   return true

@@ -96,6 +96,14 @@ gids_status gids_atomic_commit(gids_atomic_file *f);
 void gids_atomic_abort(gids_atomic_file *f);
 /* The whole sequence for one buffer.  BORROW: path, data. */
 gids_status gids_atomic_write(const char *path, const void *data, size_t n);
+/* NEW *out: the file path leads to through symbolic links (path itself when it is no link; a
+ * dangling last link gives the file it names), where the atomic writes above put the data. */
+gids_status gids_resolve_links(const char *path, char **out);
+/* Renames the finished file src onto dst the way a commit does: dst's links are followed, an
+ * existing dst's permission bits are given to src first, and the directory is fsynced.  src
+ * must lie in the directory of the file dst leads to (gids_resolve_links) for the rename to be
+ * atomic.  EIO names the step; src is left in place on failure.  BORROW: src, dst. */
+gids_status gids_replace_file(const char *src, const char *dst);
 
 /* Appends n bytes to path (created with mode 0644 when absent) with ONE write(2) on an
  * O_APPEND descriptor, so concurrent writers and a crash never interleave or split a record

@@ -184,6 +184,35 @@ gids_status gids_atomic_commit(gids_atomic_file *f) {
     return s;
 }
 
+gids_status gids_resolve_links(const char *path, char **out) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "resolve_links: out is NULL");
+    *out = NULL;
+    if (path == NULL || path[0] == '\0') GIDS_FAIL(GIDS_EINVAL, "resolve_links: empty path");
+    return resolve_links(path, out);
+}
+
+gids_status gids_replace_file(const char *src, const char *dst) {
+    if (src == NULL || src[0] == '\0' || dst == NULL || dst[0] == '\0')
+        GIDS_FAIL(GIDS_EINVAL, "replace_file: empty path");
+    char *target = NULL, *dir = NULL;
+    GIDS_TRY(resolve_links(dst, &target));
+    struct stat st;
+    gids_status s = GIDS_OK;
+    if (stat(target, &st) == 0 && S_ISREG(st.st_mode) && chmod(src, st.st_mode & 07777) != 0)
+        s = gids_error_set(GIDS_EIO, __FILE__, __LINE__,
+                           "replace_file: cannot give '%s' the mode %o of '%s': %s", src,
+                           (unsigned)(st.st_mode & 07777), dst, strerror(errno));
+    if (s == GIDS_OK && rename(src, target) != 0)
+        s = gids_error_set(GIDS_EIO, __FILE__, __LINE__,
+                           "replace_file: cannot rename '%s' over '%s': %s", src, target,
+                           strerror(errno));
+    if (s == GIDS_OK) s = dir_of(target, &dir);
+    if (s == GIDS_OK) s = gids_fsync_dir(dir);
+    free(dir);
+    free(target);
+    return s;
+}
+
 gids_status gids_atomic_write(const char *path, const void *data, size_t n) {
     gids_atomic_file f;
     GIDS_TRY(gids_atomic_open(&f, path));
