@@ -8,11 +8,14 @@
  * process) and passes the plugin's path as LOOPBACK_SO and the checkout as SOURCE_ROOT.
  * GIDS_LOOPBACK_DISABLE=unique makes `unique` the absent entry. */
 #include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "gids/autograd.h"
+#include "gids/io.h"
 #include "helpers.h"
 #include "loopback_load.h"
 
@@ -155,6 +158,41 @@ TEST(f16_and_bf16_round_to_nearest_even_through_f32) {
     CHECK(same(hb, 2, (double[]){0x1p-24, 0.0}));
     gids_tensor_release(hb);
     gids_tensor_release(back);
+    gids_tensor_release(h);
+    gids_tensor_release(c);
+}
+
+/* safetensors save copies a device tensor's bytes to the host: a half view at an offset is
+ * written as its F16 bits, which the CPU could not hold as a tensor. */
+TEST(save_safetensors_writes_a_device_half_tensor_as_its_bits) {
+    float in[6] = {1.5f, -2.0f, 1.0f, 65504.0f, 0.25f, -0.0f};
+    gids_tensor *c = vec_f32(6, in), *h = NULL, *tail = NULL;
+    CHECK_OK(gids_empty(&h, GIDS_F16, DEV, 1, (int64_t[]){6}));
+    CHECK_OK(gids_copy_(h, c));
+    CHECK_OK(gids_narrow(&tail, h, 0, 1, 4));
+    char path[] = "/tmp/gids_loopback_st_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd >= 0) close(fd);
+    const char *names[1] = {"h"};
+    const gids_tensor *ts[1] = {tail};
+    CHECK_OK(gids_safetensors_save(path, 1, names, ts, 0, NULL, NULL));
+    FILE *f = fopen(path, "rb");
+    unsigned char buf[256] = {0};
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f) fclose(f);
+    uint64_t hl = 0;
+    for (int k = 7; k >= 0; k--) hl = (hl << 8) | buf[k];
+    const unsigned char want[8] = {0x00, 0xc0, 0x00, 0x3c, 0xff, 0x7b, 0x00, 0x34};
+    CHECK(hl + 16 == n && memcmp(buf + 8 + hl, want, 8) == 0);
+    CHECK(strstr((const char *)buf + 8, "\"dtype\":\"F16\",\"shape\":[4]") != NULL);
+    gids_safetensors r;
+    CHECK_OK(gids_safetensors_load(&r, path, false));
+    CHECK(r.n == 1 && r.tensors[0]->dtype == GIDS_F32 &&
+          same(r.tensors[0], 4, (double[]){-2.0, 1.0, 65504.0, 0.25}));
+    gids_safetensors_free(&r);
+    unlink(path);
+    gids_tensor_release(tail);
     gids_tensor_release(h);
     gids_tensor_release(c);
 }
@@ -483,6 +521,7 @@ int main(void) {
     RUN(copies_convert_dtypes_and_broadcast_as_the_cpu);
     RUN(f16_and_bf16_round_to_nearest_even_through_f32);
     RUN(a_half_product_is_the_f32_product_rounded);
+    RUN(save_safetensors_writes_a_device_half_tensor_as_its_bits);
     RUN(ops_with_a_device_entry_give_the_cpus_result_on_the_device);
     RUN(sort_topk_and_scans_run_on_the_device);
     RUN(in_place_entries_write_through_and_bump_the_device_version);
