@@ -293,6 +293,14 @@ local function ei() return long({ { 0, 1 }, { 1, 0 } }) end
 local data_calls = {
   append_file = function() return path("a.txt"), "x", { sync = true } end,
   atomic_write = function() return path("w.txt"), "x" end,
+  resolve_links = function() return path("w.txt") end,
+  replace_file = function()
+    local src = path("r.txt")
+    local f = assert(io.open(src, "w"))
+    f:write("x")
+    f:close()
+    return src, path("w.txt")
+  end,
   read_can = function() return csv(), { lenient = true } end,
   read_can_many = function() return { csv() }, { lenient = true } end,
   can_formats = function() end,
