@@ -121,6 +121,11 @@ gids_generator *l_optgenerator(lua_State *L, int idx);
 
 /* Registers funcs into the table at `tbl` (absolute index). */
 void l_setfuncs(lua_State *L, int tbl, const luaL_Reg *funcs);
+/* Registers the metatable `mt` of a userdata class (once): the metamethods in meta (__gc,
+ * __close, __tostring, ...), methods (may be NULL) as its __index table, and display (may be
+ * NULL: mt itself) as the __name messages show. */
+void l_newclass(lua_State *L, const char *mt, const char *display, const luaL_Reg *meta,
+                const luaL_Reg *methods);
 
 /* Area openers (one per l_<area>.c). */
 void l_open_tensor(lua_State *L, int module, int methods); /* l_tensor.c: handle, views, creation */

@@ -390,22 +390,12 @@ static const luaL_Reg funcs[] = {
     {"can_formats", l_can_formats},   {NULL, NULL},
 };
 
+static const luaL_Reg frame_meta[] = {
+    {"__len", f_len}, {"__gc", f_gc}, {"__close", f_gc}, {"__tostring", f_tostring}, {NULL, NULL},
+};
+
 void l_open_can(lua_State *L, int module, int methods) {
     (void)methods;
-    luaL_newmetatable(L, L_FRAMES_MT);
-    lua_pushcfunction(L, f_len);
-    lua_setfield(L, -2, "__len");
-    lua_pushcfunction(L, f_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, f_gc);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, f_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pushstring(L, "CanFrames");
-    lua_setfield(L, -2, "__name");
-    lua_newtable(L);
-    luaL_setfuncs(L, frame_methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
+    l_newclass(L, L_FRAMES_MT, "CanFrames", frame_meta, frame_methods);
     l_setfuncs(L, module, funcs);
 }

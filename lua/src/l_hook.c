@@ -135,21 +135,20 @@ static int h_tostring(lua_State *L) {
     return 1;
 }
 
+static const luaL_Reg handle_meta[] = {
+    {"__gc", h_gc},
+    {"__close", h_close},
+    {"__tostring", h_tostring},
+    {NULL, NULL},
+};
+
+static const luaL_Reg handle_methods[] = {
+    {"remove", h_remove},
+    {NULL, NULL},
+};
+
 void l_open_hook(lua_State *L, int methods) {
-    luaL_newmetatable(L, HOOK_HANDLE_MT);
-    lua_newtable(L);
-    lua_pushcfunction(L, h_remove);
-    lua_setfield(L, -2, "remove");
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, h_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, h_close);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, h_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pushstring(L, HOOK_HANDLE_MT);
-    lua_setfield(L, -2, "__name");
-    lua_pop(L, 1);
+    l_newclass(L, HOOK_HANDLE_MT, NULL, handle_meta, handle_methods);
     lua_pushcfunction(L, t_register_hook);
     lua_setfield(L, methods, "register_hook");
 }

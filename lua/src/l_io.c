@@ -330,19 +330,13 @@ static const luaL_Reg lock_methods[] = {
 
 void l_open_io(lua_State *L, int module, int methods) {
     (void)methods; /* file functions take paths, not tensors */
-    if (luaL_newmetatable(L, L_LOCK_MT)) {
-        int mt = lua_gettop(L);
-        lua_newtable(L);
-        l_setfuncs(L, -1, lock_methods);
-        lua_setfield(L, mt, "__index");
-        lua_pushcfunction(L, lock_release);
-        lua_setfield(L, mt, "__gc");
-        lua_pushcfunction(L, lock_release);
-        lua_setfield(L, mt, "__close");
-        lua_pushcfunction(L, lock_tostring);
-        lua_setfield(L, mt, "__tostring");
-    }
-    lua_pop(L, 1);
+    static const luaL_Reg lock_meta[] = {
+        {"__gc", lock_release},
+        {"__close", lock_release},
+        {"__tostring", lock_tostring},
+        {NULL, NULL},
+    };
+    l_newclass(L, L_LOCK_MT, NULL, lock_meta, lock_methods);
     if (luaL_newmetatable(L, L_STFILE_MT)) {
         lua_pushcfunction(L, stfile_gc);
         lua_setfield(L, -2, "__gc");

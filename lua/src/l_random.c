@@ -337,15 +337,8 @@ static const luaL_Reg tensor_methods[] = {
 };
 
 void l_open_random(lua_State *L, int module, int methods) {
-    if (luaL_newmetatable(L, L_GENERATOR_MT)) {
-        int mt = lua_gettop(L);
-        lua_newtable(L);
-        l_setfuncs(L, -1, gen_methods);
-        lua_setfield(L, mt, "__index");
-        lua_pushcfunction(L, g_tostring);
-        lua_setfield(L, mt, "__tostring");
-    }
-    lua_pop(L, 1);
+    static const luaL_Reg gen_meta[] = {{"__tostring", g_tostring}, {NULL, NULL}};
+    l_newclass(L, L_GENERATOR_MT, NULL, gen_meta, gen_methods);
     l_setfuncs(L, module, module_funcs);
     l_setfuncs(L, methods, tensor_methods);
     /* what get_state returns and set_state takes, for readers of saved states (ckpt.lua) */

@@ -621,6 +621,23 @@ void l_setfuncs(lua_State *L, int tbl, const luaL_Reg *funcs) {
     }
 }
 
+void l_newclass(lua_State *L, const char *mt, const char *display, const luaL_Reg *meta,
+                const luaL_Reg *methods) {
+    if (luaL_newmetatable(L, mt)) {
+        l_setfuncs(L, -1, meta);
+        if (methods != NULL) {
+            lua_newtable(L);
+            l_setfuncs(L, -1, methods);
+            lua_setfield(L, -2, "__index");
+        }
+        if (display != NULL) {
+            lua_pushstring(L, display);
+            lua_setfield(L, -2, "__name");
+        }
+    }
+    lua_pop(L, 1);
+}
+
 /* ---------------------------------------------------------------- elements */
 
 void *l_elem_ptr(const gids_tensor *t, const int64_t *idx) {
