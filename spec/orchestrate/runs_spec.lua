@@ -89,3 +89,49 @@ describe("graphids.orchestrate.runs.read", function()
     assert.is_nil(runs.read(gio.join(tmp, "d/gat/empty")))
   end)
 end)
+
+describe("graphids.orchestrate.runs from a tracking store", function()
+  local tmp
+  setup(function() tmp = proc.tmpdir() end)
+  teardown(function() proc.rmtree(tmp) end)
+
+  local function run(id, dir, phase, start)
+    return { run_id = id, experiment_id = "1", run_name = "n", status = "FINISHED", start_time = start,
+      end_time = start + 1, params = {}, metrics = {},
+      tags = { ["graphids.phase"] = phase, ["graphids.run_dir"] = dir, ["graphids.stage"] = "gat" } }
+  end
+
+  it("groups the runs of one run dir however its tag spells it (an older fit's tag as typed)", function()
+    local abs = runs.same_dir_key("l/d/gat/a/seed_0")
+    assert.equal(require("graphids.track.mlflow").absolute_path("l/d/gat/a/seed_0"), abs)
+    for _, spelled in ipairs({ "./l/d/gat/a/seed_0", "l//d/gat/./a/seed_0/", abs }) do
+      assert.equal(abs, runs.same_dir_key(spelled))
+    end
+    local list = { run(string.rep("a", 32), "l/d/gat/a/seed_0", "fit", 1),
+      run(string.rep("b", 32), "./l/d/gat/a/seed_0", "test", 5),
+      run(string.rep("c", 32), abs, "fit", 9) }
+    local recs = runs.from_tracking(list, "mem")
+    assert.equal(1, #recs)
+    assert.equal(string.rep("c", 32), recs[1].run_id) -- the latest fit of the one run dir
+    assert.equal(string.rep("b", 32), recs[1].test_run_id)
+  end)
+
+  it("tags a fit with its run dir's one key: a lake root typed two ways is one run", function()
+    local config = require "graphids.config"
+    local stage = require "graphids.orchestrate.stage"
+    local tiny = require "orchestrate.support.tiny"
+    local lake = gio.join(tmp, "lake")
+    for _, spelled in ipairs({ lake, tmp .. "/./lake//" }) do
+      local r = config.resolve("recipes/stages/gat.lua", { tla = { lake_root = spelled },
+        set = tiny.set("gat", { { "trainer.max_epochs", 1 } }) })
+      local art = stage.build(r)
+      stage.train(art, r, { write_run_files = true })
+      stage.evaluate(art, r, { write_run_files = true })
+    end
+    local src = assert(require("graphids.track.query").open(gio.join(lake, "mlruns")))
+    local recs = assert(runs.scan_tracking(src))
+    assert.equal(1, #recs)
+    assert.equal(runs.same_dir_key(gio.join(lake, "synthetic/gat/focal/seed_42")), recs[1].dir)
+    assert.equal("tested", recs[1].status)
+  end)
+end)

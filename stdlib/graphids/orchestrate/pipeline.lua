@@ -278,16 +278,6 @@ function M.decide(n)
   return "run", "no checkpoint"
 end
 
--- A run dir path as one folder is named: repeated slashes, "." parts and a trailing slash do not
--- make another ("lake//x/./seed_1/" is "lake/x/seed_1").
-local function same_dir_key(path)
-  local parts = {}
-  for part in path:gmatch("[^/]+") do
-    if part ~= "." then parts[#parts + 1] = part end
-  end
-  return (path:sub(1, 1) == "/" and "/" or "") .. table.concat(parts, "/")
-end
-
 -- Loads and resolves a pipeline recipe (nothing is written).  Returns {name, file, stages}.
 function M.load(path, tla)
   local p, file = config.render(path, tla, "pipeline")
@@ -311,7 +301,7 @@ function M.load(path, tla)
     -- Each stage owns its run dir: a second stage there would be planned against the first's
     -- files (skipped as "trained with another configuration", reporting the first's metrics) or
     -- replace them.
-    local dir = n.run_dir and same_dir_key(n.run_dir)
+    local dir = n.run_dir and require("graphids.orchestrate.run_dir").same_dir_key(n.run_dir)
     if dir and by_dir[dir] then
       error(string.format("pipeline %s: stages '%s' and '%s' share the run dir %s; each stage needs its " ..
         "own (another lake_root, seed, scale or variant TLA, e.g. loss)", file, by_dir[dir].name, n.name,

@@ -6,6 +6,7 @@
 --   local lk = rd.lock(dir, false, "its input's run dir")   -- shared; lk:unlock()
 --   local aside = rd.set_aside({paths...})   -- aside:restore() | aside:discard()
 --   local made = rd.first_missing(dir)       -- ... rd.holds_files(made)
+--   rd.same_dir_key("./lake//x/")            -- "/cwd/lake/x": one key per folder, however spelled
 local gio = require "graphids.io"
 local U = require "graphids.nn._util"
 
@@ -49,6 +50,22 @@ function M.with_lock(dir, held, fn, ...)
   lk:unlock()
   if not res[1] then error(res[2], 0) end
   return table.unpack(res, 2, res.n)
+end
+
+-- A folder path's absolute form with empty, "." and ".." components folded (lexically), so
+-- that two spellings of one run dir compare equal (relative ones are taken from this process's
+-- folder): the pipeline's one-stage-per-run-dir check, the tracking tag graphids.run_dir, and
+-- the records of a tracking store grouped by run dir use it.
+function M.same_dir_key(path)
+  local parts = {}
+  for part in require("graphids.track.mlflow").absolute_path(path):gmatch("[^/]+") do
+    if part == ".." then
+      parts[#parts] = nil
+    elseif part ~= "." then
+      parts[#parts + 1] = part
+    end
+  end
+  return "/" .. table.concat(parts, "/")
 end
 
 -- The outermost folder of path (path or an ancestor) that does not exist yet, or nil.

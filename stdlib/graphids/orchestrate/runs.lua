@@ -340,7 +340,10 @@ function M.from_tracking(list, uri)
   for _, r in ipairs(list) do
     local phase = r.tags["graphids.phase"]
     if phase == "fit" or phase == "test" then
-      local key = r.tags["graphids.run_dir"]
+      -- (a record from before the tag was one folder's key holds the run dir as typed: lake/x
+      -- and ./lake/x are one run dir)
+      local dir = r.tags["graphids.run_dir"]
+      local key = dir and M.same_dir_key(dir)
         or ("\0" .. tostring(r.experiment_id) .. "\0" .. tostring(r.run_name))
       if groups[key] == nil then
         groups[key] = {}
@@ -403,36 +406,20 @@ function M.read_tracking(src, ref)
   else
     tags = { ["graphids.run_dir"] = ref }
   end
-  local list, err = src:search({ tags = tags })
-  if list == nil then return nil, err end
-  if #list == 0 and tags["graphids.run_dir"] == ref then
-    -- the tag holds the run dir as the fit spelled it (lake/x or /abs/lake/x): compare the
-    -- absolute forms (a relative one taken from this folder)
-    local all, aerr = src:search({})
-    if all == nil then return nil, aerr end
-    local want = M.same_dir_key(ref)
-    list = {}
-    for _, r in ipairs(all) do
-      local dir = r.tags["graphids.run_dir"]
-      if dir ~= nil and M.same_dir_key(dir) == want then list[#list + 1] = r end
-    end
+  -- the tag holds the run dir as one folder's absolute key (or, from an older fit, as the fit
+  -- spelled it: lake/x or /abs/lake/x): every run whose tag names the same folder counts
+  local all, err = src:search({})
+  if all == nil then return nil, err end
+  local want = M.same_dir_key(tags["graphids.run_dir"])
+  local list = {}
+  for _, r in ipairs(all) do
+    local dir = r.tags["graphids.run_dir"]
+    if dir ~= nil and M.same_dir_key(dir) == want then list[#list + 1] = r end
   end
   return M.from_tracking(list, src.uri)[1] or false
 end
 
--- A folder path's absolute form with empty, "." and ".." components folded (lexically), so
--- that two spellings of one run dir compare equal (relative ones are taken from this process's
--- folder).
-function M.same_dir_key(path)
-  local parts = {}
-  for part in require("graphids.track.mlflow").absolute_path(path):gmatch("[^/]+") do
-    if part == ".." then
-      parts[#parts] = nil
-    elseif part ~= "." then
-      parts[#parts + 1] = part
-    end
-  end
-  return "/" .. table.concat(parts, "/")
-end
+-- (graphids.orchestrate.run_dir's, here for the callers that find it here)
+M.same_dir_key = require("graphids.orchestrate.run_dir").same_dir_key
 
 return M

@@ -69,7 +69,10 @@ end
 local function identity(resolved)
   local v = config.thaw(resolved.validated)
   local id = v.identity
-  local tags = { ["graphids.run_dir"] = resolved.run_dir,
+  -- the run dir as one folder, however --lake-root spelled it (L, ./L, /abs/L): the records of a
+  -- store are grouped by this tag
+  local dir_key = require("graphids.orchestrate.run_dir").same_dir_key(resolved.run_dir)
+  local tags = { ["graphids.run_dir"] = dir_key,
     ["graphids.config_digest"] = resolved.config_digest }
   for _, k in ipairs({ "dataset", "stage", "variant", "seed", "scale" }) do
     tags["graphids." .. k] = tostring(id[k])
