@@ -90,6 +90,23 @@ function M.manifest_error(manifest)
   return nil
 end
 
+-- Where the experts' checkpoints were when the states were extracted: in the manifest (shown,
+-- and told apart from the states' identity, which their SHA-256 carry).
+local LOCATION_KEYS = { "vgae_ckpt", "gat_ckpt" }
+
+-- What the states in out_dir are, by content, wherever the lake lives: the SHA-256 of the
+-- manifest without the experts' checkpoint paths (it lists each states file's SHA-256 and the
+-- checkpoints' own), so identical states in a copied or moved lake compare equal; nil without a
+-- manifest.  A manifest that does not read as an object is taken by its bytes.
+function M.states_digest(out_dir)
+  local path = gio.join(out_dir, "manifest.json")
+  if not gio.exists(path) then return nil end
+  local manifest = gio.read_json(path)
+  if type(manifest) ~= "table" or M.manifest_error(manifest) then return graphids.sha256_file(path) end
+  for _, k in ipairs(LOCATION_KEYS) do manifest[k] = nil end
+  return graphids.sha256(require("graphids.json").encode(manifest))
+end
+
 -- true when out_dir holds complete states extracted from the checkpoints of spec as they are
 -- now; false and the reason otherwise (a re-trained expert makes the states stale).
 function M.is_complete(out_dir, spec)

@@ -18,7 +18,9 @@
 --   run       nothing usable exists, last without the best checkpoint, or an input changed
 --             since the stage was trained: a fit records its inputs' digests in
 --             <run_dir>/inputs.json (an upstream checkpoint's sha256, an extract stage's
---             manifest's), so a fusion trained on the states of another GAT is trained again
+--             states', wherever the lake is), so a fusion trained on the states of another GAT is
+--             trained again; without it (a fit outside the pipeline sets it aside) the record's
+--             path of each input (teacher_ckpt, states_dir) is compared by content
 -- Two stages with one run dir are refused at load.  A failed stage stops its dependants
 -- (blocked) and leaves every other stage's results as they are.
 local graphids = require "graphids"
@@ -176,34 +178,74 @@ end
 
 -- ---------------------------------------------------------------- the inputs a fit used
 
-M.INPUTS_FILE = "inputs.json"
+M.INPUTS_FILE = record.INPUTS_FILE
 
--- What an upstream stage's output is now, by content (nil when there is none yet): the digest
--- its best checkpoint's sidecar lists, or for an extract stage the sha256 of its manifest (which
--- lists the experts' checkpoint digests).
-local function output_digest(up)
-  if up.kind == "extract" then
-    local path = gio.join(up.run_dir, "manifest.json")
-    return gio.exists(path) and graphids.sha256_file(path) or nil
-  end
-  local path = up.resolved.ckpt_file
+-- What the file or folder at path holds, by content: a checkpoint's digest (the one its sidecar
+-- lists, else its SHA-256), or a folder of fusion states' (fusion_states.states_digest: the
+-- manifest, which lists the states files' and the experts' checkpoints' digests, without where
+-- the checkpoints were, so a copied lake's states are the same states); nil when there is none.
+local function path_digest(path)
   if path == nil or not gio.exists(path) then return nil end
+  if gio.is_dir(path) then return fstates.states_digest(path) end
   local text = gio.read_file(ckpt.sidecar_path(path))
   return text and text:match("^(%x+)") or graphids.sha256_file(path)
 end
 
--- input TLA -> digest of the upstream output it names, now.
+-- What an upstream stage's output is now, by content (nil when there is none yet): its best
+-- checkpoint's digest, or an extract stage's states'.
+local function output_digest(up)
+  return path_digest(up.kind == "extract" and up.run_dir or up.resolved.ckpt_file)
+end
+
+-- The digest an older record holds for an extract stage's output: its manifest file's SHA-256
+-- (taken as the same states while the manifest is the one it was).
+local function legacy_digest(up)
+  if up.kind ~= "extract" then return nil end
+  local path = gio.join(up.run_dir, "manifest.json")
+  return gio.exists(path) and graphids.sha256_file(path) or nil
+end
+
+-- input TLA -> digest of the upstream output it names, now (what inputs.json records).
 local function input_digests(n)
   local out = {}
   for _, k in ipairs(U.sorted_keys(n.upstream or {})) do out[k] = output_digest(n.upstream[k]) end
   return out
 end
+M.input_digests = input_digests
+
+-- Without inputs.json (a fit outside the pipeline sets it aside, and run dirs from before the
+-- record have none), the run dir's resolved.json says which upstream outputs its fit read: the
+-- configuration keys that hold an input's path now (model.distillation.teacher_ckpt,
+-- data.init_args.states_dir) against the record's.  The same folder however spelled, or a path
+-- whose content is the upstream's output now (a copied lake), is the same input; a recorded path
+-- that no longer exists (a moved lake) cannot be compared and counts as the same, as before.
+local function changed_by_record(n)
+  local ok, stored, now = pcall(record.flat_record, n.resolved)
+  if not ok or stored == nil then return nil end
+  local json = require "graphids.json"
+  local same_dir_key = require("graphids.orchestrate.run_dir").same_dir_key
+  local changed = {}
+  for _, k in ipairs(U.sorted_keys(n.upstream or {})) do
+    local up, value = n.upstream[k], json.encode(n.upstream[k].output)
+    for _, key in ipairs(U.sorted_keys(now)) do
+      local old = stored[key] and json.decode(stored[key])
+      if now[key] == value and old ~= value and type(old) == "string" and old ~= "" and
+          same_dir_key(old) ~= same_dir_key(up.output) and gio.exists(old) and
+          path_digest(old) ~= output_digest(up) then
+        changed[#changed + 1] = string.format("%s (stage '%s'; it was trained with %s = %s)", k, n.inputs[k],
+          key, old)
+      end
+    end
+  end
+  return #changed > 0 and table.concat(changed, ", ") or nil
+end
 
 -- The inputs (as "TLA (stage 'x')") whose upstream output differs from what the run dir's fit
--- recorded; nil when none differs or nothing was recorded (a run dir from before the record).
+-- recorded in inputs.json (or, without it, in resolved.json: changed_by_record); nil when none
+-- differs or nothing was recorded.
 local function changed_inputs(n)
   local path = gio.join(n.run_dir, M.INPUTS_FILE)
-  if not gio.exists(path) then return nil end
+  if not gio.exists(path) then return changed_by_record(n) end
   local rec, err = gio.read_json(path)
   if type(rec) ~= "table" then
     -- a damaged record cannot vouch for the inputs: as if they changed
@@ -211,7 +253,9 @@ local function changed_inputs(n)
   end
   local now, changed = input_digests(n), {}
   for _, k in ipairs(U.sorted_keys(n.upstream or {})) do
-    if rec[k] ~= now[k] then changed[#changed + 1] = string.format("%s (stage '%s')", k, n.inputs[k]) end
+    if rec[k] ~= now[k] and (rec[k] == nil or rec[k] ~= legacy_digest(n.upstream[k])) then
+      changed[#changed + 1] = string.format("%s (stage '%s')", k, n.inputs[k])
+    end
   end
   return #changed > 0 and table.concat(changed, ", ") or nil
 end

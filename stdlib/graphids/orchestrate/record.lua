@@ -18,13 +18,19 @@ local M = {}
 -- trained: a change in them does not make a run dir stale.
 -- The paths of upstream outputs (a teacher checkpoint, the fusion states) are there too: they
 -- move with the lake (a relative lake root, a copied lake), and what they hold is compared by
--- content (the pipeline's inputs.json digests, a teacher's own checks).
+-- content (the pipeline's inputs.json digests, or without them the recorded path's content:
+-- pipeline.changed_inputs, which names the key).
 local PRESENTATIONAL = {
   ["trainer.progress"] = true, ["trainer.log_every_n_steps"] = true, ["trainer.device"] = true,
   ["trainer.default_root_dir"] = true, ["data.init_args.lake_root"] = true,
   ["data.init_args.data_root"] = true, ["model.distillation.teacher_ckpt"] = true,
   ["data.init_args.states_dir"] = true,
 }
+
+-- A pipeline fit's record of its inputs (graphids.orchestrate.pipeline): set aside by every fit
+-- as it commits (stage.train), rewritten by the pipeline's, so a fit outside the pipeline (another
+-- teacher_ckpt or states_dir) leaves none that vouches for inputs it did not train on.
+M.INPUTS_FILE = "inputs.json"
 
 -- Filters for changes(): what changes what is trained; what changes what a test measures (the
 -- data and the model).
@@ -105,6 +111,13 @@ local function stored_record(r)
       "to train anew", r.run_dir, tostring(err or "not a JSON object")), 0)
   end
   return stored
+end
+
+-- The run dir's resolved.json as dotted key -> JSON text of each leaf (nil without a record;
+-- raises when it does not read), and r's configuration in the same form.
+function M.flat_record(r)
+  local stored = stored_record(r)
+  return stored and flatten(stored, nil, {}), flatten(config.as_json(r.validated), nil, {})
 end
 
 -- Why r's run dir record cannot be read (a message), or nil when it reads or there is none.

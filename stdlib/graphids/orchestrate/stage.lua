@@ -153,8 +153,9 @@ local function check_tracking_uri(resolved, phase)
 end
 
 -- A callback whose on_fit_start commits the fit in run_dir: it sets aside what the new fit makes
--- stale (both markers, the test metrics and test predictions, and for a fresh fit (not a resume)
--- the previous run's best and last checkpoints with their sidecars and its prediction sidecars,
+-- stale (both markers, the test metrics and test predictions, inputs.json, and for a fresh fit
+-- (not a resume) the previous run's best and last checkpoints with their sidecars and its
+-- prediction sidecars,
 -- or a crash in the first epoch would leave the old `last` for the next run to "resume" into a
 -- finished old model), writes the run files (when asked), opens the fit's tracking run
 -- (track: the handle of tracking.start_fit, whose callback otherwise waits for this), and calls
@@ -164,8 +165,11 @@ end
 local function committer(resolved, write_run_files, fresh, on_commit, track)
   local dir = resolved.run_dir
   -- the old model's test results go with every fit, a resume's too (its model changes)
+  -- (and a pipeline's record of the inputs the old fit trained on: the pipeline's own commit
+  -- writes it again; a fit outside it, with another teacher_ckpt or states_dir, leaves none)
   local stale = { gio.join(dir, M.MARKERS.train), gio.join(dir, M.MARKERS.test),
-    gio.join(dir, "test_metrics.json"), gio.join(dir, "predictions", "test") }
+    gio.join(dir, "test_metrics.json"), gio.join(dir, "predictions", "test"),
+    gio.join(dir, record.INPUTS_FILE) }
   if fresh then
     for _, p in ipairs({ resolved.ckpt_file, resolved.last_ckpt }) do
       stale[#stale + 1] = p
