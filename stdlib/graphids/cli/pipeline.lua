@@ -24,8 +24,9 @@ options:
                       else a string; repeatable
 ]] .. A.ROOT_HELP .. [[
   --dry-run           print the plan (what each stage would do, and why) and stop; exit 1
-                      when a stage's dataset is missing or a checkpoint it would resume or
-                      evaluate is unreadable or of another model
+                      when a stage's dataset is missing, its run dir cannot be created,
+                      read or written, or a checkpoint it would resume or evaluate is
+                      unreadable or of another model
   --traceback         keep Lua tracebacks in stage errors
   -h, --help          this text
 

@@ -362,7 +362,8 @@ function M.load(path, tla)
 end
 
 -- What a run would trip over, found without running (--dry-run): each stage's model
--- hyper-parameters (instantiate.check_model), its run dir (creatable), the dataset of each
+-- hyper-parameters (instantiate.check_model), its run dir (extract stages' too: creatable, or
+-- readable and writable when it exists), the dataset of each
 -- graph stage (its folder, train sub-folders and captures; a simulated dataset still to be
 -- generated is fine) and the checkpoint each stage would resume or evaluate (readable, and of
 -- the stage's model: class, id encoder, parameter names and shapes).  Returns {stage = name,
@@ -383,23 +384,78 @@ local function dataset_problem(d, seen)
   return seen[key] or nil
 end
 
--- Why the run dir (and its checkpoints folder) could not be created, or nil: checked without
--- creating anything, from the nearest part of the path that exists.
+-- The last part of a runtime or io message ("EIO: stat: 'x': Permission denied" -> "Permission
+-- denied"): the path is named by the caller.
+local function os_reason(err)
+  return (tostring(err):gsub("^.*: ", ""))
+end
+
+-- Why a process cannot create an entry in the folder dir (read-only, or not ours to write), or
+-- nil: tried with a file of its own, removed at once (permission bits alone do not say: root,
+-- a read-only mount).
+local function write_problem(dir)
+  local probe = gio.join(dir, string.format(".graphids-dry-run-%d", math.random(1, 1 << 30)))
+  local f, err = io.open(probe, "w")
+  if not f then return os_reason(err) end -- (io.open's message starts with the path)
+  f:close()
+  os.remove(probe)
+  return nil
+end
+
+-- The folder's stat, or nil when it is missing; raises a message when it cannot be looked at
+-- (a folder above it that this process may not search).
+local function stat_of(path)
+  local st, err = gio.stat(path)
+  if st == nil and err ~= nil then
+    error(string.format("cannot look at %s: %s", path, os_reason(err)), 0)
+  end
+  return st
+end
+
+-- Why the run dir (and its checkpoints folder) cannot be used by the run, or nil: one that exists
+-- must be a folder the run can read (its markers and checkpoints: unreadable, it would be taken
+-- for an empty one) and write; one that does not must be creatable, from the nearest part of the
+-- path that exists (a folder, writable).  Nothing is left behind.
 local function run_dir_problem(run_dir)
-  for _, p in ipairs({ gio.join(run_dir, "checkpoints"), run_dir }) do
-    local st = gio.stat(p)
-    if st and st.type ~= "dir" then return p .. " exists and is not a folder" end
-  end
-  local up = run_dir
-  while true do
-    up = up:match("^(.*)/[^/]+$")
-    if up == nil or up == "" then return nil end
-    local st = gio.stat(up)
+  local ok, msg = pcall(function()
+    local st = stat_of(run_dir)
+    if st and st.type ~= "dir" then return run_dir .. " exists and is not a folder" end
     if st then
-      if st.type == "dir" then return nil end
-      return string.format("cannot create the run dir %s: %s is not a folder", run_dir, up)
+      local ckpts = gio.join(run_dir, "checkpoints")
+      for _, p in ipairs({ run_dir, ckpts }) do
+        if p == run_dir or stat_of(p) then
+          if p == ckpts and stat_of(p).type ~= "dir" then return p .. " exists and is not a folder" end
+          local listed, err = gio.list_dir(p)
+          if listed == nil then
+            return string.format("cannot read the run dir %s: %s: %s", run_dir, p, os_reason(err))
+          end
+        end
+      end
+      local werr = write_problem(run_dir)
+      if werr then return string.format("cannot write into the run dir %s: %s", run_dir, werr) end
+      return nil
     end
-  end
+    local up = run_dir
+    while true do
+      up = up:match("^(.*)/[^/]+$")
+      if up == "" then up = "/" end
+      if up == nil then up = "." end
+      local ust = stat_of(up)
+      if ust then
+        if ust.type ~= "dir" then
+          return string.format("cannot create the run dir %s: %s is not a folder", run_dir, up)
+        end
+        local werr = write_problem(up)
+        if werr then
+          return string.format("cannot create the run dir %s: cannot write into %s: %s", run_dir, up, werr)
+        end
+        return nil
+      end
+      if up == "/" or up == "." then return nil end
+    end
+  end)
+  if not ok then return string.format("cannot use the run dir %s: %s", run_dir, tostring(msg)) end
+  return msg
 end
 
 -- Why the checkpoint that action reuses (resume: last, evaluate and skip: best) cannot be
@@ -434,12 +490,17 @@ function M.check(p)
         n.kind == "extract" and "device" or "trainer.device")
       if not okd then add(n, require("graphids.orchestrate.cliargs").user_message(derr)) end
     end
+    -- an extract stage's folder is read (is it complete?) and written as a training stage's is
+    local rmsg = n.run_dir and run_dir_problem(n.run_dir)
+    if rmsg then add(n, rmsg) end
+    if n.kind == "extract" and type(n.spec.data) == "table" and n.spec.data.dataset ~= nil then
+      local msg = dataset_problem(n.spec.data, seen)
+      if msg then add(n, msg) end
+    end
     if n.kind ~= "extract" then
       local r = n.resolved
       local okm, merr = pcall(require("graphids.orchestrate.instantiate").check_model, r.validated)
       if not okm then add(n, require("graphids.orchestrate.cliargs").user_message(merr)) end
-      local rmsg = r.run_dir and run_dir_problem(r.run_dir)
-      if rmsg then add(n, rmsg) end
       local data = r.validated.data
       if data.class_path:find("fusion", 1, true) == nil then
         local msg = dataset_problem(data.init_args, seen)

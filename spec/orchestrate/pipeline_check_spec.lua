@@ -1,0 +1,120 @@
+-- pipeline_check_spec.lua -- `graphids pipeline --dry-run` names what the run could not do with
+-- its run dirs: a lake it cannot write, a run dir it cannot read (taken for an empty one), for
+-- every stage, the extract stage's folder too.  Permission bits do not bind root: the checks
+-- that need them run the host as nobody (setpriv), or are left pending with the reason.
+local gio = require "graphids.io"
+local pipeline = require "graphids.orchestrate.pipeline"
+local proc = require "trainer.support.proc"
+local tiny = require "orchestrate.support.tiny"
+
+local function lua(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  if type(v) ~= "table" then return tostring(v) end
+  local parts = {}
+  for i, x in ipairs(v) do parts[i] = lua(x) end
+  if #parts == 0 then
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = k end
+    table.sort(keys)
+    for _, k in ipairs(keys) do parts[#parts + 1] = "[" .. lua(k) .. "] = " .. lua(v[k]) end
+  end
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
+local ONE = { { "trainer.max_epochs", 1 } }
+local PIPE = table.concat({
+  "return function(tla)",
+  "  local a = arguments(tla, {lake_root = ''})",
+  "  local common = {lake_root = a.lake_root}",
+  "  return {name = 'check', stages = {",
+  "    {name = 'gat', recipe = 'stages/gat.lua', tla = common, set = " .. lua(tiny.set("gat", ONE)) .. "},",
+  "    {name = 'vgae', recipe = 'stages/vgae.lua', tla = common,",
+  "      set = " .. lua(tiny.set("vgae", ONE)) .. "},",
+  "    {name = 'fs', recipe = 'stages/fusion_states.lua', tla = common,",
+  "      inputs = {vgae_ckpt = 'vgae', gat_ckpt = 'gat'}},",
+  "  }}",
+  "end",
+}, "\n")
+
+local function sh(cmd)
+  local p = io.popen(cmd .. " 2>/dev/null")
+  local out = p:read("a")
+  p:close()
+  return out
+end
+
+-- How to run the host without root's privileges: a command prefix, or nil and why not.
+local function unprivileged()
+  if sh("id -u"):match("^(%d+)") ~= "0" then return "" end
+  if sh("command -v setpriv") == "" then return nil, "root, and no setpriv to run as nobody" end
+  local probe = "setpriv --reuid=65534 --regid=65534 --clear-groups true && echo ok"
+  if sh(probe):find("ok", 1, true) == nil then
+    return nil, "root, and setpriv cannot run as nobody here"
+  end
+  return "setpriv --reuid=65534 --regid=65534 --clear-groups "
+end
+
+describe("graphids pipeline --dry-run", function()
+  local tmp, path
+  setup(function()
+    tmp = proc.tmpdir()
+    os.execute("chmod 755 " .. proc.q(tmp))
+    path = gio.join(tmp, "check.lua")
+    proc.spit(path, PIPE)
+  end)
+  teardown(function() proc.rmtree(tmp) end)
+
+  local function dry_run(prefix, lake)
+    local err = os.tmpname()
+    local p = io.popen(("%s%s pipeline %s --lake-root %s --dry-run 2>%s; echo \"rc=$?\""):format(prefix,
+      proc.q(proc.host), proc.q(path), proc.q(lake), proc.q(err)))
+    local out = p:read("a")
+    p:close()
+    local e = proc.slurp(err)
+    os.remove(err)
+    return tonumber(out:match("rc=(%d+)\n$")), e, out
+  end
+
+  it("names a run dir under a file, for every stage (the extract stage's too)", function()
+    local lake = gio.join(tmp, "lake_file")
+    assert(gio.mkdir_p(lake))
+    proc.spit(gio.join(lake, "synthetic"), "not a folder")
+    local problems = pipeline.check(pipeline.load(path, { lake_root = lake }))
+    local by = {}
+    for _, q in ipairs(problems) do by[q.stage] = q.problem end
+    for _, name in ipairs({ "gat", "vgae", "fs" }) do
+      local q = by[name]
+      assert.truthy(q and q:find("is not a folder", 1, true), name .. ": " .. tostring(q))
+    end
+  end)
+
+  it("exits 1 naming a lake it cannot write and a run dir it cannot read", function()
+    local prefix, why = unprivileged()
+    if prefix == nil then
+      pending("skipped: " .. why)
+      return
+    end
+    -- a lake this user cannot write (root's, 0755): no stage's run dir can be created
+    local lake = gio.join(tmp, "lake_ro")
+    assert(gio.mkdir_p(lake))
+    os.execute("chmod 755 " .. proc.q(lake))
+    local rc, err = dry_run(prefix, lake)
+    assert.equal(1, rc, err)
+    for _, name in ipairs({ "gat", "vgae", "fs" }) do
+      assert.truthy(err:find("stage '" .. name .. "': cannot create the run dir " .. lake, 1, true), err)
+    end
+    assert.truthy(err:find("cannot write into " .. lake .. ": Permission denied", 1, true), err)
+    -- a writable lake whose gat run dir this user cannot read (nor write)
+    local open = gio.join(tmp, "lake_open")
+    local gat = gio.join(open, "synthetic/gat/focal/seed_42")
+    assert(gio.mkdir_p(gat))
+    os.execute("chmod -R 777 " .. proc.q(open) .. " && chmod 700 " .. proc.q(gat))
+    rc, err = dry_run(prefix, open)
+    assert.equal(1, rc, err)
+    assert.truthy(err:find("stage 'gat': cannot read the run dir " .. gat .. ": ", 1, true), err)
+    assert.is_nil(err:find("stage 'vgae'", 1, true), err)
+    -- nothing was left behind by the checks
+    assert.same({ "synthetic" }, gio.list_dir(open))
+    assert.same({ "gat" }, gio.list_dir(gio.join(open, "synthetic")))
+  end)
+end)
