@@ -580,4 +580,27 @@ describe("graphids fit|test|pipeline|runs", function()
     assert.equal(0, rc2, err2) -- the same value twice is no conflict
     assert.truthy(out:find(b .. "/", 1, true), out)
   end)
+
+  it("refuses a NUL byte in a path value, naming the option, with no Lua traceback", function()
+    local nul = 'lake_root="s/nul\\u0000z"'
+    for _, args in ipairs({ { "fit", "--config", "recipes/stages/gat.lua", "--tla", nul },
+      { "test", "--config", "recipes/stages/gat.lua", "--tla", nul },
+      { "pipeline", "recipes/pipelines/graphids.lua", "--tla", nul, "--dry-run" },
+      { "fit", "--config", "recipes/stages/gat.lua", "--set", 'trainer.default_root_dir="a\\u0000"' },
+    }) do
+      local _, err, rc = proc.run(args)
+      assert.equal(2, rc, err)
+      local opt = args[4] == "--set" and "set trainer.default_root_dir" or "tla lake_root"
+      local want = "graphids " .. args[1] .. ": --" .. opt .. ": the value holds a NUL byte"
+      assert.truthy(err:find(want, 1, true), err)
+      assert.is_nil(err:find("stack traceback", 1, true), err)
+    end
+    -- from Lua (a recipe or pipeline file, config.resolve), the validation names the key
+    local ok, err = pcall(require("graphids.config").resolve, "recipes/stages/gat.lua",
+      { tla = { lake_root = "a\0b" } })
+    assert.is_false(ok)
+    err = tostring(err)
+    assert.truthy(err:find("invalid configuration: 'data.init_args.lake_root' holds a NUL byte at 2", 1, true)
+      or err:find("invalid configuration: 'trainer.default_root_dir' holds a NUL byte at 2", 1, true), err)
+  end)
 end)

@@ -424,9 +424,16 @@ end
 
 -- JSON has no infinity or NaN: such a number (--set trainer.max_time=1e999) would pass the
 -- range checks and fail when resolved.json is written, so it is refused here, with its key.
+-- (and no string holds a NUL byte: a path with one would be cut there by the system, or refused
+-- deep inside the runtime, far from the key that holds it)
 local function check_finite(v, path)
   if type(v) == "number" and (v ~= v or v == math.huge or v == -math.huge) then
     fail(string.format("'%s' must be a finite number, got %s", path, v ~= v and "nan" or tostring(v)))
+  end
+  if type(v) == "string" and v:find("\0", 1, true) then
+    local at = v:find("\0", 1, true)
+    fail(string.format("'%s' holds a NUL byte at %d (%q before it): no path or name can", path, at,
+      v:sub(1, at - 1)))
   end
   if type(v) == "table" then
     for k, x in pairs(v) do

@@ -93,6 +93,31 @@ end
 -- "k=v" strings -> {k = value} (JSON-decoded, else the string), or nil, message.  A top-level
 -- argument is one value: the same key twice is refused (which one was meant?), unlike --set,
 -- whose overrides apply in order.
+-- The first string in a decoded value that holds a NUL byte (the value itself, or one inside a
+-- list or object), and where: nil when none does.
+local function nul_string(v)
+  if type(v) == "string" then
+    local at = v:find("\0", 1, true)
+    return at and v, at
+  end
+  if type(v) == "table" then
+    for _, x in pairs(v) do
+      local s, at = nul_string(x)
+      if s then return s, at end
+    end
+  end
+  return nil
+end
+
+-- Refuses a --tla or --set value that holds a NUL byte, naming the option: no path or name can
+-- hold one, and the system would cut a path there (or the runtime refuse it far from here).
+local function nul_problem(flag, k, v)
+  local s, at = nul_string(v)
+  if s == nil then return nil end
+  return string.format("%s %s: the value holds a NUL byte at %d (%q before it); no path or name can",
+    flag, k, at, s:sub(1, at - 1))
+end
+
 function M.kv_table(list)
   local t, given = {}, {}
   for _, s in ipairs(list or {}) do
@@ -101,6 +126,8 @@ function M.kv_table(list)
     if given[k] then
       return nil, string.format("--tla %s is given twice (%s and %s); give it once", k, given[k], s)
     end
+    local nul = nul_problem("--tla", k, v)
+    if nul then return nil, nul end
     t[k], given[k] = v, s
   end
   return t
@@ -142,6 +169,8 @@ function M.kv_list(list)
   for _, s in ipairs(list or {}) do
     local ok, k, v = pcall(config.parse_kv, s)
     if not ok then return nil, tostring(k):gsub("^[^:]*:%d+: ", "") end
+    local nul = nul_problem("--set", k, v)
+    if nul then return nil, nul end
     out[#out + 1] = { k, v }
   end
   return out

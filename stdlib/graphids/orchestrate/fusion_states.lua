@@ -38,6 +38,16 @@ function M.resolve(path, tla)
   if not ok then
     error(tostring(s):gsub("option", "key"), 0)
   end
+  -- (a path with a NUL byte would be cut there by the system, or refused deep in the runtime)
+  local function no_nul(v, key)
+    if type(v) == "table" then
+      for k, x in pairs(v) do no_nul(x, key .. "." .. tostring(k)) end
+    elseif type(v) == "string" and v:find("\0", 1, true) then
+      error(string.format("fusion_states recipe %s: '%s' holds a NUL byte at %d: no path or name can", file,
+        key, v:find("\0", 1, true)), 0)
+    end
+  end
+  for _, k in ipairs(U.sorted_keys(s)) do no_nul(s[k], k) end
   for _, k in ipairs({ "vgae_ckpt", "gat_ckpt", "out_dir" }) do
     if s[k] == "" then
       error(string.format("fusion_states recipe %s: '%s' is required", file, k), 0)
