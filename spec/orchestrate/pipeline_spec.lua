@@ -338,6 +338,14 @@ describe("graphids.orchestrate.pipeline", function()
     assert.equal(#p.stages, #res)
     for _, r in ipairs(res) do assert.equal("interrupted", r.status, r.name) end
     assert.equal("not started: the pipeline was interrupted", res[2].error)
+    -- where the signal landed (a runtime module's line) is not shown
+    assert.equal("interrupted (Ctrl-C)", res[1].error)
+    local text = {}
+    pipeline.print_results(res, { write = function(_, ...) for _, x in ipairs({ ... }) do
+      text[#text + 1] = x end end })
+    text = table.concat(text)
+    assert.truthy(text:find("interrupted: interrupted (Ctrl-C)", 1, true), text)
+    assert.is_nil(text:find("init.lua", 1, true), text)
   end)
 
   it("fails a stage whose checkpoint is damaged instead of skipping it, as the plan's check does", function()

@@ -679,10 +679,12 @@ function M.run(p, opts)
           "other settings)", n.run_dir) or ""
         log(string.format("== %s: done in %.1f s%s", n.name, res.seconds, note))
       elseif is_interrupt(out) then
-        res.status, res.error = "interrupted", tostring(out)
+        -- (where the signal landed, a runtime module's line, says nothing to the user)
+        res.status, res.error = "interrupted", "interrupted (Ctrl-C)"
         log(string.format("== %s: interrupted after %.1f s", n.name, res.seconds))
       else
-        res.status, res.error = "failed", tostring(out)
+        -- (a position inside the runtime's modules is no help either; the user's recipe's is kept)
+        res.status, res.error = "failed", require("graphids.orchestrate.cliargs").user_message(out)
         log(string.format("== %s: FAILED after %.1f s: %s", n.name, res.seconds, res.error))
       end
     end
