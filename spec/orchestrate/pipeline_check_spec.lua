@@ -1,7 +1,9 @@
 -- pipeline_check_spec.lua -- `graphids pipeline --dry-run` names what the run could not do with
 -- its run dirs: a lake it cannot write, a run dir it cannot read (taken for an empty one), for
--- every stage, the extract stage's folder too.  Permission bits do not bind root: the checks
--- that need them run the host as nobody (setpriv), or are left pending with the reason.
+-- every stage, the extract stage's folder too; and a folder that cannot be read is said so,
+-- not reported missing or hidden (runs list/show, a dataset's folders).  Permission bits do not
+-- bind root: the checks that need them run the host as nobody (setpriv), or are left pending
+-- with the reason.
 local gio = require "graphids.io"
 local pipeline = require "graphids.orchestrate.pipeline"
 local proc = require "trainer.support.proc"
@@ -116,5 +118,65 @@ describe("graphids pipeline --dry-run", function()
     -- nothing was left behind by the checks
     assert.same({ "synthetic" }, gio.list_dir(open))
     assert.same({ "gat" }, gio.list_dir(gio.join(open, "synthetic")))
+  end)
+
+  local function host(prefix, args)
+    local err = os.tmpname()
+    local words = {}
+    for i, a in ipairs(args) do words[i] = proc.q(a) end
+    local p = io.popen(("%s%s %s 2>%s; echo \"rc=$?\""):format(prefix, proc.q(proc.host),
+      table.concat(words, " "), proc.q(err)))
+    local out = p:read("a")
+    p:close()
+    local e = proc.slurp(err)
+    os.remove(err)
+    return tonumber(out:match("rc=(%d+)\n$")), (out:gsub("rc=%d+\n$", "")), e
+  end
+
+  it("names a run dir or dataset folder it cannot read as such, not as missing or absent", function()
+    local prefix, why = unprivileged()
+    if prefix == nil then
+      pending("skipped: " .. why)
+      return
+    end
+    -- a run dir this user cannot read: listed as damaged, shown with the reason
+    local lake = gio.join(tmp, "lake_runs")
+    local dir = gio.join(lake, "synthetic/gat/focal/seed_42")
+    assert(gio.mkdir_p(dir))
+    assert(gio.write_json(gio.join(dir, "resolved.json"), { identity = { dataset = "synthetic", stage = "gat",
+      variant = "focal", seed = 42 } }))
+    os.execute("chmod -R 755 " .. proc.q(lake) .. " && chmod 700 " .. proc.q(dir))
+    local _, out, err = host(prefix, { "runs", "list", "--lake-root", lake })
+    assert.truthy(out:find(dir, 1, true) or err:find(dir, 1, true), out .. err)
+    assert.truthy((out .. err):find("damaged", 1, true), out .. err)
+    _, out, err = host(prefix, { "runs", "show", dir })
+    assert.truthy((out .. err):find(dir .. " cannot be read (Permission denied)", 1, true), out .. err)
+    assert.is_nil((out .. err):find("is not a run dir", 1, true), out .. err)
+    -- a dataset folder this user cannot read
+    local root = gio.join(tmp, "data")
+    assert(gio.mkdir_p(gio.join(root, "mine/train_01")))
+    proc.spit(gio.join(root, "mine/train_01/a.csv"), "x")
+    os.execute("chmod -R 755 " .. proc.q(root) .. " && chmod 000 " .. proc.q(gio.join(root, "mine")))
+    local script = gio.join(tmp, "resolve.lua")
+    proc.spit(script, table.concat({
+      "package.path = 'stdlib/?.lua;stdlib/?/init.lua;' .. package.path",
+      "package.cpath = 'build/lua/?.so;' .. package.cpath",
+      "local c = require 'graphids.data.catalog'",
+      "local ok, e = pcall(c.resolve_dataset, 'mine', {data_root = " .. lua(root) .. ",",
+      "  catalog = {mine = {train = {'train_01'}, test = {}}}})",
+      "io.stdout:write(tostring(e))",
+    }, "\n"))
+    local p = io.popen(prefix .. "lua5.4 " .. proc.q(script) .. " 2>&1")
+    out = p:read("a")
+    p:close()
+    assert.truthy(out:find("dataset 'mine': folder " .. root .. "/mine cannot be read (Permission denied)", 1,
+      true), out)
+    os.execute("chmod 755 " .. proc.q(gio.join(root, "mine")) .. " && chmod 000 " ..
+      proc.q(gio.join(root, "mine/train_01")))
+    p = io.popen(prefix .. "lua5.4 " .. proc.q(script) .. " 2>&1")
+    out = p:read("a")
+    p:close()
+    assert.truthy(out:find("train folder " .. root .. "/mine/train_01 cannot be read (Permission denied)", 1,
+      true), out)
   end)
 end)

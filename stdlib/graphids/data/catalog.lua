@@ -313,8 +313,24 @@ end
 local CAPTURE_EXT = { csv = true, log = true }
 
 -- The capture files of one folder (sorted), each {path, name, attack_type, size}.
+-- Why the folder at path cannot be read (a permission refused on it or above it), or nil when
+-- it can, or is simply not there: a folder this process may not read is named so, not reported
+-- missing.
+local function unreadable(path)
+  local st, err = gio.stat(path)
+  if st == nil and err ~= nil then return (tostring(err):gsub("^.*: ", "")) end
+  if st ~= nil and st.type == "dir" then
+    local ok, lerr = gio.list_dir(path)
+    if ok == nil then return (tostring(lerr):gsub("^.*: ", "")) end
+  end
+  return nil
+end
+
 local function list_captures(dir, rel)
-  local names = assert(gio.list_dir(dir))
+  local names, lerr = gio.list_dir(dir)
+  if names == nil then
+    error(string.format("folder %s cannot be read (%s)", dir, tostring(lerr):gsub("^.*: ", "")), 0)
+  end
   local files = {}
   for _, n in ipairs(names) do
     local path = gio.join(dir, n)
@@ -497,6 +513,10 @@ function M.resolve_dataset(name, opts)
   opts = U.options("resolve_dataset", opts, RESOLVE_OPTS)
   local entry = M.dataset_info(name, opts)
   local dir = dataset_dir(name, entry, opts)
+  local why = unreadable(dir)
+  if why then
+    error(string.format("dataset '%s': folder %s cannot be read (%s)", name, dir, why), 0)
+  end
   if not gio.is_dir(dir) then
     error(string.format("dataset '%s': folder %s not found (expected sub-folders %s)", name, dir,
       table.concat(entry.train, ", ")), 0)
@@ -505,6 +525,10 @@ function M.resolve_dataset(name, opts)
     raw_bytes = 0 }
   for _, sub in ipairs(entry.train) do
     local sd = gio.join(dir, sub)
+    local swhy = unreadable(sd)
+    if swhy then
+      error(string.format("dataset '%s': train folder %s cannot be read (%s)", name, sd, swhy), 0)
+    end
     if not gio.is_dir(sd) then
       error(string.format("dataset '%s': train folder %s is missing", name, sd), 0)
     end
@@ -523,6 +547,11 @@ function M.resolve_dataset(name, opts)
   end
   for _, sub in ipairs(entry.test or {}) do
     local sd = gio.join(dir, sub)
+    -- (a test set that is not there is left out; one that cannot be read is named)
+    local twhy = unreadable(sd)
+    if twhy then
+      error(string.format("dataset '%s': test folder %s cannot be read (%s)", name, sd, twhy), 0)
+    end
     if gio.is_dir(sd) then
       local files = list_captures(sd, sub)
       if #files > 0 then

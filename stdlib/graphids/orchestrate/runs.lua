@@ -82,6 +82,14 @@ local function checked_identity(id, file, problems)
 end
 
 function M.read(dir)
+  -- a folder this process may not read could be a run dir: named as damaged, not hidden (nor,
+  -- for runs show, called "not a run dir")
+  local _, serr = gio.stat(gio.join(dir, "resolved.json"))
+  local listed, lerr = gio.list_dir(dir)
+  if serr ~= nil or (listed == nil and gio.is_dir(dir)) then
+    return { dir = dir, identity = path_identity(dir), status = "damaged", config = {},
+      problems = { string.format("%s cannot be read (%s)", dir, tostring(serr or lerr):gsub("^.*: ", "")) } }
+  end
   local cfg, err = read_object(gio.join(dir, "resolved.json"))
   if cfg == nil then
     -- a run dir that lost its record is named, not hidden
