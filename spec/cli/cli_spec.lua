@@ -452,7 +452,23 @@ describe("graphids fit|test|pipeline|runs", function()
     assert.same({ json.null, json.null, json.null }, { rows[2].mean, rows[2].std, rows[2].max })
     rc, out = call({ "compare", "--lake-root", tmp })
     assert.equal(0, rc)
-    assert.truthy(out:find("2%s+d%s+gat%s+nan%s+2%s+nan%s+nan%s+%-inf%s+inf\n"), out)
+    assert.truthy(out:find("2%s+d%s+gat%s+nan%s+2%s+nan%s+nan%s+%-inf%s+inf%s+%-%s+%-\n"), out)
+    -- seeds enough for the statistics: each mean's interval, Cohen's d of the best over the other
+    records = { rec("a", 1, 0.9), rec("a", 2, 0.92), rec("a", 3, 0.91), rec("b", 1, 0.8), rec("b", 2, 0.82),
+      rec("b", 3, 0.81) }
+    rc, out = call({ "compare", "--lake-root", tmp })
+    assert.equal(0, rc)
+    assert.truthy(out:find("95% CI of the mean", 1, true), out)
+    assert.truthy(out:find("1%s+d%s+gat%s+a%s+3%s+0%.91000 .- %[0%.9%d+, 0%.9%d+%]%s+%-\n"), out)
+    assert.truthy(out:find("2%s+d%s+gat%s+b%s+3%s+0%.81000 .- %[0%.8%d+, 0%.8%d+%]%s+" ..
+      "10%.00 %[[%d.]+, [%d.inf]+%]\n"), out)
+    rc, out = call({ "compare", "--lake-root", tmp, "--json" })
+    assert.equal(0, rc)
+    rows = json.decode(out)
+    assert.equal(json.null, rows[1].d_vs_best)
+    assert.equal(2, #rows[1].ci95)
+    assert.near(10, rows[2].d_vs_best.d, 1e-9)
+    assert.is_false(rows[2].d_vs_best.tied)
     runs.scan = function() error(tmp .. "/x/resolved.json: something unforeseen", 0) end
     rc, out, err = call({ "list", "--lake-root", tmp, "--json" })
     runs.scan = scan

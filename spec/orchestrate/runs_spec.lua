@@ -33,6 +33,61 @@ describe("graphids.orchestrate.runs.leaderboard", function()
   end)
 end)
 
+describe("graphids.orchestrate.runs.leaderboard's seed statistics", function()
+  local stats = require "graphids.stats"
+  local function seeds(variant, values, stage)
+    local out = {}
+    for i, v in ipairs(values) do
+      out[i] = rec(variant, i, "tested", v)
+      out[i].identity.stage = stage or "gat"
+    end
+    return out
+  end
+  local function join(...)
+    local all = {}
+    for _, l in ipairs({ ... }) do
+      for _, r in ipairs(l) do all[#all + 1] = r end
+    end
+    return all
+  end
+
+  it("gives each mean's bootstrap interval and Cohen's d of the best over each other variant", function()
+    local best, far, near = { 0.9, 0.92, 0.91 }, { 0.8, 0.82, 0.81 }, { 0.905, 0.915, 0.89 }
+    local rows = runs.leaderboard(join(seeds("far", far), seeds("best", best), seeds("near", near)))
+    local by = {}
+    for _, g in ipairs(rows) do by[g.variant] = g end
+    assert.equal("best", rows[1].variant)
+    assert.same({ stats.mean_ci(best) }, { by.best.ci_lo, by.best.ci_hi })
+    assert.is_nil(by.best.d)
+    assert.equal(stats.cohens_d(best, far), by.far.d)
+    assert.same({ stats.cohens_d_ci(best, far) }, { by.far.d_lo, by.far.d_hi })
+    assert.is_false(by.far.tied)
+    assert.is_true(by.near.tied) -- its interval reaches 0: three seeds cannot tell the two apart
+  end)
+
+  it("compares within a dataset and stage only, lowest first for a loss, and needs two seeds", function()
+    local rows = runs.leaderboard(join(seeds("a", { 0.5, 0.6 }), seeds("v", { 0.9, 0.8 }, "vgae"),
+      seeds("one", { 0.1 })))
+    local by = {}
+    for _, g in ipairs(rows) do by[g.variant] = g end
+    assert.is_nil(by.v.d) -- the best of its own stage
+    assert.is_nil(by.one.ci_lo)
+    assert.is_true(by.one.d > 0)
+    local function loss(variant, vs)
+      local out = {}
+      for i, v in ipairs(vs) do
+        out[i] = { identity = { dataset = "d", stage = "gat", variant = variant, seed = i },
+          status = "tested", metrics = { ["test/loss"] = v } }
+      end
+      return out
+    end
+    local lrows = runs.leaderboard(join(loss("hi", { 3, 4, 3.5 }), loss("lo", { 1, 1.5, 1.2 })),
+      { metric = "test/loss" })
+    assert.equal("lo", lrows[1].variant)
+    assert.is_true(lrows[2].d > 0) -- the best (lowest) over the other, in the better direction
+  end)
+end)
+
 describe("graphids.orchestrate.runs.best_end", function()
   it("ranks a loss, an error or ece lowest first, every other metric highest first", function()
     for _, k in ipairs({ "test/ece", "val_loss", "test/set_01/recon_error", "test/mse", "Test/FPR" }) do

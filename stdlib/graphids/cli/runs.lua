@@ -29,7 +29,9 @@ show      one run: identity, status, files (or its MLflow runs), every test metr
 compare   a leaderboard: tested runs grouped by dataset/stage/variant, mean +- std over seeds of
           KEY (default test/f1_macro, or test/f1 for anomaly detectors), best first: the
           lowest for a loss, an error, ece, mse, mae or fpr (the key's last part), else the
-          highest
+          highest; with the 95% bootstrap interval of each mean and Cohen's d of the best
+          variant of the dataset and stage over each other one (95% bootstrap interval; "tied"
+          when it reaches 0)
 
 The source (run dirs unless a tracking URI is given or set):
   --lake-root DIR      the run dirs under DIR (default $GRAPHIDS_LAKE_ROOT or ./lake)
@@ -77,6 +79,15 @@ end
 local function field(v)
   if type(v) ~= "string" and type(v) ~= "number" then return "-" end
   return tostring(v)
+end
+
+-- "d [lo, hi]" of Cohen's d against the best row of the dataset and stage, "tied" when the seeds
+-- cannot tell them apart (the interval reaches 0), "-" for the best row or too few seeds.
+local function effect(g)
+  if g.d == nil then return "-" end
+  local d = g.d == math.huge and "inf" or string.format("%.2f", g.d)
+  if g.d_lo == nil then return d end
+  return string.format("%s [%.2f, %.2f]%s", d, g.d_lo, g.d_hi, g.tied and " tied" or "")
 end
 
 local function lake_root(o)
@@ -298,18 +309,23 @@ local function compare(o, json)
       for j = 1, g.n do seeds[j] = g.seeds[j] == nil and json.null or g.seeds[j] end
       out[i] = { dataset = g.dataset or json.null, stage = g.stage or json.null,
         variant = g.variant or json.null, n = g.n, mean = num(g.mean, json), std = num(g.std, json),
-        min = num(g.min, json), max = num(g.max, json), seeds = json.array(seeds) }
+        min = num(g.min, json), max = num(g.max, json), seeds = json.array(seeds),
+        ci95 = g.ci_lo and json.array({ num(g.ci_lo, json), num(g.ci_hi, json) }) or json.null,
+        d_vs_best = g.d and { d = num(g.d, json),
+          ci95 = g.d_lo and json.array({ num(g.d_lo, json), num(g.d_hi, json) }) or json.null,
+          tied = g.tied == true } or json.null }
     end
     io.stdout:write(json.encode(json.array(out)), "\n")
     return 0
   end
   io.stdout:write(string.format("leaderboard by %s, %s first\n", o["--metric"]
     or "test/f1_macro (test/f1 for detectors)", best == "low" and "lowest" or "highest"))
-  io.stdout:write(string.format("  %-4s %-10s %-8s %-14s %3s %9s %9s %9s %9s\n", "rank", "dataset", "stage",
-    "variant", "n", "mean", "std", "min", "max"))
+  io.stdout:write(string.format("  %-4s %-10s %-8s %-14s %3s %9s %9s %9s %9s  %-19s  %s\n", "rank", "dataset",
+    "stage", "variant", "n", "mean", "std", "min", "max", "95% CI of the mean", "d vs best [95% CI]"))
   for i, g in ipairs(rows) do
-    io.stdout:write(string.format("  %-4d %-10s %-8s %-14s %3d %s %s %s %s\n", i, field(g.dataset),
-      field(g.stage), field(g.variant), g.n, cell(g.mean), cell(g.std), cell(g.min), cell(g.max)))
+    io.stdout:write(string.format("  %-4d %-10s %-8s %-14s %3d %s %s %s %s  %-19s  %s\n", i, field(g.dataset),
+      field(g.stage), field(g.variant), g.n, cell(g.mean), cell(g.std), cell(g.min), cell(g.max),
+      g.ci_lo and string.format("[%.4f, %.4f]", g.ci_lo, g.ci_hi) or "-", effect(g)))
   end
   if #rows == 0 then
     local tested = 0

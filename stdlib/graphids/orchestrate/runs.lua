@@ -192,9 +192,36 @@ function M.best_end(metric)
   return "high"
 end
 
--- Rows {dataset, stage, variant, n, mean, std, min, max, seeds} over the tested runs, grouped by
--- (dataset, stage, variant), best mean first (opts.best = "high" or "low", default
--- M.best_end(opts.metric); ties by name; a NaN mean last).  Only status
+-- The seed statistics of the leaderboard's rows (graphids.stats, as the reference's comparison:
+-- Cohen's d with bootstrap intervals, no p-values): each row's 95 % bootstrap interval of its mean
+-- (ci_lo, ci_hi; two seeds or more), and, against the best row of its dataset and stage, Cohen's d
+-- of the best over it in the metric's better direction with its 95 % bootstrap interval (d, d_lo,
+-- d_hi) and `tied` when that interval reaches 0 or below: the seeds cannot tell the two apart.
+local function seed_statistics(rows, low)
+  local stats = require "graphids.stats"
+  local best = {}
+  for _, g in ipairs(rows) do
+    if g.n >= 2 and g.mean == g.mean then g.ci_lo, g.ci_hi = stats.mean_ci(g.values) end
+    local key = tostring(g.dataset) .. "/" .. tostring(g.stage)
+    local b = best[key]
+    if b == nil then
+      best[key] = g
+    elseif g.mean == g.mean and b.mean == b.mean then
+      local hi, lo = b.values, g.values
+      if low then hi, lo = lo, hi end
+      g.d = stats.cohens_d(hi, lo)
+      if g.d ~= nil and g.d == g.d then
+        g.d_lo, g.d_hi = stats.cohens_d_ci(hi, lo)
+        g.tied = g.d_lo ~= nil and g.d_lo <= 0
+      end
+    end
+  end
+end
+
+-- Rows {dataset, stage, variant, n, mean, std, min, max, seeds, values, ci_lo, ci_hi, d, d_lo,
+-- d_hi, tied} over the tested runs, grouped by (dataset, stage, variant), best mean first
+-- (opts.best = "high" or "low", default M.best_end(opts.metric); ties by name; a NaN mean last);
+-- the seed statistics as seed_statistics above says.  Only status
 -- "tested" counts: a run re-fitted after its test ("trained") still holds the old weights' metrics
 -- (test_metrics.json, or its tracking store's test run), and a "damaged" run has no identity.
 function M.leaderboard(list, opts)
@@ -239,6 +266,7 @@ function M.leaderboard(list, opts)
     end
     return a.key < b.key
   end)
+  seed_statistics(rows, low)
   return rows
 end
 
