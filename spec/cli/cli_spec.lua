@@ -511,7 +511,7 @@ describe("graphids fit|test|pipeline|runs", function()
     out, err, rc = proc.run({ "runs", "compare", "--lake-root", root, "--json" })
     assert.equal(0, rc, err)
     assert.same({ { dataset = "d", stage = "gat", variant = json.null, n = 1, mean = 0.5, std = 0, min = 0.5,
-      max = 0.5, seeds = { 2 } } }, json.decode(out))
+      max = 0.5, seeds = { 2 }, ci95 = json.null, d_vs_best = json.null } }, json.decode(out))
   end)
 
   it("prints the pipeline plan with --dry-run and writes nothing", function()
