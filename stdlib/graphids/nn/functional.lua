@@ -601,6 +601,34 @@ local function check_loss_weight(fname, what, w, input, level)
   end
 end
 
+-- A bool input or target of a pointwise loss.  torch's mse, smooth_l1 and huber take one beside
+-- a float operand (true counts as 1; the result has the float's dtype) and refuse it otherwise;
+-- l1, kl_div and the BCEs refuse it always.  The runtime's sub refuses a bool operand, so a
+-- taken one is converted to the other operand's dtype here.  level: error()'s, seen from here.
+local function bool_operands(fname, input, target, takes_bool, level)
+  local bi, bt = input.dtype == "bool", target.dtype == "bool"
+  if not (bi or bt) then
+    return input, target
+  end
+  if bi and bt then
+    error(string.format("%s: input and target of dtype bool are not supported; convert them to a "
+      .. "float dtype first", fname), level + 1)
+  end
+  local what, other = bt and "target" or "input", bt and input or target
+  if not takes_bool then
+    error(string.format("%s: %s of dtype bool is not supported; convert it to a float dtype first "
+      .. "(e.g. %s:to(%s.dtype))", fname, what, what, bt and "input" or "target"), level + 1)
+  end
+  if not U.is_float(other) then
+    error(string.format("%s: %s of dtype bool needs a float %s, got %s", fname, what,
+      bt and "input" or "target", other.dtype), level + 1)
+  end
+  if bt then
+    return input, target:to(input.dtype)
+  end
+  return input:to(target.dtype), target
+end
+
 -- -w * (t * log(x) + (1 - t) * log(1 - x)), each log clamped at -100 (as torch).
 -- input: probabilities in [0, 1]; target: same shape.  opts: weight (broadcasts), reduction.
 function F.binary_cross_entropy(input, target, opts)
@@ -610,6 +638,7 @@ function F.binary_cross_entropy(input, target, opts)
   check_tensor(fname, input, "input")
   check_tensor(fname, target, "target")
   check_same_shape(fname, input, target)
+  bool_operands(fname, input, target, false, 2)
   check_loss_weight(fname, "weight", o.weight, input, 2)
   if input:numel() > 0 then
     local lo, hi = input:amin():item(), input:amax():item()
@@ -636,6 +665,7 @@ function F.binary_cross_entropy_with_logits(input, target, opts)
   check_tensor(fname, input, "input")
   check_tensor(fname, target, "target")
   check_same_shape(fname, input, target)
+  bool_operands(fname, input, target, false, 2)
   check_loss_weight(fname, "weight", o.weight, input, 2)
   check_loss_weight(fname, "pos_weight", o.pos_weight, input, 2)
   -- threshold 50: softplus(z) = z beyond it to within e^-50, far below f64 rounding.
@@ -650,7 +680,10 @@ function F.binary_cross_entropy_with_logits(input, target, opts)
   return reduce(loss, o.reduction)
 end
 
-local function pointwise_args(fname, input, target, opts, extra)
+-- The options of a pointwise loss, its input and target checked (a bool one converted where
+-- torch takes it: takes_bool); returns the options, input and target.  Errors are raised at
+-- the loss's caller.
+local function pointwise_args(fname, input, target, opts, extra, takes_bool)
   local defaults = { reduction = "mean" }
   for k, v in pairs(extra or {}) do
     defaults[k] = v
@@ -660,25 +693,29 @@ local function pointwise_args(fname, input, target, opts, extra)
   check_tensor(fname, input, "input")
   check_tensor(fname, target, "target")
   check_same_shape(fname, input, target)
-  return o
+  input, target = bool_operands(fname, input, target, takes_bool, 3)
+  return o, input, target
 end
 
 -- (x - t)^2.  opts: reduction.
 function F.mse_loss(input, target, opts)
-  local o = pointwise_args("mse_loss", input, target, opts)
+  local o
+  o, input, target = pointwise_args("mse_loss", input, target, opts, nil, true)
   return reduce((input - target):square(), o.reduction)
 end
 
 -- |x - t|.  opts: reduction.
 function F.l1_loss(input, target, opts)
-  local o = pointwise_args("l1_loss", input, target, opts)
+  local o
+  o, input, target = pointwise_args("l1_loss", input, target, opts, nil, false)
   return reduce((input - target):abs(), o.reduction)
 end
 
 -- 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = x - t); beta 0 is L1.
 -- opts: beta = 1, reduction.
 function F.smooth_l1_loss(input, target, opts)
-  local o = pointwise_args("smooth_l1_loss", input, target, opts, { beta = 1.0 })
+  local o
+  o, input, target = pointwise_args("smooth_l1_loss", input, target, opts, { beta = 1.0 }, true)
   if o.beta < 0 then
     error("smooth_l1_loss: beta must be >= 0, got " .. o.beta, 2)
   end
@@ -692,7 +729,8 @@ end
 
 -- 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta).  opts: delta = 1, reduction.
 function F.huber_loss(input, target, opts)
-  local o = pointwise_args("huber_loss", input, target, opts, { delta = 1.0 })
+  local o
+  o, input, target = pointwise_args("huber_loss", input, target, opts, { delta = 1.0 }, true)
   if o.delta <= 0 then
     error("huber_loss: delta must be > 0, got " .. o.delta, 2)
   end
@@ -714,6 +752,7 @@ function F.kl_div(input, target, opts)
   check_tensor(fname, input, "input")
   check_tensor(fname, target, "target")
   check_same_shape(fname, input, target)
+  bool_operands(fname, input, target, false, 2)
   local loss
   if o.log_target then
     loss = target:exp() * (target - input)
