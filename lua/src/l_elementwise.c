@@ -143,7 +143,8 @@ static void check_sub(lua_State *L, int ix, int iy, const char *fname) {
 /* add/sub(x, y, {alpha=}) = x +/- alpha * y, as torch.add. */
 static const char *const alpha_opts[] = {"alpha", NULL};
 
-/* Replaces the operand at 2 by alpha * y when opts.alpha is given (and not 1).  As torch: a
+/* Replaces the operand at 2 by alpha * y when opts.alpha is given (and not 1), a tensor y
+ * converted to the result's dtype before it is scaled.  As torch: a
  * float alpha needs a float result (one operand a float tensor or a Lua float), and when both
  * operands are bool (a bool result) alpha counts as a bool, true unless 0. */
 static void apply_alpha(lua_State *L, const char *fname) {
@@ -181,6 +182,23 @@ static void apply_alpha(lua_State *L, const char *fname) {
     gids_scalar sy = gids_scalar_i(0);
     gids_tensor *b = operand(L, 2, &sy, device_of(L, 1, 2), fname);
     if (b) {
+        /* y in the result's dtype first, as torch computes alpha * y (a u8 y of 200 with
+         * alpha 2 beside an f32 x is 400, not 144; an i64 y beside an f64 x stays exact) */
+        gids_tensor *a = l_totensor(L, 1);
+        gids_dtype want = b->dtype;
+        if (a != NULL)
+            want = gids_promote(a->dtype, b->dtype);
+        else if (lua_type(L, 1) == LUA_TNUMBER)
+            want = gids_promote_scalar(b->dtype, l_checkscalar(L, 1));
+        if (gids_dtype_is_half(want)) { /* the sum refuses it, by its own name */
+            lua_settop(L, alpha_at - 1);
+            return;
+        }
+        if (want != b->dtype) {
+            l_tensor *c = l_newtensor(L);
+            l_check(L, gids_ag_to_dtype(&c->t, b, want));
+            b = c->t;
+        }
         l_tensor *scaled = l_newtensor(L);
         l_check(L, gids_ag_binary_scalar(&scaled->t, GIDS_MUL, b, alpha, false));
     } else if (sy.is_int && alpha.is_int) {
@@ -190,7 +208,7 @@ static void apply_alpha(lua_State *L, const char *fname) {
         lua_pushnumber(L, y * k);
     }
     lua_replace(L, 2);
-    lua_pop(L, 1);
+    lua_settop(L, alpha_at - 1);
 }
 
 static int l_add(lua_State *L) {
