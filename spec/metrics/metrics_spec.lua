@@ -216,6 +216,46 @@ describe("graphids.metrics", function()
       errors_at_caller("metrics%.of_outputs: outputs%.labels%[0%] = 5 is outside %[0, 2%)", O,
         { scores = vs, labels = long({ 5, 0, 1, 1, 0, 1 }) })
     end)
+
+    it("checks n_bins up front, whatever the scores (an ECE is computed only for [0, 1])", function()
+      local raw = graphids.tensor({ -1.0, 2.0, 0.5, 3.0, -0.2, 0.1 }) -- not probabilities: no ECE
+      local p2 = graphids.tensor({ { 0.1, 0.9 }, { 0.5, 0.5 } })
+      local range = "n_bins must be an integer in %[1, 100000%], got "
+      for _, c in ipairs({ { 0, "0" }, { 1.5, "1%.5" }, { 100001, "100001" }, { "x", '"x"' },
+        { true, "true" } }) do
+        errors_at_caller("^[^ ]+ metrics%.anomaly: " .. range .. c[2], metrics.anomaly, raw, vy, raw, vy,
+          { n_bins = c[1] })
+        errors_at_caller("^[^ ]+ metrics%.anomaly: " .. range .. c[2], metrics.anomaly, vs, vy, vs, vy,
+          { n_bins = c[1] })
+        errors_at_caller("^[^ ]+ metrics%.classification: " .. range .. c[2], metrics.classification, p2,
+          long({ 0, 1 }), { n_bins = c[1] })
+        errors_at_caller("^[^ ]+ metrics%.ece: " .. range .. c[2], metrics.ece, vs, vy, { n_bins = c[1] })
+      end
+      -- an integral float is an integer, as the runtime takes it
+      assert.are.equal(metrics.anomaly(vs, vy, vs, vy, { n_bins = 10 }).ece,
+        metrics.anomaly(vs, vy, vs, vy, { n_bins = 10.0 }).ece)
+      assert.is_nil(metrics.anomaly(raw, vy, raw, vy, { n_bins = 10 }).ece)
+    end)
+
+    it("the low-level functions name themselves, at the caller's line", function()
+      local y3 = long({ 0, 1, 0 })
+      errors_at_caller("^[^ ]+ metrics%.binary: labels has 3 elements, expected 6 %(one per element of "
+        .. "scores%)", metrics.binary, vs, y3)
+      errors_at_caller("^[^ ]+ metrics%.binary: option 'min_recall' must be a number", metrics.binary, vs, vy,
+        { min_recall = "x" })
+      errors_at_caller("^[^ ]+ metrics%.roc_curve: labels has 3 elements", metrics.roc_curve, vs, y3)
+      errors_at_caller("^[^ ]+ metrics%.pr_curve: labels has 3 elements", metrics.pr_curve, vs, y3)
+      errors_at_caller("^[^ ]+ metrics%.confusion: num_classes must be >= 1, got 0", metrics.confusion,
+        vy, vy, 0)
+      errors_at_caller("^[^ ]+ metrics%.ece: correct must be an integer or bool tensor", metrics.ece, vs,
+        vy:double())
+      local fpr, tpr, thr = metrics.roc_curve(vs, vy)
+      assert.are.equal(fpr:numel(), tpr:numel())
+      assert.are.equal(fpr:numel(), thr:numel())
+      local p, r, t = metrics.pr_curve(vs, vy)
+      assert.are.equal(p:numel(), r:numel())
+      assert.is_true(graphids.is_tensor(t))
+    end)
   end)
 
   describe("of_outputs (metrics of test_step outputs)", function()

@@ -48,10 +48,13 @@ end
 -- parameter name replaced by the caller's argument (names: "scores" -> "val_scores", ...).  Call
 -- it as `local r = core_call(...)`, not in a tail call: the level counts fname's frame.
 local function core_call(fname, op, names, ...)
-  local ok, r = pcall(core[op], ...)
-  if ok then return r end
+  local res = table.pack(pcall(core[op], ...))
+  local ok, r = res[1], res[2]
+  if ok then return table.unpack(res, 2, res.n) end
   -- (called straight from pcall, the runtime's error carries no position)
-  local rest = type(r) == "string" and r:match("^" .. op .. ": (.*)$")
+  -- (an option's check names the function from the call's debug information, which a C
+  -- function called straight from pcall lacks: "?")
+  local rest = type(r) == "string" and (r:match("^" .. op .. ": (.*)$") or r:match("^%?: (option .*)$"))
   if not rest then error(r, 0) end -- not the runtime's check (memory, ...): as raised
   local arg, tail = rest:match("^(%a+)(.*)$")
   if arg and names[arg] then
@@ -61,6 +64,21 @@ local function core_call(fname, op, names, ...)
     end
   end
   error(fname .. ": " .. rest, 3)
+end
+
+-- opts.n_bins of fname (the ECE's bins): M.ECE_BINS when absent, else an integer in
+-- [1, ECE_MAX_BINS] (the runtime's limit), checked up front: an ECE is computed only for
+-- scores in [0, 1], and a bad n_bins beside others must not pass unseen.  Raises at fname's
+-- caller; call it as `local n = n_bins(...)`, not in a tail call.
+local ECE_MAX_BINS = 100000
+local function n_bins(fname, v)
+  if v == nil then return M.ECE_BINS end
+  local i = math.type(v) == "float" and math.tointeger(v) or v
+  if math.type(i) ~= "integer" or i < 1 or i > ECE_MAX_BINS then
+    error(string.format("%s: n_bins must be an integer in [1, %d], got %s", fname, ECE_MAX_BINS,
+      type(v) == "string" and string.format("%q", v) or U.describe(v)), 3)
+  end
+  return i
 end
 
 -- A detached CPU view of t (metrics never record autograd nodes and run on the CPU).
@@ -239,6 +257,7 @@ end
 function M.classification(x, labels, opts)
   local fname = "metrics.classification"
   opts = check_opts(fname, opts, CLS_OPTS)
+  local bins = n_bins(fname, opts.n_bins)
   check_tensor(fname, "probs_or_logits", x)
   check_tensor(fname, "labels", labels)
   x, labels = cpu(x), cpu(labels)
@@ -277,7 +296,7 @@ function M.classification(x, labels, opts)
   out[prefix .. "accuracy"] = trace / n
   out[prefix .. "mcc"] = mcc(cm)
   local conf = probs:max(2)
-  out[prefix .. "ece"] = core.metrics_ece(conf, preds:eq(labels), { n_bins = opts.n_bins or M.ECE_BINS })
+  out[prefix .. "ece"] = core_call(fname, "metrics_ece", {}, conf, preds:eq(labels), { n_bins = bins })
   for _, name in ipairs({ "precision", "recall", "f1", "specificity" }) do
     local macro, weighted = 0.0, 0.0
     for i = 1, k do
@@ -295,12 +314,13 @@ function M.classification(x, labels, opts)
   local binary
   for c = 0, k - 1 do
     local bopts = { num_classes = k, positive = c, min_recall = min_recall, min_precision = min_precision }
-    local s = core.metrics_binary(rank[c + 1], labels, bopts)
+    local s = core_call(fname, "metrics_binary", { scores = "probs_or_logits" }, rank[c + 1], labels, bopts)
     if c == 1 then
       -- the operating points are thresholds on the probability a caller sees, whatever ranked
       binary = s
       if from_logits then
-        local p = core.metrics_binary(probs:select(2, 2), labels, bopts)
+        local p = core_call(fname, "metrics_binary", { scores = "probs_or_logits" }, probs:select(2, 2),
+          labels, bopts)
         for _, key in ipairs({ "precision_at_recall", "threshold_at_recall", "recall_at_precision",
           "threshold_at_precision" }) do
           binary[key] = p[key]
@@ -355,6 +375,7 @@ end
 function M.anomaly(val_scores, val_labels, test_scores, test_labels, opts)
   local fname = "metrics.anomaly"
   opts = check_opts(fname, opts, ANOMALY_OPTS)
+  local bins = n_bins(fname, opts.n_bins)
   val_scores = check_scores(fname, "val_scores", val_scores)
   test_scores = check_scores(fname, "test_scores", test_scores)
   check_tensor(fname, "val_labels", val_labels)
@@ -395,8 +416,8 @@ function M.anomaly(val_scores, val_labels, test_scores, test_labels, opts)
   -- ECE only for scores that are probabilities; the reference's sigmoid of raw anomaly scores
   -- gives a number with no calibration meaning.
   if test_scores:min():item() >= 0 and test_scores:max():item() <= 1 then
-    out[prefix .. "ece"] = core.metrics_ece(test_scores, test_labels,
-      { n_bins = opts.n_bins or M.ECE_BINS })
+    out[prefix .. "ece"] = core_call(fname, "metrics_ece", { confidence = "test_scores",
+      correct = "test_labels" }, test_scores, test_labels, { n_bins = bins })
   end
   return out
 end
@@ -451,7 +472,8 @@ function M.of_outputs(outputs, opts)
   put(out, "", "ap", s.ap)
   put_operating_points(out, "", s)
   if scores:min():item() >= 0 and scores:max():item() <= 1 then
-    out.ece = core.metrics_ece(scores, labels, { n_bins = M.ECE_BINS })
+    out.ece = core_call(fname, "metrics_ece", { confidence = "outputs.scores", correct = "outputs.labels" },
+      scores, labels, { n_bins = M.ECE_BINS })
   end
   return out
 end
@@ -462,28 +484,44 @@ end
 -- auroc, ap, youden_threshold, youden_j, precision_at_recall, threshold_at_recall,
 -- recall_at_precision, threshold_at_precision (NaN where undefined).  opts: num_classes (2),
 -- positive (1), min_recall (0.95), min_precision (0.99).
+local LOW_NAMES = { scores = "scores", labels = "labels" }
+
+-- (The low-level functions check their arguments in the runtime, whose errors are raised at
+-- the caller's line under the function's name.)
 function M.binary(scores, labels, opts)
-  return core.metrics_binary(cpu(scores), cpu(labels), opts)
+  local r = core_call("metrics.binary", "metrics_binary", LOW_NAMES, cpu(scores), cpu(labels), opts)
+  return r
 end
 
 -- [K,K] i64 confusion matrix, rows = true class, columns = predicted.
 function M.confusion(preds, labels, num_classes)
-  return core.metrics_confusion(cpu(preds), cpu(labels), num_classes)
+  local r = core_call("metrics.confusion", "metrics_confusion", {}, cpu(preds), cpu(labels), num_classes)
+  return r
 end
 
 -- L1 expected calibration error of confidences in [0, 1] against 0/1 outcomes.
 function M.ece(confidence, correct, opts)
-  return core.metrics_ece(cpu(confidence), cpu(correct), opts or { n_bins = M.ECE_BINS })
+  local fname = "metrics.ece"
+  if type(opts) == "table" then
+    local _ = n_bins(fname, opts.n_bins)
+  end
+  local r = core_call(fname, "metrics_ece", {}, cpu(confidence), cpu(correct),
+    opts or { n_bins = M.ECE_BINS })
+  return r
 end
 
 -- fpr, tpr, thresholds as sklearn.metrics.roc_curve(drop_intermediate=False) (f64 tensors).
 function M.roc_curve(scores, labels, opts)
-  return core.metrics_roc_curve(cpu(scores), cpu(labels), opts)
+  local fpr, tpr, thr = core_call("metrics.roc_curve", "metrics_roc_curve", LOW_NAMES, cpu(scores),
+    cpu(labels), opts)
+  return fpr, tpr, thr
 end
 
 -- precision, recall, thresholds as sklearn.metrics.precision_recall_curve.
 function M.pr_curve(scores, labels, opts)
-  return core.metrics_pr_curve(cpu(scores), cpu(labels), opts)
+  local p, r, thr = core_call("metrics.pr_curve", "metrics_pr_curve", LOW_NAMES, cpu(scores),
+    cpu(labels), opts)
+  return p, r, thr
 end
 
 -- ---------------------------------------------------------------- keys
