@@ -3,6 +3,7 @@
  * heap-tracking soft limit, and _named() (the stdlib's wrapper for its composed functions).
  */
 #include <ctype.h>
+#include <string.h>
 #include <time.h>
 
 #include "l_impl.h"
@@ -90,17 +91,30 @@ static int r_set_num_threads(lua_State *L) {
     return 0;
 }
 
-/* msg less a leading "file:line: " position (in its first line) and a leading "op: " name. */
-static const char *bare_message(const char *msg) {
-    for (const char *p = msg; *p != '\0' && *p != '\n'; p++) {
-        if (p[0] != ':' || !isdigit((unsigned char)p[1])) continue;
-        const char *q = p + 1;
-        while (isdigit((unsigned char)*q)) q++;
-        if (q[0] == ':' && q[1] == ' ') {
-            msg = q + 2;
-            break;
-        }
+/* The length of a leading "chunkname:line: " position in msg, as luaL_where writes it, else 0.
+ * The chunk name is a [string "..."] source or a path (no space, quote, colon or newline), and
+ * the position must open the message: text quoted later ("unknown option 'bad:12: key'") is
+ * never taken for one. */
+static size_t position_len(const char *msg) {
+    const char *p = msg;
+    if (strncmp(p, "[string \"", 9) == 0) {
+        const char *end = strstr(p, "\"]:"), *nl = strchr(p, '\n');
+        if (end == NULL || (nl != NULL && nl < end)) return 0;
+        p = end + 2;
+    } else {
+        while (*p != '\0' && strchr(": \t\n'\"", *p) == NULL) p++;
+        if (p == msg) return 0;
     }
+    if (p[0] != ':' || !isdigit((unsigned char)p[1])) return 0;
+    p++;
+    while (isdigit((unsigned char)*p)) p++;
+    if (p[0] != ':' || p[1] != ' ') return 0;
+    return (size_t)(p + 2 - msg);
+}
+
+/* msg less a leading "file:line: " position and a leading "op: " name. */
+static const char *bare_message(const char *msg) {
+    msg += position_len(msg);
     const char *q = msg;
     while (isalnum((unsigned char)*q) || *q == '_') q++;
     if (q > msg && q[0] == ':' && q[1] == ' ') msg = q + 2;

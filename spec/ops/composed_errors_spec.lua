@@ -56,6 +56,31 @@ describe("composed tensor functions' errors", function()
     end
   end)
 
+  it("keep text the caller quoted that looks like a position", function()
+    -- only a "chunkname:line: " opening the message is a position: a value quoted later that
+    -- holds ":12: " must not be taken for one (the message was cut to "isclose: key' ...")
+    local a = ones(1)
+    local err, line = error_of(function() return graphids.isclose(a, a, { ["bad:12: key"] = 1 }) end)
+    assert.equal(SPEC .. ":" .. line .. ": isclose: unknown option 'bad:12: key' (allowed: atol, "
+      .. "equal_nan, rtol)", err)
+    -- a function wrapped by core._named: its inner error's position, a file's or a loaded
+    -- chunk's, is dropped; the rest kept whole
+    local core = require "graphids.core"
+    local from_file = core._named(function() error("x:1: y") end, "f")
+    err, line = error_of(function() return from_file() end)
+    assert.equal(SPEC .. ":" .. line .. ": f: x:1: y", err)
+    local chunk = load("local s = ... ; error('op: quoted \\'a:3: b\\'')", "=[string \"q\"]")
+    local loaded = core._named(chunk, "g")
+    err, line = error_of(function() return loaded() end)
+    assert.equal(SPEC .. ":" .. line .. ": g: quoted 'a:3: b'", err)
+    local chunk2 = load("error('op: v:7: w')", 'return "a: b"')
+    err, line = error_of(function() return core._named(chunk2, "h")() end)
+    assert.equal(SPEC .. ":" .. line .. ": h: v:7: w", err)
+    local nopos = core._named(function() error("no position: v:7: w", 0) end, "k")
+    err, line = error_of(function() return nopos() end)
+    assert.equal(SPEC .. ":" .. line .. ": k: no position: v:7: w", err)
+  end)
+
   it("hold for every installed function given a value it cannot use", function()
     -- Each module installed into a stand-in for the graphids table, so that its functions can be
     -- listed; called with a string where a tensor belongs, every one that fails must fail here.
