@@ -79,6 +79,14 @@ describe("composed tensor functions' errors", function()
     local nopos = core._named(function() error("no position: v:7: w", 0) end, "k")
     err, line = error_of(function() return nopos() end)
     assert.equal(SPEC .. ":" .. line .. ": k: no position: v:7: w", err)
+    -- the same rule in Lua, for the composed functions that re-raise an op's refusal
+    local strip = require("graphids.tensor_checks").strip_position
+    assert.equal("op: x", strip("stdlib/graphids/a.lua:12: op: x"))
+    assert.equal("op: x", strip('[string "return f(\'a:1: b\')"]:3: op: x'))
+    assert.equal("op: 'bad:12: key'", strip("op: 'bad:12: key'"))
+    assert.equal("f.lua:1: op: 'bad:12: key'", strip("x.lua:9: f.lua:1: op: 'bad:12: key'"))
+    assert.equal("a b:1: c", strip("a b:1: c"))
+    assert.equal("op:\nx:1: y", strip("op:\nx:1: y"))
   end)
 
   it("hold for every installed function given a value it cannot use", function()

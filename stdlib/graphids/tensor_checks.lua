@@ -54,6 +54,13 @@ function C.max_dims(fname, nd, depth)
   end
 end
 
+-- msg less a "chunkname:line: " position opening it (a path, or a [string "..."] source), as
+-- core._named strips one: a value quoted later in the message that holds ":12: " is kept.
+function C.strip_position(msg)
+  local rest = msg:match('^%[string "[^\n]-"%]:%d+: (.*)$') or msg:match("^[^:%s'\"]+:%d+: (.*)$")
+  return rest or msg
+end
+
 -- Runs f(...) and returns its results; an error it raises ("op: message", from a part the
 -- composed function fname is built of) is raised again as fname's, at fname's caller's line.
 function C.as(fname, depth, f, ...)
@@ -61,7 +68,7 @@ function C.as(fname, depth, f, ...)
   if res[1] then return table.unpack(res, 2, res.n) end
   local msg = res[2]
   if type(msg) ~= "string" then error(msg, 0) end
-  msg = msg:gsub("^[^\n]-:%d+: ", ""):gsub("^[%w_]+: ", "")
+  msg = C.strip_position(msg):gsub("^[%w_]+: ", "")
   C.fail(fname, msg, depth + 1)
 end
 

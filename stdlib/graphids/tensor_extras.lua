@@ -169,7 +169,7 @@ local function install(graphids)
   -- fn's refusal as fname's, at the line that indexed
   local function at_index_line(fname, fn)
     local ok, r = pcall(fn)
-    if not ok then key_fail(fname, (tostring(r):gsub("^[^\n]-:%d+: ", "", 1)), 2) end
+    if not ok then key_fail(fname, C.strip_position(tostring(r)), 2) end
     return r
   end
 
