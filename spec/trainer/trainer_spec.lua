@@ -455,6 +455,19 @@ describe("graphids.trainer", function()
     assert.is_nil(said[1]:find("opts.threshold", 1, true))
   end)
 
+  it("refuses float validation labels, single-class or not, before the single-class fallback", function()
+    -- all-zero float labels warned and fell back as a single class, where mixed ones raised
+    for _, scale in ipairs({ 0, 1 }) do
+      local d = dm():setup()
+      d.vy = d.vy:mul(scale):double()
+      local said = {}
+      local t = Trainer { progress = "off", log = function(msg) said[#said + 1] = msg end }
+      assert.error_matches(function() t:test(model(), d) end,
+        "val_labels must be an integer or bool tensor", nil, "labels times " .. scale)
+      assert.equal(0, #said)
+    end
+  end)
+
   it("predicts per-graph outputs with window_start and writes prediction files", function()
     local d = dm():setup()
     local t = Trainer { progress = "off" }

@@ -119,8 +119,9 @@ return function(Trainer, h)
       local why
       if not (val and graphids.is_tensor(val.scores) and val.scores:numel() > 0) then
         why = "no validation scores to fit the anomaly threshold on (val_fraction = 0?)"
-      elseif graphids.is_tensor(val.labels) then
-        -- (labels other than 0/1 go on to metrics.anomaly, whose error names them)
+      elseif graphids.is_tensor(val.labels) and not U.is_float(val.labels) then
+        -- (labels other than 0/1, or of a float dtype, go on to metrics.anomaly, whose error
+        -- names them: all-zero float labels are refused as mixed ones are, not a single class)
         local y, n = val.labels, val.labels:numel()
         local neg, pos = y:eq(0):long():sum():item(), y:eq(1):long():sum():item()
         if neg + pos == n and (neg == 0 or pos == 0) then
