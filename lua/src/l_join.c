@@ -134,7 +134,8 @@ static int l_split(lua_State *L) {
 }
 
 /* chunk(t, n): pieces of ceil(size / n), the last smaller; fewer than n when the size does not
- * allow n non-empty pieces (torch.chunk).  An empty dim gives n empty pieces. */
+ * allow n non-empty pieces (torch.chunk), at most size of them for any n.  An empty dim gives n
+ * empty pieces. */
 static int l_chunk(lua_State *L) {
     gids_tensor *t = l_checktensor(L, 1);
     l_checkend(L, 3, "chunk");
@@ -144,9 +145,12 @@ static int l_chunk(lua_State *L) {
         return luaL_error(L, "chunk: number of chunks must be positive, got %I",
                           (lua_Integer)chunks);
     if (t->ndim == 0) return luaL_error(L, "chunk: cannot chunk a 0-d tensor");
+    int64_t total = t->shape[dim];
+    /* a non-empty dim gives at most one piece per element whatever n asks (torch's 5 for
+     * ones(5):chunk(2^62)); only an empty dim gives n pieces, which must be countable */
+    if (total > 0 && chunks > total) chunks = total;
     if (chunks > INT32_MAX / 16)
         return luaL_error(L, "chunk: %I chunks are too many", (lua_Integer)chunks);
-    int64_t total = t->shape[dim];
     int64_t step = ceil_div(total, chunks);
     int64_t n = step == 0 ? chunks : ceil_div(total, step);
     int64_t *sizes = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)n, 0);

@@ -123,6 +123,17 @@ describe("graphids.chunk", function()
     assert.same({ { 0 }, { 0 } }, shapes(graphids.zeros(0):chunk(2)))
     errors("chunk: number of chunks must be positive, got 0", t.chunk, t, 0)
   end)
+
+  it("gives at most size pieces of a non-empty dim for any n, as torch (ones(5):chunk(2^62): 5)", function()
+    local five = { { 1 }, { 1 }, { 1 }, { 1 }, { 1 } }
+    assert.same(five, shapes(graphids.ones(5):chunk(math.maxinteger)))
+    assert.same(five, shapes(graphids.ones(5):chunk(1 << 62)))
+    assert.same(five, shapes(graphids.ones(5):chunk(6)))
+    assert.same({ { 2, 1 }, { 2, 1 } }, shapes(graphids.ones(2, 2):chunk(1 << 40, 2)))
+    -- an empty dim gives n empty pieces: a count that large is still refused
+    assert.same({ { 0 }, { 0 }, { 0 } }, shapes(graphids.zeros(0):chunk(3)))
+    errors("chunk: %d+ chunks are too many", function() return graphids.zeros(0):chunk(math.maxinteger) end)
+  end)
 end)
 
 describe("joining, indexing and matmul", function()
