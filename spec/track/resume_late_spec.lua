@@ -72,6 +72,37 @@ describe("a late sync of a crashed fit's spool", function()
     assert.matches("^%d+ 0.5 1\n%d+ 1.0 0\n$", read(root .. "/" .. exp .. "/" .. run.key .. "/metrics/loss"))
   end)
 
+  it("spools the resume of a run whose FileStore root cannot be listed, for that same run", function()
+    local root = dir .. "/mlruns"
+    local run = track.start_fit_run(dir .. "/r0", { uri = "file:" .. root, experiment = "e" })
+    run:finish("FAILED")
+    -- the root is, for now, a file (ENOTDIR when listed): a store failure, not a run gone
+    assert(os.rename(root, dir .. "/away"))
+    assert(io.open(root, "w")):close()
+    core.sleep(0.01)
+    local r1
+    local said = quiet(function()
+      r1 = track.start_fit_run(dir .. "/r1", { uri = "file:" .. root, experiment = "e", resume = run:ref() })
+      r1:log_metrics({ loss = 0.5 }, 1)
+      r1:finish("FINISHED")
+    end)
+    assert.equal(run.run_id, r1.run_id)
+    assert.not_matches("new run", said)
+    assert.matches("cannot list " .. root, said, 1, true)
+    assert(os.remove(root))
+    assert(os.rename(dir .. "/away", root))
+    assert.same({ 4, 0, 0 }, { spool.sync(dir .. "/r1") })
+    local exp = assert(filestore.new(root):find_experiment("e"))
+    local rdir = root .. "/" .. exp .. "/" .. run.run_id
+    assert.matches("\nstatus: 3\n", read(rdir .. "/meta.yaml")) -- FINISHED
+    assert.matches("^%d+ 0.5 1\n$", read(rdir .. "/metrics/loss"))
+    local runs = 0
+    for _, d in ipairs(core.list_dir(root .. "/" .. exp)) do
+      if d:match("^%x+$") then runs = runs + 1 end
+    end
+    assert.equal(1, runs)
+  end)
+
   it("refuses to write into a deleted FileStore run, and a resume of it opens a new run", function()
     local root = dir .. "/mlruns"
     local run = track.start_fit_run(dir .. "/r1", { uri = "file:" .. root, experiment = "e" })

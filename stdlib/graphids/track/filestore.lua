@@ -199,6 +199,16 @@ local function mkdir(path)
   ensure(core.mkdir_p(path))
 end
 
+-- The names in folder dir; none when it does not exist.  A folder that cannot be listed
+-- (not a folder, no permission, an I/O error) raises: a store failure, which spools the event,
+-- and never "no such run" (a resume would take that for a run that is gone and open a new one).
+local function list_names(dir)
+  local names, err = core.list_dir(dir)
+  if names then return names end
+  if tostring(err):find("No such file or directory", 1, true) then return {} end
+  error("cannot list " .. dir .. ": " .. tostring(err), 0)
+end
+
 local function write_file(path, data)
   local dir = path:match("^(.*)/[^/]+$")
   if dir then mkdir(dir) end
@@ -257,10 +267,11 @@ end
 -- The id of the experiment called name and its lifecycle stage ("active" | "deleted"), or nil.
 -- MLflow's delete_experiment moves the folder to <root>/.trash/<id>: a name found there is
 -- "deleted" (MLflow's lookup by name sees deleted experiments too, and refuses to create a
--- second one of that name).  An active one wins over a deleted one.
+-- second one of that name).  An active one wins over a deleted one.  Raises when the root
+-- cannot be listed.
 function FileStore:find_experiment(name)
   for _, base in ipairs({ self.root, join(self.root, ".trash") }) do
-    local names = core.list_dir(base) or {}
+    local names = list_names(base)
     table.sort(names)
     for _, d in ipairs(names) do
       if d:match("^%d+$") then
@@ -313,7 +324,7 @@ local function run_dir(self, run_id)
   check_id("run id", run_id, "^%w+$")
   local exp = self.run_exp[run_id]
   if exp == nil then
-    for _, d in ipairs(core.list_dir(self.root) or {}) do
+    for _, d in ipairs(list_names(self.root)) do
       if d:match("^%d+$") and core.stat(join(self.root, d, run_id, "meta.yaml")) then
         exp = d
         break
@@ -456,7 +467,7 @@ end
 function FileStore:find_run(exp, key, value)
   return guarded(function()
     local base = join(self.root, tostring(exp))
-    local names = core.list_dir(base) or {}
+    local names = list_names(base)
     table.sort(names)
     for _, d in ipairs(names) do
       if d:match("^%x+$") and #d == 32 and read(join(base, d, "tags", key)) == value then
