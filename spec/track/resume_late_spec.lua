@@ -72,6 +72,49 @@ describe("a late sync of a crashed fit's spool", function()
     assert.matches("^%d+ 0.5 1\n%d+ 1.0 0\n$", read(root .. "/" .. exp .. "/" .. run.key .. "/metrics/loss"))
   end)
 
+  it("leaves a FileStore run resumed again and still running RUNNING, with its newer resume time", function()
+    local root = dir .. "/mlruns"
+    local blocked = dir .. "/blocked"
+    assert(io.open(blocked, "w")):close()
+    local run = track.start_fit_run(dir .. "/r0", { uri = "file:" .. root, experiment = "e" })
+    run:finish("FAILED")
+    core.sleep(0.01)
+    -- resume #1 while the store cannot be reached (a root under a file: it cannot be listed,
+    -- which is a store failure, not a run that is gone): all of it spooled in r1
+    local first = quiet(function()
+      local r1 = track.start_fit_run(dir .. "/r1", { uri = "file:" .. blocked .. "/mlruns",
+        experiment = "e", resume = run:ref() })
+      assert.equal(run.run_id, r1.run_id)
+      r1:log_metrics({ loss = 0.5 }, 1)
+      r1:finish("FAILED")
+    end)
+    assert.not_matches("new run", first)
+    local evs = assert(spool.read(dir .. "/r1"))
+    assert.same({ "update_run", "log_batch", "log_batch", "update_run" },
+      { evs[1].op, evs[2].op, evs[3].op, evs[4].op })
+    core.sleep(0.01)
+    -- resume #2 with the store up, still running
+    local r2 = track.start_fit_run(dir .. "/r2", { uri = "file:" .. root, experiment = "e",
+      resume = run:ref() })
+    assert.equal(run.run_id, r2.run_id)
+    local exp = assert(filestore.new(root):find_experiment("e"))
+    local rdir = root .. "/" .. exp .. "/" .. run.run_id
+    local resumed = read(rdir .. "/tags/graphids.resumed_time")
+    assert.is_true(tonumber(resumed) > tonumber(evs[2].tags[1].value))
+    local said = {}
+    assert.same({ 4, 0, 0 }, { spool.sync(dir .. "/r1", { uri = "file:" .. root,
+      notify = function(l) said[#said + 1] = l end }) })
+    assert.matches("\nstatus: 1\n", read(rdir .. "/meta.yaml")) -- RUNNING
+    assert.equal(resumed, read(rdir .. "/tags/graphids.resumed_time"))
+    assert.equal(3, #said, table.concat(said, "\n"))
+    assert.matches("update_run RUNNING of run " .. run.run_id .. " %(at %d+%) skipped", said[1])
+    assert.matches("tag graphids.resumed_time of run " .. run.run_id .. " %(%d+%) skipped", said[2])
+    assert.matches("update_run FAILED of run " .. run.run_id .. " %(at %d+%) skipped", said[3])
+    assert.matches("^%d+ 0.5 1\n$", read(rdir .. "/metrics/loss")) -- resume #1's metric is there
+    r2:finish("FINISHED")
+    assert.matches("\nstatus: 3\n", read(rdir .. "/meta.yaml"))
+  end)
+
   it("spools the resume of a run whose FileStore root cannot be listed, for that same run", function()
     local root = dir .. "/mlruns"
     local run = track.start_fit_run(dir .. "/r0", { uri = "file:" .. root, experiment = "e" })
@@ -179,6 +222,38 @@ out = {"status": r.info.status, "end_time": r.info.end_time, "stage": r.info.lif
     assert.is_true(after.end_time > failed_at)
     assert.matches("update_run FAILED of run %x+ %(at %d+%) skipped", said[1])
     assert.equal(1, after.n) -- the crashed fit's metric, delivered into the same run
+  end)
+
+  it("leaves a run resumed again and still running RUNNING, with its newer resume time", function()
+    if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
+    local run = track.start_fit_run(dir .. "/a0", { uri = srv.url, experiment = "graphids/late2",
+      store_opts = FAST })
+    run:finish("FAILED")
+    core.sleep(0.01)
+    quiet(function() -- resume #1 while the store is down: all of it spooled in a1
+      local r1 = track.start_fit_run(dir .. "/a1", { uri = DEAD, experiment = "graphids/late2",
+        resume = run:ref(), store_opts = FAST })
+      r1:log_metrics({ loss = 0.5 }, 1)
+      r1:finish("FAILED")
+    end)
+    track.reset_failures()
+    core.sleep(0.01)
+    local r2 = track.start_fit_run(dir .. "/a2", { uri = srv.url, experiment = "graphids/late2",
+      resume = run:ref(), store_opts = FAST })
+    assert.equal(run.run_id, r2.run_id)
+    local before = info(run.run_id)
+    assert.equal("RUNNING", before.status)
+    local said = {}
+    assert.same({ 4, 0, 0 }, { spool.sync(dir .. "/a1", { uri = srv.url, store_opts = FAST,
+      notify = function(l) said[#said + 1] = l end }) })
+    local after = info(run.run_id)
+    assert.equal("RUNNING", after.status)
+    assert.equal(before.tags["graphids.resumed_time"], after.tags["graphids.resumed_time"])
+    assert.equal(3, #said, table.concat(said, "\n"))
+    assert.matches("update_run FAILED of run %x+ %(at %d+%) skipped", said[3])
+    assert.equal(1, after.n) -- resume #1's metric
+    r2:finish("FINISHED")
+    assert.equal("FINISHED", info(run.run_id).status)
   end)
 
   it("resumes a deleted run into a new run, with one warning instead of a refusal per event", function()

@@ -81,7 +81,7 @@ end
 local down = {}
 M.DOWN_FOR = 300
 -- The tag a resumed run gets: the time (ms) it was resumed.
-M.RESUMED_TAG = "graphids.resumed_time"
+M.RESUMED_TAG = spool.RESUMED_TAG
 
 -- An experiment name MLflow accepts (non-empty, one line, at most 500 characters); bad
 -- configuration is refused when the run is set up, not spooled to fail at every sync.

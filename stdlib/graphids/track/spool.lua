@@ -33,6 +33,8 @@ M.REJECTED = "tracking_spool.rejected.jsonl"
 M.LOCK = "tracking_spool.lock"
 M.SYNC_LOCK = "tracking_spool.sync.lock"
 M.RUN_KEY_TAG = "graphids.run_key"
+-- The tag a resumed run gets: the time (ms) it was resumed (graphids.track).
+M.RESUMED_TAG = "graphids.resumed_time"
 -- The spool lock is only held for file operations (never across a request), so a wait this
 -- long means something is wrong; the caller then warns instead of blocking training.
 M.LOCK_TIMEOUT = 60
@@ -293,41 +295,87 @@ local function run_id_of(store, ev, ids)
   return refuse("%s for run key %s, whose run was never created", ev.op, ev.run_key)
 end
 
--- Whether update_run ev would move its run backwards: a late sync of an old spool (a fit that
--- crashed while the store was down: FAILED) after the run was resumed and finished (FINISHED,
--- later).  The event's time (its end_time, or `time` for a RUNNING one) is compared with the
--- latest the run knows of: its end and its graphids.resumed_time tag (a resumed run may still
--- be running, without an end).  Returns a
--- message saying why the event is skipped, false (send it), or nil, message, code, status when
--- the run cannot be read.  An event without a time (spooled by an older graphids) is sent.
-function M.stale_update(store, run_id, ev)
-  local at = ev.end_time or ev.time
-  if type(at) ~= "number" or not store.get_run_info then return false end
+-- The run's info (get_run_info), and the latest time (ms) it is known to have reached with
+-- what that is ("end_time" or "resumed_time"): the later of its end and its
+-- graphids.resumed_time tag (a resumed run may still be running, without an end), and of what
+-- `seen` (one sync's memory: run id -> {time, what}) holds for it, which is then updated, so
+-- that within one sync the time only grows whatever the store says later (nil, nil when none).
+-- nil, message, code, status when the run cannot be read.
+local function latest_time(store, run_id, seen)
   local info, err, code, status = store:get_run_info(run_id)
   if not info then return nil, err, code, status end
-  local latest, what = nil, nil
+  local best = seen and seen[run_id] or {}
+  local latest, what = best[1], best[2]
   for _, k in ipairs({ "end_time", "resumed_time" }) do
     local t = info[k]
     if type(t) == "number" and (latest == nil or t > latest) then latest, what = t, k end
   end
+  if seen and latest then seen[run_id] = { latest, what } end
+  return info, latest, what
+end
+
+-- Whether update_run ev would move its run backwards: a late sync of an old spool (a fit that
+-- crashed while the store was down: FAILED) after the run was resumed and finished (FINISHED,
+-- later), or while it runs again, resumed.  The event's time (its end_time, or `time` for a
+-- RUNNING one) is compared with latest_time.  Returns a message saying why the event is
+-- skipped, false (send it), or nil, message, code, status when the run cannot be read.  An
+-- event without a time (spooled by an older graphids) is sent.
+function M.stale_update(store, run_id, ev, seen)
+  local at = ev.end_time or ev.time
+  if type(at) ~= "number" or not store.get_run_info then return false end
+  local info, latest, what, status = latest_time(store, run_id, seen)
+  if not info then return nil, latest, what, status end
   if latest == nil or latest <= at then return false end
   return string.format("update_run %s of run %s (at %d) skipped: the run is %s with a later %s (%d)",
     tostring(ev.status), run_id, at, tostring(info.status), what, latest)
 end
 
+-- The batch of a log_batch event without its graphids.resumed_time tag when the run holds a
+-- later one (a late sync of an earlier resume's spool must not rewind it: the tag says when
+-- the run last went on, and stale_update trusts it), and a note saying so; the batch itself
+-- when it holds no such tag; nil, message, code, status when the run cannot be read.
+local function without_stale_resume(store, run_id, ev, seen)
+  local batch = { metrics = metrics_of(ev), params = ev.params, tags = ev.tags }
+  local pos
+  for i, t in ipairs(ev.tags or {}) do
+    if t.key == M.RESUMED_TAG then pos = i end
+  end
+  local at = pos and tonumber(ev.tags[pos].value)
+  if not at or not store.get_run_info then return batch end
+  local info, latest, what, status = latest_time(store, run_id, seen)
+  if not info then return nil, latest, what, status end
+  local held = what == "resumed_time" and latest or info.resumed_time
+  if type(held) ~= "number" or held <= at then return batch end
+  local tags = {}
+  for i, t in ipairs(ev.tags) do
+    if i ~= pos then tags[#tags + 1] = t end
+  end
+  batch.tags = tags
+  return batch, string.format("tag %s of run %s (%d) skipped: the run was resumed later (%d)",
+    M.RESUMED_TAG, run_id, at, held)
+end
+
 -- Delivers one event to store.  ids maps run_key -> run id (filled by create_run; false for
 -- a run whose create_run was refused); `fresh` says the run cannot exist yet (first delivery
--- in the process that made it), which skips the search for an earlier delivery.  Returns true
--- (and a note when an update_run was skipped as stale) or nil, message, code, status
--- (graphids.track.mlflow.refused tells a refused event).
-function M.apply(store, ev, ids, fresh)
+-- in the process that made it), which skips the search for an earlier delivery; `seen` (a
+-- sync's, optional) keeps the latest time of each run met so far (latest_time).  Returns true
+-- (and a note when an update_run or a resume tag was skipped as stale) or nil, message, code,
+-- status (graphids.track.mlflow.refused tells a refused event).
+function M.apply(store, ev, ids, fresh, seen)
   if ev.op == "create_run" then return create_run(store, ev, ids, fresh) end
   local run_id, err, code, status = run_id_of(store, ev, ids)
   if not run_id then return nil, err, code, status end
   if ev.op == "log_batch" then
-    return store:log_batch(run_id, { metrics = metrics_of(ev), params = ev.params, tags = ev.tags })
+    local batch, note, bcode, bstatus = without_stale_resume(store, run_id, ev, seen)
+    if not batch then return nil, note, bcode, bstatus end
+    if note and #batch.metrics == 0 and #(batch.params or {}) == 0 and #batch.tags == 0 then
+      return true, note
+    end
+    local ok, lerr, lcode, lstatus = store:log_batch(run_id, batch)
+    if not ok then return nil, lerr, lcode, lstatus end
+    return true, note
   elseif ev.op == "update_run" then
-    local stale, serr, scode, sstatus = M.stale_update(store, run_id, ev)
+    local stale, serr, scode, sstatus = M.stale_update(store, run_id, ev, seen)
     if stale == nil then return nil, serr, scode, sstatus end
     if stale then return true, stale end
     return store:update_run(run_id, ev.status, ev.end_time)
@@ -419,7 +467,7 @@ end
 local function deliver(state, ev)
   local store, err = store_for(state, ev)
   if not store then return nil, err, false end
-  local ok, res, msg, code, status = pcall(M.apply, store, ev, state.ids)
+  local ok, res, msg, code, status = pcall(M.apply, store, ev, state.ids, nil, state.seen)
   if not ok and mlflow.is_interrupt(res) then error(res, 0) end -- the event stays in the spool
   if not ok then return nil, "spool: " .. tostring(res), false end
   if res then
@@ -443,7 +491,7 @@ end
 local function sync_locked(run_dir, opts)
   remove_stale_tmp(run_dir)
   local notify = opts.notify or function(line) io.stderr:write("graphids track sync: ", line, "\n") end
-  local state = { opts = opts, stores = {}, ids = {}, sent = 0, aside = 0, notify = function(line)
+  local state = { opts = opts, stores = {}, ids = {}, seen = {}, sent = 0, aside = 0, notify = function(line)
     notify(run_dir .. ": " .. line)
   end }
   while true do -- again for what training appended meanwhile
