@@ -84,6 +84,28 @@ describe("graphids.track FileStore", function()
     assert.matches("run '0123456789abcdef0123456789abcdef' not found", err2)
   end)
 
+  it("logs keys of letters of any script that are long in bytes, cut to fit a file name", function()
+    local run_dir, root = dir .. "/run", dir .. "/mlruns"
+    local ya, cjk = string.rep("я", 200), string.rep("精", 100)
+    local run
+    local said = capture(function()
+      run = track.start_fit_run(run_dir, { uri = "file:" .. root, experiment = "e",
+        params = { [ya] = 1 }, tags = { [cjk] = "v" } })
+      run:log_metrics({ [ya] = 0.5, [cjk .. "/" .. ya] = 0.25 }, 1)
+      run:finish("FINISHED")
+    end)
+    assert.equal("", said)
+    assert.is_nil(core.stat(spool.path(run_dir)))
+    local exp = assert(filestore.new(root):find_experiment("e"))
+    local rdir = root .. "/" .. exp .. "/" .. run.run_id
+    local ya127, cjk85 = string.rep("я", 127), string.rep("精", 85)
+    assert.matches("^%d+ 0.5 1\n$", read(rdir .. "/metrics/" .. ya127))
+    assert.matches("^%d+ 0.25 1\n$", read(rdir .. "/metrics/" .. cjk85 .. "/" .. ya127))
+    assert.equal("1", read(rdir .. "/params/" .. ya127))
+    assert.equal("v", read(rdir .. "/tags/" .. cjk85))
+    assert.matches("\nstatus: 3\n", read(rdir .. "/meta.yaml"))
+  end)
+
   it("is read back by MLflow's client: fit run with params, per-epoch metrics, tags; test and parent runs",
     function()
       local py = server.python()

@@ -18,7 +18,16 @@ describe("graphids.track.mlflow", function()
     -- Python's \w has no combining marks: MLflow refuses them
     assert.equal("ह_न_द_", mlflow.sanitize_key("हिन्दी"))
     -- 250 characters, not bytes, and never half a character
-    assert.equal(string.rep("я", 250), mlflow.sanitize_key(string.rep("я", 300)))
+    assert.equal(string.rep("x", 250), mlflow.sanitize_key(string.rep("x", 300)))
+    -- and each path segment at most 255 bytes (a file name): 127 two-byte, 85 three-byte
+    -- characters, cut at a character boundary
+    assert.equal(string.rep("я", 127), mlflow.sanitize_key(string.rep("я", 200)))
+    assert.equal(string.rep("精", 85), mlflow.sanitize_key(string.rep("精", 100)))
+    assert.equal("a/" .. string.rep("я", 127) .. "/b",
+      mlflow.sanitize_key("a/" .. string.rep("я", 130) .. "/b"))
+    assert.equal("x" .. string.rep("я", 127), mlflow.sanitize_key("x" .. string.rep("я", 200)))
+    assert.matches("has a path part of 256 bytes", mlflow.key_problem(string.rep("я", 128)))
+    assert.is_nil(mlflow.key_problem("a/" .. string.rep("я", 127)))
     assert.is_nil(mlflow.key_problem("ключ/精度"))
     assert.matches("holds the character \"€\"", mlflow.key_problem("a€"))
     assert.matches("not UTF%-8", mlflow.key_problem("a\xff"))
@@ -105,6 +114,11 @@ describe("graphids.track.mlflow", function()
     assert.same({ "a_b=3", "a_at_b=1", "a_at_b_2=2", "a_b_2=4" }, keys)
     local m = mlflow.metric_list({ ["x@1"] = 1, x_at_1 = 2 }, 0, 1)
     assert.same({ "x_at_1", "x_at_1_2" }, { m[1].key, m[2].key })
+    -- a key at the file-name limit keeps its suffix: the cut makes room for it
+    local ya = string.rep("я", 130)
+    m = mlflow.metric_list({ [ya .. "@"] = 1, [ya .. "#"] = 2 }, 0, 1)
+    assert.same({ string.rep("я", 127), string.rep("я", 126) .. "_2" }, { m[1].key, m[2].key })
+    for _, e in ipairs(m) do assert.is_nil(mlflow.key_problem(e.key)) end
   end)
 
   it("keeps only numeric metrics, with the step and one timestamp", function()

@@ -164,6 +164,22 @@ describe("graphids.track.spool", function()
       :match("\nstatus: (%d+)"))
   end)
 
+  it("sets aside a key too long for a file name (an older graphids spooled it), not stuck on it", function()
+    local run_dir, root = dir .. "/run", dir .. "/mlruns"
+    local long = string.rep("я", 200) -- 200 characters (MLflow's limit is 250), 400 bytes
+    assert(spool.append(run_dir, { op = "create_run", run_key = KEY, uri = root, experiment = "e",
+      tags = {} }))
+    assert(spool.append(run_dir, { op = "log_batch", run_key = KEY, uri = root, experiment = "e",
+      metrics = { { key = long, value = 1.0, timestamp = 1, step = 0 } } }))
+    assert(spool.append(run_dir, { op = "log_batch", run_key = KEY, uri = root, experiment = "e",
+      metrics = { { key = "loss", value = 2.0, timestamp = 2, step = 0 } } }))
+    local said = {}
+    assert.same({ 2, 0, 1 }, { spool.sync(run_dir, { notify = function(l) said[#said + 1] = l end }) })
+    assert.matches("has a path part of 400 bytes", said[1])
+    assert.same({ "2 2.0 0" }, metric_lines(root, "loss"))
+    assert.matches(long, read(run_dir .. "/" .. spool.REJECTED), 1, true)
+  end)
+
   it("repeats the last event of a killed sync harmlessly and removes its temporary files", function()
     local run_dir, root = dir .. "/run", dir .. "/mlruns"
     spool_run(run_dir, root)

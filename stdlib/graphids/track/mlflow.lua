@@ -21,6 +21,10 @@ local json = require "graphids.json"
 local M = {}
 
 M.MAX_KEY = 250
+-- A key's path segments name files in a FileStore (metrics/<key>, and on an MLflow server
+-- whose backend is one): a file name holds at most 255 bytes (NAME_MAX), which 128 Cyrillic or
+-- 86 CJK characters pass, well within MLflow's 250 characters.
+M.MAX_SEGMENT_BYTES = 255
 M.MAX_PARAM_VALUE = 6000
 M.MAX_TAG_VALUE = 8000
 M.STATUS = { RUNNING = 1, SCHEDULED = 2, FINISHED = 3, FAILED = 4, KILLED = 5 }
@@ -60,7 +64,8 @@ M.key_char = key_char
 -- A key MLflow accepts, from any string: "@" becomes "_at_" (as the reference did), each other
 -- character that is neither a letter or digit (of any script, as MLflow's \w) nor one of
 -- "_./ :-" becomes one "_" (bytes that are not UTF-8 one each), empty, "." and ".." path
--- segments and leading/trailing "/" are dropped, and the result is cut to 250 characters.
+-- segments and leading/trailing "/" are dropped, and the result is cut to 250 characters and
+-- each path segment to 255 bytes (a file name), at a character boundary.
 local function path_segments(s)
   local segs = {}
   for seg in s:gmatch("[^/]+") do
@@ -75,6 +80,30 @@ local function leading_dots(s)
   return s:sub(1, 2) == ".." and "_" .. s or s
 end
 
+-- UTF-8 s cut to at most n bytes, at a character boundary.
+local function cut_bytes(s, n)
+  if #s <= n then return s end
+  local i = n + 1
+  while i > 1 and (s:byte(i) or 0) >= 0x80 and s:byte(i) < 0xC0 do i = i - 1 end
+  return s:sub(1, i - 1)
+end
+
+-- A sanitised key cut so that `room` more characters (and bytes: ASCII) fit after it: at most
+-- MAX_KEY - room characters, every segment at most MAX_SEGMENT_BYTES bytes and the last one
+-- MAX_SEGMENT_BYTES - room.  (A cut never leaves an empty, "." or ".." segment: a segment is
+-- cut only when it is longer than 250 bytes, and the first cut keeps the key's start.)
+local function fit(s, room)
+  if utf8.len(s) > M.MAX_KEY - room then
+    s = M.truncate(leading_dots(path_segments(M.truncate(s, M.MAX_KEY - room))), M.MAX_KEY - room)
+  end
+  local segs = {}
+  for seg in s:gmatch("[^/]+") do segs[#segs + 1] = seg end
+  for i, seg in ipairs(segs) do
+    segs[i] = cut_bytes(seg, M.MAX_SEGMENT_BYTES - (i == #segs and room or 0))
+  end
+  return table.concat(segs, "/")
+end
+
 function M.sanitize_key(k)
   local s = M.utf8_clean(tostring(k):gsub("@", "_at_")):gsub(utf8.charpattern, function(ch)
     return not key_char(ch) and "_" or nil
@@ -82,16 +111,21 @@ function M.sanitize_key(k)
   s = path_segments(s)
   -- the cut can end the key in a new "." or ".." segment ("x/..y" -> "x/."): MLflow refuses
   -- such a key, so the segments are checked again after it
-  s = leading_dots(s)
-  if utf8.len(s) > M.MAX_KEY then
-    s = M.truncate(leading_dots(path_segments(M.truncate(s, M.MAX_KEY))), M.MAX_KEY)
-  end
+  s = fit(leading_dots(s), 0)
   if s == "" then s = "_" end
   return s
 end
 
+-- sanitised key k with suffix (ASCII key characters) added, cut so that the suffix is kept.
+function M.key_with_suffix(k, suffix)
+  return fit(k, #suffix) .. suffix
+end
+
 -- Why MLflow would refuse k as a metric, param or tag key, or nil: sanitize_key's output never
--- is; a key written by hand into a spool or given to a store directly may be.
+-- is; a key written by hand into a spool (or by an older graphids, which cut keys at 250
+-- characters only) or given to a store directly may be.  A path segment longer than 255 bytes
+-- cannot be a file name: a FileStore refuses it as a bad key, where it would fail with "File
+-- name too long" at every sync of the spool.
 function M.key_problem(k)
   if type(k) ~= "string" or k == "" then return "must be a non-empty string" end
   if not utf8.len(k) then return "is not UTF-8 text" end
@@ -106,6 +140,12 @@ function M.key_problem(k)
     or k:sub(1, 2) == ".." then
     return "is not a plain relative path (no leading, trailing or double '/', no '.' or '..' part, " ..
       "no leading '..')"
+  end
+  for seg in k:gmatch("[^/]+") do
+    if #seg > M.MAX_SEGMENT_BYTES then
+      return string.format("has a path part of %d bytes (a file name holds at most %d)", #seg,
+        M.MAX_SEGMENT_BYTES)
+    end
   end
   return nil
 end
@@ -205,7 +245,7 @@ local function unique(list)
     local k, n = e.key, 1
     while seen[k] do
       n = n + 1
-      k = M.sanitize_key(M.truncate(e.key, M.MAX_KEY - 1 - #tostring(n)) .. "_" .. n)
+      k = M.key_with_suffix(e.key, "_" .. n)
     end
     seen[k], e.key = true, k
   end
