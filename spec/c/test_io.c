@@ -580,6 +580,17 @@ TEST(atomic_write_keeps_the_mode_and_writes_through_a_symbolic_link) {
     CHECK(lstat(tpath("am/link"), &st) == 0 && S_ISLNK(st.st_mode));
     CHECK_ERR(gids_replace_file(tpath("am/real/.gone"), tpath("am/link")), GIDS_EIO,
               "No such file");
+    /* the temp file of a write through a link goes in the target's directory: a failure to
+     * make it names that directory and the link */
+    CHECK(symlink("lost/ckpt", tpath("am/tolost")) == 0);
+    char want[1200];
+    snprintf(want, sizeof want,
+             "cannot create a temp file in '%s' (the directory of '%s', where "
+             "the symbolic link '%s' leads)",
+             tpath("am/lost"), tpath("am/lost/ckpt"), tpath("am/tolost"));
+    CHECK_ERR(gids_atomic_write(tpath("am/tolost"), "x", 1), GIDS_EIO, want);
+    CHECK_ERR(gids_atomic_write(tpath("am/lost2/ckpt"), "x", 1), GIDS_EIO,
+              "cannot create a temp file beside");
     /* a loop of links is refused */
     CHECK(symlink("loop2", tpath("am/loop1")) == 0 && symlink("loop1", tpath("am/loop2")) == 0);
     CHECK_ERR(gids_atomic_write(tpath("am/loop1"), "x", 1), GIDS_EIO, "too many levels");

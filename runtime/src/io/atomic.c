@@ -116,9 +116,24 @@ gids_status gids_atomic_open(gids_atomic_file *f, const char *path) {
     f->fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (f->fd < 0) {
         int e = errno;
+        /* the temp file goes where the target is: a link names that directory too */
+        char *tdir = NULL;
+        gids_status ds = strcmp(target, path) != 0 ? dir_of(target, &tdir) : GIDS_OK;
+        gids_status s;
+        if (ds != GIDS_OK)
+            s = ds;
+        else if (tdir != NULL)
+            s = gids_error_set(GIDS_EIO, __FILE__, __LINE__,
+                               "atomic write: cannot create a temp file in '%s' (the directory "
+                               "of '%s', where the symbolic link '%s' leads): %s",
+                               tdir, target, path, strerror(e));
+        else
+            s = gids_error_set(GIDS_EIO, __FILE__, __LINE__,
+                               "atomic write: cannot create a temp file beside '%s': %s", path,
+                               strerror(e));
+        free(tdir);
         gids_atomic_abort(f);
-        GIDS_FAIL(GIDS_EIO, "atomic write: cannot create a temp file beside '%s': %s", path,
-                  strerror(e));
+        return s;
     }
     /* A file replaced keeps its permission bits; a new one gets 0644 less the umask. */
     struct stat st;
