@@ -591,6 +591,20 @@ TEST(atomic_write_keeps_the_mode_and_writes_through_a_symbolic_link) {
     CHECK_ERR(gids_atomic_write(tpath("am/tolost"), "x", 1), GIDS_EIO, want);
     CHECK_ERR(gids_atomic_write(tpath("am/lost2/ckpt"), "x", 1), GIDS_EIO,
               "cannot create a temp file beside");
+    /* a replace across file systems (when /dev/shm is another one) is refused before src
+     * changes: its mode stays its own */
+    struct stat shm;
+    char shm_src[64];
+    snprintf(shm_src, sizeof shm_src, "/dev/shm/gids_test_io_%ld", (long)getpid());
+    if (stat("/dev/shm", &shm) == 0 && stat(tpath("am/real"), &st) == 0 &&
+        shm.st_dev != st.st_dev) {
+        write_raw(shm_src, "far", 3);
+        CHECK(chmod(shm_src, 0604) == 0);
+        CHECK_ERR(gids_replace_file(shm_src, tpath("am/link")), GIDS_EIO, "different file systems");
+        CHECK(stat(shm_src, &st) == 0 && (st.st_mode & 07777) == 0604);
+        CHECK(file_is(tpath("am/real/ckpt"), "via replace"));
+        unlink(shm_src);
+    }
     /* a loop of links is refused */
     CHECK(symlink("loop2", tpath("am/loop1")) == 0 && symlink("loop1", tpath("am/loop2")) == 0);
     CHECK_ERR(gids_atomic_write(tpath("am/loop1"), "x", 1), GIDS_EIO, "too many levels");

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,22 +207,43 @@ gids_status gids_resolve_links(const char *path, char **out) {
     return resolve_links(path, out);
 }
 
+/* src is renamed onto dst (or where dst's links lead), which must be on the same file system:
+ * a rename cannot cross one, and that is checked before anything changes.  src takes the
+ * replaced file's permission bits first; when the rename fails all the same, src gets its own
+ * mode back, so a failed replace leaves both files as they were. */
 gids_status gids_replace_file(const char *src, const char *dst) {
     if (src == NULL || src[0] == '\0' || dst == NULL || dst[0] == '\0')
         GIDS_FAIL(GIDS_EINVAL, "replace_file: empty path");
     char *target = NULL, *dir = NULL;
     GIDS_TRY(resolve_links(dst, &target));
-    struct stat st;
+    struct stat st, sst, dst_dir;
     gids_status s = GIDS_OK;
-    if (stat(target, &st) == 0 && S_ISREG(st.st_mode) && chmod(src, st.st_mode & 07777) != 0)
+    if (stat(src, &sst) != 0)
+        s = gids_error_set(GIDS_EIO, __FILE__, __LINE__, "replace_file: cannot rename '%s': %s",
+                           src, strerror(errno));
+    if (s == GIDS_OK) s = dir_of(target, &dir);
+    if (s == GIDS_OK && stat(dir, &dst_dir) == 0 && dst_dir.st_dev != sst.st_dev)
         s = gids_error_set(GIDS_EIO, __FILE__, __LINE__,
-                           "replace_file: cannot give '%s' the mode %o of '%s': %s", src,
-                           (unsigned)(st.st_mode & 07777), dst, strerror(errno));
-    if (s == GIDS_OK && rename(src, target) != 0)
+                           "replace_file: cannot rename '%s' over '%s': they are on different "
+                           "file systems (%s); both paths must be on one",
+                           src, target, strerror(EXDEV));
+    bool chmodded = false;
+    if (s == GIDS_OK && stat(target, &st) == 0 && S_ISREG(st.st_mode) &&
+        (st.st_mode & 07777) != (sst.st_mode & 07777)) {
+        if (chmod(src, st.st_mode & 07777) != 0)
+            s = gids_error_set(GIDS_EIO, __FILE__, __LINE__,
+                               "replace_file: cannot give '%s' the mode %o of '%s': %s", src,
+                               (unsigned)(st.st_mode & 07777), dst, strerror(errno));
+        else
+            chmodded = true;
+    }
+    if (s == GIDS_OK && rename(src, target) != 0) {
+        int e = errno;
+        if (chmodded) (void)chmod(src, sst.st_mode & 07777); /* src as it was */
         s = gids_error_set(GIDS_EIO, __FILE__, __LINE__,
                            "replace_file: cannot rename '%s' over '%s': %s", src, target,
-                           strerror(errno));
-    if (s == GIDS_OK) s = dir_of(target, &dir);
+                           strerror(e));
+    }
     if (s == GIDS_OK) s = gids_fsync_dir(dir);
     free(dir);
     free(target);
