@@ -344,6 +344,14 @@ describe("graphids.optim.Optimizer", function()
     extra.state[2] = { step = 1, exp_avg = 0, exp_avg_sq = 0 }
     h.errors("Adam:load_state_dict: state of " .. param_at(1) .. ": 'exp_avg' must be a tensor",
       opt.load_state_dict, opt, extra)
+    -- a key that is no 1-based position (torch's state[0], a name) is named as given
+    local torchy = opt:state_dict()
+    torchy.state[0] = torchy.state[1]
+    h.errors("Adam:load_state_dict: the state dict has state for the parameter at state%[0%] in the " ..
+      "state dict, which no group lists", opt.load_state_dict, opt, torchy)
+    torchy.state[0], torchy.state.w = nil, torchy.state[1]
+    h.errors("Adam:load_state_dict: the state dict has state for the parameter at state%[\"w\"%] in the " ..
+      "state dict, which no group lists", opt.load_state_dict, opt, torchy)
   end)
 
   it("a SequentialLR refusing its second scheduler's state leaves the first as it was", function()

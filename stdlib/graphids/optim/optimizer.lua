@@ -280,10 +280,16 @@ local function same_shape(a, b)
 end
 
 -- A parameter as messages name it: by torch's 0-based position, the index of its tensors in a
--- checkpoint (optimizer.state.<i>.<key>), with the 1-based key of the Lua state dict.
+-- checkpoint (optimizer.state.<i>.<key>), with the 1-based key of the Lua state dict.  A key
+-- that is no such position (0 or less, as a torch-style state[0]; not an integer) is no
+-- checkpoint's: it is named as given.
 local function param_name(pos)
-  return string.format("parameter %d (optimizer.state.%d, state[%d] in the state dict)", pos - 1,
-    pos - 1, pos)
+  if math.type(pos) == "integer" and pos >= 1 then
+    return string.format("parameter %d (optimizer.state.%d, state[%d] in the state dict)", pos - 1,
+      pos - 1, pos)
+  end
+  local key = type(pos) == "string" and string.format("%q", pos) or util.describe(pos)
+  return string.format("the parameter at state[%s] in the state dict", key)
 end
 
 -- The state of one parameter from a state dict, checked against the parameter and copied
@@ -381,7 +387,7 @@ function Optimizer:_prepare_load(sd)
   for pos in pairs(state) do
     if by_pos[pos] == nil then
       raise(string.format("%s: the state dict has state for %s, which no group lists", fname,
-        math.type(pos) == "integer" and param_name(pos) or "parameter " .. util.describe(pos)))
+        param_name(pos)))
     end
     positions[#positions + 1] = pos
   end
