@@ -260,6 +260,13 @@ describe("nn.functional.focal_loss", function()
       end
     end)
 
+  it("raises cross_entropy's checks as its own, at the caller's line", function()
+    helpers.errors_at_caller("focal_loss: class targets must be i64 or i32, got bool", F.focal_loss, logits(),
+      graphids.tensor({ true, false, true, false }))
+    helpers.errors_at_caller("focal_loss: target 5 is out of bounds for 3 classes", F.focal_loss, logits(),
+      long({ 0, 1, 5, 2 }))
+  end)
+
   it("refuses a per-class alpha tensor with class-probability targets", function()
     local p = graphids.tensor({ { 0.2, 0.3, 0.5 }, { 1, 0, 0 }, { 0, 1, 0 }, { 0, 0, 1 } }, F64)
     errors("focal_loss: a per%-class alpha tensor needs class%-id targets, got f64", F.focal_loss,

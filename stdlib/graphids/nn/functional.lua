@@ -523,8 +523,15 @@ function F.focal_loss(input, target, opts)
   if o.gamma < 0 then
     error("focal_loss: gamma must be >= 0, got " .. o.gamma, 2)
   end
-  local ce = F.cross_entropy(input, target, { weight = o.weight, ignore_index = o.ignore_index,
+  -- cross_entropy's checks are focal_loss's: its errors are raised again under this name, at
+  -- the caller's line
+  local ok, ce = pcall(F.cross_entropy, input, target, { weight = o.weight, ignore_index = o.ignore_index,
     reduction = "none" })
+  if not ok then
+    local renamed = type(ce) == "string" and ce:match("^.-cross_entropy: (.*)$")
+    if renamed then error("focal_loss: " .. renamed, 2) end
+    error(ce, 0)
+  end
   local loss = ce
   if o.gamma ~= 0 then
     local pt = (-ce):exp()
