@@ -9,19 +9,7 @@ local pipeline = require "graphids.orchestrate.pipeline"
 local proc = require "trainer.support.proc"
 local tiny = require "orchestrate.support.tiny"
 
-local function lua(v)
-  if type(v) == "string" then return string.format("%q", v) end
-  if type(v) ~= "table" then return tostring(v) end
-  local parts = {}
-  for i, x in ipairs(v) do parts[i] = lua(x) end
-  if #parts == 0 then
-    local keys = {}
-    for k in pairs(v) do keys[#keys + 1] = k end
-    table.sort(keys)
-    for _, k in ipairs(keys) do parts[#parts + 1] = "[" .. lua(k) .. "] = " .. lua(v[k]) end
-  end
-  return "{" .. table.concat(parts, ", ") .. "}"
-end
+local lua = tiny.lua_source
 
 local ONE = { { "trainer.max_epochs", 1 } }
 local PIPE = table.concat({

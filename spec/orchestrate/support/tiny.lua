@@ -43,4 +43,19 @@ function M.snapshot(dir, files_only)
   return s
 end
 
+-- Lua source of a plain value (sorted keys), to write pipeline files.
+function M.lua_source(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  if type(v) ~= "table" then return tostring(v) end
+  local parts = {}
+  for i, x in ipairs(v) do parts[i] = M.lua_source(x) end
+  if #parts == 0 then
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = k end
+    table.sort(keys)
+    for _, k in ipairs(keys) do parts[#parts + 1] = "[" .. M.lua_source(k) .. "] = " .. M.lua_source(v[k]) end
+  end
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
 return M
