@@ -163,6 +163,12 @@ function M.plain_state(state)
   return out, changed
 end
 
+-- The teacher a distilled student trains against (attach put it on the student's loss), or nil.
+function M.teacher_of(student)
+  local loss = type(student) == "table" and rawget(student, "loss_fn") or nil
+  return type(loss) == "table" and rawget(loss, "teacher") or nil
+end
+
 function M.attach(student, teacher, opts)
   local path = student.class_path
   if teacher == nil or teacher.class_path ~= path then

@@ -152,6 +152,12 @@ function GAT:forward(batch)
   return x, emb
 end
 
+-- The pooled embedding [B, d] the head reads (what graphids.analysis compares).
+function GAT:graph_embedding(batch)
+  local _, emb = self(batch)
+  return emb
+end
+
 -- The loss of a batch: total, and a table of named scalars (KD adds hard and soft parts).
 function GAT:_loss(batch, logits)
   local loss, parts = self.loss_fn(logits, batch.y, batch)

@@ -237,6 +237,14 @@ function VGAE:forward(batch, ctx)
     mu = mu, logvar = logvar, kl = kl, mask = mask }
 end
 
+-- The mean-pooled latent mean per graph [B, latent] (what graphids.analysis compares; z = mu
+-- outside training).
+function VGAE:graph_embedding(batch)
+  S.check_batch("VGAE", batch, self.uses_edge_attr)
+  local _, mu = self:encode(batch.x, batch, {})
+  return nn.global_mean_pool(mu, batch.batch, batch.num_graphs)
+end
+
 function VGAE:training_step(batch, ctx)
   local c = S.enter_step(self, ctx)
   local loss, parts = self.loss_fn(self(batch, c), batch, c)

@@ -1,58 +1,50 @@
--- graphids.analysis -- looking inside trained models: the per-graph embeddings a model gives a
--- loader's graphs, and linear CKA (centered kernel alignment) between two representations, the
--- measure the reference used to compare a distilled student with its teacher.
---
---   local analysis = require "graphids.analysis"
+-- graphids.analysis.representation -- the per-graph embeddings a model gives a loader's graphs,
+-- and linear CKA (centered kernel alignment) between two representations, the measure the
+-- reference used to compare a distilled student with its teacher.
 --   local t = analysis.embeddings(teacher, dm:val_loader())  -- {embeddings [N, d], labels [N]}
 --   local s = analysis.embeddings(student, dm:val_loader())
 --   analysis.cka(t.embeddings, s.embeddings)                 --> 0.87 (1: the same up to a
 --                                                            --   rotation and a scale)
 local graphids = require "graphids"
+local A = require "graphids.analysis._common"
 
 local M = {}
 
--- The default embedding of a batch: the second result of model(batch) (GATClassifier's pooled
--- embedding), which must be a [B, d] tensor.
-local function second_result(model, batch)
+-- The default embedding of a batch: model:graph_embedding(batch) where the model has one (GAT
+-- classifier: the pooled embedding its head reads; VGAE and DGI: the mean-pooled latent), else
+-- the second result of model(batch).
+local function default_embedding(model, batch)
+  if type(model.graph_embedding) == "function" then
+    return model:graph_embedding(batch)
+  end
   local _, emb = model(batch)
   return emb
 end
 
 -- {embeddings [N, d] f32 (CPU), labels [N] (when the batches have y)} over every batch of loader,
 -- the model in eval mode and without grad (its training mode is restored afterwards).
--- opts.fn(model, batch) -> [B, d] picks another representation (default: the second result of
--- model(batch), the pooled embedding of a GATClassifier).
+-- opts.fn(model, batch) -> [B, d] picks another representation (default: model:graph_embedding,
+-- else the second result of model(batch)).
 function M.embeddings(model, loader, opts)
-  opts = opts or {}
-  for k in pairs(opts) do
-    if k ~= "fn" then
-      error(string.format("analysis.embeddings: unknown option '%s' (allowed: fn)", tostring(k)), 2)
-    end
-  end
-  if type(loader) ~= "table" or type(loader.iter) ~= "function" then
-    error("analysis.embeddings: loader must have iter() (a graphids.data loader)", 2)
-  end
-  local fn = opts.fn or second_result
+  opts = A.options("analysis.embeddings", opts, { "fn" })
+  A.check_loader("analysis.embeddings", loader)
+  local fn = opts.fn or default_embedding
   if type(fn) ~= "function" then error("analysis.embeddings: opts.fn must be a function", 2) end
-  local was_training = model.training
-  model:eval()
   local embs, labels = {}, {}
-  local ok, err = pcall(graphids.no_grad, function()
+  local ok, err = pcall(A.in_eval, model, function()
     local i = 0
     for batch in loader:iter(0) do
       i = i + 1
       local e = fn(model, batch)
       if not graphids.is_tensor(e) or e.ndim ~= 2 then
-        local got = graphids.is_tensor(e) and ("a tensor of shape [" .. table.concat(e.shape, ",") .. "]")
-          or type(e)
         error(string.format("analysis.embeddings: batch %d: the representation must be a [B, d] tensor, "
-          .. "got %s (pass opts.fn(model, batch) for a model whose second result is not one)", i, got), 0)
+          .. "got %s (pass opts.fn(model, batch) for a model whose second result is not one)", i,
+          A.describe(e)), 0)
       end
       embs[#embs + 1] = e:detach():to("cpu"):to("f32")
       if graphids.is_tensor(batch.y) then labels[#labels + 1] = batch.y:to("cpu") end
     end
   end)
-  if was_training then model:train() end
   if not ok then error(err, 2) end
   if #embs == 0 then error("analysis.embeddings: the loader gave no batches", 2) end
   return { embeddings = graphids.cat(embs, 1),
