@@ -4,7 +4,6 @@
 local config = require "graphids.config"
 local gio = require "graphids.io"
 local inst = require "graphids.orchestrate.instantiate"
-local json = require "graphids.json"
 local proc = require "trainer.support.proc"
 local tiny = require "orchestrate.support.tiny"
 
@@ -13,10 +12,7 @@ local RECIPE = "recipes/stages/gat.lua"
 -- The host's fit of the tiny GAT stage into lake with extra --set pairs: out, err, rc.
 local function fit(lake, extra)
   local args = { "fit", "--config", RECIPE, "--tla", "lake_root=" .. lake }
-  for _, kv in ipairs(tiny.set("gat", extra)) do
-    args[#args + 1] = "--set"
-    args[#args + 1] = kv[1] .. "=" .. json.encode(kv[2])
-  end
+  for _, a in ipairs(tiny.cli_sets("gat", extra)) do args[#args + 1] = a end
   return proc.run(args)
 end
 

@@ -7,14 +7,7 @@ local proc = require "trainer.support.proc"
 local tiny = require "orchestrate.support.tiny"
 local specenv = require "specenv"
 
-local function sets(family, extra)
-  local args = {}
-  for _, kv in ipairs(tiny.set(family, extra)) do
-    args[#args + 1] = "--set"
-    args[#args + 1] = kv[1] .. "=" .. json.encode(kv[2])
-  end
-  return args
-end
+local sets = tiny.cli_sets
 
 local function cat(...)
   local out = {}

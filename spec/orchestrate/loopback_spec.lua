@@ -209,11 +209,7 @@ describe("the loopback device", function()
   end)
 
   it("extracts fusion states and fits every fusion method with --tla device=cuda", function()
-    local data = {}
-    for _, kv in ipairs(tiny.set("gat")) do
-      local k = kv[1]:match("^data%.init_args%.(.+)$")
-      if k then data[#data + 1] = { "data." .. k, kv[2] } end
-    end
+    local data = tiny.data_sets()
     local one = { { "trainer.max_epochs", 1 } }
     local out, rc = on_loopback(tmp, FUSION, { gio.join(tmp, "lake_fusion"),
       json.encode(tiny.set("gat", one)), json.encode(tiny.set("vgae", one)), json.encode(data) })

@@ -214,11 +214,7 @@ describe("graphids.orchestrate.stage", function()
   it("extracts fusion states from the VGAE and GAT runs and fuses them on the real test sets", function()
     local fs = require "graphids.orchestrate.fusion_states"
     local gat, vgae = resolve("gat", "gat"), resolve("vgae", "vgae")
-    local data_set = {}
-    for _, kv in ipairs(tiny.set("gat")) do
-      local k = kv[1]:match("^data%.init_args%.(.+)$")
-      if k then data_set[#data_set + 1] = { "data." .. k, kv[2] } end
-    end
+    local data_set = tiny.data_sets()
     local spec = fs.resolve("recipes/stages/fusion_states.lua", { lake_root = lake,
       vgae_ckpt = vgae.ckpt_file,
       gat_ckpt = gat.ckpt_file })

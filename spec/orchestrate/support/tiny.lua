@@ -33,6 +33,27 @@ function M.set(family, extra)
   return s
 end
 
+-- The overrides of M.set as command-line arguments: "--set", "key=<JSON value>", ...
+function M.cli_sets(family, extra)
+  local json = require "graphids.json"
+  local args = {}
+  for _, kv in ipairs(M.set(family, extra)) do
+    args[#args + 1] = "--set"
+    args[#args + 1] = kv[1] .. "=" .. json.encode(kv[2])
+  end
+  return args
+end
+
+-- The data overrides of M.set as a fusion-states stage takes them (data.<key>).
+function M.data_sets()
+  local out = {}
+  for _, kv in ipairs(M.set("gat")) do
+    local k = kv[1]:match("^data%.init_args%.(.+)$")
+    if k then out[#out + 1] = { "data." .. k, kv[2] } end
+  end
+  return out
+end
+
 -- "path type size mtime" of every entry under dir (the tree's state, to compare before/after).
 -- files_only: regular files only, without traces.jsonl (which records even failed attempts).
 function M.snapshot(dir, files_only)
