@@ -5,7 +5,7 @@
  *   graphids -e CODE [args]        run a chunk (the global `graphids` is preset)
  *   graphids version               versions, BLAS, threads, stdlib, CUDA plugin
  *   graphids gpu info              the CUDA devices, or why there are none
- *   graphids data|ckpt|track|fit|test|pipeline|runs ...
+ *   graphids data|ckpt|track|fit|test|pipeline|runs|analyze ...
  *                                  commands written in Lua: graphids.cli.<command>.main(args)
  *   graphids help                  this summary
  *
@@ -31,6 +31,8 @@ static const char usage[] =
     "  fit|test --config R ...    train / evaluate one stage recipe\n"
     "  pipeline P.lua [--dry-run] run a pipeline of stages (skip, resume or run each)\n"
     "  runs list|show|compare     results of past runs\n"
+    "  analyze --config R ...     analysis artifacts of a stage's checkpoint (embeddings,\n"
+    "                             attention, CKA, loss landscape, fusion policy)\n"
     "  data SUBCOMMAND [args...]  CAN logs and datasets: convert, simulate, build, inspect,\n"
     "                             rebuild\n"
     "  ckpt inspect FILE [--json] what a checkpoint holds\n"
@@ -45,8 +47,8 @@ static const char usage[] =
     "GOMP_SPINCOUNT (10000 unless it or OMP_WAIT_POLICY is set) how long a waiting thread spins.\n";
 
 /* The commands, for "did you mean" (the Lua ones are those the usage lists). */
-static const char *const commands[] = {"run",      "version", "gpu",  "help", "fit",  "test",
-                                       "pipeline", "runs",    "data", "ckpt", "track"};
+static const char *const commands[] = {"run",      "version", "gpu",  "help", "fit",   "test",
+                                       "pipeline", "runs",    "data", "ckpt", "track", "analyze"};
 
 /* Edit distance (Levenshtein) of two short words; longer ones count as far apart. */
 static size_t edit_distance(const char *a, const char *b) {

@@ -1,0 +1,138 @@
+-- analyze_spec.lua -- `graphids analyze`: usage errors, the artifacts of a fitted tiny GAT stage
+-- (their contents against the checkpoint, the run's other files untouched), CKA of a distilled
+-- student against its teacher, and the refusals (no checkpoint, an analysis that does not apply,
+-- another run's checkpoint without --output-dir).
+local gio = require "graphids.io"
+local json = require "graphids.json"
+local proc = require "trainer.support.proc"
+local tiny = require "orchestrate.support.tiny"
+
+local function cat(...)
+  local out = {}
+  for _, t in ipairs({ ... }) do
+    for _, v in ipairs(t) do out[#out + 1] = v end
+  end
+  return out
+end
+
+describe("graphids analyze", function()
+  local tmp, lake, base, run_dir, best
+  setup(function()
+    tmp = proc.tmpdir()
+    lake = gio.join(tmp, "lake")
+    base = cat({ "--config", "recipes/stages/gat.lua", "--lake-root", lake }, tiny.cli_sets("gat"))
+    run_dir = gio.join(lake, "synthetic/gat/focal/seed_42")
+    best = gio.join(run_dir, "checkpoints/best_model.safetensors")
+  end)
+  teardown(function() proc.rmtree(tmp) end)
+
+  it("prints --help and exits 2 on bad options", function()
+    local out, err, rc = proc.run({ "analyze", "--help" })
+    assert.equal(0, rc, err)
+    assert.truthy(out:find("usage: graphids analyze", 1, true), out)
+    for _, case in ipairs({
+      { { "--only", "atention" }, "--only: unknown analysis 'atention' (one of embeddings, attention, " ..
+        "cka, landscape, policy) (did you mean 'attention'?)" },
+      { { "--landscape-steps", "1" }, "--landscape-steps must be an integer >= 2, got '1'" },
+      { { "--max-graphs", "2.5" }, "--max-graphs must be an integer >= 1, got '2.5'" },
+      { { "--landscape-span", "inf" }, "--landscape-span must be a finite number > 0, got 'inf'" },
+      { { "--seed", "-1" }, "--seed must be an integer >= 0, got '-1'" },
+    }) do
+      local _, e, code = proc.run(cat({ "analyze", "--config", "recipes/stages/gat.lua" }, case[1]))
+      assert.equal(2, code, e)
+      assert.equal("graphids analyze: " .. case[2] .. "\n", e:match("^[^\n]*\n"))
+    end
+  end)
+
+  it("refuses a stage that was never trained, creating nothing", function()
+    local _, err, rc = proc.run(cat({ "analyze" }, base))
+    assert.equal(1, rc)
+    assert.truthy(err:find("checkpoint '" .. best .. "' does not exist (train the stage first", 1, true), err)
+    assert.is_false(gio.exists(lake))
+  end)
+
+  it("writes a fitted GAT's embeddings, attention and loss landscape, touching nothing else", function()
+    local _, err, rc = proc.run(cat({ "fit" }, base))
+    assert.equal(0, rc, err)
+    local before = tiny.snapshot(run_dir, true)
+    local out
+    out, err, rc = proc.run(cat({ "analyze" }, base,
+      { "--landscape-steps", "3", "--landscape-graphs", "20" }))
+    assert.equal(0, rc, err)
+    local art = gio.join(run_dir, "artifacts")
+    for _, f in ipairs({ "embeddings.safetensors", "attention.safetensors", "landscape.safetensors",
+      "analysis.json" }) do
+      assert.truthy(out:find(gio.join(art, f), 1, true), out)
+    end
+    local after = tiny.snapshot(run_dir, true):gsub("[^\n]*/artifacts/[^\n]*\n", "")
+    assert.equal(before, after)
+    local summary = json.read_file(gio.join(art, "analysis.json"))
+    assert.equal("graphids.models.GATClassifier", summary.model)
+    assert.equal("val", summary.split)
+    assert.equal(best, summary.checkpoint)
+    assert.is_nil(summary.cka, "a teacher-less GAT has no CKA")
+    assert.is_nil(summary.policy)
+    -- the embeddings: the checkpoint's pooled embedding of every validation graph
+    local emb = assert(gio.load_safetensors(gio.join(art, "embeddings.safetensors")))
+    local n = emb.embeddings:size(1)
+    assert.equal(summary.embeddings.graphs, n)
+    assert.same({ n }, emb.labels.shape)
+    assert.equal(16, emb.embeddings:size(2)) -- hidden 8 x heads 2
+    local att = assert(gio.load_safetensors(gio.join(art, "attention.safetensors")))
+    local rows = summary.attention.layers
+    assert.same({ "convs.0", "convs.1" }, { rows[1].layer, rows[2].layer })
+    assert.equal(att["convs.0.alpha"]:size(1), att["convs.0.edge_index"]:size(2))
+    assert.equal(2, att["convs.1.alpha"]:size(2))
+    assert.equal(att.node_id:numel(), att.batch:numel())
+    -- every sampled graph, numbered across the batches: each node's self-loop reaches the last one
+    assert.equal(summary.embeddings.graphs, summary.attention.graphs)
+    assert.equal(summary.attention.graphs - 1, att.batch:max():item())
+    assert.equal(att.node_id:numel() - 1, att["convs.1.edge_index"]:max():item())
+    assert.same({ summary.attention.graphs }, att.labels.shape)
+    assert.is_true(summary.attention.layers[1].mean_entropy > 0)
+    local ls = assert(gio.load_safetensors(gio.join(art, "landscape.safetensors")))
+    assert.same({ 3, 3 }, ls.loss.shape)
+    assert.same({ -1, 0, 1 }, ls.coords:totable())
+    assert.near(summary.landscape.center, ls.loss:totable()[2][2], 1e-9)
+    assert.equal(summary.landscape.graphs <= 20 + 16, true)
+    -- the centre is the checkpoint's validation loss over those graphs
+    assert.is_true(summary.landscape.min <= summary.landscape.center)
+
+    -- an analysis that does not apply, asked for: refused before anything is written
+    _, err, rc = proc.run(cat({ "analyze" }, base,
+      { "--only", "policy", "--output-dir", gio.join(tmp, "o1") }))
+    assert.equal(1, rc)
+    assert.truthy(err:find("graphids analyze: --only policy: graphids.models.GATClassifier is not a " ..
+      "fusion policy", 1, true), err)
+    assert.is_false(gio.exists(gio.join(tmp, "o1")))
+    -- another run's checkpoint: its results are not seed 5's run dir's
+    local seed5 = cat({ "analyze" }, base, { "--tla", "seed=5", "--ckpt-path", best, "--only", "embeddings" })
+    _, err, rc = proc.run(seed5)
+    assert.equal(1, rc)
+    assert.truthy(err:find("is not a checkpoint of " .. gio.join(lake, "synthetic/gat/focal/seed_5") ..
+      "; give --output-dir", 1, true), err)
+    _, err, rc = proc.run(cat(seed5, { "--output-dir", gio.join(tmp, "o2") }))
+    assert.equal(0, rc, err)
+    assert.is_true(gio.exists(gio.join(tmp, "o2", "embeddings.safetensors")))
+    assert.is_false(gio.exists(gio.join(lake, "synthetic/gat/focal/seed_5")), "no run dir made for seed 5")
+  end)
+
+  it("gives a distilled student's CKA against its teacher", function()
+    local _, err, rc = proc.run(cat({ "fit" }, base))
+    assert.equal(0, rc, err)
+    local kd = cat({ "--config", "recipes/stages/gat_kd.lua", "--lake-root", lake,
+      "--tla", "teacher_ckpt=" .. best }, tiny.cli_sets("gat"))
+    _, err, rc = proc.run(cat({ "fit" }, kd))
+    assert.equal(0, rc, err)
+    _, err, rc = proc.run(cat({ "analyze" }, kd, { "--only", "cka" }))
+    assert.equal(0, rc, err)
+    local summary = json.read_file(gio.join(lake,
+      "synthetic/gat_kd/student_focal/seed_42/artifacts/analysis.json"))
+    assert.equal(16, summary.cka.teacher_embedding_width)
+    assert.is_true(summary.cka.value > 0 and summary.cka.value <= 1 + 1e-9, tostring(summary.cka.value))
+    assert.is_nil(summary.embeddings, "--only cka writes no embeddings")
+    _, err, rc = proc.run(cat({ "analyze" }, base, { "--only", "cka", "--output-dir", gio.join(tmp, "o3") }))
+    assert.equal(1, rc)
+    assert.truthy(err:find("has no distillation teacher", 1, true), err)
+  end)
+end)
