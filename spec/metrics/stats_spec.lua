@@ -1,5 +1,6 @@
 -- stats_spec.lua -- graphids.stats: Cohen's d against its closed form, the percentile bootstrap
--- against distributions small enough to enumerate, determinism, and argument checks.
+-- against distributions small enough to enumerate, determinism, and argument checks; the expected
+-- maximum of n draws against every one of the N^n draws and against numpy.
 local stats = require "graphids.stats"
 local h = require "helpers"
 
@@ -50,6 +51,63 @@ describe("graphids.stats", function()
     assert.is_nil(stats.cohens_d_ci({ 1 }, { 2 }))
   end)
 
+  -- The best of n draws from xs with replacement, over all #xs^n draws (each as likely): its mean
+  -- and (population) standard deviation, with no formula in common with stats.expected_max.
+  local function brute_max(xs, n, pick)
+    local big, count, sum, sum2 = #xs, 0, 0, 0
+    local idx = {}
+    for k = 1, n do idx[k] = 1 end
+    while true do
+      local best = xs[idx[1]]
+      for k = 2, n do best = pick(best, xs[idx[k]]) end
+      count, sum, sum2 = count + 1, sum + best, sum2 + best * best
+      local k = 1
+      while k <= n and idx[k] == big do idx[k], k = 1, k + 1 end
+      if k > n then break end
+      idx[k] = idx[k] + 1
+    end
+    local mean = sum / count
+    return mean, math.sqrt(math.max(0, sum2 / count - mean * mean))
+  end
+
+  it("gives the expected maximum of n draws as every draw enumerated says, ties and order aside", function()
+    for _, xs in ipairs({ { 0.5 }, { 0.2, 0.7 }, { 0.91, 0.93, 0.92 }, { 3, 1, 3, 2 }, { 0.4, 0.4, 0.4 },
+      { -1.5, 2.25, 0, 2.25, -7 } }) do
+      local means, stds = stats.expected_max(xs, 5)
+      local mins, min_stds = stats.expected_min(xs, 5)
+      assert.equal(5, #means)
+      assert.equal(5, #mins)
+      for n = 1, 5 do
+        local m, sd = brute_max(xs, n, math.max)
+        h.near(means[n], m, 1e-12, "max " .. table.concat(xs, ",") .. " n=" .. n)
+        h.near(stds[n], sd, 1e-7, "max sd " .. table.concat(xs, ",") .. " n=" .. n)
+        m, sd = brute_max(xs, n, math.min)
+        h.near(mins[n], m, 1e-12, "min " .. table.concat(xs, ",") .. " n=" .. n)
+        h.near(min_stds[n], sd, 1e-7, "min sd " .. table.concat(xs, ",") .. " n=" .. n)
+      end
+    end
+    -- one draw is the mean and the population sd; the best of many tends to the largest value
+    local xs = { 0.93, 0.88, 0.91 }
+    local means, stds = stats.expected_max(xs, 200)
+    h.near(means[1], stats.mean(xs), 1e-15)
+    h.near(stds[1], stats.sd(xs) * math.sqrt(2 / 3), 1e-15)
+    h.near(means[200], 0.93, 1e-12)
+    assert.equal(3, #stats.expected_max(xs)) -- n_max defaults to the number of values
+    assert.same({ 0.93, 0.88, 0.91 }, xs) -- the caller's list is not sorted in place
+  end)
+
+  it("matches numpy's expected maximum, past N draws too", function()
+    -- produced once with numpy (spec values to 17 digits):
+    --   v = np.sort([0.93, 0.88, 0.93, 0.91, 0.90]); N = 5; i = np.arange(1, N + 1)
+    --   w = (i / N) ** n - ((i - 1) / N) ** n;  e = (w * v).sum();  sd = sqrt((w * v * v).sum() - e * e)
+    local means, stds = stats.expected_max({ 0.93, 0.88, 0.93, 0.91, 0.90 }, 7)
+    h.near(means, { 0.91000000000000003, 0.9204, 0.92488000000000004, 0.92712000000000017,
+      0.92833600000000005, 0.92902464000000007, 0.92942348800000008 }, 1e-14)
+    -- (numpy's E[max^2] - E[max]^2 cancels: it agrees to about 1e-9 relative)
+    h.near(stds, { 0.018973665961010987, 0.013994284547634767, 0.01024624809381173,
+      0.0076749983713203535, 0.0058281304034778943, 0.0044566212392757685, 0.0034212211144218694 }, 1e-8)
+  end)
+
   it("checks its arguments", function()
     h.errors("stats.mean_ci: values%[2%] must be a number, got string", stats.mean_ci, { 1, "x" })
     h.errors("stats.mean_ci: level must be a number in %(0, 1%), got 95",
@@ -59,5 +117,19 @@ describe("graphids.stats", function()
     h.errors("stats.cohens_d_ci: unknown option 'n' %(allowed: level, resamples, seed%)",
       stats.cohens_d_ci, { 1, 2 }, { 3 }, { n = 1 })
     h.errors("stats.cohens_d: b must be a list of numbers, got nil", stats.cohens_d, { 1 })
+    h.errors_at_caller("stats.expected_max: values must be a non%-empty list of numbers, got an empty one",
+      stats.expected_max, {})
+    h.errors_at_caller("stats.expected_max: values must be a non%-empty list of numbers, got string",
+      stats.expected_max, "0.9")
+    h.errors_at_caller("stats.expected_max: values%[2%] must be a number, got string",
+      stats.expected_max, { 1, "2" })
+    h.errors_at_caller("stats.expected_min: values%[3%] must be finite, got nan", stats.expected_min,
+      { 1, 2, 0 / 0 })
+    h.errors_at_caller("stats.expected_max: values%[1%] must be finite, got inf", stats.expected_max,
+      { math.huge })
+    h.errors_at_caller("stats.expected_max: n_max must be a positive integer, got 0", stats.expected_max,
+      { 1 }, 0)
+    h.errors_at_caller("stats.expected_min: n_max must be a positive integer, got 2.0", stats.expected_min,
+      { 1 }, 2.0)
   end)
 end)

@@ -7,9 +7,18 @@
 --   stats.mean_ci({ 0.91, 0.93, 0.92 })              --> 0.91, 0.93   (95 %, 10 000 resamples)
 --   stats.cohens_d({ 0.91, 0.93, 0.92 }, { 0.88, 0.9, 0.87 })          --> 2.84
 --   stats.cohens_d_ci(a, b, { level = 0.9 })         --> lo, hi
+--   local means, stds = stats.expected_max({ 0.91, 0.93, 0.92 })
+--     --> { 0.92, 0.92444, 0.92667 }, { 0.00816, 0.00685, 0.00544 }   (n = 1, 2, 3)
 --
 -- Resampling draws from its own splitmix64 stream (opts.seed, default 0), so an interval is the
 -- same on every run and every machine, whatever the global generators hold.
+--
+-- Expected maximum performance (Dodge et al. 2019, "Show Your Work"): expected_max(values,
+-- n_max) returns two lists indexed by n = 1 .. n_max (default #values): means[n], the expected
+-- best of n values drawn with replacement from `values` (a variant's seeds' scores), and
+-- stds[n], the standard deviation of that best.  expected_min is the same for a metric whose
+-- lowest value is best (a loss).  It is exact, not resampled: with v(1) <= ... <= v(N) sorted,
+-- the best of n draws is v(i) with chance (i/N)^n - ((i-1)/N)^n.
 local M = {}
 
 local function check_values(fname, what, xs)
@@ -150,6 +159,74 @@ function M.cohens_d_ci(a, b, opts)
     return v
   end
   return percentile_interval(d, { a, b }, level, nres, seed)
+end
+
+-- The values as expected_max takes them: a non-empty list of finite numbers, sorted (a copy).
+local function finite_sorted(fname, xs)
+  if type(xs) ~= "table" then
+    error(string.format("%s: values must be a non-empty list of numbers, got %s", fname, type(xs)), 3)
+  end
+  if #xs == 0 then
+    error(string.format("%s: values must be a non-empty list of numbers, got an empty one", fname), 3)
+  end
+  local s = {}
+  for i = 1, #xs do
+    local v = xs[i]
+    if type(v) ~= "number" then
+      error(string.format("%s: values[%d] must be a number, got %s", fname, i, type(v)), 3)
+    end
+    if v ~= v or v == math.huge or v == -math.huge then
+      local what = v ~= v and "nan" or tostring(v) -- (tostring may write NaN as "-nan")
+      error(string.format("%s: values[%d] must be finite, got %s", fname, i, what), 3)
+    end
+    s[i] = v
+  end
+  table.sort(s)
+  return s
+end
+
+local function check_n_max(fname, n_max, n)
+  if n_max == nil then return n end
+  if math.type(n_max) ~= "integer" or n_max < 1 then
+    error(string.format("%s: n_max must be a positive integer, got %s", fname, tostring(n_max)), 3)
+  end
+  return n_max
+end
+
+-- means, stds of the best of n draws for n = 1 .. n_max from the sorted list s.  The variance
+-- is taken about the mean (sum of w_i (v_i - E)^2), not as E[max^2] - E[max]^2, which cancels
+-- to a small negative number for close scores.
+local function expected_max_sorted(s, n_max)
+  local big, means, stds = #s, {}, {}
+  for n = 1, n_max do
+    local w, prev = {}, 0
+    for i = 1, big do
+      local c = (i / big) ^ n
+      w[i], prev = c - prev, c
+    end
+    local e = 0
+    for i = 1, big do e = e + w[i] * s[i] end
+    local var = 0
+    for i = 1, big do var = var + w[i] * (s[i] - e) ^ 2 end
+    means[n], stds[n] = e, math.sqrt(var)
+  end
+  return means, stds
+end
+
+function M.expected_max(values, n_max)
+  local s = finite_sorted("stats.expected_max", values)
+  return expected_max_sorted(s, check_n_max("stats.expected_max", n_max, #s))
+end
+
+-- The expected best of n when lower is better: the expected maximum of the negated values,
+-- negated (the spread is the same).
+function M.expected_min(values, n_max)
+  local s = finite_sorted("stats.expected_min", values)
+  local neg = {}
+  for i = 1, #s do neg[i] = -s[#s + 1 - i] end
+  local means, stds = expected_max_sorted(neg, check_n_max("stats.expected_min", n_max, #s))
+  for n = 1, #means do means[n] = -means[n] end
+  return means, stds
 end
 
 return M
