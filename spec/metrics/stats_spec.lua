@@ -39,6 +39,16 @@ describe("graphids.stats", function()
     h.near(hi, stats.mean(xs) + half, 0.02)
   end)
 
+  it("gives an infinite bound, not NaN, where resamples with no spread make d infinite", function()
+    -- two seeds each: a resample {x, x} of both groups (1 in 4) has d = +inf, past the 97.5th
+    -- percentile and the 75th
+    local lo, hi = stats.cohens_d_ci({ 0.9, 0.92 }, { 0.8, 0.82 })
+    assert.is_true(lo > 0 and lo < math.huge, tostring(lo))
+    assert.equal(math.huge, hi)
+    assert.equal(math.huge, select(2, stats.cohens_d_ci({ 0.9, 0.92 }, { 0.8, 0.82 }, { level = 0.5 })))
+    assert.same({ 1, math.huge }, { stats.mean_ci({ math.huge, 1 }) })
+  end)
+
   it("is deterministic for a seed and moves with it", function()
     local a, b = { 0.91, 0.93, 0.92, 0.95 }, { 0.88, 0.9, 0.87, 0.91 }
     local l1, h1 = stats.cohens_d_ci(a, b)

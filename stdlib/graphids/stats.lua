@@ -89,11 +89,13 @@ local function resample(xs, draw, out)
 end
 
 -- The p-quantile of the sorted list s, interpolated linearly between neighbours (numpy's
--- default).
+-- default).  Equal neighbours, or a position on one, give that value: an infinite d (a resample
+-- with no spread) would otherwise interpolate to inf - inf or 0 * inf, NaN.
 local function quantile(s, p)
   local pos = p * (#s - 1) + 1
   local lo = math.floor(pos)
   local hi = math.min(lo + 1, #s)
+  if pos == lo or s[hi] == s[lo] then return s[lo] end
   return s[lo] + (pos - lo) * (s[hi] - s[lo])
 end
 
