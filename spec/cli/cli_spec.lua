@@ -4,6 +4,7 @@
 local gio = require "graphids.io"
 local json = require "graphids.json"
 local proc = require "trainer.support.proc"
+local R = require "cli.support.runs_cli"
 local tiny = require "orchestrate.support.tiny"
 local specenv = require "specenv"
 
@@ -416,28 +417,9 @@ describe("graphids fit|test|pipeline|runs", function()
   end)
 
   it("runs: a non-finite leaderboard value prints as null or nan, an unexpected error as one line", function()
-    local cli = require "graphids.cli.runs"
-    local runs = require "graphids.orchestrate.runs"
-    local function rec(variant, seed, f1)
-      return { dir = variant .. seed, status = "tested", metrics = { ["test/f1_macro"] = f1 }, problems = {},
-        identity = { dataset = "d", stage = "gat", variant = variant, seed = seed } }
-    end
+    local rec = R.rec
     local records = { rec("nan", 1, math.huge), rec("nan", 2, -math.huge), rec("ok", 1, 0.5) }
-    local scan = runs.scan
-    local said = { out = {}, err = {} }
-    local real_out, real_err = io.stdout, io.stderr
-    local function sink(t)
-      return { write = function(_, ...) table.move({ ... }, 1, select("#", ...), #t + 1, t) end }
-    end
-    local function call(args)
-      said.out, said.err = {}, {}
-      io.stdout, io.stderr = sink(said.out), sink(said.err) -- luacheck: ignore 122
-      local ok, rc = pcall(cli.main, args)
-      io.stdout, io.stderr = real_out, real_err -- luacheck: ignore 122
-      assert(ok, rc)
-      return rc, table.concat(said.out), table.concat(said.err)
-    end
-    runs.scan = function() return records end
+    local function call(args) return R.call(args, records) end
     local rc, out, err = call({ "compare", "--lake-root", tmp, "--json" })
     assert.equal(0, rc, err)
     local rows = json.decode(out)
@@ -462,9 +444,8 @@ describe("graphids fit|test|pipeline|runs", function()
     assert.equal(2, #rows[1].ci95)
     assert.near(10, rows[2].d_vs_best.d, 1e-9)
     assert.is_false(rows[2].d_vs_best.tied)
-    runs.scan = function() error(tmp .. "/x/resolved.json: something unforeseen", 0) end
-    rc, out, err = call({ "list", "--lake-root", tmp, "--json" })
-    runs.scan = scan
+    rc, out, err = R.call({ "list", "--lake-root", tmp, "--json" },
+      function() error(tmp .. "/x/resolved.json: something unforeseen", 0) end)
     assert.same({ 1, "", "graphids runs list: " .. tmp .. "/x/resolved.json: something unforeseen\n" },
       { rc, out, err })
   end)
@@ -473,14 +454,7 @@ describe("graphids fit|test|pipeline|runs", function()
     function()
     local root = gio.join(tmp, "idlake")
     local function run(rel, identity, tested)
-      local dir = gio.join(root, rel)
-      assert(gio.mkdir_p(dir))
-      proc.spit(gio.join(dir, "resolved.json"), identity)
-      if tested then
-        proc.spit(gio.join(dir, "test_metrics.json"), '{"test/f1_macro": 0.5}')
-        proc.spit(gio.join(dir, ".test_complete"), "")
-      end
-      return dir
+      return R.run_dir(root, rel, identity, tested and '{"test/f1_macro": 0.5}' or nil)
     end
     local bad = run("x/gat/a/seed_1", '{"identity": {"dataset": ["a"], "seed": null, "stage": "gat", ' ..
       '"variant": {"k": 1}, "scale": true}}', true)

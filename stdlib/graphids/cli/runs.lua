@@ -15,7 +15,7 @@ usage: graphids runs list    [--lake-root DIR | --tracking-uri URI [--experiment
                              [--stage S] [--json]
        graphids runs show    RUN_DIR | RUN_ID [--tracking-uri URI] [--json]
        graphids runs compare [--lake-root DIR | --tracking-uri URI [--experiment NAME]] [--dataset D]
-                             [--stage S] [--metric KEY] [--best high|low] [--json]
+                             [--stage S] [--metric KEY] [--best high|low] [--expected-max] [--json]
 
 list      every run (<lake>/<dataset>/<stage>/<variant>/seed_<N>) with its status (tested,
           trained, incomplete, or damaged when its resolved.json or test_metrics.json does not
@@ -31,7 +31,9 @@ compare   a leaderboard: tested runs grouped by dataset/stage/variant, mean +- s
           lowest for a loss, an error, ece, mse, mae or fpr (the key's last part), else the
           highest; with the 95% bootstrap interval of each mean and Cohen's d of the best
           variant of the dataset and stage over each other one (95% bootstrap interval; "tied"
-          when it reaches 0)
+          when it reaches 0); with --expected-max also, per dataset and stage, each
+          variant's expected best of n seeds for n = 1 .. its seeds (Dodge et al. 2019: the
+          best of n draws from its seeds' values, with replacement; mean +- sd)
 
 The source (run dirs unless a tracking URI is given or set):
   --lake-root DIR      the run dirs under DIR (default $GRAPHIDS_LAKE_ROOT or ./lake)
@@ -44,6 +46,8 @@ options:
   --dataset D, --stage S   keep only these runs
   --metric KEY      the metric to rank by (a key of test_metrics.json, e.g. test/auroc)
   --best high|low   which end of the metric ranks first (default: from its name, above)
+  --expected-max    compare only: the expected best of n seeds (the maximum, or the minimum
+                    for a metric ranked lowest first) after the leaderboard
   --json            machine-readable output
   -h, --help        this text
 
@@ -291,6 +295,60 @@ local function near_keys(rs, metric)
     #near > 1 and string.format(" or another of the %d keys ending /%s", #near, last) or "")
 end
 
+-- The expected best of n seeds of each row (expected_max, expected_sd: lists over n = 1 .. g.n;
+-- the minimum for a metric ranked lowest first), or nothing for a row holding a value that is
+-- not finite (no source hands one over: they read as null, and are not ranked).
+local function expected_best(rows, low)
+  local stats = require "graphids.stats"
+  local runs = require "graphids.orchestrate.runs"
+  for _, g in ipairs(rows) do
+    local finite = true
+    for _, v in ipairs(g.values) do finite = finite and runs.finite(v) end
+    if finite then
+      g.expected_max, g.expected_sd = (low and stats.expected_min or stats.expected_max)(g.values)
+    end
+  end
+end
+
+local function expected_json(g, json)
+  if g.expected_max == nil then return json.null end
+  local out = {}
+  for n, m in ipairs(g.expected_max) do out[n] = { n = n, mean = m, std = g.expected_sd[n] } end
+  return json.array(out)
+end
+
+-- The expected best of n seeds as a table per dataset and stage (in the leaderboard's order of
+-- their best rows), one column per n.
+local function print_expected(rows, metric, low)
+  local w = io.stdout
+  w:write(string.format("\nexpected best of n seeds by %s, mean +- sd: the %s of n draws from a " ..
+    "variant's seeds, with replacement (Dodge et al. 2019)\n", metric, low and "lowest" or "highest"))
+  local order, groups = {}, {}
+  for _, g in ipairs(rows) do
+    local key = field(g.dataset) .. "/" .. field(g.stage)
+    if groups[key] == nil then groups[key], order[#order + 1] = {}, key end
+    table.insert(groups[key], g)
+  end
+  for _, key in ipairs(order) do
+    local width = 0
+    for _, g in ipairs(groups[key]) do width = math.max(width, g.n) end
+    w:write("  ", key, "\n    ", string.format("%-14s", "variant"))
+    for n = 1, width do w:write(string.format("  %16s", "n=" .. n)) end
+    w:write("\n")
+    for _, g in ipairs(groups[key]) do
+      w:write("    ", string.format("%-14s", field(g.variant)))
+      if g.expected_max == nil then
+        w:write("  (a seed's value is not finite)")
+      else
+        for n, m in ipairs(g.expected_max) do
+          w:write(string.format("  %16s", string.format("%.4f +- %.4f", m, g.expected_sd[n])))
+        end
+      end
+      w:write("\n")
+    end
+  end
+end
+
 local function compare(o, json)
   local runs = require "graphids.orchestrate.runs"
   local rs, where = collect(o)
@@ -301,6 +359,7 @@ local function compare(o, json)
   end
   best = best or runs.best_end(o["--metric"])
   local rows = runs.leaderboard(rs, { metric = o["--metric"], best = best })
+  if o["--expected-max"] then expected_best(rows, best == "low") end
   if o["--json"] then
     local out = {}
     for i, g in ipairs(rows) do
@@ -313,13 +372,15 @@ local function compare(o, json)
         ci95 = g.ci_lo and json.array({ num(g.ci_lo, json), num(g.ci_hi, json) }) or json.null,
         d_vs_best = g.d and { d = num(g.d, json),
           ci95 = g.d_lo and json.array({ num(g.d_lo, json), num(g.d_hi, json) }) or json.null,
-          tied = g.tied == true } or json.null }
+          tied = g.tied == true } or json.null,
+        expected_max = o["--expected-max"] and expected_json(g, json) or nil }
     end
     io.stdout:write(json.encode(json.array(out)), "\n")
     return 0
   end
-  io.stdout:write(string.format("leaderboard by %s, %s first\n", o["--metric"]
-    or "test/f1_macro (test/f1 for detectors)", best == "low" and "lowest" or "highest"))
+  local metric = o["--metric"] or "test/f1_macro (test/f1 for detectors)"
+  io.stdout:write(string.format("leaderboard by %s, %s first\n", metric, best == "low" and "lowest" or
+    "highest"))
   io.stdout:write(string.format("  %-4s %-10s %-8s %-14s %3s %9s %9s %9s %9s  %-19s  %s\n", "rank", "dataset",
     "stage", "variant", "n", "mean", "std", "min", "max", "95% CI of the mean", "d vs best [95% CI]"))
   for i, g in ipairs(rows) do
@@ -328,10 +389,22 @@ local function compare(o, json)
       g.ci_lo and string.format("[%.4f, %.4f]", g.ci_lo, g.ci_hi) or "-", effect(g)))
   end
   if #rows == 0 then
-    local tested = 0
-    for _, r in ipairs(rs) do tested = tested + (r.status == "tested" and 1 or 0) end
-    io.stdout:write(tested > 0 and string.format("  (no tested run has the metric %s%s)\n", o["--metric"]
-      or "test/f1_macro or test/f1", near_keys(rs, o["--metric"])) or "  (no tested runs)\n")
+    local tested, null = 0, 0
+    for _, r in ipairs(rs) do
+      tested = tested + (r.status == "tested" and 1 or 0)
+      local m = r.status == "tested" and o["--metric"] and r.metrics or {}
+      null = null + (m[o["--metric"]] ~= nil and 1 or 0)
+    end
+    if null > 0 then
+      -- (a key that is there but holds no number: "did you mean" would offer the key itself)
+      io.stdout:write(string.format("  (%s is null, not a finite number, in every tested run that has it " ..
+        "(%d): nothing to rank)\n", o["--metric"], null))
+    else
+      io.stdout:write(tested > 0 and string.format("  (no tested run has the metric %s%s)\n", o["--metric"]
+        or "test/f1_macro or test/f1", near_keys(rs, o["--metric"])) or "  (no tested runs)\n")
+    end
+  elseif o["--expected-max"] then
+    print_expected(rows, metric, best == "low")
   end
   return 0
 end
@@ -344,12 +417,12 @@ local APPLIES = {
   list = { "--lake-root", "--tracking-uri", "--experiment", "--dataset", "--stage", "--json" },
   show = { "--tracking-uri", "--json" },
   compare = { "--lake-root", "--tracking-uri", "--experiment", "--dataset", "--stage", "--metric", "--best",
-    "--json" },
+    "--expected-max", "--json" },
 }
 
 local function main(args)
   local o, err = A.parse(args, { value = { "--lake-root", "--tracking-uri", "--experiment", "--dataset",
-    "--stage", "--metric", "--best" }, flag = { "--json" }, positional = 2 })
+    "--stage", "--metric", "--best" }, flag = { "--json", "--expected-max" }, positional = 2 })
   if not o then return A.usage_error("runs", err, USAGE) end
   local sub = o.positional[1]
   if o.help or sub == "help" then io.stdout:write(USAGE) return 0 end
