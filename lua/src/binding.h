@@ -139,6 +139,7 @@ void l_open_join(lua_State *L, int module, int methods);        /* l_join.c */
 void l_open_segment(lua_State *L, int module, int methods);     /* l_segment.c */
 void l_open_runtime(lua_State *L, int module,
                     int methods); /* l_runtime.c: memory, version, threads */
+void l_open_named(lua_State *L, int module, int methods); /* l_named.c: errors as the caller's */
 void l_open_autograd(lua_State *L, int module,
                      int methods); /* l_autograd.c, l_function.c: grad modes, backward, Function */
 void l_open_optim(lua_State *L, int module, int methods); /* l_optim.c: fused optimizer steps */

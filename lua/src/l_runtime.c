@@ -1,9 +1,7 @@
 /* l_runtime.c -- process information and settings: graphids.memory(), reset_peak_memory(),
- * empty_cache(), cache_limit(), version() / _VERSION, blas(), get/set_num_threads(), the
- * heap-tracking soft limit, and _named() (the stdlib's wrapper for its composed functions).
+ * empty_cache(), cache_limit(), version() / _VERSION, blas(), get/set_num_threads() and the
+ * heap-tracking soft limit.
  */
-#include <ctype.h>
-#include <string.h>
 #include <time.h>
 
 #include "l_impl.h"
@@ -91,64 +89,6 @@ static int r_set_num_threads(lua_State *L) {
     return 0;
 }
 
-/* The length of a leading "chunkname:line: " position in msg, as luaL_where writes it, else 0.
- * The chunk name is a [string "..."] source or a path (no space, quote, colon or newline), and
- * the position must open the message: text quoted later ("unknown option 'bad:12: key'") is
- * never taken for one. */
-static size_t position_len(const char *msg) {
-    const char *p = msg;
-    if (strncmp(p, "[string \"", 9) == 0) {
-        const char *end = strstr(p, "\"]:"), *nl = strchr(p, '\n');
-        if (end == NULL || (nl != NULL && nl < end)) return 0;
-        p = end + 2;
-    } else {
-        while (*p != '\0' && strchr(": \t\n'\"", *p) == NULL) p++;
-        if (p == msg) return 0;
-    }
-    if (p[0] != ':' || !isdigit((unsigned char)p[1])) return 0;
-    p++;
-    while (isdigit((unsigned char)*p)) p++;
-    if (p[0] != ':' || p[1] != ' ') return 0;
-    return (size_t)(p + 2 - msg);
-}
-
-/* msg less a leading "file:line: " position and a leading "op: " name. */
-static const char *bare_message(const char *msg) {
-    msg += position_len(msg);
-    const char *q = msg;
-    while (isalnum((unsigned char)*q) || *q == '_') q++;
-    if (q > msg && q[0] == ':' && q[1] == ' ') msg = q + 2;
-    return msg;
-}
-
-/* The closure _named makes: calls upvalue 1 with its arguments; a string error is raised
- * again as "where: fname: message" (fname upvalue 2, message the error less its position and
- * op name).  Being a C function, it keeps its caller's frame even when tail-called, so `where`
- * is the line that called it, as for the core's own functions. */
-static int named_call(lua_State *L) {
-    int n = lua_gettop(L);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    if (lua_pcall(L, n, LUA_MULTRET, 0) == LUA_OK) return lua_gettop(L);
-    if (lua_type(L, -1) != LUA_TSTRING) return lua_error(L);
-    const char *msg = bare_message(lua_tostring(L, -1));
-    luaL_where(L, 1);
-    lua_pushfstring(L, "%s: %s", lua_tostring(L, lua_upvalueindex(2)), msg);
-    lua_concat(L, 2);
-    return lua_error(L);
-}
-
-/* _named(f, fname): f as the public function fname (graphids.tensor_checks wraps every tensor
- * function composed in Lua with it), so that any error raised inside f -- its own checks at
- * whatever level, or an op it is built of -- names fname at the caller's line. */
-static int r_named(lua_State *L) {
-    luaL_checktype(L, 1, LUA_TFUNCTION);
-    luaL_checkstring(L, 2);
-    l_checkend(L, 2, "_named");
-    lua_pushcclosure(L, named_call, 2);
-    return 1;
-}
-
 /* gc_soft_limit() returns the limit; gc_soft_limit(bytes) sets it and returns the old one. */
 static int r_gc_soft_limit(lua_State *L) {
     l_checkend(L, 1, "gc_soft_limit");
@@ -173,7 +113,6 @@ static const luaL_Reg funcs[] = {
     {"get_num_threads", r_get_num_threads},
     {"set_num_threads", r_set_num_threads},
     {"gc_soft_limit", r_gc_soft_limit},
-    {"_named", r_named},
     {NULL, NULL},
 };
 

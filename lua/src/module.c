@@ -37,6 +37,7 @@ int luaopen_graphids_core(lua_State *L) {
     l_open_join(L, module, methods);
     l_open_segment(L, module, methods);
     l_open_runtime(L, module, methods);
+    l_open_named(L, module, methods);
     l_open_autograd(L, module, methods);
     l_open_optim(L, module, methods);
     l_open_gpu(L, module, methods);

@@ -410,9 +410,9 @@ describe("argument counts", function()
     core.remove_tree(scratch)
   end)
 
-  -- no_grad(fn, ...), enable_grad(fn, ...) and autocast(dtype, fn, ...) pass every argument
-  -- after fn on to fn.
-  local forwarding = { no_grad = true, enable_grad = true, autocast = true }
+  -- no_grad(fn, ...), enable_grad(fn, ...), autocast(dtype, fn, ...) and
+  -- _call_as(fname, names, fn, ...) pass every argument after fn on to fn.
+  local forwarding = { no_grad = true, enable_grad = true, autocast = true, _call_as = true }
 
   it("every module function rejects an argument past its last", function()
     for _, name in ipairs(sorted_functions(core)) do
@@ -423,12 +423,13 @@ describe("argument counts", function()
     end
   end)
 
-  it("no_grad, enable_grad and autocast hand every extra argument to the function", function()
+  it("no_grad, enable_grad, autocast and _call_as hand every extra argument to the function", function()
     local echo = function(...) return ... end
     for _, name in ipairs({ "no_grad", "enable_grad" }) do
       assert.are.same({ n = 3, 1, nil, 99 }, table.pack(core[name](echo, 1, nil, 99)))
     end
     assert.are.same({ n = 3, 1, nil, 99 }, table.pack(core.autocast("bf16", echo, 1, nil, 99)))
+    assert.are.same({ n = 3, 1, nil, 99 }, table.pack(core._call_as("f", nil, echo, 1, nil, 99)))
   end)
 
   it("every graphids.autograd function rejects an argument past its last", function()

@@ -1,0 +1,142 @@
+/* l_named.c -- the one way graphids raises an error from a lower-level call as the error of
+ * the public function the caller called: "where: fname: message", where being the line that
+ * called fname and message the inner error less its own position and op name, the callee's
+ * words for its arguments replaced by the caller's (docs/development.md, "Errors").
+ *   core._named(f, fname)               f as the public function fname: a closure, made once
+ *                                       (graphids.tensor_checks wraps every composed tensor
+ *                                       function with it)
+ *   core._call_as(fname, names, f, ...) f(...) called from inside the public Lua function fname
+ *                                       (graphids.metrics' runtime checks, focal_loss's
+ *                                       cross_entropy): no closure per call
+ * An error that is no string passes through as it is.
+ */
+#include <ctype.h>
+#include <string.h>
+
+#include "l_impl.h"
+
+/* The length of a leading "chunkname:line: " position in msg, as luaL_where writes it, else 0.
+ * The chunk name is a [string "..."] source or a path (no space, quote, colon or newline), and
+ * the position must open the message: text quoted later ("unknown option 'bad:12: key'") is
+ * never taken for one. */
+static size_t position_len(const char *msg) {
+    const char *p = msg;
+    if (strncmp(p, "[string \"", 9) == 0) {
+        const char *end = strstr(p, "\"]:"), *nl = strchr(p, '\n');
+        if (end == NULL || (nl != NULL && nl < end)) return 0;
+        p = end + 2;
+    } else {
+        while (*p != '\0' && strchr(": \t\n'\"", *p) == NULL) p++;
+        if (p == msg) return 0;
+    }
+    if (p[0] != ':' || !isdigit((unsigned char)p[1])) return 0;
+    p++;
+    while (isdigit((unsigned char)*p)) p++;
+    if (p[0] != ':' || p[1] != ' ') return 0;
+    return (size_t)(p + 2 - msg);
+}
+
+static bool is_word(char c) {
+    return isalnum((unsigned char)c) || c == '_';
+}
+
+/* msg less a leading "file:line: " position and a leading "op: " name ("?: " too: the name a
+ * core function gives itself when called straight from C, as _call_as calls it). */
+static const char *bare_message(const char *msg) {
+    msg += position_len(msg);
+    const char *q = msg;
+    if (*q == '?')
+        q++;
+    else
+        while (is_word(*q)) q++;
+    if (q > msg && q[0] == ':' && q[1] == ' ') msg = q + 2;
+    return msg;
+}
+
+/* Pushes msg with every whole word that is a key of the table at index names (0: none)
+ * replaced by its value: the callee's names for its arguments, as the caller knows them
+ * ({scores = "val_scores", score = "element of val_scores"}). */
+static void push_renamed(lua_State *L, const char *msg, int names) {
+    if (names == 0) {
+        lua_pushstring(L, msg);
+        return;
+    }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (const char *p = msg; *p != '\0';) {
+        if (!is_word(*p)) {
+            luaL_addchar(&b, *p++);
+            continue;
+        }
+        const char *q = p;
+        while (is_word(*q)) q++;
+        lua_pushlstring(L, p, (size_t)(q - p));
+        if (lua_rawget(L, names) == LUA_TSTRING) {
+            luaL_addvalue(&b);
+        } else {
+            lua_pop(L, 1);
+            luaL_addlstring(&b, p, (size_t)(q - p));
+        }
+        p = q;
+    }
+    luaL_pushresult(&b);
+}
+
+/* Raises the error at the top of the stack again as "where: fname: message" (fname the string
+ * at index fname, names as push_renamed's), where = luaL_where(L, level): 1 is the line that
+ * called the running C function, 2 the line that called the Lua function that called it. */
+static int raise_as(lua_State *L, int level, int fname, int names) {
+    if (lua_type(L, -1) != LUA_TSTRING) return lua_error(L);
+    const char *msg = bare_message(lua_tostring(L, -1));
+    luaL_where(L, level);
+    lua_pushvalue(L, fname);
+    lua_pushliteral(L, ": ");
+    push_renamed(L, msg, names);
+    lua_concat(L, 4);
+    return lua_error(L);
+}
+
+/* The closure _named makes: calls upvalue 1 with its arguments; an error is raised again under
+ * the name upvalue 2.  Being a C function, it keeps its caller's frame even when tail-called,
+ * so `where` is the line that called it, as for the core's own functions (a Lua wrapper called
+ * in a tail call would have lost it).  No work beyond the protected call unless f fails. */
+static int named_call(lua_State *L) {
+    int n = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    if (lua_pcall(L, n, LUA_MULTRET, 0) == LUA_OK) return lua_gettop(L);
+    return raise_as(L, 1, lua_upvalueindex(2), 0);
+}
+
+/* _named(f, fname): f as the public function fname, so that any error raised inside f -- its
+ * own checks at whatever level, or an op it is built of -- names fname at the caller's line. */
+static int r_named(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    luaL_checkstring(L, 2);
+    l_checkend(L, 2, "_named");
+    lua_pushcclosure(L, named_call, 2);
+    return 1;
+}
+
+/* _call_as(fname, names, f, ...): f(...)'s results; an error is raised again under fname at
+ * the line that called the Lua function calling _call_as (as error(msg, 2) from there), with
+ * names (a table, or nil) renaming the callee's words for its arguments.  Every argument after
+ * f goes to f. */
+static int r_call_as(lua_State *L) {
+    luaL_checkstring(L, 1);
+    if (!lua_isnil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TFUNCTION);
+    if (lua_pcall(L, lua_gettop(L) - 3, LUA_MULTRET, 0) == LUA_OK) return lua_gettop(L) - 2;
+    return raise_as(L, 2, 1, lua_isnil(L, 2) ? 0 : 2);
+}
+
+static const luaL_Reg funcs[] = {
+    {"_named", r_named},
+    {"_call_as", r_call_as},
+    {NULL, NULL},
+};
+
+void l_open_named(lua_State *L, int module, int methods) {
+    (void)methods;
+    l_setfuncs(L, module, funcs);
+}
