@@ -42,28 +42,18 @@ local function check_tensor(fname, what, v)
   end
 end
 
--- core[op](...) on fname's inputs: the runtime checks them (shape, dtype, finite scores, class
--- ids in range), and its error ("metrics_binary: labels has 3 elements, ...") is
--- raised again at fname's caller as "fname: val_labels has 3 elements, ..." -- the runtime's
--- parameter name replaced by the caller's argument (names: "scores" -> "val_scores", ...).  Call
--- it as `local r = core_call(...)`, not in a tail call: the level counts fname's frame.
-local function core_call(fname, op, names, ...)
-  local res = table.pack(pcall(core[op], ...))
-  local ok, r = res[1], res[2]
-  if ok then return table.unpack(res, 2, res.n) end
-  -- (called straight from pcall, the runtime's error carries no position)
-  -- (an option's check names the function from the call's debug information, which a C
-  -- function called straight from pcall lacks: "?")
-  local rest = type(r) == "string" and (r:match("^" .. op .. ": (.*)$") or r:match("^%?: (option .*)$"))
-  if not rest then error(r, 0) end -- not the runtime's check (memory, ...): as raised
-  local arg, tail = rest:match("^(%a+)(.*)$")
-  if arg and names[arg] then
-    rest = names[arg] .. tail
-    if names.scores then
-      rest = rest:gsub("%(one per score%)$", "(one per element of " .. names.scores .. ")")
-    end
-  end
-  error(fname .. ": " .. rest, 3)
+-- The runtime checks fname's inputs (shape, dtype, finite scores, class ids in range):
+-- core._call_as(fname, names, core.metrics_*, ...) raises its error ("metrics_binary: labels has
+-- 3 elements, ... (one per score)") at fname's caller as "fname: val_labels has 3 elements, ...
+-- (one per element of val_scores)", the runtime's words for its arguments replaced by the
+-- caller's (names).  Called straight from fname, not from a helper: the level counts fname's
+-- frame.
+local call_as = core._call_as
+
+-- names for a runtime metric whose scores and labels came in as the caller's `scores` and
+-- `labels` arguments
+local function arg_names(scores, labels)
+  return { scores = scores, labels = labels, score = "element of " .. scores }
 end
 
 -- opts.n_bins of fname (the ECE's bins): M.ECE_BINS when absent, else an integer in
@@ -254,6 +244,9 @@ local function as_probs(fname, x, k, input)
   return input == "logits" and x:softmax(2) or x, rank_scores(x, k, input == "logits"), input == "logits"
 end
 
+-- the runtime's words for its arguments -> metrics.classification's
+local CLASS_NAMES = arg_names("probs_or_logits", "labels")
+
 function M.classification(x, labels, opts)
   local fname = "metrics.classification"
   opts = check_opts(fname, opts, CLS_OPTS)
@@ -288,7 +281,7 @@ function M.classification(x, labels, opts)
   local suffix = class_suffixes(fname, opts.class_names, k)
 
   local preds = probs:argmax(2)
-  local cm = core_call(fname, "metrics_confusion", { labels = "labels" }, preds, labels, k):totable()
+  local cm = call_as(fname, nil, core.metrics_confusion, preds, labels, k):totable()
   local out = {}
   local stats, n = per_class(cm)
   local trace = 0
@@ -296,7 +289,7 @@ function M.classification(x, labels, opts)
   out[prefix .. "accuracy"] = trace / n
   out[prefix .. "mcc"] = mcc(cm)
   local conf = probs:max(2)
-  out[prefix .. "ece"] = core_call(fname, "metrics_ece", {}, conf, preds:eq(labels), { n_bins = bins })
+  out[prefix .. "ece"] = call_as(fname, nil, core.metrics_ece, conf, preds:eq(labels), { n_bins = bins })
   for _, name in ipairs({ "precision", "recall", "f1", "specificity" }) do
     local macro, weighted = 0.0, 0.0
     for i = 1, k do
@@ -314,13 +307,13 @@ function M.classification(x, labels, opts)
   local binary
   for c = 0, k - 1 do
     local bopts = { num_classes = k, positive = c, min_recall = min_recall, min_precision = min_precision }
-    local s = core_call(fname, "metrics_binary", { scores = "probs_or_logits" }, rank[c + 1], labels, bopts)
+    local s = call_as(fname, CLASS_NAMES, core.metrics_binary, rank[c + 1], labels, bopts)
     if c == 1 then
       -- the operating points are thresholds on the probability a caller sees, whatever ranked
       binary = s
       if from_logits then
-        local p = core_call(fname, "metrics_binary", { scores = "probs_or_logits" }, probs:select(2, 2),
-          labels, bopts)
+        local p = call_as(fname, CLASS_NAMES, core.metrics_binary, probs:select(2, 2), labels,
+          bopts)
         for _, key in ipairs({ "precision_at_recall", "threshold_at_recall", "recall_at_precision",
           "threshold_at_precision" }) do
           binary[key] = p[key]
@@ -359,9 +352,9 @@ end
 local ANOMALY_OPTS = { prefix = U.NONE, threshold = U.NONE, n_bins = U.NONE,
   min_recall = U.NONE, min_precision = U.NONE }
 
--- the runtime's parameter names -> metrics.anomaly's arguments
-local VAL_NAMES = { scores = "val_scores", labels = "val_labels" }
-local TEST_NAMES = { scores = "test_scores", labels = "test_labels" }
+-- the runtime's words for its arguments -> metrics.anomaly's
+local VAL_NAMES = arg_names("val_scores", "val_labels")
+local TEST_NAMES = arg_names("test_scores", "test_labels")
 
 local function check_scores(fname, what, s)
   check_tensor(fname, what, s)
@@ -387,7 +380,7 @@ function M.anomaly(val_scores, val_labels, test_scores, test_labels, opts)
   local thr = opts.threshold
   if thr == nil then
     -- Fitted on the VALIDATION scores only (the reference fitted it on the test labels).
-    local v = core_call(fname, "metrics_binary", VAL_NAMES, val_scores, val_labels, bopts)
+    local v = call_as(fname, VAL_NAMES, core.metrics_binary, val_scores, val_labels, bopts)
     thr = v.youden_threshold
     if thr ~= thr then
       error(string.format("%s: validation labels hold a single class (%d negative, %d positive); "
@@ -398,7 +391,7 @@ function M.anomaly(val_scores, val_labels, test_scores, test_labels, opts)
   elseif type(thr) ~= "number" or thr ~= thr then
     error(string.format("%s: threshold must be a number, got %s", fname, tostring(thr)), 2)
   end
-  local cm = core_call(fname, "metrics_threshold_confusion", TEST_NAMES, test_scores, test_labels, thr)
+  local cm = call_as(fname, TEST_NAMES, core.metrics_threshold_confusion, test_scores, test_labels, thr)
     :totable()
   local tn, fp, fn, tp = cm[1][1], cm[1][2], cm[2][1], cm[2][2]
   local out = {}
@@ -409,21 +402,22 @@ function M.anomaly(val_scores, val_labels, test_scores, test_labels, opts)
   out[prefix .. "f1"] = ratio(2 * tp, 2 * tp + fp + fn)
   out[prefix .. "specificity"] = ratio(tn, tn + fp)
   out[prefix .. "mcc"] = mcc(cm)
-  local s = core_call(fname, "metrics_binary", TEST_NAMES, test_scores, test_labels, bopts)
+  local s = call_as(fname, TEST_NAMES, core.metrics_binary, test_scores, test_labels, bopts)
   put(out, prefix, "auroc", s.auroc)
   put(out, prefix, "ap", s.ap)
   put_operating_points(out, prefix, s)
   -- ECE only for scores that are probabilities; the reference's sigmoid of raw anomaly scores
   -- gives a number with no calibration meaning.
   if test_scores:min():item() >= 0 and test_scores:max():item() <= 1 then
-    out[prefix .. "ece"] = core_call(fname, "metrics_ece", { confidence = "test_scores",
-      correct = "test_labels" }, test_scores, test_labels, { n_bins = bins })
+    out[prefix .. "ece"] = call_as(fname, { confidence = "test_scores", correct = "test_labels" },
+      core.metrics_ece, test_scores, test_labels, { n_bins = bins })
   end
   return out
 end
 
 -- ---------------------------------------------------------------- test_step outputs
 
+local OUTPUTS_NAMES = arg_names("outputs.scores", "outputs.labels")
 local OUTPUTS_OPTS = { threshold = U.NONE, val = U.NONE, num_classes = U.NONE,
   class_names = U.NONE }
 
@@ -466,14 +460,14 @@ function M.of_outputs(outputs, opts)
   end
   local scores, labels = cpu(outputs.scores), cpu(outputs.labels)
   local out = {}
-  local s = core_call(fname, "metrics_binary", { scores = "outputs.scores", labels = "outputs.labels" },
-    scores, labels, { min_recall = M.MIN_RECALL, min_precision = M.MIN_PRECISION })
+  local s = call_as(fname, OUTPUTS_NAMES, core.metrics_binary, scores, labels,
+    { min_recall = M.MIN_RECALL, min_precision = M.MIN_PRECISION })
   put(out, "", "auroc", s.auroc)
   put(out, "", "ap", s.ap)
   put_operating_points(out, "", s)
   if scores:min():item() >= 0 and scores:max():item() <= 1 then
-    out.ece = core_call(fname, "metrics_ece", { confidence = "outputs.scores", correct = "outputs.labels" },
-      scores, labels, { n_bins = M.ECE_BINS })
+    out.ece = call_as(fname, { confidence = "outputs.scores", correct = "outputs.labels" },
+      core.metrics_ece, scores, labels, { n_bins = M.ECE_BINS })
   end
   return out
 end
@@ -484,18 +478,18 @@ end
 -- auroc, ap, youden_threshold, youden_j, precision_at_recall, threshold_at_recall,
 -- recall_at_precision, threshold_at_precision (NaN where undefined).  opts: num_classes (2),
 -- positive (1), min_recall (0.95), min_precision (0.99).
-local LOW_NAMES = { scores = "scores", labels = "labels" }
+local LOW_NAMES = arg_names("scores", "labels")
 
 -- (The low-level functions check their arguments in the runtime, whose errors are raised at
 -- the caller's line under the function's name.)
 function M.binary(scores, labels, opts)
-  local r = core_call("metrics.binary", "metrics_binary", LOW_NAMES, cpu(scores), cpu(labels), opts)
+  local r = call_as("metrics.binary", LOW_NAMES, core.metrics_binary, cpu(scores), cpu(labels), opts)
   return r
 end
 
 -- [K,K] i64 confusion matrix, rows = true class, columns = predicted.
 function M.confusion(preds, labels, num_classes)
-  local r = core_call("metrics.confusion", "metrics_confusion", {}, cpu(preds), cpu(labels), num_classes)
+  local r = call_as("metrics.confusion", nil, core.metrics_confusion, cpu(preds), cpu(labels), num_classes)
   return r
 end
 
@@ -505,21 +499,21 @@ function M.ece(confidence, correct, opts)
   if type(opts) == "table" then
     local _ = n_bins(fname, opts.n_bins)
   end
-  local r = core_call(fname, "metrics_ece", {}, cpu(confidence), cpu(correct),
+  local r = call_as(fname, nil, core.metrics_ece, cpu(confidence), cpu(correct),
     opts or { n_bins = M.ECE_BINS })
   return r
 end
 
 -- fpr, tpr, thresholds as sklearn.metrics.roc_curve(drop_intermediate=False) (f64 tensors).
 function M.roc_curve(scores, labels, opts)
-  local fpr, tpr, thr = core_call("metrics.roc_curve", "metrics_roc_curve", LOW_NAMES, cpu(scores),
+  local fpr, tpr, thr = call_as("metrics.roc_curve", LOW_NAMES, core.metrics_roc_curve, cpu(scores),
     cpu(labels), opts)
   return fpr, tpr, thr
 end
 
 -- precision, recall, thresholds as sklearn.metrics.precision_recall_curve.
 function M.pr_curve(scores, labels, opts)
-  local p, r, thr = core_call("metrics.pr_curve", "metrics_pr_curve", LOW_NAMES, cpu(scores),
+  local p, r, thr = call_as("metrics.pr_curve", LOW_NAMES, core.metrics_pr_curve, cpu(scores),
     cpu(labels), opts)
   return p, r, thr
 end
