@@ -265,6 +265,9 @@ describe("nn.functional.focal_loss", function()
       graphids.tensor({ true, false, true, false }))
     helpers.errors_at_caller("focal_loss: target 5 is out of bounds for 3 classes", F.focal_loss, logits(),
       long({ 0, 1, 5, 2 }))
+    -- an op's refusal inside cross_entropy too (it read 'functional.lua:470: log_softmax: ...')
+    helpers.errors_at_caller("focal_loss: input must be a float tensor %(f32 or f64%), got i64", F.focal_loss,
+      logits():long(), long({ 0, 1, 2, 0 }))
   end)
 
   it("refuses a per-class alpha tensor with class-probability targets", function()

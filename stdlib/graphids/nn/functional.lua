@@ -7,6 +7,7 @@
 -- a trailing table (unknown keys raise); reductions are "mean" (default), "sum" or "none".
 -- Dims are 1-based as everywhere in graphids; class-index targets hold 0-based classes.
 local graphids = require "graphids"
+local core = require "graphids.core"
 local U = require "graphids.nn._util"
 
 local NONE = U.NONE
@@ -525,13 +526,8 @@ function F.focal_loss(input, target, opts)
   end
   -- cross_entropy's checks are focal_loss's: its errors are raised again under this name, at
   -- the caller's line
-  local ok, ce = pcall(F.cross_entropy, input, target, { weight = o.weight, ignore_index = o.ignore_index,
-    reduction = "none" })
-  if not ok then
-    local renamed = type(ce) == "string" and ce:match("^.-cross_entropy: (.*)$")
-    if renamed then error("focal_loss: " .. renamed, 2) end
-    error(ce, 0)
-  end
+  local ce = core._call_as("focal_loss", nil, F.cross_entropy, input, target, { weight = o.weight,
+    ignore_index = o.ignore_index, reduction = "none" })
   local loss = ce
   if o.gamma ~= 0 then
     local pt = (-ce):exp()
