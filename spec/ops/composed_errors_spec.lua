@@ -25,6 +25,8 @@ local CASES = {
   { "index_put_", function() return zeros(3):index_put_({ tensor({ 3 }) }, ones(1)) end },
   { "index_copy", function() return zeros(2):index_copy(1, tensor({ 5 }), ones(1)) end },
   { "index_copy_", function() return expanded():index_copy_(1, tensor({ 0 }), ones(1, 2)) end },
+  { "index_fill_", function() return expanded():index_fill_(1, tensor({ 0 }), 1) end },
+  { "index_put_", function() return expanded():index_put_({ tensor({ 0 }) }, ones(1, 2), true) end },
   { "take_along_dim", function() return zeros(2):take_along_dim(tensor({ 5 }), 1) end },
   { "scatter_reduce", function() return zeros(2):scatter_reduce(1, tensor({ 5 }), ones(1), "sum") end },
   { "scatter_reduce_", function() return expanded():scatter_reduce_(1, I, ones(1, 2), "sum") end },

@@ -55,21 +55,12 @@ function C.max_dims(fname, nd, depth)
 end
 
 -- msg less a "chunkname:line: " position opening it (a path, or a [string "..."] source), as
--- core._named strips one: a value quoted later in the message that holds ":12: " is kept.
+-- core._named strips one (lua/src/l_named.c): a value quoted later in the message that holds
+-- ":12: " is kept.  For t[key]'s errors (graphids.tensor_extras), which keep the inner op's name
+-- and pass a C metamethod on their way to the caller, so that C.wrap cannot place them.
 function C.strip_position(msg)
   local rest = msg:match('^%[string "[^\n]-"%]:%d+: (.*)$') or msg:match("^[^:%s'\"]+:%d+: (.*)$")
   return rest or msg
-end
-
--- Runs f(...) and returns its results; an error it raises ("op: message", from a part the
--- composed function fname is built of) is raised again as fname's, at fname's caller's line.
-function C.as(fname, depth, f, ...)
-  local res = table.pack(pcall(f, ...))
-  if res[1] then return table.unpack(res, 2, res.n) end
-  local msg = res[2]
-  if type(msg) ~= "string" then error(msg, 0) end
-  msg = C.strip_position(msg):gsub("^[%w_]+: ", "")
-  C.fail(fname, msg, depth + 1)
 end
 
 function C.is_float(t)
@@ -167,8 +158,9 @@ end
 -- level, or by an op it is built of, core or composed) is raised again as "fname: message" at
 -- the line that called fname, as docs/lua-api.md section 1 asks (the message less its own
 -- position and op name).  An error that is no string passes through as it is.  The wrapper is
--- a C closure (core._named): a Lua one called in a tail call (`return graphids.flip(t, 2)`)
--- would have lost its caller's frame, and with it the line.
+-- a C closure (core._named, docs/development.md "Errors"): a Lua one called in a tail call
+-- (`return graphids.flip(t, 2)`) would have lost its caller's frame, and with it the line.  So
+-- a composed function calls the ops it is built of plainly: their errors are its own already.
 function C.wrap(f, fname)
   return core._named(f, fname)
 end

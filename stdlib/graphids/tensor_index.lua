@@ -96,11 +96,10 @@ local function install(graphids)
   function T.index_fill_(t, dim, index, value)
     local mask = fill_args("index_fill_", t, dim, index, value)
     C.writable("index_fill_", t, 0)
-    return (C.as("index_fill_", 0, t.masked_fill_, t, mask, value)) -- not a tail call: the level
+    return t:masked_fill_(mask, value)
   end
   function T.index_fill(t, dim, index, value)
-    return (C.as("index_fill", 0, t.masked_fill, t, fill_args("index_fill", t, dim, index, value),
-      value))
+    return t:masked_fill(fill_args("index_fill", t, dim, index, value), value)
   end
 
   -- The flat positions over t's first k dims named by `indices` (a list of integer tensors, one
@@ -182,10 +181,9 @@ local function install(graphids)
     local ok, view = pcall(t.view, t, { p, r })
     local target = ok and view or t:contiguous():clone():view({ p, r })
     if accumulate then
-      C.as("index_put_", 0, target.index_add_, target, 1, pos, vals)
+      target:index_add_(1, pos, vals)
     else
-      C.as("index_put_", 0, target.scatter_, target, 1, pos:reshape({ count, 1 }):expand({ count, r }),
-        vals)
+      target:scatter_(1, pos:reshape({ count, 1 }):expand({ count, r }), vals)
     end
     if not ok then t:copy_(target:view(t.shape)) end
     return t
