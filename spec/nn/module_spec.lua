@@ -203,6 +203,9 @@ describe("graphids.nn.Module", function()
       "bf16")
     errors("to: device must be cpu, cuda or cuda:N, got 'gpu'", net.to, net, { device = "gpu" })
     errors("^to: device 'cuda' is not available", net.to, net, "cuda")
+    -- the binding's refusal of a device, under to's name at the caller's line (a GPU machine
+    -- says "device cuda:99 does not exist")
+    helpers.errors_at_caller("^[^ ]+ to: device '?cuda:99'? ", net.to, net, "cuda:99")
   end)
 
   it("keeps tensors that to() does not change, and tied weights tied", function()

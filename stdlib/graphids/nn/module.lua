@@ -22,6 +22,7 @@
 -- Errors raised by a child's forward are re-raised once by the outermost module call, prefixed
 -- with the path of the failing module from the root: "model.layers.2: addmm: ...".
 local graphids = require "graphids"
+local core = require "graphids.core"
 local class = require "graphids.class"
 local StateDict = require "graphids.nn.state_dict"
 local U = require "graphids.nn._util"
@@ -455,9 +456,7 @@ function Module:to(a, b)
       error(string.format("to: device must be cpu, cuda or cuda:N, got %s", U.describe(device)), 2)
     end
     -- (a device this build or machine cannot use: the binding says why, under to's name)
-    local ok, t = pcall(graphids.empty, 0, { device = device })
-    if not ok then error("to: " .. tostring(t):gsub("^.-empty: ", ""), 2) end
-    dev = t.device
+    dev = core._call_as("to", nil, graphids.empty, 0, { device = device }).device
   end
   local target
   if dtype ~= nil then
