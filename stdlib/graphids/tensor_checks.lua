@@ -56,8 +56,9 @@ end
 
 -- msg less a "chunkname:line: " position opening it (a path, or a [string "..."] source), as
 -- core._named strips one (lua/src/l_named.c): a value quoted later in the message that holds
--- ":12: " is kept.  For t[key]'s errors (graphids.tensor_extras), which keep the inner op's name
--- and pass a C metamethod on their way to the caller, so that C.wrap cannot place them.
+-- ":12: " is kept.  Used by t[key]'s errors (graphids.tensor_extras): they keep the inner op's
+-- name, and cross a C metamethod on their way to the caller, past which core._named's position
+-- (the line that called the wrapper) cannot reach.
 function C.strip_position(msg)
   local rest = msg:match('^%[string "[^\n]-"%]:%d+: (.*)$') or msg:match("^[^:%s'\"]+:%d+: (.*)$")
   return rest or msg
