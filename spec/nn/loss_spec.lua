@@ -403,6 +403,42 @@ describe("nn.functional losses with a bool input or target", function()
   end)
 end)
 
+describe("nn.functional losses with an integer input or target", function()
+  -- torch 2.15 refuses one in the BCEs (binary_cross_entropy: "Found dtype Long but expected
+  -- Float"; the logits form: "result type Float can't be cast to the desired output type Long")
+  -- and in kl_div ("Integral inputs not supported"), for i64, i32 and u8 alike; mse, l1,
+  -- smooth_l1 and huber take one beside a float operand:
+  -- mse_loss(tensor([0.2, 0.7, 0.5]), tensor([0, 1, 1])) = 0.126667, l1_loss 0.333333.
+  local p = function() return graphids.tensor({ 0.2, 0.7, 0.5 }) end
+  local at = helpers.errors_at_caller
+
+  it("the BCEs and kl_div refuse one, naming the loss, the operand and its dtype", function()
+    for _, c in ipairs({ { F.binary_cross_entropy, "binary_cross_entropy" },
+      { F.binary_cross_entropy_with_logits, "binary_cross_entropy_with_logits" },
+      { F.kl_div, "kl_div" } }) do
+      for _, dt in ipairs({ "i64", "i32", "u8" }) do
+        local y = long({ 0, 1, 1 }):to(dt)
+        at("^[^:]+:%d+: " .. c[2] .. ": target of dtype " .. dt .. " is not supported; convert it to a "
+          .. "float dtype first %(e%.g%. target:to%(input%.dtype%)%)$", c[1], p(), y)
+        at(c[2] .. ": input of dtype " .. dt .. " is not supported; convert it to a float dtype first "
+          .. "%(e%.g%. input:to%(target%.dtype%)%)$", c[1], y, p())
+      end
+      at(c[2] .. ": target of dtype i64 is not supported; convert it to a float dtype first "
+        .. "%(e%.g%. target:float%(%)%)$", c[1], long({ 0, 1 }), long({ 0, 1 }))
+    end
+    at("kl_div: target of dtype i64", F.kl_div, p(), long({ 0, 1, 1 }), { log_target = true })
+    at("kl_div: target of dtype i64", F.kl_div, p(), long({ 0, 1, 1 }), { reduction = "batchmean" })
+    errors("binary_cross_entropy_with_logits: target of dtype i64", nn.BCEWithLogitsLoss(), p(),
+      long({ 0, 1, 1 }))
+    errors("kl_div: target of dtype u8", nn.KLDivLoss(), p(), long({ 0, 1, 1 }):to("u8"))
+  end)
+
+  it("mse and l1 take one beside a float operand, as torch", function()
+    near(F.mse_loss(p(), long({ 0, 1, 1 })):item(), 0.12666667, 1e-6)
+    near(F.l1_loss(p(), long({ 0, 1, 1 })):item(), 0.33333333, 1e-6)
+  end)
+end)
+
 describe("nn.functional binary cross-entropy", function()
   local P = { { 0.1, 0.5, 0.9 }, { 0.99, 0.3, 0.02 } }
   local T = { { 0.0, 1.0, 1.0 }, { 1.0, 0.25, 0.0 } }

@@ -632,6 +632,22 @@ local function bool_operands(fname, input, target, takes_bool, level)
   return input:to(target.dtype), target
 end
 
+-- An integer input or target of the BCEs or kl_div: torch refuses one (BCE "Found dtype Long
+-- but expected Float", the logits form "result type Float can't be cast to the desired output
+-- type Long", kl_div "Integral inputs not supported"), where the ops these losses are made of
+-- would promote it and return a loss.  Call after bool_operands (which names a bool one).
+-- level: error()'s, seen from here.
+local function float_operands(fname, input, target, level)
+  for _, c in ipairs({ { "target", target, "input", input }, { "input", input, "target", target } }) do
+    local what, t, other_what, other = c[1], c[2], c[3], c[4]
+    if not U.is_float(t) then
+      error(string.format("%s: %s of dtype %s is not supported; convert it to a float dtype first (e.g. %s)",
+        fname, what, t.dtype, U.is_float(other) and string.format("%s:to(%s.dtype)", what, other_what)
+        or what .. ":float()"), level + 1)
+    end
+  end
+end
+
 -- -w * (t * log(x) + (1 - t) * log(1 - x)), each log clamped at -100 (as torch).
 -- input: probabilities in [0, 1]; target: same shape.  opts: weight (broadcasts), reduction.
 function F.binary_cross_entropy(input, target, opts)
@@ -642,6 +658,7 @@ function F.binary_cross_entropy(input, target, opts)
   check_tensor(fname, target, "target")
   check_same_shape(fname, input, target)
   bool_operands(fname, input, target, false, 2)
+  float_operands(fname, input, target, 2)
   check_loss_weight(fname, "weight", o.weight, input, 2)
   if input:numel() > 0 then
     local lo, hi = input:amin():item(), input:amax():item()
@@ -669,6 +686,7 @@ function F.binary_cross_entropy_with_logits(input, target, opts)
   check_tensor(fname, target, "target")
   check_same_shape(fname, input, target)
   bool_operands(fname, input, target, false, 2)
+  float_operands(fname, input, target, 2)
   check_loss_weight(fname, "weight", o.weight, input, 2)
   check_loss_weight(fname, "pos_weight", o.pos_weight, input, 2)
   -- threshold 50: softplus(z) = z beyond it to within e^-50, far below f64 rounding.
@@ -756,6 +774,7 @@ function F.kl_div(input, target, opts)
   check_tensor(fname, target, "target")
   check_same_shape(fname, input, target)
   bool_operands(fname, input, target, false, 2)
+  float_operands(fname, input, target, 2)
   local loss
   if o.log_target then
     loss = target:exp() * (target - input)
