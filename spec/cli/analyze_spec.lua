@@ -7,13 +7,7 @@ local json = require "graphids.json"
 local proc = require "trainer.support.proc"
 local tiny = require "orchestrate.support.tiny"
 
-local function cat(...)
-  local out = {}
-  for _, t in ipairs({ ... }) do
-    for _, v in ipairs(t) do out[#out + 1] = v end
-  end
-  return out
-end
+local cat = tiny.join
 
 describe("graphids analyze", function()
   local tmp, lake, base, run_dir, best

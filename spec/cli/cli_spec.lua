@@ -8,15 +8,7 @@ local R = require "cli.support.runs_cli"
 local tiny = require "orchestrate.support.tiny"
 local specenv = require "specenv"
 
-local sets = tiny.cli_sets
-
-local function cat(...)
-  local out = {}
-  for _, t in ipairs({ ... }) do
-    for _, v in ipairs(t) do out[#out + 1] = v end
-  end
-  return out
-end
+local sets, cat = tiny.cli_sets, tiny.join
 
 describe("graphids fit|test|pipeline|runs", function()
   local tmp, lake

@@ -9,15 +9,7 @@ local analysis = require "graphids.analysis"
 local graphs = require "models.graphs"
 local h = require "helpers"
 
-local function loader_of(batches)
-  return { iter = function()
-    local i = 0
-    return function()
-      i = i + 1
-      return batches[i]
-    end
-  end }
-end
+local loader_of = require("graphids.analysis._common").list_loader
 
 describe("graphids.analysis.attention", function()
   it("gives each GATv2 layer's weights as the layer itself computes them, output unchanged", function()

@@ -44,6 +44,15 @@ function M.cli_sets(family, extra)
   return args
 end
 
+-- The lists of arguments given, joined into one (a command line from its parts).
+function M.join(...)
+  local out = {}
+  for _, t in ipairs({ ... }) do
+    for _, v in ipairs(t) do out[#out + 1] = v end
+  end
+  return out
+end
+
 -- The data overrides of M.set as a fusion-states stage takes them (data.<key>).
 function M.data_sets()
   local out = {}
