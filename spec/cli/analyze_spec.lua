@@ -92,6 +92,12 @@ describe("graphids analyze", function()
     -- the centre is the checkpoint's validation loss over those graphs
     assert.is_true(summary.landscape.min <= summary.landscape.center)
 
+    -- a split the data does not have
+    _, err, rc = proc.run(cat({ "analyze" }, base, { "--split", "test_01_known_vehicle_known_atack" }))
+    assert.equal(1, rc)
+    assert.truthy(err:find("graphids analyze: --split: no split 'test_01_known_vehicle_known_atack' in " ..
+      "this data (train, val, test_01_known_vehicle_known_attack, test_03_known_vehicle_unknown_attack) " ..
+      "(did you mean 'test_01_known_vehicle_known_attack'?)", 1, true), err)
     -- an analysis that does not apply, asked for: refused before anything is written
     _, err, rc = proc.run(cat({ "analyze" }, base,
       { "--only", "policy", "--output-dir", gio.join(tmp, "o1") }))

@@ -262,6 +262,14 @@ local function analyse(r, opts, path, dir)
   model:load_state_dict(ckpt.load(path).model)
   D.model(model, device)
   local chosen = choose(model, opts.only)
+  local splits = { "train", "val" }
+  for _, name in ipairs(art.datamodule.test_names or {}) do splits[#splits + 1] = name end
+  local known = false
+  for _, name in ipairs(splits) do known = known or name == opts.split end
+  if not known then
+    error(string.format("--split: no split '%s' in this data (%s)%s", opts.split, table.concat(splits, ", "),
+      A.suggest(opts.split, splits)), 0)
+  end
   local loader = art.datamodule:eval_loader(opts.split)
   -- graphs spread over the whole split, on the model's device
   local function sample(n)
