@@ -104,6 +104,11 @@ describe("graphids runs compare --expected-max", function()
     assert.truthy(out:find("(test/auroc is null, not a finite number, in every tested run that has it " ..
       "(2): nothing to rank)", 1, true), out)
     assert.is_nil(out:find("did you mean", 1, true), out)
+    -- the default metric too (a null test/f1_macro)
+    rc, out = R.call({ "compare", "--lake-root", tmp }, { rec("a", 1, json.null), rec("a", 2, json.null) })
+    assert.equal(0, rc)
+    assert.truthy(out:find("(test/f1_macro is null, not a finite number, in every tested run that has it " ..
+      "(2): nothing to rank)", 1, true), out)
     local err
     rc, out, err = R.call({ "list", "--lake-root", tmp, "--expected-max" }, {})
     assert.same({ 2, "" }, { rc, out })

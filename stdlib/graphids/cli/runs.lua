@@ -390,15 +390,23 @@ local function compare(o, json)
   end
   if #rows == 0 then
     local tested, null = 0, 0
+    -- (without --metric a run is ranked by the first of these it has)
+    local keys = o["--metric"] and { o["--metric"] } or { "test/f1_macro", "test/f1" }
+    local null_key
     for _, r in ipairs(rs) do
       tested = tested + (r.status == "tested" and 1 or 0)
-      local m = r.status == "tested" and o["--metric"] and r.metrics or {}
-      null = null + (m[o["--metric"]] ~= nil and 1 or 0)
+      local m = r.status == "tested" and r.metrics or {}
+      for _, k in ipairs(keys) do
+        if m[k] ~= nil then
+          null, null_key = null + 1, null_key or k
+          break
+        end
+      end
     end
     if null > 0 then
       -- (a key that is there but holds no number: "did you mean" would offer the key itself)
       io.stdout:write(string.format("  (%s is null, not a finite number, in every tested run that has it " ..
-        "(%d): nothing to rank)\n", o["--metric"], null))
+        "(%d): nothing to rank)\n", o["--metric"] or null_key, null))
     else
       io.stdout:write(tested > 0 and string.format("  (no tested run has the metric %s%s)\n", o["--metric"]
         or "test/f1_macro or test/f1", near_keys(rs, o["--metric"])) or "  (no tested runs)\n")
