@@ -92,6 +92,14 @@ describe("graphids analyze", function()
     -- the centre is the checkpoint's validation loss over those graphs
     assert.is_true(summary.landscape.min <= summary.landscape.center)
 
+    -- the checkpoint's digest; a narrower analysis replaces the folder's files
+    assert.equal(require("graphids").sha256_file(best), summary.checkpoint_sha256)
+    _, err, rc = proc.run(cat({ "analyze" }, base, { "--only", "embeddings" }))
+    assert.equal(0, rc, err)
+    assert.is_false(gio.exists(gio.join(art, "landscape.safetensors")))
+    assert.is_false(gio.exists(gio.join(art, "attention.safetensors")))
+    assert.same({ gio.join(art, "embeddings.safetensors") },
+      json.read_file(gio.join(art, "analysis.json")).files)
     -- a split the data does not have
     _, err, rc = proc.run(cat({ "analyze" }, base, { "--split", "test_01_known_vehicle_known_atack" }))
     assert.equal(1, rc)
@@ -115,6 +123,10 @@ describe("graphids analyze", function()
     assert.equal(0, rc, err)
     assert.is_true(gio.exists(gio.join(tmp, "o2", "embeddings.safetensors")))
     assert.is_false(gio.exists(gio.join(lake, "synthetic/gat/focal/seed_5")), "no run dir made for seed 5")
+    -- a new fit sets the old weights' analysis aside
+    _, err, rc = proc.run(cat({ "fit" }, base))
+    assert.equal(0, rc, err)
+    assert.is_false(gio.exists(art))
   end)
 
   it("gives a distilled student's CKA against its teacher", function()
@@ -131,6 +143,27 @@ describe("graphids analyze", function()
     assert.equal(16, summary.cka.teacher_embedding_width)
     assert.is_true(summary.cka.value > 0 and summary.cka.value <= 1 + 1e-9, tostring(summary.cka.value))
     assert.is_nil(summary.embeddings, "--only cka writes no embeddings")
+    assert.equal(best, summary.cka.teacher)
+    assert.equal(require("graphids").sha256_file(best), summary.cka.teacher_sha256)
+    -- the same teacher at another path is the same teacher; another teacher's CKA is not the run's
+    local copy = gio.join(tmp, "teacher_copy.safetensors")
+    proc.spit(copy, proc.slurp(best))
+    local function kd_with(teacher, extra)
+      return cat({ "analyze", "--config", "recipes/stages/gat_kd.lua", "--lake-root", lake,
+        "--tla", "teacher_ckpt=" .. teacher, "--only", "cka" }, tiny.cli_sets("gat"), extra or {})
+    end
+    _, err, rc = proc.run(kd_with(copy))
+    assert.equal(0, rc, err)
+    _, err, rc = proc.run(cat({ "fit" }, base, { "--tla", "seed=5" }))
+    assert.equal(0, rc, err)
+    local other = gio.join(lake, "synthetic/gat/focal/seed_5/checkpoints/best_model.safetensors")
+    _, err, rc = proc.run(kd_with(other))
+    assert.equal(1, rc)
+    assert.truthy(err:find("was trained with other settings (model.distillation.teacher_ckpt); give " ..
+      "--output-dir", 1, true), err)
+    _, err, rc = proc.run(kd_with(other, { "--output-dir", gio.join(tmp, "o4") }))
+    assert.equal(0, rc, err)
+    assert.equal(other, json.read_file(gio.join(tmp, "o4", "analysis.json")).cka.teacher)
     _, err, rc = proc.run(cat({ "analyze" }, base, { "--only", "cka", "--output-dir", gio.join(tmp, "o3") }))
     assert.equal(1, rc)
     assert.truthy(err:find("has no distillation teacher", 1, true), err)

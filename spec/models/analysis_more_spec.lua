@@ -55,6 +55,26 @@ describe("graphids.analysis.attention", function()
     assert.same({ 3, 6 }, res.out.shape)
   end)
 
+  it("leaves each module's own mode, and a forward set on the instance, as they were", function()
+    local conv = nn.GATConv(4, 3, { heads = 1 })
+    local calls = 0
+    local own = function(self, ...)
+      calls = calls + 1
+      return nn.GATConv.forward(self, ...)
+    end
+    conv.forward = own
+    local model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+    model.conv = conv
+    model:train()
+    model[2]:eval() -- a frozen part of a training model
+    local x, ei = graphids.randn(3, 4), graphids.tensor({ { 0, 1 }, { 1, 2 } }, { dtype = "i64" })
+    analysis.attention(model, nil, { forward = function(m) return m.conv(x, ei) end })
+    assert.equal(1, calls, "the instance's forward ran")
+    assert.equal(own, rawget(conv, "forward"))
+    assert.is_true(model.training and model[1].training and conv.training)
+    assert.is_false(model[2].training)
+  end)
+
   it("names a second call of one layer, and refuses models without attention", function()
     local conv = nn.GATConv(4, 4, { heads = 1 })
     local x, ei = graphids.randn(3, 4), graphids.tensor({ { 0, 1 }, { 1, 2 } }, { dtype = "i64" })
@@ -174,6 +194,8 @@ describe("graphids.analysis.loss_landscape", function()
       { max_graphs = 0, loss = loss })
     h.errors("unknown option 'grid'", analysis.loss_landscape, lin, L, { grid = 3 })
     h.errors("the loader gave no batches", analysis.loss_landscape, lin, loader_of({}), { loss = loss })
+    h.errors("the model has no trainable parameter of two or more dimensions", ls, nn.LayerNorm(3), L,
+      { loss = loss })
     local bandit = models.resolve("graphids.models.fusion.BanditFusion")(P.fusion.bandit())
     local s = { states = graphids.rand(4, 15), labels = graphids.tensor({ 0, 1, 0, 1 }, { dtype = "i64" }) }
     h.errors("validation_step gives no val_loss", ls, bandit, loader_of({ s }), { steps = 2 })

@@ -28,13 +28,15 @@ function M.check_loader(fname, loader)
   end
 end
 
--- fn() with model in eval mode and under no_grad; the training mode is restored afterwards and
--- an error is raised again at level (counted from the caller of in_eval) without a position.
+-- fn() with model in eval mode and under no_grad; afterwards, also after an error (raised again
+-- as it came), every module's own training flag is what it was: a frozen BatchNorm inside a
+-- training model stays in eval mode.
 function M.in_eval(model, fn)
-  local was_training = model.training
+  local modes = {}
+  for _, m in model:named_modules() do modes[#modes + 1] = { m, m.training } end
   model:eval()
   local ok, res = pcall(graphids.no_grad, fn)
-  if was_training then model:train() end
+  for _, e in ipairs(modes) do rawset(e[1], "training", e[2]) end
   if not ok then error(res, 0) end
   return res
 end

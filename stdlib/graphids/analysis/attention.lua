@@ -51,11 +51,13 @@ function M.attention(model, batch, opts)
     error("analysis.attention: the model has no attention layer (GATConv, GATv2Conv or " ..
       "TransformerConv)", 2)
   end
-  local found, calls = {}, {}
-  -- Each layer's forward is shadowed on the instance for the one pass: it asks the class's
-  -- forward for the weights and hands the output on as the layer would have.
-  for _, l in ipairs(layers) do
+  local found, calls, own = {}, {}, {}
+  -- Each layer's forward is shadowed on the instance for the one pass: it asks the forward it
+  -- had (the class's, or one set on the instance, put back afterwards) for the weights and
+  -- hands the output on as the layer would have.
+  for i, l in ipairs(layers) do
     local m, cls_forward = l.module, l.module.forward
+    own[i] = rawget(m, "forward")
     calls[l.name] = 0
     rawset(m, "forward", function(self, x, edge_index, edge_attr, call)
       local out, ei, alpha = cls_forward(self, x, edge_index, edge_attr, { return_attention_weights = true })
@@ -68,7 +70,7 @@ function M.attention(model, batch, opts)
     end)
   end
   local ok, res = pcall(A.in_eval, model, function() return forward(model, batch) end)
-  for _, l in ipairs(layers) do rawset(l.module, "forward", nil) end
+  for i, l in ipairs(layers) do rawset(l.module, "forward", own[i]) end
   if not ok then error(res, 2) end
   if #found == 0 then
     error("analysis.attention: the forward ran none of the model's attention layers", 2)

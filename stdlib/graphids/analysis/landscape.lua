@@ -38,9 +38,17 @@ local function as_number(v, i)
     "got %s", i, A.describe(v)), 0)
 end
 
--- One filter-normalised random direction for parameter p (zeros for a 1-D parameter).
+-- The parameters a landscape moves: the trainable ones of two or more dimensions.
+function M.landscape_parameters(model)
+  local out = {}
+  for _, p in ipairs(model:parameters()) do
+    if p.requires_grad and p.ndim >= 2 then out[#out + 1] = p end
+  end
+  return out
+end
+
+-- One filter-normalised random direction for parameter p (two or more dimensions).
 local function direction(p, gen)
-  if p.ndim < 2 then return graphids.zeros_like(p) end
   local w = p:detach():to("cpu"):to("f64"):reshape(p:size(1), -1)
   local d = graphids.randn(w.shape, { dtype = "f64", generator = gen })
   local scale = w:norm(2, 2, { keepdim = true }) / (d:norm(2, 2, { keepdim = true }) + 1e-10)
@@ -99,11 +107,11 @@ function M.loss_landscape(model, loader, opts)
   local loss = o.loss or default_loss
   local batches, graphs = A.take(loader, o.max_graphs)
   if #batches == 0 then error("analysis.loss_landscape: the loader gave no batches", 2) end
-  local params = {}
-  for _, p in ipairs(model:parameters()) do
-    if p.requires_grad then params[#params + 1] = p end
+  local params = M.landscape_parameters(model)
+  if #params == 0 then
+    error("analysis.loss_landscape: the model has no trainable parameter of two or more dimensions " ..
+      "(one-dimensional ones stay where they are: its surface would be flat)", 2)
   end
-  if #params == 0 then error("analysis.loss_landscape: the model has no trainable parameter", 2) end
   local gen = graphids.Generator(seed)
   local base, d1, d2 = {}, {}, {}
   for i, p in ipairs(params) do base[i] = p:detach():clone() end

@@ -20,34 +20,43 @@ usage: graphids analyze --config RECIPE [--tla KEY=VALUE]... [--set A.B=VALUE]..
 
 Loads the stage's best checkpoint (<run dir>/checkpoints/best_model.safetensors, or P), checked
 against the configured model and the data's vocabulary, and analyses it on one split's graphs.
-Writes into <run dir>/artifacts (or DIR), each file replaced whole:
+Writes into <run dir>/artifacts (or DIR), removing what an earlier analysis wrote there (a fit
+sets the folder aside, as it does the old predictions):
   embeddings.safetensors  per-graph embeddings and labels (graph models)
-  attention.safetensors   every attention layer's edge_index and alpha on the split's first
-                          batch, with that batch's node ids, graph of each node and labels
+  attention.safetensors   every attention layer's edge_index and alpha over the sampled graphs
+                          (nodes numbered across them), their node ids, graph of each node and
+                          labels
   landscape.safetensors   the validation loss on a grid around the weights, along two
                           filter-normalised random directions (coords, loss)
   policy.safetensors      a DQN or bandit fusion policy's alpha per window, the two experts'
                           scores, the labels and the count of each action
-  analysis.json           what was written, and the summary figures (per-layer attention
-                          entropy by class, CKA against a distillation teacher, the landscape's
-                          centre and range, the policy's mean alpha by class)
-A checkpoint that is not the run dir's own, or a configuration other than the one its fit
-recorded, needs --output-dir: its results are not the run's.
+  analysis.json           what was written, the checkpoint's (and a teacher's) SHA-256, and
+                          the summary figures (per-layer attention entropy by class, CKA
+                          against a distillation teacher, the landscape's centre and range,
+                          the policy's mean alpha by class)
+A checkpoint that is not the run dir's own, a configuration other than the one its fit recorded,
+or another distillation teacher needs --output-dir: its results are not the run's.
 
 ]] .. fit.OPTIONS:gsub("resume from this checkpoint %(checked against the model and vocabulary%)",
   "analyse this checkpoint instead of the run dir's best one") .. [[
   --split NAME        the graphs analysed: train, val (default) or a test set's name
   --only LIST         comma-separated: embeddings, attention, cka, landscape, policy (default:
                       each that applies to the model)
-  --max-graphs N      embeddings and policy over the split's first N graphs (whole batches;
-                      default 4096)
+  --max-graphs N      embeddings, attention and policy over up to N graphs: whole batches spread
+                      evenly over the split, so each of its captures is represented (default
+                      4096)
   --landscape-steps N the grid's points per direction (default 51, the reference's; odd puts
                       the trained weights at the centre)
   --landscape-span X  the grid's reach along each direction, in filter norms (default 1)
-  --landscape-graphs N  the loss is the mean over the split's first N graphs (default 256)
+  --landscape-graphs N  the loss is the mean over up to N graphs spread over the split
+                      (default 256)
   --seed N            the landscape's directions and draws (default 0)
   --output-dir DIR    where the files go (default <run dir>/artifacts)
 ]]
+
+-- Every file an analysis may write (an earlier analysis's are removed before a new one writes).
+local FILES = { "embeddings.safetensors", "attention.safetensors", "landscape.safetensors",
+  "policy.safetensors", "analysis.json" }
 
 local SPEC = { value = { "--config", "--ckpt-path", "--data-root", "--lake-root", "--split", "--only",
   "--max-graphs", "--landscape-steps", "--landscape-span", "--landscape-graphs", "--seed",
@@ -111,9 +120,32 @@ local function applicable(model)
     attention = #analysis.attention_layers(model) > 0 or (name .. " has no attention layer"),
     cka = require("graphids.models.distill").teacher_of(model) ~= nil
       or (name .. " has no distillation teacher (CKA compares a student with its teacher)"),
-    landscape = not policy or (name .. " is a policy scored by reward; it has no loss surface"),
+    landscape = (not policy or (name .. " is a policy scored by reward; it has no loss surface"))
+      and (#analysis.landscape_parameters(model) > 0
+        or (name .. " has no trainable parameter of two or more dimensions: its surface would be flat")),
     policy = policy or (name .. " is not a fusion policy (DQN or bandit)"),
   }
+end
+
+-- "model.distillation.teacher_ckpt" when the configured teacher is not the one the run dir's
+-- student was distilled from (another path whose content differs; a moved lake's same file is
+-- the same teacher), else nil.  The record's keys ignore upstream paths (they move with a lake),
+-- and a CKA against another teacher would be recorded as the student's.
+local function other_teacher(r)
+  local key = "model.distillation.teacher_ckpt"
+  local ok, stored, now = pcall(require("graphids.orchestrate.record").flat_record, r)
+  if not ok or stored == nil or now[key] == nil or stored[key] == now[key] then return nil end
+  local json, gio = require "graphids.json", require "graphids.io"
+  local old, new = json.decode(stored[key]), json.decode(now[key])
+  local rd = require "graphids.orchestrate.run_dir"
+  if type(old) ~= "string" or type(new) ~= "string" or rd.same_dir_key(old) == rd.same_dir_key(new) then
+    return nil
+  end
+  local graphids = require "graphids"
+  if gio.exists(old) and gio.exists(new) and graphids.sha256_file(old) == graphids.sha256_file(new) then
+    return nil
+  end
+  return key
 end
 
 -- The output folder, or nil and why one must be named.
@@ -127,12 +159,12 @@ local function output_dir(o, r, path)
     return nil, string.format("%s is not a checkpoint of %s; give --output-dir", path, r.run_dir)
   end
   local record = require "graphids.orchestrate.record"
-  local changed = record.changes(r, record.TESTED)
+  local changed = record.changes(r, record.TESTED) or other_teacher(r)
   if changed ~= nil then
     return nil, string.format("%s was trained with other settings (%s); give --output-dir", r.run_dir,
       changed)
   end
-  return require("graphids.io").join(r.run_dir, "artifacts")
+  return require("graphids.io").join(r.run_dir, require("graphids.orchestrate.stage").ARTIFACTS)
 end
 
 local function save(dir, name, tensors)
@@ -217,15 +249,17 @@ local function run_policy(analysis, model, batches, dir, summary)
     anomaly = p.anomaly, gat_prob = p.gat_prob, counts = p.counts })
 end
 
-local function cka_summary(analysis, model, device, batches, graphs, student_emb)
+local function cka_summary(analysis, model, device, batches, graphs, student_emb, teacher_path)
   local D = require "graphids.trainer.device"
   local A2 = require "graphids.analysis._common"
   local teacher = require("graphids.models.distill").teacher_of(model)
   D.model(teacher, device)
   local t = analysis.embeddings(teacher, A2.list_loader(batches))
   D.model(teacher, "cpu") -- where distillation keeps it
+  local path = teacher_path
   return { teacher_embedding_width = t.embeddings:size(2), graphs = graphs,
-    value = analysis.cka(t.embeddings, student_emb) }
+    value = analysis.cka(t.embeddings, student_emb), teacher = path,
+    teacher_sha256 = path and require("graphids").sha256_file(path) or nil }
 end
 
 -- The analyses of opts.only, or each that applies (a list in KINDS order); an asked-for one that
@@ -280,8 +314,10 @@ local function analyse(r, opts, path, dir)
   end
   local ok, err = gio.mkdir_p(dir)
   if not ok then error(string.format("cannot create %s: %s", dir, tostring(err)), 0) end
+  -- the folder describes one analysis: what an earlier one wrote there goes first
+  for _, f in ipairs(FILES) do gio.remove_tree(gio.join(dir, f)) end
   local summary = { stage = r.stage_name, checkpoint = path, split = opts.split, model = model.class_path,
-    files = {} }
+    checkpoint_sha256 = require("graphids").sha256_file(path), files = {} }
   local function wrote(p) summary.files[#summary.files + 1] = p end
   local main, graphs, emb -- the sample of embeddings, attention, CKA and policy; its embeddings
   local function embeddings()
@@ -295,7 +331,9 @@ local function analyse(r, opts, path, dir)
       summary.embeddings = { graphs = graphs, width = e.embeddings:size(2) }
       wrote(save(dir, "embeddings.safetensors", { embeddings = e.embeddings, labels = e.labels }))
     elseif k == "cka" then
-      summary.cka = cka_summary(analysis, model, device, main, graphs, embeddings().embeddings)
+      local kd = r.validated.model.distillation
+      summary.cka = cka_summary(analysis, model, device, main, graphs, embeddings().embeddings,
+        kd and kd.teacher_ckpt)
     elseif k == "attention" then
       wrote(run_attention(analysis, model, main, dir, summary))
     elseif k == "landscape" then

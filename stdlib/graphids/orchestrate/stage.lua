@@ -24,6 +24,9 @@ local M = {}
 
 M.MARKERS = { train = ".train_complete", test = ".test_complete" }
 
+-- The folder of a run dir that `graphids analyze` writes into.
+M.ARTIFACTS = "artifacts"
+
 -- The lock file of a run dir (graphids.orchestrate.run_dir holds it while a verb runs).
 M.STAGE_LOCK = rd.LOCK_FILE
 
@@ -153,7 +156,8 @@ local function check_tracking_uri(resolved, phase)
 end
 
 -- A callback whose on_fit_start commits the fit in run_dir: it sets aside what the new fit makes
--- stale (both markers, the test metrics and test predictions, inputs.json, and for a fresh fit
+-- stale (both markers, the test metrics and test predictions, inputs.json, the analysis
+-- artifacts, and for a fresh fit
 -- (not a resume) the previous run's best and last checkpoints with their sidecars and its
 -- prediction sidecars,
 -- or a crash in the first epoch would leave the old `last` for the next run to "resume" into a
@@ -167,9 +171,10 @@ local function committer(resolved, write_run_files, fresh, on_commit, track)
   -- the old model's test results go with every fit, a resume's too (its model changes)
   -- (and a pipeline's record of the inputs the old fit trained on: the pipeline's own commit
   -- writes it again; a fit outside it, with another teacher_ckpt or states_dir, leaves none)
+  -- (and `graphids analyze`'s artifacts: they describe the old weights)
   local stale = { gio.join(dir, M.MARKERS.train), gio.join(dir, M.MARKERS.test),
     gio.join(dir, "test_metrics.json"), gio.join(dir, "predictions", "test"),
-    gio.join(dir, record.INPUTS_FILE) }
+    gio.join(dir, record.INPUTS_FILE), gio.join(dir, M.ARTIFACTS) }
   if fresh then
     for _, p in ipairs({ resolved.ckpt_file, resolved.last_ckpt }) do
       stale[#stale + 1] = p
