@@ -335,10 +335,19 @@ local function flatten_classes(input)
   return input:permute(perm):reshape(-1, input.shape[2])
 end
 
-local function check_targets(fname, target, C, ignore_index, level)
-  if target.dtype ~= "i64" and target.dtype ~= "i32" then
-    error(string.format("%s: class targets must be i64 or i32, got %s (for class probabilities " ..
-      "give a float target of the input's shape)", fname, target.dtype), level)
+-- Class ids: i64 or u8, as torch takes them, and i32, which torch refuses but the runtime's
+-- other index tensors (edge_index, batch, Embedding ids) may be.  A u8 one is read as i64 (the
+-- range check reads i64 or i32).  probs: whether a float target would be read as class
+-- probabilities (cross_entropy's).  level: error()'s, seen from the loss.  Returns the target
+-- and whether an entry may hold ignore_index.
+local function check_targets(fname, target, C, ignore_index, probs, level)
+  local dt = target.dtype
+  if dt ~= "i64" and dt ~= "i32" and dt ~= "u8" then
+    error(string.format("%s: class targets must be i64, i32 or u8, got %s%s", fname, dt, probs
+      and " (for class probabilities give a float target of the input's shape)" or ""), level + 1)
+  end
+  if dt == "u8" then
+    target = target:long()
   end
   -- int_range: a batch's labels moved to a GPU are checked there without a wait (their range
   -- came along with the copy); only targets that hold ignore_index are read back whole.
@@ -352,9 +361,9 @@ local function check_targets(fname, target, C, ignore_index, level)
   end
   if lo < 0 or hi >= C then
     error(string.format("%s: target %d is out of bounds for %d classes", fname,
-      lo < 0 and lo or hi, C), level)
+      lo < 0 and lo or hi, C), level + 1)
   end
-  return may_ignore
+  return target, may_ignore
 end
 
 -- Shared by nll_loss and cross_entropy: logp [M, C] log-probabilities, target [M] class ids
@@ -401,9 +410,30 @@ local function check_weight(fname, weight, C)
   end
 end
 
+-- With class-id targets torch takes a class weight of the input's dtype only ("expected scalar
+-- type Float but found Double"); with probabilities any dtype, promoted.  probs and level: as
+-- check_targets'.
+local function check_weight_dtype(fname, weight, input, probs, level)
+  if weight ~= nil and weight.dtype ~= input.dtype then
+    error(string.format("%s: weight of dtype %s does not match the input's dtype %s%s; convert it "
+      .. "first (e.g. weight:to(input.dtype))", fname, weight.dtype, input.dtype,
+      probs and " (with class-id targets)" or ""), level + 1)
+  end
+end
+
+-- A class loss's input holds scores or log-probabilities: a float dtype (torch's log_softmax and
+-- nll_loss kernels have none for an integer one).  level: as check_targets'.
+local function check_float_input(fname, input, level)
+  if not U.is_float(input) then
+    error(string.format("%s: input must be a float tensor (f32 or f64), got %s", fname, input.dtype),
+      level + 1)
+  end
+end
+
 local function check_class_input(fname, input, target)
   check_tensor(fname, input, "input")
   check_tensor(fname, target, "target")
+  check_float_input(fname, input, 3)
   local nd = input.ndim
   if nd == 0 then
     error(fname .. ": input must have at least 1 dim (classes), got a 0-d tensor", 3)
@@ -436,7 +466,9 @@ function F.nll_loss(input, target, opts)
   check_class_input("nll_loss", input, target)
   local C = input.ndim == 1 and input.shape[1] or input.shape[2]
   check_weight("nll_loss", o.weight, C)
-  local may_ignore = check_targets("nll_loss", target, C, o.ignore_index, 2)
+  check_weight_dtype("nll_loss", o.weight, input, false, 2)
+  local may_ignore
+  target, may_ignore = check_targets("nll_loss", target, C, o.ignore_index, false, 2)
   local loss, w = nll_rows(flatten_classes(input), target:reshape(-1), o.weight, o.ignore_index,
     may_ignore)
   return class_reduce(loss, w, o.reduction, target.shape)
@@ -458,6 +490,7 @@ function F.cross_entropy(input, target, opts)
   U.check_reduction(fname, o.reduction)
   check_tensor(fname, input, "input")
   check_tensor(fname, target, "target")
+  check_float_input(fname, input, 2)
   local eps = o.label_smoothing
   if eps < 0 or eps > 1 then
     error("cross_entropy: label_smoothing must be between 0.0 and 1.0, got " .. eps, 2)
@@ -496,8 +529,9 @@ function F.cross_entropy(input, target, opts)
   end
 
   check_class_input(fname, input, target)
-  local may_ignore = check_targets(fname, target, C, o.ignore_index, 2)
-  local t = target:reshape(-1)
+  check_weight_dtype(fname, o.weight, input, true, 2)
+  local t, may_ignore = check_targets(fname, target, C, o.ignore_index, true, 2)
+  t = t:reshape(-1)
   local loss, w, valid = nll_rows(logp, t, o.weight, o.ignore_index, may_ignore)
   if eps > 0 then
     local smooth
@@ -604,10 +638,11 @@ local function check_loss_weight(fname, what, w, input, level)
   end
 end
 
--- A bool input or target of a pointwise loss.  torch's mse, smooth_l1 and huber take one beside
--- a float operand (true counts as 1; the result has the float's dtype) and refuse it otherwise;
--- l1, kl_div and the BCEs refuse it always.  The runtime's sub refuses a bool operand, so a
--- taken one is converted to the other operand's dtype here.  level: error()'s, seen from here.
+-- A bool input or target of a pointwise loss.  torch's mse and smooth_l1 take one beside a float
+-- operand (true counts as 1; the result has the float's dtype) and refuse it otherwise; l1,
+-- kl_div and the BCEs refuse it always (huber_loss, which converts its target whatever its dtype,
+-- does not come here).  The runtime's sub refuses a bool operand, so a taken one is converted to
+-- the other operand's dtype here.  level: error()'s, seen from here.
 local function bool_operands(fname, input, target, takes_bool, level)
   local bi, bt = input.dtype == "bool", target.dtype == "bool"
   if not (bi or bt) then
@@ -632,19 +667,24 @@ local function bool_operands(fname, input, target, takes_bool, level)
   return input:to(target.dtype), target
 end
 
+-- t (the operand the caller calls what; the other is other_what) is not a float tensor and the
+-- loss needs one.  level: error()'s, seen from here.
+local function refuse_nonfloat(fname, what, t, other_what, other, level)
+  error(string.format("%s: %s of dtype %s is not supported; convert it to a float dtype first (e.g. %s)",
+    fname, what, t.dtype, U.is_float(other) and string.format("%s:to(%s.dtype)", what, other_what)
+    or what .. ":float()"), level + 1)
+end
+
 -- An integer input or target of the BCEs or kl_div: torch refuses one (BCE "Found dtype Long
 -- but expected Float", the logits form "result type Float can't be cast to the desired output
 -- type Long", kl_div "Integral inputs not supported"), where the ops these losses are made of
 -- would promote it and return a loss.  Call after bool_operands (which names a bool one).
 -- level: error()'s, seen from here.
 local function float_operands(fname, input, target, level)
-  for _, c in ipairs({ { "target", target, "input", input }, { "input", input, "target", target } }) do
-    local what, t, other_what, other = c[1], c[2], c[3], c[4]
-    if not U.is_float(t) then
-      error(string.format("%s: %s of dtype %s is not supported; convert it to a float dtype first (e.g. %s)",
-        fname, what, t.dtype, U.is_float(other) and string.format("%s:to(%s.dtype)", what, other_what)
-        or what .. ":float()"), level + 1)
-    end
+  if not U.is_float(target) then
+    refuse_nonfloat(fname, "target", target, "input", input, level + 1)
+  elseif not U.is_float(input) then
+    refuse_nonfloat(fname, "input", input, "target", target, level + 1)
   end
 end
 
@@ -659,6 +699,11 @@ function F.binary_cross_entropy(input, target, opts)
   check_same_shape(fname, input, target)
   bool_operands(fname, input, target, false, 2)
   float_operands(fname, input, target, 2)
+  -- torch's kernel takes one float dtype ("Found dtype Double but expected Float")
+  if target.dtype ~= input.dtype then
+    error(string.format("%s: target of dtype %s does not match the input's dtype %s; convert it first "
+      .. "(e.g. target:to(input.dtype))", fname, target.dtype, input.dtype), 2)
+  end
   check_loss_weight(fname, "weight", o.weight, input, 2)
   if input:numel() > 0 then
     local lo, hi = input:amin():item(), input:amax():item()
@@ -668,7 +713,8 @@ function F.binary_cross_entropy(input, target, opts)
   end
   local loss = BCE(input, target)
   if o.weight ~= nil then
-    loss = loss * o.weight
+    -- torch weighs in place: the loss keeps its dtype whatever the weight's
+    loss = (loss * o.weight):to(loss.dtype)
   end
   return reduce(loss, o.reduction)
 end
@@ -676,7 +722,8 @@ end
 -- Sigmoid + BCE in one numerically stable expression:
 -- (1 - t) * x + (1 + (pos_weight - 1) * t) * softplus(-x).
 -- opts: weight (broadcasts), pos_weight (broadcasts along the last dim: one per class),
--- reduction.
+-- reduction.  The loss has the target's dtype, as torch's (which builds it in place on 1 - t):
+-- f64 logits with an f32 target give an f32 loss, whatever the weights' dtypes.
 function F.binary_cross_entropy_with_logits(input, target, opts)
   local o = U.options("binary_cross_entropy_with_logits", opts, { weight = NONE,
     pos_weight = NONE, reduction = "mean" })
@@ -689,6 +736,11 @@ function F.binary_cross_entropy_with_logits(input, target, opts)
   float_operands(fname, input, target, 2)
   check_loss_weight(fname, "weight", o.weight, input, 2)
   check_loss_weight(fname, "pos_weight", o.pos_weight, input, 2)
+  if o.pos_weight ~= nil and o.pos_weight.dtype == "bool" then
+    -- (torch's pos_weight - 1 refuses it; a bool one cannot mean a weight of 1 or 0 per class)
+    error(fname .. ": pos_weight of dtype bool is not supported; convert it to a float dtype first "
+      .. "(e.g. pos_weight:to(input.dtype))", 2)
+  end
   -- threshold 50: softplus(z) = z beyond it to within e^-50, far below f64 rounding.
   local sp = graphids.softplus(-input, { beta = 1, threshold = 50 })
   if o.pos_weight ~= nil then
@@ -698,13 +750,17 @@ function F.binary_cross_entropy_with_logits(input, target, opts)
   if o.weight ~= nil then
     loss = loss * o.weight
   end
-  return reduce(loss, o.reduction)
+  return reduce(loss:to(target.dtype), o.reduction)
 end
 
--- The options of a pointwise loss, its input and target checked (a bool one converted where
--- torch takes it: takes_bool); returns the options, input and target.  Errors are raised at
--- the loss's caller.
-local function pointwise_args(fname, input, target, opts, extra, takes_bool)
+-- The options of a pointwise loss, its input and target checked and converted as torch 2.15's
+-- kernels take them; returns the options, input and target.  rule:
+--   "either"  (mse, smooth_l1): one operand at least is float; a bool one beside it counts.
+--   "l1"      no bool; two integer ones only without a mean (torch subtracts and sums them
+--             as integers; its mean of an integer tensor fails).
+--   "input"   (huber): the input is float, the target anything; the loss has the input's dtype.
+-- Errors are raised at the loss's caller.
+local function pointwise_args(fname, input, target, opts, extra, rule)
   local defaults = { reduction = "mean" }
   for k, v in pairs(extra or {}) do
     defaults[k] = v
@@ -714,21 +770,32 @@ local function pointwise_args(fname, input, target, opts, extra, takes_bool)
   check_tensor(fname, input, "input")
   check_tensor(fname, target, "target")
   check_same_shape(fname, input, target)
-  input, target = bool_operands(fname, input, target, takes_bool, 3)
+  if rule == "input" then
+    if not U.is_float(input) then
+      refuse_nonfloat(fname, "input", input, "target", target, 3)
+    end
+    return o, input, target:to(input.dtype)
+  end
+  input, target = bool_operands(fname, input, target, rule == "either", 3)
+  if not (U.is_float(input) or U.is_float(target)) and (rule == "either" or o.reduction == "mean") then
+    error(string.format("%s: input of dtype %s and target of dtype %s are not supported%s; convert "
+      .. "one of them to a float dtype first (e.g. input:float())", fname, input.dtype, target.dtype,
+      rule == "either" and "" or " with reduction 'mean'"), 3)
+  end
   return o, input, target
 end
 
 -- (x - t)^2.  opts: reduction.
 function F.mse_loss(input, target, opts)
   local o
-  o, input, target = pointwise_args("mse_loss", input, target, opts, nil, true)
+  o, input, target = pointwise_args("mse_loss", input, target, opts, nil, "either")
   return reduce((input - target):square(), o.reduction)
 end
 
 -- |x - t|.  opts: reduction.
 function F.l1_loss(input, target, opts)
   local o
-  o, input, target = pointwise_args("l1_loss", input, target, opts, nil, false)
+  o, input, target = pointwise_args("l1_loss", input, target, opts, nil, "l1")
   return reduce((input - target):abs(), o.reduction)
 end
 
@@ -736,7 +803,7 @@ end
 -- opts: beta = 1, reduction.
 function F.smooth_l1_loss(input, target, opts)
   local o
-  o, input, target = pointwise_args("smooth_l1_loss", input, target, opts, { beta = 1.0 }, true)
+  o, input, target = pointwise_args("smooth_l1_loss", input, target, opts, { beta = 1.0 }, "either")
   if o.beta < 0 then
     error("smooth_l1_loss: beta must be >= 0, got " .. o.beta, 2)
   end
@@ -751,7 +818,7 @@ end
 -- 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta).  opts: delta = 1, reduction.
 function F.huber_loss(input, target, opts)
   local o
-  o, input, target = pointwise_args("huber_loss", input, target, opts, { delta = 1.0 }, true)
+  o, input, target = pointwise_args("huber_loss", input, target, opts, { delta = 1.0 }, "input")
   if o.delta <= 0 then
     error("huber_loss: delta must be > 0, got " .. o.delta, 2)
   end
