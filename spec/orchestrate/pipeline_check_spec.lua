@@ -12,19 +12,11 @@ local tiny = require "orchestrate.support.tiny"
 local lua = tiny.lua_source
 
 local ONE = { { "trainer.max_epochs", 1 } }
-local PIPE = table.concat({
-  "return function(tla)",
-  "  local a = arguments(tla, {lake_root = ''})",
-  "  local common = {lake_root = a.lake_root}",
-  "  return {name = 'check', stages = {",
-  "    {name = 'gat', recipe = 'stages/gat.lua', tla = common, set = " .. lua(tiny.set("gat", ONE)) .. "},",
-  "    {name = 'vgae', recipe = 'stages/vgae.lua', tla = common,",
-  "      set = " .. lua(tiny.set("vgae", ONE)) .. "},",
-  "    {name = 'fs', recipe = 'stages/fusion_states.lua', tla = common,",
-  "      inputs = {vgae_ckpt = 'vgae', gat_ckpt = 'gat'}},",
-  "  }}",
-  "end",
-}, "\n")
+local PIPE = tiny.pipeline("check", {
+  { name = "gat", recipe = "stages/gat.lua", set = tiny.set("gat", ONE) },
+  { name = "vgae", recipe = "stages/vgae.lua", set = tiny.set("vgae", ONE) },
+  { name = "fs", recipe = "stages/fusion_states.lua", inputs = { vgae_ckpt = "vgae", gat_ckpt = "gat" } },
+})
 
 local function sh(cmd)
   local p = io.popen(cmd .. " 2>/dev/null")

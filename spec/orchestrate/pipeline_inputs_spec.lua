@@ -10,29 +10,18 @@ local stage = require "graphids.orchestrate.stage"
 local proc = require "trainer.support.proc"
 local tiny = require "orchestrate.support.tiny"
 
-local lua = tiny.lua_source
-
 local ONE = { { "trainer.max_epochs", 1 } }
 
 -- teacher (gat) -> student (gat_kd); vgae, gat -> fs (fusion_states) -> fusion, on the tiny data
-local PIPE = table.concat({
-  "return function(tla)",
-  "  local a = arguments(tla, {lake_root = ''})",
-  "  local common = {lake_root = a.lake_root}",
-  "  return {name = 'inputs', stages = {",
-  "    {name = 'teacher', recipe = 'stages/gat.lua', tla = common,",
-  "      set = " .. lua(tiny.set("gat", ONE)) .. "},",
-  "    {name = 'student', recipe = 'stages/gat_kd.lua', tla = common, inputs = {teacher_ckpt = 'teacher'},",
-  "      set = " .. lua(tiny.set("gat", ONE)) .. "},",
-  "    {name = 'vgae', recipe = 'stages/vgae.lua', tla = common,",
-  "      set = " .. lua(tiny.set("vgae", ONE)) .. "},",
-  "    {name = 'fs', recipe = 'stages/fusion_states.lua', tla = common,",
-  "      inputs = {vgae_ckpt = 'vgae', gat_ckpt = 'teacher'}},",
-  "    {name = 'fusion', recipe = 'stages/fusion.lua', tla = common, inputs = {states_dir = 'fs'},",
-  "      set = {{'trainer.max_epochs', 1}, {'trainer.progress', 'off'}}},",
-  "  }}",
-  "end",
-}, "\n")
+local PIPE = tiny.pipeline("inputs", {
+  { name = "teacher", recipe = "stages/gat.lua", set = tiny.set("gat", ONE) },
+  { name = "student", recipe = "stages/gat_kd.lua", inputs = { teacher_ckpt = "teacher" },
+    set = tiny.set("gat", ONE) },
+  { name = "vgae", recipe = "stages/vgae.lua", set = tiny.set("vgae", ONE) },
+  { name = "fs", recipe = "stages/fusion_states.lua", inputs = { vgae_ckpt = "vgae", gat_ckpt = "teacher" } },
+  { name = "fusion", recipe = "stages/fusion.lua", inputs = { states_dir = "fs" },
+    set = { { "trainer.max_epochs", 1 }, { "trainer.progress", "off" } } },
+})
 
 describe("a pipeline stage's inputs", function()
   local tmp, path

@@ -6,30 +6,19 @@ local pipeline = require "graphids.orchestrate.pipeline"
 local proc = require "trainer.support.proc"
 local tiny = require "orchestrate.support.tiny"
 
-local lua = tiny.lua_source
-
 -- A pipeline file: gat -> gat_kd (teacher), a stage that fails at build (wrong num_ids), its
 -- dependant (blocked), all on the tiny dataset.
 local function write_pipeline(dir, teacher_extra, name)
-  local gat_set = lua(tiny.set("gat"))
-  local teacher_set = lua(tiny.set("gat", teacher_extra))
-  local text = table.concat({
-    "return function(tla)",
-    "  local a = arguments(tla, {lake_root = ''})",
-    "  local common = {lake_root = a.lake_root}",
-    "  return {name = 'spec', stages = {",
-    "    {name = 'teacher', recipe = 'stages/gat.lua', tla = common, set = " .. teacher_set .. "},",
-    "    {name = 'student', recipe = 'stages/gat_kd.lua', tla = common, inputs = {teacher_ckpt = 'teacher'},",
-    "      set = " .. gat_set .. "},",
-    "    {name = 'broken', recipe = 'stages/gat.lua', tla = merge(common, {loss = 'ce'}),",
-    "      set = " .. lua(tiny.set("gat", { { "model.init_args.num_ids", 3 } })) .. "},",
-    "    {name = 'after_broken', recipe = 'stages/gat_kd.lua', tla = merge(common, {loss = 'ce'}),",
-    "      inputs = {teacher_ckpt = 'broken'}, set = " .. gat_set .. "},",
-    "  }}",
-    "end",
-  }, "\n")
   local p = gio.join(dir, name or "pipe.lua")
-  proc.spit(p, text)
+  proc.spit(p, tiny.pipeline("spec", {
+    { name = "teacher", recipe = "stages/gat.lua", set = tiny.set("gat", teacher_extra) },
+    { name = "student", recipe = "stages/gat_kd.lua", inputs = { teacher_ckpt = "teacher" },
+      set = tiny.set("gat") },
+    { name = "broken", recipe = "stages/gat.lua", tla = { loss = "ce" },
+      set = tiny.set("gat", { { "model.init_args.num_ids", 3 } }) },
+    { name = "after_broken", recipe = "stages/gat_kd.lua", tla = { loss = "ce" },
+      inputs = { teacher_ckpt = "broken" }, set = tiny.set("gat") },
+  }))
   return p
 end
 

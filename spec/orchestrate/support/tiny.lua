@@ -88,4 +88,26 @@ function M.lua_source(v)
   return "{" .. table.concat(parts, ", ") .. "}"
 end
 
+-- The source of a pipeline file named `name` that takes the TLA lake_root: each stage is
+-- {name, recipe, tla = its own TLAs (merged over lake_root), inputs = {TLA = stage}, set = {...}}.
+--   tiny.pipeline("p", {{name = "gat", recipe = "stages/gat.lua", set = tiny.set("gat")}, ...})
+function M.pipeline(name, stages)
+  local lines = {
+    "return function(tla)",
+    "  local a = arguments(tla, {lake_root = ''})",
+    "  local common = {lake_root = a.lake_root}",
+    "  return {name = " .. M.lua_source(name) .. ", stages = {",
+  }
+  for _, s in ipairs(stages) do
+    local fields = { "name = " .. M.lua_source(s.name), "recipe = " .. M.lua_source(s.recipe),
+      "tla = " .. (s.tla and ("merge(common, " .. M.lua_source(s.tla) .. ")") or "common") }
+    if s.inputs then fields[#fields + 1] = "inputs = " .. M.lua_source(s.inputs) end
+    if s.set then fields[#fields + 1] = "set = " .. M.lua_source(s.set) end
+    lines[#lines + 1] = "    {" .. table.concat(fields, ", ") .. "},"
+  end
+  lines[#lines + 1] = "  }}"
+  lines[#lines + 1] = "end"
+  return table.concat(lines, "\n")
+end
+
 return M
