@@ -1,6 +1,7 @@
 -- pipeline_check_spec.lua -- `graphids pipeline --dry-run` names what the run could not do with
 -- its run dirs: a lake it cannot write, a run dir it cannot read (taken for an empty one), for
--- every stage, the extract stage's folder too; and a folder that cannot be read is said so,
+-- every stage, the extract stage's folder too; the run refuses such a run dir as the dry run names
+-- it, before the stage runs; and a folder that cannot be read is said so,
 -- not reported missing or hidden (runs list/show, a dataset's folders).  Permission bits do not
 -- bind root: the checks that need them run the host as nobody (setpriv), or are left pending
 -- with the reason.
@@ -158,5 +159,47 @@ describe("graphids pipeline --dry-run", function()
     p:close()
     assert.truthy(out:find("train folder " .. root .. "/mine/train_01 cannot be read (Permission denied)", 1,
       true), out)
+  end)
+
+  it("fails a stage whose run dir it cannot read as the dry run names it, before running it", function()
+    local prefix, why = unprivileged()
+    if prefix == nil then
+      pending("skipped: " .. why)
+      return
+    end
+    -- teacher -> student, and a vgae of its own (the extract stage cannot run on the tiny data)
+    local run_path = gio.join(tmp, "run.lua")
+    proc.spit(run_path, tiny.pipeline("unreadable", {
+      { name = "gat", recipe = "stages/gat.lua", set = tiny.set("gat", ONE) },
+      { name = "kd", recipe = "stages/gat_kd.lua", inputs = { teacher_ckpt = "gat" },
+        set = tiny.set("gat", ONE) },
+      { name = "vgae", recipe = "stages/vgae.lua", set = tiny.set("vgae", ONE) },
+    }))
+    os.execute("chmod 644 " .. proc.q(run_path))
+    local lake = gio.join(tmp, "lake_run")
+    assert(gio.mkdir_p(lake))
+    os.execute("chmod 777 " .. proc.q(lake))
+    local rc, out, err = host(prefix, { "pipeline", run_path, "--lake-root", lake })
+    assert.equal(0, rc, out .. err)
+    -- the gat's run dir, trained, becomes another user's that this one cannot read
+    local p = pipeline.load(run_path, { lake_root = lake })
+    local gat, kd, vgae = p.stages[1].run_dir, p.stages[2].run_dir, p.stages[3].run_dir
+    local before = { tiny.snapshot(kd, true), tiny.snapshot(vgae, true) }
+    -- (root's when this spec runs as root and the host as nobody; 000 binds its owner too)
+    os.execute("chown -R 0:0 " .. proc.q(gat) .. " 2>/dev/null; chmod 000 " .. proc.q(gat))
+    local named = "cannot read the run dir " .. gat .. ": " .. gat .. ": Permission denied"
+    local _, _, dry = host(prefix, { "pipeline", run_path, "--lake-root", lake, "--dry-run" })
+    assert.truthy(dry:find("stage 'gat': " .. named, 1, true), dry)
+    rc, out, err = host(prefix, { "pipeline", run_path, "--lake-root", lake })
+    assert.equal(1, rc, out .. err)
+    -- refused at once, in the dry run's words (not planned as an empty run dir, met at its lock)
+    assert.truthy(out:find("== gat: FAILED: " .. named, 1, true), out .. err)
+    assert.is_nil(out:find("== gat: run", 1, true), out)
+    assert.is_nil((out .. err):find("cannot be locked", 1, true), out .. err)
+    -- as any failed stage: its dependant is blocked, the other stage's results stay as they were
+    assert.truthy(out:find("== kd: blocked (upstream stage 'gat' did not complete)", 1, true), out)
+    assert.truthy(out:find("== vgae: skip", 1, true), out)
+    assert.same(before, { tiny.snapshot(kd, true), tiny.snapshot(vgae, true) })
+    os.execute("chmod 700 " .. proc.q(gat)) -- (for the teardown)
   end)
 end)

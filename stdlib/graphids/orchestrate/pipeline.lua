@@ -21,8 +21,9 @@
 --             states', wherever the lake is), so a fusion trained on the states of another GAT is
 --             trained again; without it (a fit outside the pipeline sets it aside) the record's
 --             path of each input (teacher_ckpt, states_dir) is compared by content
--- Two stages with one run dir are refused at load.  A failed stage stops its dependants
--- (blocked) and leaves every other stage's results as they are.
+-- Two stages with one run dir are refused at load.  A run dir the run cannot read (or, but for
+-- a skip, write) fails its stage before it starts, as --dry-run names it.  A failed stage stops
+-- its dependants (blocked) and leaves every other stage's results as they are.
 local graphids = require "graphids"
 local U = require "graphids.nn._util"
 local gio = require "graphids.io"
@@ -415,8 +416,9 @@ end
 -- Why the run dir (and its checkpoints folder) cannot be used by the run, or nil: one that exists
 -- must be a folder the run can read (its markers and checkpoints: unreadable, it would be taken
 -- for an empty one) and write; one that does not must be creatable, from the nearest part of the
--- path that exists (a folder, writable).  Nothing is left behind.
-local function run_dir_problem(run_dir)
+-- path that exists (a folder, writable).  Nothing is left behind.  reads_only: only what is
+-- there must read (a skipped stage writes nothing).
+local function run_dir_problem(run_dir, reads_only)
   local ok, msg = pcall(function()
     local st = stat_of(run_dir)
     if st and st.type ~= "dir" then return run_dir .. " exists and is not a folder" end
@@ -431,10 +433,12 @@ local function run_dir_problem(run_dir)
           end
         end
       end
+      if reads_only then return nil end
       local werr = write_problem(run_dir)
       if werr then return string.format("cannot write into the run dir %s: %s", run_dir, werr) end
       return nil
     end
+    if reads_only then return nil end
     local up = run_dir
     while true do
       up = up:match("^(.*)/[^/]+$")
@@ -651,7 +655,10 @@ function M.run(p, opts)
     for _, up in ipairs(n.deps) do
       if status[up] == "failed" or status[up] == "blocked" then blocked = up break end
     end
-    local unusable = not blocked and n.kind == "train" and reuse_problem(n, action)
+    -- The plan's check (--dry-run) asked first: a run dir that cannot be read was planned as an
+    -- empty one, and would have failed at its lock, naming the lock file rather than the folder.
+    local dir_problem = not blocked and n.run_dir and run_dir_problem(n.run_dir, action == "skip")
+    local unusable = dir_problem or (not blocked and n.kind == "train" and reuse_problem(n, action))
     if blocked then
       res.status, res.error = "blocked", "upstream stage '" .. blocked .. "' did not complete"
       log(string.format("== %s: blocked (%s)", n.name, res.error))
@@ -659,8 +666,10 @@ function M.run(p, opts)
       -- (a damaged checkpoint is named here, not skipped and met later in a dependant)
       res.status, res.error = "failed", unusable
       log(string.format("== %s: FAILED: %s", n.name, unusable))
-      tracking.event(n.run_dir, "stage_failed", { level = "error", stage = n.name, phase = action,
-        error = unusable })
+      if not dir_problem then -- (its traces are in the folder that cannot be used)
+        tracking.event(n.run_dir, "stage_failed", { level = "error", stage = n.name, phase = action,
+          error = unusable })
+      end
     elseif action == "skip" then
       local merr
       res.status, res.metrics, merr = "skipped", read_metrics(n.kind == "train" and n.run_dir or nil)
