@@ -92,7 +92,8 @@ describe("a pipeline stage's inputs", function()
     assert.same({ "run", "no checkpoint" }, { pipeline.decide(by.fusion) })
   end)
 
-  it("of a student fitted again with another teacher are not vouched for by the old inputs.json", function()
+  it("of a student fitted again with another teacher are not vouched for by the old inputs.json, nor by " ..
+    "a record that cannot say which teacher it was", function()
     local lake = gio.join(tmp, "lake_kd")
     local p = pipeline.load(path, { lake_root = lake })
     p.stages = { p.stages[1], p.stages[2] }
@@ -118,6 +119,14 @@ describe("a pipeline stage's inputs", function()
     assert.equal("its input teacher_ckpt (stage 'teacher'; it was trained with " ..
       "model.distillation.teacher_ckpt = " .. o.ckpt_file .. ") changed since it was trained: trains again",
       why)
+    -- that teacher moved away, nothing says what the student was trained on: it is not reused
+    -- (it was: taken as a moved lake's, the same input)
+    assert(os.rename(o.ckpt_file, o.ckpt_file .. ".moved"))
+    action, why = pipeline.decide(by.student)
+    assert.equal("run", action)
+    assert.equal("its input teacher_ckpt (stage 'teacher') cannot be vouched for: it was trained with " ..
+      "model.distillation.teacher_ckpt = " .. o.ckpt_file .. ", which no longer exists, and " ..
+      student.run_dir .. " has no inputs.json: trains again", why)
     -- the pipeline trains it again on its own teacher and records that
     p = pipeline.load(path, { lake_root = lake })
     p.stages = { p.stages[1], p.stages[2] }
@@ -126,5 +135,19 @@ describe("a pipeline stage's inputs", function()
     assert.equal("ok", res[2].status, res[2].error)
     assert.is_true(gio.exists(inputs))
     assert.same({ "skip" }, { (pipeline.decide(stages(lake).student)) })
+    -- without inputs.json, a record that does not say where the teacher was vouches for nothing
+    os.remove(inputs)
+    assert.same({ "skip" }, { (pipeline.decide(stages(lake).student)) }) -- (its own teacher's path)
+    local rpath = gio.join(student.run_dir, "resolved.json")
+    local rec = assert(gio.read_json(rpath))
+    rec.model.distillation.teacher_ckpt = nil
+    assert(gio.write_json(rpath, rec))
+    assert.same({ "run", "its input teacher_ckpt (stage 'teacher') cannot be vouched for: its " ..
+      "resolved.json has no model.distillation.teacher_ckpt, and " .. student.run_dir .. " has no " ..
+      "inputs.json: trains again" }, { pipeline.decide(stages(lake).student) })
+    -- nor does no record at all beside its checkpoints (a fit from Lua without its run files)
+    os.remove(rpath)
+    assert.same({ "run", "its inputs cannot be vouched for: " .. student.run_dir .. " has neither " ..
+      "inputs.json nor resolved.json: trains again" }, { pipeline.decide(stages(lake).student) })
   end)
 end)

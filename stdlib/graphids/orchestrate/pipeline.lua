@@ -20,7 +20,8 @@
 --             <run_dir>/inputs.json (an upstream checkpoint's sha256, an extract stage's
 --             states', wherever the lake is), so a fusion trained on the states of another GAT is
 --             trained again; without it (a fit outside the pipeline sets it aside) the record's
---             path of each input (teacher_ckpt, states_dir) is compared by content
+--             path of each input (teacher_ckpt, states_dir) is compared by content, and what
+--             cannot vouch for an input (a path that is gone, no record) trains it again too
 -- Two stages with one run dir are refused at load.  A run dir the run cannot read (or, but for
 -- a skip, write) fails its stage before it starts, as --dry-run names it.  A failed stage stops
 -- its dependants (blocked) and leaves every other stage's results as they are.
@@ -218,39 +219,64 @@ M.input_digests = input_digests
 -- record have none), the run dir's resolved.json says which upstream outputs its fit read: the
 -- configuration keys that hold an input's path now (model.distillation.teacher_ckpt,
 -- data.init_args.states_dir) against the record's.  The same folder however spelled, or a path
--- whose content is the upstream's output now (a copied lake), is the same input; a recorded path
--- that no longer exists (a moved lake) cannot be compared and counts as the same, as before.
+-- whose content is the upstream's output now (a copied lake), is the same input; a path with
+-- other content is another.  Anything else vouches for nothing, and the stage trains again
+-- rather than reuse a fit on unknown inputs: a recorded path that no longer exists (a teacher
+-- since deleted; a moved lake's run dirs from before inputs.json train again too), a record
+-- without the key, or no record at all beside a checkpoint.  Returns the reason, or nil.
 local function changed_by_record(n)
+  if n.upstream == nil or next(n.upstream) == nil then return nil end
   local ok, stored, now = pcall(record.flat_record, n.resolved)
-  if not ok or stored == nil then return nil end
+  if not ok then return nil end -- (reuse_problem names a record that does not read)
+  local r = n.resolved
+  if stored == nil then
+    if not gio.exists(r.ckpt_file) and not gio.exists(r.last_ckpt) then return nil end -- (nothing to reuse)
+    return string.format("its inputs cannot be vouched for: %s has neither %s nor resolved.json: " ..
+      "trains again", r.run_dir, M.INPUTS_FILE)
+  end
   local json = require "graphids.json"
   local same_dir_key = require("graphids.orchestrate.run_dir").same_dir_key
-  local changed = {}
-  for _, k in ipairs(U.sorted_keys(n.upstream or {})) do
-    local up, value = n.upstream[k], json.encode(n.upstream[k].output)
+  -- why the record's value `old` of key does not vouch for input k, or nil when it does
+  local function unvouched(k, key, old)
+    local up = n.upstream[k]
+    local input = string.format("its input %s (stage '%s'", k, n.inputs[k])
+    local none = string.format("and %s has no %s", r.run_dir, M.INPUTS_FILE)
+    if type(old) ~= "string" or old == "" then
+      return string.format("%s) cannot be vouched for: its resolved.json has no %s, %s", input, key, none)
+    elseif same_dir_key(old) == same_dir_key(up.output) then
+      return nil
+    elseif not gio.exists(old) then
+      return string.format("%s) cannot be vouched for: it was trained with %s = %s, which no longer " ..
+        "exists, %s", input, key, old, none)
+    elseif path_digest(old) ~= output_digest(up) then
+      return string.format("%s; it was trained with %s = %s) changed since it was trained", input, key, old)
+    end
+    return nil
+  end
+  local reasons = {}
+  for _, k in ipairs(U.sorted_keys(n.upstream)) do
+    local value = json.encode(n.upstream[k].output)
     for _, key in ipairs(U.sorted_keys(now)) do
-      local old = stored[key] and json.decode(stored[key])
-      if now[key] == value and old ~= value and type(old) == "string" and old ~= "" and
-          same_dir_key(old) ~= same_dir_key(up.output) and gio.exists(old) and
-          path_digest(old) ~= output_digest(up) then
-        changed[#changed + 1] = string.format("%s (stage '%s'; it was trained with %s = %s)", k, n.inputs[k],
-          key, old)
+      if now[key] == value then
+        reasons[#reasons + 1] = unvouched(k, key, stored[key] and json.decode(stored[key]))
       end
     end
   end
-  return #changed > 0 and table.concat(changed, ", ") or nil
+  return #reasons > 0 and (table.concat(reasons, "; ") .. ": trains again") or nil
 end
 
--- The inputs (as "TLA (stage 'x')") whose upstream output differs from what the run dir's fit
--- recorded in inputs.json (or, without it, in resolved.json: changed_by_record); nil when none
--- differs or nothing was recorded.
+-- Why the run dir's fit cannot be taken to have trained on the inputs it has now: the inputs (as
+-- "TLA (stage 'x')") whose upstream output differs from what it recorded in inputs.json, a record
+-- that does not read, or without it what its resolved.json says (changed_by_record); nil when
+-- every input is vouched for, or the stage has none.
 local function changed_inputs(n)
   local path = gio.join(n.run_dir, M.INPUTS_FILE)
   if not gio.exists(path) then return changed_by_record(n) end
   local rec, err = gio.read_json(path)
   if type(rec) ~= "table" then
     -- a damaged record cannot vouch for the inputs: as if they changed
-    return string.format("(its record %s does not read: %s)", path, tostring(err or "not an object"))
+    return string.format("its inputs cannot be vouched for: its record %s does not read (%s): trains again",
+      path, tostring(err or "not an object"))
   end
   local now, changed = input_digests(n), {}
   for _, k in ipairs(U.sorted_keys(n.upstream or {})) do
@@ -258,7 +284,8 @@ local function changed_inputs(n)
       changed[#changed + 1] = string.format("%s (stage '%s')", k, n.inputs[k])
     end
   end
-  return #changed > 0 and table.concat(changed, ", ") or nil
+  return #changed > 0 and ("its input " .. table.concat(changed, ", ") .. " changed since it was trained: " ..
+    "trains again") or nil
 end
 
 -- Records the inputs a fit of n used (after it trained, before its test).
@@ -282,9 +309,7 @@ function M.decide(n)
   end
   local has = function(p) return gio.exists(gio.join(r.run_dir, p)) end
   local changed = changed_inputs(n)
-  if changed then
-    return "run", "its input " .. changed .. " changed since it was trained: trains again"
-  end
+  if changed then return "run", changed end
   local best = gio.exists(r.ckpt_file)
   if best and has(".test_complete") then
     return note_config(r, "skip", ".test_complete and best checkpoint exist")
