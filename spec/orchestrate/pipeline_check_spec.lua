@@ -47,15 +47,29 @@ describe("graphids pipeline --dry-run", function()
   end)
   teardown(function() proc.rmtree(tmp) end)
 
-  local function dry_run(prefix, lake)
+  local function host(prefix, args)
     local err = os.tmpname()
-    local p = io.popen(("%s%s pipeline %s --lake-root %s --dry-run 2>%s; echo \"rc=$?\""):format(prefix,
-      proc.q(proc.host), proc.q(path), proc.q(lake), proc.q(err)))
+    local words = {}
+    for i, a in ipairs(args) do words[i] = proc.q(a) end
+    local p = io.popen(("%s%s %s 2>%s; echo \"rc=$?\""):format(prefix, proc.q(proc.host),
+      table.concat(words, " "), proc.q(err)))
     local out = p:read("a")
     p:close()
     local e = proc.slurp(err)
     os.remove(err)
-    return tonumber(out:match("rc=(%d+)\n$")), e, out
+    return tonumber(out:match("rc=(%d+)\n$")), (out:gsub("rc=%d+\n$", "")), e
+  end
+
+  local function dry_run(prefix, lake)
+    local rc, _, err = host(prefix, { "pipeline", path, "--lake-root", lake, "--dry-run" })
+    return rc, err
+  end
+
+  -- the host's prefix without root's privileges, or nil with the test pending (and why)
+  local function unprivileged_or_pending()
+    local prefix, why = unprivileged()
+    if prefix == nil then pending("skipped: " .. why) end
+    return prefix
   end
 
   it("names a run dir under a file, for every stage (the extract stage's too)", function()
@@ -72,11 +86,8 @@ describe("graphids pipeline --dry-run", function()
   end)
 
   it("exits 1 naming a lake it cannot write and a run dir it cannot read", function()
-    local prefix, why = unprivileged()
-    if prefix == nil then
-      pending("skipped: " .. why)
-      return
-    end
+    local prefix = unprivileged_or_pending()
+    if prefix == nil then return end
     -- a lake this user cannot write (root's, 0755): no stage's run dir can be created
     local lake = gio.join(tmp, "lake_ro")
     assert(gio.mkdir_p(lake))
@@ -101,25 +112,9 @@ describe("graphids pipeline --dry-run", function()
     assert.same({ "gat" }, gio.list_dir(gio.join(open, "synthetic")))
   end)
 
-  local function host(prefix, args)
-    local err = os.tmpname()
-    local words = {}
-    for i, a in ipairs(args) do words[i] = proc.q(a) end
-    local p = io.popen(("%s%s %s 2>%s; echo \"rc=$?\""):format(prefix, proc.q(proc.host),
-      table.concat(words, " "), proc.q(err)))
-    local out = p:read("a")
-    p:close()
-    local e = proc.slurp(err)
-    os.remove(err)
-    return tonumber(out:match("rc=(%d+)\n$")), (out:gsub("rc=%d+\n$", "")), e
-  end
-
   it("names a run dir or dataset folder it cannot read as such, not as missing or absent", function()
-    local prefix, why = unprivileged()
-    if prefix == nil then
-      pending("skipped: " .. why)
-      return
-    end
+    local prefix = unprivileged_or_pending()
+    if prefix == nil then return end
     -- a run dir this user cannot read: listed as damaged, shown with the reason
     local lake = gio.join(tmp, "lake_runs")
     local dir = gio.join(lake, "synthetic/gat/focal/seed_42")
@@ -162,11 +157,8 @@ describe("graphids pipeline --dry-run", function()
   end)
 
   it("fails a stage whose run dir it cannot read as the dry run names it, before running it", function()
-    local prefix, why = unprivileged()
-    if prefix == nil then
-      pending("skipped: " .. why)
-      return
-    end
+    local prefix = unprivileged_or_pending()
+    if prefix == nil then return end
     -- teacher -> student, and a vgae of its own (the extract stage cannot run on the tiny data)
     local run_path = gio.join(tmp, "run.lua")
     proc.spit(run_path, tiny.pipeline("unreadable", {
