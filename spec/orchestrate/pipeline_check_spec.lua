@@ -98,6 +98,14 @@ describe("graphids pipeline --dry-run", function()
       assert.truthy(err:find("stage '" .. name .. "': cannot create the run dir " .. lake, 1, true), err)
     end
     assert.truthy(err:find("cannot write into " .. lake .. ": Permission denied", 1, true), err)
+    -- the run fails each stage in the same words before it starts, not at its lock file
+    local out
+    rc, out = host(prefix, { "pipeline", path, "--lake-root", lake })
+    assert.equal(1, rc, out)
+    for _, name in ipairs({ "gat", "vgae" }) do
+      assert.truthy(out:find("== " .. name .. ": FAILED: cannot create the run dir " .. lake, 1, true), out)
+    end
+    assert.truthy(out:find("== fs: blocked", 1, true), out)
     -- a writable lake whose gat run dir this user cannot read (nor write)
     local open = gio.join(tmp, "lake_open")
     local gat = gio.join(open, "synthetic/gat/focal/seed_42")
