@@ -354,21 +354,12 @@ function M.main(args)
   if o == nil then return code end
   local opts, oerr = options(o)
   if not opts then return A.usage_error("analyze", oerr, USAGE) end
-  local r, rerr, is_config = fit.resolve(o)
-  if not r then
-    if is_config then return A.fail("analyze", rerr) end
-    return A.usage_error("analyze", rerr, USAGE)
-  end
-  if o["--ckpt-path"] == nil and r.run_dir == nil then
-    return A.fail("analyze", "nothing to analyse: the configuration has no run dir " ..
-      "(trainer.default_root_dir " ..
-      "is empty), so there is no best checkpoint; give --ckpt-path")
-  end
-  local path = o["--ckpt-path"] or r.ckpt_file
-  if not require("graphids.io").exists(path) then
-    return A.fail("analyze", string.format("checkpoint '%s' does not exist%s", path, o["--ckpt-path"] and ""
-      or " (train the stage first: graphids fit with the same arguments)"))
-  end
+  local r
+  r, code = fit.resolved_or_exit("analyze", o, USAGE)
+  if not r then return code end
+  local path
+  path, code = fit.checkpoint_or_exit("analyze", o, r, "analyse")
+  if not path then return code end
   local okd, dir, derr = pcall(output_dir, o, r, path)
   if not okd then return A.fail("analyze", dir) end
   if dir == nil then return A.fail("analyze", derr) end

@@ -50,15 +50,38 @@ function M.resolve(o)
   return r
 end
 
+-- The ResolvedConfig of parsed options for command cmd, or nil and the exit code once the error
+-- is printed: 1 for a configuration that does not resolve, 2 for a usage error.
+function M.resolved_or_exit(cmd, o, usage)
+  local r, rerr, is_config = M.resolve(o)
+  if r then return r end
+  if is_config then return nil, A.fail(cmd, rerr) end
+  return nil, A.usage_error(cmd, rerr, usage)
+end
+
+-- The checkpoint a command reads (--ckpt-path, else the run dir's best), or nil and the exit
+-- code once the reason is printed: without a run dir there is no best checkpoint (the model just
+-- built would be used, its random weights reported as the stage's), and a checkpoint that is not
+-- there is named before any data is read.  `doing`: "test", "analyse".
+function M.checkpoint_or_exit(cmd, o, r, doing)
+  if o["--ckpt-path"] == nil and r.run_dir == nil then
+    return nil, A.fail(cmd, string.format("nothing to %s: the configuration has no run dir " ..
+      "(trainer.default_root_dir is empty), so there is no best checkpoint; give --ckpt-path", doing))
+  end
+  local path = o["--ckpt-path"] or r.ckpt_file
+  if not require("graphids.io").exists(path) then
+    return nil, A.fail(cmd, string.format("checkpoint '%s' does not exist%s", path, o["--ckpt-path"] and ""
+      or " (train the stage first: graphids fit with the same arguments)"))
+  end
+  return path
+end
+
 function M.main(args)
   local o, err = A.parse(args, M.SPEC)
   if not o then return A.usage_error("fit", err, USAGE) end
   if o.help then io.stdout:write(USAGE) return 0 end
-  local r, rerr, is_config = M.resolve(o)
-  if not r then
-    if is_config then return A.fail("fit", rerr) end
-    return A.usage_error("fit", rerr, USAGE)
-  end
+  local r, code = M.resolved_or_exit("fit", o, USAGE)
+  if not r then return code end
   local resume = o["--ckpt-path"]
   if resume ~= nil and not require("graphids.io").exists(resume) then
     return A.fail("fit", string.format("checkpoint '%s' does not exist", resume)) -- before any data is read

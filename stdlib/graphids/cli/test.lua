@@ -37,23 +37,11 @@ function M.main(args)
   local o, err = A.parse(args, spec)
   if not o then return A.usage_error("test", err, USAGE) end
   if o.help then io.stdout:write(USAGE) return 0 end
-  local r, rerr, is_config = fit.resolve(o)
-  if not r then
-    if is_config then return A.fail("test", rerr) end
-    return A.usage_error("test", rerr, USAGE)
-  end
-  -- without a run dir there is no best checkpoint: the model just built would be tested, and
-  -- its random weights reported as the stage's metrics
-  if o["--ckpt-path"] == nil and r.run_dir == nil then
-    return A.fail("test", "nothing to test: the configuration has no run dir (trainer.default_root_dir " ..
-      "is empty), so there is no best checkpoint; give --ckpt-path")
-  end
-  -- a checkpoint that is not there is named before any data is read
-  local path = o["--ckpt-path"] or r.ckpt_file
-  if path ~= nil and not require("graphids.io").exists(path) then
-    return A.fail("test", string.format("checkpoint '%s' does not exist%s", path, o["--ckpt-path"] and ""
-      or " (train the stage first: graphids fit with the same arguments)"))
-  end
+  local r, code = fit.resolved_or_exit("test", o, USAGE)
+  if not r then return code end
+  local path
+  path, code = fit.checkpoint_or_exit("test", o, r, "test")
+  if not path then return code end
   -- Another run's checkpoint (--ckpt-path of seed 42 under --tla seed=5): its metrics are not this
   -- run dir's, and recorded there they would mark a run that never trained as tested.
   if o["--ckpt-path"] ~= nil and r.run_dir ~= nil and not is_own_checkpoint(r, path) then
