@@ -16,9 +16,10 @@
 #include "l_impl.h"
 
 /* The length of a leading "chunkname:line: " position in msg, as luaL_where writes it, else 0.
- * The chunk name is a [string "..."] source or a path (no space, quote, colon or newline), and
- * the position must open the message: text quoted later ("unknown option 'bad:12: key'") is
- * never taken for one. */
+ * The chunk name is a [string "..."] source or a path: no quote, colon or newline, and a space
+ * only in a name ending in ".lua" (a stdlib installed under "/opt/my tools"), so that a message
+ * opening with words ("bad value:12: ...") is not taken for one.  The position must open the
+ * message: text quoted later ("unknown option 'bad:12: key'") is never taken for one. */
 static size_t position_len(const char *msg) {
     const char *p = msg;
     if (strncmp(p, "[string \"", 9) == 0) {
@@ -26,8 +27,13 @@ static size_t position_len(const char *msg) {
         if (end == NULL || (nl != NULL && nl < end)) return 0;
         p = end + 2;
     } else {
-        while (*p != '\0' && strchr(": \t\n'\"", *p) == NULL) p++;
-        if (p == msg) return 0;
+        bool space = false;
+        while (*p != '\0' && strchr(":\n'\"", *p) == NULL) {
+            if (*p == ' ' || *p == '\t') space = true;
+            p++;
+        }
+        if (p == msg || *msg == ' ') return 0;
+        if (space && (p - msg < 4 || strncmp(p - 4, ".lua", 4) != 0)) return 0;
     }
     if (p[0] != ':' || !isdigit((unsigned char)p[1])) return 0;
     p++;
@@ -40,43 +46,59 @@ static bool is_word(char c) {
     return isalnum((unsigned char)c) || c == '_';
 }
 
-/* msg less a leading "file:line: " position and a leading "op: " name ("?: " too: the name a
- * core function gives itself when called straight from C, as _call_as calls it). */
-static const char *bare_message(const char *msg) {
-    msg += position_len(msg);
-    const char *q = msg;
+/* How much of msg a leading "file:line: " position and a leading "op: " name take ("?: " too:
+ * the name a core function gives itself when called straight from C, as _call_as calls it; a
+ * dotted name, "metrics.classification: ", when one public function calls another). */
+static size_t bare_offset(const char *msg) {
+    size_t off = position_len(msg);
+    const char *m = msg + off, *q = m;
     if (*q == '?')
         q++;
     else
-        while (is_word(*q)) q++;
-    if (q > msg && q[0] == ':' && q[1] == ' ') msg = q + 2;
-    return msg;
+        while (is_word(*q) || (*q == '.' && q > m && is_word(q[1]))) q++;
+    if (q > m && q[0] == ':' && q[1] == ' ') off += (size_t)(q + 2 - m);
+    return off;
 }
 
-/* Pushes msg with every whole word that is a key of the table at index names (0: none)
+/* Pushes msg[0, len) with every whole word that is a key of the table at index names (0: none)
  * replaced by its value: the callee's names for its arguments, as the caller knows them
- * ({scores = "val_scores", score = "element of val_scores"}). */
-static void push_renamed(lua_State *L, const char *msg, int names) {
+ * ({scores = "val_scores", score = "element of val_scores"}).  Text in single quotes is the
+ * caller's own (an option name, a value) and stays as it is; a quote opens after a non-word
+ * character and closes before one, so "the model's" opens nothing.  NUL bytes are kept. */
+static void push_renamed(lua_State *L, const char *msg, size_t len, int names) {
     if (names == 0) {
-        lua_pushstring(L, msg);
+        lua_pushlstring(L, msg, len);
         return;
     }
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    for (const char *p = msg; *p != '\0';) {
+    const char *end = msg + len;
+    bool quoted = false;
+    for (const char *p = msg; p < end;) {
+        if (*p == '\'') {
+            if (!quoted && (p == msg || !is_word(p[-1])))
+                quoted = true;
+            else if (quoted && (p + 1 == end || !is_word(p[1])))
+                quoted = false;
+            luaL_addchar(&b, *p++);
+            continue;
+        }
         if (!is_word(*p)) {
             luaL_addchar(&b, *p++);
             continue;
         }
         const char *q = p;
-        while (is_word(*q)) q++;
-        lua_pushlstring(L, p, (size_t)(q - p));
-        if (lua_rawget(L, names) == LUA_TSTRING) {
-            luaL_addvalue(&b);
-        } else {
+        while (q < end && is_word(*q)) q++;
+        if (!quoted) {
+            lua_pushlstring(L, p, (size_t)(q - p));
+            if (lua_rawget(L, names) == LUA_TSTRING) {
+                luaL_addvalue(&b);
+                p = q;
+                continue;
+            }
             lua_pop(L, 1);
-            luaL_addlstring(&b, p, (size_t)(q - p));
         }
+        luaL_addlstring(&b, p, (size_t)(q - p));
         p = q;
     }
     luaL_pushresult(&b);
@@ -87,11 +109,13 @@ static void push_renamed(lua_State *L, const char *msg, int names) {
  * called the running C function, 2 the line that called the Lua function that called it. */
 static int raise_as(lua_State *L, int level, int fname, int names) {
     if (lua_type(L, -1) != LUA_TSTRING) return lua_error(L);
-    const char *msg = bare_message(lua_tostring(L, -1));
+    size_t len;
+    const char *msg = lua_tolstring(L, -1, &len);
+    size_t off = bare_offset(msg);
     luaL_where(L, level);
     lua_pushvalue(L, fname);
     lua_pushliteral(L, ": ");
-    push_renamed(L, msg, names);
+    push_renamed(L, msg + off, len - off, names);
     lua_concat(L, 4);
     return lua_error(L);
 }

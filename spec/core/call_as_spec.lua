@@ -68,6 +68,22 @@ describe("core._call_as", function()
     assert.equal(SPEC .. ":" .. line .. ": pub: labels_x scores2 val_scores val_labels", err)
   end)
 
+  it("leaves quoted text alone, keeps NUL bytes, and strips a dotted name and a spaced .lua path", function()
+    local function raise(msg)
+      return select(2, pcall(core._call_as, "pub", NAMES, function() error(msg, 0) end))
+    end
+    -- the caller's own words in quotes are not the runtime's argument names
+    assert.truthy(raise("op: unknown option 'score' (allowed: labels)")
+      :find("pub: unknown option 'score' (allowed: val_labels)", 1, true))
+    assert.truthy(raise("op: the model's labels, got 'scores'")
+      :find("pub: the model's val_labels, got 'scores'", 1, true))
+    assert.truthy(raise("op: before\0after labels"):find("pub: before\0after val_labels", 1, true))
+    assert.truthy(raise("metrics.classification: labels has 3"):find("pub: val_labels has 3", 1, true))
+    assert.truthy(raise("/opt/my tools/x.lua:4: op: labels"):find("pub: val_labels$"))
+    -- words before a colon-number are no position
+    assert.truthy(raise("bad value:12: labels"):find("pub: bad value:12: val_labels", 1, true))
+  end)
+
   it("passes an error that is no string through as it is", function()
     local e = {}
     local ok, err = pcall(core._call_as, "pub", nil, function() error(e) end)

@@ -215,6 +215,15 @@ describe("graphids.metrics", function()
       errors_at_caller("metrics%.of_outputs: outputs%.scores%[1%] is NaN", O, { scores = bad, labels = y3 })
       errors_at_caller("metrics%.of_outputs: outputs%.labels%[0%] = 5 is outside %[0, 2%)", O,
         { scores = vs, labels = long({ 5, 0, 1, 1, 0, 1 }) })
+      -- a classifier's outputs: classification's checks, in the names of the outputs' fields
+      errors_at_caller("metrics%.of_outputs: outputs%.labels has 3 elements, expected 2 %(one per row of "
+        .. "outputs%.probs%)", O, { probs = p2, labels = y3 })
+      errors_at_caller("metrics%.of_outputs: outputs%.labels%[1%] = 3 is outside %[0, 2%)", O,
+        { logits = p2, labels = long({ 0, 3 }) })
+      -- the option's name, and the caller's own words in quotes, as the caller wrote them
+      local B = metrics.binary
+      errors_at_caller("metrics%.binary: positive 5 is outside %[0, 2%)", B, vs, vy, { positive = 5 })
+      errors_at_caller("metrics%.binary: unknown option 'score' %(allowed:", B, vs, vy, { score = 1 })
     end)
 
     it("checks n_bins up front, whatever the scores (an ECE is computed only for [0, 1])", function()

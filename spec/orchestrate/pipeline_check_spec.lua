@@ -200,6 +200,17 @@ describe("graphids pipeline --dry-run", function()
     assert.truthy(out:find("== kd: blocked (upstream stage 'gat' did not complete)", 1, true), out)
     assert.truthy(out:find("== vgae: skip", 1, true), out)
     assert.same(before, { tiny.snapshot(kd, true), tiny.snapshot(vgae, true) })
-    os.execute("chmod 700 " .. proc.q(gat)) -- (for the teardown)
+    -- a lake of finished results this user can read but not write: the dry run and the run agree
+    -- that every stage is skipped (a skipped stage only reads its folder)
+    os.execute("chown -R 0:0 " .. proc.q(lake) .. " 2>/dev/null; chmod -R a+rX,go-w " .. proc.q(lake))
+    rc, out, err = host(prefix, { "pipeline", run_path, "--lake-root", lake, "--dry-run" })
+    assert.equal(0, rc, out .. err)
+    assert.is_nil(err:find("cannot write", 1, true), err)
+    rc, out, err = host(prefix, { "pipeline", run_path, "--lake-root", lake })
+    assert.equal(0, rc, out .. err)
+    for _, name in ipairs({ "gat", "kd", "vgae" }) do
+      assert.truthy(out:find("== " .. name .. ": skip", 1, true), out)
+    end
+    os.execute("chmod -R u+w " .. proc.q(lake)) -- (for the teardown)
   end)
 end)

@@ -53,7 +53,7 @@ local call_as = core._call_as
 -- names for a runtime metric whose scores and labels came in as the caller's `scores` and
 -- `labels` arguments
 local function arg_names(scores, labels)
-  return { scores = scores, labels = labels, score = "element of " .. scores }
+  return { scores = scores, labels = labels, score = "element of " .. scores, positive_class = "positive" }
 end
 
 -- opts.n_bins of fname (the ECE's bins): M.ECE_BINS when absent, else an integer in
@@ -435,13 +435,15 @@ function M.of_outputs(outputs, opts)
     error(fname .. ": outputs must be a table with a labels tensor (a test_step's result)", 2)
   end
   -- logits rank the AUROC and AP curves finer than f32 probabilities (rank_scores)
-  if is_tensor(outputs.logits) and #outputs.logits.shape == 2 then
-    return M.scalars(M.classification(outputs.logits, outputs.labels,
-      { input = "logits", num_classes = opts.num_classes, class_names = opts.class_names }))
-  end
-  if is_tensor(outputs.probs) and #outputs.probs.shape == 2 then
-    return M.scalars(M.classification(outputs.probs, outputs.labels,
-      { input = "probs", num_classes = opts.num_classes, class_names = opts.class_names }))
+  for _, input in ipairs({ "logits", "probs" }) do
+    local x = outputs[input]
+    if is_tensor(x) and #x.shape == 2 then
+      -- (classification's errors are this function's, in the names of outputs' fields)
+      local c = call_as(fname, { labels = "outputs.labels", probs_or_logits = "outputs." .. input },
+        M.classification, x, outputs.labels,
+        { input = input, num_classes = opts.num_classes, class_names = opts.class_names })
+      return M.scalars(c)
+    end
   end
   if not is_tensor(outputs.scores) then
     error(fname .. ": outputs hold neither probs [N,K] nor scores [N]", 2)

@@ -60,7 +60,9 @@ end
 -- name, and cross a C metamethod on their way to the caller, past which core._named's position
 -- (the line that called the wrapper) cannot reach.
 function C.strip_position(msg)
+  -- (a path with a space is taken only when it names a .lua file: "/opt/my tools/x.lua:3: ")
   local rest = msg:match('^%[string "[^\n]-"%]:%d+: (.*)$') or msg:match("^[^:%s'\"]+:%d+: (.*)$")
+    or msg:match("^[^:%s'\"][^:\n'\"]-%.lua:%d+: (.*)$")
   return rest or msg
 end
 

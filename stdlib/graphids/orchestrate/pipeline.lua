@@ -519,8 +519,11 @@ function M.check(p)
         n.kind == "extract" and "device" or "trainer.device")
       if not okd then add(n, require("graphids.orchestrate.cliargs").user_message(derr)) end
     end
-    -- an extract stage's folder is read (is it complete?) and written as a training stage's is
-    local rmsg = n.run_dir and run_dir_problem(n.run_dir)
+    -- an extract stage's folder is read (is it complete?) and written as a training stage's is;
+    -- a stage the plan skips only reads its folder, as the run does (a read-only lake of
+    -- finished results runs)
+    local okd, action = pcall(M.decide, n)
+    local rmsg = n.run_dir and run_dir_problem(n.run_dir, okd and action == "skip")
     if rmsg then add(n, rmsg) end
     if n.kind == "extract" and type(n.spec.data) == "table" and n.spec.data.dataset ~= nil then
       local msg = dataset_problem(n.spec.data, seen)
