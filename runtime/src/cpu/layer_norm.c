@@ -4,7 +4,7 @@
  * seven times and leaves as many temporaries; here each row of the normalised dims is read
  * twice while it is in cache (its sum, then the squares of its deviations: the two-pass
  * variance, which does not cancel as E[x^2] - E[x]^2 would) and written once.  Statistics are
- * accumulated in double, eight partial sums combined in a fixed order (sum_impl.h), so the
+ * accumulated in double, partial sums combined in a fixed order (sum_impl.h), so the
  * result does not depend on the thread count or on the vector width a clone uses.
  */
 #include <math.h>
@@ -14,7 +14,7 @@
 #include "elementwise_impl.h"
 #include "sum_impl.h"
 
-/* sum over j of (p[j] - mean)^2, as gids_sum8 folds a sum */
+/* sum over j of (p[j] - mean)^2, eight partial sums in a fixed order */
 #define DEV8(fname, TY)                                                                            \
     static inline double fname(const TY *p, int64_t n, double mean) {                              \
         double l[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                                    \
@@ -57,8 +57,8 @@ DEV8(dev8_f64, double)
                 for (int64_t j = 0; j < d; j++) yr[j] = (TY)(((double)xr[j] - m) * rs);            \
         }                                                                                          \
     }
-LN_ROWS(ln_rows_f32, float, gids_sum8_f32, dev8_f32)
-LN_ROWS(ln_rows_f64, double, gids_sum8_f64, dev8_f64)
+LN_ROWS(ln_rows_f32, float, gids_sum_f32, dev8_f32)
+LN_ROWS(ln_rows_f64, double, gids_sum_f64, dev8_f64)
 
 /* weight or bias: NULL, or a CPU tensor of x's dtype shaped as x's last ndims dims. */
 static gids_status check_affine_(const char *name, const gids_tensor *p, const gids_tensor *x,

@@ -10,7 +10,21 @@
  *
  * When the innermost kept dim has stride 1 and the reduced dims do not (a sum over rows of a
  * row-major matrix), a task takes a tile of RED_TILE neighbouring outputs and adds whole rows
- * into them: memory is read in order and the loop vectorises across outputs.
+ * into them: memory is read in order and the loop vectorises across outputs.  Tiles narrow
+ * (down to 16 outputs) until there are two tasks a thread, so a sum over the rows of a tall
+ * matrix with few columns ([8192, 128] over dim 0) has work for every thread; a column's sum is
+ * still its rows in order, whatever the width, so the width may follow the thread count.  A sum
+ * keeps sixteen columns' sums in registers over COL_CHUNK rows at a time (sum_impl.h), which stay
+ * in cache for the tile's next sixteen.
+ *
+ * A sum whose reduced elements are one contiguous run of at most RED_BLOCK per output (a sum
+ * along the rows of a row-major matrix) takes the row path: a task sums ROW_TASK_ELEMS
+ * elements' worth of whole rows and writes their outputs, with the bits of the generic path
+ * (the same gids_sum_f32 per row); rows shorter than sixteen elements are summed eight at a
+ * time, whose independent chains of adds overlap (one row at a time waits on each add).
+ *
+ * With a single block an output's value is final where its task computes it and is stored
+ * there; only several blocks go through partials (malloc'd past 64), combined afterwards.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -22,6 +36,10 @@
 
 #define RED_BLOCK 32768
 #define RED_TILE 256
+#define COL_CHUNK 64
+#define ROW_TASK_ELEMS 16384
+#define ROW_SHORT 16 /* below this a row's sum is its elements in order (sum_impl.h) */
+#define ROW_LANES 8
 
 typedef struct red_dims {
     int n;
@@ -62,20 +80,25 @@ typedef struct red_job {
     const char *base;
     red_dims keep, red;
     int64_t n_out, n_in, nblocks;
-    int64_t ncols, ntiles; /* column path: outputs per group along the stride-1 kept dim */
+    int64_t ncols, ntiles, tile; /* column path: outputs per group along the stride-1 kept dim,
+                                  * tiles per group and outputs per tile */
     bool columns;
-    void *partial; /* double or int64_t, [n_out][nblocks] */
+    int64_t row_group; /* row path (when > 0): outputs per task */
+    char *dst;         /* the output, of dtype out_dt; a mean divides the sums by n_in */
+    gids_dtype out_dt;
+    bool mean;
+    void *partial; /* with several blocks: double or int64_t, [n_out][nblocks] */
 } red_job;
 
 /* ---------------------------------------------------------------- typed folds */
-/* Folds n elements at stride st (elements) into acc.  Contiguous sums keep 8 partial sums so
+/* Folds n elements at stride st (elements) into acc.  Contiguous sums keep 16 partial sums so
  * the loop vectorises; their order of combination is fixed (sum_impl.h). */
-#define FOLD_FLOAT(fname, TY, SUM8)                                                                \
+#define FOLD_FLOAT(fname, TY, SUMF)                                                                \
     GIDS_HOT static double fname(gids_red_kind k, double acc, const TY *p, int64_t n,              \
                                  int64_t st) {                                                     \
         switch (k) {                                                                               \
         case GIDS_RED_SUM:                                                                         \
-            if (st == 1) return acc + SUM8(p, n);                                                  \
+            if (st == 1) return acc + SUMF(p, n);                                                  \
             for (int64_t i = 0; i < n; i++) acc += (double)p[i * st];                              \
             return acc;                                                                            \
         case GIDS_RED_PROD:                                                                        \
@@ -104,8 +127,8 @@ typedef struct red_job {
         }                                                                                          \
         return acc;                                                                                \
     }
-FOLD_FLOAT(fold_f32, float, gids_sum8_f32)
-FOLD_FLOAT(fold_f64, double, gids_sum8_f64)
+FOLD_FLOAT(fold_f32, float, gids_sum_f32)
+FOLD_FLOAT(fold_f64, double, gids_sum_f64)
 
 static int64_t fold_i64(gids_red_kind k, int64_t acc, const int64_t *p, int64_t n, int64_t st) {
     uint64_t u = (uint64_t)acc; /* wrapping arithmetic, as torch */
@@ -191,6 +214,40 @@ static int64_t identity_i(gids_red_kind k) {
     }
 }
 
+/* ---------------------------------------------------------------- outputs */
+/* Output o from its folded value acc (a mean divides it by the count). */
+static void store_f(const red_job *j, int64_t o, double acc) {
+    if (j->mean) acc /= (double)j->n_in;
+    switch (j->out_dt) {
+    case GIDS_F32: ((float *)j->dst)[o] = (float)acc; break;
+    case GIDS_F64: ((double *)j->dst)[o] = acc; break;
+    default: ((bool *)j->dst)[o] = acc != 0; break;
+    }
+}
+
+static void store_i(const red_job *j, int64_t o, int64_t acc) {
+    if (j->out_dt == GIDS_BOOL)
+        ((bool *)j->dst)[o] = acc != 0;
+    else
+        ((int64_t *)j->dst)[o] = acc;
+}
+
+/* Block b's value of output o: its partial, or with one block the output itself (no partials
+ * to allocate, touch and read back). */
+static void put_f(const red_job *j, int64_t o, int64_t b, double acc) {
+    if (j->nblocks == 1)
+        store_f(j, o, acc);
+    else
+        ((double *)j->partial)[o * j->nblocks + b] = acc;
+}
+
+static void put_i(const red_job *j, int64_t o, int64_t b, int64_t acc) {
+    if (j->nblocks == 1)
+        store_i(j, o, acc);
+    else
+        ((int64_t *)j->partial)[o * j->nblocks + b] = acc;
+}
+
 /* ---------------------------------------------------------------- tasks */
 /* Calls visit(job, ptr, n, stride) for the runs of reduced positions [r0, r1) of the output whose
  * first element is at element offset `ob`; a run follows the innermost reduced dim. */
@@ -246,8 +303,32 @@ typedef struct red_tile {
     int64_t width;
 } red_tile;
 
+/* A sum over n rows at stride st (elements): sixteen columns at a time, their sums in
+ * registers, then the rest of the tile row by row; every column is summed in row order. */
+static void visit_cols_sum(const red_job *j, const char *ptr, int64_t n, int64_t st, red_tile *t) {
+    double *acc = t->acc;
+    int64_t w = t->width;
+    for (int64_t i0 = 0; i0 < n; i0 += COL_CHUNK) {
+        int64_t m = n - i0 < COL_CHUNK ? n - i0 : COL_CHUNK, c = 0;
+        if (j->dt == GIDS_F32) {
+            const float *p = (const float *)ptr + i0 * st;
+            for (; c + 16 <= w; c += 16) gids_colsum16_f32(acc + c, p + c, m, st);
+            if (c < w) gids_colsum_narrow_f32(acc + c, p + c, m, st, (int)(w - c));
+        } else {
+            const double *p = (const double *)ptr + i0 * st;
+            for (; c + 16 <= w; c += 16) gids_colsum16_f64(acc + c, p + c, m, st);
+            for (int64_t i = 0; c < w && i < m; i++)
+                fold_cols_f64(GIDS_RED_SUM, acc + c, p + i * st + c, w - c);
+        }
+    }
+}
+
 static void visit_cols(const red_job *j, const char *ptr, int64_t n, int64_t st, void *arg) {
     red_tile *t = arg;
+    if (j->kind == GIDS_RED_SUM && j->dt != GIDS_I64) {
+        visit_cols_sum(j, ptr, n, st, t);
+        return;
+    }
     int64_t step = st * (int64_t)gids_dtype_size(j->dt);
     for (int64_t i = 0; i < n; i++, ptr += step) {
         switch (j->dt) {
@@ -270,11 +351,11 @@ static void run_generic_task(const red_job *j, int64_t task) {
     if (j->dt == GIDS_I64) {
         int64_t acc = identity_i(j->kind);
         for_runs(j, ob, r0, r1, visit_scalar, &acc);
-        ((int64_t *)j->partial)[task] = acc;
+        put_i(j, o, b, acc);
     } else {
         double acc = identity_f(j->kind);
         for_runs(j, ob, r0, r1, visit_scalar, &acc);
-        ((double *)j->partial)[task] = acc;
+        put_f(j, o, b, acc);
     }
 }
 
@@ -282,7 +363,7 @@ static void run_column_task(const red_job *j, int64_t task) {
     int64_t b = task % j->nblocks, rest = task / j->nblocks;
     int64_t t = rest % j->ntiles, g = rest / j->ntiles, r0, r1;
     block_range(j, b, &r0, &r1);
-    int64_t c0 = t * RED_TILE, width = j->ncols - c0 < RED_TILE ? j->ncols - c0 : RED_TILE;
+    int64_t c0 = t * j->tile, width = j->ncols - c0 < j->tile ? j->ncols - c0 : j->tile;
     int64_t ob = offset_of(&j->keep, j->keep.n - 1, g) + c0;
     union {
         double f[RED_TILE];
@@ -297,14 +378,55 @@ static void run_column_task(const red_job *j, int64_t task) {
     red_tile tile = {&acc, width};
     for_runs(j, ob, r0, r1, visit_cols, &tile);
     int64_t o0 = g * j->ncols + c0;
-    for (int64_t c = 0; c < width; c++) {
-        int64_t slot = (o0 + c) * j->nblocks + b;
-        if (j->dt == GIDS_I64)
-            ((int64_t *)j->partial)[slot] = acc.i[c];
+    if (j->nblocks == 1 && j->dt != GIDS_I64 && j->out_dt == j->dt) {
+        /* the common case without a branch an output (store_f's made a sum of [10, 100000]
+         * over dim 0 spend more time storing than summing) */
+        if (j->mean)
+            for (int64_t c = 0; c < width; c++) acc.f[c] /= (double)j->n_in;
+        if (j->dt == GIDS_F32)
+            for (int64_t c = 0; c < width; c++) ((float *)j->dst)[o0 + c] = (float)acc.f[c];
         else
-            ((double *)j->partial)[slot] = acc.f[c];
+            memcpy((double *)j->dst + o0, acc.f, (size_t)width * sizeof(double));
+        return;
+    }
+    for (int64_t c = 0; c < width; c++) {
+        if (j->dt == GIDS_I64)
+            put_i(j, o0 + c, b, acc.i[c]);
+        else
+            put_f(j, o0 + c, b, acc.f[c]);
     }
 }
+
+/* ---------------------------------------------------------------- row path */
+/* Element offset of output o's run. */
+static int64_t row_offset(const red_job *j, int64_t o) {
+    if (j->keep.n == 0) return 0;
+    if (j->keep.n == 1) return o * j->keep.stride[0];
+    return offset_of(&j->keep, j->keep.n, o);
+}
+
+/* Task `task`: outputs [o0, o1), each the sum of its n_in contiguous elements, stored as the
+ * generic path stores a one-block sum (the identity 0 plus the sum).  A short row's sum (under
+ * ROW_SHORT elements) is its elements added in order, as SUMF would add them, so ROW_LANES
+ * such rows run side by side with the same bits. */
+#define ROW_SUMS(fname, TY, SUMF)                                                                  \
+    GIDS_HOT static void fname(const red_job *j, int64_t task) {                                   \
+        int64_t o = task * j->row_group, n = j->n_in;                                              \
+        int64_t o1 = o + j->row_group < j->n_out ? o + j->row_group : j->n_out;                    \
+        const TY *base = (const TY *)j->base;                                                      \
+        if (n < ROW_SHORT)                                                                         \
+            for (; o + ROW_LANES <= o1; o += ROW_LANES) {                                          \
+                const TY *r[ROW_LANES];                                                            \
+                double s[ROW_LANES];                                                               \
+                for (int q = 0; q < ROW_LANES; q++) r[q] = base + row_offset(j, o + q), s[q] = 0;  \
+                for (int64_t k = 0; k < n; k++)                                                    \
+                    for (int q = 0; q < ROW_LANES; q++) s[q] += (double)r[q][k];                   \
+                for (int q = 0; q < ROW_LANES; q++) store_f(j, o + q, 0.0 + s[q]);                 \
+            }                                                                                      \
+        for (; o < o1; o++) store_f(j, o, 0.0 + SUMF(base + row_offset(j, o), n));                 \
+    }
+ROW_SUMS(row_sums_f32, float, gids_sum_f32)
+ROW_SUMS(row_sums_f64, double, gids_sum_f64)
 
 /* ---------------------------------------------------------------- combine and store */
 static double combine_f(gids_red_kind k, double a, double b) {
@@ -323,47 +445,56 @@ static int64_t combine_i(gids_red_kind k, int64_t a, int64_t b) {
     return fold_i64(k, a, &b, 1, 1);
 }
 
-static void store_one(const red_job *j, char *dst, gids_dtype dt, int64_t o, bool mean) {
+/* Output o from its blocks' partials, combined in block order. */
+static void store_one(const red_job *j, int64_t o) {
     int64_t nb = j->nblocks;
     if (j->dt == GIDS_I64) {
         const int64_t *pp = (const int64_t *)j->partial + o * nb;
         int64_t acc = pp[0];
         for (int64_t b = 1; b < nb; b++) acc = combine_i(j->kind, acc, pp[b]);
-        if (dt == GIDS_BOOL)
-            ((bool *)dst)[o] = acc != 0;
-        else
-            ((int64_t *)dst)[o] = acc;
+        store_i(j, o, acc);
         return;
     }
     const double *pp = (const double *)j->partial + o * nb;
     double acc = pp[0];
     for (int64_t b = 1; b < nb; b++) acc = combine_f(j->kind, acc, pp[b]);
-    if (mean) acc /= (double)j->n_in;
-    switch (dt) {
-    case GIDS_F32: ((float *)dst)[o] = (float)acc; break;
-    case GIDS_F64: ((double *)dst)[o] = acc; break;
-    default: ((bool *)dst)[o] = acc != 0; break;
-    }
+    store_f(j, o, acc);
 }
 
 /* Small reductions stay out of OpenMP altogether: entering even a one-thread parallel region
  * costs more than summing a few elements. */
-static void store_output(const red_job *j, gids_tensor *out, bool mean) {
-    char *dst = gids_tensor_data(out);
+static void store_output(const red_job *j) {
     int nt = gids_threads_for(j->n_out * j->nblocks);
     if (nt <= 1) {
-        for (int64_t o = 0; o < j->n_out; o++) store_one(j, dst, out->dtype, o, mean);
+        for (int64_t o = 0; o < j->n_out; o++) store_one(j, o);
         return;
     }
 #pragma omp parallel for schedule(static) num_threads(nt)
-    for (int64_t o = 0; o < j->n_out; o++) store_one(j, dst, out->dtype, o, mean);
+    for (int64_t o = 0; o < j->n_out; o++) store_one(j, o);
 }
 
 static void run_task(const red_job *j, int64_t task) {
-    if (j->columns)
+    if (j->row_group > 0) {
+        if (j->dt == GIDS_F32)
+            row_sums_f32(j, task);
+        else
+            row_sums_f64(j, task);
+    } else if (j->columns)
         run_column_task(j, task);
     else
         run_generic_task(j, task);
+}
+
+/* Runs tasks [0, ntasks) over the threads the job's size calls for. */
+static void run_tasks(const red_job *j, int64_t ntasks) {
+    int nt = ntasks > 1 ? gids_threads_for(j->n_out * j->n_in) : 1;
+    if (nt > ntasks) nt = (int)ntasks;
+    if (nt <= 1) {
+        for (int64_t task = 0; task < ntasks; task++) run_task(j, task);
+        return;
+    }
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t task = 0; task < ntasks; task++) run_task(j, task);
 }
 
 gids_status gids_red_exec(const char *op, gids_red_kind kind, const gids_tensor *a, uint32_t mask,
@@ -392,39 +523,50 @@ gids_status gids_red_exec(const char *op, gids_red_kind kind, const gids_tensor 
     if (j.n_out == 0) return GIDS_OK;
     coalesce(&j.keep);
     coalesce(&j.red);
-    j.nblocks = j.n_in <= RED_BLOCK ? 1 : (j.n_in + RED_BLOCK - 1) / RED_BLOCK;
     int64_t kl = j.keep.n - 1;
     j.columns = j.keep.n > 0 && j.keep.stride[kl] == 1 && j.keep.shape[kl] >= 2 && j.red.n > 0 &&
                 j.red.stride[j.red.n - 1] != 1;
+    j.nblocks = j.n_in <= RED_BLOCK ? 1 : (j.n_in + RED_BLOCK - 1) / RED_BLOCK;
     int64_t ntasks = j.n_out * j.nblocks;
     if (j.columns) {
         j.ncols = j.keep.shape[kl];
-        j.ntiles = (j.ncols + RED_TILE - 1) / RED_TILE;
+        int64_t want = 2 * (int64_t)gids_threads_for(j.n_out * j.n_in);
+        j.tile = RED_TILE;
+        while (j.tile > 16 &&
+               (j.n_out / j.ncols) * ((j.ncols + j.tile - 1) / j.tile) * j.nblocks < want)
+            j.tile /= 2;
+        j.ntiles = (j.ncols + j.tile - 1) / j.tile;
         ntasks = (j.n_out / j.ncols) * j.ntiles * j.nblocks;
+    }
+    j.dst = gids_tensor_data(out);
+    j.out_dt = out->dtype;
+    j.mean = mean;
+    if (j.n_in == 0) { /* every output is the identity */
+        for (int64_t o = 0; o < j.n_out; o++) {
+            if (j.dt == GIDS_I64)
+                store_i(&j, o, identity_i(kind));
+            else
+                store_f(&j, o, identity_f(kind));
+        }
+        return GIDS_OK;
+    }
+    if (kind == GIDS_RED_SUM && j.dt != GIDS_I64 && j.red.n == 1 && j.red.stride[0] == 1 &&
+        j.n_in <= RED_BLOCK) {
+        j.row_group = ROW_TASK_ELEMS / j.n_in > 1 ? ROW_TASK_ELEMS / j.n_in : 1;
+        run_tasks(&j, (j.n_out + j.row_group - 1) / j.row_group);
+        return GIDS_OK;
+    }
+    if (j.nblocks == 1) { /* every task stores its outputs */
+        run_tasks(&j, ntasks);
+        return GIDS_OK;
     }
     uint64_t small[64]; /* partials of small reductions: no malloc */
     int64_t npart = j.n_out * j.nblocks;
     j.partial = npart <= 64 ? (void *)small : malloc((size_t)npart * 8);
     GIDS_CHECK(j.partial != NULL, GIDS_ENOMEM, "%s: cannot allocate %lld reduction partials", op,
                (long long)npart);
-    if (j.n_in == 0) { /* every output is the identity */
-        for (int64_t o = 0; o < j.n_out; o++) {
-            if (j.dt == GIDS_I64)
-                ((int64_t *)j.partial)[o] = identity_i(kind);
-            else
-                ((double *)j.partial)[o] = identity_f(kind);
-        }
-    } else {
-        int nt = ntasks > 1 ? gids_threads_for(j.n_out * j.n_in) : 1;
-        if (nt > ntasks) nt = (int)ntasks;
-        if (nt <= 1) {
-            for (int64_t task = 0; task < ntasks; task++) run_task(&j, task);
-        } else {
-#pragma omp parallel for schedule(static) num_threads(nt)
-            for (int64_t task = 0; task < ntasks; task++) run_task(&j, task);
-        }
-    }
-    store_output(&j, out, mean);
+    run_tasks(&j, ntasks);
+    store_output(&j);
     if (j.partial != (void *)small) free(j.partial);
     return GIDS_OK;
 }

@@ -6,7 +6,7 @@
  *
  * f32 slices of 64 or more along the last dim (contiguous rows: a classifier over many ids)
  * take a path that vectorises: exp(x - max) <= 1 in float arithmetic (fastmath_impl.h's Cephes
- * expf, about 1 ulp), written into the output row and summed in f64 by eight accumulators in a
+ * expf, about 1 ulp), written into the output row and summed in f64 by sixteen accumulators in a
  * fixed order (sum_impl.h), cloned up to AVX-512 (GIDS_HOT_MATH).  libm's scalar exp in double
  * had made a [2988, 2049] log_softmax take 11.7 ms on two Zen 5 cores; 2.1 with the clamped
  * exp of sigmoid, 1.6 with the one-sided clamp below (2 EPYC cores; PyTorch's 1.6).  Other
@@ -57,7 +57,7 @@ GIDS_HOT_MATH static void row_f32(const float *x, float *y, int64_t n, bool log_
     float m = row_max_f32(x, n);
     int64_t k;
     for (k = 0; k < n; k++) y[k] = exp_nonpositive_f32(x[k] - m);
-    double sum = gids_sum8_f32(y, n);
+    double sum = gids_sum_f32(y, n);
     if (sum != sum) {
         for (k = 0; k < n; k++) y[k] = NAN;
         return;
@@ -152,13 +152,13 @@ static gids_status softmax_run(gids_tensor **out, const char *op, const gids_ten
  * so a contiguous row's result has the composed form's bits wherever exp is the unary op's
  * (short rows, gids_vm_expf; long ones take the forward's vectorising exp instead).  scratch
  * holds size elements (the products g * y). */
-#define SOFTMAX_BW_SLICE(fname, TY, SUM8, EXP)                                                     \
+#define SOFTMAX_BW_SLICE(fname, TY, SUMF, EXP)                                                     \
     GIDS_HOT_MATH static void fname(const TY *g, const TY *y, TY *r, int64_t size, int64_t inner,  \
                                     bool log_) {                                                   \
         double acc = 0;                                                                            \
         if (log_) {                                                                                \
             if (inner == 1)                                                                        \
-                acc = SUM8(g, size);                                                               \
+                acc = SUMF(g, size);                                                               \
             else                                                                                   \
                 for (int64_t k = 0; k < size; k++) acc += (double)g[k * inner];                    \
             TY s = (TY)acc;                                                                        \
@@ -170,7 +170,7 @@ static gids_status softmax_run(gids_tensor **out, const char *op, const gids_ten
         }                                                                                          \
         if (inner == 1) {                                                                          \
             for (int64_t k = 0; k < size; k++) r[k] = g[k] * y[k]; /* the products, then */        \
-            acc = SUM8(r, size);                                   /* their sum */                 \
+            acc = SUMF(r, size);                                   /* their sum */                 \
         } else {                                                                                   \
             for (int64_t k = 0; k < size; k++) {                                                   \
                 TY p = g[k * inner] * y[k * inner];                                                \
@@ -186,7 +186,7 @@ static gids_status softmax_run(gids_tensor **out, const char *op, const gids_ten
 
 /* the f32 exp of the unary op (vecmath_impl.h), so a short slice's backward keeps the bits of
  * the composed form exp(y) * ... it replaces */
-SOFTMAX_BW_SLICE(bw_slice_f32, float, gids_sum8_f32, gids_vm_expf)
+SOFTMAX_BW_SLICE(bw_slice_f32, float, gids_sum_f32, gids_vm_expf)
 /* e^y of the result y: the forward's vectorising exp, but clamped on both sides, since a caller
  * of gids_softmax_backward may pass any y, not only the forward's y <= 0 (above 88.7 it is
  * +inf, as libm's on a short row); the same bits as exp_nonpositive_f32 where y <= 0. */
@@ -194,8 +194,8 @@ static inline float exp_result_f32(float y) {
     float e = gids_clamped_expf_(y);
     return y < -87.33654f ? 0.0f : e;
 }
-SOFTMAX_BW_SLICE(bw_row_fast_f32, float, gids_sum8_f32, exp_result_f32)
-SOFTMAX_BW_SLICE(bw_slice_f64, double, gids_sum8_f64, exp)
+SOFTMAX_BW_SLICE(bw_row_fast_f32, float, gids_sum_f32, exp_result_f32)
+SOFTMAX_BW_SLICE(bw_slice_f64, double, gids_sum_f64, exp)
 
 static void bw_slice_at(gids_dtype dt, const void *g, const void *y, void *r, int64_t s,
                         int64_t size, int64_t inner, bool log_) {
