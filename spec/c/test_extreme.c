@@ -73,7 +73,8 @@ TEST(rows_of_several_blocks) {
     x[2 * C + 1500] = NAN; /* row 2: a NaN after the max */
     x[2 * C + 5] = 9;
     x[2 * C + 2999] = NAN;
-    x[3 * C + 1024] = -9; /* row 3: min at a block edge */
+    x[3 * C + 1024] = -9; /* row 3: min at a block edge, max past the last block's 16-lane steps */
+    x[3 * C + 2998] = 9;
     for (int k = 0; k < C; k++) x[4 * C + k] = k < 2000 ? 0.0 : -0.0; /* row 4: zeros */
     x[4 * C + 1500] = -0.0;
     for (int k = 0; k < C; k++) x[5 * C + k] = k % 2 ? -0.0 : 0.0;

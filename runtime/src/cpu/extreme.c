@@ -107,6 +107,18 @@ static int64_t out_offset(const extreme_job *j, int64_t o) {
         *nan = any;                                                                                \
         return m;                                                                                  \
     }                                                                                              \
+    /* The first k with p[k] == v, v among p[0..n-1]: LANES comparisons at a time (a scalar search \
+     * had taken three quarters of an argmax over [1000, 1000]). */                                \
+    static GIDS_HOT int64_t first_##name(const TY *p, int64_t n, TY v) {                           \
+        int64_t k = 0;                                                                             \
+        for (; k + LANES <= n; k += LANES) {                                                       \
+            int hit = 0;                                                                           \
+            GIDS_EW_SIMD for (int l = 0; l < LANES; l++) hit |= p[k + l] == v;                     \
+            if (hit) break;                                                                        \
+        }                                                                                          \
+        while (p[k] != v) k++;                                                                     \
+        return k;                                                                                  \
+    }                                                                                              \
     /* Output o of a contiguous dim. */                                                            \
     static void row_##name(const extreme_job *j, int64_t o) {                                      \
         const TY *x = (const TY *)j->base + out_offset(j, o);                                      \
@@ -124,8 +136,7 @@ static int64_t out_offset(const extreme_job *j, int64_t o) {
                 bb = b0;                                                                           \
             }                                                                                      \
         }                                                                                          \
-        for (int64_t k = bb; at < 0; k++) /* the first block holding best holds it */              \
-            if (x[k] == best) at = k;                                                              \
+        if (at < 0) at = bb + first_##name(x + bb, size - bb, best);                               \
         if (j->vals) ((TY *)j->vals)[o] = x[at];                                                   \
         j->idxs[o] = at;                                                                           \
     }                                                                                              \
