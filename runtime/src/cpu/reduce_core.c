@@ -14,8 +14,8 @@
  * (down to 16 outputs) until there are two tasks a thread, so a sum over the rows of a tall
  * matrix with few columns ([8192, 128] over dim 0) has work for every thread; a column's sum is
  * still its rows in order, whatever the width, so the width may follow the thread count.  A sum
- * keeps sixteen columns' sums in registers over COL_CHUNK rows at a time (sum_impl.h), which stay
- * in cache for the tile's next sixteen.
+ * keeps 32 or 16 columns' sums in registers over COL_CHUNK rows at a time (sum_impl.h), rows
+ * which stay in cache for the tile's next columns.
  *
  * A sum whose reduced elements are one contiguous run of at most RED_BLOCK per output (a sum
  * along the rows of a row-major matrix) takes the row path: a task sums ROW_TASK_ELEMS
@@ -303,8 +303,8 @@ typedef struct red_tile {
     int64_t width;
 } red_tile;
 
-/* A sum over n rows at stride st (elements): sixteen columns at a time, their sums in
- * registers, then the rest of the tile row by row; every column is summed in row order. */
+/* A sum over n rows at stride st (elements): 32 or 16 columns at a time, their sums in
+ * registers, then the rest of the tile with masked loads; every column is summed in row order. */
 static void visit_cols_sum(const red_job *j, const char *ptr, int64_t n, int64_t st, red_tile *t) {
     double *acc = t->acc;
     int64_t w = t->width;
@@ -312,6 +312,7 @@ static void visit_cols_sum(const red_job *j, const char *ptr, int64_t n, int64_t
         int64_t m = n - i0 < COL_CHUNK ? n - i0 : COL_CHUNK, c = 0;
         if (j->dt == GIDS_F32) {
             const float *p = (const float *)ptr + i0 * st;
+            for (; c + 32 <= w; c += 32) gids_colsum32_f32(acc + c, p + c, m, st);
             for (; c + 16 <= w; c += 16) gids_colsum16_f32(acc + c, p + c, m, st);
             if (c < w) gids_colsum_narrow_f32(acc + c, p + c, m, st, (int)(w - c));
         } else {

@@ -73,22 +73,41 @@ static inline double gids_sum_f32(const float *p, int64_t n) {
     return gids_sum16_f32_c(p, n);
 }
 
-/* Column sums: acc[j] += p[i st + j] for j < 16, rows i = 0..n-1 in order, so each column is
- * its own sequential f64 sum.  The sixteen sums stay in registers over the rows (reading
- * and writing them through memory for every row halved the speed). */
-#define GIDS_COLSUM16(fname, TY)                                                                   \
+/* Column sums: acc[j] += p[i st + j] for j < W (32 or 16), rows i = 0..n-1 in order, so each
+ * column is its own sequential f64 sum whatever W.  The W sums stay in registers over the rows
+ * (reading and writing them through memory for every row halved the speed); 32 of them read
+ * two cache lines a row, 10% faster than 16 on [8192, 128] over dim 0. */
+#define GIDS_COLSUM(fname, TY, W)                                                                  \
     static inline void fname(double *restrict acc, const TY *p, int64_t n, int64_t st) {           \
-        double l[16];                                                                              \
-        for (int j = 0; j < 16; j++) l[j] = acc[j];                                                \
+        double l[W];                                                                               \
+        for (int j = 0; j < W; j++) l[j] = acc[j];                                                 \
         for (int64_t i = 0; i < n; i++, p += st)                                                   \
-            for (int j = 0; j < 16; j++) l[j] += (double)p[j];                                     \
-        for (int j = 0; j < 16; j++) acc[j] = l[j];                                                \
+            for (int j = 0; j < W; j++) l[j] += (double)p[j];                                      \
+        for (int j = 0; j < W; j++) acc[j] = l[j];                                                 \
     }
-GIDS_COLSUM16(gids_colsum16_f32_c, float)
-GIDS_COLSUM16(gids_colsum16_f64, double)
-#undef GIDS_COLSUM16
+GIDS_COLSUM(gids_colsum16_f32_c, float, 16)
+GIDS_COLSUM(gids_colsum32_f32_c, float, 32)
+GIDS_COLSUM(gids_colsum16_f64, double, 16)
+#undef GIDS_COLSUM
 
 #ifdef GIDS_SUM_AVX2
+__attribute__((target("avx2"))) static inline void
+gids_colsum32_f32_avx2(double *restrict acc, const float *p, int64_t n, int64_t st) {
+#define GIDS_LD(k) _mm256_loadu_pd(acc + 4 * (k))
+#define GIDS_ADD(a, k) a = _mm256_add_pd(a, _mm256_cvtps_pd(_mm_loadu_ps(p + 4 * (k))))
+    __m256d a0 = GIDS_LD(0), a1 = GIDS_LD(1), a2 = GIDS_LD(2), a3 = GIDS_LD(3), a4 = GIDS_LD(4),
+            a5 = GIDS_LD(5), a6 = GIDS_LD(6), a7 = GIDS_LD(7);
+    for (int64_t i = 0; i < n; i++, p += st) {
+        GIDS_ADD(a0, 0), GIDS_ADD(a1, 1), GIDS_ADD(a2, 2), GIDS_ADD(a3, 3);
+        GIDS_ADD(a4, 4), GIDS_ADD(a5, 5), GIDS_ADD(a6, 6), GIDS_ADD(a7, 7);
+    }
+    _mm256_storeu_pd(acc, a0), _mm256_storeu_pd(acc + 4, a1), _mm256_storeu_pd(acc + 8, a2);
+    _mm256_storeu_pd(acc + 12, a3), _mm256_storeu_pd(acc + 16, a4), _mm256_storeu_pd(acc + 20, a5);
+    _mm256_storeu_pd(acc + 24, a6), _mm256_storeu_pd(acc + 28, a7);
+#undef GIDS_LD
+#undef GIDS_ADD
+}
+
 __attribute__((target("avx2"))) static inline void
 gids_colsum16_f32_avx2(double *restrict acc, const float *p, int64_t n, int64_t st) {
     __m256d a0 = _mm256_loadu_pd(acc), a1 = _mm256_loadu_pd(acc + 4), a2 = _mm256_loadu_pd(acc + 8),
@@ -142,6 +161,16 @@ gids_colsum_narrow_f32_avx2(double *restrict acc, const float *p, int64_t n, int
 }
 #undef GIDS_COLSUM_NARROW
 #endif
+
+static inline void gids_colsum32_f32(double *restrict acc, const float *p, int64_t n, int64_t st) {
+#ifdef GIDS_SUM_AVX2
+    if (__builtin_cpu_supports("avx2")) {
+        gids_colsum32_f32_avx2(acc, p, n, st);
+        return;
+    }
+#endif
+    gids_colsum32_f32_c(acc, p, n, st);
+}
 
 static inline void gids_colsum16_f32(double *restrict acc, const float *p, int64_t n, int64_t st) {
 #ifdef GIDS_SUM_AVX2
