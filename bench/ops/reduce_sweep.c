@@ -1,0 +1,138 @@
+/* reduce_sweep.c -- the CPU reductions, layer_norm, cumsum and argmax on 1M-element f32
+ * inputs of several shapes, timed at the C level (no Lua garbage between calls): each row is
+ * the median and the best of REPS calls after three warm-up calls, in microseconds.
+ * bench/peer/reduce_sweep.py prints the same rows for PyTorch.
+ *
+ *   make build/bench/reduce_sweep && OMP_NUM_THREADS=2 build/bench/reduce_sweep [filter]
+ *
+ * A filter keeps the rows whose name contains it.  Run both sides with the same threads and
+ * waiting policy (the graphids host sets GOMP_SPINCOUNT=10000 unless told otherwise), and
+ * alternate them: the numbers of bench/results/cpu-2026-11-28-v.txt are medians over rounds.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gids/graphids.h"
+
+#define REPS 41
+
+static double now_(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static const char *filter_;
+
+/* Times fn(arg) REPS times after three warm-up calls; prints name, best and median (us).
+ * Returns 1 (and prints the error) when a call fails. */
+static int time_row(const char *name, gids_status (*fn)(const void *), const void *arg) {
+    if (filter_ != NULL && strstr(name, filter_) == NULL) return 0;
+    double t[REPS];
+    for (int i = -3; i < REPS; i++) {
+        double t0 = now_();
+        if (fn(arg) != GIDS_OK) {
+            fprintf(stderr, "reduce_sweep: %s: %s\n", name, gids_error_message());
+            return 1;
+        }
+        if (i >= 0) t[i] = now_() - t0;
+    }
+    qsort(t, REPS, sizeof *t, cmp_);
+    printf("%-26s best %8.1f median %8.1f us\n", name, t[0] * 1e6, t[REPS / 2] * 1e6);
+    return 0;
+}
+
+typedef struct {
+    gids_redop op;
+    const gids_tensor *x;
+    int ndims, dim;
+} red_arg;
+
+static gids_status red_(const void *p) {
+    const red_arg *a = p;
+    gids_tensor *o = NULL;
+    gids_status st = gids_reduce(&o, a->op, a->x, a->ndims, &a->dim, false);
+    gids_tensor_release(o);
+    return st;
+}
+
+typedef struct {
+    const gids_tensor *x, *w, *b;
+} ln_arg;
+
+static gids_status ln_(const void *p) {
+    const ln_arg *a = p;
+    gids_tensor *o = NULL;
+    gids_status st = gids_layer_norm(&o, NULL, NULL, a->x, 1, a->w, a->b, 1e-5);
+    gids_tensor_release(o);
+    return st;
+}
+
+typedef struct {
+    const gids_tensor *x;
+    int dim;
+} dim_arg;
+
+static gids_status cumsum_(const void *p) {
+    const dim_arg *a = p;
+    gids_tensor *o = NULL;
+    gids_status st = gids_cumsum(&o, a->x, a->dim);
+    gids_tensor_release(o);
+    return st;
+}
+
+static gids_status argmax_(const void *p) {
+    const dim_arg *a = p;
+    gids_tensor *o = NULL;
+    gids_status st = gids_argmax(&o, a->x, a->dim, false);
+    gids_tensor_release(o);
+    return st;
+}
+
+int main(int argc, char **argv) {
+    filter_ = argc > 1 ? argv[1] : NULL;
+    gids_generator g;
+    gids_generator_init(&g, 1);
+    int64_t s1[1] = {1000000}, sq[2] = {1000, 1000}, sh[2] = {8192, 128}, sz[2] = {100000, 10},
+            sw[2] = {10, 100000}, d1000 = 1000, d128 = 128;
+    gids_tensor *v = NULL, *x = NULL, *h = NULL, *z = NULL, *q = NULL, *w = NULL, *b = NULL,
+                *w2 = NULL, *b2 = NULL;
+    if (gids_randn(&v, &g, GIDS_F32, 1, s1) != GIDS_OK ||
+        gids_randn(&x, &g, GIDS_F32, 2, sq) != GIDS_OK ||
+        gids_randn(&h, &g, GIDS_F32, 2, sh) != GIDS_OK ||
+        gids_randn(&z, &g, GIDS_F32, 2, sz) != GIDS_OK ||
+        gids_randn(&q, &g, GIDS_F32, 2, sw) != GIDS_OK ||
+        gids_randn(&w, &g, GIDS_F32, 1, &d1000) != GIDS_OK ||
+        gids_randn(&b, &g, GIDS_F32, 1, &d1000) != GIDS_OK ||
+        gids_randn(&w2, &g, GIDS_F32, 1, &d128) != GIDS_OK ||
+        gids_randn(&b2, &g, GIDS_F32, 1, &d128) != GIDS_OK) {
+        fprintf(stderr, "reduce_sweep: inputs: %s\n", gids_error_message());
+        return 1;
+    }
+    int bad = 0;
+    bad |= time_row("sum 1M", red_, &(red_arg){GIDS_SUM, v, 0, 0});
+    bad |= time_row("sum [1000,1000] dim1", red_, &(red_arg){GIDS_SUM, x, 1, 1});
+    bad |= time_row("mean [1000,1000] dim1", red_, &(red_arg){GIDS_MEAN, x, 1, 1});
+    bad |= time_row("mean [1000,1000] dim0", red_, &(red_arg){GIDS_MEAN, x, 1, 0});
+    bad |= time_row("sum [8192,128] dim0", red_, &(red_arg){GIDS_SUM, h, 1, 0});
+    bad |= time_row("mean [8192,128] dim1", red_, &(red_arg){GIDS_MEAN, h, 1, 1});
+    bad |= time_row("sum [1e5,10] dim1", red_, &(red_arg){GIDS_SUM, z, 1, 1});
+    bad |= time_row("sum [1e5,10] dim0", red_, &(red_arg){GIDS_SUM, z, 1, 0});
+    bad |= time_row("sum [10,1e5] dim1", red_, &(red_arg){GIDS_SUM, q, 1, 1});
+    bad |= time_row("sum [10,1e5] dim0", red_, &(red_arg){GIDS_SUM, q, 1, 0});
+    bad |= time_row("layer_norm [1000,1000]", ln_, &(ln_arg){x, w, b});
+    bad |= time_row("layer_norm [8192,128]", ln_, &(ln_arg){h, w2, b2});
+    bad |= time_row("cumsum 1M", cumsum_, &(dim_arg){v, 0});
+    bad |= time_row("cumsum [1000,1000] dim1", cumsum_, &(dim_arg){x, 1});
+    bad |= time_row("argmax [1000,1000] dim1", argmax_, &(dim_arg){x, 1});
+    gids_tensor *all[] = {v, x, h, z, q, w, b, w2, b2};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) gids_tensor_release(all[i]);
+    return bad;
+}

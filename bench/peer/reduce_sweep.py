@@ -1,0 +1,56 @@
+"""reduce_sweep.py -- the PyTorch peer of bench/ops/reduce_sweep.c: the same rows, timed the
+same way (median and best of REPS calls after three warm-up calls, microseconds).
+
+Run with the peer virtual environment (tools/peer-venv.sh), the threads and waiting policy of
+the graphids run it is set beside:  OMP_NUM_THREADS=2 GOMP_SPINCOUNT=10000 python reduce_sweep.py
+An argument keeps the rows whose name contains it.
+"""
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+REPS = 41
+
+
+def main():
+    want = sys.argv[1] if len(sys.argv) > 1 else None
+    torch.manual_seed(1)
+    v, x = torch.randn(1000000), torch.randn(1000, 1000)
+    h, z, q = torch.randn(8192, 128), torch.randn(100000, 10), torch.randn(10, 100000)
+    w, b, w2, b2 = torch.randn(1000), torch.randn(1000), torch.randn(128), torch.randn(128)
+    rows = [
+        ("sum 1M", lambda: v.sum()),
+        ("sum [1000,1000] dim1", lambda: x.sum(1)),
+        ("mean [1000,1000] dim1", lambda: x.mean(1)),
+        ("mean [1000,1000] dim0", lambda: x.mean(0)),
+        ("sum [8192,128] dim0", lambda: h.sum(0)),
+        ("mean [8192,128] dim1", lambda: h.mean(1)),
+        ("sum [1e5,10] dim1", lambda: z.sum(1)),
+        ("sum [1e5,10] dim0", lambda: z.sum(0)),
+        ("sum [10,1e5] dim1", lambda: q.sum(1)),
+        ("sum [10,1e5] dim0", lambda: q.sum(0)),
+        ("layer_norm [1000,1000]", lambda: F.layer_norm(x, (1000,), w, b)),
+        ("layer_norm [8192,128]", lambda: F.layer_norm(h, (128,), w2, b2)),
+        ("cumsum 1M", lambda: v.cumsum(0)),
+        ("cumsum [1000,1000] dim1", lambda: x.cumsum(1)),
+        ("argmax [1000,1000] dim1", lambda: x.argmax(1)),
+    ]
+    with torch.no_grad():
+        for name, fn in rows:
+            if want and want not in name:
+                continue
+            for _ in range(3):
+                fn()
+            t = []
+            for _ in range(REPS):
+                t0 = time.perf_counter()
+                fn()
+                t.append(time.perf_counter() - t0)
+            t.sort()
+            print(f"{name:26s} best {t[0] * 1e6:8.1f} median {t[REPS // 2] * 1e6:8.1f} us")
+
+
+if __name__ == "__main__":
+    main()
