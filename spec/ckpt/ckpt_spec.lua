@@ -72,6 +72,16 @@ describe("graphids.ckpt", function()
     end
     assert.is_not_nil(c.tensors["optimizer.state.0.exp_avg"])
     assert.same(sched:state_dict(), c.scheduler)
+    assert.is_nil(c.accumulated_grads)
+    -- a save inside a group of accumulated batches: the gradients by parameter position
+    local params = m:parameters()
+    local with = contents(m, opt, sched)
+    with.accumulated_grads = { [1] = params[1].grad, [3] = params[3].grad }
+    ckpt.save(path, with)
+    local c2 = ckpt.load(path)
+    assert.same({ 1, 3 }, require("graphids.nn._util").sorted_keys(c2.accumulated_grads))
+    assert.is_true(graphids.equal(params[3].grad, c2.accumulated_grads[3]))
+    assert.is_not_nil(c2.tensors["accumulated_grad.2"])
   end)
 
   it("restores the optimizer so that later steps are bit-identical", function()
@@ -304,6 +314,11 @@ describe("graphids.ckpt", function()
         assert.is_false(ok)
         assert.truthy(tostring(e):find("tensor 'ema.d' belongs to no part", 1, true), e)
       end
+    end
+    -- an accumulated gradient names a parameter position as the optimizer state does
+    for _, n in ipairs({ "00", "-1", "x", "99999999999999999999" }) do
+      assert.truthy(with(nil, nil, "accumulated_grad." .. n, graphids.zeros(1)):find(
+        "tensor 'accumulated_grad." .. n .. "' names no parameter position", 1, true), n)
     end
     -- the weights training continues from must mirror the model's
     assert.truthy(with(nil, nil, "current_model.fc1.weight", graphids.zeros(5, 5)):find(

@@ -398,7 +398,9 @@ local JSON_KEYS = { "hyper_parameters", "metrics", "callbacks", "loader", "train
 --   (optimizer:state_dict()), scheduler
 --   (scheduler:state_dict()), rng (name -> 16-byte generator state string), epoch, global_step,
 --   class_path, hyper_parameters, metrics (name -> number), callbacks (state_key -> JSON-able),
---   loader (data-module state), trainer (JSON-able loop state), config_digest, tracking_run_id.
+--   loader (data-module state), trainer (JSON-able loop state), config_digest, tracking_run_id,
+--   accumulated_grads (parameter position -> gradient: a save inside a group of accumulated
+--   batches, graphids.trainer.accumulation).
 -- The file is byte-identical for identical contents: no timestamps, sorted names and keys.
 function M.save(path, c)
   assert(type(path) == "string", "ckpt.save: path must be a string")
@@ -463,6 +465,15 @@ function M.save(path, c)
   if c.optimizer then
     meta.optimizer = pack_optimizer(c.optimizer, tensors)
   end
+  -- a save inside a group of accumulated batches: the gradients summed so far, by the
+  -- optimizer's 0-based parameter position (graphids.trainer.accumulation)
+  for _, pos in ipairs(sorted_keys(c.accumulated_grads or {})) do
+    if math.type(pos) ~= "integer" or pos < 1 or not graphids.is_tensor(c.accumulated_grads[pos]) then
+      error("ckpt.save: accumulated_grads must map parameter positions (1, 2, ...) to tensors, got " ..
+        U.describe(pos), 2)
+    end
+    tensors[string.format("accumulated_grad.%d", pos - 1)] = cpu(c.accumulated_grads[pos])
+  end
   if c.rng then
     for _, name in ipairs(sorted_keys(c.rng)) do
       local s = c.rng[name]
@@ -478,7 +489,8 @@ end
 -- Reads and verifies a checkpoint.  Returns a table: path, sidecar ("verified" | "missing"),
 -- metadata (the raw strings), tensors (all, memory-mapped), model (name -> tensor, prefix
 -- stripped), current_model (likewise, or nil: only checkpoints of a weight-averaging fit have
--- it), optimizer (a state dict or nil), rng (name -> state string), format_version,
+-- it), optimizer (a state dict or nil), accumulated_grads (position -> tensor, or nil), rng
+-- (name -> state string), format_version,
 -- epoch, global_step, class_path, hyper_parameters, metrics, callbacks, loader, trainer,
 -- scheduler, config_digest, runtime_version, tracking_run_id.
 -- A missing file, a digest mismatch or a malformed file raise with the path in the message.
@@ -523,6 +535,7 @@ function M.load(path)
     local p = name:match("^model%.(.+)$")
     local q = name:match("^current_model%.(.+)$")
     local r = name:match("^rng%.(.+)$")
+    local g = name:match("^accumulated_grad%.(.+)$")
     if p then
       c.model[p] = t
     elseif q then
@@ -536,6 +549,15 @@ function M.load(path)
           "got %s %s", path, r, n, t.dtype, U.shape_str(t)), 0)
       end
       c.rng[r] = t:tobytes()
+    elseif g then
+      -- a parameter position as the optimizer's state numbers it: "0", "1", ... (no sign, no
+      -- leading zero, so no two names give one position)
+      local i = (g == "0" or g:match("^[1-9]%d*$")) and math.tointeger(tonumber(g))
+      if not i or i > 2 ^ 31 then
+        error(string.format("checkpoint '%s': tensor '%s' names no parameter position", path, name), 0)
+      end
+      c.accumulated_grads = c.accumulated_grads or {}
+      c.accumulated_grads[i + 1] = t
     elseif name:match("^optimizer%.") then
       if meta.optimizer == nil then -- unpack_optimizer (below) reads them only beside their metadata
         error(string.format("checkpoint '%s': tensor '%s' has no optimizer metadata to belong to", path,
@@ -544,7 +566,8 @@ function M.load(path)
     else
       -- a tensor no part reads ("modle.weight", "model.") would be dropped without a word
       error(string.format("checkpoint '%s': tensor '%s' belongs to no part of a checkpoint (its " ..
-        "name must start with model., current_model., optimizer.state. or rng.)", path, name), 0)
+        "name must start with model., current_model., optimizer.state., rng. or accumulated_grad.)",
+        path, name), 0)
     end
   end
   -- the weights training continues from mirror the model's, name for name and shape for shape
