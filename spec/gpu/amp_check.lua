@@ -6,7 +6,8 @@
 -- against f32, 20 steps of "16-mixed"
 -- training (GradScaler directly, then through the Trainer) whose loss falls, and the Trainer's
 -- use of the scaler: clipping the optimizer's parameters after unscaling (the steps equal
--- "32"'s), a bad scaler state refused before a resume changes the model, no scaler for manual
+-- "32"'s), once per group of accumulated batches (accumulate_grad_batches), a bad scaler state
+-- refused before a resume changes the model, no scaler for manual
 -- optimization; GradScaler.unscale_ over gradients on two devices; half elements moved by
 -- index_select, gather, masked_select, where and scatter_; half tensors saved to safetensors.
 -- Run by tools/gpu-check.sh; ends with "amp: N passed, M failed".  Without a GPU it prints
@@ -648,6 +649,40 @@ trainer_check("16-mixed clips the optimizer's parameters only, after unscaling: 
   end
   -- the same steps to the rounding of f16 products; a norm taken over gradients still scaled
   -- (the first layer's, outside the optimizer, times 65536) made the 16-mixed steps ~1e-4 of 32's
+  local r = moved["16-mixed"] / moved["32"]
+  assert(r > 0.95 and r < 1.05, string.format("16-mixed moved the weights %.4g, 32 %.4g",
+    moved["16-mixed"], moved["32"]))
+end)
+
+trainer_check("16-mixed, accumulate_grad_batches = 2: one unscale_, step and update per group; 32's steps",
+  function(x, y, Trainer)
+  y = y * 0.01 -- (no f16 overflow at the default scale: every group steps, as in "32")
+  local calls = { unscale_ = 0, step = 0, update = 0 }
+  local GS, saved = amp.GradScaler, {}
+  for name in pairs(calls) do
+    saved[name] = GS[name]
+    GS[name] = function(...) calls[name] = calls[name] + 1; return saved[name](...) end
+  end
+  local moved = {}
+  local ok, err = pcall(function()
+    for _, precision in ipairs({ "32", "16-mixed" }) do
+      local m = RegHead()
+      local w0 = m.net[3].weight:detach():cpu()
+      local t = Trainer { max_epochs = 1, precision = precision, device = D, progress = "off",
+        enable_checkpointing = false, gradient_clip_val = 0.5, accumulate_grad_batches = 2 }
+      -- (the trainer needs the epoch's length to know its last batch)
+      local dm = reg_data(x, y)
+      dm.train_loader = function() return setmetatable({}, { __len = function() return 4 end }) end
+      t:fit(m, dm)
+      assert(t.global_step == 2, precision .. ": global_step " .. t.global_step)
+      moved[precision] = (m.net[3].weight:detach():cpu() - w0):norm():item()
+    end
+  end)
+  for name in pairs(calls) do GS[name] = saved[name] end
+  assert(ok, tostring(err))
+  -- 4 batches, 2 groups: the scaler unscales (for the clip), steps and updates twice
+  assert(calls.unscale_ == 2 and calls.step == 2 and calls.update == 2,
+    string.format("unscale_ %d, step %d, update %d", calls.unscale_, calls.step, calls.update))
   local r = moved["16-mixed"] / moved["32"]
   assert(r > 0.95 and r < 1.05, string.format("16-mixed moved the weights %.4g, 32 %.4g",
     moved["16-mixed"], moved["32"]))

@@ -4,7 +4,10 @@
 --   local Mine = class("Mine", Callback)
 --   function Mine:on_train_epoch_end(trainer) ... trainer.callback_metrics.val_loss ... end
 -- Hook names are Lightning's; each gets the trainer (trainer.model, trainer.optimizer,
--- trainer.epoch, trainer.global_step, trainer.callback_metrics, trainer.should_stop):
+-- trainer.epoch, trainer.global_step, trainer.callback_metrics, trainer.should_stop,
+-- trainer.accumulating (in on_train_batch_end: the batch took no optimizer step, its gradients
+-- wait for more of its group), trainer.skipped_validation (at an epoch's end: it had no
+-- validation pass by design), trainer.fast_dev_run (false, or its batch count)):
 --   on_fit_start, on_train_epoch_start, on_train_batch_end(trainer, logs, batch_index),
 --   on_validation_epoch_start, on_validation_epoch_end, on_train_epoch_end, on_fit_end,
 --   on_test_start, on_test_end(trainer, metrics), on_exception(trainer, err),
@@ -89,6 +92,15 @@ function Callback.monitored(name, trainer, monitor)
       monitor, #keys > 0 and table.concat(keys, ", ") or "nothing"), 0)
   end
   return v
+end
+
+-- The same, but nil on an epoch the trainer did not validate by design (check_val_every_n_epoch,
+-- limit_val_batches = 0; trainer.skipped_validation) when the metric was not logged: a callback
+-- that monitors a val metric judges the epochs that report it (Lightning's with
+-- check_val_every_n_epoch > 1 check at validation ends only).
+function Callback.monitored_if_validated(name, trainer, monitor)
+  if trainer.skipped_validation and trainer.callback_metrics[monitor] == nil then return nil end
+  return Callback.monitored(name, trainer, monitor)
 end
 
 return Callback

@@ -4,7 +4,8 @@
 -- Improvement is strict (min: v < best - min_delta; max: v > best + min_delta); with
 -- check_finite (default true, as Lightning) an infinite value stops the fit at once.  The counter,
 -- the best score and the stop decision are resume state, so a resumed run stops at the same
--- epoch as an uninterrupted one (the reference restarted the counter).
+-- epoch as an uninterrupted one (the reference restarted the counter).  patience counts the
+-- epochs that report the metric: with check_val_every_n_epoch = n, validations, not epochs.
 local class = require "graphids.class"
 local U = require "graphids.nn._util"
 local Callback = require "graphids.callbacks.base"
@@ -30,7 +31,11 @@ function EarlyStopping:__init(opts)
 end
 
 function EarlyStopping:on_train_epoch_end(trainer)
-  local v = Callback.monitored("EarlyStopping", trainer, self.monitor)
+  -- (fast_dev_run is a smoke test: Lightning's stops no fit then; an epoch without validation
+  -- counts no patience)
+  if trainer.fast_dev_run then return end
+  local v = Callback.monitored_if_validated("EarlyStopping", trainer, self.monitor)
+  if v == nil then return end
   if self.check_finite and (v == math.huge or v == -math.huge) then
     -- (Lightning's check_finite: a diverged metric stops the fit now, not after `patience`
     -- more epochs of it; NaN never gets here, the trainer refuses it when logged)

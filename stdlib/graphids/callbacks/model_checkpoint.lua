@@ -12,7 +12,9 @@
 -- epoch and writes the same best file again.  The trainer runs ModelCheckpoint after the other
 -- callbacks, so the state they saved (early-stopping counter, stop flag) is this epoch's.
 -- While a fit runs it holds an exclusive lock on <dirpath>/.lock: a second run into the same
--- directory fails at its start instead of interleaving checkpoints.
+-- directory fails at its start instead of interleaving checkpoints.  An epoch without validation
+-- (the trainer's check_val_every_n_epoch) is not judged for best; with fast_dev_run nothing is
+-- written or locked.
 local class = require "graphids.class"
 local U = require "graphids.nn._util"
 local gio = require "graphids.io"
@@ -72,6 +74,8 @@ local function holds(self, path)
 end
 
 function ModelCheckpoint:on_fit_start(trainer)
+  -- fast_dev_run writes nothing (Lightning's): no folder, no lock, no refusal of an earlier fit's
+  if trainer.fast_dev_run then return end
   if self.dirpath == nil and trainer.default_root_dir then
     self.dirpath = gio.join(trainer.default_root_dir, "checkpoints")
   end
@@ -159,8 +163,11 @@ end
 -- checkpoint callback before any of them writes (so each file holds every callback's state of
 -- this epoch); on_train_epoch_end asks itself when called alone.
 function ModelCheckpoint:judge_epoch(trainer)
-  local v = Callback.monitored("ModelCheckpoint", trainer, self.monitor)
-  local better = improved(self, v)
+  if trainer.fast_dev_run then return end
+  -- an epoch without validation (check_val_every_n_epoch) is not judged: its `last` is still
+  -- written, the commit point of exact resume
+  local v = Callback.monitored_if_validated("ModelCheckpoint", trainer, self.monitor)
+  local better = v ~= nil and improved(self, v)
   if better then
     self.best_score, self.best_epoch = v, trainer.epoch
     self._best_file = nil -- (written under this callback's filename from now on)
@@ -169,6 +176,7 @@ function ModelCheckpoint:judge_epoch(trainer)
 end
 
 function ModelCheckpoint:on_train_epoch_end(trainer)
+  if trainer.fast_dev_run then return end
   if self._judged == nil or self._judged.epoch ~= trainer.epoch then self:judge_epoch(trainer) end
   local better = self._judged.better
   self._judged = nil

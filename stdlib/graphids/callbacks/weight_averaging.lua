@@ -97,6 +97,9 @@ function EMA:_update(model)
 end
 
 function EMA:on_train_batch_end(trainer)
+  -- (a batch whose gradients wait for the rest of its group stepped nothing: the weights and
+  -- global_step are those of the last step, averaged already)
+  if trainer.accumulating then return end
   local s = trainer.global_step
   if s >= self.start and s % self.every == 0 then
     self:_update(trainer.model)

@@ -41,11 +41,14 @@ return function(Trainer, h)
     return res
   end
 
+  -- (fast_dev_run: its n batches of each loader, as Lightning's limits test and predict too)
   local function run_predict(self, model, loader, step)
     local ctx = ctx_of(self)
     local outs = {}
+    local limit = self.fast_dev_run or nil
     model:eval()
     graphids.no_grad(function()
+      local ran = 0
       for batch in loader:iter(0) do
         batch = on_device(self, batch)
         local out = run_step(self, model, step, batch, ctx)
@@ -61,6 +64,8 @@ return function(Trainer, h)
           end
           outs[#outs + 1] = row
         end
+        ran = ran + 1
+        if limit ~= nil and ran >= limit then break end
       end
     end)
     return concat_outputs(outs)

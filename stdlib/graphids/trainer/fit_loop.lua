@@ -1,12 +1,14 @@
--- graphids.trainer.fit_loop -- the Trainer's fit loop: epochs, their training batches (the checks
--- before a step, clipping, mixed precision's scaler), validation, the scheduler step and the
--- epoch-end hooks.  Installed on the class by graphids.trainer (its init.lua), which hands over
--- the helpers it shares with test and predict: on_device, ctx_of, run_step, optimizer_params,
--- say.  docs/trainer.md, "One epoch", describes what this does.
+-- graphids.trainer.fit_loop -- the Trainer's fit loop: epochs, their training batches (gradient
+-- accumulation, the checks before a step, clipping, mixed precision's scaler), validation, the
+-- scheduler step and the epoch-end hooks, under the loop options (trainer/loop_options.lua).
+-- Installed on the class by graphids.trainer (its init.lua), which hands over the helpers it
+-- shares with test and predict: on_device, ctx_of, run_step, optimizer_params, say.
+-- docs/trainer.md, "One epoch" and "Loop options", describes what this does.
 local graphids = require "graphids"
 local optim = require "graphids.optim"
 local EpochMean = require "graphids.trainer.epoch_mean"
 local grad_check = require "graphids.trainer.grad_check"
+local LO = require "graphids.trainer.loop_options"
 
 return function(Trainer, h)
   local on_device, ctx_of, run_step, optimizer_params, say =
@@ -26,6 +28,79 @@ return function(Trainer, h)
     return 1
   end
 
+  -- #loader, or nil when it has no length.
+  local function length_of(loader)
+    local ok, n = pcall(function() return #loader end)
+    return ok and math.type(n) == "integer" and n or nil
+  end
+
+  -- The training batches this epoch runs (limit_train_batches of the loader's length), or nil
+  -- when neither the loader's length nor a count limits them.
+  function Trainer:_train_batches_of_epoch()
+    local dm = self.datamodule
+    local ok, loader = pcall(dm.train_loader, dm)
+    local length = ok and loader and length_of(loader) or nil
+    if length == nil and self.accumulate_grad_batches > 1 then
+      -- the epoch's last batch ends its group however short: it must be known when it comes
+      error(string.format("Trainer:fit: accumulate_grad_batches = %d needs the data module's " ..
+        "train_loader() with a length (its last batch steps the optimizer)", self.accumulate_grad_batches), 0)
+    end
+    return LO.batches(self.limit_train_batches, length, "limit_train_batches")
+  end
+
+  -- The gradients of one batch's loss, summed into those of its group (Lightning divides each
+  -- loss by accumulate_grad_batches, so a full group's step sees the mean of its batches'
+  -- gradients), with the logged values read once the backward is queued.  Without a scaler,
+  -- an infinite or NaN loss, or a finite one whose gradients hold an inf or NaN, stops the fit
+  -- here, before the step that would write it into the weights.
+  local function backward(self, loss, logs, n, mean, params)
+    local N = self.accumulate_grad_batches
+    local scaled = N > 1 and loss:div(N) or loss -- (N = 1: the loss itself, bit for bit)
+    if self.scaler then
+      -- gradients of loss * scale; an inf/NaN skips the group's step instead
+      self.scaler:scale(scaled):backward()
+      mean:add(self, logs or {}, n, "training_step")
+      return
+    end
+    scaled:backward()
+    -- the gradients' inf/NaN count, read in the same copy as the logged values
+    local nonfinite = mean:add(self, logs or {}, n, "training_step", grad_check.count(params))
+    -- an infinite (or unlogged NaN) loss would step the weights to NaN (clipping an inf norm
+    -- gives NaN gradients).  The logged train_loss was just read; the loss itself only when it
+    -- is not logged (a read waits for the device)
+    local lv = logs and logs.train_loss ~= nil and mean.last.train_loss or loss:detach():item()
+    if lv ~= lv or lv == math.huge or lv == -math.huge then
+      error(string.format("Trainer: the loss is %s (training_step, epoch %d, global step %d); " ..
+        "stopping before the optimizer step, with the weights of the last good step", tostring(lv),
+        self.epoch, self.global_step), 0)
+    end
+    if nonfinite ~= nil and nonfinite > 0 then
+      error(string.format("Trainer: %d gradient values are inf or NaN while the loss is %s " ..
+        "(training_step, epoch %d, global step %d): %s; stopping before the optimizer step, " ..
+        "with the weights of the last good step", math.tointeger(nonfinite) or nonfinite,
+        tostring(lv), self.epoch, self.global_step, grad_check.describe(self.model, params)), 0)
+    end
+  end
+
+  -- The step that ends a group: clipping of the summed gradients (unscaled first under a
+  -- scaler), the optimizer step (the scaler's skips it on an inf/NaN), the scale's update.
+  local function optimizer_step(self, params)
+    local opt, scaler = self.optimizer, self.scaler
+    if scaler then
+      if self.gradient_clip_val then
+        scaler:unscale_(opt)
+        optim.clip_grad_norm_(params, self.gradient_clip_val)
+      end
+      scaler:step(opt)
+      scaler:update()
+      return
+    end
+    if self.gradient_clip_val then
+      optim.clip_grad_norm_(params, self.gradient_clip_val)
+    end
+    opt:step()
+  end
+
   function Trainer:_train_epoch()
     local model, dm, opt = self.model, self.datamodule, self.optimizer
     local params = optimizer_params(opt)
@@ -33,73 +108,51 @@ return function(Trainer, h)
     self._resume_sums = nil
     self._epoch_mean = mean -- (what a mid-epoch save_checkpoint records)
     local stepped = false
-    local loader_len
-    local ok_len, train_loader = pcall(dm.train_loader, dm)
-    if ok_len and train_loader then loader_len = #train_loader end
-    self.progress:epoch_start(self.epoch, self.max_epochs, loader_len)
+    local total = self:_train_batches_of_epoch()
+    self.progress:epoch_start(self.epoch, self.max_epochs, total)
     model:train()
     local ctx = ctx_of(self)
     local manual = model.automatic_optimization == false
-    for batch, i in dm:train_batches() do
+    local N = self.accumulate_grad_batches
+    -- (a resume at the end of the epoch's batches, or past its limit, has none left to run)
+    local left = total == nil or (dm.position or 0) < total
+    for batch, i in left and dm:train_batches() or function() end do
       batch = on_device(self, batch)
-      if not manual then opt:zero_grad() end
+      -- a group's first batch clears the gradients; the others add to them (a resume inside a
+      -- group restored them: trainer/accumulation.lua)
+      if not manual and not self.accumulating then opt:zero_grad() end
       local loss, logs = run_step(self, model, "training_step", batch, ctx)
       if not graphids.is_tensor(loss) then
         error("Trainer: training_step must return a loss tensor, got " .. type(loss), 0)
       end
       local n = batch_size(batch)
-      -- The logged values are read (a wait for the device) once the backward is queued, not
-      -- between forward and backward, and before the optimizer step, so a NaN stops the fit with
-      -- the weights of the last good step.
+      -- groups of N batches counted from the epoch's first, the last one cut short by the
+      -- epoch's end (Lightning's); global_step counts optimizer steps
+      local group_end = manual or i % N == 0 or i == total
       if manual then
         mean:add(self, logs or {}, n, "training_step")
       else
-        local scaler = self.scaler
-        if scaler then
-          -- gradients of loss * scale, back to true size before clipping; an inf/NaN skips the step
-          scaler:scale(loss):backward()
-          mean:add(self, logs or {}, n, "training_step")
-          if self.gradient_clip_val then
-            scaler:unscale_(opt)
-            optim.clip_grad_norm_(params, self.gradient_clip_val)
-          end
-          scaler:step(opt)
-          scaler:update()
-        else
-          loss:backward()
-          -- the gradients' inf/NaN count, read in the same copy as the logged values
-          local nonfinite = mean:add(self, logs or {}, n, "training_step", grad_check.count(params))
-          -- an infinite (or unlogged NaN) loss would step the weights to NaN (clipping an inf
-          -- norm gives NaN gradients): stop before the step, with the last good step's weights.
-          -- The logged train_loss was just read; the loss itself only when it is not logged (a
-          -- read waits for the device)
-          local lv = logs and logs.train_loss ~= nil and mean.last.train_loss or loss:detach():item()
-          if lv ~= lv or lv == math.huge or lv == -math.huge then
-            error(string.format("Trainer: the loss is %s (training_step, epoch %d, global step %d); " ..
-              "stopping before the optimizer step, with the weights of the last good step", tostring(lv),
-              self.epoch, self.global_step), 0)
-          end
-          -- a finite loss whose backward made an inf or NaN would put it into the weights
-          if nonfinite ~= nil and nonfinite > 0 then
-            error(string.format("Trainer: %d gradient values are inf or NaN while the loss is %s " ..
-              "(training_step, epoch %d, global step %d): %s; stopping before the optimizer step, " ..
-              "with the weights of the last good step", math.tointeger(nonfinite) or nonfinite,
-              tostring(lv), self.epoch, self.global_step, grad_check.describe(model, params)), 0)
-          end
-          if self.gradient_clip_val then
-            optim.clip_grad_norm_(params, self.gradient_clip_val)
-          end
-          opt:step()
-        end
+        backward(self, loss, logs, n, mean, params)
+        if group_end then optimizer_step(self, params) end
       end
       stepped = true
-      self.global_step = self.global_step + 1
+      self.accumulating = not group_end
+      if group_end then self.global_step = self.global_step + 1 end
       self:_hook("on_train_batch_end", logs, i)
-      self.progress:step(i, mean.last.train_loss or loss:detach(), n, self.global_step)
+      self.progress:step(i, mean.last.train_loss or loss:detach(), n, group_end and self.global_step or false)
+      if total ~= nil and i >= total then break end
     end
+    self.accumulating = false
     dm:next_epoch()
     self._epoch_mean = nil
     return mean, stepped
+  end
+
+  -- Whether this epoch validates: every check_val_every_n_epoch-th epoch ((epoch + 1) % n == 0,
+  -- Lightning's rule, which does not force the last one), unless limit_val_batches is 0.
+  function Trainer:_validates_epoch()
+    local lim = self.limit_val_batches
+    return lim ~= 0 and (self.epoch + 1) % self.check_val_every_n_epoch == 0
   end
 
   function Trainer:_validate()
@@ -107,15 +160,19 @@ return function(Trainer, h)
     local mean = new_mean()
     local val = dm.val_loader and dm:val_loader() or nil
     if val == nil then return mean end
+    local limit = LO.batches(self.limit_val_batches, length_of(val), "limit_val_batches")
     mean.validated = true
     self:_hook("on_validation_epoch_start")
     model:eval()
     local ctx = ctx_of(self)
     graphids.no_grad(function()
+      local k = 0
       for batch in val:iter(0) do
         batch = on_device(self, batch)
         local logs = run_step(self, model, "validation_step", batch, ctx)
         mean:defer(logs, batch_size(batch), "validation_step")
+        k = k + 1
+        if limit ~= nil and k >= limit then break end
       end
     end)
     mean:settle(self)
@@ -123,11 +180,14 @@ return function(Trainer, h)
     return mean
   end
 
-  -- Epoch schedulers step without arguments; ReduceLROnPlateau steps with the monitored metric.
+  -- Epoch schedulers step without arguments; ReduceLROnPlateau steps with the monitored metric,
+  -- and not at all on an epoch that skipped validation without it (its patience counts the
+  -- epochs that reported the metric).
   function Trainer:_step_scheduler()
     local sched = self.scheduler
     if sched.__name == "ReduceLROnPlateau" then
       local v = self.callback_metrics[self.scheduler_monitor]
+      if v == nil and self.skipped_validation then return end
       if v == nil then
         error(string.format("Trainer: ReduceLROnPlateau monitors '%s', which was not logged this epoch " ..
           "(set the Trainer's scheduler_monitor)", self.scheduler_monitor), 0)
@@ -138,11 +198,12 @@ return function(Trainer, h)
     end
   end
 
-  -- on_train_epoch_end in Lightning's order: the callbacks that monitor nothing first (a metric one
-  -- of them puts into callback_metrics there can be monitored), then EarlyStopping (c.monitors),
-  -- then the checkpoint callbacks, so the files they write hold this epoch's early-stopping
-  -- state.  Every checkpoint callback judges the epoch before any of them writes: a file one
-  -- writes holds the others' state of this epoch, as the files of an uninterrupted run do.
+  -- on_train_epoch_end in Lightning's order: the callbacks that monitor nothing first (a metric
+  -- one of them puts into callback_metrics there can be monitored), then EarlyStopping
+  -- (c.monitors), then the checkpoint callbacks, so the files they write hold this epoch's
+  -- early-stopping state.  Every checkpoint callback judges the epoch before any of them writes:
+  -- a file one writes holds the others' state of this epoch, as the files of an uninterrupted
+  -- run do.
   function Trainer:_epoch_end_hooks()
     local cbs = self.callbacks
     for _, c in ipairs(cbs) do
@@ -160,9 +221,15 @@ return function(Trainer, h)
   end
 
   function Trainer:_fit_loop()
+    if self.limit_train_batches == 0 then
+      -- Lightning skips the fit loop then (its fit hooks still run)
+      say(self, "limit_train_batches = 0: no training batch runs; the fit trains nothing")
+      return
+    end
     local t0 = graphids.clock()
     while self.epoch < self.max_epochs and not self.should_stop and not self.stopped_by_time do
       self.callback_metrics = {}
+      self.skipped_validation = false
       self:_hook("on_train_epoch_start")
       -- (a resume at the end of an epoch's batches has none left to run in it)
       local from_start = (self.datamodule.position or 0) == 0
@@ -175,7 +242,10 @@ return function(Trainer, h)
       -- from here to the epoch's end its batches are done and its end is not: a checkpoint could
       -- say neither "before" nor "after" it, so save_checkpoint refuses (a resume trained it twice)
       self._validating = true
-      local val_mean = self:_validate()
+      local validates = self:_validates_epoch()
+      -- (what the callbacks and the plateau schedule read: a val metric absent by design)
+      self.skipped_validation = not validates
+      local val_mean = validates and self:_validate() or new_mean()
       train_mean:into(self.callback_metrics)
       val_mean:into(self.callback_metrics)
       -- (the end hook pairs with the start hook, which only a validation pass calls)

@@ -18,6 +18,10 @@
 -- mode, no grad); epoch metrics = graph-weighted means of the logged values (a NaN is an error
 -- naming the metric); the scheduler steps once if the optimizer stepped; on_train_epoch_end
 -- (ModelCheckpoint instances last, so `last` holds every callback's state for the epoch).
+-- Lightning's loop options (trainer/loop_options.lua): accumulate_grad_batches (one step per
+-- group of N batches, each loss divided by N), limit_train_batches / limit_val_batches (a count
+-- or a fraction of the epoch's batches), check_val_every_n_epoch, fast_dev_run (n batches, one
+-- epoch, no checkpoint written).
 -- docs/trainer.md has the details: hooks, metrics, resume, max_time, progress output.
 --
 -- precision (docs/amp.md): "32" (default); "bf16-mixed" runs every step of the model under
@@ -32,6 +36,8 @@ local U = require "graphids.nn._util"
 local ckpt = require "graphids.ckpt"
 local amp = require "graphids.amp"
 local Progress = require "graphids.trainer.progress"
+local LoopOptions = require "graphids.trainer.loop_options"
+local accumulation = require "graphids.trainer.accumulation"
 local Device = require "graphids.trainer.device"
 local Callback = require "graphids.callbacks.base"
 local ModelCheckpoint = require "graphids.callbacks.model_checkpoint"
@@ -46,6 +52,9 @@ local DEFAULTS = {
   default_root_dir = U.NONE, seed = 42, device = "cpu", progress = "auto", log_every_n_steps = 50,
   config_digest = U.NONE, tracking_run_id = U.NONE, log = U.NONE, enable_checkpointing = true,
   scheduler_monitor = "val_loss", precision = "32",
+  -- (trainer/loop_options.lua checks these and fills in their defaults)
+  accumulate_grad_batches = U.NONE, limit_train_batches = U.NONE, limit_val_batches = U.NONE,
+  check_val_every_n_epoch = U.NONE, fast_dev_run = U.NONE,
 }
 
 function Trainer:__init(opts)
@@ -71,6 +80,16 @@ function Trainer:__init(opts)
   self.config_digest, self.tracking_run_id, self.log = o.config_digest, o.tracking_run_id, o.log
   self.progress_mode, self.log_every_n_steps = o.progress, o.log_every_n_steps
   self.scheduler_monitor = o.scheduler_monitor
+  local okl, lo = pcall(LoopOptions.normalize, o)
+  if not okl then error(lo, U.CTOR) end
+  for _, k in ipairs(LoopOptions.NAMES) do self[k] = lo[k] end
+  if lo.fast_dev_run then
+    -- Lightning's fast_dev_run: n batches of training and of validation (and of each test and
+    -- predict loader), one epoch, validation in it; the checkpoint and early-stopping callbacks
+    -- stand aside (a smoke test leaves no file and stops no fit)
+    self.max_epochs, self.check_val_every_n_epoch = 1, 1
+    self.limit_train_batches, self.limit_val_batches = lo.fast_dev_run, lo.fast_dev_run
+  end
   local mode_err = Progress.mode_error(o.progress)
   if mode_err then error("Trainer: " .. mode_err, U.CTOR) end
   if type(self.log) ~= "nil" and type(self.log) ~= "function" then
@@ -157,6 +176,10 @@ function Trainer:__init(opts)
   self.callback_metrics = {}
   self.history = {}
   self.epoch, self.global_step, self.should_stop = 0, 0, false
+  -- accumulating: the batch just run left its gradients for more of its group (no step);
+  -- skipped_validation: this epoch has no validation pass by check_val_every_n_epoch or
+  -- limit_val_batches = 0 (what callbacks that monitor a val metric read at its end)
+  self.accumulating, self.skipped_validation = false, false
 end
 
 -- The first ModelCheckpoint callback (nil without one).
@@ -205,6 +228,17 @@ local function hyper_parameters(self)
   return hp
 end
 
+-- The parameters of opt's groups, in order: the positions of its state dict, and the ones
+-- gradient clipping takes (as Lightning's: a parameter outside the optimizer is not stepped, and
+-- its gradient, which GradScaler:unscale_ leaves scaled, must not enter the norm).
+local function optimizer_params(opt)
+  local out = {}
+  for _, g in ipairs(opt and opt.param_groups or {}) do
+    for _, p in ipairs(g.params) do out[#out + 1] = p end
+  end
+  return out
+end
+
 -- Writes a checkpoint of the current state at path.  At an epoch's end (its callbacks) the next
 -- epoch is self.epoch + 1; anywhere else (mid-epoch, after fit) the epoch counter has moved on
 -- already, or the epoch is unfinished: the next epoch to run is self.epoch, from the data
@@ -240,19 +274,10 @@ function Trainer:save_checkpoint(path)
       epoch_sums = (self._epoch_mean and not self._in_epoch_end) and self._epoch_mean:sums() or nil },
     config_digest = self.config_digest, tracking_run_id = self.tracking_run_id,
   }
+  -- inside a group of accumulated batches: the gradients summed so far (trainer/accumulation.lua)
+  accumulation.save(self, contents, optimizer_params(self.optimizer))
   self:_hook("on_save_checkpoint", contents)
   return ckpt.save(path, contents)
-end
-
--- The parameters of opt's groups, in order: the positions of its state dict, and the ones
--- gradient clipping takes (as Lightning's: a parameter outside the optimizer is not stepped, and
--- its gradient, which GradScaler:unscale_ leaves scaled, must not enter the norm).
-local function optimizer_params(opt)
-  local out = {}
-  for _, g in ipairs(opt and opt.param_groups or {}) do
-    for _, p in ipairs(g.params) do out[#out + 1] = p end
-  end
-  return out
 end
 
 -- The optimizer state of a checkpoint (CPU tensors) moved to the devices of the parameters
@@ -334,6 +359,7 @@ function Trainer:_restore(c)
     end
   end
   check_resume_state(c, tstate, self.callbacks)
+  accumulation.check(c, self, optimizer_params(self.optimizer))
   -- the data module's state first: it checks that the checkpoint's split is this one's (seed,
   -- sizes), and a refusal must leave the model and the callbacks as they were
   if c.loader and self.datamodule.load_state_dict then
@@ -370,6 +396,7 @@ function Trainer:_restore(c)
     end
   end
   if self.scaler then self.scaler:load_state_dict(tstate.scaler) end
+  accumulation.restore(self, c, optimizer_params(self.optimizer))
   local saved, claimed = c.callbacks or {}, {}
   for _, cb in ipairs(self.callbacks) do
     if cb.state_key and saved[cb.state_key] ~= nil then
@@ -448,6 +475,27 @@ local function run_step(self, model, name, batch, ctx)
   return model[name](model, batch, ctx)
 end
 
+-- What the loop options change that a user could miss: fast_dev_run's smoke test (Lightning
+-- says so too), and a fit whose epochs never validate while a callback monitors a val metric
+-- (its best, patience or checkpoint would then judge no epoch).
+local function announce_loop_options(self)
+  if self.fast_dev_run then
+    say(self, string.format("fast_dev_run: %d batch(es) of training and of validation, one epoch; no " ..
+      "checkpoint is written and early stopping stands aside", self.fast_dev_run))
+    return
+  end
+  if self.max_epochs == 0 or self.limit_train_batches == 0 then return end -- (nothing trains)
+  if self.limit_val_batches ~= 0 and self.check_val_every_n_epoch <= self.max_epochs then return end
+  for _, c in ipairs(self.callbacks) do
+    if type(c.monitor) == "string" and c.monitor:match("^val") then
+      self:warn(string.format("%s monitors '%s', but no epoch of this fit validates (%s); it judges no " ..
+        "epoch", class.name_of(c), c.monitor, self.limit_val_batches == 0 and "limit_val_batches = 0" or
+        string.format("check_val_every_n_epoch = %d > max_epochs = %d", self.check_val_every_n_epoch,
+          self.max_epochs)))
+    end
+  end
+end
+
 -- Fits model on datamodule.  opts.ckpt_path resumes from a checkpoint (normally
 -- <root>/checkpoints/last.safetensors): weights, optimizer, scheduler, callbacks, data
 -- position, RNG and counters, after checking that it belongs to this model and vocabulary.
@@ -455,6 +503,13 @@ end
 function Trainer:fit(model, datamodule, opts)
   local o = U.options("Trainer:fit", opts, { ckpt_path = U.NONE })
   check_model(model, "fit", { "training_step", "validation_step", "configure_optimizers", "parameters" })
+  if model.automatic_optimization == false and self.accumulate_grad_batches > 1 then
+    -- its training_step steps its own optimizer on every batch: there is nothing to accumulate
+    -- (Lightning refuses the pair too)
+    error(string.format("Trainer:fit: accumulate_grad_batches = %d needs automatic optimization; %s " ..
+      "optimizes itself (automatic_optimization = false) and steps on every batch",
+      self.accumulate_grad_batches, class.name_of(model)), 0)
+  end
   not_a_class(datamodule, "datamodule", "fit")
   if type(datamodule) ~= "table" or type(datamodule.train_batches) ~= "function" then
     error("Trainer:fit: datamodule must provide train_batches(), next_epoch() and val_loader()", 2)
@@ -492,6 +547,7 @@ function Trainer:fit(model, datamodule, opts)
     or nil
   self.epoch, self.global_step, self.should_stop = 0, 0, false
   self.callback_metrics, self.history, self.stopped_by_time = {}, {}, false
+  self.accumulating, self.skipped_validation = false, false
   self.resumed_from = nil
   -- from here the callbacks take this fit's state (a restore, then the hooks): a failure in the
   -- setup above (configure_optimizers) leaves the Trainer as new
@@ -519,6 +575,7 @@ function Trainer:fit(model, datamodule, opts)
     datamodule:load_state_dict(st)
   end
   self.progress = Progress.new({ mode = self.progress_mode, every = self.log_every_n_steps })
+  announce_loop_options(self)
   self.stage = "fit" -- (what on_exception hooks read: "fit" or "test")
   local ok, err = xpcall(function()
     self:_hook("on_fit_start")

@@ -81,14 +81,15 @@ end
 
 -- i: the batch of this epoch (shown); step: the fit's global step (lines are written every
 -- `every` steps of the fit, as Lightning's log_every_n_steps, not of each epoch: epochs shorter
--- than `every` batches would print none).
+-- than `every` batches would print none), or false for a batch that took no optimizer step (its
+-- gradients accumulate: the step count has not moved, and a line was written for it already).
 function M:step(i, loss, graphs, step)
   self.i0 = self.i0 or i - 1
   self.loss, self.graphs = loss or self.loss, self.graphs + (graphs or 0)
   if self.mode == "bar" then
     self.out:write("\r", self:line(i), "\27[K")
     self.out:flush()
-  elseif self.mode == "lines" and (step or i) % self.every == 0 then
+  elseif self.mode == "lines" and step ~= false and (step or i) % self.every == 0 then
     self.out:write(self:line(i), "\n")
     self.out:flush()
   end

@@ -1,0 +1,77 @@
+-- graphids.trainer.accumulation -- a checkpoint taken inside a group of accumulated batches
+-- (accumulate_grad_batches = N > 1, a save_checkpoint in on_train_batch_end before the group's
+-- optimizer step).  The gradients summed so far go into the file, and a resume puts them back,
+-- so the group's step is the one an uninterrupted run takes, bit for bit: the rest of the
+-- group adds its gradients to the same sums in the same order.  (Which batches form a group
+-- follows from the data position: groups are counted from the epoch's first batch.)
+--   accumulation.save(trainer, contents, params)   -- trainer.accumulating + accumulated_grads
+--   accumulation.check(c, trainer, params)         -- before a resume restores anything
+--   accumulation.restore(trainer, c, params)       -- after the weights
+-- params: the optimizer's parameters in order (their positions number the saved gradients, as
+-- the optimizer state's).  docs/checkpoints.md describes the file's part.
+local graphids = require "graphids"
+local U = require "graphids.nn._util"
+
+local M = {}
+
+function M.save(trainer, contents, params)
+  if not trainer.accumulating then return end
+  local grads = {}
+  for pos, p in ipairs(params) do
+    -- (a parameter no batch of the group reached has none, and gets none back)
+    if p.grad ~= nil then grads[pos] = p.grad end
+  end
+  contents.trainer.accumulating = { of = trainer.accumulate_grad_batches }
+  contents.accumulated_grads = grads
+end
+
+function M.check(c, trainer, params)
+  local st, grads = c.trainer.accumulating, c.accumulated_grads
+  local function bad(msg)
+    error(string.format("checkpoint '%s': accumulated gradients: %s", c.path, msg), 0)
+  end
+  if st == nil then
+    if grads ~= nil then bad("the file holds some but its trainer state has no 'accumulating'") end
+    return
+  end
+  if type(st) ~= "table" or math.type(st.of) ~= "integer" or st.of < 2 then
+    bad("'trainer.accumulating' must be {of = an integer >= 2}, got " .. U.describe(st))
+  end
+  if st.of ~= trainer.accumulate_grad_batches then
+    error(string.format("checkpoint '%s' was saved inside a group of accumulated batches " ..
+      "(accumulate_grad_batches = %d); this fit has accumulate_grad_batches = %d, which groups the " ..
+      "batches otherwise: resume it with %d, or resume from an epoch's end", c.path, st.of,
+      trainer.accumulate_grad_batches, st.of), 0)
+  end
+  if trainer.model.automatic_optimization == false then
+    bad("the model optimizes itself (automatic_optimization = false); the trainer accumulates nothing for it")
+  end
+  for _, pos in ipairs(U.sorted_keys(grads or {})) do
+    local t, p = grads[pos], params[pos]
+    if p == nil then
+      bad(string.format("gradient %d names no parameter of the optimizer (it has %d)", pos - 1, #params))
+    end
+    if U.shape_str(t) ~= U.shape_str(p) then
+      bad(string.format("gradient %d is %s, its parameter %s", pos - 1, U.shape_str(t), U.shape_str(p)))
+    end
+  end
+end
+
+function M.restore(trainer, c, params)
+  if c.trainer.accumulating == nil then return end
+  local grads = c.accumulated_grads or {}
+  graphids.no_grad(function()
+    for pos, p in ipairs(params) do
+      local t = grads[pos]
+      if t ~= nil then
+        -- (the file's tensor is mapped read-only: a copy, on the parameter's device and dtype)
+        t = p.device == "cpu" and t:clone() or t:to(p.device)
+        if t.dtype ~= p.dtype then t = t:to(p.dtype) end
+      end
+      p.grad = t
+    end
+  end)
+  trainer.accumulating = true
+end
+
+return M
