@@ -527,6 +527,56 @@ describe("graphids.config", function()
     assert.truthy(err:find("'data.init_args.batch_size' must be an integer >= 1, got 32.5", 1, true), err)
   end)
 
+  it("takes the Trainer's loop options, checked by its rules and named by key", function()
+    local r = config.resolve("recipes/stages/gat.lua", { set = { { "trainer.accumulate_grad_batches", 4.0 },
+      { "trainer.limit_train_batches", 0.5 }, { "trainer.limit_val_batches", 3.0 },
+      { "trainer.check_val_every_n_epoch", 2 } } })
+    local t = r.validated.trainer
+    assert.same({ 4, 0.5, 3, 2 }, { t.accumulate_grad_batches, t.limit_train_batches, t.limit_val_batches,
+      t.check_val_every_n_epoch })
+    assert.same({ "integer", "float", "integer" }, { math.type(t.accumulate_grad_batches),
+      math.type(t.limit_train_batches), math.type(t.limit_val_batches) })
+    -- 1 is one batch, 1.0 the whole epoch: the kind is kept, and so is the digest's difference
+    local one = config.resolve("recipes/stages/gat.lua", { set = { { "trainer.limit_train_batches", 1 } } })
+    local all = config.resolve("recipes/stages/gat.lua", { set = { { "trainer.limit_train_batches", 1.0 } } })
+    assert.same({ "integer", "float" }, { math.type(one.validated.trainer.limit_train_batches),
+      math.type(all.validated.trainer.limit_train_batches) })
+    assert.are_not.equal(one.config_digest, all.config_digest)
+    -- absent, they leave the configuration (and its digest) as it was
+    local plain = config.resolve("recipes/stages/gat.lua")
+    assert.is_nil(plain.validated.trainer.accumulate_grad_batches)
+    local smoke = config.resolve("recipes/stages/gat.lua", { set = { { "trainer.fast_dev_run", 2.0 },
+      { "trainer.default_root_dir", "" } } })
+    assert.equal(2, smoke.validated.trainer.fast_dev_run)
+    local limit = "an integer >= 0 (a number of batches) or a number in [0, 1] (a fraction of the " ..
+      "epoch's batches)"
+    local no_best = ", and callbacks.checkpoint monitors val_loss: the run would have no best checkpoint"
+    -- {key (under trainer.), value, the error after "invalid configuration: 'trainer.<key>'"}
+    local cases = {
+      { "accumulate_grad_batches", 0, " must be an integer >= 1, got 0" },
+      { "check_val_every_n_epoch", 1.5, " must be an integer >= 1, got 1.5" },
+      { "limit_train_batches", 1.5, " must be " .. limit .. ", got 1.5" },
+      { "limit_val_batches", "all", " must be " .. limit .. ", got 'all' (a string)" },
+      { "fast_dev_run", -2, " must be a boolean or an integer >= 0 (its number of batches), got -2" },
+      { "limit_train_batches", 0, " = 0 trains nothing (a count >= 1, or a fraction in (0, 1])" },
+      -- a smoke test writes no checkpoint, which a run dir's tests, resumes and pipeline read
+      { "fast_dev_run", true, " writes no checkpoint, and a run dir's tests, resumes and the pipeline's " ..
+        "decisions read them (set trainer.default_root_dir=\"\" for a smoke test)" },
+      -- the val metric the callbacks monitor needs an epoch that validates
+      { "limit_val_batches", 0.0, " = 0 runs no validation" .. no_best },
+      { "check_val_every_n_epoch", 16, " = 16 > max_epochs = 15 validates no epoch" .. no_best },
+    }
+    for _, c in ipairs(cases) do
+      assert.equal("invalid configuration: 'trainer." .. c[1] .. "'" .. c[3],
+        resolve_err({ { "trainer." .. c[1], c[2] } }))
+    end
+    -- a policy that steps its own optimizer on every batch accumulates nothing
+    local err = resolve_err({ { "trainer.accumulate_grad_batches", 2 } },
+      { states_dir = "s", method = "dqn" }, "recipes/stages/fusion.lua")
+    assert.equal("invalid configuration: 'trainer.accumulate_grad_batches' = 2 needs automatic " ..
+      "optimization; graphids.models.fusion.DQNFusion optimizes itself and steps on every batch", err)
+  end)
+
   it("names a pipeline or extract recipe given where a training stage is expected", function()
     local err = resolve_err(nil, nil, "recipes/pipelines/graphids.lua")
     assert.equal("recipe recipes/pipelines/graphids.lua is a pipeline (it has 'stages'), not a stage: " ..

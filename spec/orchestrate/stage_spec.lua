@@ -46,6 +46,26 @@ describe("graphids.orchestrate.stage", function()
     assert.equal(before, tiny.snapshot(tmp))
   end)
 
+  it("hands the Trainer its loop options: a fast_dev_run smoke test writes nothing", function()
+    stage.build(resolve("gat", "gat")) -- (the dataset cache first, as above)
+    local r = resolve("gat", "gat", { { "trainer.default_root_dir", "" }, { "trainer.fast_dev_run", 2 },
+      { "trainer.accumulate_grad_batches", 2 }, { "trainer.check_val_every_n_epoch", 1 } })
+    local before = tiny.snapshot(tmp)
+    local run = stage.build(r)
+    local t = run.trainer
+    assert.same({ 2, 2, 2, 1, 1 }, { t.fast_dev_run, t.limit_train_batches, t.accumulate_grad_batches,
+      t.check_val_every_n_epoch, t.max_epochs })
+    stage.train(run, r)
+    assert.same({ 1, 1 }, { t.epoch, t.global_step }) -- 2 batches, one group of 2
+    assert.is_number(stage.evaluate(run, r)["test/accuracy"])
+    assert.equal(before, tiny.snapshot(tmp))
+    local r2 = resolve("gat", "gat", { { "trainer.default_root_dir", "" },
+      { "trainer.limit_train_batches", 0.5 }, { "trainer.limit_val_batches", 1 } })
+    local t2 = stage.build(r2).trainer
+    assert.same({ 0.5, 1, 1, false }, { t2.limit_train_batches, t2.limit_val_batches,
+      t2.accumulate_grad_batches, t2.fast_dev_run })
+  end)
+
   it("names a run dir it cannot create before the data is read", function()
     local file = gio.join(tmp, "a_file")
     assert(gio.write_json(file, {}))

@@ -8,7 +8,8 @@
 --   trainer         graphids.trainer.Trainer options (max_epochs, max_time, gradient_clip_val,
 --                   default_root_dir ("" = no run dir), progress, log_every_n_steps, device,
 --                   enable_checkpointing, precision: "32" | "bf16-mixed" | "16-mixed", absent = "32",
---                   mixed ones only with a cuda device)
+--                   mixed ones only with a cuda device; accumulate_grad_batches, limit_train_batches,
+--                   limit_val_batches, check_val_every_n_epoch, fast_dev_run: the Trainer's rules)
 --   data            {class_path, init_args}: a registered data module (init_args checked by
 --                   constructing it, which touches no file)
 --   model           {class_path, init_args, distillation?}: init_args checked against the
@@ -37,7 +38,10 @@ local SECTIONS = {
   trainer = { max_epochs = 10, max_time = N, gradient_clip_val = N, default_root_dir = "",
     progress = "auto", log_every_n_steps = 50, device = "cpu", enable_checkpointing = true,
     -- absent by default, so configurations without it keep their digests
-    precision = N },
+    precision = N,
+    -- Lightning's loop options (graphids.trainer.loop_options), absent by default likewise
+    accumulate_grad_batches = N, limit_train_batches = N, limit_val_batches = N,
+    check_val_every_n_epoch = N, fast_dev_run = N },
   data = { class_path = "", init_args = {} },
   model = { class_path = "", init_args = {}, distillation = N },
   ["model.distillation"] = { teacher_ckpt = "", T = 4.0, alpha = 0.7, latent_weight = 1.0,
@@ -377,6 +381,44 @@ local function validate_callbacks(c, model_cls)
   end
 end
 
+-- The loop options checked by the Trainer's own rules (graphids.trainer.loop_options), named by
+-- key; those given are kept normalised (an integral float where an integer is meant, as
+-- elsewhere), the absent ones stay absent (configurations without them keep their digests).
+local function validate_loop_options(t)
+  local LO = require "graphids.trainer.loop_options"
+  local ok, lo = pcall(LO.normalize, t)
+  if not ok then fail_ctor("trainer", lo, SECTIONS.trainer) end
+  for _, k in ipairs(LO.NAMES) do
+    if t[k] ~= nil and k ~= "fast_dev_run" then t[k] = lo[k] end
+  end
+  t.fast_dev_run = as_int(t.fast_dev_run)
+  if lo.fast_dev_run and t.default_root_dir ~= "" then
+    fail("'trainer.fast_dev_run' writes no checkpoint, and a run dir's tests, resumes and the pipeline's " ..
+      "decisions read them (set trainer.default_root_dir=\"\" for a smoke test)")
+  end
+  if t.limit_train_batches == 0 then
+    fail("'trainer.limit_train_batches' = 0 trains nothing (a count >= 1, or a fraction in (0, 1])")
+  end
+end
+
+-- The loop options against the model: a self-optimizing one accumulates nothing, and the val
+-- metric the callbacks monitor needs an epoch that validates.
+local function check_loop_against(cfg, model_cls)
+  local t, monitor = cfg.trainer, cfg.callbacks.checkpoint.monitor
+  if (t.accumulate_grad_batches or 1) > 1 and model_cls.automatic_optimization == false then
+    fail(string.format("'trainer.accumulate_grad_batches' = %d needs automatic optimization; %s optimizes " ..
+      "itself and steps on every batch", t.accumulate_grad_batches, cfg.model.class_path))
+  end
+  if t.fast_dev_run or not monitor:match("^val") then return end
+  local why = t.limit_val_batches == 0 and "'trainer.limit_val_batches' = 0 runs no validation" or
+    ((t.check_val_every_n_epoch or 1) > t.max_epochs and string.format("'trainer.check_val_every_n_epoch' " ..
+      "= %d > max_epochs = %d validates no epoch", t.check_val_every_n_epoch, t.max_epochs))
+  if why then
+    fail(string.format("%s, and callbacks.checkpoint monitors %s: the run would have no best checkpoint", why,
+      monitor))
+  end
+end
+
 local function validate_trainer(t)
   t.max_epochs = as_int(t.max_epochs)
   t.log_every_n_steps = as_int(t.log_every_n_steps)
@@ -412,6 +454,7 @@ local function validate_trainer(t)
     local _, err = amp.precision_autocast(t.precision, t.device)
     if err then fail("'trainer.precision' " .. err) end
   end
+  validate_loop_options(t)
 end
 
 -- Drops json.null values at any depth (an explicit null in a --set means "unset"); a null in a
@@ -468,6 +511,7 @@ function M.validate(rendered)
   end
   cfg.callbacks = section("callbacks", cfg.callbacks, SECTIONS.callbacks)
   validate_callbacks(cfg.callbacks, model_cls)
+  check_loop_against(cfg, model_cls)
   return cfg
 end
 
