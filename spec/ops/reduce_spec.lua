@@ -240,6 +240,9 @@ describe("max and min", function()
 
   it("fail on an empty dim", function()
     errors("max: cannot reduce over an empty dim", function() return graphids.zeros(0, 3):max(1) end)
+    -- over every dim: the shape the caller gave, not the flat view it is searched in
+    errors("argmin: cannot reduce over an empty dim %(input shape %[3,0,2%]%)",
+      function() return graphids.zeros({ 3, 0, 2 }):argmin() end)
   end)
 
   it("take one dim, not a list, and name out-of-range dims 1-based", function()

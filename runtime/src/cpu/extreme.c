@@ -277,6 +277,8 @@ static gids_status arg_extreme(gids_tensor **out, const char *op, const gids_ten
     if (dim != GIDS_ALL_DIMS) return extreme_dim(NULL, out, op, a, dim, keepdim, is_max);
     /* Over all dims: along the one dim of a flat view (extreme_dim checks and dispatches). */
     GIDS_CHECK(a != NULL, GIDS_EINVAL, "%s: arg 1 is NULL", op);
+    /* (named with the caller's shape, not the flat view's) */
+    if (gids_tensor_numel(a) == 0) return gids_red_empty_error(op, a);
     int64_t flat_shape[1] = {-1}, ones[GIDS_MAX_DIMS];
     gids_tensor *flat = NULL, *ix = NULL;
     GIDS_TRY(gids_reshape(&flat, a, 1, flat_shape));
