@@ -570,6 +570,13 @@ describe("graphids.config", function()
       assert.equal("invalid configuration: 'trainer." .. c[1] .. "'" .. c[3],
         resolve_err({ { "trainer." .. c[1], c[2] } }))
     end
+    -- fast_dev_run = 0 (or false) is off, though 0 is true in Lua: the val refusals stand
+    for _, c in ipairs({ cases[#cases - 1], cases[#cases] }) do
+      for _, off in ipairs({ 0, 0.0, false }) do
+        assert.equal("invalid configuration: 'trainer." .. c[1] .. "'" .. c[3],
+          resolve_err({ { "trainer." .. c[1], c[2] }, { "trainer.fast_dev_run", off } }))
+      end
+    end
     -- a policy that steps its own optimizer on every batch accumulates nothing
     local err = resolve_err({ { "trainer.accumulate_grad_batches", 2 } },
       { states_dir = "s", method = "dqn" }, "recipes/stages/fusion.lua")

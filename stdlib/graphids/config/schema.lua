@@ -405,14 +405,17 @@ end
 -- metric the callbacks monitor needs an epoch that validates.
 local function check_loop_against(cfg, model_cls)
   local t, monitor = cfg.trainer, cfg.callbacks.checkpoint.monitor
-  if (t.accumulate_grad_batches or 1) > 1 and model_cls.automatic_optimization == false then
+  -- the options as the Trainer resolves them (validate_loop_options checked them): fast_dev_run
+  -- = 0 is off, though 0 is true in Lua
+  local lo = require("graphids.trainer.loop_options").normalize(t)
+  if lo.accumulate_grad_batches > 1 and model_cls.automatic_optimization == false then
     fail(string.format("'trainer.accumulate_grad_batches' = %d needs automatic optimization; %s optimizes " ..
-      "itself and steps on every batch", t.accumulate_grad_batches, cfg.model.class_path))
+      "itself and steps on every batch", lo.accumulate_grad_batches, cfg.model.class_path))
   end
-  if t.fast_dev_run or not monitor:match("^val") then return end
-  local why = t.limit_val_batches == 0 and "'trainer.limit_val_batches' = 0 runs no validation" or
-    ((t.check_val_every_n_epoch or 1) > t.max_epochs and string.format("'trainer.check_val_every_n_epoch' " ..
-      "= %d > max_epochs = %d validates no epoch", t.check_val_every_n_epoch, t.max_epochs))
+  if lo.fast_dev_run or not monitor:match("^val") then return end
+  local why = lo.limit_val_batches == 0 and "'trainer.limit_val_batches' = 0 runs no validation" or
+    (lo.check_val_every_n_epoch > t.max_epochs and string.format("'trainer.check_val_every_n_epoch' " ..
+      "= %d > max_epochs = %d validates no epoch", lo.check_val_every_n_epoch, t.max_epochs))
   if why then
     fail(string.format("%s, and callbacks.checkpoint monitors %s: the run would have no best checkpoint", why,
       monitor))
