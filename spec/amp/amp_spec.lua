@@ -1,7 +1,9 @@
 -- amp_spec.lua -- mixed precision on the CPU side: the autocast state (nesting, restore on
 -- error, the CPU no-op), graphids.amp.GradScaler (growth, backoff, skipped steps on inf/NaN,
 -- unscale_, call-order errors, state through a checkpoint), the trainer's precision option and
--- its configuration key.  The GPU half is spec/gpu/amp_check.lua.
+-- its configuration key; on the loopback device, a checkpoint taken inside a group of
+-- accumulated batches under "16-mixed" and resumed under each precision.  The GPU half is
+-- spec/gpu/amp_check.lua.
 local graphids = require "graphids"
 local amp = require "graphids.amp"
 local ckpt = require "graphids.ckpt"
@@ -10,6 +12,8 @@ local optim = require "graphids.optim"
 local T = require "graphids.trainer"
 local tiny = require "trainer.support.tiny"
 local proc = require "trainer.support.proc"
+local skip = require "skip"
+local lb = require "loopback"
 
 -- A parameter with a gradient set by hand, and an SGD optimizer over it.
 local function param_with_grad(values, grad)
@@ -380,4 +384,78 @@ describe("Trainer precision", function()
       { "trainer.device", "cuda" } } })
     assert.equal("bf16-mixed", r3.validated.trainer.precision)
   end)
+end)
+
+-- On the loopback device (a "16-mixed" fit needs a CUDA device): a checkpoint inside a group of
+-- accumulated batches (N = 4, saved after batch 2), resumed under each precision.  Prints one
+-- line per precision: "<precision> refused <message>" or "<precision> same <bool>" (the resumed
+-- weights against the uninterrupted "16-mixed" run's), and whether the refused fits left the
+-- model as it was.
+local INSIDE_GROUP = [[
+package.path = "spec/?.lua;spec/support/?.lua;" .. package.path
+local class = require "graphids.class"
+local cb = require "graphids.callbacks"
+local Trainer = require("graphids.trainer").Trainer
+local tiny = require "trainer.support.tiny"
+local tmp = os.tmpname()
+local p = tmp .. "_inside.safetensors"
+local function model(seed) return tiny.MLP { in_dim = 4, hidden = 8, seed = seed or 3 } end
+local function dm() return tiny.DataModule { n = 44, batch_size = 8, seed = 2 } end
+-- (the fit moved the model to the device, maybe not its snapshot: compared on the CPU)
+local function weights(m)
+  local w = {}
+  for k, t in pairs(tiny.weights(m)) do w[k] = t:to("cpu") end
+  return w
+end
+local function trainer(precision, cbs)
+  return Trainer { max_epochs = 2, progress = "off", device = "cuda", precision = precision,
+    accumulate_grad_batches = 4, gradient_clip_val = 0.5, callbacks = cbs }
+end
+local Kill = class("KillInsideGroup", cb.Callback)
+function Kill.on_train_batch_end(_, t, _, i)
+  if t.epoch == 0 and i == 2 then
+    t:save_checkpoint(p)
+    error("killed", 0)
+  end
+end
+local t1 = trainer("16-mixed", { Kill() })
+local ok, err = pcall(t1.fit, t1, model(), dm())
+assert(not ok and err == "killed", tostring(err))
+local ref = model()
+trainer("16-mixed", {}):fit(ref, dm())
+for _, precision in ipairs({ "32", "bf16-mixed", "16-mixed" }) do
+  local m = model(9)
+  local before = weights(m)
+  local t2 = trainer(precision, {})
+  local ok2, err2 = pcall(t2.fit, t2, m, dm(), { ckpt_path = p })
+  if ok2 then
+    print(precision .. " same " .. tostring(tiny.same_weights(weights(ref), weights(m))))
+  else
+    print(precision .. " refused " .. tostring(err2):gsub("'[^']*_inside%.safetensors'", "'FILE'"))
+    print(precision .. " untouched " .. tostring(tiny.same_weights(before, weights(m))))
+  end
+end
+os.remove(p)
+os.remove(tmp)
+]]
+
+describe("Trainer precision on the loopback device", function()
+  if skip.unless(lb.built(), "amp_spec: " .. lb.plugin .. " is not built") then
+    return
+  end
+  it("refuses a 16-mixed checkpoint inside a group under another precision; 16-mixed resumes it exactly",
+    function()
+      local out, rc = lb.run(INSIDE_GROUP)
+      assert.equal(0, rc, out)
+      local function refusal(precision)
+        return "checkpoint 'FILE' was saved inside a group of accumulated batches under precision " ..
+          "'16-mixed', whose gradients so far are multiplied by its GradScaler's scale (65536) until the " ..
+          "group's step; this fit's precision is '" .. precision .. "', which has no scaler to unscale " ..
+          "them: resume it with precision '16-mixed', or resume from an epoch's end"
+      end
+      assert.equal(table.concat({
+        "32 refused " .. refusal("32"), "32 untouched true",
+        "bf16-mixed refused " .. refusal("bf16-mixed"), "bf16-mixed untouched true",
+        "16-mixed same true", "" }, "\n"), out)
+    end)
 end)

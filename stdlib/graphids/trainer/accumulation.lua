@@ -46,6 +46,18 @@ function M.check(c, trainer, params)
   if trainer.model.automatic_optimization == false then
     bad("the model optimizes itself (automatic_optimization = false); the trainer accumulates nothing for it")
   end
+  -- under "16-mixed" the group's gradients are the scaled ones (scale times the sums; the
+  -- GradScaler unscales them at the group's step): a fit without a scaler would step them as
+  -- they are.  Dividing them by the scale here would not give either run's step (a group holding
+  -- an inf, which the scaler skips, would stop that fit as a bad gradient), so it is refused.  (A
+  -- "16-mixed" fit from a checkpoint without scaler state is refused before this, for any file.)
+  local sc = c.trainer.scaler
+  if type(sc) == "table" and sc.scale ~= nil and trainer.scaler == nil then
+    error(string.format("checkpoint '%s' was saved inside a group of accumulated batches under precision " ..
+      "'16-mixed', whose gradients so far are multiplied by its GradScaler's scale (%g) until the " ..
+      "group's step; this fit's precision is '%s', which has no scaler to unscale them: resume it " ..
+      "with precision '16-mixed', or resume from an epoch's end", c.path, sc.scale, trainer.precision), 0)
+  end
   for _, pos in ipairs(U.sorted_keys(grads or {})) do
     local t, p = grads[pos], params[pos]
     if p == nil then
