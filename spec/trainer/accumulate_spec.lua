@@ -202,7 +202,8 @@ describe("Trainer accumulate_grad_batches", function()
     end
   end)
 
-  it("refuses a resume inside a group under another N, and a model that optimizes itself", function()
+  it("refuses a resume inside a group under another N or a limit before its next batch, and a model " ..
+    "that optimizes itself", function()
     local p = gio.join(dir, "inside.safetensors")
     local killer = Rec(function(t, i)
       if i == 3 then
@@ -221,6 +222,25 @@ describe("Trainer accumulate_grad_batches", function()
       "otherwise: resume it with 4, or resume from an epoch's end", p),
       err_of(t2.fit, t2, m, dm(), { ckpt_path = p }))
     assert.is_true(tiny.same_weights(before, tiny.weights(m)))
+    -- a limit_train_batches that ends the epoch before the group's next batch would drop its
+    -- gradients (the saved group is batches 1-3 of 4); one that leaves a batch steps it there
+    for _, lim in ipairs({ 3, 2, 0.5 }) do
+      local d = dm()
+      local t5 = Trainer { max_epochs = 2, progress = "off", accumulate_grad_batches = 4,
+        limit_train_batches = lim }
+      assert.equal(string.format("checkpoint '%s' was saved inside a group of accumulated batches, after " ..
+        "batch 3 of epoch 0; this fit's limit_train_batches = %s ends that epoch at batch %d, before the " ..
+        "group's step, and would drop its summed gradients: resume it with a limit of at least 4 " ..
+        "batches, or resume from an epoch's end", p, tostring(lim), lim == 0.5 and 3 or lim),
+        err_of(t5.fit, t5, m, d, { ckpt_path = p }))
+      assert.is_true(tiny.same_weights(before, tiny.weights(m)), tostring(lim))
+      assert.same({ 0, 0 }, { d.epoch, d.position }, tostring(lim)) -- (the data as it was)
+    end
+    local rec = Rec()
+    local t6 = Trainer { max_epochs = 2, progress = "off", accumulate_grad_batches = 4,
+      limit_train_batches = 4, callbacks = { rec } }
+    t6:fit(model(), dm(), { ckpt_path = p })
+    assert.same({ epoch = 0, i = 4, accumulating = false, step = 1 }, rec.rows[1])
     -- Lightning refuses accumulation for manual optimization too
     local t3 = Trainer { max_epochs = 1, progress = "off", accumulate_grad_batches = 2 }
     assert.equal("Trainer:fit: accumulate_grad_batches = 2 needs automatic optimization; TinyMLP " ..

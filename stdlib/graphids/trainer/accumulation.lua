@@ -6,6 +6,7 @@
 -- follows from the data position: groups are counted from the epoch's first batch.)
 --   accumulation.save(trainer, contents, params)   -- trainer.accumulating + accumulated_grads
 --   accumulation.check(c, trainer, params)         -- before a resume restores anything
+--   accumulation.check_limit(c, trainer)           -- once the data position is restored
 --   accumulation.restore(trainer, c, params)       -- after the weights
 -- params: the optimizer's parameters in order (their positions number the saved gradients, as
 -- the optimizer state's).  docs/checkpoints.md describes the file's part.
@@ -66,6 +67,24 @@ function M.check(c, trainer, params)
     if U.shape_str(t) ~= U.shape_str(p) then
       bad(string.format("gradient %d is %s, its parameter %s", pos - 1, U.shape_str(t), U.shape_str(p)))
     end
+  end
+end
+
+-- After the data module's position is restored (before anything else is): this fit's
+-- limit_train_batches must leave a batch of the saved group to run, whose step would otherwise
+-- never come (the epoch ends first, and the summed gradients are dropped).  A limit that leaves
+-- one cuts the group short there and steps it, as an uninterrupted run under that limit does.
+-- (limit_train_batches = 0 trains nothing at all, and says so.)
+function M.check_limit(c, trainer)
+  if c.trainer.accumulating == nil or trainer.limit_train_batches == 0 then return end
+  local pos = trainer.datamodule.position or 0
+  local total = trainer:_train_batches_of_epoch()
+  if total ~= nil and pos >= total then
+    error(string.format("checkpoint '%s' was saved inside a group of accumulated batches, after batch %d " ..
+      "of epoch %d; this fit's limit_train_batches = %s ends that epoch at batch %d, before the group's " ..
+      "step, and would drop its summed gradients: resume it with a limit of at least %d batches, or " ..
+      "resume from an epoch's end", c.path, pos, c.trainer.next_epoch, tostring(trainer.limit_train_batches),
+      total, pos + 1), 0)
   end
 end
 

@@ -365,6 +365,8 @@ function Trainer:_restore(c)
   if c.loader and self.datamodule.load_state_dict then
     self.datamodule:load_state_dict(c.loader)
   end
+  -- (a group whose step this fit's limit_train_batches would never reach)
+  accumulation.check_limit(c, self)
   -- a weight-averaging fit saved the average as `model` and the weights it trains as
   -- `current_model` (callbacks/weight_averaging.lua): training continues from the latter
   self:_hook("on_load_checkpoint", c)
