@@ -130,6 +130,14 @@ describe("Trainer loop options", function()
     local t = Trainer { max_epochs = 2, progress = "off", limit_train_batches = 0.1 }
     assert.equal("Trainer: limit_train_batches = 0.1 of 6 batches is less than one batch; give at " ..
       "least 1/6 of them, or a number of batches", err_of(t.fit, t, model(), dm()))
+    -- a validation fraction that comes to no batch is named at the fit's start, before any epoch
+    -- trains (Lightning's sanity check), not at the end of the first one that validates
+    local mv, trained = counted()
+    local tv = Trainer { max_epochs = 3, progress = "off", limit_val_batches = 0.2,
+      check_val_every_n_epoch = 2 }
+    assert.equal("Trainer: limit_val_batches = 0.2 of 3 batches is less than one batch; give at least 1/3 " ..
+      "of them, or a number of batches", err_of(tv.fit, tv, mv, dm()))
+    assert.same({}, trained)
     local said = {}
     local m, train = counted()
     local t0 = Trainer { max_epochs = 2, progress = "off", limit_train_batches = 0,

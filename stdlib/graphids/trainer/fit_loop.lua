@@ -155,12 +155,30 @@ return function(Trainer, h)
     return lim ~= 0 and (self.epoch + 1) % self.check_val_every_n_epoch == 0
   end
 
-  function Trainer:_validate()
-    local model, dm = self.model, self.datamodule
-    local mean = new_mean()
+  -- Why no epoch of the run validates (what a fit start says, or refuses, of the callbacks and
+  -- the plateau schedule that monitor a val metric), or nil when some epoch does.
+  function Trainer:_no_validation_reason()
+    if self.limit_val_batches == 0 then return "limit_val_batches = 0" end
+    if self.check_val_every_n_epoch > self.max_epochs then
+      return string.format("check_val_every_n_epoch = %d > max_epochs = %d", self.check_val_every_n_epoch,
+        self.max_epochs)
+    end
+  end
+
+  -- The data module's validation loader (nil without one) and the batches limit_val_batches
+  -- takes of it (nil: all); a fraction that comes to no batch is an error naming it.
+  local function val_loader_and_limit(self)
+    local dm = self.datamodule
     local val = dm.val_loader and dm:val_loader() or nil
+    if val == nil then return nil end
+    return val, LO.batches(self.limit_val_batches, length_of(val), "limit_val_batches")
+  end
+
+  function Trainer:_validate()
+    local model = self.model
+    local mean = new_mean()
+    local val, limit = val_loader_and_limit(self)
     if val == nil then return mean end
-    local limit = LO.batches(self.limit_val_batches, length_of(val), "limit_val_batches")
     mean.validated = true
     self:_hook("on_validation_epoch_start")
     model:eval()
@@ -226,6 +244,11 @@ return function(Trainer, h)
       say(self, "limit_train_batches = 0: no training batch runs; the fit trains nothing")
       return
     end
+    -- the validation loader's length is known now: a limit_val_batches fraction that comes to no
+    -- batch is named before any epoch trains (Lightning's sanity check does), not at the end of
+    -- the first epoch that validates, which would lose that epoch's checkpoint
+    local trains = self.epoch < self.max_epochs and not self.should_stop
+    if trains and not self:_no_validation_reason() then val_loader_and_limit(self) end
     local t0 = graphids.clock()
     while self.epoch < self.max_epochs and not self.should_stop and not self.stopped_by_time do
       self.callback_metrics = {}

@@ -487,13 +487,12 @@ local function announce_loop_options(self)
     return
   end
   if self.max_epochs == 0 or self.limit_train_batches == 0 then return end -- (nothing trains)
-  if self.limit_val_batches ~= 0 and self.check_val_every_n_epoch <= self.max_epochs then return end
+  local why = self:_no_validation_reason()
+  if not why then return end
   for _, c in ipairs(self.callbacks) do
     if type(c.monitor) == "string" and c.monitor:match("^val") then
       self:warn(string.format("%s monitors '%s', but no epoch of this fit validates (%s); it judges no " ..
-        "epoch", class.name_of(c), c.monitor, self.limit_val_batches == 0 and "limit_val_batches = 0" or
-        string.format("check_val_every_n_epoch = %d > max_epochs = %d", self.check_val_every_n_epoch,
-          self.max_epochs)))
+        "epoch", class.name_of(c), c.monitor, why))
     end
   end
 end
