@@ -241,6 +241,33 @@ describe("Trainer loop options", function()
         "(check_val_every_n_epoch = 3 > max_epochs = 2); it judges no epoch" }, said)
     end)
 
+  it("refuses a ReduceLROnPlateau on a val metric when no epoch validates (Lightning raises too)", function()
+    local cases = {
+      { { limit_val_batches = 0 }, "limit_val_batches = 0" },
+      { { check_val_every_n_epoch = 4 }, "check_val_every_n_epoch = 4 > max_epochs = 3" },
+    }
+    for _, c in ipairs(cases) do
+      local o = { max_epochs = 3, progress = "off" }
+      for k, v in pairs(c[1]) do o[k] = v end
+      local m, train = counted({ plateau = true })
+      local t = Trainer(o)
+      assert.equal("Trainer:fit: ReduceLROnPlateau monitors 'val_loss', but no epoch of this fit " ..
+        "validates (" .. c[2] .. "): the schedule would never step (Lightning refuses it too); let an " ..
+        "epoch validate, or set the Trainer's scheduler_monitor to a metric the training logs",
+        err_of(t.fit, t, m, dm()))
+      assert.same({}, train, c[2])
+      -- on a metric the training logs it steps every epoch
+      o.scheduler_monitor = "train_loss"
+      local t2 = Trainer(o)
+      t2:fit(model({ plateau = true }), dm())
+      assert.equal(3, t2.scheduler.last_epoch, c[2])
+    end
+    -- a fit that trains nothing steps no schedule: nothing to refuse
+    local t3 = Trainer { max_epochs = 3, progress = "off", limit_val_batches = 0, limit_train_batches = 0,
+      log = function() end }
+    t3:fit(model({ plateau = true }), dm())
+  end)
+
   it("fast_dev_run runs n batches of training, validation, test and predict in one epoch, writing nothing",
     function()
       for _, c in ipairs({ { true, 1 }, { 2, 2 } }) do

@@ -497,6 +497,24 @@ local function announce_loop_options(self)
   end
 end
 
+-- A ReduceLROnPlateau on a val metric in a fit where no epoch validates would never step.
+-- Lightning raises at the first epoch's end then ("ReduceLROnPlateau conditioned on metric
+-- val_loss which is not available"); this trainer skips the epochs that do not validate by
+-- design (docs/trainer.md), so a schedule that none would step is refused before training.
+local function check_plateau(self, sched)
+  local m = self.scheduler_monitor
+  if sched == nil or sched.__name ~= "ReduceLROnPlateau" or type(m) ~= "string" or not m:match("^val") then
+    return
+  end
+  if self.max_epochs == 0 or self.limit_train_batches == 0 then return end -- (nothing trains)
+  local why = self:_no_validation_reason()
+  if why then
+    error(string.format("Trainer:fit: ReduceLROnPlateau monitors '%s', but no epoch of this fit validates " ..
+      "(%s): the schedule would never step (Lightning refuses it too); let an epoch validate, or set the " ..
+      "Trainer's scheduler_monitor to a metric the training logs", m, why), 0)
+  end
+end
+
 -- Fits model on datamodule.  opts.ckpt_path resumes from a checkpoint (normally
 -- <root>/checkpoints/last.safetensors): weights, optimizer, scheduler, callbacks, data
 -- position, RNG and counters, after checking that it belongs to this model and vocabulary.
@@ -536,6 +554,7 @@ function Trainer:fit(model, datamodule, opts)
     error("Trainer:fit: configure_optimizers()'s second result must be a scheduler (with step), got " ..
       class.name_of(sched), 0)
   end
+  check_plateau(self, sched)
   self.optimizer, self.scheduler = opt, sched
   if model.automatic_optimization == false then
     -- A model that optimizes itself steps the optimizer the trainer gave it (model.optimizer), so
