@@ -1,283 +1,328 @@
 -- A resumed fit against the events of the fit it resumed: a late `graphids track sync` of the
--- crashed fit's spool never moves the resumed run backwards (FAILED over FINISHED), and a
--- resume whose run was deleted goes on in a new run instead of losing every event to refusals.
--- Both stores: a FileStore, and a REAL `mlflow server` (spec/track/mlflow_server.lua).
+-- crashed fit's spool never moves the resumed run backwards (FAILED over FINISHED, an old
+-- resume time, the crashed attempt's graphids.error), yet delivers the crashed attempt's
+-- metrics as the history they are; a resume whose run was deleted goes on in a new run instead
+-- of losing every event to refusals.  Each scenario runs against a FileStore and against a
+-- REAL `mlflow server` (spec/track/mlflow_server.lua), read back by MLflow's own client.
 local core = require "graphids.core"
-local skip = require "skip"
-local server = require "track.mlflow_server"
-local track = require "graphids.track"
-local spool = require "graphids.track.spool"
 local filestore = require "graphids.track.filestore"
+local fixture = require "track.support.fixture"
+local server = require "track.mlflow_server"
+local skip = require "skip"
+local spool = require "graphids.track.spool"
+local track = require "graphids.track"
 
 local read = require("graphids.io").read_file
 
 -- Quiet, fast retries (the defaults wait minutes).
 local FAST = { max_retries = 1, backoff_factor = 0.01, backoff_jitter = 0, notify = function() end }
-local DEAD = "http://127.0.0.1:1" -- nothing listens there
+local STATUS = { ["1"] = "RUNNING", ["3"] = "FINISHED", ["4"] = "FAILED", ["5"] = "KILLED" }
 
-local function quiet(fn)
-  local old, buf = io.stderr, {}
-  io.stderr = { write = function(_, ...) for _, s in ipairs({ ... }) do buf[#buf + 1] = s end end } -- luacheck: ignore
-  local ok, err = pcall(fn)
-  io.stderr = old -- luacheck: ignore
-  assert(ok, err)
-  return table.concat(buf)
+-- ---------------------------------------------------------------- the two stores
+-- store.uri: where the runs live; store.down(): a URI of the same kind that cannot be reached
+-- (every event spooled); store.info(run_id): {status, end_time, stage, tags, params, loss =
+-- {{step, value}, ...} sorted; latest_loss: MLflow's value of the run, from a server});
+-- store.id_of(experiment, key): the id of the run with that graphids.run_key; store.delete(run_id)
+-- as MLflow's delete_run; store.missing: why the store cannot be used here (then skipped).
+
+local function sorted_history(h)
+  table.sort(h, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
+  return h
 end
 
--- The crashed first fit: its store is unreachable, so everything is spooled in run_dir.
--- Returns the run and the end_time its spooled update_run holds.
-local function crashed_fit(run_dir, uri, experiment)
+-- A FileStore under dir, read as files (MLflow's layout).  Unreachable: a root under a file
+-- (it cannot be listed: a store failure, not a run that is gone).
+local function file_store(dir)
+  local root = dir .. "/mlruns"
+  local st = { kind = "file", uri = "file:" .. root, root = root }
+  function st.down()
+    assert(io.open(dir .. "/blocked", "w")):close()
+    return "file:" .. dir .. "/blocked/mlruns"
+  end
+  function st.run_dir(run_id)
+    for _, exp in ipairs(core.list_dir(root) or {}) do
+      local d = root .. "/" .. exp .. "/" .. run_id
+      if core.stat(d .. "/meta.yaml") then return d end
+    end
+    error("no run " .. run_id .. " under " .. root)
+  end
+  function st.info(run_id)
+    local d = st.run_dir(run_id)
+    local meta = assert(read(d .. "/meta.yaml"))
+    local loss = {}
+    for v, step in (read(d .. "/metrics/loss") or ""):gmatch("%d+ (%S+) (%d+)\n") do
+      loss[#loss + 1] = { tonumber(step), tonumber(v) }
+    end
+    local function files(sub)
+      return setmetatable({}, { __index = function(_, k) return read(table.concat({ d, sub, k }, "/")) end })
+    end
+    return { status = STATUS[meta:match("\nstatus: (%d+)\n")],
+      end_time = tonumber(meta:match("\nend_time: (%d+)")), stage = meta:match("\nlifecycle_stage: '?(%a+)"),
+      tags = files("tags"), params = files("params"), loss = sorted_history(loss) }
+  end
+  function st.id_of(_, key) return key end -- (a FileStore run is named by its key)
+  function st.delete(run_id) -- as MLflow's delete_run leaves it
+    local path = st.run_dir(run_id) .. "/meta.yaml"
+    local meta = read(path):gsub("\nlifecycle_stage: [^\n]*", "\nlifecycle_stage: deleted")
+    assert(core.atomic_write(path, meta))
+  end
+  return st
+end
+
+-- The real server, read by MLflow's client.  Unreachable: a port nothing listens on.
+local function server_store(srv, why)
+  local st = { kind = "server", uri = srv and srv.url,
+    missing = not srv and ("no mlflow server: " .. tostring(why)) }
+  function st.down() return "http://127.0.0.1:1" end
+  function st.info(run_id)
+    local r = server.query(srv.url, string.format([[
+r = c.get_run(%q)
+out = {"status": r.info.status, "end_time": r.info.end_time, "stage": r.info.lifecycle_stage,
+       "tags": r.data.tags, "params": r.data.params, "latest_loss": r.data.metrics.get("loss"),
+       "loss": [[m.step, m.value] for m in c.get_metric_history(r.info.run_id, "loss")]}
+]], run_id))
+    r.loss = sorted_history(r.loss)
+    return r
+  end
+  function st.id_of(experiment, key)
+    return server.query(srv.url, string.format([[
+out = c.search_runs([c.get_experiment_by_name(%q).experiment_id],
+                    "tags.`graphids.run_key` = '%s'")[0].info.run_id]], experiment, key))
+  end
+  function st.delete(run_id)
+    server.query(srv.url, string.format("c.delete_run(%q)\nout = 1", run_id))
+  end
+  return st
+end
+
+-- ---------------------------------------------------------------- helpers
+
+-- A fit whose store is unreachable: everything is spooled in run_dir.  It logs loss at the
+-- given steps ({step = value}) and, crashing as the trainer callback does, the graphids.error
+-- tag and FAILED.  opts: resume, params (start_fit_run's).  Returns the run and the end_time
+-- its spooled update_run holds.
+local function crashed_fit(run_dir, uri, experiment, losses, opts)
+  opts = opts or {}
   local run
-  quiet(function()
+  fixture.stderr_of(function()
     run = track.start_fit_run(run_dir, { uri = uri, experiment = experiment, run_name = "fit",
-      params = { lr = 0.1 }, store_opts = FAST })
-    run:log_metrics({ loss = 1.0 }, 0)
+      params = opts.params, store_opts = FAST, resume = opts.resume })
+    for step = 0, 9 do
+      if losses[step] then run:log_metrics({ loss = losses[step] }, step) end
+    end
+    run:set_tags({ ["graphids.error"] = "boom in epoch 2" })
     run:finish("FAILED")
   end)
   local evs = assert(spool.read(run_dir))
   assert.equal("update_run", evs[#evs].op)
-  core.sleep(0.01) -- the resumed fit's times are later
+  core.sleep(0.01) -- the next fit's times are later
   track.reset_failures()
   return run, evs[#evs].end_time
 end
 
-describe("a late sync of a crashed fit's spool", function()
-  local dir
-  before_each(function()
-    dir = server.tmpdir()
-  end)
-  after_each(function()
-    os.execute("rm -rf " .. dir)
-  end)
+-- spool.sync of run_dir into uri: {delivered, left, set aside} and the notes it gave.
+local function late_sync(run_dir, uri)
+  local said = {}
+  local notify = function(l) said[#said + 1] = l end
+  local res = { spool.sync(run_dir, { uri = uri, store_opts = FAST, notify = notify }) }
+  return res, said
+end
 
-  it("leaves the resumed FileStore run FINISHED with its own end time", function()
-    local root = dir .. "/mlruns"
-    local blocked = dir .. "/blocked"
-    assert(io.open(blocked, "w")):close()
-    -- (the spooled URI names a store under a file: unwritable until the sync sends it to root)
-    local run, failed_at = crashed_fit(dir .. "/r1", "file:" .. blocked .. "/mlruns", "e")
-    local again = track.start_fit_run(dir .. "/r2", { uri = "file:" .. root, experiment = "e",
-      resume = run:ref(), params = { lr = 0.1 } })
-    again:log_metrics({ loss = 0.5 }, 1)
-    again:finish("FINISHED")
-    local said = {}
-    assert.same({ 4, 0, 0 }, { spool.sync(dir .. "/r1", { uri = "file:" .. root,
-      notify = function(l) said[#said + 1] = l end }) })
-    local exp = assert(filestore.new(root):find_experiment("e"))
-    local meta = assert(read(root .. "/" .. exp .. "/" .. run.key .. "/meta.yaml"))
-    assert.matches("\nstatus: 3\n", meta) -- FINISHED
-    assert.is_true(tonumber(meta:match("\nend_time: (%d+)")) > failed_at)
-    assert.matches("update_run FAILED of run " .. run.key .. " %(at %d+%) skipped", said[1])
-    -- the first fit's metric is there all the same (delivered after the resumed fit's)
-    assert.matches("^%d+ 0.5 1\n%d+ 1.0 0\n$", read(root .. "/" .. exp .. "/" .. run.key .. "/metrics/loss"))
-  end)
+-- ---------------------------------------------------------------- the scenarios
 
-  it("leaves a FileStore run resumed again and still running RUNNING, with its newer resume time", function()
-    local root = dir .. "/mlruns"
-    local blocked = dir .. "/blocked"
-    assert(io.open(blocked, "w")):close()
-    local run = track.start_fit_run(dir .. "/r0", { uri = "file:" .. root, experiment = "e" })
-    run:finish("FAILED")
-    core.sleep(0.01)
-    -- resume #1 while the store cannot be reached (a root under a file: it cannot be listed,
-    -- which is a store failure, not a run that is gone): all of it spooled in r1
-    local first = quiet(function()
-      local r1 = track.start_fit_run(dir .. "/r1", { uri = "file:" .. blocked .. "/mlruns",
-        experiment = "e", resume = run:ref() })
-      assert.equal(run.run_id, r1.run_id)
-      r1:log_metrics({ loss = 0.5 }, 1)
-      r1:finish("FAILED")
+local function scenarios(name, make_store)
+  describe("a late sync of a crashed fit's spool (" .. name .. ")", function()
+    local store, dir
+    before_each(function() track.reset_failures() end)
+    make_store(function(st, d) store, dir = st, d end)
+
+    it("leaves the resumed run FINISHED with its own end time and no error, keeping every epoch", function()
+      if skip.unless(not store.missing, store.missing) then return end
+      local exp = "graphids/late/" .. name
+      -- the first fit logs epochs 0-2 and crashes in epoch 3; its last checkpoint is epoch 1
+      local run, failed_at = crashed_fit(dir .. "/r1", store.down(), exp, { [0] = 1.0, 0.9, 0.8 },
+        { params = { lr = 0.1 } })
+      assert.matches("^key:", run:ref())
+      -- the resumed fit (store up) goes on from epoch 2, logging it again, and finishes
+      local again = track.start_fit_run(dir .. "/r2", { uri = store.uri, experiment = exp,
+        resume = run:ref(), params = { lr = 0.1 }, store_opts = FAST })
+      again:log_metrics({ loss = 0.75 }, 2)
+      again:log_metrics({ loss = 0.7 }, 3)
+      again:finish("FINISHED")
+      local before = store.info(again.run_id)
+      assert.same({ "FINISHED", { { 2, 0.75 }, { 3, 0.7 } } }, { before.status, before.loss })
+      -- create_run, params, metrics x3, the error tag, FAILED
+      local res, said = late_sync(dir .. "/r1", store.uri)
+      assert.same({ 7, 0, 0 }, res)
+      local after = store.info(again.run_id)
+      assert.equal("FINISHED", after.status)
+      assert.equal(before.end_time, after.end_time)
+      assert.is_true(after.end_time > failed_at)
+      assert.is_nil(after.tags["graphids.error"])
+      assert.equal(2, #said, table.concat(said, "\n"))
+      assert.matches("tags graphids.error of run " .. again.run_id .. " %(at %d+%) skipped: the run is " ..
+        "FINISHED", said[1])
+      assert.matches("update_run FAILED of run " .. again.run_id .. " %(at %d+%) skipped", said[2])
+      -- the first fit's epochs are history at their steps, as a server up all along would hold
+      -- them: 0 and 1 are logged nowhere else, and epoch 2 holds both attempts' points
+      assert.same({ { 0, 1.0 }, { 1, 0.9 }, { 2, 0.75 }, { 2, 0.8 }, { 3, 0.7 } }, after.loss)
+      if store.kind == "server" then assert.equal(0.7, after.latest_loss) end -- the value at its last step
     end)
-    assert.not_matches("new run", first)
-    local evs = assert(spool.read(dir .. "/r1"))
-    assert.same({ "update_run", "log_batch", "log_batch", "update_run" },
-      { evs[1].op, evs[2].op, evs[3].op, evs[4].op })
-    core.sleep(0.01)
-    -- resume #2 with the store up, still running
-    local r2 = track.start_fit_run(dir .. "/r2", { uri = "file:" .. root, experiment = "e",
-      resume = run:ref() })
-    assert.equal(run.run_id, r2.run_id)
-    local exp = assert(filestore.new(root):find_experiment("e"))
-    local rdir = root .. "/" .. exp .. "/" .. run.run_id
-    local resumed = read(rdir .. "/tags/graphids.resumed_time")
-    assert.is_true(tonumber(resumed) > tonumber(evs[2].tags[1].value))
-    local said = {}
-    assert.same({ 4, 0, 0 }, { spool.sync(dir .. "/r1", { uri = "file:" .. root,
-      notify = function(l) said[#said + 1] = l end }) })
-    assert.matches("\nstatus: 1\n", read(rdir .. "/meta.yaml")) -- RUNNING
-    assert.equal(resumed, read(rdir .. "/tags/graphids.resumed_time"))
-    assert.equal(3, #said, table.concat(said, "\n"))
-    assert.matches("update_run RUNNING of run " .. run.run_id .. " %(at %d+%) skipped", said[1])
-    assert.matches("tag graphids.resumed_time of run " .. run.run_id .. " %(%d+%) skipped", said[2])
-    assert.matches("update_run FAILED of run " .. run.run_id .. " %(at %d+%) skipped", said[3])
-    assert.matches("^%d+ 0.5 1\n$", read(rdir .. "/metrics/loss")) -- resume #1's metric is there
-    r2:finish("FINISHED")
-    assert.matches("\nstatus: 3\n", read(rdir .. "/meta.yaml"))
-  end)
 
-  it("spools the resume of a run whose FileStore root cannot be listed, for that same run", function()
-    local root = dir .. "/mlruns"
-    local run = track.start_fit_run(dir .. "/r0", { uri = "file:" .. root, experiment = "e" })
+    it("keeps the crashed fit's error out of the resumed run while it still runs", function()
+      if skip.unless(not store.missing, store.missing) then return end
+      local exp = "graphids/late-running/" .. name
+      local run = crashed_fit(dir .. "/c1", store.down(), exp, { [0] = 1.0 }, { params = { lr = 0.1 } })
+      local again = track.start_fit_run(dir .. "/c2", { uri = store.uri, experiment = exp,
+        resume = run:ref(), store_opts = FAST })
+      local res, said = late_sync(dir .. "/c1", store.uri)
+      assert.same({ 5, 0, 0 }, res)
+      local now = store.info(again.run_id)
+      assert.same({ "RUNNING", { { 0, 1.0 } } }, { now.status, now.loss })
+      assert.is_nil(now.tags["graphids.error"])
+      assert.matches("tags graphids.error of run %x+ %(at %d+%) skipped: the run is RUNNING with a later " ..
+        "resumed_time", said[1])
+      -- and its own failure is its error
+      again:set_tags({ ["graphids.error"] = "boom again" })
+      again:finish("FAILED")
+      assert.same({ "FAILED", "boom again" }, { store.info(again.run_id).status,
+        store.info(again.run_id).tags["graphids.error"] })
+    end)
+
+    it("leaves a run resumed again and still running RUNNING, with its newer resume time", function()
+      if skip.unless(not store.missing, store.missing) then return end
+      local exp = "graphids/late2/" .. name
+      local run = track.start_fit_run(dir .. "/a0", { uri = store.uri, experiment = exp, store_opts = FAST })
+      run:finish("FAILED")
+      core.sleep(0.01)
+      -- resume #1 while the store is down, crashing: all of it spooled in a1
+      local r1 = crashed_fit(dir .. "/a1", store.down(), exp, { [1] = 0.5 }, { resume = run:ref() })
+      assert.equal(run.run_id, r1.run_id)
+      local evs = assert(spool.read(dir .. "/a1"))
+      assert.same({ "update_run", "log_batch", "log_batch", "log_batch", "update_run" },
+        { evs[1].op, evs[2].op, evs[3].op, evs[4].op, evs[5].op })
+      -- resume #2 with the store up, still running
+      local r2 = track.start_fit_run(dir .. "/a2", { uri = store.uri, experiment = exp,
+        resume = run:ref(), store_opts = FAST })
+      assert.equal(run.run_id, r2.run_id)
+      local before = store.info(run.run_id)
+      assert.equal("RUNNING", before.status)
+      assert.is_true(tonumber(before.tags["graphids.resumed_time"]) > tonumber(evs[2].tags[1].value))
+      local res, said = late_sync(dir .. "/a1", store.uri)
+      assert.same({ 5, 0, 0 }, res)
+      local after = store.info(run.run_id)
+      assert.equal("RUNNING", after.status)
+      assert.equal(before.tags["graphids.resumed_time"], after.tags["graphids.resumed_time"])
+      assert.is_nil(after.tags["graphids.error"])
+      assert.equal(4, #said, table.concat(said, "\n"))
+      assert.matches("update_run RUNNING of run " .. run.run_id .. " %(at %d+%) skipped", said[1])
+      assert.matches("tags graphids.resumed_time of run " .. run.run_id .. " %(at %d+%) skipped", said[2])
+      assert.matches("tags graphids.error of run " .. run.run_id .. " %(at %d+%) skipped", said[3])
+      assert.matches("update_run FAILED of run " .. run.run_id .. " %(at %d+%) skipped", said[4])
+      assert.same({ { 1, 0.5 } }, after.loss) -- resume #1's metric is there
+      r2:finish("FINISHED")
+      assert.equal("FINISHED", store.info(run.run_id).status)
+    end)
+
+    it("delivers a crashed fit's error when nothing resumed it", function()
+      if skip.unless(not store.missing, store.missing) then return end
+      local run = crashed_fit(dir .. "/n1", store.down(), "graphids/late-alone/" .. name, { [0] = 1.0 },
+        { params = { lr = 0.1 } })
+      local res, said = late_sync(dir .. "/n1", store.uri)
+      assert.same({ 5, 0, 0 }, res)
+      assert.same({}, said)
+      local got = store.info(store.id_of("graphids/late-alone/" .. name, run.key))
+      assert.same({ "FAILED", "boom in epoch 2", { { 0, 1.0 } } },
+        { got.status, got.tags["graphids.error"], got.loss })
+    end)
+
+    it("resumes a deleted run into a new run, with one warning instead of a refusal per event", function()
+      if skip.unless(not store.missing, store.missing) then return end
+      local exp = "graphids/deleted/" .. name
+      local run = track.start_fit_run(dir .. "/d", { uri = store.uri, experiment = exp, store_opts = FAST })
+      run:finish("FAILED")
+      store.delete(run.run_id)
+      assert.equal("deleted", store.info(run.run_id).stage)
+      local again
+      local said = fixture.stderr_of(function()
+        again = track.start_fit_run(dir .. "/d", { uri = store.uri, experiment = exp,
+          resume = run:ref(), params = { lr = 0.2 }, store_opts = FAST })
+        for epoch = 1, 100 do again:log_metrics({ loss = 1 / epoch }, epoch) end
+        again:finish("FINISHED")
+      end)
+      local _, warnings = said:gsub("warning", "")
+      assert.equal(1, warnings, said)
+      assert.matches("the run " .. run.run_id .. " to resume %(" .. run.run_id .. "%) is deleted", said)
+      assert.not_equal(run.run_id, again.run_id)
+      local new = store.info(again.run_id)
+      assert.same({ "FINISHED", "active", run.run_id, "0.2", 100 },
+        { new.status, new.stage, new.tags["graphids.resumed_from_run"], new.params.lr, #new.loss })
+      assert.is_nil(core.stat(dir .. "/d/tracking_spool.jsonl"))
+      assert.is_nil(core.stat(dir .. "/d/tracking_spool.rejected.jsonl"))
+    end)
+  end)
+end
+
+scenarios("FileStore", function(set)
+  local dir
+  fixture.tmpdir_each(function(d)
+    dir = d
+    set(file_store(dir), dir)
+  end)
+end)
+
+scenarios("real mlflow server", function(set)
+  fixture.server(function(srv, why, dir) set(server_store(srv, why), dir) end)
+end)
+
+-- ---------------------------------------------------------------- FileStore only
+
+describe("a FileStore run that cannot be reached or is deleted", function()
+  local dir
+  fixture.tmpdir_each(function(d) dir = d end)
+
+  it("spools the resume of a run whose root cannot be listed, for that same run", function()
+    local st = file_store(dir)
+    local run = track.start_fit_run(dir .. "/r0", { uri = st.uri, experiment = "e" })
     run:finish("FAILED")
     -- the root is, for now, a file (ENOTDIR when listed): a store failure, not a run gone
-    assert(os.rename(root, dir .. "/away"))
-    assert(io.open(root, "w")):close()
+    assert(os.rename(st.root, dir .. "/away"))
+    assert(io.open(st.root, "w")):close()
     core.sleep(0.01)
     local r1
-    local said = quiet(function()
-      r1 = track.start_fit_run(dir .. "/r1", { uri = "file:" .. root, experiment = "e", resume = run:ref() })
+    local said = fixture.stderr_of(function()
+      r1 = track.start_fit_run(dir .. "/r1", { uri = st.uri, experiment = "e", resume = run:ref() })
       r1:log_metrics({ loss = 0.5 }, 1)
       r1:finish("FINISHED")
     end)
     assert.equal(run.run_id, r1.run_id)
     assert.not_matches("new run", said)
-    assert.matches("cannot list " .. root, said, 1, true)
-    assert(os.remove(root))
-    assert(os.rename(dir .. "/away", root))
+    assert.matches("cannot list " .. st.root, said, 1, true)
+    assert(os.remove(st.root))
+    assert(os.rename(dir .. "/away", st.root))
     assert.same({ 4, 0, 0 }, { spool.sync(dir .. "/r1") })
-    local exp = assert(filestore.new(root):find_experiment("e"))
-    local rdir = root .. "/" .. exp .. "/" .. run.run_id
-    assert.matches("\nstatus: 3\n", read(rdir .. "/meta.yaml")) -- FINISHED
-    assert.matches("^%d+ 0.5 1\n$", read(rdir .. "/metrics/loss"))
+    local got = st.info(run.run_id)
+    assert.same({ "FINISHED", { { 1, 0.5 } } }, { got.status, got.loss })
+    local exp = assert(filestore.new(st.root):find_experiment("e"))
     local runs = 0
-    for _, d in ipairs(core.list_dir(root .. "/" .. exp)) do
+    for _, d in ipairs(core.list_dir(st.root .. "/" .. exp)) do
       if d:match("^%x+$") then runs = runs + 1 end
     end
     assert.equal(1, runs)
   end)
 
-  it("refuses to write into a deleted FileStore run, and a resume of it opens a new run", function()
-    local root = dir .. "/mlruns"
-    local run = track.start_fit_run(dir .. "/r1", { uri = "file:" .. root, experiment = "e" })
+  it("refuses to write into a deleted run, as MLflow's FileStore does", function()
+    local st = file_store(dir)
+    local run = track.start_fit_run(dir .. "/r1", { uri = st.uri, experiment = "e" })
     run:finish("FAILED")
-    local exp = assert(filestore.new(root):find_experiment("e"))
-    local meta_path = root .. "/" .. exp .. "/" .. run.run_id .. "/meta.yaml"
-    -- as MLflow's delete_run leaves it
-    local meta = read(meta_path):gsub("\nlifecycle_stage: [^\n]*", "\nlifecycle_stage: deleted")
-    assert(core.atomic_write(meta_path, meta))
-    local fs = assert(filestore.new(root))
+    st.delete(run.run_id)
+    local fs = assert(filestore.new(st.root))
     local ok, err, code, status = fs:log_batch(run.run_id,
       { metrics = { { key = "x", value = 1, timestamp = 1, step = 0 } } })
     assert.same({ nil, "INVALID_PARAMETER_VALUE", 400 }, { ok, code, status })
     assert.matches("must be in the 'active' state%. Current state is deleted", err)
-    assert.is_nil(core.stat(root .. "/" .. exp .. "/" .. run.run_id .. "/metrics/x"))
+    assert.is_nil(core.stat(st.run_dir(run.run_id) .. "/metrics/x"))
     assert.is_nil((fs:update_run(run.run_id, "FINISHED", core.wall_time() * 1000)))
-    assert.matches("\nstatus: 4\n", read(meta_path)) -- still FAILED
-    local again
-    local said = quiet(function()
-      again = track.start_fit_run(dir .. "/r1", { uri = "file:" .. root, experiment = "e",
-        resume = run:ref(), params = { lr = 0.2 } })
-      for epoch = 1, 100 do again:log_metrics({ loss = 1 / epoch }, epoch) end
-      again:finish("FINISHED")
-    end)
-    -- one warning, not one per event
-    local _, warnings = said:gsub("warning", "")
-    assert.equal(1, warnings, said)
-    assert.matches("the run " .. run.run_id .. " to resume %(" .. run.run_id .. "%) is deleted", said)
-    assert.not_equal(run.run_id, again.run_id)
-    local new = root .. "/" .. exp .. "/" .. again.run_id
-    assert.matches("\nstatus: 3\n", read(new .. "/meta.yaml"))
-    assert.equal(run.run_id, read(new .. "/tags/graphids.resumed_from_run"))
-    assert.equal("0.2", read(new .. "/params/lr"))
-    assert.equal(100, select(2, read(new .. "/metrics/loss"):gsub("\n", "")))
-    assert.is_nil(core.stat(dir .. "/r1/tracking_spool.rejected.jsonl"))
-  end)
-end)
-
-describe("a late sync and a deleted run (real mlflow server)", function()
-  local srv, why, dir
-  setup(function()
-    srv, why = server.start()
-    dir = server.tmpdir()
-  end)
-  teardown(function()
-    server.stop(srv)
-    if dir then os.execute("rm -rf " .. dir) end
-  end)
-
-  local function info(id)
-    return server.query(srv.url, string.format([[
-r = c.get_run(%q)
-out = {"status": r.info.status, "end_time": r.info.end_time, "stage": r.info.lifecycle_stage,
-       "tags": r.data.tags, "params": r.data.params,
-       "n": len(c.get_metric_history(r.info.run_id, "loss"))}
-]], id))
-  end
-
-  it("leaves the resumed run FINISHED with its own end time", function()
-    if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
-    local run, failed_at = crashed_fit(dir .. "/r1", DEAD, "graphids/late")
-    assert.matches("^key:", run:ref())
-    local again = track.start_fit_run(dir .. "/r2", { uri = srv.url, experiment = "graphids/late",
-      resume = run:ref(), params = { lr = 0.1 }, store_opts = FAST })
-    again:finish("FINISHED")
-    local before = info(again.run_id)
-    assert.equal("FINISHED", before.status)
-    local said = {}
-    assert.same({ 4, 0, 0 }, { spool.sync(dir .. "/r1", { uri = srv.url, store_opts = FAST,
-      notify = function(l) said[#said + 1] = l end }) })
-    local after = info(again.run_id)
-    assert.equal("FINISHED", after.status)
-    assert.equal(before.end_time, after.end_time)
-    assert.is_true(after.end_time > failed_at)
-    assert.matches("update_run FAILED of run %x+ %(at %d+%) skipped", said[1])
-    assert.equal(1, after.n) -- the crashed fit's metric, delivered into the same run
-  end)
-
-  it("leaves a run resumed again and still running RUNNING, with its newer resume time", function()
-    if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
-    local run = track.start_fit_run(dir .. "/a0", { uri = srv.url, experiment = "graphids/late2",
-      store_opts = FAST })
-    run:finish("FAILED")
-    core.sleep(0.01)
-    quiet(function() -- resume #1 while the store is down: all of it spooled in a1
-      local r1 = track.start_fit_run(dir .. "/a1", { uri = DEAD, experiment = "graphids/late2",
-        resume = run:ref(), store_opts = FAST })
-      r1:log_metrics({ loss = 0.5 }, 1)
-      r1:finish("FAILED")
-    end)
-    track.reset_failures()
-    core.sleep(0.01)
-    local r2 = track.start_fit_run(dir .. "/a2", { uri = srv.url, experiment = "graphids/late2",
-      resume = run:ref(), store_opts = FAST })
-    assert.equal(run.run_id, r2.run_id)
-    local before = info(run.run_id)
-    assert.equal("RUNNING", before.status)
-    local said = {}
-    assert.same({ 4, 0, 0 }, { spool.sync(dir .. "/a1", { uri = srv.url, store_opts = FAST,
-      notify = function(l) said[#said + 1] = l end }) })
-    local after = info(run.run_id)
-    assert.equal("RUNNING", after.status)
-    assert.equal(before.tags["graphids.resumed_time"], after.tags["graphids.resumed_time"])
-    assert.equal(3, #said, table.concat(said, "\n"))
-    assert.matches("update_run FAILED of run %x+ %(at %d+%) skipped", said[3])
-    assert.equal(1, after.n) -- resume #1's metric
-    r2:finish("FINISHED")
-    assert.equal("FINISHED", info(run.run_id).status)
-  end)
-
-  it("resumes a deleted run into a new run, with one warning instead of a refusal per event", function()
-    if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
-    local run = track.start_fit_run(dir .. "/d", { uri = srv.url, experiment = "graphids/deleted",
-      store_opts = FAST })
-    run:finish("FAILED")
-    server.query(srv.url, string.format("c.delete_run(%q)\nout = 1", run.run_id))
-    assert.equal("deleted", info(run.run_id).stage)
-    local again
-    local said = quiet(function()
-      again = track.start_fit_run(dir .. "/d", { uri = srv.url, experiment = "graphids/deleted",
-        resume = run:ref(), params = { lr = 0.2 }, store_opts = FAST })
-      for epoch = 1, 100 do again:log_metrics({ loss = 1 / epoch }, epoch) end
-      again:finish("FINISHED")
-    end)
-    local _, warnings = said:gsub("warning", "")
-    assert.equal(1, warnings, said)
-    assert.matches("the run " .. run.run_id .. " to resume %(" .. run.run_id .. "%) is deleted", said)
-    assert.not_equal(run.run_id, again.run_id)
-    local new = info(again.run_id)
-    assert.same({ "FINISHED", "active", run.run_id, "0.2", 100 },
-      { new.status, new.stage, new.tags["graphids.resumed_from_run"], new.params.lr, new.n })
-    assert.is_nil(core.stat(dir .. "/d/tracking_spool.jsonl"))
-    assert.is_nil(core.stat(dir .. "/d/tracking_spool.rejected.jsonl"))
+    assert.equal("FAILED", st.info(run.run_id).status)
   end)
 end)

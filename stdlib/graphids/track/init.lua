@@ -244,7 +244,7 @@ function Run:_log_resumed_params(params)
     end
   end
   if #new > 0 then self:_emit({ op = "log_batch", params = new }) end
-  if #changed > 0 then self:_emit({ op = "log_batch", tags = changed }) end
+  if #changed > 0 then self:_emit({ op = "log_batch", tags = changed, time = mlflow.now_ms() }) end
 end
 
 -- What a checkpoint keeps to log to this run again after a resume (opts.resume): the run id,
@@ -340,10 +340,12 @@ function Run:log_params(params)
   if #list > 0 then self:_emit({ op = "log_batch", params = list }) end
 end
 
+-- (time: tags say what the run is now, so a late sync of this event must not overwrite the
+-- tags of an attempt that went on after it: graphids.track.spool)
 function Run:set_tags(tags)
   if self.noop then return end
   local list = mlflow.tag_list(tags)
-  if #list > 0 then self:_emit({ op = "log_batch", tags = list }) end
+  if #list > 0 then self:_emit({ op = "log_batch", tags = list, time = mlflow.now_ms() }) end
 end
 
 local FINAL = { FINISHED = true, FAILED = true, KILLED = true }

@@ -5,8 +5,9 @@
 --
 -- Events: create_run {run_key, experiment, run_name, start_time, tags, parent_key, parent_id,
 -- parent_dir},
--- log_batch {run_key, run_id?, experiment?, metrics, params, tags}, update_run {run_key, run_id?,
--- experiment?, status, end_time, time}; each records the tracking `uri` it was meant for.  `run_key`
+-- log_batch {run_key, run_id?, experiment?, metrics, params, tags, time (with tags)}, update_run
+-- {run_key, run_id?, experiment?, status, end_time, time}; each records the tracking `uri` it was
+-- meant for.  `run_key`
 -- is the client's id of a run (32 hex), also sent as the tag graphids.run_key, so a replay
 -- finds a run that an earlier, interrupted delivery created instead of creating it twice.
 -- Delivery goes in file order and stops at the first failure of the store; what was delivered
@@ -330,43 +331,58 @@ function M.stale_update(store, run_id, ev, seen)
     tostring(ev.status), run_id, at, tostring(info.status), what, latest)
 end
 
--- The batch of a log_batch event without its graphids.resumed_time tag when the run holds a
--- later one (a late sync of an earlier resume's spool must not rewind it: the tag says when
--- the run last went on, and stale_update trusts it), and a note saying so; the batch itself
--- when it holds no such tag; nil, message, code, status when the run cannot be read.
-local function without_stale_resume(store, run_id, ev, seen)
+-- The batch of a log_batch event as it may be delivered now, and a note when tags were left
+-- out; nil, message, code, status when the run cannot be read.  Tags say what the run is now
+-- (MLflow keeps only the last value of each), so a late sync (`seen` given: live events are
+-- never late) leaves out every tag of a batch spooled before the run's latest time
+-- (latest_time: it ended or was resumed after the batch).  A crashed attempt's graphids.error
+-- would otherwise read as the error of the attempt that resumed and finished the run, and its
+-- graphids.resumed_time would rewind the resume time that stale_update trusts.  Metrics and
+-- params go in all the same: metric points are history, kept with their step and timestamp,
+-- and the first attempt's epochs before the checkpoint are logged nowhere else.  A batch
+-- without a time (an older graphids) keeps its tags, but for a graphids.resumed_time older
+-- than the run's.
+local function current_batch(store, run_id, ev, seen)
   local batch = { metrics = metrics_of(ev), params = ev.params, tags = ev.tags }
-  local pos
-  for i, t in ipairs(ev.tags or {}) do
-    if t.key == M.RESUMED_TAG then pos = i end
+  if seen == nil or not store.get_run_info or #(ev.tags or {}) == 0 then return batch end
+  local resumed
+  for _, t in ipairs(ev.tags) do
+    if t.key == M.RESUMED_TAG then resumed = tonumber(t.value) end
   end
-  local at = pos and tonumber(ev.tags[pos].value)
-  if not at or not store.get_run_info then return batch end
+  local at = ev.time
+  if type(at) ~= "number" and not resumed then return batch end
   local info, latest, what, status = latest_time(store, run_id, seen)
   if not info then return nil, latest, what, status end
+  local keys = {}
+  for i, t in ipairs(ev.tags) do keys[i] = t.key end
+  if type(at) == "number" and latest and latest > at then
+    batch.tags = {}
+    return batch, string.format("tags %s of run %s (at %d) skipped: the run is %s with a later %s (%d)",
+      table.concat(keys, ", "), run_id, at, tostring(info.status), what, latest)
+  end
   local held = what == "resumed_time" and latest or info.resumed_time
-  if type(held) ~= "number" or held <= at then return batch end
+  if not resumed or type(held) ~= "number" or held <= resumed then return batch end
   local tags = {}
-  for i, t in ipairs(ev.tags) do
-    if i ~= pos then tags[#tags + 1] = t end
+  for _, t in ipairs(ev.tags) do
+    if t.key ~= M.RESUMED_TAG then tags[#tags + 1] = t end
   end
   batch.tags = tags
   return batch, string.format("tag %s of run %s (%d) skipped: the run was resumed later (%d)",
-    M.RESUMED_TAG, run_id, at, held)
+    M.RESUMED_TAG, run_id, resumed, held)
 end
 
 -- Delivers one event to store.  ids maps run_key -> run id (filled by create_run; false for
 -- a run whose create_run was refused); `fresh` says the run cannot exist yet (first delivery
 -- in the process that made it), which skips the search for an earlier delivery; `seen` (a
--- sync's, optional) keeps the latest time of each run met so far (latest_time).  Returns true
--- (and a note when an update_run or a resume tag was skipped as stale) or nil, message, code,
+-- sync's; nil for a live event) keeps the latest time of each run met so far (latest_time).
+-- Returns true (and a note when an update_run or tags were skipped as stale) or nil, message, code,
 -- status (graphids.track.mlflow.refused tells a refused event).
 function M.apply(store, ev, ids, fresh, seen)
   if ev.op == "create_run" then return create_run(store, ev, ids, fresh) end
   local run_id, err, code, status = run_id_of(store, ev, ids)
   if not run_id then return nil, err, code, status end
   if ev.op == "log_batch" then
-    local batch, note, bcode, bstatus = without_stale_resume(store, run_id, ev, seen)
+    local batch, note, bcode, bstatus = current_batch(store, run_id, ev, seen)
     if not batch then return nil, note, bcode, bstatus end
     if note and #batch.metrics == 0 and #(batch.params or {}) == 0 and #batch.tags == 0 then
       return true, note
