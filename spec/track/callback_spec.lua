@@ -7,6 +7,7 @@ local json = require "graphids.json"
 local Callback = require "graphids.callbacks.base"
 local T = require "graphids.trainer"
 local tiny = require "trainer.support.tiny"
+local fixture = require "track.support.fixture"
 local track = require "graphids.track"
 local filestore = require "graphids.track.filestore"
 
@@ -16,13 +17,6 @@ local function read(path)
   local s = f:read("a")
   f:close()
   return s
-end
-
-local function tmpdir()
-  local p = io.popen("mktemp -d /tmp/graphids-trackcb-XXXXXX")
-  local d = p:read("l")
-  p:close()
-  return d
 end
 
 local Boom = class("Boom", Callback)
@@ -47,12 +41,7 @@ end
 
 describe("graphids.track.Callback", function()
   local dir
-  before_each(function()
-    dir = tmpdir()
-  end)
-  after_each(function()
-    os.execute("rm -rf " .. dir)
-  end)
+  fixture.tmpdir_each(function(d) dir = d end)
 
   it("tracks a fit: per-epoch metrics at step = epoch, peak memory, checkpoint hash, FINISHED", function()
     local ok, err, run, run_dir, trainer = fit(dir)

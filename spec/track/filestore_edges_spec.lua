@@ -8,6 +8,7 @@
 --     leaves a run that blocks every later sync.
 local core = require "graphids.core"
 local filestore = require "graphids.track.filestore"
+local fixture = require "track.support.fixture"
 local query = require "graphids.track.query"
 local server = require "track.mlflow_server"
 local skip = require "skip"
@@ -15,14 +16,6 @@ local spool = require "graphids.track.spool"
 local track = require "graphids.track"
 
 local ALLOW = "MLFLOW_ALLOW_FILE_STORE=true"
-
-local function quiet(fn)
-  local old = io.stderr
-  io.stderr = { write = function() end } -- luacheck: ignore
-  local ok, err = pcall(fn)
-  io.stderr = old -- luacheck: ignore
-  assert(ok, err)
-end
 
 local read = require("graphids.io").read_file -- the text, or nil when missing
 
@@ -41,8 +34,7 @@ describe("graphids.track FileStore and MLflow's YAML", function()
   setup(function()
     py, why = server.python()
   end)
-  before_each(function() dir = server.tmpdir() end)
-  after_each(function() os.execute("rm -rf " .. dir) end)
+  fixture.tmpdir_each(function(d) dir = d end)
 
   it("writes names with C1 controls, line separators and non-characters that MLflow reads whole", function()
     if skip.unless(py, "no MLflow: " .. tostring(why)) then return end
@@ -116,14 +108,9 @@ end)
 
 describe("graphids.track FileStore create_run that fails part-way", function()
   local dir
-  before_each(function()
-    dir = server.tmpdir()
-    track.reset_failures()
-  end)
-  after_each(function()
-    os.execute("rm -rf " .. dir)
-    track.reset_failures()
-  end)
+  fixture.tmpdir_each(function(d) dir = d end)
+  before_each(function() track.reset_failures() end)
+  after_each(function() track.reset_failures() end)
 
   it("refuses tag keys that clash as file and folder before writing anything", function()
     local root, run_dir = dir .. "/mlruns", dir .. "/run"
@@ -137,7 +124,7 @@ describe("graphids.track FileStore create_run that fails part-way", function()
     assert.same({}, run_dirs(root, exp))
     -- through a run: the create is refused (set aside), nothing is left to block a sync
     local run
-    quiet(function()
+    fixture.stderr_of(function()
       run = track.start_fit_run(run_dir, { uri = root, experiment = "e", run_name = "r",
         tags = { [" "] = "x", [" /a"] = "y" } })
       run:log_metrics({ loss = 1 }, 0)
@@ -163,7 +150,7 @@ describe("graphids.track FileStore create_run that fails part-way", function()
     end
     local run
     local ok, err = pcall(function()
-      quiet(function()
+      fixture.stderr_of(function()
         run = track.start_fit_run(run_dir, { uri = root, experiment = "e", run_name = "r",
           tags = { ["graphids.dataset"] = "d" } })
       end)
@@ -171,7 +158,7 @@ describe("graphids.track FileStore create_run that fails part-way", function()
     core.atomic_write = real
     assert(ok, err)
     assert.is_true(run.spooling)
-    quiet(function()
+    fixture.stderr_of(function()
       run:log_metrics({ loss = 1 }, 0)
       run:finish("FINISHED")
     end)
@@ -204,13 +191,8 @@ end)
 
 describe("graphids.track FileStore and MLflow's deleted experiments", function()
   local dir, py, why
-  before_each(function()
-    dir = server.tmpdir()
-    py, why = server.python()
-  end)
-  after_each(function()
-    os.execute("rm -rf " .. dir)
-  end)
+  fixture.tmpdir_each(function(d) dir = d end)
+  before_each(function() py, why = server.python() end)
 
   it("refuses an experiment name whose experiment MLflow deleted (moved to .trash) as REST does", function()
     if skip.unless(py, "no MLflow: " .. tostring(why)) then return end
@@ -228,14 +210,12 @@ out = e]], ALLOW)
       "another name", id), err)
     -- a fit names it: one warning, its events are spooled (as a REST store's refusal), and no
     -- second experiment of that name appears
-    local old, buf = io.stderr, {}
-    io.stderr = { write = function(_, ...) for _, x in ipairs({ ... }) do buf[#buf + 1] = x end end } -- luacheck: ignore
     local run_dir = dir .. "/run"
-    local run = track.start_fit_run(run_dir, { uri = "file:" .. root, experiment = "graphids/gone" })
-    run:log_metrics({ loss = 1 }, 0)
-    run:finish("FINISHED")
-    io.stderr = old -- luacheck: ignore
-    local said = table.concat(buf)
+    local said = fixture.stderr_of(function()
+      local run = track.start_fit_run(run_dir, { uri = "file:" .. root, experiment = "graphids/gone" })
+      run:log_metrics({ loss = 1 }, 0)
+      run:finish("FINISHED")
+    end)
     assert.equal(1, select(2, said:gsub("warning", "")), said)
     assert.matches("is deleted; restore it or pick another name; events are spooled to", said)
     assert.equal(3, #assert(spool.read(run_dir)))

@@ -1,6 +1,7 @@
 -- The FileStore graphids writes, read back by MLflow's own Python client
 -- (MLFLOW_ALLOW_FILE_STORE=true), and its failure handling.
 local core = require "graphids.core"
+local fixture = require "track.support.fixture"
 local skip = require "skip"
 local server = require "track.mlflow_server"
 local track = require "graphids.track"
@@ -10,15 +11,9 @@ local spool = require "graphids.track.spool"
 
 -- Runs fn with stderr and stdout captured; returns what each got.
 local function capture(fn)
-  local olderr, oldout, err, out = io.stderr, io.stdout, {}, {}
-  local function sink(buf)
-    return { write = function(_, ...) for _, x in ipairs({ ... }) do buf[#buf + 1] = x end end }
-  end
-  io.stderr, io.stdout = sink(err), sink(out) -- luacheck: ignore
-  local ok, e = pcall(fn)
-  io.stderr, io.stdout = olderr, oldout -- luacheck: ignore
-  assert(ok, e)
-  return table.concat(err), table.concat(out)
+  local out
+  local err = fixture.stderr_of(function() out = fixture.stdout_of(fn) end)
+  return err, out
 end
 
 local function read(path)
@@ -43,12 +38,7 @@ end
 
 describe("graphids.track FileStore", function()
   local dir
-  before_each(function()
-    dir = server.tmpdir()
-  end)
-  after_each(function()
-    os.execute("rm -rf " .. dir)
-  end)
+  fixture.tmpdir_each(function(d) dir = d end)
 
   it("writes MLflow's layout: experiment 0, .trash, metric lines, raw params and tags", function()
     local fs = assert(filestore.new(dir .. "/mlruns"))
@@ -176,27 +166,22 @@ for r in c.search_runs([e.experiment_id]):
     -- a regular file where the store's folder should be: even root cannot write there
     local root = blocked_store(dir)
     local run_dir = dir .. "/run"
-    local old = io.stderr
-    local buf = {}
-    io.stderr = { write = function(_, ...) for _, s in ipairs({ ... }) do buf[#buf + 1] = s end end } -- luacheck: ignore
-    local run = track.start_fit_run(run_dir, { uri = "file:" .. root, experiment = "e", params = { a = 1 } })
-    run:log_metrics({ loss = 1 }, 0)
-    run:finish("FINISHED")
-    io.stderr = old -- luacheck: ignore
-    assert.matches("tracking to file:" .. root:gsub("%p", "%%%0") .. " failed", table.concat(buf))
-    assert.matches("graphids track sync " .. run_dir:gsub("%p", "%%%0"), table.concat(buf))
+    local run
+    local said = fixture.stderr_of(function()
+      run = track.start_fit_run(run_dir, { uri = "file:" .. root, experiment = "e", params = { a = 1 } })
+      run:log_metrics({ loss = 1 }, 0)
+      run:finish("FINISHED")
+    end)
+    assert.matches("tracking to file:" .. root:gsub("%p", "%%%0") .. " failed", said)
+    assert.matches("graphids track sync " .. run_dir:gsub("%p", "%%%0"), said)
     local spooled = require("graphids.track.spool").read(run_dir)
     assert.same({ "create_run", "log_batch", "log_batch", "update_run" },
       { spooled[1].op, spooled[2].op, spooled[3].op, spooled[4].op })
     os.remove(dir .. "/blocked")
     local cli = require "graphids.cli.track"
-    local out = {}
-    local oldout = io.stdout
-    io.stdout = { write = function(_, ...) for _, s in ipairs({ ... }) do out[#out + 1] = s end end } -- luacheck: ignore
-    local code = cli.main({ "sync", run_dir })
-    io.stdout = oldout -- luacheck: ignore
+    local out, code = fixture.stdout_of(function() return cli.main({ "sync", run_dir }) end)
     assert.equal(0, code)
-    assert.matches("4 events delivered", table.concat(out))
+    assert.matches("4 events delivered", out)
     assert.is_nil(core.stat(run_dir .. "/tracking_spool.jsonl"))
     local fs = assert(filestore.new(root))
     local exp = assert(fs:find_experiment("e"))
@@ -206,9 +191,7 @@ for r in c.search_runs([e.experiment_id]):
     assert.matches("^%d+ 1.0 0\n$", read(root .. "/" .. exp .. "/" .. id .. "/metrics/loss"))
     assert.matches("\nstatus: 3\n", read(root .. "/" .. exp .. "/" .. id .. "/meta.yaml"))
     -- a second sync has nothing to do
-    io.stdout = { write = function() end } -- luacheck: ignore
-    assert.equal(0, cli.main({ "sync", run_dir }))
-    io.stdout = oldout -- luacheck: ignore
+    assert.equal(0, select(2, fixture.stdout_of(function() return cli.main({ "sync", run_dir }) end)))
   end)
 
   it("resumes a run from its reference: the same run again, RUNNING then FINISHED", function()
@@ -235,11 +218,10 @@ for r in c.search_runs([e.experiment_id]):
   it("resumes a run that exists only in a spool without creating it twice", function()
     local root = blocked_store(dir)
     local run
-    local old = io.stderr
-    io.stderr = { write = function() end } -- luacheck: ignore
-    run = track.start_fit_run(dir .. "/r", { uri = "file:" .. root, experiment = "e" })
-    run:finish("KILLED")
-    io.stderr = old -- luacheck: ignore
+    fixture.stderr_of(function()
+      run = track.start_fit_run(dir .. "/r", { uri = "file:" .. root, experiment = "e" })
+      run:finish("KILLED")
+    end)
     local killed_at = assert(require("graphids.track.spool").read(dir .. "/r"))[2].end_time
     core.sleep(0.01) -- the resumed fit's times are later
     local ref = run:ref()
@@ -266,13 +248,13 @@ for r in c.search_runs([e.experiment_id]):
 
   it("links a child to a parent that was spooled in another run dir", function()
     local root = blocked_store(dir)
-    local old = io.stderr
-    io.stderr = { write = function() end } -- luacheck: ignore
-    local parent = track.parent_run({ uri = "file:" .. root, experiment = "e", run_dir = dir .. "/group" })
-    local child = track.start_fit_run(dir .. "/seed0", { uri = "file:" .. root, experiment = "e",
-      parent = parent })
-    child:finish()
-    io.stderr = old -- luacheck: ignore
+    local parent, child
+    fixture.stderr_of(function()
+      parent = track.parent_run({ uri = "file:" .. root, experiment = "e", run_dir = dir .. "/group" })
+      child = track.start_fit_run(dir .. "/seed0", { uri = "file:" .. root, experiment = "e",
+        parent = parent })
+      child:finish()
+    end)
     assert.is_nil(parent.run_id)
     os.remove(dir .. "/blocked")
     track.reset_failures()

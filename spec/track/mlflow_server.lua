@@ -2,6 +2,7 @@
 -- own Python client to read back what graphids sent.
 --   local srv, why = server.start()      -- nil, reason when MLflow cannot be installed/started
 --   local v = server.query(srv.url, "out = [r.info.run_name for r in c.search_runs(['0'])]")
+--   local proxy = server.proxy(srv, 2, 503)  -- a flaky proxy in front of it (proxy.url)
 --   server.stop(srv)
 -- MLflow lives in its own cached venv (tools/mlflow-venv.sh); the server uses a SQLite store
 -- in a temporary folder on a free loopback port.  A fresh SQLite store takes ~20 s of
@@ -118,6 +119,29 @@ function M.stop(srv)
     os.execute("rm -rf " .. srv.dir)
     if M.current == srv then M.current = nil end
   end
+end
+
+-- A proxy in front of srv (spec/track/flaky_proxy.py) failing `failures` requests (-1: all)
+-- with `status`; body (JSON) is then the answer, path limits the failures to the requests whose
+-- path contains it, and forward = "forward" sends them to srv all the same (an answer lost on
+-- the way back).  {url, port, pid (server.kill it), log (one line per request)}.
+local proxies = 0
+function M.proxy(srv, failures, status, body, path, forward)
+  proxies = proxies + 1
+  local pf = srv.dir .. "/proxy" .. proxies
+  -- (spawn runs the command inside '...': double quotes here)
+  local extra = body and string.format(' "%s" "%s" %s', (body:gsub('"', '\\"')), path or "",
+    forward or "") or ""
+  local pid = M.spawn(string.format("%s spec/track/flaky_proxy.py %s %s %d %d%s", srv.python, pf,
+    srv.url, failures, status, extra), pf .. ".out")
+  for _ = 1, 100 do
+    if core.stat(pf) then break end
+    core.sleep(0.05)
+  end
+  local f = assert(io.open(pf))
+  local port = f:read("n")
+  f:close()
+  return { url = "http://127.0.0.1:" .. port, port = port, pid = pid, log = pf .. ".log" }
 end
 
 -- Runs python code with `c = mlflow.MlflowClient(uri)` bound and returns `out` (decoded JSON;

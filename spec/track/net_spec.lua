@@ -1,16 +1,10 @@
 -- graphids.core.http_request / append_file / wall_time / sleep as Lua sees them, and the
 -- `graphids track` command through the host program (usage, help, exit codes).
 local core = require "graphids.core"
+local fixture = require "track.support.fixture"
 
 local build = os.getenv("GRAPHIDS_BUILD") or "build"
 local host = build .. "/bin/graphids"
-
-local function tmpdir()
-  local p = io.popen("mktemp -d /tmp/graphids-net-XXXXXX")
-  local d = p:read("l")
-  p:close()
-  return d
-end
 
 local function run(cmd)
   local p = io.popen(cmd .. " 2>&1; echo \"@rc=$?\"")
@@ -46,8 +40,10 @@ describe("graphids.core.http_request", function()
 end)
 
 describe("graphids.core.append_file and clocks", function()
+  local dir
+  fixture.tmpdir_each(function(d) dir = d end)
+
   it("appends whole records and reports a bad path", function()
-    local dir = tmpdir()
     assert.is_true(core.append_file(dir .. "/a", "x\n"))
     assert.is_true(core.append_file(dir .. "/a", "y\n", { sync = true }))
     local f = io.open(dir .. "/a")
@@ -58,7 +54,6 @@ describe("graphids.core.append_file and clocks", function()
     assert.equal("EIO", code)
     assert.matches("cannot open '" .. dir:gsub("%p", "%%%0") .. "/no/such/a'", msg)
     assert.has_error(function() core.append_file(dir .. "/a", "x", { fsync = true }) end)
-    os.execute("rm -rf " .. dir)
   end)
 
   it("gives the wall clock in seconds with sub-second resolution, and sleeps", function()
@@ -73,7 +68,6 @@ describe("graphids.core.append_file and clocks", function()
 
   it("stops a tracking retry wait at Ctrl-C: the event is spooled and the program ends", function()
     -- a store with nothing listening and a 60 s wait before the second retry; SIGINT lands in it
-    local dir = tmpdir()
     local f = assert(io.open(dir .. "/fit.lua", "w"))
     f:write([[
       local track = require "graphids.track"
@@ -98,11 +92,13 @@ describe("graphids.core.append_file and clocks", function()
     local sp = assert(io.open(dir .. "/run/tracking_spool.jsonl"))
     assert.matches('"op":"create_run"', sp:read("a"))
     sp:close()
-    os.execute("rm -rf " .. dir)
   end)
 end)
 
 describe("graphids track (command)", function()
+  local dir
+  fixture.tmpdir_each(function(d) dir = d end)
+
   it("prints help and exits 0; usage errors exit 2", function()
     local rc, out = run(host .. " track --help")
     assert.equal(0, rc)
@@ -123,7 +119,7 @@ describe("graphids track (command)", function()
     rc, out = run(host .. " track sync x --uri a --uri b")
     assert.equal(2, rc)
     assert.matches("%-%-uri is given twice; give it once", out)
-    rc, out = run(host .. " track sync " .. tmpdir() .. " --uri=file:" .. tmpdir())
+    rc, out = run(host .. " track sync " .. dir .. " --uri=file:" .. dir .. "/mlruns")
     assert.equal(0, rc, out)
     assert.matches("0 events delivered", out)
     rc, out = run(host .. " track push x")
@@ -132,7 +128,6 @@ describe("graphids track (command)", function()
   end)
 
   it("has nothing to do for a run dir without a spool, and exits 1 naming a corrupt one", function()
-    local dir = tmpdir()
     local rc, out = run(host .. " track sync " .. dir)
     assert.equal(0, rc)
     assert.matches("0 events delivered", out)
@@ -158,6 +153,5 @@ describe("graphids track (command)", function()
     rc = run(host .. " track sync " .. dir)
     assert.equal(0, rc)
     assert.is_nil(io.open(dir .. "/tracking_spool.jsonl"))
-    os.execute("rm -rf " .. dir)
   end)
 end)

@@ -8,6 +8,7 @@
 --   * credentials in the tracking URI never reach the spool, traces, stderr or listings.
 -- Fault cases go through spec/track/flaky_proxy.py in front of the real server.
 local core = require "graphids.core"
+local fixture = require "track.support.fixture"
 local gio = require "graphids.io"
 local json = require "graphids.json"
 local query = require "graphids.track.query"
@@ -19,43 +20,6 @@ local support = require "track.runs_support"
 local track = require "graphids.track"
 
 local FAST = { max_retries = 2, backoff_factor = 0.05, backoff_jitter = 0 }
-
-local function capture_stderr(fn)
-  local old, buf = io.stderr, {}
-  io.stderr = { write = function(_, ...) for _, s in ipairs({ ... }) do buf[#buf + 1] = s end end } -- luacheck: ignore
-  local ok, err = pcall(fn)
-  io.stderr = old -- luacheck: ignore
-  assert(ok, err)
-  return table.concat(buf)
-end
-
-local function capture_stdout(fn)
-  local old, buf = io.stdout, {}
-  io.stdout = { write = function(_, ...) for _, s in ipairs({ ... }) do buf[#buf + 1] = s end end } -- luacheck: ignore
-  local ok, res = pcall(fn)
-  io.stdout = old -- luacheck: ignore
-  assert(ok, res)
-  return table.concat(buf), res
-end
-
--- A proxy in front of srv answering the first `failures` requests (-1: all) with status and
--- body (spec/track/flaky_proxy.py), then forwarding.
-local proxies = 0
-local function start_proxy(srv, failures, status, body)
-  proxies = proxies + 1
-  local pf = srv.dir .. "/edge_proxy" .. proxies
-  local extra = body and string.format(' "%s"', (body:gsub('"', '\\"'))) or ""
-  local pid = server.spawn(string.format("%s spec/track/flaky_proxy.py %s %s %d %d%s", srv.python, pf,
-    srv.url, failures, status, extra), pf .. ".out")
-  for _ = 1, 100 do
-    if core.stat(pf) then break end
-    core.sleep(0.05)
-  end
-  local f = assert(io.open(pf))
-  local port = f:read("n")
-  f:close()
-  return { url = "http://127.0.0.1:" .. port, port = port, pid = pid, log = pf .. ".log" }
-end
 
 local function slurp(path)
   local f = io.open(path, "rb")
@@ -79,15 +43,8 @@ end
 
 describe("graphids.track against a real mlflow server: edge cases", function()
   local srv, why, dir
-  setup(function()
-    srv, why = server.start()
-    dir = server.tmpdir()
-  end)
-  teardown(function()
-    server.stop(srv)
-    if dir then os.execute("rm -rf " .. dir) end
-    track.reset_failures()
-  end)
+  fixture.server(function(s, w, d) srv, why, dir = s, w, d end)
+  teardown(function() track.reset_failures() end)
   before_each(function() track.reset_failures() end)
 
   it("reads an infinite metric (the SQL store's +-1.7976931348623157e308) back as infinite", function()
@@ -113,12 +70,12 @@ describe("graphids.track against a real mlflow server: edge cases", function()
     local rows = runs.leaderboard(rs)
     assert.same({ 1, "w", 0.25 }, { #rows, rows[1].variant, rows[1].mean })
     -- and the listing prints no 309-digit number
-    local out, code = capture_stdout(function()
+    local out, code = fixture.stdout_of(function()
       return require("graphids.cli.runs").main({ "list", "--tracking-uri", srv.url, "--dataset", "inf" })
     end)
     assert.equal(0, code)
     assert.is_nil(out:find("%d%d%d%d%d%d%d%d%d%d"), out)
-    local show = capture_stdout(function()
+    local show = fixture.stdout_of(function()
       return require("graphids.cli.runs").main({ "show", test.run_id, "--tracking-uri", srv.url, "--json" })
     end)
     assert.equal(json.null, json.decode(show).metrics["test/f1_macro"])
@@ -153,7 +110,7 @@ describe("graphids.track against a real mlflow server: edge cases", function()
 c.delete_experiment(c.create_experiment("graphids/deleted"))
 out = 1]])
     local a, b
-    local err = capture_stderr(function()
+    local err = fixture.stderr_of(function()
       a = track.start_fit_run(dir .. "/deleted", { uri = srv.url, experiment = "graphids/deleted",
         store_opts = FAST })
       a:finish("FINISHED")
@@ -173,10 +130,10 @@ out = 1]])
 
   it("spools on a 400 that is no MLflow answer (a proxy's page), and sync delivers it later", function()
     if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
-    local proxy = start_proxy(srv, -1, 400, "<html>The plain HTTP request was sent to HTTPS port</html>")
+    local proxy = server.proxy(srv, -1, 400, "<html>The plain HTTP request was sent to HTTPS port</html>")
     local run_dir = dir .. "/plain400"
     local run
-    local err = capture_stderr(function()
+    local err = fixture.stderr_of(function()
       run = track.start_fit_run(run_dir, { uri = proxy.url, experiment = "graphids/plain400", run_name = "p",
         params = { lr = 0.1 }, store_opts = FAST })
       run:log_metrics({ loss = 0.5 }, 0)
@@ -197,12 +154,12 @@ out = [r.info.status, r.data.params, r.data.metrics]]==])
 
   it("keeps the credentials of the tracking URI out of the spool, traces, stderr and listings", function()
     if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
-    local proxy = start_proxy(srv, 3, 503) -- one call's tries fail: the run spools
+    local proxy = server.proxy(srv, 3, 503) -- one call's tries fail: the run spools
     local clean = proxy.url
     local uri = "http://bob:s3cr%40t@127.0.0.1:" .. proxy.port
     local run_dir = dir .. "/creds"
     local run
-    local err = capture_stderr(function()
+    local err = fixture.stderr_of(function()
       run = track.start_fit_run(run_dir, { uri = uri, experiment = "graphids/creds", run_name = "c",
         store_opts = FAST })
       run:finish("FINISHED")

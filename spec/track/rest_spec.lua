@@ -2,6 +2,7 @@
 -- through MLflow's own Python client; fault cases through a small proxy in front of it
 -- (spec/track/flaky_proxy.py) and a port with nothing listening.
 local core = require "graphids.core"
+local fixture = require "track.support.fixture"
 local skip = require "skip"
 local server = require "track.mlflow_server"
 local track = require "graphids.track"
@@ -9,37 +10,6 @@ local spool = require "graphids.track.spool"
 
 -- Quiet, fast retries for the specs (the defaults wait minutes, as MLflow's client does).
 local FAST = { max_retries = 2, backoff_factor = 0.05, backoff_jitter = 0 }
-
-local function capture_stderr(fn)
-  local old, buf = io.stderr, {}
-  io.stderr = { write = function(_, ...) for _, s in ipairs({ ... }) do buf[#buf + 1] = s end end } -- luacheck: ignore
-  local ok, err = pcall(fn)
-  io.stderr = old -- luacheck: ignore
-  assert(ok, err)
-  return table.concat(buf)
-end
-
--- A proxy in front of srv failing `failures` requests (-1: all) with `status`; body (JSON) is
--- then the answer, path limits the failures to the requests whose path contains it, and
--- forward = "forward" sends them to srv all the same (an answer lost on the way back).
-local proxies = 0
-local function start_proxy(srv, failures, status, body, path, forward)
-  proxies = proxies + 1
-  local pf = srv.dir .. "/proxy" .. proxies
-  -- (spawn runs the command inside '...': double quotes here)
-  local extra = body and string.format(' "%s" "%s" %s', (body:gsub('"', '\\"')), path or "",
-    forward or "") or ""
-  local pid = server.spawn(string.format("%s spec/track/flaky_proxy.py %s %s %d %d%s", srv.python, pf,
-    srv.url, failures, status, extra), pf .. ".out")
-  for _ = 1, 100 do
-    if core.stat(pf) then break end
-    core.sleep(0.05)
-  end
-  local f = assert(io.open(pf))
-  local port = f:read("n")
-  f:close()
-  return { url = "http://127.0.0.1:" .. port, pid = pid, log = pf .. ".log" }
-end
 
 local function log_lines(proxy)
   local out = {}
@@ -63,14 +33,7 @@ end
 
 describe("graphids.track over REST (real mlflow server)", function()
   local srv, why, dir
-  setup(function()
-    srv, why = server.start()
-    dir = server.tmpdir()
-  end)
-  teardown(function()
-    server.stop(srv)
-    if dir then os.execute("rm -rf " .. dir) end
-  end)
+  fixture.server(function(s, w, d) srv, why, dir = s, w, d end)
 
   it("logs a fit run (params, metrics with steps, tags), a test run and their parent", function()
     if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
@@ -123,7 +86,7 @@ out = [len(r.data.metrics), len(r.data.params), r.data.metrics["m2500"], r.data.
 
   it("retries 503 answers with backoff and gets through, sending auth from the environment", function()
     if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
-    local proxy = start_proxy(srv, 2, 503)
+    local proxy = server.proxy(srv, 2, 503)
     local rest = assert(require("graphids.track.rest").new(proxy.url, FAST))
     rest.headers.Authorization = "Bearer tok" -- what MLFLOW_TRACKING_TOKEN gives (Rest.new reads env)
     local exp = assert(rest:get_or_create_experiment("graphids/flaky"))
@@ -139,7 +102,7 @@ out = [len(r.data.metrics), len(r.data.params), r.data.metrics["m2500"], r.data.
 
   it("refuses a 200 whose body is not JSON (an auth proxy's page), quoting it, without retrying", function()
     if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
-    local proxy = start_proxy(srv, -1, 200)
+    local proxy = server.proxy(srv, -1, 200)
     local rest = assert(require("graphids.track.rest").new(proxy.url, FAST))
     local v, err, code = rest:get_or_create_experiment("graphids/html")
     server.kill(proxy.pid)
@@ -174,10 +137,10 @@ out = [len(r.data.metrics), len(r.data.params), r.data.metrics["m2500"], r.data.
 
   it("spools on a server that keeps failing (one warning), and sync delivers to the real server", function()
     if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
-    local proxy = start_proxy(srv, -1, 500)
+    local proxy = server.proxy(srv, -1, 500)
     local run_dir = dir .. "/failing"
     local run
-    local err = capture_stderr(function()
+    local err = fixture.stderr_of(function()
       run = track.start_fit_run(run_dir, { uri = proxy.url, experiment = "graphids/spooled", run_name = "s",
         params = { lr = 0.1 }, store_opts = FAST })
       run:log_metrics({ loss = 0.5 }, 0)
@@ -198,12 +161,9 @@ out = [len(r.data.metrics), len(r.data.params), r.data.metrics["m2500"], r.data.
     assert.matches('"event":"tracking_failed"', trace)
     assert.equal(8, #assert(spool.read(run_dir)))
     local cli = require "graphids.cli.track"
-    local oldout, out = io.stdout, {}
-    io.stdout = { write = function(_, ...) for _, s in ipairs({ ... }) do out[#out + 1] = s end end } -- luacheck: ignore
-    local code = cli.main({ "sync", run_dir, "--uri", srv.url })
-    io.stdout = oldout -- luacheck: ignore
+    local out, code = fixture.stdout_of(function() return cli.main({ "sync", run_dir, "--uri", srv.url }) end)
     assert.equal(0, code)
-    assert.matches("8 events delivered", table.concat(out))
+    assert.matches("8 events delivered", out)
     assert.is_nil(core.stat(spool.path(run_dir)))
     local runs = runs_of(srv, "graphids/spooled")
     local r = runs[run.key]
@@ -223,7 +183,7 @@ out = [len(r.data.metrics), len(r.data.params), r.data.metrics["m2500"], r.data.
     local port = server.free_port(srv.python) -- nothing listens there
     local run_dir = dir .. "/unreachable"
     local run
-    local err = capture_stderr(function()
+    local err = fixture.stderr_of(function()
       run = track.start_fit_run(run_dir, { uri = "http://127.0.0.1:" .. port, experiment = "graphids/offline",
         store_opts = FAST })
       run:log_metrics({ loss = 1 }, 0)
@@ -250,7 +210,7 @@ out = [len(r.data.metrics), len(r.data.params), r.data.metrics["m2500"], r.data.
     if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
     local run_dir = dir .. "/refused"
     local run, test
-    local err = capture_stderr(function()
+    local err = fixture.stderr_of(function()
       run = track.start_fit_run(run_dir, { uri = srv.url, experiment = "graphids/refused", run_name = "r",
         params = { lr = 0.1 }, store_opts = FAST })
       run:log_params({ lr = 0.2 })
@@ -277,7 +237,7 @@ out = [len(r.data.metrics), len(r.data.params), r.data.metrics["m2500"], r.data.
     local run_dir = dir .. "/resumed"
     local opts = { uri = srv.url, experiment = "graphids/resumed", run_name = "r", store_opts = FAST }
     local run, again
-    local err = capture_stderr(function()
+    local err = fixture.stderr_of(function()
       opts.params = { lr = 0.1, epochs = 5 }
       run = track.start_fit_run(run_dir, opts)
       run:log_metrics({ loss = 1 }, 0)
@@ -307,7 +267,7 @@ out = [len(r.data.metrics), len(r.data.params), r.data.metrics["m2500"], r.data.
       { '{"runs": [{}]}', "runs/search", 'MLflow: unexpected answer from runs/search: {"runs":%[{}%]}$' },
     }
     for i, c in ipairs(cases) do
-      local proxy = start_proxy(srv, -1, 200, c[1], c[2])
+      local proxy = server.proxy(srv, -1, 200, c[1], c[2])
       local store = assert(Rest.new(proxy.url, FAST))
       local ev = { op = "create_run", run_key = "ab" .. i, experiment = "graphids/garbage" .. i, tags = {} }
       local ok, err, code = spool.apply(store, ev, {}, c[2] ~= "runs/search")
@@ -317,7 +277,7 @@ out = [len(r.data.metrics), len(r.data.params), r.data.metrics["m2500"], r.data.
       assert.equal("BAD_RESPONSE", code)
     end
     -- two run dirs: the first one's server answers garbage, the second one's is fine
-    local proxy = start_proxy(srv, -1, 200, '{"run": null}', "runs/create")
+    local proxy = server.proxy(srv, -1, 200, '{"run": null}', "runs/create")
     local bad, good = dir .. "/garbage", dir .. "/fine"
     for d, uri in pairs({ [bad] = proxy.url, [good] = srv.url }) do
       local key = d == bad and "aa" or "bb"
@@ -326,25 +286,24 @@ out = [len(r.data.metrics), len(r.data.params), r.data.metrics["m2500"], r.data.
       assert(spool.append(d, { op = "update_run", run_key = key, uri = uri, status = "FINISHED" }))
     end
     local cli = require "graphids.cli.track"
-    local code
-    local oldout, out = io.stdout, {}
-    io.stdout = { write = function(_, ...) for _, x in ipairs({ ... }) do out[#out + 1] = x end end } -- luacheck: ignore
-    local err = capture_stderr(function() code = cli.main({ "sync", bad, good }) end)
-    io.stdout = oldout -- luacheck: ignore
+    local code, err
+    local out = fixture.stdout_of(function()
+      err = fixture.stderr_of(function() code = cli.main({ "sync", bad, good }) end)
+    end)
     server.kill(proxy.pid)
     assert.equal(1, code)
     assert.matches(bad:gsub("%p", "%%%0") .. ": event 1 %(create_run%): MLflow: unexpected answer from " ..
       'runs/create: {"run":null} %(0 delivered, 2 left in', err)
-    assert.matches(good:gsub("%p", "%%%0") .. ": 2 events delivered", table.concat(out))
+    assert.matches(good:gsub("%p", "%%%0") .. ": 2 events delivered", out)
     assert.equal("FINISHED", runs_of(srv, "graphids/two").bb.status)
   end)
 
   it("does not create a run twice when the answer to its create was lost (503 after the work)", function()
     if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
-    local proxy = start_proxy(srv, 1, 503, '{"error_code":"TEMPORARILY_UNAVAILABLE","message":"lost"}',
+    local proxy = server.proxy(srv, 1, 503, '{"error_code":"TEMPORARILY_UNAVAILABLE","message":"lost"}',
       "runs/create", "forward")
     local run
-    local err = capture_stderr(function()
+    local err = fixture.stderr_of(function()
       run = track.start_fit_run(dir .. "/lost", { uri = proxy.url, experiment = "graphids/lost",
         run_name = "r", store_opts = FAST })
       run:finish()
@@ -378,7 +337,7 @@ out = {"m": r.data.metrics, "p": r.data.params, "t": r.data.tags.get("метка
   it("keeps undelivered events when sync fails, and names the reason", function()
     if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
     local run_dir = dir .. "/stuck"
-    capture_stderr(function()
+    fixture.stderr_of(function()
       local run = track.start_fit_run(run_dir, { uri = "http://127.0.0.1:1", experiment = "x",
         store_opts = FAST })
       run:finish()

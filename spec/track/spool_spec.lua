@@ -1,9 +1,9 @@
 -- graphids.track.spool against a FileStore: events appended while a sync runs (in this process
 -- and from another one), spool lines of the wrong shape, and a second sync of the same spool.
 local core = require "graphids.core"
+local fixture = require "track.support.fixture"
 local json = require "graphids.json"
 local mlflow = require "graphids.track.mlflow"
-local server = require "track.mlflow_server"
 local spool = require "graphids.track.spool"
 local filestore = require "graphids.track.filestore"
 
@@ -34,12 +34,7 @@ end
 
 describe("graphids.track.spool", function()
   local dir
-  before_each(function()
-    dir = server.tmpdir()
-  end)
-  after_each(function()
-    os.execute("rm -rf " .. dir)
-  end)
+  fixture.tmpdir_each(function(d) dir = d end)
 
   it("keeps an event that training appends while sync delivers the spool", function()
     local run_dir, root = dir .. "/run", dir .. "/mlruns"

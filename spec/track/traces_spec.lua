@@ -1,14 +1,8 @@
 -- graphids.track.traces: the traces.jsonl format, nested spans, errors recorded before they
 -- propagate, the no-op tracer.
+local fixture = require "track.support.fixture"
 local json = require "graphids.json"
 local traces = require "graphids.track.traces"
-
-local function tmpdir()
-  local p = io.popen("mktemp -d /tmp/graphids-traces-XXXXXX")
-  local d = p:read("l")
-  p:close()
-  return d
-end
 
 local function lines(path)
   local out = {}
@@ -18,12 +12,7 @@ end
 
 describe("graphids.track.traces", function()
   local dir
-  before_each(function()
-    dir = tmpdir()
-  end)
-  after_each(function()
-    os.execute("rm -rf " .. dir)
-  end)
+  fixture.tmpdir_each(function(d) dir = d end)
 
   it("writes one JSON object per line with an ISO-8601 UTC microsecond ts, level and event", function()
     local tr = traces.open(dir .. "/run", { fields = { stage = "fit" } })
@@ -139,13 +128,10 @@ describe("graphids.track.traces", function()
 
   it("warns once and never raises when the file cannot be written", function()
     local tr = traces.open(nil, { path = dir .. "/missing/dir/traces.jsonl" })
-    local old = io.stderr
-    local buf = {}
-    io.stderr = { write = function(_, ...) for _, s in ipairs({ ... }) do buf[#buf + 1] = s end end } -- luacheck: ignore
-    tr:event("a")
-    tr:event("b")
-    io.stderr = old -- luacheck: ignore
-    local text = table.concat(buf)
+    local text = fixture.stderr_of(function()
+      tr:event("a")
+      tr:event("b")
+    end)
     assert.matches("cannot write trace", text)
     local _, n = text:gsub("cannot write trace", "")
     assert.equal(1, n)
