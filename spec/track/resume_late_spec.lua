@@ -1,8 +1,9 @@
--- A resumed fit against the events of the fit it resumed: a late `graphids track sync` of the
--- crashed fit's spool never moves the resumed run backwards (FAILED over FINISHED, an old
--- resume time, the crashed attempt's graphids.error), yet delivers the crashed attempt's
--- metrics as the history they are; a resume whose run was deleted goes on in a new run instead
--- of losing every event to refusals.  Each scenario runs against a FileStore and against a
+-- A resumed fit against the events of the fit it resumed: the resume runs the run again and
+-- removes the crashed fit's graphids.error, and a late `graphids track sync` of the crashed
+-- fit's spool never moves the resumed run backwards (FAILED over FINISHED, an old resume time,
+-- the crashed attempt's graphids.error, an earlier resume's removal of a later error), yet
+-- delivers the crashed attempt's metrics as the history they are; a resume whose run was
+-- deleted goes on in a new run instead of losing every event to refusals.  Each scenario runs against a FileStore and against a
 -- REAL `mlflow server` (spec/track/mlflow_server.lua), read back by MLflow's own client.
 local core = require "graphids.core"
 local filestore = require "graphids.track.filestore"
@@ -120,6 +121,15 @@ local function crashed_fit(run_dir, uri, experiment, losses, opts)
   return run, evs[#evs].end_time
 end
 
+-- A fit logged to uri that fails as the trainer callback ends it: its error tag, FAILED.
+local function online_failure(run_dir, uri, experiment, err)
+  local run = track.start_fit_run(run_dir, { uri = uri, experiment = experiment, store_opts = FAST })
+  run:set_tags({ ["graphids.error"] = err })
+  run:finish("FAILED")
+  core.sleep(0.01) -- the next fit's times are later
+  return run
+end
+
 -- spool.sync of run_dir into uri: {delivered, left, set aside} and the notes it gave.
 local function late_sync(run_dir, uri)
   local said = {}
@@ -192,36 +202,93 @@ local function scenarios(name, make_store)
     it("leaves a run resumed again and still running RUNNING, with its newer resume time", function()
       if skip.unless(not store.missing, store.missing) then return end
       local exp = "graphids/late2/" .. name
-      local run = track.start_fit_run(dir .. "/a0", { uri = store.uri, experiment = exp, store_opts = FAST })
-      run:finish("FAILED")
-      core.sleep(0.01)
+      local run = online_failure(dir .. "/a0", store.uri, exp, "boom first")
       -- resume #1 while the store is down, crashing: all of it spooled in a1
       local r1 = crashed_fit(dir .. "/a1", store.down(), exp, { [1] = 0.5 }, { resume = run:ref() })
       assert.equal(run.run_id, r1.run_id)
       local evs = assert(spool.read(dir .. "/a1"))
-      assert.same({ "update_run", "log_batch", "log_batch", "log_batch", "update_run" },
-        { evs[1].op, evs[2].op, evs[3].op, evs[4].op, evs[5].op })
-      -- resume #2 with the store up, still running
+      assert.same({ "update_run", "log_batch", "delete_tag", "log_batch", "log_batch", "update_run" },
+        { evs[1].op, evs[2].op, evs[3].op, evs[4].op, evs[5].op, evs[6].op })
+      -- resume #2 with the store up, still running: the first fit's error is not its own
       local r2 = track.start_fit_run(dir .. "/a2", { uri = store.uri, experiment = exp,
         resume = run:ref(), store_opts = FAST })
       assert.equal(run.run_id, r2.run_id)
       local before = store.info(run.run_id)
-      assert.equal("RUNNING", before.status)
+      assert.same({ "RUNNING", nil }, { before.status, before.tags["graphids.error"] })
       assert.is_true(tonumber(before.tags["graphids.resumed_time"]) > tonumber(evs[2].tags[1].value))
       local res, said = late_sync(dir .. "/a1", store.uri)
-      assert.same({ 5, 0, 0 }, res)
+      assert.same({ 6, 0, 0 }, res)
       local after = store.info(run.run_id)
       assert.equal("RUNNING", after.status)
       assert.equal(before.tags["graphids.resumed_time"], after.tags["graphids.resumed_time"])
       assert.is_nil(after.tags["graphids.error"])
-      assert.equal(4, #said, table.concat(said, "\n"))
+      assert.equal(5, #said, table.concat(said, "\n"))
       assert.matches("update_run RUNNING of run " .. run.run_id .. " %(at %d+%) skipped", said[1])
       assert.matches("tags graphids.resumed_time of run " .. run.run_id .. " %(at %d+%) skipped", said[2])
-      assert.matches("tags graphids.error of run " .. run.run_id .. " %(at %d+%) skipped", said[3])
-      assert.matches("update_run FAILED of run " .. run.run_id .. " %(at %d+%) skipped", said[4])
+      assert.matches("delete_tag graphids.error of run " .. run.run_id .. " %(at %d+%) skipped", said[3])
+      assert.matches("tags graphids.error of run " .. run.run_id .. " %(at %d+%) skipped", said[4])
+      assert.matches("update_run FAILED of run " .. run.run_id .. " %(at %d+%) skipped", said[5])
       assert.same({ { 1, 0.5 } }, after.loss) -- resume #1's metric is there
       r2:finish("FINISHED")
       assert.equal("FINISHED", store.info(run.run_id).status)
+    end)
+
+    it("keeps a later resume's error when an earlier resume's spool comes late", function()
+      if skip.unless(not store.missing, store.missing) then return end
+      local exp = "graphids/late3/" .. name
+      local run = online_failure(dir .. "/b0", store.uri, exp, "boom first")
+      crashed_fit(dir .. "/b1", store.down(), exp, { [1] = 0.5 }, { resume = run:ref() })
+      -- resume #2 with the store up fails too, with its own error
+      local r2 = track.start_fit_run(dir .. "/b2", { uri = store.uri, experiment = exp,
+        resume = run:ref(), store_opts = FAST })
+      r2:set_tags({ ["graphids.error"] = "boom in resume 2" })
+      r2:finish("FAILED")
+      local res, said = late_sync(dir .. "/b1", store.uri)
+      assert.same({ 6, 0, 0 }, res)
+      assert.equal(5, #said, table.concat(said, "\n")) -- resume #1's clearing of the error included
+      local got = store.info(run.run_id)
+      assert.same({ "FAILED", "boom in resume 2", { { 1, 0.5 } } },
+        { got.status, got.tags["graphids.error"], got.loss })
+    end)
+
+    it("runs a crashed fit's run again when a sync made it before the resume, clearing its error", function()
+      if skip.unless(not store.missing, store.missing) then return end
+      local exp = "graphids/synced-first/" .. name
+      local run = crashed_fit(dir .. "/s1", store.down(), exp, { [0] = 1.0 })
+      assert.same({ 4, 0, 0 }, (late_sync(dir .. "/s1", store.uri)))
+      local id = store.id_of(exp, run.key)
+      local synced = store.info(id)
+      assert.same({ "FAILED", "boom in epoch 2" }, { synced.status, synced.tags["graphids.error"] })
+      local again = track.start_fit_run(dir .. "/s2", { uri = store.uri, experiment = exp,
+        resume = run:ref(), store_opts = FAST })
+      assert.equal(id, again.run_id)
+      local now = store.info(id)
+      assert.same({ "RUNNING", nil }, { now.status, now.tags["graphids.error"] })
+      again:log_metrics({ loss = 0.5 }, 1)
+      again:finish("FINISHED")
+      now = store.info(id)
+      assert.same({ "FINISHED", nil, { { 0, 1.0 }, { 1, 0.5 } } },
+        { now.status, now.tags["graphids.error"], now.loss })
+    end)
+
+    it("delivers a crash and its resume spooled in one run dir as the resumed run, no error", function()
+      if skip.unless(not store.missing, store.missing) then return end
+      local exp = "graphids/one-spool/" .. name
+      local down = store.down()
+      local run = crashed_fit(dir .. "/o", down, exp, { [0] = 1.0 })
+      fixture.stderr_of(function()
+        local again = track.start_fit_run(dir .. "/o", { uri = down, experiment = exp, resume = run:ref(),
+          store_opts = FAST })
+        again:log_metrics({ loss = 0.5 }, 1)
+        again:finish("FINISHED")
+      end)
+      local res, said = late_sync(dir .. "/o", store.uri)
+      -- the crash: create, metric, error, FAILED; the resume: create (found), RUNNING, resume
+      -- time, error cleared, metric, FINISHED
+      assert.same({ { 10, 0, 0 }, {} }, { res, said })
+      local got = store.info(store.id_of(exp, run.key))
+      assert.same({ "FINISHED", nil, { { 0, 1.0 }, { 1, 0.5 } } },
+        { got.status, got.tags["graphids.error"], got.loss })
     end)
 
     it("delivers a crashed fit's error when nothing resumed it", function()
@@ -300,7 +367,8 @@ describe("a FileStore run that cannot be reached or is deleted", function()
     assert.matches("cannot list " .. st.root, said, 1, true)
     assert(os.remove(st.root))
     assert(os.rename(dir .. "/away", st.root))
-    assert.same({ 4, 0, 0 }, { spool.sync(dir .. "/r1") })
+    -- RUNNING, the resume time, the error cleared, a metric, FINISHED
+    assert.same({ 5, 0, 0 }, { spool.sync(dir .. "/r1") })
     local got = st.info(run.run_id)
     assert.same({ "FINISHED", { { 1, 0.5 } } }, { got.status, got.loss })
     local exp = assert(filestore.new(st.root):find_experiment("e"))
@@ -324,5 +392,23 @@ describe("a FileStore run that cannot be reached or is deleted", function()
     assert.is_nil(core.stat(st.run_dir(run.run_id) .. "/metrics/x"))
     assert.is_nil((fs:update_run(run.run_id, "FINISHED", core.wall_time() * 1000)))
     assert.equal("FAILED", st.info(run.run_id).status)
+    assert.same({ "INVALID_PARAMETER_VALUE", 400 },
+      { select(3, fs:delete_tag(run.run_id, "graphids.phase")) })
+    assert.equal("fit", st.info(run.run_id).tags["graphids.phase"])
+  end)
+
+  it("removes a tag (a resume: the error of the fit it resumes), and only a tag", function()
+    local st = file_store(dir)
+    local run = track.start_fit_run(dir .. "/r1", { uri = st.uri, experiment = "e" })
+    local fs = assert(filestore.new(st.root))
+    assert(fs:log_batch(run.run_id, { tags = { { key = "graphids.error", value = "boom" } } }))
+    assert.is_true(fs:delete_tag(run.run_id, "graphids.error"))
+    assert.is_nil(st.info(run.run_id).tags["graphids.error"])
+    assert.is_true(fs:delete_tag(run.run_id, "graphids.error")) -- gone already: nothing to do
+    -- a key written by hand into a spool cannot name a file outside the run's tags
+    local ok, err, code = fs:delete_tag(run.run_id, "../meta.yaml")
+    assert.same({ nil, "INVALID_PARAMETER_VALUE" }, { ok, code })
+    assert.matches("not a plain relative path", err)
+    assert.equal("RUNNING", st.info(run.run_id).status)
   end)
 end)

@@ -122,6 +122,7 @@ describe("graphids.track.spool", function()
       { { op = "update_run", run_key = KEY, status = "DONE" },
         "update_run 'status' must be a run status, got DONE" },
       { { op = "create_run", run_key = KEY }, "create_run without 'experiment'" },
+      { { op = "delete_tag", run_key = KEY, time = 1 }, "delete_tag without 'key'" },
       { { op = "log_batch", run_key = "../x" }, "'run_key' must be hex text" },
       { { op = "drop_run", run_key = KEY }, "unknown op 'drop_run'" },
       { json.array({ 1 }), "not a JSON object" },
@@ -130,6 +131,7 @@ describe("graphids.track.spool", function()
       assert.equal(c[2], (spool.check_event(c[1]) or ""):sub(1, #c[2]))
     end
     assert.is_nil(spool.check_event({ op = "update_run", run_key = KEY, status = "KILLED" }))
+    assert.is_nil(spool.check_event({ op = "delete_tag", run_key = KEY, key = "graphids.error", time = 1 }))
   end)
 
   it("refuses a second sync of the same spool while one runs", function()

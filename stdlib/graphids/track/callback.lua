@@ -122,7 +122,7 @@ function TrackCallback:on_exception(trainer, err)
     return
   end
   if self.run then
-    self.run:set_tags({ ["graphids.error"] = tostring(err) })
+    self.run:set_tags({ [require("graphids.track").ERROR_TAG] = tostring(err) })
     self.run:finish("FAILED")
   end
   if self.span then self.span:finish("error", { epoch = trainer.epoch }, err) end

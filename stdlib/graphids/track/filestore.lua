@@ -546,6 +546,23 @@ function FileStore:log_batch(run_id, batch)
   end)
 end
 
+-- Removes the tag key of run_id (MLflow's delete_tag); a tag the run does not have is no
+-- error (MLflow's RESOURCE_DOES_NOT_EXIST for it would only say that it is gone already).
+function FileStore:delete_tag(run_id, key)
+  local why = mlflow.key_problem(key)
+  if why then return refuse("tag of run %s: key %q %s", tostring(run_id), tostring(key), why) end
+  return guarded(function()
+    local dir = run_dir(self, run_id)
+    check_active(dir, run_id)
+    local path = join(dir, "tags", key)
+    if core.stat(path) then
+      local ok, err = os.remove(path)
+      if not ok then error(string.format("cannot remove %s: %s", path, tostring(err)), 0) end
+    end
+    return true
+  end)
+end
+
 -- {key = value} of the params among keys that run_id has.
 function FileStore:get_params(run_id, keys)
   return guarded(function()

@@ -82,6 +82,8 @@ local down = {}
 M.DOWN_FOR = 300
 -- The tag a resumed run gets: the time (ms) it was resumed.
 M.RESUMED_TAG = spool.RESUMED_TAG
+-- The tag of a fit that failed: its error (graphids.track.Callback); a resume removes it.
+M.ERROR_TAG = "graphids.error"
 
 -- An experiment name MLflow accepts (non-empty, one line, at most 500 characters); bad
 -- configuration is refused when the run is set up, not spooled to fail at every sync.
@@ -166,11 +168,11 @@ local function open_run(run_dir, opts, phase)
       core.wall_time() - since, M.DOWN_FOR)
     self.store_skipped = true
   end
-  local fresh, resumed, create_ev, failed = true, opts.resume ~= nil, ev, nil
+  local fresh, resumed, create_ev, failed, key = true, opts.resume ~= nil, ev, nil, nil
   if resumed then
     -- a run reference from a checkpoint (Run:ref): log to that run again
     local ref = tostring(opts.resume)
-    local key = ref:match("^key:(%x+)$")
+    key = ref:match("^key:(%x+)$")
     if key then
       self.key, fresh = key, false -- maybe created by a sync since: found by its key
     elseif ref:match("^[%w][%w_%-]*$") then
@@ -205,9 +207,15 @@ local function open_run(run_dir, opts, phase)
     self:_emit(ev, fresh)
   end
   if resumed then
+    -- a run found by its key was made by a sync of the spool of the fit it resumes, which may
+    -- have ended it (FAILED): it runs again
+    if key then self:_emit({ op = "update_run", status = "RUNNING", time = mlflow.now_ms() }) end
     -- when this fit went on: a test run that started before it tested the old weights
     -- (graphids.orchestrate.runs), though the run keeps its start_time
     self:set_tags({ [M.RESUMED_TAG] = tostring(mlflow.now_ms()) })
+    -- the error of the fit it resumes is not this fit's: MLflow shows a tag as the run's
+    -- current state, so a run that finishes now must not read as failed with it
+    self:_emit({ op = "delete_tag", key = M.ERROR_TAG, time = mlflow.now_ms() })
   end
   if opts.params then
     if resumed then

@@ -10,7 +10,8 @@
 --   assert(store:update_run(run_id, "FINISHED", mlflow.now_ms()))
 --
 -- Both stores (graphids.track.filestore, graphids.track.rest) have these methods plus
--- find_run(experiment_id, tag_key, tag_value) and get_params(run_id, keys); each returns its
+-- find_run(experiment_id, tag_key, tag_value), get_params(run_id, keys), get_run_info(run_id)
+-- and delete_tag(run_id, key) (true when the run has no such tag either); each returns its
 -- result, or nil, message, code, status on any failure (never raises for a tracking problem;
 -- status is the HTTP status MLflow answers, see refused()).  Limits are MLflow 3.x's
 -- (mlflow/utils/validation.py): keys at most 250 characters of [\w./ :-] (Python's Unicode \w) forming a

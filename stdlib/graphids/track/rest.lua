@@ -396,6 +396,22 @@ function Rest:get_params(run_id, keys)
   return out
 end
 
+-- Removes the tag key of run_id (runs/delete-tag) when the run has it (runs/get): MLflow
+-- answers RESOURCE_DOES_NOT_EXIST for a tag that is not there, as for a run that is not.
+function Rest:delete_tag(run_id, key)
+  local v, err, code, status = self:call("GET", "runs/get", { run_id = run_id })
+  if not v then return nil, err, code, status end
+  if type(field(v, "run", "info")) ~= "table" then return unexpected("runs/get", v) end
+  for _, t in ipairs(field(v, "run", "data", "tags") or {}) do
+    if type(t) == "table" and t.key == key then
+      v, err, code, status = self:call("POST", "runs/delete-tag", { run_id = run_id, key = key })
+      if not v then return nil, err, code, status end
+      return true
+    end
+  end
+  return true
+end
+
 -- {status, start_time, end_time, lifecycle_stage, resumed_time} of run_id (runs/get; as
 -- FileStore:get_run_info).  MLflow may send int64 times as strings.
 function Rest:get_run_info(run_id)

@@ -6,8 +6,8 @@
 -- Events: create_run {run_key, experiment, run_name, start_time, tags, parent_key, parent_id,
 -- parent_dir},
 -- log_batch {run_key, run_id?, experiment?, metrics, params, tags, time (with tags)}, update_run
--- {run_key, run_id?, experiment?, status, end_time, time}; each records the tracking `uri` it was
--- meant for.  `run_key`
+-- {run_key, run_id?, experiment?, status, end_time, time}, delete_tag {run_key, run_id?,
+-- experiment?, key, time}; each records the tracking `uri` it was meant for.  `run_key`
 -- is the client's id of a run (32 hex), also sent as the tag graphids.run_key, so a replay
 -- finds a run that an earlier, interrupted delivery created instead of creating it twice.
 -- Delivery goes in file order and stops at the first failure of the store; what was delivered
@@ -21,8 +21,9 @@
 -- refused (run_dir/tracking_spool.sync.lock) instead of delivering the same events twice.
 -- A sync killed between delivering (or setting aside) an event and removing it from the spool
 -- repeats that one event: a create finds its run by key, params, tags and a status are the
--- same again, a FileStore skips a metric point it already holds last, and a set-aside line
--- equal to the last one in the rejected file is not written again.
+-- same again, a tag removed again is gone already, a FileStore skips a metric point it
+-- already holds last, and a set-aside line equal to the last one in the rejected file is not
+-- written again.
 local core = require "graphids.core"
 local json = require "graphids.json"
 local mlflow = require "graphids.track.mlflow"
@@ -147,11 +148,13 @@ local function check_list(ev, name)
   return nil
 end
 
+local OPS = { create_run = true, log_batch = true, update_run = true, delete_tag = true }
+
 -- Why ev is not an event this module wrote (nil when it is): a line that is valid JSON but of
 -- another shape would otherwise be "delivered" as nothing and deleted.
 function M.check_event(ev)
   if type(ev) ~= "table" or json.is_array(ev) then return "not a JSON object" end
-  if ev.op ~= "create_run" and ev.op ~= "log_batch" and ev.op ~= "update_run" then
+  if not OPS[ev.op] then
     return ev.op == nil and "no 'op'" or ("unknown op '" .. tostring(ev.op) .. "'")
   end
   if type(ev.run_key) ~= "string" or not ev.run_key:match("^%x+$") then
@@ -167,6 +170,7 @@ function M.check_event(ev)
   if ev.op == "create_run" and type(ev.experiment) ~= "string" then
     return "create_run without 'experiment'"
   end
+  if ev.op == "delete_tag" and type(ev.key) ~= "string" then return "delete_tag without 'key'" end
   if ev.op == "update_run" and not mlflow.STATUS[ev.status] then
     return "update_run 'status' must be a run status, got " .. tostring(ev.status)
   end
@@ -315,6 +319,24 @@ local function latest_time(store, run_id, seen)
   return info, latest, what
 end
 
+-- The run's info, latest time and what that is (latest_time) when the run reached a time
+-- later than `at`: it ended or was resumed after it; false when it did not (or there is no
+-- time to compare: an event of an older graphids); nil, message, code, status when the run
+-- cannot be read.
+local function ran_past(store, run_id, at, seen)
+  if type(at) ~= "number" or not store.get_run_info then return false end
+  local info, latest, what, status = latest_time(store, run_id, seen)
+  if not info then return nil, latest, what, status end
+  if latest == nil or latest <= at then return false end
+  return info, latest, what
+end
+
+-- Why an event at time `at` is skipped ("update_run FAILED", "tags graphids.error", ...).
+local function skipped(what_event, run_id, at, info, latest, what)
+  return string.format("%s of run %s (at %d) skipped: the run is %s with a later %s (%d)", what_event,
+    run_id, at, tostring(info.status), what, latest)
+end
+
 -- Whether update_run ev would move its run backwards: a late sync of an old spool (a fit that
 -- crashed while the store was down: FAILED) after the run was resumed and finished (FINISHED,
 -- later), or while it runs again, resumed.  The event's time (its end_time, or `time` for a
@@ -323,12 +345,9 @@ end
 -- event without a time (spooled by an older graphids) is sent.
 function M.stale_update(store, run_id, ev, seen)
   local at = ev.end_time or ev.time
-  if type(at) ~= "number" or not store.get_run_info then return false end
-  local info, latest, what, status = latest_time(store, run_id, seen)
-  if not info then return nil, latest, what, status end
-  if latest == nil or latest <= at then return false end
-  return string.format("update_run %s of run %s (at %d) skipped: the run is %s with a later %s (%d)",
-    tostring(ev.status), run_id, at, tostring(info.status), what, latest)
+  local info, latest, what, status = ran_past(store, run_id, at, seen)
+  if not info then return info, latest, what, status end
+  return skipped("update_run " .. tostring(ev.status), run_id, at, info, latest, what)
 end
 
 -- The batch of a log_batch event as it may be delivered now, and a note when tags were left
@@ -344,24 +363,25 @@ end
 -- than the run's.
 local function current_batch(store, run_id, ev, seen)
   local batch = { metrics = metrics_of(ev), params = ev.params, tags = ev.tags }
-  if seen == nil or not store.get_run_info or #(ev.tags or {}) == 0 then return batch end
+  if seen == nil or #(ev.tags or {}) == 0 then return batch end
+  if ev.time ~= nil then
+    local info, latest, what, status = ran_past(store, run_id, ev.time, seen)
+    if info == nil then return nil, latest, what, status end
+    if not info then return batch end
+    local keys = {}
+    for i, t in ipairs(ev.tags) do keys[i] = t.key end
+    batch.tags = {}
+    return batch, skipped("tags " .. table.concat(keys, ", "), run_id, ev.time, info, latest, what)
+  end
   local resumed
   for _, t in ipairs(ev.tags) do
     if t.key == M.RESUMED_TAG then resumed = tonumber(t.value) end
   end
-  local at = ev.time
-  if type(at) ~= "number" and not resumed then return batch end
+  if not resumed or not store.get_run_info then return batch end
   local info, latest, what, status = latest_time(store, run_id, seen)
   if not info then return nil, latest, what, status end
-  local keys = {}
-  for i, t in ipairs(ev.tags) do keys[i] = t.key end
-  if type(at) == "number" and latest and latest > at then
-    batch.tags = {}
-    return batch, string.format("tags %s of run %s (at %d) skipped: the run is %s with a later %s (%d)",
-      table.concat(keys, ", "), run_id, at, tostring(info.status), what, latest)
-  end
   local held = what == "resumed_time" and latest or info.resumed_time
-  if not resumed or type(held) ~= "number" or held <= resumed then return batch end
+  if type(held) ~= "number" or held <= resumed then return batch end
   local tags = {}
   for _, t in ipairs(ev.tags) do
     if t.key ~= M.RESUMED_TAG then tags[#tags + 1] = t end
@@ -369,6 +389,17 @@ local function current_batch(store, run_id, ev, seen)
   batch.tags = tags
   return batch, string.format("tag %s of run %s (%d) skipped: the run was resumed later (%d)",
     M.RESUMED_TAG, run_id, resumed, held)
+end
+
+-- Whether a late sync (`seen` given) of delete_tag ev would remove a tag that an attempt after
+-- it set: a resume clears the crashed fit's graphids.error, and the spool of an earlier resume,
+-- synced after a later one failed, must not clear that one's error.  A message saying why the
+-- event is skipped, false (send it), or nil, message, code, status when the run cannot be read.
+local function stale_delete(store, run_id, ev, seen)
+  if seen == nil then return false end
+  local info, latest, what, status = ran_past(store, run_id, ev.time, seen)
+  if not info then return info, latest, what, status end
+  return skipped("delete_tag " .. ev.key, run_id, ev.time, info, latest, what)
 end
 
 -- Delivers one event to store.  ids maps run_key -> run id (filled by create_run; false for
@@ -395,6 +426,11 @@ function M.apply(store, ev, ids, fresh, seen)
     if stale == nil then return nil, serr, scode, sstatus end
     if stale then return true, stale end
     return store:update_run(run_id, ev.status, ev.end_time)
+  elseif ev.op == "delete_tag" then
+    local stale, serr, scode, sstatus = stale_delete(store, run_id, ev, seen)
+    if stale == nil then return nil, serr, scode, sstatus end
+    if stale then return true, stale end
+    return store:delete_tag(run_id, ev.key)
   end
   return refuse("unknown event op '%s'", tostring(ev.op))
 end
