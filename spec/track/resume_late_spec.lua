@@ -3,8 +3,9 @@
 -- fit's spool never moves the resumed run backwards (FAILED over FINISHED, an old resume time,
 -- the crashed attempt's graphids.error, an earlier resume's removal of a later error), yet
 -- delivers the crashed attempt's metrics as the history they are; a resume whose run was
--- deleted goes on in a new run instead of losing every event to refusals.  Each scenario runs against a FileStore and against a
--- REAL `mlflow server` (spec/track/mlflow_server.lua), read back by MLflow's own client.
+-- deleted goes on in a new run instead of losing every event to refusals.  Each scenario runs
+-- against a FileStore and against a REAL `mlflow server` (spec/track/mlflow_server.lua), read
+-- back by MLflow's own client.
 local core = require "graphids.core"
 local filestore = require "graphids.track.filestore"
 local fixture = require "track.support.fixture"
