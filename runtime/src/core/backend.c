@@ -4,6 +4,7 @@
  * or why there is none) is kept for `graphids version` and later requests.
  */
 #include <dlfcn.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,20 +29,45 @@ void gids_backend_register(gids_device_type t, const gids_backend *b) {
     if ((unsigned)t < 2) __atomic_store_n(&backends_[t], b, __ATOMIC_RELEASE);
 }
 
-/* The directory of the object holding this function (libgraphids.so, core.so or the host). */
+/* Finds the loaded object whose segments hold addr: its name as the loader keeps it ("" for
+ * the main program, which dladdr would report by its argv[0]: a bare "graphids" run from PATH,
+ * or a symlink's path). */
+typedef struct {
+    uintptr_t addr;
+    const char *name;
+} own_object_;
+
+static int find_object_(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    own_object_ *o = data;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t start = (uintptr_t)info->dlpi_addr + (uintptr_t)ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && o->addr >= start && o->addr - start < (uintptr_t)ph->p_memsz) {
+            o->name = info->dlpi_name != NULL ? info->dlpi_name : "";
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The directory of the file holding this function (libgraphids.so, core.so or the host), its
+ * symbolic links resolved.  The main program is /proc/self/exe: never the current directory,
+ * from which a planted graphids_cuda.so would be loaded. */
 static void own_dir_(char *buf, size_t n) {
-    Dl_info info;
+    own_object_ o = {(uintptr_t)(void *)own_dir_, NULL};
     buf[0] = '\0';
-    if (dladdr((void *)own_dir_, &info) == 0 || info.dli_fname == NULL) return;
-    snprintf(buf, n, "%s", info.dli_fname);
+    dl_iterate_phdr(find_object_, &o);
+    if (o.name == NULL) return;
+    char *real = realpath(o.name[0] == '\0' ? "/proc/self/exe" : o.name, NULL);
+    if (real == NULL) return;
+    snprintf(buf, n, "%s", real);
+    free(real);
     char *slash = strrchr(buf, '/');
     if (slash != NULL)
         *slash = '\0';
     else
-        snprintf(buf, n, ".");
-    char *real = realpath(buf, NULL);
-    if (real != NULL) snprintf(buf, n, "%s", real);
-    free(real);
+        buf[0] = '\0';
 }
 
 /* Candidates, in order: $GIDS_CUDA_PLUGIN; beside the runtime's object and in ../lib from it
@@ -68,7 +94,7 @@ static void load_(void) {
         snprintf(path, sizeof path, "%s", env);
     }
     own_dir_(dir, sizeof dir);
-    for (size_t i = 0; h == NULL && i < sizeof rel / sizeof rel[0]; i++) {
+    for (size_t i = 0; h == NULL && dir[0] != '\0' && i < sizeof rel / sizeof rel[0]; i++) {
         snprintf(path, sizeof path, "%s%s", dir, rel[i]);
         char *real = realpath(path, NULL);
         if (real == NULL) continue;
@@ -87,7 +113,8 @@ static void load_(void) {
         snprintf(path, sizeof path, "graphids_cuda.so (loader search path)");
     }
     if (h == NULL) {
-        k += (size_t)snprintf(tried + k, sizeof tried - k, "%s and ../lib", dir);
+        k += (size_t)snprintf(tried + k, sizeof tried - k, "%s and ../lib",
+                              dir[0] != '\0' ? dir : "the runtime (its file not found)");
         load_status_ = GIDS_EDEVICE;
         snprintf(load_msg_, sizeof load_msg_,
                  "no CUDA plugin: graphids_cuda.so is not beside %s nor on the loader's path "
