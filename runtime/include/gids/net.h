@@ -1,11 +1,14 @@
 /* gids/net.h -- a small HTTP client (libcurl), for experiment tracking.
  *
  *   const char *hdr[] = {"Content-Type: application/json"};
- *   gids_http_request rq = {.method = "POST", .url =
- * "http://127.0.0.1:5000/api/2.0/mlflow/runs/create", .headers = hdr, .n_headers = 1, .body = "{}",
- * .body_len = 2, .timeout_s = 120}; gids_http_response rs; GIDS_TRY(gids_http_perform(&rq, &rs));
- * // EIO: no answer (refused, timeout, TLS, ...) printf("%ld %.*s\n", rs.status, (int)rs.body_len,
- * rs.body); gids_http_response_free(&rs);
+ *   gids_http_request rq = {.method = "POST",
+ *                           .url = "http://127.0.0.1:5000/api/2.0/mlflow/runs/create",
+ *                           .headers = hdr, .n_headers = 1,
+ *                           .body = "{}", .body_len = 2, .timeout_s = 120};
+ *   gids_http_response rs;
+ *   GIDS_TRY(gids_http_perform(&rq, &rs));       // EIO: no answer (refused, timeout, TLS, ...)
+ *   printf("%ld %.*s\n", rs.status, (int)rs.body_len, rs.body);
+ *   gids_http_response_free(&rs);
  *
  * Any HTTP status is a successful exchange (the caller decides what a 404 or a 503 means); a
  * failure is an exchange that produced no status.  Nothing here retries: the retry policy
