@@ -342,6 +342,19 @@ TEST(reads_a_column_mapped_csv_with_quotes_and_decimal_ids) {
     CHECK_ERR(rd("time_s,ident,bytes\n0.1,12,0102\n", &o, &f, &r), GIDS_EFORMAT,
               "t.csv:1:14: column 3 ('bytes') is mapped to both data and dlc");
     gids_can_frames_free(&f);
+    /* the mapping names a column as the header does, case aside: CAN_ID is the decimal can_id
+     * column auto-detection reads (read as hex, 217058307 was 0x217058307: too wide) */
+    gids_can_read_opts_init(&o);
+    o.col_id = "CAN_ID";
+    CHECK_OK(rd("timestamp,can_id,data\n0.1,217058307,0102\n0.2,12,0102\n", &o, &f, &r));
+    CHECK(f.n == 2 && f.id[0] == 217058307u && f.id[1] == 12);
+    gids_can_frames_free(&f);
+    /* column names are for this format only: with another they would be ignored */
+    o.format = GIDS_CAN_FMT_CSV;
+    CHECK_ERR(rd("timestamp,arbitration_id,data_field,attack\n1.0,0C1,0011,0\n", &o, &f, &r),
+              GIDS_EINVAL,
+              "t.csv: column names apply to the columns format, and this file reads as csv");
+    gids_can_frames_free(&f);
     /* an id base is for this format only: elsewhere it would be ignored without a word */
     gids_can_read_opts_init(&o);
     o.id_base = 10;

@@ -93,6 +93,7 @@ describe("graphids data convert", function()
       { { "--id-base", "7", "a", "b" }, "--id-base: '7' must be 10 or 16" },
       { { "--format", "csv", "--format", "csv", "a", "b" }, "--format is given twice" },
       { { "--format", "csv", "--id-base", "10", "a", "b" }, "--id-base applies to the columns format only" },
+      { { "--format", "csv", "--columns", "id=can_id", "a", "b" }, "--columns applies to the columns format only" },
       { { "--attack-frame", "115", "a", "b" }, "--attack-frame: '115' must be ID#DATA" },
       { { "a", "b", "--format" }, "--format needs a value" },
       { { "--format", "candump2", "a", "b" }, "--format: 'candump2' must be one of auto, csv, candump," },

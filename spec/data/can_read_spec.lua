@@ -82,6 +82,10 @@ describe("read_can on the hand-made fixtures", function()
     assert.truthy(err:find("unknown CAN log format 'pcap'", 1, true))
     _, err = pcall(data.read_can, FIX .. "candump.log", { columns = { stamp = "x" } })
     assert.truthy(err:find("unknown option 'stamp'", 1, true))
+    -- column names with a format of fixed columns would be ignored
+    _, err = pcall(data.read_can, FIX .. "candump.log", { format = "candump", columns = { id = "x" } })
+    assert.truthy(err:find("candump.log: column names apply to the columns format, and this file reads as " ..
+      "candump", 1, true), err)
   end)
 
   it("gives the formats it knows", function()

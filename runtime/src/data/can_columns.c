@@ -124,7 +124,9 @@ int can_columns_header(const gids_can_read_opts *o, const char *p, const char *e
                 return can_bad(e, hs[c], "column %d ('%.*s%s') is mapped to both %s and %s", c + 1,
                                len > 40 ? 40 : len, hs[c], len > 40 ? "..." : "", role[a], role[b]);
             }
-    cols->id_base = o->id_base ? o->id_base : strcmp(idname, "can_id") == 0 ? 10 : 16;
+    /* the name as the header matched it, case aside: columns = {id = "CAN_ID"} reads the
+     * column auto-detection reads as can_id */
+    cols->id_base = o->id_base ? o->id_base : strcasecmp(idname, "can_id") == 0 ? 10 : 16;
     return 0;
 }
 

@@ -196,6 +196,11 @@ gids_status gids_can_read_buffer(const char *text, int64_t len, const char *name
     GIDS_CHECK(o->id_base == 0 || fmt == GIDS_CAN_FMT_COLUMNS, GIDS_EINVAL,
                "%s: id_base applies to the columns format, and this file reads as %s", name,
                gids_can_format_name(fmt));
+    /* so would column names (columns = {...} with format = "csv" read the csv columns) */
+    int named = o->col_ts || o->col_id || o->col_data || o->col_dlc || o->col_label;
+    GIDS_CHECK(!named || fmt == GIDS_CAN_FMT_COLUMNS, GIDS_EINVAL,
+               "%s: column names apply to the columns format, and this file reads as %s", name,
+               gids_can_format_name(fmt));
     can_columns cols = {-1, -1, -1, -1, -1, 0, 16};
     can_perr e = {NULL, ""};
     if (fmt == GIDS_CAN_FMT_COLUMNS && can_columns_header(o, ls, le, &cols, &e) != 0)

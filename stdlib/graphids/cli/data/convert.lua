@@ -92,9 +92,13 @@ function M.main(args)
   if #pos ~= 2 then
     return usage_error("missing " .. (#pos == 0 and "IN and OUT" or "OUT"))
   end
-  local fixed_base = opts.format ~= nil and opts.format ~= "columns" and opts.format ~= "auto"
-  if opts.id_base ~= nil and fixed_base then
+  -- both would be ignored by a format of fixed columns and ids
+  local fixed = opts.format ~= nil and opts.format ~= "columns" and opts.format ~= "auto"
+  if opts.id_base ~= nil and fixed then
     return usage_error("--id-base applies to the columns format only, not " .. opts.format)
+  end
+  if opts.columns ~= nil and fixed then
+    return usage_error("--columns applies to the columns format only, not " .. opts.format)
   end
   if #frames_rules > 0 then
     opts.attack_frames = frames_rules
