@@ -426,6 +426,10 @@ TEST(write_then_read_gives_identical_frames) {
     f.id[0] = 0x800;
     CHECK_ERR(gids_can_write_csv(path, &f, 0, 1), GIDS_EINVAL, "does not fit its 11-bit id");
     CHECK_ERR(gids_can_write_csv(path, &f, 2, 9), GIDS_EINDEX, "rows [2, 9) out of range");
+    /* no frames: a header-only file, which the readers refuse, is not written */
+    CHECK_ERR(
+        gids_can_write_csv(path, &f, 2, 2), GIDS_EINVAL,
+        "write_csv: no frames to write (rows [2, 2) of 5): a CAN log holds at least one frame");
     CHECK_ERR(gids_can_write_csv("/nonexistent/dir/x.csv", &f, 1, 2), GIDS_EIO, "cannot create");
     /* Timestamps the readers refuse are not written (1e32 overran the 40-byte field, writing a
      * NUL into the file); the largest accepted one round-trips. */

@@ -113,6 +113,11 @@ describe("CanFrames", function()
     end
     f:write_csv(path, 2, 3)
     assert.are.equal(3, #lines_of(path))
+    -- no frames: the header-only file would not read back ("no CAN frames"), so none is written
+    assert.has_error(function() data.write_csv(f:slice(3, 2), path) end,
+      "write_csv: no frames to write (rows [0, 0) of 0): a CAN log holds at least one frame, and the " ..
+      "readers refuse a header-only file")
+    assert.are.equal(3, #lines_of(path))
     os.remove(path)
     assert.has_error(function()
       f:slice(5, 40)

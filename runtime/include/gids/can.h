@@ -152,8 +152,8 @@ gids_status gids_can_read_many(const char *const *paths, int n, const gids_can_r
  * The canonical CSV: header "timestamp,arbitration_id,data_field,attack"; ids as 3 uppercase hex
  * digits (8 when extended); payload as 2*dlc uppercase hex digits; timestamps with the fewest
  * decimals from 6 to 9 that read back to the same double (%.17g when none does); attack 0/1.
- * Rows [from, to) of f.  EINVAL for a timestamp outside [0, GIDS_CAN_TS_MAX] (the readers would
- * refuse it).  BORROW. */
+ * Rows [from, to) of f.  EINVAL for an empty range or a timestamp outside [0, GIDS_CAN_TS_MAX]
+ * (the readers would refuse either file).  BORROW. */
 gids_status gids_can_write_csv(const char *path, const gids_can_frames *f, int64_t from,
                                int64_t to);
 

@@ -69,6 +69,12 @@ gids_status gids_can_write_csv(const char *path, const gids_can_frames *f, int64
     GIDS_CHECK(0 <= from && from <= to && to <= f->n, GIDS_EINDEX,
                "write_csv: rows [%lld, %lld) out of range for %lld frames", (long long)from,
                (long long)to, (long long)f->n);
+    /* A header-only file is no capture to the readers ("no CAN frames"): written, it would not
+     * read back. */
+    GIDS_CHECK(to > from, GIDS_EINVAL,
+               "write_csv: no frames to write (rows [%lld, %lld) of %lld): a CAN log holds at "
+               "least one frame, and the readers refuse a header-only file",
+               (long long)from, (long long)to, (long long)f->n);
     for (int64_t i = from; i < to; i++) {
         GIDS_CHECK(f->dlc[i] <= GIDS_CAN_MAX_DLC && f->attack[i] <= 1, GIDS_EINVAL,
                    "write_csv: frame %lld has dlc %u, attack %u", (long long)i, f->dlc[i],
