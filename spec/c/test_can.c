@@ -138,9 +138,134 @@ TEST(lenient_skips_counts_and_reports_malformed_rows) {
     CHECK(strstr(r.errors[0], "t.csv:3:6:") && strstr(r.errors[1], "t.csv:4:11:"));
     CHECK(f.id[1] == 0x200 && f.ts[1] == 1.3);
     gids_can_frames_free(&f);
-    /* Every row bad: still an error, saying so. */
-    CHECK_ERR(rd("timestamp,arbitration_id,data_field,attack\n1,ZZZ,00,0\n", &o, &f, &r),
-              GIDS_EFORMAT, "every row malformed and skipped");
+    /* Every row bad: still an error, saying so and quoting the first reason. */
+    CHECK_ERR(rd("timestamp,arbitration_id,data_field,attack\n1,ZZZ,00,0\n2,316,0,0\n", &o, &f, &r),
+              GIDS_EFORMAT,
+              "t.csv: no CAN frames (3 lines, every row malformed and skipped; the first: "
+              "t.csv:2:3: bad hex digit 'Z' in CAN id");
+    gids_can_frames_free(&f);
+}
+
+/* n rows 1478198376 + i/100 s ("%.2f"), then the edits: rows[k] replaced by text. */
+static char *timeline(int n, const int *at, const char *const *text, int nedits) {
+    char *buf = malloc((size_t)n * 40 + 1), *q = buf;
+    for (int i = 1; i <= n; i++) {
+        const char *edit = NULL;
+        for (int k = 0; k < nedits; k++)
+            if (at[k] == i) edit = text[k];
+        q += edit ? sprintf(q, "%s,316,00,0\n", edit)
+                  : sprintf(q, "%.2f,316,00,0\n", 1478198376.0 + i / 100.0);
+    }
+    return buf;
+}
+
+/* Lenient time order: a corrupt far-future row was the running maximum, and every good row after
+ * it "stepped back" (11 kept, 989 skipped); the rows after it now show it is the outlier. */
+TEST(lenient_time_order_skips_the_outlier_not_the_rows_after_it) {
+    gids_can_read_opts o;
+    gids_can_read_opts_init(&o);
+    o.lenient = 1;
+    gids_can_frames f;
+    gids_can_read_report r;
+    {
+        const int at[] = {11};
+        const char *const tx[] = {"9478198376.01"};
+        char *text = timeline(1000, at, tx, 1);
+        CHECK_OK(rd(text, &o, &f, &r));
+        CHECK(f.n == 999 && r.skipped == 1 && r.nerrors == 1 && r.backsteps == 0);
+        CHECK(strstr(r.errors[0], "t.csv:11:1: timestamp 9478198376.01 runs ahead of the 2 rows "
+                                  "after it (from 1478198376.12 on line 12; tolerance 0.001 s): "
+                                  "skipped as an outlier"));
+        CHECK(f.ts[9] == 1478198376.10 && f.ts[10] == 1478198376.12 && f.ts[998] == 1478198386.0);
+        gids_can_frames_free(&f);
+        /* strict mode is unchanged: the first row behind it fails the read */
+        CHECK_ERR(rd(text, NULL, &f, &r), GIDS_EFORMAT,
+                  "t.csv:12:1: time steps back 8e+09 s (timestamp 1478198376.12 after "
+                  "9478198376.01 on line 11;");
+        gids_can_frames_free(&f);
+        free(text);
+    }
+    {
+        /* two corrupt rows in a row, and a far-past one: each skipped, messages in line order */
+        const int at[] = {300, 301, 20};
+        const char *const tx[] = {"1478198999.5", "1478198999.6", "0478198376.2"};
+        char *text = timeline(1000, at, tx, 3);
+        CHECK_OK(rd(text, &o, &f, &r));
+        CHECK(f.n == 997 && r.skipped == 3 && r.nerrors == 3);
+        CHECK(strstr(r.errors[0], "t.csv:20:1: time steps back 1e+09 s"));
+        CHECK(strstr(r.errors[1], "t.csv:300:1: timestamp 1478198999.5 runs ahead of the 3 rows"));
+        CHECK(strstr(r.errors[2], "t.csv:301:1: timestamp 1478198999.6 runs ahead"));
+        for (int64_t i = 1; i < f.n; i++) CHECK(f.ts[i] > f.ts[i - 1]);
+        gids_can_frames_free(&f);
+        free(text);
+    }
+    {
+        /* a clock that jumps ahead and runs on is no outlier: nothing skipped */
+        char *text = timeline(1000, NULL, NULL, 0);
+        char *p = text;
+        for (int line = 1; line <= 1000; line++, p = strchr(p, '\n') + 1)
+            if (line > 500) p[0] = '2';
+        CHECK_OK(rd(text, &o, &f, &r));
+        CHECK(f.n == 1000 && r.skipped == 0);
+        gids_can_frames_free(&f);
+        /* a clock set back that runs on: the side with more rows stands.  Early (after 10 rows),
+         * the 10 rows before are the outliers; late (after 500), the rows after it step back. */
+        p = text;
+        for (int line = 1; line <= 1000; line++, p = strchr(p, '\n') + 1)
+            p[0] = line > 10 ? '0' : '1';
+        CHECK_OK(rd(text, &o, &f, &r));
+        CHECK(f.n == 990 && r.skipped == 10 && f.ts[0] == 478198376.11);
+        CHECK(strstr(r.errors[0], "t.csv:1:1: timestamp 1478198376.01 runs ahead of the 11 rows"));
+        gids_can_frames_free(&f);
+        p = text;
+        for (int line = 1; line <= 1000; line++, p = strchr(p, '\n') + 1)
+            p[0] = line > 500 ? '0' : '1';
+        CHECK_OK(rd(text, &o, &f, &r));
+        CHECK(f.n == 500 && r.skipped == 500 && f.ts[499] == 1478198381.0);
+        CHECK(strstr(r.errors[0], "t.csv:501:1: time steps back 1e+09 s"));
+        gids_can_frames_free(&f);
+        free(text);
+    }
+    /* the row that stepped back loses when the next row returns to the earlier times, and at the
+     * end of the file; a row behind both sides is skipped */
+    CHECK_OK(rd("1.0,1,,0\n2.0,1,,0\n1.5,1,,0\n2.1,1,,0\n3.0,1,,0\n2.5,1,,0\n", &o, &f, &r));
+    CHECK(f.n == 4 && f.ts[2] == 2.1 && f.ts[3] == 3.0 && r.skipped == 2);
+    CHECK(strstr(r.errors[0], "t.csv:3:1: time steps back 0.5 s (timestamp 1.5 after 2 on line 2"));
+    CHECK(strstr(r.errors[1], "t.csv:6:1: time steps back 0.5 s"));
+    gids_can_frames_free(&f);
+    CHECK_OK(rd("1.0,1,,0\n9.0,1,,0\n1.1,1,,0\n0.5,1,,0\n1.2,1,,0\n", &o, &f, &r));
+    CHECK(f.n == 3 && f.ts[1] == 1.1 && f.ts[2] == 1.2 && r.skipped == 2);
+    CHECK(strstr(r.errors[0], "t.csv:2:1: timestamp 9 runs ahead"));
+    CHECK(strstr(r.errors[1], "t.csv:4:1: time steps back 8.5 s"));
+    gids_can_frames_free(&f);
+}
+
+/* A NUL byte in a line is named as such, and UTF-16 text (a Windows export) as UTF-16. */
+TEST(nul_bytes_and_utf16_text_are_named) {
+    gids_can_frames f;
+    static const char row[] = "1.0,316,AABB,0\n1.1,316,A\0BB,0\n";
+    CHECK_ERR(gids_can_read_buffer(row, sizeof row - 1, "t.csv", NULL, &f, NULL), GIDS_EFORMAT,
+              "t.csv:2:10: the line contains a NUL byte (not a text file?)");
+    gids_can_frames_free(&f);
+    static const char head[] = "time,id,da\0ta\n1.0,316,AABB\n";
+    CHECK_ERR(gids_can_read_buffer(head, sizeof head - 1, "t.csv", NULL, &f, NULL), GIDS_EFORMAT,
+              "t.csv:1:11: the line contains a NUL byte");
+    gids_can_frames_free(&f);
+    static const char le[] = "\xFF\xFEt\0i\0m\0e\0";
+    CHECK_ERR(gids_can_read_buffer(le, sizeof le - 1, "t.csv", NULL, &f, NULL), GIDS_EFORMAT,
+              "t.csv: looks like UTF-16 text (a UTF-16 byte-order mark); convert it to UTF-8");
+    gids_can_frames_free(&f);
+    static const char be[] = "\0t\0i\0m\0e\0,";
+    CHECK_ERR(gids_can_read_buffer(be, sizeof be - 1, "t.csv", NULL, &f, NULL), GIDS_EFORMAT,
+              "looks like UTF-16 text (NUL bytes between the characters)");
+    gids_can_frames_free(&f);
+    /* lenient: the row is skipped like any malformed one */
+    gids_can_read_opts o;
+    gids_can_read_opts_init(&o);
+    o.lenient = 1;
+    gids_can_read_report r;
+    CHECK_OK(gids_can_read_buffer(row, sizeof row - 1, "t.csv", &o, &f, &r));
+    CHECK(f.n == 1 && r.skipped == 1 && strstr(r.errors[0], "t.csv:2:10: the line contains a NUL"));
     gids_can_frames_free(&f);
 }
 
@@ -307,7 +432,7 @@ TEST(reads_a_column_mapped_csv_with_quotes_and_decimal_ids) {
         static const char nul[] = "time,id,data,label\n1.0,316,AABB,0\0junk\n";
         gids_can_frames g;
         CHECK_ERR(gids_can_read_buffer(nul, sizeof nul - 1, "t.csv", NULL, &g, NULL), GIDS_EFORMAT,
-                  "t.csv:2:14: label holds a NUL byte");
+                  "t.csv:2:15: the line contains a NUL byte (not a text file?)");
         gids_can_frames_free(&g);
     }
     /* without a label column every frame is normal traffic, and the report says so */
@@ -553,6 +678,8 @@ int main(void) {
     RUN(empty_and_header_only_files_are_clear_errors);
     RUN(a_byte_order_mark_is_skipped);
     RUN(lenient_skips_counts_and_reports_malformed_rows);
+    RUN(lenient_time_order_skips_the_outlier_not_the_rows_after_it);
+    RUN(nul_bytes_and_utf16_text_are_named);
     RUN(small_steps_back_in_time_are_tolerated_and_counted);
     RUN(reads_candump_logs_and_labels_them_by_rule);
     RUN(reads_candump_ta_logs_with_29_bit_ids);

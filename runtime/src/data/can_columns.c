@@ -137,14 +137,13 @@ int can_columns_header(const gids_can_read_opts *o, const char *p, const char *e
 /* The label between its blanks: a number (0 normal, else attack), or a word (normal, benign, R
  * and false are normal, any other an attack).  A blank label is as empty as an empty one (read as
  * a number it was 0: strtod converted nothing and the blanks after that were skipped), and a
- * number must fill the field (a NUL inside ended the copy strtod read). */
+ * number must fill the field.  (A line holding a NUL byte never gets here: the reader refuses
+ * it whole, can_read.c.) */
 static int scan_label(const char *p, const char *end, uint8_t *attack, can_perr *e) {
     const char *b = p, *f = end;
     while (b < f && (*b == ' ' || *b == '\t')) b++;
     while (f > b && (f[-1] == ' ' || f[-1] == '\t')) f--;
     if (b == f) return can_bad(e, p, "empty label");
-    if (memchr(b, 0, (size_t)(f - b)) != NULL)
-        return can_bad(e, p, "label holds a NUL byte (not a text file?)");
     char num[64];
     size_t n = (size_t)(f - b);
     if (n < sizeof num) {

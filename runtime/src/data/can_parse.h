@@ -60,6 +60,53 @@ int can_columns_header(const gids_can_read_opts *o, const char *p, const char *e
 int can_bad(can_perr *e, const char *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* ------------------------------------------------------------------ kept rows (can_order.c)
+ *
+ * The rows a reader keeps, in time order, and the messages of those it skips.  Strict: the first
+ * row that steps back past the tolerance fails the read.  Lenient: such a row opens a dispute
+ * between the latest kept rows ahead of it (at most CAN_ORDER_OUTLIERS of them) and itself, and
+ * the rows after it decide which side is out of order (docs/data-formats.md, "Time order"). */
+
+/* The most kept rows a row that steps back can show to be outliers: one that steps back behind
+ * more is skipped at once (the earlier timeline stands: a clock reset). */
+#define CAN_ORDER_OUTLIERS 64
+#define CAN_ORDER_RING (2 * CAN_ORDER_OUTLIERS + 2)
+
+typedef struct can_order {
+    const char *name; /* the file, in messages */
+    const gids_can_read_opts *o;
+    gids_can_frames *out;    /* rows out->ts[0, n) are kept; a dispute's rows follow them */
+    gids_can_read_report *r; /* skipped and errors */
+    double maxts;            /* the latest time kept so far */
+    int64_t maxline;         /* and its line */
+    int64_t errline[GIDS_CAN_REPORT_ERRORS]; /* the line of each message kept in r->errors */
+    /* the latest kept rows: the time before each (the running maximum) and its line, and the
+     * row's own line (index: row number % CAN_ORDER_RING) */
+    struct can_kept {
+        double before;
+        int64_t before_line, line;
+    } ring[CAN_ORDER_RING];
+    /* a dispute (lenient): the kept rows [first, out->n) are ahead of the row that opened it
+     * (`ahead` of them by more than the tolerance: the outliers if it wins), and its side's
+     * rows wait at out->n + [0, npend), lines in pend_line */
+    int open;
+    int64_t first, ahead, npend;
+    double thr;    /* the opening row's time + the tolerance: rows past it are outliers */
+    double altmax; /* the latest time of its side (the rows before first included) */
+    int64_t altline;
+    int64_t pend_line[CAN_ORDER_OUTLIERS + 1];
+} can_order;
+
+void can_order_init(can_order *k, const char *name, const gids_can_read_opts *o,
+                    gids_can_frames *out, gids_can_read_report *r);
+/* Offers the parsed row of line `lineno` (its labels applied).  GIDS_OK, or EFORMAT naming the
+ * row when it steps back and the reader is strict. */
+gids_status can_order_row(can_order *k, const can_row *row, int64_t lineno);
+/* A row skipped as malformed: counted, and its message kept when among the first by line. */
+void can_order_skip(can_order *k, int64_t lineno, const char *msg);
+/* The end of the file: a dispute still open keeps the earlier timeline. */
+void can_order_end(can_order *k);
+
 /* ------------------------------------------------------------------ scanners (can_scan.c) */
 
 /* 0..15 for a hex digit, 0xFF for anything else (a table lookup: the hot loop of every reader). */

@@ -95,39 +95,30 @@ static can_line_fn parser_of(gids_can_format f) {
     }
 }
 
-/* Newlines in [p, end): byte counters over 255-byte blocks, which the compiler turns into
- * 16-byte compares (a memchr per line costs a call per 45 bytes). */
-static int64_t count_lines(const char *p, const char *end) {
+/* Newlines in [p, end), and in *nul whether a NUL byte is there: byte counters over 255-byte
+ * blocks, which the compiler turns into 16-byte compares (a memchr per line costs a call per 45
+ * bytes).  The NUL test rides along, so only a file that holds one looks for it line by line. */
+static int64_t count_lines(const char *p, const char *end, int *nul) {
     int64_t n = 0;
+    uint8_t z = 0;
     for (; end - p >= 255; p += 255) {
         uint8_t c = 0;
-        for (int i = 0; i < 255; i++) c = (uint8_t)(c + (p[i] == '\n'));
+        for (int i = 0; i < 255; i++) {
+            c = (uint8_t)(c + (p[i] == '\n'));
+            z |= p[i] == 0;
+        }
         n += c;
     }
-    for (; p < end; p++) n += *p == '\n';
+    for (; p < end; p++) n += *p == '\n', z |= *p == 0;
+    *nul = z;
     return n;
 }
 
-/* A timestamp for messages as the file most likely wrote it: the fewest decimals (up to 9) that
- * read back to the same double ("1522004165.1", not the double's "1522004165.099999905"). */
-static const char *seconds(char buf[40], double t) {
-    for (int d = 0; d <= 9; d++) {
-        snprintf(buf, 40, "%.*f", d, t);
-        if (strtod(buf, NULL) == t) return buf;
-    }
-    return buf;
-}
+static const char NUL_MSG[] = "the line contains a NUL byte (not a text file?)";
 
 static int matches(const gids_can_rule *r, const can_row *row) {
     if (r->id != row->id || r->flags != (row->flags & GIDS_CAN_EXTENDED)) return 0;
     return !r->match_data || (r->dlc == row->dlc && memcmp(r->data, row->data, r->dlc) == 0);
-}
-
-/* Keeps a lenient reader's message (the first few only). */
-static void keep_error(gids_can_read_report *r, const char *msg) {
-    if (r->nerrors < GIDS_CAN_REPORT_ERRORS)
-        snprintf(r->errors[r->nerrors++], sizeof r->errors[0], "%.*s", (int)sizeof r->errors[0] - 1,
-                 msg);
 }
 
 static gids_status check_opts(const gids_can_read_opts *o) {
@@ -155,6 +146,15 @@ gids_status gids_can_read_buffer(const char *text, int64_t len, const char *name
     GIDS_TRY(check_opts(o));
     GIDS_CHECK(len > 0, GIDS_EFORMAT, "%s: empty file (0 bytes, no CAN frames)", name);
     const char *p = text, *end = text + len;
+    /* UTF-16 text (a Windows export) reads as NUL bytes between the characters. */
+    const uint8_t *u = (const uint8_t *)text;
+    int bom16 = len >= 2 && ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF));
+    int pairs16 =
+        len >= 4 && ((u[0] && !u[1] && u[2] && !u[3]) || (!u[0] && u[1] && !u[2] && u[3]));
+    GIDS_CHECK(!bom16 && !pairs16, GIDS_EFORMAT,
+               "%s: looks like UTF-16 text (%s); convert it to UTF-8 (e.g. iconv -f UTF-16 -t "
+               "UTF-8)",
+               name, bom16 ? "a UTF-16 byte-order mark" : "NUL bytes between the characters");
     /* A UTF-8 byte-order mark (spreadsheet exports write one) is no part of the first field. */
     if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3;
     /* Lines ended by CR alone (classic Mac) would read as one long header line: say so.  A CR
@@ -183,6 +183,9 @@ gids_status gids_can_read_buffer(const char *text, int64_t len, const char *name
     }
     GIDS_CHECK(!blank(ls, le), GIDS_EFORMAT, "%s: empty file (%lld blank lines, no CAN frames)",
                name, (long long)lineno);
+    const char *z = memchr(ls, 0, (size_t)(le - ls));
+    GIDS_CHECK(z == NULL, GIDS_EFORMAT, "%s:%lld:%lld: %s", name, (long long)lineno,
+               (long long)(z - ls + 1), NUL_MSG);
     gids_can_format fmt = o->format;
     if (fmt == GIDS_CAN_FMT_AUTO) {
         fmt = detect(ls, le);
@@ -214,12 +217,13 @@ gids_status gids_can_read_buffer(const char *text, int64_t len, const char *name
     }
 
     /* One frame per remaining line at most. */
-    int64_t nlines = count_lines(p, end) + (end > p && end[-1] != '\n');
+    int nul = 0;
+    int64_t nlines = count_lines(p, end, &nul) + (end > p && end[-1] != '\n');
     GIDS_TRY(gids_can_frames_reserve(out, nlines));
 
     can_line_fn parse = parser_of(fmt);
-    double maxts = -INFINITY;
-    int64_t maxline = 0, n = 0;
+    can_order keep;
+    can_order_init(&keep, name, o, out, r);
     while (p < end) {
         ls = p;
         p = next_line(p, end, &le);
@@ -227,50 +231,44 @@ gids_status gids_can_read_buffer(const char *text, int64_t len, const char *name
         if (ls == le || blank(ls, le)) continue;
         can_row row;
         memset(&row, 0, sizeof row);
-        int rc = parse(&cols, ls, le, &row, &e);
-        if (rc == CAN_ROW_OK && row.ts < maxts - o->time_tolerance) {
-            char a[40], b[40];
-            /* the step is a difference of doubles: three digits say it */
-            rc = can_bad(&e, ls,
-                         "time steps back %.3g s (timestamp %s after %s on line %lld; "
-                         "tolerance %g s)",
-                         maxts - row.ts, seconds(a, row.ts), seconds(b, maxts), (long long)maxline,
-                         o->time_tolerance);
+        const char *zb = nul ? memchr(ls, 0, (size_t)(le - ls)) : NULL;
+        if (zb != NULL) {
+            e.at = zb;
+            snprintf(e.msg, sizeof e.msg, "%s", NUL_MSG);
         }
-        if (rc == CAN_ROW_BAD) {
+        if (zb != NULL || parse(&cols, ls, le, &row, &e) == CAN_ROW_BAD) {
             /* whole for the error (a long path must not cut off the reason); the report keeps
              * its first sizeof r->errors[0] bytes */
             char msg[1024];
             snprintf(msg, sizeof msg, "%s:%lld:%lld: %s", name, (long long)lineno,
                      (long long)(e.at - ls + 1), e.msg);
             if (!o->lenient) GIDS_FAIL(GIDS_EFORMAT, "%s", msg);
-            r->skipped++;
-            keep_error(r, msg);
+            can_order_skip(&keep, lineno, msg);
             continue;
-        }
-        if (row.ts < maxts) {
-            r->backsteps++;
-            if (maxts - row.ts > r->max_backstep) r->max_backstep = maxts - row.ts;
-        } else {
-            maxts = row.ts;
-            maxline = lineno;
         }
         for (int k = 0; k < o->nrules && !row.attack; k++)
             row.attack = (uint8_t)matches(&o->rules[k], &row);
-        r->labeled += row.attack;
-        out->ts[n] = row.ts;
-        out->id[n] = row.id;
-        out->dlc[n] = row.dlc;
-        out->flags[n] = row.flags;
-        out->attack[n] = row.attack;
-        memcpy(out->data + n * GIDS_CAN_MAX_DLC, row.data, GIDS_CAN_MAX_DLC);
-        n++;
+        GIDS_TRY(can_order_row(&keep, &row, lineno));
     }
-    out->n = n;
+    can_order_end(&keep);
+    int64_t n = out->n;
     r->lines = lineno;
     r->frames = n;
-    GIDS_CHECK(n > 0, GIDS_EFORMAT, "%s: no CAN frames (%lld lines%s)", name, (long long)lineno,
-               r->skipped ? ", every row malformed and skipped" : ", a header only");
+    /* every row skipped: the first reason, not only the count */
+    GIDS_CHECK(n > 0, GIDS_EFORMAT, "%s: no CAN frames (%lld lines, %s%s)", name, (long long)lineno,
+               r->nerrors ? "every row malformed and skipped; the first: " : "a header only",
+               r->nerrors ? r->errors[0] : "");
+    /* the rows kept behind the latest time before them (within the tolerance), and labels */
+    double maxts = -INFINITY;
+    for (int64_t i = 0; i < n; i++) {
+        r->labeled += out->attack[i];
+        if (out->ts[i] >= maxts) {
+            maxts = out->ts[i];
+        } else {
+            r->backsteps++;
+            if (maxts - out->ts[i] > r->max_backstep) r->max_backstep = maxts - out->ts[i];
+        }
+    }
     return GIDS_OK;
 }
 
