@@ -372,6 +372,91 @@ describe("graphids.data cache", function()
     end
   end)
 
+  -- A file whose header or counts a load refuses is no sound cache to inspect, and no cache up
+  -- to date to build: each names the problem a load names (headers and counts only, no data read).
+  it("inspect and build refuse what a load refuses: a damaged header, an edited graph count", function()
+    data.build_cache("synthetic", opts())
+    local dir = data.cache_dir("synthetic", opts())
+    local mpath, tpath = gio.join(dir, "cache_metadata.json"), gio.join(dir, "train.safetensors")
+    local good_meta, good_train = assert(gio.read_file(mpath)), assert(gio.read_file(tpath))
+    local function refused(want)
+      data.clear_cache_memo()
+      local load_err = err_of(data.load_cache, "synthetic", opts())
+      assert.matches(want .. ".*; rebuild it: graphids data rebuild", load_err)
+      local row = data.list_caches({ lake_root = lake })[1]
+      assert.matches(want, table.concat(row.problems, "\n"))
+      assert.same(row.problems, data.cache_problems(dir, row.metadata))
+      assert.matches("dataset cache .*: " .. want .. ".*; rebuild it: graphids data rebuild",
+        err_of(data.build_cache, "synthetic", opts()))
+      assert(gio.atomic_write(mpath, good_meta))
+      assert(gio.atomic_write(tpath, good_train))
+      assert.same({}, data.list_caches({ lake_root = lake })[1].problems)
+    end
+    -- splits.train.num_graphs edited
+    local m = assert(gio.read_json(mpath))
+    m.splits.train.num_graphs = m.splits.train.num_graphs + 1
+    assert(gio.write_json(mpath, m))
+    refused("splits%.train%.num_graphs is %d+ but its file holds %d+ " ..
+      "%(cache_metadata%.json edited by hand%?%)")
+    -- a byte flipped in a tensor's name inside the header: same size, a tensor missing
+    local at = good_train:find('"node_id"', 1, true)
+    assert(gio.atomic_write(tpath, good_train:sub(1, at + 5) .. "X" .. good_train:sub(at + 7)))
+    refused("train%.safetensors: no tensor 'node_id'")
+    -- a byte flipped in the header's JSON
+    local brace = good_train:find("{", 1, true)
+    assert(gio.atomic_write(tpath, good_train:sub(1, brace - 1) .. "[" .. good_train:sub(brace + 1)))
+    refused("train%.safetensors: ")
+    -- the graph count of a test file's header metadata
+    local name = m.test_sets[1]
+    local file = gio.join(dir, m.splits[name].file)
+    local t, tm = gio.load_safetensors(file)
+    local copy = {}
+    for k, v in pairs(t) do copy[k] = v:clone() end
+    local good_test = assert(gio.read_file(file))
+    tm.num_graphs = tostring(tonumber(tm.num_graphs) + 1)
+    assert(gio.save_safetensors(file, copy, tm))
+    data.clear_cache_memo()
+    assert.matches("num_graphs metadata does not match node_ptr",
+      err_of(data.load_cache, "synthetic", opts()))
+    assert.matches("num_graphs metadata does not match node_ptr",
+      table.concat(data.list_caches({ lake_root = lake })[1].problems, "\n"))
+    assert(gio.atomic_write(file, good_test))
+    data.clear_cache_memo()
+    assert.is_table(data.load_cache("synthetic", opts()))
+  end)
+
+  -- Values a build never writes: found in one pass at load, named with their file.
+  it("refuses a graph twice in the split, attack types or captures out of range", function()
+    local c = data.build_cache("synthetic", opts())
+    local dir = data.cache_dir("synthetic", opts())
+    local function damaged(file, edit, want)
+      local path = gio.join(dir, file)
+      local good = assert(gio.read_file(path))
+      local t, meta = gio.load_safetensors(path)
+      local copy = {}
+      for k, v in pairs(t) do copy[k] = v:clone() end
+      edit(copy)
+      assert(gio.save_safetensors(path, copy, meta))
+      data.clear_cache_memo()
+      assert.matches(file:gsub("%p", "%%%0") .. ": " .. want .. "; rebuild it",
+        err_of(data.load_cache, "synthetic", opts()))
+      assert(gio.atomic_write(path, good))
+    end
+    local test = c.splits[c.test_sets[1]].file
+    damaged("train.safetensors", function(s)
+      s.train_index:narrow(1, 2, 1):copy_(s.train_index:narrow(1, 1, 1))
+    end, "train_index holds graph %d+ more than once")
+    damaged("train.safetensors", function(s)
+      s.val_index:narrow(1, 1, 1):copy_(s.train_index:narrow(1, 1, 1))
+    end, "graph %d+ is in both train_index and val_index")
+    damaged(test, function(s) s.attack_type:narrow(1, 1, 1):fill_(99) end,
+      "attack_type holds values outside %[0, 15%] %(0%.%.99%)")
+    damaged(test, function(s) s.source_file:narrow(1, 1, 1):fill_(4) end,
+      "source_file holds values outside %[0, 3%] %(0%.%.4%)")
+    data.clear_cache_memo()
+    assert.is_table(data.load_cache("synthetic", opts()))
+  end)
+
   it("waits for the build lock and times out with a clear error", function()
     local dir = data.cache_dir("synthetic", opts())
     assert(gio.mkdir_p(dir))
@@ -662,6 +747,18 @@ return { synthetic = { train = { "train_01_attack_free", "train_02_with_attacks"
     expect("build --dataset synthetic -q", lake, "1",
       "a damaged file; rebuild it: graphids data rebuild %-%-dataset synthetic")
     expect("rebuild --dataset synthetic -q", lake, "0")
+    -- a byte flipped in a graph file's header (same size): a load refuses the file, so inspect
+    -- calls the cache damaged and build does not call it up to date
+    local tpath = gio.join(dir, "train.safetensors")
+    local good_train = assert(gio.read_file(tpath))
+    local at = good_train:find('"node_id"', 1, true)
+    assert(gio.atomic_write(tpath, good_train:sub(1, at + 5) .. "X" .. good_train:sub(at + 7)))
+    expect("inspect --dataset synthetic --seed 42", lake, "1", "train%.safetensors: no tensor 'node_id'")
+    expect("inspect", lake, "1", "train%.safetensors: no tensor 'node_id'", "1 damaged cache")
+    expect("build --dataset synthetic -q", lake, "1",
+      "train%.safetensors: no tensor 'node_id'; rebuild it: graphids data rebuild %-%-dataset synthetic")
+    assert(gio.atomic_write(tpath, good_train))
+    expect("build --dataset synthetic", lake, "0", "is up to date")
     local f = assert(io.open(gio.join(dir, "train.safetensors"), "r+b"))
     local size = f:seek("end")
     f:close()

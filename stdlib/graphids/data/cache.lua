@@ -28,12 +28,12 @@ local graphids = require "graphids"
 local gio = require "graphids.io"
 local json = require "graphids.json"
 local catalog = require "graphids.data.catalog"
-local W = require "graphids.data.windows"
 local U = require "graphids.nn._util"
 local S = require "graphids.data.cache_sets"
+local C = require "graphids.data.cache_check"
 local build_set, make_vocab, split, fit_scaler, apply_scaling = S.build_set, S.make_vocab, S.split,
   S.fit_scaler, S.apply_scaling
-local split_stats, save_set, load_set, free_set = S.split_stats, S.save_set, S.load_set, S.free_set
+local split_stats, save_set, free_set = S.split_stats, S.save_set, S.free_set
 local free_frames, read_split, NO_GRAPH_HINT = S.free_frames, S.read_split, S.NO_GRAPH_HINT
 
 local M = {}
@@ -484,6 +484,13 @@ function M.build_cache(dataset, opts)
   if meta and okm and not o.force then
     check_invariants(dir, meta, dataset, o)
     if complete(dir, meta) then
+      -- what a load would refuse is no cache up to date: named, as damaged metadata is
+      local opened, problems = C.open_files(dir, meta)
+      C.close(opened)
+      if #problems > 0 then
+        error(string.format("dataset cache %s: %s; rebuild it: %s", dir, problems[1],
+          cli_command("rebuild", dataset, o)), 0)
+      end
       -- a rebuild killed mid-way left its staging folder: under this lock no build is running
       assert(gio.remove_tree(gio.join(dir, ".building")))
       say(o, "cache %s is up to date", dir)
@@ -540,9 +547,10 @@ function M.inspect_cache(dataset, opts)
   return meta, dir
 end
 
--- What is wrong with a cache whose metadata reads, without loading it: files the metadata
--- names that are missing or whose size is not the one recorded.  A list of messages, empty
--- when none.
+-- What is wrong with a cache whose metadata reads, without loading its data: the folder's name
+-- against the metadata, and every check of the files a load makes short of reading the graphs
+-- (cache_check.open_files: vocabulary, files present and of the recorded size, their headers,
+-- graph and index counts, captures).  A list of messages, empty when none.
 function M.cache_problems(dir, meta)
   local out = {}
   -- the folder's names say which dataset and parameters it holds: metadata that says other
@@ -560,22 +568,9 @@ function M.cache_problems(dir, meta)
     out[#out + 1] = string.format("it sits under dataset %s but its metadata says %s", tostring(dataset),
       tostring(meta.dataset))
   end
-  for _, f in ipairs({ "vocab.json", "scaler.safetensors" }) do
-    if not gio.exists(gio.join(dir, f)) then out[#out + 1] = f .. " is missing" end
-  end
-  local names = {}
-  for name in pairs(meta.splits) do names[#names + 1] = name end
-  table.sort(names)
-  for _, name in ipairs(names) do
-    local sp = meta.splits[name]
-    local st = sp.file and gio.stat(gio.join(dir, sp.file))
-    if sp.file and not st then
-      out[#out + 1] = sp.file .. " is missing"
-    elseif st and sp.bytes_on_disk and st.size ~= sp.bytes_on_disk then
-      out[#out + 1] = string.format("%s is %d bytes, the metadata says %d", sp.file, st.size,
-        sp.bytes_on_disk)
-    end
-  end
+  local opened, problems = C.open_files(dir, meta)
+  C.close(opened)
+  table.move(problems, 1, #problems, #out + 1, out)
   return out
 end
 
@@ -617,45 +612,6 @@ function M.list_caches(opts)
   return rows, root
 end
 
--- The metadata against the files it describes, before they are trusted: vocab.json's summary
--- fields against its entries (vocab, what loads), num_ids against the vocabulary, every split's
--- file name against the one the build writes, and every split against test_sets.  damaged(fmt,
--- ...) raises naming the cache.
-local function check_record(meta, vdoc, vocab, damaged, vocab_damaged)
-  local same_ids = type(vdoc.ids) == "table" and #vdoc.ids == #vocab.ids
-  for i = 1, same_ids and #vocab.ids or 0 do
-    same_ids = same_ids and vdoc.ids[i] == vocab.ids[i]
-  end
-  if vdoc.digest ~= meta.vocab_digest or vdoc.num_ids ~= vocab.num_ids or not same_ids then
-    vocab_damaged()
-  end
-  if meta.num_ids ~= vocab.num_ids then
-    -- num_ids sizes the models' id embeddings: it must be the vocabulary's
-    damaged("num_ids is %d but vocab.json holds %d ids", meta.num_ids, vocab.num_ids)
-  end
-  -- The build names every file, so a name other than its own is a swap; every split the
-  -- metadata lists is one the loader hands out.
-  local function expect_file(name, want)
-    if meta.splits[name].file ~= want then
-      damaged("splits.%s.file is '%s', the build writes '%s'", name, meta.splits[name].file, want)
-    end
-  end
-  expect_file("train", "train.safetensors")
-  local listed = {}
-  for _, name in ipairs(meta.test_sets) do
-    listed[name] = true
-    expect_file(name, "test_" .. name .. ".safetensors")
-  end
-  local split_names = {}
-  for name in pairs(meta.splits) do split_names[#split_names + 1] = name end
-  table.sort(split_names)
-  for _, name in ipairs(split_names) do
-    if name ~= "train" and name ~= "val" and not listed[name] then
-      damaged("splits holds '%s', which test_sets does not list", name)
-    end
-  end
-end
-
 -- load_cache(dataset, opts) -> DatasetCache (memoised per lake root, dataset and parameters).
 -- Builds first when there is no cache (opts.build = false makes that an error).
 function M.load_cache(dataset, opts)
@@ -681,77 +637,34 @@ function M.load_cache(dataset, opts)
     error("dataset cache " .. dir .. " vanished while loading; " .. cli_command("build", dataset, o), 0)
   end
   check_invariants(dir, meta, dataset, o)
-  local vdoc, verr = json.read_file(gio.join(dir, "vocab.json"))
-  local vok, vocab = false, verr
-  if vdoc ~= nil then
-    -- Recomputes the digest from the entries: a vocab.json edited or swapped is caught here.
-    vok, vocab = pcall(W.Vocabulary.from_entries, vdoc.entries, meta.vocab_digest)
-  end
-  if not vok then
-    error(string.format("dataset cache %s: vocab.json: %s; rebuild it: %s", dir, tostring(vocab),
+  local function refuse(problem)
+    error(string.format("dataset cache %s: %s; rebuild it: %s", dir, problem,
       cli_command("rebuild", dataset, o)), 0)
   end
-  local function damaged(fmt, ...)
-    error(string.format("dataset cache %s: %s (cache_metadata.json edited by hand?); rebuild it: %s",
-      dir, string.format(fmt, ...), cli_command("rebuild", dataset, o)), 0)
+  -- the files against the metadata (what inspect and build check too), then the values inside
+  local opened, problems = C.open_files(dir, meta)
+  if #problems > 0 then
+    C.close(opened)
+    refuse(problems[1])
   end
-  check_record(meta, vdoc, vocab, damaged, function()
-    error(string.format("dataset cache %s: vocab.json's digest, num_ids or ids disagree with its " ..
-      "entries (edited by hand?); rebuild it: %s", dir, cli_command("rebuild", dataset, o)), 0)
-  end)
-  local function check_count(name, n)
-    if meta.splits[name].num_graphs ~= n then
-      damaged("splits.%s.num_graphs is %d but its file holds %d", name, meta.splits[name].num_graphs, n)
+  local function values(set, file, extra)
+    local p = C.check_values(set, file, meta.num_ids, extra)
+    if p then
+      C.close(opened)
+      refuse(p)
     end
+    return set
   end
-  local function must(path)
-    local set, extra = load_set(gio.join(dir, path))
-    if set == nil then
-      error(string.format("dataset cache %s: %s; rebuild it: %s", dir, extra,
-        cli_command("rebuild", dataset, o)), 0)
-    end
-    -- values the models index with: a label outside {0, 1} or a node id outside the vocabulary
-    -- is named here, with its file, not as an out-of-bounds error inside a loss or an embedding
-    for _, c in ipairs({ { "y", 1 }, { "node_id", meta.num_ids - 1 } }) do
-      local t = set[c[1]]
-      if t:numel() > 0 and (t:min():item() < 0 or t:max():item() > c[2]) then
-        error(string.format("dataset cache %s: %s: %s holds values outside [0, %d] (%d..%d); rebuild it: %s",
-          dir, path, c[1], c[2], t:min():item(), t:max():item(), cli_command("rebuild", dataset, o)), 0)
-      end
-    end
-    return set, extra
-  end
-  -- a file is its split's only if it was built from that split's captures: two test files of
-  -- one graph count swapped would otherwise serve one set's graphs as the other's
-  local function check_sources(name, set)
-    local want = meta.splits[name].source_files
-    if type(want) ~= "table" or set.source_files == nil then return end
-    local okj, got = pcall(json.decode, set.source_files)
-    local same = okj and type(got) == "table" and #got == #want
-    for i = 1, same and #want or 0 do same = same and got[i] == want[i] end
-    if not same then
-      damaged("%s was built from %s, not from the captures splits.%s.source_files names",
-        meta.splits[name].file, tostring(set.source_files), name)
-    end
-  end
-  local train, extra = must(meta.splits.train.file)
-  check_sources("train", train)
-  if extra.train_index == nil or extra.val_index == nil then
-    error(string.format("dataset cache %s: %s has no train_index or val_index; rebuild it: %s", dir,
-      meta.splits.train.file, cli_command("rebuild", dataset, o)), 0)
-  end
-  check_count("train", extra.train_index:numel())
-  check_count("val", extra.val_index:numel())
+  local extra = opened.extra
   local c = {
-    dataset = dataset, dir = dir, metadata = meta, num_ids = meta.num_ids, train = train,
+    dataset = dataset, dir = dir, metadata = meta, num_ids = meta.num_ids,
+    train = values(opened.train, meta.splits.train.file, extra),
     train_index = extra.train_index, val_index = extra.val_index, tests = {}, test_names = {},
-    vocab = vocab,
+    vocab = opened.vocab,
   }
   for i, name in ipairs(meta.test_sets or {}) do
     c.test_names[i] = name
-    c.tests[name] = must(meta.splits[name].file)
-    check_count(name, c.tests[name].num_graphs)
-    check_sources(name, c.tests[name])
+    c.tests[name] = values(opened.tests[name], meta.splits[name].file)
   end
   memo[key] = c
   return c

@@ -14,8 +14,9 @@ node/edge count statistics and attack balance.  With cache options (--seed, --st
 one cache built with them; without, every cache of this preprocessing version under the lake
 root (of NAME only with --dataset).  --json prints cache_metadata.json itself for one cache, and
 for a listing an object of them keyed by <dataset>/<parameters folder>.  Checks each cache's
-files against its metadata (present, of the recorded size) without loading them.  Exits 1 when
-there is no cache or one is damaged (each problem named on stderr).
+files against its metadata as a load does, reading their headers but no graph data (present, of
+the recorded size, headers that read, graph and index counts, captures, vocabulary).  Exits 1
+when there is no cache or one is damaged (each problem named on stderr).
 
 ]] .. build.OPTIONS:gsub(" %(required%)", "") .. "  --json                 the metadata as JSON\n"
 
