@@ -426,7 +426,7 @@ describe("graphids.data cache", function()
   end)
 
   -- Values a build never writes: found in one pass at load, named with their file.
-  it("refuses a graph twice in the split, attack types or captures out of range", function()
+  it("refuses NaN features, a graph twice in the split, attack types or captures out of range", function()
     local c = data.build_cache("synthetic", opts())
     local dir = data.cache_dir("synthetic", opts())
     local function damaged(file, edit, want)
@@ -443,6 +443,11 @@ describe("graphids.data cache", function()
       assert(gio.atomic_write(path, good))
     end
     local test = c.splits[c.test_sets[1]].file
+    damaged(test, function(s) -- the first row of graph 2
+      s.x:narrow(1, s.node_ptr:totable()[3] + 1, 1):narrow(2, 3, 1):fill_(0 / 0)
+    end, "x holds 1 non%-finite value %(NaN or inf%), the first in graph 2")
+    damaged("train.safetensors", function(s) s.edge_attr:narrow(1, 5, 2):fill_(math.huge) end,
+      "edge_attr holds 22 non%-finite values %(NaN or inf%), the first in graph 0")
     damaged("train.safetensors", function(s)
       s.train_index:narrow(1, 2, 1):copy_(s.train_index:narrow(1, 1, 1))
     end, "train_index holds graph %d+ more than once")

@@ -6,8 +6,8 @@
 --     graph and index counts and its captures those the metadata records.  Cheap, so load,
 --     build and inspect all run it: what inspect calls sound, a load takes.
 --   check_values(set, ...): the values inside, one pass at load: the layout (every edge inside
---     its graph), labels, node ids, attack types and capture numbers in range, and the split
---     indices in range with no graph twice.
+--     its graph), labels, node ids, attack types and capture numbers in range, the split indices
+--     in range with no graph twice, and no NaN or inf in the features.
 -- Problems are messages without the cache folder or the fix: the caller adds them.
 local graphids = require "graphids"
 local gio = require "graphids.io"
@@ -155,6 +155,20 @@ end
 
 -- ---------------------------------------------------------------- values
 
+-- The graph number of node row r (0-based): graphs own ascending runs of rows.
+local function graph_of(ptr, r)
+  return ptr:le(r):sum():item() - 1
+end
+
+-- NaN or inf in a feature tensor: a problem naming the count and the first graph, or nil.
+local function nonfinite(file, name, t, ptr)
+  local n = math.tointeger(graphids.count_nonfinite({ t }):item())
+  if n == 0 then return nil end
+  local row = t:isfinite():logical_not():any(2):long():argmax():item()
+  return string.format("%s: %s holds %d non-finite value%s (NaN or inf), the first in graph %d", file,
+    name, n, n == 1 and "" or "s", graph_of(ptr, row))
+end
+
 -- train_index and val_index: graph numbers in range, none twice, none in both.
 local function check_split(file, set, extra)
   local g = set.num_graphs
@@ -200,6 +214,8 @@ function C.check_values(set, file, num_ids, extra)
         t:max():item())
     end
   end
+  return nonfinite(file, "x", set.x, set.node_ptr) or
+    nonfinite(file, "edge_attr", set.edge_attr, set.edge_ptr)
 end
 
 return C
