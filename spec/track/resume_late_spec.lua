@@ -9,135 +9,13 @@
 local core = require "graphids.core"
 local filestore = require "graphids.track.filestore"
 local fixture = require "track.support.fixture"
-local server = require "track.mlflow_server"
+local rs = require "track.support.resume_stores"
 local skip = require "skip"
 local spool = require "graphids.track.spool"
 local track = require "graphids.track"
 
-local read = require("graphids.io").read_file
-
--- Quiet, fast retries (the defaults wait minutes).
-local FAST = { max_retries = 1, backoff_factor = 0.01, backoff_jitter = 0, notify = function() end }
-local STATUS = { ["1"] = "RUNNING", ["3"] = "FINISHED", ["4"] = "FAILED", ["5"] = "KILLED" }
-
--- ---------------------------------------------------------------- the two stores
--- store.uri: where the runs live; store.down(): a URI of the same kind that cannot be reached
--- (every event spooled); store.info(run_id): {status, end_time, stage, tags, params, loss =
--- {{step, value}, ...} sorted; latest_loss: MLflow's value of the run, from a server});
--- store.id_of(experiment, key): the id of the run with that graphids.run_key; store.delete(run_id)
--- as MLflow's delete_run; store.missing: why the store cannot be used here (then skipped).
-
-local function sorted_history(h)
-  table.sort(h, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
-  return h
-end
-
--- A FileStore under dir, read as files (MLflow's layout).  Unreachable: a root under a file
--- (it cannot be listed: a store failure, not a run that is gone).
-local function file_store(dir)
-  local root = dir .. "/mlruns"
-  local st = { kind = "file", uri = "file:" .. root, root = root }
-  function st.down()
-    assert(io.open(dir .. "/blocked", "w")):close()
-    return "file:" .. dir .. "/blocked/mlruns"
-  end
-  function st.run_dir(run_id)
-    for _, exp in ipairs(core.list_dir(root) or {}) do
-      local d = root .. "/" .. exp .. "/" .. run_id
-      if core.stat(d .. "/meta.yaml") then return d end
-    end
-    error("no run " .. run_id .. " under " .. root)
-  end
-  function st.info(run_id)
-    local d = st.run_dir(run_id)
-    local meta = assert(read(d .. "/meta.yaml"))
-    local loss = {}
-    for v, step in (read(d .. "/metrics/loss") or ""):gmatch("%d+ (%S+) (%d+)\n") do
-      loss[#loss + 1] = { tonumber(step), tonumber(v) }
-    end
-    local function files(sub)
-      return setmetatable({}, { __index = function(_, k) return read(table.concat({ d, sub, k }, "/")) end })
-    end
-    return { status = STATUS[meta:match("\nstatus: (%d+)\n")],
-      end_time = tonumber(meta:match("\nend_time: (%d+)")), stage = meta:match("\nlifecycle_stage: '?(%a+)"),
-      tags = files("tags"), params = files("params"), loss = sorted_history(loss) }
-  end
-  function st.id_of(_, key) return key end -- (a FileStore run is named by its key)
-  function st.delete(run_id) -- as MLflow's delete_run leaves it
-    local path = st.run_dir(run_id) .. "/meta.yaml"
-    local meta = read(path):gsub("\nlifecycle_stage: [^\n]*", "\nlifecycle_stage: deleted")
-    assert(core.atomic_write(path, meta))
-  end
-  return st
-end
-
--- The real server, read by MLflow's client.  Unreachable: a port nothing listens on.
-local function server_store(srv, why)
-  local st = { kind = "server", uri = srv and srv.url,
-    missing = not srv and ("no mlflow server: " .. tostring(why)) }
-  function st.down() return "http://127.0.0.1:1" end
-  function st.info(run_id)
-    local r = server.query(srv.url, string.format([[
-r = c.get_run(%q)
-out = {"status": r.info.status, "end_time": r.info.end_time, "stage": r.info.lifecycle_stage,
-       "tags": r.data.tags, "params": r.data.params, "latest_loss": r.data.metrics.get("loss"),
-       "loss": [[m.step, m.value] for m in c.get_metric_history(r.info.run_id, "loss")]}
-]], run_id))
-    r.loss = sorted_history(r.loss)
-    return r
-  end
-  function st.id_of(experiment, key)
-    return server.query(srv.url, string.format([[
-out = c.search_runs([c.get_experiment_by_name(%q).experiment_id],
-                    "tags.`graphids.run_key` = '%s'")[0].info.run_id]], experiment, key))
-  end
-  function st.delete(run_id)
-    server.query(srv.url, string.format("c.delete_run(%q)\nout = 1", run_id))
-  end
-  return st
-end
-
--- ---------------------------------------------------------------- helpers
-
--- A fit whose store is unreachable: everything is spooled in run_dir.  It logs loss at the
--- given steps ({step = value}) and, crashing as the trainer callback does, the graphids.error
--- tag and FAILED.  opts: resume, params (start_fit_run's).  Returns the run and the end_time
--- its spooled update_run holds.
-local function crashed_fit(run_dir, uri, experiment, losses, opts)
-  opts = opts or {}
-  local run
-  fixture.stderr_of(function()
-    run = track.start_fit_run(run_dir, { uri = uri, experiment = experiment, run_name = "fit",
-      params = opts.params, store_opts = FAST, resume = opts.resume })
-    for step = 0, 9 do
-      if losses[step] then run:log_metrics({ loss = losses[step] }, step) end
-    end
-    run:set_tags({ ["graphids.error"] = "boom in epoch 2" })
-    run:finish("FAILED")
-  end)
-  local evs = assert(spool.read(run_dir))
-  assert.equal("update_run", evs[#evs].op)
-  core.sleep(0.01) -- the next fit's times are later
-  track.reset_failures()
-  return run, evs[#evs].end_time
-end
-
--- A fit logged to uri that fails as the trainer callback ends it: its error tag, FAILED.
-local function online_failure(run_dir, uri, experiment, err)
-  local run = track.start_fit_run(run_dir, { uri = uri, experiment = experiment, store_opts = FAST })
-  run:set_tags({ ["graphids.error"] = err })
-  run:finish("FAILED")
-  core.sleep(0.01) -- the next fit's times are later
-  return run
-end
-
--- spool.sync of run_dir into uri: {delivered, left, set aside} and the notes it gave.
-local function late_sync(run_dir, uri)
-  local said = {}
-  local notify = function(l) said[#said + 1] = l end
-  local res = { spool.sync(run_dir, { uri = uri, store_opts = FAST, notify = notify }) }
-  return res, said
-end
+local FAST = rs.FAST
+local crashed_fit, online_failure, late_sync = rs.crashed_fit, rs.online_failure, rs.late_sync
 
 -- ---------------------------------------------------------------- the scenarios
 
@@ -331,17 +209,7 @@ local function scenarios(name, make_store)
   end)
 end
 
-scenarios("FileStore", function(set)
-  local dir
-  fixture.tmpdir_each(function(d)
-    dir = d
-    set(file_store(dir), dir)
-  end)
-end)
-
-scenarios("real mlflow server", function(set)
-  fixture.server(function(srv, why, dir) set(server_store(srv, why), dir) end)
-end)
+rs.each_store(scenarios)
 
 -- ---------------------------------------------------------------- FileStore only
 
@@ -350,7 +218,7 @@ describe("a FileStore run that cannot be reached or is deleted", function()
   fixture.tmpdir_each(function(d) dir = d end)
 
   it("spools the resume of a run whose root cannot be listed, for that same run", function()
-    local st = file_store(dir)
+    local st = rs.file_store(dir)
     local run = track.start_fit_run(dir .. "/r0", { uri = st.uri, experiment = "e" })
     run:finish("FAILED")
     -- the root is, for now, a file (ENOTDIR when listed): a store failure, not a run gone
@@ -381,7 +249,7 @@ describe("a FileStore run that cannot be reached or is deleted", function()
   end)
 
   it("refuses to write into a deleted run, as MLflow's FileStore does", function()
-    local st = file_store(dir)
+    local st = rs.file_store(dir)
     local run = track.start_fit_run(dir .. "/r1", { uri = st.uri, experiment = "e" })
     run:finish("FAILED")
     st.delete(run.run_id)
@@ -399,7 +267,7 @@ describe("a FileStore run that cannot be reached or is deleted", function()
   end)
 
   it("removes a tag (a resume: the error of the fit it resumes), and only a tag", function()
-    local st = file_store(dir)
+    local st = rs.file_store(dir)
     local run = track.start_fit_run(dir .. "/r1", { uri = st.uri, experiment = "e" })
     local fs = assert(filestore.new(st.root))
     assert(fs:log_batch(run.run_id, { tags = { { key = "graphids.error", value = "boom" } } }))
