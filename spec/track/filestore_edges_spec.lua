@@ -224,7 +224,7 @@ out = e]], ALLOW)
     assert.same({ "Default", "graphids/gone" }, exps)
     -- restored by MLflow, the name is the experiment again and the spool goes there
     server.query("file://" .. root, string.format("c.restore_experiment(%q)\nout = 1", id), ALLOW)
-    assert.same({ 3, 0, 0 }, { spool.sync(run_dir) })
+    assert.same({ 3, 0, 0, 0 }, { spool.sync(run_dir) })
     assert.equal(1, #run_dirs(root, id))
   end)
 end)

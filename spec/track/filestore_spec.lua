@@ -231,7 +231,13 @@ for r in c.search_runs([e.experiment_id]):
     local again = track.start_fit_run(dir .. "/r2", { uri = "file:" .. root, experiment = "e", resume = ref })
     again:finish()
     assert.is_nil(core.stat(dir .. "/r2/tracking_spool.jsonl"))
-    assert.equal(2, (assert(require("graphids.track.spool").sync(dir .. "/r"))))
+    -- the create (the run found by its key) is delivered; the old KILLED is skipped, not delivered
+    local said = {}
+    assert.same({ 1, 0, 0, 1 }, { require("graphids.track.spool").sync(dir .. "/r",
+      { notify = function(l) said[#said + 1] = l end }) })
+    assert.equal(1, #said)
+    assert.matches("update_run KILLED of run " .. run.key .. " skipped: it is from the fit that created " ..
+      "the run", said[1])
     local fs = assert(filestore.new(root))
     local exp = assert(fs:find_experiment("e"))
     local runs = 0
@@ -467,7 +473,7 @@ io.write(assert(fs:get_or_create_experiment("graphids/synthetic/gat")))
       { evs[1].op, evs[2].op, evs[3].op, evs[4].op })
     os.remove(dir .. "/blocked")
     track.reset_failures()
-    assert.same({ 4, 0, 0 }, { spool.sync(run_dir) })
+    assert.same({ 4, 0, 0, 0 }, { spool.sync(run_dir) })
     local base = root .. "/" .. assert(filestore.new(root):find_experiment("e")) .. "/" .. run.key
     assert.equal("caf\u{FFFD}", read(base .. "/params/name"))
     assert.equal("r\u{FFFD}", read(base .. "/tags/mlflow.runName"))

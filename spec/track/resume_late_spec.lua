@@ -40,18 +40,19 @@ local function scenarios(name, make_store)
       again:finish("FINISHED")
       local before = store.info(again.run_id)
       assert.same({ "FINISHED", { { 2, 0.75 }, { 3, 0.7 } } }, { before.status, before.loss })
-      -- create_run, params, metrics x3, the error tag, FAILED
+      -- create_run, params, metrics x3 delivered; the error tag and FAILED skipped
       local res, said = late_sync(dir .. "/r1", store.uri)
-      assert.same({ 7, 0, 0 }, res)
+      assert.same({ 5, 0, 0, 2 }, res)
       local after = store.info(again.run_id)
       assert.equal("FINISHED", after.status)
       assert.equal(before.end_time, after.end_time)
       assert.is_true(after.end_time > failed_at)
       assert.is_nil(after.tags["graphids.error"])
       assert.equal(2, #said, table.concat(said, "\n"))
-      assert.matches("tags graphids.error of run " .. again.run_id .. " %(at %d+%) skipped: the run is " ..
-        "FINISHED", said[1])
-      assert.matches("update_run FAILED of run " .. again.run_id .. " %(at %d+%) skipped", said[2])
+      assert.matches("tags graphids.error of run " .. again.run_id .. " skipped: it is from the fit that " ..
+        "created the run, and the run was resumed after it %(at %d+; it is FINISHED%)$", said[1])
+      assert.matches("update_run FAILED of run " .. again.run_id .. " skipped: it is from the fit that " ..
+        "created the run", said[2])
       -- the first fit's epochs are history at their steps, as a server up all along would hold
       -- them: 0 and 1 are logged nowhere else, and epoch 2 holds both attempts' points
       assert.same({ { 0, 1.0 }, { 1, 0.9 }, { 2, 0.75 }, { 2, 0.8 }, { 3, 0.7 } }, after.loss)
@@ -65,12 +66,12 @@ local function scenarios(name, make_store)
       local again = track.start_fit_run(dir .. "/c2", { uri = store.uri, experiment = exp,
         resume = run:ref(), store_opts = FAST })
       local res, said = late_sync(dir .. "/c1", store.uri)
-      assert.same({ 5, 0, 0 }, res)
+      assert.same({ 3, 0, 0, 2 }, res)
       local now = store.info(again.run_id)
       assert.same({ "RUNNING", { { 0, 1.0 } } }, { now.status, now.loss })
       assert.is_nil(now.tags["graphids.error"])
-      assert.matches("tags graphids.error of run %x+ %(at %d+%) skipped: the run is RUNNING with a later " ..
-        "resumed_time", said[1])
+      assert.matches("tags graphids.error of run %x+ skipped: it is from the fit that created the run, " ..
+        "and the run was resumed after it %(at %d+; it is RUNNING%)$", said[1])
       -- and its own failure is its error
       again:set_tags({ ["graphids.error"] = "boom again" })
       again:finish("FAILED")
@@ -96,17 +97,19 @@ local function scenarios(name, make_store)
       assert.same({ "RUNNING", nil }, { before.status, before.tags["graphids.error"] })
       assert.is_true(tonumber(before.tags["graphids.resumed_time"]) > tonumber(evs[2].tags[1].value))
       local res, said = late_sync(dir .. "/a1", store.uri)
-      assert.same({ 6, 0, 0 }, res)
+      assert.same({ 1, 0, 0, 5 }, res) -- the metric; the rest is resume #1's view of the run
       local after = store.info(run.run_id)
       assert.equal("RUNNING", after.status)
       assert.equal(before.tags["graphids.resumed_time"], after.tags["graphids.resumed_time"])
       assert.is_nil(after.tags["graphids.error"])
       assert.equal(5, #said, table.concat(said, "\n"))
-      assert.matches("update_run RUNNING of run " .. run.run_id .. " %(at %d+%) skipped", said[1])
-      assert.matches("tags graphids.resumed_time of run " .. run.run_id .. " %(at %d+%) skipped", said[2])
-      assert.matches("delete_tag graphids.error of run " .. run.run_id .. " %(at %d+%) skipped", said[3])
-      assert.matches("tags graphids.error of run " .. run.run_id .. " %(at %d+%) skipped", said[4])
-      assert.matches("update_run FAILED of run " .. run.run_id .. " %(at %d+%) skipped", said[5])
+      local resume1 = "skipped: it is from the resume at " .. evs[1].attempt .. ", and the run was " ..
+        "resumed after it %(at " .. before.tags["graphids.resumed_time"] .. "; it is RUNNING%)$"
+      assert.matches("update_run RUNNING of run " .. run.run_id .. " " .. resume1, said[1])
+      assert.matches("tags graphids.resumed_time of run " .. run.run_id .. " " .. resume1, said[2])
+      assert.matches("delete_tag graphids.error of run " .. run.run_id .. " " .. resume1, said[3])
+      assert.matches("tags graphids.error of run " .. run.run_id .. " " .. resume1, said[4])
+      assert.matches("update_run FAILED of run " .. run.run_id .. " " .. resume1, said[5])
       assert.same({ { 1, 0.5 } }, after.loss) -- resume #1's metric is there
       r2:finish("FINISHED")
       assert.equal("FINISHED", store.info(run.run_id).status)
@@ -123,7 +126,7 @@ local function scenarios(name, make_store)
       r2:set_tags({ ["graphids.error"] = "boom in resume 2" })
       r2:finish("FAILED")
       local res, said = late_sync(dir .. "/b1", store.uri)
-      assert.same({ 6, 0, 0 }, res)
+      assert.same({ 1, 0, 0, 5 }, res)
       assert.equal(5, #said, table.concat(said, "\n")) -- resume #1's clearing of the error included
       local got = store.info(run.run_id)
       assert.same({ "FAILED", "boom in resume 2", { { 1, 0.5 } } },
@@ -134,7 +137,7 @@ local function scenarios(name, make_store)
       if skip.unless(not store.missing, store.missing) then return end
       local exp = "graphids/synced-first/" .. name
       local run = crashed_fit(dir .. "/s1", store.down(), exp, { [0] = 1.0 })
-      assert.same({ 4, 0, 0 }, (late_sync(dir .. "/s1", store.uri)))
+      assert.same({ 4, 0, 0, 0 }, (late_sync(dir .. "/s1", store.uri)))
       local id = store.id_of(exp, run.key)
       local synced = store.info(id)
       assert.same({ "FAILED", "boom in epoch 2" }, { synced.status, synced.tags["graphids.error"] })
@@ -164,7 +167,7 @@ local function scenarios(name, make_store)
       local res, said = late_sync(dir .. "/o", store.uri)
       -- the crash: create, metric, error, FAILED; the resume: create (found), RUNNING, resume
       -- time, error cleared, metric, FINISHED
-      assert.same({ { 10, 0, 0 }, {} }, { res, said })
+      assert.same({ { 10, 0, 0, 0 }, {} }, { res, said })
       local got = store.info(store.id_of(exp, run.key))
       assert.same({ "FINISHED", nil, { { 0, 1.0 }, { 1, 0.5 } } },
         { got.status, got.tags["graphids.error"], got.loss })
@@ -175,7 +178,7 @@ local function scenarios(name, make_store)
       local run = crashed_fit(dir .. "/n1", store.down(), "graphids/late-alone/" .. name, { [0] = 1.0 },
         { params = { lr = 0.1 } })
       local res, said = late_sync(dir .. "/n1", store.uri)
-      assert.same({ 5, 0, 0 }, res)
+      assert.same({ 5, 0, 0, 0 }, res)
       assert.same({}, said)
       local got = store.info(store.id_of("graphids/late-alone/" .. name, run.key))
       assert.same({ "FAILED", "boom in epoch 2", { { 0, 1.0 } } },
@@ -237,7 +240,7 @@ describe("a FileStore run that cannot be reached or is deleted", function()
     assert(os.remove(st.root))
     assert(os.rename(dir .. "/away", st.root))
     -- RUNNING, the resume time, the error cleared, a metric, FINISHED
-    assert.same({ 5, 0, 0 }, { spool.sync(dir .. "/r1") })
+    assert.same({ 5, 0, 0, 0 }, { spool.sync(dir .. "/r1") })
     local got = st.info(run.run_id)
     assert.same({ "FINISHED", { { 1, 0.5 } } }, { got.status, got.loss })
     local exp = assert(filestore.new(st.root):find_experiment("e"))

@@ -126,12 +126,20 @@ describe("graphids.track.spool", function()
       { { op = "log_batch", run_key = "../x" }, "'run_key' must be hex text" },
       { { op = "drop_run", run_key = KEY }, "unknown op 'drop_run'" },
       { json.array({ 1 }), "not a JSON object" },
+      { { op = "update_run", run_key = KEY, status = "FAILED", attempt = -1 },
+        "'attempt' must be a whole number" },
+      { { op = "update_run", run_key = KEY, status = "FAILED", attempt = 1.5 },
+        "'attempt' must be a whole number" },
+      { { op = "log_batch", run_key = KEY, resumed = "yes" }, "'resumed' must be true or false, got string" },
+      { { op = "log_batch", run_key = KEY, rejected = 400 }, "'rejected' must be text, got number" },
     }
     for _, c in ipairs(cases) do
       assert.equal(c[2], (spool.check_event(c[1]) or ""):sub(1, #c[2]))
     end
     assert.is_nil(spool.check_event({ op = "update_run", run_key = KEY, status = "KILLED" }))
     assert.is_nil(spool.check_event({ op = "delete_tag", run_key = KEY, key = "graphids.error", time = 1 }))
+    assert.is_nil(spool.check_event({ op = "log_batch", run_key = KEY, attempt = 1780000000000,
+      resumed = true, rejected = "refused", params = { { key = "a", value = "1" } } }))
   end)
 
   it("refuses a second sync of the same spool while one runs", function()
@@ -143,7 +151,7 @@ describe("graphids.track.spool", function()
     assert.is_nil(sent)
     assert.matches("^another graphids track sync is delivering this spool", err)
     assert.same({ 0, 3 }, { delivered, left })
-    assert.same({ 3, 0, 0 }, { spool.sync(run_dir) })
+    assert.same({ 3, 0, 0, 0 }, { spool.sync(run_dir) })
   end)
   it("sets aside an event for a FileStore run that is gone and delivers the ones after it", function()
     local run_dir, root = dir .. "/run", dir .. "/mlruns"
@@ -154,7 +162,7 @@ describe("graphids.track.spool", function()
     assert(spool.append(run_dir, { op = "update_run", run_key = KEY, uri = root, experiment = "e",
       status = "FINISHED", end_time = 2 }))
     local said = {}
-    assert.same({ 2, 0, 1 }, { spool.sync(run_dir, { notify = function(l) said[#said + 1] = l end }) })
+    assert.same({ 2, 0, 1, 0 }, { spool.sync(run_dir, { notify = function(l) said[#said + 1] = l end }) })
     assert.matches("run 'f+' not found under .*mlruns", said[1])
     local exp = assert(filestore.new(root):find_experiment("e"))
     assert.equal(tostring(mlflow.STATUS.FINISHED), read(root .. "/" .. exp .. "/" .. KEY .. "/meta.yaml")
@@ -171,7 +179,7 @@ describe("graphids.track.spool", function()
     assert(spool.append(run_dir, { op = "log_batch", run_key = KEY, uri = root, experiment = "e",
       metrics = { { key = "loss", value = 2.0, timestamp = 2, step = 0 } } }))
     local said = {}
-    assert.same({ 2, 0, 1 }, { spool.sync(run_dir, { notify = function(l) said[#said + 1] = l end }) })
+    assert.same({ 2, 0, 1, 0 }, { spool.sync(run_dir, { notify = function(l) said[#said + 1] = l end }) })
     assert.matches("has a path part of 400 bytes", said[1])
     assert.same({ "2 2.0 0" }, metric_lines(root, "loss"))
     assert.matches(long, read(run_dir .. "/" .. spool.REJECTED), 1, true)
@@ -192,7 +200,7 @@ describe("graphids.track.spool", function()
     assert(spool.set_aside(run_dir, evs[4], why))
     local stale = run_dir .. "/." .. spool.FILE .. ".tmp-999999999-0"
     assert(core.atomic_write(stale, "half a rewrite"))
-    assert.same({ 3, 0, 1 }, { spool.sync(run_dir, { notify = function() end }) })
+    assert.same({ 3, 0, 1, 0 }, { spool.sync(run_dir, { notify = function() end }) })
     assert.same({ "1 1.0 0" }, metric_lines(root, "loss"))
     assert.equal(1, #lines_of(read(spool.rejected_path(run_dir))))
     assert.is_nil(core.stat(stale))
@@ -232,8 +240,8 @@ describe("graphids.track.spool", function()
       .. " first"
     assert.truthy(err:find(want, 1, true), err)
     assert.same({ 0, 2 }, { delivered, left })
-    assert.same({ 1, 0, 0 }, { spool.sync(parent_dir) })
-    assert.same({ 2, 0, 0 }, { spool.sync(child_dir) })
+    assert.same({ 1, 0, 0, 0 }, { spool.sync(parent_dir) })
+    assert.same({ 2, 0, 0, 0 }, { spool.sync(child_dir) })
     local fs = assert(filestore.new(root))
     local exp = assert(fs:find_experiment("e"))
     assert.equal(PKEY, read(root .. "/" .. exp .. "/" .. KEY .. "/tags/mlflow.parentRunId"))

@@ -9,6 +9,7 @@
 local assert = require "luassert"
 local core = require "graphids.core"
 local fixture = require "track.support.fixture"
+local mlflow = require "graphids.track.mlflow"
 local server = require "track.mlflow_server"
 local spool = require "graphids.track.spool"
 local track = require "graphids.track"
@@ -23,8 +24,8 @@ local STATUS = { ["1"] = "RUNNING", ["3"] = "FINISHED", ["4"] = "FAILED", ["5"] 
 
 -- ---------------------------------------------------------------- the two stores
 -- store.uri: where the runs live; store.down(): a URI of the same kind that cannot be reached
--- (every event spooled); store.info(run_id): {status, end_time, stage, tags, params, loss =
--- {{step, value}, ...} sorted; latest_loss: MLflow's value of the run, from a server});
+-- (every event spooled); store.info(run_id): {status, start_time, end_time, stage, tags, params,
+-- loss = {{step, value}, ...} sorted; latest_loss: MLflow's value of the run, from a server});
 -- store.id_of(experiment, key): the id of the run with that graphids.run_key; store.delete(run_id)
 -- as MLflow's delete_run; store.missing: why the store cannot be used here (then skipped).
 
@@ -60,6 +61,7 @@ function M.file_store(dir)
       return setmetatable({}, { __index = function(_, k) return read(table.concat({ d, sub, k }, "/")) end })
     end
     return { status = STATUS[meta:match("\nstatus: (%d+)\n")],
+      start_time = tonumber(meta:match("\nstart_time: (%d+)")),
       end_time = tonumber(meta:match("\nend_time: (%d+)")), stage = meta:match("\nlifecycle_stage: '?(%a+)"),
       tags = files("tags"), params = files("params"), loss = sorted_history(loss) }
   end
@@ -80,7 +82,8 @@ function M.server_store(srv, why)
   function st.info(run_id)
     local r = server.query(srv.url, string.format([[
 r = c.get_run(%q)
-out = {"status": r.info.status, "end_time": r.info.end_time, "stage": r.info.lifecycle_stage,
+out = {"status": r.info.status, "start_time": r.info.start_time, "end_time": r.info.end_time,
+       "stage": r.info.lifecycle_stage,
        "tags": r.data.tags, "params": r.data.params, "latest_loss": r.data.metrics.get("loss"),
        "loss": [[m.step, m.value] for m in c.get_metric_history(r.info.run_id, "loss")]}
 ]], run_id))
@@ -124,20 +127,51 @@ function M.crashed_fit(run_dir, uri, experiment, losses, opts)
 end
 
 -- A fit logged to uri that fails as the trainer callback ends it: its error tag, FAILED.
-function M.online_failure(run_dir, uri, experiment, err)
-  local run = track.start_fit_run(run_dir, { uri = uri, experiment = experiment, store_opts = M.FAST })
+-- params: start_fit_run's.
+function M.online_failure(run_dir, uri, experiment, err, params)
+  local run = track.start_fit_run(run_dir, { uri = uri, experiment = experiment, store_opts = M.FAST,
+    params = params })
   run:set_tags({ ["graphids.error"] = err })
   run:finish("FAILED")
   core.sleep(0.01) -- the next fit's times are later
   return run
 end
 
--- spool.sync of run_dir into uri: {delivered, left, set aside} and the notes it gave.
+-- spool.sync of run_dir into uri: {delivered, left, set aside, skipped} and the notes it gave.
 function M.late_sync(run_dir, uri)
   local said = {}
   local notify = function(l) said[#said + 1] = l end
   local res = { spool.sync(run_dir, { uri = uri, store_opts = M.FAST, notify = notify }) }
   return res, said
+end
+
+-- fn() with the client's clock shifted by ms (a machine whose clock is off): graphids.track
+-- takes every time it records (start, end, event and metric times, the resume time) from
+-- mlflow.now_ms.  fn's results.
+function M.skewed(ms, fn)
+  local real = mlflow.now_ms
+  mlflow.now_ms = function() return real() + ms end
+  local res = table.pack(pcall(fn))
+  mlflow.now_ms = real
+  assert(res[1], res[2])
+  return table.unpack(res, 2, res.n)
+end
+
+-- A resume of ref whose store is unreachable (everything spooled in run_dir): it logs loss =
+-- 0.5 at step 1 and finishes FINISHED.  opts: params.  Returns the run.
+function M.spooled_resume(run_dir, uri, experiment, ref, opts)
+  opts = opts or {}
+  local run
+  fixture.stderr_of(function()
+    run = track.start_fit_run(run_dir, { uri = uri, experiment = experiment, run_name = "fit",
+      params = opts.params, store_opts = M.FAST, resume = ref })
+    run:log_metrics({ loss = 0.5 }, 1)
+    run:finish("FINISHED")
+  end)
+  assert.is_true(run.spooling)
+  core.sleep(0.01)
+  track.reset_failures()
+  return run
 end
 
 -- fn(name, make_store) for each store: make_store(set) sets up the store for a describe block

@@ -131,7 +131,9 @@ end
 local function open_run(run_dir, opts, phase)
   M.check_experiment(opts.experiment, "track")
   if run_dir == nil and phase ~= "parent" then return noop_run() end
-  local self = setmetatable({ run_dir = run_dir, key = mlflow.new_run_id(), phase = phase }, Run)
+  -- attempt: which fit of the run this is, recorded in each event (graphids.track.spool, "late
+  -- events"): 0 for the fit that creates the run
+  local self = setmetatable({ run_dir = run_dir, key = mlflow.new_run_id(), phase = phase, attempt = 0 }, Run)
   self.tracer = opts.tracer or traces.open(run_dir)
   -- absolute: `graphids track sync` may run from another folder than training; self.uri is
   -- what is shown, traced and spooled: without the user-info of http://user:password@host
@@ -170,15 +172,20 @@ local function open_run(run_dir, opts, phase)
   end
   local fresh, resumed, create_ev, failed, key = true, opts.resume ~= nil, ev, nil, nil
   if resumed then
-    -- a run reference from a checkpoint (Run:ref): log to that run again
+    -- a run reference from a checkpoint (Run:ref): log to that run again.  A resume is the
+    -- attempt of its time, which it gives the run as graphids.resumed_time: a late sync then
+    -- tells its events from those of the fit it resumes without comparing times written by
+    -- other machines' clocks
+    self.attempt = mlflow.now_ms()
     local ref = tostring(opts.resume)
     key = ref:match("^key:(%x+)$")
     if key then
       self.key, fresh = key, false -- maybe created by a sync since: found by its key
     elseif ref:match("^[%w][%w_%-]*$") then
       self.run_id = ref
-      -- (time: a late sync of this event must not set a run finished since back to RUNNING)
-      ev = { op = "update_run", status = "RUNNING", time = mlflow.now_ms() }
+      -- (a late sync of this event must not set a run that a later resume finished back to
+      -- RUNNING: it is judged by its attempt, graphids.track.spool)
+      ev = { op = "update_run", status = "RUNNING", time = self.attempt }
     else
       error("track: resume must be a run reference from Run:ref(), got '" .. ref .. "'", 3)
     end
@@ -196,6 +203,7 @@ local function open_run(run_dir, opts, phase)
         tags["graphids.resumed_from_run"] = gone.run_id
         create_ev.tags = mlflow.tag_list(tags)
         self.run_id, self.key, ev, fresh, resumed = nil, mlflow.new_run_id(), create_ev, true, false
+        self.attempt = 0
       end
     end
   end
@@ -209,50 +217,22 @@ local function open_run(run_dir, opts, phase)
   if resumed then
     -- a run found by its key was made by a sync of the spool of the fit it resumes, which may
     -- have ended it (FAILED): it runs again
-    if key then self:_emit({ op = "update_run", status = "RUNNING", time = mlflow.now_ms() }) end
+    if key then self:_emit({ op = "update_run", status = "RUNNING", time = self.attempt }) end
     -- when this fit went on: a test run that started before it tested the old weights
     -- (graphids.orchestrate.runs), though the run keeps its start_time
-    self:set_tags({ [M.RESUMED_TAG] = tostring(mlflow.now_ms()) })
+    self:set_tags({ [M.RESUMED_TAG] = string.format("%d", self.attempt) })
     -- the error of the fit it resumes is not this fit's: MLflow shows a tag as the run's
     -- current state, so a run that finishes now must not read as failed with it
-    self:_emit({ op = "delete_tag", key = M.ERROR_TAG, time = mlflow.now_ms() })
+    self:_emit({ op = "delete_tag", key = M.ERROR_TAG, time = self.attempt })
   end
   if opts.params then
-    if resumed then
-      self:_log_resumed_params(opts.params)
-    else
-      self:log_params(opts.params)
-    end
+    local list = mlflow.flatten(opts.params)
+    -- MLflow params cannot change: a resume's params are checked against the run's when they
+    -- are delivered, now or by a sync (graphids.track.spool), and one whose value changed (a
+    -- longer max_epochs) becomes the tag graphids.resumed_param.<key>, with a warning
+    if #list > 0 then self:_emit({ op = "log_batch", params = list, resumed = resumed or nil }) end
   end
   return self
-end
-
--- MLflow params cannot change: a resumed run logs only the params the run does not hold yet,
--- and one whose value changed (a longer max_epochs) as the tag graphids.resumed_param.<key>,
--- with a warning, instead of a request the store refuses.
-function Run:_log_resumed_params(params)
-  local list = mlflow.flatten(params)
-  if self.spooling or not self.run_id or #list == 0 then return self:log_params(params) end
-  local keys = {}
-  for i, p in ipairs(list) do keys[i] = p.key end
-  local ok, held = pcall(self.store.get_params, self.store, self.run_id, keys)
-  if not ok and mlflow.is_interrupt(held) then error(held, 0) end
-  if not ok or type(held) ~= "table" then return self:log_params(params) end -- the log decides
-  local new, changed = {}, {}
-  for _, p in ipairs(list) do
-    local old = held[p.key]
-    if old == nil then
-      new[#new + 1] = p
-    elseif old ~= p.value then
-      local tag = mlflow.sanitize_key("graphids.resumed_param." .. p.key)
-      changed[#changed + 1] = { key = tag, value = p.value }
-      io.stderr:write(string.format("graphids: warning: param '%s' of run %s is '%s' and MLflow params " ..
-        "cannot change; the resumed value '%s' is logged as the tag %s\n", p.key, self.run_id, old,
-        p.value, tag))
-    end
-  end
-  if #new > 0 then self:_emit({ op = "log_batch", params = new }) end
-  if #changed > 0 then self:_emit({ op = "log_batch", tags = changed, time = mlflow.now_ms() }) end
 end
 
 -- What a checkpoint keeps to log to this run again after a resume (opts.resume): the run id,
@@ -297,7 +277,7 @@ end
 -- ev with what a later delivery needs: the run's key and URI, and its run id or experiment (a
 -- sync finds the run by key when its create_run was delivered by an earlier sync).
 function Run:_record(ev)
-  ev.run_key, ev.uri = self.key, self.uri
+  ev.run_key, ev.uri, ev.attempt = self.key, self.uri, self.attempt
   if ev.op ~= "create_run" then ev.run_id, ev.experiment = self.run_id, self.experiment end
   return ev
 end
@@ -320,12 +300,13 @@ function Run:_emit(ev, fresh)
     end
     return
   end
-  ev.run_key, ev.uri = self.key, self.uri
+  ev.run_key, ev.uri, ev.attempt = self.key, self.uri, self.attempt
   local ids = { [self.key] = self.run_id }
   local first = fresh ~= false and ev.op == "create_run"
   local ok, res, err, code, status = pcall(spool.apply, self.store, ev, ids, first)
   if ok and res then
     self.run_id = ids[self.key]
+    if type(err) == "string" then self:_note(err, ev) end
     return
   end
   if ok and mlflow.refused(code, status) then return self:_refuse(err, ev) end
@@ -334,6 +315,15 @@ function Run:_emit(ev, fresh)
   -- a Ctrl-C (during the retry waits, say): the event is spooled, and so are the later ones of
   -- this run (a FAILED status on the way out), and the interrupt goes on
   if mlflow.is_interrupt(res) then error(res, 0) end
+end
+
+-- What delivery changed or left out of ev (a note, one line each: a resumed param logged as a
+-- tag), said on stderr and in traces.jsonl as a "tracking_note" warning.
+function Run:_note(note, ev)
+  for line in note:gmatch("[^\n]+") do
+    io.stderr:write("graphids: warning: ", line, "\n")
+    self.tracer:warning("tracking_note", { note = line, uri = self.uri, op = ev.op })
+  end
 end
 
 function Run:log_metrics(metrics, step)
@@ -348,8 +338,9 @@ function Run:log_params(params)
   if #list > 0 then self:_emit({ op = "log_batch", params = list }) end
 end
 
--- (time: tags say what the run is now, so a late sync of this event must not overwrite the
--- tags of an attempt that went on after it: graphids.track.spool)
+-- (tags say what the run is now, so a late sync of this event must not overwrite the tags of
+-- an attempt that went on after it: graphids.track.spool judges it by its attempt; its time
+-- says when it was logged)
 function Run:set_tags(tags)
   if self.noop then return end
   local list = mlflow.tag_list(tags)

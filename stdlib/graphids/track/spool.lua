@@ -1,18 +1,20 @@
 -- graphids.track.spool -- tracking events that could not be delivered, kept in
 -- run_dir/tracking_spool.jsonl (one JSON event per line, appended whole), and their replay.
 --   spool.append(run_dir, {op = "log_batch", run_key = k, uri = u, metrics = {...}})
---   local sent, left, aside = spool.sync(run_dir)  -- or nil, message, sent, left, aside
+--   local sent, left, aside, skipped = spool.sync(run_dir)  -- or nil, message, sent, left, ...
 --
 -- Events: create_run {run_key, experiment, run_name, start_time, tags, parent_key, parent_id,
 -- parent_dir},
--- log_batch {run_key, run_id?, experiment?, metrics, params, tags, time (with tags)}, update_run
--- {run_key, run_id?, experiment?, status, end_time, time}, delete_tag {run_key, run_id?,
--- experiment?, key, time}; each records the tracking `uri` it was meant for.  `run_key`
--- is the client's id of a run (32 hex), also sent as the tag graphids.run_key, so a replay
--- finds a run that an earlier, interrupted delivery created instead of creating it twice.
+-- log_batch {run_key, run_id?, experiment?, metrics, params, tags, time (with tags), resumed
+-- (params a resume was started with)}, update_run {run_key, run_id?, experiment?, status,
+-- end_time, time}, delete_tag {run_key, run_id?, experiment?, key, time}; each records the
+-- tracking `uri` it was meant for and the `attempt` (the fit of its run) that wrote it (see
+-- "late events"), and one re-sent by hand from the rejected file keeps its `rejected`.
+-- `run_key` is the client's id of a run (32 hex), also sent as the tag graphids.run_key, so a
+-- replay finds a run that an earlier, interrupted delivery created instead of creating it twice.
 -- Delivery goes in file order and stops at the first failure of the store; what was delivered
 -- is removed, so running sync again is always safe.  An event the store refuses for what it
--- holds (HTTP 4xx: a param changed on resume) can never be delivered: it is set aside in
+-- holds (HTTP 4xx: a tag key it does not take) can never be delivered: it is set aside in
 -- run_dir/tracking_spool.rejected.jsonl, with the reason, instead of blocking every later one.
 --
 -- A training process may append while `graphids track sync` runs: both hold an exclusive
@@ -81,7 +83,9 @@ end
 function M.set_aside(run_dir, ev, reason)
   local copy = {}
   for k, v in pairs(ev) do copy[k] = v end
-  copy.run_id = nil -- compared without it: a sync fills it in for the events of its runs
+  -- compared without the run id (a sync fills it in for the events of its runs) and the reason
+  -- (an event set aside before, fixed by hand and refused again, holds the old one)
+  copy.run_id, copy.rejected = nil, nil
   local ok, plain_line = pcall(encode, copy)
   copy.run_id = ev.run_id
   if not ok then return nil, "spool: " .. tostring(plain_line) end
@@ -167,6 +171,14 @@ function M.check_event(ev)
   for _, k in ipairs({ "start_time", "end_time", "time" }) do
     if not opt(ev[k], "number") then return string.format("'%s' must be a number, got %s", k, type(ev[k])) end
   end
+  if ev.attempt ~= nil and not (math.tointeger(ev.attempt) and ev.attempt >= 0) then
+    return "'attempt' must be a whole number >= 0 (0, or a resume's time in ms), got " ..
+      tostring(ev.attempt)
+  end
+  if not opt(ev.resumed, "boolean") then
+    return "'resumed' must be true or false, got " .. type(ev.resumed)
+  end
+  if not opt(ev.rejected, "string") then return "'rejected' must be text, got " .. type(ev.rejected) end
   if ev.op == "create_run" and type(ev.experiment) ~= "string" then
     return "create_run without 'experiment'"
   end
@@ -300,6 +312,26 @@ local function run_id_of(store, ev, ids)
   return refuse("%s for run key %s, whose run was never created", ev.op, ev.run_key)
 end
 
+-- ---------------------------------------------------------------- late events
+--
+-- A run may be written by several fits: the one that created it and each resume of it.  A late
+-- sync (`seen` given: a sync's memory, see stale_by_time) delivers the events of one of them
+-- after a later one went on, and then must not set what the run is now (its status, its tags,
+-- a tag's removal) back to what that older fit said: a crashed fit's FAILED over the FINISHED
+-- of the resume that finished the run, its graphids.error over a run that no longer failed.
+-- Metrics and params go in all the same (history; below).  An event delivered live never is
+-- late: it is the fit running now, whatever the times that earlier fits wrote, which come from
+-- other machines' clocks.  Nor is one re-sent by hand: a line of the rejected file, fixed and
+-- appended back to the spool, still holds its `rejected` field, and is the user's decision.
+--
+-- Which fit wrote an event is its `attempt`: 0 for the fit that created the run, the resume's
+-- time (ms) for a resume, the value of the graphids.resumed_time tag that resume gives the run,
+-- which thus names the run's current attempt (0 while it was never resumed).  A resume comes
+-- after the fit that created the run, whatever the clocks say, so only two resumes are told
+-- apart by their times (the clocks of the machines that resumed them must agree to within the
+-- time between the two).  An event without an attempt (an older graphids's spool) is judged
+-- by its time (stale_by_time).
+
 -- The run's info (get_run_info), and the latest time (ms) it is known to have reached with
 -- what that is ("end_time" or "resumed_time"): the later of its end and its
 -- graphids.resumed_time tag (a resumed run may still be running, without an end), and of what
@@ -319,117 +351,176 @@ local function latest_time(store, run_id, seen)
   return info, latest, what
 end
 
--- The run's info, latest time and what that is (latest_time) when the run reached a time
--- later than `at`: it ended or was resumed after it; false when it did not (or there is no
--- time to compare: an event of an older graphids); nil, message, code, status when the run
--- cannot be read.
-local function ran_past(store, run_id, at, seen)
-  if type(at) ~= "number" or not store.get_run_info then return false end
+-- Why an event of an older graphids (no attempt), logged at `at` (its end_time, or `time`), is
+-- late: the run ended or was resumed after it (latest_time).  false when it was not, or there
+-- is no time to compare (the event is sent); nil, message, code, status when the run cannot be
+-- read.
+local function stale_by_time(store, run_id, at, seen)
+  if type(at) ~= "number" then return false end
   local info, latest, what, status = latest_time(store, run_id, seen)
   if not info then return nil, latest, what, status end
   if latest == nil or latest <= at then return false end
-  return info, latest, what
+  return string.format("it was logged at %d, and the run is %s with a later %s (%d)", at,
+    tostring(info.status), what, latest)
 end
 
--- Why an event at time `at` is skipped ("update_run FAILED", "tags graphids.error", ...).
-local function skipped(what_event, run_id, at, info, latest, what)
-  return string.format("%s of run %s (at %d) skipped: the run is %s with a later %s (%d)", what_event,
-    run_id, at, tostring(info.status), what, latest)
+-- Why ev, delivered by a late sync, comes from a fit before the run's current one (the reason,
+-- in words), or false; nil, message, code, status when the run cannot be read.
+local function stale(store, run_id, ev, seen)
+  if seen == nil or ev.rejected ~= nil or not store.get_run_info then return false end
+  if ev.attempt == nil then return stale_by_time(store, run_id, ev.end_time or ev.time, seen) end
+  local info, err, code, status = store:get_run_info(run_id)
+  if not info then return nil, err, code, status end
+  local current = info.resumed_time or 0
+  local a = ev.attempt
+  if a == current or (a > 0 and (current == 0 or a > current)) then return false end
+  return string.format("it is from %s, and the run was resumed after it (at %d; it is %s)",
+    a == 0 and "the fit that created the run" or string.format("the resume at %d", a), current,
+    tostring(info.status))
 end
 
--- Whether update_run ev would move its run backwards: a late sync of an old spool (a fit that
--- crashed while the store was down: FAILED) after the run was resumed and finished (FINISHED,
--- later), or while it runs again, resumed.  The event's time (its end_time, or `time` for a
--- RUNNING one) is compared with latest_time.  Returns a message saying why the event is
--- skipped, false (send it), or nil, message, code, status when the run cannot be read.  An
--- event without a time (spooled by an older graphids) is sent.
-function M.stale_update(store, run_id, ev, seen)
-  local at = ev.end_time or ev.time
-  local info, latest, what, status = ran_past(store, run_id, at, seen)
-  if not info then return info, latest, what, status end
-  return skipped("update_run " .. tostring(ev.status), run_id, at, info, latest, what)
+-- Tags that say what a param of the run was in another fit than the one whose value MLflow
+-- keeps (params cannot change: the value the store got first stays).
+M.RESUMED_PARAM = "graphids.resumed_param."
+M.FIRST_PARAM = "graphids.first_param."
+
+-- The params of batch that the run holds with another value, split off: batch.params keeps
+-- those it does not hold yet (the ones it holds alike need not be sent), and each changed one
+-- becomes a tag in `tags` with a note: the value of a resume (ev.resumed: the params a resume
+-- was started with) as graphids.resumed_param.<key>, that of the fit that created the run,
+-- delivered late after a `key:` resume had created the run with its own, as
+-- graphids.first_param.<key>.  An older resume's value (old: a later resume went on) is left
+-- out: the later resume's tag is the run's.  true and whether a value was left out, or nil,
+-- message, code, status.
+local function split_params(store, run_id, ev, batch, old, tags, notes)
+  local keys = {}
+  for i, p in ipairs(batch.params) do keys[i] = p.key end
+  local held, err, code, status = store:get_params(run_id, keys)
+  if not held then return nil, err, code, status end
+  local new, left_out = {}, false
+  for _, p in ipairs(batch.params) do
+    local was = held[p.key]
+    if was == nil then
+      new[#new + 1] = p
+    elseif was ~= p.value then
+      local first = ev.attempt == 0
+      local tag = mlflow.sanitize_key((first and M.FIRST_PARAM or M.RESUMED_PARAM) .. p.key)
+      local said = string.format("param '%s' of run %s is '%s' and MLflow params cannot change; ", p.key,
+        run_id, was)
+      if first then
+        tags[#tags + 1] = { key = tag, value = p.value }
+        notes[#notes + 1] = said .. string.format("the value '%s' of the fit that created the run (a " ..
+          "resume logged it first) is logged as the tag %s", p.value, tag)
+      elseif old then
+        left_out = true
+        notes[#notes + 1] = said .. string.format("the resumed value '%s' is skipped: %s", p.value, old)
+      else
+        tags[#tags + 1] = { key = tag, value = p.value }
+        notes[#notes + 1] = said .. string.format("the resumed value '%s' is logged as the tag %s", p.value,
+          tag)
+      end
+    end
+  end
+  batch.params = new
+  return true, left_out
 end
 
--- The batch of a log_batch event as it may be delivered now, and a note when tags were left
--- out; nil, message, code, status when the run cannot be read.  Tags say what the run is now
--- (MLflow keeps only the last value of each), so a late sync (`seen` given: live events are
--- never late) leaves out every tag of a batch spooled before the run's latest time
--- (latest_time: it ended or was resumed after the batch).  A crashed attempt's graphids.error
--- would otherwise read as the error of the attempt that resumed and finished the run, and its
--- graphids.resumed_time would rewind the resume time that stale_update trusts.  Metrics and
+-- The batch of a log_batch event as it may be delivered now, the notes on what was changed or
+-- left out (a list), and whether something was left out as late; nil, message, code, status
+-- when the run cannot be read.  Tags say what the run is now (MLflow keeps only the last value
+-- of each), so the tags of a late event (stale) are left out: a crashed attempt's
+-- graphids.error would otherwise read as the error of the attempt that resumed and finished the
+-- run, and its graphids.resumed_time would rewind the run's current attempt.  Metrics and
 -- params go in all the same: metric points are history, kept with their step and timestamp,
--- and the first attempt's epochs before the checkpoint are logged nowhere else.  A batch
--- without a time (an older graphids) keeps its tags, but for a graphids.resumed_time older
--- than the run's.
+-- and the first attempt's epochs before the checkpoint are logged nowhere else.  The params of
+-- a resume, and those of a late event, are checked against the run's (split_params): MLflow
+-- refuses a changed one, and the whole batch with it.  A batch of an older graphids without a
+-- time keeps its tags, but for a graphids.resumed_time older than the run's.
 local function current_batch(store, run_id, ev, seen)
-  local batch = { metrics = metrics_of(ev), params = ev.params, tags = ev.tags }
-  if seen == nil or #(ev.tags or {}) == 0 then return batch end
-  if ev.time ~= nil then
-    local info, latest, what, status = ran_past(store, run_id, ev.time, seen)
-    if info == nil then return nil, latest, what, status end
-    if not info then return batch end
+  local batch = { metrics = metrics_of(ev), params = list(ev.params), tags = list(ev.tags) }
+  local notes, old, left_out = {}, false, false
+  local err, code, status
+  local judged = ev.attempt ~= nil or ev.time ~= nil
+  if #batch.tags > 0 and judged or #batch.params > 0 and ev.attempt ~= nil then
+    old, err, code, status = stale(store, run_id, ev, seen)
+    if old == nil then return nil, err, code, status end
+  end
+  local derived = {}
+  if #batch.params > 0 and (ev.resumed or (old and ev.attempt ~= nil)) then
+    local ok
+    ok, left_out, code, status = split_params(store, run_id, ev, batch, old, derived, notes)
+    if not ok then return nil, left_out, code, status end
+  end
+  if old and #batch.tags > 0 then
     local keys = {}
-    for i, t in ipairs(ev.tags) do keys[i] = t.key end
-    batch.tags = {}
-    return batch, skipped("tags " .. table.concat(keys, ", "), run_id, ev.time, info, latest, what)
+    for i, t in ipairs(batch.tags) do keys[i] = t.key end
+    notes[#notes + 1] = string.format("tags %s of run %s skipped: %s", table.concat(keys, ", "), run_id, old)
+    batch.tags, left_out = {}, true
+  end
+  for _, t in ipairs(derived) do batch.tags[#batch.tags + 1] = t end
+  if judged or seen == nil or not store.get_run_info then
+    return batch, notes, left_out
   end
   local resumed
-  for _, t in ipairs(ev.tags) do
+  for _, t in ipairs(batch.tags) do
     if t.key == M.RESUMED_TAG then resumed = tonumber(t.value) end
   end
-  if not resumed or not store.get_run_info then return batch end
-  local info, latest, what, status = latest_time(store, run_id, seen)
+  if not resumed then return batch, notes, false end
+  local info, latest, what
+  info, latest, what, status = latest_time(store, run_id, seen)
   if not info then return nil, latest, what, status end
   local held = what == "resumed_time" and latest or info.resumed_time
-  if type(held) ~= "number" or held <= resumed then return batch end
+  if type(held) ~= "number" or held <= resumed then return batch, notes, false end
   local tags = {}
-  for _, t in ipairs(ev.tags) do
+  for _, t in ipairs(batch.tags) do
     if t.key ~= M.RESUMED_TAG then tags[#tags + 1] = t end
   end
   batch.tags = tags
-  return batch, string.format("tag %s of run %s (%d) skipped: the run was resumed later (%d)",
+  notes[#notes + 1] = string.format("tag %s of run %s (%d) skipped: the run was resumed later (%d)",
     M.RESUMED_TAG, run_id, resumed, held)
+  return batch, notes, true
 end
 
--- Whether a late sync (`seen` given) of delete_tag ev would remove a tag that an attempt after
--- it set: a resume clears the crashed fit's graphids.error, and the spool of an earlier resume,
--- synced after a later one failed, must not clear that one's error.  A message saying why the
--- event is skipped, false (send it), or nil, message, code, status when the run cannot be read.
-local function stale_delete(store, run_id, ev, seen)
-  if seen == nil then return false end
-  local info, latest, what, status = ran_past(store, run_id, ev.time, seen)
-  if not info then return info, latest, what, status end
-  return skipped("delete_tag " .. ev.key, run_id, ev.time, info, latest, what)
+-- What apply returns for an event whose every part was left out as late: it is taken out of
+-- the spool, but never counted as delivered.
+M.SKIPPED = "skipped"
+
+local function note_of(notes)
+  return #notes > 0 and table.concat(notes, "\n") or nil
 end
 
 -- Delivers one event to store.  ids maps run_key -> run id (filled by create_run; false for
 -- a run whose create_run was refused); `fresh` says the run cannot exist yet (first delivery
 -- in the process that made it), which skips the search for an earlier delivery; `seen` (a
--- sync's; nil for a live event) keeps the latest time of each run met so far (latest_time).
--- Returns true (and a note when an update_run or tags were skipped as stale) or nil, message, code,
--- status (graphids.track.mlflow.refused tells a refused event).
+-- sync's; nil for a live event) makes it a late sync (see "late events") and keeps the latest
+-- time of each run met so far (latest_time).  Returns true, or M.SKIPPED when all of it was
+-- left out as late, with a note (lines: what was left out or changed, for the user) when there
+-- is one; or nil, message, code, status (graphids.track.mlflow.refused tells a refused event).
 function M.apply(store, ev, ids, fresh, seen)
   if ev.op == "create_run" then return create_run(store, ev, ids, fresh) end
   local run_id, err, code, status = run_id_of(store, ev, ids)
   if not run_id then return nil, err, code, status end
   if ev.op == "log_batch" then
-    local batch, note, bcode, bstatus = current_batch(store, run_id, ev, seen)
-    if not batch then return nil, note, bcode, bstatus end
-    if note and #batch.metrics == 0 and #(batch.params or {}) == 0 and #batch.tags == 0 then
-      return true, note
+    local batch, notes, late, bstatus = current_batch(store, run_id, ev, seen)
+    if not batch then return nil, notes, late, bstatus end
+    if #batch.metrics == 0 and #batch.params == 0 and #batch.tags == 0 then
+      return late and M.SKIPPED or true, note_of(notes)
     end
     local ok, lerr, lcode, lstatus = store:log_batch(run_id, batch)
     if not ok then return nil, lerr, lcode, lstatus end
-    return true, note
-  elseif ev.op == "update_run" then
-    local stale, serr, scode, sstatus = M.stale_update(store, run_id, ev, seen)
-    if stale == nil then return nil, serr, scode, sstatus end
-    if stale then return true, stale end
+    return true, note_of(notes)
+  end
+  local why, serr, scode, sstatus = stale(store, run_id, ev, seen)
+  if why == nil then return nil, serr, scode, sstatus end
+  if ev.op == "update_run" then
+    if why then
+      return M.SKIPPED, string.format("update_run %s of run %s skipped: %s", ev.status, run_id, why)
+    end
     return store:update_run(run_id, ev.status, ev.end_time)
   elseif ev.op == "delete_tag" then
-    local stale, serr, scode, sstatus = stale_delete(store, run_id, ev, seen)
-    if stale == nil then return nil, serr, scode, sstatus end
-    if stale then return true, stale end
+    if why then
+      return M.SKIPPED, string.format("delete_tag %s of run %s skipped: %s", ev.key, run_id, why)
+    end
     return store:delete_tag(run_id, ev.key)
   end
   return refuse("unknown event op '%s'", tostring(ev.op))
@@ -515,7 +606,8 @@ local function store_for(state, ev)
   return store
 end
 
--- Delivers one event: true, or nil, message, refused (the event itself was refused).
+-- Delivers one event: true (or M.SKIPPED: left out as late), or nil, message, refused (the
+-- event itself was refused).  Each line of a note is told.
 local function deliver(state, ev)
   local store, err = store_for(state, ev)
   if not store then return nil, err, false end
@@ -523,8 +615,10 @@ local function deliver(state, ev)
   if not ok and mlflow.is_interrupt(res) then error(res, 0) end -- the event stays in the spool
   if not ok then return nil, "spool: " .. tostring(res), false end
   if res then
-    if type(msg) == "string" and state.notify then state.notify(msg) end
-    return true
+    if type(msg) == "string" then
+      for line in msg:gmatch("[^\n]+") do state.notify(line) end
+    end
+    return res
   end
   return nil, tostring(msg), mlflow.refused(code, status)
 end
@@ -543,16 +637,15 @@ end
 local function sync_locked(run_dir, opts)
   remove_stale_tmp(run_dir)
   local notify = opts.notify or function(line) io.stderr:write("graphids track sync: ", line, "\n") end
-  local state = { opts = opts, stores = {}, ids = {}, seen = {}, sent = 0, aside = 0, notify = function(line)
-    notify(run_dir .. ": " .. line)
-  end }
+  local state = { opts = opts, stores = {}, ids = {}, seen = {}, sent = 0, aside = 0, skipped = 0,
+    notify = function(line) notify(run_dir .. ": " .. line) end }
   while true do -- again for what training appended meanwhile
     local snap, err, held = snapshot(run_dir)
-    if not snap then return nil, err, state.sent, held, state.aside end
+    if not snap then return nil, err, state.sent, held, state.aside, state.skipped end
     if #snap.evs == 0 then -- an empty spool file goes too, unless an event came meanwhile
       local appended, derr = drop_first(run_dir, snap, state.ids)
-      if appended == nil then return nil, derr, state.sent, 0, state.aside end
-      if appended == 0 then return state.sent, 0, state.aside end
+      if appended == nil then return nil, derr, state.sent, 0, state.aside, state.skipped end
+      if appended == 0 then return state.sent, 0, state.aside, state.skipped end
     end
     for i, ev in ipairs(snap.evs) do
       local ok, why, refused = deliver(state, ev)
@@ -567,18 +660,21 @@ local function sync_locked(run_dir, opts)
       if not ok and not refused then
         local now = read_text(run_dir)
         local left = now and count(now) or (#snap.evs - i + 1)
-        return nil, string.format("event %d (%s): %s", i, ev.op, why), state.sent, left, state.aside
+        return nil, string.format("event %d (%s): %s", i, ev.op, why), state.sent, left, state.aside,
+          state.skipped
       end
       if refused then
         state.aside = state.aside + 1
         notify(string.format("%s: event %d (%s) refused: %s; set aside in %s", run_dir, i, ev.op, why, where))
+      elseif ok == M.SKIPPED then
+        state.skipped = state.skipped + 1
       else
         state.sent = state.sent + 1
       end
       local dropped, derr = drop_first(run_dir, snap, state.ids)
       if not dropped then
         return nil, "spool: cannot rewrite " .. M.path(run_dir) .. ": " .. tostring(derr), state.sent,
-          #snap.evs - i, state.aside
+          #snap.evs - i, state.aside, state.skipped
       end
     end
   end
@@ -586,24 +682,26 @@ end
 
 -- Replays the spool of run_dir.  opts.uri sends everything there instead of each event's own
 -- URI; opts.store_opts go to the stores (retry settings); opts.notify(line) is told of each
--- event set aside (default: stderr).  Returns delivered, remaining, set_aside, or nil, message,
--- delivered, remaining, set_aside.
+-- event set aside, and of what was left out as late or changed (default: stderr).  Returns
+-- delivered, remaining, set_aside, skipped (events left out whole as late: removed from the
+-- spool, not delivered), or nil, message, delivered, remaining, set_aside, skipped.
 function M.sync(run_dir, opts)
   opts = opts or {}
-  if not core.stat(M.path(run_dir)) then return 0, 0, 0 end
+  if not core.stat(M.path(run_dir)) then return 0, 0, 0, 0 end
   local guard, err = core.lock(run_dir .. "/" .. M.SYNC_LOCK, { exclusive = true, timeout = 0 })
   if not guard then
     local why = tostring(err)
     if not why:find("is held by another process", 1, true) then -- not a sync: a lock file that
       -- cannot be opened (left by another user of a shared run dir), named with the errno text
-      return nil, "spool: cannot take the sync lock of " .. run_dir .. ": " .. why, 0, left_in(run_dir), 0
+      return nil, "spool: cannot take the sync lock of " .. run_dir .. ": " .. why, 0, left_in(run_dir), 0, 0
     end
-    return nil, "another graphids track sync is delivering this spool (" .. why .. ")", 0, left_in(run_dir), 0
+    local left = left_in(run_dir)
+    return nil, "another graphids track sync is delivering this spool (" .. why .. ")", 0, left, 0, 0
   end
   local res = table.pack(pcall(sync_locked, run_dir, opts))
   guard:unlock()
   if not res[1] and mlflow.is_interrupt(res[2]) then error(res[2], 0) end -- Ctrl-C stops the sync
-  if not res[1] then return nil, "spool: " .. tostring(res[2]), 0, left_in(run_dir), 0 end
+  if not res[1] then return nil, "spool: " .. tostring(res[2]), 0, left_in(run_dir), 0, 0 end
   return table.unpack(res, 2, res.n)
 end
 
