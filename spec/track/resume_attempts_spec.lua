@@ -3,9 +3,10 @@
 -- resumes wrote, a late sync of the crashed fit never ends the run its resume finished, a
 -- resume's changed param becomes graphids.resumed_param.<key> (and a crashed fit's, synced after
 -- a `key:` resume created the run, graphids.first_param.<key>) instead of a refused batch, an
--- event fixed by hand and re-sent from the rejected file is delivered whole.  Each scenario
--- runs against a FileStore and against a REAL `mlflow server` (spec/track/mlflow_server.lua),
--- read back by MLflow's own client.
+-- event fixed by hand and re-sent from the rejected file is delivered whole, and a run that a
+-- `key:` resume created keeps the first fit's start.  Each scenario runs against a FileStore
+-- and against a REAL `mlflow server` (spec/track/mlflow_server.lua), read back by MLflow's own
+-- client.
 local core = require "graphids.core"
 local fixture = require "track.support.fixture"
 local json = require "graphids.json"
@@ -163,6 +164,24 @@ rs.each_store(function(name, make_store)
       assert.same({ "FINISHED", "5", "3", nil }, { got.status, got.params["trainer.max_epochs"],
         got.tags["graphids.first_param.trainer.max_epochs"], got.tags[MAX_EPOCHS_TAG] })
       assert.is_nil(core.stat(spool.rejected_path(dir .. "/e0")))
+    end)
+
+    it("keeps the first fit's start in a run that its `key:` resume created", function()
+      if skip.unless(not store.missing, store.missing) then return end
+      local exp = "graphids/first-start/" .. name
+      local run = rs.crashed_fit(dir .. "/f0", store.down(), exp, { [0] = 1.0 })
+      local first_start = assert(spool.read(dir .. "/f0"))[1].start_time
+      local again = track.start_fit_run(dir .. "/f1", { uri = store.uri, experiment = exp, resume = run:ref(),
+        store_opts = FAST })
+      again:finish("FINISHED")
+      assert.is_true(store.info(again.run_id).start_time > first_start)
+      rs.late_sync(dir .. "/f0", store.uri)
+      local got = store.info(again.run_id)
+      if store.kind == "file" then
+        assert.same({ first_start, nil }, { got.start_time, got.tags["graphids.first_start_time"] })
+      else -- MLflow's runs/update cannot change a start_time
+        assert.equal(string.format("%d", first_start), got.tags["graphids.first_start_time"])
+      end
     end)
 
     it("still judges a spool of an older graphids (events without an attempt) by its times", function()

@@ -611,6 +611,23 @@ function FileStore:update_run(run_id, status, end_time)
   end)
 end
 
+-- Sets the start_time (ms) of run_id: a late sync gives a run that a resume created the start
+-- of the fit it resumed (graphids.track.spool; MLflow's server has no such request).
+function FileStore:set_start_time(run_id, start_time)
+  return guarded(function()
+    local dir = run_dir(self, run_id)
+    check_active(dir, run_id)
+    local path = join(dir, "meta.yaml")
+    local meta = read(path)
+    if meta == nil then error("cannot read " .. path, 0) end
+    local n
+    meta, n = meta:gsub("\nstart_time: [^\n]*", "\nstart_time: " .. string.format("%d", start_time))
+    if n ~= 1 then error(path .. " has no start_time", 0) end
+    write_file(path, meta)
+    return true
+  end)
+end
+
 function FileStore:describe()
   return "file://" .. self.root
 end

@@ -11,7 +11,8 @@
 --
 -- Both stores (graphids.track.filestore, graphids.track.rest) have these methods plus
 -- find_run(experiment_id, tag_key, tag_value), get_params(run_id, keys), get_run_info(run_id)
--- and delete_tag(run_id, key) (true when the run has no such tag either); each returns its
+-- and delete_tag(run_id, key) (true when the run has no such tag either), and the FileStore
+-- set_start_time(run_id, ms) (a server cannot change a start_time); each returns its
 -- result, or nil, message, code, status on any failure (never raises for a tracking problem;
 -- status is the HTTP status MLflow answers, see refused()).  Limits are MLflow 3.x's
 -- (mlflow/utils/validation.py): keys at most 250 characters of [\w./ :-] (Python's Unicode \w) forming a

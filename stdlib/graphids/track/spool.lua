@@ -254,6 +254,23 @@ local function refuse(fmt, ...)
   return nil, "spool: " .. string.format(fmt, ...), "INVALID_SPOOL_EVENT", 400
 end
 
+-- A run that create_run finds by its key was made by another fit: a `key:` resume creates the
+-- run when the create_run of the fit it resumes is still spooled, and this event, delivered
+-- late, is that first fit's.  The run keeps the earlier start: a FileStore's is set back
+-- (set_start_time); MLflow's server cannot change a start_time (runs/update takes a status, an
+-- end time and a name), so there the first fit's start is the tag graphids.first_start_time.
+-- true, or nil, message, code, status.
+M.FIRST_START_TAG = "graphids.first_start_time"
+local function keep_first_start(store, run_id, ev)
+  if type(ev.start_time) ~= "number" or not store.get_run_info then return true end
+  local info, err, code, status = store:get_run_info(run_id)
+  if not info then return nil, err, code, status end
+  if type(info.start_time) ~= "number" or ev.start_time >= info.start_time then return true end
+  if store.set_start_time then return store:set_start_time(run_id, ev.start_time) end
+  return store:log_batch(run_id, { tags = { { key = M.FIRST_START_TAG,
+    value = string.format("%d", ev.start_time) } } })
+end
+
 local function create_run(store, ev, ids, fresh)
   local exp, err, code, status = store:get_or_create_experiment(ev.experiment)
   if not exp then return nil, err, code, status end
@@ -266,7 +283,7 @@ local function create_run(store, ev, ids, fresh)
   -- half-written, and returns it)
   if found and not (store.root and found == ev.run_key) then
     ids[ev.run_key] = found
-    return true
+    return keep_first_start(store, found, ev)
   end
   local tags = list(ev.tags)
   tags[#tags + 1] = { key = M.RUN_KEY_TAG, value = ev.run_key }
@@ -287,6 +304,7 @@ local function create_run(store, ev, ids, fresh)
     start_time = ev.start_time, tags = tags, run_id = store.root and ev.run_key or nil }
   if not id then return nil, err, code, status end
   ids[ev.run_key] = id
+  if found then return keep_first_start(store, id, ev) end
   return true
 end
 
