@@ -36,8 +36,11 @@ local function sync_dir(dir, uri, total)
   end
   local sent = r[2]
   local aside = (sent and r[4] or r[6]) or 0
-  total.aside = total.aside + aside
-  local set = aside > 0 and string.format(", %d set aside in %s", aside, spool.rejected_path(dir)) or ""
+  -- (events left out whole as late: each was named on stderr as it was skipped)
+  local skipped = (sent and r[5] or r[7]) or 0
+  total.aside, total.skipped = total.aside + aside, total.skipped + skipped
+  local set = (aside > 0 and string.format(", %d set aside in %s", aside, spool.rejected_path(dir)) or "")
+    .. (skipped > 0 and string.format(", %d left out as late", skipped) or "")
   if sent then
     io.stdout:write(string.format("%s: %d event%s delivered%s\n", dir, sent, sent == 1 and "" or "s", set))
     total.sent = total.sent + sent
@@ -81,13 +84,14 @@ function M.main(args)
       return 2
     end
   end
-  local failed, total = 0, { sent = 0, left = 0, aside = 0 }
+  local failed, total = 0, { sent = 0, left = 0, aside = 0, skipped = 0 }
   for _, dir in ipairs(dirs) do
     if not sync_dir(dir, uri, total) then failed = failed + 1 end
   end
-  io.stdout:write(string.format("%d run dir%s, %d event%s delivered, %d left%s\n", #dirs,
+  io.stdout:write(string.format("%d run dir%s, %d event%s delivered, %d left%s%s\n", #dirs,
     #dirs == 1 and "" or "s", total.sent, total.sent == 1 and "" or "s", total.left,
-    total.aside > 0 and string.format(", %d set aside", total.aside) or ""))
+    total.aside > 0 and string.format(", %d set aside", total.aside) or "",
+    total.skipped > 0 and string.format(", %d left out as late", total.skipped) or ""))
   return (failed > 0 or total.aside > 0) and 1 or 0
 end
 
