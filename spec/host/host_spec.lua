@@ -416,6 +416,19 @@ describe("graphids.repl", function()
     assert.matches("^{\n  1000,\n  2000,", repl.show(long))
   end)
 
+  it("shows keyword keys bracketed, as Lua reads them back", function()
+    local t = { ["end"] = 4, ["and"] = 1, ending = 2 }
+    assert.are.equal('{["and"] = 1, ["end"] = 4, ending = 2}', repl.show(t))
+    assert.are.same(t, load("return " .. repl.show(t))())
+    -- and t.end does not parse either: a keyword field is not offered after "t."
+    assert.are.same({ "tbl.ending" }, repl.complete("tbl.en", { tbl = t }))
+  end)
+
+  it("sorts keys numbers first, then strings, then the other types by name", function()
+    local t = { [true] = 1, [false] = 0, b = 2, [3] = 3, [1.5] = 4, a = 5 }
+    assert.are.equal("{[1.5] = 4, [3] = 3, a = 5, b = 2, [false] = 0, [true] = 1}", repl.show(t))
+  end)
+
   it("shows the first max_items keys of a big table in order without sorting them all", function()
     local calls = 0
     local mt = { __tostring = function(s)

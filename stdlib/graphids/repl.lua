@@ -8,24 +8,36 @@ M.width = 80 -- tables longer than this on one line print one entry per line
 M.max_items = 100 -- entries shown per table before "..."
 M.max_depth = 4 -- nesting shown before "{...}"
 
-local function is_identifier(s)
-  return type(s) == "string" and s:match("^[%a_][%w_]*$") ~= nil
-end
-
 local keywords = {
   "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if", "in",
   "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while",
 }
+local is_keyword = {}
+for _, k in ipairs(keywords) do
+  is_keyword[k] = true
+end
+
+-- A name that can follow "." or stand as a bare table key: a keyword cannot ({end = 4} and
+-- t.end do not parse), so it is shown as ["end"] and not offered after "t.".
+local function is_identifier(s)
+  return type(s) == "string" and s:match("^[%a_][%w_]*$") ~= nil and not is_keyword[s]
+end
 
 local function is_tensor(v)
   local mt = getmetatable(v)
   return type(v) == "userdata" and type(mt) == "table" and mt.__name == "graphids.Tensor"
 end
 
--- Keys sort by type (numbers first), then value, so the output is the same on every run.
+-- Keys sort numbers first, then strings, then the other types by type name (boolean, function,
+-- table, ...), and by value within a type, so the output is the same on every run.
+local type_rank = { number = 1, string = 2 }
 local function key_less(a, b)
   local ta, tb = type(a), type(b)
   if ta ~= tb then
+    local ra, rb = type_rank[ta] or 3, type_rank[tb] or 3
+    if ra ~= rb then
+      return ra < rb
+    end
     return ta < tb
   end
   if ta == "number" or ta == "string" then
