@@ -437,6 +437,9 @@ TEST(edge_sizes_and_dims_are_errors_not_ub) {
               GIDS_EOVERFLOW, "as_strided: extent overflows int64 (stride 9223372036854775807");
     CHECK_ERR(gids_as_strided(&v, t, 1, (int64_t[]){0}, (int64_t[]){1}, INT64_MAX / 2),
               GIDS_EOVERFLOW, "as_strided: offset 4611686018427387903 overflows int64 in bytes");
+    /* a view whose last element is INT64_MAX: one past it overflowed before the byte count did */
+    CHECK_ERR(gids_as_strided(&v, t, 1, (int64_t[]){2}, (int64_t[]){1}, INT64_MAX - 1),
+              GIDS_EOVERFLOW, "as_strided: offset 9223372036854775806 overflows int64 in bytes");
     CHECK_ERR(gids_as_strided(&v, t, 2, (int64_t[]){0, 3}, (int64_t[]){-5, 1}, 0), GIDS_EINVAL,
               "as_strided: negative stride -5 at dim 0");
     CHECK(v == NULL);

@@ -134,7 +134,8 @@ gids_status gids_from_storage_named(const char *op, gids_tensor **out, gids_stor
                       "%s: extent overflows int64 (stride %lld over size %lld at dim %d)", op,
                       (long long)stride[i], (long long)shape[i], i);
     }
-    if (!gids_mul_ok(last + 1, es, &bytes))
+    int64_t end; /* one past the last element: last may be INT64_MAX itself */
+    if (!gids_add_ok(last, 1, &end) || !gids_mul_ok(end, es, &bytes))
         GIDS_FAIL(GIDS_EOVERFLOW, "%s: offset %lld overflows int64 in bytes", op,
                   (long long)offset);
     if (n > 0 && (uint64_t)bytes > s->nbytes)
