@@ -42,7 +42,8 @@ typedef struct gids_can_frames {
     uint8_t *attack; /* [n] label: 0 normal, 1 attack */
 } gids_can_frames;
 
-/* An empty table (no allocation). */
+/* An empty table (no allocation).  Init, free and the options' inits ignore a NULL pointer; the
+ * calls with a status return EINVAL for a NULL table or output. */
 void gids_can_frames_init(gids_can_frames *f);
 /* Frees every column and leaves an empty table; an initialised empty table is fine. */
 void gids_can_frames_free(gids_can_frames *f);
@@ -138,7 +139,8 @@ typedef struct gids_can_read_report {
  * NULL.  BORROW: path, opts. */
 gids_status gids_can_read(const char *path, const gids_can_read_opts *opts, gids_can_frames *out,
                           gids_can_read_report *report);
-/* Reads from memory (the same parsers; `name` stands for the file in messages).  BORROW. */
+/* Reads from memory (the same parsers; `name` stands for the file in messages; len >= 0 bytes,
+ * text may be NULL only when len is 0).  BORROW. */
 gids_status gids_can_read_buffer(const char *text, int64_t len, const char *name,
                                  const gids_can_read_opts *opts, gids_can_frames *out,
                                  gids_can_read_report *report);

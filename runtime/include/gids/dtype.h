@@ -60,7 +60,8 @@ bool gids_device_eq(gids_device a, gids_device b);
 /* Parses "cpu", "cuda", "cuda:N". */
 gids_status gids_device_parse(const char *s, gids_device *out);
 /* Writes "cpu", "cuda:N" or, for a type that is neither, "device type T" into buf (16 bytes
- * hold any real device; longer text is cut to fit); returns buf. */
+ * hold any real device; longer text is cut to fit); returns buf (NULL, writing nothing, for a
+ * NULL buf). */
 char *gids_device_str(gids_device d, char *buf, size_t n);
 
 /* A number given by a caller: integers are kept exact (an i64 fill of 2^62 must not round). */

@@ -92,7 +92,7 @@ gids_status gids_atomic_append(gids_atomic_file *f, const void *data, size_t n);
 /* fsync, close, rename over path, fsync the directory.  Releases f in every case (on failure
  * the temp file is removed and the old file, if any, is untouched). */
 gids_status gids_atomic_commit(gids_atomic_file *f);
-/* Removes the temp file and releases f; safe on a zeroed or already finished f. */
+/* Removes the temp file and releases f; safe on a NULL, zeroed or already finished f. */
 void gids_atomic_abort(gids_atomic_file *f);
 /* The whole sequence for one buffer.  BORROW: path, data. */
 gids_status gids_atomic_write(const char *path, const void *data, size_t n);

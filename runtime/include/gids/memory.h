@@ -45,7 +45,8 @@ gids_allocator *gids_allocator_get(gids_device_type t);
 /* BORROW: a registered allocator must outlive every storage allocated with it. */
 void gids_allocator_register(gids_device_type t, gids_allocator *a);
 
-void gids_memory_stats(gids_device dev, gids_mem_stats *out);
+/* The counters of dev into *out (EINVAL for a NULL out; the only failure). */
+gids_status gids_memory_stats(gids_device dev, gids_mem_stats *out);
 void gids_memory_reset_peak(gids_device dev);
 /* The CPU allocator keeps freed blocks of 1 MiB and more (up to a byte limit) and hands them
  * out again for the same rounded size: glibc gives such blocks back to the kernel on free, so
@@ -95,7 +96,7 @@ gids_status gids_storage_new(gids_storage **out, gids_device dev, size_t nbytes)
  * The bytes are not counted in the statistics: the caller owns them. */
 gids_status gids_storage_wrap(gids_storage **out, gids_device dev, void *data, size_t nbytes,
                               void (*deleter)(void *, void *), void *ctx);
-void gids_storage_retain(gids_storage *s);
+void gids_storage_retain(gids_storage *s);  /* NULL is ignored */
 void gids_storage_release(gids_storage *s); /* NULL is ignored */
 
 #ifdef __cplusplus

@@ -30,7 +30,9 @@ void gids_generator_init(gids_generator *g, uint64_t seed);
 /* The state as a pair, read and set under the lock every draw takes its seed and counters
  * under: a generator shared by threads (the default one, between the Lua states of an
  * embedding program) is free of data races, and a draw sees a reseed wholly or not at all.
- * Which thread's reseed or draw comes first is the threads' to order. */
+ * Which thread's reseed or draw comes first is the threads' to order.  As for the draws, a NULL
+ * g is the default generator (so gids_generator_init(NULL, s) is gids_manual_seed(s)); a NULL
+ * seed or offset is not written. */
 void gids_generator_get_state(const gids_generator *g, uint64_t *seed, uint64_t *offset);
 void gids_generator_set_state(gids_generator *g, uint64_t seed, uint64_t offset);
 /* BORROW: the process-wide default generator (seed 0 until gids_manual_seed).  Threads may
@@ -39,10 +41,12 @@ void gids_generator_set_state(gids_generator *g, uint64_t seed, uint64_t offset)
 gids_generator *gids_default_generator(void);
 void gids_manual_seed(uint64_t seed);
 
-/* One Philox 4x32-10 block: counter (4 words) under key (2 words). */
+/* One Philox 4x32-10 block: counter (4 words) under key (2 words).  A primitive with no status:
+ * the three arrays must be valid (they are not checked). */
 void gids_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 
-/* NEW tensors (float dtypes for rand/randn; integer or float for randint). */
+/* NEW tensors (float dtypes for rand/randn; integer or float for randint).  g NULL: the default
+ * generator. */
 gids_status gids_rand(gids_tensor **out, gids_generator *g, gids_dtype dt, int ndim,
                       const int64_t *shape);
 gids_status gids_randn(gids_tensor **out, gids_generator *g, gids_dtype dt, int ndim,

@@ -8,7 +8,9 @@
  *   gids_sha256_final_hex(&h, hex);   // "ba7816bf..."
  *
  * Used for content digests (vocabulary, checkpoints, cache files).  The state is a plain struct
- * on the caller's stack; nothing is allocated, so only the file helper can fail.
+ * on the caller's stack; nothing is allocated, so only the file helper can fail.  The streaming
+ * and one-shot functions return no status: like memcpy, they take valid pointers (s, out, and
+ * data when n > 0) and do not check them; gids_sha256_file_hex checks its arguments.
  */
 #ifndef GIDS_SHA256_H
 #define GIDS_SHA256_H

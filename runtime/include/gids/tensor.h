@@ -53,7 +53,8 @@ void gids_tensor_retain(gids_tensor *t);
 void gids_tensor_release(gids_tensor *t); /* NULL is ignored */
 
 /* ---- queries (all BORROW) ---- */
-/* 0 for a NULL t (as gids_tensor_data gives NULL): queries have no status to return. */
+/* A NULL t gives 0 elements, not contiguous, data NULL and the CPU: queries have no status to
+ * return. */
 int64_t gids_tensor_numel(const gids_tensor *t);
 bool gids_tensor_is_contiguous(const gids_tensor *t);
 /* Address of element 0 (storage data + offset * element size). */
@@ -62,7 +63,7 @@ gids_device gids_tensor_device(const gids_tensor *t);
 /* Normalises dim (negative counts from the end) against ndim; "op: dim 5 out of range for a
  * tensor of 2 dims" on failure.  ndim 0 accepts dims 0 and -1 (as PyTorch). */
 gids_status gids_normalize_dim(const char *op, int dim, int ndim, int *out);
-/* Writes "[2,3]" into buf; returns buf. */
+/* Writes "[2,3]" into buf ("[NULL]" for a NULL shape of ndim > 0); returns buf. */
 char *gids_shape_str(int ndim, const int64_t *shape, char *buf, size_t n);
 /* NumPy broadcast of two shapes. ESHAPE naming both shapes when they do not broadcast. */
 gids_status gids_broadcast_shapes(const char *op, int na, const int64_t *a, int nb,

@@ -47,7 +47,8 @@ typedef struct gids_can_vocab {
     int64_t n_ext;
 } gids_can_vocab;
 
-/* Canonical text: 3 uppercase hex digits for an 11-bit id, 8 for an extended one. */
+/* Canonical text: 3 uppercase hex digits for an 11-bit id, 8 for an extended one (nothing for a
+ * NULL out). */
 void gids_can_id_text(char out[GIDS_CAN_ID_TEXT_SIZE], uint32_t id, int extended);
 /* Parses canonical text (3 or 8 hex digits, either case); EINVAL naming the text otherwise,
  * and for a 3-digit id above 7FF or an 8-digit one above 1FFFFFFF. */
@@ -62,8 +63,8 @@ gids_status gids_can_vocab_from_frames(gids_can_vocab *v, const gids_can_frames 
  * both positions.  BORROW: id, ext. */
 gids_status gids_can_vocab_from_ids(gids_can_vocab *v, const uint32_t *id, const uint8_t *ext,
                                     int64_t n);
-void gids_can_vocab_free(gids_can_vocab *v);
-/* Vocabulary index of an id (0 = UNK when absent). */
+void gids_can_vocab_free(gids_can_vocab *v); /* NULL is ignored */
+/* Vocabulary index of an id (0 = UNK when absent, and for a NULL or freed v). */
 int64_t gids_can_vocab_lookup(const gids_can_vocab *v, uint32_t id, int extended);
 
 /* ---- window graphs ---- */

@@ -8,7 +8,7 @@
 static uint64_t next_seq_; /* atomic */
 
 bool gids_ag_should_record(int n, const gids_tensor *const *inputs) {
-    if (!gids_grad_enabled()) return false;
+    if (!gids_grad_enabled() || inputs == NULL) return false; /* no inputs: nothing to record */
     for (int i = 0; i < n; i++)
         if (inputs[i] != NULL && gids_requires_grad(inputs[i])) return true;
     return false;

@@ -186,6 +186,7 @@ gids_status gids_device_check(const char *op, gids_device dev) {
 }
 
 gids_status gids_to_device(gids_tensor **out, const gids_tensor *t, gids_device dev) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "to: out is NULL");
     GIDS_CHECK(t != NULL, GIDS_EINVAL, "to: the tensor is NULL");
     GIDS_TRY(gids_device_check("to", dev));
     if (gids_device_eq(gids_tensor_device(t), dev)) {

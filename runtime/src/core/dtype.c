@@ -93,11 +93,13 @@ bool gids_device_eq(gids_device a, gids_device b) {
 }
 
 gids_status gids_device_parse(const char *s, gids_device *out) {
-    if (s && strcmp(s, "cpu") == 0) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "device_parse: out is NULL");
+    GIDS_CHECK(s != NULL, GIDS_EINVAL, "device: expected a name, got NULL");
+    if (strcmp(s, "cpu") == 0) {
         *out = GIDS_DEVICE_CPU;
         return GIDS_OK;
     }
-    if (s && strncmp(s, "cuda", 4) == 0) {
+    if (strncmp(s, "cuda", 4) == 0) {
         if (s[4] == '\0') {
             *out = (gids_device){GIDS_CUDA, 0};
             return GIDS_OK;
@@ -112,10 +114,11 @@ gids_status gids_device_parse(const char *s, gids_device *out) {
         }
     }
     GIDS_FAIL(GIDS_EINVAL, "device: unknown device '%s' (expected \"cpu\", \"cuda\" or \"cuda:N\")",
-              s ? s : "(null)");
+              s);
 }
 
 char *gids_device_str(gids_device d, char *buf, size_t n) {
+    if (buf == NULL) return NULL; /* nowhere to write (snprintf takes NULL with n = 0 only) */
     if (d.type == GIDS_CPU)
         snprintf(buf, n, "cpu");
     else if (d.type == GIDS_CUDA)

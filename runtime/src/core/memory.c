@@ -42,7 +42,8 @@ void gids_mem_count_tensor(gids_device dev, int delta) {
     atomic_fetch_add(&slot_(dev)->tensors, delta);
 }
 
-void gids_memory_stats(gids_device dev, gids_mem_stats *out) {
+gids_status gids_memory_stats(gids_device dev, gids_mem_stats *out) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "memory_stats: out is NULL");
     counters *c = slot_(dev);
     out->current_bytes = atomic_load(&c->current);
     out->peak_bytes = atomic_load(&c->peak);
@@ -50,6 +51,7 @@ void gids_memory_stats(gids_device dev, gids_mem_stats *out) {
     out->live_storages = atomic_load(&c->storages);
     out->total_allocs = atomic_load(&c->allocs);
     out->cached_bytes = dev.type == GIDS_CPU ? cpu_cache_bytes_() : 0;
+    return GIDS_OK;
 }
 
 void gids_memory_reset_peak(gids_device dev) {
@@ -319,6 +321,7 @@ gids_status gids_storage_wrap(gids_storage **out, gids_device dev, void *data, s
 }
 
 void gids_storage_retain(gids_storage *s) {
+    if (s == NULL) return; /* as release: NULL is ignored */
     __atomic_add_fetch(&s->refcount, 1, __ATOMIC_RELAXED);
 }
 

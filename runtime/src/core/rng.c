@@ -46,14 +46,17 @@ static gids_generator default_ = {0, 0};
  * struct keeps its two fields. */
 static pthread_mutex_t state_lock_ = PTHREAD_MUTEX_INITIALIZER;
 
+/* A NULL g is the default generator, as for the draws; a NULL seed or offset is not written. */
 void gids_generator_get_state(const gids_generator *g, uint64_t *seed, uint64_t *offset) {
+    if (g == NULL) g = &default_;
     pthread_mutex_lock(&state_lock_);
-    *seed = g->seed;
-    *offset = g->offset;
+    if (seed != NULL) *seed = g->seed;
+    if (offset != NULL) *offset = g->offset;
     pthread_mutex_unlock(&state_lock_);
 }
 
 void gids_generator_set_state(gids_generator *g, uint64_t seed, uint64_t offset) {
+    if (g == NULL) g = &default_;
     pthread_mutex_lock(&state_lock_);
     g->seed = seed;
     g->offset = offset;

@@ -177,6 +177,7 @@ int64_t gids_tensor_numel(const gids_tensor *t) {
 }
 
 bool gids_tensor_is_contiguous(const gids_tensor *t) {
+    if (t == NULL) return false; /* as numel: a query has no status, and NULL holds no layout */
     int64_t expected = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
         if (t->shape[i] == 1) continue; /* the stride of a size-1 dim is never used */
@@ -193,7 +194,7 @@ void *gids_tensor_data(const gids_tensor *t) {
 }
 
 gids_device gids_tensor_device(const gids_tensor *t) {
-    return t->storage->device;
+    return t != NULL ? t->storage->device : GIDS_DEVICE_CPU; /* as the node input queries */
 }
 
 gids_status gids_normalize_dim(const char *op, int dim, int ndim, int *out) {
@@ -220,10 +221,11 @@ gids_status gids_normalize_new_dim(const char *op, int dim, int ndim, int *out) 
 
 char *gids_shape_str(int ndim, const int64_t *shape, char *buf, size_t n) {
     size_t k = 0;
-    if (n == 0) return buf;
+    if (n == 0 || buf == NULL) return buf;
     buf[0] = '\0';
     k += (size_t)snprintf(buf + k, n - k, "[");
-    for (int i = 0; i < ndim && k < n; i++)
+    if (shape == NULL && ndim > 0) k += (size_t)snprintf(buf + k, n - k, "NULL"); /* a message */
+    for (int i = 0; shape != NULL && i < ndim && k < n; i++)
         k += (size_t)snprintf(buf + k, n - k, i ? ",%lld" : "%lld", (long long)shape[i]);
     if (k < n) snprintf(buf + k, n - k, "]");
     return buf;
@@ -232,6 +234,11 @@ char *gids_shape_str(int ndim, const int64_t *shape, char *buf, size_t n) {
 gids_status gids_broadcast_shapes(const char *op, int na, const int64_t *a, int nb,
                                   const int64_t *b, int *nout, int64_t *out) {
     GIDS_CHECK(nout != NULL && out != NULL, GIDS_EINVAL, "%s: the output shape is NULL", op);
+    GIDS_CHECK(na >= 0 && na <= GIDS_MAX_DIMS && nb >= 0 && nb <= GIDS_MAX_DIMS, GIDS_EINVAL,
+               "%s: shapes of %d and %d dims, each 0..%d", op, na, nb, GIDS_MAX_DIMS);
+    GIDS_CHECK((na == 0 || a != NULL) && (nb == 0 || b != NULL), GIDS_EINVAL,
+               "%s: shape %s is NULL for %d dims", op, na > 0 && a == NULL ? "a" : "b",
+               na > 0 && a == NULL ? na : nb);
     int n = na > nb ? na : nb;
     int64_t tmp[GIDS_MAX_DIMS];
     for (int i = 0; i < n; i++) {

@@ -65,6 +65,7 @@ static gids_status binop_dtypes(gids_binop op, gids_dtype p, gids_dtype *compute
 }
 
 gids_status gids_binop_result_dtype(gids_binop op, gids_dtype a, gids_dtype b, gids_dtype *out) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "binop_result_dtype: out is NULL");
     gids_dtype compute;
     return binop_dtypes(op, gids_promote(a, b), &compute, out);
 }

@@ -498,6 +498,7 @@ gids_status gids_gat_attention(gids_tensor **out, gids_tensor **alpha, const gid
                                const gids_tensor *a_edge, const gids_tensor *edge_index,
                                int64_t num_nodes, double negative_slope,
                                const gids_tensor *dropout_scale) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "gat_attention: out is NULL"); /* alpha is optional */
     GIDS_ON_DEVICE("gat_attention", gat_attention, x, a_src, a_dst, a_edge, edge_index,
                    dropout_scale)
     (out, alpha, x, a_src, a_dst, a_edge, edge_index, num_nodes, negative_slope, dropout_scale);

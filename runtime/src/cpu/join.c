@@ -100,6 +100,7 @@ gids_status gids_stack(gids_tensor **out, int n, const gids_tensor *const *ts, i
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "stack: out is NULL");
     *out = NULL;
     const char *op = "stack";
+    GIDS_CHECK(n <= 0 || ts != NULL, GIDS_EINVAL, "stack: the list is NULL with %d tensors", n);
     /* Views and cat: a list on a device goes through cat's device path. */
     GIDS_TRY(check_list(op, n, ts, n <= 0 || !gids_any_device(n, ts)));
     const gids_tensor *ref = ts[0];

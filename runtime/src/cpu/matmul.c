@@ -541,6 +541,7 @@ static gids_status batched(gids_tensor **out, const char *op, const gids_tensor 
 }
 
 gids_status gids_bmm(gids_tensor **out, const gids_tensor *a, const gids_tensor *b) {
+    GIDS_CHECK_ARG(out, "bmm", "out");
     *out = NULL;
     /* The shape checks hold on every device; the CPU's own (check_pair) only after the device
      * dispatch, which would otherwise refuse a CUDA operand as "expected cpu". */

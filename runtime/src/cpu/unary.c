@@ -265,6 +265,7 @@ static gids_status unop_plan(gids_unop op, gids_dtype in, gids_dtype *compute, g
 }
 
 gids_status gids_unop_result_dtype(gids_unop op, gids_dtype a, gids_dtype *out) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "unop_result_dtype: out is NULL");
     gids_dtype compute;
     plan_kind kind;
     return unop_plan(op, a, &compute, out, &kind);

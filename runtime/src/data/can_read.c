@@ -19,6 +19,7 @@
 #include "can_parse.h"
 
 void gids_can_read_opts_init(gids_can_read_opts *o) {
+    if (o == NULL) return; /* no options to set */
     memset(o, 0, sizeof *o);
     o->format = GIDS_CAN_FMT_AUTO;
     o->time_tolerance = GIDS_CAN_TIME_TOLERANCE;
@@ -136,7 +137,12 @@ static gids_status check_opts(const gids_can_read_opts *o) {
 gids_status gids_can_read_buffer(const char *text, int64_t len, const char *name,
                                  const gids_can_read_opts *opts, gids_can_frames *out,
                                  gids_can_read_report *report) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "read_can_buffer: out is NULL");
     gids_can_frames_init(out);
+    GIDS_CHECK(name != NULL, GIDS_EINVAL, "read_can_buffer: name is NULL");
+    GIDS_CHECK(len >= 0, GIDS_EINVAL, "%s: negative length %lld", name, (long long)len);
+    GIDS_CHECK(text != NULL || len == 0, GIDS_EINVAL, "%s: text is NULL with length %lld", name,
+               (long long)len);
     gids_can_read_report local = {0};
     gids_can_read_report *r = report ? report : &local;
     memset(r, 0, sizeof *r);
@@ -274,6 +280,7 @@ gids_status gids_can_read_buffer(const char *text, int64_t len, const char *name
 
 gids_status gids_can_read(const char *path, const gids_can_read_opts *opts, gids_can_frames *out,
                           gids_can_read_report *report) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "read_can: out is NULL");
     gids_can_frames_init(out);
     GIDS_CHECK(path != NULL, GIDS_EINVAL, "read_can: path is NULL");
     /* a FIFO opens at once and is refused below as no regular file (io_impl.h) */
@@ -318,6 +325,9 @@ static int larger_first(const void *a, const void *b) {
 gids_status gids_can_read_many(const char *const *paths, int n, const gids_can_read_opts *opts,
                                gids_can_frames *out, gids_can_read_report *reports) {
     GIDS_CHECK(n >= 0, GIDS_EINVAL, "read_can_many: n %d must be >= 0", n);
+    GIDS_CHECK(n == 0 || out != NULL, GIDS_EINVAL, "read_can_many: out is NULL with %d files", n);
+    GIDS_CHECK(n == 0 || paths != NULL, GIDS_EINVAL, "read_can_many: paths is NULL with %d files",
+               n);
     for (int i = 0; i < n; i++) gids_can_frames_init(&out[i]);
     if (n == 0) return GIDS_OK;
     by_size *order = malloc(sizeof *order * (size_t)n);

@@ -12,6 +12,7 @@ const char *gids_can_format_name(gids_can_format f) {
 }
 
 gids_status gids_can_format_parse(const char *name, gids_can_format *out) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "can format: out is NULL");
     GIDS_CHECK(name != NULL, GIDS_EINVAL, "can format: name is NULL");
     for (int i = 0; i < GIDS_CAN_FMT_COUNT_; i++)
         if (strcmp(name, FORMAT_NAMES[i]) == 0) {
@@ -32,6 +33,7 @@ const char *gids_can_attack_name(gids_can_attack a) {
 }
 
 gids_status gids_can_rule_parse(const char *text, gids_can_rule *out) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "attack rule: out is NULL");
     GIDS_CHECK(text != NULL, GIDS_EINVAL, "attack rule: text is NULL");
     memset(out, 0, sizeof *out);
     const char *end = text + strlen(text), *hash = strchr(text, '#');

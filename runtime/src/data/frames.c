@@ -5,10 +5,12 @@
 #include "gids/can.h"
 
 void gids_can_frames_init(gids_can_frames *f) {
+    if (f == NULL) return; /* no table to set up */
     memset(f, 0, sizeof *f);
 }
 
 void gids_can_frames_free(gids_can_frames *f) {
+    if (f == NULL) return; /* as free(NULL) */
     free(f->ts);
     free(f->id);
     free(f->dlc);
@@ -46,6 +48,7 @@ gids_status gids_can_frames_reserve(gids_can_frames *f, int64_t cap) {
 
 gids_status gids_can_frames_push(gids_can_frames *f, double ts, uint32_t id, uint8_t flags,
                                  uint8_t dlc, const uint8_t *payload, uint8_t attack) {
+    GIDS_CHECK(f != NULL, GIDS_EINVAL, "gids_can_frames_push: f is NULL");
     GIDS_CHECK(dlc <= GIDS_CAN_MAX_DLC, GIDS_EINVAL, "gids_can_frames_push: dlc %u must be <= 8",
                (unsigned)dlc);
     GIDS_CHECK(dlc == 0 || payload != NULL, GIDS_EINVAL,

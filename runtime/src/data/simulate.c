@@ -151,6 +151,7 @@ static double frame_time(int dlc) {
 /* ------------------------------------------------------------------ one capture */
 
 void gids_can_sim_opts_init(gids_can_sim_opts *o) {
+    if (o == NULL) return; /* no options to set */
     memset(o, 0, sizeof *o);
     o->seed = 0;
     o->frames = 25000;
@@ -184,6 +185,7 @@ static void emit(gids_can_frames *f, double ts, uint32_t id, uint8_t dlc, const 
 
 gids_status gids_can_simulate(const gids_can_sim_opts *o, gids_can_attack attack,
                               gids_can_frames *out) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "can_simulate: out is NULL");
     gids_can_frames_init(out);
     GIDS_CHECK(o != NULL, GIDS_EINVAL, "can_simulate: options are NULL");
     GIDS_CHECK(o->frames >= 1 && o->frames <= 100000000, GIDS_EINVAL,

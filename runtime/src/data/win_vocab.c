@@ -8,6 +8,7 @@
 #define STD_IDS 2048 /* 11-bit ids */
 
 void gids_can_id_text(char out[GIDS_CAN_ID_TEXT_SIZE], uint32_t id, int extended) {
+    if (out == NULL) return; /* nowhere to write */
     static const char digits[] = "0123456789ABCDEF";
     int w = extended ? 8 : 3;
     for (int i = w - 1; i >= 0; i--, id >>= 4) out[i] = digits[id & 15];
@@ -15,6 +16,7 @@ void gids_can_id_text(char out[GIDS_CAN_ID_TEXT_SIZE], uint32_t id, int extended
 }
 
 gids_status gids_can_id_parse(const char *text, uint32_t *id, int *extended) {
+    GIDS_CHECK(id != NULL && extended != NULL, GIDS_EINVAL, "can id: out (id or extended) is NULL");
     GIDS_CHECK(text != NULL, GIDS_EINVAL, "can id: text is NULL");
     size_t len = strlen(text);
     GIDS_CHECK(len == 3 || len == 8, GIDS_EINVAL,
@@ -65,6 +67,7 @@ static int u64_cmp(const void *pa, const void *pb) {
 }
 
 void gids_can_vocab_free(gids_can_vocab *v) {
+    if (v == NULL) return; /* as free(NULL) */
     free(v->id);
     free(v->ext);
     free(v->std_map);
@@ -75,6 +78,7 @@ void gids_can_vocab_free(gids_can_vocab *v) {
 
 gids_status gids_can_vocab_from_ids(gids_can_vocab *v, const uint32_t *id, const uint8_t *ext,
                                     int64_t n) {
+    GIDS_CHECK(v != NULL, GIDS_EINVAL, "can vocab: out (the vocabulary) is NULL");
     memset(v, 0, sizeof *v);
     GIDS_CHECK(n >= 0 && n < INT32_MAX, GIDS_EINVAL, "can vocab: %lld entries", (long long)n);
     GIDS_CHECK(n == 0 || (id != NULL && ext != NULL), GIDS_EINVAL, "can vocab: id or ext is NULL");
@@ -130,6 +134,7 @@ gids_status gids_can_vocab_from_ids(gids_can_vocab *v, const uint32_t *id, const
 }
 
 int64_t gids_can_vocab_lookup(const gids_can_vocab *v, uint32_t id, int extended) {
+    if (v == NULL || v->std_map == NULL) return 0; /* no (or a freed) vocabulary: unknown */
     if (!extended) return id < STD_IDS ? v->std_map[id] : 0;
     int64_t lo = 0, hi = v->n_ext;
     while (lo < hi) {
@@ -144,6 +149,7 @@ int64_t gids_can_vocab_lookup(const gids_can_vocab *v, uint32_t id, int extended
 
 gids_status gids_can_vocab_from_frames(gids_can_vocab *v, const gids_can_frames *const *files,
                                        int64_t nfiles, int benign_only) {
+    GIDS_CHECK(v != NULL, GIDS_EINVAL, "can vocab: out (the vocabulary) is NULL");
     memset(v, 0, sizeof *v);
     GIDS_CHECK(nfiles >= 0 && (nfiles == 0 || files != NULL), GIDS_EINVAL,
                "can vocab: %lld files with files = NULL", (long long)nfiles);

@@ -92,6 +92,7 @@ static win_frames window_rows(const gids_can_frames *fr, int64_t start, const gi
 gids_status gids_build_windows(gids_graph_set *out, const gids_can_frames *const *files,
                                const int64_t *attack_type, int64_t nfiles,
                                const gids_can_vocab *vocab, const gids_window_opts *opts) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "build_windows: out is NULL");
     memset(out, 0, sizeof *out);
     GIDS_TRY(check_args(files, attack_type, nfiles, vocab, opts));
     const int64_t W = opts->window, S = opts->stride;

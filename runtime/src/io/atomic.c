@@ -31,6 +31,7 @@ static gids_status dir_of(const char *path, char **dir) {
 }
 
 gids_status gids_fsync_dir(const char *dir) {
+    GIDS_CHECK(dir != NULL, GIDS_EINVAL, "fsync: the directory is NULL");
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) GIDS_FAIL(GIDS_EIO, "fsync: cannot open directory '%s': %s", dir, strerror(errno));
     int r = fsync(fd);
@@ -90,6 +91,7 @@ static gids_status resolve_links(const char *path, char **out) {
 }
 
 gids_status gids_atomic_open(gids_atomic_file *f, const char *path) {
+    GIDS_CHECK(f != NULL, GIDS_EINVAL, "atomic write: the file is NULL");
     memset(f, 0, sizeof *f);
     f->fd = -1;
     if (path == NULL || path[0] == '\0') GIDS_FAIL(GIDS_EINVAL, "atomic write: empty path");
@@ -163,6 +165,7 @@ gids_status gids_atomic_append(gids_atomic_file *f, const void *data, size_t n) 
 }
 
 void gids_atomic_abort(gids_atomic_file *f) {
+    if (f == NULL) return; /* nothing to release */
     if (f->fd >= 0) close(f->fd);
     if (f->tmp_path) unlink(f->tmp_path);
     free(f->tmp_path);
@@ -184,6 +187,7 @@ static gids_status commit_failed(gids_atomic_file *f, const char *step, int e) {
 }
 
 gids_status gids_atomic_commit(gids_atomic_file *f) {
+    GIDS_CHECK(f != NULL, GIDS_EINVAL, "atomic write: the file is NULL");
     if (f->fd < 0) GIDS_FAIL(GIDS_ESTATE, "atomic write: the file is not open");
     if (fsync(f->fd) != 0) return commit_failed(f, "fsync", errno);
     int r = close(f->fd);

@@ -116,6 +116,7 @@ void gids_sha256_hex(char out[GIDS_SHA256_HEX_SIZE], const void *data, size_t n)
 }
 
 gids_status gids_sha256_file_hex(char out[GIDS_SHA256_HEX_SIZE], const char *path) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "sha256_file: out is NULL");
     GIDS_CHECK(path != NULL, GIDS_EINVAL, "sha256_file: path is NULL");
     FILE *f = fopen(path, "rb");
     if (f == NULL) GIDS_FAIL(GIDS_EIO, "sha256_file: cannot open '%s': %s", path, strerror(errno));
