@@ -107,8 +107,10 @@ $(BUILD)/obj/lua/%.o: lua/%.c
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(CFLAGS) $(LUA_CFLAGS) -c $< -o $@
 
-# A build directory outside the tree still finds the stdlib it was built from.
-$(BUILD)/obj/lua/host/host.o: BASE += -DGIDS_SOURCE_STDLIB='"$(abspath stdlib)"'
+# A build directory outside the tree still finds the stdlib it was built from; only the binary
+# in that build directory does (an installed or copied one must not use a checkout's stdlib).
+$(BUILD)/obj/lua/host/host.o: BASE += -DGIDS_SOURCE_STDLIB='"$(abspath stdlib)"' \
+                                      -DGIDS_BUILD_BIN='"$(abspath $(dir $(HOST)))"'
 
 # -z nodelete: Lua unloads C modules when its state closes, but OpenMP and OpenBLAS worker threads
 # outlive that; unloading the code they came from crashes the process at exit.

@@ -41,11 +41,26 @@ static int is_file(const char *path) {
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* Whether this program runs from the build directory it was linked in (the Makefile names it
+ * in GIDS_BUILD_BIN): only that binary may fall back to the source tree it was built from.  An
+ * installed copy (<prefix>/bin, its share/ removed) or a binary copied elsewhere would
+ * otherwise load that checkout's stdlib, perhaps of another version than its own core. */
+static int in_own_build_dir(void) {
+#ifdef GIDS_BUILD_BIN
+    char built[PATH_MAX];
+    /* host_exe_dir comes from /proc/self/exe, which has its links resolved: resolve this too */
+    return realpath(GIDS_BUILD_BIN, built) != NULL && strcmp(built, host_exe_dir()) == 0;
+#else
+    return 0;
+#endif
+}
+
 /* The stdlib root (the directory holding graphids/init.lua): $GRAPHIDS_STDLIB, else the
  * install layout (<exe>/../share/lua/5.4 for <prefix>/bin/graphids), else the source tree of
- * a build (<exe>/../../stdlib for build/bin/graphids, or the tree the program was built from,
- * for a build directory elsewhere).  NULL when none has it (a $GRAPHIDS_STDLIB without
- * graphids/init.lua included: the user chose it, so the others are not tried). */
+ * a build (<exe>/../../stdlib for build/bin/graphids, or the tree the program was built from
+ * when it runs from its build directory and that is elsewhere).  NULL when none has it (a
+ * $GRAPHIDS_STDLIB without graphids/init.lua included: the user chose it, so the others are
+ * not tried). */
 static const char *stdlib_dir(char *out, size_t n) {
     char probe[PATH_MAX + 64];
     const char *env = getenv("GRAPHIDS_STDLIB");
@@ -61,9 +76,11 @@ static const char *stdlib_dir(char *out, size_t n) {
         if (is_file(probe)) return out;
     }
 #ifdef GIDS_SOURCE_STDLIB
-    snprintf(out, n, "%s", GIDS_SOURCE_STDLIB);
-    snprintf(probe, sizeof probe, "%s/graphids/init.lua", out);
-    if (is_file(probe)) return out;
+    if (in_own_build_dir()) {
+        snprintf(out, n, "%s", GIDS_SOURCE_STDLIB);
+        snprintf(probe, sizeof probe, "%s/graphids/init.lua", out);
+        if (is_file(probe)) return out;
+    }
 #endif
     return NULL;
 }

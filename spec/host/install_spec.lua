@@ -69,6 +69,17 @@ print(package.searchpath("graphids.core", package.cpath))
     assert.matches("CUDA plugin: ", v, 1, true)
   end)
 
+  it("installs a host that never falls back to the source tree's stdlib", function()
+    -- the installed binary copied alone elsewhere (or its share/ removed): no stdlib beside it,
+    -- and the checkout it was built from must not stand in (it may hold another version)
+    local other = prefix .. "-copy"
+    assert(sh(("mkdir -p %s/bin && cp %s/bin/graphids %s/bin/"):format(q(other), q(prefix), q(other))))
+    local v = sh(("cd / && env -u GRAPHIDS_STDLIB %s/bin/graphids version"):format(q(other)))
+    os.execute("rm -rf " .. q(other))
+    assert.matches("stdlib: the graphids stdlib was not found beside " .. other .. "/bin", v, 1, true)
+    assert.not_matches(root .. "/stdlib", v, 1, true)
+  end)
+
   it("installs the recipes where the installed library finds them", function()
     assert.is_truthy(io.open(prefix .. "/share/graphids/recipes/datasets.lua", "rb"))
     local code = "print(require('graphids.paths').recipes_root(), " ..
@@ -107,5 +118,40 @@ int main(void) {
     assert(rc == 0, "make uninstall failed:\n" .. out)
     local left = sh("find " .. q(prefix) .. " ! -type d ! -name 't.c' ! -name t")
     assert.equal("", left)
+  end)
+end)
+
+describe("a build directory outside the source tree", function()
+  local tmp = os.tmpname()
+  os.remove(tmp)
+  tmp = tmp .. "-gids-build"
+  local abs_build = build:sub(1, 1) == "/" and build or root .. "/" .. build
+
+  teardown(function()
+    os.execute("rm -rf " .. q(tmp))
+  end)
+
+  it("finds the stdlib of the tree it was built from, and a copy of its binary does not", function()
+    -- only the host's own object is compiled there: the rest links to this build's objects
+    local b = tmp .. "/build"
+    local from = q(abs_build)
+    local link = table.concat({
+      ("mkdir -p %s/obj/lua/host %s/lib"):format(q(b), q(b)),
+      ("ln -s %s/obj/runtime %s/obj/runtime"):format(from, q(b)),
+      ("ln -s %s/obj/lua/src %s/obj/lua/src"):format(from, q(b)),
+      ("ln -s %s/lib/libgraphids.a %s/lib/"):format(from, q(b)),
+      ("for o in %s/obj/lua/host/*.o; do [ \"${o##*/}\" = host.o ] || ln -s \"$o\" %s/obj/lua/host/; done")
+        :format(from, q(b)),
+    }, " && ")
+    local out, rc = sh(link)
+    assert.are.equal(0, rc, out)
+    out, rc = sh(("make --no-print-directory BUILD=%s %s/bin/graphids"):format(q(b), q(b)))
+    assert.are.equal(0, rc, out)
+    local v = sh(("cd / && env -u GRAPHIDS_STDLIB %s/bin/graphids version"):format(q(b)))
+    assert.matches("stdlib: " .. root .. "/stdlib\n", v, 1, true)
+    out, rc = sh(("mkdir -p %s/elsewhere/bin && cp %s/bin/graphids %s/elsewhere/bin/ && cd / && " ..
+      "env -u GRAPHIDS_STDLIB %s/elsewhere/bin/graphids -e 'print(1)'"):format(q(tmp), q(b), q(tmp), q(tmp)))
+    assert.are.equal(1, rc, out)
+    assert.matches("the graphids stdlib was not found beside " .. tmp .. "/elsewhere/bin", out, 1, true)
   end)
 end)
