@@ -18,20 +18,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_clock.h"
 #include "gids/graphids.h"
 
 #define REPS 9
-
-static double now_(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static double median_(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, cmp_);

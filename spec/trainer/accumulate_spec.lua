@@ -15,11 +15,7 @@ local tiny = require "trainer.support.tiny"
 local proc = require "trainer.support.proc"
 local err_of = require("specenv").err_of
 
-local function model(hp)
-  hp = hp or {}
-  hp.in_dim, hp.hidden, hp.seed = 4, 8, hp.seed or 3
-  return tiny.MLP(hp)
-end
+local model = tiny.small_mlp
 
 -- 44 graphs in batches of 8: 6 batches an epoch, the last of 4.
 local function dm(n, bs)
@@ -262,11 +258,7 @@ describe("Trainer accumulate_grad_batches", function()
     assert.equal(4, ema.n_averaged)
     -- a batch that took no step (false) writes no line, whatever its index
     local buf = {}
-    local sink = { flush = function() end }
-    function sink.write(self, ...)
-      for _, s in ipairs({ ... }) do buf[#buf + 1] = s end
-      return self
-    end
+    local sink = tiny.sink(buf)
     local p = Progress.new({ mode = "lines", every = 1, out = sink })
     p:epoch_start(0, 1, 4)
     p:step(1, 0.5, 8, false)

@@ -513,11 +513,7 @@ describe("graphids.trainer", function()
 
   it("prints a progress bar on a terminal and plain lines otherwise", function()
     local buf = {}
-    local sink = { flush = function() end }
-    function sink.write(self, ...)
-      for _, s in ipairs({ ... }) do buf[#buf + 1] = s end
-      return self
-    end
+    local sink = tiny.sink(buf)
     local p = Progress.new({ mode = "lines", every = 2, out = sink })
     p:epoch_start(0, 5, 4)
     for i = 1, 4 do p:step(i, 0.5, 8) end
@@ -528,7 +524,7 @@ describe("graphids.trainer", function()
     assert.truthy(text:find("epoch 1/5 done in %d+:%d%d val_loss=0.25\n"))
     assert.falsy(text:find("\r", 1, true))
     buf = {}
-    p = Progress.new({ mode = "bar", out = sink })
+    p = Progress.new({ mode = "bar", out = tiny.sink(buf) })
     p:epoch_start(0, 5, 4)
     p:step(2, 0.5, 8)
     assert.truthy(table.concat(buf):find("\repoch 1/5 [##########..........] step 2/4", 1, true))

@@ -265,4 +265,23 @@ function DataModule:load_state_dict(st)
   self.epoch, self.position = st.epoch, st.position
 end
 
+-- ---------------------------------------------------------------- shared set-ups
+
+-- The loop-option specs' model: an MLP 4 -> 8 (seed 3 unless hp.seed), hp's other keys kept.
+function M.small_mlp(hp)
+  hp = hp or {}
+  hp.in_dim, hp.hidden, hp.seed = 4, 8, hp.seed or 3
+  return M.MLP(hp)
+end
+
+-- An output stream that keeps what is written to it, in buf (a list of strings).
+function M.sink(buf)
+  local sink = { flush = function() end }
+  function sink.write(self, ...)
+    for _, s in ipairs({ ... }) do buf[#buf + 1] = s end
+    return self
+  end
+  return sink
+end
+
 return M
