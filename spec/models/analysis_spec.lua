@@ -61,8 +61,10 @@ describe("graphids.analysis.embeddings", function()
     h.errors("batch 1: the representation must be a %[B, d%] tensor, got a tensor of shape %[3%]",
       analysis.embeddings, m, one_batch_loader(batch), { fn = function() return graphids.ones(3) end })
     assert.is_false(m.training) -- restored after the error too
-    h.errors("analysis.embeddings: unknown option 'f' %(allowed: fn%)", analysis.embeddings, m,
+    h.errors("analysis.embeddings: unknown option 'f' %(did you mean 'fn'%?%)", analysis.embeddings, m,
       one_batch_loader(batch), { f = 1 })
+    h.errors("analysis.embeddings: unknown option 'xyz' %(allowed: fn%)", analysis.embeddings, m,
+      one_batch_loader(batch), { xyz = 1 })
     h.errors("analysis.embeddings: loader must have iter%(%)", analysis.embeddings, m, {})
   end)
 end)

@@ -1,26 +1,10 @@
 -- graphids.analysis._common -- what the analyses share: running a model in eval mode without
 -- grad (its mode restored afterwards, also after an error), checking a loader, and the batches of
--- a loader up to a number of graphs.
+-- a loader up to a number of graphs.  Options are checked by graphids.nn._util.options.
 local graphids = require "graphids"
+local U = require "graphids.nn._util"
 
 local M = {}
-
--- Checks an options table against the allowed keys (a list), naming fname and the bad key.
-function M.options(fname, opts, allowed)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    error(string.format("%s: options must be a table, got %s", fname, type(opts)), 3)
-  end
-  local ok = {}
-  for _, k in ipairs(allowed) do ok[k] = true end
-  for k in pairs(opts) do
-    if not ok[k] then
-      error(string.format("%s: unknown option '%s' (allowed: %s)", fname, tostring(k),
-        table.concat(allowed, ", ")), 3)
-    end
-  end
-  return opts
-end
 
 function M.check_loader(fname, loader)
   if type(loader) ~= "table" or type(loader.iter) ~= "function" then
@@ -93,9 +77,7 @@ end
 
 -- "a tensor of shape [3, 2]" or the Lua type of v, for messages.
 function M.describe(v)
-  if graphids.is_tensor(v) then
-    return "a tensor of shape [" .. table.concat(v.shape, ", ") .. "]"
-  end
+  if graphids.is_tensor(v) then return "a tensor of shape " .. U.shape_str(v) end
   return type(v)
 end
 

@@ -11,6 +11,7 @@ local nn = require "graphids.nn"
 local G = require "graphids.nn.graph"
 local class = require "graphids.class"
 local A = require "graphids.analysis._common"
+local U = require "graphids.nn._util"
 
 local M = {}
 
@@ -43,7 +44,7 @@ end
 -- in the forward gives one entry per call, named "name#2", "name#3"...  Second result: what
 -- opts.forward(model, batch) returned (default model(batch)).
 function M.attention(model, batch, opts)
-  opts = A.options("analysis.attention", opts, { "forward" })
+  opts = U.options("analysis.attention", opts, { forward = U.NONE })
   local forward = opts.forward or default_forward
   if type(forward) ~= "function" then error("analysis.attention: opts.forward must be a function", 2) end
   local layers = M.attention_layers(model)

@@ -12,10 +12,11 @@
 -- after an error.
 local graphids = require "graphids"
 local A = require "graphids.analysis._common"
+local U = require "graphids.nn._util"
 
 local M = {}
 
-local OPTS = { "steps", "span", "seed", "max_graphs", "loss" }
+local OPTS = { steps = U.NONE, span = U.NONE, seed = U.NONE, max_graphs = U.NONE, loss = U.NONE }
 
 -- The scalar loss of a batch: validation_step's val_loss (a tensor or a number).
 local function default_loss(model, batch, ctx)
@@ -101,7 +102,7 @@ end
 -- directions' and the loss's draws), max_graphs (the loader's leading batches up to that many
 -- graphs; default all), loss(model, batch, ctx) -> scalar (default validation_step's val_loss).
 function M.loss_landscape(model, loader, opts)
-  local o = A.options("analysis.loss_landscape", opts, OPTS)
+  local o = U.options("analysis.loss_landscape", opts, OPTS)
   A.check_loader("analysis.loss_landscape", loader)
   local steps, span, seed = check_opts(o)
   local loss = o.loss or default_loss

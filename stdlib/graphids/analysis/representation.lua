@@ -7,6 +7,7 @@
 --                                                            --   rotation and a scale)
 local graphids = require "graphids"
 local A = require "graphids.analysis._common"
+local U = require "graphids.nn._util"
 
 local M = {}
 
@@ -26,7 +27,7 @@ end
 -- opts.fn(model, batch) -> [B, d] picks another representation (default: model:graph_embedding,
 -- else the second result of model(batch)).
 function M.embeddings(model, loader, opts)
-  opts = A.options("analysis.embeddings", opts, { "fn" })
+  opts = U.options("analysis.embeddings", opts, { fn = U.NONE })
   A.check_loader("analysis.embeddings", loader)
   local fn = opts.fn or default_embedding
   if type(fn) ~= "function" then error("analysis.embeddings: opts.fn must be a function", 2) end
