@@ -143,6 +143,29 @@ static void check_sub(lua_State *L, int ix, int iy, const char *fname) {
 /* add/sub(x, y, {alpha=}) = x +/- alpha * y, as torch.add. */
 static const char *const alpha_opts[] = {"alpha", NULL};
 
+/* The dtype of x + y for the operand at 1 and y (the tensor b, or the scalar sy when b is NULL). */
+static gids_dtype result_dtype(lua_State *L, const gids_tensor *b, gids_scalar sy) {
+    gids_tensor *a = l_totensor(L, 1);
+    if (b != NULL) {
+        if (a != NULL) return gids_promote(a->dtype, b->dtype);
+        return lua_type(L, 1) == LUA_TNUMBER ? gids_promote_scalar(b->dtype, l_checkscalar(L, 1))
+                                             : b->dtype;
+    }
+    return a != NULL ? gids_promote_scalar(a->dtype, sy) : GIDS_F64;
+}
+
+/* An integer alpha the integer result cannot hold is an error, as torch's ("value cannot be
+ * converted to type uint8_t without overflow"), not a silent wrap of alpha * y.  torch's check
+ * lets an unsigned type wrap a negative value down to -max, so u8 takes -255..255. */
+static void check_alpha_fits(lua_State *L, const char *fname, gids_scalar alpha, gids_dtype dt) {
+    if (!alpha.is_int || (dt != GIDS_U8 && dt != GIDS_I32)) return;
+    int64_t lo = dt == GIDS_U8 ? -255 : INT32_MIN, hi = dt == GIDS_U8 ? 255 : INT32_MAX;
+    if (alpha.i < lo || alpha.i > hi)
+        luaL_error(
+            L, "%s: option 'alpha' (%I) does not fit in the result's dtype %s (valid: %I..%I)",
+            fname, (lua_Integer)alpha.i, gids_dtype_name(dt), (lua_Integer)lo, (lua_Integer)hi);
+}
+
 /* Replaces the operand at 2 by alpha * y when opts.alpha is given (and not 1), a tensor y
  * converted to the result's dtype before it is scaled.  As torch: a
  * float alpha needs a float result (one operand a float tensor or a Lua float), and when both
@@ -181,15 +204,11 @@ static void apply_alpha(lua_State *L, const char *fname) {
     }
     gids_scalar sy = gids_scalar_i(0);
     gids_tensor *b = operand(L, 2, &sy, device_of(L, 1, 2), fname);
+    check_alpha_fits(L, fname, alpha, result_dtype(L, b, sy));
     if (b) {
         /* y in the result's dtype first, as torch computes alpha * y (a u8 y of 200 with
          * alpha 2 beside an f32 x is 400, not 144; an i64 y beside an f64 x stays exact) */
-        gids_tensor *a = l_totensor(L, 1);
-        gids_dtype want = b->dtype;
-        if (a != NULL)
-            want = gids_promote(a->dtype, b->dtype);
-        else if (lua_type(L, 1) == LUA_TNUMBER)
-            want = gids_promote_scalar(b->dtype, l_checkscalar(L, 1));
+        gids_dtype want = result_dtype(L, b, sy);
         if (gids_dtype_is_half(want)) { /* the sum refuses it, by its own name */
             lua_settop(L, alpha_at - 1);
             return;

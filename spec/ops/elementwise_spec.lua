@@ -142,6 +142,27 @@ describe("binary arithmetic", function()
     errors("add: unknown option 'alpah' %(did you mean 'alpha'%?%)", graphids.add, a, b, { alpah = 2 })
   end)
 
+  it("refuses an integer alpha the integer result cannot hold, as torch (u8: -255..255)", function()
+    local u = graphids.tensor({ 1, 2 }, { dtype = "u8" })
+    assert.are.same({ 2, 4 }, graphids.add(u, u, { alpha = -255 }):totable()) -- torch: [2, 4]
+    assert.are.same({ 0, 0 }, graphids.add(u, u, { alpha = 255 }):totable())
+    local u8_range = "option 'alpha' %((%-?%d+)%) does not fit in the result's dtype u8 %(valid: %-255..255%)"
+    errors("add: " .. u8_range, graphids.add, u, u, { alpha = 256 })
+    errors("sub: " .. u8_range, graphids.sub, u, u, { alpha = -256 })
+    errors("add_: " .. u8_range, u.add_, u:clone(), u, { alpha = 300 })
+    errors("add: " .. u8_range, graphids.add, u, 3, { alpha = 256 }) -- a scalar y, as torch
+    errors("add: " .. u8_range, graphids.add, 5, u, { alpha = 256 })
+    local i = graphids.tensor({ 1 }, { dtype = "i32" })
+    errors("add: option 'alpha' %(2147483648%) does not fit in the result's dtype i32", graphids.add, i, i,
+      { alpha = 1 << 31 })
+    assert.are.same({ -(1 << 31) }, graphids.add(i, i, { alpha = (1 << 31) - 1 }):totable())
+    -- the result's dtype decides: a u8 y beside an i64 or f32 x takes any alpha
+    assert.are.same({ 1 + 256 * 2 }, graphids.add(graphids.tensor({ 1 }), u:narrow(1, 2, 1),
+      { alpha = 256 }):totable())
+    assert.are.same({ 1 + 256 * 2 }, graphids.add(graphids.tensor({ 1.0 }), u:narrow(1, 2, 1),
+      { alpha = 256 }):totable())
+  end)
+
   it("scales y by alpha in the result's dtype, not y's, over every dtype pair (as torch)", function()
     for _, c in ipairs(ALPHA_SWEEP) do
       local op, xd, yd, alpha = c[1], c[2], c[3], c[4]

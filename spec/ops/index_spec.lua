@@ -126,6 +126,23 @@ describe("graphids.index_add", function()
     errors("index_add: src has shape %[2,2%], expected %[3,3%] %(self %[3,2%] with 3 indices%)",
       z.index_add, z, 2, long({ 0, 1, 1 }), src)
   end)
+
+  it("refuses an alpha the integer dtype cannot hold, as torch (u8: -255..255)", function()
+    local u8 = { dtype = "u8" }
+    local z, src = graphids.zeros({ 3 }, u8), graphids.tensor({ 1, 2 }, u8)
+    -- torch: zeros(3, uint8).index_add(0, [0, 1], [1, 2], alpha=-255) is [1, 2, 0]
+    assert.same({ 1, 2, 0 }, z:index_add(1, long({ 0, 1 }), src, { alpha = -255 }):totable())
+    errors("index_add: alpha = 256 does not fit in u8 %(valid: %-255..255%)",
+      z.index_add, z, 1, long({ 0, 1 }), src, { alpha = 256 })
+    errors("index_add_: alpha = %-256 does not fit in u8", z.index_add_, z, 1, long({ 0, 1 }), src,
+      { alpha = -256 })
+    assert.same({ 0, 0, 0 }, z:totable())
+    local i = graphids.zeros({ 2 }, { dtype = "i32" })
+    errors("index_add: alpha = 2147483648 does not fit in i32", i.index_add, i, 1, long({ 0 }),
+      graphids.tensor({ 1 }, { dtype = "i32" }), { alpha = 1 << 31 })
+    errors("index_add: alpha = 2.5 must be an integer for i32 tensors", i.index_add, i, 1, long({ 0 }),
+      graphids.tensor({ 1 }, { dtype = "i32" }), { alpha = 2.5 })
+  end)
 end)
 
 describe("graphids.masked_fill and masked_select", function()

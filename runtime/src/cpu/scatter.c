@@ -200,6 +200,13 @@ static gids_status check_alpha(const char *op, gids_dtype dt, double alpha, sc_p
     if (gids_dtype_is_float(dt)) return GIDS_OK;
     GIDS_CHECK(alpha == trunc(alpha) && fabs(alpha) < 9.2e18, GIDS_EINVAL,
                "%s: alpha = %g must be an integer for %s tensors", op, alpha, gids_dtype_name(dt));
+    /* As torch: an alpha the dtype cannot hold is refused, not wrapped (its check lets an
+     * unsigned type take a negative value down to -max, so u8 takes -255..255). */
+    double lo = dt == GIDS_U8 ? -255.0 : (dt == GIDS_I32 ? (double)INT32_MIN : -9.2e18);
+    double hi = dt == GIDS_U8 ? 255.0 : (dt == GIDS_I32 ? (double)INT32_MAX : 9.2e18);
+    GIDS_CHECK(dt == GIDS_BOOL || (alpha >= lo && alpha <= hi), GIDS_EINVAL,
+               "%s: alpha = %.0f does not fit in %s (valid: %.0f..%.0f)", op, alpha,
+               gids_dtype_name(dt), lo, hi);
     p->alpha_i = (int64_t)alpha;
     return GIDS_OK;
 }
@@ -386,6 +393,8 @@ static gids_status index_add_on(gids_tensor *self, int dim, const gids_tensor *i
 
 gids_status gids_index_add_(gids_tensor *self, int dim, const gids_tensor *index,
                             const gids_tensor *src, double alpha) {
+    sc_plan alpha_only = {0}; /* before the device dispatch, so both devices refuse the same */
+    if (self != NULL) GIDS_TRY(check_alpha("index_add_", self->dtype, alpha, &alpha_only));
     gids_tensor *copies[2];
     GIDS_TRY(unalias(self, &index, &src, copies));
     gids_status st = index_add_on(self, dim, index, src, alpha);
