@@ -1,6 +1,7 @@
 -- graphids.trainer.fit_loop -- the Trainer's fit loop: epochs, their training batches (gradient
 -- accumulation, the checks before a step, clipping, mixed precision's scaler), validation, the
--- scheduler step and the epoch-end hooks, under the loop options (trainer/loop_options.lua).
+-- scheduler steps (trainer/scheduler_config.lua) and the epoch-end hooks, under the loop options
+-- (trainer/loop_options.lua).
 -- Installed on the class by graphids.trainer (its init.lua), which hands over the helpers it
 -- shares with test and predict: on_device, ctx_of, run_step, optimizer_params, say.
 -- docs/trainer.md, "One epoch" and "Loop options", describes what this does.
@@ -9,6 +10,7 @@ local optim = require "graphids.optim"
 local EpochMean = require "graphids.trainer.epoch_mean"
 local grad_check = require "graphids.trainer.grad_check"
 local LO = require "graphids.trainer.loop_options"
+local SC = require "graphids.trainer.scheduler_config"
 
 return function(Trainer, h)
   local on_device, ctx_of, run_step, optimizer_params, say =
@@ -84,6 +86,7 @@ return function(Trainer, h)
 
   -- The step that ends a group: clipping of the summed gradients (unscaled first under a
   -- scaler), the optimizer step (the scaler's skips it on an inf/NaN), the scale's update.
+  -- Returns whether the optimizer stepped (a skipped step steps no schedule, as Lightning's).
   local function optimizer_step(self, params)
     local opt, scaler = self.optimizer, self.scaler
     if scaler then
@@ -92,13 +95,24 @@ return function(Trainer, h)
         optim.clip_grad_norm_(params, self.gradient_clip_val)
       end
       scaler:step(opt)
+      local skipped = scaler:found_inf(opt) -- (update() forgets it)
       scaler:update()
-      return
+      return not skipped
     end
     if self.gradient_clip_val then
       optim.clip_grad_norm_(params, self.gradient_clip_val)
     end
     opt:step()
+    return true
+  end
+
+  -- The values a batch logged, as numbers (the epoch mean read them): what an 'interval' =
+  -- 'step' plateau schedule monitors.  This batch's only, so a resume inside the epoch sees the
+  -- same.
+  local function logged_values(logs, mean)
+    local out = {}
+    for k in pairs(logs or {}) do out[k] = mean.last[k] end
+    return out
   end
 
   function Trainer:_train_epoch()
@@ -129,15 +143,19 @@ return function(Trainer, h)
       -- groups of N batches counted from the epoch's first, the last one cut short by the
       -- epoch's end (Lightning's); global_step counts optimizer steps
       local group_end = manual or i % N == 0 or i == total
+      local took_step = false
       if manual then
         mean:add(self, logs or {}, n, "training_step")
       else
         backward(self, loss, logs, n, mean, params)
-        if group_end then optimizer_step(self, params) end
+        if group_end then took_step = optimizer_step(self, params) end
       end
       stepped = true
       self.accumulating = not group_end
       if group_end then self.global_step = self.global_step + 1 end
+      -- before on_train_batch_end, so that a checkpoint saved there holds the step's schedule
+      -- (Lightning steps its non-plateau ones there too)
+      if took_step then SC.step_after_optimizer(self, self.scheduler_config, logged_values(logs, mean)) end
       self:_hook("on_train_batch_end", logs, i)
       self.progress:step(i, mean.last.train_loss or loss:detach(), n, group_end and self.global_step or false)
       if total ~= nil and i >= total then break end
@@ -196,24 +214,6 @@ return function(Trainer, h)
     mean:settle(self)
     model:train()
     return mean
-  end
-
-  -- Epoch schedulers step without arguments; ReduceLROnPlateau steps with the monitored metric,
-  -- and not at all on an epoch that skipped validation without it (its patience counts the
-  -- epochs that reported the metric).
-  function Trainer:_step_scheduler()
-    local sched = self.scheduler
-    if sched.__name == "ReduceLROnPlateau" then
-      local v = self.callback_metrics[self.scheduler_monitor]
-      if v == nil and self.skipped_validation then return end
-      if v == nil then
-        error(string.format("Trainer: ReduceLROnPlateau monitors '%s', which was not logged this epoch " ..
-          "(set the Trainer's scheduler_monitor)", self.scheduler_monitor), 0)
-      end
-      sched:step(v)
-    else
-      sched:step()
-    end
   end
 
   -- on_train_epoch_end in Lightning's order: the callbacks that monitor nothing first (a metric
@@ -275,9 +275,7 @@ return function(Trainer, h)
       if val_mean.validated then self:_hook("on_validation_epoch_end") end
       -- an epoch some of whose batches ran before a resume steps its schedule too (a checkpoint
       -- of its last batch left none to run here, and the rate ran an epoch late ever after)
-      if (stepped or not from_start) and self.scheduler then
-        self:_step_scheduler()
-      end
+      if stepped or not from_start then SC.step_at_epoch_end(self, self.scheduler_config) end
       self._validating = false
       local snapshot = { epoch = self.epoch }
       for k, v in pairs(self.callback_metrics) do snapshot[k] = v end

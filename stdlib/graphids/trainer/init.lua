@@ -39,6 +39,7 @@ local Progress = require "graphids.trainer.progress"
 local LoopOptions = require "graphids.trainer.loop_options"
 local accumulation = require "graphids.trainer.accumulation"
 local Device = require "graphids.trainer.device"
+local SchedulerConfig = require "graphids.trainer.scheduler_config"
 local Callback = require "graphids.callbacks.base"
 local ModelCheckpoint = require "graphids.callbacks.model_checkpoint"
 
@@ -389,7 +390,7 @@ function Trainer:_restore(c)
   if install_sched then
     install_sched()
     if math.type(tstate.max_epochs) == "integer" and tstate.max_epochs ~= self.max_epochs
-        and self.scheduler.__name ~= "ReduceLROnPlateau" then
+        and not self.scheduler_config.reduce_on_plateau then
       -- the restored schedule is the checkpoint's: it was built for its max_epochs (a cosine
       -- schedule past its end runs at its last rate); a plateau schedule has no horizon
       local msg = string.format("resume: the checkpoint's learning-rate schedule was built for " ..
@@ -501,17 +502,23 @@ end
 -- Lightning raises at the first epoch's end then ("ReduceLROnPlateau conditioned on metric
 -- val_loss which is not available"); this trainer skips the epochs that do not validate by
 -- design (docs/trainer.md), so a schedule that none would step is refused before training.
-local function check_plateau(self, sched)
-  local m = self.scheduler_monitor
-  if sched == nil or sched.__name ~= "ReduceLROnPlateau" or type(m) ~= "string" or not m:match("^val") then
+-- (One stepped per optimizer step reads the step's logged values, not validation's; one whose
+-- config says strict = false is told, not refused: it asked to skip a missing metric.)
+local function check_plateau(self, cfg)
+  if cfg == nil or not cfg.reduce_on_plateau or cfg.interval ~= "epoch" or not cfg.monitor:match("^val") then
     return
   end
   if self.max_epochs == 0 or self.limit_train_batches == 0 then return end -- (nothing trains)
   local why = self:_no_validation_reason()
   if why then
-    error(string.format("Trainer:fit: ReduceLROnPlateau monitors '%s', but no epoch of this fit validates " ..
-      "(%s): the schedule would never step (Lightning refuses it too); let an epoch validate, or set the " ..
-      "Trainer's scheduler_monitor to a metric the training logs", m, why), 0)
+    local msg = string.format("ReduceLROnPlateau monitors '%s', but no epoch of this fit validates (%s): " ..
+      "the schedule would never step", cfg.monitor, why)
+    if not cfg.strict then
+      self:warn(msg)
+      return
+    end
+    error(string.format("Trainer:fit: %s (Lightning refuses it too); let an epoch validate, or set %s " ..
+      "to a metric the training logs", msg, cfg.monitor_option), 0)
   end
 end
 
@@ -550,12 +557,10 @@ function Trainer:fit(model, datamodule, opts)
     error("Trainer:fit: configure_optimizers() must return an optimizer (with step and zero_grad), got " ..
       class.name_of(opt), 0)
   end
-  if sched ~= nil and (type(sched) ~= "table" or type(sched.step) ~= "function") then
-    error("Trainer:fit: configure_optimizers()'s second result must be a scheduler (with step), got " ..
-      class.name_of(sched), 0)
-  end
-  check_plateau(self, sched)
-  self.optimizer, self.scheduler = opt, sched
+  -- a scheduler, or Lightning's config of one ({scheduler = S, interval = "step", ...})
+  local sched_cfg = SchedulerConfig.normalize(sched, self)
+  check_plateau(self, sched_cfg)
+  self.optimizer, self.scheduler, self.scheduler_config = opt, sched_cfg and sched_cfg.scheduler, sched_cfg
   if model.automatic_optimization == false then
     -- A model that optimizes itself steps the optimizer the trainer gave it (model.optimizer), so
     -- that its state is the one checkpoints save and resume restores.
