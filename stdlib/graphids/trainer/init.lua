@@ -9,14 +9,17 @@
 --
 -- The model implements the step API (docs/models.md): training_step(batch, ctx) -> loss, logs;
 -- validation_step(batch, ctx) -> logs; test_step / predict_step(batch, ctx) -> per-graph
--- tensors; configure_optimizers({max_epochs}) -> optimizer[, scheduler]; class_path, hparams().
+-- tensors; configure_optimizers({max_epochs}) -> optimizer[, scheduler or Lightning's scheduler
+-- config {scheduler =, interval = "epoch" | "step", ...}: trainer/scheduler_config.lua];
+-- class_path, hparams().
 -- The data module: setup(), train_batches() (iterator from its saved position), next_epoch(),
 -- val_loader():iter(), test_loaders() (name, loader pairs), state_dict(), load_state_dict().
 --
 -- One epoch (trainer/fit_loop.lua): on_train_epoch_start; for each train batch: zero_grad,
--- training_step, backward, clip_grad_norm_(gradient_clip_val), step; then validation (eval
--- mode, no grad); epoch metrics = graph-weighted means of the logged values (a NaN is an error
--- naming the metric); the scheduler steps once if the optimizer stepped; on_train_epoch_end
+-- training_step, backward, clip_grad_norm_(gradient_clip_val), step, a per-step schedule's step;
+-- then validation (eval mode, no grad); epoch metrics = graph-weighted means of the logged
+-- values (a NaN is an error naming the metric); a per-epoch schedule steps once if the optimizer
+-- stepped; on_train_epoch_end
 -- (ModelCheckpoint instances last, so `last` holds every callback's state for the epoch).
 -- Lightning's loop options (trainer/loop_options.lua): accumulate_grad_batches (one step per
 -- group of N batches, each loss divided by N), limit_train_batches / limit_val_batches (a count
