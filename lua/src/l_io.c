@@ -5,6 +5,7 @@
  *   assert(graphids.atomic_write("x.json", text))
  *   local lk <close> = assert(graphids.lock("dir/.lock", {exclusive = true, timeout = 5}))
  *   graphids.mkdir_p("a/b/c"); graphids.list_dir("a"); graphids.stat("a/b")
+ *   graphids.disk_usage("/")  --> {total, used, free} bytes of the file system holding "/"
  *
  * Misuse (a non-tensor value, a non-string metadata value, an unknown option) raises.  Expected
  * failures -- a missing or corrupt file, a lock held elsewhere, a read-only directory -- return
@@ -293,6 +294,24 @@ static int l_stat(lua_State *L) {
     return 1;
 }
 
+/* {total, used, free} in bytes of the file system holding path (statvfs; free is what an
+ * unprivileged user may still write), or nil, "EIO: ...", "EIO". */
+static int l_disk_usage(lua_State *L) {
+    const char *path = l_checkpath(L, 1);
+    l_checkend(L, 1, "disk_usage");
+    gids_disk_usage_info du;
+    gids_status s = gids_disk_usage(path, &du);
+    if (s != GIDS_OK) return io_result(L, s);
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, (lua_Integer)du.total);
+    lua_setfield(L, -2, "total");
+    lua_pushinteger(L, (lua_Integer)du.used);
+    lua_setfield(L, -2, "used");
+    lua_pushinteger(L, (lua_Integer)du.free);
+    lua_setfield(L, -2, "free");
+    return 1;
+}
+
 /* The process's working folder as the kernel has it: $PWD is what a shell last set, and a
  * program started with another folder (subprocess.run(cwd=...)) inherits the parent's. */
 static int l_getcwd(lua_State *L) {
@@ -319,6 +338,7 @@ static const luaL_Reg funcs[] = {
     {"remove_tree", l_remove_tree},
     {"list_dir", l_list_dir},
     {"stat", l_stat},
+    {"disk_usage", l_disk_usage},
     {NULL, NULL},
 };
 

@@ -681,6 +681,12 @@ TEST(mkdir_p_list_dir_stat_and_remove_tree) {
     CHECK(st.type == GIDS_FILE_REGULAR && st.size == 2 && st.mtime > 1e9);
     CHECK_OK(gids_file_stat(tpath("t/a"), &st));
     CHECK(st.type == GIDS_FILE_DIR);
+    /* the file system's usage: consistent sizes, and a path that cannot be read named */
+    gids_disk_usage_info du;
+    CHECK_OK(gids_disk_usage(tpath("t"), &du));
+    CHECK(du.total > 0 && du.used >= 0 && du.used <= du.total && du.free >= 0 &&
+          du.free <= du.total);
+    CHECK_ERR(gids_disk_usage(tpath("t/missing"), &du), GIDS_EIO, "t/missing");
     /* a link to nothing is there and names nothing: not "absent" */
     CHECK(symlink(tpath("t/nowhere"), tpath("t/dangling")) == 0);
     CHECK_ERR(gids_file_stat(tpath("t/dangling"), &st), GIDS_EIO, "is a symbolic link to nothing");

@@ -582,6 +582,9 @@ TEST(null_pointers_are_einval_not_a_crash) {
     CHECK_ERR(gids_list_dir(NULL, &names, &n64), GIDS_EINVAL, "list_dir: empty path");
     CHECK_ERR(gids_file_stat(NULL, &fi), GIDS_EINVAL, "stat: empty path");
     CHECK_ERR(gids_file_stat("/tmp", NULL), GIDS_EINVAL, "stat: out is NULL");
+    gids_disk_usage_info du;
+    CHECK_ERR(gids_disk_usage(NULL, &du), GIDS_EINVAL, "disk_usage: empty path");
+    CHECK_ERR(gids_disk_usage("/tmp", NULL), GIDS_EINVAL, "disk_usage: out is NULL");
     CHECK_ERR(gids_remove_tree(NULL), GIDS_EINVAL, "remove_tree: empty path");
     CHECK_ERR(gids_can_frames_reserve(NULL, 10), GIDS_EINVAL, "can_frames_reserve: f is NULL");
     CHECK_ERR(gids_safetensors_save("/tmp/gids_never.safetensors", 1, NULL, NULL, 0, NULL, NULL),

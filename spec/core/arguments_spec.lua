@@ -335,6 +335,7 @@ local data_calls = {
   mkdir_p = function() return path("d/e") end,
   list_dir = function() return scratch end,
   stat = function() return scratch end,
+  disk_usage = function() return scratch end,
   getcwd = function() end,
   remove_tree = function()
     assert(core.mkdir_p(path("r/s")))

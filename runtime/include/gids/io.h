@@ -153,6 +153,16 @@ typedef struct gids_file_info {
  * to nothing is EIO (it is there, and what it names is not). */
 gids_status gids_file_stat(const char *path, gids_file_info *out);
 
+typedef struct gids_disk_usage_info {
+    int64_t total; /* bytes of the file system holding path */
+    int64_t used;  /* total less the free blocks (root's reserve counts as free) */
+    int64_t free;  /* bytes an unprivileged user may still write */
+} gids_disk_usage_info;
+
+/* statvfs(2) of the file system holding path, as psutil.disk_usage reports it (MLflow's system
+ * metrics: graphids.track.sysmetrics).  A path that cannot be read is EIO naming it. */
+gids_status gids_disk_usage(const char *path, gids_disk_usage_info *out);
+
 /* Removes path and, for a directory, everything under it (symbolic links are removed, never
  * followed).  A missing path is fine. */
 gids_status gids_remove_tree(const char *path);

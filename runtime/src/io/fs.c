@@ -1,5 +1,5 @@
 /* fs.c -- the few file-system operations Lua lacks: mkdir -p, sorted directory listings, stat,
- * and recursive removal (cache rebuilds). */
+ * recursive removal (cache rebuilds) and a file system's usage (system metrics). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "io_impl.h"
@@ -117,6 +118,19 @@ gids_status gids_file_stat(const char *path, gids_file_info *out) {
                                       : GIDS_FILE_OTHER;
     out->size = (int64_t)sb.st_size;
     out->mtime = (double)sb.st_mtim.tv_sec + sb.st_mtim.tv_nsec * 1e-9;
+    return GIDS_OK;
+}
+
+gids_status gids_disk_usage(const char *path, gids_disk_usage_info *out) {
+    GIDS_CHECK(out != NULL, GIDS_EINVAL, "disk_usage: out is NULL");
+    memset(out, 0, sizeof *out);
+    GIDS_CHECK(path != NULL && path[0] != '\0', GIDS_EINVAL, "disk_usage: empty path");
+    struct statvfs sv;
+    if (statvfs(path, &sv) != 0) GIDS_FAIL(GIDS_EIO, "disk_usage: '%s': %s", path, strerror(errno));
+    int64_t unit = (int64_t)sv.f_frsize;
+    out->total = (int64_t)sv.f_blocks * unit;
+    out->used = out->total - (int64_t)sv.f_bfree * unit;
+    out->free = (int64_t)sv.f_bavail * unit;
     return GIDS_OK;
 }
 
