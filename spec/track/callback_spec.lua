@@ -1,6 +1,7 @@
 -- graphids.track.Callback in the real trainer (spec-local tiny MLP), into a FileStore: one
 -- metric line per epoch with step = epoch, checkpoint hash, FINISHED; a fit that fails ends
 -- its run FAILED with the error in a tag and in traces.jsonl, and the error still propagates.
+-- System metrics: sampled from the fit's hooks into metrics/system/<name>, steps 0, 1, ...
 local core = require "graphids.core"
 local class = require "graphids.class"
 local json = require "graphids.json"
@@ -19,15 +20,50 @@ local function read(path)
   return s
 end
 
+-- The lines of a FileStore metric file as {ms, value, step} each.
+local function points(path)
+  local out = {}
+  for l in (read(path) or ""):gmatch("[^\n]+") do
+    local ms, v, step = l:match("^(%d+) (%S+) (%d+)$")
+    assert(ms, "a metric line: " .. l)
+    out[#out + 1] = { tonumber(ms), tonumber(v), tonumber(step) }
+  end
+  return out
+end
+
+-- A clock that moves one second at each reading: every poll of the sampler finds a sample due.
+local function ticking()
+  local t = 0
+  return function()
+    t = t + 1
+    return t
+  end
+end
+
+-- What `graphids run` prints for code (the environment set as given).
+local function run_lua(env, code)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(code)
+  f:close()
+  local p = io.popen(env .. " build/bin/graphids run " .. path .. " 2>&1")
+  local out = p:read("a")
+  p:close()
+  os.remove(path)
+  return out
+end
+
 local Boom = class("Boom", Callback)
 function Boom.on_validation_epoch_end(_, trainer)
   if trainer.epoch == 1 then error("boom in epoch 1", 0) end
 end
 
-local function fit(dir, extra)
+local function fit(dir, extra, cbopts)
   local run_dir = dir .. "/run"
-  local cbs = { track.Callback({ run_dir = run_dir, uri = "file:" .. dir .. "/mlruns", experiment = "cb",
-    run_name = "tiny", params = { hidden = 8 } }) }
+  local o = { run_dir = run_dir, uri = "file:" .. dir .. "/mlruns", experiment = "cb", run_name = "tiny",
+    params = { hidden = 8 } }
+  for k, v in pairs(cbopts or {}) do o[k] = v end
+  local cbs = { track.Callback(o) }
   if extra then cbs[#cbs + 1] = extra end
   local trainer = T.Trainer({ max_epochs = 3, default_root_dir = run_dir, progress = "off", callbacks = cbs })
   local ok, err = pcall(trainer.fit, trainer, tiny.MLP({ in_dim = 4, hidden = 8, seed = 3 }),
@@ -130,5 +166,85 @@ describe("graphids.track.Callback", function()
     local last = recs[#recs]
     assert.same({ "span_end", "test", "error", "boom in test" },
       { last.event, last.span, last.status, last.error })
+  end)
+
+  it("logs MLflow's system/ metrics from the fit's hooks at steps 0, 1, ... (one at fit start)", function()
+    local ok, err, run = fit(dir, nil,
+      { system_metrics_interval = 0.5, system_metrics = { clock = ticking() } })
+    assert(ok, err)
+    for _, name in ipairs({ "cpu_utilization_percentage", "system_memory_usage_megabytes",
+      "system_memory_usage_percentage", "disk_usage_percentage", "disk_usage_megabytes",
+      "disk_available_megabytes", "network_receive_megabytes", "network_transmit_megabytes" }) do
+      local pts = points(run .. "/metrics/system/" .. name)
+      -- at fit start, then each epoch's start and end, each train batch's end and each
+      -- validation's start and end: 1 + 3 * (2 + 4 + 2) with 4 batches an epoch
+      assert.equal(25, #pts, name)
+      for i, p in ipairs(pts) do assert.equal(i - 1, p[3], name) end
+    end
+    local mem = points(run .. "/metrics/system/system_memory_usage_percentage")
+    assert.is_true(mem[1][2] > 0 and mem[1][2] <= 100)
+    -- no metric of the fit's own is at a system step beyond the epochs
+    assert.equal(3, #points(run .. "/metrics/train_loss"))
+  end)
+
+  it("samples every interval seconds of the clock, not at every hook", function()
+    local t = 0
+    local clock = function() return t end
+    local Tick = class("Tick", Callback)
+    function Tick.on_train_batch_end() t = t + 2 end -- each batch takes 2 s on this clock
+    local ok, err, run = fit(dir, Tick(),
+      { system_metrics_interval = 5, system_metrics = { clock = clock } })
+    assert(ok, err)
+    -- 12 batches, 24 s: at 0, then at the first hook 5 s or more after the last sample (the
+    -- tracking callback's batch hook runs before Tick's, so it sees 0, 2, 4, ...): 6, 12, 18, and
+    -- the last epoch's end at 24
+    local pts = points(run .. "/metrics/system/disk_usage_megabytes")
+    assert.equal(5, #pts)
+    for i, p in ipairs(pts) do assert.equal(i - 1, p[3]) end
+  end)
+
+  it("logs no system metrics with system_metrics_interval = false or 0, and refuses a bad one", function()
+    local ok, err, run = fit(dir, nil, { system_metrics_interval = false })
+    assert(ok, err)
+    assert.is_nil(core.stat(run .. "/metrics/system"))
+    assert.is_not_nil(read(run .. "/metrics/train_loss"))
+    assert.is_false(track.Callback({ system_metrics_interval = 0 }).sampling_interval)
+    assert.has_error(function() track.Callback({ system_metrics_interval = -1 }) end,
+      "track.Callback: system_metrics_interval must be a number of seconds > 0, or false or 0 for none, " ..
+      "got -1")
+    assert.has_error(function() track.Callback({ system_metrics = 5 }) end,
+      "track.Callback: system_metrics must be a table of sampler options, got number")
+  end)
+
+  it("takes the interval from $MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL (0: none; a bad one warns)", function()
+    local code = "print(require('graphids.track').Callback({}).sampling_interval)"
+    assert.equal("5\n", run_lua("env -u MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", code))
+    assert.equal("2.5\n", run_lua("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL=2.5", code))
+    assert.equal("false\n", run_lua("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL=0", code))
+    assert.equal("graphids: warning: MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL=\"soon\" is not a number of " ..
+      "seconds > 0 (0: none); no system metrics are logged\nfalse\n",
+      run_lua("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL=soon", code))
+    -- the option wins over the variable
+    assert.equal("false\n", run_lua("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL=3",
+      "print(require('graphids.track').Callback({system_metrics_interval = false}).sampling_interval)"))
+  end)
+
+  it("leaves a source it cannot read out, with one warning on stderr and in traces.jsonl", function()
+    local stderr
+    local ok, err, run, run_dir
+    stderr = fixture.stderr_of(function()
+      ok, err, run, run_dir = fit(dir, nil, { system_metrics_interval = 0.5,
+        system_metrics = { clock = ticking(), proc = dir .. "/noproc" } })
+    end)
+    assert(ok, err)
+    assert.is_nil(read(run .. "/metrics/system/cpu_utilization_percentage"))
+    assert.equal(25, #points(run .. "/metrics/system/disk_usage_megabytes"))
+    local _, n = stderr:gsub("system metrics: ", "")
+    assert.equal(3, n) -- cpu, memory, network: once each
+    local traced = 0
+    for l in io.lines(run_dir .. "/traces.jsonl") do
+      if json.decode(l).event == "system_metrics_missing" then traced = traced + 1 end
+    end
+    assert.equal(3, traced)
   end)
 end)

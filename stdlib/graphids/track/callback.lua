@@ -14,15 +14,48 @@
 -- the error (tag and trace) and finishes the run FAILED (a test's error closes the test span
 -- only).  Nothing here raises for a tracking
 -- problem: the run spools instead (graphids.track).
+-- System metrics (graphids.track.sysmetrics, MLflow's system/ metrics): sampled at on_fit_start
+-- and then from the fit's hooks (each batch's end, an epoch's and a validation's start and end)
+-- once system_metrics_interval seconds (default 5, or $MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL;
+-- false or 0: none) have passed, each logged to the fit run at its own step.  system_metrics:
+-- options for the sampler (clock, read, disk_usage, gpu_memory: fakes for specs).
 local class = require "graphids.class"
 local core = require "graphids.core"
 local Callback = require "graphids.callbacks.base"
+local sysmetrics = require "graphids.track.sysmetrics"
 local traces = require "graphids.track.traces"
 
 local TrackCallback = class("TrackCallback", Callback)
 
 local ALLOWED = { run_dir = true, experiment = true, run_name = true, params = true, tags = true,
-  uri = true, lake_root = true, parent = true, run = true, tracer = true, store_opts = true, resume = true }
+  uri = true, lake_root = true, parent = true, run = true, tracer = true, store_opts = true, resume = true,
+  system_metrics_interval = true, system_metrics = true }
+-- (the sampler's own options: not the run's)
+local SAMPLER_OPTS = { system_metrics_interval = true, system_metrics = true }
+
+-- The sampling interval in seconds, or false (no system metrics): the option when given, else
+-- $MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL (as MLflow reads it; 0 turns them off here), else 5.
+-- A bad option raises; a bad variable is a warning, and no system metrics.
+local function sampling_interval(v)
+  if v == false or v == 0 then return false end
+  if v ~= nil then
+    if not sysmetrics.valid_interval(v) then
+      error("track.Callback: system_metrics_interval must be a number of seconds > 0, or false or 0 " ..
+        "for none, got " .. tostring(v), 4)
+    end
+    return v
+  end
+  local env = os.getenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL")
+  if env == nil or env == "" then return sysmetrics.DEFAULT_INTERVAL end
+  local n = tonumber(env)
+  if n == 0 then return false end
+  if not sysmetrics.valid_interval(n) then
+    io.stderr:write(string.format("graphids: warning: MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL=%q is not a " ..
+      "number of seconds > 0 (0: none); no system metrics are logged\n", env))
+    return false
+  end
+  return n
+end
 
 function TrackCallback:__init(opts)
   opts = opts or {}
@@ -32,6 +65,11 @@ function TrackCallback:__init(opts)
     end
   end
   require("graphids.track").check_experiment(opts.experiment, "track.Callback")
+  if opts.system_metrics ~= nil and type(opts.system_metrics) ~= "table" then
+    error("track.Callback: system_metrics must be a table of sampler options, got " ..
+      type(opts.system_metrics), 3)
+  end
+  self.sampling_interval = sampling_interval(opts.system_metrics_interval)
   self.opts = opts
   self.run = opts.run
   self.tracer = opts.tracer or traces.open(opts.run_dir)
@@ -41,7 +79,7 @@ function TrackCallback:on_fit_start(trainer)
   if self.run == nil then
     local o = {}
     for k, v in pairs(self.opts) do
-      if k ~= "run_dir" and k ~= "run" then o[k] = v end
+      if k ~= "run_dir" and k ~= "run" and not SAMPLER_OPTS[k] then o[k] = v end
     end
     o.tracer = self.tracer
     self.run = require("graphids.track").start_fit_run(self.opts.run_dir, o)
@@ -52,6 +90,43 @@ function TrackCallback:on_fit_start(trainer)
     self.tracer:event("resumed_from_checkpoint", { path = trainer.resumed_from, epoch = trainer.epoch,
       global_step = trainer.global_step })
   end
+  self:_start_sampler(trainer)
+end
+
+-- The system metrics sampler of this fit (none without a run or with the interval off), and
+-- its first sample, as MLflow's monitor takes one when it starts.
+function TrackCallback:_start_sampler(trainer)
+  if not self.sampling_interval or self.run == nil or self.run.noop then return end
+  local o = {}
+  for k, v in pairs(self.opts.system_metrics or {}) do o[k] = v end
+  o.interval, o.device = self.sampling_interval, o.device or trainer.device
+  local tracer = self.tracer
+  o.warn = o.warn or function(msg)
+    io.stderr:write("graphids: warning: ", msg, "\n")
+    tracer:warning("system_metrics_missing", { reason = msg })
+  end
+  self.sampler = sysmetrics.new(o)
+  self:_poll_system()
+end
+
+-- Logs a system metrics sample when one is due.
+function TrackCallback:_poll_system()
+  local s = self.sampler
+  if s == nil then return end
+  local m, step = s:poll()
+  if m and next(m) then self.run:log_metrics(m, step) end
+end
+
+function TrackCallback:on_train_batch_end()
+  self:_poll_system()
+end
+
+function TrackCallback:on_validation_epoch_start()
+  self:_poll_system()
+end
+
+function TrackCallback:on_validation_epoch_end()
+  self:_poll_system()
 end
 
 local function numeric(t)
@@ -63,10 +138,12 @@ local function numeric(t)
 end
 
 function TrackCallback:on_train_epoch_start(trainer)
+  self:_poll_system()
   self.epoch_span = self.tracer:start_span("epoch", { epoch = trainer.epoch })
 end
 
 function TrackCallback:on_train_epoch_end(trainer)
+  self:_poll_system()
   local m = numeric(trainer.callback_metrics)
   self.run:log_metrics(m, trainer.epoch)
   m.epoch, m.global_step = trainer.epoch, trainer.global_step
@@ -98,6 +175,7 @@ local function gpu_peak_mb(trainer)
 end
 
 function TrackCallback:on_fit_end(trainer)
+  self.sampler = nil -- (MLflow's monitor stops with the run, taking no last sample)
   local m = { epochs_run = trainer.epoch, peak_cpu_mb = core.memory().peak_bytes / 2 ^ 20 }
   m.peak_gpu_mb = gpu_peak_mb(trainer)
   self.run:log_metrics(m, trainer.epoch)
@@ -121,6 +199,7 @@ function TrackCallback:on_exception(trainer, err)
     self.test_span = nil
     return
   end
+  self.sampler = nil
   if self.run then
     self.run:set_tags({ [require("graphids.track").ERROR_TAG] = tostring(err) })
     self.run:finish("FAILED")
