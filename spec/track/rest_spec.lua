@@ -67,6 +67,36 @@ describe("graphids.track over REST (real mlflow server)", function()
     assert.equal("FINISHED", runs[parent.key].status)
   end)
 
+  it("delivers a fit's system/ metrics, read back by MLflow's client at steps 0, 1, ...", function()
+    if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
+    local T, tiny = require "graphids.trainer", require "trainer.support.tiny"
+    local t = 0
+    local cb = track.Callback({ run_dir = dir .. "/sys", uri = srv.url, experiment = "graphids/system",
+      run_name = "sys", system_metrics_interval = 0.5,
+      system_metrics = { clock = function() t = t + 1; return t end } }) -- every hook samples
+    local trainer = T.Trainer({ max_epochs = 1, default_root_dir = dir .. "/sys", progress = "off",
+      callbacks = { cb } })
+    trainer:fit(tiny.MLP({ in_dim = 4, hidden = 8, seed = 3 }),
+      tiny.DataModule({ n = 32, batch_size = 8, seed = 2 }))
+    local v = server.query(srv.url, string.format([[
+r = c.get_run(%q)
+out = {"status": r.info.status, "keys": sorted(k for k in r.data.metrics if k.startswith("system/")),
+       "cpu": [[m.step, m.value] for m in c.get_metric_history(%q, "system/cpu_utilization_percentage")]}
+]], cb.run.run_id, cb.run.run_id))
+    assert.equal("FINISHED", v.status)
+    assert.same({ "system/cpu_utilization_percentage", "system/disk_available_megabytes",
+      "system/disk_usage_megabytes", "system/disk_usage_percentage", "system/network_receive_megabytes",
+      "system/network_transmit_megabytes", "system/system_memory_usage_megabytes",
+      "system/system_memory_usage_percentage" }, v.keys)
+    -- at fit start, the epoch's start, 4 batch ends, the validation's start and end, the epoch's end
+    assert.equal(9, #v.cpu)
+    table.sort(v.cpu, function(a, b) return a[1] < b[1] end)
+    for i, p in ipairs(v.cpu) do
+      assert.equal(i - 1, p[1])
+      assert.is_true(p[2] >= 0 and p[2] <= 100)
+    end
+  end)
+
   it("delivers 2500 metrics and 250 params completely (split within MLflow's limits)", function()
     if skip.unless(srv, "no mlflow server: " .. tostring(why)) then return end
     local m, p = {}, {}
