@@ -165,11 +165,13 @@ function TrackCallback:on_test_end(_, metrics)
 end
 
 local function gpu_peak_mb(trainer)
-  local dev = trainer.device
-  if dev == nil or dev == "cpu" then return nil end
+  -- (gpu.memory takes the device's index: given the name "cuda:0" it raised, and the pcall
+  -- left peak_gpu_mb out of every GPU fit)
+  local index = sysmetrics.cuda_index(trainer.device)
+  if index == nil then return nil end
   local ok, gpu = pcall(require, "graphids")
   if not ok or not gpu.gpu then return nil end
-  local ok2, m = pcall(gpu.gpu.memory, dev)
+  local ok2, m = pcall(gpu.gpu.memory, index)
   if ok2 and type(m) == "table" and m.peak then return m.peak / 2 ^ 20 end
   return nil
 end
