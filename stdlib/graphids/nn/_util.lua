@@ -134,6 +134,20 @@ U.CTOR = 3
 -- Every function of module table t refuses a value past its last parameter (graphids.arity).
 U.refuse_extra_arguments = require("graphids.arity").strict_all
 
+-- Every class of module table t with a forward of its own refuses a value past forward's last
+-- parameter, the message named by the class and counting positions without self:
+-- "SAGEConv: unexpected argument #3 (graphids.Tensor) to forward(x, edge_index)".
+function U.refuse_extra_forward_arguments(t)
+  local arity = require "graphids.arity"
+  for _, name in ipairs(sorted_keys(t)) do
+    local cls = t[name]
+    if type(cls) == "table" and type(rawget(cls, "forward")) == "function" then
+      cls.forward = arity.strict_method(cls.forward, name, "forward")
+    end
+  end
+  return t
+end
+
 function U.is_tensor(v)
   return graphids.is_tensor(v)
 end

@@ -18,4 +18,11 @@ for _, file in ipairs(files) do
   end
 end
 
+-- A value past the last parameter of a layer's forward or of a pooling function is an error
+-- (PyG raises too): dropped silently, SAGEConv(x, edge_index, edge_weight) had run unweighted
+-- and GCNConv(x, edge_index, w, {cached = true}) had taken an option it does not have.
+local U = require "graphids.nn._util"
+U.refuse_extra_arguments(M, "")
+U.refuse_extra_forward_arguments(M)
+
 return M
