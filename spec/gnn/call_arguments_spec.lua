@@ -1,5 +1,7 @@
 -- call_arguments_spec.lua -- what the graph layers and pools do with the arguments of a call:
--- a value past forward's (or a pool's) last parameter is an error.
+-- a value past forward's (or a pool's) last parameter is an error, an edge_attr that is not a
+-- tensor is refused whatever edge_dim is (a table there named as the call options one place
+-- early), and a shape error shows the shape given.
 local graphids = require "graphids"
 local nn = require "graphids.nn"
 
@@ -68,5 +70,52 @@ describe("graph layers: call arguments", function()
     for _, name in ipairs({ "global_add_pool", "global_mean_pool", "global_max_pool" }) do
       contains(error_of(nn[name], x, batch, 2, 5), name .. ": unexpected argument #4 (number)")
     end
+  end)
+
+  it("the attention layers refuse an edge_attr that is not a tensor, naming where options go",
+    function()
+      for _, L in ipairs({ "GATConv", "GATv2Conv", "TransformerConv" }) do
+        for _, o in ipairs({ {}, { edge_dim = 2 } }) do
+          local m = nn[L](4, 2, o)
+          local err = error_of(function()
+            local y = m:forward(x, ei, OPTS)
+            return y
+          end)
+          assert.matches("^spec/gnn/call_arguments_spec.lua:%d+: ", err)
+          contains(err, L .. ": edge_attr must be a tensor or nil, got a table " ..
+            '{"return_attention_weights":true} (the call options go in position 4: ' ..
+            "forward(x, edge_index, nil, options))")
+          contains(error_of(m, x, ei, 5), L .. ": edge_attr must be a tensor or nil, got 5")
+        end
+      end
+      -- in position 4 the options are taken: the attention weights come back
+      local out, edges, alpha = nn.GATConv(4, 2):forward(x, ei, nil, OPTS)
+      assert.are.same({ 3, 2 }, out.shape)
+      assert.are.same({ 2, 6 }, edges.shape) -- the 3 edges and a self-loop per node
+      assert.are.same({ 6, 1 }, alpha.shape)
+    end)
+
+  it("GCNConv and GINEConv refuse an edge_weight / edge_attr that is not a tensor", function()
+    contains(error_of(nn.GCNConv(4, 2), x, ei, { 1, 2, 3 }),
+      "GCNConv: edge_weight must be a tensor or nil, got a table [1,2,3]")
+    contains(error_of(nn.GINEConv(nn.Linear(4, 2)), x, ei, "w"),
+      "GINEConv: edge_attr must be a tensor or nil, got 'w' (a string)")
+  end)
+
+  it("a 1-D edge_attr of the wrong shape is reported with the shape given", function()
+    local e1 = graphids.randn({ 3 })
+    for _, L in ipairs({ "GATConv", "GATv2Conv", "TransformerConv" }) do
+      contains(error_of(nn[L](4, 2, { edge_dim = 3 }), x, ei, e1),
+        L .. ": edge_attr must have shape [3, 3] (num_edges, edge_dim), got [3]")
+    end
+    contains(error_of(nn.GINEConv(nn.Linear(4, 2), { edge_dim = 3 }), x, ei, e1),
+      "GINEConv: edge_attr must have shape [3, 3] (num_edges, edge_dim), got [3]")
+    contains(error_of(nn.GCNConv(4, 2), x, ei, graphids.randn({ 4 })),
+      "GCNConv: edge_weight must have shape [3, 1] (num_edges, edge_dim), got [4]")
+    contains(error_of(nn.GATv2Conv(4, 2, { edge_dim = 1 }), x, ei, graphids.randn({})),
+      "GATv2Conv: edge_attr must have shape [3, 1] (num_edges, edge_dim), got []")
+    -- [E] with edge_dim 1 is [E, 1], as PyG's view(-1, 1)
+    local m = nn.GATv2Conv(4, 2, { edge_dim = 1 })
+    assert.is_true(graphids.equal(m(x, ei, w), m(x, ei, w:view(-1, 1))))
   end)
 end)

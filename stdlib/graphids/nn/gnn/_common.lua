@@ -112,27 +112,48 @@ function C.check_graph(fname, x, edge_index, in_channels)
   return N
 end
 
+-- edge_attr's type: nil or a tensor, raised at error() level `level` seen from here.
+-- options_at: the position of the call options in the forward that got edge_attr, when it
+-- takes them after edge_attr; a table given as edge_attr is then most likely those options
+-- one place early, and the message says where they go.
+local function check_edge_attr_type(fname, edge_attr, what, options_at, level)
+  if edge_attr == nil or graphids.is_tensor(edge_attr) then
+    return
+  end
+  local hint = ""
+  if options_at and type(edge_attr) == "table" then
+    hint = string.format(" (the call options go in position %d: forward(x, edge_index, nil, " ..
+      "options))", options_at)
+  end
+  error(string.format("%s: %s must be a tensor or nil, got %s%s", fname, what,
+    U.describe(edge_attr), hint), level)
+end
+
+-- The edge_attr of an attention layer's forward(x, edge_index, edge_attr, options) (GATConv,
+-- GATv2Conv, TransformerConv): nil or a tensor, checked before anything reads it; the layer
+-- then applies its own rule for an edge_attr with or without edge_dim.
+function C.check_attention_edge_attr(fname, edge_attr)
+  check_edge_attr_type(fname, edge_attr, "edge_attr", 4, 4)
+end
+
 -- edge_attr: nil, or a float [E, edge_dim] tensor ([E] when edge_dim is 1, as PyG's view(-1, 1)).
--- Returns the 2-D form.
+-- Returns the 2-D form.  A shape error shows the shape given, before any view.
 function C.check_edge_attr(fname, edge_attr, num_edges, edge_dim, what)
   what = what or "edge_attr"
   if edge_attr == nil then
     return nil
   end
-  if not graphids.is_tensor(edge_attr) then
-    error(string.format("%s: %s must be a tensor or nil, got %s", fname, what, type(edge_attr)), 3)
-  end
+  check_edge_attr_type(fname, edge_attr, what, nil, 4)
   if not U.is_float(edge_attr) then
     error(string.format("%s: %s must be a float tensor, got %s", fname, what, edge_attr.dtype), 3)
   end
-  if edge_attr:dim() == 1 then
-    edge_attr = edge_attr:view(-1, 1)
-  end
-  if edge_attr:dim() ~= 2 or edge_attr:size(1) ~= num_edges or edge_attr:size(2) ~= edge_dim then
+  local d = edge_attr:dim()
+  if not ((d == 2 and edge_attr:size(1) == num_edges and edge_attr:size(2) == edge_dim)
+    or (d == 1 and edge_dim == 1 and edge_attr:size(1) == num_edges)) then
     error(string.format("%s: %s must have shape [%d, %d] (num_edges, edge_dim), got %s", fname,
       what, num_edges, edge_dim, shape_str(edge_attr)), 3)
   end
-  return edge_attr
+  return d == 1 and edge_attr:view(-1, 1) or edge_attr
 end
 
 -- batch: a 1-D i64 (or i32) tensor of num_rows graph numbers in [0, size).  size (the number

@@ -10,8 +10,8 @@
 -- Parameters (PyG's state_dict names): att_src, att_dst [1, H, C]; att_edge [1, H, C] with
 -- edge_dim; bias [H*C or C]; lin.weight [H*C, in]; lin_edge.weight [H*C, edge_dim];
 -- res.weight [H*C or C, in] with residual.  Initialised as PyG: glorot, bias zero.
--- edge_attr is ignored when edge_dim is nil, as in PyG.  Only one node-feature tensor (PyG's
--- bipartite (x_src, x_dst) pair is not supported).
+-- edge_attr (a tensor or nil) is ignored when edge_dim is nil, as in PyG.  Only one
+-- node-feature tensor (PyG's bipartite (x_src, x_dst) pair is not supported).
 local G = require "graphids.nn.graph"
 local Module = require "graphids.nn.module"
 local U = require "graphids.nn._util"
@@ -70,6 +70,7 @@ function GATConv:forward(x, edge_index, edge_attr, opts)
   local call = U.options("GATConv:forward", opts, CALL)
   local H, Ch = self.heads, self.out_channels
   local N = C.check_graph("GATConv", x, edge_index, self.in_channels)
+  C.check_attention_edge_attr("GATConv", edge_attr)
   if self.lin_edge then
     edge_attr = C.check_edge_attr("GATConv", edge_attr, edge_index:size(2), self.edge_dim)
   else

@@ -66,6 +66,7 @@ function GATv2Conv:forward(x, edge_index, edge_attr, opts)
   local call = U.options("GATv2Conv:forward", opts, CALL)
   local H, Ch = self.heads, self.out_channels
   local N = C.check_graph("GATv2Conv", x, edge_index, self.in_channels)
+  C.check_attention_edge_attr("GATv2Conv", edge_attr)
   if edge_attr ~= nil and not self.lin_edge then
     error("GATv2Conv: edge_attr was given but the layer has no edge_dim (construct it with " ..
       "{edge_dim = " .. (edge_attr.ndim == 2 and edge_attr:size(2) or 1) .. "})", 2)

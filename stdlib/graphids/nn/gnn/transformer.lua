@@ -67,6 +67,7 @@ function TransformerConv:forward(x, edge_index, edge_attr, opts)
   local call = U.options("TransformerConv:forward", opts, CALL)
   local H, Ch = self.heads, self.out_channels
   local N = C.check_graph("TransformerConv", x, edge_index, self.in_channels)
+  C.check_attention_edge_attr("TransformerConv", edge_attr)
   if self.lin_edge then
     if edge_attr == nil then
       error(string.format("TransformerConv: edge_attr [E, %d] is required (edge_dim = %d)",
