@@ -413,6 +413,22 @@ describe("nn activations", function()
     assert.equal("ELU(alpha=0.5)", tostring(nn.ELU(0.5, {})))
   end)
 
+  it("refuses a value past the last parameter of a layer's forward, as torch's TypeError", function()
+    local x = graphids.randn({ 2, 2 })
+    errors("Linear: unexpected argument #2 %(graphids.Tensor%) to forward%(x%)", nn.Linear(2, 3), x, x)
+    errors("ReLU: unexpected argument #2 %(number%) to forward%(x%)", nn.ReLU(), x, 1)
+    errors("Dropout: unexpected argument #2 %(boolean%) to forward%(x%)", nn.Dropout(0.1), x, true)
+    errors("MSELoss: unexpected argument #3 %(graphids.Tensor%) to forward%(input, target%)",
+      nn.MSELoss(), x, x, x)
+    errors("LayerNorm: unexpected argument #2 %(table%) to forward%(x%)", nn.LayerNorm(2), x, {})
+    errors("model.0: Linear: unexpected argument #2", nn.Sequential(nn.Linear(2, 2)), x, x)
+    -- a trailing nil is no argument, and an optional parameter stays optional
+    assert.same({ 2, 3 }, nn.Linear(2, 3)(x, nil).shape)
+    assert.same({ 1, 2, 3 }, nn.LSTM(2, 3)(x:view(1, 2, 2), nil).shape)
+    -- a forward without even self is a stub that raises its own error
+    errors("ModuleList: has no forward", nn.ModuleList({ nn.ReLU() }), x)
+  end)
+
   it("pass gradcheck", function()
     for _, c in ipairs(cases) do
       assert.is_true(modcheck.gradcheck(c[1], { graphids.tensor(xs, F64):requires_grad_() }), c[3])

@@ -22,7 +22,10 @@ nn.init = require "graphids.nn.initializers"
 local files = { "containers", "linear", "embedding", "dropout", "normalization", "activation",
   "rnn", "loss", "gnn" }
 for _, file in ipairs(files) do
-  for name, cls in pairs(require("graphids.nn." .. file)) do
+  -- a value past the last parameter of a layer's forward is an error, as torch's TypeError
+  -- (nn.Linear(2, 3)(x, y) would drop y silently); a forward taking `...` is left as it is
+  local layers = U.refuse_extra_forward_arguments(require("graphids.nn." .. file))
+  for name, cls in pairs(layers) do
     assert(nn[name] == nil, "graphids.nn: " .. name .. " defined twice")
     nn[name] = cls
   end
