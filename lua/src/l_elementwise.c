@@ -147,7 +147,7 @@ static const char *const alpha_opts[] = {"alpha", NULL};
 static gids_dtype result_dtype(lua_State *L, const gids_tensor *b, gids_scalar sy) {
     gids_tensor *a = l_totensor(L, 1);
     if (b != NULL) {
-        if (a != NULL) return gids_promote(a->dtype, b->dtype);
+        if (a != NULL) return gids_result_type(a, b); /* a 0-d operand promotes only across kinds */
         return lua_type(L, 1) == LUA_TNUMBER ? gids_promote_scalar(b->dtype, l_checkscalar(L, 1))
                                              : b->dtype;
     }

@@ -81,12 +81,15 @@ TEST(promotion_follows_torch) {
     CHECK_OK(gids_full(&z, GIDS_I64, GIDS_DEVICE_CPU, 0, &s2, gids_scalar_i(5)));
     CHECK_OK(gids_binary(&o, GIDS_ADD, i32, z));
     CHECK(o->dtype == GIDS_I32);
+    CHECK(gids_result_type(i32, z) == GIDS_I32 && gids_result_type(z, i32) == GIDS_I32);
+    CHECK(gids_result_type(i32, i) == GIDS_I64 && gids_result_type(i32, NULL) == GIDS_I32);
     gids_tensor_release(o);
     gids_tensor_release(z);
     /* ... but a higher category does */
     CHECK_OK(gids_full(&z, GIDS_F64, GIDS_DEVICE_CPU, 0, &s2, gids_scalar_f(0.25)));
     CHECK_OK(gids_binary(&o, GIDS_MUL, i, z));
     CHECK(o->dtype == GIDS_F64);
+    CHECK(gids_result_type(i, z) == GIDS_F64 && gids_result_type(f, z) == GIDS_F32);
     double w2[2] = {0.75, -1};
     check_values(o, 2, w2);
     gids_tensor_release(o);

@@ -93,6 +93,7 @@ TEST(devices_memory_and_shapes) {
     gids_storage_retain(NULL);
     CHECK(!gids_tensor_is_contiguous(NULL));
     CHECK(gids_device_eq(gids_tensor_device(NULL), GIDS_DEVICE_CPU));
+    CHECK(gids_result_type(NULL, NULL) == GIDS_F32);
     CHECK(strcmp(gids_shape_str(2, NULL, buf, sizeof buf), "[NULL]") == 0);
     CHECK(gids_shape_str(2, (int64_t[]){2, 3}, NULL, 16) == NULL);
     int64_t shape[GIDS_MAX_DIMS + 1] = {0}, two[1] = {2};

@@ -156,6 +156,19 @@ describe("binary arithmetic", function()
     errors("add: option 'alpha' %(2147483648%) does not fit in the result's dtype i32", graphids.add, i, i,
       { alpha = 1 << 31 })
     assert.are.same({ -(1 << 31) }, graphids.add(i, i, { alpha = (1 << 31) - 1 }):totable())
+    -- a 0-d operand does not widen a dimensioned one of its kind (torch's result type), so the
+    -- result is u8 and alpha must fit it (torch refuses each of these)
+    local i64_0d, i32_0d = graphids.tensor(3), graphids.tensor(1, { dtype = "i32" })
+    errors("add: " .. u8_range, graphids.add, u, i64_0d, { alpha = 256 })
+    errors("add: " .. u8_range, graphids.add, u, i32_0d, { alpha = 300 })
+    errors("sub: " .. u8_range, graphids.sub, u, i64_0d, { alpha = 300 })
+    errors("add_: " .. u8_range, u.add_, u:clone(), i32_0d, { alpha = 300 })
+    errors("add: option 'alpha' %(2147483648%) does not fit in the result's dtype i32", graphids.add, i,
+      i64_0d, { alpha = 1 << 31 })
+    -- and alpha does not change the result's dtype: torch.add(tensor(3), u8 [1, 2], alpha=2) is u8 [5, 7]
+    local r = graphids.add(i64_0d, u, { alpha = 2 })
+    assert.are.equal("u8", r.dtype)
+    assert.are.same({ 5, 7 }, r:totable())
     -- the result's dtype decides: a u8 y beside an i64 or f32 x takes any alpha
     assert.are.same({ 1 + 256 * 2 }, graphids.add(graphids.tensor({ 1 }), u:narrow(1, 2, 1),
       { alpha = 256 }):totable())

@@ -60,6 +60,11 @@ bool gids_tensor_is_contiguous(const gids_tensor *t);
 /* Address of element 0 (storage data + offset * element size). */
 void *gids_tensor_data(const gids_tensor *t);
 gids_device gids_tensor_device(const gids_tensor *t);
+/* PyTorch's result type of a binary op on two tensors: a 0-d tensor only decides the dtype when
+ * its category (bool < integer < float) is higher than the other operand's (u8[N] + i64 0-d ->
+ * u8, i64[N] + f64 0-d -> f64).  A NULL operand counts as absent: the other's dtype (f32 when
+ * both are NULL). */
+gids_dtype gids_result_type(const gids_tensor *a, const gids_tensor *b);
 /* Normalises dim (negative counts from the end) against ndim; "op: dim 5 out of range for a
  * tensor of 2 dims" on failure.  ndim 0 accepts dims 0 and -1 (as PyTorch). */
 gids_status gids_normalize_dim(const char *op, int dim, int ndim, int *out);

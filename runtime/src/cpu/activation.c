@@ -243,7 +243,7 @@ gids_status gids_where(gids_tensor **out, const gids_tensor *cond, const gids_te
     GIDS_TRY(gids_broadcast_shapes("where", cond->ndim, cond->shape, a->ndim, a->shape, &n1, s1));
     GIDS_TRY(gids_broadcast_shapes("where", n1, s1, b->ndim, b->shape, &nd, shape));
 
-    gids_dtype dt = gids_ew_promote_tensors(a, b);
+    gids_dtype dt = gids_result_type(a, b);
     gids_tensor *ca = NULL, *cb = NULL, *r = NULL;
     gids_status st = gids_ew_cast(&ca, a, dt);
     if (st == GIDS_OK) st = gids_ew_cast(&cb, b, dt);

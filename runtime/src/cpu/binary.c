@@ -356,7 +356,7 @@ gids_status gids_binary(gids_tensor **out, gids_binop op, const gids_tensor *a,
         return GIDS_OK;
     }
     GIDS_TRY(check_pair(gids_binop_name(op), a, b));
-    return binary_run(out, NULL, op, a, b, gids_ew_promote_tensors(a, b));
+    return binary_run(out, NULL, op, a, b, gids_result_type(a, b));
 }
 
 gids_status gids_binary_into(gids_tensor *dst, gids_binop op, const gids_tensor *a,
@@ -368,7 +368,7 @@ gids_status gids_binary_into(gids_tensor *dst, gids_binop op, const gids_tensor 
     }
     GIDS_TRY(check_pair(gids_binop_name(op), a, b));
     GIDS_CHECK(dst != NULL, GIDS_EINVAL, "%s: output is NULL", gids_binop_name(op));
-    return binary_run(NULL, dst, op, a, b, gids_ew_promote_tensors(a, b));
+    return binary_run(NULL, dst, op, a, b, gids_result_type(a, b));
 }
 
 /* The scalar becomes a 0-d tensor of its wrapped-number dtype; reversed puts it first. */
@@ -378,7 +378,7 @@ static gids_status binary_scalar_run(gids_tensor **out, gids_tensor *dst, gids_b
     gids_tensor *z = NULL;
     GIDS_TRY(gids_ew_scalar_tensor(&z, gids_ew_scalar_dtype(a->dtype, s), s));
     const gids_tensor *x = reversed ? z : a, *y = reversed ? a : z;
-    gids_status st = binary_run(out, dst, op, x, y, gids_ew_promote_tensors(x, y));
+    gids_status st = binary_run(out, dst, op, x, y, gids_result_type(x, y));
     gids_tensor_release(z);
     return st;
 }

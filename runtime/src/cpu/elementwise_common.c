@@ -5,7 +5,8 @@
 #include "../core/core_impl.h"
 #include "elementwise_impl.h"
 
-gids_dtype gids_ew_promote_tensors(const gids_tensor *a, const gids_tensor *b) {
+gids_dtype gids_result_type(const gids_tensor *a, const gids_tensor *b) {
+    if (a == NULL || b == NULL) return a != NULL ? a->dtype : (b != NULL ? b->dtype : GIDS_F32);
     bool za = a->ndim == 0, zb = b->ndim == 0;
     if (za == zb) return gids_promote(a->dtype, b->dtype);
     const gids_tensor *dimmed = za ? b : a, *zero = za ? a : b;

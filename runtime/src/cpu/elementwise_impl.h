@@ -21,9 +21,6 @@ static inline int gids_ew_category(gids_dtype dt) {
     return gids_dtype_is_float(dt) ? 2 : 1;
 }
 
-/* PyTorch's result type of two tensors: a 0-d tensor only decides the dtype when its category
- * is higher than the other operand's (f32[N] + f64 0-d -> f32, i64[N] + f64 0-d -> f64). */
-gids_dtype gids_ew_promote_tensors(const gids_tensor *a, const gids_tensor *b);
 
 /* Dtype a Lua/Python number takes next to a tensor of dtype t (a "wrapped number"): a float
  * number with a non-float tensor gives f32, an integer with a bool tensor gives i64, otherwise
