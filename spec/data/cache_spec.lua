@@ -275,6 +275,20 @@ describe("graphids.data cache", function()
       err_of(data.load_cache, "synthetic", opts()))
   end)
 
+  it("names a metadata value JSON cannot write back (1e400) in the key's message", function()
+    data.build_cache("synthetic", opts())
+    local dir = data.cache_dir("synthetic", opts())
+    local path = gio.join(dir, "cache_metadata.json")
+    local good = assert(gio.read_file(path))
+    local bad = good:gsub('"window_size": %d+', '"window_size": 1e400')
+    assert.are_not.equal(good, bad)
+    assert(gio.atomic_write(path, bad))
+    local e = err_of(data.load_cache, "synthetic", opts({ build = false }))
+    local want = "dataset cache metadata " .. path .. ": 'window_size' must be an integer >= 1, got inf " ..
+      "(a damaged file; rebuild it: graphids data rebuild --dataset synthetic "
+    assert.equal(want, e:sub(1, #want))
+  end)
+
   it("refuses metadata that disagrees with the files it describes, or a cache of another dataset", function()
     data.build_cache("synthetic", opts())
     local dir = data.cache_dir("synthetic", opts())
@@ -728,7 +742,7 @@ return { synthetic = { train = { "train_01_attack_free", "train_02_with_attacks"
     -- concatenated null) are named by key
     for _, c in ipairs({
       { function(md) md.splits.val.file = json.array({}) end,
-        "'splits.val.file' must be a file name in the cache folder, got %[%]" },
+        "'splits.val.file' must be a file name in the cache folder, got a list" },
       { function(md) md.splits.train.file = "../x.safetensors" end,
         "'splits.train.file' must be a file name" },
       { function(md) md.splits.train.attack_balance.gear = json.null end,

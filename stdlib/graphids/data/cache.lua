@@ -214,7 +214,7 @@ local function check_metadata(path, meta, fix)
     "folder name lists")
   local function bad(key, want, v)
     error(string.format("dataset cache metadata %s: '%s' must be %s, got %s (a damaged file; %s)", path, key,
-      want, v == nil and "nothing" or json.encode(v), fix), 0)
+      want, v == nil and "nothing" or U.describe(v), fix), 0)
   end
   if type(meta) ~= "table" or json.is_array(meta) then bad("(the document)", "an object", meta) end
   local version = meta.metadata_schema_version

@@ -50,14 +50,64 @@ local function distance(a, b)
 end
 U.edit_distance = distance
 
--- v as an error message shows a value a user gave: a string quoted and named (a JSON "64" is
--- '64' (a string), not the number), an object by its class name, a plain table as JSON (cut at
--- 60 characters: "a table [1,2]"), null as null.  A JSON list ([] from --set x=[], which keeps
--- its json.array mark) is "a list", as the schema names one, not by the mark's name.
+-- A string as a message shows it: control characters and (in text that is not UTF-8) bytes
+-- >= 0x80 as escapes, so that no byte of a damaged file reaches the terminal raw; cut after
+-- `max` characters with "...".
+local SHOW_ESC = { ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+local function shown_string(s, max)
+  local cut = false
+  if utf8.len(s) then
+    if utf8.len(s) > max then
+      s, cut = s:sub(1, utf8.offset(s, max + 1) - 1), true
+    end
+    s = s:gsub("%c", function(c) return SHOW_ESC[c] or string.format("\\x%02X", c:byte()) end)
+  else
+    if #s > max then
+      s, cut = s:sub(1, max), true
+    end
+    s = s:gsub("[%c\128-\255]", function(c) return SHOW_ESC[c] or string.format("\\x%02X", c:byte()) end)
+  end
+  return cut and s .. "..." or s
+end
+
+local function shown_number(v)
+  if v ~= v then return "nan" end -- tostring gives "-nan" or "nan" by the sign bit
+  return tostring(v)
+end
+
+-- A copy of decoded JSON with each NaN and infinity replaced by a string the encoder passes
+-- through (its \u0001 marks are found afterwards), for a value json.encode refuses; nil when the
+-- value holds a table that is neither plain nor marked by graphids.json, or a cycle.
+local NONFINITE = "\1nonfinite\1"
+local function finite_copy(v, json, seen)
+  if type(v) == "number" and (v ~= v or v == math.huge or v == -math.huge) then
+    return NONFINITE .. shown_number(v) .. NONFINITE
+  end
+  if type(v) ~= "table" or v == json.null then return v end
+  local mt = getmetatable(v)
+  local name = type(mt) == "table" and rawget(mt, "__name")
+  if seen[v] or (mt ~= nil and name ~= "json.array" and name ~= "json.object") then return nil end
+  seen[v] = true
+  local out = {}
+  for k, x in pairs(v) do
+    out[k] = finite_copy(x, json, seen)
+    if out[k] == nil then return nil end
+  end
+  seen[v] = nil
+  return setmetatable(out, mt)
+end
+
+-- v as an error message shows a value a user gave or a file held, and never raises: a string
+-- quoted and named (a JSON "64" is '64' (a string), not the number), its control characters
+-- escaped and cut after 60 characters; NaN and infinities as nan, inf, -inf; an object by its
+-- class name, a plain table as JSON (cut at 60 characters: "a table [1,2]", "a list [inf]"),
+-- null as null.  A JSON list ([] from --set x=[], which keeps its json.array mark) is "a list",
+-- as the schema names one, not by the mark's name.
 function U.describe(v)
-  if type(v) == "string" then return "'" .. v .. "' (a string)" end
+  if type(v) == "string" then return "'" .. shown_string(v, 60) .. "' (a string)" end
+  if type(v) == "number" then return shown_number(v) end
   if type(v) ~= "table" then
-    return (type(v) == "number" or type(v) == "boolean" or v == nil) and tostring(v) or "a " .. type(v)
+    return (type(v) == "boolean" or v == nil) and tostring(v) or "a " .. type(v)
   end
   local json = require "graphids.json"
   if v == json.null then return "null" end
@@ -67,6 +117,11 @@ function U.describe(v)
   if type(name) == "string" and not list and name ~= "json.object" then return "a " .. name end
   if list and next(v) == nil then return "a list" end
   local ok, text = pcall(json.encode, v)
+  if not ok then
+    local copy = finite_copy(v, json, {})
+    ok, text = pcall(json.encode, copy)
+    text = ok and text:gsub('"\\u0001nonfinite\\u0001(%-?%a+)\\u0001nonfinite\\u0001"', "%1")
+  end
   if not ok then return list and "a list" or "a table" end
   return (list and "a list " or "a table ") .. (#text > 60 and text:sub(1, 57) .. "..." or text)
 end

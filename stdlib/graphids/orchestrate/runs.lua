@@ -16,6 +16,7 @@
 -- when the fit run FINISHED, else "incomplete".
 local gio = require "graphids.io"
 local json = require "graphids.json"
+local describe = require("graphids.nn._util").describe
 
 local M = {}
 
@@ -39,7 +40,7 @@ local function read_object(path)
   local v, err = gio.read_json(path)
   if v == nil then return false, tostring(err) end
   if type(v) ~= "table" or json.is_array(v) then
-    return false, path .. ": not a JSON object (" .. json.encode(v):sub(1, 40) .. ")"
+    return false, path .. ": not a JSON object (" .. describe(v) .. ")"
   end
   return v
 end
