@@ -289,6 +289,23 @@ describe("graphids.data cache", function()
     assert.equal(want, e:sub(1, #want))
   end)
 
+  it("refuses a FIFO in place of a JSON file of the cache (opening one waits for a writer)", function()
+    data.build_cache("synthetic", opts())
+    local dir = data.cache_dir("synthetic", opts())
+    local path = gio.join(dir, "cache_metadata.json")
+    local vocab = gio.join(dir, "vocab.json")
+    assert(os.remove(vocab))
+    assert(os.execute("mkfifo " .. vocab))
+    data.clear_cache_memo()
+    assert.matches("vocab.json: .*vocab.json: not a regular file %(a FIFO, socket or device%)",
+      err_of(data.load_cache, "synthetic", opts({ build = false })))
+    assert(os.remove(vocab))
+    assert(os.remove(path))
+    assert(os.execute("mkfifo " .. path))
+    assert.matches("cache_metadata.json: not a regular file %(a FIFO",
+      err_of(data.load_cache, "synthetic", opts({ build = false })))
+  end)
+
   it("refuses metadata that disagrees with the files it describes, or a cache of another dataset", function()
     data.build_cache("synthetic", opts())
     local dir = data.cache_dir("synthetic", opts())

@@ -63,9 +63,15 @@ function M.is_dir(path)
   return st ~= nil and st.type == "dir"
 end
 
--- The whole file as a string, or nil, message (a directory or an unreadable file included:
--- io.open succeeds on a directory and only the read fails).
+-- The whole file as a string, or nil, message (missing, unreadable, or no regular file).  The
+-- type is checked first: io.open of a FIFO waits for a writer forever, and io.open succeeds on
+-- a directory and only the read fails.  (A missing file is left to io.open's message.)
 function M.read_file(path)
+  local st = core.stat(path)
+  if st ~= nil and st.type ~= "file" then
+    return nil, string.format("%s: not a regular file (%s)", path,
+      st.type == "dir" and "a folder" or "a FIFO, socket or device")
+  end
   local f, err = io.open(path, "rb")
   if not f then
     return nil, err
