@@ -98,6 +98,23 @@ describe("graphids.json", function()
       assert(e:find(c[2], 1, true) or e:find(c[2]), string.format("%q: %s lacks %s", c[1], e, c[2]))
       assert.matches("^json: line %d+, column %d+: ", e)
     end
+    -- what stands at the error is shown escaped, never as raw bytes: a byte-order mark named,
+    -- a control character or a byte that is no UTF-8 as \xNN, a non-ASCII character with its code
+    for _, c in ipairs({
+      { "\xEF\xBB\xBF{}", "column 1: expected a value, found a UTF-8 byte-order mark (U+FEFF); " ..
+        "save the file without it" },
+      { "[1,\xEF\xBB\xBF2]", "column 4: expected a value, found a UTF-8 byte-order mark (U+FEFF)" },
+      { "[1\f]", "column 3: expected ',' or ']' after an array element, found '\\x0C'" },
+      { "[1]\0", "column 4: unexpected text after the value: '\\x00'" },
+      { "[\xFF]", "column 2: expected a value, found '\\xFF'" },
+      { "[\xC2\xA0]", "column 2: expected a value, found '\xC2\xA0' (U+00A0)" },
+      { '{"a\\nb": 1, "a\\nb": 2}', 'column 13: duplicate key "a\\nb"' },
+      { '"\\\1"', "column 2: unknown escape '\\\\x01'" },
+    }) do
+      assert.equal("json: line 1, " .. c[2], err_of(json.decode, c[1]))
+    end
+    assert.equal("a\\n\\x00\\xFF" .. ("x"):rep(2) .. "...", json.printable("a\n\0\255xxxxxx", 6))
+    assert.equal("é\\x1B[0m", json.printable("é\27[0m"))
     -- DEL (0x7f) is no control character to JSON (RFC 8259): it may stand unescaped, as
     -- Python's json.dumps(ensure_ascii=False) writes it
     assert.equal("a\127b", json.decode('"a\127b"'))

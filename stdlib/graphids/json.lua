@@ -226,15 +226,44 @@ local function position(s, i)
   return line, i - pos + 1
 end
 
+-- s as a message may show it: control characters as \n, \r, \t or \xNN, and, in text that is
+-- not UTF-8, every byte >= 0x80 as \xNN, so that no byte of a damaged file reaches a terminal
+-- raw; cut after max characters with "..." when max is given.
+local SHOWN_ESC = { ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+local function escape_byte(c)
+  return SHOWN_ESC[c] or string.format("\\x%02X", c:byte())
+end
+
+function M.printable(s, max)
+  local n, cut = utf8.len(s), false
+  if max and (n or #s) > max then
+    s, cut = s:sub(1, n and utf8.offset(s, max + 1) - 1 or max), true
+  end
+  s = s:gsub(n and "%c" or "[%c\128-\255]", escape_byte)
+  return cut and s .. "..." or s
+end
+
+local BOM = "\xEF\xBB\xBF"
+
+-- What stands at i, for "found ...": a word or number whole, a printable character quoted, any
+-- other byte escaped ('\x0C'), a non-ASCII character with its code point (U+00A0 and U+FEFF
+-- look like nothing), a byte-order mark named.
 local function describe(s, i)
   if i > #s then
     return "the end of the text"
+  end
+  if s:sub(i, i + 2) == BOM then
+    return "a UTF-8 byte-order mark (U+FEFF)" .. (i == 1 and "; save the file without it" or "")
   end
   local c = s:sub(i, i)
   if c:match("[%w_]") then
     return "'" .. (s:match("^[%w_%.%+%-]+", i) or c) .. "'"
   end
-  return "'" .. c .. "'"
+  local ch = s:match("^[\xC2-\xF4][\x80-\xBF]*", i)
+  if ch and utf8.len(ch) == 1 then
+    return string.format("'%s' (U+%04X)", ch, utf8.codepoint(ch))
+  end
+  return "'" .. M.printable(c) .. "'"
 end
 
 local function fail(s, i, fmt, ...)
@@ -315,7 +344,7 @@ local function decode_string(s, i)
         end
         out[#out + 1] = utf8.char(cp)
       else
-        fail(s, run_end, "unknown escape '\\%s'", e)
+        fail(s, run_end, "unknown escape '\\%s'", M.printable(e))
       end
     else
       fail(s, run_end, "control character 0x%02x inside a string (escape it)", c:byte())
@@ -396,7 +425,7 @@ local function decode_object(s, i, depth)
     local key
     key, i = decode_string(s, i)
     if rawget(obj, key) ~= nil then
-      fail(s, key_at, "duplicate key \"%s\"", key)
+      fail(s, key_at, "duplicate key \"%s\"", M.printable(key, 60))
     end
     i = skip_ws(s, i)
     if s:sub(i, i) ~= ":" then

@@ -50,26 +50,6 @@ local function distance(a, b)
 end
 U.edit_distance = distance
 
--- A string as a message shows it: control characters and (in text that is not UTF-8) bytes
--- >= 0x80 as escapes, so that no byte of a damaged file reaches the terminal raw; cut after
--- `max` characters with "...".
-local SHOW_ESC = { ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
-local function shown_string(s, max)
-  local cut = false
-  if utf8.len(s) then
-    if utf8.len(s) > max then
-      s, cut = s:sub(1, utf8.offset(s, max + 1) - 1), true
-    end
-    s = s:gsub("%c", function(c) return SHOW_ESC[c] or string.format("\\x%02X", c:byte()) end)
-  else
-    if #s > max then
-      s, cut = s:sub(1, max), true
-    end
-    s = s:gsub("[%c\128-\255]", function(c) return SHOW_ESC[c] or string.format("\\x%02X", c:byte()) end)
-  end
-  return cut and s .. "..." or s
-end
-
 local function shown_number(v)
   if v ~= v then return "nan" end -- tostring gives "-nan" or "nan" by the sign bit
   return tostring(v)
@@ -99,17 +79,17 @@ end
 
 -- v as an error message shows a value a user gave or a file held, and never raises: a string
 -- quoted and named (a JSON "64" is '64' (a string), not the number), its control characters
--- escaped and cut after 60 characters; NaN and infinities as nan, inf, -inf; an object by its
--- class name, a plain table as JSON (cut at 60 characters: "a table [1,2]", "a list [inf]"),
--- null as null.  A JSON list ([] from --set x=[], which keeps its json.array mark) is "a list",
--- as the schema names one, not by the mark's name.
+-- escaped and cut after 60 characters (json.printable); NaN and infinities as nan, inf, -inf;
+-- an object by its class name, a plain table as JSON (cut at 60 characters: "a table [1,2]",
+-- "a list [inf]"), null as null.  A JSON list ([] from --set x=[], which keeps its json.array
+-- mark) is "a list", as the schema names one, not by the mark's name.
 function U.describe(v)
-  if type(v) == "string" then return "'" .. shown_string(v, 60) .. "' (a string)" end
+  local json = require "graphids.json"
+  if type(v) == "string" then return "'" .. json.printable(v, 60) .. "' (a string)" end
   if type(v) == "number" then return shown_number(v) end
   if type(v) ~= "table" then
     return (type(v) == "boolean" or v == nil) and tostring(v) or "a " .. type(v)
   end
-  local json = require "graphids.json"
   if v == json.null then return "null" end
   local mt = getmetatable(v)
   local name = type(mt) == "table" and rawget(mt, "__name")
