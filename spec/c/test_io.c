@@ -287,6 +287,27 @@ TEST(refuses_every_malformed_header_with_a_precise_message) {
          4, "column 29: tensor 'a' has a shape of 40 dims; graphids supports at most 8"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4,8]}}", 8,
          "tensor 'a': data_offsets must be [begin, end], got 3 values"},
+        /* 64 bits hold UINT64_MAX itself (the shape check names it); one more overflows */
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[18446744073709551615],\"data_offsets\":[0,4]}}", 4,
+         "tensor 'a' has size 18446744073709551615 in its shape"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[18446744073709551610],\"data_offsets\":[0,4]}}", 4,
+         "tensor 'a' has size 18446744073709551610 in its shape"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[18446744073709551616],\"data_offsets\":[0,4]}}", 4,
+         "column 30: integer in tensor 'a' overflows 64 bits"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[184467440737095516150],\"data_offsets\":[0,4]}}", 4,
+         "overflows 64 bits"},
+        /* what stands at the error is shown escaped, never as the raw byte */
+        {"\xEF\xBB\xBF{}", 0,
+         "column 1: the header must be a JSON object starting with '{', found a UTF-8 byte-order "
+         "mark"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}\f}", 4,
+         "expected ',' or '}' in the header object, found '\\x0C'"},
+        {"{\"a\"\xC3\xA9}", 0, "expected ':' after a tensor name, found '\\xC3'"},
+        {"{\"a\":{\"dtype\":\"F32\"x}}", 0, "expected ',' or '}' in tensor 'a', found 'x'"},
+        {"{\"__metadata__\":nul}", 0, "expected '{' to open __metadata__, found 'n'"},
+        /* a name's control characters (JSON escapes) are shown escaped too */
+        {"{\"a\\u001b[31m\\n\":{\"dtype\":\"F32\",\"shape\":[1]}}", 0,
+         "tensor 'a\\x1B[31m\\x0A' has no data_offsets"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_st(tpath("bad.safetensors"), cases[i].header, cases[i].ndata);
@@ -303,6 +324,27 @@ TEST(refuses_every_malformed_header_with_a_precise_message) {
 /* The element count is taken before the bytes, as the reference reader does: a shape with a 0
  * holds no bytes wherever the 0 stands (the bytes counted dim by dim overflowed on [2^62, 0]
  * and not on [0, 2^62]). */
+/* "__metadata__": null is no metadata, as the reference reader (an Option) and Python's
+ * safetensors 0.8.0 (metadata() is None) have it. */
+TEST(null_metadata_is_none) {
+    static const char *const headers[] = {
+        "{\"__metadata__\": null ,\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"__metadata__\":null}",
+        "{\"__metadata__\":null}",
+    };
+    for (int i = 0; i < 3; i++) {
+        write_st(tpath("null.safetensors"), headers[i], i < 2 ? 4 : 0);
+        gids_safetensors r;
+        CHECK_OK(gids_safetensors_load(&r, tpath("null.safetensors"), i == 0));
+        CHECK(r.n == (i < 2 ? 1 : 0) && r.nmeta == 0);
+        gids_safetensors_free(&r);
+    }
+    gids_safetensors r;
+    write_st(tpath("null.safetensors"), "{\"__metadata__\":null,\"__metadata__\":{}}", 0);
+    CHECK_ERR(gids_safetensors_load(&r, tpath("null.safetensors"), true), GIDS_EFORMAT,
+              "\"__metadata__\" appears twice");
+}
+
 TEST(zero_element_shapes_load_wherever_the_zero_stands) {
     static const char *const headers[] = {
         "{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,0],\"data_offsets\":[0,0]}}",
@@ -345,7 +387,8 @@ TEST(refuses_bad_length_prefixes_and_missing_files) {
 
 /* A BOOL byte other than 0 or 1 would read as true in one kernel and as itself in another. */
 TEST(refuses_bool_bytes_other_than_0_and_1) {
-    const char *header = "{\"a\":{\"dtype\":\"BOOL\",\"shape\":[4],\"data_offsets\":[0,4]}}";
+    /* (the name's escape character is shown as \x1B, not sent to the terminal) */
+    const char *header = "{\"a\\u001b\":{\"dtype\":\"BOOL\",\"shape\":[4],\"data_offsets\":[0,4]}}";
     size_t hl = strlen(header);
     unsigned char b[128] = {0};
     for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)hl >> (8 * i));
@@ -360,7 +403,7 @@ TEST(refuses_bool_bytes_other_than_0_and_1) {
     write_raw(tpath("bool.safetensors"), b, 8 + hl + 4);
     for (int map = 0; map < 2; map++)
         CHECK_ERR(gids_safetensors_load(&r, tpath("bool.safetensors"), map), GIDS_EFORMAT,
-                  "tensor 'a' (BOOL) holds byte 2 at element 2; BOOL bytes must be 0 or 1");
+                  "tensor 'a\\x1B' (BOOL) holds byte 2 at element 2; BOOL bytes must be 0 or 1");
 }
 
 TEST(save_refuses_bad_names_duplicates_and_leaves_the_old_file) {
@@ -708,6 +751,7 @@ int main(void) {
     RUN(copies_a_tensor_whose_offset_is_misaligned_for_its_dtype);
     RUN(widens_f16_and_bf16_to_f32_exactly);
     RUN(refuses_every_malformed_header_with_a_precise_message);
+    RUN(null_metadata_is_none);
     RUN(zero_element_shapes_load_wherever_the_zero_stands);
     RUN(refuses_bad_length_prefixes_and_missing_files);
     RUN(many_metadata_keys_load_quickly);

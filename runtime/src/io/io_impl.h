@@ -48,6 +48,12 @@ size_t st_utf8_len(const unsigned char *s, const unsigned char *end);
  * the writer refuses what the reader would (JSON strings are UTF-8). */
 int64_t st_utf8_invalid_at(const char *s);
 
+/* out (cap bytes) <- in with each control character as \xNN, cut with "..." when it does not
+ * fit; returns out.  For messages: the names, keys and dtypes they quote are decoded JSON, where
+ * "\u001b" is an escape character that must not reach a terminal raw.  Other bytes stay (a
+ * header's strings are valid UTF-8). */
+const char *st_controls_escaped(const char *in, char *out, size_t cap);
+
 /* The dtype of a safetensors name ("F32"); false for names this runtime has no dtype for. */
 bool st_dtype_parse(const char *name, gids_dtype *out);
 

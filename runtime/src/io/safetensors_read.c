@@ -170,12 +170,15 @@ static gids_status check_bools(const gids_safetensors *out, const char *path) {
         if (t == NULL || t->dtype != GIDS_BOOL) continue;
         const unsigned char *b = gids_tensor_data(t);
         int64_t n = gids_tensor_numel(t);
-        for (int64_t k = 0; k < n; k++)
-            if (b[k] > 1)
-                GIDS_FAIL(GIDS_EFORMAT,
-                          "safetensors: '%s': tensor '%s' (BOOL) holds byte %u at element %lld; "
-                          "BOOL bytes must be 0 or 1",
-                          path, out->names[i], (unsigned)b[k], (long long)k);
+        for (int64_t k = 0; k < n; k++) {
+            if (b[k] <= 1) continue;
+            char shown[256];
+            GIDS_FAIL(GIDS_EFORMAT,
+                      "safetensors: '%s': tensor '%s' (BOOL) holds byte %u at element %lld; "
+                      "BOOL bytes must be 0 or 1",
+                      path, st_controls_escaped(out->names[i], shown, sizeof shown), (unsigned)b[k],
+                      (long long)k);
+        }
     }
     return GIDS_OK;
 }

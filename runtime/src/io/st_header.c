@@ -14,6 +14,7 @@
 typedef struct cursor {
     const char *path;
     const char *start, *p, *end;
+    char shown[48]; /* token_desc's words for a byte it shows */
 } cursor;
 
 static void line_col(const cursor *c, const char *at, int *line, int *col) {
@@ -29,15 +30,32 @@ static void line_col(const cursor *c, const char *at, int *line, int *col) {
     }
 }
 
+const char *st_controls_escaped(const char *in, char *out, size_t cap) {
+    size_t o = 0;
+    for (const unsigned char *q = (const unsigned char *)in; *q; q++) {
+        bool ctl = *q < 0x20 || *q == 0x7F;
+        if (o + (ctl ? 4 : 1) + 4 > cap) {
+            memcpy(out + o, "...", 4);
+            return out;
+        }
+        if (ctl)
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02X", *q);
+        else
+            out[o++] = (char)*q;
+    }
+    out[o] = '\0';
+    return out;
+}
+
 /* EFORMAT "safetensors: 'path': header line L, column C: <what>" at position `at`. */
 #define BAD_AT(c, at, ...)                                                                         \
     do {                                                                                           \
-        char what_[512];                                                                           \
+        char what_[512], shown_[1024];                                                             \
         int line_, col_;                                                                           \
         line_col((c), (at), &line_, &col_);                                                        \
         snprintf(what_, sizeof what_, __VA_ARGS__);                                                \
         GIDS_FAIL(GIDS_EFORMAT, "safetensors: '%s': header line %d, column %d: %s", (c)->path,     \
-                  line_, col_, what_);                                                             \
+                  line_, col_, st_controls_escaped(what_, shown_, sizeof shown_));                 \
     } while (0)
 
 static void skip_ws(cursor *c) {
@@ -45,18 +63,20 @@ static void skip_ws(cursor *c) {
         c->p++;
 }
 
-static const char *token_desc(const cursor *c) {
+/* What stands at the cursor, for "found ...": a printable byte quoted, any other escaped ('\x0C',
+ * '\xEF'), never raw: a damaged header's bytes must not reach a terminal.  A byte-order mark is
+ * named (the reference reader refuses one too). */
+static const char *token_desc(cursor *c) {
     if (c->p >= c->end) return "the end of the header";
-    switch (*c->p) {
-    case '{': return "'{'";
-    case '}': return "'}'";
-    case '[': return "'['";
-    case ']': return "']'";
-    case ',': return "','";
-    case ':': return "':'";
-    case '"': return "a string";
-    default: return "an unexpected character";
-    }
+    unsigned char ch = (unsigned char)*c->p;
+    if (ch == '"') return "a string";
+    if (c->end - c->p >= 3 && memcmp(c->p, "\xEF\xBB\xBF", 3) == 0)
+        return "a UTF-8 byte-order mark (U+FEFF)";
+    if (ch >= 0x20 && ch < 0x7F)
+        snprintf(c->shown, sizeof c->shown, "'%c'", ch);
+    else
+        snprintf(c->shown, sizeof c->shown, "'\\x%02X'", ch);
+    return c->shown;
 }
 
 static gids_status expect(cursor *c, char ch, const char *context) {
@@ -223,8 +243,11 @@ static gids_status parse_uint(cursor *c, uint64_t *out, const char *context) {
         BAD_AT(c, at, "expected a non-negative integer %s, found %s", context, token_desc(c));
     uint64_t v = 0;
     while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
-        if (v > (UINT64_MAX - 9) / 10) BAD_AT(c, at, "integer %s overflows 64 bits", context);
-        v = v * 10 + (uint64_t)(*c->p - '0');
+        unsigned d = (unsigned)(*c->p - '0');
+        /* exact: v * 10 + d fits while v < max / 10, or v == max / 10 and d <= max % 10 */
+        if (v > UINT64_MAX / 10 || (v == UINT64_MAX / 10 && d > UINT64_MAX % 10))
+            BAD_AT(c, at, "integer %s overflows 64 bits", context);
+        v = v * 10 + d;
         c->p++;
     }
     if (c->p - at > 1 && *at == '0') BAD_AT(c, at, "integer %s has a leading zero", context);
@@ -320,6 +343,13 @@ static gids_status parse_metadata(cursor *c, st_header *h, const char *at) {
     if (h->meta_seen) BAD_AT(c, at, "\"__metadata__\" appears twice");
     h->meta_seen = true;
     char ctx[] = "in __metadata__";
+    /* null is no metadata, as the reference reader has it (an Option: Python's metadata() gives
+     * None) */
+    skip_ws(c);
+    if (c->end - c->p >= 4 && memcmp(c->p, "null", 4) == 0) {
+        c->p += 4;
+        return GIDS_OK;
+    }
     GIDS_TRY(expect(c, '{', "to open __metadata__"));
     skip_ws(c);
     if (c->p < c->end && *c->p == '}') {
@@ -574,7 +604,7 @@ static gids_status parse_all(cursor *c, st_header *h, uint64_t data_len) {
 gids_status st_header_parse(st_header *h, const char *path, const char *text, size_t len,
                             uint64_t data_len) {
     memset(h, 0, sizeof *h);
-    cursor c = {path, text, text, text + len};
+    cursor c = {path, text, text, text + len, {0}};
     gids_status s = parse_all(&c, h, data_len);
     if (s != GIDS_OK) st_header_free(h);
     return s;
