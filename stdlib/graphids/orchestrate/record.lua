@@ -10,6 +10,7 @@
 -- its run dir (TESTED), and a resume refuses any change but the fit's budget (RESUMED).
 local gio = require "graphids.io"
 local json = require "graphids.json"
+local describe = require("graphids.nn._util").describe
 local config = require "graphids.config"
 
 local M = {}
@@ -82,6 +83,14 @@ function M.resume_problem(r)
     "trainer.max_time may change)", changed)
 end
 
+-- A leaf's JSON text.  For a value JSON cannot hold (a record's 1e400 reads as inf), an object
+-- naming it, which equals no configuration's text (the key shows as changed) and still decodes
+-- for the readers of these texts.
+local function leaf_text(v)
+  local ok, text = pcall(json.encode, v)
+  return ok and text or json.encode({ ["not JSON"] = describe(v) })
+end
+
 -- dotted key -> JSON text of every leaf of t (lists are leaves).
 local function flatten(t, prefix, out)
   for k, v in pairs(t) do
@@ -93,7 +102,7 @@ local function flatten(t, prefix, out)
       -- configuration has []; both configure the same nothing)
       out[key] = "{}"
     else
-      out[key] = json.encode(v)
+      out[key] = leaf_text(v)
     end
   end
   return out
