@@ -8,6 +8,7 @@
 --   local a = metrics.anomaly(val_scores, val_labels, test_scores, test_labels)
 --   print(a.threshold, a.f1, a["precision@0.95recall"])
 --   print(metrics.format(metrics.merge(pooled, per_set)))      -- sorted, collisions refused
+--   local e = metrics.attack_intervals(preds, labels, window_start, source_file)  -- per interval
 --
 -- Labels are 0-based class ids (i64 or another integer dtype).  A metric that the inputs leave
 -- undefined (AUROC with a single class, AP without positives, ECE of scores outside [0, 1]) is
@@ -519,6 +520,13 @@ function M.pr_curve(scores, labels, opts)
     cpu(labels), opts)
   return p, r, thr
 end
+
+-- ---------------------------------------------------------------- attack intervals
+
+-- Event-level counts of binary predictions per attack interval (graphids.metrics.intervals).
+local intervals = require "graphids.metrics.intervals"
+M.attack_intervals = intervals.attack_intervals
+M.pool_attack_intervals = intervals.pool_attack_intervals
 
 -- ---------------------------------------------------------------- keys
 
