@@ -43,6 +43,8 @@ describe("graphids.orchestrate.stage", function()
     local m = stage.evaluate(run, r)
     assert.is_number(m["test/accuracy"])
     assert.is_number(m["test/test_01_known_vehicle_known_attack/accuracy"])
+    -- the attack-interval metrics need no run dir either
+    assert.is_number(m["test/attack_intervals"])
     assert.equal(before, tiny.snapshot(tmp))
   end)
 
@@ -221,6 +223,7 @@ describe("graphids.orchestrate.stage", function()
     local saved = assert(gio.read_json(gio.join(r.run_dir, "test_metrics.json")))
     assert.is_number(saved["test/auroc"])
     assert.is_nil(saved["test/f1"])
+    assert.is_nil(saved["test/attack_intervals"]) -- no decisions, so no attack-interval metrics
     for _, set in ipairs(run.datamodule.test_names) do
       assert.is_number(saved["test/" .. set .. "/auroc"], set)
       local t = assert(gio.load_safetensors(gio.join(r.run_dir, "predictions", "test", set ..

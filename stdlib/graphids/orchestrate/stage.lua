@@ -291,6 +291,38 @@ local function fusion_metrics(out)
   return metrics.scalars(metrics.classification(out.scores, out.labels, { input = "probs" }))
 end
 
+-- The metric key of each attack_intervals field ("intervals" alone would not say of what).
+local INTERVAL_KEYS = { intervals = "attack_intervals", intervals_detected = "intervals_detected",
+  interval_recall = "interval_recall", detection_delay_windows = "detection_delay_windows",
+  detection_delay_windows_max = "detection_delay_windows_max", false_alarm_runs = "false_alarm_runs" }
+
+-- The event-level metrics (graphids.metrics.attack_intervals) of each test set whose outputs
+-- hold 0/1 preds with labels, window_start and source_file, as test/<set>/<key>, and pooled over
+-- those sets as test/<key>; an empty table when no set has them (a model without preds).
+local function interval_metrics(outputs, names)
+  local metrics = require "graphids.metrics"
+  local out, results = {}, {}
+  -- (the counts as floats, as every other metric: a tracking store keeps doubles, and
+  -- `graphids runs` must read the same value from test_metrics.json as from the store)
+  local function put(prefix, r)
+    for field, key in pairs(INTERVAL_KEYS) do out[prefix .. key] = r[field] + 0.0 end
+  end
+  for _, name in ipairs(names) do
+    local o = outputs[name]
+    local have = true
+    for _, k in ipairs({ "preds", "labels", "window_start", "source_file" }) do
+      have = have and graphids.is_tensor(o[k])
+    end
+    if have then
+      local r = metrics.attack_intervals(o.preds, o.labels, o.window_start, o.source_file)
+      results[#results + 1] = r
+      put(metrics.prefix("test", name), r)
+    end
+  end
+  if #results > 0 then put("test/", metrics.pool_attack_intervals(results)) end
+  return out
+end
+
 -- metrics as JSON can hold them: a non-finite value (an operating point that was never
 -- reached is +inf, an undefined one NaN) becomes null.
 function M.json_metrics(m)
@@ -306,7 +338,7 @@ end
 -- dir has none (a fit's record, which says how the weights were trained, is kept).  Writes
 -- predictions/test/<set>.safetensors, test_metrics.json, the .test_complete marker and the
 -- test-phase tracking row.  Returns the metrics (test/<metric> pooled, test/<set>/<metric> per
--- set).
+-- set): the trainer's, and the attack-interval ones where the outputs have preds (above).
 local function evaluate(artifacts, resolved, opts)
   local run_dir = resolved.run_dir
   local path = opts.ckpt_path or resolved.ckpt_file
@@ -361,19 +393,32 @@ local function evaluate(artifacts, resolved, opts)
       error = tostring(metrics) })
     error(metrics, 0)
   end
+  local names = {}
+  for name in pairs(trainer.test_outputs) do names[#names + 1] = name end
+  table.sort(names)
+  local threshold = metrics["test/threshold"]
+  for _, name in ipairs(names) do
+    local out = trainer.test_outputs[name]
+    if out.preds == nil and threshold ~= nil and graphids.is_tensor(out.scores) then
+      -- anomaly scores: the decision at the threshold fitted on validation
+      out.preds = out.scores:ge(threshold):long()
+    end
+  end
+  -- per attack interval, from the preds above (the anomaly detectors' exist only now)
+  local okm, merged = pcall(function()
+    return require("graphids.metrics").merge(metrics, interval_metrics(trainer.test_outputs, names))
+  end)
+  if not okm then
+    tracking.event(run_dir, "stage_failed", { level = "error", stage = resolved.stage_name, phase = "test",
+      error = tostring(merged) })
+    error(merged, 0)
+  end
+  metrics = merged
   if run_dir ~= nil then
-    local threshold = metrics["test/threshold"]
-    local names = {}
-    for name in pairs(trainer.test_outputs) do names[#names + 1] = name end
-    table.sort(names)
     tracking.span(run_dir, "save_predictions", { split = "test" }, function()
       for _, name in ipairs(names) do
-        local out = trainer.test_outputs[name]
-        if out.preds == nil and threshold ~= nil and graphids.is_tensor(out.scores) then
-          -- anomaly scores: the decision at the threshold fitted on validation
-          out.preds = out.scores:ge(threshold):long()
-        end
-        write_sidecar(gio.join(run_dir, "predictions", "test", name .. ".safetensors"), out)
+        write_sidecar(gio.join(run_dir, "predictions", "test", name .. ".safetensors"),
+          trainer.test_outputs[name])
       end
     end)
     tracking.event(run_dir, "save_test_predictions", { sets = json.array(names),
