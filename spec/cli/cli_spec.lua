@@ -27,8 +27,10 @@ describe("graphids fit|test|pipeline|runs", function()
     -- runs --help names every last part that compare ranks lowest first (runs.best_end)
     local help = proc.run({ "runs", "--help" })
     local flat = help:gsub("%s+", " ")
-    assert.truthy(flat:find("lowest for a loss, an error, ece, mse, mae or fpr", 1, true), help)
-    for _, key in ipairs({ "val_loss", "test/error_rate", "test/ece", "test/mse", "test/mae", "test/fpr" }) do
+    assert.truthy(flat:find("lowest for a loss, an error, a delay, ece, mse, mae, fpr or false_alarm_runs",
+      1, true), help)
+    for _, key in ipairs({ "val_loss", "test/error_rate", "test/detection_delay_windows", "test/ece",
+      "test/mse", "test/mae", "test/fpr", "test/false_alarm_runs" }) do
       assert.equal("low", require("graphids.orchestrate.runs").best_end(key), key)
     end
     local _, err, rc

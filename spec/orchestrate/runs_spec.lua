@@ -90,10 +90,12 @@ end)
 
 describe("graphids.orchestrate.runs.best_end", function()
   it("ranks a loss, an error or ece lowest first, every other metric highest first", function()
-    for _, k in ipairs({ "test/ece", "val_loss", "test/set_01/recon_error", "test/mse", "Test/FPR" }) do
+    for _, k in ipairs({ "test/ece", "val_loss", "test/set_01/recon_error", "test/mse", "Test/FPR",
+      "test/detection_delay_windows", "test/set_01/detection_delay_windows_max", "test/false_alarm_runs" }) do
       assert.equal("low", runs.best_end(k), k)
     end
-    for _, k in ipairs({ "test/f1_macro", "test/auroc", "test/accuracy", "test/precision@0.95recall" }) do
+    for _, k in ipairs({ "test/f1_macro", "test/auroc", "test/accuracy", "test/precision@0.95recall",
+      "test/interval_recall", "test/intervals_detected" }) do
       assert.equal("high", runs.best_end(k), k)
     end
     local function ece(variant, v)

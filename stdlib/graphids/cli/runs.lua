@@ -28,12 +28,13 @@ show      one run: identity, status, files (or its MLflow runs), every test metr
           RUN_DIR is looked up by the graphids.run_dir tag (then on disk)
 compare   a leaderboard: tested runs grouped by dataset/stage/variant, mean +- std over seeds of
           KEY (default test/f1_macro, or test/f1 for anomaly detectors), best first: the
-          lowest for a loss, an error, ece, mse, mae or fpr (the key's last part), else the
-          highest; with the 95% bootstrap interval of each mean and Cohen's d of the best
-          variant of the dataset and stage over each other one (95% bootstrap interval; "tied"
-          when it reaches 0); with --expected-max also, per dataset and stage, each
-          variant's expected best of n seeds for n = 1 .. its seeds (Dodge et al. 2019: the
-          best of n draws from its seeds' values, with replacement; mean +- sd)
+          lowest for a loss, an error, a delay, ece, mse, mae, fpr or false_alarm_runs (the
+          key's last part), else the highest; with the 95% bootstrap interval of each mean and
+          Cohen's d of the best variant of the dataset and stage over each other one (95%
+          bootstrap interval; "tied" when it reaches 0); with --expected-max also, per
+          dataset and stage, each variant's expected best of n seeds for n = 1 .. its seeds
+          (Dodge et al. 2019: the best of n draws from its seeds' values, with replacement;
+          mean +- sd)
 
 The source (run dirs unless a tracking URI is given or set):
   --lake-root DIR      the run dirs under DIR (default $GRAPHIDS_LAKE_ROOT or ./lake)

@@ -182,12 +182,13 @@ function M.metric_of(r, metric)
   return type(v) == "number" and v or nil
 end
 
--- Which end of a metric is best: "low" for losses, errors and calibration error (the last part
--- of the key: *loss*, *error*, ece, mse, mae, fpr), "high" for every other (accuracy, F1,
--- AUROC, ...).  A threshold has no better end; it ranks high first like the rest.
+-- Which end of a metric is best: "low" for losses, errors, calibration error, detection
+-- delays and false alarms (the last part of the key: *loss*, *error*, *delay*, ece, mse, mae,
+-- fpr, false_alarm*), "high" for every other (accuracy, F1, AUROC, interval_recall, ...).  A
+-- threshold has no better end; it ranks high first like the rest.
 function M.best_end(metric)
   local name = tostring(metric or ""):match("([^/]*)$"):lower()
-  for _, pat in ipairs({ "loss", "error", "^ece", "^mse", "^mae", "^fpr" }) do
+  for _, pat in ipairs({ "loss", "error", "delay", "^ece", "^mse", "^mae", "^fpr", "^false_alarm" }) do
     if name:find(pat) then return "low" end
   end
   return "high"
