@@ -131,9 +131,13 @@ describe("Trainer scheduler config", function()
     assert.same({ 0.05, 0.05, 0.025, 0.025, 0.0125 }, at_start)
   end)
 
-  it("does not step on an optimizer step a GradScaler skipped (Lightning's rule)", function()
+  it("steps on an optimizer step a GradScaler skipped too (Lightning 2.x's rule)", function()
     -- a GradScaler on the CPU (the trainer makes one for "16-mixed", which needs CUDA), and a
-    -- loss made infinite at the third batch: its gradients are inf/NaN, the scaler skips the step
+    -- loss made infinite at the third batch: its gradients are inf/NaN, the scaler skips the step.
+    -- Lightning 2.6 (Linear, Adam lr 0.05, StepLR(o, 1, gamma=0.5) per step, MixedPrecision
+    -- "16-mixed" on the CPU with GradScaler("cpu"), loss * inf at batch 3 of 6): Adam steps 5
+    -- times, the schedule 6, the lr after each batch [0.025, 0.0125, 0.00625, 0.003125,
+    -- 0.0015625, 0.00078125]
     local Scaled = class("InstallScaler", cb.Callback)
     function Scaled.on_fit_start(_, t) t.scaler = amp.GradScaler() end
     local rec = Rates()
@@ -148,8 +152,10 @@ describe("Trainer scheduler config", function()
     end)
     local t = fit(Trainer { max_epochs = 1, progress = "off", callbacks = { Scaled(), rec } }, m)
     assert.equal(6, t.global_step) -- (Lightning counts the skipped step too)
-    assert.equal(5, t.scheduler.last_epoch)
-    assert.same({ 0.025, 0.0125, 0.0125, 0.00625, 0.003125, 0.0015625 }, rec.lr)
+    assert.equal(6, t.scheduler.last_epoch)
+    assert.same({ 0.025, 0.0125, 0.00625, 0.003125, 0.0015625, 0.00078125 }, rec.lr)
+    -- the step was skipped: Adam stepped 5 times
+    assert.equal(5, t.optimizer.state[t.optimizer.param_groups[1].params[1]].step)
   end)
 
   it("steps a ReduceLROnPlateau per step with the step's logged value; monitor and strict", function()

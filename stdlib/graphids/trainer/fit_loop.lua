@@ -86,7 +86,6 @@ return function(Trainer, h)
 
   -- The step that ends a group: clipping of the summed gradients (unscaled first under a
   -- scaler), the optimizer step (the scaler's skips it on an inf/NaN), the scale's update.
-  -- Returns whether the optimizer stepped (a skipped step steps no schedule, as Lightning's).
   local function optimizer_step(self, params)
     local opt, scaler = self.optimizer, self.scaler
     if scaler then
@@ -95,15 +94,13 @@ return function(Trainer, h)
         optim.clip_grad_norm_(params, self.gradient_clip_val)
       end
       scaler:step(opt)
-      local skipped = scaler:found_inf(opt) -- (update() forgets it)
       scaler:update()
-      return not skipped
+      return
     end
     if self.gradient_clip_val then
       optim.clip_grad_norm_(params, self.gradient_clip_val)
     end
     opt:step()
-    return true
   end
 
   -- The values a batch logged, as numbers (the epoch mean read them): what an 'interval' =
@@ -143,19 +140,22 @@ return function(Trainer, h)
       -- groups of N batches counted from the epoch's first, the last one cut short by the
       -- epoch's end (Lightning's); global_step counts optimizer steps
       local group_end = manual or i % N == 0 or i == total
-      local took_step = false
       if manual then
         mean:add(self, logs or {}, n, "training_step")
       else
         backward(self, loss, logs, n, mean, params)
-        if group_end then took_step = optimizer_step(self, params) end
+        if group_end then optimizer_step(self, params) end
       end
       stepped = true
       self.accumulating = not group_end
       if group_end then self.global_step = self.global_step + 1 end
       -- before on_train_batch_end, so that a checkpoint saved there holds the step's schedule
-      -- (Lightning steps its non-plateau ones there too)
-      if took_step then SC.step_after_optimizer(self, self.scheduler_config, logged_values(logs, mean)) end
+      -- (Lightning steps its non-plateau ones there too).  A step a GradScaler skipped steps
+      -- the schedule too, as global_step counts it: Lightning 2.x's scheduler follows the
+      -- loop's steps, not the optimizer's (a ported per-step recipe keeps its lr trajectory).
+      if group_end and not manual then
+        SC.step_after_optimizer(self, self.scheduler_config, logged_values(logs, mean))
+      end
       self:_hook("on_train_batch_end", logs, i)
       self.progress:step(i, mean.last.train_loss or loss:detach(), n, group_end and self.global_step or false)
       if total ~= nil and i >= total then break end

@@ -2,7 +2,7 @@
 -- learning-rate schedule, and when the Trainer steps it: Lightning 2.x's lr_scheduler config.
 --   local SC = require "graphids.trainer.scheduler_config"
 --   local cfg = SC.normalize(result, trainer)   -- nil, or {scheduler, interval, frequency, ...}
---   SC.step_after_optimizer(trainer, cfg, logged)  -- after an optimizer step that was taken
+--   SC.step_after_optimizer(trainer, cfg, logged)  -- after each optimizer step (a skipped one too)
 --   SC.step_at_epoch_end(trainer, cfg)             -- at an epoch's end
 -- The result is a scheduler (stepped once per epoch, as before this config existed), or
 -- {scheduler = S, interval = "epoch" | "step", frequency = n, monitor = "val_loss",
@@ -108,9 +108,9 @@ local function step(cfg, v)
   if cfg.reduce_on_plateau then cfg.scheduler:step(v) else cfg.scheduler:step() end
 end
 
--- After an optimizer step the trainer took (not one a GradScaler skipped): an 'interval' =
--- 'step' schedule steps on every frequency-th (global_step, which counts optimizer steps, a
--- multiple of it).  A plateau schedule reads the values the step's last batch logged (logged:
+-- After an optimizer step of the loop (one a GradScaler skipped too, as Lightning's): an
+-- 'interval' = 'step' schedule steps on every frequency-th (global_step, which counts optimizer
+-- steps, a multiple of it).  A plateau schedule reads the values the step's last batch logged (logged:
 -- name -> number): validation metrics come at the epoch's end.
 function M.step_after_optimizer(trainer, cfg, logged)
   if cfg == nil or cfg.interval ~= "step" or trainer.global_step % cfg.frequency ~= 0 then return end
