@@ -211,6 +211,59 @@ describe("Trainer scheduler config", function()
     assert.equal(3, t7.scheduler.last_epoch)
   end)
 
+  -- a per-epoch plateau on a val metric steps on the epochs where its frequency meets
+  -- check_val_every_n_epoch (Lightning raises at a stepping epoch without the metric)
+  it("refuses a per-epoch plateau whose frequency never meets validation; says one it thins out", function()
+    local function plateau(extra)
+      return model(function(opt)
+        local cfg = { scheduler = S.ReduceLROnPlateau(opt, { patience = 0 }) }
+        for k, v in pairs(extra) do cfg[k] = v end
+        return cfg
+      end)
+    end
+    -- steps at epochs 1 and 3, validates at 2 only: it would never step
+    local t = Trainer { max_epochs = 5, progress = "off", check_val_every_n_epoch = 3 }
+    local m = plateau({ frequency = 2 })
+    assert.equal("Trainer:fit: ReduceLROnPlateau monitors 'val_loss' and steps every 2nd epoch (the " ..
+      "scheduler config's 'frequency' = 2), but the fit validates every 3rd " ..
+      "(check_val_every_n_epoch = 3): the two first meet at the 6th epoch, past max_epochs = 5, so the " ..
+      "schedule would never step; make 'frequency' a multiple of 3, or set the Trainer's " ..
+      "scheduler_monitor to a metric the training logs",
+      err_of(t.fit, t, m, dm()))
+    assert.equal(0, m.calls) -- refused before any batch
+    assert.falsy(t.fitted)
+    -- strict = false: said, and the fit runs (stepping nothing)
+    local said = {}
+    local function say(s) said[#said + 1] = s end
+    local t2 = fit(Trainer { max_epochs = 5, progress = "off", check_val_every_n_epoch = 3, log = say },
+      plateau({ frequency = 2, strict = false }))
+    assert.equal(1, #said)
+    assert.matches("first meet at the 6th epoch, past max_epochs = 5, so the schedule would never step$",
+      said[1])
+    assert.equal(0, t2.scheduler.last_epoch)
+    -- every 3rd epoch against every 2nd validation: it steps every 6th epoch, and says so once
+    said = {}
+    local t3 = fit(Trainer { max_epochs = 12, progress = "off", check_val_every_n_epoch = 2, log = say },
+      plateau({ frequency = 3 }))
+    assert.equal(2, t3.scheduler.last_epoch)
+    assert.same({ "ReduceLROnPlateau monitors 'val_loss' and steps every 3rd epoch (the scheduler " ..
+      "config's 'frequency' = 3), but the fit validates every 2nd (check_val_every_n_epoch = 2): it " ..
+      "steps only on the epochs that validate, every 6th; make 'frequency' a multiple of 2" }, said)
+    -- frequency 1 steps at every validation, as documented: nothing said; nor of one that matches
+    said = {}
+    local t4 = fit(Trainer { max_epochs = 4, progress = "off", check_val_every_n_epoch = 2, log = say },
+      plateau({}))
+    local t5 = fit(Trainer { max_epochs = 4, progress = "off", check_val_every_n_epoch = 2, log = say },
+      plateau({ frequency = 4 }))
+    assert.same({}, said)
+    assert.equal(2, t4.scheduler.last_epoch)
+    assert.equal(1, t5.scheduler.last_epoch)
+    -- a frequency past max_epochs steps at no epoch at all: said, not refused
+    fit(Trainer { max_epochs = 2, progress = "off", log = say }, plateau({ frequency = 3 }))
+    assert.same({ "ReduceLROnPlateau steps every 3rd epoch (the scheduler config's 'frequency' = 3), past " ..
+      "max_epochs = 2: it never steps in this fit" }, said)
+  end)
+
   it("names LearningRateMonitor's metric after the config's name; warns of a OneCycleLR per epoch", function()
     local said = {}
     local lrm = cb.LearningRateMonitor()

@@ -501,30 +501,6 @@ local function announce_loop_options(self)
   end
 end
 
--- A ReduceLROnPlateau on a val metric in a fit where no epoch validates would never step.
--- Lightning raises at the first epoch's end then ("ReduceLROnPlateau conditioned on metric
--- val_loss which is not available"); this trainer skips the epochs that do not validate by
--- design (docs/trainer.md), so a schedule that none would step is refused before training.
--- (One stepped per optimizer step reads the step's logged values, not validation's; one whose
--- config says strict = false is told, not refused: it asked to skip a missing metric.)
-local function check_plateau(self, cfg)
-  if cfg == nil or not cfg.reduce_on_plateau or cfg.interval ~= "epoch" or not cfg.monitor:match("^val") then
-    return
-  end
-  if self.max_epochs == 0 or self.limit_train_batches == 0 then return end -- (nothing trains)
-  local why = self:_no_validation_reason()
-  if why then
-    local msg = string.format("ReduceLROnPlateau monitors '%s', but no epoch of this fit validates (%s): " ..
-      "the schedule would never step", cfg.monitor, why)
-    if not cfg.strict then
-      self:warn(msg)
-      return
-    end
-    error(string.format("Trainer:fit: %s (Lightning refuses it too); let an epoch validate, or set %s " ..
-      "to a metric the training logs", msg, cfg.monitor_option), 0)
-  end
-end
-
 -- Fits model on datamodule.  opts.ckpt_path resumes from a checkpoint (normally
 -- <root>/checkpoints/last.safetensors): weights, optimizer, scheduler, callbacks, data
 -- position, RNG and counters, after checking that it belongs to this model and vocabulary.
@@ -562,7 +538,7 @@ function Trainer:fit(model, datamodule, opts)
   end
   -- a scheduler, or Lightning's config of one ({scheduler = S, interval = "step", ...})
   local sched_cfg = SchedulerConfig.normalize(sched, self)
-  check_plateau(self, sched_cfg)
+  SchedulerConfig.check_plateau(self, sched_cfg)
   self.optimizer, self.scheduler, self.scheduler_config = opt, sched_cfg and sched_cfg.scheduler, sched_cfg
   if model.automatic_optimization == false then
     -- A model that optimizes itself steps the optimizer the trainer gave it (model.optimizer), so

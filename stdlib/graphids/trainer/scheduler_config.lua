@@ -83,6 +83,67 @@ function M.normalize(r, trainer)
   return o
 end
 
+local function gcd(a, b)
+  while b ~= 0 do a, b = b, a % b end
+  return a
+end
+
+local function ordinal(n)
+  local last2, last = n % 100, n % 10
+  local suffix = (last2 >= 11 and last2 <= 13) and "th" or ({ "st", "nd", "rd" })[last] or "th"
+  return n .. suffix
+end
+
+-- Before a fit trains: a per-epoch ReduceLROnPlateau on a val metric steps on the epochs where
+-- its frequency ((epoch + 1) % frequency == 0) meets validation ((epoch + 1) %
+-- check_val_every_n_epoch == 0), every lcm-th epoch; the others skip it (step_at_epoch_end).
+-- Lightning raises at the first stepping epoch without the metric ("ReduceLROnPlateau
+-- conditioned on metric val_loss which is not available"); this trainer skips such epochs by
+-- design (docs/trainer.md), so a schedule that no epoch of the fit would step is refused here,
+-- before training (strict; said when strict = false: it asked to skip a missing metric), and a
+-- frequency that validation thins out is said.  (One stepped per optimizer step reads the
+-- step's logged values, not validation's.)
+function M.check_plateau(trainer, cfg)
+  if cfg == nil or not cfg.reduce_on_plateau or cfg.interval ~= "epoch" or not cfg.monitor:match("^val") then
+    return
+  end
+  if trainer.max_epochs == 0 or trainer.limit_train_batches == 0 then return end -- (nothing trains)
+  -- remedy: what makes an epoch step it, besides a metric the training logs
+  local function refuse(msg, remedy)
+    if not cfg.strict then
+      trainer:warn(msg)
+      return
+    end
+    error(string.format("Trainer:fit: %s; %s, or set %s to a metric the training logs", msg, remedy,
+      cfg.monitor_option), 0)
+  end
+  local why = trainer:_no_validation_reason()
+  if why then
+    return refuse(string.format("ReduceLROnPlateau monitors '%s', but no epoch of this fit validates " ..
+      "(%s): the schedule would never step (Lightning refuses it too)", cfg.monitor, why),
+      "let an epoch validate")
+  end
+  if trainer.fast_dev_run then return end -- (a smoke test's one epoch)
+  local f, v, epochs = cfg.frequency, trainer.check_val_every_n_epoch, trainer.max_epochs
+  local meet = f // gcd(f, v) * v
+  local what = string.format("ReduceLROnPlateau monitors '%s' and steps every %s epoch (the scheduler " ..
+    "config's 'frequency' = %d), but the fit validates every %s (check_val_every_n_epoch = %d)",
+    cfg.monitor, ordinal(f), f, ordinal(v), v)
+  if f > epochs then
+    -- no epoch of the fit steps it at all, validation or not (Lightning says nothing of it)
+    trainer:warn(string.format("ReduceLROnPlateau steps every %s epoch (the scheduler config's " ..
+      "'frequency' = %d), past max_epochs = %d: it never steps in this fit", ordinal(f), f, epochs))
+  elseif meet > epochs then
+    refuse(string.format("%s: the two first meet at the %s epoch, past max_epochs = %d, so the " ..
+      "schedule would never step", what, ordinal(meet), epochs),
+      string.format("make 'frequency' a multiple of %d", v))
+  elseif meet > f and f > 1 then
+    -- (frequency = 1 steps at every validation, as documented: nothing to say)
+    trainer:warn(string.format("%s: it steps only on the epochs that validate, every %s; make " ..
+      "'frequency' a multiple of %d", what, ordinal(meet), v))
+  end
+end
+
 -- The metric a plateau schedule steps with, or nil when it skips this step (a warning said why
 -- when strict = false); an error naming what was logged when strict.  values: where the metric
 -- is looked up; where: what the error says of them.
