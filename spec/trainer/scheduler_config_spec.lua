@@ -352,6 +352,45 @@ describe("Trainer scheduler config", function()
     end
   end)
 
+  -- LearningRateMonitor logs an epoch's starting lr; a fit resumed inside that epoch logs the
+  -- same, not the rate the per-step schedule reached by the resumed batch
+  it("LearningRateMonitor logs the epoch's starting lr after a mid-epoch resume", function()
+    local mk = function(opt)
+      return { scheduler = S.OneCycleLR(opt, { max_lr = 0.1, total_steps = 18 }), interval = "step" }
+    end
+    local ref = fit(Trainer { max_epochs = 3, progress = "off", callbacks = { cb.LearningRateMonitor() } },
+      model(mk))
+    local Save = class("SaveMidEpoch", cb.Callback)
+    function Save:__init(path) self.path = path end
+    function Save:on_train_batch_end(t)
+      if t.epoch == 1 and t.datamodule.position == 3 then
+        t:save_checkpoint(self.path)
+        error("killed", 0)
+      end
+    end
+    local path = gio.join(dir, "mid.safetensors")
+    local t1 = Trainer { max_epochs = 3, progress = "off",
+      callbacks = { cb.LearningRateMonitor(), Save(path) } }
+    assert.equal("killed", err_of(t1.fit, t1, model(mk), dm()))
+    local lrm = cb.LearningRateMonitor()
+    local t2 = fit(Trainer { max_epochs = 3, progress = "off", callbacks = { lrm } }, model(mk),
+      { ckpt_path = path })
+    assert.equal(2, #t2.history)
+    for i, h in ipairs(t2.history) do
+      local want = ref.history[h.epoch + 1]["lr-Adam"]
+      assert.equal(want, h["lr-Adam"], "epoch " .. h.epoch)
+      assert.equal(want, lrm.history[i].lr, "epoch " .. h.epoch)
+    end
+    -- a bad state is named before anything is restored
+    local c = ckpt.load(path)
+    c.callbacks.LearningRateMonitor.lrs = { "fast" }
+    local bad = gio.join(dir, "bad.safetensors")
+    ckpt.save(bad, c)
+    local t3 = Trainer { max_epochs = 3, progress = "off", callbacks = { cb.LearningRateMonitor() } }
+    assert.matches("callback state 'LearningRateMonitor'.*'lrs'%[1%] must be a number, got 'fast'",
+      err_of(t3.fit, t3, model(mk), dm(), { ckpt_path = bad }))
+  end)
+
   it("names a bad config: configure_optimizers, the key and what it must be", function()
     local base = "Trainer:fit: configure_optimizers()'s scheduler config"
     local cases = {
