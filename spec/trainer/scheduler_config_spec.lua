@@ -410,6 +410,9 @@ describe("Trainer scheduler config", function()
         base .. ": 'monitor' must be a metric name, got 3" },
       { function(o) return { scheduler = S.StepLR(o, 1), name = true } end,
         base .. ": 'name' must be a string, got true" },
+      { function(o) return { scheduler = S.ReduceLROnPlateau(o), reduce_on_plateau = false } end,
+        base .. ": 'reduce_on_plateau' = false, but the scheduler is a ReduceLROnPlateau, which steps " ..
+        "with the monitored metric; drop the key" },
       { function() return { interval = "step" } end,
         base .. " has no 'scheduler' (the scheduler it configures: {scheduler = S, ...})" },
       { function() return { scheduler = "cosine" } end,
@@ -431,5 +434,13 @@ describe("Trainer scheduler config", function()
     assert.equal(base .. ": 'interval' = 'step' needs automatic optimization; TinyMLP optimizes itself " ..
       "(automatic_optimization = false): step the schedule in its training_step, or use 'epoch'",
       err_of(t.fit, t, m, dm()))
+    -- a scheduler whose step fails (a OneCycleLR past its total_steps: 8 of the fit's 12) is
+    -- named with the config, the epoch and the global step, without this file's position
+    local t2 = Trainer { max_epochs = 2, progress = "off" }
+    assert.equal("Trainer: the learning-rate schedule (OneCycleLR, 'interval' = 'step') failed to step at " ..
+      "epoch 1, global step 9: OneCycleLR:step: tried to step 9 times. The specified number of total " ..
+      "steps is 8", err_of(t2.fit, t2, model(function(o)
+        return { scheduler = S.OneCycleLR(o, { max_lr = 0.1, total_steps = 8 }), interval = "step" }
+      end), dm()))
   end)
 end)

@@ -63,9 +63,13 @@ function M.normalize(r, trainer)
   if o.reduce_on_plateau ~= nil and type(o.reduce_on_plateau) ~= "boolean" then
     bad("reduce_on_plateau", "a boolean", o.reduce_on_plateau)
   end
-  if o.reduce_on_plateau == nil then
-    o.reduce_on_plateau = class.isinstance(s, lr_scheduler.ReduceLROnPlateau)
+  local plateau = class.isinstance(s, lr_scheduler.ReduceLROnPlateau)
+  if o.reduce_on_plateau == false and plateau then
+    -- it steps only with a metric: the first step would fail, an epoch into the fit
+    error(string.format("%s: 'reduce_on_plateau' = false, but the scheduler is a %s, which steps " ..
+      "with the monitored metric; drop the key", WHERE, class.name_of(s)), 0)
   end
+  if o.reduce_on_plateau == nil then o.reduce_on_plateau = plateau end
   -- (what the errors tell a user to change)
   o.monitor_option = o.monitor and "the scheduler config's 'monitor'" or "the Trainer's scheduler_monitor"
   o.monitor = o.monitor or trainer.scheduler_monitor
@@ -165,8 +169,17 @@ local function plateau_value(trainer, cfg, values, where)
   return nil
 end
 
-local function step(cfg, v)
-  if cfg.reduce_on_plateau then cfg.scheduler:step(v) else cfg.scheduler:step() end
+-- A scheduler's failing step (a OneCycleLR stepped past total_steps) is named with the config
+-- and where in the fit it failed, its message without the position inside this file.
+local function step(trainer, cfg, v)
+  local s = cfg.scheduler
+  local ok, err
+  if cfg.reduce_on_plateau then ok, err = pcall(s.step, s, v) else ok, err = pcall(s.step, s) end
+  if not ok then
+    error(string.format("Trainer: the learning-rate schedule (%s, 'interval' = '%s') failed to step at " ..
+      "epoch %d, global step %d: %s", class.name_of(s), cfg.interval, trainer.epoch, trainer.global_step,
+      (tostring(err):gsub("^[^:\n]*%.lua:%d+: ", "", 1))), 0)
+  end
 end
 
 -- After an optimizer step of the loop (one a GradScaler skipped too, as Lightning's): an
@@ -182,7 +195,7 @@ function M.step_after_optimizer(trainer, cfg, logged)
       "validation metrics come at the epoch's end: monitor them with 'interval' = 'epoch')")
     if v == nil then return end
   end
-  step(cfg, v)
+  step(trainer, cfg, v)
 end
 
 -- At the end of an epoch whose optimizer stepped (or that a resume continued): an 'interval' =
@@ -197,7 +210,7 @@ function M.step_at_epoch_end(trainer, cfg)
     v = plateau_value(trainer, cfg, trainer.callback_metrics, "was not logged this epoch")
     if v == nil then return end
   end
-  step(cfg, v)
+  step(trainer, cfg, v)
 end
 
 return M
