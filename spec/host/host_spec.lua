@@ -468,4 +468,56 @@ describe("graphids.repl", function()
     assert.are.same({}, repl.complete("nothing.here", env))
     assert.are.same({}, repl.complete("tbl..x", env))
   end)
+
+  -- graphids, graphids.data and graphids.models resolve names through an __index function; a
+  -- fresh process, so nothing is loaded yet whatever ran before in this one.
+  it("completes the names that load on first use, listing them without loading them", function()
+    local code = [[
+      local r = require "graphids.repl"
+      local function has(text, want)
+        for _, c in ipairs(r.complete(text)) do
+          if c == want then return "" end
+        end
+        return " " .. want .. " missing"
+      end
+      local lazy = { "nn", "optim", "data", "models", "io", "json", "metrics", "amp" }
+      local out = {}
+      for _, name in ipairs(lazy) do
+        out[#out + 1] = has("graphids." .. name:sub(1, 2), "graphids." .. name)
+      end
+      out[#out + 1] = has("graphids.models.", "graphids.models.GATClassifier")
+      out[#out + 1] = has("graphids.models.", "graphids.models.VGAE")
+      out[#out + 1] = has("graphids.models.pre", "graphids.models.presets")
+      out[#out + 1] = #r.complete("graphids.models.los") == 0 and "" or " losses offered"
+      -- listing names loads none of them ...
+      for _, name in ipairs(lazy) do
+        if name ~= "models" and package.loaded["graphids." .. name] then
+          out[#out + 1] = " graphids." .. name .. " loaded"
+        end
+      end
+      for _, m in ipairs({ "graphids.models.gat", "graphids.models.vgae", "graphids.models.presets" }) do
+        if package.loaded[m] then out[#out + 1] = " " .. m .. " loaded" end
+      end
+      -- ... except graphids.data's, which only its areas know
+      out[#out + 1] = has("graphids.data.read_c", "graphids.data.read_can")
+      out[#out + 1] = has("graphids.data.Graph", "graphids.data.GraphDataModule")
+      io.write(table.concat(out))
+    ]]
+    local out, err, rc = graphids("-e " .. q(code))
+    assert.are.equal("", err)
+    assert.are.equal(0, rc)
+    assert.are.equal("", out)
+  end)
+
+  it("offers the identifiers a metatable's __names lists, and its own keys if __names raises", function()
+    local listed = setmetatable({ own = 1 }, { __names = function(t)
+      assert(t.own == 1)
+      return { "lazy", "end", 3, "other" }
+    end })
+    assert.are.same({ "t.lazy", "t.other", "t.own" }, repl.complete("t.", { t = listed }))
+    local broken = setmetatable({ own = 1 }, { __names = function() error("boom") end })
+    assert.are.same({ "t.own" }, repl.complete("t.", { t = broken }))
+    local not_list = setmetatable({ own = 1 }, { __names = function() return "lazy" end })
+    assert.are.same({ "t.own" }, repl.complete("t.", { t = not_list }))
+  end)
 end)

@@ -62,6 +62,15 @@ setmetatable(graphids, {
     rawset(t, k, m)
     return m
   end,
+  -- What __index resolves, for the REPL's Tab completion (graphids.repl); listing a name does
+  -- not load it.
+  __names = function()
+    local names = {}
+    for k in pairs(lazy) do
+      names[#names + 1] = k
+    end
+    return names
+  end,
 })
 
 return graphids

@@ -146,7 +146,25 @@ function M.show(...)
   return table.concat(out, "\t")
 end
 
--- The names reachable as fields of v: its own keys and those of __index tables up the chain;
+-- The names a metatable's __names function lists (see fields); one that raises or returns no
+-- table lists none, so a broken module costs its own names and not the rest of the candidates.
+local function listed_names(v, mt, out)
+  if type(mt.__names) ~= "function" then
+    return
+  end
+  local ok, names = pcall(mt.__names, v)
+  if ok and type(names) == "table" then
+    for _, k in ipairs(names) do
+      if is_identifier(k) then
+        out[k] = true
+      end
+    end
+  end
+end
+
+-- The names reachable as fields of v: its own keys, those its metatable's __names(v) lists (an
+-- __index function cannot be enumerated, so a table that loads names on first use -- graphids,
+-- graphids.data, graphids.models -- lists them there) and those of __index tables up the chain;
 -- Tensor methods, and unless methods_only (after ':') its properties, for a tensor.
 local function fields(v, out, methods_only, guard)
   guard = guard or 0
@@ -173,7 +191,11 @@ local function fields(v, out, methods_only, guard)
     return
   end
   local mt = getmetatable(v)
-  if type(mt) == "table" and type(mt.__index) == "table" then
+  if type(mt) ~= "table" then
+    return
+  end
+  listed_names(v, mt, out)
+  if type(mt.__index) == "table" then
     fields(mt.__index, out, methods_only, guard + 1)
   end
 end

@@ -35,4 +35,16 @@ return setmetatable(data, {
     load_all()
     return rawget(t, k)
   end,
+  -- Every area's exports, for the REPL's Tab completion (graphids.repl).  Only the areas know
+  -- their names, so listing them loads the areas, as the first lookup would.
+  __names = function(t)
+    if not loaded then
+      load_all()
+    end
+    local names = {}
+    for k in pairs(t) do
+      names[#names + 1] = k
+    end
+    return names
+  end,
 })

@@ -77,15 +77,30 @@ function M.instantiate(class_path, hp)
   return M.resolve(class_path)(hp)
 end
 
+-- Fields loaded on first use besides the classes named graphids.models.<Name>.
+local SUBMODULES = { presets = "graphids.models.presets" }
+
 return setmetatable(M, {
   __index = function(_, k)
-    if k == "presets" then
-      return require "graphids.models.presets"
+    if SUBMODULES[k] then
+      return require(SUBMODULES[k])
     end
     local entry = CLASSES["graphids.models." .. tostring(k)]
     if entry then
       return require(entry[1])[entry[2]]
     end
     return nil
+  end,
+  -- What __index resolves under a plain name (the REPL's Tab completion, graphids.repl):
+  -- models.losses.FocalLoss is a class path, not a field.  Listing a name loads nothing.
+  __names = function()
+    local names = U.sorted_keys(SUBMODULES)
+    for path in pairs(CLASSES) do
+      local name = path:match("^graphids%.models%.([%w_]+)$")
+      if name then
+        names[#names + 1] = name
+      end
+    end
+    return names
   end,
 })
