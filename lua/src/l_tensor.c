@@ -70,7 +70,12 @@ static int t_index(lua_State *L) {
                        "a slice, t:narrow(dim, start, length) for a range or t:totable()[i] "
                        "for a Lua value",
                        lua_tostring(L, 2));
-    if (lua_type(L, 2) != LUA_TSTRING) return 1;
+    if (lua_type(L, 2) != LUA_TSTRING) /* t[{1, 2}] (Torch7's, PyTorch's x[1, 2]) is no field */
+        return l_error(L,
+                       "Tensor cannot be indexed with a %s key; use t:select(dim, i) or "
+                       "t:narrow(dim, start, length) for a slice, a mask or index tensor "
+                       "(t[mask]) for elements, or t:totable() for Lua values",
+                       luaL_typename(L, 2));
     const char *k = lua_tostring(L, 2);
     l_tensor *u = lua_touserdata(L, 1);
     int prop = strcmp(k, "shape") == 0 || strcmp(k, "dtype") == 0 || strcmp(k, "ndim") == 0 ||

@@ -225,6 +225,11 @@ describe("tensor properties and queries", function()
     errors("t:narrow%(dim, start, length%)", function()
       return a[-2.5]
     end)
+    -- a table key (Torch7's t[{1, 2}], PyTorch's x[1, 2]) or a boolean is an error, not nil
+    errors("Tensor cannot be indexed with a table key; use t:select%(dim, i%)", function()
+      return a[{ 1, 2 }]
+    end)
+    errors("Tensor cannot be indexed with a boolean key", function() return a[true] end)
     -- unknown names still read as nil, so code can probe for a method
     assert.is_nil(a.no_such_method)
     assert.is_function(a.sum)
