@@ -2,6 +2,7 @@
 -- dataset: per test set and pooled in what evaluate returns, in test_metrics.json and in the
 -- test's tracking run, and consistent with the prediction sidecars: the GAT's argmax decisions
 -- and the VGAE's decisions at its validation threshold (made after the trainer's test).
+local graphids = require "graphids"
 local gio = require "graphids.io"
 local config = require "graphids.config"
 local json = require "graphids.json"
@@ -71,5 +72,18 @@ describe("graphids.orchestrate.stage attack-interval metrics", function()
   it("adds them for the VGAE's decisions at the validation threshold", function()
     local saved = check("vgae", "vgae")
     assert.is_number(saved["test/threshold"])
+  end)
+
+  it("leaves out a set whose decisions or labels hold more than two classes", function()
+    local function set(preds, labels)
+      return { preds = graphids.tensor(preds), labels = graphids.tensor(labels),
+        window_start = graphids.tensor({ 0, 100, 200 }), source_file = graphids.tensor({ 0, 0, 0 }) }
+    end
+    local m = stage.interval_metrics({ a = set({ 0, 1, 1 }, { 0, 1, 1 }), b = set({ 0, 2, 1 }, { 0, 1, 1 }),
+      c = set({ 0, 1, 1 }, { 0, 1, 2 }) }, { "a", "b", "c" })
+    assert.equal(1.0, m["test/a/attack_intervals"])
+    assert.equal(1.0, m["test/attack_intervals"]) -- pooled over a alone
+    assert.is_nil(m["test/b/attack_intervals"])
+    assert.is_nil(m["test/c/attack_intervals"])
   end)
 end)

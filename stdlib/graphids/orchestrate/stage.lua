@@ -299,7 +299,7 @@ local INTERVAL_KEYS = { intervals = "attack_intervals", intervals_detected = "in
 -- The event-level metrics (graphids.metrics.attack_intervals) of each test set whose outputs
 -- hold 0/1 preds with labels, window_start and source_file, as test/<set>/<key>, and pooled over
 -- those sets as test/<key>; an empty table when no set has them (a model without preds).
-local function interval_metrics(outputs, names)
+function M.interval_metrics(outputs, names)
   local metrics = require "graphids.metrics"
   local out, results = {}, {}
   -- (the counts as floats, as every other metric: a tracking store keeps doubles, and
@@ -307,13 +307,17 @@ local function interval_metrics(outputs, names)
   local function put(prefix, r)
     for field, key in pairs(INTERVAL_KEYS) do out[prefix .. key] = r[field] + 0.0 end
   end
+  -- (a model of more than two classes has no attack intervals to speak of: it gets none)
+  local function binary(t)
+    return t:numel() == 0 or (t:min():item() >= 0 and t:max():item() <= 1)
+  end
   for _, name in ipairs(names) do
     local o = outputs[name]
     local have = true
     for _, k in ipairs({ "preds", "labels", "window_start", "source_file" }) do
       have = have and graphids.is_tensor(o[k])
     end
-    if have then
+    if have and binary(o.preds) and binary(o.labels) then
       local r = metrics.attack_intervals(o.preds, o.labels, o.window_start, o.source_file)
       results[#results + 1] = r
       put(metrics.prefix("test", name), r)
@@ -406,7 +410,7 @@ local function evaluate(artifacts, resolved, opts)
   end
   -- per attack interval, from the preds above (the anomaly detectors' exist only now)
   local okm, merged = pcall(function()
-    return require("graphids.metrics").merge(metrics, interval_metrics(trainer.test_outputs, names))
+    return require("graphids.metrics").merge(metrics, M.interval_metrics(trainer.test_outputs, names))
   end)
   if not okm then
     tracking.event(run_dir, "stage_failed", { level = "error", stage = resolved.stage_name, phase = "test",
