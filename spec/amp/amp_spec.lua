@@ -312,7 +312,7 @@ describe("graphids.amp.GradScaler", function()
       { "_growth_tracker", -1, "'_growth_tracker' must be an integer >= 0, got -1" },
       { "growth_factor", 1, "'growth_factor' must be a finite number > 1, got 1" },
       { "backoff_factor", 1.5, "'backoff_factor' must be between 0 and 1, got 1.5" },
-      { "scale", 0 / 0, "'scale' must be a finite number > 0, got " .. tostring(0 / 0) } }) do
+      { "scale", 0 / 0, "'scale' must be a finite number > 0, got nan" } }) do
       local bad = s:state_dict()
       bad[case[1]] = case[2]
       assert.has_error(function() s:load_state_dict(bad) end, "GradScaler:load_state_dict: " .. case[3])
