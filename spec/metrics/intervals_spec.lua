@@ -171,5 +171,9 @@ describe("graphids.metrics.pool_attack_intervals", function()
     assert.is_true(is_nan(empty.interval_recall) and is_nan(empty.detection_delay_windows_max))
     errors_at_caller("metrics.pool_attack_intervals: results%[2%] is not an attack_intervals result",
       metrics.pool_attack_intervals, { a, { intervals = 1.5 } })
+    -- results keyed by set name (as a stage keeps its outputs) are not an empty pool
+    errors_at_caller("metrics.pool_attack_intervals: results must be a list of attack_intervals results, "
+      .. "got a table without element 1 %(keyed by set name%?%)", metrics.pool_attack_intervals, { s1 = a })
+    assert.equal(0, metrics.pool_attack_intervals({}).intervals)
   end)
 end)

@@ -74,16 +74,48 @@ describe("graphids.orchestrate.stage attack-interval metrics", function()
     assert.is_number(saved["test/threshold"])
   end)
 
-  it("leaves out a set whose decisions or labels hold more than two classes", function()
-    local function set(preds, labels)
-      return { preds = graphids.tensor(preds), labels = graphids.tensor(labels),
-        window_start = graphids.tensor({ 0, 100, 200 }), source_file = graphids.tensor({ 0, 0, 0 }) }
+  it("leaves out, with a warning naming it, a set whose outputs cannot give them", function()
+    local function set(preds, labels, starts)
+      return { preds = graphids.is_tensor(preds) and preds or graphids.tensor(preds),
+        labels = graphids.tensor(labels), window_start = graphids.tensor(starts or { 0, 100, 200 }),
+        source_file = graphids.tensor({ 0, 0, 0 }) }
     end
+    local warned = {}
     local m = stage.interval_metrics({ a = set({ 0, 1, 1 }, { 0, 1, 1 }), b = set({ 0, 2, 1 }, { 0, 1, 1 }),
-      c = set({ 0, 1, 1 }, { 0, 1, 2 }) }, { "a", "b", "c" })
+      c = set({ 0, 1, 1 }, { 0, 1, 2 }), d = set(graphids.tensor({ 0.0, 1.0, 1.0 }), { 0, 1, 1 }),
+      e = set({ 0, 1, 1 }, { 0, 1, 1 }, { 0, 0, 100 }),
+      f = set(graphids.tensor({ false, true, false }), { 0, 1, 1 }) }, { "a", "b", "c", "d", "e", "f" },
+      function(s, why) warned[#warned + 1] = s .. ": " .. why end)
     assert.equal(1.0, m["test/a/attack_intervals"])
-    assert.equal(1.0, m["test/attack_intervals"]) -- pooled over a alone
-    assert.is_nil(m["test/b/attack_intervals"])
-    assert.is_nil(m["test/c/attack_intervals"])
+    assert.equal(1.0, m["test/f/intervals_detected"]) -- bool decisions count as 0/1
+    assert.equal(2.0, m["test/attack_intervals"]) -- pooled over a and f alone
+    for _, s in ipairs({ "b", "c", "d", "e" }) do assert.is_nil(m["test/" .. s .. "/attack_intervals"], s) end
+    assert.same({
+      "b: metrics.attack_intervals: preds[1] = 2 is not 0 or 1 (benign or attack)",
+      "c: metrics.attack_intervals: labels[2] = 2 is not 0 or 1 (benign or attack)",
+      "d: metrics.attack_intervals: preds must have an integer dtype, got f32",
+      "e: metrics.attack_intervals: windows 0 and 1 (0-based) are both source_file 0, window_start 0",
+    }, warned)
+  end)
+
+  it("keeps the test's metrics when a set cannot give them, and says why in the trace", function()
+    local lake = gio.join(tmp, "floats")
+    local r = config.resolve("recipes/stages/gat.lua", { tla = { lake_root = lake },
+      set = tiny.set("gat", { { "trainer.max_epochs", 1 } }) })
+    local run = stage.build(r)
+    local step = run.model.test_step
+    run.model.test_step = function(self, b, c)
+      local o = step(self, b, c)
+      o.preds = o.preds:float() -- a custom model's float decisions
+      return o
+    end
+    stage.train(run, r)
+    local m = stage.evaluate(run, r)
+    assert.is_number(m["test/accuracy"])
+    assert.is_nil(m["test/attack_intervals"])
+    assert.is_true(gio.exists(gio.join(r.run_dir, "test_metrics.json")))
+    local trace = assert(gio.read_file(gio.join(r.run_dir, "traces.jsonl")))
+    assert.truthy(trace:find('"interval_metrics_skipped"', 1, true))
+    assert.truthy(trace:find("preds must have an integer dtype, got f32", 1, true))
   end)
 end)

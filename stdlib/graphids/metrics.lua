@@ -592,6 +592,8 @@ function M.format(t)
       lines[#lines + 1] = string.format("%s  [%s]", k, table.concat(rows, ", "))
     elseif math.type(v) == "integer" then
       lines[#lines + 1] = string.format("%s  %d", k, v)
+    elseif v ~= v then
+      lines[#lines + 1] = k .. "  nan" -- (%g prints x86's 0/0 as -nan; null in the JSON)
     else
       lines[#lines + 1] = string.format("%s  %.6g", k, v)
     end

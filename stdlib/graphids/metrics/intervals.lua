@@ -62,6 +62,18 @@ local function infer_stride(order, ws, sf)
   return best
 end
 
+-- The result fields from the counts (NaN where undefined: no interval, none detected).
+local function summary(intervals, detected, delay_sum, delay_max, alarms)
+  return {
+    intervals = intervals,
+    intervals_detected = detected,
+    interval_recall = intervals > 0 and detected / intervals or 0 / 0,
+    detection_delay_windows = detected > 0 and delay_sum / detected or 0 / 0,
+    detection_delay_windows_max = delay_max or 0 / 0,
+    false_alarm_runs = alarms,
+  }
+end
+
 -- The event-level counts of binary predictions: see docs/metrics.md.  opts.stride: the window
 -- stride in frames (a positive integer), else inferred from window_start.
 function M.attack_intervals(preds, labels, window_start, source_file, opts)
@@ -114,24 +126,18 @@ function M.attack_intervals(preds, labels, window_start, source_file, opts)
     end
     prev = i
   end
-  return {
-    intervals = intervals,
-    intervals_detected = detected,
-    interval_recall = intervals > 0 and detected / intervals or 0 / 0,
-    detection_delay_windows = detected > 0 and delay_sum / detected or 0 / 0,
-    detection_delay_windows_max = delay_max or 0 / 0,
-    false_alarm_runs = alarms,
-    stride = stride,
-  }
+  local r = summary(intervals, detected, delay_sum, delay_max, alarms)
+  r.stride = stride
+  return r
 end
 
 -- attack_intervals results of several test sets pooled: the counts summed, the recall of all
 -- intervals, the mean delay over every detected interval, the largest delay.  (The sets are
 -- pooled here, not by concatenating their windows: source_file numbers the files of one set.)
 function M.pool_attack_intervals(results)
-  if type(results) ~= "table" then
+  if type(results) ~= "table" or (next(results) ~= nil and results[1] == nil) then
     error("metrics.pool_attack_intervals: results must be a list of attack_intervals results, got " ..
-      type(results), 2)
+      (type(results) == "table" and "a table without element 1 (keyed by set name?)" or type(results)), 2)
   end
   local intervals, detected, delay_sum, delay_max, alarms = 0, 0, 0, nil, 0
   for i, r in ipairs(results) do
@@ -148,14 +154,7 @@ function M.pool_attack_intervals(results)
       delay_max = math.max(delay_max or r.detection_delay_windows_max, r.detection_delay_windows_max)
     end
   end
-  return {
-    intervals = intervals,
-    intervals_detected = detected,
-    interval_recall = intervals > 0 and detected / intervals or 0 / 0,
-    detection_delay_windows = detected > 0 and delay_sum / detected or 0 / 0,
-    detection_delay_windows_max = delay_max or 0 / 0,
-    false_alarm_runs = alarms,
-  }
+  return summary(intervals, detected, delay_sum, delay_max, alarms)
 end
 
 return M

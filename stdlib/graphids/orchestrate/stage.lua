@@ -296,20 +296,25 @@ local INTERVAL_KEYS = { intervals = "attack_intervals", intervals_detected = "in
   interval_recall = "interval_recall", detection_delay_windows = "detection_delay_windows",
   detection_delay_windows_max = "detection_delay_windows_max", false_alarm_runs = "false_alarm_runs" }
 
+local function warn_no_intervals(set, why)
+  io.stderr:write(string.format("graphids: warning: test set %s has no attack-interval metrics: %s\n",
+    set, why))
+end
+
 -- The event-level metrics (graphids.metrics.attack_intervals) of each test set whose outputs
--- hold 0/1 preds with labels, window_start and source_file, as test/<set>/<key>, and pooled over
--- those sets as test/<key>; an empty table when no set has them (a model without preds).
-function M.interval_metrics(outputs, names)
+-- hold preds with labels, window_start and source_file, as test/<set>/<key>, and pooled over
+-- those sets as test/<key>; an empty table when no set has them (a model without preds).  They
+-- add to the test's metrics and must not cost them: a set whose outputs cannot give them
+-- (float decisions, more than two classes, two windows at one position) gets none, and
+-- warn(set, why) says so (default: a line on stderr).
+function M.interval_metrics(outputs, names, warn)
   local metrics = require "graphids.metrics"
+  warn = warn or warn_no_intervals
   local out, results = {}, {}
   -- (the counts as floats, as every other metric: a tracking store keeps doubles, and
   -- `graphids runs` must read the same value from test_metrics.json as from the store)
   local function put(prefix, r)
     for field, key in pairs(INTERVAL_KEYS) do out[prefix .. key] = r[field] + 0.0 end
-  end
-  -- (a model of more than two classes has no attack intervals to speak of: it gets none)
-  local function binary(t)
-    return t:numel() == 0 or (t:min():item() >= 0 and t:max():item() <= 1)
   end
   for _, name in ipairs(names) do
     local o = outputs[name]
@@ -317,10 +322,15 @@ function M.interval_metrics(outputs, names)
     for _, k in ipairs({ "preds", "labels", "window_start", "source_file" }) do
       have = have and graphids.is_tensor(o[k])
     end
-    if have and binary(o.preds) and binary(o.labels) then
-      local r = metrics.attack_intervals(o.preds, o.labels, o.window_start, o.source_file)
-      results[#results + 1] = r
-      put(metrics.prefix("test", name), r)
+    if have then
+      -- (called through pcall, its errors carry no position of this file)
+      local ok, r = pcall(metrics.attack_intervals, o.preds, o.labels, o.window_start, o.source_file)
+      if ok then
+        results[#results + 1] = r
+        put(metrics.prefix("test", name), r)
+      else
+        warn(name, tostring(r))
+      end
     end
   end
   if #results > 0 then put("test/", metrics.pool_attack_intervals(results)) end
@@ -409,15 +419,12 @@ local function evaluate(artifacts, resolved, opts)
     end
   end
   -- per attack interval, from the preds above (the anomaly detectors' exist only now)
-  local okm, merged = pcall(function()
-    return require("graphids.metrics").merge(metrics, M.interval_metrics(trainer.test_outputs, names))
-  end)
-  if not okm then
-    tracking.event(run_dir, "stage_failed", { level = "error", stage = resolved.stage_name, phase = "test",
-      error = tostring(merged) })
-    error(merged, 0)
+  local function skipped(set, why)
+    warn_no_intervals(set, why)
+    tracking.event(run_dir, "interval_metrics_skipped", { level = "warning", set = set, reason = why })
   end
-  metrics = merged
+  metrics = require("graphids.metrics").merge(metrics,
+    M.interval_metrics(trainer.test_outputs, names, skipped))
   if run_dir ~= nil then
     tracking.span(run_dir, "save_predictions", { split = "test" }, function()
       for _, name in ipairs(names) do
