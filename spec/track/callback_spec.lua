@@ -229,6 +229,67 @@ describe("graphids.track.Callback", function()
       "print(require('graphids.track').Callback({system_metrics_interval = false}).sampling_interval)"))
   end)
 
+  it("stops system sampling at the first refused sample, with one warning; epochs are set aside", function()
+    local Delete = class("Delete", Callback)
+    local cb
+    local batches = 0
+    function Delete.on_train_batch_end()
+      batches = batches + 1
+      if batches ~= 3 then return end
+      -- the run deleted under the fit (as `mlflow runs delete` leaves it in a FileStore)
+      local fs = assert(filestore.new(dir .. "/mlruns"))
+      local meta = dir .. "/mlruns/" .. assert(fs:find_experiment("cb")) .. "/" .. cb.run.run_id ..
+        "/meta.yaml"
+      local text = read(meta):gsub("lifecycle_stage: '?active'?", "lifecycle_stage: deleted")
+      local f = assert(io.open(meta, "wb"))
+      f:write(text)
+      f:close()
+    end
+    local run_dir = dir .. "/run"
+    cb = track.Callback({ run_dir = run_dir, uri = "file:" .. dir .. "/mlruns", experiment = "cb",
+      system_metrics_interval = 0.5, system_metrics = { clock = ticking() } })
+    local trainer = T.Trainer({ max_epochs = 3, default_root_dir = run_dir, progress = "off",
+      callbacks = { cb, Delete() } })
+    local stderr = fixture.stderr_of(function()
+      trainer:fit(tiny.MLP({ in_dim = 4, hidden = 8, seed = 3 }),
+        tiny.DataModule({ n = 32, batch_size = 8, seed = 2 }))
+    end)
+    local _, n = stderr:gsub("must be in the 'active' state", "")
+    assert.equal(1, n, stderr)
+    local system, epochs = 0, 0
+    for l in io.lines(run_dir .. "/tracking_spool.rejected.jsonl") do
+      local ev = json.decode(l)
+      for _, m in ipairs(ev.metrics or {}) do
+        if m.key == "system/disk_usage_megabytes" then system = system + 1 end
+        if m.key == "train_loss" then epochs = epochs + 1 end
+      end
+    end
+    -- samples at fit start and 3 batch ends were logged; the 4th batch's was refused, and then
+    -- sampling stopped; every epoch's metrics are kept
+    assert.same({ 1, 3 }, { system, epochs })
+    assert.matches('"event":"system_metrics_stopped"', read(run_dir .. "/traces.jsonl"))
+  end)
+
+  it("stops system sampling when a sample can be neither sent nor spooled (one warning)", function()
+    local polls = 0
+    local clock = ticking()
+    local stderr = fixture.stderr_of(function()
+      local cb = track.Callback({ run_dir = "/proc/nope/run", uri = "file:/proc/nope/mlruns",
+        experiment = "cb",
+        system_metrics_interval = 0.5, system_metrics = { clock = function()
+          polls = polls + 1
+          return clock()
+        end } })
+      local trainer = T.Trainer({ max_epochs = 3, default_root_dir = dir .. "/ckpt", progress = "off",
+        callbacks = { cb } })
+      trainer:fit(tiny.MLP({ in_dim = 4, hidden = 8, seed = 3 }),
+        tiny.DataModule({ n = 32, batch_size = 8, seed = 2 }))
+    end)
+    local _, n = stderr:gsub("cannot spool a tracking event", "")
+    assert.equal(1, n, stderr)
+    assert.equal(1, polls) -- the sample at fit start, which could not be spooled; none after it
+  end)
+
   it("leaves a source it cannot read out, with one warning on stderr and in traces.jsonl", function()
     local stderr
     local ok, err, run, run_dir

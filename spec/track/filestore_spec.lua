@@ -298,6 +298,37 @@ for r in c.search_runs([e.experiment_id]):
     assert.matches('"event":"tracking_refused"', read(run_dir .. "/traces.jsonl"))
   end)
 
+  it("warns once per reason a run's events are refused, and sets every one of them aside", function()
+    local root, run_dir = dir .. "/mlruns", dir .. "/run"
+    local run, fates = nil, {}
+    local err = capture(function()
+      run = track.start_fit_run(run_dir, { uri = root, experiment = "e", params = { lr = 0.1 } })
+      fates[1] = run:log_metrics({ loss = 1 }, 0)
+      -- the run deleted under the fit: each later event is refused with the same words
+      local meta = root .. "/" .. assert(filestore.new(root):find_experiment("e")) .. "/" .. run.run_id ..
+        "/meta.yaml"
+      local text = read(meta):gsub("lifecycle_stage: '?active'?", "lifecycle_stage: deleted")
+      local f = assert(io.open(meta, "wb"))
+      f:write(text)
+      f:close()
+      fates[2] = run:log_metrics({ loss = 2 }, 1)
+      fates[3] = run:log_metrics({ loss = 3 }, 2)
+      run:set_tags({ t = "x" })
+      run:finish("FINISHED")
+    end)
+    assert.same({ "sent", "refused", "refused" }, fates)
+    local _, n = err:gsub("refused log_batch: FileStore: The run %x+ must be in the 'active' state", "")
+    assert.equal(1, n, err)
+    assert.is_nil(err:find("refused update_run", 1, true)) -- the same reason, not said again
+    local ops = {}
+    for l in io.lines(spool.rejected_path(run_dir)) do
+      ops[#ops + 1] = require("graphids.json").decode(l).op
+    end
+    assert.same({ "log_batch", "log_batch", "log_batch", "update_run" }, ops)
+    local _, traced = read(run_dir .. "/traces.jsonl"):gsub('"event":"tracking_refused"', "")
+    assert.equal(1, traced)
+  end)
+
   it("sets aside a spooled event the store refuses and delivers the ones after it", function()
     local root = blocked_store(dir)
     local run_dir = dir .. "/run"

@@ -109,12 +109,20 @@ function TrackCallback:_start_sampler(trainer)
   self:_poll_system()
 end
 
--- Logs a system metrics sample when one is due.
+-- Logs a system metrics sample when one is due.  Sampling stops at the first sample the store
+-- refuses (a run deleted under the fit refuses every later one alike) or that cannot be
+-- spooled, as MLflow's monitor returns at its first failed log: the run's warning has said why,
+-- and each later sample would cost another refusal (an fsync'd set-aside line) or failure.
 function TrackCallback:_poll_system()
   local s = self.sampler
   if s == nil then return end
   local m, step = s:poll()
-  if m and next(m) then self.run:log_metrics(m, step) end
+  if not (m and next(m)) then return end
+  local fate = self.run:log_metrics(m, step)
+  if fate == "refused" or fate == "lost" then
+    self.sampler = nil
+    self.tracer:warning("system_metrics_stopped", { step = step, reason = "the sample was " .. fate })
+  end
 end
 
 function TrackCallback:on_train_batch_end()

@@ -257,11 +257,13 @@ function Run:_fail(err, ev, code, status)
     tostring(self.uri), tostring(err), where,
     self.run_dir and (" (send them later with: graphids track sync " .. self.run_dir .. ")") or ""))
   self.tracer:warning("tracking_failed", { error = tostring(err), uri = self.uri, op = ev.op })
-  self:_spool(ev)
+  return self:_spool(ev)
 end
 
 -- The store refused this one event (a 4xx answer: mlflow.refused): sending it again cannot
--- succeed, so it is set aside, with a warning, and tracking goes on (the store is fine).
+-- succeed, so it is set aside, with a warning, and tracking goes on (the store is fine).  The
+-- warning is said once per reason a run's events are refused for: a run deleted under a fit
+-- refuses every later event with the same words, and each of them is set aside all the same.
 function Run:_refuse(err, ev)
   if ev.op == "create_run" then self.create_refused = true end
   local where = "nowhere (no run directory)"
@@ -269,6 +271,10 @@ function Run:_refuse(err, ev)
     local saved, serr = spool.set_aside(self.run_dir, self:_record(ev), err)
     where = saved or ("nowhere (" .. tostring(serr) .. ")")
   end
+  local said = tostring(err) .. "\0" .. where
+  self.refusals = self.refusals or {}
+  if self.refusals[said] then return end
+  self.refusals[said] = true
   io.stderr:write(string.format("graphids: warning: %s refused %s: %s; the event is set aside in %s\n",
     tostring(self.uri), ev.op, tostring(err), where))
   self.tracer:warning("tracking_refused", { error = tostring(err), uri = self.uri, op = ev.op })
@@ -282,15 +288,25 @@ function Run:_record(ev)
   return ev
 end
 
+-- "spooled", or "lost" when the event cannot be spooled (said once per run: a run dir that
+-- cannot be written fails every event alike).
 function Run:_spool(ev)
-  if not self.run_dir then return end
+  if not self.run_dir then return "lost" end
   self:_record(ev)
   local ok, err = spool.append(self.run_dir, ev)
-  if not ok then
-    io.stderr:write("graphids: warning: cannot spool a tracking event: ", tostring(err), "\n")
+  if ok then return "spooled" end
+  if not self.spool_warned then
+    self.spool_warned = true
+    io.stderr:write("graphids: warning: cannot spool a tracking event: ", tostring(err),
+      "; this run's events that cannot be spooled are lost\n")
+    self.tracer:warning("tracking_spool_failed", { error = tostring(err), uri = self.uri, op = ev.op })
   end
+  return "lost"
 end
 
+-- Delivers ev; returns what became of it: "sent", "spooled" (the store failed: a sync sends it
+-- later), "refused" (set aside: it will never be delivered as it is) or "lost" (it could not
+-- be spooled).  A no-op run returns nil.
 function Run:_emit(ev, fresh)
   if self.noop then return end
   if self.spooling then return self:_spool(ev) end
@@ -298,7 +314,7 @@ function Run:_emit(ev, fresh)
     if self.run_dir then
       spool.set_aside(self.run_dir, self:_record(ev), "the run's create_run was refused")
     end
-    return
+    return "refused"
   end
   ev.run_key, ev.uri, ev.attempt = self.key, self.uri, self.attempt
   local ids = { [self.key] = self.run_id }
@@ -307,14 +323,18 @@ function Run:_emit(ev, fresh)
   if ok and res then
     self.run_id = ids[self.key]
     if type(err) == "string" then self:_note(err, ev) end
-    return
+    return "sent"
   end
-  if ok and mlflow.refused(code, status) then return self:_refuse(err, ev) end
+  if ok and mlflow.refused(code, status) then
+    self:_refuse(err, ev)
+    return "refused"
+  end
   if ok then return self:_fail(err, ev, code, status) end
-  self:_fail(res, ev)
+  local fate = self:_fail(res, ev)
   -- a Ctrl-C (during the retry waits, say): the event is spooled, and so are the later ones of
   -- this run (a FAILED status on the way out), and the interrupt goes on
   if mlflow.is_interrupt(res) then error(res, 0) end
+  return fate
 end
 
 -- What delivery changed or left out of ev (a note, one line each: a resumed param logged as a
@@ -326,10 +346,12 @@ function Run:_note(note, ev)
   end
 end
 
+-- Returns what became of the metrics (Run:_emit's "sent", "spooled", "refused", "lost"), nil
+-- when there was nothing to log.
 function Run:log_metrics(metrics, step)
   if self.noop then return end
   local list = mlflow.metric_list(metrics, step)
-  if #list > 0 then self:_emit({ op = "log_batch", metrics = list }) end
+  if #list > 0 then return self:_emit({ op = "log_batch", metrics = list }) end
 end
 
 function Run:log_params(params)
