@@ -216,6 +216,26 @@ describe("graphids.track.Callback", function()
       "track.Callback: system_metrics must be a table of sampler options, got number")
   end)
 
+  it("checks the sampler's options when it is made: a misspelt key, a bad type, another interval", function()
+    assert.has_error(function() track.Callback({ system_metrics = { disk_pth = "/data" } }) end,
+      "track.Callback: system_metrics: unknown option 'disk_pth' (did you mean 'disk_path'?)")
+    assert.has_error(function() track.Callback({ system_metrics = { proc = 1 } }) end,
+      "track.Callback: system_metrics: option 'proc' must be a string, got 1")
+    assert.has_error(function()
+      track.Callback({ system_metrics_interval = 5, system_metrics = { interval = 2 } })
+    end, "track.Callback: system_metrics.interval = 2 conflicts with the sampling interval 5 " ..
+      "(system_metrics_interval, $MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL or 5 s); set it with " ..
+      "system_metrics_interval")
+    assert.has_error(function()
+      track.Callback({ system_metrics_interval = false, system_metrics = { interval = 2 } })
+    end, "track.Callback: system_metrics.interval = 2 conflicts with the sampling interval false (none) " ..
+      "(system_metrics_interval, $MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL or 5 s); set it with " ..
+      "system_metrics_interval")
+    -- the same interval again is no conflict
+    assert.equal(2, track.Callback({ system_metrics_interval = 2, system_metrics = { interval = 2 } })
+      .sampling_interval)
+  end)
+
   it("takes the interval from $MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL (0: none; a bad one warns)", function()
     local code = "print(require('graphids.track').Callback({}).sampling_interval)"
     assert.equal("5\n", run_lua("env -u MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", code))

@@ -165,10 +165,19 @@ describe("graphids.track.sysmetrics", function()
   end)
 
   it("refuses an interval that is not a number of seconds > 0", function()
-    for _, bad in ipairs({ 0, -1, 0 / 0, math.huge, "5" }) do
+    for _, bad in ipairs({ 0, -1, 0 / 0, math.huge }) do
       assert.has_error(function() sysmetrics.new({ interval = bad }) end,
         "sysmetrics: interval must be a number of seconds > 0, got " .. tostring(bad))
     end
+  end)
+
+  it("refuses an option it does not take, naming the nearest one, and a value of another type", function()
+    assert.has_error(function() sysmetrics.new({ disk_pth = "/data" }) end,
+      "sysmetrics: unknown option 'disk_pth' (did you mean 'disk_path'?)")
+    assert.has_error(function() sysmetrics.new({ interval = "5" }) end,
+      "sysmetrics: option 'interval' must be a number, got '5' (a string)")
+    assert.has_error(function() sysmetrics.new({ clock = 3 }) end,
+      "sysmetrics: option 'clock' must be a function, got 3")
   end)
 
   it("reads this machine's /proc and root file system", function()

@@ -18,12 +18,14 @@
 -- and then from the fit's hooks (each batch's end, an epoch's and a validation's start and end)
 -- once system_metrics_interval seconds (default 5, or $MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL;
 -- false or 0: none) have passed, each logged to the fit run at its own step.  system_metrics:
--- options for the sampler (clock, read, disk_usage, gpu_memory: fakes for specs).
+-- options for the sampler (sysmetrics.OPTIONS: disk_path, proc; clock, read, disk_usage,
+-- gpu_memory, warn: fakes for specs), checked when the callback is made.
 local class = require "graphids.class"
 local core = require "graphids.core"
 local Callback = require "graphids.callbacks.base"
 local sysmetrics = require "graphids.track.sysmetrics"
 local traces = require "graphids.track.traces"
+local U = require "graphids.nn._util"
 
 local TrackCallback = class("TrackCallback", Callback)
 
@@ -57,6 +59,20 @@ local function sampling_interval(v)
   return n
 end
 
+-- The sampler's options are checked when the callback is made, not when the fit starts (a
+-- misspelt key would be ignored, its default sampled).  The interval is the callback's own
+-- (system_metrics_interval or the variable): system_metrics may repeat it, not change it.
+local function check_sampler_opts(o, interval)
+  if o == nil then return end
+  U.options("track.Callback: system_metrics", o, sysmetrics.OPTIONS, U.CTOR + 1)
+  if o.interval ~= nil and o.interval ~= interval then
+    local now = interval and tostring(interval) or "false (none)"
+    error(string.format("track.Callback: system_metrics.interval = %s conflicts with the sampling " ..
+      "interval %s (system_metrics_interval, $MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL or 5 s); set it " ..
+      "with system_metrics_interval", tostring(o.interval), now), U.CTOR + 1)
+  end
+end
+
 function TrackCallback:__init(opts)
   opts = opts or {}
   for k in pairs(opts) do
@@ -70,6 +86,7 @@ function TrackCallback:__init(opts)
       type(opts.system_metrics), 3)
   end
   self.sampling_interval = sampling_interval(opts.system_metrics_interval)
+  check_sampler_opts(opts.system_metrics, self.sampling_interval)
   self.opts = opts
   self.run = opts.run
   self.tracer = opts.tracer or traces.open(opts.run_dir)

@@ -23,12 +23,14 @@
 -- the GPU is the trainer's device, numbered as CUDA numbers it, not every GPU of the machine.
 -- Every source is read defensively: one that is missing or unreadable leaves its metrics out
 -- with one warning (opts.warn), and a sample never raises.
--- opts (all optional; the fakes are for specs): interval (seconds > 0, default 5), clock
--- (monotonic seconds, default graphids.clock), read(path) -> text | nil, why (default: the
--- file's contents), disk_usage(path) -> {total, used, free} | nil, why (graphids.disk_usage),
--- gpu_memory(index) -> {free, total} (graphids.gpu.memory), device ("cpu", "cuda", "cuda:N"),
--- proc ("/proc"), disk_path ("/"), warn(message) (default: stderr), step (first step, 0).
+-- opts (all optional; the fakes are for specs; checked by graphids.nn._util.options against
+-- M.OPTIONS): interval (seconds > 0, default 5), clock (monotonic seconds, default
+-- graphids.clock), read(path) -> text | nil, why (default: the file's contents),
+-- disk_usage(path) -> {total, used, free} | nil, why (graphids.disk_usage), gpu_memory(index)
+-- -> {free, total} (graphids.gpu.memory), device ("cpu", "cuda", "cuda:N"), proc ("/proc"),
+-- disk_path ("/"), warn(message) (default: stderr), step (first step, 0).
 local core = require "graphids.core"
+local U = require "graphids.nn._util"
 
 local M = {}
 
@@ -114,6 +116,18 @@ local function default_gpu_memory(index)
   return require("graphids").gpu.memory(index)
 end
 
+local function default_warn(msg)
+  io.stderr:write("graphids: warning: ", msg, "\n")
+end
+
+-- The options a sampler takes, with their defaults (graphids.nn._util.options: an unknown key
+-- is refused with the nearest name, a value of another type is refused).
+M.OPTIONS = {
+  interval = M.DEFAULT_INTERVAL, clock = core.clock, read = read_file, disk_usage = core.disk_usage,
+  gpu_memory = default_gpu_memory, device = U.NONE, proc = "/proc", disk_path = "/", warn = default_warn,
+  step = 0,
+}
+
 -- Whether v is an interval a sampler takes: a finite number of seconds > 0.
 function M.valid_interval(v)
   return type(v) == "number" and v == v and v > 0 and v ~= math.huge
@@ -124,22 +138,22 @@ Sampler.__index = Sampler
 Sampler.__name = "graphids.track.sysmetrics.Sampler"
 
 function M.new(opts)
-  opts = opts or {}
-  local interval = opts.interval or M.DEFAULT_INTERVAL
+  opts = U.options("sysmetrics", opts, M.OPTIONS)
+  local interval = opts.interval
   if not M.valid_interval(interval) then
     error("sysmetrics: interval must be a number of seconds > 0, got " .. tostring(interval), 2)
   end
   local self = setmetatable({
     interval = interval,
-    clock = opts.clock or core.clock,
-    read = opts.read or read_file,
-    disk_usage = opts.disk_usage or core.disk_usage,
-    gpu_memory = opts.gpu_memory or default_gpu_memory,
+    clock = opts.clock,
+    read = opts.read,
+    disk_usage = opts.disk_usage,
+    gpu_memory = opts.gpu_memory,
     gpu_index = M.cuda_index(opts.device),
-    proc = opts.proc or "/proc",
-    disk_path = opts.disk_path or "/",
-    warn = opts.warn or function(msg) io.stderr:write("graphids: warning: ", msg, "\n") end,
-    step = opts.step or 0,
+    proc = opts.proc,
+    disk_path = opts.disk_path,
+    warn = opts.warn,
+    step = opts.step,
     warned = {},
     net = {},
   }, Sampler)
