@@ -310,6 +310,55 @@ describe("graphids.track.Callback", function()
     assert.equal(1, polls) -- the sample at fit start, which could not be spooled; none after it
   end)
 
+  it("averages system_metrics_samples_before_logging samples a step, under system/<node id>/", function()
+    local ok, err, run = fit(dir, nil, { system_metrics_interval = 0.5,
+      system_metrics_samples_before_logging = 2, system_metrics_node_id = "node_0",
+      system_metrics = { clock = ticking() } })
+    assert(ok, err)
+    assert.is_nil(read(run .. "/metrics/system/cpu_utilization_percentage"))
+    -- 25 samples (as above): 12 steps of two, the last sample alone not logged (MLflow's monitor
+    -- logs no part of a step when the run ends)
+    local pts = points(run .. "/metrics/system/node_0/disk_usage_megabytes")
+    assert.equal(12, #pts)
+    for i, p in ipairs(pts) do assert.equal(i - 1, p[3]) end
+    assert.equal(12, #points(run .. "/metrics/system/node_0/network_receive_megabytes"))
+  end)
+
+  it("takes samples before logging and the node id from MLflow's variables (the options win)", function()
+    local code = "local s = require('graphids.track').Callback({}).system_metrics " ..
+      "print(s.interval, s.samples_before_logging, s.node_id)"
+    local clean = "env -u MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL " ..
+      "-u MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING -u MLFLOW_SYSTEM_METRICS_NODE_ID"
+    assert.equal("5\t1\tnil\n", run_lua(clean, code))
+    assert.equal("5\t3\tn1\n", run_lua(clean .. " MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING=3 " ..
+      "MLFLOW_SYSTEM_METRICS_NODE_ID=n1", code))
+    -- 0 samples is MLflow's default, 1; an empty variable is unset
+    assert.equal("5\t1\tnil\n", run_lua(clean .. " MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING=0 " ..
+      "MLFLOW_SYSTEM_METRICS_NODE_ID=", code))
+    assert.equal("graphids: warning: MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING=\"2.5\" is not a whole " ..
+      "number of samples; no system metrics are logged\nfalse\t1\tnil\n",
+      run_lua(clean .. " MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING=2.5", code))
+    assert.matches("^graphids: warning: MLFLOW_SYSTEM_METRICS_NODE_ID=\"a|b\" is not a node name MLflow " ..
+      "takes %(it makes metric names MLflow refuses: .*%); no system metrics are logged\nfalse\t1\tnil\n$",
+      run_lua(clean .. " MLFLOW_SYSTEM_METRICS_NODE_ID='a|b'", code))
+    assert.equal("5\t2\tn2\n", run_lua(clean .. " MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING=3 " ..
+      "MLFLOW_SYSTEM_METRICS_NODE_ID=n1", "local s = require('graphids.track').Callback({" ..
+      "system_metrics_samples_before_logging = 2, system_metrics_node_id = 'n2'}).system_metrics " ..
+      "print(s.interval, s.samples_before_logging, s.node_id)"))
+    assert.has_error(function() track.Callback({ system_metrics_samples_before_logging = 0 }) end,
+      "track.Callback: system_metrics_samples_before_logging must be an integer >= 1, got 0")
+    assert.has_error(function() track.Callback({ system_metrics_node_id = "a|b" }) end,
+      "track.Callback: system_metrics_node_id 'a|b' makes metric names MLflow refuses: " ..
+      "'system/a|b/cpu_utilization_percentage' holds the character \"|\" (letters, digits, _ . / - : " ..
+      "and space)")
+    assert.has_error(function()
+      track.Callback({ system_metrics_samples_before_logging = 2,
+        system_metrics = { samples_before_logging = 3 } })
+    end, "track.Callback: system_metrics.samples_before_logging = 3 conflicts with the samples before " ..
+      "logging 2 (system_metrics_samples_before_logging, $MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING " ..
+      "or 1); set it with system_metrics_samples_before_logging")
+  end)
+
   it("leaves a source it cannot read out, with one warning on stderr and in traces.jsonl", function()
     local stderr
     local ok, err, run, run_dir

@@ -86,6 +86,63 @@ describe("graphids.track.sysmetrics", function()
     assert.is_nil(t.sampler:poll())
   end)
 
+  it("logs samples_before_logging samples as one step, as MLflow: means rounded, network's last", function()
+    local used = { 100.4e6, 100.4e6, 101.2e6, 100.0e6 }
+    local n = 0
+    local t = fake({ device = "cuda:1", samples_before_logging = 3, node_id = "node_0",
+      disk_usage = function()
+        n = n + 1
+        return { total = 1100e6, used = used[n], free = 1000e6 - used[n] }
+      end })
+    assert.is_nil(t.sampler:poll()) -- at once: the first of three
+    t.now = t.now + 5
+    t.files["/fake/stat"], t.files["/fake/net/dev"] = STAT1, NET1
+    t.files["/fake/meminfo"] = MEMINFO:gsub("MemAvailable:   12000000", "MemAvailable:   11000000")
+    assert.is_nil(t.sampler:poll())
+    t.now = t.now + 5
+    t.files["/fake/stat"] = "cpu  301 0 150 1402 150 0 0 0 40 0\n" -- busy 1 of 3: 33.3
+    local m, step = t.sampler:poll()
+    assert.equal(0, step)
+    -- what MLflow's monitors aggregate for these samples (checked with their aggregate_metrics)
+    assert.same({
+      ["system/node_0/cpu_utilization_percentage"] = 21.1, -- (0.0 + 30.0 + 33.3) / 3
+      ["system/node_0/system_memory_usage_megabytes"] = 4778.7, -- (4096 + 5120 + 5120) / 3
+      ["system/node_0/system_memory_usage_percentage"] = 29.2, -- (25 + 31.25 + 31.25) / 3
+      -- the mean of psutil's rounded percentages (10.0, 10.0, 10.1), not of 10.04, 10.04, 10.12
+      ["system/node_0/disk_usage_percentage"] = 10.0,
+      ["system/node_0/disk_usage_megabytes"] = 100.7,
+      ["system/node_0/disk_available_megabytes"] = 899.3,
+      ["system/node_0/network_receive_megabytes"] = 3.0, -- the last sample's, not a mean
+      ["system/node_0/network_transmit_megabytes"] = 0.75,
+      ["system/node_0/gpu_1_memory_usage_percentage"] = 62.5,
+      ["system/node_0/gpu_1_memory_usage_megabytes"] = 5000.0,
+    }, m)
+    -- the next step gathers three new samples
+    t.now = t.now + 5
+    assert.is_nil(t.sampler:poll())
+    t.now = t.now + 5
+    assert.is_nil(t.sampler:poll())
+    t.now = t.now + 5
+    assert.equal(1, select(2, t.sampler:poll()))
+  end)
+
+  it("names no node for node_id = '', and refuses a bad samples_before_logging or node_id", function()
+    local m = fake({ node_id = "" }).sampler:poll()
+    assert.equal(25.0, m["system/system_memory_usage_percentage"])
+    for _, bad in ipairs({ 0, -1, 1.5 }) do
+      assert.has_error(function() sysmetrics.new({ samples_before_logging = bad }) end,
+        "sysmetrics: samples_before_logging must be an integer >= 1, got " .. tostring(bad))
+    end
+    assert.has_error(function() sysmetrics.new({ node_id = "a|b" }) end,
+      "sysmetrics: node_id 'a|b' makes metric names MLflow refuses: " ..
+      "'system/a|b/cpu_utilization_percentage' holds the character \"|\" (letters, digits, _ . / - : " ..
+      "and space)")
+    assert.has_error(function() sysmetrics.new({ node_id = "a/" }) end,
+      "sysmetrics: node_id 'a/' makes metric names MLflow refuses: " ..
+      "'system/a//cpu_utilization_percentage' is not a plain relative path (no leading, trailing or " ..
+      "double '/', no '.' or '..' part, no leading '..')")
+  end)
+
   it("logs no GPU metrics for a CPU trainer", function()
     local m = fake({ device = "cpu" }).sampler:poll()
     for k in pairs(m) do assert.is_nil(k:find("gpu", 1, true), k) end

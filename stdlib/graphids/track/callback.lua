@@ -17,7 +17,9 @@
 -- System metrics (graphids.track.sysmetrics, MLflow's system/ metrics): sampled at on_fit_start
 -- and then from the fit's hooks (each batch's end, an epoch's and a validation's start and end)
 -- once system_metrics_interval seconds (default 5, or $MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL;
--- false or 0: none) have passed, each logged to the fit run at its own step.  system_metrics:
+-- false or 0: none) have passed, every system_metrics_samples_before_logging samples (1)
+-- logged to the fit run as one step, named system/<system_metrics_node_id>/... with a node id
+-- (graphids.track.sysmetrics_settings: the options and MLflow's variables).  system_metrics:
 -- options for the sampler (sysmetrics.OPTIONS: disk_path, proc; clock, read, disk_usage,
 -- gpu_memory, warn: fakes for specs), checked when the callback is made.
 local class = require "graphids.class"
@@ -25,53 +27,17 @@ local core = require "graphids.core"
 local Callback = require "graphids.callbacks.base"
 local sysmetrics = require "graphids.track.sysmetrics"
 local traces = require "graphids.track.traces"
-local U = require "graphids.nn._util"
+local sysmetrics_settings = require "graphids.track.sysmetrics_settings"
 
 local TrackCallback = class("TrackCallback", Callback)
 
 local ALLOWED = { run_dir = true, experiment = true, run_name = true, params = true, tags = true,
   uri = true, lake_root = true, parent = true, run = true, tracer = true, store_opts = true, resume = true,
-  system_metrics_interval = true, system_metrics = true }
+  system_metrics_interval = true, system_metrics_samples_before_logging = true, system_metrics_node_id = true,
+  system_metrics = true }
 -- (the sampler's own options: not the run's)
-local SAMPLER_OPTS = { system_metrics_interval = true, system_metrics = true }
-
--- The sampling interval in seconds, or false (no system metrics): the option when given, else
--- $MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL (as MLflow reads it; 0 turns them off here), else 5.
--- A bad option raises; a bad variable is a warning, and no system metrics.
-local function sampling_interval(v)
-  if v == false or v == 0 then return false end
-  if v ~= nil then
-    if not sysmetrics.valid_interval(v) then
-      error("track.Callback: system_metrics_interval must be a number of seconds > 0, or false or 0 " ..
-        "for none, got " .. tostring(v), 4)
-    end
-    return v
-  end
-  local env = os.getenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL")
-  if env == nil or env == "" then return sysmetrics.DEFAULT_INTERVAL end
-  local n = tonumber(env)
-  if n == 0 then return false end
-  if not sysmetrics.valid_interval(n) then
-    io.stderr:write(string.format("graphids: warning: MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL=%q is not a " ..
-      "number of seconds > 0 (0: none); no system metrics are logged\n", env))
-    return false
-  end
-  return n
-end
-
--- The sampler's options are checked when the callback is made, not when the fit starts (a
--- misspelt key would be ignored, its default sampled).  The interval is the callback's own
--- (system_metrics_interval or the variable): system_metrics may repeat it, not change it.
-local function check_sampler_opts(o, interval)
-  if o == nil then return end
-  U.options("track.Callback: system_metrics", o, sysmetrics.OPTIONS, U.CTOR + 1)
-  if o.interval ~= nil and o.interval ~= interval then
-    local now = interval and tostring(interval) or "false (none)"
-    error(string.format("track.Callback: system_metrics.interval = %s conflicts with the sampling " ..
-      "interval %s (system_metrics_interval, $MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL or 5 s); set it " ..
-      "with system_metrics_interval", tostring(o.interval), now), U.CTOR + 1)
-  end
-end
+local SAMPLER_OPTS = { system_metrics_interval = true, system_metrics_samples_before_logging = true,
+  system_metrics_node_id = true, system_metrics = true }
 
 function TrackCallback:__init(opts)
   opts = opts or {}
@@ -81,12 +47,9 @@ function TrackCallback:__init(opts)
     end
   end
   require("graphids.track").check_experiment(opts.experiment, "track.Callback")
-  if opts.system_metrics ~= nil and type(opts.system_metrics) ~= "table" then
-    error("track.Callback: system_metrics must be a table of sampler options, got " ..
-      type(opts.system_metrics), 3)
-  end
-  self.sampling_interval = sampling_interval(opts.system_metrics_interval)
-  check_sampler_opts(opts.system_metrics, self.sampling_interval)
+  -- (checked now, not when the fit starts)
+  self.system_metrics = sysmetrics_settings.resolve(opts, 3)
+  self.sampling_interval = self.system_metrics.interval
   self.opts = opts
   self.run = opts.run
   self.tracer = opts.tracer or traces.open(opts.run_dir)
@@ -117,6 +80,8 @@ function TrackCallback:_start_sampler(trainer)
   local o = {}
   for k, v in pairs(self.opts.system_metrics or {}) do o[k] = v end
   o.interval, o.device = self.sampling_interval, o.device or trainer.device
+  local set = self.system_metrics
+  o.samples_before_logging, o.node_id = set.samples_before_logging, set.node_id
   local tracer = self.tracer
   o.warn = o.warn or function(msg)
     io.stderr:write("graphids: warning: ", msg, "\n")

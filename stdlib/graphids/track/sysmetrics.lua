@@ -4,9 +4,13 @@
 --   local s = sysmetrics.new{interval = 5, device = "cuda:0"}   -- baselines taken now
 --   local metrics, step = s:poll()   -- {["system/cpu_utilization_percentage"] = 12.5, ...}, 0
 --                                    -- when interval seconds have passed since the last sample
---                                    -- (the first poll samples at once); else nil
--- Names, units and rounding are MLflow's (3.x, samples_before_logging = 1: each sample is logged
--- at its own step, 0, 1, 2, ..., rounded to one decimal; the network ones are not rounded):
+--                                    -- (the first poll samples at once) and that sample makes
+--                                    -- samples_before_logging of them; else nil
+-- Names, units and rounding are MLflow's (3.x): every samples_before_logging samples (default 1)
+-- are logged as one, at steps 0, 1, 2, ..., each metric the mean of its values rounded to one
+-- decimal, the network ones the last sample's, not rounded; with node_id the names are
+-- system/<node_id>/<name>.  Per sample (as psutil gives them; CPU, disk and GPU percentages
+-- rounded to one decimal before the mean):
 --   cpu_utilization_percentage       busy share of all CPUs since the previous sample (/proc/stat,
 --                                    as psutil.cpu_percent: iowait is idle, guest time is in user)
 --   system_memory_usage_megabytes    MemTotal - MemAvailable (psutil's virtual_memory().used), 1e6 B
@@ -28,7 +32,9 @@
 -- graphids.clock), read(path) -> text | nil, why (default: the file's contents),
 -- disk_usage(path) -> {total, used, free} | nil, why (graphids.disk_usage), gpu_memory(index)
 -- -> {free, total} (graphids.gpu.memory), device ("cpu", "cuda", "cuda:N"), proc ("/proc"),
--- disk_path ("/"), warn(message) (default: stderr), step (first step, 0).
+-- disk_path ("/"), warn(message) (default: stderr), step (first step, 0),
+-- samples_before_logging (samples averaged into each logged step, 1), node_id (a name for this
+-- machine in the metric names; "" is none).
 local core = require "graphids.core"
 local U = require "graphids.nn._util"
 
@@ -125,8 +131,23 @@ end
 M.OPTIONS = {
   interval = M.DEFAULT_INTERVAL, clock = core.clock, read = read_file, disk_usage = core.disk_usage,
   gpu_memory = default_gpu_memory, device = U.NONE, proc = "/proc", disk_path = "/", warn = default_warn,
-  step = 0,
+  step = 0, samples_before_logging = 1, node_id = U.NONE,
 }
+
+-- Whether v is a samples_before_logging a sampler takes: an integer >= 1.
+function M.valid_samples(v)
+  return math.type(v) == "integer" and v >= 1
+end
+
+-- Why MLflow would refuse the metric names that node_id makes (a key character it does not
+-- take, a '/' that leaves an empty path part, ...), or nil.
+function M.node_id_problem(node_id)
+  if type(node_id) ~= "string" then return "must be a string, got " .. type(node_id) end
+  if node_id == "" then return nil end
+  local name = M.PREFIX .. node_id .. "/cpu_utilization_percentage"
+  local problem = require("graphids.track.mlflow").key_problem(name)
+  return problem and string.format("makes metric names MLflow refuses: '%s' %s", name, problem)
+end
 
 -- Whether v is an interval a sampler takes: a finite number of seconds > 0.
 function M.valid_interval(v)
@@ -143,8 +164,19 @@ function M.new(opts)
   if not M.valid_interval(interval) then
     error("sysmetrics: interval must be a number of seconds > 0, got " .. tostring(interval), 2)
   end
+  if not M.valid_samples(opts.samples_before_logging) then
+    error("sysmetrics: samples_before_logging must be an integer >= 1, got " ..
+      tostring(opts.samples_before_logging), 2)
+  end
+  local bad_node = opts.node_id ~= nil and M.node_id_problem(opts.node_id)
+  if bad_node then error(string.format("sysmetrics: node_id '%s' %s", opts.node_id, bad_node), 2) end
   local self = setmetatable({
     interval = interval,
+    samples = opts.samples_before_logging,
+    prefix = M.PREFIX .. ((opts.node_id or "") ~= "" and opts.node_id .. "/" or ""),
+    acc = {}, -- name -> {sum =, n =}: the samples of the step being gathered
+    latest = {}, -- name -> value: the metrics that are not averaged (network)
+    gathered = 0,
     clock = opts.clock,
     read = opts.read,
     disk_usage = opts.disk_usage,
@@ -187,24 +219,24 @@ function Sampler:_cpu(out)
   local all, busy = now.total - prev.total, now.busy - prev.busy
   -- (a counter that went back, or no tick since the last sample: psutil says 0.0 then too)
   local pct = all > 0 and math.max(0, math.min(1, busy / all)) * 100 or 0.0
-  out.cpu_utilization_percentage = round1(round1(pct))
+  out.cpu_utilization_percentage = round1(pct) -- (psutil rounds it)
 end
 
 function Sampler:_memory(out)
   local m = self:_source("memory", "/meminfo", M.parse_meminfo)
   if not m then return end
   local used = m.total - m.available
-  out.system_memory_usage_megabytes = round1(used / 1e6)
-  out.system_memory_usage_percentage = round1(used / m.total * 100)
+  out.system_memory_usage_megabytes = used / 1e6
+  out.system_memory_usage_percentage = used / m.total * 100
 end
 
 function Sampler:_disk(out)
   local ok, d, why = pcall(self.disk_usage, self.disk_path)
   if not ok or type(d) ~= "table" then return self:_warn("disk", ok and why or d) end
   local room = d.used + d.free
-  out.disk_usage_percentage = round1(room > 0 and d.used / room * 100 or 0.0)
-  out.disk_usage_megabytes = round1(d.used / 1e6)
-  out.disk_available_megabytes = round1(d.free / 1e6)
+  out.disk_usage_percentage = round1(room > 0 and d.used / room * 100 or 0.0) -- (psutil rounds it)
+  out.disk_usage_megabytes = d.used / 1e6
+  out.disk_available_megabytes = d.free / 1e6
 end
 
 -- Bytes received and sent since the sampler was made, over every interface.  Each interface's
@@ -227,8 +259,9 @@ function Sampler:_network(out)
     self.net[name] = c
   end
   if out then
-    out.network_receive_megabytes = self.net_total.rx / 1e6
-    out.network_transmit_megabytes = self.net_total.tx / 1e6
+    -- (the latest value, not a mean: MLflow's network monitor keeps no list)
+    self.latest.network_receive_megabytes = self.net_total.rx / 1e6
+    self.latest.network_transmit_megabytes = self.net_total.tx / 1e6
   end
 end
 
@@ -241,11 +274,14 @@ function Sampler:_gpu(out)
   end
   local used = m.total - m.free
   local p = string.format("gpu_%d_", i)
-  out[p .. "memory_usage_percentage"] = round1(round1(used / m.total * 100))
-  out[p .. "memory_usage_megabytes"] = round1(used / 1e6)
+  out[p .. "memory_usage_percentage"] = round1(used / m.total * 100) -- (MLflow rounds it)
+  out[p .. "memory_usage_megabytes"] = used / 1e6
 end
 
--- One sample now: {["system/<name>"] = value}, and the step it belongs at.  Never raises.
+-- One sample now.  When it completes samples_before_logging of them: {["system/<name>"] =
+-- value} and the step they are logged at (each metric the mean of the values it had in them,
+-- rounded; a source missing from some samples is the mean of the others, as MLflow's lists
+-- are); else nil.  Never raises.
 function Sampler:sample()
   local out = {}
   for _, f in ipairs({ "_cpu", "_memory", "_disk", "_network", "_gpu" }) do
@@ -253,15 +289,25 @@ function Sampler:sample()
     if not ok then self:_warn(f:sub(2), err) end
   end
   self.last = self.clock()
+  for k, v in pairs(out) do
+    local a = self.acc[k] or { sum = 0, n = 0 }
+    a.sum, a.n = a.sum + v, a.n + 1 -- (in sample order, as Python's sum)
+    self.acc[k] = a
+  end
+  self.gathered = self.gathered + 1
+  if self.gathered < self.samples then return nil end
   local metrics = {}
-  for k, v in pairs(out) do metrics[M.PREFIX .. k] = v end
+  for k, a in pairs(self.acc) do metrics[self.prefix .. k] = round1(a.sum / a.n) end
+  for k, v in pairs(self.latest) do metrics[self.prefix .. k] = v end
+  self.acc, self.latest, self.gathered = {}, {}, 0
   local step = self.step
   self.step = step + 1
   return metrics, step
 end
 
 -- A sample when interval seconds have passed since the last one (the first poll samples at
--- once, as MLflow's monitor does when it starts); nil otherwise.
+-- once, as MLflow's monitor does when it starts), and what sample() returns for it; nil
+-- otherwise.
 function Sampler:poll()
   if self.last ~= nil and self.clock() - self.last < self.interval then return nil end
   return self:sample()
