@@ -109,12 +109,21 @@ describe("graphids.json", function()
       { "[\xFF]", "column 2: expected a value, found '\\xFF'" },
       { "[\xC2\xA0]", "column 2: expected a value, found '\xC2\xA0' (U+00A0)" },
       { '{"a\\nb": 1, "a\\nb": 2}', 'column 13: duplicate key "a\\nb"' },
-      { '"\\\1"', "column 2: unknown escape '\\\\x01'" },
+      { '"\\\1"', "column 2: unknown escape '\\' followed by '\\x01'" },
+      -- an unknown escape shows the whole character after the backslash, not its first byte
+      { '{"a":"\\\xC3\xA9"}', "column 7: unknown escape '\\\xC3\xA9' (U+00E9)" },
+      { '"\\q"', "column 2: unknown escape '\\q'" },
+      { '"\\\xC2\x85"', "column 2: unknown escape '\\' followed by '\\xC2\\x85' (U+0085)" },
+      -- C1 controls (U+0080..U+009F; U+009B acts as ESC [ on some terminals) are escaped as
+      -- Python's repr escapes them
+      { "[\xC2\x9B]", "column 2: expected a value, found '\\xC2\\x9B' (U+009B)" },
+      { '{"a\\u0085":1,"a\\u0085":2}', 'column 14: duplicate key "a\\xC2\\x85"' },
     }) do
       assert.equal("json: line 1, " .. c[2], err_of(json.decode, c[1]))
     end
     assert.equal("a\\n\\x00\\xFF" .. ("x"):rep(2) .. "...", json.printable("a\n\0\255xxxxxx", 6))
     assert.equal("é\\x1B[0m", json.printable("é\27[0m"))
+    assert.equal("a\\xC2\\x9B31m\xC2\xA0", json.printable("a\xC2\x9B31m\xC2\xA0"))
     -- DEL (0x7f) is no control character to JSON (RFC 8259): it may stand unescaped, as
     -- Python's json.dumps(ensure_ascii=False) writes it
     assert.equal("a\127b", json.decode('"a\127b"'))

@@ -226,12 +226,18 @@ local function position(s, i)
   return line, i - pos + 1
 end
 
--- s as a message may show it: control characters as \n, \r, \t or \xNN, and, in text that is
--- not UTF-8, every byte >= 0x80 as \xNN, so that no byte of a damaged file reaches a terminal
--- raw; cut after max characters with "..." when max is given.
+-- s as a message may show it: control characters as \n, \r, \t or \xNN, the C1 controls
+-- U+0080..U+009F as their two bytes (\xC2\x9B: a terminal may take U+009B for ESC [, as
+-- Python's repr escapes them too), and, in text that is not UTF-8, every byte >= 0x80 as \xNN,
+-- so that no byte of a damaged file reaches a terminal raw; cut after max characters with "..."
+-- when max is given.
 local SHOWN_ESC = { ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
 local function escape_byte(c)
   return SHOWN_ESC[c] or string.format("\\x%02X", c:byte())
+end
+
+local function escape_c1(c)
+  return string.format("\\xC2\\x%02X", c:byte(2))
 end
 
 function M.printable(s, max)
@@ -239,15 +245,35 @@ function M.printable(s, max)
   if max and (n or #s) > max then
     s, cut = s:sub(1, n and utf8.offset(s, max + 1) - 1 or max), true
   end
-  s = s:gsub(n and "%c" or "[%c\128-\255]", escape_byte)
+  if n then
+    s = s:gsub("%c", escape_byte):gsub("\xC2[\x80-\x9F]", escape_c1)
+  else
+    s = s:gsub("[%c\128-\255]", escape_byte)
+  end
   return cut and s .. "..." or s
 end
 
 local BOM = "\xEF\xBB\xBF"
 
+-- The UTF-8 character of two to four bytes at i, or nil (an ASCII byte, a byte that starts no
+-- valid sequence, the end of the text).
+local UTF8_BYTES = { [0xC] = 2, [0xD] = 2, [0xE] = 3, [0xF] = 4 }
+local function char_at(s, i)
+  local b = s:byte(i)
+  local len = b and b >= 0xC2 and UTF8_BYTES[b >> 4]
+  local ch = len and s:sub(i, i + len - 1)
+  return ch and utf8.len(ch) == 1 and ch or nil
+end
+
+-- A non-ASCII character as a message shows it: itself when it prints, escaped when it is a C1
+-- control, with its code point (U+00A0 and U+FEFF look like nothing).
+local function shown_char(ch, prefix)
+  return string.format("'%s%s' (U+%04X)", prefix or "", M.printable(ch), utf8.codepoint(ch))
+end
+
 -- What stands at i, for "found ...": a word or number whole, a printable character quoted, any
--- other byte escaped ('\x0C'), a non-ASCII character with its code point (U+00A0 and U+FEFF
--- look like nothing), a byte-order mark named.
+-- other byte escaped ('\x0C'), a non-ASCII character with its code point, a byte-order mark
+-- named.
 local function describe(s, i)
   if i > #s then
     return "the end of the text"
@@ -259,11 +285,25 @@ local function describe(s, i)
   if c:match("[%w_]") then
     return "'" .. (s:match("^[%w_%.%+%-]+", i) or c) .. "'"
   end
-  local ch = s:match("^[\xC2-\xF4][\x80-\xBF]*", i)
-  if ch and utf8.len(ch) == 1 then
-    return string.format("'%s' (U+%04X)", ch, utf8.codepoint(ch))
+  local ch = char_at(s, i)
+  if ch then
+    return shown_char(ch)
   end
   return "'" .. M.printable(c) .. "'"
+end
+
+-- What follows a backslash that starts no JSON escape: '\q', '\é' (U+00E9) (the whole
+-- character, not its first byte), or a byte that does not print named apart from the backslash.
+local function unknown_escape(s, i)
+  local ch, c = char_at(s, i), s:sub(i, i)
+  if ch then
+    return M.printable(ch) == ch and shown_char(ch, "\\") or "'\\' followed by " .. shown_char(ch)
+  elseif c == "" then
+    return "'\\' at the end of the text"
+  elseif c:match("^[\32-\126]$") then
+    return "'\\" .. c .. "'"
+  end
+  return "'\\' followed by '" .. M.printable(c) .. "'"
 end
 
 local function fail(s, i, fmt, ...)
@@ -344,7 +384,7 @@ local function decode_string(s, i)
         end
         out[#out + 1] = utf8.char(cp)
       else
-        fail(s, run_end, "unknown escape '\\%s'", M.printable(e))
+        fail(s, run_end, "unknown escape %s", unknown_escape(s, run_end + 1))
       end
     else
       fail(s, run_end, "control character 0x%02x inside a string (escape it)", c:byte())
