@@ -662,5 +662,17 @@ describe("graphids.config", function()
     fh:write((old:gsub('("max_epochs":%s*)[^,}]+', "%11e400")))
     fh:close()
     assert.equal("trainer.max_epochs", record.changes(r, function() return true end))
+    -- nor is a list holding one: its description is cut on a character's boundary (40 é are
+    -- more than it shows), which json.encode takes
+    fh = assert(io.open(rp, "w"))
+    fh:write((old:gsub('("max_epochs":%s*)[^,}]+', '%1["' .. ("é"):rep(40) .. '", 1e400]')))
+    fh:close()
+    assert.equal("trainer.max_epochs", record.changes(r, function() return true end))
+    assert.is_nil(record.resume_problem(r)) -- a resume may change the budget
+    -- a key of the damaged record is named escaped, never with its raw ESC byte
+    fh = assert(io.open(rp, "w"))
+    fh:write((old:gsub("^{", '{"x\\u001b[31m\\u009b": 1,')))
+    fh:close()
+    assert.equal("x\\x1B[31m\\xC2\\x9B", record.changes(r, function() return true end))
   end)
 end)

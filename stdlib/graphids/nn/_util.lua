@@ -55,26 +55,120 @@ local function shown_number(v)
   return tostring(v)
 end
 
--- A copy of decoded JSON with each NaN and infinity replaced by a string the encoder passes
--- through (its \u0001 marks are found afterwards), for a value json.encode refuses; nil when the
--- value holds a table that is neither plain nor marked by graphids.json, or a cycle.
-local NONFINITE = "\1nonfinite\1"
-local function finite_copy(v, json, seen)
-  if type(v) == "number" and (v ~= v or v == math.huge or v == -math.huge) then
-    return NONFINITE .. shown_number(v) .. NONFINITE
+-- How much of a value describe shows (characters), and how many keys of a table it reads to find
+-- the first ones in sorted order: a message shows the start of a value, so a list of millions
+-- or a nesting 100 000 deep costs what that start costs.
+local SHOWN = 60
+local MAX_SCAN = 100000
+
+-- A string as JSON writes it, cut after SHOWN + 1 characters (enough for describe to cut it
+-- itself), with C1 controls escaped; a string that is not UTF-8, which JSON cannot hold, quoted
+-- with its bytes escaped.
+local function shown_string(s, json)
+  local n = utf8.len(s)
+  if not n then return '"' .. json.printable(s, SHOWN + 1) .. '"' end
+  if n > SHOWN + 1 then s = s:sub(1, utf8.offset(s, SHOWN + 2) - 1) end
+  return json.printable(json.encode(s))
+end
+
+-- The up to `keep` smallest keys of t, sorted; false when a key is no string, nil when t has
+-- more than MAX_SCAN keys (which would be read to find the first).
+local function first_keys(t, keep)
+  local best, count = {}, 0
+  for k in pairs(t) do
+    if type(k) ~= "string" then return false end
+    count = count + 1
+    if count > MAX_SCAN then return nil end
+    if #best < keep or k < best[#best] then
+      local i = math.min(#best, keep - 1)
+      while i >= 1 and best[i] > k do
+        best[i + 1] = best[i]
+        i = i - 1
+      end
+      best[i + 1] = k
+    end
   end
-  if type(v) ~= "table" or v == json.null then return v end
-  local mt = getmetatable(v)
-  local name = type(mt) == "table" and rawget(mt, "__name")
-  if seen[v] or (mt ~= nil and name ~= "json.array" and name ~= "json.object") then return nil end
-  seen[v] = true
-  local out = {}
-  for k, x in pairs(v) do
-    out[k] = finite_copy(x, json, seen)
-    if out[k] == nil then return nil end
+  return best
+end
+
+-- "list", "object" or nil (a table JSON cannot show: another class, keys neither 1..n nor all
+-- strings), as json.encode decides it; an unmarked table's keys are read up to MAX_SCAN.
+local function table_kind(t, json)
+  if json.is_array(t) then return "list" end
+  local mt = getmetatable(t)
+  if mt ~= nil then
+    return type(mt) == "table" and rawget(mt, "__name") == "json.object" and "object" or nil
   end
-  seen[v] = nil
-  return setmetatable(out, mt)
+  local n, strings, count = #t, false, 0
+  for k in pairs(t) do
+    count = count + 1
+    if count > MAX_SCAN then break end
+    if type(k) == "string" then
+      strings = true
+    elseif math.type(k) ~= "integer" or k < 1 or k > n then
+      return nil
+    end
+    if strings and n > 0 then return nil end
+  end
+  return n > 0 and "list" or "object"
+end
+
+-- Appends v's JSON text to out (out.chars counts its characters) until it holds more than SHOWN,
+-- NaN and infinities bare; false when v is no JSON value (a function, a cycle, a table of another
+-- class) within what is shown.
+local render
+local function put(out, text)
+  out[#out + 1] = text
+  out.chars = out.chars + (utf8.len(text) or #text)
+end
+
+local function render_table(t, json, out, seen)
+  local kind = not seen[t] and table_kind(t, json)
+  if not kind then return false end
+  seen[t] = true
+  if kind == "list" then
+    put(out, "[")
+    for i = 1, #t do
+      if i > 1 then put(out, ",") end
+      if not render(t[i], json, out, seen) then return false end
+      if out.chars > SHOWN then break end
+    end
+    put(out, "]")
+  else
+    -- a member is at least 4 characters ("":0) and a comma: this many fill what is shown
+    local keys = first_keys(t, SHOWN // 5 + 2)
+    if keys == false then return false end
+    put(out, "{")
+    for i, k in ipairs(keys or {}) do
+      if i > 1 then put(out, ",") end
+      put(out, shown_string(k, json) .. ":")
+      if not render(t[k], json, out, seen) then return false end
+      if out.chars > SHOWN then break end
+    end
+    put(out, keys and "}" or "...}")
+  end
+  seen[t] = nil
+  return true
+end
+
+render = function(v, json, out, seen)
+  if out.chars > SHOWN then return true end -- not shown: whatever it is
+  local tv = type(v)
+  if v == json.null then
+    put(out, "null")
+  elseif tv == "boolean" then
+    put(out, tostring(v))
+  elseif tv == "number" then
+    local finite = v == v and v ~= math.huge and v ~= -math.huge
+    put(out, finite and json.encode(v) or shown_number(v))
+  elseif tv == "string" then
+    put(out, shown_string(v, json))
+  elseif tv == "table" then
+    return render_table(v, json, out, seen)
+  else
+    return false
+  end
+  return true
 end
 
 -- v as an error message shows a value a user gave or a file held, and never raises: a string
@@ -82,10 +176,11 @@ end
 -- escaped and cut after 60 characters (json.printable); NaN and infinities as nan, inf, -inf;
 -- an object by its class name, a plain table as JSON (cut at 60 characters: "a table [1,2]",
 -- "a list [inf]"), null as null.  A JSON list ([] from --set x=[], which keeps its json.array
--- mark) is "a list", as the schema names one, not by the mark's name.
+-- mark) is "a list", as the schema names one, not by the mark's name.  The text is valid UTF-8
+-- (json.encode takes it) and only as much of a table is read as is shown.
 function U.describe(v)
   local json = require "graphids.json"
-  if type(v) == "string" then return "'" .. json.printable(v, 60) .. "' (a string)" end
+  if type(v) == "string" then return "'" .. json.printable(v, SHOWN) .. "' (a string)" end
   if type(v) == "number" then return shown_number(v) end
   if type(v) ~= "table" then
     return (type(v) == "boolean" or v == nil) and tostring(v) or "a " .. type(v)
@@ -94,16 +189,17 @@ function U.describe(v)
   local mt = getmetatable(v)
   local name = type(mt) == "table" and rawget(mt, "__name")
   local list = json.is_array(v)
-  if type(name) == "string" and not list and name ~= "json.object" then return "a " .. name end
-  if list and next(v) == nil then return "a list" end
-  local ok, text = pcall(json.encode, v)
-  if not ok then
-    local copy = finite_copy(v, json, {})
-    ok, text = pcall(json.encode, copy)
-    text = ok and text:gsub('"\\u0001nonfinite\\u0001(%-?%a+)\\u0001nonfinite\\u0001"', "%1")
+  if type(name) == "string" and not list and name ~= "json.object" then
+    return "a " .. json.printable(name, SHOWN)
   end
-  if not ok then return list and "a list" or "a table" end
-  return (list and "a list " or "a table ") .. (#text > 60 and text:sub(1, 57) .. "..." or text)
+  if list and next(v) == nil then return "a list" end
+  local out = { chars = 0 }
+  if not render_table(v, json, out, {}) then return list and "a list" or "a table" end
+  local text = table.concat(out)
+  if out.chars > SHOWN then
+    text = text:sub(1, (utf8.offset(text, SHOWN - 2) or #text + 1) - 1) .. "..."
+  end
+  return (list and "a list " or "a table ") .. text
 end
 
 -- opts (nil or a table) checked against defaults: an unknown key raises naming the nearest

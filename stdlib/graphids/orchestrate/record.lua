@@ -85,10 +85,10 @@ end
 
 -- A leaf's JSON text.  For a value JSON cannot hold (a record's 1e400 reads as inf), an object
 -- naming it, which equals no configuration's text (the key shows as changed) and still decodes
--- for the readers of these texts.
+-- for the readers of these texts.  (printable: what encode takes whatever describe said.)
 local function leaf_text(v)
   local ok, text = pcall(json.encode, v)
-  return ok and text or json.encode({ ["not JSON"] = describe(v) })
+  return ok and text or json.encode({ ["not JSON"] = json.printable(describe(v)) })
 end
 
 -- dotted key -> JSON text of every leaf of t (lists are leaves).
@@ -170,6 +170,8 @@ function M.changes(r, keep)
   end
   if #diff == 0 then return nil end
   table.sort(diff)
+  -- a damaged record's own keys are shown escaped (no raw ESC reaches the terminal) and cut
+  for i = 1, math.min(3, #diff) do diff[i] = json.printable(diff[i], 100) end
   local shown = table.concat(diff, ", ", 1, math.min(3, #diff))
   return #diff > 3 and string.format("%s and %d more", shown, #diff - 3) or shown
 end
