@@ -287,6 +287,18 @@ describe("graphids.data cache", function()
     local want = "dataset cache metadata " .. path .. ": 'window_size' must be an integer >= 1, got inf " ..
       "(a damaged file; rebuild it: graphids data rebuild --dataset synthetic "
     assert.equal(want, e:sub(1, #want))
+    -- a key made of the file's own names shows them escaped, never with a raw ESC byte
+    local meta = json.decode(good)
+    meta.source_bytes = json.object({ ["x\27[31m\u{9B}"] = "big" })
+    assert(gio.atomic_write(path, json.encode(meta)))
+    e = err_of(data.load_cache, "synthetic", opts({ build = false }))
+    assert.truthy(e:find("'source_bytes.x\\x1B[31m\\xC2\\x9B' must be an integer >= 0, got 'big' (a string)",
+      1, true), e)
+    meta.source_bytes = nil
+    meta.test_sets = json.array({ "t\27]0;x\7" })
+    assert(gio.atomic_write(path, json.encode(meta)))
+    e = err_of(data.load_cache, "synthetic", opts({ build = false }))
+    assert.truthy(e:find("'splits.t\\x1B]0;x\\x07' must be an object, got nothing", 1, true), e)
   end)
 
   it("refuses a FIFO in place of a JSON file of the cache (opening one waits for a writer)", function()

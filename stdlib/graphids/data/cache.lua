@@ -184,7 +184,7 @@ local function check_invariants(dir, meta, dataset, o)
     -- the folder name says which dataset a cache holds only by where it sits: a copied or
     -- renamed folder would load the other dataset's graphs under this one's name
     error(string.format("dataset cache %s holds dataset '%s', not '%s' (a folder copied or renamed " ..
-      "by hand?); remove it or build it: %s", dir, tostring(meta.dataset), dataset,
+      "by hand?); remove it or build it: %s", dir, json.printable(tostring(meta.dataset), 60), dataset,
       cli_command("rebuild", dataset, o)), 0)
   end
   local want, diffs = requested(o), {}
@@ -212,9 +212,10 @@ local STAT_KEYS = { "min", "max", "mean", "p95", "p99" }
 local function check_metadata(path, meta, fix)
   fix = fix or ("delete its folder or rebuild it: graphids data rebuild with the parameters its " ..
     "folder name lists")
+  -- (key may hold the file's own names: source_bytes' files, test set names)
   local function bad(key, want, v)
-    error(string.format("dataset cache metadata %s: '%s' must be %s, got %s (a damaged file; %s)", path, key,
-      want, v == nil and "nothing" or U.describe(v), fix), 0)
+    error(string.format("dataset cache metadata %s: '%s' must be %s, got %s (a damaged file; %s)", path,
+      json.printable(key, 200), want, v == nil and "nothing" or U.describe(v), fix), 0)
   end
   if type(meta) ~= "table" or json.is_array(meta) then bad("(the document)", "an object", meta) end
   local version = meta.metadata_schema_version
