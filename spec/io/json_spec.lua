@@ -207,6 +207,13 @@ describe("graphids.json", function()
     os.remove(path)
     assert.is_nil(v)
     assert.equal(path .. ": not a regular file (a FIFO, socket or device)", e)
+    -- an empty path and one with a NUL byte name no file: nil and why, not an error
+    v, e = json.read_file("")
+    assert.is_nil(v)
+    assert.equal("read_file: the path is empty", e)
+    v, e = require("graphids.io").read_file("a\0b")
+    assert.is_nil(v)
+    assert.equal("a\\x00b: the path holds a NUL byte at byte 2; no file has such a name", e)
   end)
 
   it("names the first unknown encode option in sorted order, whatever pairs() gives", function()

@@ -65,8 +65,16 @@ end
 
 -- The whole file as a string, or nil, message (missing, unreadable, or no regular file).  The
 -- type is checked first: io.open of a FIFO waits for a writer forever, and io.open succeeds on
--- a directory and only the read fails.  (A missing file is left to io.open's message.)
+-- a directory and only the read fails.  (A missing file is left to io.open's message.)  An
+-- empty path and one holding a NUL byte name no file: nil and why, as for any other path that
+-- does not read (core.stat raises on both, and io.open would cut the path at the NUL).
 function M.read_file(path)
+  if path == "" then return nil, "read_file: the path is empty" end
+  local nul = type(path) == "string" and path:find("\0", 1, true)
+  if nul then
+    return nil, string.format("%s: the path holds a NUL byte at byte %d; no file has such a name",
+      json.printable(path, 200), nul)
+  end
   local st = core.stat(path)
   if st ~= nil and st.type ~= "file" then
     return nil, string.format("%s: not a regular file (%s)", path,
