@@ -289,9 +289,9 @@ TEST(refuses_every_malformed_header_with_a_precise_message) {
          "tensor 'a': data_offsets must be [begin, end], got 3 values"},
         /* 64 bits hold UINT64_MAX itself (the shape check names it); one more overflows */
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[18446744073709551615],\"data_offsets\":[0,4]}}", 4,
-         "tensor 'a' has size 18446744073709551615 in its shape"},
+         "tensor 'a' has size 18446744073709551615 in its shape (at most 9223372036854775807)"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[18446744073709551610],\"data_offsets\":[0,4]}}", 4,
-         "tensor 'a' has size 18446744073709551610 in its shape"},
+         "tensor 'a' has size 18446744073709551610 in its shape (at most 9223372036854775807)"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[18446744073709551616],\"data_offsets\":[0,4]}}", 4,
          "column 30: integer in tensor 'a' overflows 64 bits"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[184467440737095516150],\"data_offsets\":[0,4]}}", 4,
@@ -308,6 +308,12 @@ TEST(refuses_every_malformed_header_with_a_precise_message) {
         /* a name's control characters (JSON escapes) are shown escaped too */
         {"{\"a\\u001b[31m\\n\":{\"dtype\":\"F32\",\"shape\":[1]}}", 0,
          "tensor 'a\\x1B[31m\\x0A' has no data_offsets"},
+        /* and its C1 controls (U+009B acts as ESC [ on some terminals), as Python's repr */
+        {"{\"a\\u009b31m\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4,
+         "tensor 'a\\xC2\\x9B31m': data_offsets [0,4] hold 4 bytes but dtype F32 x shape [2] needs "
+         "8"},
+        {"{\"__metadata__\":{\"\xC2\x85\":\"1\",\"\\u0085\":\"2\"}}", 0,
+         "__metadata__ key '\\xC2\\x85' appears twice"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_st(tpath("bad.safetensors"), cases[i].header, cases[i].ndata);
@@ -383,6 +389,25 @@ TEST(refuses_bad_length_prefixes_and_missing_files) {
     CHECK_OK(gids_safetensors_load(&r, tpath("empty.safetensors"), true));
     CHECK(r.n == 0 && r.nmeta == 0);
     gids_safetensors_free(&r);
+}
+
+/* A long name (of characters shown four bytes each) is cut with "..." so that the reason after it
+ * always fits the message; it had pushed the reason out and ended the message inside an escape. */
+TEST(a_long_name_leaves_room_for_the_reason) {
+    char header[4096];
+    size_t o = (size_t)snprintf(header, sizeof header, "{\"");
+    for (int i = 0; i < 250; i++) o += (size_t)snprintf(header + o, sizeof header - o, "\\u001b");
+    snprintf(header + o, sizeof header - o,
+             "\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4,8]}}");
+    write_st(tpath("long.safetensors"), header, 8);
+    gids_safetensors r;
+    CHECK_ERR(gids_safetensors_load(&r, tpath("long.safetensors"), true), GIDS_EFORMAT,
+              "\\x1B...': data_offsets must be [begin, end], got 3 values");
+    /* cut on a whole escape: the shown name is \x1B repeated, then "..." */
+    const char *m = strstr(gids_error_message(), "tensor '");
+    CHECK(m != NULL);
+    const char *cut = m ? strstr(m, "...") : NULL;
+    CHECK(cut != NULL && (cut - (m + 8)) % 4 == 0);
 }
 
 /* A BOOL byte other than 0 or 1 would read as true in one kernel and as itself in another. */
@@ -756,6 +781,7 @@ int main(void) {
     RUN(refuses_bad_length_prefixes_and_missing_files);
     RUN(many_metadata_keys_load_quickly);
     RUN(survives_random_corruption_of_a_valid_file);
+    RUN(a_long_name_leaves_room_for_the_reason);
     RUN(refuses_bool_bytes_other_than_0_and_1);
     RUN(save_refuses_bad_names_duplicates_and_leaves_the_old_file);
     RUN(atomic_write_replaces_the_file_and_leaves_no_temp_file);

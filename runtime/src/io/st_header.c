@@ -32,16 +32,21 @@ static void line_col(const cursor *c, const char *at, int *line, int *col) {
 
 const char *st_controls_escaped(const char *in, char *out, size_t cap) {
     size_t o = 0;
-    for (const unsigned char *q = (const unsigned char *)in; *q; q++) {
-        bool ctl = *q < 0x20 || *q == 0x7F;
-        if (o + (ctl ? 4 : 1) + 4 > cap) {
+    const unsigned char *q = (const unsigned char *)in, *end = q + strlen(in);
+    while (q < end) {
+        size_t n = st_utf8_len(q, end), k = n ? n : 1;
+        bool esc = n == 0 || *q < 0x20 || *q == 0x7F || (q[0] == 0xC2 && q[1] < 0xA0);
+        if (o + (esc ? 4 * k : k) + 4 > cap) { /* room for "..." and the NUL */
             memcpy(out + o, "...", 4);
             return out;
         }
-        if (ctl)
-            o += (size_t)snprintf(out + o, cap - o, "\\x%02X", *q);
-        else
-            out[o++] = (char)*q;
+        for (size_t i = 0; i < k; i++) {
+            if (esc)
+                o += (size_t)snprintf(out + o, cap - o, "\\x%02X", q[i]);
+            else
+                out[o++] = (char)q[i];
+        }
+        q += k;
     }
     out[o] = '\0';
     return out;
@@ -335,7 +340,8 @@ static gids_status check_meta_unique(cursor *c, const st_header *h) {
         if (strcmp(r[i - 1].key, r[i].key) == 0) dup = r[i - 1].pos > r[i].pos ? i - 1 : i;
     meta_ref later = dup >= 0 ? r[dup] : (meta_ref){NULL, 0};
     free(r);
-    if (dup >= 0) BAD_AT(c, c->start + later.pos, "__metadata__ key '%s' appears twice", later.key);
+    if (dup >= 0)
+        BAD_AT(c, c->start + later.pos, "__metadata__ key '%s' appears twice", ST_SHOWN(later.key));
     return GIDS_OK;
 }
 
@@ -397,7 +403,7 @@ static gids_status parse_metadata(cursor *c, st_header *h, const char *at) {
 
 static gids_status parse_tensor(cursor *c, st_entry *e) {
     char ctx[300];
-    snprintf(ctx, sizeof ctx, "in tensor '%.200s'", e->name);
+    snprintf(ctx, sizeof ctx, "in tensor '%s'", ST_SHOWN(e->name));
     GIDS_TRY(expect(c, '{', ctx));
     bool have_dtype = false, have_shape = false, have_offsets = false, more = true;
     skip_ws(c);
@@ -419,11 +425,11 @@ static gids_status parse_tensor(cursor *c, st_entry *e) {
             bool ok = st_dtype_parse(dt, &e->dtype);
             if (!ok) {
                 char shown[64];
-                snprintf(shown, sizeof shown, "%s", dt);
+                st_controls_escaped(dt, shown, sizeof shown);
                 free(dt);
                 BAD_AT(c, vat,
                        "tensor '%s' has dtype \"%s\" (supported: F32 F64 I64 I32 U8 BOOL F16 BF16)",
-                       e->name, shown);
+                       ST_SHOWN(e->name), shown);
             }
             free(dt);
             have_dtype = true;
@@ -435,12 +441,12 @@ static gids_status parse_tensor(cursor *c, st_entry *e) {
             GIDS_TRY(parse_uint_array(c, v, GIDS_MAX_DIMS, &ndim, ctx));
             if (ndim > GIDS_MAX_DIMS)
                 BAD_AT(c, vat, "tensor '%s' has a shape of %d dims; graphids supports at most %d",
-                       e->name, ndim, GIDS_MAX_DIMS);
+                       ST_SHOWN(e->name), ndim, GIDS_MAX_DIMS);
             e->ndim = ndim;
             for (int i = 0; i < e->ndim; i++) {
                 if (v[i] > (uint64_t)INT64_MAX)
-                    BAD_AT(c, key_at, "tensor '%s' has size %llu in its shape", e->name,
-                           (unsigned long long)v[i]);
+                    BAD_AT(c, key_at, "tensor '%s' has size %llu in its shape (at most %lld)",
+                           ST_SHOWN(e->name), (unsigned long long)v[i], (long long)INT64_MAX);
                 e->shape[i] = (int64_t)v[i];
             }
             have_shape = true;
@@ -451,21 +457,21 @@ static gids_status parse_tensor(cursor *c, st_entry *e) {
             GIDS_TRY(parse_uint_array(c, v, 2, &n, ctx));
             if (n != 2)
                 BAD_AT(c, key_at, "tensor '%s': data_offsets must be [begin, end], got %d values",
-                       e->name, n);
+                       ST_SHOWN(e->name), n);
             if (v[1] < v[0])
-                BAD_AT(c, key_at, "tensor '%s': data_offsets [%llu,%llu] end before begin", e->name,
-                       (unsigned long long)v[0], (unsigned long long)v[1]);
+                BAD_AT(c, key_at, "tensor '%s': data_offsets [%llu,%llu] end before begin",
+                       ST_SHOWN(e->name), (unsigned long long)v[0], (unsigned long long)v[1]);
             e->begin = v[0];
             e->end = v[1];
             have_offsets = true;
         } else {
             char shown[64];
-            snprintf(shown, sizeof shown, "%s", key);
+            st_controls_escaped(key, shown, sizeof shown);
             bool dup = strcmp(key, "dtype") == 0 || strcmp(key, "shape") == 0 ||
                        strcmp(key, "data_offsets") == 0;
             free(key);
             BAD_AT(c, key_at, "tensor '%s': %s key \"%s\" (expected dtype, shape, data_offsets)",
-                   e->name, dup ? "duplicate" : "unknown", shown);
+                   ST_SHOWN(e->name), dup ? "duplicate" : "unknown", shown);
         }
         GIDS_TRY(next_member(c, &more, ctx));
     }
@@ -473,7 +479,7 @@ static gids_status parse_tensor(cursor *c, st_entry *e) {
                           : !have_shape   ? "shape"
                           : !have_offsets ? "data_offsets"
                                           : NULL;
-    if (missing) BAD_AT(c, c->p - 1, "tensor '%s' has no %s", e->name, missing);
+    if (missing) BAD_AT(c, c->p - 1, "tensor '%s' has no %s", ST_SHOWN(e->name), missing);
     return GIDS_OK;
 }
 
@@ -507,17 +513,18 @@ static gids_status check_layout(cursor *c, st_header *h, uint64_t data_len) {
         for (int d = 0; d < e->ndim; d++) {
             if (__builtin_mul_overflow(count, (uint64_t)e->shape[d], &count) ||
                 __builtin_mul_overflow(span, e->shape[d] > 1 ? e->shape[d] : 1, &span))
-                BAD_AT(c, c->start + e->pos, "tensor '%s': shape overflows 64 bits", e->name);
+                BAD_AT(c, c->start + e->pos, "tensor '%s': shape overflows 64 bits",
+                       ST_SHOWN(e->name));
         }
         if (__builtin_mul_overflow(count, (uint64_t)gids_dtype_size(e->dtype), &bytes))
-            BAD_AT(c, c->start + e->pos, "tensor '%s': shape overflows 64 bits", e->name);
+            BAD_AT(c, c->start + e->pos, "tensor '%s': shape overflows 64 bits", ST_SHOWN(e->name));
         if (bytes != e->end - e->begin) {
             char sh[128];
             gids_shape_str(e->ndim, e->shape, sh, sizeof sh);
             BAD_AT(c, c->start + e->pos,
                    "tensor '%s': data_offsets [%llu,%llu] hold %llu bytes but dtype %s x shape "
                    "%s needs %llu",
-                   e->name, (unsigned long long)e->begin, (unsigned long long)e->end,
+                   ST_SHOWN(e->name), (unsigned long long)e->begin, (unsigned long long)e->end,
                    (unsigned long long)(e->end - e->begin), gids_safetensors_dtype_name(e->dtype),
                    sh, (unsigned long long)bytes);
         }
@@ -528,7 +535,7 @@ static gids_status check_layout(cursor *c, st_header *h, uint64_t data_len) {
         if (strcmp(h->entries[i - 1].name, h->entries[i].name) == 0) {
             const st_entry *e =
                 h->entries[i - 1].pos > h->entries[i].pos ? &h->entries[i - 1] : &h->entries[i];
-            BAD_AT(c, c->start + e->pos, "tensor name '%s' appears twice", e->name);
+            BAD_AT(c, c->start + e->pos, "tensor name '%s' appears twice", ST_SHOWN(e->name));
         }
     }
     qsort(h->entries, (size_t)h->n, sizeof *h->entries, by_offset);
@@ -539,7 +546,7 @@ static gids_status check_layout(cursor *c, st_header *h, uint64_t data_len) {
             BAD_AT(c, c->start + e->pos,
                    "tensor '%s': data_offsets begin at %llu, expected %llu (tensors must tile "
                    "the data buffer without gaps or overlaps)",
-                   e->name, (unsigned long long)e->begin, (unsigned long long)at);
+                   ST_SHOWN(e->name), (unsigned long long)e->begin, (unsigned long long)at);
         at = e->end;
     }
     if (at != data_len)
