@@ -22,6 +22,7 @@
 -- reference had every fusion model on val_acc, docs/recipes.md says why not here); the data module
 -- fits the model family.
 local U = require "graphids.nn._util"
+local errors = require "graphids.errors"
 local N = U.NONE
 
 local M = {}
@@ -122,7 +123,7 @@ end
 -- A constructor's refusal ("GraphDataModule: batch_size must be ...") under the key path of the
 -- option it names ('data.init_args.batch_size' must be ...); prefix alone when it names none.
 local function fail_ctor(prefix, err, keys)
-  local msg = tostring(err):gsub("^[^:]*:%d+: ", "")
+  local msg = errors.strip_own_position(err)
   local key, rest = msg:match("^[%w_.]+: option '([%w_]+)' (.*)$")
   if not key then key, rest = msg:match("^[%w_.]+: ([%w_]+) (.*)$") end
   if key and keys[key] ~= nil then
@@ -292,7 +293,7 @@ local function validate_data(d)
   data_ints(cls, d.init_args)
   local ok, err = pcall(cls, d.init_args)
   if not ok then
-    local msg = tostring(err):gsub("^[^:]*:%d+: ", "")
+    local msg = errors.strip_own_position(err)
     local key, rest = msg:match("unknown option '([^']*)'(.*)$")
     if key then
       rest = rest:gsub("did you mean '([^']*)'", "did you mean 'data.init_args.%1'")
@@ -328,13 +329,13 @@ local function validate_data(d)
     else
       local okl, lerr = pcall(catalog.dataset_catalog, { catalog = a.catalog })
       if not okl then
-        local msg = tostring(lerr):gsub("^[^:]*:%d+: ", "")
+        local msg = errors.strip_own_position(lerr)
         fail(a.catalog ~= nil and ("'data.init_args.catalog': " .. msg) or msg)
       end
     end
     local okc, cerr = pcall(catalog.dataset_info, a.dataset or "synthetic", { catalog = a.catalog })
     if not okc then
-      fail("'data.init_args.dataset': " .. tostring(cerr):gsub("^[^:]*:%d+: ", ""))
+      fail("'data.init_args.dataset': " .. errors.strip_own_position(cerr))
     end
     local info = cerr
     local root = catalog.data_root(a)

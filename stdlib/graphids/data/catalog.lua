@@ -14,6 +14,7 @@
 local gio = require "graphids.io"
 local paths = require "graphids.paths"
 local U = require "graphids.nn._util"
+local errors = require "graphids.errors"
 
 local M = {}
 
@@ -459,7 +460,7 @@ function M.changed_captures(name, opts, dir, meta)
     local okd, folder = pcall(dataset_dir, name, M.dataset_info(name, ropts), ropts)
     if not (okd and gio.is_dir(folder)) then return nil end
     return string.format("the dataset cache %s was built from other captures than those in %s now (%s)",
-      dir, folder, (tostring(ds):gsub("^[^:\n]*%.lua:%d+: ", ""))), dir
+      dir, folder, errors.strip_own_position(ds)), dir
   end
   local now = require("graphids.data.cache").source_bytes(ds)
   local why

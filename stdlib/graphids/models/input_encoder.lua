@@ -8,6 +8,7 @@
 local graphids = require "graphids"
 local Module = require "graphids.nn.module"
 local U = require "graphids.nn._util"
+local errors = require "graphids.errors"
 local class = require "graphids.class"
 local linear = require "graphids.nn.linear"
 
@@ -66,7 +67,7 @@ function M.build_id_encoder(hp)
   -- its errors name the hyper-parameter they came from (an unknown option is a key of it)
   local ok, enc = pcall(cls.from_vocab_size, hp.num_ids, kw)
   if not ok then
-    error("id_encoder_kwargs: " .. tostring(enc):gsub("^[^\n]-%.lua:%d+: ", ""), 0)
+    error("id_encoder_kwargs: " .. errors.strip_own_position(enc), 0)
   end
   return enc
 end

@@ -8,6 +8,7 @@
 --   local tla = A.kv_table(o["--tla"])   -- {k = decoded value}; set = A.kv_list(o["--set"])
 -- Usage errors return nil, message (the commands exit with 2).  `--opt=value` is accepted too.
 local config = require "graphids.config"
+local errors = require "graphids.errors"
 local edit_distance = require("graphids.nn._util").edit_distance
 
 local M = {}
@@ -122,7 +123,7 @@ function M.kv_table(list)
   local t, given = {}, {}
   for _, s in ipairs(list or {}) do
     local ok, k, v = pcall(config.parse_kv, s)
-    if not ok then return nil, tostring(k):gsub("^[^:]*:%d+: ", "") end
+    if not ok then return nil, errors.strip_own_position(k) end
     if given[k] then
       return nil, string.format("--tla %s is given twice (%s and %s); give it once", k, given[k], s)
     end
@@ -168,7 +169,7 @@ function M.kv_list(list)
   local out = {}
   for _, s in ipairs(list or {}) do
     local ok, k, v = pcall(config.parse_kv, s)
-    if not ok then return nil, tostring(k):gsub("^[^:]*:%d+: ", "") end
+    if not ok then return nil, errors.strip_own_position(k) end
     local nul = nul_problem("--set", k, v)
     if nul then return nil, nul end
     out[#out + 1] = { k, v }
@@ -194,43 +195,11 @@ function M.parse_command(cmd, args, spec, usage)
   return o
 end
 
--- The folder of the graphids Lua modules, as error positions spell it ("/x/stdlib/graphids/").
-local function stdlib_dir()
-  local init = package.searchpath("graphids", package.path)
-  return init and init:match("^(.*/)init%.lua$") or nil
-end
-
--- err without a leading position inside the runtime's own modules ("/x/stdlib/graphids/
--- trainer/init.lua:363: "): it tells a user nothing and hides the message.  Positions in a
--- recipe stay (the user wrote that file).
-function M.user_message(err)
-  local msg = tostring(err)
-  local dir = stdlib_dir()
-  if dir == nil then return msg end
-  local src = msg:match("^([^:\n]*%.lua):%d+: ")
-  if src == nil then return msg end
-  local ours = src:sub(1, #dir) == dir
-  if not ours and src:sub(1, 3) == "..." then
-    -- Lua cut a long source name to its tail: ours when some module path under dir ends so
-    local tail = src:sub(4)
-    for i in tail:gmatch("()/") do
-      local rel = tail:sub(i + 1)
-      local f = io.open(dir .. rel, "r")
-      if f then
-        f:close()
-        ours = (dir .. rel):sub(-#tail) == tail
-        if ours then break end
-      end
-    end
-  end
-  return ours and (msg:gsub("^[^:\n]*%.lua:%d+: ", "", 1)) or msg
-end
-
 -- Reports a failed command on stderr (no traceback: these are user-facing); the exit status:
 -- 130 for a Ctrl-C (the host raises "interrupted!" wherever the code was; a shell reports
 -- SIGINT so), else 1.
 function M.fail(cmd, err)
-  local msg = M.user_message(err)
+  local msg = errors.strip_own_position(err)
   if msg:match("interrupted!$") then
     -- where the signal landed (a module's name, a source line) says nothing to the user
     io.stderr:write(string.format("graphids %s: interrupted\n", cmd))

@@ -12,6 +12,7 @@ local cb = require "graphids.callbacks"
 local models = require "graphids.models"
 local schema = require "graphids.config.schema"
 local config = require "graphids.config"
+local errors = require "graphids.errors"
 local Trainer = require("graphids.trainer").Trainer
 
 local M = {}
@@ -166,7 +167,7 @@ end
 -- configuration:", then the key it is about when the message names one of the init args
 -- ("hyper-parameter 'hidden'", "option 'lr'"), else model.init_args, then the message.
 local function model_error(err, hp)
-  local msg = tostring(err):gsub("^[^\n]-%.lua:%d+: ", "")
+  local msg = errors.strip_own_position(err)
   if msg:find("^invalid configuration: ") then return msg end
   local name = msg:match("hyper%-parameter '([%w_]+)'") or msg:match("option '([%w_]+)'")
   local key = (name ~= nil and hp[name] ~= nil) and ("model.init_args." .. name) or "model.init_args"

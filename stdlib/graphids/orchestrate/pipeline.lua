@@ -30,6 +30,7 @@ local U = require "graphids.nn._util"
 local gio = require "graphids.io"
 local ckpt = require "graphids.ckpt"
 local config = require "graphids.config"
+local errors = require "graphids.errors"
 local fstates = require "graphids.orchestrate.fusion_states"
 local record = require "graphids.orchestrate.record"
 local tracking = require "graphids.orchestrate.tracking"
@@ -366,7 +367,7 @@ function M.load(path, tla)
     if not ok then
       -- (a position inside the runtime's modules is no help to the pipeline's author)
       error(string.format("pipeline %s: stage '%s': %s", file, n.name,
-        require("graphids.orchestrate.cliargs").user_message(out)), 0)
+        errors.strip_own_position(out)), 0)
     end
     -- Each stage owns its run dir: a second stage there would be planned against the first's
     -- files (skipped as "trained with another configuration", reporting the first's metrics) or
@@ -405,7 +406,7 @@ local function dataset_problem(d, seen)
       catalog.resolve_dataset(d.dataset, opts)
     end)
     seen[key] = false
-    if not ok then seen[key] = require("graphids.orchestrate.cliargs").user_message(err) end
+    if not ok then seen[key] = errors.strip_own_position(err) end
   end
   return seen[key] or nil
 end
@@ -517,7 +518,7 @@ function M.check(p)
     if device ~= nil and device ~= "cpu" then
       local okd, derr = pcall(graphids.gpu.check_device, device,
         n.kind == "extract" and "device" or "trainer.device")
-      if not okd then add(n, require("graphids.orchestrate.cliargs").user_message(derr)) end
+      if not okd then add(n, errors.strip_own_position(derr)) end
     end
     -- an extract stage's folder is read (is it complete?) and written as a training stage's is;
     -- a stage the plan skips only reads its folder, as the run does (a read-only lake of
@@ -532,7 +533,7 @@ function M.check(p)
     if n.kind ~= "extract" then
       local r = n.resolved
       local okm, merr = pcall(require("graphids.orchestrate.instantiate").check_model, r.validated)
-      if not okm then add(n, require("graphids.orchestrate.cliargs").user_message(merr)) end
+      if not okm then add(n, errors.strip_own_position(merr)) end
       local data = r.validated.data
       if data.class_path:find("fusion", 1, true) == nil then
         local msg = dataset_problem(data.init_args, seen)
@@ -721,7 +722,7 @@ function M.run(p, opts)
         log(string.format("== %s: interrupted after %.1f s", n.name, res.seconds))
       else
         -- (a position inside the runtime's modules is no help either; the user's recipe's is kept)
-        res.status, res.error = "failed", require("graphids.orchestrate.cliargs").user_message(out)
+        res.status, res.error = "failed", errors.strip_own_position(out)
         log(string.format("== %s: FAILED after %.1f s: %s", n.name, res.seconds, res.error))
       end
     end

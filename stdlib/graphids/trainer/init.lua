@@ -36,6 +36,7 @@
 local graphids = require "graphids"
 local class = require "graphids.class"
 local U = require "graphids.nn._util"
+local errors = require "graphids.errors"
 local ckpt = require "graphids.ckpt"
 local amp = require "graphids.amp"
 local Progress = require "graphids.trainer.progress"
@@ -381,7 +382,7 @@ function Trainer:_restore(c)
     local ok, install = pcall(require("graphids.optim.util").prepare_load, obj, sd)
     if not ok then
       error(string.format("checkpoint '%s': %s: %s", path, what,
-        (tostring(install):gsub("^[^:\n]*%.lua:%d+: ", "", 1))), 0)
+        errors.strip_own_position(install)), 0)
     end
     return install
   end

@@ -10,6 +10,7 @@
 -- step 5, has the rules and where they depart from Lightning's.
 local class = require "graphids.class"
 local U = require "graphids.nn._util"
+local errors = require "graphids.errors"
 local lr_scheduler = require "graphids.optim.lr_scheduler"
 
 local M = {}
@@ -170,7 +171,8 @@ local function plateau_value(trainer, cfg, values, where)
 end
 
 -- A scheduler's failing step (a OneCycleLR stepped past total_steps) is named with the config
--- and where in the fit it failed, its message without the position inside this file.
+-- and where in the fit it failed, its message without a position inside graphids' own modules
+-- (a user's scheduler class keeps its line).
 local function step(trainer, cfg, v)
   local s = cfg.scheduler
   local ok, err
@@ -178,7 +180,7 @@ local function step(trainer, cfg, v)
   if not ok then
     error(string.format("Trainer: the learning-rate schedule (%s, 'interval' = '%s') failed to step at " ..
       "epoch %d, global step %d: %s", class.name_of(s), cfg.interval, trainer.epoch, trainer.global_step,
-      (tostring(err):gsub("^[^:\n]*%.lua:%d+: ", "", 1))), 0)
+      errors.strip_own_position(err)), 0)
   end
 end
 

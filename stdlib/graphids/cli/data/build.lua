@@ -1,6 +1,8 @@
 -- graphids.cli.data.build -- `graphids data build --dataset NAME [options]`: window graphs of a
 -- catalog dataset into the dataset cache (docs/data.md).  Also holds the argument parser that
 -- `inspect` and `rebuild` share.
+local errors = require "graphids.errors"
+
 local M = {}
 
 M.summary = "build the dataset cache (window graphs, vocabulary, scaler, metadata)"
@@ -125,11 +127,6 @@ function M.cache_opts(o)
   return c
 end
 
--- An error message without the Lua position prefix.
-function M.clean(err)
-  return (tostring(err):gsub("^[^\n]-%.lua:%d+: ", ""))
-end
-
 -- One line per split: "train  29 graphs  nodes 7..50 (mean 32.6)  edges ...  normal=20 dos=9".
 function M.print_summary(meta, dir, out)
   out:write(string.format("%s: dataset %s, preprocessing v%s, window %d / stride %d, val %.3g, seed %d, " ..
@@ -181,7 +178,7 @@ function M.run(args, verb, usage, force)
     return (force and data.rebuild_cache or data.build_cache)(o.dataset, copts)
   end)
   if not ok then
-    io.stderr:write("graphids data ", verb, ": ", M.clean(meta), "\n")
+    io.stderr:write("graphids data ", verb, ": ", errors.strip_own_position(meta), "\n")
     return 1
   end
   M.print_summary(meta, data.cache_dir(o.dataset, copts), io.stdout)

@@ -1,5 +1,7 @@
 -- graphids.cli.data.convert -- `graphids data convert IN OUT [options]`: any supported CAN log
 -- to the canonical CSV (timestamp,arbitration_id,data_field,attack).
+local errors = require "graphids.errors"
+
 local M = {}
 
 -- What --format names (the reader's list; a misspelt one is a usage error, exit 2).
@@ -110,7 +112,7 @@ function M.main(args)
   local ok, report = pcall(data.convert, pos[1], pos[2], opts)
   if not ok then
     -- The reader's message names file, line and column; the Lua position adds nothing.
-    io.stderr:write("graphids data convert: ", (tostring(report):gsub("^[^\n]-%.lua:%d+: ", "")), "\n")
+    io.stderr:write("graphids data convert: ", errors.strip_own_position(report), "\n")
     return 1
   end
   for _, msg in ipairs(report.errors) do

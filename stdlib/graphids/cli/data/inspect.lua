@@ -1,6 +1,7 @@
 -- graphids.cli.data.inspect -- `graphids data inspect [--dataset NAME] [options] [--json]`: the
 -- metadata of the built dataset caches (or of the one the options select), as summaries or JSON.
 local build = require "graphids.cli.data.build"
+local errors = require "graphids.errors"
 
 local M = {}
 
@@ -31,7 +32,7 @@ local function list_all(data, o, copts)
     -- an unknown name gets the catalog's list, not an invitation to build it
     local known, err = pcall(require("graphids.data.catalog").dataset_info, o.dataset, copts)
     if not known then
-      io.stderr:write("graphids data inspect: ", build.clean(err), "\n")
+      io.stderr:write("graphids data inspect: ", errors.strip_own_position(err), "\n")
       return 1
     end
   end
@@ -43,7 +44,7 @@ local function list_all(data, o, copts)
   local damaged = 0
   for _, r in ipairs(rows) do
     for _, p in ipairs(r.problems) do
-      io.stderr:write("graphids data inspect: ", r.dir, ": ", build.clean(p), "\n")
+      io.stderr:write("graphids data inspect: ", r.dir, ": ", errors.strip_own_position(p), "\n")
     end
     if #r.problems > 0 then damaged = damaged + 1 end
   end
@@ -92,7 +93,7 @@ function M.main(args)
   end
   local ok, meta, dir = pcall(data.inspect_cache, o.dataset, copts)
   if not ok or meta == nil then
-    io.stderr:write("graphids data inspect: ", build.clean(ok and dir or meta), "\n")
+    io.stderr:write("graphids data inspect: ", errors.strip_own_position(ok and dir or meta), "\n")
     return 1
   end
   if o.json then

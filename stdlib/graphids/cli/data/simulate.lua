@@ -1,5 +1,7 @@
 -- graphids.cli.data.simulate -- `graphids data simulate --out DIR [--seed N] [--frames N]`: the
 -- built-in traffic simulator writes a dataset in the hcrl_sa layout.
+local errors = require "graphids.errors"
+
 local M = {}
 
 M.summary = "write a simulated CAN dataset (hcrl_sa layout, deterministic by seed)"
@@ -91,7 +93,7 @@ function M.main(args)
   gio.remove_tree(staging)
   if not ok then
     if not existed then gio.remove_tree(out) end
-    io.stderr:write("graphids data simulate: ", (tostring(report):gsub("^[^\n]-%.lua:%d+: ", "")), "\n")
+    io.stderr:write("graphids data simulate: ", errors.strip_own_position(report), "\n")
     return 1
   end
   io.stdout:write(string.format("%s: %d files, %d frames (%d attack), %.2f s CPU\n", out,
