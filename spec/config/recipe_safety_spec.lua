@@ -131,6 +131,12 @@ describe("graphids.config: recipes and configurations stay in their bounds", fun
     local err = cat_err(file)
     assert.truthy(err:find("invalid configuration: 'data.init_args.catalog': dataset catalog " .. file ..
       ": unknown key 'synthetic.frams' (did you mean 'synthetic.frames'?)", 1, true), err)
+    -- one that fails as it runs keeps its own line: the user wrote that file
+    local broken = gio.join(tmp, "broken_catalog.lua")
+    proc.spit(broken, "local t = {}\nreturn t.synthetic.train\n")
+    err = cat_err(broken)
+    assert.truthy(err:find("invalid configuration: 'data.init_args.catalog': " .. broken ..
+      ":2: attempt to index a nil value", 1, true), err)
     -- the shipped catalog passes
     assert.is_nil(require("graphids.data.catalog").catalog_problem(require("graphids.data.catalog")
       .dataset_catalog(), ""))

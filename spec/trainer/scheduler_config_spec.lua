@@ -435,12 +435,20 @@ describe("Trainer scheduler config", function()
       "(automatic_optimization = false): step the schedule in its training_step, or use 'epoch'",
       err_of(t.fit, t, m, dm()))
     -- a scheduler whose step fails (a OneCycleLR past its total_steps: 8 of the fit's 12) is
-    -- named with the config, the epoch and the global step, without this file's position
+    -- named with the config, the epoch and the global step, without the runtime's position
     local t2 = Trainer { max_epochs = 2, progress = "off" }
     assert.equal("Trainer: the learning-rate schedule (OneCycleLR, 'interval' = 'step') failed to step at " ..
       "epoch 1, global step 9: OneCycleLR:step: tried to step 9 times. The specified number of total " ..
       "steps is 8", err_of(t2.fit, t2, model(function(o)
         return { scheduler = S.OneCycleLR(o, { max_lr = 0.1, total_steps = 8 }), interval = "step" }
       end), dm()))
+    -- a scheduler of the user's own keeps the line of theirs that failed
+    local Mine = class("MySchedule")
+    function Mine.step() error("diverged") end
+    local line = debug.getinfo(Mine.step, "S").linedefined
+    local t3 = Trainer { max_epochs = 1, progress = "off" }
+    assert.equal("Trainer: the learning-rate schedule (MySchedule, 'interval' = 'epoch') failed to step " ..
+      "at epoch 0, global step 6: spec/trainer/scheduler_config_spec.lua:" .. line .. ": diverged",
+      err_of(t3.fit, t3, model(function() return { scheduler = Mine() } end), dm()))
   end)
 end)
