@@ -25,14 +25,14 @@ end
 
 local weights, same_weights = tiny.weights, tiny.same_weights
 
--- Records every hook call in order.
+-- Records every hook call in order (but the per-batch ones).
 local Recorder = class("Recorder", cb.Callback)
 function Recorder:__init()
   self.calls = {}
 end
 for _, h in ipairs(cb.Callback.HOOKS) do
   Recorder[h] = function(self, trainer)
-    if h ~= "on_train_batch_end" then
+    if h ~= "on_train_batch_end" and h ~= "on_train_batch_start" then
       self.calls[#self.calls + 1] = h .. ":" .. trainer.epoch
     end
   end

@@ -6,14 +6,18 @@
 -- Hook names are Lightning's; each gets the trainer (trainer.model, trainer.optimizer,
 -- trainer.epoch, trainer.global_step, trainer.callback_metrics, trainer.should_stop,
 -- trainer.accumulating (in on_train_batch_end: the batch took no optimizer step, its gradients
--- wait for more of its group), trainer.skipped_validation (at an epoch's end: it had no
--- validation pass by design), trainer.fast_dev_run (false, or its batch count)):
---   on_fit_start, on_train_epoch_start, on_train_batch_end(trainer, logs, batch_index),
---   on_validation_epoch_start, on_validation_epoch_end, on_train_epoch_end, on_fit_end,
---   on_test_start, on_test_end(trainer, metrics), on_exception(trainer, err),
---   on_save_checkpoint(trainer, contents) (may change the table handed to ckpt.save),
---   on_load_checkpoint(trainer, c) (resuming: c is ckpt.load's table, before the trainer
---   restores the weights from c.current_model or c.model).
+-- wait for more of its group; in on_train_batch_start: the batch is not its group's first),
+-- trainer.skipped_validation (at an epoch's end: it had no validation pass by design),
+-- trainer.fast_dev_run (false, or its batch count)):
+--   on_fit_start, on_train_epoch_start, on_train_batch_start(trainer, batch, batch_index) (before
+--   the batch's training_step), on_train_batch_end(trainer, logs, batch_index),
+--   on_step_metrics(trainer, metrics, step) (per-step values a callback logged through
+--   trainer:log_step_metrics, with step = the optimizer steps taken before it; it stands in
+--   for Lightning's loggers), on_validation_epoch_start, on_validation_epoch_end,
+--   on_train_epoch_end, on_fit_end, on_test_start, on_test_end(trainer, metrics),
+--   on_exception(trainer, err), on_save_checkpoint(trainer, contents) (may change the table
+--   handed to ckpt.save), on_load_checkpoint(trainer, c) (resuming: c is ckpt.load's table,
+--   before the trainer restores the weights from c.current_model or c.model).
 -- A callback with resume state defines state_key (unique among the trainer's callbacks),
 -- state_dict() (JSON-able) and load_state_dict(state); the trainer saves it in every
 -- checkpoint and restores it on resume.  A callback that cannot run beside another names it
@@ -23,7 +27,8 @@ local U = require "graphids.nn._util"
 
 local Callback = class("Callback")
 
-Callback.HOOKS = { "on_fit_start", "on_train_epoch_start", "on_train_batch_end",
+Callback.HOOKS = { "on_fit_start", "on_train_epoch_start", "on_train_batch_start", "on_train_batch_end",
+  "on_step_metrics",
   "on_validation_epoch_start", "on_validation_epoch_end", "on_train_epoch_end", "on_fit_end",
   "on_test_start", "on_test_end", "on_exception", "on_save_checkpoint", "on_load_checkpoint" }
 

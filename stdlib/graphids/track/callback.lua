@@ -7,7 +7,9 @@
 -- resumed fit, a resumed_from_checkpoint event with the checkpoint and its next epoch);
 -- on_train_epoch_start opens an "epoch" span; on_train_epoch_end logs the epoch's numeric
 -- trainer.callback_metrics with step = epoch (the validation metrics are in them by then, so
--- on_validation_epoch_end logs nothing) and closes the span with them; on_test_start /
+-- on_validation_epoch_end logs nothing) and closes the span with them; on_step_metrics logs
+-- the per-step values of trainer:log_step_metrics (LearningRateMonitor's per-step lr) with their
+-- step, the global step before the optimizer step they belong to (Lightning's logger step); on_test_start /
 -- on_test_end trace a "test" span (the test run itself is graphids.track.log_test_run's);
 -- on_fit_end logs peak memory (CPU, and GPU when one is used), epochs_run,
 -- the best checkpoint's path and SHA-256, and finishes the run FINISHED; on_exception records
@@ -107,6 +109,18 @@ function TrackCallback:_poll_system()
   end
 end
 
+local function numeric(t)
+  local out = {}
+  for k, v in pairs(t or {}) do
+    if type(v) == "number" then out[k] = v end
+  end
+  return out
+end
+
+function TrackCallback:on_step_metrics(_, metrics, step)
+  if self.run then self.run:log_metrics(numeric(metrics), step) end
+end
+
 function TrackCallback:on_train_batch_end()
   self:_poll_system()
 end
@@ -117,14 +131,6 @@ end
 
 function TrackCallback:on_validation_epoch_end()
   self:_poll_system()
-end
-
-local function numeric(t)
-  local out = {}
-  for k, v in pairs(t or {}) do
-    if type(v) == "number" then out[k] = v end
-  end
-  return out
 end
 
 function TrackCallback:on_train_epoch_start(trainer)

@@ -129,6 +129,7 @@ return function(Trainer, h)
     local left = total == nil or (dm.position or 0) < total
     for batch, i in left and dm:train_batches() or function() end do
       batch = on_device(self, batch)
+      self:_hook("on_train_batch_start", batch, i)
       -- a group's first batch clears the gradients; the others add to them (a resume inside a
       -- group restored them: trainer/accumulation.lua)
       if not manual and not self.accumulating then opt:zero_grad() end

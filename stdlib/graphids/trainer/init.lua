@@ -214,6 +214,16 @@ function Trainer:warn(msg)
   if self.log then self.log(msg) else io.stderr:write("graphids: warning: ", msg, "\n") end
 end
 
+-- Values of the optimizer step in progress (name -> number; LearningRateMonitor's per-step lr),
+-- logged with step = global_step, the optimizer steps taken before this one (Lightning's logger
+-- step): to each callback's on_step_metrics (track.Callback logs them into its run) and the
+-- progress lines.  They stay out of callback_metrics, which holds the epoch's values (its
+-- history, checkpoints, the tracker's step = epoch points).
+function Trainer:log_step_metrics(metrics)
+  if self.progress then self.progress:note(metrics) end
+  self:_hook("on_step_metrics", metrics, self.global_step)
+end
+
 -- ---------------------------------------------------------------- checkpoints
 
 local function vocab_digest(dm)

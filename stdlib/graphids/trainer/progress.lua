@@ -4,6 +4,7 @@
 --   local P = require "graphids.trainer.progress"
 --   local p = P.new{mode = "auto", every = 50}          -- "auto" | "bar" | "lines" | "off"
 --   p:epoch_start(epoch, max_epochs, nbatches); p:step(i, loss, graphs); p:epoch_end(metrics)
+--   p:note(metrics)   -- per-step values (trainer:log_step_metrics), shown on the lines from then on
 -- (loss: a number, or a 0-d tensor, read only when a line shows it)
 local M = {}
 M.__index = M
@@ -14,6 +15,8 @@ local function stdout_is_tty()
   local ok = os.execute("test -t 1")
   return ok == true
 end
+
+local sorted_keys = require("graphids.nn._util").sorted_keys
 
 -- graphids.clock(): a monotonic wall clock in seconds (os.clock counts CPU time).
 local clock = require("graphids").clock
@@ -72,6 +75,9 @@ function M:line(i)
     local l = type(self.loss) == "number" and self.loss or self.loss:item()
     parts[#parts + 1] = string.format("loss %.4f", l)
   end
+  for _, k in ipairs(self.noted_keys or {}) do
+    parts[#parts + 1] = string.format("%s=%.6g", k, self.noted[k])
+  end
   parts[#parts + 1] = string.format("%.0f graphs/s", rate)
   if eta then
     parts[#parts + 1] = "eta " .. fmt_time(eta)
@@ -95,16 +101,26 @@ function M:step(i, loss, graphs, step)
   end
 end
 
+-- Per-step values (name -> number) the lines show, sorted, until a later note replaces one:
+-- a monitor logs them every log_every_n_steps-th step, the step a line is written for.
+function M:note(metrics)
+  self.noted = self.noted or {}
+  local fresh = false
+  for k, v in pairs(metrics) do
+    if type(v) == "number" then
+      fresh = fresh or self.noted[k] == nil
+      self.noted[k] = v
+    end
+  end
+  if fresh then self.noted_keys = sorted_keys(self.noted) end
+end
+
 -- metrics: name -> number, printed sorted.
 function M:epoch_end(metrics)
   if self.mode == "off" then
     return
   end
-  local keys = {}
-  for k in pairs(metrics) do
-    keys[#keys + 1] = k
-  end
-  table.sort(keys)
+  local keys = sorted_keys(metrics)
   local parts = { string.format("epoch %d/%d done in %s", self.epoch + 1, self.max_epochs,
     fmt_time(clock() - self.t0)) }
   for _, k in ipairs(keys) do
