@@ -174,8 +174,8 @@ describe("graphids.callbacks", function()
     local c = cb.LearningRateMonitor()
     c:on_train_epoch_start(t)
     assert.same({ ["lr-SGD/pg1"] = 0.1, ["lr-SGD/pg2"] = 0.5 }, t.callback_metrics)
-    assert.error_matches(function() cb.LearningRateMonitor { logging_interval = "step" } end,
-      "must be 'epoch'")
+    assert.error_matches(function() cb.LearningRateMonitor { logging_interval = "batch" } end,
+      "logging_interval must be 'step', 'epoch' or nil %(each schedule's own interval%), got 'batch'")
   end)
 
   describe("GpuMemoryDrift", function()

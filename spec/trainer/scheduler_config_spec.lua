@@ -15,6 +15,7 @@ local proc = require "trainer.support.proc"
 local err_of = require("specenv").err_of
 
 local S = optim.lr_scheduler
+local EPOCH = { logging_interval = "epoch" }
 
 -- 44 graphs in batches of 8: 6 training batches an epoch.
 local function dm()
@@ -352,14 +353,15 @@ describe("Trainer scheduler config", function()
     end
   end)
 
-  -- LearningRateMonitor logs an epoch's starting lr; a fit resumed inside that epoch logs the
-  -- same, not the rate the per-step schedule reached by the resumed batch
+  -- LearningRateMonitor{logging_interval = "epoch"} logs an epoch's starting lr; a fit resumed
+  -- inside that epoch logs the same, not the rate the per-step schedule reached by the resumed
+  -- batch (the default logs this schedule per step: lr_monitor_spec.lua)
   it("LearningRateMonitor logs the epoch's starting lr after a mid-epoch resume", function()
     local mk = function(opt)
       return { scheduler = S.OneCycleLR(opt, { max_lr = 0.1, total_steps = 18 }), interval = "step" }
     end
-    local ref = fit(Trainer { max_epochs = 3, progress = "off", callbacks = { cb.LearningRateMonitor() } },
-      model(mk))
+    local ref = fit(Trainer { max_epochs = 3, progress = "off",
+      callbacks = { cb.LearningRateMonitor(EPOCH) } }, model(mk))
     local Save = class("SaveMidEpoch", cb.Callback)
     function Save:__init(path) self.path = path end
     function Save:on_train_batch_end(t)
@@ -370,9 +372,9 @@ describe("Trainer scheduler config", function()
     end
     local path = gio.join(dir, "mid.safetensors")
     local t1 = Trainer { max_epochs = 3, progress = "off",
-      callbacks = { cb.LearningRateMonitor(), Save(path) } }
+      callbacks = { cb.LearningRateMonitor(EPOCH), Save(path) } }
     assert.equal("killed", err_of(t1.fit, t1, model(mk), dm()))
-    local lrm = cb.LearningRateMonitor()
+    local lrm = cb.LearningRateMonitor(EPOCH)
     local t2 = fit(Trainer { max_epochs = 3, progress = "off", callbacks = { lrm } }, model(mk),
       { ckpt_path = path })
     assert.equal(2, #t2.history)
@@ -386,7 +388,7 @@ describe("Trainer scheduler config", function()
     c.callbacks.LearningRateMonitor.lrs = { "fast" }
     local bad = gio.join(dir, "bad.safetensors")
     ckpt.save(bad, c)
-    local t3 = Trainer { max_epochs = 3, progress = "off", callbacks = { cb.LearningRateMonitor() } }
+    local t3 = Trainer { max_epochs = 3, progress = "off", callbacks = { cb.LearningRateMonitor(EPOCH) } }
     assert.matches("callback state 'LearningRateMonitor'.*'lrs'%[1%] must be a number, got 'fast'",
       err_of(t3.fit, t3, model(mk), dm(), { ckpt_path = bad }))
   end)
