@@ -187,6 +187,16 @@ describe("LearningRateMonitor", function()
       "unknown option 'logging_intervals' %(did you mean 'logging_interval'%?%)")
   end)
 
+  it("Trainer:log_step_metrics names what is not a name -> number table", function()
+    local t = Trainer { progress = "off" }
+    assert.error_matches(function() t:log_step_metrics(0.1) end,
+      "Trainer:log_step_metrics: metrics must be a table of name %-> number, got 0.1")
+    assert.error_matches(function() t:log_step_metrics({ ["lr-Adam"] = "fast" }) end,
+      "metrics must map names to numbers, got 'lr%-Adam' %(a string%) = 'fast' %(a string%)")
+    assert.error_matches(function() t:log_step_metrics({ 0.1 }) end,
+      "metrics must map names to numbers, got 1 = 0.1")
+  end)
+
   -- killed after the 3rd batch of epoch 1 (a mid-epoch checkpoint), then resumed
   local Save = class("SaveMidEpoch", cb.Callback)
   function Save:__init(path) self.path = path end

@@ -220,6 +220,16 @@ end
 -- progress lines.  They stay out of callback_metrics, which holds the epoch's values (its
 -- history, checkpoints, the tracker's step = epoch points).
 function Trainer:log_step_metrics(metrics)
+  if type(metrics) ~= "table" then
+    error("Trainer:log_step_metrics: metrics must be a table of name -> number, got " .. U.describe(metrics),
+      2)
+  end
+  for k, v in pairs(metrics) do
+    if type(k) ~= "string" or type(v) ~= "number" then
+      error(string.format("Trainer:log_step_metrics: metrics must map names to numbers, got %s = %s",
+        U.describe(k), U.describe(v)), 2)
+    end
+  end
   if self.progress then self.progress:note(metrics) end
   self:_hook("on_step_metrics", metrics, self.global_step)
 end
