@@ -115,7 +115,12 @@ describe("graphids fit|test|pipeline|runs", function()
       { { "--data_root", "x" }, "unknown option '--data_root' (did you mean '--data-root'?)" },
       { { "--lake_root=x" }, "unknown option '--lake_root' (did you mean '--lake-root'?)" },
       { { "--lake-root=" }, "--lake-root is empty" }, { { "--vocab-from=" }, "--vocab-from is empty" },
-      { { "--dataset=x" }, "--dataset is given twice; give it once" } }) do
+      { { "--dataset=x" }, "--dataset is given twice; give it once" },
+      -- a flag given twice too (-q and --quiet are one); an option where a value goes is not it
+      { { "-q", "-q" }, "-q is given twice; give it once" },
+      { { "--quiet", "-q" }, "-q and --quiet are one option; give it once" },
+      { { "--window-size", "20", "--lake-root", "-q" }, "--lake-root needs a value (the next word '-q' " ..
+        "reads as an option; a value starting with '-' is given as --lake-root=VALUE)" } }) do
       _, err, rc = proc.run(cat({ "data", "build", "--dataset=synthetic" }, c[1]))
       assert.equal(2, rc, c[2])
       assert.equal("graphids data build: " .. c[2], err:match("^[^\n]*"))

@@ -103,6 +103,8 @@ describe("graphids data convert", function()
       { { "a", "b", "--formt=csv" }, "unknown option '--formt' (did you mean '--format'?)" },
       { { "a", "b", "--lenient=1" }, "--lenient takes no value" },
       { { "a", "b", "--attack-id=" }, "--attack-id is empty" },
+      -- a flag given twice is refused as a value option given twice is
+      { { "--lenient", "a", "--lenient", "b" }, "--lenient is given twice; give it once" },
     }) do
       local args = { "data", "convert" }
       table.move(case[1], 1, #case[1], 3, args)
@@ -212,6 +214,13 @@ describe("graphids data simulate", function()
       { { "--out=x", "--frames=0" }, "--frames: '0' must be an integer >= 1" },
       { { "--out=x", "--frame=1" }, "unknown option '--frame' (did you mean '--frames'?)" },
       { { "--out=x", "--out=y" }, "--out is given twice; give it once" },
+      -- an option where the value goes is not taken as the value (a folder named "--seed");
+      -- a negative number still is, and --out=-x gives a value starting with "-"
+      { { "--frames", "10", "--out", "--seed" }, "--out needs a value (the next word '--seed' reads as " ..
+        "an option; a value starting with '-' is given as --out=VALUE)" },
+      { { "--out", "-q", "--frames", "10" }, "--out needs a value (the next word '-q'" },
+      { { "--out", "x", "--frames", "-5" }, "--frames: '-5' must be an integer >= 1" },
+      { { "--out=-x", "--frames", "0" }, "--frames: '0' must be an integer >= 1" },
     }) do
       local args = { "data", "simulate" }
       table.move(case[1], 1, #case[1], 3, args)

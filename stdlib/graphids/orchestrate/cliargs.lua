@@ -45,6 +45,14 @@ local function unknown_hint(name, known, takes_tla)
   return hint or M.suggest(name, known)
 end
 
+-- Whether the word after a value option reads as an option (--seed, -q), not as its value: as
+-- argparse does, `--out --seed 3` is "--out needs a value", not a folder named "--seed".  A
+-- negative number (--x -1) and "-" alone stay values; any other value starting with "-" is
+-- given as --out=-x.
+local function reads_as_option(word)
+  return word:sub(1, 1) == "-" and word ~= "-" and tonumber(word) == nil
+end
+
 function M.parse(args, spec)
   local value, multi, flag = set_of(spec.value), set_of(spec.multi), set_of(spec.flag)
   local o = { positional = {} }
@@ -58,12 +66,17 @@ function M.parse(args, spec)
       o.help = true
     elseif name == "--help" or flag[name] then
       if inline then return nil, name .. " takes no value" end
+      if o[name] then return nil, name .. " is given twice; give it once" end
       o[name] = true
     elseif value[name] or multi[name] then
       local v = inline
       if v == nil then
         v = args[i + 1]
         if v == nil then return nil, name .. " needs a value" end
+        if reads_as_option(v) then
+          return nil, string.format("%s needs a value (the next word '%s' reads as an option; a value " ..
+            "starting with '-' is given as %s=VALUE)", name, v, name)
+        end
         i = i + 1
       end
       if v == "" and spec.nonempty then return nil, name .. " is empty" end

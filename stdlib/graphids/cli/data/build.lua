@@ -71,6 +71,7 @@ function M.parse(args, extra_flags, dataset_optional)
   local p, perr = require("graphids.orchestrate.cliargs").parse(args, { value = values, flag = flags,
     nonempty = true })
   if p == nil then return nil, perr end
+  if p["-q"] and p["--quiet"] then return nil, "-q and --quiet are one option; give it once" end
   local o = { help = p.help }
   for _, a in ipairs(flags) do
     if p[a] then o[FLAG[a] or extra_flags[a]] = true end
