@@ -757,6 +757,14 @@ return { synthetic = { train = { "train_01_attack_free", "train_02_with_attacks"
     expect("build --dataset synthetic --dataset hcrl_sa", lake, "2",
       "%-%-dataset is given twice; give it once")
     expect("inspect --dataset bogus", lake, "1", "unknown dataset 'bogus'; known datasets: synthetic")
+    -- a name that is not one folder name reaches no folder, though ../v1/synthetic is a cache
+    for _, sel in ipairs({ "", " --seed 42" }) do
+      local o = expect("inspect --dataset ../v1/synthetic" .. sel, lake, "1",
+        "dataset name '%.%./v1/synthetic' is not one folder name")
+      assert.falsy(o:find("preprocessing v", 1, true), o)
+    end
+    assert.error_matches(function() data.list_caches({ lake_root = lake, dataset = "synthetic/.." }) end,
+      "list_caches: dataset name 'synthetic/%.%.' is not one folder name")
     expect("inspect --dataset synthetic --stride 30", lake, "1",
       "no dataset cache at .*graphids data build %-%-dataset synthetic")
     expect("inspect --dataset synthetic", gio.join(lake, "empty"), "1",

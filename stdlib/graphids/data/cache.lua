@@ -123,7 +123,11 @@ function M.cache_variant(opts)
   return variant_of(options("cache_variant", opts))
 end
 
+-- (the name is one folder name, catalog.name_problem: "../v1/x" would name a folder outside
+-- <lake_root>/cache/v<version>, "x/.." another dataset's)
 local function dir_of(dataset, o)
+  local bad = catalog.name_problem(dataset)
+  if bad then error(bad, 0) end
   return gio.join(o.lake_root, "cache", "v" .. M.PREPROCESSING_VERSION, dataset, variant_of(o))
 end
 
@@ -581,6 +585,8 @@ end
 -- opts: lake_root, dataset.
 function M.list_caches(opts)
   opts = opts or {}
+  local bad = opts.dataset ~= nil and catalog.name_problem(opts.dataset)
+  if bad then error("list_caches: " .. bad, 2) end
   local root = gio.join(catalog.lake_root({ lake_root = opts.lake_root }), "cache",
     "v" .. M.PREPROCESSING_VERSION)
   local function sorted_dirs(dir)

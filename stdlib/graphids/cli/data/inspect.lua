@@ -27,7 +27,11 @@ local SELECTORS = { "window_size", "stride", "val_fraction", "seed", "vocab_from
 
 -- Every cache under the lake root (of one dataset when given).
 local function list_all(data, o, copts)
-  local rows, root = data.list_caches({ lake_root = copts.lake_root, dataset = o.dataset })
+  local okl, rows, root = pcall(data.list_caches, { lake_root = copts.lake_root, dataset = o.dataset })
+  if not okl then
+    io.stderr:write("graphids data inspect: ", build.clean(rows):gsub("^list_caches: ", ""), "\n")
+    return 1
+  end
   if #rows == 0 and o.dataset ~= nil then
     -- an unknown name gets the catalog's list, not an invitation to build it
     local known, err = pcall(require("graphids.data.catalog").dataset_info, o.dataset, copts)
