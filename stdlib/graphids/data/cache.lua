@@ -213,9 +213,12 @@ end
 -- names the versions.)
 local STAT_KEYS = { "min", "max", "mean", "p95", "p99" }
 
+-- What a metadata error tells the user to do when the caller does not know the cache's
+-- parameters (a listing).
+local LISTED_FIX = "delete its folder or rebuild it: graphids data rebuild with the parameters its " ..
+  "folder name lists"
+
 local function check_metadata(path, meta, fix)
-  fix = fix or ("delete its folder or rebuild it: graphids data rebuild with the parameters its " ..
-    "folder name lists")
   -- (key may hold the file's own names: source_bytes' files, test set names)
   local function bad(key, want, v)
     error(string.format("dataset cache metadata %s: '%s' must be %s, got %s (a damaged file; %s)", path,
@@ -295,13 +298,15 @@ end
 -- fix: what the error tells the user to do (the rebuild command, when the caller knows the
 -- cache's parameters).
 local function read_metadata(dir, fix)
+  fix = fix or LISTED_FIX
   local path = gio.join(dir, "cache_metadata.json")
   if not gio.exists(path) then
     return nil
   end
   local meta, err = json.read_file(path)
   if meta == nil then
-    error("dataset cache metadata " .. err, 0)
+    -- (a file cut short or overwritten: the same way out as a damaged field)
+    error(string.format("dataset cache metadata %s (%s)", err, fix), 0)
   end
   check_metadata(path, meta, fix)
   return meta
