@@ -247,6 +247,13 @@ describe("graphids.data cache", function()
       err_of(data.build_cache, "synthetic", opts({ scaler = "file" })))
     assert.matches("calibration must be in %(0, 1%], got 0",
       err_of(data.build_cache, "synthetic", opts({ scaler = "per_file", calibration = 0 })))
+    -- a window size that can give no graph is refused before a capture is read (the data root
+    -- names no folder); so is one past the window builder's limit
+    for _, w in ipairs({ 2, data.MAX_WINDOW + 1 }) do
+      assert.matches("build_cache: window_size must be an integer in 3%.%.1048576 %(a window of 2 frames " ..
+        "or fewer has no edge%), got " .. w,
+        err_of(data.build_cache, "hcrl_sa", opts({ window_size = w, data_root = "/nonexistent" })))
+    end
   end)
 
   it("refuses a cache written by another version or with a swapped vocabulary", function()
@@ -752,7 +759,13 @@ return { synthetic = { train = { "train_01_attack_free", "train_02_with_attacks"
     expect("build", lake, "2", "%-%-dataset NAME is required")
     expect("build --dataset synthetic --stride 0", lake, "2", "%-%-stride: '0' must be an integer >= 1")
     expect("build --dataset synthetic --window-size 2.5", lake, "2",
-      "%-%-window%-size: '2.5' must be an integer >= 1")
+      "%-%-window%-size: '2.5' must be an integer in 3%.%.1048576")
+    -- a window size no window graph can come of, or past the builder's limit: before any reading
+    expect("build --dataset synthetic --window-size 2", lake, "2",
+      "%-%-window%-size: '2' must be an integer in 3%.%.1048576 %(a window of 2 frames or fewer has " ..
+      "no edge%)")
+    expect("build --dataset synthetic --window-size 20000000", lake, "2",
+      "%-%-window%-size: '20000000' must be an integer in 3%.%.1048576")
     expect("inspect --seed -1", lake, "2", "%-%-seed: '%-1' must be an integer >= 0")
     expect("build --dataset synthetic --dataset hcrl_sa", lake, "2",
       "%-%-dataset is given twice; give it once")

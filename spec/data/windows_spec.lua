@@ -140,6 +140,11 @@ describe("graphids.data.build_windows", function()
     assert.has_error(function()
       data.build_windows { files = { f }, vocab = vocab, window = 0 }
     end, "build_windows: window 0 must be in 1..1048576")
+    -- MAX_WINDOW (what the cache refuses a --window-size past, before reading) is the runtime's
+    assert.has_error(function()
+      data.build_windows { files = { f }, vocab = vocab, window = data.MAX_WINDOW + 1 }
+    end, ("build_windows: window %d must be in 1..%d"):format(data.MAX_WINDOW + 1, data.MAX_WINDOW))
+    data.build_windows { files = { f }, vocab = vocab, window = data.MAX_WINDOW }
   end)
 end)
 

@@ -54,9 +54,22 @@ M.OPTION_DEFAULTS = DEFAULTS
 -- Checks the options that make a cache (window_size, stride, val_fraction, seed, scaler,
 -- calibration, vocab_from) as fname at error level `level`; also what GraphDataModule checks
 -- when it is made, so a configuration names a bad value before any data is read.
+-- Why v cannot be a cache's window size, or nil.  The cache's edges are the reference's (rows
+-- t -> t+1 for t = 1..W-2, docs/windows.md), so a window of 2 frames or fewer has none and
+-- every window would be dropped after every capture was read; the largest is the window
+-- builder's.
+function M.window_size_problem(v)
+  if math.type(v) ~= "integer" or v < 3 or v > S.MAX_WINDOW then
+    return string.format("must be an integer in 3..%d (a window of 2 frames or fewer has no edge)",
+      S.MAX_WINDOW)
+  end
+  return nil
+end
+
 function M.check_options(fname, o, level)
-  if math.type(o.window_size) ~= "integer" or o.window_size < 1 then
-    error(fname .. ": window_size must be an integer >= 1, got " .. tostring(o.window_size), level)
+  local wbad = M.window_size_problem(o.window_size)
+  if wbad then
+    error(fname .. ": window_size " .. wbad .. ", got " .. tostring(o.window_size), level)
   end
   if math.type(o.stride) ~= "integer" or o.stride < 1 then
     error(fname .. ": stride must be an integer >= 1, got " .. tostring(o.stride), level)

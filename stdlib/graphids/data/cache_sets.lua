@@ -16,6 +16,8 @@ local SET_FIELDS = S.SET_FIELDS
 -- ---------------------------------------------------------------- the window builder
 -- What this file needs from graphids.data.windows, with the cache options mapped to its own.
 
+S.MAX_WINDOW = W.MAX_WINDOW
+
 function S.make_vocab(frames_list, o)
   return W.Vocabulary.from_frames(frames_list, { benign_only = o.vocab_from == "benign" })
 end
@@ -30,8 +32,8 @@ local function warn(o, fmt, ...)
   end
 end
 
--- The graphs of a split's captures; a capture that gives none (shorter than a window, or windows
--- without edges) is named, since its frames would drop out of the split unseen.
+-- The graphs of a split's captures; a capture that gives none (shorter than a window) is named,
+-- since its frames would drop out of the split unseen.
 function S.build_set(frames_list, codes, names, vocab, o)
   local set = W.build_windows { files = frames_list, attack_types = codes, vocab = vocab,
     window = o.window_size, stride = o.stride, node_by_id = o.node_by_id }
@@ -42,15 +44,16 @@ function S.build_set(frames_list, codes, names, vocab, o)
   for i, fr in ipairs(frames_list) do
     if per_file[i] == nil then
       warn(o, "capture %s gives no graph with window_size=%d, stride=%d (%d frames: shorter than a " ..
-        "window, or every window without an edge); its frames are left out", names[i], o.window_size,
+        "window); its frames are left out", names[i], o.window_size,
         o.stride, #fr)
     end
   end
   return set
 end
 
-S.NO_GRAPH_HINT = "(files shorter than a window, or windows of fewer than 2 frames, which have " ..
-  "no edge?)"
+-- (a window size below 3, whose windows have no edge, is refused before any capture is read:
+-- cache.window_size_problem)
+S.NO_GRAPH_HINT = "(captures shorter than a window?)"
 
 function S.split(num_graphs, o)
   return W.split_train_val(num_graphs, { val_fraction = o.val_fraction, seed = o.seed })

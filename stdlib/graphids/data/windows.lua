@@ -160,6 +160,10 @@ end
 
 -- ------------------------------------------------------------------ window graphs
 
+-- The largest window build_windows takes: runtime/src/data/windows.c's MAX_WINDOW (its moment
+-- sums stay exact up to it), named here so callers can refuse a size before reading any data.
+M.MAX_WINDOW = 1 << 20
+
 function M.build_windows(opts)
   opts = U.options("build_windows", opts, { files = U.NONE, vocab = U.NONE, window = 100,
     stride = 100, attack_types = U.NONE, aligned_edges = false, node_by_id = false })

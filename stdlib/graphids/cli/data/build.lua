@@ -13,7 +13,7 @@ options:
   --data-root DIR        folder holding <NAME>/<train and test sub-folders> (default
                          $GRAPHIDS_DATA_ROOT; synthetic needs none: it is generated)
   --lake-root DIR        cache and generated data go under DIR (default $GRAPHIDS_LAKE_ROOT or ./lake)
-  --window-size N        frames per window (default 100)
+  --window-size N        frames per window, 3..1048576 (default 100; 2 frames make no edge)
   --stride N             frames between window starts (default 100)
   --val-fraction F       share of the train graphs held out for validation (default 0.2)
   --seed N               seed of the train/val split (default 42)
@@ -42,9 +42,14 @@ builds it again).
 ]] .. M.OPTIONS
 
 local INT = { ["--window-size"] = "window_size", ["--stride"] = "stride", ["--seed"] = "seed" }
--- The smallest value of each integer option: a value below it is a usage error (exit 2) here,
--- not a failure of the build it would start.
-local INT_MIN = { ["--window-size"] = 1, ["--stride"] = 1, ["--seed"] = 0 }
+-- Why the value of an integer option is refused, or nil: a usage error (exit 2) here, not a
+-- failure of the build it would start (after reading every capture).
+local INT_MIN = { ["--stride"] = 1, ["--seed"] = 0 }
+local function int_problem(a, n)
+  if a == "--window-size" then return require("graphids.data.cache").window_size_problem(n) end
+  if n == nil or n < INT_MIN[a] then return "must be an integer >= " .. INT_MIN[a] end
+  return nil
+end
 local NUM = { ["--val-fraction"] = "val_fraction", ["--lock-timeout"] = "lock_timeout",
   ["--calibration"] = "calibration" }
 local STR = { ["--dataset"] = "dataset", ["--data-root"] = "data_root", ["--lake-root"] = "lake_root",
@@ -80,9 +85,8 @@ function M.parse(args, extra_flags, dataset_optional)
     local key, v = INT[a] or NUM[a] or STR[a], p[a]
     if v ~= nil and INT[a] then
       o[key] = math.tointeger(tonumber(v))
-      if o[key] == nil or o[key] < INT_MIN[a] then
-        return nil, a .. ": '" .. v .. "' must be an integer >= " .. INT_MIN[a]
-      end
+      local bad = int_problem(a, o[key])
+      if bad then return nil, a .. ": '" .. v .. "' " .. bad end
     elseif v ~= nil and NUM[a] then
       o[key] = tonumber(v)
       if o[key] == nil then
