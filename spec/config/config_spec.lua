@@ -322,7 +322,11 @@ describe("graphids.config", function()
         "did you mean 'graphids.data.GraphDataModule'" },
       { { { "data.init_args.batching", "none" } }, "'data.init_args.batching' must be 'fixed' or 'budget'" },
       -- the dataset cache's own options, named before any data is read
-      { { { "data.init_args.window_size", 0 } }, "'data.init_args.window_size' must be an integer >= 1" },
+      { { { "data.init_args.window_size", 0 } },
+        "'data.init_args.window_size' must be an integer in 3%.%.1048576" },
+      -- a size no window graph comes of (2 frames make no edge), refused before any data is read
+      { { { "data.init_args.window_size", 2 } }, "'data.init_args.window_size' must be an integer " ..
+        "in 3%.%.1048576 %(a window of 2 frames or fewer has no edge%), got 2$" },
       { { { "data.init_args.val_fraction", 1.5 } }, "'data.init_args.val_fraction' must be in %[0, 1%)" },
       { { { "data.init_args.scaler", "global" } }, "'data.init_args.scaler' must be 'train' or 'per_file'" },
       { { { "data.init_args.node_by_id", "yes" } }, "'data.init_args.node_by_id' must be a boolean" },
