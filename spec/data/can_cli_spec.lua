@@ -96,6 +96,11 @@ describe("graphids data convert", function()
       { { "--format", "csv", "--columns", "id=can_id", "a", "b" },
         "--columns applies to the columns format only" },
       { { "--attack-frame", "115", "a", "b" }, "--attack-frame: '115' must be ID#DATA" },
+      -- a --columns key the reader has not, or one given twice, is named by the flag
+      { { "--columns", "ts=ts,idd=id", "a", "b" },
+        "--columns: unknown key 'idd' (did you mean 'id'?); the keys are ts, id, data, dlc, label" },
+      { { "--columns", "ts=nosuch, ts=ts", "a", "b" },
+        "--columns: ts is given twice (ts=nosuch and ts=ts); give it once" },
       { { "a", "b", "--format" }, "--format needs a value" },
       { { "--format", "candump2", "a", "b" }, "--format: 'candump2' must be one of auto, csv, candump," },
       -- parsed as every command's options: --opt=value, a hint, an empty value named

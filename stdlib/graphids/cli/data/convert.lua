@@ -35,15 +35,29 @@ local function usage_error(msg)
   return 2
 end
 
--- "ts=time,id=can_id" -> {ts = "time", id = "can_id"}; nil, message when malformed.
+-- The keys of read_can's columns option (docs/data-formats.md): a misspelt one is a usage
+-- error here, named by the flag, not the reader's failure (exit 1) naming its option table.
+local COLUMN_KEYS = { "ts", "id", "data", "dlc", "label" }
+
+-- "ts=time,id=can_id" -> {ts = "time", id = "can_id"}; nil, message when malformed, a key is
+-- unknown, or given twice (which name was meant?).
 local function parse_columns(spec)
-  local cols = {}
+  local cols, given, known = {}, {}, {}
+  for _, k in ipairs(COLUMN_KEYS) do known[k] = true end
   for item in spec:gmatch("[^,]+") do
     local k, v = item:match("^%s*([%w_]+)%s*=%s*(.-)%s*$")
     if not k or v == "" then
       return nil, "--columns: '" .. item .. "' is not KEY=NAME"
     end
-    cols[k] = v
+    if not known[k] then
+      return nil, string.format("--columns: unknown key '%s'%s; the keys are %s", k,
+        require("graphids.orchestrate.cliargs").suggest(k, COLUMN_KEYS), table.concat(COLUMN_KEYS, ", "))
+    end
+    if given[k] then
+      return nil, string.format("--columns: %s is given twice (%s and %s); give it once", k, given[k],
+        item:match("^%s*(.-)%s*$"))
+    end
+    cols[k], given[k] = v, item:match("^%s*(.-)%s*$")
   end
   return cols
 end
