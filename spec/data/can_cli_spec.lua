@@ -191,6 +191,15 @@ describe("graphids data simulate", function()
     assert.are.equal(0, rc, se)
     assert.are_not.equal(first, slurp(d .. "/train_01_attack_free/attack-free-v1.csv"))
     assert.are.equal("", slurp(d .. "/mine.csv"))
+    -- a staging folder a killed run left (SIGTERM mid-way) is removed first, not moved into d
+    assert(os.execute("mkdir -p " .. q(d .. "/.simulating/train_01_attack_free")))
+    assert(io.open(d .. "/.simulating/train_01_attack_free/stale.csv", "w")):close()
+    assert(io.open(d .. "/.simulating/stale-top.csv", "w")):close()
+    _, se, rc = run({ "data", "simulate", "--out", d, "--frames", "300" })
+    assert.are.equal(0, rc, se)
+    assert.is_nil(slurp(d .. "/train_01_attack_free/stale.csv"))
+    assert.is_nil(slurp(d .. "/stale-top.csv"))
+    assert.is_nil(slurp(d .. "/.simulating/stale-top.csv"))
     -- a file where a capture folder goes: nothing moves, the message names it, and no staging
     -- folder is left behind
     local e = tmpdir()

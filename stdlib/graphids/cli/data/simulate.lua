@@ -80,6 +80,14 @@ function M.main(args)
   -- Written into a staging folder inside out and moved into place when complete: a failure
   -- (disk full, a path that is a file) leaves out as it was, and removes it if it was made here.
   local staging = gio.join(out, ".simulating")
+  -- one left by a run that was killed (SIGTERM, SIGKILL: nothing removed it) holds files of its
+  -- own seed and frames, which would be moved into out with these; links are removed, not followed
+  local cleared, cerr = gio.remove_tree(staging)
+  if not cleared then
+    io.stderr:write("graphids data simulate: cannot remove the leftover ", staging, ": ", tostring(cerr),
+      "\n")
+    return 1
+  end
   local made, merr = gio.mkdir_p(staging) -- "created as needed", parents too
   if not made then
     io.stderr:write("graphids data simulate: cannot create ", out, ": ", tostring(merr), "\n")
