@@ -767,6 +767,13 @@ return { synthetic = { train = { "train_01_attack_free", "train_02_with_attacks"
     expect("build --dataset synthetic --window-size 20000000", lake, "2",
       "%-%-window%-size: '20000000' must be an integer in 3%.%.1048576")
     expect("inspect --seed -1", lake, "2", "%-%-seed: '%-1' must be an integer >= 0")
+    -- build's options that would do nothing in inspect are not its own (nor in its help)
+    for _, a in ipairs({ "--lock-timeout 5", "-q", "--quiet" }) do
+      expect("inspect " .. a, lake, "2", "unknown option '" .. a:match("^%S+"):gsub("%-", "%%-") .. "'")
+    end
+    local help = expect("inspect --help", lake, "0", "%-%-json ")
+    assert.falsy(help:find("--lock-timeout", 1, true) or help:find("--quiet", 1, true), help)
+    assert.truthy(expect("build --help", lake, "0"):find("--lock-timeout S", 1, true))
     expect("build --dataset synthetic --dataset hcrl_sa", lake, "2",
       "%-%-dataset is given twice; give it once")
     expect("inspect --dataset bogus", lake, "1", "unknown dataset 'bogus'; known datasets: synthetic")

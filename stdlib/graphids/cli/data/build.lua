@@ -7,28 +7,70 @@ local M = {}
 
 M.summary = "build the dataset cache (window graphs, vocabulary, scaler, metadata)"
 
-M.OPTIONS = [[
-options:
+-- Each option's lines of the help text (-q stands for -q and --quiet).
+local HELP = {
+  ["--dataset"] = [[
   --dataset NAME         catalog name: hcrl_ch, hcrl_sa, set_01..set_04, synthetic (required)
+]],
+  ["--data-root"] = [[
   --data-root DIR        folder holding <NAME>/<train and test sub-folders> (default
                          $GRAPHIDS_DATA_ROOT; synthetic needs none: it is generated)
+]],
+  ["--lake-root"] = [[
   --lake-root DIR        cache and generated data go under DIR (default $GRAPHIDS_LAKE_ROOT or ./lake)
+]],
+  ["--window-size"] = [[
   --window-size N        frames per window, 3..1048576 (default 100; 2 frames make no edge)
+]],
+  ["--stride"] = [[
   --stride N             frames between window starts (default 100)
+]],
+  ["--val-fraction"] = [[
   --val-fraction F       share of the train graphs held out for validation (default 0.2)
+]],
+  ["--seed"] = [[
   --seed N               seed of the train/val split (default 42)
+]],
+  ["--vocab-from"] = [[
   --vocab-from all|benign  the id vocabulary from every train frame (default, the reference) or
                          from the frames labelled normal only (ids only attacks use stay unknown)
+]],
+  ["--node-by-id"] = [[
   --node-by-id           one node per distinct CAN id, unknown ids included (default: the
                          reference's one UNK node for all unknown ids of a window)
+]],
+  ["--scaler"] = [[
   --scaler train|per_file  z-score with the train split's statistics (default) or each capture
                          file with its own (a vehicle's traffic on its own scale)
+]],
+  ["--calibration"] = [[
   --calibration F        with --scaler per_file: the share of each capture's first windows its
                          statistics come from (default 1 = all of them)
+]],
+  ["--lock-timeout"] = [[
   --lock-timeout S       seconds to wait for another build's lock (default 600)
+]],
+  ["-q"] = [[
   -q, --quiet            no progress lines
-  -h, --help             this text
-]]
+]],
+}
+-- The options in the order of the help text (the did-you-mean hint takes the first nearest).
+local OPTION_ORDER = { "--dataset", "--data-root", "--lake-root", "--window-size", "--stride",
+  "--val-fraction", "--seed", "--vocab-from", "--node-by-id", "--scaler", "--calibration", "--lock-timeout",
+  "-q", "--quiet" }
+
+-- The help text of the options besides those in omit ({["--opt"] = true}), with extra (lines of
+-- the command's own options) before -h.
+function M.options_help(omit, extra)
+  local out = { "options:\n" }
+  for _, a in ipairs(OPTION_ORDER) do
+    if HELP[a] and not (omit or {})[a] then out[#out + 1] = HELP[a] end
+  end
+  out[#out + 1] = (extra or "") .. "  -h, --help             this text\n"
+  return table.concat(out)
+end
+
+M.OPTIONS = M.options_help()
 
 local USAGE = [[
 usage: graphids data build --dataset NAME [options]
@@ -55,19 +97,19 @@ local NUM = { ["--val-fraction"] = "val_fraction", ["--lock-timeout"] = "lock_ti
 local STR = { ["--dataset"] = "dataset", ["--data-root"] = "data_root", ["--lake-root"] = "lake_root",
   ["--vocab-from"] = "vocab_from", ["--scaler"] = "scaler" }
 local FLAG = { ["--node-by-id"] = "node_by_id", ["-q"] = "quiet", ["--quiet"] = "quiet" }
--- The options in the order of the help text (the did-you-mean hint takes the first nearest).
-local OPTION_ORDER = { "--dataset", "--data-root", "--lake-root", "--window-size", "--stride",
-  "--val-fraction", "--seed", "--vocab-from", "--node-by-id", "--scaler", "--calibration", "--lock-timeout",
-  "-q", "--quiet" }
 
 -- args -> opts (cache options + dataset, quiet, json, help) or nil, message.  extra_flags:
--- {["--flag"] = key} of boolean flags; dataset_optional: --dataset may be absent.  The options
--- parse as every command's (graphids.orchestrate.cliargs: --opt=value, "takes no value", the
--- did-you-mean hint); an empty value is a usage error (an empty --lake-root is not ./lake).
-function M.parse(args, extra_flags, dataset_optional)
+-- {["--flag"] = key} of boolean flags; dataset_optional: --dataset may be absent; omit:
+-- {["--opt"] = true} of this file's options the command does not take (an unknown option
+-- there, not one accepted and ignored).  The options parse as every command's
+-- (graphids.orchestrate.cliargs: --opt=value, "takes no value", the did-you-mean hint); an
+-- empty value is a usage error (an empty --lake-root is not ./lake).
+function M.parse(args, extra_flags, dataset_optional, omit)
   local flags, values = {}, {}
   for _, a in ipairs(OPTION_ORDER) do
-    if FLAG[a] then flags[#flags + 1] = a else values[#values + 1] = a end
+    if not (omit or {})[a] then
+      if FLAG[a] then flags[#flags + 1] = a else values[#values + 1] = a end
+    end
   end
   local keys = {}
   for a in pairs(extra_flags or {}) do keys[#keys + 1] = a end

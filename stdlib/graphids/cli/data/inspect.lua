@@ -7,6 +7,9 @@ local M = {}
 
 M.summary = "show a dataset cache's parameters and per-split statistics"
 
+-- build's options that do nothing here: inspect takes no lock and prints no progress
+local OMIT = { ["--lock-timeout"] = true, ["-q"] = true, ["--quiet"] = true }
+
 local USAGE = [[
 usage: graphids data inspect [--dataset NAME] [--lake-root DIR] [cache options] [--json]
 
@@ -19,7 +22,7 @@ files against its metadata as a load does, reading their headers but no graph da
 the recorded size, headers that read, graph and index counts, captures, vocabulary).  Exits 1
 when there is no cache or one is damaged (each problem named on stderr).
 
-]] .. build.OPTIONS:gsub(" %(required%)", "") .. "  --json                 the metadata as JSON\n"
+]] .. build.options_help(OMIT, "  --json                 the metadata as JSON\n"):gsub(" %(required%)", "")
 
 -- The parameters that select one cache (cli.data.build's options besides the roots).
 local SELECTORS = { "window_size", "stride", "val_fraction", "seed", "vocab_from", "node_by_id", "scaler",
@@ -74,7 +77,7 @@ local function list_all(data, o, copts)
 end
 
 function M.main(args)
-  local o, err = build.parse(args, { ["--json"] = "json" }, true)
+  local o, err = build.parse(args, { ["--json"] = "json" }, true, OMIT)
   if o == nil then
     io.stderr:write("graphids data inspect: ", err, "\n\n", USAGE)
     return 2
