@@ -32,7 +32,8 @@ local SELECTORS = { "window_size", "stride", "val_fraction", "seed", "vocab_from
 local function list_all(data, o, copts)
   local okl, rows, root = pcall(data.list_caches, { lake_root = copts.lake_root, dataset = o.dataset })
   if not okl then
-    io.stderr:write("graphids data inspect: ", build.clean(rows):gsub("^list_caches: ", ""), "\n")
+    local msg = errors.strip_own_position(rows):gsub("^list_caches: ", "")
+    io.stderr:write("graphids data inspect: ", msg, "\n")
     return 1
   end
   if #rows == 0 and o.dataset ~= nil then
