@@ -425,6 +425,10 @@ describe("nn activations", function()
     -- a trailing nil is no argument, and an optional parameter stays optional
     assert.same({ 2, 3 }, nn.Linear(2, 3)(x, nil).shape)
     assert.same({ 1, 2, 3 }, nn.LSTM(2, 3)(x:view(1, 2, 2), nil).shape)
+    -- an inherited forward too (LSTM and GRU take RNNBase's), named by the class
+    errors("GRU: unexpected argument #3 %(graphids.Tensor%) to forward%(input, hx%)", nn.GRU(2, 3),
+      x:view(1, 2, 2), nil, x)
+    errors("LSTM: unexpected argument #3 %(number%)", nn.LSTM(2, 3), x:view(1, 2, 2), nil, 1)
     -- a forward without even self is a stub that raises its own error
     errors("ModuleList: has no forward", nn.ModuleList({ nn.ReLU() }), x)
   end)

@@ -265,16 +265,20 @@ U.CTOR = 3
 -- Every function of module table t refuses a value past its last parameter (graphids.arity).
 U.refuse_extra_arguments = require("graphids.arity").strict_all
 
--- Every class of module table t with a forward of its own refuses a value past forward's last
--- parameter, the message named by the class and counting positions without self:
+-- Every class of module table t with a forward (its own or inherited) refuses a value past
+-- forward's last parameter, the message named by the class and counting positions without self:
 -- "SAGEConv: unexpected argument #3 (graphids.Tensor) to forward(x, edge_index)".
 function U.refuse_extra_forward_arguments(t)
   local arity = require "graphids.arity"
-  for _, name in ipairs(sorted_keys(t)) do
+  -- every forward read before any is wrapped, so a class inheriting its forward (LSTM and GRU
+  -- from the unexported RNNBase) gets its own wrapper, named by it
+  local names, forwards = sorted_keys(t), {}
+  for _, name in ipairs(names) do
     local cls = t[name]
-    if type(cls) == "table" and type(rawget(cls, "forward")) == "function" then
-      cls.forward = arity.strict_method(cls.forward, name, "forward")
-    end
+    if type(cls) == "table" and type(cls.forward) == "function" then forwards[name] = cls.forward end
+  end
+  for _, name in ipairs(names) do
+    if forwards[name] then t[name].forward = arity.strict_method(forwards[name], name, "forward") end
   end
   return t
 end
