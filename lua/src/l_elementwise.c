@@ -7,6 +7,7 @@
  * the runtime's binop/unop tables are registered as closures whose upvalue is the op code, so
  * one C function serves every op of a kind.
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -158,6 +159,11 @@ static gids_dtype result_dtype(lua_State *L, const gids_tensor *b, gids_scalar s
  * converted to type uint8_t without overflow"), not a silent wrap of alpha * y.  torch's check
  * lets an unsigned type wrap a negative value down to -max, so u8 takes -255..255. */
 static void check_alpha_fits(lua_State *L, const char *fname, gids_scalar alpha, gids_dtype dt) {
+    /* (and a float alpha past f32's range, as torch's "cannot be converted to type float";
+     * an infinite or NaN alpha passes there too) */
+    if (!alpha.is_int && dt == GIDS_F32 && isfinite(alpha.f) && fabs(alpha.f) > FLT_MAX)
+        luaL_error(L, "%s: option 'alpha' (%f) does not fit in the result's dtype f32", fname,
+                   alpha.f);
     if (!alpha.is_int || (dt != GIDS_U8 && dt != GIDS_I32)) return;
     int64_t lo = dt == GIDS_U8 ? -255 : INT32_MIN, hi = dt == GIDS_U8 ? 255 : INT32_MAX;
     if (alpha.i < lo || alpha.i > hi)

@@ -169,6 +169,15 @@ describe("binary arithmetic", function()
     local r = graphids.add(i64_0d, u, { alpha = 2 })
     assert.are.equal("u8", r.dtype)
     assert.are.same({ 5, 7 }, r:totable())
+    -- a float alpha past f32's range for an f32 result, as torch's "cannot be converted to type
+    -- float"; an infinite one passes, and an f64 result takes it
+    local f = graphids.tensor({ 1.0 })
+    local f32_range = "option 'alpha' %(%-?1e%+40%) does not fit in the result's dtype f32"
+    errors("add: " .. f32_range, graphids.add, f, f, { alpha = 1e40 })
+    errors("sub_: " .. f32_range, f.sub_, f:clone(), f, { alpha = -1e40 })
+    errors("add: option 'alpha' %(1e%+39%) does not fit", graphids.add, u, 2.5, { alpha = 1e39 })
+    assert.same({ math.huge }, graphids.add(f, f, { alpha = math.huge }):totable())
+    assert.same({ 1 + 1e40 }, graphids.add(f:double(), f, { alpha = 1e40 }):totable())
     -- the result's dtype decides: a u8 y beside an i64 or f32 x takes any alpha
     assert.are.same({ 1 + 256 * 2 }, graphids.add(graphids.tensor({ 1 }), u:narrow(1, 2, 1),
       { alpha = 256 }):totable())

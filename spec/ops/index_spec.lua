@@ -142,6 +142,9 @@ describe("graphids.index_add", function()
       graphids.tensor({ 1 }, { dtype = "i32" }), { alpha = 1 << 31 })
     errors("index_add: alpha = 2.5 must be an integer for i32 tensors", i.index_add, i, 1, long({ 0 }),
       graphids.tensor({ 1 }, { dtype = "i32" }), { alpha = 2.5 })
+    -- and a float alpha past f32's range on an f32 t (torch: cannot be converted to type float)
+    errors("index_add: alpha = 1e%+40 does not fit in f32", graphids.index_add, graphids.zeros(2), 1,
+      long({ 0 }), graphids.ones(1), { alpha = 1e40 })
   end)
 end)
 

@@ -6,6 +6,7 @@
  * coordinate), and duplicates within an item are applied in index order, so scatter_ keeps the
  * last write and scatter_add_ sums in row order for every thread count.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +198,9 @@ static gids_status check_scatter_shapes(const char *op, const gids_tensor *self,
 static gids_status check_alpha(const char *op, gids_dtype dt, double alpha, sc_plan *p) {
     p->alpha_f = alpha;
     p->alpha_i = 0;
+    /* as torch's "cannot be converted to type float": a finite alpha past f32's range */
+    GIDS_CHECK(dt != GIDS_F32 || !isfinite(alpha) || fabs(alpha) <= FLT_MAX, GIDS_EINVAL,
+               "%s: alpha = %g does not fit in f32", op, alpha);
     if (gids_dtype_is_float(dt)) return GIDS_OK;
     GIDS_CHECK(alpha == trunc(alpha) && fabs(alpha) < 9.2e18, GIDS_EINVAL,
                "%s: alpha = %g must be an integer for %s tensors", op, alpha, gids_dtype_name(dt));
