@@ -351,6 +351,17 @@ describe("graphids.track.Callback", function()
       "track.Callback: system_metrics_node_id 'a|b' makes metric names MLflow refuses: " ..
       "'system/a|b/cpu_utilization_percentage' holds the character \"|\" (letters, digits, _ . / - : " ..
       "and space)")
+    -- a bad variable turns the metrics off with its warning; a sampler option cannot conflict then
+    assert.equal("graphids: warning: MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING=\"abc\" is not a whole " ..
+      "number of samples; no system metrics are logged\nfalse\t1\tnil\n",
+      run_lua(clean .. " MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING=abc", "local s = " ..
+      "require('graphids.track').Callback({system_metrics = {interval = 5}}).system_metrics " ..
+      "print(s.interval, s.samples_before_logging, s.node_id)"))
+    -- a node id is refused by the longest name it makes, not only the first (MLflow's 250 characters)
+    local long = string.rep("n", 214) -- system/<214>/cpu_utilization_percentage is 248 characters
+    assert.has_error(function() track.Callback({ system_metrics_node_id = long }) end,
+      "track.Callback: system_metrics_node_id '" .. long .. "' makes metric names MLflow refuses: " ..
+      "'system/" .. long .. "/gpu_99_memory_usage_percentage' is longer than 250 characters")
     assert.has_error(function()
       track.Callback({ system_metrics_samples_before_logging = 2,
         system_metrics = { samples_before_logging = 3 } })

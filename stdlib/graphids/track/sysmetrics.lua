@@ -144,9 +144,15 @@ end
 function M.node_id_problem(node_id)
   if type(node_id) ~= "string" then return "must be a string, got " .. type(node_id) end
   if node_id == "" then return nil end
-  local name = M.PREFIX .. node_id .. "/cpu_utilization_percentage"
-  local problem = require("graphids.track.mlflow").key_problem(name)
-  return problem and string.format("makes metric names MLflow refuses: '%s' %s", name, problem)
+  -- the first name for a character MLflow refuses, the longest for its length limit (a GPU's
+  -- index of up to 99 counted: gpu_99_memory_usage_percentage)
+  for _, tail in ipairs({ "cpu_utilization_percentage", "gpu_99_memory_usage_percentage",
+    "system_memory_usage_percentage" }) do
+    local name = M.PREFIX .. node_id .. "/" .. tail
+    local problem = require("graphids.track.mlflow").key_problem(name)
+    if problem then return string.format("makes metric names MLflow refuses: '%s' %s", name, problem) end
+  end
+  return nil
 end
 
 -- Whether v is an interval a sampler takes: a finite number of seconds > 0.

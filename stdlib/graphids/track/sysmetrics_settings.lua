@@ -18,10 +18,13 @@ local U = require "graphids.nn._util"
 
 local M = {}
 
+-- What a setting read from a bad variable is: the metrics are off, after a warning.
+local BAD = setmetatable({}, { __name = "bad variable" })
+
 local function bad_variable(name, value, what)
   io.stderr:write(string.format("graphids: warning: %s=%q is not %s; no system metrics are logged\n",
     name, value, what))
-  return false
+  return BAD
 end
 
 -- A variable's value: nil when unset or empty.
@@ -31,7 +34,8 @@ local function variable(name)
   return v
 end
 
--- Seconds, or false (none): false and 0 turn the metrics off (MLflow reads a 0 as unset).
+-- Seconds, false (none: false and 0 turn the metrics off; MLflow reads a 0 as unset), or BAD
+-- after a warning (a bad variable).
 local function interval(v, level)
   if v == false or v == 0 then return false end
   if v ~= nil then
@@ -52,7 +56,7 @@ local function interval(v, level)
   return n
 end
 
--- An integer >= 1, or false after a warning (a bad variable; read only when env_too is true).
+-- An integer >= 1, or BAD after a warning (a bad variable; read only when env_too is true).
 local function samples(v, level, env_too)
   if v ~= nil then
     if not sysmetrics.valid_samples(v) then
@@ -70,7 +74,7 @@ local function samples(v, level, env_too)
   return n
 end
 
--- A node name, nil (none: "" too), or false after a warning (a bad variable; read only when
+-- A node name, nil (none: "" too), or BAD after a warning (a bad variable; read only when
 -- env_too is true).
 local function node_id(v, level, env_too)
   if v ~= nil then
@@ -105,16 +109,20 @@ function M.resolve(opts, level)
   level = level + 2 -- (resolve, then the helper that raises)
   local s = { interval = interval(opts.system_metrics_interval, level) }
   -- (the variables are read only while the metrics are on: a bad one turns them off)
-  local n = samples(opts.system_metrics_samples_before_logging, level, s.interval ~= false)
-  local node = node_id(opts.system_metrics_node_id, level, s.interval ~= false)
-  if n == false or node == false then s.interval = false end
-  s.samples_before_logging, s.node_id = n or 1, node or nil
+  local on = s.interval ~= false and s.interval ~= BAD
+  local n = samples(opts.system_metrics_samples_before_logging, level, on)
+  local node = node_id(opts.system_metrics_node_id, level, on)
+  local bad = s.interval == BAD or n == BAD or node == BAD
+  if bad then s.interval = false end
+  s.samples_before_logging, s.node_id = (n ~= BAD and n) or 1, (node ~= BAD and node) or nil
   local o = opts.system_metrics
   if o == nil then return s end
   if type(o) ~= "table" then
     error("track.Callback: system_metrics must be a table of sampler options, got " .. type(o), level - 1)
   end
   U.options("track.Callback: system_metrics", o, sysmetrics.OPTIONS, level - 1)
+  -- (a bad variable has turned the metrics off with its warning: nothing to conflict with)
+  if bad then return s end
   for _, set in ipairs(SETTINGS) do
     local given, now = o[set.key], s[set.key]
     if set.key == "node_id" and given == "" then given = nil end
