@@ -415,6 +415,11 @@ describe("Trainer scheduler config", function()
       { function(o) return { scheduler = S.ReduceLROnPlateau(o), reduce_on_plateau = false } end,
         base .. ": 'reduce_on_plateau' = false, but the scheduler is a ReduceLROnPlateau, which steps " ..
         "with the monitored metric; drop the key" },
+      { function(o)
+        return { scheduler = S.StepLR(o, 1), reduce_on_plateau = true, monitor = "train_loss" }
+      end,
+        base .. ": 'reduce_on_plateau' = true, but the scheduler is a StepLR, which steps without a " ..
+        "metric; drop the key, or use a ReduceLROnPlateau" },
       { function() return { interval = "step" } end,
         base .. " has no 'scheduler' (the scheduler it configures: {scheduler = S, ...})" },
       { function() return { scheduler = "cosine" } end,

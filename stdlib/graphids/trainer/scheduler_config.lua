@@ -70,6 +70,13 @@ function M.normalize(r, trainer)
     error(string.format("%s: 'reduce_on_plateau' = false, but the scheduler is a %s, which steps " ..
       "with the monitored metric; drop the key", WHERE, class.name_of(s)), 0)
   end
+  local cls = getmetatable(s)
+  if o.reduce_on_plateau == true and not plateau and lr_scheduler[class.name_of(s)] == cls then
+    -- one of graphids' own epoch schedules: its step would take the metric for an epoch number
+    -- (a scheduler class of the user's may take a metric: it is left to its own step)
+    error(string.format("%s: 'reduce_on_plateau' = true, but the scheduler is a %s, which steps " ..
+      "without a metric; drop the key, or use a ReduceLROnPlateau", WHERE, class.name_of(s)), 0)
+  end
   if o.reduce_on_plateau == nil then o.reduce_on_plateau = plateau end
   -- (what the errors tell a user to change)
   o.monitor_option = o.monitor and "the scheduler config's 'monitor'" or "the Trainer's scheduler_monitor"
