@@ -91,8 +91,8 @@ describe("graphids.orchestrate.stage attack-interval metrics", function()
     assert.equal(2.0, m["test/attack_intervals"]) -- pooled over a and f alone
     for _, s in ipairs({ "b", "c", "d", "e" }) do assert.is_nil(m["test/" .. s .. "/attack_intervals"], s) end
     assert.same({
-      "b: metrics.attack_intervals: preds[1] = 2 is not 0 or 1 (benign or attack)",
-      "c: metrics.attack_intervals: labels[2] = 2 is not 0 or 1 (benign or attack)",
+      "b: metrics.attack_intervals: preds[1] (0-based) = 2 is not 0 or 1 (benign or attack)",
+      "c: metrics.attack_intervals: labels[2] (0-based) = 2 is not 0 or 1 (benign or attack)",
       "d: metrics.attack_intervals: preds must have an integer dtype, got f32",
       "e: metrics.attack_intervals: windows 0 and 1 (0-based) are both source_file 0, window_start 0",
     }, warned)

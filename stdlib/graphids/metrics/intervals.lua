@@ -37,7 +37,8 @@ local function values(what, v, n, first, binary)
   if binary then
     for i, x in ipairs(t) do
       if x ~= 0 and x ~= 1 then
-        error(string.format("%s: %s[%d] = %d is not 0 or 1 (benign or attack)", FNAME, what, i - 1, x), 3)
+        error(string.format("%s: %s[%d] (0-based) = %d is not 0 or 1 (benign or attack)", FNAME, what,
+          i - 1, x), 3)
       end
     end
   end
