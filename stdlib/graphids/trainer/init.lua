@@ -128,7 +128,10 @@ function Trainer:__init(opts)
     end
     if c.state_key then
       if keys[c.state_key] then
-        error(string.format("Trainer: two callbacks share the state key '%s'", c.state_key), U.CTOR)
+        error(string.format("Trainer: two callbacks share the state key '%s' (callbacks[%d], a %s, and an " ..
+          "earlier one): a checkpoint could not tell their states apart; keep one, or give them different " ..
+          "settings (Lightning refuses such a pair of stateful callbacks too)", c.state_key, i,
+          class.name_of(c)), U.CTOR)
       end
       keys[c.state_key] = true
     end
