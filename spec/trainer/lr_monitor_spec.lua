@@ -187,21 +187,14 @@ describe("LearningRateMonitor", function()
       "unknown option 'logging_intervals' %(did you mean 'logging_interval'%?%)")
   end)
 
-  it("takes two monitors of different settings; two alike are refused, naming the pair", function()
-    -- (their states are told apart by their settings, as ModelCheckpoint's and EarlyStopping's)
-    local a = cb.LearningRateMonitor()
-    local b = cb.LearningRateMonitor { logging_interval = "step", log_momentum = true }
-    assert.are_not.equal(a.state_key, b.state_key)
-    local t = fit({ max_epochs = 1, progress = "off", log_every_n_steps = 1, callbacks = { a, b } },
-      model(one_cycle))
-    assert.is_true(#a.history > 0 and #b.history > 0)
-    assert.equal(1, t.epoch)
+  it("is one per Trainer: a second would log the same keys, naming the pair", function()
+    -- (even of other settings: a per-epoch and a per-step monitor would draw lr-Adam on two axes)
     assert.error_matches(function()
-      Trainer { callbacks = { cb.LearningRateMonitor(), cb.LearningRateMonitor() } }
-    end, "Trainer: two callbacks share the state key 'LearningRateMonitor{logging_interval=nil," ..
-      "log_momentum=false,log_weight_decay=false}' (callbacks[2], a LearningRateMonitor, and an " ..
-      "earlier one): a checkpoint could not tell their states apart; keep one, or give them different " ..
-      "settings", nil, true)
+      local per_step = cb.LearningRateMonitor { logging_interval = "step" }
+      Trainer { callbacks = { cb.LearningRateMonitor(), per_step } }
+    end, "Trainer: two callbacks share the state key 'LearningRateMonitor' (callbacks[2], a " ..
+      "LearningRateMonitor, and an earlier one): a checkpoint could not tell their states apart; keep one",
+      nil, true)
   end)
 
   it("Trainer:log_step_metrics names what is not a name -> number table", function()
@@ -257,13 +250,12 @@ describe("LearningRateMonitor", function()
     end
     -- a damaged state is named before anything is restored
     local c = ckpt.load(path)
-    -- (the last mk()'s settings: its state key)
     local saved = cb.LearningRateMonitor { logging_interval = "epoch", log_momentum = true }
-    c.callbacks[saved.state_key].momentum = { 0.9, 0.8 }
+    c.callbacks.LearningRateMonitor.momentum = { 0.9, 0.8 }
     local bad = gio.join(dir, "bad.safetensors")
     ckpt.save(bad, c)
     local t3 = Trainer { max_epochs = 3, progress = "off", callbacks = { saved } }
-    assert.matches("callback state 'LearningRateMonitor{.-}'.*'momentum' must hold one number per " ..
+    assert.matches("callback state 'LearningRateMonitor'.*'momentum' must hold one number per " ..
       "group, as 'lrs' %(1%), got 2", err_of(t3.fit, t3, model(one_cycle), dm(), { ckpt_path = bad }))
   end)
 

@@ -19,6 +19,11 @@ local Callback = require "graphids.callbacks.base"
 
 local LearningRateMonitor = class("LearningRateMonitor", Callback)
 
+-- One per Trainer (the Trainer refuses two callbacks of one state key): two monitors would log
+-- the same lr-<Optimizer> keys, at one step or on two axes (step = epoch and the global step);
+-- one monitor with log_momentum / log_weight_decay logs everything a second could.
+LearningRateMonitor.state_key = "LearningRateMonitor"
+
 -- The per-group values the monitor reads, as the state saves them: lr, momentum, weight decay.
 local KINDS = { "lrs", "momentum", "weight_decay" }
 
@@ -32,11 +37,6 @@ function LearningRateMonitor:__init(opts)
   end
   -- (U.options refuses a non-boolean log_momentum or log_weight_decay: their defaults are booleans)
   self.logging_interval, self.log_momentum, self.log_weight_decay = li, o.log_momentum, o.log_weight_decay
-  -- (its settings in its state key, as ModelCheckpoint's and EarlyStopping's: two monitors of
-  -- different settings keep their states apart; two alike are refused by the Trainer)
-  self.state_key = string.format(
-    "LearningRateMonitor{logging_interval=%s,log_momentum=%s,log_weight_decay=%s}", tostring(li),
-    tostring(o.log_momentum), tostring(o.log_weight_decay))
   -- every lr logged: {epoch, name, lr}, and step (the global step) for one logged per step
   self.history = {}
   -- the last momentum and weight decay logged, by name (Lightning's last_momentum_values, ...)

@@ -129,8 +129,8 @@ function Trainer:__init(opts)
     if c.state_key then
       if keys[c.state_key] then
         error(string.format("Trainer: two callbacks share the state key '%s' (callbacks[%d], a %s, and an " ..
-          "earlier one): a checkpoint could not tell their states apart; keep one, or give them different " ..
-          "settings (Lightning refuses such a pair of stateful callbacks too)", c.state_key, i,
+          "earlier one): a checkpoint could not tell their states apart; keep one (callbacks whose " ..
+          "settings name their key, as ModelCheckpoint's monitor, may differ in those)", c.state_key, i,
           class.name_of(c)), U.CTOR)
       end
       keys[c.state_key] = true
