@@ -214,6 +214,12 @@ describe("graphids.json", function()
     v, e = require("graphids.io").read_file("a\0b")
     assert.is_nil(v)
     assert.equal("a\\x00b: the path holds a NUL byte at byte 2; no file has such a name", e)
+    -- nor are they there: exists and is_dir answer false (stat raises on both)
+    local gio = require "graphids.io"
+    for _, p in ipairs({ "", "a\0b", "/\0" }) do
+      assert.is_false(gio.exists(p), p)
+      assert.is_false(gio.is_dir(p), p)
+    end
   end)
 
   it("names the first unknown encode option in sorted order, whatever pairs() gives", function()

@@ -54,11 +54,18 @@ function M.join(...)
   return (table.concat(parts, "/"):gsub("//+", "/"))
 end
 
+-- An empty path and one holding a NUL byte name nothing: false, as for any path that is not
+-- there (core.stat raises on both; a caller asking "is it there?" wants the answer, not that).
+local function names_nothing(path)
+  return path == "" or (type(path) == "string" and path:find("\0", 1, true) ~= nil)
+end
+
 function M.exists(path)
-  return core.stat(path) ~= nil
+  return not names_nothing(path) and core.stat(path) ~= nil
 end
 
 function M.is_dir(path)
+  if names_nothing(path) then return false end
   local st = core.stat(path)
   return st ~= nil and st.type == "dir"
 end
