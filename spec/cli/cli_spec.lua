@@ -83,6 +83,35 @@ describe("graphids fit|test|pipeline|runs", function()
       assert.equal(2, rc, c[2])
       assert.equal(c[2], err:match("^[^\n]*"))
     end
+    -- an empty path option is a usage error before anything reads it: not a failed stat of ""
+    -- (--ckpt-path=), not a late mkdir (--output-dir=), not the default root (--data-root=)
+    local gat = "--config=recipes/stages/gat.lua"
+    for _, c in ipairs({ { { "fit", gat, "--ckpt-path=" }, "--ckpt-path is empty" },
+      { { "fit", gat, "--ckpt-path", "" }, "--ckpt-path is empty" },
+      { { "test", gat, "--ckpt-path=" }, "--ckpt-path is empty" },
+      { { "analyze", gat, "--ckpt-path=" }, "--ckpt-path is empty" },
+      { { "analyze", gat, "--output-dir=" }, "--output-dir is empty" },
+      { { "fit", gat, "--data-root=" }, "--data-root is empty" },
+      { { "test", gat, "--data-root=" }, "--data-root is empty" },
+      { { "analyze", gat, "--data-root=" }, "--data-root is empty" },
+      { { "pipeline", "recipes/pipelines/graphids.lua", "--data-root=" }, "--data-root is empty" },
+      { { "pipeline", "recipes/pipelines/graphids.lua", "--lake-root=" }, "--lake-root is empty" },
+      { { "fit", gat, "--lake-root=" }, "--lake-root is empty" } }) do
+      _, err, rc = proc.run(c[1])
+      assert.equal(2, rc, table.concat(c[1], " "))
+      assert.equal("graphids " .. c[1][1] .. ": " .. c[2], err:match("^[^\n]*"))
+    end
+    -- -h or --help anywhere is the help, whatever else is wrong (as argparse)
+    for _, args in ipairs({ { "fit", "--help", "--bogus" }, { "fit", "extra", "--help" },
+      { "test", "--ckpt-path=", "-h" }, { "pipeline", "a", "b", "--help" },
+      { "analyze", "--output-dir", "--help" }, { "runs", "list", "--help", "--bogus" },
+      { "data", "build", "--window-size", "2", "--help" }, { "data", "inspect", "--stride=0", "-h" },
+      { "data", "simulate", "--frames", "0", "--help" }, { "data", "convert", "--help", "--bogus" } }) do
+      local out
+      out, err, rc = proc.run(args)
+      assert.equal(0, rc, table.concat(args, " ") .. ": " .. err)
+      assert.truthy(out:find("^usage: graphids " .. args[1]), out)
+    end
     -- --data-root and --lake-root are the TLAs' shorthands, as for pipeline
     _, err, rc = proc.run({ "test", "--config", "recipes/stages/gat.lua", "--data-root", "/a",
       "--tla", "data_root=/b" })

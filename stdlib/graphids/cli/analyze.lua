@@ -60,7 +60,8 @@ local FILES = { "embeddings.safetensors", "attention.safetensors", "landscape.sa
 
 local SPEC = { value = { "--config", "--ckpt-path", "--data-root", "--lake-root", "--split", "--only",
   "--max-graphs", "--landscape-steps", "--landscape-span", "--landscape-graphs", "--seed",
-  "--output-dir" }, multi = { "--tla", "--set" } }
+  "--output-dir" }, multi = { "--tla", "--set" },
+  nonempty = { "--ckpt-path", "--data-root", "--lake-root", "--output-dir" } }
 
 local POLICIES = { ["graphids.models.fusion.DQNFusion"] = true,
   ["graphids.models.fusion.BanditFusion"] = true }

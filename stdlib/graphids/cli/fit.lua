@@ -29,7 +29,10 @@ checkpoints/, predictions/{train,val}.safetensors, traces.jsonl and .train_compl
 
 ]] .. M.OPTIONS
 
-M.SPEC = { value = { "--config", "--ckpt-path", "--data-root", "--lake-root" }, multi = { "--tla", "--set" } }
+-- An empty path is a usage error ("--ckpt-path is empty"), not the default it would silently
+-- mean ($GRAPHIDS_DATA_ROOT for --data-root=) nor a failed look-up of "" (--config has its own).
+M.SPEC = { value = { "--config", "--ckpt-path", "--data-root", "--lake-root" }, multi = { "--tla", "--set" },
+  nonempty = { "--ckpt-path", "--data-root", "--lake-root" } }
 
 -- The ResolvedConfig of parsed options, or nil, message.
 function M.resolve(o)

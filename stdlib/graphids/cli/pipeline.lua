@@ -36,7 +36,7 @@ example:
 
 function M.main(args)
   local o, err = A.parse(args, { value = { "--data-root", "--lake-root" }, multi = { "--tla" },
-    flag = { "--dry-run", "--traceback" }, positional = 1 })
+    flag = { "--dry-run", "--traceback" }, positional = 1, nonempty = { "--data-root", "--lake-root" } })
   if not o then return A.usage_error("pipeline", err, USAGE) end
   if o.help then io.stdout:write(USAGE) return 0 end
   local path = o.positional[1]

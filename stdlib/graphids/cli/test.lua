@@ -33,7 +33,8 @@ local function without_run_dir(r)
 end
 
 function M.main(args)
-  local spec = { value = fit.SPEC.value, multi = fit.SPEC.multi, flag = { "--json" } }
+  local spec = { value = fit.SPEC.value, multi = fit.SPEC.multi, nonempty = fit.SPEC.nonempty,
+    flag = { "--json" } }
   local o, err = A.parse(args, spec)
   if not o then return A.usage_error("test", err, USAGE) end
   if o.help then io.stdout:write(USAGE) return 0 end

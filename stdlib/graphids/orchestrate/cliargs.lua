@@ -3,8 +3,10 @@
 --   local A = require "graphids.orchestrate.cliargs"
 --   local o, err = A.parse(args, {value = {"--config", "--ckpt-path"}, multi = {"--tla", "--set"},
 --                                flag = {"--dry-run"}, positional = 1})
---   (nonempty = true: an empty value of any option is a usage error, "--out is empty")
+--   (nonempty = true: an empty value of any option is a usage error, "--out is empty"; a list of
+--   names: of those options only)
 --   o["--config"], o["--tla"] (list), o["--dry-run"] (true/nil), o[1] (positionals), o.help
+-- -h or --help anywhere asks for the help, whatever else is wrong (as argparse): {help = true}.
 --   local tla = A.kv_table(o["--tla"])   -- {k = decoded value}; set = A.kv_list(o["--set"])
 -- Usage errors return nil, message (the commands exit with 2).  `--opt=value` is accepted too.
 local config = require "graphids.config"
@@ -53,8 +55,9 @@ local function reads_as_option(word)
   return word:sub(1, 1) == "-" and word ~= "-" and tonumber(word) == nil
 end
 
-function M.parse(args, spec)
+local function parse(args, spec)
   local value, multi, flag = set_of(spec.value), set_of(spec.multi), set_of(spec.flag)
+  local nonempty = type(spec.nonempty) == "table" and set_of(spec.nonempty) or nil
   local o = { positional = {} }
   local i = 1
   while i <= #args do
@@ -79,7 +82,9 @@ function M.parse(args, spec)
         end
         i = i + 1
       end
-      if v == "" and spec.nonempty then return nil, name .. " is empty" end
+      if v == "" and (spec.nonempty == true or (nonempty and nonempty[name])) then
+        return nil, name .. " is empty"
+      end
       if multi[name] then
         o[name] = o[name] or {}
         o[name][#o[name] + 1] = v
@@ -102,6 +107,21 @@ function M.parse(args, spec)
     return nil, "unexpected argument '" .. o.positional[(spec.positional or 0) + 1] .. "'"
   end
   return o
+end
+
+-- Whether args ask for the help: "-h" and "--help" are never an option's value (they read as
+-- options), so wherever they stand they are the request.
+local function asks_help(args)
+  for _, a in ipairs(args) do
+    if a == "-h" or a == "--help" then return true end
+  end
+  return false
+end
+
+function M.parse(args, spec)
+  local o, err = parse(args, spec)
+  if o == nil and asks_help(args) then return { help = true, positional = {} } end
+  return o, err
 end
 
 -- "k=v" strings -> {k = value} (JSON-decoded, else the string), or nil, message.  A top-level

@@ -118,8 +118,9 @@ function M.parse(args, extra_flags, dataset_optional, omit)
   local p, perr = require("graphids.orchestrate.cliargs").parse(args, { value = values, flag = flags,
     nonempty = true })
   if p == nil then return nil, perr end
+  if p.help then return { help = true } end -- whatever the other words hold (as argparse)
   if p["-q"] and p["--quiet"] then return nil, "-q and --quiet are one option; give it once" end
-  local o = { help = p.help }
+  local o = {}
   for _, a in ipairs(flags) do
     if p[a] then o[FLAG[a] or extra_flags[a]] = true end
   end
@@ -138,23 +139,21 @@ function M.parse(args, extra_flags, dataset_optional, omit)
       o[key] = v
     end
   end
-  if not o.help and o.dataset == nil and not dataset_optional then
+  if o.dataset == nil and not dataset_optional then
     return nil, "--dataset NAME is required"
   end
-  if not o.help then
-    -- a value the build would refuse (a choice, a range) is a usage error too, named by its flag
-    local cache = require "graphids.data.cache"
-    local merged = {}
-    for k, v in pairs(cache.OPTION_DEFAULTS) do merged[k] = v end
-    for k, v in pairs(o) do merged[k] = v end
-    local ok, err = pcall(cache.check_options, "data", merged, 0)
-    if not ok then
-      local key, rest = tostring(err):match("^data: ([%w_]+) (.*)$")
-      return nil, key and ("--" .. key:gsub("_", "-") .. " " .. rest) or tostring(err)
-    end
-    if o.lock_timeout ~= nil and o.lock_timeout < 0 then
-      return nil, "--lock-timeout: '" .. o.lock_timeout .. "' must be a number of seconds >= 0"
-    end
+  -- a value the build would refuse (a choice, a range) is a usage error too, named by its flag
+  local cache = require "graphids.data.cache"
+  local merged = {}
+  for k, v in pairs(cache.OPTION_DEFAULTS) do merged[k] = v end
+  for k, v in pairs(o) do merged[k] = v end
+  local ok, err = pcall(cache.check_options, "data", merged, 0)
+  if not ok then
+    local key, rest = tostring(err):match("^data: ([%w_]+) (.*)$")
+    return nil, key and ("--" .. key:gsub("_", "-") .. " " .. rest) or tostring(err)
+  end
+  if o.lock_timeout ~= nil and o.lock_timeout < 0 then
+    return nil, "--lock-timeout: '" .. o.lock_timeout .. "' must be a number of seconds >= 0"
   end
   return o
 end
