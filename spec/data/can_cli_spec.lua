@@ -215,6 +215,54 @@ describe("graphids data simulate", function()
     os.execute("rm -rf " .. q(d) .. " " .. q(e))
   end)
 
+  it("leaves a live run's staging folder and output alone; removes a killed run's", function()
+    local gio = require "graphids.io"
+    local d = tmpdir()
+    -- a live run: its staging folder's lock is held (here, by this process)
+    local live = d .. "/.simulating-00c0ffee"
+    assert(gio.mkdir_p(live .. "/train_01_attack_free"))
+    local lk = assert(gio.lock(live .. ".lock", { exclusive = true, timeout = 0 }))
+    local _, se, rc = run({ "data", "simulate", "--out", d, "--frames", "300" })
+    assert.are.equal(1, rc, se)
+    assert.truthy(se:find("another `graphids data simulate` is writing into " .. d .. " (its staging folder " ..
+      live .. "); wait for it to finish, or give another --out", 1, true), se)
+    assert.is_true(gio.is_dir(live .. "/train_01_attack_free"))
+    local p = io.popen("ls -A " .. q(d))
+    assert.are.equal(".simulating-00c0ffee\n.simulating-00c0ffee.lock\n", p:read("a"))
+    p:close()
+    -- once that run is dead (its lock free), its folder is a leftover: removed, not moved into d
+    lk:unlock()
+    assert(io.open(live .. "/train_01_attack_free/stale.csv", "w")):close()
+    _, se, rc = run({ "data", "simulate", "--out", d, "--frames", "300" })
+    assert.are.equal(0, rc, se)
+    assert.is_false(gio.exists(live))
+    assert.is_false(gio.exists(live .. ".lock"))
+    assert.is_nil(slurp(d .. "/train_01_attack_free/stale.csv"))
+    -- a failed run that created out removes what it made, never what another run put there
+    local e = tmpdir() .. "/new"
+    local data_mod = package.loaded["graphids.data"]
+    package.loaded["graphids.data"] = { simulate = function()
+      assert(io.open(e .. "/other-run.csv", "w")):close()
+      error("disk full", 0)
+    end }
+    local stderr, caught = io.stderr, assert(io.tmpfile())
+    io.stderr = caught
+    local okm, code = pcall(require("graphids.cli.data.simulate").main, { "--out", e })
+    io.stderr, package.loaded["graphids.data"] = stderr, data_mod
+    caught:seek("set")
+    assert.are.equal("graphids data simulate: disk full\n", caught:read("a"))
+    assert(okm, code)
+    assert.are.equal(1, code)
+    p = io.popen("ls -A " .. q(e))
+    assert.are.equal("other-run.csv\n", p:read("a"))
+    p:close()
+    -- out that is a file is named so, before any staging folder is made in it
+    _, se, rc = run({ "data", "simulate", "--out", e .. "/other-run.csv", "--frames", "300" })
+    assert.are.equal(1, rc, se)
+    assert.are.equal("graphids data simulate: " .. e .. "/other-run.csv is not a folder\n", se)
+    os.execute("rm -rf " .. q(d) .. " " .. q(e:match("^(.*)/new$")))
+  end)
+
   it("gives usage errors exit code 2", function()
     for _, case in ipairs({
       { {}, "missing --out DIR" },
