@@ -191,10 +191,14 @@ describe("graphids.data cache", function()
     assert.matches("its folder is named w100%-s100%-val0.2%-seed42%-.* but its metadata says " ..
       "w50%-s100%-val0.2%-seed7%-.* %(copied or renamed by hand%?%)", listed.problems[1])
     -- the hint for a dataset of real captures names the data root it needs
-    assert.matches("build it: graphids data build %-%-dataset hcrl_sa %-%-lake%-root .* %-%-data%-root %S+",
+    assert.matches("build it: graphids data build %-%-dataset hcrl_sa %-%-lake%-root=.* %-%-data%-root=%S+",
       select(2, data.inspect_cache("hcrl_sa", { lake_root = lake, seed = 3 })))
-    assert.matches("rebuild it: graphids data rebuild %-%-dataset synthetic %-%-lake%-root "
+    assert.matches("rebuild it: graphids data rebuild %-%-dataset synthetic %-%-lake%-root="
       .. lake:gsub("%p", "%%%0"), e)
+    -- roots the shell would split or take for an option are given as --opt='VALUE'
+    local _, odd = data.inspect_cache("synthetic", { lake_root = "-my lake's", data_root = "a b" })
+    assert.truthy(odd:find("build it: graphids data build --dataset synthetic " ..
+      "--lake-root='-my lake'\\''s' --data-root='a b' --window-size", 1, true), odd)
     assert.matches("%-%-window%-size 100 %-%-stride 100 %-%-val%-fraction 0.2 %-%-seed 42", e)
     e = err_of(data.build_cache, "synthetic", opts())
     assert.matches("window_size=50 %(requested 100%)", e)

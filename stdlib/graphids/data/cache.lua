@@ -157,15 +157,18 @@ local INVARIANTS = { "preprocessing_version", "window_size", "stride", "val_frac
 -- A cache written before these options existed was built as their defaults say.
 local LEGACY = { vocab_from = "all", node_by_id = false, scaler = "train", calibration = 1.0 }
 
+-- The command that builds (verb) the cache of these options, to be pasted into a shell: the
+-- roots in the --opt=VALUE form and quoted (a root starting with '-' or holding a space).
 local function cli_command(verb, dataset, o)
-  local parts = { "graphids data " .. verb, "--dataset " .. dataset, "--lake-root " .. o.lake_root }
+  local quote = require("graphids.shell").quote
+  local parts = { "graphids data " .. verb, "--dataset " .. dataset, "--lake-root=" .. quote(o.lake_root) }
   local root = catalog.data_root(o)
   if root then
-    parts[#parts + 1] = "--data-root " .. root
+    parts[#parts + 1] = "--data-root=" .. quote(root)
   else
     -- a dataset of real captures needs its root: a placeholder the user sees to fill in
     local ok, info = pcall(catalog.dataset_info, dataset, o)
-    if ok and not info.simulated then parts[#parts + 1] = "--data-root DIR" end
+    if ok and not info.simulated then parts[#parts + 1] = "--data-root=DIR" end
   end
   parts[#parts + 1] = string.format("--window-size %d --stride %d --val-fraction %s --seed %d",
     o.window_size, o.stride, num(o.val_fraction), o.seed)
