@@ -131,7 +131,14 @@ describe("graphids fit|test|pipeline|runs", function()
     assert.truthy(err:find("'trainer.max_epochs' must be an integer", 1, true), err)
     _, err, rc = proc.run({ "fit", "--config", "recipes/stages/gat.lua", "--set", "novalue" })
     assert.equal(2, rc)
-    assert.truthy(err:find("expected KEY=VALUE, got 'novalue'"), err)
+    assert.equal("graphids fit: --set: expected KEY=VALUE, got 'novalue'", err:match("^[^\n]*"))
+    -- named by its option: --tla too, in fit and pipeline
+    for _, args in ipairs({ { "fit", "--config", "recipes/stages/gat.lua", "--tla", "seed" },
+      { "pipeline", "recipes/pipelines/graphids.lua", "--tla", "seed" } }) do
+      _, err, rc = proc.run(args)
+      assert.equal(2, rc)
+      assert.equal("graphids " .. args[1] .. ": --tla: expected KEY=VALUE, got 'seed'", err:match("^[^\n]*"))
+    end
     _, _, rc = proc.run({ "pipeline" })
     assert.equal(2, rc)
     _, err, rc = proc.run({ "runs", "frobnicate" })

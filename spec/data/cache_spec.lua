@@ -253,9 +253,11 @@ describe("graphids.data cache", function()
       err_of(data.build_cache, "synthetic", opts({ scaler = "per_file", calibration = 0 })))
     -- a window size that can give no graph is refused before a capture is read (the data root
     -- names no folder); so is one past the window builder's limit
-    for _, w in ipairs({ 2, data.MAX_WINDOW + 1 }) do
-      assert.matches("build_cache: window_size must be an integer in 3%.%.1048576 %(a window of 2 frames " ..
-        "or fewer has no edge%), got " .. w,
+    -- (each bound with its own reason)
+    for w, why in pairs({ [2] = "a window of 2 frames or fewer has no edge",
+      [data.MAX_WINDOW + 1] = "the largest window the graph builder takes" }) do
+      assert.matches("build_cache: window_size must be an integer in 3%.%.1048576 %(" .. why ..
+        "%), got " .. w,
         err_of(data.build_cache, "hcrl_sa", opts({ window_size = w, data_root = "/nonexistent" })))
     end
   end)
@@ -791,8 +793,13 @@ return { synthetic = { train = { "train_01_attack_free", "train_02_with_attacks"
       "list_caches: dataset name 'synthetic/%.%.' is not one folder name")
     expect("inspect --dataset synthetic --stride 30", lake, "1",
       "no dataset cache at .*graphids data build %-%-dataset synthetic")
-    expect("inspect --dataset synthetic", gio.join(lake, "empty"), "1",
-      "no dataset caches of synthetic under .*graphids data build %-%-dataset synthetic")
+    -- the build hint builds where inspect looked: the lake root, and the data root when given
+    local empty = gio.join(lake, "empty")
+    expect("inspect --dataset synthetic", empty, "1", "no dataset caches of synthetic under .*; build " ..
+      "one: graphids data build %-%-dataset synthetic %-%-lake%-root=" .. empty:gsub("%p", "%%%0") .. "\n")
+    expect("inspect --dataset synthetic --data-root=/no/data", empty, "1", "; build one: graphids " ..
+      "data build %-%-dataset synthetic %-%-lake%-root=" .. empty:gsub("%p", "%%%0") ..
+      " %-%-data%-root=/no/data\n")
     expect("build --dataset nope", lake, "1", "unknown dataset 'nope'")
     -- damage: metadata with a field of the wrong shape, a truncated graph file, a missing vocab
     local dir = gio.join(lake, "cache", "v1", default)

@@ -108,6 +108,8 @@ describe("graphids data convert", function()
       { { "a", "b", "--formt=csv" }, "unknown option '--formt' (did you mean '--format'?)" },
       { { "a", "b", "--lenient=1" }, "--lenient takes no value" },
       { { "a", "b", "--attack-id=" }, "--attack-id is empty" },
+      -- a list of no mapping is refused, not the reader's default columns
+      { { "--columns", ",", "a", "b" }, "--columns holds no KEY=NAME" },
       -- a flag given twice is refused as a value option given twice is
       { { "--lenient", "a", "--lenient", "b" }, "--lenient is given twice; give it once" },
     }) do

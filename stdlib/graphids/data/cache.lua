@@ -59,10 +59,10 @@ M.OPTION_DEFAULTS = DEFAULTS
 -- every window would be dropped after every capture was read; the largest is the window
 -- builder's.
 function M.window_size_problem(v)
-  if math.type(v) ~= "integer" or v < 3 or v > S.MAX_WINDOW then
-    return string.format("must be an integer in 3..%d (a window of 2 frames or fewer has no edge)",
-      S.MAX_WINDOW)
-  end
+  local range = string.format("must be an integer in 3..%d", S.MAX_WINDOW)
+  if math.type(v) ~= "integer" then return range end
+  if v < 3 then return range .. " (a window of 2 frames or fewer has no edge)" end
+  if v > S.MAX_WINDOW then return range .. " (the largest window the graph builder takes)" end
   return nil
 end
 

@@ -156,7 +156,7 @@ function M.kv_table(list)
   local t, given = {}, {}
   for _, s in ipairs(list or {}) do
     local ok, k, v = pcall(config.parse_kv, s)
-    if not ok then return nil, errors.strip_own_position(k) end
+    if not ok then return nil, "--tla: " .. errors.strip_own_position(k) end
     if given[k] then
       return nil, string.format("--tla %s is given twice (%s and %s); give it once", k, given[k], s)
     end
@@ -202,7 +202,7 @@ function M.kv_list(list)
   local out = {}
   for _, s in ipairs(list or {}) do
     local ok, k, v = pcall(config.parse_kv, s)
-    if not ok then return nil, errors.strip_own_position(k) end
+    if not ok then return nil, "--set: " .. errors.strip_own_position(k) end
     local nul = nul_problem("--set", k, v)
     if nul then return nil, nul end
     out[#out + 1] = { k, v }

@@ -59,6 +59,8 @@ local function parse_columns(spec)
     end
     cols[k], given[k] = v, item:match("^%s*(.-)%s*$")
   end
+  -- (",": no mapping at all, which the reader would take as its default columns unseen)
+  if next(cols) == nil then return nil, "--columns holds no KEY=NAME" end
   return cols
 end
 
