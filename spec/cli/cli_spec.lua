@@ -435,8 +435,8 @@ describe("graphids fit|test|pipeline|runs", function()
     _, err, rc = proc.run(cat({ "fit" }, base, sets("gat")))
     assert.equal(0, rc, err)
     assert.truthy(err:find("graphids fit: " .. run_dir .. " holds a finished fit; this fresh fit replaces " ..
-      "its checkpoints and results once it starts (to continue it instead: --ckpt-path " .. run_dir ..
-      "/checkpoints/last.safetensors)", 1, true), err)
+      "its checkpoints and results once it starts (to continue it instead: --ckpt-path=" ..
+      require("graphids.shell").quote(run_dir .. "/checkpoints/last.safetensors") .. ")", 1, true), err)
     -- over a record that does not read too: a fresh fit replaces it (it stopped with a traceback)
     assert(gio.atomic_write(gio.join(run_dir, "resolved.json"), '{"trunc'))
     _, err, rc = proc.run(cat({ "fit" }, base, sets("gat")))

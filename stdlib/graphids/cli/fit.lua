@@ -101,7 +101,7 @@ function M.main(args)
     io.stderr:write(string.format("graphids fit: %s holds %s fit; this fresh fit replaces its " ..
       "checkpoints and results once it starts (%s)\n", r.run_dir,
       finished and "a finished" or "an interrupted",
-      refused or ("to continue it instead: --ckpt-path " .. r.last_ckpt)))
+      refused or ("to continue it instead: --ckpt-path=" .. require("graphids.shell").quote(r.last_ckpt))))
   end
   local ok, res = pcall(function()
     local stage = require "graphids.orchestrate.stage"
