@@ -21,7 +21,6 @@ static inline int gids_ew_category(gids_dtype dt) {
     return gids_dtype_is_float(dt) ? 2 : 1;
 }
 
-
 /* Dtype a Lua/Python number takes next to a tensor of dtype t (a "wrapped number"): a float
  * number with a non-float tensor gives f32, an integer with a bool tensor gives i64, otherwise
  * the tensor's dtype. */
