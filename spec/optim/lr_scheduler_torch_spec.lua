@@ -481,4 +481,112 @@ describe("graphids.optim.lr_scheduler after torch", function()
     bad.lr_lambdas = {}
     h.errors("LambdaLR:load_state_dict: unknown key 'lr_lambdas'", l.load_state_dict, l, bad)
   end)
+
+  -- A param group added (add_param_group) after the scheduler was built.  Tables printed with
+  -- %.17g from torch 2.15 (the peer venv) on
+  --   o = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1); s = <scheduler>(o)
+  --   o.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.05})
+  --   for i in range(1, 11):
+  --       s.step()    # s.step(1.0) for ReduceLROnPlateau
+  --       if i == 5: s.load_state_dict(s.state_dict())
+  --       print(s.get_last_lr())
+  -- torch keeps base_lrs (and a list min_lr) as built: the recursive formulas, which read the lr
+  -- in force, schedule the new group; the state dict, shorter lists and all, loads back.
+  local ADDED = {
+    StepLR = {
+      { 0.10000000000000001, 0.050000000000000003 }, { 0.010000000000000002, 0.005000000000000001 },
+      { 0.010000000000000002, 0.005000000000000001 }, { 0.0010000000000000002, 0.00050000000000000012 },
+      { 0.0010000000000000002, 0.00050000000000000012 }, { 0.00010000000000000003, 5.0000000000000016e-05 },
+      { 0.00010000000000000003, 5.0000000000000016e-05 }, { 1.0000000000000004e-05, 5.0000000000000021e-06 },
+      { 1.0000000000000004e-05, 5.0000000000000021e-06 }, { 1.0000000000000004e-06, 5.0000000000000019e-07 },
+    },
+    -- ReduceLROnPlateau(o, patience=6, factor=0.5): its first cut (step 8) comes after the
+    -- round trip, while min_lrs still lists one floor
+    ReduceLROnPlateau = {
+      { 0.1, 0.05 }, { 0.1, 0.05 }, { 0.1, 0.05 }, { 0.1, 0.05 }, { 0.1, 0.05 }, { 0.1, 0.05 },
+      { 0.1, 0.05 }, { 0.05, 0.025 }, { 0.05, 0.025 }, { 0.05, 0.025 },
+    },
+  }
+
+  local function add_group(o)
+    o:add_param_group({ params = { common.param({ 0.0 }) }, lr = 0.05 })
+  end
+
+  it("a param group added after the scheduler was built: torch's lrs, and the state dict loads",
+    function()
+      local makers = {
+        StepLR = { function(o) return sched.StepLR(o, 2) end, function(s) s:step() end },
+        ReduceLROnPlateau = {
+          function(o) return sched.ReduceLROnPlateau(o, { patience = 6, factor = 0.5 }) end,
+          function(s) s:step(1.0) end,
+        },
+      }
+      for name, m in pairs(makers) do
+        local o = sgd(0.1)
+        local s = m[1](o)
+        add_group(o)
+        local got, saved = {}, nil
+        for i = 1, 10 do
+          m[2](s)
+          if i == 5 then
+            saved = { opt = o:state_dict(), sched = s:state_dict() }
+            s:load_state_dict(s:state_dict())
+          end
+          got[i] = s:get_last_lr()
+        end
+        h.near(got, ADDED[name], TOL, name)
+        -- fresh objects, the group added again, resumed from step 5: the same lrs
+        local o2 = sgd(0.1)
+        local s2 = m[1](o2)
+        add_group(o2)
+        o2:load_state_dict(saved.opt)
+        s2:load_state_dict(saved.sched)
+        local resumed = {}
+        for _ = 6, 10 do
+          m[2](s2)
+          resumed[#resumed + 1] = s2:get_last_lr()
+        end
+        h.near(resumed, { table.unpack(ADDED[name], 6, 10) }, TOL, name .. " resumed")
+      end
+      -- a list naming more groups than the optimizer has is still refused
+      local s = sched.StepLR(sgd(0.1), 2)
+      local bad = s:state_dict()
+      bad.base_lrs = { 0.1, 0.05 }
+      h.errors("StepLR:load_state_dict: 'base_lrs' must list one value per param group %(the " ..
+        "optimizer's 1, or fewer for groups added after the scheduler was built%), got 2 values",
+        s.load_state_dict, s, bad)
+      local p = sched.ReduceLROnPlateau(sgd(0.1))
+      bad = p:state_dict()
+      bad.min_lrs = {}
+      h.errors("ReduceLROnPlateau:load_state_dict: 'min_lrs' must list one value per param group",
+        p.load_state_dict, p, bad)
+    end)
+
+  it("a param group added after the scheduler was built: a formula over base_lrs refuses the " ..
+    "step, as torch's", function()
+    -- torch raises ValueError (zip(..., strict=True)) at the same steps: LambdaLR,
+    -- MultiplicativeLR and CosineAnnealingWarmRestarts at the first, CosineAnnealingLR(o, 4) at
+    -- epoch 5 (its restart branch, over base_lrs), any closed form (step(epoch)) at once
+    local want = "%s:step: the optimizer has 2 param groups, but the scheduler was built on 1 " ..
+        "and this step's formula gives no lr for param group 2 %%(added since by add_param_group%%)"
+    local cases = {
+      { function(o) return sched.LambdaLR(o, function(e) return 0.9 ^ e end) end, 1 },
+      { function(o) return sched.MultiplicativeLR(o, function() return 0.9 end) end, 1 },
+      { function(o) return sched.CosineAnnealingWarmRestarts(o, 3) end, 1 },
+      { function(o) return sched.CosineAnnealingLR(o, 4, { eta_min = 0.001 }) end, 5 },
+    }
+    for _, c in ipairs(cases) do
+      local o = sgd(0.1)
+      local s = c[1](o)
+      add_group(o)
+      for _ = 1, c[2] - 1 do s:step() end
+      local before = { o.param_groups[1].lr, o.param_groups[2].lr }
+      h.errors_at_caller(string.format(want, s.__name), s.step, s)
+      assert.same(before, { o.param_groups[1].lr, o.param_groups[2].lr }, s.__name)
+    end
+    local o = sgd(0.1)
+    local s = sched.StepLR(o, 2)
+    add_group(o)
+    h.errors(string.format(want, "StepLR"), s.step, s, 4)
+  end)
 end)

@@ -12,7 +12,6 @@ function P.install(M, I)
   local LRScheduler = I.LRScheduler
   local read_args = I.read_args
   local check_optimizer = I.check_optimizer
-  local group_lrs = I.group_lrs
   local state_keys = I.state_keys
   local number_rule = I.number_rule
   local list_rule = I.list_rule
@@ -87,11 +86,7 @@ function P.install(M, I)
       self.T_cur = epoch
     end
     self.last_epoch = math.floor(epoch)
-    local values = self:get_lr()
-    for i, group in ipairs(self.optimizer.param_groups) do
-      if values[i] ~= nil then group.lr = values[i] end
-    end
-    self._last_lr = group_lrs(self.optimizer)
+    self:_apply_lrs(self:get_lr())
   end
 
   -- ---------------------------------------------------------------- OneCycleLR

@@ -154,9 +154,23 @@ function LRScheduler:step(epoch)
     self.last_epoch = util.integer(self.__name .. ":step", "epoch", epoch)
     values = self._closed_form_lr and self:_closed_form_lr() or self:get_lr()
   end
-  for i, group in ipairs(self.optimizer.param_groups) do
-    if values[i] ~= nil then group.lr = values[i] end
+  self:_apply_lrs(values)
+end
+
+-- Sets each group's lr from values, one per group.  A param group added (add_param_group)
+-- after the scheduler was built has no base lr (and no lr_lambda): torch does not extend
+-- base_lrs, so the recursive formulas, which read the lr in force, schedule it, and the
+-- formulas over base_lrs give one lr fewer, which torch's zip(..., strict=True) refuses; so do
+-- we, before any lr changes, rather than leave that group's lr silently unscheduled.
+function LRScheduler:_apply_lrs(values)
+  local groups = self.optimizer.param_groups
+  if #values ~= #groups then
+    raise(string.format("%s:step: the optimizer has %d param groups, but the scheduler was built " ..
+      "on %d and this step's formula gives no lr for param group %d (added since by " ..
+      "add_param_group); build the scheduler after adding the group", self.__name, #groups,
+      #values, #values + 1))
   end
+  for i, group in ipairs(groups) do group.lr = values[i] end
   self._last_lr = group_lrs(self.optimizer)
 end
 
@@ -274,6 +288,20 @@ local STATE_RULES = {
   use_beta1 = boolean_rule,
 }
 
+-- A state dict's per-group list (base_lrs, _last_lr, min_lrs): one value for each param group
+-- the scheduler knew of, which is every group of the optimizer unless some were added after it
+-- was built (then the lists it recorded, and saves, are shorter, as torch's: base_lrs is never
+-- extended, _last_lr only at the next step, min_lrs only when an lr is cut).  So 1 to the
+-- number of groups; more names a group the optimizer does not have.
+local function check_group_list(fname, optimizer, k, v)
+  local ngroups = #optimizer.param_groups
+  if type(v) ~= "table" or #v < 1 or #v > ngroups then
+    raise(string.format("%s: '%s' must list one value per param group (the optimizer's %d, or " ..
+      "fewer for groups added after the scheduler was built), got %s", fname, k, ngroups,
+      type(v) == "table" and #v .. " values" or util.describe(v)))
+  end
+end
+
 -- Checks sd as load_state_dict does, changing nothing; returns the function that installs it.
 function LRScheduler:_prepare_load(sd)
   local fname = self.__name .. ":load_state_dict"
@@ -284,12 +312,8 @@ function LRScheduler:_prepare_load(sd)
   for _, k in ipairs(self.STATE_KEYS) do
     if sd[k] == nil then raise(string.format("%s: the state dict misses '%s'", fname, k)) end
   end
-  local ngroups = #self.optimizer.param_groups
   for _, k in ipairs({ "base_lrs", "_last_lr", "min_lrs" }) do
-    if sd[k] ~= nil and (type(sd[k]) ~= "table" or #sd[k] ~= ngroups) then
-      raise(string.format("%s: '%s' must list one value per param group (%d), got %s", fname, k,
-        ngroups, type(sd[k]) == "table" and #sd[k] .. " values" or util.describe(sd[k])))
-    end
+    if sd[k] ~= nil then check_group_list(fname, self.optimizer, k, sd[k]) end
   end
   for _, k in ipairs(self.STATE_KEYS) do
     local rule = self.RULES and self.RULES[k] or STATE_RULES[k]
@@ -433,14 +457,19 @@ function CosineAnnealingLR:get_lr()
   local e, T, eta = self.last_epoch, self.T_max, self.eta_min
   local pi, cos = math.pi, math.cos
   if e == 0 or self._is_initial then return lrs end
+  -- (the two forms over base_lrs give no lr for a group added after the scheduler was built)
   if self._step_count == 1 and e > 0 then
+    local out = {}
     for i, base in ipairs(self.base_lrs) do
-      lrs[i] = eta + (base - eta) * (1 + cos(e * pi / T)) / 2
+      out[i] = eta + (base - eta) * (1 + cos(e * pi / T)) / 2
     end
+    return out
   elseif (e - 1 - T) % (2 * T) == 0 then
+    local out = {}
     for i, base in ipairs(self.base_lrs) do
-      lrs[i] = lrs[i] + (base - eta) * (1 - cos(pi / T)) / 2
+      out[i] = lrs[i] + (base - eta) * (1 - cos(pi / T)) / 2
     end
+    return out
   else
     local ratio = (1 + cos(pi * e / T)) / (1 + cos(pi * (e - 1) / T))
     for i = 1, #lrs do lrs[i] = ratio * (lrs[i] - eta) + eta end
@@ -603,11 +632,7 @@ function SequentialLR:_prepare_load(sd)
     raise(string.format("%s: '_milestones' must list %d milestones, got %s", fname, #self._schedulers - 1,
       util.describe(sd._milestones)))
   end
-  local ngroups = #self.optimizer.param_groups
-  if type(sd._last_lr) ~= "table" or #sd._last_lr ~= ngroups then
-    raise(string.format("%s: '_last_lr' must list one value per param group (%d), got %s", fname, ngroups,
-      util.describe(sd._last_lr)))
-  end
+  check_group_list(fname, self.optimizer, "_last_lr", sd._last_lr)
   for k, rule in pairs({ _milestones = STATE_RULES.milestones, _last_lr = STATE_RULES._last_lr }) do
     local want = rule(sd[k])
     if want then
@@ -700,10 +725,10 @@ end
 function MultiplicativeLR:get_lr()
   local lrs = group_lrs(self.optimizer)
   if self._is_initial then return lrs end
-  for i = 1, #self.lr_lambdas do
-    if lrs[i] ~= nil then lrs[i] = lrs[i] * lambda_factor(self, i, self.last_epoch) end
-  end
-  return lrs
+  -- one lr per lr_lambda: a group added after the scheduler was built has none (torch refuses)
+  local out = {}
+  for i = 1, #self.lr_lambdas do out[i] = lrs[i] * lambda_factor(self, i, self.last_epoch) end
+  return out
 end
 
 -- ---------------------------------------------------------------- ConstantLR
