@@ -94,4 +94,44 @@ describe("graphids.optim.SGD", function()
     assert.same(P0, p:totable())
     assert.is_nil(opt.state[p])
   end)
+
+  it("checks nesterov's momentum where it is given, and steps plainly once a schedule takes the " ..
+    "momentum to 0 (torch)", function()
+    -- torch 2.15 (the peer venv), printed with %.17g:
+    --   p = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    --   o = torch.optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True)
+    --   s = OneCycleLR(o, 1.0, total_steps=10, base_momentum=0.0, max_momentum=0.9)
+    --   10 times: p.grad = torch.ones(2, dtype=torch.float64); o.step(); s.step(); print(p[0])
+    -- step 3 runs with momentum 0: no buffer update (it stays 1.45), p - lr * grad
+    local want = { -0.076000000000000068, -0.93530000000000013, -1.9353000000000002,
+      -2.9308790811078524, -3.9049664941658393, -4.8184063916481685, -5.5872477855338714,
+      -6.0916272575420125, -6.2667962146288483, -6.2668134250732699 }
+    local p = common.param({ 0.0, 0.0 })
+    local opt = optim.SGD({ p }, { lr = 0.1, momentum = 0.9, nesterov = true })
+    local s = optim.lr_scheduler.OneCycleLR(opt, 1.0, { total_steps = 10, base_momentum = 0.0,
+      max_momentum = 0.9 })
+    local got, saved = {}, nil
+    for i = 1, 10 do
+      p.grad = graphids.ones(2, common.F64)
+      opt:step()
+      s:step()
+      got[i] = p:totable()[1]
+      if i == 2 then saved = opt:state_dict() end -- momentum 0 in force: it loads back
+      if i == 3 then h.near(opt.state[p].momentum_buffer:totable(), { 1.45, 1.45 }, 1e-15) end
+    end
+    h.near(got, want, 1e-14)
+    assert.equal(0, saved.param_groups[1].momentum)
+    opt:load_state_dict(saved)
+    -- given by the user, the rule holds: the options, a group given, a group added
+    h.errors("SGD: nesterov needs momentum > 0 and dampening 0, got momentum 0 and dampening 0",
+      optim.SGD, { common.param({ 1.0 }) }, { nesterov = true })
+    h.errors("SGD: param group 1: nesterov needs momentum > 0", optim.SGD,
+      { { params = { common.param({ 1.0 }) }, nesterov = true } }, { momentum = 0 })
+    h.errors("SGD: param group 2: nesterov needs momentum > 0", opt.add_param_group, opt,
+      { params = { common.param({ 1.0 }) }, momentum = 0 })
+    -- a dampening set by hand with momentum in force: the formula has none
+    opt.param_groups[1].momentum, opt.param_groups[1].dampening = 0.9, 0.5
+    h.errors("SGD:step: nesterov needs momentum > 0 and dampening 0, got momentum 0.9 and " ..
+      "dampening 0.5", opt.step, opt)
+  end)
 end)

@@ -13,7 +13,11 @@
 --   DEFAULTS     their default values
 --   STATE_KEYS   the ordered list of per-parameter state keys (tensors, or "step" a count)
 --   _check_group(group, fname)  raises for a bad hyper-parameter value; fname prefixes the
---                               message ("AdamW" or "AdamW: param group 2")
+--                               message ("AdamW" or "AdamW: param group 2"); at every step,
+--                               load and construction
+--   _check_new_group(group, fname)  (optional) raises for a rule that holds only for the values
+--                               a user gives (constructor options, a group given), not for
+--                               those a scheduler or a checkpoint sets later
 --   _update(group)              one step of the group's parameters that have a grad
 -- Optimizer.__init(self, params, opts) checks the options and builds the groups.
 --
@@ -70,6 +74,7 @@ function Optimizer:__init(params, opts)
     defaults[k] = util.copy(v)
   end
   self:_check_group(defaults, name)
+  self:_check_new_group(defaults, name)
   self.defaults = defaults
   self.state = {}
   self.param_groups = {}
@@ -174,13 +179,17 @@ function Optimizer:_add_group(group, at)
   end
   for _, k in ipairs(EXTRA_GROUP_KEYS) do new[k] = group[k] end
   -- The defaults were checked by the constructor; a group's own values are checked here.
-  if overrides then self:_check_group(new, where(self, at)) end
+  if overrides then
+    self:_check_group(new, where(self, at))
+    self:_check_new_group(new, where(self, at))
+  end
   check_extras(new, where(self, at))
   self.param_groups[#self.param_groups + 1] = new
   return new
 end
 
 function Optimizer._check_group(_, _, _) end
+function Optimizer._check_new_group(_, _, _) end
 
 -- Sets each parameter's grad to nil (the default), or to zeros with {set_to_none=false}.  A grad
 -- assigned by hand that requires grad is detached first, as torch's zero_grad does.

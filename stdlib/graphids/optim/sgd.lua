@@ -16,6 +16,11 @@ SGD.DEFAULTS = { lr = 1e-3, momentum = 0, dampening = 0, weight_decay = 0, neste
   maximize = false }
 SGD.STATE_KEYS = { "momentum_buffer" }
 
+local function nesterov_error(group, fname)
+  util.raise(string.format("%s: nesterov needs momentum > 0 and dampening 0, got momentum %s " ..
+    "and dampening %s", fname, tostring(group.momentum), tostring(group.dampening)))
+end
+
 function SGD._check_group(_, group, fname)
   util.number(fname, "lr", group.lr, nil, { min = 0 })
   util.number(fname, "momentum", group.momentum, nil, { min = 0 })
@@ -23,17 +28,22 @@ function SGD._check_group(_, group, fname)
   util.number(fname, "weight_decay", group.weight_decay, nil, { min = 0 })
   util.boolean(fname, "nesterov", group.nesterov)
   util.boolean(fname, "maximize", group.maximize)
-  if group.nesterov and (group.momentum <= 0 or group.dampening ~= 0) then
-    util.raise(string.format("%s: nesterov needs momentum > 0 and dampening 0, got momentum %s " ..
-      "and dampening %s", fname, tostring(group.momentum), tostring(group.dampening)))
-  end
+  -- (the kernel's formula with momentum: nesterov reads the buffer without dampening)
+  if group.nesterov and group.momentum ~= 0 and group.dampening ~= 0 then nesterov_error(group, fname) end
+end
+
+-- Nesterov needs momentum, but only where the user asks for it (the options, a group given):
+-- as torch's constructor.  A momentum that reaches 0 later (OneCycleLR's base_momentum = 0, a
+-- checkpoint taken then) steps plainly, as torch's step: no buffer update, nesterov moot.
+function SGD._check_new_group(_, group, fname)
+  if group.nesterov and (group.momentum <= 0 or group.dampening ~= 0) then nesterov_error(group, fname) end
 end
 
 function SGD:_update(group)
   local sgd_step, empty_like = graphids._sgd_step, graphids.empty_like
   local cfg = { lr = group.lr, momentum = group.momentum, dampening = group.dampening,
-    weight_decay = group.weight_decay, nesterov = group.nesterov, maximize = group.maximize,
-    first = false }
+    weight_decay = group.weight_decay, nesterov = group.nesterov and group.momentum ~= 0,
+    maximize = group.maximize, first = false }
   local state = self.state
   for _, p in ipairs(group.params) do
     local g = self:_grad(p)
