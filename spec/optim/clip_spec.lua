@@ -66,6 +66,15 @@ describe("graphids.optim.clip_grad_norm_", function()
     assert.is_true(total:item() ~= total:item())
   end)
 
+  it("raises for the max norm of an empty grad (torch too) as itself, at the caller's line",
+    function()
+      local e = common.param({})
+      common.give_grad(e, graphids.zeros(0, h.F64))
+      h.errors_at_caller("^[^:]+:%d+: clip_grad_norm_: cannot reduce over an empty dim %(gradient " ..
+        "shape %[0%]%)", optim.clip_grad_norm_, { e }, 1, { norm_type = math.huge })
+      h.near(optim.clip_grad_norm_({ e }, 1):item(), 0, 0) -- the 2-norm of nothing is 0
+    end)
+
   it("rejects unknown options and bad arguments", function()
     local ps = params_with_grads()
     h.errors("clip_grad_norm_: unknown option 'norm' %(did you mean 'norm_type'%?%)",

@@ -5,6 +5,7 @@
 -- Parameters without a grad are skipped.  The norm is taken over all grads together (the norm
 -- of the per-grad norms); grads are scaled by max_norm / (total + 1e-6) when that is below 1.
 local graphids = require "graphids"
+local core = require "graphids.core"
 local util = require "graphids.optim.util"
 
 local M = {}
@@ -35,6 +36,15 @@ local function norm_type_of(fname, v)
   return util.number(fname, "norm_type", v, 2, { infinite = true }) -- (inf: the max norm)
 end
 
+-- The norm of the grads' norms, without a graph.
+local function total_norm(grads, norm_type)
+  return graphids.no_grad(function()
+    local norms = {}
+    for i, g in ipairs(grads) do norms[i] = g:norm(norm_type) end
+    return graphids.stack(norms):norm(norm_type)
+  end)
+end
+
 -- Scales the grads in place so that their total norm is at most max_norm; returns the total
 -- norm before clipping as a 0-d tensor (0 when no parameter has a grad).
 function M.clip_grad_norm_(params, max_norm, opts)
@@ -51,10 +61,10 @@ function M.clip_grad_norm_(params, max_norm, opts)
   end
   local grads = grads_of(fname, params)
   if #grads == 0 then return graphids.tensor(0.0) end
+  -- the norm's own error (an empty grad has no max: torch raises too) as this function's, at
+  -- the caller's line
+  local total = core._call_as(fname, { input = "gradient" }, total_norm, grads, norm_type)
   return graphids.no_grad(function()
-    local norms = {}
-    for i, g in ipairs(grads) do norms[i] = g:norm(norm_type) end
-    local total = graphids.stack(norms):norm(norm_type)
     if error_if_nonfinite and not total:isfinite():item() then
       util.raise(string.format("%s: the total norm of order %s of the gradients is non-finite " ..
         "(%s), so it cannot be clipped; pass {error_if_nonfinite=false} to scale by it anyway",
