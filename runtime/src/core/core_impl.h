@@ -146,4 +146,17 @@ int gids_threads_for(int64_t n);
 void gids_blas_enter(void);
 void gids_blas_leave(void);
 
+/* Around a parallel region whose threads call BLAS.  team.c runs a region on one thread while a
+ * second would only be waited for; such a region's GEMMs then run with OpenBLAS set to one
+ * thread (gids_blas_alone_begin), as they do inside a region of several threads: OpenBLAS's own
+ * threads could round them differently. */
+void gids_team_blas_begin(void);
+void gids_team_blas_end(void);
+
+/* This thread alone uses BLAS, with OpenBLAS on one thread, until gids_blas_alone_end (which
+ * restores OpenBLAS's and this thread's OpenMP thread counts); gids_blas_enter/leave do nothing
+ * in between on this thread. */
+void gids_blas_alone_begin(void);
+void gids_blas_alone_end(void);
+
 #endif

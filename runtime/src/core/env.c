@@ -16,10 +16,11 @@ static const struct {
     {"GRAPHIDS_GEMM_TUNE", {"0", "1", NULL}},  /* core/gemm_tuning.c */
     {"GRAPHIDS_CUDA_SYNC", {"0", "1", NULL}},  /* cuda/plugin.cu */
     {"GRAPHIDS_CUDA_SYNC_DEBUG", {"0", "warn", NULL}},
-    {"GRAPHIDS_DETERMINISTIC", {"0", "1", NULL}}, /* cuda/index.cu */
-    {"GRAPHIDS_CUDA_PINNED", {"0", "1", NULL}},   /* cuda/pinned.cu (on unless 0) */
-    {"GIDS_LOOPBACK_ALL", {"0", "1", NULL}},      /* loopback/plugin.c */
-    {"GIDS_LOOPBACK_POISON", {"0", "1", NULL}},   /* loopback/allocator.c (on unless 0) */
+    {"GRAPHIDS_DETERMINISTIC", {"0", "1", NULL}},    /* cuda/index.cu */
+    {"GRAPHIDS_CUDA_PINNED", {"0", "1", NULL}},      /* cuda/pinned.cu (on unless 0) */
+    {"GRAPHIDS_ADAPTIVE_THREADS", {"0", "1", NULL}}, /* core/team.c (on unless 0) */
+    {"GIDS_LOOPBACK_ALL", {"0", "1", NULL}},         /* loopback/plugin.c */
+    {"GIDS_LOOPBACK_POISON", {"0", "1", NULL}},      /* loopback/allocator.c (on unless 0) */
     {"GIDS_LOOPBACK_TAG", {"0", "1", NULL}},
 };
 

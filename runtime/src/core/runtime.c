@@ -1,6 +1,7 @@
 /* runtime.c -- version, BLAS identification and thread settings. */
 #include <omp.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "core_impl.h"
@@ -10,6 +11,7 @@
 /* OpenBLAS entry points (declared here to avoid pulling cblas.h into the core). */
 extern char *openblas_get_config(void);
 extern void openblas_set_num_threads(int n);
+extern int openblas_get_num_threads(void);
 
 const char *gids_version(void) {
     return GIDS_VERSION_STRING;
@@ -43,13 +45,35 @@ int gids_get_num_threads(void) {
 static pthread_rwlock_t blas_lock_ = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 static int blas_threads_; /* what OpenBLAS was last told, written under the lock (0: nothing) */
 
+/* Set while this thread holds blas_lock_ alone (gids_blas_alone_begin), with what to restore. */
+static _Thread_local bool blas_alone_;
+static _Thread_local int alone_blas_prev_, alone_omp_prev_;
+
 void gids_blas_enter(void) {
+    if (blas_alone_) return;
     pthread_rwlock_rdlock(&blas_lock_);
     if (blas_threads_ > 0 && !omp_in_parallel() && omp_get_max_threads() != blas_threads_)
         omp_set_num_threads(blas_threads_);
 }
 
 void gids_blas_leave(void) {
+    if (blas_alone_) return;
+    pthread_rwlock_unlock(&blas_lock_);
+}
+
+void gids_blas_alone_begin(void) {
+    pthread_rwlock_wrlock(&blas_lock_);
+    alone_omp_prev_ = omp_get_max_threads();
+    alone_blas_prev_ = openblas_get_num_threads();
+    if (alone_blas_prev_ != 1) openblas_set_num_threads(1);
+    blas_alone_ = true;
+}
+
+void gids_blas_alone_end(void) {
+    blas_alone_ = false;
+    /* (openblas_set_num_threads also sets this thread's OpenMP count) */
+    if (alone_blas_prev_ != 1) openblas_set_num_threads(alone_blas_prev_);
+    omp_set_num_threads(alone_omp_prev_);
     pthread_rwlock_unlock(&blas_lock_);
 }
 

@@ -226,12 +226,14 @@ static void gemm_rows(const seq *q, bool par, bool tb, int64_t M, int64_t Nc, in
     int64_t rows = ((M + nblk - 1) / nblk + 63) / 64 * 64;
     nblk = (M + rows - 1) / rows;
     int nt = gids_get_num_threads();
+    gids_team_blas_begin();
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
     for (int64_t b = 0; b < nblk; b++) {
         int64_t r0 = b * rows, m = M - r0 < rows ? M - r0 : rows;
         gemm(q, false, tb, m, Nc, K, AT(q, A, r0 * lda), lda, B, ldb, beta, AT(q, Cm, r0 * ldc),
              ldc);
     }
+    gids_team_blas_end();
 }
 
 /* Output rows per block of a weight gradient's GEMM (see gemm_wgrads).  Every block's GEMM packs
@@ -259,6 +261,7 @@ static void gemm_wgrads(const seq *q, const wgrad_job *jobs, int njobs) {
     for (int i = 0; i < njobs; i++)
         first[i + 1] = first[i] + (jobs[i].M + WGRAD_ROWS - 1) / WGRAD_ROWS;
     int nt = gids_get_num_threads();
+    gids_team_blas_begin();
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
     for (int64_t b = 0; b < first[njobs]; b++) {
         int i = 0;
@@ -269,6 +272,7 @@ static void gemm_wgrads(const seq *q, const wgrad_job *jobs, int njobs) {
         gemm(q, true, false, m, j->Nc, j->K, AT(q, j->A, r0), j->lda, j->B, j->ldb, 0.0,
              AT(q, j->Cm, r0 * j->Nc), j->Nc);
     }
+    gids_team_blas_end();
 }
 
 /* ---------------------------------------------------------------- forward */
@@ -392,6 +396,7 @@ static void forward_rows(const seq *q, void *A, void *O, void *Cs, int64_t n0, i
         } else {                                                                                   \
             int64_t nblk = ((q)->N + (q)->ob - 1) / (q)->ob;                                       \
             int nt = gids_threads_for((q)->T * (q)->N * 8 * (q)->H);                               \
+            gids_team_blas_begin();                                                                \
             _Pragma("omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)") for (     \
                 int64_t b = 0; b < nblk; b++) {                                                    \
                 int64_t n0 = b * (q)->ob;                                                          \
@@ -399,6 +404,7 @@ static void forward_rows(const seq *q, void *A, void *O, void *Cs, int64_t n0, i
                 bool par = false;                                                                  \
                 call_rows;                                                                         \
             }                                                                                      \
+            gids_team_blas_end();                                                                  \
         }                                                                                          \
     } while (0)
 

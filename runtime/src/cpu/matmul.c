@@ -138,6 +138,7 @@ static void blas_call(gids_dtype dt, mat C, mat A, mat B, double alpha, double b
     size_t es = gids_dtype_size(dt);
     int64_t per = ((C.rows + nt - 1) / nt + 63) / 64 * 64; /* 64-row multiples: kernel tiles */
     int nb = (int)((C.rows + per - 1) / per);
+    gids_team_blas_begin();
 #pragma omp parallel for num_threads(nb) schedule(static)
     for (int b = 0; b < nb; b++) {
         int64_t r0 = (int64_t)b * per, r1 = r0 + per < C.rows ? r0 + per : C.rows;
@@ -147,6 +148,7 @@ static void blas_call(gids_dtype dt, mat C, mat A, mat B, double alpha, double b
         Ab.p = A.p + r0 * A.rs * (int64_t)es;
         blas_block(dt, Cb, Ab, B, alpha, beta);
     }
+    gids_team_blas_end();
 }
 
 static gids_status gemm_float(gids_dtype dt, mat C, mat A, mat B, double alpha, double beta,
