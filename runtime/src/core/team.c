@@ -21,8 +21,9 @@
  * (gids_blas_alone_begin: it holds the BLAS lock alone meanwhile).
  *
  * The hook: the runtime is linked with -Wl,--wrap for the two libgomp entry points GCC emits for
- * its regions (Makefile, LINK), so each of the runtime's regions comes here and OpenBLAS's own
- * do not.  GRAPHIDS_ADAPTIVE_THREADS=0 keeps every team at its requested size. */
+ * its regions (Makefile, TEAM_WRAP), so each of the runtime's regions comes here and OpenBLAS's
+ * own do not.  gids_set_adaptive_threads(false) or GRAPHIDS_ADAPTIVE_THREADS=0 keeps every team
+ * at its requested size. */
 #include <omp.h>
 #include <stdbool.h>
 #include <stdint.h>
