@@ -44,7 +44,9 @@ static const char usage[] =
     "Environment: LUA_PATH / LUA_CPATH are honoured (the graphids stdlib comes first);\n"
     "GRAPHIDS_STDLIB overrides where the stdlib is found; GRAPHIDS_HISTORY names the REPL\n"
     "history file (default ~/.graphids_history); OMP_NUM_THREADS sets the CPU threads;\n"
-    "GOMP_SPINCOUNT (10000 unless it or OMP_WAIT_POLICY is set) how long a waiting thread spins.\n";
+    "GOMP_SPINCOUNT (10000 unless it or OMP_WAIT_POLICY is set) how long a waiting thread spins;\n"
+    "GRAPHIDS_ADAPTIVE_THREADS=0 keeps every parallel region on all its threads (by default a\n"
+    "region runs on one while its others would only be waited for, on a loaded machine).\n";
 
 /* The commands, for "did you mean" (the Lua ones are those the usage lists). */
 static const char *const commands[] = {"run",      "version", "gpu",  "help", "fit",   "test",

@@ -188,6 +188,9 @@ print(graphids.tensor({{1, 2}, {3, 4}}):t():totable()[1][2])
       assert.are.equal(0, rc)
       assert.matches("run FILE%.lua", out)
       assert.matches("%-e CODE", out)
+      -- the thread switches a user on a shared machine reaches for
+      assert.matches("OMP_NUM_THREADS sets the CPU threads", out)
+      assert.matches("GRAPHIDS_ADAPTIVE_THREADS=0 keeps every parallel region on all its threads", out)
       for _, args in ipairs({ "run --help", "version --help", "gpu --help", "gpu -h", "gpu info --help" }) do
         local o, err, code = graphids(args)
         assert.are.equal(0, code, args .. ": " .. err)
