@@ -46,7 +46,8 @@ end
 --   SAGEConv: unexpected argument #3 (graphids.Tensor) to forward(x, edge_index)
 function M.strict_method(f, label, method)
   local info = debug.getinfo(f, "u")
-  -- (a method without even self is a stub that raises its own error, ModuleList's forward)
+  -- (a function without even self, such as ModuleList.forward, which only raises its own message,
+  -- is left as it is)
   if info.isvararg or info.nparams == 0 then return f end
   local names = {}
   for i = 2, info.nparams do names[#names + 1] = debug.getlocal(f, i) end
