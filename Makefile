@@ -162,6 +162,22 @@ $(LOOPBACK_CTESTS): $(BUILD)/asan/%: spec/c/%.c spec/c/check.h spec/c/loopback_l
 	  -DSOURCE_ROOT='"$(abspath .)"' $< \
 	  -Wl,--whole-archive $(ASAN_A) -Wl,--no-whole-archive -o $@ $(TEAM_WRAP) $(LINK) -Wl,-E
 
+# ---------------------------------------------------------------- NVML stand-in (every machine)
+# fake_nvml.so answers as the driver's libnvidia-ml.so.1 does, from fixed figures
+# (spec/c/fake_nvml.c): GIDS_NVML_LIBRARY=$(BUILD)/lib/fake_nvml.so runs the GPU system
+# metrics without a GPU.  Its C spec opens it by path.
+FAKE_NVML_SO := $(BUILD)/lib/fake_nvml.so
+$(FAKE_NVML_SO): spec/c/fake_nvml.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O1 -fPIC -shared $(WARN) -o $@ $<
+
+build: $(FAKE_NVML_SO)
+
+$(BUILD)/asan/test_nvml: spec/c/test_nvml.c spec/c/check.h $(ASAN_A) $(FAKE_NVML_SO)
+	@mkdir -p $(@D)
+	$(CC) $(BASE) $(ASANF) -Ispec/c -DFAKE_NVML_SO='"$(abspath $(FAKE_NVML_SO))"' $< $(ASAN_A) \
+	  -o $@ $(TEAM_WRAP) $(LINK)
+
 # ---------------------------------------------------------------- tests
 $(BUILD)/asan/obj/%.o: %.c
 	@mkdir -p $(@D)

@@ -6,6 +6,12 @@
  *   graphids.gpu.device_count()
  *   graphids.gpu.info()                driver, runtime and library versions; one line per device
  *   graphids.gpu.memory(device?)       {allocated, reserved, peak, free, total} in bytes
+ *   graphids.gpu.nvml()                every GPU of the machine as its driver reports it (NVML,
+ *                                      gids/nvml.h; no CUDA plugin needed): a list of {index,
+ *                                      memory_used, memory_total (bytes), utilization (%),
+ *                                      power_mw, power_limit_mw, missing}, a reading the driver
+ *                                      refuses left out and named in `missing`; nil and why
+ *                                      when NVML cannot be opened (no driver)
  *   graphids.gpu.reset(device?)        full Lua GC, then the backend's reset (DESIGN §3)
  *   graphids.gpu.synchronize(device?)  waits for every stream of the device
  *   graphids.gpu.waits()               how many times the host has waited for a device so far
@@ -28,6 +34,7 @@
  */
 #include "gids/amp.h"
 #include "gids/gemm_tuning.h"
+#include "gids/nvml.h"
 #include "l_impl.h"
 
 /* The backend, or a Lua error with the loader's reason. */
@@ -107,6 +114,47 @@ static int g_memory(lua_State *L) {
     set_int(L, "peak", m.peak);
     set_int(L, "free", m.free);
     set_int(L, "total", m.total);
+    return 1;
+}
+
+/* NVML's devices.  Nothing here raises for the machine: a missing driver, a device that cannot
+ * be opened or a reading it refuses is a value to report (graphids.track.sysmetrics samples
+ * from the trainer's hooks and must not fail a fit). */
+static int g_nvml(lua_State *L) {
+    l_checkend(L, 0, "gpu.nvml");
+    int n = 0;
+    if (gids_nvml_device_count(&n) != GIDS_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, gids_error_message());
+        gids_error_clear();
+        return 2;
+    }
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        gids_nvml_reading r;
+        lua_createtable(L, 0, 7);
+        set_int(L, "index", i);
+        if (gids_nvml_read(i, &r) != GIDS_OK) {
+            lua_pushstring(L, gids_error_message());
+            gids_error_clear();
+            lua_setfield(L, -2, "missing");
+        } else {
+            if (r.has_memory) {
+                set_int(L, "memory_used", (int64_t)r.memory_used);
+                set_int(L, "memory_total", (int64_t)r.memory_total);
+            }
+            if (r.has_utilization) set_int(L, "utilization", r.utilization);
+            if (r.has_power) {
+                set_int(L, "power_mw", r.power_mw);
+                set_int(L, "power_limit_mw", r.power_limit_mw);
+            }
+            if (r.missing[0] != '\0') {
+                lua_pushstring(L, r.missing);
+                lua_setfield(L, -2, "missing");
+            }
+        }
+        lua_rawseti(L, -2, i + 1);
+    }
     return 1;
 }
 
@@ -209,6 +257,7 @@ static const luaL_Reg funcs[] = {
     {"device_count", g_device_count},
     {"info", g_info},
     {"memory", g_memory},
+    {"nvml", g_nvml},
     {"reset", g_reset},
     {"synchronize", g_synchronize},
     {"waits", g_waits},

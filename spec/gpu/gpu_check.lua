@@ -814,6 +814,21 @@ check("memory statistics follow allocations and reset returns the cache", functi
   assert(m3.peak == m3.allocated, "reset brings the peak down to the current")
 end)
 
+-- The driver's NVML (gids/nvml.h) on a real GPU: the loopback device has no driver, and the
+-- specs' stand-in library (spec/track/nvml_spec.lua) only shows that the calls are wired.
+check("NVML lists the machine's GPUs with memory, utilisation and power", function()
+  if loopback then return end
+  local list, why = graphids.gpu.nvml()
+  assert(list, "gpu.nvml: " .. tostring(why))
+  assert(#list >= graphids.gpu.device_count(), "NVML lists fewer GPUs than CUDA sees")
+  local g = list[1]
+  assert(g.memory_total and g.memory_total > 0 and g.memory_used <= g.memory_total, tostring(g.missing))
+  assert(g.utilization and g.utilization >= 0 and g.utilization <= 100, tostring(g.missing))
+  assert(g.power_mw and g.power_limit_mw and g.power_limit_mw > 0, tostring(g.missing))
+  print(string.format("   nvml: %d GPU(s); GPU 0 %.1f of %.1f GB, %d%% busy, %.0f of %.0f W", #list,
+    g.memory_used / 1e9, g.memory_total / 1e9, g.utilization, g.power_mw / 1000, g.power_limit_mw / 1000))
+end)
+
 check("out of memory is an error and the process survives", function()
   local one = graphids.ones(1, 1, { device = "cuda" })
   local ok, err = pcall(function() return one:expand(1 << 20, 1 << 20):contiguous() end) -- 4 TiB

@@ -41,6 +41,8 @@ local function fake(opts)
       t.gpu_index = i
       return { free = 3e9, total = 8e9, allocated = 1, reserved = 2, peak = 3 }
     end,
+    -- (a machine without the driver's NVML, unless a test gives one)
+    nvml = function() return nil, "no NVML: libnvidia-ml.so.1 does not load" end,
     warn = function(msg) t.warnings[#t.warnings + 1] = msg end,
   }
   for k, v in pairs(opts or {}) do o[k] = v end
@@ -78,7 +80,9 @@ describe("graphids.track.sysmetrics", function()
     -- bytes since the sampler was made, every interface, in 1e6 B, not rounded
     assert.equal(3.0, m["system/network_receive_megabytes"])
     assert.equal(0.75, m["system/network_transmit_megabytes"])
-    assert.same({}, t.warnings)
+    -- without NVML: the CUDA device's memory only, and one warning for the rest
+    assert.same({ "system metrics: gpu utilization and power: no NVML: libnvidia-ml.so.1 does not load; " ..
+      "its system/ metrics are left out" }, t.warnings)
     -- the next sample comes interval seconds after this one, not after the one before
     t.now = t.now + 7
     assert.equal(2, select(2, t.sampler:poll()))
@@ -174,15 +178,17 @@ describe("graphids.track.sysmetrics", function()
     assert.is_nil(m["system/network_receive_megabytes"])
     assert.equal(26.3, m["system/disk_usage_percentage"])
     assert.equal(62.5, m["system/gpu_0_memory_usage_percentage"])
-    assert.equal(2, #t.warnings)
+    assert.equal(3, #t.warnings)
     table.sort(t.warnings)
+    assert.matches("system metrics: gpu utilization and power: no NVML: libnvidia-ml.so.1 does not load; " ..
+      "its system/ metrics are left out", t.warnings[1], 1, true)
     assert.matches("system metrics: memory: /fake/meminfo: no MemTotal; its system/ metrics are left out",
-      t.warnings[1], 1, true)
-    assert.matches("system metrics: network: /fake/net/dev: No such file or directory", t.warnings[2], 1,
+      t.warnings[2], 1, true)
+    assert.matches("system metrics: network: /fake/net/dev: No such file or directory", t.warnings[3], 1,
       true)
     t.now = t.now + 5
     t.sampler:poll()
-    assert.equal(2, #t.warnings) -- once each
+    assert.equal(3, #t.warnings) -- once each
   end)
 
   it("never raises for a failing reading: a raising disk or GPU reader is a warning", function()
@@ -249,5 +255,59 @@ describe("graphids.track.sysmetrics", function()
       assert.equal(0.0, m["system/network_receive_megabytes"])
     end
     assert.is_true(m["system/disk_usage_megabytes"] > 0)
+  end)
+  it("logs every GPU NVML lists, with MLflow's five metrics, whatever the trainer's device", function()
+    local util = 30
+    local t = fake({ device = "cpu", samples_before_logging = 2, nvml = function()
+      return { { index = 0, memory_used = 10e9, memory_total = 80e9, utilization = util, power_mw = 150000,
+        power_limit_mw = 700000 },
+        { index = 1, memory_used = 1e9, memory_total = 3e9, utilization = 0, power_mw = 61234,
+          power_limit_mw = 700000 } }
+    end })
+    assert.is_nil(t.sampler:poll())
+    util = 45
+    t.now = t.now + 5
+    local m, step = t.sampler:poll()
+    assert.equal(0, step)
+    assert.equal(12.5, m["system/gpu_0_memory_usage_percentage"])
+    assert.equal(10000.0, m["system/gpu_0_memory_usage_megabytes"])
+    assert.equal(37.5, m["system/gpu_0_utilization_percentage"]) -- the mean of 30 and 45
+    assert.equal(150.0, m["system/gpu_0_power_usage_watts"])
+    assert.equal(21.4, m["system/gpu_0_power_usage_percentage"]) -- 150 / 700, rounded once
+    -- the memory share is rounded per sample (33.3), as MLflow's GPUMonitor does
+    assert.equal(33.3, m["system/gpu_1_memory_usage_percentage"])
+    assert.equal(61.2, m["system/gpu_1_power_usage_watts"])
+    assert.is_nil(t.sampler.gpu_index) -- (the CPU trainer's CUDA device: none)
+    assert.same({}, t.warnings)
+  end)
+
+  it("leaves out a reading a GPU refuses, with one warning naming the GPU and NVML's reason", function()
+    local t = fake({ device = "cuda:0", nvml = function()
+      return { { index = 0, memory_used = 4e9, memory_total = 8e9, missing = "utilization: Not Supported; " ..
+        "power: Not Supported" }, { index = 1, missing = "nvml_read: device 1: Unknown Error (code 999)" } }
+    end })
+    local m = t.sampler:poll()
+    assert.equal(50.0, m["system/gpu_0_memory_usage_percentage"])
+    assert.is_nil(m["system/gpu_0_utilization_percentage"])
+    assert.is_nil(m["system/gpu_0_power_usage_watts"])
+    for k in pairs(m) do assert.is_nil(k:find("gpu_1", 1, true), k) end
+    table.sort(t.warnings)
+    assert.same({
+      "system metrics: gpu 0: utilization: Not Supported; power: Not Supported; " ..
+        "its system/ metrics are left out",
+      "system metrics: gpu 1: nvml_read: device 1: Unknown Error (code 999); " ..
+        "its system/ metrics are left out",
+    }, t.warnings)
+    t.now = t.now + 5
+    t.sampler:poll()
+    assert.equal(2, #t.warnings) -- once each
+  end)
+
+  it("takes the trainer's CUDA memory when NVML raises, and says so once", function()
+    local t = fake({ device = "cuda", nvml = function() error("nvml exploded") end })
+    local m = t.sampler:poll()
+    assert.equal(62.5, m["system/gpu_0_memory_usage_percentage"])
+    assert.equal(1, #t.warnings)
+    assert.matches("gpu utilization and power: .*nvml exploded", t.warnings[1])
   end)
 end)

@@ -25,6 +25,7 @@
 #include "gids/memory.h"
 #include "gids/metrics.h"
 #include "gids/net.h"
+#include "gids/nvml.h"
 #include "gids/ops.h"
 #include "gids/optim.h"
 #include "gids/rng.h"

@@ -20,18 +20,23 @@
 --   disk_available_megabytes         reserve is neither)
 --   network_receive_megabytes        bytes of every interface (lo included) since the sampler
 --   network_transmit_megabytes       was made (/proc/net/dev), 1e6 B
---   gpu_<i>_memory_usage_percentage  the trainer's CUDA device i (graphids.gpu.memory: total -
---   gpu_<i>_memory_usage_megabytes   free, every process's allocations): only with a cuda device
--- Departures, documented in docs/tracking.md: no thread (samples come from the trainer's hooks,
--- so none during one long batch or validation pass), no NVML (no GPU utilisation or power), and
--- the GPU is the trainer's device, numbered as CUDA numbers it, not every GPU of the machine.
+--   gpu_<i>_memory_usage_percentage  every GPU i of the machine, as NVML numbers them
+--   gpu_<i>_memory_usage_megabytes   (graphids.gpu.nvml, the driver's figures, pynvml's for
+--   gpu_<i>_utilization_percentage   MLflow): used / total memory (every process's), 1e6 B;
+--   gpu_<i>_power_usage_watts        the share of the last sample period a kernel ran; power
+--   gpu_<i>_power_usage_percentage   drawn, and its share of the enforced limit.  Without NVML
+--                                    (no driver), only the memory ones, and only for the
+--                                    trainer's CUDA device i (graphids.gpu.memory: total - free)
+-- Departure, documented in docs/tracking.md: no thread (samples come from the trainer's hooks,
+-- so none during one long batch or validation pass).
 -- Every source is read defensively: one that is missing or unreadable leaves its metrics out
 -- with one warning (opts.warn), and a sample never raises.
 -- opts (all optional; the fakes are for specs; checked by graphids.nn._util.options against
 -- M.OPTIONS): interval (seconds > 0, default 5), clock (monotonic seconds, default
 -- graphids.clock), read(path) -> text | nil, why (default: the file's contents),
--- disk_usage(path) -> {total, used, free} | nil, why (graphids.disk_usage), gpu_memory(index)
--- -> {free, total} (graphids.gpu.memory), device ("cpu", "cuda", "cuda:N"), proc ("/proc"),
+-- disk_usage(path) -> {total, used, free} | nil, why (graphids.disk_usage), nvml() -> the
+-- machine's GPUs | nil, why (graphids.gpu.nvml), gpu_memory(index) -> {free, total}
+-- (graphids.gpu.memory), device ("cpu", "cuda", "cuda:N"), proc ("/proc"),
 -- disk_path ("/"), warn(message) (default: stderr), step (first step, 0),
 -- samples_before_logging (samples averaged into each logged step, 1), node_id (a name for this
 -- machine in the metric names; "" is none).
@@ -122,6 +127,10 @@ local function default_gpu_memory(index)
   return require("graphids").gpu.memory(index)
 end
 
+local function default_nvml()
+  return require("graphids").gpu.nvml()
+end
+
 local function default_warn(msg)
   io.stderr:write("graphids: warning: ", msg, "\n")
 end
@@ -130,7 +139,8 @@ end
 -- is refused with the nearest name, a value of another type is refused).
 M.OPTIONS = {
   interval = M.DEFAULT_INTERVAL, clock = core.clock, read = read_file, disk_usage = core.disk_usage,
-  gpu_memory = default_gpu_memory, device = U.NONE, proc = "/proc", disk_path = "/", warn = default_warn,
+  gpu_memory = default_gpu_memory, nvml = default_nvml, device = U.NONE, proc = "/proc", disk_path = "/",
+  warn = default_warn,
   step = 0, samples_before_logging = 1, node_id = U.NONE,
 }
 
@@ -187,6 +197,7 @@ function M.new(opts)
     read = opts.read,
     disk_usage = opts.disk_usage,
     gpu_memory = opts.gpu_memory,
+    nvml = opts.nvml,
     gpu_index = M.cuda_index(opts.device),
     proc = opts.proc,
     disk_path = opts.disk_path,
@@ -271,12 +282,34 @@ function Sampler:_network(out)
   end
 end
 
+-- MLflow's GPU metrics of every device NVML lists, as its GPUMonitor takes them (the memory
+-- share rounded per sample, the rest as read); a reading a device refuses is left out with one
+-- warning.  Without NVML, the memory of the trainer's CUDA device.
 function Sampler:_gpu(out)
+  local ok, gpus, why = pcall(self.nvml)
+  if ok and type(gpus) == "table" then
+    for _, g in ipairs(gpus) do
+      local p = string.format("gpu_%d_", g.index)
+      if g.memory_total and g.memory_total > 0 and g.memory_used then
+        out[p .. "memory_usage_percentage"] = round1(g.memory_used / g.memory_total * 100)
+        out[p .. "memory_usage_megabytes"] = g.memory_used / 1e6
+      end
+      if g.utilization then out[p .. "utilization_percentage"] = g.utilization end
+      if g.power_mw and g.power_limit_mw and g.power_limit_mw > 0 then
+        out[p .. "power_usage_watts"] = g.power_mw / 1000
+        out[p .. "power_usage_percentage"] = g.power_mw / g.power_limit_mw * 100
+      end
+      if g.missing then self:_warn("gpu " .. g.index, g.missing) end
+    end
+    return
+  end
   local i = self.gpu_index
   if i == nil then return end
-  local ok, m = pcall(self.gpu_memory, i)
-  if not ok or type(m) ~= "table" or not (tonumber(m.total) and m.total > 0) or not tonumber(m.free) then
-    return self:_warn("gpu", ok and "no memory figures for device " .. i or m)
+  -- a CUDA trainer on a machine whose driver gives no NVML: say what is not logged
+  self:_warn("gpu utilization and power", ok and (why or "NVML gave no devices") or gpus)
+  local read, m = pcall(self.gpu_memory, i)
+  if not read or type(m) ~= "table" or not (tonumber(m.total) and m.total > 0) or not tonumber(m.free) then
+    return self:_warn("gpu", read and "no memory figures for device " .. i or m)
   end
   local used = m.total - m.free
   local p = string.format("gpu_%d_", i)
