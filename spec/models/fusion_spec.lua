@@ -101,6 +101,26 @@ describe("fusion state and reward", function()
     assert.is_true(a:ge(9):all():item())
     h.errors("the buffer is empty", FC.ReplayBuffer(2).sample, FC.ReplayBuffer(2), 1)
   end)
+
+  it("keeps rows in the states' float dtype, so the DQN and the bandit train in f64", function()
+    local buf = FC.ReplayBuffer(3)
+    buf:push(graphids.ones({ 2, 15 }, { dtype = "f64" }), graphids.ones({ 2 }, { dtype = "i64" }),
+      graphids.ones({ 2 }, { dtype = "f64" }))
+    local s, a, r = buf:sample(4, graphids.Generator(1))
+    assert.same({ "f64", "i64", "f64" }, { s.dtype, a.dtype, r.dtype })
+    local models = require "graphids.models"
+    for _, name in ipairs({ "DQNFusion", "BanditFusion" }) do
+      local opts = name == "BanditFusion" and { retrain_every = 1 } or {}
+      local m = models.resolve("graphids.models.fusion." .. name)(opts)
+      m:double()
+      m:train()
+      local g = graphids.Generator(5)
+      local loss = m:training_step({ states = graphids.rand({ 30, 15 }, { dtype = "f64", generator = g }),
+        labels = graphids.randint(2, { 30 }, { generator = g }) }, {})
+      -- (the bandit fits its backbone itself and returns its last loss as a report only)
+      if name == "DQNFusion" then assert.equal("f64", loss.dtype, name) end
+    end
+  end)
 end)
 
 describe("fusion policies", function()

@@ -188,11 +188,13 @@ function Replay:__init(capacity)
 end
 
 -- Appends rows (states [B, 15], actions [B], rewards [B]); the oldest rows are overwritten.
--- The storage follows the rows' device (moved on the first push from another one).
+-- The storage follows the states' device and float dtype (converted on the first push from
+-- another one: a policy trained in f64 samples f64 rows for its f64 weights).
 function Replay:push(states, actions, rewards)
-  if self.states.device ~= states.device then
-    self.states, self.actions = self.states:to(states.device), self.actions:to(states.device)
-    self.rewards = self.rewards:to(states.device)
+  if self.states.device ~= states.device or self.states.dtype ~= states.dtype then
+    local as = { device = states.device, dtype = states.dtype }
+    self.states, self.rewards = self.states:to(as), self.rewards:to(as)
+    self.actions = self.actions:to(states.device)
   end
   local n = states:size(1)
   if n > self.capacity then
