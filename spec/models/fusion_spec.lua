@@ -108,7 +108,6 @@ describe("fusion state and reward", function()
       graphids.ones({ 2 }, { dtype = "f64" }))
     local s, a, r = buf:sample(4, graphids.Generator(1))
     assert.same({ "f64", "i64", "f64" }, { s.dtype, a.dtype, r.dtype })
-    local models = require "graphids.models"
     for _, name in ipairs({ "DQNFusion", "BanditFusion" }) do
       local opts = name == "BanditFusion" and { retrain_every = 1 } or {}
       local m = models.resolve("graphids.models.fusion." .. name)(opts)
