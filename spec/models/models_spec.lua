@@ -44,6 +44,15 @@ describe("graphids.models registry", function()
       P.gat.small({ num_ids = 4, bogus = 1 }))
     h.errors("hyper%-parameter 'dropout' must be in %[0, 1%]", models.VGAE,
       { num_ids = 4, dropout = 2 })
+    -- loss settings read as the model's, whatever loss the model builds
+    for _, loss_fn in ipairs({ "focal", "ce" }) do
+      h.errors("^GATClassifier: hyper%-parameter 'focal_gamma' must be a finite number >= 0, got %-1$",
+        models.GATClassifier, P.gat.small({ num_ids = 10, loss_fn = loss_fn, focal_gamma = -1 }))
+    end
+    h.errors("^VGAE: hyper%-parameter 'k_neg' must be a non%-negative integer, got %-1$", models.VGAE,
+      P.vgae.small({ num_ids = 10, k_neg = -1 }))
+    h.errors("^VGAE: hyper%-parameter 'kl_weight' must be a finite number >= 0, got %-0.5$", models.VGAE,
+      P.vgae.small({ num_ids = 10, kl_weight = -0.5 }))
   end)
 
   it("rebuilds the same architecture from class_path and hparams()", function()

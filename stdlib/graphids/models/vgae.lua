@@ -130,6 +130,10 @@ function VGAE:__init(hp)
   B.positive_int(name, "decoder_heads", hp.decoder_heads)
   B.probability(name, "mask_ratio", hp.mask_ratio)
   B.one_of(name, "score", hp.score, { "reference", "calibrated" })
+  for _, k in ipairs({ "canid_weight", "nbr_weight", "kl_weight" }) do
+    B.non_negative(name, k, hp[k])
+  end
+  B.non_negative_int(name, "k_neg", hp.k_neg)
   if math.type(hp.mlp_hidden) ~= "integer" or hp.mlp_hidden < 0 then
     error("VGAE: hyper-parameter 'mlp_hidden' must be a non-negative integer (0: latent_dim)", 0)
   end
