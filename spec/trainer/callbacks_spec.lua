@@ -1,12 +1,31 @@
 -- callbacks_spec.lua -- graphids.callbacks on a stand-in trainer (a table with the fields the
 -- callbacks read): ModelCheckpoint's strict improvement and best-then-last order, EarlyStopping's
 -- patience/min_delta and resumable counter, LearningRateMonitor's names, GpuMemoryDrift's
--- warning (on a stubbed graphids.gpu) and its CPU no-op, option errors.
+-- warning (on a stubbed graphids.gpu, and in a real GPU fit on the loopback device) and its CPU
+-- no-op, option errors.
 local graphids = require "graphids"
 local optim = require "graphids.optim"
 local cb = require "graphids.callbacks"
 local gio = require "graphids.io"
 local proc = require "trainer.support.proc"
+local lb = require "loopback"
+local skip = require "skip"
+
+-- A real fit on "cuda:0" (the loopback device) with GpuMemoryDrift: graphids.gpu.memory itself,
+-- not a stub, which takes the CUDA index and not the trainer's device name.
+local DRIFT_FIT = [[
+package.path = "spec/?.lua;" .. package.path
+local tiny = require "trainer.support.tiny"
+local cb = require "graphids.callbacks"
+local Trainer = require("graphids.trainer").Trainer
+local msgs = {}
+local c = cb.GpuMemoryDrift { threshold = 1, log = function(m) msgs[#msgs + 1] = m end }
+local t = Trainer { max_epochs = 2, progress = "off", device = "cuda:0", callbacks = { c } }
+t:fit(tiny.MLP {}, tiny.DataModule { n = 16, batch_size = 8 })
+assert(c.active, "inactive on cuda:0")
+assert(math.type(t.history[2].gpu_memory_drift) == "integer", "no drift logged")
+print("drift: ok")
+]]
 
 -- A stand-in trainer recording checkpoint writes.
 local function fake(dir)
@@ -216,6 +235,12 @@ describe("graphids.callbacks", function()
       assert.equal(1, #msgs)
       assert.truthy(msgs[1]:find("gpu memory drift on cuda:0", 1, true))
       assert.truthy(msgs[1]:find("epoch 1", 1, true))
+    end)
+
+    it("runs in a real fit on a CUDA device (the loopback plugin)", function()
+      if skip.unless(lb.built(), "callbacks_spec: " .. lb.plugin .. " is not built") then return end
+      local out, rc = lb.run(DRIFT_FIT)
+      assert(rc == 0 and out:find("drift: ok", 1, true), out)
     end)
   end)
 end)

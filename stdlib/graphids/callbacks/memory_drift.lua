@@ -8,6 +8,7 @@ local class = require "graphids.class"
 local U = require "graphids.nn._util"
 local graphids = require "graphids"
 local Callback = require "graphids.callbacks.base"
+local Device = require "graphids.trainer.device"
 
 local GpuMemoryDrift = class("GpuMemoryDrift", Callback)
 
@@ -32,20 +33,26 @@ end
 
 function GpuMemoryDrift:on_fit_start(trainer)
   local dev = self.device or trainer.device or "cpu"
-  self.active = dev ~= "cpu" and graphids.gpu.is_available()
+  -- (graphids.gpu.memory takes the CUDA index: given the trainer's "cuda:0" it raised, which
+  -- failed every GPU fit with this callback)
+  local index = Device.cuda_index(dev)
+  if index == nil and dev ~= "cpu" then
+    error("GpuMemoryDrift: device must be 'cpu', 'cuda' or 'cuda:N', got " .. U.describe(dev), 0)
+  end
+  self.active = index ~= nil and graphids.gpu.is_available()
   if not self.active then
     self.baseline = nil
     return
   end
-  self.device = dev
-  self.baseline = graphids.gpu.memory(dev).free
+  self.device, self.index = dev, index
+  self.baseline = graphids.gpu.memory(index).free
 end
 
 function GpuMemoryDrift:on_train_epoch_start(trainer)
   if not self.active then
     return
   end
-  local free = graphids.gpu.memory(self.device).free
+  local free = graphids.gpu.memory(self.index).free
   local drift = self.baseline - free
   trainer.callback_metrics.gpu_memory_drift = drift
   if drift > self.threshold and not self.warned then

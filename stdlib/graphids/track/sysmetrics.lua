@@ -107,12 +107,9 @@ function M.parse_net_dev(text)
   return out
 end
 
--- The CUDA index of a trainer device ("cuda" -> 0, "cuda:N" -> N), nil for another device.
-function M.cuda_index(device)
-  if device == "cuda" then return 0 end
-  local n = type(device) == "string" and device:match("^cuda:(%d+)$")
-  return n and math.tointeger(tonumber(n)) or nil
-end
+-- The CUDA index of a trainer device ("cuda" -> 0, "cuda:N" -> N), nil for another device
+-- (graphids.trainer.device's).
+M.cuda_index = require("graphids.trainer.device").cuda_index
 
 local function read_file(path)
   local f, err = io.open(path, "r")

@@ -17,6 +17,14 @@ function M.valid(device)
     device:match("^cuda:%d+$") ~= nil)
 end
 
+-- The CUDA index of a trainer device ("cuda" -> 0, "cuda:N" -> N), nil for another device:
+-- graphids.gpu's functions take the index, not the trainer's device name.
+function M.cuda_index(device)
+  if device == "cuda" then return 0 end
+  local n = type(device) == "string" and device:match("^cuda:(%d+)$")
+  return n and math.tointeger(tonumber(n)) or nil
+end
+
 -- The model on device (moved in place; the trainer does the same at fit and test).
 function M.model(model, device)
   if device ~= "cpu" then
