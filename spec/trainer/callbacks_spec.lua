@@ -74,6 +74,21 @@ describe("graphids.callbacks", function()
       assert.same({ "0:top", "1:top" }, t.saves)
     end)
 
+    it("takes a NaN for the worst value, never the best", function()
+      for _, mode in ipairs({ "min", "max" }) do
+        local c = cb.ModelCheckpoint { monitor = "score", mode = mode }
+        local t = fake(dir)
+        c:on_fit_start(t)
+        local later = mode == "min" and { 0.5, 0.4, 0 / 0 } or { 0.4, 0.5, 0 / 0 }
+        run_epochs(c, t, "score", { 0 / 0, table.unpack(later) })
+        c:on_fit_end(t)
+        assert.equal(0.5 - (mode == "min" and 0.1 or 0), c.best_score)
+        assert.equal(2, c.best_epoch)
+        assert.same({ "0:best_model", "0:last", "1:best_model", "1:last", "2:best_model", "2:last",
+          "3:last" }, t.saves)
+      end
+    end)
+
     it("tracks the best without writing when there is no directory", function()
       local c = cb.ModelCheckpoint()
       local t = fake(nil)
@@ -161,6 +176,23 @@ describe("graphids.callbacks", function()
       assert.is_false(t2.should_stop)
       assert.error_matches(function() cb.EarlyStopping { check_finite = 1 } end,
         "option 'check_finite' must be a boolean")
+    end)
+
+    it("takes a NaN for no improvement, and stops on it at once with check_finite", function()
+      -- (a callback can put a NaN into callback_metrics; the trainer refuses only logged ones)
+      local warned = {}
+      local t = fake(dir)
+      function t.warn(_, msg) warned[#warned + 1] = msg end
+      local c = cb.EarlyStopping { monitor = "score", patience = 2 }
+      run_epochs(c, t, "score", { 0 / 0 })
+      assert.is_true(t.should_stop)
+      assert.equal(0, c.stopped_epoch)
+      assert.matches("score = %S*nan is not finite at epoch 0; stopping", warned[1])
+      local lax, t2 = cb.EarlyStopping { monitor = "score", patience = 2, check_finite = false }, fake(dir)
+      run_epochs(lax, t2, "score", { 0 / 0, 0.5, 0.4, 0.3 })
+      assert.is_false(t2.should_stop)
+      assert.equal(0.3, lax.best_score)
+      assert.equal(0, lax.wait_count)
     end)
 
     it("resumes its counter and best score", function()

@@ -2,7 +2,8 @@
 -- more than min_delta for `patience` epochs in a row.
 --   cb.EarlyStopping{monitor = "val_loss", mode = "min", patience = 100, min_delta = 0}
 -- Improvement is strict (min: v < best - min_delta; max: v > best + min_delta); with
--- check_finite (default true, as Lightning) an infinite value stops the fit at once.  The counter,
+-- check_finite (default true, as Lightning) an infinite or NaN value stops the fit at once;
+-- without it a NaN never counts as an improvement.  The counter,
 -- the best score and the stop decision are resume state, so a resumed run stops at the same
 -- epoch as an uninterrupted one (the reference restarted the counter).  patience counts the
 -- epochs that report the metric: with check_val_every_n_epoch = n, validations, not epochs.
@@ -36,9 +37,11 @@ function EarlyStopping:on_train_epoch_end(trainer)
   if trainer.fast_dev_run then return end
   local v = Callback.monitored_if_validated("EarlyStopping", trainer, self.monitor)
   if v == nil then return end
-  if self.check_finite and (v == math.huge or v == -math.huge) then
+  local nan = v ~= v
+  if self.check_finite and (nan or v == math.huge or v == -math.huge) then
     -- (Lightning's check_finite: a diverged metric stops the fit now, not after `patience`
-    -- more epochs of it; NaN never gets here, the trainer refuses it when logged)
+    -- more epochs of it.  A NaN gets here although the trainer refuses a logged one: a
+    -- callback may put it into callback_metrics, and an epoch mean of +inf and -inf is NaN)
     self.stopped_epoch = trainer.epoch
     trainer.should_stop = true
     trainer:warn(string.format("EarlyStopping: %s = %s is not finite at epoch %d; stopping",
@@ -46,7 +49,11 @@ function EarlyStopping:on_train_epoch_end(trainer)
     return
   end
   local better
-  if self.best_score == nil then
+  if nan then
+    -- (never an improvement, as Lightning's comparison with NaN: taken as the first best, every
+    -- later value would compare false against it and the fit would stop after `patience`)
+    better = false
+  elseif self.best_score == nil then
     better = true
   elseif self.mode == "min" then
     better = v < self.best_score - self.min_delta

@@ -149,6 +149,13 @@ function ModelCheckpoint:on_exception()
   unlock(self)
 end
 
+-- A NaN monitored value is the worst one (Lightning's): taken as is, the first epoch's NaN
+-- would stay the best forever, every comparison with it being false.
+local function judged_value(self, v)
+  if v ~= v then return self.mode == "min" and math.huge or -math.huge end
+  return v
+end
+
 local function improved(self, v)
   if self.best_score == nil then
     return true
@@ -167,6 +174,7 @@ function ModelCheckpoint:judge_epoch(trainer)
   -- an epoch without validation (check_val_every_n_epoch) is not judged: its `last` is still
   -- written, the commit point of exact resume
   local v = Callback.monitored_if_validated("ModelCheckpoint", trainer, self.monitor)
+  if v ~= nil then v = judged_value(self, v) end
   local better = v ~= nil and improved(self, v)
   if better then
     self.best_score, self.best_epoch = v, trainer.epoch
