@@ -577,6 +577,10 @@ function Trainer:fit(model, datamodule, opts)
   self.callback_metrics, self.history, self.stopped_by_time = {}, {}, false
   self.accumulating, self.skipped_validation = false, false
   self.resumed_from = nil
+  -- where in an epoch a save_checkpoint is (fit_loop.lua): an earlier fit that failed inside
+  -- an epoch's end or its validation left them set, and a retry's checkpoints then claimed the
+  -- epoch ended (skipping the rest of it on resume) or refused a mid-epoch save
+  self._in_epoch_end, self._validating, self._epoch_mean, self._resume_sums = false, false, nil, nil
   -- from here the callbacks take this fit's state (a restore, then the hooks): a failure in the
   -- setup above (configure_optimizers) leaves the Trainer as new
   self.fitted = true
