@@ -66,4 +66,23 @@ describe("where save_checkpoint resumes exactly", function()
       assert.is_true(tiny.same_weights(tiny.weights(ref.model), tiny.weights(m2)))
     end
   end)
+
+  it("refuses a save in on_train_batch_start, whose batch the data position has passed", function()
+    local p = gio.join(dir, "start.safetensors")
+    local save = hook("on_train_batch_start", function(t)
+      if t.global_step == 5 then t:save_checkpoint(p) end
+    end)
+    local t = Trainer { max_epochs = 3, progress = "off", callbacks = { save } }
+    local err = err_of(t.fit, t, model(), dm())
+    assert.truthy(err:find("Trainer:save_checkpoint: called in on_train_batch_start", 1, true), err)
+    assert.is_false(gio.exists(p))
+    -- (the flag does not outlive the hook: on_train_batch_end saves)
+    local q = gio.join(dir, "end.safetensors")
+    local at_end = hook("on_train_batch_end", function(tr)
+      if tr.global_step == 2 then tr:save_checkpoint(q) end
+    end)
+    local t2 = Trainer { max_epochs = 1, progress = "off", callbacks = { at_end } }
+    t2:fit(model(), dm())
+    assert.is_true(gio.exists(q))
+  end)
 end)

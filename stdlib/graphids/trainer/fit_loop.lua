@@ -129,7 +129,12 @@ return function(Trainer, h)
     local left = total == nil or (dm.position or 0) < total
     for batch, i in left and dm:train_batches() or function() end do
       batch = on_device(self, batch)
+      -- the data position has moved past this batch already (and its making may have drawn from
+      -- the RNG streams): a checkpoint here would resume after it, a batch never trained, so
+      -- save_checkpoint refuses
+      self._in_batch_start = true
       self:_hook("on_train_batch_start", batch, i)
+      self._in_batch_start = false
       -- a group's first batch clears the gradients; the others add to them (a resume inside a
       -- group restored them: trainer/accumulation.lua)
       if not manual and not self.accumulating then opt:zero_grad() end

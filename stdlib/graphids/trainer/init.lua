@@ -280,6 +280,11 @@ function Trainer:save_checkpoint(path)
       "end is not), and a resume from here could not continue it exactly; save in on_train_batch_end " ..
       "or on_train_epoch_end", 2)
   end
+  if self._in_batch_start then
+    error("Trainer:save_checkpoint: called in on_train_batch_start, when the data position has moved past " ..
+      "the batch about to train, so a resume from here would skip it; save in on_train_batch_end (the " ..
+      "previous batch's end is the same point)", 2)
+  end
   local callbacks = {}
   for _, c in ipairs(self.callbacks) do
     if c.state_key then callbacks[c.state_key] = c:state_dict() end
@@ -581,6 +586,7 @@ function Trainer:fit(model, datamodule, opts)
   -- an epoch's end or its validation left them set, and a retry's checkpoints then claimed the
   -- epoch ended (skipping the rest of it on resume) or refused a mid-epoch save
   self._in_epoch_end, self._validating, self._epoch_mean, self._resume_sums = false, false, nil, nil
+  self._in_batch_start = false
   -- from here the callbacks take this fit's state (a restore, then the hooks): a failure in the
   -- setup above (configure_optimizers) leaves the Trainer as new
   self.fitted = true
