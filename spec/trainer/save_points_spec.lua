@@ -85,4 +85,24 @@ describe("where save_checkpoint resumes exactly", function()
     t2:fit(model(), dm())
     assert.is_true(gio.exists(q))
   end)
+
+  it("a save listed before EMAWeightAveraging holds the step's average and resumes exactly", function()
+    local function ema() return cb.EMAWeightAveraging { decay = 0.5 } end
+    local ref = Trainer { max_epochs = 3, progress = "off", callbacks = { ema() } }
+    ref:fit(model(), dm())
+    local p = gio.join(dir, "preempt.safetensors")
+    local save = hook("on_train_batch_end", function(t)
+      if t.global_step == 6 then
+        t:save_checkpoint(p)
+        error("preempted", 0)
+      end
+    end)
+    local t = Trainer { max_epochs = 3, progress = "off", callbacks = { save, ema() } }
+    assert.matches("preempted", err_of(t.fit, t, model(), dm()))
+    local t2 = Trainer { max_epochs = 3, progress = "off", callbacks = { ema() } }
+    local m2 = model()
+    t2:fit(m2, dm(), { ckpt_path = p })
+    local same, name = tiny.same_weights(tiny.weights(ref.model), tiny.weights(m2))
+    assert(same, "the resumed average differs at " .. tostring(name))
+  end)
 end)

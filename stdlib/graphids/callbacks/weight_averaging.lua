@@ -25,6 +25,10 @@ local Callback = require "graphids.callbacks.base"
 
 local EMA = class("EMAWeightAveraging", Callback)
 
+-- The Trainer runs it before the other callbacks: a checkpoint one of them saves in
+-- on_train_batch_end (a preemption's) must hold the average with this step in it.
+EMA.runs_first = true
+
 local DEFAULTS = { decay = 0.999, update_every_n_steps = 1, update_starting_at_step = 0 }
 
 function EMA:__init(opts)

@@ -172,10 +172,15 @@ function Trainer:__init(opts)
     end
   end
   -- Checkpoint callbacks run after the others (stable order otherwise): what they save must
-  -- include the state the others reached this epoch.
+  -- include the state the others reached this epoch.  A callback that marks itself runs_first
+  -- (weight averaging: its on_train_batch_end takes the step into the average) runs before the
+  -- others, so a checkpoint another one saves in the same hook (a preemption's) holds the step.
   local ordered = {}
   for _, c in ipairs(cbs) do
-    if not c.is_checkpoint then ordered[#ordered + 1] = c end
+    if c.runs_first and not c.is_checkpoint then ordered[#ordered + 1] = c end
+  end
+  for _, c in ipairs(cbs) do
+    if not (c.runs_first or c.is_checkpoint) then ordered[#ordered + 1] = c end
   end
   for _, c in ipairs(cbs) do
     if c.is_checkpoint then ordered[#ordered + 1] = c end
