@@ -286,6 +286,26 @@ describe("trainer semantics", function()
   -- Lightning runs the callbacks that monitor nothing first, then EarlyStopping, then the
   -- checkpoints, whatever the list's order: a metric a callback puts into callback_metrics in
   -- its on_train_epoch_end can be monitored, and both monitors judge the same value.
+  it("keeps a metric a callback adds at an epoch's end in the history and the epoch line", function()
+    local F1 = class("F1", cb.Callback)
+    function F1.on_train_epoch_end(_, t) t.callback_metrics.val_f1 = 0.5 + t.epoch / 10 end
+    local written = {}
+    local out = { write = function(_, ...) for _, s in ipairs({ ... }) do written[#written + 1] = s end end,
+      flush = function() end }
+    local Progress = require "graphids.trainer.progress"
+    local new = Progress.new
+    Progress.new = function(o) o.out = out return new(o) end
+    local t = Trainer { max_epochs = 2, progress = "lines", log_every_n_steps = 1000,
+      callbacks = { F1(), cb.ModelCheckpoint { monitor = "val_f1", mode = "max" } } }
+    local ok, err = pcall(t.fit, t, model(), dm())
+    Progress.new = new
+    assert(ok, err)
+    assert.equal(0.6, t.history[2].val_f1)
+    assert.equal(1, t:checkpoint_callback().best_epoch)
+    local text = table.concat(written)
+    assert.truthy(text:find("val_f1=0.6", 1, true), text)
+  end)
+
   it("runs the monitoring callbacks' epoch end after the others', as Lightning", function()
     local Score = class("Score", cb.Callback)
     function Score.on_train_epoch_end(_, t) t.callback_metrics.my_score = 10 - t.epoch end

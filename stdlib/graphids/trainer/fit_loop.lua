@@ -283,13 +283,15 @@ return function(Trainer, h)
       -- of its last batch left none to run here, and the rate ran an epoch late ever after)
       if stepped or not from_start then SC.step_at_epoch_end(self, self.scheduler_config) end
       self._validating = false
+      self._in_epoch_end = true
+      self:_epoch_end_hooks()
+      self._in_epoch_end = false
+      -- after the epoch-end hooks: a metric a callback puts into callback_metrics there (which
+      -- the monitors and the checkpoints see) is in the history and the epoch line too
       local snapshot = { epoch = self.epoch }
       for k, v in pairs(self.callback_metrics) do snapshot[k] = v end
       self.history[#self.history + 1] = snapshot
       self.progress:epoch_end(self.callback_metrics)
-      self._in_epoch_end = true
-      self:_epoch_end_hooks()
-      self._in_epoch_end = false
       self.epoch = self.epoch + 1
       -- max_time is checked between epochs (a checkpoint is an epoch's end): the time of this
       -- fit call only, so a resumed run gets max_time again.
