@@ -151,6 +151,20 @@ describe("graphids.track.Callback", function()
     assert.same({ "span_end", "epoch", "error" }, { before.event, before.span, before.status })
   end)
 
+  it("ends the run FAILED when a later callback's on_fit_end fails the fit after the run finished", function()
+    local Late = class("LateFail", Callback)
+    function Late.on_fit_end() error("calibration failed at fit end", 0) end
+    local ok, err, run, run_dir = fit(dir, Late())
+    assert.is_false(ok)
+    assert.equal("calibration failed at fit end", err)
+    assert.matches("\nstatus: 4\n", read(run .. "/meta.yaml")) -- FAILED
+    assert.equal("calibration failed at fit end", read(run .. "/tags/graphids.error"))
+    local recs = {}
+    for l in io.lines(run_dir .. "/traces.jsonl") do recs[#recs + 1] = json.decode(l) end
+    assert.same({ "fit_failed_after_end", "calibration failed at fit end" },
+      { recs[#recs].event, recs[#recs].error })
+  end)
+
   it("a test failing after the fit closes its test span as an error, the run staying FINISHED", function()
     local ok, err, run, run_dir, trainer = fit(dir)
     assert.is_true(ok, err)

@@ -13,9 +13,9 @@
 -- on_test_end trace a "test" span (the test run itself is graphids.track.log_test_run's);
 -- on_fit_end logs peak memory (CPU, and GPU when one is used), epochs_run,
 -- the best checkpoint's path and SHA-256, and finishes the run FINISHED; on_exception records
--- the error (tag and trace) and finishes the run FAILED (a test's error closes the test span
--- only).  Nothing here raises for a tracking
--- problem: the run spools instead (graphids.track).
+-- the error (tag and trace) and finishes the run FAILED, also after on_fit_end finished it (a
+-- later callback's on_fit_end failed the fit) (a test's error closes the test span only).
+-- Nothing here raises for a tracking problem: the run spools instead (graphids.track).
 -- System metrics (graphids.track.sysmetrics, MLflow's system/ metrics): sampled at on_fit_start
 -- and then from the fit's hooks (each batch's end, an epoch's and a validation's start and end)
 -- once system_metrics_interval seconds (default 5, or $MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL;
@@ -202,7 +202,12 @@ function TrackCallback:on_exception(trainer, err)
     self.run:set_tags({ [require("graphids.track").ERROR_TAG] = tostring(err) })
     self.run:finish("FAILED")
   end
-  if self.span then self.span:finish("error", { epoch = trainer.epoch }, err) end
+  if self.span and self.span.open then
+    self.span:finish("error", { epoch = trainer.epoch }, err)
+  elseif self.span then
+    -- (the fit span closed "ok" in this callback's on_fit_end; a later callback's failed)
+    self.tracer:error("fit_failed_after_end", { epoch = trainer.epoch, error = tostring(err) })
+  end
 end
 
 return TrackCallback

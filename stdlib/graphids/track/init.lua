@@ -376,7 +376,11 @@ function Run:finish(status)
   if not FINAL[status] then
     error("Run:finish: status must be FINISHED, FAILED or KILLED, got " .. tostring(status), 2)
   end
-  if self.noop or self.finished then return end
+  -- FAILED may follow FINISHED: a failure after the run's finish (a hook after the tracking
+  -- callback's on_fit_end, a later callback's) fails the fit, and Lightning's logger, finalized
+  -- after every hook, records it FAILED.  Anything else after a finish is a no-op.
+  if self.noop then return end
+  if self.finished and not (status == "FAILED" and self.finished == "FINISHED") then return end
   self.finished = status
   self:_emit({ op = "update_run", status = status, end_time = mlflow.now_ms() })
 end
