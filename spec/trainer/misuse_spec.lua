@@ -1,7 +1,8 @@
 -- misuse_spec.lua -- the Trainer refuses what an API audit found it took silently: a callback
 -- list shared by two trainers, a second fresh fit of one trainer, a fresh fit over an earlier
 -- fit's checkpoints, a lone callback or a map where the list belongs, options of the wrong kind,
--- two callbacks that cannot run together; a refused resume (the data module's split, a bad
+-- two callbacks that cannot run together, a callback hook the trainer never calls (Lightning's
+-- on_train_end, a misspelt name); a refused resume (the data module's split, a bad
 -- trainer, callback, optimizer or scheduler state) leaves the model as it was; resuming into
 -- another folder tracks its own best.
 local graphids = require "graphids"
@@ -12,6 +13,7 @@ local Trainer = require("graphids.trainer").Trainer
 local tiny = require "trainer.support.tiny"
 local proc = require "trainer.support.proc"
 local err_of = require("specenv").err_of
+local class = require "graphids.class"
 
 -- load_state_dict's name (a pattern) for the parameter at 0-based position i
 local function param_at(i)
@@ -54,6 +56,34 @@ describe("Trainer misuse", function()
     -- (without a folder they only track their best scores: fine)
     Trainer { callbacks = { cb.ModelCheckpoint {}, cb.ModelCheckpoint { monitor = "val_acc",
       mode = "max" } } }
+  end)
+
+  it("refuses a callback hook it never calls, naming the nearest one it does", function()
+    local function with(name, parent)
+      local C = class("With_" .. name, parent or cb.Callback)
+      C[name] = function() end
+      return C()
+    end
+    local function refusal(c) return err_of(Trainer, { callbacks = { c } }) end
+    assert.matches("Trainer: callbacks%[1%] %(With_on_train_end%) defines on_train_end, which this " ..
+      "trainer never calls %(did you mean 'on_fit_end'%?%); the hooks it calls: on_fit_start, ",
+      refusal(with("on_train_end")))
+    assert.matches("defines teardown, which this trainer never calls %(did you mean 'on_fit_end' and " ..
+      "'on_exception'%?%)", refusal(with("teardown")))
+    assert.matches("defines on_train_epcoh_end, .*did you mean 'on_train_epoch_end'",
+      refusal(with("on_train_epcoh_end")))
+    assert.matches("defines on_validation_batch_end, .*%(no hook of this trainer stands at its place%)",
+      refusal(with("on_validation_batch_end")))
+    -- on a subclass of a library callback, and on the instance itself
+    assert.matches("%(With_on_train_start%) defines on_train_start",
+      refusal(with("on_train_start", cb.EarlyStopping)))
+    local es = cb.EarlyStopping {}
+    es.on_trian_batch_end = function() end
+    assert.matches("%(EarlyStopping%) defines on_trian_batch_end", refusal(es))
+    -- the hooks it calls pass, on the class or the instance
+    local ok = cb.EarlyStopping { monitor = "val_acc", mode = "max" }
+    ok.on_fit_end = function() end
+    Trainer { callbacks = { with("on_fit_start", cb.EarlyStopping), ok } }
   end)
 
   it("names a class passed where its instance belongs", function()
@@ -239,7 +269,6 @@ describe("Trainer misuse", function()
   -- What the checks before a restore must not take away: a scheduler subclass's own
   -- load_state_dict is still called, and on_load_checkpoint's edits of the optimizer state count.
   it("a resume still calls a subclass's load_state_dict and takes on_load_checkpoint's edits", function()
-    local class = require "graphids.class"
     local optim = require "graphids.optim"
     local S = optim.lr_scheduler
     local Mine = class("MineCosine", S.CosineAnnealingLR)
@@ -280,7 +309,6 @@ describe("Trainer misuse", function()
     -- and that the restored learning-rate schedule was built for another length
     assert.matches("schedule was built for max_epochs = 2, this fit has 3", table.concat(said, "\n"))
     -- a plateau schedule has no length to have been built for
-    local class = require "graphids.class"
     local optim = require "graphids.optim"
     local Plateau = class("PlateauMLP", tiny.MLP)
     Plateau.class_path = tiny.MLP.class_path

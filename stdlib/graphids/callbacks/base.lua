@@ -18,6 +18,8 @@
 --   on_exception(trainer, err), on_save_checkpoint(trainer, contents) (may change the table
 --   handed to ckpt.save), on_load_checkpoint(trainer, c) (resuming: c is ckpt.load's table,
 --   before the trainer restores the weights from c.current_model or c.model).
+-- Any other on_* method (or Lightning's setup / teardown) is refused by the Trainer: it would
+-- never run.
 -- A callback with resume state defines state_key (unique among the trainer's callbacks),
 -- state_dict() (JSON-able) and load_state_dict(state); the trainer saves it in every
 -- checkpoint and restores it on resume.  A callback that cannot run beside another names it
@@ -34,6 +36,56 @@ Callback.HOOKS = { "on_fit_start", "on_train_epoch_start", "on_train_batch_start
 
 for _, h in ipairs(Callback.HOOKS) do
   Callback[h] = function() end
+end
+
+local HOOK_SET = {}
+for _, h in ipairs(Callback.HOOKS) do HOOK_SET[h] = true end
+
+-- Lightning hooks this trainer does not call, and the one that stands at their place here (a
+-- callback defining one would be silently skipped: the Trainer refuses it instead).
+local LIGHTNING_NEAREST = {
+  setup = "on_fit_start", teardown = "on_fit_end and on_exception", on_train_start = "on_fit_start",
+  on_train_end = "on_fit_end", on_validation_start = "on_validation_epoch_start",
+  on_validation_end = "on_validation_epoch_end", on_test_epoch_start = "on_test_start",
+  on_test_epoch_end = "on_test_end", on_sanity_check_start = false, on_sanity_check_end = false,
+  on_validation_batch_start = false, on_validation_batch_end = false, on_test_batch_start = false,
+  on_test_batch_end = false, on_predict_start = false, on_predict_end = false,
+  on_before_backward = false, on_after_backward = false, on_before_optimizer_step = false,
+  on_before_zero_grad = false,
+}
+
+-- Why callback c (at callbacks[i] of a Trainer) cannot be used as it is: a method named as a
+-- hook (on_*, or Lightning's setup / teardown) that the trainer never calls, with the nearest
+-- hook it does call; nil when there is none.
+function Callback.unknown_hook_error(c, i)
+  local found = {}
+  local t, seen = c, {}
+  while type(t) == "table" and t ~= Callback and not seen[t] do
+    seen[t] = true
+    for k, v in pairs(t) do
+      if type(k) == "string" and type(v) == "function" and not HOOK_SET[k]
+          and (k:match("^on_") or LIGHTNING_NEAREST[k] ~= nil) then
+        found[#found + 1] = k
+      end
+    end
+    t = t == c and getmetatable(c) or rawget(t, "__parent")
+  end
+  if #found == 0 then return nil end
+  table.sort(found)
+  local name = found[1]
+  local near = LIGHTNING_NEAREST[name]
+  if near == nil then
+    local best, bestd = nil, math.huge
+    for _, h in ipairs(Callback.HOOKS) do
+      local d = U.edit_distance(name, h)
+      if d < bestd then best, bestd = h, d end
+    end
+    near = bestd <= 3 and best or false
+  end
+  local hint = near and string.format(" (did you mean %s?)", near:gsub("on_[%w_]+", "'%0'")) or
+    " (no hook of this trainer stands at its place)"
+  return string.format("callbacks[%d] (%s) defines %s, which this trainer never calls%s; the hooks it " ..
+    "calls: %s", i, class.name_of(c), name, hint, table.concat(Callback.HOOKS, ", "))
 end
 
 -- nil: the callback keeps no state across a resume.

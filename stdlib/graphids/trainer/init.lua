@@ -135,6 +135,10 @@ function Trainer:__init(opts)
       end
       keys[c.state_key] = true
     end
+    -- a hook it defines that no fit calls (Lightning's on_train_end, a misspelt one) would never
+    -- run, without a word
+    local hook_err = Callback.unknown_hook_error(c, i)
+    if hook_err then error("Trainer: " .. hook_err, U.CTOR) end
     -- a callback holds its fit's state (best score, patience, a checkpoint folder bound at its
     -- setup): shared by two trainers, the second would run on the first one's
     local owner = rawget(c, "_trainer")
