@@ -105,4 +105,37 @@ describe("where save_checkpoint resumes exactly", function()
     local same, name = tiny.same_weights(tiny.weights(ref.model), tiny.weights(m2))
     assert(same, "the resumed average differs at " .. tostring(name))
   end)
+
+  it("refuses a save in a callback's on_train_epoch_end, before the monitors judged the epoch", function()
+    local p = gio.join(dir, "epoch_end.safetensors")
+    local save = hook("on_train_epoch_end", function(t)
+      if t.epoch == 1 then t:save_checkpoint(p) end
+    end)
+    local t = Trainer { max_epochs = 10, progress = "off",
+      callbacks = { save, cb.EarlyStopping { patience = 2, min_delta = 10 } } }
+    local err = err_of(t.fit, t, model(), dm())
+    assert.truthy(err:find("Trainer:save_checkpoint: called in an epoch's end before the checkpoint " ..
+      "callbacks' turn", 1, true), err)
+    assert.truthy(err:find("save in on_train_batch_end", 1, true), err)
+    assert.is_false(gio.exists(p))
+    -- what the refusal recommends, a save at the epoch's last batch, resumes into its end: the
+    -- early stop comes at the uninterrupted fit's epoch
+    local function stopper() return cb.EarlyStopping { patience = 2, min_delta = 10 } end
+    local ref = Trainer { max_epochs = 10, progress = "off", callbacks = { stopper() } }
+    ref:fit(model(), dm())
+    assert.same({ 3, 12 }, { ref.epoch, ref.global_step }) -- stopped early
+    local last_batch = hook("on_train_batch_end", function(tr)
+      if tr.global_step == 8 then -- epoch 1's last batch
+        tr:save_checkpoint(p)
+        error("preempted", 0)
+      end
+    end)
+    local t1 = Trainer { max_epochs = 10, progress = "off", callbacks = { last_batch, stopper() } }
+    assert.matches("preempted", err_of(t1.fit, t1, model(), dm()))
+    local t2 = Trainer { max_epochs = 10, progress = "off", callbacks = { stopper() } }
+    local m2 = model()
+    t2:fit(m2, dm(), { ckpt_path = p })
+    assert.same({ ref.epoch, ref.global_step }, { t2.epoch, t2.global_step })
+    assert.is_true(tiny.same_weights(tiny.weights(ref.model), tiny.weights(m2)))
+  end)
 end)

@@ -228,8 +228,13 @@ return function(Trainer, h)
   -- early-stopping state.  Every checkpoint callback judges the epoch before any of them writes:
   -- a file one writes holds the others' state of this epoch, as the files of an uninterrupted
   -- run do.
+  -- Until the checkpoint callbacks' turn the epoch is not judged (the monitors' best, patience
+  -- and stop flag are the previous epoch's, and a later callback may still change the model or
+  -- the metrics): a checkpoint saved then (a callback's on_train_epoch_end) would resume past an
+  -- epoch never judged, so save_checkpoint refuses (_judging).
   function Trainer:_epoch_end_hooks()
     local cbs = self.callbacks
+    self._judging = true
     for _, c in ipairs(cbs) do
       if not (c.monitors or c.is_checkpoint) then c:on_train_epoch_end(self) end
     end
@@ -239,6 +244,7 @@ return function(Trainer, h)
     for _, c in ipairs(cbs) do
       if c.monitors and not c.is_checkpoint then c:on_train_epoch_end(self) end
     end
+    self._judging = false
     for _, c in ipairs(cbs) do
       if c.is_checkpoint then c:on_train_epoch_end(self) end
     end

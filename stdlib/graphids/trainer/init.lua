@@ -276,6 +276,10 @@ local function optimizer_params(opt)
   return out
 end
 
+-- Where a save_checkpoint resumes exactly, for the refusals elsewhere.
+local SAVE_POINTS = "save in on_train_batch_end (an epoch's last batch resumes into the epoch's end), " ..
+  "or use ModelCheckpoint's last file, written at each epoch's end after every callback judged it"
+
 -- Writes a checkpoint of the current state at path.  At an epoch's end (its callbacks) the next
 -- epoch is self.epoch + 1; anywhere else (mid-epoch, after fit) the epoch counter has moved on
 -- already, or the epoch is unfinished: the next epoch to run is self.epoch, from the data
@@ -286,13 +290,17 @@ function Trainer:save_checkpoint(path)
   end
   if self._validating then
     error("Trainer:save_checkpoint: an epoch's validation is running (its training batches are done, its " ..
-      "end is not), and a resume from here could not continue it exactly; save in on_train_batch_end " ..
-      "or on_train_epoch_end", 2)
+      "end is not), and a resume from here could not continue it exactly; " .. SAVE_POINTS, 2)
+  end
+  if self._judging then
+    error("Trainer:save_checkpoint: called in an epoch's end before the checkpoint callbacks' turn " ..
+      "(callbacks' on_train_epoch_end run first, then EarlyStopping's, then ModelCheckpoint's): the " ..
+      "epoch is not judged yet, and a resume from here would never judge it; " .. SAVE_POINTS, 2)
   end
   if self._in_batch_start then
     error("Trainer:save_checkpoint: called in on_train_batch_start, when the data position has moved past " ..
-      "the batch about to train, so a resume from here would skip it; save in on_train_batch_end (the " ..
-      "previous batch's end is the same point)", 2)
+      "the batch about to train, so a resume from here would skip it; " .. SAVE_POINTS ..
+      " (the previous batch's end is the same point)", 2)
   end
   local callbacks = {}
   for _, c in ipairs(self.callbacks) do
@@ -595,7 +603,7 @@ function Trainer:fit(model, datamodule, opts)
   -- an epoch's end or its validation left them set, and a retry's checkpoints then claimed the
   -- epoch ended (skipping the rest of it on resume) or refused a mid-epoch save
   self._in_epoch_end, self._validating, self._epoch_mean, self._resume_sums = false, false, nil, nil
-  self._in_batch_start = false
+  self._in_batch_start, self._judging = false, false
   -- from here the callbacks take this fit's state (a restore, then the hooks): a failure in the
   -- setup above (configure_optimizers) leaves the Trainer as new
   self.fitted = true
