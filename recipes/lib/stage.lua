@@ -53,12 +53,35 @@ function S.check_dataset(a)
   return d
 end
 
+-- The values of the arguments that name a run dir's variant (S.variant, S.expert_variant): any
+-- other text would name a folder of its own, outside the lake ("../../x") or shared with another
+-- argument set (loss=ce_large is loss=ce scale=large's folder).  The loss is a stage's own
+-- argument (gat, gat_kd, fusion_states, fusion): checked when the stage takes one.
+local CHOICES = {
+  { "scale", { "small", "large" } },
+  { "graphs", { "portable", "reference" } },
+  { "loss", { "focal", "ce", "weighted_ce" } },
+}
+
+function S.check_variant_args(a)
+  for _, c in ipairs(CHOICES) do
+    local name, allowed, v = c[1], c[2], a[c[1]]
+    local ok = v == nil and name == "loss"
+    for _, x in ipairs(allowed) do ok = ok or v == x end
+    if not ok then
+      error(string.format("%s must be one of %s (--tla %s), got %s", name, table.concat(allowed, ", "), name,
+        type(v) == "string" and ("'" .. v .. "'") or tostring(v)), 0)
+    end
+  end
+end
+
 -- base: the stage's variant without the scale and graph mode (S.variant adds them).
 function S.run_dir(a, stage, base)
   -- (the seed also seeds everything: seed_everything's rule, named by the argument given)
   if a.seed < 0 then
     error("seed must be an integer >= 0 (--tla seed), got " .. a.seed, 0)
   end
+  S.check_variant_args(a)
   local root = S.lake_root(a)
   -- (the root "/" ends in its slash: "/synthetic/...", not "//synthetic/...")
   return string.format("%s%s%s/%s/%s/seed_%d", root, root:sub(-1) == "/" and "" or "/", S.check_dataset(a),

@@ -573,12 +573,13 @@ describe("graphids fit|test|pipeline|runs", function()
     assert.truthy(err:find("stage 'gat': cannot resume: ", 1, true), err)
     assert.truthy(err:find(last, 1, true), err)
     assert.is_nil(err:find("stage 'vgae'", 1, true), err) -- the simulated data is generated at run time
-    -- a bad hyper-parameter value and a lake root under a file: named per stage, before any run
+    -- a bad argument value and a lake root under a file: named per stage, before any run (the loss
+    -- names the run dir, so the recipe refuses it before the model would)
     out, err, rc = proc.run({ "pipeline", "recipes/pipelines/graphids.lua", "--lake-root", dlake,
       "--tla", "loss=bogus", "--dry-run" })
     assert.equal(1, rc, out .. err)
-    assert.truthy(err:find("stage 'gat': invalid configuration: 'model.init_args.loss_fn': GATClassifier: " ..
-      "hyper-parameter 'loss_fn' must be one of ce, focal, weighted_ce, got bogus", 1, true), err)
+    assert.truthy(err:find("stage 'gat': loss must be one of focal, ce, weighted_ce (--tla loss), got " ..
+      "'bogus'", 1, true), err)
     local file = gio.join(tmp, "dry_file")
     assert(gio.write_json(file, {}))
     out, err, rc = proc.run({ "pipeline", "recipes/pipelines/graphids.lua", "--lake-root", file,
@@ -589,9 +590,9 @@ describe("graphids fit|test|pipeline|runs", function()
     -- fit checks the hyper-parameters before it reads data or creates the run dir
     local flake = gio.join(tmp, "fit_bogus")
     out, err, rc = proc.run({ "fit", "--config", "recipes/stages/gat.lua", "--tla", "lake_root=" .. flake,
-      "--tla", "loss=bogus" })
+      "--tla", "conv_type=bogus" })
     assert.equal(1, rc, out)
-    assert.truthy(err:find("hyper-parameter 'loss_fn' must be one of", 1, true), err)
+    assert.truthy(err:find("hyper-parameter 'conv_type' must be one of", 1, true), err)
     assert.is_false(gio.exists(flake))
   end)
 

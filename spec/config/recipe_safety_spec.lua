@@ -83,6 +83,39 @@ describe("graphids.config: recipes and configurations stay in their bounds", fun
     assert.equal(lake .. "/my-set_2.v1/gat/focal/seed_42", r.run_dir)
   end)
 
+  it("takes only the known scale, graphs and loss: they name the run dir's variant", function()
+    local lake = gio.join(tmp, "lake_variant")
+    local states = { "recipes/stages/fusion.lua", { states_dir = gio.join(tmp, "states") } }
+    local kd = { "recipes/stages/gat_kd.lua", { teacher_ckpt = gio.join(tmp, "t.safetensors") } }
+    local ex = { "recipes/stages/fusion_states.lua", {} }
+    local cases = {
+      -- (the fusion's loss and the student's scale reach no model preset that would refuse them)
+      { states, "loss", "../../../../../escaped", "focal, ce, weighted_ce" },
+      { states, "loss", "ce_large", "focal, ce, weighted_ce" }, -- loss=ce scale=large's folder
+      { states, "scale", "huge", "small, large" },
+      { states, "graphs", "foo", "portable, reference" },
+      { states, "graphs", "", "portable, reference" },
+      { kd, "scale", "/../../../../../x", "small, large" },
+      { kd, "scale", "huge", "small, large" },
+      { ex, "loss", "../../z", "focal, ce, weighted_ce" },
+      { { "recipes/stages/gat.lua", {} }, "graphs", "foo", "portable, reference" },
+    }
+    for _, c in ipairs(cases) do
+      local tla = { lake_root = lake }
+      for k, v in pairs(c[1][2]) do tla[k] = v end
+      tla[c[2]] = c[3]
+      local ok, err = pcall(require("graphids.config.recipe").render, c[1][1], tla)
+      assert.is_false(ok, c[1][1] .. " " .. c[2] .. "=" .. c[3])
+      local want = string.format("%s must be one of %s (--tla %s), got '%s'", c[2], c[4], c[2], c[3])
+      assert.truthy(tostring(err):find(want, 1, true), tostring(err))
+    end
+    assert.is_false(gio.exists(lake))
+    -- the known values still name their folders
+    local r = config.resolve("recipes/stages/fusion.lua", { tla = { lake_root = lake, states_dir = "s",
+      loss = "ce", scale = "large", graphs = "reference" } })
+    assert.equal(lake .. "/synthetic/fusion/weighted_avg_ce_large_reference_graphs/seed_42", r.run_dir)
+  end)
+
   it("checks catalog entries key by key, with the full key path and a suggestion", function()
     local lake = gio.join(tmp, "lake_cat")
     local function cat_err(cat)
