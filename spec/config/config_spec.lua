@@ -515,6 +515,37 @@ describe("graphids.config", function()
       1, true), tostring(e))
   end)
 
+  -- (met only in the fit, such a value failed after the fit had replaced the run dir's checkpoints)
+  it("checks every data module option when it validates, before any fit", function()
+    local fusion = { "recipes/stages/fusion.lua", { states_dir = "s" } }
+    local cases = {
+      { fusion, "data.init_args.eval_batch_size", 0, "must be an integer >= 1, got 0$" },
+      { fusion, "data.init_args.eval_batch_size", 1.5, "must be an integer >= 1, got 1.5$" },
+      { fusion, "data.init_args.eval_batch_size", "x", "must be an integer >= 1, got 'x' %(a string%)$" },
+      { fusion, "data.init_args.eval_batch_size", -5, "must be an integer >= 1, got %-5$" },
+      { { "recipes/stages/gat.lua" }, "data.init_args.device", "gpu",
+        "must be 'cpu' or 'cuda%[:N%]', got 'gpu' %(a string%)$" },
+      { { "recipes/stages/gat.lua" }, "data.init_args.eval_batch_size", 0,
+        "must be an integer >= 1, got 0$" },
+    }
+    for _, c in ipairs(cases) do
+      local err = resolve_err({ { c[2], c[3] } }, c[1][2], c[1][1])
+      local want = "invalid configuration: '" .. c[2]:gsub("%.", "%%.") .. "' " .. c[4]
+      assert.truthy(err:find(want), err)
+    end
+    -- (the seed and the dataset come from the TLAs; a Lua caller gives them to the module itself)
+    local FDM = require("graphids.orchestrate.fusion_data").FusionDataModule
+    for _, c in ipairs({ { { seed = 1.5 }, "seed must be an integer >= 0, got 1.5" },
+      { { dataset = 5 }, "dataset must be a string, got 5" } }) do
+      c[1].states_dir = "s"
+      local ok, err = pcall(FDM, c[1])
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find("FusionDataModule: " .. c[2], 1, true), tostring(err))
+    end
+    local r = config.resolve("recipes/stages/gat.lua", { set = { { "data.init_args.device", "cuda:1" } } })
+    assert.equal("cuda:1", r.validated.data.init_args.device)
+  end)
+
   it("takes JSON numbers for the precision \"32\" and integral floats for integer data options", function()
     local r = config.resolve("recipes/stages/gat.lua", { set = { { "trainer.precision", 32 },
       { "data.init_args.batch_size", 32.0 }, { "data.init_args.eval_batch_size", 64.0 },

@@ -60,6 +60,10 @@ function GraphDataModule:__init(opts)
     error("GraphDataModule: eval_batch_size must be an integer >= 1, got " .. tostring(o.eval_batch_size),
       U.CTOR)
   end
+  -- (the loaders move every batch there: a bad name failed in the first batch, naming no option)
+  if o.device ~= nil and not require("graphids.trainer.device").valid(o.device) then
+    error("GraphDataModule: device must be 'cpu' or 'cuda[:N]', got " .. U.describe(o.device), U.CTOR)
+  end
   if o.cache == nil then
     cache.check_options("GraphDataModule", o, U.CTOR + 1)
   end

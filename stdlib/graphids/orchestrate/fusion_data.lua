@@ -29,8 +29,19 @@ function FusionDataModule:__init(opts)
   if o.states_dir == "" then
     error("FusionDataModule: states_dir is required (the fusion_states stage's output folder)", U.CTOR)
   end
-  if math.type(o.batch_size) ~= "integer" or o.batch_size < 1 then
-    error("FusionDataModule: batch_size must be an integer >= 1, got " .. tostring(o.batch_size), U.CTOR)
+  -- (checked here, when the configuration is validated: met in the first validation, a bad value
+  -- failed after the fit had replaced the run dir's previous checkpoints)
+  for _, k in ipairs({ "batch_size", "eval_batch_size" }) do
+    local v = o[k]
+    if (v ~= nil or k == "batch_size") and (math.type(v) ~= "integer" or v < 1) then
+      error(string.format("FusionDataModule: %s must be an integer >= 1, got %s", k, U.describe(v)), U.CTOR)
+    end
+  end
+  if math.type(o.seed) ~= "integer" or o.seed < 0 then
+    error("FusionDataModule: seed must be an integer >= 0, got " .. U.describe(o.seed), U.CTOR)
+  end
+  if o.dataset ~= nil and type(o.dataset) ~= "string" then
+    error("FusionDataModule: dataset must be a string, got " .. U.describe(o.dataset), U.CTOR)
   end
   self.opts = o
   self.batch_size = o.batch_size
