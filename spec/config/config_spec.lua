@@ -546,6 +546,30 @@ describe("graphids.config", function()
     assert.equal("cuda:1", r.validated.data.init_args.device)
   end)
 
+  it("encodes a number one way however it is written, for keys without a default too", function()
+    local cases = {
+      { "recipes/stages/gat.lua", { { "trainer.gradient_clip_val", 1 } } }, -- the recipe's 1.0
+      { "recipes/stages/gat.lua", { { "trainer.max_time", 60 } }, { { "trainer.max_time", 60.0 } } },
+      { "recipes/stages/gat.lua", { { "model.init_args.num_ids", 32.0 } },
+        { { "model.init_args.num_ids", 32 } } },
+      { "recipes/stages/vgae.lua", { { "model.init_args.hidden_dims", { 80.0, 40, 16.0 } } },
+        { { "model.init_args.hidden_dims", { 80, 40, 16 } } } },
+      { "recipes/stages/gat.lua", { { "model.init_args.id_encoder_kwargs", { p_unk_graph = 1.0 } } },
+        { { "model.init_args.id_encoder_kwargs", { p_unk_graph = 1 } } } },
+    }
+    for i, c in ipairs(cases) do
+      local lake = gio.join(tmp, "kinds" .. i)
+      local a = config.resolve(c[1], { tla = { lake_root = lake }, set = c[3] })
+      local b = config.resolve(c[1], { tla = { lake_root = lake }, set = c[2] })
+      assert.equal(a.config_digest, b.config_digest, c[2][1][1])
+      -- and a resume under the other spelling is the same fit
+      config.write_run_files(a)
+      assert.is_nil(require("graphids.orchestrate.record").resume_problem(b))
+    end
+    local r = config.resolve("recipes/stages/gat.lua", { set = { { "trainer.max_time", 60 } } })
+    assert.equal("float", math.type(r.validated.trainer.max_time))
+  end)
+
   it("takes JSON numbers for the precision \"32\" and integral floats for integer data options", function()
     local r = config.resolve("recipes/stages/gat.lua", { set = { { "trainer.precision", 32 },
       { "data.init_args.batch_size", 32.0 }, { "data.init_args.eval_batch_size", 64.0 },

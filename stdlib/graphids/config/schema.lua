@@ -90,6 +90,21 @@ local function as_default_kind(default, v)
   return v
 end
 
+-- v as a float (the kind of the options with no default that are amounts, not counts:
+-- trainer.max_time, trainer.gradient_clip_val), so 1 and 1.0 are one setting.
+local function as_float(v)
+  return math.type(v) == "integer" and v + 0.0 or v
+end
+
+-- Integral floats as integers at any depth of v (in place; a JSON list keeps its mark): the
+-- hyper-parameters whose default is a table (hidden_dims, id_encoder_kwargs, num_ids's "required")
+-- have no number kind per item, so [64.0, 32] and [64, 32] encode alike.
+local function ints_within(v)
+  if type(v) ~= "table" then return as_int(v) end
+  for k, x in pairs(v) do v[k] = ints_within(x) end
+  return v
+end
+
 -- U.options with the section's full path in the message ("trainer: unknown option 'x' (did you
 -- mean 'y'?)" becomes "unknown key 'trainer.x' (did you mean 'trainer.y'?)").
 local function section(path, t, defaults)
@@ -235,7 +250,8 @@ local function validate_model(m)
   -- and hparams() records them in the checkpoint).
   local given = {}
   for k, v in pairs(m.init_args) do
-    given[k] = as_default_kind(cls.DEFAULTS[k], v)
+    local d = cls.DEFAULTS[k]
+    given[k] = type(d) == "table" and ints_within(v) or as_default_kind(d, v)
   end
   m.init_args = given
   if m.distillation ~= nil then
@@ -443,6 +459,7 @@ local function validate_trainer(t)
     fail("'trainer.gradient_clip_val' must be a number > 0 (or absent), got " ..
       U.describe(t.gradient_clip_val))
   end
+  t.max_time, t.gradient_clip_val = as_float(t.max_time), as_float(t.gradient_clip_val)
   one_of("trainer.progress", t.progress, { "auto", "bar", "lines", "off" })
   if not require("graphids.trainer.device").valid(t.device) then
     fail("'trainer.device' must be 'cpu' or 'cuda[:N]', got '" .. t.device .. "'")
