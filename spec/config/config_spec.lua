@@ -546,6 +546,30 @@ describe("graphids.config", function()
     assert.equal("cuda:1", r.validated.data.init_args.device)
   end)
 
+  it("checks the distillation weights and refuses a key the student's family does not use", function()
+    local kd = { "recipes/stages/gat_kd.lua", { teacher_ckpt = "t" } }
+    local vgae = { "recipes/stages/vgae.lua", {}, { { "model.distillation", { teacher_ckpt = "t" } } } }
+    local cases = {
+      { kd, "latent_weight", -1, "'model.distillation.latent_weight' must be >= 0, got -1.0" },
+      { kd, "recon_weight", -5, "'model.distillation.recon_weight' must be >= 0, got -5.0" },
+      { vgae, "latent_weight", -1, "'model.distillation.latent_weight' must be >= 0, got -1.0" },
+      { kd, "recon_weight", 2, "'model.distillation.recon_weight' does not apply to a GATClassifier " ..
+        "student (it distils with T and alpha), got 2.0" },
+      { vgae, "T", 2, "'model.distillation.T' does not apply to a VGAE student (it distils with alpha, " ..
+        "latent_weight and recon_weight), got 2.0" },
+    }
+    for _, c in ipairs(cases) do
+      local set = { table.unpack(c[1][3] or {}) }
+      set[#set + 1] = { "model.distillation." .. c[2], c[3] }
+      assert.equal("invalid configuration: " .. c[4], resolve_err(set, c[1][2], c[1][1]))
+    end
+    -- the defaults of the other family's keys stay in the section (records hold them, and read back)
+    local r = config.resolve(kd[1], { tla = kd[2], set = { { "model.distillation.latent_weight", 1 } } })
+    assert.equal(1.0, r.validated.model.distillation.latent_weight)
+    local v = config.resolve(vgae[1], { set = { vgae[3][1], { "model.distillation.recon_weight", 0 } } })
+    assert.equal(0.0, v.validated.model.distillation.recon_weight)
+  end)
+
   it("encodes a number one way however it is written, for keys without a default too", function()
     local cases = {
       { "recipes/stages/gat.lua", { { "trainer.gradient_clip_val", 1 } } }, -- the recipe's 1.0

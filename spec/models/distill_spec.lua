@@ -92,6 +92,11 @@ describe("FeatureDistillation", function()
     -- equal widths: no projection
     local same = D.FeatureDistillation(base, teacher, { student_latent_dim = 6 })
     assert.is_nil(same.projection)
+    -- a negative weight would make the loss unbounded below
+    h.errors("latent_weight must be >= 0, got %-1", D.FeatureDistillation, base, teacher,
+      { student_latent_dim = 6, latent_weight = -1 })
+    h.errors("recon_weight must be >= 0, got %-0.5", D.FeatureDistillation, base, teacher,
+      { student_latent_dim = 6, recon_weight = -0.5 })
   end)
 end)
 

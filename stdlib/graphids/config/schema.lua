@@ -219,6 +219,14 @@ local function check_part_class_paths(init_args, cls)
 end
 
 
+-- The model.distillation keys each student family uses (graphids.models.distill): soft labels
+-- at temperature T for a GAT, the latent and reconstruction matches for a VGAE.
+local DISTILL_KEYS = {
+  ["graphids.models.GATClassifier"] = { teacher_ckpt = true, alpha = true, T = true, with = "T and alpha" },
+  ["graphids.models.VGAE"] = { teacher_ckpt = true, alpha = true, latent_weight = true, recon_weight = true,
+    with = "alpha, latent_weight and recon_weight" },
+}
+
 -- Returns the model class.
 local function validate_model(m)
   check_class_block("model", m)
@@ -265,9 +273,24 @@ local function validate_model(m)
     if not (d.alpha >= 0 and d.alpha <= 1) then
       fail("'model.distillation.alpha' must be in [0, 1], got " .. tostring(d.alpha))
     end
-    if m.class_path ~= "graphids.models.GATClassifier" and m.class_path ~= "graphids.models.VGAE" then
+    for _, k in ipairs({ "latent_weight", "recon_weight" }) do
+      if not (d[k] >= 0) then -- luacheck: ignore 581 (NaN must fail too)
+        fail(string.format("'model.distillation.%s' must be >= 0, got %s", k, tostring(d[k])))
+      end
+    end
+    local keys = DISTILL_KEYS[m.class_path]
+    if keys == nil then
       fail(string.format("'model.distillation' is only defined for GATClassifier and VGAE students, not %s",
         m.class_path))
+    end
+    -- a key of the other family's distillation would be dropped unseen; its default is left alone
+    -- (every record holds the section filled in, and reads back)
+    local kd_defaults = SECTIONS["model.distillation"]
+    for _, k in ipairs(U.sorted_keys(kd_defaults)) do
+      if not keys[k] and d[k] ~= kd_defaults[k] then
+        fail(string.format("'model.distillation.%s' does not apply to a %s student (it distils with %s), " ..
+          "got %s", k, m.class_path:match("[^.]+$"), keys.with, tostring(d[k])))
+      end
     end
     m.distillation = d
   end

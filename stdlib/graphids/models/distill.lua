@@ -106,6 +106,12 @@ function Feat:__init(base, teacher, opts)
   if o.alpha < 0 or o.alpha > 1 then
     error("FeatureDistillation: alpha must be in [0, 1], got " .. tostring(o.alpha), U.CTOR)
   end
+  -- (a negative weight makes the loss unbounded below: the student would drift from the teacher)
+  for _, k in ipairs({ "latent_weight", "recon_weight" }) do
+    if not (o[k] >= 0) then -- luacheck: ignore 581 (NaN must fail too)
+      error(string.format("FeatureDistillation: %s must be >= 0, got %s", k, tostring(o[k])), U.CTOR)
+    end
+  end
   self.latent_weight, self.recon_weight, self.alpha = o.latent_weight, o.recon_weight, o.alpha
   self.base_loss = base
   attach_teacher(self, "FeatureDistillation", teacher)
