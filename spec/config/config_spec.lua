@@ -141,10 +141,39 @@ describe("graphids.config", function()
       assert.is_false(ok, text)
       assert.equal(want, err)
     end
+    -- a long value is cut and a control character escaped (the message reaches a terminal)
+    local ok, err = pcall(config.parse_kv, "x=[" .. ("1,"):rep(1e5) .. "]")
+    assert.is_false(ok)
+    assert.equal("bad value for 'x': [" .. ("1,"):rep(29) .. "1... is not valid JSON (line 1, " ..
+      "column 200002: trailing comma before ']')", err)
+    ok, err = pcall(config.parse_kv, 'x=["a\27[31m",]')
+    assert.is_false(ok)
+    assert.equal("bad value for 'x': [\"a\\x1B[31m\",] is not valid JSON (line 1, column 4: control " ..
+      "character 0x1b inside a string (escape it))", err)
     -- plain words (and words that only contain a bracket or quote) stay strings
     assert.equal("gatv2", select(2, config.parse_kv("k=gatv2")))
     assert.equal('a"b', select(2, config.parse_kv('k=a"b')))
     assert.equal("", select(2, config.parse_kv("k=")))
+  end)
+
+  it("names a recipe value JSON cannot hold as an invalid configuration, with its key", function()
+    local function err_of(path, key, value)
+      local rendered = require("graphids.config.recipe").render(path)
+      rendered.model.init_args[key] = value
+      local ok, err = pcall(function()
+        config.apply_overrides(rendered)
+        return config.from_rendered(rendered)
+      end)
+      assert.is_false(ok)
+      return tostring(err)
+    end
+    assert.equal("invalid configuration: 'model.init_args.pool_aggrs': table mixes string keys with " ..
+      "other keys",
+      err_of("recipes/stages/gat.lua", "pool_aggrs", { "mean", x = 1 }))
+    assert.equal("invalid configuration: 'model.init_args.id_encoder_kwargs': table has keys that are " ..
+      "neither 1..n nor strings", err_of("recipes/stages/vgae.lua", "id_encoder_kwargs", { [0] = 1 }))
+    assert.equal("invalid configuration: 'model.init_args.hidden_dims[1]': cannot encode a function",
+      err_of("recipes/stages/vgae.lua", "hidden_dims", { print }))
   end)
 
   it("keeps a null inside a --set or --tla value as unset, and refuses one inside a list", function()

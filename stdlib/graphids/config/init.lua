@@ -43,8 +43,10 @@ function M.parse_kv(s)
     return k, require("graphids.ckpt").plain(val)
   end
   if v:match('^%s*["%[{]') then
-    error(string.format("bad value for '%s': %s is not valid JSON (%s)", k, v,
-      tostring(val):gsub("^json: ", "")), 0)
+    -- (the value and the problem shown cut and escaped: a list of 100 000 items, or a control
+    -- character, would otherwise reach the terminal whole)
+    error(string.format("bad value for '%s': %s is not valid JSON (%s)", json.printable(k, 60),
+      json.printable(v, 60), json.printable((tostring(val):gsub("^json: ", "")), 200)), 0)
   end
   return k, v
 end
@@ -315,7 +317,12 @@ function M.from_rendered(rendered, opts)
   if stage == nil or stage == "" then
     stage = validated.identity.stage ~= "" and validated.identity.stage or "stage"
   end
-  local canonical = json.encode(validated)
+  -- (a value JSON cannot hold, a table that mixes string and number keys, is named by its path)
+  local okc, canonical = pcall(json.encode, validated)
+  if not okc then
+    error("invalid configuration: " .. tostring(canonical):gsub("^json%.encode: %$%.?", "'", 1)
+      :gsub("^'([^:]*):", "'%1':", 1), 0)
+  end
   return {
     rendered = rendered,
     validated = freeze(validated, ""),
