@@ -720,6 +720,18 @@ describe("graphids.config", function()
     t.trainer.max_epochs = 1
     assert.equal(1, t.trainer.max_epochs)
     assert.are_not.equal(1, r.validated.trainer.max_epochs)
+    -- pairs hands out no writable table: its state and control values are no way in
+    local f, state, ctrl = pairs(r.validated.trainer)
+    assert.equal("function", type(f))
+    assert.is_nil(state)
+    assert.is_nil(ctrl)
+    local seen = 0
+    for k, v in f, state, ctrl do
+      seen = seen + 1
+      assert.equal(v, r.validated.trainer[k])
+    end
+    assert.truthy(seen > 5)
+    assert.equal(r.validated.trainer.max_epochs, config.thaw(r.validated).trainer.max_epochs)
   end)
 
   it("writes resolved.json and overrides.json into the run dir, and names a run dir it cannot create",

@@ -253,6 +253,10 @@ end
 
 -- ---------------------------------------------------------------- read-only views
 
+-- A view is an empty table whose metatable reads store: indexing, pairs and # see the values,
+-- assigning raises, and the metatable is hidden.  The raw functions bypass it, as they bypass any
+-- metatable: next(view) and rawget give nil (test emptiness with pairs), and rawset writes beside
+-- the values (pairs, thaw and the records keep reading store); a pure-Lua table cannot refuse it.
 -- The read-only views of empty lists: a view has no json mark of its own, and thawed unmarked,
 -- [] would be written {} to resolved.json, which reads back as another configuration (digest).
 local EMPTY_LISTS = setmetatable({}, { __mode = "k" })
@@ -271,7 +275,16 @@ local function freeze(t, path)
       error(string.format("the validated configuration is read-only (tried to set '%s%s'); change the " ..
         "recipe or pass --set", path, tostring(k)), 2)
     end,
-    __pairs = function() return next, store, nil end,
+    -- (a closure over store: handing store out as pairs' state let a caller write through it,
+    -- `local _, s = pairs(v.trainer); s.max_epochs = 999`, past the digest already taken)
+    __pairs = function()
+      local k
+      return function()
+        local v
+        k, v = next(store, k)
+        return k, v
+      end
+    end,
     __len = function() return #store end,
     __metatable = "read-only configuration",
   })
