@@ -186,7 +186,8 @@ describe("graphids.metrics", function()
       local bad = graphids.tensor({ 0.1, 0 / 0, 0.3 })
       errors("scores%[1%] is NaN", metrics.anomaly, bad, long({ 0, 1, 0 }), vs, vy)
       errors("unknown option 'thresh'", metrics.anomaly, vs, vy, vs, vy, { thresh = 1 })
-      errors("threshold must be a number", metrics.anomaly, vs, vy, vs, vy, { threshold = "x" })
+      errors("threshold must be a number, got '0.5' %(a string%)", metrics.anomaly, vs, vy, vs, vy,
+        { threshold = "0.5" })
     end)
 
     it("names the argument a bad input came in, at the caller's line", function()

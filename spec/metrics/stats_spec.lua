@@ -21,6 +21,19 @@ describe("graphids.stats", function()
     assert.is_nil(stats.cohens_d({ 1, 1 }, { 1, 1 }))
     assert.equal(math.huge, stats.cohens_d({ 2, 2 }, { 1, 1 }))
     assert.equal(-math.huge, stats.cohens_d({ 1, 1 }, { 2 }))
+    -- equal values have no spread, even where their mean rounds off them ((0.1 + 0.1 + 0.1) / 3
+    -- is 0.10000000000000002): an infinite d, not 3.7e15
+    assert.equal(0, stats.sd({ 0.1, 0.1, 0.1 }))
+    assert.equal(math.huge, stats.cohens_d({ 0.2, 0.2, 0.2 }, { 0.1, 0.1, 0.1 }))
+    assert.is_nil(stats.cohens_d({ 0.1, 0.1, 0.1 }, { 0.1, 0.1, 0.1 }))
+  end)
+
+  it("interpolates a bound between an infinite and a finite resample to the infinite one, not NaN", function()
+    -- these seeds and resamples put the 2.5th percentile between a -inf d (both groups without
+    -- spread, in reverse order) and a finite one
+    local lo, hi = stats.cohens_d_ci({ 0.80, 0.70 }, { 0.78, 0.60 }, { seed = 14, resamples = 40 })
+    assert.equal(-math.huge, lo)
+    assert.equal(math.huge, hi)
   end)
 
   it("gives the percentile bootstrap interval of the mean", function()
@@ -120,6 +133,9 @@ describe("graphids.stats", function()
 
   it("checks its arguments", function()
     h.errors("stats.mean_ci: values%[2%] must be a number, got string", stats.mean_ci, { 1, "x" })
+    h.errors("stats.mean_ci: values%[2%] must not be NaN", stats.mean_ci, { 0.9, 0 / 0, 0.8 })
+    h.errors("stats.cohens_d: a%[2%] must not be NaN", stats.cohens_d, { 0.9, 0 / 0, 0.8 }, { 0.7, 0.6 })
+    h.errors("stats.cohens_d_ci: b%[1%] must not be NaN", stats.cohens_d_ci, { 0.9, 0.8 }, { 0 / 0, 0.6 })
     h.errors("stats.mean_ci: level must be a number in %(0, 1%), got 95",
       stats.mean_ci, { 1 }, { level = 95 })
     h.errors("stats.mean_ci: resamples must be a positive integer, got 0",

@@ -390,7 +390,7 @@ function M.anomaly(val_scores, val_labels, test_scores, test_labels, opts)
         v.negatives, v.positives), 2)
     end
   elseif type(thr) ~= "number" or thr ~= thr then
-    error(string.format("%s: threshold must be a number, got %s", fname, tostring(thr)), 2)
+    error(string.format("%s: threshold must be a number, got %s", fname, U.describe(thr)), 2)
   end
   local cm = call_as(fname, TEST_NAMES, core.metrics_threshold_confusion, test_scores, test_labels, thr)
     :totable()

@@ -26,8 +26,15 @@ local function check_values(fname, what, xs)
     error(string.format("%s: %s must be a list of numbers, got %s", fname, what, type(xs)), 3)
   end
   for i = 1, #xs do
-    if type(xs[i]) ~= "number" then
-      error(string.format("%s: %s[%d] must be a number, got %s", fname, what, i, type(xs[i])), 3)
+    local x = xs[i]
+    if type(x) ~= "number" then
+      error(string.format("%s: %s[%d] must be a number, got %s", fname, what, i, type(x)), 3)
+    end
+    -- (a NaN would leave the resamples that happen to miss it to make a finite interval; an
+    -- infinite value, a diverged seed's loss, keeps its meaning: an infinite mean or bound)
+    if x ~= x then
+      error(string.format("%s: %s[%d] must not be NaN (an undefined value has no interval)", fname, what,
+        i), 3)
     end
   end
 end
@@ -59,13 +66,25 @@ function M.mean(xs)
   return s / #xs
 end
 
--- The sample standard deviation (n - 1 in the denominator); nil for fewer than two values.
+-- The sum of squared deviations of xs from their mean m: exactly 0 when every value is the
+-- same.  The mean of equal values can round off them ((0.1 + 0.1 + 0.1) / 3 is
+-- 0.10000000000000002), which left a spread of 1.7e-17 where there is none, and a Cohen's d of
+-- 3.7e15 where it is infinite.
+local function sum_sq(xs, m)
+  local ss, same = 0, true
+  for i = 1, #xs do
+    ss = ss + (xs[i] - m) ^ 2
+    same = same and xs[i] == xs[1]
+  end
+  return same and 0 or ss
+end
+
+-- The sample standard deviation (n - 1 in the denominator); nil for fewer than two values
+-- (undefined, as numpy's ddof=1 NaN), 0 for equal values.
 function M.sd(xs)
   local n = #xs
   if n < 2 then return nil end
-  local m, ss = M.mean(xs), 0
-  for i = 1, n do ss = ss + (xs[i] - m) ^ 2 end
-  return math.sqrt(ss / (n - 1))
+  return math.sqrt(sum_sq(xs, M.mean(xs)) / (n - 1))
 end
 
 -- splitmix64: a uniform integer in [1, n] per call (the modulo bias at n of a few seeds is below
@@ -89,14 +108,18 @@ local function resample(xs, draw, out)
 end
 
 -- The p-quantile of the sorted list s, interpolated linearly between neighbours (numpy's
--- default).  Equal neighbours, or a position on one, give that value: an infinite d (a resample
--- with no spread) would otherwise interpolate to inf - inf or 0 * inf, NaN.
+-- default).  Equal neighbours, or a position on one, give that value, and a position between an
+-- infinite neighbour and a finite one gives the infinite one (the limit of the interpolation):
+-- an infinite d (a resample with no spread) would otherwise interpolate to inf - inf or
+-- 0 * inf, NaN.
 local function quantile(s, p)
   local pos = p * (#s - 1) + 1
   local lo = math.floor(pos)
   local hi = math.min(lo + 1, #s)
-  if pos == lo or s[hi] == s[lo] then return s[lo] end
-  return s[lo] + (pos - lo) * (s[hi] - s[lo])
+  local a, b = s[lo], s[hi]
+  if pos == lo or b == a then return a end
+  if a == -math.huge or b == math.huge then return a == -math.huge and a or b end
+  return a + (pos - lo) * (b - a)
 end
 
 -- The central `level` interval of the bootstrap distribution of stat(resampled lists...): nil
@@ -136,10 +159,7 @@ function M.cohens_d(a, b)
   local na, nb = #a, #b
   if na == 0 or nb == 0 or na + nb < 3 then return nil end
   local ma, mb = M.mean(a), M.mean(b)
-  local ss = 0
-  for i = 1, na do ss = ss + (a[i] - ma) ^ 2 end
-  for i = 1, nb do ss = ss + (b[i] - mb) ^ 2 end
-  local s = math.sqrt(ss / (na + nb - 2))
+  local s = math.sqrt((sum_sq(a, ma) + sum_sq(b, mb)) / (na + nb - 2))
   local diff = ma - mb
   if s == 0 then
     if diff == 0 then return nil end

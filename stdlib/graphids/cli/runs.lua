@@ -68,6 +68,7 @@ end
 
 -- A leaderboard cell: "nan" for a group holding +inf and -inf (printf would write "-nan").
 local function cell(v)
+  if v == nil then return string.format("%9s", "-") end
   if v ~= v then return string.format("%9s", "nan") end
   return string.format("%9.5f", v)
 end
@@ -75,7 +76,7 @@ end
 -- A number for --json: JSON has no NaN or infinity, so those are null (as test_metrics.json
 -- writes them).
 local function num(v, json)
-  local finite = v == v and v ~= math.huge and v ~= -math.huge
+  local finite = v ~= nil and v == v and v ~= math.huge and v ~= -math.huge
   return finite and v or json.null
 end
 

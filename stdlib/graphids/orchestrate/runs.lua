@@ -220,8 +220,8 @@ local function seed_statistics(rows, low)
   end
 end
 
--- Rows {dataset, stage, variant, n, mean, std, min, max, seeds, values, ci_lo, ci_hi, d, d_lo,
--- d_hi, tied} over the tested runs, grouped by (dataset, stage, variant), best mean first
+-- Rows {dataset, stage, variant, n, mean, std (nil for one seed), min, max, seeds, values, ci_lo,
+-- ci_hi, d, d_lo, d_hi, tied} over the tested runs, grouped by (dataset, stage, variant), best mean first
 -- (opts.best = "high" or "low", default M.best_end(opts.metric); ties by name; a NaN mean last);
 -- the seed statistics as seed_statistics above says.  Only status
 -- "tested" counts: a run re-fitted after its test ("trained") still holds the old weights' metrics
@@ -244,14 +244,12 @@ function M.leaderboard(list, opts)
       g.seeds[#g.seeds + 1] = id.seed
     end
   end
+  local stats = require "graphids.stats"
   local rows = {}
   for _, key in ipairs(keys) do
     local g = groups[key]
-    local n, sum = #g.values, 0
-    for _, v in ipairs(g.values) do sum = sum + v end
-    local mean, ss = sum / n, 0
-    for _, v in ipairs(g.values) do ss = ss + (v - mean) ^ 2 end
-    g.n, g.mean, g.std = n, mean, n > 1 and math.sqrt(ss / (n - 1)) or 0
+    -- (std nil for one seed: a sample standard deviation is undefined there, not 0)
+    g.n, g.mean, g.std = #g.values, stats.mean(g.values), stats.sd(g.values)
     g.min, g.max = math.min(table.unpack(g.values)), math.max(table.unpack(g.values))
     g.key = key
     rows[#rows + 1] = g
