@@ -30,6 +30,15 @@ local U = require "graphids.nn._util"
 
 local M = {}
 
+-- A string from a file (a tensor name, a metadata value, a sidecar line) or a caller (a path) as
+-- a message shows it: control characters, C1 controls and the bytes of text that is not UTF-8 as
+-- \xNN (json.printable, the rule of the C reader's messages), so no byte of a foreign file
+-- reaches a terminal raw.  Names are cut after 160 characters, as the C reader cuts them.
+local function shown(s, max)
+  return json.printable(tostring(s), max)
+end
+local NAME_MAX = 160
+
 -- Version of the layout below; load() refuses files of a newer version.
 M.FORMAT_VERSION = 1
 
@@ -68,19 +77,20 @@ local function read_sidecar(path)
   local st, serr = gio.stat(side)
   if st == nil then
     if serr ~= nil then -- there, but its status cannot be read (a symlink loop, no permission)
-      error(string.format("checkpoint '%s': its sidecar '%s' cannot be read (%s)", path, side, serr), 0)
+      error(string.format("checkpoint '%s': its sidecar '%s' cannot be read (%s)", shown(path), shown(side),
+        shown(serr)), 0)
     end
     return nil
   end
   -- the type first: reading a FIFO would block until a writer came
   if st.type ~= "file" then
-    error(string.format("checkpoint '%s': its sidecar '%s' cannot be read (%s, not a file)", path, side,
-      st.type == "dir" and "a dir" or "a FIFO, socket or device"), 0)
+    error(string.format("checkpoint '%s': its sidecar '%s' cannot be read (%s, not a file)", shown(path),
+      shown(side), st.type == "dir" and "a dir" or "a FIFO, socket or device"), 0)
   end
   local text, err = gio.read_file(side)
   if text == nil then
-    error(string.format("checkpoint '%s': its sidecar '%s' cannot be read (%s)", path, side,
-      tostring(err)), 0)
+    error(string.format("checkpoint '%s': its sidecar '%s' cannot be read (%s)", shown(path),
+      shown(side), shown(err)), 0)
   end
   local out = {}
   for line in text:gmatch("[^\n]+") do
@@ -88,12 +98,12 @@ local function read_sidecar(path)
     local hex = line:match("^(" .. string.rep("%x", 64) .. ") [ *]%S")
     if hex == nil then
       error(string.format("checkpoint '%s': sidecar '%s' is malformed (line '%s' is not a 64-digit " ..
-        "hex SHA-256, two spaces and a file name)", path, M.sidecar_path(path), line), 0)
+        "hex SHA-256, two spaces and a file name)", shown(path), shown(side), shown(line, NAME_MAX)), 0)
     end
     out[#out + 1] = hex:lower()
   end
   if #out == 0 then
-    error(string.format("checkpoint '%s': sidecar '%s' is empty", path, M.sidecar_path(path)), 0)
+    error(string.format("checkpoint '%s': sidecar '%s' is empty", shown(path), shown(side)), 0)
   end
   return out
 end
@@ -143,14 +153,15 @@ function M.write_verified(path, write_fn)
   end
   local side = M.sidecar_path(path)
   local sok, serr = gio.atomic_write(side, sidecar_text(name, digests))
-  check(sok, serr, "checkpoint sidecar '" .. side .. "'")
+  check(sok, serr, "checkpoint sidecar '" .. shown(side) .. "'")
   local ok, err = gio.replace_file(pending, target)
   if not ok then
-    error(string.format("checkpoint '%s': cannot rename '%s' over it: %s", path, pending, tostring(err)), 0)
+    error(string.format("checkpoint '%s': cannot rename '%s' over it: %s", shown(path), shown(pending),
+      shown(err)), 0)
   end
   local wok, werr = gio.atomic_write(side, sidecar_text(name, { new }))
   -- That atomic write fsynced the directory, so the rename above is durable as well.
-  check(wok, werr, "checkpoint sidecar '" .. side .. "'")
+  check(wok, werr, "checkpoint sidecar '" .. shown(side) .. "'")
   return new
 end
 
@@ -175,7 +186,8 @@ function M.verify(path)
   end
   local got, herr = graphids.sha256_file(path)
   if got == nil then
-    error(string.format("checkpoint '%s': cannot hash it to check its sidecar: %s", path, tostring(herr)), 0)
+    error(string.format("checkpoint '%s': cannot hash it to check its sidecar: %s", shown(path),
+      shown(herr)), 0)
   end
   for _, d in ipairs(listed) do
     if d == got then
@@ -183,8 +195,8 @@ function M.verify(path)
     end
   end
   error(string.format("checkpoint '%s': sha256 mismatch: the file hashes to %s, its sidecar '%s' " ..
-    "lists %s; the file is corrupt or was changed after it was written", path, got,
-    M.sidecar_path(path), table.concat(listed, ", ")), 0)
+    "lists %s; the file is corrupt or was changed after it was written", shown(path), got,
+    shown(M.sidecar_path(path)), table.concat(listed, ", ")), 0)
 end
 
 -- Completes the protocol of an interrupted write_verified: when the sidecar of path lists
@@ -203,14 +215,14 @@ function M.settle(path)
   M.verify(path)
   local _, name = split_path(resolved(path))
   local ok, err = gio.atomic_write(M.sidecar_path(path), sidecar_text(name, { graphids.sha256_file(path) }))
-  check(ok, err, "checkpoint sidecar '" .. M.sidecar_path(path) .. "'")
+  check(ok, err, "checkpoint sidecar '" .. shown(M.sidecar_path(path)) .. "'")
   return true
 end
 
 -- An empty marker file, created durably (temp file, fsync, rename, fsync of the directory).
 function M.touch_marker(path)
   local ok, err = gio.atomic_write(path, "")
-  check(ok, err, "marker '" .. tostring(path) .. "'")
+  check(ok, err, "marker '" .. shown(path) .. "'")
 end
 
 -- Removes what killed writers leave in dir: `.NAME.pending` and `.NAME.tmp-PID-N` files.
@@ -353,7 +365,7 @@ end
 local function unpack_optimizer(text, tensors, path)
   local doc = decode(text)
   local function bad(what)
-    error(string.format("checkpoint '%s': optimizer state: %s", path, what), 0)
+    error(string.format("checkpoint '%s': optimizer state: %s", shown(path), what), 0)
   end
   if type(doc) ~= "table" or doc[1] ~= nil then bad("the metadata must be a JSON object") end
   if doc.state ~= nil and (type(doc.state) ~= "table" or doc.state[1] ~= nil) then
@@ -363,7 +375,9 @@ local function unpack_optimizer(text, tensors, path)
   -- leading zeros: "0" and "00" would name one parameter twice)
   local function index(text_i, where)
     local i = (text_i == "0" or text_i:match("^[1-9]%d*$")) and math.tointeger(tonumber(text_i))
-    if not i or i > 2 ^ 31 then bad(string.format("%s: '%s' is no parameter index", where, text_i)) end
+    if not i or i > 2 ^ 31 then
+      bad(string.format("%s: '%s' is no parameter index", where, shown(text_i, NAME_MAX)))
+    end
     return i + 1
   end
   local state = {}
@@ -376,14 +390,17 @@ local function unpack_optimizer(text, tensors, path)
     local t = tensors[name]
     local i, key = name:match("^optimizer%.state%.([^.]+)%.(.+)$")
     if i then
-      local pos = index(i, "tensor '" .. name .. "'")
+      local pos = index(i, "tensor '" .. shown(name, NAME_MAX) .. "'")
       state[pos] = state[pos] or {}
       if state[pos][key] ~= nil then
-        bad(string.format("tensor '%s': parameter %s's '%s' is also in the metadata", name, i, key))
+        bad(string.format("tensor '%s': parameter %s's '%s' is also in the metadata",
+          shown(name, NAME_MAX), i,
+          shown(key, NAME_MAX)))
       end
       state[pos][key] = t
     elseif name:match("^optimizer%.") then
-      error(string.format("checkpoint '%s': unexpected optimizer tensor '%s'", path, name), 0)
+      error(string.format("checkpoint '%s': unexpected optimizer tensor '%s'", shown(path),
+        shown(name, NAME_MAX)), 0)
     end
   end
   return { param_groups = doc.param_groups, state = state }
@@ -482,7 +499,7 @@ function M.save(path, c)
   end
   return M.write_verified(path, function(tmp)
     local ok, err = graphids.save_safetensors(tmp, tensors, meta)
-    check(ok, err, "checkpoint '" .. path .. "'")
+    check(ok, err, "checkpoint '" .. shown(path) .. "'")
   end)
 end
 
@@ -500,15 +517,16 @@ function M.load(path)
   end
   local st = gio.stat(path)
   if st == nil then
-    error(string.format("checkpoint '%s' does not exist", path), 0)
+    error(string.format("checkpoint '%s' does not exist", shown(path)), 0)
   end
   if st.type ~= "file" then
-    error(string.format("checkpoint '%s' is not a regular file (%s)", path, st.type), 0)
+    error(string.format("checkpoint '%s' is not a regular file (%s)", shown(path), st.type), 0)
   end
   local sidecar = M.verify(path)
   local tensors, meta = graphids.load_safetensors(path, { mmap = true })
   if tensors == nil then
-    error(string.format("checkpoint '%s': %s", path, tostring(meta)), 0)
+    -- (the reader escapes what it quotes from the file, but names the path as given)
+    error(string.format("checkpoint '%s': %s", shown(path), shown(meta)), 0)
   end
   meta = meta or {}
   local c = { path = path, sidecar = sidecar, metadata = meta, tensors = tensors, model = {},
@@ -519,15 +537,16 @@ function M.load(path)
     local text = meta[key]
     if text == nil then return default end
     if not (text == "0" or text:match("^[1-9]%d*$")) or math.tointeger(tonumber(text)) == nil then
-      error(string.format("checkpoint '%s': metadata '%s' must be an integer >= 0, got '%s'", path, key,
-        text), 0)
+      error(string.format("checkpoint '%s': metadata '%s' must be an integer >= 0, got '%s'", shown(path),
+        key,
+        shown(text, NAME_MAX)), 0)
     end
     return math.tointeger(tonumber(text))
   end
   local version = count("graphids_format_version", 0)
   if version > M.FORMAT_VERSION then
     error(string.format("checkpoint '%s' has format version %s; this runtime reads up to %d",
-      path, tostring(meta.graphids_format_version), M.FORMAT_VERSION), 0)
+      shown(path), shown(meta.graphids_format_version), M.FORMAT_VERSION), 0)
   end
   c.format_version = version
   for _, name in ipairs(sorted_keys(tensors)) do -- sorted: a refusal names the same tensor every time
@@ -546,7 +565,7 @@ function M.load(path)
       local n = graphids.GENERATOR_STATE_BYTES
       if t.dtype ~= "u8" or t.ndim ~= 1 or t:numel() ~= n then
         error(string.format("checkpoint '%s': tensor 'rng.%s' must be a u8 [%d] generator state, " ..
-          "got %s %s", path, r, n, t.dtype, U.shape_str(t)), 0)
+          "got %s %s", shown(path), shown(r, NAME_MAX), n, t.dtype, U.shape_str(t)), 0)
       end
       c.rng[r] = t:tobytes()
     elseif g then
@@ -554,20 +573,21 @@ function M.load(path)
       -- leading zero, so no two names give one position)
       local i = (g == "0" or g:match("^[1-9]%d*$")) and math.tointeger(tonumber(g))
       if not i or i > 2 ^ 31 then
-        error(string.format("checkpoint '%s': tensor '%s' names no parameter position", path, name), 0)
+        error(string.format("checkpoint '%s': tensor '%s' names no parameter position", shown(path),
+          shown(name, NAME_MAX)), 0)
       end
       c.accumulated_grads = c.accumulated_grads or {}
       c.accumulated_grads[i + 1] = t
     elseif name:match("^optimizer%.") then
       if meta.optimizer == nil then -- unpack_optimizer (below) reads them only beside their metadata
-        error(string.format("checkpoint '%s': tensor '%s' has no optimizer metadata to belong to", path,
-          name), 0)
+        error(string.format("checkpoint '%s': tensor '%s' has no optimizer metadata to belong to",
+          shown(path), shown(name, NAME_MAX)), 0)
       end
     else
       -- a tensor no part reads ("modle.weight", "model.") would be dropped without a word
       error(string.format("checkpoint '%s': tensor '%s' belongs to no part of a checkpoint (its " ..
         "name must start with model., current_model., optimizer.state., rng. or accumulated_grad.)",
-        path, name), 0)
+        shown(path), shown(name, NAME_MAX)), 0)
     end
   end
   -- the weights training continues from mirror the model's, name for name and shape for shape
@@ -578,7 +598,8 @@ function M.load(path)
         local t, other = side[1][n], side[2][n]
         if other == nil or U.shape_str(other) ~= U.shape_str(t) then
           error(string.format("checkpoint '%s': tensor '%s.%s' is %s, expected %s as in the other weights",
-            path, side[3], n, other and U.shape_str(other) or "missing", U.shape_str(t)), 0)
+            shown(path), side[3], shown(n, NAME_MAX), other and U.shape_str(other) or "missing",
+            U.shape_str(t)), 0)
         end
       end
     end
@@ -593,17 +614,17 @@ function M.load(path)
     if meta[k] then
       local ok, raw = pcall(json.decode, meta[k])
       if not ok then
-        error(string.format("checkpoint '%s': metadata '%s' is not valid JSON: %s", path, k, raw), 0)
+        error(string.format("checkpoint '%s': metadata '%s' is not valid JSON: %s", shown(path), k, raw), 0)
       end
       -- (checked before plain() strips the marks: null and [] are tables too)
       if type(raw) ~= "table" or raw == json.null or json.is_array(raw) or raw[1] ~= nil then
-        error(string.format("checkpoint '%s': metadata '%s' must be a JSON object, got %s", path, k,
+        error(string.format("checkpoint '%s': metadata '%s' must be a JSON object, got %s", shown(path), k,
           raw == json.null and "null" or json.is_array(raw) and "an array" or U.describe(raw)), 0)
       end
       c[k] = untag_nonfinite(plain(raw))
       -- {"$float": "nan"} is an object before the tags are read, a number after
       if type(c[k]) ~= "table" then
-        error(string.format("checkpoint '%s': metadata '%s' must be a JSON object, got %s", path, k,
+        error(string.format("checkpoint '%s': metadata '%s' must be a JSON object, got %s", shown(path), k,
           U.describe(c[k])), 0)
       end
     end
@@ -613,7 +634,7 @@ function M.load(path)
     if not ok then
       v = tostring(v)
       error(v:find("^checkpoint '") and v or
-        string.format("checkpoint '%s': bad optimizer state: %s", path, v), 0)
+        string.format("checkpoint '%s': bad optimizer state: %s", shown(path), shown(v)), 0)
     end
     c.optimizer = v
   end
@@ -694,8 +715,8 @@ function M.check_compat(c, target, opts)
   local problems = {}
   local function cmp(label, a, b)
     if a ~= nil and b ~= nil and canon(a) ~= canon(b) then
-      problems[#problems + 1] = string.format("  %s: checkpoint %s, %s %s", label, canon(a), t.side,
-        canon(b))
+      problems[#problems + 1] = string.format("  %s: checkpoint %s, %s %s", label, shown(canon(a)), t.side,
+        shown(canon(b)))
     end
   end
   cmp("class_path", c.class_path, t.class_path)
@@ -714,21 +735,23 @@ function M.check_compat(c, target, opts)
     end
     for _, n in ipairs(sorted_keys(names)) do
       local a, b = c.model[n], t.shapes[n]
+      local name = shown(n, NAME_MAX)
       if a == nil then
         problems[#problems + 1] = string.format("  parameter %s: missing from the checkpoint, %s has %s",
-          n, t.side, shape_str(b))
+          name, t.side, shape_str(b))
       elseif b == nil then
-        problems[#problems + 1] = string.format("  parameter %s: checkpoint has %s, missing from the %s", n,
+        problems[#problems + 1] = string.format("  parameter %s: checkpoint has %s, missing from the %s",
+          name,
           shape_str(a.shape), t.side)
       elseif shape_str(a.shape) ~= shape_str(b) then
-        problems[#problems + 1] = string.format("  parameter %s: checkpoint %s, %s %s", n,
+        problems[#problems + 1] = string.format("  parameter %s: checkpoint %s, %s %s", name,
           shape_str(a.shape), t.side, shape_str(b))
       end
     end
   end
   if #problems > 0 then
     error(string.format("checkpoint '%s' is not compatible with the %s (%d mismatch%s):\n%s\n" ..
-      "Re-train or point at a compatible checkpoint.", c.path or "?", t.what, #problems,
+      "Re-train or point at a compatible checkpoint.", shown(c.path or "?"), shown(t.what), #problems,
       #problems == 1 and "" or "es", table.concat(problems, "\n")), 0)
   end
   return c
