@@ -85,6 +85,22 @@ describe("graphids ckpt inspect", function()
     assert.is_nil(out:find("\nsidecar         sha256 verified", 1, true), out)
   end)
 
+  it("shows ESC and the C1 controls (U+009B: ESC [ to some terminals) escaped, never raw", function()
+    local p = gio.join(dir, "c1.safetensors")
+    local csi, c1 = "\27[2J", "\u{9B}31m"
+    local zero = require("graphids").zeros(1)
+    ckpt.save(p, { model = { ["w" .. csi] = zero, ["v" .. c1] = zero },
+      class_path = "X" .. c1, metrics = { ["m" .. c1] = 1 },
+      hyper_parameters = { kw = { note = "h" .. c1 } } })
+    local out, err, rc = proc.run({ "ckpt", "inspect", p })
+    assert.equal(0, rc, err)
+    assert.is_nil(out:find("[\27\128-\159]"), out) -- (the listing's own text is ASCII)
+    for _, want in ipairs({ "model.w\\x1B[2J", "model.v\\xC2\\x9B31m", "X\\xC2\\x9B31m", "m\\xC2\\x9B31m",
+      '{"note":"h\\xC2\\x9B31m"}' }) do
+      assert.truthy(out:find(want, 1, true), want .. " in:\n" .. out)
+    end
+  end)
+
   it("fails with exit code 1 and the reason for a missing or corrupt file", function()
     local _, err, rc = proc.run({ "ckpt", "inspect", gio.join(dir, "absent.safetensors") })
     assert.equal(1, rc)

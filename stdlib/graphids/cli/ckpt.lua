@@ -61,12 +61,12 @@ function M.describe(c)
   }
 end
 
--- s with its control characters escaped (\n, \t, \xNN): a name or a value in a file another
--- writer made must not start a line of its own ("sidecar  sha256 verified") in the listing.
+-- s as a message shows it (json.printable: control characters as \n, \t, \xNN, the C1 controls
+-- as \xC2\x9B, bytes of text that is not UTF-8 as \xNN): a name or a value in a file another
+-- writer made must not start a line of its own ("sidecar  sha256 verified") in the listing, nor
+-- reach the terminal as an escape sequence (ESC, or U+009B, which some terminals take for ESC [).
 local function visible(s)
-  return (tostring(s):gsub("[%z\1-\31\127]", function(c)
-    return c == "\n" and "\\n" or c == "\t" and "\\t" or string.format("\\x%02x", c:byte())
-  end))
+  return json.printable(tostring(s))
 end
 
 local function fmt_value(v)
@@ -74,7 +74,7 @@ local function fmt_value(v)
     return "(none)"
   end
   if type(v) == "table" then
-    return json.encode(ckpt.tag_nonfinite(v))
+    return visible(json.encode(ckpt.tag_nonfinite(v)))
   end
   if math.type(v) == "float" then
     return string.format("%.8g", v)
