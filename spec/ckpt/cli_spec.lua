@@ -101,6 +101,27 @@ describe("graphids ckpt inspect", function()
     end
   end)
 
+  it("gives --json for a path that is not UTF-8, and the C1 controls as \\u escapes", function()
+    local p = gio.join(dir, "x\255.safetensors") -- a name Linux allows; JSON holds only text
+    proc.spit(p, proc.slurp(last))
+    proc.spit(p .. ".sha256", proc.slurp(last .. ".sha256"):gsub("last", "x\255"))
+    local out, err, rc = proc.run({ "ckpt", "inspect", "--json", p })
+    assert.equal(0, rc, err)
+    local d = json.decode(out)
+    assert.equal(gio.join(dir, "x\\xFF.safetensors"), d.path)
+    assert.equal("verified", d.sidecar)
+    -- names and values from the file are UTF-8; the C1 controls among them come as \u escapes
+    local c1 = gio.join(dir, "c1json.safetensors")
+    ckpt.save(c1, { model = { ["v\u{9B}"] = require("graphids").zeros(1) }, class_path = "X\u{9B}31m" })
+    out, err, rc = proc.run({ "ckpt", "inspect", "--json", c1 })
+    assert.equal(0, rc, err)
+    assert.is_nil(out:find("[\128-\159]"), out)
+    assert.truthy(out:find('"class_path": "X\\u009b31m"', 1, true), out)
+    d = json.decode(out)
+    assert.equal("X\u{9B}31m", d.class_path)
+    assert.equal("model.v\u{9B}", d.tensors[1].name)
+  end)
+
   it("fails with exit code 1 and the reason for a missing or corrupt file", function()
     local _, err, rc = proc.run({ "ckpt", "inspect", gio.join(dir, "absent.safetensors") })
     assert.equal(1, rc)

@@ -153,8 +153,17 @@ function M.main(args)
   end
   local d = M.describe(c)
   if as_json then
-    -- NaN and infinities (a best score of inf, a NaN loss) as {"$float": "nan"}, as saved
-    io.stdout:write(json.encode(ckpt.tag_nonfinite(d), { indent = 2 }), "\n")
+    -- JSON holds text: a path that is not UTF-8 (a name the file system allows) is given as the
+    -- listing shows it, its bytes as \xNN.  Everything from the file is UTF-8 (the reader
+    -- refuses other headers).
+    if not utf8.len(d.path) then d.path = json.printable(d.path) end
+    -- NaN and infinities (a best score of inf, a NaN loss) as {"$float": "nan"}, as saved; the
+    -- C1 controls (U+009B acts as ESC [ on some terminals) as \u escapes, the same characters
+    -- to a JSON reader (the byte pair C2 80..9F is one only inside a string)
+    local text = json.encode(ckpt.tag_nonfinite(d), { indent = 2 })
+    io.stdout:write((text:gsub("\xC2([\x80-\x9F])", function(b)
+      return string.format("\\u%04x", b:byte())
+    end)), "\n")
   else
     print_text(d, io.stdout)
   end
