@@ -123,16 +123,9 @@ local function check(ok, err, what)
   return ok
 end
 
--- Writes FILE through write_fn(tmp_path) (which must write a complete file at tmp_path
--- atomically) with the protocol of the header comment.  Returns the new digest.
-function M.write_verified(path, write_fn)
-  -- A path that is a symbolic link is written through (the link stays): the pending file goes
-  -- beside the file it leads to, and the rename onto that file keeps its permission bits (a
-  -- chmod 600 checkpoint stays private).  The sidecar goes beside that file too.
-  local target = resolved(path)
-  local _, name = split_path(target)
-  local pending = pending_path(target)
-  write_fn(pending)
+-- Steps 2 and 3 of the protocol for a complete .FILE.pending; when the rename fails, FILE is
+-- unchanged and its sidecar is put back as it was (removed, for a new FILE).
+local function commit(path, target, name, pending)
   local new = graphids.sha256_file(pending)
   local digests = { new }
   if gio.exists(path) then
@@ -152,10 +145,12 @@ function M.write_verified(path, write_fn)
     end
   end
   local side = M.sidecar_path(path)
+  local before = gio.stat(side) ~= nil and gio.read_file(side) or nil
   local sok, serr = gio.atomic_write(side, sidecar_text(name, digests))
   check(sok, serr, "checkpoint sidecar '" .. shown(side) .. "'")
   local ok, err = gio.replace_file(pending, target)
   if not ok then
+    if before ~= nil then gio.atomic_write(side, before) else os.remove(side) end
     error(string.format("checkpoint '%s': cannot rename '%s' over it: %s", shown(path), shown(pending),
       shown(err)), 0)
   end
@@ -163,6 +158,33 @@ function M.write_verified(path, write_fn)
   -- That atomic write fsynced the directory, so the rename above is durable as well.
   check(wok, werr, "checkpoint sidecar '" .. shown(side) .. "'")
   return new
+end
+
+-- Writes FILE through write_fn(tmp_path) (which must write a complete file at tmp_path
+-- atomically) with the protocol of the header comment.  Returns the new digest.  A FILE that
+-- is there must be a regular file (a folder or a FIFO could not be replaced): anything else is
+-- refused before anything is written, and a write that fails leaves no .FILE.pending behind.
+function M.write_verified(path, write_fn)
+  -- A path that is a symbolic link is written through (the link stays): the pending file goes
+  -- beside the file it leads to, and the rename onto that file keeps its permission bits (a
+  -- chmod 600 checkpoint stays private).  The sidecar goes beside that file too.
+  local target = resolved(path)
+  local st = gio.stat(target)
+  if st ~= nil and st.type ~= "file" then
+    error(string.format("checkpoint '%s' is not a regular file (%s); nothing was written", shown(path),
+      st.type == "dir" and "a folder" or "a FIFO, socket or device"), 0)
+  end
+  local _, name = split_path(target)
+  local pending = pending_path(target)
+  local ok, res = pcall(function()
+    write_fn(pending)
+    return commit(path, target, name, pending)
+  end)
+  if not ok then
+    os.remove(pending) -- (not there when write_fn failed: its writes are atomic)
+    error(res, 0)
+  end
+  return res
 end
 
 -- Verifies path against its sidecar.  Returns "verified", or "missing" when there is no sidecar
