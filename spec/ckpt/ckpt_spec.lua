@@ -382,6 +382,25 @@ describe("graphids.ckpt", function()
     assert.truthy(with("metrics", "null"):find("metadata 'metrics' must be a JSON object", 1, true))
   end)
 
+  it("refuses an entry named \"\" in save, which load could not read back", function()
+    local m, opt, sched = model_and_opt()
+    local path = gio.join(dir, "empty_name.safetensors")
+    local osd = opt:state_dict()
+    osd.state[1][""] = graphids.ones({ 1 })
+    for _, case in ipairs({ { "model", { [""] = graphids.ones({ 2 }) } },
+      { "current_model", { [""] = graphids.ones({ 2 }) } },
+      { "rng", { [""] = graphids.Generator(1):get_state() } },
+      { "optimizer", osd, "optimizer.state.0" } }) do
+      local c = contents(m, opt, sched)
+      c[case[1]] = case[2]
+      local ok, err = pcall(ckpt.save, path, c)
+      assert.is_false(ok, case[1])
+      local want = "ckpt.save: " .. (case[3] or case[1]) .. " has an entry named \"\""
+      assert.truthy(err:find(want, 1, true), err)
+      assert.is_false(gio.exists(path))
+    end
+  end)
+
   it("names a missing checkpoint and a directory", function()
     assert.error_matches(function() ckpt.load(gio.join(dir, "nope.safetensors")) end,
       "checkpoint '.*nope.safetensors' does not exist")

@@ -363,6 +363,16 @@ local function entries(sd)
   return out
 end
 
+-- The tensor name of a part's entry ("model." .. key): load reads "model.<key>" back only for a
+-- non-empty key, so save refuses an empty one (a file this writes must be one load takes).
+local function part_name(part, key)
+  if key == "" then
+    error(string.format("ckpt.save: %s has an entry named \"\" (it would be the tensor '%s.', which no " ..
+      "load reads back); name it", part, part), 0)
+  end
+  return part .. "." .. key
+end
+
 -- Optimizer state dict -> tensors "optimizer.state.<i>.<key>" (i 0-based, torch's numbering)
 -- and a JSON string holding param_groups and the non-tensor state (step counts).
 local function pack_optimizer(sd, tensors)
@@ -374,7 +384,7 @@ local function pack_optimizer(sd, tensors)
     for _, k in ipairs(sorted_keys(st)) do
       local v = st[k]
       if graphids.is_tensor(v) then
-        tensors[string.format("optimizer.state.%d.%s", pos - 1, k)] = cpu(v)
+        tensors[part_name(string.format("optimizer.state.%d", pos - 1), k)] = cpu(v)
       else
         plain_st[k] = v
       end
@@ -478,11 +488,11 @@ function M.save(path, c)
   end
   local tensors = {}
   for _, e in ipairs(entries(c.model)) do
-    tensors["model." .. e[1]] = cpu(e[2])
+    tensors[part_name("model", e[1])] = cpu(e[2])
   end
   if c.current_model ~= nil then
     for _, e in ipairs(entries(c.current_model)) do
-      tensors["current_model." .. e[1]] = cpu(e[2])
+      tensors[part_name("current_model", e[1])] = cpu(e[2])
     end
   end
   local meta = {
@@ -516,7 +526,7 @@ function M.save(path, c)
   if c.rng then
     for _, name in ipairs(sorted_keys(c.rng)) do
       local s = c.rng[name]
-      tensors["rng." .. name] = graphids.tensor({ s:byte(1, -1) }, { dtype = "u8" })
+      tensors[part_name("rng", name)] = graphids.tensor({ s:byte(1, -1) }, { dtype = "u8" })
     end
   end
   return M.write_verified(path, function(tmp)
