@@ -130,6 +130,19 @@ describe("graphids safetensors I/O", function()
     ok, err = pcall(gio.save_safetensors, gio.join(dir, "nul.safetensors"), { a = w, [""] = w })
     assert.is_false(ok)
     assert.truthy(err:find("tensor name '' is invalid (names must be non-empty", 1, true), err)
+    -- the reader refuses an escaped NUL (\u0000) in any header string, which Python loads
+    -- (docs/io.md): names and metadata are C strings
+    for _, case in ipairs({ { '"__metadata__":{"note":"a\\u0000b"},', "as a __metadata__ value" },
+      { "", "as a tensor name" } }) do
+      local name = case[2]:find("tensor") and "w\\u0000" or "w"
+      local hdr = "{" .. case[1] .. '"' .. name .. '":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'
+      hdr = hdr .. string.rep(" ", (8 - #hdr % 8) % 8)
+      assert(gio.atomic_write(bad, string.pack("<I8", #hdr) .. hdr .. string.rep("\0", 4)))
+      t, msg, code = gio.load_safetensors(bad)
+      assert.is_nil(t)
+      assert.equal("EFORMAT", code)
+      assert.truthy(msg:find("\\u0000 is not allowed inside a string " .. case[2], 1, true), msg)
+    end
   end)
 
   it("reads files written by the Python safetensors package and writes files it reads", function()
