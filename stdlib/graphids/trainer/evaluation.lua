@@ -159,6 +159,7 @@ return function(Trainer, h)
   -- trainer.test_outputs (name -> tensors) for the prediction files.
   function Trainer:test(model, datamodule, opts)
     local o = U.options("Trainer:test", opts, { ckpt_path = U.NONE, metrics = U.NONE })
+    o.ckpt_path = require("graphids.trainer.ckpt_path").resolve(self, o.ckpt_path, "test") -- "last", "best"
     check_model(model, "test", { "test_step" })
     if type(datamodule) ~= "table" or type(datamodule.test_loaders) ~= "function" then
       error("Trainer:test: datamodule must provide test_loaders()", 2)

@@ -553,6 +553,7 @@ end
 -- A missing, corrupt or incompatible checkpoint raises before anything is written.
 function Trainer:fit(model, datamodule, opts)
   local o = U.options("Trainer:fit", opts, { ckpt_path = U.NONE })
+  o.ckpt_path = require("graphids.trainer.ckpt_path").resolve(self, o.ckpt_path, "fit") -- "last", "best"
   check_model(model, "fit", { "training_step", "validation_step", "configure_optimizers", "parameters" })
   if model.automatic_optimization == false and self.accumulate_grad_batches > 1 then
     -- its training_step steps its own optimizer on every batch: there is nothing to accumulate
