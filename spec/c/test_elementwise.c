@@ -157,6 +157,59 @@ TEST(scalar_operands_are_wrapped_numbers) {
     gids_tensor_release(b);
 }
 
+/* A number beyond an integer tensor's dtype, per op as torch 2.x: an op computing in that dtype
+ * sees it wrapped (u8 + 300 adds 44), div and atan2, which compute in f32, see the number itself
+ * (u8 / 256 is x / 256.0, not x / 0), pow refuses such an exponent and a divisor that wraps to 0
+ * is a division by zero that names the number. */
+TEST(integer_numbers_wrap_only_where_the_op_computes_in_the_tensor_dtype) {
+    int64_t s2 = 2, s1 = 1;
+    gids_tensor *u = from(GIDS_U8, 1, &s2, (uint8_t[]){128, 255});
+    gids_tensor *i = from(GIDS_I32, 1, &s1, (int32_t[]){1000});
+    gids_tensor *o = NULL;
+    CHECK_OK(gids_binary_scalar(&o, GIDS_DIV, u, gids_scalar_i(256), false));
+    CHECK(o->dtype == GIDS_F32 && at(o, 0) == 0.5 && at(o, 1) == 255.0f / 256.0f);
+    gids_tensor_release(o);
+    CHECK_OK(gids_binary_scalar(&o, GIDS_DIV, u, gids_scalar_i(-2), false));
+    CHECK(at(o, 0) == -64.0 && at(o, 1) == -127.5);
+    gids_tensor_release(o);
+    CHECK_OK(gids_binary_scalar(&o, GIDS_DIV, u, gids_scalar_i(-2), true)); /* -2 / u */
+    CHECK(at(o, 0) == -2.0f / 128.0f);
+    gids_tensor_release(o);
+    CHECK_OK(gids_binary_scalar(&o, GIDS_DIV, i, gids_scalar_i(4294967296), false));
+    CHECK(o->dtype == GIDS_F32 && at(o, 0) == (float)(1000.0 / 4294967296.0));
+    gids_tensor_release(o);
+    CHECK_OK(gids_binary_scalar(&o, GIDS_ATAN2, u, gids_scalar_i(-3), true)); /* atan2(-3, u) */
+    CHECK(o->dtype == GIDS_F32 && at(o, 0) == atan2f(-3.0f, 128.0f));
+    gids_tensor_release(o);
+    CHECK_OK(gids_binary_scalar(&o, GIDS_ADD, u, gids_scalar_i(300), false)); /* wraps: + 44 */
+    CHECK(o->dtype == GIDS_U8 && at_i(o, 0) == 172 && at_i(o, 1) == 43);
+    gids_tensor_release(o);
+    CHECK_OK(gids_binary_scalar(&o, GIDS_LT, u, gids_scalar_i(300), false)); /* u < 44 */
+    CHECK(o->dtype == GIDS_BOOL && at_i(o, 0) == 0 && at_i(o, 1) == 0);
+    gids_tensor_release(o);
+    CHECK_OK(gids_binary_scalar(&o, GIDS_FMOD, u, gids_scalar_i(-2), false)); /* u % 254 */
+    CHECK(at_i(o, 0) == 128 && at_i(o, 1) == 1);
+    gids_tensor_release(o);
+    CHECK_OK(gids_binary_scalar(&o, GIDS_POW, u, gids_scalar_i(256), true)); /* 256 ** u: 0 */
+    CHECK(o->dtype == GIDS_U8 && at_i(o, 0) == 0);
+    gids_tensor_release(o);
+    o = NULL;
+    CHECK_ERR(gids_binary_scalar(&o, GIDS_POW, u, gids_scalar_i(256), false), GIDS_EINVAL,
+              "pow: the exponent 256 does not fit the tensor's dtype u8");
+    CHECK_ERR(gids_binary_scalar(&o, GIDS_POW, i, gids_scalar_i(4294967296), false), GIDS_EINVAL,
+              "exponent 4294967296 does not fit the tensor's dtype i32");
+    CHECK_ERR(gids_binary_scalar(&o, GIDS_FLOOR_DIVIDE, u, gids_scalar_i(256), false), GIDS_EINVAL,
+              "floor_divide: integer division by zero: the divisor 256 wraps to 0");
+    CHECK_ERR(gids_binary_scalar_into(u, GIDS_REMAINDER, u, gids_scalar_i(512), false), GIDS_EINVAL,
+              "the divisor 512 wraps to 0 in the tensor's dtype u8");
+    CHECK(o == NULL && at_i(u, 0) == 128);
+    CHECK_OK(gids_binary_scalar(&o, GIDS_POW, i, gids_scalar_i(256), false)); /* fits i32 */
+    CHECK(o->dtype == GIDS_I32 && at_i(o, 0) == 0);
+    gids_tensor_release(o);
+    gids_tensor_release(u);
+    gids_tensor_release(i);
+}
+
 TEST(integer_arithmetic_wraps_and_divides_safely) {
     int64_t s4 = 4;
     int64_t av[4] = {INT64_MAX, INT64_MIN, 7, -7}, bv[4] = {1, -1, -2, 2};
@@ -692,6 +745,7 @@ int main(void) {
     RUN(binary_reads_strided_inputs);
     RUN(promotion_follows_torch);
     RUN(scalar_operands_are_wrapped_numbers);
+    RUN(integer_numbers_wrap_only_where_the_op_computes_in_the_tensor_dtype);
     RUN(integer_arithmetic_wraps_and_divides_safely);
     RUN(floor_divide_rounds_toward_minus_infinity);
     RUN(float_remainder_fmod_and_nan_propagation);

@@ -75,6 +75,31 @@ check("binary ops with broadcasting and strides match the CPU", function()
   end
 end)
 
+check("a number an integer tensor's dtype cannot hold: wrapped only where the op computes in it", function()
+  local u = graphids.tensor({ 128, 255, 3 }, { dtype = "u8" })
+  local i = graphids.tensor({ 1000, -7, 3 }, { dtype = "i32" })
+  for _, t in ipairs({ u, i }) do
+    for _, n in ipairs({ 256, -2, 300, 4294967296 }) do
+      local g = t:cuda()
+      local cases = {
+        { "div", g / n, t / n }, { "rdiv", n / g, n / t },
+        { "atan2", graphids.atan2(g, n), graphids.atan2(t, n) },
+        { "add", g + n, t + n }, { "lt", g:lt(n), t:lt(n) }, { "mul", g * n, t * n },
+      }
+      for _, c in ipairs(cases) do
+        assert(c[2].device == "cuda:0", c[1] .. " left the device")
+        assert(graphids.equal(c[2]:cpu(), c[3]), string.format("%s(%s, %d): %s, CPU %s", c[1],
+          t.dtype, n, tostring(c[2]:cpu()), tostring(c[3])))
+      end
+    end
+  end
+  assert((u:cuda() / 256):cpu():totable()[1] == 0.5, "u8 / 256 is x / 256")
+  local ok, err = pcall(graphids.floor_divide, u:cuda(), 256)
+  assert(not ok and tostring(err):match("the divisor 256 wraps to 0"), tostring(err))
+  ok, err = pcall(function() return u:cuda() ^ 300 end)
+  assert(not ok and tostring(err):match("exponent 300 does not fit"), tostring(err))
+end)
+
 check("unary ops match the CPU", function()
   for _, dt in ipairs({ "f32", "f64" }) do
     local x = graphids.randn(513, 77):to(dt)

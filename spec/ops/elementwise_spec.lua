@@ -105,6 +105,26 @@ describe("binary arithmetic", function()
     assert.are.same({ 4, 13 }, (graphids.tensor({ 250, 3 }, { dtype = "u8" }) + 10):totable())
   end)
 
+  -- torch 2.x: a number converts to the dtype the op computes in; only there does it wrap
+  it("divides an integer tensor by a number it does not fit, as torch", function()
+    local u = graphids.tensor({ 128, 255 }, { dtype = "u8" })
+    assert.are.same({ 0.5, 255 / 256 }, (u / 256):totable())
+    assert.are.same({ -64, -127.5 }, graphids.div(u, -2):totable())
+    assert.are.same({ -0.75 }, graphids.div(-3, graphids.tensor({ 4 }, { dtype = "u8" })):totable())
+    near((graphids.tensor({ 1000 }, { dtype = "i32" }) / 4294967296):totable(), { 2.3283064e-07 }, 1e-6)
+    near(graphids.atan2(-3, graphids.tensor({ 4 }, { dtype = "u8" })):totable(), { -0.6435011 }, 1e-6)
+    near(graphids.atan2(graphids.tensor({ 4 }, { dtype = "u8" }), -3):totable(), { 2.2142975 }, 1e-6)
+    -- ops that compute in u8 see the number wrapped, as torch's (300 is 44, -2 is 254)
+    assert.are.same({ 172, 43 }, (u + 300):totable())
+    assert.are.same({ false, false }, u:lt(300):totable())
+    assert.are.same({ 128, 1 }, graphids.fmod(u, -2):totable())
+    -- an exponent that does not fit is refused, and a divisor that wraps to 0 says so
+    errors("pow: the exponent 256 does not fit the tensor's dtype u8", function() return u ^ 256 end)
+    errors("the divisor 256 wraps to 0 in the tensor's dtype u8", graphids.div, u, 256,
+      { rounding_mode = "floor" })
+    errors("remainder: integer division by zero: the divisor 512 wraps to 0", graphids.remainder, u, 512)
+  end)
+
   it("supports alpha in add and sub", function()
     local a = graphids.tensor({ 1, 2 })
     local b = graphids.tensor({ 10, 20 })

@@ -371,14 +371,51 @@ gids_status gids_binary_into(gids_tensor *dst, gids_binop op, const gids_tensor 
     return binary_run(NULL, dst, op, a, b, gids_result_type(a, b));
 }
 
-/* The scalar becomes a 0-d tensor of its wrapped-number dtype; reversed puts it first. */
+/* The dtype op computes in with the number s next to a: the number promotes as a 0-d tensor of
+ * its wrapped-number dtype (gids_ew_scalar_dtype), as torch's wrapped numbers. */
+static gids_dtype scalar_promoted(const gids_tensor *a, gids_scalar s) {
+    gids_dtype sd = gids_ew_scalar_dtype(a->dtype, s);
+    if (a->ndim == 0) return gids_promote(a->dtype, sd);
+    return gids_ew_category(sd) > gids_ew_category(a->dtype) ? sd : a->dtype;
+}
+
+/* An integer number that does not fit an integer compute dtype: torch wraps it there for every
+ * op but pow's exponent, which it refuses ("value cannot be converted to type uint8_t without
+ * overflow"); a divisor that wraps to 0 fails as a division by zero, said here with the number
+ * the caller passed rather than the kernel's "arg 2 holds a 0". */
+static gids_status check_wrapped(gids_binop op, const gids_tensor *a, gids_scalar s,
+                                 bool reversed) {
+    gids_dtype compute, result;
+    if (a == NULL || !s.is_int || reversed ||
+        binop_dtypes(op, scalar_promoted(a, s), &compute, &result) != GIDS_OK)
+        return GIDS_OK; /* (the op itself reports a bad dtype) */
+    if (gids_dtype_is_float(compute) || compute == GIDS_I64 || compute == GIDS_BOOL) return GIDS_OK;
+    int64_t w = compute == GIDS_U8 ? (int64_t)(uint8_t)(uint64_t)s.i
+                                   : (int64_t)(int32_t)(uint32_t)(uint64_t)s.i;
+    if (w == s.i) return GIDS_OK;
+    const char *name = gids_binop_name(op), *dt = gids_dtype_name(compute);
+    if (op == GIDS_POW)
+        GIDS_FAIL(GIDS_EINVAL, "pow: the exponent %lld does not fit the tensor's dtype %s",
+                  (long long)s.i, dt);
+    if (w == 0 && (op == GIDS_FMOD || op == GIDS_REMAINDER || op == GIDS_FLOOR_DIVIDE))
+        GIDS_FAIL(GIDS_EINVAL,
+                  "%s: integer division by zero: the divisor %lld wraps to 0 in the tensor's "
+                  "dtype %s (as in torch); convert the tensor to a wider dtype first",
+                  name, (long long)s.i, dt);
+    return GIDS_OK;
+}
+
+/* The number becomes a 0-d tensor holding it exactly (i64 or f64) and is converted to the
+ * compute dtype with the tensor: an integer wraps where that dtype is integer (u8 + 300 adds
+ * 44, as torch), but div and atan2, which compute in float, see the number itself (u8 / 256 is
+ * x / 256.0, not x / 0).  reversed puts the number first. */
 static gids_status binary_scalar_run(gids_tensor **out, gids_tensor *dst, gids_binop op,
                                      const gids_tensor *a, gids_scalar s, bool reversed) {
     GIDS_TRY(gids_ew_check_input(gids_binop_name(op), "arg 1", a));
     gids_tensor *z = NULL;
-    GIDS_TRY(gids_ew_scalar_tensor(&z, gids_ew_scalar_dtype(a->dtype, s), s));
+    GIDS_TRY(gids_ew_scalar_tensor(&z, s.is_int ? GIDS_I64 : GIDS_F64, s));
     const gids_tensor *x = reversed ? z : a, *y = reversed ? a : z;
-    gids_status st = binary_run(out, dst, op, x, y, gids_result_type(x, y));
+    gids_status st = binary_run(out, dst, op, x, y, scalar_promoted(a, s));
     gids_tensor_release(z);
     return st;
 }
@@ -412,6 +449,7 @@ gids_status gids_binary_scalar(gids_tensor **out, gids_binop op, const gids_tens
                                gids_scalar s, bool reversed) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", gids_binop_name(op));
     GIDS_TRY(check_int_pow(op, a, s, reversed));
+    GIDS_TRY(check_wrapped(op, a, s, reversed)); /* (the device's too) */
     gids_unop u = pow_as_unary(op, a, s, reversed);
     if (u != GIDS_NUNOPS) return gids_unary(out, u, a);
     GIDS_DEVICE_BACKEND(gids_binop_name(op), binary_scalar, a);
@@ -427,6 +465,7 @@ gids_status gids_binary_scalar_into(gids_tensor *dst, gids_binop op, const gids_
                                     gids_scalar s, bool reversed) {
     GIDS_CHECK(dst != NULL, GIDS_EINVAL, "%s: output is NULL", gids_binop_name(op));
     GIDS_TRY(check_int_pow(op, a, s, reversed));
+    GIDS_TRY(check_wrapped(op, a, s, reversed));
     gids_unop u = pow_as_unary(op, a, s, reversed);
     if (u != GIDS_NUNOPS && gids_dtype_is_float(a->dtype) && dst->dtype == a->dtype)
         return gids_unary_into(dst, u, a);

@@ -20,8 +20,8 @@ gids_dtype gids_ew_scalar_dtype(gids_dtype t, gids_scalar s) {
     return t;
 }
 
-/* Not gids_full: an integer scalar wraps into a narrower operand dtype (u8 + 300 adds 44), as
- * PyTorch's wrapped numbers do, where full() refuses a value that does not fit. */
+/* Not gids_full, which refuses a value that does not fit dt: here an integer wraps into a
+ * narrower integer dt (callers that must keep the number pass i64 or f64). */
 gids_status gids_ew_scalar_tensor(gids_tensor **out, gids_dtype dt, gids_scalar s) {
     int64_t unused_shape[1] = {1};
     GIDS_TRY(gids_empty(out, dt, GIDS_DEVICE_CPU, 0, unused_shape));

@@ -279,24 +279,16 @@ struct ew_args {
     int *flag; /* device int for integer division by zero, or NULL */
 };
 
-/* The number as the CPU stores it into its 0-d tensor of the wrapped-number dtype sd (an
- * integer wraps into a narrower integer type, as PyTorch's wrapped numbers), kept exactly. */
-static gids_scalar wrap_scalar(gids_scalar s, gids_dtype sd) {
+/* The number as the kernel takes it in the compute dtype: an integer wraps into an i32 or u8
+ * compute dtype (u8 + 300 adds 44, as torch converts a wrapped number); a float compute dtype
+ * (div or atan2 of an integer tensor) takes the number itself, as the CPU (binary.c,
+ * binary_scalar_run): u8 / 256 divides by 256, not by 0. */
+static gids_scalar wrap_scalar(gids_scalar s, gids_dtype compute) {
     gids_scalar w = s;
-    switch (sd) {
-    case GIDS_I32: w.i = (int32_t)(uint32_t)(uint64_t)s.i; break;
-    case GIDS_U8: w.i = (uint8_t)(uint64_t)s.i; break;
-    case GIDS_F32:
-        w.is_int = false;
-        w.f = s.is_int ? (double)(float)s.i : (double)(float)s.f;
-        break;
-    case GIDS_F64:
-        w.is_int = false;
-        w.f = s.is_int ? (double)s.i : s.f;
-        break;
-    default: break; /* i64 keeps it; bool is never a wrapped-number dtype */
-    }
-    return w;
+    if (!s.is_int) return w;
+    if (compute == GIDS_I32) w.i = (int32_t)(uint32_t)(uint64_t)s.i;
+    if (compute == GIDS_U8) w.i = (uint8_t)(uint64_t)s.i;
+    return w; /* i64 keeps it; a float type converts it itself (scalar_as) */
 }
 
 /* That stored number converted to the compute type T (integer to integer wraps). */
@@ -460,11 +452,10 @@ gids_status gc_binary_scalar(gids_tensor **out, gids_binop op, const gids_tensor
         gc_layout l[2];
         gc_layouts(2, ts, a->ndim, a->shape, l);
         x.out = r.t, x.a = ca.t, x.b = nullptr, x.lo = l[0], x.la = l[1];
-        gids_dtype sd = scalar_dtype(a, s);
-        x.s = wrap_scalar(s, sd);
+        x.s = wrap_scalar(s, compute);
         x.reversed = reversed;
-        /* an integer divisor is the number wrapped into the compute dtype (x.s, a's own
-         * integer dtype or i64), unless reversed */
+        /* an integer divisor is the number wrapped into the compute dtype (x.s), unless
+         * reversed (binary.c has refused one that wraps to 0) */
         GIDS_TRY(run_binary(name, op, compute, x, !reversed && x.s.is_int && x.s.i != 0));
     }
     *out = r.take();
