@@ -256,6 +256,16 @@ describe("tensor_index", function()
       :totable())
     assert.same(TORCH.sr_int_mean_noself, long({ 10, 1, 1 }):scatter_reduce(1, long({ 0, 0, 1 }),
       long({ -1, -2, 4 }), "mean", { include_self = false }):totable())
+    -- ... and keeps the tensor's integer dtype (torch: int32 and uint8 stay so; 600 wraps in u8)
+    local int_cases = { { "i32", { 10, 20 }, { 0, 1 }, { 1, 2 }, { 5, 11 } },
+      { "u8", { 200 }, { 0, 0 }, { 200, 200 }, { 29 } } }
+    for _, case in ipairs(int_cases) do
+      local dt, own, at, src, want = table.unpack(case)
+      local r = graphids.tensor(own, { dtype = dt }):scatter_reduce(1, long(at),
+        graphids.tensor(src, { dtype = dt }), "mean")
+      assert.equal(dt, r.dtype)
+      assert.same(want, r:totable())
+    end
     assert.same(TORCH.sr_int_prod, long({ 2, 3, 5 }):scatter_reduce(1, long({ 0, 0, 2, 0 }), long({ 7, -1, 4,
       3 }),
       "prod"):totable())

@@ -316,7 +316,9 @@ local function install(graphids)
     elseif reduce == "mean" then
       local total = graphids.segment_sum(vals, tgt, numel)
       local count = graphids.bincount(tgt, { minlength = numel }):clamp(1, nil)
-      out = C.is_float(t) and total / count:to(t.dtype) or graphids.floor_divide(total, count)
+      -- an integer mean floors in i64 (the count's dtype) and keeps t's dtype, as torch's; the
+      -- quotient is no larger than the total, so it fits (a u8 count could itself wrap)
+      out = C.is_float(t) and total / count:to(t.dtype) or graphids.floor_divide(total, count):to(t.dtype)
     elseif reduce == "prod" then
       out = segment_prod(vals, tgt, numel)
     elseif C.is_float(t) then
