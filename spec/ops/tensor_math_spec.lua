@@ -215,6 +215,11 @@ describe("tensor_math", function()
     local zy = f64({ 0 }, true)
     graphids.xlogy(f64({ 0 }), zy):sum():backward()
     assert.same({ 0 }, zy.grad:totable())
+    -- log(y) in the result's dtype (torch: 1.3732653608351373), and the 0-d promotion rule
+    local i32 = graphids.tensor({ 3 }, { dtype = "i32" })
+    assert.equal(1.3732653608351373, graphids.xlogy(f64({ 1.25 }), i32):item())
+    assert.equal("f64", graphids.xlogy(f64(1.25), graphids.tensor({ 4, 2 }, { dtype = "u8" })).dtype)
+    assert.equal("f32", graphids.xlogy(graphids.tensor({ 4.0, 2.0 }), f64(1.25)).dtype)
   end)
 
   it("adds products and quotients as addcmul and addcdiv", function()

@@ -44,6 +44,30 @@ local function install(graphids)
     return graphids.tensor(x, { dtype = dt, device = other.device })
   end
 
+  -- torch's promotion of two dtypes (f16 with bf16 gives f32).
+  local RANK = { bool = 0, u8 = 1, i32 = 2, i64 = 3, f16 = 4, bf16 = 4, f32 = 5, f64 = 6 }
+  local function promote(x, y)
+    if RANK[x] == 4 and RANK[y] == 4 and x ~= y then return "f32" end
+    return RANK[x] >= RANK[y] and x or y
+  end
+
+  -- The float dtype an op of two tensors computes in, as torch: a 0-d tensor next to one with
+  -- dims counts only when it is of a higher kind (bool < integer < float), so an f64 0-d beside
+  -- f32 gives f32 but beside u8 f64; integers and bool give f32.  (Ops built of several kernels
+  -- take it first: a mask or where() would broadcast the 0-d operand and lose the rule.)
+  local function float_result(a, b)
+    local function kind(t) return t.dtype == "bool" and 0 or (C.is_float(t) and 2 or 1) end
+    local za, zb = a:dim() == 0, b:dim() == 0
+    local dt
+    if za == zb then
+      dt = promote(a.dtype, b.dtype)
+    else
+      local dimmed, zero = za and b or a, za and a or b
+      dt = kind(zero) > kind(dimmed) and zero.dtype or dimmed.dtype
+    end
+    return RANK[dt] < 4 and "f32" or dt
+  end
+
   local function two_operands(fname, a, b, depth)
     local ta, tb = graphids.is_tensor(a), graphids.is_tensor(b)
     if not ta and not tb then fail(fname, "at least one operand must be a tensor", depth + 1) end
@@ -159,6 +183,8 @@ local function install(graphids)
   -- or inf): both are 0 there (torch's are NaN or infinite).
   function T.xlogy(x, y)
     x, y = two_operands("xlogy", x, y, 0)
+    local dt = float_result(x, y) -- log(y) in the result's dtype, not an integer y's f32
+    x, y = x:to(dt), y:to(dt)
     local off = x:eq(0):logical_and(y:le(0):logical_or(y:eq(math.huge)))
     return x * graphids.where(off, 1, y):log()
   end
