@@ -153,6 +153,8 @@ local function install(graphids)
     if not C.is_float(a) or not C.is_float(b) then
       fail("hypot", string.format("expects float tensors, got %s and %s", a.dtype, b.dtype), 0)
     end
+    local dt = float_result(a, b)
+    a, b = a:to(dt), b:to(dt)
     local inf = a:isinf():logical_or(b:isinf())
     local x, y = a:masked_fill(inf, 0), b:masked_fill(inf, 0)
     local scale = graphids.no_grad(function()
