@@ -91,6 +91,16 @@ describe("gradients at the edges", function()
     assert.equal(-math.huge, 1 / b.grad:totable()[1]) -- -0
   end)
 
+  it("atan2 with an integer operand: its square in the result's float dtype, no wrap", function()
+    -- exact: -a / (a^2 + 1); torch squares a u8 20 in u8 (400 wraps to 144)
+    local b = graphids.tensor({ 1.0, 1.0 }, { dtype = "f64" }):requires_grad_()
+    graphids.atan2(graphids.tensor({ 20, 200 }, { dtype = "u8" }), b):sum():backward()
+    assert.same({ -20 / 401, -200 / 40001 }, b.grad:totable())
+    b = graphids.tensor({ 1.0 }, { dtype = "f64" }):requires_grad_()
+    graphids.atan2(graphids.tensor({ 50000 }, { dtype = "i32" }), b):sum():backward()
+    assert.same({ -50000 / (50000 * 50000 + 1) }, b.grad:totable())
+  end)
+
   it("a mean cross entropy with every target ignored is NaN with zero gradients", function()
     local x = graphids.randn(3, 4):requires_grad_()
     local loss = F.cross_entropy(x, graphids.full({ 3 }, -100))

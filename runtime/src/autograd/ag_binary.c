@@ -115,11 +115,13 @@ static void tensor_grads_(ag_scope *s, gids_binop op, const gids_tensor *g, cons
         break;
     case GIDS_ATAN2: {
         /* b / r and -a / r with r = a^2 + b^2; at the origin (r == 0) 0 and -0, as torch, not
-         * 0 / 0 */
-        gids_tensor *r = ag_bin(s, GIDS_ADD, ag_bin(s, GIDS_MUL, a, a), ag_bin(s, GIDS_MUL, b, b));
+         * 0 / 0; in the result's dtype (g's), where an integer operand cannot overflow */
+        const gids_tensor *fa = ag_cast(s, a, g->dtype), *fb = ag_cast(s, b, g->dtype);
+        gids_tensor *r =
+            ag_bin(s, GIDS_ADD, ag_bin(s, GIDS_MUL, fa, fa), ag_bin(s, GIDS_MUL, fb, fb));
         r = ag_bin(s, GIDS_ADD, r, ag_cast(s, ag_bins(s, GIDS_EQ, r, 0.0), r->dtype)); /* 0 -> 1 */
-        if (ga) *ga = ag_bin(s, GIDS_MUL, g, ag_bin(s, GIDS_DIV, b, r));
-        if (gb) *gb = ag_bin(s, GIDS_MUL, g, ag_un(s, GIDS_NEG, ag_bin(s, GIDS_DIV, a, r)));
+        if (ga) *ga = ag_bin(s, GIDS_MUL, g, ag_bin(s, GIDS_DIV, fb, r));
+        if (gb) *gb = ag_bin(s, GIDS_MUL, g, ag_un(s, GIDS_NEG, ag_bin(s, GIDS_DIV, fa, r)));
         break;
     }
     default: break;
