@@ -101,6 +101,16 @@ describe("gradients at the edges", function()
     assert.same({ -50000 / (50000 * 50000 + 1) }, b.grad:totable())
   end)
 
+  it("pow's exponent gradient takes log of the base in the result's dtype", function()
+    -- torch: -0.10835755742454006 (log of an f32 0.3 in f64), and 9 log 3 for an i32 base
+    local e = graphids.tensor({ 2.0 }, { dtype = "f64" }):requires_grad_()
+    graphids.pow(graphids.tensor({ 0.3 }), e):sum():backward()
+    assert.equal(-0.10835755742454006, e.grad:item())
+    e = graphids.tensor({ 2.0 }, { dtype = "f64" }):requires_grad_()
+    graphids.pow(graphids.tensor({ 3 }, { dtype = "i32" }), e):sum():backward()
+    assert.equal(9 * math.log(3), e.grad:item())
+  end)
+
   it("a mean cross entropy with every target ignored is NaN with zero gradients", function()
     local x = graphids.randn(3, 4):requires_grad_()
     local loss = F.cross_entropy(x, graphids.full({ 3 }, -100))

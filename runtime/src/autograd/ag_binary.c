@@ -84,8 +84,10 @@ static void tensor_grads_(ag_scope *s, gids_binop op, const gids_tensor *g, cons
             *ga = ag_bin(s, GIDS_MUL, g, d);
         }
         if (gb) {
-            gids_tensor *t =
-                ag_bin(s, GIDS_MUL, ag_bin(s, GIDS_MUL, g, out), ag_un(s, GIDS_LOG, a));
+            /* log a in the result's dtype (g's): an f32 or integer base beside an f64
+             * exponent would otherwise give an f32 log */
+            gids_tensor *t = ag_bin(s, GIDS_MUL, ag_bin(s, GIDS_MUL, g, out),
+                                    ag_un(s, GIDS_LOG, ag_cast(s, a, g->dtype)));
             gids_tensor *zero = ag_bin(s, GIDS_LOGICAL_AND, ag_bins(s, GIDS_EQ, a, 0.0),
                                        ag_bins(s, GIDS_GE, b, 0.0));
             *gb = ag_where(s, zero, ag_zeros_like(s, t), t);
