@@ -247,6 +247,12 @@ TEST(integer_arithmetic_wraps_and_divides_safely) {
     CHECK(o == NULL);
     CHECK_ERR(gids_binary_scalar_into(b, GIDS_POW, b, gids_scalar_i(-2), false), GIDS_EINVAL,
               "negative integer power (-2)");
+    bool tf[2] = {true, false};
+    int64_t s2_ = 2;
+    gids_tensor *bt = from(GIDS_BOOL, 1, &s2_, tf); /* computed in i64: refused as torch */
+    CHECK_ERR(gids_binary_scalar(&o, GIDS_POW, bt, gids_scalar_i(-2), false), GIDS_EINVAL,
+              "pow: an integer tensor (bool) to a negative integer power (-2)");
+    gids_tensor_release(bt);
     CHECK_OK(gids_binary_scalar(&o, GIDS_POW, b, gids_scalar_f(-1.0), false)); /* a float result */
     CHECK(gids_dtype_is_float(o->dtype) && at(o, 0) == 1.0 && at(o, 1) == -1.0 &&
           at(o, 2) == -0.5 && at(o, 3) == 0.5);

@@ -123,6 +123,9 @@ describe("binary arithmetic", function()
     errors("the divisor 256 wraps to 0 in the tensor's dtype u8", graphids.div, u, 256,
       { rounding_mode = "floor" })
     errors("remainder: integer division by zero: the divisor 512 wraps to 0", graphids.remainder, u, 512)
+    -- a bool tensor (computed in i64) to a negative integer power is refused as an integer's, as torch
+    errors("pow: an integer tensor %(bool%) to a negative integer power %(%-2%)", graphids.pow,
+      graphids.tensor({ true, false }), -2)
   end)
 
   it("supports alpha in add and sub", function()

@@ -425,7 +425,7 @@ static gids_status binary_scalar_run(gids_tensor **out, gids_tensor *dst, gids_b
 static gids_status check_int_pow(gids_binop op, const gids_tensor *a, gids_scalar s,
                                  bool reversed) {
     if (op == GIDS_POW && !reversed && s.is_int && s.i < 0 && a != NULL &&
-        gids_dtype_is_int(a->dtype))
+        (gids_dtype_is_int(a->dtype) || a->dtype == GIDS_BOOL)) /* (bool computes in i64) */
         GIDS_FAIL(
             GIDS_EINVAL,
             "pow: an integer tensor (%s) to a negative integer power (%lld) is not an integer; "
