@@ -94,6 +94,12 @@ describe("nn.Embedding", function()
     assert.same({ { { 1, 2 }, { 5, 6 } }, { { 3, 4 }, { 1, 2 } } }, e(ids):totable())
     assert.same({ { 5, 6 } }, e(helpers.long({ 2 })):totable())
     errors("embedding: input must be an i64 or i32 tensor", e, graphids.zeros(2))
+    -- F.embedding refuses a weight that is not 2-D (torch: "'weight' must be 2-D"), and an id
+    -- out of range is embedding's error at the caller's line, not index_select's in the stdlib
+    errors("embedding: weight must be 2%-D %(num_embeddings x dim%), got shape %[3%]", F.embedding,
+      helpers.long({ { 0, 2 } }), graphids.tensor({ 10, 20, 30 }))
+    helpers.errors_at_caller("embedding: id 7 out of range %[0, 3%) at position 1", F.embedding,
+      helpers.long({ 0, 7 }), e.weight)
     assert.equal("Embedding(3, 2)", tostring(e))
   end)
 

@@ -168,9 +168,15 @@ function F.embedding(input, weight, opts)
   if input.dtype ~= "i64" and input.dtype ~= "i32" then
     error("embedding: input must be an i64 or i32 tensor of ids, got " .. input.dtype, 2)
   end
+  check_tensor("embedding", weight, "weight")
+  if weight:dim() ~= 2 then
+    error("embedding: weight must be 2-D (num_embeddings x dim), got shape " .. U.shape_str(weight), 2)
+  end
   local shape = input.shape
   shape[#shape + 1] = weight.shape[2]
-  local out = weight:index_select(1, input:reshape(-1)):reshape(shape)
+  -- an id out of range is the caller's error, named so at the caller's line (the flat position)
+  local rows = core._call_as("embedding", { index = "id" }, weight.index_select, weight, 1, input:reshape(-1))
+  local out = rows:reshape(shape)
   if o.padding_idx ~= nil then
     local pad = o.padding_idx
     if pad < 0 then
