@@ -39,7 +39,13 @@ describe("tensor extras", function()
     assert.same({ { 1, 3, 3 }, { 4, 6, 6 } }, x:repeat_interleave(long({ 1, 0, 2 }), 2):tolist())
     assert.same({ 2, 0 }, x:repeat_interleave(long({ 0, 0, 0 }), 2).shape)
     assert.same({ 1, 1, 2, 2, 3, 3 }, x:select(1, 1):repeat_interleave(long({ 2 })):tolist())
-    errors("flip: dim must be an integer in 1..2", x.flip, x, 3)
+    errors("flip: dim 3 out of range for a tensor of 2 dims %(valid: 1..2 or %-2..%-1%)", x.flip, x, 3)
+    -- a 0-d tensor: unbind refuses it as select does (torch: "tensor has no dimensions"); flip
+    -- returns it and repeat_interleave repeats its element, as torch's
+    local z = graphids.tensor(1.0)
+    errors("unbind: cannot unbind a 0%-d tensor", graphids.unbind, z)
+    assert.equal(1, z:flip(1):item())
+    assert.same({ 1, 1 }, z:repeat_interleave(2, 1):tolist())
     errors("flip: dim 2 is given twice", x.flip, x, { 2, -1 })
     errors("repeat_interleave: repeats has 2 counts, the dim has 3 slices", x.repeat_interleave, x,
       long({ 1, 2 }), 2)

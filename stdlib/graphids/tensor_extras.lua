@@ -15,12 +15,10 @@ local function fail(fname, msg)
   error(fname .. ": " .. msg, 3)
 end
 
+-- dim of t as a positive dim, by the one rule of graphids.tensor_checks (a 0-d tensor takes 1
+-- or -1, as the core's ops and torch's wrap_dim do).
 local function check_dim(fname, t, dim)
-  local nd = #t.shape
-  if math.type(dim) ~= "integer" or dim == 0 or dim > nd or dim < -nd then
-    fail(fname, string.format("dim must be an integer in 1..%d or -%d..-1, got %s", nd, nd, tostring(dim)))
-  end
-  return dim < 0 and nd + dim + 1 or dim
+  return C.dim(fname, t, dim, 1)
 end
 
 local function install(graphids)
@@ -56,6 +54,7 @@ local function install(graphids)
 
   -- The slices along dim (default 1) as a Lua list: t:select(dim, i) for i = 1..size.
   function T.unbind(t, dim)
+    if #t.shape == 0 then fail("unbind", "cannot unbind a 0-d tensor") end -- (as narrow, select)
     dim = check_dim("unbind", t, dim or 1)
     local out = {}
     for i = 1, t.shape[dim] do out[i] = t:select(dim, i) end
@@ -71,7 +70,7 @@ local function install(graphids)
       d = check_dim("flip", t, d)
       if seen[d] then fail("flip", "dim " .. d .. " is given twice") end
       seen[d] = true
-      local n = t.shape[d]
+      local n = t.shape[d] or 1 -- (a 0-d tensor is its own flip, as torch's)
       if n > 1 then
         out = out:index_select(d, graphids.arange(n - 1, -1, -1, { device = t.device }))
       end
@@ -87,6 +86,7 @@ local function install(graphids)
       t, dim = t:reshape({ -1 }), 1
     else
       dim = check_dim("repeat_interleave", t, dim)
+      if #t.shape == 0 then t = t:reshape({ 1 }) end -- (torch repeats a 0-d tensor's one element)
     end
     local n = t.shape[dim]
     if math.type(repeats) == "integer" then
