@@ -84,7 +84,8 @@ static int scatter_common(lua_State *L, bool inplace, const char *fname) {
         l_check(L, gids_ag_scatter(&out->t, self, dim, idx, src));
     } else {
         l_check(L, gids_clone(&out->t, self));
-        l_check(L, gids_scatter_scalar_(out->t, dim, idx, value));
+        /* the runtime names its in-place op; the caller called scatter */
+        l_check_status_as(L, gids_scatter_scalar_(out->t, dim, idx, value), fname, "scatter_");
     }
     return 1;
 }

@@ -95,6 +95,10 @@ describe("graphids.scatter", function()
     errors("scatter_: src has dtype f64, expected the dtype of self %(f32%)",
       z.scatter_, z, 1, long({ { 0 } }), graphids.ones(1, 1, { dtype = "f64" }))
     errors("scatter: value .* must be a number", z.scatter, z, 1, long({ { 0 } }), "x")
+    -- the number form names the op the caller called, not the runtime's in-place scatter_
+    errors("^scatter: index must be an i64 or i32 index tensor, got f32", graphids.scatter, z, 1,
+      graphids.zeros(1, 3), 1.0)
+    errors("^scatter: index 5 out of range", graphids.scatter, z, 1, long({ { 5 } }), 1.0)
     local freed = graphids.ones(1, 1)
     freed:free()
     errors("freed tensor", z.scatter, z, 1, long({ { 0 } }), freed)
