@@ -400,6 +400,12 @@ describe("tensor_linalg", function()
   end)
 
   it("measures distances as cdist for p = 2, 1, 3, inf and 0, with torch's gradients", function()
+    -- no features (M = 0): zeros for every p, as torch (inf took amax over an empty dim)
+    for _, p in ipairs({ 2, 1, 3, INF, 0, 0.5 }) do
+      local y = graphids.cdist(graphids.zeros(3, 0), graphids.zeros(2, 0), p)
+      assert.same({ 3, 2 }, y.shape)
+      assert.equal(0, y:abs():sum():item())
+    end
     local x1 = { { 0, 0, 0 }, { 1, 2, 3 }, { 0.5, -1, 2 } }
     local x2 = { { 0, 0, 0 }, { 1, 2, 3 }, { -1, 0.5, 0.25 }, { 2, 2, 2 } }
     for _, p in ipairs({ 2, 1, 3, INF, 0 }) do

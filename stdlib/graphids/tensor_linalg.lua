@@ -321,7 +321,11 @@ local function install(graphids)
     C.broadcast("cdist", b1, b2, 0)
     C.max_dims("cdist", math.max(x1.ndim, x2.ndim) + 1, 0) -- the pairwise differences take one more
     local diff = x1:unsqueeze(-2) - x2:unsqueeze(-3)
-    if p == math.huge then return largest_difference(diff) end
+    if p == math.huge then
+      -- M = 0: every distance is 0, as torch's for any p (amax has no identity; a sum has)
+      if x1.shape[x1.ndim] == 0 then return diff:norm(1, -1) end
+      return largest_difference(diff)
+    end
     return diff:norm(p, -1)
   end
 
