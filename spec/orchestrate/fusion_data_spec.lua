@@ -90,6 +90,34 @@ describe("FusionDataModule", function()
     proc.rmtree(dir)
   end)
 
+  it("are complete for a checkpoint whose sidecar was lost: it is taken by its SHA-256", function()
+    local ckpts = proc.tmpdir()
+    local spec = { vgae_ckpt = gio.join(ckpts, "vgae.safetensors"),
+      gat_ckpt = gio.join(ckpts, "gat.safetensors") }
+    local manifest = { test_names = { "a" }, state_dim = 15 }
+    for _, k in ipairs({ "vgae_ckpt", "gat_ckpt" }) do
+      proc.spit(spec[k], "weights of " .. k)
+      local digest = graphids.sha256_file(spec[k])
+      proc.spit(spec[k] .. ".sha256", digest .. "  " .. k .. ".safetensors\n")
+      manifest[k .. "_sha256"] = digest
+    end
+    local dir = folder(nil, require("graphids.json").encode(manifest))
+    assert.same({ true, "fusion states complete" }, { fs.is_complete(dir, spec) })
+    -- the pipeline's digest of an input is the same (its record and the manifest agree)
+    assert.equal(manifest.gat_ckpt_sha256, fs.ckpt_digest(spec.gat_ckpt))
+    -- without the sidecar the file is still the checkpoint the states were extracted from (it
+    -- was "changed", and then, the manifest naming no digests, extracted again on every run)
+    assert(os.remove(spec.gat_ckpt .. ".sha256"))
+    assert.equal(manifest.gat_ckpt_sha256, fs.ckpt_digest(spec.gat_ckpt))
+    assert.same({ true, "fusion states complete" }, { fs.is_complete(dir, spec) })
+    -- another file is another checkpoint
+    proc.spit(spec.gat_ckpt, "other weights")
+    assert.same({ false, "the gat_ckpt checkpoint changed since the states were extracted" },
+      { fs.is_complete(dir, spec) })
+    proc.rmtree(dir)
+    proc.rmtree(ckpts)
+  end)
+
   it("refuses tensors that do not line up, naming the file and the tensor", function()
     for _, case in ipairs({
       { { states = graphids.rand(12, 15) },

@@ -66,11 +66,16 @@ function M.resolve(path, tla)
   return s
 end
 
--- The digest a checkpoint's .sha256 sidecar lists first (nil without one).
-local function ckpt_digest(path)
+-- What a checkpoint file holds, by content: the digest its .sha256 sidecar lists first, else
+-- the file's own SHA-256 (a checkpoint whose sidecar was lost is still the same checkpoint: the
+-- pipeline's input record and the states' manifest must agree on it, or the states are
+-- extracted again on every run); nil when there is no file.
+function M.ckpt_digest(path)
+  if path == nil or not gio.exists(path) then return nil end
   local text = gio.read_file(ckpt.sidecar_path(path))
-  return text and text:match("^(%x+)") or nil
+  return text and text:match("^(%x+)") or graphids.sha256_file(path)
 end
+local ckpt_digest = M.ckpt_digest
 
 -- Why a decoded manifest.json is not one extract writes, or nil: an object whose test_names is
 -- a list of names and whose state_dim, when present, a positive integer.

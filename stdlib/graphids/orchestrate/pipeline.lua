@@ -190,8 +190,7 @@ M.INPUTS_FILE = record.INPUTS_FILE
 local function path_digest(path)
   if path == nil or not gio.exists(path) then return nil end
   if gio.is_dir(path) then return fstates.states_digest(path) end
-  local text = gio.read_file(ckpt.sidecar_path(path))
-  return text and text:match("^(%x+)") or graphids.sha256_file(path)
+  return fstates.ckpt_digest(path)
 end
 
 -- What an upstream stage's output is now, by content (nil when there is none yet): its best
