@@ -95,7 +95,8 @@ end
 -- written).  So a refused commit leaves the finished run's record and results as they were.
 -- (Removed one by one after the record was rewritten, a failure half-way left a record of a fit
 -- that never ran beside the old checkpoints.)  `.stale-*` folders a killed commit left behind
--- go first.
+-- go first, in every folder a result of paths lives in, whether or not anything is left there
+-- to move (a commit killed after it set everything aside leaves nothing).
 local Aside = {}
 Aside.__index = Aside
 
@@ -111,9 +112,16 @@ end
 
 function M.set_aside(paths)
   local self = setmetatable({ trash = {}, moved = {} }, Aside)
+  local cleared = {}
+  for _, path in ipairs(paths) do
+    local folder = parent_of(path)
+    if not cleared[folder] then
+      cleared[folder] = true
+      clear_leftovers(folder)
+    end
+  end
   local function trash_in(folder)
     if self.trash[folder] == nil then
-      clear_leftovers(folder)
       local t = gio.join(folder, ".stale-1")
       local ok, err = gio.mkdir_p(t)
       if not ok then
