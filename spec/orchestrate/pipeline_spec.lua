@@ -382,6 +382,48 @@ describe("graphids.orchestrate.pipeline", function()
     local traces = proc.slurp(gio.join(p.stages[3].run_dir, "traces.jsonl"))
     assert.truthy(traces:find('"phase":"build"', 1, true), traces)
   end)
+  it("traces the extract stage in its folder: its start and end, or its failure", function()
+    local config = require "graphids.config"
+    local one = { { "trainer.max_epochs", 1 } }
+    local file = gio.join(tmp, "extract.lua")
+    proc.spit(file, tiny.pipeline("extract", {
+      { name = "gat", recipe = "stages/gat.lua", set = tiny.set("gat", one) },
+      { name = "vgae", recipe = "stages/vgae.lua", set = tiny.set("vgae", one) },
+      -- the GAT given as the VGAE: refused by the extraction
+      { name = "wrong", recipe = "stages/fusion_states.lua", tla = { loss = "ce" },
+        inputs = { vgae_ckpt = "gat", gat_ckpt = "gat" } },
+      { name = "fs", recipe = "stages/fusion_states.lua", inputs = { vgae_ckpt = "vgae", gat_ckpt = "gat" } },
+    }))
+    local p = pipeline.load(file, { lake_root = gio.join(tmp, "lake_extract") })
+    for i = 3, 4 do config.apply_overrides(p.stages[i].spec, tiny.data_sets()) end
+    local by = quiet_run(p)
+    assert.equal("failed", by.wrong.status)
+    assert.truthy(by.wrong.error:find("expected a graphids.models.VGAE", 1, true), by.wrong.error)
+    local function events(dir)
+      local out = {}
+      for line in proc.slurp(gio.join(dir, "traces.jsonl")):gmatch("[^\n]+") do
+        local e = require("graphids.json").decode(line)
+        out[#out + 1] = e
+      end
+      return out
+    end
+    local function find(list, name, phase)
+      for _, e in ipairs(list) do
+        if (e.event == name or e.name == name) and (phase == nil or e.phase == phase) then return e end
+      end
+    end
+    local wrong = events(by.wrong.run_dir)
+    assert.is_table(find(wrong, "stage_extract"))
+    local failed = find(wrong, "stage_failed", "extract")
+    assert.truthy(failed and failed.error:find("expected a graphids.models.VGAE", 1, true),
+      proc.slurp(gio.join(by.wrong.run_dir, "traces.jsonl")))
+    assert.equal("ok", by.fs.status, by.fs.error)
+    local fs = events(by.fs.run_dir)
+    assert.is_table(find(fs, "stage_extract"))
+    assert.is_table(find(fs, "stage_complete"))
+    assert.is_nil(find(fs, "stage_failed"))
+  end)
+
   it("checks in the plan the device every stage would run on", function()
     local p = pipeline.load("recipes/pipelines/graphids.lua", { lake_root = gio.join(tmp, "lake_dev"),
       device = "cuda:7" })

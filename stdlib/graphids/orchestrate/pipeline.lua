@@ -628,7 +628,17 @@ local function job_fn(n, action, opts)
   local stage = require "graphids.orchestrate.stage"
   if n.kind == "extract" then
     return with_stage_locks(n, function()
-      fstates.extract(n.spec, { log = opts.log })
+      -- traced in its folder as a training stage is in its run dir (stage.train): its start, a
+      -- "stage" span, and its end or failure (errors are always recorded)
+      tracking.event(n.run_dir, "stage_extract", { stage = n.name, out_dir = n.run_dir })
+      local ok, err = pcall(tracking.span, n.run_dir, "stage", { stage = n.name, phase = "extract" },
+        fstates.extract, n.spec, { log = opts.log })
+      if not ok then
+        tracking.event(n.run_dir, "stage_failed", { level = "error", stage = n.name, phase = "extract",
+          error = tostring(err) })
+        error(err, 0)
+      end
+      tracking.event(n.run_dir, "stage_complete", { stage = n.name })
       return nil
     end)
   end
