@@ -382,7 +382,8 @@ describe("graphids.orchestrate.pipeline", function()
     local traces = proc.slurp(gio.join(p.stages[3].run_dir, "traces.jsonl"))
     assert.truthy(traces:find('"phase":"build"', 1, true), traces)
   end)
-  it("traces the extract stage in its folder: its start and end, or its failure", function()
+  it("traces the extract stage in its folder: its start and end, or its failure; the plan checks its " ..
+    "experts' classes", function()
     local config = require "graphids.config"
     local one = { { "trainer.max_epochs", 1 } }
     local file = gio.join(tmp, "extract.lua")
@@ -396,6 +397,11 @@ describe("graphids.orchestrate.pipeline", function()
     }))
     local p = pipeline.load(file, { lake_root = gio.join(tmp, "lake_extract") })
     for i = 3, 4 do config.apply_overrides(p.stages[i].spec, tiny.data_sets()) end
+    -- the plan's check names the input of the wrong model before anything is trained
+    local problems = pipeline.check(p)
+    assert.equal(1, #problems, require("graphids.json").encode(problems))
+    assert.same({ stage = "wrong", problem = "its input vgae_ckpt (stage 'gat') trains a " ..
+      "graphids.models.GATClassifier; expected a graphids.models.VGAE (or DGI)" }, problems[1])
     local by = quiet_run(p)
     assert.equal("failed", by.wrong.status)
     assert.truthy(by.wrong.error:find("expected a graphids.models.VGAE", 1, true), by.wrong.error)
@@ -422,6 +428,21 @@ describe("graphids.orchestrate.pipeline", function()
     assert.is_table(find(fs, "stage_extract"))
     assert.is_table(find(fs, "stage_complete"))
     assert.is_nil(find(fs, "stage_failed"))
+    -- experts given as paths: the checkpoint there is read, a missing one named
+    local gat_ckpt = p.stages[1].resolved.ckpt_file
+    local missing = gio.join(tmp, "no_such.safetensors")
+    local paths = gio.join(tmp, "extract_paths.lua")
+    proc.spit(paths, tiny.pipeline("paths", {
+      { name = "fs", recipe = "stages/fusion_states.lua",
+        tla = { vgae_ckpt = gat_ckpt, gat_ckpt = missing } },
+    }))
+    problems = pipeline.check(pipeline.load(paths, { lake_root = gio.join(tmp, "lake_paths") }))
+    local said = {}
+    for _, q in ipairs(problems) do said[#said + 1] = q.problem end
+    said = table.concat(said, "\n")
+    assert.truthy(said:find("its vgae_ckpt " .. gat_ckpt .. " holds a graphids.models.GATClassifier; " ..
+      "expected a graphids.models.VGAE (or DGI)", 1, true), said)
+    assert.truthy(said:find("its gat_ckpt: checkpoint '" .. missing .. "' does not exist", 1, true), said)
   end)
 
   it("checks in the plan the device every stage would run on", function()

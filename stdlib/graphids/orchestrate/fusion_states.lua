@@ -77,6 +77,26 @@ function M.ckpt_digest(path)
 end
 local ckpt_digest = M.ckpt_digest
 
+-- The model classes each expert checkpoint may hold: the state layout is 8 anomaly-detector
+-- columns, then 7 GAT columns.
+M.EXPERT_CLASSES = {
+  vgae_ckpt = { "graphids.models.VGAE", "graphids.models.DGI" },
+  gat_ckpt = { "graphids.models.GATClassifier" },
+}
+
+-- What the expert checkpoint `key` (vgae_ckpt, gat_ckpt) should hold when a model of class_path
+-- is not one it may ("expected a graphids.models.VGAE (or DGI)"), or nil.  The extraction and
+-- the pipeline's plan (--dry-run) ask it.
+function M.class_problem(key, class_path)
+  local allowed = M.EXPERT_CLASSES[key]
+  for _, c in ipairs(allowed) do
+    if c == class_path then return nil end
+  end
+  local others = {}
+  for i = 2, #allowed do others[#others + 1] = allowed[i]:match("[^.]+$") end
+  return "expected a " .. allowed[1] .. (#others > 0 and (" (or " .. table.concat(others, ", ") .. ")") or "")
+end
+
 -- Why a decoded manifest.json is not one extract writes, or nil: an object whose test_names is
 -- a list of names and whose state_dim, when present, a positive integer.
 function M.manifest_error(manifest)
@@ -230,15 +250,16 @@ function M.extract(spec, opts)
   dm:setup()
   local digest = inst.vocab_digest(dm)
   local vgae = inst.load_model(spec.vgae_ckpt, { vocab_digest = digest, what = "fusion_states vgae_ckpt" })
-  local gat = inst.load_model(spec.gat_ckpt, { vocab_digest = digest, what = "fusion_states gat_ckpt",
-    class_path = "graphids.models.GATClassifier" })
+  local gat = inst.load_model(spec.gat_ckpt, { vocab_digest = digest, what = "fusion_states gat_ckpt" })
+  for _, e in ipairs({ { "vgae_ckpt", vgae }, { "gat_ckpt", gat } }) do
+    local why = M.class_problem(e[1], e[2].class_path)
+    if why then
+      error(string.format("fusion_states: %s %s holds a %s; %s", e[1], spec[e[1]], tostring(e[2].class_path),
+        why), 0)
+    end
+  end
   Device.model(vgae, spec.device)
   Device.model(gat, spec.device)
-  -- the state layout is 8 anomaly-detector columns then 7 GAT columns
-  if vgae.class_path ~= "graphids.models.VGAE" and vgae.class_path ~= "graphids.models.DGI" then
-    error(string.format("fusion_states: vgae_ckpt %s holds a %s; expected a graphids.models.VGAE (or DGI)",
-      spec.vgae_ckpt, tostring(vgae.class_path)), 0)
-  end
   config.ensure_run_dir(spec.out_dir)
   local marker = gio.join(spec.out_dir, M.MARKER)
   if gio.exists(marker) then

@@ -391,8 +391,9 @@ end
 -- hyper-parameters (instantiate.check_model), its run dir (extract stages' too: creatable, or
 -- readable and writable when it exists), the dataset of each
 -- graph stage (its folder, train sub-folders and captures; a simulated dataset still to be
--- generated is fine) and the checkpoint each stage would resume or evaluate (readable, and of
--- the stage's model: class, id encoder, parameter names and shapes).  Returns {stage = name,
+-- generated is fine), the checkpoint each stage would resume or evaluate (readable, and of
+-- the stage's model: class, id encoder, parameter names and shapes) and the class of each
+-- extract stage's expert checkpoints (expert_problems).  Returns {stage = name,
 -- problem = message} rows in stage order, empty when none.
 local function dataset_problem(d, seen)
   local catalog = require "graphids.data.catalog"
@@ -508,6 +509,35 @@ local function reuse_problem(n, action)
   return nil
 end
 
+-- Why the extract stage n's expert checkpoints would be refused by the extraction, by their
+-- model class (fusion_states.class_problem): an input from a training stage by the model that
+-- stage trains (its checkpoint may not exist yet), a path given as a TLA by the checkpoint there
+-- (one that is missing or does not load, named too).  Returns a list of messages.
+local function expert_problems(n)
+  local out = {}
+  for _, k in ipairs(U.sorted_keys(fstates.EXPERT_CLASSES)) do
+    local up, path = n.upstream and n.upstream[k], n.spec[k]
+    if up and up.kind == "train" then
+      local cls = up.resolved.validated.model.class_path
+      local why = fstates.class_problem(k, cls)
+      if why then
+        out[#out + 1] = string.format("its input %s (stage '%s') trains a %s; %s", k, n.inputs[k], cls, why)
+      end
+    elseif up == nil then
+      local ok, c = pcall(ckpt.load, path)
+      if not ok then
+        out[#out + 1] = string.format("its %s: %s", k, errors.strip_own_position(c))
+      else
+        local why = fstates.class_problem(k, c.class_path)
+        if why then
+          out[#out + 1] = string.format("its %s %s holds a %s; %s", k, path, tostring(c.class_path), why)
+        end
+      end
+    end
+  end
+  return out
+end
+
 function M.check(p)
   local problems, seen = {}, {}
   local function add(n, msg) problems[#problems + 1] = { stage = n.name, problem = msg } end
@@ -525,6 +555,9 @@ function M.check(p)
     local okd, action = pcall(M.decide, n)
     local rmsg = n.run_dir and run_dir_problem(n.run_dir, okd and action == "skip")
     if rmsg then add(n, rmsg) end
+    if n.kind == "extract" then
+      for _, msg in ipairs(expert_problems(n)) do add(n, msg) end
+    end
     if n.kind == "extract" and type(n.spec.data) == "table" and n.spec.data.dataset ~= nil then
       local msg = dataset_problem(n.spec.data, seen)
       if msg then add(n, msg) end
