@@ -213,4 +213,38 @@ describe("graphids pipeline --dry-run", function()
     end
     os.execute("chmod -R u+w " .. proc.q(lake)) -- (for the teardown)
   end)
+
+  it("runs a stage whose input's finished run dir is read-only and holds no lock file", function()
+    local prefix = unprivileged_or_pending()
+    if prefix == nil then return end
+    local run_path = gio.join(tmp, "ro_input.lua")
+    proc.spit(run_path, tiny.pipeline("ro_input", {
+      { name = "gat", recipe = "stages/gat.lua", set = tiny.set("gat", ONE) },
+      { name = "kd", recipe = "stages/gat_kd.lua", inputs = { teacher_ckpt = "gat" },
+        set = tiny.set("gat", ONE) },
+    }))
+    os.execute("chmod 644 " .. proc.q(run_path))
+    local lake = gio.join(tmp, "lake_ro_input")
+    assert(gio.mkdir_p(lake))
+    os.execute("chmod 777 " .. proc.q(lake))
+    local rc, out, err = host(prefix, { "pipeline", run_path, "--lake-root", lake })
+    assert.equal(0, rc, out .. err)
+    local p = pipeline.load(run_path, { lake_root = lake })
+    local gat, kd = p.stages[1].run_dir, p.stages[2].run_dir
+    -- the teacher's run dir published read-only (another user's, no lock file); the student's gone
+    assert(os.remove(gio.join(gat, ".stage.lock")))
+    os.execute("chown -R 0:0 " .. proc.q(gat) .. " 2>/dev/null; chmod -R a-w " .. proc.q(gat))
+    proc.rmtree(kd)
+    local before = tiny.snapshot(gat)
+    rc, out, err = host(prefix, { "pipeline", run_path, "--lake-root", lake, "--dry-run" })
+    assert.equal(0, rc, out .. err)
+    rc, out, err = host(prefix, { "pipeline", run_path, "--lake-root", lake })
+    os.execute("chmod -R u+w " .. proc.q(gat)) -- (for the teardown)
+    assert.equal(0, rc, out .. err)
+    assert.truthy(out:find("== gat: skip", 1, true), out)
+    assert.truthy(out:find("== kd: done", 1, true), out)
+    assert.is_nil((out .. err):find("cannot be locked", 1, true), out .. err)
+    assert.is_true(gio.exists(gio.join(kd, ".test_complete")))
+    assert.equal(before, tiny.snapshot(gat))
+  end)
 end)

@@ -34,6 +34,7 @@ local errors = require "graphids.errors"
 local fstates = require "graphids.orchestrate.fusion_states"
 local record = require "graphids.orchestrate.record"
 local tracking = require "graphids.orchestrate.tracking"
+local rd = require "graphids.orchestrate.run_dir"
 
 local M = {}
 
@@ -235,7 +236,7 @@ local function changed_by_record(n)
       "trains again", r.run_dir, M.INPUTS_FILE)
   end
   local json = require "graphids.json"
-  local same_dir_key = require("graphids.orchestrate.run_dir").same_dir_key
+  local same_dir_key = rd.same_dir_key
   -- why the record's value `old` of key does not vouch for input k, or nil when it does
   local function unvouched(k, key, old)
     local up = n.upstream[k]
@@ -371,7 +372,7 @@ function M.load(path, tla)
     -- Each stage owns its run dir: a second stage there would be planned against the first's
     -- files (skipped as "trained with another configuration", reporting the first's metrics) or
     -- replace them.
-    local dir = n.run_dir and require("graphids.orchestrate.run_dir").same_dir_key(n.run_dir)
+    local dir = n.run_dir and rd.same_dir_key(n.run_dir)
     if dir and by_dir[dir] then
       error(string.format("pipeline %s: stages '%s' and '%s' share the run dir %s; each stage needs its " ..
         "own (another lake_root, seed, scale or variant TLA, e.g. loss)", file, by_dir[dir].name, n.name,
@@ -411,23 +412,8 @@ local function dataset_problem(d, seen)
   return seen[key] or nil
 end
 
--- The last part of a runtime or io message ("EIO: stat: 'x': Permission denied" -> "Permission
--- denied"): the path is named by the caller.
-local function os_reason(err)
-  return (tostring(err):gsub("^.*: ", ""))
-end
-
--- Why a process cannot create an entry in the folder dir (read-only, or not ours to write), or
--- nil: tried with a file of its own, removed at once (permission bits alone do not say: root,
--- a read-only mount).
-local function write_problem(dir)
-  local probe = gio.join(dir, string.format(".graphids-dry-run-%d", math.random(1, 1 << 30)))
-  local f, err = io.open(probe, "w")
-  if not f then return os_reason(err) end -- (io.open's message starts with the path)
-  f:close()
-  os.remove(probe)
-  return nil
-end
+local os_reason = rd.os_reason
+local write_problem = rd.write_problem
 
 -- The folder's stat, or nil when it is missing; raises a message when it cannot be looked at
 -- (a folder above it that this process may not search).
@@ -627,7 +613,6 @@ end
 -- A lock held elsewhere (another pipeline, a graphids fit or test) fails the stage at once,
 -- naming it.
 local function take_stage_locks(n)
-  local rd = require "graphids.orchestrate.run_dir"
   local held = {}
   local function take(dir, exclusive, what)
     if dir == nil then return end -- (no run dir: nothing is written or read back)

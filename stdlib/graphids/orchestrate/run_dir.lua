@@ -20,13 +20,43 @@ M.LOCK_FILE = ".stage.lock"
 -- from the same process conflicts with the first: flock locks are per open file).
 local held_here = {}
 
+-- The last part of a runtime or io message ("EIO: stat: 'x': Permission denied" -> "Permission
+-- denied"): the path is named by the caller.
+function M.os_reason(err)
+  return (tostring(err):gsub("^.*: ", ""))
+end
+
+-- Why a process cannot create an entry in the folder dir (read-only, or not ours to write), or
+-- nil: tried with a file of its own, removed at once (permission bits alone do not say: root,
+-- a read-only mount).
+function M.write_problem(dir)
+  local probe = gio.join(dir, string.format(".graphids-dry-run-%d", math.random(1, 1 << 30)))
+  local f, err = io.open(probe, "w")
+  if not f then return M.os_reason(err) end -- (io.open's message starts with the path)
+  f:close()
+  os.remove(probe)
+  return nil
+end
+
+-- What a shared lock that could not be taken, and need not be, hands back.
+local NO_LOCK = { unlock = function() end }
+
 -- Takes dir's stage lock at once (exclusive or shared), or fails naming `what` dir and why.  The
--- kernel drops it when the process dies, so a killed run never blocks the next.
+-- kernel drops it when the process dies, so a killed run never blocks the next.  A shared lock
+-- on a folder this process cannot write that holds no lock file is not taken, and the reader
+-- goes on (a read-only lake of finished results is read as it is): nothing writes there now (a
+-- fit or test holds the lock file, made by its exclusive lock), and this process cannot make
+-- the file.  (A writer the owner starts later is not kept out: the reader cannot lock it out.)
 function M.lock(dir, exclusive, what)
   local ok, err = gio.mkdir_p(dir)
   local lk, code
+  local path = gio.join(dir, M.LOCK_FILE)
   if ok then
-    lk, err, code = gio.lock(gio.join(dir, M.LOCK_FILE), { exclusive = exclusive, timeout = 0 })
+    lk, err, code = gio.lock(path, { exclusive = exclusive, timeout = 0 })
+  end
+  if not lk and ok and not exclusive and code ~= "ESTATE" and not gio.exists(path) and
+      M.write_problem(dir) then
+    return NO_LOCK
   end
   if not lk then
     local why = held_here[dir] and
