@@ -120,6 +120,34 @@ describe("graphids pipeline --dry-run", function()
     assert.same({ "gat" }, gio.list_dir(gio.join(open, "synthetic")))
   end)
 
+  it("names a checkpoints or predictions folder it cannot write, as the run refuses the stage", function()
+    local prefix = unprivileged_or_pending()
+    if prefix == nil then return end
+    local lake = gio.join(tmp, "lake_ckpts")
+    local gat = gio.join(lake, "synthetic/gat/focal/seed_42")
+    local vgae = gio.join(lake, "synthetic/vgae/vgae/seed_42")
+    assert(gio.mkdir_p(gio.join(gat, "checkpoints")))
+    assert(gio.mkdir_p(gio.join(vgae, "predictions/test")))
+    -- the run dirs writable, a folder in each another user's (a fit would fail after an epoch)
+    os.execute("chmod -R 777 " .. proc.q(lake) .. " && chmod 555 " .. proc.q(gio.join(gat, "checkpoints")) ..
+      " " .. proc.q(gio.join(vgae, "predictions/test")))
+    local gat_named = "cannot write into the run dir " .. gat .. ": " .. gat ..
+      "/checkpoints: Permission denied"
+    local vgae_named = "cannot write into the run dir " .. vgae .. ": " .. vgae ..
+      "/predictions/test: Permission denied"
+    local rc, err = dry_run(prefix, lake)
+    assert.equal(1, rc, err)
+    assert.truthy(err:find("stage 'gat': " .. gat_named, 1, true), err)
+    assert.truthy(err:find("stage 'vgae': " .. vgae_named, 1, true), err)
+    -- the run refuses both in the same words before they start (nothing trained)
+    local out
+    rc, out, err = host(prefix, { "pipeline", path, "--lake-root", lake })
+    assert.equal(1, rc, out .. err)
+    assert.truthy(out:find("== gat: FAILED: " .. gat_named, 1, true), out)
+    assert.truthy(out:find("== vgae: FAILED: " .. vgae_named, 1, true), out)
+    assert.same({}, gio.list_dir(gio.join(gat, "checkpoints")))
+  end)
+
   it("names a run dir or dataset folder it cannot read as such, not as missing or absent", function()
     local prefix = unprivileged_or_pending()
     if prefix == nil then return end

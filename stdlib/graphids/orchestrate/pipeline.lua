@@ -425,12 +425,25 @@ local function stat_of(path)
   return st
 end
 
--- Why the run dir (and its checkpoints folder) cannot be used by the run, or nil: one that exists
--- must be a folder the run can read (its markers and checkpoints: unreadable, it would be taken
--- for an empty one) and write; one that does not must be creatable, from the nearest part of the
--- path that exists (a folder, writable).  Nothing is left behind.  reads_only: only what is
--- there must read (a skipped stage writes nothing).
-local function run_dir_problem(run_dir, reads_only)
+-- The folders of a run dir an action writes into besides the run dir itself, where they exist
+-- (one that does not is made in a run dir the run can write): a fit moves the old checkpoints
+-- and predictions aside and writes new ones, a test writes predictions/test.  A skip writes
+-- nothing; a stage whose action is not known yet is taken to fit.
+local WRITES = {
+  run = { "checkpoints", "predictions", "predictions/test" },
+  resume = { "checkpoints", "predictions", "predictions/test" },
+  evaluate = { "predictions", "predictions/test" },
+  skip = {},
+}
+
+-- Why the run dir (and its checkpoints folder) cannot be used by the run for action, or nil:
+-- one that exists must be a folder the run can read (its markers and checkpoints: unreadable,
+-- it would be taken for an empty one) and, but for a skip, write, with the folders in it that
+-- the action writes into (WRITES: a read-only checkpoints/ failed a fit after its first epoch);
+-- one that does not must be creatable, from the nearest part of the path that exists (a folder,
+-- writable).  Nothing is left behind.
+local function run_dir_problem(run_dir, action)
+  local reads_only = action == "skip"
   local ok, msg = pcall(function()
     local st = stat_of(run_dir)
     if st and st.type ~= "dir" then return run_dir .. " exists and is not a folder" end
@@ -448,6 +461,12 @@ local function run_dir_problem(run_dir, reads_only)
       if reads_only then return nil end
       local werr = write_problem(run_dir)
       if werr then return string.format("cannot write into the run dir %s: %s", run_dir, werr) end
+      for _, sub in ipairs(WRITES[action] or WRITES.run) do
+        local p = gio.join(run_dir, sub)
+        local sst = stat_of(p)
+        werr = sst and sst.type == "dir" and write_problem(p)
+        if werr then return string.format("cannot write into the run dir %s: %s: %s", run_dir, p, werr) end
+      end
       return nil
     end
     if reads_only then return nil end
@@ -539,7 +558,7 @@ function M.check(p)
     -- a stage the plan skips only reads its folder, as the run does (a read-only lake of
     -- finished results runs)
     local okd, action = pcall(M.decide, n)
-    local rmsg = n.run_dir and run_dir_problem(n.run_dir, okd and action == "skip")
+    local rmsg = n.run_dir and run_dir_problem(n.run_dir, okd and action or nil)
     if rmsg then add(n, rmsg) end
     if n.kind == "extract" then
       for _, msg in ipairs(expert_problems(n)) do add(n, msg) end
@@ -713,7 +732,7 @@ function M.run(p, opts)
     end
     -- The plan's check (--dry-run) asked first: a run dir that cannot be read was planned as an
     -- empty one, and would have failed at its lock, naming the lock file rather than the folder.
-    local dir_problem = not blocked and n.run_dir and run_dir_problem(n.run_dir, action == "skip")
+    local dir_problem = not blocked and n.run_dir and run_dir_problem(n.run_dir, action)
     local unusable = dir_problem or (not blocked and n.kind == "train" and reuse_problem(n, action))
     if blocked then
       res.status, res.error = "blocked", "upstream stage '" .. blocked .. "' did not complete"
