@@ -719,4 +719,51 @@ describe("graphids.orchestrate.stage", function()
     end
     assert.is_true(failed >= 3, failed .. " failed stage spans")
   end)
+
+  it("records every failure of a verb as a stage_failed event, a failed write of its files too", function()
+    local r = tested_run("lake_writes")
+    -- the stage_failed events of the trace since `from` lines, as {phase, error}
+    local function failures(from)
+      local out, i = {}, 0
+      for line in proc.slurp(gio.join(r.run_dir, "traces.jsonl")):gmatch("[^\n]+") do
+        i = i + 1
+        local rec = json.decode(line)
+        if i > from and rec.event == "stage_failed" then out[#out + 1] = { rec.phase, rec.error } end
+      end
+      return out, i
+    end
+    local _, lines = failures(0)
+    -- test_metrics.json cannot be written (a folder stands in its place)
+    assert(gio.remove_tree(gio.join(r.run_dir, "test_metrics.json")))
+    assert(gio.mkdir_p(gio.join(r.run_dir, "test_metrics.json", "x")))
+    local ok, err = pcall(stage.evaluate, stage.build(r), r, { write_run_files = true })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("cannot write " .. r.run_dir .. "/test_metrics.json", 1, true), err)
+    local got
+    got, lines = failures(lines)
+    assert.same({ { "test", err } }, got)
+    assert(gio.remove_tree(gio.join(r.run_dir, "test_metrics.json")))
+    -- a fit whose train predictions cannot be written (a folder in the sidecar's place, made as
+    -- the fit commits)
+    local run = stage.build(r)
+    ok, err = pcall(stage.train, run, r, { write_run_files = true, on_commit = function()
+      assert(gio.mkdir_p(gio.join(r.run_dir, "predictions", "train.safetensors", "x")))
+    end })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("cannot write predictions " .. r.run_dir .. "/predictions/train", 1,
+      true), err)
+    got, lines = failures(lines)
+    assert.same({ { "fit", err } }, got)
+    -- a failure recorded where it happened is recorded once
+    ok, err = pcall(stage.evaluate, run, r, { write_run_files = true })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("has no finished fit", 1, true), err)
+    got, lines = failures(lines)
+    assert.same({ { "test", err } }, got)
+    ok = pcall(stage.train, run, r, { resume_from = gio.join(tmp, "none.safetensors") })
+    assert.is_false(ok)
+    got = failures(lines)
+    assert.equal(1, #got, json.encode(got))
+    assert.equal("resume", got[1][1])
+  end)
 end)

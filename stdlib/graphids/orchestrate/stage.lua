@@ -30,6 +30,23 @@ M.ARTIFACTS = "artifacts"
 -- The lock file of a run dir (graphids.orchestrate.run_dir holds it while a verb runs).
 M.STAGE_LOCK = rd.LOCK_FILE
 
+-- The failure last recorded where it happened (with its phase), so that the verb's record of
+-- every other failure (recording, below) does not write it twice.
+local recorded_failure
+
+-- A stage_failed trace event of phase (none without a run dir).
+local function record_failure(resolved, phase, err)
+  tracking.event(resolved.run_dir, "stage_failed", { level = "error", stage = resolved.stage_name,
+    phase = phase, error = tostring(err) })
+end
+
+-- Records err as a stage_failed trace event of phase and raises it.
+local function fail(resolved, phase, err)
+  record_failure(resolved, phase, err)
+  recorded_failure = err
+  error(err, 0)
+end
+
 local function is_fusion(resolved)
   return resolved.validated.model.class_path:find(".models.fusion", 1, true) ~= nil
 end
@@ -84,11 +101,7 @@ end
 local function compat(path, artifacts, resolved, phase)
   local ok, err = pcall(ckpt.check_compat, path, artifacts.model,
     { vocab_digest = inst.vocab_digest(artifacts.datamodule) })
-  if not ok then
-    tracking.event(resolved.run_dir, "stage_failed",
-      { level = "error", stage = resolved.stage_name, phase = phase, error = tostring(err) })
-    error(err, 0)
-  end
+  if not ok then fail(resolved, phase, err) end
 end
 
 -- Runs step over a loader (eval mode, no grad) on the trainer's device and concatenates the
@@ -148,11 +161,7 @@ end
 local function check_tracking_uri(resolved, phase)
   if resolved.run_dir == nil then return end
   local ok, err = pcall(tracking.check_uri)
-  if not ok then
-    tracking.event(resolved.run_dir, "stage_failed", { level = "error", stage = resolved.stage_name,
-      phase = phase, error = tostring(err) })
-    error(err, 0)
-  end
+  if not ok then fail(resolved, phase, err) end
 end
 
 -- A callback whose on_fit_start commits the fit in run_dir: it sets aside what the new fit makes
@@ -234,9 +243,7 @@ local function train(artifacts, resolved, opts)
   if refused then
     local msg = string.format("cannot resume %s: %s; resume with that configuration, or fit without " ..
       "--ckpt-path to train anew", run_dir, refused)
-    tracking.event(run_dir, "stage_failed", { level = "error", stage = resolved.stage_name, phase = "resume",
-      error = msg })
-    error(msg, 0)
+    fail(resolved, "resume", msg)
   end
   -- the tracking callback comes first (an epoch's metrics are logged before another callback
   -- can fail), and its run opens as the fit commits, so a fit refused before that leaves the
@@ -258,11 +265,7 @@ local function train(artifacts, resolved, opts)
     if callbacks[i] == commit or callbacks[i] == track_cb then table.remove(callbacks, i) end
   end
   tracking.end_fit(h, ok, err)
-  if not ok then
-    tracking.event(run_dir, "stage_failed", { level = "error", stage = resolved.stage_name, phase = "fit",
-      error = tostring(err) })
-    error(err, 0)
-  end
+  if not ok then fail(resolved, "fit", err) end
   if run_dir ~= nil then
     -- .train_complete promises the best checkpoint the stage is tested (and skipped) with: a
     -- resume from a checkpoint at its end trains no epoch and saves none
@@ -271,9 +274,7 @@ local function train(artifacts, resolved, opts)
         "at its end trains no epoch, and a fit whose %s was never better than the checkpoint's saves " ..
         "none), so the run is not marked trained; fit anew, or resume with epochs left to train " ..
         "(trainer.max_epochs)", resolved.ckpt_file, resolved.validated.callbacks.checkpoint.monitor)
-      tracking.event(run_dir, "stage_failed", { level = "error", stage = resolved.stage_name, phase = "fit",
-        error = msg })
-      error(msg, 0)
+      fail(resolved, "fit", msg)
     end
     save_split_predictions(artifacts, resolved)
     ckpt.touch_marker(gio.join(run_dir, M.MARKERS.train))
@@ -375,9 +376,7 @@ local function evaluate(artifacts, resolved, opts)
     local msg = string.format("%s was trained with other settings (%s): a test with these would be " ..
       "recorded as its fit's; test without the run dir (graphids test prints such metrics), or delete it " ..
       "to train with these", run_dir, changed)
-    tracking.event(run_dir, "stage_failed", { level = "error", stage = resolved.stage_name, phase = "test",
-      error = msg })
-    error(msg, 0)
+    fail(resolved, "test", msg)
   end
   check_tracking_uri(resolved, "test")
   if opts.write_run_files and run_dir ~= nil and not gio.exists(gio.join(run_dir, "resolved.json")) then
@@ -402,11 +401,7 @@ local function evaluate(artifacts, resolved, opts)
   local ok, metrics = pcall(tracking.span, run_dir, "test", { ckpt = test_path }, trainer.test, trainer,
     artifacts.model, artifacts.datamodule,
     { ckpt_path = test_path, metrics = is_fusion(resolved) and fusion_metrics or nil })
-  if not ok then
-    tracking.event(run_dir, "stage_failed", { level = "error", stage = resolved.stage_name, phase = "test",
-      error = tostring(metrics) })
-    error(metrics, 0)
-  end
+  if not ok then fail(resolved, "test", metrics) end
   local names = {}
   for name in pairs(trainer.test_outputs) do names[#names + 1] = name end
   table.sort(names)
@@ -445,21 +440,38 @@ local function evaluate(artifacts, resolved, opts)
   return metrics
 end
 
+-- verb(artifacts, resolved, opts), with any failure it did not record where it happened (a
+-- predictions sidecar or test_metrics.json that cannot be written, a test of an unfinished fit)
+-- recorded as a stage_failed event of phase: every failure of a verb is in its trace.
+local function recording(phase, verb)
+  return function(artifacts, resolved, opts)
+    recorded_failure = nil
+    local res = table.pack(pcall(verb, artifacts, resolved, opts))
+    local recorded = recorded_failure
+    recorded_failure = nil
+    if res[1] then return table.unpack(res, 2, res.n) end
+    if res[2] ~= recorded then record_failure(resolved, phase, res[2]) end
+    error(res[2], 0)
+  end
+end
+local train_recorded, evaluate_recorded = recording("fit", train), recording("test", evaluate)
+
 -- The verbs, each inside a "stage" span of the run's trace (the fit, epoch, test and
--- save_predictions spans nest in it; a failure is on its end line before it propagates).
--- Each holds the run dir's stage lock while it runs (opts.locked: the caller holds it, as a
--- pipeline stage does).
+-- save_predictions spans nest in it; a failure is on its end line before it propagates, and
+-- in a stage_failed event).  Each holds the run dir's stage lock while it runs (opts.locked:
+-- the caller holds it, as a pipeline stage does; a verb refused the lock records nothing in a
+-- run dir another process is using).
 function M.train(artifacts, resolved, opts)
   opts = U.options("stage.train", opts, { resume_from = U.NONE, write_run_files = false, on_commit = U.NONE,
     locked = false })
   return rd.with_lock(resolved.run_dir, opts.locked, tracking.span, resolved.run_dir, "stage",
-    { stage = resolved.stage_name, phase = "fit" }, train, artifacts, resolved, opts)
+    { stage = resolved.stage_name, phase = "fit" }, train_recorded, artifacts, resolved, opts)
 end
 
 function M.evaluate(artifacts, resolved, opts)
   opts = U.options("stage.evaluate", opts, { ckpt_path = U.NONE, write_run_files = false, locked = false })
   return rd.with_lock(resolved.run_dir, opts.locked, tracking.span, resolved.run_dir, "stage",
-    { stage = resolved.stage_name, phase = "test" }, evaluate, artifacts, resolved, opts)
+    { stage = resolved.stage_name, phase = "test" }, evaluate_recorded, artifacts, resolved, opts)
 end
 
 return M
