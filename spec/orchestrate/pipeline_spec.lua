@@ -428,6 +428,10 @@ describe("graphids.orchestrate.pipeline", function()
     assert.is_table(find(fs, "stage_extract"))
     assert.is_table(find(fs, "stage_complete"))
     assert.is_nil(find(fs, "stage_failed"))
+    -- the GAT's checkpoint without its sidecar is the one the states were extracted from
+    assert(os.remove(require("graphids.ckpt").sidecar_path(p.stages[1].resolved.ckpt_file)))
+    local again = quiet_run(p)
+    assert.same({ "skipped", "skipped" }, { again.gat.status, again.fs.status })
     -- experts given as paths: the checkpoint there is read, a missing one named
     local gat_ckpt = p.stages[1].resolved.ckpt_file
     local missing = gio.join(tmp, "no_such.safetensors")
