@@ -1,7 +1,7 @@
 -- analyze_spec.lua -- `graphids analyze`: usage errors, the artifacts of a fitted tiny GAT stage
 -- (their contents against the checkpoint, the run's other files untouched), CKA of a distilled
--- student against its teacher, and the refusals (no checkpoint, an analysis that does not apply,
--- another run's checkpoint without --output-dir).
+-- student against its teacher, a DQN's and a bandit's policy, and the refusals (no checkpoint,
+-- an analysis that does not apply, another run's checkpoint without --output-dir).
 local gio = require "graphids.io"
 local json = require "graphids.json"
 local proc = require "trainer.support.proc"
@@ -127,6 +127,46 @@ describe("graphids analyze", function()
     _, err, rc = proc.run(cat({ "fit" }, base))
     assert.equal(0, rc, err)
     assert.is_false(gio.exists(art))
+  end)
+
+  it("analyses a DQN's or bandit's policy by default and refuses its landscape, keeping the files", function()
+    -- a fusion_states folder of random states (what FusionDataModule reads)
+    local graphids = require "graphids"
+    local states = gio.join(tmp, "states")
+    assert(gio.mkdir_p(states))
+    local function split(n)
+      local labels = {}
+      for i = 1, n do labels[i] = i % 2 end
+      return { states = graphids.rand(n, 15), labels = graphids.tensor(labels),
+        window_start = graphids.arange(n), source_file = graphids.zeros({ n }, { dtype = "i64" }) }
+    end
+    for name, n in pairs({ train = 40, val = 20, test_a = 20 }) do
+      assert(gio.save_safetensors(gio.join(states, name .. ".safetensors"), split(n)))
+    end
+    assert(gio.write_json(gio.join(states, "manifest.json"),
+      { test_names = json.array({ "a" }), state_dim = 15 }))
+    proc.spit(gio.join(states, require("graphids.orchestrate.fusion_states").MARKER), "")
+    for _, method in ipairs({ "dqn", "bandit" }) do
+      local f = { "--config", "recipes/stages/fusion.lua", "--tla", "method=" .. method, "--tla",
+        "states_dir=" .. states, "--lake-root", lake, "--set", "trainer.max_epochs=1",
+        "--set", 'trainer.progress="off"' }
+      local _, err, rc = proc.run(cat({ "fit" }, f))
+      assert.equal(0, rc, err)
+      _, err, rc = proc.run(cat({ "analyze" }, f))
+      assert.equal(0, rc, err)
+      local art = gio.join(lake, "synthetic/fusion", method, "seed_42/artifacts")
+      local summary = json.read_file(gio.join(art, "analysis.json"))
+      assert.same({ gio.join(art, "policy.safetensors") }, summary.files)
+      assert.is_nil(summary.landscape)
+      assert.equal(20, summary.policy.windows)
+      -- asked for, the landscape is refused before the folder's files are touched
+      local before = tiny.snapshot(art, true)
+      _, err, rc = proc.run(cat({ "analyze" }, f, { "--only", "landscape" }))
+      assert.equal(1, rc)
+      assert.truthy(err:find("graphids analyze: --only landscape: graphids.models.fusion." ..
+        (method == "dqn" and "DQNFusion" or "BanditFusion") .. " is a policy scored by reward", 1, true), err)
+      assert.equal(before, tiny.snapshot(art, true))
+    end
   end)
 
   it("gives a distilled student's CKA against its teacher", function()

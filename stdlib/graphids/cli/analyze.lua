@@ -121,9 +121,10 @@ local function applicable(model)
     attention = #analysis.attention_layers(model) > 0 or (name .. " has no attention layer"),
     cka = require("graphids.models.distill").teacher_of(model) ~= nil
       or (name .. " has no distillation teacher (CKA compares a student with its teacher)"),
-    landscape = (not policy or (name .. " is a policy scored by reward; it has no loss surface"))
-      and (#analysis.landscape_parameters(model) > 0
-        or (name .. " has no trainable parameter of two or more dimensions: its surface would be flat")),
+    -- (a reason is a string, truthy: `not policy or reason` would pass a policy on)
+    landscape = (policy and (name .. " is a policy scored by reward; it has no loss surface"))
+      or #analysis.landscape_parameters(model) > 0
+      or (name .. " has no trainable parameter of two or more dimensions: its surface would be flat"),
     policy = policy or (name .. " is not a fusion policy (DQN or bandit)"),
   }
 end
