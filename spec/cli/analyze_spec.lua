@@ -123,6 +123,19 @@ describe("graphids analyze", function()
     assert.equal(0, rc, err)
     assert.is_true(gio.exists(gio.join(tmp, "o2", "embeddings.safetensors")))
     assert.is_false(gio.exists(gio.join(lake, "synthetic/gat/focal/seed_5")), "no run dir made for seed 5")
+    -- a NaN figure is null in analysis.json, with what it was; the new files replace the old ones
+    local o6 = gio.join(tmp, "o6")
+    _, err, rc = proc.run(cat({ "analyze" }, base, { "--only", "embeddings", "--output-dir", o6 }))
+    assert.equal(0, rc, err)
+    _, err, rc = proc.run(cat({ "analyze" }, base, { "--only", "landscape", "--landscape-steps", "3",
+      "--landscape-span", "1e30", "--output-dir", o6 }))
+    assert.equal(0, rc, err)
+    local nan = json.read_file(gio.join(o6, "analysis.json"))
+    assert.equal(json.null, nan.landscape.max)
+    assert.equal("nan", nan.nonfinite["landscape.max"])
+    assert.is_true(nan.landscape.nonfinite_points > 0)
+    assert.same({ gio.join(o6, "landscape.safetensors") }, nan.files)
+    assert.is_false(gio.exists(gio.join(o6, "embeddings.safetensors")))
     -- a new fit sets the old weights' analysis aside
     _, err, rc = proc.run(cat({ "fit" }, base))
     assert.equal(0, rc, err)
@@ -204,6 +217,25 @@ describe("graphids analyze", function()
     _, err, rc = proc.run(kd_with(other, { "--output-dir", gio.join(tmp, "o4") }))
     assert.equal(0, rc, err)
     assert.equal(other, json.read_file(gio.join(tmp, "o4", "analysis.json")).cka.teacher)
+    -- a student whose embedding is constant (its convolutions zeroed): its CKA is undefined, null
+    local tensors, meta = gio.load_safetensors(gio.join(lake,
+      "synthetic/gat_kd/student_focal/seed_42/checkpoints/best_model.safetensors"))
+    local zeroed = {}
+    for k, v in pairs(tensors) do
+      zeroed[k] = (k:match("^model%.convs%.") and v.dtype:match("^f")) and require("graphids").zeros_like(v)
+        or v:clone()
+    end
+    local zero = gio.join(tmp, "zero.safetensors")
+    assert(gio.save_safetensors(zero, zeroed, meta))
+    local o5 = gio.join(tmp, "o5")
+    _, err, rc = proc.run(cat({ "analyze" }, kd, { "--ckpt-path", zero, "--only", "embeddings,cka",
+      "--output-dir", o5 }))
+    assert.equal(0, rc, err)
+    local undefined = json.read_file(gio.join(o5, "analysis.json"))
+    assert.equal(json.null, undefined.cka.value)
+    assert.equal("nan", undefined.nonfinite["cka.value"])
+    assert.truthy(undefined.cka.undefined:find("constant", 1, true))
+    assert.same({ gio.join(o5, "embeddings.safetensors") }, undefined.files)
     _, err, rc = proc.run(cat({ "analyze" }, base, { "--only", "cka", "--output-dir", gio.join(tmp, "o3") }))
     assert.equal(1, rc)
     assert.truthy(err:find("has no distillation teacher", 1, true), err)

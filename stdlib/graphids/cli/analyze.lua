@@ -20,8 +20,8 @@ usage: graphids analyze --config RECIPE [--tla KEY=VALUE]... [--set A.B=VALUE]..
 
 Loads the stage's best checkpoint (<run dir>/checkpoints/best_model.safetensors, or P), checked
 against the configured model and the data's vocabulary, and analyses it on one split's graphs.
-Writes into <run dir>/artifacts (or DIR), removing what an earlier analysis wrote there (a fit
-sets the folder aside, as it does the old predictions):
+Writes into <run dir>/artifacts (or DIR), replacing what an earlier analysis wrote there once
+every new file is written (a fit sets the folder aside, as it does the old predictions):
   embeddings.safetensors  per-graph embeddings and labels (graph models)
   attention.safetensors   every attention layer's edge_index and alpha over the sampled graphs
                           (nodes numbered across them), their node ids, graph of each node and
@@ -33,7 +33,8 @@ sets the folder aside, as it does the old predictions):
   analysis.json           what was written, the checkpoint's (and a teacher's) SHA-256, and
                           the summary figures (per-layer attention entropy by class, CKA
                           against a distillation teacher, the landscape's centre and range,
-                          the policy's mean alpha by class)
+                          the policy's mean alpha by class; a NaN or infinite figure is null,
+                          named with what it was under "nonfinite")
 A checkpoint that is not the run dir's own, a configuration other than the one its fit recorded,
 or another distillation teacher needs --output-dir: its results are not the run's.
 
@@ -54,7 +55,7 @@ or another distillation teacher needs --output-dir: its results are not the run'
   --output-dir DIR    where the files go (default <run dir>/artifacts)
 ]]
 
--- Every file an analysis may write (an earlier analysis's are removed before a new one writes).
+-- Every file an analysis may write (an earlier analysis's are removed when a new one's are ready).
 local FILES = { "embeddings.safetensors", "attention.safetensors", "landscape.safetensors",
   "policy.safetensors", "analysis.json" }
 
@@ -169,12 +170,54 @@ local function output_dir(o, r, path)
   return require("graphids.io").join(r.run_dir, require("graphids.orchestrate.stage").ARTIFACTS)
 end
 
-local function save(dir, name, tensors)
+-- The summary as JSON can hold it: each NaN or infinite figure becomes null, and
+-- summary.nonfinite says which it was ("cka.value" -> "nan"); JSON has no such numbers, and a
+-- constant representation's CKA or a landscape that overflows is a result, not an error.
+local function json_safe(v, path, found)
+  if type(v) == "number" and (v ~= v or v == math.huge or v == -math.huge) then
+    found[path] = v ~= v and "nan" or (v > 0 and "inf" or "-inf")
+    return require("graphids.json").null
+  end
+  if type(v) ~= "table" or v == require("graphids.json").null then return v end
+  local out = setmetatable({}, getmetatable(v)) -- (keeps json.array/json.object marks)
+  for k, x in pairs(v) do
+    out[k] = json_safe(x, path == "" and tostring(k) or path .. "." .. tostring(k), found)
+  end
+  return out
+end
+
+-- Writes the analysis's files into dir as one set: the summary is encoded and every file
+-- written beside its place (.NAME.pending) first, so nothing there is replaced unless all of it
+-- can be written; then what an earlier analysis wrote goes (the folder describes one analysis),
+-- the new files take their names and analysis.json, which lists them, comes last.
+-- outputs: list of {name, tensors}.
+local function write_all(dir, outputs, summary)
   local gio = require "graphids.io"
-  local path = gio.join(dir, name)
-  local ok, err = gio.save_safetensors(path, tensors, { format = "pt" })
-  if not ok then error(string.format("cannot write %s: %s", path, tostring(err)), 0) end
-  return path
+  local json = require "graphids.json"
+  local function pending(name) return gio.join(dir, "." .. name .. ".pending") end
+  summary.files = json.array()
+  for _, f in ipairs(outputs) do summary.files[#summary.files + 1] = gio.join(dir, f.name) end
+  local found = {}
+  local safe = json_safe(summary, "", found)
+  if next(found) ~= nil then safe.nonfinite = found end
+  local text = json.encode(safe, { indent = 2 }) .. "\n"
+  for _, f in ipairs(FILES) do gio.remove_tree(pending(f)) end -- (a killed analysis's)
+  for _, f in ipairs(outputs) do
+    local ok, err = gio.save_safetensors(pending(f.name), f.tensors, { format = "pt" })
+    if not ok then
+      for _, g in ipairs(outputs) do gio.remove_tree(pending(g.name)) end
+      error(string.format("cannot write %s: %s", gio.join(dir, f.name), tostring(err)), 0)
+    end
+  end
+  for _, f in ipairs(FILES) do gio.remove_tree(gio.join(dir, f)) end
+  for i, f in ipairs(outputs) do
+    local ok, err = os.rename(pending(f.name), summary.files[i])
+    if not ok then error(string.format("cannot write %s: %s", summary.files[i], tostring(err)), 0) end
+  end
+  local json_path = gio.join(dir, "analysis.json")
+  local ok, err = gio.atomic_write(json_path, text)
+  if not ok then error(string.format("cannot write %s: %s", json_path, tostring(err)), 0) end
+  return json_path
 end
 
 -- Mean of v [N] over the rows where mask [N] holds, nil when none does.
@@ -186,7 +229,7 @@ end
 
 -- Every attention layer over the batches, numbered across them: node i of batch k is node
 -- (nodes of the batches before k) + i, graph j of it graph (graphs before k) + j.
-local function run_attention(analysis, model, batches, dir, summary)
+local function run_attention(analysis, model, batches, summary)
   local graphids = require "graphids"
   local per_layer, order = {}, {}
   local ids, graph_of, labels = {}, {}, {}
@@ -229,26 +272,27 @@ local function run_attention(analysis, model, batches, dir, summary)
     rows[#rows + 1] = row
   end
   summary.attention = { graphs = graphs, nodes = nodes, layers = rows }
-  return save(dir, "attention.safetensors", tensors)
+  return { name = "attention.safetensors", tensors = tensors }
 end
 
-local function run_landscape(analysis, model, batches, opts, dir, summary)
+local function run_landscape(analysis, model, batches, opts, summary)
   local A2 = require "graphids.analysis._common"
   local ls = analysis.loss_landscape(model, A2.list_loader(batches), { steps = opts.steps, span = opts.span,
     seed = opts.seed })
   summary.landscape = { steps = opts.steps, span = opts.span, seed = opts.seed, graphs = ls.graphs,
     center = ls.center, min = ls.loss:min():item(), max = ls.loss:max():item(),
+    nonfinite_points = ls.loss:isfinite():logical_not():sum():item(),
     directions = "filter-normalised Gaussian; one-dimensional parameters held" }
-  return save(dir, "landscape.safetensors", { coords = ls.coords, loss = ls.loss })
+  return { name = "landscape.safetensors", tensors = { coords = ls.coords, loss = ls.loss } }
 end
 
-local function run_policy(analysis, model, batches, dir, summary)
+local function run_policy(analysis, model, batches, summary)
   local A2 = require "graphids.analysis._common"
   local p = analysis.fusion_policy(model, A2.list_loader(batches))
   summary.policy = { windows = p.alphas:numel(), mean_alpha = p.mean_alpha, accuracy = p.accuracy,
     counts = p.counts:totable() }
-  return save(dir, "policy.safetensors", { alphas = p.alphas, labels = p.labels, scores = p.scores,
-    anomaly = p.anomaly, gat_prob = p.gat_prob, counts = p.counts })
+  return { name = "policy.safetensors", tensors = { alphas = p.alphas, labels = p.labels, scores = p.scores,
+    anomaly = p.anomaly, gat_prob = p.gat_prob, counts = p.counts } }
 end
 
 local function cka_summary(analysis, model, device, batches, graphs, student_emb, teacher_path)
@@ -259,9 +303,10 @@ local function cka_summary(analysis, model, device, batches, graphs, student_emb
   local t = analysis.embeddings(teacher, A2.list_loader(batches))
   D.model(teacher, "cpu") -- where distillation keeps it
   local path = teacher_path
-  return { teacher_embedding_width = t.embeddings:size(2), graphs = graphs,
-    value = analysis.cka(t.embeddings, student_emb), teacher = path,
-    teacher_sha256 = path and require("graphids").sha256_file(path) or nil }
+  local value = analysis.cka(t.embeddings, student_emb)
+  return { teacher_embedding_width = t.embeddings:size(2), graphs = graphs, value = value,
+    undefined = value ~= value and "one of the two embeddings is constant over these graphs (0/0)" or nil,
+    teacher = path, teacher_sha256 = path and require("graphids").sha256_file(path) or nil }
 end
 
 -- The analyses of opts.only, or each that applies (a list in KINDS order); an asked-for one that
@@ -316,11 +361,10 @@ local function analyse(r, opts, path, dir)
   end
   local ok, err = gio.mkdir_p(dir)
   if not ok then error(string.format("cannot create %s: %s", dir, tostring(err)), 0) end
-  -- the folder describes one analysis: what an earlier one wrote there goes first
-  for _, f in ipairs(FILES) do gio.remove_tree(gio.join(dir, f)) end
   local summary = { stage = r.stage_name, checkpoint = path, split = opts.split, model = model.class_path,
-    checkpoint_sha256 = require("graphids").sha256_file(path), files = {} }
-  local function wrote(p) summary.files[#summary.files + 1] = p end
+    checkpoint_sha256 = require("graphids").sha256_file(path) }
+  local outputs = {}
+  local function wrote(o) outputs[#outputs + 1] = o end
   local main, graphs, emb -- the sample of embeddings, attention, CKA and policy; its embeddings
   local function embeddings()
     emb = emb or analysis.embeddings(model, A2.list_loader(main))
@@ -331,23 +375,21 @@ local function analyse(r, opts, path, dir)
     if k == "embeddings" then
       local e = embeddings()
       summary.embeddings = { graphs = graphs, width = e.embeddings:size(2) }
-      wrote(save(dir, "embeddings.safetensors", { embeddings = e.embeddings, labels = e.labels }))
+      wrote({ name = "embeddings.safetensors", tensors = { embeddings = e.embeddings, labels = e.labels } })
     elseif k == "cka" then
       local kd = r.validated.model.distillation
       summary.cka = cka_summary(analysis, model, device, main, graphs, embeddings().embeddings,
         kd and kd.teacher_ckpt)
     elseif k == "attention" then
-      wrote(run_attention(analysis, model, main, dir, summary))
+      wrote(run_attention(analysis, model, main, summary))
     elseif k == "landscape" then
-      wrote(run_landscape(analysis, model, (sample(opts.landscape_graphs)), opts, dir, summary))
+      wrote(run_landscape(analysis, model, (sample(opts.landscape_graphs)), opts, summary))
     elseif k == "policy" then
-      wrote(run_policy(analysis, model, main, dir, summary))
+      wrote(run_policy(analysis, model, main, summary))
     end
   end
-  local json_path = gio.join(dir, "analysis.json")
-  local okj, jerr = gio.write_json(json_path, summary)
-  if not okj then error(string.format("cannot write %s: %s", json_path, tostring(jerr)), 0) end
-  wrote(json_path)
+  local json_path = write_all(dir, outputs, summary)
+  summary.files[#summary.files + 1] = json_path
   return summary
 end
 
