@@ -197,13 +197,20 @@ describe("graphids.amp.GradScaler", function()
     assert.equal(string.unpack("f", string.pack("f", 1 / 3)), odd:get_scale())
   end)
 
-  it("refuses to step an optimizer none of whose parameters has a gradient, as torch", function()
+  it("refuses step and update of an optimizer none of whose parameters has a gradient, as torch", function()
     local s = amp.GradScaler()
     local p = graphids.tensor({ 1 }, { dtype = "f32", requires_grad = true })
     local opt = optim.SGD({ p }, { lr = 1.0 })
     assert.has_error(function() s:step(opt) end, "GradScaler:step: no inf checks were recorded for this " ..
       "optimizer (none of its parameters has a gradient)")
     assert.equal(1, p:item())
+    -- nor does its unscale_ alone make an iteration that update() counts (it would grow the scale)
+    local g = amp.GradScaler { growth_interval = 1 }
+    g:unscale_(opt)
+    assert.has_error(function() g:update() end, "GradScaler:update: no inf checks were recorded before " ..
+      "update() (call step() or unscale_() first, on an optimizer whose parameters have gradients)")
+    assert.equal(65536, g:get_scale())
+    assert.equal(0, g:get_growth_tracker())
   end)
 
   it("names the caller's line for a bad value, and a string as a string", function()
@@ -222,7 +229,8 @@ describe("graphids.amp.GradScaler", function()
     local s = amp.GradScaler()
     local _, opt = param_with_grad({ 0 }, { 1 })
     assert.has_error(function() s:update() end,
-      "GradScaler:update: no inf checks were recorded before update() (call step() or unscale_() first)")
+      "GradScaler:update: no inf checks were recorded before update() (call step() or unscale_() first, " ..
+      "on an optimizer whose parameters have gradients)")
     s:unscale_(opt)
     assert.has_error(function() s:unscale_(opt) end,
       "GradScaler:unscale_: already called on this optimizer since the last update()")

@@ -222,14 +222,16 @@ function GradScaler:update(new_scale)
   else
     local any, found = false, false
     for _, st in pairs(self.per_opt) do -- order-free: only an "or" over the optimizers
-      if st.stage ~= READY then
+      -- (an unscale_ of an optimizer without gradients checked nothing: as torch, it is no
+      -- clean iteration towards growing the scale)
+      if st.stage ~= READY and st.checked then
         any = true
         found = found or st.found_inf
       end
     end
     if not any then
       error("GradScaler:update: no inf checks were recorded before update() (call step() or " ..
-        "unscale_() first)", 2)
+        "unscale_() first, on an optimizer whose parameters have gradients)", 2)
     end
     if found then
       self.scale_value = f32(self.scale_value * self.backoff_factor)
