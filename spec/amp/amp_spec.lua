@@ -195,6 +195,18 @@ describe("graphids.amp.GradScaler", function()
     assert.equal(string.unpack("f", string.pack("f", 0.1)), odd:get_scale())
     odd:update(1 / 3)
     assert.equal(string.unpack("f", string.pack("f", 1 / 3)), odd:get_scale())
+    -- one that f32 cannot hold is refused: inf would skip every step for good, 0 scale every
+    -- gradient away (backing off to 0, as above, stays torch's)
+    local past = "1e+39 is past f32's range (the scale is an f32: at most 3.4028234663852886e+38)"
+    assert.has_error(function() amp.GradScaler { init_scale = 1e39 } end, "GradScaler: init_scale " .. past)
+    assert.has_error(function() amp.GradScaler { init_scale = 1e-50 } end, "GradScaler: init_scale 1e-50 " ..
+      "rounds to 0 in f32 (the scale is an f32: at least 1.4012984643248171e-45)")
+    assert.has_error(function() odd:update(1e39) end, "GradScaler: new_scale " .. past)
+    local sd = odd:state_dict()
+    sd.scale = 1e39
+    assert.has_error(function() odd:load_state_dict(sd) end, "GradScaler:load_state_dict: 'scale' " .. past)
+    assert.equal(string.unpack("f", string.pack("f", 1 / 3)), odd:get_scale())
+    assert.equal(2 ^ -149, amp.GradScaler({ init_scale = 2 ^ -149 }):get_scale())
   end)
 
   it("refuses step and update of an optimizer none of whose parameters has a gradient, as torch", function()

@@ -87,9 +87,31 @@ local function f32(x)
   return (string.unpack("f", string.pack("f", x)))
 end
 
+-- Why v (a number > 0) cannot be a scale, or nil: the scale is stored in f32, where a value past
+-- its range is inf (every step skipped for good) and one below its smallest subnormal is 0.
+local function f32_scale_problem(v)
+  local x = f32(v)
+  if x == math.huge then
+    return string.format("%s is past f32's range (the scale is an f32: at most %.17g)", U.describe(v),
+      f32(2 ^ 128 - 2 ^ 104))
+  elseif x == 0 then
+    return string.format("%s rounds to 0 in f32 (the scale is an f32: at least %.17g)", U.describe(v),
+      2 ^ -149)
+  end
+  return nil
+end
+
+-- v as the scale (rounded to f32), checked: a finite number > 0 that f32 holds.
+local function scale_value(name, v, level)
+  positive(name, v, level + 1)
+  local problem = f32_scale_problem(v)
+  if problem then error(string.format("GradScaler: %s %s", name, problem), level + 1) end
+  return f32(v)
+end
+
 function GradScaler:__init(opts)
   local o = U.options("GradScaler", opts, DEFAULTS, U.CTOR)
-  positive("init_scale", o.init_scale, U.CTOR)
+  local init_scale = scale_value("init_scale", o.init_scale, U.CTOR)
   positive("growth_factor", o.growth_factor, U.CTOR)
   positive("backoff_factor", o.backoff_factor, U.CTOR)
   if o.growth_factor <= 1 then -- (positive() refused NaN)
@@ -103,7 +125,7 @@ function GradScaler:__init(opts)
       U.CTOR)
   end
   self.enabled = o.enabled
-  self.scale_value = f32(o.init_scale)
+  self.scale_value = init_scale
   self.growth_factor, self.backoff_factor = o.growth_factor + 0.0, o.backoff_factor + 0.0
   self.growth_interval = o.growth_interval
   self.growth_tracker = 0
@@ -217,8 +239,7 @@ end
 function GradScaler:update(new_scale)
   if not self.enabled then return end
   if new_scale ~= nil then
-    positive("new_scale", new_scale, 2)
-    self.scale_value = f32(new_scale)
+    self.scale_value = scale_value("new_scale", new_scale, 2)
   else
     local any, found = false, false
     for _, st in pairs(self.per_opt) do -- order-free: only an "or" over the optimizers
@@ -286,6 +307,8 @@ function GradScaler.state_error(sd)
       return string.format("'%s' must be a finite number > %d, got %s", c[1], c[2], U.describe(v))
     end
   end
+  local problem = f32_scale_problem(sd.scale)
+  if problem then return "'scale' " .. problem end
   if not (sd.backoff_factor > 0 and sd.backoff_factor < 1) then
     return "'backoff_factor' must be between 0 and 1, got " .. U.describe(sd.backoff_factor)
   end
