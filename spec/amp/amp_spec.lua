@@ -354,6 +354,11 @@ describe("Trainer precision", function()
         "Trainer: precision '" .. p .. "' needs a CUDA device (device is 'cpu'): the CPU has no " ..
         "half storage and autocast does nothing there; use precision '32'")
     end
+    -- a device that is none is named as such, not as a CPU without half storage
+    for _, d in ipairs({ "gpu", "auto", "CUDA" }) do
+      assert.has_error(function() T.Trainer { precision = "bf16-mixed", device = d } end,
+        "Trainer: device must be 'cpu', 'cuda' or 'cuda:N', got " .. d)
+    end
     -- on a CUDA device the option is accepted (nothing runs until fit)
     local t = T.Trainer { precision = "16-mixed", device = "cuda", progress = "off" }
     assert.equal("f16", t.autocast_dtype)

@@ -77,6 +77,11 @@ function Trainer:__init(opts)
   if math.type(o.seed) ~= "integer" then
     error("Trainer: seed must be an integer, got " .. tostring(o.seed), U.CTOR)
   end
+  -- (before the precision, whose check reads the device: "gpu" is a bad device, not a CPU)
+  local dev = o.device
+  if type(dev) ~= "string" or not (dev == "cpu" or dev == "cuda" or dev:match("^cuda:%d+$")) then
+    error("Trainer: device must be 'cpu', 'cuda' or 'cuda:N', got " .. tostring(o.device), U.CTOR)
+  end
   local autocast, perr = amp.precision_autocast(o.precision, o.device)
   if perr then error("Trainer: precision " .. perr, U.CTOR) end
   self.precision, self.autocast_dtype = o.precision, autocast
@@ -103,10 +108,6 @@ function Trainer:__init(opts)
   if math.type(o.log_every_n_steps) ~= "integer" or o.log_every_n_steps < 1 then
     error("Trainer: log_every_n_steps must be an integer >= 1, got " .. tostring(o.log_every_n_steps),
       U.CTOR)
-  end
-  local dev = o.device
-  if type(dev) ~= "string" or not (dev == "cpu" or dev == "cuda" or dev:match("^cuda:%d+$")) then
-    error("Trainer: device must be 'cpu', 'cuda' or 'cuda:N', got " .. tostring(o.device), U.CTOR)
   end
   for _, k in ipairs({ "default_root_dir", "config_digest", "tracking_run_id" }) do
     if o[k] ~= nil and type(o[k]) ~= "string" then
