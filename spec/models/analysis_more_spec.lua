@@ -99,6 +99,8 @@ describe("graphids.analysis.attention_entropy", function()
     h.near(e, { 0, (math.log(2) + h2) / 2, 0, 0 }, 1e-6)
     h.errors("num_nodes must be a positive integer, got 0", analysis.attention_entropy, layer, 0)
     h.errors("layer must be an entry of analysis.attention's result", analysis.attention_entropy, {}, 2)
+    h.errors_at_caller("analysis%.attention_entropy: num_nodes 2 is smaller than the layer's edge_index " ..
+      "needs %(3: it names node 2%)", analysis.attention_entropy, layer, 2)
   end)
 end)
 

@@ -90,6 +90,13 @@ function M.attention_entropy(layer, num_nodes)
     error(string.format("analysis.attention_entropy: num_nodes must be a positive integer, got %s",
       tostring(num_nodes)), 2)
   end
+  -- (else G.scatter's "index out of range" would name neither this function nor num_nodes)
+  local ei = layer.edge_index
+  local need = ei:numel() > 0 and ei:max():item() + 1 or 0
+  if num_nodes < need then
+    error(string.format("analysis.attention_entropy: num_nodes %d is smaller than the layer's edge_index " ..
+      "needs (%d: it names node %d)", num_nodes, need, need - 1), 2)
+  end
   local a = layer.alpha
   -- (a weight of exactly 0 adds 0: a log of 0 times 0 is taken as its limit)
   local terms = -(a * a:clamp(1e-30, 1):log())
