@@ -78,8 +78,7 @@ function Trainer:__init(opts)
     error("Trainer: seed must be an integer, got " .. tostring(o.seed), U.CTOR)
   end
   -- (before the precision, whose check reads the device: "gpu" is a bad device, not a CPU)
-  local dev = o.device
-  if type(dev) ~= "string" or not (dev == "cpu" or dev == "cuda" or dev:match("^cuda:%d+$")) then
+  if not Device.valid(o.device) then
     error("Trainer: device must be 'cpu', 'cuda' or 'cuda:N', got " .. tostring(o.device), U.CTOR)
   end
   local autocast, perr = amp.precision_autocast(o.precision, o.device)
