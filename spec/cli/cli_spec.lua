@@ -218,6 +218,16 @@ describe("graphids fit|test|pipeline|runs", function()
     assert.equal(1, rc)
     assert.truthy(err:find("checkpoint '" .. nolake .. "/synthetic/gat/focal/seed_42/checkpoints/" ..
       "best_model.safetensors' does not exist (train the stage first", 1, true), err)
+    -- Lightning's words name the run dir's own files, which are what every check then reads
+    for word, file in pairs({ best = "best_model", last = "last" }) do
+      for _, verb in ipairs({ "test", "fit" }) do
+        _, err, rc = proc.run({ verb, "--config", "recipes/stages/gat.lua", "--tla", "lake_root=" .. nolake,
+          "--ckpt-path", word })
+        assert.equal(1, rc, err)
+        assert.truthy(err:find("checkpoint '" .. nolake .. "/synthetic/gat/focal/seed_42/checkpoints/" ..
+          file .. ".safetensors' does not exist", 1, true), err)
+      end
+    end
     for _, verb in ipairs({ "test", "fit" }) do
       _, err, rc = proc.run({ verb, "--config", "recipes/stages/gat.lua", "--tla", "lake_root=" .. nolake,
         "--ckpt-path", gio.join(tmp, "absent.safetensors") })

@@ -15,7 +15,8 @@ options:
                       string; repeatable
   --set A.B.C=VALUE   override one key of the rendered configuration; repeatable
 ]] .. A.ROOT_HELP .. [[
-  --ckpt-path P       resume from this checkpoint (checked against the model and vocabulary)
+  --ckpt-path P       resume from this checkpoint (checked against the model and vocabulary);
+                      "last" and "best" are the run dir's own (a file named so: ./last)
   -h, --help          this text
 ]]
 
@@ -62,6 +63,15 @@ function M.resolved_or_exit(cmd, o, usage)
   return nil, A.usage_error(cmd, rerr, usage)
 end
 
+-- --ckpt-path's value as the file it names: "last" and "best" the run dir's own checkpoints
+-- (stage.checkpoint_path), anything else the path given.  Raises (caught by the command) without
+-- a run dir for the words.
+function M.ckpt_path_arg(cmd, o, r)
+  local p = o["--ckpt-path"]
+  if p == nil then return nil end
+  return require("graphids.orchestrate.stage").checkpoint_path(r, p, "graphids " .. cmd)
+end
+
 -- The checkpoint a command reads (--ckpt-path, else the run dir's best), or nil and the exit
 -- code once the reason is printed: without a run dir there is no best checkpoint (the model just
 -- built would be used, its random weights reported as the stage's), and a checkpoint that is not
@@ -71,7 +81,9 @@ function M.checkpoint_or_exit(cmd, o, r, doing)
     return nil, A.fail(cmd, string.format("nothing to %s: the configuration has no run dir " ..
       "(trainer.default_root_dir is empty), so there is no best checkpoint; give --ckpt-path", doing))
   end
-  local path = o["--ckpt-path"] or r.ckpt_file
+  local okp, given = pcall(M.ckpt_path_arg, cmd, o, r)
+  if not okp then return nil, A.fail(cmd, given) end
+  local path = given or r.ckpt_file
   if not require("graphids.io").exists(path) then
     return nil, A.fail(cmd, string.format("checkpoint '%s' does not exist%s", path, o["--ckpt-path"] and ""
       or " (train the stage first: graphids fit with the same arguments)"))
@@ -85,7 +97,8 @@ function M.main(args)
   if o.help then io.stdout:write(USAGE) return 0 end
   local r, code = M.resolved_or_exit("fit", o, USAGE)
   if not r then return code end
-  local resume = o["--ckpt-path"]
+  local okp, resume = pcall(M.ckpt_path_arg, "fit", o, r)
+  if not okp then return A.fail("fit", resume) end
   if resume ~= nil and not require("graphids.io").exists(resume) then
     return A.fail("fit", string.format("checkpoint '%s' does not exist", resume)) -- before any data is read
   end

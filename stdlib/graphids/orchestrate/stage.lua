@@ -461,15 +461,33 @@ local train_recorded, evaluate_recorded = recording("fit", train), recording("te
 -- in a stage_failed event).  Each holds the run dir's stage lock while it runs (opts.locked:
 -- the caller holds it, as a pipeline stage does; a verb refused the lock records nothing in a
 -- run dir another process is using).
+-- A checkpoint a verb is given: Lightning's words "last" and "best" name the run dir's own last
+-- and best checkpoints (a file named so in the working folder is ./last); anything else is the
+-- path as given.  Resolved here, once, so that the checks (compat, whose fit it is) read the
+-- file the trainer then loads: passed on as words, the trainer would read them from its own
+-- checkpoint folders, while the checks had read ./last.  An error without a run dir.
+function M.checkpoint_path(resolved, path, fname)
+  if path ~= "last" and path ~= "best" then return path end
+  local file = path == "last" and resolved.last_ckpt or resolved.ckpt_file
+  if file == nil then
+    error(string.format('%s: checkpoint "%s" names the run dir\'s %s checkpoint, and this configuration ' ..
+      "has no run dir (trainer.default_root_dir is empty); give a path (a file named %s: ./%s)", fname,
+      path, path, path, path), 0)
+  end
+  return file
+end
+
 function M.train(artifacts, resolved, opts)
   opts = U.options("stage.train", opts, { resume_from = U.NONE, write_run_files = false, on_commit = U.NONE,
     locked = false })
+  opts.resume_from = M.checkpoint_path(resolved, opts.resume_from, "stage.train")
   return rd.with_lock(resolved.run_dir, opts.locked, tracking.span, resolved.run_dir, "stage",
     { stage = resolved.stage_name, phase = "fit" }, train_recorded, artifacts, resolved, opts)
 end
 
 function M.evaluate(artifacts, resolved, opts)
   opts = U.options("stage.evaluate", opts, { ckpt_path = U.NONE, write_run_files = false, locked = false })
+  opts.ckpt_path = M.checkpoint_path(resolved, opts.ckpt_path, "stage.evaluate")
   return rd.with_lock(resolved.run_dir, opts.locked, tracking.span, resolved.run_dir, "stage",
     { stage = resolved.stage_name, phase = "test" }, evaluate_recorded, artifacts, resolved, opts)
 end
