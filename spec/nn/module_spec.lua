@@ -408,6 +408,39 @@ describe("graphids.nn containers", function()
     errors("Sequential: argument 2 must be a Module, got number", nn.Sequential, nn.ReLU(), 3)
   end)
 
+  it("assigning to an index replaces that child of a Sequential or ModuleList, as torch", function()
+    local function set(c, k, v) c[k] = v end
+    local seq = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+    local new = nn.Linear(2, 5)
+    seq[1] = new
+    assert.equal(new, seq[1])
+    assert.same({ 3, 5 }, seq(graphids.randn(3, 2)).shape) -- forward runs the new layer
+    assert.same({ "0.weight", "0.bias" }, names_of(seq:named_parameters()))
+    assert.same({ 5, 2 }, seq:state_dict()["0.weight"].shape)
+    local tanh = nn.Tanh()
+    seq[-1] = tanh
+    assert.equal(tanh, rawget(seq, "1"))
+    assert.equal(2, #seq)
+    local ml = nn.ModuleList({ nn.Linear(1, 1) })
+    ml[1.0] = nn.Linear(1, 3)
+    assert.same({ 3, 1 }, ml:parameters()[1].shape)
+    -- an index naming no child (torch's IndexError) and a non-Module value are errors, at the
+    -- assignment's line, and the container is left as it was
+    local ok, err = pcall(set, ml, 2, nn.Linear(1, 3))
+    assert.is_false(ok)
+    assert.matches("^spec/nn/module_spec%.lua:%d+: ModuleList: index 2 is out of range %(1 children.*" ..
+      "append adds a child", err)
+    errors("Sequential: index 0 is out of range", set, seq, 0, nn.ReLU())
+    errors("Sequential: index %-3 is out of range", set, seq, -3, nn.ReLU())
+    errors("Sequential: index must be an integer, got 1.5", set, seq, 1.5, nn.ReLU())
+    errors("Sequential: %[1%] must be a Module, got number", set, seq, 1, 3)
+    errors("ModuleList: %[1%] must be a Module, got nil", set, ml, 1, nil)
+    assert.equal(1, #ml)
+    assert.equal(2, #ml:parameters())
+    assert.is_nil(rawget(ml, 2))
+    assert.equal(new, seq[1])
+  end)
+
   it("ModuleList holds modules without a forward", function()
     local list = nn.ModuleList()
     list:append(nn.Linear(2, 2)):extend({ nn.Linear(2, 2), nn.Tanh() })

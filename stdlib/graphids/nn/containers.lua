@@ -20,15 +20,30 @@ end
 -- Integer keys index the children 1-based (negative from the end); other keys are methods.
 -- Index 0 and one before the first child are errors (a torch user's seq[0] would otherwise be
 -- a nil failing far away); past the end is nil, as a Lua list, which ipairs needs.
+-- Assigning to an index (seq[1] = m) replaces that child, as torch's seq[0] = m; an index
+-- that names no child is an error (torch's IndexError: append adds one), and so is a value
+-- that is not a Module (nil included: a child is not removed by assignment).  Without this the
+-- integer key would become a plain field that forward, parameters() and state_dict() ignore.
+local function index_key(k)
+  if math.type(k) == "float" and math.tointeger(k) then
+    return math.tointeger(k)
+  end
+  return k
+end
+
+local function out_of_range(cls, k, n, hint)
+  error(string.format("%s: index %d is out of range (%d children, indexed 1..%d or -%d..-1; " ..
+    "child '0' is [1])%s", cls.__name, k, n, n, n, hint or ""), 3)
+end
+
 local function indexed(cls)
   cls.__index = function(self, k)
-    if math.type(k) == "float" and math.tointeger(k) then k = math.tointeger(k) end
+    k = index_key(k)
     if math.type(k) == "integer" then
       local names = rawget(self, "_children")
       local n = #names
       if k == 0 or k < -n then
-        error(string.format("%s: index %d is out of range (%d children, indexed 1..%d or -%d..-1; " ..
-          "child '0' is [1])", cls.__name, k, n, n, n), 2)
+        out_of_range(cls, k, n)
       end
       if k < 0 then
         k = n + k + 1
@@ -37,6 +52,25 @@ local function indexed(cls)
       return name and rawget(self, name)
     end
     return cls[k]
+  end
+  cls.__newindex = function(self, k, v)
+    k = index_key(k)
+    if type(k) ~= "number" then
+      return Module.__newindex(self, k, v)
+    end
+    if math.type(k) ~= "integer" then
+      error(string.format("%s: index must be an integer, got %s", cls.__name, tostring(k)), 2)
+    end
+    local names = rawget(self, "_children")
+    local n = #names
+    if k == 0 or k > n or k < -n then
+      out_of_range(cls, k, n, "; append adds a child")
+    end
+    if not class.isinstance(v, Module) then
+      error(string.format("%s: [%d] must be a Module, got %s (a child is replaced, not removed)",
+        cls.__name, k, class.name_of(v)), 2)
+    end
+    rawset(self, names[k < 0 and n + k + 1 or k], v)
   end
   cls.__len = function(self)
     return #rawget(self, "_children")

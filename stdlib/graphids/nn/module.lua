@@ -39,6 +39,8 @@ local function newindex(self, key, value)
     rawset(self, key, value)
   end
 end
+-- (the containers' own __newindex hands every key but an index to this one)
+Module.__newindex = newindex
 
 function Module:__init()
   rawset(self, "training", true)
