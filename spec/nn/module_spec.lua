@@ -441,6 +441,37 @@ describe("graphids.nn containers", function()
     assert.equal(new, seq[1])
   end)
 
+  it("a subclass of Sequential or ModuleList indexes and assigns as its base class", function()
+    local MySeq = class("MySeq", nn.Sequential)
+    function MySeq:__init(...) nn.Sequential.__init(self, ...) end
+    function MySeq:first() return self[1] end
+    local Deeper = class("Deeper", MySeq) -- a subclass of the subclass
+    local a, b = nn.Linear(2, 3), nn.ReLU()
+    for _, s in ipairs({ MySeq(a, b), Deeper(a, b) }) do
+      assert.equal(2, #s)
+      assert.equal(a, s[1])
+      assert.equal(b, s[-1])
+      assert.equal(a, s:first()) -- its own methods come before the base's indexing
+      assert.is_nil(s[3])
+      local seen = {}
+      for i, m in ipairs(s) do seen[i] = m end
+      assert.same({ a, b }, seen)
+      local name = class.name_of(s) -- the subclass's name
+      errors(name .. ": index 0 is out of range", function() return s[0] end)
+      local t = nn.Tanh()
+      s[2] = t
+      assert.equal(t, rawget(s, "1"))
+      errors(name .. ": index 3 is out of range", function() s[3] = nn.ReLU() end)
+      s.extra = nn.Linear(3, 1) -- a named field still registers a child
+      assert.same({ "0", "1", "extra" }, names_of(s:named_children()))
+    end
+    local MyList = class("MyList", nn.ModuleList)
+    local l = MyList({ nn.Linear(1, 1) })
+    assert.equal(1, #l)
+    assert.equal("Linear", class.name_of(l[1]))
+    errors("MyList: index 2 is out of range", function() l[2] = nn.ReLU() end)
+  end)
+
   it("ModuleList holds modules without a forward", function()
     local list = nn.ModuleList()
     list:append(nn.Linear(2, 2)):extend({ nn.Linear(2, 2), nn.Tanh() })

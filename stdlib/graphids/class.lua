@@ -8,11 +8,14 @@
 --
 -- Instances get a metatable with __index (methods, then the parent's), __name and
 -- __tostring (the class's own __tostring method when it defines one).  Metamethods defined on
--- a class (__call, __len, ...) are inherited by subclasses.
+-- a class (__call, __len, __newindex, ...) are inherited by subclasses, as they stand when the
+-- subclass is made.  A parent whose __index is a function (Sequential's integer indexing) is
+-- kept behind the subclass's own methods: the subclass looks a key up in its class chain, then
+-- asks the parent's function.
 local M = {}
 
 local METAMETHODS = { "__tostring", "__call", "__len", "__eq", "__lt", "__le", "__concat",
-  "__close" }
+  "__close", "__newindex" }
 
 local function new(cls, ...)
   local obj = setmetatable({}, cls)
@@ -26,6 +29,14 @@ function M.class(name, parent)
   cls.__index = cls
   if parent then
     setmetatable(cls, { __index = parent, __call = new })
+    local parent_index = parent.__index
+    if type(parent_index) == "function" then
+      cls.__index = function(self, k)
+        local v = cls[k]
+        if v ~= nil then return v end
+        return parent_index(self, k)
+      end
+    end
     for _, mm in ipairs(METAMETHODS) do
       if rawget(cls, mm) == nil and parent[mm] ~= nil then cls[mm] = parent[mm] end
     end

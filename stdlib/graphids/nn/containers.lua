@@ -31,9 +31,9 @@ local function index_key(k)
   return k
 end
 
-local function out_of_range(cls, k, n, hint)
+local function out_of_range(self, k, n, hint)
   error(string.format("%s: index %d is out of range (%d children, indexed 1..%d or -%d..-1; " ..
-    "child '0' is [1])%s", cls.__name, k, n, n, n, hint or ""), 3)
+    "child '0' is [1])%s", class.name_of(self), k, n, n, n, hint or ""), 3)
 end
 
 local function indexed(cls)
@@ -43,7 +43,7 @@ local function indexed(cls)
       local names = rawget(self, "_children")
       local n = #names
       if k == 0 or k < -n then
-        out_of_range(cls, k, n)
+        out_of_range(self, k, n)
       end
       if k < 0 then
         k = n + k + 1
@@ -59,16 +59,16 @@ local function indexed(cls)
       return Module.__newindex(self, k, v)
     end
     if math.type(k) ~= "integer" then
-      error(string.format("%s: index must be an integer, got %s", cls.__name, tostring(k)), 2)
+      error(string.format("%s: index must be an integer, got %s", class.name_of(self), tostring(k)), 2)
     end
     local names = rawget(self, "_children")
     local n = #names
     if k == 0 or k > n or k < -n then
-      out_of_range(cls, k, n, "; append adds a child")
+      out_of_range(self, k, n, "; append adds a child")
     end
     if not class.isinstance(v, Module) then
       error(string.format("%s: [%d] must be a Module, got %s (a child is replaced, not removed)",
-        cls.__name, k, class.name_of(v)), 2)
+        class.name_of(self), k, class.name_of(v)), 2)
     end
     rawset(self, names[k < 0 and n + k + 1 or k], v)
   end

@@ -39,7 +39,9 @@ local function newindex(self, key, value)
     rawset(self, key, value)
   end
 end
--- (the containers' own __newindex hands every key but an index to this one)
+-- Assigning a Module to a new field registers it (self.fc = nn.Linear(...)), as in torch;
+-- class() passes __newindex on to every subclass (the containers' own hands every key but an
+-- index to this one).
 Module.__newindex = newindex
 
 function Module:__init()
@@ -49,13 +51,6 @@ function Module:__init()
   rawset(self, "_children", {})
   rawset(self, "_kind", {})
   rawset(self, "_nonpersistent", {})
-  -- Assigning a Module to a new field registers it (self.fc = nn.Linear(...)), as in torch.
-  -- class() copies only its listed metamethods to subclasses, so install ours on the instance's
-  -- class the first time one is built.
-  local mt = getmetatable(self)
-  if rawget(mt, "__newindex") == nil then
-    rawset(mt, "__newindex", newindex)
-  end
 end
 
 local function check_name(self, fname, name, kind)
