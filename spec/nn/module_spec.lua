@@ -242,6 +242,25 @@ describe("graphids.nn.Module", function()
     errors("zero_grad: unknown option 'set_to_nil'", l.zero_grad, l, { set_to_nil = true })
   end)
 
+  it("refuses a module assigned before nn.Module.__init(self), as torch", function()
+    local Early = class("Early", nn.Module)
+    function Early:__init()
+      self.fc = nn.Linear(2, 2) -- the line the error names
+      nn.Module.__init(self)
+    end
+    local ok, err = pcall(Early)
+    assert.is_false(ok)
+    assert.matches("^spec/nn/module_spec%.lua:%d+: Early: cannot assign module 'fc' before " ..
+      "nn.Module.__init%(self%) is called", err)
+    -- a plain value before init is a plain field, as torch's
+    local Plain = class("Plain", nn.Module)
+    function Plain:__init()
+      self.width = 3
+      nn.Module.__init(self)
+    end
+    assert.equal(3, Plain().width)
+  end)
+
   it("names a registered field that was assigned a value of the wrong kind", function()
     local l = nn.Linear(2, 2)
     l.weight = 5 -- an existing field: a plain rawset that no metamethod sees

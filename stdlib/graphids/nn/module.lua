@@ -32,8 +32,15 @@ local Module = class("Module")
 local INTERNAL = { _params = true, _buffers = true, _children = true, _kind = true,
   _nonpersistent = true, training = true }
 
+-- A Module assigned before Module.__init(self) has nowhere to be registered: an error, as
+-- torch's "cannot assign module before Module.__init__() call" (it became a plain field that
+-- parameters(), state_dict() and to() never saw).
 local function newindex(self, key, value)
-  if type(key) == "string" and class.isinstance(value, Module) and rawget(self, "_kind") then
+  if type(key) == "string" and class.isinstance(value, Module) then
+    if not rawget(self, "_kind") then
+      error(string.format("%s: cannot assign module '%s' before nn.Module.__init(self) is called",
+        class.name_of(self), key), 2)
+    end
     self:add_module(key, value)
   else
     rawset(self, key, value)
