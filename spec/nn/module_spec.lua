@@ -271,10 +271,14 @@ describe("graphids.nn.Module", function()
     errors("0: registered as a module but holds a tensor %(assign a Module, or nil%)", seq.modules, seq)
   end)
 
-  it("lists a child registered twice once, and applies a function to it once", function()
+  it("lists a child registered twice once, prints it twice, and applies a function to it", function()
     local l = nn.Linear(2, 2)
     local seq = nn.Sequential(l, l)
     assert.equal(1, #seq:children())
+    assert.equal(2, #seq)
+    -- the printed tree shows it under each name, as torch's repr
+    assert.equal("Sequential(\n  (0): Linear(in_features=2, out_features=2, bias=true)\n" ..
+      "  (1): Linear(in_features=2, out_features=2, bias=true)\n)", tostring(seq))
     local calls = 0
     seq:apply(function() calls = calls + 1 end)
     assert.equal(2, calls) -- l, then seq (torch's count)

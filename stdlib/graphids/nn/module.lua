@@ -662,8 +662,13 @@ function Module:__tostring()
     end
   end
   local nextra = #lines
-  for name, c in self:named_children() do
-    lines[#lines + 1] = "(" .. name .. "): " .. add_indent(tostring(c), 2)
+  -- every registered name, a module registered twice under each (torch's repr walks _modules;
+  -- named_children lists it once)
+  for _, name in ipairs(self._children) do
+    local c = rawget(self, name)
+    if c ~= nil then
+      lines[#lines + 1] = "(" .. name .. "): " .. add_indent(tostring(c), 2)
+    end
   end
   local s = class.name_of(self) .. "("
   if nextra == 1 and #lines == 1 then
