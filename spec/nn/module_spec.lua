@@ -6,6 +6,7 @@ local class = require "graphids.class"
 local nn = require "graphids.nn"
 local helpers = require "helpers"
 local errors = helpers.errors
+local errors_at_caller = helpers.errors_at_caller
 
 local function names_of(iter)
   local out = {}
@@ -501,6 +502,35 @@ describe("graphids.nn containers", function()
     assert.equal(3, #list)
     assert.same({ "0.weight", "0.bias", "1.weight", "1.bias" }, names_of(list:named_parameters()))
     errors("ModuleList: has no forward", list, graphids.zeros(1))
+  end)
+
+  it("container errors name the method and point at the caller's line", function()
+    errors_at_caller("Sequential: argument 2 must be a Module, got number", nn.Sequential, nn.ReLU(), 3)
+    local seq = nn.Sequential()
+    errors_at_caller("Sequential:append: argument 1 must be a Module, got number", seq.append, seq, 3)
+    errors_at_caller("ModuleList: argument 2 must be a Module, got number", nn.ModuleList, { nn.ReLU(), 3 })
+    errors_at_caller("ModuleList: expected a list of modules, got number", nn.ModuleList, 3)
+    local ml = nn.ModuleList()
+    errors_at_caller("ModuleList:extend: argument 2 must be a Module, got number", ml.extend, ml,
+      { nn.ReLU(), 3 })
+    errors_at_caller("ModuleList:append: argument 1 must be a Module", ml.append, ml, "x")
+    errors_at_caller("ModuleDict: entry 'a' must be a Module, got number", nn.ModuleDict, { a = 3 })
+    errors_at_caller("ModuleDict: entry 'a' must be a Module, got number", nn.ModuleDict, { { "a", 3 } })
+    errors_at_caller("ModuleDict: entry 1 must be a {name, module} pair", nn.ModuleDict, { { 3, nn.ReLU() } })
+    errors_at_caller("ModuleDict: expected a table of modules, got number", nn.ModuleDict, 3)
+    errors_at_caller("ModuleDict: name 'a.b' must be non%-empty and contain no '.'", nn.ModuleDict,
+      { ["a.b"] = nn.ReLU() })
+    local d = nn.ModuleDict()
+    errors_at_caller("ModuleDict:update: entry 'a' must be a Module", d.update, d, { a = 3 })
+    errors_at_caller("ModuleDict:set: name 'a.b' must be non%-empty and contain no '.'", d.set, d, "a.b",
+      nn.ReLU())
+    errors_at_caller("ModuleDict:set: 'a' must be a Module or nil, got number", d.set, d, "a", 3)
+    errors_at_caller("add_module: name 'a.b' must be", d.add_module, d, "a.b", nn.ReLU())
+    assert.same({}, d:keys())
+    -- a Module assigned to a method's name: named by the module's class, at the assignment
+    local ok, err = pcall(function() d.keys = nn.ReLU() end)
+    assert.is_false(ok)
+    assert.matches("^spec/nn/module_spec%.lua:%d+: ModuleDict: attribute 'keys' already exists", err)
   end)
 
   it("ModuleDict keeps insertion order, or sorted names from a plain table", function()

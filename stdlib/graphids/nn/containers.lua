@@ -8,12 +8,17 @@
 -- A ModuleDict keeps insertion order; a plain table {name = module} is added in sorted order.
 local class = require "graphids.class"
 local Module = require "graphids.nn.module"
+local U = require "graphids.nn._util"
 
 local M = {}
 
-local function check_module(fname, m, i)
+-- Errors are raised at the line that called the public method or constructor: `level` is
+-- error's level for it as seen from the function calling the helper (2 from a method, U.CTOR
+-- from an __init).
+local function check_module(fname, m, i, level)
   if not class.isinstance(m, Module) then
-    error(string.format("%s: argument %d must be a Module, got %s", fname, i, class.name_of(m)), 3)
+    error(string.format("%s: argument %d must be a Module, got %s", fname, i, class.name_of(m)),
+      level + 1)
   end
 end
 
@@ -91,13 +96,13 @@ function Sequential:__init(...)
     mods.n = #mods
   end
   for i = 1, mods.n do
-    check_module("Sequential", mods[i], i)
+    check_module("Sequential", mods[i], i, U.CTOR)
     self:add_module(tostring(i - 1), mods[i])
   end
 end
 
 function Sequential:append(m)
-  check_module("Sequential:append", m, 1)
+  check_module("Sequential:append", m, 1, 2)
   self:add_module(tostring(#self._children), m)
   return self
 end
@@ -122,28 +127,34 @@ M.Sequential = Sequential
 local ModuleList = class("ModuleList", Module)
 indexed(ModuleList)
 
+-- ModuleList:extend, for the constructor too (fname and level as check_module's).
+local function extend(self, mods, fname, level)
+  if type(mods) ~= "table" or class.isinstance(mods, Module) and not mods.__len then
+    error(fname .. ": expected a list of modules, got " .. class.name_of(mods), level + 1)
+  end
+  for i = 1, #mods do
+    check_module(fname, mods[i], i, level + 1)
+    self:add_module(tostring(#self._children), mods[i])
+  end
+  return self
+end
+
 function ModuleList:__init(mods)
   Module.__init(self)
   if mods ~= nil then
-    self:extend(mods)
+    extend(self, mods, "ModuleList", U.CTOR)
   end
 end
 
 function ModuleList:append(m)
-  check_module("ModuleList:append", m, 1)
+  check_module("ModuleList:append", m, 1, 2)
   self:add_module(tostring(#self._children), m)
   return self
 end
 
 function ModuleList:extend(mods)
-  if type(mods) ~= "table" or class.isinstance(mods, Module) and not mods.__len then
-    error("ModuleList:extend: expected a list of modules, got " .. class.name_of(mods), 2)
-  end
-  for i = 1, #mods do
-    check_module("ModuleList:extend", mods[i], i)
-    self:add_module(tostring(#self._children), mods[i])
-  end
-  return self
+  local r = extend(self, mods, "ModuleList:extend", 2) -- not a tail call: levels count
+  return r
 end
 
 function ModuleList.forward()
@@ -158,45 +169,57 @@ local ModuleDict = class("ModuleDict", Module)
 
 -- ModuleDict() / ModuleDict({{"name", m}, ...}) (that order) / ModuleDict({name = m, ...})
 -- (sorted names).
-function ModuleDict:__init(mods)
-  Module.__init(self)
-  if mods ~= nil then
-    self:update(mods)
-  end
-end
-
-function ModuleDict:update(mods)
+-- ModuleDict:update, for the constructor too (fname and level as check_module's).
+local function update(self, mods, fname, level)
+  level = level + 1
   if type(mods) ~= "table" or class.isinstance(mods, Module) then
-    error("ModuleDict:update: expected a table of modules, got " .. class.name_of(mods), 2)
+    error(fname .. ": expected a table of modules, got " .. class.name_of(mods), level)
+  end
+  local function add(name, m)
+    if not class.isinstance(m, Module) then
+      error(string.format("%s: entry '%s' must be a Module, got %s", fname, name, class.name_of(m)),
+        level + 1)
+    end
+    Module._add_child(self, fname, name, m, level + 1)
   end
   if #mods > 0 then
     for i, pair in ipairs(mods) do
       if type(pair) ~= "table" or type(pair[1]) ~= "string" then
-        error(string.format("ModuleDict: entry %d must be a {name, module} pair", i), 2)
+        error(string.format("%s: entry %d must be a {name, module} pair", fname, i), level)
       end
-      check_module("ModuleDict", pair[2], i)
-      self:add_module(pair[1], pair[2])
+      add(pair[1], pair[2])
     end
   else
     local names = {}
     for k in pairs(mods) do
       if type(k) ~= "string" then
-        error("ModuleDict: keys must be strings, got " .. type(k), 2)
+        error(string.format("%s: keys must be strings, got %s", fname, type(k)), level)
       end
       names[#names + 1] = k
     end
     table.sort(names)
-    for i, k in ipairs(names) do
-      check_module("ModuleDict", mods[k], i)
-      self:add_module(k, mods[k])
+    for _, k in ipairs(names) do
+      add(k, mods[k])
     end
   end
   return self
 end
 
+function ModuleDict:__init(mods)
+  Module.__init(self)
+  if mods ~= nil then
+    update(self, mods, "ModuleDict", U.CTOR)
+  end
+end
+
+function ModuleDict:update(mods)
+  local r = update(self, mods, "ModuleDict:update", 2) -- not a tail call: levels count
+  return r
+end
+
 -- d:set(name, m) adds or replaces; d:get(name) (or d.name when it is not a method's name).
 function ModuleDict:set(name, m)
-  self:add_module(name, m)
+  Module._add_child(self, "ModuleDict:set", name, m, 2)
   return self
 end
 

@@ -41,7 +41,7 @@ local function newindex(self, key, value)
       error(string.format("%s: cannot assign module '%s' before nn.Module.__init(self) is called",
         class.name_of(self), key), 2)
     end
-    self:add_module(key, value)
+    Module._add_child(self, class.name_of(self), key, value, 2)
   else
     rawset(self, key, value)
   end
@@ -60,24 +60,27 @@ function Module:__init()
   rawset(self, "_nonpersistent", {})
 end
 
-local function check_name(self, fname, name, kind)
+-- level: error's level for the caller of the function that calls check_name (default 2, a
+-- public method's own caller).
+local function check_name(self, fname, name, kind, level)
+  level = (level or 2) + 1
   if type(name) ~= "string" then
-    error(string.format("%s: name must be a string, got %s", fname, type(name)), 3)
+    error(string.format("%s: name must be a string, got %s", fname, type(name)), level)
   end
   if name == "" or name:find(".", 1, true) then
-    error(string.format("%s: name '%s' must be non-empty and contain no '.'", fname, name), 3)
+    error(string.format("%s: name '%s' must be non-empty and contain no '.'", fname, name), level)
   end
   local kinds = rawget(self, "_kind")
   if not kinds then
     error(string.format("%s: Module.__init(self) was not called before registering '%s'", fname,
-      name), 3)
+      name), level)
   end
   local have = kinds[name]
   if have == nil and (INTERNAL[name] or rawget(self, name) ~= nil or self[name] ~= nil) then
-    error(string.format("%s: attribute '%s' already exists", fname, name), 3)
+    error(string.format("%s: attribute '%s' already exists", fname, name), level)
   end
   if have ~= nil and have ~= kind then
-    error(string.format("%s: '%s' is already registered as a %s", fname, name, have), 3)
+    error(string.format("%s: '%s' is already registered as a %s", fname, name, have), level)
   end
   return have == nil
 end
@@ -129,10 +132,19 @@ end
 
 -- Registers m (a Module or nil) as the child `name`.
 function Module:add_module(name, m)
-  local new = check_name(self, "add_module", name, "module")
+  local r = Module._add_child(self, "add_module", name, m, 2) -- not a tail call: levels count
+  return r
+end
+Module.register_module = Module.add_module
+
+-- add_module for a method or constructor built on it (ModuleDict:set, ModuleDict(...)): its
+-- errors name fname and are raised at `level` as seen from that caller (2: its own caller;
+-- U.CTOR from an __init).
+function Module._add_child(self, fname, name, m, level)
+  local new = check_name(self, fname, name, "module", level + 1)
   if m ~= nil and not class.isinstance(m, Module) then
-    error(string.format("add_module: '%s' must be a Module or nil, got %s", name,
-      class.name_of(m)), 2)
+    error(string.format("%s: '%s' must be a Module or nil, got %s", fname, name,
+      class.name_of(m)), level + 1)
   end
   if new then
     self._children[#self._children + 1] = name
@@ -141,7 +153,6 @@ function Module:add_module(name, m)
   rawset(self, name, m)
   return m
 end
-Module.register_module = Module.add_module
 
 -- ---------------------------------------------------------------- forward and errors
 
