@@ -518,6 +518,9 @@ describe("graphids.nn containers", function()
     errors_at_caller("ModuleDict: entry 'a' must be a Module, got number", nn.ModuleDict, { { "a", 3 } })
     errors_at_caller("ModuleDict: entry 1 must be a {name, module} pair", nn.ModuleDict, { { 3, nn.ReLU() } })
     errors_at_caller("ModuleDict: expected a table of modules, got number", nn.ModuleDict, 3)
+    -- pairs and named entries in one table: the named one would be dropped (its order unknown)
+    errors_at_caller("ModuleDict: entry 'b' is named in a list of {name, module} pairs %(a mixed table " ..
+      "has no order%); give every entry as a pair", nn.ModuleDict, { { "a", nn.ReLU() }, b = nn.Tanh() })
     errors_at_caller("ModuleDict: name 'a.b' must be non%-empty and contain no '.'", nn.ModuleDict,
       { ["a.b"] = nn.ReLU() })
     local d = nn.ModuleDict()

@@ -182,7 +182,16 @@ local function update(self, mods, fname, level)
     end
     Module._add_child(self, fname, name, m, level + 1)
   end
-  if #mods > 0 then
+  local n = #mods
+  if n > 0 then
+    -- a named entry beside the pairs has no place in their order: refused, not dropped
+    for k in pairs(mods) do
+      if math.type(k) ~= "integer" or k < 1 or k > n then
+        error(string.format("%s: entry %s is named in a list of {name, module} pairs (a mixed table " ..
+          "has no order); give every entry as a pair", fname,
+          type(k) == "string" and "'" .. k .. "'" or tostring(k)), level)
+      end
+    end
     for i, pair in ipairs(mods) do
       if type(pair) ~= "table" or type(pair[1]) ~= "string" then
         error(string.format("%s: entry %d must be a {name, module} pair", fname, i), level)
