@@ -283,6 +283,13 @@ describe("graphids.nn.Module", function()
     local calls = 0
     seq:apply(function() calls = calls + 1 end)
     assert.equal(2, calls) -- l, then seq (torch's count)
+    -- a module under two parents is visited under each: torch 2.15 gives Linear, Sequential,
+    -- Linear, Sequential, Linear, Sequential
+    local order = {}
+    nn.Sequential(nn.Sequential(l), nn.Sequential(l), l, l):apply(function(m)
+      order[#order + 1] = class.name_of(m)
+    end)
+    assert.same({ "Linear", "Sequential", "Linear", "Sequential", "Linear", "Sequential" }, order)
   end)
 
   it("applies a function children first and clears gradients with zero_grad", function()

@@ -399,7 +399,9 @@ function Module:eval()
   return self:train(false)
 end
 
--- Calls fn(m) on every descendant, children before their parent (as torch); returns self.
+-- Calls fn(m) on every descendant, children before their parent (as torch); returns self.  As
+-- torch's, a module under two parents is visited under each (named_children lists a child
+-- registered twice in one module once).
 function Module:apply(fn)
   for _, c in self:named_children() do
     c:apply(fn)
