@@ -359,6 +359,17 @@ describe("nn.functional regression losses", function()
       end, { delta = delta })
     end
   end)
+
+  it("raise their option, operand and shape checks at the caller's line", function()
+    local a, b, c = graphids.zeros(3), graphids.zeros(4), graphids.zeros(3)
+    for _, name in ipairs({ "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss" }) do
+      helpers.errors_at_caller(name .. ": target shape %[4%] must equal the input shape %[3%]", F[name], a, b)
+      helpers.errors_at_caller(name .. ": reduction must be 'none', 'mean' or 'sum', got 'x'", F[name], a, c,
+        { reduction = "x" })
+      helpers.errors_at_caller(name .. ": unknown option 'bogus'", F[name], a, c, { bogus = 1 })
+      helpers.errors_at_caller(name .. ": target must be a tensor, got number", F[name], a, 5)
+    end
+  end)
 end)
 
 describe("nn.functional binary cross-entropy", function()
@@ -495,6 +506,14 @@ describe("nn loss modules", function()
       F.kl_div(lq, graphids.softmax(y, 2), { reduction = "batchmean" }):item(), 1e-12)
     errors("MSELoss: unknown option 'reduce'", nn.MSELoss, { reduce = "sum" })
     errors("MSELoss: reduction must be", nn.MSELoss, { reduction = "batchmean" })
+  end)
+
+  it("refuse a bad reduction at the constructor's caller's line", function()
+    for _, name in ipairs({ "CrossEntropyLoss", "NLLLoss", "FocalLoss", "BCELoss", "BCEWithLogitsLoss",
+      "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss" }) do
+      helpers.errors_at_caller(name .. ": reduction must be 'none', 'mean' or 'sum', got 'avg'", nn[name],
+        { reduction = "avg" })
+    end
   end)
 end)
 

@@ -319,10 +319,12 @@ function U.is_float(t)
   return dt == "f32" or dt == "f64" or dt == "f16" or dt == "bf16"
 end
 
-function U.check_reduction(fname, reduction)
+-- level: error's level for the caller, as seen from the function calling this (default 2:
+-- that function's caller; U.CTOR from an __init).
+function U.check_reduction(fname, reduction, level)
   if reduction ~= "mean" and reduction ~= "sum" and reduction ~= "none" then
     error(string.format("%s: reduction must be 'none', 'mean' or 'sum', got '%s'", fname,
-      tostring(reduction)), 3)
+      tostring(reduction)), (level or 2) + 1)
   end
 end
 

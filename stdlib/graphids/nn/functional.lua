@@ -22,9 +22,11 @@ local function reduce(loss, reduction)
   return loss
 end
 
-local function check_tensor(fname, v, what)
+-- level (check_tensor, check_same_shape): error's level for the caller, as seen from the
+-- function calling the check (default 2: a public function's caller).
+local function check_tensor(fname, v, what, level)
   if not graphids.is_tensor(v) then
-    error(string.format("%s: %s must be a tensor, got %s", fname, what, type(v)), 3)
+    error(string.format("%s: %s must be a tensor, got %s", fname, what, type(v)), (level or 2) + 1)
   end
 end
 
@@ -41,10 +43,10 @@ local function same_shape(a, b)
   return true
 end
 
-local function check_same_shape(fname, input, target)
+local function check_same_shape(fname, input, target, level)
   if not same_shape(input, target) then
     error(string.format("%s: target shape %s must equal the input shape %s", fname,
-      U.shape_str(target), U.shape_str(input)), 3)
+      U.shape_str(target), U.shape_str(input)), (level or 2) + 1)
   end
 end
 
@@ -771,11 +773,12 @@ local function pointwise_args(fname, input, target, opts, extra, rule)
   for k, v in pairs(extra or {}) do
     defaults[k] = v
   end
-  local o = U.options(fname, opts, defaults)
-  U.check_reduction(fname, o.reduction)
-  check_tensor(fname, input, "input")
-  check_tensor(fname, target, "target")
-  check_same_shape(fname, input, target)
+  -- (the loss's caller is level 3 from here: pointwise_args, the loss, its caller)
+  local o = U.options(fname, opts, defaults, 3)
+  U.check_reduction(fname, o.reduction, 3)
+  check_tensor(fname, input, "input", 3)
+  check_tensor(fname, target, "target", 3)
+  check_same_shape(fname, input, target, 3)
   if rule == "input" then
     if not U.is_float(input) then
       refuse_nonfloat(fname, "input", input, "target", target, 3)

@@ -30,7 +30,7 @@ local function loss_class(name, fn, defaults, buffers)
     Module.__init(self)
     local o = U.options(name, opts, defaults, U.CTOR)
     if o.reduction ~= "batchmean" or name ~= "KLDivLoss" then
-      U.check_reduction(name, o.reduction)
+      U.check_reduction(name, o.reduction, U.CTOR)
     end
     local keys = {}
     for _, k in ipairs(scalars) do
