@@ -64,6 +64,30 @@ describe("nn.init", function()
     errors("mode fan_avg not supported", init.kaiming_normal_, t, { mode = "fan_avg" })
   end)
 
+  it("raises every error as the called initialiser's, at the caller's line", function()
+    local at = helpers.errors_at_caller
+    local t = graphids.empty(4, 3)
+    at("uniform_: low 3 must not exceed high 1", init.uniform_, t, 3, 1)
+    at("normal_: std must be a finite number >= 0, got %-1", init.normal_, t, 0, -1)
+    at("uniform_: unknown option 'bogus'", init.uniform_, t, 0, 1, { bogus = 1 })
+    local fewer = "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"
+    for _, name in ipairs({ "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+      "_calculate_fan_in_and_fan_out" }) do
+      at(name .. ": " .. fewer, init[name], graphids.empty(2))
+    end
+    at("kaiming_normal_: mode fan_avg not supported", init.kaiming_normal_, t, { mode = "fan_avg" })
+    at("kaiming_uniform_: unsupported nonlinearity swish", init.kaiming_uniform_, t,
+      { nonlinearity = "swish" })
+    at("calculate_gain: unsupported nonlinearity swish", init.calculate_gain, "swish")
+    for _, name in ipairs({ "uniform_", "normal_", "constant_", "zeros_", "ones_", "xavier_uniform_",
+      "kaiming_normal_" }) do
+      at(name .. ": tensor must be a graphids.Tensor, got 5", init[name], 5)
+    end
+    -- what they return is unchanged by the wrapping
+    assert.equal(t, init.zeros_(t))
+    assert.same({ 3, 4 }, { init._calculate_fan_in_and_fan_out(t) })
+  end)
+
   it("works on parameters (grad mode off) and records nothing", function()
     local w = graphids.empty(3, 3, { requires_grad = true })
     init.kaiming_uniform_(w)

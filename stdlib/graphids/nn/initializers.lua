@@ -6,10 +6,21 @@
 -- Each runs with grad mode off (so it works on parameters), draws from graphids' RNG (the
 -- default generator, or opts.generator) and returns the tensor.  Values differ from torch's for
 -- the same seed (a different generator); distributions and bounds are the same.
+-- Every error is the called initialiser's, at its caller's line (core._named, below): the
+-- tensor op it fills with ("uniform_: low 3 must not exceed high 1") and the fan or gain it
+-- computes ("xavier_uniform_: Fan in and fan out can not be computed ...") included.
+local core = require "graphids.core"
+local graphids = require "graphids"
 local U = require "graphids.nn._util"
 
 local NONE = U.NONE
 local init = {}
+
+local function check_tensor(fname, t)
+  if not graphids.is_tensor(t) then
+    error(string.format("%s: tensor must be a graphids.Tensor, got %s", fname, U.describe(t)), 0)
+  end
+end
 
 local function gen_opts(fname, opts, defaults)
   defaults = defaults or {}
@@ -47,6 +58,7 @@ end
 -- fan_in = size(2) * receptive field, fan_out = size(1) * receptive field (receptive field =
 -- product of the sizes after the second).
 function init._calculate_fan_in_and_fan_out(t)
+  check_tensor("_calculate_fan_in_and_fan_out", t)
   local shape = t.shape
   if #shape < 2 then
     error("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions", 2)
@@ -70,25 +82,30 @@ end
 
 -- U(a, b).  init.uniform_(t, a=0, b=1, {generator=})
 function init.uniform_(t, a, b, opts)
+  check_tensor("uniform_", t)
   local _, g = gen_opts("uniform_", opts)
   return U.no_grad(function() return t:uniform_(a or 0.0, b or 1.0, g) end)
 end
 
 -- N(mean, std^2).  init.normal_(t, mean=0, std=1, {generator=})
 function init.normal_(t, mean, std, opts)
+  check_tensor("normal_", t)
   local _, g = gen_opts("normal_", opts)
   return U.no_grad(function() return t:normal_(mean or 0.0, std or 1.0, g) end)
 end
 
 function init.constant_(t, value)
+  check_tensor("constant_", t)
   return U.no_grad(function() return t:fill_(value) end)
 end
 
 function init.zeros_(t)
+  check_tensor("zeros_", t)
   return U.no_grad(function() return t:zero_() end)
 end
 
 function init.ones_(t)
+  check_tensor("ones_", t)
   return U.no_grad(function() return t:fill_(1) end)
 end
 
@@ -142,6 +159,10 @@ function init.kaiming_normal_(t, opts)
     return t
   end
   return U.no_grad(function() return t:normal_(0.0, std, g) end)
+end
+
+for name, f in pairs(init) do
+  init[name] = core._named(f, name)
 end
 
 return init
