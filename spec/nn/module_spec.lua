@@ -232,6 +232,26 @@ describe("graphids.nn.Module", function()
     assert.equal(63, b.weight:sum():item())
   end)
 
+  it("to() keeps a parameter a parameter when another module holds it as a buffer", function()
+    local Holder = class("Holder", nn.Module)
+    function Holder:__init(t, kind)
+      nn.Module.__init(self)
+      if kind == "parameter" then self:register_parameter("t", t) else self:register_buffer("t", t) end
+    end
+    local t = graphids.zeros(2)
+    -- the buffer's module comes first in the walk: its conversion was reused for the parameter
+    local seq = nn.Sequential(Holder(t, "buffer"), Holder(t, "parameter"))
+    seq[2].t:sum():backward()
+    seq:double()
+    local p = seq[2].t
+    assert.equal("f64", p.dtype)
+    assert.is_true(p.requires_grad)
+    assert.is_true(p.is_leaf)
+    assert.equal("f64", p.grad.dtype) -- its grad converted with it
+    assert.is_true(rawequal(p, seq[1].t)) -- still one tensor
+    assert.same({ p }, seq:parameters())
+  end)
+
   it("zero_grad removes gradients or zeroes them in place", function()
     local l = nn.Linear(2, 2)
     l(graphids.randn(3, 2)):sum():backward()

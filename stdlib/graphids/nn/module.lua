@@ -518,8 +518,13 @@ function Module:to(a, b)
       if t ~= nil and done[t] ~= nil then rawset(m, name, done[t]) end
     end
   end
-  for _, m in self:named_modules() do
+  -- every parameter before any buffer: a tensor that is one module's parameter and another's
+  -- buffer is converted as a parameter (keeping requires_grad and its grad), then shared
+  local modules = self:modules()
+  for _, m in ipairs(modules) do
     convert(m, m._params, true)
+  end
+  for _, m in ipairs(modules) do
     convert(m, m._buffers, false)
   end
   return self
