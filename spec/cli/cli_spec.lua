@@ -218,6 +218,14 @@ describe("graphids fit|test|pipeline|runs", function()
     assert.equal(1, rc)
     assert.truthy(err:find("checkpoint '" .. nolake .. "/synthetic/gat/focal/seed_42/checkpoints/" ..
       "best_model.safetensors' does not exist (train the stage first", 1, true), err)
+    -- a device the data module makes batches on is checked before anything is read or replaced,
+    -- as the trainer's is, and named by its key
+    local devlake = gio.join(tmp, "lake_dev")
+    _, err, rc = proc.run({ "fit", "--config", "recipes/stages/gat.lua", "--tla", "lake_root=" .. devlake,
+      "--set", 'data.init_args.device="cuda:99"' })
+    assert.equal(1, rc, err)
+    assert.truthy(err:find("data.init_args.device", 1, true), err)
+    assert.is_false(gio.exists(devlake))
     -- Lightning's words name the run dir's own files, which are what every check then reads
     for word, file in pairs({ best = "best_model", last = "last" }) do
       for _, verb in ipairs({ "test", "fit" }) do

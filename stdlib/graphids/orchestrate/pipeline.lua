@@ -548,10 +548,15 @@ function M.check(p)
   local function add(n, msg) problems[#problems + 1] = { stage = n.name, problem = msg } end
   for _, n in ipairs(p.stages) do
     -- the device each stage runs on (--tla device=cuda on a machine without one), as build checks it
-    local device = n.kind == "extract" and n.spec.device or n.resolved.validated.trainer.device
-    if device ~= nil and device ~= "cpu" then
-      local okd, derr = pcall(graphids.gpu.check_device, device,
-        n.kind == "extract" and "device" or "trainer.device")
+    local devices
+    if n.kind == "extract" then
+      local dev = n.spec.device
+      devices = dev ~= nil and dev ~= "cpu" and { { key = "device", device = dev } } or {}
+    else
+      devices = require("graphids.orchestrate.stage").devices(n.resolved.validated)
+    end
+    for _, d in ipairs(devices) do
+      local okd, derr = pcall(graphids.gpu.check_device, d.device, d.key)
       if not okd then add(n, errors.strip_own_position(derr)) end
     end
     -- an extract stage's folder is read (is it complete?) and written as a training stage's is;

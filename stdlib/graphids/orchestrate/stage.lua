@@ -57,11 +57,23 @@ end
 -- cannot be, read-only or under a file, is named).
 -- A build that fails after that (no data root, a dataset without graphs) removes the folders it
 -- created while they hold no file, so a refused stage leaves no empty run dir.
+-- The devices a configuration puts work on, with the keys that name them, in order: the
+-- trainer's, and the data module's (batches made there).  The CPU is left out: it is always
+-- there.
+function M.devices(validated)
+  local out = {}
+  local data_args = type(validated.data) == "table" and validated.data.init_args
+  for _, d in ipairs({ { "trainer.device", validated.trainer.device },
+    { "data.init_args.device", type(data_args) == "table" and data_args.device or nil } }) do
+    if d[2] ~= nil and d[2] ~= "cpu" then out[#out + 1] = { key = d[1], device = d[2] } end
+  end
+  return out
+end
+
 function M.build(resolved)
   inst.check_model(resolved.validated)
-  local device = resolved.validated.trainer.device
-  if device ~= nil and device ~= "cpu" then
-    graphids.gpu.check_device(device, "trainer.device") -- named before the data lands on it
+  for _, d in ipairs(M.devices(resolved.validated)) do
+    graphids.gpu.check_device(d.device, d.key) -- named before the data lands on it (or a run is replaced)
   end
   local created
   if resolved.run_dir ~= nil then
