@@ -21,11 +21,14 @@ end
 
 local snapshot, same = tiny.weights, tiny.same_weights
 
--- Records the weights after every optimizer step and at each epoch's end.  Callbacks run in
--- list order: put it before the averaging callback.
+-- Records the weights after every optimizer step, at each validation's end and at each epoch's
+-- end.
 local Probe = class("Probe", cb.Callback)
 function Probe:__init()
-  self.steps, self.after_val = {}, {}
+  self.steps, self.after_val, self.val_end = {}, {}, {}
+end
+function Probe:on_validation_epoch_end(trainer)
+  self.val_end[#self.val_end + 1] = snapshot(trainer.model)
 end
 function Probe:on_train_batch_end(trainer)
   self.steps[#self.steps + 1] = snapshot(trainer.model)
@@ -34,7 +37,7 @@ function Probe:on_train_epoch_end(trainer)
   self.after_val[#self.after_val + 1] = snapshot(trainer.model)
 end
 
--- Records the weights validation runs with: put it after the averaging callback.
+-- Records the weights validation runs with.
 local ValProbe = class("ValProbe", cb.Callback)
 function ValProbe:__init()
   self.validated = {}
@@ -78,6 +81,9 @@ describe("graphids.callbacks.EMAWeightAveraging", function()
     -- validation of epoch e ran with the average of steps 1 .. 6e
     for e = 1, 3 do
       assert.is_true(same(ema_of(probe.steps, 0.9, 1, 6 * e), vprobe.validated[e]), "epoch " .. e)
+      -- and every callback's on_validation_epoch_end sees it too, one listed before the
+      -- averaging callback included (the average is swapped out after them)
+      assert.is_true(same(vprobe.validated[e], probe.val_end[e]), "epoch " .. e)
     end
     -- after validation, training went on from the current weights
     for e = 1, 3 do

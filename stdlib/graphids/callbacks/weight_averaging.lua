@@ -26,8 +26,11 @@ local Callback = require "graphids.callbacks.base"
 local EMA = class("EMAWeightAveraging", Callback)
 
 -- The Trainer runs it before the other callbacks: a checkpoint one of them saves in
--- on_train_batch_end (a preemption's) must hold the average with this step in it.
+-- on_train_batch_end (a preemption's) must hold the average with this step in it, and their
+-- on_validation_epoch_start sees the average swapped in.  Its swap-out runs after the others'
+-- on_validation_epoch_end, which see the averaged model too, as val_loss measured it.
 EMA.runs_first = true
+EMA.runs_last = { on_validation_epoch_end = true }
 
 local DEFAULTS = { decay = 0.999, update_every_n_steps = 1, update_starting_at_step = 0 }
 

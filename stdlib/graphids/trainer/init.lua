@@ -206,8 +206,21 @@ function Trainer:checkpoint_callback()
   end
 end
 
+-- Runs hook `name` of every callback in order, except that a callback whose runs_last lists
+-- the hook runs it after all the others: weight averaging swaps the average in first at a
+-- validation's start and out last at its end, so every callback's validation hooks see the
+-- averaged model, wherever it is listed.
 function Trainer:_hook(name, ...)
+  local later
   for _, c in ipairs(self.callbacks) do
+    if c.runs_last and c.runs_last[name] then
+      later = later or {}
+      later[#later + 1] = c
+    else
+      c[name](c, self, ...)
+    end
+  end
+  for _, c in ipairs(later or {}) do
     c[name](c, self, ...)
   end
 end
