@@ -74,6 +74,11 @@ describe("Trainer misuse", function()
       refusal(with("on_train_epcoh_end")))
     assert.matches("defines on_validation_batch_end, .*%(no hook of this trainer stands at its place%)",
       refusal(with("on_validation_batch_end")))
+    -- Lightning 1.x's names point at the hooks that run in their place
+    for old, now in pairs({ on_epoch_end = "on_train_epoch_end", on_epoch_start = "on_train_epoch_start",
+      on_batch_end = "on_train_batch_end", on_batch_start = "on_train_batch_start" }) do
+      assert.matches("defines " .. old .. ", .*did you mean '" .. now .. "'%?", refusal(with(old)))
+    end
     -- on a subclass of a library callback, and on the instance itself
     assert.matches("%(With_on_train_start%) defines on_train_start",
       refusal(with("on_train_start", cb.EarlyStopping)))

@@ -52,6 +52,10 @@ local LIGHTNING_NEAREST = {
   on_test_batch_end = false, on_predict_start = false, on_predict_end = false,
   on_before_backward = false, on_after_backward = false, on_before_optimizer_step = false,
   on_before_zero_grad = false,
+  -- Lightning 1.x's names, run where this trainer runs the train_ ones
+  on_epoch_start = "on_train_epoch_start", on_epoch_end = "on_train_epoch_end",
+  on_batch_start = "on_train_batch_start", on_batch_end = "on_train_batch_end",
+  on_keyboard_interrupt = "on_exception",
 }
 
 -- Why callback c (at callbacks[i] of a Trainer) cannot be used as it is: a method named as a

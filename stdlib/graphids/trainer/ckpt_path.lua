@@ -23,9 +23,20 @@ local function checkpoint_callbacks(trainer)
   return out
 end
 
+-- Why no checkpoint callback gives a folder: none is there (enable_checkpointing = false and
+-- none listed), or the ones there have no dirpath and the Trainer no default_root_dir.
+local function no_folder(cbs)
+  if #cbs == 0 then
+    return "the Trainer has no checkpoint callback (enable_checkpointing is false and none is listed)"
+  end
+  return "no checkpoint callback writes files: give ModelCheckpoint a dirpath or the Trainer a " ..
+    "default_root_dir"
+end
+
 local function last(trainer, fname)
   local newest, at, looked = nil, nil, {}
-  for _, cb in ipairs(checkpoint_callbacks(trainer)) do
+  local cbs = checkpoint_callbacks(trainer)
+  for _, cb in ipairs(cbs) do
     local dir = folder(trainer, cb)
     if dir then
       local p = gio.join(dir, "last.safetensors")
@@ -37,8 +48,7 @@ local function last(trainer, fname)
   if newest == nil then
     trainer:warn(string.format('Trainer:%s: ckpt_path = "last", but there is no last checkpoint (%s); ' ..
       "no checkpoint is loaded", fname, #looked > 0 and "looked for " .. table.concat(looked, ", ") or
-      "no checkpoint callback writes files: give ModelCheckpoint a dirpath or the Trainer a " ..
-      "default_root_dir"))
+      no_folder(cbs)))
   end
   return newest
 end
