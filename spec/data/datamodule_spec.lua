@@ -287,6 +287,27 @@ describe("graphids.data.GraphDataModule", function()
     assert.equal(dm:test_loader(dm.test_names[1]), dm:eval_loader(dm.test_names[1]))
   end)
 
+  -- A loaded cache fixes the dataset and the graph parameters: a module given other ones
+  -- trained on the cache's graphs and recorded the request's dataset and seed in its state.
+  it("takes a given cache's dataset and parameters, refusing other ones given too", function()
+    local c = data.load_cache("synthetic", { lake_root = lake, catalog = CAT, seed = 7 })
+    local dm = data.GraphDataModule { cache = c, batch_size = 4, window_size = 100, val_fraction = 0.2 }
+    dm:setup()
+    assert.equal(c, dm.cache)
+    local st = dm:state_dict()
+    assert.equal(7, st.seed)
+    assert.equal("synthetic", st.dataset)
+    assert.equal(7, dm:train_loader().seed)
+    local msg = err_of(data.GraphDataModule, { cache = c, window_size = 60, stride = 10, seed = 5,
+      dataset = "hcrl_sa", node_by_id = true, batch_size = 4 })
+    assert.matches("GraphDataModule: the cache given %(" .. c.dir:gsub("%p", "%%%0") .. "%) does not hold " ..
+      "the graphs asked for: dataset 'hcrl_sa' %(the cache's is 'synthetic'%), window_size 60 %(the " ..
+      "cache's is 100%), stride 10 %(the cache's is 100%), seed 5 %(the cache's is 7%), node_by_id true " ..
+      "%(the cache's is false%); leave these options out, or load the cache they name", msg)
+    assert.matches("cache must be a dataset cache %(from data.load_cache%), got a table {}",
+      err_of(data.GraphDataModule, { cache = {} }))
+  end)
+
   it("refuses bad options and use before setup", function()
     assert.matches("unknown option 'batchsize'", err_of(data.GraphDataModule, { batchsize = 3 }))
     assert.matches("needs node_budget and edge_budget", err_of(data.GraphDataModule, { batching = "budget" }))

@@ -193,6 +193,17 @@ local function requested(o)
     node_by_id = o.node_by_id, scaler = o.scaler, calibration = o.calibration }
 end
 
+-- The invariants a cache's metadata records, those of a cache written before an option existed
+-- taken as LEGACY says: {preprocessing_version, window_size, stride, ..., calibration}.
+function M.parameters(meta)
+  local p = {}
+  for _, k in ipairs(INVARIANTS) do
+    p[k] = meta[k]
+    if p[k] == nil then p[k] = LEGACY[k] end
+  end
+  return p
+end
+
 -- Raises when the stored metadata does not match the request, naming every difference.
 local function check_invariants(dir, meta, dataset, o)
   if meta.metadata_schema_version ~= SCHEMA_VERSION then
@@ -207,14 +218,10 @@ local function check_invariants(dir, meta, dataset, o)
       "by hand?); remove it or build it: %s", dir, json.printable(tostring(meta.dataset), 60), dataset,
       cli_command("rebuild", dataset, o)), 0)
   end
-  local want, diffs = requested(o), {}
+  local want, have, diffs = requested(o), M.parameters(meta), {}
   for _, k in ipairs(INVARIANTS) do
-    local have = meta[k]
-    if have == nil then
-      have = LEGACY[k]
-    end
-    if have ~= want[k] then
-      diffs[#diffs + 1] = string.format("%s=%s (requested %s)", k, tostring(have), tostring(want[k]))
+    if have[k] ~= want[k] then
+      diffs[#diffs + 1] = string.format("%s=%s (requested %s)", k, tostring(have[k]), tostring(want[k]))
     end
   end
   if #diffs > 0 then
@@ -582,10 +589,7 @@ function M.cache_problems(dir, meta)
   -- the folder's names say which dataset and parameters it holds: metadata that says other
   -- ones is a folder copied or renamed by hand, which a load refuses
   local variant, dataset = dir:match("([^/]+)$"), dir:match("([^/]+)/[^/]+$")
-  local okv, want = pcall(variant_of, { window_size = meta.window_size, stride = meta.stride,
-    val_fraction = meta.val_fraction, seed = meta.seed, vocab_from = meta.vocab_from or LEGACY.vocab_from,
-    node_by_id = meta.node_by_id == nil and LEGACY.node_by_id or meta.node_by_id,
-    scaler = meta.scaler or LEGACY.scaler, calibration = meta.calibration or LEGACY.calibration })
+  local okv, want = pcall(variant_of, M.parameters(meta))
   if okv and variant ~= want then
     out[#out + 1] = string.format("its folder is named %s but its metadata says %s (copied or renamed " ..
       "by hand?)", variant, want)

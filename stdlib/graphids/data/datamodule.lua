@@ -16,7 +16,8 @@
 -- the train loader (autoencoders); val and test loaders are never shuffled or filtered and use
 -- fixed batches of eval_batch_size (default max(8, batch_size)).
 -- The cache options (window_size, stride, val_fraction, seed, vocab_from, node_by_id, scaler,
--- calibration) go to graphids.data.load_cache as they are (docs/data.md).
+-- calibration) go to graphids.data.load_cache as they are (docs/data.md); with `cache = c` (a
+-- loaded cache) they and the dataset are c's, and one given too must be c's.
 local class = require "graphids.class"
 local U = require "graphids.nn._util"
 local cache = require "graphids.data.cache"
@@ -37,6 +38,40 @@ local DEFAULTS = {
 -- is taken as the integer), and those only a Lua caller can give: a configuration is JSON data.
 GraphDataModule.DEFAULTS = DEFAULTS
 GraphDataModule.LUA_ONLY = { cache = "a loaded dataset cache", log = "a function of one message" }
+
+-- What a cache fixes: its dataset and the parameters of its graphs (docs/data.md, "Invariants").
+local CACHE_KEYS = { "dataset", "window_size", "stride", "val_fraction", "seed", "vocab_from", "node_by_id",
+  "scaler", "calibration" }
+
+-- With a loaded cache, the module's dataset and graph parameters are the cache's: one the caller
+-- gave too must be the cache's own (else a module asked for 60-frame windows, or seed 5's split,
+-- would train on the cache's graphs and record the request's values in its state), and those
+-- left out are taken from it.  given: the options as the caller wrote them.
+local function shown(v)
+  return type(v) == "string" and ("'" .. v .. "'") or tostring(v)
+end
+
+local function adopt_cache(o, given, level)
+  local c = o.cache
+  if type(c) ~= "table" or type(c.metadata) ~= "table" or c.train == nil then
+    error("GraphDataModule: cache must be a dataset cache (from data.load_cache), got " .. U.describe(c),
+      level)
+  end
+  local have = cache.parameters(c.metadata)
+  have.dataset = c.dataset or c.metadata.dataset
+  local diffs = {}
+  for _, k in ipairs(CACHE_KEYS) do
+    if given[k] ~= nil and given[k] ~= have[k] then
+      diffs[#diffs + 1] = string.format("%s %s (the cache's is %s)", k, shown(given[k]), shown(have[k]))
+    end
+    o[k] = have[k]
+  end
+  if #diffs > 0 then
+    error(string.format("GraphDataModule: the cache given (%s) does not hold the graphs asked for: %s; " ..
+      "leave these options out, or load the cache they name", tostring(c.dir), table.concat(diffs, ", ")),
+      level)
+  end
+end
 
 function GraphDataModule:__init(opts)
   local o = U.options("GraphDataModule", opts, DEFAULTS, U.CTOR)
@@ -66,6 +101,8 @@ function GraphDataModule:__init(opts)
   end
   if o.cache == nil then
     cache.check_options("GraphDataModule", o, U.CTOR + 1)
+  else
+    adopt_cache(o, opts, U.CTOR + 1)
   end
   if o.label_filter ~= nil and o.label_filter ~= "benign" then
     error("GraphDataModule: label_filter must be nil or 'benign', got '" .. tostring(o.label_filter) .. "'",
