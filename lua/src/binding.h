@@ -157,6 +157,9 @@ void l_open_rnn(lua_State *L, int module, int methods);     /* l_rnn.c: fused LS
  * BORROW: valid while the userdata lives. */
 struct gids_can_frames;
 struct gids_can_frames *l_checkframes(lua_State *L, int idx);
+/* The same, or NULL when idx holds no live CanFrames (*freed = 1: one that was freed), for a
+ * caller that names the value in its own words (an element of a list). */
+struct gids_can_frames *l_testframes(lua_State *L, int idx, int *freed);
 
 int luaopen_graphids_core(lua_State *L);
 

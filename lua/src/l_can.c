@@ -42,6 +42,12 @@ struct gids_can_frames *l_checkframes(lua_State *L, int idx) {
     return &check_handle(L, idx)->f;
 }
 
+struct gids_can_frames *l_testframes(lua_State *L, int idx, int *freed) {
+    l_frames *u = luaL_testudata(L, idx, L_FRAMES_MT);
+    *freed = u != NULL && !u->live;
+    return u != NULL && u->live ? &u->f : NULL;
+}
+
 /* Frees the frames and raises the runtime's message when s failed. */
 static void check_frames(lua_State *L, l_frames *u, gids_status s) {
     if (s == GIDS_OK) return;

@@ -17,18 +17,24 @@
 #include "binding.h"
 #include "gids/windows.h"
 
-/* The CanFrames of the Lua array at idx, in a GC-owned buffer.  BORROW: the array keeps them. */
+/* The CanFrames of the Lua array `files` at idx, in a GC-owned buffer.  BORROW: the array keeps
+ * them.  A bad element is named by its position (the Lua wrappers rename `files` to their own
+ * argument's name). */
 static const gids_can_frames **check_frames_list(lua_State *L, int idx, int64_t *n,
                                                  const char *fname) {
     if (!lua_istable(L, idx))
-        luaL_error(L, "%s: argument #%d must be a list of CanFrames, got %s", fname, idx,
+        luaL_error(L, "%s: files must be a list of CanFrames, got %s", fname,
                    luaL_typename(L, idx));
     *n = (int64_t)luaL_len(L, idx);
     const gids_can_frames **files =
         lua_newuserdatauv(L, sizeof *files * (size_t)(*n > 0 ? *n : 1), 0);
     for (int64_t i = 0; i < *n; i++) {
         lua_geti(L, idx, (lua_Integer)i + 1);
-        files[i] = l_checkframes(L, -1);
+        int freed;
+        files[i] = l_testframes(L, -1, &freed);
+        if (files[i] == NULL)
+            luaL_error(L, "%s: files[%d] must be a CanFrames (from data.read_can), got %s", fname,
+                       (int)i + 1, freed ? "a freed CanFrames" : luaL_typename(L, -1));
         lua_pop(L, 1);
     }
     return files;

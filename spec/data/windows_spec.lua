@@ -146,6 +146,43 @@ describe("graphids.data.build_windows", function()
     end, ("build_windows: window %d must be in 1..%d"):format(data.MAX_WINDOW + 1, data.MAX_WINDOW))
     data.build_windows { files = { f }, vocab = vocab, window = data.MAX_WINDOW }
   end)
+
+  -- The runtime's checks were raised at windows.lua's line, and an element that is no CanFrames
+  -- as "bad argument #-1 to 'build_windows' (graphids.CanFrames expected, got string)".
+  it("names a files element that is no CanFrames, and raises the runtime's checks at the caller's line",
+    function()
+      local f, gone = example(), example()
+      gone:free()
+      -- (each call on a line of its own, not a tail call: the error names that line)
+      local function build(o)
+        local s = data.build_windows(o)
+        return s
+      end
+      local function vocab_of(l)
+        local v = data.Vocabulary.from_frames(l)
+        return v
+      end
+      local function err_at(fn)
+        local ok, msg = pcall(fn)
+        assert.is_false(ok)
+        local at, rest = msg:match("^(.-:%d+): (.*)$")
+        local caller = rest:match("^build_windows") and build or vocab_of
+        assert.equal("windows_spec.lua:" .. debug.getinfo(caller, "S").linedefined + 1, at:match("[^/]+$"))
+        return rest
+      end
+      assert.equal("build_windows: files[2] must be a CanFrames (from data.read_can), got string",
+        err_at(function() build { files = { f, "e1.csv" }, vocab = vocab, window = 3 } end))
+      assert.equal("build_windows: files[1] must be a CanFrames (from data.read_can), got a freed CanFrames",
+        err_at(function() build { files = { gone }, vocab = vocab, window = 3 } end))
+      assert.equal("build_windows: window 0 must be in 1..1048576",
+        err_at(function() build { files = { f }, vocab = vocab, window = 0 } end))
+      assert.equal("build_windows: stride 0 must be >= 1",
+        err_at(function() build { files = { f }, vocab = vocab, stride = 0 } end))
+      assert.equal("Vocabulary.from_frames: list[2] must be a CanFrames (from data.read_can), got string",
+        err_at(function() vocab_of { f, "e1.csv" } end))
+      assert.equal("Vocabulary.from_frames: list must be a list of CanFrames, got string",
+        err_at(function() vocab_of "e1.csv" end))
+    end)
 end)
 
 describe("graphids.data.Vocabulary", function()

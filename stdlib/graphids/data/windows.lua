@@ -72,7 +72,10 @@ end
 -- = true counts only the frames labelled 0 (the ids of normal traffic).
 function Vocabulary.from_frames(list, opts)
   opts = U.options("Vocabulary.from_frames", opts, { benign_only = false })
-  return Vocabulary(core.can_vocab_ids(list, opts.benign_only))
+  -- (the runtime's checks of the list, raised as this function's at the caller's line)
+  local ids = core._call_as("Vocabulary.from_frames", { files = "list" }, core.can_vocab_ids, list,
+    opts.benign_only)
+  return Vocabulary(ids)
 end
 
 -- Ids (texts) in index order: ids[k] gets index k.
@@ -173,7 +176,9 @@ function M.build_windows(opts)
   if not class.isinstance(opts.vocab, Vocabulary) then
     error("build_windows: option vocab must be a graphids.data.Vocabulary", 2)
   end
-  return core.build_windows(opts.files, {
+  -- the runtime checks the rest (a files element, window, stride, attack_types): raised as this
+  -- function's at the caller's line, not at this one
+  local set = core._call_as("build_windows", nil, core.build_windows, opts.files, {
     vocab = opts.vocab.ids,
     window = opts.window,
     stride = opts.stride,
@@ -181,6 +186,7 @@ function M.build_windows(opts)
     aligned_edges = opts.aligned_edges,
     node_by_id = opts.node_by_id,
   })
+  return set
 end
 
 -- ------------------------------------------------------------------ split
