@@ -308,6 +308,65 @@ describe("graphids.data.GraphDataModule", function()
       err_of(data.GraphDataModule, { cache = {} }))
   end)
 
+  -- The stale check ran only in stage.build, the fusion states' extraction and `data build`:
+  -- setup() served a cache of captures changed since (a reviewer halved one: still 120 graphs).
+  it("rebuilds a cache whose captures changed since, at setup, memoised or not", function()
+    local root, lake2 = os.tmpname(), os.tmpname()
+    os.remove(root)
+    os.remove(lake2)
+    local sim = data.resolve_dataset("synthetic", { lake_root = lake, catalog = CAT })
+    assert(gio.mkdir_p(root))
+    assert(os.execute(string.format("cp -r '%s' '%s/synthetic'", sim.dir, root)))
+    -- (the log gets the build's progress lines too)
+    local said = {}
+    local copts = { data_root = root, lake_root = lake2, catalog = CAT, log = function(m)
+      if m:find("rebuilding", 1, true) then said[#said + 1] = m end
+    end }
+    local function graphs()
+      local o = { dataset = "synthetic", batch_size = 4 }
+      for k, v in pairs(copts) do o[k] = v end
+      return data.GraphDataModule(o):setup().cache.metadata.splits.train.num_graphs
+    end
+    local path = gio.join(root, "synthetic", sim.train[1].name)
+    local function cut(keep)
+      local lines = {}
+      for l in io.lines(path) do lines[#lines + 1] = l end
+      local fh = assert(io.open(path, "w"))
+      fh:write(table.concat(lines, "\n", 1, keep(#lines)), "\n")
+      fh:close()
+    end
+    local function rebuilt(n, before)
+      assert.is_true(n < before)
+      assert.equal(1, #said)
+      local want = "was built from other captures than those in " .. gio.join(root, "synthetic") ..
+        " now (" .. sim.train[1].name .. " has "
+      assert.truthy(said[1]:find(want, 1, true), said[1])
+      assert.equal(": rebuilding it from those", said[1]:sub(-26))
+      table.remove(said)
+    end
+    local n = graphs()
+    assert.equal(n, graphs())
+    assert.same({}, said)
+    -- half of a train capture's rows: the same process (the memo holds the old cache), then a
+    -- fresh one
+    cut(function(k) return (k + 1) // 2 end)
+    local n2 = graphs()
+    rebuilt(n2, n)
+    cut(function(k) return k - 300 end)
+    data.clear_cache_memo()
+    rebuilt(graphs(), n2)
+    -- a load that may not build names it, with the command that rebuilds it
+    cut(function(k) return k - 300 end)
+    local ok, msg = pcall(data.load_cache, "synthetic", { data_root = root, lake_root = lake2, catalog = CAT,
+      build = false })
+    assert.is_false(ok)
+    assert.matches("was built from other captures than those in .- now %(.-%); rebuild it: graphids data " ..
+      "rebuild %-%-dataset synthetic", msg)
+    data.clear_cache_memo()
+    gio.remove_tree(root)
+    gio.remove_tree(lake2)
+  end)
+
   it("refuses bad options and use before setup", function()
     assert.matches("unknown option 'batchsize'", err_of(data.GraphDataModule, { batchsize = 3 }))
     assert.matches("needs node_budget and edge_budget", err_of(data.GraphDataModule, { batching = "budget" }))

@@ -645,18 +645,31 @@ function M.list_caches(opts)
 end
 
 -- load_cache(dataset, opts) -> DatasetCache (memoised per lake root, dataset and parameters).
--- Builds first when there is no cache (opts.build = false makes that an error).
+-- Builds first when there is no cache, and rebuilds a sound one built from other captures than
+-- the catalog resolves now (catalog.stale_cache: captures changed since, memoised or not), with
+-- a warning through opts.log (else on stderr); opts.build = false makes either an error.
 function M.load_cache(dataset, opts)
   local o = options("load_cache", opts)
   local key = memo_key(dataset, o)
-  if memo[key] and not o.force then
-    return memo[key]
-  end
   local dir = dir_of(dataset, o)
   local fix = "rebuild it: " .. cli_command("rebuild", dataset, o)
   -- (damaged metadata: force rebuilds it, anything else names it)
   local okm, meta = pcall(read_metadata, dir, fix)
   if not okm and not o.force then error(meta, 0) end
+  -- The one place a load checks its captures (stage.build and training code both load through
+  -- here), after what names a damaged or misplaced cache: that is refused, not rebuilt.
+  if okm and meta ~= nil and not o.force then
+    check_invariants(dir, meta, dataset, o)
+    local stale = catalog.stale_cache(dataset, o, meta)
+    if stale and not o.build then error(stale .. "; " .. fix, 0) end
+    if stale then
+      catalog.say_rebuilding(stale, o.log)
+      o.force = true
+    end
+  end
+  if memo[key] and not o.force then
+    return memo[key]
+  end
   if not okm or meta == nil or o.force or not complete(dir, meta) then
     if not o.build then
       error("no dataset cache at " .. dir .. "; build it: " .. cli_command("build", dataset, o), 0)

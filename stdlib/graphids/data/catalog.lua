@@ -417,8 +417,9 @@ end
 -- its simulation's folder (another catalog's frames or seed, or the single raw folder of
 -- earlier versions), and every dataset by its captures' names and sizes when the metadata
 -- records them (changed_captures: another data root, a capture added, removed or rewritten).
--- The builds rebuild such a cache (rebuild_stale_cache).
-function M.stale_cache(name, opts)
+-- The builds and every load rebuild such a cache (rebuild_stale_cache, cache.load_cache).  meta:
+-- the cache's metadata when the caller has read it already.
+function M.stale_cache(name, opts, meta)
   local entry = M.dataset_info(name, opts)
   local root = M.data_root(opts)
   local cache = require "graphids.data.cache"
@@ -427,7 +428,7 @@ function M.stale_cache(name, opts)
     if k ~= "log" and k ~= "build" and k ~= "force" then copts[k] = opts[k] end
   end
   local dir = cache.cache_dir(name, copts)
-  local meta = gio.read_json(gio.join(dir, "cache_metadata.json"))
+  meta = meta or gio.read_json(gio.join(dir, "cache_metadata.json"))
   -- (none, or one that does not read: the cache names that itself)
   if type(meta) ~= "table" or type(meta.raw_dir) ~= "string" then return nil end
   local simulated_here = entry.simulated and not (root and gio.is_dir(gio.join(root, name)))
@@ -485,16 +486,21 @@ function M.changed_captures(name, opts, dir, meta)
     ds.dir, why), dir
 end
 
+-- Says, through log (default: a warning on stderr), that the cache stale_cache found stale
+-- (stale: its message) is being rebuilt.
+function M.say_rebuilding(stale, log)
+  log = log or function(msg) io.stderr:write("graphids: warning: ", msg, "\n") end
+  log(stale .. ": rebuilding it from those")
+end
+
 -- Rebuilds the dataset cache of name that opts name when stale_cache finds it built from other
--- captures, saying so through log (default: a warning on stderr); the captures are generated
--- first when missing.  Returns what was stale, or nil when nothing was.  Called before a data
--- module loads its cache (graphids.orchestrate.instantiate, the fusion states' extraction,
--- `graphids data build`).
+-- captures, saying so (say_rebuilding); the captures are generated first when missing.  Returns
+-- what was stale, or nil when nothing was.  `graphids data build` calls it before it builds;
+-- a load (cache.load_cache, so GraphDataModule:setup()) checks on its own.
 function M.rebuild_stale_cache(name, opts, log)
   local stale = M.stale_cache(name, opts)
   if stale == nil then return nil end
-  log = log or function(msg) io.stderr:write("graphids: warning: ", msg, "\n") end
-  log(stale .. ": rebuilding it from those")
+  M.say_rebuilding(stale, log)
   local cache = require "graphids.data.cache"
   local copts = {}
   for k in pairs(cache.OPTION_DEFAULTS) do
