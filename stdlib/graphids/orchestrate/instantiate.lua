@@ -57,10 +57,7 @@ local function data_module(d)
   local entry = schema.DATA_CLASSES[d.class_path]
   local cls = require(entry[1])[entry[2]]
   local dm = cls(d.init_args)
-  if d.class_path == "graphids.data.GraphDataModule" then
-    -- (a simulated dataset's cache built from another simulation's captures is rebuilt first)
-    require("graphids.data.catalog").rebuild_stale_cache(d.init_args.dataset or "synthetic", d.init_args)
-  end
+  -- (a cache built from other captures than the catalog's now is rebuilt by the load itself)
   dm:setup()
   return dm
 end
