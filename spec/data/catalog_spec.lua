@@ -147,7 +147,7 @@ describe("graphids.data catalog", function()
     assert.are_not.equal(gio.read_file(small.train[1].path), gio.read_file(reseeded.train[1].path))
     -- the cache folder names the graph parameters only: one built from the 600-frame captures
     -- is named for a catalog of 700 frames, and rebuilt from the 700-frame captures before a
-    -- data module of the builds reads it (stage.build, the extraction, graphids data build)
+    -- data module reads it (every load_cache: stages, the extraction, graphids data build)
     local copts = { lake_root = lake, catalog = cat(600, 5), window_size = 100, stride = 100,
       val_fraction = 0.2, seed = 42, vocab_from = "benign", node_by_id = true, scaler = "per_file",
       calibration = 0.1 }

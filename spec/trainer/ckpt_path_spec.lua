@@ -88,7 +88,7 @@ describe("Trainer ckpt_path = 'last' | 'best'", function()
         true))
       -- with checkpointing off, the warning says so (the Trainer's default_root_dir is there)
       trainer(1, { enable_checkpointing = false }):test(model(5), dm(), { ckpt_path = "last" })
-      assert.truthy(said[2]:find("the Trainer has no checkpoint callback (enable_checkpointing is false and " ..
-        "none is listed)", 1, true), said[2])
+      assert.truthy(said[2]:find("the Trainer has no checkpoint callback (enable_checkpointing is " ..
+        "false and none is listed)", 1, true), said[2])
     end)
 end)

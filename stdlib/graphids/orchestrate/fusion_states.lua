@@ -244,9 +244,10 @@ function M.extract(spec, opts)
   local inst = require "graphids.orchestrate.instantiate"
   local data = require "graphids.data"
   local d = config.thaw(spec.data)
+  -- (a cache built from other captures than the catalog's now is rebuilt by the load itself,
+  -- which says so to this log)
+  if opts.log then d.log = opts.log end
   local dm = data.GraphDataModule(d)
-  -- (a simulated dataset's cache built from another simulation's captures is rebuilt first)
-  require("graphids.data.catalog").rebuild_stale_cache(d.dataset or "synthetic", d, opts.log)
   dm:setup()
   local digest = inst.vocab_digest(dm)
   local vgae = inst.load_model(spec.vgae_ckpt, { vocab_digest = digest, what = "fusion_states vgae_ckpt" })
