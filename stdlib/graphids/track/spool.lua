@@ -13,7 +13,8 @@
 -- `run_key` is the client's id of a run (32 hex), also sent as the tag graphids.run_key, so a
 -- replay finds a run that an earlier, interrupted delivery created instead of creating it twice.
 -- Delivery goes in file order and stops at the first failure of the store; what was delivered
--- is removed, so running sync again is always safe.  An event the store refuses for what it
+-- is recorded at once (tracking_spool.delivered) and removed from the spool at the end, so
+-- running sync again is always safe.  An event the store refuses for what it
 -- holds (HTTP 4xx: a tag key it does not take) can never be delivered: it is set aside in
 -- run_dir/tracking_spool.rejected.jsonl, with the reason, instead of blocking every later one.
 --
@@ -21,8 +22,8 @@
 -- flock on run_dir/tracking_spool.lock around each append and each rewrite, and a rewrite
 -- keeps every line appended after sync read the file.  A second sync of the same run dir is
 -- refused (run_dir/tracking_spool.sync.lock) instead of delivering the same events twice.
--- A sync killed between delivering (or setting aside) an event and removing it from the spool
--- repeats that one event: a create finds its run by key, params, tags and a status are the
+-- A sync killed between delivering (or setting aside) an event and recording it repeats that
+-- one event: a create finds its run by key, params, tags and a status are the
 -- same again, a tag removed again is gone already, a FileStore skips a metric point it
 -- already holds last, and a set-aside line equal to the last one in the rejected file is not
 -- written again.
@@ -189,11 +190,15 @@ function M.check_event(ev)
   return check_list(ev, "metrics") or check_list(ev, "params") or check_list(ev, "tags")
 end
 
--- The events of a spool text, in order, with their lines; the first bad line (file:line: why)
+-- The events of a spool text, in order, with their lines and the byte offset just past each
+-- line (its newline included); the first bad line (file:line: why, counting from line first + 1)
 -- and the number of events (non-empty lines).
-local function parse(text, path)
-  local evs, lines, n, bad = {}, {}, 0, nil
-  for line in text:gmatch("([^\n]*)\n?") do
+local function parse(text, path, first)
+  local evs, lines, ends, n, bad = {}, {}, {}, first or 0, nil
+  local pos = 1
+  while pos <= #text do
+    local nl = text:find("\n", pos, true) or #text + 1
+    local line = text:sub(pos, nl - 1)
     n = n + 1
     if line ~= "" then
       local ok, ev = pcall(json.decode, line)
@@ -201,10 +206,11 @@ local function parse(text, path)
       if bad == nil and why then
         bad = string.format("%s:%d: not a spooled tracking event (%s)", path, n, why)
       end
-      evs[#evs + 1], lines[#lines + 1] = ev, line
+      evs[#evs + 1], lines[#lines + 1], ends[#ends + 1] = ev, line, math.min(nl, #text)
     end
+    pos = nl + 1
   end
-  return evs, lines, bad
+  return evs, lines, bad, ends
 end
 
 -- The spool's text ("" when there is none), or nil, message.
@@ -221,13 +227,79 @@ local function read_text(run_dir)
   return text
 end
 
+-- ---------------------------------------------------------------- what a sync delivered
+--
+-- What a sync has delivered of the spool is not cut from the file event by event (a rewrite
+-- of the whole spool after each one made a sync quadratic in the spool's size).  Each event
+-- delivered (or set aside, or skipped as late) appends one fsynced line to
+-- run_dir/tracking_spool.delivered: {bytes, chain, ids}, saying that the spool's first `bytes`
+-- bytes are done; `chain` is the sha256 chain of their non-empty lines (c = sha256(c .. line),
+-- from c = "") and `ids` the run ids the sync learned (run_key -> id).  At the end of each pass
+-- and when the sync stops, the spool is rewritten once without that prefix and the marker is
+-- removed (compact, below).  A sync killed in between leaves both, and what reads the spool
+-- next (a sync, spool.read) skips the prefix the marker names after checking that the spool
+-- still starts with exactly those lines: a marker left by a sync killed after the rewrite but
+-- before removing the marker names lines the spool no longer starts with, and is ignored.
+M.DONE = "tracking_spool.delivered"
+
+local function done_path(run_dir)
+  return run_dir .. "/" .. M.DONE
+end
+
+local function chain_step(chain, line)
+  return core.sha256(chain .. line)
+end
+
+-- The marker's last whole line as a table, or nil.  (A kill never leaves half a line: each is
+-- one write(2); a line torn by a power loss is passed over.)
+local function read_done(run_dir)
+  local f = io.open(done_path(run_dir), "rb")
+  if not f then return nil end
+  local text = f:read("a") or ""
+  f:close()
+  local last
+  for line in text:gmatch("[^\n]+") do
+    local ok, m = pcall(json.decode, line)
+    if ok and type(m) == "table" and math.tointeger(m.bytes) and type(m.chain) == "string" then last = m end
+  end
+  return last
+end
+
+-- How many bytes at the start of text (the spool's) a killed sync delivered: 0 when there is
+-- no marker or it does not match text; then the chain of those lines and the run ids it
+-- learned.
+local function delivered(run_dir, text)
+  local m = read_done(run_dir)
+  if not m or m.bytes <= 0 or m.bytes > #text then return 0, "", {} end
+  if m.bytes < #text and text:sub(m.bytes, m.bytes) ~= "\n" then return 0, "", {} end
+  local chain = ""
+  for line in text:sub(1, m.bytes):gmatch("[^\n]+") do chain = chain_step(chain, line) end
+  if chain ~= m.chain then return 0, "", {} end
+  local ids = {}
+  if type(m.ids) == "table" and not json.is_array(m.ids) then
+    for k, v in pairs(m.ids) do
+      if type(k) == "string" and type(v) == "string" then ids[k] = v end
+    end
+  end
+  return m.bytes, chain, ids
+end
+
+-- The spool's text less what a killed sync delivered, and the number of lines left out; then
+-- what delivered says.
+local function undelivered(run_dir, text)
+  local done, chain, ids = delivered(run_dir, text)
+  local _, lines = text:sub(1, done):gsub("\n", "")
+  return text:sub(done + 1), lines, done, chain, ids
+end
+
 -- The events of a spool file, in order; nil, message naming file and line for a bad line (or
 -- a spool path that is not a file), and the number of events the file holds (its non-empty
 -- lines: what is left undelivered).
 function M.read(run_dir)
   local text, err = read_text(run_dir)
   if not text then return nil, err, 0 end
-  local evs, _, bad = parse(text, M.path(run_dir))
+  local rest, skipped = undelivered(run_dir, text)
+  local evs, _, bad = parse(rest, M.path(run_dir), skipped)
   if bad then return nil, bad, #evs end
   return evs
 end
@@ -553,50 +625,74 @@ local function count(text)
   return n
 end
 
--- Drops the first delivered event of the spool, under the lock.  snap.head is the text the
--- spool starts with (the events of snap not yet removed); whatever follows it was appended
--- since and is kept as it is.  Later events of a run created by this sync get its run id.
-local function drop_first(run_dir, snap, ids)
+-- Records that the next event of snap (snap.next) is done: one fsynced marker line.  true,
+-- or nil, message.
+local function mark_done(run_dir, snap, ids)
+  local i = snap.next
+  snap.done, snap.chain, snap.next = snap.base + snap.ends[i], chain_step(snap.chain, snap.lines[i]), i + 1
+  local known = {}
+  for k, v in pairs(ids) do
+    if type(v) == "string" then known[k] = v end
+  end
+  local line = json.encode({ bytes = snap.done, chain = snap.chain, ids = known })
+  return core.append_file(done_path(run_dir), line .. "\n", { sync = true })
+end
+
+-- Rewrites the spool without what this sync delivered (its first snap.done bytes), under the
+-- lock, then removes the marker.  snap.head is the text the sync read; whatever follows it was
+-- appended since and is kept as it is.  Later events of a run created by this sync get its run
+-- id.  Returns the number of events appended since snap was read, or nil, message.
+local function compact(run_dir, snap, ids)
   return with_lock(run_dir, function()
     local text = assert(read_text(run_dir))
     if text:sub(1, #snap.head) ~= snap.head then
       error(M.path(run_dir) .. " was changed by another process during the sync", 0)
     end
     local tail = text:sub(#snap.head + 1)
-    snap.next = snap.next + 1
-    local lines = {}
-    for i = snap.next, #snap.evs do
-      local ev = snap.evs[i]
-      if ev.op ~= "create_run" and ev.run_id == nil and ids[ev.run_key] then
-        ev.run_id = ids[ev.run_key]
-        snap.lines[i] = encode(ev)
+    if snap.done > 0 or #snap.evs == 0 then -- (an empty spool file goes too)
+      local lines = {}
+      for i = snap.next, #snap.evs do
+        local ev = snap.evs[i]
+        if ev.op ~= "create_run" and ev.run_id == nil and ids[ev.run_key] then
+          ev.run_id = ids[ev.run_key]
+          snap.lines[i] = encode(ev)
+        end
+        lines[#lines + 1] = snap.lines[i] .. "\n"
       end
-      lines[#lines + 1] = snap.lines[i] .. "\n"
+      local rest = table.concat(lines) .. tail
+      if rest:match("^%s*$") then
+        local ok, err = os.remove(M.path(run_dir))
+        if not ok and core.stat(M.path(run_dir)) then error(err, 0) end
+      else
+        assert(core.atomic_write(M.path(run_dir), rest))
+      end
     end
-    snap.head = table.concat(lines)
-    local rest = snap.head .. tail
-    if rest:match("^%s*$") then
-      local ok, err = os.remove(M.path(run_dir))
-      if not ok and core.stat(M.path(run_dir)) then error(err, 0) end
-    else
-      assert(core.atomic_write(M.path(run_dir), rest))
-    end
+    local ok, err = os.remove(done_path(run_dir))
+    if not ok and core.stat(done_path(run_dir)) then error(err, 0) end
     return count(tail)
   end)
 end
 
--- The events left in the spool (its non-empty lines; 0 when it cannot be read).
+-- The events left in the spool (its non-empty lines less what a killed sync delivered; 0 when
+-- it cannot be read).
 local function left_in(run_dir)
-  return count(read_text(run_dir) or "")
+  return count((undelivered(run_dir, read_text(run_dir) or "")))
 end
 
--- The spool as it is now (under the lock): {evs, lines, head, next}, or nil, message, events.
-local function snapshot(run_dir)
+-- The spool as it is now (under the lock), less what a killed sync delivered: {evs, lines,
+-- ends (byte offsets past each line, from base), base, head, next, done, chain}, or nil,
+-- message, events.  ids gets the run ids that the killed sync learned.
+local function snapshot(run_dir, ids)
   local text, err = with_lock(run_dir, read_text, run_dir)
   if not text then return nil, err, left_in(run_dir) end
-  local evs, lines, bad = parse(text, M.path(run_dir))
+  local rest, skipped, done, chain, known = undelivered(run_dir, text)
+  for k, v in pairs(known) do
+    if ids[k] == nil then ids[k] = v end
+  end
+  local evs, lines, bad, ends = parse(rest, M.path(run_dir), skipped)
   if bad then return nil, bad, #evs end
-  return { evs = evs, lines = lines, head = text, next = 1 }
+  return { evs = evs, lines = lines, ends = ends, base = done, head = text, next = 1, done = done,
+    chain = chain }
 end
 
 -- The URI to send ev to: opts.uri, else the event's own.  A spool keeps a URI without its
@@ -652,49 +748,55 @@ local function remove_stale_tmp(run_dir)
   end
 end
 
+-- Delivers the events of snap in order, recording each one done (mark_done).  nil when every
+-- one went (delivered, set aside or skipped), else why delivery stopped (the event stays).
+local function deliver_pass(run_dir, state, snap)
+  for i, ev in ipairs(snap.evs) do
+    local ok, why, refused = deliver(state, ev)
+    local where, err
+    if refused then
+      if ev.op == "create_run" then state.ids[ev.run_key] = false end
+      where, err = M.set_aside(run_dir, ev, why)
+      if not where then -- kept in the spool rather than lost
+        refused, why = false, why .. " (and it cannot be set aside: " .. tostring(err) .. ")"
+      end
+    end
+    if not ok and not refused then return string.format("event %d (%s): %s", i, ev.op, why) end
+    if refused then
+      state.aside = state.aside + 1
+      state.notify(string.format("event %d (%s) refused: %s; set aside in %s", i, ev.op, why, where))
+    elseif ok == M.SKIPPED then
+      state.skipped = state.skipped + 1
+    else
+      state.sent = state.sent + 1
+    end
+    local marked, merr = mark_done(run_dir, snap, state.ids)
+    if not marked then
+      return "spool: cannot record the delivery in " .. done_path(run_dir) .. ": " .. tostring(merr)
+    end
+  end
+  return nil
+end
+
 local function sync_locked(run_dir, opts)
   remove_stale_tmp(run_dir)
   local notify = opts.notify or function(line) io.stderr:write("graphids track sync: ", line, "\n") end
   local state = { opts = opts, stores = {}, ids = {}, seen = {}, sent = 0, aside = 0, skipped = 0,
     notify = function(line) notify(run_dir .. ": " .. line) end }
   while true do -- again for what training appended meanwhile
-    local snap, err, held = snapshot(run_dir)
+    local snap, err, held = snapshot(run_dir, state.ids)
     if not snap then return nil, err, state.sent, held, state.aside, state.skipped end
-    if #snap.evs == 0 then -- an empty spool file goes too, unless an event came meanwhile
-      local appended, derr = drop_first(run_dir, snap, state.ids)
-      if appended == nil then return nil, derr, state.sent, 0, state.aside, state.skipped end
-      if appended == 0 then return state.sent, 0, state.aside, state.skipped end
+    local res = table.pack(pcall(deliver_pass, run_dir, state, snap))
+    -- what was delivered leaves the spool also when delivery stopped (a Ctrl-C included)
+    local appended, cerr = compact(run_dir, snap, state.ids)
+    if not res[1] then error(res[2], 0) end
+    local failed = res[2]
+    if appended == nil then
+      failed = (failed and failed .. "; and " or "") .. "spool: cannot rewrite " .. M.path(run_dir) .. ": " ..
+        tostring(cerr)
     end
-    for i, ev in ipairs(snap.evs) do
-      local ok, why, refused = deliver(state, ev)
-      local where
-      if refused then
-        if ev.op == "create_run" then state.ids[ev.run_key] = false end
-        where, err = M.set_aside(run_dir, ev, why)
-        if not where then -- kept in the spool rather than lost
-          refused, why = false, why .. " (and it cannot be set aside: " .. tostring(err) .. ")"
-        end
-      end
-      if not ok and not refused then
-        local now = read_text(run_dir)
-        local left = now and count(now) or (#snap.evs - i + 1)
-        return nil, string.format("event %d (%s): %s", i, ev.op, why), state.sent, left, state.aside,
-          state.skipped
-      end
-      if refused then
-        state.aside = state.aside + 1
-        notify(string.format("%s: event %d (%s) refused: %s; set aside in %s", run_dir, i, ev.op, why, where))
-      elseif ok == M.SKIPPED then
-        state.skipped = state.skipped + 1
-      else
-        state.sent = state.sent + 1
-      end
-      local dropped, derr = drop_first(run_dir, snap, state.ids)
-      if not dropped then
-        return nil, "spool: cannot rewrite " .. M.path(run_dir) .. ": " .. tostring(derr), state.sent,
-          #snap.evs - i, state.aside, state.skipped
-      end
-    end
+    if failed then return nil, failed, state.sent, left_in(run_dir), state.aside, state.skipped end
+    if appended == 0 then return state.sent, 0, state.aside, state.skipped end
   end
 end
 

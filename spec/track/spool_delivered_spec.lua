@@ -1,0 +1,157 @@
+-- graphids.track.spool: how a sync records what it delivered.  The spool is rewritten once per
+-- pass, not once per event (a sync of n events used to rewrite it n times: quadratic), and the
+-- marker (tracking_spool.delivered) that stands in for the rewrites keeps a sync killed with
+-- SIGKILL at any moment from losing or repeating events.
+local core = require "graphids.core"
+local fixture = require "track.support.fixture"
+local spool = require "graphids.track.spool"
+local filestore = require "graphids.track.filestore"
+
+local KEY = "0123456789abcdef0123456789abcdef"
+local read = require("graphids.io").read_file
+
+-- A spool of one run for the FileStore at root: created, n metric points (steps 1..n).
+local function spool_run(run_dir, root, n)
+  assert(spool.append(run_dir, { op = "create_run", run_key = KEY, uri = root, experiment = "e", tags = {} }))
+  for i = 1, n do
+    assert(spool.append(run_dir, { op = "log_batch", run_key = KEY, uri = root, experiment = "e",
+      metrics = { { key = "m", value = i + 0.0, timestamp = i, step = i } } }))
+  end
+end
+
+-- The steps of metric m in the FileStore, in file order.
+local function steps(root)
+  local exp = assert(filestore.new(root):find_experiment("e"))
+  local out = {}
+  for l in (read(root .. "/" .. exp .. "/" .. KEY .. "/metrics/m") or ""):gmatch("[^\n]+") do
+    out[#out + 1] = tonumber(l:match("(%d+)$"))
+  end
+  return out
+end
+
+local function range(n)
+  local out = {}
+  for i = 1, n do out[i] = i end
+  return out
+end
+
+describe("graphids.track.spool delivery record", function()
+  local dir
+  fixture.tmpdir_each(function(d) dir = d end)
+
+  it("rewrites the spool once per sync, not once per event", function()
+    local run_dir, root = dir .. "/run", dir .. "/mlruns"
+    spool_run(run_dir, root, 50)
+    local real, rewrites = core.atomic_write, 0
+    core.atomic_write = function(path, ...) -- luacheck: ignore
+      if path == spool.path(run_dir) then rewrites = rewrites + 1 end
+      return real(path, ...)
+    end
+    local res = table.pack(pcall(spool.sync, run_dir))
+    core.atomic_write = real -- luacheck: ignore
+    assert(res[1], res[2])
+    assert.same({ 51, 0, 0, 0 }, { res[2], res[3], res[4], res[5] })
+    assert.equal(0, rewrites) -- (all delivered: the file is removed, not rewritten)
+    assert.is_nil(core.stat(spool.path(run_dir)))
+    assert.is_nil(core.stat(run_dir .. "/" .. spool.DONE))
+    assert.same(range(50), steps(root))
+  end)
+
+  it("rewrites a spool whose delivery stopped once, keeping the rest", function()
+    local run_dir, root = dir .. "/run", dir .. "/mlruns"
+    spool_run(run_dir, root, 30)
+    local mlflow = require "graphids.track.mlflow"
+    local real_store, real_write, rewrites, n = mlflow.store, core.atomic_write, 0, 0
+    mlflow.store = function(o) -- luacheck: ignore
+      local s = assert(real_store(o))
+      s.log_batch = function(self, ...)
+        n = n + 1
+        if n > 20 then return nil, "store down", nil, 503 end
+        return filestore.log_batch(self, ...)
+      end
+      return s
+    end
+    core.atomic_write = function(path, ...) -- luacheck: ignore
+      if path == spool.path(run_dir) then rewrites = rewrites + 1 end
+      return real_write(path, ...)
+    end
+    local res = table.pack(pcall(spool.sync, run_dir))
+    mlflow.store, core.atomic_write = real_store, real_write -- luacheck: ignore
+    assert(res[1], res[2])
+    assert.is_nil(res[2])
+    assert.matches("^event 22 %(log_batch%): store down", res[3])
+    assert.same({ 21, 10 }, { res[4], res[5] })
+    assert.equal(1, rewrites)
+    assert.is_nil(core.stat(run_dir .. "/" .. spool.DONE))
+    assert.equal(10, #assert(spool.read(run_dir)))
+    assert.same({ 10, 0, 0, 0 }, { spool.sync(run_dir) })
+    assert.same(range(30), steps(root))
+  end)
+
+  it("skips what a killed sync recorded as delivered, and ignores a marker the spool no longer matches",
+    function()
+      local run_dir, root = dir .. "/run", dir .. "/mlruns"
+      spool_run(run_dir, root, 5)
+      local text = assert(read(spool.path(run_dir)))
+      -- a sync that delivered the first three events and was killed before its rewrite
+      local evs, ids = assert(spool.read(run_dir)), {}
+      local fs = assert(filestore.new(root))
+      for i = 1, 3 do assert(spool.apply(fs, evs[i], ids)) end
+      local chain, bytes, pos = "", 0, 1
+      for _ = 1, 3 do
+        local nl = text:find("\n", pos, true)
+        chain, bytes, pos = core.sha256(chain .. text:sub(pos, nl - 1)), nl, nl + 1
+      end
+      local marker = run_dir .. "/" .. spool.DONE
+      assert(core.atomic_write(marker, string.format('{"bytes":%d,"chain":"%s","ids":{}}\n', bytes, chain)))
+      assert.equal(3, #assert(spool.read(run_dir))) -- what is left to send
+      -- the events it delivered are not sent again (a metric point repeated would be a second line)
+      fs:log_batch(ids[KEY], { metrics = { { key = "m", value = 9.0, timestamp = 9, step = 99 } } })
+      assert.same({ 3, 0, 0, 0 }, { spool.sync(run_dir) })
+      assert.same({ 1, 2, 99, 3, 4, 5 }, steps(root))
+      assert.is_nil(core.stat(marker))
+      -- a marker left by a sync killed after its rewrite: it names lines the spool no longer
+      -- starts with, and nothing is skipped
+      spool_run(run_dir, dir .. "/mlruns2", 5)
+      local other = assert(read(spool.path(run_dir))):gsub('"value":1%.0', '"value":1.5', 1)
+      assert(core.atomic_write(spool.path(run_dir), other))
+      assert(core.atomic_write(marker, string.format('{"bytes":%d,"chain":"%s","ids":{}}\n', bytes, chain)))
+      assert.equal(6, #assert(spool.read(run_dir)))
+      assert.same({ 6, 0, 0, 0 }, { spool.sync(run_dir) })
+      assert.same(range(5), steps(dir .. "/mlruns2"))
+    end)
+
+  it("loses and repeats nothing when the sync is killed with SIGKILL again and again", function()
+    local run_dir, root, n = dir .. "/run", dir .. "/mlruns", 1000
+    spool_run(run_dir, root, n)
+    local script = dir .. "/sync.lua"
+    local f = assert(io.open(script, "w"))
+    f:write(string.format([[
+      package.path = "stdlib/?.lua;stdlib/?/init.lua;" .. package.path
+      require("graphids.track.spool").sync(%q, { notify = function() end })
+    ]], run_dir))
+    f:close()
+    local cpath = (os.getenv("GRAPHIDS_BUILD") or "build") .. "/lua/?.so"
+    math.randomseed(37)
+    local kills = 0
+    -- (timeout's SIGKILL goes to its own process group too, so it may exit before the killed
+    -- sync is gone and its lock released)
+    local function settled()
+      assert(core.lock(run_dir .. "/" .. spool.SYNC_LOCK, { exclusive = true, timeout = 10 })):unlock()
+    end
+    for _ = 1, 20 do
+      settled()
+      if not core.stat(spool.path(run_dir)) then break end
+      local after = 0.01 + math.random() * 0.1
+      local ok, how, code = os.execute(string.format(
+        "LUA_CPATH='%s' timeout -s KILL %.3f lua5.4 %s 2>/dev/null", cpath, after, script))
+      if not ok and how == "exit" and code == 137 then kills = kills + 1 end
+    end
+    assert.is_true(kills >= 3, kills .. " syncs killed: make the spool longer")
+    settled()
+    local sent, err = spool.sync(run_dir, { notify = function() end })
+    assert(sent, err)
+    assert.is_nil(core.stat(spool.path(run_dir)))
+    assert.same(range(n), steps(root)) -- each step once, in order
+  end)
+end)
