@@ -154,4 +154,25 @@ describe("graphids track (command)", function()
     assert.equal(0, rc)
     assert.is_nil(io.open(dir .. "/tracking_spool.jsonl"))
   end)
+
+  it("waits for a server that is down once, not once per run dir", function()
+    local spool = require "graphids.track.spool"
+    local url, dirs = "http://127.0.0.1:1", {}
+    for i = 1, 3 do
+      dirs[i] = dir .. "/run" .. i
+      assert(spool.append(dirs[i], { op = "create_run", run_key = string.rep(tostring(i), 32), uri = url,
+        experiment = "e", tags = {} }))
+    end
+    local rc, out = run("MLFLOW_HTTP_REQUEST_MAX_RETRIES=1 MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR=0 " .. host ..
+      " track sync " .. table.concat(dirs, " "))
+    assert.equal(1, rc, out)
+    local _, tries = out:gsub("retrying up to", "")
+    assert.equal(1, tries, out) -- the first run dir's
+    assert.matches("run1: event 1 %(create_run%): .*Couldn't connect", out)
+    for i = 2, 3 do
+      assert.matches("run" .. i .. ": event 1 %(create_run%): not sent: the store " .. url ..
+        " was down earlier in this sync %(0 delivered, 1 left", out)
+    end
+    assert.matches("3 run dirs, 0 events delivered, 3 left", out)
+  end)
 end)

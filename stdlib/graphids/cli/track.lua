@@ -23,11 +23,12 @@ usage: graphids track sync RUN_DIR... [--uri URI]
 ]]
 
 -- Syncs one run dir, adding to total; false when events are left.  A Lua error (a bug, a
--- store answering garbage) is reported for this dir and the next ones still go.
-local function sync_dir(dir, uri, total)
+-- store answering garbage) is reported for this dir and the next ones still go.  down: the
+-- stores found down so far (shared by the run dirs: not waited for again).
+local function sync_dir(dir, uri, total, down)
   local r
   if require("graphids.io").is_dir(dir) then
-    r = table.pack(pcall(spool.sync, dir, { uri = uri }))
+    r = table.pack(pcall(spool.sync, dir, { uri = uri, down = down }))
     -- a Ctrl-C stops the whole sync, not this dir only
     if not r[1] and require("graphids.track.mlflow").is_interrupt(r[2]) then error(r[2], 0) end
     if not r[1] then r = { true, nil, tostring(r[2]), 0, 0, 0 } end
@@ -84,9 +85,9 @@ function M.main(args)
       return 2
     end
   end
-  local failed, total = 0, { sent = 0, left = 0, aside = 0, skipped = 0 }
+  local failed, total, down = 0, { sent = 0, left = 0, aside = 0, skipped = 0 }, {}
   for _, dir in ipairs(dirs) do
-    if not sync_dir(dir, uri, total) then failed = failed + 1 end
+    if not sync_dir(dir, uri, total, down) then failed = failed + 1 end
   end
   io.stdout:write(string.format("%d run dir%s, %d event%s delivered, %d left%s%s\n", #dirs,
     #dirs == 1 and "" or "s", total.sent, total.sent == 1 and "" or "s", total.left,

@@ -721,8 +721,16 @@ local function store_for(state, ev)
 end
 
 -- Delivers one event: true (or M.SKIPPED: left out as late), or nil, message, refused (the
--- event itself was refused).  Each line of a note is told.
+-- event itself was refused).  Each line of a note is told.  A store found down (no answer, or
+-- 5xx/408/429 after the retries: mlflow.store_down) is noted in state.down, which the run dirs
+-- of one `graphids track sync` share, and is not tried again by it: every later run dir would
+-- otherwise wait through the whole retry cycle (minutes with MLflow's defaults) again.
 local function deliver(state, ev)
+  local uri = target_uri(state, ev) or ""
+  if state.down[uri] then
+    return nil, string.format("not sent: the store %s was down earlier in this sync", mlflow.redact_uri(uri)),
+      false
+  end
   local store, err = store_for(state, ev)
   if not store then return nil, err, false end
   local ok, res, msg, code, status = pcall(M.apply, store, ev, state.ids, nil, state.seen)
@@ -734,6 +742,7 @@ local function deliver(state, ev)
     end
     return res
   end
+  if mlflow.store_down(code, status) then state.down[uri] = true end
   return nil, tostring(msg), mlflow.refused(code, status)
 end
 
@@ -782,6 +791,7 @@ local function sync_locked(run_dir, opts)
   remove_stale_tmp(run_dir)
   local notify = opts.notify or function(line) io.stderr:write("graphids track sync: ", line, "\n") end
   local state = { opts = opts, stores = {}, ids = {}, seen = {}, sent = 0, aside = 0, skipped = 0,
+    down = opts.down or {},
     notify = function(line) notify(run_dir .. ": " .. line) end }
   while true do -- again for what training appended meanwhile
     local snap, err, held = snapshot(run_dir, state.ids)
@@ -802,7 +812,9 @@ end
 
 -- Replays the spool of run_dir.  opts.uri sends everything there instead of each event's own
 -- URI; opts.store_opts go to the stores (retry settings); opts.notify(line) is told of each
--- event set aside, and of what was left out as late or changed (default: stderr).  Returns
+-- event set aside, and of what was left out as late or changed (default: stderr); opts.down
+-- (a table the syncs of several run dirs share) keeps the stores found down, which are then
+-- not tried again (an event for one fails at once).  Returns
 -- delivered, remaining, set_aside, skipped (events left out whole as late: removed from the
 -- spool, not delivered), or nil, message, delivered, remaining, set_aside, skipped.
 function M.sync(run_dir, opts)
