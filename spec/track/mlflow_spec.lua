@@ -174,6 +174,27 @@ describe("graphids.track.mlflow", function()
     assert.equal("rest", (mlflow.classify("http://h:5000/prefix")))
   end)
 
+  it("reads a file: URI's path as MLflow does: percent-decoded, local host, no query or fragment", function()
+    for uri, path in pairs({ ["file:///tmp/x/sp%20ace/mlruns"] = "/tmp/x/sp ace/mlruns",
+      ["file:/tmp/f%23g/m#frag"] = "/tmp/f#g/m", ["file:/tmp/q/m?x=1"] = "/tmp/q/m",
+      ["file://localhost/abs/m"] = "/abs/m", ["file://LocalHost:80/abs/m"] = "/abs/m",
+      ["file://127.0.0.1/abs/m"] = "/abs/m", ["file:rel%25/m"] = "rel%/m", ["FILE:/abs/m"] = "/abs/m" }) do
+      assert.same({ "file", path }, { mlflow.classify(uri) }, uri)
+    end
+    for uri, why in pairs({
+      ["file://otherhost/tmp/x"] = "names the host 'otherhost': a FileStore must be local",
+      ["file://localhost"] = "has no path", ["file:/a%00b"] = "holds a NUL byte" }) do
+      local kind, err = mlflow.classify(uri)
+      assert.is_nil(kind, uri)
+      assert.truthy(err:find("tracking URI '" .. uri .. "' " .. why, 1, true), err)
+    end
+    -- made absolute, a decoded path is escaped again, so it reads back as the same folder
+    local cwd = os.getenv("PWD")
+    local abs = mlflow.absolute_uri("file:a%2520b%3Fc%23d")
+    assert.equal("file:" .. cwd .. "/a%2520b%3Fc%23d", abs)
+    assert.same({ "file", cwd .. "/a%20b?c#d" }, { mlflow.classify(abs) })
+  end)
+
   it("makes a relative FileStore URI absolute, leaving the others as they are", function()
     local cwd = os.getenv("PWD")
     assert.equal(cwd .. "/lake/mlruns", mlflow.absolute_uri("lake/mlruns"))

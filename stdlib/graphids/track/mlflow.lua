@@ -386,6 +386,39 @@ function M.tracking_uri(opts)
   return uri
 end
 
+-- The path of a file: URI as MLflow reads it (mlflow.utils.file_utils.local_file_uri_to_path:
+-- urllib's urlparse, then unquote): a query or fragment is not part of the path, %XX escapes
+-- are decoded (file:///tmp/sp%20ace is the folder "sp ace"), and the host must be empty,
+-- localhost or 127.0.0.1 (mlflow.utils.uri.is_local_uri refuses any other).  nil, message for
+-- another host or no path.
+local function file_uri_path(uri)
+  local rest = uri:match("^[Ff][Ii][Ll][Ee]:(.*)$"):gsub("[?#].*$", "")
+  local path = rest
+  if rest:sub(1, 2) == "//" then
+    local host
+    host, path = rest:match("^//([^/]*)(.*)$")
+    local name = host:gsub("^.*@", ""):gsub(":%d*$", ""):lower()
+    if name ~= "" and name ~= "localhost" and name ~= "127.0.0.1" then
+      return nil, string.format("tracking URI '%s' names the host '%s': a FileStore must be local " ..
+        "(file:///path or file://localhost/path; use http(s)://host:port for a server)", M.display_uri(uri),
+        host)
+    end
+  end
+  path = path:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+  if path == "" then return nil, string.format("tracking URI '%s' has no path", M.display_uri(uri)) end
+  if path:find("\0", 1, true) then
+    return nil, string.format("tracking URI '%s' holds a NUL byte (%%00), which no path can",
+      M.display_uri(uri))
+  end
+  return path
+end
+
+-- file: and the path as a file: URI that file_uri_path reads back as it is ('%', '?' and '#'
+-- escaped).
+function M.file_uri(path)
+  return "file:" .. path:gsub("[%%?#]", function(c) return string.format("%%%02X", c:byte()) end)
+end
+
 -- What a URI names: "rest", uri; "file", path; or nil, message for a scheme this runtime
 -- does not speak (sqlite:, postgresql:, databricks, ...), with the way out.
 function M.classify(uri)
@@ -402,8 +435,13 @@ function M.classify(uri)
     return nil, string.format("tracking URI '%s' looks like a mistyped URL: use http(s)://host:port",
       M.display_uri(uri))
   end
-  local path = uri:match("^file://(/.*)$") or uri:match("^file:(/[^/].*)$") or uri:match("^file:([^/].*)$")
-  if path == nil and not uri:match("^[%a][%w+.%-]*:") then path = uri end
+  if uri:match("^[Ff][Ii][Ll][Ee]:") then
+    local path, err = file_uri_path(uri)
+    if not path then return nil, err end
+    return "file", path
+  end
+  local path
+  if not uri:match("^[%a][%w+.%-]*:") then path = uri end
   if path == nil then
     return nil, string.format("tracking URI '%s' is not supported: use http(s)://host:port of an " ..
       "mlflow server, or file:/path (or a plain path) for a local FileStore", M.display_uri(uri))
@@ -426,7 +464,7 @@ function M.absolute_uri(uri)
   local kind, path = M.classify(uri)
   if kind ~= "file" or path:sub(1, 1) == "/" then return uri end
   local abs = M.absolute_path(path)
-  return uri:match("^file:") and ("file:" .. abs) or abs
+  return uri:match("^[Ff][Ii][Ll][Ee]:") and M.file_uri(abs) or abs
 end
 
 -- The store for a URI: http(s):// -> REST, file: or a plain path -> FileStore; anything else
