@@ -127,6 +127,21 @@ describe("graphids.track.mlflow", function()
       { key = "n", value = 3.0, timestamp = 123, step = 4 } }, m)
   end)
 
+  it("refuses a metric step that is not a whole number, at the call", function()
+    assert.equal(3, mlflow.metric_list({ x = 1 }, 3.0)[1].step)
+    assert.equal(0, mlflow.metric_list({ x = 1 })[1].step)
+    local run = require("graphids.track").start_fit_run(nil, { experiment = "e" }) -- (logs nothing)
+    for _, c in ipairs({ { 2.5, "2.5" }, { 1e20, "1e+20" }, { 0 / 0, "NaN" }, { "3", "string" } }) do
+      local step, want = c[1], "a metric step must be a whole number (a 64-bit integer), got " .. c[2]
+      local ok, err = pcall(function() mlflow.metric_list({ x = 1 }, step) end)
+      assert.is_false(ok)
+      assert.matches("mlflow_spec.lua:%d+: mlflow.metric_list: " .. want:gsub("[%(%)%-%+]", "%%%0"), err)
+      ok, err = pcall(function() run:log_metrics({ x = 1 }, step) end)
+      assert.is_false(ok)
+      assert.matches("mlflow_spec.lua:%d+: Run:log_metrics: " .. want:gsub("[%(%)%-%+]", "%%%0"), err)
+    end
+  end)
+
   it("chooses the store from the URI", function()
     local rest = assert(mlflow.store({ uri = "http://h:5000/" }))
     assert.equal("graphids.track.RestStore", getmetatable(rest).__name)

@@ -349,6 +349,8 @@ end
 -- Returns what became of the metrics (Run:_emit's "sent", "spooled", "refused", "lost"), nil
 -- when there was nothing to log.
 function Run:log_metrics(metrics, step)
+  local _, err = mlflow.step_of(step)
+  if err then error("Run:log_metrics: " .. err, 2) end
   if self.noop then return end
   local list = mlflow.metric_list(metrics, step)
   if #list > 0 then return self:_emit({ op = "log_batch", metrics = list }) end

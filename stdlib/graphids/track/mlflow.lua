@@ -280,16 +280,28 @@ function M.tag_list(t)
   return unique(out)
 end
 
+-- A metric step as MLflow takes it: a whole number in int64 (nil is 0; 3.0 is 3).  The step,
+-- or nil, message: 2.5 or 1e20 would otherwise be logged at another step without a word.
+function M.step_of(step)
+  if step == nil then return 0 end
+  local s = math.type(step) == "integer" and step or (type(step) == "number" and math.tointeger(step))
+  if s then return s end
+  return nil, string.format("a metric step must be a whole number (a 64-bit integer), got %s",
+    step ~= step and "NaN" or type(step) == "number" and string.format("%.17g", step) or type(step))
+end
+
 -- {key = number} -> sorted list of metrics at `step` (non-numbers are dropped: a metric is a
--- number; booleans count as 0/1 the way MLflow refuses them, so they are dropped too).
+-- number; booleans count as 0/1 the way MLflow refuses them, so they are dropped too).  A step
+-- that is not a whole number is an error.
 function M.metric_list(t, step, timestamp)
   local out = {}
+  local s, err = M.step_of(step)
+  if not s then error("mlflow.metric_list: " .. err, 2) end
   timestamp = timestamp or M.now_ms()
   for _, k in ipairs(sorted_keys(t or {})) do
     local v = t[k]
     if type(v) == "number" then
-      out[#out + 1] = { key = M.sanitize_key(k), value = v + 0.0, timestamp = timestamp,
-        step = math.tointeger(step or 0) or 0 }
+      out[#out + 1] = { key = M.sanitize_key(k), value = v + 0.0, timestamp = timestamp, step = s }
     end
   end
   return unique(out)
