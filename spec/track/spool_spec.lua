@@ -132,11 +132,35 @@ describe("graphids.track.spool", function()
         "'attempt' must be a whole number" },
       { { op = "log_batch", run_key = KEY, resumed = "yes" }, "'resumed' must be true or false, got string" },
       { { op = "log_batch", run_key = KEY, rejected = 400 }, "'rejected' must be text, got number" },
+      { { op = "log_batch", run_key = KEY,
+        metrics = { { key = "a", value = 1, timestamp = 1, step = 1.5 } } },
+        "'metrics' item 1 is not a {key, value, timestamp, step}: its step must be a whole number, " ..
+        "got 1.5" },
+      { { op = "log_batch", run_key = KEY, metrics = { { key = "a", value = 1, timestamp = 0.5 } } },
+        "'metrics' item 1 is not a {key, value, timestamp, step}: its timestamp must be a whole " ..
+        "number, got 0.5" },
+      { { op = "update_run", run_key = KEY, status = "FAILED", attempt = "5" },
+        "'attempt' must be a whole number" },
+      { { op = "update_run", run_key = KEY, status = "FAILED", end_time = 1e30 },
+        "'end_time' must be a whole number (ms), got 1e+30" },
+      { { op = "create_run", run_key = KEY, experiment = "e", start_time = "1" },
+        "'start_time' must be a whole number (ms), got string" },
     }
     for _, c in ipairs(cases) do
       assert.equal(c[2], (spool.check_event(c[1]) or ""):sub(1, #c[2]))
     end
     assert.is_nil(spool.check_event({ op = "update_run", run_key = KEY, status = "KILLED" }))
+    assert.is_nil(spool.check_event({ op = "log_batch", run_key = KEY, time = 5.0,
+      metrics = { { key = "a", value = 1, timestamp = 2.0, step = 3.0 } } }))
+    -- a FileStore sync names such a line instead of failing on it at every sync
+    assert(os.remove(spool.path(run_dir)))
+    spool_run(run_dir, root)
+    local text = read(spool.path(run_dir))
+    assert(core.atomic_write(spool.path(run_dir), (text:gsub('"step":0', '"step":1.5'))))
+    sent, err = spool.sync(run_dir)
+    assert.is_nil(sent)
+    assert.equal(spool.path(run_dir) .. ":2: not a spooled tracking event ('metrics' item 1 is not a " ..
+      "{key, value, timestamp, step}: its step must be a whole number, got 1.5)", err)
     assert.is_nil(spool.check_event({ op = "delete_tag", run_key = KEY, key = "graphids.error", time = 1 }))
     assert.is_nil(spool.check_event({ op = "log_batch", run_key = KEY, attempt = 1780000000000,
       resumed = true, rejected = "refused", params = { { key = "a", value = "1" } } }))

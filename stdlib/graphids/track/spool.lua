@@ -127,14 +127,28 @@ local function opt(v, kind)
   return v == nil or type(v) == kind
 end
 
+-- A whole number (math.tointeger alone takes the string "5" too).
+local function whole(v)
+  return type(v) == "number" and math.tointeger(v) ~= nil
+end
+
 local function kv_ok(e)
   return type(e) == "table" and type(e.key) == "string" and type(e.value) == "string"
 end
 
+-- (a timestamp and a step are int64 to MLflow, and a FileStore writes them as such: 1.5 would
+-- fail the store at every sync instead of being named here)
 local function metric_ok(e)
-  return type(e) == "table" and type(e.key) == "string" and type(e.timestamp) == "number"
-    and (type(e.value) == "number" or NONFINITE[e.value] ~= nil)
-    and opt(e.step, "number")
+  if not (type(e) == "table" and type(e.key) == "string" and type(e.timestamp) == "number"
+    and (type(e.value) == "number" or NONFINITE[e.value] ~= nil) and opt(e.step, "number")) then
+    return false
+  end
+  for _, k in ipairs({ "timestamp", "step" }) do
+    if e[k] ~= nil and not whole(e[k]) then
+      return false, string.format("its %s must be a whole number, got %.17g", k, e[k])
+    end
+  end
+  return true
 end
 
 local LISTS = { metrics = { metric_ok, "{key, value, timestamp, step}" }, params = { kv_ok, "{key, value}" },
@@ -148,7 +162,10 @@ local function check_list(ev, name)
     return string.format("'%s' must be a list of %s, got %s", name, what, type(v))
   end
   for i, e in ipairs(v) do
-    if not ok(e) then return string.format("'%s' item %d is not a %s", name, i, what) end
+    local fine, why = ok(e)
+    if not fine then
+      return string.format("'%s' item %d is not a %s%s", name, i, what, why and ": " .. why or "")
+    end
   end
   return nil
 end
@@ -170,9 +187,12 @@ function M.check_event(ev)
     if not opt(ev[k], "string") then return string.format("'%s' must be text, got %s", k, type(ev[k])) end
   end
   for _, k in ipairs({ "start_time", "end_time", "time" }) do
-    if not opt(ev[k], "number") then return string.format("'%s' must be a number, got %s", k, type(ev[k])) end
+    if ev[k] ~= nil and not whole(ev[k]) then
+      return string.format("'%s' must be a whole number (ms), got %s", k,
+        type(ev[k]) == "number" and string.format("%.17g", ev[k]) or type(ev[k]))
+    end
   end
-  if ev.attempt ~= nil and not (math.tointeger(ev.attempt) and ev.attempt >= 0) then
+  if ev.attempt ~= nil and not (whole(ev.attempt) and ev.attempt >= 0) then
     return "'attempt' must be a whole number >= 0 (0, or a resume's time in ms), got " ..
       tostring(ev.attempt)
   end
