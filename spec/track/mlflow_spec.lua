@@ -319,6 +319,23 @@ describe("graphids.track.rest", function()
     assert.equal("dXNlcjpwYXNz", Rest.base64("user:pass"))
     assert.equal("YQ==", Rest.base64("a"))
     assert.equal("YWI=", Rest.base64("ab"))
+    -- Basic needs a user name and a password, both non-empty (rest_utils); else the token
+    local real = os.getenv
+    local function auth(env)
+      os.getenv = function(k) -- luacheck: ignore
+        if k:match("^MLFLOW_TRACKING_") then return env[k] end
+        return real(k)
+      end
+      local ok, r = pcall(Rest.new, "http://127.0.0.1:1")
+      os.getenv = real -- luacheck: ignore
+      assert(ok and r, r)
+      return r.headers.Authorization
+    end
+    local U, P, T = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"
+    assert.equal("Basic " .. Rest.base64("u:p"), auth({ [U] = "u", [P] = "p", [T] = "tok" }))
+    assert.equal("Bearer tok", auth({ [U] = "u", [P] = "", [T] = "tok" }))
+    assert.equal("Bearer tok", auth({ [U] = "", [P] = "p", [T] = "tok" }))
+    assert.is_nil(auth({ [U] = "u", [P] = "" }))
   end)
 end)
 

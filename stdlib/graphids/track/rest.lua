@@ -104,7 +104,8 @@ function Rest.new(uri, opts)
     s.headers = { ["Content-Type"] = "application/json" }
     local user, pass = os.getenv("MLFLOW_TRACKING_USERNAME"), os.getenv("MLFLOW_TRACKING_PASSWORD")
     local token = os.getenv("MLFLOW_TRACKING_TOKEN")
-    if user and pass and user ~= "" then
+    -- (MLflow's rest_utils sends Basic auth only when both are non-empty, else the token)
+    if user and pass and user ~= "" and pass ~= "" then
       s.headers.Authorization = "Basic " .. base64(user .. ":" .. pass)
     elseif uri_user then -- as requests takes them from the URL (over a token header)
       s.headers.Authorization = "Basic " .. base64(uri_user .. ":" .. (uri_pass or ""))
