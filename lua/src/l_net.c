@@ -8,12 +8,14 @@
  *   core.wall_time() --> 1764136800.123456 (seconds, microsecond resolution);
  *   core.sleep(0.5) --> true (or false, seconds left: a signal cut it short);
  *   core.hostname()
+ *   core.user_name() --> the password database's name of the real user id (getpwuid), or nil
  *
  * Any HTTP status is a result; only an exchange without a response is a failure (nil, message,
  * code).  `headers` of the answer is a table of lower-cased names of the final response (after
  * redirects); a repeated header's values are joined with ", ". */
 #include <ctype.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -200,9 +202,40 @@ static int l_hostname(lua_State *L) {
     return 1;
 }
 
-static const luaL_Reg funcs[] = {{"http_request", l_http_request}, {"append_file", l_append_file},
-                                 {"wall_time", l_wall_time},       {"sleep", l_sleep},
-                                 {"hostname", l_hostname},         {NULL, NULL}};
+/* The name of the real user id in the password database (NSS included), as Python's
+ * pwd.getpwuid(os.getuid()) gives it to getpass.getuser() when no variable names the user;
+ * nil when the id has no entry. */
+static int l_user_name(lua_State *L) {
+    l_checkend(L, 0, "user_name");
+    long cap = sysconf(_SC_GETPW_R_SIZE_MAX);
+    size_t n = cap > 0 ? (size_t)cap : 16384;
+    for (int tries = 0; tries < 6; tries++, n *= 4) {
+        char *buf = malloc(n);
+        if (buf == NULL) return luaL_pushfail(L), 1;
+        struct passwd pw, *found = NULL;
+        int r = getpwuid_r(getuid(), &pw, buf, n, &found);
+        if (r == ERANGE) {
+            free(buf);
+            continue;
+        }
+        if (r != 0 || found == NULL || found->pw_name == NULL) {
+            free(buf);
+            return luaL_pushfail(L), 1;
+        }
+        lua_pushstring(L, found->pw_name);
+        free(buf);
+        return 1;
+    }
+    return luaL_pushfail(L), 1;
+}
+
+static const luaL_Reg funcs[] = {{"http_request", l_http_request},
+                                 {"append_file", l_append_file},
+                                 {"wall_time", l_wall_time},
+                                 {"sleep", l_sleep},
+                                 {"hostname", l_hostname},
+                                 {"user_name", l_user_name},
+                                 {NULL, NULL}};
 
 void l_open_net(lua_State *L, int module, int methods) {
     (void)methods; /* nothing here takes a tensor */

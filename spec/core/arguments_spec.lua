@@ -368,6 +368,7 @@ local data_calls = {
   wall_time = function() end,
   sleep = function() return 0 end,
   hostname = function() end,
+  user_name = function() end,
   lstm_cell = function() return graphids.ones(2, 8), graphids.ones(2, 2) end,
   -- x [T=2, N=1, C=3], hidden 2: w_ih [8, 3], w_hh [8, 2], biases [8], per direction
   bilstm = function()

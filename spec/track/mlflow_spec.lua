@@ -127,6 +127,29 @@ describe("graphids.track.mlflow", function()
       { key = "n", value = 3.0, timestamp = 123, step = 4 } }, m)
   end)
 
+  it("names the user as MLflow's getpass.getuser() does", function()
+    local real, core = os.getenv, require "graphids.core"
+    local function user(env)
+      os.getenv = function(k) return env[k] end -- luacheck: ignore
+      local ok, u = pcall(mlflow.user_name)
+      local tags = ok and require("graphids.track").identity_tags()
+      os.getenv = real -- luacheck: ignore
+      assert(ok, u)
+      assert.equal(u, tags["mlflow.user"])
+      return u
+    end
+    assert.equal("l", user({ USER = "u", LOGNAME = "l", USERNAME = "n" }))
+    assert.equal("u", user({ USER = "u", LOGNAME = "", USERNAME = "n" }))
+    assert.equal("x", user({ LNAME = "x", USERNAME = "n" }))
+    assert.equal("n", user({ USERNAME = "n" }))
+    -- none set: the password database's name of the user id
+    local p = io.popen("id -un")
+    local want = p:read("l")
+    p:close()
+    assert.equal(want, core.user_name())
+    assert.equal(want, user({}))
+  end)
+
   it("refuses a metric step that is not a whole number, at the call", function()
     assert.equal(3, mlflow.metric_list({ x = 1 }, 3.0)[1].step)
     assert.equal(0, mlflow.metric_list({ x = 1 })[1].step)

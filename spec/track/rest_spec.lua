@@ -57,7 +57,7 @@ describe("graphids.track over REST (real mlflow server)", function()
     assert.same({ { 0, 1.0 }, { 1, 0.5 }, { 2, 1 / 3 }, { 3, "NaN" } }, fit.hist)
     assert.same({ "done", "1", "fit", parent.run_id }, { fit.tags.note, fit.tags["graphids.seed"],
       fit.tags["graphids.phase"], fit.tags["mlflow.parentRunId"] })
-    assert.equal(os.getenv("USER") or os.getenv("LOGNAME") or "unknown", fit.tags["mlflow.user"])
+    assert.equal(require("graphids.track.mlflow").user_name(), fit.tags["mlflow.user"])
     local test
     for _, r in pairs(runs) do
       if r.tags["graphids.phase"] == "test" then test = r end

@@ -422,7 +422,7 @@ function FileStore:create_run(spec)
     if exists and not spec.run_id then
       error(string.format("run '%s' already exists in experiment %s", run_id, exp), 0)
     end
-    local user = os.getenv("USER") or os.getenv("LOGNAME") or "unknown"
+    local user = mlflow.user_name()
     for _, t in ipairs(spec.tags or {}) do
       if t.key == "mlflow.user" then user = t.value end
     end

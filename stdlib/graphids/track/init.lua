@@ -59,7 +59,7 @@ end
 -- when present, graphids version.
 function M.identity_tags()
   local t = {
-    ["mlflow.user"] = os.getenv("USER") or os.getenv("LOGNAME") or "unknown",
+    ["mlflow.user"] = mlflow.user_name(),
     ["mlflow.source.name"] = "graphids",
     ["mlflow.source.type"] = "LOCAL",
     ["graphids.host"] = core.hostname() or "unknown",

@@ -398,6 +398,17 @@ function M.tracking_uri(opts)
   return uri
 end
 
+-- The user MLflow records (tag mlflow.user, a FileStore run's user_id): getpass.getuser()'s
+-- answer, the first non-empty of LOGNAME, USER, LNAME and USERNAME, else the password
+-- database's name of the real user id, else "unknown" (MLflow's default when getpass fails).
+function M.user_name()
+  for _, k in ipairs({ "LOGNAME", "USER", "LNAME", "USERNAME" }) do
+    local v = os.getenv(k)
+    if v and v ~= "" then return v end
+  end
+  return core.user_name() or "unknown"
+end
+
 -- The path of a file: URI as MLflow reads it (mlflow.utils.file_utils.local_file_uri_to_path:
 -- urllib's urlparse, then unquote): a query or fragment is not part of the path, %XX escapes
 -- are decoded (file:///tmp/sp%20ace is the folder "sp ace"), and the host must be empty,
