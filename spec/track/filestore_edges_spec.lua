@@ -72,6 +72,8 @@ out = {"exps": sorted(e.name for e in c.search_experiments()),
       "graphids/two  spaces   and more    spaces, to see that the folding keeps them all, xx yy zz ww",
       "graphids/" .. ("ab\u{85}"):rep(40),
       "graphids/" .. ("\u{2028}a  "):rep(30),
+      -- single-quoted, with the separators raw: PyYAML indents the line after each
+      "x\u{2028}y" .. (" z"):rep(50), "short\u{2028}s", "p\u{2029}q \u{2028}\u{2028}r" .. (" w"):rep(45),
     }
     local code = { "import json",
       "names = json.loads(" .. string.format("%q", require("graphids.json").encode(names)) .. ")",
@@ -103,6 +105,26 @@ out = {"exps": sorted(e.name for e in c.search_experiments()),
     local run = track.start_fit_run(dir .. "/run", { uri = root, experiment = names[1], run_name = "g" })
     run:finish()
     assert.truthy(core.stat(root .. "/" .. made[names[1]][1] .. "/" .. run.run_id .. "/meta.yaml"))
+  end)
+end)
+
+describe("graphids.track FileStore's YAML reader", function()
+  it("reads quoted scalars as PyYAML does: breaks folded, U+2028/U+2029 kept, indentation dropped", function()
+    -- (meta.yaml lines as PyYAML's safe_dump writes them)
+    for text, want in pairs({
+      ["name: 'short\u{2028}  s'\nid: '1'\n"] = "short\u{2028}s",
+      ["name: 'x\u{2028}  y z\n  z'\n"] = "x\u{2028}y z z",
+      ["name: '\n\n  \u{2028}\u{2028}  '\nid: '1'\n"] = "\n\u{2028}\u{2028}",
+      ["name: '\u{2029}\n  \u{2029}  '\n"] = "\u{2029}\n\u{2029}",
+      ["name: 'it''s  a\n\n  b'\n"] = "it's  a\nb",
+      ["name: \"a\\\n  \\ b\\Lc\\x41\\u00e9\"\n"] = "a b\u{2028}cAé",
+      ["name: \"a \\N\n  b\"\n"] = "a \u{85} b",
+      ["name: plain words\n  folded here\nid: 2\n"] = "plain words folded here",
+    }) do
+      assert.equal(want, filestore.yaml_get(text, "name"), text)
+    end
+    assert.equal("1", filestore.yaml_get("name: x\nid: '1'\n", "id"))
+    assert.is_nil(filestore.yaml_get("name: x\n", "id"))
   end)
 end)
 

@@ -115,22 +115,11 @@ local function yaml_dump(t)
   return table.concat(lines, "\n") .. "\n"
 end
 
--- line without its trailing blanks; in a double-quoted scalar (dq) an escaped one ("\\ ") stays.
-local function rstrip(line, dq)
-  while line:find("[ \t]$") do
-    local body = line:sub(1, -2)
-    if dq and #body:match("\\*$") % 2 == 1 then break end
-    line = body
-  end
-  return line
-end
-
--- The lines of a scalar folded as YAML folds a flow scalar over lines (PyYAML writes one longer
--- than 80 columns so): each line break with the blanks around it becomes one space, or n
--- newlines when n empty lines follow; in a double-quoted scalar a line ending in an unescaped
--- "\\" continues without a space.
-local function fold(lines, dq)
-  local out = rstrip(lines[1], dq)
+-- The lines of a plain scalar folded as YAML folds one over lines: each line break with the
+-- blanks around it becomes one space, or n newlines when n empty lines follow.  (Quoted
+-- scalars: scan_quoted.)
+local function fold(lines)
+  local out = lines[1]:gsub("[ \t]+$", "")
   local i = 2
   while i <= #lines do
     local empty = 0
@@ -138,51 +127,104 @@ local function fold(lines, dq)
       empty, i = empty + 1, i + 1
     end
     if i > #lines then break end
-    local nxt = lines[i]:gsub("^[ \t]+", "")
-    if i < #lines then nxt = rstrip(nxt, dq) end
-    if dq and #out:match("\\*$") % 2 == 1 then
-      out = out:sub(1, -2) .. ("\n"):rep(empty) .. nxt
-    else
-      out = out .. (empty > 0 and ("\n"):rep(empty) or " ") .. nxt
-    end
+    out = out .. (empty > 0 and ("\n"):rep(empty) or " ") .. lines[i]:gsub("^[ \t]+", ""):gsub("[ \t]+$", "")
     i = i + 1
   end
   return out
+end
+
+-- YAML's line breaks (1.1, as PyYAML reads them) at byte i of s: the break's length and what it
+-- reads as: "\n" for CR LF, CR, LF and U+0085, itself for U+2028 and U+2029.  nil when none.
+local BREAKS = { "\r\n", "\r", "\n", "\u{85}", "\u{2028}", "\u{2029}" }
+local function line_break(s, i)
+  for _, b in ipairs(BREAKS) do
+    if s:sub(i, i + #b - 1) == b then return #b, (b == "\u{2028}" or b == "\u{2029}") and b or "\n" end
+  end
+  return nil
+end
+
+local function blank_end(s, i)
+  while s:sub(i, i) == " " or s:sub(i, i) == "\t" do i = i + 1 end
+  return i
+end
+
+-- PyYAML's scan_flow_scalar_breaks: the line breaks after one (each with the blanks before it),
+-- and the position after them and the next line's indentation.
+local function more_breaks(s, i)
+  local out = {}
+  while true do
+    i = blank_end(s, i)
+    local n, b = line_break(s, i)
+    if not n then return out, i end
+    out[#out + 1], i = b, i + n
+  end
+end
+
+-- The value of a single- or double-quoted (dq) YAML scalar, s being the text after its opening
+-- quote, read as PyYAML reads it (scan_flow_scalar): blanks before a line break go; a "\n"
+-- break reads as a space, or as the breaks that follow it when there are some; a U+2028 or
+-- U+2029 break reads as itself (PyYAML writes these raw in a single-quoted name, folding there);
+-- the next line's indentation goes; in dq, an escaped break joins the lines without a space.
+local function scan_quoted(s, dq)
+  local out, i = {}, 1
+  while i <= #s do
+    local c = s:sub(i, i)
+    local j = blank_end(s, i)
+    local n, b = line_break(s, j)
+    if n then
+      local breaks
+      breaks, i = more_breaks(s, j + n)
+      if b ~= "\n" then
+        out[#out + 1] = b
+      elseif #breaks == 0 then
+        out[#out + 1] = " "
+      end
+      for _, x in ipairs(breaks) do out[#out + 1] = x end
+    elseif j > i then
+      out[#out + 1], i = s:sub(i, j - 1), j
+    elseif c == (dq and '"' or "'") then
+      if dq or s:sub(i + 1, i + 1) ~= "'" then break end
+      out[#out + 1], i = "'", i + 2
+    elseif dq and c == "\\" and line_break(s, i + 1) then
+      local breaks
+      breaks, i = more_breaks(s, i + 1 + line_break(s, i + 1))
+      for _, x in ipairs(breaks) do out[#out + 1] = x end
+    elseif dq and c == "\\" then
+      local w = DQ_HEX[s:sub(i + 1, i + 1)]
+      local hex = w and s:sub(i + 2, i + 1 + w)
+      local len = (hex and #hex == w and not hex:find("%X")) and 2 + w or 2
+      out[#out + 1], i = unescape_dq(s:sub(i, i + len - 1)), i + len
+    else
+      out[#out + 1], i = c, i + 1
+    end
+  end
+  return table.concat(out)
 end
 
 -- The value of a top-level `key:` line of a meta.yaml written by MLflow or by us (plain,
 -- single- or double-quoted scalars), with the indented lines that continue it (a long value
 -- that PyYAML folded).
 local function yaml_get(text, key)
-  local lines, first = {}, nil
-  for line in text:gmatch("[^\n]*") do
-    if first == nil then
+  local lines, pos = nil, 1
+  while pos <= #text + 1 do
+    local nl = text:find("\n", pos, true) or #text + 1
+    local line = text:sub(pos, nl - 1)
+    if lines == nil then
       local v = line:sub(1, #key + 1) == key .. ":" and line:match("^[^:]*: *(.*)$")
       if v and line:sub(#key + 2, #key + 2):match("^[ ]?$") then
-        first = true
-        lines[1] = v
+        local c = v:sub(1, 1)
+        -- (a quoted scalar goes on to its closing quote, whatever its lines start with)
+        if c == "'" or c == '"' then return scan_quoted(text:sub(nl - #v + 1), c == '"') end
+        lines = { v }
       end
     elseif line:match("^[ \t]") or line == "" then
       lines[#lines + 1] = line
     else
       break
     end
+    pos = nl + 1
   end
-  if first == nil then return nil end
-  local c = lines[1]:sub(1, 1)
-  local v = fold(lines, c == '"')
-  if c == "'" then return (v:match("^'(.*)'") or v:sub(2)):gsub("''", "'") end
-  if c == '"' then
-    -- the closing quote: the last '"' not escaped
-    local body = v:sub(2)
-    local close = #body
-    while close > 0 do
-      if body:sub(close, close) == '"' and #body:sub(1, close - 1):match("\\*$") % 2 == 0 then break end
-      close = close - 1
-    end
-    return unescape_dq(body:sub(1, close > 0 and close - 1 or #body))
-  end
-  return v
+  return lines and fold(lines)
 end
 FileStore.yaml_get = yaml_get -- for the read side (graphids.track.query)
 
