@@ -105,6 +105,18 @@ describe("binary arithmetic", function()
     assert.are.same({ 4, 13 }, (graphids.tensor({ 250, 3 }, { dtype = "u8" }) + 10):totable())
   end)
 
+  it("keeps an f32 tensor's exponent exact where f32 cannot hold it, as torch", function()
+    -- 2^24 + 1 and 2^31 - 1 are odd, and round to even exponents in f32
+    local t = graphids.tensor({ -1.0, -2.0 })
+    assert.are.same({ -1.0, -math.huge }, (t ^ 16777217):totable())
+    assert.are.same({ -1.0, -math.huge }, t:pow(2147483647):totable())
+    assert.are.same({ -math.huge }, (graphids.tensor({ -1.5 }) ^ (2 ^ 24 + 1.0)):totable())
+    assert.equal("f32", (t ^ 16777217).dtype)
+    local u = graphids.tensor({ -1.0, 2.0 })
+    u:pow_(16777217)
+    assert.are.same({ -1.0, math.huge }, u:totable())
+  end)
+
   -- torch 2.x: a number converts to the dtype the op computes in; only there does it wrap
   it("divides an integer tensor by a number it does not fit, as torch", function()
     local u = graphids.tensor({ 128, 255 }, { dtype = "u8" })

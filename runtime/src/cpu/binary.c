@@ -445,6 +445,29 @@ static gids_unop pow_as_unary(gids_binop op, const gids_tensor *a, gids_scalar s
     return GIDS_NUNOPS;
 }
 
+/* Whether op is pow of an f32 tensor by a number f32 cannot hold: 2^24 + 1 would round to the
+ * even 2^24, and (-1)^16777217 come out 1.  Torch keeps the exponent exact. */
+static bool exponent_beyond_f32(gids_binop op, const gids_tensor *a, gids_scalar s, bool reversed) {
+    if (op != GIDS_POW || reversed || a == NULL || a->dtype != GIDS_F32) return false;
+    if (!s.is_int) return s.f == s.f && (double)(float)s.f != s.f; /* (an infinity fits) */
+    float f = (float)s.i;
+    /* (2^63 and beyond do not convert back to an int64) */
+    if (f >= 9.2233720368547758e18f || f < -9.2233720368547758e18f) return true;
+    return (int64_t)f != s.i;
+}
+
+/* pow(a, s) for such an exponent: in f64, rounded once to f32 (the device's ops alike). */
+static gids_status pow_in_f64(gids_tensor **out, const gids_tensor *a, gids_scalar s) {
+    gids_tensor *a64 = NULL, *r64 = NULL;
+    GIDS_TRY(gids_to_dtype(&a64, a, GIDS_F64));
+    gids_status st = gids_binary_scalar(&r64, GIDS_POW, a64, s, false);
+    gids_tensor_release(a64);
+    if (st != GIDS_OK) return st;
+    st = gids_to_dtype(out, r64, GIDS_F32);
+    gids_tensor_release(r64);
+    return st;
+}
+
 gids_status gids_binary_scalar(gids_tensor **out, gids_binop op, const gids_tensor *a,
                                gids_scalar s, bool reversed) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "%s: out is NULL", gids_binop_name(op));
@@ -452,6 +475,7 @@ gids_status gids_binary_scalar(gids_tensor **out, gids_binop op, const gids_tens
     GIDS_TRY(check_wrapped(op, a, s, reversed)); /* (the device's too) */
     gids_unop u = pow_as_unary(op, a, s, reversed);
     if (u != GIDS_NUNOPS) return gids_unary(out, u, a);
+    if (exponent_beyond_f32(op, a, s, reversed)) return pow_in_f64(out, a, s);
     GIDS_DEVICE_BACKEND(gids_binop_name(op), binary_scalar, a);
     if (gids_be_ != NULL) {
         GIDS_TRY(gids_be_->binary_scalar(out, op, a, s, reversed));
@@ -469,7 +493,8 @@ gids_status gids_binary_scalar_into(gids_tensor *dst, gids_binop op, const gids_
     gids_unop u = pow_as_unary(op, a, s, reversed);
     if (u != GIDS_NUNOPS && gids_dtype_is_float(a->dtype) && dst->dtype == a->dtype)
         return gids_unary_into(dst, u, a);
-    if (gids_any_device(2, (const gids_tensor *const[]){dst, a})) {
+    if (exponent_beyond_f32(op, a, s, reversed) ||
+        gids_any_device(2, (const gids_tensor *const[]){dst, a})) {
         gids_tensor *r = NULL;
         GIDS_TRY(gids_binary_scalar(&r, op, a, s, reversed));
         return gids_ew_into_device(gids_binop_name(op), dst, r);
