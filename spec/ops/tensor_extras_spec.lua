@@ -40,6 +40,12 @@ describe("tensor extras", function()
     assert.same({ 2, 0 }, x:repeat_interleave(long({ 0, 0, 0 }), 2).shape)
     assert.same({ 1, 1, 2, 2, 3, 3 }, x:select(1, 1):repeat_interleave(long({ 2 })):tolist())
     errors("flip: dim 3 out of range for a tensor of 2 dims %(valid: 1..2 or %-2..%-1%)", x.flip, x, 3)
+    -- a dim of another type is named as such, and a float holding an integer is that integer, as
+    -- the core's ops take it
+    errors("unbind: dim must be an integer, got 2.5", x.unbind, x, 2.5)
+    errors("flip: dim must be an integer, got 'x' %(a string%)", x.flip, x, { "x" })
+    errors("repeat_interleave: dim must be an integer, got true", x.repeat_interleave, x, 2, true)
+    assert.equal(3, #x:unbind(2.0))
     -- a 0-d tensor: unbind refuses it as select does (torch: "tensor has no dimensions"); flip
     -- returns it and repeat_interleave repeats its element, as torch's
     local z = graphids.tensor(1.0)

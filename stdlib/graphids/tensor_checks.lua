@@ -94,7 +94,13 @@ end
 -- dim of t as a positive 1-based dim; a 0-d tensor takes 1 / -1, as the core's ops do.
 function C.dim(fname, t, dim, depth)
   local nd = math.max(#t.shape, 1)
-  if math.type(dim) ~= "integer" or dim == 0 or dim > nd or dim < -nd then
+  -- (a float with an integer value is that integer, as the core's ops take it)
+  local int = math.tointeger(dim)
+  if int == nil then
+    C.fail(fname, "dim must be an integer, got " .. require("graphids.nn._util").describe(dim), depth + 1)
+  end
+  dim = int
+  if dim == 0 or dim > nd or dim < -nd then
     C.fail(fname, string.format("dim %s out of range for a tensor of %d dims (valid: 1..%d or -%d..-1)",
       tostring(dim), #t.shape, nd, nd), depth + 1)
   end
