@@ -188,7 +188,9 @@ local function install(graphids)
     local dt = float_result(x, y) -- log(y) in the result's dtype, not an integer y's f32
     x, y = x:to(dt), y:to(dt)
     local off = x:eq(0):logical_and(y:le(0):logical_or(y:eq(math.huge)))
-    return x * graphids.where(off, 1, y):log()
+    -- (+ 0: 0 times a negative log(y), 0 < y < 1, is -0, where torch gives +0; -0 + 0 is +0
+    -- and every other value, NaN included, is left as it is, gradients too)
+    return x * graphids.where(off, 1, y):log() + 0.0
   end
 
   local function addc(fname, t, t1, t2, opts, div, depth)
