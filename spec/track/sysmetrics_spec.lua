@@ -203,6 +203,13 @@ describe("graphids.track.sysmetrics", function()
     local all = table.concat(t.warnings, "\n")
     assert.matches("disk: EIO: disk_usage: '/': gone", all, 1, true)
     assert.matches("gpu: .*device 0 does not exist", all)
+    -- an error a reader raised inside graphids is shown without graphids' own file and line
+    -- (the sampler's own reader: no CUDA device 99 on any machine)
+    local t2 = fake({ device = "cuda:99", gpu_memory = sysmetrics.OPTIONS.gpu_memory })
+    t2.sampler:poll()
+    local said = table.concat(t2.warnings, "\n")
+    assert.truthy(said:find("system metrics: gpu: gpu.memory: ", 1, true), said)
+    assert.is_nil(said:find("sysmetrics.lua", 1, true), said)
     assert.matches("cpu: /fake/stat: 'cpu' line has a field \"x\"", all)
   end)
 
@@ -294,9 +301,9 @@ describe("graphids.track.sysmetrics", function()
     table.sort(t.warnings)
     assert.same({
       "system metrics: gpu 0: utilization: Not Supported; power: Not Supported; " ..
-        "its system/ metrics are left out",
+        "those readings are left out",
       "system metrics: gpu 1: nvml_read: device 1: Unknown Error (code 999); " ..
-        "its system/ metrics are left out",
+        "those readings are left out",
     }, t.warnings)
     t.now = t.now + 5
     t.sampler:poll()

@@ -209,10 +209,13 @@ function M.new(opts)
 end
 
 -- One warning per source for the sampler's life; the source's metrics are left out.
-function Sampler:_warn(source, why)
+-- One warning per source: why its metrics are left out (left_out: which ones, when not all of
+-- the source's), without a position inside graphids' own modules (an error a reader raised).
+function Sampler:_warn(source, why, left_out)
   if self.warned[source] then return end
   self.warned[source] = true
-  self.warn(string.format("system metrics: %s: %s; its system/ metrics are left out", source, tostring(why)))
+  self.warn(string.format("system metrics: %s: %s; %s", source,
+    require("graphids.errors").strip_own_position(why), left_out or "its system/ metrics are left out"))
 end
 
 -- parse(read(proc .. file)), or nil after a warning.
@@ -296,7 +299,8 @@ function Sampler:_gpu(out)
         out[p .. "power_usage_watts"] = g.power_mw / 1000
         out[p .. "power_usage_percentage"] = g.power_mw / g.power_limit_mw * 100
       end
-      if g.missing then self:_warn("gpu " .. g.index, g.missing) end
+      -- (the readings the device gave are logged: only the refused ones are left out)
+      if g.missing then self:_warn("gpu " .. g.index, g.missing, "those readings are left out") end
     end
     return
   end
