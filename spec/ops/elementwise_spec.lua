@@ -541,6 +541,14 @@ describe("clamp", function()
     assert.are.equal("i64", i:clamp(0, 6).dtype)
     assert.are.same({ 0, 0, 5, 6 }, i:clamp(0, 6):totable())
     assert.are.equal("f32", i:clamp(0.5).dtype)
+    -- a bound that leaves nothing of a u8 or i32 tensor's range is refused, as torch; one
+    -- beyond the other end bounds nothing
+    local u = graphids.tensor({ 0, 7, 200 }, { dtype = "u8" })
+    errors("clamp: min 256 is outside the range of the tensor's dtype u8 %(0..255%)", graphids.clamp, u, 256)
+    errors("clamp: max %-1 is outside the range of the tensor's dtype u8", graphids.clamp, u, nil, -1)
+    errors("clamp: min 2147483648 is outside the range of the tensor's dtype i32",
+      graphids.clamp, graphids.tensor({ 1 }, { dtype = "i32" }), 2147483648)
+    assert.are.same({ 0, 7, 200 }, u:clamp(-1, 300):totable())
   end)
 end)
 

@@ -133,9 +133,29 @@ static int is_nan_bound(const gids_scalar *b) {
     return b != NULL && !b->is_int && isnan(b->f);
 }
 
+/* An integer bound that leaves nothing in an integer tensor's range: a min above its largest
+ * value or a max below its smallest (u8 clamp(256)).  Torch refuses those ("outside the
+ * representable range"); a min below the range or a max above it only bounds nothing. */
+static gids_status check_int_bounds(const gids_tensor *a, const gids_scalar *min,
+                                    const gids_scalar *max) {
+    if (a == NULL || (a->dtype != GIDS_U8 && a->dtype != GIDS_I32)) return GIDS_OK;
+    int64_t tmin, tmax;
+    int_range(a->dtype, &tmin, &tmax);
+    GIDS_CHECK(min == NULL || !min->is_int || min->i <= tmax, GIDS_EINVAL,
+               "clamp: min %lld is outside the range of the tensor's dtype %s (%lld..%lld)",
+               min != NULL ? (long long)min->i : 0LL, gids_dtype_name(a->dtype), (long long)tmin,
+               (long long)tmax);
+    GIDS_CHECK(max == NULL || !max->is_int || max->i >= tmin, GIDS_EINVAL,
+               "clamp: max %lld is outside the range of the tensor's dtype %s (%lld..%lld)",
+               max != NULL ? (long long)max->i : 0LL, gids_dtype_name(a->dtype), (long long)tmin,
+               (long long)tmax);
+    return GIDS_OK;
+}
+
 gids_status gids_clamp(gids_tensor **out, const gids_tensor *a, const gids_scalar *min,
                        const gids_scalar *max) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "clamp: out is NULL");
+    GIDS_TRY(check_int_bounds(a, min, max)); /* (the device's too) */
     if (is_nan_bound(min) || is_nan_bound(max)) {
         /* A NaN bound makes every element NaN, as torch.clamp (the kernels' comparisons would
          * ignore it); decided here so that every device agrees. */
