@@ -2,7 +2,7 @@
 -- trainer, callbacks and the graph data module, from the top-level arguments.
 --   local S = import("../lib/stage.lua")
 --   return function(tla)
---     local a = arguments(tla, S.args({loss = "focal"}))
+--     local a = S.checked(arguments(tla, S.args({loss = "focal"})))
 --     return S.graph_stage(a, {stage = "gat", variant = a.loss, model = ...})
 --   end
 -- Run dir: <lake_root>/<dataset>/<stage>/<variant>/seed_<seed>.
@@ -73,6 +73,14 @@ function S.check_variant_args(a)
         type(v) == "string" and ("'" .. v .. "'") or tostring(v)), 0)
     end
   end
+end
+
+-- a, its run-dir arguments checked (S.check_variant_args) before a recipe builds anything from
+-- them: the model preset of scale=huge would otherwise be the first to refuse it, in its own words.
+--   local a = S.checked(arguments(tla, S.args({ loss = "focal" })))
+function S.checked(a)
+  S.check_variant_args(a)
+  return a
 end
 
 -- base: the stage's variant without the scale and graph mode (S.variant adds them).

@@ -9,7 +9,7 @@
 local S = import("../lib/stage.lua")
 
 return function(tla)
-  local a = arguments(tla, S.args({ fusion_method = "weighted_avg", loss = "focal", kd = true }))
+  local a = S.checked(arguments(tla, S.args({ fusion_method = "weighted_avg", loss = "focal", kd = true })))
   local common = { dataset = a.dataset, seed = a.seed, scale = a.scale, data_root = a.data_root,
     lake_root = a.lake_root, graphs = a.graphs, device = a.device }
   local stages = {

@@ -9,7 +9,7 @@ local S = import("../lib/stage.lua")
 local P = import("../presets/models.lua")
 
 return function(tla)
-  local a = arguments(tla, S.args({ method = "weighted_avg", states_dir = "", loss = "focal" }))
+  local a = S.checked(arguments(tla, S.args({ method = "weighted_avg", states_dir = "", loss = "focal" })))
   if a.states_dir == "" then
     error("fusion needs --tla states_dir=<the fusion_states stage's run dir>", 0)
   end

@@ -7,7 +7,8 @@
 local S = import("../lib/stage.lua")
 
 return function(tla)
-  local a = arguments(tla, S.args({ vgae_ckpt = "", gat_ckpt = "", batch_size = 256, loss = "focal" }))
+  local a = S.checked(arguments(tla, S.args({ vgae_ckpt = "", gat_ckpt = "", batch_size = 256,
+    loss = "focal" })))
   local base = S.expert_variant(a, "vgae_gat")
   return {
     kind = "extract",

@@ -6,7 +6,7 @@ local S = import("../lib/stage.lua")
 local P = import("../presets/models.lua")
 
 return function(tla)
-  local a = arguments(tla, S.args({ loss = "focal", conv_type = "gatv2" }))
+  local a = S.checked(arguments(tla, S.args({ loss = "focal", conv_type = "gatv2" })))
   return S.stage(a, {
     stage = "gat", variant = a.loss,
     model = P.graph("gat", a.scale, { loss_fn = a.loss, conv_type = a.conv_type,

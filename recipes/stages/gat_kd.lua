@@ -6,7 +6,7 @@ local S = import("../lib/stage.lua")
 local P = import("../presets/models.lua")
 
 return function(tla)
-  local a = arguments(tla, S.args({ teacher_ckpt = "", loss = "focal", T = 4.0, alpha = 0.7 }))
+  local a = S.checked(arguments(tla, S.args({ teacher_ckpt = "", loss = "focal", T = 4.0, alpha = 0.7 })))
   if a.teacher_ckpt == "" then
     error("gat_kd needs --tla teacher_ckpt=<the GAT teacher's best_model.safetensors>", 0)
   end

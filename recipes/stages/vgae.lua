@@ -6,7 +6,7 @@ local S = import("../lib/stage.lua")
 local P = import("../presets/models.lua")
 
 return function(tla)
-  local a = arguments(tla, S.args({ conv_type = "gatv2" }))
+  local a = S.checked(arguments(tla, S.args({ conv_type = "gatv2" })))
   return S.stage(a, {
     stage = "vgae", variant = "vgae",
     model = P.graph("vgae", a.scale, { conv_type = a.conv_type, score = "calibrated" }),

@@ -89,7 +89,8 @@ describe("graphids.config: recipes and configurations stay in their bounds", fun
     local kd = { "recipes/stages/gat_kd.lua", { teacher_ckpt = gio.join(tmp, "t.safetensors") } }
     local ex = { "recipes/stages/fusion_states.lua", {} }
     local cases = {
-      -- (the fusion's loss and the student's scale reach no model preset that would refuse them)
+      -- (the fusion's loss and the student's scale reach no model preset that would refuse them;
+      -- every stage recipe checks them first, the vgae/gat/dgi ones below)
       { states, "loss", "../../../../../escaped", "focal, ce, weighted_ce" },
       { states, "loss", "ce_large", "focal, ce, weighted_ce" }, -- loss=ce scale=large's folder
       { states, "scale", "huge", "small, large" },
@@ -98,6 +99,9 @@ describe("graphids.config: recipes and configurations stay in their bounds", fun
       { kd, "scale", "/../../../../../x", "small, large" },
       { kd, "scale", "huge", "small, large" },
       { ex, "loss", "../../z", "focal, ce, weighted_ce" },
+      { { "recipes/stages/gat.lua", {} }, "scale", "huge", "small, large" },
+      { { "recipes/stages/vgae.lua", {} }, "scale", "huge", "small, large" },
+      { { "recipes/stages/dgi.lua", {} }, "graphs", "all", "portable, reference" },
       { { "recipes/stages/gat.lua", {} }, "graphs", "foo", "portable, reference" },
     }
     for _, c in ipairs(cases) do
