@@ -86,10 +86,10 @@ static void binary_inplace(lua_State *L, gids_binop op, int iy, const char *fnam
     gids_scalar sy = gids_scalar_i(0);
     gids_tensor *b = operand(L, iy, &sy, gids_tensor_device(a), fname);
     l_check_inplace(L, fname, a, 1, (const gids_tensor *const *)&b);
-    if (b)
-        l_check(L, gids_binary_into(a, op, a, b));
-    else
-        l_check(L, gids_binary_scalar_into(a, op, a, sy, false));
+    gids_status st =
+        b ? gids_binary_into(a, op, a, b) : gids_binary_scalar_into(a, op, a, sy, false);
+    /* (the runtime's message names its op, "div: ..."; the caller called div_) */
+    l_check_status_as(L, st, fname, gids_binop_name(op));
     lua_pushvalue(L, 1);
 }
 
@@ -360,7 +360,7 @@ static int l_unop_(lua_State *L) {
     l_checkopts(L, 2, fname, no_opts);
     l_checkend(L, 2, fname);
     l_check_inplace(L, fname, a, 0, NULL);
-    l_check(L, gids_unary_into(a, op, a));
+    l_check_status_as(L, gids_unary_into(a, op, a), fname, gids_unop_name(op));
     lua_settop(L, 1);
     return 1;
 }
@@ -381,7 +381,7 @@ static int gelu_common(lua_State *L, bool inplace) {
                    approx);
     if (inplace) {
         l_check_inplace(L, fname, a, 0, NULL);
-        l_check(L, gids_unary_into(a, op, a));
+        l_check_status_as(L, gids_unary_into(a, op, a), fname, gids_unop_name(op));
         lua_settop(L, 1);
         return 1;
     }
@@ -505,7 +505,7 @@ static int clamp_common(lua_State *L, bool inplace) {
     }
     if (inplace) l_check_inplace(L, fname, a, 0, NULL);
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_ag_clamp(&out->t, a, plo, phi));
+    l_check_status_as(L, gids_ag_clamp(&out->t, a, plo, phi), fname, "clamp");
     return inplace ? finish_inplace(L, fname) : 1;
 }
 
