@@ -16,8 +16,8 @@ return {
     patience = { graph = 10, fusion = 20 },
     batch_size = 32, fusion_batch_size = 128,
   },
-  -- Few epochs (the whole pipeline in about half an hour on two shared CPU cores: a GAT epoch over
-  -- hcrl_sa's ~5 000 train graphs takes ~30 s, a VGAE epoch over the benign ones ~40-70 s).
+  -- Few epochs (the whole pipeline in 1.5-2 minutes on two shared CPU cores: a GAT epoch over
+  -- hcrl_sa's ~5 000 train graphs takes 3-5 s, a VGAE epoch over the benign ones 3-5 s).
   hcrl_sa = {
     epochs = { vgae = 15, dgi = 15, gat = 10, gat_kd = 6, fusion = 60 },
     patience = { graph = 5, fusion = 20 },

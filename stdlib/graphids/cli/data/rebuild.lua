@@ -4,13 +4,15 @@ local build = require "graphids.cli.data.build"
 
 local M = {}
 
-M.summary = "delete and rebuild the dataset cache (new parameters, new version, corrupt files)"
+M.summary = "build a dataset cache anew where one exists (an old version, corrupt files)"
 
 local USAGE = [[
 usage: graphids data rebuild --dataset NAME [options]
 
-Like `graphids data build`, but replaces an existing cache whatever parameters it was built
-with (under the same lock, so a concurrent reader never sees a half-written cache).
+Like `graphids data build`, but replaces the cache of these parameters where one exists,
+whatever version built it and whatever state it is in (under the same lock, so a concurrent
+reader never sees a half-written cache).  Caches of other parameters stay: each set of
+parameters has a folder of its own.
 
 ]] .. build.OPTIONS
 
