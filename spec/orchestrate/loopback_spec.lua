@@ -14,8 +14,7 @@ local skip = require "skip"
 local tiny = require "orchestrate.support.tiny"
 local json = require "graphids.json"
 
-local build = os.getenv("GRAPHIDS_BUILD") or "build"
-local plugin = (build:sub(1, 1) == "/" and build or proc.cwd .. "/" .. build) .. "/lib/graphids_loopback.so"
+local plugin = proc.build_path("lib/graphids_loopback.so")
 
 if skip.unless(gio.exists(plugin), "loopback_spec: " .. plugin .. " is not built") then
   return

@@ -9,8 +9,7 @@ local proc = require "trainer.support.proc"
 
 local M = {}
 
-local build = os.getenv("GRAPHIDS_BUILD") or "build"
-M.plugin = (build:sub(1, 1) == "/" and build or proc.cwd .. "/" .. build) .. "/lib/graphids_loopback.so"
+M.plugin = proc.build_path("lib/graphids_loopback.so")
 
 function M.built()
   return gio.exists(M.plugin)

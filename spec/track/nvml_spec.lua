@@ -8,8 +8,7 @@ local filestore = require "graphids.track.filestore"
 local fixture = require "track.support.fixture"
 local skip = require "support.skip"
 
-local build = os.getenv("GRAPHIDS_BUILD") or "build"
-local FAKE = (build:sub(1, 1) == "/" and build or proc.cwd .. "/" .. build) .. "/lib/fake_nvml.so"
+local FAKE = proc.build_path("lib/fake_nvml.so")
 
 -- Runs src in a child host with the environment env ("NAME=value ..."); its stdout, stderr
 -- and exit code.

@@ -8,7 +8,12 @@ local M = {}
 local build = os.getenv("GRAPHIDS_BUILD") or "build"
 local cwd = io.popen("pwd"):read("l")
 M.cwd = cwd
-M.host = build:sub(1, 1) == "/" and build .. "/bin/graphids" or cwd .. "/" .. build .. "/bin/graphids"
+-- The absolute path of rel under the build tree under test ($GRAPHIDS_BUILD, default build/).
+function M.build_path(rel)
+  return (build:sub(1, 1) == "/" and build or cwd .. "/" .. build) .. "/" .. rel
+end
+
+M.host = M.build_path("bin/graphids")
 
 function M.q(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
