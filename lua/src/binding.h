@@ -68,6 +68,18 @@ void l_collect(lua_State *L);
         l_check_status((L), l_s_);                                                                 \
     } while (0)
 
+/* l_check, with the runtime's message renamed from inner's to fname's (l_check_status_as): an
+ * in-place method ("div_") whose runtime op names itself ("div: ..."). */
+#define l_check_as(L, call, fname, inner)                                                          \
+    do {                                                                                           \
+        gids_status l_s_ = (call);                                                                 \
+        if (l_s_ == GIDS_ENOMEM) {                                                                 \
+            l_collect(L);                                                                          \
+            l_s_ = (call);                                                                         \
+        }                                                                                          \
+        l_check_status_as((L), l_s_, (fname), (inner));                                            \
+    } while (0)
+
 /* Before an in-place op on `target` with the tensors `inputs` (NULL entries allowed): raises
  * "add_: a tensor that requires grad cannot be modified in place ..." when autograd refuses it
  * (gids_ag_check_inplace).  Inline: it sits on the path of every small in-place op. */

@@ -86,10 +86,11 @@ static void binary_inplace(lua_State *L, gids_binop op, int iy, const char *fnam
     gids_scalar sy = gids_scalar_i(0);
     gids_tensor *b = operand(L, iy, &sy, gids_tensor_device(a), fname);
     l_check_inplace(L, fname, a, 1, (const gids_tensor *const *)&b);
-    gids_status st =
-        b ? gids_binary_into(a, op, a, b) : gids_binary_scalar_into(a, op, a, sy, false);
     /* (the runtime's message names its op, "div: ..."; the caller called div_) */
-    l_check_status_as(L, st, fname, gids_binop_name(op));
+    if (b)
+        l_check_as(L, gids_binary_into(a, op, a, b), fname, gids_binop_name(op));
+    else
+        l_check_as(L, gids_binary_scalar_into(a, op, a, sy, false), fname, gids_binop_name(op));
     lua_pushvalue(L, 1);
 }
 
@@ -360,7 +361,7 @@ static int l_unop_(lua_State *L) {
     l_checkopts(L, 2, fname, no_opts);
     l_checkend(L, 2, fname);
     l_check_inplace(L, fname, a, 0, NULL);
-    l_check_status_as(L, gids_unary_into(a, op, a), fname, gids_unop_name(op));
+    l_check_as(L, gids_unary_into(a, op, a), fname, gids_unop_name(op));
     lua_settop(L, 1);
     return 1;
 }
@@ -381,7 +382,7 @@ static int gelu_common(lua_State *L, bool inplace) {
                    approx);
     if (inplace) {
         l_check_inplace(L, fname, a, 0, NULL);
-        l_check_status_as(L, gids_unary_into(a, op, a), fname, gids_unop_name(op));
+        l_check_as(L, gids_unary_into(a, op, a), fname, gids_unop_name(op));
         lua_settop(L, 1);
         return 1;
     }
@@ -427,7 +428,7 @@ static int leaky_common(lua_State *L, bool inplace) {
     double slope = optnumber_arg(L, 2, 0.01, fname, "negative_slope");
     if (inplace) l_check_inplace(L, fname, a, 0, NULL);
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_ag_leaky_relu(&out->t, a, slope));
+    l_check_as(L, gids_ag_leaky_relu(&out->t, a, slope), fname, "leaky_relu");
     return inplace ? finish_inplace(L, fname) : 1;
 }
 
@@ -446,7 +447,7 @@ static int elu_common(lua_State *L, bool inplace) {
     double alpha = optnumber_arg(L, 2, 1.0, fname, "alpha");
     if (inplace) l_check_inplace(L, fname, a, 0, NULL);
     l_tensor *out = l_newtensor(L);
-    l_check(L, gids_ag_elu(&out->t, a, alpha));
+    l_check_as(L, gids_ag_elu(&out->t, a, alpha), fname, "elu");
     return inplace ? finish_inplace(L, fname) : 1;
 }
 
@@ -505,7 +506,7 @@ static int clamp_common(lua_State *L, bool inplace) {
     }
     if (inplace) l_check_inplace(L, fname, a, 0, NULL);
     l_tensor *out = l_newtensor(L);
-    l_check_status_as(L, gids_ag_clamp(&out->t, a, plo, phi), fname, "clamp");
+    l_check_as(L, gids_ag_clamp(&out->t, a, plo, phi), fname, "clamp");
     return inplace ? finish_inplace(L, fname) : 1;
 }
 

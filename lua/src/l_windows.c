@@ -25,16 +25,22 @@ static const gids_can_frames **check_frames_list(lua_State *L, int idx, int64_t 
     if (!lua_istable(L, idx))
         luaL_error(L, "%s: files must be a list of CanFrames, got %s", fname,
                    luaL_typename(L, idx));
-    *n = (int64_t)luaL_len(L, idx);
+    lua_Integer len = luaL_len(L, idx);
+    /* (a __len of the caller's may say anything: the buffer below must not overflow) */
+    if (len < 0 || len > (lua_Integer)(1 << 24))
+        luaL_error(L, "%s: files has length %I, expected a list of 0 to %d CanFrames", fname, len,
+                   1 << 24);
+    *n = (int64_t)len;
     const gids_can_frames **files =
         lua_newuserdatauv(L, sizeof *files * (size_t)(*n > 0 ? *n : 1), 0);
     for (int64_t i = 0; i < *n; i++) {
         lua_geti(L, idx, (lua_Integer)i + 1);
         int freed;
-        files[i] = l_testframes(L, -1, &freed);
-        if (files[i] == NULL)
+        const gids_can_frames *f = l_testframes(L, -1, &freed);
+        if (f == NULL)
             luaL_error(L, "%s: files[%d] must be a CanFrames (from data.read_can), got %s", fname,
                        (int)i + 1, freed ? "a freed CanFrames" : luaL_typename(L, -1));
+        files[i] = f;
         lua_pop(L, 1);
     }
     return files;

@@ -174,6 +174,12 @@ describe("graphids.data.build_windows", function()
         err_at(function() build { files = { f, "e1.csv" }, vocab = vocab, window = 3 } end))
       assert.equal("build_windows: files[1] must be a CanFrames (from data.read_can), got a freed CanFrames",
         err_at(function() build { files = { gone }, vocab = vocab, window = 3 } end))
+      -- a length a __len makes up is refused before a buffer of that many entries is made
+      assert.equal("build_windows: files has length 2305843009213693952, expected a list of 0 to 16777216 " ..
+        "CanFrames", err_at(function()
+          build { files = setmetatable({ f }, { __len = function() return 1 << 61 end }), vocab = vocab,
+            window = 3 }
+        end))
       assert.equal("build_windows: window 0 must be in 1..1048576",
         err_at(function() build { files = { f }, vocab = vocab, window = 0 } end))
       assert.equal("build_windows: stride 0 must be >= 1",

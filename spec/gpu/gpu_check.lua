@@ -389,6 +389,9 @@ check("activations, where and the other elementwise ops match the CPU", function
       "softplus " .. dt)
     close(g:clamp(-1, 0.5), x:clamp(-1, 0.5), 0, "clamp " .. dt)
     close(g:clamp(nil, 0.5), x:clamp(nil, 0.5), 0, "clamp max only")
+    -- a NaN bound makes every element NaN on the device as on the CPU
+    local nan = g:clamp(0 / 0):cpu()
+    assert(nan:isnan():all():item() and nan.dtype == dt, "clamp(nan) on the device " .. dt)
     for _, op in ipairs({ "gelu", "silu", "sin", "cos", "expm1", "log1p", "square", "floor", "round" }) do
       local src = op == "log1p" and x:abs() or x
       close(src:cuda()[op](src:cuda()), src[op](src), 2e-6, op .. " " .. dt)

@@ -115,6 +115,13 @@ describe("binary arithmetic", function()
     local u = graphids.tensor({ -1.0, 2.0 })
     u:pow_(16777217)
     assert.are.same({ -1.0, math.huge }, u:totable())
+    -- an integer tensor to a float exponent computes in f32 too
+    local i32 = graphids.tensor({ -1, 3 }, { dtype = "i32" })
+    assert.are.same({ -1.0, math.huge }, i32:pow(16777217.0):totable())
+    -- and the gradient e a^(e-1) keeps e - 1 even (torch: 16777216, 123967776, inf)
+    local x = graphids.tensor({ -1.0, 1.0000001, -1.5 }, { requires_grad = true })
+    x:pow(16777217):sum():backward()
+    assert.are.same({ 16777216.0, 123967776.0, math.huge }, x.grad:totable())
   end)
 
   -- torch 2.x: a number converts to the dtype the op computes in; only there does it wrap
@@ -549,6 +556,10 @@ describe("clamp", function()
     errors("clamp: min 2147483648 is outside the range of the tensor's dtype i32",
       graphids.clamp, graphids.tensor({ 1 }, { dtype = "i32" }), 2147483648)
     assert.are.same({ 0, 7, 200 }, u:clamp(-1, 300):totable())
+    -- a float bound on either side makes the result f32: every integer bound fits then
+    assert.are.same({ 256, 256, 256 }, u:clamp(256, 300.5):totable())
+    assert.are.same({ -1, -1, -1 }, u:clamp(1.0, -1):totable())
+    assert.equal("f32", u:clamp(256, 300.5).dtype)
   end)
 end)
 
@@ -672,6 +683,8 @@ describe("in-place ops", function()
     end)
     errors("^exp_: result dtype f32 cannot be written", function() i:exp_() end)
     errors("^gelu_: result dtype f32 cannot be written", function() i:gelu_() end)
+    errors("^leaky_relu_: ", function() i:leaky_relu_() end)
+    errors("^elu_: ", function() i:elu_() end)
     errors("^div_: integer division by zero: the divisor 256 wraps to 0", function()
       graphids.tensor({ 1 }, { dtype = "u8" }):div_(256, { rounding_mode = "floor" })
     end)

@@ -188,6 +188,14 @@ static gids_status binary_backward_(gids_node *n, gids_tensor *const *grad_out,
     } else if (!c->reversed && c->op == GIDS_POW && c->s == 0.5) {
         /* 0.5 a^-0.5 with a^-0.5 the rsqrt that pow(a, -0.5) is (binary.c), as torch's */
         ga = ag_bin(&s, GIDS_MUL, g, ag_bins(&s, GIDS_MUL, ag_un(&s, GIDS_RSQRT, a), 0.5));
+    } else if (!c->reversed && c->op == GIDS_POW) {
+        /* e a^(e-1) with the number e kept as it is, not as a tensor of g's dtype: an f32 one
+         * cannot hold 2^24 + 1, and (e-1) would turn odd (binary.c computes such a pow in f64);
+         * 0 where e is 0, as tensor_grads_ */
+        gids_tensor *d = c->s == 0.0
+                             ? ag_bins(&s, GIDS_MUL, g, 0.0)
+                             : ag_bins(&s, GIDS_MUL, ag_bins(&s, GIDS_POW, a, c->s - 1.0), c->s);
+        ga = c->s == 0.0 ? d : ag_bin(&s, GIDS_MUL, g, d);
     } else if (!c->reversed) {
         tensor_grads_(&s, c->op, g, a, ag_scalar(&s, c->s, g), out, need_a ? &ga : NULL, NULL);
     } else {

@@ -139,6 +139,8 @@ static int is_nan_bound(const gids_scalar *b) {
 static gids_status check_int_bounds(const gids_tensor *a, const gids_scalar *min,
                                     const gids_scalar *max) {
     if (a == NULL || (a->dtype != GIDS_U8 && a->dtype != GIDS_I32)) return GIDS_OK;
+    /* (a float bound, NaN included, makes the result float: every integer bound then fits) */
+    if ((min != NULL && !min->is_int) || (max != NULL && !max->is_int)) return GIDS_OK;
     int64_t tmin, tmax;
     int_range(a->dtype, &tmin, &tmax);
     GIDS_CHECK(min == NULL || !min->is_int || min->i <= tmax, GIDS_EINVAL,
@@ -159,7 +161,8 @@ gids_status gids_clamp(gids_tensor **out, const gids_tensor *a, const gids_scala
     if (is_nan_bound(min) || is_nan_bound(max)) {
         /* A NaN bound makes every element NaN, as torch.clamp (the kernels' comparisons would
          * ignore it); decided here so that every device agrees. */
-        GIDS_TRY(gids_ew_check_input("clamp", "arg 1", a));
+        /* (on any device: only the tensor's dtype, shape and device are read) */
+        GIDS_CHECK(a != NULL, GIDS_EINVAL, "clamp: arg 1 is NULL");
         gids_dtype dt = gids_promote(a->dtype, gids_ew_scalar_dtype(a->dtype, gids_scalar_f(NAN)));
         return gids_full(out, dt, gids_tensor_device(a), a->ndim, a->shape, gids_scalar_f(NAN));
     }

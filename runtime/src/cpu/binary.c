@@ -448,7 +448,8 @@ static gids_unop pow_as_unary(gids_binop op, const gids_tensor *a, gids_scalar s
 /* Whether op is pow of an f32 tensor by a number f32 cannot hold: 2^24 + 1 would round to the
  * even 2^24, and (-1)^16777217 come out 1.  Torch keeps the exponent exact. */
 static bool exponent_beyond_f32(gids_binop op, const gids_tensor *a, gids_scalar s, bool reversed) {
-    if (op != GIDS_POW || reversed || a == NULL || a->dtype != GIDS_F32) return false;
+    /* (an f32 tensor, or an integer one with a float exponent: both compute in f32) */
+    if (op != GIDS_POW || reversed || a == NULL || scalar_promoted(a, s) != GIDS_F32) return false;
     if (!s.is_int) return s.f == s.f && (double)(float)s.f != s.f; /* (an infinity fits) */
     float f = (float)s.i;
     /* (2^63 and beyond do not convert back to an int64) */
@@ -456,7 +457,8 @@ static bool exponent_beyond_f32(gids_binop op, const gids_tensor *a, gids_scalar
     return (int64_t)f != s.i;
 }
 
-/* pow(a, s) for such an exponent: in f64, rounded once to f32 (the device's ops alike). */
+/* pow(a, s) for such an exponent: in f64, rounded once to f32 (the device's ops alike).  (The
+ * f64 tensor's pow computes in f64: the recursion ends there.) */
 static gids_status pow_in_f64(gids_tensor **out, const gids_tensor *a, gids_scalar s) {
     gids_tensor *a64 = NULL, *r64 = NULL;
     GIDS_TRY(gids_to_dtype(&a64, a, GIDS_F64));
