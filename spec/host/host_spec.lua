@@ -470,6 +470,16 @@ describe("graphids.repl", function()
     assert.are.same({ "tbl", "then", "true" }, repl.complete("t", { tbl = 1 }))
     assert.are.same({}, repl.complete("nothing.here", env))
     assert.are.same({}, repl.complete("tbl..x", env))
+    -- a class whose __index is a function (Sequential's integer indexing) and its subclasses
+    local nn, class = require "graphids.nn", require "graphids.class"
+    local MySeq = class("MySeq", nn.Sequential)
+    function MySeq.hello() end
+    local mods = { ms = MySeq(nn.Linear(2, 2)), s = nn.Sequential(nn.Linear(2, 2)),
+      ml = nn.ModuleList({ nn.Linear(1, 1) }) }
+    assert.are.same({ "ms:parameters" }, repl.complete("ms:para", mods))
+    assert.are.same({ "ms:hello" }, repl.complete("ms:hel", mods))
+    assert.are.same({ "s:parameters" }, repl.complete("s:para", mods))
+    assert.are.same({ "ml:append", "ml:apply" }, repl.complete("ml:app", mods))
   end)
 
   -- graphids, graphids.data and graphids.models resolve names through an __index function; a

@@ -197,6 +197,10 @@ local function fields(v, out, methods_only, guard)
   listed_names(v, mt, out)
   if type(mt.__index) == "table" then
     fields(mt.__index, out, methods_only, guard + 1)
+  elseif type(mt.__index) == "function" and rawget(mt, "__name") ~= nil and rawget(mt, "__index") then
+    -- a graphids.class whose __index is a function (Sequential's integer indexing, and its
+    -- subclasses'): its methods are the class table's, and its parents' up the chain
+    fields(mt, out, methods_only, guard + 1)
   end
 end
 
