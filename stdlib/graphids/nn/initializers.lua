@@ -96,6 +96,10 @@ end
 
 function init.constant_(t, value)
   check_tensor("constant_", t)
+  if type(value) ~= "number" and type(value) ~= "boolean" then
+    -- (named here: fill_'s own message would name its argument, not this one's)
+    error("constant_: val must be a number, got " .. U.describe(value), 0)
+  end
   return U.no_grad(function() return t:fill_(value) end)
 end
 
