@@ -23,11 +23,13 @@
 -- logged to the fit run as one step, named system/<system_metrics_node_id>/... with a node id
 -- (graphids.track.sysmetrics_settings: the options and MLflow's variables).  system_metrics:
 -- options for the sampler (sysmetrics.OPTIONS: disk_path, proc; clock, read, disk_usage,
--- gpu_memory, warn: fakes for specs), checked when the callback is made.
+-- gpu_memory, warn: fakes for specs), checked when the callback is made.  A resumed run's
+-- system metrics go on after the largest system step it holds (graphids.track.system_step).
 local class = require "graphids.class"
 local core = require "graphids.core"
 local Callback = require "graphids.callbacks.base"
 local sysmetrics = require "graphids.track.sysmetrics"
+local system_step = require "graphids.track.system_step"
 local traces = require "graphids.track.traces"
 local sysmetrics_settings = require "graphids.track.sysmetrics_settings"
 
@@ -89,8 +91,25 @@ function TrackCallback:_start_sampler(trainer)
     io.stderr:write("graphids: warning: ", msg, "\n")
     tracer:warning("system_metrics_missing", { reason = msg })
   end
+  if o.step == nil then o.step = self:_first_system_step() end
   self.sampler = sysmetrics.new(o)
   self:_poll_system()
+end
+
+-- The sampler's first step: 0 for a new run; a resumed run's system metrics go on after the
+-- largest step it holds (graphids.track.system_step), as MLflow's monitor does when a run is
+-- resumed.  When the store could not say, the run's spool is all there is: said once.
+function TrackCallback:_first_system_step()
+  local step, why = system_step.first(self.run)
+  if why and self.run.system_steps then
+    local msg = string.format("system metrics of the resumed run %s go on at step %d, after the steps " ..
+      "its spool holds: %s could not say which steps it holds (%s), so a step the fit it resumes " ..
+      "delivered there may be logged again", tostring(self.run:ref()), step, tostring(self.run.uri),
+      tostring(why))
+    io.stderr:write("graphids: warning: ", msg, "\n")
+    self.tracer:warning("system_metrics_resume_step", { step = step, reason = tostring(why) })
+  end
+  return step
 end
 
 -- Logs a system metrics sample when one is due.  Sampling stops at the first sample the store

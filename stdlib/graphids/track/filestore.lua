@@ -618,20 +618,55 @@ end
 local STATUS_NAME = {}
 for name, n in pairs(mlflow.STATUS) do STATUS_NAME[n] = name end
 
+-- The largest step in the metric files under dir (a folder of metrics/: keys with "/" are
+-- sub-folders), false when there is none; raises for a file or folder that cannot be read.
+-- Every line counts, as MLflow's FileStore reads a key's latest value (the largest (step,
+-- timestamp, value)): a late sync appends older steps after newer ones.
+local function largest_step(dir)
+  local best = false
+  for _, name in ipairs(list_names(dir)) do
+    local path = join(dir, name)
+    local s
+    if gio.is_dir(path) then
+      s = largest_step(path)
+    else
+      local text = read(path)
+      if text == nil then error("cannot read " .. path, 0) end
+      for line in text:gmatch("[^\n]+") do
+        -- (an older "<timestamp> <value>" line is step 0 to MLflow)
+        local step = line:match("^%-?%d+ %S+ (%-?%d+)%s*$") or (line:match("^%-?%d+ %S+%s*$") and "0")
+        local n = step and math.tointeger(tonumber(step))
+        if n and (not s or n > s) then s = n end
+      end
+    end
+    if s and (not best or s > best) then best = s end
+  end
+  return best
+end
+
 -- {status = "FINISHED", start_time =, end_time = (nil while none), lifecycle_stage = "active" |
 -- "deleted", resumed_time = (graphids.resumed_time, nil when not resumed)} of run_id, from its
--- meta.yaml (MLflow's runs/get).
-function FileStore:get_run_info(run_id)
+-- meta.yaml (MLflow's runs/get).  opts.system_step: also run_key (its graphids.run_key) and
+-- system_step, the largest step of its system/ metrics (false: none; graphids.track.system_step),
+-- or system_step_error, why the files could not say (the run's info stands all the same).
+function FileStore:get_run_info(run_id, opts)
   return guarded(function()
     local dir = run_dir(self, run_id)
     local meta = read(join(dir, "meta.yaml"))
     if meta == nil then error("cannot read " .. join(dir, "meta.yaml"), 0) end
     local status = yaml_get(meta, "status")
-    return { status = STATUS_NAME[tonumber(status)] or status,
+    local info = { status = STATUS_NAME[tonumber(status)] or status,
       start_time = tonumber((yaml_get(meta, "start_time"))),
       end_time = tonumber((yaml_get(meta, "end_time"))),
       lifecycle_stage = yaml_get(meta, "lifecycle_stage") or "active",
       resumed_time = tonumber((read(join(dir, "tags", "graphids.resumed_time")))) }
+    if opts and opts.system_step then
+      info.run_key = read(join(dir, "tags", RUN_KEY_TAG))
+      local prefix = require("graphids.track.system_step").PREFIX:gsub("/$", "")
+      local ok, s = pcall(largest_step, join(dir, "metrics", prefix))
+      if ok then info.system_step = s else info.system_step_error = tostring(s) end
+    end
+    return info
   end)
 end
 

@@ -21,6 +21,7 @@
 local core = require "graphids.core"
 local mlflow = require "graphids.track.mlflow"
 local spool = require "graphids.track.spool"
+local system_step = require "graphids.track.system_step"
 local traces = require "graphids.track.traces"
 
 local M = {
@@ -103,10 +104,12 @@ end
 -- experiment) is gone: {run_id =, why = "deleted" | "no longer there"}, false (it is there, or
 -- does not exist yet: a key whose create_run is still spooled), or nil, message, code, status
 -- when the store failed.  An answer the store refused otherwise (a 4xx) leaves the decision to
--- the events themselves (false).
+-- the events themselves (false).  With false comes what the store says of the run's system
+-- metrics ({system_step, system_step_error, run_key}: get_run_info's; system_step = false when
+-- the run is not in the store yet), or nil, why when it could not say.
 local function resumed_run_gone(store, run_id, key, experiment)
   local function failure(err, code, status)
-    if mlflow.refused(code, status) then return false end
+    if mlflow.refused(code, status) then return false, nil, err end
     return nil, err, code, status
   end
   if run_id == nil then
@@ -114,9 +117,9 @@ local function resumed_run_gone(store, run_id, key, experiment)
     if not exp then return failure(err, code, status) end
     run_id, err, code, status = store:find_run(exp, spool.RUN_KEY_TAG, key)
     if run_id == nil then return failure(err, code, status) end
-    if run_id == false then return false end
+    if run_id == false then return false, { system_step = false } end
   end
-  local info, err, code, status = store:get_run_info(run_id)
+  local info, err, code, status = store:get_run_info(run_id, { system_step = true })
   if not info then
     if code == "RESOURCE_DOES_NOT_EXIST" and mlflow.refused(code, status) then
       return { run_id = run_id, why = "no longer there" }
@@ -124,7 +127,7 @@ local function resumed_run_gone(store, run_id, key, experiment)
     return failure(err, code, status)
   end
   if info.lifecycle_stage == "deleted" then return { run_id = run_id, why = "deleted" } end
-  return false
+  return false, info
 end
 
 -- Opens a run.  kind is the graphids.phase tag ("fit" | "test" | "parent").
@@ -189,11 +192,23 @@ local function open_run(run_dir, opts, phase)
     else
       error("track: resume must be a run reference from Run:ref(), got '" .. ref .. "'", 3)
     end
+    -- where its system metrics go on (graphids.track.system_step): the spool is read before the
+    -- store is asked, which a sync delivering meanwhile empties only of what the store holds
+    self.system_steps = { spooled = system_step.scan_spool(run_dir), stored_why = err }
     if store then
       local gone, gerr, gcode, gstatus = resumed_run_gone(store, self.run_id, key, self.experiment)
       if gone == nil then
         failed = { gerr, gcode, gstatus } -- the store failed: spooled as any failure
-      elseif gone then
+        self.system_steps.stored_why = gerr
+      elseif not gone then
+        local steps = self.system_steps
+        if gerr then
+          steps.stored, steps.run_key = gerr.system_step, gerr.run_key
+          steps.stored_why = gerr.system_step_error
+        else
+          steps.stored_why = gcode -- (a refusal's message)
+        end
+      else
         -- logging into a deleted run is refused event by event (or, in a FileStore, would write
         -- into a run MLflow no longer shows): the fit goes on in a new run, said once
         io.stderr:write(string.format("graphids: warning: the run %s to resume (%s) is %s in %s; " ..
@@ -203,7 +218,7 @@ local function open_run(run_dir, opts, phase)
         tags["graphids.resumed_from_run"] = gone.run_id
         create_ev.tags = mlflow.tag_list(tags)
         self.run_id, self.key, ev, fresh, resumed = nil, mlflow.new_run_id(), create_ev, true, false
-        self.attempt = 0
+        self.attempt, self.system_steps = 0, nil
       end
     end
   end

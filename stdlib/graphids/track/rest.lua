@@ -414,18 +414,31 @@ function Rest:delete_tag(run_id, key)
 end
 
 -- {status, start_time, end_time, lifecycle_stage, resumed_time} of run_id (runs/get; as
--- FileStore:get_run_info).  MLflow may send int64 times as strings.
-function Rest:get_run_info(run_id)
+-- FileStore:get_run_info, opts.system_step too: run_key, and system_step from the run's latest
+-- values, where MLflow's own monitor reads it).  MLflow may send int64 times as strings.
+function Rest:get_run_info(run_id, opts)
   local v, err, code, status = self:call("GET", "runs/get", { run_id = run_id })
   if not v then return nil, err, code, status end
   local info = field(v, "run", "info")
   if type(info) ~= "table" then return unexpected("runs/get", v) end
-  local resumed
+  local resumed, run_key
   for _, t in ipairs(field(v, "run", "data", "tags") or {}) do
     if type(t) == "table" and t.key == "graphids.resumed_time" then resumed = tonumber(t.value) end
+    if type(t) == "table" and t.key == RUN_KEY_TAG and type(t.value) == "string" then run_key = t.value end
   end
-  return { status = info.status, start_time = tonumber(info.start_time), end_time = tonumber(info.end_time),
-    lifecycle_stage = info.lifecycle_stage or "active", resumed_time = resumed }
+  local out = { status = info.status, start_time = tonumber(info.start_time),
+    end_time = tonumber(info.end_time), lifecycle_stage = info.lifecycle_stage or "active",
+    resumed_time = resumed }
+  if opts and opts.system_step then
+    local metrics = field(v, "run", "data", "metrics")
+    out.run_key = run_key
+    if metrics == nil or type(metrics) == "table" then
+      out.system_step = require("graphids.track.system_step").largest(metrics) or false
+    else
+      out.system_step_error = "runs/get answered metrics that are not a list"
+    end
+  end
+  return out
 end
 
 -- Non-finite values as the strings the proto3 JSON mapping reads ("NaN", "Infinity").
