@@ -271,7 +271,9 @@ static int l_list_dir(lua_State *L) {
     return 1;
 }
 
-/* {type = "file" | "dir" | "other", size = bytes, mtime = seconds}, or nil when missing. */
+/* {type = "file" | "dir" | "other", size = bytes, mtime = seconds, inode}, or nil when missing
+ * (inode: the file's number on its device, as an integer to compare; a file replaced by
+ * rename has another). */
 static int l_stat(lua_State *L) {
     const char *path = l_checkpath(L, 1);
     l_checkend(L, 1, "stat");
@@ -282,7 +284,7 @@ static int l_stat(lua_State *L) {
         lua_pushnil(L);
         return 1;
     }
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
     lua_pushstring(L, st.type == GIDS_FILE_REGULAR ? "file"
                       : st.type == GIDS_FILE_DIR   ? "dir"
                                                    : "other");
@@ -291,6 +293,8 @@ static int l_stat(lua_State *L) {
     lua_setfield(L, -2, "size");
     lua_pushnumber(L, st.mtime);
     lua_setfield(L, -2, "mtime");
+    lua_pushinteger(L, (lua_Integer)st.inode);
+    lua_setfield(L, -2, "inode");
     return 1;
 }
 

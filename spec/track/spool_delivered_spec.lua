@@ -121,6 +121,30 @@ describe("graphids.track.spool delivery record", function()
       assert.same(range(5), steps(dir .. "/mlruns2"))
     end)
 
+  it("ignores the marker of a rewritten spool even where it starts with lines equal to the delivered",
+    function()
+      -- lines P, P, M (two identical events): a sync delivered the first P, rewrote the spool to
+      -- P, M and was killed before removing its marker; that marker's lines (one P) match the
+      -- rewritten spool's first line, but the spool is another file now (the rewrite renamed a
+      -- new one into place), so nothing is skipped
+      local run_dir, root = dir .. "/run", dir .. "/mlruns"
+      spool_run(run_dir, root, 0)
+      assert.same({ 1, 0, 0, 0 }, { spool.sync(run_dir) })
+      local p = { op = "log_batch", run_key = KEY, run_id = KEY, uri = root, experiment = "e",
+        params = { { key = "lr", value = "0.1" } } }
+      local m = { op = "log_batch", run_key = KEY, run_id = KEY, uri = root, experiment = "e",
+        metrics = { { key = "m", value = 1.0, timestamp = 1, step = 1 } } }
+      for _, ev in ipairs({ p, p, m }) do assert(spool.append(run_dir, ev)) end
+      local text = assert(read(spool.path(run_dir)))
+      local first = text:sub(1, text:find("\n", 1, true))
+      local marker = run_dir .. "/" .. spool.DONE
+      assert(core.atomic_write(marker, string.format('{"bytes":%d,"chain":"%s","ids":{},"inode":%d}\n',
+        #first, core.sha256(first:sub(1, -2)), core.stat(spool.path(run_dir)).inode)))
+      assert.equal(2, #assert(spool.read(run_dir))) -- (the marker holds for the file it names)
+      assert(core.atomic_write(spool.path(run_dir), text:sub(#first + 1)))
+      assert.equal(2, #assert(spool.read(run_dir))) -- P, M: the second P is not taken as sent
+    end)
+
   it("loses and repeats nothing when the sync is killed with SIGKILL again and again", function()
     local run_dir, root, n = dir .. "/run", dir .. "/mlruns", 1000
     spool_run(run_dir, root, n)

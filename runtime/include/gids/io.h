@@ -145,8 +145,9 @@ typedef enum gids_file_type {
 
 typedef struct gids_file_info {
     gids_file_type type;
-    int64_t size; /* bytes */
-    double mtime; /* seconds since the epoch */
+    int64_t size;   /* bytes */
+    double mtime;   /* seconds since the epoch */
+    uint64_t inode; /* the file's identity on its device: a file replaced by rename has another */
 } gids_file_info;
 
 /* Follows symbolic links.  A missing path is GIDS_OK with type GIDS_FILE_NONE; a symbolic link

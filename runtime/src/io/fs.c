@@ -118,6 +118,7 @@ gids_status gids_file_stat(const char *path, gids_file_info *out) {
                                       : GIDS_FILE_OTHER;
     out->size = (int64_t)sb.st_size;
     out->mtime = (double)sb.st_mtim.tv_sec + sb.st_mtim.tv_nsec * 1e-9;
+    out->inode = (uint64_t)sb.st_ino;
     return GIDS_OK;
 }
 

@@ -258,8 +258,10 @@ end
 -- and when the sync stops, the spool is rewritten once without that prefix and the marker is
 -- removed (compact, below).  A sync killed in between leaves both, and what reads the spool
 -- next (a sync, spool.read) skips the prefix the marker names after checking that the spool
--- still starts with exactly those lines: a marker left by a sync killed after the rewrite but
--- before removing the marker names lines the spool no longer starts with, and is ignored.
+-- is still the file the sync read (its inode: the rewrite replaces it by rename) and still
+-- starts with exactly those lines: a marker left by a sync killed after the rewrite but before
+-- removing the marker names another file, and is ignored, even where the rewritten spool
+-- happens to start with lines equal to the delivered ones.
 M.DONE = "tracking_spool.delivered"
 
 local function done_path(run_dir)
@@ -291,6 +293,11 @@ end
 local function delivered(run_dir, text)
   local m = read_done(run_dir)
   if not m or m.bytes <= 0 or m.bytes > #text then return 0, "", {} end
+  -- (a marker of an older graphids names no inode: the lines alone decide then)
+  if m.inode ~= nil then
+    local st = core.stat(M.path(run_dir))
+    if st == nil or st.inode ~= m.inode then return 0, "", {} end
+  end
   if m.bytes < #text and text:sub(m.bytes, m.bytes) ~= "\n" then return 0, "", {} end
   local chain = ""
   for line in text:sub(1, m.bytes):gmatch("[^\n]+") do chain = chain_step(chain, line) end
@@ -654,7 +661,7 @@ local function mark_done(run_dir, snap, ids)
   for k, v in pairs(ids) do
     if type(v) == "string" then known[k] = v end
   end
-  local line = json.encode({ bytes = snap.done, chain = snap.chain, ids = known })
+  local line = json.encode({ bytes = snap.done, chain = snap.chain, ids = known, inode = snap.inode })
   return core.append_file(done_path(run_dir), line .. "\n", { sync = true })
 end
 
@@ -703,7 +710,11 @@ end
 -- ends (byte offsets past each line, from base), base, head, next, done, chain}, or nil,
 -- message, events.  ids gets the run ids that the killed sync learned.
 local function snapshot(run_dir, ids)
-  local text, err = with_lock(run_dir, read_text, run_dir)
+  local text, err, inode = with_lock(run_dir, function()
+    local t, e = read_text(run_dir)
+    local st = t and core.stat(M.path(run_dir))
+    return t, e, st and st.inode
+  end)
   if not text then return nil, err, left_in(run_dir) end
   local rest, skipped, done, chain, known = undelivered(run_dir, text)
   for k, v in pairs(known) do
@@ -712,7 +723,7 @@ local function snapshot(run_dir, ids)
   local evs, lines, bad, ends = parse(rest, M.path(run_dir), skipped)
   if bad then return nil, bad, #evs end
   return { evs = evs, lines = lines, ends = ends, base = done, head = text, next = 1, done = done,
-    chain = chain }
+    chain = chain, inode = inode }
 end
 
 -- The URI to send ev to: opts.uri, else the event's own.  A spool keeps a URI without its
