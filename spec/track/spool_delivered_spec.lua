@@ -145,6 +145,28 @@ describe("graphids.track.spool delivery record", function()
       assert.equal(2, #assert(spool.read(run_dir))) -- P, M: the second P is not taken as sent
     end)
 
+  it("writes a point of a batch a killed sync wrote in part once, after a resumed fit logged past it",
+    function()
+      local root, run_dir = dir .. "/mlruns", dir .. "/run"
+      local fs = assert(filestore.new(root))
+      assert(fs:init_root())
+      local exp = assert(fs:get_or_create_experiment("e"))
+      local id = assert(fs:create_run({ experiment_id = exp, run_name = "r", start_time = 1,
+        tags = { { key = "graphids.run_key", value = KEY } } }))
+      local cpu, mem = "system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"
+      local b = { { key = cpu, value = 1.0, timestamp = 10, step = 5 },
+        { key = mem, value = 2.0, timestamp = 10, step = 5 } }
+      assert(spool.append(run_dir, { op = "log_batch", run_key = KEY, run_id = id, uri = root,
+        experiment = "e", metrics = b }))
+      assert(fs:log_batch(id, { metrics = { b[1] } })) -- the killed sync wrote the first key only
+      assert(fs:log_batch(id, { metrics = { { key = cpu, value = 3.0, timestamp = 20, step = 6 },
+        { key = mem, value = 4.0, timestamp = 20, step = 6 } } })) -- the resumed fit, live
+      spool.sync(run_dir, { notify = function() end })
+      local path = root .. "/" .. exp .. "/" .. id .. "/metrics/"
+      assert.equal("10 1.0 5\n20 3.0 6\n", read(path .. cpu))
+      assert.equal("20 4.0 6\n10 2.0 5\n", read(path .. mem))
+    end)
+
   it("loses and repeats nothing when the sync is killed with SIGKILL again and again", function()
     local run_dir, root, n = dir .. "/run", dir .. "/mlruns", 1000
     spool_run(run_dir, root, n)

@@ -555,7 +555,25 @@ local function check_batch(dir, run_id, batch)
   return true
 end
 
-function FileStore:log_batch(run_id, batch)
+-- The lines of the metric file at path, as a set, read once per store (a sync's store) and
+-- kept up to date with what this store appends.
+local function lines_of(self, path)
+  self._metric_lines = self._metric_lines or {}
+  local set = self._metric_lines[path]
+  if set == nil then
+    set = {}
+    for l in (read(path) or ""):gmatch("[^\n]+") do set[l] = true end
+    self._metric_lines[path] = set
+  end
+  return set
+end
+
+-- opts.sync: the batch comes from a spool's sync (graphids.track.spool), which may send again a
+-- batch a killed sync wrote in part, after a resumed fit has logged past it: a point equal to
+-- any line of its file is then not written twice (the files of a sync's runs are read once).
+-- Live logging checks the last line only.
+function FileStore:log_batch(run_id, batch, opts)
+  local whole = type(opts) == "table" and opts.sync
   local dir, err, code, status = guarded(function()
     local d = run_dir(self, run_id)
     check_active(d, run_id)
@@ -580,7 +598,13 @@ function FileStore:log_batch(run_id, batch)
       -- a sync killed between sending a batch and removing it from the spool sends it again:
       -- the point it already wrote last is not written twice
       local line = metric_line(m)
-      if gio.last_line(path, 512) ~= line:sub(1, -2) then
+      if whole then
+        local set = lines_of(self, path)
+        if not set[line:sub(1, -2)] then
+          ensure(core.append_file(path, line))
+          set[line:sub(1, -2)] = true
+        end
+      elseif gio.last_line(path, 512) ~= line:sub(1, -2) then
         ensure(core.append_file(path, line))
       end
     end
