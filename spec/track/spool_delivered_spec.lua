@@ -51,7 +51,8 @@ describe("graphids.track.spool delivery record", function()
     core.atomic_write = real -- luacheck: ignore
     assert(res[1], res[2])
     assert.same({ 51, 0, 0, 0 }, { res[2], res[3], res[4], res[5] })
-    assert.equal(0, rewrites) -- (all delivered: the file is removed, not rewritten)
+    -- (all delivered: emptied once, then removed after the record; not once per event)
+    assert.equal(1, rewrites)
     assert.is_nil(core.stat(spool.path(run_dir)))
     assert.is_nil(core.stat(run_dir .. "/" .. spool.DONE))
     assert.same(range(50), steps(root))
@@ -143,6 +144,31 @@ describe("graphids.track.spool delivery record", function()
       assert.equal(2, #assert(spool.read(run_dir))) -- (the marker holds for the file it names)
       assert(core.atomic_write(spool.path(run_dir), text:sub(#first + 1)))
       assert.equal(2, #assert(spool.read(run_dir))) -- P, M: the second P is not taken as sent
+    end)
+
+  it("keeps a record left by a sync stopped after emptying the spool off the spool a fit makes next",
+    function()
+      -- the sync delivered everything (P) and stopped before removing its record; a fit then
+      -- appends P and M again: both are new events, whatever inode the next spool gets
+      local run_dir, root = dir .. "/run", dir .. "/mlruns"
+      spool_run(run_dir, root, 0)
+      assert.same({ 1, 0, 0, 0 }, { spool.sync(run_dir) })
+      local p = { op = "log_batch", run_key = KEY, run_id = KEY, uri = root, experiment = "e",
+        params = { { key = "lr", value = "0.1" } } }
+      local m = { op = "log_batch", run_key = KEY, run_id = KEY, uri = root, experiment = "e",
+        metrics = { { key = "m", value = 1.0, timestamp = 1, step = 1 } } }
+      assert(spool.append(run_dir, p))
+      local real = os.remove
+      os.remove = function(path) -- luacheck: ignore
+        if path == run_dir .. "/" .. spool.DONE then error("stopped here", 0) end
+        return real(path)
+      end
+      pcall(spool.sync, run_dir, { notify = function() end })
+      os.remove = real -- luacheck: ignore
+      assert.is_not_nil(core.stat(run_dir .. "/" .. spool.DONE))
+      assert(spool.append(run_dir, p))
+      assert(spool.append(run_dir, m))
+      assert.equal(2, #assert(spool.read(run_dir)))
     end)
 
   it("writes a point of a batch a killed sync wrote in part once, after a resumed fit logged past it",

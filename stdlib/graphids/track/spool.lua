@@ -688,15 +688,18 @@ local function compact(run_dir, snap, ids)
         lines[#lines + 1] = snap.lines[i] .. "\n"
       end
       local rest = table.concat(lines) .. tail
-      if rest:match("^%s*$") then
-        local ok, err = os.remove(M.path(run_dir))
-        if not ok and core.stat(M.path(run_dir)) then error(err, 0) end
-      else
-        assert(core.atomic_write(M.path(run_dir), rest))
-      end
+      -- (an emptied spool is replaced by an empty file first, and removed only after the
+      -- record: removed before it, a spool a later fit makes could take its inode back while a
+      -- killed sync's record still names it)
+      assert(core.atomic_write(M.path(run_dir), rest:match("^%s*$") and "" or rest))
     end
     local ok, err = os.remove(done_path(run_dir))
     if not ok and core.stat(done_path(run_dir)) then error(err, 0) end
+    local st = core.stat(M.path(run_dir))
+    if st and st.size == 0 then
+      local rok, rerr = os.remove(M.path(run_dir))
+      if not rok and core.stat(M.path(run_dir)) then error(rerr, 0) end
+    end
     return count(tail)
   end)
 end
