@@ -92,6 +92,12 @@ static inline void l_check_inplace(lua_State *L, const char *op, const gids_tens
 /* Raises "f: unexpected argument #3 (number); options go in one trailing table" when the stack
  * holds more than `last` values. */
 void l_checkend(lua_State *L, int last, const char *fname);
+/* The length (luaL_len, so a __len counts) of the list at idx, raising "<fname>: <what> has
+ * length N, expected 0 to <max> entries" outside [0, max]: a buffer is sized by it, and a
+ * made-up __len must not overflow that size. */
+lua_Integer l_checklen(lua_State *L, int idx, lua_Integer max, const char *fname, const char *what);
+/* The longest list a binding sizes a buffer by (it fits an int, and 8-byte entries a size_t). */
+#define L_LIST_MAX ((lua_Integer)1 << 30)
 
 /* Lua dim at arg (1-based, negative from the end) -> 0-based C dim for a tensor of ndim dims.
  * `extra` allows one position past the end (unsqueeze, stack). Raises

@@ -64,21 +64,23 @@ static const char *const column_keys[] = {"ts", "id", "data", "dlc", "label", NU
 /* The rules of opts.attack_frames ("ID#DATA") and opts.attack_ids ("ID"), in a userdata pushed
  * on the stack (the GC frees it, also after an error). */
 static void opt_rules(lua_State *L, int idx, gids_can_read_opts *o, const char *fname) {
-    int total = 0;
+    int total = 0, lens[2] = {0, 0};
     static const char *const keys[2] = {"attack_frames", "attack_ids"};
     for (int k = 0; k < 2; k++) {
         int t = lua_getfield(L, idx, keys[k]);
         if (t != LUA_TNIL && t != LUA_TTABLE)
             luaL_error(L, "%s: option %s must be a list of strings, got %s", fname, keys[k],
                        luaL_typename(L, -1));
-        if (t == LUA_TTABLE) total += (int)luaL_len(L, -1);
+        /* (measured once: the buffer and the loop below take this length, whatever a __len
+         * would say a second time) */
+        if (t == LUA_TTABLE) total += lens[k] = (int)l_checklen(L, -1, L_LIST_MAX, fname, keys[k]);
         lua_pop(L, 1);
     }
     gids_can_rule *rules = lua_newuserdatauv(L, sizeof *rules * (size_t)(total ? total : 1), 0);
     int n = 0;
     for (int k = 0; k < 2; k++) {
         if (lua_getfield(L, idx, keys[k]) == LUA_TTABLE) {
-            int len = (int)luaL_len(L, -1);
+            int len = lens[k];
             for (int i = 1; i <= len; i++) {
                 if (lua_geti(L, -1, i) != LUA_TSTRING)
                     luaL_error(L, "%s: %s[%d] must be a string, got %s", fname, keys[k], i,
@@ -180,7 +182,7 @@ static int l_read_can(lua_State *L) {
 static int l_read_can_many(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     l_checkend(L, 2, "read_can_many");
-    int n = (int)luaL_len(L, 1);
+    int n = (int)l_checklen(L, 1, L_LIST_MAX, "read_can_many", "paths");
     gids_can_read_opts o;
     read_options(L, 2, &o, "read_can_many");
     const char **paths = lua_newuserdatauv(L, sizeof *paths * (size_t)(n ? n : 1), 0);

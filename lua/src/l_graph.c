@@ -75,7 +75,7 @@ static int64_t check_indices(lua_State *L, int idx, int64_t **out, const char *f
     if (!lua_istable(L, idx))
         luaL_error(L, "%s: indices must be a Lua array or an i64 tensor, got %s", fname,
                    luaL_typename(L, idx));
-    int64_t n = (int64_t)luaL_len(L, idx);
+    int64_t n = (int64_t)l_checklen(L, idx, L_LIST_MAX, fname, "indices");
     *out = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof(int64_t), 0);
     for (int64_t i = 0; i < n; i++) {
         lua_geti(L, idx, (lua_Integer)i + 1);

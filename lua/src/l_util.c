@@ -64,6 +64,14 @@ int l_check_status_as(lua_State *L, gids_status s, const char *fname, const char
     return l_check_status(L, s);
 }
 
+lua_Integer l_checklen(lua_State *L, int idx, lua_Integer max, const char *fname,
+                       const char *what) {
+    lua_Integer n = luaL_len(L, idx);
+    if (n < 0 || n > max)
+        luaL_error(L, "%s: %s has length %I, expected 0 to %I entries", fname, what, n, max);
+    return n;
+}
+
 /* A short description of the value at i for messages: "2.5", "'abc'", "a table", "nothing"
  * (an argument not given). */
 const char *l_describe(lua_State *L, int i) {

@@ -25,12 +25,7 @@ static const gids_can_frames **check_frames_list(lua_State *L, int idx, int64_t 
     if (!lua_istable(L, idx))
         luaL_error(L, "%s: files must be a list of CanFrames, got %s", fname,
                    luaL_typename(L, idx));
-    lua_Integer len = luaL_len(L, idx);
-    /* (a __len of the caller's may say anything: the buffer below must not overflow) */
-    if (len < 0 || len > (lua_Integer)(1 << 24))
-        luaL_error(L, "%s: files has length %I, expected a list of 0 to %d CanFrames", fname, len,
-                   1 << 24);
-    *n = (int64_t)len;
+    *n = (int64_t)l_checklen(L, idx, L_LIST_MAX, fname, "files");
     const gids_can_frames **files =
         lua_newuserdatauv(L, sizeof *files * (size_t)(*n > 0 ? *n : 1), 0);
     for (int64_t i = 0; i < *n; i++) {
@@ -90,7 +85,7 @@ static int64_t check_vocab(lua_State *L, int opts, uint32_t **id, uint8_t **ext)
         luaL_error(L, "build_windows: option vocab must be a list of id texts, got %s",
                    luaL_typename(L, -1));
     int vt = lua_gettop(L);
-    int64_t n = (int64_t)luaL_len(L, vt);
+    int64_t n = (int64_t)l_checklen(L, vt, L_LIST_MAX, "build_windows", "option vocab");
     *id = lua_newuserdatauv(L, sizeof **id * (size_t)(n > 0 ? n : 1), 0);
     *ext = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1), 0);
     for (int64_t k = 0; k < n; k++) {

@@ -51,6 +51,19 @@ describe("read_can on the hand-made fixtures", function()
     assert.has_error(function()
       data.read_can(FIX .. "candump.log", { attack_frames = { "115" } })
     end, "read_can: attack_frames[1] '115' must be ID#DATA")
+    -- a list's length is taken once, and a made-up one is refused: the rules' buffer is sized
+    -- by it
+    assert.has_error(function()
+      local ids = setmetatable({}, { __len = function() return 1 << 61 end })
+      data.read_can(FIX .. "candump.log", { attack_ids = ids })
+    end, "read_can: attack_ids has length 2305843009213693952, expected 0 to 1073741824 entries")
+    local calls = 0
+    local moving = setmetatable({ "115" }, { __len = function()
+      calls = calls + 1
+      return calls == 1 and 1 or 3000
+    end })
+    f = data.read_can(FIX .. "candump.log", { attack_ids = moving })
+    assert.are.same({ 0, 1, 0, 1 }, f:column("attack"):totable())
   end)
 
   it("fails on the first malformed row with file, line and column", function()

@@ -175,8 +175,8 @@ describe("graphids.data.build_windows", function()
       assert.equal("build_windows: files[1] must be a CanFrames (from data.read_can), got a freed CanFrames",
         err_at(function() build { files = { gone }, vocab = vocab, window = 3 } end))
       -- a length a __len makes up is refused before a buffer of that many entries is made
-      assert.equal("build_windows: files has length 2305843009213693952, expected a list of 0 to 16777216 " ..
-        "CanFrames", err_at(function()
+      assert.equal("build_windows: files has length 2305843009213693952, expected 0 to 1073741824 " ..
+        "entries", err_at(function()
           build { files = setmetatable({ f }, { __len = function() return 1 << 61 end }), vocab = vocab,
             window = 3 }
         end))

@@ -58,6 +58,10 @@ describe("data.collate", function()
       "graph_batch_collate: a batch needs at least 1 graph, got 0")
     assert.has_error(function() data.collate(make_set(), { 0.5 }) end,
       "graph_collate: indices[1] must be an integer, got number")
+    -- a length a __len makes up is refused before a buffer of that many entries is made
+    assert.has_error(function()
+      data.collate(make_set(), setmetatable({ 0 }, { __len = function() return 1 << 61 end }))
+    end, "graph_collate: indices has length 2305843009213693952, expected 0 to 1073741824 entries")
     local s = make_set()
     s.edge_index = T({ { 0, 2, 1, 0 }, { 1, 3, 1, 1 } }, "i64")
     assert.has_error(function() data.collate(s, { 0 }) end,

@@ -83,8 +83,12 @@ describe("nn.init", function()
       "kaiming_normal_" }) do
       at(name .. ": tensor must be a graphids.Tensor, got 5", init[name], 5)
     end
-    at("constant_: val must be a number, got 'x' %(a string%)", init.constant_, t, "x")
-    at("constant_: val must be a number, got nil", init.constant_, t)
+    at("constant_: val must be a number or a one%-element tensor, got 'x' %(a string%)", init.constant_, t,
+      "x")
+    at("constant_: val must be a number or a one%-element tensor, got nil", init.constant_, t)
+    at("constant_: val must be a number or a one%-element tensor, got a graphids.Tensor", init.constant_, t,
+      graphids.zeros(2))
+    assert.same({ 3, 3 }, { range(init.constant_(graphids.empty(2), graphids.tensor(3.0))) })
     -- what they return is unchanged by the wrapping
     assert.equal(t, init.zeros_(t))
     assert.same({ 3, 4 }, { init._calculate_fan_in_and_fan_out(t) })

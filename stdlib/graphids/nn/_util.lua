@@ -182,6 +182,12 @@ function U.describe(v)
   local json = require "graphids.json"
   if type(v) == "string" then return "'" .. json.printable(v, SHOWN) .. "' (a string)" end
   if type(v) == "number" then return shown_number(v) end
+  if type(v) == "userdata" then
+    -- (a tensor, a generator, a CanFrames: by its class name)
+    local umt = getmetatable(v)
+    local uname = type(umt) == "table" and rawget(umt, "__name")
+    return "a " .. (type(uname) == "string" and json.printable(uname, SHOWN) or "userdata")
+  end
   if type(v) ~= "table" then
     return (type(v) == "boolean" or v == nil) and tostring(v) or "a " .. type(v)
   end

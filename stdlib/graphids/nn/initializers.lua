@@ -96,9 +96,11 @@ end
 
 function init.constant_(t, value)
   check_tensor("constant_", t)
+  -- a one-element tensor stands for its value, as torch's 0-d tensor does here
+  if graphids.is_tensor(value) and value:numel() == 1 then value = value:item() end
   if type(value) ~= "number" and type(value) ~= "boolean" then
     -- (named here: fill_'s own message would name its argument, not this one's)
-    error("constant_: val must be a number, got " .. U.describe(value), 0)
+    error("constant_: val must be a number or a one-element tensor, got " .. U.describe(value), 0)
   end
   return U.no_grad(function() return t:fill_(value) end)
 end
