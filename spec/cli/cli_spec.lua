@@ -593,13 +593,13 @@ describe("graphids fit|test|pipeline|runs", function()
     assert.truthy(err:find("stage 'gat': cannot resume: ", 1, true), err)
     assert.truthy(err:find(last, 1, true), err)
     assert.is_nil(err:find("stage 'vgae'", 1, true), err) -- the simulated data is generated at run time
-    -- a bad argument value and a lake root under a file: named per stage, before any run (the loss
-    -- names the run dir, so the recipe refuses it before the model would)
+    -- a bad argument value: the loss names run dirs, so the pipeline recipe refuses it before any
+    -- stage is planned (a lake root under a file: named per stage, below)
     out, err, rc = proc.run({ "pipeline", "recipes/pipelines/graphids.lua", "--lake-root", dlake,
       "--tla", "loss=bogus", "--dry-run" })
     assert.equal(1, rc, out .. err)
-    assert.truthy(err:find("stage 'gat': loss must be one of focal, ce, weighted_ce (--tla loss), got " ..
-      "'bogus'", 1, true), err)
+    assert.equal("graphids pipeline: loss must be one of focal, ce, weighted_ce (--tla loss), got 'bogus'\n",
+      err)
     local file = gio.join(tmp, "dry_file")
     assert(gio.write_json(file, {}))
     out, err, rc = proc.run({ "pipeline", "recipes/pipelines/graphids.lua", "--lake-root", file,
