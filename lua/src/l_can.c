@@ -185,18 +185,25 @@ static int l_read_can_many(lua_State *L) {
     int n = (int)l_checklen(L, 1, L_LIST_MAX, "read_can_many", "paths");
     gids_can_read_opts o;
     read_options(L, 2, &o, "read_can_many");
-    const char **paths = lua_newuserdatauv(L, sizeof *paths * (size_t)(n ? n : 1), 0);
+    /* (the strings are kept in a table the buffer holds: a list whose __index makes them keeps
+     * none of them itself) */
+    lua_createtable(L, n, 0);
+    int held = lua_gettop(L);
+    const char **paths = lua_newuserdatauv(L, sizeof *paths * (size_t)(n ? n : 1), 1);
+    lua_pushvalue(L, held);
+    lua_setiuservalue(L, -2, 1);
     for (int i = 0; i < n; i++) {
         if (lua_geti(L, 1, i + 1) != LUA_TSTRING)
             luaL_error(L, "read_can_many: paths[%d] must be a string, got %s", i + 1,
                        luaL_typename(L, -1));
         size_t len = 0;
-        paths[i] = lua_tolstring(L, -1, &len); /* kept alive by the paths table */
+        paths[i] = lua_tolstring(L, -1, &len);
         if (strlen(paths[i]) != len)
             luaL_error(L, "read_can_many: paths[%d] holds a NUL byte at %d ('%s' would be used)",
                        i + 1, (int)strlen(paths[i]), paths[i]);
-        lua_pop(L, 1);
+        lua_rawseti(L, held, i + 1); /* (pops it) */
     }
+    lua_remove(L, held); /* (the buffer holds it) */
     gids_can_read_report *reps = lua_newuserdatauv(L, sizeof *reps * (size_t)(n ? n : 1), 0);
     /* Owners first: a table of n empty CanFrames, filled by the parallel read. */
     lua_createtable(L, n, 0);

@@ -17,17 +17,22 @@
 #include "binding.h"
 #include "gids/windows.h"
 
-/* The CanFrames of the Lua array `files` at idx, in a GC-owned buffer.  BORROW: the array keeps
- * them.  A bad element is named by its position (the Lua wrappers rename `files` to their own
- * argument's name). */
+/* The CanFrames of the Lua array `files` at idx, in a GC-owned buffer pushed on the stack, which
+ * also keeps them alive (its user value holds them: a list whose __index makes its elements
+ * keeps none of them itself).  A bad element is named by its position (the Lua wrappers rename
+ * `files` to their own argument's name). */
 static const gids_can_frames **check_frames_list(lua_State *L, int idx, int64_t *n,
                                                  const char *fname) {
     if (!lua_istable(L, idx))
         luaL_error(L, "%s: files must be a list of CanFrames, got %s", fname,
                    luaL_typename(L, idx));
     *n = (int64_t)l_checklen(L, idx, L_LIST_MAX, fname, "files");
+    lua_createtable(L, (int)*n, 0);
+    int anchor = lua_gettop(L);
     const gids_can_frames **files =
-        lua_newuserdatauv(L, sizeof *files * (size_t)(*n > 0 ? *n : 1), 0);
+        lua_newuserdatauv(L, sizeof *files * (size_t)(*n > 0 ? *n : 1), 1);
+    lua_pushvalue(L, anchor);
+    lua_setiuservalue(L, -2, 1);
     for (int64_t i = 0; i < *n; i++) {
         lua_geti(L, idx, (lua_Integer)i + 1);
         int freed;
@@ -36,8 +41,9 @@ static const gids_can_frames **check_frames_list(lua_State *L, int idx, int64_t 
             luaL_error(L, "%s: files[%d] must be a CanFrames (from data.read_can), got %s", fname,
                        (int)i + 1, freed ? "a freed CanFrames" : luaL_typename(L, -1));
         files[i] = f;
-        lua_pop(L, 1);
+        lua_rawseti(L, anchor, (lua_Integer)i + 1); /* (pops it, held by the buffer) */
     }
+    lua_remove(L, anchor);
     return files;
 }
 

@@ -148,6 +148,18 @@ describe("CanFrames", function()
     local list, reports = data.read_can_many({ FIX .. "candump.log", FIX .. "hcrl_car_hacking.txt" })
     assert.are.equal(4, #list[1])
     assert.are.equal(11, #list[2])
+    -- paths a list makes in its __index (held by nothing else) are kept alive while read: made
+    -- garbage, their memory would hold other strings by the time the files are opened
+    local junk = {}
+    local lazy = setmetatable({}, { __len = function() return 3 end, __index = function()
+      collectgarbage("collect")
+      local path = FIX .. "candump.log"
+      -- (strings of the path's length, to take the memory a collected path leaves)
+      for k = 1, 200 do junk[#junk + 1] = ("Z"):rep(#path - 5) .. string.format("%05d", k) end
+      return path
+    end })
+    local made = data.read_can_many(lazy)
+    assert.same({ 4, 4, 4 }, { #made[1], #made[2], #made[3] })
     assert.are.equal("hcrl-txt", reports[2].format)
   end)
 end)

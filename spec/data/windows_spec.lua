@@ -180,6 +180,15 @@ describe("graphids.data.build_windows", function()
           build { files = setmetatable({ f }, { __len = function() return 1 << 61 end }), vocab = vocab,
             window = 3 }
         end))
+      -- frames a list makes in its __index (held by nothing else) are kept alive while they are
+      -- read: collected, the first file's windows went missing (or its memory was read freed)
+      local lazy = setmetatable({}, { __len = function() return 2 end, __index = function()
+        collectgarbage("collect")
+        return example()
+      end })
+      assert.equal(build { files = { f, example() }, vocab = vocab, window = 3 }.num_graphs,
+        build { files = lazy, vocab = vocab, window = 3 }.num_graphs)
+      assert.equal(#vocab_of { f, example() }.ids, #vocab_of(lazy).ids)
       assert.equal("build_windows: window 0 must be in 1..1048576",
         err_at(function() build { files = { f }, vocab = vocab, window = 0 } end))
       assert.equal("build_windows: stride 0 must be >= 1",

@@ -86,8 +86,8 @@ describe("nn.init", function()
     at("constant_: val must be a number or a one%-element tensor, got 'x' %(a string%)", init.constant_, t,
       "x")
     at("constant_: val must be a number or a one%-element tensor, got nil", init.constant_, t)
-    at("constant_: val must be a number or a one%-element tensor, got a graphids.Tensor", init.constant_, t,
-      graphids.zeros(2))
+    at("constant_: val must be a number or a one%-element tensor, got a tensor of 2 elements", init.constant_,
+      t, graphids.zeros(2))
     assert.same({ 3, 3 }, { range(init.constant_(graphids.empty(2), graphids.tensor(3.0))) })
     -- what they return is unchanged by the wrapping
     assert.equal(t, init.zeros_(t))

@@ -97,10 +97,18 @@ end
 function init.constant_(t, value)
   check_tensor("constant_", t)
   -- a one-element tensor stands for its value, as torch's 0-d tensor does here
-  if graphids.is_tensor(value) and value:numel() == 1 then value = value:item() end
+  local what
+  if graphids.is_tensor(value) then
+    local ok, n = pcall(value.numel, value)
+    if ok and n == 1 then
+      value = value:item()
+    else
+      what = ok and string.format("a tensor of %d elements", n) or "a freed tensor"
+    end
+  end
   if type(value) ~= "number" and type(value) ~= "boolean" then
     -- (named here: fill_'s own message would name its argument, not this one's)
-    error("constant_: val must be a number or a one-element tensor, got " .. U.describe(value), 0)
+    error("constant_: val must be a number or a one-element tensor, got " .. (what or U.describe(value)), 0)
   end
   return U.no_grad(function() return t:fill_(value) end)
 end
