@@ -58,18 +58,10 @@ void l_collect(lua_State *L);
  * Lua GC (tensors only the GC knew to be dead give their bytes back), empties the allocator's
  * cache and runs the call once more (DESIGN §3), then raises on failure.  Runtime calls that
  * fail leave their outputs untouched, so the second run starts from the same state. */
-#define l_check(L, call)                                                                           \
-    do {                                                                                           \
-        gids_status l_s_ = (call);                                                                 \
-        if (l_s_ == GIDS_ENOMEM) {                                                                 \
-            l_collect(L);                                                                          \
-            l_s_ = (call);                                                                         \
-        }                                                                                          \
-        l_check_status((L), l_s_);                                                                 \
-    } while (0)
+#define l_check(L, call) l_check_as(L, call, NULL, NULL)
 
-/* l_check, with the runtime's message renamed from inner's to fname's (l_check_status_as): an
- * in-place method ("div_") whose runtime op names itself ("div: ..."). */
+/* l_check, with the runtime's message renamed from inner's to fname's (l_check_status_as; NULL:
+ * as it is): an in-place method ("div_") whose runtime op names itself ("div: ..."). */
 #define l_check_as(L, call, fname, inner)                                                          \
     do {                                                                                           \
         gids_status l_s_ = (call);                                                                 \

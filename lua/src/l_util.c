@@ -57,6 +57,7 @@ int l_check_status(lua_State *L, gids_status s) {
 
 int l_check_status_as(lua_State *L, gids_status s, const char *fname, const char *inner) {
     if (s == GIDS_OK) return 0;
+    if (inner == NULL) return l_check_status(L, s);
     const char *msg = gids_error_message();
     size_t n = strlen(inner);
     if (msg != NULL && strncmp(msg, inner, n) == 0 && msg[n] == ':')
