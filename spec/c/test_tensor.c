@@ -312,6 +312,34 @@ TEST(large_blocks_are_cached_and_reused) {
     gids_memory_set_cache_limit(cpu, old);
 }
 
+/* Sizes within an eighth of an octave share a block: the batches of a training loop vary a
+ * little in size (nodes, edges), and with exact sizes most of their blocks missed the cache. */
+TEST(large_blocks_of_one_size_class_are_shared) {
+    gids_device cpu = GIDS_DEVICE_CPU;
+    gids_memory_empty_cache(cpu);
+    gids_mem_stats st;
+    int64_t n = 1500000, fewer = 1450000, more = 1700000; /* 6.0, 5.8 and 6.8 MB of f32 */
+    gids_tensor *a = NULL, *b = NULL, *c = NULL;
+    CHECK_OK(gids_empty(&a, GIDS_F32, cpu, 1, &n));
+    void *block = a->storage->data;
+    gids_tensor_release(a);
+    gids_memory_stats(cpu, &st);
+    CHECK(st.cached_bytes == 6 << 20); /* 6.0 MB rounded up to the class of 6 MiB */
+    CHECK_OK(gids_empty(&b, GIDS_F32, cpu, 1, &fewer));
+    CHECK(b->storage->data == block); /* a smaller size of the same class takes it */
+    gids_memory_stats(cpu, &st);
+    CHECK(st.cached_bytes == 0);
+    gids_tensor_release(b);
+    CHECK_OK(gids_empty(&c, GIDS_F32, cpu, 1, &more)); /* the next class up (6.5 MiB): not it */
+    CHECK(c->storage->data != block);
+    gids_memory_stats(cpu, &st);
+    CHECK(st.cached_bytes == 6 << 20);
+    float *p = gids_tensor_data(c);
+    p[more - 1] = 1.0f; /* the whole tensor is there (ASan checks the block's end) */
+    gids_tensor_release(c);
+    gids_memory_empty_cache(cpu);
+}
+
 /* A full cache evicts its oldest blocks for a newly freed one: blocks of a finished workload
  * must not keep the next workload's blocks out (each of them would be faulted in afresh). */
 TEST(full_cache_evicts_oldest_blocks) {
@@ -613,6 +641,7 @@ int main(void) {
     RUN(creation_functions);
     RUN(allocation_failure_runs_pressure_handler_then_retries_once);
     RUN(large_blocks_are_cached_and_reused);
+    RUN(large_blocks_of_one_size_class_are_shared);
     RUN(full_cache_evicts_oldest_blocks);
     RUN(null_pointers_are_einval_not_a_crash);
     RUN(set_num_threads_reaches_every_thread);

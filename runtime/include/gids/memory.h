@@ -49,7 +49,8 @@ void gids_allocator_register(gids_device_type t, gids_allocator *a);
 gids_status gids_memory_stats(gids_device dev, gids_mem_stats *out);
 void gids_memory_reset_peak(gids_device dev);
 /* The CPU allocator keeps freed blocks of 1 MiB and more (up to a byte limit) and hands them
- * out again for the same rounded size: glibc gives such blocks back to the kernel on free, so
+ * out again for the same size class (sizes rounded up to an eighth of an octave, so batches of
+ * slightly different sizes share blocks): glibc gives such blocks back to the kernel on free, so
  * without the cache a loop producing a 64 MB tensor per step page-faults every page every step.
  * The limit defaults to a quarter of the machine's memory; a freed block that does not fit
  * evicts the oldest kept ones.  empty_cache returns every kept block; set_cache_limit(0)

@@ -71,16 +71,20 @@ int64_t gids_memory_device_bytes(void) {
 
 /* ---- the CPU allocator: 64-byte aligned for SIMD loads and to keep BLAS panels on lines ---- */
 
-/* Large-block cache (see memory.h).  Blocks are matched by exact rounded size: training loops
- * allocate the same shapes step after step, and an exact match never wastes a byte.  A block
- * that does not fit (slots or bytes) evicts the least recently cached ones: without eviction,
- * blocks of a finished workload (an earlier model, other batch sizes) held the cache for good
- * and every block of the next one went back to the kernel and was faulted in afresh each step
- * (a GATv2 layer over 1024 graphs took 470 ms a step after two other models had run in the
- * process, 165 ms with an empty cache). */
+/* Large-block cache (see memory.h).  Blocks are matched by size class: a size is rounded up to
+ * an eighth of an octave (CACHE_CLASS_BITS: at most 12.5% more than asked), so the tensors of
+ * batches whose node and edge counts vary a little share their blocks.  With a 64 KiB grain
+ * instead, the GAT's JK LSTM gates (about 12 MB for 64 hcrl_sa windows) fell in some 30
+ * different sizes, most of those allocations missed the cache and their pages were faulted in
+ * afresh (hcrl_sa GAT fit: minor faults 360 000 -> 190 000, max RSS 0.90 -> 0.65 GB, system
+ * time -30%; bench/results/cpu-2026-11-28-vii.txt).  A block that does not fit (slots or bytes)
+ * evicts the least recently cached ones: without eviction, blocks of a finished workload (an
+ * earlier model, other batch sizes) held the cache for good and every block of the next one went
+ * back to the kernel and was faulted in afresh each step (a GATv2 layer over 1024 graphs took
+ * 470 ms a step after two other models had run in the process, 165 ms with an empty cache). */
 #define CACHE_MIN_BYTES ((size_t)1 << 20)
 #define INLINE_BYTES 256
-#define CACHE_GRAIN ((size_t)64 << 10)
+#define CACHE_CLASS_BITS 3
 #define CACHE_SLOTS 64
 
 static struct {
@@ -108,7 +112,10 @@ static int64_t cache_limit_locked_(void) {
 }
 
 static size_t rounded_(size_t nbytes) {
-    size_t grain = nbytes >= CACHE_MIN_BYTES ? CACHE_GRAIN : 64;
+    if (nbytes < CACHE_MIN_BYTES) return (nbytes + 63) / 64 * 64;
+    /* the leading bit and the next CACHE_CLASS_BITS kept, the rest rounded up */
+    size_t grain =
+        (size_t)1 << (63 - __builtin_clzll((unsigned long long)nbytes) - CACHE_CLASS_BITS);
     return (nbytes + grain - 1) / grain * grain;
 }
 
