@@ -113,6 +113,8 @@ static int64_t cache_limit_locked_(void) {
 
 static size_t rounded_(size_t nbytes) {
     if (nbytes < CACHE_MIN_BYTES) return (nbytes + 63) / 64 * 64;
+    /* (no request of a tensor comes near: sizes are int64; the rounding below must not wrap) */
+    if (nbytes > SIZE_MAX / 2) return nbytes;
     /* the leading bit and the next CACHE_CLASS_BITS kept, the rest rounded up */
     size_t grain =
         (size_t)1 << (63 - __builtin_clzll((unsigned long long)nbytes) - CACHE_CLASS_BITS);
