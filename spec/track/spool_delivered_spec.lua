@@ -29,6 +29,18 @@ local function steps(root)
   return out
 end
 
+-- A run created and synced into the FileStore at root, and two events of it: P (a param) and M
+-- (a metric point), for the spool's run_dir.
+local function created_run(run_dir, root)
+  spool_run(run_dir, root, 0)
+  assert.same({ 1, 0, 0, 0 }, { spool.sync(run_dir) })
+  local p = { op = "log_batch", run_key = KEY, run_id = KEY, uri = root, experiment = "e",
+    params = { { key = "lr", value = "0.1" } } }
+  local m = { op = "log_batch", run_key = KEY, run_id = KEY, uri = root, experiment = "e",
+    metrics = { { key = "m", value = 1.0, timestamp = 1, step = 1 } } }
+  return p, m
+end
+
 local function range(n)
   local out = {}
   for i = 1, n do out[i] = i end
@@ -128,13 +140,8 @@ describe("graphids.track.spool delivery record", function()
       -- P, M and was killed before removing its marker; that marker's lines (one P) match the
       -- rewritten spool's first line, but the spool is another file now (the rewrite renamed a
       -- new one into place), so nothing is skipped
-      local run_dir, root = dir .. "/run", dir .. "/mlruns"
-      spool_run(run_dir, root, 0)
-      assert.same({ 1, 0, 0, 0 }, { spool.sync(run_dir) })
-      local p = { op = "log_batch", run_key = KEY, run_id = KEY, uri = root, experiment = "e",
-        params = { { key = "lr", value = "0.1" } } }
-      local m = { op = "log_batch", run_key = KEY, run_id = KEY, uri = root, experiment = "e",
-        metrics = { { key = "m", value = 1.0, timestamp = 1, step = 1 } } }
+      local run_dir = dir .. "/run"
+      local p, m = created_run(run_dir, dir .. "/mlruns")
       for _, ev in ipairs({ p, p, m }) do assert(spool.append(run_dir, ev)) end
       local text = assert(read(spool.path(run_dir)))
       local first = text:sub(1, text:find("\n", 1, true))
@@ -150,13 +157,8 @@ describe("graphids.track.spool delivery record", function()
     function()
       -- the sync delivered everything (P) and stopped before removing its record; a fit then
       -- appends P and M again: both are new events, whatever inode the next spool gets
-      local run_dir, root = dir .. "/run", dir .. "/mlruns"
-      spool_run(run_dir, root, 0)
-      assert.same({ 1, 0, 0, 0 }, { spool.sync(run_dir) })
-      local p = { op = "log_batch", run_key = KEY, run_id = KEY, uri = root, experiment = "e",
-        params = { { key = "lr", value = "0.1" } } }
-      local m = { op = "log_batch", run_key = KEY, run_id = KEY, uri = root, experiment = "e",
-        metrics = { { key = "m", value = 1.0, timestamp = 1, step = 1 } } }
+      local run_dir = dir .. "/run"
+      local p, m = created_run(run_dir, dir .. "/mlruns")
       assert(spool.append(run_dir, p))
       local real = os.remove
       os.remove = function(path) -- luacheck: ignore
