@@ -72,6 +72,20 @@ describe("graphids pipeline --dry-run", function()
     return prefix
   end
 
+  -- A pipeline of stages named name, written where the unprivileged host can read it, run once
+  -- into a fresh lake it can write: the pipeline's path and the lake.
+  local function ran_as(prefix, name, stages)
+    local run_path = gio.join(tmp, name .. ".lua")
+    proc.spit(run_path, tiny.pipeline(name, stages))
+    os.execute("chmod 644 " .. proc.q(run_path))
+    local lake = gio.join(tmp, "lake_" .. name)
+    assert(gio.mkdir_p(lake))
+    os.execute("chmod 777 " .. proc.q(lake))
+    local rc, out, err = host(prefix, { "pipeline", run_path, "--lake-root", lake })
+    assert.equal(0, rc, out .. err)
+    return run_path, lake
+  end
+
   it("names a run dir under a file, for every stage (the extract stage's too)", function()
     local lake = gio.join(tmp, "lake_file")
     assert(gio.mkdir_p(lake))
@@ -196,19 +210,13 @@ describe("graphids pipeline --dry-run", function()
     local prefix = unprivileged_or_pending()
     if prefix == nil then return end
     -- teacher -> student, and a vgae of its own (the extract stage cannot run on the tiny data)
-    local run_path = gio.join(tmp, "run.lua")
-    proc.spit(run_path, tiny.pipeline("unreadable", {
+    local run_path, lake = ran_as(prefix, "unreadable", {
       { name = "gat", recipe = "stages/gat.lua", set = tiny.set("gat", ONE) },
       { name = "kd", recipe = "stages/gat_kd.lua", inputs = { teacher_ckpt = "gat" },
         set = tiny.set("gat", ONE) },
       { name = "vgae", recipe = "stages/vgae.lua", set = tiny.set("vgae", ONE) },
-    }))
-    os.execute("chmod 644 " .. proc.q(run_path))
-    local lake = gio.join(tmp, "lake_run")
-    assert(gio.mkdir_p(lake))
-    os.execute("chmod 777 " .. proc.q(lake))
-    local rc, out, err = host(prefix, { "pipeline", run_path, "--lake-root", lake })
-    assert.equal(0, rc, out .. err)
+    })
+    local rc, out, err
     -- the gat's run dir, trained, becomes another user's that this one cannot read
     local p = pipeline.load(run_path, { lake_root = lake })
     local gat, kd, vgae = p.stages[1].run_dir, p.stages[2].run_dir, p.stages[3].run_dir
@@ -245,18 +253,12 @@ describe("graphids pipeline --dry-run", function()
   it("runs a stage whose input's finished run dir is read-only and holds no lock file", function()
     local prefix = unprivileged_or_pending()
     if prefix == nil then return end
-    local run_path = gio.join(tmp, "ro_input.lua")
-    proc.spit(run_path, tiny.pipeline("ro_input", {
+    local run_path, lake = ran_as(prefix, "ro_input", {
       { name = "gat", recipe = "stages/gat.lua", set = tiny.set("gat", ONE) },
       { name = "kd", recipe = "stages/gat_kd.lua", inputs = { teacher_ckpt = "gat" },
         set = tiny.set("gat", ONE) },
-    }))
-    os.execute("chmod 644 " .. proc.q(run_path))
-    local lake = gio.join(tmp, "lake_ro_input")
-    assert(gio.mkdir_p(lake))
-    os.execute("chmod 777 " .. proc.q(lake))
-    local rc, out, err = host(prefix, { "pipeline", run_path, "--lake-root", lake })
-    assert.equal(0, rc, out .. err)
+    })
+    local rc, out, err
     local p = pipeline.load(run_path, { lake_root = lake })
     local gat, kd = p.stages[1].run_dir, p.stages[2].run_dir
     -- the teacher's run dir published read-only (another user's, no lock file); the student's gone
