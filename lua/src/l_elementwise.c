@@ -145,15 +145,38 @@ static void check_sub(lua_State *L, int ix, int iy, const char *fname) {
 /* add/sub(x, y, {alpha=}) = x +/- alpha * y, as torch.add. */
 static const char *const alpha_opts[] = {"alpha", NULL};
 
+/* torch.result_type of two operands as operand() gives them (a tensor, else a number s; not
+ * both numbers): a 0-d operand promotes only across kinds, a number as a wrapped number (an
+ * integer takes an integer tensor's dtype, a float beside an integer or bool tensor gives
+ * f32), the rule the binary ops follow (binary.c, scalar_promoted). */
+static gids_dtype pair_dtype(const gids_tensor *a, gids_scalar sa, const gids_tensor *b,
+                             gids_scalar sb) {
+    if (a != NULL && b != NULL) return gids_result_type(a, b);
+    return a != NULL ? gids_promote_scalar(a->dtype, sb) : gids_promote_scalar(b->dtype, sa);
+}
+
 /* The dtype of x + y for the operand at 1 and y (the tensor b, or the scalar sy when b is NULL). */
 static gids_dtype result_dtype(lua_State *L, const gids_tensor *b, gids_scalar sy) {
     gids_tensor *a = l_totensor(L, 1);
-    if (b != NULL) {
-        if (a != NULL) return gids_result_type(a, b); /* a 0-d operand promotes only across kinds */
-        return lua_type(L, 1) == LUA_TNUMBER ? gids_promote_scalar(b->dtype, l_checkscalar(L, 1))
-                                             : b->dtype;
-    }
-    return a != NULL ? gids_promote_scalar(a->dtype, sy) : GIDS_F64;
+    if (a == NULL && b == NULL) return GIDS_F64;
+    if (a == NULL && lua_type(L, 1) != LUA_TNUMBER) return b->dtype;
+    return pair_dtype(a, a != NULL ? gids_scalar_i(0) : l_checkscalar(L, 1), b, sy);
+}
+
+/* result_type(x, y): the dtype name torch.result_type gives for two operands, tensors, numbers
+ * or booleans, one at least a tensor: the dtype a binary op such as add computes in (div and
+ * atan2 then take f32 for an integer one).  Composed functions take their dtype from it. */
+static int l_result_type(lua_State *L) {
+    l_checkend(L, 2, "result_type");
+    if (is_scalar(L, 1) && is_scalar(L, 2))
+        luaL_error(L, "result_type: at least one operand must be a tensor, got a %s and a %s",
+                   luaL_typename(L, 1), luaL_typename(L, 2));
+    gids_scalar sx = gids_scalar_i(0), sy = gids_scalar_i(0);
+    gids_device dev = device_of(L, 1, 2);
+    gids_tensor *a = operand(L, 1, &sx, dev, "result_type");
+    gids_tensor *b = operand(L, 2, &sy, dev, "result_type");
+    lua_pushstring(L, gids_dtype_name(pair_dtype(a, sx, b, sy)));
+    return 1;
 }
 
 /* An integer alpha the integer result cannot hold is an error, as torch's ("value cannot be
@@ -753,6 +776,7 @@ static const luaL_Reg funcs[] = {
     {"layer_norm", l_layer_norm},
     {"equal", l_equal},
     {"allclose", l_allclose},
+    {"result_type", l_result_type},
     {NULL, NULL},
 };
 

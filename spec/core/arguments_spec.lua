@@ -191,6 +191,7 @@ local others = {
   layer_norm = function() return m22(), 1, graphids.ones(2), graphids.zeros(2), 1e-3 end,
   where = function() return mask(), m22(), m22() end,
   allclose = function() return m22(), m22(), { rtol = 1e-3 } end,
+  result_type = function() return m22(), 2 end,
   norm = function() return m22(), 2, 1, { keepdim = true } end,
   bmm = function() return graphids.ones(2, 2, 2), graphids.ones(2, 2, 2) end,
   addmm = function() return m22(), m22(), m22(), { beta = 2 } end,

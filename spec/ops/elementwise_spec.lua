@@ -63,6 +63,31 @@ describe("binary arithmetic", function()
     assert.are.equal("bool", (graphids.tensor({ true, false }) + graphids.tensor({ true, true })).dtype)
   end)
 
+  -- torch 2.15: torch.result_type(L([1]), L([1.])) float32, (L(1., dtype=f64), L([1])) float64,
+  -- (L(1., dtype=f64), L([1.])) float32, (L([1], dtype=u8), 300) uint8, (u8, 2.5) float32,
+  -- (True, L([True])) bool, (L([True]), 3) int64, (2, L([1], dtype=i32)) int32
+  it("names the dtype two operands promote to, as torch.result_type", function()
+    local u8, i32 = graphids.tensor({ 1 }, { dtype = "u8" }), graphids.tensor({ 1 }, { dtype = "i32" })
+    local f64_0d = graphids.tensor(1.0, { dtype = "f64" })
+    local cases = {
+      { "f32", graphids.tensor({ 1 }), graphids.tensor({ 1.0 }) },
+      { "f64", f64_0d, graphids.tensor({ 1 }) },
+      { "f32", f64_0d, graphids.tensor({ 1.0 }) },
+      { "u8", u8, 300 }, { "f32", u8, 2.5 }, { "bool", true, graphids.tensor({ true }) },
+      { "i64", graphids.tensor({ true }), 3 }, { "i32", 2, i32 }, { "i64", i32, graphids.tensor({ 1 }) },
+    }
+    for _, c in ipairs(cases) do
+      assert.are.equal(c[1], graphids.result_type(c[2], c[3]))
+      -- the dtype add computes in
+      assert.are.equal(c[1], graphids.add(c[2], c[3]).dtype)
+    end
+    assert.are.equal("i64", i32:result_type(graphids.tensor({ 2 })))
+    errors("result_type: at least one operand must be a tensor, got a number and a number",
+      graphids.result_type, 1, 2.5)
+    errors("result_type: argument #2 must be a tensor, a number or a boolean, got string",
+      graphids.result_type, u8, "x")
+  end)
+
   -- A Lua boolean is a Python bool: the lowest dtype, where the integer 1 would promote to i64.
   it("takes booleans as bool scalars, as torch takes True and False", function()
     local b = graphids.tensor({ true, false })
