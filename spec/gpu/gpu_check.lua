@@ -100,6 +100,25 @@ check("a number an integer tensor's dtype cannot hold: wrapped only where the op
   assert(not ok and tostring(err):match("exponent 300 does not fit"), tostring(err))
 end)
 
+check("hypot promotes an integer or bool operand to the float one's dtype, as on the CPU", function()
+  local i, f = graphids.tensor({ 3, 5, -7 }), graphids.tensor({ 4.0, 12.0, 0.5 })
+  local z = graphids.tensor(3.0, { dtype = "f64" })
+  local b = graphids.tensor({ true, false, true })
+  for _, c in ipairs({ { i, f }, { f, i }, { z, i }, { b, f }, { i, 4.5 } }) do
+    local x, y = c[1], c[2]
+    local gx = x:cuda()
+    local gy = graphids.is_tensor(y) and y:cuda() or y
+    local got, want = graphids.hypot(gx, gy), graphids.hypot(x, y)
+    assert(got.device == "cuda:0" and got.dtype == want.dtype, "hypot: " .. got.dtype .. " on " .. got.device)
+    close(got, want, 1e-6, "hypot " .. x.dtype)
+  end
+  local a = graphids.tensor({ 3.0, 5.0 }, { device = "cuda", requires_grad = true })
+  graphids.hypot(a, graphids.tensor({ 4, 12 }):cuda()):sum():backward()
+  close(a.grad, graphids.tensor({ 0.6, 5 / 13 }), 1e-6, "hypot gradient")
+  local ok, err = pcall(graphids.hypot, i:cuda(), i:cuda())
+  assert(not ok and tostring(err):match("needs a float operand: i64 and i64"), tostring(err))
+end)
+
 check("unary ops match the CPU", function()
   for _, dt in ipairs({ "f32", "f64" }) do
     local x = graphids.randn(513, 77):to(dt)

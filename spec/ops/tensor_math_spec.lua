@@ -189,6 +189,46 @@ describe("tensor_math", function()
     assert.equal("f64", graphids.hypot(f64({ 1.25 }), graphids.tensor({ 4.0, 2.0 })).dtype)
   end)
 
+  -- torch 2.15 computes hypot in torch.result_type of its operands, with no integer or bool
+  -- kernel: torch.hypot(L([3, 5]), L([4., 12.])) is f32 [5, 13], (L(3., dtype=f64), L([4, 12])) f64
+  -- [5, 12.36931687685298], (L([True, False]), L([3., 4.])) f32 [3.1622776985168457, 4]; the
+  -- gradient of torch.hypot(L([3., 5.]), L([4, 12])) is [0.6, 0.38461539149284363] (f32) and of
+  -- torch.hypot(L([4, 12]), L([3., 5.], dtype=f64)) [0.6, 0.38461538461538464]; two integer
+  -- tensors are "hypot_cpu" not implemented for 'Long'.  torch takes no number: graphids' is a
+  -- wrapped number, as for the binary ops (graphids.result_type).
+  it("promotes an integer or bool operand of hypot to the other's float dtype, as torch", function()
+    local i = long({ 3, 5 })
+    local y = graphids.hypot(i, graphids.tensor({ 4.0, 12.0 }))
+    assert.equal("f32", y.dtype)
+    assert.same({ 5, 13 }, y:totable())
+    y = graphids.hypot(graphids.tensor({ 4.0, 12.0 }), i)
+    assert.equal("f32", y.dtype)
+    assert.same({ 5, 13 }, y:totable())
+    -- a 0-d f64 beside integers is of a higher kind: f64, as torch
+    y = graphids.hypot(f64(3), long({ 4, 12 }))
+    assert.equal("f64", y.dtype)
+    near(y:totable(), { 5, 12.36931687685298 }, 1e-15)
+    y = graphids.hypot(graphids.tensor({ true, false }), graphids.tensor({ 3.0, 4.0 }))
+    assert.equal("f32", y.dtype)
+    near(y:totable(), { 3.1622776985168457, 4 }, 1e-7)
+    -- gradients reach the float operand
+    local a = graphids.tensor({ 3.0, 5.0 }, { requires_grad = true })
+    graphids.hypot(a, long({ 4, 12 })):sum():backward()
+    near(a.grad:totable(), { 0.6, 0.38461539149284363 }, 1e-7)
+    local b = f64({ 3, 5 }, true)
+    graphids.hypot(long({ 4, 12 }), b):sum():backward()
+    near(b.grad:totable(), { 0.6, 0.38461538461538464 }, 1e-15)
+    -- a float number beside integers gives f32 (torch.hypot(L([3, 5]).float(), L(4.)) is [5,
+    -- 6.4031243324279785]); an integer number keeps the integer dtype
+    y = graphids.hypot(i, 4.0)
+    assert.equal("f32", y.dtype)
+    near(y:totable(), { 5, 6.4031243324279785 }, 1e-7)
+    assert.equal("f32", graphids.hypot(2.5, graphids.tensor({ true })).dtype)
+    errors("hypot: needs a float operand: i64 and the number 4 promote to i64", graphids.hypot, i, 4)
+    errors("hypot: needs a float operand: bool and bool promote to bool",
+      graphids.hypot, graphids.tensor({ true }), graphids.tensor({ false }))
+  end)
+
   it("takes logit and xlogy as torch, with their gradients", function()
     local lx = { 0.0, 0.05, 0.1, 0.3, 0.9, 0.95, 1.0 }
     near(f64(lx):logit():totable(), TORCH.logit, TOL)
@@ -333,7 +373,8 @@ describe("tensor_math", function()
     errors("nansum: dim 3 out of range for a tensor of 2 dims", x.nansum, x, 3)
     errors("lerp: start and end must share a float dtype, got f32 and f64", x.lerp, x, x:double(), 0.5)
     errors("lerp: shapes %[2,3%] and %[2%] do not broadcast", x.lerp, x, graphids.ones(2), 0.5)
-    errors("hypot: expects float tensors, got i64 and i64", graphids.hypot, long({ 1 }), long({ 1 }))
+    errors("hypot: needs a float operand: i64 and i64 promote to i64 %(torch's hypot refuses integer "
+      .. "and bool too%); convert one to a float dtype first", graphids.hypot, long({ 1 }), long({ 1 }))
     errors("hypot: at least one operand must be a tensor", graphids.hypot, 1, 2)
     errors("logit: eps must be a number, got string", x.logit, x, "a")
     errors("xlogy: arg 2 must be a tensor or a number, got string", graphids.xlogy, x, "a")

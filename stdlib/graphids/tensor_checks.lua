@@ -66,8 +66,12 @@ function C.strip_position(msg)
   return rest or msg
 end
 
+function C.is_float_dtype(dt)
+  return dt == "f32" or dt == "f64" or dt == "f16" or dt == "bf16"
+end
+
 function C.is_float(t)
-  return t.dtype == "f32" or t.dtype == "f64" or t.dtype == "f16" or t.dtype == "bf16"
+  return C.is_float_dtype(t.dtype)
 end
 
 function C.is_index(t)

@@ -44,30 +44,14 @@ local function install(graphids)
     return graphids.tensor(x, { dtype = dt, device = other.device })
   end
 
-  -- torch's promotion of two dtypes (f16 with bf16 gives f32).
-  local RANK = { bool = 0, u8 = 1, i32 = 2, i64 = 3, f16 = 4, bf16 = 4, f32 = 5, f64 = 6 }
-  local function promote(x, y)
-    if RANK[x] == 4 and RANK[y] == 4 and x ~= y then return "f32" end
-    return RANK[x] >= RANK[y] and x or y
+  -- x as the caller wrote it, for a message: a tensor's dtype, else the number.
+  local function operand_str(x)
+    return graphids.is_tensor(x) and x.dtype or string.format("the number %s", tostring(x))
   end
 
-  -- The float dtype an op of two tensors computes in, as torch: a 0-d tensor next to one with
-  -- dims counts only when it is of a higher kind (bool < integer < float), so an f64 0-d beside
-  -- f32 gives f32 but beside u8 f64; integers and bool give f32.  (Ops built of several kernels
-  -- take it first: a mask or where() would broadcast the 0-d operand and lose the rule.)
-  local function float_result(a, b)
-    local function kind(t) return t.dtype == "bool" and 0 or (C.is_float(t) and 2 or 1) end
-    local za, zb = a:dim() == 0, b:dim() == 0
-    local dt
-    if za == zb then
-      dt = promote(a.dtype, b.dtype)
-    else
-      local dimmed, zero = za and b or a, za and a or b
-      dt = kind(zero) > kind(dimmed) and zero.dtype or dimmed.dtype
-    end
-    return RANK[dt] < 4 and "f32" or dt
-  end
-
+  -- The operands as tensors (a number as a 0-d tensor), broadcast-checked, and torch's result
+  -- type of the operands as given (graphids.result_type: a 0-d tensor promotes only across
+  -- kinds, a number as torch's wrapped number), the dtype the core's binary ops would take.
   local function two_operands(fname, a, b, depth)
     local ta, tb = graphids.is_tensor(a), graphids.is_tensor(b)
     if not ta and not tb then fail(fname, "at least one operand must be a tensor", depth + 1) end
@@ -76,10 +60,11 @@ local function install(graphids)
         fail(fname, string.format("arg %d must be a tensor or a number, got %s", i, type(x)), depth + 1)
       end
     end
+    local dt = graphids.result_type(a, b)
     if not ta then a = as_tensor(a, b) end
     if not tb then b = as_tensor(b, a) end
     C.broadcast(fname, a.shape, b.shape, depth + 1)
-    return a, b
+    return a, b, dt
   end
 
   local function replaced(fname, t, opts, depth)
@@ -146,15 +131,20 @@ local function install(graphids)
   end
 
   -- sqrt(a^2 + b^2) without overflow or underflow on the way (both scaled by the larger
-  -- magnitude), inf where either is infinite (NaN or not), as libm's hypot; float operands, or
-  -- one a number.  Its gradient (a / hypot, b / hypot) is NaN at a = b = 0, as torch's.
+  -- magnitude), inf where either is infinite (NaN or not), as libm's hypot.  It computes in the
+  -- operands' result type, as torch's: an integer or bool operand beside a float one takes its
+  -- dtype, but two of them (or one with an integer number) promote to no float dtype, which
+  -- torch's hypot refuses too (it has no integer kernel, unlike atan2, which gives f32).  One
+  -- operand may be a number (torch takes none).  Its gradient (a / hypot, b / hypot) is NaN at
+  -- a = b = 0, as torch's.
   function T.hypot(a, b)
-    a, b = two_operands("hypot", a, b, 0)
-    if not C.is_float(a) or not C.is_float(b) then
-      fail("hypot", string.format("expects float tensors, got %s and %s", a.dtype, b.dtype), 0)
+    local x0, y0, dt = two_operands("hypot", a, b, 0)
+    if not C.is_float_dtype(dt) then
+      fail("hypot", string.format("needs a float operand: %s and %s promote to %s (torch's hypot "
+        .. "refuses integer and bool too); convert one to a float dtype first", operand_str(a),
+        operand_str(b), dt), 0)
     end
-    local dt = float_result(a, b)
-    a, b = a:to(dt), b:to(dt)
+    a, b = x0:to(dt), y0:to(dt)
     local inf = a:isinf():logical_or(b:isinf())
     local x, y = a:masked_fill(inf, 0), b:masked_fill(inf, 0)
     local scale = graphids.no_grad(function()
@@ -184,8 +174,10 @@ local function install(graphids)
   -- Gradients as torch's, log(y) and x / y, except where x is 0 and log(y) is not finite (y <= 0
   -- or inf): both are 0 there (torch's are NaN or infinite).
   function T.xlogy(x, y)
-    x, y = two_operands("xlogy", x, y, 0)
-    local dt = float_result(x, y) -- log(y) in the result's dtype, not an integer y's f32
+    local dt
+    x, y, dt = two_operands("xlogy", x, y, 0)
+    -- log(y) in the result's float dtype (integers and bool: f32), not an integer y's f32
+    if not C.is_float_dtype(dt) then dt = "f32" end
     x, y = x:to(dt), y:to(dt)
     local off = x:eq(0):logical_and(y:le(0):logical_or(y:eq(math.huge)))
     -- (+ 0: 0 times a negative log(y), 0 < y < 1, is -0, where torch gives +0; -0 + 0 is +0
