@@ -8,6 +8,10 @@
  *   core._call_as(fname, names, f, ...) f(...) called from inside the public Lua function fname
  *                                       (graphids.metrics' runtime checks, focal_loss's
  *                                       cross_entropy): no closure per call
+ *   core._at_caller(f, handler)         f whose error e is raised as handler(first argument,
+ *                                       e, where), where the line that called it: nn.Module's
+ *                                       __call (a library layer's error at the user's line)
+ *   core._error_parts(msg)              msg's position, op name and rest, as the above split it
  * An error that is no string passes through as it is.
  */
 #include <ctype.h>
@@ -154,9 +158,54 @@ static int r_call_as(lua_State *L) {
     return raise_as(L, 2, 1, lua_isnil(L, 2) ? 0 : 2);
 }
 
+/* The closure _at_caller makes: f(...)'s results; on an error e, handler(first argument, e,
+ * where)'s result is raised instead, where being the line that called the closure ("" from C).
+ * As named_call, being a C function it keeps that line when tail-called ("return self.fc(x)"
+ * calls nn.Module's __call so); handler is called only on an error. */
+static int at_caller_call(lua_State *L) {
+    int n = lua_gettop(L);
+    if (n == 0)
+        lua_pushnil(L);
+    else
+        lua_pushvalue(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_rotate(L, 1, 2); /* first argument, f, arguments */
+    if (lua_pcall(L, n, LUA_MULTRET, 0) == LUA_OK) return lua_gettop(L) - 1;
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_insert(L, 1); /* handler, first argument, error */
+    luaL_where(L, 1);
+    lua_call(L, 3, 1);
+    return lua_error(L);
+}
+
+/* _at_caller(f, handler): f as a function whose errors handler words, knowing the line that
+ * called it: nn.Module's __call, which raises a library layer's error at the user's line. */
+static int r_at_caller(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    l_checkend(L, 2, "_at_caller");
+    lua_pushcclosure(L, at_caller_call, 2);
+    return 1;
+}
+
+/* _error_parts(msg): the leading "file:line: " position, the leading "op: " name after it (as
+ * _named drops them; "" when absent) and the rest, which make msg again in that order. */
+static int r_error_parts(lua_State *L) {
+    size_t len;
+    const char *msg = luaL_checklstring(L, 1, &len);
+    l_checkend(L, 1, "_error_parts");
+    size_t pos = position_len(msg), bare = bare_offset(msg);
+    lua_pushlstring(L, msg, pos);
+    lua_pushlstring(L, msg + pos, bare - pos);
+    lua_pushlstring(L, msg + bare, len - bare);
+    return 3;
+}
+
 static const luaL_Reg funcs[] = {
     {"_named", r_named},
     {"_call_as", r_call_as},
+    {"_at_caller", r_at_caller},
+    {"_error_parts", r_error_parts},
     {NULL, NULL},
 };
 
