@@ -59,7 +59,13 @@ describe("nn.Linear", function()
     assert.same({ { -2, 4 } }, nb(graphids.tensor({ { 1.0, 2, 3 } })):totable())
     assert.is_nil(nb.bias)
     assert.same({ "weight" }, nb:state_dict():keys())
-    assert.error_matches(function() m("x") end, "linear: input must be a Tensor, got 'x' %(a string%)")
+    -- a refusal inside the layer is the layer's, at the line that called it
+    local at = helpers.errors_at_caller
+    at(": Linear: input must be a Tensor, got 'x' %(a string%)$", m, "x")
+    at(": Linear: input of shape %[1, 4%] has last dim 4, but weight of shape %[2, 3%] takes 3$", m,
+      graphids.ones(1, 4))
+    at(": linear: input of shape %[4%] has last dim 4, but weight of shape %[2, 3%] takes 3$", F.linear,
+      graphids.ones(4), m.weight)
   end)
 
   it("starts U(-1/sqrt(in), 1/sqrt(in)) for weight and bias", function()
@@ -93,7 +99,7 @@ describe("nn.Embedding", function()
     local ids = helpers.long({ { 0, 2 }, { 1, 0 } })
     assert.same({ { { 1, 2 }, { 5, 6 } }, { { 3, 4 }, { 1, 2 } } }, e(ids):totable())
     assert.same({ { 5, 6 } }, e(helpers.long({ 2 })):totable())
-    errors("embedding: input must be an i64 or i32 tensor", e, graphids.zeros(2))
+    errors("Embedding: input must be an i64 or i32 tensor", e, graphids.zeros(2))
     -- F.embedding refuses a weight that is not 2-D (torch: "'weight' must be 2-D"), and an id
     -- out of range is embedding's error at the caller's line, not index_select's in the stdlib
     errors("embedding: weight must be 2%-D %(num_embeddings x dim%), got shape %[3%]", F.embedding,
@@ -187,7 +193,7 @@ describe("nn.LayerNorm", function()
     assert.equal("LayerNorm({2, 2}, eps=0.5, elementwise_affine=false)", tostring(ln2))
     assert.same({ 1, 1, 1, 1 }, nn.LayerNorm(4).weight:totable())
     assert.same({ 0, 0, 0, 0 }, nn.LayerNorm(4).bias:totable())
-    errors("layer_norm: normalized_shape %[4%] does not match the trailing dims of the input %[2, 3%]",
+    errors("LayerNorm: normalized_shape %[4%] does not match the trailing dims of the input %[2, 3%]",
       ln, graphids.zeros(2, 3))
   end)
 

@@ -5,7 +5,7 @@
 local graphids = require "graphids"
 local nn = require "graphids.nn"
 local helpers = require "helpers"
-local errors, near, long, at = helpers.errors, helpers.near, helpers.long, helpers.errors_at_caller
+local near, long, at = helpers.near, helpers.long, helpers.errors_at_caller
 
 local F = nn.functional
 local DTS = { "f32", "f64", "i64", "i32", "u8", "bool" }
@@ -94,7 +94,7 @@ describe("nn.functional losses' operand dtypes, as torch 2.15", function()
             near(r:item(), ref:item(), (a == "f32" or b == "f32") and 1e-6 or 1e-12, case)
           else
             at("^spec/support/helpers%.lua:%d+: " .. loss .. ": ", F[loss], x, y)
-            errors(loss .. ": ", crit, x, y)
+            at("^spec/support/helpers%.lua:%d+: " .. mod .. ": ", crit, x, y) -- named by the module
           end
         end
       end
@@ -173,7 +173,7 @@ describe("nn.functional losses with a bool input or target", function()
       at(c[2] .. ": input of dtype bool is not supported", c[1], t(), p)
     end
     at("kl_div: target of dtype bool", F.kl_div, p, t(), { log_target = true })
-    errors("binary_cross_entropy: target of dtype bool", nn.BCELoss(), p, t())
+    at("BCELoss: target of dtype bool", nn.BCELoss(), p, t())
   end)
 end)
 
@@ -207,8 +207,7 @@ describe("nn.functional losses with an integer or mismatched float operand", fun
   it("binary_cross_entropy needs one float dtype; the logits form gives the target's", function()
     at("^[^:]+:%d+: binary_cross_entropy: target of dtype f64 does not match the input's dtype f32; "
       .. "convert it first %(e%.g%. target:to%(input%.dtype%)%)$", F.binary_cross_entropy, p(), p():double())
-    errors("binary_cross_entropy: target of dtype f32 does not match the input's dtype f64",
-      nn.BCELoss(), p():double(), p())
+    at("BCELoss: target of dtype f32 does not match the input's dtype f64", nn.BCELoss(), p():double(), p())
     -- torch builds the logits form in place on 1 - target
     assert.equal("f32", F.binary_cross_entropy_with_logits(p():double(), p(), { reduction = "none" }).dtype)
     local x = p():double():requires_grad_()
@@ -233,7 +232,7 @@ describe("nn.functional losses' weight dtypes, as torch 2.15", function()
         F.nll_loss, logits, long({ 0, 1 }), { weight = w(dt) })
       at("focal_loss: weight of dtype " .. dt, F.focal_loss, logits, long({ 0, 1 }), { weight = w(dt) })
     end
-    errors("cross_entropy: weight of dtype f64", nn.CrossEntropyLoss({ weight = w("f64") }), logits,
+    at("CrossEntropyLoss: weight of dtype f64", nn.CrossEntropyLoss({ weight = w("f64") }), logits,
       long({ 0, 1 }))
     local probs = graphids.tensor({ { 0.2, 0.3, 0.5 }, { 1.0, 0.0, 0.0 } })
     local r = F.cross_entropy(logits, probs, { weight = w("f64") })

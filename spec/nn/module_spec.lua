@@ -347,14 +347,15 @@ describe("graphids.nn.Module", function()
     local model = nn.Sequential(nn.Linear(3, 3), inner)
     local ok, err = pcall(model, graphids.randn(2, 3))
     assert.is_false(ok)
-    assert.matches("^model%.1%.2: .*addmm", err)
+    assert.matches("^model%.1%.2: Linear: input of shape %[2, 3%] has last dim 3", err)
     local _, count = err:gsub("model%.", "")
     assert.equal(1, count)
-    -- custom modules name their children by attribute
+    -- custom modules name their children by attribute (the line is Net:forward's, which called
+    -- the layer; the path comes after it)
     local net = Net()
     ok, err = pcall(net, graphids.randn(2, 5))
     assert.is_false(ok)
-    assert.matches("^model%.layers%.0: ", err)
+    assert.matches("^spec/nn/module_spec%.lua:%d+: model%.layers%.0: Linear: ", err)
     -- the module called directly fails without a prefix
     ok, err = pcall(inner[3], graphids.randn(2, 3))
     assert.is_false(ok)
@@ -369,14 +370,14 @@ describe("graphids.nn.Module", function()
     function Fallback:forward(x)
       local fine, res = pcall(self.fc, x)
       if fine then return res end
-      assert(type(res) == "string" and res:match("addmm"), tostring(res))
+      assert(type(res) == "string" and res:match("^Linear: input of shape"), tostring(res))
       return self.fb(x)
     end
     local f = Fallback()
     assert.same({ 5, 2 }, f(graphids.randn(5, 3)).shape)
     ok, err = pcall(f, graphids.randn(5, 7))
     assert.is_false(ok)
-    assert.matches("^model%.fb: .*addmm", err)
+    assert.matches("^spec/nn/module_spec%.lua:%d+: model%.fb: Linear: input of shape %[5, 7%]", err)
     local _, n = err:gsub("model", "")
     assert.equal(1, n)
     -- an error object (not a string) passes through untouched
@@ -385,6 +386,59 @@ describe("graphids.nn.Module", function()
     ok, err = pcall(nn.Sequential(Obj()), graphids.randn(1))
     assert.is_false(ok)
     assert.same({ code = 7 }, err)
+  end)
+
+  -- docs/nn.md: a library layer's error is raised at the line of the user's code that called
+  -- it, named by the layer, as a function's; one raised in the user's own forward keeps its line
+  it("raises a library layer's error at the line that called it, a user forward's where it is", function()
+    local SPEC = "spec/nn/module_spec.lua"
+    local function error_of(f)
+      local ok, err = pcall(f)
+      assert.is_false(ok)
+      return err
+    end
+    local x = graphids.ones(2, 8)
+    local msg = "Linear: input of shape %[2, 8%] has last dim 8, but weight of shape %[4, 16%] takes 16$"
+    local lin = nn.Linear(16, 4)
+    -- (each call below is a tail call of its function: the line is kept all the same)
+    local line = debug.getinfo(1, "l").currentline + 1
+    local err = error_of(function() return lin(x) end)
+    assert.matches("^" .. SPEC .. ":" .. line .. ": " .. msg, err)
+    local seq = nn.Sequential(nn.ReLU(), nn.Sequential(nn.Linear(16, 4)))
+    line = debug.getinfo(1, "l").currentline + 1
+    err = error_of(function() return seq(x) end)
+    assert.matches("^" .. SPEC .. ":" .. line .. ": model%.1%.0: " .. msg, err)
+    -- the layers' own refusals, and a module whose class defines no forward
+    line = debug.getinfo(1, "l").currentline + 1
+    err = error_of(function() return nn.LayerNorm(16)(x) end)
+    assert.matches("^" .. SPEC .. ":" .. line .. ": LayerNorm: normalized_shape %[16%] does not match", err)
+    local Bare = class("Bare", nn.Module)
+    line = debug.getinfo(1, "l").currentline + 1
+    err = error_of(function() return Bare()(x) end)
+    assert.matches("^" .. SPEC .. ":" .. line .. ": Bare: forward is not defined", err)
+    -- inside a user's forward: the line there that called the layer (a tail call too)
+    local Wrap = class("Wrap", nn.Module)
+    function Wrap:__init()
+      nn.Module.__init(self)
+      self.fc = nn.Linear(16, 4)
+    end
+    local fc_line = debug.getinfo(1, "l").currentline + 1
+    function Wrap.forward(self_, y) return self_.fc(y) end
+    err = error_of(function() return Wrap()(x) end)
+    assert.matches("^" .. SPEC .. ":" .. fc_line .. ": model%.fc: " .. msg, err)
+    err = error_of(function() return nn.Sequential(nn.Identity(), Wrap())(x) end)
+    assert.matches("^" .. SPEC .. ":" .. fc_line .. ": model%.1%.fc: " .. msg, err)
+    -- a user's own error keeps its position, also inside a library container
+    local Own = class("Own", nn.Module)
+    local own_line = debug.getinfo(1, "l").currentline + 1
+    function Own.forward() error("Own: no input wanted") end
+    err = error_of(function() return nn.Sequential(Own())(x) end)
+    assert.matches("^" .. SPEC .. ":" .. own_line .. ": model%.0: Own: no input wanted$", err)
+    -- called by C (pcall itself), there is no line to give
+    local ok
+    ok, err = pcall(lin, x)
+    assert.is_false(ok)
+    assert.matches("^" .. msg, err)
   end)
 
   it("registers modules assigned to fields and refuses clashing names", function()

@@ -271,9 +271,14 @@ U.CTOR = 3
 -- Every function of module table t refuses a value past its last parameter (graphids.arity).
 U.refuse_extra_arguments = require("graphids.arity").strict_all
 
+-- The forwards graphids.nn defines (weak keys): nn.Module's __call raises an error from inside
+-- one at the line of the user's code that called the layer (module.lua, `raised`).
+U.library_forwards = setmetatable({}, { __mode = "k" })
+
 -- Every class of module table t with a forward (its own or inherited) refuses a value past
 -- forward's last parameter, the message named by the class and counting positions without self:
--- "SAGEConv: unexpected argument #3 (graphids.Tensor) to forward(x, edge_index)".
+-- "SAGEConv: unexpected argument #3 (graphids.Tensor) to forward(x, edge_index)".  Each forward
+-- is then one of U.library_forwards: graphids.nn's layers all pass through here.
 function U.refuse_extra_forward_arguments(t)
   local arity = require "graphids.arity"
   -- every forward read before any is wrapped, so a class inheriting its forward (LSTM and GRU
@@ -284,7 +289,10 @@ function U.refuse_extra_forward_arguments(t)
     if type(cls) == "table" and type(cls.forward) == "function" then forwards[name] = cls.forward end
   end
   for _, name in ipairs(names) do
-    if forwards[name] then t[name].forward = arity.strict_method(forwards[name], name, "forward") end
+    if forwards[name] then
+      t[name].forward = arity.strict_method(forwards[name], name, "forward")
+      U.library_forwards[t[name].forward] = true
+    end
   end
   return t
 end

@@ -19,8 +19,11 @@
 -- parameters() and state_dict() see.  A parameter or buffer may be registered as nil (Linear's
 -- bias with bias=false): the name is reserved and skipped everywhere.
 --
--- Errors raised by a child's forward are re-raised once by the outermost module call, prefixed
--- with the path of the failing module from the root: "model.layers.2: addmm: ...".
+-- An error raised inside a layer of graphids.nn (its forward, or an op it calls) is raised at
+-- the line of the user's code that called the layer, named by it, as a function's error:
+-- "train.lua:12: Linear: ...".  One raised in a user's own forward keeps its position there.
+-- The outermost module call adds the path of the failing module from the root after the
+-- position: "train.lua:12: model.layers.2: Linear: ...".
 local graphids = require "graphids"
 local core = require "graphids.core"
 local class = require "graphids.class"
@@ -160,14 +163,21 @@ function Module:forward()
   error(string.format("%s: forward is not defined (define %s:forward)", class.name_of(self),
     class.name_of(self)), 2)
 end
+U.library_forwards[Module.forward] = true
 
--- An error string travels up through nested module calls unchanged (a pcall between two
--- module calls gets the string, as anywhere in Lua); beside it, `failing` records the modules
--- it passed, innermost first, and the outermost call re-raises it prefixed with their path.
+-- An error string travels up through nested module calls (a pcall between two module calls
+-- gets the string, as anywhere in Lua); beside it, `failing` records the modules it passed,
+-- innermost first, and the outermost call re-raises it with their path after its position.
 -- A chain continues only from a direct child's call (one level deeper) with the same error:
 -- an error caught and dropped inside a forward leaves no trace on the next one.
+-- The error's position: one raised in the library (a graphids.nn layer's forward, or what it
+-- calls) points there, useless to the user, so the call of the outermost library layer of the
+-- chain, the one the user's code called (no library forward runs around it), raises it again
+-- at that call's line, named by the innermost layer ("Linear: "), as core._named does for a
+-- function (the inner op's name and position dropped).  A user's forward placed its own.
 local depth = 0
-local failing = nil -- {msg =, level =, chain = {module, ...}}
+local failing = nil -- {msg =, level =, chain = {module, ...}, placed = bool}
+local in_library = false -- whether the forward running now is one of U.library_forwards
 
 -- The name of child within parent: a direct child's name, else a descendant's dotted path.
 local function child_path(parent, child)
@@ -184,45 +194,63 @@ local function child_path(parent, child)
   return "<" .. class.name_of(child) .. ">"
 end
 
-local function raise(self, err)
+-- The error err of self's call, as it is to be raised from there (where: the line that
+-- called self, "" from C); depth and in_library are the caller's again.
+local function raised(self, err, where)
   if type(err) ~= "string" then
     failing = nil
-    error(err, 0) -- an error object is the caller's own: passed on untouched
+    return err -- an error object is the caller's own: passed on untouched
   end
   local level = depth -- this call's nesting (the outermost is 0)
-  if failing and failing.msg == err and failing.level == level + 1 then
-    failing.chain[#failing.chain + 1] = self
-    failing.level = level
+  local f = failing
+  if f and f.msg == err and f.level == level + 1 then
+    f.chain[#f.chain + 1] = self
+    f.level = level
   else
-    failing = { msg = err, level = level, chain = { self } }
+    f = { msg = err, level = level, chain = { self }, placed = false }
+    failing = f
+  end
+  local pos, name, rest = core._error_parts(err)
+  if not U.library_forwards[self.forward] then
+    f.placed = true
+  elseif not f.placed and not in_library then
+    pos, name, f.placed = where, class.name_of(f.chain[1]) .. ": ", true
   end
   if level > 0 then
-    error(err, 0)
+    f.msg = pos .. name .. rest
+    return f.msg
   end
-  local chain = failing.chain
   failing = nil
-  if #chain == 1 then
-    error(err, 0)
+  local chain, path = f.chain, ""
+  if #chain > 1 then
+    local parts = { "model" }
+    for i = #chain, 2, -1 do
+      parts[#parts + 1] = child_path(chain[i], chain[i - 1])
+    end
+    path = table.concat(parts, ".") .. ": "
   end
-  local parts = { "model" }
-  for i = #chain, 2, -1 do
-    parts[#parts + 1] = child_path(chain[i], chain[i - 1])
-  end
-  error(table.concat(parts, ".") .. ": " .. err, 0)
+  return pos .. path .. name .. rest
 end
 
-local function finish(self, ok, ...)
+local function finish(outer, ok, ...)
   depth = depth - 1
+  in_library = outer
   if ok then
     return ...
   end
-  raise(self, (...))
+  error((...), 0)
 end
 
-function Module:__call(...)
+local function call(self, ...)
   depth = depth + 1
-  return finish(self, pcall(self.forward, self, ...))
+  local outer = in_library
+  in_library = U.library_forwards[self.forward] == true
+  return finish(outer, pcall(self.forward, self, ...))
 end
+
+-- m(...) is m:forward(...).  A C closure (core._at_caller): a Lua __call tail-called from a
+-- forward ("return self.fc(x)") would have lost the line that called it.
+Module.__call = core._at_caller(call, raised)
 
 -- ---------------------------------------------------------------- traversal
 
