@@ -30,20 +30,10 @@ M.ARTIFACTS = "artifacts"
 -- The lock file of a run dir (graphids.orchestrate.run_dir holds it while a verb runs).
 M.STAGE_LOCK = rd.LOCK_FILE
 
--- The failure last recorded where it happened (with its phase), so that the verb's record of
--- every other failure (recording, below) does not write it twice.
-local recorded_failure
-
--- A stage_failed trace event of phase (none without a run dir).
-local function record_failure(resolved, phase, err)
-  tracking.event(resolved.run_dir, "stage_failed", { level = "error", stage = resolved.stage_name,
-    phase = phase, error = tostring(err) })
-end
-
--- Records err as a stage_failed trace event of phase and raises it.
+-- Records err as a stage_failed trace event of phase (none without a run dir) and raises it;
+-- the verb's stage span (tracking.stage) then does not record it again.
 local function fail(resolved, phase, err)
-  record_failure(resolved, phase, err)
-  recorded_failure = err
+  tracking.failed(resolved.run_dir, resolved.stage_name, phase, err)
   error(err, 0)
 end
 
@@ -452,25 +442,11 @@ local function evaluate(artifacts, resolved, opts)
   return metrics
 end
 
--- verb(artifacts, resolved, opts), with any failure it did not record where it happened (a
--- predictions sidecar or test_metrics.json that cannot be written, a test of an unfinished fit)
--- recorded as a stage_failed event of phase: every failure of a verb is in its trace.
-local function recording(phase, verb)
-  return function(artifacts, resolved, opts)
-    recorded_failure = nil
-    local res = table.pack(pcall(verb, artifacts, resolved, opts))
-    local recorded = recorded_failure
-    recorded_failure = nil
-    if res[1] then return table.unpack(res, 2, res.n) end
-    if res[2] ~= recorded then record_failure(resolved, phase, res[2]) end
-    error(res[2], 0)
-  end
-end
-local train_recorded, evaluate_recorded = recording("fit", train), recording("test", evaluate)
-
--- The verbs, each inside a "stage" span of the run's trace (the fit, epoch, test and
--- save_predictions spans nest in it; a failure is on its end line before it propagates, and
--- in a stage_failed event).  Each holds the run dir's stage lock while it runs (opts.locked:
+-- The verbs, each inside a "stage" span of the run's trace (tracking.stage: the fit, epoch, test
+-- and save_predictions spans nest in it; a failure is on its end line before it propagates, and
+-- in a stage_failed event, where it happened or of the verb's phase: a predictions sidecar or
+-- test_metrics.json that cannot be written, a test of an unfinished fit, so every failure of a
+-- verb is in its trace).  Each holds the run dir's stage lock while it runs (opts.locked:
 -- the caller holds it, as a pipeline stage does; a verb refused the lock records nothing in a
 -- run dir another process is using).
 -- A checkpoint a verb is given: Lightning's words "last" and "best" name the run dir's own last
@@ -493,15 +469,15 @@ function M.train(artifacts, resolved, opts)
   opts = U.options("stage.train", opts, { resume_from = U.NONE, write_run_files = false, on_commit = U.NONE,
     locked = false })
   opts.resume_from = M.checkpoint_path(resolved, opts.resume_from, "stage.train")
-  return rd.with_lock(resolved.run_dir, opts.locked, tracking.span, resolved.run_dir, "stage",
-    { stage = resolved.stage_name, phase = "fit" }, train_recorded, artifacts, resolved, opts)
+  return rd.with_lock(resolved.run_dir, opts.locked, tracking.stage, resolved.run_dir, resolved.stage_name,
+    "fit", train, artifacts, resolved, opts)
 end
 
 function M.evaluate(artifacts, resolved, opts)
   opts = U.options("stage.evaluate", opts, { ckpt_path = U.NONE, write_run_files = false, locked = false })
   opts.ckpt_path = M.checkpoint_path(resolved, opts.ckpt_path, "stage.evaluate")
-  return rd.with_lock(resolved.run_dir, opts.locked, tracking.span, resolved.run_dir, "stage",
-    { stage = resolved.stage_name, phase = "test" }, evaluate_recorded, artifacts, resolved, opts)
+  return rd.with_lock(resolved.run_dir, opts.locked, tracking.stage, resolved.run_dir, resolved.stage_name,
+    "test", evaluate, artifacts, resolved, opts)
 end
 
 return M

@@ -5,6 +5,8 @@
 --   local tr = require "graphids.orchestrate.tracking"
 --   tr.event(run_dir, "stage_train", {stage = "gat"})
 --   tr.span(run_dir, "stage", {stage = "gat", phase = "fit"}, fn, ...)  -- fn's results
+--   tr.stage(run_dir, "gat", "fit", fn, ...)   -- a "stage" span; a failure also as stage_failed
+--   tr.failed(run_dir, "gat", "resume", err)   -- a stage_failed event, where the failure happened
 --   local h = tr.start_fit(resolved)   -- h.callback opens the fit run at on_fit_start, feeds, closes it
 --   tr.end_fit(h, ok)                  -- always: closes the run if the callback could not
 --   tr.log_test(resolved, metrics)     -- the separate test-phase run row
@@ -63,6 +65,36 @@ function M.span(run_dir, name, fields, fn, ...)
     return fn(...)
   end
   return tracer:span(name, fields, fn, ...)
+end
+
+-- The failure M.failed recorded last, so that the M.stage around it does not record it again.
+local recorded_failure
+
+-- Records err as a stage_failed event of the stage's phase (level error, with its message).
+-- Called where a failure happens when its phase is not the enclosing M.stage's (a refused
+-- resume inside a fit).
+function M.failed(run_dir, stage, phase, err)
+  M.event(run_dir, "stage_failed", { level = "error", stage = stage, phase = phase, error = tostring(err) })
+  recorded_failure = err
+end
+
+-- Runs fn(...) as one phase of a stage and returns its results: inside a "stage" span
+-- ({stage, phase}) of run_dir's trace, a failure recorded on the span's end line and as a
+-- stage_failed event of phase (once: not again when M.failed recorded it where it happened),
+-- then raised unchanged.  The stage verbs and the fusion states' extraction all run through
+-- here, from a pipeline or called directly.  Without a run dir fn just runs.
+function M.stage(run_dir, stage, phase, fn, ...)
+  local function run(...)
+    recorded_failure = nil
+    local res = table.pack(pcall(fn, ...))
+    local recorded = recorded_failure
+    recorded_failure = nil
+    if res[1] then return table.unpack(res, 2, res.n) end
+    if res[2] ~= recorded then M.failed(run_dir, stage, phase, res[2]) end
+    recorded_failure = nil
+    error(res[2], 0)
+  end
+  return M.span(run_dir, "stage", { stage = stage, phase = phase }, run, ...)
 end
 
 -- experiment, run_name, tags, params and lake root of a resolved config.
