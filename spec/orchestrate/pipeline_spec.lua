@@ -421,6 +421,7 @@ describe("graphids.orchestrate.pipeline", function()
     local wrong = events(by.wrong.run_dir)
     assert.is_table(find(wrong, "stage_extract"))
     local failed = find(wrong, "stage_failed", "extract")
+    assert.equal("wrong", failed and failed.stage) -- (the pipeline's name of the stage)
     assert.truthy(failed and failed.error:find("expected a graphids.models.VGAE", 1, true),
       proc.slurp(gio.join(by.wrong.run_dir, "traces.jsonl")))
     assert.equal("ok", by.fs.status, by.fs.error)

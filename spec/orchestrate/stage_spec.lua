@@ -17,6 +17,28 @@ local function sorted_keys(set)
   return out
 end
 
+-- The records of dir/traces.jsonl, decoded (none when there is no file).
+local function trace_events(dir)
+  local out = {}
+  for line in (gio.read_file(gio.join(dir, "traces.jsonl")) or ""):gmatch("[^\n]+") do
+    out[#out + 1] = json.decode(line)
+  end
+  return out
+end
+
+-- The records of events whose event (and span, for span_start/span_end) is one of names, as
+-- "event[:span][:phase][:status]" strings in order.
+local function trace_outline(dir, names)
+  local want, out = {}, {}
+  for _, n in ipairs(names) do want[n] = true end
+  for _, e in ipairs(trace_events(dir)) do
+    if want[e.event] or (e.span and want[e.span]) then
+      out[#out + 1] = table.concat({ e.event, e.span or "", e.phase or "", e.status or "" }, ":")
+    end
+  end
+  return out
+end
+
 describe("graphids.orchestrate.stage", function()
   local tmp, lake
   setup(function()
@@ -45,6 +67,13 @@ describe("graphids.orchestrate.stage", function()
     assert.is_number(m["test/test_01_known_vehicle_known_attack/accuracy"])
     -- the attack-interval metrics need no run dir either
     assert.is_number(m["test/attack_intervals"])
+    assert.equal(before, tiny.snapshot(tmp))
+    -- nor does a build that fails (the failure has no trace to go to)
+    local bad = resolve("gat", "gat", { { "trainer.default_root_dir", "" },
+      { "model.init_args.num_ids", 3 } })
+    local ok, err = pcall(stage.build, bad)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("num_ids is 3", 1, true), err)
     assert.equal(before, tiny.snapshot(tmp))
   end)
 
@@ -75,6 +104,35 @@ describe("graphids.orchestrate.stage", function()
     local ok, err = pcall(stage.build, r)
     assert.is_false(ok)
     assert.truthy(tostring(err):find("cannot create the run dir " .. r.run_dir, 1, true), err)
+  end)
+
+  it("records a build that fails in its run dir's trace, called directly as from a pipeline", function()
+    local l = gio.join(tmp, "lake_build")
+    local r = resolve("gat", "gat", nil, { lake_root = l })
+    stage.build(r)
+    local bad = resolve("gat", "gat", { { "model.init_args.num_ids", 3 } }, { lake_root = l })
+    local ok, err = pcall(stage.build, bad)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("num_ids is 3 but the dataset's vocabulary has", 1, true), err)
+    local events = trace_events(bad.run_dir)
+    assert.equal(1, #events)
+    assert.same({ "stage_failed", "error", "gat", "build", err }, { events[1].event, events[1].level,
+      events[1].stage, events[1].phase, events[1].error })
+    -- a run dir another process holds (a fit running) gets no line of it
+    local lk = assert(gio.lock(gio.join(bad.run_dir, stage.STAGE_LOCK), { exclusive = true }))
+    assert.is_false((pcall(stage.build, bad)))
+    lk:unlock()
+    assert.equal(1, #trace_events(bad.run_dir))
+    -- a build refused in a new run dir takes its folders away again, and leaves no trace there:
+    -- a data root whose dataset folder lacks the train folders, read after the run dir is made
+    local root = gio.join(tmp, "root_without_train")
+    assert(gio.mkdir_p(gio.join(root, "synthetic")))
+    local fresh = resolve("gat", "gat", { { "data.init_args.data_root", root } },
+      { lake_root = gio.join(tmp, "lake_fresh") })
+    ok, err = pcall(stage.build, fresh)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("train folder", 1, true), err)
+    assert.is_false(gio.exists(gio.join(tmp, "lake_fresh")))
   end)
 
   it("does not call a run tested when its dataset has no test set", function()
@@ -244,6 +302,10 @@ describe("graphids.orchestrate.stage", function()
     config.apply_overrides(spec, data_set)
     local manifest = fs.extract(spec)
     assert.is_true(fs.is_complete(spec.out_dir, spec))
+    -- traced in its folder called directly, as a pipeline's extract stage is
+    local outline = { "stage", "stage_extract", "stage_complete", "stage_failed" }
+    assert.same({ "span_start:stage:extract:", "stage_extract:::", "stage_complete:::",
+      "span_end:stage::ok" }, trace_outline(spec.out_dir, outline))
     local dm = stage.build(gat).datamodule
     -- portable graphs (the recipes' default): each train and val graph as captured, then with
     -- every id unknown, with the same label; test sets as captured only
@@ -343,6 +405,12 @@ describe("graphids.orchestrate.stage", function()
     assert.is_false(ok)
     assert.truthy(tostring(err):find("holds a graphids.models.GATClassifier; expected a graphids.models.VGAE",
       1, true), err)
+    -- and the refusal is in its trace: a stage_failed event with the message, the span's error
+    local events = trace_events(spec.out_dir)
+    assert.same({ "stage_failed", "extract", err }, { events[#events - 1].event, events[#events - 1].phase,
+      events[#events - 1].error })
+    assert.same({ "span_end", "error", err }, { events[#events].event, events[#events].status,
+      events[#events].error })
   end)
 
   it("calibrates the DGI's SVDD centre on the benign train graphs after loading its weights", function()

@@ -334,10 +334,10 @@ local function analyse(r, opts, path, dir)
   local D = require "graphids.trainer.device"
   local ckpt = require "graphids.ckpt"
   local gio = require "graphids.io"
-  local art = stage.build(r)
+  -- (built without the run dir, and checked as test checks it: a failure is not written into
+  -- the run's trace, analysing is no phase of the stage)
+  local art = stage.build(require("graphids.orchestrate.record").unrecorded(r))
   local model, device = art.model, art.trainer.device
-  -- (checked as test checks it, but a refusal is not written into the run's trace: analysing
-  -- is no phase of the stage)
   ckpt.check_compat(path, model, { vocab_digest = require("graphids.orchestrate.instantiate")
     .vocab_digest(art.datamodule) })
   model:load_state_dict(ckpt.load(path).model)

@@ -3,6 +3,7 @@
 --   local fs = require "graphids.orchestrate.fusion_states"
 --   local spec = fs.resolve("recipes/stages/fusion_states.lua", {vgae_ckpt = a, gat_ckpt = b})
 --   fs.extract(spec)     -- <out_dir>/{train,val,test_<set>}.safetensors, manifest.json, marker
+--                        -- (traced in <out_dir>/traces.jsonl, a pipeline's stage or not)
 -- Each file: states [N,15] f32 (VGAE block then GAT block, docs/models.md), labels [N] i64,
 -- window_start, source_file (every state maps back to its window's frames), id_view (below).  The train file
 -- holds every train graph (benign or not) in stored order.  manifest.json lists the test sets,
@@ -23,6 +24,7 @@ local gio = require "graphids.io"
 local ckpt = require "graphids.ckpt"
 local config = require "graphids.config"
 local Device = require "graphids.trainer.device"
+local tracking = require "graphids.orchestrate.tracking"
 
 local M = {}
 
@@ -238,9 +240,8 @@ local function train_loader(dm, max_train, seed)
   return dm:eval_loader("train")
 end
 
--- Runs the extraction (overwriting any partial output).  Returns the manifest.
-function M.extract(spec, opts)
-  opts = U.options("fusion_states.extract", opts, { log = U.NONE })
+-- The extraction (overwriting any partial output); the manifest.
+local function extract(spec, opts)
   local inst = require "graphids.orchestrate.instantiate"
   local data = require "graphids.data"
   local d = config.thaw(spec.data)
@@ -302,6 +303,22 @@ function M.extract(spec, opts)
   end
   ckpt.touch_marker(marker)
   return manifest
+end
+
+-- Runs the extraction (overwriting any partial output).  Returns the manifest.  Traced in
+-- out_dir as a training stage is traced in its run dir, whoever calls it (a pipeline, a script):
+-- a "stage" span (phase extract) holding a stage_extract event, then stage_complete, or a
+-- stage_failed event with the error (tracking.stage).  spec.stage_name names the stage there (a
+-- pipeline's stage name; "fusion_states" from resolve).
+function M.extract(spec, opts)
+  opts = U.options("fusion_states.extract", opts, { log = U.NONE })
+  local dir, name = spec.out_dir, spec.stage_name or "fusion_states"
+  return tracking.stage(dir, name, "extract", function()
+    tracking.event(dir, "stage_extract", { stage = name, out_dir = dir })
+    local manifest = extract(spec, opts)
+    tracking.event(dir, "stage_complete", { stage = name })
+    return manifest
+  end)
 end
 
 return M

@@ -146,6 +146,7 @@ local function resolve_node(n, outputs)
     end
     n.kind = "extract"
     n.spec = fstates.resolve(file, tla)
+    n.spec.stage_name = n.name -- (its traces name the pipeline's stage, as a training stage's do)
     n.run_dir = n.spec.out_dir
     return n.spec.out_dir
   end
@@ -670,17 +671,8 @@ local function job_fn(n, action, opts)
   local stage = require "graphids.orchestrate.stage"
   if n.kind == "extract" then
     return with_stage_locks(n, function()
-      -- traced in its folder as a training stage is in its run dir (stage.train): its start, a
-      -- "stage" span, and its end or failure (errors are always recorded)
-      tracking.event(n.run_dir, "stage_extract", { stage = n.name, out_dir = n.run_dir })
-      local ok, err = pcall(tracking.span, n.run_dir, "stage", { stage = n.name, phase = "extract" },
-        fstates.extract, n.spec, { log = opts.log })
-      if not ok then
-        tracking.event(n.run_dir, "stage_failed", { level = "error", stage = n.name, phase = "extract",
-          error = tostring(err) })
-        error(err, 0)
-      end
-      tracking.event(n.run_dir, "stage_complete", { stage = n.name })
+      -- (traced in its folder by the extraction itself, as a training stage is by its verbs)
+      fstates.extract(n.spec, { log = opts.log })
       return nil
     end)
   end
@@ -692,15 +684,9 @@ local function job_fn(n, action, opts)
       local u = record.unrecorded(r)
       return stage.evaluate(stage.build(u), u, { ckpt_path = r.ckpt_file })
     end
-    -- (a fit removes the previous run's markers when it commits: stage.train)
-    local okb, art = pcall(stage.build, r)
-    if not okb then
-      -- a stage that fails while it is built has its trace too (the fit's own failures are
-      -- traced by stage.train)
-      tracking.event(r.run_dir, "stage_failed", { level = "error", stage = r.stage_name, phase = "build",
-        error = tostring(art) })
-      error(art, 0)
-    end
+    -- (a fit removes the previous run's markers when it commits: stage.train; a stage that
+    -- fails while it is built is traced by stage.build)
+    local art = stage.build(r, { locked = true })
     if action == "run" or action == "resume" then
       -- the inputs are recorded as the fit commits: a killed fit resumes on the same inputs
       stage.train(art, r, { resume_from = action == "resume" and r.last_ckpt or nil, write_run_files = true,
@@ -747,8 +733,7 @@ function M.run(p, opts)
       res.status, res.error = "failed", unusable
       log(string.format("== %s: FAILED: %s", n.name, unusable))
       if not dir_problem then -- (its traces are in the folder that cannot be used)
-        tracking.event(n.run_dir, "stage_failed", { level = "error", stage = n.name, phase = action,
-          error = unusable })
+        tracking.failed(n.run_dir, n.name, action, unusable)
       end
     elseif action == "skip" then
       local merr

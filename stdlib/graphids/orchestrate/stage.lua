@@ -2,6 +2,7 @@
 -- trainer (DESIGN §5, the reference's orchestrate/stage.py).
 --   local stage = require "graphids.orchestrate.stage"
 --   local run = stage.build(resolved)                 -- GPU reset, then data module, model, trainer
+--                                                     -- (a failure: a stage_failed event, phase build)
 --   stage.train(run, resolved, {resume_from = last})  -- compat check, tracking run, fit, sidecars, marker
 --   local metrics = stage.evaluate(run, resolved)     -- compat check, test, sidecars, metrics, marker, row
 -- With resolved.run_dir == nil nothing touches the filesystem: no checkpoint, marker, sidecar,
@@ -41,12 +42,6 @@ local function is_fusion(resolved)
   return resolved.validated.model.class_path:find(".models.fusion", 1, true) ~= nil
 end
 
--- Frees what a previous stage left (Lua garbage, device caches, peak statistics), then builds.
--- Checked first, before the data is read or a dataset cache built: the model's hyper-parameter
--- values (a bad loss name leaves nothing behind), then the run dir, created here (one that
--- cannot be, read-only or under a file, is named).
--- A build that fails after that (no data root, a dataset without graphs) removes the folders it
--- created while they hold no file, so a refused stage leaves no empty run dir.
 -- The devices a configuration puts work on, with the keys that name them, in order: the
 -- trainer's, and the data module's (batches made there).  The CPU is left out: it is always
 -- there.
@@ -60,7 +55,13 @@ function M.devices(validated)
   return out
 end
 
-function M.build(resolved)
+-- Frees what a previous stage left (Lua garbage, device caches, peak statistics), then builds.
+-- Checked first, before the data is read or a dataset cache built: the model's hyper-parameter
+-- values (a bad loss name leaves nothing behind), then the run dir, created here (one that
+-- cannot be, read-only or under a file, is named).
+-- A build that fails after that (no data root, a dataset without graphs) removes the folders it
+-- created while they hold no file, so a refused stage leaves no empty run dir.
+local function build(resolved)
   inst.check_model(resolved.validated)
   for _, d in ipairs(M.devices(resolved.validated)) do
     graphids.gpu.check_device(d.device, d.key) -- named before the data lands on it (or a run is replaced)
@@ -75,6 +76,27 @@ function M.build(resolved)
   local ok, art = pcall(inst.build_run, resolved)
   if not ok then
     if created ~= nil and not rd.holds_files(created) then gio.remove_tree(created) end
+    error(art, 0)
+  end
+  return art
+end
+
+-- A failed build is recorded in its run dir's trace (a stage_failed event of phase "build")
+-- when the run dir is there after it: the folders the build made are gone again (a stage
+-- refused in a new run dir leaves no folder, only the error), and a run dir another process
+-- holds (a fit running) is left alone, as the verbs leave it (locked: the caller holds it).
+local function record_build_failure(resolved, err, locked)
+  local dir = resolved.run_dir
+  if dir == nil or not gio.is_dir(dir) then return end
+  pcall(rd.with_lock, dir, locked, tracking.failed, dir, resolved.stage_name, "build", err)
+end
+
+-- opts.locked: the caller holds the run dir's stage lock (a pipeline stage), as for the verbs.
+function M.build(resolved, opts)
+  opts = U.options("stage.build", opts, { locked = false })
+  local ok, art = pcall(build, resolved)
+  if not ok then
+    record_build_failure(resolved, art, opts.locked)
     error(art, 0)
   end
   return art
