@@ -234,8 +234,12 @@ describe("graphids.data catalog", function()
     meta.source_bytes = { ["train_01_attack_free/x.csv"] = 1 }
     assert(gio.write_json(gio.join(dir, "cache_metadata.json"), meta))
     copts.data_root = gio.join(root, "gone")
-    assert.is_nil(catalog.changed_captures("synthetic", { data_root = copts.data_root, lake_root = lake,
-      catalog = { synthetic = { train = { "train_01_attack_free" } } } }, dir, meta))
+    local stale, at, skipped = catalog.changed_captures("synthetic", { data_root = copts.data_root,
+      lake_root = lake, catalog = { synthetic = { train = { "train_01_attack_free" } } } }, dir, meta)
+    assert.is_nil(stale)
+    -- (and says why: the load says it once)
+    assert.same({ dir, "the folder of its captures, " .. gio.join(copts.data_root, "synthetic") ..
+      ", is not there" }, { at, skipped })
     gio.remove_tree(lake)
   end)
 end)

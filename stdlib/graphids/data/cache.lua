@@ -335,14 +335,23 @@ local function read_metadata(dir, fix)
   return meta
 end
 
--- Every file the metadata names exists.
-local function complete(dir, meta)
+-- The first file of a cache (those the metadata names, vocab.json, scaler.safetensors) that is
+-- missing, or nil when every one exists.
+local function missing_file(dir, meta)
+  local names = {}
   for _, s in pairs(meta.splits or {}) do
-    if s.file and not gio.exists(gio.join(dir, s.file)) then
-      return false
-    end
+    if s.file then names[#names + 1] = s.file end
   end
-  return gio.exists(gio.join(dir, "vocab.json")) and gio.exists(gio.join(dir, "scaler.safetensors"))
+  table.sort(names)
+  names[#names + 1], names[#names + 2] = "vocab.json", "scaler.safetensors"
+  for _, n in ipairs(names) do
+    if not gio.exists(gio.join(dir, n)) then return n end
+  end
+  return nil
+end
+
+local function complete(dir, meta)
+  return missing_file(dir, meta) == nil
 end
 
 -- ---------------------------------------------------------------- build
@@ -644,15 +653,40 @@ function M.list_caches(opts)
   return rows, root
 end
 
+-- The notes a load said, by cache folder and note: each is said once in a process (a pipeline
+-- loads a cache for every stage).  clear_cache_memo forgets them.
+local noted = {}
+
+local function note_once(o, dir, msg)
+  local key = dir .. "\0" .. msg
+  if noted[key] then return end
+  noted[key] = true
+  if o.log then o.log(msg) else io.stderr:write("graphids: note: ", msg, "\n") end
+end
+
+-- The error of a load that needs a build (what: why) of a dataset the catalog does not list:
+-- only a complete, unchanged cache serves it.
+local function unlisted(dataset, o, what)
+  return string.format("%s; dataset '%s' is not in the dataset catalog (known datasets: %s), so no cache " ..
+    "of it can be built: give the catalog that lists it (the catalog option, data.init_args.catalog or " ..
+    "$GRAPHIDS_CATALOG)", what, dataset, table.concat(catalog.dataset_names(o), ", "))
+end
+
 -- load_cache(dataset, opts) -> DatasetCache (memoised per lake root, dataset and parameters).
 -- Builds first when there is no cache, and rebuilds a sound one built from other captures than
 -- the catalog resolves now (catalog.stale_cache: captures changed since, memoised or not), with
 -- a warning through opts.log (else on stderr); opts.build = false makes either an error.
+-- A dataset the catalog does not list (a catalog no longer given, a folder of one's own) is
+-- served by its cache alone: one that is complete, passes every check of a load, and whose
+-- captures are those its metadata records (or are not there to compare); it cannot be built.
+-- When the captures cannot be compared (no data root, a folder not mounted) the load says so
+-- once, through opts.log (else on stderr), and goes on.
 function M.load_cache(dataset, opts)
   local o = options("load_cache", opts)
   local key = memo_key(dataset, o)
   local dir = dir_of(dataset, o)
   local fix = "rebuild it: " .. cli_command("rebuild", dataset, o)
+  local listed = catalog.dataset_catalog(o)[dataset] ~= nil
   -- (damaged metadata: force rebuilds it, anything else names it)
   local okm, meta = pcall(read_metadata, dir, fix)
   if not okm and not o.force then error(meta, 0) end
@@ -660,7 +694,12 @@ function M.load_cache(dataset, opts)
   -- here), after what names a damaged or misplaced cache: that is refused, not rebuilt.
   if okm and meta ~= nil and not o.force then
     check_invariants(dir, meta, dataset, o)
-    local stale = catalog.stale_cache(dataset, o, meta)
+    local stale, _, skipped = catalog.stale_cache(dataset, o, meta)
+    if skipped then
+      note_once(o, dir, string.format("dataset cache %s is used without checking that its captures are " ..
+        "unchanged: %s", dir, skipped))
+    end
+    if stale and not listed then error(unlisted(dataset, o, stale), 0) end
     if stale and not o.build then error(stale .. "; " .. fix, 0) end
     if stale then
       catalog.say_rebuilding(stale, o.log)
@@ -671,6 +710,20 @@ function M.load_cache(dataset, opts)
     return memo[key]
   end
   if not okm or meta == nil or o.force or not complete(dir, meta) then
+    if not listed then
+      local what
+      if not okm then
+        what = tostring(meta)
+      elseif meta == nil then
+        what = string.format("no dataset cache at %s (it holds no cache_metadata.json)", dir)
+      elseif o.force then
+        what = "a rebuild of the dataset cache " .. dir .. " was asked for"
+      else
+        what = string.format("the dataset cache %s is incomplete (its %s is missing)", dir,
+          missing_file(dir, meta))
+      end
+      error(unlisted(dataset, o, what), 0)
+    end
     if not o.build then
       error("no dataset cache at " .. dir .. "; build it: " .. cli_command("build", dataset, o), 0)
     end
@@ -717,7 +770,7 @@ end
 
 -- Forgets loaded caches (their tensors go when nothing else holds them).
 function M.clear_cache_memo()
-  memo = {}
+  memo, noted = {}, {}
 end
 
 return M

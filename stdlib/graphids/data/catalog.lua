@@ -410,6 +410,55 @@ local function dataset_dir(name, entry, opts)
   return gio.join(root, name)
 end
 
+-- The first difference between the captures a cache's metadata recorded (was: "<sub-folder>/
+-- <file>" -> bytes) and those there now, in words, or nil.
+local function capture_difference(was, now)
+  for _, f in ipairs(U.sorted_keys(now)) do
+    if was[f] == nil then return string.format("%s is new", f) end
+    if was[f] ~= now[f] then
+      return string.format("%s has %d bytes, %d when it was built", f, now[f], was[f])
+    end
+  end
+  for _, f in ipairs(U.sorted_keys(was)) do
+    if now[f] == nil then return string.format("%s is gone", f) end
+  end
+  return nil
+end
+
+local function changed(dir, folder, why)
+  return string.format("the dataset cache %s was built from other captures than those in %s now (%s)", dir,
+    folder, why), dir
+end
+
+-- The captures of a cache of a dataset the catalog does not list (a catalog no longer given, a
+-- folder of one's own) against those its metadata records, in the folder it records (raw_dir):
+-- each recorded sub-folder listed again.  Returns as changed_captures.
+local function changed_recorded_captures(name, dir, meta)
+  local was, raw = meta.source_bytes, meta.raw_dir
+  if type(was) ~= "table" then return nil end
+  if not gio.is_dir(raw) then
+    return nil, dir, string.format("'%s' is not in the dataset catalog, and the folder its captures were " ..
+      "read from (%s) is not there", name, raw)
+  end
+  local subs, now = {}, {}
+  for f in pairs(was) do
+    local sub = f:match("^(.+)/[^/]+$")
+    if sub then subs[sub] = true end
+  end
+  local ok, err = pcall(function()
+    for _, sub in ipairs(U.sorted_keys(subs)) do
+      -- (a sub-folder that is gone: its captures are)
+      if gio.is_dir(gio.join(raw, sub)) then
+        for _, f in ipairs(list_captures(gio.join(raw, sub), sub)) do now[f.name] = f.size end
+      end
+    end
+  end)
+  if not ok then return changed(dir, raw, errors.strip_own_position(err)) end
+  local why = capture_difference(was, now)
+  if why == nil then return nil end
+  return changed(dir, raw, why)
+end
+
 -- Why the dataset cache of name that opts (graphids.data.cache's options) name was not built
 -- from the captures the catalog gives it now, and that cache's folder; nil when none is built
 -- yet, or it was.  The cache folder names the graph parameters only, so a cache of other
@@ -417,10 +466,13 @@ end
 -- its simulation's folder (another catalog's frames or seed, or the single raw folder of
 -- earlier versions), and every dataset by its captures' names and sizes when the metadata
 -- records them (changed_captures: another data root, a capture added, removed or rewritten).
+-- A dataset the catalog does not list is checked against the captures its metadata records
+-- (their folder, raw_dir, listed again).  When the captures are not there to compare (no data
+-- root, a folder not mounted), nil, the folder, and why the check was skipped.
 -- The builds and every load rebuild such a cache (rebuild_stale_cache, cache.load_cache).  meta:
 -- the cache's metadata when the caller has read it already.
 function M.stale_cache(name, opts, meta)
-  local entry = M.dataset_info(name, opts)
+  local entry = M.dataset_catalog(opts)[name]
   local root = M.data_root(opts)
   local cache = require "graphids.data.cache"
   local copts = {}
@@ -431,6 +483,7 @@ function M.stale_cache(name, opts, meta)
   meta = meta or gio.read_json(gio.join(dir, "cache_metadata.json"))
   -- (none, or one that does not read: the cache names that itself)
   if type(meta) ~= "table" or type(meta.raw_dir) ~= "string" then return nil end
+  if entry == nil then return changed_recorded_captures(name, dir, meta) end
   local simulated_here = entry.simulated and not (root and gio.is_dir(gio.join(root, name)))
   if simulated_here then
     local want = M.simulated_dir(name, entry, opts)
@@ -447,8 +500,9 @@ end
 -- The captures the catalog resolves now against the sizes a cache's metadata recorded
 -- (source_bytes; a cache built before it was recorded is not checked): a message naming the
 -- first difference and the cache folder, or nil.  Same-sized edits go unseen.  Captures that no
--- longer read (an emptied file) are a difference; only a dataset folder that is gone (a lake
--- moved without its data root) leaves the cache as it is.
+-- longer read (an emptied file) are a difference; only a dataset folder that cannot be found (no
+-- data root) or is gone (a data root not mounted, a lake moved without it) leaves the cache as
+-- it is: then nil, dir, and why the captures were not compared.
 function M.changed_captures(name, opts, dir, meta)
   local was = meta.source_bytes
   if type(was) ~= "table" then return nil end
@@ -459,31 +513,17 @@ function M.changed_captures(name, opts, dir, meta)
     -- captures there that no longer read (a file emptied, a train folder removed) changed too;
     -- only a folder that is not there at all leaves the cache as it is
     local okd, folder = pcall(dataset_dir, name, M.dataset_info(name, ropts), ropts)
-    if not (okd and gio.is_dir(folder)) then return nil end
-    return string.format("the dataset cache %s was built from other captures than those in %s now (%s)",
-      dir, folder, errors.strip_own_position(ds)), dir
-  end
-  local now = require("graphids.data.cache").source_bytes(ds)
-  local why
-  for _, f in ipairs(U.sorted_keys(now)) do
-    if was[f] == nil then
-      why = string.format("%s is new", f)
-    elseif was[f] ~= now[f] then
-      why = string.format("%s has %d bytes, %d when it was built", f, now[f], was[f])
+    if not okd then
+      return nil, dir, "its captures cannot be found: " .. errors.strip_own_position(folder)
     end
-    if why then break end
-  end
-  if why == nil then
-    for _, f in ipairs(U.sorted_keys(was)) do
-      if now[f] == nil then
-        why = string.format("%s is gone", f)
-        break
-      end
+    if not gio.is_dir(folder) then
+      return nil, dir, string.format("the folder of its captures, %s, is not there", folder)
     end
+    return changed(dir, folder, errors.strip_own_position(ds))
   end
+  local why = capture_difference(was, require("graphids.data.cache").source_bytes(ds))
   if why == nil then return nil end
-  return string.format("the dataset cache %s was built from other captures than those in %s now (%s)", dir,
-    ds.dir, why), dir
+  return changed(dir, ds.dir, why)
 end
 
 -- Says, through log (default: a warning on stderr), that the cache stale_cache found stale
