@@ -10,16 +10,31 @@
  * the program sets GOMP_SPINCOUNT=10000 and executes itself again, once, so that libgomp reads
  * it.  A Lua interpreter or a C program that loads graphids itself must set it in its own
  * environment (docs/development.md).
+ *
+ * Under valgrind the program is not the process's executable: /proc/self/exe is valgrind's tool
+ * (memcheck-amd64-linux), so executing it again runs the tool without its launcher, which exits
+ * 1 at once, silently (stderr is on /dev/null then); and a valgrind that mapped the path to the
+ * program would run it natively, unchecked, unless told --trace-children=yes.  So under valgrind
+ * the program keeps libgomp's defaults (the spinning costs time only, which valgrind's
+ * slowdown dwarfs).  Valgrind always preloads its vgpreload_core library into the program it
+ * runs, whatever the tool and version; looking for it in LD_PRELOAD needs no valgrind headers.
  */
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "host_impl.h"
 
 /* The first start's stderr, kept open across the exec under this descriptor number. */
 #define SAVED_STDERR_ENV "GRAPHIDS_REEXEC_STDERR"
+
+static bool under_valgrind(void) {
+    const char *preload = getenv("LD_PRELOAD");
+    return preload != NULL && strstr(preload, "vgpreload_") != NULL;
+}
 
 void host_tune_openmp(char **argv) {
     /* What libgomp says while it loads (an OMP_NUM_THREADS it ignores: "Invalid value for
@@ -35,6 +50,7 @@ void host_tune_openmp(char **argv) {
         return;
     }
     if (getenv("OMP_WAIT_POLICY") != NULL || getenv("GOMP_SPINCOUNT") != NULL) return;
+    if (under_valgrind()) return;
     if (setenv("GOMP_SPINCOUNT", "10000", 1) != 0) return;
     int keep = fcntl(STDERR_FILENO, F_DUPFD, 3); /* no FD_CLOEXEC: it survives the exec */
     int null = open("/dev/null", O_WRONLY | O_CLOEXEC);

@@ -125,6 +125,39 @@ describe("graphids host", function()
       assert.are.equal(1, warnings, err)
       assert.matches("script says\n$", err)
     end)
+
+    -- Under valgrind /proc/self/exe is valgrind's tool, not the program: executing it again
+    -- ran nothing (exit 1, nothing printed), so valgrind checked nothing.  Valgrind preloads its
+    -- vgpreload_core library; with one in LD_PRELOAD the program starts once, as it is.
+    it("does not execute itself again when valgrind's preload library is in LD_PRELOAD", function()
+      local lib = io.popen("ldd " .. q(host) .. " | awk '$3 ~ /^\\// { print $3; exit }'"):read("l")
+      assert.is_truthy(lib, "ldd names no library of " .. host)
+      local dir = os.tmpname()
+      os.remove(dir)
+      assert.is_true(os.execute("mkdir " .. q(dir) .. " && ln -s " .. q(lib) .. " " ..
+        q(dir .. "/vgpreload_core-probe.so")))
+      local out, err, rc = sh("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT LD_PRELOAD=" ..
+        q(dir .. "/vgpreload_core-probe.so") .. " " .. q(host) .. " -e " .. probe .. " a")
+      os.execute("rm -r " .. q(dir))
+      assert.are.equal("", err)
+      assert.are.equal(0, rc)
+      assert.are.equal("nil\tnil\ta\n", out)
+    end)
+
+    it("runs the program itself under valgrind, which then sees its allocations", function()
+      local has_valgrind = os.execute("command -v valgrind >/dev/null 2>&1")
+      if skip.unless(has_valgrind, "valgrind is not installed") then
+        return
+      end
+      local out, err, rc = sh("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT valgrind --error-exitcode=9 " ..
+        q(host) .. " -e " .. q("print('checked', os.getenv('GOMP_SPINCOUNT'))"))
+      assert.are.equal(0, rc, err)
+      assert.are.equal("checked\tnil\n", out)
+      local allocs = err:match("total heap usage: ([%d,]+) allocs")
+      assert.is_truthy(allocs, err)
+      assert.is_true(tonumber((allocs:gsub(",", ""))) > 1000, err)
+      assert.matches("ERROR SUMMARY: 0 errors", err)
+    end)
   end)
 
   describe("run FILE", function()
