@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "host_impl.h"
@@ -47,6 +48,10 @@ void host_tune_openmp(char **argv) {
         int fd = atoi(saved);
         if (fd > STDERR_FILENO && dup2(fd, STDERR_FILENO) == STDERR_FILENO) close(fd);
         unsetenv(SAVED_STDERR_ENV);
+        /* The kernel names a process after the file it executes, here "exe" (of /proc/self/exe),
+         * which ps, top and perf would show; the first start was named after argv[0]'s file. */
+        const char *slash = argv[0] != NULL ? strrchr(argv[0], '/') : NULL;
+        if (argv[0] != NULL) prctl(PR_SET_NAME, slash != NULL ? slash + 1 : argv[0], 0, 0, 0);
         return;
     }
     if (getenv("OMP_WAIT_POLICY") != NULL || getenv("GOMP_SPINCOUNT") != NULL) return;

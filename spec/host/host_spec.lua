@@ -126,6 +126,13 @@ describe("graphids host", function()
       assert.matches("script says\n$", err)
     end)
 
+    it("keeps the program's name after the second start (not /proc/self/exe's 'exe')", function()
+      local out, err, rc = sh("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT " .. q(host) .. " -e " ..
+        q("print(io.open('/proc/self/comm'):read('l'))"))
+      assert.are.equal(0, rc, err)
+      assert.are.equal("graphids\n", out)
+    end)
+
     -- Under valgrind /proc/self/exe is valgrind's tool, not the program: executing it again
     -- ran nothing (exit 1, nothing printed), so valgrind checked nothing.  Valgrind preloads its
     -- vgpreload_core library; with one in LD_PRELOAD the program starts once, as it is.
