@@ -1,8 +1,9 @@
 /* test_loopback.c -- the loopback plugin (runtime/src/loopback/) loaded as "the CUDA plugin":
  * round trips keep bits for every dtype, ops with a device entry give the CPU's result, in-place
- * entries write through and bump versions, an absent entry is EUNSUPPORTED naming it, mixing
- * devices is EDEVICE naming both, memory statistics move and reset, and the plugin's list of
- * entries agrees with the CUDA plugin's table (runtime/src/cuda/device.cu).
+ * entries write through and bump versions, kept bounds a GPU would trust are held to the values,
+ * an absent entry is EUNSUPPORTED naming it, mixing devices is EDEVICE naming both, memory
+ * statistics move and reset, and the plugin's list of entries agrees with the CUDA plugin's
+ * table (runtime/src/cuda/device.cu).
  *
  * The Makefile links the runtime whole with -Wl,-E (the plugin resolves gids_* from the
  * process) and passes the plugin's path as LOOPBACK_SO and the checkout as SOURCE_ROOT.
@@ -332,6 +333,49 @@ TEST(in_place_entries_write_through_and_bump_the_device_version) {
     gids_tensor_release(d), gids_tensor_release(c);
 }
 
+/* An i64 tensor made on the device from floats: no range is kept for it. */
+static gids_tensor *made_on_device(int ndim, const int64_t *shape, const double *v) {
+    gids_tensor *h = NULL, *hd = NULL, *r = NULL;
+    CHECK_OK(gids_empty(&h, GIDS_F64, GIDS_DEVICE_CPU, ndim, shape));
+    memcpy(gids_tensor_data(h), v, (size_t)gids_tensor_numel(h) * sizeof(double));
+    hd = to(h, DEV);
+    CHECK_OK(gids_to_dtype(&r, hd, GIDS_I64));
+    gids_tensor_release(hd), gids_tensor_release(h);
+    return r;
+}
+
+/* Where kept bounds of an index fit, a GPU checks nothing and reads what the index says: the
+ * loopback has the values at hand and refuses bounds they break (a wrong range noted by the
+ * runtime, core/ranges.c), where the CPU op would see nothing wrong with an index in range. */
+TEST(kept_bounds_a_gpu_would_trust_are_held_to_the_values) {
+    gids_tensor *x = NULL, *xd = NULL, *r = NULL;
+    CHECK_OK(gids_zeros(&x, GIDS_F32, GIDS_DEVICE_CPU, 1, (int64_t[]){50}));
+    xd = to(x, DEV);
+    gids_tensor *d = made_on_device(1, (int64_t[]){5}, (double[]){3, 0, 40, 3, 17});
+    be_->range_note(d, 0, 20); /* wrong: 40 is beyond it, yet within x's 50 rows */
+    CHECK_ERR(gids_index_select(&r, xd, 0, d), GIDS_ESTATE, "kept bounds [0, 20] are wrong");
+    CHECK(r == NULL);
+    CHECK_ERR(gids_gather(&r, xd, 0, d), GIDS_ESTATE, "it holds 40");
+    CHECK_OK(be_->reset(-1));  /* drops the kept ranges */
+    be_->range_note(d, 0, 45); /* right (if loose): used as the GPU would, and fine */
+    CHECK_OK(gids_index_select(&r, xd, 0, d));
+    gids_tensor_release(r);
+    r = NULL;
+    gids_tensor *ei = made_on_device(2, (int64_t[]){2, 2}, (double[]){0, 1, 1, 9});
+    gids_tensor *src = NULL, *srcd = NULL, *row = NULL;
+    CHECK_OK(gids_ones(&src, GIDS_F32, GIDS_DEVICE_CPU, 1, (int64_t[]){2}));
+    srcd = to(src, DEV);
+    CHECK_OK(gids_select(&row, ei, 0, 1));
+    be_->range_note(ei, 0, 3); /* a superset's bounds cover the row: its 9 breaks them */
+    CHECK_ERR(gids_segment_reduce(&r, NULL, GIDS_SEG_SUM, srcd, row, 10), GIDS_ESTATE,
+              "segment_reduce (loopback)");
+    CHECK(r == NULL);
+    gids_tensor_release(row), gids_tensor_release(srcd), gids_tensor_release(src);
+    gids_tensor_release(ei), gids_tensor_release(d);
+    gids_tensor_release(xd), gids_tensor_release(x);
+    CHECK_OK(be_->reset(-1));
+}
+
 TEST(bernoulli_draws_the_cpus_numbers_and_advances_the_generator) {
     int64_t n = 37;
     gids_tensor *c = NULL, *d = NULL;
@@ -525,6 +569,7 @@ int main(void) {
     RUN(ops_with_a_device_entry_give_the_cpus_result_on_the_device);
     RUN(sort_topk_and_scans_run_on_the_device);
     RUN(in_place_entries_write_through_and_bump_the_device_version);
+    RUN(kept_bounds_a_gpu_would_trust_are_held_to_the_values);
     RUN(bernoulli_draws_the_cpus_numbers_and_advances_the_generator);
     RUN(new_device_memory_is_poisoned_and_not_host_addressable);
     RUN(an_entry_the_backend_lacks_is_eunsupported_naming_the_op_and_device);

@@ -10,7 +10,8 @@
 gids_status lb_index_select(gids_tensor **out, const gids_tensor *a, int dim,
                             const gids_tensor *index) {
     lb_args x;
-    lb_index_seen(index, 0, gids_tensor_numel(index), lb_dim_size(a, dim));
+    GIDS_TRY(
+        lb_index_seen("index_select", index, 0, gids_tensor_numel(index), lb_dim_size(a, dim)));
     if (gids_dtype_is_half(a->dtype))
         return lb_half_move(LB_MOVE_INDEX_SELECT, out, a, NULL, index, dim);
     LB_IN(x, "index_select", a, index);
@@ -19,7 +20,7 @@ gids_status lb_index_select(gids_tensor **out, const gids_tensor *a, int dim,
 
 gids_status lb_gather(gids_tensor **out, const gids_tensor *a, int dim, const gids_tensor *index) {
     lb_args x;
-    lb_index_seen(index, 0, gids_tensor_numel(index), lb_dim_size(a, dim));
+    GIDS_TRY(lb_index_seen("gather", index, 0, gids_tensor_numel(index), lb_dim_size(a, dim)));
     if (gids_dtype_is_half(a->dtype)) return lb_half_move(LB_MOVE_GATHER, out, a, NULL, index, dim);
     LB_IN(x, "gather", a, index);
     return LB_DONE(x, gids_gather(out, x.cpu[0], dim, x.cpu[1]), out);
@@ -29,7 +30,8 @@ gids_status lb_scatter_add_(gids_tensor *self, int dim, const gids_tensor *index
                             const gids_tensor *src) {
     GIDS_TRY(lb_refuse_add("scatter_add_", self, index, src));
     lb_args x;
-    lb_index_seen(index, 0, gids_tensor_numel(index), lb_dim_size(self, dim));
+    GIDS_TRY(
+        lb_index_seen("scatter_add_", index, 0, gids_tensor_numel(index), lb_dim_size(self, dim)));
     LB_IN(x, "scatter_add_", self, index, src);
     return LB_DONE_INPLACE(x, gids_scatter_add_(x.cpu[0], dim, x.cpu[1], x.cpu[2]));
 }
@@ -38,7 +40,8 @@ gids_status lb_index_add_(gids_tensor *self, int dim, const gids_tensor *index,
                           const gids_tensor *src, double alpha) {
     GIDS_TRY(lb_refuse_add("index_add_", self, index, src));
     lb_args x;
-    lb_index_seen(index, 0, gids_tensor_numel(index), lb_dim_size(self, dim));
+    GIDS_TRY(
+        lb_index_seen("index_add_", index, 0, gids_tensor_numel(index), lb_dim_size(self, dim)));
     LB_IN(x, "index_add_", self, index, src);
     return LB_DONE_INPLACE(x, gids_index_add_(x.cpu[0], dim, x.cpu[1], x.cpu[2], alpha));
 }
@@ -46,7 +49,7 @@ gids_status lb_index_add_(gids_tensor *self, int dim, const gids_tensor *index,
 gids_status lb_scatter_(gids_tensor *self, int dim, const gids_tensor *index,
                         const gids_tensor *src) {
     lb_args x;
-    lb_index_seen(index, 0, gids_tensor_numel(index), lb_dim_size(self, dim));
+    GIDS_TRY(lb_index_seen("scatter_", index, 0, gids_tensor_numel(index), lb_dim_size(self, dim)));
     if (gids_dtype_is_half(self->dtype)) return lb_half_scatter_(self, dim, index, src);
     LB_IN(x, "scatter_", self, index, src);
     return LB_DONE_INPLACE(x, gids_scatter_(x.cpu[0], dim, x.cpu[1], x.cpu[2]));
@@ -55,7 +58,7 @@ gids_status lb_scatter_(gids_tensor *self, int dim, const gids_tensor *index,
 gids_status lb_scatter_scalar_(gids_tensor *self, int dim, const gids_tensor *index,
                                gids_scalar value) {
     lb_args x;
-    lb_index_seen(index, 0, gids_tensor_numel(index), lb_dim_size(self, dim));
+    GIDS_TRY(lb_index_seen("scatter_", index, 0, gids_tensor_numel(index), lb_dim_size(self, dim)));
     LB_IN(x, "scatter_", self, index);
     return LB_DONE_INPLACE(x, gids_scatter_scalar_(x.cpu[0], dim, x.cpu[1], value));
 }
@@ -65,7 +68,7 @@ gids_status lb_segment_reduce(gids_tensor **out, gids_tensor **arg, gids_segop o
                               int64_t num_segments) {
     GIDS_TRY(lb_refuse_segment((int)op, src, index, num_segments));
     lb_args x;
-    lb_index_seen(index, 0, gids_tensor_numel(index), num_segments);
+    GIDS_TRY(lb_index_seen("segment_reduce", index, 0, gids_tensor_numel(index), num_segments));
     LB_IN(x, "segment_reduce", src, index);
     return LB_DONE(x, gids_segment_reduce(out, arg, op, x.cpu[0], x.cpu[1], num_segments), out,
                    arg);
@@ -75,7 +78,7 @@ gids_status lb_segment_softmax(gids_tensor **out, const gids_tensor *src, const 
                                int64_t num_segments) {
     GIDS_TRY(lb_refuse_segment(-1, src, index, num_segments));
     lb_args x;
-    lb_index_seen(index, 0, gids_tensor_numel(index), num_segments);
+    GIDS_TRY(lb_index_seen("segment_softmax", index, 0, gids_tensor_numel(index), num_segments));
     LB_IN(x, "segment_softmax", src, index);
     return LB_DONE(x, gids_segment_softmax(out, x.cpu[0], x.cpu[1], num_segments), out);
 }
@@ -133,7 +136,7 @@ gids_status lb_gat_attention(gids_tensor **out, gids_tensor **alpha, const gids_
                              int64_t num_nodes, double negative_slope,
                              const gids_tensor *dropout_scale) {
     lb_args c;
-    lb_edges_seen(edge_index, num_nodes);
+    GIDS_TRY(lb_edges_seen("gat_attention", edge_index, num_nodes));
     LB_IN(c, "gat_attention", x, a_src, a_dst, a_edge, edge_index, dropout_scale);
     gids_status st = gids_gat_attention(out, alpha, c.cpu[0], c.cpu[1], c.cpu[2], c.cpu[3],
                                         c.cpu[4], num_nodes, negative_slope, c.cpu[5]);
@@ -149,7 +152,7 @@ gids_status lb_gat_attention_backward(gids_tensor **g_x, gids_tensor **g_a_src,
                                       double negative_slope, const gids_tensor *dropout_scale,
                                       const gids_tensor *alpha) {
     lb_args c;
-    lb_edges_seen(edge_index, num_nodes);
+    GIDS_TRY(lb_edges_seen("gat_attention_backward", edge_index, num_nodes));
     LB_IN(c, "gat_attention_backward", g_out, g_alpha, x, a_src, a_dst, a_edge, edge_index,
           dropout_scale, alpha);
     gids_status st = gids_gat_attention_backward(
@@ -164,7 +167,7 @@ gids_status lb_gatv2_attention(gids_tensor **out, gids_tensor **alpha, const gid
                                int64_t num_nodes, double negative_slope,
                                const gids_tensor *dropout_scale) {
     lb_args c;
-    lb_edges_seen(edge_index, num_nodes);
+    GIDS_TRY(lb_edges_seen("gatv2_attention", edge_index, num_nodes));
     LB_IN(c, "gatv2_attention", xl, xr, edge_proj, att, edge_index, dropout_scale);
     gids_status st = gids_gatv2_attention(out, alpha, c.cpu[0], c.cpu[1], c.cpu[2], c.cpu[3],
                                           c.cpu[4], num_nodes, negative_slope, c.cpu[5]);
@@ -180,7 +183,7 @@ gids_status lb_gatv2_attention_backward(gids_tensor **g_xl, gids_tensor **g_xr,
                                         double negative_slope, const gids_tensor *dropout_scale,
                                         const gids_tensor *alpha) {
     lb_args c;
-    lb_edges_seen(edge_index, num_nodes);
+    GIDS_TRY(lb_edges_seen("gatv2_attention_backward", edge_index, num_nodes));
     LB_IN(c, "gatv2_attention_backward", g_out, g_alpha, xl, xr, edge_proj, att, edge_index,
           dropout_scale, alpha);
     gids_status st = gids_gatv2_attention_backward(

@@ -82,11 +82,13 @@ void lb_range_uploaded(const gids_tensor *dst);
 /* Forgets the kept ranges (gpu.reset()). */
 void lb_ranges_drop(void);
 /* The CUDA plugin's range check against [0, size) of the n index values at element offset of t
- * before an op reads them: no wait when kept bounds around them fit or their range is kept,
- * else a wait and their range kept. */
-void lb_index_seen(const gids_tensor *t, int64_t offset, int64_t n, int64_t size);
+ * before op reads them: no wait when kept bounds around them fit or their range is kept, else a
+ * wait and their range kept.  ESTATE when bounds that fit (a GPU would check nothing) do not
+ * hold the values. */
+gids_status lb_index_seen(const char *op, const gids_tensor *t, int64_t offset, int64_t n,
+                          int64_t size);
 /* The same for both rows of a [2, E] edge_index (the fused attention's check). */
-void lb_edges_seen(const gids_tensor *edge_index, int64_t num_nodes);
+gids_status lb_edges_seen(const char *op, const gids_tensor *edge_index, int64_t num_nodes);
 /* The size of t's dim (negative from the end; a 0-d tensor's is 1), -1 when there is none. */
 int64_t lb_dim_size(const gids_tensor *t, int dim);
 /* gids_backend's range_known and range_note, from the kept ranges. */

@@ -12,6 +12,12 @@
  * remainder or floor_divide whose divisor is not a number known to be nonzero.  Not modelled:
  * the fused attention's kept plans (a GPU that reuses one checks nothing), which only remove
  * waits.
+ *
+ * Where kept bounds fit, the CUDA plugin checks nothing: a wrong bound (one the runtime noted for
+ * how an op made the values, core/ranges.c) would let a bad index through unread.  The CPU op the
+ * loopback then runs would refuse only an index beyond the op's own bound, so here the values,
+ * at hand on the host, are held to the bounds the GPU would trust, and a breach is an error that
+ * names the op: every spec and stage on the loopback device checks the noted ranges.
  */
 #include <pthread.h>
 
@@ -69,24 +75,35 @@ gids_status lb_int_range(const gids_tensor *t, int64_t *lo, int64_t *hi) {
     return GIDS_OK;
 }
 
-void lb_index_seen(const gids_tensor *t, int64_t offset, int64_t n, int64_t size) {
-    if (n <= 0) return;
+gids_status lb_index_seen(const char *op, const gids_tensor *t, int64_t offset, int64_t n,
+                          int64_t size) {
+    if (n <= 0) return GIDS_OK;
     if (t->dtype != GIDS_I64 || !gids_tensor_is_contiguous(t)) {
         lb_waited(); /* the CUDA plugin checks a fresh contiguous i64 copy: never kept */
-        return;
+        return GIDS_OK;
     }
     const int64_t *v = (const int64_t *)gids_tensor_data(t) + offset;
-    int64_t lo = 0, hi = 0;
+    const int64_t *host = (const int64_t *)lb_data(t) + offset;
+    int64_t lo = 0, hi = 0, least = 0, most = 0;
     pthread_mutex_lock(&lock_);
     /* as gc_index_find: any bounds that fit, else the exact range, kept or read */
     bool fits = gids_kept_find(&kept_, t, v, n, false, &lo, &hi) && lo >= 0 && hi < size;
     if (!fits && !gids_kept_find(&kept_, t, v, n, true, &lo, &hi)) {
         uint64_t version = gids_kept_version(t);
-        gids_kept_minmax((const int64_t *)lb_data(t) + offset, n, &lo, &hi);
+        gids_kept_minmax(host, n, &lo, &hi);
         gids_kept_put(&kept_, t, v, n, version, lo, hi, true);
         lb_waited();
     }
     pthread_mutex_unlock(&lock_);
+    if (!fits) return GIDS_OK;
+    /* Where the bounds fit, a GPU checks nothing: they must hold (the values are at hand). */
+    gids_kept_minmax(host, n, &least, &most);
+    GIDS_CHECK(least >= lo && most <= hi, GIDS_ESTATE,
+               "%s (loopback): the index's kept bounds [%lld, %lld] are wrong: it holds %lld; a "
+               "GPU would use it unchecked against [0, %lld) (runtime/src/core/ranges.c)",
+               op, (long long)lo, (long long)hi, (long long)(least < lo ? least : most),
+               (long long)size);
+    return GIDS_OK;
 }
 
 void lb_division_seen(gids_binop op, const gids_tensor *out, bool divisor_nonzero) {
@@ -96,11 +113,11 @@ void lb_division_seen(gids_binop op, const gids_tensor *out, bool divisor_nonzer
         lb_waited();
 }
 
-void lb_edges_seen(const gids_tensor *edge_index, int64_t num_nodes) {
-    if (edge_index == NULL || edge_index->ndim != 2 || edge_index->shape[0] != 2) return;
+gids_status lb_edges_seen(const char *op, const gids_tensor *edge_index, int64_t num_nodes) {
+    if (edge_index == NULL || edge_index->ndim != 2 || edge_index->shape[0] != 2) return GIDS_OK;
     int64_t E = edge_index->shape[1];
-    lb_index_seen(edge_index, E, E, num_nodes); /* targets first, as the CUDA plugin */
-    lb_index_seen(edge_index, 0, E, num_nodes);
+    GIDS_TRY(lb_index_seen(op, edge_index, E, E, num_nodes)); /* targets first, as the plugin */
+    return lb_index_seen(op, edge_index, 0, E, num_nodes);
 }
 
 int64_t lb_dim_size(const gids_tensor *t, int dim) {
