@@ -25,11 +25,17 @@ gids_status lb_copy(gids_tensor *dst, const gids_tensor *src) {
     return GIDS_OK;
 }
 
+/* As the CUDA plugin's fill (copy.cu), this leaves the storage version to the core, which bumps
+ * it (core/copy.c): the CPU fill_ on the alias bumps it here, which is undone, so that a core
+ * that forgot to would show on the loopback too (a kept range would outlive the values). */
 gids_status lb_fill(gids_tensor *t, gids_scalar value) {
     if (gids_dtype_is_half(t->dtype)) return lb_fill_half(t, value);
+    uint64_t version = __atomic_load_n(&t->storage->version, __ATOMIC_RELAXED);
     lb_args x;
     LB_IN(x, "fill_", t);
-    return LB_DONE_INPLACE(x, gids_fill_(x.cpu[0], value));
+    gids_status st = LB_DONE_INPLACE(x, gids_fill_(x.cpu[0], value));
+    __atomic_store_n(&t->storage->version, version, __ATOMIC_RELAXED);
+    return st;
 }
 
 gids_status lb_binary(gids_tensor **out, gids_binop op, const gids_tensor *a,
