@@ -599,6 +599,80 @@ check("indexes made from indexes of known range are checked without a wait", fun
   assert(w == 1, "int_range of noted bounds waited " .. w .. " times")
 end)
 
+-- Bounds noted for an op's result (core/ranges.c) let a check that fits them skip the device:
+-- they must never let a bad index through.  Each noting op's result, written in place by each
+-- kind of write afterwards (the note is for the values it had), and results whose values wrap
+-- or come from floats (no note), still have a bad value refused by name.  Every operand is
+-- uploaded just before (it brings its range: 32 ranges are kept, the oldest give way).  On the
+-- loopback a bound the values break fails with "kept bounds ... are wrong" (waits.c) instead.
+check("bounds carried through ops never let a bad index through", function()
+  local x = graphids.randn(50, 4):cuda()
+  local function up(t) return graphids.tensor(t):cuda() end
+  local function base() return up({ 1, 2, 3, 4 }) end
+  local function refused(what, idx, bad)
+    local ok, err = pcall(function() return x:index_select(1, idx) end)
+    assert(not ok and tostring(err):match("index " .. bad .. " out of range %[0, 50%)"),
+      what .. ": " .. tostring(err))
+  end
+  local made = {
+    full = function() return graphids.full({ 4 }, 5, { dtype = "i64", device = "cuda" }) end,
+    index_select = function() return base():index_select(1, up({ 0, 1, 2, 3 })) end,
+    gather = function() return base():gather(1, up({ 0, 1, 2, 3 })) end,
+    where = function() return graphids.where(up({ true, false, true, false }), base(), base()) end,
+    cat = function() return graphids.cat({ up({ 1, 2 }), up({ 3, 4 }) }) end,
+    masked_select = function() return base():masked_select(up({ true, true, true, true })) end,
+    nonzero = function() return up({ 1, 1, 1, 1 }):nonzero():view(4) end,
+    ["+"] = function() return base() + base() end,
+    ["-"] = function() return 10 - base() end,
+    ["*"] = function() return base() * 3 end,
+    remainder = function() return base():remainder(up({ 7, 7, 7, 7 })) end,
+    fmod = function() return base():fmod(5) end,
+  }
+  local writes = { -- each leaves -5 or a value of 60 or more in the tensor
+    fill_ = function(t) t:narrow(1, 2, 1):fill_(60) end,
+    ["copy_ from the host"] = function(t) t:copy_(graphids.tensor({ 1, 2, 3, 70 })) end,
+    ["copy_ from f64"] = function(t) t:copy_(graphids.tensor({ 1, 2, 3, 70 }):double()) end,
+    ["copy_ on the device"] = function(t) t:narrow(1, 4, 1):copy_(up({ 72 })) end,
+    add_ = function(t) t:add_(100) end,
+    mul_ = function(t) t:mul_(-1) end,
+    scatter_ = function(t) t:scatter_(1, up({ 1 }), up({ 80 })) end,
+    ["scatter_ of a number"] = function(t) t:scatter_(1, up({ 1 }), 81) end,
+    scatter_add_ = function(t) t:scatter_add_(1, up({ 1 }), up({ 82 })) end,
+    index_add_ = function(t) t:index_add_(1, up({ 1 }), up({ 83 })) end,
+    masked_fill_ = function(t) t:masked_fill_(up({ false, true, false, false }), 84) end,
+    clamp_ = function(t) t:clamp_(60, 70) end,
+    ["select():fill_"] = function(t) t:select(1, 3):fill_(-5) end,
+  }
+  for op, make in pairs(made) do
+    for how, write in pairs(writes) do
+      local t = make()
+      local _ = x:index_select(1, t) -- in range: checked by its bounds, or read and kept
+      write(t)
+      refused(op .. " then " .. how, t, "%-?%d+")
+    end
+  end
+  local a = up({ 1, 2, 3 })
+  local b = a * 20 -- [20, 60]: the note is b's own, whatever happens to a
+  a:fill_(0)
+  refused("a result whose input was written since", b, 60)
+  -- values that wrap on i64 overflow (some, not all), signs that fmod and remainder keep,
+  -- values from floats
+  refused("+ that wraps", up({ 0, math.maxinteger }) + 10, "%-9223372036854775799")
+  refused("- that wraps", up({ 10, math.mininteger }) - 10, "9223372036854775798")
+  refused("* that wraps", up({ 0, 2 }) * (1 << 62), "%-9223372036854775808")
+  refused("remainder by a negative number", base():remainder(-3), "%-2")
+  refused("remainder by a negative divisor", base():remainder(up({ 3, -5, 3, 3 })), "%-3")
+  refused("fmod of negative values", (base() - 10):fmod(3), "%-2")
+  refused("f64 beyond i64", (base():double() * 1e30):long(), "9223372036854775807")
+  refused("f64 below i64", (base():double() * -1e30):long(), "%-9223372036854775808")
+  refused("floor_divide", base() * 100 // 2, 50)
+  refused("where with a number", graphids.where(up({ true, false, true, false }), base(), 90), 90)
+  local unknown = up({ 70, 71 }):double():long() -- made from floats: no range known
+  refused("cat with an input of unknown range", graphids.cat({ up({ 1, 2 }), unknown }), 70)
+  refused("where with an input of unknown range", graphids.where(up({ false, true }), up({ 1, 2 }),
+    unknown), 70)
+end)
+
 check("uploads do not wait for the device and keep their values when the host's change", function()
   local x = graphids.randn(512, 512):cuda()
   local busy = x
