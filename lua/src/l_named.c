@@ -161,7 +161,19 @@ static int r_call_as(lua_State *L) {
 /* The closure _at_caller makes: f(...)'s results; on an error e, handler(first argument, e,
  * where)'s result is raised instead, where being the line that called the closure ("" from C).
  * As named_call, being a C function it keeps that line when tail-called ("return self.fc(x)"
- * calls nn.Module's __call so); handler is called only on an error. */
+ * calls nn.Module's __call so); handler is called only on an error.  f may yield (a forward
+ * inside a coroutine, as with a Lua __call): the call is a lua_pcallk, and at_caller_done is
+ * its continuation, with the stack [first argument, results...] or [first argument, error]. */
+static int at_caller_done(lua_State *L, int status, lua_KContext ctx) {
+    (void)ctx;
+    if (status == LUA_OK || status == LUA_YIELD) return lua_gettop(L) - 1;
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_insert(L, 1); /* handler, first argument, error */
+    luaL_where(L, 1);
+    lua_call(L, 3, 1);
+    return lua_error(L);
+}
+
 static int at_caller_call(lua_State *L) {
     int n = lua_gettop(L);
     if (n == 0)
@@ -170,12 +182,7 @@ static int at_caller_call(lua_State *L) {
         lua_pushvalue(L, 1);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_rotate(L, 1, 2); /* first argument, f, arguments */
-    if (lua_pcall(L, n, LUA_MULTRET, 0) == LUA_OK) return lua_gettop(L) - 1;
-    lua_pushvalue(L, lua_upvalueindex(2));
-    lua_insert(L, 1); /* handler, first argument, error */
-    luaL_where(L, 1);
-    lua_call(L, 3, 1);
-    return lua_error(L);
+    return at_caller_done(L, lua_pcallk(L, n, LUA_MULTRET, 0, 0, at_caller_done), 0);
 }
 
 /* _at_caller(f, handler): f as a function whose errors handler words, knowing the line that
