@@ -31,6 +31,8 @@
 
 /* The first start's stderr, kept open across the exec under this descriptor number. */
 #define SAVED_STDERR_ENV "GRAPHIDS_REEXEC_STDERR"
+/* The first start's process name (comm), which the exec would change. */
+#define SAVED_NAME_ENV "GRAPHIDS_REEXEC_NAME"
 
 static bool under_valgrind(void) {
     const char *preload = getenv("LD_PRELOAD");
@@ -49,9 +51,13 @@ void host_tune_openmp(char **argv) {
         if (fd > STDERR_FILENO && dup2(fd, STDERR_FILENO) == STDERR_FILENO) close(fd);
         unsetenv(SAVED_STDERR_ENV);
         /* The kernel names a process after the file it executes, here "exe" (of /proc/self/exe),
-         * which ps, top and perf would show; the first start was named after argv[0]'s file. */
-        const char *slash = argv[0] != NULL ? strrchr(argv[0], '/') : NULL;
-        if (argv[0] != NULL) prctl(PR_SET_NAME, slash != NULL ? slash + 1 : argv[0], 0, 0, 0);
+         * which ps, top and perf would show: the second start takes the first start's name,
+         * which the kernel gave it from the path it executed (argv[0] may say anything). */
+        const char *name = getenv(SAVED_NAME_ENV);
+        if (name != NULL) {
+            prctl(PR_SET_NAME, name, 0, 0, 0);
+            unsetenv(SAVED_NAME_ENV);
+        }
         return;
     }
     if (getenv("OMP_WAIT_POLICY") != NULL || getenv("GOMP_SPINCOUNT") != NULL) return;
@@ -65,6 +71,8 @@ void host_tune_openmp(char **argv) {
         setenv(SAVED_STDERR_ENV, num, 1);
     }
     if (null >= 0) close(null);
+    char name[17] = {0}; /* PR_GET_NAME writes at most 16 bytes, the NUL included */
+    if (prctl(PR_GET_NAME, name, 0, 0, 0) == 0) setenv(SAVED_NAME_ENV, name, 1);
     execv("/proc/self/exe", argv);
     /* No exec (no /proc): this run keeps libgomp's defaults; its child processes get the
      * variable. */
@@ -73,4 +81,5 @@ void host_tune_openmp(char **argv) {
         close(keep);
     }
     unsetenv(SAVED_STDERR_ENV);
+    unsetenv(SAVED_NAME_ENV);
 }

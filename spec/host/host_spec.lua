@@ -131,6 +131,14 @@ describe("graphids host", function()
         q("print(io.open('/proc/self/comm'):read('l'))"))
       assert.are.equal(0, rc, err)
       assert.are.equal("graphids\n", out)
+      -- The name is the executed file's, as the kernel gave the first start: not argv[0]'s.
+      for _, argv0 in ipairs({ "", "foo/", "python3" }) do
+        out, err, rc = sh("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT bash -c " ..
+          q("exec -a " .. q(argv0) .. " " .. q(host) .. " -e " ..
+            q("print(io.open('/proc/self/comm'):read('l'))")))
+        assert.are.equal(0, rc, err)
+        assert.are.equal("graphids\n", out, "argv[0] = '" .. argv0 .. "'")
+      end
     end)
 
     -- Under valgrind /proc/self/exe is valgrind's tool, not the program: executing it again
