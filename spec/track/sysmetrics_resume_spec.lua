@@ -150,7 +150,7 @@ describe("a resumed fit's system metrics (FileStore)", function()
       once_each(system_steps(path), CPU, delivered + spooled)
     end)
 
-  it("go by the spool when the store cannot say, with one warning", function()
+  it("go by the spool when neither the store nor a record can say, with one warning", function()
     local root, run_dir = dir .. "/mlruns", dir .. "/run"
     assert(io.open(dir .. "/blocked", "w")):close()
     local down = "file:" .. dir .. "/blocked/mlruns"
@@ -159,6 +159,9 @@ describe("a resumed fit's system metrics (FileStore)", function()
     for _, ev in ipairs(assert(spool.read(run_dir))) do
       if system_step.largest(ev.metrics) then first = first + 1 end
     end
+    -- (as an older graphids left the run dir, or a power loss its record)
+    assert.same({ run_key = ref:sub(5), step = first - 1 }, system_step.read_record(run_dir))
+    assert(os.remove(run_dir .. "/" .. system_step.RECORD))
     local err = resumed(run_dir, down)
     local _, warnings = err:gsub("system metrics of the resumed run", "")
     assert.equal(1, warnings, err)
@@ -167,6 +170,49 @@ describe("a resumed fit's system metrics (FileStore)", function()
     assert.matches('"event":"system_metrics_resume_step"', read(run_dir .. "/traces.jsonl"))
     assert(spool.sync(run_dir, { uri = "file:" .. root, notify = function() end }))
     once_each(system_steps(run_path(root, ref:sub(5))), CPU, first)
+  end)
+
+  it("go on after the steps the killed fit delivered, when the resume finds the store down", function()
+    -- (the store knows the delivered steps and the spool does not hold them: the run dir's
+    -- record of them, graphids.track.system_step, is what the resume goes by)
+    local root, run_dir = dir .. "/mlruns", dir .. "/run"
+    local ref = killed(run_dir, "file:" .. root, 2)
+    local path = run_path(root, ref)
+    local first = #system_steps(path)[CPU]
+    assert.is_true(first > 0)
+    assert.is_nil(read(spool.path(run_dir)))
+    assert(io.open(dir .. "/blocked", "w")):close()
+    local err = resumed(run_dir, "file:" .. dir .. "/blocked/mlruns")
+    assert.not_matches("system metrics of the resumed run", err)
+    assert(spool.sync(run_dir, { uri = "file:" .. root, notify = function() end }))
+    assert.is_nil(read(spool.path(run_dir)))
+    local steps = system_steps(path)
+    once_each(steps, CPU, first)
+    assert.same(range(#steps[CPU]), steps[CPU])
+  end)
+
+  it("takes the run dir's record only when it names the run", function()
+    local run_dir = dir .. "/run"
+    assert(require("graphids.core").mkdir_p(run_dir))
+    local run = { run_dir = run_dir, key = "k1", run_id = "id1" }
+    assert(system_step.record(run, 7))
+    assert.same({ run_key = "k1", run_id = "id1", step = 7 }, system_step.read_record(run_dir))
+    local function first(key, run_id, stored, run_key)
+      return system_step.first({ key = key, run_id = run_id, system_steps = { stored = stored,
+        run_key = run_key, recorded = system_step.read_record(run_dir), stored_why = "down" } })
+    end
+    assert.same({ 8 }, { first("k1", nil, nil) }) -- (by the key: no warning)
+    assert.same({ 8 }, { first("k2", "id1", nil) }) -- (a resume by run id gets a key of its own)
+    assert.same({ 8 }, { first("k2", nil, false, "k1") }) -- (the key the store gave)
+    assert.same({ 13 }, { first("k1", "id1", 12) })
+    assert.same({ 0, "down" }, { first("k2", "id2", nil) }) -- (another run's record)
+    -- a record torn by a power loss is none
+    local f = assert(io.open(run_dir .. "/" .. system_step.RECORD, "wb"))
+    f:write('{"run_key":"k1","st')
+    f:close()
+    assert.is_nil(system_step.read_record(run_dir))
+    assert.same({ 0, "down" }, { first("k1", "id1", nil) })
+    assert.is_nil(read(run_dir .. "/." .. system_step.RECORD .. ".tmp"))
   end)
 
   it("reads a run's largest system step over every system/ key and every line", function()

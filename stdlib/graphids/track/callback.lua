@@ -24,7 +24,8 @@
 -- (graphids.track.sysmetrics_settings: the options and MLflow's variables).  system_metrics:
 -- options for the sampler (sysmetrics.OPTIONS: disk_path, proc; clock, read, disk_usage,
 -- gpu_memory, warn: fakes for specs), checked when the callback is made.  A resumed run's
--- system metrics go on after the largest system step it holds (graphids.track.system_step).
+-- system metrics go on after the largest system step it holds (graphids.track.system_step),
+-- so each step logged is also recorded in the run dir.
 local class = require "graphids.class"
 local core = require "graphids.core"
 local Callback = require "graphids.callbacks.base"
@@ -125,7 +126,23 @@ function TrackCallback:_poll_system()
   if fate == "refused" or fate == "lost" then
     self.sampler = nil
     self.tracer:warning("system_metrics_stopped", { step = step, reason = "the sample was " .. fate })
+  elseif fate == "sent" or fate == "spooled" then
+    self:_record_system_step(step)
   end
+end
+
+-- Keeps the step just logged in the run dir's record (graphids.track.system_step), which a
+-- resume that finds the store down goes by.  A record that cannot be written is said once: a
+-- resume may then log some of this fit's steps again.
+function TrackCallback:_record_system_step(step)
+  local ok, err = system_step.record(self.run, step)
+  if ok or self.record_warned then return end
+  self.record_warned = true
+  local msg = string.format("cannot record the system metrics step in %s/%s: %s; a resume of this fit " ..
+    "with its store down may log some steps again", tostring(self.run.run_dir), system_step.RECORD,
+    tostring(err))
+  io.stderr:write("graphids: warning: ", msg, "\n")
+  self.tracer:warning("system_metrics_record_failed", { step = step, reason = tostring(err) })
 end
 
 local function numeric(t)

@@ -192,9 +192,11 @@ local function open_run(run_dir, opts, phase)
     else
       error("track: resume must be a run reference from Run:ref(), got '" .. ref .. "'", 3)
     end
-    -- where its system metrics go on (graphids.track.system_step): the spool is read before the
-    -- store is asked, which a sync delivering meanwhile empties only of what the store holds
-    self.system_steps = { spooled = system_step.scan_spool(run_dir), stored_why = err }
+    -- where its system metrics go on (graphids.track.system_step): the spool and the run dir's
+    -- record are read before the store is asked, which a sync delivering meanwhile empties only
+    -- of what the store holds
+    self.system_steps = { spooled = system_step.scan_spool(run_dir),
+      recorded = system_step.read_record(run_dir), stored_why = err }
     if store then
       local gone, gerr, gcode, gstatus = resumed_run_gone(store, self.run_id, key, self.experiment)
       if gone == nil then
