@@ -215,6 +215,54 @@ describe("a resumed fit's system metrics (FileStore)", function()
     assert.is_nil(read(run_dir .. "/." .. system_step.RECORD .. ".tmp"))
   end)
 
+  it("reads only the spool's last system event when the record names the run", function()
+    local run_dir = dir .. "/run"
+    local mine, other = { run_dir = run_dir, key = "aa", run_id = "id1" }, { key = "bb", run_id = "id2" }
+    local function sys(run, step, extra)
+      local ev = { op = "log_batch", run_key = run.key, run_id = run.run_id, uri = "file:/x",
+        metrics = { { key = CPU, value = 1.5, timestamp = 1, step = step } } }
+      for k, v in pairs(extra or {}) do ev[k] = v end
+      assert(spool.append(run_dir, ev))
+    end
+    local function scan(run)
+      local rec = system_step.read_record(run_dir)
+      return system_step.scan_spool(run_dir, rec, run)
+    end
+    -- (a line the record stands for: every fit's steps go on past the spool's, so no spool of a
+    -- fit holds this one before a smaller last step; it tells which lines were read)
+    sys(mine, 50)
+    sys(mine, 3)
+    assert(system_step.record(mine, 2)) -- (one behind: killed before the rename)
+    -- after it: a resume's status and tags, an epoch's metrics, a line torn by a power loss
+    assert(spool.append(run_dir, { op = "update_run", run_key = "aa", run_id = "id1", status = "RUNNING",
+      time = 5 }))
+    assert(spool.append(run_dir, { op = "log_batch", run_key = "aa", run_id = "id1", time = 5,
+      tags = { { key = "note", value = '"' .. system_step.PREFIX .. 'x" in a tag' } } }))
+    assert(spool.append(run_dir, { op = "log_batch", run_key = "aa", run_id = "id1",
+      metrics = { { key = "loss", value = 1, timestamp = 1, step = 9 } } }))
+    local torn = '{"op":"log_batch","metrics":[{"key":"' .. CPU .. '","step":99'
+    assert(require("graphids.core").append_file(spool.path(run_dir), torn))
+    local block = system_step.BLOCK
+    for _, b in ipairs({ false, 7, 1 }) do -- (the default, and lines across blocks)
+      system_step.BLOCK = b or block
+      local ok, got = pcall(scan, { key = "cc", run_id = "id1" }) -- (a resume by run id)
+      system_step.BLOCK = block
+      assert(ok, got)
+      assert.same({ keys = { cc = 3 }, ids = { id1 = 3 } }, got, "block " .. tostring(b))
+      assert.equal(4, system_step.first({ key = "cc", run_id = "id1", system_steps = { spooled = got,
+        recorded = system_step.read_record(run_dir) } }))
+    end
+    -- every line when the last system event is another run's, or the record names another run
+    assert(os.remove(spool.path(run_dir)))
+    sys(mine, 50)
+    sys(other, 1)
+    assert.same({ keys = { aa = 50, bb = 1 }, ids = { id1 = 50, id2 = 1 } }, scan(mine))
+    assert.same({ keys = { aa = 50, bb = 1 }, ids = { id1 = 50, id2 = 1 } }, scan(other))
+    -- none in the spool: the record alone
+    assert(os.remove(spool.path(run_dir)))
+    assert.same({ keys = { aa = 2 }, ids = { id1 = 2 } }, scan(mine))
+  end)
+
   it("reads a run's largest system step over every system/ key and every line", function()
     local root = dir .. "/mlruns"
     local fs = assert(filestore.new(root))

@@ -195,8 +195,9 @@ local function open_run(run_dir, opts, phase)
     -- where its system metrics go on (graphids.track.system_step): the spool and the run dir's
     -- record are read before the store is asked, which a sync delivering meanwhile empties only
     -- of what the store holds
-    self.system_steps = { spooled = system_step.scan_spool(run_dir),
-      recorded = system_step.read_record(run_dir), stored_why = err }
+    local rec = system_step.read_record(run_dir)
+    self.system_steps = { spooled = system_step.scan_spool(run_dir, rec, self), recorded = rec,
+      stored_why = err }
     if store then
       local gone, gerr, gcode, gstatus = resumed_run_gone(store, self.run_id, key, self.experiment)
       if gone == nil then

@@ -5,8 +5,8 @@
 -- step; 0 when there is none).
 --   local system_step = require "graphids.track.system_step"
 --   system_step.record(run, step)                  -- after a fit logged (sent or spooled) a step
---   local seen = system_step.scan_spool(run_dir)   -- before the store is asked (graphids.track)
---   local rec = system_step.read_record(run_dir)   -- likewise; nil when there is none
+--   local rec = system_step.read_record(run_dir)            -- nil when there is none
+--   local seen = system_step.scan_spool(run_dir, rec, run)  -- both before the store is asked
 --   local s = system_step.largest({{key =, step =}, ...})   -- nil when no key is a system/ one
 --   local first, why = system_step.first(run)      -- why: nothing could say (a warning)
 -- A graphids run's earlier steps may be in the store, still in its run dir's spool
@@ -44,36 +44,6 @@ function M.largest(list)
     end
   end
   return best
-end
-
--- The largest system step of each run in run_dir's spool: {keys = {[run_key] = step}, ids =
--- {[run_id] = step}}.  Never raises: a spool that cannot be read counts as empty, and a line
--- that is not an event is passed over (a sync names it; a resume must not fail for it).
-function M.scan_spool(run_dir)
-  local out = { keys = {}, ids = {} }
-  if run_dir == nil then return out end
-  local f = io.open(require("graphids.track.spool").path(run_dir), "rb")
-  if not f then return out end
-  local ok, text = pcall(f.read, f, "a")
-  f:close()
-  if not ok or type(text) ~= "string" then return out end
-  local function keep(t, k, s)
-    if type(k) == "string" and (t[k] == nil or s > t[k]) then t[k] = s end
-  end
-  for line in text:gmatch("[^\n]+") do
-    -- (decoded only when it may hold a system metric: a spool holds thousands of lines)
-    if line:find('"' .. M.PREFIX, 1, true) then
-      local okd, ev = pcall(json.decode, line)
-      if okd and type(ev) == "table" and ev.op == "log_batch" and type(ev.metrics) == "table" then
-        local s = M.largest(ev.metrics)
-        if s then
-          keep(out.keys, ev.run_key, s)
-          keep(out.ids, ev.run_id, s)
-        end
-      end
-    end
-  end
-  return out
 end
 
 -- ---------------------------------------------------------------- the run dir's record
@@ -144,6 +114,103 @@ end
 -- run_id (either may be nil).
 local function names(rec, key, run_id)
   return rec ~= nil and ((key ~= nil and rec.run_key == key) or (run_id ~= nil and rec.run_id == run_id))
+end
+
+-- ---------------------------------------------------------------- the spool
+
+-- The system step of one spool line, with the event's run_key and run_id: {run_key, run_id,
+-- step}, or nil when the line is no log_batch holding a system metric (a line torn by a power
+-- loss, or not an event at all, is passed over: a sync names it; a resume must not fail).
+local function system_event(line)
+  -- (decoded only when it may hold a system metric: a spool holds thousands of lines)
+  if not line:find('"' .. M.PREFIX, 1, true) then return nil end
+  local ok, ev = pcall(json.decode, line)
+  if not (ok and type(ev) == "table" and ev.op == "log_batch" and type(ev.metrics) == "table") then
+    return nil
+  end
+  local s = M.largest(ev.metrics)
+  if s == nil then return nil end
+  return { run_key = type(ev.run_key) == "string" and ev.run_key or nil,
+    run_id = type(ev.run_id) == "string" and ev.run_id or nil, step = s }
+end
+
+local function keep(out, key, run_id, s)
+  if key and (out.keys[key] == nil or s > out.keys[key]) then out.keys[key] = s end
+  if run_id and (out.ids[run_id] == nil or s > out.ids[run_id]) then out.ids[run_id] = s end
+end
+
+-- Every line of the spool text.
+local function scan_all(text, out)
+  for line in text:gmatch("[^\n]+") do
+    local e = system_event(line)
+    if e then keep(out, e.run_key, e.run_id, e.step) end
+  end
+  return out
+end
+
+M.BLOCK = 65536
+
+-- The last system event of the spool file f (system_event's), read back from the end a block
+-- at a time: the lines after it (a resume's status, tags and params, the epoch metrics, a
+-- line torn by a power loss) are passed over.  nil when there is none.
+local function last_system_event(f)
+  local pos = f:seek("end")
+  local carry = "" -- the end of a line that begins in an earlier block
+  while pos > 0 do
+    local n = math.min(M.BLOCK, pos)
+    pos = pos - n
+    f:seek("set", pos)
+    local text = assert(f:read(n)) .. carry
+    local from = 1
+    if pos > 0 then -- (the first line of the block may begin before it)
+      from = (text:find("\n", 1, true) or #text) + 1
+      carry = text:sub(1, from - 1)
+    end
+    local body = text:sub(from)
+    if body:find('"' .. M.PREFIX, 1, true) then -- (a block without one is passed over whole)
+      local lines = {}
+      for line in body:gmatch("[^\n]+") do lines[#lines + 1] = line end
+      for i = #lines, 1, -1 do
+        local e = system_event(lines[i])
+        if e then return e end
+      end
+    end
+  end
+  return nil
+end
+
+-- The largest system step of each run in run_dir's spool: {keys = {[run_key] = step}, ids =
+-- {[run_id] = step}}.  Never raises: a spool that cannot be read counts as empty.
+-- With rec, the run dir's record (read_record's), and the run being resumed (run.key,
+-- run.run_id), a resume need not parse every spooled system metric (an 87 MB spool of a long
+-- fit cost about 12 s at each resume).  Each fit's first step is past every step the spool held
+-- when it started (first, below) and its steps only grow, so the record, when it names the run,
+-- is at least every system step of the run in the spool, except the step a kill left between
+-- its spool append and the record's rename: then the spool's last system event.  So only that
+-- event is read, from the end; the record stands for the rest.  When the record names another
+-- run, or the last system event is another run's (a fit of another run killed before its first
+-- record), every line is read.
+function M.scan_spool(run_dir, rec, run)
+  local out = { keys = {}, ids = {} }
+  if run_dir == nil then return out end
+  local f = io.open(require("graphids.track.spool").path(run_dir), "rb")
+  if rec and run and names(rec, run.key, run.run_id) then
+    local ok, last = true, nil
+    if f then ok, last = pcall(last_system_event, f) end
+    if ok and (last == nil or names(last, run.key, run.run_id) or names(last, rec.run_key, rec.run_id)) then
+      if f then f:close() end
+      -- (the record's own identities are the run's: first looks the run up by them)
+      keep(out, run.key, run.run_id, rec.step)
+      if last then keep(out, run.key, run.run_id, last.step) end
+      return out
+    end
+    if f then f:seek("set", 0) end
+  end
+  if not f then return out end
+  local ok, text = pcall(f.read, f, "a")
+  f:close()
+  if not ok or type(text) ~= "string" then return out end
+  return scan_all(text, out)
 end
 
 -- The first system step of run's sampler (a graphids.track Run): 0 for a run this fit created;
