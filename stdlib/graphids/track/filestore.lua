@@ -12,6 +12,7 @@
 -- never leaves a malformed file.  Keys with "/" become sub-folders, as in MLflow.
 -- Methods as graphids.track.mlflow describes; each returns nil, message on failure (and the
 -- code and status MLflow would answer when a batch is refused for what it holds).
+local artifact_uri = require "graphids.track.artifact_uri"
 local core = require "graphids.core"
 local gio = require "graphids.io"
 local mlflow = require "graphids.track.mlflow"
@@ -281,8 +282,14 @@ local function guarded(fn, ...)
   return table.unpack(res, 2, res.n)
 end
 
+-- The artifact_location of experiment id in this store, as MLflow's FileStore makes it (the
+-- root as a percent-encoded file:// URI, then the id: graphids.track.artifact_uri).
+local function experiment_location(self, id)
+  return artifact_uri.append(artifact_uri.local_file_uri(self.root), id)
+end
+
 local function experiment_meta(self, id, name, now)
-  return yaml_dump({ artifact_location = "file://" .. join(self.root, id), creation_time = now,
+  return yaml_dump({ artifact_location = experiment_location(self, id), creation_time = now,
     experiment_id = id, last_update_time = now, lifecycle_stage = "active", name = name })
 end
 
@@ -491,13 +498,18 @@ function FileStore:create_run(spec)
     end
     mkdir(join(dir, "artifacts"))
     for _, sub in ipairs({ "metrics", "params", "tags" }) do mkdir(join(dir, sub)) end
+    -- the run's artifacts go under its experiment's artifact_location, as MLflow's FileStore
+    -- puts them (_get_artifact_dir), whoever made the experiment
+    local exp_meta = read(join(self.root, exp, "meta.yaml"))
+    local location = exp_meta and yaml_get(exp_meta, "artifact_location")
+    if location == nil or location == "" then location = experiment_location(self, exp) end
     -- meta.yaml first: a run folder without it breaks MLflow's listing of the whole experiment,
     -- while a run a kill left without its tags is only a run without tags
     write_file(join(dir, "meta.yaml"), yaml_dump({
-      artifact_uri = "file://" .. join(dir, "artifacts"), deleted_time = false, end_time = false,
-      entry_point_name = "", experiment_id = exp, lifecycle_stage = "active", run_id = run_id,
-      run_name = spec.run_name or run_id, run_uuid = run_id, source_name = "", source_type = 4,
-      source_version = "", start_time = spec.start_time or mlflow.now_ms(),
+      artifact_uri = artifact_uri.append(location, run_id .. "/artifacts"), deleted_time = false,
+      end_time = false, entry_point_name = "", experiment_id = exp, lifecycle_stage = "active",
+      run_id = run_id, run_name = spec.run_name or run_id, run_uuid = run_id, source_name = "",
+      source_type = 4, source_version = "", start_time = spec.start_time or mlflow.now_ms(),
       status = mlflow.STATUS.RUNNING, tags = {}, user_id = user }))
     write_tags(dir, tags)
     self.run_exp[run_id] = exp

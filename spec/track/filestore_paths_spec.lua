@@ -1,0 +1,81 @@
+-- filestore_paths_spec.lua -- the paths a FileStore names: the artifact locations it writes
+-- into meta.yaml, percent-encoded as MLflow's FileStore writes them (a folder holding a
+-- space, '%', '#' or a non-ASCII letter), read back by MLflow's own client (Python, with
+-- MLFLOW_ALLOW_FILE_STORE=true), and MLflow's URI helpers compared with graphids' own.
+local artifact_uri = require "graphids.track.artifact_uri"
+local core = require "graphids.core"
+local filestore = require "graphids.track.filestore"
+local fixture = require "track.support.fixture"
+local json = require "graphids.json"
+local server = require "track.mlflow_server"
+local skip = require "skip"
+
+local ALLOW = "MLFLOW_ALLOW_FILE_STORE=true"
+
+-- Python text that binds `root` to s and `c` to MLflow's client of the FileStore there, by
+-- the URI MLflow itself makes of the folder (a plain path would have its %XX decoded).
+local function client_at(s)
+  return string.format("import pathlib\nroot = json.loads(%q)\n" ..
+    "c = mlflow.MlflowClient(pathlib.Path(root).as_uri())\n", json.encode(s))
+end
+
+describe("graphids.track FileStore's artifact locations", function()
+  local dir, py, why
+  setup(function() py, why = server.python() end)
+  fixture.tmpdir_each(function(d) dir = d end)
+
+  it("are percent-encoded as MLflow writes them, and MLflow's client reads them back", function()
+    if skip.unless(py, "no MLflow: " .. tostring(why)) then return end
+    -- (the "/./" and the trailing "/" go, as os.path.abspath takes them out)
+    local folder = dir .. "/sp ace 100%25 #1 ?q;é~"
+    local root = folder .. "/./mlruns/"
+    local fs = assert(filestore.new(root))
+    local exp = assert(fs:get_or_create_experiment("by graphids"))
+    local id = assert(fs:create_run({ experiment_id = exp, run_name = "g", tags = {} }))
+    local got = server.query("file:///unused", client_at(root) .. string.format([[
+from mlflow.utils.file_utils import local_file_uri_to_path
+e = c.create_experiment("by mlflow")
+r = c.create_run(e)
+g = c.get_run(%q)
+out = {"mlflow_exp": [e, c.get_experiment(e).artifact_location],
+       "mlflow_run": [r.info.run_id, r.info.artifact_uri],
+       "exp": c.get_experiment(%q).artifact_location, "run": g.info.artifact_uri,
+       "path": local_file_uri_to_path(g.info.artifact_uri)}]], id, exp), ALLOW)
+    local m_exp, m_loc = got.mlflow_exp[1], got.mlflow_exp[2]
+    -- MLflow's own: the root as a file URI, then the id; a run's: then <run>/artifacts
+    local base = "file://" .. (folder .. "/mlruns"):gsub("[^%w_%.%-~/]", function(c)
+      return string.format("%%%02X", c:byte())
+    end)
+    assert.equal(base .. "/" .. m_exp, m_loc)
+    assert.equal(m_loc .. "/" .. got.mlflow_run[1] .. "/artifacts", got.mlflow_run[2])
+    -- graphids' experiment and run read back alike, naming the run's own artifacts folder
+    assert.equal(base .. "/" .. exp, got.exp)
+    assert.equal(got.exp .. "/" .. id .. "/artifacts", got.run)
+    assert.equal(folder .. "/mlruns/" .. exp .. "/" .. id .. "/artifacts", got.path)
+    assert.equal("dir", (core.stat(got.path) or {}).type)
+    -- a graphids run in MLflow's experiment goes under that experiment's artifact_location
+    local id2 = assert(fs:create_run({ experiment_id = m_exp, run_name = "g2", tags = {} }))
+    local uri = server.query("file:///unused", client_at(root) ..
+      string.format("out = c.get_run(%q).info.artifact_uri", id2), ALLOW)
+    assert.equal(m_loc .. "/" .. id2 .. "/artifacts", uri)
+  end)
+
+  it("are made as MLflow's path_to_local_file_uri and append_to_uri_path make them", function()
+    if skip.unless(py, "no MLflow: " .. tostring(why)) then return end
+    local paths = { "/tmp/sp ace%25 #h/é/mlruns", "/tmp/a/./b/../c//d/", "//two/x", "///three/x", "/", "/..",
+      "/t/~_.-/;=+&@:,$!'()*[]?\1\127" }
+    local uris = { "file:///tmp/a%20b/1", "file:/tmp/x/1", "file://localhost/tmp/1", "mlflow-artifacts:/1",
+      "s3://b/p", "s3://b", "/abs/p/1", "rel/p", "file:rel/1", "file:///tmp/x/1/", "file:///tmp/x?q=1#f",
+      "file:///tmp/x;p/1", "hdfs://h:9000/x", "file:///", "http://h/x;p", "http://h/x;p?q#f", "HTTP://H/x",
+      "s3://b?x=1", "gs://b/p#frag", "x:y" }
+    local want = server.query("file:///unused", string.format([=[
+from mlflow.utils.file_utils import path_to_local_file_uri
+from mlflow.utils.uri import append_to_uri_path
+d = json.loads(%q)
+out = {"paths": [path_to_local_file_uri(p) for p in d["paths"]],
+       "uris": [append_to_uri_path(u, "RUN", "artifacts") for u in d["uris"]]}]=],
+      json.encode({ paths = paths, uris = uris })), ALLOW)
+    for i, p in ipairs(paths) do assert.equal(want.paths[i], artifact_uri.local_file_uri(p), p) end
+    for i, u in ipairs(uris) do assert.equal(want.uris[i], artifact_uri.append(u, "RUN/artifacts"), u) end
+  end)
+end)
