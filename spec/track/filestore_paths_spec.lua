@@ -79,3 +79,65 @@ out = {"paths": [path_to_local_file_uri(p) for p in d["paths"]],
     for i, u in ipairs(uris) do assert.equal(want.uris[i], artifact_uri.append(u, "RUN/artifacts"), u) end
   end)
 end)
+
+describe("graphids.track FileStore's path lengths", function()
+  local dir
+  fixture.tmpdir_each(function(d) dir = d end)
+  local mlflow = require "graphids.track.mlflow"
+  local spool = require "graphids.track.spool"
+  local track = require "graphids.track"
+
+  -- A folder under dir of exactly n bytes (parts of at most 250 bytes: a name holds 255).
+  local function folder_of(n)
+    local path = dir
+    while #path + 251 < n do path = path .. "/" .. ("d"):rep(250) end
+    return path .. "/" .. ("m"):rep(n - #path - 1)
+  end
+
+  it("refuses a folder too long for the store's files, naming it and the limit", function()
+    local root = folder_of(filestore.PATH_MAX - filestore.RESERVE)
+    local limit = filestore.PATH_MAX - 1 - filestore.RESERVE
+    local said = string.format("the FileStore folder %s...%s is %d bytes long: the store's files lie up " ..
+      "to %d bytes below it, and a path holds at most 4095 bytes here (PATH_MAX 4096); use a folder of at " ..
+      "most %d bytes", root:sub(1, 80), root:sub(-80), #root, filestore.RESERVE, limit)
+    assert.same({ nil, "FileStore: " .. said }, { filestore.new(root) })
+    assert.same({ nil, "tracking URI: " .. said }, { mlflow.classify("file:" .. root) })
+    assert.same({ nil, "tracking URI: " .. said }, { mlflow.classify(root) })
+    -- a fit's events are spooled with it said once, and a sync to it says it again
+    local run_dir = dir .. "/run"
+    local err = fixture.stderr_of(function()
+      local run = track.start_fit_run(run_dir, { uri = root, experiment = "e", run_name = "r" })
+      run:log_metrics({ loss = 1 }, 0)
+      run:finish("FINISHED")
+    end)
+    assert.matches(said, err, 1, true)
+    local ok, why = spool.sync(run_dir, { notify = function() end })
+    assert.is_nil(ok)
+    assert.equal("event 1 (create_run): tracking URI: " .. said, why)
+    -- one byte less: the store's files fit
+    root = folder_of(limit)
+    local fs = assert(filestore.new(root))
+    local exp = assert(fs:get_or_create_experiment("e"))
+    local id = assert(fs:create_run({ experiment_id = exp, run_name = "r",
+      tags = { { key = "t", value = "v" } } }))
+    assert(fs:update_run(id, "FINISHED", 5))
+    assert.equal("v", require("graphids.io").read_file(root .. "/" .. exp .. "/" .. id .. "/tags/t"))
+  end)
+
+  it("refuses a batch whose key's file would be too long, and the run goes on", function()
+    local root = folder_of(filestore.PATH_MAX - 1 - filestore.RESERVE)
+    local run_dir = dir .. "/run"
+    local key = ("k"):rep(200)
+    local err = fixture.stderr_of(function()
+      local run = track.start_fit_run(run_dir, { uri = root, experiment = "e", run_name = "r" })
+      assert.equal("refused", run:log_metrics({ [key] = 1 }, 0))
+      assert.equal("sent", run:log_metrics({ loss = 1 }, 0))
+      run:finish("FINISHED")
+      assert.is_nil(run.spooling)
+    end)
+    assert.matches("refused log_batch: FileStore: metrics of run %x+: key '" .. key .. "' would be the " ..
+      "file .-, of 4%d%d%d bytes: a path holds at most 4095 bytes here %(PATH_MAX 4096%); the event " ..
+      "is set aside", err)
+    assert.is_nil(require("graphids.io").read_file(spool.path(run_dir)))
+  end)
+end)

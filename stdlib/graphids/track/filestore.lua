@@ -258,11 +258,57 @@ local function write_file(path, data)
   ensure(core.atomic_write(path, data))
 end
 
+-- ---------------------------------------------------------------- path lengths
+--
+-- Linux's PATH_MAX (<limits.h>): a path handed to the kernel holds at most 4095 bytes and its
+-- NUL.  A longer one fails with ENAMETOOLONG, in a message the runtime cuts to 1 KiB, which
+-- then lost the path's end and the reason; and the store was taken as down, so every later
+-- event of the run was spooled, and no sync could ever deliver them.  A root too long for the
+-- store's own files is refused when the store is opened (mlflow.classify: a configuration
+-- error), and a key whose file would be too long is refused with its batch, as MLflow's
+-- INVALID_PARAMETER_VALUE (set aside: the store is fine).
+FileStore.PATH_MAX = 4096
+-- The most bytes the store's own names add below its root: "/<experiment id: up to 19
+-- digits>/<run id: 32>/.graphids_tmp/" (write_run_file's staging folder) and the temporary
+-- name core.atomic_write gives a 32-hex file there, ".<name>.tmp-<pid: up to 7 digits>-<count:
+-- up to 20>": 1 + 19 + 1 + 32 + 15 + 66.
+FileStore.RESERVE = 134
+
+-- path for a message: its middle left out when it is long (at character boundaries).
+local function shown(path)
+  if #path <= 200 then return path end
+  local a, b = 80, #path - 79
+  while a > 1 and path:byte(a + 1) and path:byte(a + 1) >= 0x80 and path:byte(a + 1) < 0xC0 do a = a - 1 end
+  while b < #path and path:byte(b) >= 0x80 and path:byte(b) < 0xC0 do b = b + 1 end
+  return path:sub(1, a) .. "..." .. path:sub(b)
+end
+
+-- Why a FileStore cannot live at root (an absolute path): its files would be longer than a
+-- path can be; nil when it can.
+function FileStore.root_problem(root)
+  local limit = FileStore.PATH_MAX - 1 - FileStore.RESERVE
+  if #root <= limit then return nil end
+  return string.format("the FileStore folder %s is %d bytes long: the store's files lie up to %d bytes " ..
+    "below it, and a path holds at most %d bytes here (PATH_MAX %d); use a folder of at most %d bytes",
+    shown(root), #root, FileStore.RESERVE, FileStore.PATH_MAX - 1, FileStore.PATH_MAX, limit)
+end
+
+-- Why the file of key under base (a run's metrics/, params/ or tags/) cannot be written: its
+-- path would be longer than a path can be (nil when it is not).
+local function key_path_problem(base, key)
+  local path = join(base, key)
+  if #path < FileStore.PATH_MAX then return nil end
+  return string.format("'%s' would be the file %s, of %d bytes: a path holds at most %d bytes here " ..
+    "(PATH_MAX %d)", shown(key), shown(path), #path, FileStore.PATH_MAX - 1, FileStore.PATH_MAX)
+end
+
 function FileStore.new(root)
   if type(root) ~= "string" or root == "" then
     return nil, "FileStore: root must be a non-empty path"
   end
   local self = setmetatable({ root = mlflow.absolute_path(root), exp_cache = {}, run_exp = {} }, FileStore)
+  local why = FileStore.root_problem(self.root)
+  if why then return nil, "FileStore: " .. why end
   return self
 end
 
@@ -460,13 +506,15 @@ function FileStore:create_run(spec)
     local exp = tostring(spec.experiment_id)
     check_id("run id", run_id, "^%w+$")
     check_id("experiment id", exp, "^%d+$")
+    local dir = join(self.root, exp, run_id)
     for _, t in ipairs(spec.tags or {}) do
       local why = mlflow.key_problem(t.key)
       if why then
         error({ string.format("tag key %q %s", tostring(t.key), why), "INVALID_PARAMETER_VALUE", 400 }, 0)
       end
+      why = key_path_problem(join(dir, "tags"), t.key)
+      if why then error({ "tag key " .. why, "INVALID_PARAMETER_VALUE", 400 }, 0) end
     end
-    local dir = join(self.root, exp, run_id)
     local exists = core.stat(join(dir, "meta.yaml")) ~= nil
     if exists and not spec.run_id then
       error(string.format("run '%s' already exists in experiment %s", run_id, exp), 0)
@@ -551,6 +599,8 @@ local function check_batch(dir, run_id, batch)
     for _, e in ipairs(batch[kind] or {}) do
       local why = mlflow.key_problem(e.key)
       if why then return refuse("%s of run %s: key %q %s", kind, run_id, tostring(e.key), why) end
+      why = key_path_problem(join(dir, kind), e.key)
+      if why then return refuse("%s of run %s: key %s", kind, run_id, why) end
     end
   end
   for _, kind in ipairs({ "params", "tags", "metrics" }) do

@@ -458,17 +458,19 @@ function M.classify(uri)
     return nil, string.format("tracking URI '%s' looks like a mistyped URL: use http(s)://host:port",
       M.display_uri(uri))
   end
+  local path, err
   if uri:match("^[Ff][Ii][Ll][Ee]:") then
-    local path, err = file_uri_path(uri)
+    path, err = file_uri_path(uri)
     if not path then return nil, err end
-    return "file", path
-  end
-  local path
-  if not uri:match("^[%a][%w+.%-]*:") then path = uri end
-  if path == nil then
+  elseif not uri:match("^[%a][%w+.%-]*:") then
+    path = uri
+  else
     return nil, string.format("tracking URI '%s' is not supported: use http(s)://host:port of an " ..
       "mlflow server, or file:/path (or a plain path) for a local FileStore", M.display_uri(uri))
   end
+  -- (a folder too long for the store's files: no sync of its spool could ever succeed)
+  local why = require("graphids.track.filestore").root_problem(M.absolute_path(path))
+  if why then return nil, "tracking URI: " .. why end
   return "file", path
 end
 
