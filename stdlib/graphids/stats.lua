@@ -87,24 +87,24 @@ function M.sd(xs)
   return math.sqrt(sum_sq(xs, M.mean(xs)) / (n - 1))
 end
 
--- splitmix64: a uniform integer in [1, n] per call (the modulo bias at n of a few seeds is below
--- 2^-60).
-local function generator(seed)
+-- A resampler on a splitmix64 stream: resample(xs, out) fills out[1 .. #xs] with #xs draws from xs
+-- with replacement, each index a uniform integer in [1, #xs] (the modulo bias at n of a few
+-- seeds is below 2^-60).  (The stream is stepped inline, not by a call per draw: the bootstrap
+-- makes 10 000 resamples a row.)
+local function resampler(seed)
   local state = seed
-  return function(n)
-    state = state + 0x9E3779B97F4A7C15
-    local z = state
-    z = (z ~ (z >> 30)) * 0xBF58476D1CE4E5B9
-    z = (z ~ (z >> 27)) * 0x94D049BB133111EB
-    z = z ~ (z >> 31)
-    return (z >> 1) % n + 1
+  return function(xs, out)
+    local n = #xs
+    for i = 1, n do
+      state = state + 0x9E3779B97F4A7C15
+      local z = state
+      z = (z ~ (z >> 30)) * 0xBF58476D1CE4E5B9
+      z = (z ~ (z >> 27)) * 0x94D049BB133111EB
+      z = z ~ (z >> 31)
+      out[i] = xs[(z >> 1) % n + 1]
+    end
+    return out
   end
-end
-
-local function resample(xs, draw, out)
-  local n = #xs
-  for i = 1, n do out[i] = xs[draw(n)] end
-  return out
 end
 
 -- The p-quantile of the sorted list s, interpolated linearly between neighbours (numpy's
@@ -122,23 +122,27 @@ local function quantile(s, p)
   return a + (pos - lo) * (b - a)
 end
 
--- The central `level` interval of the bootstrap distribution of stat(resampled lists...): nil
--- when every resample's statistic is undefined (NaN).
-local function percentile_interval(stat, lists, level, b, seed)
-  local draw = generator(seed)
-  local bufs = {}
-  for k = 1, #lists do bufs[k] = {} end
-  local vals = {}
-  for _ = 1, b do
-    local rs = {}
-    for k = 1, #lists do rs[k] = resample(lists[k], draw, bufs[k]) end
-    local v = stat(table.unpack(rs))
-    if v == v then vals[#vals + 1] = v end
+-- The central `level` interval of the bootstrap distribution of stat(a', b'), a' and b' the
+-- resamples of a and b (b' nil when b is), drawn in that order from one stream: nil when every
+-- resample's statistic is undefined (nil or NaN).  The caller checked the lists once: stat,
+-- called once a resample, checks nothing.
+local function percentile_interval(stat, a, b, level, nres, seed)
+  local resample = resampler(seed)
+  local ra, rb = {}, b and {} or nil
+  local vals, m = {}, 0
+  for _ = 1, nres do
+    resample(a, ra)
+    if b then resample(b, rb) end
+    local v = stat(ra, rb)
+    if v ~= nil and v == v then
+      m = m + 1
+      vals[m] = v
+    end
   end
-  if #vals == 0 then return nil end
+  if m == 0 then return nil end
   table.sort(vals)
-  local a = (1 - level) / 2
-  return quantile(vals, a), quantile(vals, 1 - a)
+  local tail = (1 - level) / 2
+  return quantile(vals, tail), quantile(vals, 1 - tail)
 end
 
 -- lo, hi: the percentile bootstrap interval of the mean of xs (nil for an empty list; a single
@@ -147,15 +151,14 @@ function M.mean_ci(xs, opts)
   check_values("stats.mean_ci", "values", xs)
   local level, b, seed = check_opts("stats.mean_ci", opts)
   if #xs == 0 then return nil end
-  return percentile_interval(M.mean, { xs }, level, b, seed)
+  return percentile_interval(M.mean, xs, nil, level, b, seed)
 end
 
 -- Cohen's d of a against b: (mean(a) - mean(b)) / s, s the pooled standard deviation
 -- sqrt(((na - 1) sa^2 + (nb - 1) sb^2) / (na + nb - 2)).  nil when it is undefined: fewer than
 -- three values in all, or s = 0 with equal means; +-inf when s = 0 and the means differ.
-function M.cohens_d(a, b)
-  check_values("stats.cohens_d", "a", a)
-  check_values("stats.cohens_d", "b", b)
+-- Unchecked: the bootstrap calls it once a resample.
+local function d_of(a, b)
   local na, nb = #a, #b
   if na == 0 or nb == 0 or na + nb < 3 then return nil end
   local ma, mb = M.mean(a), M.mean(b)
@@ -168,19 +171,20 @@ function M.cohens_d(a, b)
   return diff / s
 end
 
+function M.cohens_d(a, b)
+  check_values("stats.cohens_d", "a", a)
+  check_values("stats.cohens_d", "b", b)
+  return d_of(a, b)
+end
+
 -- lo, hi: the percentile bootstrap interval of Cohen's d, each group resampled on its own;
 -- resamples where d is undefined are left out (nil when all are).
 function M.cohens_d_ci(a, b, opts)
   check_values("stats.cohens_d_ci", "a", a)
   check_values("stats.cohens_d_ci", "b", b)
   local level, nres, seed = check_opts("stats.cohens_d_ci", opts)
-  if M.cohens_d(a, b) == nil then return nil end
-  local function d(x, y)
-    local v = M.cohens_d(x, y)
-    if v == nil then return 0 / 0 end
-    return v
-  end
-  return percentile_interval(d, { a, b }, level, nres, seed)
+  if d_of(a, b) == nil then return nil end
+  return percentile_interval(d_of, a, b, level, nres, seed)
 end
 
 -- The values as expected_max takes them: a non-empty list of finite numbers, sorted (a copy).
