@@ -15,17 +15,47 @@ describe("graphids.stats", function()
     h.near(stats.cohens_d({ 0.91, 0.93, 0.92 }, { 0.88, 0.9, 0.87 }), 2.8401, 1e-4)
   end)
 
-  it("leaves d undefined without the degrees of freedom, infinite for a zero sd", function()
+  it("leaves d undefined without the degrees of freedom, infinite or 0 for a zero sd", function()
     assert.is_nil(stats.cohens_d({ 1 }, { 2 }))
     assert.is_nil(stats.cohens_d({}, { 1, 2 }))
-    assert.is_nil(stats.cohens_d({ 1, 1 }, { 1, 1 }))
+    -- one value in both groups: no spread and no difference, d = 0 (and its interval [0, 0])
+    assert.equal(0, stats.cohens_d({ 1, 1 }, { 1, 1 }))
+    assert.same({ 0, 0 }, { stats.cohens_d_ci({ 1, 1 }, { 1, 1 }) })
     assert.equal(math.huge, stats.cohens_d({ 2, 2 }, { 1, 1 }))
     assert.equal(-math.huge, stats.cohens_d({ 1, 1 }, { 2 }))
     -- equal values have no spread, even where their mean rounds off them ((0.1 + 0.1 + 0.1) / 3
     -- is 0.10000000000000002): an infinite d, not 3.7e15
     assert.equal(0, stats.sd({ 0.1, 0.1, 0.1 }))
     assert.equal(math.huge, stats.cohens_d({ 0.2, 0.2, 0.2 }, { 0.1, 0.1, 0.1 }))
-    assert.is_nil(stats.cohens_d({ 0.1, 0.1, 0.1 }, { 0.1, 0.1, 0.1 }))
+    assert.equal(0, stats.cohens_d({ 0.1, 0.1, 0.1 }, { 0.1, 0.1, 0.1 }))
+  end)
+
+  it("leaves d and its interval undefined where an infinite value leaves no number", function()
+    -- inf beside 1 in one group: no standard deviation (inf - inf), so no d, nor an interval
+    -- of one (its resamples {inf, inf} and {1, 1} would make one of -inf .. inf)
+    assert.is_nil(stats.cohens_d({ math.huge, 1 }, { 1, 2 }))
+    assert.is_nil(stats.cohens_d_ci({ math.huge, 1 }, { 1, 2 }))
+    assert.is_nil(stats.cohens_d({ math.huge, math.huge }, { math.huge, math.huge })) -- inf - inf
+    assert.is_nil(stats.cohens_d_ci({ math.huge, math.huge }, { math.huge, math.huge }))
+    -- one infinite value repeated is a value: the difference is infinite
+    assert.equal(math.huge, stats.cohens_d({ math.huge, math.huge }, { 1, 2 }))
+    assert.equal(-math.huge, stats.cohens_d({ 1, 2 }, { math.huge, math.huge }))
+  end)
+
+  it("counts a resample whose groups are one equal value each as no difference, d = 0", function()
+    -- a = {1 x5}, b = {1 x4, 0.98}: a resample of a is always {1 x5}, and b's holds 0.98 k times,
+    -- k ~ Binomial(5, 1/5); d = 0 for k = 0 (32.8 % of resamples), 0.63, 1.03, 1.55, 2.53 for
+    -- k = 1 .. 4 (41.0, 20.5, 5.1, 0.6 %), inf for k = 5.  The central 95 % runs from 0 to the
+    -- d of k = 3 (numpy over 400 000 resamples: the percentiles 0 and 1.54919334)
+    local a, b = { 1, 1, 1, 1, 1 }, { 1, 1, 1, 1, 0.98 }
+    local lo, hi = stats.cohens_d_ci(a, b)
+    assert.equal(0, lo)
+    h.near(hi, 0.2 * math.sqrt(40) * math.sqrt(3 / 2), 1e-12)
+    h.near(hi, stats.cohens_d(a, { 1, 1, 0.98, 0.98, 0.98 }), 1e-12)
+    -- three seeds: {1, 1, 1} against {1, 0.99, 1}, d = 0.82, and 8 resamples in 27 of the second
+    -- are {1, 1, 1}, no difference: the interval reaches 0
+    h.near(stats.cohens_d({ 1, 1, 1 }, { 1, 0.99, 1 }), 0.01 / 3 / math.sqrt(0.01 ^ 2 * 2 / 3 / 4), 1e-9)
+    assert.same({ 0, math.huge }, { stats.cohens_d_ci({ 1, 1, 1 }, { 1, 0.99, 1 }) })
   end)
 
   it("interpolates a bound between an infinite and a finite resample to the infinite one, not NaN", function()

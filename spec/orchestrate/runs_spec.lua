@@ -65,6 +65,19 @@ describe("graphids.orchestrate.runs.leaderboard's seed statistics", function()
     assert.is_true(by.near.tied) -- its interval reaches 0: three seeds cannot tell the two apart
   end)
 
+  it("ties a variant whose seeds equal or mostly equal the best's (d = 0 in [0, ...])", function()
+    local rows = runs.leaderboard(join(seeds("gat", { 1, 1, 1 }), seeds("same", { 1, 1, 1 }),
+      seeds("mlp", { 1, 0.99, 1 })))
+    local by = {}
+    for _, g in ipairs(rows) do by[g.variant] = g end
+    assert.same({ "gat", "same", "mlp" }, { rows[1].variant, rows[2].variant, rows[3].variant })
+    assert.is_nil(by.gat.d) -- the best row itself
+    assert.same({ 0, 0, 0, true }, { by.same.d, by.same.d_lo, by.same.d_hi, by.same.tied })
+    -- 8 in 27 resamples of mlp's seeds are {1, 1, 1}: no difference from the best's
+    assert.same({ 0, math.huge, true }, { by.mlp.d_lo, by.mlp.d_hi, by.mlp.tied })
+    assert.is_true(by.mlp.d > 0.8)
+  end)
+
   it("compares within a dataset and stage only, lowest first for a loss, and needs two seeds", function()
     local rows = runs.leaderboard(join(seeds("a", { 0.5, 0.6 }), seeds("v", { 0.9, 0.8 }, "vgae"),
       seeds("one", { 0.1 })))

@@ -155,20 +155,21 @@ function M.mean_ci(xs, opts)
 end
 
 -- Cohen's d of a against b: (mean(a) - mean(b)) / s, s the pooled standard deviation
--- sqrt(((na - 1) sa^2 + (nb - 1) sb^2) / (na + nb - 2)).  nil when it is undefined: fewer than
--- three values in all, or s = 0 with equal means; +-inf when s = 0 and the means differ.
--- Unchecked: the bootstrap calls it once a resample.
+-- sqrt(((na - 1) sa^2 + (nb - 1) sb^2) / (na + nb - 2)).  When s = 0 (each group holds one value
+-- repeated) it is 0 for equal means, no difference, and +-inf for unequal ones, a difference
+-- with no spread to measure it by.  nil when it is undefined: fewer than three values in all, or
+-- an infinite value that leaves no number (beside other values in its group, which makes s NaN,
+-- or in both groups at once, inf - inf).  Unchecked: the bootstrap calls it once a resample.
 local function d_of(a, b)
   local na, nb = #a, #b
   if na == 0 or nb == 0 or na + nb < 3 then return nil end
   local ma, mb = M.mean(a), M.mean(b)
   local s = math.sqrt((sum_sq(a, ma) + sum_sq(b, mb)) / (na + nb - 2))
   local diff = ma - mb
-  if s == 0 then
-    if diff == 0 then return nil end
-    return diff > 0 and math.huge or -math.huge
-  end
-  return diff / s
+  local d = diff / s
+  if s == 0 and diff == 0 then d = 0 end
+  if d ~= d then return nil end
+  return d
 end
 
 function M.cohens_d(a, b)
@@ -177,8 +178,11 @@ function M.cohens_d(a, b)
   return d_of(a, b)
 end
 
--- lo, hi: the percentile bootstrap interval of Cohen's d, each group resampled on its own;
--- resamples where d is undefined are left out (nil when all are).
+-- lo, hi: the percentile bootstrap interval of Cohen's d, each group resampled on its own; nil
+-- where d itself is undefined.  Every resample counts: one whose groups came out as one equal
+-- value each has d = 0, or +-inf for two values (as cohens_d says), so seeds that mostly agree
+-- with the best's give an interval that reaches 0.  (None is undefined where d is not: a
+-- resample holds only values of its group.)
 function M.cohens_d_ci(a, b, opts)
   check_values("stats.cohens_d_ci", "a", a)
   check_values("stats.cohens_d_ci", "b", b)

@@ -198,7 +198,8 @@ end
 -- Cohen's d with bootstrap intervals, no p-values): each row's 95 % bootstrap interval of its mean
 -- (ci_lo, ci_hi; two seeds or more), and, against the best row of its dataset and stage, Cohen's d
 -- of the best over it in the metric's better direction with its 95 % bootstrap interval (d, d_lo,
--- d_hi) and `tied` when that interval reaches 0 or below: the seeds cannot tell the two apart.
+-- d_hi) and `tied` when that interval reaches 0 or below: the seeds cannot tell the two apart
+-- (a variant whose seeds equal the best's, each one value, has d = 0 and [0, 0]: tied).
 local function seed_statistics(rows, low)
   local stats = require "graphids.stats"
   local best = {}
@@ -212,7 +213,7 @@ local function seed_statistics(rows, low)
       local hi, lo = b.values, g.values
       if low then hi, lo = lo, hi end
       g.d = stats.cohens_d(hi, lo)
-      if g.d ~= nil and g.d == g.d then
+      if g.d ~= nil then
         g.d_lo, g.d_hi = stats.cohens_d_ci(hi, lo)
         g.tied = g.d_lo ~= nil and g.d_lo <= 0
       end
