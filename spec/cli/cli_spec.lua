@@ -521,7 +521,7 @@ describe("graphids fit|test|pipeline|runs", function()
     local bad = run("x/gat/a/seed_1", '{"identity": {"dataset": ["a"], "seed": null, "stage": "gat", ' ..
       '"variant": {"k": 1}, "scale": true}}', true)
     -- a field it lacks is no damage, and is "-" (null in --json) where compare groups by it
-    run("d/gat/b/seed_2", '{"identity": {"dataset": "d", "seed": 2, "stage": "gat"}}', true)
+    local ok_dir = run("d/gat/b/seed_2", '{"identity": {"dataset": "d", "seed": 2, "stage": "gat"}}', true)
     local out, err, rc = proc.run({ "runs", "list", "--lake-root", root })
     assert.equal(0, rc, err)
     assert.truthy(out:find("\n%-%s+gat%s+%-%s+%-%s+%-%s+damaged"), out)
@@ -541,7 +541,8 @@ describe("graphids fit|test|pipeline|runs", function()
     out, err, rc = proc.run({ "runs", "compare", "--lake-root", root, "--json" })
     assert.equal(0, rc, err)
     assert.same({ { dataset = "d", stage = "gat", variant = json.null, n = 1, mean = 0.5, std = json.null,
-      min = 0.5, max = 0.5, seeds = { 2 }, ci95 = json.null, d_vs_best = json.null } }, json.decode(out))
+      min = 0.5, max = 0.5, seeds = { 2 }, dirs = { ok_dir }, ci95 = json.null, d_vs_best = json.null } },
+      json.decode(out))
   end)
 
   it("prints the pipeline plan with --dry-run and writes nothing", function()

@@ -1,7 +1,10 @@
 -- runs_seeds_spec.lua -- `graphids runs compare` over the seeds of each variant: a variant whose
 -- seeds equal or mostly equal the best's is tied (d = 0 for no difference, in the table and in
--- --json).
+-- --json); a seed tested in two run dirs (a lake copied into the lake root) or two tracking runs
+-- counts once, the one tested last, with a note naming both.
+local gio = require "graphids.io"
 local json = require "graphids.json"
+local shell = require "graphids.shell"
 local proc = require "trainer.support.proc"
 local R = require "cli.support.runs_cli"
 
@@ -35,5 +38,40 @@ describe("graphids runs compare's seeds", function()
     assert.same({ d = 0, ci95 = { 0, 0 }, tied = true }, rows[2].d_vs_best)
     assert.same({ 0, json.null, true }, { rows[3].d_vs_best.ci95[1], rows[3].d_vs_best.ci95[2],
       rows[3].d_vs_best.tied })
+  end)
+
+  it("counts a seed tested twice once, the run tested last, and names both on stderr", function()
+    local root = gio.join(tmp, "dup")
+    local function tested(under, seed, f1, epoch)
+      local dir = R.run_dir(root, under .. "d/gat/a/seed_" .. seed, string.format('{"identity": ' ..
+        '{"dataset": "d", "stage": "gat", "variant": "a", "seed": %d}}', seed),
+        string.format('{"test/f1_macro": %s}', f1))
+      assert(os.execute("touch -d @" .. epoch .. " " .. shell.quote(gio.join(dir, "test_metrics.json"))))
+      return dir
+    end
+    -- the lake, and a copy of it in a folder of the lake root; seed 1's copy tested later
+    local l0, l1, l2 = tested("", 0, 0.9, 2000), tested("", 1, 0.8, 2000), tested("", 2, 0.7, 2000)
+    local c0, c1, c2 = tested("copy/", 0, 0.6, 1000), tested("copy/", 1, 0.5, 3000),
+      tested("copy/", 2, 0.4, 1000)
+    local scan = require("graphids.orchestrate.runs").scan
+    local rc, out, err = R.call({ "compare", "--lake-root", root, "--json" }, scan)
+    assert.equal(0, rc, err)
+    local row = json.decode(out)[1]
+    assert.same({ 3, { 0, 1, 2 }, { l0, c1, l2 } }, { row.n, row.seeds, row.dirs })
+    assert.near((0.9 + 0.5 + 0.7) / 3, row.mean, 1e-12)
+    local function note(seed, kept, left)
+      return string.format("graphids runs compare: seed %d of d/gat/a was tested in 2 runs; counting the " ..
+        "one tested last, %s, and leaving out %s\n", seed, kept, left)
+    end
+    assert.equal(note(0, l0, c0) .. note(1, c1, l1) .. note(2, l2, c2), err)
+    -- from a tracking store, by the test run's end; the note names the run ids
+    local a, b = R.rec("a", 0, 0.5), R.rec("a", 0, 0.25)
+    a.dir, a.test_run_id, a.tested_at = "/one/d/gat/a/seed_0", string.rep("a", 32), 7
+    b.dir, b.test_run_id, b.tested_at = "/two/d/gat/a/seed_0", string.rep("b", 32), 5
+    rc, out, err = R.call({ "compare", "--lake-root", tmp }, { a, b })
+    assert.equal(0, rc, err)
+    assert.truthy(out:find("\n  1%s+d%s+gat%s+a%s+1%s+0%.50000"), out)
+    assert.equal(note(0, "/one/d/gat/a/seed_0 (test run " .. a.test_run_id .. ")",
+      "/two/d/gat/a/seed_0 (test run " .. b.test_run_id .. ")"), err)
   end)
 end)

@@ -78,6 +78,38 @@ describe("graphids.orchestrate.runs.leaderboard's seed statistics", function()
     assert.is_true(by.mlp.d > 0.8)
   end)
 
+  it("counts one value a seed: of two tested runs of one seed, the one tested last", function()
+    local function at(r, t, dir)
+      r.tested_at, r.dir = t, dir
+      return r
+    end
+    -- (a lake copied into a folder of the lake root: its runs come after the lake's in path order)
+    local list = { at(rec("a", 0, "tested", 0.9), 10, "l/0"), at(rec("a", 1, "tested", 0.8), 30, "l/1"),
+      at(rec("a", 2, "tested", 0.7), 10, "l/2"), at(rec("a", 0, "tested", 0.6), 5, "c/0"),
+      at(rec("a", 1, "tested", 0.5), 40, "c/1"), at(rec("a", 2, "tested", 0.4), 10, "c/2"),
+      at(rec("a", 1, "tested", 0.3), nil, "x/1"), -- (no time: the oldest)
+      at(rec("a", nil, "tested", 0.2), 1, "n/1"), at(rec("a", nil, "tested", 0.1), 1, "n/2") }
+    local rows = runs.leaderboard(list)
+    assert.equal(1, #rows)
+    local g = rows[1]
+    -- seed 0: the lake's (newer); seed 1: the copy's; seed 2: a tie, the first in the list's
+    -- order stays; a run without a seed cannot be told from another, and counts
+    assert.same({ 5, { 0, 1, 2 }, { 0.9, 0.5, 0.7, 0.2, 0.1 } },
+      { g.n, { g.seeds[1], g.seeds[2], g.seeds[3] }, g.values })
+    assert.same({ "l/0", "c/1", "l/2", "n/1", "n/2" }, { g.runs[1].dir, g.runs[2].dir, g.runs[3].dir,
+      g.runs[4].dir, g.runs[5].dir })
+    assert.near(0.48, g.mean, 1e-12)
+    local dups = {}
+    for i, d in ipairs(g.duplicates) do
+      local left = {}
+      for j, r in ipairs(d.left_out) do left[j] = r.dir end
+      dups[i] = { d.seed, d.kept.dir, left }
+    end
+    assert.same({ { 0, "l/0", { "c/0" } }, { 1, "c/1", { "l/1", "x/1" } }, { 2, "l/2", { "c/2" } } }, dups)
+    -- without duplicates, none
+    assert.same({}, runs.leaderboard({ rec("b", 0, "tested", 0.5) })[1].duplicates)
+  end)
+
   it("compares within a dataset and stage only, lowest first for a loss, and needs two seeds", function()
     local rows = runs.leaderboard(join(seeds("a", { 0.5, 0.6 }), seeds("v", { 0.9, 0.8 }, "vgae"),
       seeds("one", { 0.1 })))
@@ -202,6 +234,21 @@ describe("graphids.orchestrate.runs from a tracking store", function()
     assert.equal(1, #recs)
     assert.equal(string.rep("c", 32), recs[1].run_id) -- the latest fit of the one run dir
     assert.equal(string.rep("b", 32), recs[1].test_run_id)
+  end)
+
+  it("dates each record by its test run's end, so that two lake roots' runs of a seed count once", function()
+    local function tested(id, dir, start, f1)
+      local r = run(id, dir, "test", start)
+      r.metrics = { ["test/f1_macro"] = f1 }
+      for k, v in pairs({ dataset = "d", variant = "a", seed = "0" }) do r.tags["graphids." .. k] = v end
+      return r
+    end
+    local recs = runs.from_tracking({ tested(string.rep("a", 32), "/one/d/gat/a/seed_0", 1000, 0.5),
+      tested(string.rep("b", 32), "/two/d/gat/a/seed_0", 7000, 0.25) }, "mem")
+    assert.same({ 1.001, 7.001 }, { recs[1].tested_at, recs[2].tested_at })
+    local g = runs.leaderboard(recs)[1]
+    assert.same({ 1, { 0.25 }, string.rep("b", 32) }, { g.n, g.values, g.runs[1].test_run_id })
+    assert.same({ string.rep("a", 32) }, { g.duplicates[1].left_out[1].test_run_id })
   end)
 
   it("tags a fit with its run dir's one key: a lake root typed two ways is one run", function()

@@ -31,8 +31,9 @@ compare   a leaderboard: tested runs grouped by dataset/stage/variant, mean +- s
           lowest for a loss, an error, a delay, ece, mse, mae, fpr or false_alarm_runs (the
           key's last part), else the highest; with the 95% bootstrap interval of each mean and
           Cohen's d of the best variant of the dataset and stage over each other one (95%
-          bootstrap interval; "tied" when it reaches 0); with --expected-max also, per
-          dataset and stage, each variant's expected best of n seeds for n = 1 .. its seeds
+          bootstrap interval; "tied" when it reaches 0); one run a seed (of two tested runs
+          of one seed, the one tested last; stderr names both); with --expected-max also,
+          per dataset and stage, each variant's expected best of n seeds for n = 1 .. its seeds
           (Dodge et al. 2019: the best of n draws from its seeds' values, with replacement;
           mean +- sd)
 
@@ -351,6 +352,28 @@ local function print_expected(rows, metric, low)
   end
 end
 
+-- A run as a note names it: its run dir, and its test run's id when it comes from a tracking
+-- store.
+local function run_name(r)
+  if r.test_run_id == nil then return field(r.dir) end
+  if r.dir == nil then return "test run " .. r.test_run_id end
+  return string.format("%s (test run %s)", r.dir, r.test_run_id)
+end
+
+-- Says on stderr which run counted for a seed that two or more tested runs hold (the one tested
+-- last: runs.leaderboard) and which were left out.
+local function note_duplicates(rows)
+  for _, g in ipairs(rows) do
+    for _, dup in ipairs(g.duplicates) do
+      local left = {}
+      for i, r in ipairs(dup.left_out) do left[i] = run_name(r) end
+      io.stderr:write(string.format("graphids runs compare: seed %s of %s/%s/%s was tested in %d runs; " ..
+        "counting the one tested last, %s, and leaving out %s\n", field(dup.seed), field(g.dataset),
+        field(g.stage), field(g.variant), #left + 1, run_name(dup.kept), table.concat(left, ", ")))
+    end
+  end
+end
+
 local function compare(o, json)
   local runs = require "graphids.orchestrate.runs"
   local rs, where = collect(o)
@@ -361,16 +384,23 @@ local function compare(o, json)
   end
   best = best or runs.best_end(o["--metric"])
   local rows = runs.leaderboard(rs, { metric = o["--metric"], best = best })
+  note_duplicates(rows)
   if o["--expected-max"] then expected_best(rows, best == "low") end
   if o["--json"] then
     local out = {}
     for i, g in ipairs(rows) do
       -- (a field a run's identity lacks is null, not a key left out or a hole in seeds)
-      local seeds = {}
-      for j = 1, g.n do seeds[j] = g.seeds[j] == nil and json.null or g.seeds[j] end
+      -- (dirs: the run dir behind each value, the one tested last where a seed was tested twice;
+      -- no run ids, so that a tracking store's output is the run dirs')
+      local seeds, dirs = {}, {}
+      for j = 1, g.n do
+        seeds[j] = g.seeds[j] == nil and json.null or g.seeds[j]
+        dirs[j] = g.runs[j].dir or json.null
+      end
       out[i] = { dataset = g.dataset or json.null, stage = g.stage or json.null,
         variant = g.variant or json.null, n = g.n, mean = num(g.mean, json), std = num(g.std, json),
         min = num(g.min, json), max = num(g.max, json), seeds = json.array(seeds),
+        dirs = json.array(dirs),
         ci95 = g.ci_lo and json.array({ num(g.ci_lo, json), num(g.ci_hi, json) }) or json.null,
         d_vs_best = g.d and { d = num(g.d, json),
           ci95 = g.d_lo and json.array({ num(g.d_lo, json), num(g.d_hi, json) }) or json.null,

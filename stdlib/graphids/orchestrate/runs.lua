@@ -9,6 +9,8 @@
 -- (<lake_root>/<dataset>/<stage>/<variant>/seed_<N>).  Status: "tested" (.test_complete),
 -- "trained" (.train_complete), "incomplete" (neither).  stale_metrics: the record holds test
 -- metrics but is not "tested" (fitted again since), so they describe earlier weights.
+-- tested_at: when the test metrics were written, in seconds since the epoch (test_metrics.json's
+-- modification time; from a tracking store, the test run's end), nil without them.
 -- From a tracking store, one record stands for the runs that graphids.orchestrate.tracking
 -- logged for one run dir (tag graphids.run_dir): the latest fit run and the latest test run.
 -- Status: "tested" when that test run FINISHED and started after the fit run ended (a re-fit
@@ -123,9 +125,10 @@ function M.read(dir)
     end
   end
   local status = #problems > 0 and "damaged" or status_of(dir)
+  local mst = metrics and gio.stat(gio.join(dir, "test_metrics.json"))
   return { dir = dir, identity = identity or path_identity(dir),
     status = status, config = cfg, metrics = metrics, stale_metrics = M.stale(status, metrics),
-    problems = problems }
+    tested_at = mst and mst.mtime or nil, problems = problems }
 end
 
 -- Every run dir under root, sorted by path (the cache and raw folders are not descended).
@@ -221,12 +224,24 @@ local function seed_statistics(rows, low)
   end
 end
 
--- Rows {dataset, stage, variant, n, mean, std (nil for one seed), min, max, seeds, values, ci_lo,
--- ci_hi, d, d_lo, d_hi, tied} over the tested runs, grouped by (dataset, stage, variant), best mean first
--- (opts.best = "high" or "low", default M.best_end(opts.metric); ties by name; a NaN mean last);
--- the seed statistics as seed_statistics above says.  Only status
--- "tested" counts: a run re-fitted after its test ("trained") still holds the old weights' metrics
--- (test_metrics.json, or its tracking store's test run), and a "damaged" run has no identity.
+-- Whether run r was tested after run k (an unknown time counts as the oldest; on a tie, k, the
+-- first in the list's order, stays).
+local function tested_later(r, k)
+  return (r.tested_at or -math.huge) > (k.tested_at or -math.huge)
+end
+
+-- Rows {dataset, stage, variant, n, mean, std (nil for one seed), min, max, seeds, values, runs,
+-- duplicates, ci_lo, ci_hi, d, d_lo, d_hi, tied} over the tested runs, grouped by (dataset,
+-- stage, variant), best mean first (opts.best = "high" or "low", default
+-- M.best_end(opts.metric); ties by name; a NaN mean last); the seed statistics as
+-- seed_statistics above says.  Only status "tested" counts: a run re-fitted after its test
+-- ("trained") still holds the old weights' metrics (test_metrics.json, or its tracking store's
+-- test run), and a "damaged" run has no identity.
+-- One value a seed: two tested runs of one seed (a lake copied into a folder of the lake root, a
+-- tracking store that two lake roots logged to) would count it twice, narrowing the intervals
+-- with no new evidence.  The run tested last (tested_at) counts; runs[i] is the run behind
+-- values[i], and duplicates lists {seed, kept, left_out = {runs}} per seed held twice.  A run
+-- whose identity has no seed cannot be told apart, and counts.
 function M.leaderboard(list, opts)
   opts = opts or {}
   local groups, keys = {}, {}
@@ -237,20 +252,40 @@ function M.leaderboard(list, opts)
       local key = table.concat({ tostring(id.dataset), tostring(id.stage), tostring(id.variant) }, "/")
       if groups[key] == nil then
         groups[key] = { dataset = id.dataset, stage = id.stage, variant = id.variant, values = {},
-          seeds = {} }
+          seeds = {}, runs = {}, duplicates = {}, n = 0, slot = {}, dup_at = {} }
         keys[#keys + 1] = key
       end
       local g = groups[key]
-      g.values[#g.values + 1] = v
-      g.seeds[#g.seeds + 1] = id.seed
+      local at = id.seed ~= nil and g.slot[tostring(id.seed)] or nil
+      if at == nil then
+        g.n = g.n + 1
+        g.values[g.n], g.seeds[g.n], g.runs[g.n] = v, id.seed, r
+        if id.seed ~= nil then g.slot[tostring(id.seed)] = g.n end
+      else
+        local dup = g.dup_at[at]
+        if dup == nil then
+          dup = { seed = id.seed, at = at, all = { g.runs[at] } }
+          g.dup_at[at], g.duplicates[#g.duplicates + 1] = dup, dup
+        end
+        dup.all[#dup.all + 1] = r
+        if tested_later(r, g.runs[at]) then g.values[at], g.runs[at] = v, r end
+      end
     end
   end
   local stats = require "graphids.stats"
   local rows = {}
   for _, key in ipairs(keys) do
     local g = groups[key]
+    for _, dup in ipairs(g.duplicates) do
+      dup.kept, dup.left_out = g.runs[dup.at], {}
+      for _, r in ipairs(dup.all) do
+        if r ~= dup.kept then dup.left_out[#dup.left_out + 1] = r end
+      end
+      dup.at, dup.all = nil, nil
+    end
+    g.slot, g.dup_at = nil, nil
     -- (std nil for one seed: a sample standard deviation is undefined there, not 0)
-    g.n, g.mean, g.std = #g.values, stats.mean(g.values), stats.sd(g.values)
+    g.mean, g.std = stats.mean(g.values), stats.sd(g.values)
     g.min, g.max = math.min(table.unpack(g.values)), math.max(table.unpack(g.values))
     g.key = key
     rows[#rows + 1] = g
@@ -357,9 +392,11 @@ local function record_of(g, uri)
     status = "trained"
   end
   local metrics = test and test_metrics(test) or nil
+  local tested_ms = test and (test.end_time or test.start_time)
   return {
     dir = main.tags["graphids.run_dir"], identity = identity_of(main.tags), status = status,
     metrics = metrics, stale_metrics = M.stale(status, metrics), config = M.unflatten(main.params),
+    tested_at = tested_ms and tested_ms / 1000 or nil,
     -- where the record came from (runs show prints these)
     uri = uri, experiment = main.experiment, experiment_id = main.experiment_id,
     run_id = fit and fit.run_id or nil, test_run_id = test and test.run_id or nil,
