@@ -1,7 +1,8 @@
 -- runs_seeds_spec.lua -- `graphids runs compare` over the seeds of each variant: a variant whose
 -- seeds equal or mostly equal the best's is tied (d = 0 for no difference, in the table and in
 -- --json); a seed tested in two run dirs (a lake copied into the lake root) or two tracking runs
--- counts once, the one tested last, with a note naming both.
+-- counts once, the one tested last, with a note naming both; a run left out of the ranking
+-- (damaged, or tested without a number for the metric) is named on stderr.
 local gio = require "graphids.io"
 local json = require "graphids.json"
 local shell = require "graphids.shell"
@@ -73,5 +74,33 @@ describe("graphids runs compare's seeds", function()
     assert.truthy(out:find("\n  1%s+d%s+gat%s+a%s+1%s+0%.50000"), out)
     assert.equal(note(0, "/one/d/gat/a/seed_0 (test run " .. a.test_run_id .. ")",
       "/two/d/gat/a/seed_0 (test run " .. b.test_run_id .. ")"), err)
+  end)
+
+  it("names on stderr each run it leaves out: damaged, or tested without a number for the metric", function()
+    local damaged = { dir = "l/d/gat/a/seed_9", status = "damaged", problems = { "l/x/resolved.json: bad" },
+      identity = { dataset = "d", stage = "gat", variant = "a", seed = 9 } }
+    local null, missing, text = R.rec("a", 3, json.null), R.rec("a", 4, 1), R.rec("b", 5, "0.5")
+    missing.metrics = nil -- (tested, and its test_metrics.json gone)
+    local trained = R.rec("a", 6, json.null)
+    trained.status = "trained" -- (not tested: not named, list says its status)
+    local records = join(seeds("a", { 0.9, 0.8 }), { damaged, null, missing, text, trained })
+    local rc, out, err = R.call({ "compare", "--lake-root", tmp }, records)
+    assert.equal(0, rc, err)
+    assert.truthy(out:find("\n  1%s+d%s+gat%s+a%s+2%s+0%.85000"), out)
+    assert.equal("graphids runs compare: damaged, not ranked: l/x/resolved.json: bad\n" ..
+      "graphids runs compare: not ranked: 2 tested run(s) of d/gat/a without a number for test/f1_macro " ..
+      "or test/f1: a3 (null), a4 (missing)\n" ..
+      "graphids runs compare: not ranked: 1 tested run(s) of d/gat/b without a number for test/f1_macro " ..
+      "or test/f1: b5 (not a number)\n", err)
+    -- with --metric, that key; list names the damaged run the same way
+    rc, out, err = R.call({ "compare", "--lake-root", tmp, "--metric", "test/auroc" }, { null })
+    assert.equal(0, rc, err)
+    assert.truthy(out:find("(no tested run has the metric test/auroc)", 1, true), out)
+    assert.equal("graphids runs compare: not ranked: 1 tested run(s) of d/gat/a without a number for " ..
+      "test/auroc: a3 (missing)\n", err)
+    rc, out, err = R.call({ "list", "--lake-root", tmp }, { damaged })
+    assert.equal(0, rc, err)
+    assert.truthy(out:find("\nd%s+gat%s+%-%s+a%s+9%s+damaged"), out)
+    assert.equal("graphids runs list: damaged: l/x/resolved.json: bad\n", err)
   end)
 end)

@@ -32,7 +32,8 @@ compare   a leaderboard: tested runs grouped by dataset/stage/variant, mean +- s
           key's last part), else the highest; with the 95% bootstrap interval of each mean and
           Cohen's d of the best variant of the dataset and stage over each other one (95%
           bootstrap interval; "tied" when it reaches 0); one run a seed (of two tested runs
-          of one seed, the one tested last; stderr names both); with --expected-max also,
+          of one seed, the one tested last; stderr names both, and the damaged runs and the
+          tested ones without a number for KEY, not ranked); with --expected-max also,
           per dataset and stage, each variant's expected best of n seeds for n = 1 .. its seeds
           (Dodge et al. 2019: the best of n draws from its seeds' values, with replacement;
           mean +- sd)
@@ -95,6 +96,14 @@ local function effect(g)
   local d = g.d == math.huge and "inf" or string.format("%.2f", g.d)
   if g.d_lo == nil then return d end
   return string.format("%s [%.2f, %.2f]%s", d, g.d_lo, g.d_hi, g.tied and " tied" or "")
+end
+
+-- Says on stderr why a damaged run's record does not read, a line per problem: "graphids runs
+-- <sub>: <what>: <problem>" (what: "damaged", or "damaged, not ranked" for compare).
+local function note_damaged(sub, r, what)
+  for _, p in ipairs(r.problems or {}) do
+    io.stderr:write("graphids runs ", sub, ": ", what, ": ", p, "\n")
+  end
 end
 
 local function lake_root(o)
@@ -160,9 +169,7 @@ local function list(o, json)
       f(id.stage), f(id.scale), f(id.variant), f(id.seed), r.status, fmt(acc), fmt(f1), fmt(auroc)))
   end
   io.stdout:write(string.format("%d run(s) %s\n", #rs, where))
-  for _, r in ipairs(rs) do
-    for _, p in ipairs(r.problems or {}) do io.stderr:write("graphids runs list: damaged: ", p, "\n") end
-  end
+  for _, r in ipairs(rs) do note_damaged("list", r, "damaged") end
   return 0
 end
 
@@ -244,7 +251,7 @@ local function show(o, json)
       io.stdout:write(string.format("  %-38s %s\n", f, here))
     end
   end
-  for _, p in ipairs(r.problems or {}) do io.stderr:write("graphids runs show: damaged: ", p, "\n") end
+  note_damaged("show", r, "damaged")
   if r.metrics then
     local STALE = "metrics   of a test before the last fit (graphids test again for this fit's)\n"
     io.stdout:write(r.stale_metrics and STALE or "metrics\n")
@@ -374,6 +381,26 @@ local function note_duplicates(rows)
   end
 end
 
+-- Says on stderr which runs the leaderboard left out (runs.leaderboard's second result): each
+-- damaged run as list says it, and per variant the tested runs without a number for the metric.
+local function note_unranked(unranked, metric)
+  local order, by = {}, {}
+  for _, u in ipairs(unranked) do
+    if u.why == "damaged" then
+      note_damaged("compare", u.run, "damaged, not ranked")
+    else
+      local id = u.run.identity
+      local key = field(id.dataset) .. "/" .. field(id.stage) .. "/" .. field(id.variant)
+      if by[key] == nil then by[key], order[#order + 1] = {}, key end
+      table.insert(by[key], string.format("%s (%s)", run_name(u.run), u.why))
+    end
+  end
+  for _, key in ipairs(order) do
+    io.stderr:write(string.format("graphids runs compare: not ranked: %d tested run(s) of %s without a " ..
+      "number for %s: %s\n", #by[key], key, metric, table.concat(by[key], ", ")))
+  end
+end
+
 local function compare(o, json)
   local runs = require "graphids.orchestrate.runs"
   local rs, where = collect(o)
@@ -383,7 +410,8 @@ local function compare(o, json)
     return A.usage_error("runs", "--best must be high or low, got '" .. best .. "'", USAGE)
   end
   best = best or runs.best_end(o["--metric"])
-  local rows = runs.leaderboard(rs, { metric = o["--metric"], best = best })
+  local rows, unranked = runs.leaderboard(rs, { metric = o["--metric"], best = best })
+  note_unranked(unranked, o["--metric"] or "test/f1_macro or test/f1")
   note_duplicates(rows)
   if o["--expected-max"] then expected_best(rows, best == "low") end
   if o["--json"] then

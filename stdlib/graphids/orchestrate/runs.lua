@@ -224,6 +224,16 @@ local function seed_statistics(rows, low)
   end
 end
 
+-- Why a tested run has no value of the metric (opts.metric, else test/f1_macro or test/f1):
+-- "null" (a value that was not finite), "not a number", or "missing".
+local function no_value(r, metric)
+  local m = type(r.metrics) == "table" and r.metrics or {}
+  local v = m[metric or "test/f1_macro"]
+  if v == nil and metric == nil then v = m["test/f1"] end
+  if v == nil then return "missing" end
+  return v == json.null and "null" or "not a number"
+end
+
 -- Whether run r was tested after run k (an unknown time counts as the oldest; on a tie, k, the
 -- first in the list's order, stays).
 local function tested_later(r, k)
@@ -242,11 +252,18 @@ end
 -- with no new evidence.  The run tested last (tested_at) counts; runs[i] is the run behind
 -- values[i], and duplicates lists {seed, kept, left_out = {runs}} per seed held twice.  A run
 -- whose identity has no seed cannot be told apart, and counts.
+-- Second result: the runs left unranked, {run, why}: why "damaged", or, for a tested run without
+-- a value, as no_value says.
 function M.leaderboard(list, opts)
   opts = opts or {}
-  local groups, keys = {}, {}
+  local groups, keys, unranked = {}, {}, {}
   for _, r in ipairs(list) do
     local v = r.status == "tested" and M.metric_of(r, opts.metric) or nil
+    if r.status == "damaged" then
+      unranked[#unranked + 1] = { run = r, why = "damaged" }
+    elseif r.status == "tested" and v == nil then
+      unranked[#unranked + 1] = { run = r, why = no_value(r, opts.metric) }
+    end
     if v ~= nil then
       local id = r.identity
       local key = table.concat({ tostring(id.dataset), tostring(id.stage), tostring(id.variant) }, "/")
@@ -303,7 +320,7 @@ function M.leaderboard(list, opts)
     return a.key < b.key
   end)
   seed_statistics(rows, low)
-  return rows
+  return rows, unranked
 end
 
 -- ------------------------------------------------------------------ from a tracking store
