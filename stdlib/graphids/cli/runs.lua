@@ -5,6 +5,7 @@
 -- Exit codes: 0 ok, 1 an error (a run dir that is not one or is damaged, a store that cannot be
 -- read), 2 usage.
 local A = require "graphids.orchestrate.cliargs"
+local C = require "graphids.orchestrate.columns"
 
 local M = {}
 
@@ -171,15 +172,19 @@ local function list(o, json)
     io.stdout:write(json.encode(utf8_safe(json.array(out), json)), "\n")
     return 0
   end
-  io.stdout:write(string.format("%-10s %-8s %-7s %-14s %-5s %-10s %7s %7s %7s\n", "dataset", "stage", "scale",
-    "variant", "seed", "status", "acc", "F1", "AUROC"))
-  for _, r in ipairs(rs) do
-    local id = r.identity
+  -- (the text columns as wide as their widest cell, in characters)
+  local cells = {}
+  for i, r in ipairs(rs) do
+    local id, f = r.identity, field
+    cells[i] = { f(id.dataset), f(id.stage), f(id.scale), f(id.variant), f(id.seed), r.status }
+  end
+  local w = C.widths({ 10, 8, 7, 14, 5, 10 }, cells)
+  io.stdout:write(C.join({ "dataset", "stage", "scale", "variant", "seed", "status" }, w),
+    string.format(" %7s %7s %7s\n", "acc", "F1", "AUROC"))
+  for i, r in ipairs(rs) do
     -- (a run fitted again since its test: its old metrics are not this run's; runs show has them)
     local acc, f1, auroc = pipeline.headline(not r.stale_metrics and r.metrics or nil, "test/")
-    local f = field
-    io.stdout:write(string.format("%-10s %-8s %-7s %-14s %-5s %-10s %7s %7s %7s\n", f(id.dataset),
-      f(id.stage), f(id.scale), f(id.variant), f(id.seed), r.status, fmt(acc), fmt(f1), fmt(auroc)))
+    io.stdout:write(C.join(cells[i], w), string.format(" %7s %7s %7s\n", fmt(acc), fmt(f1), fmt(auroc)))
   end
   io.stdout:write(string.format("%d run(s) %s\n", #rs, where))
   for _, r in ipairs(rs) do note_damaged("list", r, "damaged") end
@@ -353,13 +358,14 @@ local function print_expected(rows, metric, low)
     table.insert(groups[key], g)
   end
   for _, key in ipairs(order) do
-    local width = 0
-    for _, g in ipairs(groups[key]) do width = math.max(width, g.n) end
-    w:write("  ", key, "\n    ", string.format("%-14s", "variant"))
+    local width, names = 0, {}
+    for i, g in ipairs(groups[key]) do width, names[i] = math.max(width, g.n), { field(g.variant) } end
+    local cw = C.widths({ 14 }, names)
+    w:write("  ", key, "\n    ", C.join({ "variant" }, cw))
     for n = 1, width do w:write(string.format("  %16s", "n=" .. n)) end
     w:write("\n")
-    for _, g in ipairs(groups[key]) do
-      w:write("    ", string.format("%-14s", field(g.variant)))
+    for i, g in ipairs(groups[key]) do
+      w:write("    ", C.join(names[i], cw))
       if g.expected_max == nil then
         w:write("  (a seed's value is not finite)")
       else
@@ -454,12 +460,16 @@ local function compare(o, json)
   local metric = o["--metric"] or "test/f1_macro (test/f1 for detectors)"
   io.stdout:write(string.format("leaderboard by %s, %s first\n", metric, best == "low" and "lowest" or
     "highest"))
-  io.stdout:write(string.format("  %-4s %-10s %-8s %-14s %3s %9s %9s %9s %9s  %-19s  %s\n", "rank", "dataset",
-    "stage", "variant", "n", "mean", "std", "min", "max", "95% CI of the mean", "d vs best [95% CI]"))
+  local names = {}
+  for i, g in ipairs(rows) do names[i] = { field(g.dataset), field(g.stage), field(g.variant) } end
+  local w = C.widths({ 10, 8, 14 }, names)
+  io.stdout:write(string.format("  %-4s ", "rank"), C.join({ "dataset", "stage", "variant" }, w),
+    string.format(" %3s %9s %9s %9s %9s  %-19s  %s\n", "n", "mean", "std", "min", "max", "95% CI of the mean",
+      "d vs best [95% CI]"))
   for i, g in ipairs(rows) do
-    io.stdout:write(string.format("  %-4d %-10s %-8s %-14s %3d %s %s %s %s  %-19s  %s\n", i, field(g.dataset),
-      field(g.stage), field(g.variant), g.n, cell(g.mean), cell(g.std), cell(g.min), cell(g.max),
-      g.ci_lo and string.format("[%.4f, %.4f]", g.ci_lo, g.ci_hi) or "-", effect(g)))
+    io.stdout:write(string.format("  %-4d ", i), C.join(names[i], w),
+      string.format(" %3d %s %s %s %s  %-19s  %s\n", g.n, cell(g.mean), cell(g.std), cell(g.min), cell(g.max),
+        g.ci_lo and string.format("[%.4f, %.4f]", g.ci_lo, g.ci_hi) or "-", effect(g)))
   end
   if #rows == 0 then
     local tested, null = 0, 0
