@@ -100,6 +100,15 @@ describe("graphids.orchestrate.pipeline", function()
     assert.equal(#a, #b)
     local h = text:match("\n(  stage +)status ")
     assert.equal(#a, #h)
+    -- a name that is not ASCII takes one column a character, not a byte
+    out = {}
+    pipeline.print_results({ { name = "vgae", status = "ok", seconds = 1 },
+      { name = "étape_ü", status = "skipped" } },
+      { write = function(_, ...) for _, x in ipairs({ ... }) do out[#out + 1] = x end end })
+    text = table.concat(out)
+    a, b = text:match("\n(  vgae +)ok "), text:match("\n(  étape_ü +)skipped ")
+    assert.truthy(a and b, text)
+    assert.equal(utf8.len(a), utf8.len(b))
   end)
 
   it("skips completed stages, evaluates trained ones and resumes interrupted fits", function()

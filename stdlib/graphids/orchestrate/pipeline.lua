@@ -35,13 +35,10 @@ local fstates = require "graphids.orchestrate.fusion_states"
 local record = require "graphids.orchestrate.record"
 local tracking = require "graphids.orchestrate.tracking"
 local rd = require "graphids.orchestrate.run_dir"
+local columns = require "graphids.orchestrate.columns"
+local pad = columns.pad
 
 local M = {}
-
--- s left-aligned in a column of `width` characters (string.format's widths stop at 99).
-local function pad(s, width)
-  return s .. string.rep(" ", width - #s)
-end
 
 local NODE_KEYS = { name = true, recipe = true, tla = true, inputs = true, needs = true, set = true }
 
@@ -615,7 +612,7 @@ function M.print_plan(p, out)
   out = out or io.stdout
   out:write(string.format("pipeline %s (%d stages, executor local)\n", p.name, #p.stages))
   local rows, width = M.plan(p), 14
-  for _, r in ipairs(rows) do width = math.max(width, #r.name) end
+  for _, r in ipairs(rows) do width = math.max(width, columns.width(r.name)) end
   for _, r in ipairs(rows) do
     local deps = #r.deps > 0 and ("  after " .. table.concat(r.deps, ", ")) or ""
     out:write(string.format("  %s %-9s %s%s\n      %s\n", pad(r.name, width), r.action, r.reason,
@@ -809,7 +806,7 @@ end
 function M.print_results(results, out)
   out = out or io.stdout
   local width = 14 -- the stage column fits the longest name
-  for _, r in ipairs(results) do width = math.max(width, #r.name) end
+  for _, r in ipairs(results) do width = math.max(width, columns.width(r.name)) end
   local function col(name) return "  " .. pad(name, width) .. " " end
   out:write("\nresults (pooled over the test sets; F1 = macro F1 for classifiers, F1 at the validation " ..
     "threshold for anomaly detectors)\n")
