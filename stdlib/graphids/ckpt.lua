@@ -689,9 +689,23 @@ local function shape_str(shape)
   return "[" .. table.concat(shape, ",") .. "]"
 end
 
+-- The state keys of model that a checkpoint may lack (each module's `_optional_state`, which
+-- load_state_dict leaves at the module's own value: a key older checkpoints were written
+-- without), as a set of full names.
+local function optional_keys(model)
+  local out = {}
+  if type(model.named_modules) ~= "function" then return out end
+  for prefix, m in model:named_modules() do
+    for name in pairs(m._optional_state or {}) do
+      out[prefix == "" and name or (prefix .. "." .. name)] = true
+    end
+  end
+  return out
+end
+
 -- What a target (a model instance, or a resolved config {rendered = {model = {class_path,
 -- init_args}}}) says about itself: class_path, hparams, parameter shapes (name -> shape) when
--- known.
+-- known, and the keys of those a checkpoint may lack (optional_keys).
 local function describe_target(target)
   if type(target) ~= "table" then
     error("check_ckpt_compat: expected a model or a resolved config, got " .. type(target), 3)
@@ -703,7 +717,7 @@ local function describe_target(target)
     end
     local hp = type(target.hparams) == "function" and target:hparams() or {}
     return { class_path = target.class_path, hparams = hp, shapes = shapes, side = "model",
-      what = "model " .. tostring(target.class_path or target.__name) }
+      optional = optional_keys(target), what = "model " .. tostring(target.class_path or target.__name) }
   end
   local rendered = target.rendered or target
   local m = rendered.model
@@ -711,7 +725,7 @@ local function describe_target(target)
     error("check_ckpt_compat: the resolved config has no model section", 3)
   end
   local hp = m.init_args or {}
-  local shapes
+  local shapes, optional
   -- The model's shapes when it can be built from the config alone (num_ids given).
   local ok, models = pcall(require, "graphids.models")
   if ok and m.class_path then
@@ -723,10 +737,11 @@ local function describe_target(target)
         for _, e in ipairs(entries(model:state_dict())) do
           shapes[e[1]] = e[2].shape
         end
+        optional = optional_keys(model)
       end
     end
   end
-  return { class_path = m.class_path, hparams = hp, shapes = shapes, side = "config",
+  return { class_path = m.class_path, hparams = hp, shapes = shapes, optional = optional, side = "config",
     what = "config's model " .. tostring(m.class_path) }
 end
 
@@ -769,8 +784,11 @@ function M.check_compat(c, target, opts)
       local a, b = c.model[n], t.shapes[n]
       local name = shown(n, NAME_MAX)
       if a == nil then
-        problems[#problems + 1] = string.format("  parameter %s: missing from the checkpoint, %s has %s",
-          name, t.side, shape_str(b))
+        -- (an optional key is one older checkpoints lack: loading keeps the model's own value)
+        if not t.optional[n] then
+          problems[#problems + 1] = string.format("  parameter %s: missing from the checkpoint, %s has %s",
+            name, t.side, shape_str(b))
+        end
       elseif b == nil then
         problems[#problems + 1] = string.format("  parameter %s: checkpoint has %s, missing from the %s",
           name,

@@ -58,7 +58,8 @@ function Bandit:__init(hp)
   self:register_buffer("episodes", graphids.zeros({}, { dtype = "i64" }))
   self:reset_arms()
   rawset(self, "reward_fn", FC.Reward(hp.reward))
-  rawset(self, "buffer", FC.ReplayBuffer(hp.buffer_size))
+  -- (a child module: the replayed triples are checkpointed with the weights, so resume is exact)
+  self.replay = FC.ReplayBuffer(hp.buffer_size)
 end
 
 -- A^-1 = I / lambda, b = theta = 0 for every arm.
@@ -121,7 +122,7 @@ function Bandit:retrain(gen)
   local opt = FC.optimizer(self)
   local last
   for _ = 1, self.hp.retrain_steps do
-    local s, a, r = self.buffer:sample(self.hp.batch_size, gen)
+    local s, a, r = self.replay:sample(self.hp.batch_size, gen)
     opt:zero_grad()
     local z = self.backbone(s)
     local pred = (z * self.theta:index_select(1, a)):sum(2)
@@ -145,7 +146,7 @@ function Bandit:training_step(batch, ctx)
   local preds = FC.decide(FC.fused(s, alphas))
   local rewards = self.reward_fn(s, preds, labels, alphas)
   self:update_arms(z, actions, rewards)
-  self.buffer:push(s, actions, rewards)
+  self.replay:push(s, actions, rewards)
   graphids.no_grad(function() self.episodes:add_(1) end)
   local logs = { train_reward = rewards:mean():item(), train_acc = FC.accuracy(preds, labels) }
   if self.episodes:item() % self.hp.retrain_every == 0 then

@@ -175,16 +175,35 @@ function Reward:__call(states, preds, labels, alphas)
 end
 
 -- ----------------------------------------------------------------------------- replay buffer
-local Replay = class("ReplayBuffer")
+local Module = require "graphids.nn.module"
+local Replay = class("ReplayBuffer", Module)
 M.ReplayBuffer = Replay
 
--- Circular storage of (state [15], action, reward) triples.
+-- Circular storage of (state [15], action, reward) triples.  A module whose rows and count are
+-- buffers: a policy registers it as a child, so its checkpoints hold the replayed triples and a
+-- resumed fit samples what the uninterrupted one would (with an empty buffer it did not).
+-- `pushed` counts every row ever pushed: the rows held are min(pushed, capacity), and the
+-- next one goes at pushed mod capacity.  A checkpoint written before the buffer was saved has
+-- none of these keys: it loads (and passes the compatibility guard) with an empty buffer.
 function Replay:__init(capacity)
+  Module.__init(self)
   U.check_size("ReplayBuffer", "capacity", capacity)
-  self.capacity, self.size, self.pos = capacity, 0, 0
-  self.states = graphids.zeros({ capacity, M.STATE_DIM })
-  self.actions = graphids.zeros({ capacity }, { dtype = "i64" })
-  self.rewards = graphids.zeros({ capacity })
+  self.capacity = capacity
+  self:register_buffer("states", graphids.zeros({ capacity, M.STATE_DIM }))
+  self:register_buffer("actions", graphids.zeros({ capacity }, { dtype = "i64" }))
+  self:register_buffer("rewards", graphids.zeros({ capacity }))
+  self:register_buffer("pushed", graphids.zeros({}, { dtype = "i64" }))
+end
+
+Replay._optional_state = { states = true, actions = true, rewards = true, pushed = true }
+
+-- The number of rows held.
+function Replay:__len()
+  return math.min(self.pushed:item(), self.capacity)
+end
+
+function Replay:extra_repr()
+  return string.format("capacity=%d, held=%d", self.capacity, #self)
 end
 
 -- Appends rows (states [B, 15], actions [B], rewards [B]); the oldest rows are overwritten.
@@ -197,6 +216,7 @@ function Replay:push(states, actions, rewards)
     self.actions = self.actions:to(states.device)
   end
   local n = states:size(1)
+  local pushed = self.pushed:item()
   if n > self.capacity then
     -- only the newest capacity rows survive
     local skip = n - self.capacity
@@ -204,27 +224,30 @@ function Replay:push(states, actions, rewards)
       actions:narrow(1, skip + 1, self.capacity), rewards:narrow(1, skip + 1, self.capacity)
     n = self.capacity
   end
+  local pos = pushed % self.capacity
   -- at most two contiguous pieces: up to the end of the storage, then from its start
-  local first = math.min(n, self.capacity - self.pos)
+  local first = math.min(n, self.capacity - pos)
   local function put(dst_at, src_at, len)
     self.states:narrow(1, dst_at + 1, len):copy_(states:narrow(1, src_at + 1, len))
     self.actions:narrow(1, dst_at + 1, len):copy_(actions:narrow(1, src_at + 1, len))
     self.rewards:narrow(1, dst_at + 1, len):copy_(rewards:narrow(1, src_at + 1, len))
   end
-  put(self.pos, 0, first)
-  if n > first then
-    put(0, first, n - first)
-  end
-  self.pos = (self.pos + n) % self.capacity
-  self.size = math.min(self.capacity, self.size + n)
+  graphids.no_grad(function()
+    put(pos, 0, first)
+    if n > first then
+      put(0, first, n - first)
+    end
+    self.pushed:fill_(pushed + n)
+  end)
 end
 
 -- n rows drawn uniformly with replacement: states, actions, rewards.
 function Replay:sample(n, generator)
-  if self.size == 0 then
+  local size = #self
+  if size == 0 then
     error("ReplayBuffer.sample: the buffer is empty", 2)
   end
-  local idx = graphids.randint(self.size, { n }, { generator = generator }):to(self.states.device)
+  local idx = graphids.randint(size, { n }, { generator = generator }):to(self.states.device)
   return self.states:index_select(1, idx), self.actions:index_select(1, idx),
     self.rewards:index_select(1, idx)
 end

@@ -1,0 +1,123 @@
+-- fusion_resume_spec.lua -- a DQN or bandit fit resumed from a checkpoint ends with the
+-- weights, optimizer state, arm statistics and replay buffer of the uninterrupted fit, bit for
+-- bit: the replayed triples are part of the checkpoint (a resume started with an empty buffer
+-- and sampled other triples).  A checkpoint written before the buffer was saved still passes
+-- the compatibility guard and loads, with an empty buffer.
+local graphids = require "graphids"
+local class = require "graphids.class"
+local gio = require "graphids.io"
+local json = require "graphids.json"
+local ckpt = require "graphids.ckpt"
+local cb = require "graphids.callbacks"
+local models = require "graphids.models"
+local Trainer = require("graphids.trainer").Trainer
+local FusionDataModule = require("graphids.orchestrate.fusion_data").FusionDataModule
+local fs = require "graphids.orchestrate.fusion_states"
+local proc = require "trainer.support.proc"
+
+-- A states folder of n training rows (GAT's p1 carries the label), 12 validation rows.
+local function states_dir(n)
+  local dir = proc.tmpdir()
+  local g = graphids.Generator(3)
+  local function split(rows)
+    local labels = graphids.randint(2, { rows }, { generator = g })
+    local st = graphids.rand({ rows, 15 }, { generator = g })
+    st:select(2, 10):copy_(labels:float() * 0.6 + st:select(2, 10) * 0.4)
+    return { states = st, labels = labels, window_start = graphids.arange(rows),
+      source_file = graphids.zeros({ rows }, { dtype = "i64" }) }
+  end
+  assert(gio.save_safetensors(gio.join(dir, "train.safetensors"), split(n)))
+  assert(gio.save_safetensors(gio.join(dir, "val.safetensors"), split(12)))
+  assert(gio.write_json(gio.join(dir, "manifest.json"), { test_names = json.array({}), state_dim = 15 }))
+  proc.spit(gio.join(dir, fs.MARKER), "")
+  return dir
+end
+
+-- Saves a checkpoint at (epoch, batch) of the fit, then stops it.
+local Killer = class("FusionKiller", cb.Callback)
+function Killer:__init(path, epoch, batch) self.path, self.epoch, self.batch = path, epoch, batch end
+function Killer:on_train_batch_end(t, _, i)
+  if t.epoch == self.epoch and i == self.batch then
+    t:save_checkpoint(self.path)
+    error("killed", 0)
+  end
+end
+
+local function same_state(a, b, what)
+  local sa, sb = a:state_dict(), b:state_dict()
+  assert.same(sa:keys(), sb:keys(), what)
+  for _, k in ipairs(sa:keys()) do
+    assert.is_true(graphids.equal(sa:get(k), sb:get(k)), what .. ": " .. k .. " differs")
+  end
+end
+
+local CASES = {
+  -- a buffer of 16 rows, smaller than an epoch's 40: it wraps, so its position matters too
+  { "DQNFusion", { hidden = 8, num_layers = 1, buffer_size = 16, batch_size = 8 } },
+  { "BanditFusion", { hidden = 6, num_layers = 1, buffer_size = 16, batch_size = 8, retrain_every = 3,
+    retrain_steps = 2 } },
+}
+
+describe("a resumed fusion policy fit", function()
+  it("is exact: the replay buffer, arms, epsilon and counters are in the checkpoint", function()
+    local dir = states_dir(40)
+    local function dm() return FusionDataModule { states_dir = dir, batch_size = 10, seed = 4 } end
+    for _, c in ipairs(CASES) do
+      local name, hp = c[1], c[2]
+      local function model()
+        graphids.manual_seed(11)
+        return models.resolve("graphids.models.fusion." .. name)(hp)
+      end
+      local function trainer(cbs)
+        return Trainer { max_epochs = 3, progress = "off", seed = 5, callbacks = cbs }
+      end
+      local ref = model()
+      trainer({}):fit(ref, dm())
+      assert.equal(math.min(16, 3 * 40), #ref.replay, name)
+      -- killed mid-epoch (epoch 1, batch 2 of 4) and at an epoch's end (epoch 0, batch 4)
+      for _, at in ipairs({ { 1, 2 }, { 0, 4 } }) do
+        local what = string.format("%s killed at epoch %d batch %d", name, at[1], at[2])
+        local p = gio.join(dir, "kill.safetensors")
+        local t1 = trainer({ Killer(p, at[1], at[2]) })
+        local ok, err = pcall(t1.fit, t1, model(), dm())
+        assert.is_false(ok, what)
+        assert.equal("killed", err, what)
+        local resumed = model()
+        trainer({}):fit(resumed, dm(), { ckpt_path = p })
+        same_state(ref, resumed, what)
+        -- the checkpoint's bytes are a function of the state alone
+        local q = gio.join(dir, "again.safetensors")
+        local t3 = trainer({ Killer(q, at[1], at[2]) })
+        pcall(t3.fit, t3, model(), dm())
+        assert.equal(proc.slurp(p), proc.slurp(q), what .. ": checkpoint bytes")
+      end
+    end
+    proc.rmtree(dir)
+  end)
+
+  it("loads a checkpoint written before the buffer was saved, with an empty buffer", function()
+    local m = models.resolve("graphids.models.fusion.DQNFusion")(CASES[1][2])
+    m.replay:push(graphids.ones({ 3, 15 }), graphids.ones({ 3 }, { dtype = "i64" }), graphids.ones({ 3 }))
+    local sd = m:state_dict()
+    local old = {}
+    for _, k in ipairs(sd:keys()) do
+      if not k:match("^replay%.") then old[k] = sd:get(k):clone() end
+    end
+    local dir = proc.tmpdir()
+    local p = gio.join(dir, "old.safetensors")
+    ckpt.save(p, { model = old, class_path = m.class_path })
+    local fresh = models.resolve("graphids.models.fusion.DQNFusion")(CASES[1][2])
+    ckpt.check_compat(p, fresh)
+    fresh:load_state_dict(ckpt.load(p).model)
+    assert.equal(0, #fresh.replay)
+    assert.is_true(graphids.equal(fresh.head.weight, m.head.weight))
+    -- another missing key is still named
+    old["head.bias"] = nil
+    ckpt.save(p, { model = old, class_path = m.class_path })
+    local ok, err = pcall(ckpt.check_compat, p, fresh)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("parameter head.bias: missing from the checkpoint", 1, true),
+      tostring(err))
+    proc.rmtree(dir)
+  end)
+end)
