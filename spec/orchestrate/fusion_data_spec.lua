@@ -90,6 +90,35 @@ describe("FusionDataModule", function()
     proc.rmtree(dir)
   end)
 
+  it("reads f64 states as f32, the fusion models' dtype, refusing values beyond f32's range", function()
+    -- (f64 rows passed the checks and then failed in the first forward, after the fit had
+    -- replaced the run dir's previous checkpoints and predictions)
+    local st = graphids.rand({ 10, 15 }, { dtype = "f64" })
+    local dir = folder({ states = st })
+    local dm = FusionDataModule { states_dir = dir, batch_size = 4 }:setup()
+    assert.equal("f32", dm.splits.train.states.dtype)
+    assert.is_true(graphids.equal(st:float(), dm.splits.train.states))
+    local batch = dm:train_batches()()
+    assert.equal("f32", batch.states.dtype)
+    local models = require "graphids.models"
+    local m = models.resolve("graphids.models.fusion.MLPFusion")({})
+    assert.equal("f32", (m:training_step(batch, {})).dtype)
+    proc.rmtree(dir)
+    st:narrow(1, 3, 1):fill_(1e300)
+    dir = folder({ states = st })
+    assert.truthy(refused(dir):find("train.safetensors: tensor 'states' holds a NaN or infinite value", 1,
+      true))
+    proc.rmtree(dir)
+  end)
+
+  it("refuses a train split without rows (the trainer found it after the fit had committed)", function()
+    local z = graphids.zeros({ 0 }, { dtype = "i64" })
+    local dir = folder({ states = graphids.zeros({ 0, 15 }), labels = z, window_start = z,
+      source_file = z })
+    assert.truthy(refused(dir):find("train.safetensors: the train split has no row", 1, true))
+    proc.rmtree(dir)
+  end)
+
   it("are complete for a checkpoint whose sidecar was lost: it is taken by its SHA-256", function()
     local ckpts = proc.tmpdir()
     local spec = { vgae_ckpt = gio.join(ckpts, "vgae.safetensors"),
@@ -123,7 +152,8 @@ describe("FusionDataModule", function()
       { { states = graphids.rand(12, 15) },
         "tensor 'labels' must be i64 %[12%] %(one per state%), got i64 %[10%]" },
       { { labels = graphids.zeros({ 12 }, { dtype = "i64" }) }, "tensor 'labels' must be i64 %[10%]" },
-      { { states = graphids.rand(10, 3) }, "tensor 'states' must be f32 %[N, 15%], got f32 %[10, 3%]" },
+      { { states = graphids.rand(10, 3) },
+        "tensor 'states' must be f32 or f64 %[N, 15%], got f32 %[10, 3%]" },
       { { labels = graphids.full({ 10 }, 2.7) },
         "tensor 'labels' must be i64 %[10%] %(one per state%), got f32" },
       { { labels = graphids.full({ 10 }, 2, { dtype = "i64" }) },

@@ -53,7 +53,10 @@ local INTEGER = { i64 = true, i32 = true }
 
 -- A split's file as fusion_states writes it: states [N, state_dim] (f32 or f64), and labels
 -- (0 or 1), window_start and source_file of N rows each (integers), or an error naming the file
--- and the tensor: rows would otherwise be dropped or misread without a word.
+-- and the tensor: rows would otherwise be dropped or misread without a word.  f64 states are
+-- converted to f32 here, as the reference's normalize did (states.float()): the fusion models'
+-- weights are f32, and f64 rows failed in the first forward, after the fit had replaced the run
+-- dir's previous checkpoints and predictions.
 local function load_split(dir, name, state_dim, want_rows)
   local path = gio.join(dir, name .. ".safetensors")
   local t, err = gio.load_safetensors(path)
@@ -71,7 +74,11 @@ local function load_split(dir, name, state_dim, want_rows)
   end
   local st = t.states
   if st.ndim ~= 2 or st.shape[2] ~= state_dim or not (st.dtype == "f32" or st.dtype == "f64") then
-    bad("states", string.format("must be f32 [N, %d], got %s %s", state_dim, st.dtype, U.shape_str(st)))
+    bad("states", string.format("must be f32 or f64 [N, %d], got %s %s", state_dim, st.dtype,
+      U.shape_str(st)))
+  end
+  if st.dtype == "f64" then
+    t.states = st:float()
   end
   local n = st.shape[1]
   for _, f in ipairs({ "labels", "window_start", "source_file" }) do
@@ -90,7 +97,8 @@ local function load_split(dir, name, state_dim, want_rows)
   end
   -- a NaN state would surface only as a loss or metric error naming no file
   if n > 0 and t.states:isfinite():sum():item() ~= t.states:numel() then
-    bad("states", "holds a NaN or infinite value (an expert's features overflowed?)")
+    bad("states", "holds a NaN or infinite value (an expert's features overflowed, or f64 values " ..
+      "beyond f32's range?)")
   end
   return t
 end
@@ -122,6 +130,12 @@ function FusionDataModule:setup()
   local rows = type(manifest.rows) == "table" and manifest.rows or {}
   self.splits = { train = load_split(dir, "train", dim, rows.train),
     val = load_split(dir, "val", dim, rows.val) }
+  -- (named here: the trainer found it in the first epoch, after the fit had replaced the run
+  -- dir's previous checkpoints)
+  if self.splits.train.labels:numel() == 0 then
+    error(string.format("FusionDataModule: %s: the train split has no row (an extraction from a " ..
+      "dataset without training windows?)", gio.join(dir, "train.safetensors")), 0)
+  end
   self.test_names = {}
   for i, name in ipairs(manifest.test_names or {}) do
     self.test_names[i] = name
