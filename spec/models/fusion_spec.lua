@@ -136,6 +136,29 @@ describe("fusion policies", function()
       { states = graphids.zeros(3, 14), labels = h.long({ 0, 1, 0 }) })
   end)
 
+  it("refuse hyper-parameters outside their range, naming them", function()
+    local function refused(name, hp)
+      local ok, err = pcall(models.resolve("graphids.models.fusion." .. name), hp)
+      assert.is_false(ok, name)
+      return tostring(err)
+    end
+    for _, c in ipairs({
+      { "DQNFusion", { min_epsilon = 2 }, "hyper-parameter 'min_epsilon' must be in [0, 1], got 2" },
+      { "DQNFusion", { min_epsilon = 0.5 }, "hyper-parameter 'min_epsilon' (0.5) must be <= epsilon (0.2)" },
+      { "DQNFusion", { epsilon_decay = 1.5 }, "hyper-parameter 'epsilon_decay' must be in (0, 1], got 1.5" },
+      { "DQNFusion", { epsilon_decay = 0 }, "hyper-parameter 'epsilon_decay' must be in (0, 1], got 0" },
+      { "DQNFusion", { max_grad_norm = -1 }, "hyper-parameter 'max_grad_norm' must be a finite number > 0" },
+      { "BanditFusion", { ucb_alpha = -1 }, "hyper-parameter 'ucb_alpha' must be a finite number >= 0" },
+      { "BanditFusion", { lambda = 0 }, "hyper-parameter 'lambda' must be a finite number > 0" },
+    }) do
+      local err = refused(c[1], c[2])
+      assert.truthy(err:find(c[1] .. ": " .. c[3], 1, true), err)
+    end
+    -- the bounds themselves are taken
+    models.resolve("graphids.models.fusion.DQNFusion")({ epsilon_decay = 1, min_epsilon = 0.2 })
+    models.resolve("graphids.models.fusion.BanditFusion")({ ucb_alpha = 0 })
+  end)
+
   it("draw every random number of a step, dropout masks too, from the step's generator", function()
     local data = separable(300, 3)
     for _, case in ipairs({ { "DQNFusion", models.presets.fusion.dqn() },

@@ -242,6 +242,11 @@ describe("Trainer accumulate_grad_batches", function()
     assert.equal("Trainer:fit: accumulate_grad_batches = 2 needs automatic optimization; TinyMLP " ..
       "optimizes itself (automatic_optimization = false) and steps on every batch",
       err_of(t3.fit, t3, model({ manual = true }), dm()))
+    -- and clipping: the trainer would ignore the value (it clips only the steps it takes)
+    local tc = Trainer { max_epochs = 1, progress = "off", gradient_clip_val = 0.5 }
+    assert.equal("Trainer:fit: gradient_clip_val = 0.5 needs automatic optimization; TinyMLP " ..
+      "optimizes itself (automatic_optimization = false) and clips, if at all, in its own training_step",
+      err_of(tc.fit, tc, model({ manual = true }), dm()))
     -- the epoch's last batch must be known: a data module without train_loader() is refused
     local d = dm()
     rawset(d, "train_loader", function() return nil end)

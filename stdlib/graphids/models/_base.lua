@@ -126,6 +126,13 @@ function B.non_negative(name, key, v)
   end
 end
 
+function B.positive(name, key, v)
+  if type(v) ~= "number" or not (v > 0 and v < math.huge) then
+    error(string.format("%s: hyper-parameter '%s' must be a finite number > 0, got %s", name, key,
+      tostring(v)), 0)
+  end
+end
+
 function B.non_negative_int(name, key, v)
   if math.type(v) ~= "integer" or v < 0 then
     error(string.format("%s: hyper-parameter '%s' must be a non-negative integer, got %s", name, key,

@@ -66,11 +66,8 @@ function GAT:__init(hp)
   B.one_of(name, "loss_fn", hp.loss_fn, { "ce", "focal", "weighted_ce" })
   -- (checked whatever the loss: a checkpoint keeps it, and a later loss_fn may read it)
   B.non_negative(name, "focal_gamma", hp.focal_gamma)
-  if not (type(hp.loss_weight) == "number" and hp.loss_weight > 0 and hp.loss_weight < math.huge) then
-    -- (a weight of 0 or below makes the weighted loss NaN or negative mid-fit)
-    error(string.format("%s: hyper-parameter 'loss_weight' must be a finite number > 0, got %s", name,
-      tostring(hp.loss_weight)), 0)
-  end
+  -- (a weight of 0 or below makes the weighted loss NaN or negative mid-fit)
+  B.positive(name, "loss_weight", hp.loss_weight)
   if #hp.pool_aggrs < 1 then
     error("GATClassifier: hyper-parameter 'pool_aggrs' must list at least one aggregation", 0)
   end

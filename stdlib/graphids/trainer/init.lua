@@ -575,6 +575,13 @@ function Trainer:fit(model, datamodule, opts)
       "optimizes itself (automatic_optimization = false) and steps on every batch",
       self.accumulate_grad_batches, class.name_of(model)), 0)
   end
+  if model.automatic_optimization == false and self.gradient_clip_val ~= nil then
+    -- the trainer clips only the gradients of the steps it takes: the value would be ignored
+    -- (Lightning refuses it too); such a model clips in its own step (the DQN's max_grad_norm)
+    error(string.format("Trainer:fit: gradient_clip_val = %s needs automatic optimization; %s optimizes " ..
+      "itself (automatic_optimization = false) and clips, if at all, in its own training_step",
+      tostring(self.gradient_clip_val), class.name_of(model)), 0)
+  end
   not_a_class(datamodule, "datamodule", "fit")
   if type(datamodule) ~= "table" or type(datamodule.train_batches) ~= "function" then
     error("Trainer:fit: datamodule must provide train_batches(), next_epoch() and val_loader()", 2)

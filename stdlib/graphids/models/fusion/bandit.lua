@@ -47,9 +47,9 @@ function Bandit:__init(hp)
     B.positive_int("BanditFusion", k, hp[k])
   end
   B.probability("BanditFusion", "dropout", hp.dropout)
-  if hp.lambda <= 0 then
-    error("BanditFusion: hyper-parameter 'lambda' must be > 0, got " .. tostring(hp.lambda), 0)
-  end
+  B.positive("BanditFusion", "lambda", hp.lambda)
+  -- (a negative bonus would play the arms the model knows least about as the worst)
+  B.non_negative("BanditFusion", "ucb_alpha", hp.ucb_alpha)
   self.backbone = FC.backbone(FC.STATE_DIM, hp.hidden, hp.num_layers, hp.dropout)
   local H, A = hp.hidden, FC.NUM_ACTIONS
   self:register_buffer("A_inv", graphids.zeros({ A, H, H }))

@@ -50,6 +50,19 @@ function DQN:__init(hp)
   end
   B.probability("DQNFusion", "dropout", hp.dropout)
   B.probability("DQNFusion", "epsilon", hp.epsilon)
+  -- (a rate above 1 grew epsilon, and a floor above the start raised it after one episode, where
+  -- the schedule decays it; 0 would stop exploring after the first episode)
+  local d = hp.epsilon_decay
+  if type(d) ~= "number" or not (d > 0 and d <= 1) then
+    error("DQNFusion: hyper-parameter 'epsilon_decay' must be in (0, 1], got " .. tostring(d), 0)
+  end
+  B.probability("DQNFusion", "min_epsilon", hp.min_epsilon)
+  if hp.min_epsilon > hp.epsilon then
+    error(string.format("DQNFusion: hyper-parameter 'min_epsilon' (%s) must be <= epsilon (%s): it is " ..
+      "the floor epsilon decays to", tostring(hp.min_epsilon), tostring(hp.epsilon)), 0)
+  end
+  -- (refused by the clipping itself too, but only in the first step, after the fit committed)
+  B.positive("DQNFusion", "max_grad_norm", hp.max_grad_norm)
   self.backbone = FC.backbone(FC.STATE_DIM, hp.hidden, hp.num_layers, hp.dropout)
   self.head = nn.Linear(hp.hidden, FC.NUM_ACTIONS)
   -- the exploration rate is training state: a buffer, so checkpoints resume it
