@@ -87,6 +87,55 @@ describe("state_calibration", function()
     assert.near(ref.median[1], (v[5] + v[6]) / 2, 1e-4)
   end)
 
+  it("maps the val windows of a training capture as that capture's train windows", function()
+    -- files 0 and 1: 50 windows each of two training captures on other scales (so that neither
+    -- is the pooled scale), every fifth window held out for val (10 windows per file); file 2:
+    -- a capture val has and train lacks (a max_train sample left it out)
+    local all = split({ { base = 1, step = 0.1 }, { base = 4, step = 0.5 } }, 50)
+    local function rows(t, keep)
+      local idx = {}
+      for i = 1, t.states:size(1) do
+        if keep(i) then idx[#idx + 1] = i - 1 end
+      end
+      local ix = graphids.tensor(idx, { dtype = "i64" })
+      local out = {}
+      for _, k in ipairs({ "states", "window_start", "source_file", "id_view" }) do
+        out[k] = t[k]:index_select(1, ix)
+      end
+      return out
+    end
+    local train = rows(all, function(i) return i % 5 ~= 0 end)
+    local val = rows(all, function(i) return i % 5 == 0 end)
+    local other = split({ { base = 7, step = 2 } }, 10)
+    other.source_file:fill_(2)
+    for _, k in ipairs({ "states", "window_start", "source_file", "id_view" }) do
+      val[k] = graphids.cat({ val[k], other[k] }, 1)
+    end
+    local ref, maps = SC.reference(train, 0.1)
+    -- each val window of files 0 and 1 is mapped as if it were in train: as the whole capture's
+    -- mapping puts it (the train group's), not by its own first window (ceil(0.1 x 10) = 1,
+    -- an interquartile range of 0)
+    local whole = SC.apply(all, ref, 0.1, maps):totable()
+    local got = SC.apply(val, ref, 0.1, maps):totable()
+    local alone = SC.apply(val, ref, 0.1):totable()
+    local src = val.states:totable()
+    for i = 1, 20 do
+      -- (row i of val is row 5i of all)
+      for j = 1, 8 do
+        assert.near(whole[5 * i][j], got[i][j], 1e-5)
+      end
+      assert.is_true(math.abs(got[i][1] - src[i][1]) > 1e-3, "mapped")
+      assert.is_true(math.abs(got[i][2] - alone[i][2]) > 1e-3, "not as calibrated alone")
+    end
+    -- the train group's mapping is the one apply gives train itself
+    assert.same(SC.apply(train, ref, 0.1):totable(), SC.apply(train, ref, 0.1, maps):totable())
+    -- file 1, which train lacks, is calibrated on its own first window
+    local own = SC.apply(other, ref, 0.1):totable()
+    for i = 1, 10 do
+      assert.same(own[i], got[20 + i])
+    end
+  end)
+
   it("only shifts a column without spread", function()
     local flat = split({ { base = 3, step = 0 } }, 10)
     local ref = SC.reference(split({ { base = 1, step = 0.1 } }, 10), 1.0)

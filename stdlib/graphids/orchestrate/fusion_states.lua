@@ -268,7 +268,7 @@ local function extract(spec, opts)
     os.remove(marker)
   end
   local gen = graphids.Generator(d.seed or 42)
-  local rows, reference, files = {}, nil, {}
+  local rows, reference, train_maps, files = {}, nil, nil, {}
   local share = spec.calibration or 0
   local SC = require "graphids.orchestrate.state_calibration"
   local splits = { "train", "val" }
@@ -278,8 +278,9 @@ local function extract(spec, opts)
       or dm:eval_loader(split)
     local out = extract_split(loader, vgae, gat, gen, spec.unknown_id_view and i <= 2, spec.device)
     if share > 0 then
-      reference = reference or SC.reference(out, share) -- train comes first
-      out.states = SC.apply(out, reference, share)
+      if reference == nil then reference, train_maps = SC.reference(out, share) end -- train comes first
+      -- (val holds windows of the training captures: each is mapped as its capture's train windows)
+      out.states = SC.apply(out, reference, share, split == "val" and train_maps or nil)
     end
     local file = (i <= 2 and split or ("test_" .. split)) .. ".safetensors"
     local path = gio.join(spec.out_dir, file)
