@@ -240,4 +240,44 @@ describe("graphids analyze", function()
     assert.equal(1, rc)
     assert.truthy(err:find("has no distillation teacher", 1, true), err)
   end)
+
+  it("tests a distilled GAT and analyses its embeddings without its teacher", function()
+    local _, err, rc
+    if not gio.exists(best) then
+      _, err, rc = proc.run(cat({ "fit" }, base))
+      assert.equal(0, rc, err)
+    end
+    local kd = cat({ "--config", "recipes/stages/gat_kd.lua", "--lake-root", lake,
+      "--tla", "teacher_ckpt=" .. best }, tiny.cli_sets("gat"))
+    local student = gio.join(lake, "synthetic/gat_kd/student_focal/seed_42")
+    if not gio.exists(gio.join(student, ".train_complete")) then
+      _, err, rc = proc.run(cat({ "fit" }, kd))
+      assert.equal(0, rc, err)
+    end
+    local with_teacher
+    with_teacher, err, rc = proc.run(cat({ "test" }, kd, { "--json" }))
+    assert.equal(0, rc, err)
+    -- the teacher gone: the student's checkpoint holds all of its own state
+    local aside = gio.join(tmp, "teacher_aside")
+    assert(os.rename(best, aside))
+    assert(os.rename(best .. ".sha256", aside .. ".sha256"))
+    local without
+    without, err, rc = proc.run(cat({ "test" }, kd, { "--json" }))
+    assert.equal(0, rc, err)
+    assert.equal(with_teacher, without)
+    _, err, rc = proc.run(cat({ "analyze" }, kd, { "--only", "embeddings,attention", "--output-dir",
+      gio.join(tmp, "o6") }))
+    assert.equal(0, rc, err)
+    -- what runs the teacher says so
+    _, err, rc = proc.run(cat({ "analyze" }, kd, { "--only", "cka", "--output-dir", gio.join(tmp, "o7") }))
+    assert.equal(1, rc)
+    assert.truthy(err:find("distillation teacher: checkpoint " .. best .. " does not exist (CKA and the " ..
+      "loss landscape run it; --only embeddings,attention analyses the student without it)", 1, true), err)
+    _, err, rc = proc.run(cat({ "fit" }, kd))
+    assert.equal(1, rc)
+    assert.truthy(err:find("does not exist (the student trains against it: train the teacher's stage " ..
+      "first)", 1, true), err)
+    assert(os.rename(aside, best))
+    assert(os.rename(aside .. ".sha256", best .. ".sha256"))
+  end)
 end)

@@ -121,6 +121,33 @@ describe("distill.attach", function()
       models.DGI(P.dgi.small({ num_ids = 6 })), models.DGI(P.dgi.small({ num_ids = 6 })))
   end)
 
+  it("builds a GAT student without its teacher (AbsentTeacher) with the distilled state's keys",
+    function()
+      local models = require "graphids.models"
+      local P = models.presets
+      local hp = P.gat.small({ num_ids = 6, loss_fn = "weighted_ce" })
+      local distilled = D.attach(models.GATClassifier(hp),
+        models.GATClassifier(P.gat.large({ num_ids = 6 })))
+      local path = "lake/x/teacher.safetensors"
+      local s = D.attach(models.GATClassifier(hp), D.AbsentTeacher("graphids.models.GATClassifier", path,
+        "a test runs no loss"))
+      assert.same(distilled:state_dict():keys(), s:state_dict():keys())
+      assert.is_nil(D.teacher_of(s), "an absent teacher is none (no CKA against it)")
+      assert.is_true(D.builds_without_teacher("graphids.models.GATClassifier"))
+      assert.is_false(D.builds_without_teacher("graphids.models.VGAE"))
+      -- the test step runs no loss; the training step says why it cannot run
+      local graphs = require "models.graphs"
+      local b = graphs.batch({ num_ids = 6 })
+      s:eval()
+      assert.equal(3, s:test_step(b).preds:numel())
+      s:train()
+      h.errors("the distillation teacher lake/x/teacher.safetensors was not loaded %(a test runs no " ..
+        "loss%); the distillation loss needs it", s.training_step, s, b, {})
+      -- a VGAE's projection is sized by its teacher's latent width: it needs the teacher
+      h.errors("a VGAE student needs its teacher to be built", D.attach,
+        models.VGAE(P.vgae.small({ num_ids = 6 })), D.AbsentTeacher("graphids.models.VGAE", path, "no"))
+    end)
+
   it("leaves a checkpoint a plain model of the student's class and hyper-parameters can load",
     function()
       local models = require "graphids.models"

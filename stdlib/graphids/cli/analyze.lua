@@ -336,7 +336,12 @@ local function analyse(r, opts, path, dir)
   local gio = require "graphids.io"
   -- (built without the run dir, and checked as test checks it: a failure is not written into
   -- the run's trace, analysing is no phase of the stage)
-  local art = stage.build(require("graphids.orchestrate.record").unrecorded(r))
+  -- a distilled student's teacher runs in CKA and in the loss landscape (its validation loss is
+  -- the distillation loss); the other analyses build the student without it
+  local teacher_use = "CKA and the loss landscape run it; --only embeddings,attention analyses the " ..
+    "student without it"
+  if opts.only and not opts.only.cka and not opts.only.landscape then teacher_use = false end
+  local art = stage.build(require("graphids.orchestrate.record").unrecorded(r), { teacher_use = teacher_use })
   local model, device = art.model, art.trainer.device
   ckpt.check_compat(path, model, { vocab_digest = require("graphids.orchestrate.instantiate")
     .vocab_digest(art.datamodule) })

@@ -65,7 +65,8 @@ function M.main(args)
   end
   local ok, res = pcall(function()
     local stage = require "graphids.orchestrate.stage"
-    local art = stage.build(r)
+    -- (a test runs no distillation loss: a distilled GAT is built without its teacher)
+    local art = stage.build(r, { teacher_use = false })
     return stage.evaluate(art, r, { ckpt_path = path, write_run_files = true })
   end)
   if not ok then return A.fail("test", res) end

@@ -146,9 +146,6 @@ end
 
 M.FeatureDistillation = Feat
 
--- Wraps the student's loss in the distillation its family uses (the reference's build_loss):
--- soft labels for a GATClassifier, features for a VGAE; the teacher must be of the student's
--- class.  opts go to the wrapper.  Returns the student.
 -- A distilled student's state as its plain model holds it: the wrapped loss's state
 -- (loss_fn.base_loss.*: a weighted CE's class weights) back under loss_fn.*, the training-only
 -- projection (loss_fn.projection.*) dropped.  A checkpoint keeps the distilled state (a resume
@@ -169,12 +166,45 @@ function M.plain_state(state)
   return out, changed
 end
 
--- The teacher a distilled student trains against (attach put it on the student's loss), or nil.
-function M.teacher_of(student)
-  local loss = type(student) == "table" and rawget(student, "loss_fn") or nil
-  return type(loss) == "table" and rawget(loss, "teacher") or nil
+-- ------------------------------------------------------------------ a teacher not loaded
+-- What a distilled student is built with when the command runs no distillation loss (testing
+-- it, analysing its embeddings): the student's checkpoint holds all of its own state (the
+-- teacher is never in it), so the teacher's checkpoint need not exist.  Running the loss
+-- raises, naming the checkpoint and why it was not loaded.
+--   D.attach(student, D.AbsentTeacher(student.class_path, path, "graphids test runs no loss"))
+local Absent = class("AbsentTeacher", Module)
+M.AbsentTeacher = Absent
+
+function Absent:__init(class_path, ckpt, why)
+  Module.__init(self)
+  self.class_path, self.ckpt, self.why = class_path, ckpt, why
 end
 
+function Absent:forward()
+  error(string.format("the distillation teacher %s was not loaded (%s); the distillation loss " ..
+    "needs it", tostring(self.ckpt), tostring(self.why)), 0)
+end
+
+-- Whether a student of class_path can be built without its teacher: soft labels take nothing
+-- from it; feature distillation sizes its projection (in the student's checkpoint) by the
+-- teacher's latent width.
+function M.builds_without_teacher(class_path)
+  return class_path == "graphids.models.GATClassifier"
+end
+
+-- The teacher a distilled student trains against (attach put it on the student's loss), or nil
+-- (an AbsentTeacher is none).
+function M.teacher_of(student)
+  local loss = type(student) == "table" and rawget(student, "loss_fn") or nil
+  local t = type(loss) == "table" and rawget(loss, "teacher") or nil
+  if class.isinstance(t, Absent) then return nil end
+  return t
+end
+
+-- Wraps the student's loss in the distillation its family uses (the reference's build_loss):
+-- soft labels for a GATClassifier, features for a VGAE; the teacher must be of the student's
+-- class (or an AbsentTeacher of a student that builds without it).  opts go to the wrapper.
+-- Returns the student.
 function M.attach(student, teacher, opts)
   local path = student.class_path
   if teacher == nil or teacher.class_path ~= path then
@@ -183,6 +213,9 @@ function M.attach(student, teacher, opts)
   end
   if path == "graphids.models.GATClassifier" then
     return student:set_loss_fn(Soft(student.loss_fn, teacher, opts))
+  elseif path == "graphids.models.VGAE" and class.isinstance(teacher, Absent) then
+    error("distill.attach: a VGAE student needs its teacher to be built (its latent width sizes the " ..
+      "projection)", 2)
   elseif path == "graphids.models.VGAE" then
     local o = {}
     for k, v in pairs(opts or {}) do

@@ -25,11 +25,13 @@ end
 
 -- A model rebuilt from a checkpoint (class path + hyper-parameters + weights), after checking
 -- it against opts.vocab_digest.  What the KD teacher and the fusion experts are made from.
+-- opts.what names the checkpoint in messages, opts.use says what it is needed for when it is
+-- missing (default "train that stage first").
 function M.load_model(path, opts)
   opts = opts or {}
   if not gio.exists(path) then
-    error(string.format("%scheckpoint %s does not exist (train that stage first)",
-      opts.what and (opts.what .. ": ") or "", path), 0)
+    error(string.format("%scheckpoint %s does not exist (%s)",
+      opts.what and (opts.what .. ": ") or "", path, opts.use or "train that stage first"), 0)
   end
   local c = ckpt.load(path)
   if c.class_path == nil then
@@ -62,7 +64,42 @@ local function data_module(d)
   return dm
 end
 
-local function model_of(v, dm)
+-- The distillation teacher of model block m for the student, loaded from its checkpoint, or an
+-- AbsentTeacher when teacher_use is false and the student builds without it (the command runs
+-- no distillation loss: its checkpoint holds the student's whole state).  teacher_use otherwise
+-- says why the command loads it, for the message when its checkpoint is missing.
+local function teacher_of(m, dm, model, teacher_use)
+  local distill = require "graphids.models.distill"
+  local kd = m.distillation
+  if teacher_use == false and distill.builds_without_teacher(m.class_path) then
+    return distill.AbsentTeacher(m.class_path, kd.teacher_ckpt, "this command runs no distillation loss")
+  end
+  local use = teacher_use
+  if teacher_use == false then
+    use = "a " .. m.class_path .. " student is built with its teacher, whose latent width sizes the " ..
+      "projection in the student's checkpoint, though this command does not run it"
+  end
+  local teacher, tc = M.load_model(kd.teacher_ckpt, { vocab_digest = M.vocab_digest(dm),
+    class_path = m.class_path, what = "distillation teacher",
+    use = use or "the student trains against it: train the teacher's stage first" })
+  -- a teacher fitted on another seed's split has seen the student's validation graphs: the
+  -- student's validation (its checkpoint choice, early stopping) would flatter it
+  local tseed, sseed = type(tc.loader) == "table" and tc.loader.seed, dm.opts and dm.opts.seed
+  if math.type(tseed) == "integer" and math.type(sseed) == "integer" and tseed ~= sseed then
+    io.stderr:write(string.format("graphids: warning: distillation teacher %s was trained on seed %d's " ..
+      "train/val split, the student uses seed %d's: the student's validation graphs were among the " ..
+      "teacher's training graphs\n", kd.teacher_ckpt, tseed, sseed))
+  end
+  -- soft labels over other classes would fail only in the first step, after the commit
+  local tk, sk = teacher.hp and teacher.hp.num_classes, model.hp and model.hp.num_classes
+  if tk ~= nil and sk ~= nil and tk ~= sk then
+    error(string.format("distillation teacher %s gives %d classes, the student (model.init_args." ..
+      "num_classes) %d", kd.teacher_ckpt, tk, sk), 0)
+  end
+  return teacher
+end
+
+local function model_of(v, dm, teacher_use)
   local m = v.model
   local hp = config.thaw(m.init_args)
   local cls = models.resolve(m.class_path)
@@ -105,23 +142,7 @@ local function model_of(v, dm)
   end
   local kd = m.distillation
   if kd ~= nil then
-    local teacher, tc = M.load_model(kd.teacher_ckpt, { vocab_digest = M.vocab_digest(dm),
-      class_path = m.class_path,
-      what = "distillation teacher" })
-    -- a teacher fitted on another seed's split has seen the student's validation graphs: the
-    -- student's validation (its checkpoint choice, early stopping) would flatter it
-    local tseed, sseed = type(tc.loader) == "table" and tc.loader.seed, dm.opts and dm.opts.seed
-    if math.type(tseed) == "integer" and math.type(sseed) == "integer" and tseed ~= sseed then
-      io.stderr:write(string.format("graphids: warning: distillation teacher %s was trained on seed %d's " ..
-        "train/val split, the student uses seed %d's: the student's validation graphs were among the " ..
-        "teacher's training graphs\n", kd.teacher_ckpt, tseed, sseed))
-    end
-    -- soft labels over other classes would fail only in the first step, after the commit
-    local tk, sk = teacher.hp and teacher.hp.num_classes, model.hp and model.hp.num_classes
-    if tk ~= nil and sk ~= nil and tk ~= sk then
-      error(string.format("distillation teacher %s gives %d classes, the student (model.init_args." ..
-        "num_classes) %d", kd.teacher_ckpt, tk, sk), 0)
-    end
+    local teacher = teacher_of(m, dm, model, teacher_use)
     local opts = { alpha = kd.alpha }
     if m.class_path == "graphids.models.GATClassifier" then
       opts.T = kd.T
@@ -210,12 +231,15 @@ local function check_monitors(v, dm)
 end
 
 -- GPU state is the caller's (stage.build resets it first).  Returns {trainer, model,
--- datamodule}.
-function M.build_run(resolved)
+-- datamodule}.  opts.teacher_use: false when the command runs no distillation loss (test, an
+-- analysis of embeddings or attention): a distilled student that builds without its teacher
+-- is built so, and one that does not says why it loads it; a string: why the command loads the
+-- teacher, for the message when its checkpoint is missing (default: the fit's reason).
+function M.build_run(resolved, opts)
   local v = resolved.validated
   graphids.manual_seed(v.seed_everything)
   local dm = data_module(config.thaw(v.data))
-  local model = model_of(v, dm)
+  local model = model_of(v, dm, (opts or {}).teacher_use)
   check_monitors(v, dm)
   local t = v.trainer
   local trainer = Trainer {

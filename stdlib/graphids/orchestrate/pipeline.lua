@@ -679,11 +679,14 @@ local function job_fn(n, action, opts)
       -- other data or another model than the fit's: tested as `graphids test` tests it, with the
       -- run dir's best checkpoint, and nothing is written there
       local u = record.unrecorded(r)
-      return stage.evaluate(stage.build(u), u, { ckpt_path = r.ckpt_file })
+      return stage.evaluate(stage.build(u, { teacher_use = false }), u, { ckpt_path = r.ckpt_file })
     end
     -- (a fit removes the previous run's markers when it commits: stage.train; a stage that
-    -- fails while it is built is traced by stage.build)
-    local art = stage.build(r, { locked = true })
+    -- fails while it is built is traced by stage.build; a test alone runs no distillation
+    -- loss: a distilled GAT is built without its teacher)
+    local build_opts = { locked = true }
+    if action == "evaluate" then build_opts.teacher_use = false end
+    local art = stage.build(r, build_opts)
     if action == "run" or action == "resume" then
       -- the inputs are recorded as the fit commits: a killed fit resumes on the same inputs
       stage.train(art, r, { resume_from = action == "resume" and r.last_ckpt or nil, write_run_files = true,

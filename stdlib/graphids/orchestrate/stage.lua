@@ -61,7 +61,8 @@ end
 -- cannot be, read-only or under a file, is named).
 -- A build that fails after that (no data root, a dataset without graphs) removes the folders it
 -- created while they hold no file, so a refused stage leaves no empty run dir.
-local function build(resolved)
+-- teacher_use goes to instantiate.build_run (whether a distillation teacher is loaded).
+local function build(resolved, teacher_use)
   inst.check_model(resolved.validated)
   for _, d in ipairs(M.devices(resolved.validated)) do
     graphids.gpu.check_device(d.device, d.key) -- named before the data lands on it (or a run is replaced)
@@ -73,7 +74,7 @@ local function build(resolved)
   end
   collectgarbage("collect")
   graphids.gpu.reset()
-  local ok, art = pcall(inst.build_run, resolved)
+  local ok, art = pcall(inst.build_run, resolved, { teacher_use = teacher_use })
   if not ok then
     if created ~= nil and not rd.holds_files(created) then gio.remove_tree(created) end
     error(art, 0)
@@ -91,10 +92,12 @@ local function record_build_failure(resolved, err, locked)
   pcall(rd.with_lock, dir, locked, tracking.failed, dir, resolved.stage_name, "build", err)
 end
 
--- opts.locked: the caller holds the run dir's stage lock (a pipeline stage), as for the verbs.
+-- opts.locked: the caller holds the run dir's stage lock (a pipeline stage), as for the verbs;
+-- opts.teacher_use: false builds a distilled GAT without its teacher (a test runs no
+-- distillation loss), a string says what needs a missing teacher (instantiate.build_run).
 function M.build(resolved, opts)
-  opts = U.options("stage.build", opts, { locked = false })
-  local ok, art = pcall(build, resolved)
+  opts = U.options("stage.build", opts, { locked = false, teacher_use = U.NONE })
+  local ok, art = pcall(build, resolved, opts.teacher_use)
   if not ok then
     record_build_failure(resolved, art, opts.locked)
     error(art, 0)
