@@ -386,6 +386,17 @@ describe("graphids.orchestrate.stage", function()
     uncalibrated.calibration = 0
     assert.same({ false, "the states were extracted with calibration = 0.1" },
       { fs.is_complete(spec.out_dir, uncalibrated) })
+    -- states of a graphids that calibrated the val windows on their own are extracted again
+    local manifest_path = gio.join(spec.out_dir, "manifest.json")
+    local manifest_bytes = proc.slurp(manifest_path)
+    local old_manifest = gio.read_json(manifest_path)
+    assert.equal("train_mapping", old_manifest.val_calibration)
+    old_manifest.val_calibration = nil
+    assert(gio.write_json(manifest_path, old_manifest))
+    assert.same({ false, "its val states were calibrated on their own windows (an older graphids), not " ..
+      "with their captures' train mapping" }, { fs.is_complete(spec.out_dir, spec) })
+    assert(gio.atomic_write(manifest_path, manifest_bytes))
+    assert.is_true((fs.is_complete(spec.out_dir, spec)))
     -- states of another checkpoint are stale
     local other = config.thaw(spec)
     other.gat_ckpt = vgae.ckpt_file

@@ -127,6 +127,10 @@ function M.manifest_error(manifest)
   return nil
 end
 
+-- How the val split's states are calibrated, as the manifest records it (calibration > 0): with
+-- the mapping of their capture's train windows (state_calibration.apply).
+local VAL_CALIBRATION = "train_mapping"
+
 -- Where the experts' checkpoints were when the states were extracted: in the manifest (shown,
 -- and told apart from the states' identity, which their SHA-256 carry).
 local LOCATION_KEYS = { "vgae_ckpt", "gat_ckpt" }
@@ -169,6 +173,12 @@ function M.is_complete(out_dir, spec)
   end
   if spec and (manifest.calibration or 0) ~= (spec.calibration or 0) then
     return false, "the states were extracted with calibration = " .. tostring(manifest.calibration or 0)
+  end
+  -- states calibrated before the val windows took their capture's train mapping (each val group
+  -- was calibrated on its own few windows) say nothing of it in their manifest
+  if spec and (spec.calibration or 0) > 0 and manifest.val_calibration ~= VAL_CALIBRATION then
+    return false, "its val states were calibrated on their own windows (an older graphids), not with " ..
+      "their captures' train mapping"
   end
   -- the states files as extracted (manifests of earlier versions list no digests): a damaged or
   -- replaced one is extracted again, not met later by the fusion that reads it
@@ -296,6 +306,7 @@ local function extract(spec, opts)
     dataset = d.dataset or "synthetic",
     vgae_ckpt = spec.vgae_ckpt, gat_ckpt = spec.gat_ckpt, vocab_digest = digest, state_dim = 15,
     unknown_id_view = spec.unknown_id_view, calibration = share, calibration_reference = reference,
+    val_calibration = share > 0 and VAL_CALIBRATION or nil,
     vgae_ckpt_sha256 = ckpt_digest(spec.vgae_ckpt), gat_ckpt_sha256 = ckpt_digest(spec.gat_ckpt),
     files = files }
   local ok, err = gio.write_json(gio.join(spec.out_dir, "manifest.json"), manifest)
