@@ -271,9 +271,10 @@ static int l_list_dir(lua_State *L) {
     return 1;
 }
 
-/* {type = "file" | "dir" | "other", size = bytes, mtime = seconds, inode}, or nil when missing
- * (inode: the file's number on its device, as an integer to compare; a file replaced by
- * rename has another). */
+/* {type = "file" | "dir" | "other", size = bytes, mtime = seconds, inode, device}, or nil when
+ * missing (inode: the file's number on its device, as an integer to compare; a file replaced by
+ * rename has another; the pair names one file, so a folder reached again through a link is
+ * known). */
 static int l_stat(lua_State *L) {
     const char *path = l_checkpath(L, 1);
     l_checkend(L, 1, "stat");
@@ -284,7 +285,7 @@ static int l_stat(lua_State *L) {
         lua_pushnil(L);
         return 1;
     }
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 5);
     lua_pushstring(L, st.type == GIDS_FILE_REGULAR ? "file"
                       : st.type == GIDS_FILE_DIR   ? "dir"
                                                    : "other");
@@ -295,6 +296,8 @@ static int l_stat(lua_State *L) {
     lua_setfield(L, -2, "mtime");
     lua_pushinteger(L, (lua_Integer)st.inode);
     lua_setfield(L, -2, "inode");
+    lua_pushinteger(L, (lua_Integer)st.device);
+    lua_setfield(L, -2, "device");
     return 1;
 }
 

@@ -145,9 +145,10 @@ typedef enum gids_file_type {
 
 typedef struct gids_file_info {
     gids_file_type type;
-    int64_t size;   /* bytes */
-    double mtime;   /* seconds since the epoch */
-    uint64_t inode; /* the file's identity on its device: a file replaced by rename has another */
+    int64_t size;    /* bytes */
+    double mtime;    /* seconds since the epoch */
+    uint64_t inode;  /* the file's identity on its device: a file replaced by rename has another */
+    uint64_t device; /* the device holding it: (device, inode) names one file on the machine */
 } gids_file_info;
 
 /* Follows symbolic links.  A missing path is GIDS_OK with type GIDS_FILE_NONE; a symbolic link

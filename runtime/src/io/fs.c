@@ -119,6 +119,7 @@ gids_status gids_file_stat(const char *path, gids_file_info *out) {
     out->size = (int64_t)sb.st_size;
     out->mtime = (double)sb.st_mtim.tv_sec + sb.st_mtim.tv_nsec * 1e-9;
     out->inode = (uint64_t)sb.st_ino;
+    out->device = (uint64_t)sb.st_dev;
     return GIDS_OK;
 }
 
