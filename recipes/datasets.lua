@@ -1,5 +1,5 @@
 -- recipes/datasets.lua -- the dataset catalog: where each dataset's train and test captures live
--- under a data root (<data_root>/<name>/<sub-folder>/*.csv).  Read by graphids.data.catalog,
+-- under a data root (<data_root>/<name>/<sub-folder>/**/*.csv).  Read by graphids.data.catalog,
 -- which adds the attack-type rule (docs/data.md).  Test sets are the listed test sub-folders that
 -- are present; every listed train sub-folder must be present.
 local KNOWN_UNKNOWN = {

@@ -6,11 +6,12 @@
 --   ds.train[1].path, ds.train[1].attack_type, ds.tests[1].name, ds.tests[1].files
 --   data.attack_type_of("set_01/test_04/systematic-4.csv")  --> 9, "systematic"
 --
--- Attack types: a capture's type comes from its file name, else its folder's name.  The name is
--- lower-cased and cut into tokens at '-', '_', '.', ' ' (so "untargeted_payload_fuzzing" never
--- matches "targeted_payload_fuzzing"); the first rule of ATTACK_RULES whose token sequence occurs
--- in it wins; no match is 0 (normal).  Multi-token rules come first, attacks before driving
--- states, so "rpm-accessory-1" is rpm (4): accessory is a driving state, not an attack.
+-- Attack types: a capture's type comes from its file name, else its folders' names (innermost
+-- first).  The name is lower-cased and cut into tokens at '-', '_', '.', ' ' (so
+-- "untargeted_payload_fuzzing" never matches "targeted_payload_fuzzing"); the first rule of
+-- ATTACK_RULES whose token sequence occurs in it wins; no match is 0 (normal).  Multi-token
+-- rules come first, attacks before driving states, so "rpm-accessory-1" is rpm (4): accessory
+-- is a driving state, not an attack.
 local gio = require "graphids.io"
 local paths = require "graphids.paths"
 local U = require "graphids.nn._util"
@@ -85,14 +86,18 @@ local function match_name(name)
   return nil
 end
 
--- code, type name of a capture at path: its file name first, then its parent folder.
+-- code, type name of a capture at path: its file name first, then its folders, the innermost
+-- first (a capture a test folder holds in a folder of its own, test_01_DoS/kia/capture.csv,
+-- is its test folder's type).  The catalog passes the capture's name, its path under the
+-- dataset's folder, so folders above the dataset never decide.
 function M.attack_type_of(path)
   assert(type(path) == "string", "attack_type_of: path must be a string")
-  local dir, file = path:match("^(.-)/?([^/]*)$")
-  local stem = file:gsub("%.[^.]*$", "")
-  local code = match_name(stem)
-  if code == nil then
-    code = match_name(dir:match("([^/]*)$") or "")
+  local parts = {}
+  for p in path:gmatch("[^/]+") do parts[#parts + 1] = p end
+  local code = match_name(((parts[#parts] or ""):gsub("%.[^.]*$", "")))
+  for i = #parts - 1, 1, -1 do
+    if code ~= nil then break end
+    code = match_name(parts[i])
   end
   code = code or 0
   return code, M.ATTACK_TYPES[code]
@@ -313,7 +318,6 @@ end
 
 local CAPTURE_EXT = { csv = true, log = true }
 
--- The capture files of one folder (sorted), each {path, name, attack_type, size}.
 -- Why the folder at path cannot be read (a permission refused on it or above it), or nil when
 -- it can, or is simply not there: a folder this process may not read is named so, not reported
 -- missing.
@@ -327,35 +331,61 @@ local function unreadable(path)
   return nil
 end
 
+-- The capture files under folder dir, in its folders at any depth as the reference reads
+-- <sub-folder>/**/*.csv, sorted by their path (bytewise); each {path, name, attack_type, size},
+-- name being rel/<the path under dir>.  Entries whose name starts with '.' are skipped.  Every
+-- other entry must resolve: a dangling link or one in a loop may be a folder of captures, so it
+-- is named, not skipped; so is a folder or pipe named like a capture, an empty capture, and a
+-- folder reached a second time through a link (its captures would be read twice, or forever).
 local function list_captures(dir, rel)
-  local names, lerr = gio.list_dir(dir)
-  if names == nil then
-    error(string.format("folder %s cannot be read (%s)", dir, tostring(lerr):gsub("^.*: ", "")), 0)
-  end
-  local files = {}
-  for _, n in ipairs(names) do
-    local path = gio.join(dir, n)
-    local st, serr = gio.stat(path)
-    local ext = n:match("%.([^.]+)$")
-    local capture = n:sub(1, 1) ~= "." and ext and CAPTURE_EXT[ext:lower()]
-    if capture and st == nil then
-      -- listed but not there: a link to a file that is gone would leave the capture out unseen
-      error(string.format("capture file %s cannot be read (%s)", path,
-        serr or "it is listed but does not resolve"), 0)
+  local files, seen = {}, {}
+  local function walk(d, r, st)
+    local id = string.format("%d:%d", st.device, st.inode)
+    if seen[id] then
+      local back = r:sub(1, #seen[id] + 1) == seen[id] .. "/"
+      error(string.format("folder %s is the folder %s again, through a symbolic link%s: remove the link",
+        gio.join(dir, r:sub(#rel + 2)), gio.join(dir, seen[id]:sub(#rel + 2)),
+        back and " (a loop: its captures would be read forever)" or " (its captures would be read twice)"), 0)
     end
-    if capture and st.type ~= "file" then
-      -- a folder or pipe named like a capture would otherwise drop out of the split unseen
-      error(string.format("capture file %s is %s, not a regular file: rename or remove it", path,
-        st.type == "dir" and "a folder" or "a pipe, socket or device"), 0)
+    seen[id] = r
+    local names, lerr = gio.list_dir(d)
+    if names == nil then
+      error(string.format("folder %s cannot be read (%s)", d, tostring(lerr):gsub("^.*: ", "")), 0)
     end
-    if capture then
-      if st.size == 0 then
-        error(string.format("capture file %s is empty (0 bytes): remove it or replace it", path), 0)
+    for _, n in ipairs(names) do
+      local path, name = gio.join(d, n), gio.join(r, n)
+      local est, serr
+      if n:sub(1, 1) ~= "." then est, serr = gio.stat(path) end
+      local ext = n:match("%.([^.]+)$")
+      local capture = ext and CAPTURE_EXT[ext:lower()]
+      if n:sub(1, 1) == "." then -- luacheck: ignore 542
+        -- (hidden: skipped)
+      elseif est == nil then
+        -- listed but not there: a link to a file or folder that is gone would leave its
+        -- captures out unseen
+        error(string.format("%s %s cannot be read (%s)", capture and "capture file" or "entry", path,
+          serr or "it is listed but does not resolve"), 0)
+      elseif capture and est.type ~= "file" then
+        -- a folder or pipe named like a capture would otherwise drop out of the split unseen
+        error(string.format("capture file %s is %s, not a regular file: rename or remove it", path,
+          est.type == "dir" and "a folder" or "a pipe, socket or device"), 0)
+      elseif capture then
+        if est.size == 0 then
+          error(string.format("capture file %s is empty (0 bytes): remove it or replace it", path), 0)
+        end
+        files[#files + 1] = { path = path, name = name, attack_type = M.attack_type_of(name),
+          size = est.size }
+      elseif est.type == "dir" then
+        walk(path, name, est)
       end
-      local code = M.attack_type_of(gio.join(rel, n))
-      files[#files + 1] = { path = path, name = gio.join(rel, n), attack_type = code, size = st.size }
     end
   end
+  local st, serr = gio.stat(dir)
+  if st == nil then
+    error(string.format("folder %s cannot be read (%s)", dir, serr or "it is not there"), 0)
+  end
+  walk(dir, rel, st)
+  table.sort(files, function(a, b) return a.name < b.name end)
   return files
 end
 
@@ -442,7 +472,8 @@ local function changed_recorded_captures(name, dir, meta)
   end
   local subs, now = {}, {}
   for f in pairs(was) do
-    local sub = f:match("^(.+)/[^/]+$")
+    -- (the sub-folder is the name's first part: list_captures reads the folders inside it)
+    local sub = f:match("^([^/]+)/")
     if sub then subs[sub] = true end
   end
   local ok, err = pcall(function()
@@ -553,9 +584,10 @@ end
 -- resolve_dataset(name, {data_root=, lake_root=, catalog=, generate=}) ->
 --   {name, dir, source, train = {file...}, train_dirs = {...},
 --    tests = {{name = sub-folder, dir, files = {file...}}...}, raw_bytes}
--- file = {path, name ("<sub-folder>/<file>"), attack_type (code), size}.
--- Errors: unknown name, missing dataset or train folder, a train split without captures, an empty
--- capture file.
+-- file = {path, name ("<sub-folder>/<path under it>"), attack_type (code), size}; a sub-folder's
+-- captures are those at any depth in it (list_captures), sorted by name.
+-- Errors: unknown name, missing dataset or train folder, a train or present test folder without
+-- captures, an empty capture file, an entry that does not resolve, a folder reached twice.
 function M.resolve_dataset(name, opts)
   opts = U.options("resolve_dataset", opts, RESOLVE_OPTS)
   local entry = M.dataset_info(name, opts)
@@ -584,8 +616,8 @@ function M.resolve_dataset(name, opts)
     -- each train folder holds its own traffic (a vehicle, an attack): an empty one would train
     -- a model that never saw it
     if #files == 0 then
-      error(string.format("dataset '%s': train folder %s holds no capture files (*.csv, *.log)",
-        name, sd), 0)
+      error(string.format("dataset '%s': train folder %s holds no capture files (*.csv, *.log, at any " ..
+        "depth)", name, sd), 0)
     end
     for _, f in ipairs(files) do
       ds.train[#ds.train + 1] = f
@@ -601,11 +633,14 @@ function M.resolve_dataset(name, opts)
     end
     if gio.is_dir(sd) then
       local files = list_captures(sd, sub)
-      if #files > 0 then
-        ds.tests[#ds.tests + 1] = { name = sub, dir = sd, files = files }
-        for _, f in ipairs(files) do
-          ds.raw_bytes = ds.raw_bytes + f.size
-        end
+      -- a test folder that is there but holds nothing would drop out of the evaluation unseen
+      if #files == 0 then
+        error(string.format("dataset '%s': test folder %s holds no capture files (*.csv, *.log, at any " ..
+          "depth); remove the folder to leave the test set out", name, sd), 0)
+      end
+      ds.tests[#ds.tests + 1] = { name = sub, dir = sd, files = files }
+      for _, f in ipairs(files) do
+        ds.raw_bytes = ds.raw_bytes + f.size
       end
     end
   end
