@@ -588,6 +588,27 @@ describe("graphids.data cache", function()
         :gsub(",0\n", "\n"):gsub(",0$", "") .. "\n"))
     assert.matches("DoS%-a.csv is named as a dos capture but carries no labels %(format columns without " ..
       "a label column%)", err_of(data.build_cache, "hcrl_sa", { lake_root = tmpdir(), data_root = unl }))
+    -- and so would one whose name says nothing (J1939's fuzz_1ms_ID_and_Data.log before 'fuzz' was a
+    -- token), in a train folder with attacks or a test folder: taken only when its name says normal
+    assert(os.remove(gio.join(unl, "hcrl_sa/train_02_with_attacks/DoS-a.csv")))
+    local log = gio.join(unl, "hcrl_sa/train_02_with_attacks/capture.log")
+    assert(gio.atomic_write(log, table.concat(dump, "\n") .. "\n"))
+    assert.matches("capture file " .. log .. " carries no labels %(format candump%) and neither its name " ..
+      "nor its folders' say it is normal traffic %(attack%-free, normal, benign%), so all 200 frames " ..
+      "would count as normal traffic; label it first, .* or, when it holds no attack, name it or its " ..
+      "folder so",
+      err_of(data.build_cache, "hcrl_sa", { lake_root = tmpdir(), data_root = unl }))
+    assert(os.rename(log, gio.join(unl, "hcrl_sa/train_02_with_attacks/normal-drive.log")))
+    -- (an attack-free folder says it for the captures in it)
+    assert(gio.atomic_write(gio.join(unl, "hcrl_sa/train_01_attack_free/drive.log"),
+      table.concat(dump, "\n") .. "\n"))
+    local built = data.build_cache("hcrl_sa", { lake_root = tmpdir(), data_root = unl, log = print_nothing })
+    assert.equal(6, built.splits.train.num_graphs + built.splits.val.num_graphs) -- 3 captures of 2 windows
+    local tlog = gio.join(unl, "hcrl_sa/test_01_known_vehicle_known_attack/kia/capture.log")
+    assert(gio.mkdir_p(tlog:match("^(.*)/")))
+    assert(gio.atomic_write(tlog, table.concat(dump, "\n") .. "\n"))
+    assert.matches("capture file " .. tlog .. " carries no labels %(format candump%) and neither",
+      err_of(data.build_cache, "hcrl_sa", { lake_root = tmpdir(), data_root = unl, log = print_nothing }))
     -- a first build against a data root without the dataset makes no cache folder at all
     local fresh = tmpdir()
     assert.matches("folder .*/nowhere/hcrl_sa not found", err_of(data.build_cache, "hcrl_sa",

@@ -34,6 +34,7 @@ describe("graphids.data catalog", function()
       ["x/replay-v3.csv"] = 14, ["x/suspension-v2.csv"] = 15,
       ["x/normal_run.csv"] = 0, ["train_02_with_attacks/unknown.csv"] = 0,
       ["x/dosage.csv"] = 0, -- tokens, not substrings
+      ["Application_Layer/fuzz_1ms_ID_and_Data.log"] = 2, -- the J1939 attack data's name
     }
     local paths = {}
     for p in pairs(cases) do
@@ -45,6 +46,14 @@ describe("graphids.data catalog", function()
       assert.equal(cases[p], code, p)
       assert.equal(data.ATTACK_TYPES[code], name)
     end
+    -- normal by a rule (a capture without labels may be taken as normal traffic), or by default
+    local catalog = require "graphids.data.catalog"
+    assert.same({ true, true, true, true, false, false, false },
+      { catalog.named_normal("train_01_attack_free/x.log"), catalog.named_normal("t/normal-drive.log"),
+        catalog.named_normal("test_01_DoS/benign/x.log"), catalog.named_normal("x/accessory-1.log"),
+        catalog.named_normal("train_02_with_attacks/capture.log"),
+        catalog.named_normal("test_01_known_vehicle_known_attack/capture.log"),
+        catalog.named_normal("train_01_attack_free/DoS-1.log") })
     assert.equal(7, data.attack_type_code("targeted_payload_fuzzing"))
     assert.is_nil(data.attack_type_code("nope"))
     -- codes are stable: the reference's 0..6 unchanged

@@ -232,6 +232,22 @@ function S.free_frames(list)
   end
 end
 
+-- Why the capture at path, of attack type code, whose read report says it carries no labels,
+-- cannot be taken as n frames of normal traffic.
+local function unlabeled_problem(path, code, report, n)
+  local format = report.format .. (report.format == "columns" and " without a label column" or "")
+  local what, other = string.format("carries no labels (format %s) and neither its name nor its folders' " ..
+    "say it is normal traffic (attack-free, normal, benign)", format),
+    ", or, when it holds no attack, name it or its folder so (normal-..., ..._attack_free)"
+  if code ~= 0 then
+    what, other = string.format("is named as a %s capture but carries no labels (format %s)",
+      catalog.ATTACK_TYPES[code] or tostring(code), format), ""
+  end
+  return string.format("capture file %s %s, so all %d frames would count as normal traffic; label it " ..
+    "first, e.g. graphids data convert %s OUT.csv --attack-id ID (docs/data-formats.md, \"Labels for " ..
+    "unlabeled logs\")%s", path, what, n, path, other)
+end
+
 function S.read_split(files)
   local data_can = require "graphids.data.can"
   local paths, codes, names = {}, {}, {}
@@ -245,18 +261,15 @@ function S.read_split(files)
       S.free_frames(frames)
       error(string.format("capture file %s holds no frames", paths[i]), 0)
     end
-    -- A capture named for an attack whose file carries no labels (candump, hcrl-txt, a columns
-    -- CSV without a label column) would train and score as all normal traffic.  (A labelled
+    -- A capture without labels (candump, hcrl-txt, a columns CSV without a label column) would
+    -- train and score as all normal traffic: it is taken only when its name or a folder's says
+    -- it is (train_01_attack_free/x.log, normal-drive.log), never by default (an unnamed
+    -- fuzz_1ms.log in train_02_with_attacks, a capture.log in a test folder).  (A labelled
     -- capture may hold no attack frame: the first rows of an attack capture.)
-    if codes[i] ~= 0 and not reports[i].has_labels then
-      local n = #fr
+    if not reports[i].has_labels and not catalog.named_normal(names[i]) then
+      local msg = unlabeled_problem(paths[i], codes[i], reports[i], #fr)
       S.free_frames(frames)
-      error(string.format("capture file %s is named as a %s capture but carries no labels (format " ..
-        "%s), so all %d frames would count as normal traffic; label it first, e.g. graphids data " ..
-        "convert %s OUT.csv --attack-id ID (docs/data-formats.md, \"Labels for unlabeled logs\")",
-        paths[i], catalog.ATTACK_TYPES[codes[i]] or tostring(codes[i]),
-        reports[i].format .. (reports[i].format == "columns" and " without a label column" or ""),
-        n, paths[i]), 0)
+      error(msg, 0)
     end
     rows = rows + #fr
   end

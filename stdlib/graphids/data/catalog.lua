@@ -34,6 +34,7 @@ local ATTACK_RULES = {
   { { "dos" }, 1 },
   { { "fuzzy" }, 2 },
   { { "fuzzing" }, 2 },
+  { { "fuzz" }, 2 }, -- the J1939 attack data's fuzz_1ms_ID_and_Data.log
   { { "gear" }, 3 },
   { { "rpm" }, 4 },
   { { "flooding" }, 5 },
@@ -90,8 +91,7 @@ end
 -- first (a capture a test folder holds in a folder of its own, test_01_DoS/kia/capture.csv,
 -- is its test folder's type).  The catalog passes the capture's name, its path under the
 -- dataset's folder, so folders above the dataset never decide.
-function M.attack_type_of(path)
-  assert(type(path) == "string", "attack_type_of: path must be a string")
+local function type_of(path)
   local parts = {}
   for p in path:gmatch("[^/]+") do parts[#parts + 1] = p end
   local code = match_name(((parts[#parts] or ""):gsub("%.[^.]*$", "")))
@@ -99,8 +99,22 @@ function M.attack_type_of(path)
     if code ~= nil then break end
     code = match_name(parts[i])
   end
-  code = code or 0
+  return code
+end
+
+function M.attack_type_of(path)
+  assert(type(path) == "string", "attack_type_of: path must be a string")
+  local code = type_of(path) or 0
   return code, M.ATTACK_TYPES[code]
+end
+
+-- True when a rule names the capture at path normal traffic (attack-free, normal, benign, a
+-- driving state), by its file name or a folder's; false when a rule names an attack or none
+-- matches (code 0 by default only).  A capture without labels is all normal traffic only when
+-- its name says so (cache_sets.read_split).
+function M.named_normal(path)
+  assert(type(path) == "string", "named_normal: path must be a string")
+  return type_of(path) == 0
 end
 
 -- The code of a type name ("dos" -> 1); nil when unknown.
