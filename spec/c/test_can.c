@@ -95,6 +95,86 @@ TEST(each_malformed_row_names_file_line_and_column) {
         "t.csv:2:1: time steps back 0.1 s (timestamp 1522004165 after 1522004165.1 on line 1;");
 }
 
+/* Expects the read of `text` to fail with EFORMAT and exactly the message `want`. */
+static void check_message(const char *text, const char *want) {
+    gids_can_frames f;
+    CHECK(rd(text, NULL, &f, NULL) == GIDS_EFORMAT);
+    if (strcmp(gids_error_message(), want) != 0)
+        CHECK_FAIL_("message '%s', expected '%s'", gids_error_message(), want);
+    gids_can_frames_free(&f);
+}
+
+/* `head`, then `c` n times, then `tail`: a row with an over-long field (free it). */
+static char *long_row(const char *head, char c, int n, const char *tail) {
+    size_t h = strlen(head), t = strlen(tail);
+    char *s = malloc(h + (size_t)n + t + 1);
+    memcpy(s, head, h);
+    memset(s + h, c, (size_t)n);
+    memcpy(s + h + (size_t)n, tail, t + 1);
+    return s;
+}
+
+/* An over-long field is quoted shortened ("..."), and a bad character is named before a bad
+ * length: a whole field of 3000 'G' once filled the message and never said what was wrong. */
+TEST(over_long_fields_are_quoted_short_and_a_bad_character_comes_first) {
+    const char *q32 = "11111111111111111111111111111111...";
+    char want[256];
+    char *row = long_row("1.1,", 'G', 3000, ",01,0\n");
+    check_message(row, "t.csv:1:5: bad hex digit 'G' in CAN id");
+    free(row);
+    row = long_row("1.1,", '1', 3000, ",01,0\n");
+    snprintf(want, sizeof want, "t.csv:1:5: CAN id '%s' has 3000 hex digits; at most 8", q32);
+    check_message(row, want);
+    free(row);
+    /* no format writes a 0x prefix: said as such, not as 10 digits or a bad 'x' */
+    check_message("1.1,0x18FEDF00,01,0\n",
+                  "t.csv:1:6: CAN id '0x18FEDF00' has a 0x prefix: ids are bare hex digits "
+                  "(18FEDF00)");
+    check_message("(1.0) can0 0X123#01\n",
+                  "t.csv:1:13: CAN id '0X123' has a 0x prefix: ids are bare hex digits (123)");
+    row = long_row("1.1,123,", 'Z', 100000, ",0\n");
+    check_message(row, "t.csv:1:9: bad hex digit 'Z' in data_field");
+    free(row);
+    check_message("1.1,123, 0102,0\n", "t.csv:1:9: bad hex digit ' ' in data_field");
+    check_message("1.1,123,0102Q,0\n", "t.csv:1:13: bad hex digit 'Q' in data_field");
+    row = long_row("1.1,123,", 'A', 100001, ",0\n");
+    check_message(row, "t.csv:1:25: data_field has 100001 hex digits; a payload holds at most 8 "
+                       "bytes (16 digits)");
+    free(row);
+    row = long_row("", '1', 3000, ".5,123,01,0\n");
+    snprintf(want, sizeof want, "t.csv:1:1: timestamp '%s' is too long (3002 characters)", q32);
+    check_message(row, want);
+    free(row);
+    row = long_row("1.5,123,01,", '1', 500, "\n");
+    snprintf(want, sizeof want, "t.csv:1:12: attack must be 0 or 1, got '%s'", q32);
+    check_message(row, want);
+    free(row);
+    row = long_row(" (0.1)  can0  123   [", '1', 400, "]  01\n");
+    snprintf(want, sizeof want, "t.csv:1:22: DLC %s exceeds 8", q32);
+    check_message(row, want);
+    free(row);
+    row = long_row(" (0.1)  can0  123   [2]  01 ", '1', 300, "\n");
+    snprintf(want, sizeof want, "t.csv:1:29: data byte '%s' has 300 hex digits; a byte has 1 or 2",
+             q32);
+    check_message(row, want);
+    free(row);
+    row = long_row(" (0.1)  can0  123   [2]  01 0", 'G', 300, "\n");
+    check_message(row, "t.csv:1:30: bad hex digit 'G' in data byte");
+    free(row);
+    row = long_row("time,can_id,data\n1.0,", '1', 400, ",01\n");
+    snprintf(want, sizeof want, "t.csv:2:5: CAN id %s exceeds 29 bits (max 536870911)", q32);
+    check_message(row, want);
+    free(row);
+    row = long_row("time,can_id,data\n1.0,", '1', 400, "x,01\n");
+    check_message(row, "t.csv:2:405: bad decimal digit 'x' in CAN id");
+    free(row);
+    row = long_row("(1.0) can0 123#R", '1', 300, "\n");
+    snprintf(want, sizeof want,
+             "t.csv:1:17: a remote request is ID#R or ID#R<DLC 0-8>, got 'R%.31s...'", q32);
+    check_message(row, want);
+    free(row);
+}
+
 TEST(empty_and_header_only_files_are_clear_errors) {
     gids_can_frames f;
     CHECK_ERR(gids_can_read_buffer("", 0, "e.csv", NULL, &f, NULL), GIDS_EFORMAT,
@@ -675,6 +755,7 @@ TEST(simulated_payloads_carry_counters_and_checksums) {
 int main(void) {
     RUN(reads_the_canonical_csv_with_hex_ids_of_any_width);
     RUN(each_malformed_row_names_file_line_and_column);
+    RUN(over_long_fields_are_quoted_short_and_a_bad_character_comes_first);
     RUN(empty_and_header_only_files_are_clear_errors);
     RUN(a_byte_order_mark_is_skipped);
     RUN(lenient_skips_counts_and_reports_malformed_rows);

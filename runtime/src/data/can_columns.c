@@ -120,9 +120,9 @@ int can_columns_header(const gids_can_read_opts *o, const char *p, const char *e
     for (int a = 0; a < 5; a++)
         for (int b = a + 1; b < 5; b++)
             if (role_col[a] >= 0 && role_col[a] == role_col[b]) {
-                int c = role_col[a], len = (int)(he[c] - hs[c]);
+                int c = role_col[a];
                 return can_bad(e, hs[c], "column %d ('%.*s%s') is mapped to both %s and %s", c + 1,
-                               len > 40 ? 40 : len, hs[c], len > 40 ? "..." : "", role[a], role[b]);
+                               CAN_QUOTED(hs[c], he[c]), role[a], role[b]);
             }
     /* the name as the header matched it, case aside: columns = {id = "CAN_ID"} reads the
      * column auto-detection reads as can_id */

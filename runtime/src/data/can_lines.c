@@ -30,7 +30,7 @@ static int scan_attack(const char *p, const char *end, uint8_t *attack, const ch
         *attack = (uint8_t)(*p - '0');
         return CAN_ROW_OK;
     }
-    return can_bad(e, p, "%s must be 0 or 1, got '%.*s'", what, (int)(end - p), p);
+    return can_bad(e, p, "%s must be 0 or 1, got '%.*s%s'", what, CAN_QUOTED(p, end));
 }
 
 /* timestamp,arbitration_id,data_field,attack */
@@ -89,8 +89,8 @@ int can_line_candump(const can_columns *cols, const char *p, const char *end, ca
         /* remote request: no payload on the wire; candump may print the requested length as
          * one digit after the R (123#R4) */
         if (we - d > 2 || (we - d == 2 && !(d[1] >= '0' && d[1] <= '8')))
-            return can_bad(e, d + 1, "a remote request is ID#R or ID#R<DLC 0-8>, got '%.*s'",
-                           (int)(we - hash - 1), hash + 1);
+            return can_bad(e, d + 1, "a remote request is ID#R or ID#R<DLC 0-8>, got '%.*s%s'",
+                           CAN_QUOTED(hash + 1, we));
         row->dlc = 0;
     } else if (can_scan_payload(d, we, row->data, &row->dlc, "data", e)) {
         return CAN_ROW_BAD;
@@ -179,7 +179,7 @@ int can_line_hcrl_csv(const can_columns *cols, const char *p, const char *end, c
         row->attack = *p == 'T';
         return CAN_ROW_OK;
     }
-    return can_bad(e, p, "Flag must be R or T, got '%.*s'", (int)(fe - p), p);
+    return can_bad(e, p, "Flag must be R or T, got '%.*s%s'", CAN_QUOTED(p, fe));
 }
 
 /* Expects the literal `lit` at p (after blanks); returns the position after it or NULL. */
@@ -209,12 +209,10 @@ int can_line_hcrl_txt(const can_columns *cols, const char *p, const char *end, c
      * number. */
     bool is_data = re - r == 3 && memcmp(r, "000", 3) == 0;
     bool is_remote = re - r == 3 && memcmp(r, "100", 3) == 0;
-    if (!is_data && !is_remote) {
-        int n = re - r > 20 ? 20 : (int)(re - r);
+    if (!is_data && !is_remote)
         return can_bad(e, r,
                        "RTR field must be 000 (data frame) or 100 (remote request), got '%.*s%s'",
-                       n, r, n < re - r ? "..." : "");
-    }
+                       CAN_QUOTED(r, re));
     q = expect(re, end, "DLC:");
     if (q == NULL) return can_bad(e, skip_blanks(re, end), "expected 'DLC:'");
     const char *d = skip_blanks(q, end), *de = word_end(d, end);

@@ -56,6 +56,18 @@ int can_line_columns(const can_columns *cols, const char *p, const char *end, ca
 int can_columns_header(const gids_can_read_opts *o, const char *p, const char *end,
                        can_columns *cols, can_perr *e);
 
+/* A field [p, end) quoted in a message: at most CAN_QUOTE_MAX of its characters, then "..." when
+ * it is longer (a whole over-long field filled the message and cut off what was wrong with it).
+ * can_bad(e, p, "got '%.*s%s'", CAN_QUOTED(p, end)). */
+#define CAN_QUOTE_MAX 32
+static inline int can_quote_len(const char *p, const char *end) {
+    return end - p > CAN_QUOTE_MAX ? CAN_QUOTE_MAX : (int)(end - p);
+}
+static inline const char *can_quote_more(const char *p, const char *end) {
+    return end - p > CAN_QUOTE_MAX ? "..." : "";
+}
+#define CAN_QUOTED(p, end) can_quote_len((p), (end)), (p), can_quote_more((p), (end))
+
 /* Sets e (at, printf message) and returns CAN_ROW_BAD. */
 int can_bad(can_perr *e, const char *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -113,7 +125,9 @@ void can_order_end(can_order *k);
 extern const uint8_t can_hexval[256];
 
 /* Hex id in [p, end): 1 to 8 digits.  Extended (29-bit) when it has 5 or more digits or a value
- * past 0x7FF, so "0316" and "316" are both the 11-bit 0x316.  Returns CAN_ROW_OK or fills e. */
+ * past 0x7FF, so "0316" and "316" are both the 11-bit 0x316.  Returns CAN_ROW_OK or fills e.
+ * A bad character is named before a bad length; a 0x prefix is named as such (no format has
+ * one). */
 int can_scan_id(const char *p, const char *end, uint32_t *id, uint8_t *flags, can_perr *e);
 /* Decimal id (the J1939 labelling tool's CSV): up to 0x1FFFFFFF, extended past 0x7FF. */
 int can_scan_id_dec(const char *p, const char *end, uint32_t *id, uint8_t *flags, can_perr *e);
@@ -128,7 +142,7 @@ int can_scan_byte(const char *p, const char *end, uint8_t *out, can_perr *e);
  * same double strtod gives; anything else (exponents, more digits) goes through strtod.
  * Must be finite, >= 0 and <= GIDS_CAN_TS_MAX. */
 int can_scan_ts(const char *p, const char *end, double *ts, can_perr *e);
-/* A small decimal integer (DLC, RTR columns) in [p, end), at most `max`. */
+/* A small decimal integer (DLC, RTR columns) in [p, end), at most `max` (< UINT_MAX / 10). */
 int can_scan_uint(const char *p, const char *end, unsigned max, unsigned *out, const char *what,
                   can_perr *e);
 

@@ -58,18 +58,34 @@ static const char *show(char c, char buf[8]) {
     return buf;
 }
 
+/* The first character of [p, end) that is no hex digit, or end. */
+static const char *first_non_hex(const char *p, const char *end) {
+    while (p < end && can_hexval[(unsigned char)*p] != 0xFF) p++;
+    return p;
+}
+
 int can_scan_id(const char *p, const char *end, uint32_t *id, uint8_t *flags, can_perr *e) {
     if (p == end) return can_bad(e, p, "empty CAN id");
-    if (end - p > 8)
-        return can_bad(e, p, "CAN id '%.*s' has %d hex digits; at most 8", (int)(end - p), p,
-                       (int)(end - p));
+    /* No supported format writes a 0x prefix (candump, candump -ta, the HCRL and the canonical
+     * files write bare hex), so one is said as such, not as a bad digit 'x' or a length. */
+    if (end - p >= 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+        return can_bad(e, p + 1,
+                       "CAN id '%.*s%s' has a 0x prefix: ids are bare hex digits (%.*s%s)",
+                       CAN_QUOTED(p, end), CAN_QUOTED(p + 2, end));
+    /* what is wrong first, then how long it is (a field of 3000 'G' is no id of 3000 digits;
+     * v of a field past 8 digits is never used) */
     uint32_t v = 0;
-    for (const char *q = p; q < end; q++) {
+    const char *q = p;
+    for (; q < end; q++) {
         uint8_t h = can_hexval[(unsigned char)*q];
-        char b[8];
-        if (h == 0xFF) return can_bad(e, q, "bad hex digit %s in CAN id", show(*q, b));
+        if (h == 0xFF) break;
         v = v << 4 | h;
     }
+    char b[8];
+    if (q < end) return can_bad(e, q, "bad hex digit %s in CAN id", show(*q, b));
+    if (end - p > 8)
+        return can_bad(e, p, "CAN id '%.*s%s' has %lld hex digits; at most 8", CAN_QUOTED(p, end),
+                       (long long)(end - p));
     if (v > 0x1FFFFFFFu)
         return can_bad(e, p, "CAN id 0x%X exceeds 29 bits (max 0x1FFFFFFF)", (unsigned)v);
     *id = v;
@@ -84,10 +100,10 @@ int can_scan_id_dec(const char *p, const char *end, uint32_t *id, uint8_t *flags
         char b[8];
         if (*q < '0' || *q > '9')
             return can_bad(e, q, "bad decimal digit %s in CAN id", show(*q, b));
-        v = v * 10 + (uint64_t)(*q - '0');
-        if (v > 0x1FFFFFFFu)
-            return can_bad(e, p, "CAN id %.*s exceeds 29 bits (max 536870911)", (int)(end - p), p);
+        if (v <= 0x1FFFFFFFu) v = v * 10 + (uint64_t)(*q - '0'); /* (stays past the max) */
     }
+    if (v > 0x1FFFFFFFu)
+        return can_bad(e, p, "CAN id %.*s%s exceeds 29 bits (max 536870911)", CAN_QUOTED(p, end));
     *id = (uint32_t)v;
     *flags = v > 0x7FFu ? GIDS_CAN_EXTENDED : 0;
     return CAN_ROW_OK;
@@ -96,12 +112,18 @@ int can_scan_id_dec(const char *p, const char *end, uint32_t *id, uint8_t *flags
 int can_scan_payload(const char *p, const char *end, uint8_t *data, uint8_t *dlc, const char *what,
                      can_perr *e) {
     int64_t n = end - p;
-    if (n > 2 * GIDS_CAN_MAX_DLC)
+    if (n > 2 * GIDS_CAN_MAX_DLC || (n & 1)) {
+        /* what is wrong first: a bad character, then the length */
+        const char *bad = first_non_hex(p, end);
+        char b[8];
+        if (bad < end) return can_bad(e, bad, "bad hex digit %s in %s", show(*bad, b), what);
+        if (n & 1 && n < 2 * GIDS_CAN_MAX_DLC)
+            return can_bad(e, end - 1, "%s has an odd number of hex digits (%lld)", what,
+                           (long long)n);
         return can_bad(e, p + 2 * GIDS_CAN_MAX_DLC,
                        "%s has %lld hex digits; a payload holds at most 8 bytes (16 digits)", what,
                        (long long)n);
-    if (n & 1)
-        return can_bad(e, end - 1, "%s has an odd number of hex digits (%lld)", what, (long long)n);
+    }
     for (int64_t i = 0; i < n; i += 2) {
         uint8_t hi = can_hexval[(unsigned char)p[i]], lo = can_hexval[(unsigned char)p[i + 1]];
         if ((hi | lo) == 0xFF) {
@@ -117,15 +139,14 @@ int can_scan_payload(const char *p, const char *end, uint8_t *data, uint8_t *dlc
 
 int can_scan_byte(const char *p, const char *end, uint8_t *out, can_perr *e) {
     if (p == end) return can_bad(e, p, "empty data byte");
+    const char *bad = first_non_hex(p, end);
+    char b[8];
+    if (bad < end) return can_bad(e, bad, "bad hex digit %s in data byte", show(*bad, b));
     if (end - p > 2)
-        return can_bad(e, p, "data byte '%.*s' has more than 2 hex digits", (int)(end - p), p);
+        return can_bad(e, p, "data byte '%.*s%s' has %lld hex digits; a byte has 1 or 2",
+                       CAN_QUOTED(p, end), (long long)(end - p));
     uint8_t v = 0;
-    for (const char *q = p; q < end; q++) {
-        uint8_t h = can_hexval[(unsigned char)*q];
-        char b[8];
-        if (h == 0xFF) return can_bad(e, q, "bad hex digit %s in data byte", show(*q, b));
-        v = (uint8_t)(v << 4 | h);
-    }
+    for (const char *q = p; q < end; q++) v = (uint8_t)(v << 4 | can_hexval[(unsigned char)*q]);
     *out = v;
     return CAN_ROW_OK;
 }
@@ -136,9 +157,8 @@ static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                  1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 static int ts_too_large(const char *p, const char *end, can_perr *e) {
-    int n = end - p > 40 ? 40 : (int)(end - p); /* digits only: checked or scanned before */
     return can_bad(e, p, "timestamp %.*s%s is past %g s (about 31,700 years): not a capture time",
-                   n, p, n < end - p ? "..." : "", GIDS_CAN_TS_MAX);
+                   CAN_QUOTED(p, end), GIDS_CAN_TS_MAX);
 }
 
 int can_scan_ts(const char *p, const char *end, double *ts, can_perr *e) {
@@ -170,7 +190,9 @@ int can_scan_ts(const char *p, const char *end, double *ts, can_perr *e) {
         if (c == p) return can_bad(e, p, "bad timestamp: %s is not a number", show(*p, b));
         return can_bad(e, c, "bad character %s in timestamp", show(*c, b));
     }
-    if (end - p >= (int64_t)sizeof buf) return can_bad(e, p, "timestamp '%.20s...' is too long", p);
+    if (end - p >= (int64_t)sizeof buf)
+        return can_bad(e, p, "timestamp '%.*s%s' is too long (%lld characters)", CAN_QUOTED(p, end),
+                       (long long)(end - p));
     memcpy(buf, p, (size_t)(end - p));
     buf[end - p] = 0;
     char *stop = NULL;
@@ -178,7 +200,7 @@ int can_scan_ts(const char *p, const char *end, double *ts, can_perr *e) {
     if (stop == buf) return can_bad(e, p, "bad timestamp: %s is not a number", show(*p, b));
     if (*stop) return can_bad(e, p + (stop - buf), "bad character %s in timestamp", show(*stop, b));
     if (!isfinite(v) || v < 0)
-        return can_bad(e, p, "timestamp %s must be a finite number >= 0", buf);
+        return can_bad(e, p, "timestamp %.*s%s must be a finite number >= 0", CAN_QUOTED(p, end));
     if (v > GIDS_CAN_TS_MAX) return ts_too_large(p, end, e);
     *ts = v;
     return CAN_ROW_OK;
@@ -191,9 +213,9 @@ int can_scan_uint(const char *p, const char *end, unsigned max, unsigned *out, c
     for (const char *q = p; q < end; q++) {
         char b[8];
         if (*q < '0' || *q > '9') return can_bad(e, q, "bad digit %s in %s", show(*q, b), what);
-        v = v * 10 + (unsigned)(*q - '0');
-        if (v > max) return can_bad(e, p, "%s %.*s exceeds %u", what, (int)(end - p), p, max);
+        if (v <= max) v = v * 10 + (unsigned)(*q - '0'); /* (stays past the max, never wraps) */
     }
+    if (v > max) return can_bad(e, p, "%s %.*s%s exceeds %u", what, CAN_QUOTED(p, end), max);
     *out = v;
     return CAN_ROW_OK;
 }
