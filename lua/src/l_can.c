@@ -61,8 +61,8 @@ static const char *const read_opts[] = {"format",  "lenient",       "time_tolera
                                         "id_base", "attack_frames", "attack_ids",     NULL};
 static const char *const column_keys[] = {"ts", "id", "data", "dlc", "label", NULL};
 
-/* The rules of opts.attack_frames ("ID#DATA") and opts.attack_ids ("ID"), in a userdata pushed
- * on the stack (the GC frees it, also after an error). */
+/* The rules of opts.attack_frames ("ID#DATA", "ID#R4") and opts.attack_ids ("ID"), in a userdata
+ * pushed on the stack (the GC frees it, also after an error). */
 static void opt_rules(lua_State *L, int idx, gids_can_read_opts *o, const char *fname) {
     int total = 0, lens[2] = {0, 0};
     static const char *const keys[2] = {"attack_frames", "attack_ids"};

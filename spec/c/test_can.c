@@ -372,6 +372,7 @@ TEST(small_steps_back_in_time_are_tolerated_and_counted) {
 }
 
 TEST(reads_candump_logs_and_labels_them_by_rule) {
+    gids_can_rule bad_rule;
     const char *text = "(1522004165.988068) can0 264#0003948C0C00FD83\n"
                        "(1522004165.988300) can0 115#4E0002000000FFFF\n"
                        "(1522004165.988400) can0 115#4E0002000000FFFE\n"
@@ -389,20 +390,41 @@ TEST(reads_candump_logs_and_labels_them_by_rule) {
     CHECK_OK(rd(text, &o, &f, &r));
     CHECK(r.format == GIDS_CAN_FMT_CANDUMP && f.n == 5 && r.labeled == 2);
     CHECK(f.attack[0] == 0 && f.attack[1] == 1 && f.attack[2] == 0 && f.attack[4] == 1);
-    CHECK(f.id[3] == 0x1A2B3C4D && f.flags[3] == GIDS_CAN_EXTENDED && f.dlc[3] == 0);
-    CHECK(f.ts[0] == 1522004165.988068 && f.data[7] == 0x83);
+    CHECK(f.id[3] == 0x1A2B3C4D && f.flags[3] == (GIDS_CAN_EXTENDED | GIDS_CAN_REMOTE) &&
+          f.dlc[3] == 0);
+    CHECK(f.ts[0] == 1522004165.988068 && f.data[7] == 0x83 && f.flags[0] == 0);
     gids_can_frames_free(&f);
     CHECK_BAD("(1.0) can0 123##1AA\n", "t.csv:1:16: CAN FD frames");
     CHECK_BAD("(1.0) can0 123#00\n(1.1) can0 123\n", "t.csv:2:15: missing '#'");
     CHECK_BAD("(1.0 can0 123#00\n", "t.csv:1:17: missing ')'");
-    /* a remote request may name its length, nothing else */
+    /* a remote request may name its length, nothing else: kept as requested, with no bytes */
     CHECK_OK(rd("(1.0) can0 123#R4\n(1.1) can0 123#r\n", &o, &f, &r));
-    CHECK(f.n == 2 && f.dlc[0] == 0 && f.dlc[1] == 0);
+    CHECK(f.n == 2 && f.dlc[0] == 4 && f.dlc[1] == 0);
+    CHECK(f.flags[0] == GIDS_CAN_REMOTE && f.flags[1] == GIDS_CAN_REMOTE);
+    CHECK(f.data[0] == 0 && f.data[3] == 0);
     gids_can_frames_free(&f);
     CHECK_BAD("(1.0) can0 123#R9\n",
               "t.csv:1:17: a remote request is ID#R or ID#R<DLC 0-8>, got 'R9'");
     CHECK_BAD("(1.0) can0 123#RTR\n",
               "t.csv:1:17: a remote request is ID#R or ID#R<DLC 0-8>, got 'RTR'");
+    /* "115#" is a data frame with an empty payload, never a remote request: those are
+     * "115#R" (requesting 0 bytes) and "115#R4"; the id rule "115" matches every frame */
+    const char *rtr = "(1.0) can0 115#\n(1.1) can0 115#R\n(1.2) can0 115#R4\n(1.3) can0 116#R\n";
+    const char *want[4] = {"115#", "115#R", "115#r4", "115"};
+    const uint8_t marked[4][4] = {{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}, {1, 1, 1, 0}};
+    o.nrules = 1;
+    for (int k = 0; k < 4; k++) {
+        CHECK_OK(gids_can_rule_parse(want[k], &rules[0]));
+        CHECK_OK(rd(rtr, &o, &f, &r));
+        CHECK(f.n == 4);
+        for (int i = 0; i < 4 && f.n == 4; i++)
+            if (f.attack[i] != marked[k][i])
+                CHECK_FAIL_("rule %s: frame %d attack %u", want[k], i, f.attack[i]);
+        gids_can_frames_free(&f);
+    }
+    CHECK_ERR(gids_can_rule_parse("115#R9", &bad_rule), GIDS_EINVAL,
+              "attack rule '115#R9' (character 6): a remote request is ID#R or ID#R<DLC 0-8>, got "
+              "'R9'");
     /* Ids match on value and width: 00000000 is the extended id 0, not the 11-bit 0. */
     CHECK_OK(gids_can_rule_parse("00000000", &rules[0]));
     o.nrules = 1;
@@ -426,7 +448,12 @@ TEST(reads_candump_ta_logs_with_29_bit_ids) {
     CHECK(f.id[0] == 0x18FCF200 && f.flags[0] == GIDS_CAN_EXTENDED && f.data[0] == 0xE1);
     CHECK(f.id[1] == 0 && f.flags[1] == GIDS_CAN_EXTENDED && f.dlc[1] == 3 &&
           f.data[8 + 2] == 0x28);
-    CHECK(f.ts[1] == 0.005001 && f.dlc[2] == 0 && f.flags[2] == 0);
+    CHECK(f.ts[1] == 0.005001 && f.dlc[2] == 0 && f.flags[2] == GIDS_CAN_REMOTE);
+    CHECK(f.flags[1] == GIDS_CAN_EXTENDED);
+    gids_can_frames_free(&f);
+    /* the length a remote request asks for is its [DLC] */
+    CHECK_OK(rd(" (0.1)  can0  18FEDF00   [4]  remote request\n", NULL, &f, &r));
+    CHECK(f.n == 1 && f.dlc[0] == 4 && f.flags[0] == (GIDS_CAN_EXTENDED | GIDS_CAN_REMOTE));
     gids_can_frames_free(&f);
     CHECK_BAD(" (0.1)  can0  123   [3]  01 02\n", "t.csv:1:31: DLC says 3 bytes but the row has 2");
     CHECK_BAD(" (0.1)  can0  123   [2]  01 02 03\n", "t.csv:1:32: DLC says 2 bytes but the row has "
@@ -459,9 +486,10 @@ TEST(reads_both_hcrl_car_hacking_formats) {
     CHECK(f.id[1] == 0x2C0 && f.dlc[1] == 2 && f.data[8] == 0x14);
     gids_can_frames_free(&f);
     CHECK_BAD("Timestamp: 1.0   ID: 0350  000  DLX: 1  00\n", "t.csv:1:33: expected 'DLC:'");
-    /* A remote request (RTR 100) carries no bytes whatever its DLC says. */
+    /* A remote request (RTR 100) carries no bytes: its DLC is the length it requests. */
     CHECK_OK(rd("Timestamp: 1.0   ID: 0350  100  DLC: 8\n", NULL, &f, &r));
-    CHECK(f.n == 1 && f.id[0] == 0x350 && f.dlc[0] == 0);
+    CHECK(f.n == 1 && f.id[0] == 0x350 && f.dlc[0] == 8 && f.flags[0] == GIDS_CAN_REMOTE);
+    CHECK(f.data[0] == 0 && f.data[7] == 0);
     gids_can_frames_free(&f);
     /* the remote request's DLC ends the row; the RTR field is text, not a number */
     CHECK_BAD("Timestamp: 1.0   ID: 0350  100  DLC: 2  00 11\n",
@@ -649,6 +677,31 @@ TEST(write_then_read_gives_identical_frames) {
     CHECK_OK(gids_can_read(path, NULL, &g, NULL));
     CHECK(g.n == 1 && g.ts[0] == GIDS_CAN_TS_MAX);
     gids_can_frames_free(&g);
+    /* Remote requests are written R, or R<requested length>, and read back as they were; a
+     * data frame with no payload stays one (its payload is empty). */
+    gids_can_frames_free(&f);
+    CHECK_OK(gids_can_frames_push(&f, 1.0, 0x115, GIDS_CAN_REMOTE, 4, d, 0)); /* (d ignored) */
+    CHECK_OK(
+        gids_can_frames_push(&f, 1.5, 0x18FEDF00, GIDS_CAN_EXTENDED | GIDS_CAN_REMOTE, 0, NULL, 1));
+    CHECK_OK(gids_can_frames_push(&f, 2.0, 0x115, 0, 0, NULL, 0));
+    CHECK_OK(gids_can_frames_push(&f, 2.5, 0x115, GIDS_CAN_REMOTE, 8, NULL, 0));
+    CHECK(f.data[0] == 0 && f.data[3] == 0);
+    CHECK_OK(gids_can_write_csv(path, &f, 0, f.n));
+    fp = fopen(path, "r");
+    CHECK(fp && fgets(line, sizeof line, fp) && fgets(line, sizeof line, fp));
+    CHECK(strcmp(line, "1.000000,115,R4,0\n") == 0);
+    CHECK(fgets(line, sizeof line, fp) && strcmp(line, "1.500000,18FEDF00,R,1\n") == 0);
+    CHECK(fgets(line, sizeof line, fp) && strcmp(line, "2.000000,115,,0\n") == 0);
+    if (fp) fclose(fp);
+    CHECK_OK(gids_can_read(path, NULL, &g, NULL));
+    CHECK(g.n == f.n);
+    for (int64_t i = 0; i < f.n && g.n == f.n; i++)
+        CHECK(g.ts[i] == f.ts[i] && g.id[i] == f.id[i] && g.flags[i] == f.flags[i] &&
+              g.dlc[i] == f.dlc[i] && g.attack[i] == f.attack[i] &&
+              memcmp(g.data + 8 * i, f.data + 8 * i, 8) == 0);
+    gids_can_frames_free(&g);
+    CHECK_BAD("1.0,115,R9,0\n",
+              "t.csv:1:10: a remote request is R or R<DLC 0-8> in data_field, got 'R9'");
     remove(path);
     gids_can_frames_free(&f);
 }

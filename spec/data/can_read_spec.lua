@@ -66,6 +66,32 @@ describe("read_can on the hand-made fixtures", function()
     assert.are.same({ 0, 1, 0, 1 }, f:column("attack"):totable())
   end)
 
+  -- A remote request keeps its RTR bit (flags 2) and the length it requests (dlc), through
+  -- write_csv (R, R4) and back; "115#" rules match data frames with an empty payload only.
+  it("keeps remote requests apart from empty data frames", function()
+    local path = os.tmpname()
+    local fh = assert(io.open(path, "w"))
+    fh:write("(1.0) can0 115#\n(1.1) can0 115#R\n(1.2) can0 18FEDF00#R4\n")
+    fh:close()
+    local f, r = data.read_can(path, { attack_frames = { "115#" } })
+    assert.are.same({ "candump", 1 }, { r.format, r.labeled })
+    assert.are.same({ 0, 2, 3 }, f:column("flags"):totable())
+    assert.are.same({ 0, 0, 4 }, f:column("dlc"):totable())
+    assert.are.same({ 1, 0, 0 }, f:column("attack"):totable())
+    assert.are.same({ 0, 1, 0 }, data.read_can(path, { attack_frames = { "115#R" } }):column("attack")
+      :totable())
+    local out = path .. ".csv"
+    data.write_csv(f, out)
+    assert.are.same({ "timestamp,arbitration_id,data_field,attack", "1.000000,115,,1", "1.100000,115,R,0",
+      "1.200000,18FEDF00,R4,0" }, lines_of(out))
+    local g = data.read_can(out)
+    for _, c in ipairs({ "flags", "dlc", "attack", "id" }) do
+      assert.are.same(f:column(c):totable(), g:column(c):totable(), c)
+    end
+    os.remove(path)
+    os.remove(out)
+  end)
+
   it("fails on the first malformed row with file, line and column", function()
     local ok, err = pcall(data.read_can, FIX .. "malformed.csv")
     assert.is_false(ok)

@@ -96,6 +96,25 @@ describe("graphids.data.build_windows", function()
     assert.is_true(graphids.graph_set_validate(set))
   end)
 
+  -- A remote request (R, R4: no payload, flags bit 2) is a message of its id with no bytes,
+  -- exactly as a data frame of that id with an empty payload (what the reference, which reads
+  -- no RTR bit, makes of a row without a payload): its requested length is no feature.
+  it("reads a remote request as a message of its id with no bytes", function()
+    local function with(payload)
+      return { { 0.0, "100", "0A0A" }, { 0.1, "200", payload }, { 0.3, "100", "0A00" },
+        { 0.4, "200", payload }, { 0.7, "100", "0E00" }, { 1.0, "300", "01" } }
+    end
+    local remote, empty = frames(with("R4")), frames(with(""))
+    assert.are.same({ 0, 2, 0, 2, 0, 0 }, remote:column("flags"):totable())
+    assert.are.same({ 2, 4, 2, 4, 2, 1 }, remote:column("dlc"):totable())
+    local a = data.build_windows { files = { remote }, vocab = vocab, window = 6, stride = 6 }
+    local b = data.build_windows { files = { empty }, vocab = vocab, window = 6, stride = 6 }
+    for _, k in ipairs({ "x", "edge_attr", "edge_index", "node_id", "node_ptr", "edge_ptr" }) do
+      assert.is_true(graphids.equal(a[k], b[k]), k)
+    end
+    assert.are.equal(3, a.node_id:numel())
+  end)
+
   it("keeps parallel edges and counts them in edge_freq", function()
     local set = data.build_windows { files = { example() }, vocab = vocab, window = 6, stride = 6 }
     local e = set.edge_attr:totable()

@@ -26,6 +26,10 @@ extern "C" {
 #define GIDS_CAN_MAX_DLC 8
 /* flags bit: the id is a 29-bit (extended) id; written with 8 hex digits, else 3. */
 #define GIDS_CAN_EXTENDED 0x1u
+/* flags bit: a remote request (RTR): it carries no payload, its dlc is the length it requests
+ * (0 when the log does not say) and its data bytes are all 0.  The window graphs read it as a
+ * message of its id with no bytes (docs/windows.md). */
+#define GIDS_CAN_REMOTE 0x2u
 /* Largest timestamp the readers accept and the writer writes, in seconds: about 31,700 years,
  * far past any epoch time (~1.7e9) or uptime counter.  Larger finite values are corrupt fields,
  * and their gaps and squared gaps overflow the window features to inf/NaN. */
@@ -36,9 +40,10 @@ typedef struct gids_can_frames {
     int64_t cap;     /* frames allocated */
     double *ts;      /* [n] seconds */
     uint32_t *id;    /* [n] arbitration id */
-    uint8_t *dlc;    /* [n] payload length in bytes, 0..8 */
-    uint8_t *flags;  /* [n] GIDS_CAN_EXTENDED, ... */
-    uint8_t *data;   /* [n * 8] payloads, row-major; bytes at and past dlc are 0 */
+    uint8_t *dlc;    /* [n] payload length in bytes, 0..8 (a remote request's: requested) */
+    uint8_t *flags;  /* [n] GIDS_CAN_EXTENDED | GIDS_CAN_REMOTE */
+    uint8_t *data;   /* [n * 8] payloads, row-major; bytes at and past dlc are 0 (all of a
+                      * remote request's) */
     uint8_t *attack; /* [n] label: 0 normal, 1 attack */
 } gids_can_frames;
 
@@ -50,7 +55,8 @@ void gids_can_frames_free(gids_can_frames *f);
 /* Makes room for at least `cap` frames (ENOMEM on failure; the table is unchanged then). */
 gids_status gids_can_frames_reserve(gids_can_frames *f, int64_t cap);
 /* Appends one frame (grows geometrically).  dlc must be <= 8 and payload may be NULL when dlc
- * is 0; attack must be 0 or 1. */
+ * is 0 or flags holds GIDS_CAN_REMOTE (a remote request's payload is ignored: it has none);
+ * attack must be 0 or 1. */
 gids_status gids_can_frames_push(gids_can_frames *f, double ts, uint32_t id, uint8_t flags,
                                  uint8_t dlc, const uint8_t *payload, uint8_t attack);
 
@@ -83,18 +89,21 @@ const char *gids_can_format_name(gids_can_format f);
 /* The format named `name` (the names above); EINVAL naming the valid ones otherwise. */
 gids_status gids_can_format_parse(const char *name, gids_can_format *out);
 
-/* A labelling rule for unlabeled logs: frames with this id (and this exact payload when
- * match_data) are attacks.  Ids match on value and on the extended flag. */
+/* A labelling rule for unlabeled logs: frames with this id (and, when match_data, this exact
+ * payload of a data frame, or a remote request of this requested length when flags holds
+ * GIDS_CAN_REMOTE) are attacks.  Ids match on value and on the extended flag. */
 typedef struct gids_can_rule {
     uint32_t id;
-    uint8_t flags; /* GIDS_CAN_EXTENDED or 0 */
+    uint8_t flags; /* GIDS_CAN_EXTENDED, and GIDS_CAN_REMOTE for an ID#R rule */
     uint8_t match_data;
     uint8_t dlc;
     uint8_t data[GIDS_CAN_MAX_DLC];
 } gids_can_rule;
 
-/* Parses "115#4E0002000000FFFF" (exact id and payload; "115#" is the empty payload) or
- * "00000000" (any frame with that id); ids as the readers read them (hex, 8 digits = extended).
+/* Parses "115#4E0002000000FFFF" (a data frame of exact id and payload; "115#" is a data frame
+ * with an empty payload, never a remote request), "115#R" / "115#R4" (a remote request of that
+ * id requesting 0 / 4 bytes, as candump writes them) or "00000000" (any frame with that id,
+ * remote requests included); ids as the readers read them (hex, 8 digits = extended).
  * BORROW: text.  EINVAL naming the text and the offending character. */
 gids_status gids_can_rule_parse(const char *text, gids_can_rule *out);
 
@@ -152,10 +161,11 @@ gids_status gids_can_read_many(const char *const *paths, int n, const gids_can_r
 
 /* ------------------------------------------------------------------ writer (can_write.c)
  * The canonical CSV: header "timestamp,arbitration_id,data_field,attack"; ids as 3 uppercase hex
- * digits (8 when extended); payload as 2*dlc uppercase hex digits; timestamps with the fewest
- * decimals from 6 to 9 that read back to the same double (%.17g when none does); attack 0/1.
- * Rows [from, to) of f.  EINVAL for an empty range or a timestamp outside [0, GIDS_CAN_TS_MAX]
- * (the readers would refuse either file).  BORROW. */
+ * digits (8 when extended); payload as 2*dlc uppercase hex digits, a remote request's as R, or
+ * R<dlc> when it requests bytes (candump's notation, which the csv reader reads back); timestamps
+ * with the fewest decimals from 6 to 9 that read back to the same double (%.17g when none does);
+ * attack 0/1. Rows [from, to) of f.  EINVAL for an empty range or a timestamp outside [0,
+ * GIDS_CAN_TS_MAX] (the readers would refuse either file).  BORROW. */
 gids_status gids_can_write_csv(const char *path, const gids_can_frames *f, int64_t from,
                                int64_t to);
 

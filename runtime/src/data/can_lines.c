@@ -53,7 +53,14 @@ int can_line_csv(const can_columns *cols, const char *p, const char *end, can_ro
     if (q != end) return can_bad(e, q + 1, "unexpected column 5: the row has more than 4 columns");
     if (can_scan_ts(f[0], fe[0], &row->ts, e)) return CAN_ROW_BAD;
     if (can_scan_id(f[1], fe[1], &row->id, &row->flags, e)) return CAN_ROW_BAD;
-    if (can_scan_payload(f[2], fe[2], row->data, &row->dlc, "data_field", e)) return CAN_ROW_BAD;
+    if (f[2] < fe[2] && (*f[2] == 'R' || *f[2] == 'r')) {
+        /* a remote request, as the writer writes one (R, R4) */
+        if (can_scan_remote(f[2], fe[2], &row->dlc, "R or R<DLC 0-8> in data_field", e))
+            return CAN_ROW_BAD;
+        row->flags |= GIDS_CAN_REMOTE;
+    } else if (can_scan_payload(f[2], fe[2], row->data, &row->dlc, "data_field", e)) {
+        return CAN_ROW_BAD;
+    }
     return scan_attack(f[3], fe[3], &row->attack, "attack", e);
 }
 
@@ -72,8 +79,8 @@ static int scan_candump_prefix(const char *p, const char *end, double *ts, const
     return CAN_ROW_OK;
 }
 
-/* (1522004165.988068) can0 264#0003948C0C00FD83  -- a remote frame is ID#R (no payload); CAN FD
- * frames (ID##...) are refused. */
+/* (1522004165.988068) can0 264#0003948C0C00FD83  -- a remote frame is ID#R or ID#R<requested
+ * length> (no payload); CAN FD frames (ID##...) are refused. */
 int can_line_candump(const can_columns *cols, const char *p, const char *end, can_row *row,
                      can_perr *e) {
     (void)cols;
@@ -86,12 +93,10 @@ int can_line_candump(const can_columns *cols, const char *p, const char *end, ca
     const char *d = hash + 1;
     if (d < we && *d == '#') return can_bad(e, d, "CAN FD frames (ID##...) are not supported");
     if (d < we && (*d == 'R' || *d == 'r')) {
-        /* remote request: no payload on the wire; candump may print the requested length as
-         * one digit after the R (123#R4) */
-        if (we - d > 2 || (we - d == 2 && !(d[1] >= '0' && d[1] <= '8')))
-            return can_bad(e, d + 1, "a remote request is ID#R or ID#R<DLC 0-8>, got '%.*s%s'",
-                           CAN_QUOTED(hash + 1, we));
-        row->dlc = 0;
+        /* remote request: no payload on the wire; candump prints the requested length as one
+         * digit after the R when it is not 0 (123#R4) */
+        if (can_scan_remote(d, we, &row->dlc, "ID#R or ID#R<DLC 0-8>", e)) return CAN_ROW_BAD;
+        row->flags |= GIDS_CAN_REMOTE;
     } else if (can_scan_payload(d, we, row->data, &row->dlc, "data", e)) {
         return CAN_ROW_BAD;
     }
@@ -134,9 +139,10 @@ int can_line_candump_ta(const can_columns *cols, const char *p, const char *end,
     row->dlc = (uint8_t)dlc;
     row->attack = 0;
     const char *rest = skip_blanks(be + 1, end);
-    /* candump prints "remote request" instead of bytes for an RTR frame. */
+    /* candump prints "remote request" instead of bytes for an RTR frame; [DLC] is the length
+     * it requests. */
     if (end - rest == 14 && memcmp(rest, "remote request", 14) == 0) {
-        row->dlc = 0;
+        row->flags |= GIDS_CAN_REMOTE;
         return CAN_ROW_OK;
     }
     return scan_byte_list(be + 1, end, dlc, row->data, e);
@@ -219,10 +225,11 @@ int can_line_hcrl_txt(const can_columns *cols, const char *p, const char *end, c
     unsigned dlc = 0;
     if (can_scan_uint(d, de, GIDS_CAN_MAX_DLC, &dlc, "DLC", e)) return CAN_ROW_BAD;
     row->attack = 0;
-    if (is_remote) { /* a remote request carries no bytes whatever its DLC says */
+    if (is_remote) { /* a remote request carries no bytes: its DLC is the length it requests */
         const char *x = skip_blanks(de, end);
         if (x != end) return can_bad(e, x, "a remote request (RTR 100) has no bytes after its DLC");
-        row->dlc = 0;
+        row->dlc = (uint8_t)dlc;
+        row->flags |= GIDS_CAN_REMOTE;
         return CAN_ROW_OK;
     }
     row->dlc = (uint8_t)dlc;

@@ -135,6 +135,10 @@ int can_scan_id_dec(const char *p, const char *end, uint32_t *id, uint8_t *flags
  * in messages. */
 int can_scan_payload(const char *p, const char *end, uint8_t *data, uint8_t *dlc, const char *what,
                      can_perr *e);
+/* A remote request as candump writes it after the '#', and the canonical CSV in data_field: p
+ * at the 'R' (or 'r'), then nothing (0 bytes requested) or one digit 0-8 (the requested length)
+ * up to end.  Sets *dlc.  `form` says what is expected in the message ("ID#R or ID#R<DLC 0-8>"). */
+int can_scan_remote(const char *p, const char *end, uint8_t *dlc, const char *form, can_perr *e);
 /* One byte written as 1 or 2 hex digits (the HCRL byte columns and the candump -ta bytes). */
 int can_scan_byte(const char *p, const char *end, uint8_t *out, can_perr *e);
 /* Timestamp in [p, end): decimal seconds.  Exact fast path: when the digits fit in 2^53 and at

@@ -117,9 +117,15 @@ static int64_t count_lines(const char *p, const char *end, int *nul) {
 
 static const char NUL_MSG[] = "the line contains a NUL byte (not a text file?)";
 
+/* An id rule matches every frame of its id; a frame rule a data frame of its payload ("115#":
+ * the empty one, never a remote request) or a remote request of its requested length
+ * ("115#R4"; a remote request's data bytes are all 0). */
 static int matches(const gids_can_rule *r, const can_row *row) {
-    if (r->id != row->id || r->flags != (row->flags & GIDS_CAN_EXTENDED)) return 0;
-    return !r->match_data || (r->dlc == row->dlc && memcmp(r->data, row->data, r->dlc) == 0);
+    if (r->id != row->id || (r->flags & GIDS_CAN_EXTENDED) != (row->flags & GIDS_CAN_EXTENDED))
+        return 0;
+    if (!r->match_data) return 1;
+    return (r->flags & GIDS_CAN_REMOTE) == (row->flags & GIDS_CAN_REMOTE) && r->dlc == row->dlc &&
+           memcmp(r->data, row->data, r->dlc) == 0;
 }
 
 static gids_status check_opts(const gids_can_read_opts *o) {

@@ -1,5 +1,5 @@
 /* can_rules.c -- names of the log formats and simulated attacks, and the labelling rules
- * ("115#4E0002000000FFFF", "00000000") that mark frames of unlabeled logs as attacks. */
+ * ("115#4E0002000000FFFF", "115#R", "00000000") that mark frames of unlabeled logs as attacks. */
 #include <string.h>
 
 #include "can_parse.h"
@@ -42,7 +42,12 @@ gids_status gids_can_rule_parse(const char *text, gids_can_rule *out) {
     int r = can_scan_id(text, ide, &out->id, &out->flags, &e);
     if (r == CAN_ROW_OK && hash != NULL) {
         out->match_data = 1;
-        r = can_scan_payload(hash + 1, end, out->data, &out->dlc, "the payload", &e);
+        if (hash[1] == 'R' || hash[1] == 'r') {
+            out->flags |= GIDS_CAN_REMOTE;
+            r = can_scan_remote(hash + 1, end, &out->dlc, "ID#R or ID#R<DLC 0-8>", &e);
+        } else {
+            r = can_scan_payload(hash + 1, end, out->data, &out->dlc, "the payload", &e);
+        }
     }
     if (r != CAN_ROW_OK)
         GIDS_FAIL(GIDS_EINVAL, "attack rule '%s' (character %d): %s", text, (int)(e.at - text + 1),

@@ -137,6 +137,13 @@ int can_scan_payload(const char *p, const char *end, uint8_t *data, uint8_t *dlc
     return CAN_ROW_OK;
 }
 
+int can_scan_remote(const char *p, const char *end, uint8_t *dlc, const char *form, can_perr *e) {
+    if (end - p > 2 || (end - p == 2 && !(p[1] >= '0' && p[1] <= '8')))
+        return can_bad(e, p + 1, "a remote request is %s, got '%.*s%s'", form, CAN_QUOTED(p, end));
+    *dlc = end - p == 2 ? (uint8_t)(p[1] - '0') : 0;
+    return CAN_ROW_OK;
+}
+
 int can_scan_byte(const char *p, const char *end, uint8_t *out, can_perr *e) {
     if (p == end) return can_bad(e, p, "empty data byte");
     const char *bad = first_non_hex(p, end);

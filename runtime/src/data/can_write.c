@@ -53,9 +53,15 @@ static int put_row(char *o, const gids_can_frames *f, int64_t i) {
     for (int d = digits - 1; d >= 0; d--) o[len++] = HEX[(f->id[i] >> (4 * d)) & 0xF];
     o[len++] = ',';
     const uint8_t *b = f->data + i * GIDS_CAN_MAX_DLC;
-    for (int j = 0; j < f->dlc[i]; j++) {
-        o[len++] = HEX[b[j] >> 4];
-        o[len++] = HEX[b[j] & 0xF];
+    if (f->flags[i] & GIDS_CAN_REMOTE) {
+        /* no payload: R, with the requested length when there is one (candump's R4) */
+        o[len++] = 'R';
+        if (f->dlc[i] > 0) o[len++] = (char)('0' + f->dlc[i]);
+    } else {
+        for (int j = 0; j < f->dlc[i]; j++) {
+            o[len++] = HEX[b[j] >> 4];
+            o[len++] = HEX[b[j] & 0xF];
+        }
     }
     o[len++] = ',';
     o[len++] = (char)('0' + f->attack[i]);

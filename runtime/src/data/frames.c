@@ -51,7 +51,8 @@ gids_status gids_can_frames_push(gids_can_frames *f, double ts, uint32_t id, uin
     GIDS_CHECK(f != NULL, GIDS_EINVAL, "gids_can_frames_push: f is NULL");
     GIDS_CHECK(dlc <= GIDS_CAN_MAX_DLC, GIDS_EINVAL, "gids_can_frames_push: dlc %u must be <= 8",
                (unsigned)dlc);
-    GIDS_CHECK(dlc == 0 || payload != NULL, GIDS_EINVAL,
+    int remote = (flags & GIDS_CAN_REMOTE) != 0;
+    GIDS_CHECK(dlc == 0 || remote || payload != NULL, GIDS_EINVAL,
                "gids_can_frames_push: payload is NULL with dlc %u", (unsigned)dlc);
     GIDS_CHECK(attack <= 1, GIDS_EINVAL, "gids_can_frames_push: attack %u must be 0 or 1",
                (unsigned)attack);
@@ -64,6 +65,6 @@ gids_status gids_can_frames_push(gids_can_frames *f, double ts, uint32_t id, uin
     f->attack[i] = attack;
     uint8_t *row = f->data + i * GIDS_CAN_MAX_DLC;
     memset(row, 0, GIDS_CAN_MAX_DLC);
-    if (dlc > 0) memcpy(row, payload, dlc);
+    if (dlc > 0 && !remote) memcpy(row, payload, dlc);
     return GIDS_OK;
 }

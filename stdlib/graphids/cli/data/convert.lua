@@ -23,7 +23,8 @@ options:
   --format F             auto, csv, candump, candump-ta, hcrl-csv, hcrl-txt or columns
   --lenient              skip malformed rows (counted and reported) instead of failing
   --time-tolerance S     seconds a row may step back in time (default 0.001; inf: no check)
-  --attack-frame ID#DATA label frames with exactly this id and payload as attacks (repeatable)
+  --attack-frame ID#DATA label data frames with exactly this id and payload as attacks (repeatable;
+                         ID# is the empty payload; ID#R, ID#R4: remote requests for 0, 4 bytes)
   --attack-id ID         label every frame with this id as an attack (repeatable)
   --columns SPEC         column-mapped CSV: ts=NAME,id=NAME,data=NAME,dlc=NAME,label=NAME
   --id-base 10|16        base of the id column of a column-mapped CSV
