@@ -441,6 +441,43 @@ describe("graphids.nn.Module", function()
     assert.matches("^" .. msg, err)
   end)
 
+  -- docs/nn.md: an inner op's message that counts the op's own arguments keeps the op's name
+  -- after the layer's; the layer has no "arg 2"
+  it("keeps an inner op's name after the layer's when its message counts the op's arguments", function()
+    local SPEC = "spec/nn/module_spec.lua"
+    local U = require "graphids.nn._util"
+    local function error_of(f)
+      local ok, err = pcall(f)
+      assert.is_false(ok)
+      return err
+    end
+    local Proj = class("Proj", nn.Module)
+    function Proj:__init()
+      nn.Module.__init(self)
+      self.w = graphids.ones(3, 2)
+    end
+    function Proj:forward(x, dim)
+      if dim ~= nil then return x:sum(dim) end
+      return graphids.mm(x, self.w)
+    end
+    U.library_forwards[Proj.forward] = true -- as graphids.nn's own layers
+    local x = graphids.ones({ 2, 3 }, { dtype = "f64" })
+    local line = debug.getinfo(1, "l").currentline + 1
+    local err = error_of(function() return Proj()(x) end)
+    assert.matches("^" .. SPEC .. ":" .. line .. ": Proj: mm: arg 2 has dtype f32, expected the " ..
+      "dtype of arg 1 %(f64%)$", err)
+    line = debug.getinfo(1, "l").currentline + 1
+    err = error_of(function() return nn.Sequential(nn.Identity(), Proj())(x) end)
+    assert.matches("^" .. SPEC .. ":" .. line .. ": model%.1: Proj: mm: arg 2 has dtype f32", err)
+    err = error_of(function() return Proj()(x, "a") end)
+    assert.matches("^" .. SPEC .. ":%d+: Proj: sum: dim %(argument #2%) must be an integer", err)
+    -- a layer's count of its own forward's arguments is its own: named once
+    line = debug.getinfo(1, "l").currentline + 1
+    err = error_of(function() return nn.Linear(3, 2)(x, x) end)
+    assert.matches("^" .. SPEC .. ":" .. line .. ": Linear: unexpected argument #2 %(graphids.Tensor%) " ..
+      "to forward%(x%)$", err)
+  end)
+
   it("registers modules assigned to fields and refuses clashing names", function()
     local M = class("M", nn.Module)
     function M:__init()

@@ -175,6 +175,10 @@ U.library_forwards[Module.forward] = true
 -- chain, the one the user's code called (no library forward runs around it), raises it again
 -- at that call's line, named by the innermost layer ("Linear: "), as core._named does for a
 -- function (the inner op's name and position dropped).  A user's forward placed its own.
+-- An inner op's message that counts its own arguments ("arg 2 has dtype f32", "dim (argument
+-- #2) ...") keeps the op's name after the layer's ("Linear: addmm: arg 2 ..."): the layer has
+-- no such argument, and the op's name says whose they are.  The layers check the usual mistakes
+-- before their ops do, in their own terms (F.linear's input and weight), so this is the rare case.
 local depth = 0
 local failing = nil -- {msg =, level =, chain = {module, ...}, placed = bool}
 local in_library = false -- whether the forward running now is one of U.library_forwards
@@ -192,6 +196,14 @@ local function child_path(parent, child)
     end
   end
   return "<" .. class.name_of(child) .. ">"
+end
+
+-- Whether the op name `name` ("addmm: ") of an error raised inside `layer` stays in the message
+-- renamed by the layer: it does when the rest counts the op's arguments, unless it is the
+-- layer's own name (its forward's arity check counts the forward's).
+local function keeps_op_name(name, rest, layer)
+  return name ~= "" and name ~= "?: " and name ~= layer
+    and (rest:find("%f[%w_]arg %d") or rest:find("argument #%d")) ~= nil
 end
 
 -- The error err of self's call, as it is to be raised from there (where: the line that
@@ -214,7 +226,8 @@ local function raised(self, err, where)
   if not U.library_forwards[self.forward] then
     f.placed = true
   elseif not f.placed and not in_library then
-    pos, name, f.placed = where, class.name_of(f.chain[1]) .. ": ", true
+    local layer = class.name_of(f.chain[1]) .. ": "
+    pos, name, f.placed = where, keeps_op_name(name, rest, layer) and layer .. name or layer, true
   end
   if level > 0 then
     f.msg = pos .. name .. rest
