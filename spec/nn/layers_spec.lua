@@ -68,6 +68,32 @@ describe("nn.Linear", function()
       graphids.ones(4), m.weight)
   end)
 
+  -- the product would refuse the mix too, counting its own arguments ("addmm: arg 2 has dtype
+  -- f32"), which a Linear does not have
+  it("refuses an input of another dtype than its weight in its own terms, at the caller's line", function()
+    local at = helpers.errors_at_caller
+    local m = nn.Linear(8, 4)
+    local x64 = graphids.randn({ 3, 8 }, F64)
+    local f64 = ": Linear: input has dtype f64, but weight has dtype f32 %(convert one: " ..
+      "input:float%(%), or the layer: m:double%(%)%)$"
+    at(f64, m, x64)
+    at(f64, m, graphids.randn({ 8 }, F64))
+    at(f64, m, graphids.randn({ 2, 3, 8 }, F64))
+    at(f64, nn.Linear(8, 4, { bias = false }), x64)
+    at(": Linear: input has dtype i64, but weight has dtype f32 %(convert it: input:float%(%)%)$", m,
+      graphids.randn(3, 8):long())
+    at(": model%.1: Linear: input has dtype f64, but weight has dtype f32 ", nn.Sequential(nn.ReLU(), m),
+      x64)
+    at(": Linear: input has dtype f32, but weight has dtype f64 %(convert one: input:double%(%), or " ..
+      "the layer: m:float%(%)%)$", nn.Linear(8, 4, F64), graphids.randn(3, 8))
+    at(": linear: input has dtype f64, but weight has dtype f32 ", F.linear, x64, m.weight)
+    -- what no check precedes keeps the op's name with the op's argument numbers
+    local b = nn.Linear(8, 4)
+    b.bias = graphids.zeros({ 4 }, F64)
+    at(": Linear: addmm: bias has dtype f64, expected the dtype of arg 1 %(f32%)$", b,
+      graphids.randn(3, 8))
+  end)
+
   it("starts U(-1/sqrt(in), 1/sqrt(in)) for weight and bias", function()
     graphids.manual_seed(1)
     local m = nn.Linear(400, 300)

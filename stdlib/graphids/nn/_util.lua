@@ -333,6 +333,31 @@ function U.is_float(t)
   return dt == "f32" or dt == "f64" or dt == "f16" or dt == "bf16"
 end
 
+-- `var` converted to dtype, as code: "x:float()", "x:double()", else "x:to('f16')".
+local function conversion(var, dtype)
+  if dtype == "f32" then
+    return var .. ":float()"
+  elseif dtype == "f64" then
+    return var .. ":double()"
+  end
+  return string.format("%s:to('%s')", var, dtype)
+end
+
+-- Raises the error of a layer's input t (named `what`) whose dtype is not that of the layer's
+-- parameter w (named wname), at error() level `level` seen from the caller: the matrix products
+-- refuse a mix, and their own message counts their arguments ("addmm: arg 2 has dtype f32"),
+-- which the layer does not have.  Called only on a mismatch, so that a forward's check costs two
+-- field reads (t.dtype ~= w.dtype).  The hint converts the input, or the layer (Module:to takes
+-- f32 and f64 only).
+function U.dtype_mismatch(fname, what, t, wname, w, level)
+  local dt, wt = t.dtype, w.dtype
+  local hint = (dt == "f32" or dt == "f64")
+    and string.format("convert one: %s, or the layer: %s", conversion(what, wt), conversion("m", dt))
+    or "convert it: " .. conversion(what, wt)
+  error(string.format("%s: %s has dtype %s, but %s has dtype %s (%s)", fname, what, dt, wname, wt,
+    hint), (level or 2) + 1)
+end
+
 -- level: error's level for the caller, as seen from the function calling this (default 2:
 -- that function's caller; U.CTOR from an __init).
 function U.check_reduction(fname, reduction, level)

@@ -59,9 +59,14 @@ function F.linear(x, weight, bias)
   end
   local nd = x.ndim
   -- said here in the input's terms: the product's own refusal speaks of weight^T as "arg 2"
-  if nd >= 1 and U.is_tensor(weight) and weight.ndim >= 1 and x.shape[nd] ~= weight.shape[weight.ndim] then
-    error(string.format("linear: input of shape %s has last dim %d, but weight of shape %s takes %d",
-      U.shape_str(x), x.shape[nd], U.shape_str(weight), weight.shape[weight.ndim]), 2)
+  if U.is_tensor(weight) then
+    if nd >= 1 and weight.ndim >= 1 and x.shape[nd] ~= weight.shape[weight.ndim] then
+      error(string.format("linear: input of shape %s has last dim %d, but weight of shape %s takes %d",
+        U.shape_str(x), x.shape[nd], U.shape_str(weight), weight.shape[weight.ndim]), 2)
+    end
+    if x.dtype ~= weight.dtype then
+      U.dtype_mismatch("linear", "input", x, "weight", weight)
+    end
   end
   if nd == 2 then
     if bias ~= nil then
