@@ -212,6 +212,26 @@ describe("nn.LSTM", function()
       m, graphids.zeros(0, 3))
   end)
 
+  -- the products would refuse the mix in their own terms ("addmm: arg 2 has dtype f32", the
+  -- cell's "c_prev has dtype f64"); the layer says which of its inputs, at the caller's line
+  it("refuses an input or state of another dtype than its parameters, in its own terms", function()
+    local at = helpers.errors_at_caller
+    local hint = " %(convert one: %w+:float%(%), or the layer: m:double%(%)%)$"
+    for _, mode in ipairs({ "LSTM", "GRU" }) do
+      at(": " .. mode .. ": input has dtype f64, but weight_ih_l0 has dtype f32" .. hint, nn[mode](3, 2),
+        graphids.zeros({ 4, 2, 3 }, F64))
+      at(": " .. mode .. ": input has dtype i64, but weight_ih_l0 has dtype f32 %(convert it: " ..
+        "input:float%(%)%)$", nn[mode](3, 2), graphids.zeros({ 4, 3 }, { dtype = "i64" }))
+    end
+    local x, h, h64 = graphids.zeros(4, 2, 3), graphids.zeros(1, 2, 2), graphids.zeros({ 1, 2, 2 }, F64)
+    at(": GRU: h0 has dtype f64, but weight_ih_l0 has dtype f32 %(convert one: h0:float%(%)", nn.GRU(3, 2),
+      x, h64)
+    at(": LSTM: h0 has dtype f64, but weight_ih_l0 has dtype f32 ", nn.LSTM(3, 2), x, { h64, h })
+    at(": LSTM: c0 has dtype f64, but weight_ih_l0 has dtype f32 %(convert one: c0:float%(%)",
+      nn.LSTM(3, 2), x, { h, h64 })
+    at(": model%.0: GRU: input has dtype f64", nn.Sequential(nn.GRU(3, 2)), graphids.zeros({ 4, 2, 3 }, F64))
+  end)
+
   it("passes gradcheck over input, initial state and parameters", function()
     local m = nn.LSTM(3, 2, { num_layers = 2, bidirectional = true, dtype = "f64" })
     local x = modcheck.input(3, 2, 3)

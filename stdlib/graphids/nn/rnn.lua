@@ -234,6 +234,13 @@ function RNNBase:forward(input, hx)
     error(string.format("%s: input size (last dim of %s) must be input_size %d", mode,
       U.shape_str(input), self.input_size), 2)
   end
+  -- the parameters' dtype, checked here in the layer's terms (the products would count their own
+  -- arguments); every parameter has it unless one was replaced by hand
+  local wname = self._names[1][1]
+  local w = rawget(self, wname)
+  if input.dtype ~= w.dtype then
+    U.dtype_mismatch(mode, "input", input, wname, w)
+  end
   local x, tdim = input, 1
   if unbatched then
     x = input:unsqueeze(2)
@@ -269,6 +276,9 @@ function RNNBase:forward(input, hx)
       end
       if not ok then
         state_error(self, idx == 1 and "h0" or "c0", s, want)
+      end
+      if s.dtype ~= w.dtype then
+        U.dtype_mismatch(mode, idx == 1 and "h0" or "c0", s, wname, w)
       end
     end
     if unbatched then
