@@ -3,6 +3,7 @@
 -- shared weights, attention weights and batched graphs.
 local graphids = require "graphids"
 local nn = require "graphids.nn"
+local helpers = require "helpers"
 
 local function hand_graph()
   return graphids.tensor({ { 0, 0, 1, 2, 3, 2, 4, 1, 3, 5, 4, 1 },
@@ -83,6 +84,19 @@ describe("graph layers: bad input", function()
       assert.has_error(function() m(graphids.ones({ N, 5 }, { dtype = "i64" }), ei, ea) end,
         name .. ": x must be a float tensor, got i64")
     end)
+    -- the projection would refuse the mix in its own terms ("addmm: arg 2 has dtype f32"), or
+    -- named by the Linear inside ("model.lin: Linear: input has dtype f64")
+    it(name .. " refuses node features or edge attributes of another dtype than its weights", function()
+      local lin = ({ GATConv = "lin", GATv2Conv = "lin_l", TransformerConv = "lin_query",
+        GCNConv = "lin" })[name]
+      helpers.errors_at_caller(": " .. name .. ": x has dtype f64, but " .. lin .. ".weight has " ..
+        "dtype f32 %(convert one: x:float%(%), or the layer: m:double%(%)%)$", m, x:double(), ei, ea)
+      if name ~= "GCNConv" then -- (its edge weights only scale messages, in any float dtype)
+        helpers.errors_at_caller(": " .. name .. ": edge_attr has dtype f64, but lin_edge.weight has " ..
+          "dtype f32 %(convert one: edge_attr:float%(%), or the layer: m:double%(%)%)$", m, x, ei,
+          ea:double())
+      end
+    end)
     it(name .. " refuses edge attributes of the wrong shape", function()
       if name == "GCNConv" then
         assert.has_error(function() m(x, ei, graphids.rand(11)) end,
@@ -102,6 +116,18 @@ describe("graph layers: bad input", function()
       assert.matches("unknown option 'head'", err)
     end)
   end
+
+  it("SAGEConv and GINEConv name the dtype their projections need; GINConv's nn names its own", function()
+    local x64, at = x:double(), helpers.errors_at_caller
+    at(": SAGEConv: x has dtype f64, but lin_l%.weight has dtype f32 ", nn.SAGEConv(5, 4), x64, ei)
+    at(": SAGEConv: x has dtype f64, but lin%.weight has dtype f32 ", nn.SAGEConv(5, 4, { project = true }),
+      x64, ei)
+    local gine = nn.GINEConv(nn.Sequential(nn.Linear(5, 4)), { edge_dim = 3 })
+    at(": GINEConv: edge_attr has dtype f64, but lin%.weight has dtype f32 ", gine, x, ei,
+      graphids.randn({ 12, 3 }, { dtype = "f64" }))
+    at(": model%.nn%.0: Linear: input has dtype f64, but weight has dtype f32 ",
+      nn.GINConv(nn.Sequential(nn.Linear(5, 4))), x64, ei)
+  end)
 
   it("GATv2Conv refuses edge_attr without edge_dim and TransformerConv needs it with one", function()
     assert.has_error(function() nn.GATv2Conv(5, 4)(x, ei, graphids.randn(12, 3)) end,

@@ -112,6 +112,16 @@ function C.check_graph(fname, x, edge_index, in_channels)
   return N
 end
 
+-- t (the input `what`, checked already) must have the dtype of the weight of the layer's Linear
+-- child `lin` ("lin_l"), which projects it: the product would refuse the mix in its own terms
+-- ("addmm: arg 2 has dtype f32"), and the child's check would name the child, not the layer.
+function C.check_dtype(fname, what, t, layer, lin, level)
+  local w = layer[lin].weight
+  if t.dtype ~= w.dtype then
+    U.dtype_mismatch(fname, what, t, lin .. ".weight", w, level or 3)
+  end
+end
+
 -- edge_attr's type: nil or a tensor, raised at error() level `level` seen from here.
 -- options_at: the position of the call options in the forward that got edge_attr, when it
 -- takes them after edge_attr; a table given as edge_attr is then most likely those options

@@ -70,9 +70,11 @@ function GATConv:forward(x, edge_index, edge_attr, opts)
   local call = U.options("GATConv:forward", opts, CALL)
   local H, Ch = self.heads, self.out_channels
   local N = C.check_graph("GATConv", x, edge_index, self.in_channels)
+  C.check_dtype("GATConv", "x", x, self, "lin")
   C.check_attention_edge_attr("GATConv", edge_attr)
   if self.lin_edge then
     edge_attr = C.check_edge_attr("GATConv", edge_attr, edge_index:size(2), self.edge_dim)
+    if edge_attr ~= nil then C.check_dtype("GATConv", "edge_attr", edge_attr, self, "lin_edge") end
   else
     edge_attr = nil
   end

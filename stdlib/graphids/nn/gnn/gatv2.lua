@@ -66,12 +66,14 @@ function GATv2Conv:forward(x, edge_index, edge_attr, opts)
   local call = U.options("GATv2Conv:forward", opts, CALL)
   local H, Ch = self.heads, self.out_channels
   local N = C.check_graph("GATv2Conv", x, edge_index, self.in_channels)
+  C.check_dtype("GATv2Conv", "x", x, self, "lin_l")
   C.check_attention_edge_attr("GATv2Conv", edge_attr)
   if edge_attr ~= nil and not self.lin_edge then
     error("GATv2Conv: edge_attr was given but the layer has no edge_dim (construct it with " ..
       "{edge_dim = " .. (edge_attr.ndim == 2 and edge_attr:size(2) or 1) .. "})", 2)
   end
   edge_attr = C.check_edge_attr("GATv2Conv", edge_attr, edge_index:size(2), self.edge_dim)
+  if edge_attr ~= nil then C.check_dtype("GATv2Conv", "edge_attr", edge_attr, self, "lin_edge") end
   local xl = self.lin_l(x):view(N, H, Ch)
   local xr = self.share_weights and xl or self.lin_r(x):view(N, H, Ch)
   if self.add_self_loops then

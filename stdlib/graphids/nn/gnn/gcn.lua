@@ -89,6 +89,7 @@ end
 -- forward(x [N, in], edge_index [2, E], edge_weight [E]?) -> [N, out]
 function GCNConv:forward(x, edge_index, edge_weight)
   local N = C.check_graph("GCNConv", x, edge_index, self.in_channels)
+  C.check_dtype("GCNConv", "x", x, self, "lin")
   if edge_weight ~= nil then
     edge_weight = C.check_edge_attr("GCNConv", edge_weight, edge_index:size(2), 1, "edge_weight")
       :view(-1)

@@ -151,7 +151,10 @@ function GINEConv:forward(x, edge_index, edge_attr)
       edge_attr:size(2)), 2)
   end
   edge_attr = C.check_edge_attr("GINEConv", edge_attr, edge_index:size(2), self.edge_dim or F)
-  if self.lin then edge_attr = self.lin(edge_attr) end
+  if self.lin then
+    C.check_dtype("GINEConv", "edge_attr", edge_attr, self, "lin")
+    edge_attr = self.lin(edge_attr)
+  end
   local msg = (G.gather(x, edge_index:select(1, 1)) + edge_attr):relu()
   local out = G.scatter(msg, edge_index:select(1, 2), N, "sum")
   return self.nn(out + (1 + self.eps) * x)

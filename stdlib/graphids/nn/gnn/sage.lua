@@ -61,6 +61,7 @@ end
 -- forward(x [N, in], edge_index [2, E]) -> [N, out]
 function SAGEConv:forward(x, edge_index)
   local N = C.check_graph("SAGEConv", x, edge_index, self.in_channels)
+  C.check_dtype("SAGEConv", "x", x, self, self.lin and "lin" or "lin_l")
   local xs = self.lin and self.lin(x):relu() or x
   local out = C.aggregate(G.gather(xs, edge_index:select(1, 1)), edge_index:select(1, 2), N,
     self.aggr)

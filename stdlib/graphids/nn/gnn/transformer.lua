@@ -67,6 +67,7 @@ function TransformerConv:forward(x, edge_index, edge_attr, opts)
   local call = U.options("TransformerConv:forward", opts, CALL)
   local H, Ch = self.heads, self.out_channels
   local N = C.check_graph("TransformerConv", x, edge_index, self.in_channels)
+  C.check_dtype("TransformerConv", "x", x, self, "lin_query")
   C.check_attention_edge_attr("TransformerConv", edge_attr)
   if self.lin_edge then
     if edge_attr == nil then
@@ -75,6 +76,7 @@ function TransformerConv:forward(x, edge_index, edge_attr, opts)
     end
     edge_attr = C.check_edge_attr("TransformerConv", edge_attr, edge_index:size(2),
       self.edge_dim)
+    C.check_dtype("TransformerConv", "edge_attr", edge_attr, self, "lin_edge")
   elseif edge_attr ~= nil then
     error("TransformerConv: edge_attr was given but the layer has no edge_dim", 2)
   end
