@@ -23,7 +23,10 @@
  *
  * Devices are CUDA ordinals (0-based), as gpu.memory's.  The current stream is the calling OS
  * thread's, per device; every op on that device is issued on it.  A stream set current is kept
- * alive by this module until another is set, so the GC cannot destroy a current stream.
+ * alive by this state until another is set, so its GC cannot destroy a current stream; closing
+ * the state (lua_close) destroys it, and a thread that still has it current (the state ran on
+ * another OS thread) is back on the default stream at its next op (gids/backend.h's
+ * stream_destroy).
  * :close() is idempotent; a closed handle used again is an error; the default stream's :close()
  * does nothing (it cannot be destroyed).  Without a GPU each call raises the loader's reason.
  */

@@ -10,7 +10,9 @@
  * plugin's path in LOOPBACK_SO.  The handles are opaque to callers; the error paths that need a
  * handle of a second device (the loopback has one) build one from the plugin's own definition
  * (loopback_impl.h), as a second GPU's handle would reach these entries on a real machine.  A
- * destroyed handle is freed memory, so its use is not detectable (as on CUDA): not tested. */
+ * destroyed handle is freed memory, so a caller's use of it is not detectable (as on CUDA): not
+ * tested; a stream another thread destroyed while current here is (the thread falls back to the
+ * default stream, ASan sees any read of the freed handle). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +122,57 @@ TEST(a_second_thread_sees_the_default_stream_and_sets_its_own) {
     CHECK_OK(be_->stream_set(0, NULL));
     CHECK_OK(be_->stream_destroy(mine));
     CHECK_OK(be_->stream_destroy(theirs));
+}
+
+/* A thread whose current stream another thread destroys (a Lua state closed elsewhere). */
+typedef struct {
+    pthread_barrier_t made, destroyed;
+    gids_stream *s, *after;
+    gids_status st;
+    bool used;
+} destroyed_view;
+
+static void *thread_with_a_current_stream(void *arg) {
+    destroyed_view *v = arg;
+    v->st = be_->stream_create(&v->s, 0, 0, 0);
+    if (v->st == GIDS_OK) v->st = be_->stream_set(0, v->s);
+    pthread_barrier_wait(&v->made);
+    pthread_barrier_wait(&v->destroyed); /* the main thread destroys v->s in between */
+    if (v->st != GIDS_OK) return NULL;
+    v->after = (gids_stream *)v;
+    v->st = be_->stream_get(0, &v->after);
+    /* an upload: allocates on the current stream's pool (its id) and asks whether the stream
+     * is the default one */
+    gids_tensor *h = NULL, *d = NULL;
+    if (v->st == GIDS_OK) v->st = gids_zeros(&h, GIDS_F32, GIDS_DEVICE_CPU, 1, (int64_t[]){4});
+    if (v->st == GIDS_OK) v->st = gids_to_device(&d, h, DEV);
+    v->used = d != NULL;
+    gids_tensor_release(h), gids_tensor_release(d);
+    return NULL;
+}
+
+TEST(a_stream_another_thread_destroys_is_no_longer_current_here) {
+    destroyed_view v = {.st = GIDS_OK};
+    pthread_barrier_init(&v.made, NULL, 2);
+    pthread_barrier_init(&v.destroyed, NULL, 2);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, thread_with_a_current_stream, &v) == 0);
+    pthread_barrier_wait(&v.made);
+    gids_stream *keep = new_stream(0, 0); /* a live stream is still found among others */
+    CHECK_OK(be_->stream_destroy(v.s));
+    pthread_barrier_wait(&v.destroyed);
+    CHECK(pthread_join(th, NULL) == 0);
+    CHECK(v.st == GIDS_OK);
+    CHECK(v.after == NULL); /* the default stream, not the freed handle */
+    CHECK(v.used);
+    CHECK_OK(be_->stream_set(0, keep)); /* this thread's own, untouched by the other's */
+    gids_stream *other = new_stream(0, 0);
+    CHECK_OK(be_->stream_destroy(other)); /* a destroy elsewhere: keep is checked, and live */
+    CHECK(current() == keep);
+    CHECK_OK(be_->stream_destroy(keep));
+    CHECK(current() == NULL);
+    pthread_barrier_destroy(&v.made);
+    pthread_barrier_destroy(&v.destroyed);
 }
 
 TEST(ops_on_a_side_stream_give_the_default_streams_result) {
@@ -311,6 +364,7 @@ int main(void) {
     RUN(streams_are_made_with_checked_priorities_and_flags_and_destroyed);
     RUN(the_current_stream_is_set_per_thread_and_destroying_it_restores_the_default);
     RUN(a_second_thread_sees_the_default_stream_and_sets_its_own);
+    RUN(a_stream_another_thread_destroys_is_no_longer_current_here);
     RUN(ops_on_a_side_stream_give_the_default_streams_result);
     RUN(events_record_query_synchronize_and_time_the_work_between_them);
     RUN(event_and_stream_entries_reject_null_handles_and_other_devices);

@@ -186,13 +186,16 @@ typedef struct gids_backend {
      * issued on that device's current stream, in issue order.  A (device, stream) pair names a
      * stream: stream NULL is the device's legacy default stream, otherwise it must be one made
      * for that device (EINVAL naming both).  Streams and events are not thread-safe objects: one
-     * thread destroys a handle, after every thread has stopped using it. */
+     * thread destroys a handle, after every thread has stopped using it (having it current is
+     * not using it: see stream_destroy). */
     /* NEW in *out (free with stream_destroy): a stream on device.  priority 0 is the default;
      * lower numbers run first where both have work (CUDA's range, usually -5..0, EINVAL outside
      * it); flags 0 or GIDS_STREAM_NONBLOCKING. */
     gids_status (*stream_create)(gids_stream **out, int device, int priority, unsigned flags);
     /* STEAL s (NULL: nothing): waits for its work, returns its cached blocks to the driver and,
-     * where it is the calling thread's current stream, makes the default stream current. */
+     * in every thread that has it current, makes the default stream current: the calling
+     * thread's at once, another thread's at its next op or stream_get ordered after the destroy
+     * (an op of that thread running meanwhile is a race). */
     gids_status (*stream_destroy)(gids_stream *s);
     /* BORROW s: the calling thread's current stream on device (NULL: the legacy default). */
     gids_status (*stream_set)(int device, gids_stream *s);

@@ -12,21 +12,31 @@
 #include <atomic>
 #include <new>
 
+#include "../live_streams.h"
 #include "cuda_impl.h"
 
 static thread_local gids_stream *current_[GC_MAX_DEVICES];
+static thread_local uint64_t ids_[GC_MAX_DEVICES]; /* current_'s ids, readable once freed */
+static thread_local uint64_t seen_; /* live_.destroys when current_ was last checked */
 /* How many of current_ are set: 0 on a thread that never set a stream, whose ops then skip the
  * cudaGetDevice of gc_stream. */
 static thread_local int n_set_;
+/* A stream destroyed while another thread has it current is dropped there at that thread's
+ * next lookup (live_streams.h), as on the loopback device. */
+static gids_live_streams live_ = GIDS_LIVE_STREAMS_INIT;
 static std::atomic<uint64_t> next_id_{1}; /* 0 is the legacy default stream */
 
 static void set_current(int device, gids_stream *s) {
     n_set_ += (s != nullptr) - (current_[device] != nullptr);
     current_[device] = s;
+    ids_[device] = s != nullptr ? s->id : 0;
 }
 
 gids_stream *gc_current(int device) {
-    return device >= 0 && device < GC_MAX_DEVICES ? current_[device] : nullptr;
+    if (n_set_ == 0 || device < 0 || device >= GC_MAX_DEVICES) return nullptr;
+    if (gids_live_moved(&live_, seen_))
+        n_set_ -= gids_live_forget(&live_, &seen_, current_, ids_, GC_MAX_DEVICES);
+    return current_[device];
 }
 
 cudaStream_t gc_stream_on(int device) {
@@ -140,6 +150,12 @@ gids_status gc_stream_create(gids_stream **out, int device, int priority, unsign
         cudaStreamDestroy(cs);
         GIDS_FAIL(GIDS_ENOMEM, "%s: out of host memory for the handle", op);
     }
+    gids_status live = gids_live_add(&live_, op, s->id);
+    if (live != GIDS_OK) {
+        cudaStreamDestroy(cs);
+        delete s;
+        return live;
+    }
     if (nb) {
         /* CUDA does not order a nonblocking stream after the legacy stream: uploads left
          * queued there (pinned.cu) before it existed would race its first kernels.  It waits
@@ -168,6 +184,7 @@ gids_status gc_stream_destroy(gids_stream *s) {
     if (s == nullptr) return GIDS_OK;
     /* The handle is gone whatever fails below (STEAL); the first failure is reported. */
     if (current_[s->device] == s) set_current(s->device, nullptr);
+    gids_live_remove(&live_, s->id); /* and in any other thread, at its next lookup */
     if (s->nonblocking) nonblocking_[s->device].fetch_sub(1);
     gids_status st = GIDS_OK;
     cudaError_t e = cudaSetDevice(s->device);
@@ -192,7 +209,7 @@ gids_status gc_stream_set(int device, gids_stream *s) {
 gids_status gc_stream_get(int device, gids_stream **out) {
     GIDS_TRY(gids_check_given("gpu stream get", out != nullptr, "out"));
     GIDS_TRY(gc_check_device("gpu stream get", device));
-    *out = current_[device];
+    *out = gc_current(device);
     return GIDS_OK;
 }
 

@@ -1,28 +1,41 @@
 /* stream.c -- the loopback device's streams and events (gids_backend's ABI 6 entries), with the
  * CUDA plugin's checks and messages (runtime/src/backend_common.h) and CPU semantics
  * (loopback_impl.h): the work of a stream runs at once, an event is a host timestamp.  The
- * current stream is per thread, as on CUDA; there is one device.  Priorities are checked against
+ * current stream is per thread, as on CUDA, and a stream destroyed while another thread has it
+ * current is dropped there at that thread's next lookup (live_streams.h, as the CUDA plugin
+ * does); there is one device.  Priorities are checked against
  * the range an H100 reports, -5 (highest) to 0 (lowest), and otherwise ignored.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include "../live_streams.h"
 #include "loopback_impl.h"
 
 #define LB_PRIORITY_HIGHEST (-5)
 #define LB_PRIORITY_LOWEST 0
 
 static _Thread_local gids_stream *current_;
+static _Thread_local uint64_t current_id_; /* current_'s id, readable once current_ is freed */
+static _Thread_local uint64_t seen_;       /* live_.destroys when current_ was last checked */
+static gids_live_streams live_ = GIDS_LIVE_STREAMS_INIT;
 static atomic_uint_least64_t next_id_ = 1; /* 0 is the default stream */
 static atomic_int nonblocking_;            /* live nonblocking streams */
 
+/* The calling thread's current stream; NULL (the default) once another thread destroyed it. */
+static gids_stream *current(void) {
+    if (current_ != NULL && gids_live_moved(&live_, seen_))
+        gids_live_forget(&live_, &seen_, &current_, &current_id_, 1);
+    return current_;
+}
+
 uint64_t lb_current_stream_id(void) {
-    return current_ != NULL ? current_->id : 0;
+    return current() != NULL ? current_id_ : 0;
 }
 
 bool lb_queued_is_seen_everywhere(void) {
-    return current_ == NULL && atomic_load(&nonblocking_) == 0;
+    return current() == NULL && atomic_load(&nonblocking_) == 0;
 }
 
 static gids_status check_pair(const char *op, int device, const gids_stream *s) {
@@ -52,6 +65,11 @@ gids_status lb_stream_create(gids_stream **out, int device, int priority, unsign
     gids_stream *s = malloc(sizeof *s);
     GIDS_CHECK(s != NULL, GIDS_ENOMEM, "%s: out of host memory for the handle", op);
     *s = (gids_stream){device, priority, flags, atomic_fetch_add(&next_id_, 1)};
+    gids_status st = gids_live_add(&live_, op, s->id);
+    if (st != GIDS_OK) {
+        free(s);
+        return st;
+    }
     if (flags & GIDS_STREAM_NONBLOCKING) atomic_fetch_add(&nonblocking_, 1);
     *out = s;
     return GIDS_OK;
@@ -60,6 +78,7 @@ gids_status lb_stream_create(gids_stream **out, int device, int priority, unsign
 gids_status lb_stream_destroy(gids_stream *s) {
     if (s == NULL) return GIDS_OK;
     if (current_ == s) current_ = NULL;
+    gids_live_remove(&live_, s->id); /* and in any other thread, at its next lookup */
     if (s->flags & GIDS_STREAM_NONBLOCKING) atomic_fetch_sub(&nonblocking_, 1);
     lb_alloc_drop_stream(s->id); /* its work is done: every op finished when it returned */
     free(s);
@@ -69,13 +88,14 @@ gids_status lb_stream_destroy(gids_stream *s) {
 gids_status lb_stream_set(int device, gids_stream *s) {
     GIDS_TRY(check_pair("gpu stream set", device, s));
     current_ = s;
+    current_id_ = s != NULL ? s->id : 0;
     return GIDS_OK;
 }
 
 gids_status lb_stream_get(int device, gids_stream **out) {
     GIDS_TRY(gids_check_given("gpu stream get", out != NULL, "out"));
     GIDS_TRY(lb_check_device("gpu stream get", device));
-    *out = current_;
+    *out = current();
     return GIDS_OK;
 }
 
