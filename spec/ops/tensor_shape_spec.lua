@@ -198,6 +198,16 @@ describe("tensor_shape", function()
     errors("hstack: expects a non%-empty list of tensors", graphids.hstack, {})
     errors("vstack: tensors%[2%] must be a tensor, got number", graphids.vstack, { x, 1 })
     errors("tensor_split: the number of sections must be >= 1, got 0", x.tensor_split, x, 0)
+    -- refused before any view is made (torch makes them until memory runs out); one past the
+    -- bound, so that without it the call returns instead of filling memory
+    errors("tensor_split: 1048577 sections is too many for dim 1 of size 2: at most the size or "
+      .. "1048576 %(each section is a view; beyond the size they are empty%)", x.tensor_split, x,
+      (1 << 20) + 1)
+    errors("tensor_split: 1099511627776 sections is too many for dim 3 of size 4", x.tensor_split, x,
+      1 << 40, 3)
+    errors("tensor_split: the number of sections must be an integer, got 2.0", x.tensor_split, x, 2.0)
+    errors("tensor_split: expects an integer number of sections or a list of cut points, got string",
+      x.tensor_split, x, "2")
     errors("tensor_split: each cut point must be an integer, got 1.5", x.tensor_split, x, { 1.5 })
     errors("split_with_sizes: sizes %[1,1%] add up to 2, expected 3 %(the size of dim 2%)",
       x.split_with_sizes, x,

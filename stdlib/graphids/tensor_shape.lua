@@ -220,7 +220,11 @@ local function install(graphids)
   -- whose sizes differ by at most one, the larger first; a list of cut points (or a 1-D
   -- integer tensor of them) gives the pieces between them.  A cut point is torch's number: how
   -- many elements precede the cut (negative: counted from the end), clamped to the dim; a cut
-  -- below the one before it gives an empty piece.
+  -- below the one before it gives an empty piece.  Each piece is a view (about 250 bytes of host
+  -- memory), so n is refused past the dim's size or MAX_EMPTY_SECTIONS, whichever is larger:
+  -- beyond the size the pieces are empty, and torch makes any number until memory runs out
+  -- (2^40 of them: bad_alloc after filling memory).
+  local MAX_EMPTY_SECTIONS = 1 << 20
   function T.tensor_split(t, sections_or_indices, dim)
     C.tensor("tensor_split", "arg 1", t, 0)
     if t.ndim == 0 then fail("tensor_split", "expects a tensor of 1 or more dims, got a 0-d tensor", 0) end
@@ -236,6 +240,11 @@ local function install(graphids)
     local out = {}
     if math.type(arg) == "integer" then
       if arg < 1 then fail("tensor_split", "the number of sections must be >= 1, got " .. arg, 0) end
+      if arg > math.max(n, MAX_EMPTY_SECTIONS) then
+        fail("tensor_split", string.format("%d sections is too many for dim %d of size %d: at most the "
+          .. "size or %d (each section is a view; beyond the size they are empty)", arg, dim, n,
+          MAX_EMPTY_SECTIONS), 0)
+      end
       local q, r = n // arg, n % arg
       local start = 1
       for i = 1, arg do
@@ -245,8 +254,11 @@ local function install(graphids)
       end
       return out
     end
-    if type(arg) ~= "table" then
-      fail("tensor_split", "expects a number of sections or a list of cut points, got " .. type(arg), 0)
+    if math.type(arg) == "float" then
+      fail("tensor_split", "the number of sections must be an integer, got " .. arg, 0)
+    elseif type(arg) ~= "table" then
+      fail("tensor_split", "expects an integer number of sections or a list of cut points, got "
+        .. type(arg), 0)
     end
     local cuts = int_list("tensor_split", "each cut point", arg, nil, 0)
     local prev = 0
