@@ -1,8 +1,9 @@
 /* test_null_args.c -- a NULL where the public API expects an output or an object is EINVAL naming
  * it, never a crash (found by an embedding audit that called every function in gids/ with a
  * NULL in each pointer argument); the calls with no status to return (init, free, retain,
- * lookups and formatting helpers) ignore a NULL.  The tensor ops' NULL operands are covered in
- * test_tensor.c (null_arguments_are_einval). */
+ * lookups and formatting helpers) ignore a NULL.  A helper that starts its messages with its
+ * caller's name refuses a NULL name (printf of a NULL %s is undefined; glibc printed "(null)").
+ * The tensor ops' NULL operands are covered in test_tensor.c (null_arguments_are_einval). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,6 +110,30 @@ TEST(devices_memory_and_shapes) {
               "add: shapes of 9 and 1 dims, each 0..8");
 }
 
+/* Each with arguments it would otherwise refuse, naming the caller: only the name is missing. */
+TEST(a_caller_name_is_required_where_messages_start_with_it) {
+    const char *msg = "op (the caller's name for messages) is NULL";
+    int d = 0, n = 0;
+    int64_t shape[GIDS_MAX_DIMS], numel = 0;
+    CHECK_ERR(gids_normalize_dim(NULL, 5, 2, &d), GIDS_EINVAL, "normalize_dim: op (the caller");
+    CHECK_ERR(gids_broadcast_shapes(NULL, 1, (int64_t[]){2}, 1, (int64_t[]){3}, &n, shape),
+              GIDS_EINVAL, "broadcast_shapes: op (the caller's name for messages) is NULL");
+    CHECK_ERR(gids_shape_numel(NULL, 1, (int64_t[]){-1}, &numel), GIDS_EINVAL, msg);
+    CHECK_ERR(gids_device_check(NULL, (gids_device){GIDS_CPU, 3}), GIDS_EINVAL,
+              "device_check: op (the caller");
+    gids_tensor *a = NULL;
+    CHECK_OK(gids_zeros(&a, GIDS_F32, GIDS_DEVICE_CPU, 1, (int64_t[]){2}));
+    CHECK_ERR(gids_ag_check_inplace(NULL, a, 0, NULL), GIDS_EINVAL,
+              "check_inplace: op (the caller");
+    gids_tensor_release(a);
+    /* the name given: the usual message */
+    CHECK_ERR(gids_normalize_dim("sum", 5, 2, &d), GIDS_EINDEX, "sum: dim 5 out of range");
+    CHECK_ERR(gids_device_check("to", (gids_device){GIDS_CPU, 3}), GIDS_EDEVICE,
+              "to: device cpu:3 does not exist");
+    CHECK_OK(gids_normalize_dim("sum", -1, 2, &d));
+    CHECK(d == 1);
+}
+
 TEST(ops_autograd_and_generators) {
     gids_tensor *a = NULL, *o = NULL, *x = NULL, *att = NULL, *ei = NULL;
     int64_t sh[2] = {2, 2};
@@ -161,6 +186,7 @@ int main(void) {
     RUN(vocabulary_and_windows);
     RUN(files_and_digests);
     RUN(devices_memory_and_shapes);
+    RUN(a_caller_name_is_required_where_messages_start_with_it);
     RUN(ops_autograd_and_generators);
     return check_summary("null_args");
 }

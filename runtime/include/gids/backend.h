@@ -287,7 +287,7 @@ gids_status gids_backend_load(void);
 const char *gids_backend_status(void);
 
 /* EDEVICE unless dev exists: the CPU is device 0; a CUDA index loads the plugin and must be
- * below its device count.  op names the caller in the message. */
+ * below its device count.  op names the caller in the message (NULL: EINVAL). */
 gids_status gids_device_check(const char *op, gids_device dev);
 
 /* NEW: t copied to dev (t itself, retained, when already there). */

@@ -66,7 +66,9 @@ gids_device gids_tensor_device(const gids_tensor *t);
  * both are NULL). */
 gids_dtype gids_result_type(const gids_tensor *a, const gids_tensor *b);
 /* Normalises dim (negative counts from the end) against ndim; "op: dim 5 out of range for a
- * tensor of 2 dims" on failure.  ndim 0 accepts dims 0 and -1 (as PyTorch). */
+ * tensor of 2 dims" on failure.  ndim 0 accepts dims 0 and -1 (as PyTorch).  Here and in
+ * broadcast_shapes and shape_numel, op (the caller's name, which starts the messages) is
+ * required: NULL is EINVAL. */
 gids_status gids_normalize_dim(const char *op, int dim, int ndim, int *out);
 /* Writes "[2,3]" into buf ("[NULL]" for a NULL shape of ndim > 0); returns buf. */
 char *gids_shape_str(int ndim, const int64_t *shape, char *buf, size_t n);

@@ -201,7 +201,7 @@ gids_status gids_ag_note_unrecorded_view(gids_tensor *out, const gids_tensor *ba
 
 gids_status gids_ag_check_inplace(const char *op, const gids_tensor *target, int n,
                                   const gids_tensor *const *inputs) {
-    GIDS_CHECK(op != NULL, GIDS_EINVAL, "check_inplace: op is NULL");
+    GIDS_CHECK_OP_NAME(op, "check_inplace");
     GIDS_CHECK_ARG(target, op, "the target");
     GIDS_CHECK(n <= 0 || inputs != NULL, GIDS_EINVAL, "%s: the inputs are NULL with %d inputs", op,
                n);

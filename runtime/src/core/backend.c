@@ -168,6 +168,7 @@ const char *gids_backend_status(void) {
 
 gids_status gids_device_check(const char *op, gids_device dev) {
     char buf[32];
+    GIDS_CHECK_OP_NAME(op, "device_check");
     if (dev.type == GIDS_CPU) {
         GIDS_CHECK(dev.index == 0, GIDS_EDEVICE,
                    "%s: device cpu:%d does not exist (the CPU is "

@@ -11,6 +11,11 @@
 /* EINVAL "op: what is NULL" unless p is set: the entry check for a pointer argument, so a NULL
  * operand is a status naming it rather than a crash (the plugins' gids_check_given). */
 #define GIDS_CHECK_ARG(p, op, what) GIDS_TRY(gids_check_given((op), (p) != NULL, (what)))
+/* EINVAL "fname: op (the caller's name for messages) is NULL" unless op is set: the entry check
+ * of a public helper that starts its messages with its caller's name (gids_normalize_dim,
+ * gids_broadcast_shapes, ...), so a NULL name is never printed (undefined in printf). */
+#define GIDS_CHECK_OP_NAME(op, fname)                                                              \
+    GIDS_TRY(gids_check_given((fname), (op) != NULL, "op (the caller's name for messages)"))
 
 /* Marks t's storage as written in place (autograd checks saved tensors against it). */
 static inline void gids_tensor_bump_version(gids_tensor *t) {

@@ -10,6 +10,7 @@
 
 gids_status gids_shape_numel(const char *op, int ndim, const int64_t *shape, int64_t *out) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "shape_numel: out is NULL");
+    GIDS_CHECK_OP_NAME(op, "shape_numel");
     /* span: the product of the sizes above 1, which the contiguous strides reach; it must fit
      * too, or a shape with a 0 among huge sizes (no elements) would overflow its strides */
     int64_t n = 1, span = 1;
@@ -199,6 +200,7 @@ gids_device gids_tensor_device(const gids_tensor *t) {
 
 gids_status gids_normalize_dim(const char *op, int dim, int ndim, int *out) {
     GIDS_CHECK(out != NULL, GIDS_EINVAL, "normalize_dim: out is NULL");
+    GIDS_CHECK_OP_NAME(op, "normalize_dim");
     int n = ndim > 0 ? ndim : 1;
     int d = dim < 0 ? dim + n : dim;
     if (d < 0 || d >= n)
@@ -209,6 +211,7 @@ gids_status gids_normalize_dim(const char *op, int dim, int ndim, int *out) {
 }
 
 gids_status gids_normalize_new_dim(const char *op, int dim, int ndim, int *out) {
+    GIDS_CHECK_OP_NAME(op, "normalize_new_dim");
     int n = ndim + 1, d = dim < 0 ? dim + n : dim;
     if (d < 0 || d >= n)
         GIDS_FAIL(GIDS_EINDEX,
@@ -233,6 +236,7 @@ char *gids_shape_str(int ndim, const int64_t *shape, char *buf, size_t n) {
 
 gids_status gids_broadcast_shapes(const char *op, int na, const int64_t *a, int nb,
                                   const int64_t *b, int *nout, int64_t *out) {
+    GIDS_CHECK_OP_NAME(op, "broadcast_shapes");
     GIDS_CHECK(nout != NULL && out != NULL, GIDS_EINVAL, "%s: the output shape is NULL", op);
     GIDS_CHECK(na >= 0 && na <= GIDS_MAX_DIMS && nb >= 0 && nb <= GIDS_MAX_DIMS, GIDS_EINVAL,
                "%s: shapes of %d and %d dims, each 0..%d", op, na, nb, GIDS_MAX_DIMS);
