@@ -91,6 +91,11 @@ TEST(devices_memory_and_shapes) {
     CHECK_ERR(gids_memory_stats(GIDS_DEVICE_CPU, NULL), GIDS_EINVAL, "memory_stats: out is NULL");
     gids_mem_stats st;
     CHECK_OK(gids_memory_stats(GIDS_DEVICE_CPU, &st));
+    /* a device type with no allocator, named once and without the CUDA plugin's hint */
+    gids_tensor *t = NULL;
+    CHECK_ERR(gids_empty(&t, GIDS_F32, (gids_device){(gids_device_type)7, 0}, 1, (int64_t[]){2}),
+              GIDS_EDEVICE, "storage: no allocator for device type 7");
+    CHECK(strstr(gids_error_message(), "plugin") == NULL);
     gids_storage_retain(NULL);
     CHECK(!gids_tensor_is_contiguous(NULL));
     CHECK(gids_device_eq(gids_tensor_device(NULL), GIDS_DEVICE_CPU));

@@ -151,7 +151,8 @@ TEST(expand_squeeze_unsqueeze_flatten) {
     /* errors name the op called, not the helper that failed */
     gids_tensor *v = NULL, *huge = NULL;
     CHECK_ERR(gids_as_strided(&v, a, 1, (int64_t[]){4}, (int64_t[]){1}, 0), GIDS_EINDEX,
-              "as_strided: view reaches element 3");
+              "as_strided: the view needs 4 elements (it reaches element 3, counting from 0) but "
+              "the storage holds 3 f32 elements (12 bytes)");
     CHECK_OK(gids_expand(&huge, u, 3, (int64_t[]){1 << 20, -1, 1 << 30}));
     CHECK_ERR(gids_contiguous(&v, huge), GIDS_ENOMEM, "contiguous: a [1048576,3,1073741824] f32");
     CHECK(v == NULL);

@@ -270,8 +270,9 @@ gids_status gids_storage_new(gids_storage **out, gids_device dev, size_t nbytes)
     }
     if (a == NULL) {
         char buf[16];
-        GIDS_FAIL(GIDS_EDEVICE, "storage: no allocator for device %s (is the CUDA plugin loaded?)",
-                  gids_device_str(dev, buf, sizeof buf));
+        GIDS_FAIL(GIDS_EDEVICE, "storage: no allocator for %s%s", /* "cuda:0", "device type 7" */
+                  gids_device_str(dev, buf, sizeof buf),
+                  dev.type == GIDS_CUDA ? " (is the CUDA plugin loaded?)" : "");
     }
     gids_storage *s = NULL;
     gids_status st = GIDS_OK;

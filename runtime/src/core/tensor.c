@@ -140,8 +140,11 @@ gids_status gids_from_storage_named(const char *op, gids_tensor **out, gids_stor
         GIDS_FAIL(GIDS_EOVERFLOW, "%s: offset %lld overflows int64 in bytes", op,
                   (long long)offset);
     if (n > 0 && (uint64_t)bytes > s->nbytes)
-        GIDS_FAIL(GIDS_EINDEX, "%s: view reaches element %lld but the storage holds %zu bytes", op,
-                  (long long)last, s->nbytes);
+        GIDS_FAIL(GIDS_EINDEX,
+                  "%s: the view needs %lld elements (it reaches element %lld, counting from 0) but "
+                  "the storage holds %lld %s elements (%zu bytes)",
+                  op, (long long)end, (long long)last, (long long)(s->nbytes / (size_t)es),
+                  gids_dtype_name(dt), s->nbytes);
     GIDS_TRY(new_handle_(out, s, dt, ndim));
     for (int i = 0; i < ndim; i++) {
         (*out)->shape[i] = shape[i];
