@@ -64,9 +64,12 @@ int64_t gids_memory_cpu_bytes(void);
 /* The same for every device off the CPU together (the binding paces its GC by both). */
 int64_t gids_memory_device_bytes(void);
 
-/* Memory pressure: when an allocation fails, the storage allocator calls this handler once and
- * retries (the Lua binding runs a full GC there, so tensors only the GC knew to be dead give
- * their bytes back; the CUDA plugin also empties its cache).  fn == NULL removes it. */
+/* Memory pressure: when an allocation fails, the storage allocator calls this handler (when one
+ * is set), gives the device's cached blocks back (gids_memory_empty_cache) and retries once.  A
+ * host whose garbage collector holds dead tensors can free them here.  The Lua binding sets
+ * none: a GC there would run finalizers in the middle of a runtime call, on whichever thread is
+ * allocating; it retries the whole call after a full GC instead (l_check, lua/src/binding.h).
+ * fn == NULL removes it. */
 typedef void (*gids_pressure_fn)(void *ctx, gids_device dev, size_t nbytes);
 void gids_memory_set_pressure_handler(gids_pressure_fn fn, void *ctx);
 /* BORROW: the current handler's context (NULL when none), so an owner can tell it is its own. */

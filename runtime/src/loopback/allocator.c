@@ -5,10 +5,11 @@
  * never one more than twice its size.
  *
  * The device has a fixed memory, GIDS_LOOPBACK_MEMORY_MIB (default a quarter of the host's RAM):
- * as on a GPU, a request that does not fit first returns the cache, then fails with ENOMEM, and
- * the runtime's pressure handler (the binding's full GC) runs before its one retry.  Without the
- * limit nothing would ever fail on an overcommitting host, the GC (which does not see device
- * bytes) would not run, and a training loop would fill the machine's memory with dead tensors.
+ * as on a GPU, a request that does not fit first returns the cache, then fails with ENOMEM; the
+ * runtime retries once (gids/memory.h's pressure handler) and the Lua binding retries the call
+ * after a full GC (l_check).  Without the limit nothing would ever fail on an overcommitting
+ * host, the GC (which does not see device bytes) would not run, and a training loop would fill
+ * the machine's memory with dead tensors.
  *
  * Every block handed out is filled with 0xFF bytes (NaN in every float dtype, -1 in the signed
  * integers) unless GIDS_LOOPBACK_POISON=0: a device path that reads memory it never wrote gets
