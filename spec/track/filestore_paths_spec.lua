@@ -124,6 +124,33 @@ describe("graphids.track FileStore's path lengths", function()
     assert.equal("v", require("graphids.io").read_file(root .. "/" .. exp .. "/" .. id .. "/tags/t"))
   end)
 
+  it("refuses a folder with a name too long for a file name, naming the name and the limit", function()
+    local part = ("n"):rep(filestore.NAME_MAX + 1)
+    local root = dir .. "/" .. part .. "/mlruns"
+    local said = string.format("the FileStore folder %s has a name of 256 bytes, '%s...%s': a file or " ..
+      "folder name holds at most 255 bytes here (NAME_MAX 255); use shorter folder names",
+      root:sub(1, 80) .. "..." .. root:sub(-80), part:sub(1, 80), part:sub(-80))
+    assert.same({ nil, "FileStore: " .. said }, { filestore.new(root) })
+    assert.same({ nil, "tracking URI: " .. said }, { mlflow.classify("file://" .. root) })
+    assert.same({ nil, "tracking URI: " .. said }, { mlflow.classify(root) })
+    -- (classify is stage.train's check before the fit) a sync to it says so, not "File name too
+    -- long" from mkdir
+    local run_dir = dir .. "/run"
+    fixture.stderr_of(function()
+      local run = track.start_fit_run(run_dir, { uri = root, experiment = "e", run_name = "r" })
+      run:log_metrics({ loss = 1 }, 0)
+      run:finish("FINISHED")
+    end)
+    local ok, why = spool.sync(run_dir, { notify = function() end })
+    assert.is_nil(ok)
+    assert.equal("event 1 (create_run): tracking URI: " .. said, why)
+    -- a name of 255 bytes is a name
+    root = dir .. "/" .. ("n"):rep(filestore.NAME_MAX) .. "/mlruns"
+    local fs = assert(filestore.new(root))
+    local exp = assert(fs:get_or_create_experiment("e"))
+    assert(fs:create_run({ experiment_id = exp, run_name = "r", tags = {} }))
+  end)
+
   it("refuses a batch whose key's file would be too long, and the run goes on", function()
     local root = folder_of(filestore.PATH_MAX - 1 - filestore.RESERVE)
     local run_dir = dir .. "/run"

@@ -209,6 +209,21 @@ describe("graphids.track.spool", function()
     assert.matches(long, read(run_dir .. "/" .. spool.REJECTED), 1, true)
   end)
 
+  it("sets aside a run key too long for a FileStore run id (a spool edited by hand), not stuck", function()
+    local run_dir, root = dir .. "/run", dir .. "/mlruns"
+    local long = ("a"):rep(300) -- hex, as the spool asks, but a run folder's name holds 255 bytes
+    assert(spool.append(run_dir, { op = "create_run", run_key = long, uri = root, experiment = "e",
+      tags = {} }))
+    assert(spool.append(run_dir, { op = "log_batch", run_key = long, uri = root, experiment = "e",
+      metrics = { { key = "loss", value = 1.0, timestamp = 1, step = 0 } } }))
+    spool_run(run_dir, root)
+    local said = {}
+    assert.same({ 3, 0, 2, 0 }, { spool.sync(run_dir, { notify = function(l) said[#said + 1] = l end }) })
+    assert.same({ "1 1.0 0" }, metric_lines(root, "loss")) -- the run after it is delivered
+    assert.matches("event 1 %(create_run%) refused: FileStore: run id 'a+%.%.%.a+' is not an id of this " ..
+      "store: it is 300 characters long %(at most 32%)", said[1])
+  end)
+
   it("repeats the last event of a killed sync harmlessly and removes its temporary files", function()
     local run_dir, root = dir .. "/run", dir .. "/mlruns"
     spool_run(run_dir, root)

@@ -268,6 +268,8 @@ end
 -- error), and a key whose file would be too long is refused with its batch, as MLflow's
 -- INVALID_PARAMETER_VALUE (set aside: the store is fine).
 FileStore.PATH_MAX = 4096
+-- Linux's NAME_MAX: one name in a path (a folder's or a file's) holds at most 255 bytes.
+FileStore.NAME_MAX = mlflow.MAX_SEGMENT_BYTES
 -- The most bytes the store's own names add below its root: "/<experiment id: up to 19
 -- digits>/<run id: 32>/.graphids_tmp/" (write_run_file's staging folder) and the temporary
 -- name core.atomic_write gives a 32-hex file there, ".<name>.tmp-<pid: up to 7 digits>-<count:
@@ -283,9 +285,18 @@ local function shown(path)
   return path:sub(1, a) .. "..." .. path:sub(b)
 end
 
--- Why a FileStore cannot live at root (an absolute path): its files would be longer than a
--- path can be; nil when it can.
+-- Why a FileStore cannot live at root (an absolute path): one of its folders' names is longer
+-- than a name can be (mkdir_p fails on it with ENAMETOOLONG, as for a path too long), or its
+-- files would be longer than a path can be; nil when it can.  (The names the store adds below
+-- the root fit: ids are checked by check_id, keys by mlflow.key_problem.)
 function FileStore.root_problem(root)
+  for part in root:gmatch("[^/]+") do
+    if #part > FileStore.NAME_MAX then
+      return string.format("the FileStore folder %s has a name of %d bytes, '%s': a file or folder name " ..
+        "holds at most %d bytes here (NAME_MAX %d); use shorter folder names", shown(root), #part,
+        shown(part), FileStore.NAME_MAX, FileStore.NAME_MAX)
+    end
+  end
   local limit = FileStore.PATH_MAX - 1 - FileStore.RESERVE
   if #root <= limit then return nil end
   return string.format("the FileStore folder %s is %d bytes long: the store's files lie up to %d bytes " ..
@@ -407,11 +418,19 @@ function FileStore:get_or_create_experiment(name)
 end
 
 -- Run and experiment ids name folders: anything but letters and digits (a spool edited by hand:
--- "../x") is refused as MLflow's server refuses an id it does not know.
+-- "../x") is refused as MLflow's server refuses an id it does not know, and so is an id longer
+-- than those MLflow and graphids make (run ids of 32 hex digits, experiment ids of up to 19
+-- digits: RESERVE counts on them; a 300-digit run_key written into a spool by hand failed
+-- mkdir with "File name too long" at every sync, and the store was taken as down).
+local ID_MAX = { ["run id"] = 32, ["experiment id"] = 19 }
 local function check_id(what, id, pattern)
   if type(id) ~= "string" or not id:match(pattern) then
-    error({ string.format("%s %q is not an id of this store", what, tostring(id)),
+    error({ string.format("%s %q is not an id of this store", what, shown(tostring(id))),
       "INVALID_PARAMETER_VALUE", 400 }, 0)
+  end
+  if #id > ID_MAX[what] then
+    error({ string.format("%s '%s' is not an id of this store: it is %d characters long (at most %d)", what,
+      shown(id), #id, ID_MAX[what]), "INVALID_PARAMETER_VALUE", 400 }, 0)
   end
 end
 
