@@ -60,6 +60,38 @@ out = {"mlflow_exp": [e, c.get_experiment(e).artifact_location],
     assert.equal(m_loc .. "/" .. id2 .. "/artifacts", uri)
   end)
 
+  it("encode an older graphids' unencoded experiment location for new runs, leaving meta.yaml", function()
+    local gio = require "graphids.io"
+    local root = dir .. "/a #1 ?q 100%25/./mlruns"
+    local fs = assert(filestore.new(root))
+    local exp = assert(fs:get_or_create_experiment("old"))
+    local meta_path = root .. "/" .. exp .. "/meta.yaml"
+    -- as an older graphids wrote it: "file://" .. root .. "/" .. id, raw (the root as it was
+    -- spelled then: normalised, it is the same folder)
+    local raw = "file://" .. dir .. "/a #1 ?q 100%25/mlruns/" .. exp
+    local old = gio.read_file(meta_path):gsub("artifact_location: [^\n]*", function()
+      return "artifact_location: '" .. raw .. "'"
+    end)
+    assert.matches(raw, old, 1, true)
+    assert(core.atomic_write(meta_path, old))
+    local id = assert(fs:create_run({ experiment_id = exp, run_name = "r", tags = {} }))
+    local meta = gio.read_file(root .. "/" .. exp .. "/" .. id .. "/meta.yaml")
+    local want = artifact_uri.local_file_uri(root) .. "/" .. exp .. "/" .. id .. "/artifacts"
+    assert.equal(want, filestore.yaml_get(meta, "artifact_uri"))
+    assert.matches("%%23", want) -- (the raw one's '#' began a fragment: a folder outside the store)
+    assert.equal(old, gio.read_file(meta_path))
+    -- a location that is not this experiment's folder unencoded is the experiment's own choice
+    local others = { "file://" .. dir .. "/elsewhere/" .. exp, "s3://bucket/x", "file:" .. dir .. "/a" }
+    for _, loc in ipairs(others) do
+      assert(core.atomic_write(meta_path, (old:gsub("artifact_location: [^\n]*", function()
+        return "artifact_location: '" .. loc .. "'"
+      end))))
+      id = assert(fs:create_run({ experiment_id = exp, run_name = "r", tags = {} }))
+      meta = gio.read_file(root .. "/" .. exp .. "/" .. id .. "/meta.yaml")
+      assert.equal(artifact_uri.append(loc, id .. "/artifacts"), filestore.yaml_get(meta, "artifact_uri"))
+    end
+  end)
+
   it("are made as MLflow's path_to_local_file_uri and append_to_uri_path make them", function()
     if skip.unless(py, "no MLflow: " .. tostring(why)) then return end
     local paths = { "/tmp/sp ace%25 #h/é/mlruns", "/tmp/a/./b/../c//d/", "//two/x", "///three/x", "/", "/..",

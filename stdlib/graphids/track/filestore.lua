@@ -345,6 +345,17 @@ local function experiment_location(self, id)
   return artifact_uri.append(artifact_uri.local_file_uri(self.root), id)
 end
 
+-- Whether location is the artifact_location an older graphids wrote for experiment id of this
+-- store: "file://" and the experiment's folder unencoded (a '#' or '?' in it then begins a
+-- fragment or a query, and a '%' an escape, so the URI names another folder).  An encoded one
+-- (MLflow's, graphids' now) is that text only when the folder needs no encoding, and then both
+-- name it, or when it names another folder whose encoding spells this one ('#' for a '%23' in
+-- this folder's name), which no store writes for its own experiment.
+local function unencoded_location(self, id, location)
+  return location:sub(1, 8) == "file:///"
+    and artifact_uri.normpath(location:sub(8)) == artifact_uri.normpath(join(self.root, id))
+end
+
 local function experiment_meta(self, id, name, now)
   return yaml_dump({ artifact_location = experiment_location(self, id), creation_time = now,
     experiment_id = id, last_update_time = now, lifecycle_stage = "active", name = name })
@@ -566,10 +577,15 @@ function FileStore:create_run(spec)
     mkdir(join(dir, "artifacts"))
     for _, sub in ipairs({ "metrics", "params", "tags" }) do mkdir(join(dir, sub)) end
     -- the run's artifacts go under its experiment's artifact_location, as MLflow's FileStore
-    -- puts them (_get_artifact_dir), whoever made the experiment
+    -- puts them (_get_artifact_dir), whoever made the experiment; an older graphids' unencoded
+    -- one names the experiment's folder encoded instead.  (The experiment's meta.yaml is left as
+    -- it is: MLflow never changes an artifact_location, and rewrites that file itself, unlocked,
+    -- on a rename or a delete, which a rewrite here could undo.)
     local exp_meta = read(join(self.root, exp, "meta.yaml"))
     local location = exp_meta and yaml_get(exp_meta, "artifact_location")
-    if location == nil or location == "" then location = experiment_location(self, exp) end
+    if location == nil or location == "" or unencoded_location(self, exp, location) then
+      location = experiment_location(self, exp)
+    end
     -- meta.yaml first: a run folder without it breaks MLflow's listing of the whole experiment,
     -- while a run a kill left without its tags is only a run without tags
     write_file(join(dir, "meta.yaml"), yaml_dump({
