@@ -66,6 +66,13 @@ describe("graphids.data cache of a dataset the catalog cannot serve", function()
     assert.truthy(err:find("dataset 'mycar' is not in the dataset catalog (known datasets: hcrl_ch", 1, true),
       err)
     assert.truthy(err:find("give the catalog that lists it", 1, true), err)
+    -- and what a build does with it (`graphids data build`): refused as the load refuses it, not
+    -- said to be rebuilt
+    local rsaid = {}
+    assert.equal(err, err_of(data.rebuild_stale_cache, "mycar", { lake_root = lake }, function(s)
+      rsaid[#rsaid + 1] = s
+    end))
+    assert.same({}, rsaid)
     assert(gio.atomic_write(first, text))
     assert.is_table((load({ lake_root = lake })))
     -- its captures gone (a data root no longer mounted): used as built, said once

@@ -664,12 +664,27 @@ local function note_once(o, dir, msg)
   if o.log then o.log(msg) else io.stderr:write("graphids: note: ", msg, "\n") end
 end
 
--- The error of a load that needs a build (what: why) of a dataset the catalog does not list:
--- only a complete, unchanged cache serves it.
+-- The error of a load or build that needs a build (what: why) of a dataset the catalog does not
+-- list: only a complete, unchanged cache serves it.
 local function unlisted(dataset, o, what)
   return string.format("%s; dataset '%s' is not in the dataset catalog (known datasets: %s), so no cache " ..
     "of it can be built: give the catalog that lists it (the catalog option, data.init_args.catalog or " ..
     "$GRAPHIDS_CATALOG)", what, dataset, table.concat(catalog.dataset_names(o), ", "))
+end
+
+-- The captures of the dataset cache that opts name against those it was built from
+-- (catalog.stale_cache), in the words every reader of it says them (a load, `graphids data
+-- build` and `inspect`): stale, why it was built from other captures (nil when it was not);
+-- refused, the error for it when it cannot be rebuilt (a dataset the catalog does not list),
+-- else nil; unchecked, the note that its captures could not be compared and why, else nil.
+-- meta: the cache's metadata when the caller has read it already.
+function M.captures_check(dataset, opts, meta)
+  local o = options("captures_check", opts)
+  local stale, dir, skipped = catalog.stale_cache(dataset, o, meta)
+  local refused = stale and catalog.dataset_catalog(o)[dataset] == nil and unlisted(dataset, o, stale) or nil
+  local unchecked = skipped and string.format("dataset cache %s is used without checking that its " ..
+    "captures are unchanged: %s", dir, skipped) or nil
+  return stale, refused, unchecked
 end
 
 -- load_cache(dataset, opts) -> DatasetCache (memoised per lake root, dataset and parameters).
@@ -694,12 +709,9 @@ function M.load_cache(dataset, opts)
   -- here), after what names a damaged or misplaced cache: that is refused, not rebuilt.
   if okm and meta ~= nil and not o.force then
     check_invariants(dir, meta, dataset, o)
-    local stale, _, skipped = catalog.stale_cache(dataset, o, meta)
-    if skipped then
-      note_once(o, dir, string.format("dataset cache %s is used without checking that its captures are " ..
-        "unchanged: %s", dir, skipped))
-    end
-    if stale and not listed then error(unlisted(dataset, o, stale), 0) end
+    local stale, refused, unchecked = M.captures_check(dataset, o, meta)
+    if unchecked then note_once(o, dir, unchecked) end
+    if refused then error(refused, 0) end
     if stale and not o.build then error(stale .. "; " .. fix, 0) end
     if stale then
       catalog.say_rebuilding(stale, o.log)

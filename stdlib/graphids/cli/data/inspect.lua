@@ -119,11 +119,15 @@ function M.main(args)
   local problems = data.cache_problems(dir, meta)
   for _, p in ipairs(problems) do io.stderr:write("graphids data inspect: ", dir, ": ", p, "\n") end
   -- a stale cache is sound but of other captures than the catalog's now: said, not an error
-  -- (the next build or stage rebuilds it)
-  local okc, stale = pcall(require("graphids.data.catalog").stale_cache, o.dataset, copts)
-  if okc and stale then
-    io.stderr:write("graphids data inspect: note: ", stale, "; the next `graphids data build` or stage " ..
-      "rebuilds it\n")
+  -- (the next build or stage rebuilds it, or, of a dataset the catalog does not list, a load
+  -- refuses it); so is a cache whose captures could not be compared, as a load says it
+  local okc, stale, refused, unchecked = pcall(data.captures_check, o.dataset, copts, meta)
+  local function note(msg) io.stderr:write("graphids data inspect: note: ", msg, "\n") end
+  if okc and unchecked then note(unchecked) end
+  if okc and refused then
+    note("a load refuses this cache: " .. refused)
+  elseif okc and stale then
+    note(stale .. "; the next `graphids data build` or stage rebuilds it")
   end
   return #problems > 0 and 1 or 0
 end
