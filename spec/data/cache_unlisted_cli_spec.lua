@@ -20,11 +20,13 @@ describe("graphids data build / inspect of a dataset the catalog does not list",
   local bin = (os.getenv("GRAPHIDS_BUILD") or "build") .. "/bin/graphids"
   local tmp, lake, root, captures, catalog, dir
 
-  -- `graphids data ARGS --lake-root LAKE` in an environment that names no data root or catalog
-  -- (env: "VAR=value " words before it): output (stdout and stderr), exit code as a string
+  -- `graphids data ARGS --lake-root LAKE` (unless ARGS name one) in an environment that names no
+  -- data root or catalog (env: "VAR=value " words before it): output (stdout and stderr), exit
+  -- code as a string
   local function run(args, env)
+    if not args:find("--lake-root", 1, true) then args = args .. " --lake-root " .. quote(lake) end
     local p = assert(io.popen(string.format("env -u GRAPHIDS_DATA_ROOT -u GRAPHIDS_CATALOG %s%s data %s " ..
-      "--lake-root %s 2>&1; echo \"rc=$?\"", env or "", bin, args, quote(lake))))
+      "2>&1; echo \"rc=$?\"", env or "", bin, args)))
     local out = p:read("a")
     p:close()
     return out:match("^(.*)rc=(%d+)%s*$")
@@ -85,6 +87,51 @@ describe("graphids data build / inspect of a dataset the catalog does not list",
     out, rc = run("build --dataset mycar --data-root " .. quote(root), listed)
     assert.equal("0", rc, out)
     has(out, "rebuilding it from those")
+  end)
+
+  it("takes the catalog as --catalog FILE, and the commands its errors name run as they are", function()
+    if not built() then return end
+    local first = gio.join(captures, "train_01_attack_free", gio.list_dir(gio.join(captures,
+      "train_01_attack_free"))[1])
+    local text = assert(gio.read_file(first))
+    assert(gio.atomic_write(first, text .. text:match("([^\n]*\n)$")))
+    -- refused without the catalog: the command it names holds placeholders for the catalog and
+    -- the data root, filled in here
+    local out, rc = run("build --dataset mycar")
+    assert.equal("1", rc, out)
+    local cmd = out:match("or rebuild it with that catalog: graphids data (rebuild %-%-dataset mycar " ..
+      "[^\n]*)\n")
+    assert.is_string(cmd, out)
+    assert.equal(string.format("rebuild --dataset mycar --lake-root=%s --data-root=DIR --catalog=FILE " ..
+      "--window-size 100 --stride 100 --val-fraction 0.2 --seed 42", lake), cmd)
+    out, rc = run(cmd:gsub("=DIR", "=" .. quote(root)):gsub("=FILE", "=" .. quote(catalog)) .. " -q")
+    assert.equal("0", rc, out)
+    -- inspect finds it in that catalog, and says when a listed dataset's cache is stale
+    out, rc = run("inspect --dataset mycar --seed 42 --data-root " .. quote(root) .. " --catalog " ..
+      quote(catalog))
+    assert.equal("0", rc, out)
+    lacks(out, "note:")
+    -- a hint from a load given the catalog file names it
+    local e = specenv.err_of(data.load_cache, "mycar", { lake_root = lake, catalog = catalog, stride = 50,
+      build = false })
+    has(e, string.format("build it: graphids data build --dataset mycar --lake-root=%s --data-root=", lake))
+    has(e, " --catalog=" .. catalog .. " --window-size 100 --stride 50")
+    -- one from a table catalog whose entry is the default's names none
+    e = specenv.err_of(data.load_cache, "synthetic", { lake_root = lake, catalog = { synthetic =
+      data.dataset_info("synthetic") }, build = false })
+    has(e, "build it: graphids data build --dataset synthetic")
+    lacks(e, "--catalog")
+    -- a catalog that is not there is a usage error; every command that reads one takes it
+    out, rc = run("build --dataset mycar --catalog " .. quote(gio.join(tmp, "nope.lua")))
+    assert.equal("2", rc, out)
+    has(out, "graphids data build: --catalog: '" .. gio.join(tmp, "nope.lua") .. "' does not exist")
+    for _, sub in ipairs({ "build", "rebuild", "inspect" }) do
+      has(run(sub .. " --help"), "--catalog FILE ")
+    end
+    out, rc = run("inspect --dataset mycar --catalog " .. quote(catalog) .. " --lake-root " ..
+      quote(gio.join(tmp, "empty")))
+    assert.equal("1", rc, out)
+    has(out, " --catalog=" .. catalog .. "\n")
   end)
 
   it("says, as a load does, that the captures were not compared", function()

@@ -93,8 +93,10 @@ describe("graphids.data cache of a dataset the catalog cannot serve", function()
     local err = load({ lake_root = lake })
     assert.equal(string.format("no dataset cache at %s (it holds no cache_metadata.json); dataset 'mycar' " ..
       "is not in the dataset catalog (known datasets: %s), so no cache of it can be built: give the " ..
-      "catalog that lists it (the catalog option, data.init_args.catalog or $GRAPHIDS_CATALOG)", dir,
-      table.concat(data.dataset_names(), ", ")), err)
+      "catalog that lists it (the catalog option, data.init_args.catalog or $GRAPHIDS_CATALOG), or build " ..
+      "it with that catalog: graphids data build --dataset mycar --lake-root=%s --data-root=%s " ..
+      "--catalog=FILE --window-size 100 --stride 100 --val-fraction 0.2 --seed 42", dir,
+      table.concat(data.dataset_names(), ", "), lake, data.data_root() or "DIR"), err)
     assert.is_false(gio.exists(lake)) -- (a load that cannot serve makes no folder)
     -- a cache that is not complete cannot be finished without the catalog either
     data.build_cache("mycar", { lake_root = lake, data_root = root, catalog = MINE })

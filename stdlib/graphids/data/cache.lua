@@ -166,10 +166,15 @@ local function cli_command(verb, dataset, o)
   if root then
     parts[#parts + 1] = "--data-root=" .. quote(root)
   else
-    -- a dataset of real captures needs its root: a placeholder the user sees to fill in
+    -- a dataset of real captures needs its root (one the catalog does not list is taken to be
+    -- one): a placeholder the user sees to fill in
     local ok, info = pcall(catalog.dataset_info, dataset, o)
-    if ok and not info.simulated then parts[#parts + 1] = "--data-root=DIR" end
+    if not (ok and info.simulated) then parts[#parts + 1] = "--data-root=DIR" end
   end
+  -- the catalog a command finds the dataset in: the file given, or a placeholder when the
+  -- default catalog lacks the entry these options resolve (a table's, or none at all)
+  local cat, write_one = catalog.catalog_arg(dataset, o)
+  if cat or write_one then parts[#parts + 1] = "--catalog=" .. (cat and quote(cat) or "FILE") end
   parts[#parts + 1] = string.format("--window-size %d --stride %d --val-fraction %s --seed %d",
     o.window_size, o.stride, num(o.val_fraction), o.seed)
   if o.vocab_from ~= "all" then
@@ -664,12 +669,13 @@ local function note_once(o, dir, msg)
   if o.log then o.log(msg) else io.stderr:write("graphids: note: ", msg, "\n") end
 end
 
--- The error of a load or build that needs a build (what: why) of a dataset the catalog does not
--- list: only a complete, unchanged cache serves it.
-local function unlisted(dataset, o, what)
+-- The error of a load or build that needs a build (what: why; verb: "build" or "rebuild") of a
+-- dataset the catalog does not list: only a complete, unchanged cache serves it.
+local function unlisted(dataset, o, what, verb)
   return string.format("%s; dataset '%s' is not in the dataset catalog (known datasets: %s), so no cache " ..
     "of it can be built: give the catalog that lists it (the catalog option, data.init_args.catalog or " ..
-    "$GRAPHIDS_CATALOG)", what, dataset, table.concat(catalog.dataset_names(o), ", "))
+    "$GRAPHIDS_CATALOG), or %s it with that catalog: %s", what, dataset,
+    table.concat(catalog.dataset_names(o), ", "), verb, cli_command(verb, dataset, o))
 end
 
 -- The captures of the dataset cache that opts name against those it was built from
@@ -681,7 +687,8 @@ end
 function M.captures_check(dataset, opts, meta)
   local o = options("captures_check", opts)
   local stale, dir, skipped = catalog.stale_cache(dataset, o, meta)
-  local refused = stale and catalog.dataset_catalog(o)[dataset] == nil and unlisted(dataset, o, stale) or nil
+  local refused = stale and catalog.dataset_catalog(o)[dataset] == nil and
+    unlisted(dataset, o, stale, "rebuild") or nil
   local unchecked = skipped and string.format("dataset cache %s is used without checking that its " ..
     "captures are unchanged: %s", dir, skipped) or nil
   return stale, refused, unchecked
@@ -734,7 +741,7 @@ function M.load_cache(dataset, opts)
         what = string.format("the dataset cache %s is incomplete (its %s is missing)", dir,
           missing_file(dir, meta))
       end
-      error(unlisted(dataset, o, what), 0)
+      error(unlisted(dataset, o, what, (okm and meta == nil) and "build" or "rebuild"), 0)
     end
     if not o.build then
       error("no dataset cache at " .. dir .. "; build it: " .. cli_command("build", dataset, o), 0)

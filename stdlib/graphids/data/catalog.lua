@@ -13,6 +13,7 @@
 -- rules come first, attacks before driving states, so "rpm-accessory-1" is rpm (4): accessory
 -- is a driving state, not an attack.
 local gio = require "graphids.io"
+local json = require "graphids.json"
 local paths = require "graphids.paths"
 local U = require "graphids.nn._util"
 local errors = require "graphids.errors"
@@ -303,6 +304,20 @@ function M.dataset_info(name, opts)
       table.concat(M.dataset_names(opts), ", ")), 2)
   end
   return entry
+end
+
+-- What a `graphids data` command needs as --catalog to find name's entry as opts do: opts.catalog
+-- when it is a file; nil when the default catalog ($GRAPHIDS_CATALOG, else recipes/datasets.lua)
+-- holds the same entry; else nil, true: a file the user must write (a table's entry, or a
+-- dataset the default does not list), for the command to show as a placeholder.
+function M.catalog_arg(name, opts)
+  local c = opts and opts.catalog
+  if type(c) == "string" then return c end
+  local okd, default = pcall(M.dataset_catalog, nil)
+  local have = okd and default[name] or nil
+  local want = type(c) == "table" and c[name] or have
+  if have ~= nil and (want == have or json.encode(want) == json.encode(have)) then return nil end
+  return nil, true
 end
 
 -- ---------------------------------------------------------------- roots

@@ -10,7 +10,8 @@ M.summary = "build the dataset cache (window graphs, vocabulary, scaler, metadat
 -- Each option's lines of the help text (-q stands for -q and --quiet).
 local HELP = {
   ["--dataset"] = [[
-  --dataset NAME         catalog name: hcrl_ch, hcrl_sa, set_01..set_04, synthetic (required)
+  --dataset NAME         a name the catalog lists (recipes/datasets.lua: hcrl_ch, hcrl_sa,
+                         set_01..set_04, synthetic) (required)
 ]],
   ["--data-root"] = [[
   --data-root DIR        folder holding <NAME>/<train and test sub-folders> (default
@@ -18,6 +19,10 @@ local HELP = {
 ]],
   ["--lake-root"] = [[
   --lake-root DIR        cache and generated data go under DIR (default $GRAPHIDS_LAKE_ROOT or ./lake)
+]],
+  ["--catalog"] = [[
+  --catalog FILE         the dataset catalog: a Lua file returning name -> {train, test, ...}
+                         (docs/data.md; default $GRAPHIDS_CATALOG, else recipes/datasets.lua)
 ]],
   ["--window-size"] = [[
   --window-size N        frames per window, 3..1048576 (default 100; 2 frames make no edge)
@@ -55,7 +60,7 @@ local HELP = {
 ]],
 }
 -- The options in the order of the help text (the did-you-mean hint takes the first nearest).
-local OPTION_ORDER = { "--dataset", "--data-root", "--lake-root", "--window-size", "--stride",
+local OPTION_ORDER = { "--dataset", "--data-root", "--lake-root", "--catalog", "--window-size", "--stride",
   "--val-fraction", "--seed", "--vocab-from", "--node-by-id", "--scaler", "--calibration", "--lock-timeout",
   "-q", "--quiet" }
 
@@ -95,7 +100,7 @@ end
 local NUM = { ["--val-fraction"] = "val_fraction", ["--lock-timeout"] = "lock_timeout",
   ["--calibration"] = "calibration" }
 local STR = { ["--dataset"] = "dataset", ["--data-root"] = "data_root", ["--lake-root"] = "lake_root",
-  ["--vocab-from"] = "vocab_from", ["--scaler"] = "scaler" }
+  ["--catalog"] = "catalog", ["--vocab-from"] = "vocab_from", ["--scaler"] = "scaler" }
 local FLAG = { ["--node-by-id"] = "node_by_id", ["-q"] = "quiet", ["--quiet"] = "quiet" }
 
 -- args -> opts (cache options + dataset, quiet, json, help) or nil, message.  extra_flags:
@@ -152,6 +157,10 @@ function M.parse(args, extra_flags, dataset_optional, omit)
     local key, rest = tostring(err):match("^data: ([%w_]+) (.*)$")
     return nil, key and ("--" .. key:gsub("_", "-") .. " " .. rest) or tostring(err)
   end
+  -- (a file that is not there is a usage error; what it holds is checked when it is read)
+  if o.catalog ~= nil and not require("graphids.io").exists(o.catalog) then
+    return nil, "--catalog: '" .. o.catalog .. "' does not exist"
+  end
   if o.lock_timeout ~= nil and o.lock_timeout < 0 then
     return nil, "--lock-timeout: '" .. o.lock_timeout .. "' must be a number of seconds >= 0"
   end
@@ -161,7 +170,7 @@ end
 -- The graphids.data cache options of parsed arguments.
 function M.cache_opts(o)
   local c = {}
-  for _, k in ipairs({ "data_root", "lake_root", "window_size", "stride", "val_fraction", "seed",
+  for _, k in ipairs({ "data_root", "lake_root", "catalog", "window_size", "stride", "val_fraction", "seed",
     "vocab_from", "node_by_id", "scaler", "calibration", "lock_timeout" }) do
     c[k] = o[k]
   end

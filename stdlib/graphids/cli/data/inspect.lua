@@ -45,12 +45,14 @@ local function list_all(data, o, copts)
     end
   end
   if #rows == 0 then
-    -- the build hint names the roots given here (quoted for the shell), so it builds where this looked
+    -- the build hint names the roots and catalog given here (quoted for the shell), so it builds
+    -- where this looked
     local quote, hint = require("graphids.shell").quote, ""
     if o.dataset then
       hint = "; build one: graphids data build --dataset " .. o.dataset .. " --lake-root=" ..
         quote(require("graphids.data.catalog").lake_root(copts)) ..
-        (o.data_root and (" --data-root=" .. quote(o.data_root)) or "")
+        (o.data_root and (" --data-root=" .. quote(o.data_root)) or "") ..
+        (o.catalog and (" --catalog=" .. quote(o.catalog)) or "")
     end
     io.stderr:write("graphids data inspect: no dataset caches", o.dataset and (" of " .. o.dataset) or "",
       " under ", root, hint, "\n")
