@@ -372,17 +372,33 @@ local function validate_data(d)
         fail(a.catalog ~= nil and ("'data.init_args.catalog': " .. msg) or msg)
       end
     end
-    local okc, cerr = pcall(catalog.dataset_info, a.dataset or "synthetic", { catalog = a.catalog })
-    if not okc then
-      fail("'data.init_args.dataset': " .. errors.strip_own_position(cerr))
+    local dm, dataset = err, err.dataset
+    local bad = catalog.name_problem(dataset)
+    if bad then fail("'data.init_args.dataset': " .. bad) end
+    -- A dataset the catalog does not list, or whose folder is not under the data root, is one a
+    -- load serves from a complete cache alone (docs/data.md): refused only when there is none.
+    local function unless_cached(key, msg)
+      local ready, looked = require("graphids.data.cache").cache_ready(dataset, dm.opts)
+      if not ready then
+        fail(string.format("'%s': %s; nor is there a dataset cache of it to use instead (%s is not there)",
+          key, msg, looked))
+      end
     end
-    local info = cerr
-    local root = catalog.data_root(a)
-    if root and not info.simulated then
-      local gio = require "graphids.io"
-      local dir = gio.join(root, a.dataset)
-      if not gio.is_dir(dir) then
-        fail(string.format("'data.init_args.data_root': the dataset folder %s does not exist", dir))
+    local okc, cerr = pcall(catalog.dataset_info, dataset, { catalog = a.catalog })
+    if not okc then
+      local where = type(a.catalog) == "table" and "'data.init_args.catalog'" or
+        tostring(catalog.catalog_path({ catalog = a.catalog }))
+      unless_cached("data.init_args.dataset", string.format("%s (in the catalog %s)",
+        errors.strip_own_position(cerr), where))
+    else
+      local root = catalog.data_root(a)
+      if root and not cerr.simulated then
+        local gio = require "graphids.io"
+        local dir = gio.join(root, dataset)
+        if not gio.is_dir(dir) then
+          unless_cached("data.init_args.data_root", string.format("the dataset folder %s does not exist",
+            dir))
+        end
       end
     end
   end

@@ -149,6 +149,19 @@ function M.cache_dir(dataset, opts)
   return dir_of(dataset, options("cache_dir", opts))
 end
 
+-- Whether a load of dataset with opts (the cache options; any other key is ignored, so a data
+-- module's options do) finds a complete cache to serve it without its catalog entry or its
+-- captures, by the cheap facts only: the cache folder of these parameters holds its metadata,
+-- which a build writes last.  For checks made before any data is read (a recipe's validation, a
+-- pipeline's dry run); the load itself checks the rest.  true, or false and the file looked for.
+function M.cache_ready(dataset, opts)
+  local picked = {}
+  for k in pairs(DEFAULTS) do picked[k] = opts and opts[k] end
+  local path = gio.join(dir_of(dataset, options("cache_ready", picked)), "cache_metadata.json")
+  if gio.exists(path) then return true end
+  return false, path
+end
+
 -- ---------------------------------------------------------------- invariants
 
 local INVARIANTS = { "preprocessing_version", "window_size", "stride", "val_fraction", "seed",

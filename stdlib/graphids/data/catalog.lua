@@ -246,6 +246,14 @@ local function default_catalog_path()
   return root and (root .. "/datasets.lua") or package.searchpath("recipes.datasets", "./?.lua")
 end
 
+-- The file dataset_catalog reads for opts: opts.catalog when it is a path, the default
+-- ($GRAPHIDS_CATALOG, else recipes/datasets.lua) when none is given; nil for a table.
+function M.catalog_path(opts)
+  local c = opts and opts.catalog
+  if type(c) == "table" then return nil end
+  return c or default_catalog_path()
+end
+
 local cached_catalog
 
 -- The catalog table (name -> entry).  opts.catalog: a table, or a path to a Lua file returning

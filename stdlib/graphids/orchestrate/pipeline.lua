@@ -394,20 +394,34 @@ end
 -- the stage's model: class, id encoder, parameter names and shapes) and the class of each
 -- extract stage's expert checkpoints (expert_problems).  Returns {stage = name,
 -- problem = message} rows in stage order, empty when none.
+-- A dataset the catalog does not list, or whose captures are not there (no data root, its folder
+-- not under it), is no problem when a complete cache of the stage's parameters is there: the
+-- load serves it from that alone, as the recipe's validation accepts (docs/data.md).
 local function dataset_problem(d, seen)
   local catalog = require "graphids.data.catalog"
   local key = table.concat({ tostring(d.dataset), tostring(d.data_root), tostring(d.lake_root) }, "\0")
   if seen[key] == nil then
+    local cached_will_do = false
     local ok, err = pcall(function()
       local opts = { data_root = d.data_root, lake_root = d.lake_root, catalog = d.catalog }
-      local entry = catalog.dataset_info(d.dataset, opts)
+      local okc, entry = pcall(catalog.dataset_info, d.dataset, opts)
+      if not okc then
+        cached_will_do = catalog.name_problem(d.dataset) == nil
+        error(entry, 0)
+      end
       if entry.simulated then return end -- found or generated at build
+      local root = catalog.data_root(opts)
+      cached_will_do = root == nil or not gio.is_dir(gio.join(root, d.dataset))
       catalog.resolve_dataset(d.dataset, opts)
     end)
     seen[key] = false
-    if not ok then seen[key] = errors.strip_own_position(err) end
+    if not ok then seen[key] = { msg = errors.strip_own_position(err), cached_will_do = cached_will_do } end
   end
-  return seen[key] or nil
+  local p = seen[key]
+  if not p then return nil end
+  -- (not remembered: the stages of one dataset may use caches of other parameters)
+  if p.cached_will_do and require("graphids.data.cache").cache_ready(d.dataset, d) then return nil end
+  return p.msg
 end
 
 local os_reason = rd.os_reason
