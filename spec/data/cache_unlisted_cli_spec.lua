@@ -116,6 +116,12 @@ describe("graphids data build / inspect of a dataset the catalog does not list",
       build = false })
     has(e, string.format("build it: graphids data build --dataset mycar --lake-root=%s --data-root=", lake))
     has(e, " --catalog=" .. catalog .. " --window-size 100 --stride 50")
+    -- one from a catalog file that does not list it leaves the catalog to fill in
+    local other = gio.join(tmp, "other.lua")
+    assert(gio.atomic_write(other, "return { yourcar = { train = { 'a' } } }"))
+    e = specenv.err_of(data.load_cache, "mycar", { lake_root = lake, catalog = other, stride = 50 })
+    has(e, "so no cache of it can be built")
+    has(e, " --catalog=FILE --window-size 100 --stride 50")
     -- one from a table catalog whose entry is the default's names none
     e = specenv.err_of(data.load_cache, "synthetic", { lake_root = lake, catalog = { synthetic =
       data.dataset_info("synthetic") }, build = false })

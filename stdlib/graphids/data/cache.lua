@@ -149,15 +149,20 @@ function M.cache_dir(dataset, opts)
   return dir_of(dataset, options("cache_dir", opts))
 end
 
+-- The cache options of opts (a data module's, a command's), any other key left out.
+local function pick(opts)
+  local o = {}
+  for k in pairs(DEFAULTS) do o[k] = opts and opts[k] end
+  return o
+end
+
 -- Whether a load of dataset with opts (the cache options; any other key is ignored, so a data
 -- module's options do) finds a complete cache to serve it without its catalog entry or its
 -- captures, by the cheap facts only: the cache folder of these parameters holds its metadata,
 -- which a build writes last.  For checks made before any data is read (a recipe's validation, a
 -- pipeline's dry run); the load itself checks the rest.  true, or false and the file looked for.
 function M.cache_ready(dataset, opts)
-  local picked = {}
-  for k in pairs(DEFAULTS) do picked[k] = opts and opts[k] end
-  local path = gio.join(dir_of(dataset, options("cache_ready", picked)), "cache_metadata.json")
+  local path = gio.join(dir_of(dataset, options("cache_ready", pick(opts))), "cache_metadata.json")
   if gio.exists(path) then return true end
   return false, path
 end
@@ -698,7 +703,7 @@ end
 -- else nil; unchecked, the note that its captures could not be compared and why, else nil.
 -- meta: the cache's metadata when the caller has read it already.
 function M.captures_check(dataset, opts, meta)
-  local o = options("captures_check", opts)
+  local o = options("captures_check", pick(opts))
   local stale, dir, skipped = catalog.stale_cache(dataset, o, meta)
   local refused = stale and catalog.dataset_catalog(o)[dataset] == nil and
     unlisted(dataset, o, stale, "rebuild") or nil

@@ -315,15 +315,18 @@ function M.dataset_info(name, opts)
 end
 
 -- What a `graphids data` command needs as --catalog to find name's entry as opts do: opts.catalog
--- when it is a file; nil when the default catalog ($GRAPHIDS_CATALOG, else recipes/datasets.lua)
--- holds the same entry; else nil, true: a file the user must write (a table's entry, or a
--- dataset the default does not list), for the command to show as a placeholder.
+-- when it is a file that lists name; nil when the default catalog ($GRAPHIDS_CATALOG, else
+-- recipes/datasets.lua) holds the entry opts resolve; else nil, true: a file the user must write
+-- (a table's entry, or a dataset no catalog at hand lists), for the command to show as a
+-- placeholder.
 function M.catalog_arg(name, opts)
   local c = opts and opts.catalog
+  local okw, given = pcall(M.dataset_catalog, opts)
+  local want = okw and given[name] or nil
+  if want == nil then return nil, true end
   if type(c) == "string" then return c end
   local okd, default = pcall(M.dataset_catalog, nil)
   local have = okd and default[name] or nil
-  local want = type(c) == "table" and c[name] or have
   if have ~= nil and (want == have or json.encode(want) == json.encode(have)) then return nil end
   return nil, true
 end
