@@ -1,4 +1,4 @@
-/* test_tensor.c -- the core: status messages, dtypes, storage counters, views, copies,
+/* test_tensor.c -- the core: dtypes, storage counters, views, copies,
  * creation and allocation (the Philox generator is test_rng.c's). */
 #include <omp.h>
 #include <pthread.h>
@@ -20,21 +20,6 @@ static double at(const gids_tensor *t, int64_t flat) {
     double v = NAN;
     CHECK_OK(gids_tensor_get(t, flat, &v));
     return v;
-}
-
-TEST(status_names_and_messages) {
-    CHECK(strcmp(gids_status_name(GIDS_ESHAPE), "ESHAPE") == 0);
-    gids_status s = gids_error_set(GIDS_EINVAL, "dir/file.c", 12, "op: bad %d", 7);
-    CHECK(s == GIDS_EINVAL);
-    CHECK(strcmp(gids_error_message(), "op: bad 7") == 0);
-    CHECK(strcmp(gids_error_location(), "file.c:12") == 0);
-    gids_error_prefix(GIDS_EINVAL, "model.%s", "convs.2");
-    CHECK(strcmp(gids_error_message(), "model.convs.2: op: bad 7") == 0);
-    /* a NaN with its sign bit prints as glibc's "-nan"; messages say "nan", paths keep theirs */
-    double neg_nan = -fabs(NAN);
-    gids_error_set(GIDS_EINVAL, "f.c", 1, "op: got %g, [%g] in '/d/-nan/x' (=%g)", neg_nan, neg_nan,
-                   neg_nan);
-    CHECK(strcmp(gids_error_message(), "op: got nan, [nan] in '/d/-nan/x' (=nan)") == 0);
 }
 
 TEST(dtype_parse_size_promote) {
@@ -630,7 +615,6 @@ TEST(null_pointers_are_einval_not_a_crash) {
 int main(void) {
     RUN(null_arguments_are_einval);
     RUN(edge_sizes_and_dims_are_errors_not_ub);
-    RUN(status_names_and_messages);
     RUN(dtype_parse_size_promote);
     RUN(storage_counters_follow_tensors);
     RUN(empty_rejects_bad_shapes);

@@ -145,6 +145,41 @@ describe("graphids safetensors I/O", function()
     end
   end)
 
+  it("ends a message about a long path with its reason, the middle elided past 8 KiB", function()
+    -- directories of 2-byte characters (a cut could split one), each under NAME_MAX
+    local function deep(nbytes)
+      local p = dir
+      while #p < nbytes do p = p .. "/" .. string.rep("\u{e9}", 100) end
+      return p .. "/m.safetensors"
+    end
+    local w = { w = graphids.zeros(1) }
+    local function ends(s, tail) return s:sub(-#tail) == tail end
+    -- under PATH_MAX: the whole message (cut at 1 KiB once, losing the reason)
+    local missing = deep(4000)
+    local ok, msg, code = gio.save_safetensors(missing, w)
+    assert.is_nil(ok)
+    assert.equal("EIO", code)
+    assert.truthy(msg:find(missing, 1, true), msg:sub(1, 200))
+    assert.truthy(ends(msg, "': No such file or directory"), msg:sub(-200))
+    ok, msg = gio.load_safetensors(missing)
+    assert.is_nil(ok)
+    assert.equal("EIO: safetensors: cannot open '" .. missing .. "': No such file or directory", msg)
+    -- past PATH_MAX, and a message past its 8 KiB: the head and the reason kept, the middle
+    -- marked with the bytes it stands for, no character cut in two
+    local long = deep(9000)
+    local _, saved = gio.save_safetensors(long, w)
+    local _, loaded = gio.load_safetensors(long)
+    for _, m in ipairs({ saved, loaded }) do
+      assert.truthy(ends(m, "/m.safetensors': File name too long"), m:sub(-200))
+      local at = m:find("'" .. dir .. "/\u{e9}", 1, true)
+      assert.truthy(m:sub(1, 5) == "EIO: " and at and at < 60, m:sub(1, 200))
+      local gone = tonumber(m:match("%.%.%.%[(%d+) bytes%]%.%.%."))
+      assert.truthy(gone and gone > #long - 8192, m:sub(1, 200))
+      assert.truthy(#m <= #"EIO: " + 8191)
+      assert.truthy(utf8.len(m), "not UTF-8")
+    end
+  end)
+
   it("reads files written by the Python safetensors package and writes files it reads", function()
     local py = peer_python()
     if skip.unless(py, "the peer venv with safetensors and torch is not available") then

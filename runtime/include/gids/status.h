@@ -32,13 +32,19 @@ typedef enum gids_status {
     GIDS_EUNSUPPORTED /* valid request this build cannot serve */
 } gids_status;
 
+/* The longest message, its NUL included: two PATH_MAX paths and the words around them. */
+#define GIDS_ERROR_MAX 8192
+
 /* Store a printf-style message for the calling thread and return `code` (so a failing function
- * can `return gids_error_set(...)`).  BORROW: fmt.  Messages longer than 1 KiB are truncated. */
+ * can `return gids_error_set(...)`).  BORROW: fmt.  A message longer than GIDS_ERROR_MAX - 1
+ * bytes keeps its beginning and its end (where the reason usually is); its middle is replaced by
+ * "...[N bytes]...", N the bytes left out, and no UTF-8 character is cut in two. */
 gids_status gids_error_set(gids_status code, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* Prefix the current message with "prefix: " (used by callers that add context, such as a
- * module path).  Returns `code` unchanged. */
+ * module path).  Returns `code` unchanged.  Too long, the result loses bytes from its middle as
+ * above: a message already cut loses more at the same place, under one mark. */
 gids_status gids_error_prefix(gids_status code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
