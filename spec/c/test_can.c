@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -730,6 +731,81 @@ TEST(read_many_reads_in_parallel_and_reports_the_first_failure_in_order) {
     remove(b);
 }
 
+/* A path of `depth` directories of 100 "é" (200 bytes, under NAME_MAX) below base. */
+static char *deep_path(const char *base, int depth) {
+    size_t n = strlen(base) + (size_t)depth * 201 + 1;
+    char *p = malloc(n), *q = p + snprintf(p, n, "%s", base);
+    for (int d = 0; d < depth; d++) {
+        *q++ = '/';
+        for (int k = 0; k < 100; k++, q += 2) memcpy(q, "\xc3\xa9", 2);
+    }
+    *q = '\0';
+    return p;
+}
+
+static int ends_with(const char *s, const char *end) {
+    size_t n = strlen(s), e = strlen(end);
+    return n >= e && strcmp(s + n - e, end) == 0;
+}
+
+/* A message naming a long path keeps the reason at its end, where it is carried out of the
+ * parallel region and in a lenient read's report (once cut at 1 KiB or 192 bytes). */
+TEST(long_paths_keep_the_reason_in_copied_messages) {
+    char *dir = deep_path("/nonexistent", 19), path[4096];
+    snprintf(path, sizeof path, "%s/x.csv", dir);
+    const char *paths[2] = {"/nonexistent.csv", path};
+    gids_can_frames f[2];
+    CHECK_ERR(gids_can_read_many(paths + 1, 1, NULL, f, NULL), GIDS_EIO, path);
+    CHECK(ends_with(gids_error_message(), "/x.csv: cannot open: No such file or directory"));
+    gids_can_frames_free(&f[0]);
+
+    const char *text = "timestamp,arbitration_id,data_field,attack\n"
+                       "1.0,100,00,0\n"
+                       "1.1,1G0,00,0\n";
+    gids_can_read_opts o;
+    gids_can_read_opts_init(&o);
+    gids_can_read_report r;
+    CHECK_ERR(gids_can_read_buffer(text, (int64_t)strlen(text), path, &o, f, &r), GIDS_EFORMAT,
+              path);
+    CHECK(ends_with(gids_error_message(), "/x.csv:3:6: bad hex digit 'G' in CAN id"));
+    gids_can_frames_free(&f[0]);
+    o.lenient = 1;
+    CHECK_OK(gids_can_read_buffer(text, (int64_t)strlen(text), path, &o, f, &r));
+    CHECK(r.nerrors == 1 && strncmp(r.errors[0], "/nonexistent/\xc3\xa9", 15) == 0);
+    CHECK(ends_with(r.errors[0], "/x.csv:3:6: bad hex digit 'G' in CAN id"));
+    CHECK(strstr(r.errors[0], " bytes]...") != NULL);
+    gids_can_frames_free(&f[0]);
+    free(dir);
+}
+
+/* The dataset simulator's files are written in parallel: the failing one's message, path and
+ * reason, comes out whole (once cut at 512 bytes). */
+TEST(simulate_dataset_names_the_file_it_cannot_write) {
+    char base[] = "/tmp/gids_sim_XXXXXX";
+    CHECK(mkdtemp(base) != NULL);
+    char *dir = deep_path(base, 18);
+    for (char *slash = dir + strlen(base); slash != NULL; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        CHECK(mkdir(dir, 0700) == 0 || slash == dir + strlen(base));
+        *slash = '/';
+    }
+    CHECK(mkdir(dir, 0700) == 0);
+    char blocked[4096];
+    snprintf(blocked, sizeof blocked, "%s/train_01_attack_free", dir);
+    CHECK(mkdir(blocked, 0700) == 0);
+    snprintf(blocked, sizeof blocked, "%s/train_01_attack_free/attack-free-v1.csv", dir);
+    CHECK(mkdir(blocked, 0700) == 0); /* a directory where the file goes */
+    gids_can_sim_opts o;
+    gids_can_sim_opts_init(&o);
+    o.frames = 200;
+    CHECK_ERR(gids_can_simulate_dataset(dir, &o, NULL), GIDS_EIO, blocked);
+    CHECK(ends_with(gids_error_message(), "attack-free-v1.csv: Is a directory"));
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
+    CHECK(system(cmd) == 0);
+    free(dir);
+}
+
 static int same_frames(const gids_can_frames *a, const gids_can_frames *b) {
     return a->n == b->n && !memcmp(a->ts, b->ts, 8 * (size_t)a->n) &&
            !memcmp(a->id, b->id, 4 * (size_t)a->n) && !memcmp(a->dlc, b->dlc, (size_t)a->n) &&
@@ -822,6 +898,8 @@ int main(void) {
     RUN(timestamp_fast_path_matches_strtod);
     RUN(write_then_read_gives_identical_frames);
     RUN(read_many_reads_in_parallel_and_reports_the_first_failure_in_order);
+    RUN(long_paths_keep_the_reason_in_copied_messages);
+    RUN(simulate_dataset_names_the_file_it_cannot_write);
     RUN(the_simulator_is_deterministic_and_labels_its_attacks);
     RUN(simulated_payloads_carry_counters_and_checksums);
     return check_summary("can");

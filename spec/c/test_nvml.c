@@ -84,6 +84,27 @@ TEST(a_library_setting_that_does_not_load_is_einval) {
     CHECK(in_child("/nonexistent/libnvidia-ml.so.1", NULL, names_the_setting));
 }
 
+/* A long setting is named twice (by the message and by the loader's own); the reason stays at
+ * the end (once cut at 1 KiB). */
+static void keeps_the_reason_after_a_long_setting(void) {
+    int n;
+    CHECK_ERR(gids_nvml_device_count(&n), GIDS_EINVAL, "GIDS_NVML_LIBRARY=/nonexistent/d");
+    const char *m = gids_error_message(), *reason = "No such file or directory";
+    CHECK(strlen(m) > strlen(reason) && strcmp(m + strlen(m) - strlen(reason), reason) == 0);
+}
+
+TEST(a_long_library_setting_keeps_the_reason) {
+    char lib[4000] = "/nonexistent";
+    for (int d = 0; d < 19; d++) {
+        size_t k = strlen(lib);
+        lib[k] = '/';
+        memset(lib + k + 1, 'd', 200);
+        lib[k + 201] = '\0';
+    }
+    strcat(lib, "/libnvidia-ml.so.1");
+    CHECK(in_child(lib, NULL, keeps_the_reason_after_a_long_setting));
+}
+
 static void names_the_function(void) {
     int n;
     CHECK_ERR(gids_nvml_device_count(&n), GIDS_EINVAL, "has no function nvmlInit_v2");
@@ -98,6 +119,7 @@ int main(void) {
     RUN(reads_every_device_and_names_what_is_missing);
     RUN(a_driver_that_does_not_initialise_is_edevice);
     RUN(a_library_setting_that_does_not_load_is_einval);
+    RUN(a_long_library_setting_keeps_the_reason);
     RUN(a_library_that_is_not_nvml_is_einval);
     return check_summary("nvml");
 }

@@ -264,6 +264,14 @@ print(graphids.tensor({{1, 2}, {3, 4}}):t():totable()[1][2])
     local out, err, rc = sh("GIDS_CUDA_PLUGIN=/nonexistent/plugin.so " .. q(host) .. " gpu info")
     assert.are.same({ "", 1 }, { out, rc })
     assert.matches("^graphids: gpu info: GIDS_CUDA_PLUGIN=/nonexistent/plugin.so does not load", err)
+    -- a long setting (named twice: by the message and by the loader's own) keeps the reason at
+    -- the end (once cut at 1 KiB)
+    local deep = "/nonexistent" .. string.rep("/" .. string.rep("d", 200), 19) .. "/plugin.so"
+    out, err, rc = sh("GIDS_CUDA_PLUGIN=" .. deep .. " " .. q(host) .. " gpu info")
+    assert.are.same({ "", 1 }, { out, rc })
+    local head = "graphids: gpu info: GIDS_CUDA_PLUGIN=" .. deep .. " does not load"
+    assert.are.equal(head, err:sub(1, #head))
+    assert.truthy(err:find("No such file or directory\n$"), err:sub(-100))
     -- a library that is no plugin (no entry point) is a broken setting too
     out, err, rc = sh("GIDS_CUDA_PLUGIN=" .. q(host:gsub("bin/graphids$", "lib/libgraphids.so")) .. " " ..
       q(host) .. " gpu info")

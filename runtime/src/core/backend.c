@@ -11,15 +11,16 @@
 #include <string.h>
 
 #include "core_impl.h"
+#include "elide.h"
 #include "gids/backend.h"
 
-/* Paths and loader messages are cut to the message buffer; that is intended. */
+/* Paths are cut to their buffers; the load message keeps its end, the reason (elide.h). */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 
 static const gids_backend *backends_[2];
 static pthread_once_t load_once_ = PTHREAD_ONCE_INIT;
 static gids_status load_status_ = GIDS_OK;
-static char load_msg_[1024];
+static char load_msg_[GIDS_ERROR_MAX];
 
 const gids_backend *gids_backend_get(gids_device_type t) {
     return (unsigned)t < 2 ? __atomic_load_n(&backends_[t], __ATOMIC_ACQUIRE) : NULL;
@@ -87,8 +88,8 @@ static void load_(void) {
             /* EINVAL, not EDEVICE: a setting of the user's that is wrong, not a machine without
              * a GPU (graphids gpu info exits 1 for it) */
             load_status_ = GIDS_EINVAL;
-            snprintf(load_msg_, sizeof load_msg_, "GIDS_CUDA_PLUGIN=%s does not load: %s", env,
-                     dlerror());
+            gids_format_elided(load_msg_, sizeof load_msg_, "GIDS_CUDA_PLUGIN=%s does not load: %s",
+                               env, dlerror());
             return;
         }
         snprintf(path, sizeof path, "%s", env);
@@ -103,8 +104,8 @@ static void load_(void) {
         h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
         if (h == NULL) {
             load_status_ = GIDS_EDEVICE;
-            snprintf(load_msg_, sizeof load_msg_, "the CUDA plugin %s does not load: %s", path,
-                     dlerror());
+            gids_format_elided(load_msg_, sizeof load_msg_, "the CUDA plugin %s does not load: %s",
+                               path, dlerror());
             return;
         }
     }
@@ -116,35 +117,37 @@ static void load_(void) {
         k += (size_t)snprintf(tried + k, sizeof tried - k, "%s and ../lib",
                               dir[0] != '\0' ? dir : "the runtime (its file not found)");
         load_status_ = GIDS_EDEVICE;
-        snprintf(load_msg_, sizeof load_msg_,
-                 "no CUDA plugin: graphids_cuda.so is not beside %s nor on the loader's path "
-                 "(built only where nvcc is found; set GIDS_CUDA_PLUGIN to point at it)",
-                 tried);
+        gids_format_elided(
+            load_msg_, sizeof load_msg_,
+            "no CUDA plugin: graphids_cuda.so is not beside %s nor on the loader's path "
+            "(built only where nvcc is found; set GIDS_CUDA_PLUGIN to point at it)",
+            tried);
         return;
     }
     gids_plugin_init_fn init = (gids_plugin_init_fn)dlsym(h, GIDS_CUDA_PLUGIN_INIT);
     if (init == NULL) {
         load_status_ = GIDS_EINVAL; /* not a plugin: a broken setup */
-        snprintf(load_msg_, sizeof load_msg_, "%s has no entry point %s", path,
-                 GIDS_CUDA_PLUGIN_INIT);
+        gids_format_elided(load_msg_, sizeof load_msg_, "%s has no entry point %s", path,
+                           GIDS_CUDA_PLUGIN_INIT);
         return;
     }
     gids_status st = init();
     if (st != GIDS_OK) {
         load_status_ = st;
-        snprintf(load_msg_, sizeof load_msg_, "the CUDA plugin %s found no usable GPU: %s", path,
-                 gids_error_message());
+        gids_format_elided(load_msg_, sizeof load_msg_,
+                           "the CUDA plugin %s found no usable GPU: %s", path,
+                           gids_error_message());
         return;
     }
     const gids_backend *b = gids_backend_get(GIDS_CUDA);
     if (b == NULL || b->abi != GIDS_BACKEND_ABI) {
         load_status_ = GIDS_EINVAL; /* a plugin of another build: a broken setup */
         if (b == NULL)
-            snprintf(load_msg_, sizeof load_msg_,
-                     "%s registered no backend (this runtime needs ABI %d)", path,
-                     GIDS_BACKEND_ABI);
+            gids_format_elided(load_msg_, sizeof load_msg_,
+                               "%s registered no backend (this runtime needs ABI %d)", path,
+                               GIDS_BACKEND_ABI);
         else
-            snprintf(
+            gids_format_elided(
                 load_msg_, sizeof load_msg_,
                 "%s registered a backend of ABI %d; this runtime needs ABI %d (rebuild the plugin)",
                 path, b->abi, GIDS_BACKEND_ABI);
@@ -153,7 +156,7 @@ static void load_(void) {
         return;
     }
     load_status_ = GIDS_OK;
-    snprintf(load_msg_, sizeof load_msg_, "%s", path);
+    gids_format_elided(load_msg_, sizeof load_msg_, "%s", path);
 }
 
 gids_status gids_backend_load(void) {

@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Paths and loader messages are cut to the message buffer; that is intended. */
+#include "elide.h"
+
+/* The list of missing readings is cut to its buffer; that is intended.  The open message keeps
+ * its end, the reason (elide.h). */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 
 typedef int nvml_return;                    /* nvmlReturn_t: 0 is NVML_SUCCESS */
@@ -39,7 +42,7 @@ static struct {
 
 static pthread_once_t open_once_ = PTHREAD_ONCE_INIT;
 static gids_status open_status_ = GIDS_OK;
-static char open_msg_[1024];
+static char open_msg_[GIDS_ERROR_MAX];
 
 static const char *reason_(nvml_return r) {
     const char *s = fn_.error_string != NULL ? fn_.error_string(r) : NULL;
@@ -55,11 +58,12 @@ static void open_(void) {
         /* EINVAL for the user's own setting; no driver library is a machine without NVIDIA GPUs */
         open_status_ = chosen ? GIDS_EINVAL : GIDS_EDEVICE;
         if (chosen)
-            snprintf(open_msg_, sizeof open_msg_, "GIDS_NVML_LIBRARY=%s does not load: %s", path,
-                     dlerror());
+            gids_format_elided(open_msg_, sizeof open_msg_,
+                               "GIDS_NVML_LIBRARY=%s does not load: %s", path, dlerror());
         else
-            snprintf(open_msg_, sizeof open_msg_,
-                     "no NVML: the NVIDIA driver's %s does not load: %s", path, dlerror());
+            gids_format_elided(open_msg_, sizeof open_msg_,
+                               "no NVML: the NVIDIA driver's %s does not load: %s", path,
+                               dlerror());
         return;
     }
     struct {
@@ -79,7 +83,8 @@ static void open_(void) {
         *syms[i].slot = dlsym(h, syms[i].name);
         if (*syms[i].slot == NULL) {
             open_status_ = GIDS_EINVAL; /* not NVML, or one too old: a broken setup */
-            snprintf(open_msg_, sizeof open_msg_, "%s has no function %s", path, syms[i].name);
+            gids_format_elided(open_msg_, sizeof open_msg_, "%s has no function %s", path,
+                               syms[i].name);
             memset(&fn_, 0, sizeof fn_);
             dlclose(h);
             return;
@@ -88,8 +93,8 @@ static void open_(void) {
     nvml_return r = fn_.init();
     if (r != 0) {
         open_status_ = GIDS_EDEVICE;
-        snprintf(open_msg_, sizeof open_msg_, "NVML (%s) does not initialise: %s (code %d)", path,
-                 reason_(r), r);
+        gids_format_elided(open_msg_, sizeof open_msg_,
+                           "NVML (%s) does not initialise: %s (code %d)", path, reason_(r), r);
         memset(&fn_, 0, sizeof fn_);
         return; /* (the library stays loaded: dlclose after a failed init is not safe to rely on) */
     }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/elide.h"
 #include "can_parse.h"
 
 void can_order_init(can_order *k, const char *name, const gids_can_read_opts *o,
@@ -51,7 +52,7 @@ void can_order_skip(can_order *k, int64_t lineno, const char *msg) {
     while (at > 0 && k->errline[at - 1] > lineno) at--;
     memmove(r->errors[at + 1], r->errors[at], sizeof r->errors[0] * (size_t)(n - at));
     memmove(&k->errline[at + 1], &k->errline[at], sizeof k->errline[0] * (size_t)(n - at));
-    snprintf(r->errors[at], sizeof r->errors[0], "%.*s", (int)sizeof r->errors[0] - 1, msg);
+    gids_format_elided(r->errors[at], sizeof r->errors[0], "%s", msg); /* its reason kept */
     k->errline[at] = lineno;
     r->nerrors = n + 1;
 }

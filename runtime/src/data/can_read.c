@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../core/elide.h"
 #include "../io/io_impl.h"
 #include "gids/runtime.h"
 
@@ -249,11 +250,10 @@ gids_status gids_can_read_buffer(const char *text, int64_t len, const char *name
             snprintf(e.msg, sizeof e.msg, "%s", NUL_MSG);
         }
         if (zb != NULL || parse(&cols, ls, le, &row, &e) == CAN_ROW_BAD) {
-            /* whole for the error (a long path must not cut off the reason); the report keeps
-             * its first sizeof r->errors[0] bytes */
-            char msg[1024];
-            snprintf(msg, sizeof msg, "%s:%lld:%lld: %s", name, (long long)lineno,
-                     (long long)(e.at - ls + 1), e.msg);
+            /* a long name loses its middle, not the reason (the report's shorter copy too) */
+            char msg[GIDS_ERROR_MAX];
+            gids_format_elided(msg, sizeof msg, "%s:%lld:%lld: %s", name, (long long)lineno,
+                               (long long)(e.at - ls + 1), e.msg);
             if (!o->lenient) GIDS_FAIL(GIDS_EFORMAT, "%s", msg);
             can_order_skip(&keep, lineno, msg);
             continue;
@@ -338,7 +338,7 @@ gids_status gids_can_read_many(const char *const *paths, int n, const gids_can_r
     if (n == 0) return GIDS_OK;
     by_size *order = malloc(sizeof *order * (size_t)n);
     gids_status *st = malloc(sizeof *st * (size_t)n);
-    char(*msg)[1024] = malloc(sizeof *msg * (size_t)n);
+    char(*msg)[GIDS_ERROR_MAX] = malloc(sizeof *msg * (size_t)n);
     if (!order || !st || !msg) {
         free(order);
         free(st);

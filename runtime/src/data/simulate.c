@@ -355,7 +355,8 @@ gids_status gids_can_simulate_dataset(const char *dir, const gids_can_sim_opts *
         snprintf(path[i] + len, sizeof path[i] - len, "/%s-v%d.csv", name, LAYOUT[i].vehicle + 1);
     }
     gids_status st[NFILES];
-    char msg[NFILES][512];
+    char(*msg)[GIDS_ERROR_MAX] = malloc(sizeof *msg * NFILES); /* each task's own message */
+    GIDS_CHECK(msg != NULL, GIDS_ENOMEM, "can_simulate: out of memory for the files' messages");
     int64_t frames[NFILES], attacks[NFILES];
 #pragma omp parallel for num_threads(gids_get_num_threads()) schedule(dynamic, 1)
     for (int i = 0; i < NFILES; i++) {
@@ -372,12 +373,14 @@ gids_status gids_can_simulate_dataset(const char *dir, const gids_can_sim_opts *
         gids_can_frames_free(&f);
     }
     gids_can_sim_report r = {0, 0, 0};
-    for (int i = 0; i < NFILES; i++) {
-        if (st[i] != GIDS_OK) GIDS_FAIL(st[i], "%s", msg[i]);
+    gids_status s = GIDS_OK;
+    for (int i = 0; i < NFILES && s == GIDS_OK; i++) {
+        if (st[i] != GIDS_OK) s = gids_error_set(st[i], __FILE__, __LINE__, "%s", msg[i]);
         r.files++;
         r.frames += frames[i];
         r.attack_frames += attacks[i];
     }
-    if (report) *report = r;
-    return GIDS_OK;
+    free(msg);
+    if (s == GIDS_OK && report) *report = r;
+    return s;
 }

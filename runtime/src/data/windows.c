@@ -127,7 +127,7 @@ gids_status gids_build_windows(gids_graph_set *out, const gids_can_frames *const
     /* One parallel region: pass 1 counts each window's nodes, one thread then sizes and
      * allocates the output, pass 2 writes each window's graph into its slots. */
     win_out o = {0};
-    char why[1024] = ""; /* the error message is per thread: carried out of the region */
+    char why[GIDS_ERROR_MAX] = ""; /* the error message is per thread: carried out of the region */
 #pragma omp parallel num_threads(nthreads)
     {
         win_scratch *ts = &scr[omp_get_thread_num()];
