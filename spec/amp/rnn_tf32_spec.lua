@@ -20,6 +20,10 @@ describe("gpu.rnn_tf32", function()
     -- a value it does not take is refused, not silently off (gids_check_env)
     assert.equal("graphids: environment variable GRAPHIDS_RNN_TF32 is 'yes'; it takes 0 or 1 (or unset)\n",
       first_read("GRAPHIDS_RNN_TF32=yes"))
+    -- a long value is shown by its first 40 bytes or less: never half a character
+    local v = "x" .. string.rep("\u{e9}", 30)
+    assert.equal("graphids: environment variable GRAPHIDS_RNN_TF32 is 'x" .. string.rep("\u{e9}", 19) ..
+      "...'; it takes 0 or 1 (or unset)\n", first_read("GRAPHIDS_RNN_TF32=" .. v))
   end)
 
   it("refuses every switch set to a value it does not take", function()

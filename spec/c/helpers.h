@@ -113,4 +113,20 @@ static inline void check_shape(const gids_tensor *t, int nd, const int64_t *shap
                         (long long)shape[d]);
 }
 
+/* ---------------------------------------------------------------- messages */
+
+/* True when s is whole UTF-8 characters: a message quoting a field or path cut short must not
+ * end one in the middle. */
+static inline bool utf8_whole(const char *s) {
+    const unsigned char *u = (const unsigned char *)s;
+    while (*u) {
+        int more = *u < 0x80 ? 0 : (*u & 0xE0) == 0xC0 ? 1 : (*u & 0xF0) == 0xE0 ? 2 : 3;
+        if ((*u & 0xC0) == 0x80) return false; /* a continuation byte with no lead */
+        u++;
+        for (int i = 0; i < more; i++, u++)
+            if ((*u & 0xC0) != 0x80) return false;
+    }
+    return true;
+}
+
 #endif

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "helpers.h"
 #include "gids/can.h"
 
 static gids_status rd(const char *text, const gids_can_read_opts *o, gids_can_frames *f,
@@ -806,6 +807,45 @@ TEST(simulate_dataset_names_the_file_it_cannot_write) {
     free(dir);
 }
 
+/* A field from the file shown cut to a few bytes ends before a UTF-8 character it would split
+ * ("...x\xc3" once), and a field quoted whole loses its middle, not the words after it. */
+TEST(fields_quoted_in_messages_are_cut_between_characters) {
+    char line[512], name[80] = "x"; /* then 2-byte characters: bytes 20, 40 and 60 split one */
+    for (int k = 0; k < 30; k++) strcat(name, "\xc3\xa9");
+    gids_can_read_opts o;
+    gids_can_read_opts_init(&o);
+    o.format = GIDS_CAN_FMT_COLUMNS;
+    o.col_ts = name;
+    o.col_id = "ident";
+    o.col_data = "bytes";
+    o.col_label = name;
+    snprintf(line, sizeof line, "%s,ident,bytes\n0.1,12,0102\n", name);
+    gids_can_frames f;
+    CHECK_ERR(rd(line, &o, &f, NULL), GIDS_EFORMAT, "column 1 ('x\xc3\xa9");
+    CHECK(strstr(gids_error_message(), "\xc3\xa9...') is mapped to both ts and label"));
+    CHECK(utf8_whole(gids_error_message()));
+    gids_can_frames_free(&f);
+    /* the first line of a file of no known format: 60 bytes of it */
+    snprintf(line, sizeof line, "%s%s\n", name, name);
+    CHECK_ERR(rd(line, NULL, &f, NULL), GIDS_EFORMAT, "cannot tell the log format from 'x\xc3\xa9");
+    CHECK(utf8_whole(gids_error_message()));
+    gids_can_frames_free(&f);
+    /* an RTR field: 20 bytes of it */
+    snprintf(line, sizeof line, "Timestamp: 1.0   ID: 0350  %s  DLC: 1  00\n", name);
+    CHECK_ERR(rd(line, NULL, &f, NULL), GIDS_EFORMAT, "got 'x\xc3\xa9");
+    CHECK(strstr(gids_error_message(), "\xc3\xa9...'") && utf8_whole(gids_error_message()));
+    gids_can_frames_free(&f);
+    /* a label quoted whole, longer than a row message's 160 bytes */
+    char label[400] = "x";
+    for (int k = 0; k < 150; k++) strcat(label, "\xc3\xa9");
+    snprintf(line, sizeof line, "timestamp,arbitration_id,data_field,attack\n1.0,100,00,%s\n",
+             label);
+    CHECK_ERR(rd(line, NULL, &f, NULL), GIDS_EFORMAT, "t.csv:2:12: attack must be 0 or 1, got 'x");
+    const char *m = gids_error_message();
+    CHECK(strstr(m, " bytes]...") && m[strlen(m) - 1] == '\'' && utf8_whole(m));
+    gids_can_frames_free(&f);
+}
+
 static int same_frames(const gids_can_frames *a, const gids_can_frames *b) {
     return a->n == b->n && !memcmp(a->ts, b->ts, 8 * (size_t)a->n) &&
            !memcmp(a->id, b->id, 4 * (size_t)a->n) && !memcmp(a->dlc, b->dlc, (size_t)a->n) &&
@@ -899,6 +939,7 @@ int main(void) {
     RUN(write_then_read_gives_identical_frames);
     RUN(read_many_reads_in_parallel_and_reports_the_first_failure_in_order);
     RUN(long_paths_keep_the_reason_in_copied_messages);
+    RUN(fields_quoted_in_messages_are_cut_between_characters);
     RUN(simulate_dataset_names_the_file_it_cannot_write);
     RUN(the_simulator_is_deterministic_and_labels_its_attacks);
     RUN(simulated_payloads_carry_counters_and_checksums);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "helpers.h"
 
 TEST(status_names_and_messages) {
     CHECK(strcmp(gids_status_name(GIDS_ESHAPE), "ESHAPE") == 0);
@@ -41,18 +42,6 @@ static char *long_path(size_t n, int shift) {
     return p;
 }
 
-static bool valid_utf8(const char *s) {
-    const unsigned char *u = (const unsigned char *)s;
-    while (*u) {
-        int need = *u < 0x80 ? 0 : (*u & 0xE0) == 0xC0 ? 1 : (*u & 0xF0) == 0xE0 ? 2 : 3;
-        if (*u >= 0x80 && (*u & 0xC0) == 0x80) return false; /* a continuation byte alone */
-        u++;
-        for (int i = 0; i < need; i++, u++)
-            if ((*u & 0xC0) != 0x80) return false;
-    }
-    return true;
-}
-
 static bool ends_with(const char *s, const char *end) {
     size_t n = strlen(s), e = strlen(end);
     return n >= e && strcmp(s + n - e, end) == 0;
@@ -84,7 +73,7 @@ TEST(a_long_message_keeps_its_head_and_reason) {
         /* the mark counts exactly the bytes left out */
         size_t mark = (size_t)snprintf(NULL, 0, "...[%ld bytes]...", gone);
         CHECK(strlen(m) - mark + (size_t)gone == full);
-        CHECK(valid_utf8(m));
+        CHECK(utf8_whole(m));
         CHECK(strcmp(gids_error_location(), "f.c:1") == 0);
 
         /* a prefix naming the path again: the head becomes the prefix, the reason stays, and the
@@ -98,7 +87,7 @@ TEST(a_long_message_keeps_its_head_and_reason) {
         gone = mark_count(m);
         mark = (size_t)snprintf(NULL, 0, "...[%ld bytes]...", gone);
         CHECK(gone > 0 && strlen(m) - mark + (size_t)gone == prefixed);
-        CHECK(valid_utf8(m));
+        CHECK(utf8_whole(m));
         free(path);
     }
 }
@@ -120,7 +109,7 @@ TEST(prefixes_on_a_cut_message_keep_one_mark) {
     long gone = mark_count(m);
     CHECK(gone > gone0);
     CHECK(strlen(m) - (size_t)snprintf(NULL, 0, "...[%ld bytes]...", gone) + (size_t)gone == total);
-    CHECK(strlen(m) < GIDS_ERROR_MAX && valid_utf8(m));
+    CHECK(strlen(m) < GIDS_ERROR_MAX && utf8_whole(m));
     free(path);
 }
 
@@ -144,7 +133,7 @@ TEST(a_message_may_quote_the_current_one) {
     gids_error_set(GIDS_EIO, "g.c", 2, "read '%s' failed: %s", path, gids_error_message());
     const char *m = gids_error_message();
     CHECK(strncmp(m, "read '/data/", 12) == 0 && ends_with(m, REASON));
-    CHECK(valid_utf8(m));
+    CHECK(utf8_whole(m));
     free(path);
 }
 
@@ -166,7 +155,7 @@ TEST(without_memory_for_the_whole_the_head_stays_and_the_mark_counts_the_rest) {
         CHECK(gone > 0 &&
               strlen(m) - (size_t)snprintf(NULL, 0, "...[%ld bytes]...", gone) + (size_t)gone ==
                   full);
-        CHECK(strlen(m) < GIDS_ERROR_MAX && valid_utf8(m));
+        CHECK(strlen(m) < GIDS_ERROR_MAX && utf8_whole(m));
 
         /* a prefix too long for its first buffer and the memory: cut short (at a character), the
          * message after it whole */
@@ -178,7 +167,7 @@ TEST(without_memory_for_the_whole_the_head_stays_and_the_mark_counts_the_rest) {
         CHECK(gone > 0 &&
               strlen(m) - (size_t)snprintf(NULL, 0, "...[%ld bytes]...", gone) + (size_t)gone ==
                   full + strlen(": cannot open: " REASON));
-        CHECK(valid_utf8(m));
+        CHECK(utf8_whole(m));
         free(path);
     }
 }

@@ -10,6 +10,13 @@ static bool continuation_(unsigned char c) {
     return (c & 0xC0) == 0x80;
 }
 
+size_t gids_utf8_fit(const char *s, size_t n, size_t max) {
+    if (n <= max) return n;
+    size_t k = max;
+    for (int i = 0; i < 3 && k > 0 && continuation_((unsigned char)s[k]); i++) k--;
+    return k;
+}
+
 /* The byte at offset off (< the text's length) of the text made of parts. */
 static unsigned char byte_at_(const gids_span *parts, int n, size_t off) {
     for (int i = 0; i < n; i++) {
@@ -117,8 +124,13 @@ void gids_text_free(gids_text *t) {
 gids_elided gids_format_elided(char *dst, size_t cap, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    gids_text t = gids_text_vformat(dst, cap, fmt, ap);
+    gids_elided e = gids_vformat_elided(dst, cap, fmt, ap);
     va_end(ap);
+    return e;
+}
+
+gids_elided gids_vformat_elided(char *dst, size_t cap, const char *fmt, va_list ap) {
+    gids_text t = gids_text_vformat(dst, cap, fmt, ap);
     gids_span whole = {t.s, t.n};
     gids_elided e = {t.n, t.n, 0, 0};
     if (t.heap || t.lost > 0) e = gids_elide(dst, cap, &whole, 1, t.n, t.lost);

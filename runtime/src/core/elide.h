@@ -36,6 +36,10 @@ typedef struct gids_elided {
 gids_elided gids_elide(char *dst, size_t cap, const gids_span *parts, int n, size_t at,
                        size_t gone);
 
+/* How much of s[0..n) to quote in at most max bytes: n, or max moved back to the start of the
+ * UTF-8 character it would split (a field from a file shown as '%.*s' then "..."). */
+size_t gids_utf8_fit(const char *s, size_t n, size_t max);
+
 /* A formatted text: in the caller's buffer when it fits, else in a heap copy of its full size.
  * Where that copy cannot be had, s is the caller's buffer with the text's first bytes and `lost`
  * says how many bytes followed them. */
@@ -55,5 +59,6 @@ void gids_text_free(gids_text *t);
  * above.  Returns the elision (len: the bytes written). */
 gids_elided gids_format_elided(char *dst, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+gids_elided gids_vformat_elided(char *dst, size_t cap, const char *fmt, va_list ap);
 
 #endif

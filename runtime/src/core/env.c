@@ -5,6 +5,7 @@
 #include "gids/runtime.h"
 
 #include "core_impl.h"
+#include "elide.h"
 
 /* name, then the values it takes (NULL-ended); the readers are where the comment says. */
 static const struct {
@@ -31,10 +32,12 @@ gids_status gids_check_env(void) {
         int ok = 0;
         for (int k = 0; SWITCHES[i].values[k] != NULL; k++)
             ok |= strcmp(v, SWITCHES[i].values[k]) == 0;
+        size_t n = strlen(v), shown = gids_utf8_fit(v, n, 40);
         if (!ok)
             GIDS_FAIL(GIDS_EINVAL,
-                      "environment variable %s is '%.40s'; it takes %s or %s (or unset)",
-                      SWITCHES[i].name, v, SWITCHES[i].values[0], SWITCHES[i].values[1]);
+                      "environment variable %s is '%.*s%s'; it takes %s or %s (or unset)",
+                      SWITCHES[i].name, (int)shown, v, shown < n ? "..." : "",
+                      SWITCHES[i].values[0], SWITCHES[i].values[1]);
     }
     return GIDS_OK;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../core/elide.h"
 #include "can_parse.h"
 
 /* The next field at p: its text [*fs, *fe) (inside the quotes when quoted) and the position

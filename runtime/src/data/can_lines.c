@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "../core/elide.h"
 #include "can_parse.h"
 
 /* End of the CSV field starting at p (the next ',' or end).  A byte loop: fields are a few

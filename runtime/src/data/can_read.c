@@ -205,7 +205,7 @@ gids_status gids_can_read_buffer(const char *text, int64_t len, const char *name
         GIDS_CHECK(fmt != GIDS_CAN_FMT_AUTO, GIDS_EFORMAT,
                    "%s:%lld:1: cannot tell the log format from '%.*s' (give the format: csv, "
                    "candump, candump-ta, hcrl-csv, hcrl-txt or columns)",
-                   name, (long long)lineno, (int)(le - ls < 60 ? le - ls : 60), ls);
+                   name, (long long)lineno, (int)gids_utf8_fit(ls, (size_t)(le - ls), 60), ls);
     }
     r->format = fmt;
     /* an id base for a format whose ids have a fixed base would be silently ignored */

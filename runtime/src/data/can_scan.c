@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/elide.h"
 #include "can_parse.h"
 
 #define X 0xFF
@@ -24,27 +25,29 @@ const uint8_t can_hexval[256] = {
 
 int can_bad(can_perr *e, const char *at, const char *fmt, ...) {
     e->at = at;
-    char raw[sizeof e->msg];
+    /* A long field quoted whole loses its middle, not the words after it (elide.h). */
+    char raw[sizeof e->msg], esc[4 * sizeof e->msg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(raw, sizeof raw, fmt, ap);
+    gids_vformat_elided(raw, sizeof raw, fmt, ap);
     va_end(ap);
     /* A field quoted from the file may hold control characters: a CR printed as it is made
      * "got '0\r'" read "got '0'" on a terminal.  They are written as escapes. */
     size_t o = 0;
-    for (const char *c = raw; *c != 0 && o + 5 < sizeof e->msg; c++) {
+    for (const char *c = raw; *c != 0; c++) {
         unsigned char u = (unsigned char)*c;
         if (u == '\r' || u == '\n' || u == '\t')
-            o += (size_t)snprintf(e->msg + o, sizeof e->msg - o, "\\%c",
+            o += (size_t)snprintf(esc + o, sizeof esc - o, "\\%c",
                                   u == '\r'   ? 'r'
                                   : u == '\n' ? 'n'
                                               : 't');
         else if (u < 0x20 || u == 0x7F)
-            o += (size_t)snprintf(e->msg + o, sizeof e->msg - o, "\\x%02X", u);
+            o += (size_t)snprintf(esc + o, sizeof esc - o, "\\x%02X", u);
         else
-            e->msg[o++] = (char)u;
+            esc[o++] = (char)u;
     }
-    e->msg[o] = 0;
+    esc[o] = 0;
+    gids_format_elided(e->msg, sizeof e->msg, "%s", esc);
     return CAN_ROW_BAD;
 }
 
