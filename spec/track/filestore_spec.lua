@@ -522,6 +522,10 @@ io.write(assert(fs:get_or_create_experiment("graphids/synthetic/gat")))
     assert.error_matches(function() track.start_fit_run(dir .. "/x", { experiment = "a\nb" }) end,
       "^track: experiment must be a one%-line name of 1%.%.500 characters, got \"a\\\nb\"$")
     assert.has_error(function() track.Callback({ experiment = string.rep("e", 501) }) end)
+    -- the name is quoted by its first 80 characters, none cut in two
+    local ok, err = pcall(track.Callback, { experiment = "x" .. string.rep("\u{e9}", 500) })
+    assert.is_false(ok)
+    assert.truthy(err:find('got "x' .. string.rep("\u{e9}", 79) .. '"$'), err)
     assert.is_nil(core.stat(dir .. "/x"))
   end)
 

@@ -92,7 +92,7 @@ function M.check_experiment(name, fname)
   if name == nil then return end
   if type(name) ~= "string" or name == "" or name:find("[\r\n]") or (utf8.len(name) or #name) > 500 then
     error(string.format("%s: experiment must be a one-line name of 1..500 characters, got %q", fname,
-      tostring(name):sub(1, 80)), 4)
+      mlflow.truncate(tostring(name), 80)), 4) -- 80 characters: none cut in two
   end
 end
 
