@@ -1,7 +1,8 @@
 -- catalog_nested_spec.lua -- captures in folders inside a dataset's sub-folders: read at any
 -- depth, as the reference reads <sub-folder>/**/*.csv, in the order of their paths, named by
 -- their path under the dataset's folder, typed by their file name else their folders; a test
--- folder without a capture, a link that does not resolve and a folder reached twice are named.
+-- folder without a capture, a link that does not resolve and a folder or capture reached twice
+-- (in one sub-folder or across them: a test capture that is a training capture) are named.
 -- (A reviewer's repro: captures in train_02/sub and test_01/kia were left out silently, and a
 -- cache built without them stayed up to date.)
 local data = require "graphids.data"
@@ -87,11 +88,12 @@ describe("graphids.data catalog: captures in nested folders", function()
       "link %(a loop: its captures would be read forever%): remove the link",
       err_of(data.resolve_dataset, "mine", { data_root = root, catalog = CAT }))
     os.remove(gio.join(sub, "deeper/up"))
-    -- a second link to a folder read already: its captures twice
+    -- a second link to a folder read already: its captures twice.  The link sorts before the
+    -- folder it leads to, so the folder is found second; the message names the link as the link
     assert(os.execute("ln -s sub/deeper " .. quote(gio.join(ds_dir, "train_02_with_attacks/again"))))
-    assert.matches("folder " .. ds_dir .. "/train_02_with_attacks/sub/deeper is the folder " .. ds_dir ..
-      "/train_02_with_attacks/again again, through a symbolic link %(its captures would be read twice%)",
-      err_of(data.resolve_dataset, "mine", { data_root = root, catalog = CAT }))
+    assert.equal("folder " .. ds_dir .. "/train_02_with_attacks/again is the folder " .. ds_dir ..
+      "/train_02_with_attacks/sub/deeper again, through a symbolic link (its captures would be read " ..
+      "twice): remove the link", err_of(data.resolve_dataset, "mine", { data_root = root, catalog = CAT }))
     os.remove(gio.join(ds_dir, "train_02_with_attacks/again"))
     -- a link to a folder elsewhere is read as the folder it leads to
     capture(gio.join(root, "elsewhere/gear-1.csv"), 30, true)
@@ -100,6 +102,52 @@ describe("graphids.data catalog: captures in nested folders", function()
     local ds = data.resolve_dataset("mine", { data_root = root, catalog = CAT })
     assert.equal("train_02_with_attacks/linked/gear-1.csv", ds.train[4].name)
     assert.equal(3, ds.train[4].attack_type)
+  end)
+
+  it("names a folder or capture reached twice across sub-folders: a link in a test folder to a train " ..
+    "folder, a train folder inside another, one file by two names", function()
+    local opts = { data_root = root, catalog = CAT }
+    local train2, test1 = gio.join(ds_dir, "train_02_with_attacks"), gio.join(ds_dir, "test_01_DoS")
+    -- (a reviewer's repro: test_01_DoS/more/DoS-1.csv, a training capture, was a test capture)
+    assert(os.execute("ln -s ../train_02_with_attacks " .. quote(gio.join(test1, "more"))))
+    assert.equal("folder " .. test1 .. "/more is the folder " .. train2 .. " again, through a symbolic " ..
+      "link (its captures would be both training and test captures): remove the link",
+      err_of(data.resolve_dataset, "mine", opts))
+    os.remove(gio.join(test1, "more"))
+    -- a train folder read again inside another
+    assert(os.execute("ln -s ../train_01_attack_free " .. quote(gio.join(train2, "x"))))
+    assert.equal("folder " .. train2 .. "/x is the folder " .. ds_dir .. "/train_01_attack_free again, " ..
+      "through a symbolic link (its captures would be read twice): remove the link",
+      err_of(data.resolve_dataset, "mine", opts))
+    os.remove(gio.join(train2, "x"))
+    -- a capture linked into a test folder, or a second name of it (a hard link)
+    local linked = gio.join(test1, "DoS-3.csv")
+    assert(os.execute("ln -s ../train_02_with_attacks/DoS-1.csv " .. quote(linked)))
+    assert.equal("capture file " .. linked .. " is the capture file " .. train2 .. "/DoS-1.csv " ..
+      "again, through a symbolic link (it would be both a training and a test capture): remove the link",
+      err_of(data.resolve_dataset, "mine", opts))
+    os.remove(linked)
+    assert(os.execute("ln " .. quote(gio.join(train2, "DoS-1.csv")) .. " " .. quote(linked)))
+    assert.equal("capture files " .. train2 .. "/DoS-1.csv and " .. linked .. " are one file, hard " ..
+      "links (it would be both a training and a test capture): remove one of the names",
+      err_of(data.resolve_dataset, "mine", opts))
+    os.remove(linked)
+    -- two links to one folder elsewhere: either may go
+    capture(gio.join(root, "elsewhere/gear-1.csv"), 30, true)
+    for _, l in ipairs({ "l1", "l2" }) do
+      assert(os.execute("ln -s " .. quote(gio.join(root, "elsewhere")) .. " " .. quote(gio.join(train2, l))))
+    end
+    assert.equal("folders " .. train2 .. "/l1 and " .. train2 .. "/l2 are one folder, through symbolic " ..
+      "links (its captures would be read twice): remove one of the links",
+      err_of(data.resolve_dataset, "mine", opts))
+    os.remove(gio.join(train2, "l2"))
+    assert.equal(5, #data.resolve_dataset("mine", opts).train)
+    -- a catalog naming one sub-folder twice is refused as such
+    local twice = { mine = { train = { "train_01_attack_free" },
+      test = { "test_01_DoS", "train_01_attack_free" } } }
+    assert.matches("'mine.test%[2%]' names the sub%-folder 'train_01_attack_free', which " ..
+      "'mine.train%[1%]' names already",
+      err_of(data.resolve_dataset, "mine", { data_root = root, catalog = twice }))
   end)
 
   it("records nested captures in the cache, and finds it stale when one changes", function()

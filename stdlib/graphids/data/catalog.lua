@@ -192,6 +192,17 @@ local function entry_problem(e, key)
     p = folders_problem(e.test, key .. ".test", false)
     if p then return p end
   end
+  -- a folder named twice would be read twice, or be both a train and a test folder
+  local named = {}
+  for _, k in ipairs({ "train", "test" }) do
+    for i, f in ipairs(e[k] or {}) do
+      local at = string.format("%s.%s[%d]", key, k, i)
+      if named[f] then
+        return string.format("'%s' names the sub-folder '%s', which '%s' names already", at, f, named[f])
+      end
+      named[f] = at
+    end
+  end
   if e.source ~= nil and type(e.source) ~= "string" then
     return string.format("'%s.source' must be a string, got %s", key, U.describe(e.source))
   end
@@ -371,23 +382,63 @@ local function unreadable(path)
   return nil
 end
 
+-- True when the entry at path is itself a symbolic link (resolve_links gives path back for
+-- one that is not; a link above it, in the data root say, does not count).
+local function is_link(path)
+  local to = gio.resolve_links(path)
+  return to ~= nil and to ~= path
+end
+
+-- The message for a folder or capture file (kind) reached by two paths, a and b ({path, role},
+-- role "train" or "test", nil when unknown): which one is the symbolic link when one is (the
+-- walk is sorted, so a link may be found before the folder it leads to); both named otherwise.
+local function reached_twice(kind, a, b)
+  local reason
+  if kind == "folder" and b.path:sub(1, #a.path + 1) == a.path .. "/" then
+    reason = "a loop: its captures would be read forever"
+  elseif a.role and b.role and a.role ~= b.role then
+    -- test leakage: a model trained on a capture scores well on it
+    reason = kind == "folder" and "its captures would be both training and test captures" or
+      "it would be both a training and a test capture"
+  else
+    reason = kind == "folder" and "its captures would be read twice" or "its frames would be read twice"
+  end
+  local la, lb = is_link(a.path), is_link(b.path)
+  if la ~= lb then
+    local link, real = la and a or b, la and b or a
+    return string.format("%s %s is the %s %s again, through a symbolic link (%s): remove the link", kind,
+      link.path, kind, real.path, reason)
+  end
+  if la then
+    return string.format("%ss %s and %s are one %s, through symbolic links (%s): remove one of the links",
+      kind, a.path, b.path, kind, reason)
+  end
+  if kind == "folder" then -- (no link: a bind mount; removing either would remove the captures)
+    return string.format("folders %s and %s are one folder (%s)", a.path, b.path, reason)
+  end
+  return string.format("capture files %s and %s are one file, hard links (%s): remove one of the names",
+    a.path, b.path, reason)
+end
+
 -- The capture files under folder dir, in its folders at any depth as the reference reads
 -- <sub-folder>/**/*.csv, sorted by their path (bytewise); each {path, name, attack_type, size},
 -- name being rel/<the path under dir>.  Entries whose name starts with '.' are skipped.  Every
 -- other entry must resolve: a dangling link or one in a loop may be a folder of captures, so it
 -- is named, not skipped; so is a folder or pipe named like a capture, an empty capture, and a
--- folder reached a second time through a link (its captures would be read twice, or forever).
-local function list_captures(dir, rel)
-  local files, seen = {}, {}
-  local function walk(d, r, st)
+-- folder or capture file reached a second time (a symbolic link, a hard link: its captures would
+-- be read twice, or forever, or be both training and test captures).  seen: device:inode -> {path,
+-- role} of what was reached already, one table for all the sub-folders of a dataset (a link in a
+-- test folder to a train folder is found); role: "train" or "test" (nil: not known).
+local function list_captures(dir, rel, seen, role)
+  local files = {}
+  local function reach(kind, path, st)
     local id = string.format("%d:%d", st.device, st.inode)
-    if seen[id] then
-      local back = r:sub(1, #seen[id] + 1) == seen[id] .. "/"
-      error(string.format("folder %s is the folder %s again, through a symbolic link%s: remove the link",
-        gio.join(dir, r:sub(#rel + 2)), gio.join(dir, seen[id]:sub(#rel + 2)),
-        back and " (a loop: its captures would be read forever)" or " (its captures would be read twice)"), 0)
-    end
-    seen[id] = r
+    local here = { path = path, role = role }
+    if seen[id] then error(reached_twice(kind, seen[id], here), 0) end
+    seen[id] = here
+  end
+  local function walk(d, r, st)
+    reach("folder", d, st)
     local names, lerr = gio.list_dir(d)
     if names == nil then
       error(string.format("folder %s cannot be read (%s)", d, tostring(lerr):gsub("^.*: ", "")), 0)
@@ -413,6 +464,7 @@ local function list_captures(dir, rel)
         if est.size == 0 then
           error(string.format("capture file %s is empty (0 bytes): remove it or replace it", path), 0)
         end
+        reach("capture file", path, est)
         files[#files + 1] = { path = path, name = name, attack_type = M.attack_type_of(name),
           size = est.size }
       elseif est.type == "dir" then
@@ -517,10 +569,11 @@ local function changed_recorded_captures(name, dir, meta)
     if sub then subs[sub] = true end
   end
   local ok, err = pcall(function()
+    local seen = {}
     for _, sub in ipairs(U.sorted_keys(subs)) do
       -- (a sub-folder that is gone: its captures are)
       if gio.is_dir(gio.join(raw, sub)) then
-        for _, f in ipairs(list_captures(gio.join(raw, sub), sub)) do now[f.name] = f.size end
+        for _, f in ipairs(list_captures(gio.join(raw, sub), sub, seen)) do now[f.name] = f.size end
       end
     end
   end)
@@ -630,7 +683,9 @@ end
 -- file = {path, name ("<sub-folder>/<path under it>"), attack_type (code), size}; a sub-folder's
 -- captures are those at any depth in it (list_captures), sorted by name.
 -- Errors: unknown name, missing dataset or train folder, a train or present test folder without
--- captures, an empty capture file, an entry that does not resolve, a folder reached twice.
+-- captures, an empty capture file, an entry that does not resolve, a folder or capture file
+-- reached twice in any of its sub-folders (through a link: a test capture that is a training
+-- capture too, one read twice).
 function M.resolve_dataset(name, opts)
   opts = U.options("resolve_dataset", opts, RESOLVE_OPTS)
   local entry = M.dataset_info(name, opts)
@@ -645,6 +700,8 @@ function M.resolve_dataset(name, opts)
   end
   local ds = { name = name, dir = dir, source = entry.source, train = {}, train_dirs = {}, tests = {},
     raw_bytes = 0 }
+  -- (one for every sub-folder: a link in a test folder to a train folder's captures is found)
+  local seen = {}
   for _, sub in ipairs(entry.train) do
     local sd = gio.join(dir, sub)
     local swhy = unreadable(sd)
@@ -655,7 +712,7 @@ function M.resolve_dataset(name, opts)
       error(string.format("dataset '%s': train folder %s is missing", name, sd), 0)
     end
     ds.train_dirs[#ds.train_dirs + 1] = sub
-    local files = list_captures(sd, sub)
+    local files = list_captures(sd, sub, seen, "train")
     -- each train folder holds its own traffic (a vehicle, an attack): an empty one would train
     -- a model that never saw it
     if #files == 0 then
@@ -675,7 +732,7 @@ function M.resolve_dataset(name, opts)
       error(string.format("dataset '%s': test folder %s cannot be read (%s)", name, sd, twhy), 0)
     end
     if gio.is_dir(sd) then
-      local files = list_captures(sd, sub)
+      local files = list_captures(sd, sub, seen, "test")
       -- a test folder that is there but holds nothing would drop out of the evaluation unseen
       if #files == 0 then
         error(string.format("dataset '%s': test folder %s holds no capture files (*.csv, *.log, at any " ..
