@@ -177,6 +177,57 @@ TEST(over_long_fields_are_quoted_short_and_a_bad_character_comes_first) {
     free(row);
 }
 
+/* A quoted field is cut before a UTF-8 character it would split, and so is a lenient read's kept
+ * copy of a message: half a character made the message invalid UTF-8, and JSON (a trace's
+ * stage_failed event) refused it.  A run of bytes that is no UTF-8 is cut at 32 all the same. */
+TEST(messages_are_cut_between_utf8_characters) {
+    /* 'Ü' + 29 ASCII = 31 bytes, then 'é' at bytes 31-32: cut before it */
+    check_message("1.0,123,00,\xC3\x9C"
+                  "bertragung-fehlerhaft-wahrend\xC3\xA9\xC3\xA9\n",
+                  "t.csv:1:12: attack must be 0 or 1, got '\xC3\x9C"
+                  "bertragung-fehlerhaft-"
+                  "wahrend...'");
+    /* a 4-byte character at bytes 30-33: cut at 30 */
+    char *row = long_row("1.0,123,00,", 'a', 30, "\xF0\x9F\x98\x80tail\n");
+    check_message(row, "t.csv:1:12: attack must be 0 or 1, got "
+                       "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...'");
+    free(row);
+    /* continuation bytes from 28 on: no UTF-8, cut at 32 */
+    row = long_row("1.0,123,00,", 'a', 28, "\x80\x80\x80\x80\x80\x80\x80\n");
+    check_message(row, "t.csv:1:12: attack must be 0 or 1, got "
+                       "'aaaaaaaaaaaaaaaaaaaaaaaaaaaa\x80\x80\x80\x80...'");
+    free(row);
+    /* a kept message (192 bytes) of a file whose long name has 'é' across bytes 190-191 */
+    char name[256];
+    memset(name, 'd', 190);
+    strcpy(name + 190, "\xC3\xA9\xC3\xA9.csv");
+    gids_can_read_opts o;
+    gids_can_read_opts_init(&o);
+    o.lenient = 1;
+    const char *text = "1.0,100,00,0\n1.1,1G0,00,0\n";
+    gids_can_frames f;
+    gids_can_read_report r;
+    CHECK_OK(gids_can_read_buffer(text, (int64_t)strlen(text), name, &o, &f, &r));
+    CHECK(r.nerrors == 1 && strlen(r.errors[0]) == 190 && strncmp(r.errors[0], name, 190) == 0);
+    gids_can_frames_free(&f);
+}
+
+/* A 0x prefix suggests the id without it only when that is an id: not "()" for a bare 0x, nor
+ * a remainder too long, too large or not hex. */
+TEST(a_0x_prefix_suggests_only_a_valid_id) {
+    check_message("1.1,0x1FFFFFFF,01,0\n",
+                  "t.csv:1:6: CAN id '0x1FFFFFFF' has a 0x prefix: ids are "
+                  "bare hex digits (1FFFFFFF)");
+    check_message("1.1,0x,01,0\n",
+                  "t.csv:1:6: CAN id '0x' has a 0x prefix: ids are bare hex digits");
+    check_message("1.1,0x123456789,01,0\n",
+                  "t.csv:1:6: CAN id '0x123456789' has a 0x prefix: ids are bare hex digits");
+    check_message("1.1,0x20000000,01,0\n",
+                  "t.csv:1:6: CAN id '0x20000000' has a 0x prefix: ids are bare hex digits");
+    check_message("1.1,0x12G,01,0\n", "t.csv:1:6: CAN id '0x12G' has a 0x prefix: ids are bare "
+                                      "hex digits");
+}
+
 TEST(empty_and_header_only_files_are_clear_errors) {
     gids_can_frames f;
     CHECK_ERR(gids_can_read_buffer("", 0, "e.csv", NULL, &f, NULL), GIDS_EFORMAT,
@@ -925,6 +976,8 @@ int main(void) {
     RUN(reads_the_canonical_csv_with_hex_ids_of_any_width);
     RUN(each_malformed_row_names_file_line_and_column);
     RUN(over_long_fields_are_quoted_short_and_a_bad_character_comes_first);
+    RUN(messages_are_cut_between_utf8_characters);
+    RUN(a_0x_prefix_suggests_only_a_valid_id);
     RUN(empty_and_header_only_files_are_clear_errors);
     RUN(a_byte_order_mark_is_skipped);
     RUN(lenient_skips_counts_and_reports_malformed_rows);

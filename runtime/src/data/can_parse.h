@@ -56,12 +56,22 @@ int can_line_columns(const can_columns *cols, const char *p, const char *end, ca
 int can_columns_header(const gids_can_read_opts *o, const char *p, const char *end,
                        can_columns *cols, can_perr *e);
 
-/* A field [p, end) quoted in a message: at most CAN_QUOTE_MAX of its characters, then "..." when
- * it is longer (a whole over-long field filled the message and cut off what was wrong with it).
- * can_bad(e, p, "got '%.*s%s'", CAN_QUOTED(p, end)). */
+/* Where text p is cut to keep at most n bytes (p[n] must be readable): n, or earlier by up to 3
+ * bytes so as not to split a UTF-8 character (half a character made the message invalid UTF-8,
+ * which JSON cannot hold: a trace's stage_failed event).  A longer run of continuation bytes is
+ * no UTF-8 and is cut at n. */
+static inline int can_cut_at(const char *p, int n) {
+    int m = n;
+    while (m > n - 3 && m > 0 && ((unsigned char)p[m] & 0xC0) == 0x80) m--;
+    return ((unsigned char)p[m] & 0xC0) == 0x80 ? n : m;
+}
+
+/* A field [p, end) quoted in a message: at most CAN_QUOTE_MAX of its bytes (can_cut_at), then
+ * "..." when it is longer (a whole over-long field filled the message and cut off what was
+ * wrong with it).  can_bad(e, p, "got '%.*s%s'", CAN_QUOTED(p, end)). */
 #define CAN_QUOTE_MAX 32
 static inline int can_quote_len(const char *p, const char *end) {
-    return end - p > CAN_QUOTE_MAX ? CAN_QUOTE_MAX : (int)(end - p);
+    return end - p > CAN_QUOTE_MAX ? can_cut_at(p, CAN_QUOTE_MAX) : (int)(end - p);
 }
 static inline const char *can_quote_more(const char *p, const char *end) {
     return end - p > CAN_QUOTE_MAX ? "..." : "";

@@ -71,10 +71,19 @@ int can_scan_id(const char *p, const char *end, uint32_t *id, uint8_t *flags, ca
     if (p == end) return can_bad(e, p, "empty CAN id");
     /* No supported format writes a 0x prefix (candump, candump -ta, the HCRL and the canonical
      * files write bare hex), so one is said as such, not as a bad digit 'x' or a length. */
-    if (end - p >= 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
-        return can_bad(e, p + 1,
-                       "CAN id '%.*s%s' has a 0x prefix: ids are bare hex digits (%.*s%s)",
-                       CAN_QUOTED(p, end), CAN_QUOTED(p + 2, end));
+    if (end - p >= 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+        /* the id without it is suggested only when it is one (1 to 8 hex digits, 29 bits) */
+        const char *r = p + 2;
+        uint32_t v = 0;
+        int ok = r < end && end - r <= 8 && first_non_hex(r, end) == end;
+        for (const char *q = r; ok && q < end; q++) v = v << 4 | can_hexval[(unsigned char)*q];
+        if (ok && v <= 0x1FFFFFFFu)
+            return can_bad(e, p + 1,
+                           "CAN id '%.*s' has a 0x prefix: ids are bare hex digits (%.*s)",
+                           (int)(end - p), p, (int)(end - r), r);
+        return can_bad(e, p + 1, "CAN id '%.*s%s' has a 0x prefix: ids are bare hex digits",
+                       CAN_QUOTED(p, end));
+    }
     /* what is wrong first, then how long it is (a field of 3000 'G' is no id of 3000 digits;
      * v of a field past 8 digits is never used) */
     uint32_t v = 0;
