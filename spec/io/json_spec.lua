@@ -124,6 +124,13 @@ describe("graphids.json", function()
     assert.equal("a\\n\\x00\\xFF" .. ("x"):rep(2) .. "...", json.printable("a\n\0\255xxxxxx", 6))
     assert.equal("é\\x1B[0m", json.printable("é\27[0m"))
     assert.equal("a\\xC2\\x9B31m\xC2\xA0", json.printable("a\xC2\x9B31m\xC2\xA0"))
+    -- utf8_safe: strings that are not UTF-8, keys too, at any depth, as printable gives them;
+    -- UTF-8 text (controls included: encode escapes them) and marks as they were
+    local safe = json.utf8_safe({ ["k\xE9"] = json.array({ "a\xFF\n", "é\n" }), n = json.null,
+      o = json.object() })
+    assert.equal('{"k\\\\xE9":["a\\\\xFF\\\\n","é\\n"],"n":null,"o":{}}', json.encode(safe))
+    assert.equal("b\\xFF", json.utf8_safe("b\xFF"))
+    assert.equal(3, json.utf8_safe(3))
     -- DEL (0x7f) is no control character to JSON (RFC 8259): it may stand unescaped, as
     -- Python's json.dumps(ensure_ascii=False) writes it
     assert.equal("a\127b", json.decode('"a\127b"'))

@@ -57,6 +57,24 @@ describe("graphids.track.traces", function()
     assert.equal('{"a":[],"f":"' .. tostring(print) .. '","n":null,"o":{},"x":[1,"NaN"]}', json.encode(v))
   end)
 
+  it("keeps a record whose strings are not UTF-8, their bytes escaped, and one with a field JSON cannot " ..
+    "hold, without that field", function()
+    local tr = traces.open(dir .. "/run", { fields = { stage = "gat" } })
+    -- (a reviewer's repro: a CAN message cut mid-character lost the stage_failed event, stage,
+    -- phase and reason, to a bare trace_encode_failed)
+    local err = "t.csv:1:12: attack must be 0 or 1, got 'wahrend\xC3...'"
+    tr:error("stage_failed", { phase = "fit", error = err, ["k\xE9y"] = { "v\xFF" } })
+    tr:event("odd", { ok = 1, mixed = { 1, x = 2 } })
+    local recs = lines(dir .. "/run/traces.jsonl")
+    assert.same({ "stage_failed", "error", "gat", "fit", "t.csv:1:12: attack must be 0 or 1, got " ..
+      "'wahrend\\xC3...'" }, { recs[1].event, recs[1].level, recs[1].stage, recs[1].phase, recs[1].error })
+    assert.same({ "v\\xFF" }, recs[1]["k\\xE9y"])
+    assert.same({ "odd", 1 }, { recs[2].event, recs[2].ok })
+    assert.is_nil(recs[2].mixed)
+    assert.equal("left out mixed: json.encode: $.mixed: table mixes string keys with other keys",
+      recs[2].trace_encode_error)
+  end)
+
   it("formats times as UTC with microseconds", function()
     assert.equal("2024-03-09T16:00:00.000001Z", traces.iso_time(1710000000.000001))
     assert.equal("1970-01-01T00:00:01.000000Z", traces.iso_time(0.9999999))

@@ -253,6 +253,19 @@ function M.printable(s, max)
   return cut and s .. "..." or s
 end
 
+-- v as encode takes it whatever bytes its strings hold: a string that is not UTF-8 (a path the
+-- file system allows, a message quoting a file's bytes) as printable shows it, its bytes >= 0x80
+-- as \xNN; a table copied with this done to every string in it, keys included, at any depth
+-- (marks kept); anything else as it is.  For records that must keep such a value rather than
+-- fail whole (a trace line, runs --json); not for files read back to compare (the text differs).
+function M.utf8_safe(v)
+  if type(v) == "string" then return utf8.len(v) and v or M.printable(v) end
+  if type(v) ~= "table" or v == M.null then return v end
+  local out = {}
+  for k, x in pairs(v) do out[M.utf8_safe(k)] = M.utf8_safe(x) end
+  return setmetatable(out, getmetatable(v))
+end
+
 local BOM = "\xEF\xBB\xBF"
 
 -- The UTF-8 character of two to four bytes at i, or nil (an ASCII byte, a byte that starts no

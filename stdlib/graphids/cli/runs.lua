@@ -83,19 +83,6 @@ local function num(v, json)
   return finite and v or json.null
 end
 
--- v as JSON can hold it, for --json: a string that is not UTF-8 (a run dir's name, which the file
--- system allows, and what is read from it: the identity of a damaged run, a problem naming its
--- files) as a message shows it, its bytes as \xNN (json.printable, as ckpt inspect --json gives
--- such a path), in keys and values at any depth; one such run would otherwise fail the whole
--- output.
-local function utf8_safe(v, json)
-  if type(v) == "string" then return utf8.len(v) and v or json.printable(v) end
-  if type(v) ~= "table" or v == json.null then return v end
-  local out = {}
-  for k, x in pairs(v) do out[utf8_safe(k, json)] = utf8_safe(x, json) end
-  return setmetatable(out, getmetatable(v))
-end
-
 -- A table or show field: "-" for a value a damaged run does not have (not "nil"); the records
 -- hold strings and numbers only (runs.read leaves out an identity field of another kind).
 local function field(v)
@@ -169,7 +156,10 @@ local function list(o, json)
       out[i] = { dir = r.dir or json.null, status = r.status, identity = r.identity,
         metrics = r.metrics or json.null, stale_metrics = r.stale_metrics }
     end
-    io.stdout:write(json.encode(utf8_safe(json.array(out), json)), "\n")
+    -- (json.utf8_safe, here, in show and in compare: a run dir's name that is not UTF-8, which the
+    -- file system allows, and what is read from it, as a message shows it, its bytes as \xNN, as
+    -- ckpt inspect --json gives such a path; one such run would otherwise fail the whole output)
+    io.stdout:write(json.encode(json.utf8_safe(json.array(out))), "\n")
     return 0
   end
   -- (the text columns as wide as their widest cell, in characters)
@@ -228,7 +218,7 @@ local function show_json(r, json)
       out[k] = r[k] or json.null
     end
   end
-  io.stdout:write(json.encode(utf8_safe(out, json)), "\n")
+  io.stdout:write(json.encode(json.utf8_safe(out)), "\n")
 end
 
 local function show_tracking(r)
@@ -454,7 +444,7 @@ local function compare(o, json)
           tied = g.tied == true } or json.null,
         expected_max = o["--expected-max"] and expected_json(g, json) or nil }
     end
-    io.stdout:write(json.encode(utf8_safe(json.array(out), json)), "\n")
+    io.stdout:write(json.encode(json.utf8_safe(json.array(out))), "\n")
     return 0
   end
   local metric = o["--metric"] or "test/f1_macro (test/f1 for detectors)"

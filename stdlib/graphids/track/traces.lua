@@ -29,7 +29,10 @@ function M.iso_time(t)
 end
 
 -- A value JSON can hold: non-finite numbers become "NaN" / "Infinity" / "-Infinity" (as
--- MLflow's JSON does), tensors and other userdata their tostring, nested tables recursively.
+-- MLflow's JSON does), tensors and other userdata their tostring, nested tables recursively,
+-- and a string that is not UTF-8 (keys too: a path, a message quoting a file's bytes) as
+-- json.utf8_safe gives it, its bytes >= 0x80 as \xNN: the line keeps the record's fields.
+local text = json.utf8_safe
 local function plain(v, depth)
   local t = type(v)
   if t == "number" then
@@ -41,7 +44,9 @@ local function plain(v, depth)
       return "-Infinity"
     end
     return v
-  elseif t == "string" or t == "boolean" then
+  elseif t == "string" then
+    return text(v)
+  elseif t == "boolean" then
     return v
   elseif v == json.null then
     return v
@@ -51,13 +56,13 @@ local function plain(v, depth)
     if mt == nil or marked then
       local out = {}
       for k, x in pairs(v) do
-        out[type(k) == "number" and k or tostring(k)] = plain(x, depth + 1)
+        out[type(k) == "number" and k or text(tostring(k))] = plain(x, depth + 1)
       end
       if marked then setmetatable(out, mt) end
       return out
     end
   end
-  return tostring(v)
+  return text(tostring(v))
 end
 M.plain = function(v)
   return plain(v, 0)
@@ -75,6 +80,14 @@ local function random_hex(nbytes)
   end))
 end
 M.random_hex = random_hex
+
+-- (keys of any type: a record with a number key must not make the writer raise)
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  return keys
+end
 
 local Tracer = {}
 Tracer.__index = Tracer
@@ -115,12 +128,25 @@ end
 function Tracer:write(rec, sync)
   if self.path == nil then return true end
   local out = {}
-  for k, v in pairs(self.fields) do out[k] = plain(v, 0) end
-  for k, v in pairs(rec) do out[k] = plain(v, 0) end
+  for k, v in pairs(self.fields) do out[text(k)] = plain(v, 0) end
+  for k, v in pairs(rec) do out[text(k)] = plain(v, 0) end
   local ok, line = pcall(json.encode, out)
   if not ok then
-    line = json.encode({ ts = out.ts, level = "error", event = "trace_encode_failed",
-      error = tostring(line) })
+    -- a field JSON cannot hold (a table mixing string and number keys): the line keeps the
+    -- others (event, stage, reason) and names those left out and why
+    local left = {}
+    for _, k in ipairs(sorted_keys(out)) do
+      if not pcall(json.encode, out[k]) then
+        left[#left + 1] = k
+        out[k] = nil
+      end
+    end
+    out.trace_encode_error = string.format("left out %s: %s", table.concat(left, ", "), tostring(line))
+    ok, line = pcall(json.encode, out)
+    if not ok then
+      line = json.encode({ ts = out.ts, level = "error", event = "trace_encode_failed",
+        error = text(tostring(line)) })
+    end
   end
   if not self.tail_checked then
     -- a file whose last line was cut (outside damage, a full disk) would take this line into
