@@ -105,7 +105,8 @@ describe("graphids.data catalog: captures in nested folders", function()
   end)
 
   it("names a folder or capture reached twice across sub-folders: a link in a test folder to a train " ..
-    "folder, a train folder inside another, one file by two names", function()
+    "folder, a train folder inside another, one file by two names; a capture path that is not " ..
+    "UTF-8", function()
     local opts = { data_root = root, catalog = CAT }
     local train2, test1 = gio.join(ds_dir, "train_02_with_attacks"), gio.join(ds_dir, "test_01_DoS")
     -- (a reviewer's repro: test_01_DoS/more/DoS-1.csv, a training capture, was a test capture)
@@ -142,6 +143,13 @@ describe("graphids.data catalog: captures in nested folders", function()
       err_of(data.resolve_dataset, "mine", opts))
     os.remove(gio.join(train2, "l2"))
     assert.equal(5, #data.resolve_dataset("mine", opts).train)
+    -- a capture whose path is not UTF-8: named at once, its bytes shown as \xNN (the cache's
+    -- JSON metadata refused it at the end of a build, naming no file)
+    capture(gio.join(train2, "DoS-\xE9.csv"), 30, true)
+    assert.equal("capture file " .. train2 .. "/DoS-\\xE9.csv: its path is not UTF-8 text, which the " ..
+      "dataset cache's records (JSON) hold: rename the folder or file whose name shows \\xNN bytes",
+      err_of(data.resolve_dataset, "mine", opts))
+    os.remove(gio.join(train2, "DoS-\xE9.csv"))
     -- a catalog naming one sub-folder twice is refused as such
     local twice = { mine = { train = { "train_01_attack_free" },
       test = { "test_01_DoS", "train_01_attack_free" } } }

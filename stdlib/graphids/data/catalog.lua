@@ -17,6 +17,7 @@ local json = require "graphids.json"
 local paths = require "graphids.paths"
 local U = require "graphids.nn._util"
 local errors = require "graphids.errors"
+local json = require "graphids.json"
 
 local M = {}
 
@@ -463,6 +464,13 @@ local function list_captures(dir, rel, seen, role)
       elseif capture then
         if est.size == 0 then
           error(string.format("capture file %s is empty (0 bytes): remove it or replace it", path), 0)
+        end
+        if not utf8.len(path) then
+          -- the cache records its captures' folder and names, and a run its test sets', as JSON
+          -- text: a path that is not UTF-8 failed a build at its end
+          error(string.format("capture file %s: its path is not UTF-8 text, which the dataset cache's " ..
+            "records (JSON) hold: rename the folder or file whose name shows \\xNN bytes",
+            json.printable(path)), 0)
         end
         reach("capture file", path, est)
         files[#files + 1] = { path = path, name = name, attack_type = M.attack_type_of(name),
