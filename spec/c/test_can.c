@@ -208,7 +208,9 @@ TEST(messages_are_cut_between_utf8_characters) {
     gids_can_frames f;
     gids_can_read_report r;
     CHECK_OK(gids_can_read_buffer(text, (int64_t)strlen(text), name, &o, &f, &r));
-    CHECK(r.nerrors == 1 && strlen(r.errors[0]) == 190 && strncmp(r.errors[0], name, 190) == 0);
+    /* (the kept copy elides its middle, as errors do: its start, its reason, whole characters) */
+    CHECK(r.nerrors == 1 && strlen(r.errors[0]) <= 191 && strncmp(r.errors[0], name, 20) == 0);
+    CHECK(strstr(r.errors[0], "bad hex digit 'G'") != NULL && utf8_whole(r.errors[0]));
     gids_can_frames_free(&f);
 }
 
@@ -886,14 +888,14 @@ TEST(fields_quoted_in_messages_are_cut_between_characters) {
     CHECK_ERR(rd(line, NULL, &f, NULL), GIDS_EFORMAT, "got 'x\xc3\xa9");
     CHECK(strstr(gids_error_message(), "\xc3\xa9...'") && utf8_whole(gids_error_message()));
     gids_can_frames_free(&f);
-    /* a label quoted whole, longer than a row message's 160 bytes */
+    /* a label longer than a row message's 160 bytes: quoted by its first characters */
     char label[400] = "x";
     for (int k = 0; k < 150; k++) strcat(label, "\xc3\xa9");
     snprintf(line, sizeof line, "timestamp,arbitration_id,data_field,attack\n1.0,100,00,%s\n",
              label);
     CHECK_ERR(rd(line, NULL, &f, NULL), GIDS_EFORMAT, "t.csv:2:12: attack must be 0 or 1, got 'x");
     const char *m = gids_error_message();
-    CHECK(strstr(m, " bytes]...") && m[strlen(m) - 1] == '\'' && utf8_whole(m));
+    CHECK(strstr(m, "\xc3\xa9...'") && m[strlen(m) - 1] == '\'' && utf8_whole(m));
     gids_can_frames_free(&f);
 }
 
