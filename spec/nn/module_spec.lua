@@ -544,6 +544,23 @@ describe("graphids.nn.Module", function()
     assert.is_false(ok2)
     assert.matches(":" .. line .. ": model.fc: Linear: input of shape %[1, 3%]", err)
   end)
+
+  it("a forward suspended in a coroutine, or dropped there, leaves other calls' errors whole", function()
+    local S = nn.Sequential(nn.Linear(4, 4), nn.Linear(5, 3))
+    local function path_of()
+      local ok, err = pcall(function() local y = S(graphids.randn(2, 4)) return y end)
+      assert.is_false(ok)
+      return err:match(":%d+: (model%.1): Linear: ") or err
+    end
+    assert.equal("model.1", path_of())
+    local Y = class("Suspends", nn.Module)
+    function Y.forward(_, x) coroutine.yield() return x end
+    local co = coroutine.create(function() return Y()(graphids.ones(1)) end)
+    coroutine.resume(co)
+    assert.equal("model.1", path_of()) -- while it is suspended
+    coroutine.close(co)
+    assert.equal("model.1", path_of()) -- and once it is dropped
+  end)
 end)
 
 describe("graphids.nn containers", function()

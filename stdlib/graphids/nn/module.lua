@@ -179,9 +179,21 @@ U.library_forwards[Module.forward] = true
 -- #2) ...") keeps the op's name after the layer's ("Linear: addmm: arg 2 ..."): the layer has
 -- no such argument, and the op's name says whose they are.  The layers check the usual mistakes
 -- before their ops do, in their own terms (F.linear's input and weight), so this is the rare case.
-local depth = 0
-local failing = nil -- {msg =, level =, chain = {module, ...}, placed = bool}
-local in_library = false -- whether the forward running now is one of U.library_forwards
+-- That state is one per coroutine: a forward may yield, and while it is suspended (or once it
+-- is dropped, never resumed) the module calls of other coroutines must not see its depth.
+--   depth       this coroutine's nesting of module calls (0 outside any)
+--   failing     {msg =, level =, chain = {module, ...}, placed = bool}, or nil
+--   in_library  whether the forward running now is one of U.library_forwards
+local states = setmetatable({}, { __mode = "k" })
+local function state()
+  local co = coroutine.running()
+  local s = states[co]
+  if s == nil then
+    s = { depth = 0, failing = nil, in_library = false }
+    states[co] = s
+  end
+  return s
+end
 
 -- The name of child within parent: a direct child's name, else a descendant's dotted path.
 local function child_path(parent, child)
@@ -209,23 +221,24 @@ end
 -- The error err of self's call, as it is to be raised from there (where: the line that
 -- called self, "" from C); depth and in_library are the caller's again.
 local function raised(self, err, where)
+  local st = state()
   if type(err) ~= "string" then
-    failing = nil
+    st.failing = nil
     return err -- an error object is the caller's own: passed on untouched
   end
-  local level = depth -- this call's nesting (the outermost is 0)
-  local f = failing
+  local level = st.depth -- this call's nesting (the outermost is 0)
+  local f = st.failing
   if f and f.msg == err and f.level == level + 1 then
     f.chain[#f.chain + 1] = self
     f.level = level
   else
     f = { msg = err, level = level, chain = { self }, placed = false }
-    failing = f
+    st.failing = f
   end
   local pos, name, rest = core._error_parts(err)
   if not U.library_forwards[self.forward] then
     f.placed = true
-  elseif not f.placed and not in_library then
+  elseif not f.placed and not st.in_library then
     local layer = class.name_of(f.chain[1]) .. ": "
     pos, name, f.placed = where, keeps_op_name(name, rest, layer) and layer .. name or layer, true
   end
@@ -233,7 +246,7 @@ local function raised(self, err, where)
     f.msg = pos .. name .. rest
     return f.msg
   end
-  failing = nil
+  st.failing = nil
   local chain, path = f.chain, ""
   if #chain > 1 then
     local parts = { "model" }
@@ -245,9 +258,9 @@ local function raised(self, err, where)
   return pos .. path .. name .. rest
 end
 
-local function finish(outer, ok, ...)
-  depth = depth - 1
-  in_library = outer
+local function finish(st, outer, ok, ...)
+  st.depth = st.depth - 1
+  st.in_library = outer
   if ok then
     return ...
   end
@@ -255,10 +268,11 @@ local function finish(outer, ok, ...)
 end
 
 local function call(self, ...)
-  depth = depth + 1
-  local outer = in_library
-  in_library = U.library_forwards[self.forward] == true
-  return finish(outer, pcall(self.forward, self, ...))
+  local st = state()
+  st.depth = st.depth + 1
+  local outer = st.in_library
+  st.in_library = U.library_forwards[self.forward] == true
+  return finish(st, outer, pcall(self.forward, self, ...))
 end
 
 -- m(...) is m:forward(...).  A C closure (core._at_caller): a Lua __call tail-called from a
