@@ -52,14 +52,15 @@ static bool is_word(char c) {
 
 /* How much of msg a leading "file:line: " position and a leading "op: " name take ("?: " too:
  * the name a core function gives itself when called straight from C, as _call_as calls it; a
- * dotted name, "metrics.classification: ", when one public function calls another). */
+ * dotted name, "metrics.classification: ", when one public function calls another; a method's,
+ * "GATConv:forward: ", as its option checks name it). */
 static size_t bare_offset(const char *msg) {
     size_t off = position_len(msg);
     const char *m = msg + off, *q = m;
     if (*q == '?')
         q++;
     else
-        while (is_word(*q) || (*q == '.' && q > m && is_word(q[1]))) q++;
+        while (is_word(*q) || ((*q == '.' || *q == ':') && q > m && is_word(q[1]))) q++;
     if (q > m && q[0] == ':' && q[1] == ' ') off += (size_t)(q + 2 - m);
     return off;
 }

@@ -55,5 +55,9 @@ describe("core._error_parts", function()
     assert.are.same({ '[string "a"]:1: ', "", "bad value: 5" }, parts('[string "a"]:1: bad value: 5'))
     assert.are.same({ "", "metrics.binary: ", "x" }, parts("metrics.binary: x"))
     assert.are.same({ "", "", "unknown option 'a:12: b'" }, parts("unknown option 'a:12: b'"))
+    -- a method's name, as its option checks give it
+    assert.are.same({ "t.lua:3: ", "GATConv:forward: ", "unknown option 'x'" },
+      parts("t.lua:3: GATConv:forward: unknown option 'x'"))
+    assert.are.same({ "", "", "a:: b" }, parts("a:: b"))
   end)
 end)

@@ -95,6 +95,18 @@ describe("graph layers: call arguments", function()
       assert.are.same({ 6, 1 }, alpha.shape)
     end)
 
+  it("the attention layers' option errors name the layer once", function()
+    for _, L in ipairs({ "GATConv", "GATv2Conv", "TransformerConv" }) do
+      local function once(err) return select(2, err:gsub(L .. ":", "")) == 1 end
+      local err = error_of(nn[L](4, 2), x, ei, nil, { return_attention_weight = true })
+      contains(err, L .. ": unknown option 'return_attention_weight'")
+      assert.is_true(once(err), err)
+      err = error_of(nn[L](4, 2), x, ei, nil, 5)
+      contains(err, L .. ": options must be a table")
+      assert.is_true(once(err), err)
+    end
+  end)
+
   it("GCNConv and GINEConv refuse an edge_weight / edge_attr that is not a tensor", function()
     contains(error_of(nn.GCNConv(4, 2), x, ei, { 1, 2, 3 }),
       "GCNConv: edge_weight must be a tensor or nil, got a table [1,2,3]")
