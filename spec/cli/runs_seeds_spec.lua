@@ -74,6 +74,13 @@ describe("graphids runs compare's seeds", function()
     assert.truthy(out:find("\n  1%s+d%s+gat%s+a%s+1%s+0%.50000"), out)
     assert.equal(note(0, "/one/d/gat/a/seed_0 (test run " .. a.test_run_id .. ")",
       "/two/d/gat/a/seed_0 (test run " .. b.test_run_id .. ")"), err)
+    -- tested at the same time: the first by run dir counts, and the note says so
+    b.tested_at = 7
+    rc, _, err = R.call({ "compare", "--lake-root", tmp }, { a, b })
+    assert.equal(0, rc, err)
+    assert.equal("graphids runs compare: seed 0 of d/gat/a was tested in 2 runs; counting the first by " ..
+      "run dir (tested at the same time, or when unknown), /one/d/gat/a/seed_0 (test run " .. a.test_run_id ..
+      "), and leaving out /two/d/gat/a/seed_0 (test run " .. b.test_run_id .. ")\n", err)
   end)
 
   it("names on stderr each run it leaves out: damaged, or tested without a number for the metric", function()

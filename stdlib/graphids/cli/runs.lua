@@ -384,8 +384,11 @@ local function note_duplicates(rows)
       local left = {}
       for i, r in ipairs(dup.left_out) do left[i] = run_name(r) end
       io.stderr:write(string.format("graphids runs compare: seed %s of %s/%s/%s was tested in %d runs; " ..
-        "counting the one tested last, %s, and leaving out %s\n", field(dup.seed), field(g.dataset),
-        field(g.stage), field(g.variant), #left + 1, run_name(dup.kept), table.concat(left, ", ")))
+        "counting %s, %s, and leaving out %s\n", field(dup.seed), field(g.dataset),
+        field(g.stage), field(g.variant), #left + 1,
+        dup.tie and "the first by run dir (tested at the same time, or when unknown)"
+          or "the one tested last",
+        run_name(dup.kept), table.concat(left, ", ")))
     end
   end
 end

@@ -250,7 +250,8 @@ end
 -- One value a seed: two tested runs of one seed (a lake copied into a folder of the lake root, a
 -- tracking store that two lake roots logged to) would count it twice, narrowing the intervals
 -- with no new evidence.  The run tested last (tested_at) counts; runs[i] is the run behind
--- values[i], and duplicates lists {seed, kept, left_out = {runs}} per seed held twice.  A run
+-- values[i], and duplicates lists {seed, kept, left_out = {runs}, tie} per seed held twice (tie:
+-- a run left out was tested no earlier, as far as tested_at says, so the order chose).  A run
 -- whose identity has no seed cannot be told apart, and counts.
 -- Second result: the runs left unranked, {run, why}: why "damaged", or, for a tested run without
 -- a value, as no_value says.
@@ -296,7 +297,11 @@ function M.leaderboard(list, opts)
     for _, dup in ipairs(g.duplicates) do
       dup.kept, dup.left_out = g.runs[dup.at], {}
       for _, r in ipairs(dup.all) do
-        if r ~= dup.kept then dup.left_out[#dup.left_out + 1] = r end
+        if r ~= dup.kept then
+          dup.left_out[#dup.left_out + 1] = r
+          -- kept by the order alone: no run was tested later than another that it says
+          if not tested_later(dup.kept, r) then dup.tie = true end
+        end
       end
       dup.at, dup.all = nil, nil
     end
