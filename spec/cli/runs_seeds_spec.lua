@@ -76,11 +76,11 @@ describe("graphids runs compare's seeds", function()
       "/two/d/gat/a/seed_0 (test run " .. b.test_run_id .. ")"), err)
     -- tested at the same time: the first by run dir counts, and the note says so
     b.tested_at = 7
-    rc, _, err = R.call({ "compare", "--lake-root", tmp }, { a, b })
-    assert.equal(0, rc, err)
+    local rc2, _, err2 = R.call({ "compare", "--lake-root", tmp }, { a, b })
+    assert.equal(0, rc2, err2)
     assert.equal("graphids runs compare: seed 0 of d/gat/a was tested in 2 runs; counting the first by " ..
       "run dir (tested at the same time, or when unknown), /one/d/gat/a/seed_0 (test run " .. a.test_run_id ..
-      "), and leaving out /two/d/gat/a/seed_0 (test run " .. b.test_run_id .. ")\n", err)
+      "), and leaving out /two/d/gat/a/seed_0 (test run " .. b.test_run_id .. ")\n", err2)
   end)
 
   it("names on stderr each run it leaves out: damaged, or tested without a number for the metric", function()
