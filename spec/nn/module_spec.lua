@@ -561,6 +561,34 @@ describe("graphids.nn.Module", function()
     coroutine.close(co)
     assert.equal("model.1", path_of()) -- and once it is dropped
   end)
+
+  it("a layer called in a coroutine that a forward resumes nests inside that forward's module", function()
+    local Gen = class("Gen", nn.Module)
+    function Gen:__init()
+      nn.Module.__init(self)
+      self.fc = nn.Linear(4, 2)
+    end
+    function Gen:forward(x)
+      local co = coroutine.create(function() return self.fc(x) end)
+      local ok, y = coroutine.resume(co)
+      if not ok then error(y, 0) end
+      return y
+    end
+    local Outer = class("Outer", nn.Module)
+    function Outer:__init()
+      nn.Module.__init(self)
+      self.g = Gen()
+    end
+    function Outer:forward(x) return self.g(x) end
+    local line = debug.getinfo(1, "l").currentline - 11
+    local function err_of(m)
+      local ok, err = pcall(function() local y = m(graphids.ones(1, 3)) return y end)
+      assert.is_false(ok)
+      return err
+    end
+    assert.matches(":" .. line .. ": model%.fc: Linear: input of shape %[1, 3%]", err_of(Gen()))
+    assert.matches(":" .. line .. ": model%.g%.fc: Linear: input of shape %[1, 3%]", err_of(Outer()))
+  end)
 end)
 
 describe("graphids.nn containers", function()

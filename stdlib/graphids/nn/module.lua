@@ -179,20 +179,35 @@ U.library_forwards[Module.forward] = true
 -- #2) ...") keeps the op's name after the layer's ("Linear: addmm: arg 2 ..."): the layer has
 -- no such argument, and the op's name says whose they are.  The layers check the usual mistakes
 -- before their ops do, in their own terms (F.linear's input and weight), so this is the rare case.
--- That state is one per coroutine: a forward may yield, and while it is suspended (or once it
--- is dropped, never resumed) the module calls of other coroutines must not see its depth.
+-- A forward may run a coroutine, and may yield: the calls of a coroutine that another resumed
+-- nest inside the resumer's (the error of a layer called there passes up through the resumer's
+-- modules), while a coroutine suspended mid-forward (or dropped there, never resumed) nests
+-- nothing: its calls must not raise the depth of the others'.  So each coroutine keeps its own
+-- depth and in-library flag, and a call's level is its coroutine's depth plus those of the
+-- coroutines resuming it (status "normal"), kept in `nesting` while their depth is above 0.
 --   depth       this coroutine's nesting of module calls (0 outside any)
---   failing     {msg =, level =, chain = {module, ...}, placed = bool}, or nil
 --   in_library  whether the forward running now is one of U.library_forwards
+-- and, for the process, failing = {msg =, level =, chain = {module, ...}, placed = bool} or nil.
 local states = setmetatable({}, { __mode = "k" })
+local nesting = setmetatable({}, { __mode = "k" }) -- coroutine -> its state, while depth > 0
+local failing = nil
 local function state()
   local co = coroutine.running()
   local s = states[co]
   if s == nil then
-    s = { depth = 0, failing = nil, in_library = false }
+    s = { depth = 0, in_library = false }
     states[co] = s
   end
-  return s
+  return s, co
+end
+
+-- The depth of the module calls of the coroutines resuming co (none for the main one).
+local function resumers_depth(co)
+  local d = 0
+  for c, s in pairs(nesting) do
+    if c ~= co and coroutine.status(c) == "normal" then d = d + s.depth end
+  end
+  return d
 end
 
 -- The name of child within parent: a direct child's name, else a descendant's dotted path.
@@ -221,19 +236,19 @@ end
 -- The error err of self's call, as it is to be raised from there (where: the line that
 -- called self, "" from C); depth and in_library are the caller's again.
 local function raised(self, err, where)
-  local st = state()
+  local st, co = state()
   if type(err) ~= "string" then
-    st.failing = nil
+    failing = nil
     return err -- an error object is the caller's own: passed on untouched
   end
-  local level = st.depth -- this call's nesting (the outermost is 0)
-  local f = st.failing
+  local level = st.depth + resumers_depth(co) -- this call's nesting (the outermost is 0)
+  local f = failing
   if f and f.msg == err and f.level == level + 1 then
     f.chain[#f.chain + 1] = self
     f.level = level
   else
     f = { msg = err, level = level, chain = { self }, placed = false }
-    st.failing = f
+    failing = f
   end
   local pos, name, rest = core._error_parts(err)
   if not U.library_forwards[self.forward] then
@@ -246,7 +261,7 @@ local function raised(self, err, where)
     f.msg = pos .. name .. rest
     return f.msg
   end
-  st.failing = nil
+  failing = nil
   local chain, path = f.chain, ""
   if #chain > 1 then
     local parts = { "model" }
@@ -258,9 +273,10 @@ local function raised(self, err, where)
   return pos .. path .. name .. rest
 end
 
-local function finish(st, outer, ok, ...)
+local function finish(st, co, outer, ok, ...)
   st.depth = st.depth - 1
   st.in_library = outer
+  if st.depth == 0 then nesting[co] = nil end
   if ok then
     return ...
   end
@@ -268,11 +284,12 @@ local function finish(st, outer, ok, ...)
 end
 
 local function call(self, ...)
-  local st = state()
+  local st, co = state()
   st.depth = st.depth + 1
+  if st.depth == 1 then nesting[co] = st end
   local outer = st.in_library
   st.in_library = U.library_forwards[self.forward] == true
-  return finish(st, outer, pcall(self.forward, self, ...))
+  return finish(st, co, outer, pcall(self.forward, self, ...))
 end
 
 -- m(...) is m:forward(...).  A C closure (core._at_caller): a Lua __call tail-called from a
