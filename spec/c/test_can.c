@@ -829,6 +829,22 @@ TEST(long_paths_keep_the_reason_in_copied_messages) {
     CHECK(ends_with(r.errors[0], "/x.csv:3:6: bad hex digit 'G' in CAN id"));
     CHECK(strstr(r.errors[0], " bytes]...") != NULL);
     gids_can_frames_free(&f[0]);
+    /* a row stepping back in time: strict, and in a lenient report */
+    const char *back = "timestamp,arbitration_id,data_field,attack\n"
+                       "2.0,100,00,0\n"
+                       "3.0,100,00,0\n"
+                       "1.0,100,00,0\n";
+    o.lenient = 0;
+    CHECK_ERR(gids_can_read_buffer(back, (int64_t)strlen(back), path, &o, f, &r), GIDS_EFORMAT,
+              path);
+    CHECK(strstr(gids_error_message(), "/x.csv:4:1: time steps back 2 s") != NULL);
+    CHECK(ends_with(gids_error_message(), " s)") && utf8_whole(gids_error_message()));
+    gids_can_frames_free(&f[0]);
+    o.lenient = 1;
+    CHECK_OK(gids_can_read_buffer(back, (int64_t)strlen(back), path, &o, f, &r));
+    CHECK(r.nerrors == 1 && strstr(r.errors[0], "time steps back") != NULL);
+    CHECK(ends_with(r.errors[0], " s)") && utf8_whole(r.errors[0]));
+    gids_can_frames_free(&f[0]);
     free(dir);
 }
 

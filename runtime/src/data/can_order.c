@@ -57,16 +57,17 @@ void can_order_skip(can_order *k, int64_t lineno, const char *msg) {
     r->nerrors = n + 1;
 }
 
-/* The message of a row at ts that steps back behind the latest kept time.  (Whole for the error:
- * a long path must not cut off the reason; the report keeps its first bytes.) */
+/* The message of a row at ts that steps back behind the latest kept time.  (A long path's middle
+ * is elided, never the reason at its end: gids_format_elided.) */
 static void backstep_msg(const can_order *k, char *msg, size_t size, int64_t lineno, double ts) {
     char a[40], b[40];
     /* the step is a difference of doubles: three digits say it */
-    snprintf(msg, size,
-             "%s:%lld:1: time steps back %.3g s (timestamp %s after %s on line %lld; tolerance "
-             "%g s)",
-             k->name, (long long)lineno, k->maxts - ts, seconds(a, ts), seconds(b, k->maxts),
-             (long long)k->maxline, k->o->time_tolerance);
+    gids_format_elided(
+        msg, size,
+        "%s:%lld:1: time steps back %.3g s (timestamp %s after %s on line %lld; tolerance "
+        "%g s)",
+        k->name, (long long)lineno, k->maxts - ts, seconds(a, ts), seconds(b, k->maxts),
+        (long long)k->maxline, k->o->time_tolerance);
 }
 
 static void copy_row(gids_can_frames *f, int64_t to, int64_t from) {
@@ -101,7 +102,7 @@ static void commit(can_order *k, int64_t lineno) {
 
 /* The earlier timeline stands: the waiting rows are skipped as stepping back. */
 static void settle_for_earlier(can_order *k) {
-    char msg[1024];
+    char msg[GIDS_ERROR_MAX]; /* a whole path fits, as in the error it becomes */
     for (int64_t i = 0; i < k->npend; i++) {
         backstep_msg(k, msg, sizeof msg, k->pend_line[i], k->out->ts[k->out->n + i]);
         can_order_skip(k, k->pend_line[i], msg);
@@ -114,15 +115,16 @@ static void settle_for_earlier(can_order *k) {
 static void settle_for_later(can_order *k) {
     gids_can_frames *f = k->out;
     int64_t n = f->n, w = k->first;
-    char msg[1024], a[40], b[40];
+    char msg[GIDS_ERROR_MAX], a[40], b[40];
     for (int64_t i = k->first; i < n; i++) {
         int64_t line = k->ring[i % CAN_ORDER_RING].line;
         if (f->ts[i] > k->thr) {
-            snprintf(msg, sizeof msg,
-                     "%s:%lld:1: timestamp %s runs ahead of the %lld rows after it (from %s on "
-                     "line %lld; tolerance %g s): skipped as an outlier",
-                     k->name, (long long)line, seconds(a, f->ts[i]), (long long)k->npend,
-                     seconds(b, f->ts[n]), (long long)k->pend_line[0], k->o->time_tolerance);
+            gids_format_elided(
+                msg, sizeof msg,
+                "%s:%lld:1: timestamp %s runs ahead of the %lld rows after it (from %s on "
+                "line %lld; tolerance %g s): skipped as an outlier",
+                k->name, (long long)line, seconds(a, f->ts[i]), (long long)k->npend,
+                seconds(b, f->ts[n]), (long long)k->pend_line[0], k->o->time_tolerance);
             can_order_skip(k, line, msg);
             continue;
         }
@@ -187,7 +189,7 @@ static void wait_row(can_order *k, const can_row *row, int64_t lineno) {
 
 gids_status can_order_row(can_order *k, const can_row *row, int64_t lineno) {
     double tol = k->o->time_tolerance;
-    char msg[1024];
+    char msg[GIDS_ERROR_MAX]; /* a whole path fits, as in the error it becomes */
     if (k->open) {
         if (row->ts >= k->maxts - tol) {
             settle_for_earlier(k); /* and keep this row below */
