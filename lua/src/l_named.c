@@ -60,7 +60,10 @@ static size_t bare_offset(const char *msg) {
     if (*q == '?')
         q++;
     else
-        while (is_word(*q) || ((*q == '.' || *q == ':') && q > m && is_word(q[1]))) q++;
+        /* (after ':' a letter: "model.lua:10: " is a second position, not a name) */
+        while (is_word(*q) || (*q == '.' && q > m && is_word(q[1])) ||
+               (*q == ':' && q > m && (isalpha((unsigned char)q[1]) || q[1] == '_')))
+            q++;
     if (q > m && q[0] == ':' && q[1] == ' ') off += (size_t)(q + 2 - m);
     return off;
 }

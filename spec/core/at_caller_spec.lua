@@ -59,5 +59,8 @@ describe("core._error_parts", function()
     assert.are.same({ "t.lua:3: ", "GATConv:forward: ", "unknown option 'x'" },
       parts("t.lua:3: GATConv:forward: unknown option 'x'"))
     assert.are.same({ "", "", "a:: b" }, parts("a:: b"))
+    -- a second position is no name: kept in the rest
+    assert.are.same({ "train.lua:5: ", "", "model.lua:10: boom" }, parts("train.lua:5: model.lua:10: boom"))
+    assert.are.same({ "", "", "ratio:0.5: bad" }, parts("ratio:0.5: bad"))
   end)
 end)
