@@ -44,20 +44,21 @@ void host_tune_openmp(char **argv) {
      * environment variable") it says in the first start and again in the second, which has
      * the same environment.  So the second start loads with stderr on /dev/null and gets the
      * real one back here, before main does anything: the message is printed once, and the
-     * variables (and so the thread count) stay as the user set them. */
+     * variables (and so the thread count) stay as the user set them.
+     * The kernel names a process after the file it executes, here "exe" (of /proc/self/exe),
+     * which ps, top and perf would show: the second start takes the first start's name, which
+     * the kernel gave it from the path it executed (argv[0] may say anything).  Taken whether
+     * or not stderr could be kept (a start with fd 2 closed). */
+    const char *given = getenv(SAVED_NAME_ENV);
+    if (given != NULL) {
+        prctl(PR_SET_NAME, given, 0, 0, 0);
+        unsetenv(SAVED_NAME_ENV);
+    }
     const char *saved = getenv(SAVED_STDERR_ENV);
     if (saved != NULL) {
         int fd = atoi(saved);
         if (fd > STDERR_FILENO && dup2(fd, STDERR_FILENO) == STDERR_FILENO) close(fd);
         unsetenv(SAVED_STDERR_ENV);
-        /* The kernel names a process after the file it executes, here "exe" (of /proc/self/exe),
-         * which ps, top and perf would show: the second start takes the first start's name,
-         * which the kernel gave it from the path it executed (argv[0] may say anything). */
-        const char *name = getenv(SAVED_NAME_ENV);
-        if (name != NULL) {
-            prctl(PR_SET_NAME, name, 0, 0, 0);
-            unsetenv(SAVED_NAME_ENV);
-        }
         return;
     }
     if (getenv("OMP_WAIT_POLICY") != NULL || getenv("GOMP_SPINCOUNT") != NULL) return;
@@ -70,9 +71,9 @@ void host_tune_openmp(char **argv) {
         snprintf(num, sizeof num, "%d", keep);
         setenv(SAVED_STDERR_ENV, num, 1);
     }
-    if (null >= 0) close(null);
     char name[17] = {0}; /* PR_GET_NAME writes at most 16 bytes, the NUL included */
     if (prctl(PR_GET_NAME, name, 0, 0, 0) == 0) setenv(SAVED_NAME_ENV, name, 1);
+    if (null >= 0) close(null);
     execv("/proc/self/exe", argv);
     /* No exec (no /proc): this run keeps libgomp's defaults; its child processes get the
      * variable. */
