@@ -75,6 +75,21 @@ describe("graphids.track.traces", function()
       recs[2].trace_encode_error)
   end)
 
+  it("keeps a record with a key that is no string, without that key, and names it", function()
+    -- (a reviewer's repro: a number key made the record itself a mixed table; no field failed
+    -- alone, so the line became a bare trace_encode_failed)
+    local tr = traces.open(dir .. "/run", { fields = { stage = "gat" } })
+    tr:event("a_number_key", { [1] = "first", reason = "boom" })
+    tr:event("a_boolean_key", { [true] = "yes", reason = "bang" })
+    local recs = lines(dir .. "/run/traces.jsonl")
+    assert.same({ "a_number_key", "gat", "boom" }, { recs[1].event, recs[1].stage, recs[1].reason })
+    assert.equal("left out [1]: json.encode: $: table mixes string keys with other keys",
+      recs[1].trace_encode_error)
+    assert.same({ "a_boolean_key", "gat", "bang" }, { recs[2].event, recs[2].stage, recs[2].reason })
+    assert.equal("left out [true]: json.encode: $: table mixes string keys with other keys",
+      recs[2].trace_encode_error)
+  end)
+
   it("formats times as UTC with microseconds", function()
     assert.equal("2024-03-09T16:00:00.000001Z", traces.iso_time(1710000000.000001))
     assert.equal("1970-01-01T00:00:01.000000Z", traces.iso_time(0.9999999))

@@ -132,11 +132,15 @@ function Tracer:write(rec, sync)
   for k, v in pairs(rec) do out[text(k)] = plain(v, 0) end
   local ok, line = pcall(json.encode, out)
   if not ok then
-    -- a field JSON cannot hold (a table mixing string and number keys): the line keeps the
-    -- others (event, stage, reason) and names those left out and why
+    -- a field JSON cannot hold (a table mixing string and number keys), or a key that is no
+    -- string (the record itself is then such a table): the line keeps the others (event,
+    -- stage, reason) and names those left out ([1], [true] for a key that is no string) and why
     local left = {}
     for _, k in ipairs(sorted_keys(out)) do
-      if not pcall(json.encode, out[k]) then
+      if type(k) ~= "string" then
+        left[#left + 1] = "[" .. text(tostring(k)) .. "]"
+        out[k] = nil
+      elseif not pcall(json.encode, out[k]) then
         left[#left + 1] = k
         out[k] = nil
       end
