@@ -140,6 +140,24 @@ describe("graphids data build / inspect of a dataset the catalog does not list",
     has(out, " --catalog=" .. catalog .. "\n")
   end)
 
+  it("inspect names a catalog that does not read, as build does, not a bare summary", function()
+    if not built() then return end
+    -- (a reviewer's repro: the error of the captures check was dropped, exit 0)
+    local bad = gio.join(tmp, "bad.lua")
+    assert(gio.atomic_write(bad, "return {\n"))
+    local want = string.format("dataset catalog %s: %s:2: unexpected symbol near <eof>\n", bad, bad)
+    local out, rc = run("build --dataset mycar --catalog " .. quote(bad))
+    assert.equal("1", rc, out)
+    has(out, "graphids data build: " .. want)
+    out, rc = run("inspect --dataset mycar --seed 42 --data-root " .. quote(root) .. " --catalog " ..
+      quote(bad))
+    assert.equal("1", rc, out)
+    has(out, "graphids data inspect: " .. want)
+    out, rc = run("inspect --dataset mycar --seed 42", "GRAPHIDS_CATALOG=" .. quote(bad) .. " ")
+    assert.equal("1", rc, out)
+    has(out, "graphids data inspect: " .. want)
+  end)
+
   it("says, as a load does, that the captures were not compared", function()
     if not built() then return end
     local unchecked = string.format("graphids data inspect: note: dataset cache %s is used without " ..

@@ -20,7 +20,8 @@ root (of NAME only with --dataset).  --json prints cache_metadata.json itself fo
 for a listing an object of them keyed by <dataset>/<parameters folder>.  Checks each cache's
 files against its metadata as a load does, reading their headers but no graph data (present, of
 the recorded size, headers that read, graph and index counts, captures, vocabulary).  Exits 1
-when there is no cache or one is damaged (each problem named on stderr).
+when there is no cache, one is damaged, or the dataset catalog does not read (each problem
+named on stderr).
 
 ]] .. build.options_help(OMIT, "  --json                 the metadata as JSON\n"):gsub(" %(required%)", "")
 
@@ -123,12 +124,18 @@ function M.main(args)
   -- a stale cache is sound but of other captures than the catalog's now: said, not an error
   -- (the next build or stage rebuilds it, or, of a dataset the catalog does not list, a load
   -- refuses it); so is a cache whose captures could not be compared, as a load says it
+  -- (a catalog that does not read, --catalog or $GRAPHIDS_CATALOG, is named as a build names it:
+  -- the captures were not compared, and a load with it fails)
   local okc, stale, refused, unchecked = pcall(data.captures_check, o.dataset, copts, meta)
+  if not okc then
+    io.stderr:write("graphids data inspect: ", errors.strip_own_position(stale), "\n")
+    return 1
+  end
   local function note(msg) io.stderr:write("graphids data inspect: note: ", msg, "\n") end
-  if okc and unchecked then note(unchecked) end
-  if okc and refused then
+  if unchecked then note(unchecked) end
+  if refused then
     note("a load refuses this cache: " .. refused)
-  elseif okc and stale then
+  elseif stale then
     note(stale .. "; the next `graphids data build` or stage rebuilds it")
   end
   return #problems > 0 and 1 or 0
