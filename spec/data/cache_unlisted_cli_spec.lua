@@ -140,6 +140,15 @@ describe("graphids data build / inspect of a dataset the catalog does not list",
     has(out, " --catalog=" .. catalog .. "\n")
   end)
 
+  it("build says a complete cache that a load uses is up to date", function()
+    if not built() then return end
+    -- (a reviewer's repro: "unknown dataset 'mycar'", exit 1, of the cache fit and test use)
+    local out, rc = run("build --dataset mycar")
+    assert.equal("0", rc, out)
+    has(out, "cache " .. dir .. " is up to date")
+    lacks(out, "unknown dataset")
+  end)
+
   it("inspect names a catalog that does not read, as build does, not a bare summary", function()
     if not built() then return end
     -- (a reviewer's repro: the error of the captures check was dropped, exit 0)

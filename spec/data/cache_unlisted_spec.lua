@@ -109,6 +109,40 @@ describe("graphids.data cache of a dataset the catalog cannot serve", function()
     assert.truthy(err_of(data.load_cache, "../mycar", { lake_root = lake }):find("one folder name", 1, true))
   end)
 
+  it("builds (as a load serves) an unlisted dataset from its cache alone: up to date when a load uses it, " ..
+    "else the load's error", function()
+    -- (a reviewer's repro: `graphids data build` said "unknown dataset" of a cache fit and test use)
+    local meta = data.build_cache("mycar", { lake_root = lake, data_root = root, catalog = MINE })
+    local dir = data.cache_dir("mycar", { lake_root = lake })
+    data.clear_cache_memo()
+    local said = {}
+    local again = data.build_cache("mycar", { lake_root = lake, log = function(s) said[#said + 1] = s end })
+    assert.same(meta, again)
+    assert.same({ "cache " .. dir .. " is up to date" }, said)
+    -- a stale one: refused in the load's words
+    local first = gio.join(captures, "train_01_attack_free", gio.list_dir(gio.join(captures,
+      "train_01_attack_free"))[1])
+    local text = assert(gio.read_file(first))
+    assert(gio.atomic_write(first, text .. text:match("[^\n]*\n")))
+    local err = load({ lake_root = lake })
+    assert.truthy(err:find("was built from other captures than those in", 1, true), err)
+    assert.equal(err, err_of(data.build_cache, "mycar", { lake_root = lake }))
+    assert(gio.atomic_write(first, text))
+    -- a rebuild, or an incomplete cache, cannot be made without the catalog: the load's error
+    err = err_of(data.rebuild_cache, "mycar", { lake_root = lake })
+    assert.truthy(err:find("a rebuild of the dataset cache " .. dir .. " was asked for; dataset 'mycar' " ..
+      "is not in the dataset catalog", 1, true), err)
+    assert(os.remove(gio.join(dir, "vocab.json")))
+    err = load({ lake_root = lake })
+    assert.truthy(err:find("is incomplete (its vocab.json is missing)", 1, true), err)
+    assert.equal(err, err_of(data.build_cache, "mycar", { lake_root = lake }))
+    assert.is_false(gio.exists(gio.join(dir, ".building")))
+    -- no cache of it at all: an unknown name, as before
+    assert(gio.remove_tree(dir))
+    err = err_of(data.build_cache, "mycar", { lake_root = lake })
+    assert.truthy(err:find("unknown dataset 'mycar'; known datasets: ", 1, true), err)
+  end)
+
   it("says once that a listed dataset's captures were not compared, and why, and loads its cache", function()
     data.build_cache("mycar", { lake_root = lake, data_root = root, catalog = MINE })
     data.clear_cache_memo()

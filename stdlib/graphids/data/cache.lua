@@ -529,13 +529,43 @@ local function install(dir, staging)
   assert(gio.remove_tree(staging))
 end
 
+-- The error of a load or build that needs a build (what: why; verb: "build" or "rebuild") of a
+-- dataset the catalog does not list: only a complete, unchanged cache serves it.
+local function unlisted(dataset, o, what, verb)
+  return string.format("%s; dataset '%s' is not in the dataset catalog (known datasets: %s), so no cache " ..
+    "of it can be built: give the catalog that lists it (the catalog option, data.init_args.catalog or " ..
+    "$GRAPHIDS_CATALOG), or %s it with that catalog: %s", what, dataset,
+    table.concat(catalog.dataset_names(o), ", "), verb, cli_command(verb, dataset, o))
+end
+
+-- The error of a load or build of a dataset the catalog does not list that found at dir no
+-- complete cache to serve it (okm, meta: read_metadata's pcall; o.force: a rebuild asked for).
+local function unlisted_need(dataset, o, dir, okm, meta)
+  local what
+  if not okm then
+    what = tostring(meta)
+  elseif meta == nil then
+    what = string.format("no dataset cache at %s (it holds no cache_metadata.json)", dir)
+  elseif o.force then
+    what = "a rebuild of the dataset cache " .. dir .. " was asked for"
+  else
+    what = string.format("the dataset cache %s is incomplete (its %s is missing)", dir,
+      missing_file(dir, meta))
+  end
+  return unlisted(dataset, o, what, (okm and meta == nil) and "build" or "rebuild")
+end
+
 -- build_cache(dataset, opts) -> metadata.  Builds unless a complete cache with the same
 -- invariants exists (opts.force = true rebuilds).  opts: data_root, lake_root, catalog,
 -- window_size=100, stride=100, val_fraction=0.2, seed=42, vocab_from="all", node_by_id=false,
 -- lock_timeout=600 (s), log (function).
 function M.build_cache(dataset, opts)
   local o = options("build_cache", opts)
-  catalog.dataset_info(dataset, o)
+  -- A dataset the catalog does not list is served by its cache alone, as a load serves it
+  -- (load_cache): one that is complete and of unchanged captures is up to date, anything else is
+  -- refused as a load refuses it.  Without a cache, an unknown name is named with the known ones.
+  local listed = catalog.dataset_catalog(o)[dataset] ~= nil
+  if not listed and not M.cache_ready(dataset, o) then catalog.dataset_info(dataset, o) end
   local dir = dir_of(dataset, o)
   -- A first build finds the captures before it makes the cache folder, so a wrong data root or
   -- a missing train folder leaves no empty folder behind.  (An existing cache is checked first:
@@ -548,6 +578,10 @@ function M.build_cache(dataset, opts)
   if not okm and not o.force then error(meta, 0) end
   if meta and okm and not o.force then
     check_invariants(dir, meta, dataset, o)
+    if not listed then
+      local _, refused = M.captures_check(dataset, o, meta)
+      if refused then error(refused, 0) end
+    end
     if complete(dir, meta) then
       -- what a load would refuse is no cache up to date: named, as damaged metadata is
       local opened, problems = C.open_files(dir, meta)
@@ -562,6 +596,7 @@ function M.build_cache(dataset, opts)
       return meta
     end
   end
+  if not listed then error(unlisted_need(dataset, o, dir, okm, meta), 0) end
   memo[memo_key(dataset, o)] = nil
   -- Built in <dir>/.building and moved in only when complete: a failed rebuild (a data root
   -- that is gone, a malformed capture) keeps the cache that was there, and no failure leaves a
@@ -687,15 +722,6 @@ local function note_once(o, dir, msg)
   if o.log then o.log(msg) else io.stderr:write("graphids: note: ", msg, "\n") end
 end
 
--- The error of a load or build that needs a build (what: why; verb: "build" or "rebuild") of a
--- dataset the catalog does not list: only a complete, unchanged cache serves it.
-local function unlisted(dataset, o, what, verb)
-  return string.format("%s; dataset '%s' is not in the dataset catalog (known datasets: %s), so no cache " ..
-    "of it can be built: give the catalog that lists it (the catalog option, data.init_args.catalog or " ..
-    "$GRAPHIDS_CATALOG), or %s it with that catalog: %s", what, dataset,
-    table.concat(catalog.dataset_names(o), ", "), verb, cli_command(verb, dataset, o))
-end
-
 -- The captures of the dataset cache that opts name against those it was built from
 -- (catalog.stale_cache), in the words every reader of it says them (a load, `graphids data
 -- build` and `inspect`): stale, why it was built from other captures (nil when it was not);
@@ -747,20 +773,7 @@ function M.load_cache(dataset, opts)
     return memo[key]
   end
   if not okm or meta == nil or o.force or not complete(dir, meta) then
-    if not listed then
-      local what
-      if not okm then
-        what = tostring(meta)
-      elseif meta == nil then
-        what = string.format("no dataset cache at %s (it holds no cache_metadata.json)", dir)
-      elseif o.force then
-        what = "a rebuild of the dataset cache " .. dir .. " was asked for"
-      else
-        what = string.format("the dataset cache %s is incomplete (its %s is missing)", dir,
-          missing_file(dir, meta))
-      end
-      error(unlisted(dataset, o, what, (okm and meta == nil) and "build" or "rebuild"), 0)
-    end
+    if not listed then error(unlisted_need(dataset, o, dir, okm, meta), 0) end
     if not o.build then
       error("no dataset cache at " .. dir .. "; build it: " .. cli_command("build", dataset, o), 0)
     end
