@@ -40,9 +40,10 @@ void host_print_version(lua_State *L);
 /* `graphids gpu info`: the backend's report, or why there is no GPU (exit code). */
 int host_gpu_info(void);
 
-/* Unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set or valgrind runs the program, sets GOMP_SPINCOUNT=10000 and executes the
- * program again with argv (libgomp reads its environment only when it is loaded; omp_env.c
- * says why).  Returns only when nothing was to be done or the exec failed. */
+/* Unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set or valgrind runs the program, sets
+ * GOMP_SPINCOUNT=10000 and executes the program again with argv (libgomp reads its environment only
+ * when it is loaded; omp_env.c says why).  Returns only when nothing was to be done or the exec
+ * failed. */
 void host_tune_openmp(char **argv);
 
 /* The interactive loop; returns the process exit code. */

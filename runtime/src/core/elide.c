@@ -111,6 +111,8 @@ gids_text gids_text_vformat(char *buf, size_t cap, const char *fmt, va_list ap) 
             buf[t.n] = '\0';
             t.lost = (size_t)r - t.n;
         }
+        /* (full is the caller's now, in t.s: gids_text_free) */
+        // cppcheck-suppress memleak
     }
     va_end(again);
     return t;

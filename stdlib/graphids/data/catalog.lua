@@ -17,7 +17,6 @@ local json = require "graphids.json"
 local paths = require "graphids.paths"
 local U = require "graphids.nn._util"
 local errors = require "graphids.errors"
-local json = require "graphids.json"
 
 local M = {}
 
