@@ -25,6 +25,14 @@ static gids_status rd(const char *text, const gids_can_read_opts *o, gids_can_fr
         gids_can_frames_free(&f_);                                                                 \
     } while (0)
 
+/* Whether two frame sets hold the same frames, every field (flags too). */
+static int same_frames(const gids_can_frames *a, const gids_can_frames *b) {
+    size_t n = (size_t)a->n;
+    return a->n == b->n && !memcmp(a->ts, b->ts, 8 * n) && !memcmp(a->id, b->id, 4 * n) &&
+           !memcmp(a->flags, b->flags, sizeof *a->flags * n) && !memcmp(a->dlc, b->dlc, n) &&
+           !memcmp(a->data, b->data, 8 * n) && !memcmp(a->attack, b->attack, n);
+}
+
 TEST(reads_the_canonical_csv_with_hex_ids_of_any_width) {
     const char *text = "timestamp,arbitration_id,data_field,attack\n"
                        "1513920254.785127,0316,D01C100900000000,0\n"
@@ -695,11 +703,7 @@ TEST(write_then_read_gives_identical_frames) {
     close(fd);
     CHECK_OK(gids_can_write_csv(path, &f, 0, f.n));
     CHECK_OK(gids_can_read(path, NULL, &g, NULL));
-    CHECK(g.n == f.n);
-    for (int64_t i = 0; i < f.n && g.n == f.n; i++)
-        CHECK(g.ts[i] == f.ts[i] && g.id[i] == f.id[i] && g.flags[i] == f.flags[i] &&
-              g.dlc[i] == f.dlc[i] && g.attack[i] == f.attack[i] &&
-              memcmp(g.data + 8 * i, f.data + 8 * i, 8) == 0);
+    CHECK(same_frames(&g, &f));
     gids_can_frames_free(&g);
     /* The text: 6 decimals when they suffice, 3 or 8 uppercase id digits. */
     FILE *fp = fopen(path, "r");
@@ -749,11 +753,7 @@ TEST(write_then_read_gives_identical_frames) {
     CHECK(fgets(line, sizeof line, fp) && strcmp(line, "2.000000,115,,0\n") == 0);
     if (fp) fclose(fp);
     CHECK_OK(gids_can_read(path, NULL, &g, NULL));
-    CHECK(g.n == f.n);
-    for (int64_t i = 0; i < f.n && g.n == f.n; i++)
-        CHECK(g.ts[i] == f.ts[i] && g.id[i] == f.id[i] && g.flags[i] == f.flags[i] &&
-              g.dlc[i] == f.dlc[i] && g.attack[i] == f.attack[i] &&
-              memcmp(g.data + 8 * i, f.data + 8 * i, 8) == 0);
+    CHECK(same_frames(&g, &f));
     gids_can_frames_free(&g);
     CHECK_BAD("1.0,115,R9,0\n",
               "t.csv:1:10: a remote request is R or R<DLC 0-8> in data_field, got 'R9'");
@@ -913,13 +913,6 @@ TEST(fields_quoted_in_messages_are_cut_between_characters) {
     const char *m = gids_error_message();
     CHECK(strstr(m, "\xc3\xa9...'") && m[strlen(m) - 1] == '\'' && utf8_whole(m));
     gids_can_frames_free(&f);
-}
-
-static int same_frames(const gids_can_frames *a, const gids_can_frames *b) {
-    return a->n == b->n && !memcmp(a->ts, b->ts, 8 * (size_t)a->n) &&
-           !memcmp(a->id, b->id, 4 * (size_t)a->n) && !memcmp(a->dlc, b->dlc, (size_t)a->n) &&
-           !memcmp(a->data, b->data, 8 * (size_t)a->n) &&
-           !memcmp(a->attack, b->attack, (size_t)a->n);
 }
 
 TEST(the_simulator_is_deterministic_and_labels_its_attacks) {
