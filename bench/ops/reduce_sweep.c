@@ -91,9 +91,10 @@ int main(int argc, char **argv) {
     gids_generator g;
     gids_generator_init(&g, 1);
     int64_t s1[1] = {1000000}, sq[2] = {1000, 1000}, sh[2] = {8192, 128}, sz[2] = {100000, 10},
-            sw[2] = {10, 100000}, d1000 = 1000, d128 = 128;
+            sw[2] = {10, 100000}, sc[3] = {100, 100, 100}, sn[3] = {1000, 100, 10}, d1000 = 1000,
+            d128 = 128;
     gids_tensor *v = NULL, *x = NULL, *h = NULL, *z = NULL, *q = NULL, *w = NULL, *b = NULL,
-                *w2 = NULL, *b2 = NULL;
+                *w2 = NULL, *b2 = NULL, *c = NULL, *n = NULL, *v64 = NULL, *h64 = NULL, *vb = NULL;
     if (gids_randn(&v, &g, GIDS_F32, 1, s1) != GIDS_OK ||
         gids_randn(&x, &g, GIDS_F32, 2, sq) != GIDS_OK ||
         gids_randn(&h, &g, GIDS_F32, 2, sh) != GIDS_OK ||
@@ -102,7 +103,12 @@ int main(int argc, char **argv) {
         gids_randn(&w, &g, GIDS_F32, 1, &d1000) != GIDS_OK ||
         gids_randn(&b, &g, GIDS_F32, 1, &d1000) != GIDS_OK ||
         gids_randn(&w2, &g, GIDS_F32, 1, &d128) != GIDS_OK ||
-        gids_randn(&b2, &g, GIDS_F32, 1, &d128) != GIDS_OK) {
+        gids_randn(&b2, &g, GIDS_F32, 1, &d128) != GIDS_OK ||
+        gids_randn(&c, &g, GIDS_F32, 3, sc) != GIDS_OK ||
+        gids_randn(&n, &g, GIDS_F32, 3, sn) != GIDS_OK ||
+        gids_to_dtype(&v64, v, GIDS_F64) != GIDS_OK ||
+        gids_to_dtype(&h64, h, GIDS_F64) != GIDS_OK ||
+        gids_binary_scalar(&vb, GIDS_GT, v, gids_scalar_f(0), false) != GIDS_OK) {
         fprintf(stderr, "reduce_sweep: inputs: %s\n", gids_error_message());
         return 1;
     }
@@ -117,12 +123,20 @@ int main(int argc, char **argv) {
     bad |= time_row("sum [1e5,10] dim0", red_, &(red_arg){GIDS_SUM, z, 1, 0});
     bad |= time_row("sum [10,1e5] dim1", red_, &(red_arg){GIDS_SUM, q, 1, 1});
     bad |= time_row("sum [10,1e5] dim0", red_, &(red_arg){GIDS_SUM, q, 1, 0});
+    bad |= time_row("sum [100,100,100] dim1", red_, &(red_arg){GIDS_SUM, c, 1, 1});
+    bad |= time_row("sum [1000,100,10] dim1", red_, &(red_arg){GIDS_SUM, n, 1, 1});
+    bad |= time_row("sum 1M f64", red_, &(red_arg){GIDS_SUM, v64, 0, 0});
+    bad |= time_row("sum [8192,128] dim0 f64", red_, &(red_arg){GIDS_SUM, h64, 1, 0});
+    bad |= time_row("sum [8192,128] dim1 f64", red_, &(red_arg){GIDS_SUM, h64, 1, 1});
+    bad |= time_row("sum 1M bool", red_, &(red_arg){GIDS_SUM, vb, 0, 0});
+    bad |= time_row("amax [1000,1000] dim1", red_, &(red_arg){GIDS_AMAX, x, 1, 1});
+    bad |= time_row("amax [8192,128] dim0", red_, &(red_arg){GIDS_AMAX, h, 1, 0});
     bad |= time_row("layer_norm [1000,1000]", ln_, &(ln_arg){x, w, b});
     bad |= time_row("layer_norm [8192,128]", ln_, &(ln_arg){h, w2, b2});
     bad |= time_row("cumsum 1M", cumsum_, &(dim_arg){v, 0});
     bad |= time_row("cumsum [1000,1000] dim1", cumsum_, &(dim_arg){x, 1});
     bad |= time_row("argmax [1000,1000] dim1", argmax_, &(dim_arg){x, 1});
-    gids_tensor *all[] = {v, x, h, z, q, w, b, w2, b2};
+    gids_tensor *all[] = {v, x, h, z, q, w, b, w2, b2, c, n, v64, h64, vb};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) gids_tensor_release(all[i]);
     return bad;
 }

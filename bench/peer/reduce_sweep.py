@@ -20,6 +20,8 @@ def main():
     v, x = torch.randn(1000000), torch.randn(1000, 1000)
     h, z, q = torch.randn(8192, 128), torch.randn(100000, 10), torch.randn(10, 100000)
     w, b, w2, b2 = torch.randn(1000), torch.randn(1000), torch.randn(128), torch.randn(128)
+    c, n = torch.randn(100, 100, 100), torch.randn(1000, 100, 10)
+    v64, h64, vb = v.double(), h.double(), v > 0
     rows = [
         ("sum 1M", lambda: v.sum()),
         ("sum [1000,1000] dim1", lambda: x.sum(1)),
@@ -31,6 +33,14 @@ def main():
         ("sum [1e5,10] dim0", lambda: z.sum(0)),
         ("sum [10,1e5] dim1", lambda: q.sum(1)),
         ("sum [10,1e5] dim0", lambda: q.sum(0)),
+        ("sum [100,100,100] dim1", lambda: c.sum(1)),
+        ("sum [1000,100,10] dim1", lambda: n.sum(1)),
+        ("sum 1M f64", lambda: v64.sum()),
+        ("sum [8192,128] dim0 f64", lambda: h64.sum(0)),
+        ("sum [8192,128] dim1 f64", lambda: h64.sum(1)),
+        ("sum 1M bool", lambda: vb.sum()),
+        ("amax [1000,1000] dim1", lambda: x.amax(1)),
+        ("amax [8192,128] dim0", lambda: h.amax(0)),
         ("layer_norm [1000,1000]", lambda: F.layer_norm(x, (1000,), w, b)),
         ("layer_norm [8192,128]", lambda: F.layer_norm(h, (128,), w2, b2)),
         ("cumsum 1M", lambda: v.cumsum(0)),
