@@ -59,10 +59,9 @@ LN_OUT(ln_out_f64, double, double)
 #ifdef GIDS_SUM_AVX2
 /* The AVX2 forms of the two above: the same operations in the same order, so the same bits.
  * GCC's own vectorisation splits every 256-bit load of floats in two for the conversions.  In
- * dev the sum's add is written as fma(a, 1, b), which rounds a + b exactly as the add does
- * (a * 1 is exact) but runs on the multiply pipes, off the two that convert and subtract (AMD
- * Zen 4): 0.10 -> 0.07 ns an element, the conversion's rate. */
-#define GIDS_ADD_ON_FMA(a, b) _mm256_fmadd_pd((a), _mm256_set1_pd(1.0), (b))
+ * dev the sum's add is written as fma(a, 1, b) (GIDS_ADD_ON_FMA, sum_impl.h), which rounds
+ * a + b exactly as the add does but runs on the multiply pipes, off the two that convert and
+ * subtract (AMD Zen 4): 0.10 -> 0.07 ns an element, the conversion's rate. */
 
 __attribute__((target("avx2,fma"))) static inline double dev16_f32_avx2(const float *p, int64_t n,
                                                                         double mean) {
@@ -103,20 +102,11 @@ __attribute__((target("avx2"))) static inline void ln_out_f32_avx2(const float *
 #undef LN_OUT_AVX2
     ln_out_f32_c(x + j, w ? w + j : NULL, b ? b + j : NULL, y + j, d - j, m, rs);
 }
-#undef GIDS_ADD_ON_FMA
 #endif
-
-static inline bool ln_simd(void) {
-#ifdef GIDS_SUM_AVX2
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return false;
-#endif
-}
 
 static inline double dev16_f32(const float *p, int64_t n, double mean) {
 #ifdef GIDS_SUM_AVX2
-    if (ln_simd()) return dev16_f32_avx2(p, n, mean);
+    if (gids_sum_simd()) return dev16_f32_avx2(p, n, mean);
 #endif
     return dev16_f32_c(p, n, mean);
 }
@@ -124,7 +114,7 @@ static inline double dev16_f32(const float *p, int64_t n, double mean) {
 static inline void ln_out_f32(const float *x, const double *w, const double *b, float *y, int64_t d,
                               double m, double rs) {
 #ifdef GIDS_SUM_AVX2
-    if (ln_simd()) {
+    if (gids_sum_simd()) {
         ln_out_f32_avx2(x, w, b, y, d, m, rs);
         return;
     }
