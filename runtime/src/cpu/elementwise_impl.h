@@ -70,6 +70,16 @@ typedef enum gids_red_kind {
 gids_status gids_red_exec(const char *op, gids_red_kind kind, const gids_tensor *a, uint32_t mask,
                           gids_tensor *out, bool mean);
 
+/* The engine's max (is_max) or min folds over float runs, in vector lanes with the bits of the
+ * element-by-element fold (red_extreme.c): acc folded with n contiguous elements, and acc[c]
+ * for c < w folded with rows 0..n-1 (st elements apart) of w neighbouring columns. */
+double gids_red_extreme_run_f32(bool is_max, double acc, const float *p, int64_t n);
+double gids_red_extreme_run_f64(bool is_max, double acc, const double *p, int64_t n);
+void gids_red_extreme_cols_f32(bool is_max, double *acc, const float *p, int64_t n, int64_t st,
+                               int64_t w);
+void gids_red_extreme_cols_f64(bool is_max, double *acc, const double *p, int64_t n, int64_t st,
+                               int64_t w);
+
 /* Normalises a dim list for reduction `op` on a tensor of ndim dims into a bit mask (ndims == 0:
  * every dim).  EINDEX for a dim out of range, EINVAL for a repeated dim. */
 gids_status gids_red_dim_mask(const char *op, int ndim, int ndims, const int *dims, uint32_t *mask);

@@ -93,7 +93,7 @@ typedef struct red_job {
 /* ---------------------------------------------------------------- typed folds */
 /* Folds n elements at stride st (elements) into acc.  Contiguous sums keep 16 partial sums so
  * the loop vectorises; their order of combination is fixed (sum_impl.h). */
-#define FOLD_FLOAT(fname, TY, SUMF)                                                                \
+#define FOLD_FLOAT(fname, TY, SUMF, EXTREMEF)                                                      \
     GIDS_HOT static double fname(gids_red_kind k, double acc, const TY *p, int64_t n,              \
                                  int64_t st) {                                                     \
         switch (k) {                                                                               \
@@ -105,12 +105,14 @@ typedef struct red_job {
             for (int64_t i = 0; i < n; i++) acc *= (double)p[i * st];                              \
             return acc;                                                                            \
         case GIDS_RED_MAX:                                                                         \
+            if (st == 1) return EXTREMEF(true, acc, p, n);                                         \
             for (int64_t i = 0; i < n; i++) {                                                      \
                 double v = (double)p[i * st];                                                      \
                 if (v > acc || v != v) acc = v;                                                    \
             }                                                                                      \
             return acc;                                                                            \
         case GIDS_RED_MIN:                                                                         \
+            if (st == 1) return EXTREMEF(false, acc, p, n);                                        \
             for (int64_t i = 0; i < n; i++) {                                                      \
                 double v = (double)p[i * st];                                                      \
                 if (v < acc || v != v) acc = v;                                                    \
@@ -127,8 +129,8 @@ typedef struct red_job {
         }                                                                                          \
         return acc;                                                                                \
     }
-FOLD_FLOAT(fold_f32, float, gids_sum_f32)
-FOLD_FLOAT(fold_f64, double, gids_sum_f64)
+FOLD_FLOAT(fold_f32, float, gids_sum_f32, gids_red_extreme_run_f32)
+FOLD_FLOAT(fold_f64, double, gids_sum_f64, gids_red_extreme_run_f64)
 
 static int64_t fold_i64(gids_red_kind k, int64_t acc, const int64_t *p, int64_t n, int64_t st) {
     uint64_t u = (uint64_t)acc; /* wrapping arithmetic, as torch */
@@ -328,6 +330,14 @@ static void visit_cols(const red_job *j, const char *ptr, int64_t n, int64_t st,
     red_tile *t = arg;
     if (j->kind == GIDS_RED_SUM && j->dt != GIDS_I64) {
         visit_cols_sum(j, ptr, n, st, t);
+        return;
+    }
+    if ((j->kind == GIDS_RED_MAX || j->kind == GIDS_RED_MIN) && j->dt != GIDS_I64) {
+        bool mx = j->kind == GIDS_RED_MAX;
+        if (j->dt == GIDS_F32)
+            gids_red_extreme_cols_f32(mx, t->acc, (const float *)ptr, n, st, t->width);
+        else
+            gids_red_extreme_cols_f64(mx, t->acc, (const double *)ptr, n, st, t->width);
         return;
     }
     int64_t step = st * (int64_t)gids_dtype_size(j->dt);
