@@ -1,8 +1,9 @@
 /* test_sums.c -- the accuracy and the order of f32 sums (sum_impl.h, reduce_core.c): a sum or
  * mean of a million f32 values is the correctly rounded exact sum on each of the engine's
  * paths (whole tensor, rows, columns), short rows add in order, a row summed among others has
- * the bits of the same row summed alone, and column sums are each column's rows in order, for
- * every width the masked narrow loop handles. */
+ * the bits of the same row summed alone, whole runs and rows add in the documented order (on
+ * data whose sum shows any other), and column sums are each column's rows in order, for every
+ * width the masked narrow loop handles. */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -143,6 +144,93 @@ TEST(column_sums_add_each_columns_rows_in_order) {
     gids_tensor_release(x);
 }
 
+/* The order sum_impl.h documents for a contiguous run: lane j of sixteen takes the elements j,
+ * j + 16, ... of the whole groups of sixteen, the lanes combine in a fixed tree, then the tail
+ * in order.  The engine sums a run per output in blocks of 32768, each block's partial 0 plus
+ * that sum, the partials added in block order. */
+static double documented_sum_(const float *p, int64_t n) {
+    double acc = 0;
+    for (int64_t b0 = 0; b0 < n; b0 += 32768) {
+        int64_t m = n - b0 < 32768 ? n - b0 : 32768, i = 0;
+        const float *q = p + b0;
+        double l[16] = {0}, v[4];
+        for (; i + 16 <= m; i += 16)
+            for (int j = 0; j < 16; j++) l[j] += (double)q[i + j];
+        for (int k = 0; k < 4; k++) v[k] = (l[k] + l[4 + k]) + (l[8 + k] + l[12 + k]);
+        double s = (v[0] + v[2]) + (v[1] + v[3]);
+        for (; i < m; i++) s += (double)q[i];
+        acc = b0 == 0 ? 0.0 + s : acc + (0.0 + s);
+    }
+    return acc;
+}
+
+/* n values: small integers, and about n / 256 pairs of +2^54 and -2^54 at random places.  A small
+ * value added to a running 2^54 is lost (f64 keeps multiples of 4 there), so which small values
+ * survive, and the (exact, small) result, depend on the order of the additions. */
+static float *order_sensitive_(int64_t n, uint64_t seed) {
+    float *p = malloc((size_t)n * sizeof *p);
+    uint64_t r = seed;
+    for (int64_t i = 0; i < n; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        p[i] = (float)((int)(r >> 60) - 7);
+    }
+    for (int64_t k = 0; k <= n / 256; k++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        int64_t a = (int64_t)((r >> 20) % (uint64_t)n), b = (int64_t)((r >> 42) % (uint64_t)n);
+        if (a != b) p[a] = 0x1p54f, p[b] = -0x1p54f;
+    }
+    return p;
+}
+
+/* Whole runs of one to two and a half blocks (the last one shorter, alone or beside a full
+ * one), and rows of 1 to 70 and 1000 elements (eight short rows at a time, longer ones two at
+ * a time), on data whose sum depends on the order: each output has the documented order's
+ * bits. */
+TEST(sums_add_in_the_documented_order) {
+    static const int64_t runs[] = {32768, 32769, 65536, 65541, 98404, 131073, 250000};
+    for (size_t k = 0; k < sizeof runs / sizeof *runs; k++) {
+        int64_t n = runs[k];
+        float *p = order_sensitive_(n, 40 + k);
+        gids_tensor *v = vec_f32(n, p), *o = NULL;
+        CHECK_OK(gids_reduce(&o, GIDS_SUM, v, 0, NULL, false));
+        double want = documented_sum_(p, n);
+        if (at(o, 0) != (double)(float)want)
+            CHECK_FAIL_("run of %lld: %.9g, in the documented order %.9g", (long long)n, at(o, 0),
+                        want);
+        gids_tensor_release(o);
+        gids_tensor_release(v);
+        free(p);
+    }
+    /* blocks whose partials are 2^54, 1, -2^54, 1 and 3: only the block order keeps both 1s */
+    int64_t n = 5 * 32768 - 7;
+    float *p = calloc((size_t)n, sizeof *p);
+    p[5] = 0x1p54f, p[32768 + 100] = 1, p[2 * 32768 + 7] = -0x1p54f, p[3 * 32768 + 3000] = 1;
+    p[4 * 32768 + 9] = 3;
+    gids_tensor *v = vec_f32(n, p), *o = NULL;
+    CHECK_OK(gids_reduce(&o, GIDS_SUM, v, 0, NULL, false));
+    CHECK(at(o, 0) == 4 && documented_sum_(p, n) == 4);
+    gids_tensor_release(o);
+    gids_tensor_release(v);
+    free(p);
+    for (int64_t len = 1; len <= 1000; len = len < 70 ? len + 1 : 1000) {
+        int64_t rc[2] = {37, len};
+        float *p = order_sensitive_(rc[0] * len, 500 + (uint64_t)len);
+        gids_tensor *x = from(GIDS_F32, 2, rc, p), *o = NULL;
+        int d1[1] = {1};
+        CHECK_OK(gids_reduce(&o, GIDS_SUM, x, 1, d1, false));
+        int64_t bad = 0;
+        for (int64_t r = 0; r < rc[0]; r++)
+            bad += at(o, r) != (double)(float)documented_sum_(p + r * len, len);
+        if (bad)
+            CHECK_FAIL_("rows of %lld: %lld of 37 not in the documented order", (long long)len,
+                        (long long)bad);
+        gids_tensor_release(o);
+        gids_tensor_release(x);
+        free(p);
+        if (len == 1000) break;
+    }
+}
+
 /* Above the parallel grain, every path gives the same bits on one thread and on several. */
 TEST(sums_are_thread_independent) {
     int64_t shapes[4][2] = {{1000, 1000}, {100000, 10}, {10, 100000}, {8192, 128}};
@@ -172,6 +260,7 @@ int main(void) {
     RUN(a_million_f32_values_sum_to_the_rounded_exact_sum);
     RUN(row_sums_have_each_rows_own_bits);
     RUN(column_sums_add_each_columns_rows_in_order);
+    RUN(sums_add_in_the_documented_order);
     RUN(sums_are_thread_independent);
     return check_summary("sums");
 }

@@ -134,8 +134,10 @@ void gids_mem_count_tensor(gids_device dev, int delta);
 
 /* Loops that are mostly float arithmetic (the polynomial exp, sigmoid and tanh of
  * fastmath_impl.h: about 25 operations an element) are also cloned for x86-64-v3 (AVX2 with
- * FMA) and v4 (AVX-512), which the loader picks where the machine has them.  ISO C's default
- * -ffp-contract=off keeps every clone's results the same bits. */
+ * FMA) and v4 (AVX-512), which the loader picks where the machine has them; so are the loops
+ * that call cpu/sum_impl.h's AVX2+FMA sums, which only such a clone can inline (a call per
+ * short row costs as much as its sum).  ISO C's default -ffp-contract=off keeps every clone's
+ * results the same bits. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(GIDS_NO_CLONES)
 #define GIDS_HOT_MATH                                                                              \
     __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "avx2", "default")))

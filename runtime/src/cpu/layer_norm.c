@@ -125,8 +125,9 @@ static inline void ln_out_f32(const float *x, const double *w, const double *b, 
 /* Rows [r0, r1) of length d: y = (x - mean) rstd (w) (+ b), and the row's mean and rstd.  The
  * affine parameters come as double (an f32 layer's converted once a call, not once a row). */
 #define LN_ROWS(fname, TY, SUMF, DEVF, OUTF)                                                       \
-    GIDS_HOT static void fname(const TY *x, const double *w, const double *b, TY *y, TY *mean,     \
-                               TY *rstd, int64_t r0, int64_t r1, int64_t d, double eps) {          \
+    GIDS_HOT_MATH static void fname(const TY *x, const double *w, const double *b, TY *y,          \
+                                    TY *mean, TY *rstd, int64_t r0, int64_t r1, int64_t d,         \
+                                    double eps) {                                                  \
         for (int64_t r = r0; r < r1; r++) {                                                        \
             const TY *xr = x + r * d;                                                              \
             double m = SUMF(xr, d) / (double)d;                                                    \

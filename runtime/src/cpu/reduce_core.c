@@ -21,7 +21,12 @@
  * along the rows of a row-major matrix) takes the row path: a task sums ROW_TASK_ELEMS
  * elements' worth of whole rows and writes their outputs, with the bits of the generic path
  * (the same gids_sum_f32 per row); rows shorter than sixteen elements are summed eight at a
- * time, whose independent chains of adds overlap (one row at a time waits on each add).
+ * time, whose independent chains of adds overlap (one row at a time waits on each add), longer
+ * f32 rows two at a time (gids_sum2_f32, for the same reason): a row of the task's first half
+ * beside one of its second, two streams that the prefetcher follows (neighbouring rows side by
+ * side ran slower than one at a time from L3, their lines taken in a zigzag).  A longer
+ * contiguous f32 run (a whole tensor) takes the pair path: a task sums two neighbouring blocks
+ * of it at once, each block's partial as the generic path computes it.
  *
  * With a single block an output's value is final where its task computes it and is stored
  * there; only several blocks go through partials (malloc'd past 64), combined afterwards.
@@ -84,6 +89,7 @@ typedef struct red_job {
                                   * tiles per group and outputs per tile */
     bool columns;
     int64_t row_group; /* row path (when > 0): outputs per task */
+    bool pairs;        /* pair path: a task sums blocks 2t and 2t + 1 of an output */
     char *dst;         /* the output, of dtype out_dt; a mean divides the sums by n_in */
     gids_dtype out_dt;
     bool mean;
@@ -94,8 +100,8 @@ typedef struct red_job {
 /* Folds n elements at stride st (elements) into acc.  Contiguous sums keep 16 partial sums so
  * the loop vectorises; their order of combination is fixed (sum_impl.h). */
 #define FOLD_FLOAT(fname, TY, SUMF, EXTREMEF)                                                      \
-    GIDS_HOT static double fname(gids_red_kind k, double acc, const TY *p, int64_t n,              \
-                                 int64_t st) {                                                     \
+    GIDS_HOT_MATH static double fname(gids_red_kind k, double acc, const TY *p, int64_t n,         \
+                                      int64_t st) {                                                \
         switch (k) {                                                                               \
         case GIDS_RED_SUM:                                                                         \
             if (st == 1) return acc + SUMF(p, n);                                                  \
@@ -420,8 +426,8 @@ static int64_t row_offset(const red_job *j, int64_t o) {
  * generic path stores a one-block sum (the identity 0 plus the sum).  A short row's sum (under
  * ROW_SHORT elements) is its elements added in order, as SUMF would add them, so ROW_LANES
  * such rows run side by side with the same bits. */
-#define ROW_SUMS(fname, TY, SUMF)                                                                  \
-    GIDS_HOT static void fname(const red_job *j, int64_t task) {                                   \
+#define ROW_SUMS(fname, TY, SUMF, SUM2F)                                                           \
+    GIDS_HOT_MATH static void fname(const red_job *j, int64_t task) {                              \
         int64_t o = task * j->row_group, n = j->n_in;                                              \
         int64_t o1 = o + j->row_group < j->n_out ? o + j->row_group : j->n_out;                    \
         const TY *base = (const TY *)j->base;                                                      \
@@ -434,10 +440,37 @@ static int64_t row_offset(const red_job *j, int64_t o) {
                     for (int q = 0; q < ROW_LANES; q++) s[q] += (double)r[q][k];                   \
                 for (int q = 0; q < ROW_LANES; q++) store_f(j, o + q, 0.0 + s[q]);                 \
             }                                                                                      \
+        if (n >= ROW_SHORT) { /* the first half of the rows beside the second */                   \
+            int64_t half = (o1 - o) / 2;                                                           \
+            for (int64_t i = 0; i < half; i++) {                                                   \
+                double s[2];                                                                       \
+                SUM2F(base + row_offset(j, o + i), n, base + row_offset(j, o + half + i), n, s);   \
+                store_f(j, o + i, 0.0 + s[0]), store_f(j, o + half + i, 0.0 + s[1]);               \
+            }                                                                                      \
+            o += 2 * half;                                                                         \
+        }                                                                                          \
         for (; o < o1; o++) store_f(j, o, 0.0 + SUMF(base + row_offset(j, o), n));                 \
     }
-ROW_SUMS(row_sums_f32, float, gids_sum_f32)
-ROW_SUMS(row_sums_f64, double, gids_sum_f64)
+ROW_SUMS(row_sums_f32, float, gids_sum_f32, gids_sum2_f32)
+ROW_SUMS(row_sums_f64, double, gids_sum_f64, gids_sum2_f64)
+
+/* ---------------------------------------------------------------- pair path */
+/* Task `task`: blocks 2b and 2b + 1 of output o (or the last block alone), each block's partial
+ * the identity 0 plus its sum, as a generic task folds a one-run block. */
+GIDS_HOT_MATH static void run_pair_task(const red_job *j, int64_t task) {
+    int64_t np = (j->nblocks + 1) / 2, o = task / np, b = 2 * (task % np), r0, r1, q0, q1;
+    const float *x = (const float *)j->base + row_offset(j, o);
+    block_range(j, b, &r0, &r1);
+    if (b + 1 == j->nblocks) {
+        put_f(j, o, b, 0.0 + gids_sum_f32(x + r0, r1 - r0));
+        return;
+    }
+    double s[2];
+    block_range(j, b + 1, &q0, &q1);
+    gids_sum2_f32(x + r0, r1 - r0, x + q0, q1 - q0, s);
+    put_f(j, o, b, 0.0 + s[0]);
+    put_f(j, o, b + 1, 0.0 + s[1]);
+}
 
 /* ---------------------------------------------------------------- combine and store */
 static double combine_f(gids_red_kind k, double a, double b) {
@@ -485,7 +518,9 @@ static void store_output(const red_job *j) {
 }
 
 static void run_task(const red_job *j, int64_t task) {
-    if (j->row_group > 0) {
+    if (j->pairs)
+        run_pair_task(j, task);
+    else if (j->row_group > 0) {
         if (j->dt == GIDS_F32)
             row_sums_f32(j, task);
         else
@@ -566,6 +601,10 @@ gids_status gids_red_exec(const char *op, gids_red_kind kind, const gids_tensor 
         j.row_group = ROW_TASK_ELEMS / j.n_in > 1 ? ROW_TASK_ELEMS / j.n_in : 1;
         run_tasks(&j, (j.n_out + j.row_group - 1) / j.row_group);
         return GIDS_OK;
+    }
+    if (kind == GIDS_RED_SUM && j.dt == GIDS_F32 && j.red.n == 1 && j.red.stride[0] == 1) {
+        j.pairs = true; /* several blocks, since the row path took one */
+        ntasks = j.n_out * ((j.nblocks + 1) / 2);
     }
     if (j.nblocks == 1) { /* every task stores its outputs */
         run_tasks(&j, ntasks);
