@@ -201,17 +201,6 @@ TEST(sums_add_in_the_documented_order) {
         gids_tensor_release(v);
         free(p);
     }
-    /* blocks whose partials are 2^54, 1, -2^54, 1 and 3: only the block order keeps both 1s */
-    int64_t n = 5 * 32768 - 7;
-    float *p = calloc((size_t)n, sizeof *p);
-    p[5] = 0x1p54f, p[32768 + 100] = 1, p[2 * 32768 + 7] = -0x1p54f, p[3 * 32768 + 3000] = 1;
-    p[4 * 32768 + 9] = 3;
-    gids_tensor *v = vec_f32(n, p), *o = NULL;
-    CHECK_OK(gids_reduce(&o, GIDS_SUM, v, 0, NULL, false));
-    CHECK(at(o, 0) == 4 && documented_sum_(p, n) == 4);
-    gids_tensor_release(o);
-    gids_tensor_release(v);
-    free(p);
     for (int64_t len = 1; len <= 1000; len = len < 70 ? len + 1 : 1000) {
         int64_t rc[2] = {37, len};
         float *p = order_sensitive_(rc[0] * len, 500 + (uint64_t)len);
@@ -229,6 +218,21 @@ TEST(sums_add_in_the_documented_order) {
         free(p);
         if (len == 1000) break;
     }
+}
+
+/* A long run's blocks whose partials are 2^54, 1, -2^54, 1 and 3: only the blocks' order (two
+ * of them summed side by side) keeps both 1s. */
+TEST(long_sums_add_their_blocks_in_order) {
+    int64_t n = 5 * 32768 - 7;
+    float *p = calloc((size_t)n, sizeof *p);
+    p[5] = 0x1p54f, p[32768 + 100] = 1, p[2 * 32768 + 7] = -0x1p54f, p[3 * 32768 + 3000] = 1;
+    p[4 * 32768 + 9] = 3;
+    gids_tensor *v = vec_f32(n, p), *o = NULL;
+    CHECK_OK(gids_reduce(&o, GIDS_SUM, v, 0, NULL, false));
+    CHECK(at(o, 0) == 4 && documented_sum_(p, n) == 4);
+    gids_tensor_release(o);
+    gids_tensor_release(v);
+    free(p);
 }
 
 /* Above the parallel grain, every path gives the same bits on one thread and on several. */
@@ -261,6 +265,7 @@ int main(void) {
     RUN(row_sums_have_each_rows_own_bits);
     RUN(column_sums_add_each_columns_rows_in_order);
     RUN(sums_add_in_the_documented_order);
+    RUN(long_sums_add_their_blocks_in_order);
     RUN(sums_are_thread_independent);
     return check_summary("sums");
 }
