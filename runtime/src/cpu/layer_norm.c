@@ -83,14 +83,16 @@ __attribute__((target("avx2,fma"))) static inline double dev16_f32_avx2(const fl
     return s;
 }
 
-__attribute__((target("avx2"))) static inline void ln_out_f32_avx2(const float *x, const double *w,
-                                                                   const double *b, float *y,
-                                                                   int64_t d, double m, double rs) {
-    __m256d mv = _mm256_set1_pd(m), rv = _mm256_set1_pd(rs), one = _mm256_set1_pd(1.0);
-    int64_t j = 0; /* two conversions an element: 0.15 ns, above the sums' passes together */
+/* x - m is written as x + (-m) on the fma pipes (GIDS_ADD_ON_FMA: the same rounding), which
+ * leaves the two conversions and the bias's add on the other two: 0.15 -> 0.11 ns an element. */
+__attribute__((target("avx2,fma"))) static inline void
+ln_out_f32_avx2(const float *x, const double *w, const double *b, float *y, int64_t d, double m,
+                double rs) {
+    __m256d nmv = _mm256_set1_pd(-m), rv = _mm256_set1_pd(rs), one = _mm256_set1_pd(1.0);
+    int64_t j = 0; /* two conversions an element, above the sums' passes together */
 #define LN_OUT_AVX2(ADD_B)                                                                         \
     for (; j + 4 <= d; j += 4) {                                                                   \
-        __m256d t = _mm256_mul_pd(_mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + j)), mv), rv);    \
+        __m256d t = _mm256_mul_pd(GIDS_ADD_ON_FMA(_mm256_cvtps_pd(_mm_loadu_ps(x + j)), nmv), rv); \
         t = _mm256_mul_pd(t, w ? _mm256_loadu_pd(w + j) : one);                                    \
         _mm_storeu_ps(y + j, _mm256_cvtpd_ps(ADD_B));                                              \
     }
