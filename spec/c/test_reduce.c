@@ -129,6 +129,35 @@ TEST(integer_and_bool_reductions) {
     gids_tensor_release(b);
 }
 
+/* Long i64 and bool sums (eight lanes, blocks of 32768) are the wrapping sequential sum and
+ * the count of trues, whatever the length's remainder. */
+TEST(long_integer_sums_wrap_as_the_sequential_sum) {
+    static const int64_t lens[] = {7, 8, 1003, 70001};
+    for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
+        int64_t n = lens[k], got = 0, trues = 0;
+        int64_t *v = malloc((size_t)n * sizeof *v);
+        bool *t = malloc((size_t)n);
+        uint64_t want = 0, r = 3 + k;
+        for (int64_t i = 0; i < n; i++) {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            v[i] = (int64_t)r, want += r, t[i] = (r >> 63) != 0, trues += t[i];
+        }
+        gids_tensor *a = from(GIDS_I64, 1, &n, v), *b = from(GIDS_BOOL, 1, &n, t), *o = NULL;
+        CHECK_OK(gids_reduce(&o, GIDS_SUM, a, 0, NULL, false));
+        CHECK_OK(gids_tensor_get_i64(o, 0, &got));
+        CHECK(got == (int64_t)want);
+        gids_tensor_release(o);
+        CHECK_OK(gids_reduce(&o, GIDS_SUM, b, 0, NULL, false));
+        CHECK_OK(gids_tensor_get_i64(o, 0, &got));
+        CHECK(got == trues);
+        gids_tensor_release(o);
+        gids_tensor_release(b);
+        gids_tensor_release(a);
+        free(t);
+        free(v);
+    }
+}
+
 TEST(extremes_any_all_and_nan) {
     int64_t s23[2] = {2, 3};
     float v[6] = {1, NAN, 3, -2, 5, 0};
@@ -648,6 +677,7 @@ int main(void) {
     RUN(sum_over_each_dim_list);
     RUN(sum_reads_strided_inputs);
     RUN(integer_and_bool_reductions);
+    RUN(long_integer_sums_wrap_as_the_sequential_sum);
     RUN(extremes_any_all_and_nan);
     RUN(empty_reductions);
     RUN(dim_list_errors);

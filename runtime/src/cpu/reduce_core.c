@@ -138,10 +138,24 @@ typedef struct red_job {
 FOLD_FLOAT(fold_f32, float, gids_sum_f32, gids_red_extreme_run_f32)
 FOLD_FLOAT(fold_f64, double, gids_sum_f64, gids_red_extreme_run_f64)
 
+/* The wrapping sum of n contiguous i64, in eight lanes: integer adds give the same result in any
+ * order.  The one-accumulator loop it replaces ran at 0.14 or 0.24 ns an element (an 8 MB sum of
+ * widened bools: 230 or 365 us) depending only on where the linker put its four instructions. */
+GIDS_HOT static uint64_t sum_u64(const int64_t *p, int64_t n) {
+    uint64_t l[8] = {0}, u = 0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) l[j] += (uint64_t)p[i + j];
+    for (int j = 0; j < 8; j++) u += l[j];
+    for (; i < n; i++) u += (uint64_t)p[i];
+    return u;
+}
+
 static int64_t fold_i64(gids_red_kind k, int64_t acc, const int64_t *p, int64_t n, int64_t st) {
     uint64_t u = (uint64_t)acc; /* wrapping arithmetic, as torch */
     switch (k) {
     case GIDS_RED_SUM:
+        if (st == 1) return (int64_t)(u + sum_u64(p, n));
         for (int64_t i = 0; i < n; i++) u += (uint64_t)p[i * st];
         return (int64_t)u;
     case GIDS_RED_PROD:
