@@ -148,12 +148,6 @@ static inline void gids_sum2_f32(const float *p, int64_t n0, const float *q, int
     s[0] = gids_sum16_f32_c(p, n0), s[1] = gids_sum16_f32_c(q, n1);
 }
 
-/* f64 sums are not bound by their adds (no conversions): the pair is two sums. */
-static inline void gids_sum2_f64(const double *p, int64_t n0, const double *q, int64_t n1,
-                                 double *s) {
-    s[0] = gids_sum_f64(p, n0), s[1] = gids_sum_f64(q, n1);
-}
-
 /* Column sums: acc[j] += p[i st + j] for j < W (32 or 16), rows i = 0..n-1 in order, so each
  * column is its own sequential f64 sum whatever W.  The W sums stay in registers over the rows
  * (reading and writing them through memory for every row halved the speed); 32 of them read
