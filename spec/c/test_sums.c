@@ -105,45 +105,6 @@ TEST(row_sums_have_each_rows_own_bits) {
     }
 }
 
-/* Column sums and means over 300 rows for widths 1 to 40 (sixteen at a time in registers, the
- * rest masked), and of a strided view: each column's rows added in order. */
-TEST(column_sums_add_each_columns_rows_in_order) {
-    for (int64_t w = 1; w <= 40; w++) {
-        int64_t rc[2] = {300, w};
-        gids_tensor *x = randn_f32(200 + (uint64_t)w, 2, rc), *o = NULL, *m = NULL;
-        int d0[1] = {0};
-        CHECK_OK(gids_reduce(&o, GIDS_SUM, x, 1, d0, false));
-        CHECK_OK(gids_reduce(&m, GIDS_MEAN, x, 1, d0, true));
-        const float *p = gids_tensor_data(x);
-        for (int64_t c = 0; c < w; c++) {
-            double seq = 0;
-            for (int64_t r = 0; r < 300; r++) seq += (double)p[r * w + c];
-            if (at(o, c) != (double)(float)seq || at(m, c) != (double)(float)(seq / 300))
-                CHECK_FAIL_("width %lld column %lld: %.9g (mean %.9g), in order %.9g", (long long)w,
-                            (long long)c, at(o, c), at(m, c), (double)(float)seq);
-        }
-        gids_tensor_release(m);
-        gids_tensor_release(o);
-        gids_tensor_release(x);
-    }
-    /* every other column of [300, 70]: 35 outputs at stride 2 take the generic path */
-    int64_t rc[2] = {300, 70};
-    int64_t vs[2] = {300, 35}, vst[2] = {70, 2};
-    gids_tensor *x = randn_f32(7, 2, rc), *v = NULL, *o = NULL;
-    CHECK_OK(gids_as_strided(&v, x, 2, vs, vst, 0));
-    int d0[1] = {0};
-    CHECK_OK(gids_reduce(&o, GIDS_SUM, v, 1, d0, false));
-    const float *p = gids_tensor_data(x);
-    for (int64_t c = 0; c < 35; c++) {
-        double seq = 0;
-        for (int64_t r = 0; r < 300; r++) seq += (double)p[r * 70 + 2 * c];
-        CHECK(at(o, c) == (double)(float)seq);
-    }
-    gids_tensor_release(o);
-    gids_tensor_release(v);
-    gids_tensor_release(x);
-}
-
 /* The order sum_impl.h documents for a contiguous run: lane j of sixteen takes the elements j,
  * j + 16, ... of the whole groups of sixteen, the lanes combine in a fixed tree, then the tail
  * in order.  The engine sums a run per output in blocks of 32768, each block's partial 0 plus
@@ -180,6 +141,48 @@ static float *order_sensitive_(int64_t n, uint64_t seed) {
         if (a != b) p[a] = 0x1p54f, p[b] = -0x1p54f;
     }
     return p;
+}
+
+/* Column sums and means over 300 rows for widths 1 to 40 (sixteen at a time in registers, the
+ * rest masked) and 64 to 67 and 130 (64 or 32 at a time), on data whose sums show their order,
+ * and of a strided view: each column's rows added in order. */
+TEST(column_sums_add_each_columns_rows_in_order) {
+    for (int64_t w = 1; w <= 130; w = w == 40 ? 64 : w == 67 ? 130 : w + 1) {
+        int64_t rc[2] = {300, w};
+        float *p = order_sensitive_(300 * w, 200 + (uint64_t)w);
+        gids_tensor *x = from(GIDS_F32, 2, rc, p), *o = NULL, *m = NULL;
+        int d0[1] = {0};
+        CHECK_OK(gids_reduce(&o, GIDS_SUM, x, 1, d0, false));
+        CHECK_OK(gids_reduce(&m, GIDS_MEAN, x, 1, d0, true));
+        for (int64_t c = 0; c < w; c++) {
+            double seq = 0; /* one column is a contiguous run, in the runs' order */
+            for (int64_t r = 0; r < 300; r++) seq += (double)p[r * w + c];
+            if (w == 1) seq = documented_sum_(p, 300);
+            if (at(o, c) != (double)(float)seq || at(m, c) != (double)(float)(seq / 300))
+                CHECK_FAIL_("width %lld column %lld: %.9g (mean %.9g), in order %.9g", (long long)w,
+                            (long long)c, at(o, c), at(m, c), (double)(float)seq);
+        }
+        gids_tensor_release(m);
+        gids_tensor_release(o);
+        gids_tensor_release(x);
+        free(p);
+    }
+    /* every other column of [300, 70]: 35 outputs at stride 2 take the generic path */
+    int64_t rc[2] = {300, 70};
+    int64_t vs[2] = {300, 35}, vst[2] = {70, 2};
+    gids_tensor *x = randn_f32(7, 2, rc), *v = NULL, *o = NULL;
+    CHECK_OK(gids_as_strided(&v, x, 2, vs, vst, 0));
+    int d0[1] = {0};
+    CHECK_OK(gids_reduce(&o, GIDS_SUM, v, 1, d0, false));
+    const float *p = gids_tensor_data(x);
+    for (int64_t c = 0; c < 35; c++) {
+        double seq = 0;
+        for (int64_t r = 0; r < 300; r++) seq += (double)p[r * 70 + 2 * c];
+        CHECK(at(o, c) == (double)(float)seq);
+    }
+    gids_tensor_release(o);
+    gids_tensor_release(v);
+    gids_tensor_release(x);
 }
 
 /* Whole runs of one to two and a half blocks (the last one shorter, alone or beside a full

@@ -14,8 +14,8 @@
  * (down to 16 outputs) until there are two tasks a thread, so a sum over the rows of a tall
  * matrix with few columns ([8192, 128] over dim 0) has work for every thread; a column's sum is
  * still its rows in order, whatever the width, so the width may follow the thread count.  A sum
- * keeps 32 or 16 columns' sums in registers over COL_CHUNK rows at a time (sum_impl.h), rows
- * which stay in cache for the tile's next columns.
+ * keeps 64 (AVX-512), 32 or 16 columns' sums in registers over COL_CHUNK rows at a time
+ * (sum_impl.h), rows which stay in cache for the tile's next columns.
  *
  * A sum whose reduced elements are one contiguous run of at most RED_BLOCK per output (a sum
  * along the rows of a row-major matrix) takes the row path: a task sums ROW_TASK_ELEMS
@@ -334,6 +334,8 @@ static void visit_cols_sum(const red_job *j, const char *ptr, int64_t n, int64_t
         int64_t m = n - i0 < COL_CHUNK ? n - i0 : COL_CHUNK, c = 0;
         if (j->dt == GIDS_F32) {
             const float *p = (const float *)ptr + i0 * st;
+            if (m >= 32 && gids_colsum64_wide())
+                for (; c + 64 <= w; c += 64) gids_colsum64_f32(acc + c, p + c, m, st);
             for (; c + 32 <= w; c += 32) gids_colsum32_f32(acc + c, p + c, m, st);
             for (; c + 16 <= w; c += 16) gids_colsum16_f32(acc + c, p + c, m, st);
             if (c < w) gids_colsum_narrow_f32(acc + c, p + c, m, st, (int)(w - c));
