@@ -56,22 +56,28 @@
             }                                                                                      \
         memcpy(m, lm, sizeof lm), memcpy(nan, ln, sizeof ln);                                      \
     }                                                                                              \
-    /* acc folded with n contiguous elements: COLS lanes, then the tail */                         \
+    /* acc folded with n contiguous elements: COLS lanes (when there are that many), then the      \
+     * tail */                                                                                     \
     GIDS_HOT static double run_##NAME(double acc, const TY *p, int64_t n) {                        \
-        TY m[COLS];                                                                                \
-        FL nan[COLS];                                                                              \
-        for (int k = 0; k < COLS; k++) m[k] = (TY)IDENT, nan[k] = 0;                               \
-        int64_t i = n / COLS * COLS;                                                               \
-        group_##NAME(m, nan, p, n / COLS, COLS);                                                   \
-        for (int k = 1; k < COLS; k++) {                                                           \
-            m[0] = BETTER(m[k], m[0]) ? m[k] : m[0];                                               \
-            nan[0] |= nan[k];                                                                      \
+        TY best = (TY)IDENT;                                                                       \
+        FL any = 0;                                                                                \
+        int64_t i = 0;                                                                             \
+        if (n >= COLS) {                                                                           \
+            TY m[COLS];                                                                            \
+            FL nan[COLS];                                                                          \
+            for (int k = 0; k < COLS; k++) m[k] = (TY)IDENT, nan[k] = 0;                           \
+            group_##NAME(m, nan, p, n / COLS, COLS);                                               \
+            for (int k = 0; k < COLS; k++) {                                                       \
+                best = BETTER(m[k], best) ? m[k] : best;                                           \
+                any |= nan[k];                                                                     \
+            }                                                                                      \
+            i = n / COLS * COLS;                                                                   \
         }                                                                                          \
         for (; i < n; i++) {                                                                       \
-            m[0] = BETTER(p[i], m[0]) ? p[i] : m[0];                                               \
-            nan[0] |= (FL)(p[i] != p[i]);                                                          \
+            best = BETTER(p[i], best) ? p[i] : best;                                               \
+            any |= (FL)(p[i] != p[i]);                                                             \
         }                                                                                          \
-        double r = run_result_##SFX(p, n, 1, m[0], nan[0] != 0);                                   \
+        double r = run_result_##SFX(p, n, 1, best, any != 0);                                      \
         return (BETTER(r, acc) || r != r) ? r : acc;                                               \
     }                                                                                              \
     /* acc[c] (c < w <= TILE) folded with rows 0..n-1 (st elements apart) of w neighbouring        \
