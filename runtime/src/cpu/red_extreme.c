@@ -52,7 +52,7 @@
         for (int64_t i = 0; i < rows; i++, p += st)                                                \
             for (int k = 0; k < COLS; k++) {                                                       \
                 lm[k] = BETTER(p[k], lm[k]) ? p[k] : lm[k];                                        \
-                ln[k] |= (FL)(p[k] != p[k]);                                                       \
+                ln[k] |= -(FL)(p[k] != p[k]);                                                      \
             }                                                                                      \
         memcpy(m, lm, sizeof lm), memcpy(nan, ln, sizeof ln);                                      \
     }                                                                                              \
@@ -94,7 +94,7 @@
                 const TY *r = p + (i0 + i) * st;                                                   \
                 for (int64_t k = c; k < w; k++) {                                                  \
                     m[k] = BETTER(r[k], m[k]) ? r[k] : m[k];                                       \
-                    nan[k] |= (FL)(r[k] != r[k]);                                                  \
+                    nan[k] |= -(FL)(r[k] != r[k]);                                                 \
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
