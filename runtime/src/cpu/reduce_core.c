@@ -11,8 +11,10 @@
  * When the innermost kept dim has stride 1 and the reduced dims do not (a sum over rows of a
  * row-major matrix), a task takes a tile of RED_TILE neighbouring outputs and adds whole rows
  * into them: memory is read in order and the loop vectorises across outputs.  Tiles narrow
- * (down to 16 outputs) until there are two tasks a thread, so a sum over the rows of a tall
- * matrix with few columns ([8192, 128] over dim 0) has work for every thread; a column's sum is
+ * (down to 16 outputs) until there is a task a thread, so a sum over the rows of a tall matrix
+ * with few columns ([8192, 128] over dim 0) has work for every thread; no further, since a wider
+ * tile reads more of each row at a time (two tasks a thread had made that sum 52 us on two
+ * threads, one 41, and 79 and 74 on one); a column's sum is
  * still its rows in order, whatever the width, so the width may follow the thread count.  A sum
  * keeps 64 (AVX-512), 32 or 16 columns' sums in registers over COL_CHUNK rows at a time
  * (sum_impl.h), rows which stay in cache for the tile's next columns.
@@ -619,7 +621,7 @@ gids_status gids_red_exec(const char *op, gids_red_kind kind, const gids_tensor 
     int64_t ntasks = j.n_out * j.nblocks;
     if (j.columns) {
         j.ncols = j.keep.shape[kl];
-        int64_t want = 2 * (int64_t)gids_threads_for(j.n_out * j.n_in);
+        int64_t want = gids_threads_for(j.n_out * j.n_in);
         j.tile = RED_TILE;
         while (j.tile > 16 &&
                (j.n_out / j.ncols) * ((j.ncols + j.tile - 1) / j.tile) * j.nblocks < want)
