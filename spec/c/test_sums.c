@@ -223,8 +223,9 @@ TEST(sums_add_in_the_documented_order) {
     }
 }
 
-/* A long run's blocks whose partials are 2^54, 1, -2^54, 1 and 3: only the blocks' order (two
- * of them summed side by side) keeps both 1s. */
+/* A long run's blocks whose partials are 2^54, 1, -2^54, 1 and 3: the blocks' order (two of
+ * them summed side by side) gives 4 (2^54 + 1 rounds back to 2^54, the later 1 and 3 stay);
+ * any other pairing gives another sum. */
 TEST(long_sums_add_their_blocks_in_order) {
     int64_t n = 5 * 32768 - 7;
     float *p = calloc((size_t)n, sizeof *p);
@@ -239,27 +240,33 @@ TEST(long_sums_add_their_blocks_in_order) {
 }
 
 /* Above the parallel grain, every path gives the same bits on one thread and on several. */
+/* (The adaptive team is off here: on a loaded machine it would run both counts on one thread,
+ * while the column tiles' width follows the thread count.) */
 TEST(sums_are_thread_independent) {
     int64_t shapes[4][2] = {{1000, 1000}, {100000, 10}, {10, 100000}, {8192, 128}};
+    gids_redop ops[3] = {GIDS_MEAN, GIDS_SUM, GIDS_AMAX};
     int saved = omp_get_max_threads();
+    bool adaptive = gids_set_adaptive_threads(false);
     for (int s = 0; s < 4; s++) {
         gids_tensor *x = randn_f32(300 + (uint64_t)s, 2, shapes[s]);
-        for (int dim = 0; dim < 2; dim++) {
-            int d[1] = {dim};
-            gids_tensor *o[2] = {NULL, NULL};
-            for (int k = 0; k < 2; k++) {
-                omp_set_num_threads(k == 0 ? 1 : (saved > 1 ? saved : 2));
-                CHECK_OK(gids_reduce(&o[k], GIDS_MEAN, x, 1, d, false));
+        for (int op = 0; op < 3; op++)
+            for (int dim = 0; dim < 2; dim++) {
+                int d[1] = {dim};
+                gids_tensor *o[2] = {NULL, NULL};
+                for (int k = 0; k < 2; k++) {
+                    omp_set_num_threads(k == 0 ? 1 : (saved > 1 ? saved : 2));
+                    CHECK_OK(gids_reduce(&o[k], ops[op], x, 1, d, false));
+                }
+                int64_t n = gids_tensor_numel(o[0]);
+                if (memcmp(gids_tensor_data(o[0]), gids_tensor_data(o[1]), (size_t)n * 4) != 0)
+                    CHECK_FAIL_("op %d of [%lld, %lld] over dim %d differs between thread counts",
+                                op, (long long)shapes[s][0], (long long)shapes[s][1], dim);
+                gids_tensor_release(o[0]);
+                gids_tensor_release(o[1]);
             }
-            int64_t n = gids_tensor_numel(o[0]);
-            if (memcmp(gids_tensor_data(o[0]), gids_tensor_data(o[1]), (size_t)n * 4) != 0)
-                CHECK_FAIL_("[%lld, %lld] over dim %d differs between thread counts",
-                            (long long)shapes[s][0], (long long)shapes[s][1], dim);
-            gids_tensor_release(o[0]);
-            gids_tensor_release(o[1]);
-        }
         gids_tensor_release(x);
     }
+    gids_set_adaptive_threads(adaptive);
     omp_set_num_threads(saved);
 }
 
