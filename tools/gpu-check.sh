@@ -48,7 +48,8 @@ status=0
 # models' steps, the fusion policies), grad_check (op gradients, i32 indexes, empty inputs),
 # train_check (the optimizers over several steps, the losses and norms, the real GAT's loss
 # curve), amp_check (mixed precision), empty_check (every kind of op over inputs with a 0 size),
-# refusal_check, sort_check, stream_check, optim_check (optimizers composed from tensor ops).
+# refusal_check, sort_check, stream_check, optim_check (optimizers composed from tensor ops),
+# index_check (kept index ranges and bounds carried through ops never let a bad index through).
 # A script killed by a signal (a fault in a kernel or the plugin) is run again with each check
 # named before it runs (GRAPHIDS_CHECK_TRACE=1), so the log says which check it died in.
 for spec in spec/gpu/*_check.lua; do
