@@ -1,8 +1,9 @@
 -- fusion_resume_spec.lua -- a DQN or bandit fit resumed from a checkpoint ends with the
 -- weights, optimizer state, arm statistics and replay buffer of the uninterrupted fit, bit for
 -- bit: the replayed triples are part of the checkpoint (a resume started with an empty buffer
--- and sampled other triples).  A checkpoint written before the buffer was saved still passes
--- the compatibility guard and loads, with an empty buffer.
+-- and sampled other triples).  The checkpoint holds only the buffer's filled rows; one of the
+-- whole buffer (written before) resumes as exactly, and one written before the buffer was saved
+-- still passes the compatibility guard and loads, with an empty buffer.
 local graphids = require "graphids"
 local class = require "graphids.class"
 local gio = require "graphids.io"
@@ -42,6 +43,8 @@ function Killer:on_train_batch_end(t, _, i)
     error("killed", 0)
   end
 end
+
+local Filled = require "graphids.nn.filled_state"
 
 local function same_state(a, b, what)
   local sa, sb = a:state_dict(), b:state_dict()
@@ -92,6 +95,128 @@ describe("a resumed fusion policy fit", function()
         assert.equal(proc.slurp(p), proc.slurp(q), what .. ": checkpoint bytes")
       end
     end
+    proc.rmtree(dir)
+  end)
+
+  it("keeps only the filled rows of a partly filled buffer, and resumes exactly from them or the whole",
+    function()
+    local dir = states_dir(40)
+    local function dm() return FusionDataModule { states_dir = dir, batch_size = 10, seed = 4 } end
+    -- a buffer of 64 rows: 20 or 60 filled when killed, wrapped (120 pushed) by the fit's end
+    for _, c in ipairs(CASES) do
+      local name, hp = c[1], {}
+      for k, v in pairs(c[2]) do hp[k] = v end
+      hp.buffer_size = 64
+      local function model()
+        graphids.manual_seed(11)
+        return models.resolve("graphids.models.fusion." .. name)(hp)
+      end
+      local function trainer(cbs)
+        return Trainer { max_epochs = 3, progress = "off", seed = 5, callbacks = cbs }
+      end
+      local ref = model()
+      trainer({}):fit(ref, dm())
+      assert.equal(120, ref.replay.pushed:item(), name)
+      for _, at in ipairs({ { 0, 2, 20 }, { 1, 2, 60 } }) do
+        local what = string.format("%s killed at epoch %d batch %d", name, at[1], at[2])
+        -- whole: the checkpoint as written before only the filled rows were kept
+        for _, whole in ipairs({ false, true }) do
+          local p = gio.join(dir, "kill.safetensors")
+          local cut = Filled.cut_alike
+          if whole then Filled.cut_alike = function(_, ...) return ... end end
+          local t1 = trainer({ Killer(p, at[1], at[2]) })
+          local ok, err = pcall(t1.fit, t1, model(), dm())
+          Filled.cut_alike = cut
+          assert.is_false(ok, what)
+          assert.equal("killed", err, what)
+          local saved = ckpt.load(p).model
+          local rows = whole and 64 or at[3]
+          assert.same({ rows, 15 }, saved["replay.states"].shape, what)
+          assert.same({ { rows }, { rows } },
+            { saved["replay.actions"].shape, saved["replay.rewards"].shape }, what)
+          assert.equal(at[3], saved["replay.pushed"]:item(), what)
+          local resumed = model()
+          trainer({}):fit(resumed, dm(), { ckpt_path = p })
+          same_state(ref, resumed, what .. (whole and " (whole buffer)" or ""))
+        end
+      end
+    end
+    proc.rmtree(dir)
+  end)
+
+  it("refuses a buffer with fewer rows than it filled, or more than it holds, naming both", function()
+    local make = models.resolve("graphids.models.fusion.DQNFusion")
+    local m = make(CASES[1][2])
+    m.replay:push(graphids.rand({ 5, 15 }), graphids.ones({ 5 }, { dtype = "i64" }), graphids.rand({ 5 }))
+    local sd = m:state_dict()
+    local rows = Filled.rows(m, sd)
+    assert.equal(5, rows["replay.states"])
+    local cut = Filled.cut(sd, rows)
+    local fresh = make(CASES[1][2])
+    fresh:load_state_dict(cut)
+    assert.equal(5, #fresh.replay)
+    same_state(m, fresh, "loaded from the filled rows")
+    -- 4 rows where pushed says 5 are filled
+    local short = Filled.cut(sd, { ["replay.states"] = 4 })
+    local ok, err = pcall(fresh.load_state_dict, fresh, short)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("size mismatch for replay.states: copying a param with shape " ..
+      "[4, 15] from checkpoint, the shape in current model is [16, 15] (a buffer filled row by row: the " ..
+      "checkpoint gives from its 5 filled rows up to all 16)", 1, true), tostring(err))
+    -- a buffer of 32 rows, filled, into one of 16: the guard names it
+    local function push(model, n)
+      local actions = graphids.ones({ n }, { dtype = "i64" })
+      model.replay:push(graphids.rand({ n, 15 }), actions, graphids.rand({ n }))
+    end
+    local big = make({ hidden = 8, num_layers = 1, buffer_size = 32, batch_size = 8 })
+    push(big, 32)
+    local dir = proc.tmpdir()
+    local p = gio.join(dir, "big.safetensors")
+    ckpt.save(p, { model = big:state_dict(), class_path = big.class_path })
+    ok, err = pcall(ckpt.check_compat, p, fresh)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("parameter replay.states: checkpoint [32,15], model [16,15] (a " ..
+      "buffer filled row by row: up to 16 rows)", 1, true), tostring(err))
+    -- 12 of its 32 rows filled: they fit
+    big = make({ hidden = 8, num_layers = 1, buffer_size = 32, batch_size = 8 })
+    push(big, 12)
+    ckpt.save(p, { model = Filled.cut(big:state_dict(), Filled.rows(big)), class_path = big.class_path })
+    ckpt.check_compat(p, fresh)
+    fresh:load_state_dict(ckpt.load(p).model)
+    assert.equal(12, #fresh.replay)
+    assert.is_true(graphids.equal(fresh.replay.states:narrow(1, 1, 12), big.replay.states:narrow(1, 1, 12)))
+    assert.is_true(graphids.equal(fresh.replay.states:narrow(1, 13, 4), graphids.zeros({ 4, 15 })))
+    proc.rmtree(dir)
+  end)
+
+  it("resumes a policy fit with weight averaging exactly, the buffer cut in both sets of weights",
+    function()
+    local dir = states_dir(40)
+    local function dm() return FusionDataModule { states_dir = dir, batch_size = 10, seed = 4 } end
+    local hp = { hidden = 8, num_layers = 1, buffer_size = 64, batch_size = 8 }
+    local function model()
+      graphids.manual_seed(11)
+      return models.resolve("graphids.models.fusion.DQNFusion")(hp)
+    end
+    local function trainer(extra)
+      local cbs = { cb.EMAWeightAveraging { decay = 0.5, update_every_n_steps = 4 } }
+      if extra then cbs[2] = extra end
+      return Trainer { max_epochs = 3, progress = "off", seed = 5, callbacks = cbs }
+    end
+    local ref = model()
+    trainer():fit(ref, dm())
+    local p = gio.join(dir, "kill.safetensors")
+    local t1 = trainer(Killer(p, 1, 2))
+    assert.is_false(pcall(t1.fit, t1, model(), dm()))
+    local c = ckpt.load(p)
+    -- 60 rows filled at step 6; the average last took the buffer at step 4, with 40: both keep
+    -- 60 (the same shapes, which ckpt.load wants)
+    assert.same({ 60, 40 }, { c.current_model["replay.pushed"]:item(), c.model["replay.pushed"]:item() })
+    assert.same({ 60, 15 }, c.current_model["replay.states"].shape)
+    assert.same({ 60, 15 }, c.model["replay.states"].shape)
+    local resumed = model()
+    trainer():fit(resumed, dm(), { ckpt_path = p })
+    same_state(ref, resumed, "DQN with EMA")
     proc.rmtree(dir)
   end)
 

@@ -27,6 +27,7 @@ local graphids = require "graphids"
 local gio = require "graphids.io"
 local json = require "graphids.json"
 local U = require "graphids.nn._util"
+local Filled = require "graphids.nn.filled_state"
 
 local M = {}
 
@@ -705,7 +706,8 @@ end
 
 -- What a target (a model instance, or a resolved config {rendered = {model = {class_path,
 -- init_args}}}) says about itself: class_path, hparams, parameter shapes (name -> shape) when
--- known, and the keys of those a checkpoint may lack (optional_keys).
+-- known, the keys of those a checkpoint may lack (optional_keys) and those of buffers filled
+-- row by row, which a checkpoint holds with fewer rows (graphids.nn.filled_state).
 local function describe_target(target)
   if type(target) ~= "table" then
     error("check_ckpt_compat: expected a model or a resolved config, got " .. type(target), 3)
@@ -717,7 +719,8 @@ local function describe_target(target)
     end
     local hp = type(target.hparams) == "function" and target:hparams() or {}
     return { class_path = target.class_path, hparams = hp, shapes = shapes, side = "model",
-      optional = optional_keys(target), what = "model " .. tostring(target.class_path or target.__name) }
+      optional = optional_keys(target), filled = Filled.rows(target),
+      what = "model " .. tostring(target.class_path or target.__name) }
   end
   local rendered = target.rendered or target
   local m = rendered.model
@@ -725,7 +728,7 @@ local function describe_target(target)
     error("check_ckpt_compat: the resolved config has no model section", 3)
   end
   local hp = m.init_args or {}
-  local shapes, optional
+  local shapes, optional, filled
   -- The model's shapes when it can be built from the config alone (num_ids given).
   local ok, models = pcall(require, "graphids.models")
   if ok and m.class_path then
@@ -737,12 +740,12 @@ local function describe_target(target)
         for _, e in ipairs(entries(model:state_dict())) do
           shapes[e[1]] = e[2].shape
         end
-        optional = optional_keys(model)
+        optional, filled = optional_keys(model), Filled.rows(model)
       end
     end
   end
-  return { class_path = m.class_path, hparams = hp, shapes = shapes, optional = optional, side = "config",
-    what = "config's model " .. tostring(m.class_path) }
+  return { class_path = m.class_path, hparams = hp, shapes = shapes, optional = optional, filled = filled,
+    side = "config", what = "config's model " .. tostring(m.class_path) }
 end
 
 -- Raises one error listing every mismatch between a checkpoint (a path or a load() result) and
@@ -793,6 +796,13 @@ function M.check_compat(c, target, opts)
         problems[#problems + 1] = string.format("  parameter %s: checkpoint has %s, missing from the %s",
           name,
           shape_str(a.shape), t.side)
+      elseif t.filled[n] ~= nil then
+        -- (a buffer filled row by row: a checkpoint keeps its filled rows, load_state_dict checks
+        -- that it holds every one its counters say are filled)
+        if not Filled.fits(a.shape, b) then
+          problems[#problems + 1] = string.format("  parameter %s: checkpoint %s, %s %s (a buffer filled " ..
+            "row by row: up to %d rows)", name, shape_str(a.shape), t.side, shape_str(b), b[1] or 0)
+        end
       elseif shape_str(a.shape) ~= shape_str(b) then
         problems[#problems + 1] = string.format("  parameter %s: checkpoint %s, %s %s", name,
           shape_str(a.shape), t.side, shape_str(b))

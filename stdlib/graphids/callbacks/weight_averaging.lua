@@ -21,6 +21,7 @@
 -- weights; the average of the last few hundred steps removes that spread (docs/trainer.md).
 local class = require "graphids.class"
 local U = require "graphids.nn._util"
+local Filled = require "graphids.nn.filled_state"
 local Callback = require "graphids.callbacks.base"
 
 local EMA = class("EMAWeightAveraging", Callback)
@@ -173,14 +174,16 @@ function EMA:on_load_checkpoint(trainer, c)
     self.average = nil
     return
   end
-  local avg = {}
+  local avg, filled = {}, Filled.rows(trainer.model)
   for _, e in ipairs(entries(trainer.model)) do
     local t = c.model[e[1]]
     if t == nil then
       error(string.format("EMAWeightAveraging: checkpoint '%s' has no averaged tensor '%s'",
         tostring(c.path), e[1]), 0)
     end
-    avg[#avg + 1] = { e[1], t:to(e[2].device):clone() }
+    -- (a buffer filled row by row is saved with its filled rows only: the average is kept whole)
+    local whole = filled[e[1]] ~= nil and Filled.fits(t.shape, e[2].shape)
+    avg[#avg + 1] = { e[1], whole and Filled.expand(t, e[2]) or t:to(e[2].device):clone() }
   end
   self.average = avg
 end

@@ -28,6 +28,7 @@ local graphids = require "graphids"
 local core = require "graphids.core"
 local class = require "graphids.class"
 local StateDict = require "graphids.nn.state_dict"
+local Filled = require "graphids.nn.filled_state"
 local U = require "graphids.nn._util"
 
 local Module = class("Module")
@@ -660,7 +661,9 @@ end
 -- Copies the tensors of sd (a StateDict or a table name -> tensor) into the parameters and
 -- buffers.  With strict (default) a missing or unexpected key is an error, except a buffer its
 -- class lists in `_optional_state` (name -> true), which keeps its value; a shape mismatch is
--- always one.  Every problem is listed in one error; nothing is copied when there is one.
+-- always one, except that a buffer its class lists in `_filled_state` may hold fewer rows
+-- (graphids.nn.filled_state: from its filled rows up to all; the rest are zeroed).  Every
+-- problem is listed in one error; nothing is copied when there is one.
 -- Returns { missing_keys = {...}, unexpected_keys = {...} }.
 function Module:load_state_dict(sd, opts)
   local o = U.options("load_state_dict", opts, { strict = true })
@@ -679,6 +682,13 @@ function Module:load_state_dict(sd, opts)
       missing[#missing + 1] = key
     elseif not graphids.is_tensor(src) then
       mismatch[#mismatch + 1] = string.format("value for %s is a %s, not a tensor", key, type(src))
+    elseif Filled.is(m, name) then
+      local err = Filled.check(m, key, src, t, Filled.reader(m, key:sub(1, #key - #name), sd))
+      if err then
+        mismatch[#mismatch + 1] = err
+      else
+        copies[#copies + 1] = { m, name, src }
+      end
     else
       local a, b = src.shape, t.shape
       local same = #a == #b
@@ -716,7 +726,11 @@ function Module:load_state_dict(sd, opts)
   end
   U.no_grad(function()
     for _, c in ipairs(copies) do
-      rawget(c[1], c[2]):copy_(c[3])
+      if Filled.is(c[1], c[2]) then
+        Filled.copy(rawget(c[1], c[2]), c[3])
+      else
+        rawget(c[1], c[2]):copy_(c[3])
+      end
     end
   end)
   return { missing_keys = missing, unexpected_keys = unexpected }

@@ -36,6 +36,7 @@
 local graphids = require "graphids"
 local class = require "graphids.class"
 local U = require "graphids.nn._util"
+local Filled = require "graphids.nn.filled_state"
 local errors = require "graphids.errors"
 local ckpt = require "graphids.ckpt"
 local amp = require "graphids.amp"
@@ -340,6 +341,10 @@ function Trainer:save_checkpoint(path)
   -- inside a group of accumulated batches: the gradients summed so far (trainer/accumulation.lua)
   accumulation.save(self, contents, optimizer_params(self.optimizer))
   self:_hook("on_save_checkpoint", contents)
+  -- (after the hooks, which may set the weights aside as current_model: a buffer filled row by
+  -- row, a replay buffer's, keeps only its filled rows in both, graphids.nn.filled_state)
+  contents.model, contents.current_model = Filled.cut_alike(self.model, contents.model,
+    contents.current_model)
   return ckpt.save(path, contents)
 end
 

@@ -185,6 +185,9 @@ M.ReplayBuffer = Replay
 -- `pushed` counts every row ever pushed: the rows held are min(pushed, capacity), and the
 -- next one goes at pushed mod capacity.  A checkpoint written before the buffer was saved has
 -- none of these keys: it loads (and passes the compatibility guard) with an empty buffer.
+-- The ring fills from its first row, so the rows held are the storage's first ones: a
+-- checkpoint keeps only those, and `pushed`, which places the next row (graphids.nn.filled_state;
+-- one of the whole storage, as checkpoints were written before, loads too).
 function Replay:__init(capacity)
   Module.__init(self)
   U.check_size("ReplayBuffer", "capacity", capacity)
@@ -196,10 +199,16 @@ function Replay:__init(capacity)
 end
 
 Replay._optional_state = { states = true, actions = true, rewards = true, pushed = true }
+Replay._filled_state = { states = true, actions = true, rewards = true }
+
+-- The rows held, by the `pushed` that get (graphids.nn.filled_state's reader) gives.
+function Replay:_filled_rows(get)
+  return math.min(get("pushed"):item(), self.capacity)
+end
 
 -- The number of rows held.
 function Replay:__len()
-  return math.min(self.pushed:item(), self.capacity)
+  return self:_filled_rows(function(name) return self[name] end)
 end
 
 function Replay:extra_repr()
