@@ -1,6 +1,8 @@
--- columns_spec.lua -- graphids.orchestrate.columns: a cell's width in UTF-8 code points (bytes for
--- text that is not UTF-8), padding to a width, and each column as wide as its widest cell.
+-- columns_spec.lua -- graphids.orchestrate.columns: a cell's width in terminal columns (a wide
+-- CJK character two, a combining mark none; bytes for text that is not UTF-8), padding to a
+-- width, and each column as wide as its widest cell; graphids.orchestrate.display_width's ranges.
 local C = require "graphids.orchestrate.columns"
+local W = require "graphids.orchestrate.display_width"
 
 describe("graphids.orchestrate.columns", function()
   it("counts characters, and the bytes of text that is not UTF-8", function()
@@ -10,11 +12,36 @@ describe("graphids.orchestrate.columns", function()
     assert.equal("longer", C.pad("longer", 3)) -- (a cell wider than its column is not cut)
   end)
 
+  it("counts a wide character two columns and a combining or zero-width one none", function()
+    -- CJK ideographs, kana, Hangul, the ideographic space and fullwidth forms: 2 each
+    assert.same({ 4, 6, 4, 2, 4, 2 }, { C.width("変種"), C.width("カタナ"), C.width("한국"),
+      C.width("\u{3000}"), C.width("ＡＢ"), C.width("𠀋") })
+    -- e + combining acute (U+0301), a + combining ring (U+030A) + grave (U+0300); a kana and its
+    -- combining voiced mark (U+3099); zero-width space, joiner, BOM, variation selector
+    assert.same({ 1, 1, 2, 2 }, { C.width("e\u{301}"), C.width("a\u{30A}\u{300}"), C.width("か\u{3099}"),
+      C.width("a\u{200B}b\u{200D}\u{FEFF}\u{FE0F}") })
+    assert.equal("ge\u{301}at  |", C.pad("ge\u{301}at", 6) .. "|")
+    assert.equal("変種  |", C.pad("変種", 6) .. "|")
+    -- halfwidth katakana, Latin, Greek, Cyrillic: 1; an emoji: 2
+    assert.same({ 1, 1, 1, 1, 2 }, { W.char(0xFF76), W.char(0x00E9), W.char(0x03B1), W.char(0x0436),
+      W.char(0x1F600) })
+    -- each range's ends, and the code points just outside them
+    assert.same({ 1, 2, 2, 0 }, { W.char(0x10FF), W.char(0x1100), W.char(0x115F), W.char(0x1160) })
+    assert.same({ 1, 0, 0, 1 }, { W.char(0x02FF), W.char(0x0300), W.char(0x036F), W.char(0x0370) })
+    assert.same({ 2, 1, 2, 2, 1 }, { W.char(0x303E), W.char(0x303F), W.char(0x4E00), W.char(0x9FFF),
+      W.char(0xA4D0) })
+  end)
+
   it("sizes each column to its widest cell, at least its minimum", function()
     local w = C.widths({ 4, 2 }, { { "ab", "ünïcödé" }, { "abcdef", "x" } })
     assert.same({ 6, 7 }, w)
     assert.same({ 4, 2 }, C.widths({ 4, 2 }, {}))
     assert.equal("ab     ünïcödé", C.join({ "ab", "ünïcödé" }, w))
     assert.equal("abcdef x      ", C.join({ "abcdef", "x" }, w))
+    -- by display width: "変種" is 4 columns wide in 2 characters, "ge\u{301}" 2 in 3
+    w = C.widths({ 1, 1 }, { { "変種", "ge\u{301}" }, { "abc", "xy" } })
+    assert.same({ 4, 2 }, w)
+    assert.equal("abc  xy", C.join({ "abc", "xy" }, w))
+    assert.equal("変種 ge\u{301}", C.join({ "変種", "ge\u{301}" }, w))
   end)
 end)

@@ -162,7 +162,7 @@ local function list(o, json)
     io.stdout:write(json.encode(json.utf8_safe(json.array(out))), "\n")
     return 0
   end
-  -- (the text columns as wide as their widest cell, in characters)
+  -- (the text columns as wide as their widest cell, in terminal columns: graphids.orchestrate.columns)
   local cells = {}
   for i, r in ipairs(rs) do
     local id, f = r.identity, field
@@ -268,8 +268,9 @@ local function show(o, json)
     table.sort(keys)
     for _, k in ipairs(keys) do
       local v = r.metrics[k]
-      io.stdout:write(string.format("  %-60s %s\n", k, type(v) == "number" and string.format("%.6g", v)
-        or "null"))
+      -- (a metric key holds a test set's name, which may be CJK text: padded by display width)
+      io.stdout:write("  ", C.pad(k, 60), " ", type(v) == "number" and string.format("%.6g", v) or "null",
+        "\n")
     end
   end
   return #(r.problems or {}) > 0 and 1 or 0

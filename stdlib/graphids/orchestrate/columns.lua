@@ -4,13 +4,13 @@
 --   local C = require "graphids.orchestrate.columns"
 --   local w = C.widths({ 10, 14 }, { { "hcrl_sa", "gat_kd" }, { "déjà", "a_long_variant_name" } })
 --   io.write(C.join({ "déjà", "gat_kd" }, w), "\n")   -- each cell padded to its column's width
--- A cell's width is its number of UTF-8 code points (its bytes for text that is not UTF-8): a
--- wide character (CJK) or a combining mark still takes one.
+-- A cell's width is the columns a terminal shows it in (graphids.orchestrate.display_width): a
+-- wide character (CJK) takes two, a combining mark none; its bytes for text that is not UTF-8.
+local W = require "graphids.orchestrate.display_width"
+
 local M = {}
 
-function M.width(s)
-  return utf8.len(s) or #s
-end
+M.width = W.width
 
 -- s left-aligned in a column `width` wide (as is when wider).
 function M.pad(s, width)

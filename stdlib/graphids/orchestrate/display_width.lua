@@ -1,0 +1,88 @@
+-- graphids.orchestrate.display_width -- how many terminal columns text takes, as wcwidth counts:
+-- East Asian wide and fullwidth characters (CJK, kana, Hangul syllables, fullwidth forms, most
+-- emoji) take 2, combining marks and zero-width characters 0, every other character 1.
+--   local W = require "graphids.orchestrate.display_width"
+--   W.width("変種")          -- 4
+--   W.width("e\u{301}")      -- 1 (e and a combining acute accent)
+--   W.char(0x4E00)           -- 2
+-- The tables hold the main ranges of Unicode's East_Asian_Width W/F and of the nonspacing and
+-- enclosing marks and format characters, not every one; a character they leave out counts 1.
+-- Each code point counts alone: a sequence joined by ZWJ counts each of its emoji, as wcswidth.
+local M = {}
+
+-- Sorted, disjoint {first, last} ranges.
+local ZERO = {
+  { 0x0300, 0x036F }, { 0x0483, 0x0489 }, { 0x0591, 0x05BD }, { 0x05BF, 0x05BF }, { 0x05C1, 0x05C2 },
+  { 0x05C4, 0x05C5 }, { 0x05C7, 0x05C7 }, { 0x0610, 0x061A }, { 0x061C, 0x061C }, { 0x064B, 0x065F },
+  { 0x0670, 0x0670 }, { 0x06D6, 0x06DC }, { 0x06DF, 0x06E4 }, { 0x06E7, 0x06E8 }, { 0x06EA, 0x06ED },
+  { 0x0711, 0x0711 }, { 0x0730, 0x074A }, { 0x0900, 0x0902 }, { 0x093A, 0x093A }, { 0x093C, 0x093C },
+  { 0x0941, 0x0948 }, { 0x094D, 0x094D }, { 0x0951, 0x0957 }, { 0x0962, 0x0963 }, { 0x0E31, 0x0E31 },
+  { 0x0E34, 0x0E3A }, { 0x0E47, 0x0E4E },
+  -- Hangul medial vowels and final consonants join the initial before them into one syllable
+  { 0x1160, 0x11FF },
+  { 0x1AB0, 0x1AFF }, { 0x1DC0, 0x1DFF }, { 0x200B, 0x200F }, { 0x202A, 0x202E }, { 0x2060, 0x2064 },
+  { 0x206A, 0x206F }, { 0x20D0, 0x20FF }, { 0x302A, 0x302D }, { 0x3099, 0x309A }, { 0xFE00, 0xFE0F },
+  { 0xFE20, 0xFE2F }, { 0xFEFF, 0xFEFF }, { 0xE0001, 0xE0001 }, { 0xE0020, 0xE007F },
+  { 0xE0100, 0xE01EF },
+}
+
+local WIDE = {
+  { 0x1100, 0x115F }, { 0x231A, 0x231B }, { 0x2329, 0x232A }, { 0x23E9, 0x23EC }, { 0x23F0, 0x23F0 },
+  { 0x23F3, 0x23F3 }, { 0x25FD, 0x25FE }, { 0x2614, 0x2615 }, { 0x2648, 0x2653 }, { 0x267F, 0x267F },
+  { 0x2693, 0x2693 }, { 0x26A1, 0x26A1 }, { 0x26AA, 0x26AB }, { 0x26BD, 0x26BE }, { 0x26C4, 0x26C5 },
+  { 0x26CE, 0x26CE }, { 0x26D4, 0x26D4 }, { 0x26EA, 0x26EA }, { 0x26F2, 0x26F3 }, { 0x26F5, 0x26F5 },
+  { 0x26FA, 0x26FA }, { 0x26FD, 0x26FD }, { 0x2705, 0x2705 }, { 0x270A, 0x270B }, { 0x2728, 0x2728 },
+  { 0x274C, 0x274C }, { 0x274E, 0x274E }, { 0x2753, 0x2755 }, { 0x2757, 0x2757 }, { 0x2795, 0x2797 },
+  { 0x27B0, 0x27B0 }, { 0x27BF, 0x27BF }, { 0x2B1B, 0x2B1C }, { 0x2B50, 0x2B50 }, { 0x2B55, 0x2B55 },
+  -- CJK radicals, symbols and punctuation (the ideographic space), kana, Bopomofo, Hangul
+  -- compatibility jamo, enclosed CJK, CJK ideographs, Yi, Hangul syllables
+  { 0x2E80, 0x303E }, { 0x3041, 0x33FF }, { 0x3400, 0x4DBF }, { 0x4E00, 0x9FFF }, { 0xA000, 0xA4CF },
+  { 0xA960, 0xA97F }, { 0xAC00, 0xD7A3 }, { 0xF900, 0xFAFF }, { 0xFE10, 0xFE19 }, { 0xFE30, 0xFE6F },
+  -- fullwidth ASCII and signs (the halfwidth katakana between them take 1)
+  { 0xFF00, 0xFF60 }, { 0xFFE0, 0xFFE6 },
+  { 0x16FE0, 0x16FE4 }, { 0x17000, 0x18CFF }, { 0x1B000, 0x1B2FF }, { 0x1F004, 0x1F004 },
+  { 0x1F0CF, 0x1F0CF }, { 0x1F18E, 0x1F18E }, { 0x1F191, 0x1F19A }, { 0x1F200, 0x1F202 },
+  { 0x1F210, 0x1F23B }, { 0x1F240, 0x1F248 }, { 0x1F250, 0x1F251 }, { 0x1F260, 0x1F265 },
+  -- emoji
+  { 0x1F300, 0x1F64F }, { 0x1F680, 0x1F6FF }, { 0x1F7E0, 0x1F7EB }, { 0x1F900, 0x1F9FF },
+  { 0x1FA70, 0x1FAFF },
+  -- CJK ideograph extensions B onwards
+  { 0x20000, 0x2FFFD }, { 0x30000, 0x3FFFD },
+}
+
+local function within(ranges, cp)
+  local lo, hi = 1, #ranges
+  while lo <= hi do
+    local mid = (lo + hi) // 2
+    local r = ranges[mid]
+    if cp < r[1] then
+      hi = mid - 1
+    elseif cp > r[2] then
+      lo = mid + 1
+    else
+      return true
+    end
+  end
+  return false
+end
+
+-- The columns code point cp takes: 0, 1 or 2.
+function M.char(cp)
+  if cp < 0x300 then return 1 end -- (ASCII and Latin-1: the common case, no search)
+  if within(ZERO, cp) then return 0 end
+  if within(WIDE, cp) then return 2 end
+  return 1
+end
+
+-- The columns s takes; for text that is not UTF-8, its number of bytes (what a terminal makes
+-- of such bytes is its own choice).
+function M.width(s)
+  if not utf8.len(s) then return #s end
+  local n = 0
+  for _, cp in utf8.codes(s) do
+    n = n + M.char(cp)
+  end
+  return n
+end
+
+return M
