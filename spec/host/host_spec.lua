@@ -309,6 +309,39 @@ print(graphids.tensor({{1, 2}, {3, 4}}):t():totable()[1][2])
     os.execute("rm -rf " .. q(dir))
   end)
 
+  it("finds the CUDA plugin beside a program in a deep folder; a place past PATH_MAX is named", function()
+    -- a copy of the program and a planted library (no entry point) in a folder whose name is
+    -- longer than any fixed buffer short of PATH_MAX: the plugin is found there (a name cut to
+    -- 2 KiB was looked for in another folder), and the message names the whole path
+    local root = os.tmpname()
+    os.remove(root)
+    finally(function() os.execute("rm -rf " .. q(root)) end)
+    local function deep(len)
+      local d = root
+      while #d < len - 252 do
+        d = d .. "/" .. string.rep("d", 250)
+      end
+      return d .. "/" .. string.rep("e", len - #d - 1)
+    end
+    local lib = host:gsub("bin/graphids$", "lib/libgraphids.so")
+    local dir = deep(2900)
+    assert(os.execute("mkdir -p " .. q(dir) .. " && cp " .. q(host) .. " " .. q(dir .. "/graphids")
+      .. " && cp " .. q(lib) .. " " .. q(dir .. "/graphids_cuda.so")))
+    local out, err, rc = sh("unset GIDS_CUDA_PLUGIN && " .. q(dir .. "/graphids") .. " version")
+    assert.are.equal(0, rc, err)
+    local want = "\nCUDA plugin: not available: " .. dir .. "/graphids_cuda.so has no entry point "
+    assert.truthy(out:find(want, 1, true), out:match("CUDA plugin: [^\n]*"))
+    -- the program's folder fits PATH_MAX (4096 with its NUL) but the plugin's place beside it
+    -- does not: refused, naming the place and the limit, rather than searched for elsewhere
+    dir = deep(4085)
+    assert(os.execute("mkdir -p " .. q(dir) .. " && cp " .. q(host) .. " " .. q(dir .. "/graphids")))
+    out, err, rc = sh("unset GIDS_CUDA_PLUGIN && " .. q(dir .. "/graphids") .. " version")
+    assert.are.equal(0, rc, err)
+    want = "\nCUDA plugin: not available: the CUDA plugin's place " .. dir .. "/graphids_cuda.so is longer "
+      .. "than the system's path limit (PATH_MAX, 4096 bytes)\n"
+    assert.truthy(out:find(want, 1, true), out:match("CUDA plugin: [^\n]*"))
+  end)
+
   describe("bad command lines", function()
     local cases = {
       { "frobnicate", "unknown command 'frobnicate'" },

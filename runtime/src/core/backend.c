@@ -4,8 +4,11 @@
  * or why there is none) is kept for `graphids version` and later requests.
  */
 #include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
 #include <link.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +17,8 @@
 #include "elide.h"
 #include "gids/backend.h"
 
-/* Paths are cut to their buffers; the load message keeps its end, the reason (elide.h). */
-#pragma GCC diagnostic ignored "-Wformat-truncation"
+/* A path too long for the load message loses its middle, marked, never the reason at its end
+ * (elide.h). */
 
 static const gids_backend *backends_[2];
 static pthread_once_t load_once_ = PTHREAD_ONCE_INIT;
@@ -53,110 +56,124 @@ static int find_object_(struct dl_phdr_info *info, size_t size, void *data) {
 }
 
 /* The directory of the file holding this function (libgraphids.so, core.so or the host), its
- * symbolic links resolved.  The main program is /proc/self/exe: never the current directory,
- * from which a planted graphids_cuda.so would be loaded. */
-static void own_dir_(char *buf, size_t n) {
+ * symbolic links resolved, in a heap string of its own length (NULL when the file is not found).
+ * The main program is /proc/self/exe: never the current directory, from which a planted
+ * graphids_cuda.so would be loaded. */
+static char *own_dir_(void) {
     own_object_ o = {(uintptr_t)(void *)own_dir_, NULL};
-    buf[0] = '\0';
     dl_iterate_phdr(find_object_, &o);
-    if (o.name == NULL) return;
+    if (o.name == NULL) return NULL;
     char *real = realpath(o.name[0] == '\0' ? "/proc/self/exe" : o.name, NULL);
-    if (real == NULL) return;
-    snprintf(buf, n, "%s", real);
-    free(real);
-    char *slash = strrchr(buf, '/');
-    if (slash != NULL)
-        *slash = '\0';
-    else
-        buf[0] = '\0';
+    if (real == NULL) return NULL;
+    char *slash = strrchr(real, '/');
+    if (slash == NULL) {
+        free(real);
+        return NULL;
+    }
+    *slash = '\0';
+    return real;
+}
+
+/* How the search ended (a path, or why there is none), kept for gids_backend_load and version. */
+static void load_end_(gids_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void load_end_(gids_status st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    load_status_ = st;
+    gids_vformat_elided(load_msg_, sizeof load_msg_, fmt, ap);
+    va_end(ap);
 }
 
 /* Candidates, in order: $GIDS_CUDA_PLUGIN; beside the runtime's object and in ../lib from it
  * (build/lua/graphids/core.so -> build/lib, build/bin/graphids -> build/lib, PREFIX/lib/lua/5.4/
- * graphids/core.so -> PREFIX/lib); the loader's own search path. */
+ * graphids/core.so -> PREFIX/lib); the loader's own search path.  Every path is a heap string of
+ * its full length: one cut to a buffer would be looked for in another folder. */
 static void load_(void) {
-    char dir[2048], path[4096];
+    static const char *const rel[] = {"/graphids_cuda.so", "/../lib/graphids_cuda.so",
+                                      "/../../lib/graphids_cuda.so",
+                                      "/../../../../lib/graphids_cuda.so"};
     const char *env = getenv("GIDS_CUDA_PLUGIN");
-    const char *rel[] = {"/graphids_cuda.so", "/../lib/graphids_cuda.so",
-                         "/../../lib/graphids_cuda.so", "/../../../../lib/graphids_cuda.so"};
+    char *dir = NULL, *path = NULL; /* path: the plugin as it is named in messages */
     void *h = NULL;
-    char tried[1024] = "";
-    size_t k = 0;
     if (env != NULL && env[0] != '\0') {
         h = dlopen(env, RTLD_NOW | RTLD_GLOBAL);
         if (h == NULL) {
             /* EINVAL, not EDEVICE: a setting of the user's that is wrong, not a machine without
              * a GPU (graphids gpu info exits 1 for it) */
-            load_status_ = GIDS_EINVAL;
-            gids_format_elided(load_msg_, sizeof load_msg_, "GIDS_CUDA_PLUGIN=%s does not load: %s",
-                               env, dlerror());
+            load_end_(GIDS_EINVAL, "GIDS_CUDA_PLUGIN=%s does not load: %s", env, dlerror());
             return;
         }
-        snprintf(path, sizeof path, "%s", env);
+        path = strdup(env);
+        if (path == NULL) goto no_memory;
     }
-    own_dir_(dir, sizeof dir);
-    for (size_t i = 0; h == NULL && dir[0] != '\0' && i < sizeof rel / sizeof rel[0]; i++) {
-        snprintf(path, sizeof path, "%s%s", dir, rel[i]);
-        char *real = realpath(path, NULL);
-        if (real == NULL) continue;
-        snprintf(path, sizeof path, "%s", real);
-        free(real);
+    if (h == NULL) dir = own_dir_();
+    for (size_t i = 0; h == NULL && dir != NULL && i < sizeof rel / sizeof rel[0]; i++) {
+        char *cand = NULL;
+        if (asprintf(&cand, "%s%s", dir, rel[i]) < 0) goto no_memory;
+        path = realpath(cand, NULL);
+        if (path == NULL && errno == ENAMETOOLONG) {
+            /* the system's limit, not a missing file: said, not skipped */
+            load_end_(GIDS_EDEVICE,
+                      "the CUDA plugin's place %s is longer than the system's path limit "
+                      "(PATH_MAX, %d bytes)",
+                      cand, PATH_MAX);
+            free(cand);
+            goto done;
+        }
+        free(cand);
+        if (path == NULL) continue;
         h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
         if (h == NULL) {
-            load_status_ = GIDS_EDEVICE;
-            gids_format_elided(load_msg_, sizeof load_msg_, "the CUDA plugin %s does not load: %s",
-                               path, dlerror());
-            return;
+            load_end_(GIDS_EDEVICE, "the CUDA plugin %s does not load: %s", path, dlerror());
+            goto done;
         }
     }
     if (h == NULL) {
         h = dlopen("graphids_cuda.so", RTLD_NOW | RTLD_GLOBAL);
-        snprintf(path, sizeof path, "graphids_cuda.so (loader search path)");
+        path = strdup("graphids_cuda.so (loader search path)");
+        if (path == NULL) goto no_memory;
     }
     if (h == NULL) {
-        k += (size_t)snprintf(tried + k, sizeof tried - k, "%s and ../lib",
-                              dir[0] != '\0' ? dir : "the runtime (its file not found)");
-        load_status_ = GIDS_EDEVICE;
-        gids_format_elided(
-            load_msg_, sizeof load_msg_,
-            "no CUDA plugin: graphids_cuda.so is not beside %s nor on the loader's path "
-            "(built only where nvcc is found; set GIDS_CUDA_PLUGIN to point at it)",
-            tried);
-        return;
+        load_end_(GIDS_EDEVICE,
+                  "no CUDA plugin: graphids_cuda.so is not beside %s and ../lib nor on the "
+                  "loader's path (built only where nvcc is found; set GIDS_CUDA_PLUGIN to point "
+                  "at it)",
+                  dir != NULL ? dir : "the runtime (its file not found)");
+        goto done;
     }
     gids_plugin_init_fn init = (gids_plugin_init_fn)dlsym(h, GIDS_CUDA_PLUGIN_INIT);
     if (init == NULL) {
-        load_status_ = GIDS_EINVAL; /* not a plugin: a broken setup */
-        gids_format_elided(load_msg_, sizeof load_msg_, "%s has no entry point %s", path,
-                           GIDS_CUDA_PLUGIN_INIT);
-        return;
+        /* not a plugin: a broken setup */
+        load_end_(GIDS_EINVAL, "%s has no entry point %s", path, GIDS_CUDA_PLUGIN_INIT);
+        goto done;
     }
     gids_status st = init();
     if (st != GIDS_OK) {
-        load_status_ = st;
-        gids_format_elided(load_msg_, sizeof load_msg_,
-                           "the CUDA plugin %s found no usable GPU: %s", path,
-                           gids_error_message());
-        return;
+        load_end_(st, "the CUDA plugin %s found no usable GPU: %s", path, gids_error_message());
+        goto done;
     }
     const gids_backend *b = gids_backend_get(GIDS_CUDA);
     if (b == NULL || b->abi != GIDS_BACKEND_ABI) {
-        load_status_ = GIDS_EINVAL; /* a plugin of another build: a broken setup */
+        /* a plugin of another build: a broken setup */
         if (b == NULL)
-            gids_format_elided(load_msg_, sizeof load_msg_,
-                               "%s registered no backend (this runtime needs ABI %d)", path,
-                               GIDS_BACKEND_ABI);
+            load_end_(GIDS_EINVAL, "%s registered no backend (this runtime needs ABI %d)", path,
+                      GIDS_BACKEND_ABI);
         else
-            gids_format_elided(
-                load_msg_, sizeof load_msg_,
-                "%s registered a backend of ABI %d; this runtime needs ABI %d (rebuild the plugin)",
-                path, b->abi, GIDS_BACKEND_ABI);
+            load_end_(GIDS_EINVAL,
+                      "%s registered a backend of ABI %d; this runtime needs ABI %d (rebuild the "
+                      "plugin)",
+                      path, b->abi, GIDS_BACKEND_ABI);
         /* a table of another ABI must not stay reachable through gids_backend_get */
         gids_backend_register(GIDS_CUDA, NULL);
-        return;
+        goto done;
     }
-    load_status_ = GIDS_OK;
-    gids_format_elided(load_msg_, sizeof load_msg_, "%s", path);
+    load_end_(GIDS_OK, "%s", path);
+    goto done;
+no_memory:
+    load_end_(GIDS_ENOMEM, "the CUDA plugin's search: out of memory");
+done:
+    free(path);
+    free(dir);
 }
 
 gids_status gids_backend_load(void) {
