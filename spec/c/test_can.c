@@ -507,6 +507,41 @@ TEST(reads_a_column_mapped_csv_with_quotes_and_decimal_ids) {
               "t.csv: id_base applies to the columns format, and this file reads as csv");
 }
 
+/* The data column takes a remote request as the canonical csv writes it (R, R4): no bytes, the
+ * RTR bit whatever the column order (the id column sets the flags), and a bare R's length from
+ * the dlc column when there is one. */
+TEST(the_columns_format_reads_remote_requests) {
+    gids_can_frames f;
+    gids_can_read_report r;
+    CHECK_OK(
+        rd("data,time,id,label\nR,1.0,316,0\nr4,1.1,18FEDF00,1\nAABB,1.2,316,0\n", NULL, &f, &r));
+    CHECK(r.format == GIDS_CAN_FMT_COLUMNS && f.n == 3);
+    CHECK(f.flags[0] == GIDS_CAN_REMOTE && f.dlc[0] == 0 && f.id[0] == 0x316);
+    CHECK(f.flags[1] == (GIDS_CAN_EXTENDED | GIDS_CAN_REMOTE) && f.dlc[1] == 4);
+    CHECK(f.data[8] == 0 && f.data[11] == 0 && f.attack[1] == 1);
+    CHECK(f.flags[2] == 0 && f.dlc[2] == 2 && f.data[16] == 0xAA);
+    gids_can_frames_free(&f);
+    /* the dlc column, before or after the data, gives a bare R its length and must agree with
+     * an R<DLC> */
+    CHECK_OK(rd("time,id,dlc,data\n1.0,316,3,R\n1.1,316,2,R2\n", NULL, &f, &r));
+    CHECK(f.n == 2 && f.dlc[0] == 3 && f.dlc[1] == 2 && f.flags[0] == GIDS_CAN_REMOTE);
+    gids_can_frames_free(&f);
+    CHECK_OK(rd("time,id,data,dlc\n1.0,316,R,5\n", NULL, &f, &r));
+    CHECK(f.n == 1 && f.dlc[0] == 5 && f.flags[0] == GIDS_CAN_REMOTE);
+    gids_can_frames_free(&f);
+    CHECK_BAD("time,id,dlc,data\n1.0,316,3,R2\n",
+              "t.csv:2:11: data requests 2 bytes but dlc says 3");
+    CHECK_BAD("time,id,data,dlc\n1.0,316,R2,3\n",
+              "t.csv:2:12: dlc says 3 but data requests 2 bytes");
+    CHECK_BAD("time,id,data\n1.0,316,R9\n",
+              "t.csv:2:10: a remote request is R or R<DLC 0-8> in the data column, got 'R9'");
+    CHECK_BAD("time,id,data\n1.0,316,RTR\n", "got 'RTR'");
+    /* quoted, as any field may be */
+    CHECK_OK(rd("time,id,data\n1.0,316,\"R4\"\n", NULL, &f, &r));
+    CHECK(f.n == 1 && f.dlc[0] == 4 && f.flags[0] == GIDS_CAN_REMOTE);
+    gids_can_frames_free(&f);
+}
+
 /* The fast path must give exactly strtod's double for every timestamp shape it accepts. */
 TEST(timestamp_fast_path_matches_strtod) {
     gids_generator g;
@@ -714,6 +749,7 @@ int main(void) {
     RUN(reads_candump_ta_logs_with_29_bit_ids);
     RUN(reads_both_hcrl_car_hacking_formats);
     RUN(reads_a_column_mapped_csv_with_quotes_and_decimal_ids);
+    RUN(the_columns_format_reads_remote_requests);
     RUN(timestamp_fast_path_matches_strtod);
     RUN(write_then_read_gives_identical_frames);
     RUN(read_many_reads_in_parallel_and_reports_the_first_failure_in_order);

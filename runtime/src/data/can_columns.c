@@ -2,6 +2,7 @@
  * timestamp, id, payload and optionally DLC and label by name; any other column is ignored.
  * Fields may be quoted ("Engine Hours, Revolutions").  See docs/data-formats.md. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +170,8 @@ int can_line_columns(const can_columns *cols, const char *p, const char *end, ca
                      can_perr *e) {
     const char *q = p;
     int dlc_given = -1;
+    /* the id column sets the flags, in whatever order the columns come: the RTR bit waits */
+    bool remote = false, remote_len = false;
     row->attack = 0;
     for (int i = 0;; i++) {
         const char *fs, *fe;
@@ -183,16 +186,33 @@ int can_line_columns(const can_columns *cols, const char *p, const char *end, ca
             rc = cols->id_base == 10 ? can_scan_id_dec(fs, fe, &row->id, &row->flags, e)
                                      : can_scan_id(fs, fe, &row->id, &row->flags, e);
         } else if (i == cols->data) {
-            rc = can_scan_payload(fs, fe, row->data, &row->dlc, "data", e);
-            if (rc == CAN_ROW_OK && dlc_given >= 0 && dlc_given != row->dlc)
-                return can_bad(e, fs, "data has %u bytes but dlc says %d", row->dlc, dlc_given);
+            remote = fs < fe && (*fs == 'R' || *fs == 'r');
+            if (remote) {
+                /* as the canonical csv writes one: R (its length from the dlc column, else 0)
+                 * or R<DLC 0-8> */
+                rc = can_scan_remote(fs, fe, &row->dlc, "R or R<DLC 0-8> in the data column", e);
+                remote_len = fe - fs == 2;
+                if (rc == CAN_ROW_OK && dlc_given >= 0 && !remote_len)
+                    row->dlc = (uint8_t)dlc_given;
+                if (rc == CAN_ROW_OK && dlc_given >= 0 && dlc_given != row->dlc)
+                    return can_bad(e, fs, "data requests %u bytes but dlc says %d", row->dlc,
+                                   dlc_given);
+            } else {
+                rc = can_scan_payload(fs, fe, row->data, &row->dlc, "data", e);
+                if (rc == CAN_ROW_OK && dlc_given >= 0 && dlc_given != row->dlc)
+                    return can_bad(e, fs, "data has %u bytes but dlc says %d", row->dlc, dlc_given);
+            }
         } else if (i == cols->dlc) {
             unsigned d = 0;
             rc = can_scan_uint(fs, fe, GIDS_CAN_MAX_DLC, &d, "dlc", e);
             dlc_given = (int)d;
-            /* The payload may come before the DLC column. */
+            /* The payload may come before the DLC column; a bare R takes its length from it. */
+            if (rc == CAN_ROW_OK && cols->data < i && remote && !remote_len) row->dlc = (uint8_t)d;
             if (rc == CAN_ROW_OK && cols->data < i && row->dlc != d)
-                return can_bad(e, fs, "dlc says %u but data has %u bytes", d, row->dlc);
+                return can_bad(e, fs,
+                               remote ? "dlc says %u but data requests %u bytes"
+                                      : "dlc says %u but data has %u bytes",
+                               d, row->dlc);
         } else if (i == cols->label) {
             rc = scan_label(fs, fe, &row->attack, e);
         }
@@ -205,5 +225,6 @@ int can_line_columns(const can_columns *cols, const char *p, const char *end, ca
         }
         q++;
     }
+    if (remote) row->flags |= GIDS_CAN_REMOTE;
     return CAN_ROW_OK;
 }
