@@ -87,11 +87,21 @@ describe("nn.Linear", function()
     at(": Linear: input has dtype f32, but weight has dtype f64 %(convert one: input:double%(%), or " ..
       "the layer: m:float%(%)%)$", nn.Linear(8, 4, F64), graphids.randn(3, 8))
     at(": linear: input has dtype f64, but weight has dtype f32 ", F.linear, x64, m.weight)
-    -- what no check precedes keeps the op's name with the op's argument numbers
+    -- a bias of another dtype: addmm's refusal counted its own arguments ("the dtype of arg 1"),
+    -- and a 1-D input's sum widened the result to the bias's dtype without a word
     local b = nn.Linear(8, 4)
     b.bias = graphids.zeros({ 4 }, F64)
-    at(": Linear: addmm: bias has dtype f64, expected the dtype of arg 1 %(f32%)$", b,
-      graphids.randn(3, 8))
+    local bias64 = ": Linear: bias has dtype f64, but weight has dtype f32 %(convert it: bias:float%(%)%)$"
+    at(bias64, b, graphids.randn(3, 8))
+    at(bias64, b, graphids.randn(8))
+    at(bias64, b, graphids.randn(2, 3, 8))
+    at(": linear: bias has dtype f64, but weight has dtype f32 %(convert it: bias:float%(%)%)$", F.linear,
+      graphids.randn(3, 8), m.weight, b.bias)
+    at(": linear: bias has dtype f32, but weight has dtype f64 %(convert it: bias:double%(%)%)$", F.linear,
+      graphids.randn(8, F64), graphids.randn({ 4, 8 }, F64), graphids.zeros(4))
+    at(": linear: bias must be a Tensor or nil, got 'b' %(a string%)$", F.linear, graphids.randn(3, 8),
+      m.weight, "b")
+    at(": linear: weight must be a Tensor, got nil$", F.linear, graphids.randn(3, 8))
   end)
 
   it("starts U(-1/sqrt(in), 1/sqrt(in)) for weight and bias", function()
@@ -116,6 +126,25 @@ describe("nn.Linear", function()
   it("Identity returns its input", function()
     local x = graphids.randn(2, 2)
     assert.equal(x, nn.Identity(3, { any = 1 })(x))
+  end)
+end)
+
+describe("nn.functional errors", function()
+  -- an op a functional is built of refusing its argument: the functional's error, at the line
+  -- that called it, not one of functional.lua's
+  it("raises the errors of the ops nn.functional is built of at the caller's line", function()
+    local at = helpers.errors_at_caller
+    local x = graphids.randn(3, 4)
+    at(": linear: bias has shape %[6%], which does not broadcast to %[3,5%]$", F.linear, x,
+      graphids.randn(5, 4), graphids.zeros(6))
+    at(": softmax: dim 5 out of range for a tensor of 2 dims", F.softmax, x, 5)
+    at(": log_softmax: dim 5 out of range", F.log_softmax, x, 5)
+    at(": normalize: dim 5 out of range", F.normalize, x, { dim = 5 })
+    at(": cosine_similarity: shapes %[3,4%] and %[3,5%] do not broadcast", F.cosine_similarity, x,
+      graphids.randn(3, 5))
+    at(": layer_norm: shapes %[3,4%] and %[5%] do not broadcast", F.layer_norm, x, { 4 },
+      { weight = graphids.ones(5) })
+    at(": batch_norm: ", F.batch_norm, x, graphids.zeros(5), graphids.ones(4))
   end)
 end)
 

@@ -342,6 +342,7 @@ local function conversion(var, dtype)
   end
   return string.format("%s:to('%s')", var, dtype)
 end
+U.conversion = conversion
 
 -- Raises the error of a layer's input t (named `what`) whose dtype is not that of the layer's
 -- parameter w (named wname), at error() level `level` seen from the caller: the matrix products

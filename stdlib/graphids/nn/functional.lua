@@ -57,16 +57,26 @@ function F.linear(x, weight, bias)
   if not U.is_tensor(x) then
     error("linear: input must be a Tensor, got " .. U.describe(x), 2)
   end
+  if not U.is_tensor(weight) then
+    error("linear: weight must be a Tensor, got " .. U.describe(weight), 2)
+  end
+  if bias ~= nil and not U.is_tensor(bias) then
+    error("linear: bias must be a Tensor or nil, got " .. U.describe(bias), 2)
+  end
   local nd = x.ndim
   -- said here in the input's terms: the product's own refusal speaks of weight^T as "arg 2"
-  if U.is_tensor(weight) then
-    if nd >= 1 and weight.ndim >= 1 and x.shape[nd] ~= weight.shape[weight.ndim] then
-      error(string.format("linear: input of shape %s has last dim %d, but weight of shape %s takes %d",
-        U.shape_str(x), x.shape[nd], U.shape_str(weight), weight.shape[weight.ndim]), 2)
-    end
-    if x.dtype ~= weight.dtype then
-      U.dtype_mismatch("linear", "input", x, "weight", weight)
-    end
+  if nd >= 1 and weight.ndim >= 1 and x.shape[nd] ~= weight.shape[weight.ndim] then
+    error(string.format("linear: input of shape %s has last dim %d, but weight of shape %s takes %d",
+      U.shape_str(x), x.shape[nd], U.shape_str(weight), weight.shape[weight.ndim]), 2)
+  end
+  if x.dtype ~= weight.dtype then
+    U.dtype_mismatch("linear", "input", x, "weight", weight)
+  end
+  -- addmm's refusal counts its own arguments ("the dtype of arg 1"), and a 1-D input's sum
+  -- would have promoted the result to the bias's dtype
+  if bias ~= nil and bias.dtype ~= weight.dtype then
+    error(string.format("linear: bias has dtype %s, but weight has dtype %s (convert it: %s)", bias.dtype,
+      weight.dtype, U.conversion("bias", weight.dtype)), 2)
   end
   if nd == 2 then
     if bias ~= nil then
@@ -877,5 +887,14 @@ end
 
 -- (a value past a function's last parameter is an error, as for the core's functions)
 U.refuse_extra_arguments(F, "")
+-- Each function written here raises every error, an op's it is built of too ("softmax: dim 5
+-- out of range", addmm's on a bias of the wrong shape), under its own name at the line that
+-- called it, as the core's composed functions do (core._named, docs/development.md "Errors"):
+-- not at a line of this file.  The core's own functions (F.relu) place theirs already.
+for name, f in pairs(F) do
+  if debug.getinfo(f, "S").what == "Lua" then
+    F[name] = core._named(f, name)
+  end
+end
 
 return F
