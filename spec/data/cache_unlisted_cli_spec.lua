@@ -167,23 +167,28 @@ describe("graphids data build / inspect of a dataset the catalog does not list",
     has(out, "graphids data inspect: " .. want)
   end)
 
-  it("says, as a load does, that the captures were not compared", function()
+  it("says, as a load does, that the captures were not compared (inspect and build)", function()
     if not built() then return end
-    local unchecked = string.format("graphids data inspect: note: dataset cache %s is used without " ..
-      "checking that its captures are unchanged: ", dir)
+    local unchecked = string.format("dataset cache %s is used without checking that its captures are " ..
+      "unchanged: ", dir)
     -- listed, with a data root that is not mounted
     local gone = gio.join(tmp, "gone")
-    local out, rc = run("inspect --dataset mycar --seed 42 --data-root " .. quote(gone),
-      "GRAPHIDS_CATALOG=" .. quote(catalog) .. " ")
-    assert.equal("0", rc, out)
-    has(out, unchecked .. string.format("the folder of its captures, %s, is not there\n",
-      gio.join(gone, "mycar")))
+    local why = string.format("the folder of its captures, %s, is not there\n", gio.join(gone, "mycar"))
+    for _, cmd in ipairs({ "inspect --seed 42", "build", "build -q" }) do
+      local out, rc = run(cmd .. " --dataset mycar --data-root " .. quote(gone), "GRAPHIDS_CATALOG=" ..
+        quote(catalog) .. " ")
+      assert.equal("0", rc, out)
+      has(out, "graphids data " .. cmd:match("^%a+") .. ": note: " .. unchecked .. why)
+    end
     -- not listed, the folder its metadata records gone
     assert(gio.remove_tree(root))
-    out, rc = run("inspect --dataset mycar --seed 42")
-    assert.equal("0", rc, out)
-    has(out, unchecked .. string.format("'mycar' is not in the dataset catalog, and the folder its " ..
-      "captures were read from (%s) is not there\n", captures))
-    lacks(out, "refuses")
+    why = string.format("'mycar' is not in the dataset catalog, and the folder its captures were read " ..
+      "from (%s) is not there\n", captures)
+    for _, cmd in ipairs({ "inspect --seed 42", "build" }) do
+      local out, rc = run(cmd .. " --dataset mycar")
+      assert.equal("0", rc, out)
+      has(out, "graphids data " .. cmd:match("^%a+") .. ": note: " .. unchecked .. why)
+      lacks(out, "refuses")
+    end
   end)
 end)

@@ -666,15 +666,16 @@ end
 
 -- Rebuilds the dataset cache of name that opts name when stale_cache finds it built from other
 -- captures, saying so (say_rebuilding); the captures are generated first when missing.  Returns
--- what was stale, or nil when nothing was.  A stale cache of a dataset the catalog does not list
--- cannot be rebuilt: an error says so (cache.captures_check), as a load's does.  `graphids data
--- build` calls it before it builds; a load (cache.load_cache, so GraphDataModule:setup()) checks
--- on its own.
+-- what was stale, or nil when nothing was; and, when the captures could not be compared, the
+-- note a load says of it (cache.captures_check's unchecked), for the caller to say in its own
+-- words.  A stale cache of a dataset the catalog does not list cannot be rebuilt: an error says
+-- so (cache.captures_check), as a load's does.  `graphids data build` calls it before it builds;
+-- a load (cache.load_cache, so GraphDataModule:setup()) checks on its own.
 function M.rebuild_stale_cache(name, opts, log)
   local cache = require "graphids.data.cache"
-  local stale, refused = cache.captures_check(name, opts)
+  local stale, refused, unchecked = cache.captures_check(name, opts)
   if refused then error(refused, 0) end
-  if stale == nil then return nil end
+  if stale == nil then return nil, unchecked end
   M.say_rebuilding(stale, log)
   local copts = {}
   for k in pairs(cache.OPTION_DEFAULTS) do

@@ -224,11 +224,14 @@ function M.run(args, verb, usage, force)
   local t0 = os.time()
   local ok, meta = pcall(function()
     -- a simulated dataset's cache built from another simulation's captures is not up to date:
-    -- it is rebuilt from the captures the catalog describes, with a warning
+    -- it is rebuilt from the captures the catalog describes, with a warning; one whose captures
+    -- are not there to compare is used as built, and said so as a load and inspect say it
     if not force then
-      require("graphids.data.catalog").rebuild_stale_cache(o.dataset, copts, function(msg)
-        io.stderr:write("graphids data ", verb, ": warning: ", msg, "\n")
-      end)
+      local _, unchecked = require("graphids.data.catalog").rebuild_stale_cache(o.dataset, copts,
+        function(msg)
+          io.stderr:write("graphids data ", verb, ": warning: ", msg, "\n")
+        end)
+      if unchecked then io.stderr:write("graphids data ", verb, ": note: ", unchecked, "\n") end
     end
     return (force and data.rebuild_cache or data.build_cache)(o.dataset, copts)
   end)
