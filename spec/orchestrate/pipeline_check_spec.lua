@@ -86,6 +86,25 @@ describe("graphids pipeline --dry-run", function()
     return run_path, lake
   end
 
+  -- the checks of a dataset are remembered between stages of the same dataset, data root and
+  -- lake, and catalog: another catalog may list the name as another dataset
+  it("checks a dataset again for a stage of another catalog", function()
+    -- (there, a folder of captures whose train sub-folder is missing)
+    local elsewhere = { synthetic = { train = { "train_01_attack_free" }, test = { "test_01" } } }
+    local root = gio.join(tmp, "root_catalogs")
+    assert(gio.mkdir_p(gio.join(root, "synthetic")))
+    local two = gio.join(tmp, "catalogs.lua")
+    proc.spit(two, tiny.pipeline("catalogs", {
+      { name = "gat", recipe = "stages/gat.lua", tla = { data_root = root }, set = tiny.set("gat", ONE) },
+      { name = "vgae", recipe = "stages/vgae.lua", tla = { data_root = root },
+        set = tiny.set("vgae", { { "trainer.max_epochs", 1 }, { "data.init_args.catalog", elsewhere } }) },
+    }))
+    local problems = pipeline.check(pipeline.load(two, { lake_root = gio.join(tmp, "lake_catalogs") }))
+    assert.equal(1, #problems, require("graphids.json").encode(problems))
+    assert.equal("vgae", problems[1].stage)
+    assert.truthy(problems[1].problem:find("train_01_attack_free", 1, true), problems[1].problem)
+  end)
+
   it("names a run dir under a file, for every stage (the extract stage's too)", function()
     local lake = gio.join(tmp, "lake_file")
     assert(gio.mkdir_p(lake))

@@ -386,6 +386,14 @@ function M.load(path, tla)
   return { name = p.name or file, file = file, stages = p.stages }
 end
 
+-- A catalog option (data.init_args.catalog) as a memo key: its path, its contents (a table; two stages'
+-- copies of one catalog are one), or "" for the default one.
+local function catalog_key(c)
+  if type(c) ~= "table" then return c == nil and "" or "file:" .. tostring(c) end
+  local ok, text = pcall(require("graphids.json").encode, c)
+  return ok and "table:" .. text or tostring(c)
+end
+
 -- What a run would trip over, found without running (--dry-run): each stage's model
 -- hyper-parameters (instantiate.check_model), its run dir (extract stages' too: creatable, or
 -- readable and writable when it exists), the dataset of each
@@ -399,7 +407,9 @@ end
 -- load serves it from that alone, as the recipe's validation accepts (docs/data.md).
 local function dataset_problem(d, seen)
   local catalog = require "graphids.data.catalog"
-  local key = table.concat({ tostring(d.dataset), tostring(d.data_root), tostring(d.lake_root) }, "\0")
+  -- (the catalog too: another one may list the name as another dataset, or not at all)
+  local key = table.concat({ tostring(d.dataset), tostring(d.data_root), tostring(d.lake_root),
+    catalog_key(d.catalog) }, "\0")
   if seen[key] == nil then
     local cached_will_do = false
     local ok, err = pcall(function()
