@@ -240,6 +240,19 @@ describe("nn.functional losses' weight dtypes, as torch 2.15", function()
     near(r:item(), 1.717266, 1e-6)
   end)
 
+  it("focal_loss's per-class alpha has the input's dtype, as its class weight", function()
+    -- (no torch analogue: a [C] alpha is a class weight beside class ids, which cross_entropy
+    -- takes of the input's dtype only; an f64 one had widened an f32 loss to f64)
+    local a64 = graphids.tensor({ 0.5, 1, 2 }, { dtype = "f64" })
+    at("^[^:]+:%d+: focal_loss: alpha has dtype f64, but input has dtype f32 %(convert it: "
+      .. "alpha:float%(%)%)$", F.focal_loss, logits, long({ 0, 1 }), { alpha = a64 })
+    at("^spec/support/helpers%.lua:%d+: FocalLoss: alpha has dtype i64, but input has dtype f32 ",
+      nn.FocalLoss({ alpha = w("i64") }), logits, long({ 0, 1 }))
+    local r = F.focal_loss(logits:double(), long({ 0, 2 }), { alpha = a64 })
+    assert.equal("f64", r.dtype)
+    near(r:item(), F.focal_loss(logits, long({ 0, 2 }), { alpha = a64:float() }):item(), 1e-6)
+  end)
+
   it("a BCE's weight leaves the loss's dtype; a bool pos_weight is refused", function()
     -- torch: binary_cross_entropy(x3, t3, weight=f64 [1, 2, 1]) = 0.5432135 (f32); the logits
     -- form of [-1, 0.5, 2] with pos_weight bool: "Subtraction ... with a bool tensor"

@@ -333,6 +333,14 @@ function U.is_float(t)
   return dt == "f32" or dt == "f64" or dt == "f16" or dt == "bf16"
 end
 
+-- Whether a norm's parameter or running statistic of dtype pt goes with an input of dtype xt:
+-- the same dtype, or f32 beside an f16 or bf16 input (torch's mixed-precision norms).  torch
+-- 2.15 refuses any other mix ("mixed dtype (CPU): expect parameter to have scalar type of
+-- Float"), where the ops a norm is made of would widen an f32 result to f64 without a word.
+function U.norm_dtypes_match(pt, xt)
+  return pt == xt or (pt == "f32" and (xt == "f16" or xt == "bf16"))
+end
+
 -- `var` converted to dtype, as code: "x:float()", "x:double()", else "x:to('f16')".
 local function conversion(var, dtype)
   if dtype == "f32" then

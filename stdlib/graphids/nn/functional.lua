@@ -50,6 +50,27 @@ local function check_same_shape(fname, input, target, level)
   end
 end
 
+-- A float input: a class loss's scores or log-probabilities, a norm's input (torch's
+-- log_softmax, nll_loss and norm kernels have none for an integer dtype).  level: error()'s,
+-- seen from the function calling the check.
+local function check_float_input(fname, input, level)
+  if not U.is_float(input) then
+    error(string.format("%s: input must be a float tensor (f32 or f64), got %s", fname, input.dtype),
+      level + 1)
+  end
+end
+
+-- A norm's tensor parameter or running statistic p (named what) against the input x's dtype
+-- (U.norm_dtypes_match: the composed ops would have widened a mix to f64, or kept f32 updating
+-- an f64 running statistic in place).  level: error()'s, seen from the function calling it.
+local function check_param_dtype(fname, what, p, x, level)
+  local pt, xt = p.dtype, x.dtype
+  if not U.norm_dtypes_match(pt, xt) then
+    error(string.format("%s: %s has dtype %s, but input has dtype %s (convert it: %s)", fname, what, pt,
+      xt, U.conversion(what, xt)), level + 1)
+  end
+end
+
 -- ---------------------------------------------------------------- layers
 
 -- x @ weight^T + bias.  x is [..., in], weight [out, in], bias [out] or nil.
@@ -249,9 +270,15 @@ function F.layer_norm(x, normalized_shape, opts)
     error(string.format("layer_norm: normalized_shape [%s] does not match the trailing dims of " ..
       "the input %s", table.concat(normalized_shape, ", "), U.shape_str(x)), 2)
   end
+  check_float_input("layer_norm", x, 2)
+  for _, what in ipairs({ "weight", "bias" }) do
+    if graphids.is_tensor(o[what]) then
+      check_param_dtype("layer_norm", what, o[what], x, 2)
+    end
+  end
   -- CPU tensors with weight and bias of their dtype and of normalized_shape take the fused
   -- kernel (one pass, its own backward); anything else (device tensors, numbers, broadcasting
-  -- shapes, another dtype) composes it, as before the kernel
+  -- shapes, f32 beside a half input) composes it, as before the kernel
   if x.device == "cpu" and fusable_affine(o.weight, x, k) and fusable_affine(o.bias, x, k) then
     return graphids.layer_norm(x, k, o.weight, o.bias, o.eps)
   end
@@ -268,6 +295,9 @@ function F.layer_norm(x, normalized_shape, opts)
   return y
 end
 
+-- batch_norm's per-channel tensors, in the order its errors name them.
+local BN_ARGS = { "running_mean", "running_var", "weight", "bias" }
+
 -- x is [N, C] or [N, C, L].  In training (or without running stats) the batch's statistics
 -- normalise and, when running_mean/var are given, update them in place:
 -- running = (1 - momentum) * running + momentum * batch (unbiased variance).
@@ -278,6 +308,16 @@ function F.batch_norm(x, running_mean, running_var, opts)
   local shape = x.shape
   if #shape ~= 2 and #shape ~= 3 then
     error("batch_norm: expected a 2-D or 3-D input, got " .. U.shape_str(x), 2)
+  end
+  check_float_input("batch_norm", x, 2)
+  local given = { running_mean = running_mean, running_var = running_var, weight = o.weight,
+    bias = o.bias }
+  for _, what in ipairs(BN_ARGS) do
+    local p = given[what]
+    if p ~= nil then
+      check_tensor("batch_norm", p, what)
+      check_param_dtype("batch_norm", what, p, x, 2)
+    end
   end
   local C = shape[2]
   local dims = #shape == 2 and { 1 } or { 1, 3 }
@@ -449,15 +489,6 @@ local function check_weight_dtype(fname, weight, input, probs, level)
   end
 end
 
--- A class loss's input holds scores or log-probabilities: a float dtype (torch's log_softmax and
--- nll_loss kernels have none for an integer one).  level: as check_targets'.
-local function check_float_input(fname, input, level)
-  if not U.is_float(input) then
-    error(string.format("%s: input must be a float tensor (f32 or f64), got %s", fname, input.dtype),
-      level + 1)
-  end
-end
-
 local function check_class_input(fname, input, target)
   check_tensor(fname, input, "input")
   check_tensor(fname, target, "target")
@@ -609,6 +640,12 @@ function F.focal_loss(input, target, opts)
       if U.is_float(target) then
         error("focal_loss: a per-class alpha tensor needs class-id targets, got " ..
           target.dtype .. " (class-probability) targets; use a number alpha", 2)
+      end
+      -- a per-class factor, as cross_entropy's class weight beside class ids: of the input's
+      -- dtype (an f64 one beside f32 scores would have widened the loss to f64 unseen)
+      if o.alpha.dtype ~= input.dtype then
+        error(string.format("focal_loss: alpha has dtype %s, but input has dtype %s (convert it: %s)",
+          o.alpha.dtype, input.dtype, U.conversion("alpha", input.dtype)), 2)
       end
       local valid = target:ne(o.ignore_index)
       local safe = graphids.where(valid, target, 0):long()

@@ -61,7 +61,18 @@ function LayerNorm:reset_parameters()
   end)
 end
 
+-- The input's dtype against the layer's tensors (U.norm_dtypes_match), said in the layer's terms
+-- before F's check of each tensor alone: the hint converts the input or the layer (m:to
+-- converts them all).  ref: the layer's weight, or (without one) the tensor standing for it;
+-- nil: a layer without tensors takes any float input.
+local function check_input_dtype(name, x, ref, ref_name)
+  if ref ~= nil and U.is_tensor(x) and not U.norm_dtypes_match(ref.dtype, x.dtype) then
+    U.dtype_mismatch(name, "input", x, ref_name, ref, 3)
+  end
+end
+
 function LayerNorm:forward(x)
+  check_input_dtype("LayerNorm", x, self.weight, "weight")
   return F.layer_norm(x, self.normalized_shape, { weight = self.weight, bias = self.bias,
     eps = self.eps })
 end
@@ -142,18 +153,26 @@ function BatchNorm1d:forward(x)
     error(string.format("BatchNorm1d: input has %d channels (dim 2 of %s), expected %d",
       x.shape[2], U.shape_str(x), self.num_features), 2)
   end
+  if self.weight ~= nil then
+    check_input_dtype("BatchNorm1d", x, self.weight, "weight")
+  else
+    check_input_dtype("BatchNorm1d", x, self.running_mean, "running_mean")
+  end
+  local counts = self.training and self.track_running_stats
   local factor = self.momentum or 0.0
-  if self.training and self.track_running_stats then
-    U.no_grad(function() self.num_batches_tracked:add_(1) end)
-    if self.momentum == false then
-      factor = 1.0 / self.num_batches_tracked:item()
-    end
+  if counts and self.momentum == false then
+    factor = 1.0 / (self.num_batches_tracked:item() + 1)
   end
   local use_batch = self.training or self.running_mean == nil
   local track = not self.training or self.track_running_stats
-  return F.batch_norm(x, track and self.running_mean or nil, track and self.running_var or nil, {
+  local y = F.batch_norm(x, track and self.running_mean or nil, track and self.running_var or nil, {
     weight = self.weight, bias = self.bias, training = use_batch, momentum = factor,
     eps = self.eps })
+  -- counted once the batch is taken: a refused one leaves the count as the statistics
+  if counts then
+    U.no_grad(function() self.num_batches_tracked:add_(1) end)
+  end
+  return y
 end
 
 function BatchNorm1d:extra_repr()
