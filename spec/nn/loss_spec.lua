@@ -277,6 +277,25 @@ describe("nn.functional.focal_loss", function()
     assert.is_true(F.focal_loss(logits(), p, { alpha = 0.5 }):item() > 0)
   end)
 
+  it("refuses an alpha tensor without one value per class, naming its length and the classes",
+    function()
+      -- index_select read only the classes the targets held: 4 values for these 3 classes, or 2
+      -- while no target was class 2, gave a loss
+      local at = helpers.errors_at_caller
+      at("^spec/support/helpers%.lua:%d+: focal_loss: alpha has 4 values, but the input has 3 classes "
+        .. "%(dim 2 of %[4, 3%]%); give one per class$", F.focal_loss, logits(), long(TARGET),
+        { alpha = graphids.tensor({ 0.25, 0.5, 0.75, 1 }, F64) })
+      at("focal_loss: alpha has 2 values, but the input has 3 classes", F.focal_loss, logits(),
+        long({ 0, 1, 1, 0 }), { alpha = graphids.tensor({ 0.25, 0.5 }, F64) })
+      at("focal_loss: alpha has 2 values, but the input has 3 classes %(dim 1 of %[3%]%)", F.focal_loss,
+        logits():select(1, 1), long(1), { alpha = graphids.tensor({ 0.25, 0.5 }, F64) })
+      at("^spec/support/helpers%.lua:%d+: focal_loss: alpha must be 1%-D %(one value per class%), got "
+        .. "shape %[1, 3%]$", F.focal_loss, logits(), long(TARGET),
+        { alpha = graphids.tensor({ { 0.25, 0.5, 0.75 } }, F64) })
+      at("^spec/support/helpers%.lua:%d+: FocalLoss: alpha has 4 values, but the input has 3 classes",
+        nn.FocalLoss({ alpha = graphids.tensor({ 0.25, 0.5, 0.75, 1 }, F64) }), logits(), long(TARGET))
+    end)
+
   it("passes gradcheck", function()
     for _, g in ipairs({ 0, 0.5, 1, 2 }) do
       assert.is_true(gradcheck(function(x) return F.focal_loss(x, long(TARGET), { gamma = g }) end,

@@ -641,6 +641,17 @@ function F.focal_loss(input, target, opts)
         error("focal_loss: a per-class alpha tensor needs class-id targets, got " ..
           target.dtype .. " (class-probability) targets; use a number alpha", 2)
       end
+      -- one per class: index_select read only the classes the targets hold, so a list too long
+      -- (or too short, while no target reached past it) went unseen
+      local class_dim = input.ndim == 1 and 1 or 2
+      local C = input.shape[class_dim]
+      if o.alpha.ndim ~= 1 then
+        error(string.format("focal_loss: alpha must be 1-D (one value per class), got shape %s",
+          U.shape_str(o.alpha)), 2)
+      elseif o.alpha.shape[1] ~= C then
+        error(string.format("focal_loss: alpha has %d values, but the input has %d classes (dim %d of "
+          .. "%s); give one per class", o.alpha.shape[1], C, class_dim, U.shape_str(input)), 2)
+      end
       -- a per-class factor, as cross_entropy's class weight beside class ids: of the input's
       -- dtype (an f64 one beside f32 scores would have widened the loss to f64 unseen)
       if o.alpha.dtype ~= input.dtype then
