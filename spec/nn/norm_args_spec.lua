@@ -105,3 +105,45 @@ describe("batch_norm and BatchNorm1d with tensors of another dtype", function()
       assert.equal(1, b2.num_batches_tracked:item())
     end)
 end)
+
+describe("batch_norm's per-channel tensors", function()
+  -- torch 2.15: "running_mean should contain 4 elements not 5", "weight should contain 4
+  -- elements not 3"; view had refused them in its own terms ("shape [1,4] is invalid for a
+  -- tensor of 5 elements").
+  local x = function() return graphids.zeros(3, 4) end
+
+  it("refuses one without a value per channel, naming it and both shapes", function()
+    at("^[^:]+:%d+: batch_norm: running_mean has shape %[5%], but the input %[3, 4%] has 4 channels "
+      .. "%(dim 2%); give one value per channel$", F.batch_norm, x(), graphids.zeros(5), graphids.ones(4))
+    at(": batch_norm: running_var has shape %[5%], but the input %[3, 4%] has 4 channels", F.batch_norm,
+      x(), graphids.zeros(4), graphids.ones(5), { training = true })
+    at(": batch_norm: weight has shape %[3%], but the input %[2, 4, 3%] has 4 channels", F.batch_norm,
+      graphids.zeros(2, 4, 3), nil, nil, { weight = graphids.ones(3), training = true })
+    at(": batch_norm: bias has shape %[2, 4%], but the input %[3, 4%] has 4 channels", F.batch_norm,
+      x(), nil, nil, { bias = graphids.zeros(2, 4) })
+    -- an empty batch too (torch lets that one through), and before an update in place
+    at(": batch_norm: weight has shape %[5%]", F.batch_norm, graphids.zeros(0, 4), nil, nil,
+      { weight = graphids.ones(5) })
+    local rm = graphids.zeros(4)
+    at(": batch_norm: running_var has shape %[5%]", F.batch_norm, graphids.randn(3, 4), rm,
+      graphids.ones(5), { training = true })
+    assert.same({ 0, 0, 0, 0 }, rm:totable())
+    -- any shape of C values is taken, as torch's weight
+    assert.same({ 3, 4 }, F.batch_norm(x(), nil, nil, { weight = graphids.ones(1, 4) }).shape)
+  end)
+
+  it("takes both running statistics or neither, as torch", function()
+    at("^[^:]+:%d+: batch_norm: running_var is nil, but running_mean is given; give both running "
+      .. "statistics or neither$", F.batch_norm, x(), graphids.zeros(4), nil)
+    at(": batch_norm: running_mean is nil, but running_var is given", F.batch_norm, x(), nil,
+      graphids.ones(4), { training = true })
+  end)
+
+  it("BatchNorm1d names a replaced buffer of the wrong shape, and counts no batch", function()
+    local bn = nn.BatchNorm1d(4)
+    bn.running_mean = graphids.zeros(5)
+    at("^[^:]+:%d+: BatchNorm1d: running_mean has shape %[5%], but the input %[3, 4%] has 4 channels",
+      bn, graphids.randn(3, 4))
+    assert.equal(0, bn.num_batches_tracked:item())
+  end)
+end)

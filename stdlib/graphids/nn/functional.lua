@@ -310,24 +310,37 @@ function F.batch_norm(x, running_mean, running_var, opts)
     error("batch_norm: expected a 2-D or 3-D input, got " .. U.shape_str(x), 2)
   end
   check_float_input("batch_norm", x, 2)
+  -- (as torch: a running mean without a variance has nothing to normalise or update with)
+  if (running_mean == nil) ~= (running_var == nil) then
+    error(string.format("batch_norm: %s is nil, but %s is given; give both running statistics or "
+      .. "neither", running_mean == nil and "running_mean" or "running_var",
+      running_mean == nil and "running_var" or "running_mean"), 2)
+  end
+  local C = shape[2]
   local given = { running_mean = running_mean, running_var = running_var, weight = o.weight,
     bias = o.bias }
   for _, what in ipairs(BN_ARGS) do
     local p = given[what]
     if p ~= nil then
       check_tensor("batch_norm", p, what)
+      -- one value per channel, as torch ("weight should contain 4 elements not 5"), said before
+      -- view refuses it in its own terms ("shape [1,4] is invalid for a tensor of 5 elements"),
+      -- and before a running statistic is updated
+      if p:numel() ~= C then
+        error(string.format("batch_norm: %s has shape %s, but the input %s has %d channels (dim 2); "
+          .. "give one value per channel", what, U.shape_str(p), U.shape_str(x), C), 2)
+      end
       check_param_dtype("batch_norm", what, p, x, 2)
     end
   end
-  local C = shape[2]
   local dims = #shape == 2 and { 1 } or { 1, 3 }
   local stat_shape = #shape == 2 and { 1, C } or { 1, C, 1 }
   local affine = function(y)
     if o.weight ~= nil then
-      y = y * o.weight:view(stat_shape)
+      y = y * o.weight:reshape(stat_shape)
     end
     if o.bias ~= nil then
-      y = y + o.bias:view(stat_shape)
+      y = y + o.bias:reshape(stat_shape)
     end
     return y
   end
@@ -355,8 +368,8 @@ function F.batch_norm(x, running_mean, running_var, opts)
       end)
     end
   else
-    mean = running_mean:view(stat_shape)
-    var = running_var:view(stat_shape)
+    mean = running_mean:reshape(stat_shape)
+    var = running_var:reshape(stat_shape)
   end
   return affine((x - mean) * (var + o.eps):rsqrt())
 end
