@@ -579,7 +579,7 @@ describe("graphids.nn.functional and graphids.nn.graph", function()
       local count = 0
       for _, name in ipairs(sorted_functions(mod[1])) do
         local f = mod[1][name]
-        -- (C functions taken over from the core, such as F.relu, are the core's: checked above)
+        -- (C functions taken over from the core are the core's: checked above)
         if type(f) == "function" and debug.getinfo(f, "S").what == "Lua" then
           -- nils up to 12 are no arguments; the 13th is past every function's last
           local ok, err = pcall(f, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, 99)

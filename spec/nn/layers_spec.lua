@@ -146,6 +146,28 @@ describe("nn.functional errors", function()
       { weight = graphids.ones(5) })
     at(": batch_norm: ", F.batch_norm, x, graphids.zeros(5), graphids.ones(4))
   end)
+
+  it("name the function and what it got for an input that is no tensor", function()
+    -- the core's refusal read "bad argument #1 to 'fn' (graphids.Tensor expected, got string)"
+    -- from nn.ReLU, and named the function by how it was called
+    local at = helpers.errors_at_caller
+    for _, name in ipairs({ "relu", "sigmoid", "tanh", "silu", "leaky_relu", "elu", "gelu", "softplus",
+      "softmax", "log_softmax", "dropout", "layer_norm", "batch_norm" }) do
+      local second = (name == "softmax" or name == "log_softmax") and 1 or nil
+      at("^spec/support/helpers%.lua:%d+: " .. name .. ": input must be a tensor, got 'x' %(a string%)$",
+        F[name], "x", second)
+    end
+    at(": relu: input must be a tensor, got nil$", F.relu, nil)
+    at(": layer_norm: input must be a tensor, got a table %[1,2%]$", F.layer_norm, { 1, 2 }, 2)
+    for _, c in ipairs({ { nn.ReLU(), "ReLU" }, { nn.Sigmoid(), "Sigmoid" }, { nn.GELU(), "GELU" },
+      { nn.LeakyReLU(), "LeakyReLU" }, { nn.Softmax(1), "Softmax" }, { nn.Dropout(), "Dropout" },
+      { nn.LayerNorm(2), "LayerNorm" }, { nn.BatchNorm1d(2), "BatchNorm1d" } }) do
+      at("^spec/support/helpers%.lua:%d+: " .. c[2] .. ": input must be a tensor, got 'x' %(a string%)$",
+        c[1], "x")
+    end
+    at(": model%.0: ReLU: input must be a tensor, got 5$", nn.Sequential(nn.ReLU()), 5)
+    assert.same({ 0, 2 }, F.relu(graphids.tensor({ -1.0, 2 })):totable())
+  end)
 end)
 
 describe("nn.Embedding", function()

@@ -26,7 +26,7 @@ end
 -- function calling the check (default 2: a public function's caller).
 local function check_tensor(fname, v, what, level)
   if not graphids.is_tensor(v) then
-    error(string.format("%s: %s must be a tensor, got %s", fname, what, type(v)), (level or 2) + 1)
+    error(string.format("%s: %s must be a tensor, got %s", fname, what, U.describe(v)), (level or 2) + 1)
   end
 end
 
@@ -120,32 +120,43 @@ function F.linear(x, weight, bias)
   return y
 end
 
-F.relu = graphids.relu
-F.sigmoid = graphids.sigmoid
-F.tanh = graphids.tanh
-F.silu = graphids.silu
+-- The activations check their input themselves: the core's refusal of a value that is no
+-- tensor reads "bad argument #1 to 'fn'", naming whatever the caller called it (nn.ReLU's
+-- forward calls it fn), and not saying what it got.
+for _, name in ipairs({ "relu", "sigmoid", "tanh", "silu" }) do
+  local op = graphids[name]
+  F[name] = function(x)
+    check_tensor(name, x, "input")
+    return op(x)
+  end
+end
 
 function F.leaky_relu(x, negative_slope)
+  check_tensor("leaky_relu", x, "input")
   return graphids.leaky_relu(x, negative_slope or 0.01)
 end
 
 function F.elu(x, alpha)
+  check_tensor("elu", x, "input")
   return graphids.elu(x, alpha or 1.0)
 end
 
 -- opts: approximate = "none" | "tanh".
 function F.gelu(x, opts)
   local o = U.options("gelu", opts, { approximate = "none" })
+  check_tensor("gelu", x, "input")
   return graphids.gelu(x, { approximate = o.approximate })
 end
 
 -- opts: beta = 1, threshold = 20.
 function F.softplus(x, opts)
   local o = U.options("softplus", opts, { beta = 1, threshold = 20 })
+  check_tensor("softplus", x, "input")
   return graphids.softplus(x, { beta = o.beta, threshold = o.threshold })
 end
 
 function F.softmax(x, dim)
+  check_tensor("softmax", x, "input")
   if dim == nil then
     error("softmax: dim is required", 2)
   end
@@ -153,6 +164,7 @@ function F.softmax(x, dim)
 end
 
 function F.log_softmax(x, dim)
+  check_tensor("log_softmax", x, "input")
   if dim == nil then
     error("log_softmax: dim is required", 2)
   end
@@ -188,6 +200,7 @@ end
 -- F.dropout(x, p=0.5, training=true, {generator=}).
 function F.dropout(x, p, training, opts)
   local o = U.options("dropout", opts, { generator = NONE })
+  check_tensor("dropout", x, "input")
   p = p or 0.5
   if type(p) ~= "number" or not (p >= 0 and p <= 1) then -- (NaN fails too)
     error("dropout: probability has to be between 0 and 1, but got " .. tostring(p), 2)
@@ -258,6 +271,7 @@ end
 -- opts: weight, bias (normalized_shape each), eps = 1e-5.
 function F.layer_norm(x, normalized_shape, opts)
   local o = U.options("layer_norm", opts, { weight = NONE, bias = NONE, eps = 1e-5 })
+  check_tensor("layer_norm", x, "input")
   if type(normalized_shape) == "number" then
     normalized_shape = { normalized_shape }
   end
@@ -305,6 +319,7 @@ local BN_ARGS = { "running_mean", "running_var", "weight", "bias" }
 function F.batch_norm(x, running_mean, running_var, opts)
   local o = U.options("batch_norm", opts, { weight = NONE, bias = NONE, training = false,
     momentum = 0.1, eps = 1e-5 })
+  check_tensor("batch_norm", x, "input")
   local shape = x.shape
   if #shape ~= 2 and #shape ~= 3 then
     error("batch_norm: expected a 2-D or 3-D input, got " .. U.shape_str(x), 2)
@@ -713,9 +728,7 @@ local BCE = graphids.autograd.Function {
 -- the loss's shape and its mean's count unseen.  level: error()'s, seen from the loss.
 local function check_loss_weight(fname, what, w, input, level)
   if w == nil then return end
-  if not graphids.is_tensor(w) then
-    error(string.format("%s: %s must be a tensor, got %s", fname, what, type(w)), level + 1)
-  end
+  check_tensor(fname, w, what, level + 1)
   local ok = w.ndim <= input.ndim
   for i = 1, ok and w.ndim or 0 do
     local a, b = w.shape[w.ndim - i + 1], input.shape[input.ndim - i + 1]

@@ -146,6 +146,9 @@ function BatchNorm1d:reset_parameters()
 end
 
 function BatchNorm1d:forward(x)
+  if not U.is_tensor(x) then
+    error("BatchNorm1d: input must be a tensor, got " .. U.describe(x), 2)
+  end
   if x.ndim ~= 2 and x.ndim ~= 3 then
     error(string.format("BatchNorm1d: expected 2D or 3D input (got %dD input)", x.ndim), 2)
   end
