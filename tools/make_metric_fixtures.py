@@ -7,8 +7,8 @@ Run by hand (not by CI) with the peer virtual environment, from the repository r
 It rewrites spec/fixtures/metrics/*.safetensors and their list index.json; commit them.  spec/metrics/sklearn_spec.lua
 checks graphids against them to 1e-6.
 
-One file per case.  Tensors: the inputs (input.scores f32|f64 [N] or input.probs f32 [N,K],
-input.labels i64; anomaly cases input.val_scores, input.val_labels, input.test_scores,
+One file per case.  Tensors: the inputs (input.scores f32|f64 [N] or input.probs f32 [N,K] or
+input.logits f32 [N,K], input.labels i64; anomaly cases input.val_scores, input.val_labels, input.test_scores,
 input.test_labels) and, for binary cases, the curves (expected.roc_fpr, expected.roc_tpr,
 expected.roc_thresholds, expected.pr_precision, expected.pr_recall, expected.pr_thresholds; f64).
 __metadata__["case"] (the only key) is JSON: {"kind": "binary" | "classification" | "anomaly",
@@ -172,7 +172,26 @@ def binary_cases():
 
 # ---------------------------------------------------------------- classification
 
-def classification_case(name, probs, y, k):
+def exact_logit_ranks(z, c):
+    """Class c's dense rank by its EXACT softmax probability, for integer logits z [N,K].
+
+    p_c depends only on the multiset of differences z_j - z_c, and for integers two multisets give
+    one probability only when they are equal (Lindemann-Weierstrass: the e^n of distinct integers
+    n are linearly independent); the order of distinct ones is their f64 log-odds, checked to be
+    far apart.  scikit-learn on these ranks is roc_auc_score of the exact probabilities, which an
+    f64 softmax is not: it can split two equal ones by a rounding."""
+    keys = [tuple(sorted(int(v) - int(row[c]) for j, v in enumerate(row) if j != c)) for row in z]
+    log_odds = {key: -float(np.log(np.sum(np.exp(np.array(key, np.float64))))) for key in set(keys)}
+    order = sorted(log_odds, key=log_odds.get)
+    gaps = np.diff([log_odds[key] for key in order])
+    assert len(gaps) == 0 or gaps.min() > 1e-9, gaps.min()
+    rank = {key: i for i, key in enumerate(order)}
+    return np.array([rank[key] for key in keys], np.float64)
+
+
+def classification_case(name, probs, y, k, logits=None):
+    """probs [N,K] as the input, or (logits given, integer-valued) the input logits, their
+    softmax as probs and the curves ranked by the exact probabilities (exact_logit_ranks)."""
     y = np.asarray(y, np.int64)
     probs = np.asarray(probs, np.float32)
     pred = np.argmax(probs, axis=1)
@@ -201,17 +220,19 @@ def classification_case(name, probs, y, k):
     aucs, aps = {}, {}
     for c in range(k):
         yc = (y == c).astype(np.int64)
+        rank = probs[:, c] if logits is None else exact_logit_ranks(logits, c)
         if 0 < yc.sum() < len(yc):
-            aucs[c] = skm.roc_auc_score(yc, probs[:, c])
+            aucs[c] = skm.roc_auc_score(yc, rank)
             exp["auroc_class_%d" % c] = aucs[c]
         else:
             absent.append("auroc_class_%d" % c)
         if yc.sum() > 0:
-            aps[c] = skm.average_precision_score(yc, probs[:, c])
+            aps[c] = skm.average_precision_score(yc, rank)
             exp["ap_class_%d" % c] = aps[c]
         else:
             absent.append("ap_class_%d" % c)
     if k == 2:
+        assert logits is None  # (the operating points would need the f32 softmax's thresholds)
         if 1 in aucs:
             exp["auroc"] = aucs[1]
         else:
@@ -232,13 +253,13 @@ def classification_case(name, probs, y, k):
                 absent += [key, key + "_weighted"]
         # sklearn's own OvR macro needs every class present and rows summing to 1.
         rows = probs.astype(np.float64).sum(1)
-        if len(set(y.tolist())) == k and np.allclose(rows, 1, atol=1e-6):
+        if logits is None and len(set(y.tolist())) == k and np.allclose(rows, 1, atol=1e-6):
             ovr = skm.roc_auc_score(y, probs.astype(np.float64) / rows[:, None],
                                     multi_class="ovr", labels=labels)
             assert abs(ovr - exp["auroc"]) < 1e-6, (ovr, exp["auroc"])
     cm = skm.confusion_matrix(y, pred, labels=labels).astype(np.int64)
-    write("classification_" + name,
-          {"input.probs": probs, "input.labels": y, "expected.confusion": cm},
+    inputs = {"input.probs": probs} if logits is None else {"input.logits": logits.astype(np.float32)}
+    write("classification_" + name, dict(inputs, **{"input.labels": y, "expected.confusion": cm}),
           {"kind": "classification", "num_classes": k, "expected": exp, "absent": absent})
 
 
@@ -262,6 +283,15 @@ def classification_cases():
     y = r.integers(0, 4, 700)
     z = np.round(softmax(r.normal(size=(700, 4)) + np.eye(4)[y]) * 4) / 4
     classification_case("k4_ties", z, y, 4)
+    # Integer logits with few distinct rows, shifted by up to +-1000 per row: equal exact
+    # probabilities everywhere (rows that differ by a constant, or whose other columns are the
+    # same values in another order), which the curves must tie (docs/metrics.md).
+    for k in (3, 4):
+        r = rng_for("logit_ties%d" % k)
+        y = r.integers(0, k, 600)
+        z = r.integers(-3, 4, size=(600, k)) + np.eye(k, dtype=np.int64)[y] * 2
+        z = z + r.integers(-1000, 1001, size=(600, 1))
+        classification_case("logit_ties_k%d" % k, softmax(z.astype(np.float64)), y, k, logits=z)
     # Imbalanced binary with a perfect separation.
     y = np.array([0] * 95 + [1] * 5)
     p1 = np.where(y == 1, 0.9, 0.1) + np.linspace(0, 0.05, 100)

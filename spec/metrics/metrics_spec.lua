@@ -69,6 +69,32 @@ describe("graphids.metrics", function()
       assert.equal(p["precision@0.95recall"], l["precision@0.95recall"])
     end)
 
+    it("ties the log-odds of samples whose exact probabilities are equal, as sklearn's do", function()
+      -- rows 1 and 2 differ by 2, one softmax: scikit-learn's roc_auc_score of the exact
+      -- probabilities ties them (0.75 for class 0; untied the log-odds gave 1)
+      local m = metrics.classification(graphids.tensor({ { 0, -3, -1 }, { 2, -1, 1 }, { -5, 0, 0 } },
+        { dtype = "f32" }), long({ 0, 2, 1 }))
+      assert.equal(0.75, m.auroc_class_0)
+      assert.equal(1, m.auroc_class_1)
+      assert.equal(0.25, m.auroc_class_2)
+      -- a class's probability depends on the others as a set: the same three others in
+      -- another column order, and a class tied for the row's max at either place, tie too
+      -- (one positive and one negative sample: 0.5 when tied, 0 or 1 when split)
+      local z4 = graphids.tensor({ { -6, -6, -1, 0 }, { -6, -1, -6, 0 } }, { dtype = "f64" })
+      assert.equal(0.5, metrics.classification(z4, long({ 3, 0 })).auroc_class_3)
+      local z3 = graphids.tensor({ { -3, 0, 0 }, { 4, 4, 1 } }, { dtype = "f64" })
+      assert.equal(0.5, metrics.classification(z3, long({ 1, 0 })).auroc_class_1)
+    end)
+
+    it("keeps the order of log-odds past an f64 exponential's range", function()
+      -- a gap of 1000 underflows e^-1000 to 0: the keys stay finite and apart
+      local z = graphids.tensor({ { 1000, 0, 0 }, { 1200, 0, -5 }, { 0, 1, 0 }, { 900, 0, -math.huge } },
+        { dtype = "f64" })
+      local m = metrics.classification(z, long({ 0, 0, 1, 1 }))
+      assert.equal(1, m.auroc_class_0) -- 1200 > 1000 > 900 > 0 (class 0's log-odds)
+      assert.equal(1, m.auroc_class_1)
+    end)
+
     it("takes 1 - p of a 1-D probability in f64, so class 0 keeps what class 1 has", function()
       local m = metrics.classification(graphids.tensor({ 1e-9, 2e-8, 0.9, 0.95 }), long({ 0, 1, 1, 1 }))
       assert.equal(1, m.auroc_class_1)

@@ -1,7 +1,8 @@
 -- sklearn_spec.lua -- graphids.metrics against scikit-learn on the fixtures of
 -- spec/fixtures/metrics/ (tools/make_metric_fixtures.py): random, tie-heavy, perfect, inverted,
 -- imbalanced and single-class binary scores; 2- to 7-class probabilities with absent classes
--- and argmax ties; anomaly scores with the threshold fitted on validation.  Every value agrees
+-- and argmax ties; tie-heavy integer logits, ranked by their exact probabilities; anomaly
+-- scores with the threshold fitted on validation.  Every value agrees
 -- to 1e-6, every key of the reference set is present, and the undefined ones are absent.
 local cjson = require "cjson"
 local metrics = require "graphids.metrics"
@@ -77,7 +78,7 @@ describe("graphids.metrics against scikit-learn", function()
     local kinds = {}
     for _, n in ipairs(names) do kinds[n:match("^(%a+)_")] = true end
     assert.is_true(kinds.binary and kinds.classification and kinds.anomaly)
-    assert.is_true(#names >= 16)
+    assert.is_true(#names >= 18)
   end)
 
   for _, name in ipairs(names) do
@@ -104,8 +105,10 @@ describe("graphids.metrics against scikit-learn", function()
       end)
     elseif case.kind == "classification" then
       it("computes the classifier set: " .. name, function()
-        local m = metrics.classification(t["input.probs"], t["input.labels"],
-          { num_classes = case.num_classes, input = "probs" })
+        -- (logits: the curves ranked by the exact probabilities, ties included)
+        local input = t["input.logits"] and "logits" or "probs"
+        local m = metrics.classification(t["input." .. input], t["input.labels"],
+          { num_classes = case.num_classes, input = input })
         check_table(name, m, case)
         assert.same(t["expected.confusion"]:totable(), m.confusion)
       end)

@@ -188,20 +188,59 @@ end
 -- computed in f32 round to exactly 1 once a logit gap passes about 17, so every confident
 -- window would tie at 1.0 and lose its order; the log-odds keep it (a monotone map of the
 -- exact probability, so the AUROC is roc_auc_score's on the exact softmax).
+--
+-- Samples whose exact probabilities of class c are equal must tie exactly, or the area moves
+-- (rows {0,-3,-1} and {2,-1,1} differ by 2 and have one softmax; z_c - logsumexp of the raw
+-- logits rounds differently at each magnitude and splits them).  p_c depends only on the
+-- multiset of differences z_j - z_c, so the key is computed from that alone: each row minus its
+-- max (one real number per entry for rows that differ by a constant, which f64 rounds alike),
+-- sorted in descending order, and each sorted position's log-odds summing the others'
+-- exponentials left to right in that order (another order rounds differently: {0,-1,-3,-5} and
+-- {0,-3,-1,-5} share class 4's probability from K = 4 up), then put back in its column.
+-- With v sorted and v1 = 0, position i >= 2 has log-odds vi - log1p(sum_{j>=2, j~=i} e^vj) and
+-- position 1 (the max) -v2 - log1p(sum_{j>=3} e^(vj-v2)), scaled by v2 so that a gap past 745
+-- does not underflow to an infinite key: where v2 = 0 (a tie for the max) the two positions
+-- compute the same numbers, as a class may sit at either.
+local function logit_rank_scores(d, k)
+  local v, idx = d:sort(2, { descending = true })
+  -- [K,N]: row i is sorted position i.  A -inf (probability 0) stays -inf: the max is finite.
+  v = v:sub(v:narrow(2, 1, 1)):t():contiguous()
+  local keys = {}
+  -- (v2 = -inf: every other entry is -inf, and the key the largest, DBL_MAX)
+  local v2 = v:select(1, 2):clamp(-DBL_MAX, 0)
+  keys[1] = v:select(1, 1):sub(v2) -- 0 - v2: +0 where v2 = 0, as position 2's key there
+  if k > 2 then
+    local w = v:narrow(1, 3, k - 2):sub(v2):exp()
+    local s = w:select(1, 1)
+    for j = 2, k - 2 do s = s:add(w:select(1, j)) end
+    keys[1] = keys[1]:sub(s:log1p())
+  end
+  local e = v:exp()
+  for i = 2, k do
+    local t
+    for j = 2, k do
+      if j ~= i then t = t and t:add(e:select(1, j)) or e:select(1, j) end
+    end
+    keys[i] = t and v:select(1, i):sub(t:log1p()) or v:select(1, i)
+  end
+  local by_class = d:new_empty(d.shape)
+  by_class:scatter_(2, idx, core.stack(keys, 2):clamp(-DBL_MAX, DBL_MAX))
+  local out = {}
+  for c = 1, k do out[c] = by_class:select(2, c) end
+  return out
+end
+
 local function rank_scores(x, k, logits)
   -- the curves take finite scores: +-inf (a 1-D logit, or a -inf logit beside finite ones)
   -- ranks first or last, level with the largest finite score on ties
-  local d, out = x:double():clamp(-DBL_MAX, DBL_MAX), {}
-  if #x.shape == 1 then return { d:neg(), d } end
-  for c = 1, k do
-    if logits then
-      local others = d:clone()
-      others:select(2, c):fill_(-math.huge)
-      out[c] = d:select(2, c):sub(others:logsumexp(2)):clamp(-DBL_MAX, DBL_MAX)
-    else
-      out[c] = d:select(2, c)
-    end
+  local d = x:double()
+  if #x.shape == 1 then
+    d = d:clamp(-DBL_MAX, DBL_MAX)
+    return { d:neg(), d }
   end
+  if logits then return logit_rank_scores(d, k) end
+  local out = {}
+  for c = 1, k do out[c] = d:select(2, c) end
   return out
 end
 
