@@ -285,6 +285,21 @@ describe("graphids.metrics", function()
         vy, vy, 0)
       errors_at_caller("^[^ ]+ metrics%.ece: correct must be an integer or bool tensor", metrics.ece, vs,
         vy:double())
+      -- arguments that are no tensor are named, not "attempt to call a nil value (method 'to')"
+      errors_at_caller("^[^ ]+ metrics%.binary: scores must be a graphids%.Tensor, got table",
+        metrics.binary, { 0.1, 0.2 }, vy)
+      errors_at_caller("^[^ ]+ metrics%.binary: labels must be a graphids%.Tensor, got string",
+        metrics.binary, vs, "y")
+      errors_at_caller("^[^ ]+ metrics%.roc_curve: scores must be a graphids%.Tensor, got nil",
+        metrics.roc_curve, nil, vy)
+      errors_at_caller("^[^ ]+ metrics%.pr_curve: labels must be a graphids%.Tensor, got table",
+        metrics.pr_curve, vs, { 0, 1 })
+      errors_at_caller("^[^ ]+ metrics%.confusion: preds must be a graphids%.Tensor, got table",
+        metrics.confusion, { 0, 1 }, vy, 2)
+      errors_at_caller("^[^ ]+ metrics%.ece: confidence must be a graphids%.Tensor, got number",
+        metrics.ece, 0.5, vy)
+      errors_at_caller("^[^ ]+ metrics%.ece: correct must be a graphids%.Tensor, got table",
+        metrics.ece, vs, { 1 }, { n_bins = 3 })
       local fpr, tpr, thr = metrics.roc_curve(vs, vy)
       assert.are.equal(fpr:numel(), tpr:numel())
       assert.are.equal(fpr:numel(), thr:numel())

@@ -37,9 +37,11 @@ end
 
 local is_tensor = U.is_tensor
 
-local function check_tensor(fname, what, v)
+-- Raises at the caller of fname (called from fname's body; depth: helper frames between).
+local function check_tensor(fname, what, v, depth)
   if not is_tensor(v) then
-    error(string.format("%s: %s must be a graphids.Tensor, got %s", fname, what, type(v)), 3)
+    error(string.format("%s: %s must be a graphids.Tensor, got %s", fname, what, type(v)),
+      3 + (depth or 0))
   end
 end
 
@@ -77,6 +79,13 @@ local function cpu(t)
   if t.detach then t = t:detach() end
   if t.device ~= "cpu" then t = t:to("cpu") end
   return t
+end
+
+-- cpu(v) of fname's argument `what`, checked to be a tensor first (raised at fname's caller;
+-- call it from fname's body, not in a tail call).
+local function cpu_arg(fname, what, v)
+  check_tensor(fname, what, v, 1)
+  return cpu(v)
 end
 
 local function ratio(a, b)
@@ -525,38 +534,46 @@ local LOW_NAMES = arg_names("scores", "labels")
 -- (The low-level functions check their arguments in the runtime, whose errors are raised at
 -- the caller's line under the function's name.)
 function M.binary(scores, labels, opts)
-  local r = call_as("metrics.binary", LOW_NAMES, core.metrics_binary, cpu(scores), cpu(labels), opts)
+  local fname = "metrics.binary"
+  local r = call_as(fname, LOW_NAMES, core.metrics_binary, cpu_arg(fname, "scores", scores),
+    cpu_arg(fname, "labels", labels), opts)
   return r
 end
 
 -- [K,K] i64 confusion matrix, rows = true class, columns = predicted.
 function M.confusion(preds, labels, num_classes)
-  local r = call_as("metrics.confusion", nil, core.metrics_confusion, cpu(preds), cpu(labels), num_classes)
+  local fname = "metrics.confusion"
+  local r = call_as(fname, nil, core.metrics_confusion, cpu_arg(fname, "preds", preds),
+    cpu_arg(fname, "labels", labels), num_classes)
   return r
 end
 
 -- L1 expected calibration error of confidences in [0, 1] against 0/1 outcomes.
 function M.ece(confidence, correct, opts)
   local fname = "metrics.ece"
+  confidence = cpu_arg(fname, "confidence", confidence)
+  correct = cpu_arg(fname, "correct", correct)
   if type(opts) == "table" then
     local _ = n_bins(fname, opts.n_bins)
   end
-  local r = call_as(fname, nil, core.metrics_ece, cpu(confidence), cpu(correct),
+  local r = call_as(fname, nil, core.metrics_ece, confidence, correct,
     opts or { n_bins = M.ECE_BINS })
   return r
 end
 
 -- fpr, tpr, thresholds as sklearn.metrics.roc_curve(drop_intermediate=False) (f64 tensors).
 function M.roc_curve(scores, labels, opts)
-  local fpr, tpr, thr = call_as("metrics.roc_curve", LOW_NAMES, core.metrics_roc_curve, cpu(scores),
-    cpu(labels), opts)
+  local fname = "metrics.roc_curve"
+  local fpr, tpr, thr = call_as(fname, LOW_NAMES, core.metrics_roc_curve,
+    cpu_arg(fname, "scores", scores), cpu_arg(fname, "labels", labels), opts)
   return fpr, tpr, thr
 end
 
 -- precision, recall, thresholds as sklearn.metrics.precision_recall_curve.
 function M.pr_curve(scores, labels, opts)
-  local p, r, thr = call_as("metrics.pr_curve", LOW_NAMES, core.metrics_pr_curve, cpu(scores),
-    cpu(labels), opts)
+  local fname = "metrics.pr_curve"
+  local p, r, thr = call_as(fname, LOW_NAMES, core.metrics_pr_curve,
+    cpu_arg(fname, "scores", scores), cpu_arg(fname, "labels", labels), opts)
   return p, r, thr
 end
 
