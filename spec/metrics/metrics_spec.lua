@@ -108,6 +108,14 @@ describe("graphids.metrics", function()
       for k in pairs(m) do assert.truthy(k:match("^test/set_01/")) end
       assert.same({ { 1, 1, 0 }, { 0, 1, 0 }, { 0, 0, 1 } }, m["test/set_01/confusion"])
       assert.equal(0.75, m["test/set_01/accuracy"])
+      -- a prefix that is no string is refused (a number would slip into the keys as "5accuracy")
+      errors_at_caller("^[^ ]+ metrics%.classification: prefix must be a string .*, got 5$",
+        metrics.classification, graphids.tensor(PROBS), long(LABELS), { prefix = 5 })
+      errors_at_caller("^[^ ]+ metrics%.classification: prefix must be a string .*, got a table {}$",
+        metrics.classification, graphids.tensor(PROBS), long(LABELS), { prefix = {} })
+      local s, y = graphids.tensor({ 0.1, 0.9 }), long({ 0, 1 })
+      errors_at_caller("^[^ ]+ metrics%.anomaly: prefix must be a string .*, got true$",
+        metrics.anomaly, s, y, s, y, { prefix = true })
     end)
 
     it("names per-class keys by class_names when given", function()
@@ -381,7 +389,8 @@ describe("graphids.metrics", function()
       assert.same(metrics.classification(p, y), acc:classification())
       acc:reset()
       assert.equal(0, acc:count())
-      errors("no batches were added", function() return acc:tensors() end)
+      errors_at_caller("^[^ ]+ Accumulator: no batches were added", acc.tensors, acc)
+      errors_at_caller("^[^ ]+ Accumulator: no batches were added", acc.classification, acc)
     end)
 
     it("keeps copies, so reused batch buffers do not change it", function()

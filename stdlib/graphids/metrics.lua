@@ -74,6 +74,18 @@ local function n_bins(fname, v)
   return i
 end
 
+-- opts.prefix of fname: "" when absent, else the string put before every key ("val/",
+-- metrics.prefix's); checked, as a number would pass into the keys unseen ("5accuracy").
+-- Raises at fname's caller; call it as `local p = key_prefix(...)`, not in a tail call.
+local function key_prefix(fname, v)
+  if v == nil then return "" end
+  if type(v) ~= "string" then
+    error(string.format("%s: prefix must be a string (such as metrics.prefix(\"val\")), got %s",
+      fname, U.describe(v)), 3)
+  end
+  return v
+end
+
 -- A detached CPU view of t (metrics never record autograd nodes and run on the CPU).
 local function cpu(t)
   if t.detach then t = t:detach() end
@@ -300,6 +312,7 @@ function M.classification(x, labels, opts)
   local fname = "metrics.classification"
   opts = check_opts(fname, opts, CLS_OPTS)
   local bins = n_bins(fname, opts.n_bins)
+  local prefix = key_prefix(fname, opts.prefix)
   check_tensor(fname, "probs_or_logits", x)
   check_tensor(fname, "labels", labels)
   x, labels = cpu(x), cpu(labels)
@@ -323,7 +336,6 @@ function M.classification(x, labels, opts)
     error(string.format("%s: probs_or_logits has %d columns, expected num_classes = %d", fname,
       x.shape[2], k), 2)
   end
-  local prefix = opts.prefix or ""
   local min_recall = opts.min_recall or M.MIN_RECALL
   local min_precision = opts.min_precision or M.MIN_PRECISION
   local probs, rank, from_logits = as_probs(fname, x, k, opts.input or "auto")
@@ -418,12 +430,12 @@ function M.anomaly(val_scores, val_labels, test_scores, test_labels, opts)
   local fname = "metrics.anomaly"
   opts = check_opts(fname, opts, ANOMALY_OPTS)
   local bins = n_bins(fname, opts.n_bins)
+  local prefix = key_prefix(fname, opts.prefix)
   val_scores = check_scores(fname, "val_scores", val_scores)
   test_scores = check_scores(fname, "test_scores", test_scores)
   check_tensor(fname, "val_labels", val_labels)
   check_tensor(fname, "test_labels", test_labels)
   val_labels, test_labels = cpu(val_labels), cpu(test_labels)
-  local prefix = opts.prefix or ""
   local bopts = { min_recall = opts.min_recall or M.MIN_RECALL,
     min_precision = opts.min_precision or M.MIN_PRECISION }
   local thr = opts.threshold
@@ -713,9 +725,14 @@ function Accumulator:count()
   return self._n
 end
 
+-- Raises at the caller of the method that calls it (from the method's body, not a tail call).
+local function check_batches(self)
+  if #self._scores == 0 then error("Accumulator: no batches were added", 3) end
+end
+
 -- The concatenated scores and labels (kept until the next add or reset).
 function Accumulator:tensors()
-  if #self._scores == 0 then error("Accumulator: no batches were added", 2) end
+  check_batches(self)
   if not self._cat then
     self._cat = { core.cat(self._scores, 1), core.cat(self._labels, 1) }
     self._scores, self._labels = { self._cat[1] }, { self._cat[2] }
@@ -724,6 +741,7 @@ function Accumulator:tensors()
 end
 
 function Accumulator:classification(opts)
+  check_batches(self)
   local s, y = self:tensors()
   return M.classification(s, y, opts)
 end
