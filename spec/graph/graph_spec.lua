@@ -2,6 +2,7 @@
 -- their bad-input errors, and gradients checked in f64.
 local graphids = require "graphids"
 local G = require "graphids.nn.graph"
+local errors_at_caller = require("helpers").errors_at_caller
 
 local function T(v, dtype)
   return graphids.tensor(v, { dtype = dtype or "f32" })
@@ -40,6 +41,26 @@ describe("graph.gather / scatter", function()
     assert.has_error(function() G.scatter(src, T({ 0, 5 }, "i64"), 2, "sum") end)
     assert.has_error(function() G.scatter(src, T({ 0, 1 }, "i64"), -1) end,
       "scatter: dim_size must be a non-negative integer, got -1")
+  end)
+
+  it("name themselves, not the op they are built of, at the caller's line", function()
+    -- (segment_sum, segment_softmax and index_select check the index: their errors keep the
+    -- value and position under the caller's function)
+    local src = T({ { 1 }, { 2 }, { 3 } })
+    local bad, neg = T({ 0, 7, 1 }, "i64"), T({ 0, 1, -1 }, "i64")
+    errors_at_caller("^[^ ]+ scatter: index 7 out of range %[0, 3%) at position 1 %(0%-based%)$",
+      G.scatter, src, bad, 3)
+    errors_at_caller("^[^ ]+ scatter: index %-1 out of range %[0, 3%) at position 2", G.scatter, src,
+      neg, 3, "mean")
+    errors_at_caller("^[^ ]+ scatter: index has shape %[2%], expected %[3%]", G.scatter, src,
+      T({ 0, 1 }, "i64"))
+    errors_at_caller("^[^ ]+ softmax: index 7 out of range %[0, 3%) at position 1", G.softmax, src,
+      bad, 3)
+    errors_at_caller("^[^ ]+ softmax: index %-1 out of range", G.softmax, src, neg)
+    errors_at_caller("^[^ ]+ gather: index 7 out of range %[0, 3%) at position 1 %(0%-based%)$",
+      G.gather, src, bad)
+    errors_at_caller("^[^ ]+ gather: index must be an i64 or i32 index tensor, got f32", G.gather,
+      src, T({ 0 }))
   end)
 end)
 

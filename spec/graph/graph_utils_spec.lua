@@ -75,6 +75,21 @@ describe("graph utilities (PyG's)", function()
     errors("to_dense_batch: x must be %[N, ...%]", G.to_dense_batch, x, long({ 0, 1 }))
   end)
 
+  it("names a bad batch or option under to_dense_batch, at the caller's line", function()
+    local x = graphids.zeros({ 3, 2 })
+    local at = helpers.errors_at_caller
+    at("^[^ ]+ to_dense_batch: batch value %-1 out of range %[0, 2%) at position 1 %(0%-based%)$",
+      G.to_dense_batch, x, long({ 0, -1, 1 }))
+    at("^[^ ]+ to_dense_batch: batch must be an i64 or i32 tensor of graph numbers, got f32",
+      G.to_dense_batch, x, graphids.tensor({ 0, 0, 1 }, { dtype = "f32" }))
+    at("^[^ ]+ to_dense_batch: batch_size must be a non%-negative integer, got %-1", G.to_dense_batch,
+      x, long({ 0, 0, 1 }), { batch_size = -1 })
+    at("^[^ ]+ to_dense_batch: max_num_nodes must be a non%-negative integer, got 1.5",
+      G.to_dense_batch, x, long({ 0, 0, 1 }), { max_num_nodes = 1.5 })
+    at("^[^ ]+ to_dense_batch: batch names graph 1, batch_size is 1", G.to_dense_batch, x,
+      long({ 0, 0, 1 }), { batch_size = 1 })
+  end)
+
   it("refuses a negative node number, whose key would alias another edge", function()
     -- (edge (0, -1) was re-encoded as (-1, 1) and merged with the real (-1, 1))
     local bad = long({ { 0, 1, -1 }, { -1, 0, 1 } })

@@ -71,12 +71,23 @@ local function check_range(fname, index, n, what, level)
 end
 
 G._check_range = check_range
+G._check_count = check_count
+
+-- The op a function below is built of checks its index (values in range, shape, dtype);
+-- call_as(fname, names, op, ...) raises its error under the user's function at the user's
+-- line ("scatter: index 7 out of range [0, 3) at position 2 (0-based)", not segment_sum's at a
+-- line of this file), names renaming the op's words for its arguments (docs/development.md,
+-- "Errors").  Called from fname's own body, not from a helper.
+local call_as = core._call_as
+local SCATTER_NAMES = { num_segments = "dim_size" }
+local SOFTMAX_NAMES = { num_segments = "num_nodes" }
 
 -- Rows of x at index: x:index_select(1, index).
 function G.gather(x, index)
   check_tensor("gather", x, "x", 2)
   check_tensor("gather", index, "index", 2)
-  return x:index_select(1, index)
+  local out = call_as("gather", nil, x.index_select, x, 1, index)
+  return out
 end
 
 local REDUCERS = {
@@ -101,7 +112,7 @@ function G.scatter(src, index, dim_size, reduce)
   if dim_size ~= nil then
     check_count("scatter", dim_size, "dim_size", 2)
   end
-  local out = fn(src, index, dim_size)
+  local out = call_as("scatter", SCATTER_NAMES, fn, src, index, dim_size)
   return out
 end
 
@@ -113,7 +124,8 @@ function G.softmax(src, index, num_nodes)
   if num_nodes ~= nil then
     check_count("softmax", num_nodes, "num_nodes", 2)
   end
-  return graphids.segment_softmax(src, index, num_nodes)
+  local out = call_as("softmax", SOFTMAX_NAMES, graphids.segment_softmax, src, index, num_nodes)
+  return out
 end
 
 -- Number of rows naming each node: bincount of index over num_nodes (default max + 1), as

@@ -188,13 +188,23 @@ return function(G)
         or batch.shape[1] ~= x.shape[1] then
       error("to_dense_batch: x must be [N, ...] and batch a 1-D tensor of N graph numbers", 2)
     end
+    if batch.dtype ~= "i64" and batch.dtype ~= "i32" then
+      error("to_dense_batch: batch must be an i64 or i32 tensor of graph numbers, got " .. batch.dtype, 2)
+    end
+    for _, key in ipairs({ "batch_size", "max_num_nodes" }) do
+      if o[key] ~= nil then G._check_count("to_dense_batch", o[key], key, 2) end
+    end
     local N = x.shape[1]
-    local _, hi = batch:int_range()
+    local lo, hi = batch:int_range()
+    if lo < 0 then
+      -- (named here, by value and position, rather than by the bincount below)
+      G._check_range("to_dense_batch", batch, math.max(o.batch_size or 0, hi + 1), "batch", 2)
+    end
     local B = o.batch_size or hi + 1
-    local counts = graphids.bincount(batch:long(), { minlength = B })
-    if counts.shape[1] > B then
+    if hi >= B then
       error(string.format("to_dense_batch: batch names graph %d, batch_size is %d", hi, B), 2)
     end
+    local counts = graphids.bincount(batch:long(), { minlength = B })
     local max_nodes = o.max_num_nodes or (B > 0 and counts:max():item() or 0)
     local start = graphids.cat({ graphids.zeros({ 1 }, { dtype = "i64" }), counts:cumsum(1) }, 1)
     local pos = graphids.arange(0, N, 1) - start:index_select(1, batch:long())
