@@ -215,6 +215,24 @@ describe("graph layers: bad input", function()
     assert.are.same({ { 0.5, 0.5 }, { 0.5, 0.5 }, { 1, 0.5 } }, xt.grad:totable())
   end)
 
+  it("MultiAggregation without an index gives one row, none for an empty x, as PyG", function()
+    -- PyG 2.8.1: MultiAggregation(["mean", "max"])(torch.zeros(0, 3)) is [0, 6] (its zeros
+    -- index has no max, so dim_size 0); with dim_size = 2 the groups past 0 are zeros
+    local m = nn.MultiAggregation({ "mean", "max" })
+    assert.are.same({ 0, 6 }, m(graphids.zeros({ 0, 3 })).shape)
+    assert.are.same({ 1, 6 }, m(graphids.ones({ 2, 3 })).shape)
+    assert.are.same({ { 1, 1, 1, 1, 1, 1 }, { 0, 0, 0, 0, 0, 0 } },
+      m(graphids.ones({ 2, 3 }), nil, 2):totable())
+    assert.are.same({ 2, 6 }, m(graphids.zeros({ 0, 3 }), nil, 2).shape)
+    local combined = nn.MultiAggregation({ "std", "min" }, { mode = "max" })
+    assert.are.same({ 0, 3 }, combined(graphids.zeros({ 0, 3 })).shape)
+    local proj = nn.MultiAggregation({ "mean", "max" },
+      { mode = "proj", mode_kwargs = { in_channels = 3, out_channels = 4 } })
+    assert.are.same({ 0, 4 }, proj(graphids.zeros({ 0, 3 })).shape)
+    assert.has_error(function() m(graphids.ones({ 2, 3 }), nil, 0) end,
+      "MultiAggregation: dim_size must be an integer >= 1 (index nil puts every row in group 0), got 0")
+  end)
+
   it("pools check a batch vector again after an in-place write to it", function()
     local b = graphids.tensor({ 0, 0, 1, 1, 1, 2, 2 }, { dtype = "i64" })
     assert.are.same({ 3, 5 }, nn.global_mean_pool(x, b).shape)

@@ -10,8 +10,8 @@
 -- (elementwise over the aggregations), "proj" (Linear(sum of in_channels, out_channels) over
 -- the concatenation; mode_kwargs = {in_channels = (number or list), out_channels, bias = true}).
 -- PyG's "attn" mode, aggregation keyword arguments and learnable aggregations are not offered.
--- forward(x, index, dim_size): index nil aggregates every row into one ([1, C]); dim_size
--- defaults to max(index) + 1; groups without rows give 0.
+-- forward(x, index, dim_size): index nil aggregates every row into one ([1, C]; [0, C] for an x
+-- without rows, as PyG); dim_size defaults to max(index) + 1; groups without rows give 0.
 -- Parameters (proj only, PyG's names): lin.weight [out, in_total], lin.bias [out].
 local G = require "graphids.nn.graph"
 local Module = require "graphids.nn.module"
@@ -101,8 +101,18 @@ function MultiAggregation:forward(x, index, dim_size)
       (graphids.is_tensor(x) and (x.dtype .. " " .. U.shape_str(x)) or type(x)), 2)
   end
   if index == nil then
-    index = graphids.zeros({ x:size(1) }, { dtype = "i64", device = x.device })
-    dim_size = 1
+    -- every row into group 0: one group, or none for no rows, as PyG's zeros index with
+    -- dim_size = max + 1 (a [0, C] x gives [0, k * C], not a row of zeros); a dim_size given
+    -- is kept, as PyG keeps it (groups past 0 are 0)
+    local n = x:size(1)
+    local least = n > 0 and 1 or 0
+    if dim_size == nil then
+      dim_size = least
+    elseif math.type(dim_size) ~= "integer" or dim_size < least then
+      error(string.format("MultiAggregation: dim_size must be an integer >= %d (index nil puts every "
+        .. "row in group 0), got %s", least, tostring(dim_size)), 2)
+    end
+    index = graphids.zeros({ n }, { dtype = "i64", device = x.device })
   else
     dim_size = C.check_batch("MultiAggregation", index, x:size(1), dim_size, "index", "dim_size")
   end
