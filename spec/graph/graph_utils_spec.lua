@@ -90,6 +90,21 @@ describe("graph utilities (PyG's)", function()
       long({ 0, 0, 1 }), { batch_size = 1 })
   end)
 
+  it("refuses a batch that decreases, naming the first place, and takes an empty graph", function()
+    -- (unsorted, graph 0's second row went into graph 1's slots and the mask lied)
+    local x = graphids.arange(0, 10, 1, { dtype = "f32" }):view({ 5, 2 })
+    helpers.errors_at_caller("^[^ ]+ to_dense_batch: batch must be nondecreasing %(each graph's rows "
+      .. "together, graphs in order%), but batch%[3%] = 0 follows batch%[2%] = 1 %(0%-based%)$",
+      G.to_dense_batch, x, long({ 0, 1, 1, 0, 2 }))
+    errors("batch%[1%] = 0 follows batch%[0%] = 1", G.to_dense_batch, x, long({ 1, 0, 0, 2, 2 }))
+    -- a graph without rows (1) is no decrease; neither are equal neighbours
+    local dense, mask = G.to_dense_batch(x, long({ 0, 0, 2, 2, 2 }))
+    assert.same({ 3, 3, 2 }, dense.shape)
+    assert.same({ { true, true, false }, { false, false, false }, { true, true, true } }, mask:tolist())
+    assert.same({ 1, 1, 2 }, G.to_dense_batch(x:narrow(1, 1, 1), long({ 0 })).shape)
+    assert.same({ 0, 0, 2 }, G.to_dense_batch(graphids.zeros({ 0, 2 }), long({})).shape)
+  end)
+
   it("refuses a negative node number, whose key would alias another edge", function()
     -- (edge (0, -1) was re-encoded as (-1, 1) and merged with the real (-1, 1))
     local bad = long({ { 0, 1, -1 }, { -1, 0, 1 } })

@@ -178,7 +178,7 @@ return function(G)
     end)
   end
 
-  -- Node rows x [N, ...] of a batch (batch [N] i64 graph numbers, nondecreasing) as a dense
+  -- Node rows x [N, ...] of a batch (batch [N] i64 graph numbers, nondecreasing: checked) as a dense
   -- [B, max_nodes, ...] tensor, fill_value where a graph has fewer nodes, and the [B, max_nodes]
   -- bool mask of real nodes (PyG's to_dense_batch).
   function G.to_dense_batch(x, batch, opts)
@@ -203,6 +203,18 @@ return function(G)
     local B = o.batch_size or hi + 1
     if hi >= B then
       error(string.format("to_dense_batch: batch names graph %d, batch_size is %d", hi, B), 2)
+    end
+    -- The slots below count each graph's rows from its first one, which holds only for a
+    -- nondecreasing batch (a graph's rows together, graphs in order): another order would mix
+    -- graphs' rows silently (PyG's does).  One comparison of neighbours, one wait.
+    if N > 1 then
+      local down = batch:narrow(1, 2, N - 1):lt(batch:narrow(1, 1, N - 1))
+      if down:any():item() then
+        local i = down:long():argmax():item() -- the first decrease: batch[i + 1] < batch[i]
+        error(string.format("to_dense_batch: batch must be nondecreasing (each graph's rows "
+          .. "together, graphs in order), but batch[%d] = %d follows batch[%d] = %d (0-based)",
+          i + 1, batch:select(1, i + 2):item(), i, batch:select(1, i + 1):item()), 2)
+      end
     end
     local counts = graphids.bincount(batch:long(), { minlength = B })
     local max_nodes = o.max_num_nodes or (B > 0 and counts:max():item() or 0)
