@@ -154,6 +154,44 @@ describe("graphids.nn.Module", function()
     assert.is_false(net[2][2].training)
   end)
 
+  it("train/eval call each child's own train, so an override is obeyed (as torch)", function()
+    -- a block that keeps its BatchNorm frozen (running statistics fixed) whatever the mode
+    local Frozen = class("Frozen", nn.Module)
+    function Frozen:__init()
+      nn.Module.__init(self)
+      self.fc = nn.Linear(2, 2)
+      self.bn = nn.BatchNorm1d(2)
+    end
+    function Frozen:train(mode)
+      nn.Module.train(self, mode)
+      self.bn:eval()
+      return self
+    end
+    function Frozen:forward(x) return self.bn(self.fc(x)) end
+    local calls = 0
+    local Counted = class("Counted", nn.Module)
+    function Counted:train(mode)
+      calls = calls + 1
+      return nn.Module.train(self, mode)
+    end
+    local counted = Counted()
+    local net = nn.Sequential(nn.Sequential(Frozen()), counted, counted)
+    assert.equal(net, net:train())
+    local frozen = net[1][1]
+    assert.is_true(net.training and net[1].training and frozen.training and frozen.fc.training)
+    assert.is_false(frozen.bn.training)
+    assert.equal(1, calls) -- a child registered twice in one module is called once
+    net:eval()
+    assert.is_false(frozen.training or frozen.fc.training or frozen.bn.training)
+    assert.equal(2, calls)
+    net:train()
+    assert.is_false(frozen.bn.training)
+    -- the frozen BatchNorm normalises with its running statistics in training mode too
+    local before = frozen.bn.running_mean:clone()
+    frozen(graphids.tensor({ { 1.0, 2.0 }, { 3.0, 4.0 } }))
+    assert.is_true(graphids.equal(before, frozen.bn.running_mean))
+  end)
+
   it("train/eval changes what Dropout and BatchNorm1d do", function()
     local drop = nn.Dropout(0.5)
     local x = graphids.ones(1000)

@@ -454,7 +454,10 @@ end
 
 -- ---------------------------------------------------------------- modes and updates
 
--- Sets training mode (default true) on self and every descendant; returns self.
+-- Sets training mode (default true) on self, then calls each direct child's own train(mode),
+-- as torch does: a subclass that overrides train (to keep a BatchNorm frozen, say) is obeyed
+-- wherever it sits in the tree.  A child registered twice in one module is called once.
+-- Returns self.
 function Module:train(mode)
   if mode == nil then
     mode = true
@@ -462,12 +465,19 @@ function Module:train(mode)
   if type(mode) ~= "boolean" then
     error("train: mode must be a boolean, got " .. type(mode), 2)
   end
-  for _, m in self:named_modules() do
-    rawset(m, "training", mode)
+  rawset(self, "training", mode)
+  local seen = {}
+  for _, name in ipairs(self._children) do
+    local c = registered(self, name, name, "module")
+    if c ~= nil and not seen[c] then
+      seen[c] = true
+      c:train(mode)
+    end
   end
   return self
 end
 
+-- train(false), as torch's: an override of train sees eval() too.
 function Module:eval()
   return self:train(false)
 end
