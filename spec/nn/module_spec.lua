@@ -793,4 +793,44 @@ describe("graphids.nn.StateDict", function()
     local from = nn.StateDict.from({ z = graphids.ones(1), y = graphids.ones(1) })
     assert.same({ "y", "z" }, from:keys())
   end)
+
+  it("never lets a name hide a method: every method works for every name", function()
+    local methods = { "keys", "items", "get", "set", "has", "remove", "from" }
+    local sd = nn.StateDict()
+    for i, name in ipairs(methods) do
+      sd:set(name, graphids.full({ 1 }, i))
+    end
+    assert.same(methods, sd:keys())
+    local seen = {}
+    for name, t in sd:items() do seen[#seen + 1] = name .. "=" .. t:item() end
+    assert.same({ "keys=1", "items=2", "get=3", "set=4", "has=5", "remove=6", "from=7" }, seen)
+    assert.equal(3, sd:get("get"):item())
+    assert.is_true(sd:has("has"))
+    assert.equal("function", type(sd.keys)) -- the field reads the method; get reads the entry
+    sd:remove("remove")
+    assert.is_false(sd:has("remove"))
+    assert.equal(6, #sd)
+    -- sd[name] = t is set (ordered); pairs walks the entries in order, nothing else
+    sd.extra = graphids.zeros(1)
+    sd.keys = graphids.zeros(2)
+    assert.same({ "keys", "items", "get", "set", "has", "from", "extra" }, sd:keys())
+    assert.same({ 2 }, sd:get("keys").shape)
+    local walked = {}
+    for name in pairs(sd) do walked[#walked + 1] = name end
+    assert.same(sd:keys(), walked)
+    errors("StateDict: name must be a string, got number", function() sd[1] = graphids.zeros(1) end)
+
+    -- a module whose buffer is named "keys" round-trips through state_dict/load_state_dict
+    local Odd = class("Odd", nn.Module)
+    function Odd:__init()
+      nn.Module.__init(self)
+      self:register_buffer("keys", graphids.zeros(2))
+      self:register_parameter("items", graphids.zeros(3))
+    end
+    local src, dst = Odd(), Odd()
+    graphids.no_grad(function() src.keys:fill_(4); src.items:fill_(5) end)
+    dst:load_state_dict(src:state_dict())
+    assert.is_true(graphids.equal(dst.keys, graphids.full({ 2 }, 4)))
+    assert.is_true(graphids.equal(dst.items, graphids.full({ 3 }, 5)))
+  end)
 end)

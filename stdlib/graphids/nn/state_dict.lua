@@ -6,21 +6,42 @@
 -- Order is the order of insertion (for Module:state_dict, torch's order: a module's parameters,
 -- then its buffers, then each child's entries), so state dicts print, save and compare the same
 -- on every run.  Names are looked up as fields (sd["fc.weight"]) or with sd:get(name); a name
--- equal to a method name ("keys") can only be read with get.  StateDict.from(t) makes one from
--- a plain table {name = tensor} (sorted names) or returns a StateDict as is.
+-- equal to a method name ("keys") can only be read with get, but never hides the method: the
+-- entries live apart from the instance's fields, so every method works for every name (a
+-- module with a buffer named "keys" saves and loads).  sd[name] = t is sd:set(name, t).
+-- pairs(sd) walks the entries in order, as items() does.  StateDict.from(t) makes one from a
+-- plain table {name = tensor} (sorted names) or returns a StateDict as is.
 local class = require "graphids.class"
 
 local StateDict = class("StateDict")
 
--- The key order lives under a private (non-string) key so no name can collide with it.
-local ORDER = {}
+-- The entries (name -> tensor) and their order live under private (non-string) keys of the
+-- instance, so no name can collide with them or with a method.
+local ENTRIES, ORDER = {}, {}
 
 function StateDict:__init()
+  rawset(self, ENTRIES, {})
   rawset(self, ORDER, {})
 end
 
+-- sd.name reads a method first, then an entry.
+function StateDict.__index(self, k)
+  local m = StateDict[k]
+  if m ~= nil then
+    return m
+  end
+  return rawget(self, ENTRIES)[k]
+end
+
+function StateDict.__newindex(self, k, v)
+  if type(k) ~= "string" then
+    error("StateDict: name must be a string, got " .. type(k), 2)
+  end
+  self:set(k, v)
+end
+
 function StateDict:get(name)
-  return rawget(self, name)
+  return rawget(self, ENTRIES)[name]
 end
 
 function StateDict:set(name, t)
@@ -30,17 +51,19 @@ function StateDict:set(name, t)
   if t == nil then
     return self:remove(name)
   end
-  if rawget(self, name) == nil then
+  local entries = rawget(self, ENTRIES)
+  if entries[name] == nil then
     local order = rawget(self, ORDER)
     order[#order + 1] = name
   end
-  rawset(self, name, t)
+  entries[name] = t
   return self
 end
 
 function StateDict:remove(name)
-  if rawget(self, name) ~= nil then
-    rawset(self, name, nil)
+  local entries = rawget(self, ENTRIES)
+  if entries[name] ~= nil then
+    entries[name] = nil
     local order = rawget(self, ORDER)
     for i = 1, #order do
       if order[i] == name then
@@ -53,24 +76,30 @@ function StateDict:remove(name)
 end
 
 function StateDict:has(name)
-  return rawget(self, name) ~= nil
+  return rawget(self, ENTRIES)[name] ~= nil
 end
 
 -- A new list of the names, in order.
 function StateDict:keys()
-  return table.move(rawget(self, ORDER), 1, #rawget(self, ORDER), 1, {})
+  local order = rawget(self, ORDER)
+  return table.move(order, 1, #order, 1, {})
 end
 
 -- Iterator over name, tensor in order: for name, t in sd:items() do ... end
 function StateDict:items()
-  local order, i = rawget(self, ORDER), 0
+  local order, entries, i = rawget(self, ORDER), rawget(self, ENTRIES), 0
   return function()
     i = i + 1
     local name = order[i]
     if name ~= nil then
-      return name, rawget(self, name)
+      return name, entries[name]
     end
   end
+end
+
+-- pairs(sd) is sd:items(): the entries in order, not the private fields.
+function StateDict:__pairs()
+  return self:items()
 end
 
 function StateDict:__len()
