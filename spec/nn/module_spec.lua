@@ -330,6 +330,28 @@ describe("graphids.nn.Module", function()
     errors("0: registered as a module but holds a tensor %(assign a Module, or nil%)", seq.modules, seq)
   end)
 
+  it("refuses a value assigned to a parameter registered as nil; register_parameter trains it", function()
+    local l = nn.Linear(2, 3, { bias = false })
+    local ok, err = pcall(function() l.bias = graphids.zeros(3) end) -- the line the error names
+    assert.is_false(ok)
+    assert.matches("^spec/nn/module_spec%.lua:%d+: Linear: cannot assign a tensor to parameter 'bias' " ..
+      '%(registered as nil%); use m:register_parameter%("bias", t%), which makes t a trainable parameter$',
+      err)
+    errors("Linear: cannot assign 5 to parameter 'bias'", function() l.bias = 5 end)
+    assert.is_nil(l.bias)
+    assert.equal(1, #l:parameters())
+    l.bias = nil -- nil stays allowed
+    l:register_parameter("bias", graphids.zeros(3))
+    assert.is_true(l.bias.requires_grad)
+    assert.equal(2, #l:parameters())
+    -- over an existing parameter a field write is plain (no metamethod sees it): the tensor is
+    -- kept as it is, so a fresh one does not train; register_parameter replaces it trainably
+    l.weight = graphids.randn(3, 2)
+    assert.is_false(l.weight.requires_grad)
+    l:register_parameter("weight", graphids.randn(3, 2))
+    assert.is_true(l.weight.requires_grad)
+  end)
+
   it("lists a child registered twice once, prints it twice, and applies a function to it", function()
     local l = nn.Linear(2, 2)
     local seq = nn.Sequential(l, l)

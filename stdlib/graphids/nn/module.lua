@@ -39,7 +39,18 @@ local INTERNAL = { _params = true, _buffers = true, _children = true, _kind = tr
 -- A Module assigned before Module.__init(self) has nowhere to be registered: an error, as
 -- torch's "cannot assign module before Module.__init__() call" (it became a plain field that
 -- parameters(), state_dict() and to() never saw).
+-- A value assigned to a parameter registered as nil (Linear's bias with bias=false) is refused,
+-- as torch refuses anything but a Parameter there: a plain tensor would have become a
+-- parameter that does not require grad and never trains.  register_parameter makes it one.
+-- (Assigning over a parameter that is not nil is a plain field write no metamethod sees: the
+-- tensor becomes the parameter as it is, which is how tied weights are made.)
 local function newindex(self, key, value)
+  local kinds = rawget(self, "_kind")
+  if value ~= nil and kinds and kinds[key] == "parameter" then
+    error(string.format("%s: cannot assign %s to parameter '%s' (registered as nil); use " ..
+      "m:register_parameter(\"%s\", t), which makes t a trainable parameter", class.name_of(self),
+      graphids.is_tensor(value) and "a tensor" or U.describe(value), key, key), 2)
+  end
   if type(key) == "string" and class.isinstance(value, Module) then
     if not rawget(self, "_kind") then
       error(string.format("%s: cannot assign module '%s' before nn.Module.__init(self) is called",
