@@ -208,6 +208,35 @@ describe("gradcheck", function()
     assert.are.same({ { 5, 5 }, { 5, 5 } }, x.grad:totable())
   end)
 
+  it("leaves the inputs and their gradients as they were when fn or backward raises", function()
+    local x = R(2, 2)
+    local before = x:clone()
+    x.grad = graphids.full({ 2, 2 }, 5, { dtype = "f64" })
+    local function unchanged(what)
+      assert.is_true(g.equal(before, x), what)
+      assert.are.same({ { 5, 5 }, { 5, 5 } }, x.grad:totable(), what)
+    end
+    -- fn raises on its n-th call: 1 is the analytic pass, 2 the first perturbed one (x + eps)
+    for _, n in ipairs({ 1, 2, 3 }) do
+      local calls = 0
+      local ok, err = pcall(gradcheck, function(t)
+        calls = calls + 1
+        if calls == n then error({ call = n }) end
+        return g.exp(t)
+      end, { x })
+      assert.is_false(ok)
+      assert.same({ call = n }, err) -- the error as fn raised it
+      unchanged("call " .. n)
+    end
+    -- the backward raises (a hook's error)
+    local h = x:register_hook(function() error("boom", 0) end)
+    local ok, err = pcall(gradcheck, g.exp, { x })
+    h:remove()
+    assert.is_false(ok)
+    assert.matches("gradient hook: boom", err)
+    unchanged("backward")
+  end)
+
   it("refuses f32 inputs, non-leaves, inputs without grad and unknown options", function()
     local x32 = graphids.randn(3, { requires_grad = true })
     errors("gradcheck: input 1 is f32; finite differences need f64 inputs", gradcheck, g.exp, { x32 })

@@ -77,6 +77,16 @@ local function objective(fn, inputs, weights)
   end)
 end
 
+-- f(...)'s results; when it raises, restore() runs first and the error goes on as it was.
+local function undoing(restore, f, ...)
+  local r = table.pack(pcall(f, ...))
+  if not r[1] then
+    restore()
+    error(r[2], 0)
+  end
+  return table.unpack(r, 2, r.n)
+end
+
 -- gradcheck(fn, inputs, {eps = 1e-6, atol = 1e-5, rtol = 1e-3, raise = true}): compares, for
 -- every f64 input that requires grad, the gradient backward gives for sum(out * w) (w fixed
 -- pseudo-random weights, one tensor per float result of fn) with central differences.  inputs
@@ -111,36 +121,43 @@ function autograd.gradcheck(fn, inputs, opts, ...)
     error("gradcheck: no input requires grad", 2)
   end
 
-  -- Analytic: backward of sum(out * w) with the previous gradients set aside.
+  -- Analytic: backward of sum(out * w) with the previous gradients set aside (and put back
+  -- on every way out, an error of fn or of its backward included).
   local saved = {}
   for _, i in ipairs(checked) do
     saved[i] = inputs[i].grad
     inputs[i].grad = nil
   end
-  local out, weights, total = results(fn, inputs), {}, nil
-  for k = 1, out.n do
-    local t = out[k]
-    if core.is_tensor(t) and is_float(t) then
-      local gen = core.Generator(1000 + k)
-      weights[k] = core.rand(t.shape, { dtype = "f64", generator = gen }) * 2 - 1
-      if t.requires_grad then
-        local term = (t * weights[k]:to(t.dtype)):sum()
-        total = total and total + term or term
-      end
-    end
-  end
-  if total == nil then
+  local function restore_grads()
     for _, i in ipairs(checked) do
       inputs[i].grad = saved[i]
     end
+  end
+  local weights, total = undoing(restore_grads, function()
+    local out, w, sum = results(fn, inputs), {}, nil
+    for k = 1, out.n do
+      local t = out[k]
+      if core.is_tensor(t) and is_float(t) then
+        local gen = core.Generator(1000 + k)
+        w[k] = core.rand(t.shape, { dtype = "f64", generator = gen }) * 2 - 1
+        if t.requires_grad then
+          local term = (t * w[k]:to(t.dtype)):sum()
+          sum = sum and sum + term or term
+        end
+      end
+    end
+    return w, sum
+  end)
+  if total == nil then
+    restore_grads()
     error("gradcheck: no result of fn requires grad (did an op not record?)", 2)
   end
-  total:backward()
+  undoing(restore_grads, total.backward, total)
   local analytic = {}
   for _, i in ipairs(checked) do
     analytic[i] = inputs[i].grad or core.zeros_like(inputs[i])
-    inputs[i].grad = saved[i]
   end
+  restore_grads()
 
   -- Numeric: central differences, one element at a time, restored afterwards.
   for _, i in ipairs(checked) do
@@ -152,10 +169,11 @@ function autograd.gradcheck(fn, inputs, opts, ...)
       local function set(value)
         core.no_grad(cell.fill_, cell, value)
       end
+      local function restore() set(v) end
       set(v + o.eps)
-      local plus = objective(fn, inputs, weights)
+      local plus = undoing(restore, objective, fn, inputs, weights)
       set(v - o.eps)
-      local minus = objective(fn, inputs, weights)
+      local minus = undoing(restore, objective, fn, inputs, weights)
       set(v)
       local numeric = (plus - minus) / (2 * o.eps)
       local a = element(analytic[i], e):item()
