@@ -103,6 +103,23 @@ describe("requires_grad and the grad fields", function()
       function() x.grad = graphids.ones(3) end)
     errors("cannot set 'grad': expected a Tensor or nil, got number", function() x.grad = 1 end)
   end)
+
+  it("refuses a tensor as its own grad, or a grad in its memory, as torch refuses the first", function()
+    local x = leaf({ 1, 2, 3 })
+    errors("grad: can't assign a tensor as its own grad", function() x.grad = x end)
+    errors("grad: the gradient shares memory with the tensor", function() x.grad = x:detach() end)
+    assert.is_nil(x.grad)
+    x.grad = x:detach():clone() -- a copy is fine
+    ;(x * 2):sum():backward()
+    assert.are.same({ 3, 4, 5 }, x.grad:totable())
+    assert.are.same({ 1, 2, 3 }, x:totable()) -- backward wrote into the grad only
+    -- one buffer holding a parameter and its gradient side by side: disjoint parts are fine,
+    -- overlapping ones are not
+    local buf = graphids.zeros(6, F64)
+    local p = buf:narrow(1, 1, 3):requires_grad_()
+    p.grad = buf:narrow(1, 4, 3)
+    errors("grad: the gradient shares memory", function() p.grad = buf:narrow(1, 3, 3) end)
+  end)
 end)
 
 describe("backward", function()

@@ -51,7 +51,8 @@ bool gids_requires_grad(const gids_tensor *t);
 bool gids_is_leaf(const gids_tensor *t);
 /* BORROW: the accumulated gradient of a leaf, NULL when none. */
 gids_tensor *gids_grad(const gids_tensor *t);
-/* Replaces the gradient (grad retained; NULL clears).  Its shape must equal t's (ESHAPE). */
+/* Replaces the gradient (grad retained; NULL clears).  Its shape must equal t's (ESHAPE), and
+ * its dtype and device too; t itself, or a tensor sharing memory with t, is EINVAL. */
 gids_status gids_set_grad(gids_tensor *t, gids_tensor *grad);
 /* Makes a non-leaf keep its gradient: each later backward adds the complete gradient of t
  * into its grad, as for a leaf (torch's retain_grad).  A no-op for a leaf; ESTATE for a tensor

@@ -87,6 +87,28 @@ gids_tensor *gids_grad(const gids_tensor *t) {
     return m != NULL ? m->grad : NULL;
 }
 
+/* The first and last element offsets t can reach in its storage; false when t is empty. */
+static bool span_(const gids_tensor *t, int64_t *lo, int64_t *hi) {
+    *lo = *hi = t->offset;
+    for (int d = 0; d < t->ndim; d++) {
+        if (t->shape[d] == 0) return false;
+        int64_t reach = (t->shape[d] - 1) * t->stride[d];
+        if (reach < 0)
+            *lo += reach;
+        else
+            *hi += reach;
+    }
+    return true;
+}
+
+/* Whether a and b (of one dtype) may share elements: the same storage with overlapping spans
+ * (conservative: two interleaved views that never touch count as sharing). */
+static bool shares_memory_(const gids_tensor *a, const gids_tensor *b) {
+    int64_t alo, ahi, blo, bhi;
+    if (a->storage != b->storage || !span_(a, &alo, &ahi) || !span_(b, &blo, &bhi)) return false;
+    return alo <= bhi && blo <= ahi;
+}
+
 gids_status gids_set_grad(gids_tensor *t, gids_tensor *grad) {
     GIDS_CHECK_ARG(t, "grad", "the tensor");
     if (grad != NULL) {
@@ -108,6 +130,15 @@ gids_status gids_set_grad(gids_tensor *t, gids_tensor *grad) {
             GIDS_FAIL(GIDS_EDEVICE, "grad: a gradient on %s for a tensor on %s",
                       gids_device_str(gd, a, sizeof a), gids_device_str(td, b, sizeof b));
         }
+        /* Backward adds into .grad and an optimizer reads it while writing t: a gradient in t's
+         * own memory would change t behind both (and t as its own grad would hold itself). */
+        if (grad == t)
+            GIDS_FAIL(GIDS_EINVAL, "grad: can't assign a tensor as its own grad (assign a copy: "
+                                   "t:clone())");
+        if (shares_memory_(grad, t))
+            GIDS_FAIL(GIDS_EINVAL, "grad: the gradient shares memory with the tensor (a view "
+                                   "or detach() of it), so backward would add into the tensor "
+                                   "itself; assign a copy (clone())");
     }
     if (grad == NULL && t->autograd == NULL) return GIDS_OK;
     gids_ag_meta *m = gids_ag_meta_get(t);
