@@ -122,6 +122,44 @@ describe("requires_grad and the grad fields", function()
   end)
 end)
 
+-- docs/lua-api.md, Autograd, duplicate indices: the gradient of a position written twice goes
+-- to the write that was kept (torch gives it to every duplicate).
+describe("writes by index with duplicate indices", function()
+  local w = graphids.tensor({ 10, 20, 30 }, F64)
+  -- grad[k] is w at the position source k names when out there holds source k's value, else 0
+  local function kept_only(out, names, values, grad)
+    local o, gr = out:totable(), grad:totable()
+    for k, pos in ipairs(names) do
+      local expect = o[pos + 1] == values[k] and w:totable()[pos + 1] or 0
+      assert.equal(expect, gr[k], "source " .. k)
+    end
+  end
+
+  it("give a position's gradient to the kept write only: scatter, index_put, index_copy", function()
+    local names, values = { 0, 0, 1, 0 }, { 1, 2, 3, 4 }
+    local src = graphids.tensor(values, { dtype = "f64", requires_grad = true })
+    local out = graphids.zeros(3, F64):scatter(1, graphids.tensor(names, { dtype = "i64" }), src)
+    ;(out * w):sum():backward()
+    kept_only(out, names, values, src.grad)
+    assert.equal(30, src.grad:sum():item()) -- position 0's gradient once (10), position 1's (20)
+
+    local v = graphids.tensor(values, { dtype = "f64", requires_grad = true })
+    out = graphids.zeros(3, F64):index_put({ graphids.tensor(names, { dtype = "i64" }) }, v)
+    ;(out * w):sum():backward()
+    kept_only(out, names, values, v.grad)
+    -- with accumulate every write is added, so every one gets the gradient (as torch)
+    v.grad = nil
+    out = graphids.zeros(3, F64):index_put({ graphids.tensor(names, { dtype = "i64" }) }, v, true)
+    ;(out * w):sum():backward()
+    assert.are.same({ 10, 10, 20, 10 }, v.grad:totable())
+
+    local s = graphids.tensor({ { 1 }, { 2 }, { 3 }, { 4 } }, { dtype = "f64", requires_grad = true })
+    out = graphids.zeros(3, 1, F64):index_copy(1, graphids.tensor(names, { dtype = "i64" }), s)
+    ;(out:reshape(3) * w):sum():backward()
+    kept_only(out:reshape(3), names, values, s.grad:reshape(4))
+  end)
+end)
+
 describe("backward", function()
   it("gives 2x for (x * x):sum()", function()
     local x = leaf({ 1, -2, 3.5 })
