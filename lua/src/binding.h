@@ -27,6 +27,7 @@
 
 typedef struct l_tensor {
     gids_tensor *t; /* NULL after t:free() / __close / __gc */
+    bool hooks;     /* gradient hooks were registered through this handle (l_hook.c) */
 } l_tensor;
 
 /* Raises "bad argument #i to 'f' (graphids.Tensor expected, got X)" or "attempt to use a

@@ -72,6 +72,14 @@ lua_State *l_main_thread(lua_State *L);
 void l_open_function(lua_State *L, int autograd);
 /* Adds register_hook to the Tensor methods at index `methods` (l_hook.c). */
 void l_open_hook(lua_State *L, int methods);
+/* For the __gc of a handle (at idx, live, with hooks registered through it): when a graph still
+ * reaches the hooks, keeps the handle (and its tensor, which it must not release) for a later
+ * collection and returns 1; returns 0 when the handle may release its tensor.  Raises nothing. */
+int l_hook_keep(lua_State *L, int idx);
+/* Before a handle (at idx, live, with hooks registered through it) releases its tensor by hand
+ * (t:free(), __close): hands the hooks' functions over to the registry when a graph still
+ * reaches them.  Raises nothing. */
+void l_hook_handover(lua_State *L, int idx);
 
 /* Creation functions (l_create.c) and printing (l_format.c), opened by l_open_tensor. */
 void l_open_create(lua_State *L, int module, int methods);

@@ -11,16 +11,30 @@
 
 /* ---------------------------------------------------------------- lifetime */
 
-/* __gc, __close and t:free() share it; a second call finds t == NULL and does nothing.  Lua
- * passes __close a second value (the error, or nil), so the argument count is checked only by
- * t:free(). */
+static void release_(l_tensor *u) {
+    gids_tensor *t = u->t;
+    u->t = NULL;
+    gids_tensor_release(t);
+}
+
+/* __close and t:free() share it; a second call finds t == NULL and does nothing.  Lua passes
+ * __close a second value (the error, or nil), so the argument count is checked only by
+ * t:free().  Hooks registered through the handle that a graph still reaches keep their
+ * functions (l_hook.c). */
 static int t_release(lua_State *L) {
     l_tensor *u = l_checkhandle(L, 1);
     if (u->t != NULL) {
-        gids_tensor *t = u->t;
-        u->t = NULL;
-        gids_tensor_release(t);
+        if (u->hooks) l_hook_handover(L, 1);
+        release_(u);
     }
+    return 0;
+}
+
+/* __gc: a handle holding hooks that a graph still reaches stays (with its tensor) until a
+ * later collection finds the graph gone (l_hook.c). */
+static int t_gc(lua_State *L) {
+    l_tensor *u = l_checkhandle(L, 1);
+    if (u->t != NULL && !(u->hooks && l_hook_keep(L, 1))) release_(u);
     return 0;
 }
 
@@ -646,7 +660,7 @@ void l_open_tensor(lua_State *L, int module, int methods_tbl) {
     lua_pushvalue(L, methods_tbl);
     lua_pushcclosure(L, t_index, 1);
     lua_setfield(L, mt, "__index");
-    lua_pushcfunction(L, t_release);
+    lua_pushcfunction(L, t_gc);
     lua_setfield(L, mt, "__gc");
     lua_pushcfunction(L, t_release);
     lua_setfield(L, mt, "__close");

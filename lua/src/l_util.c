@@ -279,6 +279,7 @@ l_tensor *l_newtensor(lua_State *L) {
     heap_track(L);
     l_tensor *u = lua_newuserdatauv(L, sizeof(l_tensor), 0);
     u->t = NULL;
+    u->hooks = false;
     lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
     lua_setmetatable(L, -2);
     return u;

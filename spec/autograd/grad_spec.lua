@@ -337,4 +337,95 @@ describe("register_hook", function()
     assert.is_true(h2:remove()) -- its graph died first: the handle's share of the list remains
     assert.is_false(h2:remove())
   end)
+
+  -- The C tensors alive after full collections (a hook's function held where the collector
+  -- cannot see it keeps its tensor alive for ever).
+  local function live(n)
+    for _ = 1, n or 2 do collectgarbage() end
+    return graphids.memory().live_tensors
+  end
+
+  it("is collected with a tensor it refers to, leaf or not, as torch collects it", function()
+    local base = live(4)
+    for _ = 1, 50 do
+      local x = graphids.ones(100, { requires_grad = true })
+      x:register_hook(function(g) return g * x:detach() end)
+      local y = x * 2
+      y:register_hook(function(g) return g * y:detach() end)
+    end
+    assert.equal(base, live())
+  end)
+
+  it("keeps its tensor while a graph still reaches it, and lets go when the graph goes", function()
+    local base = live(4)
+    local calls, loss, b = 0, nil, nil -- luacheck: ignore 311
+    do
+      local x = leaf({ 1, 2 })
+      x:register_hook(function(g) calls = calls + 1; return g + x:detach() end)
+      loss = (x * 3):sum()
+      local a = leaf({ 1, 2 }) * 2
+      a:register_hook(function(g) calls = calls + 1; return g * a:detach() end)
+      b = (a * 1):sum()
+    end
+    live(3) -- the handles x and a are garbage now; the graphs still reach their hooks
+    loss:backward({ retain_graph = true })
+    loss:backward()
+    b:backward()
+    assert.equal(3, calls)
+    loss, b = nil, nil -- luacheck: ignore 311
+    assert.equal(base, live(4))
+  end)
+
+  it("runs for a graph after its tensor was freed by hand", function()
+    local x = leaf({ 1, 2 })
+    local seen
+    x:register_hook(function(g) seen = g:totable() end)
+    local loss = (x * 5):sum()
+    x:free()
+    live()
+    loss:backward()
+    assert.same({ 5, 5 }, seen)
+  end)
+
+  it("is found while a collection has yet to finalize its dropped handle", function()
+    -- Between a collection's atomic phase (which drops the function from the weak table that
+    -- finds it by id) and the handle's finalizer (which puts it back), a backward may run: an
+    -- incremental collection stepped by hand stops there.
+    local junk = {} -- luacheck: ignore 241
+    for i = 1, 100000 do junk[i] = { i } end -- (a heap that takes many steps)
+    local calls, loss, fn = 0, nil, nil -- luacheck: ignore 311
+    do
+      local x = leaf({ 1, 2 })
+      fn = function(g) calls = calls + 1; return g + x:detach() end
+      x:register_hook(fn)
+      loss = (x * 3):sum()
+    end
+    local by_id -- the registry's weak table holding fn by id
+    for _, t in pairs(debug.getregistry()) do
+      local mt = type(t) == "table" and getmetatable(t)
+      if mt and mt.__mode == "v" then
+        for _, v in pairs(t) do if v == fn then by_id = t end end
+      end
+    end
+    assert.is_table(by_id)
+    fn = nil -- luacheck: ignore 311
+    collectgarbage("incremental", 100, 100, 0)
+    collectgarbage("stop")
+    local window = false
+    for _ = 1, 100000 do
+      collectgarbage("step", 0)
+      if next(by_id) == nil then
+        window = true
+        loss:backward({ retain_graph = true })
+        break
+      end
+    end
+    collectgarbage("generational")
+    collectgarbage("restart")
+    junk = nil -- luacheck: ignore 311
+    assert.is_true(window, "no step stopped between the atomic phase and the finalizer")
+    assert.equal(1, calls)
+    loss:backward()
+    assert.equal(2, calls)
+  end)
 end)

@@ -358,6 +358,35 @@ TEST(gradient_hooks_replace_gradients_and_free_their_context_once) {
     gids_tensor_release(c), gids_tensor_release(x);
 }
 
+/* gids_hooks_shared: whether something besides the one reference a binding drops still holds
+ * a tensor's hooks (a graph a backward can still run). */
+TEST(hooks_shared_says_whether_a_graph_still_reaches_the_hooks) {
+    int freed = 0;
+    gids_tensor *x = vec64(2, (double[]){1, 2}, true), *a = NULL, *b = NULL;
+    CHECK(!gids_hooks_shared(x)); /* no hooks */
+    gids_hook_handle *hx = NULL, *ha = NULL;
+    CHECK_OK(gids_register_hook(x, scale_hook, scale_by(10, &freed), scale_free, &hx));
+    CHECK(!gids_hooks_shared(x)); /* only this reference */
+    CHECK_OK(gids_ag_binary_scalar(&a, GIDS_MUL, x, gids_scalar_f(2.0), false));
+    CHECK(gids_hooks_shared(x)); /* a's graph holds x (its AccumulateGrad) */
+    CHECK_OK(gids_register_hook(a, scale_hook, scale_by(3, &freed), scale_free, &ha));
+    CHECK(!gids_hooks_shared(a)); /* a's node: only a holds it */
+    CHECK_OK(gids_ag_binary(&b, GIDS_MUL, a, a));
+    CHECK(gids_hooks_shared(a)); /* b's node holds a's */
+    gids_tensor_retain(a);
+    gids_tensor_release(b);
+    CHECK(gids_hooks_shared(a)); /* a second reference to a */
+    gids_tensor_release(a);
+    CHECK(!gids_hooks_shared(a));
+    gids_tensor_release(a);
+    CHECK(!gids_hooks_shared(x)); /* the graph died */
+    CHECK(gids_hook_remove(hx));
+    CHECK(!gids_hooks_shared(x)); /* its hooks were removed */
+    CHECK(!gids_hooks_shared(NULL));
+    gids_hook_handle_free(hx), gids_hook_handle_free(ha), gids_tensor_release(x);
+    CHECK(freed == 2);
+}
+
 int main(void) {
     RUN(mul_gives_the_other_factor_and_accumulates);
     RUN(broadcast_gradients_sum_to_the_input_shape);
@@ -373,5 +402,6 @@ int main(void) {
     RUN(autograd_grad_of_a_leaf_by_itself_is_a_copy_of_the_given_gradient);
     RUN(retain_grad_keeps_a_non_leaf_gradient_and_survives_its_death);
     RUN(gradient_hooks_replace_gradients_and_free_their_context_once);
+    RUN(hooks_shared_says_whether_a_graph_still_reaches_the_hooks);
     return check_summary("autograd");
 }

@@ -71,6 +71,13 @@ typedef struct gids_hook_handle gids_hook_handle;
  * NULL) runs on ctx when the hook is removed or the last holder of it dies.  *handle is NEW. */
 gids_status gids_register_hook(gids_tensor *t, gids_grad_hook_fn fn, void *ctx,
                                void (*ctx_free)(void *ctx), gids_hook_handle **handle);
+/* For a binding whose handle on t keeps its hooks' contexts alive (so that a context referring
+ * back to the handle can be collected with it): true when t has hooks (on a leaf, or on a
+ * non-leaf's grad_fn) that something besides one reference to t holds -- another reference to
+ * t (an AccumulateGrad node of a live graph, another handle), or a non-leaf's grad_fn held by
+ * a later node -- so that a backward can still run them once that reference is dropped.
+ * False when dropping the reference frees the hooks (or when there are none). */
+bool gids_hooks_shared(const gids_tensor *t);
 /* Removes the handle's hook; false when it was removed already. */
 bool gids_hook_remove(gids_hook_handle *h);
 /* Frees the handle (the hook stays registered). */

@@ -68,6 +68,15 @@ gids_status gids_register_hook(gids_tensor *t, gids_grad_hook_fn fn, void *ctx,
     return GIDS_OK;
 }
 
+bool gids_hooks_shared(const gids_tensor *t) {
+    if (t == NULL || t->autograd == NULL) return false;
+    const gids_ag_meta *m = t->autograd;
+    const gids_hook_list *l = m->grad_fn != NULL ? m->grad_fn->hooks : m->hooks;
+    if (l == NULL || l->first == NULL) return false;
+    if (__atomic_load_n(&t->refcount, __ATOMIC_ACQUIRE) > 1) return true;
+    return m->grad_fn != NULL && __atomic_load_n(&m->grad_fn->refcount, __ATOMIC_ACQUIRE) > 1;
+}
+
 bool gids_hook_remove(gids_hook_handle *hd) {
     if (hd == NULL || hd->list == NULL) return false;
     for (gids_hook **p = &hd->list->first; *p != NULL; p = &(*p)->next) {
