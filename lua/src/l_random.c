@@ -236,14 +236,7 @@ static int r_randperm(lua_State *L) {
     gids_generator *g = draw_options(L, 2, "randperm", &dt);
     l_checkend(L, 2, "randperm");
     l_tensor *u = l_newtensor(L);
-    l_check(L, gids_randperm(&u->t, g, (int64_t)n));
-    if (dt != GIDS_I64) {
-        gids_tensor *p = u->t;
-        u->t = NULL;
-        gids_status s = gids_to_dtype(&u->t, p, dt);
-        gids_tensor_release(p);
-        l_check(L, s);
-    }
+    l_check(L, gids_randperm(&u->t, g, dt, (int64_t)n));
     l_finish_created(L, 2, u, "randperm");
     return 1;
 }

@@ -96,7 +96,7 @@ TEST(randint_randperm_bernoulli) {
     for (int i = 0; i < 7; i++) CHECK(seen[i]);
     gids_tensor_release(t);
     CHECK_ERR(gids_randint(&t, &g, GIDS_I64, 4, 4, 1, &n), GIDS_EINVAL, "high (4) must be greater");
-    CHECK_OK(gids_randperm(&t, &g, 500));
+    CHECK_OK(gids_randperm(&t, &g, GIDS_I64, 500));
     char hit[500] = {0};
     const int64_t *p = t->storage->data;
     int ok = 1;
@@ -109,6 +109,50 @@ TEST(randint_randperm_bernoulli) {
     for (int64_t i = 0; i < n; i++) s += ((float *)t->storage->data)[i];
     CHECK(s > 200 && s < 300);
     CHECK_ERR(gids_bernoulli_(t, &g, 1.5), GIDS_EINVAL, "p must be in [0, 1]");
+    gids_tensor_release(t);
+}
+
+/* randperm's values are distinct in its dtype or the call is refused (PyTorch's limits): before,
+ * randperm(300) as u8 wrapped into repeats and bool gave trues. */
+TEST(randperm_refuses_a_dtype_that_cannot_hold_n_values) {
+    gids_generator g;
+    gids_generator_init(&g, 3);
+    gids_tensor *t = NULL;
+    CHECK_OK(gids_randperm(&t, &g, GIDS_U8, 256));
+    char hit[256] = {0};
+    int ok = t->dtype == GIDS_U8;
+    for (int i = 0; i < 256; i++) ok &= !hit[((const uint8_t *)t->storage->data)[i]]++;
+    CHECK(ok);
+    gids_tensor_release(t);
+    t = NULL;
+    uint64_t seed, offset, after;
+    gids_generator_get_state(&g, &seed, &offset);
+    CHECK_ERR(gids_randperm(&t, &g, GIDS_U8, 257), GIDS_EINVAL,
+              "randperm: n = 257 is too large for dtype u8: the values 0..n-1 are distinct in u8 "
+              "only for n <= 256");
+    CHECK_ERR(gids_randperm(&t, &g, GIDS_I32, ((int64_t)1 << 31) + 1), GIDS_EINVAL,
+              "n = 2147483649 is too large for dtype i32");
+    CHECK_ERR(gids_randperm(&t, &g, GIDS_F32, ((int64_t)1 << 24) + 2), GIDS_EINVAL,
+              "n = 16777218 is too large for dtype f32: the values 0..n-1 are distinct in f32 "
+              "only for n <= 16777217");
+    CHECK_ERR(gids_randperm(&t, &g, GIDS_F64, ((int64_t)1 << 53) + 2), GIDS_EINVAL,
+              "only for n <= 9007199254740993");
+    CHECK_ERR(gids_randperm(&t, &g, GIDS_F16, 2050), GIDS_EINVAL, "only for n <= 2049");
+    CHECK_ERR(gids_randperm(&t, &g, GIDS_BF16, 258), GIDS_EINVAL, "only for n <= 257");
+    CHECK_ERR(gids_randperm(&t, &g, GIDS_F16, 5), GIDS_EDTYPE, "dtype f16 is a GPU storage type");
+    CHECK_ERR(gids_randperm(&t, &g, GIDS_BOOL, 0), GIDS_EDTYPE,
+              "randperm: dtype bool is not supported");
+    CHECK(t == NULL);
+    gids_generator_get_state(&g, &seed, &after);
+    CHECK(after == offset); /* a refusal draws nothing */
+    CHECK_OK(gids_randperm(&t, &g, GIDS_F64, 1000));
+    ok = t->dtype == GIDS_F64;
+    char seen[1000] = {0};
+    for (int i = 0; i < 1000; i++) {
+        double v = ((const double *)t->storage->data)[i];
+        ok &= v >= 0 && v < 1000 && v == (int)v && !seen[(int)v]++;
+    }
+    CHECK(ok);
     gids_tensor_release(t);
 }
 
@@ -141,7 +185,7 @@ static bool is_one_states_perm(const int64_t *p) {
             gids_generator h = {0, 0};
             gids_generator_set_state(&h, seed, (seed == 2 ? RESEED_FAR : 0) + k * RESEED_N);
             gids_tensor *t = NULL;
-            CHECK_OK(gids_randperm(&t, &h, RESEED_N));
+            CHECK_OK(gids_randperm(&t, &h, GIDS_I64, RESEED_N));
             bool same = memcmp(t->storage->data, p, RESEED_N * sizeof *p) == 0;
             gids_tensor_release(t);
             if (same) return true;
@@ -159,7 +203,7 @@ TEST(reseeding_while_another_thread_draws) {
     static int64_t perms[RESEED_DRAWS][RESEED_N];
     for (int d = 0; d < RESEED_DRAWS; d++) {
         gids_tensor *t = NULL;
-        CHECK_OK(gids_randperm(&t, &g, RESEED_N));
+        CHECK_OK(gids_randperm(&t, &g, GIDS_I64, RESEED_N));
         memcpy(perms[d], t->storage->data, sizeof perms[d]);
         gids_tensor_release(t);
     }
@@ -313,6 +357,7 @@ int main(void) {
     RUN(rng_reproducible_and_thread_independent);
     RUN(rng_draws_element_i_from_its_own_counter);
     RUN(randint_randperm_bernoulli);
+    RUN(randperm_refuses_a_dtype_that_cannot_hold_n_values);
     RUN(reseeding_while_another_thread_draws);
     RUN(normal_draws_follow_their_box_muller_definition);
     RUN(bernoulli_follows_its_philox_definition);

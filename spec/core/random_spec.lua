@@ -178,6 +178,24 @@ describe("draws", function()
     assert.are.same({}, graphids.randperm(0):totable())
   end)
 
+  it("randperm refuses a dtype that cannot hold n distinct values, as PyTorch does", function()
+    local p = graphids.randperm(256, { dtype = "u8" }):totable()
+    table.sort(p)
+    for i = 1, 256 do
+      assert.are.equal(i - 1, p[i])
+    end
+    errors("randperm: n = 300 is too large for dtype u8: the values 0..n%-1 are distinct in u8 "
+      .. "only for n <= 256", function()
+      graphids.randperm(300, { dtype = "u8" })
+    end)
+    errors("randperm: n = 20000000 is too large for dtype f32: .* only for n <= 16777217", function()
+      graphids.randperm(2e7, { dtype = "f32" })
+    end)
+    errors("randperm: dtype bool is not supported", function()
+      graphids.randperm(5, { dtype = "bool" })
+    end)
+  end)
+
   it("rand_like and randn_like copy the shape and dtype", function()
     local a = graphids.zeros(3, 2, { dtype = "f64" })
     assert.are.same({ 3, 2 }, graphids.rand_like(a).shape)

@@ -54,8 +54,10 @@ gids_status gids_randn(gids_tensor **out, gids_generator *g, gids_dtype dt, int 
 /* Integers uniform in [low, high). */
 gids_status gids_randint(gids_tensor **out, gids_generator *g, gids_dtype dt, int64_t low,
                          int64_t high, int ndim, const int64_t *shape);
-/* A random permutation of 0..n-1 (i64). */
-gids_status gids_randperm(gids_tensor **out, gids_generator *g, int64_t n);
+/* A random permutation of 0..n-1 in dt (i64 as PyTorch's default).  Refused where dt cannot hold
+ * n distinct values: bool, or n - 1 past what dt holds exactly (u8: n <= 256, i32: n <= 2^31,
+ * f32: n <= 2^24 + 1, f64: n <= 2^53 + 1; f16/bf16 are GPU storage types). */
+gids_status gids_randperm(gids_tensor **out, gids_generator *g, gids_dtype dt, int64_t n);
 
 /* In place (t may be strided). */
 gids_status gids_uniform_(gids_tensor *t, gids_generator *g, double low, double high);

@@ -412,11 +412,44 @@ gids_status gids_randint(gids_tensor **out, gids_generator *g, gids_dtype dt, in
     return make_(out, g, dt, ndim, shape, &d, "randint");
 }
 
-gids_status gids_randperm(gids_tensor **out, gids_generator *g, int64_t n) {
+/* The values 0..n-1 stay distinct in dt only while n - 1 is exact there: an integer dtype must
+ * hold it, a float one must have the bits (every integer up to 2^(mantissa + 1) is exact).
+ * These are PyTorch's limits (bf16, which PyTorch takes without a check and so repeats values
+ * past 257, included); bool holds two values and is refused as PyTorch refuses it. */
+static gids_status randperm_fits_(gids_dtype dt, int64_t n) {
+    int64_t limit;
+    switch (dt) {
+    case GIDS_I64: return GIDS_OK;
+    case GIDS_I32: limit = (int64_t)INT32_MAX + 1; break;
+    case GIDS_U8: limit = 256; break;
+    case GIDS_F64: limit = ((int64_t)1 << 53) + 1; break;
+    case GIDS_F32: limit = ((int64_t)1 << 24) + 1; break;
+    case GIDS_F16: limit = ((int64_t)1 << 11) + 1; break;
+    case GIDS_BF16: limit = ((int64_t)1 << 8) + 1; break;
+    case GIDS_BOOL:
+        GIDS_FAIL(GIDS_EDTYPE, "randperm: dtype bool is not supported (it cannot hold n distinct "
+                               "values)");
+    default: GIDS_FAIL(GIDS_EDTYPE, "randperm: invalid dtype %d", (int)dt);
+    }
+    if (n > limit)
+        GIDS_FAIL(GIDS_EINVAL,
+                  "randperm: n = %lld is too large for dtype %s: the values 0..n-1 are distinct "
+                  "in %s only for n <= %lld",
+                  (long long)n, gids_dtype_name(dt), gids_dtype_name(dt), (long long)limit);
+    return GIDS_OK;
+}
+
+gids_status gids_randperm(gids_tensor **out, gids_generator *g, gids_dtype dt, int64_t n) {
+    GIDS_CHECK_ARG(out, "randperm", "out");
     if (n < 0) GIDS_FAIL(GIDS_EINVAL, "randperm: n must be >= 0, got %lld", (long long)n);
+    GIDS_TRY(randperm_fits_(dt, n));
+    if (gids_dtype_is_half(dt))
+        GIDS_FAIL(GIDS_EDTYPE, "randperm: dtype %s is a GPU storage type; use f32 on the CPU",
+                  gids_dtype_name(dt));
     if (g == NULL) g = gids_default_generator();
-    GIDS_TRY(gids_empty_named("randperm", out, GIDS_I64, GIDS_DEVICE_CPU, 1, &n));
-    int64_t *p = (*out)->storage->data;
+    gids_tensor *perm = NULL;
+    GIDS_TRY(gids_empty_named("randperm", &perm, GIDS_I64, GIDS_DEVICE_CPU, 1, &n));
+    int64_t *p = perm->storage->data;
     for (int64_t i = 0; i < n; i++) p[i] = i;
     /* Fisher-Yates; swap i uses block i so the permutation is a function of (seed, offset). */
     reservation rv = reserve_(g, (uint64_t)n);
@@ -427,7 +460,13 @@ gids_status gids_randperm(gids_tensor **out, gids_generator *g, int64_t n) {
         int64_t tmp = p[i];
         p[i] = p[j], p[j] = tmp;
     }
-    return GIDS_OK;
+    if (dt == GIDS_I64) {
+        *out = perm;
+        return GIDS_OK;
+    }
+    gids_status s = gids_to_dtype(out, perm, dt);
+    gids_tensor_release(perm);
+    return s;
 }
 
 gids_status gids_uniform_(gids_tensor *t, gids_generator *g, double low, double high) {
