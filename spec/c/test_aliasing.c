@@ -129,6 +129,11 @@ TEST(values_must_fit_integer_dtypes) {
               "randint (high - 1): value 1099511627775 does not fit in i32");
     CHECK_ERR(gids_randint(&t, NULL, GIDS_U8, -5, 5, 1, &n), GIDS_EINVAL,
               "randint (low): value -5 does not fit in u8");
+    /* f32 holds only every 4th integer past 2^25: 2^25 + 3 rounds to high, PyTorch refuses. */
+    int64_t b = (int64_t)1 << 25;
+    CHECK_ERR(gids_randint(&t, NULL, GIDS_F32, b, b + 4, 1, &n), GIDS_EINVAL,
+              "randint: low (33554432) must stay less than high (33554436) once both are "
+              "rounded to f32, got low 33554432 >= high 33554432");
     CHECK(t == NULL);
     CHECK_OK(gids_full(&t, GIDS_U8, GIDS_DEVICE_CPU, 1, &n, gids_scalar_f(255.9)));
     CHECK(at(t, 1) == 255.0); /* truncation first, then the range */

@@ -157,6 +157,31 @@ describe("draws", function()
     end)
   end)
 
+  it("randint on a float dtype draws below high once rounded, PyTorch's random_ bounds", function()
+    -- Above 2^24 an f32 holds every 2nd, 4th, ... integer: high - 1 may round up to high.
+    local two25 = 2 ^ 25 // 1
+    errors("randint: low %(33554432%) must stay less than high %(33554436%) once both are rounded "
+      .. "to f32, got low 33554432 >= high 33554432", function()
+      graphids.randint(two25, two25 + 4, { 10 }, { dtype = "f32" })
+    end)
+    errors("once both are rounded to f32, got low 33554436 >= high 33554436", function()
+      graphids.randint(two25 + 1, two25 + 8, { 10 }, { dtype = "f32" })
+    end)
+    graphids.manual_seed(5)
+    local seen = {}
+    for _, x in ipairs(graphids.randint(two25, two25 + 8, { 2000 }, { dtype = "f32" }):totable()) do
+      assert(x < two25 + 8, x)
+      seen[x] = true
+    end
+    assert.is_true(seen[two25 + 0.0] and seen[two25 + 4.0])
+    local two54 = 2 ^ 54 // 1
+    errors("rounded to f64, got low 18014398509481984 >= high 18014398509481984", function()
+      graphids.randint(two54, two54 + 4, { 10 }, { dtype = "f64" })
+    end)
+    assert.are.same({ 16777216.0, 16777216.0 }, graphids.randint(2 ^ 24 // 1, 2 ^ 24 // 1 + 2, { 2 },
+      { dtype = "f32" }):totable())
+  end)
+
   it("randperm is a permutation of 0..n-1", function()
     graphids.manual_seed(14)
     local p = graphids.randperm(1000)

@@ -400,12 +400,50 @@ gids_status gids_randn(gids_tensor **out, gids_generator *g, gids_dtype dt, int 
     return make_(out, g, dt, ndim, shape, &d, "randn");
 }
 
+/* v rounded to the float dtype dt, back as an integer (saturating: 2^63 is INT64_MAX). */
+static int64_t rounded_(gids_dtype dt, int64_t v) {
+    return gids_sat_i64(dt == GIDS_F32 ? (double)(float)v : (double)v);
+}
+
+/* The step between neighbouring values of dt at the size of v: 2^(floor(log2|v|) - digits + 1),
+ * for a |v| that rounds to another integer (so at least 2^digits). */
+static int64_t step_(gids_dtype dt, int64_t v) {
+    uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    int n = 63 - __builtin_clzll(m), digits = dt == GIDS_F32 ? 24 : 53;
+    return (int64_t)1 << (n - digits + 1);
+}
+
+/* randint's bounds on a float dtype, PyTorch's rule (aten DistributionTemplates.h, update_from and
+ * update_to): a draw low + k is rounded to dt, so where high - 1 rounds up to high or past it,
+ * high moves down to one step below that rounding, and where low + 1 rounds below low, low moves
+ * up to one step above it; every value then drawn rounds to less than high.  PyTorch casts 2^63
+ * to int64 as the hardware does (to INT64_MIN) and so leaves a high near 2^63 unmoved; here it
+ * saturates and moves. */
+static int64_t float_low_(gids_dtype dt, int64_t low) {
+    int64_t r = rounded_(dt, low + 1);
+    return r < low ? r + step_(dt, low + 1) : low;
+}
+static int64_t float_high_(gids_dtype dt, int64_t high) {
+    int64_t r = rounded_(dt, high - 1);
+    return r >= high ? r - step_(dt, high - 1) : high;
+}
+
 gids_status gids_randint(gids_tensor **out, gids_generator *g, gids_dtype dt, int64_t low,
                          int64_t high, int ndim, const int64_t *shape) {
     if (high <= low)
         GIDS_FAIL(GIDS_EINVAL, "randint: high (%lld) must be greater than low (%lld)",
                   (long long)high, (long long)low);
     if (dt == GIDS_BOOL) GIDS_FAIL(GIDS_EDTYPE, "randint: dtype bool is not supported");
+    if (dt == GIDS_F32 || dt == GIDS_F64) {
+        int64_t l = float_low_(dt, low), h = float_high_(dt, high);
+        if (l >= h)
+            GIDS_FAIL(GIDS_EINVAL,
+                      "randint: low (%lld) must stay less than high (%lld) once both are rounded "
+                      "to %s, got low %lld >= high %lld",
+                      (long long)low, (long long)high, gids_dtype_name(dt), (long long)l,
+                      (long long)h);
+        low = l, high = h;
+    }
     GIDS_TRY(gids_check_fits("randint (low)", dt, gids_scalar_i(low)));
     GIDS_TRY(gids_check_fits("randint (high - 1)", dt, gids_scalar_i(high - 1)));
     draw d = {K_INT, 0, 0, low, (uint64_t)high - (uint64_t)low};
