@@ -509,6 +509,52 @@ describe("graphids.ckpt", function()
       end
     end)
 
+    it("keeps a loaded hyper_parameters' empty lists: it re-encodes as saved", function()
+      local json = require "graphids.json"
+      local m = tiny.MLP { in_dim = 3, hidden = 5 }
+      local hp = m:hparams()
+      hp.id_encoder_kwargs = { dims = json.array(), k = 2, sizes = json.array({ 1, 2 }),
+        nest = { a = json.array({ 1, json.array(), { b = json.array() } }), o = json.object(),
+          p = { q = 1 } } }
+      local path = gio.join(dir, "c.safetensors")
+      ckpt.save(path, { model = m:state_dict(), class_path = m.class_path, hyper_parameters = hp })
+      local loaded = ckpt.load(path).hyper_parameters
+      assert.equal(json.encode(hp), json.encode(loaded))
+      assert.equal('{"dims":[],"k":2,"nest":{"a":[1,[],{"b":[]}],"o":{},"p":{"q":1}},"sizes":[1,2]}',
+        json.encode(loaded.id_encoder_kwargs))
+      -- a config holding the same [] is compatible (it was reported as {} against [] before)
+      local resolved = { rendered = { model = { class_path = m.class_path, init_args = hp } } }
+      assert.equal(path, ckpt.check_compat(path, resolved).path)
+    end)
+
+    it("takes an empty list for an empty object, as a model's hyper-parameters hold both", function()
+      local json = require "graphids.json"
+      local m = tiny.MLP { in_dim = 3, hidden = 5 }
+      local path = gio.join(dir, "c.safetensors")
+      local function save(kwargs)
+        local hp = m:hparams()
+        hp.id_encoder_kwargs = kwargs
+        ckpt.save(path, { model = m:state_dict(), class_path = m.class_path, hyper_parameters = hp })
+      end
+      local function config(kwargs)
+        local hp = m:hparams()
+        hp.id_encoder_kwargs = kwargs
+        return { rendered = { model = { class_path = m.class_path, init_args = hp } } }
+      end
+      -- the trainer writes a model's plain {} where its config said []
+      save({ dims = {}, k = 2 })
+      ckpt.check_compat(path, config({ dims = json.array(), k = 2 }))
+      -- and a model compared with a file that says []
+      save({ dims = json.array(), k = 2 })
+      local plain_model = tiny.MLP { in_dim = 3, hidden = 5, id_encoder_kwargs = { dims = {}, k = 2 } }
+      ckpt.check_compat(path, plain_model)
+      -- a list that differs is still a mismatch, shown as each side has it
+      save({ dims = json.array(), k = 2 })
+      local other = config({ dims = json.array({ 4 }), k = 2 })
+      assert.error_matches(function() ckpt.check_compat(path, other) end,
+        'id_encoder_kwargs: checkpoint {"dims":%[%],"k":2}, config {"dims":%[4%],"k":2}')
+    end)
+
     it("checks a resolved config's model section (shapes when it can be built)", function()
       local m, opt, sched = model_and_opt()
       local path = gio.join(dir, "c.safetensors")

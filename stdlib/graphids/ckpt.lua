@@ -266,17 +266,26 @@ end
 
 -- ---------------------------------------------------------------- contents
 
--- A deep copy of decoded JSON without the json.array/object marks (optimizer and scheduler
--- state dicts, hyper-parameters are plain tables).
-local function plain(v)
+-- A deep copy of decoded JSON without the json.array/object marks; with lists, an empty array
+-- keeps its mark, which it needs to encode as [] again rather than {}.
+local function copy(v, lists)
   if type(v) ~= "table" or v == json.null then
     return v
   end
+  if lists and json.is_array(v) and next(v) == nil then
+    return json.array()
+  end
   local out = {}
   for k, x in pairs(v) do
-    out[k] = plain(x)
+    out[k] = copy(x, lists)
   end
   return out
+end
+
+-- Plain tables, as the optimizer and scheduler state dicts and a model's hyper-parameters take
+-- them (a model refuses a marked table).
+local function plain(v)
+  return copy(v, false)
 end
 M.plain = plain
 
@@ -649,12 +658,14 @@ function M.load(path)
       if not ok then
         error(string.format("checkpoint '%s': metadata '%s' is not valid JSON: %s", shown(path), k, raw), 0)
       end
-      -- (checked before plain() strips the marks: null and [] are tables too)
+      -- (checked before copy() strips the marks: null and [] are tables too)
       if type(raw) ~= "table" or raw == json.null or json.is_array(raw) or raw[1] ~= nil then
         error(string.format("checkpoint '%s': metadata '%s' must be a JSON object, got %s", shown(path), k,
           raw == json.null and "null" or json.is_array(raw) and "an array" or U.describe(raw)), 0)
       end
-      c[k] = untag_nonfinite(plain(raw))
+      -- hyper_parameters keep their empty lists: encoded again (check_compat, `ckpt inspect
+      -- --json`, a save of what was loaded) they read as in the file, [] and not {}
+      c[k] = untag_nonfinite(copy(raw, k == "hyper_parameters"))
       -- {"$float": "nan"} is an object before the tags are read, a number after
       if type(c[k]) ~= "table" then
         error(string.format("checkpoint '%s': metadata '%s' must be a JSON object, got %s", shown(path), k,
@@ -684,6 +695,23 @@ local function canon(v)
     return encode(next(v) == nil and json.object() or v)
   end
   return tostring(v)
+end
+
+-- v with every empty table an object.  To a model an empty list and an empty object are one
+-- value (its hyper-parameters hold both as a plain {}, so a checkpoint the trainer writes says {}
+-- where the config said []): the guard compares through this, and shows the values as they are.
+local function empties_as_objects(v)
+  if type(v) ~= "table" or v == json.null then
+    return v
+  end
+  if next(v) == nil then
+    return json.object()
+  end
+  local out = {}
+  for k, x in pairs(v) do
+    out[k] = empties_as_objects(x)
+  end
+  return json.is_array(v) and json.array(out) or out
 end
 
 local function shape_str(shape)
@@ -764,7 +792,7 @@ function M.check_compat(c, target, opts)
   local thp = t.hparams or {}
   local problems = {}
   local function cmp(label, a, b)
-    if a ~= nil and b ~= nil and canon(a) ~= canon(b) then
+    if a ~= nil and b ~= nil and canon(empties_as_objects(a)) ~= canon(empties_as_objects(b)) then
       problems[#problems + 1] = string.format("  %s: checkpoint %s, %s %s", label, shown(canon(a)), t.side,
         shown(canon(b)))
     end
