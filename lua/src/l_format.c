@@ -1,5 +1,6 @@
-/* l_format.c -- tostring(t): values laid out like PyTorch (one format and width for every
- * element shown, rows aligned, big tensors summarised with "..."), then a Torch7-style line
+/* l_format.c -- tostring(t): values laid out as PyTorch's repr lays them out, character for
+ * character inside its "tensor(...)" (one format for every element shown, the width of the
+ * widest non-zero finite one, big tensors summarised with "..."), then a Torch7-style line
  * naming the class, dtype and shape: "[graphids.Tensor f32 2x3]" (and "grad_fn=MulBackward" or
  * "requires_grad" for a tensor that takes part in autograd).
  *
@@ -44,9 +45,11 @@ typedef struct fmt {
     int summarize;
     fmt_mode mode;
     int width;
-    /* statistics of the finite float values shown (PyTorch's _Formatter) */
-    int any_finite, all_integral;
-    double max_abs, min_abs_nonzero;
+    /* statistics of the non-zero finite float values shown: PyTorch's _Formatter judges the
+     * format, and the width, by those alone (a zero, -0.0, NaN or infinity may be wider than the
+     * others and then goes unpadded, as in PyTorch) */
+    int any_nonzero, all_integral;
+    double max_abs, min_abs;
 } fmt;
 
 static double elem_f64(const gids_tensor *t, const void *p) {
@@ -99,22 +102,32 @@ static void walk(fmt *f, int dim, int64_t *idx, visit_fn fn) {
     }
 }
 
-static void gather_stats(fmt *f, const void *p) {
+/* Whether a float element counts in the statistics and the width (see fmt). */
+static int counted(const fmt *f, const void *p) {
     double v = elem_f64(f->t, p);
-    if (!isfinite(v)) return;
-    double a = fabs(v);
-    f->any_finite = 1;
-    if (v != nearbyint(v)) f->all_integral = 0;
+    return isfinite(v) && v != 0;
+}
+
+static void gather_stats(fmt *f, const void *p) {
+    if (!counted(f, p)) return;
+    double v = elem_f64(f->t, p), a = fabs(v);
+    if (!f->any_nonzero) f->max_abs = f->min_abs = a;
+    f->any_nonzero = 1;
+    if (v != ceil(v)) f->all_integral = 0;
     if (a > f->max_abs) f->max_abs = a;
-    if (a > 0 && (f->min_abs_nonzero == 0 || a < f->min_abs_nonzero)) f->min_abs_nonzero = a;
+    if (a < f->min_abs) f->min_abs = a;
 }
 
 static void gather_width(fmt *f, const void *p) {
+    if (gids_dtype_is_float(f->t->dtype) && !counted(f, p)) return;
     char buf[64];
     int w = format_elem(f, p, buf, sizeof buf);
     if (w > f->width) f->width = w;
 }
 
+/* PyTorch's _Formatter: whole numbers print as "3." and the rest with `precision` digits, both
+ * switching to scientific notation when the values shown span more than 1000x, pass 1e8 or
+ * fall under 1e-4. */
 static void choose_mode(fmt *f) {
     gids_dtype dt = f->t->dtype;
     if (dt == GIDS_BOOL)
@@ -125,15 +138,11 @@ static void choose_mode(fmt *f) {
         int64_t idx[GIDS_MAX_DIMS] = {0};
         f->all_integral = 1;
         walk(f, 0, idx, gather_stats);
-        if (f->any_finite && f->all_integral)
-            f->mode = f->max_abs > 1e8 ? F_SCI : F_FLOAT_INT;
-        else if (f->any_finite && (f->max_abs > 1e8 || (f->min_abs_nonzero > 0 &&
-                                                        (f->min_abs_nonzero < 1e-4 ||
-                                                         f->max_abs / f->min_abs_nonzero > 1e3))))
-            f->mode = F_SCI;
-        else
-            f->mode = F_FIXED;
+        int sci = f->any_nonzero &&
+                  (f->max_abs / f->min_abs > 1000.0 || f->max_abs > 1.0e8 || f->min_abs < 1.0e-4);
+        f->mode = sci ? F_SCI : f->all_integral ? F_FLOAT_INT : F_FIXED;
     }
+    f->width = 1;
     int64_t idx[GIDS_MAX_DIMS] = {0};
     walk(f, 0, idx, gather_width);
 }
@@ -151,31 +160,36 @@ static void add_elem(luaL_Buffer *b, const fmt *f, const void *p) {
     luaL_addlstring(b, buf, (size_t)w);
 }
 
-/* The last dim: elements separated by ", ", wrapped at the line width under the bracket. */
+/* The last dim as PyTorch lays it out: the elements shown, with " ..." standing for those left
+ * out as one more element, joined by ", ", so many to a line, further lines under the bracket.
+ * The count per line is PyTorch's, whose indent counts its "tensor(" prefix too: a row breaks
+ * where torch's breaks. */
+#define TORCH_PREFIX 7
+
 static void emit_row(luaL_Buffer *b, const fmt *f, int64_t *idx, int indent) {
     const gids_tensor *t = f->t;
     int d = t->ndim - 1;
     int64_t size = t->shape[d];
-    int per_line = (f->o->linewidth - indent - 1) / (f->width + 2);
+    int per_line = (f->o->linewidth - TORCH_PREFIX - indent) / (f->width + 2);
     if (per_line < 1) per_line = 1;
     int on_line = 0;
     luaL_addchar(b, '[');
     for (int64_t i = 0; i < size; i = shown_next(f, size, i)) {
-        if (i > 0) {
-            luaL_addchar(b, ',');
+        int skipped = shown_next(f, size, i) != i + 1;
+        for (int part = 0; part <= skipped; part++) {
             if (on_line == per_line) {
-                luaL_addchar(b, '\n');
+                luaL_addstring(b, ",\n");
                 add_spaces(b, indent + 1);
                 on_line = 0;
-            } else {
-                luaL_addchar(b, ' ');
+            } else if (i > 0 || part > 0) {
+                luaL_addstring(b, ", ");
             }
-        }
-        idx[d] = i;
-        add_elem(b, f, l_elem_ptr(t, idx));
-        on_line++;
-        if (shown_next(f, size, i) != i + 1) {
-            luaL_addstring(b, ", ...");
+            if (part == 0) {
+                idx[d] = i;
+                add_elem(b, f, l_elem_ptr(t, idx));
+            } else {
+                luaL_addstring(b, " ...");
+            }
             on_line++;
         }
     }

@@ -470,10 +470,10 @@ describe("tostring", function()
   end)
 
   it("summarises big tensors with ... and wraps long rows", function()
-    assert.are.equal("[   0,    1,    2, ..., 9997, 9998, 9999]\n[graphids.Tensor i64 10000]",
+    assert.are.equal("[   0,    1,    2,  ..., 9997, 9998, 9999]\n[graphids.Tensor i64 10000]",
       tostring(graphids.arange(10000)))
     local s = tostring(graphids.arange(2000):view(100, 20))
-    assert.matches("^%[%[   0,    1,    2, ...,   17,   18,   19%],\n %[  20,", s)
+    assert.matches("^%[%[   0,    1,    2,  ...,   17,   18,   19%],\n %[  20,", s)
     assert.matches("\n ...,\n %[1940,", s)
     local wrapped = tostring(graphids.arange(40))
     for line in wrapped:gmatch("[^\n]+") do
@@ -482,12 +482,60 @@ describe("tostring", function()
     assert.are.equal(3, select(2, wrapped:gsub("\n", "\n")))
   end)
 
+  it("prints the values as PyTorch's repr does", function()
+    -- Each string is torch 2.15's torch._tensor_str._tensor_str(t, 7) of the same values, its
+    -- continuation lines less the 7 columns of "tensor(": the format (scientific past a 1000x
+    -- span, 1e8 or under 1e-4, whole numbers or not), the width (zeros, NaN and infinities left
+    -- out of it), " ..." for what is left out, and the elements per line.
+    local function shown(t)
+      return (tostring(t):gsub("\n%[graphids%.Tensor[^\n]*%]$", ""))
+    end
+    local f = function(v) return graphids.tensor(v, { dtype = "f32" }) end
+    local inf, nan = math.huge, 0 / 0
+    for _, c in ipairs({
+      { graphids.arange(2000):float(),
+        "[0.0000e+00, 1.0000e+00, 2.0000e+00,  ..., 1.9970e+03, 1.9980e+03,\n 1.9990e+03]" },
+      { f({ 1, 1001 }), "[1.0000e+00, 1.0010e+03]" },
+      { f({ 1, 1000 }), "[   1., 1000.]" },
+      { f({ 1e8, 1 }), "[1.0000e+08, 1.0000e+00]" },
+      { f({ 123456789 }), "[1.2346e+08]" },
+      { f({ 1e-3, 1e3 }), "[1.0000e-03, 1.0000e+03]" },
+      { f({ -1e-7, 3, 0 }), "[-1.0000e-07,  3.0000e+00,  0.0000e+00]" },
+      { f({ -0.0, 1.0 }), "[-0., 1.]" },
+      { f({ 0.0, -0.0 }), "[0., -0.]" },
+      { f({ -0.0, 1.5 }), "[-0.0000, 1.5000]" },
+      { f({ inf, 1.0 }), "[inf, 1.]" },
+      { f({ -inf, nan, 2.0 }), "[-inf, nan, 2.]" },
+      { f({ 18317.041015625, -5535.478515625, 10394.796875, -12600.93359375, 4155.6015625,
+        -13031.125 }),
+        "[ 18317.0410,  -5535.4785,  10394.7969, -12600.9336,   4155.6016,\n -13031.1250]" },
+      { graphids.arange(40):float(),
+        "[ 0.,  1.,  2.,  3.,  4.,  5.,  6.,  7.,  8.,  9., 10., 11., 12., 13.,\n"
+        .. " 14., 15., 16., 17., 18., 19., 20., 21., 22., 23., 24., 25., 26., 27.,\n"
+        .. " 28., 29., 30., 31., 32., 33., 34., 35., 36., 37., 38., 39.]" },
+    }) do
+      assert.are.equal(c[2], shown(c[1]))
+    end
+    local s = shown((graphids.arange(2000):float() * 0.5):view(100, 20))
+    assert.are.equal(
+      "[[0.0000e+00, 5.0000e-01, 1.0000e+00,  ..., 8.5000e+00, 9.0000e+00,\n  9.5000e+00],\n"
+      .. " [1.0000e+01, 1.0500e+01, 1.1000e+01,  ..., 1.8500e+01, 1.9000e+01,\n  1.9500e+01],",
+      s:match("^[^\n]*\n[^\n]*\n[^\n]*\n[^\n]*"))
+    assert.are.equal(
+      " ...,\n [9.7000e+02, 9.7050e+02, 9.7100e+02,  ..., 9.7850e+02, 9.7900e+02,\n  9.7950e+02],",
+      s:match(" %.%.%.,\n [^\n]*\n[^\n]*"))
+    local old = graphids.printoptions()
+    graphids.printoptions({ threshold = 5, edgeitems = 2 })
+    assert.are.equal("[0.0000, 0.1000,  ..., 0.8000, 0.9000]", shown(graphids.arange(10):float() * 0.1))
+    graphids.printoptions(old)
+  end)
+
   it("honours printoptions", function()
     local old = graphids.printoptions()
     graphids.printoptions({ precision = 2 })
     assert.are.equal("[1.50]\n[graphids.Tensor f32 1]", tostring(graphids.tensor({ 1.5 })))
     graphids.printoptions({ threshold = 5, edgeitems = 1 })
-    assert.are.equal("[0, ..., 9]\n[graphids.Tensor i64 10]", tostring(graphids.arange(10)))
+    assert.are.equal("[0,  ..., 9]\n[graphids.Tensor i64 10]", tostring(graphids.arange(10)))
     graphids.printoptions(old)
     assert.are.same(old, graphids.printoptions())
     errors("printoptions: unknown option 'precison' %(did you mean 'precision'%?%)",
