@@ -122,6 +122,18 @@ describe("creation functions", function()
     assert.are.equal("f64", graphids.arange(3, { dtype = "f64" }).dtype)
   end)
 
+  it("arange with an integer dtype and a float argument truncates the float values", function()
+    -- torch casts the step first ({0, 1, 2, 3}; {0, 0, 0, 0, 0, 0}); graphids keeps its own rule,
+    -- documented in docs/lua-api.md (arange)
+    local i64, u8 = { dtype = "i64" }, { dtype = "u8" }
+    assert.are.same({ 0, 1, 3, 4 }, graphids.arange(0, 5, 1.5, i64):totable())
+    assert.are.same({ 0, 0, 1, 1, 2, 2 }, graphids.arange(0, 3, 0.5, u8):totable())
+    assert.are.same({ -3, -2, -1, 0, 0 }, graphids.arange(-3, 0, 0.7, i64):totable())
+    assert.are.same({ 250, 251, 252, 253, 254, 255, 255, 255, 255, 255 },
+      graphids.arange(250, 260, 1.0, u8):totable())
+    assert.are.same({ 250, 251, 252, 253, 254, 255, 0, 1, 2, 3 }, graphids.arange(250, 260, 1, u8):totable())
+  end)
+
   it("linspace and eye", function()
     assert.are.same({ 0, 0.25, 0.5, 0.75, 1 }, graphids.linspace(0, 1, 5):totable())
     assert.are.same({ { 1, 0, 0 }, { 0, 1, 0 } }, graphids.eye(2, 3):totable())

@@ -116,7 +116,9 @@ gids_status gids_ones(gids_tensor **out, gids_dtype dt, gids_device dev, int ndi
                       const int64_t *shape);
 gids_status gids_full(gids_tensor **out, gids_dtype dt, gids_device dev, int ndim,
                       const int64_t *shape, gids_scalar value);
-/* [start, end) by step (step != 0); length ceil((end-start)/step). */
+/* [start, end) by step (step != 0); length ceil((end-start)/step).  An integer dt with a
+ * non-integer argument stores start + i*step converted as floats convert (toward zero, held at
+ * the dtype's range), where PyTorch casts the step to dt first (docs/lua-api.md, arange). */
 gids_status gids_arange(gids_tensor **out, gids_dtype dt, gids_scalar start, gids_scalar end,
                         gids_scalar step);
 gids_status gids_linspace(gids_tensor **out, gids_dtype dt, double start, double end,
