@@ -42,6 +42,12 @@ static int cmp_cstr(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* A key as the messages quote it (gids_printable: control characters and broken UTF-8 as \xNN,
+ * cut to fit), in a buffer that lives to the end of the enclosing block: a key is the caller's
+ * data, and an ESC in it must not reach a terminal raw. */
+#define SHOWN_MAX 160
+#define SHOWN(s) gids_printable((s), (char[SHOWN_MAX]){0}, SHOWN_MAX)
+
 /* The string at idx as a C string; raises when it holds a NUL byte, which the C side would read
  * as its end (a value cut short, silently).  key: the value's key, or NULL for a key itself. */
 static const char *c_string(lua_State *L, int idx, const char *what, const char *key) {
@@ -51,7 +57,7 @@ static const char *c_string(lua_State *L, int idx, const char *what, const char 
         if (key == NULL)
             luaL_error(L, "save_safetensors: a %s key holds a NUL byte at %d", what,
                        (int)strlen(s));
-        luaL_error(L, "save_safetensors: %s['%s'] holds a NUL byte at %d", what, key,
+        luaL_error(L, "save_safetensors: %s['%s'] holds a NUL byte at %d", what, SHOWN(key),
                    (int)strlen(s));
     }
     return s;
@@ -89,7 +95,7 @@ static int l_save_safetensors(lua_State *L) {
         ts[i] = l_totensor(L, -1);
         if (ts[i] == NULL)
             luaL_error(L, "save_safetensors: tensors['%s'] is a %s, expected a live Tensor",
-                       names[i], luaL_typename(L, -1));
+                       SHOWN(names[i]), luaL_typename(L, -1));
         lua_pop(L, 1);
     }
     /* a metadata table, even an empty one, gives non-NULL keys: an empty "__metadata__" */
@@ -103,7 +109,7 @@ static int l_save_safetensors(lua_State *L) {
                 luaL_error(L,
                            "save_safetensors: metadata['%s'] is a %s; safetensors metadata "
                            "values are strings (encode structured values as JSON)",
-                           mk[i], luaL_typename(L, -1));
+                           SHOWN(mk[i]), luaL_typename(L, -1));
             mv[i] = c_string(L, -1, "metadata", mk[i]);
             lua_pop(L, 1); /* the metadata table still holds the string */
         }

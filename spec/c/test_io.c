@@ -472,9 +472,20 @@ TEST(save_refuses_bad_names_duplicates_and_leaves_the_old_file) {
     memset(huge, 'x', GIDS_SAFETENSORS_MAX_HEADER);
     huge[GIDS_SAFETENSORS_MAX_HEADER] = '\0';
     const char *hv[] = {huge};
+    char want[600];
+    snprintf(want, sizeof want, "safetensors save '%s': the header would be",
+             tpath("keep.safetensors"));
+    CHECK_ERR(gids_safetensors_save(tpath("keep.safetensors"), 1, one, ts, 1, mk, hv), GIDS_EINVAL,
+              want);
     CHECK_ERR(gids_safetensors_save(tpath("keep.safetensors"), 1, one, ts, 1, mk, hv), GIDS_EINVAL,
               "over the format's limit of 100000000");
     free(huge);
+    /* a name or key a message quotes shows its control characters escaped, never raw */
+    const char *esc_k[] = {"k\x1b[2J"}, *esc_dup[] = {"w\n", "w\n"};
+    CHECK_ERR(gids_safetensors_save(tpath("keep.safetensors"), 1, one, ts, 1, esc_k, bv),
+              GIDS_EINVAL, "metadata value of 'k\\x1B[2J' is not valid UTF-8");
+    CHECK_ERR(gids_safetensors_save(tpath("keep.safetensors"), 2, esc_dup, ts, 0, NULL, NULL),
+              GIDS_EINVAL, "tensor name 'w\\x0A' given twice");
     size_t n = 0;
     unsigned char *b = slurp(tpath("keep.safetensors"), &n);
     CHECK(n == 3 && b && memcmp(b, "old", 3) == 0);

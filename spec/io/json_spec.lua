@@ -52,6 +52,18 @@ describe("graphids.json", function()
     assert.matches("unknown option 'pretty'", err_of(json.encode, {}, { pretty = true }))
   end)
 
+  it("shows an object key in an error's path escaped, never raw", function()
+    -- an ESC, a newline and a byte that is not UTF-8 as \xNN (json.printable), a long key cut
+    assert.equal("json.encode: $.a\\x1B[2J.x\\n.\\xFF: string is not valid UTF-8",
+      err_of(json.encode, { ["a\27[2J"] = { ["x\n"] = { ["\255"] = 1 } } }))
+    assert.equal("json.encode: $.k\\xC2\\x9B: NaN is not valid JSON",
+      err_of(json.encode, { ["k\xC2\x9B"] = 0 / 0 }))
+    assert.equal("json.encode: $." .. string.rep("k", 60) .. "...: NaN is not valid JSON",
+      err_of(json.encode, { [string.rep("k", 70)] = 0 / 0 }))
+    assert.equal("json.encode: $.caf\xC3\xA9: NaN is not valid JSON",
+      err_of(json.encode, { ["caf\xC3\xA9"] = 0 / 0 }))
+  end)
+
   it("decodes integers as integers and the rest as floats", function()
     local v = json.decode('[0, -0, 12, 1.0, 1e2, 9223372036854775807, 9223372036854775808, -1.5E-3]')
     assert.equal("integer", math.type(v[1]))

@@ -116,6 +116,19 @@ describe("graphids safetensors I/O", function()
       assert.truthy(err:find("save_safetensors: " .. case[3], 1, true), err)
     end
     assert.is_false(gio.exists(gio.join(dir, "nul.safetensors")))
+    -- a key a message quotes shows its control characters escaped, never raw (an ESC [2J would
+    -- clear the terminal that reads the message)
+    for _, case in ipairs({
+      { { ["w\27[2J"] = 3 }, nil, "tensors['w\\x1B[2J'] is a number, expected a live Tensor" },
+      { { w = w }, { ["k\27"] = 3 }, "metadata['k\\x1B'] is a number;" },
+      { { w = w }, { ["k\27"] = "a\0b" }, "metadata['k\\x1B'] holds a NUL byte at 1" },
+      { { w = w }, { ["k\27"] = "\xff" }, "metadata value of 'k\\x1B' is not valid UTF-8 (byte 0)" },
+    }) do
+      ok, err = pcall(gio.save_safetensors, gio.join(dir, "nul.safetensors"), case[1], case[2])
+      assert.is_false(ok)
+      assert.truthy(err:find(case[3], 1, true), err)
+      assert.falsy(err:find("\27", 1, true), err)
+    end
     -- and a value that is not UTF-8, which the reader would refuse
     ok, err = pcall(gio.save_safetensors, gio.join(dir, "nul.safetensors"), { w = w }, { x = "\xff" })
     assert.is_false(ok)

@@ -125,6 +125,15 @@ end
 
 local encode_value
 
+-- An object key as a path in a message shows it (printable, cut at 60 characters, as the decoder
+-- quotes a key): the key is the caller's data, and may hold an ESC or a byte that is not UTF-8.
+local function path_key(k)
+  if #k <= 60 and not k:find("[%c\128-\255]") then
+    return k
+  end
+  return M.printable(k, 60)
+end
+
 local function encode_table(t, path, indent, depth, seen)
   if seen[t] then
     error(string.format("json.encode: %s: table refers to itself (cycle)", path), 0)
@@ -164,7 +173,7 @@ local function encode_table(t, path, indent, depth, seen)
   end
   table.sort(keys)
   for i, k in ipairs(keys) do
-    local sub = path .. "." .. k
+    local sub = path .. "." .. path_key(k)
     parts[i] = pad_in .. encode_string(k, sub) .. colon .. encode_value(t[k], sub, indent, depth + 1, seen)
   end
   seen[t] = nil

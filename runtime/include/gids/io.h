@@ -38,6 +38,13 @@ extern "C" {
 
 /* ---------------------------------------------------------------- safetensors */
 
+/* buf (cap bytes, at least 4) <- s as the safetensors messages quote a name or key: each control
+ * character (< 0x20, 0x7F), each C1 control (U+0080..U+009F, which some terminals take as ESC:
+ * its two bytes) and each byte of no valid UTF-8 sequence as \xNN, cut on a character's boundary
+ * with "..." when it does not fit; returns buf.  For any message that quotes a caller's text
+ * (the Lua binding's too), so that none of it reaches a terminal raw. */
+const char *gids_printable(const char *s, char *buf, size_t cap);
+
 /* Writes n tensors (any strides: non-contiguous ones are copied; a device tensor's bytes are
  * copied to the host, so f16/bf16 ones are written as F16/BF16) under the given names and
  * nmeta metadata pairs (strings) atomically to path.  Names must be unique, non-empty and not

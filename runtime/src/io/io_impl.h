@@ -48,18 +48,14 @@ size_t st_utf8_len(const unsigned char *s, const unsigned char *end);
  * the writer refuses what the reader would (JSON strings are UTF-8). */
 int64_t st_utf8_invalid_at(const char *s);
 
-/* out (cap bytes, at least 4) <- in with each control character (< 0x20, 0x7F), each C1 control
- * (U+0080..U+009F, which some terminals take as ESC: its two bytes) and each byte of no valid UTF-8
- * sequence as \xNN, cut on a character's boundary with "..." when it does not fit; returns out.
- * For messages: the names, keys and dtypes they quote are decoded JSON, where "\u001b" or
- * "\u009b" is a character that must not reach a terminal raw. */
-const char *st_controls_escaped(const char *in, char *out, size_t cap);
+/* (gids_printable, gids/io.h, shows the names, keys and dtypes the messages quote: they are
+ * decoded JSON, where "\u001b" or "\u009b" is a character that must not reach a terminal raw.) */
 
-/* A header's name or key as a message quotes it: escaped as above and cut to ST_SHOWN_MAX bytes,
+/* A header's name or key as a message quotes it: gids_printable, cut to ST_SHOWN_MAX bytes,
  * so that the reason after it always fits the message (a name of 250 escape characters, 1000
  * bytes shown, had pushed it out).  The buffer lives to the end of the enclosing block. */
 #define ST_SHOWN_MAX 160
-#define ST_SHOWN(s) st_controls_escaped((s), (char[ST_SHOWN_MAX]){0}, ST_SHOWN_MAX)
+#define ST_SHOWN(s) gids_printable((s), (char[ST_SHOWN_MAX]){0}, ST_SHOWN_MAX)
 
 /* The dtype of a safetensors name ("F32"); false for names this runtime has no dtype for. */
 bool st_dtype_parse(const char *name, gids_dtype *out);

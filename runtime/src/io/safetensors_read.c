@@ -176,7 +176,7 @@ static gids_status check_bools(const gids_safetensors *out, const char *path) {
             GIDS_FAIL(GIDS_EFORMAT,
                       "safetensors: '%s': tensor '%s' (BOOL) holds byte %u at element %lld; "
                       "BOOL bytes must be 0 or 1",
-                      path, st_controls_escaped(out->names[i], shown, sizeof shown), (unsigned)b[k],
+                      path, gids_printable(out->names[i], shown, sizeof shown), (unsigned)b[k],
                       (long long)k);
         }
     }

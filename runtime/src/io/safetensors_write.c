@@ -179,10 +179,11 @@ static gids_status check_args(const char *path, int64_t n, const char *const *na
             GIDS_FAIL(GIDS_EINVAL,
                       "safetensors save '%s': tensor name '%s' is invalid (names must be "
                       "non-empty and not __metadata__)",
-                      path, names[i]);
+                      path, ST_SHOWN(names[i]));
         const gids_tensor *t = tensors[i];
         if (t == NULL)
-            GIDS_FAIL(GIDS_EINVAL, "safetensors save '%s': tensor '%s' is NULL", path, names[i]);
+            GIDS_FAIL(GIDS_EINVAL, "safetensors save '%s': tensor '%s' is NULL", path,
+                      ST_SHOWN(names[i]));
         int64_t bad = st_utf8_invalid_at(names[i]);
         char shown[200];
         if (bad >= 0)
@@ -191,12 +192,13 @@ static gids_status check_args(const char *path, int64_t n, const char *const *na
                       path, escaped(names[i], shown, sizeof shown), (long long)bad);
         if (gids_safetensors_dtype_name(t->dtype) == NULL)
             GIDS_FAIL(GIDS_EDTYPE, "safetensors save '%s': tensor '%s' has dtype %s", path,
-                      names[i], gids_dtype_name(t->dtype));
+                      ST_SHOWN(names[i]), gids_dtype_name(t->dtype));
     }
     const char *dup;
     GIDS_TRY(find_duplicate(path, names, n, &dup));
     if (dup != NULL)
-        GIDS_FAIL(GIDS_EINVAL, "safetensors save '%s': tensor name '%s' given twice", path, dup);
+        GIDS_FAIL(GIDS_EINVAL, "safetensors save '%s': tensor name '%s' given twice", path,
+                  ST_SHOWN(dup));
     for (int64_t i = 0; i < nmeta; i++) {
         if (mk[i] == NULL || mv[i] == NULL)
             GIDS_FAIL(GIDS_EINVAL, "safetensors save '%s': metadata entry %lld is NULL", path,
@@ -211,17 +213,18 @@ static gids_status check_args(const char *path, int64_t n, const char *const *na
             GIDS_FAIL(
                 GIDS_EINVAL,
                 "safetensors save '%s': metadata value of '%s' is not valid UTF-8 (byte %lld)",
-                path, mk[i], (long long)bv);
+                path, ST_SHOWN(mk[i]), (long long)bv);
     }
     GIDS_TRY(find_duplicate(path, mk, nmeta, &dup));
     if (dup != NULL)
-        GIDS_FAIL(GIDS_EINVAL, "safetensors save '%s': metadata key '%s' given twice", path, dup);
+        GIDS_FAIL(GIDS_EINVAL, "safetensors save '%s': metadata key '%s' given twice", path,
+                  ST_SHOWN(dup));
     return GIDS_OK;
 }
 
 /* "__metadata__" is written when there are pairs or when the caller passed an empty key array
  * (mk != NULL): Python's save_file(metadata={}) writes "__metadata__":{}, metadata=None none. */
-static gids_status build_header(sbuf *b, item *items, int64_t n, int64_t nmeta,
+static gids_status build_header(sbuf *b, const char *path, item *items, int64_t n, int64_t nmeta,
                                 const char *const *mk, const char *const *mv) {
     puts_(b, "{");
     bool first = true;
@@ -256,13 +259,13 @@ static gids_status build_header(sbuf *b, item *items, int64_t n, int64_t nmeta,
     }
     puts_(b, "}");
     while (b->n % 8) puts_(b, " ");
-    if (b->oom) GIDS_FAIL(GIDS_ENOMEM, "safetensors save: out of memory for the header");
+    if (b->oom) GIDS_FAIL(GIDS_ENOMEM, "safetensors save '%s': out of memory for the header", path);
     /* a file every reader (this one and the Python package) would refuse is not written */
     if (b->n > GIDS_SAFETENSORS_MAX_HEADER)
         GIDS_FAIL(GIDS_EINVAL,
-                  "safetensors save: the header would be %zu bytes, over the format's limit of %d "
-                  "(metadata too large: keep large values in tensors or beside the file)",
-                  b->n, GIDS_SAFETENSORS_MAX_HEADER);
+                  "safetensors save '%s': the header would be %zu bytes, over the format's limit "
+                  "of %d (metadata too large: keep large values in tensors or beside the file)",
+                  path, b->n, GIDS_SAFETENSORS_MAX_HEADER);
     return GIDS_OK;
 }
 
@@ -325,7 +328,7 @@ gids_status gids_safetensors_save(const char *path, int64_t n, const char *const
     sbuf hdr = {0};
     if (s == GIDS_OK) {
         qsort(items, (size_t)n, sizeof *items, by_alignment_then_name);
-        s = build_header(&hdr, items, n, nmeta, mk, mv);
+        s = build_header(&hdr, path, items, n, nmeta, mk, mv);
     }
     if (s == GIDS_OK) s = write_file(path, &hdr, items, n);
     free(hdr.p);

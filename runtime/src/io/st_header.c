@@ -30,7 +30,7 @@ static void line_col(const cursor *c, const char *at, int *line, int *col) {
     }
 }
 
-const char *st_controls_escaped(const char *in, char *out, size_t cap) {
+const char *gids_printable(const char *in, char *out, size_t cap) {
     size_t o = 0;
     const unsigned char *q = (const unsigned char *)in, *end = q + strlen(in);
     while (q < end) {
@@ -60,7 +60,7 @@ const char *st_controls_escaped(const char *in, char *out, size_t cap) {
         line_col((c), (at), &line_, &col_);                                                        \
         snprintf(what_, sizeof what_, __VA_ARGS__);                                                \
         GIDS_FAIL(GIDS_EFORMAT, "safetensors: '%s': header line %d, column %d: %s", (c)->path,     \
-                  line_, col_, st_controls_escaped(what_, shown_, sizeof shown_));                 \
+                  line_, col_, gids_printable(what_, shown_, sizeof shown_));                      \
     } while (0)
 
 static void skip_ws(cursor *c) {
@@ -425,7 +425,7 @@ static gids_status parse_tensor(cursor *c, st_entry *e) {
             bool ok = st_dtype_parse(dt, &e->dtype);
             if (!ok) {
                 char shown[64];
-                st_controls_escaped(dt, shown, sizeof shown);
+                gids_printable(dt, shown, sizeof shown);
                 free(dt);
                 BAD_AT(c, vat,
                        "tensor '%s' has dtype \"%s\" (supported: F32 F64 I64 I32 U8 BOOL F16 BF16)",
@@ -466,7 +466,7 @@ static gids_status parse_tensor(cursor *c, st_entry *e) {
             have_offsets = true;
         } else {
             char shown[64];
-            st_controls_escaped(key, shown, sizeof shown);
+            gids_printable(key, shown, sizeof shown);
             bool dup = strcmp(key, "dtype") == 0 || strcmp(key, "shape") == 0 ||
                        strcmp(key, "data_offsets") == 0;
             free(key);
