@@ -189,8 +189,10 @@ describe("GATClassifier steps", function()
     graphids.manual_seed(11)
     local m = models.GATClassifier(small("gat", { dropout = 0.0 }))
     local b = graphs.batch({ num_ids = NUM_IDS })
-    local opt, sched = m:configure_optimizers({ max_epochs = 10 })
+    -- (the trainer's opts: the per-epoch cosine takes the fit's steps and has no use for them)
+    local opt, sched = m:configure_optimizers({ max_epochs = 10, estimated_stepping_batches = 150 })
     assert.is_not_nil(sched)
+    assert.equal(10, sched.T_max)
     local first, last
     for i = 1, 15 do
       opt:zero_grad()

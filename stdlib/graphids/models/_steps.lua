@@ -80,7 +80,9 @@ end
 -- trains with the student) and CosineAnnealingLR(T_max = max_epochs) when opts.max_epochs is
 -- given (stepped once per epoch).
 function S.adam_cosine(model, opts)
-  local o = U.options("configure_optimizers", opts, { max_epochs = U.NONE }, 2)
+  -- (the trainer passes estimated_stepping_batches too: a per-epoch cosine has no use for it)
+  local o = U.options("configure_optimizers", opts, { max_epochs = U.NONE,
+    estimated_stepping_batches = U.NONE }, 2)
   local opt = optim.Adam(model:parameters(), { lr = model.hp.lr,
     weight_decay = model.hp.weight_decay })
   local sched

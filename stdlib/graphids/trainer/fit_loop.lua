@@ -50,6 +50,15 @@ return function(Trainer, h)
     return LO.batches(self.limit_train_batches, length, "limit_train_batches")
   end
 
+  -- The optimizer steps of the whole fit (Lightning's trainer.estimated_stepping_batches, what
+  -- a per-step schedule is sized by): every epoch runs the batches of _train_batches_of_epoch,
+  -- whose loaders keep one length across epochs.  nil when an epoch's batches are not known (a
+  -- loader without a length and no count limit).  Early stopping and max_time may end the fit
+  -- sooner; a resumed fit counts from its first epoch too.
+  function Trainer:_estimated_stepping_batches()
+    return LO.stepping_batches(self:_train_batches_of_epoch(), self.max_epochs, self.accumulate_grad_batches)
+  end
+
   -- The gradients of one batch's loss, summed into those of its group (Lightning divides each
   -- loss by accumulate_grad_batches, so a full group's step sees the mean of its batches'
   -- gradients), with the logged values read once the backward is queued.  Without a scaler,

@@ -9,8 +9,9 @@
 --
 -- The model implements the step API (docs/models.md): training_step(batch, ctx) -> loss, logs;
 -- validation_step(batch, ctx) -> logs; test_step / predict_step(batch, ctx) -> per-graph
--- tensors; configure_optimizers({max_epochs}) -> optimizer[, scheduler or Lightning's scheduler
--- config {scheduler =, interval = "epoch" | "step", ...}: trainer/scheduler_config.lua];
+-- tensors; configure_optimizers({max_epochs, estimated_stepping_batches}) -> optimizer[, scheduler
+-- or Lightning's scheduler config {scheduler =, interval = "epoch" | "step", ...}:
+-- trainer/scheduler_config.lua];
 -- class_path, hparams().
 -- The data module: setup(), train_batches() (iterator from its saved position), next_epoch(),
 -- val_loader():iter(), test_loaders() (name, loader pairs), state_dict(), load_state_dict().
@@ -600,7 +601,11 @@ function Trainer:fit(model, datamodule, opts)
   local resume = o.ckpt_path and load_checked(o.ckpt_path, model, datamodule, "fit") or nil
   self.model, self.datamodule = model, datamodule
   Device.model(model, self.device)
-  local opt, sched = model:configure_optimizers({ max_epochs = self.max_epochs })
+  -- (from the data module's train_loader(), set up above: Lightning's users size a per-step
+  -- schedule by it.  A loop option that cannot be met, a fraction of no batch, is named here)
+  self.estimated_stepping_batches = self:_estimated_stepping_batches()
+  local opt, sched = model:configure_optimizers({ max_epochs = self.max_epochs,
+    estimated_stepping_batches = self.estimated_stepping_batches })
   if opt == nil then
     error("Trainer:fit: configure_optimizers() returned no optimizer", 0)
   end

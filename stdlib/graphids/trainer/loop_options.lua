@@ -5,6 +5,7 @@
 --   local LO = require "graphids.trainer.loop_options"
 --   local o = LO.normalize(opts)                  -- raises "Trainer: <option> must be ..."
 --   local n = LO.batches(o.limit_train_batches, #loader, "limit_train_batches")
+--   local steps = LO.stepping_batches(n, max_epochs, o.accumulate_grad_batches)
 -- The semantics are Lightning 2.x's (docs/trainer.md, "Loop options").
 local U = require "graphids.nn._util"
 
@@ -84,6 +85,17 @@ function M.batches(lim, length, name)
       "of them, or a number of batches", name, tostring(lim), length, length), 0)
   end
   return n
+end
+
+-- Lightning's estimated_stepping_batches: the optimizer steps a fit takes when all its epochs
+-- run, given the training batches of one epoch (what M.batches gives; nil: not known, and so
+-- is the result).  An epoch's last group steps however short (docs/trainer.md, "Loop
+-- options"), so an epoch takes ceil(batches / accumulate) steps.  max_epochs = 0 counts one
+-- epoch, as Lightning's max(max_epochs, 1): a schedule sized by it needs a length >= 1
+-- (OneCycleLR's total_steps) even for a fit that trains nothing.
+function M.stepping_batches(per_epoch, max_epochs, accumulate)
+  if per_epoch == nil then return nil end
+  return math.max(max_epochs, 1) * ((per_epoch + accumulate - 1) // accumulate)
 end
 
 return M
