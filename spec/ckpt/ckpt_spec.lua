@@ -8,6 +8,7 @@ local ckpt = require "graphids.ckpt"
 local skip = require "skip"
 local tiny = require "trainer.support.tiny"
 local proc = require "trainer.support.proc"
+local err_of = require("specenv").err_of
 
 local function model_and_opt()
   local m = tiny.MLP { in_dim = 3, hidden = 5, seed = 2, noise = 0 }
@@ -553,6 +554,36 @@ describe("graphids.ckpt", function()
       local other = config({ dims = json.array({ 4 }), k = 2 })
       assert.error_matches(function() ckpt.check_compat(path, other) end,
         'id_encoder_kwargs: checkpoint {"dims":%[%],"k":2}, config {"dims":%[4%],"k":2}')
+    end)
+
+    it("refuses a vocabulary digest asked for that the checkpoint does not record", function()
+      -- written without hyper-parameters (or with some, but no digest): nothing to compare the
+      -- caller's digest with, so a pass would claim a match nothing showed
+      local m, opt = model_and_opt()
+      local bare = gio.join(dir, "bare.safetensors")
+      ckpt.save(bare, { model = m:state_dict(), optimizer = opt:state_dict(), epoch = 3 })
+      local nodigest = gio.join(dir, "nodigest.safetensors")
+      ckpt.save(nodigest, { model = m:state_dict(), class_path = m.class_path,
+        hyper_parameters = m:hparams() })
+      local fresh = tiny.MLP { in_dim = 3, hidden = 5 }
+      for _, path in ipairs({ bare, nodigest }) do
+        local err = err_of(ckpt.check_compat, path, fresh, { vocab_digest = "abc" })
+        assert.equal(string.format("checkpoint '%s' is not compatible with the model spec.trainer.TinyMLP " ..
+          "(1 mismatch):\n  vocab_digest: the checkpoint records none, the caller expects abc; it cannot " ..
+          "be shown to hold the same vocabulary\nRe-train or point at a compatible checkpoint.", path), err)
+        -- asked for nothing, it compares nothing (the rest of the guard still runs)
+        assert.equal(path, ckpt.check_compat(path, fresh).path)
+      end
+      -- a target whose hyper-parameters carry the digest expects it just the same
+      local withd = tiny.MLP { in_dim = 3, hidden = 5 }
+      local hparams = withd.hparams
+      rawset(withd, "hparams", function(self)
+        local hp = hparams(self)
+        hp.vocab_digest = "abc"
+        return hp
+      end)
+      assert.matches("vocab_digest: the checkpoint records none, model expects abc",
+        err_of(ckpt.check_compat, nodigest, withd))
     end)
 
     it("checks a resolved config's model section (shapes when it can be built)", function()

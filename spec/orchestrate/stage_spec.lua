@@ -782,6 +782,18 @@ describe("graphids.orchestrate.stage", function()
     ok, err = pcall(stage.evaluate, stage.build(wide), wide, { ckpt_path = r.ckpt_file })
     assert.is_false(ok)
     assert.truthy(tostring(err):find("parameter convs.0.", 1, true), err)
+    -- the same weights without the hyper-parameters (another writer's file): the stage verbs
+    -- always record the vocabulary digest, and one that records none cannot be shown to match
+    local bare = gio.join(tmp, "weights_only.safetensors")
+    local weights = {}
+    for k, v in pairs((gio.load_safetensors(r.ckpt_file))) do
+      if k:match("^model%.") then weights[k] = v end
+    end
+    assert(gio.save_safetensors(bare, weights, { format = "pt" }))
+    ok, err = pcall(stage.evaluate, run, r, { ckpt_path = bare })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("vocab_digest: the checkpoint records none, the caller expects " ..
+      run.datamodule.cache.metadata.vocab_digest, 1, true), err)
     assert.is_false(gio.exists(marker))
     assert.equal(before, tiny.snapshot(r.run_dir, true))
     -- the refusals are recorded in the run's trace

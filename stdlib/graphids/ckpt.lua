@@ -778,8 +778,9 @@ end
 
 -- Raises one error listing every mismatch between a checkpoint (a path or a load() result) and
 -- a model or resolved config: class path, IdEncoder class path and kwargs, num_ids, vocabulary
--- digest (opts.vocab_digest, or the target's hparams.vocab_digest) and every parameter's
--- name and shape.  Returns the loaded checkpoint when compatible.
+-- digest (opts.vocab_digest, or the target's hparams.vocab_digest; a checkpoint that records
+-- none while one is expected is a mismatch) and every parameter's name and shape.  Returns the
+-- loaded checkpoint when compatible.
 function M.check_compat(c, target, opts)
   if type(c) == "string" then
     c = M.load(c)
@@ -802,7 +803,16 @@ function M.check_compat(c, target, opts)
     thp.id_encoder_class_path or M.DEFAULT_ID_ENCODER)
   cmp("id_encoder_kwargs", chp.id_encoder_kwargs or {}, thp.id_encoder_kwargs or {})
   cmp("num_ids", chp.num_ids, thp.num_ids)
-  cmp("vocab_digest", chp.vocab_digest, opts.vocab_digest or thp.vocab_digest)
+  local digest = opts.vocab_digest or thp.vocab_digest
+  if digest ~= nil and chp.vocab_digest == nil then
+    -- a digest asked for and none to compare it with: passing would claim a match nothing showed
+    -- (a checkpoint written without hyper-parameters, or from data without a vocabulary)
+    problems[#problems + 1] = string.format("  vocab_digest: the checkpoint records none, %s expects %s; " ..
+      "it cannot be shown to hold the same vocabulary", opts.vocab_digest and "the caller" or t.side,
+      shown(canon(digest)))
+  else
+    cmp("vocab_digest", chp.vocab_digest, digest)
+  end
   if t.shapes then
     local names = {}
     for n in pairs(t.shapes) do

@@ -166,7 +166,7 @@ return function(Trainer, h)
     end
     if datamodule.setup then datamodule:setup() end
     if o.ckpt_path then
-      local c = load_checked(o.ckpt_path, model, datamodule, "test")
+      local c = load_checked(self, o.ckpt_path, model, datamodule, "test")
       model:load_state_dict(c.model)
     end
     Device.model(model, self.device)

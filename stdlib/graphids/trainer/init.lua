@@ -495,13 +495,23 @@ function Trainer:_restore(c)
   self.resumed_from = path
 end
 
--- Loads and checks a checkpoint for model before anything is changed or written.
-local function load_checked(path, model, dm, fname)
+-- Loads and checks a checkpoint for model before anything is changed or written.  One that
+-- records no vocabulary digest (another writer's weights, a fit on data without a vocabulary)
+-- is checked without it, and said: check_compat would refuse the digest it cannot compare, and
+-- testing such a file is allowed (a resume of a weights-only file fails on its missing state).
+local function load_checked(self, path, model, dm, fname)
   if type(path) ~= "string" then
     error(string.format("Trainer:%s: ckpt_path must be a string, got %s", fname, type(path)), 0)
   end
   local c = ckpt.load(path)
-  ckpt.check_compat(c, model, { vocab_digest = vocab_digest(dm) })
+  local digest = vocab_digest(dm)
+  local hp = type(c.hyper_parameters) == "table" and c.hyper_parameters or {}
+  if digest ~= nil and hp.vocab_digest == nil then
+    self:warn(string.format("checkpoint '%s' records no vocabulary digest; its vocabulary cannot be " ..
+      "checked against the data's (%s), only its class and shapes are", path, digest))
+    digest = nil
+  end
+  ckpt.check_compat(c, model, { vocab_digest = digest })
   return c
 end
 
@@ -598,7 +608,7 @@ function Trainer:fit(model, datamodule, opts)
       "make a new Trainer (with new callbacks), or resume with ckpt_path", 2)
   end
   if datamodule.setup then datamodule:setup() end
-  local resume = o.ckpt_path and load_checked(o.ckpt_path, model, datamodule, "fit") or nil
+  local resume = o.ckpt_path and load_checked(self, o.ckpt_path, model, datamodule, "fit") or nil
   self.model, self.datamodule = model, datamodule
   Device.model(model, self.device)
   -- (from the data module's train_loader(), set up above: Lightning's users size a per-step
