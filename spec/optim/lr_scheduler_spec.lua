@@ -259,6 +259,16 @@ describe("graphids.optim.lr_scheduler", function()
       sched.CosineAnnealingLR(sgd(0.1), 3):state_dict())
   end)
 
+  it("takes a trailing nil as no options table, as the optimizers do", function()
+    local opt = sgd(0.1)
+    h.near(lrs(sched.StepLR(opt, 2, nil), 2), { 0.1, 0.1, 0.01 }, TOL)
+    assert.equal(10, sched.ReduceLROnPlateau(sgd(0.1), nil).patience)
+    assert.equal(10, sched.ReduceLROnPlateau(sgd(0.1), nil, nil).patience)
+    assert.equal(3, sched.CosineAnnealingLR(sgd(0.1), 3, nil).T_max)
+    h.errors("StepLR: missing argument 'step_size'", sched.StepLR, sgd(0.1), nil)
+    h.errors("StepLR: too many positional arguments", sched.StepLR, sgd(0.1), 2, nil, {})
+  end)
+
   it("refuses a state dict value of the wrong type or range before installing anything", function()
     local makers = {
       function(o) return sched.StepLR(o, 2) end,

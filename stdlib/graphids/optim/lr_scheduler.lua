@@ -36,6 +36,9 @@ local LIST_ARGS = { milestones = true, schedulers = true, lr_lambda = true, max_
 -- positionally or in the trailing options table, `optional` names only in the table.
 local function read_args(name, required, optional, ...)
   local a = table.pack(...)
+  -- a trailing nil is no argument (StepLR(opt, 5, nil): an options variable left nil), as the
+  -- optimizers take a nil options table; counted, it read as one positional argument too many
+  while a.n > 0 and a[a.n] == nil do a.n = a.n - 1 end
   local vals, npos, opts = {}, 0, nil
   for i = 1, a.n do
     local v = a[i]
