@@ -178,6 +178,31 @@ describe("graphids.callbacks", function()
         "option 'check_finite' must be a boolean")
     end)
 
+    it("starts from Lightning's best (inf, -inf): an infinite first value is no improvement", function()
+      -- (check_finite = false: without a best yet, inf (min) or -inf (max) counted as one, and
+      -- patience 1 never stopped on {inf, 5, 4}; Lightning stops at the first epoch)
+      for _, mode in ipairs({ "min", "max" }) do
+        local sign = mode == "min" and 1 or -1
+        local c, t = cb.EarlyStopping { mode = mode, patience = 1, check_finite = false }, fake(dir)
+        run_epochs(c, t, "val_loss", { sign * math.huge })
+        assert.is_true(t.should_stop)
+        assert.equal(0, c.stopped_epoch)
+        assert.equal(1, c.wait_count)
+        assert.is_nil(c.best_score)
+        local c2, t2 = cb.EarlyStopping { mode = mode, patience = 2, check_finite = false }, fake(dir)
+        run_epochs(c2, t2, "val_loss", { sign * math.huge, sign * 5, sign * 4 })
+        assert.is_false(t2.should_stop)
+        assert.equal(sign * 4, c2.best_score)
+        assert.equal(0, c2.wait_count)
+      end
+      -- the opposite infinity is the best there can be: nothing beats it afterwards
+      local c, t = cb.EarlyStopping { patience = 2, check_finite = false }, fake(dir)
+      run_epochs(c, t, "val_loss", { -math.huge, 5, 4 })
+      assert.is_true(t.should_stop)
+      assert.equal(-math.huge, c.best_score)
+      assert.equal(2, c.stopped_epoch)
+    end)
+
     it("takes a NaN for no improvement, and stops on it at once with check_finite", function()
       -- (a callback can put a NaN into callback_metrics; the trainer refuses only logged ones)
       local warned = {}

@@ -3,7 +3,8 @@
 --   cb.EarlyStopping{monitor = "val_loss", mode = "min", patience = 100, min_delta = 0}
 -- Improvement is strict (min: v < best - min_delta; max: v > best + min_delta); with
 -- check_finite (default true, as Lightning) an infinite or NaN value stops the fit at once;
--- without it a NaN never counts as an improvement.  The counter,
+-- without it a NaN never counts as an improvement, and the best starts at Lightning's inf (min) /
+-- -inf (max), so an infinite first value counts patience.  The counter,
 -- the best score and the stop decision are resume state, so a resumed run stops at the same
 -- epoch as an uninterrupted one (the reference restarted the counter).  patience counts the
 -- epochs that report the metric: with check_val_every_n_epoch = n, validations, not epochs.
@@ -37,8 +38,7 @@ function EarlyStopping:on_train_epoch_end(trainer)
   if trainer.fast_dev_run then return end
   local v = Callback.monitored_if_validated("EarlyStopping", trainer, self.monitor)
   if v == nil then return end
-  local nan = v ~= v
-  if self.check_finite and (nan or v == math.huge or v == -math.huge) then
+  if self.check_finite and (v ~= v or v == math.huge or v == -math.huge) then
     -- (Lightning's check_finite: a diverged metric stops the fit now, not after `patience`
     -- more epochs of it.  A NaN gets here although the trainer refuses a logged one: a
     -- callback may put it into callback_metrics, and an epoch mean of +inf and -inf is NaN)
@@ -48,17 +48,17 @@ function EarlyStopping:on_train_epoch_end(trainer)
       self.monitor, tostring(v), trainer.epoch))
     return
   end
+  -- No best yet is Lightning's starting best, inf (min) or -inf (max): an infinite first value
+  -- (check_finite = false) does not beat it and counts patience, as there.  A NaN compares
+  -- false with anything, so it is never an improvement (taken as the first best, every later
+  -- value would compare false against it and the fit would stop after `patience`).
+  local best = self.best_score
+  if best == nil then best = self.mode == "min" and math.huge or -math.huge end
   local better
-  if nan then
-    -- (never an improvement, as Lightning's comparison with NaN: taken as the first best, every
-    -- later value would compare false against it and the fit would stop after `patience`)
-    better = false
-  elseif self.best_score == nil then
-    better = true
-  elseif self.mode == "min" then
-    better = v < self.best_score - self.min_delta
+  if self.mode == "min" then
+    better = v < best - self.min_delta
   else
-    better = v > self.best_score + self.min_delta
+    better = v > best + self.min_delta
   end
   if better then
     self.best_score, self.wait_count = v, 0
