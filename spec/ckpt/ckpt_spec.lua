@@ -1,5 +1,5 @@
 -- ckpt_spec.lua -- graphids.ckpt: contents round trip, byte-identical files, sidecars (verify,
--- mismatch, mid-protocol states), stale leftovers, markers, the compatibility guard, and
+-- mismatch, mid-protocol states), stale leftovers, removal, markers, the compatibility guard, and
 -- reading by Python's safetensors package.
 local graphids = require "graphids"
 local optim = require "graphids.optim"
@@ -464,6 +464,23 @@ describe("graphids.ckpt", function()
     end
     assert.equal(2, ckpt.remove_stale(dir))
     assert.same({ ".keep", "last.safetensors", "notes.tmp-1-2" }, gio.list_dir(dir))
+  end)
+
+  it("removes a checkpoint with its sidecar, a sidecar left alone, and only the link of a link", function()
+    local a, b = gio.join(dir, "a.safetensors"), gio.join(dir, "b.safetensors")
+    ckpt.save(a, { model = { w = graphids.zeros(2) } })
+    ckpt.save(b, { model = { w = graphids.ones(2) } })
+    assert.is_true(ckpt.remove(a))
+    assert.same({ "b.safetensors", "b.safetensors.sha256" }, gio.list_dir(dir))
+    os.remove(b) -- (a kill between the two removals leaves the sidecar)
+    assert.is_true(ckpt.remove(b))
+    assert.same({}, gio.list_dir(dir))
+    ckpt.save(a, { model = { w = graphids.zeros(2) } })
+    local link = gio.join(dir, "link.safetensors")
+    assert(os.execute("ln -s a.safetensors " .. proc.q(link)))
+    assert.is_true(ckpt.remove(link))
+    assert.same({ "a.safetensors", "a.safetensors.sha256" }, gio.list_dir(dir))
+    assert.equal("verified", ckpt.load(a).sidecar)
   end)
 
   it("creates empty markers durably", function()

@@ -145,8 +145,14 @@ describe("graphids.callbacks", function()
     it("refuses bad options", function()
       assert.error_matches(function() cb.ModelCheckpoint { mode = "best" } end, "mode must be 'min' or 'max'")
       assert.error_matches(function() cb.ModelCheckpoint { monitr = "x" } end, "monitr")
-      assert.error_matches(function() cb.ModelCheckpoint { filename = "m-{epoch:02d}" } end,
-        "filename templates such as '{epoch}' are not supported")
+      assert.error_matches(function() cb.ModelCheckpoint { filename = "m-{epoch:x}" } end,
+        "filename template 'm%-{epoch:x}': the format spec 'x' of 'epoch' is not supported")
+      assert.error_matches(function() cb.ModelCheckpoint { filename = "runs/best" } end,
+        "filename must name a file in dirpath, without '/', got runs/best")
+      assert.error_matches(function() cb.ModelCheckpoint { save_top_k = -2 } end,
+        "save_top_k must be an integer >= %-1, got %-2")
+      assert.error_matches(function() cb.ModelCheckpoint { every_n_epochs = 1.5 } end,
+        "every_n_epochs must be an integer >= 0, got 1.5")
     end)
   end)
 

@@ -6,7 +6,9 @@
 -- each kill every checkpoint on disk must load and verify (never torn), and a finished run
 -- leaves no temp or pending files.  Two children: the tiny MLP (six trials; set
 -- GRAPHIDS_SIGKILL_TRIALS for a longer hunt) and the GAT classifier on simulated CAN windows
--- through GraphDataModule (two trials, one kill each).
+-- through GraphDataModule (two trials, one kill each).  A third child keeps the two best
+-- checkpoints under a filename template (save_top_k = 2): its whole checkpoint folder must equal
+-- the uninterrupted run's, no file that dropped out left and none kept lost.
 local gio = require "graphids.io"
 local json = require "graphids.json"
 local ckpt = require "graphids.ckpt"
@@ -21,17 +23,34 @@ local function now()
   return require("graphids").clock()
 end
 
+-- The checkpoint folder's files (sidecars included), sorted.
+local function checkpoint_files(dir)
+  local out = {}
+  for _, e in ipairs(gio.list_dir(gio.join(dir, "checkpoints")) or {}) do
+    if not e:match("^%.") then out[#out + 1] = "checkpoints/" .. e end
+  end
+  table.sort(out)
+  return out
+end
+
 -- Runs the uninterrupted reference, then `trials` killed-and-resumed runs; returns the
--- reference's final metrics.  child_args(dir) gives the child's arguments.
-local function check_trials(dirs, child_args, trials, max_kills)
+-- reference's final metrics.  child_args(dir) gives the child's arguments.  With whole_folder
+-- the reference's whole checkpoint folder is compared (and must be all there is), not the best
+-- and last files alone.
+local function check_trials(dirs, child_args, trials, max_kills, whole_folder)
   local ref = proc.tmpdir()
   dirs[#dirs + 1] = ref
   local t0 = now()
   local _, err, rc = proc.run(child_args(ref))
   local span = now() - t0
   assert.equal(0, rc, err)
+  local files = FILES
+  if whole_folder then
+    files = { "final.safetensors", "final_metrics.json", ".train_complete",
+      table.unpack(checkpoint_files(ref)) }
+  end
   local want = {}
-  for _, f in ipairs(FILES) do
+  for _, f in ipairs(files) do
     want[f] = assert(proc.slurp(gio.join(ref, f)), "reference run did not write " .. f)
   end
   local mid_run, trial = 0, 0
@@ -51,9 +70,9 @@ local function check_trials(dirs, child_args, trials, max_kills)
         mid_run = mid_run + 1
       end
       -- Never torn: whatever is on disk loads and matches its sidecar.
-      for _, name in ipairs({ "best_model", "last" }) do
-        local p = gio.join(d, "checkpoints", name .. ".safetensors")
-        if gio.exists(p) then
+      for _, f in ipairs(checkpoint_files(d)) do
+        local p = gio.join(d, f)
+        if f:match("%.safetensors$") then
           local ok, e = pcall(ckpt.load, p)
           assert(ok, string.format("trial %d, kill %d: %s", trial, kill, tostring(e)))
         end
@@ -61,9 +80,14 @@ local function check_trials(dirs, child_args, trials, max_kills)
     end
     local _, e2, rc2 = proc.run(child_args(d))
     assert.equal(0, rc2, e2)
-    for _, f in ipairs(FILES) do
+    for _, f in ipairs(files) do
       local got = proc.slurp(gio.join(d, f))
       assert(got == want[f], string.format("trial %d: %s differs from the uninterrupted run", trial, f))
+    end
+    if whole_folder then
+      local got = checkpoint_files(d)
+      assert(#got == #files - 3, string.format("trial %d: the checkpoint folder holds %s; the " ..
+        "uninterrupted run's: %s", trial, table.concat(got, " "), table.concat(checkpoint_files(ref), " ")))
     end
     for _, e in ipairs(gio.list_dir(gio.join(d, "checkpoints"))) do
       assert(e == ".lock" or not e:match("^%."), "trial " .. trial .. " left " .. e)
@@ -87,6 +111,12 @@ describe("exact resume after SIGKILL", function()
     local trials = math.tointeger(tonumber(os.getenv("GRAPHIDS_SIGKILL_TRIALS") or "6"))
     local final = check_trials(dirs, function(d) return { "run", CHILD, d } end, trials, 2)
     assert.is_true(final.should_stop, "the reference run should stop early (early stopping)")
+  end)
+
+  it("does so keeping the 2 best under a filename template (save_top_k = 2)", function()
+    math.randomseed(20260311)
+    local trials = math.tointeger(tonumber(os.getenv("GRAPHIDS_SIGKILL_TRIALS") or "6"))
+    check_trials(dirs, function(d) return { "run", CHILD, d, "14", "3", "topk" } end, trials, 2, true)
   end)
 
   it("does so for the GAT classifier on CAN windows (GraphDataModule position, dropout RNG)", function()

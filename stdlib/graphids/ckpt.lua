@@ -242,6 +242,19 @@ function M.settle(path)
   return true
 end
 
+-- Removes the checkpoint at path and its sidecar: the file first, since a sidecar without its
+-- file is never read, while a file without its sidecar would load unverified.  A path that is a
+-- symbolic link loses the link only (the sidecar belongs to the file it leads to).  Returns
+-- true, or nil and why the file could not be removed.
+function M.remove(path)
+  local link = gio.resolve_links(path) ~= path
+  local side = M.sidecar_path(path)
+  local ok, err = os.remove(path)
+  if not ok and gio.exists(path) then return nil, err end
+  if not link then os.remove(side) end
+  return true
+end
+
 -- An empty marker file, created durably (temp file, fsync, rename, fsync of the directory).
 function M.touch_marker(path)
   local ok, err = gio.atomic_write(path, "")

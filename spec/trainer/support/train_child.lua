@@ -1,8 +1,9 @@
 -- spec/trainer/support/train_child.lua -- a training run the SIGKILL spec starts, kills and
 -- resumes:
 --   graphids run spec/trainer/support/train_child.lua RUN_DIR [MAX_EPOCHS] [PATIENCE] [KIND] [LAKE]
--- KIND "tiny" (default): the spec-local MLP and in-memory data; "gat": the GAT classifier on
--- simulated CAN windows (GraphDataModule, cache under LAKE).  Resumes from
+-- KIND "tiny" (default): the spec-local MLP and in-memory data; "topk": the same, its
+-- ModelCheckpoint keeping the 2 best under a Lightning filename template; "gat": the GAT
+-- classifier on simulated CAN windows (GraphDataModule, cache under LAKE).  Resumes from
 -- RUN_DIR/checkpoints/last.safetensors when it exists (as a pipeline does for a checkpoint
 -- without .train_complete), else starts fresh.  At the end it writes RUN_DIR/final.safetensors
 -- (the weights) and RUN_DIR/final_metrics.json, then .train_complete.
@@ -20,7 +21,7 @@ local patience = math.tointeger(tonumber(args[3] or "3"))
 local kind = args[4] or "tiny"
 
 local model, dm
-if kind == "tiny" then
+if kind == "tiny" or kind == "topk" then
   local tiny = require "trainer.support.tiny"
   model = tiny.MLP { in_dim = 4, hidden = 16, seed = 7, lr = 0.5, noise = 0.3 }
   dm = tiny.DataModule { n = 96, batch_size = 8, seed = 5 }
@@ -36,14 +37,15 @@ elseif kind == "gat" then
   model = models.GATClassifier { num_ids = dm.num_ids, hidden = 8, heads = 2, num_layers = 2,
     jk_mode = "lstm", fc_layers = 2, embedding_dim = 4, proj_dim = 8, lr = 5e-3, dropout = 0.2 }
 else
-  error("train_child: KIND must be tiny or gat, got " .. kind)
+  error("train_child: KIND must be tiny, topk or gat, got " .. kind)
 end
 
 local trainer = Trainer {
   max_epochs = max_epochs, gradient_clip_val = 1.0, default_root_dir = run_dir, seed = 11,
   progress = "off",
   callbacks = {
-    cb.ModelCheckpoint { monitor = "val_loss", mode = "min" },
+    kind == "topk" and cb.ModelCheckpoint { monitor = "val_loss", mode = "min", save_top_k = 2,
+      filename = "{epoch:02d}-{val_loss:.4f}" } or cb.ModelCheckpoint { monitor = "val_loss", mode = "min" },
     cb.EarlyStopping { monitor = "val_loss", mode = "min", patience = patience },
     cb.LearningRateMonitor(),
   },

@@ -140,17 +140,22 @@ function Callback.check_mode(name, mode)
   end
 end
 
+-- The names of this epoch's metrics, sorted, as an error lists them ("nothing" for none).
+function Callback.logged_names(trainer)
+  local keys = {}
+  for k in pairs(trainer.callback_metrics) do
+    keys[#keys + 1] = k
+  end
+  table.sort(keys)
+  return #keys > 0 and table.concat(keys, ", ") or "nothing"
+end
+
 -- The monitored value of this epoch; a missing one raises listing what was logged.
 function Callback.monitored(name, trainer, monitor)
   local v = trainer.callback_metrics[monitor]
   if v == nil then
-    local keys = {}
-    for k in pairs(trainer.callback_metrics) do
-      keys[#keys + 1] = k
-    end
-    table.sort(keys)
     error(string.format("%s: monitored metric '%s' was not logged this epoch (logged: %s)", name,
-      monitor, #keys > 0 and table.concat(keys, ", ") or "nothing"), 0)
+      monitor, Callback.logged_names(trainer)), 0)
   end
   return v
 end

@@ -61,8 +61,19 @@ local function best(trainer, fname)
       "pass the checkpoint's path", fname, cb and "it has no dirpath and the Trainer no default_root_dir" or
       "the Trainer has none"), 0)
   end
-  -- (before a fit has set its dirpath, the callback's file in the folder it would take)
-  local p = cb.dirpath and cb:best_model_path() or gio.join(dir, cb.filename .. ".safetensors")
+  -- (before a fit has set its dirpath, the callback's file in the folder it would take; a
+  -- template's or a top-k's best is known from its state only, so there is none before a fit)
+  local p
+  if cb.dirpath then
+    p = cb:best_model_path()
+  elseif not cb.topk then
+    p = gio.join(dir, cb.filename .. ".safetensors")
+  end
+  if p == nil then
+    error(string.format('Trainer:%s: ckpt_path = "best": %s; fit first, or pass the checkpoint\'s path',
+      fname, cb.save_top_k == 0 and "its ModelCheckpoint keeps no best file (save_top_k = 0)" or
+      "its ModelCheckpoint has kept no file yet in " .. dir), 0)
+  end
   if not gio.exists(p) then
     error(string.format('Trainer:%s: ckpt_path = "best": there is no best checkpoint %s yet (no epoch ' ..
       "has been judged best in that folder); fit first, or pass the checkpoint's path", fname, p), 0)

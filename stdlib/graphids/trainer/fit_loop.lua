@@ -236,7 +236,7 @@ return function(Trainer, h)
   -- (c.monitors), then the checkpoint callbacks, so the files they write hold this epoch's
   -- early-stopping state.  Every checkpoint callback judges the epoch before any of them writes:
   -- a file one writes holds the others' state of this epoch, as the files of an uninterrupted
-  -- run do.
+  -- run do; and none removes a file (save_top_k) before all have committed the epoch.
   -- Until the checkpoint callbacks' turn the epoch is not judged (the monitors' best, patience
   -- and stop flag are the previous epoch's, and a later callback may still change the model or
   -- the metrics): a checkpoint saved then (a callback's on_train_epoch_end) would resume past an
@@ -256,6 +256,12 @@ return function(Trainer, h)
     self._judging = false
     for _, c in ipairs(cbs) do
       if c.is_checkpoint then c:on_train_epoch_end(self) end
+    end
+    -- a kept file that dropped out of a callback's top k goes only once every checkpoint
+    -- callback has written its `last`: a run killed before then resumes from a `last` whose
+    -- state lists it, and finds it there
+    for _, c in ipairs(cbs) do
+      if c.is_checkpoint and c.remove_dropped then c:remove_dropped(self) end
     end
   end
 
