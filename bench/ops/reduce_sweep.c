@@ -1,6 +1,7 @@
 /* reduce_sweep.c -- the CPU reductions, layer_norm, cumsum and argmax on 1M-element f32
- * inputs of several shapes, timed at the C level (no Lua garbage between calls): each row is
- * the median and the best of REPS calls after three warm-up calls, in microseconds.
+ * inputs of several shapes, and the other ops the docs compare with PyTorch (exp, log, pow,
+ * index_select), timed at the C level (no Lua garbage between calls): each row is the median
+ * and the best of REPS calls after three warm-up calls, in microseconds.
  * bench/peer/reduce_sweep.py prints the same rows for PyTorch.
  *
  *   make build/bench/reduce_sweep && OMP_NUM_THREADS=2 build/bench/reduce_sweep [filter]
@@ -35,7 +36,7 @@ static int time_row(const char *name, gids_status (*fn)(const void *), const voi
         if (i >= 0) t[i] = now_() - t0;
     }
     qsort(t, REPS, sizeof *t, cmp_);
-    printf("%-26s best %8.1f median %8.1f us\n", name, t[0] * 1e6, t[REPS / 2] * 1e6);
+    printf("%-30s best %8.1f median %8.1f us\n", name, t[0] * 1e6, t[REPS / 2] * 1e6);
     return 0;
 }
 
@@ -78,6 +79,39 @@ static gids_status cumsum_(const void *p) {
     return st;
 }
 
+typedef struct {
+    gids_unop op;
+    const gids_tensor *x;
+} un_arg;
+
+static gids_status unary_(const void *p) {
+    const un_arg *a = p;
+    gids_tensor *o = NULL;
+    gids_status st = gids_unary(&o, a->op, a->x);
+    gids_tensor_release(o);
+    return st;
+}
+
+static gids_status pow_(const void *p) {
+    gids_tensor *o = NULL;
+    gids_status st = gids_binary_scalar(&o, GIDS_POW, p, gids_scalar_f(2.5), false);
+    gids_tensor_release(o);
+    return st;
+}
+
+typedef struct {
+    const gids_tensor *x, *index;
+    int dim;
+} sel_arg;
+
+static gids_status select_(const void *p) {
+    const sel_arg *a = p;
+    gids_tensor *o = NULL;
+    gids_status st = gids_index_select(&o, a->x, a->dim, a->index);
+    gids_tensor_release(o);
+    return st;
+}
+
 static gids_status argmax_(const void *p) {
     const dim_arg *a = p;
     gids_tensor *o = NULL;
@@ -94,7 +128,8 @@ int main(int argc, char **argv) {
             sw[2] = {10, 100000}, sc[3] = {100, 100, 100}, sn[3] = {1000, 100, 10}, d1000 = 1000,
             d128 = 128;
     gids_tensor *v = NULL, *x = NULL, *h = NULL, *z = NULL, *q = NULL, *w = NULL, *b = NULL,
-                *w2 = NULL, *b2 = NULL, *c = NULL, *n = NULL, *v64 = NULL, *h64 = NULL, *vb = NULL;
+                *w2 = NULL, *b2 = NULL, *c = NULL, *n = NULL, *v64 = NULL, *h64 = NULL, *vb = NULL,
+                *va = NULL, *vp = NULL, *ix = NULL;
     if (gids_randn(&v, &g, GIDS_F32, 1, s1) != GIDS_OK ||
         gids_randn(&x, &g, GIDS_F32, 2, sq) != GIDS_OK ||
         gids_randn(&h, &g, GIDS_F32, 2, sh) != GIDS_OK ||
@@ -108,10 +143,16 @@ int main(int argc, char **argv) {
         gids_randn(&n, &g, GIDS_F32, 3, sn) != GIDS_OK ||
         gids_to_dtype(&v64, v, GIDS_F64) != GIDS_OK ||
         gids_to_dtype(&h64, h, GIDS_F64) != GIDS_OK ||
-        gids_binary_scalar(&vb, GIDS_GT, v, gids_scalar_f(0), false) != GIDS_OK) {
+        gids_binary_scalar(&vb, GIDS_GT, v, gids_scalar_f(0), false) != GIDS_OK ||
+        gids_unary(&va, GIDS_ABS, v) != GIDS_OK ||
+        gids_binary_scalar(&vp, GIDS_ADD, va, gids_scalar_f(0.01), false) != GIDS_OK ||
+        gids_empty(&ix, GIDS_I64, GIDS_DEVICE_CPU, 1, &d1000) != GIDS_OK) {
         fprintf(stderr, "reduce_sweep: inputs: %s\n", gids_error_message());
         return 1;
     }
+    /* a fixed permutation of 0..999 (7919 is prime to 1000), the same in the PyTorch peer */
+    int64_t *ixp = gids_tensor_data(ix);
+    for (int64_t i = 0; i < 1000; i++) ixp[i] = i * 7919 % 1000;
     int bad = 0;
     bad |= time_row("sum 1M", red_, &(red_arg){GIDS_SUM, v, 0, 0});
     bad |= time_row("sum [1000,1000] dim1", red_, &(red_arg){GIDS_SUM, x, 1, 1});
@@ -136,7 +177,12 @@ int main(int argc, char **argv) {
     bad |= time_row("cumsum 1M", cumsum_, &(dim_arg){v, 0});
     bad |= time_row("cumsum [1000,1000] dim1", cumsum_, &(dim_arg){x, 1});
     bad |= time_row("argmax [1000,1000] dim1", argmax_, &(dim_arg){x, 1});
-    gids_tensor *all[] = {v, x, h, z, q, w, b, w2, b2, c, n, v64, h64, vb};
+    bad |= time_row("exp 1M", unary_, &(un_arg){GIDS_EXP, v});
+    bad |= time_row("log 1M", unary_, &(un_arg){GIDS_LOG, vp});
+    bad |= time_row("pow 2.5 1M", pow_, vp);
+    bad |= time_row("index_select [1000,1000] dim0", select_, &(sel_arg){x, ix, 0});
+    bad |= time_row("index_select [1000,1000] dim1", select_, &(sel_arg){x, ix, 1});
+    gids_tensor *all[] = {v, x, h, z, q, w, b, w2, b2, c, n, v64, h64, vb, va, vp, ix};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) gids_tensor_release(all[i]);
     return bad;
 }

@@ -22,6 +22,7 @@ def main():
     w, b, w2, b2 = torch.randn(1000), torch.randn(1000), torch.randn(128), torch.randn(128)
     c, n = torch.randn(100, 100, 100), torch.randn(1000, 100, 10)
     v64, h64, vb = v.double(), h.double(), v > 0
+    vp, ix = v.abs() + 0.01, torch.tensor([i * 7919 % 1000 for i in range(1000)])
     rows = [
         ("sum 1M", lambda: v.sum()),
         ("sum [1000,1000] dim1", lambda: x.sum(1)),
@@ -46,6 +47,11 @@ def main():
         ("cumsum 1M", lambda: v.cumsum(0)),
         ("cumsum [1000,1000] dim1", lambda: x.cumsum(1)),
         ("argmax [1000,1000] dim1", lambda: x.argmax(1)),
+        ("exp 1M", lambda: v.exp()),
+        ("log 1M", lambda: vp.log()),
+        ("pow 2.5 1M", lambda: vp.pow(2.5)),
+        ("index_select [1000,1000] dim0", lambda: x.index_select(0, ix)),
+        ("index_select [1000,1000] dim1", lambda: x.index_select(1, ix)),
     ]
     with torch.no_grad():
         for name, fn in rows:
@@ -59,7 +65,7 @@ def main():
                 fn()
                 t.append(time.perf_counter() - t0)
             t.sort()
-            print(f"{name:26s} best {t[0] * 1e6:8.1f} median {t[REPS // 2] * 1e6:8.1f} us")
+            print(f"{name:30s} best {t[0] * 1e6:8.1f} median {t[REPS // 2] * 1e6:8.1f} us")
 
 
 if __name__ == "__main__":
