@@ -1,12 +1,14 @@
 /* test_f32_math.c -- the CPU's own f32 math: the polynomial activations of fastmath_impl.h
  * (sigmoid, tanh, silu, softplus, expm1, elu, both GELUs) against libm at their edges, and the
  * correctly rounded exp, log, log1p, log2, sin, cos, tan and pow of vecmath_impl.h bit for bit
- * against libm's double functions, in place and strided. */
+ * against libm's double functions, in place and strided; the f32 log's fast path and the log and
+ * pow kernels that use it bit for bit against the functions with every input's selects. */
 #include <float.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../runtime/src/core/vecmath_impl.h"
 #include "check.h"
 #include "helpers.h"
 
@@ -324,6 +326,116 @@ TEST(f32_pow_rounds_libm_double_pow) {
     gids_tensor_release(ta), gids_tensor_release(tb);
 }
 
+/* gids_vm_log_pos_f32 splits a positive normal f32 on its own bits; it must give gids_vm_log's
+ * double to the bit: on every 127th pattern (16.9M inputs) and, in every binade, around its
+ * split point (the mantissa 0x3504e0), fdlibm's two forms' boundaries (the high 20 bits 0x6147a
+ * and 0x6b851) and the binade's ends.  (A split at sqrt(2)/2 rounded to f32, 0x3504f3, gives
+ * other low bits for 4 of the mantissas in between.) */
+TEST(f32_log_fast_path_is_the_full_log_bit_for_bit) {
+    int64_t wrong = 0;
+    const uint32_t marks[] = {0x3504e0u, 0x6147au << 3, 0x6b851u << 3, 0x000000u, 0x7fffc0u};
+    enum { M = sizeof marks / sizeof marks[0], W = 128 };
+    const int64_t sampled = (int64_t)0x7f000000 / 127 + 1;
+    for (int64_t i = 0; i < sampled + 254 * M * W; i++) {
+        int64_t j = i - sampled;
+        uint32_t u = i < sampled ? 0x00800000u + (uint32_t)(i * 127)
+                                 : ((uint32_t)(j / (M * W) + 1) << 23) +
+                                       ((marks[j / W % M] + (uint32_t)(j % W) - W / 2) & 0x7fffffu);
+        float x;
+        memcpy(&x, &u, sizeof x);
+        if (!gids_vm_pos_normal_f32(x)) continue;
+        double want = gids_vm_log((double)x), got = gids_vm_log_pos_f32(x);
+        if (memcmp(&want, &got, sizeof want) == 0) continue;
+        if (wrong++ < 3) CHECK_FAIL_("log(%a): fast %a, full %a", (double)x, got, want);
+    }
+    if (wrong > 3) CHECK_FAIL_("%lld inputs differ", (long long)wrong);
+    CHECK(!gids_vm_pos_normal_f32(0.0f) && !gids_vm_pos_normal_f32(-0.0f));
+    CHECK(!gids_vm_pos_normal_f32(0x1p-127f) && !gids_vm_pos_normal_f32(-1.0f));
+    CHECK(!gids_vm_pos_normal_f32(INFINITY) && !gids_vm_pos_normal_f32(NAN));
+    CHECK(gids_vm_pos_normal_f32(0x1p-126f) && gids_vm_pos_normal_f32(FLT_MAX));
+}
+
+/* The f32 log, log2 and pow kernels take every lane of a 256-lane block through the fast path
+ * and make the others again (zeros, negatives, subnormals, infinities, NaN, and for pow the
+ * lanes libm takes): one by one when a block has at most 16, else the whole block.  Blocks of
+ * 1000 positive values with 1, 16 and 17 such lanes (at a block's first and last lane too),
+ * and a short last block with 2: every element as the all-lane functions give it (pow: as the
+ * kernel gave it before, gids_vm_powf or libm where gids_vm_powf_ok says so), contiguous,
+ * strided and in place. */
+static float pow_before_(float a, float b) {
+    return gids_vm_powf_ok(a, b) ? gids_vm_powf(a, b) : (float)pow((double)a, (double)b);
+}
+
+TEST(f32_log_and_pow_blocks_redo_their_other_lanes) {
+    enum { N = 1000 };
+    const float odd[] = {0.0f, -0.0f, -1.0f, INFINITY, -INFINITY, NAN, 1e-40f, -3e-39f, -2.5f};
+    enum { K = sizeof odd / sizeof odd[0] };
+    float v[N], e[N];
+    uint64_t r = 0x9e3779b97f4a7c15u;
+    for (int i = 0; i < N; i++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        v[i] = 0.01f + (float)(r >> 40) / 65536.0f;          /* (0.01, 256) */
+        e[i] = (float)((r >> 8) & 0xffff) / 4096.0f - 8.25f; /* never a small integer */
+    }
+    /* block 0: one other lane (its first); block 1: 16, its last among them; block 2: 17;
+     * the last block (232 lanes): 2 */
+    v[0] = odd[0];
+    for (int j = 0; j < 16; j++) v[511 - 15 * j] = odd[j % K];
+    for (int j = 0; j < 17; j++) v[512 + 15 * j] = odd[(j + 3) % K];
+    v[800] = NAN, v[999] = -INFINITY;
+    v[300] = FLT_MIN, v[301] = FLT_MAX; /* normal: the fast path's ends */
+    int64_t shape[2] = {N / 8, 8};
+    for (int op = 0; op < 5; op++) {
+        /* log, log2, pow with a scalar exponent of 2.5 and of -1.25 (-0.5 is rsqrt), pow with a
+         * tensor one */
+        gids_tensor *x = from(GIDS_F32, 2, shape, v), *ex = from(GIDS_F32, 2, shape, e), *xt = NULL,
+                    *y = NULL;
+        const char *what[5] = {"log", "log2", "pow 2.5", "pow -1.25", "pow(x, e)"};
+        CHECK_OK(gids_transpose(&xt, x, 0, 1));
+        for (int layout = 0; layout < 3; layout++) {
+            gids_tensor *in = layout == 1 ? xt : x, **out = layout == 2 ? &x : &y;
+            gids_tensor *ein = ex;
+            if (layout == 1) CHECK_OK(gids_transpose(&ein, ex, 0, 1));
+            if (layout == 2) {
+                gids_status st =
+                    op == 0   ? gids_unary_into(x, GIDS_LOG, x)
+                    : op == 1 ? gids_unary_into(x, GIDS_LOG2, x)
+                    : op == 4 ? gids_binary_into(x, GIDS_POW, x, ex)
+                              : gids_binary_scalar_into(
+                                    x, GIDS_POW, x, gids_scalar_f(op == 2 ? 2.5 : -1.25), false);
+                CHECK_OK(st);
+            } else {
+                gids_status st =
+                    op == 0   ? gids_unary(out, GIDS_LOG, in)
+                    : op == 1 ? gids_unary(out, GIDS_LOG2, in)
+                    : op == 4 ? gids_binary(out, GIDS_POW, in, ein)
+                              : gids_binary_scalar(out, GIDS_POW, in,
+                                                   gids_scalar_f(op == 2 ? 2.5 : -1.25), false);
+                CHECK_OK(st);
+            }
+            int64_t wrong = 0;
+            for (int i = 0; i < N; i++) {
+                /* element i of the input sits at (i / 8, i % 8); the transposed result at
+                 * (i % 8, i / 8) */
+                float a = v[i];
+                float want = op == 0   ? gids_vm_logf(a)
+                             : op == 1 ? gids_vm_log2f(a)
+                             : op == 4 ? pow_before_(a, e[i])
+                                       : pow_before_(a, op == 2 ? 2.5f : -1.25f);
+                int64_t at_i = layout == 1 ? (i % 8) * (N / 8) + i / 8 : i;
+                float got = (float)at(*out, at_i);
+                if (same_f32_(got, want)) continue;
+                if (wrong++ < 3)
+                    CHECK_FAIL_("%s (layout %d) at %d: f(%a) = %a, want %a", what[op], layout, i,
+                                (double)a, (double)got, (double)want);
+            }
+            if (layout == 1) gids_tensor_release(ein);
+            if (layout != 2) gids_tensor_release(y), y = NULL;
+        }
+        gids_tensor_release(x), gids_tensor_release(xt), gids_tensor_release(ex);
+    }
+}
+
 /* A threshold the input does not reach leaves softplus to compute log(1 + e^x) where e^x
  * overflows: the stable form gives x (torch's log1p(exp(x)) gives inf), in both float dtypes. */
 TEST(softplus_beyond_exp_range_stays_finite) {
@@ -344,6 +456,8 @@ int main(void) {
     RUN(f32_math_activations_match_libm_at_their_edges);
     RUN(f32_transcendentals_round_libm_double_results);
     RUN(f32_pow_rounds_libm_double_pow);
+    RUN(f32_log_fast_path_is_the_full_log_bit_for_bit);
+    RUN(f32_log_and_pow_blocks_redo_their_other_lanes);
     RUN(softplus_beyond_exp_range_stays_finite);
     return check_summary("f32_math");
 }

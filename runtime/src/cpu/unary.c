@@ -103,6 +103,41 @@ static inline bool is_pos(int64_t v) {
         }                                                                                          \
     }
 
+/* f32 log and log2: the vector loop takes every lane through gids_vm_log_pos_f32, which holds
+ * for positive normal finite inputs only and is 1.4x faster than the function with the selects
+ * for the rest (vecmath_impl.h), and counts the other lanes (zeros, negatives, subnormals,
+ * infinities, NaN).  Those are made again with the full function: one by one when a block has
+ * few, else the whole block in its vector loop.  Both give gids_vm_logf's bits. */
+#define LOG_BLOCK 256
+#define LOG_FEW 16
+#define UN_LOG_F32(name, POS, ANY)                                                                 \
+    GIDS_HOT_MATH static void name##_f32(void *ctx, int64_t n, char **p, const int64_t *s) {       \
+        (void)ctx;                                                                                 \
+        const bool dense = s[0] == (int64_t)sizeof(float);                                         \
+        for (int64_t b = 0; b < n; b += LOG_BLOCK) {                                               \
+            int m = n - b < LOG_BLOCK ? (int)(n - b) : LOG_BLOCK, other = 0;                       \
+            float xb[LOG_BLOCK], yb[LOG_BLOCK];                                                    \
+            float *y = dense ? (float *)p[0] + b : yb;                                             \
+            const float *x = gids_ew_block_f32(p[1], s[1], b, m, dense ? y : NULL, xb);            \
+            _Pragma("omp simd reduction(+ : other)") for (int i = 0; i < m; i++) {                 \
+                other += !gids_vm_pos_normal_f32(x[i]);                                            \
+                y[i] = POS(x[i]);                                                                  \
+            }                                                                                      \
+            if (other > LOG_FEW) {                                                                 \
+                _Pragma("omp simd") for (int i = 0; i < m; i++) y[i] = ANY(x[i]);                  \
+            } else if (other > 0) {                                                                \
+                for (int i = 0; i < m; i++)                                                        \
+                    if (!gids_vm_pos_normal_f32(x[i])) y[i] = ANY(x[i]);                           \
+            }                                                                                      \
+            if (!dense)                                                                            \
+                for (int i = 0; i < m; i++) *(float *)(p[0] + (b + i) * s[0]) = y[i];              \
+        }                                                                                          \
+    }
+#define LOG_POS(x) ((float)gids_vm_log_pos_f32(x))
+#define LOG2_POS(x) ((float)(gids_vm_log_pos_f32(x) * GIDS_VM_INV_LN2))
+UN_LOG_F32(log, LOG_POS, gids_vm_logf)
+UN_LOG_F32(log2, LOG2_POS, gids_vm_log2f)
+
 /* EXPR is written once for both float types: T is the element type. */
 #define UN_FLOAT(name, EXPR)                                                                       \
     UN_FLOAT_T(name##_f32, float, EXPR)                                                            \
@@ -125,16 +160,15 @@ UN_FLOAT(abs, fabs(x_))
 UN_INT(abs, is_neg(x_) ? 0 - U64(x_) : U64(x_))
 UN_FLOAT(sign, (T)((x_ > 0) - (x_ < 0)))
 UN_INT(sign, (is_pos(x_)) - (is_neg(x_)))
-/* f32 exp, log, log1p and log2 compute in double (vecmath_impl.h), every input by selects. */
+/* f32 exp and log1p compute in double (vecmath_impl.h), every input by selects; log and log2
+ * are the block kernels above. */
 UN_FLOAT_MATH_T(exp_f32, float, gids_vm_expf(x_))
 UN_FLOAT_T(exp_f64, double, exp(x_))
 UN_FLOAT_MATH_T(expm1_f32, float, gids_fast_expm1f(x_))
 UN_FLOAT_T(expm1_f64, double, expm1(x_))
-UN_FLOAT_MATH_T(log_f32, float, gids_vm_logf(x_))
 UN_FLOAT_T(log_f64, double, log(x_))
 UN_FLOAT_MATH_T(log1p_f32, float, gids_vm_log1pf(x_))
 UN_FLOAT_T(log1p_f64, double, log1p(x_))
-UN_FLOAT_MATH_T(log2_f32, float, gids_vm_log2f(x_))
 UN_FLOAT_T(log2_f64, double, log2(x_))
 UN_FLOAT(sqrt, sqrt(x_))
 UN_FLOAT(rsqrt, (T)1 / sqrt(x_))
