@@ -52,6 +52,49 @@ TEST(index_select_picks_rows_and_columns) {
     gids_tensor_release(a);
 }
 
+/* Few indices along the last dim of many rows, the shape of selecting a matrix's columns: the
+ * chunk walks block after block of the input (a row of 1, 2, 4 and 8 bytes, the 2 as u8 pairs),
+ * the first chunk edge (16385 output rows, 4096 * 4 bytes / row + 1, for the 4-byte rows) falls
+ * inside a block's indices, an index repeats; one index; no index (an empty result); no rows. */
+TEST(index_select_few_indices_along_many_rows) {
+    const gids_dtype dts[4] = {GIDS_U8, GIDS_U8, GIDS_F32, GIDS_I64};
+    const int64_t inners[4] = {1, 2, 1, 1};
+    const int64_t picks[3] = {6, 0, 6};
+    enum { O = 9000, S = 7 };
+    for (int k = 0; k < 4; k++)
+        for (int64_t n = 0; n <= 3; n += n == 1 ? 2 : 1) {
+            int64_t shape[3] = {O, S, inners[k]}, nn = n;
+            gids_tensor *a = NULL, *r = NULL, *idx = NULL;
+            CHECK_OK(gids_empty(&a, dts[k], GIDS_DEVICE_CPU, 3, shape));
+            CHECK_OK(gids_empty(&idx, GIDS_I64, GIDS_DEVICE_CPU, 1, &nn));
+            if (n > 0) memcpy(gids_tensor_data(idx), picks, (size_t)n * sizeof(int64_t));
+            size_t row = (size_t)inners[k] * gids_dtype_size(dts[k]);
+            unsigned char *ap = gids_tensor_data(a);
+            for (size_t b = 0; b < O * S * row; b++) ap[b] = (unsigned char)(b * 131 + b / 251);
+            CHECK_OK(gids_index_select(&r, a, 1, idx));
+            CHECK(r->ndim == 3 && r->shape[0] == O && r->shape[1] == n && r->shape[2] == inners[k]);
+            const unsigned char *rp = gids_tensor_data(r);
+            for (int64_t o = 0; o < O; o++)
+                for (int64_t l = 0; l < n; l++)
+                    if (memcmp(rp + ((size_t)(o * n + l)) * row,
+                               ap + ((size_t)(o * S + picks[l])) * row, row) != 0) {
+                        CHECK_FAIL_("%s, %lld bytes a row, %lld indices: output row (%lld, %lld) "
+                                    "is not input row (%lld, %lld)",
+                                    gids_dtype_name(dts[k]), (long long)row, (long long)n,
+                                    (long long)o, (long long)l, (long long)o, (long long)picks[l]);
+                        o = O;
+                        break;
+                    }
+            gids_tensor_release(r), gids_tensor_release(a);
+            /* and no rows: [0, S] gives [0, n] */
+            int64_t none[2] = {0, S};
+            CHECK_OK(gids_empty(&a, dts[k], GIDS_DEVICE_CPU, 2, none));
+            CHECK_OK(gids_index_select(&r, a, 1, idx));
+            CHECK(r->ndim == 2 && r->shape[0] == 0 && r->shape[1] == n);
+            gids_tensor_release(r), gids_tensor_release(a), gids_tensor_release(idx);
+        }
+}
+
 /* Every row width (one element of 1, 4 and 8 bytes; three f32s through memcpy) along the
  * middle dim of [3, 50, inner], with enough indices that the rows split into several chunks
  * whose edges fall inside an outer index: each output row is the input row its index names. */
@@ -448,6 +491,7 @@ TEST(nonzero_lists_coordinates_in_row_major_order) {
 int main(void) {
     RUN(index_select_picks_rows_and_columns);
     RUN(index_select_rows_of_every_width_across_chunks);
+    RUN(index_select_few_indices_along_many_rows);
     RUN(gather_follows_torch);
     RUN(scatter_writes_and_adds_in_index_order);
     RUN(scatter_errors_leave_the_target_untouched);

@@ -86,13 +86,19 @@ static gids_status check_input(const char *op, const gids_tensor *a) {
 /* ---------------------------------------------------------------- index_select */
 
 /* One chunk of output rows [r0, r1) of a select over [outer, size, row bytes]: output row
- * r = o * nidx + l copies input row o * size + iv[l].  The position (o, l) advances instead of
- * being divided out per row, and rows of one element copy as their type, not through memcpy:
- * selecting columns of a matrix is a row of 4 bytes per index. */
+ * r = o * nidx + l copies input row o * size + iv[l].  The chunk is walked one input block o at
+ * a time, its indices l in a plain loop (a gather, with no division and no position to carry per
+ * row), and rows of one element copy as their type, not through memcpy: selecting columns of a
+ * matrix is a row of 4 bytes per index, where the loop that carried (o, l) row by row took 1.5x
+ * as long ([1000, 1000], 1000 columns, one thread: 900 -> 590 us). */
 #define SELECT_CHUNK(T)                                                                            \
-    for (int64_t r = r0; r < r1; r++) {                                                            \
-        ((T *)dp)[r] = ((const T *)sp)[o * size + iv[l]];                                          \
-        if (++l == nidx) l = 0, o++;                                                               \
+    for (int64_t r = r0; r < r1; o++, l = 0) {                                                     \
+        int64_t k = nidx - l < r1 - r ? nidx - l : r1 - r;                                         \
+        const T *src = (const T *)sp + o * size;                                                   \
+        T *dst = (T *)dp + r;                                                                      \
+        const int64_t *ix = iv + l;                                                                \
+        for (int64_t j = 0; j < k; j++) dst[j] = src[ix[j]];                                       \
+        r += k;                                                                                    \
     }
 static void select_chunk(char *dp, const char *sp, const int64_t *iv, int64_t r0, int64_t r1,
                          int64_t nidx, int64_t size, size_t row) {
