@@ -119,6 +119,13 @@ describe("requires_grad and the grad fields", function()
     local p = buf:narrow(1, 1, 3):requires_grad_()
     p.grad = buf:narrow(1, 4, 3)
     errors("grad: the gradient shares memory", function() p.grad = buf:narrow(1, 3, 3) end)
+    -- interleaved columns of one buffer never touch: accepted, as torch accepts them
+    local cols = graphids.zeros({ 4, 2 }, F64)
+    local q = cols:select(2, 1):requires_grad_()
+    q.grad = cols:select(2, 2)
+    ;(q * 3):sum():backward()
+    assert.are.same({ 3, 3, 3, 3 }, cols:select(2, 2):totable())
+    assert.are.same({ 0, 0, 0, 0 }, cols:select(2, 1):totable())
   end)
 end)
 

@@ -101,12 +101,19 @@ static bool span_(const gids_tensor *t, int64_t *lo, int64_t *hi) {
     return true;
 }
 
-/* Whether a and b (of one dtype) may share elements: the same storage with overlapping spans
- * (conservative: two interleaved views that never touch count as sharing). */
+/* Whether a and b (of one dtype) surely share elements: the same storage with overlapping spans,
+ * and either the same view (t:detach()) or both dense (contiguous), so the overlap is real.  Two
+ * strided views whose spans interleave are not refused: they may never touch (a column of
+ * parameters beside a column of their gradients), and torch accepts any view but t itself. */
 static bool shares_memory_(const gids_tensor *a, const gids_tensor *b) {
     int64_t alo, ahi, blo, bhi;
     if (a->storage != b->storage || !span_(a, &alo, &ahi) || !span_(b, &blo, &bhi)) return false;
-    return alo <= bhi && blo <= ahi;
+    if (alo > bhi || blo > ahi) return false;
+    bool same_view = a->offset == b->offset && a->ndim == b->ndim;
+    for (int d = 0; same_view && d < a->ndim; d++)
+        same_view =
+            a->shape[d] == b->shape[d] && (a->shape[d] <= 1 || a->stride[d] == b->stride[d]);
+    return same_view || (gids_tensor_is_contiguous(a) && gids_tensor_is_contiguous(b));
 }
 
 gids_status gids_set_grad(gids_tensor *t, gids_tensor *grad) {
