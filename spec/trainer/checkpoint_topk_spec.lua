@@ -77,6 +77,24 @@ describe("ModelCheckpoint filename templates", function()
     { "{val_loss:.2f}", true, { val_loss = 0 / 0 }, "val_loss=nan" },
     { "{epoch:5d}", true, { epoch = 3 }, "epoch=    3" },
     { "{val_loss:10.4f}", true, { val_loss = 0.5 }, "val_loss=    0.5000" },
+    -- (Python's format pads inf and nan with zeros as a number; its repr of a float is plain
+    -- up to 1e16 and keeps the sign of -0.0; each checked with python3's format())
+    { "{x:08.2f}", false, { x = math.huge }, "00000inf" },
+    { "{x:08.2f}", false, { x = -math.huge }, "-0000inf" },
+    { "{x:+08.2f}", false, { x = 0 / 0 }, "+0000nan" },
+    { "{x:08}", false, { x = math.huge }, "00000inf" },
+    { "{x:08.1%}", false, { x = math.huge }, "0000inf%" },
+    { "{x:010.2E}", false, { x = -math.huge }, "-000000INF" },
+    { "{x:8.2f}", false, { x = math.huge }, "     inf" },
+    { "{x}", false, { x = 1e15 }, "1000000000000000.0" },
+    { "{x}", false, { x = 1e16 }, "1e+16" },
+    { "{x}", false, { x = 2.0 ^ 53 }, "9007199254740992.0" },
+    { "{x}", false, { x = 1e-4 }, "0.0001" },
+    { "{x}", false, { x = 5e-324 }, "5e-324" },
+    { "{x}", false, { x = -0.0 }, "-0.0" },
+    { "{x:08}", false, { x = -0.0 }, "-00000.0" },
+    { "{x:+}", false, { x = -0.0 }, "-0.0" },
+    { "{x:+}", false, { x = 1e-5 }, "+1e-05" },
   }
 
   it("names files as Lightning's format_checkpoint_name", function()

@@ -10,8 +10,6 @@
 -- template is parsed, not written as something Lightning would not write.  Lightning fills a
 -- field whose metric was not logged with 0; here format returns the missing name (the caller's
 -- error names it).
-local json = require "graphids.json"
-
 local M = {}
 
 local SPEC = "^([+ %-]?)(0?)(%d*)(%.?%d*)([dfFeEgG%%]?)$"
@@ -81,13 +79,36 @@ local function pad(s, f)
   return string.rep(" ", w - #s) .. s
 end
 
+-- inf and nan as Python's format writes them: lower case but for F, E, G (nan without a sign,
+-- as Python drops it), padded as a number is (zeros after the sign with 0: '00000inf').
 local function nonfinite(v, f)
   local s = v ~= v and "nan" or "inf"
   if f.kind:match("%u") then s = s:upper() end
-  local neg = v == -math.huge
-  s = (neg and "-" or (f.sign ~= "" and f.sign or "")) .. s
+  s = (v == -math.huge and "-" or f.sign) .. s
   if f.kind == "%" then s = s .. "%" end
-  return string.rep(" ", math.max(0, (tonumber(f.width) or 0) - #s)) .. s
+  return pad(s, f)
+end
+
+-- Python's repr of a finite float: the fewest significant digits that read back to it, written
+-- plainly while its decimal exponent is in [-4, 16) ('1000000000000000.0', '0.0001', '-0.0'),
+-- else in exponent form with at least two exponent digits ('1e+16', '1e-05', '5e-324').
+local function float_repr(v)
+  local e
+  for p = 1, 17 do
+    e = string.format("%." .. (p - 1) .. "e", v)
+    if tonumber(e) == v then break end
+  end
+  local sign, d1, rest, exp = e:match("^(%-?)(%d)%.?(%d*)e([-+]%d+)$")
+  local digits, x = (d1 .. rest):gsub("0+$", ""), tonumber(exp)
+  if digits == "" then digits = "0" end
+  if x < -4 or x >= 16 then
+    local m = #digits > 1 and digits:sub(1, 1) .. "." .. digits:sub(2) or digits
+    return string.format("%s%se%s%02d", sign, m, x < 0 and "-" or "+", math.abs(x))
+  end
+  local point = x + 1 -- digits before the decimal point
+  if point <= 0 then return sign .. "0." .. string.rep("0", -point) .. digits end
+  if point >= #digits then return sign .. digits .. string.rep("0", point - #digits) .. ".0" end
+  return sign .. digits:sub(1, point) .. "." .. digits:sub(point + 1)
 end
 
 -- A value as the spec writes it, or nil and why (a non-integer for 'd').
@@ -99,9 +120,8 @@ local function field(v, f)
   end
   if v ~= v or v == math.huge or v == -math.huge then return nonfinite(v, f) end
   if f.kind == "" then
-    -- Python's str of a float: the shortest text that reads back as it (json writes floats so)
-    local s = json.encode(v + 0.0)
-    if f.sign ~= "" and v >= 0 then s = f.sign .. s end
+    local s = float_repr(v * 1.0) -- (not v + 0.0, which makes -0.0 0.0)
+    if s:sub(1, 1) ~= "-" then s = f.sign .. s end
     return pad(s, f)
   end
   if f.kind == "%" then
