@@ -390,6 +390,61 @@ describe("ModelCheckpoint save_top_k in a fit", function()
     assert.same(want, contents(gio.join(run2, "checkpoints")))
   end)
 
+  -- Two checkpoint callbacks, the second (val_acc, its own folder) interrupted in epoch k after
+  -- the first wrote its `last` (as a kill there would).  A resume from `last` cannot make the
+  -- second's folder an uninterrupted run's (docs/trainer.md, "Exact resume"); it must say so,
+  -- naming the callback and the file, not diverge silently.
+  describe("with a second checkpoint callback killed after the first's last", function()
+    local ACC_KEY = "ModelCheckpoint{monitor=val_acc,mode=max}"
+    local function scripted_acc()
+      local m = tiny.small_mlp()
+      rawset(m, "validation_step", function(_, _, ctx)
+        return { val_loss = LOSS[ctx.epoch + 1], val_acc = 1 - LOSS[ctx.epoch + 1] }
+      end)
+      return m
+    end
+    local function acc_cb(run)
+      return cb.ModelCheckpoint { dirpath = gio.join(run, "acc"), monitor = "val_acc", mode = "max",
+        save_top_k = 3, filename = "{val_acc:.1f}" }
+    end
+    -- fits run up to max_epochs with `hook` as the second callback's on_train_epoch_end; returns
+    -- the error and what the trainer said
+    local function fit(run, max_epochs, hook, resume)
+      local said, c2 = {}, acc_cb(run)
+      if hook then rawset(c2, "on_train_epoch_end", hook) end
+      local t = Trainer { max_epochs = max_epochs, progress = "off", default_root_dir = run,
+        callbacks = { cb.ModelCheckpoint {}, c2 }, log = function(m) said[#said + 1] = m end }
+      local ok, err = pcall(t.fit, t, scripted_acc(), dm(), resume and { ckpt_path = "last" } or nil)
+      return not ok and err or nil, table.concat(said, "\n")
+    end
+
+    it("warns when the second's files of the resumed epoch were never written", function()
+      local run = gio.join(dir, "b")
+      assert.matches("killed", fit(run, 2, function(_, t)
+        if t.epoch == 0 then error("killed", 0) end
+      end))
+      assert.same({}, listing(gio.join(run, "acc")))
+      local err, said = fit(run, 2, nil, true)
+      assert.is_nil(err)
+      assert.matches("resume: " .. ACC_KEY:gsub("%p", "%%%0") ..
+        ": .* its kept files val_acc=0%.1%.safetensors are not there and are dropped", said)
+    end)
+
+    it("warns when the second's last stays an epoch behind with nothing left to train", function()
+      local run = gio.join(dir, "c")
+      assert.is_nil(fit(run, 1))
+      assert.matches("killed", fit(run, 2, function(self, t)
+        self.save_last = false -- its kept file of epoch 1 is written, not its last
+        cb.ModelCheckpoint.on_train_epoch_end(self, t)
+        error("killed", 0)
+      end, true))
+      local err, said = fit(run, 2, nil, true)
+      assert.is_nil(err)
+      assert.matches("resume: " .. ACC_KEY:gsub("%p", "%%%0") ..
+        ": [^\n]*/acc/last%.safetensors is not, by content, the checkpoint resumed from", said)
+    end)
+  end)
+
   it("forgets a kept file removed by hand, with a warning; 'best' names the best kept file", function()
     local ref = gio.join(dir, "ref")
     Trainer { max_epochs = 4, progress = "off", default_root_dir = ref, callbacks = { mc() } }

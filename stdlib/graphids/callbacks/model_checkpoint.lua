@@ -22,8 +22,11 @@
 -- calls).  So a run killed anywhere in epoch k resumes from the `last` of epoch k-1, whose state
 -- lists its kept files, all still on disk, replays the epoch and writes the same files; killed
 -- after the commit and before a removal, the resumed `last` lists the file under to_remove and
--- the resume removes it.  The trainer runs ModelCheckpoint after the other callbacks, so the
--- state they saved (early-stopping counter, stop flag) is this epoch's.
+-- the resume removes it.  (That is one callback's folder: with several, a kill between the first
+-- callback's `last` and a later one's resumes from an epoch the later folder does not fully
+-- hold; on_fit_start refuses or warns then, docs/trainer.md "Exact resume".)  The trainer
+-- runs ModelCheckpoint after the other callbacks, so the state they saved (early-stopping
+-- counter, stop flag) is this epoch's.
 -- While a fit runs it holds an exclusive lock on <dirpath>/.lock: a second run into the same
 -- directory fails at its start instead of interleaving checkpoints.  An epoch without validation
 -- (the trainer's check_val_every_n_epoch) is not judged; with fast_dev_run nothing is written or
@@ -266,14 +269,31 @@ function ModelCheckpoint:on_fit_start(trainer)
     end
     self.to_remove = {}
     if #self.kept.entries > 0 then
-      -- track the best afresh, so best_model_path() names a file this fit writes
+      -- track the best afresh, so best_model_path() names a file this fit writes.  (With several
+      -- checkpoint callbacks this is also a run killed after another callback's `last` and
+      -- before this one wrote its files of that epoch: they are not written again, so this
+      -- folder then differs from an uninterrupted run's; said here, not silently.)
+      local lost = {}
+      for _, e in ipairs(self.kept.entries) do lost[#lost + 1] = e.name end
       self.kept:load({})
       sync(self)
-      trainer:warn(string.format("resume: the checkpoint resumed from is not, by content, the last or " ..
-        "best file of %s, so the best file of its run is not known there; the best is tracked " ..
-        "from this fit's epochs", self.dirpath))
+      trainer:warn(string.format("resume: %s: the checkpoint resumed from is not, by content, the last or " ..
+        "best file of %s, so its kept files %s are not there and are dropped; the best is tracked " ..
+        "from this fit's epochs (a run killed before this callback wrote its files: this folder will " ..
+        "differ from an uninterrupted run's)", self.state_key, self.dirpath, table.concat(lost, ", ")))
     end
   elseif trainer.resumed_from ~= nil then
+    local last_path = self:last_model_path()
+    if self.save_last and gio.exists(last_path) and not ckpt.same_as_any(trainer.resumed_from, last_path)
+        and (trainer.epoch >= trainer.max_epochs or trainer.should_stop) then
+      -- the resumed checkpoint is one of this folder's kept files but not its `last`, and no
+      -- epoch is left to write `last` again: a run killed between this callback's kept file and
+      -- its `last` (or a resume from an older kept file).  `last` stays another epoch's.
+      trainer:warn(string.format("resume: %s: %s is not, by content, the checkpoint resumed from " ..
+        "(%s), and no epoch is left to write it again: it stays another epoch's checkpoint (a run " ..
+        "killed between this callback's kept file and its last?)", self.state_key, last_path,
+        trainer.resumed_from))
+    end
     forget_missing(self, trainer)
     -- a run killed after its commit and before its removals: finish them
     self:remove_dropped(trainer)
