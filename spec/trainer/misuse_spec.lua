@@ -310,7 +310,8 @@ describe("Trainer misuse", function()
       log = function(line) said[#said + 1] = line end }
     t:fit(model(), dm(), { ckpt_path = gio.join(src, "checkpoints", "last.safetensors") })
     assert.is_true(gio.exists(t:checkpoint_callback():best_model_path()))
-    assert.matches("so the best file of its run is not known there", table.concat(said, "\n"))
+    assert.matches("are not there and are dropped; the best is tracked from this fit's epochs",
+      table.concat(said, "\n"))
     -- and that the restored learning-rate schedule was built for another length
     assert.matches("schedule was built for max_epochs = 2, this fit has 3", table.concat(said, "\n"))
     -- a plateau schedule has no length to have been built for
