@@ -32,6 +32,36 @@ describe("graphids.orchestrate.columns", function()
       W.char(0xA4D0) })
   end)
 
+  -- A few code points of each class of tools/gen_display_width.py's rule, with the value Python's
+  -- unicodedata gives them (the generator's run was checked against every code point).
+  it("follows the generated rule: marks and format characters 0, East Asian W/F 2, else 1", function()
+    local function widths(cps)
+      local out = {}
+      for i, cp in ipairs(cps) do out[i] = W.char(cp) end
+      return out
+    end
+    -- Mn, Me, Cf (LRM, word joiner, BOM, Arabic number sign, Kaithi number sign, language tag),
+    -- Hangul medial vowels and final consonants, the zero-width space and non-joiner: 0; also a mark
+    -- that is East Asian wide (U+302A, U+16FE4)
+    assert.same({ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }, widths({
+      0x0300, 0x0E31, 0x1AB0, 0xFE0F, 0xE0100, 0x0488, 0x20DD, 0xA670, 0x200E, 0x2060, 0xFEFF,
+      0x0600, 0x110BD, 0xE0001, 0x1160, 0x11A8, 0x11FF, 0x200B, 0x200C, 0x302A, 0x16FE4 }))
+    -- East_Asian_Width W (Hangul initials, kana, enclosed CJK, ideographs, syllables, emoji and
+    -- their skin tones, Tangut marks) and F (ideographic space, fullwidth forms): 2
+    assert.same({ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2 }, widths({
+      0x1100, 0x3041, 0x3247, 0x3250, 0x4E00, 0xAC00, 0x1F600, 0x1F680, 0x1F90C, 0x1F3FB,
+      0x16FE0, 0x16FE3, 0x3000, 0xFF01, 0xFFE6, 0x20000 }))
+    -- the soft hyphen (Cf, shown as a hyphen), the Ethiopic syllable after the jamo, text-style
+    -- emoji (N: desktop computer, hammer and wrench, thermometer, eye, circled cross), ambiguous
+    -- (circled numbers on black squares, inverted exclamation), halfwidth, controls: 1
+    assert.same({ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 }, widths({
+      0x00AD, 0x1200, 0x1F5A5, 0x1F6E0, 0x1F321, 0x1F441, 0x1F900, 0x3248, 0x324F, 0x00A1,
+      0xFF61, 0x007F, 0x009F, 0x0085 }))
+    -- unassigned code points: wide in the CJK ideograph blocks and planes 2 and 3, else 1
+    assert.same({ 2, 2, 2, 1, 1, 1, 1, 1 }, widths({
+      0xFA6E, 0x2FFFD, 0x3FFFD, 0x0378, 0xE0000, 0x50000, 0xFFFF, 0x10FFFF }))
+  end)
+
   it("sizes each column to its widest cell, at least its minimum", function()
     local w = C.widths({ 4, 2 }, { { "ab", "ünïcödé" }, { "abcdef", "x" } })
     assert.same({ 6, 7 }, w)
