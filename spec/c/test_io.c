@@ -410,6 +410,86 @@ TEST(a_long_name_leaves_room_for_the_reason) {
     CHECK(cut != NULL && (cut - (m + 8)) % 4 == 0);
 }
 
+/* gids_printable(s, buf, cap) into a buffer of exactly cap bytes (so that ASan sees a write past
+ * it), compared with want. */
+#define CHECK_SHOWN(s, cap, want)                                                                  \
+    do {                                                                                           \
+        char *b_ = malloc(cap);                                                                    \
+        CHECK(b_ != NULL);                                                                         \
+        if (b_ == NULL) break;                                                                     \
+        memset(b_, '#', cap);                                                                      \
+        const char *r_ = gids_printable((s), b_, (cap));                                           \
+        if (r_ != b_ || strcmp(r_, (want)) != 0)                                                   \
+            CHECK_FAIL_("gids_printable(%s, cap %d) gave \"%s\", expected \"%s\"", #s, (int)(cap), \
+                        r_, (want));                                                               \
+        free(b_);                                                                                  \
+    } while (0)
+
+/* A string cut only when it does not fit: one that fits exactly (cap - 1 bytes shown) had been
+ * cut to make room for a "..." it did not need.  A cut keeps "..." and the NUL within cap and
+ * never splits an escape or a UTF-8 sequence. */
+TEST(printable_cuts_only_what_does_not_fit) {
+    /* exact fit, and every length from cap - 4 (the old limit) to cap - 1 */
+    CHECK_SHOWN("abcdefghijklmno", 16, "abcdefghijklmno");
+    CHECK_SHOWN("abcdefghijklmn", 16, "abcdefghijklmn");
+    CHECK_SHOWN("abcdefghijklm", 16, "abcdefghijklm");
+    CHECK_SHOWN("abcdefghijkl", 16, "abcdefghijkl");
+    CHECK_SHOWN("ab", 4, "ab");
+    CHECK_SHOWN("abc", 4, "abc");
+    /* one over: cut, with the dots */
+    CHECK_SHOWN("abcdefghijklmnop", 16, "abcdefghijkl...");
+    CHECK_SHOWN("abcd", 4, "...");
+    /* escapes at the boundary: \x1B (4 bytes shown), a C1 control's two bytes (8), a broken byte */
+    CHECK_SHOWN("\x1B", 5, "\\x1B");
+    CHECK_SHOWN("\x1B", 4, "...");
+    CHECK_SHOWN("a\x1B", 6, "a\\x1B");
+    CHECK_SHOWN("a\x1B", 5, "a...");
+    CHECK_SHOWN("ab\x1B"
+                "c",
+                8, "ab\\x1Bc");
+    CHECK_SHOWN("ab\x1B"
+                "c",
+                7, "ab...");
+    CHECK_SHOWN("abcde\x1B", 9, "abcde...");
+    CHECK_SHOWN("a\x1B"
+                "bcde",
+                9, "a\\x1B...");
+    CHECK_SHOWN("ab\x1B"
+                "cde",
+                9, "ab...");
+    CHECK_SHOWN("\xC2\x85", 9, "\\xC2\\x85");
+    CHECK_SHOWN("x\xC2\x85", 9, "x...");
+    CHECK_SHOWN("x\xC2\x85", 10, "x\\xC2\\x85");
+    CHECK_SHOWN("\xFF"
+                "ab",
+                7, "\\xFFab");
+    CHECK_SHOWN("\xFF"
+                "ab",
+                6, "..."); /* (room for 2 shown bytes: not half of \xFF) */
+    /* a UTF-8 sequence at the boundary is kept whole or left out */
+    CHECK_SHOWN("a\xC3\xA9", 4, "a\xC3\xA9");
+    CHECK_SHOWN("a\xC3\xA9xyz", 7, "a\xC3\xA9xyz");
+    CHECK_SHOWN("a\xC3\xA9xyz", 6, "a...");
+    CHECK_SHOWN("ab\xF0\x9F\x98\x80zz", 9, "ab\xF0\x9F\x98\x80zz");
+    CHECK_SHOWN("ab\xF0\x9F\x98\x80zz", 8, "ab...");
+    /* cap 1 to 5: below 4 only the dots that fit */
+    CHECK_SHOWN("abcdef", 1, "");
+    CHECK_SHOWN("abcdef", 2, ".");
+    CHECK_SHOWN("abcdef", 3, "..");
+    CHECK_SHOWN("abcdef", 4, "...");
+    CHECK_SHOWN("abcdef", 5, "a...");
+    CHECK_SHOWN("ab", 1, "");
+    CHECK_SHOWN("ab", 2, ".");
+    CHECK_SHOWN("ab", 3, "ab");
+    CHECK_SHOWN("ab", 5, "ab");
+    CHECK_SHOWN("", 1, "");
+    CHECK_SHOWN("\x1B", 1, "");
+    CHECK_SHOWN("\x1B", 3, "..");
+    /* cap 0: nothing written */
+    char one = '#';
+    CHECK(strcmp(gids_printable("abc", &one, 0), "") == 0 && one == '#');
+}
+
 /* A BOOL byte other than 0 or 1 would read as true in one kernel and as itself in another. */
 TEST(refuses_bool_bytes_other_than_0_and_1) {
     /* (the name's escape character is shown as \x1B, not sent to the terminal) */
@@ -793,6 +873,7 @@ int main(void) {
     RUN(many_metadata_keys_load_quickly);
     RUN(survives_random_corruption_of_a_valid_file);
     RUN(a_long_name_leaves_room_for_the_reason);
+    RUN(printable_cuts_only_what_does_not_fit);
     RUN(refuses_bool_bytes_other_than_0_and_1);
     RUN(save_refuses_bad_names_duplicates_and_leaves_the_old_file);
     RUN(atomic_write_replaces_the_file_and_leaves_no_temp_file);

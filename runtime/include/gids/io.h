@@ -38,10 +38,12 @@ extern "C" {
 
 /* ---------------------------------------------------------------- safetensors */
 
-/* buf (cap bytes, at least 4) <- s as the safetensors messages quote a name or key: each control
- * character (< 0x20, 0x7F), each C1 control (U+0080..U+009F, which some terminals take as ESC:
- * its two bytes) and each byte of no valid UTF-8 sequence as \xNN, cut on a character's boundary
- * with "..." when it does not fit; returns buf.  For any message that quotes a caller's text
+/* buf (cap bytes) <- s as the safetensors messages quote a name or key: each control character
+ * (< 0x20, 0x7F), each C1 control (U+0080..U+009F, which some terminals take as ESC: its two
+ * bytes) and each byte of no valid UTF-8 sequence as \xNN; returns buf.  When the whole of it
+ * does not fit in cap - 1 bytes it is cut at a character's boundary (never inside a UTF-8
+ * sequence or an escape) and "..." follows, all within cap with the NUL; below cap 4, only the
+ * dots that fit ("" at cap 1, "." at 2).  cap 0 writes nothing and returns "".  For any message that quotes a caller's text
  * (the Lua binding's too), so that none of it reaches a terminal raw. */
 const char *gids_printable(const char *s, char *buf, size_t cap);
 

@@ -30,23 +30,38 @@ static void line_col(const cursor *c, const char *at, int *line, int *col) {
     }
 }
 
+/* The character at q as gids_printable shows it: *k bytes of the input, *esc when each is shown
+ * as \xNN; returns the bytes shown. */
+static size_t shown_char(const unsigned char *q, const unsigned char *end, size_t *k, bool *esc) {
+    size_t n = st_utf8_len(q, end);
+    *k = n ? n : 1;
+    *esc = n == 0 || *q < 0x20 || *q == 0x7F || (q[0] == 0xC2 && q[1] < 0xA0);
+    return *esc ? 4 * *k : *k;
+}
+
 const char *gids_printable(const char *in, char *out, size_t cap) {
-    size_t o = 0;
-    const unsigned char *q = (const unsigned char *)in, *end = q + strlen(in);
-    while (q < end) {
-        size_t n = st_utf8_len(q, end), k = n ? n : 1;
-        bool esc = n == 0 || *q < 0x20 || *q == 0x7F || (q[0] == 0xC2 && q[1] < 0xA0);
-        if (o + (esc ? 4 * k : k) + 4 > cap) { /* room for "..." and the NUL */
-            memcpy(out + o, "...", 4);
-            return out;
-        }
+    if (cap == 0) return "";
+    const unsigned char *start = (const unsigned char *)in, *end = start + strlen(in);
+    size_t k, need = 0;
+    bool esc;
+    for (const unsigned char *q = start; q < end; q += k) need += shown_char(q, end, &k, &esc);
+    /* Cut only when the whole of it does not fit beside the NUL; a cut one keeps room for "...". */
+    bool cut = need > cap - 1;
+    size_t room = !cut ? cap - 1 : cap > 4 ? cap - 4 : 0, o = 0;
+    for (const unsigned char *q = start; q < end; q += k) {
+        size_t len = shown_char(q, end, &k, &esc);
+        if (o + len > room) break; /* (never half a character or half an escape) */
         for (size_t i = 0; i < k; i++) {
             if (esc)
                 o += (size_t)snprintf(out + o, cap - o, "\\x%02X", q[i]);
             else
                 out[o++] = (char)q[i];
         }
-        q += k;
+    }
+    if (cut) { /* as many of the three dots as fit: all of them from cap 4 on */
+        size_t dots = cap - 1 - o < 3 ? cap - 1 - o : 3;
+        memcpy(out + o, "...", dots);
+        o += dots;
     }
     out[o] = '\0';
     return out;
