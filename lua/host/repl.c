@@ -172,14 +172,25 @@ static char **complete(const char *text, int start, int end) {
 
 /* ---------------------------------------------------------------- history */
 
+/* Whether joining entry's lines by spaces could change what it means: a comment ends at the
+ * newline, a long string holds it, and a backslash at the end of a line inside a short string
+ * ("a\<newline>b") stands for it, where "a\ b" does not even load. */
+static int newline_matters(const char *entry) {
+    if (strstr(entry, "--") != NULL || strstr(entry, "[[") != NULL || strstr(entry, "[=") != NULL)
+        return 1;
+    for (const char *nl = strchr(entry, '\n'); nl != NULL; nl = strchr(nl + 1, '\n'))
+        if (nl > entry && nl[-1] == '\\') return 1;
+    return 0;
+}
+
 /* Each entry is appended at once, so the history survives os.exit() and crashes.  The history
  * file holds one entry per line, so a multi-line entry is stored joined by spaces, which Lua
- * reads the same way -- unless it holds a comment or a long string, where a newline matters;
- * those keep their lines (and come back as separate entries). */
+ * reads the same way -- unless a newline in it matters, when it keeps its lines (and they come
+ * back as separate entries). */
 static void remember(const char *entry) {
     char *joined = NULL;
-    if (strchr(entry, '\n') != NULL && strstr(entry, "--") == NULL && strstr(entry, "[[") == NULL &&
-        strstr(entry, "[=") == NULL && (joined = strdup(entry)) != NULL) {
+    if (strchr(entry, '\n') != NULL && !newline_matters(entry) &&
+        (joined = strdup(entry)) != NULL) {
         for (char *c = joined; *c != '\0'; c++)
             if (*c == '\n') *c = ' ';
         entry = joined;

@@ -458,6 +458,7 @@ print(graphids.tensor({{1, 2}, {3, 4}}):t():totable()[1][2])
       os.remove(hist)
       assert.matches("t:numel%(%)", h)
       assert.matches("'alive'", h)
+      assert.matches('s = "a\\\nb"', h)
       assert.is_falsy(h:find("cancelled", 1, true))
     end)
 
