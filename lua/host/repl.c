@@ -219,23 +219,40 @@ static void write_string(lua_State *L, int idx) {
     if (s != NULL) fwrite(s, 1, len, stdout);
 }
 
+static int tolstring_one(lua_State *L) {
+    luaL_tolstring(L, 1, NULL);
+    return 1;
+}
+
 /* The display without graphids.repl (a stdlib without it): the values' tostring, tab-separated,
- * as the stand-alone lua shows them.  Called protected: a __tostring may raise. */
+ * as the stand-alone lua shows them; nil and a message when a __tostring raises. */
 static int show_plain(lua_State *L) {
     int n = lua_gettop(L);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     for (int i = 1; i <= n; i++) {
         if (i > 1) luaL_addchar(&b, '\t');
-        luaL_tolstring(L, i, NULL);
+        lua_pushcfunction(L, tolstring_one);
+        lua_pushvalue(L, i);
+        if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+            const char *why = lua_tostring(L, -1);
+            lua_pushnil(L);
+            if (why != NULL)
+                lua_pushfstring(L, "error showing the value (%s)", why);
+            else
+                lua_pushfstring(L, "error showing the value (error object is a %s value)",
+                                luaL_typename(L, -2));
+            return 2;
+        }
         luaL_addvalue(&b);
     }
     luaL_pushresult(&b);
     return 1;
 }
 
-/* Prints the values above base; returns LUA_OK, or the status of a display that failed (a
- * __tostring that raises), which is reported and counts as a failed entry. */
+/* Prints the values above base; returns LUA_OK, or LUA_ERRRUN when one could not be shown (its
+ * __tostring raised: the show function returns nil and a message), which is reported -- without
+ * a traceback into the display's own code -- and counts as a failed entry. */
 static int print_results(lua_State *L, int base) {
     int n = lua_gettop(L) - base;
     if (n <= 0) return LUA_OK;
@@ -247,13 +264,14 @@ static int print_results(lua_State *L, int base) {
         lua_pushcfunction(L, show_plain);
     }
     lua_insert(L, base + 1);
-    int status = host_docall(L, n, 1);
-    if (status == LUA_OK) {
-        if (lua_type(L, -1) == LUA_TSTRING) {
-            write_string(L, -1);
-            fputc('\n', stdout);
-        }
-    } else {
+    int status = host_docall(L, n, 2);
+    if (status == LUA_OK && lua_type(L, -2) == LUA_TSTRING) {
+        write_string(L, -2);
+        fputc('\n', stdout);
+    } else if (status == LUA_OK && lua_type(L, -1) == LUA_TSTRING) {
+        status = LUA_ERRRUN;
+        host_report(L, status);
+    } else if (status != LUA_OK) {
         host_report(L, status);
     }
     lua_settop(L, base);

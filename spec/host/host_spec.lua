@@ -411,8 +411,23 @@ print(graphids.tensor({{1, 2}, {3, 4}}):t():totable()[1][2])
       local bad = "setmetatable({}, {__tostring = function() error('no show') end})\n"
       local out, err, rc = graphids("", bad .. "print('still here')\n")
       assert.are.equal(1, rc)
-      assert.matches("no show", err)
+      -- the entry's error, as lua5.4 -i reports it ("error calling 'print' (...)"), with no
+      -- traceback into the REPL's own display code
+      assert.are.equal("graphids: error showing the value (stdin:1: no show)\n", err)
       assert.are.equal("still here\n", out)
+    end)
+
+    it("shows a table it cannot read as lua5.4 does, and goes on", function()
+      local out, err, rc = graphids("", table.concat({
+        "setmetatable({}, {__len = function() return 'x' end})",
+        "setmetatable({}, {__index = function() error('idx') end, __len = function() return 1 end})",
+        "{1, setmetatable({}, {__pairs = function() error('no pairs') end, __name = 'P'})}",
+        "{setmetatable({}, {__tostring = function() error('inner') end})}",
+        "",
+      }, "\n"))
+      assert.are.equal(0, rc, err)
+      assert.are.equal("", err)
+      assert.matches("^table: 0x%x+\ntable: 0x%x+\n{1, P: 0x%x+}\ntable: 0x%x+\n$", out)
     end)
 
     it("shows values without graphids.repl too, a raising __tostring reported (it aborted)", function()
@@ -425,7 +440,8 @@ print(graphids.tensor({{1, 2}, {3, 4}}):t():totable()[1][2])
       os.execute("rm -rf " .. q(dir))
       assert.are.equal(1, rc, err)
       assert.matches("REPL helpers unavailable", err)
-      assert.matches("no show", err)
+      assert.matches("graphids: error showing the value %(stdin:1: no show%)\n", err)
+      assert.is_falsy(err:find("traceback", 1, true))
       assert.are.equal("1\ta\n", out)
     end)
 
@@ -543,6 +559,21 @@ describe("graphids.repl", function()
     repl.max_items = 100
     assert(ok, res)
     assert.are.equal('{"a", "b", [2.5] = 4, [10] = 3, ...}', res)
+  end)
+
+  it("never fails: an unreadable table shows as table: 0x..., a raising __tostring is an error", function()
+    local badlen = setmetatable({}, { __len = function() return "x" end })
+    assert.are.equal(("table: %p"):format(badlen), repl.show(badlen))
+    local named = setmetatable({}, { __index = function() error("idx") end, __len = function() return 2 end,
+      __name = "Thing", __metatable = false })
+    assert.are.equal(("Thing: %p"):format(named), repl.show(named))
+    assert.are.equal(("1\ttable: %p"):format(badlen), repl.show(1, badlen))
+    local s, err = repl.show(1, setmetatable({}, { __tostring = function() error({}) end }))
+    assert.is_nil(s)
+    assert.are.equal("error showing the value (error object is a table value)", err)
+    s, err = repl.show(setmetatable({}, { __tostring = function() error("boom", 0) end }))
+    assert.is_nil(s)
+    assert.are.equal("error showing the value (boom)", err)
   end)
 
   it("shows tensors in full at the top and by their summary line inside tables", function()

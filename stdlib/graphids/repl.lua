@@ -83,6 +83,40 @@ end
 
 local format
 
+-- What lua5.4 shows for a value whose __tostring is left aside: "table: 0x..." (or
+-- "<__name>: 0x...").  The raw metatable, as luaL_tolstring reads it (a __metatable field does
+-- not hide __name there).
+local function plain(v)
+  local mt = (debug and debug.getmetatable or getmetatable)(v)
+  local name = type(mt) == "table" and rawget(mt, "__name")
+  return (type(name) == "string" and name or type(v)) .. ": " .. string.format("%p", v)
+end
+
+-- The error a __tostring raised, as text (lua.c's wording for an error object that is none).
+local function error_text(e)
+  if math.type(e) or type(e) == "string" then
+    return tostring(e)
+  end
+  local mt = getmetatable(e)
+  if type(mt) == "table" and mt.__tostring then
+    local ok, s = pcall(tostring, e)
+    if ok then
+      return s
+    end
+  end
+  return "error object is a " .. type(e) .. " value"
+end
+
+-- tostring(v), or raises {show_error = text} when v's __tostring fails, so show can tell it
+-- from an error of its own (a table whose __len or __index raises).
+local function to_string(v)
+  local ok, s = pcall(tostring, v)
+  if not ok then
+    error({ show_error = error_text(s) }, 0)
+  end
+  return s
+end
+
 local function format_table(t, depth, seen, indent)
   if seen[t] then
     return "<cycle>"
@@ -92,6 +126,9 @@ local function format_table(t, depth, seen, indent)
   end
   seen[t] = true
   local parts, n = {}, #t
+  if math.type(n) ~= "integer" then -- a __len that returns no integer: no array part to show
+    error("the length of the table is no integer", 0)
+  end
   for i = 1, math.min(n, M.max_items) do
     parts[#parts + 1] = format(t[i], depth + 1, seen, indent .. "  ")
   end
@@ -127,21 +164,46 @@ function format(v, depth, seen, indent)
   if tv == "table" then
     local mt = getmetatable(v)
     if type(mt) == "table" and mt.__tostring then
-      return tostring(v)
+      return to_string(v)
     end
-    return format_table(v, depth, seen, indent)
+    -- the entries are read through __len, __index and __pairs; where one of them raises (or
+    -- a value inside has a __tostring that does), the table shows as lua5.4 shows it
+    local ok, s = pcall(format_table, v, depth, seen, indent)
+    if not ok and type(s) == "string" and s:find("interrupted!$") then
+      error(s, 0) -- Ctrl-C while a big table is formatted stops the display
+    elseif not ok then
+      seen[v] = nil
+      return plain(v)
+    end
+    return s
   end
-  return tostring(v)
+  return to_string(v)
 end
 
+-- One value as the REPL shows it.  The display never fails: a table it cannot read shows as
+-- "table: 0x...".  Returns nil and a message when v's own __tostring raises (lua5.4 -i reports
+-- that as an error too).
 function M.format(v)
-  return format(v, 0, {}, "")
+  local ok, s = pcall(format, v, 0, {}, "")
+  if ok then
+    return s
+  end
+  if type(s) == "table" and s.show_error then
+    return nil, "error showing the value (" .. s.show_error .. ")"
+  end
+  error(s, 0)
 end
 
+-- The values an entry returned, as one string; nil and a message when one of them cannot be
+-- shown (its __tostring raised), which the REPL reports as the entry's error.
 function M.show(...)
   local out = {}
   for i = 1, select("#", ...) do
-    out[i] = format((select(i, ...)), 0, {}, "")
+    local s, err = M.format((select(i, ...)))
+    if not s then
+      return nil, err
+    end
+    out[i] = s
   end
   return table.concat(out, "\t")
 end
