@@ -1,6 +1,6 @@
 /* main.c -- the `graphids` command line: REPL, run FILE, -e CODE, version, help.
  *
- *   graphids                       interactive REPL (the global `graphids` is preset)
+ *   graphids                       interactive REPL (the globals `graphids` and `arg` preset)
  *   graphids run FILE.lua [args]   run a script; `arg` and `...` as with lua5.4
  *   graphids -e CODE [args]        run a chunk (the global `graphids` is preset)
  *   graphids version               versions, BLAS, threads, stdlib, CUDA plugin
@@ -174,7 +174,11 @@ static int run_lua_command(lua_State *L, const char *cmd, char **argv, int argc)
 }
 
 static int dispatch(lua_State *L, int argc, char **argv) {
-    if (argc < 2) return host_repl(L);
+    if (argc < 2) {
+        /* as in lua5.4 without a script: arg[0] is the program as it was called */
+        push_args(L, argv, argc, 0);
+        return host_repl(L);
+    }
     const char *cmd = argv[1];
     /* `run --help`, `version --help`, `gpu --help`: the usage (a script named --help would
      * have to be run as ./--help) */

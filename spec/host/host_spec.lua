@@ -383,6 +383,12 @@ print(graphids.tensor({{1, 2}, {3, 4}}):t():totable()[1][2])
         "20\n", out)
     end)
 
+    it("sets the global arg as lua5.4 does without a script: arg[0] is the program", function()
+      local out, err, rc = graphids("", "arg[0], #arg, arg[-1]\n")
+      assert.are.equal(0, rc, err)
+      assert.are.equal(host .. "\t0\tnil\n", out)
+    end)
+
     it("continues incomplete statements and expressions on the next lines", function()
       local out, _, rc = graphids("", table.concat({
         "for i = 1, 3 do",
