@@ -144,6 +144,13 @@ describe("graphids fit|test|pipeline|runs", function()
     _, err, rc = proc.run({ "runs", "frobnicate" })
     assert.equal(2, rc)
     assert.truthy(err:find("unknown subcommand 'frobnicate'"), err)
+    -- every command with subcommands hints at the one meant, as runs and data do
+    for _, c in ipairs({ { "track", "synk", "sync" }, { "ckpt", "inspcet", "inspect" } }) do
+      _, err, rc = proc.run({ c[1], c[2] })
+      assert.equal(2, rc)
+      assert.equal(("graphids %s: unknown subcommand '%s' (did you mean '%s'?)"):format(c[1], c[2], c[3]),
+        err:match("^[^\n]*"))
+    end
     -- data takes --opt=value as the other commands do, and a flag given a value is named so
     for _, c in ipairs({ { { "--node-by-id=yes" }, "--node-by-id takes no value" },
       { { "-q", "--stride=0" }, "--stride: '0' must be an integer >= 1" },

@@ -124,7 +124,8 @@ function M.main(args)
     return sub and 0 or 2
   end
   if sub ~= "inspect" then
-    io.stderr:write("graphids ckpt: unknown subcommand '", sub, "'\n", USAGE)
+    io.stderr:write("graphids ckpt: unknown subcommand '", sub, "'",
+      require("graphids.orchestrate.cliargs").suggest(sub, { "inspect" }), "\n", USAGE)
     return 2
   end
   -- (the parser of every other command: "--json takes no value", the did-you-mean hint)

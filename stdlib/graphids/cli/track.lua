@@ -61,7 +61,8 @@ function M.main(args)
     return sub and 0 or 2
   end
   if sub ~= "sync" then
-    io.stderr:write("graphids track: unknown subcommand '", sub, "'\n", USAGE)
+    io.stderr:write("graphids track: unknown subcommand '", sub, "'",
+      require("graphids.orchestrate.cliargs").suggest(sub, { "sync" }), "\n", USAGE)
     return 2
   end
   -- (the parser of every other command: --uri=URI, a --uri given twice named)
