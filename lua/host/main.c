@@ -11,9 +11,11 @@
  *
  * Exit codes: 0 success, 1 a Lua error (its traceback goes to stderr), 2 a bad command line.
  */
+#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "gids/runtime.h"
 #include "host_impl.h"
@@ -48,38 +50,45 @@ static const char usage[] =
     "GRAPHIDS_ADAPTIVE_THREADS=0 keeps every parallel region on all its threads (by default a\n"
     "region runs on one while its others would only be waited for, on a loaded machine).\n";
 
-/* The commands, for "did you mean" (the Lua ones are those the usage lists). */
+/* The commands and options, for "did you mean" (the Lua commands are those the usage lists). */
 static const char *const commands[] = {"run",      "version", "gpu",  "help", "fit",   "test",
                                        "pipeline", "runs",    "data", "ckpt", "track", "analyze"};
+static const char *const options[] = {"--version", "--help"};
 
-/* Edit distance (Levenshtein) of two short words; longer ones count as far apart. */
+/* Edit distance of two short words, ignoring case, where swapping two neighbouring letters
+ * counts one (optimal string alignment: "hepl" is one from "help"); longer words count as far
+ * apart.  The measure graphids.orchestrate.cliargs.suggest applies, so both sides suggest alike. */
 static size_t edit_distance(const char *a, const char *b) {
-    size_t na = strlen(a), nb = strlen(b), row[33];
+    size_t na = strlen(a), nb = strlen(b), d[33][33];
     if (na > 32 || nb > 32) return (size_t)-1;
-    for (size_t j = 0; j <= nb; j++) row[j] = j;
+    for (size_t i = 0; i <= na; i++) d[i][0] = i;
+    for (size_t j = 0; j <= nb; j++) d[0][j] = j;
     for (size_t i = 1; i <= na; i++) {
-        size_t diag = row[0];
-        row[0] = i;
+        int ca = tolower((unsigned char)a[i - 1]);
         for (size_t j = 1; j <= nb; j++) {
-            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best) best = up + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            diag = up;
-            row[j] = best;
+            int cb = tolower((unsigned char)b[j - 1]);
+            size_t best = d[i - 1][j - 1] + (ca != cb);
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
+                tolower((unsigned char)a[i - 2]) == cb && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
         }
     }
-    return row[nb];
+    return d[na][nb];
 }
 
-/* The command nearest to word, or NULL: within the distance graphids.orchestrate.cliargs
- * .suggest allows (1 up to 4 letters, 2 up to 8, else 3), so both sides suggest alike. */
-static const char *nearest_command(const char *word) {
+/* The candidate nearest to word, or NULL: within the distance graphids.orchestrate.cliargs
+ * .suggest allows (1 up to 4 letters, 2 up to 8, else 3; a prefix of 3 letters or more counts
+ * 1), so both sides suggest alike. */
+static const char *nearest(const char *word, const char *const *names, size_t n) {
     size_t len = strlen(word), limit = len <= 4 ? 1 : len <= 8 ? 2 : 3, best_d = (size_t)-1;
     const char *best = NULL;
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+    for (size_t i = 0; i < n; i++) {
         size_t d =
-            len > 2 && strncmp(commands[i], word, len) == 0 ? 1 : edit_distance(word, commands[i]);
-        if (d < best_d) best = commands[i], best_d = d;
+            len > 2 && strncasecmp(names[i], word, len) == 0 ? 1 : edit_distance(word, names[i]);
+        if (d < best_d) best = names[i], best_d = d;
     }
     return best_d <= limit ? best : NULL;
 }
@@ -215,16 +224,21 @@ static int dispatch(lua_State *L, int argc, char **argv) {
         fputs(usage, stdout);
         return 0;
     }
-    if (cmd[0] == '-') return usage_error("unknown option '%s'", cmd);
-    int code = run_lua_command(L, cmd, argv, argc);
-    if (code >= 0) return code;
-    const char *near = nearest_command(cmd);
-    if (near != NULL) {
-        fprintf(stderr, "graphids: unknown command '%s' (did you mean '%s'?)\n%s", cmd, near,
-                usage);
-        return HOST_EXIT_USAGE;
+    const char *kind = "command", *near;
+    if (cmd[0] == '-') {
+        kind = "option";
+        near = nearest(cmd, options, sizeof options / sizeof options[0]);
+    } else {
+        int code = run_lua_command(L, cmd, argv, argc);
+        if (code >= 0) return code;
+        near = nearest(cmd, commands, sizeof commands / sizeof commands[0]);
     }
-    return usage_error("unknown command '%s'", cmd);
+    if (near != NULL)
+        fprintf(stderr, "graphids: unknown %s '%s' (did you mean '%s'?)\n%s", kind, cmd, near,
+                usage);
+    else
+        fprintf(stderr, "graphids: unknown %s '%s'\n%s", kind, cmd, usage);
+    return HOST_EXIT_USAGE;
 }
 
 int main(int argc, char **argv) {

@@ -247,6 +247,8 @@ describe("graphids runs --tracking-uri (FileStore)", function()
       { { "runs", "show", lake, "--dataset", "x" }, "graphids runs show: --dataset does not apply" },
       { { "runs", "list", "--metric", "test/f1" }, "graphids runs list: --metric does not apply" },
       { { "runs", "lst" }, "graphids runs: unknown subcommand 'lst' (did you mean 'list'?)" },
+      -- swapped letters count one edit, and case none (as the host's own commands)
+      { { "runs", "LSIT" }, "graphids runs: unknown subcommand 'LSIT' (did you mean 'list'?)" },
       { { "runs", "list", "--jsn" }, "graphids runs: unknown option '--jsn' (did you mean '--json'?)" },
     }) do
       _, err, rc = run(NO_ENV, c[1])

@@ -345,7 +345,13 @@ print(graphids.tensor({{1, 2}, {3, 4}}):t():totable()[1][2])
   describe("bad command lines", function()
     local cases = {
       { "frobnicate", "unknown command 'frobnicate'" },
-      { "--bogus", "unknown option '%-%-bogus'" },
+      { "--bogus", "unknown option '%-%-bogus'\n" },
+      -- options get a hint too; letters swapped count one edit, and case does not count
+      { "--versoin", "unknown option '%-%-versoin' %(did you mean '%-%-version'%?%)" },
+      { "--hlep", "unknown option '%-%-hlep' %(did you mean '%-%-help'%?%)" },
+      { "hepl", "unknown command 'hepl' %(did you mean 'help'%?%)" },
+      { "RUN a.lua", "unknown command 'RUN' %(did you mean 'run'%?%)" },
+      { "Fit", "unknown command 'Fit' %(did you mean 'fit'%?%)" },
       { "run", "run: missing FILE%.lua" },
       { "-e", "%-e: missing CODE" },
       { "version extra", "version takes no arguments, got 'extra'" },

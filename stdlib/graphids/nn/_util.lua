@@ -32,21 +32,26 @@ local function deep_copy(v)
 end
 U.deep_copy = deep_copy
 
--- Edit distance (Levenshtein), for "did you mean" on a misspelt option or name.
+-- Edit distance for "did you mean" on a misspelt option or name: optimal string alignment, a
+-- Levenshtein distance where swapping two neighbouring letters counts one ("lsit" is one from
+-- "list", the commonest slip of typing).
 local function distance(a, b)
-  local prev = {}
+  local d = { [0] = {} }
   for j = 0, #b do
-    prev[j] = j
+    d[0][j] = j
   end
   for i = 1, #a do
-    local cur = { [0] = i }
+    d[i] = { [0] = i }
     for j = 1, #b do
-      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+      local ca, cb = a:byte(i), b:byte(j)
+      local v = math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (ca == cb and 0 or 1))
+      if i > 1 and j > 1 and ca == b:byte(j - 1) and a:byte(i - 1) == cb then
+        v = math.min(v, d[i - 2][j - 2] + 1)
+      end
+      d[i][j] = v
     end
-    prev = cur
   end
-  return prev[#b]
+  return d[#a][#b]
 end
 U.edit_distance = distance
 

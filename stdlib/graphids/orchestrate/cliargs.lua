@@ -15,12 +15,15 @@ local edit_distance = require("graphids.nn._util").edit_distance
 
 local M = {}
 
--- " (did you mean 'x'?)" naming the candidate nearest to word (an abbreviation, or an edit
--- distance that grows with the word's length), else "".
+-- " (did you mean 'x'?)" naming the candidate nearest to word, case aside (an abbreviation, or
+-- an edit distance that grows with the word's length), else "".  The host's own commands are
+-- suggested alike (lua/host/main.c, nearest).
 function M.suggest(word, candidates)
   local best, best_d = nil, math.huge
+  local w = word:lower()
   for _, name in ipairs(candidates) do
-    local d = (#word > 2 and name:sub(1, #word) == word) and 1 or edit_distance(word, name)
+    local n = name:lower()
+    local d = (#w > 2 and n:sub(1, #w) == w) and 1 or edit_distance(w, n)
     if d < best_d then best, best_d = name, d end
   end
   local limit = #word <= 4 and 1 or (#word <= 8 and 2 or 3)
