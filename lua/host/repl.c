@@ -365,7 +365,9 @@ static void load_helpers(lua_State *L) {
 int host_repl(lua_State *L) {
     int tty = isatty(STDIN_FILENO);
     repl_L = L;
-    host_require_graphids(L);
+    /* without graphids a session is of no use, and a piped one must not pass for run: exit 1
+     * as run and -e do (the reason is said: a stdlib not found, or the error loading it) */
+    if (host_require_graphids(L) != LUA_OK) return HOST_EXIT_ERROR;
     load_helpers(L);
     char hbuf[PATH_MAX];
     const char *hist = NULL;

@@ -259,6 +259,10 @@ print(graphids.tensor({{1, 2}, {3, 4}}):t():totable()[1][2])
       assert.are.same({ "", "graphids: runs: " .. want .. "\n", 1 }, { out, err, rc })
       out, err, rc = sh(env .. q(host) .. " -e 1")
       assert.are.same({ "", "graphids: " .. want .. "\n", 1 }, { out, err, rc })
+      -- the REPL too: that line alone (no list of the places graphids.repl was looked for), and
+      -- no session that runs its entries without graphids
+      out, err, rc = sh(env .. q(host), "print('ran')\n")
+      assert.are.same({ "", "graphids: " .. want .. "\n", 1 }, { out, err, rc })
       out, err, rc = sh(env .. q(host) .. " version")
       assert.are.equal(0, rc, err)
       assert.truthy(out:find("\nstdlib: " .. want .. "\n", 1, true), out)
