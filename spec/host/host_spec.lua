@@ -596,6 +596,11 @@ describe("graphids.repl", function()
     local t = core.zeros(2)
     assert.are.equal(tostring(t), repl.show(t))
     assert.are.equal("{x = [graphids.Tensor f32 2]}", repl.show({ x = t }))
+    -- several values, one of them on several lines (a tensor's values, then its summary):
+    -- each on its own line, not a tab running the next into the summary
+    local m = core.zeros(2, 2)
+    assert.are.equal(tostring(m) .. "\n" .. tostring(t) .. "\n5", repl.show(m, t, 5))
+    assert.are.equal("1\t{}\tx", repl.show(1, {}, "x"))
   end)
 
   it("completes globals, keywords, fields and Tensor methods", function()

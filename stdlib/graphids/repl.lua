@@ -195,17 +195,20 @@ function M.format(v)
 end
 
 -- The values an entry returned, as one string; nil and a message when one of them cannot be
--- shown (its __tostring raised), which the REPL reports as the entry's error.
+-- shown (its __tostring raised), which the REPL reports as the entry's error.  Values are
+-- tab-separated as lua5.4 prints them, unless one spans several lines (a tensor, a long table):
+-- then each starts on its own line, where a tab would run the next into the last line of it.
 function M.show(...)
-  local out = {}
+  local out, multiline = {}, false
   for i = 1, select("#", ...) do
     local s, err = M.format((select(i, ...)))
     if not s then
       return nil, err
     end
     out[i] = s
+    multiline = multiline or s:find("\n", 1, true) ~= nil
   end
-  return table.concat(out, "\t")
+  return table.concat(out, multiline and "\n" or "\t")
 end
 
 -- The names a metatable's __names function lists (see fields); one that raises or returns no
