@@ -137,6 +137,8 @@ describe("graphids.optim.Adagrad", function()
     local p = params()[1]
     h.errors("Adagrad: unknown option 'lr_decy' %(did you mean 'lr_decay'%?%)", optim.Adagrad, { p },
       { lr_decy = 0.1 })
+    -- two neighbours swapped count one edit, as everywhere in the stdlib ('esp' is one from 'eps')
+    h.errors("Adagrad: unknown option 'esp' %(did you mean 'eps'%?%)", optim.Adagrad, { p }, { esp = 1e-8 })
     h.errors("Adagrad: unknown option 'initial_accumulator' %(did you mean " ..
       "'initial_accumulator_value'%?%)", optim.Adagrad, { p }, { initial_accumulator = 0.1 })
     h.errors("Adagrad: unknown option 'momentum' %(allowed: lr, lr_decay, weight_decay, " ..

@@ -40,19 +40,8 @@ end
 -- configuration share).
 M.describe = require("graphids.nn._util").describe
 
-local function edit_distance(a, b)
-  local prev = {}
-  for j = 0, #b do prev[j] = j end
-  for i = 1, #a do
-    local cur = { [0] = i }
-    for j = 1, #b do
-      local sub = prev[j - 1] + (a:byte(i) == b:byte(j) and 0 or 1)
-      cur[j] = math.min(sub, prev[j] + 1, cur[j - 1] + 1)
-    end
-    prev = cur
-  end
-  return prev[#b]
-end
+-- (the stdlib's one distance for "did you mean": swapped neighbours count one edit)
+local edit_distance = require("graphids.nn._util").edit_distance
 
 -- Raises for an unknown key with the nearest allowed key (as the binding's l_checkopts does:
 -- an abbreviation or a small edit distance) or the list of allowed keys.
