@@ -153,6 +153,18 @@ int main(int argc, char **argv) {
     /* a fixed permutation of 0..999 (7919 is prime to 1000), the same in the PyTorch peer */
     int64_t *ixp = gids_tensor_data(ix);
     for (int64_t i = 0; i < 1000; i++) ixp[i] = i * 7919 % 1000;
+    /* integer and bool sums (bench/results/cpu-2026-11-29-int-sums.txt) */
+    int64_t s7 = 10000000, s4k[2] = {4096, 4096};
+    gids_tensor *b7 = NULL, *u7 = NULL, *i32 = NULL, *u8 = NULL, *i32t = NULL, *i64 = NULL;
+    if (gids_rand(&u7, &g, GIDS_F32, 1, &s7) != GIDS_OK ||
+        gids_binary_scalar(&b7, GIDS_GT, u7, gids_scalar_f(0.5), false) != GIDS_OK ||
+        gids_randint(&i32, &g, GIDS_I32, -1000000, 1000000, 2, sq) != GIDS_OK ||
+        gids_randint(&u8, &g, GIDS_U8, 0, 256, 2, s4k) != GIDS_OK ||
+        gids_transpose(&i32t, i32, 0, 1) != GIDS_OK ||
+        gids_randint(&i64, &g, GIDS_I64, -1000000, 1000000, 1, s1) != GIDS_OK) {
+        fprintf(stderr, "reduce_sweep: integer inputs: %s\n", gids_error_message());
+        return 1;
+    }
     int bad = 0;
     bad |= time_row("sum 1M", red_, &(red_arg){GIDS_SUM, v, 0, 0});
     bad |= time_row("sum [1000,1000] dim1", red_, &(red_arg){GIDS_SUM, x, 1, 1});
@@ -170,6 +182,16 @@ int main(int argc, char **argv) {
     bad |= time_row("sum [8192,128] dim0 f64", red_, &(red_arg){GIDS_SUM, h64, 1, 0});
     bad |= time_row("sum [8192,128] dim1 f64", red_, &(red_arg){GIDS_SUM, h64, 1, 1});
     bad |= time_row("sum 1M bool", red_, &(red_arg){GIDS_SUM, vb, 0, 0});
+    bad |= time_row("isum 1e7 bool", red_, &(red_arg){GIDS_SUM, b7, 0, 0});
+    bad |= time_row("isum [1000,1000] i32 dim0", red_, &(red_arg){GIDS_SUM, i32, 1, 0});
+    bad |= time_row("isum [1000,1000] i32 dim1", red_, &(red_arg){GIDS_SUM, i32, 1, 1});
+    bad |= time_row("isum [1000,1000] i32 T dim1", red_, &(red_arg){GIDS_SUM, i32t, 1, 1});
+    bad |= time_row("isum [4096,4096] u8", red_, &(red_arg){GIDS_SUM, u8, 0, 0});
+    bad |= time_row("isum [4096,4096] u8 dim0", red_, &(red_arg){GIDS_SUM, u8, 1, 0});
+    bad |= time_row("isum [4096,4096] u8 dim1", red_, &(red_arg){GIDS_SUM, u8, 1, 1});
+    bad |= time_row("isum 1M i64", red_, &(red_arg){GIDS_SUM, i64, 0, 0});
+    bad |= time_row("iprod [1000,1000] i32 dim1", red_, &(red_arg){GIDS_PROD, i32, 1, 1});
+    bad |= time_row("icumsum [1000,1000] i32 dim1", cumsum_, &(dim_arg){i32, 1});
     bad |= time_row("amax [1000,1000] dim1", red_, &(red_arg){GIDS_AMAX, x, 1, 1});
     bad |= time_row("amax [8192,128] dim0", red_, &(red_arg){GIDS_AMAX, h, 1, 0});
     bad |= time_row("layer_norm [1000,1000]", ln_, &(ln_arg){x, w, b});
@@ -182,7 +204,8 @@ int main(int argc, char **argv) {
     bad |= time_row("pow 2.5 1M", pow_, vp);
     bad |= time_row("index_select [1000,1000] dim0", select_, &(sel_arg){x, ix, 0});
     bad |= time_row("index_select [1000,1000] dim1", select_, &(sel_arg){x, ix, 1});
-    gids_tensor *all[] = {v, x, h, z, q, w, b, w2, b2, c, n, v64, h64, vb, va, vp, ix};
+    gids_tensor *all[] = {v,   x,  h,  z,  q,  w,  b,  w2,  b2, c,    n,  v64,
+                          h64, vb, va, vp, ix, b7, u7, i32, u8, i32t, i64};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) gids_tensor_release(all[i]);
     return bad;
 }

@@ -23,6 +23,10 @@ def main():
     c, n = torch.randn(100, 100, 100), torch.randn(1000, 100, 10)
     v64, h64, vb = v.double(), h.double(), v > 0
     vp, ix = v.abs() + 0.01, torch.tensor([i * 7919 % 1000 for i in range(1000)])
+    b7 = torch.rand(10000000) > 0.5
+    i32 = torch.randint(-1000000, 1000000, (1000, 1000), dtype=torch.int32)
+    u8 = torch.randint(0, 256, (4096, 4096), dtype=torch.uint8)
+    i32t, i64 = i32.t(), torch.randint(-1000000, 1000000, (1000000,))
     rows = [
         ("sum 1M", lambda: v.sum()),
         ("sum [1000,1000] dim1", lambda: x.sum(1)),
@@ -40,6 +44,16 @@ def main():
         ("sum [8192,128] dim0 f64", lambda: h64.sum(0)),
         ("sum [8192,128] dim1 f64", lambda: h64.sum(1)),
         ("sum 1M bool", lambda: vb.sum()),
+        ("isum 1e7 bool", lambda: b7.sum()),
+        ("isum [1000,1000] i32 dim0", lambda: i32.sum(0)),
+        ("isum [1000,1000] i32 dim1", lambda: i32.sum(1)),
+        ("isum [1000,1000] i32 T dim1", lambda: i32t.sum(1)),
+        ("isum [4096,4096] u8", lambda: u8.sum()),
+        ("isum [4096,4096] u8 dim0", lambda: u8.sum(0)),
+        ("isum [4096,4096] u8 dim1", lambda: u8.sum(1)),
+        ("isum 1M i64", lambda: i64.sum()),
+        ("iprod [1000,1000] i32 dim1", lambda: i32.prod(1)),
+        ("icumsum [1000,1000] i32 dim1", lambda: i32.cumsum(1)),
         ("amax [1000,1000] dim1", lambda: x.amax(1)),
         ("amax [8192,128] dim0", lambda: h.amax(0)),
         ("layer_norm [1000,1000]", lambda: F.layer_norm(x, (1000,), w, b)),
