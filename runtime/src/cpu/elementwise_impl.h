@@ -51,8 +51,9 @@ gids_status gids_ew_into_device(const char *op, gids_tensor *dst, gids_tensor *r
 gids_status gids_ew_check_input(const char *op, const char *arg, const gids_tensor *t);
 
 /* Shared reduction engine (reduce_core.c).  Kinds fold with a fixed identity; MAX/MIN let NaN
- * win.  The input must be f32, f64 or i64; accumulators are double for float inputs (so f32
- * sums are accumulated in f64) and int64 (wrapping) for i64. */
+ * win.  The input may be any CPU dtype (f32, f64, i64, i32, u8, bool); accumulators are double
+ * for float inputs (so f32 sums are accumulated in f64) and int64 (wrapping) for the others,
+ * whose elements are widened as they are read. */
 typedef enum gids_red_kind {
     GIDS_RED_SUM = 0,
     GIDS_RED_PROD,

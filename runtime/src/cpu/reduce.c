@@ -1,9 +1,10 @@
 /* reduce.c -- reductions over dim lists (sum mean prod amax amin logsumexp any all, var/std,
  * norm).  Reductions along one dim with positions (max_dim, argmax, ...) are in extreme.c.
  *
- * sum/prod/amax/amin/any/all/mean run on the engine in reduce_core.c (float inputs as they are,
- * integer and bool inputs widened to i64); logsumexp, var, std and norm are composed from it and
- * the elementwise ops, which keeps one deterministic summation order for all of them.
+ * sum/prod/amax/amin/any/all/mean run on the engine in reduce_core.c, which reads every CPU
+ * dtype as it is (integer and bool inputs fold in i64 as they are read); logsumexp, var, std and
+ * norm are composed from it and the elementwise ops, which keeps one deterministic summation order
+ * for all of them.
  */
 #include <math.h>
 
@@ -42,18 +43,16 @@ gids_status gids_red_empty_error(const char *op, const gids_tensor *a) {
               op, buf, op);
 }
 
-/* Runs engine kind `kind` over mask: the input is widened to i64 unless it is a float, the
- * output gets dtype out_dt. */
+/* Runs engine kind `kind` over mask into a new tensor of dtype out_dt (i64 for integer sums and
+ * products, as torch). */
 static gids_status engine(gids_tensor **out, const char *op, gids_red_kind kind,
                           const gids_tensor *a, uint32_t mask, bool keepdim, gids_dtype out_dt,
                           bool mean) {
     int64_t shape[GIDS_MAX_DIMS];
     int nd = gids_red_out_shape(a, mask, keepdim, shape);
-    gids_tensor *in = NULL, *r = NULL;
-    GIDS_TRY(gids_ew_cast(&in, a, gids_dtype_is_float(a->dtype) ? a->dtype : GIDS_I64));
+    gids_tensor *r = NULL;
     gids_status st = gids_empty(&r, out_dt, GIDS_DEVICE_CPU, nd, shape);
-    if (st == GIDS_OK) st = gids_red_exec(op, kind, in, mask, r, mean);
-    gids_tensor_release(in);
+    if (st == GIDS_OK) st = gids_red_exec(op, kind, a, mask, r, mean);
     if (st != GIDS_OK) {
         gids_tensor_release(r);
         return st;
@@ -62,7 +61,7 @@ static gids_status engine(gids_tensor **out, const char *op, gids_red_kind kind,
     return GIDS_OK;
 }
 
-/* amax/amin keep the input dtype: integer inputs are reduced as i64 and converted back. */
+/* amax/amin keep the input dtype: integer inputs are reduced in i64 and converted back. */
 static gids_status extreme(gids_tensor **out, const char *op, gids_red_kind kind,
                            const gids_tensor *a, uint32_t mask, bool keepdim) {
     if (reduced_count(a, mask) == 0) {
