@@ -239,8 +239,8 @@ static int64_t fold_int(const red_job *j, int64_t acc, const char *p, int64_t n,
 FOLD_COLS_FLOAT(fold_cols_f32, float)
 FOLD_COLS_FLOAT(fold_cols_f64, double)
 
-/* Integer sums add a row's widened elements in vector lanes (the accumulators, 2 KB, stay in
- * L1); the other kinds fold element by element. */
+/* i64 and i32 sums add a row's widened elements in vector lanes (the accumulators, 2 KB, stay
+ * in L1; u8 and bool ones take colsum_u8 below); the other kinds fold element by element. */
 #define FOLD_COLS_INT(fname, TY, FOLD)                                                             \
     GIDS_HOT static void fname(gids_red_kind k, int64_t *acc, const TY *row, int64_t nc) {         \
         if (k == GIDS_RED_SUM) {                                                                   \
@@ -384,8 +384,27 @@ static void visit_cols_sum(const red_job *j, const char *ptr, int64_t n, int64_t
     }
 }
 
+/* u8 and bool column sums: U8_ROWS rows at a time in u16 lanes (256 * 255 < 2^16), then into
+ * the i64 accumulators: a vector holds four times the lanes it holds of i64, so a row takes a
+ * quarter of the work ([4096, 4096] over dim 0: 4.3 -> 1.8 ms on one thread). */
+#define U8_ROWS 256
+_Static_assert(U8_ROWS * 255 <= UINT16_MAX, "u8 column sums in u16 lanes");
+GIDS_HOT static void colsum_u8(int64_t *acc, const uint8_t *p, int64_t n, int64_t st, int64_t w) {
+    uint16_t l[RED_TILE];
+    for (int64_t i0 = 0; i0 < n; i0 += U8_ROWS) {
+        memset(l, 0, (size_t)w * sizeof *l);
+        for (int64_t i = i0; i < n && i < i0 + U8_ROWS; i++, p += st)
+            for (int64_t c = 0; c < w; c++) l[c] += p[c];
+        for (int64_t c = 0; c < w; c++) acc[c] = (int64_t)((uint64_t)acc[c] + l[c]);
+    }
+}
+
 static void visit_cols(const red_job *j, const char *ptr, int64_t n, int64_t st, void *arg) {
     red_tile *t = arg;
+    if (j->kind == GIDS_RED_SUM && (j->dt == GIDS_U8 || j->dt == GIDS_BOOL)) {
+        colsum_u8(t->acc, (const uint8_t *)ptr, n, st, t->width);
+        return;
+    }
     if (j->kind == GIDS_RED_SUM && !j->ints) {
         visit_cols_sum(j, ptr, n, st, t);
         return;
