@@ -283,5 +283,5 @@ int main(void) {
     RUN(empty_dims_give_the_identity_or_nothing);
     RUN(overflow_matches_torch);
     RUN(no_i64_copy_of_the_input);
-    return check_summary("int sums");
+    return check_summary("int_sums");
 }
