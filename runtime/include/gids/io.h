@@ -43,8 +43,9 @@ extern "C" {
  * bytes) and each byte of no valid UTF-8 sequence as \xNN; returns buf.  When the whole of it
  * does not fit in cap - 1 bytes it is cut at a character's boundary (never inside a UTF-8
  * sequence or an escape) and "..." follows, all within cap with the NUL; below cap 4, only the
- * dots that fit ("" at cap 1, "." at 2).  cap 0 writes nothing and returns "".  For any message that quotes a caller's text
- * (the Lua binding's too), so that none of it reaches a terminal raw. */
+ * dots that fit ("" at cap 1, "." at 2).  cap 0 writes nothing and returns "".  For any message
+ * that quotes a caller's text (the Lua binding's too), so that none of it reaches a terminal raw.
+ */
 const char *gids_printable(const char *s, char *buf, size_t cap);
 
 /* Writes n tensors (any strides: non-contiguous ones are copied; a device tensor's bytes are
