@@ -154,14 +154,18 @@ int main(int argc, char **argv) {
     int64_t *ixp = gids_tensor_data(ix);
     for (int64_t i = 0; i < 1000; i++) ixp[i] = i * 7919 % 1000;
     /* integer and bool sums (bench/results/cpu-2026-11-29-int-sums.txt) */
-    int64_t s7 = 10000000, s4k[2] = {4096, 4096};
-    gids_tensor *b7 = NULL, *u7 = NULL, *i32 = NULL, *u8 = NULL, *i32t = NULL, *i64 = NULL;
+    int64_t s7 = 10000000, s4k[2] = {4096, 4096}, s3[2] = {1000000, 3};
+    gids_tensor *b7 = NULL, *u7 = NULL, *i32 = NULL, *u8 = NULL, *i32t = NULL, *i64 = NULL,
+                *u83 = NULL, *i643 = NULL, *i323 = NULL;
     if (gids_rand(&u7, &g, GIDS_F32, 1, &s7) != GIDS_OK ||
         gids_binary_scalar(&b7, GIDS_GT, u7, gids_scalar_f(0.5), false) != GIDS_OK ||
         gids_randint(&i32, &g, GIDS_I32, -1000000, 1000000, 2, sq) != GIDS_OK ||
         gids_randint(&u8, &g, GIDS_U8, 0, 256, 2, s4k) != GIDS_OK ||
         gids_transpose(&i32t, i32, 0, 1) != GIDS_OK ||
-        gids_randint(&i64, &g, GIDS_I64, -1000000, 1000000, 1, s1) != GIDS_OK) {
+        gids_randint(&i64, &g, GIDS_I64, -1000000, 1000000, 1, s1) != GIDS_OK ||
+        gids_randint(&u83, &g, GIDS_U8, 0, 256, 2, s3) != GIDS_OK ||
+        gids_randint(&i643, &g, GIDS_I64, -1000000, 1000000, 2, s3) != GIDS_OK ||
+        gids_randint(&i323, &g, GIDS_I32, -1000000, 1000000, 2, s3) != GIDS_OK) {
         fprintf(stderr, "reduce_sweep: integer inputs: %s\n", gids_error_message());
         return 1;
     }
@@ -190,6 +194,9 @@ int main(int argc, char **argv) {
     bad |= time_row("isum [4096,4096] u8 dim0", red_, &(red_arg){GIDS_SUM, u8, 1, 0});
     bad |= time_row("isum [4096,4096] u8 dim1", red_, &(red_arg){GIDS_SUM, u8, 1, 1});
     bad |= time_row("isum 1M i64", red_, &(red_arg){GIDS_SUM, i64, 0, 0});
+    bad |= time_row("isum [1e6,3] u8 dim1", red_, &(red_arg){GIDS_SUM, u83, 1, 1});
+    bad |= time_row("isum [1e6,3] i64 dim1", red_, &(red_arg){GIDS_SUM, i643, 1, 1});
+    bad |= time_row("iamax [1e6,3] i32 dim1", red_, &(red_arg){GIDS_AMAX, i323, 1, 1});
     bad |= time_row("iprod [1000,1000] i32 dim1", red_, &(red_arg){GIDS_PROD, i32, 1, 1});
     bad |= time_row("icumsum [1000,1000] i32 dim1", cumsum_, &(dim_arg){i32, 1});
     bad |= time_row("amax [1000,1000] dim1", red_, &(red_arg){GIDS_AMAX, x, 1, 1});
@@ -204,8 +211,8 @@ int main(int argc, char **argv) {
     bad |= time_row("pow 2.5 1M", pow_, vp);
     bad |= time_row("index_select [1000,1000] dim0", select_, &(sel_arg){x, ix, 0});
     bad |= time_row("index_select [1000,1000] dim1", select_, &(sel_arg){x, ix, 1});
-    gids_tensor *all[] = {v,   x,  h,  z,  q,  w,  b,  w2,  b2, c,    n,  v64,
-                          h64, vb, va, vp, ix, b7, u7, i32, u8, i32t, i64};
+    gids_tensor *all[] = {v,  x,  h,  z,  q,  w,  b,   w2, b2,   c,   n,   v64,  h64,
+                          vb, va, vp, ix, b7, u7, i32, u8, i32t, i64, u83, i643, i323};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) gids_tensor_release(all[i]);
     return bad;
 }

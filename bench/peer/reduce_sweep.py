@@ -27,6 +27,9 @@ def main():
     i32 = torch.randint(-1000000, 1000000, (1000, 1000), dtype=torch.int32)
     u8 = torch.randint(0, 256, (4096, 4096), dtype=torch.uint8)
     i32t, i64 = i32.t(), torch.randint(-1000000, 1000000, (1000000,))
+    u83 = torch.randint(0, 256, (1000000, 3), dtype=torch.uint8)
+    i643 = torch.randint(-1000000, 1000000, (1000000, 3))
+    i323 = torch.randint(-1000000, 1000000, (1000000, 3), dtype=torch.int32)
     rows = [
         ("sum 1M", lambda: v.sum()),
         ("sum [1000,1000] dim1", lambda: x.sum(1)),
@@ -52,6 +55,9 @@ def main():
         ("isum [4096,4096] u8 dim0", lambda: u8.sum(0)),
         ("isum [4096,4096] u8 dim1", lambda: u8.sum(1)),
         ("isum 1M i64", lambda: i64.sum()),
+        ("isum [1e6,3] u8 dim1", lambda: u83.sum(1)),
+        ("isum [1e6,3] i64 dim1", lambda: i643.sum(1)),
+        ("iamax [1e6,3] i32 dim1", lambda: i323.amax(1)),
         ("iprod [1000,1000] i32 dim1", lambda: i32.prod(1)),
         ("icumsum [1000,1000] i32 dim1", lambda: i32.cumsum(1)),
         ("amax [1000,1000] dim1", lambda: x.amax(1)),
