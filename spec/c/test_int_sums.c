@@ -7,6 +7,7 @@
  * test_sums.c covers the float sums. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "helpers.h"
@@ -144,7 +145,7 @@ TEST(whole_runs_fold_as_the_sequential_fold) {
         }
 }
 
-/* Rows (dim 1: the generic path, a task a row) and columns (dim 0: the column path, tiles of up
+/* Rows (dim 1: the row path, whole rows a task) and columns (dim 0: the column path, tiles of up
  * to 256 outputs) of [37, w], both dims, and [70000, 3] / [3, 70000], whose columns and rows
  * take several blocks each. */
 TEST(rows_and_columns_fold_as_the_sequential_fold) {
@@ -165,6 +166,67 @@ TEST(rows_and_columns_fold_as_the_sequential_fold) {
         gids_tensor_release(y);
         gids_tensor_release(x);
     }
+}
+
+/* The row path (reduce_core.c's row_ints_*): rows of 1, 2, 3, 15, 16 and 17 elements (under
+ * sixteen a loop of the op's kind, from sixteen the folds), 20003 of them (several tasks of whole
+ * rows, the last one short), contiguous, every other row of a taller matrix with gaps
+ * after each row (an outer stride of w + 3), and [3, 5001, w] with gaps between its planes too (two
+ * kept dims that do not merge). */
+TEST(short_rows_fold_as_the_sequential_fold) {
+    static const int64_t ws[] = {1, 2, 3, 15, 16, 17};
+    int d1[1] = {1}, d2[1] = {2};
+    for (int t = 0; t < 4; t++)
+        for (size_t k = 0; k < sizeof ws / sizeof *ws; k++) {
+            int64_t w = ws[k], s[2] = {20003, w}, big[2] = {40006, w + 3}, vs[2] = {20003, w},
+                    vst[2] = {2 * (w + 3), 1}, s3[3] = {3, 5001, w},
+                    st3[3] = {5001 * (w + 3) + 7, w + 3, 1};
+            gids_tensor *x = values_(dtypes_[t], 2, s, 300 + k),
+                        *b = values_(dtypes_[t], 2, big, 400 + k), *sv = NULL, *v3 = NULL;
+            CHECK_OK(gids_as_strided(&sv, b, 2, vs, vst, 1));
+            CHECK_OK(gids_as_strided(&v3, b, 3, s3, st3, 0));
+            check_all_ops_(x, 1, d1, "[20003, w] dim 1");
+            check_all_ops_(sv, 1, d1, "strided rows dim 1");
+            check_all_ops_(v3, 1, d2, "[3, 5001, w] strided dim 2");
+            gids_tensor_release(v3);
+            gids_tensor_release(sv);
+            gids_tensor_release(b);
+            gids_tensor_release(x);
+        }
+}
+
+/* Short rows past the input dtype's range and past i64's, nine of each, on the row path: torch's
+ * values. */
+static void rows_of_(gids_dtype dt, int64_t w, const void *row, gids_redop op, int64_t want) {
+    size_t z = gids_dtype_size(dt);
+    char *buf = malloc((size_t)(9 * w) * z);
+    for (int r = 0; r < 9; r++) memcpy(buf + (size_t)(r * w) * z, row, (size_t)w * z);
+    int64_t s[2] = {9, w};
+    int d1[1] = {1};
+    gids_tensor *x = from(dt, 2, s, buf), *o = NULL;
+    free(buf);
+    CHECK_OK(gids_reduce(&o, op, x, 1, d1, false));
+    for (int r = 0; o != NULL && r < 9; r++)
+        if (at_i(o, r) != want)
+            CHECK_FAIL_("%s op %d row %d of %lld: %lld, want %lld", gids_dtype_name(dt), (int)op, r,
+                        (long long)w, (long long)at_i(o, r), (long long)want);
+    gids_tensor_release(o);
+    gids_tensor_release(x);
+}
+
+TEST(short_rows_wrap_as_torch) {
+    int32_t a[3] = {INT32_MAX, 1, INT32_MAX}, c[15];
+    for (int i = 0; i < 15; i++) c[i] = INT32_MIN + 1;
+    uint8_t u[17];
+    memset(u, 255, sizeof u);
+    int64_t big[5] = {1ll << 62, 1ll << 62, 1ll << 62, 1ll << 62, 5}, m[2] = {INT64_MIN, -1};
+    rows_of_(GIDS_I32, 3, a, GIDS_SUM, 4294967295ll);
+    rows_of_(GIDS_U8, 17, u, GIDS_SUM, 4335);
+    rows_of_(GIDS_U8, 9, u, GIDS_PROD, 2570567486027860223ll);
+    rows_of_(GIDS_I64, 5, big, GIDS_SUM, 5);
+    rows_of_(GIDS_I64, 2, m, GIDS_SUM, INT64_MAX);
+    rows_of_(GIDS_I64, 2, m, GIDS_PROD, INT64_MIN);
+    rows_of_(GIDS_I32, 15, c, GIDS_AMIN, INT32_MIN + 1);
 }
 
 /* Views the engine reads through their strides: a transposed [40, 70], every other column of
@@ -279,6 +341,8 @@ TEST(no_i64_copy_of_the_input) {
 int main(void) {
     RUN(whole_runs_fold_as_the_sequential_fold);
     RUN(rows_and_columns_fold_as_the_sequential_fold);
+    RUN(short_rows_fold_as_the_sequential_fold);
+    RUN(short_rows_wrap_as_torch);
     RUN(views_fold_as_the_sequential_fold);
     RUN(empty_dims_give_the_identity_or_nothing);
     RUN(overflow_matches_torch);
