@@ -24,9 +24,10 @@ function M.vocab_digest(dm)
 end
 
 -- A model rebuilt from a checkpoint (class path + hyper-parameters + weights), after checking
--- it against opts.vocab_digest.  What the KD teacher and the fusion experts are made from.
--- opts.what names the checkpoint in messages, opts.use says what it is needed for when it is
--- missing (default "train that stage first").
+-- it with ckpt.check_compat against opts.vocab_digest (one the checkpoint does not record is a
+-- mismatch).  What the KD teacher and the fusion experts are made from.  opts.what names the
+-- checkpoint in messages, opts.use says what it is needed for when it is missing (default
+-- "train that stage first").
 function M.load_model(path, opts)
   opts = opts or {}
   if not gio.exists(path) then
@@ -37,20 +38,24 @@ function M.load_model(path, opts)
   if c.class_path == nil then
     error(string.format("checkpoint %s names no class_path; cannot rebuild its model", path), 0)
   end
-  local hp = ckpt.plain(c.hyper_parameters or {})
-  local digest = hp.vocab_digest
-  hp.vocab_digest = nil
-  if opts.vocab_digest and digest and digest ~= opts.vocab_digest then
-    error(string.format("checkpoint %s was trained on another vocabulary (digest %s, the data's is %s). " ..
-      "Re-train or point at a compatible checkpoint.", path, digest, opts.vocab_digest), 0)
-  end
+  local prefix = opts.what and (opts.what .. ": ") or ""
   if opts.class_path and c.class_path ~= opts.class_path then
-    error(string.format("%scheckpoint %s holds a %s, expected a %s", opts.what and (opts.what .. ": ") or "",
-      path, c.class_path, opts.class_path), 0)
+    error(string.format("%scheckpoint %s holds a %s, expected a %s", prefix, path, c.class_path,
+      opts.class_path), 0)
   end
+  local hp = ckpt.plain(c.hyper_parameters or {})
+  hp.vocab_digest = nil -- (a record of the data, not a constructor argument)
   local m = models.instantiate(c.class_path, hp)
   -- (a distilled student's checkpoint holds its distillation's loss state too)
-  m:load_state_dict((require("graphids.models.distill").plain_state(c.model)))
+  local state = require("graphids.models.distill").plain_state(c.model)
+  -- the guard every checkpoint load uses: the vocabulary digest asked for (one the checkpoint
+  -- does not record is a mismatch too) and every parameter's shape, listed in one error
+  local view = setmetatable({ model = state }, { __index = c })
+  local ok, err = pcall(ckpt.check_compat, view, m, { vocab_digest = opts.vocab_digest })
+  if not ok then
+    error(prefix .. tostring(err), 0)
+  end
+  m:load_state_dict(state)
   m:eval()
   return m, c
 end
