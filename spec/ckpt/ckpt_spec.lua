@@ -583,11 +583,15 @@ describe("graphids.ckpt", function()
       ckpt.save(nodigest, { model = m:state_dict(), class_path = m.class_path,
         hyper_parameters = m:hparams() })
       local fresh = tiny.MLP { in_dim = 3, hidden = 5 }
+      -- (the bare file records no hyper-parameters at all: the error says so)
+      local notes = { [bare] = "The checkpoint records no hyper-parameters: only its shapes can be " ..
+        "checked.\n", [nodigest] = "" }
       for _, path in ipairs({ bare, nodigest }) do
         local err = err_of(ckpt.check_compat, path, fresh, { vocab_digest = "abc" })
         assert.equal(string.format("checkpoint '%s' is not compatible with the model spec.trainer.TinyMLP " ..
           "(1 mismatch):\n  vocab_digest: the checkpoint records none, the caller expects abc; it cannot " ..
-          "be shown to hold the same vocabulary\nRe-train or point at a compatible checkpoint.", path), err)
+          "be shown to hold the same vocabulary\n%sRe-train or point at a compatible checkpoint.", path,
+          notes[path]), err)
         -- asked for nothing, it compares nothing (the rest of the guard still runs)
         assert.equal(path, ckpt.check_compat(path, fresh).path)
       end
@@ -601,6 +605,42 @@ describe("graphids.ckpt", function()
       end)
       assert.matches("vocab_digest: the checkpoint records none, model expects abc",
         err_of(ckpt.check_compat, nodigest, withd))
+    end)
+
+    it("says a checkpoint records no hyper-parameters rather than comparing defaults", function()
+      -- a GAT's weights alone (another writer's file): its encoder and num_ids are unknown, not
+      -- the defaults; they were reported as mismatches against a config that differs from them
+      local models = require "graphids.models"
+      local hp = models.presets.gat.small({ num_ids = 6,
+        id_encoder_class_path = "graphids.models.id_encoder.HashIdEncoder",
+        id_encoder_kwargs = { seed = 7 } })
+      local m = models.GATClassifier(hp)
+      local path = gio.join(dir, "weights.safetensors")
+      ckpt.save(path, { model = m:state_dict(), class_path = m.class_path })
+      local function config(h)
+        return { rendered = { model = { class_path = m.class_path, init_args = h } } }
+      end
+      -- the same shapes: nothing else can be compared, so it passes
+      assert.equal(path, ckpt.check_compat(path, config(hp)).path)
+      assert.equal(path, ckpt.check_compat(path, m).path)
+      -- other shapes: those are listed, with one line on what could not be checked
+      local wide = models.presets.gat.small({ num_ids = 9,
+        id_encoder_class_path = "graphids.models.id_encoder.HashIdEncoder",
+        id_encoder_kwargs = { seed = 7 } })
+      local err = err_of(ckpt.check_compat, path, config(wide))
+      assert.truthy(err:find("parameter input_encoder.id_encoder.embedding.weight: checkpoint [32,8], " ..
+        "config [64,8]", 1, true), err)
+      assert.truthy(err:find("\nThe checkpoint records no hyper-parameters: only its class and shapes can " ..
+        "be checked.\nRe-train or point at a compatible checkpoint.", 1, true), err)
+      for _, word in ipairs({ "id_encoder_class_path:", "id_encoder_kwargs:", "num_ids:" }) do
+        assert.falsy(err:find(word, 1, true), err)
+      end
+      -- a checkpoint with hyper-parameters gets no such line
+      local full = gio.join(dir, "full.safetensors")
+      ckpt.save(full, { model = m:state_dict(), class_path = m.class_path, hyper_parameters = m:hparams() })
+      err = err_of(ckpt.check_compat, full, config(wide))
+      assert.truthy(err:find("num_ids: checkpoint 6, config 9", 1, true), err)
+      assert.falsy(err:find("records no hyper-parameters", 1, true), err)
     end)
 
     it("checks a resolved config's model section (shapes when it can be built)", function()

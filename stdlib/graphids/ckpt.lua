@@ -790,10 +790,11 @@ local function describe_target(target)
 end
 
 -- Raises one error listing every mismatch between a checkpoint (a path or a load() result) and
--- a model or resolved config: class path, IdEncoder class path and kwargs, num_ids, vocabulary
--- digest (opts.vocab_digest, or the target's hparams.vocab_digest; a checkpoint that records
--- none while one is expected is a mismatch) and every parameter's name and shape.  Returns the
--- loaded checkpoint when compatible.
+-- a model or resolved config: class path, IdEncoder class path and kwargs, num_ids (these three
+-- only when the checkpoint records hyper-parameters; the error says when it records none),
+-- vocabulary digest (opts.vocab_digest, or the target's hparams.vocab_digest; a checkpoint that
+-- records none while one is expected is a mismatch) and every parameter's name and shape.
+-- Returns the loaded checkpoint when compatible.
 function M.check_compat(c, target, opts)
   if type(c) == "string" then
     c = M.load(c)
@@ -812,10 +813,16 @@ function M.check_compat(c, target, opts)
     end
   end
   cmp("class_path", c.class_path, t.class_path)
-  cmp("id_encoder_class_path", chp.id_encoder_class_path or M.DEFAULT_ID_ENCODER,
-    thp.id_encoder_class_path or M.DEFAULT_ID_ENCODER)
-  cmp("id_encoder_kwargs", chp.id_encoder_kwargs or {}, thp.id_encoder_kwargs or {})
-  cmp("num_ids", chp.num_ids, thp.num_ids)
+  -- A checkpoint that records no hyper-parameters at all (another writer's weights) says nothing
+  -- of its encoder or num_ids: reading that as the defaults would report mismatches the file
+  -- never stated (and pass the defaults unseen).  Its class and shapes are all there is.
+  local no_hp = next(chp) == nil
+  if not no_hp then
+    cmp("id_encoder_class_path", chp.id_encoder_class_path or M.DEFAULT_ID_ENCODER,
+      thp.id_encoder_class_path or M.DEFAULT_ID_ENCODER)
+    cmp("id_encoder_kwargs", chp.id_encoder_kwargs or {}, thp.id_encoder_kwargs or {})
+    cmp("num_ids", chp.num_ids, thp.num_ids)
+  end
   local digest = opts.vocab_digest or thp.vocab_digest
   if digest ~= nil and chp.vocab_digest == nil then
     -- a digest asked for and none to compare it with: passing would claim a match nothing showed
@@ -861,9 +868,14 @@ function M.check_compat(c, target, opts)
     end
   end
   if #problems > 0 then
-    error(string.format("checkpoint '%s' is not compatible with the %s (%d mismatch%s):\n%s\n" ..
+    local note = ""
+    if no_hp then
+      note = string.format("The checkpoint records no hyper-parameters: only its %s can be checked.\n",
+        c.class_path and "class and shapes" or "shapes")
+    end
+    error(string.format("checkpoint '%s' is not compatible with the %s (%d mismatch%s):\n%s\n%s" ..
       "Re-train or point at a compatible checkpoint.", shown(c.path or "?"), shown(t.what), #problems,
-      #problems == 1 and "" or "es", table.concat(problems, "\n")), 0)
+      #problems == 1 and "" or "es", table.concat(problems, "\n"), note), 0)
   end
   return c
 end
