@@ -108,6 +108,48 @@ describe("Trainer estimated_stepping_batches", function()
     assert.same({}, seenf)
   end)
 
+  it("reads a plain list of batches' length, and none from an object without __len", function()
+    -- (train_loader() sizes the epoch; the batches come from train_batches either way)
+    local function with_loader(make)
+      local d = dm()
+      local own = d.train_loader
+      rawset(d, "train_batches", function(self)
+        local it = own(self):iter(self.epoch, self.position + 1)
+        return function()
+          local b, i = it()
+          if b ~= nil then self.position = i end
+          return b, i
+        end
+      end)
+      rawset(d, "train_loader", function(self) return make(own(self)) end)
+      return d
+    end
+    -- a list of the epoch's 6 batches: its length
+    local listed = with_loader(function(inner)
+      local out = {}
+      for b in inner:iter(0) do out[#out + 1] = b end
+      return out
+    end)
+    local seen = {}
+    local t = Trainer { max_epochs = 3, progress = "off" }
+    t:fit(model(seen), listed)
+    assert.equal(3 * 6, seen[1].estimated_stepping_batches)
+    assert.equal(3 * 6, t.global_step)
+    -- an object with iter() but no __len: no length (its # read 0, and no batch ran)
+    local opaque = with_loader(function(inner)
+      return { iter = function(_, ...) return inner:iter(...) end }
+    end)
+    local seen2 = {}
+    local t2 = Trainer { max_epochs = 3, progress = "off" }
+    t2:fit(model(seen2), opaque)
+    assert.is_nil(seen2[1].estimated_stepping_batches)
+    assert.equal(3 * 6, t2.global_step)
+    -- and accumulation, which needs the length, says so rather than step nothing
+    local t3 = Trainer { max_epochs = 1, progress = "off", accumulate_grad_batches = 2 }
+    assert.matches("accumulate_grad_batches = 2 needs the data module's train_loader%(%) with a length",
+      err_of(t3.fit, t3, model({}), opaque))
+  end)
+
   it("sizes a OneCycleLR that runs exactly to its total_steps over the whole fit", function()
     for _, o in ipairs({
       { accumulate_grad_batches = 1, limit_train_batches = 5 },

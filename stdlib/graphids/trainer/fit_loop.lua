@@ -30,10 +30,22 @@ return function(Trainer, h)
     return 1
   end
 
-  -- #loader, or nil when it has no length.
+  -- The batches of a loader, or nil when it has no length.  A loader is an object with a
+  -- length (__len, graphids.data's) and iter(epoch, start), or a plain list of batches; an
+  -- object without __len has none: its # would read 0 (the raw table's border), which would
+  -- run and schedule no batch at all.
   local function length_of(loader)
-    local ok, n = pcall(function() return #loader end)
-    return ok and math.type(n) == "integer" and n or nil
+    if type(loader) ~= "table" then return nil end
+    local mt = getmetatable(loader)
+    if type(mt) == "table" and rawget(mt, "__len") ~= nil then
+      local ok, n = pcall(function() return #loader end)
+      return ok and math.type(n) == "integer" and n or nil
+    end
+    if loader.iter ~= nil then return nil end
+    -- a list: every key one of 1..#loader (a table with other keys is no list of batches)
+    local n, keys = rawlen(loader), 0
+    for _ in next, loader do keys = keys + 1 end
+    return keys == n and n or nil
   end
 
   -- The training batches this epoch runs (limit_train_batches of the loader's length), or nil
