@@ -11,13 +11,13 @@
  *
  * Exit codes: 0 success, 1 a Lua error (its traceback goes to stderr), 2 a bad command line.
  */
-#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "gids/runtime.h"
+#include "../src/edit_distance.h"
 #include "host_impl.h"
 
 static const char usage[] =
@@ -55,30 +55,6 @@ static const char *const commands[] = {"run",      "version", "gpu",  "help", "f
                                        "pipeline", "runs",    "data", "ckpt", "track", "analyze"};
 static const char *const options[] = {"--version", "--help"};
 
-/* Edit distance of two short words, ignoring case, where swapping two neighbouring letters
- * counts one (optimal string alignment: "hepl" is one from "help"); longer words count as far
- * apart.  The measure graphids.orchestrate.cliargs.suggest applies, so both sides suggest alike. */
-static size_t edit_distance(const char *a, const char *b) {
-    size_t na = strlen(a), nb = strlen(b), d[33][33];
-    if (na > 32 || nb > 32) return (size_t)-1;
-    for (size_t i = 0; i <= na; i++) d[i][0] = i;
-    for (size_t j = 0; j <= nb; j++) d[0][j] = j;
-    for (size_t i = 1; i <= na; i++) {
-        int ca = tolower((unsigned char)a[i - 1]);
-        for (size_t j = 1; j <= nb; j++) {
-            int cb = tolower((unsigned char)b[j - 1]);
-            size_t best = d[i - 1][j - 1] + (ca != cb);
-            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
-            if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
-                tolower((unsigned char)a[i - 2]) == cb && d[i - 2][j - 2] + 1 < best)
-                best = d[i - 2][j - 2] + 1;
-            d[i][j] = best;
-        }
-    }
-    return d[na][nb];
-}
-
 /* The candidate nearest to word, or NULL: within the distance graphids.orchestrate.cliargs
  * .suggest allows (1 up to 4 letters, 2 up to 8, else 3; a prefix of 3 letters or more counts
  * 1), so both sides suggest alike. */
@@ -86,8 +62,9 @@ static const char *nearest(const char *word, const char *const *names, size_t n)
     size_t len = strlen(word), limit = len <= 4 ? 1 : len <= 8 ? 2 : 3, best_d = (size_t)-1;
     const char *best = NULL;
     for (size_t i = 0; i < n; i++) {
-        size_t d =
-            len > 2 && strncasecmp(names[i], word, len) == 0 ? 1 : edit_distance(word, names[i]);
+        size_t d = len > 2 && strncasecmp(names[i], word, len) == 0
+                       ? 1
+                       : l_edit_distance(word, names[i], true);
         if (d < best_d) best = names[i], best_d = d;
     }
     return best_d <= limit ? best : NULL;

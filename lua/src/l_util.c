@@ -2,9 +2,11 @@
  * Lua error, dims, shapes, scalars, dtypes and option tables (binding.h, l_impl.h).
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "edit_distance.h"
 #include "l_impl.h"
 
 /* ---------------------------------------------------------------- messages */
@@ -401,25 +403,6 @@ gids_device l_check_device(lua_State *L, const char *name, const char *fname) {
 
 /* ---------------------------------------------------------------- option tables */
 
-/* Edit distance of two short strings (for did-you-mean); longer strings get a large value. */
-static int edit_distance(const char *a, const char *b) {
-    enum { MAXLEN = 63 };
-    size_t na = strlen(a), nb = strlen(b);
-    if (na > MAXLEN || nb > MAXLEN) return 1000;
-    int prev[MAXLEN + 1], cur[MAXLEN + 1];
-    for (size_t j = 0; j <= nb; j++) prev[j] = (int)j;
-    for (size_t i = 1; i <= na; i++) {
-        cur[0] = (int)i;
-        for (size_t j = 1; j <= nb; j++) {
-            int sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            int del = prev[j] + 1, ins = cur[j - 1] + 1;
-            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-        memcpy(prev, cur, sizeof(int) * (nb + 1));
-    }
-    return prev[nb];
-}
-
 static int is_allowed(const char *key, const char *const allowed[]) {
     for (int k = 0; allowed[k] != NULL; k++)
         if (strcmp(key, allowed[k]) == 0) return 1;
@@ -430,15 +413,16 @@ static int is_allowed(const char *key, const char *const allowed[]) {
 static int unknown_option(lua_State *L, const char *fname, const char *key,
                           const char *const allowed[]) {
     const char *best = NULL;
-    int best_d = 1000;
-    size_t klen = strlen(key);
+    size_t best_d = SIZE_MAX, klen = strlen(key);
     for (int k = 0; allowed[k] != NULL; k++) {
-        /* an abbreviation ("gen" for "generator") counts as a near miss */
-        int d =
-            klen >= 2 && strncmp(key, allowed[k], klen) == 0 ? 1 : edit_distance(key, allowed[k]);
+        /* an abbreviation ("gen" for "generator") counts as a near miss; keys are matched with
+         * their case, as Lua's tables do */
+        size_t d = klen >= 2 && strncmp(key, allowed[k], klen) == 0
+                       ? 1
+                       : l_edit_distance(key, allowed[k], false);
         if (d < best_d) best_d = d, best = allowed[k];
     }
-    int limit = klen <= 4 ? 1 : (klen <= 8 ? 2 : 3);
+    size_t limit = klen <= 4 ? 1 : (klen <= 8 ? 2 : 3);
     if (best != NULL && best_d <= limit)
         return l_error(L, "%s: unknown option '%s' (did you mean '%s'?)", fname, key, best);
     luaL_Buffer b;

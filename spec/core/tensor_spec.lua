@@ -177,6 +177,12 @@ describe("creation functions", function()
 
   it("rejects unknown options with a suggestion, bad dtypes, bad shapes and cuda", function()
     errors("zeros: unknown option 'dtyp' %(did you mean 'dtype'%?%)", graphids.zeros, 2, { dtyp = "f32" })
+    -- a swap of two neighbouring letters is one edit, as in the stdlib and the command line:
+    -- two swaps are within the 2 edits a 6-letter key may be off, one swap within a 3-letter's 1
+    errors("zeros: unknown option 'dveiec' %(did you mean 'device'%?%)", graphids.zeros, 2,
+      { dveiec = "cpu" })
+    errors("unique: unknown option 'dmi' %(did you mean 'dim'%?%)", graphids.unique, graphids.zeros(2),
+      { dmi = 1 })
     errors("ones: unknown option 'colour' %(allowed: dtype, device, requires_grad%)", graphids.ones, 2,
       { colour = 1 })
     errors("zeros: option 'dtype': unknown dtype 'f33'", graphids.zeros, 2, { dtype = "f33" })
