@@ -74,11 +74,12 @@ void l_open_function(lua_State *L, int autograd);
 void l_open_hook(lua_State *L, int methods);
 /* For the __gc of a handle (at idx, live, with hooks registered through it): when a graph still
  * reaches the hooks, keeps the handle (and its tensor, which it must not release) for a later
- * collection and returns 1; returns 0 when the handle may release its tensor.  Raises nothing. */
+ * collection and returns 1; returns 0 when the handle may release its tensor.  Raises nothing.
+ * (l_hook_keep.c) */
 int l_hook_keep(lua_State *L, int idx);
 /* Before a handle (at idx, live, with hooks registered through it) releases its tensor by hand
  * (t:free(), __close): hands the hooks' functions over to the registry when a graph still
- * reaches them.  Raises nothing. */
+ * reaches them.  Raises nothing.  (l_hook_keep.c) */
 void l_hook_handover(lua_State *L, int idx);
 
 /* Creation functions (l_create.c) and printing (l_format.c), opened by l_open_tensor. */

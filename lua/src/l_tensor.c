@@ -20,7 +20,7 @@ static void release_(l_tensor *u) {
 /* __close and t:free() share it; a second call finds t == NULL and does nothing.  Lua passes
  * __close a second value (the error, or nil), so the argument count is checked only by
  * t:free().  Hooks registered through the handle that a graph still reaches keep their
- * functions (l_hook.c). */
+ * functions (l_hook_keep.c). */
 static int t_release(lua_State *L) {
     l_tensor *u = l_checkhandle(L, 1);
     if (u->t != NULL) {
@@ -31,7 +31,7 @@ static int t_release(lua_State *L) {
 }
 
 /* __gc: a handle holding hooks that a graph still reaches stays (with its tensor) until a
- * later collection finds the graph gone (l_hook.c). */
+ * later collection finds the graph gone (l_hook_keep.c). */
 static int t_gc(lua_State *L) {
     l_tensor *u = l_checkhandle(L, 1);
     if (u->t != NULL && !(u->hooks && l_hook_keep(L, 1))) release_(u);
