@@ -65,9 +65,10 @@ typedef enum gids_red_kind {
 
 /* Reduces `a` over the dims whose bit is set in `mask` into `out`, a contiguous tensor holding
  * one element per kept position (row-major order of the kept dims) of dtype f32, f64, i64 or
- * bool.  With `mean`, float results are divided by the number of reduced elements.  Each output
- * element is folded in the row-major order of the reduced dims, in fixed blocks combined in
- * order, so the result is the same for every thread count. */
+ * bool, or for GIDS_RED_MAX / MIN of an integer input that input's dtype.  With `mean`, float
+ * results are divided by the number of reduced elements.  Each output element is folded in the
+ * row-major order of the reduced dims, in fixed blocks combined in order, so the result is the same
+ * for every thread count. */
 gids_status gids_red_exec(const char *op, gids_red_kind kind, const gids_tensor *a, uint32_t mask,
                           gids_tensor *out, bool mean);
 

@@ -61,7 +61,8 @@ static gids_status engine(gids_tensor **out, const char *op, gids_red_kind kind,
     return GIDS_OK;
 }
 
-/* amax/amin keep the input dtype: integer inputs are reduced in i64 and converted back. */
+/* amax/amin keep the input dtype: the engine folds integer inputs in i64 and writes the
+ * result in the input's dtype, which the value always fits. */
 static gids_status extreme(gids_tensor **out, const char *op, gids_red_kind kind,
                            const gids_tensor *a, uint32_t mask, bool keepdim) {
     if (reduced_count(a, mask) == 0) {
@@ -71,13 +72,7 @@ static gids_status extreme(gids_tensor **out, const char *op, gids_red_kind kind
         for (int d = 0; d < nd; d++) n_out *= shape[d];
         if (n_out > 0) return gids_red_empty_error(op, a);
     }
-    if (gids_dtype_is_float(a->dtype) || a->dtype == GIDS_I64)
-        return engine(out, op, kind, a, mask, keepdim, a->dtype, false);
-    gids_tensor *wide = NULL;
-    GIDS_TRY(engine(&wide, op, kind, a, mask, keepdim, GIDS_I64, false));
-    gids_status st = gids_to_dtype(out, wide, a->dtype);
-    gids_tensor_release(wide);
-    return st;
+    return engine(out, op, kind, a, mask, keepdim, a->dtype, false);
 }
 
 static gids_status logsumexp(gids_tensor **out, const gids_tensor *a, uint32_t mask, bool keepdim);

@@ -285,11 +285,15 @@ static void store_f(const red_job *j, int64_t o, double acc) {
     }
 }
 
+/* An integer output is i64 (sums, products) or, for a max or min, the input's own dtype, which
+ * its value always fits: amax/amin write i32 and u8 here instead of narrowing an i64 copy. */
 static void store_i(const red_job *j, int64_t o, int64_t acc) {
-    if (j->out_dt == GIDS_BOOL)
-        ((bool *)j->dst)[o] = acc != 0;
-    else
-        ((int64_t *)j->dst)[o] = acc;
+    switch (j->out_dt) {
+    case GIDS_BOOL: ((bool *)j->dst)[o] = acc != 0; break;
+    case GIDS_I32: ((int32_t *)j->dst)[o] = (int32_t)acc; break;
+    case GIDS_U8: ((uint8_t *)j->dst)[o] = (uint8_t)acc; break;
+    default: ((int64_t *)j->dst)[o] = acc; break;
+    }
 }
 
 /* Block b's value of output o: its partial, or with one block the output itself (no partials
